@@ -1,0 +1,146 @@
+import type { ErrorDescriptor, FailureReason } from './vocabulary.ts';
+
+interface ErrorTableRow {
+  status: number;
+  type: string;
+  template: string;
+}
+
+/**
+ * The one error table. Every error a client sees is built from a row here, so status, type and
+ * message stay consistent across endpoints. Templates use `{name}` placeholders.
+ */
+export const ERROR_TABLE = {
+  invalid_json: { status: 400, type: 'invalid_request_error', template: 'The request body is not valid JSON: {detail}' },
+  invalid_request: { status: 400, type: 'invalid_request_error', template: '{detail}' },
+  invalid_field: { status: 400, type: 'invalid_request_error', template: "Invalid value for '{param}': {detail}" },
+  missing_field: { status: 400, type: 'invalid_request_error', template: "Missing required field '{param}'." },
+  unsupported_feature: { status: 400, type: 'invalid_request_error', template: '{detail}' },
+  sensitive_content_blocked: { status: 400, type: 'invalid_request_error', template: '{detail}' },
+  invalid_api_key: { status: 401, type: 'authentication_error', template: 'Invalid or missing API key. Send it as "Authorization: Bearer <key>".' },
+  budget_exceeded: { status: 402, type: 'budget_exceeded', template: '{detail}' },
+  permission_denied: { status: 403, type: 'permission_error', template: '{detail}' },
+  byok_access_denied: { status: 403, type: 'permission_error', template: '{detail}' },
+  model_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  provider_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  project_tag_required: { status: 403, type: 'permission_error', template: '{detail}' },
+  project_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  ip_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  approval_required: { status: 403, type: 'permission_error', template: '{detail}' },
+  not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
+  model_not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', template: 'Method {method} is not allowed on {path}.' },
+  conflict: { status: 409, type: 'invalid_request_error', template: '{detail}' },
+  request_too_large: { status: 413, type: 'request_too_large', template: 'The request body is {size} bytes; the limit is {limit} bytes.' },
+  rotation_test_failed: { status: 422, type: 'invalid_request_error', template: '{detail}' },
+  rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
+  upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
+  internal_error: { status: 500, type: 'api_error', template: 'Keyway hit an internal error ({detail}). The request id is {requestId}.' },
+  plugin_error: { status: 500, type: 'api_error', template: "Plugin '{plugin}' failed during {stage}: {detail}" },
+  upstream_error: { status: 502, type: 'upstream_error', template: '{detail}' },
+  provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}' },
+  no_provider_available: { status: 503, type: 'no_provider_available', template: '{detail}' },
+  not_ready: { status: 503, type: 'api_error', template: '{detail}' },
+  upstream_timeout: { status: 504, type: 'upstream_timeout', template: '{detail}' },
+} as const satisfies Record<string, ErrorTableRow>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export interface KeywayErrorOptions {
+  param?: string | null;
+  reason?: FailureReason;
+  retryAfterSeconds?: number;
+  extra?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+function fillTemplate(template: string, values: Record<string, string | number | undefined>): string {
+  return template.replace(/\{(\w+)\}/g, (_match, name: string) => String(values[name] ?? ''));
+}
+
+export class KeywayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  readonly reason: FailureReason | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly extra: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, values: Record<string, string | number | undefined> = {}, options: KeywayErrorOptions = {}) {
+    const row: ErrorTableRow = ERROR_TABLE[code];
+    super(fillTemplate(row.template, values), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KeywayError';
+    this.code = code;
+    this.status = row.status;
+    this.type = row.type;
+    this.param = options.param ?? (typeof values.param === 'string' ? values.param : null);
+    this.reason = options.reason;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.extra = options.extra;
+    this.headers = options.headers;
+  }
+
+  toDescriptor(): ErrorDescriptor {
+    const descriptor: ErrorDescriptor = { status: this.status, type: this.type, code: this.code, message: this.message, param: this.param };
+    if (this.reason !== undefined) descriptor.reason = this.reason;
+    if (this.retryAfterSeconds !== undefined) descriptor.retryAfterSeconds = this.retryAfterSeconds;
+    if (this.extra !== undefined) descriptor.extra = this.extra;
+    return descriptor;
+  }
+}
+
+/** Shorthand for the most common error: a request field with a wrong value. */
+export function invalidField(param: string, detail: string): KeywayError {
+  return new KeywayError('invalid_field', { param, detail }, { param });
+}
+
+export function descriptorFromError(error: unknown, requestId: string): ErrorDescriptor {
+  if (error instanceof KeywayError) return error.toDescriptor();
+  const name = error instanceof Error ? error.name : typeof error;
+  return new KeywayError('internal_error', { detail: name, requestId }).toDescriptor();
+}
+
+/** The OpenAI error body: `{"error": {"message", "type", "code", "param"}}` plus documented extras. */
+export function openAIErrorBody(descriptor: ErrorDescriptor): { error: Record<string, unknown> } {
+  return {
+    error: {
+      message: descriptor.message,
+      type: descriptor.type,
+      code: descriptor.code,
+      param: descriptor.param ?? null,
+      ...descriptor.extra,
+    },
+  };
+}
+
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  502: 'api_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+};
+
+/** The Anthropic error body used on `/v1/messages`, with Keyway's code kept beside the type. */
+export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
+  return {
+    type: 'error',
+    error: { type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code, ...descriptor.extra },
+    request_id: requestId,
+  };
+}
+
+export function errorHeaders(descriptor: ErrorDescriptor): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (descriptor.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(descriptor.retryAfterSeconds)));
+  return headers;
+}

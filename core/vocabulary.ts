@@ -1,0 +1,210 @@
+// The gateway's shared vocabulary. Inbound requests are normalised to the OpenAI Chat Completions
+// shape (the lingua franca every client speaks); providers translate from it and back into the
+// provider-neutral result, stream parts, finish reasons and usage defined here.
+
+export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'function';
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+  [extra: string]: unknown;
+}
+
+export interface ImagePart {
+  type: 'image_url';
+  image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+  [extra: string]: unknown;
+}
+
+export interface OtherPart {
+  type: string;
+  [extra: string]: unknown;
+}
+
+export type ContentPart = TextPart | ImagePart | OtherPart;
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatMessage {
+  role: Role;
+  content?: string | ContentPart[] | null;
+  name?: string;
+  tool_calls?: ToolCall[];
+  tool_call_id?: string;
+  refusal?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean; description?: string } };
+
+export interface RoutingOptions {
+  strategy?: string;
+  use_byok_only?: boolean;
+  fallback_to_parrotrouter?: boolean;
+  provider_order?: string[];
+  fallback_reasons?: string[];
+  cost_weights?: Record<string, number>;
+  prefer_byok?: boolean;
+  timeout_ms?: number;
+  [extra: string]: unknown;
+}
+
+/** An OpenAI Chat Completions request body plus Keyway's `provider` and `routing` extras. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean; [extra: string]: unknown } | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  n?: number | null;
+  stop?: string | string[] | null;
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  response_format?: ResponseFormat;
+  user?: string;
+  provider?: string;
+  routing?: RoutingOptions;
+  [extra: string]: unknown;
+}
+
+export type UnifiedFinishReason = 'stop' | 'length' | 'tool-calls' | 'content-filter' | 'error' | 'other';
+
+/** The provider's own reason is kept beside the unified one so nothing is lost in translation. */
+export interface FinishReason {
+  unified: UnifiedFinishReason;
+  raw: string | undefined;
+}
+
+/**
+ * Token usage. `inputTokens` is the whole prompt, cached parts included (OpenAI's convention);
+ * `cachedInputTokens` and `cacheWriteInputTokens` are subsets of it. `reasoningTokens` is a subset of
+ * `outputTokens`.
+ */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  cachedInputTokens: number;
+  cacheWriteInputTokens: number;
+  reasoningTokens: number;
+}
+
+export interface ResultChoice {
+  index: number;
+  message: ChatMessage;
+  finishReason: FinishReason;
+  logprobs?: unknown;
+}
+
+/** A provider-neutral non-streaming chat result. */
+export interface ChatResult {
+  id: string;
+  model: string;
+  created: number;
+  choices: ResultChoice[];
+  usage: Usage;
+  /** Provider-specific top-level fields handed to the client as they are (Perplexity's citations…). */
+  extraFields?: Record<string, unknown>;
+  /**
+   * The upstream body when it already is an OpenAI chat.completion: the OpenAI encoder sends it
+   * unchanged, so fields Keyway does not model (logprobs, annotations, system_fingerprint) survive.
+   */
+  openAIBody?: Record<string, unknown>;
+}
+
+export type StreamPart =
+  | { type: 'start'; id: string; model: string; created: number }
+  | { type: 'text-delta'; index: number; text: string }
+  | { type: 'reasoning-delta'; index: number; text: string; signature?: string }
+  | { type: 'tool-call-start'; index: number; toolIndex: number; id: string; name: string }
+  | { type: 'tool-call-delta'; index: number; toolIndex: number; argumentsDelta: string }
+  | { type: 'finish'; index: number; finishReason: FinishReason }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'extra-fields'; fields: Record<string, unknown> }
+  /**
+   * A chunk from an OpenAI-compatible upstream, forwarded byte for byte by the OpenAI encoder.
+   * `chunk` is the parsed form for every other consumer (accounting, other encoders).
+   */
+  | { type: 'openai-chunk'; raw: string; chunk: OpenAIChunk }
+  | { type: 'error'; error: ErrorDescriptor };
+
+export interface OpenAIChunkChoice {
+  index: number;
+  delta: {
+    role?: string;
+    content?: string | null;
+    reasoning_content?: string | null;
+    refusal?: string | null;
+    tool_calls?: Array<{ index: number; id?: string; type?: 'function'; function?: { name?: string; arguments?: string } }>;
+    [extra: string]: unknown;
+  };
+  finish_reason: string | null;
+  logprobs?: unknown;
+}
+
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number; [extra: string]: unknown } | null;
+  completion_tokens_details?: { reasoning_tokens?: number; [extra: string]: unknown } | null;
+  [extra: string]: unknown;
+}
+
+export interface OpenAIChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: OpenAIChunkChoice[];
+  usage?: OpenAIUsage | null;
+  [extra: string]: unknown;
+}
+
+/**
+ * What a failure means, independent of who reports it. `reason` is one of the spec's fallback
+ * classes; `status` and `code` come from the error table in core/errors.ts.
+ */
+export type FailureReason =
+  | 'rate_limit'
+  | 'timeout'
+  | 'server_error'
+  | 'model_not_available'
+  | 'quota_exceeded'
+  | 'auth_error'
+  | 'context_length_exceeded'
+  | 'content_filtered'
+  | 'invalid_request';
+
+export interface ErrorDescriptor {
+  status: number;
+  type: string;
+  code: string;
+  message: string;
+  param?: string | null;
+  reason?: FailureReason;
+  retryAfterSeconds?: number;
+  extra?: Record<string, unknown>;
+}
+
+export function emptyUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
+}

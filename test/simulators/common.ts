@@ -1,0 +1,200 @@
+// Shared machinery of the provider simulators: a Bun server with a control API, a fault queue and a
+// record of every request received. Each simulator maps the generic faults below onto its provider's
+// own status codes, error bodies and headers.
+
+export type Fault =
+  /** The provider's rate-limit answer (429 with its own body and headers). */
+  | { kind: 'rate_limit'; retryAfterSeconds?: number }
+  /** 429 for an exhausted quota or billing limit (OpenAI `insufficient_quota`, Cohere 402…). */
+  | { kind: 'quota' }
+  /** A plain 500 from the provider. */
+  | { kind: 'server_error' }
+  /** The provider's overloaded answer (Anthropic 529, Gemini 503 UNAVAILABLE, OpenAI 503). */
+  | { kind: 'overloaded' }
+  /** The provider's answer to a bad key, whatever key was sent. */
+  | { kind: 'auth' }
+  /** The provider's "model not found" answer. */
+  | { kind: 'model_not_found' }
+  /** The provider's context-length error (400). */
+  | { kind: 'context_length' }
+  /** Any status with a raw body, for cases the kinds above do not cover. */
+  | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
+  /** Wait `delayMs` before answering at all (drives first-byte timeouts). */
+  | { kind: 'delay'; delayMs: number }
+  /** Drop the connection without an answer. */
+  | { kind: 'reset' }
+  /** Stream `afterChunks` content events normally, then the provider's in-stream error, then close. */
+  | { kind: 'mid_stream_error'; afterChunks: number }
+  /** Stream `afterChunks` content events, then cut the connection with no terminator. */
+  | { kind: 'mid_stream_reset'; afterChunks: number }
+  /** Wait `delayMs` between stream events. */
+  | { kind: 'slow_stream'; delayMs: number };
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  search: string;
+  headers: Record<string, string>;
+  body: unknown;
+  receivedAt: number;
+}
+
+export interface SimulatorState {
+  /** Consumed one per inference request, in order. */
+  queue: Fault[];
+  /** Applied to every inference request while set (after the queue is empty). */
+  sticky: Fault | undefined;
+  requests: RecordedRequest[];
+  /** Keys the simulator accepts. */
+  apiKeys: Set<string>;
+}
+
+export interface SimulatorHandle {
+  url: string;
+  port: number;
+  state: SimulatorState;
+  /** Queue faults for the next inference requests. */
+  inject(...faults: Fault[]): void;
+  setSticky(fault: Fault | undefined): void;
+  /** Inference requests received so far (control and models calls excluded). */
+  inferenceRequests(): RecordedRequest[];
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export interface SimulatorOptions {
+  port?: number;
+  apiKeys?: string[];
+}
+
+export type SimulatorHandler = (request: Request, context: HandlerContext) => Promise<Response | undefined> | Response | undefined;
+
+export interface HandlerContext {
+  url: URL;
+  state: SimulatorState;
+  /** The fault for this inference request, if any; call once per inference request. */
+  takeFault(): Fault | undefined;
+  record(body: unknown): void;
+  server: import('bun').Server<undefined>;
+}
+
+export function nextFault(state: SimulatorState): Fault | undefined {
+  return state.queue.shift() ?? state.sticky;
+}
+
+export const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+/**
+ * Starts a simulator. Control API on every simulator: `POST /__sim/faults` `{faults?: Fault[], sticky?: Fault|null}`,
+ * `GET /__sim/requests`, `POST /__sim/reset`.
+ */
+export function startSimulator(name: string, handler: SimulatorHandler, options: SimulatorOptions = {}): SimulatorHandle {
+  const state: SimulatorState = { queue: [], sticky: undefined, requests: [], apiKeys: new Set(options.apiKeys ?? [`${name}-test-key`]) };
+  const server = Bun.serve({
+    port: options.port ?? 0,
+    hostname: '127.0.0.1',
+    idleTimeout: 120,
+    async fetch(request, bunServer) {
+      const url = new URL(request.url);
+      if (url.pathname.startsWith('/__sim/')) return control(url, request, state);
+      const context: HandlerContext = {
+        url,
+        state,
+        takeFault: () => nextFault(state),
+        record(body) {
+          const headers: Record<string, string> = {};
+          request.headers.forEach((value, key) => {
+            headers[key] = value;
+          });
+          state.requests.push({ method: request.method, path: url.pathname, search: url.search, headers, body, receivedAt: Date.now() });
+        },
+        server: bunServer,
+      };
+      const response = await handler(request, context);
+      return response ?? new Response(JSON.stringify({ error: `no route ${request.method} ${url.pathname}` }), { status: 404 });
+    },
+  });
+  const port = server.port as number;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    state,
+    inject: (...faults) => state.queue.push(...faults),
+    setSticky: (fault) => {
+      state.sticky = fault;
+    },
+    inferenceRequests: () => state.requests.filter((request) => request.method === 'POST'),
+    reset: () => {
+      state.queue = [];
+      state.sticky = undefined;
+      state.requests = [];
+    },
+    stop: async () => {
+      await server.stop(true);
+    },
+  };
+}
+
+async function control(url: URL, request: Request, state: SimulatorState): Promise<Response> {
+  if (url.pathname === '/__sim/faults' && request.method === 'POST') {
+    const body = (await request.json()) as { faults?: Fault[]; sticky?: Fault | null };
+    if (body.faults) state.queue.push(...body.faults);
+    if (body.sticky !== undefined) state.sticky = body.sticky ?? undefined;
+    return Response.json({ queued: state.queue.length, sticky: state.sticky ?? null });
+  }
+  if (url.pathname === '/__sim/requests') return Response.json({ requests: state.requests });
+  if (url.pathname === '/__sim/reset' && request.method === 'POST') {
+    state.queue = [];
+    state.sticky = undefined;
+    state.requests = [];
+    return Response.json({ ok: true });
+  }
+  return new Response('unknown control route', { status: 404 });
+}
+
+/** Deterministic token estimate shared by every simulator: about four characters a token. */
+export function countTokens(text: string): number {
+  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
+}
+
+/**
+ * The deterministic reply every simulator gives to plain text: echoes the last user text so tests
+ * can assert content end to end.
+ */
+export function echoReply(lastUserText: string): string {
+  return `Echo: ${lastUserText}`;
+}
+
+/** Splits a reply into stream fragments of a few characters so tests see many chunks. */
+export function splitForStream(text: string, size = 8): string[] {
+  const fragments: string[] = [];
+  for (let offset = 0; offset < text.length; offset += size) fragments.push(text.slice(offset, offset + size));
+  return fragments.length === 0 ? [''] : fragments;
+}
+
+/** A stream that emits the given frames, applying delays, and that can be cut or cancelled. */
+export function frameStream(
+  frames: AsyncIterable<string> | Iterable<string>,
+  options: { delayMs?: number; resetAfter?: number; server?: import('bun').Server<undefined>; request?: Request } = {},
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async start(controller) {
+      let emitted = 0;
+      try {
+        for await (const frame of frames) {
+          if (options.resetAfter !== undefined && emitted >= options.resetAfter) {
+            controller.error(new Error('simulated connection reset'));
+            return;
+          }
+          if (options.delayMs) await sleep(options.delayMs);
+          controller.enqueue(encoder.encode(frame));
+          emitted++;
+        }
+        controller.close();
+      } catch {
+        // The client went away; nothing to clean up.
+      }
+    },
+  });
+}
