@@ -57,6 +57,8 @@ export interface KeywayErrorOptions {
   extra?: Record<string, unknown>;
   headers?: Record<string, string>;
   cause?: unknown;
+  /** Replaces the templated message (used when re-raising a descriptor). */
+  message?: string;
 }
 
 function fillTemplate(template: string, values: Record<string, string | number | undefined>): string {
@@ -75,7 +77,7 @@ export class KeywayError extends Error {
 
   constructor(code: ErrorCode, values: Record<string, string | number | undefined> = {}, options: KeywayErrorOptions = {}) {
     const row: ErrorTableRow = ERROR_TABLE[code];
-    super(fillTemplate(row.template, values), options.cause === undefined ? undefined : { cause: options.cause });
+    super(options.message ?? fillTemplate(row.template, values), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KeywayError';
     this.code = code;
     this.status = row.status;
@@ -94,6 +96,16 @@ export class KeywayError extends Error {
     if (this.extra !== undefined) descriptor.extra = this.extra;
     return descriptor;
   }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_TABLE, code);
+}
+
+/** Rebuilds an error that travelled as a descriptor (a stream's error part). */
+export function errorFromDescriptor(descriptor: ErrorDescriptor): KeywayError {
+  const code: ErrorCode = isErrorCode(descriptor.code) ? descriptor.code : 'upstream_error';
+  return new KeywayError(code, {}, { message: descriptor.message, param: descriptor.param ?? null, reason: descriptor.reason, retryAfterSeconds: descriptor.retryAfterSeconds, extra: descriptor.extra });
 }
 
 /** Shorthand for the most common error: a request field with a wrong value. */

@@ -12,6 +12,8 @@ export const REDACTED_PATHS = [
   'api_key',
   'new_api_key',
   'masterKey',
+  'previousKeys',
+  '*.previousKeys',
   'token',
   'key',
   '*.authorization',

@@ -27,7 +27,7 @@ export interface ProviderKeySettings {
   default_model?: string;
   max_tokens_default?: number;
   temperature_default?: number;
-  safety_settings?: 'low' | 'medium' | 'high' | string;
+  safety_settings?: 'low' | 'medium' | 'high' | 'none' | string | Array<{ category: string; threshold: string }>;
   base_url?: string;
   [extra: string]: unknown;
 }

@@ -75,9 +75,9 @@ function requireBinding(binding: string): void {
 }
 
 function decodeBase64Url(text: string): Buffer | undefined {
-  // Lengths of 1 mod 4 cannot come from any byte string; reject them rather than decode garbage.
-  if (text.length % 4 === 1) return undefined;
-  return Buffer.from(text, 'base64url');
+  const bytes = Buffer.from(text, 'base64url');
+  // Only the canonical spelling is accepted, so one stored value has exactly one serialization.
+  return bytes.toString('base64url') === text ? bytes : undefined;
 }
 
 export function encryptEnvelope(plaintext: string, binding: string, keyring: MasterKeyring): string {

@@ -1,14 +1,2 @@
-import type { FinishReason, UnifiedFinishReason } from '../../core/vocabulary.ts';
-
-const UNIFIED: Record<string, UnifiedFinishReason> = {
-  stop: 'stop',
-  length: 'length',
-  tool_calls: 'tool-calls',
-  function_call: 'tool-calls',
-  content_filter: 'content-filter',
-};
-
-export function mapOpenAIFinishReason(raw: string | null | undefined): FinishReason {
-  if (raw === null || raw === undefined) return { unified: 'other', raw: undefined };
-  return { unified: UNIFIED[raw] ?? 'other', raw };
-}
+// OpenAI's finish reasons are the core's inbound vocabulary, so the mapping lives in core.
+export { finishReasonFromOpenAI as mapOpenAIFinishReason } from '../../core/openai-shape.ts';

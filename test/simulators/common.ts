@@ -184,7 +184,9 @@ export function frameStream(
       try {
         for await (const frame of frames) {
           if (options.resetAfter !== undefined && emitted >= options.resetAfter) {
-            controller.error(new Error('simulated connection reset'));
+            // Bun writes queued bytes on a later tick; erroring at once would discard them.
+            await sleep(10);
+            controller.error();
             return;
           }
           if (options.delayMs) await sleep(options.delayMs);
@@ -193,7 +195,12 @@ export function frameStream(
         }
         controller.close();
       } catch {
-        // The client went away; nothing to clean up.
+        // The client went away or the frame source failed: end the body either way.
+        try {
+          controller.error();
+        } catch {
+          // already closed
+        }
       }
     },
   });

@@ -1,0 +1,67 @@
+// Starts the real Keyway entrypoint against the stub and registers the stub's key, exactly as an
+// operator would, so the benchmark measures the shipped request path and nothing bench-specific.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PinnedProcess } from './processes.ts';
+import { PROXY_CORE, logTail, startPinned, stopProcess, waitForHttp } from './processes.ts';
+import { ADMIN_API_KEY, UPSTREAM_API_KEY } from './requests.ts';
+
+export const KEYWAY_ENTRYPOINT = resolve(import.meta.dir, '..', '..', 'plugins', 'main.ts');
+
+/**
+ * KEYWAY_BENCH_ENTRYPOINT swaps in another build (the single binary from build:binary, a branch's
+ * checkout): a .ts/.js file runs under this Bun, anything else is executed as it is.
+ */
+function keywayCommand(): { command: string[]; path: string } {
+  const path = resolve(process.env.KEYWAY_BENCH_ENTRYPOINT ?? KEYWAY_ENTRYPOINT);
+  return { command: /\.(ts|js|mjs)$/.test(path) ? [process.execPath, path] : [path], path };
+}
+const READY_TIMEOUT_MS = 30_000;
+
+export type KeywayStart = { ok: true; process: PinnedProcess; baseUrl: string } | { ok: false; reason: string };
+
+export async function startKeyway(dataDirectory: string, port: number, stubPort: number): Promise<KeywayStart> {
+  const { command, path } = keywayCommand();
+  if (!existsSync(path)) return { ok: false, reason: `entrypoint ${path} does not exist` };
+  mkdirSync(dataDirectory, { recursive: true });
+  const environment: Record<string, string> = {
+    KEYWAY_HOST: '127.0.0.1',
+    KEYWAY_PORT: String(port),
+    KEYWAY_DATA_DIR: dataDirectory,
+    KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
+    KEYWAY_ADMIN_KEY: ADMIN_API_KEY,
+    KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
+    KEYWAY_LOG_LEVEL: 'warn',
+  };
+  const child = startPinned('keyway', PROXY_CORE, command, environment, join(dataDirectory, 'keyway.out'));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const notReady = await waitForHttp(`${baseUrl}/ready`, child, READY_TIMEOUT_MS);
+  if (notReady !== undefined) {
+    const tail = logTail(child);
+    await stopProcess(child);
+    return { ok: false, reason: `${notReady}${tail ? `\n--- keyway output ---\n${tail}` : ''}` };
+  }
+  const registered = await registerStubKey(baseUrl);
+  if (registered !== undefined) {
+    await stopProcess(child);
+    return { ok: false, reason: registered };
+  }
+  return { ok: true, process: child, baseUrl };
+}
+
+async function registerStubKey(baseUrl: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(`${baseUrl}/v1/providers/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ providers: [{ name: 'openai', api_key: UPSTREAM_API_KEY }] }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (!response.ok) return `registering the stub key answered ${response.status}: ${text.slice(0, 500)}`;
+    return undefined;
+  } catch (error) {
+    return `registering the stub key failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}

@@ -1,0 +1,185 @@
+// The measurement phases. Each one is bounded in request count and in time, and runs the paths one
+// after another (never at once) so that every path has the proxy core to itself.
+
+import { join } from 'node:path';
+import type { PathName, ThroughputResult } from './results.ts';
+import { CHAT_COMPLETIONS_PATH } from './requests.ts';
+import type { StreamSample, StreamSummary } from './streaming.ts';
+import { measureStream, runStreams, summarizeStreams } from './streaming.ts';
+import type { WrkResult } from './wrk.ts';
+import { errorCount, runWrk } from './wrk.ts';
+
+export interface PathTarget {
+  name: PathName;
+  baseUrl: string;
+  /** The key this path expects: the upstream's for direct/pass-through/nginx, the admin key for Keyway. */
+  apiKey: string;
+}
+
+export interface PhaseContext {
+  scratchDirectory: string;
+  body: string;
+  streamingBody: string;
+  log: (line: string) => void;
+}
+
+function scriptPath(context: PhaseContext, target: PathTarget, phase: string): string {
+  return join(context.scratchDirectory, `wrk-${phase}-${target.name}.lua`);
+}
+
+/** One plain request and one stream through the path; a path that answers wrongly is not measured. */
+export async function verifyPath(target: PathTarget, context: PhaseContext, chunkCount: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(`${target.baseUrl}${CHAT_COMPLETIONS_PATH}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
+      body: context.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (response.status !== 200) return `chat completion answered ${response.status}: ${text.slice(0, 300)}`;
+    const parsed = JSON.parse(text) as { object?: unknown; choices?: { message?: { content?: unknown } }[] };
+    if (parsed.object !== 'chat.completion' || typeof parsed.choices?.[0]?.message?.content !== 'string') {
+      return `chat completion is not OpenAI-shaped: ${text.slice(0, 300)}`;
+    }
+    const [sample] = await runStreams(target.baseUrl, target.apiKey, context.streamingBody, 1, 15_000);
+    if (sample === undefined || !sample.sawDone || sample.eventTimesMs.length < chunkCount) {
+      return `stream incomplete: ${sample?.eventTimesMs.length ?? 0} events, [DONE] ${sample?.sawDone ? 'seen' : 'missing'}`;
+    }
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+export async function warmUp(target: PathTarget, context: PhaseContext, seconds: number): Promise<void> {
+  await runWrk(
+    { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 64, durationSeconds: seconds, maxRequests: 2_000_000 },
+    scriptPath(context, target, 'warmup'),
+  );
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+/** Folds interleaved rounds into one result: each percentile is the median of the rounds' values. */
+function combineRounds(rounds: WrkResult[]): WrkResult {
+  const pick = (select: (result: WrkResult) => number): number => median(rounds.map(select));
+  const requests = rounds.reduce((sum, result) => sum + result.requests, 0);
+  const durationSeconds = rounds.reduce((sum, result) => sum + result.durationSeconds, 0);
+  const sumOf = (select: (result: WrkResult) => number): number => rounds.reduce((sum, result) => sum + select(result), 0);
+  return {
+    requests,
+    durationSeconds,
+    requestsPerSecond: requests / durationSeconds,
+    latencyMs: {
+      mean: sumOf((result) => result.latencyMs.mean * result.requests) / Math.max(1, requests),
+      p50: pick((result) => result.latencyMs.p50),
+      p75: pick((result) => result.latencyMs.p75),
+      p90: pick((result) => result.latencyMs.p90),
+      p99: pick((result) => result.latencyMs.p99),
+      p999: pick((result) => result.latencyMs.p999),
+      max: Math.max(...rounds.map((result) => result.latencyMs.max)),
+    },
+    errors: {
+      connect: sumOf((result) => result.errors.connect),
+      read: sumOf((result) => result.errors.read),
+      write: sumOf((result) => result.errors.write),
+      status: sumOf((result) => result.errors.status),
+      timeout: sumOf((result) => result.errors.timeout),
+    },
+  };
+}
+
+/**
+ * Concurrency 1, in interleaved rounds (every path once per round) so that a noisy stretch of the
+ * shared machine hits all paths alike instead of one path's whole measurement.
+ */
+export async function measureLatency(targets: PathTarget[], context: PhaseContext, rounds: number, requestsPerRound: number): Promise<Partial<Record<PathName, WrkResult>>> {
+  const perPath = new Map<PathName, WrkResult[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      // The duration is only the safety bound: a round ends when its request count is reached.
+      const result = await runWrk(
+        { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 1, durationSeconds: 30, maxRequests: requestsPerRound },
+        scriptPath(context, target, 'latency'),
+      );
+      perPath.set(target.name, [...(perPath.get(target.name) ?? []), result]);
+    }
+  }
+  const combined: Partial<Record<PathName, WrkResult>> = {};
+  for (const target of targets) {
+    const result = combineRounds(perPath.get(target.name) ?? []);
+    combined[target.name] = result;
+    const latency = result.latencyMs;
+    context.log(`  ${target.name.padEnd(16)} p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms  (${result.requests} requests, ${errorCount(result)} errors)`);
+  }
+  return combined;
+}
+
+/**
+ * Interleaves the paths over several short rounds instead of one long run each, so a slow patch of
+ * the (shared, virtual) machine spreads over all paths instead of landing on one.
+ */
+export async function measureThroughput(
+  targets: PathTarget[],
+  context: PhaseContext,
+  connections: number,
+  rounds: number,
+  secondsPerRound: number,
+): Promise<Partial<Record<PathName, ThroughputResult>>> {
+  const totals: Partial<Record<PathName, ThroughputResult>> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      const result = await runWrk(
+        { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: secondsPerRound, maxRequests: 5_000_000 },
+        scriptPath(context, target, 'throughput'),
+      );
+      const total = totals[target.name] ?? { requests: 0, seconds: 0, requestsPerSecond: 0, roundRates: [], errors: 0 };
+      total.roundRates.push(result.requestsPerSecond);
+      total.requests += result.requests;
+      total.seconds += result.durationSeconds;
+      total.errors += errorCount(result);
+      total.requestsPerSecond = total.requests / total.seconds;
+      totals[target.name] = total;
+      context.log(`  round ${round + 1} ${target.name.padEnd(16)} ${result.requestsPerSecond.toFixed(0)} req/s (${errorCount(result)} errors)`);
+    }
+  }
+  return totals;
+}
+
+/** Sequential streams, alternating between the paths stream by stream for the same reason as above. */
+export async function measureStreaming(
+  targets: PathTarget[],
+  context: PhaseContext,
+  count: number,
+  warmupCount: number,
+  chunkCount: number,
+): Promise<Partial<Record<PathName, StreamSummary>>> {
+  for (const target of targets) await runStreams(target.baseUrl, target.apiKey, context.streamingBody, warmupCount, 30_000);
+  const samples = new Map<PathName, StreamSample[]>(targets.map((target) => [target.name, []]));
+  const stopAt = performance.now() + 120_000;
+  for (let index = 0; index < count && performance.now() < stopAt; index++) {
+    for (const target of targets) samples.get(target.name)?.push(await measureStream(target.baseUrl, target.apiKey, context.streamingBody));
+  }
+  const summaries: Partial<Record<PathName, StreamSummary>> = {};
+  for (const target of targets) {
+    const summary = summarizeStreams(samples.get(target.name) ?? [], chunkCount);
+    summaries[target.name] = summary;
+    context.log(
+      `  ${target.name.padEnd(16)} TTFB p50 ${summary.firstByteMs.p50.toFixed(3)} ms  gaps p1/p50/p99 ${summary.gapMs.p1.toFixed(2)}/${summary.gapMs.p50.toFixed(2)}/${summary.gapMs.p99.toFixed(2)} ms  coalesced ${(summary.coalescedStreams * 100).toFixed(0)}%`,
+    );
+  }
+  return summaries;
+}
+
+/** Sends exactly `requests` (give or take the in-flight ones at the stop) at c=`connections`. */
+export async function sendRequests(target: PathTarget, context: PhaseContext, connections: number, requests: number, boundSeconds: number): Promise<WrkResult> {
+  return runWrk(
+    { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: boundSeconds, maxRequests: requests },
+    scriptPath(context, target, 'memory'),
+  );
+}

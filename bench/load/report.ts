@@ -1,0 +1,187 @@
+// Turns a run into the Markdown section of bench/RESULTS.md (also printed to the console).
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { formatMachine } from './machine.ts';
+import type { ForeignLoad } from './cpu-usage.ts';
+import type { BenchResults, PathName, TargetCheck } from './results.ts';
+import { PATH_LABELS, REFERENCE, addedFirstByteMs, addedP50Ms, evaluateTargets, mebibytes, throughputShare } from './results.ts';
+
+/** Above this share of the machine taken by others, a run is flagged as noisy. */
+export const FOREIGN_LOAD_WARNING_PERCENT = 5;
+
+const RESULTS_HEADER = `# Keyway load benchmark results
+
+Produced by \`bun bench/load.ts\` (see bench/README.md). Newest run first; a run replaces the section
+of the same day. Numbers from different machines are not comparable.
+`;
+
+function fixed(value: number | undefined, digits: number): string {
+  return value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits);
+}
+
+function share(value: number | undefined): string {
+  return value === undefined || Number.isNaN(value) ? '–' : `${(value * 100).toFixed(1)}%`;
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const lines = [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function latencySection(results: BenchResults): string {
+  const rows = results.paths.map((path) => {
+    const result = results.latency[path];
+    const added = path === 'direct' ? undefined : addedP50Ms(results, path);
+    const reference = path === 'nginx' ? REFERENCE.nginxAddedP50Ms : path === 'bun-passthrough' ? REFERENCE.passthroughAddedP50Ms : undefined;
+    return [
+      PATH_LABELS[path],
+      fixed(result?.latencyMs.p50, 3),
+      fixed(result?.latencyMs.p90, 3),
+      fixed(result?.latencyMs.p99, 3),
+      fixed(result?.latencyMs.mean, 3),
+      path === 'direct' ? '(baseline)' : fixed(added, 3),
+      reference === undefined ? '' : `≈ ${reference}`,
+      String(result?.requests ?? '–'),
+      String(result === undefined ? '–' : Object.values(result.errors).reduce((sum, count) => sum + count, 0)),
+    ];
+  });
+  return table(['path', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms', 'added p50 ms', 'reference added p50', 'requests', 'errors'], rows);
+}
+
+function throughputSection(results: BenchResults): string {
+  const rows = results.paths.map((path) => {
+    const result = results.throughput[path];
+    return [
+      PATH_LABELS[path],
+      fixed(result?.requestsPerSecond, 0),
+      result === undefined ? '–' : `${Math.min(...result.roundRates).toFixed(0)}–${Math.max(...result.roundRates).toFixed(0)}`,
+      path === 'direct' ? '' : share(throughputShare(results, path, 'bun-passthrough')),
+      path === 'direct' ? '' : share(throughputShare(results, path, 'nginx')),
+      String(result?.requests ?? '–'),
+      String(result?.errors ?? '–'),
+    ];
+  });
+  return table(['path', 'req/s', 'rounds min–max', 'vs Bun pass-through', 'vs nginx', 'requests', 'errors'], rows);
+}
+
+function streamingSection(results: BenchResults): string {
+  const rows = results.paths.map((path) => {
+    const summary = results.streaming[path];
+    return [
+      PATH_LABELS[path],
+      fixed(summary?.firstByteMs.p50, 3),
+      fixed(summary?.firstByteMs.p90, 3),
+      path === 'direct' ? '(baseline)' : fixed(addedFirstByteMs(results, path), 3),
+      fixed(summary?.gapMs.p1, 2),
+      fixed(summary?.gapMs.p50, 2),
+      fixed(summary?.gapMs.p99, 2),
+      fixed(summary?.gapMs.max, 2),
+      share(summary?.coalescedStreams),
+      String(summary?.samples ?? '–'),
+      String(summary?.incompleteStreams ?? '–'),
+    ];
+  });
+  return table(['path', 'TTFB p50 ms', 'TTFB p90 ms', 'added TTFB p50 ms', 'gap p1 ms', 'gap p50 ms', 'gap p99 ms', 'gap max ms', 'streams coalesced', 'streams', 'incomplete'], rows);
+}
+
+function memorySection(results: BenchResults): string {
+  const memory = results.memory;
+  const mib = (kibibytes: number | undefined): string => fixed(mebibytes(kibibytes), 1);
+  const passthrough = `Bun pass-through idle RSS for comparison: ${mib(results.passthroughIdleKibibytes)} MiB.`;
+  if (memory === undefined) return `Keyway not measured. ${passthrough}`;
+  const rows = [
+    ['idle after start', mib(memory.idleKibibytes), '0'],
+    [`after ${results.settings.memoryFirstMark.toLocaleString('en')} requests`, mib(memory.afterFirstMarkKibibytes), String(memory.requestsAtFirstReading)],
+    [`after ${results.settings.memorySecondMark.toLocaleString('en')} requests`, mib(memory.afterSecondMarkKibibytes), String(memory.requestsAtSecondReading)],
+    ['end of the whole run', mib(memory.endKibibytes), ''],
+  ];
+  return `${table(['Keyway', 'RSS MiB', 'requests completed'], rows)}\n\n${passthrough} Load errors during this phase: ${memory.errors}.`;
+}
+
+function targetsSection(checks: TargetCheck[]): string {
+  return table(
+    ['target', 'goal', 'measured', 'result'],
+    checks.map((entry) => [entry.name, entry.target, entry.measured, `**${entry.verdict}**`]),
+  );
+}
+
+function referenceNote(results: BenchResults): string {
+  const nginxShare = throughputShare(results, 'bun-passthrough', 'nginx');
+  return `Sanity check against the reference figures for this machine type: nginx added p50 ${fixed(addedP50Ms(results, 'nginx'), 3)} ms (≈ ${REFERENCE.nginxAddedP50Ms}), Bun pass-through added p50 ${fixed(addedP50Ms(results, 'bun-passthrough'), 3)} ms (≈ ${REFERENCE.passthroughAddedP50Ms}), Bun pass-through throughput ${share(nginxShare)} of nginx (≈ ${Math.round(REFERENCE.passthroughShareOfNginx * 100)}%).`;
+}
+
+function foreignLoadNote(results: BenchResults): string {
+  const describe = (load: ForeignLoad): string => `${load.foreignPercent.toFixed(1)}%${load.stealPercent >= 0.5 ? ` (+${load.stealPercent.toFixed(1)}% steal)` : ''}`;
+  const phases = Object.entries(results.foreignLoad.phases)
+    .map(([phase, load]) => `${phase} ${describe(load)}`)
+    .join(', ');
+  const worst = Math.max(results.foreignLoad.beforeStart.foreignPercent, ...Object.values(results.foreignLoad.phases).map((load) => load.foreignPercent));
+  const warning = worst > FOREIGN_LOAD_WARNING_PERCENT ? ' **Other work competed for the CPU: treat these figures as noisy.**' : '';
+  return `- CPU used by processes outside the benchmark (share of all cores): before start ${describe(results.foreignLoad.beforeStart)}; ${phases}.${warning}`;
+}
+
+export function sectionHeading(results: BenchResults): string {
+  return `## ${results.startedAt.toISOString().slice(0, 10)}`;
+}
+
+export function renderSection(results: BenchResults): string {
+  const settings = results.settings;
+  const pinning = Object.entries(settings.pinning)
+    .map(([name, cores]) => `${name} → CPU ${cores}`)
+    .join(', ');
+  const keyway = results.keywaySkipReason === undefined ? '' : `\n**Keyway leg skipped:** ${results.keywaySkipReason.split('\n')[0]}\n`;
+  return `${sectionHeading(results)}
+
+Run at ${results.startedAt.toISOString()} (${results.elapsedSeconds.toFixed(0)} s${settings.quick ? ', --quick: short phases, not representative' : ''}).
+
+- Machine: ${formatMachine(results.machine)}
+- Pinning (read back from /proc): ${pinning || 'none (fewer than 2 cores or no taskset)'}
+${foreignLoadNote(results)}
+- Request: POST /v1/chat/completions, ${settings.requestBytes} B JSON body, same body on every path; ~1 KB JSON answer
+${keyway}
+### a. Latency at concurrency 1 (wrk, ${settings.latencyRounds} interleaved round(s) × ${settings.latencyRequestsPerRound.toLocaleString('en')} requests per path after warm-up; each percentile is the median over rounds)
+
+${latencySection(results)}
+
+### b. Throughput at concurrency ${settings.throughputConnections} (wrk, ${settings.throughputRounds} interleaved round(s) × ${settings.throughputSecondsPerRound} s per path after warm-up)
+
+${throughputSection(results)}
+
+### c. Streaming (${settings.chunkCount} chunks, ${settings.chunkDelayMs} ms apart at the stub; ${settings.streamCount} sequential streams per path, alternating between paths)
+
+TTFB = request sent → first body bytes. Gaps are between consecutive content chunks as the client receives them; without buffering they stay near ${settings.chunkDelayMs} ms. "Coalesced" counts streams where two chunks arrived in one read.
+
+${streamingSection(results)}
+
+### d. Keyway memory (c=${settings.throughputConnections}, non-streaming, fresh process)
+
+${memorySection(results)}
+
+### Targets
+
+${targetsSection(evaluateTargets(results))}
+
+${referenceNote(results)}
+`;
+}
+
+/** Puts the run's section at the top of RESULTS.md, replacing a section of the same day. */
+export function writeResultsFile(path: string, results: BenchResults): void {
+  const section = renderSection(results);
+  const heading = sectionHeading(results);
+  const existing = existsSync(path) ? readFileSync(path, 'utf8') : RESULTS_HEADER;
+  const firstSection = existing.indexOf('\n## ');
+  const header = firstSection === -1 ? existing.trimEnd() : existing.slice(0, firstSection).trimEnd();
+  const sections = firstSection === -1 ? [] : existing.slice(firstSection + 1).split(/\n(?=## )/);
+  const kept = sections.filter((text) => !text.startsWith(`${heading}\n`)).map((text) => text.trimEnd());
+  writeFileSync(path, `${[header, section.trimEnd(), ...kept].join('\n\n')}\n`);
+}
+
+export function formatChecksForConsole(checks: TargetCheck[]): string {
+  return checks.map((entry) => `  ${entry.verdict.padEnd(4)}  ${entry.name}: ${entry.measured} (goal ${entry.target})`).join('\n');
+}
+
+export function pathLabel(path: PathName): string {
+  return PATH_LABELS[path];
+}

@@ -1,0 +1,44 @@
+// The one request every path under test receives, so the paths differ only by what sits between the
+// load generator and the upstream stub.
+
+export const UPSTREAM_API_KEY = 'sk-bench-upstream-key';
+export const ADMIN_API_KEY = 'kw_op_benchadminkey0123456789abcdef';
+export const BENCH_MODEL = 'gpt-4o-mini';
+export const CHAT_COMPLETIONS_PATH = '/v1/chat/completions';
+
+/** Size the non-streaming request body is padded to, in bytes. */
+export const REQUEST_BODY_BYTES = 1024;
+
+interface ChatBody {
+  model: string;
+  messages: { role: 'user'; content: string }[];
+  stream?: boolean;
+  stream_options?: { include_usage: boolean };
+}
+
+function padToSize(build: (content: string) => ChatBody, targetBytes: number): string {
+  const prefix = 'Benchmark request. ';
+  const empty = JSON.stringify(build(prefix));
+  const padding = Math.max(0, targetBytes - Buffer.byteLength(empty));
+  // Words rather than one long token so a tokenizer on the path does realistic work.
+  const filler = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(padding / 27) + 1).slice(0, padding);
+  return JSON.stringify(build(prefix + filler));
+}
+
+/** The ~1 KB non-streaming chat request. */
+export function buildChatBody(): string {
+  return padToSize((content) => ({ model: BENCH_MODEL, messages: [{ role: 'user', content }] }), REQUEST_BODY_BYTES);
+}
+
+/** The same request asking for a stream with a usage chunk. */
+export function buildStreamingChatBody(): string {
+  return padToSize(
+    (content) => ({
+      model: BENCH_MODEL,
+      messages: [{ role: 'user', content }],
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+    REQUEST_BODY_BYTES,
+  );
+}

@@ -1,0 +1,152 @@
+// What one run measured, and how it scores against the targets from the performance issue.
+
+import type { ForeignLoad } from './cpu-usage.ts';
+import type { MachineDescription } from './machine.ts';
+import type { StreamSummary } from './streaming.ts';
+import type { WrkResult } from './wrk.ts';
+
+export type PathName = 'direct' | 'bun-passthrough' | 'nginx' | 'keyway';
+
+export const PATH_LABELS: Record<PathName, string> = {
+  direct: 'direct to stub',
+  'bun-passthrough': 'Bun pass-through',
+  nginx: 'nginx',
+  keyway: 'Keyway',
+};
+
+export interface ThroughputResult {
+  requests: number;
+  seconds: number;
+  /** All requests over all rounds' time: the figure the ratios use. */
+  requestsPerSecond: number;
+  /** Each round's rate, to show how much the machine wobbled. */
+  roundRates: number[];
+  errors: number;
+}
+
+export interface MemoryResult {
+  idleKibibytes: number | undefined;
+  afterFirstMarkKibibytes: number | undefined;
+  afterSecondMarkKibibytes: number | undefined;
+  /** Requests wrk actually completed at each reading (a stop lands a few past the mark). */
+  requestsAtFirstReading: number;
+  requestsAtSecondReading: number;
+  /** After every phase of the run, for information. */
+  endKibibytes: number | undefined;
+  errors: number;
+}
+
+export interface RunSettings {
+  quick: boolean;
+  requestBytes: number;
+  latencyRounds: number;
+  latencyRequestsPerRound: number;
+  throughputConnections: number;
+  throughputRounds: number;
+  throughputSecondsPerRound: number;
+  streamCount: number;
+  chunkDelayMs: number;
+  chunkCount: number;
+  memoryFirstMark: number;
+  memorySecondMark: number;
+  /** Process → the cores the kernel allows it, read back from /proc after start. */
+  pinning: Record<string, string>;
+}
+
+export interface BenchResults {
+  startedAt: Date;
+  elapsedSeconds: number;
+  machine: MachineDescription;
+  settings: RunSettings;
+  paths: PathName[];
+  keywaySkipReason: string | undefined;
+  latency: Partial<Record<PathName, WrkResult>>;
+  throughput: Partial<Record<PathName, ThroughputResult>>;
+  streaming: Partial<Record<PathName, StreamSummary>>;
+  memory: MemoryResult | undefined;
+  /** RSS of the Bun pass-through when idle: what the runtime alone costs. */
+  passthroughIdleKibibytes: number | undefined;
+  /** CPU taken by processes outside the benchmark: just before it, and during each phase. */
+  foreignLoad: { beforeStart: ForeignLoad; phases: Record<string, ForeignLoad> };
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'SKIP';
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+/** Figures measured on this machine type before Keyway existed, printed beside ours for a sanity check. */
+export const REFERENCE = {
+  nginxAddedP50Ms: 0.17,
+  passthroughAddedP50Ms: 0.27,
+  passthroughShareOfNginx: 0.55,
+};
+
+export const TARGETS = {
+  addedP50Ms: 0.35,
+  throughputShareOfPassthrough: 0.8,
+  streamingFirstByteAddedMs: 0.5,
+  idleRssMebibytes: 80,
+  rssGrowthFraction: 0.2,
+};
+
+export function addedP50Ms(results: BenchResults, path: PathName): number | undefined {
+  const direct = results.latency.direct?.latencyMs.p50;
+  const proxied = results.latency[path]?.latencyMs.p50;
+  return direct === undefined || proxied === undefined ? undefined : proxied - direct;
+}
+
+export function throughputShare(results: BenchResults, path: PathName, reference: PathName): number | undefined {
+  const mine = results.throughput[path]?.requestsPerSecond;
+  const theirs = results.throughput[reference]?.requestsPerSecond;
+  return mine === undefined || theirs === undefined || theirs === 0 ? undefined : mine / theirs;
+}
+
+export function addedFirstByteMs(results: BenchResults, path: PathName): number | undefined {
+  const direct = results.streaming.direct?.firstByteMs.p50;
+  const proxied = results.streaming[path]?.firstByteMs.p50;
+  return direct === undefined || proxied === undefined ? undefined : proxied - direct;
+}
+
+export function mebibytes(kibibytes: number | undefined): number | undefined {
+  return kibibytes === undefined ? undefined : kibibytes / 1024;
+}
+
+function check(name: string, target: string, value: number | undefined, format: (value: number) => string, passes: (value: number) => boolean): TargetCheck {
+  if (value === undefined || Number.isNaN(value)) return { name, target, measured: 'not measured', verdict: 'SKIP' };
+  return { name, target, measured: format(value), verdict: passes(value) ? 'PASS' : 'FAIL' };
+}
+
+export function evaluateTargets(results: BenchResults): TargetCheck[] {
+  const milliseconds = (value: number): string => `${value.toFixed(3)} ms`;
+  const percent = (value: number): string => `${(value * 100).toFixed(1)}%`;
+  const memory = results.memory;
+  const idle = mebibytes(memory?.idleKibibytes);
+  const first = memory?.afterFirstMarkKibibytes;
+  const second = memory?.afterSecondMarkKibibytes;
+  const growth = first === undefined || second === undefined ? undefined : (second - first) / first;
+  return [
+    check('Keyway added p50 over direct, c=1', `≤ ${TARGETS.addedP50Ms} ms`, addedP50Ms(results, 'keyway'), milliseconds, (value) => value <= TARGETS.addedP50Ms),
+    check(
+      'Keyway throughput at c=64 vs Bun pass-through',
+      `≥ ${TARGETS.throughputShareOfPassthrough * 100}%`,
+      throughputShare(results, 'keyway', 'bun-passthrough'),
+      percent,
+      (value) => value >= TARGETS.throughputShareOfPassthrough,
+    ),
+    check(
+      'Keyway streaming TTFB p50 over direct',
+      `≤ ${TARGETS.streamingFirstByteAddedMs} ms`,
+      addedFirstByteMs(results, 'keyway'),
+      milliseconds,
+      (value) => value <= TARGETS.streamingFirstByteAddedMs,
+    ),
+    check('Keyway idle RSS', `< ${TARGETS.idleRssMebibytes} MiB`, idle, (value) => `${value.toFixed(1)} MiB`, (value) => value < TARGETS.idleRssMebibytes),
+    // Growth only: shrinking after the first mark is the garbage collector catching up, not a leak.
+    check('Keyway RSS growth 10k → 100k requests', `≤ +${TARGETS.rssGrowthFraction * 100}%`, growth, (value) => `${value >= 0 ? '+' : ''}${percent(value)}`, (value) => value <= TARGETS.rssGrowthFraction),
+  ];
+}

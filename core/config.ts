@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  dataDirectory: string;
+  adminKey: string | undefined;
+  firstByteTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxBodyBytes: number;
+  pluginPaths: string[];
+  /** Per-plugin configuration from the `KEYWAY_CONFIG` file's `plugins` section. */
+  pluginConfig: Record<string, unknown>;
+  logLevel: string;
+  usageFlushIntervalMs: number;
+  usageBatchSize: number;
+  modelsCacheTtlMs: number;
+  /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
+  env: Record<string, string | undefined>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ENVIRONMENT_KEYS: Record<string, string> = {
+  host: 'KEYWAY_HOST',
+  port: 'KEYWAY_PORT',
+  databaseUrl: 'KEYWAY_DATABASE_URL',
+  redisUrl: 'KEYWAY_REDIS_URL',
+  dataDirectory: 'KEYWAY_DATA_DIR',
+  adminKey: 'KEYWAY_ADMIN_KEY',
+  firstByteTimeoutMs: 'KEYWAY_FIRST_BYTE_TIMEOUT_MS',
+  totalTimeoutMs: 'KEYWAY_TOTAL_TIMEOUT_MS',
+  maxBodyBytes: 'KEYWAY_MAX_BODY_BYTES',
+  pluginPaths: 'KEYWAY_PLUGINS',
+  logLevel: 'KEYWAY_LOG_LEVEL',
+};
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`KEYWAY_CONFIG names ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`KEYWAY_CONFIG file ${path} is not a JSON object: ${(error as Error).message}`);
+  }
+}
+
+function integer(name: string, value: string | undefined, fallback: number, minimum: number, maximum: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < minimum || parsed > maximum) {
+    throw new ConfigError(`${name} must be an integer between ${minimum} and ${maximum}; got ${JSON.stringify(value)}.`);
+  }
+  return parsed;
+}
+
+/**
+ * Reads the configuration: environment variables win over the optional JSON file named by
+ * `KEYWAY_CONFIG`, whose keys are the camelCase names of GatewayConfig (or the variable names).
+ */
+export function loadConfig(environment: Record<string, string | undefined> = process.env): GatewayConfig {
+  const file = environment.KEYWAY_CONFIG ? readConfigFile(environment.KEYWAY_CONFIG) : {};
+  const value = (key: string): string | undefined => {
+    const variable = ENVIRONMENT_KEYS[key] ?? key;
+    const fromEnvironment = environment[variable];
+    if (fromEnvironment !== undefined && fromEnvironment !== '') return fromEnvironment;
+    const fromFile = file[key] ?? file[variable];
+    if (fromFile === undefined || fromFile === null) return undefined;
+    return Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
+  };
+  const databaseUrl = value('databaseUrl') ?? 'file:./data/keyway.db';
+  const defaultDataDirectory = databaseUrl.startsWith('file:') ? dirname(databaseUrl.slice('file:'.length)) : './data';
+  const pluginConfig = file.plugins;
+  const merged: Record<string, string | undefined> = { ...environment };
+  for (const [key, fileValue] of Object.entries(file)) {
+    if (key.startsWith('KEYWAY_') && merged[key] === undefined && typeof fileValue !== 'object') merged[key] = String(fileValue);
+  }
+  merged.KEYWAY_DATABASE_URL = databaseUrl;
+  return {
+    host: value('host') ?? '127.0.0.1',
+    port: integer('KEYWAY_PORT', value('port'), 8080, 0, 65535),
+    databaseUrl,
+    redisUrl: value('redisUrl'),
+    dataDirectory: resolve(value('dataDirectory') ?? defaultDataDirectory),
+    adminKey: value('adminKey'),
+    firstByteTimeoutMs: integer('KEYWAY_FIRST_BYTE_TIMEOUT_MS', value('firstByteTimeoutMs'), 60_000, 1, 3_600_000),
+    totalTimeoutMs: integer('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
+    maxBodyBytes: integer('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    pluginPaths: (value('pluginPaths') ?? '')
+      .split(',')
+      .map((path) => path.trim())
+      .filter((path) => path.length > 0),
+    pluginConfig: pluginConfig !== null && typeof pluginConfig === 'object' ? (pluginConfig as Record<string, unknown>) : {},
+    logLevel: value('logLevel') ?? 'info',
+    usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', environment.KEYWAY_USAGE_FLUSH_MS, 1000, 10, 600_000),
+    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 500, 1, 100_000),
+    modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
+    env: merged,
+  };
+}

@@ -1,0 +1,46 @@
+import { KeywayError } from './errors.ts';
+import { redactSecrets } from './logger.ts';
+import type { HookStage, RequestContext } from './plugin.ts';
+import type { HookTable } from './registry.ts';
+
+function pluginFailure(plugin: string, stage: HookStage, error: unknown): KeywayError {
+  if (error instanceof KeywayError) return error;
+  const detail = redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 300);
+  return new KeywayError('plugin_error', { plugin, stage, detail });
+}
+
+/**
+ * Runs a stage's hooks in dependency order. Stays synchronous until a hook returns a promise, so a
+ * stage without async hooks costs no microtask. A KeywayError refuses the request as it is; any
+ * other throw becomes a `plugin_error` naming the plugin.
+ */
+export function runHooks(table: HookTable, stage: Exclude<HookStage, 'account'>, context: RequestContext): void | Promise<void> {
+  const hooks = table[stage];
+  for (let position = 0; position < hooks.length; position++) {
+    const hook = hooks[position] as (typeof hooks)[number];
+    let result: void | Promise<void>;
+    try {
+      result = hook.run(context);
+    } catch (error) {
+      throw pluginFailure(hook.plugin, stage, error);
+    }
+    if (result instanceof Promise) return continueAsync(table, stage, context, position, result);
+  }
+}
+
+async function continueAsync(table: HookTable, stage: Exclude<HookStage, 'account'>, context: RequestContext, position: number, pending: Promise<void>): Promise<void> {
+  const hooks = table[stage];
+  try {
+    await pending;
+  } catch (error) {
+    throw pluginFailure((hooks[position] as (typeof hooks)[number]).plugin, stage, error);
+  }
+  for (let next = position + 1; next < hooks.length; next++) {
+    const hook = hooks[next] as (typeof hooks)[number];
+    try {
+      await hook.run(context);
+    } catch (error) {
+      throw pluginFailure(hook.plugin, stage, error);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Unbiased random base62 text from the system CSPRNG. */
+export function randomToken(length: number): string {
+  let result = '';
+  while (result.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      // 248 = 62 * 4: rejecting larger bytes keeps every character equally likely.
+      if (byte < 248 && result.length < length) result += ALPHABET[byte % 62];
+    }
+  }
+  return result;
+}
+
+export function randomId(prefix: string): string {
+  return `${prefix}_${randomToken(20)}`;
+}
+
+export type GatewayKeyKind = 'op' | 'ak' | 'mk';
+
+/** Gateway keys carry their kind in the prefix (operator, account, member) and 40 random characters. */
+export function generateGatewayKey(kind: GatewayKeyKind): string {
+  return `kw_${kind}_${randomToken(40)}`;
+}
+
+/**
+ * Gateway keys are 238-bit random strings, so a fast hash is enough: there is nothing to brute-force,
+ * and the lookup runs on every request.
+ */
+export function hashGatewayKey(key: string): string {
+  return new Bun.CryptoHasher('sha256').update(key).digest('hex');
+}
+
+/** `sk-proj-…abcd`: the key's family prefix and last four characters, never more. */
+export function maskKey(key: string): string {
+  const familyMatch = /^([a-zA-Z]{2,5}[-_](?:[a-z]{2,5}[-_])?)/.exec(key);
+  const family = familyMatch && familyMatch[1] !== undefined && familyMatch[1].length <= key.length - 12 ? familyMatch[1] : '';
+  if (key.length < 12) return `${family}…`;
+  return `${family}…${key.slice(-4)}`;
+}
+
+/** A stable public identifier of a secret: enough to tell keys apart, useless to recover one. */
+export function fingerprint(key: string): string {
+  return `sha256:${createHash('sha256').update(`keyway-fingerprint:${key}`).digest('hex').slice(0, 16)}`;
+}

@@ -1,0 +1,81 @@
+// Forward-only migrations, embedded as code so they ship inside the single binary (a drizzle
+// migrationsFolder does not exist there). Append new entries; never edit an applied one.
+
+export interface Migration {
+  id: string;
+  statements: string[];
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    id: '0001_core',
+    statements: [
+      `CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}'
+      )`,
+      `CREATE TABLE gateway_keys (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        masked_key TEXT NOT NULL,
+        team_id TEXT,
+        byok_access INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      )`,
+      `CREATE UNIQUE INDEX gateway_keys_hash ON gateway_keys(key_hash)`,
+      `CREATE INDEX gateway_keys_account ON gateway_keys(account_id)`,
+      `CREATE TABLE provider_keys (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL CHECK (owner IN ('account', 'platform')),
+        account_id TEXT REFERENCES accounts(id),
+        provider TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        key_version INTEGER NOT NULL,
+        crypto_backend TEXT NOT NULL,
+        masked_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        organization_id TEXT,
+        settings TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        weight REAL NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        deleted_at TEXT
+      )`,
+      `CREATE INDEX provider_keys_account ON provider_keys(account_id, provider)`,
+      `CREATE TABLE usage_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        gateway_key_id TEXT NOT NULL,
+        team_id TEXT,
+        project_tag TEXT,
+        endpoint TEXT NOT NULL,
+        provider TEXT,
+        model TEXT,
+        requested_model TEXT NOT NULL,
+        provider_key_id TEXT,
+        byok INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        error_code TEXT,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cached_input_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        latency_ms REAL NOT NULL,
+        streamed INTEGER NOT NULL,
+        fallback_attempts INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      )`,
+      `CREATE INDEX usage_account_time ON usage_records(account_id, created_at)`,
+      `CREATE UNIQUE INDEX usage_request ON usage_records(request_id)`,
+    ],
+  },
+];

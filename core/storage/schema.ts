@@ -1,0 +1,83 @@
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const accounts = sqliteTable('accounts', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  createdAt: text('created_at').notNull(),
+  /** JSON: routing and compliance settings. */
+  settings: text('settings').notNull().default('{}'),
+});
+
+/** Gateway bearer keys. Only the SHA-256 hash is stored; the key is shown once at creation. */
+export const gatewayKeys = sqliteTable(
+  'gateway_keys',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull(),
+    role: text('role').notNull(),
+    name: text('name').notNull(),
+    keyHash: text('key_hash').notNull(),
+    maskedKey: text('masked_key').notNull(),
+    teamId: text('team_id'),
+    byokAccess: integer('byok_access').notNull().default(1),
+    createdAt: text('created_at').notNull(),
+    revokedAt: text('revoked_at'),
+  },
+  (table) => [uniqueIndex('gateway_keys_hash').on(table.keyHash), index('gateway_keys_account').on(table.accountId)],
+);
+
+/** Provider keys: the secret only as an envelope ciphertext bound to this row. */
+export const providerKeys = sqliteTable(
+  'provider_keys',
+  {
+    id: text('id').primaryKey(),
+    owner: text('owner').notNull(),
+    accountId: text('account_id'),
+    provider: text('provider').notNull(),
+    ciphertext: text('ciphertext').notNull(),
+    keyVersion: integer('key_version').notNull(),
+    cryptoBackend: text('crypto_backend').notNull(),
+    maskedKey: text('masked_key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    organizationId: text('organization_id'),
+    settings: text('settings').notNull().default('{}'),
+    status: text('status').notNull(),
+    weight: real('weight').notNull().default(1),
+    createdAt: text('created_at').notNull(),
+    deletedAt: text('deleted_at'),
+  },
+  (table) => [index('provider_keys_account').on(table.accountId, table.provider)],
+);
+
+export const usageRecords = sqliteTable(
+  'usage_records',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    requestId: text('request_id').notNull(),
+    accountId: text('account_id').notNull(),
+    gatewayKeyId: text('gateway_key_id').notNull(),
+    teamId: text('team_id'),
+    projectTag: text('project_tag'),
+    endpoint: text('endpoint').notNull(),
+    provider: text('provider'),
+    model: text('model'),
+    requestedModel: text('requested_model').notNull(),
+    providerKeyId: text('provider_key_id'),
+    byok: integer('byok').notNull(),
+    status: integer('status').notNull(),
+    errorCode: text('error_code'),
+    inputTokens: integer('input_tokens').notNull(),
+    outputTokens: integer('output_tokens').notNull(),
+    cachedInputTokens: integer('cached_input_tokens').notNull(),
+    cacheWriteTokens: integer('cache_write_tokens').notNull(),
+    reasoningTokens: integer('reasoning_tokens').notNull(),
+    costUsd: real('cost_usd').notNull(),
+    latencyMs: real('latency_ms').notNull(),
+    streamed: integer('streamed').notNull(),
+    fallbackAttempts: integer('fallback_attempts').notNull(),
+    createdAt: text('created_at').notNull(),
+  },
+  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), uniqueIndex('usage_request').on(table.requestId)],
+);
+
+export const schema = { accounts, gatewayKeys, providerKeys, usageRecords };

@@ -1,0 +1,307 @@
+// Anthropic Messages request → OpenAI-shaped ChatRequest, so `/v1/messages` can reach any provider.
+// Pure: the caller (the HTTP route) decides where the request goes and passes that in, because what
+// survives the trip (thinking blocks, top_k, cache_control) depends on whether the target is Anthropic.
+
+import { invalidField, KeywayError } from '../../core/errors.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/vocabulary.ts';
+
+type Block = Record<string, unknown>;
+
+export interface MessagesTranslationOptions {
+  /** The provider that will serve the request; `anthropic` keeps Anthropic-only details intact. */
+  targetProvider?: string;
+}
+
+export interface MessagesTranslation {
+  request: ChatRequest;
+  /** What could not be carried to the target, for `X-Keyway-Warnings`. */
+  warnings: string[];
+}
+
+interface Translation {
+  native: boolean;
+  warnings: string[];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Adds a warning once: a long history with many thinking blocks should not repeat the same line. */
+function warnOnce(translation: Translation, warning: string): void {
+  if (!translation.warnings.includes(warning)) translation.warnings.push(warning);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+function requireField(body: Record<string, unknown>, name: string): unknown {
+  const value = body[name];
+  if (value === undefined || value === null) throw new KeywayError('missing_field', { param: name });
+  return value;
+}
+
+function validateBody(body: unknown): Record<string, unknown> {
+  if (!isRecord(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  const model = requireField(body, 'model');
+  if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
+  const maxTokens = requireField(body, 'max_tokens');
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) throw invalidField('max_tokens', 'must be a positive integer');
+  const messages = requireField(body, 'messages');
+  if (!Array.isArray(messages) || messages.length === 0) throw invalidField('messages', 'must be a non-empty array');
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content blocks
+
+function keepCacheControl(part: ContentPart, block: Block, translation: Translation): ContentPart {
+  if (translation.native && block.cache_control !== undefined) part.cache_control = block.cache_control;
+  return part;
+}
+
+function imagePart(block: Block, path: string, translation: Translation): ContentPart | undefined {
+  const source = isRecord(block.source) ? block.source : {};
+  if (source.type === 'base64' && typeof source.media_type === 'string' && typeof source.data === 'string') {
+    return keepCacheControl({ type: 'image_url', image_url: { url: `data:${source.media_type};base64,${source.data}` } }, block, translation);
+  }
+  if (source.type === 'url' && typeof source.url === 'string') return keepCacheControl({ type: 'image_url', image_url: { url: source.url } }, block, translation);
+  warnOnce(translation, `dropped an image at ${path}: only base64 and URL image sources can be translated`);
+  return undefined;
+}
+
+function documentPart(block: Block, path: string, translation: Translation): ContentPart | undefined {
+  const source = isRecord(block.source) ? block.source : {};
+  if (source.type === 'base64' && source.media_type === 'application/pdf' && typeof source.data === 'string') {
+    const file: Record<string, unknown> = { file_data: `data:application/pdf;base64,${source.data}` };
+    if (typeof block.title === 'string') file.filename = block.title;
+    return keepCacheControl({ type: 'file', file }, block, translation);
+  }
+  if (source.type === 'text' && typeof source.data === 'string') return keepCacheControl({ type: 'text', text: source.data }, block, translation);
+  warnOnce(translation, `dropped a document at ${path}: only base64 PDF and plain-text documents can be translated`);
+  return undefined;
+}
+
+/** One user-side block → one OpenAI content part (tool results are handled by the caller). */
+function userPart(block: Block, path: string, translation: Translation): ContentPart | undefined {
+  switch (block.type) {
+    case 'text':
+      if (typeof block.text !== 'string') throw invalidField(`${path}.text`, 'must be a string');
+      return keepCacheControl({ type: 'text', text: block.text }, block, translation);
+    case 'image':
+      return imagePart(block, path, translation);
+    case 'document':
+      return documentPart(block, path, translation);
+    default:
+      warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
+      return undefined;
+  }
+}
+
+/** A tool_result's content as the tool message's text; OpenAI tool messages carry no images. */
+function toolResultText(block: Block, path: string, translation: Translation): string {
+  const content = block.content;
+  let text = '';
+  if (typeof content === 'string') text = content;
+  else if (Array.isArray(content)) {
+    for (const item of content as Block[]) {
+      if (item.type === 'text' && typeof item.text === 'string') text += item.text;
+      else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
+    }
+  }
+  // OpenAI has no error flag on tool messages, so the model learns of the failure from the text.
+  if (block.is_error === true && !translation.native) return `Error: ${text}`;
+  return text;
+}
+
+function toolMessage(block: Block, path: string, translation: Translation): ChatMessage {
+  if (typeof block.tool_use_id !== 'string') throw invalidField(`${path}.tool_use_id`, 'must be a string');
+  const message: ChatMessage = { role: 'tool', tool_call_id: block.tool_use_id, content: toolResultText(block, path, translation) };
+  if (block.is_error === true && translation.native) message.is_error = true;
+  return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Turns
+
+function blocksOf(content: unknown, path: string): Block[] | string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalidField(path, 'must be a string or an array of content blocks');
+  content.forEach((block, position) => {
+    if (!isRecord(block) || typeof block.type !== 'string') throw invalidField(`${path}[${position}].type`, 'every content block needs a type');
+  });
+  return content as Block[];
+}
+
+/** A user turn: its tool results become `tool` messages first, then the rest one `user` message. */
+function userMessages(content: Block[] | string, path: string, translation: Translation): ChatMessage[] {
+  if (typeof content === 'string') return [{ role: 'user', content }];
+  const messages: ChatMessage[] = [];
+  const parts: ContentPart[] = [];
+  content.forEach((block, position) => {
+    const blockPath = `${path}[${position}]`;
+    if (block.type === 'tool_result') messages.push(toolMessage(block, blockPath, translation));
+    else {
+      const part = userPart(block, blockPath, translation);
+      if (part !== undefined) parts.push(part);
+    }
+  });
+  if (parts.length > 0) messages.push({ role: 'user', content: parts });
+  return messages;
+}
+
+function toolCallFrom(block: Block, path: string): ToolCall {
+  if (typeof block.id !== 'string' || typeof block.name !== 'string') throw invalidField(path, 'tool_use blocks need an id and a name');
+  return { id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } };
+}
+
+function assistantMessage(content: Block[] | string, path: string, translation: Translation): ChatMessage {
+  if (typeof content === 'string') return { role: 'assistant', content };
+  let text = '';
+  const toolCalls: ToolCall[] = [];
+  const thinkingBlocks: Block[] = [];
+  content.forEach((block, position) => {
+    if (block.type === 'text' && typeof block.text === 'string') text += block.text;
+    else if (block.type === 'tool_use') toolCalls.push(toolCallFrom(block, `${path}[${position}]`));
+    else if (block.type === 'thinking' || block.type === 'redacted_thinking') {
+      if (translation.native) thinkingBlocks.push(block);
+      else warnOnce(translation, 'dropped thinking blocks: only Anthropic can replay them');
+    } else warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
+  });
+  const message: ChatMessage = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text };
+  if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  if (thinkingBlocks.length > 0) message.thinking_blocks = thinkingBlocks;
+  return message;
+}
+
+function systemContent(system: unknown, translation: Translation): ChatMessage['content'] {
+  if (typeof system === 'string') return system;
+  if (!Array.isArray(system)) throw invalidField('system', 'must be a string or an array of text blocks');
+  return (system as unknown[]).map((block, position) => {
+    if (!isRecord(block) || block.type !== 'text' || typeof block.text !== 'string') throw invalidField(`system[${position}]`, 'must be a text block');
+    return keepCacheControl({ type: 'text', text: block.text }, block, translation);
+  });
+}
+
+function translateTurns(body: Record<string, unknown>, translation: Translation): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (body.system !== undefined && body.system !== null) messages.push({ role: 'system', content: systemContent(body.system, translation) });
+  (body.messages as unknown[]).forEach((turn, position) => {
+    const path = `messages[${position}]`;
+    if (!isRecord(turn)) throw invalidField(path, 'must be an object');
+    const content = blocksOf(turn.content, `${path}.content`);
+    if (turn.role === 'user') messages.push(...userMessages(content, `${path}.content`, translation));
+    else if (turn.role === 'assistant') messages.push(assistantMessage(content, `${path}.content`, translation));
+    else if (turn.role === 'system') messages.push({ role: 'system', content: systemContent(content, translation) });
+    else throw invalidField(`${path}.role`, "must be 'user' or 'assistant'");
+  });
+  return messages;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools and parameters
+
+function translateTools(tools: unknown, translation: Translation): ToolDefinition[] | undefined {
+  if (tools === undefined || tools === null) return undefined;
+  if (!Array.isArray(tools)) throw invalidField('tools', 'must be an array');
+  const definitions: ToolDefinition[] = [];
+  (tools as unknown[]).forEach((tool, position) => {
+    if (!isRecord(tool) || typeof tool.name !== 'string') throw invalidField(`tools[${position}].name`, 'must be a string');
+    // Server tools (web search, code execution…) are typed and have no input_schema.
+    if (tool.input_schema === undefined && tool.type !== undefined && tool.type !== 'custom') {
+      warnOnce(translation, `dropped server tool '${tool.name}': it runs only on Anthropic's side`);
+      return;
+    }
+    const definition: ToolDefinition = { type: 'function', function: { name: tool.name, parameters: isRecord(tool.input_schema) ? tool.input_schema : { type: 'object', properties: {} } } };
+    if (typeof tool.description === 'string') definition.function.description = tool.description;
+    if (typeof tool.strict === 'boolean') definition.function.strict = tool.strict;
+    definitions.push(definition);
+  });
+  return definitions;
+}
+
+function translateToolChoice(choice: unknown, request: ChatRequest): void {
+  if (choice === undefined || choice === null) return;
+  if (!isRecord(choice)) throw invalidField('tool_choice', 'must be an object');
+  const byType: Record<string, ToolChoice | undefined> = { auto: 'auto', any: 'required', none: 'none' };
+  if (choice.type === 'tool') {
+    if (typeof choice.name !== 'string') throw invalidField('tool_choice.name', 'must be a string');
+    request.tool_choice = { type: 'function', function: { name: choice.name } };
+  } else {
+    const mapped = byType[String(choice.type)];
+    if (mapped === undefined) throw invalidField('tool_choice.type', "must be 'auto', 'any', 'tool' or 'none'");
+    request.tool_choice = mapped;
+  }
+  if (choice.disable_parallel_tool_use === true) request.parallel_tool_calls = false;
+}
+
+/** Anthropic-only fields that reach an Anthropic target untouched and have no meaning elsewhere. */
+const NATIVE_ONLY_FIELDS = ['top_k', 'thinking', 'service_tier', 'cache_control', 'container', 'context_management', 'mcp_servers', 'inference_geo', 'speed'];
+const HANDLED_FIELDS = new Set(['model', 'max_tokens', 'messages', 'system', 'stream', 'temperature', 'top_p', 'stop_sequences', 'tools', 'tool_choice', 'metadata', 'output_config', ...NATIVE_ONLY_FIELDS]);
+
+function translateOutputConfig(config: unknown, request: ChatRequest, translation: Translation): void {
+  if (!isRecord(config)) return;
+  if (translation.native) {
+    request.output_config = config;
+    return;
+  }
+  const format = config.format;
+  if (isRecord(format) && format.type === 'json_schema' && isRecord(format.schema)) {
+    request.response_format = { type: 'json_schema', json_schema: { name: 'response', schema: format.schema } };
+  }
+  if (config.effort !== undefined && config.effort !== null) warnOnce(translation, "ignored 'output_config.effort': only Anthropic takes it");
+}
+
+function translateExtras(body: Record<string, unknown>, request: ChatRequest, translation: Translation): void {
+  for (const name of NATIVE_ONLY_FIELDS) {
+    if (body[name] === undefined || body[name] === null) continue;
+    // Thinking is not mapped to reasoning_effort: non-reasoning models answer 400 to it, while
+    // dropping it only costs the reasoning.
+    if (translation.native) request[name] = body[name];
+    else warnOnce(translation, `ignored '${name}': only Anthropic takes it`);
+  }
+  for (const name of Object.keys(body)) if (!HANDLED_FIELDS.has(name)) warnOnce(translation, `ignored '${name}'`);
+}
+
+function translateParameters(body: Record<string, unknown>, request: ChatRequest, translation: Translation): void {
+  for (const name of ['temperature', 'top_p'] as const) {
+    const value = body[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number') throw invalidField(name, 'must be a number');
+    request[name] = value;
+  }
+  if (body.stop_sequences !== undefined && body.stop_sequences !== null) {
+    if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((item) => typeof item === 'string')) throw invalidField('stop_sequences', 'must be an array of strings');
+    if (body.stop_sequences.length > 0) request.stop = body.stop_sequences as string[];
+  }
+  const metadata = body.metadata;
+  if (isRecord(metadata) && typeof metadata.user_id === 'string') request.user = metadata.user_id;
+  if (body.stream === true) {
+    request.stream = true;
+    // The Anthropic stream ends with usage, so the upstream must always be asked for it.
+    request.stream_options = { include_usage: true };
+  }
+}
+
+/**
+ * Translates and validates an Anthropic Messages request body. `max_tokens` becomes
+ * `max_completion_tokens`, whose meaning (reasoning included) matches Anthropic's.
+ */
+export function chatRequestFromMessages(body: unknown, options: MessagesTranslationOptions = {}): MessagesTranslation {
+  const valid = validateBody(body);
+  const translation: Translation = { native: options.targetProvider === 'anthropic', warnings: [] };
+  const request: ChatRequest = {
+    model: valid.model as string,
+    messages: translateTurns(valid, translation),
+    max_completion_tokens: valid.max_tokens as number,
+  };
+  const tools = translateTools(valid.tools, translation);
+  if (tools !== undefined && tools.length > 0) {
+    request.tools = tools;
+    translateToolChoice(valid.tool_choice, request);
+  }
+  translateParameters(valid, request, translation);
+  translateOutputConfig(valid.output_config, request, translation);
+  translateExtras(valid, request, translation);
+  return { request, warnings: translation.warnings };
+}

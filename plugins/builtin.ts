@@ -1,0 +1,23 @@
+// The built-in plugins, in one list. Adding a provider, strategy or policy means adding it here:
+// the core never names one.
+
+import type { PluginSource } from '../core/registry.ts';
+import type { PluginDefinition } from '../core/plugin.ts';
+import { anthropicProviderPlugin } from '../providers/anthropic/index.ts';
+import { openAICompatibleProviderPlugins, openAIProviderPlugin } from '../providers/openai/index.ts';
+import { cryptoLocalPlugin } from './crypto-local/index.ts';
+import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
+import { directStrategyPlugin } from './strategies/direct.ts';
+
+export const builtinPluginDefinitions: PluginDefinition[] = [
+  cryptoLocalPlugin as PluginDefinition,
+  openAIProviderPlugin as PluginDefinition,
+  anthropicProviderPlugin as PluginDefinition,
+  ...(openAICompatibleProviderPlugins as PluginDefinition[]),
+  directStrategyPlugin as PluginDefinition,
+  byokPreferredStrategyPlugin as PluginDefinition,
+];
+
+export function builtinPlugins(): PluginSource[] {
+  return builtinPluginDefinitions.map((definition) => ({ definition, source: 'builtin' }));
+}

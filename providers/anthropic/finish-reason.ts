@@ -1,0 +1,26 @@
+import type { FinishReason, UnifiedFinishReason } from '../../core/vocabulary.ts';
+
+/**
+ * Anthropic `stop_reason` → unified finish reason (reference §7.5). `pause_turn` means a long
+ * server-tool turn was paused; Keyway does not loop on it, so the client sees a normal stop and the
+ * raw value tells it to send the turn back.
+ */
+const UNIFIED: Record<string, UnifiedFinishReason> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool-calls',
+  refusal: 'content-filter',
+};
+
+export function mapAnthropicStopReason(raw: string | null | undefined): FinishReason {
+  if (raw === null || raw === undefined) return { unified: 'other', raw: undefined };
+  return { unified: UNIFIED[raw] ?? 'other', raw };
+}
+
+/** Whether a raw finish reason is already one of Anthropic's own stop reasons. */
+export function isAnthropicStopReason(raw: string | undefined): boolean {
+  return raw !== undefined && Object.hasOwn(UNIFIED, raw);
+}

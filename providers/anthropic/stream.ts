@@ -1,0 +1,157 @@
+import type { KeywayError } from '../../core/errors.ts';
+import { networkFailure, upstreamFailure } from '../../core/provider-kit.ts';
+import { readSseEvents } from '../../core/sse.ts';
+import type { StreamPart } from '../../core/vocabulary.ts';
+import { classifyAnthropicStreamError } from './errors.ts';
+import { mapAnthropicStopReason } from './finish-reason.ts';
+import { mergeStreamUsage, usageFromAnthropic, type AnthropicUsage } from './usage.ts';
+
+const PROVIDER = 'anthropic';
+/** Marks a content block that is not a client tool call (text, thinking, server tools). */
+const NOT_A_TOOL = -1;
+
+type Payload = Record<string, unknown>;
+
+/**
+ * The state one Anthropic stream needs: its input usage from `message_start`, and which content
+ * blocks are tool calls. Anthropic's block `index` counts every block, text included, while an
+ * OpenAI tool index counts tool calls only, so each tool block gets the next tool index.
+ */
+class AnthropicStreamTranslator {
+  private startUsage: AnthropicUsage | undefined;
+  private readonly toolIndexByBlock: number[] = [];
+  private nextToolIndex = 0;
+
+  messageStart(payload: Payload, out: StreamPart[]): void {
+    const message = (payload.message ?? {}) as Payload;
+    this.startUsage = message.usage as AnthropicUsage | undefined;
+    out.push({
+      type: 'start',
+      id: typeof message.id === 'string' ? message.id : '',
+      model: typeof message.model === 'string' ? message.model : '',
+      created: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  blockStart(payload: Payload, out: StreamPart[]): void {
+    const blockIndex = Number(payload.index);
+    const block = (payload.content_block ?? {}) as Payload;
+    this.toolIndexByBlock[blockIndex] = NOT_A_TOOL;
+    if (block.type === 'tool_use') {
+      const toolIndex = this.nextToolIndex++;
+      this.toolIndexByBlock[blockIndex] = toolIndex;
+      out.push({ type: 'tool-call-start', index: 0, toolIndex, id: String(block.id ?? ''), name: String(block.name ?? '') });
+      // The start normally carries `input: {}`; a gateway that sends the whole input up front still counts.
+      const input = block.input as Payload | undefined;
+      if (input !== undefined && Object.keys(input).length > 0) out.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: JSON.stringify(input) });
+    } else if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') {
+      out.push({ type: 'text-delta', index: 0, text: block.text });
+    } else if (block.type === 'thinking' && typeof block.thinking === 'string' && block.thinking !== '') {
+      out.push({ type: 'reasoning-delta', index: 0, text: block.thinking });
+    }
+  }
+
+  blockDelta(payload: Payload, out: StreamPart[]): void {
+    const delta = (payload.delta ?? {}) as Payload;
+    switch (delta.type) {
+      case 'text_delta':
+        out.push({ type: 'text-delta', index: 0, text: String(delta.text ?? '') });
+        return;
+      case 'input_json_delta': {
+        const toolIndex = this.toolIndexByBlock[Number(payload.index)] ?? NOT_A_TOOL;
+        // Server-tool blocks stream their input too; only client tool calls reach the client.
+        if (toolIndex !== NOT_A_TOOL) out.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: String(delta.partial_json ?? '') });
+        return;
+      }
+      case 'thinking_delta':
+        out.push({ type: 'reasoning-delta', index: 0, text: String(delta.thinking ?? '') });
+        return;
+      case 'signature_delta':
+        out.push({ type: 'reasoning-delta', index: 0, text: '', signature: String(delta.signature ?? '') });
+        return;
+      default:
+        // citations_delta and future delta types carry nothing the OpenAI shape can hold.
+        return;
+    }
+  }
+
+  messageDelta(payload: Payload, out: StreamPart[]): void {
+    const delta = (payload.delta ?? {}) as Payload;
+    if (typeof delta.stop_reason === 'string') out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason) });
+    out.push({ type: 'usage', usage: usageFromAnthropic(mergeStreamUsage(this.startUsage, payload.usage as AnthropicUsage | undefined)) });
+  }
+}
+
+function errorPart(error: KeywayError): StreamPart {
+  return { type: 'error', error: error.toDescriptor() };
+}
+
+/** What one event means: parts to emit, and whether the stream ended (cleanly or with an error). */
+type EventOutcome = 'continue' | 'stopped' | 'failed';
+
+function translateEvent(translator: AnthropicStreamTranslator, payload: Payload, out: StreamPart[]): EventOutcome {
+  switch (payload.type) {
+    case 'message_start':
+      translator.messageStart(payload, out);
+      return 'continue';
+    case 'content_block_start':
+      translator.blockStart(payload, out);
+      return 'continue';
+    case 'content_block_delta':
+      translator.blockDelta(payload, out);
+      return 'continue';
+    case 'message_delta':
+      translator.messageDelta(payload, out);
+      return 'continue';
+    case 'message_stop':
+      return 'stopped';
+    case 'error':
+      out.push(errorPart(classifyAnthropicStreamError(payload)));
+      return 'failed';
+    default:
+      // ping, content_block_stop and event types added later carry nothing to translate.
+      return 'continue';
+  }
+}
+
+function parsePayload(data: string): Payload | undefined {
+  try {
+    const parsed = JSON.parse(data) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Payload) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Turns an Anthropic SSE body into stream parts. An `error` event (possible after HTTP 200) or a
+ * stream that ends before `message_stop` ends the parts with an error part.
+ */
+export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  const translator = new AnthropicStreamTranslator();
+  // One array reused for every event: most events yield a single part.
+  const out: StreamPart[] = [];
+  let outcome: EventOutcome = 'continue';
+  try {
+    for await (const event of readSseEvents(body, signal)) {
+      if (event.data.length === 0) continue;
+      const payload = parsePayload(event.data);
+      if (payload === undefined) {
+        yield errorPart(upstreamFailure({ provider: PROVIDER, status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }));
+        return;
+      }
+      // The `event:` line and the payload's `type` agree on Anthropic; the line is the fallback.
+      if (payload.type === undefined && event.event !== undefined) payload.type = event.event;
+      out.length = 0;
+      outcome = translateEvent(translator, payload, out);
+      for (const part of out) yield part;
+      if (outcome !== 'continue') break;
+    }
+  } catch (error) {
+    yield errorPart(networkFailure(PROVIDER, error, signal));
+    return;
+  }
+  if (outcome === 'continue' && !signal.aborted) {
+    yield errorPart(upstreamFailure({ provider: PROVIDER, status: undefined, reason: 'server_error', message: 'the stream ended before message_stop' }));
+  }
+}

@@ -1,0 +1,104 @@
+import { KeywayError } from '../../core/errors.ts';
+import type { ChatMessage, ContentPart, ImagePart, ToolCall } from '../../core/vocabulary.ts';
+
+export type CohereUserContent = { type: 'text'; text: string } | { type: 'image_url'; image_url: ImagePart['image_url'] };
+
+export interface CohereToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export type CohereMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string | CohereUserContent[] }
+  | { role: 'assistant'; content?: string; tool_calls?: CohereToolCall[]; tool_plan?: string }
+  | { role: 'tool'; tool_call_id: string; content: string };
+
+/**
+ * OpenAI messages → Cohere v2 messages. Cohere rejects a system turn anywhere but first ("system turn
+ * must be the first in the list"), so every system and developer message is joined, in order, into
+ * one system message placed first.
+ */
+export function toCohereMessages(messages: ChatMessage[]): CohereMessage[] {
+  const systemTexts: string[] = [];
+  const turns: CohereMessage[] = [];
+  messages.forEach((message, position) => {
+    const param = `messages[${position}]`;
+    switch (message.role) {
+      case 'system':
+      case 'developer':
+        systemTexts.push(textOf(message.content, param));
+        break;
+      case 'user':
+        turns.push({ role: 'user', content: userContent(message.content, param) });
+        break;
+      case 'assistant':
+        turns.push(assistantTurn(message, param));
+        break;
+      case 'tool':
+        turns.push(toolTurn(message, param));
+        break;
+      default:
+        throw unsupported(`${param}.role`, `Cohere has no equivalent of the '${message.role}' role; send tool results as 'tool' messages`);
+    }
+  });
+  const system = systemTexts.filter((text) => text.length > 0).join('\n\n');
+  return system.length > 0 ? [{ role: 'system', content: system }, ...turns] : turns;
+}
+
+function unsupported(param: string, detail: string): KeywayError {
+  return new KeywayError('unsupported_feature', { detail }, { param });
+}
+
+/** The text of a message that can only carry text (system, assistant, tool). */
+function textOf(content: ChatMessage['content'], param: string): string {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  return content
+    .map((part, index) => {
+      if (part.type === 'text' && typeof part.text === 'string') return part.text;
+      throw unsupported(`${param}.content[${index}]`, `Cohere accepts only text in this message; got a '${part.type}' part`);
+    })
+    .join('');
+}
+
+function userContent(content: ChatMessage['content'], param: string): string | CohereUserContent[] {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  return content.map((part, index) => userPart(part, `${param}.content[${index}]`));
+}
+
+function userPart(part: ContentPart, param: string): CohereUserContent {
+  if (part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
+  if (part.type === 'image_url') {
+    const image = (part as ImagePart).image_url;
+    return { type: 'image_url', image_url: image.detail === undefined ? { url: image.url } : { url: image.url, detail: image.detail } };
+  }
+  throw unsupported(param, `Cohere accepts text and image_url parts; got a '${part.type}' part`);
+}
+
+/**
+ * Cohere refuses text content beside tool calls ("text content is not allowed when tool_calls are
+ * provided … use 'tool_plan'"), so that text becomes the tool plan. A `tool_plan` Keyway returned
+ * earlier and the client echoed back wins over the content.
+ */
+function assistantTurn(message: ChatMessage, param: string): CohereMessage {
+  const text = textOf(message.content, param);
+  const toolCalls = (message.tool_calls ?? []).map(toCohereToolCall);
+  if (toolCalls.length === 0) return { role: 'assistant', content: text };
+  const plan = typeof message.tool_plan === 'string' && message.tool_plan.length > 0 ? message.tool_plan : text;
+  return plan.length > 0 ? { role: 'assistant', tool_calls: toolCalls, tool_plan: plan } : { role: 'assistant', tool_calls: toolCalls };
+}
+
+/** Arguments stay a JSON string: Cohere takes them in OpenAI's form. */
+function toCohereToolCall(call: ToolCall): CohereToolCall {
+  return { id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } };
+}
+
+function toolTurn(message: ChatMessage, param: string): CohereMessage {
+  if (typeof message.tool_call_id !== 'string' || message.tool_call_id.length === 0) {
+    throw new KeywayError('missing_field', { param: `${param}.tool_call_id` }, { param: `${param}.tool_call_id` });
+  }
+  return { role: 'tool', tool_call_id: message.tool_call_id, content: textOf(message.content, param) };
+}

@@ -1,0 +1,39 @@
+import type { Usage } from '../../core/vocabulary.ts';
+
+export interface CohereUsageCounts {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  [extra: string]: unknown;
+}
+
+/** Cohere's `usage` object (chat `usage`, stream `message-end.delta.usage`). */
+export interface CohereUsage {
+  billed_units?: CohereUsageCounts | null;
+  tokens?: CohereUsageCounts | null;
+  cached_tokens?: number | null;
+  [extra: string]: unknown;
+}
+
+/** Cohere sends counts as floats at times (`18.0`); Keyway counts whole tokens. */
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : undefined;
+}
+
+/**
+ * Reports `billed_units` because that is what the key's owner pays for: `tokens` also counts Cohere's
+ * prompt-template overhead (71 processed vs 5 billed in Cohere's own example). `tokens` fills in only
+ * where `billed_units` is silent. `cached_tokens` is clamped to the input so it stays a subset of it.
+ */
+export function usageFromCohere(usage: CohereUsage | null | undefined): Usage | undefined {
+  if (usage === null || usage === undefined) return undefined;
+  const inputTokens = count(usage.billed_units?.input_tokens) ?? count(usage.tokens?.input_tokens) ?? 0;
+  const outputTokens = count(usage.billed_units?.output_tokens) ?? count(usage.tokens?.output_tokens) ?? 0;
+  return {
+    inputTokens,
+    outputTokens,
+    totalTokens: inputTokens + outputTokens,
+    cachedInputTokens: Math.min(count(usage.cached_tokens) ?? 0, inputTokens),
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
+  };
+}

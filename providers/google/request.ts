@@ -1,0 +1,319 @@
+// OpenAI ChatRequest → Gemini generateContent body (reference §3.2, §7). Pure functions: everything
+// the request cannot carry to Gemini is reported in `warnings`, never silently lost.
+
+import { invalidField } from '../../core/errors.ts';
+import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/plugin.ts';
+import { parseDataUrl, parseToolArguments } from '../../core/provider-kit.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/vocabulary.ts';
+import { PROVIDER_NAME } from './errors.ts';
+import { decodeToolCallId, type GeminiPart } from './response.ts';
+import { safetySettingsFrom } from './safety.ts';
+import { toGeminiParameters, toGeminiSchema } from './schema.ts';
+
+export interface GeminiContent {
+  role: 'user' | 'model';
+  parts: GeminiPart[];
+}
+
+interface TranslationContext {
+  model: string;
+  warnings: string[];
+  /** OpenAI tool messages carry only an id; Gemini's functionResponse needs the function name. */
+  toolNames: Map<string, string>;
+}
+
+/** Fields this translation reads; any other field the client set is reported as ignored. */
+const HANDLED_FIELDS = new Set([
+  'model', 'messages', 'stream', 'stream_options', 'provider', 'routing', 'temperature', 'top_p', 'top_k', 'max_tokens',
+  'max_completion_tokens', 'n', 'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'response_format', 'tools',
+  'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'cached_content',
+]);
+
+/**
+ * Gemini 3 rejects a replayed function call without a thought signature. For calls that never came
+ * from Gemini (another provider served that turn) Google documents this placeholder.
+ */
+const PLACEHOLDER_THOUGHT_SIGNATURE = 'skip_thought_signature_validator';
+
+export function geminiHeaders(apiKey: string, stream: boolean): Record<string, string> {
+  return { 'x-goog-api-key': apiKey, 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' };
+}
+
+/** `models/<name>` for the URL; a name that already carries its collection (`tunedModels/…`) is kept. */
+export function geminiModelPath(model: string): string {
+  const path = model.startsWith('models/') || model.startsWith('tunedModels/') ? model : `models/${model}`;
+  return path.split('/').map(encodeURIComponent).join('/');
+}
+
+export function buildGeminiRequest(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
+  const context: TranslationContext = { model, warnings, toolNames: new Map() };
+  const { contents, systemInstruction } = translateMessages(request.messages, context);
+  const body: Record<string, unknown> = { contents };
+  if (systemInstruction !== undefined) body.systemInstruction = systemInstruction;
+  const generationConfig = buildGenerationConfig(request, settings, context);
+  if (Object.keys(generationConfig).length > 0) body.generationConfig = generationConfig;
+  const safetySettings = safetySettingsFrom(settings.safety_settings, warnings);
+  if (safetySettings !== undefined) body.safetySettings = safetySettings;
+  Object.assign(body, buildTools(request, warnings));
+  if (typeof request.cached_content === 'string') body.cachedContent = request.cached_content;
+  warnIgnoredFields(request, warnings);
+  return body;
+}
+
+function warnIgnoredFields(request: ChatRequest, warnings: string[]): void {
+  for (const [field, value] of Object.entries(request)) {
+    if (HANDLED_FIELDS.has(field) || value === undefined || value === null || value === false) continue;
+    warnings.push(`google: '${field}' is not supported by Gemini and was ignored`);
+  }
+  if (request.parallel_tool_calls === false) warnings.push("google: 'parallel_tool_calls: false' is not supported by Gemini and was ignored");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+function translateMessages(messages: ChatMessage[], context: TranslationContext): { contents: GeminiContent[]; systemInstruction: { parts: GeminiPart[] } | undefined } {
+  const systemParts: GeminiPart[] = [];
+  const contents: GeminiContent[] = [];
+  messages.forEach((message, position) => {
+    if (message.role === 'system' || message.role === 'developer') systemParts.push(...textParts(message.content));
+    else if (message.role === 'user') appendContent(contents, 'user', userParts(message.content, position, context));
+    else if (message.role === 'assistant') appendContent(contents, 'model', assistantParts(message, position, context));
+    else if (message.role === 'tool' || message.role === 'function') appendContent(contents, 'user', [functionResponsePart(message, position, context)]);
+  });
+  return { contents, systemInstruction: systemParts.length > 0 ? { parts: systemParts } : undefined };
+}
+
+/** Adjacent same-role turns are merged, so parallel tool results land in one user content in call order. */
+function appendContent(contents: GeminiContent[], role: GeminiContent['role'], parts: GeminiPart[]): void {
+  if (parts.length === 0) return;
+  const last = contents[contents.length - 1];
+  if (last !== undefined && last.role === role) last.parts.push(...parts);
+  else contents.push({ role, parts });
+}
+
+function textParts(content: ChatMessage['content']): GeminiPart[] {
+  if (typeof content === 'string') return content.length > 0 ? [{ text: content }] : [];
+  if (!Array.isArray(content)) return [];
+  return content.filter((part) => part.type === 'text' && typeof part.text === 'string' && part.text.length > 0).map((part) => ({ text: part.text as string }));
+}
+
+function contentText(content: ChatMessage['content']): string {
+  if (typeof content === 'string') return content;
+  return textParts(content).map((part) => part.text).join('');
+}
+
+function userParts(content: ChatMessage['content'], position: number, context: TranslationContext): GeminiPart[] {
+  if (!Array.isArray(content)) return textParts(content);
+  const parts: GeminiPart[] = [];
+  content.forEach((part, partPosition) => {
+    const translated = userPart(part, `messages[${position}].content[${partPosition}]`, context);
+    if (translated !== undefined) parts.push(translated);
+  });
+  return parts;
+}
+
+function userPart(part: ContentPart, param: string, context: TranslationContext): GeminiPart | undefined {
+  if (part.type === 'text') return typeof part.text === 'string' && part.text.length > 0 ? { text: part.text } : undefined;
+  if (part.type === 'image_url') return imagePart((part.image_url as { url?: unknown } | undefined)?.url, `${param}.image_url.url`);
+  if (part.type === 'input_audio') {
+    const audio = part.input_audio as { data?: string; format?: string } | undefined;
+    if (typeof audio?.data === 'string') return { inlineData: { mimeType: `audio/${audio.format ?? 'wav'}`, data: audio.data } };
+  }
+  if (part.type === 'file') {
+    const fileData = (part.file as { file_data?: unknown } | undefined)?.file_data;
+    const parsed = typeof fileData === 'string' ? parseDataUrl(fileData) : undefined;
+    if (parsed !== undefined) return { inlineData: { mimeType: parsed.mediaType, data: parsed.data } };
+  }
+  context.warnings.push(`google: the ${part.type} content part at ${param} cannot be sent to Gemini and was dropped`);
+  return undefined;
+}
+
+const MIME_BY_EXTENSION: Record<string, string> = {
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif', heic: 'image/heic',
+  heif: 'image/heif', pdf: 'application/pdf', mp3: 'audio/mp3', wav: 'audio/wav', mp4: 'video/mp4',
+};
+
+/**
+ * A data URL is inlined. An http(s) or gs:// URL is handed to Gemini as `fileData` rather than
+ * fetched by the gateway: no outbound fetch of client-chosen URLs (SSRF), no buffering of large
+ * files, and Gemini fetches public URLs itself. The MIME type is guessed from the extension.
+ */
+function imagePart(url: unknown, param: string): GeminiPart {
+  if (typeof url !== 'string') throw invalidField(param, 'an image part needs a url');
+  const inline = parseDataUrl(url);
+  if (inline !== undefined) return { inlineData: { mimeType: inline.mediaType, data: inline.data } };
+  if (/^(https?|gs):\/\//i.test(url)) return { fileData: { mimeType: guessMimeType(url), fileUri: url } };
+  throw invalidField(param, 'Gemini takes a base64 data: URL or an http(s) URL');
+}
+
+function guessMimeType(url: string): string {
+  const path = url.split(/[?#]/)[0] ?? '';
+  const extension = /\.([a-z0-9]+)$/i.exec(path)?.[1]?.toLowerCase();
+  return (extension !== undefined ? MIME_BY_EXTENSION[extension] : undefined) ?? 'image/jpeg';
+}
+
+function assistantParts(message: ChatMessage, position: number, context: TranslationContext): GeminiPart[] {
+  const parts = textParts(message.content);
+  const needsSignature = requiresThoughtSignatures(context.model);
+  (message.tool_calls ?? []).forEach((toolCall, callPosition) => {
+    const part = functionCallPart(toolCall, `messages[${position}].tool_calls[${callPosition}]`, context);
+    if (callPosition === 0 && needsSignature && part.thoughtSignature === undefined) part.thoughtSignature = PLACEHOLDER_THOUGHT_SIGNATURE;
+    parts.push(part);
+  });
+  return parts;
+}
+
+function functionCallPart(toolCall: ToolCall, param: string, context: TranslationContext): GeminiPart {
+  const name = toolCall.function?.name;
+  if (typeof name !== 'string' || name === '') throw invalidField(`${param}.function.name`, 'a tool call needs a function name');
+  context.toolNames.set(toolCall.id, name);
+  const part: GeminiPart = { functionCall: { name, args: parseToolArguments(PROVIDER_NAME, toolCall.function.arguments ?? '') } };
+  const signature = extraContentSignature(toolCall) ?? decodeToolCallId(toolCall.id ?? '').thoughtSignature;
+  if (signature !== undefined) part.thoughtSignature = signature;
+  return part;
+}
+
+/** Google's own OpenAI-compatible endpoint returns signatures in `extra_content.google`; honour it. */
+function extraContentSignature(toolCall: ToolCall): string | undefined {
+  const extra = (toolCall as ToolCall & { extra_content?: { google?: { thought_signature?: unknown } } }).extra_content;
+  const signature = extra?.google?.thought_signature;
+  return typeof signature === 'string' && signature !== '' ? signature : undefined;
+}
+
+function requiresThoughtSignatures(model: string): boolean {
+  const major = Number(/^(?:models\/)?gemini-(\d+)/.exec(model)?.[1] ?? 0);
+  return major >= 3;
+}
+
+/** A tool result: a JSON object is the response itself, anything else becomes `{output: <text>}`. */
+function functionResponsePart(message: ChatMessage, position: number, context: TranslationContext): GeminiPart {
+  const name = (message.tool_call_id !== undefined ? context.toolNames.get(message.tool_call_id) : undefined) ?? message.name;
+  if (name === undefined || name === '') {
+    throw invalidField(`messages[${position}].tool_call_id`, 'no earlier assistant tool call has this id, and Gemini needs the function name');
+  }
+  const text = contentText(message.content);
+  return { functionResponse: { name, response: jsonObjectOrUndefined(text) ?? { output: text } } };
+}
+
+function jsonObjectOrUndefined(text: string): Record<string, unknown> | undefined {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation config
+
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function buildGenerationConfig(request: ChatRequest, settings: ProviderKeySettings, context: TranslationContext): Record<string, unknown> {
+  const config: Record<string, unknown> = {
+    temperature: numberOrUndefined(request.temperature) ?? numberOrUndefined(settings.temperature_default),
+    topP: numberOrUndefined(request.top_p),
+    topK: numberOrUndefined(request.top_k),
+    maxOutputTokens: numberOrUndefined(request.max_completion_tokens) ?? numberOrUndefined(request.max_tokens) ?? numberOrUndefined(settings.max_tokens_default),
+    stopSequences: stopSequences(request.stop),
+    candidateCount: numberOrUndefined(request.n),
+    seed: numberOrUndefined(request.seed),
+    presencePenalty: numberOrUndefined(request.presence_penalty),
+    frequencyPenalty: numberOrUndefined(request.frequency_penalty),
+    thinkingConfig: thinkingConfig(request.reasoning_effort, context),
+    ...responseFormatConfig(request.response_format),
+  };
+  for (const key of Object.keys(config)) if (config[key] === undefined) delete config[key];
+  return config;
+}
+
+function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
+  if (typeof stop === 'string') return stop.length > 0 ? [stop] : undefined;
+  return Array.isArray(stop) && stop.length > 0 ? stop : undefined;
+}
+
+/** json_schema uses the same cleaned `responseSchema` as tools, which every Gemini model accepts. */
+function responseFormatConfig(format: ChatRequest['response_format']): Record<string, unknown> {
+  if (format?.type === 'json_object') return { responseMimeType: 'application/json' };
+  if (format?.type !== 'json_schema') return {};
+  const schema = format.json_schema?.schema;
+  return schema === undefined ? { responseMimeType: 'application/json' } : { responseMimeType: 'application/json', responseSchema: toGeminiSchema(schema) };
+}
+
+const BUDGET_BY_EFFORT: Record<string, number> = { none: 0, minimal: 512, low: 1024, medium: 8192, high: 24576, xhigh: 24576 };
+const LEVEL_BY_EFFORT: Record<string, string> = { none: 'MINIMAL', minimal: 'MINIMAL', low: 'LOW', medium: 'MEDIUM', high: 'HIGH', xhigh: 'HIGH' };
+
+/**
+ * `reasoning_effort` → thinkingConfig. Gemini 3 takes levels; Gemini 2.5 takes token budgets (the
+ * table Google's OpenAI-compatible endpoint uses). Pro models cannot stop thinking, so `none` asks
+ * them for the least they allow. Models before 2.5 do not think: the field is dropped with a warning.
+ */
+function thinkingConfig(effort: unknown, context: TranslationContext): Record<string, unknown> | undefined {
+  if (effort === undefined || effort === null) return undefined;
+  const level = typeof effort === 'string' ? effort.toLowerCase() : '';
+  const version = /^(?:models\/)?gemini-(\d+)(?:\.(\d+))?/.exec(context.model);
+  const major = Number(version?.[1] ?? 0);
+  const minor = Number(version?.[2] ?? 0);
+  const isPro = /-pro/.test(context.model);
+  if (BUDGET_BY_EFFORT[level] === undefined || major === 0 || major < 2 || (major === 2 && minor < 5)) {
+    context.warnings.push(`google: reasoning_effort=${JSON.stringify(effort)} is not supported for ${context.model} and was ignored`);
+    return undefined;
+  }
+  if (major >= 3) return { thinkingLevel: level === 'none' && isPro ? 'LOW' : LEVEL_BY_EFFORT[level] };
+  const budget = BUDGET_BY_EFFORT[level] as number;
+  return { thinkingBudget: budget === 0 && isPro ? 128 : budget };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+function buildTools(request: ChatRequest, warnings: string[]): Record<string, unknown> {
+  const tools = request.tools ?? [];
+  const functionDeclarations = tools.flatMap((tool) => {
+    if (tool.type !== 'function' || tool.function === undefined) {
+      warnings.push(`google: a tool of type '${String(tool.type)}' cannot be sent to Gemini and was dropped`);
+      return [];
+    }
+    const declaration: Record<string, unknown> = { name: tool.function.name };
+    if (tool.function.description !== undefined) declaration.description = tool.function.description;
+    const parameters = toGeminiParameters(tool.function.parameters);
+    if (parameters !== undefined) declaration.parameters = parameters;
+    return [declaration];
+  });
+  if (functionDeclarations.length === 0) return {};
+  const result: Record<string, unknown> = { tools: [{ functionDeclarations }] };
+  const functionCallingConfig = functionCallingConfigFrom(request.tool_choice);
+  if (functionCallingConfig !== undefined) result.toolConfig = { functionCallingConfig };
+  return result;
+}
+
+function functionCallingConfigFrom(choice: ChatRequest['tool_choice']): Record<string, unknown> | undefined {
+  if (choice === undefined || choice === null) return undefined;
+  if (choice === 'auto') return { mode: 'AUTO' };
+  if (choice === 'none') return { mode: 'NONE' };
+  if (choice === 'required') return { mode: 'ANY' };
+  if (typeof choice === 'object' && typeof choice.function?.name === 'string') return { mode: 'ANY', allowedFunctionNames: [choice.function.name] };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+/** One `batchEmbedContents` request per input. Gemini embeds text only. */
+export function buildGeminiEmbeddingsRequest(request: EmbeddingsRequest, model: string): { body: Record<string, unknown>; inputs: string[] } {
+  const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+  if (!Array.isArray(inputs) || !inputs.every((input): input is string => typeof input === 'string')) {
+    throw invalidField('input', 'Gemini embeds text only; send a string or an array of strings, not token ids');
+  }
+  const modelName = model.startsWith('models/') ? model : `models/${model}`;
+  const requests = inputs.map((text) => {
+    const entry: Record<string, unknown> = { model: modelName, content: { parts: [{ text }] } };
+    if (typeof request.dimensions === 'number') entry.outputDimensionality = request.dimensions;
+    if (typeof request.task_type === 'string') entry.taskType = request.task_type;
+    return entry;
+  });
+  return { body: { requests }, inputs };
+}

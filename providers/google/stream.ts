@@ -1,0 +1,110 @@
+import type { KeywayError } from '../../core/errors.ts';
+import { networkFailure, upstreamFailure } from '../../core/provider-kit.ts';
+import { readSseEvents } from '../../core/sse.ts';
+import type { StreamPart, Usage } from '../../core/vocabulary.ts';
+import { classifyGeminiStreamError, PROVIDER_NAME } from './errors.ts';
+import { blockedPromptFinishReason, mapGeminiFinishReason } from './finish-reason.ts';
+import { createToolCallIdFactory, hasFunctionCall, toolCallFromPart, type GeminiCandidate, type GeminiResponse } from './response.ts';
+import { usageFromGemini } from './usage.ts';
+
+interface StreamState {
+  nextToolCallId: (geminiId: string | undefined) => string;
+  /** Per candidate: how many tool calls were opened (the OpenAI `tool_calls[].index`). */
+  toolCounts: Map<number, number>;
+  finished: boolean;
+  usage: Usage | undefined;
+}
+
+/**
+ * Turns a Gemini `alt=sse` body into stream parts. Every chunk is a whole response object holding
+ * an increment; there is no terminator, so a stream that closes before any finishReason was cut.
+ */
+export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, requestedModel: string): AsyncGenerator<StreamPart> {
+  const state: StreamState = { nextToolCallId: createToolCallIdFactory(), toolCounts: new Map(), finished: false, usage: undefined };
+  let started = false;
+  try {
+    for await (const event of readSseEvents(body, signal)) {
+      if (event.data.trim().length === 0) continue;
+      const payload = parseChunk(event.data);
+      if (payload === undefined) {
+        yield errorPart(upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }));
+        return;
+      }
+      if (payload.error !== undefined) {
+        yield errorPart(classifyGeminiStreamError(payload));
+        return;
+      }
+      if (!started) {
+        started = true;
+        yield { type: 'start', id: payload.responseId ?? `gemini-${crypto.randomUUID()}`, model: payload.modelVersion ?? requestedModel, created: Math.floor(Date.now() / 1000) };
+      }
+      yield* chunkParts(payload, state);
+    }
+  } catch (error) {
+    yield errorPart(networkFailure(PROVIDER_NAME, error, signal));
+    return;
+  }
+  if (signal.aborted) return;
+  if (!state.finished) {
+    yield errorPart(upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream ended before any finishReason' }));
+    return;
+  }
+  if (state.usage !== undefined) yield { type: 'usage', usage: state.usage };
+}
+
+function parseChunk(data: string): GeminiResponse | undefined {
+  try {
+    const parsed = JSON.parse(data) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as GeminiResponse) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function* chunkParts(payload: GeminiResponse, state: StreamState): Generator<StreamPart> {
+  // Usage grows chunk by chunk; the last one seen is the total.
+  const usage = usageFromGemini(payload.usageMetadata);
+  if (usage !== undefined) state.usage = usage;
+  const candidates = Array.isArray(payload.candidates) ? payload.candidates : [];
+  const blockReason = payload.promptFeedback?.blockReason;
+  if (candidates.length === 0 && blockReason !== undefined) {
+    state.finished = true;
+    yield { type: 'finish', index: 0, finishReason: blockedPromptFinishReason(blockReason) };
+    return;
+  }
+  for (const candidate of candidates) yield* candidateParts(candidate, state);
+}
+
+/** Consecutive text parts become one delta; each function call, which arrives whole, one start plus one delta. */
+function* candidateParts(candidate: GeminiCandidate, state: StreamState): Generator<StreamPart> {
+  const index = candidate.index ?? 0;
+  let text = '';
+  for (const part of candidate.content?.parts ?? []) {
+    if (typeof part.text === 'string' && part.thought !== true && !hasFunctionCall(part)) {
+      text += part.text;
+      continue;
+    }
+    if (text.length > 0) yield { type: 'text-delta', index, text };
+    text = '';
+    if (hasFunctionCall(part)) yield* toolCallParts(index, toolCallFromPart(part, state.nextToolCallId), state);
+    else if (typeof part.text === 'string' && part.text.length > 0) {
+      yield part.thoughtSignature === undefined ? { type: 'reasoning-delta', index, text: part.text } : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature };
+    }
+  }
+  if (text.length > 0) yield { type: 'text-delta', index, text };
+  if (candidate.finishReason !== undefined) {
+    state.finished = true;
+    yield { type: 'finish', index, finishReason: mapGeminiFinishReason(candidate.finishReason, (state.toolCounts.get(index) ?? 0) > 0) };
+  }
+}
+
+function* toolCallParts(index: number, toolCall: { id: string; function: { name: string; arguments: string } }, state: StreamState): Generator<StreamPart> {
+  const toolIndex = state.toolCounts.get(index) ?? 0;
+  state.toolCounts.set(index, toolIndex + 1);
+  yield { type: 'tool-call-start', index, toolIndex, id: toolCall.id, name: toolCall.function.name };
+  yield { type: 'tool-call-delta', index, toolIndex, argumentsDelta: toolCall.function.arguments };
+}
+
+function errorPart(error: KeywayError): StreamPart {
+  return { type: 'error', error: error.toDescriptor() };
+}

@@ -1,0 +1,71 @@
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
+import { postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import type { ChatRequest } from '../../core/vocabulary.ts';
+import { openAIHeaders } from '../openai/request.ts';
+import { classifyPerplexityError } from './errors.ts';
+import { listPerplexityModels } from './models.ts';
+import { buildPerplexityChatBody } from './request.ts';
+import { parsePerplexityChatResponse } from './response.ts';
+import { perplexityStreamParts } from './stream.ts';
+
+export const PERPLEXITY_DEFAULT_BASE_URL = 'https://api.perplexity.ai';
+
+export interface PerplexityAdapterOptions {
+  /** A bare host (`https://api.perplexity.ai`); Keyway adds `/chat/completions` and `/v1/models`. */
+  baseUrl: string | undefined;
+  fetch: typeof fetch;
+}
+
+// Perplexity's Agent API documents X-RateLimit-* headers; Sonar may send the same family.
+const REMAINING_HEADERS = ['x-ratelimit-remaining-requests', 'x-ratelimit-remaining'] as const;
+
+/** Perplexity Sonar through its OpenAI-like `/chat/completions`, with its search fields kept. */
+export function createPerplexityAdapter(options: PerplexityAdapterOptions): ProviderAdapter {
+  const baseUrlFor = (credential: ProviderCredential) => resolveBaseUrl(credential, options.baseUrl, PERPLEXITY_DEFAULT_BASE_URL);
+
+  async function send(request: ChatRequest, context: CallContext, stream: boolean): Promise<Response> {
+    const body = buildPerplexityChatBody({ ...request, stream }, context.model, context.credential.settings, context.warnings);
+    const response = await postUpstream(
+      options.fetch,
+      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, undefined, stream), body: JSON.stringify(body) },
+      context,
+      'perplexity',
+      classifyPerplexityError,
+    );
+    recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', REMAINING_HEADERS);
+    return response;
+  }
+
+  return {
+    name: 'perplexity',
+    defaultBaseUrl: PERPLEXITY_DEFAULT_BASE_URL,
+    modelPatterns: [/^sonar/, /^r1-1776/],
+    async chat(request, context) {
+      const response = await send(request, context, false);
+      return parsePerplexityChatResponse(await readJsonBody(response, 'perplexity', context.signal));
+    },
+    async chatStream(request, context) {
+      const response = await send(request, context, true);
+      if (response.body === null) throw upstreamFailure({ provider: 'perplexity', status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      return perplexityStreamParts(response.body, context.signal);
+    },
+    async listModels(credential, signal) {
+      return listPerplexityModels({ fetch: options.fetch, baseUrl: baseUrlFor(credential), headers: openAIHeaders(credential.apiKey, undefined, false), signal, classify: classifyPerplexityError });
+    },
+  };
+}
+
+const configSchema = Type.Object({ baseUrl: Type.Optional(Type.String({ format: 'uri' })) });
+
+export const perplexityProviderPlugin = definePlugin({
+  name: 'provider-perplexity',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'provider',
+  description: 'Perplexity Sonar chat completions with citations and search results',
+  configSchema,
+  setup(context) {
+    return { provider: createPerplexityAdapter({ baseUrl: context.config.baseUrl ?? context.env.KEYWAY_PERPLEXITY_BASE_URL, fetch: context.fetch }) };
+  },
+});

@@ -1,0 +1,61 @@
+import { invalidField } from '../../core/errors.ts';
+import type { ProviderKeySettings } from '../../core/plugin.ts';
+import type { ChatRequest } from '../../core/vocabulary.ts';
+import { normalizePerplexityMessages } from './messages.ts';
+
+/** Perplexity's documented ceiling for `max_tokens`. */
+export const PERPLEXITY_MAX_TOKENS = 128_000;
+
+/**
+ * The `/chat/completions` body. OpenAI fields and Perplexity's search extras (`search_domain_filter`,
+ * `search_recency_filter`, `web_search_options`, `return_images`, `return_related_questions`,
+ * `search_mode`, date filters…) pass through untouched; only what Sonar would reject is reshaped:
+ * - messages, to Sonar's alternation rules (see messages.ts);
+ * - `max_completion_tokens` → `max_tokens`, capped at 128 000;
+ * - `response_format: json_object`, which Sonar refuses, → a `json_schema` asking for any object;
+ * - a named `tool_choice`, which Sonar lacks, → `required` with only that tool;
+ * - `stream_options` is dropped: it is not a Sonar parameter, and Sonar reports usage on its final
+ *   chunk anyway;
+ * - `stream_mode` is dropped: Keyway reads the default `full` chunk format.
+ */
+export function buildPerplexityChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
+  const { provider: _provider, routing: _routing, stream_options: _streamOptions, stream_mode: streamMode, max_completion_tokens: maxCompletionTokens, ...body } = request;
+  body.model = model;
+  body.messages = normalizePerplexityMessages(request.messages);
+  if (body.stream !== true) delete body.stream;
+  if (streamMode !== undefined && streamMode !== 'full') warnings.push(`perplexity: stream_mode '${String(streamMode)}' is not supported; the full format was used`);
+  applyMaxTokens(body, maxCompletionTokens, settings, warnings);
+  if (body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
+  applyResponseFormat(body, warnings);
+  applyToolChoice(body);
+  return body;
+}
+
+function applyMaxTokens(body: Record<string, unknown>, maxCompletionTokens: unknown, settings: ProviderKeySettings, warnings: string[]): void {
+  const requested = maxCompletionTokens ?? body.max_tokens ?? settings.max_tokens_default;
+  if (typeof requested !== 'number') {
+    delete body.max_tokens;
+    return;
+  }
+  if (requested > PERPLEXITY_MAX_TOKENS) warnings.push(`perplexity: max_tokens ${requested} is above Perplexity's limit; sent ${PERPLEXITY_MAX_TOKENS}`);
+  body.max_tokens = Math.min(requested, PERPLEXITY_MAX_TOKENS);
+}
+
+function applyResponseFormat(body: Record<string, unknown>, warnings: string[]): void {
+  const format = body.response_format as { type?: string } | undefined;
+  if (format?.type !== 'json_object') return;
+  // A schema of any object is exactly json_object's promise, in the one JSON form Sonar accepts.
+  body.response_format = { type: 'json_schema', json_schema: { schema: { type: 'object' } } };
+  warnings.push("perplexity: response_format 'json_object' is not supported; sent as a json_schema for any JSON object");
+}
+
+function applyToolChoice(body: Record<string, unknown>): void {
+  const choice = body.tool_choice;
+  if (choice === null || typeof choice !== 'object') return;
+  const name = (choice as { function?: { name?: string } }).function?.name;
+  const tools = (Array.isArray(body.tools) ? body.tools : []) as Array<{ function?: { name?: string } }>;
+  const selected = tools.filter((tool) => tool.function?.name === name);
+  if (selected.length === 0) throw invalidField('tool_choice', `names the function '${String(name)}', which is not in 'tools'`);
+  body.tools = selected;
+  body.tool_choice = 'required';
+}

@@ -1,0 +1,42 @@
+import type { OpenAIUsage, Usage } from '../../core/vocabulary.ts';
+import { usageFromOpenAI } from '../openai/usage.ts';
+
+/** Perplexity's per-request cost breakdown in USD, as it reports it. */
+export interface PerplexityCost {
+  input_tokens_cost?: number;
+  output_tokens_cost?: number;
+  citation_tokens_cost?: number | null;
+  reasoning_tokens_cost?: number | null;
+  /** The flat per-request (search) fee. */
+  request_cost?: number | null;
+  search_queries_cost?: number | null;
+  total_cost?: number;
+  [extra: string]: unknown;
+}
+
+/**
+ * Perplexity's usage object. It is kept whole in `extraFields.usage_details`, where accounting can
+ * read the provider's own `cost.total_cost` (request fee included) instead of estimating it.
+ */
+export interface PerplexityUsage extends OpenAIUsage {
+  citation_tokens?: number | null;
+  num_search_queries?: number | null;
+  reasoning_tokens?: number | null;
+  search_context_size?: string | null;
+  cost?: PerplexityCost | null;
+}
+
+/**
+ * Perplexity reports `reasoning_tokens` beside `completion_tokens`, not inside it (deep research:
+ * completion 3256, reasoning 73248, total = prompt + completion). Keyway's Usage counts reasoning
+ * inside the output, as OpenAI does, so it is added to the output and the total. `citation_tokens`
+ * are not added to the input: only some models bill them; they stay in `usage_details`.
+ */
+export function usageFromPerplexity(usage: PerplexityUsage | null | undefined): Usage | undefined {
+  const base = usageFromOpenAI(usage);
+  if (base === undefined || usage === null || usage === undefined) return base;
+  const reasoning = typeof usage.reasoning_tokens === 'number' && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : 0;
+  if (reasoning === 0) return base;
+  const outputTokens = base.outputTokens + reasoning;
+  return { ...base, outputTokens, totalTokens: base.inputTokens + outputTokens, reasoningTokens: reasoning };
+}

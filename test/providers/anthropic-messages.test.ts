@@ -1,0 +1,226 @@
+import { describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeywayError } from '../../core/errors.ts';
+import { SseParser, type SseEvent } from '../../core/sse.ts';
+import type { ChatResult, StreamPart } from '../../core/vocabulary.ts';
+import { AnthropicStreamEncoder, chatRequestFromMessages, messagesResponseFromResult, stopReasonFromFinish } from '../../plugins/anthropic-messages/index.ts';
+import { buildAnthropicBody } from '../../providers/anthropic/request.ts';
+import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
+
+const FIXTURES = join(import.meta.dir, '..', 'fixtures', 'anthropic');
+
+function fixture<T>(name: string): T {
+  return JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as T;
+}
+
+function parseSse(text: string): SseEvent[] {
+  const parser = new SseParser();
+  return [...parser.push(text), ...parser.end()];
+}
+
+function eventsOf(text: string): Array<{ event: string | undefined; data: unknown }> {
+  return parseSse(text).map((event) => ({ event: event.event, data: JSON.parse(event.data) as unknown }));
+}
+
+function thrown(run: () => unknown): KeywayError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof KeywayError) return error;
+    throw error;
+  }
+  throw new Error('expected a KeywayError');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface RequestCase {
+  name: string;
+  target?: string;
+  body: unknown;
+  expected?: Record<string, unknown>;
+  warnings?: string[];
+  error?: { code: string; param: string };
+}
+
+describe('inbound Messages request → ChatRequest (fixtures)', () => {
+  for (const testCase of fixture<{ cases: RequestCase[] }>('messages-request-cases.json').cases) {
+    test(testCase.name, () => {
+      const options = testCase.target === undefined ? {} : { targetProvider: testCase.target };
+      if (testCase.error) {
+        const error = thrown(() => chatRequestFromMessages(testCase.body, options));
+        expect(error.code).toBe(testCase.error.code as KeywayError['code']);
+        expect(error.status).toBe(400);
+        expect(error.param).toBe(testCase.error.param);
+        expect(error.message).toContain(testCase.error.param);
+        return;
+      }
+      const translation = chatRequestFromMessages(testCase.body, options);
+      expect(translation.request).toEqual(testCase.expected as never);
+      expect(translation.warnings).toEqual(testCase.warnings ?? []);
+    });
+  }
+
+  test('a body that is not an object is refused', () => {
+    expect(thrown(() => chatRequestFromMessages([1, 2])).status).toBe(400);
+  });
+
+  test('an Anthropic request survives the round trip through the OpenAI shape to Anthropic', () => {
+    const original = {
+      model: 'claude-sonnet-4-5',
+      max_tokens: 8000,
+      system: [{ type: 'text', text: 'You are a weather bot.', cache_control: { type: 'ephemeral' } }],
+      thinking: { type: 'enabled', budget_tokens: 2048 },
+      metadata: { user_id: 'u-7' },
+      stop_sequences: ['###'],
+      tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Paris?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'thinking', thinking: 'Call the tool.', signature: 'sig_1' },
+            { type: 'text', text: 'Looking it up.' },
+            { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+          ],
+        },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '21C' }, { type: 'text', text: 'Thanks' }] },
+      ],
+    };
+    const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });
+    const upstreamWarnings: string[] = [];
+    const rebuilt = buildAnthropicBody(request, 'claude-sonnet-4-5', {}, upstreamWarnings);
+    expect(warnings).toEqual([]);
+    expect(upstreamWarnings).toEqual([]);
+    expect(rebuilt).toEqual(original);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('ChatResult → Messages answer (fixtures)', () => {
+  for (const testCase of fixture<{ cases: Array<{ name: string; result: ChatResult; expected: unknown }> }>('messages-response-cases.json').cases) {
+    test(testCase.name, () => expect(messagesResponseFromResult(testCase.result)).toEqual(testCase.expected as never));
+  }
+
+  test('a result without an id gets a msg_ id', () => {
+    const result: ChatResult = {
+      id: '',
+      model: 'm',
+      created: 1,
+      choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finishReason: { unified: 'stop', raw: undefined } }],
+      usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    };
+    expect(messagesResponseFromResult(result).id).toMatch(/^msg_[0-9a-f]{32}$/);
+  });
+
+  test('stop reasons map back per §7.5', () => {
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop' })).toBe('end_turn');
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop_sequence' })).toBe('stop_sequence');
+    expect(stopReasonFromFinish({ unified: 'length', raw: 'model_context_window_exceeded' })).toBe('model_context_window_exceeded');
+    expect(stopReasonFromFinish({ unified: 'length', raw: 'MAX_TOKENS' })).toBe('max_tokens');
+    expect(stopReasonFromFinish({ unified: 'tool-calls', raw: 'TOOL_CALL' })).toBe('tool_use');
+    expect(stopReasonFromFinish({ unified: 'content-filter', raw: 'content_filter' })).toBe('refusal');
+    expect(stopReasonFromFinish(undefined)).toBe('end_turn');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+interface EncoderCase {
+  name: string;
+  parts: StreamPart[];
+  expected: Array<{ event: string; data: Record<string, unknown> }>;
+}
+
+function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model'): string {
+  const encoder = new AnthropicStreamEncoder({ model, requestId: 'req_test' });
+  let text = '';
+  for (const part of parts) text += encoder.encode(part);
+  return text + encoder.end();
+}
+
+describe('StreamParts → Anthropic SSE (fixtures)', () => {
+  for (const testCase of fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases) {
+    test(testCase.name, () => {
+      const text = encodeAll(testCase.parts);
+      expect(text.endsWith('\n\n')).toBe(true);
+      const events = eventsOf(text);
+      for (const [position, event] of events.entries()) {
+        const expected = testCase.expected[position];
+        const message = (expected?.data as { message?: { id?: string } } | undefined)?.message;
+        if (message?.id === '$generated') {
+          const actualId = (event.data as { message: { id: string } }).message.id;
+          expect(actualId).toMatch(/^msg_/);
+          message.id = actualId;
+        }
+        // The event line always names the payload's type, as Anthropic's stream does.
+        expect(event.event).toBe((event.data as { type: string }).type);
+      }
+      expect(events).toEqual(testCase.expected);
+    });
+  }
+
+  test('nothing follows an error, not even at the end', () => {
+    const encoder = new AnthropicStreamEncoder({ model: 'm', requestId: 'r' });
+    encoder.encode({ type: 'error', error: { status: 502, type: 'upstream_error', code: 'upstream_error', message: 'x' } });
+    expect(encoder.encode({ type: 'text-delta', index: 0, text: 'late' })).toBe('');
+    expect(encoder.end()).toBe('');
+  });
+
+  test('an Anthropic stream read and re-encoded keeps its event sequence', async () => {
+    for (const file of ['stream-text.sse', 'stream-thinking.sse']) {
+      const original = readFileSync(join(FIXTURES, file), 'utf8');
+      const bytes = new TextEncoder().encode(original);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(bytes);
+          controller.close();
+        },
+      });
+      const parts: StreamPart[] = [];
+      for await (const part of anthropicStreamParts(body, new AbortController().signal)) parts.push(part);
+      const reencoded = parseSse(encodeAll(parts)).map((event) => event.event);
+      const expected = parseSse(original)
+        .map((event) => event.event)
+        .filter((name) => name !== 'ping');
+      expect(reencoded).toEqual(expected);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('the official Anthropic SDK reads what the encoders produce', () => {
+  const toolParts = fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases[3]?.parts ?? [];
+
+  async function sdkClient(answer: () => Response) {
+    const { default: Anthropic } = await import('@anthropic-ai/sdk');
+    return new Anthropic({ apiKey: 'sk-test', baseURL: 'http://keyway.test', maxRetries: 0, fetch: (async () => answer()) as unknown as typeof fetch });
+  }
+
+  test('a streamed answer from an OpenAI upstream assembles into the final message', async () => {
+    const sse = encodeAll(toolParts);
+    const client = await sdkClient(() => new Response(sse, { headers: { 'content-type': 'text/event-stream' } }));
+    const message = await client.messages.stream({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+    expect(message.content).toEqual([
+      { type: 'text', text: 'Sure.' } as never,
+      { type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } } as never,
+    ]);
+    expect(message.stop_reason).toBe('tool_use');
+    expect(message.usage.input_tokens).toBe(30);
+    expect(message.usage.cache_read_input_tokens).toBe(20);
+    expect(message.usage.output_tokens).toBe(12);
+  });
+
+  test('a non-streamed answer parses as a Message', async () => {
+    const cases = fixture<{ cases: Array<{ result: ChatResult }> }>('messages-response-cases.json').cases;
+    const body = messagesResponseFromResult(cases[2]?.result as ChatResult);
+    const client = await sdkClient(() => Response.json(body));
+    const message = await client.messages.create({ model: 'any-model', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] });
+    expect(message.content[0]?.type).toBe('thinking');
+    expect(message.stop_reason).toBe('pause_turn');
+  });
+});

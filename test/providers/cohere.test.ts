@@ -1,0 +1,415 @@
+import { describe, expect, test } from 'bun:test';
+import { KeywayError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
+import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import { buildCohereEmbedBody, encodeEmbedding } from '../../providers/cohere/embeddings.ts';
+import { classifyCohereError } from '../../providers/cohere/errors.ts';
+import { mapCohereFinishReason } from '../../providers/cohere/finish-reason.ts';
+import { cohereProviderPlugin, createCohereAdapter } from '../../providers/cohere/index.ts';
+import { buildCohereChatBody } from '../../providers/cohere/request.ts';
+import { parseCohereChatResponse } from '../../providers/cohere/response.ts';
+import { cohereStreamParts } from '../../providers/cohere/stream.ts';
+import { usageFromCohere } from '../../providers/cohere/usage.ts';
+
+interface RequestCase {
+  name: string;
+  settings?: ProviderKeySettings;
+  request: ChatRequest;
+  expected: Record<string, unknown>;
+  warnings: string[];
+}
+
+interface RefusedCase {
+  name: string;
+  request: ChatRequest;
+  code: string;
+  param: string;
+}
+
+interface ErrorCase {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  reason: string;
+  code: string;
+  retryAfterSeconds?: number;
+}
+
+const FIXTURES = new URL('../fixtures/cohere/', import.meta.url);
+
+async function fixtureText(name: string): Promise<string> {
+  return Bun.file(new URL(name, FIXTURES)).text();
+}
+
+async function fixtureJson<T>(name: string): Promise<T> {
+  return JSON.parse(await fixtureText(name)) as T;
+}
+
+/** Delivers text in small pieces so events straddle chunk boundaries, as on a real socket. */
+function streamOf(text: string, pieceSize = 13): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let offset = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.slice(offset, offset + pieceSize));
+      offset += pieceSize;
+    },
+  });
+}
+
+async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
+  const collected: StreamPart[] = [];
+  for await (const part of parts) collected.push(part);
+  return collected;
+}
+
+function credential(settings: ProviderKeySettings = {}, apiKey = 'cohere-test-key'): ProviderCredential {
+  return { id: 'pk_cohere', provider: 'cohere', owner: 'account', accountId: 'default', organizationId: undefined, settings, status: 'active', weight: 1, apiKey };
+}
+
+function callContext(model: string, settings: ProviderKeySettings = {}, apiKey?: string): CallContext {
+  return { requestId: 'req_test', credential: credential(settings, apiKey), model, signal: new AbortController().signal, warnings: [], upstream: {} };
+}
+
+interface RecordedCall {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: unknown;
+}
+
+/** A fetch that records each call and answers from `respond`. */
+function fakeFetch(respond: (call: RecordedCall, position: number) => Response): { fetch: typeof fetch; calls: RecordedCall[] } {
+  const calls: RecordedCall[] = [];
+  const implementation = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const text = typeof init?.body === 'string' ? init.body : undefined;
+    const call: RecordedCall = { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: text === undefined ? undefined : JSON.parse(text) };
+    calls.push(call);
+    return respond(call, calls.length - 1);
+  };
+  return { fetch: implementation as typeof fetch, calls };
+}
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream' };
+
+describe('cohere request translation (fixtures)', async () => {
+  const fixture = await fixtureJson<{ cases: RequestCase[]; refused: RefusedCase[] }>('request-cases.json');
+
+  for (const testCase of fixture.cases) {
+    test(testCase.name, () => {
+      const warnings: string[] = [];
+      const body = buildCohereChatBody(testCase.request, testCase.request.model, testCase.settings ?? {}, warnings);
+      expect(body).toEqual(testCase.expected);
+      expect(warnings).toEqual(testCase.warnings);
+    });
+  }
+
+  for (const refused of fixture.refused) {
+    test(`refuses ${refused.name}`, () => {
+      let caught: unknown;
+      try {
+        buildCohereChatBody(refused.request, refused.request.model, {}, []);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(KeywayError);
+      expect((caught as KeywayError).code).toBe(refused.code as KeywayError['code']);
+      expect((caught as KeywayError).param).toBe(refused.param);
+      expect((caught as KeywayError).status).toBe(400);
+    });
+  }
+
+  test('an echoed tool_plan wins over the assistant content', () => {
+    const request: ChatRequest = {
+      model: 'command-a-03-2025',
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: 'ignored text', tool_plan: 'the plan', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: [{ type: 'text', text: 'sunny' }] },
+      ],
+    };
+    const body = buildCohereChatBody(request, 'command-a-03-2025', {}, []);
+    const messages = body.messages as Array<Record<string, unknown>>;
+    expect(messages[1]).toEqual({ role: 'assistant', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }], tool_plan: 'the plan' });
+    expect(messages[2]).toEqual({ role: 'tool', tool_call_id: 'c1', content: 'sunny' });
+  });
+});
+
+describe('cohere responses (fixtures)', () => {
+  test('joins text blocks and reports billed units as usage', async () => {
+    const body = await fixtureJson<Record<string, unknown>>('chat-response.json');
+    const result = parseCohereChatResponse(body, 'command-a-03-2025');
+    expect(result.id).toBe('c14c80c3-18eb-4519-9460-6c92edd8cfb4');
+    expect(result.model).toBe('command-a-03-2025');
+    expect(result.choices).toHaveLength(1);
+    expect(result.choices[0]?.message).toEqual({
+      role: 'assistant',
+      content: 'LLMs stand for Large Language Models, which are a type of neural network model specialized in processing and generating human language.',
+    });
+    expect(result.choices[0]?.finishReason).toEqual({ unified: 'stop', raw: 'COMPLETE' });
+    expect(result.usage).toEqual({ inputTokens: 5, outputTokens: 418, totalTokens: 423, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 });
+    expect(result.extraFields?.usage_details).toEqual(body.usage);
+    expect(result.openAIBody).toBeUndefined();
+  });
+
+  test('keeps tool calls as JSON strings and the tool plan on the message', async () => {
+    const result = parseCohereChatResponse(await fixtureJson('chat-response-tool-call.json'), 'command-a-03-2025');
+    const message = result.choices[0]?.message;
+    expect(message?.content).toBeNull();
+    expect(message?.tool_plan).toBe('I will search for the weather in Madrid and Brasilia.');
+    expect(message?.tool_calls).toEqual([
+      { id: 'get_weather_nsz5zm3w56q3', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Madrid"}' } },
+      { id: 'get_weather_2ra8mzmjz4mb', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Brasilia"}' } },
+    ]);
+    expect(result.choices[0]?.finishReason).toEqual({ unified: 'tool-calls', raw: 'TOOL_CALL' });
+    expect(result.usage).toMatchObject({ inputTokens: 37, outputTokens: 28, totalTokens: 65, cachedInputTokens: 12 });
+  });
+
+  test('thinking blocks become reasoning_content', () => {
+    const result = parseCohereChatResponse(
+      { id: 'x', finish_reason: 'COMPLETE', message: { content: [{ type: 'thinking', thinking: 'Let me think.' }, { type: 'text', text: 'Answer.' }] } },
+      'command-a-reasoning-08-2025',
+    );
+    expect(result.choices[0]?.message).toEqual({ role: 'assistant', content: 'Answer.', reasoning_content: 'Let me think.' });
+  });
+
+  test('a body without a message is a server error', () => {
+    expect(() => parseCohereChatResponse({ id: 'x' }, 'command-a-03-2025')).toThrow(KeywayError);
+  });
+
+  test('finish reasons map to the unified set and keep the raw value', () => {
+    expect(mapCohereFinishReason('STOP_SEQUENCE')).toEqual({ unified: 'stop', raw: 'STOP_SEQUENCE' });
+    expect(mapCohereFinishReason('MAX_TOKENS')).toEqual({ unified: 'length', raw: 'MAX_TOKENS' });
+    expect(mapCohereFinishReason('ERROR')).toEqual({ unified: 'error', raw: 'ERROR' });
+    expect(mapCohereFinishReason('TIMEOUT')).toEqual({ unified: 'error', raw: 'TIMEOUT' });
+    expect(mapCohereFinishReason('SOMETHING_NEW')).toEqual({ unified: 'other', raw: 'SOMETHING_NEW' });
+    expect(mapCohereFinishReason(undefined)).toEqual({ unified: 'other', raw: undefined });
+  });
+
+  test('usage prefers billed units, falls back to tokens and keeps cached tokens a subset', () => {
+    expect(usageFromCohere({ tokens: { input_tokens: 71, output_tokens: 9 } })).toMatchObject({ inputTokens: 71, outputTokens: 9, totalTokens: 80 });
+    expect(usageFromCohere({ billed_units: { input_tokens: 5, output_tokens: 2 }, cached_tokens: 60 })).toMatchObject({ inputTokens: 5, cachedInputTokens: 5 });
+    expect(usageFromCohere(undefined)).toBeUndefined();
+  });
+});
+
+describe('cohere stream (fixtures)', () => {
+  const signal = new AbortController().signal;
+
+  test('text stream without [DONE]', async () => {
+    const parts = await collect(cohereStreamParts(streamOf(await fixtureText('stream-text.sse')), 'command-a-03-2025', signal));
+    expect(parts[0]).toMatchObject({ type: 'start', id: '29f14a5a-11de-4cae-9800-25e4747408ea', model: 'command-a-03-2025' });
+    expect(parts.slice(1)).toEqual([
+      { type: 'text-delta', index: 0, text: 'Hello' },
+      { type: 'text-delta', index: 0, text: '! How can I help you today?' },
+      { type: 'extra-fields', fields: { usage_details: { billed_units: { input_tokens: 3, output_tokens: 9 }, tokens: { input_tokens: 69, output_tokens: 9 }, cached_tokens: 0 } } },
+      { type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'COMPLETE' } },
+      { type: 'usage', usage: { inputTokens: 3, outputTokens: 9, totalTokens: 12, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } },
+    ]);
+  });
+
+  test('tool calls: single-object tool_calls keyed by index, tool plan as an extra field, [DONE] accepted', async () => {
+    const parts = await collect(cohereStreamParts(streamOf(await fixtureText('stream-tool-call.sse'), 5), 'command-a-03-2025', signal));
+    const calls = parts.filter((part) => part.type === 'tool-call-start' || part.type === 'tool-call-delta');
+    expect(calls).toEqual([
+      { type: 'tool-call-start', index: 0, toolIndex: 0, id: 'get_weather_nsz5zm3w56q3', name: 'get_weather' },
+      { type: 'tool-call-delta', index: 0, toolIndex: 0, argumentsDelta: '{"location":' },
+      { type: 'tool-call-delta', index: 0, toolIndex: 0, argumentsDelta: '"Madrid"}' },
+      { type: 'tool-call-start', index: 0, toolIndex: 1, id: 'get_weather_2ra8mzmjz4mb', name: 'get_weather' },
+      { type: 'tool-call-delta', index: 0, toolIndex: 1, argumentsDelta: '{"location":"Brasilia"}' },
+    ]);
+    const extra = parts.find((part) => part.type === 'extra-fields');
+    expect(extra).toMatchObject({ fields: { tool_plan: 'I will search for the weather in Madrid and Brasilia.' } });
+    expect(parts.at(-2)).toEqual({ type: 'finish', index: 0, finishReason: { unified: 'tool-calls', raw: 'TOOL_CALL' } });
+    expect(parts.at(-1)).toMatchObject({ type: 'usage', usage: { inputTokens: 37, outputTokens: 28 } });
+    expect(parts.some((part) => part.type === 'error')).toBe(false);
+  });
+
+  test('message-end with an error ends in an error part after usage, never a finish (CRLF framing)', async () => {
+    const parts = await collect(cohereStreamParts(streamOf(await fixtureText('stream-error.sse'), 7), 'command-a-03-2025', signal));
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'extra-fields', 'usage', 'error']);
+    const last = parts.at(-1);
+    expect(last?.type === 'error' && last.error).toMatchObject({ reason: 'server_error', code: 'upstream_error', extra: { provider: 'cohere', upstream_type: 'ERROR' } });
+    expect(last?.type === 'error' && last.error.message).toContain('internal generation error');
+  });
+
+  test('a TIMEOUT finish is a timeout error', async () => {
+    const text = 'data: {"type":"message-start","id":"t"}\n\ndata: {"type":"message-end","delta":{"finish_reason":"TIMEOUT"}}\n\n';
+    const parts = await collect(cohereStreamParts(streamOf(text), 'command-r', signal));
+    expect(parts.at(-1)).toMatchObject({ type: 'error', error: { reason: 'timeout', code: 'upstream_timeout' } });
+  });
+
+  test('a stream cut before message-end ends with an error part', async () => {
+    const parts = await collect(cohereStreamParts(streamOf(await fixtureText('stream-truncated.sse')), 'command-a-03-2025', signal));
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'error']);
+    expect(parts.at(-1)).toMatchObject({ error: { reason: 'server_error' } });
+  });
+
+  test('an event whose payload lost its type is read by its event name', async () => {
+    const text = 'event: message-start\ndata: {"id":"m1"}\n\nevent: content-delta\ndata: {"delta":{"message":{"content":{"text":"hi"}}}}\n\nevent: message-end\ndata: {"delta":{"finish_reason":"MAX_TOKENS"}}\n\n';
+    const parts = await collect(cohereStreamParts(streamOf(text), 'command-r', signal));
+    expect(parts).toMatchObject([{ type: 'start', id: 'm1' }, { type: 'text-delta', text: 'hi' }, { type: 'finish', finishReason: { unified: 'length', raw: 'MAX_TOKENS' } }]);
+  });
+
+  test('a payload that is not JSON ends with an error part', async () => {
+    const parts = await collect(cohereStreamParts(streamOf('data: {not json\n\n'), 'command-r', signal));
+    expect(parts).toHaveLength(1);
+    expect(parts[0]).toMatchObject({ type: 'error', error: { reason: 'server_error' } });
+  });
+});
+
+describe('cohere errors (fixtures)', async () => {
+  const cases = await fixtureJson<ErrorCase[]>('error-cases.json');
+  for (const errorCase of cases) {
+    test(`HTTP ${errorCase.status} → ${errorCase.reason}`, () => {
+      const bodyText = typeof errorCase.body === 'string' ? errorCase.body : JSON.stringify(errorCase.body);
+      const error = classifyCohereError(errorCase.status, bodyText, new Headers(errorCase.headers));
+      expect(error.reason).toBe(errorCase.reason as NonNullable<KeywayError['reason']>);
+      expect(error.code).toBe(errorCase.code as KeywayError['code']);
+      expect(error.retryAfterSeconds).toBe(errorCase.retryAfterSeconds);
+      expect(error.extra).toMatchObject({ provider: 'cohere', upstream_status: errorCase.status });
+      if (typeof errorCase.body === 'object' && errorCase.body !== null) expect(error.message).toContain((errorCase.body as { message: string }).message);
+    });
+  }
+});
+
+describe('cohere embeddings helpers', () => {
+  test('builds a v2 embed body with document input type and float embeddings', () => {
+    expect(buildCohereEmbedBody({ model: 'embed-v4.0', input: 'x', dimensions: 512 }, 'embed-v4.0', ['hello'])).toEqual({
+      model: 'embed-v4.0',
+      texts: ['hello'],
+      input_type: 'search_document',
+      embedding_types: ['float'],
+      output_dimension: 512,
+    });
+    expect(buildCohereEmbedBody({ model: 'e', input: 'x', input_type: 'search_query' }, 'e', ['q']).input_type).toBe('search_query');
+  });
+
+  test('base64 encoding is little-endian float32, as OpenAI sends it', () => {
+    const encoded = encodeEmbedding([1, -2.5], 'base64') as string;
+    const bytes = Buffer.from(encoded, 'base64');
+    expect(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, 2))).toEqual([1, -2.5]);
+    expect(encodeEmbedding([1, 2], 'float')).toEqual([1, 2]);
+  });
+});
+
+describe('cohere adapter (injected fetch)', () => {
+  test('chat posts to /v2/chat with the key and answers the parsed result', async () => {
+    const answer = await fixtureText('chat-response.json');
+    const fake = fakeFetch(() => new Response(answer, { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'upstream-1' } }));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const context = callContext('command-a-03-2025', { max_tokens_default: 100 });
+    const result = await adapter.chat({ model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: 'Tell me about LLMs' }], provider: 'cohere', routing: { strategy: 'direct' } }, context);
+    expect(fake.calls).toHaveLength(1);
+    const call = fake.calls[0] as RecordedCall;
+    expect(call.url).toBe('https://api.cohere.com/v2/chat');
+    expect(call.method).toBe('POST');
+    expect(call.headers.get('authorization')).toBe('Bearer cohere-test-key');
+    expect(call.headers.get('accept')).toBe('application/json');
+    expect(call.body).toEqual({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'Tell me about LLMs' }], max_tokens: 100 });
+    expect(result.usage.outputTokens).toBe(418);
+    expect(context.upstream).toEqual({ status: 200, requestId: 'upstream-1' });
+  });
+
+  test('the key base_url wins over the environment, which wins over the default', async () => {
+    const answer = await fixtureText('chat-response.json');
+    const fake = fakeFetch(() => new Response(answer));
+    const adapter = createCohereAdapter({ baseUrl: 'https://cohere.env.example/', fetch: fake.fetch });
+    const request: ChatRequest = { model: 'command-r', messages: [{ role: 'user', content: 'hi' }] };
+    await adapter.chat(request, callContext('command-r'));
+    await adapter.chat(request, callContext('command-r', { base_url: 'https://cohere.key.example' }));
+    expect(fake.calls.map((call) => call.url)).toEqual(['https://cohere.env.example/v2/chat', 'https://cohere.key.example/v2/chat']);
+  });
+
+  test('chatStream asks for SSE and yields parts', async () => {
+    const sse = await fixtureText('stream-text.sse');
+    const fake = fakeFetch(() => new Response(streamOf(sse), { headers: SSE_HEADERS }));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const parts = await collect(await adapter.chatStream({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true } }, callContext('command-r')));
+    expect(fake.calls[0]?.body).toMatchObject({ stream: true });
+    expect(fake.calls[0]?.body).not.toHaveProperty('stream_options');
+    expect(fake.calls[0]?.headers.get('accept')).toBe('text/event-stream');
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'text-delta', 'extra-fields', 'finish', 'usage']);
+  });
+
+  test('an upstream 429 rejects with a classified error and Retry-After', async () => {
+    const fake = fakeFetch(() => Response.json({ message: 'You are past the per minute request limit' }, { status: 429, headers: { 'retry-after': '3' } }));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const failure = adapter.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }] }, callContext('command-r'));
+    await expect(failure).rejects.toMatchObject({ code: 'upstream_rate_limited', reason: 'rate_limit', retryAfterSeconds: 3 });
+  });
+
+  test('an unsupported request fails before any upstream call, and warnings reach the context', async () => {
+    const fake = fakeFetch(() => new Response('{}'));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    await expect(adapter.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], n: 3 }, callContext('command-r'))).rejects.toMatchObject({ code: 'unsupported_feature' });
+    expect(fake.calls).toHaveLength(0);
+    const answer = await fixtureText('chat-response.json');
+    const answering = fakeFetch(() => new Response(answer));
+    const context = callContext('command-r');
+    await createCohereAdapter({ baseUrl: undefined, fetch: answering.fetch }).chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], logit_bias: { '1': 2 } }, context);
+    expect(context.warnings).toEqual(["cohere: 'logit_bias' is not supported and was dropped"]);
+  });
+
+  test('embeddings batch 96 texts a call, keep indexes and sum billed tokens', async () => {
+    const fake = fakeFetch((call) => {
+      const texts = (call.body as { texts: string[] }).texts;
+      return Response.json({ id: 'e', embeddings: { float: texts.map((_text, position) => [position, 0.5]) }, meta: { billed_units: { input_tokens: texts.length * 2 } }, response_type: 'embeddings_by_type' });
+    });
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const input = Array.from({ length: 100 }, (_unused, position) => `text ${position}`);
+    const result = await adapter.embeddings?.({ model: 'embed-v4.0', input }, callContext('embed-v4.0'));
+    expect(fake.calls.map((call) => call.url)).toEqual(['https://api.cohere.com/v2/embed', 'https://api.cohere.com/v2/embed']);
+    expect(fake.calls.map((call) => (call.body as { texts: string[] }).texts.length)).toEqual([96, 4]);
+    expect(result?.data).toHaveLength(100);
+    expect(result?.data[97]).toEqual({ index: 97, embedding: [1, 0.5] });
+    expect(result?.usage).toMatchObject({ inputTokens: 200, totalTokens: 200, outputTokens: 0 });
+  });
+
+  test('embeddings answer the documented example in OpenAI shape', async () => {
+    const answer = await fixtureText('embed-response.json');
+    const fake = fakeFetch(() => new Response(answer));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const result = await adapter.embeddings?.({ model: 'embed-english-v3.0', input: ['hello', 'goodbye'] }, callContext('embed-english-v3.0'));
+    expect(result).toEqual({
+      model: 'embed-english-v3.0',
+      data: [
+        { index: 0, embedding: [0.016296387, -0.008354187, -0.04699707] },
+        { index: 1, embedding: [-0.0045394897, 0.0546875, 0.016235352] },
+      ],
+      usage: { inputTokens: 2, outputTokens: 0, totalTokens: 2, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    });
+  });
+
+  test('token-id embedding input is refused', async () => {
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fakeFetch(() => new Response('{}')).fetch });
+    await expect(adapter.embeddings?.({ model: 'embed-v4.0', input: [1, 2, 3] }, callContext('embed-v4.0')) as Promise<unknown>).rejects.toMatchObject({ code: 'unsupported_feature' });
+  });
+
+  test('listModels follows next_page_token', async () => {
+    const pages = [await fixtureText('models-page-1.json'), await fixtureText('models-page-2.json')];
+    const fake = fakeFetch((_call, position) => new Response(pages[position]));
+    const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
+    const names = await adapter.listModels(credential(), new AbortController().signal);
+    expect(names).toEqual(['command-a-03-2025', 'command-r-plus-08-2024', 'embed-v4.0']);
+    expect(fake.calls.map((call) => call.url)).toEqual(['https://api.cohere.com/v1/models?page_size=1000', 'https://api.cohere.com/v1/models?page_size=1000&page_token=page-2']);
+  });
+
+  test('the plugin reads KEYWAY_COHERE_BASE_URL and serves the Cohere model names', async () => {
+    expect(cohereProviderPlugin.name).toBe('provider-cohere');
+    const answer = await fixtureText('chat-response.json');
+    const fake = fakeFetch(() => new Response(answer));
+    const contributions = await cohereProviderPlugin.setup?.({ config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_COHERE_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
+    const provider = contributions ? contributions.provider : undefined;
+    expect(provider?.name).toBe('cohere');
+    expect(provider?.defaultBaseUrl).toBe('https://api.cohere.com');
+    for (const model of ['command-r-plus', 'c4ai-aya-expanse-32b', 'embed-v4.0']) expect(provider?.modelPatterns.some((pattern) => pattern.test(model))).toBe(true);
+    await provider?.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }] }, callContext('command-r'));
+    expect(fake.calls[0]?.url).toBe('http://127.0.0.1:9/v2/chat');
+  });
+});

@@ -1,0 +1,291 @@
+import { describe, expect, test } from 'bun:test';
+import { KeywayError } from '../../core/errors.ts';
+import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
+import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import { classifyGeminiError } from '../../providers/google/errors.ts';
+import { createGoogleAdapter, googleProviderPlugin } from '../../providers/google/index.ts';
+import { buildGeminiRequest } from '../../providers/google/request.ts';
+import { decodeToolCallId, encodeToolCallId, parseGeminiChatResponse, type GeminiResponse } from '../../providers/google/response.ts';
+import { HARM_CATEGORIES, safetySettingsFrom } from '../../providers/google/safety.ts';
+import { toGeminiParameters } from '../../providers/google/schema.ts';
+import { geminiStreamParts } from '../../providers/google/stream.ts';
+
+const FIXTURES = `${import.meta.dir}/../fixtures/google`;
+const API_KEY = 'AIzaSyTEST-google-key-0123456789abcdefXYZ';
+
+async function fixture<T>(name: string): Promise<T> {
+  return (await Bun.file(`${FIXTURES}/${name}`).json()) as T;
+}
+
+/** Synthesized tool-call ids carry a random part; fixtures name them `call_<n>`. */
+function normalizeIds<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value).replace(/call_[0-9a-f]{8}_(\d+)/g, 'call_$1')) as T;
+}
+
+function credential(settings: ProviderKeySettings = {}): ProviderCredential {
+  return { id: 'pk_google', provider: 'google', owner: 'account', accountId: 'acc_1', organizationId: undefined, settings, status: 'active', weight: 1, apiKey: API_KEY };
+}
+
+function callContext(settings: ProviderKeySettings = {}, model = 'gemini-2.5-flash'): CallContext {
+  return { requestId: 'req_1', credential: credential(settings), model, signal: new AbortController().signal, warnings: [], upstream: {} };
+}
+
+/** A body that arrives in small pieces, so events and CRLF pairs straddle reads. */
+function chunkedBody(bytes: Uint8Array, size = 7): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(offset, offset + size));
+      offset += size;
+    },
+  });
+}
+
+async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
+  const collected: StreamPart[] = [];
+  for await (const part of parts) collected.push(part);
+  return collected;
+}
+
+function withoutCreated(parts: StreamPart[]): unknown[] {
+  return parts.map((part) => (part.type === 'start' ? { type: part.type, id: part.id, model: part.model } : part));
+}
+
+describe('request translation (fixtures)', async () => {
+  const cases = await fixture<Array<{ name: string; model: string; settings: ProviderKeySettings; request: ChatRequest; expected: unknown; warnings: string[] }>>('request-cases.json');
+  for (const testCase of cases) {
+    test(testCase.name, () => {
+      const warnings: string[] = [];
+      expect(buildGeminiRequest(testCase.request, testCase.model, testCase.settings, warnings)).toEqual(testCase.expected as Record<string, unknown>);
+      expect(warnings).toEqual(testCase.warnings);
+    });
+  }
+});
+
+describe('request translation (rules)', () => {
+  const base: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }] };
+  const translate = (request: ChatRequest, settings: ProviderKeySettings = {}, warnings: string[] = []) => buildGeminiRequest(request, 'gemini-2.5-flash', settings, warnings);
+
+  test('tool_choice maps to functionCallingConfig modes', () => {
+    expect(translate({ ...base, tool_choice: 'none' }).toolConfig).toEqual({ functionCallingConfig: { mode: 'NONE' } });
+    expect(translate({ ...base, tool_choice: 'required' }).toolConfig).toEqual({ functionCallingConfig: { mode: 'ANY' } });
+    expect(translate({ ...base, tool_choice: 'auto' }).toolConfig).toEqual({ functionCallingConfig: { mode: 'AUTO' } });
+    expect(translate(base).toolConfig).toBeUndefined();
+  });
+
+  test('a tool result whose call is unknown is refused, since Gemini needs the function name', () => {
+    const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'nope', content: 'r' }] };
+    expect(() => translate(request)).toThrow(KeywayError);
+  });
+
+  test('tool-call arguments that are not a JSON object are refused', () => {
+    const request: ChatRequest = { model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] };
+    expect(() => translate(request)).toThrow(KeywayError);
+  });
+
+  test('an image that is neither a data URL nor http(s) is refused', () => {
+    const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] }] };
+    expect(() => translate(request)).toThrow(KeywayError);
+  });
+
+  test("a thought signature in Google's extra_content is echoed", () => {
+    const toolCall = { id: 'c1', type: 'function' as const, function: { name: 'f', arguments: '{}' }, extra_content: { google: { thought_signature: 'U0lH' } } };
+    const body = translate({ model: 'm', messages: [{ role: 'assistant', tool_calls: [toolCall] }] }) as { contents: Array<{ parts: unknown[] }> };
+    expect(body.contents[0]?.parts[0]).toEqual({ functionCall: { name: 'f', args: {} }, thoughtSignature: 'U0lH' });
+  });
+
+  test('thought signatures survive the trip through a tool-call id', () => {
+    for (const signature of ['c2lnLW9uZQ==', 'ab+/cd==', 'YQ', 'x'.repeat(2000)]) {
+      const id = encodeToolCallId('call_x_0', signature);
+      expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
+      const decoded = decodeToolCallId(id);
+      expect(decoded.baseId).toBe('call_x_0');
+      expect(Buffer.from(decoded.thoughtSignature ?? '', 'base64').equals(Buffer.from(signature, 'base64'))).toBe(true);
+    }
+    expect(decodeToolCallId('call_plain')).toEqual({ baseId: 'call_plain', thoughtSignature: undefined });
+  });
+
+  test('safety levels map to thresholds for every Gemini harm category', () => {
+    const expectations = { high: 'BLOCK_LOW_AND_ABOVE', medium: 'BLOCK_MEDIUM_AND_ABOVE', low: 'BLOCK_ONLY_HIGH', none: 'BLOCK_NONE', off: 'OFF' };
+    for (const [level, threshold] of Object.entries(expectations)) {
+      expect(safetySettingsFrom(level, [])).toEqual(HARM_CATEGORIES.map((category) => ({ category, threshold })));
+    }
+    const warnings: string[] = [];
+    expect(safetySettingsFrom('paranoid', warnings)).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+  });
+
+  test('a function without parameters declares none (Gemini rejects empty properties)', () => {
+    expect(toGeminiParameters({ type: 'object', properties: {}, additionalProperties: false })).toBeUndefined();
+    expect(toGeminiParameters(undefined)).toBeUndefined();
+  });
+});
+
+describe('response translation (fixtures)', async () => {
+  const cases = await fixture<Array<{ name: string; model: string; body: GeminiResponse; expected: Record<string, unknown> }>>('response-cases.json');
+  for (const testCase of cases) {
+    test(testCase.name, () => {
+      const { created, id, ...result } = normalizeIds(parseGeminiChatResponse(testCase.body, testCase.model));
+      expect(typeof created).toBe('number');
+      if (testCase.expected.id === undefined) expect(id).toMatch(/^gemini-/);
+      expect({ ...result, ...(testCase.expected.id === undefined ? {} : { id }) }).toEqual(testCase.expected as typeof result);
+    });
+  }
+
+  test('no candidates and no block reason is a server error, not an empty answer', () => {
+    expect(() => parseGeminiChatResponse({ candidates: [] }, 'gemini-2.5-flash')).toThrow(KeywayError);
+  });
+
+  test('synthesized tool-call ids differ between responses', () => {
+    const body: GeminiResponse = { candidates: [{ content: { parts: [{ functionCall: { name: 'f', args: {} } }] }, finishReason: 'STOP' }] };
+    const first = parseGeminiChatResponse(body, 'm').choices[0]?.message.tool_calls?.[0]?.id;
+    const second = parseGeminiChatResponse(body, 'm').choices[0]?.message.tool_calls?.[0]?.id;
+    expect(first).toMatch(/^call_[0-9a-f]{8}_0$/);
+    expect(first).not.toBe(second);
+  });
+});
+
+describe('error classification (fixtures, reference §3.5)', async () => {
+  const cases = await fixture<Array<{ name: string; status: number; headers?: Record<string, string>; body: unknown; expected: { reason: string; code: string; status: number; retryAfterSeconds?: number } }>>('error-cases.json');
+  for (const testCase of cases) {
+    test(testCase.name, () => {
+      const bodyText = typeof testCase.body === 'string' ? testCase.body : JSON.stringify(testCase.body);
+      const error = classifyGeminiError(testCase.status, bodyText, new Headers(testCase.headers ?? {}));
+      const actual: Record<string, unknown> = { reason: error.reason, code: error.code, status: error.status, retryAfterSeconds: error.retryAfterSeconds };
+      expect(actual).toEqual({ retryAfterSeconds: undefined, ...testCase.expected });
+    });
+  }
+});
+
+describe('stream translation (fixtures, CRLF framing)', async () => {
+  const cases = await fixture<Array<{ name: string; file: string; model: string; expected: unknown[] }>>('stream-cases.json');
+  for (const testCase of cases) {
+    test(testCase.name, async () => {
+      const bytes = new Uint8Array(await Bun.file(`${FIXTURES}/${testCase.file}`).arrayBuffer());
+      expect(new TextDecoder().decode(bytes)).toContain('\r\n\r\n');
+      for (const size of [1, 7, bytes.length]) {
+        const parts = normalizeIds(withoutCreated(await collect(geminiStreamParts(chunkedBody(bytes, size), new AbortController().signal, testCase.model))));
+        expect(parts).toMatchObject(testCase.expected);
+        expect(parts).toHaveLength(testCase.expected.length);
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The adapter over an injected fetch
+
+interface RecordedCall {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: unknown;
+}
+
+function fakeFetch(answer: (call: RecordedCall) => Response): { fetch: typeof fetch; calls: RecordedCall[] } {
+  const calls: RecordedCall[] = [];
+  const implementation = async (input: string | URL | Request, init?: RequestInit) => {
+    const call = { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined };
+    calls.push(call);
+    return answer(call);
+  };
+  return { fetch: implementation as typeof fetch, calls };
+}
+
+function expectKeyOnlyInHeader(call: RecordedCall): void {
+  expect(call.url).not.toContain(API_KEY);
+  expect(call.url).not.toContain('key=');
+  expect(call.headers.get('x-goog-api-key')).toBe(API_KEY);
+  expect(call.headers.get('authorization')).toBeNull();
+}
+
+const TEXT_ANSWER = { candidates: [{ content: { role: 'model', parts: [{ text: 'Bonjour' }] }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }, responseId: 'r1' };
+const HELLO: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hello' }] };
+
+describe('adapter over an injected fetch', () => {
+  test('chat: native generateContent URL, key only in x-goog-api-key, warnings reach the context', async () => {
+    const { fetch, calls } = fakeFetch(() => Response.json(TEXT_ANSWER));
+    const context = callContext();
+    const result = await createGoogleAdapter({ fetch }).chat({ ...HELLO, logit_bias: { 1: 1 } }, context);
+    expect(calls[0]?.url).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent');
+    expect(calls[0]?.method).toBe('POST');
+    expectKeyOnlyInHeader(calls[0] as RecordedCall);
+    expect(result.choices[0]?.message.content).toBe('Bonjour');
+    expect(context.warnings).toEqual(["google: 'logit_bias' is not supported by Gemini and was ignored"]);
+    expect(context.upstream.status).toBe(200);
+  });
+
+  test('stream: streamGenerateContent?alt=sse, key only in the header', async () => {
+    const sse = await Bun.file(`${FIXTURES}/stream-text.sse`).text();
+    const { fetch, calls } = fakeFetch(() => new Response(sse, { headers: { 'content-type': 'text/event-stream' } }));
+    const parts = await collect(await createGoogleAdapter({ fetch, baseUrl: 'http://127.0.0.1:9/' }).chatStream(HELLO, callContext()));
+    expect(calls[0]?.url).toBe('http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+    expectKeyOnlyInHeader(calls[0] as RecordedCall);
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'text-delta', 'text-delta', 'finish', 'usage']);
+  });
+
+  test('the key setting base_url wins over the environment, which wins over the default', async () => {
+    const { fetch, calls } = fakeFetch(() => Response.json(TEXT_ANSWER));
+    const adapter = createGoogleAdapter({ fetch, baseUrl: 'http://env.example' });
+    await adapter.chat(HELLO, callContext({ base_url: 'http://key.example/' }));
+    await adapter.chat(HELLO, callContext());
+    expect(calls.map((call) => new URL(call.url).origin)).toEqual(['http://key.example', 'http://env.example']);
+  });
+
+  test('the plugin reads KEYWAY_GOOGLE_BASE_URL', async () => {
+    const { fetch, calls } = fakeFetch(() => Response.json(TEXT_ANSWER));
+    const contributions = await googleProviderPlugin.setup?.({ config: {}, env: { KEYWAY_GOOGLE_BASE_URL: 'http://sim.example' }, fetch, logger: undefined as never, dataDirectory: '/tmp' });
+    const adapter = contributions ? contributions.provider : undefined;
+    expect(adapter?.name).toBe('google');
+    await adapter?.chat(HELLO, callContext());
+    expect(calls[0]?.url.startsWith('http://sim.example/v1beta/models/')).toBe(true);
+  });
+
+  test('an upstream error rejects with the classified failure and never echoes the key', async () => {
+    const body = { error: { code: 400, message: `API key not valid: ${API_KEY}`, status: 'INVALID_ARGUMENT', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }] } };
+    const { fetch } = fakeFetch(() => Response.json(body, { status: 400 }));
+    const failure = await createGoogleAdapter({ fetch }).chat(HELLO, callContext()).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(KeywayError);
+    expect((failure as KeywayError).reason).toBe('auth_error');
+    expect((failure as KeywayError).message).not.toContain(API_KEY);
+  });
+
+  test('listModels follows pageToken and strips models/', async () => {
+    const { fetch, calls } = fakeFetch((call) =>
+      new URL(call.url).searchParams.get('pageToken') === null
+        ? Response.json({ models: [{ name: 'models/gemini-2.5-flash' }, { name: 'models/gemini-2.5-pro' }], nextPageToken: 'page-2' })
+        : Response.json({ models: [{ name: 'models/gemini-embedding-001' }] }),
+    );
+    const names = await createGoogleAdapter({ fetch }).listModels(credential(), new AbortController().signal);
+    expect(names).toEqual(['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-embedding-001']);
+    expect(calls.map((call) => new URL(call.url).pathname)).toEqual(['/v1beta/models', '/v1beta/models']);
+    expect(new URL(calls[1]?.url ?? '').searchParams.get('pageToken')).toBe('page-2');
+    for (const call of calls) expectKeyOnlyInHeader(call);
+  });
+
+  test('embeddings: one batchEmbedContents request per input, dimensions → outputDimensionality, usage estimated', async () => {
+    const { fetch, calls } = fakeFetch(() => Response.json({ embeddings: [{ values: [0.5, -1] }, { values: [0.25, 2] }] }));
+    const adapter = createGoogleAdapter({ fetch });
+    const result = await adapter.embeddings?.({ model: 'gemini-embedding-001', input: ['abcdefgh', 'abc'], dimensions: 2 }, callContext({}, 'gemini-embedding-001'));
+    expect(calls[0]?.url).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents');
+    expectKeyOnlyInHeader(calls[0] as RecordedCall);
+    expect(calls[0]?.body).toEqual({
+      requests: [
+        { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'abcdefgh' }] }, outputDimensionality: 2 },
+        { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'abc' }] }, outputDimensionality: 2 },
+      ],
+    });
+    expect(result?.data).toEqual([{ index: 0, embedding: [0.5, -1] }, { index: 1, embedding: [0.25, 2] }]);
+    expect(result?.usage.inputTokens).toBe(3);
+    const base64 = await adapter.embeddings?.({ model: 'gemini-embedding-001', input: 'x', encoding_format: 'base64' }, callContext({}, 'gemini-embedding-001'));
+    expect(Array.from(new Float32Array(Buffer.from(base64?.data[0]?.embedding as string, 'base64').buffer.slice(0)))).toEqual([0.5, -1]);
+  });
+
+  test('embeddings refuse token-id input', async () => {
+    const { fetch, calls } = fakeFetch(() => Response.json({}));
+    const failure = await createGoogleAdapter({ fetch }).embeddings?.({ model: 'm', input: [1, 2, 3] }, callContext()).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(KeywayError);
+    expect(calls).toHaveLength(0);
+  });
+});

@@ -1,0 +1,209 @@
+// OpenAI simulator: `/v1/chat/completions`, `/v1/embeddings` and `/v1/models`, as strict as the real
+// API about auth and request shape, with deterministic answers and OpenAI's own error bodies and
+// headers for every fault. The gateway's base URL for it is `<url>/v1`.
+
+import { sleep, startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
+import { connectionResetResponse, goDuration, isRecord, randomToken, streamBody, type JsonObject } from './openai-behaviour.ts';
+import { completionBody, completionStream, planChat, wantsUsage } from './openai-chat.ts';
+import { embeddingResponse } from './openai-embeddings.ts';
+import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
+import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
+
+/** Models and their real `created` stamps, so `/v1/models` looks like OpenAI's. */
+const MODEL_CREATED: Record<string, number> = {
+  'gpt-4o': 1715367049,
+  'gpt-4o-mini': 1721172741,
+  'gpt-4-turbo-preview': 1706037777,
+  'gpt-4': 1687882411,
+  'gpt-3.5-turbo': 1677610602,
+  'gpt-4.1': 1744316542,
+  'gpt-5': 1754425777,
+  'o4-mini': 1744225351,
+  'text-embedding-3-small': 1705948997,
+  'text-embedding-3-large': 1705953180,
+};
+
+export const OPENAI_DEFAULT_MODELS: readonly string[] = Object.keys(MODEL_CREATED);
+
+const REQUEST_LIMIT = 10_000;
+const TOKEN_LIMIT = 2_000_000;
+
+interface RateState {
+  remainingRequests: number;
+  cacheKeys: Set<string>;
+}
+
+function baseHeaders(request: Request, started: number): Record<string, string> {
+  return {
+    'x-request-id': `req_${randomToken(32, '0123456789abcdef')}`,
+    'openai-version': '2020-10-01',
+    'openai-processing-ms': String(Math.round(performance.now() - started)),
+    'openai-organization': request.headers.get('openai-organization') ?? 'user-keywaysimulator',
+  };
+}
+
+function rateHeaders(remainingRequests: number, tokensUsed: number): Record<string, string> {
+  return {
+    'x-ratelimit-limit-requests': String(REQUEST_LIMIT),
+    'x-ratelimit-limit-tokens': String(TOKEN_LIMIT),
+    'x-ratelimit-remaining-requests': String(remainingRequests),
+    'x-ratelimit-remaining-tokens': String(Math.max(0, TOKEN_LIMIT - tokensUsed)),
+    // Both windows refill over one minute, so a used unit comes back after 60s / limit.
+    'x-ratelimit-reset-requests': goDuration(((REQUEST_LIMIT - remainingRequests) * 60_000) / REQUEST_LIMIT),
+    'x-ratelimit-reset-tokens': goDuration((tokensUsed * 60_000) / TOKEN_LIMIT),
+  };
+}
+
+function errorResponse(error: OpenAIError, headers: Record<string, string>): Response {
+  return Response.json(openAIErrorBody(error), { status: error.status, headers });
+}
+
+function checkAuth(request: Request, apiKeys: Set<string>): OpenAIError | undefined {
+  const header = request.headers.get('authorization');
+  const match = header ? /^Bearer (.+)$/.exec(header) : null;
+  const key = match?.[1]?.trim();
+  if (!key) return errors.missingKey();
+  return apiKeys.has(key) ? undefined : errors.incorrectKey(key);
+}
+
+/** Faults answered before any validation or generation; stream faults are left for the stream. */
+async function earlyFault(fault: Fault | undefined, model: string, sentKey: string, headers: Record<string, string>): Promise<Response | undefined> {
+  switch (fault?.kind) {
+    case 'rate_limit': {
+      const seconds = fault.retryAfterSeconds ?? 1;
+      return errorResponse(errors.rateLimit(model, seconds), {
+        ...headers,
+        ...rateHeaders(0, 0),
+        'retry-after': String(seconds),
+        'x-ratelimit-reset-requests': goDuration(seconds * 1000),
+      });
+    }
+    case 'quota':
+      return errorResponse(errors.quota(), headers);
+    case 'server_error':
+      return errorResponse(errors.server(), headers);
+    case 'overloaded':
+      return errorResponse(errors.overloaded(), headers);
+    case 'auth':
+      return errorResponse(errors.incorrectKey(sentKey), headers);
+    case 'model_not_found':
+      return errorResponse(errors.modelNotFound(model), headers);
+    case 'context_length':
+      return errorResponse(errors.contextLength(128_000, 130_000, 'messages'), headers);
+    case 'status': {
+      const raw = typeof fault.body === 'string';
+      return new Response(raw ? (fault.body as string) : JSON.stringify(fault.body), {
+        status: fault.status,
+        headers: { ...headers, ...(raw ? {} : { 'content-type': 'application/json' }), ...fault.headers },
+      });
+    }
+    case 'delay':
+      await sleep(fault.delayMs);
+      return undefined;
+    case 'reset':
+      return connectionResetResponse();
+    default:
+      return undefined;
+  }
+}
+
+async function readJson(request: Request): Promise<{ body: unknown; parsed: boolean }> {
+  const text = await request.text();
+  try {
+    return { body: JSON.parse(text), parsed: true };
+  } catch {
+    return { body: text, parsed: false };
+  }
+}
+
+function sentKey(request: Request): string {
+  return request.headers.get('authorization')?.replace(/^Bearer /, '') ?? '';
+}
+
+function modelsList(models: readonly string[]): JsonObject {
+  return { object: 'list', data: models.map(modelObject) };
+}
+
+function modelObject(id: string): JsonObject {
+  return { id, object: 'model', created: MODEL_CREATED[id] ?? 1_700_000_000, owned_by: id.startsWith('text-embedding') ? 'system' : 'openai' };
+}
+
+type Endpoint = 'chat' | 'embeddings';
+
+async function handleInference(endpoint: Endpoint, request: Request, context: HandlerContext, models: readonly string[], rate: RateState): Promise<Response> {
+  const started = performance.now();
+  const { body, parsed } = await readJson(request);
+  context.record(body);
+  const headers = baseHeaders(request, started);
+  const authError = checkAuth(request, context.state.apiKeys);
+  if (authError) return errorResponse(authError, headers);
+
+  const fault = context.takeFault();
+  const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'gpt-4o';
+  const early = await earlyFault(fault, model, sentKey(request), headers);
+  if (early) return early;
+
+  const invalid = !parsed ? errors.unparsableJson() : endpoint === 'chat' ? validateChatRequest(body, models) : validateEmbeddingRequest(body, models);
+  if (invalid) return errorResponse(invalid, headers);
+  const validBody = body as JsonObject;
+  rate.remainingRequests = Math.max(0, rate.remainingRequests - 1);
+
+  if (endpoint === 'embeddings') {
+    const answer = embeddingResponse(validBody);
+    return Response.json(answer.body, { headers: { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, answer.promptTokens) } });
+  }
+
+  const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
+  const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey));
+  if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
+  const successHeaders = { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, outcome.usage.prompt_tokens) };
+  if (validBody.stream !== true) return Response.json(completionBody(outcome), { headers: successHeaders });
+
+  const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
+  return new Response(streamBody(completionStream(outcome, wantsUsage(validBody)), streamFault), {
+    headers: { ...successHeaders, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+  });
+}
+
+function handleModels(request: Request, context: HandlerContext, models: readonly string[]): Response {
+  const started = performance.now();
+  context.record(undefined);
+  const headers = baseHeaders(request, started);
+  const authError = checkAuth(request, context.state.apiKeys);
+  if (authError) return errorResponse(authError, headers);
+  const path = context.url.pathname;
+  if (path === '/v1/models') return Response.json(modelsList(models), { headers });
+  const id = decodeURIComponent(path.slice('/v1/models/'.length));
+  if (!models.includes(id)) return errorResponse(errors.retrieveModelNotFound(id), headers);
+  return Response.json(modelObject(id), { headers });
+}
+
+export interface OpenAISimulatorOptions extends SimulatorOptions {
+  /** Replaces the default model list; names containing "embedding" are embedding models. */
+  models?: string[];
+}
+
+/** Starts the OpenAI simulator. Default key: `openai-test-key`. */
+export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): SimulatorHandle {
+  const models = options.models ?? OPENAI_DEFAULT_MODELS;
+  const rate: RateState = { remainingRequests: REQUEST_LIMIT, cacheKeys: new Set() };
+  const handle = startSimulator(
+    'openai',
+    async (request, context) => {
+      const path = context.url.pathname;
+      if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate);
+      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate);
+      if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
+      return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));
+    },
+    options,
+  );
+  return {
+    ...handle,
+    reset() {
+      handle.reset();
+      rate.remainingRequests = REQUEST_LIMIT;
+      rate.cacheKeys.clear();
+    },
+  };
+}
