@@ -117,7 +117,9 @@ async function inPhase<T>(name: string, work: () => Promise<T>): Promise<T> {
   const value = await work();
   const load = foreignLoad(before, snapshotCpu());
   foreignLoadByPhase[name] = load;
-  if (load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT) log(`  (other processes took ${load.foreignPercent.toFixed(1)}% of the machine during this phase)`);
+  if (load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT) {
+    log(`  (other processes took ${load.foreignPercent.toFixed(1)}% of the machine during this phase: ${load.topProcesses.join(', ')})`);
+  }
   return value;
 }
 
@@ -125,7 +127,7 @@ async function inPhase<T>(name: string, work: () => Promise<T>): Promise<T> {
 async function waitForQuietMachine(): Promise<ForeignLoad> {
   let load = await sampleForeignLoad(1000);
   for (let attempt = 0; attempt < 20 && load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT; attempt++) {
-    if (attempt === 0) log(`Other processes are using ${load.foreignPercent.toFixed(0)}% of the machine; waiting up to 20 s for quiet…`);
+    if (attempt === 0) log(`Other processes are using ${load.foreignPercent.toFixed(0)}% of the machine (${load.topProcesses.join(', ')}); waiting up to 20 s for quiet…`);
     load = await sampleForeignLoad(1000);
   }
   if (load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT) log('Still busy: measuring anyway, and the results will say so.');

@@ -1,10 +1,24 @@
-import { KeywayError } from './errors.ts';
+import { isErrorCode, KeywayError } from './errors.ts';
 import { redactSecrets } from './logger.ts';
 import type { HookStage, RequestContext } from './plugin.ts';
 import type { HookTable } from './registry.ts';
 
+/**
+ * Out-of-tree plugins cannot import KeywayError (a compiled binary has no core module on disk), so
+ * an Error carrying `keywayCode` — a code from the error table — refuses the request with that code.
+ */
+function refusalFromPlugin(error: unknown): KeywayError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as Error & { keywayCode?: unknown }).keywayCode;
+  if (typeof code !== 'string' || !isErrorCode(code)) return undefined;
+  const extra = (error as Error & { extra?: unknown }).extra;
+  return new KeywayError(code, {}, { message: redactSecrets(error.message).slice(0, 1000), extra: extra !== null && typeof extra === 'object' ? (extra as Record<string, unknown>) : undefined });
+}
+
 function pluginFailure(plugin: string, stage: HookStage, error: unknown): KeywayError {
   if (error instanceof KeywayError) return error;
+  const refusal = refusalFromPlugin(error);
+  if (refusal !== undefined) return refusal;
   const detail = redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 300);
   return new KeywayError('plugin_error', { plugin, stage, detail });
 }

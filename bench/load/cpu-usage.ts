@@ -12,6 +12,8 @@ export interface CpuSnapshot {
   stealTicks: number;
   /** Ticks of this process, its reaped children (wrk runs) and its live descendants (stub, proxies). */
   benchTicks: number;
+  /** Ticks of every other process, by "pid name", to name the culprits when the machine was busy. */
+  otherProcesses: Map<string, number>;
 }
 
 export interface ForeignLoad {
@@ -19,6 +21,8 @@ export interface ForeignLoad {
   foreignPercent: number;
   /** Share of the whole machine the hypervisor took away. */
   stealPercent: number;
+  /** The busiest outside processes, "name (share%)". */
+  topProcesses: string[];
 }
 
 function readText(path: string): string | undefined {
@@ -36,51 +40,62 @@ function statFields(pid: string): string[] | undefined {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
-function benchTicks(): number {
+function processTicks(): { bench: number; others: Map<string, number> } {
   const parents = new Map<string, string>();
   const ticks = new Map<string, number>();
+  const names = new Map<string, string>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = statFields(entry);
     if (fields === undefined) continue;
     // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
     parents.set(entry, fields[1] ?? '0');
+    names.set(entry, /\((.*)\)/.exec(readText(`/proc/${entry}/stat`) ?? '')?.[1] ?? '?');
     ticks.set(entry, Number(fields[11] ?? 0) + Number(fields[12] ?? 0));
   }
   const self = String(process.pid);
   const selfFields = statFields(self);
   // Reaped children (finished wrk runs) are only in our own cutime/cstime.
-  let total = Number(selfFields?.[13] ?? 0) + Number(selfFields?.[14] ?? 0);
+  let bench = Number(selfFields?.[13] ?? 0) + Number(selfFields?.[14] ?? 0);
+  const others = new Map<string, number>();
   for (const [pid, pidTicks] of ticks) {
+    let ours = false;
     let ancestor: string | undefined = pid;
-    for (let depth = 0; ancestor !== undefined && ancestor !== '0' && depth < 16; depth++) {
-      if (ancestor === self) {
-        total += pidTicks;
-        break;
-      }
+    for (let depth = 0; ancestor !== undefined && ancestor !== '0' && depth < 16 && !ours; depth++) {
+      ours = ancestor === self;
       ancestor = parents.get(ancestor);
     }
+    if (ours) bench += pidTicks;
+    else others.set(`${pid} ${names.get(pid) ?? '?'}`, pidTicks);
   }
-  return total;
+  return { bench, others };
 }
 
 export function snapshotCpu(): CpuSnapshot {
+  const processes = processTicks();
   const line = (readText('/proc/stat') ?? '').split('\n').find((candidate) => candidate.startsWith('cpu ')) ?? '';
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
   return {
     totalTicks: user + nice + system + idle + iowait + irq + softirq + steal,
     processTicks: user + nice + system,
     stealTicks: steal,
-    benchTicks: benchTicks(),
+    benchTicks: processes.bench,
+    otherProcesses: processes.others,
   };
 }
 
 export function foreignLoad(before: CpuSnapshot, after: CpuSnapshot): ForeignLoad {
   const total = Math.max(1, after.totalTicks - before.totalTicks);
   const foreign = after.processTicks - before.processTicks - (after.benchTicks - before.benchTicks);
+  const busiest = [...after.otherProcesses]
+    .map(([name, ticks]): [string, number] => [name.replace(/^\d+ /, ''), ticks - (before.otherProcesses.get(name) ?? 0)])
+    .filter(([, ticks]) => ticks > 0)
+    .sort((left, right) => right[1] - left[1])
+    .slice(0, 3);
   return {
     foreignPercent: Math.max(0, (100 * foreign) / total),
     stealPercent: (100 * (after.stealTicks - before.stealTicks)) / total,
+    topProcesses: busiest.map(([name, ticks]) => `${name} ${((100 * ticks) / total).toFixed(1)}%`),
   };
 }
 

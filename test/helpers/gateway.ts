@@ -1,0 +1,102 @@
+// Starts a real gateway (HTTP on a free port) with its own temporary data directory, capturing every
+// log line so tests can assert that no secret ever reaches one.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../core/logger.ts';
+import type { PluginSource } from '../../core/registry.ts';
+import { createRuntime, type Runtime } from '../../core/runtime.ts';
+import { startServer, type RunningServer } from '../../core/server.ts';
+import { builtinPlugins } from '../../plugins/builtin.ts';
+import { routeExtensions } from '../../plugins/routes.ts';
+
+export const OPERATOR_KEY = 'kw_op_TestOperatorKey0123456789abcdefghij';
+
+export interface TestGateway {
+  url: string;
+  runtime: Runtime;
+  server: RunningServer;
+  dataDirectory: string;
+  /** Every log line and every first-start announcement, as written. */
+  output: string[];
+  /** The `default` account's admin key, printed at first start. */
+  defaultAdminKey: string;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  env?: Record<string, string>;
+  extraPlugins?: PluginSource[];
+  fetch?: typeof fetch;
+}
+
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-test-'));
+  const output: string[] = [];
+  const logger = createLogger('debug', { write: (line: string) => void output.push(line) } as never);
+  const environment: Record<string, string | undefined> = {
+    KEYWAY_HOST: '127.0.0.1',
+    KEYWAY_PORT: '0',
+    KEYWAY_DATA_DIR: dataDirectory,
+    KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
+    KEYWAY_ADMIN_KEY: OPERATOR_KEY,
+    KEYWAY_USAGE_FLUSH_MS: '50',
+    ...options.env,
+  };
+  const runtime = await createRuntime({
+    builtinPlugins: [...builtinPlugins(), ...(options.extraPlugins ?? [])],
+    environment,
+    logger,
+    fetch: options.fetch,
+    announce: (text) => void output.push(text),
+  });
+  const server = startServer(runtime, routeExtensions);
+  const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(output.join('\n'))?.[1] ?? '';
+  return {
+    url: server.url,
+    runtime,
+    server,
+    dataDirectory,
+    output,
+    defaultAdminKey,
+    async stop() {
+      await server.stop();
+      rmSync(dataDirectory, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RequestOptions {
+  key?: string;
+  headers?: Record<string, string>;
+}
+
+/** A JSON call to the gateway, as any HTTP client would make it. */
+export async function call(gateway: Pick<TestGateway, 'url'>, method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key !== '') headers.authorization = `Bearer ${options.key ?? OPERATOR_KEY}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return fetch(`${gateway.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+export async function addProviderKeys(gateway: Pick<TestGateway, 'url'>, providers: Array<Record<string, unknown>>, key?: string): Promise<Array<Record<string, unknown>>> {
+  const response = await call(gateway, 'POST', '/v1/providers/keys', { providers }, { key });
+  const body = (await response.json()) as { providers?: Array<Record<string, unknown>>; error?: unknown };
+  if (response.status !== 201) throw new Error(`adding provider keys failed: ${response.status} ${JSON.stringify(body)}`);
+  return body.providers ?? [];
+}
+
+/** Reads an SSE response into its `data:` payloads, in order. */
+export async function readSse(response: Response): Promise<string[]> {
+  const text = await response.text();
+  return text
+    .split(/\n\n/)
+    .map((event) => event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .filter((data) => data.length > 0);
+}
+
+/** Waits until the usage queue has written everything queued so far. */
+export async function flushUsage(gateway: TestGateway): Promise<void> {
+  await gateway.runtime.usage.flush();
+}
