@@ -132,7 +132,10 @@ export function editDistance(left: string, right: string): number {
 
 export function closestNames(name: string, candidates: Iterable<string>, limit = 5): string[] {
   const scored: Array<{ candidate: string; distance: number }> = [];
+  const seen = new Set<string>();
   for (const candidate of candidates) {
+    if (seen.has(candidate)) continue;
+    seen.add(candidate);
     const distance = candidate.includes(name) || name.includes(candidate) ? Math.abs(candidate.length - name.length) * 0.5 : editDistance(name, candidate);
     if (distance <= Math.max(3, name.length / 3)) scored.push({ candidate, distance });
   }

@@ -194,6 +194,7 @@ export class Gateway {
       served !== undefined && outcome.usage !== undefined ? costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], outcome.usage) : undefined;
     const full: RequestOutcome = { ...outcome, costUsd, latencyMs: performance.now() - context.startedAt };
     this.dependencies.usage.enqueue(usageRow(context, full));
+    this.logOutcome(context, full);
     for (const hook of this.dependencies.plugins.hooks.account) {
       try {
         const result = hook.run(context, full);
@@ -203,6 +204,28 @@ export class Gateway {
       }
     }
     return full;
+  }
+
+  private logOutcome(context: RequestContext, outcome: RequestOutcome): void {
+    const { logger } = this.dependencies;
+    const level = outcome.status >= 500 ? 'warn' : 'debug';
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level](
+      {
+        requestId: context.requestId,
+        accountId: context.principal.accountId,
+        gatewayKeyId: context.principal.keyId,
+        status: outcome.status,
+        provider: context.served?.provider,
+        model: context.served?.model,
+        providerKeyId: context.served?.keyId,
+        attempts: context.attempts,
+        latencyMs: Math.round(outcome.latencyMs * 100) / 100,
+        error: outcome.error === undefined ? undefined : { code: outcome.error.code, message: outcome.error.message },
+        headers: Object.fromEntries(context.headers),
+      },
+      'request finished',
+    );
   }
 
   private logAccountHookError(plugin: string, error: unknown): void {

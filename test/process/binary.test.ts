@@ -1,0 +1,87 @@
+// The single binary, copied alone into an empty directory: no node_modules, no sources, no
+// migrations folder next to it. Whatever it needs must be inside it.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { addOpenAIKey, chatCompletion, printedKeys, REPOSITORY_ROOT, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+
+const UPSTREAM_KEY = 'sk-proj-BinaryTestUpstreamKey000000000000001';
+const REFUSE_MODEL_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/refuse-model/index.ts');
+const REFUSED_MODEL = 'refused-model-x';
+const pluginAvailable = existsSync(REFUSE_MODEL_PLUGIN);
+
+let buildDirectory: string;
+let runDirectory: string;
+let simulator: SimulatorHandle;
+let gateway: GatewayProcess;
+let operatorKey: string;
+
+beforeAll(async () => {
+  buildDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-build-'));
+  runDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-run-'));
+  const built = await buildBinary(join(buildDirectory, 'keyway'));
+  const binary = join(runDirectory, 'keyway');
+  copyFileSync(built.outfile, binary);
+  statSync(binary);
+  Bun.spawnSync(['chmod', '755', binary]);
+  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
+  gateway = await startGatewayProcess({
+    command: [binary],
+    cwd: runDirectory,
+    env: {
+      KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
+      ...(pluginAvailable ? { KEYWAY_PLUGINS: REFUSE_MODEL_PLUGIN } : {}),
+    },
+  });
+  operatorKey = printedKeys(gateway.stdout()).operatorKey ?? '';
+  await addOpenAIKey(gateway.url, operatorKey, UPSTREAM_KEY);
+  process.stdout.write(`[binary] ${formatMegabytes(built.bytes)}, built in ${built.buildMilliseconds} ms, ready ${Math.round(gateway.readyAfterMs)} ms after spawn\n`);
+}, 120_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await simulator?.stop();
+  rmSync(buildDirectory, { recursive: true, force: true });
+  rmSync(runDirectory, { recursive: true, force: true });
+});
+
+describe('the compiled binary, alone in an empty directory', () => {
+  test('starts with the embedded defaults: ./data/keyway.db and a 0600 ./data/master.key', () => {
+    expect(operatorKey).toMatch(/^kw_op_/);
+    expect(gateway.stdout()).toContain('"database":"bun-sqlite"');
+    expect(gateway.stdout()).toContain('"applied":["0001_core"]');
+    expect(existsSync(join(runDirectory, 'data', 'keyway.db'))).toBe(true);
+    const masterKeyMode = statSync(join(runDirectory, 'data', 'master.key')).mode & 0o777;
+    expect(masterKeyMode.toString(8)).toBe('600');
+    // Nothing was unpacked or fetched next to the binary: only the binary and its data directory.
+    expect(readdirSync(runDirectory).sort()).toEqual(['data', 'keyway']);
+  });
+
+  test('serves a streamed chat completion through the simulator', async () => {
+    const response = await chatCompletion(gateway.url, operatorKey, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'Hello from the binary' }] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    const payloads = ssePayloads(await response.text());
+    expect(payloads.at(-1)).toBe('[DONE]');
+    const chunks = payloads.slice(0, -1).map((payload) => JSON.parse(payload) as { object: string; choices: Array<{ delta?: { content?: string } }> });
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const chunk of chunks) expect(chunk.object).toBe('chat.completion.chunk');
+    const text = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
+    expect(text).toBe('Echo: Hello from the binary');
+  });
+
+  test.skipIf(!pluginAvailable)('loads an out-of-tree plugin from KEYWAY_PLUGINS: refused-model-x answers 403 model_not_allowed', async () => {
+    expect(gateway.stdout()).toContain('refuse-model@');
+    const response = await chatCompletion(gateway.url, operatorKey, { model: REFUSED_MODEL, provider: 'openai', messages: [{ role: 'user', content: 'hi' }] });
+    const body = (await response.json()) as { error?: { code?: string; type?: string } };
+    expect(response.status).toBe(403);
+    expect(body.error?.code).toBe('model_not_allowed');
+    expect(simulator.inferenceRequests().some((request) => (request.body as { model?: string } | undefined)?.model === REFUSED_MODEL)).toBe(false);
+  });
+});

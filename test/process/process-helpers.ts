@@ -1,0 +1,177 @@
+// Runs the gateway as a real operating-system process (from source or as the compiled binary) and
+// watches its output, so tests see exactly what an operator sees: exit codes, stdout, stderr.
+
+import type { Subprocess } from 'bun';
+import { resolve } from 'node:path';
+
+export const REPOSITORY_ROOT = resolve(import.meta.dir, '../..');
+export const SOURCE_ENTRY = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
+/** `bun plugins/main.ts`, with the Bun that runs the tests. */
+export const FROM_SOURCE: string[] = [process.execPath, SOURCE_ENTRY];
+
+export interface SpawnOptions {
+  command: string[];
+  cwd: string;
+  /** KEYWAY_* variables; the test runner's own KEYWAY_* variables are never passed on. */
+  env: Record<string, string>;
+}
+
+export interface GatewayProcess {
+  process: Subprocess<'ignore', 'pipe', 'pipe'>;
+  /** The URL the gateway logged it listens on. */
+  url: string;
+  /** Milliseconds from spawn until GET /ready answered 200. */
+  readyAfterMs: number;
+  stdout(): string;
+  stderr(): string;
+  /** Sends the signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number>;
+}
+
+export interface FinishedProcess {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The runner's environment minus anything that would configure the gateway behind the test's back. */
+function childEnvironment(overrides: Record<string, string>): Record<string, string> {
+  const inherited: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith('KEYWAY_')) inherited[name] = value;
+  }
+  return { ...inherited, KEYWAY_HOST: '127.0.0.1', KEYWAY_PORT: '0', ...overrides };
+}
+
+function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+  const decoder = new TextDecoder();
+  return (async () => {
+    for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
+    sink.text += decoder.decode();
+  })();
+}
+
+function spawnWatched(options: SpawnOptions) {
+  const child = Bun.spawn(options.command, { cwd: options.cwd, env: childEnvironment(options.env), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  const stdout = { text: '' };
+  const stderr = { text: '' };
+  const drained = Promise.all([collect(child.stdout, stdout), collect(child.stderr, stderr)]);
+  return { child, stdout, stderr, drained };
+}
+
+const sleep = (milliseconds: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, milliseconds));
+
+async function withTimeout<Value>(promise: Promise<Value>, milliseconds: number, message: () => string): Promise<Value> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message())), milliseconds);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const LISTENING_LINE = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"Keyway listening/;
+
+/** Starts the gateway and resolves once GET /ready answers 200; rejects with its output if it dies first. */
+export async function startGatewayProcess(options: SpawnOptions, timeoutMs = 20_000): Promise<GatewayProcess> {
+  const started = performance.now();
+  const { child, stdout, stderr, drained } = spawnWatched(options);
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+  });
+  const describe = () => `exit code ${String(child.exitCode)}\n--- stdout\n${stdout.text}\n--- stderr\n${stderr.text}`;
+  let url: string | undefined;
+  let readyAfterMs: number | undefined;
+  while (readyAfterMs === undefined) {
+    if (exited) throw new Error(`the gateway exited before it was ready: ${describe()}`);
+    if (performance.now() - started > timeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`the gateway was not ready within ${timeoutMs} ms: ${describe()}`);
+    }
+    url ??= LISTENING_LINE.exec(stdout.text)?.[1];
+    if (url !== undefined) {
+      const status = await fetch(`${url}/ready`).then((response) => response.status, () => 0);
+      if (status === 200) readyAfterMs = performance.now() - started;
+    }
+    if (readyAfterMs === undefined) await sleep(url === undefined ? 5 : 10);
+  }
+  return {
+    process: child,
+    url: url as string,
+    readyAfterMs,
+    stdout: () => stdout.text,
+    stderr: () => stderr.text,
+    async stop(signal = 'SIGTERM', stopTimeoutMs = 15_000) {
+      if (!exited) child.kill(signal);
+      const code = await withTimeout(child.exited, stopTimeoutMs, () => `the gateway did not exit within ${stopTimeoutMs} ms of ${signal}: ${describe()}`).catch((error: unknown) => {
+        child.kill('SIGKILL');
+        throw error;
+      });
+      await drained;
+      return code;
+    },
+  };
+}
+
+/** Runs the gateway expecting it to exit on its own (a refused start). */
+export async function runUntilExit(options: SpawnOptions, timeoutMs = 20_000): Promise<FinishedProcess> {
+  const { child, stdout, stderr, drained } = spawnWatched(options);
+  const exitCode = await withTimeout(child.exited, timeoutMs, () => `the gateway was expected to exit but still runs after ${timeoutMs} ms:\n${stdout.text}\n${stderr.text}`).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  await drained;
+  return { exitCode, stdout: stdout.text, stderr: stderr.text };
+}
+
+export interface FirstStartKeys {
+  operatorKey: string | undefined;
+  defaultAdminKey: string | undefined;
+}
+
+/** The keys of the first-start banner, as an operator would copy them from the terminal. */
+export function printedKeys(stdout: string): FirstStartKeys {
+  return {
+    operatorKey: /Operator key \(KEYWAY_ADMIN_KEY\):\s+(\S+)/.exec(stdout)?.[1],
+    defaultAdminKey: /Admin key of the 'default' account:\s+(\S+)/.exec(stdout)?.[1],
+  };
+}
+
+export function countOccurrences(text: string, needle: string): number {
+  return needle.length === 0 ? 0 : text.split(needle).length - 1;
+}
+
+export async function addOpenAIKey(url: string, operatorKey: string, apiKey: string): Promise<void> {
+  const response = await fetch(`${url}/v1/providers/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ providers: [{ name: 'openai', api_key: apiKey }] }),
+  });
+  if (response.status !== 201) throw new Error(`adding the OpenAI key failed: ${response.status} ${await response.text()}`);
+}
+
+export function chatCompletion(url: string, key: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The `data:` payloads of an SSE body, in order. */
+export function ssePayloads(text: string): string[] {
+  return text
+    .split(/\r?\n\r?\n/)
+    .map((event) =>
+      event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice('data:'.length).trimStart())
+        .join('\n'),
+    )
+    .filter((data) => data.length > 0);
+}
