@@ -72,6 +72,15 @@ export class Gateway {
     if (call) await call;
   }
 
+  /** The provider a model name would select, or undefined; for dialect translation before routing. */
+  peekProvider(accountId: string, model: string, providerField: string | undefined): string | undefined {
+    try {
+      return resolveModel(this.resolver, accountId, this.dependencies.store.keysFor(accountId), model, providerField).provider;
+    } catch {
+      return undefined;
+    }
+  }
+
   private resolveKeys(context: RequestContext): void {
     const keys = this.dependencies.store.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.

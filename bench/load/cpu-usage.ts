@@ -12,6 +12,8 @@ export interface CpuSnapshot {
   stealTicks: number;
   /** Ticks of this process, its reaped children (wrk runs) and its live descendants (stub, proxies). */
   benchTicks: number;
+  /** Kernel threads (writeback, workqueues): left out of the foreign share since they mostly serve the benchmark's own I/O. */
+  kernelTicks: number;
   /** Ticks of every other process, by "pid name", to name the culprits when the machine was busy. */
   otherProcesses: Map<string, number>;
 }
@@ -40,7 +42,7 @@ function statFields(pid: string): string[] | undefined {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
-function processTicks(): { bench: number; others: Map<string, number> } {
+function processTicks(): { bench: number; kernel: number; others: Map<string, number> } {
   const parents = new Map<string, string>();
   const ticks = new Map<string, number>();
   const names = new Map<string, string>();
@@ -58,7 +60,12 @@ function processTicks(): { bench: number; others: Map<string, number> } {
   // Reaped children (finished wrk runs) are only in our own cutime/cstime.
   let bench = Number(selfFields?.[13] ?? 0) + Number(selfFields?.[14] ?? 0);
   const others = new Map<string, number>();
+  let kernel = 0;
   for (const [pid, pidTicks] of ticks) {
+    if (pid === '2' || parents.get(pid) === '2') {
+      kernel += pidTicks;
+      continue;
+    }
     let ours = false;
     let ancestor: string | undefined = pid;
     for (let depth = 0; ancestor !== undefined && ancestor !== '0' && depth < 16 && !ours; depth++) {
@@ -68,7 +75,7 @@ function processTicks(): { bench: number; others: Map<string, number> } {
     if (ours) bench += pidTicks;
     else others.set(`${pid} ${names.get(pid) ?? '?'}`, pidTicks);
   }
-  return { bench, others };
+  return { bench, kernel, others };
 }
 
 export function snapshotCpu(): CpuSnapshot {
@@ -80,13 +87,14 @@ export function snapshotCpu(): CpuSnapshot {
     processTicks: user + nice + system,
     stealTicks: steal,
     benchTicks: processes.bench,
+    kernelTicks: processes.kernel,
     otherProcesses: processes.others,
   };
 }
 
 export function foreignLoad(before: CpuSnapshot, after: CpuSnapshot): ForeignLoad {
   const total = Math.max(1, after.totalTicks - before.totalTicks);
-  const foreign = after.processTicks - before.processTicks - (after.benchTicks - before.benchTicks);
+  const foreign = after.processTicks - before.processTicks - (after.benchTicks - before.benchTicks) - (after.kernelTicks - before.kernelTicks);
   const busiest = [...after.otherProcesses]
     .map(([name, ticks]): [string, number] => [name.replace(/^\d+ /, ''), ticks - (before.otherProcesses.get(name) ?? 0)])
     .filter(([, ticks]) => ticks > 0)

@@ -6,7 +6,7 @@ import type { PathName, ThroughputResult } from './results.ts';
 import { CHAT_COMPLETIONS_PATH } from './requests.ts';
 import type { StreamSample, StreamSummary } from './streaming.ts';
 import { RawStreamConnection } from './raw-stream-client.ts';
-import { runStreams, summarizeStreams } from './streaming.ts';
+import { measureStream, summarizeStreams } from './streaming.ts';
 import type { WrkResult } from './wrk.ts';
 import { errorCount, runWrk } from './wrk.ts';
 
@@ -43,9 +43,9 @@ export async function verifyPath(target: PathTarget, context: PhaseContext, chun
     if (parsed.object !== 'chat.completion' || typeof parsed.choices?.[0]?.message?.content !== 'string') {
       return `chat completion is not OpenAI-shaped: ${text.slice(0, 300)}`;
     }
-    const [sample] = await runStreams(target.baseUrl, target.apiKey, context.streamingBody, 1, 15_000);
-    if (sample === undefined || !sample.sawDone || sample.eventTimesMs.length < chunkCount) {
-      return `stream incomplete: ${sample?.eventTimesMs.length ?? 0} events, [DONE] ${sample?.sawDone ? 'seen' : 'missing'}`;
+    const sample = await measureStream(target.baseUrl, target.apiKey, context.streamingBody);
+    if (!sample.sawDone || sample.eventTimesMs.length < chunkCount) {
+      return `stream incomplete: ${sample.eventTimesMs.length} events, [DONE] ${sample.sawDone ? 'seen' : 'missing'}`;
     }
     return undefined;
   } catch (error) {

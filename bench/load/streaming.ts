@@ -1,5 +1,6 @@
-// Streaming measurement with our own client: wrk only sees whole responses, while buffering shows up
-// only in when each SSE event arrives.
+// Streaming: wrk only sees whole responses, while buffering shows up only in when each SSE event
+// arrives. The timed streams go through raw-stream-client.ts; the fetch() client here checks that a
+// path streams correctly before it is measured, the way an SDK would consume it.
 
 import { CHAT_COMPLETIONS_PATH } from './requests.ts';
 
@@ -92,12 +93,4 @@ export function summarizeStreams(samples: StreamSample[], contentEvents: number)
     coalescedStreams: coalesced / Math.max(1, samples.length),
     incompleteStreams: incomplete,
   };
-}
-
-/** Sequential streams (concurrency 1), bounded by count and by a deadline. */
-export async function runStreams(baseUrl: string, apiKey: string, body: string, count: number, deadlineMs: number): Promise<StreamSample[]> {
-  const samples: StreamSample[] = [];
-  const stopAt = performance.now() + deadlineMs;
-  for (let index = 0; index < count && performance.now() < stopAt; index++) samples.push(await measureStream(baseUrl, apiKey, body));
-  return samples;
 }

@@ -88,11 +88,13 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
     modelPatterns: [/^claude-/],
     async chat(request, context) {
-      const response = await post('messages', translate(request, context, false), context);
+      const { betas, rest } = takeBetas(request);
+      const response = await post('messages', translate(rest as ChatRequest, context, false), context, betas);
       return parseAnthropicMessage(await readJsonBody(response, PROVIDER, context.signal));
     },
     async chatStream(request, context) {
-      const response = await post('messages', translate(request, context, true), context);
+      const { betas, rest } = takeBetas(request);
+      const response = await post('messages', translate(rest as ChatRequest, context, true), context, betas);
       if (response.body === null) throw upstreamFailure({ provider: PROVIDER, status: response.status, reason: 'server_error', message: 'the stream has no body' });
       return anthropicStreamParts(response.body, context.signal);
     },

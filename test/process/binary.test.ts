@@ -2,13 +2,14 @@
 // migrations folder next to it. Whatever it needs must be inside it.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, chatCompletion, printedKeys, REPOSITORY_ROOT, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, chatCompletion, printedKeys, REPOSITORY_ROOT, runUntilExit, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-BinaryTestUpstreamKey000000000000001';
 const REFUSE_MODEL_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/refuse-model/index.ts');
@@ -20,15 +21,15 @@ let runDirectory: string;
 let simulator: SimulatorHandle;
 let gateway: GatewayProcess;
 let operatorKey: string;
+let binary: string;
 
 beforeAll(async () => {
   buildDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-build-'));
   runDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-run-'));
   const built = await buildBinary(join(buildDirectory, 'keyway'));
-  const binary = join(runDirectory, 'keyway');
+  binary = join(runDirectory, 'keyway');
   copyFileSync(built.outfile, binary);
-  statSync(binary);
-  Bun.spawnSync(['chmod', '755', binary]);
+  chmodSync(binary, 0o755);
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
   gateway = await startGatewayProcess({
     command: [binary],
@@ -83,5 +84,18 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(response.status).toBe(403);
     expect(body.error?.code).toBe('model_not_allowed');
     expect(simulator.inferenceRequests().some((request) => (request.body as { model?: string } | undefined)?.model === REFUSED_MODEL)).toBe(false);
+  });
+
+  test('loads the libSQL HTTP client from inside itself for a remote database URL (no native module)', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'keyway-binary-libsql-'));
+    try {
+      // Nothing listens on port 1: reaching "connection refused" proves the client module loaded.
+      const result = await runUntilExit({ command: [binary], cwd: scratch, env: { KEYWAY_DATABASE_URL: 'http://127.0.0.1:1', KEYWAY_MASTER_KEY: generateMasterKey() } });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).not.toMatch(/Cannot find (module|package)|\.node\b/);
+      expect(result.stderr).toMatch(/ECONNREFUSED|Unable to connect/);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });

@@ -24,7 +24,9 @@ export interface GatewayProcess {
   readyAfterMs: number;
   stdout(): string;
   stderr(): string;
-  /** Sends the signal and waits for the exit code. */
+  /** Waits for the process to exit (SIGKILL after the timeout) and for its output to drain. */
+  waitForExit(timeoutMs?: number): Promise<number>;
+  /** Sends the signal (unless the process is gone) and waits for the exit code. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number>;
 }
 
@@ -99,20 +101,24 @@ export async function startGatewayProcess(options: SpawnOptions, timeoutMs = 20_
     }
     if (readyAfterMs === undefined) await sleep(url === undefined ? 5 : 10);
   }
+  const waitForExit = async (exitTimeoutMs = 15_000): Promise<number> => {
+    const code = await withTimeout(child.exited, exitTimeoutMs, () => `the gateway did not exit within ${exitTimeoutMs} ms: ${describe()}`).catch((error: unknown) => {
+      child.kill('SIGKILL');
+      throw error;
+    });
+    await drained;
+    return code;
+  };
   return {
     process: child,
     url: url as string,
     readyAfterMs,
     stdout: () => stdout.text,
     stderr: () => stderr.text,
+    waitForExit,
     async stop(signal = 'SIGTERM', stopTimeoutMs = 15_000) {
       if (!exited) child.kill(signal);
-      const code = await withTimeout(child.exited, stopTimeoutMs, () => `the gateway did not exit within ${stopTimeoutMs} ms of ${signal}: ${describe()}`).catch((error: unknown) => {
-        child.kill('SIGKILL');
-        throw error;
-      });
-      await drained;
-      return code;
+      return waitForExit(stopTimeoutMs);
     },
   };
 }

@@ -1,7 +1,7 @@
-import { describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
+import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
 import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
 import { buildCohereEmbedBody, encodeEmbedding } from '../../providers/cohere/embeddings.ts';
 import { classifyCohereError } from '../../providers/cohere/errors.ts';
@@ -11,6 +11,7 @@ import { buildCohereChatBody } from '../../providers/cohere/request.ts';
 import { parseCohereChatResponse } from '../../providers/cohere/response.ts';
 import { cohereStreamParts } from '../../providers/cohere/stream.ts';
 import { usageFromCohere } from '../../providers/cohere/usage.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
 
 interface RequestCase {
   name: string;
@@ -411,5 +412,120 @@ describe('cohere adapter (injected fetch)', () => {
     for (const model of ['command-r-plus', 'c4ai-aya-expanse-32b', 'embed-v4.0']) expect(provider?.modelPatterns.some((pattern) => pattern.test(model))).toBe(true);
     await provider?.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }] }, callContext('command-r'));
     expect(fake.calls[0]?.url).toBe('http://127.0.0.1:9/v2/chat');
+  });
+});
+
+// The Cohere simulator is written alongside this adapter; these tests run once it exists.
+interface CohereSimulatorModule {
+  startCohereSimulator(options?: { apiKeys?: string[] }): SimulatorHandle;
+}
+
+async function loadCohereSimulator(): Promise<CohereSimulatorModule | undefined> {
+  const location = new URL('../simulators/cohere.ts', import.meta.url);
+  if (!(await Bun.file(location).exists())) return undefined;
+  return (await import(location.href)) as CohereSimulatorModule;
+}
+
+const cohereSimulator = await loadCohereSimulator();
+
+const WEATHER_TOOL = {
+  type: 'function' as const,
+  function: { name: 'get_weather', description: 'Gets the weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
+
+describe.skipIf(cohereSimulator === undefined)('cohere adapter against the simulator', () => {
+  let simulator: SimulatorHandle;
+  let adapter: ProviderAdapter;
+  beforeAll(() => {
+    simulator = (cohereSimulator as CohereSimulatorModule).startCohereSimulator();
+    adapter = createCohereAdapter({ baseUrl: simulator.url, fetch });
+  });
+  beforeEach(() => simulator.reset());
+  afterAll(() => simulator.stop());
+
+  const model = 'command-a-03-2025';
+
+  test('non-streamed: the system message goes first and the answer comes back with billed usage', async () => {
+    const result = await adapter.chat(
+      { model, messages: [{ role: 'user', content: 'what is keyway' }, { role: 'system', content: 'Be brief.' }], stream_options: { include_usage: true } },
+      callContext(model),
+    );
+    const sent = simulator.inferenceRequests()[0]?.body as { messages: Array<{ role: string }> };
+    expect(sent.messages.map((message) => message.role)).toEqual(['system', 'user']);
+    expect(typeof result.choices[0]?.message.content).toBe('string');
+    expect(String(result.choices[0]?.message.content).length).toBeGreaterThan(0);
+    expect(result.choices[0]?.finishReason.unified).toBe('stop');
+    expect(result.usage.inputTokens).toBeGreaterThan(0);
+    expect(result.usage.totalTokens).toBe(result.usage.inputTokens + result.usage.outputTokens);
+  });
+
+  test('streamed: start, text, finish and usage, without an error', async () => {
+    const parts = await collect(await adapter.chatStream({ model, messages: [{ role: 'user', content: 'tell me about keyway streams' }] }, callContext(model)));
+    expect(parts[0]?.type).toBe('start');
+    expect(parts.filter((part) => part.type === 'text-delta').length).toBeGreaterThan(0);
+    expect(parts.filter((part) => part.type === 'finish')).toHaveLength(1);
+    expect(parts.some((part) => part.type === 'usage')).toBe(true);
+    expect(parts.some((part) => part.type === 'error')).toBe(false);
+  });
+
+  test('a tool round trip, non-streamed', async () => {
+    const question: ChatRequest = { model, messages: [{ role: 'user', content: 'weather in Paris?' }], tools: [WEATHER_TOOL], tool_choice: 'required' };
+    const first = await adapter.chat(question, callContext(model));
+    const calls = first.choices[0]?.message.tool_calls ?? [];
+    expect(first.choices[0]?.finishReason.unified).toBe('tool-calls');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls[0]?.function.name).toBe('get_weather');
+    expect(() => JSON.parse(calls[0]?.function.arguments ?? '')).not.toThrow();
+    const followUp: ChatRequest = {
+      model,
+      tools: [WEATHER_TOOL],
+      messages: [
+        ...question.messages,
+        { role: 'assistant', content: null, tool_calls: calls, tool_plan: first.choices[0]?.message.tool_plan },
+        ...calls.map((call) => ({ role: 'tool' as const, tool_call_id: call.id, content: '{"temperature":"21C"}' })),
+      ],
+    };
+    const second = await adapter.chat(followUp, callContext(model));
+    expect(second.choices[0]?.finishReason.unified).toBe('stop');
+    expect(String(second.choices[0]?.message.content).length).toBeGreaterThan(0);
+  });
+
+  test('a tool round trip, streamed', async () => {
+    const question: ChatRequest = { model, messages: [{ role: 'user', content: 'weather in Oslo?' }], tools: [WEATHER_TOOL], tool_choice: { type: 'function', function: { name: 'get_weather' } } };
+    const parts = await collect(await adapter.chatStream(question, callContext(model)));
+    const starts = parts.filter((part): part is Extract<StreamPart, { type: 'tool-call-start' }> => part.type === 'tool-call-start');
+    expect(starts.length).toBeGreaterThan(0);
+    const argumentsText = parts.map((part) => (part.type === 'tool-call-delta' && part.toolIndex === 0 ? part.argumentsDelta : '')).join('');
+    expect(() => JSON.parse(argumentsText)).not.toThrow();
+    expect(parts.find((part) => part.type === 'finish')).toMatchObject({ finishReason: { unified: 'tool-calls' } });
+    const first = starts[0] as Extract<StreamPart, { type: 'tool-call-start' }>;
+    const followUp: ChatRequest = {
+      model,
+      tools: [WEATHER_TOOL],
+      messages: [
+        ...question.messages,
+        { role: 'assistant', content: null, tool_calls: [{ id: first.id, type: 'function', function: { name: first.name, arguments: argumentsText } }] },
+        { role: 'tool', tool_call_id: first.id, content: '{"temperature":"3C"}' },
+      ],
+    };
+    const answer = await collect(await adapter.chatStream(followUp, callContext(model)));
+    expect(answer.filter((part) => part.type === 'text-delta').length).toBeGreaterThan(0);
+    expect(answer.find((part) => part.type === 'finish')).toMatchObject({ finishReason: { unified: 'stop' } });
+  });
+
+  test('faults map to their failure reasons', async () => {
+    const request: ChatRequest = { model, messages: [{ role: 'user', content: 'hi' }] };
+    simulator.inject({ kind: 'rate_limit', retryAfterSeconds: 2 }, { kind: 'model_not_found' }, { kind: 'server_error' });
+    await expect(adapter.chat(request, callContext(model))).rejects.toMatchObject({ reason: 'rate_limit' });
+    await expect(adapter.chat(request, callContext(model))).rejects.toMatchObject({ reason: 'model_not_available' });
+    await expect(adapter.chatStream(request, callContext(model))).rejects.toMatchObject({ reason: 'server_error' });
+    await expect(adapter.chat(request, callContext(model, {}, 'cohere-wrong-key'))).rejects.toMatchObject({ reason: 'auth_error' });
+  });
+
+  test('a mid-stream failure ends the stream with an error part', async () => {
+    simulator.inject({ kind: 'mid_stream_error', afterChunks: 1 });
+    const parts = await collect(await adapter.chatStream({ model, messages: [{ role: 'user', content: 'a question long enough to stream' }] }, callContext(model)));
+    expect(parts.at(-1)?.type).toBe('error');
+    expect(parts.some((part) => part.type === 'finish')).toBe(false);
   });
 });

@@ -1,0 +1,118 @@
+// The official `@anthropic-ai/sdk` against Keyway's `/v1/messages`, routed to Anthropic and to OpenAI.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import Anthropic from '@anthropic-ai/sdk';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startAnthropicSimulator } from '../simulators/anthropic.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+const OPENAI_KEY = 'sk-proj-MessagesOpenAIKey0000000000000001';
+const ANTHROPIC_KEY = 'sk-ant-api03-MessagesAnthropicKey00000000001';
+let openai: SimulatorHandle;
+let anthropic: SimulatorHandle;
+let gateway: TestGateway;
+let client: Anthropic;
+
+beforeAll(async () => {
+  openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
+  anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
+  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url } });
+  await addProviderKeys(gateway, [
+    { name: 'openai', api_key: OPENAI_KEY },
+    { name: 'anthropic', api_key: ANTHROPIC_KEY },
+  ]);
+  client = new Anthropic({ baseURL: gateway.url, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await openai.stop();
+  await anthropic.stop();
+});
+
+const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+
+describe.each([
+  ['anthropic', 'claude-3-opus-20240229'],
+  ['openai', 'gpt-4o'],
+])('Anthropic SDK routed to %s', (provider, model) => {
+  test('a message', async () => {
+    const { data: message, response } = await client.messages.create({ model, max_tokens: 200, system: 'Be terse.', messages: [{ role: 'user', content: 'Hello Claude' }] }).withResponse();
+    expect(message.type).toBe('message');
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe('Echo: Hello Claude');
+    expect(message.stop_reason).toBe('end_turn');
+    expect(message.usage.input_tokens).toBeGreaterThan(0);
+    expect(message.usage.output_tokens).toBeGreaterThan(0);
+    expect(response.headers.get('x-provider-used')).toBe(provider);
+  });
+
+  test('a streamed message', async () => {
+    const stream = client.messages.stream({ model, max_tokens: 200, messages: [{ role: 'user', content: 'Stream please' }] });
+    let text = '';
+    stream.on('text', (delta) => {
+      text += delta;
+    });
+    const final = await stream.finalMessage();
+    expect(text).toBe('Echo: Stream please');
+    expect(final.stop_reason).toBe('end_turn');
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+  });
+
+  test('a tool round trip', async () => {
+    const first = await client.messages.create({ model, max_tokens: 200, tools, messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+    expect(first.stop_reason).toBe('tool_use');
+    const toolUse = first.content.find((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
+    expect(toolUse?.input).toEqual({ city: 'sample' });
+    const second = await client.messages.create({
+      model,
+      max_tokens: 200,
+      tools,
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: toolUse?.id ?? '', content: '21C' }] },
+      ],
+    });
+    expect(second.content[0]?.type === 'text' ? second.content[0].text : '').toBe('Tool results: 21C');
+  });
+});
+
+describe('Anthropic dialect details', () => {
+  test('errors come in the Anthropic shape', async () => {
+    const response = await call(gateway, 'POST', '/v1/messages', { model: 'claude-3-opus-20240229', messages: [{ role: 'user', content: 'x' }] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { type: string; error: { type: string; message: string } };
+    expect(body.type).toBe('error');
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toContain('max_tokens');
+  });
+
+  test('x-api-key authenticates like Authorization: Bearer', async () => {
+    const response = await fetch(`${gateway.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': gateway.defaultAdminKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-3-opus-20240229', max_tokens: 20, messages: [{ role: 'user', content: 'key header' }] }),
+    });
+    expect(response.status).toBe(200);
+  });
+
+  test('cache_control and thinking reach Anthropic untouched', async () => {
+    anthropic.reset();
+    await client.messages.create({
+      model: 'claude-sonnet-4-5-20250929',
+      max_tokens: 3000,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      system: [{ type: 'text', text: 'A long cached system prompt.', cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'Think about it' }],
+    });
+    const sent = anthropic.inferenceRequests()[0]?.body as { system: Array<{ cache_control?: unknown }>; thinking?: unknown };
+    expect(sent.system[0]?.cache_control).toEqual({ type: 'ephemeral' });
+    expect(sent.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
+  });
+
+  test('count_tokens for Anthropic models', async () => {
+    const counted = await client.messages.countTokens({ model: 'claude-3-opus-20240229', messages: [{ role: 'user', content: 'count these tokens' }] });
+    expect(counted.input_tokens).toBeGreaterThan(0);
+  });
+});
