@@ -4,6 +4,8 @@
 import type { PluginSource } from '../core/registry.ts';
 import type { PluginDefinition } from '../core/plugin.ts';
 import { anthropicProviderPlugin } from '../providers/anthropic/index.ts';
+import { cohereProviderPlugin } from '../providers/cohere/index.ts';
+import { perplexityProviderPlugin } from '../providers/perplexity/index.ts';
 import { openAICompatibleProviderPlugins, openAIProviderPlugin } from '../providers/openai/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
@@ -13,6 +15,8 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   cryptoLocalPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
   anthropicProviderPlugin as PluginDefinition,
+  cohereProviderPlugin as PluginDefinition,
+  perplexityProviderPlugin as PluginDefinition,
   ...(openAICompatibleProviderPlugins as PluginDefinition[]),
   directStrategyPlugin as PluginDefinition,
   byokPreferredStrategyPlugin as PluginDefinition,

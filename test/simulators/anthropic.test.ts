@@ -346,9 +346,22 @@ describe('faults', () => {
 
   test('mid-stream reset cuts the body; slow stream spaces events', async () => {
     simulator.inject({ kind: 'mid_stream_reset', afterChunks: 1 });
-    const response = await fetch(`${simulator.url}/v1/messages`, { method: 'POST', headers: goodHeaders, body: JSON.stringify({ ...base, stream: true, messages: hi }) });
+    const body = { ...base, stream: true, messages: [user('a fairly long question to stream')] };
+    const response = await fetch(`${simulator.url}/v1/messages`, { method: 'POST', headers: goodHeaders, body: JSON.stringify(body) });
     expect(response.status).toBe(200);
-    await expect(response.text()).rejects.toThrow();
+    const reader = response.body!.getReader();
+    let received = '';
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received += new TextDecoder().decode(value);
+        }
+      })(),
+    ).rejects.toThrow();
+    expect(received).toContain('text_delta');
+    expect(received).not.toContain('message_stop');
     simulator.inject({ kind: 'slow_stream', delayMs: 20 });
     const started = Date.now();
     const slow = await post({ ...base, stream: true, messages: hi });

@@ -1,0 +1,38 @@
+// Micro-benchmarks of the request hot path, one group per stage:
+//   bun bench/micro.ts            every stage
+//   bun bench/micro.ts route      only benches whose name matches the pattern
+// Exits non-zero when a bench misses one of the explicit targets (route ≤ 5 µs, translation ≤ 50 µs).
+
+import { run } from 'mitata';
+import { registerAuthBenches } from './micro/auth.ts';
+import { buildWorld } from './micro/fixtures/world.ts';
+import { registerKeyResolveBenches } from './micro/key-resolve.ts';
+import { printSummary } from './micro/report.ts';
+import { registerRequestBuildBenches } from './micro/request-build.ts';
+import { registerResponseEncodeBenches } from './micro/response-encode.ts';
+import { registerRouteBenches } from './micro/route.ts';
+import { registerStreamBenches } from './micro/stream.ts';
+import { loadTranslators } from './micro/translators.ts';
+import { registerTranslationBenches } from './micro/translation.ts';
+import { registerUsageBenches } from './micro/usage.ts';
+import { registerValidationBenches } from './micro/validation.ts';
+
+const world = await buildWorld();
+const translators = await loadTranslators();
+console.log(`Translations benched: ${translators.loaded.map((translator) => translator.provider).join(', ')}`);
+for (const reason of translators.skipped) console.log(`Skipped translation: ${reason}`);
+
+registerAuthBenches(world);
+registerKeyResolveBenches(world);
+registerRouteBenches(world);
+registerValidationBenches();
+registerRequestBuildBenches(translators.loaded);
+registerResponseEncodeBenches(translators.loaded);
+registerTranslationBenches(translators.loaded);
+registerStreamBenches();
+registerUsageBenches(world);
+
+const pattern = process.argv[2];
+const { benchmarks } = await run(pattern === undefined ? {} : { filter: new RegExp(pattern, 'i') });
+const verdict = printSummary(benchmarks);
+if (verdict.failed > 0) process.exitCode = 1;
