@@ -3,6 +3,7 @@
 //   bun bench/micro.ts route      only benches whose name matches the pattern
 // Exits non-zero when a bench misses one of the explicit targets (route ≤ 5 µs, translation ≤ 50 µs).
 
+import { availableParallelism, loadavg } from 'node:os';
 import { run } from 'mitata';
 import { registerAuthBenches } from './micro/auth.ts';
 import { buildWorld } from './micro/fixtures/world.ts';
@@ -16,6 +17,10 @@ import { loadTranslators } from './micro/translators.ts';
 import { registerTranslationBenches } from './micro/translation.ts';
 import { registerUsageBenches } from './micro/usage.ts';
 import { registerValidationBenches } from './micro/validation.ts';
+
+// Nanosecond figures mean little on a busy machine; say so up front rather than after the fact.
+const [oneMinuteLoad = 0] = loadavg();
+if (oneMinuteLoad > availableParallelism() / 2) console.log(`Warning: 1-minute load average ${oneMinuteLoad.toFixed(2)} on ${availableParallelism()} CPUs; expect noisy figures.`);
 
 const world = await buildWorld();
 const translators = await loadTranslators();

@@ -1,18 +1,34 @@
-import { isErrorCode, KeywayError } from './errors.ts';
+import { ERROR_TABLE, isErrorCode, KeywayError } from './errors.ts';
 import { redactSecrets } from './logger.ts';
 import type { HookStage, RequestContext } from './plugin.ts';
 import type { HookTable } from './registry.ts';
 
+/** What an out-of-tree plugin may set on the Error it throws; every field is checked, none trusted. */
+interface PluginRefusalFields {
+  keywayCode?: unknown;
+  keywayParam?: unknown;
+  retryAfterSeconds?: unknown;
+  extra?: unknown;
+}
+
 /**
  * Out-of-tree plugins cannot import KeywayError (a compiled binary has no core module on disk), so
- * an Error carrying `keywayCode` — a code from the error table — refuses the request with that code.
+ * an Error carrying `keywayCode` — a 4xx code from the error table — refuses the request with that
+ * code. `keywayParam` names the offending field; `retryAfterSeconds` becomes `Retry-After`. A plugin
+ * cannot pose as a core or upstream failure: 5xx codes are not accepted this way.
  */
 function refusalFromPlugin(error: unknown): KeywayError | undefined {
   if (!(error instanceof Error)) return undefined;
-  const code = (error as Error & { keywayCode?: unknown }).keywayCode;
-  if (typeof code !== 'string' || !isErrorCode(code)) return undefined;
-  const extra = (error as Error & { extra?: unknown }).extra;
-  return new KeywayError(code, {}, { message: redactSecrets(error.message).slice(0, 1000), extra: extra !== null && typeof extra === 'object' ? (extra as Record<string, unknown>) : undefined });
+  const fields = error as Error & PluginRefusalFields;
+  const code = fields.keywayCode;
+  if (typeof code !== 'string' || !isErrorCode(code) || ERROR_TABLE[code].status >= 500) return undefined;
+  const { extra, keywayParam, retryAfterSeconds } = fields;
+  return new KeywayError(code, {}, {
+    message: redactSecrets(error.message).slice(0, 1000),
+    param: typeof keywayParam === 'string' ? keywayParam.slice(0, 200) : null,
+    retryAfterSeconds: typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds : undefined,
+    extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as Record<string, unknown>) : undefined,
+  });
 }
 
 function pluginFailure(plugin: string, stage: HookStage, error: unknown): KeywayError {

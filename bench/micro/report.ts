@@ -18,24 +18,24 @@ export function formatNanoseconds(nanoseconds: number): string {
 }
 
 export function printSummary(trials: readonly Trial[]): SummaryVerdict {
-  const rows: string[][] = [['bench', 'avg', 'p50', 'p99', 'target', 'result']];
+  const rows: string[][] = [['bench', 'avg', 'p50', 'p75', 'p99', 'target', 'result']];
   const verdict: SummaryVerdict = { passed: 0, failed: 0 };
   for (const trial of trials) {
     for (const result of trial.runs) {
       const target = targetOf(trial.alias);
       if (result.stats === undefined) {
-        rows.push([result.name, 'error', '', '', target?.label ?? '', target === undefined ? '' : 'FAIL']);
+        rows.push([result.name, 'error', '', '', '', target?.label ?? '', target === undefined ? '' : 'FAIL']);
         if (target !== undefined) verdict.failed++;
         continue;
       }
-      const { avg, p50, p99 } = result.stats;
+      const { avg, p50, p75, p99 } = result.stats;
       let outcome = '';
       if (target !== undefined) {
         outcome = avg <= target.nanoseconds ? 'PASS' : 'FAIL';
         if (outcome === 'PASS') verdict.passed++;
         else verdict.failed++;
       }
-      rows.push([result.name, formatNanoseconds(avg), formatNanoseconds(p50), formatNanoseconds(p99), target?.label ?? '', outcome]);
+      rows.push([result.name, formatNanoseconds(avg), formatNanoseconds(p50), formatNanoseconds(p75), formatNanoseconds(p99), target?.label ?? '', outcome]);
     }
   }
   const widths = rows[0]?.map((_header, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];

@@ -34,7 +34,10 @@ const LOADERS: Record<string, TranslatorLoader> = {
     const { parseOpenAIChatResponse } = await import('../../providers/openai/response.ts');
     const model = 'gpt-4o';
     return {
-      model, translates: false, requestBuilder: 'buildOpenAIChatBody', responseParser: 'parseOpenAIChatResponse',
+      model,
+      translates: false,
+      requestBuilder: 'buildOpenAIChatBody',
+      responseParser: 'parseOpenAIChatResponse',
       buildRequest: (request) => buildOpenAIChatBody(request, model, NO_SETTINGS),
       parseResponse: (body) => parseOpenAIChatResponse('openai', body),
       responseBody: openAIResponseBody(),
@@ -45,7 +48,10 @@ const LOADERS: Record<string, TranslatorLoader> = {
     const { parseAnthropicMessage } = await import('../../providers/anthropic/response.ts');
     const model = 'claude-sonnet-4-5';
     return {
-      model, translates: true, requestBuilder: 'buildAnthropicBody', responseParser: 'parseAnthropicMessage',
+      model,
+      translates: true,
+      requestBuilder: 'buildAnthropicBody',
+      responseParser: 'parseAnthropicMessage',
       buildRequest: (request, warnings) => buildAnthropicBody(request, model, NO_SETTINGS, warnings),
       parseResponse: (body) => parseAnthropicMessage(body),
       responseBody: anthropicResponseBody(),
@@ -56,7 +62,10 @@ const LOADERS: Record<string, TranslatorLoader> = {
     const { parseGeminiChatResponse } = await import('../../providers/google/response.ts');
     const model = 'gemini-2.5-flash';
     return {
-      model, translates: true, requestBuilder: 'buildGeminiRequest', responseParser: 'parseGeminiChatResponse',
+      model,
+      translates: true,
+      requestBuilder: 'buildGeminiRequest',
+      responseParser: 'parseGeminiChatResponse',
       buildRequest: (request, warnings) => buildGeminiRequest(request, model, NO_SETTINGS, warnings),
       parseResponse: (body) => parseGeminiChatResponse(body, model),
       responseBody: geminiResponseBody(),
@@ -67,7 +76,10 @@ const LOADERS: Record<string, TranslatorLoader> = {
     const { parseCohereChatResponse } = await import('../../providers/cohere/response.ts');
     const model = 'command-a-03-2025';
     return {
-      model, translates: true, requestBuilder: 'buildCohereChatBody', responseParser: 'parseCohereChatResponse',
+      model,
+      translates: true,
+      requestBuilder: 'buildCohereChatBody',
+      responseParser: 'parseCohereChatResponse',
       buildRequest: (request, warnings) => buildCohereChatBody(request, model, NO_SETTINGS, warnings),
       parseResponse: (body) => parseCohereChatResponse(body, model),
       responseBody: cohereResponseBody(),
@@ -78,7 +90,10 @@ const LOADERS: Record<string, TranslatorLoader> = {
     const { parsePerplexityChatResponse } = await import('../../providers/perplexity/response.ts');
     const model = 'sonar';
     return {
-      model, translates: true, requestBuilder: 'buildPerplexityChatBody', responseParser: 'parsePerplexityChatResponse',
+      model,
+      translates: true,
+      requestBuilder: 'buildPerplexityChatBody',
+      responseParser: 'parsePerplexityChatResponse',
       buildRequest: (request, warnings) => buildPerplexityChatBody(request, model, NO_SETTINGS, warnings),
       parseResponse: (body) => parsePerplexityChatResponse(body),
       responseBody: perplexityResponseBody(),

@@ -212,7 +212,7 @@ describe('KEYWAY_PLUGINS: the refuse-model example loaded from source', () => {
     const response = await call(gateway, 'POST', '/v1/chat/completions', chat(model));
     expect(response.status).toBe(403);
     const error = await errorOf(response);
-    expect(error).toMatchObject({ type: 'permission_error', code: 'model_not_allowed' });
+    expect(error).toMatchObject({ type: 'permission_error', code: 'model_not_allowed', param: 'model' });
     expect(error.message).toContain("'refused-model-x' is not allowed");
     expect(simulator.inferenceRequests().length).toBe(before);
   });
