@@ -101,7 +101,8 @@ async function ensurePrerequisites(options: Options): Promise<void> {
     missing = missingTools();
   }
   if (missing.length === 0) return;
-  console.error(`Missing: ${missing.join(', ')}. Install them with:\n  ${INSTALL_COMMAND}\n(or rerun as root with --install)`);
+  const utilities = missing.includes('taskset') ? ' (taskset is in util-linux)' : '';
+  console.error(`Missing: ${missing.join(', ')}${utilities}. Install them with:\n  ${INSTALL_COMMAND}\n(or rerun as root with --install)`);
   process.exit(1);
 }
 
@@ -123,11 +124,11 @@ async function inPhase<T>(name: string, work: () => Promise<T>): Promise<T> {
   return value;
 }
 
-/** Gives a compile or test run next door up to 20 s to finish before measuring; runs anyway after that. */
+/** Gives a compile or test run next door up to 30 s to finish before measuring; runs anyway after that. */
 async function waitForQuietMachine(): Promise<ForeignLoad> {
   let load = await sampleForeignLoad(1000);
-  for (let attempt = 0; attempt < 20 && load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT; attempt++) {
-    if (attempt === 0) log(`Other processes are using ${load.foreignPercent.toFixed(0)}% of the machine (${load.topProcesses.join(', ')}); waiting up to 20 s for quiet…`);
+  for (let attempt = 0; attempt < 30 && load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT; attempt++) {
+    if (attempt === 0) log(`Other processes are using ${load.foreignPercent.toFixed(0)}% of the machine (${load.topProcesses.join(', ')}); waiting up to 30 s for quiet…`);
     load = await sampleForeignLoad(1000);
   }
   if (load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT) log('Still busy: measuring anyway, and the results will say so.');

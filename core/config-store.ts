@@ -33,6 +33,8 @@ export interface ConfigSnapshot {
   platformKeys: ReadonlyMap<string, readonly KeyListing[]>;
   keysById: ReadonlyMap<string, KeyListing>;
   secrets: ReadonlyMap<string, SealedSecret>;
+  /** Operator-wide settings (model-class overrides, platform fees). */
+  platformSettings: Readonly<Record<string, unknown>>;
 }
 
 export const DEFAULT_ACCOUNT_ID = 'default';
@@ -84,7 +86,7 @@ export class ConfigStore {
     /** The operator key from KEYWAY_ADMIN_KEY, hashed; it lives only in memory. */
     private readonly operatorKeyHash: string | undefined,
   ) {
-    this.snapshot = { version: 0, principalsByHash: new Map(), accounts: new Map(), accountKeys: new Map(), platformKeys: new Map(), keysById: new Map(), secrets: new Map() };
+    this.snapshot = { version: 0, principalsByHash: new Map(), accounts: new Map(), accountKeys: new Map(), platformKeys: new Map(), keysById: new Map(), secrets: new Map(), platformSettings: {} };
   }
 
   get current(): ConfigSnapshot {
@@ -106,10 +108,11 @@ export class ConfigStore {
   }
 
   private async load(): Promise<void> {
-    const [accountRows, gatewayKeyRows, providerKeyRows] = await Promise.all([
+    const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings] = await Promise.all([
       this.repository.listAccounts(),
       this.repository.listActiveGatewayKeys(),
       this.repository.listActiveProviderKeys(),
+      this.repository.listPlatformSettings(),
     ]);
     const principalsByHash = new Map<string, Principal>();
     for (const row of gatewayKeyRows) {
@@ -141,6 +144,7 @@ export class ConfigStore {
       platformKeys,
       keysById,
       secrets,
+      platformSettings,
     };
     for (const listener of this.listeners) listener(this.snapshot);
   }

@@ -1,7 +1,8 @@
 // The request lifecycle: auth → key-resolve → route → call → account. Each stage does the core's
 // work, then runs the plugins' hooks for it. Nothing here awaits the database.
 
-import { costOf } from './accounting.ts';
+import { costOf, usageRow } from './accounting.ts';
+import { runAttempts, type AttemptSuccess } from './attempts.ts';
 import type { ModelCatalog } from './catalog.ts';
 import type { GatewayConfig } from './config.ts';
 import type { ConfigStore } from './config-store.ts';
@@ -11,13 +12,14 @@ import type { KeyVault } from './key-vault.ts';
 import type { Logger } from './logger.ts';
 import { resolveModel, type ModelResolverDependencies } from './model-resolution.ts';
 import type { ModelsCache } from './models-cache.ts';
-import type { AttemptRecord, CallContext, ProviderAdapter, ProviderKeyRecord, RequestContext, RequestOutcome, RouteCandidate, RoutingStrategy } from './plugin.ts';
+import type { HealthMonitor } from './health.ts';
+import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
+import type { CallContext, ProviderAdapter, ProviderKeyRecord, RequestContext, RequestOutcome, RoutingStrategy } from './plugin.ts';
 import type { PluginSet } from './registry.ts';
 import type { UsageQueue } from './usage-queue.ts';
-import { usageRow } from './accounting.ts';
-import type { FailureReason, RoutingOptions, StreamPart } from './vocabulary.ts';
+import type { RoutingOptions, StreamPart } from './vocabulary.ts';
 
-export const DEFAULT_FALLBACK_REASONS: readonly FailureReason[] = ['rate_limit', 'timeout', 'server_error', 'model_not_available'];
+export { DEFAULT_FALLBACK_REASONS, type AttemptSuccess } from './attempts.ts';
 const DEFAULT_STRATEGY = 'byok_preferred';
 
 export interface GatewayDependencies {
@@ -29,29 +31,40 @@ export interface GatewayDependencies {
   usage: UsageQueue;
   logger: Logger;
   config: GatewayConfig;
-  /** Whether a key may serve now; health monitoring plugs in here. */
-  isAvailable?: (key: ProviderKeyRecord) => boolean;
+  health: HealthMonitor;
+  /** The operator's table (shipped table plus operator overrides); accounts may override further. */
+  modelClasses: () => ModelClassTable;
 }
-
-export interface AttemptSuccess<Value> {
-  value: Value;
-  candidate: RouteCandidate;
-  call: CallContext;
-  /** Aborts the upstream call (client gone, total deadline). */
-  abort: AbortController;
-  /** Clears the total-deadline timer once the response is complete. */
-  done(): void;
-}
-
-const availableByStatus = (key: ProviderKeyRecord): boolean => key.status !== 'invalid' && key.status !== 'disabled' && key.status !== 'deleted';
 
 export class Gateway {
   readonly isAvailable: (key: ProviderKeyRecord) => boolean;
+  readonly isCoolingDown: (key: ProviderKeyRecord) => boolean;
   private readonly resolver: ModelResolverDependencies;
+  private readonly accountTables = new WeakMap<object, ModelClassTable>();
 
   constructor(readonly dependencies: GatewayDependencies) {
-    this.isAvailable = dependencies.isAvailable ?? availableByStatus;
+    this.isAvailable = (key) => dependencies.health.isAvailable(key);
+    this.isCoolingDown = (key) => dependencies.health.isCoolingDown(key);
     this.resolver = { providers: dependencies.plugins.providers, catalog: dependencies.catalog, models: dependencies.models };
+  }
+
+  /** The model-class table an account sees: its overrides on top of the operator's table. */
+  modelClassesFor(accountId: string): ModelClassTable {
+    const base = this.dependencies.modelClasses();
+    const settings = this.dependencies.store.current.accounts.get(accountId)?.settings;
+    const overrides = settings?.model_classes as ModelClassOverrides | undefined;
+    if (settings === undefined || overrides === undefined) return base;
+    let table = this.accountTables.get(settings);
+    if (table === undefined) {
+      table = base.withOverrides(overrides);
+      this.accountTables.set(settings, table);
+    }
+    return table;
+  }
+
+  private price(provider: string, model: string): number | undefined {
+    const info = this.dependencies.catalog.get(provider, model);
+    return info === undefined ? undefined : info.inputCostPerToken + info.outputCostPerToken;
   }
 
   /** auth hooks (the core's own check ran in the HTTP layer), then key-resolve and route. */
@@ -109,7 +122,24 @@ export class Gateway {
     const model = context.request.model;
     const resolution = resolveModel(this.resolver, context.principal.accountId, keys, model, context.request.provider);
     context.resolution = resolution;
-    context.candidates = strategy.plan({ request: context.request, resolution, routing, keys, isAvailable: this.isAvailable });
+    const modelClass = this.modelClassesFor(context.principal.accountId).classOf(resolution.model);
+    let equivalents: Map<string, string> | undefined;
+    if (modelClass !== undefined) {
+      equivalents = new Map(Object.entries(modelClass.models));
+      // The provider the request named keeps the exact model the client asked for.
+      if (resolution.provider !== undefined) equivalents.set(resolution.provider, resolution.model);
+    }
+    context.candidates = strategy.plan({
+      request: context.request,
+      resolution,
+      routing,
+      keys,
+      isAvailable: this.isAvailable,
+      isCoolingDown: this.isCoolingDown,
+      stickyKey: context.headers.get('x-session-id') ?? (typeof context.request.user === 'string' ? context.request.user : undefined),
+      equivalents,
+      price: (provider, model) => this.price(provider, model),
+    });
     if (context.candidates.length === 0) throw this.noCandidates(context, resolution.provider, routing);
   }
 
@@ -124,66 +154,12 @@ export class Gateway {
   }
 
   /**
-   * Tries the candidates in order until one succeeds, falling back only on the request's fallback
-   * reasons. `run` must settle once the upstream's first byte is in hand: that is the point of no return.
+   * Tries the candidates (core/attempts.ts). `run` must settle once the upstream's first byte is in
+   * hand: that is the point of no return for fallback.
    */
-  async attempt<Value>(context: RequestContext, run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>, clientSignal: AbortSignal | undefined): Promise<AttemptSuccess<Value>> {
-    const routing = this.routingFor(context);
-    const reasons = routing.fallback_reasons ?? DEFAULT_FALLBACK_REASONS;
-    const firstByteTimeoutMs = routing.timeout_ms ?? this.dependencies.config.firstByteTimeoutMs;
-    let lastError: KeywayError | undefined;
-    for (let position = 0; position < context.candidates.length; position++) {
-      const candidate = context.candidates[position] as RouteCandidate;
-      const adapter = this.dependencies.plugins.providers.get(candidate.provider);
-      if (adapter === undefined) continue;
-      const started = performance.now();
-      const abort = new AbortController();
-      const onClientGone = () => abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the connection' }, { reason: 'server_error' }));
-      clientSignal?.addEventListener('abort', onClientGone, { once: true });
-      const firstByteTimer = setTimeout(
-        () => abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} sent no first byte within ${firstByteTimeoutMs} ms` }, { reason: 'timeout', extra: { provider: candidate.provider } })),
-        firstByteTimeoutMs,
-      );
-      try {
-        const credential = this.dependencies.vault.credential(candidate.key);
-        const call: CallContext = {
-          requestId: context.requestId,
-          credential: credential instanceof Promise ? await credential : credential,
-          model: candidate.model,
-          signal: abort.signal,
-          warnings: context.warnings,
-          upstream: {},
-        };
-        const value = await run(adapter, call);
-        clearTimeout(firstByteTimer);
-        const totalTimer = setTimeout(
-          () => abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish within ${this.dependencies.config.totalTimeoutMs} ms` }, { reason: 'timeout' })),
-          this.dependencies.config.totalTimeoutMs,
-        );
-        context.served = { provider: candidate.provider, model: candidate.model, keyId: candidate.key.id, owner: candidate.key.owner };
-        return {
-          value,
-          candidate,
-          call,
-          abort,
-          done: () => {
-            clearTimeout(totalTimer);
-            clientSignal?.removeEventListener('abort', onClientGone);
-          },
-        };
-      } catch (error) {
-        clearTimeout(firstByteTimer);
-        clientSignal?.removeEventListener('abort', onClientGone);
-        if (!abort.signal.aborted) abort.abort();
-        const failure = error instanceof KeywayError ? error : new KeywayError('upstream_error', { detail: `${candidate.provider}: ${(error as Error).message}` }, { reason: 'server_error' });
-        if (clientSignal?.aborted) throw failure;
-        context.attempts.push(attemptRecord(candidate, failure, performance.now() - started));
-        lastError = failure;
-        const canFallBack = failure.reason !== undefined && reasons.includes(failure.reason) && position < context.candidates.length - 1;
-        if (!canFallBack) break;
-      }
-    }
-    throw finalFailure(lastError, context.attempts);
+  attempt<Value>(context: RequestContext, run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>, clientSignal: AbortSignal | undefined): Promise<AttemptSuccess<Value>> {
+    const { plugins, vault, health, config } = this.dependencies;
+    return runAttempts({ providers: plugins.providers, vault, health, config }, context, this.routingFor(context), run, clientSignal);
   }
 
   /** The first part of a stream decides whether the attempt succeeded: an error there may still fall back. */
@@ -240,34 +216,4 @@ export class Gateway {
   private logAccountHookError(plugin: string, error: unknown): void {
     this.dependencies.logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'account hook failed');
   }
-}
-
-function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number): AttemptRecord {
-  const upstreamStatus = failure.extra?.upstream_status;
-  return {
-    provider: candidate.provider,
-    model: candidate.model,
-    keyId: candidate.key.id,
-    owner: candidate.key.owner,
-    reason: failure.reason ?? failure.code,
-    status: typeof upstreamStatus === 'number' ? upstreamStatus : undefined,
-    durationMs: Math.round(durationMs * 1000) / 1000,
-  };
-}
-
-/** When every candidate failed, the answer follows the last failure and lists every attempt. */
-function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[]): KeywayError {
-  if (lastError === undefined) return new KeywayError('no_provider_available', { detail: 'No loaded provider could serve this request.' });
-  const listed = attempts.map((attempt) => ({ provider: attempt.provider, model: attempt.model, key_id: attempt.keyId, owner: attempt.owner, reason: attempt.reason, status: attempt.status ?? null }));
-  const message =
-    attempts.length <= 1
-      ? lastError.message
-      : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastError.message}`;
-  return new KeywayError(lastError.code, {}, {
-    message,
-    param: lastError.param,
-    reason: lastError.reason,
-    retryAfterSeconds: lastError.retryAfterSeconds,
-    extra: { ...lastError.extra, attempts: listed },
-  });
 }

@@ -64,6 +64,8 @@ export interface CallContext {
   warnings: string[];
   /** Rate-limit and request-id headers the adapter read from the upstream answer. */
   upstream: UpstreamInfo;
+  /** Deadline for opening a connection to an upstream not used recently (see core/connect-check.ts). */
+  connectTimeoutMs?: number | undefined;
 }
 
 export interface UpstreamInfo {
@@ -136,6 +138,17 @@ export interface RoutePlanInput {
   keys: ResolvedKeys;
   /** Whether a provider or key is currently routable (health, auth failures, rotation). */
   isAvailable(key: ProviderKeyRecord): boolean;
+  /** A key told to wait by a rate limit: pools try it last. */
+  isCoolingDown(key: ProviderKeyRecord): boolean;
+  /**
+   * Keeps one conversation on one key (the `user` field or `X-Session-Id`), so provider prompt
+   * caches keep working; undefined when the request has neither.
+   */
+  stickyKey: string | undefined;
+  /** Each provider's model of the requested model's class (the editable model-class table). */
+  equivalents: ReadonlyMap<string, string> | undefined;
+  /** List price per token (input + output, USD) of a model, for cost comparisons. */
+  price(provider: string, model: string): number | undefined;
 }
 
 export interface RoutingStrategy {

@@ -1,6 +1,7 @@
 // Building blocks every provider adapter shares: base URLs, the upstream fetch with its failure
 // classification, and reading rate-limit headers. Provider folders keep only what is their own.
 
+import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from './errors.ts';
 import { redactSecrets } from './logger.ts';
 import type { CallContext, ProviderCredential, UpstreamInfo } from './plugin.ts';
@@ -114,8 +115,10 @@ export async function postUpstream(
 ): Promise<Response> {
   let response: Response;
   try {
+    if (context.connectTimeoutMs !== undefined) await ensureConnectable(call.url, context.connectTimeoutMs);
     response = await fetchImplementation(call.url, { method: 'POST', headers: call.headers, body: call.body, signal: context.signal });
   } catch (error) {
+    if (error instanceof ConnectTimeoutError) throw upstreamFailure({ provider, status: undefined, reason: 'timeout', message: error.message });
     throw networkFailure(provider, error, context.signal);
   }
   context.upstream.status = response.status;

@@ -55,8 +55,15 @@ function validateRouting(routing: unknown): void {
   const reasons = routing.fallback_reasons as string[] | undefined;
   const known = ['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered'];
   for (const reason of reasons ?? []) if (!known.includes(reason)) throw invalidField('routing.fallback_reasons', `unknown reason '${reason}'; known: ${known.join(', ')}`);
-  if (routing.timeout_ms !== undefined && (typeof routing.timeout_ms !== 'number' || !(routing.timeout_ms > 0) || routing.timeout_ms > 3_600_000)) {
-    throw invalidField('routing.timeout_ms', 'expected milliseconds between 1 and 3600000');
+  for (const name of ['timeout_ms', 'connect_timeout_ms', 'total_timeout_ms'] as const) {
+    const value = routing[name];
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0) || value > 3_600_000)) throw invalidField(`routing.${name}`, 'expected milliseconds between 1 and 3600000');
+  }
+  if (routing.retries !== undefined && (!Number.isInteger(routing.retries) || (routing.retries as number) < 0 || (routing.retries as number) > 5)) {
+    throw invalidField('routing.retries', 'expected an integer between 0 and 5');
+  }
+  if (routing.max_attempts !== undefined && (!Number.isInteger(routing.max_attempts) || (routing.max_attempts as number) < 1 || (routing.max_attempts as number) > 20)) {
+    throw invalidField('routing.max_attempts', 'expected an integer between 1 and 20');
   }
   if (routing.cost_weights !== undefined) {
     if (!isObject(routing.cost_weights) || Object.values(routing.cost_weights).some((weight) => typeof weight !== 'number' || !(weight >= 0))) {

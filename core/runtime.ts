@@ -15,6 +15,10 @@ import { Repository } from './storage/repository.ts';
 import { UsageQueue } from './usage-queue.ts';
 import type { InboundFormat } from './inbound.ts';
 import type { Elysia } from 'elysia';
+import { systemClock, type Clock } from './clock.ts';
+import type { HealthMonitor } from './health.ts';
+import { createHealthMonitor, startProbes } from './health-probes.ts';
+import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './model-classes.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -28,8 +32,12 @@ export interface Runtime {
   plugins: PluginSet;
   catalog: ModelCatalog;
   gateway: Gateway;
+  health: HealthMonitor;
+  clock: Clock;
   /** The crypto backend new provider keys are sealed with. */
   cryptoBackendName: string;
+  /** Stops background work (probes); storage and usage are closed by the server. */
+  stopBackground(): void;
 }
 
 /** Extra HTTP routes a composition root adds (the Anthropic Messages API, for instance). */
@@ -42,6 +50,9 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Where first-start secrets are printed (once). */
   announce?: (text: string) => void;
+  clock?: Clock;
+  /** Run active health probes in the background (tests drive them by hand). */
+  probes?: boolean;
 }
 
 export interface FirstStartSecrets {
@@ -76,8 +87,25 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const models = new ModelsCache(plugins.providers, vault, store, logger, config.modelsCacheTtlMs);
   const usage = new UsageQueue(repository, logger, { flushIntervalMs: config.usageFlushIntervalMs, batchSize: config.usageBatchSize });
   const catalog = defaultCatalog();
-  const gateway = new Gateway({ plugins, store, vault, models, catalog, usage, logger, config });
-  return { config, logger, storage, repository, store, vault, models, usage, plugins, catalog, gateway, cryptoBackendName };
+  const clock = options.clock ?? systemClock;
+  const health = createHealthMonitor(store, repository, logger, clock);
+  const gateway = new Gateway({ plugins, store, vault, models, catalog, usage, logger, config, health, modelClasses: operatorModelClasses(store) });
+  const stopProbes = options.probes === false ? () => undefined : startProbes(store, models, health);
+  return { config, logger, storage, repository, store, vault, models, usage, plugins, catalog, gateway, health, clock, cryptoBackendName, stopBackground: stopProbes };
+}
+
+/** The shipped table with the operator's overrides, rebuilt only when the overrides change. */
+function operatorModelClasses(store: ConfigStore): () => ModelClassTable {
+  let source: unknown;
+  let table = shippedModelClasses();
+  return () => {
+    const overrides = store.current.platformSettings.model_classes;
+    if (overrides !== source) {
+      source = overrides;
+      table = shippedModelClasses().withOverrides(overrides as ModelClassOverrides | undefined);
+    }
+    return table;
+  };
 }
 
 /** First start: the `default` account, its admin key, and an operator key unless one is configured. */

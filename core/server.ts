@@ -26,6 +26,7 @@ export function startServer(runtime: Runtime, extensions: RouteExtension[] = [])
     port,
     stop: () => {
       stopping ??= (async () => {
+        runtime.stopBackground();
         await server.stop(false);
         await runtime.usage.close();
         runtime.storage.close();

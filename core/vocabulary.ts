@@ -59,7 +59,14 @@ export interface RoutingOptions {
   fallback_reasons?: string[];
   cost_weights?: Record<string, number>;
   prefer_byok?: boolean;
+  /** First-byte deadline per attempt, in milliseconds. */
   timeout_ms?: number;
+  connect_timeout_ms?: number;
+  /** Deadline for the whole request, every attempt and backoff included. */
+  total_timeout_ms?: number;
+  /** Extra passes over the candidates, with backoff, after all of them failed. */
+  retries?: number;
+  max_attempts?: number;
   [extra: string]: unknown;
 }
 

@@ -5,21 +5,27 @@ import type { PluginSource } from '../core/registry.ts';
 import type { PluginDefinition } from '../core/plugin.ts';
 import { anthropicProviderPlugin } from '../providers/anthropic/index.ts';
 import { cohereProviderPlugin } from '../providers/cohere/index.ts';
+import { googleProviderPlugin } from '../providers/google/index.ts';
 import { perplexityProviderPlugin } from '../providers/perplexity/index.ts';
 import { openAICompatibleProviderPlugins, openAIProviderPlugin } from '../providers/openai/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
+import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
+import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   cryptoLocalPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
   anthropicProviderPlugin as PluginDefinition,
+  googleProviderPlugin as PluginDefinition,
   cohereProviderPlugin as PluginDefinition,
   perplexityProviderPlugin as PluginDefinition,
   ...(openAICompatibleProviderPlugins as PluginDefinition[]),
   directStrategyPlugin as PluginDefinition,
   byokPreferredStrategyPlugin as PluginDefinition,
+  fallbackChainStrategyPlugin as PluginDefinition,
+  costOptimizedStrategyPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

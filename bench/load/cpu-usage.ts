@@ -100,10 +100,15 @@ export function foreignLoad(before: CpuSnapshot, after: CpuSnapshot): ForeignLoa
     .filter(([, ticks]) => ticks > 0)
     .sort((left, right) => right[1] - left[1])
     .slice(0, 3);
+  const topProcesses = busiest.map(([name, ticks]) => `${name} ${((100 * ticks) / total).toFixed(1)}%`);
+  // Processes that started and ended between the snapshots (a compile, a test run) leave no trace in /proc.
+  const named = [...after.otherProcesses].reduce((sum, [name, ticks]) => sum + Math.max(0, ticks - (before.otherProcesses.get(name) ?? 0)), 0);
+  const vanished = Math.max(0, foreign - named);
+  if ((100 * vanished) / total >= 1) topProcesses.push(`processes that exited meanwhile ${((100 * vanished) / total).toFixed(1)}%`);
   return {
     foreignPercent: Math.max(0, (100 * foreign) / total),
     stealPercent: (100 * (after.stealTicks - before.stealTicks)) / total,
-    topProcesses: busiest.map(([name, ticks]) => `${name} ${((100 * ticks) / total).toFixed(1)}%`),
+    topProcesses,
   };
 }
 

@@ -6,7 +6,8 @@ const REQUIRED_TOOLS = ['nginx', 'wrk', 'taskset'] as const;
 
 export function missingTools(): string[] {
   ensureSbinOnPath();
-  return REQUIRED_TOOLS.filter((tool) => Bun.which(tool) === null);
+  // Bun.which reads the PATH it started with unless given one.
+  return REQUIRED_TOOLS.filter((tool) => Bun.which(tool, { PATH: process.env.PATH ?? '' }) === null);
 }
 
 /** Installs nginx and wrk through apt-get; only when asked to and only as root. Returns a problem, if any. */

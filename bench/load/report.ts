@@ -112,7 +112,11 @@ function referenceNote(results: BenchResults): string {
 }
 
 function foreignLoadNote(results: BenchResults): string {
-  const describe = (load: ForeignLoad): string => `${load.foreignPercent.toFixed(1)}%${load.stealPercent >= 0.5 ? ` (+${load.stealPercent.toFixed(1)}% steal)` : ''}`;
+  const describe = (load: ForeignLoad): string => {
+    const steal = load.stealPercent >= 0.5 ? ` +${load.stealPercent.toFixed(1)}% steal` : '';
+    const culprits = load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT && load.topProcesses.length > 0 ? ` (${load.topProcesses.join(', ')})` : '';
+    return `${load.foreignPercent.toFixed(1)}%${steal}${culprits}`;
+  };
   const phases = Object.entries(results.foreignLoad.phases)
     .map(([phase, load]) => `${phase} ${describe(load)}`)
     .join(', ');
@@ -150,7 +154,7 @@ ${throughputSection(results)}
 
 ### c. Streaming (${settings.chunkCount} chunks, ${settings.chunkDelayMs} ms apart at the stub; ${settings.streamCount} sequential streams per path, alternating between paths)
 
-TTFB = request sent → first body bytes. Gaps are between consecutive content chunks as the client receives them; without buffering they stay near ${settings.chunkDelayMs} ms. "Coalesced" counts streams where two chunks arrived in one read.
+TTFB = request sent → first body bytes. Gaps are between consecutive content chunks as the client receives them; without buffering they stay near ${settings.chunkDelayMs} ms. "Coalesced" counts streams where two chunks arrived in the same TCP read.
 
 ${streamingSection(results)}
 

@@ -42,7 +42,8 @@ export const ProviderKeysBodySchema = Type.Object({
 /** The public face of a stored key: never the key itself. */
 export function describeKey(listing: KeyListing, runtime: Runtime): Record<string, unknown> {
   const models = runtime.models.get(listing.id);
-  const status = listing.status === 'active' && models !== undefined ? models.status : listing.status;
+  // The models check is the freshest word on a key (flagged keys are re-checked before listing).
+  const status = models !== undefined && (listing.status === 'active' || listing.status === 'invalid') ? models.status : listing.status;
   return {
     name: listing.provider,
     key_id: listing.id,
@@ -105,9 +106,17 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   );
 }
 
+/** Refreshes stale model lists; a key flagged invalid is always re-checked, and restored if it works. */
 async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<Record<string, unknown>[]> {
-  await Promise.all(keys.map((key) => runtime.models.refresh(key, false, 5_000)));
-  return keys.map((key) => describeKey(key, runtime));
+  await Promise.all(
+    keys.map(async (key) => {
+      const flagged = key.status === 'invalid';
+      const listing = await runtime.models.refresh(key, flagged, 5_000);
+      if (flagged || listing.status === 'invalid') runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
+    }),
+  );
+  const current = runtime.store.current.keysById;
+  return keys.map((key) => describeKey(current.get(key.id) ?? key, runtime));
 }
 
 async function deleteKey(runtime: Runtime, keyId: string, owner: KeyOwner, accountId: string | null): Promise<Response> {

@@ -78,4 +78,14 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX usage_request ON usage_records(request_id)`,
     ],
   },
+  {
+    id: '0002_platform_settings',
+    statements: [
+      `CREATE TABLE platform_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ];

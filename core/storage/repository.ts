@@ -1,7 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../plugin.ts';
 import type { KeywayDatabase } from './database.ts';
-import { accounts, gatewayKeys, providerKeys, usageRecords } from './schema.ts';
+import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 export type AccountRow = typeof accounts.$inferSelect;
 export type GatewayKeyRow = typeof gatewayKeys.$inferSelect;
@@ -124,6 +124,25 @@ export class Repository {
       .returning({ id: providerKeys.id })
       .all();
     return rows.length > 0;
+  }
+
+  async listPlatformSettings(): Promise<Record<string, unknown>> {
+    const rows = await this.db.select().from(platformSettings).all();
+    const settings: Record<string, unknown> = {};
+    for (const row of rows) {
+      try {
+        settings[row.key] = JSON.parse(row.value) as unknown;
+      } catch {
+        // A value that does not parse is ignored rather than taking the gateway down.
+      }
+    }
+    return settings;
+  }
+
+  async setPlatformSetting(key: string, value: unknown): Promise<void> {
+    const text = JSON.stringify(value);
+    const updatedAt = now();
+    await this.db.insert(platformSettings).values({ key, value: text, updatedAt }).onConflictDoUpdate({ target: platformSettings.key, set: { value: text, updatedAt } }).run();
   }
 
   async insertUsage(rows: UsageRow[]): Promise<void> {

@@ -80,4 +80,11 @@ export const usageRecords = sqliteTable(
   (table) => [index('usage_account_time').on(table.accountId, table.createdAt), uniqueIndex('usage_request').on(table.requestId)],
 );
 
-export const schema = { accounts, gatewayKeys, providerKeys, usageRecords };
+/** Operator-wide settings (model-class overrides, platform fees), one JSON value per key. */
+export const platformSettings = sqliteTable('platform_settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: text('updated_at').notNull(),
+});
+
+export const schema = { accounts, gatewayKeys, providerKeys, usageRecords, platformSettings };

@@ -1,5 +1,5 @@
 import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate } from '../../core/plugin.ts';
-import { platformAllowed, usableKeys } from './keys.ts';
+import { platformAllowed, orderPool } from './keys.ts';
 
 /**
  * The default: every usable account key of the model's provider, then — only when the request
@@ -18,8 +18,8 @@ export const byokPreferredStrategyPlugin = definePlugin({
         const provider = input.resolution.provider;
         if (provider === undefined) return [];
         const model = input.resolution.model;
-        const candidates: RouteCandidate[] = usableKeys(input.keys.account.get(provider), input).map((key) => ({ provider, model, key }));
-        if (platformAllowed(input)) for (const key of usableKeys(input.keys.platform.get(provider), input)) candidates.push({ provider, model, key });
+        const candidates: RouteCandidate[] = orderPool(input.keys.account.get(provider), input).map((key) => ({ provider, model, key }));
+        if (platformAllowed(input)) for (const key of orderPool(input.keys.platform.get(provider), input)) candidates.push({ provider, model, key });
         return candidates;
       },
     },

@@ -1,5 +1,5 @@
 import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate } from '../../core/plugin.ts';
-import { platformAllowed, usableKeys } from './keys.ts';
+import { platformAllowed, orderPool } from './keys.ts';
 
 /** One provider, one key, no fallback: the provider the request or its model names. */
 export const directStrategyPlugin = definePlugin({
@@ -14,7 +14,7 @@ export const directStrategyPlugin = definePlugin({
       plan(input): RouteCandidate[] {
         const provider = input.resolution.provider;
         if (provider === undefined) return [];
-        const key = usableKeys(input.keys.account.get(provider), input)[0] ?? (platformAllowed(input) ? usableKeys(input.keys.platform.get(provider), input)[0] : undefined);
+        const key = orderPool(input.keys.account.get(provider), input)[0] ?? (platformAllowed(input) ? orderPool(input.keys.platform.get(provider), input)[0] : undefined);
         return key === undefined ? [] : [{ provider, model: input.resolution.model, key }];
       },
     },

@@ -26,11 +26,10 @@ export interface GoogleAdapterOptions {
  * never in a URL, so it cannot leak into access logs, proxies or error messages that echo URLs.
  */
 export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdapter {
-  const classify = classifyGeminiError;
   const apiBase = (credential: ProviderCredential) => `${resolveBaseUrl(credential, options.baseUrl, GOOGLE_DEFAULT_BASE_URL)}${API_VERSION_PATH}`;
 
   async function post(url: string, body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response> {
-    const response = await postUpstream(options.fetch, { url, headers: geminiHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) }, context, PROVIDER_NAME, classify);
+    const response = await postUpstream(options.fetch, { url, headers: geminiHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) }, context, PROVIDER_NAME, classifyGeminiError);
     recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', []);
     return response;
   }

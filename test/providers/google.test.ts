@@ -1,7 +1,7 @@
-import { describe, expect, test } from 'bun:test';
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
 import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import type { ChatRequest, StreamPart, ToolCall } from '../../core/vocabulary.ts';
 import { classifyGeminiError } from '../../providers/google/errors.ts';
 import { createGoogleAdapter, googleProviderPlugin } from '../../providers/google/index.ts';
 import { buildGeminiRequest } from '../../providers/google/request.ts';
@@ -9,6 +9,8 @@ import { decodeToolCallId, encodeToolCallId, parseGeminiChatResponse, type Gemin
 import { HARM_CATEGORIES, safetySettingsFrom } from '../../providers/google/safety.ts';
 import { toGeminiParameters } from '../../providers/google/schema.ts';
 import { geminiStreamParts } from '../../providers/google/stream.ts';
+import type { Fault } from '../simulators/common.ts';
+import { startGoogleSimulator } from '../simulators/google.ts';
 
 const FIXTURES = `${import.meta.dir}/../fixtures/google`;
 const API_KEY = 'AIzaSyTEST-google-key-0123456789abcdefXYZ';
@@ -289,3 +291,121 @@ describe('adapter over an injected fetch', () => {
     expect(calls).toHaveLength(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// End to end against the Gemini simulator (validates requests the way the real API does)
+
+describe('adapter against the Gemini simulator', () => {
+  const simulator = startGoogleSimulator({ apiKeys: [API_KEY] });
+  const adapter = createGoogleAdapter({ fetch, baseUrl: simulator.url });
+  const context = (model = 'gemini-2.5-flash', settings: ProviderKeySettings = {}) => callContext(settings, model);
+  const weatherTool: ChatRequest['tools'] = [
+    { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', strict: true, parameters: { type: 'object', additionalProperties: false, properties: { city: { type: 'string' } }, required: ['city'] } } },
+  ];
+  afterAll(() => simulator.stop());
+  beforeEach(() => simulator.reset());
+
+  afterEach(() => {
+    expect(simulator.urlKeyRequests()).toHaveLength(0);
+    for (const request of simulator.state.requests) expect(request.headers['x-goog-api-key']).toBe(API_KEY);
+  });
+
+  test('chat, not streamed', async () => {
+    const result = await adapter.chat(HELLO, context());
+    expect(result.choices[0]?.message.content).toBe('Echo: Hello');
+    expect(result.choices[0]?.finishReason).toEqual({ unified: 'stop', raw: 'STOP' });
+    expect(result.usage.inputTokens).toBeGreaterThan(0);
+    expect(result.model).toBe('gemini-2.5-flash');
+  });
+
+  test('chat, streamed', async () => {
+    const parts = await collect(await adapter.chatStream(HELLO, context()));
+    const text = parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('');
+    expect(text).toBe('Echo: Hello');
+    expect(parts.filter((part) => part.type === 'finish')).toEqual([{ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'STOP' } }]);
+    expect(parts.at(-1)?.type).toBe('usage');
+  });
+
+  for (const streamed of [false, true]) {
+    test(`tool round trip on Gemini 3 with thought signatures (${streamed ? 'streamed' : 'not streamed'})`, async () => {
+      const ask: ChatRequest = { model: 'gemini-3-pro-preview', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: weatherTool, reasoning_effort: 'low' };
+      const toolCalls = streamed ? toolCallsFromParts(await collect(await adapter.chatStream(ask, context('gemini-3-pro-preview')))) : (await adapter.chat(ask, context('gemini-3-pro-preview'))).choices[0]?.message.tool_calls ?? [];
+      expect(toolCalls).toHaveLength(1);
+      expect(toolCalls[0]?.function.name).toBe('get_weather');
+      expect(toolCalls[0]?.id).toContain('__thought__');
+      const followUp: ChatRequest = {
+        ...ask,
+        messages: [...ask.messages, { role: 'assistant', content: null, tool_calls: toolCalls }, { role: 'tool', tool_call_id: toolCalls[0]?.id ?? '', content: 'Sunny, 21°C' }],
+      };
+      const answer = await adapter.chat(followUp, context('gemini-3-pro-preview'));
+      expect(answer.choices[0]?.message.content).toBe('Tool results: Sunny, 21°C');
+      expect(answer.usage.reasoningTokens).toBeGreaterThan(0);
+    });
+  }
+
+  test('a schema full of JSON-Schema-only keywords is accepted once cleaned; a named tool_choice forces the call', async () => {
+    const cases = await fixture<Array<{ request: ChatRequest }>>('request-cases.json');
+    const schemaCase = cases.find((testCase) => testCase.request.tool_choice !== undefined && typeof testCase.request.tool_choice === 'object');
+    const result = await adapter.chat({ ...(schemaCase?.request as ChatRequest) }, context('gemini-2.5-pro'));
+    expect(result.choices[0]?.message.tool_calls?.[0]?.function.name).toBe('book');
+    expect(result.choices[0]?.finishReason.unified).toBe('tool-calls');
+  });
+
+  test('a blocked prompt is a content-filter result, not a failure', async () => {
+    const result = await adapter.chat({ ...HELLO, messages: [{ role: 'user', content: 'please trigger safety block' }] }, context());
+    expect(result.choices[0]?.finishReason).toEqual({ unified: 'content-filter', raw: 'SAFETY' });
+  });
+
+  test('key settings and the safety level are accepted by the API', async () => {
+    const result = await adapter.chat(HELLO, context('gemini-2.5-flash', { safety_settings: 'medium', temperature_default: 0.3, max_tokens_default: 200 }));
+    expect(result.choices[0]?.message.content).toBe('Echo: Hello');
+    const sent = simulator.inferenceRequests()[0]?.body as { generationConfig?: unknown; safetySettings?: unknown[] };
+    expect(sent.generationConfig).toEqual({ temperature: 0.3, maxOutputTokens: 200 });
+    expect(sent.safetySettings).toHaveLength(5);
+  });
+
+  const failures: Array<[string, Fault, string]> = [
+    ['rate limit', { kind: 'rate_limit', retryAfterSeconds: 3 }, 'rate_limit'],
+    ['daily quota', { kind: 'quota' }, 'quota_exceeded'],
+    ['bad key', { kind: 'auth' }, 'auth_error'],
+    ['unknown model', { kind: 'model_not_found' }, 'model_not_available'],
+    ['context too long', { kind: 'context_length' }, 'context_length_exceeded'],
+    ['overloaded', { kind: 'overloaded' }, 'server_error'],
+    ['connection reset', { kind: 'reset' }, 'server_error'],
+  ];
+  for (const [name, fault, reason] of failures) {
+    test(`failure before the first byte: ${name}`, async () => {
+      simulator.inject(fault);
+      const failure = await adapter.chatStream(HELLO, context()).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(KeywayError);
+      expect((failure as KeywayError).reason).toBe(reason as KeywayError['reason']);
+      if (fault.kind === 'rate_limit') expect((failure as KeywayError).retryAfterSeconds).toBe(3);
+    });
+  }
+
+  for (const kind of ['mid_stream_error', 'mid_stream_reset'] as const) {
+    test(`failure after the first byte (${kind}) ends with an error part and no finish`, async () => {
+      simulator.inject({ kind, afterChunks: 1 });
+      const parts = await collect(await adapter.chatStream({ ...HELLO, messages: [{ role: 'user', content: 'a rather long question to stream' }] }, context()));
+      expect(parts.at(-1)?.type).toBe('error');
+      expect(parts.some((part) => part.type === 'finish')).toBe(false);
+    });
+  }
+
+  test('models and embeddings', async () => {
+    const names = await adapter.listModels(credential(), new AbortController().signal);
+    expect(names).toContain('gemini-2.5-flash');
+    expect(names).toContain('gemini-embedding-001');
+    const embeddings = await adapter.embeddings?.({ model: 'gemini-embedding-001', input: ['one', 'two'], dimensions: 8 }, context('gemini-embedding-001'));
+    expect(embeddings?.data.map((entry) => (entry.embedding as number[]).length)).toEqual([8, 8]);
+  });
+});
+
+function toolCallsFromParts(parts: StreamPart[]): ToolCall[] {
+  const calls: ToolCall[] = [];
+  for (const part of parts) {
+    if (part.type === 'tool-call-start') calls[part.toolIndex] = { id: part.id, type: 'function', function: { name: part.name, arguments: '' } };
+    if (part.type === 'tool-call-delta' && calls[part.toolIndex] !== undefined) (calls[part.toolIndex] as ToolCall).function.arguments += part.argumentsDelta;
+  }
+  return calls;
+}

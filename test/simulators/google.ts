@@ -5,7 +5,7 @@ import type { Fault, HandlerContext, RecordedRequest, SimulatorHandle, Simulator
 import { countTokens, sleep, splitForStream, startSimulator } from './common.ts';
 import type { GoogleModel, ValidatedGoogleRequest } from './google-validation.ts';
 import { callSignature, GoogleRejection, harmCategories, throwViolations, validateGenerateRequest } from './google-validation.ts';
-import type { JsonObject, ReplyPlan, StreamFrame } from './native-helpers.ts';
+import type { JsonObject, ParsedBody, ReplyPlan, StreamFrame } from './native-helpers.ts';
 import { digest, embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, randomId, readBody, resetResponse, runMemory, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
 
 export type { GoogleModel } from './google-validation.ts';
@@ -57,7 +57,9 @@ export function startGoogleSimulator(options: GoogleSimulatorOptions = {}): Goog
 async function route(request: Request, context: HandlerContext, settings: Settings): Promise<Response> {
   const { pathname, searchParams } = context.url;
   const action = /^\/v1beta\/models\/([^/:]+):([A-Za-z]+)$/.exec(pathname);
-  const parsed = request.method === 'POST' ? await readBody(request, context) : (context.record(undefined), undefined);
+  let parsed: ParsedBody | undefined;
+  if (request.method === 'POST') parsed = await readBody(request, context);
+  else context.record(undefined);
   const fault = action && request.method === 'POST' ? context.takeFault() : undefined;
   if (searchParams.has('key')) return googleError(400, 'INVALID_ARGUMENT', 'API keys in URLs are refused by this simulator');
   const faulted = await applyFault(fault, action?.[1] ?? 'unknown', action?.[2] ?? 'generateContent', settings.models);
@@ -72,7 +74,7 @@ async function route(request: Request, context: HandlerContext, settings: Settin
   }
   if (!action || !parsed) return googleError(404, 'NOT_FOUND', `Method not found: ${request.method} ${pathname}`);
   const [, modelName = '', method = ''] = action;
-  const verb = method === 'streamGenerateContent' ? 'generateContent' : method;
+  const verb = method === 'streamGenerateContent' ? 'generateContent' : method === 'batchEmbedContents' ? 'embedContent' : method;
   const model = settings.models.find((candidate) => candidate.id === modelName);
   if (!model || !model.methods.includes(verb)) return modelNotFound(modelName, verb);
   if (!parsed.ok) return googleError(400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unexpected token.\n${parsed.text.slice(0, 40)}\n^`);

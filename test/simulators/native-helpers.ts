@@ -2,7 +2,7 @@
 // simulator gives, fake tool arguments, stream framing with stream faults, per-run memory and
 // embedding vectors. Provider-specific shapes stay in each simulator.
 import type { Fault, HandlerContext, SimulatorState } from './common.ts';
-import { countTokens, echoReply, frameStream, sleep } from './common.ts';
+import { countTokens, echoReply, frameStream } from './common.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -212,10 +212,7 @@ export function isStreamFault(fault: Fault | undefined): boolean {
 export function faultedStream(frames: StreamFrame[], fault: Fault | undefined, errorFrames: string[]): ReadableStream<Uint8Array> {
   const texts = frames.map((frame) => frame.text);
   if (fault?.kind === 'slow_stream') return frameStream(texts, { delayMs: fault.delayMs });
-  if (fault?.kind === 'mid_stream_reset') {
-    const cut = cutIndex(frames, fault.afterChunks);
-    return frameStream(pausedBefore(texts, cut), { resetAfter: cut });
-  }
+  if (fault?.kind === 'mid_stream_reset') return frameStream(texts, { resetAfter: cutIndex(frames, fault.afterChunks) });
   if (fault?.kind === 'mid_stream_error') return frameStream([...texts.slice(0, cutIndex(frames, fault.afterChunks)), ...errorFrames]);
   return frameStream(texts);
 }
@@ -230,14 +227,6 @@ function cutIndex(frames: StreamFrame[], afterChunks: number): number {
   return Math.max(0, frames.length - 1);
 }
 
-async function* pausedBefore(texts: string[], pauseAt: number): AsyncGenerator<string> {
-  for (const [index, text] of texts.entries()) {
-    // Bun sends nothing at all when a stream fails in the tick of its first bytes; pausing lets the
-    // bytes before the cut reach the client, as a real mid-stream drop would.
-    if (index === pauseAt) await sleep(25);
-    yield text;
-  }
-}
 
 /** Drops the connection before any byte of an answer. */
 export function resetResponse(): Response {

@@ -1,0 +1,46 @@
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/plugin.ts';
+import { orderPool, platformAllowed } from './keys.ts';
+
+interface PricedCandidate extends RouteCandidate {
+  effectivePrice: number;
+  byok: boolean;
+}
+
+/**
+ * Among the providers that serve the requested model's class, the cheapest effective price first:
+ * list price (input + output per token) × `cost_weights[provider]` for account keys; platform keys,
+ * when allowed, at list price × (1 + the platform markup). `prefer_byok` breaks ties for the
+ * account's keys. Models without a list price go last, in their provider's key order.
+ */
+export function planCostOptimized(input: RoutePlanInput, platformMarkupPercent: number): RouteCandidate[] {
+  const providers = new Map<string, string>(input.equivalents ?? []);
+  if (input.resolution.provider !== undefined) providers.set(input.resolution.provider, input.resolution.model);
+  const weights = input.routing.cost_weights ?? {};
+  const preferByok = input.routing.prefer_byok !== false;
+  const priced: PricedCandidate[] = [];
+  for (const [provider, model] of providers) {
+    const listPrice = input.price(provider, model) ?? Number.POSITIVE_INFINITY;
+    for (const key of orderPool(input.keys.account.get(provider), input)) {
+      priced.push({ provider, model, key, effectivePrice: listPrice * (weights[provider] ?? 1), byok: true });
+    }
+    if (platformAllowed(input)) {
+      for (const key of orderPool(input.keys.platform.get(provider), input)) {
+        priced.push({ provider, model, key, effectivePrice: listPrice * (1 + platformMarkupPercent / 100), byok: false });
+      }
+    }
+  }
+  // Stable sort: equal prices keep key-pool order.
+  priced.sort((left, right) => left.effectivePrice - right.effectivePrice || (preferByok ? Number(right.byok) - Number(left.byok) : 0));
+  return priced.map(({ provider, model, key }) => ({ provider, model, key }));
+}
+
+export const costOptimizedStrategyPlugin = definePlugin({
+  name: 'strategy-cost-optimized',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'strategy',
+  description: 'Cheapest effective price first among equivalent models',
+  configSchema: Type.Object({ platformMarkupPercent: Type.Number({ minimum: 0, maximum: 1000, default: 5 }) }),
+  setup: (context) => ({ strategy: { name: 'cost_optimized', plan: (input: RoutePlanInput) => planCostOptimized(input, context.config.platformMarkupPercent) } }),
+});
