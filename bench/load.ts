@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ForeignLoad } from './load/cpu-usage.ts';
-import { foreignLoad, sampleForeignLoad, snapshotCpu } from './load/cpu-usage.ts';
+import { foreignLoad, snapshotCpu } from './load/cpu-usage.ts';
 import { startKeyway } from './load/keyway.ts';
 import { describeMachine, formatMachine } from './load/machine.ts';
 import { startNginx } from './load/nginx.ts';
@@ -30,7 +30,8 @@ import {
   stopProcess,
   waitForHttp,
 } from './load/processes.ts';
-import { FOREIGN_LOAD_WARNING_PERCENT, formatChecksForConsole, renderSection, writeResultsFile } from './load/report.ts';
+import { FOREIGN_LOAD_WARNING_PERCENT, QuietGuard, waitForQuiet } from './load/quiet.ts';
+import { formatChecksForConsole, renderSection, writeResultsFile } from './load/report.ts';
 import { ADMIN_API_KEY, REQUEST_BODY_BYTES, UPSTREAM_API_KEY, buildChatBody, buildStreamingChatBody } from './load/requests.ts';
 import type { BenchResults, MemoryResult, PathName, RunSettings } from './load/results.ts';
 import { evaluateTargets } from './load/results.ts';
@@ -126,11 +127,7 @@ async function inPhase<T>(name: string, work: () => Promise<T>): Promise<T> {
 
 /** Gives a compile or test run next door up to 30 s to finish before measuring; runs anyway after that. */
 async function waitForQuietMachine(): Promise<ForeignLoad> {
-  let load = await sampleForeignLoad(1000);
-  for (let attempt = 0; attempt < 30 && load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT; attempt++) {
-    if (attempt === 0) log(`Other processes are using ${load.foreignPercent.toFixed(0)}% of the machine (${load.topProcesses.join(', ')}); waiting up to 30 s for quiet…`);
-    load = await sampleForeignLoad(1000);
-  }
+  const load = await waitForQuiet(30_000, log);
   if (load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT) log('Still busy: measuring anyway, and the results will say so.');
   return load;
 }

@@ -139,6 +139,7 @@ export class Gateway {
       stickyKey: context.headers.get('x-session-id') ?? (typeof context.request.user === 'string' ? context.request.user : undefined),
       equivalents,
       price: (provider, model) => this.price(provider, model),
+      platformMarkupPercent: (this.dependencies.store.current.platformSettings.platform_markup_percent as number | undefined) ?? 5,
     });
     if (context.candidates.length === 0) throw this.noCandidates(context, resolution.provider, routing);
   }

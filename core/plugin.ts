@@ -149,6 +149,8 @@ export interface RoutePlanInput {
   equivalents: ReadonlyMap<string, string> | undefined;
   /** List price per token (input + output, USD) of a model, for cost comparisons. */
   price(provider: string, model: string): number | undefined;
+  /** What the operator adds to list price for platform-key traffic (percent). */
+  platformMarkupPercent: number;
 }
 
 export interface RoutingStrategy {

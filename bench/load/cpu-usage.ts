@@ -23,6 +23,8 @@ export interface ForeignLoad {
   foreignPercent: number;
   /** Share of the whole machine the hypervisor took away. */
   stealPercent: number;
+  /** The same outside use in scheduler ticks, to tell a real burst from rounding in a short window. */
+  foreignTicks: number;
   /** The busiest outside processes, "name (share%)". */
   topProcesses: string[];
 }
@@ -108,6 +110,7 @@ export function foreignLoad(before: CpuSnapshot, after: CpuSnapshot): ForeignLoa
   return {
     foreignPercent: Math.max(0, (100 * foreign) / total),
     stealPercent: (100 * (after.stealTicks - before.stealTicks)) / total,
+    foreignTicks: Math.max(0, foreign),
     topProcesses,
   };
 }

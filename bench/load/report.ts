@@ -3,11 +3,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatMachine } from './machine.ts';
 import type { ForeignLoad } from './cpu-usage.ts';
+import { FOREIGN_LOAD_WARNING_PERCENT } from './quiet.ts';
 import type { BenchResults, PathName, TargetCheck } from './results.ts';
 import { PATH_LABELS, REFERENCE, addedFirstByteMs, addedP50Ms, evaluateTargets, mebibytes, throughputShare } from './results.ts';
-
-/** Above this share of the machine taken by others, a run is flagged as noisy. */
-export const FOREIGN_LOAD_WARNING_PERCENT = 5;
 
 const RESULTS_HEADER = `# Keyway load benchmark results
 

@@ -5,6 +5,7 @@ import { accountRoutes } from './accounts.ts';
 import { guarded } from './guard.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference.ts';
 import { providerKeyRoutes } from './provider-keys.ts';
+import { settingsRoutes } from './settings.ts';
 import { errorAsResponse, json, requestIdOf } from './respond.ts';
 
 export interface AppOptions {
@@ -56,7 +57,15 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Elysia {
     .post('/v1/keys', ({ request }) => accountRoutes.createKey(runtime, request), none)
     .get('/v1/keys', ({ request }) => accountRoutes.listKeys(runtime, request))
     .delete('/v1/keys/:id', ({ request, params }) => accountRoutes.revokeKey(runtime, request, params), none)
-    .get('/v1/plugins', ({ request }) => pluginList(runtime, request));
+    .get('/v1/plugins', ({ request }) => pluginList(runtime, request))
+    .get('/v1/settings', ({ request }) => settingsRoutes.getSettings(runtime, request))
+    .put('/v1/settings/routing', ({ request }) => settingsRoutes.putRouting(runtime, request), none)
+    .get('/v1/providers/health', ({ request }) => settingsRoutes.getHealth(runtime, request))
+    .post('/v1/providers/health-check', ({ request }) => settingsRoutes.putHealthCheck(runtime, request), none)
+    .get('/v1/model-classes', ({ request }) => settingsRoutes.getModelClasses(runtime, request))
+    .put('/v1/settings/model-classes', ({ request }) => settingsRoutes.putAccountModelClasses(runtime, request), none)
+    .put('/v1/platform/model-classes', ({ request }) => settingsRoutes.putPlatformModelClasses(runtime, request), none)
+    .put('/v1/platform/settings', ({ request }) => settingsRoutes.putPlatformSettings(runtime, request), none);
   for (const extend of options.extensions ?? []) extend(app as unknown as Elysia, runtime);
   return app as unknown as Elysia;
 }

@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/plugin.ts';
 import { orderPool, platformAllowed } from './keys.ts';
 
@@ -13,7 +12,8 @@ interface PricedCandidate extends RouteCandidate {
  * when allowed, at list price × (1 + the platform markup). `prefer_byok` breaks ties for the
  * account's keys. Models without a list price go last, in their provider's key order.
  */
-export function planCostOptimized(input: RoutePlanInput, platformMarkupPercent: number): RouteCandidate[] {
+export function planCostOptimized(input: RoutePlanInput): RouteCandidate[] {
+  const platformMarkupPercent = input.platformMarkupPercent;
   const providers = new Map<string, string>(input.equivalents ?? []);
   if (input.resolution.provider !== undefined) providers.set(input.resolution.provider, input.resolution.model);
   const weights = input.routing.cost_weights ?? {};
@@ -41,6 +41,5 @@ export const costOptimizedStrategyPlugin = definePlugin({
   apiVersion: PLUGIN_API_VERSION,
   kind: 'strategy',
   description: 'Cheapest effective price first among equivalent models',
-  configSchema: Type.Object({ platformMarkupPercent: Type.Number({ minimum: 0, maximum: 1000, default: 5 }) }),
-  setup: (context) => ({ strategy: { name: 'cost_optimized', plan: (input: RoutePlanInput) => planCostOptimized(input, context.config.platformMarkupPercent) } }),
+  setup: () => ({ strategy: { name: 'cost_optimized', plan: planCostOptimized } }),
 });
