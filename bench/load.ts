@@ -209,7 +209,8 @@ async function main(): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
   // Kept on failure: the children's logs in it explain what went wrong.
   scratchForFailure = scratch;
-  const context: PhaseContext = { scratchDirectory: scratch, body: buildChatBody(), streamingBody: buildStreamingChatBody(), log };
+  const guard = new QuietGuard(log);
+  const context: PhaseContext = { scratchDirectory: scratch, guard, body: buildChatBody(), streamingBody: buildStreamingChatBody(), log };
   const { stub, stubPort, targets, passthrough } = await startBackground(scratch, settings);
   const passthroughIdleKibibytes = readRssKibibytes(passthrough.pid);
 
@@ -259,7 +260,7 @@ async function main(): Promise<number> {
     streaming: {},
     memory,
     passthroughIdleKibibytes,
-    foreignLoad: { beforeStart, phases: foreignLoadByPhase },
+    foreignLoad: { beforeStart, phases: foreignLoadByPhase, keptRoundsPercent: {}, redoneRounds: guard.redone },
   };
 
   log(`\na. Latency at c=1 (${settings.latencyRounds} interleaved round(s) of ${settings.latencyRequestsPerRound} requests per path, after a ${settings.warmupSeconds} s warm-up at c=64)`);
@@ -282,6 +283,7 @@ async function main(): Promise<number> {
   }
   if (hasExited(stub)) throw new Error(`the upstream stub died during the run:\n${logTail(stub)}`);
   results.elapsedSeconds = (Date.now() - startedAt.getTime()) / 1000;
+  results.foreignLoad.keptRoundsPercent = guard.keptForeignPercent();
 
   const section = renderSection(results);
   log(`\n${section}`);

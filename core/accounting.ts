@@ -27,12 +27,23 @@ export function costOf(catalog: ModelCatalog, provider: string, models: readonly
   return Math.round(cost * 1e9) / 1e9;
 }
 
+/**
+ * The cost a provider reported itself (Perplexity's `usage.cost.total_cost`, which includes the
+ * per-request search fee a token price cannot know about), carried in `usage_details`.
+ */
+export function providerReportedCost(extraFields: Record<string, unknown> | undefined): number | undefined {
+  const details = extraFields?.usage_details as { cost?: { total_cost?: unknown } } | undefined;
+  const total = details?.cost?.total_cost;
+  return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
+}
+
 /** Follows a stream as it passes, for accounting: no buffering of content. */
 export class StreamObserver {
   usage: Usage | undefined;
   finishReason: FinishReason | undefined;
   model: string | undefined;
   error: StreamPart | undefined;
+  providerCostUsd: number | undefined;
 
   observe(part: StreamPart): void {
     switch (part.type) {
@@ -56,6 +67,11 @@ export class StreamObserver {
       case 'error':
         this.error = part;
         return;
+      case 'extra-fields': {
+        const reported = providerReportedCost(part.fields);
+        if (reported !== undefined) this.providerCostUsd = reported;
+        return;
+      }
       default:
         return;
     }

@@ -1,7 +1,7 @@
 // Runs a chat request through the gateway and writes the answer in the client's dialect,
 // streamed or not, with the spec's response headers.
 
-import { StreamObserver } from './accounting.ts';
+import { providerReportedCost, StreamObserver } from './accounting.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from './errors.ts';
 import type { InboundFormat, StreamEncoder } from './inbound.ts';
 import type { AttemptSuccess, Gateway } from './pipeline.ts';
@@ -50,7 +50,7 @@ export async function handleChat(gateway: Gateway, context: RequestContext, form
   try {
     await gateway.prepare(context);
     if (!streamed) {
-      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call), clientSignal);
+      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), clientSignal);
       success.done();
       return answer(gateway, format, context, success);
     }
@@ -61,9 +61,26 @@ export async function handleChat(gateway: Gateway, context: RequestContext, form
   }
 }
 
+/**
+ * A 200 whose generation failed (Cohere's ERROR/TIMEOUT finish, Gemini's malformed function call)
+ * is a server-side failure, not an answer: it may fall back like any other.
+ */
+function rejectFailedGeneration(provider: string, result: ChatResult): ChatResult {
+  if (result.choices.length === 0 || !result.choices.every((choice) => choice.finishReason.unified === 'error')) return result;
+  const raw = result.choices[0]?.finishReason.raw ?? 'error';
+  throw new KeywayError('upstream_error', { detail: `${provider} ended the generation with ${raw}` }, { reason: raw === 'TIMEOUT' ? 'timeout' : 'server_error', extra: { provider } });
+}
+
 function answer(gateway: Gateway, format: InboundFormat, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
   const result = success.value;
-  const outcome = gateway.account(context, { status: 200, usage: result.usage, finishReason: result.choices[0]?.finishReason, error: undefined, streamed: false });
+  const outcome = gateway.account(context, {
+    status: 200,
+    usage: result.usage,
+    finishReason: result.choices[0]?.finishReason,
+    error: undefined,
+    streamed: false,
+    providerCostUsd: providerReportedCost(result.extraFields),
+  });
   const headers = inferenceHeaders(context, result.model, outcome.costUsd);
   headers['content-type'] = 'application/json';
   return new Response(JSON.stringify(format.encodeResult(result, context)), { status: 200, headers });
@@ -86,7 +103,7 @@ function streamAnswer(gateway: Gateway, format: InboundFormat, context: RequestC
     if (finished) return;
     finished = true;
     success.done();
-    gateway.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true });
+    gateway.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true, providerCostUsd: observer.providerCostUsd });
   };
 
   // Pull-based: the next upstream part is read only when the client is ready for more, so a slow

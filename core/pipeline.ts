@@ -177,7 +177,8 @@ export class Gateway {
   account(context: RequestContext, outcome: Omit<RequestOutcome, 'costUsd' | 'latencyMs'>): RequestOutcome {
     const served = context.served;
     const costUsd =
-      served !== undefined && outcome.usage !== undefined ? costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], outcome.usage) : undefined;
+      outcome.providerCostUsd ??
+      (served !== undefined && outcome.usage !== undefined ? costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], outcome.usage) : undefined);
     const full: RequestOutcome = { ...outcome, costUsd, latencyMs: performance.now() - context.startedAt };
     this.dependencies.usage.enqueue(usageRow(context, full));
     this.logOutcome(context, full);

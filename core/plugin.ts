@@ -216,6 +216,8 @@ export interface RequestOutcome {
   latencyMs: number;
   streamed: boolean;
   costUsd: number | undefined;
+  /** The cost the provider itself reported (Perplexity's usage.cost), when it did: it wins over list price. */
+  providerCostUsd?: number | undefined;
 }
 
 type MaybePromise<T> = T | Promise<T>;

@@ -25,6 +25,8 @@ export interface ForeignLoad {
   stealPercent: number;
   /** The same outside use in scheduler ticks, to tell a real burst from rounding in a short window. */
   foreignTicks: number;
+  /** Ticks of all cores over the window. */
+  totalTicks: number;
   /** The busiest outside processes, "name (share%)". */
   topProcesses: string[];
 }
@@ -111,6 +113,7 @@ export function foreignLoad(before: CpuSnapshot, after: CpuSnapshot): ForeignLoa
     foreignPercent: Math.max(0, (100 * foreign) / total),
     stealPercent: (100 * (after.stealTicks - before.stealTicks)) / total,
     foreignTicks: Math.max(0, foreign),
+    totalTicks: total,
     topProcesses,
   };
 }

@@ -2,6 +2,7 @@
 // after another (never at once) so that every path has the proxy core to itself.
 
 import { join } from 'node:path';
+import type { QuietGuard } from './quiet.ts';
 import type { PathName, ThroughputResult } from './results.ts';
 import { CHAT_COMPLETIONS_PATH } from './requests.ts';
 import type { StreamSample, StreamSummary } from './streaming.ts';
@@ -19,6 +20,8 @@ export interface PathTarget {
 
 export interface PhaseContext {
   scratchDirectory: string;
+  /** Reruns rounds that outside processes spoiled. */
+  guard: QuietGuard;
   body: string;
   streamingBody: string;
   log: (line: string) => void;
@@ -104,9 +107,11 @@ export async function measureLatency(targets: PathTarget[], context: PhaseContex
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) {
       // The duration is only the safety bound: a round ends when its request count is reached.
-      const result = await runWrk(
-        { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 1, durationSeconds: 30, maxRequests: requestsPerRound },
-        scriptPath(context, target, 'latency'),
+      const result = await context.guard.round('a', `latency round ${round + 1} ${target.name}`, () =>
+        runWrk(
+          { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 1, durationSeconds: 30, maxRequests: requestsPerRound },
+          scriptPath(context, target, 'latency'),
+        ),
       );
       perPath.set(target.name, [...(perPath.get(target.name) ?? []), result]);
     }
@@ -135,9 +140,11 @@ export async function measureThroughput(
   const totals: Partial<Record<PathName, ThroughputResult>> = {};
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) {
-      const result = await runWrk(
-        { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: secondsPerRound, maxRequests: 5_000_000 },
-        scriptPath(context, target, 'throughput'),
+      const result = await context.guard.round('b', `throughput round ${round + 1} ${target.name}`, () =>
+        runWrk(
+          { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: secondsPerRound, maxRequests: 5_000_000 },
+          scriptPath(context, target, 'throughput'),
+        ),
       );
       const total = totals[target.name] ?? { requests: 0, seconds: 0, requestsPerSecond: 0, roundRates: [], errors: 0 };
       total.roundRates.push(result.requestsPerSecond);
@@ -172,7 +179,9 @@ async function timedStream(target: PathTarget, connections: Map<PathName, RawStr
   }
 }
 
-/** Sequential streams, alternating between the paths stream by stream for the same reason as above. */
+const STREAMS_PER_ROUND = 5;
+
+/** Sequential streams, alternating between the paths in rounds of a few streams, for the same reason as above. */
 export async function measureStreaming(
   targets: PathTarget[],
   context: PhaseContext,
@@ -187,8 +196,15 @@ export async function measureStreaming(
     for (const target of targets) {
       for (let index = 0; index < warmupCount; index++) await timedStream(target, connections, context.streamingBody);
     }
-    for (let index = 0; index < count && performance.now() < stopAt; index++) {
-      for (const target of targets) samples.get(target.name)?.push(await timedStream(target, connections, context.streamingBody));
+    for (let round = 0; round * STREAMS_PER_ROUND < count && performance.now() < stopAt; round++) {
+      for (const target of targets) {
+        const batch = await context.guard.round('c', `streaming round ${round + 1} ${target.name}`, async () => {
+          const streams: StreamSample[] = [];
+          for (let index = 0; index < STREAMS_PER_ROUND; index++) streams.push(await timedStream(target, connections, context.streamingBody));
+          return streams;
+        });
+        samples.get(target.name)?.push(...batch);
+      }
     }
   } finally {
     for (const connection of connections.values()) connection.close();

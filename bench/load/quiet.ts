@@ -28,8 +28,16 @@ export async function waitForQuiet(maximumMs: number, log?: (line: string) => vo
 }
 
 export class QuietGuard {
+  /** Outside load over the rounds that were kept, by phase, as a share of the machine. */
+  keptForeignPercent(): Record<string, number> {
+    const shares: Record<string, number> = {};
+    for (const [phase, kept] of this.kept) shares[phase] = (100 * kept.foreignTicks) / Math.max(1, kept.totalTicks);
+    return shares;
+  }
+
   /** Rounds thrown away and run again, by phase. */
   readonly redone: Record<string, number> = {};
+  private readonly kept = new Map<string, { foreignTicks: number; totalTicks: number }>();
   private spentMs = 0;
 
   constructor(private readonly log: (line: string) => void) {}
@@ -42,9 +50,13 @@ export class QuietGuard {
       const value = await work();
       const load = foreignLoad(before, snapshotCpu());
       const noisy = load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT && load.foreignTicks >= MINIMUM_FOREIGN_TICKS;
-      if (!noisy) return value;
-      if (attempt >= MAX_REDOS_PER_ROUND || this.spentMs >= REDO_BUDGET_MS) {
-        this.log(`  ${label}: kept despite outside load ${load.foreignPercent.toFixed(0)}% (redo budget used up)`);
+      const outOfRedos = attempt >= MAX_REDOS_PER_ROUND || this.spentMs >= REDO_BUDGET_MS;
+      if (!noisy || outOfRedos) {
+        if (noisy) this.log(`  ${label}: kept despite outside load ${load.foreignPercent.toFixed(0)}% (redo budget used up)`);
+        const kept = this.kept.get(phase) ?? { foreignTicks: 0, totalTicks: 0 };
+        kept.foreignTicks += load.foreignTicks;
+        kept.totalTicks += load.totalTicks;
+        this.kept.set(phase, kept);
         return value;
       }
       this.redone[phase] = (this.redone[phase] ?? 0) + 1;

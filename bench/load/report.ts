@@ -115,12 +115,18 @@ function foreignLoadNote(results: BenchResults): string {
     const culprits = load.foreignPercent > FOREIGN_LOAD_WARNING_PERCENT && load.topProcesses.length > 0 ? ` (${load.topProcesses.join(', ')})` : '';
     return `${load.foreignPercent.toFixed(1)}%${steal}${culprits}`;
   };
+  const kept = results.foreignLoad.keptRoundsPercent;
   const phases = Object.entries(results.foreignLoad.phases)
-    .map(([phase, load]) => `${phase} ${describe(load)}`)
+    .map(([phase, load]) => `${phase} ${describe(load)}${kept[phase] === undefined ? '' : `, kept rounds ${(kept[phase] ?? 0).toFixed(1)}%`}`)
+    .join('; ');
+  // What the timings saw is the kept rounds; the memory phase is left out, outside load does not move RSS.
+  const worst = Math.max(0, ...Object.values(kept));
+  const warning = worst > FOREIGN_LOAD_WARNING_PERCENT ? ' **Other work competed for the CPU during the measurements: treat these figures as noisy.**' : '';
+  const redone = Object.entries(results.foreignLoad.redoneRounds)
+    .map(([phase, count]) => `${phase} ${count}`)
     .join(', ');
-  const worst = Math.max(results.foreignLoad.beforeStart.foreignPercent, ...Object.values(results.foreignLoad.phases).map((load) => load.foreignPercent));
-  const warning = worst > FOREIGN_LOAD_WARNING_PERCENT ? ' **Other work competed for the CPU: treat these figures as noisy.**' : '';
-  return `- CPU used by processes outside the benchmark (share of all cores): before start ${describe(results.foreignLoad.beforeStart)}; ${phases}.${warning}`;
+  const redoneNote = redone ? ` Rounds thrown away and rerun because of outside load: ${redone}.` : '';
+  return `- CPU used by processes outside the benchmark (share of all cores, whole phase including rerun rounds): before start ${describe(results.foreignLoad.beforeStart)}; ${phases}.${redoneNote}${warning}`;
 }
 
 export function sectionHeading(results: BenchResults): string {

@@ -67,7 +67,14 @@ export interface BenchResults {
   /** RSS of the Bun pass-through when idle: what the runtime alone costs. */
   passthroughIdleKibibytes: number | undefined;
   /** CPU taken by processes outside the benchmark: just before it, and during each phase. */
-  foreignLoad: { beforeStart: ForeignLoad; phases: Record<string, ForeignLoad> };
+  foreignLoad: {
+    beforeStart: ForeignLoad;
+    /** Whole phases, spoiled rounds included. */
+    phases: Record<string, ForeignLoad>;
+    /** Only the rounds whose figures were kept: what the results actually saw. */
+    keptRoundsPercent: Record<string, number>;
+    redoneRounds: Record<string, number>;
+  };
 }
 
 export type Verdict = 'PASS' | 'FAIL' | 'SKIP';

@@ -1,0 +1,186 @@
+// The routing suites' gateway and simulators. Mirrors test/helpers/gateway.ts, but passes the
+// runtime options the shared helper does not (an injected clock, probes off) so health tests can
+// move time and run probes by hand, and starts one simulator per provider for the account's keys
+// and a separate fleet for the platform keys, so platform-key upstream calls can be counted.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../../core/clock.ts';
+import { probeDueKeys } from '../../core/health-probes.ts';
+import { createLogger } from '../../core/logger.ts';
+import { createRuntime, type Runtime } from '../../core/runtime.ts';
+import { startServer, type RunningServer } from '../../core/server.ts';
+import { builtinPlugins } from '../../plugins/builtin.ts';
+import { routeExtensions } from '../../plugins/routes.ts';
+import { OPERATOR_KEY, call, readSse } from '../helpers/gateway.ts';
+import { startAnthropicSimulator } from '../simulators/anthropic.ts';
+import { startCohereSimulator } from '../simulators/cohere.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startGoogleSimulator } from '../simulators/google.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { startPerplexitySimulator } from '../simulators/perplexity.ts';
+
+export { OPERATOR_KEY, call, readSse };
+
+export const PROVIDERS = ['openai', 'anthropic', 'google', 'cohere', 'perplexity'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export interface RoutingGateway {
+  url: string;
+  runtime: Runtime;
+  server: RunningServer;
+  output: string[];
+  stop(): Promise<void>;
+}
+
+export interface RoutingGatewayOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Background probes; off by default so tests decide when a probe runs. */
+  probes?: boolean;
+}
+
+export async function startRoutingGateway(options: RoutingGatewayOptions = {}): Promise<RoutingGateway> {
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-routing-'));
+  const output: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => void output.push(line) } as never);
+  const runtime = await createRuntime({
+    builtinPlugins: builtinPlugins(),
+    environment: {
+      KEYWAY_HOST: '127.0.0.1',
+      KEYWAY_PORT: '0',
+      KEYWAY_DATA_DIR: dataDirectory,
+      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
+      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
+      KEYWAY_USAGE_FLUSH_MS: '50',
+      ...options.env,
+    },
+    logger,
+    announce: (text) => void output.push(text),
+    clock: options.clock,
+    probes: options.probes ?? false,
+  });
+  const server = startServer(runtime, routeExtensions);
+  return {
+    url: server.url,
+    runtime,
+    server,
+    output,
+    async stop() {
+      await server.stop();
+      rmSync(dataDirectory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the probes that are due now, as the background ticker would. */
+export function probeNow(gateway: RoutingGateway): Promise<number> {
+  const { store, models, health } = gateway.runtime;
+  return probeDueKeys(store, models, health);
+}
+
+export interface SimulatorFleet {
+  simulators: Record<ProviderName, SimulatorHandle>;
+  /** The upstream key each simulator accepts. */
+  keys: Record<ProviderName, string>;
+  /** The base URL Keyway needs for each simulator (OpenAI's includes `/v1`). */
+  baseUrls: Record<ProviderName, string>;
+  /** KEYWAY_<PROVIDER>_BASE_URL for every simulator of the fleet. */
+  environment(): Record<string, string>;
+  /** Inference requests each simulator received since the last reset. */
+  upstreamCounts(): Record<ProviderName, number>;
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+/** One simulator per provider, each accepting `<label>-<provider>-key`. */
+export function startFleet(label: string): SimulatorFleet {
+  const keys = Object.fromEntries(PROVIDERS.map((provider) => [provider, `${label}-${provider}-key`])) as Record<ProviderName, string>;
+  const simulators: Record<ProviderName, SimulatorHandle> = {
+    openai: startOpenAISimulator({ apiKeys: [keys.openai] }),
+    anthropic: startAnthropicSimulator({ apiKeys: [keys.anthropic] }),
+    google: startGoogleSimulator({ apiKeys: [keys.google] }),
+    cohere: startCohereSimulator({ apiKeys: [keys.cohere] }),
+    perplexity: startPerplexitySimulator({ apiKeys: [keys.perplexity] }),
+  };
+  const baseUrls = Object.fromEntries(PROVIDERS.map((provider) => [provider, provider === 'openai' ? `${simulators.openai.url}/v1` : simulators[provider].url])) as Record<ProviderName, string>;
+  return {
+    simulators,
+    keys,
+    baseUrls,
+    environment: () => Object.fromEntries(PROVIDERS.map((provider) => [`KEYWAY_${provider.toUpperCase()}_BASE_URL`, baseUrls[provider]])),
+    upstreamCounts: () => Object.fromEntries(PROVIDERS.map((provider) => [provider, simulators[provider].inferenceRequests().length])) as Record<ProviderName, number>,
+    reset: () => {
+      for (const simulator of Object.values(simulators)) simulator.reset();
+    },
+    stop: async () => {
+      await Promise.all(Object.values(simulators).map((simulator) => simulator.stop()));
+    },
+  };
+}
+
+export const NO_ATTEMPTS: Readonly<Record<ProviderName, number>> = { openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 };
+
+/** Expected upstream counts: zero for every provider not named. */
+export function attemptsOf(counts: Partial<Record<ProviderName, number>>): Record<ProviderName, number> {
+  return { ...NO_ATTEMPTS, ...counts };
+}
+
+interface StoredKey {
+  key_id: string;
+  name: string;
+}
+
+/** Stores keys through the API (account: admin or operator key; platform: `/v1/platform/keys`). */
+export async function storeKeys(gateway: RoutingGateway, path: '/v1/providers/keys' | '/v1/platform/keys', providers: Array<Record<string, unknown>>): Promise<StoredKey[]> {
+  const response = await call(gateway, 'POST', path, { providers });
+  const body = (await response.json()) as { providers?: StoredKey[] };
+  if (response.status !== 201) throw new Error(`storing keys failed: ${response.status} ${JSON.stringify(body)}`);
+  return body.providers ?? [];
+}
+
+/** One account key per named provider, pointing at the fleet; answers provider → key id. */
+export async function addAccountKeys(gateway: RoutingGateway, fleet: SimulatorFleet, providers: readonly ProviderName[]): Promise<Record<string, string>> {
+  const stored = await storeKeys(
+    gateway,
+    '/v1/providers/keys',
+    providers.map((name) => ({ name, api_key: fleet.keys[name] })),
+  );
+  return Object.fromEntries(stored.map((key) => [key.name, key.key_id]));
+}
+
+/** One platform key per named provider, on its own fleet through the key's `settings.base_url`. */
+export async function addPlatformKeys(gateway: RoutingGateway, fleet: SimulatorFleet, providers: readonly ProviderName[]): Promise<Record<string, string>> {
+  const stored = await storeKeys(
+    gateway,
+    '/v1/platform/keys',
+    providers.map((name) => ({ name, api_key: fleet.keys[name], settings: { base_url: fleet.baseUrls[name] } })),
+  );
+  return Object.fromEntries(stored.map((key) => [key.name, key.key_id]));
+}
+
+export const USER_MESSAGE = [{ role: 'user', content: 'Analyze this data...' }];
+
+export function chat(gateway: Pick<RoutingGateway, 'url'>, body: Record<string, unknown>, headers: Record<string, string> = {}, key?: string): Promise<Response> {
+  return call(gateway, 'POST', '/v1/chat/completions', { messages: USER_MESSAGE, ...body }, { headers: { 'X-Use-BYOK': 'true', ...headers }, key });
+}
+
+/** The routing headers of an answer, for one-line assertions. */
+export function servedBy(response: Response): { provider: string | null; keyId: string | null; byok: string | null; model: string | null; fallbackAttempts: string | null } {
+  return {
+    provider: response.headers.get('x-provider-used'),
+    keyId: response.headers.get('x-key-id'),
+    byok: response.headers.get('x-byok-used'),
+    model: response.headers.get('x-model-used'),
+    fallbackAttempts: response.headers.get('x-fallback-attempts'),
+  };
+}
+
+export interface ErrorBody {
+  error: { message: string; type: string; code: string; param: string | null; attempts?: Array<{ provider: string; model: string; key_id: string; owner: string; reason: string; status: number | null }>; [extra: string]: unknown };
+}
+
+export async function errorOf(response: Response): Promise<ErrorBody['error']> {
+  return ((await response.json()) as ErrorBody).error;
+}
