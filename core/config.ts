@@ -40,6 +40,16 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   logLevel: 'KEYWAY_LOG_LEVEL',
 };
 
+const SUPPORTED_DATABASE_URL = /^(file:|:memory:$|(libsql|https?|wss?|postgres(ql)?):\/\/)/;
+
+/** Why a database URL cannot be used, naming only its scheme: what follows can hold a password. */
+export function unsupportedDatabaseUrl(url: string): string | undefined {
+  if (SUPPORTED_DATABASE_URL.test(url)) return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  const got = scheme === undefined ? 'a value without a scheme (a file path needs file:)' : `the scheme ${scheme}:`;
+  return `KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got ${got}.`;
+}
+
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -80,6 +90,9 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     return Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
   };
   const databaseUrl = value('databaseUrl') ?? 'file:./data/keyway.db';
+  // Checked here, before any plugin runs, so crypto-local does not report it as a master key problem.
+  const databaseProblem = unsupportedDatabaseUrl(databaseUrl);
+  if (databaseProblem !== undefined) throw new ConfigError(databaseProblem);
   const defaultDataDirectory = databaseUrl.startsWith('file:') ? dirname(databaseUrl.slice('file:'.length)) : './data';
   const pluginConfig = file.plugins;
   const merged: Record<string, string | undefined> = { ...environment };

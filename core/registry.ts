@@ -1,4 +1,5 @@
 import { Value } from '@sinclair/typebox/value';
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
@@ -215,6 +216,7 @@ export async function importPluginModules(paths: string[], baseDirectory: string
   const sources: PluginSource[] = [];
   for (const path of paths) {
     const absolute = isAbsolute(path) ? path : resolve(baseDirectory, path);
+    if (!existsSync(absolute)) throw new PluginLoadError(`KEYWAY_PLUGINS: ${absolute} does not exist`);
     let module: Record<string, unknown>;
     try {
       module = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;

@@ -1,4 +1,5 @@
 import { Database } from 'bun:sqlite';
+import { unsupportedDatabaseUrl } from '../config.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
@@ -35,7 +36,7 @@ export async function openStorage(url: string): Promise<Storage> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     throw new StorageError('KEYWAY_DATABASE_URL names PostgreSQL, which this build does not support yet; use a file: URL or a libsql:// server.');
   }
-  throw new StorageError(`KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got a value starting with ${JSON.stringify(url.slice(0, 12))}.`);
+  throw new StorageError(unsupportedDatabaseUrl(url) ?? 'KEYWAY_DATABASE_URL is not supported.');
 }
 
 function openFile(url: string): Storage {

@@ -2,14 +2,16 @@
 // migrations folder next to it. Whatever it needs must be inside it.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MIGRATIONS } from '../../core/storage/migrations.ts';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, chatCompletion, printedKeys, REPOSITORY_ROOT, runUntilExit, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, chatCompletion, logLines, printedKeys, REPOSITORY_ROOT, runUntilExit, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-BinaryTestUpstreamKey000000000000001';
 const REFUSE_MODEL_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/refuse-model/index.ts');
@@ -22,6 +24,8 @@ let simulator: SimulatorHandle;
 let gateway: GatewayProcess;
 let operatorKey: string;
 let binary: string;
+/** X-Request-Id of every answered call, checked against the usage table after SIGTERM. */
+const answeredRequestIds: string[] = [];
 
 beforeAll(async () => {
   buildDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-build-'));
@@ -55,7 +59,9 @@ describe('the compiled binary, alone in an empty directory', () => {
   test('starts with the embedded defaults: ./data/keyway.db and a 0600 ./data/master.key', () => {
     expect(operatorKey).toMatch(/^kw_op_/);
     expect(gateway.stdout()).toContain('"database":"bun-sqlite"');
-    expect(gateway.stdout()).toContain('"applied":["0001_core"]');
+    // Every migration compiled into the binary ran: none is read from a folder at run time.
+    const migrationLog = logLines(gateway.stdout()).find((line) => line.migrations !== undefined);
+    expect((migrationLog?.migrations as { applied?: string[] } | undefined)?.applied).toEqual(MIGRATIONS.map((migration) => migration.id));
     expect(existsSync(join(runDirectory, 'data', 'keyway.db'))).toBe(true);
     const masterKeyMode = statSync(join(runDirectory, 'data', 'master.key')).mode & 0o777;
     expect(masterKeyMode.toString(8)).toBe('600');
@@ -68,6 +74,7 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     expect(response.headers.get('x-provider-used')).toBe('openai');
+    answeredRequestIds.push(response.headers.get('x-request-id') ?? '');
     const payloads = ssePayloads(await response.text());
     expect(payloads.at(-1)).toBe('[DONE]');
     const chunks = payloads.slice(0, -1).map((payload) => JSON.parse(payload) as { object: string; choices: Array<{ delta?: { content?: string } }> });
@@ -75,6 +82,15 @@ describe('the compiled binary, alone in an empty directory', () => {
     for (const chunk of chunks) expect(chunk.object).toBe('chat.completion.chunk');
     const text = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
     expect(text).toBe('Echo: Hello from the binary');
+  });
+
+  test('prices a call from the model catalog compiled into it', async () => {
+    const response = await chatCompletion(gateway.url, operatorKey, { model: 'gpt-4o', messages: [{ role: 'user', content: 'price me' }] });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    answeredRequestIds.push(response.headers.get('x-request-id') ?? '');
+    // gpt-4o's list price comes only from core/data/model-prices.json.
+    expect(Number(response.headers.get('x-keyway-cost'))).toBeGreaterThan(0);
   });
 
   test.skipIf(!pluginAvailable)('loads an out-of-tree plugin from KEYWAY_PLUGINS: refused-model-x answers 403 model_not_allowed', async () => {
@@ -96,6 +112,18 @@ describe('the compiled binary, alone in an empty directory', () => {
       expect(result.stderr).toMatch(/ECONNREFUSED|Unable to connect/);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  // Last: stops the gateway the other tests use.
+  test('drains on SIGTERM: exit code 0 and every answered call in the usage table', async () => {
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    const database = new Database(join(runDirectory, 'data', 'keyway.db'), { readonly: true });
+    try {
+      const rows = database.query('SELECT request_id FROM usage_records WHERE status = 200').all() as Array<{ request_id: string }>;
+      expect(rows.map((row) => row.request_id).sort()).toEqual([...answeredRequestIds].sort());
+    } finally {
+      database.close();
     }
   });
 });

@@ -147,6 +147,20 @@ export function printedKeys(stdout: string): FirstStartKeys {
   };
 }
 
+/** The pino JSON lines of an output, skipping anything else (the first-start banner). */
+export function logLines(stdout: string): Array<Record<string, unknown>> {
+  const lines: Array<Record<string, unknown>> = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // A line cut by a crash is not a log line.
+    }
+  }
+  return lines;
+}
+
 export function countOccurrences(text: string, needle: string): number {
   return needle.length === 0 ? 0 : text.split(needle).length - 1;
 }

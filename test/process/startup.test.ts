@@ -43,7 +43,7 @@ const refusals: Refusal[] = [
   { name: 'a master key that is not base64', env: { KEYWAY_MASTER_KEY: MALFORMED_KEY }, message: /KEYWAY_MASTER_KEY is not valid base64/, secret: MALFORMED_KEY },
   { name: 'a master key of the wrong length', env: { KEYWAY_MASTER_KEY: SHORT_KEY }, message: /KEYWAY_MASTER_KEY decodes to 16 bytes; it must be exactly 32 bytes/, secret: SHORT_KEY },
   { name: 'a port that is not a number', env: { KEYWAY_PORT: 'abc' }, message: /KEYWAY_PORT must be an integer between 0 and 65535; got "abc"/ },
-  { name: 'a plugin path that does not exist', env: { KEYWAY_PLUGINS: MISSING_PLUGIN }, message: new RegExp(`KEYWAY_PLUGINS: cannot load ${MISSING_PLUGIN.replaceAll('.', '\\.')}`) },
+  { name: 'a plugin path that does not exist', env: { KEYWAY_PLUGINS: MISSING_PLUGIN }, message: new RegExp(`KEYWAY_PLUGINS: ${MISSING_PLUGIN.replaceAll('.', '\\.')} does not exist`) },
   {
     name: 'a plugin built for another plugin API version',
     env: { KEYWAY_PLUGINS: BAD_API_VERSION_PLUGIN },
@@ -77,6 +77,26 @@ describe('start-up refusals', () => {
   }
 });
 
+async function refusedStart(env: Record<string, string>) {
+  const directory = scratchDirectory();
+  return runUntilExit({ command: FROM_SOURCE, cwd: directory, env: { KEYWAY_DATA_DIR: join(directory, 'data'), ...env } });
+}
+
+describe('start-up refusals of database URLs', () => {
+  test('an unsupported database URL is echoed by scheme only, never by its first characters (credentials)', async () => {
+    const result = await refusedStart({ KEYWAY_DATABASE_URL: 'mysql://u:Sup3rSecret@db.internal/keyway', KEYWAY_MASTER_KEY: generateMasterKey() });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/KEYWAY_DATABASE_URL must start with file:/);
+    expect(result.stderr).not.toMatch(/mysql:\/\/\S/);
+  });
+
+  test('a database URL without a scheme is reported as such, not as a missing master key', async () => {
+    const result = await refusedStart({ KEYWAY_DATABASE_URL: './keyway.db' });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/KEYWAY_DATABASE_URL must start with file:/);
+  });
+});
+
 async function listProviders(url: string, key: string): Promise<number> {
   const response = await fetch(`${url}/v1/providers`, { headers: { authorization: `Bearer ${key}` } });
   await response.arrayBuffer();
@@ -92,7 +112,9 @@ describe('first start', () => {
   test('prints the operator key and the default admin key exactly once, and both work', async () => {
     const gateway = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: {} });
     try {
-      ({ operatorKey = '', defaultAdminKey = '' } = printedKeys(gateway.stdout()));
+      const printed = printedKeys(gateway.stdout());
+      operatorKey = printed.operatorKey ?? '';
+      defaultAdminKey = printed.defaultAdminKey ?? '';
       expect(operatorKey).toMatch(/^kw_op_[A-Za-z0-9]{40}$/);
       expect(defaultAdminKey).toMatch(/^kw_ak_[A-Za-z0-9]{40}$/);
       expect(await listProviders(gateway.url, operatorKey)).toBe(200);
