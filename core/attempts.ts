@@ -193,10 +193,13 @@ async function attemptOnce<Value>(
     if (!abort.signal.aborted) abort.abort();
     const failure = error instanceof KeywayError ? error : new KeywayError('upstream_error', { detail: `${candidate.provider}: ${(error as Error).message}` }, { reason: 'server_error' });
     const durationMs = performance.now() - started;
-    if (!clientSignal?.aborted) {
+    // An adapter that refuses to translate a request (invalid_field, unsupported_feature: a 4xx with no
+    // failure reason) never reached the provider, so the refusal says nothing about its health.
+    const reachedProvider = failure.reason !== undefined || failure.status >= 500;
+    if (!clientSignal?.aborted && reachedProvider) {
       dependencies.health.record(candidate.key, { ok: false, reason: failure.reason, latencyMs: durationMs, retryAfterSeconds: failure.retryAfterSeconds, rateLimitRemaining: call?.upstream.rateLimitRemaining });
-      context.attempts.push(attemptRecord(candidate, failure, durationMs));
     }
+    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs));
     return { failure };
   }
 }

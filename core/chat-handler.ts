@@ -11,9 +11,15 @@ import type { ChatResult, ErrorDescriptor, StreamPart } from './vocabulary.ts';
 
 const textEncoder = new TextEncoder();
 
+/** Typographic punctuation warnings use, spelled in ASCII rather than lost to '?'. */
+const ASCII_PUNCTUATION: Record<string, string> = { '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...', '\u2192': '->' };
+
 /** Header values must be single-line ASCII. */
 function headerSafe(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 2000);
+  return text
+    .replace(/[\u2010-\u2014\u2018\u2019\u201c\u201d\u2026\u2192]/g, (character) => ASCII_PUNCTUATION[character] ?? '?')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 2000);
 }
 
 export function inferenceHeaders(context: RequestContext, servedModel: string | undefined, costUsd: number | undefined): Record<string, string> {

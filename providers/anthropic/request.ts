@@ -47,6 +47,16 @@ export interface ClaudeCapabilities {
 const MODERN_NAME = /^claude-(opus|sonnet|haiku|fable|mythos)(?:-(\d+)(?:-(\d{1,2}))?)?(?=-|$)/;
 const LEGACY_NAME = /^claude-(\d+)(?:-(\d{1,2}))?-(opus|sonnet|haiku)/;
 
+/**
+ * Extended thinking arrived with Claude 3.7 Sonnet; Claude 3 and 3.5 answer 400 to a `thinking` block.
+ * Names this cannot read keep the long-standing behaviour (thinking allowed).
+ */
+export function claudeSupportsThinking(model: string): boolean {
+  const legacy = MODERN_NAME.test(model) ? undefined : LEGACY_NAME.exec(model);
+  if (!legacy) return true;
+  return Number(legacy[1]) + Number(legacy[2] ?? 0) / 10 >= 3.7;
+}
+
 /** Reads the generation from the model name; names it cannot read keep the long-standing behaviour. */
 export function claudeCapabilities(model: string): ClaudeCapabilities {
   const modern = MODERN_NAME.exec(model);
@@ -317,6 +327,7 @@ function toolLoopWithoutThinking(messages: AnthropicMessage[]): boolean {
 
 interface ThinkingInput {
   request: ChatRequest;
+  model: string;
   capabilities: ClaudeCapabilities;
   maxTokens: number;
   toolChoice: Block | undefined;
@@ -334,6 +345,10 @@ function planThinking(input: ThinkingInput): ThinkingPlan {
     throw invalidField('reasoning_effort', `must be one of ${REASONING_EFFORTS.join(', ')}`);
   }
   const level = effort as Exclude<ReasoningEffort, 'none'>;
+  if (!claudeSupportsThinking(input.model)) {
+    warnings.push(`anthropic: ignored 'reasoning_effort' (${input.model} has no extended thinking)`);
+    return {};
+  }
   if (input.toolChoice?.type === 'any' || input.toolChoice?.type === 'tool') {
     warnings.push("anthropic: ignored 'reasoning_effort' (thinking cannot be combined with a forced tool_choice)");
     return {};
@@ -472,7 +487,7 @@ export function buildAnthropicBody(request: ChatRequest, model: string, settings
   const capabilities = claudeCapabilities(model);
   const toolChoice = applyTools(body, request);
   applyResponseFormat(body, system, request.response_format, warnings);
-  const plan = planThinking({ request, capabilities, maxTokens, toolChoice, messages, warnings });
+  const plan = planThinking({ request, model, capabilities, maxTokens, toolChoice, messages, warnings });
   if (plan.thinking !== undefined) body.thinking = plan.thinking;
   mergeOutputConfig(body, plan, request);
   applySampling(body, { request, settings, capabilities, thinking: thinkingIsOn(plan.thinking), warnings });

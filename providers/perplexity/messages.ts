@@ -1,5 +1,8 @@
 import type { ChatMessage, ContentPart } from '../../core/vocabulary.ts';
 
+/** Stands in for the user turn Sonar requires before an opening assistant message (a greeting). */
+export const PLACEHOLDER_USER_TEXT = '.';
+
 /**
  * Reshapes an OpenAI conversation into what Sonar accepts. Perplexity answers 400 "After the
  * (optional) system message(s), user and assistant roles should be alternating" otherwise, where
@@ -33,6 +36,8 @@ export function normalizePerplexityMessages(messages: readonly ChatMessage[]): C
     }
   }
   if (pendingSystem.length > 0) appendUser(turns, { role: 'user', content: pendingSystem.join('\n\n') });
+  // Sonar wants the first turn after the system messages to be the user's; OpenAI lets an assistant open.
+  if (turns[0] !== undefined && turns[0].role !== 'user') turns.unshift({ role: 'user', content: PLACEHOLDER_USER_TEXT });
   return [...leading, ...turns];
 }
 
