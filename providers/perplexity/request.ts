@@ -1,4 +1,4 @@
-import { invalidField } from '../../core/errors.ts';
+import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/plugin.ts';
 import type { ChatRequest } from '../../core/vocabulary.ts';
 import { normalizePerplexityMessages } from './messages.ts';
@@ -20,6 +20,10 @@ export const PERPLEXITY_MAX_TOKENS = 128_000;
  */
 export function buildPerplexityChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   const { provider: _provider, routing: _routing, stream_options: _streamOptions, stream_mode: streamMode, max_completion_tokens: maxCompletionTokens, ...body } = request;
+  if (typeof body.n === 'number' && body.n > 1) {
+    throw new KeywayError('unsupported_feature', { detail: 'perplexity returns one choice per request; n > 1 is not supported' }, { param: 'n' });
+  }
+  delete body.n;
   body.model = model;
   body.messages = normalizePerplexityMessages(request.messages);
   if (body.stream !== true) delete body.stream;

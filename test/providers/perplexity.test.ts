@@ -328,3 +328,11 @@ describe('perplexity adapter against the simulator', () => {
     expect(await adapter.listModels(credential(), new AbortController().signal)).toEqual(['sonar', 'sonar-pro', 'sonar-reasoning-pro', 'sonar-deep-research']);
   });
 });
+
+describe('choices', () => {
+  test('n > 1 is refused: Sonar returns one choice', () => {
+    expect(() => buildPerplexityChatBody({ model: 'sonar', n: 2, messages: [{ role: 'user', content: 'x' }] }, 'sonar', {}, [])).toThrow(/n > 1/);
+    const body = buildPerplexityChatBody({ model: 'sonar', n: 1, messages: [{ role: 'user', content: 'x' }] }, 'sonar', {}, []);
+    expect(body.n).toBeUndefined();
+  });
+});
