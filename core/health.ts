@@ -116,6 +116,22 @@ export class HealthMonitor {
     return this.tryHalfOpen(provider, this.options.policyFor(key.accountId));
   }
 
+  /**
+   * Why a key cannot be routed to now, in words for an error message (and, when the wait is known,
+   * how many seconds until it may be tried); undefined when it can.
+   */
+  unavailableReason(key: ProviderKeyRecord): { reason: string; retryAfterSeconds?: number } | undefined {
+    if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected) return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
+    if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
+    const provider = this.providers.get(scopeOf(key));
+    if (provider?.state !== 'disabled') return undefined;
+    const trialAt = provider.changedAt + this.options.policyFor(key.accountId).check_interval * 1000;
+    return {
+      reason: `${key.provider} is disabled by the health check (${provider.reason ?? 'unhealthy'}); the next trial is at ${new Date(trialAt).toISOString()}`,
+      retryAfterSeconds: Math.max(1, Math.ceil((trialAt - this.options.clock.now()) / 1000)),
+    };
+  }
+
   /** A key told to wait by a rate limit; pools put it last rather than skipping it. */
   isCoolingDown(key: ProviderKeyRecord): boolean {
     const state = this.keys.get(key.id);

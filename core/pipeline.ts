@@ -148,10 +148,17 @@ export class Gateway {
     const keys = context.keys;
     const held = provider === undefined ? [] : (keys?.account.get(provider) ?? []);
     let detail: string;
+    let retryAfterSeconds: number | undefined;
     if (provider === undefined) detail = `No provider can serve '${context.request.model}' with the keys this account may use.`;
     else if (held.length === 0) detail = `No ${provider} provider key is configured for this account; add one with POST /v1/providers/keys${routing.fallback_to_parrotrouter ? '' : ' (or allow platform keys with routing.fallback_to_parrotrouter)'}.`;
-    else detail = `Every ${provider} provider key of this account is unavailable (${held.map((key) => `${key.id}: ${key.status}`).join(', ')}).`;
-    return new KeywayError('no_provider_available', { detail }, { extra: provider === undefined ? {} : { provider } });
+    else {
+      // Say why (health check, refused key), not the stored status, which stays `active` for a disabled provider.
+      const reasons = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
+      const waits = reasons.map((entry) => entry.retryAfterSeconds).filter((seconds): seconds is number => seconds !== undefined);
+      retryAfterSeconds = waits.length > 0 ? Math.min(...waits) : undefined;
+      detail = `Every ${provider} provider key of this account is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
+    }
+    return new KeywayError('no_provider_available', { detail }, { retryAfterSeconds, extra: provider === undefined ? {} : { provider } });
   }
 
   /**

@@ -100,6 +100,8 @@ export interface UpstreamCall {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /** Where this provider puts its request id and remaining-requests count, read from every answer (429s included). */
+  info?: { requestIdHeader: string; remainingHeaders: readonly string[] };
 }
 
 /**
@@ -122,6 +124,7 @@ export async function postUpstream(
     throw networkFailure(provider, error, context.signal);
   }
   context.upstream.status = response.status;
+  if (call.info !== undefined) recordUpstreamInfo(context.upstream, response.headers, call.info.requestIdHeader, call.info.remainingHeaders);
   if (response.ok) return response;
   let text = '';
   try {

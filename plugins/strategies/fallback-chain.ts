@@ -1,5 +1,5 @@
 import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/plugin.ts';
-import { orderPool, PLATFORM_NAMES } from './keys.ts';
+import { orderPool, PLATFORM_NAMES, platformAllowed } from './keys.ts';
 
 /** The providers to try when the request gives no `provider_order`: the model's own, then the class's. */
 function defaultOrder(input: RoutePlanInput): string[] {
@@ -20,7 +20,9 @@ function modelFor(provider: string, input: RoutePlanInput): string | undefined {
  * for the providers of the chain, in the same order. A provider without an equivalent is skipped.
  */
 export function planFallbackChain(input: RoutePlanInput): RouteCandidate[] {
-  const order = input.routing.provider_order ?? defaultOrder(input);
+  const requested = input.routing.provider_order ?? defaultOrder(input);
+  // fallback_to_parrotrouter (which X-Use-BYOK: false also sets) means the platform keys after the chain's own.
+  const order = platformAllowed(input) && !requested.some((entry) => PLATFORM_NAMES.has(entry)) ? [...requested, 'parrotrouter'] : requested;
   const chainProviders = order.filter((entry) => !PLATFORM_NAMES.has(entry));
   const candidates: RouteCandidate[] = [];
   const seen = new Set<string>();

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest } from '../../core/vocabulary.ts';
 import { classifyAnthropicError } from './errors.ts';
 import { anthropicHeaders, buildAnthropicBody } from './request.ts';
@@ -53,12 +53,11 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
   async function post(path: string, body: Record<string, unknown>, context: CallContext, betas?: string): Promise<Response> {
     const response = await postUpstream(
       options.fetch,
-      { url: `${apiRoot(context.credential)}/${path}`, headers: anthropicHeaders(context.credential.apiKey, betas), body: JSON.stringify(body) },
+      { url: `${apiRoot(context.credential)}/${path}`, headers: anthropicHeaders(context.credential.apiKey, betas), body: JSON.stringify(body) , info: { requestIdHeader: 'request-id', remainingHeaders: REMAINING_HEADERS } },
       context,
       PROVIDER,
       classifyAnthropicError,
     );
-    recordUpstreamInfo(context.upstream, response.headers, 'request-id', REMAINING_HEADERS);
     return response;
   }
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest } from '../../core/vocabulary.ts';
 import { embedWithCohere } from './embeddings.ts';
 import { classifyCohereError } from './errors.ts';
@@ -27,12 +27,11 @@ export function createCohereAdapter(options: CohereAdapterOptions): ProviderAdap
   async function post(path: string, body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response> {
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}${path}`, headers: cohereHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) },
+      { url: `${baseUrlFor(context.credential)}${path}`, headers: cohereHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
       context,
       'cohere',
       classifyCohereError,
     );
-    recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', REMAINING_HEADERS);
     return response;
   }
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest } from '../../core/vocabulary.ts';
 import { classifyGeminiError, PROVIDER_NAME } from './errors.ts';
 import { buildGeminiEmbeddingsRequest, buildGeminiRequest, geminiHeaders, geminiModelPath } from './request.ts';
@@ -29,8 +29,7 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
   const apiBase = (credential: ProviderCredential) => `${resolveBaseUrl(credential, options.baseUrl, GOOGLE_DEFAULT_BASE_URL)}${API_VERSION_PATH}`;
 
   async function post(url: string, body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response> {
-    const response = await postUpstream(options.fetch, { url, headers: geminiHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) }, context, PROVIDER_NAME, classifyGeminiError);
-    recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', []);
+    const response = await postUpstream(options.fetch, { url, headers: geminiHeaders(context.credential.apiKey, stream), body: JSON.stringify(body), info: { requestIdHeader: 'x-request-id', remainingHeaders: [] } }, context, PROVIDER_NAME, classifyGeminiError);
     return response;
   }
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
@@ -29,12 +29,11 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     const body = buildOpenAIChatBody(request, context.model, context.credential.settings);
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream), body: JSON.stringify(body) },
+      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
       context,
       name,
       classify,
     );
-    recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', REMAINING_HEADERS);
     return response;
   }
 
@@ -64,12 +63,12 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
           url: `${baseUrlFor(context.credential)}/embeddings`,
           headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, false),
           body: JSON.stringify({ ...request, model: context.model }),
+          info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
         },
         context,
         name,
         classify,
       );
-      recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', REMAINING_HEADERS);
       const body = (await readJsonBody(response, name, context.signal)) as { model?: string; data?: EmbeddingsResult['data']; usage?: OpenAIUsage };
       const usage = usageFromOpenAI(body.usage ? { ...body.usage, completion_tokens: body.usage.completion_tokens ?? 0 } : undefined);
       return {

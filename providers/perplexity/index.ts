@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { postUpstream, readJsonBody, recordUpstreamInfo, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest } from '../../core/vocabulary.ts';
 import { openAIHeaders } from '../openai/request.ts';
 import { classifyPerplexityError } from './errors.ts';
@@ -28,12 +28,11 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     const body = buildPerplexityChatBody({ ...request, stream }, context.model, context.credential.settings, context.warnings);
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, undefined, stream), body: JSON.stringify(body) },
+      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, undefined, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
       context,
       'perplexity',
       classifyPerplexityError,
     );
-    recordUpstreamInfo(context.upstream, response.headers, 'x-request-id', REMAINING_HEADERS);
     return response;
   }
 

@@ -39,12 +39,14 @@ export interface RoutingGatewayOptions {
   clock?: Clock;
   /** Background probes; off by default so tests decide when a probe runs. */
   probes?: boolean;
+  /** `debug` logs every request's attempts with their durations. */
+  logLevel?: string;
 }
 
 export async function startRoutingGateway(options: RoutingGatewayOptions = {}): Promise<RoutingGateway> {
   const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-routing-'));
   const output: string[] = [];
-  const logger = createLogger('info', { write: (line: string) => void output.push(line) } as never);
+  const logger = createLogger(options.logLevel ?? 'info', { write: (line: string) => void output.push(line) } as never);
   const runtime = await createRuntime({
     builtinPlugins: builtinPlugins(),
     environment: {
@@ -133,19 +135,20 @@ interface StoredKey {
 }
 
 /** Stores keys through the API (account: admin or operator key; platform: `/v1/platform/keys`). */
-export async function storeKeys(gateway: RoutingGateway, path: '/v1/providers/keys' | '/v1/platform/keys', providers: Array<Record<string, unknown>>): Promise<StoredKey[]> {
-  const response = await call(gateway, 'POST', path, { providers });
+export async function storeKeys(gateway: RoutingGateway, path: '/v1/providers/keys' | '/v1/platform/keys', providers: Array<Record<string, unknown>>, key?: string): Promise<StoredKey[]> {
+  const response = await call(gateway, 'POST', path, { providers }, { key });
   const body = (await response.json()) as { providers?: StoredKey[] };
   if (response.status !== 201) throw new Error(`storing keys failed: ${response.status} ${JSON.stringify(body)}`);
   return body.providers ?? [];
 }
 
 /** One account key per named provider, pointing at the fleet; answers provider → key id. */
-export async function addAccountKeys(gateway: RoutingGateway, fleet: SimulatorFleet, providers: readonly ProviderName[]): Promise<Record<string, string>> {
+export async function addAccountKeys(gateway: RoutingGateway, fleet: SimulatorFleet, providers: readonly ProviderName[], adminKey?: string): Promise<Record<string, string>> {
   const stored = await storeKeys(
     gateway,
     '/v1/providers/keys',
     providers.map((name) => ({ name, api_key: fleet.keys[name] })),
+    adminKey,
   );
   return Object.fromEntries(stored.map((key) => [key.name, key.key_id]));
 }
@@ -160,10 +163,21 @@ export async function addPlatformKeys(gateway: RoutingGateway, fleet: SimulatorF
   return Object.fromEntries(stored.map((key) => [key.name, key.key_id]));
 }
 
+/** A new account (operator call); answers its first admin key. Accounts keep tests' health apart. */
+export async function createAccount(gateway: RoutingGateway, name: string): Promise<string> {
+  const response = await call(gateway, 'POST', '/v1/accounts', { name });
+  const body = (await response.json()) as { admin_key?: { api_key?: string } };
+  const key = body.admin_key?.api_key;
+  if (response.status !== 201 || key === undefined) throw new Error(`creating account failed: ${response.status} ${JSON.stringify(body)}`);
+  return key;
+}
+
 export const USER_MESSAGE = [{ role: 'user', content: 'Analyze this data...' }];
 
+/** A chat request as the seed sends it (`X-Use-BYOK: true`); an empty header value leaves that header out. */
 export function chat(gateway: Pick<RoutingGateway, 'url'>, body: Record<string, unknown>, headers: Record<string, string> = {}, key?: string): Promise<Response> {
-  return call(gateway, 'POST', '/v1/chat/completions', { messages: USER_MESSAGE, ...body }, { headers: { 'X-Use-BYOK': 'true', ...headers }, key });
+  const sent = Object.fromEntries(Object.entries({ 'X-Use-BYOK': 'true', ...headers }).filter(([, value]) => value !== ''));
+  return call(gateway, 'POST', '/v1/chat/completions', { messages: USER_MESSAGE, ...body }, { headers: sent, key });
 }
 
 /** The routing headers of an answer, for one-line assertions. */

@@ -1,0 +1,107 @@
+// The model-class table behind fallback_chain and cost_optimized: the shipped table, the operator's
+// overrides for everyone, an account's overrides for itself, and what routing does with them.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { shippedModelClasses } from '../../core/model-classes.ts';
+import { classOf, lastSentModel, modelClasses } from './expectations.ts';
+import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+
+let gateway: RoutingGateway;
+let fleet: SimulatorFleet;
+let accounts = 0;
+
+beforeAll(async () => {
+  fleet = startFleet('classes');
+  gateway = await startRoutingGateway({ env: fleet.environment() });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await fleet.stop();
+});
+
+beforeEach(() => fleet.reset());
+
+async function newAccount(): Promise<string> {
+  const key = await createAccount(gateway, `classes-${++accounts}`);
+  await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google'], key);
+  return key;
+}
+
+const overrideForAccount = (key: string, classes: unknown) => call(gateway, 'PUT', '/v1/settings/model-classes', { classes }, { key });
+const overrideForPlatform = (classes: unknown, key?: string) => call(gateway, 'PUT', '/v1/platform/model-classes', { classes }, { key });
+const chain = (key: string, order: string[]) => chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: order } }, {}, key);
+
+describe('GET /v1/model-classes', () => {
+  test('answers the shipped table', async () => {
+    const key = await newAccount();
+    const classes = await modelClasses(gateway, key);
+    expect(classes.map((entry) => entry.name)).toEqual(shippedModelClasses().list().map((entry) => entry.name));
+    for (const shipped of shippedModelClasses().list()) expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
+    expect(classOf(classes, 'gpt-4').name).toBe('flagship');
+  });
+});
+
+describe('PUT /v1/settings/model-classes (account)', () => {
+  test("changes the equivalent a fallback sends, for that account only", async () => {
+    const key = await newAccount();
+    const other = await newAccount();
+    const response = await overrideForAccount(key, { flagship: { models: { google: 'gemini-2.5-flash' } } });
+    expect(response.status).toBe(200);
+    const flagship = classOf(((await response.json()) as { classes: Parameters<typeof classOf>[0] }).classes, 'flagship');
+    expect(flagship.models.google).toBe('gemini-2.5-flash');
+    expect(flagship.models.anthropic).toBe(shippedModelClasses().classOf('flagship')?.models.anthropic ?? '');
+
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const served = await chain(key, ['openai', 'google']);
+    expect(servedBy(served)).toMatchObject({ provider: 'google', model: 'gemini-2.5-flash', fallbackAttempts: '1' });
+    expect(lastSentModel(fleet, 'google')).toBe('gemini-2.5-flash');
+
+    expect(classOf(await modelClasses(gateway, other), 'flagship').models.google).toBe('gemini-2.5-pro');
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect(servedBy(await chain(other, ['openai', 'google'])).model).toBe('gemini-2.5-pro');
+  });
+
+  test('null removes a class: the model then has no equivalents to fall back to', async () => {
+    const key = await newAccount();
+    expect((await overrideForAccount(key, { flagship: null })).status).toBe(200);
+    expect((await modelClasses(gateway, key)).some((entry) => entry.name === 'flagship')).toBe(false);
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const response = await chain(key, ['openai', 'anthropic', 'google']);
+    expect(response.status).toBe(502);
+    expect((await errorOf(response)).attempts?.map((attempt) => attempt.provider)).toEqual(['openai']);
+    expect(fleet.upstreamCounts()).toEqual(attemptsOf({ openai: 1 }));
+  });
+
+  test('validation names the field', async () => {
+    const key = await newAccount();
+    const badModel = await overrideForAccount(key, { flagship: { models: { google: 5 } } });
+    expect(badModel.status).toBe(400);
+    expect((await errorOf(badModel)).param).toBe('classes.flagship.models');
+    const badName = await overrideForAccount(key, { 'no spaces please': { models: {} } });
+    expect((await errorOf(badName)).param).toBe('classes.no spaces please');
+    const badMembers = await overrideForAccount(key, { flagship: { members: 'gpt-4' } });
+    expect((await errorOf(badMembers)).param).toBe('classes.flagship.members');
+  });
+});
+
+describe('PUT /v1/platform/model-classes (operator)', () => {
+  test('applies to every account; an account override still wins; only the operator may call it', async () => {
+    const key = await newAccount();
+    const overriding = await newAccount();
+    await overrideForAccount(overriding, { flagship: { models: { anthropic: 'claude-opus-4-1' } } });
+    expect((await overrideForPlatform({ flagship: { models: { anthropic: 'claude-sonnet-4-5' } } }, key)).status).toBe(403);
+    const stored = await overrideForPlatform({ flagship: { models: { anthropic: 'claude-sonnet-4-5' } } });
+    expect(stored.status).toBe(200);
+    try {
+      fleet.simulators.openai.inject({ kind: 'server_error' });
+      await chain(key, ['openai', 'anthropic']);
+      expect(lastSentModel(fleet, 'anthropic')).toBe('claude-sonnet-4-5');
+      fleet.simulators.openai.inject({ kind: 'server_error' });
+      await chain(overriding, ['openai', 'anthropic']);
+      expect(lastSentModel(fleet, 'anthropic')).toBe('claude-opus-4-1');
+    } finally {
+      await overrideForPlatform({ flagship: { models: { anthropic: shippedModelClasses().classOf('flagship')?.models.anthropic ?? '' } } });
+    }
+  });
+});
