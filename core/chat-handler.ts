@@ -54,9 +54,13 @@ function failed(gateway: Gateway, format: InboundFormat, context: RequestContext
 export async function handleChat(gateway: Gateway, context: RequestContext, format: InboundFormat, clientSignal: AbortSignal | undefined): Promise<Response> {
   const streamed = context.request.stream === true;
   try {
-    await gateway.prepare(context);
+    const preparing = gateway.prepare(context);
+    if (preparing !== undefined) await preparing;
     if (!streamed) {
-      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), clientSignal);
+      // Non-streamed calls run to completion even if the client leaves: watching the connection costs
+      // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
+      // which run long, are cancelled when the client goes.
+      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), undefined);
       success.done();
       return answer(gateway, format, context, success);
     }

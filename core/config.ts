@@ -117,7 +117,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     pluginConfig: pluginConfig !== null && typeof pluginConfig === 'object' ? (pluginConfig as Record<string, unknown>) : {},
     logLevel: value('logLevel') ?? 'info',
     usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', environment.KEYWAY_USAGE_FLUSH_MS, 1000, 10, 600_000),
-    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 500, 1, 100_000),
+    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
     env: merged,
   };

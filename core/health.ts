@@ -27,6 +27,7 @@ export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
 const RECOVERY_SUCCESSES = 3;
 const WINDOW_CAPACITY = 200;
 const WINDOW_SPAN_MS = 5 * 60_000;
+const MEDIAN_INTERVAL_MS = 1000;
 
 export interface CallOutcome {
   ok: boolean;
@@ -44,6 +45,9 @@ interface ProviderHealthState {
   reason: string | undefined;
   rateLimitRemaining: number | undefined;
   lastError: string | undefined;
+  /** The median is a sort of the window: judged at most once a second, not on every call. */
+  medianLatency: number | undefined;
+  medianCheckedAt: number;
 }
 
 interface KeyHealthState {
@@ -76,7 +80,16 @@ export interface HealthMonitorOptions {
   onKeyRestored?(key: ProviderKeyRecord): void;
 }
 
-const scopeOf = (key: ProviderKeyRecord): string => `${key.accountId ?? 'platform'}\u0000${key.provider}`;
+// Records are immutable snapshot objects, so their scope string is computed once per record.
+const scopes = new WeakMap<ProviderKeyRecord, string>();
+function scopeOf(key: ProviderKeyRecord): string {
+  let scope = scopes.get(key);
+  if (scope === undefined) {
+    scope = `${key.accountId ?? 'platform'}\u0000${key.provider}`;
+    scopes.set(key, scope);
+  }
+  return scope;
+}
 const round = (value: number): number => Math.round(value * 100) / 100;
 
 export class HealthMonitor {
@@ -230,7 +243,11 @@ export class HealthMonitor {
     if (samples < policy.min_samples) return undefined;
     const successRate = provider.window.successRate(now);
     if (successRate < policy.health_threshold) return `success rate ${round(successRate)}% is below ${policy.health_threshold}% over the last ${samples} calls`;
-    const median = provider.window.latencyPercentile(now, 50);
+    if (now - provider.medianCheckedAt >= MEDIAN_INTERVAL_MS) {
+      provider.medianLatency = provider.window.latencyPercentile(now, 50);
+      provider.medianCheckedAt = now;
+    }
+    const median = provider.medianLatency;
     if (median !== undefined && median > policy.latency_threshold) return `median latency ${round(median)} ms is above ${policy.latency_threshold} ms`;
     return undefined;
   }
@@ -253,7 +270,17 @@ export class HealthMonitor {
   private providerState(scope: string): ProviderHealthState {
     let state = this.providers.get(scope);
     if (state === undefined) {
-      state = { window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS), state: 'healthy', changedAt: 0, recoverySuccesses: 0, reason: undefined, rateLimitRemaining: undefined, lastError: undefined };
+      state = {
+        window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS),
+        state: 'healthy',
+        changedAt: 0,
+        recoverySuccesses: 0,
+        reason: undefined,
+        rateLimitRemaining: undefined,
+        lastError: undefined,
+        medianLatency: undefined,
+        medianCheckedAt: Number.NEGATIVE_INFINITY,
+      };
       this.providers.set(scope, state);
     }
     return state;

@@ -4,7 +4,7 @@ import { KeywayError } from './errors.ts';
 import type { CryptoBackend, ProviderCredential, ProviderKeyRecord } from './plugin.ts';
 
 export interface KeyVaultOptions {
-  /** How long a decrypted key stays in memory after its last use. */
+  /** How long a decrypted key stays in memory after it was decrypted. */
   ttlMs: number;
   maxEntries: number;
 }
@@ -23,7 +23,9 @@ export class KeyVault {
     private readonly backends: ReadonlyMap<string, CryptoBackend>,
     options: KeyVaultOptions = { ttlMs: 10 * 60_000, maxEntries: 10_000 },
   ) {
-    this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, updateAgeOnGet: true });
+    // Expiry is measured from decryption, read against a clock that ticks once a second: a TTL check
+    // per request would otherwise cost a timer read on the hot path.
+    this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlResolution: 1000 });
     store.onChange((snapshot) => {
       for (const id of [...this.cache.keys()]) {
         const listing = snapshot.keysById.get(id);

@@ -62,27 +62,59 @@ export class Gateway {
     return table;
   }
 
+  private readonly equivalentsCache = new WeakMap<ModelClassTable, Map<string, ReadonlyMap<string, string> | undefined>>();
+
+  /** Each provider's model of the request's class; cached per table, so routing allocates nothing. */
+  private equivalentsFor(table: ModelClassTable, provider: string | undefined, model: string): ReadonlyMap<string, string> | undefined {
+    let cache = this.equivalentsCache.get(table);
+    if (cache === undefined) this.equivalentsCache.set(table, (cache = new Map()));
+    const key = `${provider ?? ''}\u0000${model}`;
+    if (cache.has(key)) return cache.get(key);
+    const modelClass = table.classOf(model);
+    let equivalents: Map<string, string> | undefined;
+    if (modelClass !== undefined) {
+      equivalents = new Map(Object.entries(modelClass.models));
+      // The provider the request named keeps the exact model the client asked for.
+      if (provider !== undefined) equivalents.set(provider, model);
+    }
+    if (cache.size > 10_000) cache.clear();
+    cache.set(key, equivalents);
+    return equivalents;
+  }
+
   private price(provider: string, model: string): number | undefined {
     const info = this.dependencies.catalog.get(provider, model);
     return info === undefined ? undefined : info.inputCostPerToken + info.outputCostPerToken;
   }
 
-  /** auth hooks (the core's own check ran in the HTTP layer), then key-resolve and route. */
-  async prepare(context: RequestContext): Promise<void> {
-    const { hooks } = this.dependencies.plugins;
+  /**
+   * auth hooks (the core's own check ran in the HTTP layer), then key-resolve, route and the call
+   * stage's hooks. Synchronous unless a hook is async: no microtask is spent when none is.
+   */
+  prepare(context: RequestContext): void | Promise<void> {
     if (context.principal.role === 'viewer' || !context.principal.byokAccess) {
       throw new KeywayError('byok_access_denied', { detail: 'This key may read usage but not call models.' });
     }
+    const { hooks } = this.dependencies.plugins;
     const auth = runHooks(hooks, 'auth', context);
-    if (auth) await auth;
+    if (auth !== undefined) return auth.then(() => this.afterAuth(context));
+    return this.afterAuth(context);
+  }
+
+  private afterAuth(context: RequestContext): void | Promise<void> {
+    const { hooks } = this.dependencies.plugins;
     this.resolveKeys(context);
     const keyResolve = runHooks(hooks, 'keyResolve', context);
-    if (keyResolve) await keyResolve;
+    if (keyResolve !== undefined) return keyResolve.then(() => this.afterKeyResolve(context));
+    return this.afterKeyResolve(context);
+  }
+
+  private afterKeyResolve(context: RequestContext): void | Promise<void> {
+    const { hooks } = this.dependencies.plugins;
     this.route(context);
     const route = runHooks(hooks, 'route', context);
-    if (route) await route;
-    const call = runHooks(hooks, 'call', context);
-    if (call) await call;
+    if (route !== undefined) return route.then(() => runHooks(hooks, 'call', context));
+    return runHooks(hooks, 'call', context);
   }
 
   /** The provider a model name would select, or undefined; for dialect translation before routing. */
@@ -122,13 +154,7 @@ export class Gateway {
     const model = context.request.model;
     const resolution = resolveModel(this.resolver, context.principal.accountId, keys, model, context.request.provider);
     context.resolution = resolution;
-    const modelClass = this.modelClassesFor(context.principal.accountId).classOf(resolution.model);
-    let equivalents: Map<string, string> | undefined;
-    if (modelClass !== undefined) {
-      equivalents = new Map(Object.entries(modelClass.models));
-      // The provider the request named keeps the exact model the client asked for.
-      if (resolution.provider !== undefined) equivalents.set(resolution.provider, resolution.model);
-    }
+    const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);
     context.candidates = strategy.plan({
       request: context.request,
       resolution,

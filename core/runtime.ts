@@ -77,7 +77,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const storage = await openStorage(config.databaseUrl);
   await migrate(storage, logger);
-  const repository = new Repository(storage.db);
+  const repository = new Repository(storage.db, storage);
   const secrets = await bootstrap(repository, config);
   const store = new ConfigStore(repository, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey));
   await store.refresh();

@@ -30,7 +30,7 @@ export function generateGatewayKey(kind: GatewayKeyKind): string {
  * and the lookup runs on every request.
  */
 export function hashGatewayKey(key: string): string {
-  return new Bun.CryptoHasher('sha256').update(key).digest('hex');
+  return Bun.SHA256.hash(key, 'hex');
 }
 
 /** `sk-proj-…abcd`: the key's family prefix and last four characters, never more. */

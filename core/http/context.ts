@@ -1,13 +1,22 @@
 import type { Endpoint, Principal, RequestContext } from '../plugin.ts';
 import type { ChatRequest } from '../vocabulary.ts';
 
-export function createRequestContext(requestId: string, request: Request, principal: Principal, endpoint: Endpoint, body: ChatRequest, clientIp: string | undefined): RequestContext {
+/** `clientAddress` runs only if a plugin reads `clientIp`: most requests never need it. */
+export function createRequestContext(requestId: string, request: Request, principal: Principal, endpoint: Endpoint, body: ChatRequest, clientAddress: () => string | undefined): RequestContext {
+  let clientIp: string | undefined;
+  let resolved = false;
   return {
+    get clientIp() {
+      if (!resolved) {
+        clientIp = clientAddress();
+        resolved = true;
+      }
+      return clientIp;
+    },
     requestId,
     startedAt: performance.now(),
     endpoint,
     headers: request.headers,
-    clientIp,
     principal,
     request: body,
     projectTag: request.headers.get('x-project-tag') ?? undefined,

@@ -37,7 +37,7 @@ export async function runChat(
     const warnings: string[] = [];
     const body = toChatRequest(raw, warnings);
     applyDefaultModel(runtime, principal.accountId, body);
-    context = createRequestContext(requestId, request, principal, 'chat', body, clientAddress(request));
+    context = createRequestContext(requestId, request, principal, 'chat', body, () => clientAddress(request));
     context.warnings.push(...warnings);
   } catch (error) {
     return errorResponse(format, descriptorFromError(error, requestId), requestId);
@@ -68,7 +68,7 @@ export async function embeddings(runtime: Runtime, request: Request, clientAddre
   try {
     const principal = authenticate(runtime.store, request.headers);
     body = validateEmbeddings(await readJson(request, runtime.config.maxBodyBytes));
-    context = createRequestContext(requestId, request, principal, 'embeddings', { ...body, messages: [] } as ChatRequest, clientAddress(request));
+    context = createRequestContext(requestId, request, principal, 'embeddings', { ...body, messages: [] } as ChatRequest, () => clientAddress(request));
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }

@@ -5,8 +5,18 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
 }
 
+// A random prefix per process and a counter: unique across restarts, and cheaper than a UUID per request.
+const REQUEST_ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+let requestCounter = 0;
+
 export function requestIdOf(request: Request): string {
-  return request.headers.get('x-request-id')?.slice(0, 100).replace(/[^\w.-]/g, '') || `req_${crypto.randomUUID().replaceAll('-', '')}`;
+  const given = request.headers.get('x-request-id');
+  if (given !== null) {
+    const cleaned = given.slice(0, 100).replace(/[^\w.-]/g, '');
+    if (cleaned.length > 0) return cleaned;
+  }
+  requestCounter++;
+  return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
 }
 
 /** Any failure as the spec's OpenAI-shaped error; unexpected ones are logged, never shown in detail. */

@@ -1,6 +1,6 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../plugin.ts';
-import type { KeywayDatabase } from './database.ts';
+import type { KeywayDatabase, Storage } from './database.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 export type AccountRow = typeof accounts.$inferSelect;
@@ -38,8 +38,39 @@ export interface NewProviderKey {
 const now = (): string => new Date().toISOString();
 
 /** All SQL the core runs. Management calls use it; the request path never does. */
+/** Column order of the usage fast path (core/storage/database.ts insertMany). */
+const USAGE_COLUMNS: ReadonlyArray<readonly [string, keyof UsageRow]> = [
+  ['request_id', 'requestId'],
+  ['account_id', 'accountId'],
+  ['gateway_key_id', 'gatewayKeyId'],
+  ['team_id', 'teamId'],
+  ['project_tag', 'projectTag'],
+  ['endpoint', 'endpoint'],
+  ['provider', 'provider'],
+  ['model', 'model'],
+  ['requested_model', 'requestedModel'],
+  ['provider_key_id', 'providerKeyId'],
+  ['byok', 'byok'],
+  ['status', 'status'],
+  ['error_code', 'errorCode'],
+  ['input_tokens', 'inputTokens'],
+  ['output_tokens', 'outputTokens'],
+  ['cached_input_tokens', 'cachedInputTokens'],
+  ['cache_write_tokens', 'cacheWriteTokens'],
+  ['reasoning_tokens', 'reasoningTokens'],
+  ['cost_usd', 'costUsd'],
+  ['latency_ms', 'latencyMs'],
+  ['streamed', 'streamed'],
+  ['fallback_attempts', 'fallbackAttempts'],
+  ['created_at', 'createdAt'],
+];
+const USAGE_COLUMN_NAMES = USAGE_COLUMNS.map(([column]) => column);
+
 export class Repository {
-  constructor(private readonly db: KeywayDatabase) {}
+  constructor(
+    private readonly db: KeywayDatabase,
+    private readonly storage?: Pick<Storage, 'insertMany'>,
+  ) {}
 
   async listAccounts(): Promise<AccountRow[]> {
     return this.db.select().from(accounts).all();
@@ -147,7 +178,11 @@ export class Repository {
 
   async insertUsage(rows: UsageRow[]): Promise<void> {
     if (rows.length === 0) return;
-    // A retried flush must not double count: request ids are unique.
+    // A retried flush must not double count: request ids are unique (INSERT OR IGNORE / DO NOTHING).
+    if (this.storage !== undefined) {
+      await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map((row) => USAGE_COLUMNS.map(([, field]) => row[field] ?? null)));
+      return;
+    }
     await this.db.insert(usageRecords).values(rows).onConflictDoNothing({ target: usageRecords.requestId }).run();
   }
 
