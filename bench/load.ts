@@ -25,6 +25,7 @@ import {
   pinSelf,
   readAllowedCores,
   readRssKibibytes,
+  settledRssKibibytes,
   startPinned,
   stopAllChildren,
   stopProcess,
@@ -33,7 +34,7 @@ import {
 import { FOREIGN_LOAD_WARNING_PERCENT, QuietGuard, waitForQuiet } from './load/quiet.ts';
 import { formatChecksForConsole, renderSection, writeResultsFile } from './load/report.ts';
 import { ADMIN_API_KEY, REQUEST_BODY_BYTES, UPSTREAM_API_KEY, buildChatBody, buildStreamingChatBody } from './load/requests.ts';
-import type { BenchResults, MemoryResult, PathName, RunSettings } from './load/results.ts';
+import type { BenchResults, MemoryResult, RunSettings } from './load/results.ts';
 import { evaluateTargets } from './load/results.ts';
 import { errorCount } from './load/wrk.ts';
 
@@ -174,12 +175,10 @@ async function startBackground(scratch: string, settings: RunSettings): Promise<
 async function measureMemory(keyway: PinnedProcess, target: PathTarget, context: PhaseContext, settings: RunSettings, idleKibibytes: number | undefined): Promise<MemoryResult> {
   log(`  idle RSS ${((idleKibibytes ?? 0) / 1024).toFixed(1)} MiB`);
   const first = await sendRequests(target, context, settings.throughputConnections, settings.memoryFirstMark, 60);
-  await Bun.sleep(1000);
-  const afterFirstMarkKibibytes = readRssKibibytes(keyway.pid);
+  const afterFirstMarkKibibytes = await settledRssKibibytes(keyway.pid);
   log(`  after ${first.requests} requests: RSS ${((afterFirstMarkKibibytes ?? 0) / 1024).toFixed(1)} MiB (${first.requestsPerSecond.toFixed(0)} req/s)`);
   const second = await sendRequests(target, context, settings.throughputConnections, settings.memorySecondMark - first.requests, 180);
-  await Bun.sleep(1000);
-  const afterSecondMarkKibibytes = readRssKibibytes(keyway.pid);
+  const afterSecondMarkKibibytes = await settledRssKibibytes(keyway.pid);
   const total = first.requests + second.requests;
   log(`  after ${total} requests: RSS ${((afterSecondMarkKibibytes ?? 0) / 1024).toFixed(1)} MiB (${second.requestsPerSecond.toFixed(0)} req/s)`);
   return {
@@ -226,7 +225,7 @@ async function main(): Promise<number> {
     const keywayTarget: PathTarget = { name: 'keyway', baseUrl: keywayStart.baseUrl, apiKey: ADMIN_API_KEY };
     // A moment for start-up work (migrations, caches) to settle, and no inference yet, so idle means idle.
     await Bun.sleep(1000);
-    const idleKibibytes = readRssKibibytes(keyway.pid);
+    const idleKibibytes = await settledRssKibibytes(keyway.pid);
     const problem = await verifyPath(keywayTarget, context, settings.chunkCount);
     if (problem === undefined) {
       log('d. Keyway memory (fresh process, c=64 non-streaming)');
@@ -309,6 +308,8 @@ process.on('exit', killAllChildrenNow);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     killAllChildrenNow();
+    // Interrupted on purpose: the logs are not wanted, unlike after a failure.
+    if (scratchForFailure !== undefined) rmSync(scratchForFailure, { recursive: true, force: true });
     process.exit(130);
   });
 }

@@ -11,6 +11,13 @@ export interface PinnedProcess {
 }
 
 const children = new Set<PinnedProcess>();
+/** Short-lived load generators (wrk runs), killed with the rest if the benchmark is interrupted. */
+const transients = new Set<Subprocess>();
+
+export function trackTransient(subprocess: Subprocess): () => void {
+  transients.add(subprocess);
+  return () => transients.delete(subprocess);
+}
 
 /** The core the stub and load generator run on, and the core every proxy under test gets. */
 export const LOAD_CORE = 0;
@@ -79,6 +86,14 @@ export function killAllChildrenNow(): void {
     }
   }
   children.clear();
+  for (const subprocess of transients) {
+    try {
+      subprocess.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  transients.clear();
 }
 
 export function hasExited(child: PinnedProcess): boolean {
@@ -136,6 +151,21 @@ export function readRssKibibytes(pid: number): number | undefined {
   }
 }
 
+/**
+ * The lowest RSS over a short window after load stops. A single reading lands before or after a
+ * garbage collection by chance and can swing by tens of MiB; the floor over the window is what the
+ * process keeps, which is what a leak would raise.
+ */
+export async function settledRssKibibytes(pid: number, windowMs = 2000, intervalMs = 200): Promise<number | undefined> {
+  let lowest: number | undefined;
+  for (let elapsed = 0; elapsed <= windowMs; elapsed += intervalMs) {
+    if (elapsed > 0) await Bun.sleep(intervalMs);
+    const reading = readRssKibibytes(pid);
+    if (reading !== undefined && (lowest === undefined || reading < lowest)) lowest = reading;
+  }
+  return lowest;
+}
+
 /** The cores a process may run on, as the kernel reports them, to prove the pinning took. */
 export function readAllowedCores(pid: number): string {
   try {
@@ -143,18 +173,4 @@ export function readAllowedCores(pid: number): string {
   } catch {
     return '?';
   }
-}
-
-/** Runs a command to completion with a hard time limit; returns its output whatever happened. */
-export async function runBounded(command: string[], timeoutMs: number): Promise<{ exitCode: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  const subprocess = Bun.spawn(command, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    subprocess.kill('SIGKILL');
-  }, timeoutMs);
-  const [stdout, stderr] = await Promise.all([new Response(subprocess.stdout).text(), new Response(subprocess.stderr).text()]);
-  await subprocess.exited;
-  clearTimeout(timer);
-  return { exitCode: subprocess.exitCode, stdout, stderr, timedOut };
 }

@@ -94,7 +94,8 @@ function memorySection(results: BenchResults): string {
     [`after ${results.settings.memorySecondMark.toLocaleString('en')} requests`, mib(memory.afterSecondMarkKibibytes), String(memory.requestsAtSecondReading)],
     ['end of the whole run', mib(memory.endKibibytes), ''],
   ];
-  return `${table(['Keyway', 'RSS MiB', 'requests completed'], rows)}\n\n${passthrough} Load errors during this phase: ${memory.errors}.`;
+  const method = 'Each reading is the lowest VmRSS over 2 s once the load stops (the end-of-run one is a single reading).';
+  return `${table(['Keyway', 'RSS MiB', 'requests completed'], rows)}\n\n${method} ${passthrough} Load errors during this phase: ${memory.errors}.`;
 }
 
 function targetsSection(checks: TargetCheck[]): string {

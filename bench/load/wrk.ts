@@ -2,7 +2,7 @@
 // JavaScript client's, with exact microsecond percentiles read from its histogram in a Lua `done` hook.
 
 import { writeFileSync } from 'node:fs';
-import { LOAD_CORE, pinnedCommand } from './processes.ts';
+import { LOAD_CORE, pinnedCommand, trackTransient } from './processes.ts';
 import { CHAT_COMPLETIONS_PATH } from './requests.ts';
 
 export interface WrkRun {
@@ -88,6 +88,7 @@ interface RawResult {
  */
 async function runUntilLimit(command: string[], timeoutMs: number): Promise<{ exitCode: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   const subprocess = Bun.spawn(command, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+  const untrack = trackTransient(subprocess);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -106,6 +107,7 @@ async function runUntilLimit(command: string[], timeoutMs: number): Promise<{ ex
   }
   await subprocess.exited;
   clearTimeout(timer);
+  untrack();
   return { exitCode: subprocess.exitCode, stdout, stderr: await stderrText, timedOut };
 }
 

@@ -1,49 +1,91 @@
 import { do_not_optimize, group } from 'mitata';
-import { authenticate } from '../../core/auth.ts';
-import { createRequestContext } from '../../core/http/context.ts';
 import { resolveModel, type ModelResolverDependencies } from '../../core/model-resolution.ts';
-import type { RoutingStrategy } from '../../core/plugin.ts';
+import type { ModelResolution, RequestContext, RoutePlanInput, RoutingStrategy } from '../../core/plugin.ts';
+import type { ChatRequest } from '../../core/vocabulary.ts';
 import { typicalChatRequest } from './fixtures/chat-request.ts';
 import { BENCH_ACCOUNT_ID } from './fixtures/repository-rows.ts';
+import { benchRequestContext } from './fixtures/request-context.ts';
 import type { BenchWorld } from './fixtures/world.ts';
 import { benchmark } from './registry.ts';
 
 const CATALOG_MODELS = ['gpt-4o', 'claude-3-opus-20240229'] as const;
 /** Not in the catalog, so it resolves through the providers' name patterns (/^claude-/). */
 const PATTERN_MODEL = 'claude-opus-9-preview';
+const SESSION_ID = 'session-7f3a9c';
+
+function strategyNamed(world: BenchWorld, name: string): RoutingStrategy {
+  const strategy = world.strategies.get(name);
+  if (strategy === undefined) throw new Error(`the ${name} strategy is not loaded`);
+  return strategy;
+}
+
+/** The input Gateway.route() gives a strategy, built once so the plan benches time only the plan. */
+function planInput(world: BenchWorld, request: ChatRequest, resolution: ModelResolution, stickyKey: string | undefined): RoutePlanInput {
+  const modelClass = world.gateway.modelClassesFor(BENCH_ACCOUNT_ID).classOf(resolution.model);
+  const equivalents = modelClass === undefined ? undefined : new Map(Object.entries(modelClass.models));
+  if (equivalents !== undefined && resolution.provider !== undefined) equivalents.set(resolution.provider, resolution.model);
+  return {
+    request,
+    resolution,
+    routing: {},
+    keys: world.store.keysFor(BENCH_ACCOUNT_ID),
+    isAvailable: world.gateway.isAvailable,
+    isCoolingDown: world.gateway.isCoolingDown,
+    stickyKey,
+    equivalents,
+    price: (provider, model) => {
+      const info = world.catalog.get(provider, model);
+      return info === undefined ? undefined : info.inputCostPerToken + info.outputCostPerToken;
+    },
+    platformMarkupPercent: 5,
+  };
+}
 
 /** Model resolution and the strategy's plan: the route selection with a ≤ 5 µs target. */
 export function registerRouteBenches(world: BenchWorld): void {
   const resolver: ModelResolverDependencies = { providers: world.providers, catalog: world.catalog, models: world.models };
   const keys = world.store.keysFor(BENCH_ACCOUNT_ID);
-  const strategy: RoutingStrategy | undefined = world.strategies.get('byok_preferred');
-  if (strategy === undefined) throw new Error('the byok_preferred strategy is not loaded');
-  const isAvailable = world.gateway.isAvailable;
   const request = typicalChatRequest('gpt-4o');
-  const select = (model: string) => {
-    const resolution = resolveModel(resolver, BENCH_ACCOUNT_ID, keys, model, undefined);
-    return strategy.plan({ request, resolution, routing: {}, keys, isAvailable });
-  };
-  const gptResolution = resolveModel(resolver, BENCH_ACCOUNT_ID, keys, 'gpt-4o', undefined);
-  const patternCandidates = select(PATTERN_MODEL);
-  if (select('gpt-4o').length !== 3 || patternCandidates[0]?.provider !== 'anthropic') throw new Error('the route fixture does not select the expected keys');
+  const resolution = resolveModel(resolver, BENCH_ACCOUNT_ID, keys, 'gpt-4o', undefined);
+  const byokPreferred = strategyNamed(world, 'byok_preferred');
+  const costOptimized = strategyNamed(world, 'cost_optimized');
+  const randomOrder = planInput(world, request, resolution, undefined);
+  const sticky = planInput(world, request, resolution, SESSION_ID);
+  if (byokPreferred.plan(randomOrder).length !== 3) throw new Error('byok_preferred should plan the three OpenAI keys of the bench account');
 
-  const headers = new Headers({ authorization: `Bearer ${world.benchBearerKey}` });
-  const context = createRequestContext('req_bench', new Request('http://keyway.bench/v1/chat/completions', { headers }), authenticate(world.store, headers), 'chat', request, undefined);
+  // Gateway.route() is private; element access reaches it type-checked, to time route selection
+  // without the async wrapper of prepare().
+  const route = (context: RequestContext) => world.gateway['route'](context);
+  const gptContext = benchRequestContext(world, 'gpt-4o');
+  const patternContext = benchRequestContext(world, PATTERN_MODEL);
+  const stickyContext = benchRequestContext(world, 'gpt-4o', { 'x-session-id': SESSION_ID });
+  route(patternContext);
+  if (patternContext.candidates[0]?.provider !== 'anthropic') throw new Error(`${PATTERN_MODEL} should route to the bench account's Anthropic keys`);
 
   group('route', () => {
     for (const model of CATALOG_MODELS) {
       benchmark(`route: resolveModel ${model} (catalog)`, () => do_not_optimize(resolveModel(resolver, BENCH_ACCOUNT_ID, keys, model, undefined)), 'route');
     }
     benchmark(`route: resolveModel ${PATTERN_MODEL} (pattern)`, () => do_not_optimize(resolveModel(resolver, BENCH_ACCOUNT_ID, keys, PATTERN_MODEL, undefined)), 'route');
-    benchmark('route: byok_preferred plan (3 keys)', () => do_not_optimize(strategy.plan({ request, resolution: gptResolution, routing: {}, keys, isAvailable })), 'route');
-    benchmark('route: select gpt-4o (resolve + plan)', () => do_not_optimize(select('gpt-4o')), 'route');
-    benchmark(`route: select ${PATTERN_MODEL} (resolve + plan)`, () => do_not_optimize(select(PATTERN_MODEL)), 'route');
-    // The pipeline's own stage: keysFor, routing defaults, strategy lookup, resolve and plan, plus
-    // the cost of prepare() being async even with no hooks loaded.
+    benchmark('route: byok_preferred plan (3 keys, random order)', () => do_not_optimize(byokPreferred.plan(randomOrder)), 'route');
+    benchmark('route: byok_preferred plan (3 keys, sticky session)', () => do_not_optimize(byokPreferred.plan(sticky)), 'route');
+    benchmark('route: cost_optimized plan (gpt-4o, flagship class)', () => do_not_optimize(costOptimized.plan(randomOrder)), 'route');
+    benchmark('route: Gateway route gpt-4o (resolve + class + plan)', () => {
+      route(gptContext);
+      do_not_optimize(gptContext.candidates);
+    }, 'route');
+    benchmark(`route: Gateway route ${PATTERN_MODEL} (pattern)`, () => {
+      route(patternContext);
+      do_not_optimize(patternContext.candidates);
+    }, 'route');
+    benchmark('route: Gateway route gpt-4o (X-Session-Id sticky)', () => {
+      route(stickyContext);
+      do_not_optimize(stickyContext.candidates);
+    }, 'route');
+    // The whole stage as the pipeline runs it: role check, keysFor, route, and no hooks loaded.
     benchmark('route: Gateway.prepare gpt-4o (keys + route, async)', async () => {
-      await world.gateway.prepare(context);
-      do_not_optimize(context.candidates);
+      await world.gateway.prepare(gptContext);
+      do_not_optimize(gptContext.candidates);
     }, 'route');
   });
 }

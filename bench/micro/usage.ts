@@ -1,20 +1,17 @@
 import { do_not_optimize, group } from 'mitata';
 import { costOf, usageRow } from '../../core/accounting.ts';
-import { authenticate } from '../../core/auth.ts';
-import { createRequestContext } from '../../core/http/context.ts';
 import type { RequestOutcome } from '../../core/plugin.ts';
 import type { UsageRow } from '../../core/storage/repository.ts';
 import type { Usage } from '../../core/vocabulary.ts';
-import { typicalChatRequest } from './fixtures/chat-request.ts';
+import { benchRequestContext } from './fixtures/request-context.ts';
 import type { BenchWorld } from './fixtures/world.ts';
-import { benchmarkPrepared, benchmark } from './registry.ts';
+import { benchmark, benchmarkPrepared } from './registry.ts';
 
 const USAGE: Usage = { inputTokens: 212, outputTokens: 96, totalTokens: 308, cachedInputTokens: 64, cacheWriteInputTokens: 0, reasoningTokens: 0 };
 
 /** The account stage after a response: price it, build its row, queue the row. */
 export function registerUsageBenches(world: BenchWorld): void {
-  const headers = new Headers({ authorization: `Bearer ${world.benchBearerKey}` });
-  const context = createRequestContext('req_bench', new Request('http://keyway.bench/v1/chat/completions', { headers }), authenticate(world.store, headers), 'chat', typicalChatRequest('gpt-4o'), undefined);
+  const context = benchRequestContext(world, 'gpt-4o');
   context.served = { provider: 'openai', model: 'gpt-4o', keyId: 'pk_bench_openai_2', owner: 'account' };
   const models = ['gpt-4o', 'gpt-4o'] as const;
   const outcome: RequestOutcome = { status: 200, usage: USAGE, finishReason: { unified: 'stop', raw: 'stop' }, error: undefined, latencyMs: 812.3456, streamed: false, costUsd: costOf(world.catalog, 'openai', models, USAGE) };
