@@ -54,7 +54,7 @@ async function countTokens(runtime: Runtime, request: Request): Promise<Response
     const principal = authenticate(runtime.store, request.headers);
     body = (await readJson(request, runtime.config.maxBodyBytes)) as Record<string, unknown>;
     if (typeof body.model !== 'string') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
-    context = createRequestContext(requestId, request, principal, 'messages', { model: body.model, messages: [], provider: body.provider as string | undefined }, undefined);
+    context = createRequestContext(requestId, request, principal, 'messages', { model: body.model, messages: [], provider: body.provider as string | undefined }, () => undefined);
   } catch (error) {
     return errorResponse(anthropicMessagesFormat, descriptorFromError(error, requestId), requestId);
   }
