@@ -1,0 +1,89 @@
+// POST /v1/embeddings through the gateway to each provider that has embeddings, in OpenAI's shape.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startCohereSimulator } from '../simulators/cohere.ts';
+import { startGoogleSimulator } from '../simulators/google.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+let openai: SimulatorHandle;
+let google: SimulatorHandle;
+let cohere: SimulatorHandle;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  openai = startOpenAISimulator({ apiKeys: ['sk-proj-EmbeddingsOpenAI000000000000001'] });
+  google = startGoogleSimulator({ apiKeys: ['AIzaEmbeddingsGoogleKey0000000000000001'] });
+  cohere = startCohereSimulator({ apiKeys: ['cohere-embeddings-key-0000000000001'] });
+  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_GOOGLE_BASE_URL: google.url, KEYWAY_COHERE_BASE_URL: cohere.url } });
+  await addProviderKeys(gateway, [
+    { name: 'openai', api_key: 'sk-proj-EmbeddingsOpenAI000000000000001' },
+    { name: 'google', api_key: 'AIzaEmbeddingsGoogleKey0000000000000001' },
+    { name: 'cohere', api_key: 'cohere-embeddings-key-0000000000001' },
+  ]);
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await Promise.all([openai.stop(), google.stop(), cohere.stop()]);
+});
+
+interface EmbeddingsAnswer {
+  object: string;
+  data: Array<{ object: string; index: number; embedding: number[] | string }>;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+describe.each([
+  ['openai', 'text-embedding-3-small'],
+  ['google', 'google/gemini-embedding-001'],
+  ['cohere', 'embed-english-v3.0'],
+])('embeddings through %s', (provider, model) => {
+  test('float vectors in the OpenAI shape, one per input, in order, accounted', async () => {
+    const response = await call(gateway, 'POST', '/v1/embeddings', { model, input: ['first text', 'second text', 'third'] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-provider-used')).toBe(provider);
+    const body = (await response.json()) as EmbeddingsAnswer;
+    expect(body.object).toBe('list');
+    expect(body.data.map((item) => item.index)).toEqual([0, 1, 2]);
+    for (const item of body.data) {
+      expect(item.object).toBe('embedding');
+      expect(Array.isArray(item.embedding) && item.embedding.length > 0).toBe(true);
+    }
+    expect(body.usage.prompt_tokens).toBeGreaterThan(0);
+    await flushUsage(gateway);
+    const row = (await gateway.runtime.repository.listUsage('default')).find((usage) => usage.requestId === response.headers.get('x-request-id'));
+    expect(row?.endpoint).toBe('embeddings');
+    expect(row?.provider).toBe(provider);
+    expect(row?.inputTokens).toBe(body.usage.prompt_tokens);
+  });
+
+  test('base64 encoding decodes to the same float32 vector', async () => {
+    const [floats, encoded] = await Promise.all([
+      call(gateway, 'POST', '/v1/embeddings', { model, input: 'same text' }).then((response) => response.json() as Promise<EmbeddingsAnswer>),
+      call(gateway, 'POST', '/v1/embeddings', { model, input: 'same text', encoding_format: 'base64' }).then((response) => response.json() as Promise<EmbeddingsAnswer>),
+    ]);
+    const vector = floats.data[0]?.embedding as number[];
+    const bytes = Buffer.from(encoded.data[0]?.embedding as string, 'base64');
+    const decoded = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+    expect(decoded.length).toBe(vector.length);
+    decoded.forEach((value, index) => expect(value).toBeCloseTo(vector[index] as number, 5));
+  });
+});
+
+describe('embeddings refusals', () => {
+  test('a provider without embeddings says so, without calling it', async () => {
+    await addProviderKeys(gateway, [{ name: 'anthropic', api_key: 'sk-ant-api03-NoEmbeddingsHere0000000001', settings: { base_url: 'http://127.0.0.1:9' } }]);
+    const response = await call(gateway, 'POST', '/v1/embeddings', { model: 'claude-3-opus-20240229', input: 'x' });
+    const error = ((await response.json()) as { error: { code: string; message: string } }).error;
+    expect({ status: response.status, code: error.code }).toEqual({ status: 400, code: 'unsupported_feature' });
+    expect(error.message).toContain('anthropic');
+  });
+
+  test('bad input names the field', async () => {
+    const response = await call(gateway, 'POST', '/v1/embeddings', { model: 'text-embedding-3-small', input: 42 });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { param: string } }).error.param).toBe('input');
+  });
+});
