@@ -103,12 +103,6 @@ export interface ProviderAdapter {
   chatStream(request: ChatRequest, context: CallContext): Promise<AsyncIterable<StreamPart>>;
   listModels(credential: ProviderCredential, signal: AbortSignal): Promise<string[]>;
   embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
-  /**
-   * Sends a body already in this provider's native shape, untouched but for the model name, and
-   * answers the upstream response (2xx only; errors reject like `chat`). `/v1/messages` uses it to
-   * reach Anthropic with nothing lost (thinking blocks, cache_control, signatures).
-   */
-  forwardNative?(body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response>;
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
 }

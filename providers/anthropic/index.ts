@@ -21,7 +21,7 @@ const REMAINING_HEADERS = ['anthropic-ratelimit-requests-remaining'] as const;
 const MAX_MODEL_PAGES = 20;
 
 /**
- * The body field `forwardNative` and `countTokens` read the client's `anthropic-beta` header from:
+ * The body field chat and `countTokens` read the client's `anthropic-beta` header from:
  * the `/v1/messages` route copies the header here (as the SDKs' own `betas` parameter does), and
  * the adapter sends it on as the header, never in the body.
  */
@@ -98,13 +98,6 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
       return anthropicStreamParts(response.body, context.signal);
     },
     listModels,
-    async forwardNative(body, context, stream) {
-      const { betas, rest } = takeBetas(body);
-      const nativeBody: Record<string, unknown> = { ...rest, model: context.model };
-      if (stream) nativeBody.stream = true;
-      else delete nativeBody.stream;
-      return post('messages', nativeBody, context, betas);
-    },
     async countTokens(body, context) {
       const { betas, rest } = takeBetas(body);
       const countBody: Record<string, unknown> = { ...rest, model: context.model };

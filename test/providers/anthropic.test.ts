@@ -317,29 +317,6 @@ describe('anthropic adapter with an injected fetch', () => {
     expect(scripted.calls[0]?.headers['x-api-key']).toBe('sk-ant-test');
   });
 
-  test('forwardNative sends the native body with the served model and the client betas as a header', async () => {
-    const scripted = scriptedFetch(jsonAnswer(MESSAGE_BODY, 200, { 'request-id': 'req_x' }));
-    const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
-    const native = {
-      model: 'anthropic/claude-sonnet-4-5',
-      max_tokens: 10,
-      system: [{ type: 'text', text: 'S', cache_control: { type: 'ephemeral' } }],
-      messages: [{ role: 'user', content: 'hi' }],
-      [NATIVE_BETAS_FIELD]: ['interleaved-thinking-2025-05-14', 'context-1m-2025-08-07'],
-    };
-    const response = await adapter.forwardNative?.(native, callContext('claude-sonnet-4-5'), true);
-    const call = scripted.calls[0] as RecordedCall;
-    expect(call.headers['anthropic-beta']).toBe('interleaved-thinking-2025-05-14,context-1m-2025-08-07');
-    expect(call.body).toEqual({ model: 'claude-sonnet-4-5', max_tokens: 10, system: native.system, messages: native.messages, stream: true });
-    expect(response?.status).toBe(200);
-    expect(((await response?.json()) as { id: string }).id).toBe(MESSAGE_BODY.id as string);
-  });
-
-  test('forwardNative rejects like chat on an upstream error', async () => {
-    const scripted = scriptedFetch(jsonAnswer({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 529));
-    const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
-    await expect(adapter.forwardNative?.({ model: 'x', max_tokens: 1, messages: [] }, callContext('claude-sonnet-4-5'), false) ?? Promise.resolve()).rejects.toMatchObject({ reason: 'server_error' });
-  });
 
   test('countTokens posts to count_tokens without create-only fields', async () => {
     const scripted = scriptedFetch(jsonAnswer({ input_tokens: 321 }));
