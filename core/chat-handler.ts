@@ -93,7 +93,8 @@ function answer(gateway: Gateway, format: InboundFormat, context: RequestContext
   });
   const headers = inferenceHeaders(context, result.model, outcome.costUsd);
   headers['content-type'] = 'application/json';
-  return new Response(JSON.stringify(format.encodeResult(result, context)), { status: 200, headers });
+  const encoded = format.encodeResult(result, context);
+  return new Response(typeof encoded === 'string' ? encoded : JSON.stringify(encoded), { status: 200, headers });
 }
 
 interface StreamState {

@@ -15,6 +15,7 @@ export interface StreamEncoder {
 
 export interface InboundFormat {
   name: string;
+  /** The answer body: a string is sent as it is, anything else as JSON. */
   encodeResult(result: ChatResult, context: RequestContext): unknown;
   createStreamEncoder(context: RequestContext, model: string): StreamEncoder;
   errorBody(descriptor: ErrorDescriptor, requestId: string): unknown;

@@ -161,6 +161,11 @@ export async function getUpstreamJson(
 
 /** Reads a JSON body, classifying a truncated or non-JSON body as a server error. */
 export async function readJsonBody(response: Response, provider: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+  return (await readJsonBodyWithText(response, provider, signal)).body;
+}
+
+/** Like readJsonBody, keeping the text too, for answers forwarded unchanged. */
+export async function readJsonBodyWithText(response: Response, provider: string, signal: AbortSignal): Promise<{ body: Record<string, unknown>; text: string }> {
   let text: string;
   try {
     text = await response.text();
@@ -168,7 +173,7 @@ export async function readJsonBody(response: Response, provider: string, signal:
     throw networkFailure(provider, error, signal);
   }
   try {
-    return JSON.parse(text) as Record<string, unknown>;
+    return { body: JSON.parse(text) as Record<string, unknown>, text };
   } catch {
     throw upstreamFailure({ provider, status: response.status, reason: 'server_error', message: 'the response body is not JSON' });
   }

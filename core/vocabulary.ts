@@ -135,6 +135,8 @@ export interface ChatResult {
    * unchanged, so fields Keyway does not model (logprobs, annotations, system_fingerprint) survive.
    */
   openAIBody?: Record<string, unknown>;
+  /** The upstream body's exact text, when `openAIBody` was parsed from it: sent as is, not re-serialised. */
+  openAIText?: string;
 }
 
 export type StreamPart =

@@ -106,7 +106,8 @@ function smokeTest(translator: ProviderTranslator): void {
   const warnings: string[] = [];
   const body = translator.buildRequest(typicalChatRequest(translator.model), warnings);
   if (typeof body !== 'object' || body === null) throw new Error(`${translator.requestBuilder} returned no body`);
-  const encoded = encodeChatCompletion(translator.parseResponse(translator.responseBody));
+  const encodedResult = encodeChatCompletion(translator.parseResponse(translator.responseBody));
+  const encoded = (typeof encodedResult === 'string' ? JSON.parse(encodedResult) : encodedResult) as { choices?: unknown[] };
   if (!Array.isArray(encoded.choices) || encoded.choices.length === 0) throw new Error(`${translator.responseParser} produced no choices`);
   // A warning means the fixture strays onto a path a typical request does not take.
   if (warnings.length > 0) throw new Error(`the typical request produced warnings: ${warnings.join('; ')}`);

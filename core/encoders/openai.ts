@@ -5,7 +5,9 @@ import { openAIFinishReason, openAIUsage } from '../openai-shape.ts';
 import { encodeSseData, SSE_DONE } from '../sse.ts';
 import type { ChatResult, ErrorDescriptor, OpenAIChunk, OpenAIChunkChoice, StreamPart, Usage } from '../vocabulary.ts';
 
-export function encodeChatCompletion(result: ChatResult): Record<string, unknown> {
+/** The chat.completion for a result: the upstream's own text when it already is one, else an object to serialise. */
+export function encodeChatCompletion(result: ChatResult): Record<string, unknown> | string {
+  if (result.openAIText !== undefined) return result.openAIText;
   if (result.openAIBody !== undefined) return result.openAIBody;
   return {
     id: result.id,

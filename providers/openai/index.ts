@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
@@ -43,7 +43,8 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     modelPatterns: options.modelPatterns,
     async chat(request, context) {
       const response = await send({ ...request, stream: false }, context, false);
-      return parseOpenAIChatResponse(name, await readJsonBody(response, name, context.signal));
+      const { body, text } = await readJsonBodyWithText(response, name, context.signal);
+      return { ...parseOpenAIChatResponse(name, body), openAIText: text };
     },
     async chatStream(request, context) {
       const response = await send({ ...request, stream: true }, context, true);
