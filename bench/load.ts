@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ForeignLoad } from './load/cpu-usage.ts';
 import { foreignLoad, snapshotCpu } from './load/cpu-usage.ts';
+import { fallbackSettings, measureFallback } from './load/fallback.ts';
 import { startKeyway } from './load/keyway.ts';
 import { describeMachine, formatMachine } from './load/machine.ts';
 import { startNginx } from './load/nginx.ts';
@@ -217,7 +218,7 @@ async function main(): Promise<number> {
   let memory: MemoryResult | undefined;
   let keyway: PinnedProcess | undefined;
   log('\nStarting Keyway…');
-  const keywayStart = await startKeyway(join(scratch, 'keyway'), findFreePort(), stubPort);
+  const keywayStart = await startKeyway(join(scratch, 'keyway'), findFreePort(), { openai: stubPort });
   if (keywayStart.ok) {
     const keywayProcess = keywayStart.process;
     keyway = keywayProcess;
@@ -258,6 +259,8 @@ async function main(): Promise<number> {
     throughput: {},
     streaming: {},
     memory,
+    fallback: undefined,
+    fallbackSkipReason: undefined,
     passthroughIdleKibibytes,
     foreignLoad: { beforeStart, phases: foreignLoadByPhase, keptRoundsPercent: {}, redoneRounds: guard.redone },
   };
@@ -280,6 +283,21 @@ async function main(): Promise<number> {
     results.memory.endKibibytes = readRssKibibytes(keyway.pid);
     if (hasExited(keyway)) results.keywaySkipReason = `Keyway exited during the run:\n${logTail(keyway)}`;
   }
+
+  if (results.keywaySkipReason === undefined && keyway !== undefined) {
+    // Phase e brings its own Keyways and stubs; the first Keyway has nothing left to do.
+    await stopProcess(keyway);
+    const fallback = fallbackSettings(options.quick);
+    log(`\ne. Fallback under failure (openai stub failing; c=${fallback.connections}, then 429 at c=1)`);
+    try {
+      const measured = await inPhase('e', () => measureFallback(context, fallback));
+      results.fallback = measured;
+      Object.assign(settings.pinning, measured.pinning);
+    } catch (error) {
+      results.fallbackSkipReason = error instanceof Error ? error.message : String(error);
+      log(`  phase e failed: ${results.fallbackSkipReason}`);
+    }
+  } else results.fallbackSkipReason = 'Keyway was not measured';
   if (hasExited(stub)) throw new Error(`the upstream stub died during the run:\n${logTail(stub)}`);
   results.elapsedSeconds = (Date.now() - startedAt.getTime()) / 1000;
   results.foreignLoad.keptRoundsPercent = guard.keptForeignPercent();

@@ -5,12 +5,24 @@
 //
 // Streams send their first chunk at once and wait STUB_CHUNK_DELAY_MS before each later one, so a
 // proxy's time to first byte is its own and the gaps it delivers show whether it buffers.
+//
+// STUB_FAIL_STATUS=500 or 429 turns it into a provider that is down or rate limiting: every request
+// with the right key gets that status and OpenAI's error body (429 with `retry-after: 1`). Every
+// request is counted; `GET /__stats` returns the counts, so the benchmark can tell how many calls a
+// failing provider still received.
 
 import { BENCH_MODEL, UPSTREAM_API_KEY } from './load/requests.ts';
 
 const port = Number(process.env.STUB_PORT ?? '8081');
 const chunkDelayMs = Number(process.env.STUB_CHUNK_DELAY_MS ?? '0');
 const chunkCount = Math.max(2, Number(process.env.STUB_CHUNK_COUNT ?? '20'));
+const failStatus = parseFailStatus(process.env.STUB_FAIL_STATUS);
+
+function parseFailStatus(value: string | undefined): 500 | 429 | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === '500' || value === '429') return Number(value) as 500 | 429;
+  throw new Error(`STUB_FAIL_STATUS must be 500 or 429, got '${value}'`);
+}
 
 const CREATED = 1_730_000_000;
 const COMPLETION_ID = 'chatcmpl-bench00000000000000000000000';
@@ -83,6 +95,27 @@ const modelsBody = JSON.stringify({
   data: [{ id: BENCH_MODEL, object: 'model', created: CREATED, owned_by: 'system' }],
 });
 
+// OpenAI's own bodies for these statuses, so the proxy's error parsing does its real work.
+const FAILURE_BODIES = {
+  500: JSON.stringify({ error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } }),
+  429: JSON.stringify({
+    error: {
+      message: `Rate limit reached for ${BENCH_MODEL} in organization org-bench on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1s.`,
+      type: 'requests',
+      param: null,
+      code: 'rate_limit_exceeded',
+    },
+  }),
+} as const;
+
+function failure(status: 500 | 429): Response {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (status === 429) headers['retry-after'] = '1';
+  return new Response(FAILURE_BODIES[status], { status, headers });
+}
+
+const counts = { chatCompletions: 0, models: 0 };
+
 function unauthorized(): Response {
   const error = { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' };
   return Response.json({ error }, { status: 401 });
@@ -115,21 +148,28 @@ const server = Bun.serve({
   routes: {
     '/v1/models': {
       GET: (request) => {
+        counts.models++;
         if (request.headers.get('authorization') !== expectedAuthorization) return unauthorized();
+        // A provider that is down fails its models endpoint too, so health probes see it failing.
+        if (failStatus !== undefined) return failure(failStatus);
         return new Response(modelsBody, { headers: { 'content-type': 'application/json' } });
       },
     },
     '/v1/chat/completions': {
       POST: async (request) => {
+        counts.chatCompletions++;
         if (request.headers.get('authorization') !== expectedAuthorization) return unauthorized();
+        // Answered before reading the body, as a rate limiter or a failing front end would.
+        if (failStatus !== undefined) return failure(failStatus);
         // Parsed like a real upstream would, so a proxy that mangles the body shows up as an error.
         const body = (await request.json()) as CompletionRequest;
         if (body.stream === true) return streamResponse(body.stream_options?.include_usage === true ? streamWithUsage : streamWithoutUsage);
         return new Response(completionBody, { headers: { 'content-type': 'application/json' } });
       },
     },
+    '/__stats': { GET: () => Response.json({ chat_completions: counts.chatCompletions, models: counts.models, fail_status: failStatus ?? null }) },
   },
   fetch: () => Response.json({ error: { message: 'Not found', type: 'invalid_request_error' } }, { status: 404 }),
 });
 
-console.log(JSON.stringify({ stub: 'listening', port: server.port, chunkDelayMs, chunkCount }));
+console.log(JSON.stringify({ stub: 'listening', port: server.port, chunkDelayMs, chunkCount, failStatus: failStatus ?? null }));

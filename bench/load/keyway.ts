@@ -21,7 +21,11 @@ const READY_TIMEOUT_MS = 30_000;
 
 export type KeywayStart = { ok: true; process: PinnedProcess; baseUrl: string } | { ok: false; reason: string };
 
-export async function startKeyway(dataDirectory: string, port: number, stubPort: number): Promise<KeywayStart> {
+/**
+ * `upstreams` maps each provider to the port of the stub standing in for it: each gets its
+ * KEYWAY_<PROVIDER>_BASE_URL and a registered key. `logLevel` debug logs every request's attempts.
+ */
+export async function startKeyway(dataDirectory: string, port: number, upstreams: Record<string, number>, logLevel = 'warn'): Promise<KeywayStart> {
   const { command, path } = keywayCommand();
   if (!existsSync(path)) return { ok: false, reason: `entrypoint ${path} does not exist` };
   mkdirSync(dataDirectory, { recursive: true });
@@ -31,9 +35,9 @@ export async function startKeyway(dataDirectory: string, port: number, stubPort:
     KEYWAY_DATA_DIR: dataDirectory,
     KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
     KEYWAY_ADMIN_KEY: ADMIN_API_KEY,
-    KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
-    KEYWAY_LOG_LEVEL: 'warn',
+    KEYWAY_LOG_LEVEL: logLevel,
   };
+  for (const [provider, stubPort] of Object.entries(upstreams)) environment[`KEYWAY_${provider.toUpperCase()}_BASE_URL`] = `http://127.0.0.1:${stubPort}/v1`;
   const child = startPinned('keyway', PROXY_CORE, command, environment, join(dataDirectory, 'keyway.out'));
   const baseUrl = `http://127.0.0.1:${port}`;
   const notReady = await waitForHttp(`${baseUrl}/ready`, child, READY_TIMEOUT_MS);
@@ -42,7 +46,8 @@ export async function startKeyway(dataDirectory: string, port: number, stubPort:
     await stopProcess(child);
     return { ok: false, reason: `${notReady}${tail ? `\n--- keyway output ---\n${tail}` : ''}` };
   }
-  const registered = await registerStubKey(baseUrl);
+  const providers = Object.keys(upstreams).map((name) => ({ name, api_key: UPSTREAM_API_KEY }));
+  const registered = await adminRequest(baseUrl, 'POST', '/v1/providers/keys', { providers });
   if (registered !== undefined) {
     await stopProcess(child);
     return { ok: false, reason: registered };
@@ -50,18 +55,19 @@ export async function startKeyway(dataDirectory: string, port: number, stubPort:
   return { ok: true, process: child, baseUrl };
 }
 
-async function registerStubKey(baseUrl: string): Promise<string | undefined> {
+/** One admin API call with the bench's admin key; returns what went wrong, or undefined. */
+export async function adminRequest(baseUrl: string, method: string, path: string, body: unknown): Promise<string | undefined> {
   try {
-    const response = await fetch(`${baseUrl}/v1/providers/keys`, {
-      method: 'POST',
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
       headers: { authorization: `Bearer ${ADMIN_API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ providers: [{ name: 'openai', api_key: UPSTREAM_API_KEY }] }),
+      body: JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
     const text = await response.text();
-    if (!response.ok) return `registering the stub key answered ${response.status}: ${text.slice(0, 500)}`;
+    if (!response.ok) return `${method} ${path} answered ${response.status}: ${text.slice(0, 500)}`;
     return undefined;
   } catch (error) {
-    return `registering the stub key failed: ${error instanceof Error ? error.message : String(error)}`;
+    return `${method} ${path} failed: ${error instanceof Error ? error.message : String(error)}`;
   }
 }

@@ -70,7 +70,7 @@ function median(values: number[]): number {
 }
 
 /** Folds interleaved rounds into one result: each percentile is the median of the rounds' values. */
-function combineRounds(rounds: WrkResult[]): WrkResult {
+export function combineRounds(rounds: WrkResult[]): WrkResult {
   const pick = (select: (result: WrkResult) => number): number => median(rounds.map(select));
   const requests = rounds.reduce((sum, result) => sum + result.requests, 0);
   const durationSeconds = rounds.reduce((sum, result) => sum + result.durationSeconds, 0);

@@ -4,6 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatMachine } from './machine.ts';
 import type { ForeignLoad } from './cpu-usage.ts';
 import { FOREIGN_LOAD_WARNING_PERCENT } from './quiet.ts';
+import type { FallbackResult, TalliedRun } from './fallback.ts';
+import { HEALTH_POLICY, fallbackOverheadMs } from './fallback.ts';
 import type { BenchResults, PathName, TargetCheck } from './results.ts';
 import { PATH_LABELS, REFERENCE, addedFirstByteMs, addedP50Ms, evaluateTargets, mebibytes, throughputShare } from './results.ts';
 
@@ -98,6 +100,67 @@ function memorySection(results: BenchResults): string {
   return `${table(['Keyway', 'RSS MiB', 'requests completed'], rows)}\n\n${method} ${passthrough} Load errors during this phase: ${memory.errors}.`;
 }
 
+function counts(distribution: Record<string, number>): string {
+  return Object.entries(distribution)
+    .sort((left, right) => right[1] - left[1])
+    .map(([name, count]) => `${name}: ${count}`)
+    .join(', ');
+}
+
+function talliedRow(label: string, run: TalliedRun): string[] {
+  return [
+    label,
+    String(run.requests),
+    `${((100 * run.successes) / Math.max(1, run.requests)).toFixed(3)}%`,
+    counts(run.providers),
+    counts(run.fallbackAttempts),
+    fixed(run.requestsPerSecond, 0),
+    fixed(run.p50Ms, 3),
+    fixed(run.p99Ms, 3),
+  ];
+}
+
+function fallbackSection(results: BenchResults): string {
+  const fallback: FallbackResult | undefined = results.fallback;
+  if (fallback === undefined) return `Not measured${results.fallbackSkipReason === undefined ? '' : `: ${results.fallbackSkipReason.split('\n')[0]}`}.`;
+  const settings = fallback.settings;
+  const autoDisable = fallback.autoDisable;
+  const loadTable = table(
+    ['run', 'requests', 'succeeded', 'X-Provider-Used', 'X-Fallback-Attempts', 'req/s', 'p50 ms', 'p99 ms'],
+    [
+      talliedRow('baseline: groq first, no failed attempt', fallback.healthy),
+      talliedRow('openai failing (500) first', fallback.failing),
+      talliedRow('openai failing (500) first, auto_disable on', autoDisable),
+    ],
+  );
+  const cost = fallback.rateLimit;
+  const added = cost.fallbackP50Ms - cost.directRouteP50Ms;
+  const logged = cost.failedAttemptLoggedP50Ms;
+  const costTable = table(
+    ['c=1 p50', 'ms'],
+    [
+      ['Keyway, openai 429 → groq 200 (one fallback)', fixed(cost.fallbackP50Ms, 3)],
+      ['Keyway, groq first (no fallback)', fixed(cost.directRouteP50Ms, 3)],
+      ['added by the fallback', fixed(added, 3)],
+      ['failed attempt: the 429 straight from its stub (wrk)', fixed(cost.failedAttemptRoundTripP50Ms, 3)],
+      [`failed attempt as Keyway logged it (median of ${cost.loggedAttempts} attempts)`, fixed(logged, 3)],
+      ['**fallback beyond the failed attempt** (added − 429 round trip)', `**${fixed(fallbackOverheadMs(cost), 3)}**`],
+      ['fallback beyond the failed attempt as Keyway logged it', fixed(logged === undefined ? undefined : added - logged, 3)],
+    ],
+  );
+  const policy = `auto_disable ${HEALTH_POLICY.auto_disable}, health_threshold ${HEALTH_POLICY.health_threshold}, min_samples ${HEALTH_POLICY.min_samples}, check_interval ${HEALTH_POLICY.check_interval} s`;
+  const fallbackRun = cost.fallbackRun;
+  return `Three stubs stand in for openai, groq and mistral (class override: gpt-4o-mini on all three); routing \`fallback_chain\` with fallback on rate_limit, timeout, server_error and model_not_available. Each run below has its own fresh Keyway. Load: wrk at c=${settings.connections}, ${settings.rounds} interleaved round(s) × ${settings.requestsPerRound.toLocaleString('en')} requests per chain after a ${settings.warmupRequests.toLocaleString('en')}-request warm-up of each; the auto_disable run is one run of ${settings.autoDisableRequests.toLocaleString('en')} requests. X-Provider-Used and X-Fallback-Attempts are counted from every response.
+
+${loadTable}
+
+With auto_disable (${policy}) the failing stub received **${autoDisable.failingStubCalls}** of the ${autoDisable.requests} requests by its own counter (and ${autoDisable.failingStubProbes} health probe(s) during the run); openai's status afterwards: ${autoDisable.failingProviderStatus}.
+
+**429 fallback cost** (c=1, ${settings.costRounds} interleaved round(s) × ${settings.costRequestsPerRound.toLocaleString('en')} requests per arm, each p50 the median over rounds; this Keyway logs at debug level, both arms alike; fallback arm: ${fallbackRun.successes} of ${fallbackRun.requests} answered 200, X-Provider-Used ${counts(fallbackRun.providers)}, X-Fallback-Attempts ${counts(fallbackRun.fallbackAttempts)}):
+
+${costTable}`;
+}
+
 function targetsSection(checks: TargetCheck[]): string {
   return table(
     ['target', 'goal', 'measured', 'result'],
@@ -166,6 +229,10 @@ ${streamingSection(results)}
 ### d. Keyway memory (c=${settings.throughputConnections}, non-streaming, fresh process)
 
 ${memorySection(results)}
+
+### e. Fallback under failure
+
+${fallbackSection(results)}
 
 ### Targets
 

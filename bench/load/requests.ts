@@ -14,6 +14,7 @@ interface ChatBody {
   messages: { role: 'user'; content: string }[];
   stream?: boolean;
   stream_options?: { include_usage: boolean };
+  routing?: Record<string, unknown>;
 }
 
 function padToSize(build: (content: string) => ChatBody, targetBytes: number): string {
@@ -41,4 +42,13 @@ export function buildStreamingChatBody(): string {
     }),
     REQUEST_BODY_BYTES,
   );
+}
+
+/** The fallback reasons of the routing issue: every transient failure moves on to the next provider. */
+export const FALLBACK_REASONS = ['rate_limit', 'timeout', 'server_error', 'model_not_available'];
+
+/** The non-streaming request with a fallback chain over `providerOrder`, still padded to the same size. */
+export function buildRoutedChatBody(providerOrder: readonly string[]): string {
+  const routing = { strategy: 'fallback_chain', provider_order: providerOrder, fallback_reasons: FALLBACK_REASONS };
+  return padToSize((content) => ({ model: BENCH_MODEL, messages: [{ role: 'user', content }], routing }), REQUEST_BODY_BYTES);
 }

@@ -1,6 +1,8 @@
 // What one run measured, and how it scores against the targets from the performance issue.
 
 import type { ForeignLoad } from './cpu-usage.ts';
+import type { FallbackResult } from './fallback.ts';
+import { fallbackOverheadMs, unexpectedFallbacks } from './fallback.ts';
 import type { MachineDescription } from './machine.ts';
 import type { StreamSummary } from './streaming.ts';
 import type { WrkResult } from './wrk.ts';
@@ -64,6 +66,9 @@ export interface BenchResults {
   throughput: Partial<Record<PathName, ThroughputResult>>;
   streaming: Partial<Record<PathName, StreamSummary>>;
   memory: MemoryResult | undefined;
+  /** Phase e; undefined when Keyway was not measured or the phase could not run. */
+  fallback: FallbackResult | undefined;
+  fallbackSkipReason: string | undefined;
   /** RSS of the Bun pass-through when idle: what the runtime alone costs. */
   passthroughIdleKibibytes: number | undefined;
   /** CPU taken by processes outside the benchmark: just before it, and during each phase. */
@@ -99,6 +104,7 @@ export const TARGETS = {
   streamingFirstByteAddedMs: 0.5,
   idleRssMebibytes: 80,
   rssGrowthFraction: 0.2,
+  fallbackOverheadMs: 1,
 };
 
 export function addedP50Ms(results: BenchResults, path: PathName): number | undefined {
@@ -128,6 +134,31 @@ function check(name: string, target: string, value: number | undefined, format: 
   return { name, target, measured: format(value), verdict: passes(value) ? 'PASS' : 'FAIL' };
 }
 
+/** Every request of the failing-provider runs (without and with auto-disable) must succeed. */
+function fallbackSuccessCheck(fallback: FallbackResult | undefined): TargetCheck {
+  const name = 'Keyway success with one of three providers failing';
+  const target = '100%';
+  if (fallback === undefined) return { name, target, measured: 'not measured', verdict: 'SKIP' };
+  const runs = [fallback.failing, fallback.autoDisable];
+  const requests = runs.reduce((sum, run) => sum + run.requests, 0);
+  const failures = requests - runs.reduce((sum, run) => sum + run.successes, 0);
+  // Three decimals: a handful of failures in 40,000 must not print as 100.0%.
+  const measured = `${((100 * (requests - failures)) / Math.max(1, requests)).toFixed(3)}% of ${requests} requests (${failures} failed)`;
+  return { name, target, measured, verdict: requests > 0 && failures === 0 ? 'PASS' : 'FAIL' };
+}
+
+function fallbackCostCheck(fallback: FallbackResult | undefined): TargetCheck {
+  const name = 'Keyway fallback after a 429, c=1 p50';
+  const target = `≤ failed attempt + ${TARGETS.fallbackOverheadMs} ms`;
+  if (fallback === undefined) return { name, target, measured: 'not measured', verdict: 'SKIP' };
+  // A request that did not fall back exactly once would make the fallback arm measure something else.
+  const stray = unexpectedFallbacks(fallback.rateLimit.fallbackRun);
+  if (stray > 0) return { name, target, measured: `${stray} request(s) did not fall back from the 429 to groq`, verdict: 'FAIL' };
+  const overhead = fallbackOverheadMs(fallback.rateLimit);
+  const sign = overhead >= 0 ? '+' : '−';
+  return { name, target, measured: `failed attempt ${sign} ${Math.abs(overhead).toFixed(3)} ms`, verdict: overhead <= TARGETS.fallbackOverheadMs ? 'PASS' : 'FAIL' };
+}
+
 export function evaluateTargets(results: BenchResults): TargetCheck[] {
   const milliseconds = (value: number): string => `${value.toFixed(3)} ms`;
   const percent = (value: number): string => `${(value * 100).toFixed(1)}%`;
@@ -155,5 +186,7 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
     check('Keyway idle RSS', `< ${TARGETS.idleRssMebibytes} MiB`, idle, (value) => `${value.toFixed(1)} MiB`, (value) => value < TARGETS.idleRssMebibytes),
     // Growth only: shrinking after the first mark is the garbage collector catching up, not a leak.
     check('Keyway RSS growth 10k → 100k requests', `≤ +${TARGETS.rssGrowthFraction * 100}%`, growth, (value) => `${value >= 0 ? '+' : ''}${percent(value)}`, (value) => value <= TARGETS.rssGrowthFraction),
+    fallbackSuccessCheck(results.fallback),
+    fallbackCostCheck(results.fallback),
   ];
 }
