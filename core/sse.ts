@@ -17,19 +17,25 @@ export class SseParser {
   push(text: string): SseEvent[] {
     this.buffer += text;
     const events: SseEvent[] = [];
-    let lineStart = 0;
     const buffer = this.buffer;
-    for (let position = 0; position < buffer.length; position++) {
-      const character = buffer.charCodeAt(position);
-      if (character !== 10 && character !== 13) continue;
-      // A lone \r at the end of the buffer may be the first half of \r\n: wait for more text.
-      if (character === 13 && position === buffer.length - 1) break;
-      const line = buffer.slice(lineStart, position);
-      if (character === 13 && buffer.charCodeAt(position + 1) === 10) position++;
-      lineStart = position + 1;
-      this.handleLine(line, events);
+    let lineStart = 0;
+    // indexOf scans natively; a chunk holds a few lines, so two searches per line beat a char loop.
+    let nextNewline = buffer.indexOf('\n', lineStart);
+    let nextReturn = buffer.indexOf('\r', lineStart);
+    while (nextNewline !== -1 || nextReturn !== -1) {
+      const end = nextReturn === -1 || (nextNewline !== -1 && nextNewline < nextReturn) ? nextNewline : nextReturn;
+      let after = end + 1;
+      if (end === nextReturn) {
+        // A lone \r at the end of the buffer may be the first half of \r\n: wait for more text.
+        if (end === buffer.length - 1) break;
+        if (buffer.charCodeAt(end + 1) === 10) after = end + 2;
+      }
+      this.handleLine(buffer.slice(lineStart, end), events);
+      lineStart = after;
+      if (nextNewline !== -1 && nextNewline < lineStart) nextNewline = buffer.indexOf('\n', lineStart);
+      if (nextReturn !== -1 && nextReturn < lineStart) nextReturn = buffer.indexOf('\r', lineStart);
     }
-    this.buffer = buffer.slice(lineStart);
+    this.buffer = lineStart === 0 ? buffer : buffer.slice(lineStart);
     return events;
   }
 
