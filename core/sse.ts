@@ -15,9 +15,10 @@ export class SseParser {
   private dataLines: string[] = [];
 
   push(text: string): SseEvent[] {
-    this.buffer += text;
+    // Most chunks end on an event boundary, leaving nothing behind: skip the concatenation then.
+    const buffer = this.buffer.length === 0 ? text : this.buffer + text;
+    this.buffer = buffer;
     const events: SseEvent[] = [];
-    const buffer = this.buffer;
     let lineStart = 0;
     // indexOf scans natively; a chunk holds a few lines, so two searches per line beat a char loop.
     let nextNewline = buffer.indexOf('\n', lineStart);

@@ -58,9 +58,12 @@ export class OpenAIStreamEncoder {
         this.id = part.id || this.id;
         this.model = part.model || this.model;
         if (part.created) this.created = part.created;
+        this.cachedPrefix = undefined;
         return this.chunk(0, { role: 'assistant', content: '' }, null);
       case 'text-delta':
-        return this.chunk(part.index, { content: part.text }, null);
+        // The common case, built by concatenation: no chunk object, one small stringify.
+        if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
+        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
       case 'reasoning-delta':
         return this.chunk(part.index, { reasoning_content: part.text }, null);
       case 'tool-call-start':
@@ -87,6 +90,14 @@ export class OpenAIStreamEncoder {
     if (this.pendingExtra !== undefined) text += this.frame({ choices: [] });
     if (this.includeUsage && this.usage !== undefined) text += this.frame({ choices: [], usage: openAIUsage(this.usage) });
     return text + SSE_DONE;
+  }
+
+  private cachedPrefix: string | undefined;
+
+  /** Everything of a content chunk before the choice index, the same for the whole stream. */
+  private prefix(): string {
+    this.cachedPrefix ??= `${JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model }).slice(0, -1)},"choices":[{"index":`;
+    return this.cachedPrefix;
   }
 
   private chunk(index: number, delta: OpenAIChunkChoice['delta'], finishReason: string | null): string {

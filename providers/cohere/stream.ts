@@ -30,6 +30,8 @@ interface StreamState {
   toolIndexByEventIndex: Map<number, number>;
   nextToolIndex: number;
   ended: boolean;
+  /** Reused for every event's parts. */
+  parts: StreamPart[];
 }
 
 /**
@@ -38,7 +40,7 @@ interface StreamState {
  * but not required. A connection that closes before `message-end` ends with an error part.
  */
 export async function* cohereStreamParts(body: ReadableStream<Uint8Array>, model: string, signal: AbortSignal): AsyncGenerator<StreamPart> {
-  const state: StreamState = { model, started: false, toolPlan: '', toolIndexByEventIndex: new Map(), nextToolIndex: 0, ended: false };
+  const state: StreamState = { model, started: false, toolPlan: '', toolIndexByEventIndex: new Map(), nextToolIndex: 0, ended: false, parts: [] };
   try {
     for await (const event of readSseEvents(body, signal)) {
       if (event.data === '[DONE]') break;
@@ -69,15 +71,17 @@ export async function* cohereStreamParts(body: ReadableStream<Uint8Array>, model
   if (!signal.aborted) yield errorPart(upstreamFailure({ provider: 'cohere', status: undefined, reason: 'server_error', message: 'the stream ended before message-end' }));
 }
 
+/** The parts of one event, in an array reused from event to event (the caller drains it first). */
 function partsFor(event: CohereStreamEvent, state: StreamState): StreamPart[] {
-  const parts: StreamPart[] = [];
+  const parts = state.parts;
+  parts.length = 0;
   if (!state.started) {
     state.started = true;
     parts.push({ type: 'start', id: event.type === 'message-start' && typeof event.id === 'string' ? event.id : '', model: state.model, created: Math.floor(Date.now() / 1000) });
   }
   switch (event.type) {
     case 'content-delta':
-      parts.push(...contentParts(event));
+      contentParts(event, parts);
       break;
     case 'tool-plan-delta':
       state.toolPlan += event.delta?.message?.tool_plan ?? '';
@@ -99,12 +103,10 @@ function partsFor(event: CohereStreamEvent, state: StreamState): StreamPart[] {
   return parts;
 }
 
-function contentParts(event: CohereStreamEvent): StreamPart[] {
+function contentParts(event: CohereStreamEvent, parts: StreamPart[]): void {
   const content = event.delta?.message?.content;
-  const parts: StreamPart[] = [];
   if (typeof content?.text === 'string' && content.text.length > 0) parts.push({ type: 'text-delta', index: 0, text: content.text });
   if (typeof content?.thinking === 'string' && content.thinking.length > 0) parts.push({ type: 'reasoning-delta', index: 0, text: content.thinking });
-  return parts;
 }
 
 function toolCallStartParts(event: CohereStreamEvent, state: StreamState): StreamPart[] {

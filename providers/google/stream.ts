@@ -12,7 +12,10 @@ interface StreamState {
   /** Per candidate: how many tool calls were opened (the OpenAI `tool_calls[].index`). */
   toolCounts: Map<number, number>;
   finished: boolean;
-  usage: Usage | undefined;
+  /** The last usageMetadata seen (it grows chunk by chunk); translated once, at the end. */
+  usageMetadata: GeminiResponse['usageMetadata'] | undefined;
+  /** Reused for every chunk's parts: no per-chunk arrays or nested generators. */
+  parts: StreamPart[];
 }
 
 /**
@@ -20,7 +23,7 @@ interface StreamState {
  * an increment; there is no terminator, so a stream that closes before any finishReason was cut.
  */
 export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, requestedModel: string): AsyncGenerator<StreamPart> {
-  const state: StreamState = { nextToolCallId: createToolCallIdFactory(), toolCounts: new Map(), finished: false, usage: undefined };
+  const state: StreamState = { nextToolCallId: createToolCallIdFactory(), toolCounts: new Map(), finished: false, usageMetadata: undefined, parts: [] };
   let started = false;
   try {
     for await (const event of readSseEvents(body, signal)) {
@@ -38,7 +41,9 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
         started = true;
         yield { type: 'start', id: payload.responseId ?? `gemini-${crypto.randomUUID()}`, model: payload.modelVersion ?? requestedModel, created: Math.floor(Date.now() / 1000) };
       }
-      yield* chunkParts(payload, state);
+      state.parts.length = 0;
+      chunkParts(payload, state);
+      for (const part of state.parts) yield part;
     }
   } catch (error) {
     yield errorPart(networkFailure(PROVIDER_NAME, error, signal));
@@ -49,7 +54,8 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
     yield errorPart(upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream ended before any finishReason' }));
     return;
   }
-  if (state.usage !== undefined) yield { type: 'usage', usage: state.usage };
+  const usage: Usage | undefined = usageFromGemini(state.usageMetadata);
+  if (usage !== undefined) yield { type: 'usage', usage };
 }
 
 function parseChunk(data: string): GeminiResponse | undefined {
@@ -61,22 +67,22 @@ function parseChunk(data: string): GeminiResponse | undefined {
   }
 }
 
-function* chunkParts(payload: GeminiResponse, state: StreamState): Generator<StreamPart> {
+function chunkParts(payload: GeminiResponse, state: StreamState): void {
   // Usage grows chunk by chunk; the last one seen is the total.
-  const usage = usageFromGemini(payload.usageMetadata);
-  if (usage !== undefined) state.usage = usage;
+  if (payload.usageMetadata !== undefined) state.usageMetadata = payload.usageMetadata;
   const candidates = Array.isArray(payload.candidates) ? payload.candidates : [];
   const blockReason = payload.promptFeedback?.blockReason;
   if (candidates.length === 0 && blockReason !== undefined) {
     state.finished = true;
-    yield { type: 'finish', index: 0, finishReason: blockedPromptFinishReason(blockReason) };
+    state.parts.push({ type: 'finish', index: 0, finishReason: blockedPromptFinishReason(blockReason) });
     return;
   }
-  for (const candidate of candidates) yield* candidateParts(candidate, state);
+  for (const candidate of candidates) candidateParts(candidate, state);
 }
 
 /** Consecutive text parts become one delta; each function call, which arrives whole, one start plus one delta. */
-function* candidateParts(candidate: GeminiCandidate, state: StreamState): Generator<StreamPart> {
+function candidateParts(candidate: GeminiCandidate, state: StreamState): void {
+  const { parts } = state;
   const index = candidate.index ?? 0;
   let text = '';
   for (const part of candidate.content?.parts ?? []) {
@@ -84,25 +90,25 @@ function* candidateParts(candidate: GeminiCandidate, state: StreamState): Genera
       text += part.text;
       continue;
     }
-    if (text.length > 0) yield { type: 'text-delta', index, text };
+    if (text.length > 0) parts.push({ type: 'text-delta', index, text });
     text = '';
-    if (hasFunctionCall(part)) yield* toolCallParts(index, toolCallFromPart(part, state.nextToolCallId), state);
+    if (hasFunctionCall(part)) toolCallParts(index, toolCallFromPart(part, state.nextToolCallId), state);
     else if (typeof part.text === 'string' && part.text.length > 0) {
-      yield part.thoughtSignature === undefined ? { type: 'reasoning-delta', index, text: part.text } : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature };
+      parts.push(part.thoughtSignature === undefined ? { type: 'reasoning-delta', index, text: part.text } : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature });
     }
   }
-  if (text.length > 0) yield { type: 'text-delta', index, text };
+  if (text.length > 0) parts.push({ type: 'text-delta', index, text });
   if (candidate.finishReason !== undefined) {
     state.finished = true;
-    yield { type: 'finish', index, finishReason: mapGeminiFinishReason(candidate.finishReason, (state.toolCounts.get(index) ?? 0) > 0) };
+    parts.push({ type: 'finish', index, finishReason: mapGeminiFinishReason(candidate.finishReason, (state.toolCounts.get(index) ?? 0) > 0) });
   }
 }
 
-function* toolCallParts(index: number, toolCall: { id: string; function: { name: string; arguments: string } }, state: StreamState): Generator<StreamPart> {
+function toolCallParts(index: number, toolCall: { id: string; function: { name: string; arguments: string } }, state: StreamState): void {
   const toolIndex = state.toolCounts.get(index) ?? 0;
   state.toolCounts.set(index, toolIndex + 1);
-  yield { type: 'tool-call-start', index, toolIndex, id: toolCall.id, name: toolCall.function.name };
-  yield { type: 'tool-call-delta', index, toolIndex, argumentsDelta: toolCall.function.arguments };
+  state.parts.push({ type: 'tool-call-start', index, toolIndex, id: toolCall.id, name: toolCall.function.name });
+  state.parts.push({ type: 'tool-call-delta', index, toolIndex, argumentsDelta: toolCall.function.arguments });
 }
 
 function errorPart(error: KeywayError): StreamPart {

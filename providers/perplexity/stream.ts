@@ -17,6 +17,8 @@ interface StreamState {
   usage: PerplexityUsage | undefined;
   /** `${choice}:${tool}` of tool calls already started. */
   startedToolCalls: Set<string>;
+  /** Reused for every chunk's parts: no per-chunk arrays or nested generators. */
+  parts: StreamPart[];
 }
 
 /**
@@ -28,7 +30,7 @@ interface StreamState {
  * a finish; a close before any finish ends with an error part, as does `event: error`.
  */
 export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
-  const state: StreamState = { started: false, finishedChoices: new Set(), sentFieldLengths: new Map(), usage: undefined, startedToolCalls: new Set() };
+  const state: StreamState = { started: false, finishedChoices: new Set(), sentFieldLengths: new Map(), usage: undefined, startedToolCalls: new Set(), parts: [] };
   let done = false;
   try {
     for await (const event of readSseEvents(body, signal)) {
@@ -46,7 +48,9 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
         yield errorPart(upstreamFailure({ provider: 'perplexity', status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }));
         return;
       }
-      yield* chunkParts(payload as unknown as OpenAIChunk, state);
+      state.parts.length = 0;
+      chunkParts(payload as unknown as OpenAIChunk, state);
+      for (const part of state.parts) yield part;
     }
   } catch (error) {
     yield errorPart(networkFailure('perplexity', error, signal));
@@ -60,15 +64,15 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
   yield* closingParts(state);
 }
 
-function* chunkParts(chunk: OpenAIChunk, state: StreamState): Generator<StreamPart> {
+function chunkParts(chunk: OpenAIChunk, state: StreamState): void {
   if (!state.started) {
     state.started = true;
-    yield { type: 'start', id: String(chunk.id ?? ''), model: String(chunk.model ?? ''), created: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000) };
+    state.parts.push({ type: 'start', id: String(chunk.id ?? ''), model: String(chunk.model ?? ''), created: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000) });
   }
   const fields = newSearchFields(chunk, state);
-  if (fields !== undefined) yield { type: 'extra-fields', fields };
+  if (fields !== undefined) state.parts.push({ type: 'extra-fields', fields });
   if (chunk.usage !== undefined && chunk.usage !== null) state.usage = chunk.usage as PerplexityUsage;
-  for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) yield* choiceParts(choice, state);
+  for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) choiceParts(choice, state);
 }
 
 function newSearchFields(chunk: OpenAIChunk, state: StreamState): Record<string, unknown> | undefined {
@@ -83,23 +87,24 @@ function newSearchFields(chunk: OpenAIChunk, state: StreamState): Record<string,
   return fields;
 }
 
-function* choiceParts(choice: OpenAIChunkChoice, state: StreamState): Generator<StreamPart> {
+function choiceParts(choice: OpenAIChunkChoice, state: StreamState): void {
+  const { parts } = state;
   const index = typeof choice.index === 'number' ? choice.index : 0;
   const delta = choice.delta ?? {};
-  if (typeof delta.content === 'string' && delta.content.length > 0) yield { type: 'text-delta', index, text: delta.content };
+  if (typeof delta.content === 'string' && delta.content.length > 0) parts.push({ type: 'text-delta', index, text: delta.content });
   for (const call of delta.tool_calls ?? []) {
     const toolIndex = typeof call.index === 'number' ? call.index : 0;
     const key = `${index}:${toolIndex}`;
     if (!state.startedToolCalls.has(key)) {
       state.startedToolCalls.add(key);
-      yield { type: 'tool-call-start', index, toolIndex, id: call.id ?? `call_${toolIndex}`, name: call.function?.name ?? '' };
+      parts.push({ type: 'tool-call-start', index, toolIndex, id: call.id ?? `call_${toolIndex}`, name: call.function?.name ?? '' });
     }
     const argumentsDelta = call.function?.arguments;
-    if (typeof argumentsDelta === 'string' && argumentsDelta.length > 0) yield { type: 'tool-call-delta', index, toolIndex, argumentsDelta };
+    if (typeof argumentsDelta === 'string' && argumentsDelta.length > 0) parts.push({ type: 'tool-call-delta', index, toolIndex, argumentsDelta });
   }
   if (choice.finish_reason !== null && choice.finish_reason !== undefined && !state.finishedChoices.has(index)) {
     state.finishedChoices.add(index);
-    yield { type: 'finish', index, finishReason: mapOpenAIFinishReason(choice.finish_reason) };
+    parts.push({ type: 'finish', index, finishReason: mapOpenAIFinishReason(choice.finish_reason) });
   }
 }
 
