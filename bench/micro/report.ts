@@ -4,7 +4,7 @@
 import type { run } from 'mitata';
 import { targetOf } from './registry.ts';
 
-type Trial = Awaited<ReturnType<typeof run>>['benchmarks'][number];
+export type Trial = Awaited<ReturnType<typeof run>>['benchmarks'][number];
 
 export interface SummaryVerdict {
   passed: number;
@@ -38,13 +38,18 @@ export function printSummary(trials: readonly Trial[]): SummaryVerdict {
       rows.push([result.name, formatNanoseconds(avg), formatNanoseconds(p50), formatNanoseconds(p75), formatNanoseconds(p99), target?.label ?? '', outcome]);
     }
   }
+  console.log('\nSummary (targets judged on avg)');
+  printTable(rows);
+  console.log(`\nTargets: ${verdict.passed} PASS, ${verdict.failed} FAIL`);
+  return verdict;
+}
+
+/** A header row, a rule, then the rows: the first column left-aligned, the others right-aligned. */
+export function printTable(rows: readonly (readonly string[])[]): void {
   const widths = rows[0]?.map((_header, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   const line = (row: readonly string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
-  console.log('\nSummary (targets judged on avg)');
   for (const [position, row] of rows.entries()) {
     console.log(line(row));
     if (position === 0) console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   }
-  console.log(`\nTargets: ${verdict.passed} PASS, ${verdict.failed} FAIL`);
-  return verdict;
 }
