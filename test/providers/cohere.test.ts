@@ -12,6 +12,7 @@ import { parseCohereChatResponse } from '../../providers/cohere/response.ts';
 import { cohereStreamParts } from '../../providers/cohere/stream.ts';
 import { usageFromCohere } from '../../providers/cohere/usage.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
+import { callContextFor, collect, credentialFor, fakeFetch, fixtureReader, streamOf, type RecordedCall } from './provider-test-kit.ts';
 
 interface RequestCase {
   name: string;
@@ -37,64 +38,11 @@ interface ErrorCase {
   retryAfterSeconds?: number;
 }
 
-const FIXTURES = new URL('../fixtures/cohere/', import.meta.url);
-
-async function fixtureText(name: string): Promise<string> {
-  return Bun.file(new URL(name, FIXTURES)).text();
-}
-
-async function fixtureJson<T>(name: string): Promise<T> {
-  return JSON.parse(await fixtureText(name)) as T;
-}
-
-/** Delivers text in small pieces so events straddle chunk boundaries, as on a real socket. */
-function streamOf(text: string, pieceSize = 13): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
-  let offset = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.slice(offset, offset + pieceSize));
-      offset += pieceSize;
-    },
-  });
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
-}
-
-function credential(settings: ProviderKeySettings = {}, apiKey = 'cohere-test-key'): ProviderCredential {
-  return { id: 'pk_cohere', provider: 'cohere', owner: 'account', accountId: 'default', organizationId: undefined, settings, status: 'active', weight: 1, apiKey };
-}
-
-function callContext(model: string, settings: ProviderKeySettings = {}, apiKey?: string): CallContext {
-  return { requestId: 'req_test', credential: credential(settings, apiKey), model, signal: new AbortController().signal, warnings: [], upstream: {} };
-}
-
-interface RecordedCall {
-  url: string;
-  method: string;
-  headers: Headers;
-  body: unknown;
-}
-
-/** A fetch that records each call and answers from `respond`. */
-function fakeFetch(respond: (call: RecordedCall, position: number) => Response): { fetch: typeof fetch; calls: RecordedCall[] } {
-  const calls: RecordedCall[] = [];
-  const implementation = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const text = typeof init?.body === 'string' ? init.body : undefined;
-    const call: RecordedCall = { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: text === undefined ? undefined : JSON.parse(text) };
-    calls.push(call);
-    return respond(call, calls.length - 1);
-  };
-  return { fetch: implementation as typeof fetch, calls };
-}
+const fixtures = fixtureReader('cohere');
+const fixtureText = fixtures.text;
+const fixtureJson = fixtures.json;
+const credential = credentialFor('cohere', 'pk_cohere', 'cohere-test-key');
+const callContext = callContextFor(credential);
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream' };
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { KeywayError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
+import type { ProviderKeySettings } from '../../core/plugin.ts';
 import type { ChatMessage, ChatRequest, StreamPart } from '../../core/vocabulary.ts';
 import { classifyPerplexityError } from '../../providers/perplexity/errors.ts';
 import { createPerplexityAdapter, perplexityProviderPlugin } from '../../providers/perplexity/index.ts';
@@ -12,6 +12,7 @@ import { parsePerplexityChatResponse } from '../../providers/perplexity/response
 import { perplexityStreamParts } from '../../providers/perplexity/stream.ts';
 import type { PerplexityUsage } from '../../providers/perplexity/usage.ts';
 import { PERPLEXITY_CITATIONS, startPerplexitySimulator } from '../simulators/perplexity.ts';
+import { callContextFor, collect, credentialFor, fakeFetch, fixtureReader, streamOf } from './provider-test-kit.ts';
 
 interface RequestCase {
   name: string;
@@ -31,62 +32,12 @@ interface ErrorCase {
   retryAfterSeconds?: number;
 }
 
-const FIXTURES = new URL('../fixtures/perplexity/', import.meta.url);
-
-async function fixtureText(name: string): Promise<string> {
-  return Bun.file(new URL(name, FIXTURES)).text();
-}
-
-async function fixtureJson<T>(name: string): Promise<T> {
-  return JSON.parse(await fixtureText(name)) as T;
-}
-
-/** Delivers text in small pieces so events straddle chunk boundaries, as on a real socket. */
-function streamOf(text: string, pieceSize = 17): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
-  let offset = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.slice(offset, offset + pieceSize));
-      offset += pieceSize;
-    },
-  });
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
-}
-
-function credential(settings: ProviderKeySettings = {}, apiKey = 'perplexity-test-key'): ProviderCredential {
-  return { id: 'pk_pplx', provider: 'perplexity', owner: 'account', accountId: 'default', organizationId: undefined, settings, status: 'active', weight: 1, apiKey };
-}
-
-function callContext(model: string, settings: ProviderKeySettings = {}, apiKey?: string): CallContext {
-  return { requestId: 'req_test', credential: credential(settings, apiKey), model, signal: new AbortController().signal, warnings: [], upstream: {} };
-}
-
-interface RecordedCall {
-  url: string;
-  headers: Headers;
-  body: unknown;
-}
-
-function fakeFetch(respond: (call: RecordedCall) => Response): { fetch: typeof fetch; calls: RecordedCall[] } {
-  const calls: RecordedCall[] = [];
-  const implementation = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const text = typeof init?.body === 'string' ? init.body : undefined;
-    const call: RecordedCall = { url: String(input), headers: new Headers(init?.headers), body: text === undefined ? undefined : JSON.parse(text) };
-    calls.push(call);
-    return respond(call);
-  };
-  return { fetch: implementation as typeof fetch, calls };
-}
+const fixtures = fixtureReader('perplexity');
+const fixtureText = fixtures.text;
+const fixtureJson = fixtures.json;
+const credential = credentialFor('perplexity', 'pk_pplx', 'perplexity-test-key');
+const callContext = callContextFor(credential);
+const streamOfPieces = (text: string, pieceSize = 17) => streamOf(text, pieceSize);
 
 function textOf(parts: StreamPart[]): string {
   return parts.map((part) => (part.type === 'text-delta' ? part.text : '')).join('');
@@ -151,7 +102,7 @@ describe('perplexity stream (fixtures)', () => {
   const signal = new AbortController().signal;
 
   test('search fields are sent when they first appear and when they grow; usage comes last', async () => {
-    const parts = await collect(perplexityStreamParts(streamOf(await fixtureText('stream-search.sse')), signal));
+    const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-search.sse')), signal));
     expect(parts[0]).toEqual({ type: 'start', id: 'b7e5c1d4', model: 'sonar', created: 1753363230 });
     expect(textOf(parts)).toBe('The Milky Way has 100-400 billion stars [1][2].');
     const extras = parts.filter((part): part is Extract<StreamPart, { type: 'extra-fields' }> => part.type === 'extra-fields');
@@ -165,19 +116,19 @@ describe('perplexity stream (fixtures)', () => {
   });
 
   test('event: error ends the stream with an error part', async () => {
-    const parts = await collect(perplexityStreamParts(streamOf(await fixtureText('stream-error.sse')), signal));
+    const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-error.sse')), signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'error']);
     expect(parts.at(-1)).toMatchObject({ type: 'error', error: { reason: 'server_error', extra: { provider: 'perplexity', upstream_type: 'internal_error' } } });
   });
 
   test('a close after a finish is a normal end, without [DONE]', async () => {
-    const parts = await collect(perplexityStreamParts(streamOf(await fixtureText('stream-close-after-finish.sse')), signal));
+    const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-close-after-finish.sse')), signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'finish', 'extra-fields', 'usage']);
     expect(parts[2]).toEqual({ type: 'finish', index: 0, finishReason: { unified: 'length', raw: 'length' } });
   });
 
   test('a close before any finish ends with an error part', async () => {
-    const parts = await collect(perplexityStreamParts(streamOf(await fixtureText('stream-truncated.sse')), signal));
+    const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-truncated.sse')), signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'error']);
   });
 
@@ -189,7 +140,7 @@ describe('perplexity stream (fixtures)', () => {
       chunk({ tool_calls: [{ index: 0, function: { arguments: '{"q":1}' } }] }, null) +
       chunk({}, 'tool_calls') +
       'data: [DONE]\n\n';
-    const parts = await collect(perplexityStreamParts(streamOf(text), signal));
+    const parts = await collect(perplexityStreamParts(streamOfPieces(text), signal));
     expect(parts.slice(1)).toEqual([
       { type: 'tool-call-start', index: 0, toolIndex: 0, id: 'call_a', name: 'lookup' },
       { type: 'tool-call-delta', index: 0, toolIndex: 0, argumentsDelta: '{"q":1}' },
