@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Clock } from '../../core/clock.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import { createRuntime, type Runtime } from '../../core/runtime.ts';
@@ -29,12 +30,16 @@ export interface TestGatewayOptions {
   env?: Record<string, string>;
   extraPlugins?: PluginSource[];
   fetch?: typeof fetch;
+  clock?: Clock;
+  /** Background health probes (on by default, as in production). */
+  probes?: boolean;
+  logLevel?: string;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-test-'));
   const output: string[] = [];
-  const logger = createLogger('debug', { write: (line: string) => void output.push(line) } as never);
+  const logger = createLogger(options.logLevel ?? 'debug', { write: (line: string) => void output.push(line) } as never);
   const environment: Record<string, string | undefined> = {
     KEYWAY_HOST: '127.0.0.1',
     KEYWAY_PORT: '0',
@@ -50,6 +55,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     logger,
     fetch: options.fetch,
     announce: (text) => void output.push(text),
+    clock: options.clock,
+    probes: options.probes,
   });
   const server = startServer(runtime, routeExtensions);
   const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(output.join('\n'))?.[1] ?? '';

@@ -1,19 +1,10 @@
-// The routing suites' gateway and simulators. Mirrors test/helpers/gateway.ts, but passes the
-// runtime options the shared helper does not (an injected clock, probes off) so health tests can
-// move time and run probes by hand, and starts one simulator per provider for the account's keys
-// and a separate fleet for the platform keys, so platform-key upstream calls can be counted.
+// The routing suites' gateway and simulators: the shared test gateway with an injected clock and
+// probes off (health tests move time and run probes by hand), one simulator per provider for the
+// account's keys and a separate fleet for the platform keys, so platform-key calls can be counted.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
 import { probeDueKeys } from '../../core/health-probes.ts';
-import { createLogger } from '../../core/logger.ts';
-import { createRuntime, type Runtime } from '../../core/runtime.ts';
-import { startServer, type RunningServer } from '../../core/server.ts';
-import { builtinPlugins } from '../../plugins/builtin.ts';
-import { routeExtensions } from '../../plugins/routes.ts';
-import { OPERATOR_KEY, call, readSse } from '../helpers/gateway.ts';
+import { OPERATOR_KEY, call, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -26,13 +17,7 @@ export { OPERATOR_KEY, call, readSse };
 export const PROVIDERS = ['openai', 'anthropic', 'google', 'cohere', 'perplexity'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-export interface RoutingGateway {
-  url: string;
-  runtime: Runtime;
-  server: RunningServer;
-  output: string[];
-  stop(): Promise<void>;
-}
+export type RoutingGateway = TestGateway;
 
 export interface RoutingGatewayOptions {
   env?: Record<string, string>;
@@ -43,37 +28,9 @@ export interface RoutingGatewayOptions {
   logLevel?: string;
 }
 
-export async function startRoutingGateway(options: RoutingGatewayOptions = {}): Promise<RoutingGateway> {
-  const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-routing-'));
-  const output: string[] = [];
-  const logger = createLogger(options.logLevel ?? 'info', { write: (line: string) => void output.push(line) } as never);
-  const runtime = await createRuntime({
-    builtinPlugins: builtinPlugins(),
-    environment: {
-      KEYWAY_HOST: '127.0.0.1',
-      KEYWAY_PORT: '0',
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-      KEYWAY_USAGE_FLUSH_MS: '50',
-      ...options.env,
-    },
-    logger,
-    announce: (text) => void output.push(text),
-    clock: options.clock,
-    probes: options.probes ?? false,
-  });
-  const server = startServer(runtime, routeExtensions);
-  return {
-    url: server.url,
-    runtime,
-    server,
-    output,
-    async stop() {
-      await server.stop();
-      rmSync(dataDirectory, { recursive: true, force: true });
-    },
-  };
+/** The common test gateway with the routing tests' defaults: probes off, info-level logs. */
+export function startRoutingGateway(options: RoutingGatewayOptions = {}): Promise<RoutingGateway> {
+  return startTestGateway({ env: options.env, clock: options.clock, probes: options.probes ?? false, logLevel: options.logLevel ?? 'info' });
 }
 
 /** Runs the probes that are due now, as the background ticker would. */
