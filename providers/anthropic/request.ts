@@ -7,8 +7,11 @@ import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/plugin.ts';
 import { parseDataUrl, parseToolArguments } from '../../core/provider-kit.ts';
 import type { ChatMessage, ChatRequest, ResponseFormat, ToolDefinition } from '../../core/vocabulary.ts';
+import { planThinking, thinkingIsOn, type ThinkingPlan } from './thinking.ts';
+import { claudeCapabilities, type ClaudeCapabilities } from './capabilities.ts';
 
 const PROVIDER = 'anthropic';
+export { claudeCapabilities, claudeSupportsThinking, type ClaudeCapabilities } from './capabilities.ts';
 export const ANTHROPIC_VERSION = '2023-06-01';
 const FALLBACK_MAX_TOKENS = 4096;
 
@@ -36,44 +39,6 @@ export function anthropicHeaders(apiKey: string, betas?: string): Record<string,
 
 // ---------------------------------------------------------------------------------------------
 // Model generations
-
-export interface ClaudeCapabilities {
-  /** Opus 4.7+, the 5 family, Fable and Mythos answer 400 to temperature/top_p/top_k. */
-  samplingRemoved: boolean;
-  /** 4.6+ take `thinking:{type:"adaptive"}` plus `output_config.effort`; newer ones reject `budget_tokens`. */
-  adaptiveThinking: boolean;
-}
-
-const MODERN_NAME = /^claude-(opus|sonnet|haiku|fable|mythos)(?:-(\d+)(?:-(\d{1,2}))?)?(?=-|$)/;
-const LEGACY_NAME = /^claude-(\d+)(?:-(\d{1,2}))?-(opus|sonnet|haiku)/;
-
-/**
- * Extended thinking arrived with Claude 3.7 Sonnet; Claude 3 and 3.5 answer 400 to a `thinking` block.
- * Names this cannot read keep the long-standing behaviour (thinking allowed).
- */
-export function claudeSupportsThinking(model: string): boolean {
-  const legacy = MODERN_NAME.test(model) ? undefined : LEGACY_NAME.exec(model);
-  if (!legacy) return true;
-  return Number(legacy[1]) + Number(legacy[2] ?? 0) / 10 >= 3.7;
-}
-
-/** Reads the generation from the model name; names it cannot read keep the long-standing behaviour. */
-export function claudeCapabilities(model: string): ClaudeCapabilities {
-  const modern = MODERN_NAME.exec(model);
-  const legacy = modern ? undefined : LEGACY_NAME.exec(model);
-  const family = modern?.[1] ?? legacy?.[3];
-  const major = Number(modern?.[2] ?? legacy?.[1] ?? 0);
-  const minor = Number(modern?.[3] ?? legacy?.[2] ?? 0);
-  const version = major + minor / 10;
-  const newFamily = family === 'fable' || family === 'mythos';
-  return {
-    samplingRemoved: newFamily || major >= 5 || (family === 'opus' && version >= 4.7),
-    adaptiveThinking: newFamily || version >= 4.6,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Messages
 
 function withCacheControl(block: Block, part: Record<string, unknown>): Block {
   if (part.cache_control !== undefined) block.cache_control = part.cache_control;
@@ -293,81 +258,6 @@ function applyResponseFormat(body: Block, system: Block[], format: ResponseForma
   if (format.type !== 'json_schema' && format.type !== 'json_object') throw invalidField('response_format.type', "must be 'text', 'json_object' or 'json_schema'");
   system.push({ type: 'text', text: JSON_OBJECT_INSTRUCTION });
   warnings.push('anthropic: response_format json_object is emulated with a system instruction; the output is not guaranteed JSON');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reasoning
-
-const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
-type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
-
-/** Thinking budgets for models that take `budget_tokens` (before 4.6). */
-const THINKING_BUDGET: Record<Exclude<ReasoningEffort, 'none'>, number> = { minimal: 1024, low: 2048, medium: 8192, high: 16384, xhigh: 32768 };
-/** `output_config.effort` for models with adaptive thinking (OpenAI has no `max`). */
-const ADAPTIVE_EFFORT: Record<Exclude<ReasoningEffort, 'none'>, string> = { minimal: 'low', low: 'low', medium: 'medium', high: 'high', xhigh: 'xhigh' };
-const MINIMUM_THINKING_BUDGET = 1024;
-/** Kept free for the visible answer: thinking counts toward max_tokens. */
-const ANSWER_RESERVE_TOKENS = 1024;
-
-interface ThinkingPlan {
-  thinking?: Block;
-  effort?: string;
-}
-
-/** The last assistant turn called tools without thinking blocks: Anthropic refuses thinking then. */
-function toolLoopWithoutThinking(messages: AnthropicMessage[]): boolean {
-  for (let position = messages.length - 1; position >= 0; position--) {
-    const turn = messages[position] as AnthropicMessage;
-    if (turn.role !== 'assistant') continue;
-    const calledTools = turn.content.some((block) => block.type === 'tool_use');
-    return calledTools && !turn.content.some((block) => block.type === 'thinking' || block.type === 'redacted_thinking');
-  }
-  return false;
-}
-
-interface ThinkingInput {
-  request: ChatRequest;
-  model: string;
-  capabilities: ClaudeCapabilities;
-  maxTokens: number;
-  toolChoice: Block | undefined;
-  messages: AnthropicMessage[];
-  warnings: string[];
-}
-
-/** `reasoning_effort` → Anthropic thinking; a native `thinking` object from the client wins. */
-function planThinking(input: ThinkingInput): ThinkingPlan {
-  const { request, warnings } = input;
-  if (isRecord(request.thinking)) return { thinking: request.thinking };
-  const effort = request.reasoning_effort;
-  if (!isSet(effort) || effort === 'none') return {};
-  if (typeof effort !== 'string' || !(REASONING_EFFORTS as readonly string[]).includes(effort)) {
-    throw invalidField('reasoning_effort', `must be one of ${REASONING_EFFORTS.join(', ')}`);
-  }
-  const level = effort as Exclude<ReasoningEffort, 'none'>;
-  if (!claudeSupportsThinking(input.model)) {
-    warnings.push(`anthropic: ignored 'reasoning_effort' (${input.model} has no extended thinking)`);
-    return {};
-  }
-  if (input.toolChoice?.type === 'any' || input.toolChoice?.type === 'tool') {
-    warnings.push("anthropic: ignored 'reasoning_effort' (thinking cannot be combined with a forced tool_choice)");
-    return {};
-  }
-  if (toolLoopWithoutThinking(input.messages)) {
-    warnings.push("anthropic: ignored 'reasoning_effort' (the last assistant tool call has no thinking_blocks to replay)");
-    return {};
-  }
-  if (input.capabilities.adaptiveThinking) return { thinking: { type: 'adaptive' }, effort: ADAPTIVE_EFFORT[level] };
-  const budget = Math.min(THINKING_BUDGET[level], input.maxTokens - ANSWER_RESERVE_TOKENS);
-  if (budget < MINIMUM_THINKING_BUDGET) {
-    warnings.push(`anthropic: ignored 'reasoning_effort' (max_tokens ${input.maxTokens} leaves no room for the 1024-token minimum thinking budget)`);
-    return {};
-  }
-  return { thinking: { type: 'enabled', budget_tokens: budget } };
-}
-
-function thinkingIsOn(thinking: Block | undefined): boolean {
-  return thinking?.type === 'enabled' || thinking?.type === 'adaptive';
 }
 
 // ---------------------------------------------------------------------------------------------
