@@ -19,8 +19,8 @@ export interface Storage {
   /** Runs the statements atomically. */
   executeAtomically(statements: string[]): Promise<void>;
   /**
-   * Inserts many rows in one transaction with a prepared statement, skipping rows that collide with a
-   * unique key. For the usage queue: drizzle's builder costs more per row than SQLite itself.
+   * Inserts many rows in one transaction with a prepared statement: all or none. For the usage queue,
+   * where drizzle's builder costs more per row than SQLite itself.
    */
   insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void>;
   close(): void;
@@ -44,13 +44,9 @@ export async function openStorage(url: string): Promise<Storage> {
   throw new StorageError(unsupportedDatabaseUrl(url) ?? 'KEYWAY_DATABASE_URL is not supported.');
 }
 
-function insertStatement(table: string, columns: readonly string[], rowCount = 1): string {
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  return `INSERT OR IGNORE INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rowCount }, () => tuple).join(', ')}`;
+function insertStatement(table: string, columns: readonly string[]): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
 }
-
-/** Rows per multi-row INSERT: fewer statement runs, well under SQLite's 32766-parameter limit. */
-const ROWS_PER_STATEMENT = 64;
 
 function openFile(url: string): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
@@ -72,14 +68,10 @@ function openFile(url: string): Storage {
       })();
     },
     insertMany: async (table, columns, rows) => {
-      // bun:sqlite caches prepared statements by text, so the full-chunk statement is compiled once.
+      // bun:sqlite caches prepared statements by text: the statement is compiled once.
+      const statement = sqlite.query(insertStatement(table, columns));
       sqlite.transaction(() => {
-        for (let offset = 0; offset < rows.length; offset += ROWS_PER_STATEMENT) {
-          const chunk = rows.slice(offset, offset + ROWS_PER_STATEMENT);
-          const values: Array<string | number | null> = [];
-          for (const row of chunk) values.push(...(row as Array<string | number | null>));
-          sqlite.query(insertStatement(table, columns, chunk.length)).run(...values);
-        }
+        for (const row of rows) statement.run(...(row as Array<string | number | null>));
       })();
     },
     close: () => sqlite.close(),

