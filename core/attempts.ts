@@ -3,6 +3,7 @@
 // time caps. Every attempt is recorded for X-Fallback-Attempts, the health monitor and the 502.
 
 import type { GatewayConfig } from './config.ts';
+import { scheduleDeadline } from './deadlines.ts';
 import { KeywayError } from './errors.ts';
 import type { HealthMonitor } from './health.ts';
 import type { KeyVault } from './key-vault.ts';
@@ -150,9 +151,8 @@ async function attemptOnce<Value>(
   const onClientGone = () => abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the connection' }, { reason: 'server_error' }));
   clientSignal?.addEventListener('abort', onClientGone, { once: true });
   const firstByteDeadline = Math.min(firstByteMs, remainingMs);
-  const firstByteTimer = setTimeout(
-    () => abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} sent no first byte within ${Math.round(firstByteDeadline)} ms` }, { reason: 'timeout', extra: { provider: candidate.provider } })),
-    firstByteDeadline,
+  const firstByteTimer = scheduleDeadline(firstByteDeadline, () =>
+    abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} sent no first byte within ${Math.round(firstByteDeadline)} ms` }, { reason: 'timeout', extra: { provider: candidate.provider } })),
   );
   let call: CallContext | undefined;
   try {
@@ -167,12 +167,11 @@ async function attemptOnce<Value>(
       connectTimeoutMs: connectMs,
     };
     const value = await run(adapter, call);
-    clearTimeout(firstByteTimer);
+    firstByteTimer.cancel();
     const latencyMs = performance.now() - started;
     dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
-    const totalTimer = setTimeout(
-      () => abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' })),
-      Math.max(1, remainingMs - latencyMs),
+    const totalTimer = scheduleDeadline(Math.max(1, remainingMs - latencyMs), () =>
+      abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' })),
     );
     context.served = { provider: candidate.provider, model: candidate.model, keyId: candidate.key.id, owner: candidate.key.owner };
     return {
@@ -182,13 +181,13 @@ async function attemptOnce<Value>(
         call,
         abort,
         done: () => {
-          clearTimeout(totalTimer);
+          totalTimer.cancel();
           clientSignal?.removeEventListener('abort', onClientGone);
         },
       },
     };
   } catch (error) {
-    clearTimeout(firstByteTimer);
+    firstByteTimer.cancel();
     clientSignal?.removeEventListener('abort', onClientGone);
     if (!abort.signal.aborted) abort.abort();
     const failure = error instanceof KeywayError ? error : new KeywayError('upstream_error', { detail: `${candidate.provider}: ${(error as Error).message}` }, { reason: 'server_error' });
