@@ -12,15 +12,8 @@ import { parseCohereChatResponse } from '../../providers/cohere/response.ts';
 import { cohereStreamParts } from '../../providers/cohere/stream.ts';
 import { usageFromCohere } from '../../providers/cohere/usage.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
-import { callContextFor, collect, credentialFor, fakeFetch, fixtureReader, streamOf, type RecordedCall } from './provider-test-kit.ts';
+import { collect, fakeFetch, providerTestKit, streamOf, type RecordedCall, type ErrorCase, type RequestCase } from './provider-test-kit.ts';
 
-interface RequestCase {
-  name: string;
-  settings?: ProviderKeySettings;
-  request: ChatRequest;
-  expected: Record<string, unknown>;
-  warnings: string[];
-}
 
 interface RefusedCase {
   name: string;
@@ -29,20 +22,8 @@ interface RefusedCase {
   param: string;
 }
 
-interface ErrorCase {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-  reason: string;
-  code: string;
-  retryAfterSeconds?: number;
-}
 
-const fixtures = fixtureReader('cohere');
-const fixtureText = fixtures.text;
-const fixtureJson = fixtures.json;
-const credential = credentialFor('cohere', 'pk_cohere', 'cohere-test-key');
-const callContext = callContextFor(credential);
+const { fixtureText, fixtureJson, credential, callContext } = providerTestKit('cohere', 'pk_cohere', 'cohere-test-key');
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream' };
 

@@ -12,31 +12,11 @@ import { parsePerplexityChatResponse } from '../../providers/perplexity/response
 import { perplexityStreamParts } from '../../providers/perplexity/stream.ts';
 import type { PerplexityUsage } from '../../providers/perplexity/usage.ts';
 import { PERPLEXITY_CITATIONS, startPerplexitySimulator } from '../simulators/perplexity.ts';
-import { callContextFor, collect, credentialFor, fakeFetch, fixtureReader, streamOf } from './provider-test-kit.ts';
+import { collect, fakeFetch, providerTestKit, streamOf, type ErrorCase, type RequestCase } from './provider-test-kit.ts';
 
-interface RequestCase {
-  name: string;
-  settings?: ProviderKeySettings;
-  request: ChatRequest;
-  expected: Record<string, unknown>;
-  warnings: string[];
-}
 
-interface ErrorCase {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-  reason: string;
-  code: string;
-  message: string;
-  retryAfterSeconds?: number;
-}
 
-const fixtures = fixtureReader('perplexity');
-const fixtureText = fixtures.text;
-const fixtureJson = fixtures.json;
-const credential = credentialFor('perplexity', 'pk_pplx', 'perplexity-test-key');
-const callContext = callContextFor(credential);
+const { fixtureText, fixtureJson, credential, callContext } = providerTestKit('perplexity', 'pk_pplx', 'perplexity-test-key');
 const streamOfPieces = (text: string, pieceSize = 17) => streamOf(text, pieceSize);
 
 function textOf(parts: StreamPart[]): string {
@@ -157,7 +137,7 @@ describe('perplexity errors (fixtures)', async () => {
       const error = classifyPerplexityError(errorCase.status, bodyText, new Headers(errorCase.headers));
       expect(error.reason).toBe(errorCase.reason as NonNullable<KeywayError['reason']>);
       expect(error.code).toBe(errorCase.code as KeywayError['code']);
-      expect(error.message).toContain(errorCase.message);
+      expect(error.message).toContain(errorCase.message ?? '');
       expect(error.retryAfterSeconds).toBe(errorCase.retryAfterSeconds);
       expect(error.extra).toMatchObject({ provider: 'perplexity', upstream_status: errorCase.status });
     });

@@ -2,7 +2,7 @@
 // call contexts and a recording fetch.
 
 import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { StreamPart } from '../../core/vocabulary.ts';
+import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
 
 export function fixtureReader(provider: string) {
   const folder = new URL(`../fixtures/${provider}/`, import.meta.url);
@@ -75,4 +75,31 @@ export function fakeFetch(respond: (call: RecordedCall, position: number) => Res
     return respond(call, calls.length - 1);
   };
   return { fetch: implementation as typeof fetch, calls };
+}
+
+/** A request-translation fixture case: the OpenAI request in, the native body and warnings out. */
+export interface RequestCase {
+  name: string;
+  settings?: ProviderKeySettings;
+  request: ChatRequest;
+  expected: Record<string, unknown>;
+  warnings: string[];
+}
+
+/** An error-classification fixture case: the provider's answer in, Keyway's classification out. */
+export interface ErrorCase {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  reason: string;
+  code: string;
+  message?: string;
+  retryAfterSeconds?: number;
+}
+
+/** Fixtures, a credential and call contexts for one provider's tests. */
+export function providerTestKit(provider: string, keyId: string, apiKey: string) {
+  const fixtures = fixtureReader(provider);
+  const credential = credentialFor(provider, keyId, apiKey);
+  return { fixtureText: fixtures.text, fixtureJson: fixtures.json, credential, callContext: callContextFor(credential) };
 }

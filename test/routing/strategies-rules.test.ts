@@ -3,20 +3,17 @@
 // Split from strategies.test.ts to keep files small; same gateway shape, its own instance.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { startStrategyWorld, stopStrategyWorld } from './strategy-world.ts';
 import type { ModelClass } from '../../core/model-classes.ts';
 import type { RoutingOptions } from '../../core/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
-import { classOf, expectedCostOrder, modelClasses } from './expectations.ts';
+import { expectedCostOrder } from './expectations.ts';
 import {
-  addAccountKeys,
-  addPlatformKeys,
   attemptsOf,
   call,
   chat,
   errorOf,
   servedBy,
-  startFleet,
-  startRoutingGateway,
   type ProviderName,
   type RoutingGateway,
   type SimulatorFleet,
@@ -33,19 +30,10 @@ let platformKeyIds: Record<string, string>;
 let flagship: ModelClass;
 
 beforeAll(async () => {
-  account = startFleet('account');
-  platform = startFleet('platform');
-  gateway = await startRoutingGateway({ env: account.environment(), logLevel: 'debug' });
-  accountKeyIds = await addAccountKeys(gateway, account, ACCOUNT_PROVIDERS);
-  platformKeyIds = await addPlatformKeys(gateway, platform, ACCOUNT_PROVIDERS);
-  flagship = classOf(await modelClasses(gateway), 'gpt-4');
+  ({ gateway, account, platform, accountKeyIds, platformKeyIds, flagship } = await startStrategyWorld(ACCOUNT_PROVIDERS, 'debug'));
 });
 
-afterAll(async () => {
-  await gateway.stop();
-  await account.stop();
-  await platform.stop();
-});
+afterAll(() => stopStrategyWorld({ gateway, account, platform }));
 
 beforeEach(() => {
   account.reset();

@@ -3,19 +3,16 @@
 // simulator saw. Then the seed's "Multi-Provider Fallbacks" request, verbatim.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { startStrategyWorld, stopStrategyWorld } from './strategy-world.ts';
 import type { ModelClass } from '../../core/model-classes.ts';
 import type { RoutingOptions } from '../../core/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
-import { classOf, containsAny, expectedCostOrder, lastSentModel, modelClasses, ssePayloads, upstreamKeysOf } from './expectations.ts';
+import { containsAny, expectedCostOrder, lastSentModel, ssePayloads, upstreamKeysOf } from './expectations.ts';
 import {
-  addAccountKeys,
-  addPlatformKeys,
   attemptsOf,
   chat,
   errorOf,
   servedBy,
-  startFleet,
-  startRoutingGateway,
   type RoutingGateway,
   type SimulatorFleet,
 } from './harness.ts';
@@ -34,19 +31,10 @@ let platformKeyIds: Record<string, string>;
 let flagship: ModelClass;
 
 beforeAll(async () => {
-  account = startFleet('account');
-  platform = startFleet('platform');
-  gateway = await startRoutingGateway({ env: account.environment() });
-  accountKeyIds = await addAccountKeys(gateway, account, ACCOUNT_PROVIDERS);
-  platformKeyIds = await addPlatformKeys(gateway, platform, ACCOUNT_PROVIDERS);
-  flagship = classOf(await modelClasses(gateway), 'gpt-4');
+  ({ gateway, account, platform, accountKeyIds, platformKeyIds, flagship } = await startStrategyWorld(ACCOUNT_PROVIDERS));
 });
 
-afterAll(async () => {
-  await gateway.stop();
-  await account.stop();
-  await platform.stop();
-});
+afterAll(() => stopStrategyWorld({ gateway, account, platform }));
 
 beforeEach(() => {
   account.reset();
