@@ -7,6 +7,7 @@ import { runHooks } from '../../core/hooks.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/plugin.ts';
 import { importPluginModules, loadPlugins, orderByDependencies, PluginLoadError, validateDefinition, type PluginEnvironment, type PluginSource } from '../../core/registry.ts';
+import { createRequestContext } from '../../core/http/context.ts';
 
 const silentLogger = createLogger('silent', { write: () => undefined } as never);
 
@@ -41,24 +42,8 @@ function fakeProvider(name: string): ProviderAdapter {
 }
 
 function requestContext(): RequestContext {
-  return {
-    requestId: 'req_test',
-    startedAt: performance.now(),
-    endpoint: 'chat',
-    headers: new Headers(),
-    clientIp: undefined,
-    principal: { keyId: 'key_test', role: 'admin', accountId: 'default', teamId: undefined, byokAccess: true },
-    request: { model: 'gpt-4o-mini', messages: [] },
-    projectTag: undefined,
-    keys: undefined,
-    resolution: undefined,
-    candidates: [],
-    attempts: [],
-    served: undefined,
-    warnings: [],
-    responseHeaders: {},
-    state: new Map(),
-  };
+  const principal = { keyId: 'key_test', role: 'admin' as const, accountId: 'default', teamId: undefined, byokAccess: true };
+  return createRequestContext('req_test', new Request('http://localhost/'), principal, 'chat', { model: 'gpt-4o-mini', messages: [] }, () => undefined);
 }
 
 describe('declaration validation', () => {
