@@ -11,7 +11,7 @@
 // request is counted; `GET /__stats` returns the counts, so the benchmark can tell how many calls a
 // failing provider still received.
 
-import { BENCH_MODEL, UPSTREAM_API_KEY } from './load/requests.ts';
+import { BENCH_MODEL, openAICompletion, UPSTREAM_API_KEY } from './load/requests.ts';
 
 const port = Number(process.env.STUB_PORT ?? '8081');
 const chunkDelayMs = Number(process.env.STUB_CHUNK_DELAY_MS ?? '0');
@@ -30,29 +30,7 @@ const expectedAuthorization = `Bearer ${UPSTREAM_API_KEY}`;
 const encoder = new TextEncoder();
 
 function buildCompletion(): string {
-  const completion = {
-    id: COMPLETION_ID,
-    object: 'chat.completion',
-    created: CREATED,
-    model: BENCH_MODEL,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: '', refusal: null, annotations: [] },
-        logprobs: null,
-        finish_reason: 'stop',
-      },
-    ],
-    usage: {
-      prompt_tokens: 212,
-      completion_tokens: 96,
-      total_tokens: 308,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
-    },
-    service_tier: 'default',
-    system_fingerprint: 'fp_bench0000',
-  };
+  const completion = openAICompletion({ id: COMPLETION_ID, created: CREATED, model: BENCH_MODEL, content: '', fingerprint: 'fp_bench0000' });
   const withoutContent = JSON.stringify(completion).length;
   const firstChoice = completion.choices[0];
   if (firstChoice) firstChoice.message.content = 'The quick brown fox jumps over the lazy dog. '.repeat(30).slice(0, Math.max(0, 1024 - withoutContent));

@@ -52,3 +52,26 @@ export function buildRoutedChatBody(providerOrder: readonly string[]): string {
   const routing = { strategy: 'fallback_chain', provider_order: providerOrder, fallback_reasons: FALLBACK_REASONS };
   return padToSize((content) => ({ model: BENCH_MODEL, messages: [{ role: 'user', content }], routing }), REQUEST_BODY_BYTES);
 }
+
+/** An OpenAI chat.completion as the API sends it, with the usage every benchmark answer carries. */
+export function openAICompletion(fields: { id: string; created: number; model: string; content: string; fingerprint: string }): {
+  [field: string]: unknown;
+  choices: Array<{ index: number; message: { role: string; content: string; refusal: null; annotations: never[] }; logprobs: null; finish_reason: string }>;
+} {
+  return {
+    id: fields.id,
+    object: 'chat.completion',
+    created: fields.created,
+    model: fields.model,
+    choices: [{ index: 0, message: { role: 'assistant', content: fields.content, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+    usage: {
+      prompt_tokens: 212,
+      completion_tokens: 96,
+      total_tokens: 308,
+      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    },
+    service_tier: 'default',
+    system_fingerprint: fields.fingerprint,
+  };
+}
