@@ -205,3 +205,47 @@ export function frameStream(
     },
   });
 }
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Required properties filled by type, so a gateway can round-trip arguments without a real model. */
+export function sampleArguments(schema: unknown): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  if (!isJsonObject(schema)) return result;
+  const properties = isJsonObject(schema.properties) ? schema.properties : {};
+  const required = Array.isArray(schema.required) ? schema.required.filter((item): item is string => typeof item === 'string') : [];
+  for (const name of required) result[name] = sampleValue(properties[name]);
+  return result;
+}
+
+function sampleValue(schema: unknown): unknown {
+  if (!isJsonObject(schema)) return 'sample';
+  // An enum's first member keeps the arguments valid where "sample" would not be.
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  switch (schemaType(schema)) {
+    case 'number':
+    case 'integer':
+      return 1;
+    case 'boolean':
+      return true;
+    case 'array':
+      return [];
+    case 'object':
+      return {};
+    case 'null':
+      return null;
+    default:
+      return 'sample';
+  }
+}
+
+function schemaType(schema: Record<string, unknown>): string | undefined {
+  const type = schema.type;
+  if (typeof type === 'string') return type.toLowerCase();
+  if (Array.isArray(type)) return type.filter((item): item is string => typeof item === 'string').find((name) => name.toLowerCase() !== 'null')?.toLowerCase();
+  const branches = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : [];
+  const first: unknown = branches[0];
+  return isJsonObject(first) ? schemaType(first) : undefined;
+}

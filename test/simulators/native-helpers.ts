@@ -2,7 +2,7 @@
 // simulator gives, fake tool arguments, stream framing with stream faults, per-run memory and
 // embedding vectors. Provider-specific shapes stay in each simulator.
 import type { Fault, HandlerContext, SimulatorState } from './common.ts';
-import { countTokens, echoReply, frameStream } from './common.ts';
+import { countTokens, echoReply, frameStream, sampleArguments } from './common.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -144,45 +144,6 @@ export function shapeText(
   return { text: cut, finish, stopSequence };
 }
 
-/** Required properties filled by type, so a gateway can round-trip arguments without a real model. */
-export function sampleArguments(schema: unknown): JsonObject {
-  const result: JsonObject = {};
-  if (!isObject(schema)) return result;
-  const properties = isObject(schema.properties) ? schema.properties : {};
-  const required = Array.isArray(schema.required) ? schema.required.filter(isString) : [];
-  for (const name of required) result[name] = sampleValue(properties[name]);
-  return result;
-}
-
-function sampleValue(schema: unknown): unknown {
-  if (!isObject(schema)) return 'sample';
-  // An enum's first member keeps the arguments valid where "sample" would not be.
-  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
-  switch (schemaType(schema)) {
-    case 'number':
-    case 'integer':
-      return 1;
-    case 'boolean':
-      return true;
-    case 'array':
-      return [];
-    case 'object':
-      return {};
-    case 'null':
-      return null;
-    default:
-      return 'sample';
-  }
-}
-
-function schemaType(schema: JsonObject): string | undefined {
-  const type = schema.type;
-  if (isString(type)) return type.toLowerCase();
-  if (Array.isArray(type)) return type.filter(isString).find((name) => name.toLowerCase() !== 'null')?.toLowerCase();
-  const branches = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : [];
-  const first: unknown = branches[0];
-  return isObject(first) ? schemaType(first) : undefined;
-}
 
 export function toolCallTokens(calls: PlannedToolCall[]): number {
   return calls.reduce((sum, call) => sum + countTokens(call.name + JSON.stringify(call.arguments)), 0);

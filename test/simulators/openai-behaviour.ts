@@ -2,7 +2,7 @@
 // stream plumbing they share. Everything here is pure so gateway tests can compute expected values
 // (token counts, tool arguments) with the same functions the simulators use.
 
-import { countTokens, echoReply, frameStream, sleep } from './common.ts';
+import { countTokens, echoReply, frameStream, sampleArguments as sampleArgumentValues, sleep } from './common.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -66,35 +66,9 @@ export function promptTokensFor(messages: unknown): number {
   return countTokens(text) + 3 * messages.length;
 }
 
-/** Sample value for a JSON-schema property, chosen by its declared type. */
-function sampleValue(schema: unknown): unknown {
-  const declared = isRecord(schema) ? schema.type : undefined;
-  const type = Array.isArray(declared) ? declared.find((entry) => entry !== 'null') : declared;
-  switch (type) {
-    case 'number':
-    case 'integer':
-      return 1;
-    case 'boolean':
-      return true;
-    case 'array':
-      return [];
-    case 'object':
-      return {};
-    default:
-      return 'sample';
-  }
-}
-
 /** The arguments JSON the simulated model gives a tool: every required property filled by type. */
 export function sampleArguments(parameters: unknown): string {
-  const filled: JsonObject = {};
-  if (isRecord(parameters) && Array.isArray(parameters.required)) {
-    const properties = isRecord(parameters.properties) ? parameters.properties : {};
-    for (const name of parameters.required) {
-      if (typeof name === 'string') filled[name] = sampleValue(properties[name]);
-    }
-  }
-  return JSON.stringify(filled);
+  return JSON.stringify(sampleArgumentValues(parameters));
 }
 
 export interface PlannedToolCall {
