@@ -2,7 +2,7 @@
 // /v1/models, with the real API's headers, error bodies, prompt caching and thinking signatures.
 // Validation lives in anthropic-validation.ts; the shared answer rules in native-helpers.ts.
 import type { Fault, HandlerContext, SimulatorHandle, SimulatorOptions, SimulatorState } from './common.ts';
-import { countTokens, sleep, splitForStream, startSimulator } from './common.ts';
+import { countTokens, splitForStream, startSimulator } from './common.ts';
 import type { AnthropicModel, ValidatedAnthropicRequest } from './anthropic-validation.ts';
 import { AnthropicRejection, findAnthropicModel, thinkingSignature, validateAnthropicRequest } from './anthropic-validation.ts';
 import type { ConversationFacts, JsonObject, StreamFrame } from './native-helpers.ts';
@@ -15,13 +15,13 @@ import {
   planReply,
   randomId,
   readBody,
-  resetResponse,
   rfc3339,
   runMemory,
   sseEvent,
   streamHeaders,
   toolCallTokens,
 } from './native-helpers.ts';
+import { commonFaultResponse } from './common.ts';
 
 export type { AnthropicModel } from './anthropic-validation.ts';
 
@@ -150,15 +150,8 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Anthr
       const maximum = findAnthropicModel(modelName, models)?.maxInputTokens ?? 200_000;
       return errorResponse(400, 'invalid_request_error', `prompt is too long: ${maximum + 1 + countTokens(JSON.stringify(body ?? ''))} tokens > ${maximum} maximum`, headers);
     }
-    case 'status':
-      return jsonResponse(fault.body, fault.status, { ...headers, ...fault.headers });
-    case 'reset':
-      return resetResponse();
-    case 'delay':
-      await sleep(fault.delayMs);
-      return undefined;
     default:
-      return undefined;
+      return commonFaultResponse(fault, headers);
   }
 }
 

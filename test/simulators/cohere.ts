@@ -1,11 +1,12 @@
 // Cohere API simulator: Chat v2 (plain and streamed), Embed v2 and the v1 models list. Errors are
 // `{id, message}` bodies; a failure during generation arrives as message-end with delta.error.
 import type { Fault, HandlerContext, SimulatorHandle, SimulatorOptions } from './common.ts';
-import { countTokens, sleep, splitForStream, startSimulator } from './common.ts';
+import { countTokens, splitForStream, startSimulator } from './common.ts';
 import type { CohereModel, ValidatedCohereChat } from './cohere-validation.ts';
 import { checkFields, CohereRejection, contentText, findCohereModel, invalid, modelNotFound, validateCohereChat, wrongType } from './cohere-validation.ts';
 import type { JsonObject, ParsedBody, StreamFrame } from './native-helpers.ts';
-import { embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, readBody, resetResponse, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import { embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, readBody, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import { commonFaultResponse } from './common.ts';
 
 export type { CohereModel } from './cohere-validation.ts';
 
@@ -87,15 +88,8 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Coher
       const limit = models.find((model) => model.name === modelName)?.contextLength ?? 128_000;
       return cohereError(400, contextMessage(limit, limit + 1_000));
     }
-    case 'status':
-      return jsonResponse(fault.body, fault.status, fault.headers);
-    case 'reset':
-      return resetResponse();
-    case 'delay':
-      await sleep(fault.delayMs);
-      return undefined;
     default:
-      return undefined;
+      return commonFaultResponse(fault);
   }
 }
 

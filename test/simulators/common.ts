@@ -249,3 +249,41 @@ function schemaType(schema: Record<string, unknown>): string | undefined {
   const first: unknown = branches[0];
   return isJsonObject(first) ? schemaType(first) : undefined;
 }
+
+/**
+ * A response that makes the client's fetch fail with ECONNRESET: Bun drops the socket when the body
+ * errors before any byte is written. Erroring with no reason keeps Bun from logging a stack trace.
+ */
+export function connectionResetResponse(): Response {
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.error();
+      },
+    }),
+  );
+}
+
+/**
+ * The faults every simulator answers alike: a raw status and body, a connection reset, or a delay
+ * (undefined: answer normally once it has passed). Provider-specific kinds answer undefined here.
+ */
+export async function commonFaultResponse(fault: Fault | undefined, headers: Record<string, string> = {}): Promise<Response | undefined> {
+  switch (fault?.kind) {
+    case 'status': {
+      const { body, status } = fault as Extract<Fault, { kind: 'status' }>;
+      const raw = typeof body === 'string';
+      return new Response(raw ? (body as string) : JSON.stringify(body), {
+        status,
+        headers: { ...headers, ...(raw ? {} : { 'content-type': 'application/json' }), ...(fault as Extract<Fault, { kind: 'status' }>).headers },
+      });
+    }
+    case 'reset':
+      return connectionResetResponse();
+    case 'delay':
+      await sleep((fault as Extract<Fault, { kind: 'delay' }>).delayMs);
+      return undefined;
+    default:
+      return undefined;
+  }
+}

@@ -2,11 +2,12 @@
 // with CRLF framing, or a JSON array without alt=sse), embedContent, batchEmbedContents and the
 // models list. Keys travel only in x-goog-api-key; a key in the URL is refused and kept for tests.
 import type { Fault, HandlerContext, RecordedRequest, SimulatorHandle, SimulatorOptions, SimulatorState } from './common.ts';
-import { countTokens, sleep, splitForStream, startSimulator } from './common.ts';
+import { countTokens, splitForStream, startSimulator } from './common.ts';
 import type { GoogleModel, ValidatedGoogleRequest } from './google-validation.ts';
 import { callSignature, GoogleRejection, harmCategories, throwViolations, validateGenerateRequest } from './google-validation.ts';
 import type { JsonObject, ParsedBody, ReplyPlan, StreamFrame } from './native-helpers.ts';
-import { digest, embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, randomId, readBody, resetResponse, runMemory, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import { digest, embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, randomId, readBody, runMemory, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import { commonFaultResponse } from './common.ts';
 
 export type { GoogleModel } from './google-validation.ts';
 
@@ -145,15 +146,8 @@ async function applyFault(fault: Fault | undefined, modelName: string, verb: str
       const limit = models.find((model) => model.id === modelName)?.inputTokenLimit ?? 1_048_576;
       return googleError(400, 'INVALID_ARGUMENT', `The input token count (${limit + 1_000}) exceeds the maximum number of tokens allowed (${limit}).`);
     }
-    case 'status':
-      return jsonResponse(fault.body, fault.status, fault.headers);
-    case 'reset':
-      return resetResponse();
-    case 'delay':
-      await sleep(fault.delayMs);
-      return undefined;
     default:
-      return undefined;
+      return commonFaultResponse(fault);
   }
 }
 

@@ -190,9 +190,7 @@ function cutIndex(frames: StreamFrame[], afterChunks: number): number {
 
 
 /** Drops the connection before any byte of an answer. */
-export function resetResponse(): Response {
-  return new Response(frameStream(['unreachable'], { resetAfter: 0 }));
-}
+export { connectionResetResponse as resetResponse } from './common.ts';
 
 export const streamHeaders = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
 

@@ -168,19 +168,7 @@ export function sseData(value: unknown): string {
 
 export const SSE_DONE = 'data: [DONE]\n\n';
 
-/**
- * A response that makes the client's fetch fail with ECONNRESET: Bun drops the socket when the body
- * errors before any byte is written. Erroring with no reason keeps Bun from logging a stack trace.
- */
-export function connectionResetResponse(): Response {
-  return new Response(
-    new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.error();
-      },
-    }),
-  );
-}
+export { connectionResetResponse } from './common.ts';
 
 /**
  * Emits frames then cuts the connection. Bun only flushes enqueued bytes on a later tick, and an error

@@ -2,12 +2,13 @@
 // API about auth and request shape, with deterministic answers and OpenAI's own error bodies and
 // headers for every fault. The gateway's base URL for it is `<url>/v1`.
 
-import { sleep, startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
-import { connectionResetResponse, goDuration, isRecord, randomToken, streamBody, type JsonObject } from './openai-behaviour.ts';
+import { startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
+import { goDuration, isRecord, randomToken, streamBody, type JsonObject } from './openai-behaviour.ts';
 import { completionBody, completionStream, planChat, wantsUsage } from './openai-chat.ts';
 import { embeddingResponse } from './openai-embeddings.ts';
 import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
 import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
+import { commonFaultResponse } from './common.ts';
 
 /** Models and their real `created` stamps, so `/v1/models` looks like OpenAI's. */
 const MODEL_CREATED: Record<string, number> = {
@@ -90,20 +91,8 @@ async function earlyFault(fault: Fault | undefined, model: string, sentKey: stri
       return errorResponse(errors.modelNotFound(model), headers);
     case 'context_length':
       return errorResponse(errors.contextLength(128_000, 130_000, 'messages'), headers);
-    case 'status': {
-      const raw = typeof fault.body === 'string';
-      return new Response(raw ? (fault.body as string) : JSON.stringify(fault.body), {
-        status: fault.status,
-        headers: { ...headers, ...(raw ? {} : { 'content-type': 'application/json' }), ...fault.headers },
-      });
-    }
-    case 'delay':
-      await sleep(fault.delayMs);
-      return undefined;
-    case 'reset':
-      return connectionResetResponse();
     default:
-      return undefined;
+      return commonFaultResponse(fault, headers);
   }
 }
 

@@ -3,9 +3,10 @@
 // a priced usage block, usage on the last stream chunk whether asked or not, `event: error` frames
 // mid-stream, and error bodies with an integer `code`.
 
-import { countTokens, sleep, splitForStream, startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
-import { connectionResetResponse, isRecord, planReply, promptTokensFor, sseData, SSE_DONE, streamBody, type JsonObject, type StreamPlan } from './openai-behaviour.ts';
+import { countTokens, splitForStream, startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
+import { isRecord, planReply, promptTokensFor, sseData, SSE_DONE, streamBody, type JsonObject, type StreamPlan } from './openai-behaviour.ts';
 import { invalidModel, PERPLEXITY_MODELS, perplexityErrorBody, validatePerplexityRequest, type PerplexityError } from './perplexity-validation.ts';
+import { commonFaultResponse } from './common.ts';
 
 export { PERPLEXITY_MODELS } from './perplexity-validation.ts';
 
@@ -179,20 +180,8 @@ async function earlyFault(fault: Fault | undefined, model: string): Promise<Resp
         type: 'context_length_exceeded',
         message: `The request exceeds the maximum context length of 127072 tokens for model '${model}'.`,
       });
-    case 'status': {
-      const raw = typeof fault.body === 'string';
-      return new Response(raw ? (fault.body as string) : JSON.stringify(fault.body), {
-        status: fault.status,
-        headers: { ...(raw ? {} : { 'content-type': 'application/json' }), ...fault.headers },
-      });
-    }
-    case 'delay':
-      await sleep(fault.delayMs);
-      return undefined;
-    case 'reset':
-      return connectionResetResponse();
     default:
-      return undefined;
+      return commonFaultResponse(fault);
   }
 }
 
