@@ -189,8 +189,6 @@ function cutIndex(frames: StreamFrame[], afterChunks: number): number {
 }
 
 
-/** Drops the connection before any byte of an answer. */
-export { connectionResetResponse as resetResponse } from './common.ts';
 
 export const streamHeaders = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
 
