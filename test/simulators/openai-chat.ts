@@ -80,7 +80,8 @@ export function completionBody(outcome: ChatOutcome): JsonObject {
 
 /** The chunk sequence of §1.4: role chunk, content or tool-call deltas, closing chunk, optional usage chunk, [DONE]. */
 export function completionStream(outcome: ChatOutcome, includeUsage: boolean): StreamPlan {
-  const chunk = (choices: JsonObject[]): string =>
+  // With include_usage every chunk carries `usage`: null until the final usage-only chunk.
+  const chunk = (choices: JsonObject[], usage: ChatUsage | null = null): string =>
     sseData({
       id: outcome.id,
       object: 'chat.completion.chunk',
@@ -89,7 +90,7 @@ export function completionStream(outcome: ChatOutcome, includeUsage: boolean): S
       service_tier: outcome.serviceTier,
       system_fingerprint: SYSTEM_FINGERPRINT,
       choices,
-      ...(includeUsage ? { usage: null } : {}),
+      ...(includeUsage ? { usage } : {}),
     });
   const delta = (index: number, value: JsonObject, finishReason: string | null = null): string =>
     chunk([{ index, delta: value, logprobs: null, finish_reason: finishReason }]);
@@ -109,18 +110,7 @@ export function completionStream(outcome: ChatOutcome, includeUsage: boolean): S
   });
   const trailing = outcome.choices.map((choice, index) => delta(index, {}, choice.finishReason));
   if (includeUsage) {
-    trailing.push(
-      sseData({
-        id: outcome.id,
-        object: 'chat.completion.chunk',
-        created: outcome.created,
-        model: outcome.model,
-        service_tier: outcome.serviceTier,
-        system_fingerprint: SYSTEM_FINGERPRINT,
-        choices: [],
-        usage: outcome.usage,
-      }),
-    );
+    trailing.push(chunk([], outcome.usage));
   }
   trailing.push(SSE_DONE);
   const errorFrame = sseData({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
