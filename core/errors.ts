@@ -1,4 +1,4 @@
-import type { ErrorDescriptor, FailureReason } from './vocabulary.ts';
+import type { ErrorDescriptor, FailureReason } from './spec/vocabulary.ts';
 
 interface ErrorTableRow {
   status: number;

@@ -14,7 +14,7 @@ import {
   type PluginKind,
   type ProviderAdapter,
   type RoutingStrategy,
-} from './plugin.ts';
+} from './spec/plugin.ts';
 
 export class PluginLoadError extends Error {
   override name = 'PluginLoadError';

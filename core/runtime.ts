@@ -1,24 +1,24 @@
 // Assembles a running gateway from configuration and plugins. The composition root
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
-import { defaultCatalog, type ModelCatalog } from './catalog.ts';
+import { defaultCatalog, type ModelCatalog } from './catalog/catalog.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
-import { ConfigStore, DEFAULT_ACCOUNT_ID } from './config-store.ts';
-import { KeyVault } from './key-vault.ts';
+import { ConfigStore, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
+import { KeyVault } from './credentials/key-vault.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { ModelsCache } from './models-cache.ts';
-import { Gateway } from './pipeline.ts';
+import { ModelsCache } from './routing/reported-models.ts';
+import { Gateway } from './routing/router.ts';
 import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
-import { generateGatewayKey, hashGatewayKey, maskKey } from './secrets.ts';
-import { migrate, openStorage, type Storage } from './storage/database.ts';
-import { Repository } from './storage/repository.ts';
-import { UsageQueue } from './usage-queue.ts';
-import type { InboundFormat } from './inbound.ts';
+import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
+import { migrate, openStorage, type Storage } from '../plugins/store-sqlite/database.ts';
+import { Repository } from '../plugins/store-sqlite/repository.ts';
+import { UsageQueue } from './accounting/usage-queue.ts';
+import type { InboundFormat } from './wire/openai-dialect.ts';
 import type { Elysia } from 'elysia';
 import { systemClock, type Clock } from './clock.ts';
-import type { HealthMonitor } from './health.ts';
-import { createHealthMonitor, startProbes } from './health-probes.ts';
-import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './model-classes.ts';
+import type { HealthMonitor } from './routing/health/monitor.ts';
+import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
+import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './routing/model-classes.ts';
 
 export interface Runtime {
   config: GatewayConfig;

@@ -2,7 +2,7 @@
 // the core never names one.
 
 import type { PluginSource } from '../core/registry.ts';
-import type { PluginDefinition } from '../core/plugin.ts';
+import type { PluginDefinition } from '../core/spec/plugin.ts';
 import { anthropicProviderPlugin } from '../providers/anthropic/index.ts';
 import { cohereProviderPlugin } from '../providers/cohere/index.ts';
 import { googleProviderPlugin } from '../providers/google/index.ts';

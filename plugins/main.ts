@@ -4,7 +4,7 @@ import { ConfigError } from '../core/config.ts';
 import { PluginLoadError } from '../core/registry.ts';
 import { createRuntime } from '../core/runtime.ts';
 import { startServer, stopOnSignals } from '../core/server.ts';
-import { StorageError } from '../core/storage/database.ts';
+import { StorageError } from './store-sqlite/database.ts';
 import { builtinPlugins } from './builtin.ts';
 import { routeExtensions } from './routes.ts';
 

@@ -1,6 +1,6 @@
 import { do_not_optimize, group } from 'mitata';
-import { authenticate } from '../../core/auth.ts';
-import { hashGatewayKey } from '../../core/secrets.ts';
+import { authenticate } from '../../core/credentials/authenticate.ts';
+import { hashGatewayKey } from '../../core/credentials/secrets.ts';
 import { GATEWAY_KEY_COUNT } from './fixtures/repository-rows.ts';
 import type { BenchWorld } from './fixtures/world.ts';
 import { benchmark } from './registry.ts';

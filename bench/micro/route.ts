@@ -1,7 +1,7 @@
 import { do_not_optimize, group } from 'mitata';
-import { resolveModel, type ModelResolverDependencies } from '../../core/model-resolution.ts';
-import type { ModelResolution, RequestContext, RoutePlanInput, RoutingStrategy } from '../../core/plugin.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import { resolveModel, type ModelResolverDependencies } from '../../core/routing/resolve-model.ts';
+import type { ModelResolution, RequestContext, RoutePlanInput, RoutingStrategy } from '../../core/spec/plugin.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { typicalChatRequest } from './fixtures/chat-request.ts';
 import { BENCH_ACCOUNT_ID } from './fixtures/repository-rows.ts';
 import { benchRequestContext } from './fixtures/request-context.ts';

@@ -2,10 +2,10 @@
 // body → the provider's stream parts → StreamObserver.observe → OpenAIStreamEncoder.encode →
 // TextEncoder. Shorter prefixes of the same path let the allocation figures be split by stage.
 
-import { StreamObserver } from '../../core/accounting.ts';
-import { OpenAIStreamEncoder } from '../../core/encoders/openai.ts';
-import { readSseEvents } from '../../core/sse.ts';
-import type { StreamPart, UnifiedFinishReason } from '../../core/vocabulary.ts';
+import { StreamObserver } from '../../core/accounting/usage-row.ts';
+import { OpenAIStreamEncoder } from '../../core/wire/openai-encoder.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import type { StreamPart, UnifiedFinishReason } from '../../core/spec/vocabulary.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
 import { cohereStreamParts } from '../../providers/cohere/stream.ts';
 import { geminiStreamParts } from '../../providers/google/stream.ts';

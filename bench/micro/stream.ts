@@ -1,7 +1,7 @@
 import { do_not_optimize, group } from 'mitata';
-import { StreamObserver } from '../../core/accounting.ts';
-import { OpenAIStreamEncoder } from '../../core/encoders/openai.ts';
-import { SseParser } from '../../core/sse.ts';
+import { StreamObserver } from '../../core/accounting/usage-row.ts';
+import { OpenAIStreamEncoder } from '../../core/wire/openai-encoder.ts';
+import { SseParser } from '../../core/wire/sse.ts';
 import { CONTENT_CHUNK_DATA, CONTENT_CHUNK_PART, CONTENT_CHUNK_SSE, TEXT_DELTA_PART, USAGE_CHUNK_PART } from './fixtures/stream-chunks.ts';
 import { benchmark } from './registry.ts';
 

@@ -1,5 +1,5 @@
 import { do_not_optimize, group } from 'mitata';
-import { encodeChatCompletion } from '../../core/encoders/openai.ts';
+import { encodeChatCompletion } from '../../core/wire/openai-encoder.ts';
 import { typicalChatRequest } from './fixtures/chat-request.ts';
 import { benchmark } from './registry.ts';
 import type { ProviderTranslator } from './translators.ts';

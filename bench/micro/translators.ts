@@ -1,9 +1,9 @@
 // Each provider's non-streaming translation, loaded on demand: a provider folder that is missing or
 // does not (yet) export its builders is skipped with a reason instead of failing the whole run.
 
-import { encodeChatCompletion } from '../../core/encoders/openai.ts';
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, ChatResult } from '../../core/vocabulary.ts';
+import { encodeChatCompletion } from '../../core/wire/openai-encoder.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, ChatResult } from '../../core/spec/vocabulary.ts';
 import { typicalChatRequest } from './fixtures/chat-request.ts';
 import { anthropicResponseBody, cohereResponseBody, geminiResponseBody, openAIResponseBody, perplexityResponseBody } from './fixtures/upstream-responses.ts';
 

@@ -1,8 +1,8 @@
 import { do_not_optimize, group } from 'mitata';
-import { costOf, usageRow } from '../../core/accounting.ts';
-import type { RequestOutcome } from '../../core/plugin.ts';
-import type { UsageRow } from '../../core/storage/repository.ts';
-import type { Usage } from '../../core/vocabulary.ts';
+import { costOf, usageRow } from '../../core/accounting/usage-row.ts';
+import type { RequestOutcome } from '../../core/spec/plugin.ts';
+import type { UsageRow } from '../../plugins/store-sqlite/repository.ts';
+import type { Usage } from '../../core/spec/vocabulary.ts';
 import { benchRequestContext } from './fixtures/request-context.ts';
 import type { BenchWorld } from './fixtures/world.ts';
 import { benchmark, benchmarkPrepared } from './registry.ts';

@@ -1,5 +1,5 @@
 import { do_not_optimize, group } from 'mitata';
-import { validateChatRequest } from '../../core/request-validation.ts';
+import { validateChatRequest } from '../../core/wire/request-validation.ts';
 import { typicalChatRequest } from './fixtures/chat-request.ts';
 import { benchmark } from './registry.ts';
 

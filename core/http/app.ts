@@ -1,12 +1,12 @@
 import { Elysia } from 'elysia';
 import { KeywayError } from '../errors.ts';
 import type { RouteExtension, Runtime } from '../runtime.ts';
-import { accountRoutes } from './accounts.ts';
-import { guarded } from './guard.ts';
-import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference.ts';
-import { providerKeyRoutes } from './provider-keys.ts';
-import { settingsRoutes } from './settings.ts';
-import { errorAsResponse, json, requestIdOf } from './respond.ts';
+import { accountRoutes } from '../credentials/account-routes.ts';
+import { guarded } from './kit/guard.ts';
+import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
+import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
+import { settingsRoutes } from '../routing/routes.ts';
+import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
 export interface AppOptions {
   extensions?: RouteExtension[];

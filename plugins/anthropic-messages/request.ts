@@ -3,7 +3,7 @@
 // survives the trip (thinking blocks, top_k, cache_control) depends on whether the target is Anthropic.
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/vocabulary.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
 
 type Block = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 // Provider-neutral ChatResult → Anthropic Messages answer body, for `/v1/messages` clients whose
 // request was served by any provider.
 
-import type { ChatMessage, ChatResult, FinishReason, Usage } from '../../core/vocabulary.ts';
+import type { ChatMessage, ChatResult, FinishReason, Usage } from '../../core/spec/vocabulary.ts';
 import { isAnthropicStopReason } from '../../providers/anthropic/finish-reason.ts';
 
 type Block = Record<string, unknown>;

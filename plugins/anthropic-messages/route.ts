@@ -1,16 +1,16 @@
 // `POST /v1/messages` and `/v1/messages/count_tokens`: the Anthropic Messages dialect on top of the
 // core pipeline, so Anthropic SDKs and Claude Code work unchanged against any provider.
 
-import { authenticate } from '../../core/auth.ts';
+import { authenticate } from '../../core/credentials/authenticate.ts';
 import { anthropicErrorBody, descriptorFromError, KeywayError } from '../../core/errors.ts';
-import { readJson } from '../../core/http/body.ts';
-import { createRequestContext } from '../../core/http/context.ts';
-import { runChat } from '../../core/http/inference.ts';
-import { errorResponse, inferenceHeaders } from '../../core/chat-handler.ts';
-import type { InboundFormat } from '../../core/inbound.ts';
+import { readJson } from '../../core/http/kit/body.ts';
+import { createRequestContext } from '../../core/lifecycle/context.ts';
+import { runChat } from '../../core/http/inference-routes.ts';
+import { errorResponse, inferenceHeaders } from '../../core/lifecycle/respond.ts';
+import type { InboundFormat } from '../../core/wire/openai-dialect.ts';
 import type { RouteExtension, Runtime } from '../../core/runtime.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
-import { requestIdOf } from '../../core/http/respond.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { requestIdOf } from '../../core/http/kit/respond.ts';
 import { chatRequestFromMessages } from './request.ts';
 import { messagesResponseFromResult } from './response.ts';
 import { AnthropicStreamEncoder } from './stream-encoder.ts';

@@ -3,9 +3,9 @@
 // or, on a failure, `event: error`. One block is open at a time; a part of another kind closes it.
 
 import { anthropicErrorBody } from '../../core/errors.ts';
-import { encodeSseEvent } from '../../core/sse.ts';
-import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/vocabulary.ts';
-import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/openai-shape.ts';
+import { encodeSseEvent } from '../../core/wire/sse.ts';
+import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
 import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish } from './response.ts';
 
 export interface AnthropicStreamEncoderOptions {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
 import { decryptEnvelope, encryptEnvelope, type MasterKeyring } from './envelope.ts';
 import { describeKeyring, loadMasterKeyring } from './master-key.ts';
 

@@ -1,4 +1,4 @@
-import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/spec/plugin.ts';
 import { orderPool, platformAllowed } from './keys.ts';
 
 interface PricedCandidate extends RouteCandidate {

@@ -1,4 +1,4 @@
-import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate } from '../../core/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate } from '../../core/spec/plugin.ts';
 import { platformAllowed, orderPool } from './keys.ts';
 
 /** One provider, one key, no fallback: the provider the request or its model names. */

@@ -1,4 +1,4 @@
-import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION, type RouteCandidate, type RoutePlanInput } from '../../core/spec/plugin.ts';
 import { orderPool, PLATFORM_NAMES, platformAllowed } from './keys.ts';
 
 /** The providers to try when the request gives no `provider_order`: the model's own, then the class's. */

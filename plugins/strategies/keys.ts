@@ -1,4 +1,4 @@
-import type { ProviderKeyRecord, RoutePlanInput } from '../../core/plugin.ts';
+import type { ProviderKeyRecord, RoutePlanInput } from '../../core/spec/plugin.ts';
 
 /** FNV-1a: a fast, well-spread 32-bit hash for rendezvous scores. */
 function hash32(text: string): number {

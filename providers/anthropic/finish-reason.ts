@@ -1,4 +1,4 @@
-import type { FinishReason, UnifiedFinishReason } from '../../core/vocabulary.ts';
+import type { FinishReason, UnifiedFinishReason } from '../../core/spec/vocabulary.ts';
 
 /**
  * Anthropic `stop_reason` → unified finish reason (reference §7.5). `pause_turn` means a long

@@ -2,11 +2,11 @@
 // could not honour is pushed onto `warnings` (sent to the client in X-Keyway-Warnings) rather than
 // silently lost.
 
-import { defaultCatalog } from '../../core/catalog.ts';
+import { defaultCatalog } from '../../core/catalog/catalog.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import { parseDataUrl, parseToolArguments } from '../../core/provider-kit.ts';
-import type { ChatMessage, ChatRequest, ResponseFormat, ToolDefinition } from '../../core/vocabulary.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import { parseDataUrl, parseToolArguments } from '../../core/wire/provider-kit.ts';
+import type { ChatMessage, ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { planThinking, thinkingIsOn, type ThinkingPlan } from './thinking.ts';
 import { claudeCapabilities, type ClaudeCapabilities } from './capabilities.ts';
 

@@ -1,5 +1,5 @@
-import { upstreamFailure } from '../../core/provider-kit.ts';
-import type { ChatMessage, ChatResult, ToolCall } from '../../core/vocabulary.ts';
+import { upstreamFailure } from '../../core/wire/provider-kit.ts';
+import type { ChatMessage, ChatResult, ToolCall } from '../../core/spec/vocabulary.ts';
 import { mapAnthropicStopReason } from './finish-reason.ts';
 import { usageFromAnthropic, type AnthropicUsage } from './usage.ts';
 

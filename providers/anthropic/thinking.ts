@@ -1,7 +1,7 @@
 // `reasoning_effort` → Anthropic extended thinking, by model generation.
 
 import { invalidField } from '../../core/errors.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { claudeSupportsThinking, type ClaudeCapabilities } from './capabilities.ts';
 import type { AnthropicMessage } from './request.ts';
 

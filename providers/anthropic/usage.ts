@@ -1,4 +1,4 @@
-import type { Usage } from '../../core/vocabulary.ts';
+import type { Usage } from '../../core/spec/vocabulary.ts';
 
 /** Anthropic's usage object, as the Messages API and its stream events report it. */
 export interface AnthropicUsage {

@@ -1,6 +1,6 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { EmbeddingsRequest, EmbeddingsResult } from '../../core/plugin.ts';
-import { upstreamFailure } from '../../core/provider-kit.ts';
+import type { EmbeddingsRequest, EmbeddingsResult } from '../../core/spec/plugin.ts';
+import { upstreamFailure } from '../../core/wire/provider-kit.ts';
 
 /** Cohere's `/v2/embed` limit on texts per call; longer inputs are sent in batches. */
 export const MAX_TEXTS_PER_CALL = 96;

@@ -1,4 +1,4 @@
-import type { FinishReason, UnifiedFinishReason } from '../../core/vocabulary.ts';
+import type { FinishReason, UnifiedFinishReason } from '../../core/spec/vocabulary.ts';
 
 // ERROR and TIMEOUT are generation failures Cohere reports inside a 200 answer; they stay visible as
 // `error` (with the raw reason) instead of passing for a normal stop.

@@ -1,5 +1,5 @@
 import { KeywayError } from '../../core/errors.ts';
-import type { ChatMessage, ContentPart, ImagePart, ToolCall } from '../../core/vocabulary.ts';
+import type { ChatMessage, ContentPart, ImagePart, ToolCall } from '../../core/spec/vocabulary.ts';
 
 export type CohereUserContent = { type: 'text'; text: string } | { type: 'image_url'; image_url: ImagePart['image_url'] };
 

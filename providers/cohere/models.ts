@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { getUpstreamJson } from '../../core/provider-kit.ts';
+import { getUpstreamJson } from '../../core/wire/provider-kit.ts';
 
 const PAGE_SIZE = 1000;
 /** A guard against a server that keeps answering a next page; Cohere lists far fewer models. */

@@ -1,6 +1,6 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, ResponseFormat, ToolDefinition } from '../../core/vocabulary.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { toCohereMessages } from './messages.ts';
 
 /** Cohere's own request fields, passed through when a client sends them. */

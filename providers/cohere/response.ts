@@ -1,5 +1,5 @@
-import { upstreamFailure } from '../../core/provider-kit.ts';
-import { emptyUsage, type ChatMessage, type ChatResult, type ToolCall } from '../../core/vocabulary.ts';
+import { upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { emptyUsage, type ChatMessage, type ChatResult, type ToolCall } from '../../core/spec/vocabulary.ts';
 import { mapCohereFinishReason } from './finish-reason.ts';
 import { usageFromCohere, type CohereUsage } from './usage.ts';
 

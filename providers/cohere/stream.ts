@@ -1,7 +1,7 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { networkFailure, parseJsonOrUndefined, upstreamFailure } from '../../core/provider-kit.ts';
-import { readSseEvents } from '../../core/sse.ts';
-import type { StreamPart } from '../../core/vocabulary.ts';
+import { networkFailure, parseJsonOrUndefined, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import type { StreamPart } from '../../core/spec/vocabulary.ts';
 import { cohereGenerationFailure } from './errors.ts';
 import { mapCohereFinishReason } from './finish-reason.ts';
 import { usageFromCohere, type CohereUsage } from './usage.ts';

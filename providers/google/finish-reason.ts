@@ -1,4 +1,4 @@
-import type { FinishReason, UnifiedFinishReason } from '../../core/vocabulary.ts';
+import type { FinishReason, UnifiedFinishReason } from '../../core/spec/vocabulary.ts';
 
 // Gemini's finishReason → the unified reason (reference §7.5). Gemini has no tool-call reason: a
 // candidate that stops normally with functionCall parts is a tool call.

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError, PROVIDER_NAME } from './errors.ts';
 import { buildGeminiEmbeddingsRequest, buildGeminiRequest, geminiHeaders, geminiModelPath } from './request.ts';
 import { parseGeminiChatResponse, parseGeminiEmbeddings, type GeminiResponse } from './response.ts';

@@ -2,9 +2,9 @@
 // the request cannot carry to Gemini is reported in `warnings`, never silently lost.
 
 import { invalidField } from '../../core/errors.ts';
-import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/plugin.ts';
-import { parseDataUrl, parseToolArguments } from '../../core/provider-kit.ts';
-import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/vocabulary.ts';
+import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import { parseDataUrl, parseToolArguments } from '../../core/wire/provider-kit.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { PROVIDER_NAME } from './errors.ts';
 import { decodeToolCallId, type GeminiPart } from './response.ts';
 import { safetySettingsFrom } from './safety.ts';

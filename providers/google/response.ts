@@ -1,6 +1,6 @@
-import type { EmbeddingsResult } from '../../core/plugin.ts';
-import { upstreamFailure } from '../../core/provider-kit.ts';
-import { emptyUsage, type ChatMessage, type ChatResult, type ResultChoice, type ToolCall } from '../../core/vocabulary.ts';
+import type { EmbeddingsResult } from '../../core/spec/plugin.ts';
+import { upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { emptyUsage, type ChatMessage, type ChatResult, type ResultChoice, type ToolCall } from '../../core/spec/vocabulary.ts';
 import { PROVIDER_NAME } from './errors.ts';
 import { blockedPromptFinishReason, mapGeminiFinishReason } from './finish-reason.ts';
 import { usageFromGemini, type GeminiUsageMetadata } from './usage.ts';

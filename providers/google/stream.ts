@@ -1,7 +1,7 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { networkFailure, upstreamFailure } from '../../core/provider-kit.ts';
-import { readSseEvents } from '../../core/sse.ts';
-import type { StreamPart, Usage } from '../../core/vocabulary.ts';
+import { networkFailure, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import type { StreamPart, Usage } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiStreamError, PROVIDER_NAME } from './errors.ts';
 import { blockedPromptFinishReason, mapGeminiFinishReason } from './finish-reason.ts';
 import { createToolCallIdFactory, hasFunctionCall, toolCallFromPart, type GeminiCandidate, type GeminiResponse } from './response.ts';

@@ -1,4 +1,4 @@
-import type { Usage } from '../../core/vocabulary.ts';
+import type { Usage } from '../../core/spec/vocabulary.ts';
 
 export interface GeminiUsageMetadata {
   promptTokenCount?: number;

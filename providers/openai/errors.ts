@@ -1,6 +1,6 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/provider-kit.ts';
-import type { FailureReason } from '../../core/vocabulary.ts';
+import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 interface OpenAIErrorBody {
   error?: { message?: string; type?: string; code?: string | number | null; param?: string | null } | string;

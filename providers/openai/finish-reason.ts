@@ -1,2 +1,2 @@
 // OpenAI's finish reasons are the core's inbound vocabulary, so the mapping lives in core.
-export { finishReasonFromOpenAI as mapOpenAIFinishReason } from '../../core/openai-shape.ts';
+export { finishReasonFromOpenAI as mapOpenAIFinishReason } from '../../core/wire/openai-shape.ts';

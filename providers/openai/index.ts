@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
-import type { ChatRequest, OpenAIUsage } from '../../core/vocabulary.ts';
+import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
 import { parseOpenAIChatResponse } from './response.ts';

@@ -1,5 +1,5 @@
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 
 /** Reasoning models take `max_completion_tokens`; the deprecated `max_tokens` fails on them. */
 const REASONING_MODEL = /^(o\d|gpt-5)/;

@@ -1,5 +1,5 @@
-import { upstreamFailure } from '../../core/provider-kit.ts';
-import { emptyUsage, type ChatMessage, type ChatResult, type OpenAIUsage, type ResultChoice } from '../../core/vocabulary.ts';
+import { upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { emptyUsage, type ChatMessage, type ChatResult, type OpenAIUsage, type ResultChoice } from '../../core/spec/vocabulary.ts';
 import { mapOpenAIFinishReason } from './finish-reason.ts';
 import { usageFromOpenAI } from './usage.ts';
 

@@ -1,7 +1,7 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { networkFailure, upstreamFailure } from '../../core/provider-kit.ts';
-import { readSseEvents } from '../../core/sse.ts';
-import type { OpenAIChunk, StreamPart } from '../../core/vocabulary.ts';
+import { networkFailure, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import type { OpenAIChunk, StreamPart } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIStreamError } from './errors.ts';
 
 /**

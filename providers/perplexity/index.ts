@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/plugin.ts';
-import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/provider-kit.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { openAIHeaders } from '../openai/request.ts';
 import { classifyPerplexityError } from './errors.ts';
 import { listPerplexityModels } from './models.ts';

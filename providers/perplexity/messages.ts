@@ -1,4 +1,4 @@
-import type { ChatMessage, ContentPart } from '../../core/vocabulary.ts';
+import type { ChatMessage, ContentPart } from '../../core/spec/vocabulary.ts';
 
 /** Stands in for the user turn Sonar requires before an opening assistant message (a greeting). */
 export const PLACEHOLDER_USER_TEXT = '.';

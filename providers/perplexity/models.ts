@@ -1,5 +1,5 @@
 import { KeywayError } from '../../core/errors.ts';
-import { getUpstreamJson } from '../../core/provider-kit.ts';
+import { getUpstreamJson } from '../../core/wire/provider-kit.ts';
 
 /** Sonar's documented chat models, answered when the server has no models list. */
 export const PERPLEXITY_DOCUMENTED_MODELS: readonly string[] = ['sonar', 'sonar-pro', 'sonar-reasoning-pro', 'sonar-deep-research'];

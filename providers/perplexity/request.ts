@@ -1,6 +1,6 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest } from '../../core/vocabulary.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { normalizePerplexityMessages } from './messages.ts';
 
 /** Perplexity's documented ceiling for `max_tokens`. */

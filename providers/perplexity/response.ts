@@ -1,4 +1,4 @@
-import { emptyUsage, type ChatResult } from '../../core/vocabulary.ts';
+import { emptyUsage, type ChatResult } from '../../core/spec/vocabulary.ts';
 import { parseOpenAIChatResponse } from '../openai/response.ts';
 import { usageFromPerplexity, type PerplexityUsage } from './usage.ts';
 

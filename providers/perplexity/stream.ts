@@ -1,7 +1,7 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { networkFailure, parseJsonOrUndefined, upstreamFailure } from '../../core/provider-kit.ts';
-import { readSseEvents } from '../../core/sse.ts';
-import type { OpenAIChunk, OpenAIChunkChoice, StreamPart } from '../../core/vocabulary.ts';
+import { networkFailure, parseJsonOrUndefined, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import type { OpenAIChunk, OpenAIChunkChoice, StreamPart } from '../../core/spec/vocabulary.ts';
 import { mapOpenAIFinishReason } from '../openai/finish-reason.ts';
 import { classifyPerplexityStreamError } from './errors.ts';
 import { PERPLEXITY_EXTRA_FIELDS } from './response.ts';

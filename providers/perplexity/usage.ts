@@ -1,4 +1,4 @@
-import type { OpenAIUsage, Usage } from '../../core/vocabulary.ts';
+import type { OpenAIUsage, Usage } from '../../core/spec/vocabulary.ts';
 import { usageFromOpenAI } from '../openai/usage.ts';
 
 /** Perplexity's per-request cost breakdown in USD, as it reports it. */

@@ -164,7 +164,7 @@ describe('the checker itself', () => {
   });
 
   test('applies the providers rule from a nested folder, allowing core', () => {
-    const text = ["import { upstreamFailure } from '../../core/provider-kit.ts';", "import { builtinPlugins } from '../../plugins/builtin.ts';"].join('\n');
+    const text = ["import { upstreamFailure } from '../../core/wire/provider-kit.ts';", "import { builtinPlugins } from '../../plugins/builtin.ts';"].join('\n');
     expect(formatViolations(checkSource('providers/acme/index.ts', text))).toBe("providers/acme/index.ts:2 imports '../../plugins/builtin.ts' (plugins/builtin.ts)");
   });
 

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test';
-import { ModelCatalog, defaultCatalog } from '../../core/catalog.ts';
+import { ModelCatalog, defaultCatalog } from '../../core/catalog/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
-import { resolveModel, type ModelResolverDependencies } from '../../core/model-resolution.ts';
-import type { ModelsCache } from '../../core/models-cache.ts';
-import type { ProviderAdapter, ProviderKeyRecord, ResolvedKeys } from '../../core/plugin.ts';
+import { resolveModel, type ModelResolverDependencies } from '../../core/routing/resolve-model.ts';
+import type { ModelsCache } from '../../core/routing/reported-models.ts';
+import type { ProviderAdapter, ProviderKeyRecord, ResolvedKeys } from '../../core/spec/plugin.ts';
 
 function adapter(name: string, modelPatterns: RegExp[] = []): ProviderAdapter {
   const unused = () => Promise.reject(new Error('not called'));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { OpenAIStreamEncoder } from '../../core/encoders/openai.ts';
+import { OpenAIStreamEncoder } from '../../core/wire/openai-encoder.ts';
 
 function decode(frame: string): Record<string, unknown> {
   expect(frame.startsWith('data: ')).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { encodeSseData, encodeSseEvent, readSseEvents, SseParser, type SseEvent } from '../../core/sse.ts';
+import { encodeSseData, encodeSseEvent, readSseEvents, SseParser, type SseEvent } from '../../core/wire/sse.ts';
 
 const STREAM = 'event: message_start\ndata: {"a":1}\n\n: keep-alive comment\n\ndata: line one\ndata: line two\n\nevent: done\ndata: [DONE]\n\n';
 const EXPECTED: SseEvent[] = [

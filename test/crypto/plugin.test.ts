@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { createLogger } from '../../core/logger.ts';
-import { PLUGIN_API_VERSION, type CryptoBackend } from '../../core/plugin.ts';
+import { PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
 import { cryptoLocalPlugin } from '../../plugins/crypto-local/index.ts';
 import { encodingsOf, generateMasterKey, temporaryDirectories } from './helpers.ts';
 

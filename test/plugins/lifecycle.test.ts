@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HookStage, PluginDefinition, RequestContext, RequestOutcome } from '../../core/plugin.ts';
+import type { HookStage, PluginDefinition, RequestContext, RequestOutcome } from '../../core/spec/plugin.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import { addProviderKeys, call, OPERATOR_KEY, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';

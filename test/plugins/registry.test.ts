@@ -3,11 +3,11 @@ import { Type } from '@sinclair/typebox';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runHooks } from '../../core/hooks.ts';
+import { runHooks } from '../../core/lifecycle/hooks.ts';
 import { createLogger } from '../../core/logger.ts';
-import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/plugin.ts';
+import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/spec/plugin.ts';
 import { importPluginModules, loadPlugins, orderByDependencies, PluginLoadError, validateDefinition, type PluginEnvironment, type PluginSource } from '../../core/registry.ts';
-import { createRequestContext } from '../../core/http/context.ts';
+import { createRequestContext } from '../../core/lifecycle/context.ts';
 
 const silentLogger = createLogger('silent', { write: () => undefined } as never);
 

@@ -6,7 +6,7 @@ import { Database } from 'bun:sqlite';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MIGRATIONS } from '../../core/storage/migrations.ts';
+import { MIGRATIONS } from '../../plugins/store-sqlite/migrations.ts';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';

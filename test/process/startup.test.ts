@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { hashGatewayKey } from '../../core/secrets.ts';
+import { hashGatewayKey } from '../../core/credentials/secrets.ts';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { countOccurrences, FROM_SOURCE, printedKeys, runUntilExit, startGatewayProcess } from './process-helpers.ts';
 

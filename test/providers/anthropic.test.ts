@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultCatalog } from '../../core/catalog.ts';
+import { defaultCatalog } from '../../core/catalog/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
-import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
 import { classifyAnthropicError } from '../../providers/anthropic/errors.ts';
 import { anthropicProviderPlugin, createAnthropicAdapter, NATIVE_BETAS_FIELD } from '../../providers/anthropic/index.ts';
 import { buildAnthropicBody, claudeCapabilities } from '../../providers/anthropic/request.ts';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
 import { buildCohereEmbedBody, encodeEmbedding } from '../../providers/cohere/embeddings.ts';
 import { classifyCohereError } from '../../providers/cohere/errors.ts';
 import { mapCohereFinishReason } from '../../providers/cohere/finish-reason.ts';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
-import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, StreamPart, ToolCall } from '../../core/vocabulary.ts';
+import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, StreamPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError } from '../../providers/google/errors.ts';
 import { createGoogleAdapter, googleProviderPlugin } from '../../providers/google/index.ts';
 import { buildGeminiRequest } from '../../providers/google/request.ts';

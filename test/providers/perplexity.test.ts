@@ -1,8 +1,8 @@
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { KeywayError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatMessage, ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatMessage, ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
 import { classifyPerplexityError } from '../../providers/perplexity/errors.ts';
 import { createPerplexityAdapter, perplexityProviderPlugin } from '../../providers/perplexity/index.ts';
 import { normalizePerplexityMessages } from '../../providers/perplexity/messages.ts';

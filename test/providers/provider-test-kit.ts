@@ -1,8 +1,8 @@
 // What provider unit tests share: fixture loading, chunked streams, collecting parts, credentials,
 // call contexts and a recording fetch.
 
-import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/plugin.ts';
-import type { ChatRequest, StreamPart } from '../../core/vocabulary.ts';
+import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
 
 export function fixtureReader(provider: string) {
   const folder = new URL(`../fixtures/${provider}/`, import.meta.url);

@@ -2,8 +2,8 @@
 // class table as the API answers it) rather than hard-coded, so a price update does not silently
 // turn a cost test into a test of something else.
 
-import { defaultCatalog } from '../../core/catalog.ts';
-import type { ModelClass } from '../../core/model-classes.ts';
+import { defaultCatalog } from '../../core/catalog/catalog.ts';
+import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RecordedRequest } from '../simulators/common.ts';
 import { call, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 

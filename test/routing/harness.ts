@@ -3,7 +3,7 @@
 // account's keys and a separate fleet for the platform keys, so platform-key calls can be counted.
 
 import type { Clock } from '../../core/clock.ts';
-import { probeDueKeys } from '../../core/health-probes.ts';
+import { probeDueKeys } from '../../core/routing/health/probes.ts';
 import { OPERATOR_KEY, call, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
-import type { RoutingOptions } from '../../core/vocabulary.ts';
+import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import { classOf, expectedCostOrder, modelClasses } from './expectations.ts';
 import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, probeNow, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 

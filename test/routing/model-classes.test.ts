@@ -2,7 +2,7 @@
 // overrides for everyone, an account's overrides for itself, and what routing does with them.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { shippedModelClasses } from '../../core/model-classes.ts';
+import { shippedModelClasses } from '../../core/routing/model-classes.ts';
 import { classOf, lastSentModel, modelClasses } from './expectations.ts';
 import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 

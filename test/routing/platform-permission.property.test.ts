@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
-import type { RoutingOptions } from '../../core/vocabulary.ts';
+import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { addAccountKeys, addPlatformKeys, attemptsOf, call, chat, PROVIDERS, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 

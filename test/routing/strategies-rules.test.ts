@@ -4,8 +4,8 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { startStrategyWorld, stopStrategyWorld } from './strategy-world.ts';
-import type { ModelClass } from '../../core/model-classes.ts';
-import type { RoutingOptions } from '../../core/vocabulary.ts';
+import type { ModelClass } from '../../core/routing/model-classes.ts';
+import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { expectedCostOrder } from './expectations.ts';
 import {

@@ -1,7 +1,7 @@
 // The gateway the strategy suites share: account keys and platform keys for the same providers,
 // each on its own simulator fleet, and the flagship ("GPT-4") class as the API reports it.
 
-import type { ModelClass } from '../../core/model-classes.ts';
+import type { ModelClass } from '../../core/routing/model-classes.ts';
 import { classOf, modelClasses } from './expectations.ts';
 import { addAccountKeys, addPlatformKeys, startFleet, startRoutingGateway, type ProviderName, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 

@@ -2,8 +2,8 @@
 // objects: no gateway, no simulators.
 
 import { describe, expect, test } from 'bun:test';
-import type { ProviderKeyRecord, RoutePlanInput } from '../../core/plugin.ts';
-import type { RoutingOptions } from '../../core/vocabulary.ts';
+import type { ProviderKeyRecord, RoutePlanInput } from '../../core/spec/plugin.ts';
+import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import { planCostOptimized } from '../../plugins/strategies/cost-optimized.ts';
 import { planFallbackChain } from '../../plugins/strategies/fallback-chain.ts';
 import { orderPool } from '../../plugins/strategies/keys.ts';

@@ -2,12 +2,12 @@
 // monitor's state machine on an injected clock. No HTTP, no simulators.
 
 import { describe, expect, test } from 'bun:test';
-import { backoffDelay, DEFAULT_FALLBACK_REASONS, retryPolicyFor } from '../../core/attempts.ts';
+import { backoffDelay, DEFAULT_FALLBACK_REASONS, retryPolicyFor } from '../../core/lifecycle/attempts.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { loadConfig } from '../../core/config.ts';
-import { DEFAULT_HEALTH_POLICY, HealthMonitor, type HealthPolicy } from '../../core/health.ts';
-import { SlidingWindow } from '../../core/health-window.ts';
-import type { ProviderKeyRecord } from '../../core/plugin.ts';
+import { DEFAULT_HEALTH_POLICY, HealthMonitor, type HealthPolicy } from '../../core/routing/health/monitor.ts';
+import { SlidingWindow } from '../../core/routing/health/window.ts';
+import type { ProviderKeyRecord } from '../../core/spec/plugin.ts';
 
 describe('backoffDelay', () => {
   test('jitter stays within [base·2^pass / 2, base·2^pass]', () => {

@@ -4,7 +4,7 @@
 // calling `definePlugin`.
 
 import { Type, type Static } from '@sinclair/typebox';
-import type { PluginDefinition, RequestContext } from '../../../core/plugin.ts';
+import type { PluginDefinition, RequestContext } from '../../../core/spec/plugin.ts';
 
 const PLUGIN_NAME = 'refuse-model';
 

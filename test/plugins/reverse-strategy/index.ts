@@ -2,7 +2,7 @@
 // It exists to prove a strategy needs no core change: load it, name it in `routing.strategy`.
 // Like every out-of-tree plugin it imports only types from core, so the single binary can load it.
 
-import type { PluginDefinition, RouteCandidate, RoutingStrategy } from '../../../core/plugin.ts';
+import type { PluginDefinition, RouteCandidate, RoutingStrategy } from '../../../core/spec/plugin.ts';
 
 export const STRATEGY_NAME = 'last_key_first';
 

@@ -1,0 +1,52 @@
+import { Type } from '@sinclair/typebox';
+import { KeywayError } from '../errors.ts';
+import type { PrincipalRole } from '../spec/plugin.ts';
+import type { Runtime } from '../runtime.ts';
+import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './secrets.ts';
+import { readJson, validateBody } from '../http/kit/body.ts';
+import { guarded } from '../http/kit/guard.ts';
+import { json } from '../http/kit/respond.ts';
+
+const AccountBodySchema = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
+const KeyBodySchema = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')])),
+});
+
+async function createKey(runtime: Runtime, accountId: string, role: PrincipalRole, name: string): Promise<Record<string, unknown>> {
+  const key = generateGatewayKey('ak');
+  const row = await runtime.repository.insertGatewayKey({ id: randomId('key'), accountId, role, name, keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+  await runtime.store.refresh();
+  return { id: row.id, name: row.name, role: row.role, account_id: accountId, masked_key: row.maskedKey, created_at: row.createdAt, api_key: key };
+}
+
+export const accountRoutes = {
+  create: guarded('operator', async (runtime, request) => {
+    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+    const account = await runtime.repository.insertAccount(randomId('acc'), body.name);
+    const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
+    return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
+  }),
+  list: guarded('operator', async (runtime) => {
+    const accounts = [...runtime.store.current.accounts.values()].map((account) => ({ id: account.id, name: account.name }));
+    return json({ accounts });
+  }),
+  createKey: guarded('admin', async (runtime, request, principal) => {
+    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key'), 201);
+  }),
+  listKeys: guarded('admin', async (runtime, _request, principal) => {
+    const rows = await runtime.repository.listActiveGatewayKeys();
+    const keys = rows
+      .filter((row) => row.accountId === principal.accountId && row.role !== 'operator')
+      .map((row) => ({ id: row.id, name: row.name, role: row.role, masked_key: row.maskedKey, team_id: row.teamId, created_at: row.createdAt }));
+    return json({ keys });
+  }),
+  revokeKey: guarded('admin', async (runtime, _request, principal, parameters) => {
+    const id = parameters.id ?? '';
+    if (id === principal.keyId) throw new KeywayError('conflict', { detail: 'A key cannot revoke itself.' });
+    if (!(await runtime.repository.revokeGatewayKey(id, principal.accountId))) throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
+    await runtime.store.refresh();
+    return new Response(null, { status: 204 });
+  }),
+};

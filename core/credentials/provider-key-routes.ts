@@ -1,0 +1,140 @@
+import { Type } from '@sinclair/typebox';
+import { providerKeyBinding, type KeyListing } from './snapshot.ts';
+import { invalidField, KeywayError } from '../errors.ts';
+import type { KeyOwner, Principal } from '../spec/plugin.ts';
+import type { Runtime } from '../runtime.ts';
+import { fingerprint, maskKey, randomId } from './secrets.ts';
+import type { NewProviderKey } from '../../plugins/store-sqlite/repository.ts';
+import { readJson, validateBody } from '../http/kit/body.ts';
+import { guarded } from '../http/kit/guard.ts';
+import { json } from '../http/kit/respond.ts';
+
+const SettingsSchema = Type.Object(
+  {
+    default_model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    max_tokens_default: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    temperature_default: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    safety_settings: Type.Optional(Type.Union([Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('none')]), Type.Array(Type.Object({ category: Type.String(), threshold: Type.String() }))])),
+    base_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })),
+  },
+  { additionalProperties: true },
+);
+
+const ProviderEntrySchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 64 }),
+  api_key: Type.String({ minLength: 1, maxLength: 4096, pattern: '^\\S+$' }),
+  organization_id: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+  settings: Type.Optional(SettingsSchema),
+  weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000 })),
+});
+
+export const ProviderKeysBodySchema = Type.Object({
+  providers: Type.Array(ProviderEntrySchema, { minItems: 1, maxItems: 100 }),
+  encryption: Type.Optional(
+    Type.Object({
+      method: Type.Optional(Type.Literal('AES-256-GCM')),
+      key_rotation: Type.Optional(Type.Boolean()),
+      rotation_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+    }),
+  ),
+});
+
+/** The public face of a stored key: never the key itself. */
+export function describeKey(listing: KeyListing, runtime: Runtime): Record<string, unknown> {
+  const models = runtime.models.get(listing.id);
+  // The models check is the freshest word on a key (flagged keys are re-checked before listing).
+  const status = models !== undefined && (listing.status === 'active' || listing.status === 'invalid') ? models.status : listing.status;
+  return {
+    name: listing.provider,
+    key_id: listing.id,
+    owner: listing.owner,
+    status,
+    masked_key: listing.maskedKey,
+    fingerprint: listing.fingerprint,
+    organization_id: listing.organizationId ?? null,
+    settings: listing.settings,
+    weight: listing.weight,
+    available_models: models?.models ?? [],
+    models_checked_at: models === undefined ? null : new Date(models.checkedAt).toISOString(),
+    ...(models?.error === undefined ? {} : { last_error: models.error }),
+    created_at: listing.createdAt,
+  };
+}
+
+async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner, request: Request): Promise<Response> {
+  const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+  const accountId = owner === 'platform' ? null : principal.accountId;
+  const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
+  if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend', requestId: '-' });
+  const existing = owner === 'platform' ? runtime.store.current.platformKeys : runtime.store.current.accountKeys.get(principal.accountId);
+  const rows: NewProviderKey[] = [];
+  for (const [index, entry] of body.providers.entries()) {
+    if (!runtime.plugins.providers.has(entry.name)) {
+      throw invalidField(`providers[${index}].name`, `unknown provider '${entry.name}'; known providers: ${[...runtime.plugins.providers.keys()].join(', ')}`);
+    }
+    const print = fingerprint(entry.api_key);
+    const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
+    if (duplicate !== undefined) throw new KeywayError('conflict', { detail: `providers[${index}]: this ${entry.name} key is already stored as ${duplicate.id}.` }, { param: `providers[${index}].api_key` });
+    const id = randomId('pk');
+    rows.push({
+      id,
+      owner,
+      accountId,
+      provider: entry.name,
+      ciphertext: await backend.encrypt(entry.api_key, providerKeyBinding(id, owner, accountId, entry.name)),
+      keyVersion: backend.currentKeyVersion(),
+      cryptoBackend: backend.name,
+      maskedKey: maskKey(entry.api_key),
+      fingerprint: print,
+      organizationId: entry.organization_id ?? null,
+      settings: entry.settings ?? {},
+      status: 'active',
+      weight: entry.weight ?? 1,
+    });
+  }
+  await runtime.repository.insertProviderKeys(rows);
+  await runtime.store.refresh();
+  const listings = rows.map((row) => runtime.store.current.keysById.get(row.id)).filter((listing): listing is KeyListing => listing !== undefined);
+  // Learn each new key's models in the background: the answer does not wait on the providers.
+  for (const listing of listings) void runtime.models.refresh(listing, true);
+  return json(
+    {
+      providers: listings.map((listing) => describeKey(listing, runtime)),
+      encryption: { method: 'AES-256-GCM', backend: backend.name, key_version: backend.currentKeyVersion(), key_rotation: body.encryption?.key_rotation ?? false, rotation_days: body.encryption?.rotation_days ?? null },
+    },
+    201,
+  );
+}
+
+/** Refreshes stale model lists; a key flagged invalid is always re-checked, and restored if it works. */
+async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<Record<string, unknown>[]> {
+  await Promise.all(
+    keys.map(async (key) => {
+      const flagged = key.status === 'invalid';
+      const listing = await runtime.models.refresh(key, flagged, 5_000);
+      if (flagged || listing.status === 'invalid') runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
+    }),
+  );
+  const current = runtime.store.current.keysById;
+  return keys.map((key) => describeKey(current.get(key.id) ?? key, runtime));
+}
+
+async function deleteKey(runtime: Runtime, keyId: string, owner: KeyOwner, accountId: string | null): Promise<Response> {
+  if (!(await runtime.repository.deleteProviderKey(keyId, owner, accountId))) throw new KeywayError('not_found', { detail: `No provider key ${keyId} here.` });
+  runtime.vault.forget(keyId);
+  runtime.models.forget(keyId);
+  await runtime.store.refresh();
+  return new Response(null, { status: 204 });
+}
+
+export const providerKeyRoutes = {
+  add: guarded('admin', (runtime, request, principal) => storeKeys(runtime, principal, 'account', request)),
+  list: guarded('admin', async (runtime, _request, principal) => {
+    const byProvider = runtime.store.current.accountKeys.get(principal.accountId);
+    return json({ providers: await listKeys(runtime, [...(byProvider?.values() ?? [])].flat()) });
+  }),
+  remove: guarded('admin', (runtime, _request, principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'account', principal.accountId)),
+  addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request)),
+  listPlatform: guarded('operator', async (runtime) => json({ providers: await listKeys(runtime, [...runtime.store.current.platformKeys.values()].flat()) })),
+  removePlatform: guarded('operator', (runtime, _request, _principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'platform', null)),
+};

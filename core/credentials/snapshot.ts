@@ -1,0 +1,157 @@
+// The in-memory snapshot of configuration the request path reads: gateway keys by hash, provider
+// keys by account and provider. Management writes go to the database first, then `refresh()`
+// swaps in a new snapshot; a request never waits on the database.
+
+import type { KeyOwner, Principal, PrincipalRole, ProviderKeyRecord, ProviderKeySettings, ResolvedKeys } from '../spec/plugin.ts';
+import type { AccountRow, ProviderKeyRow, Repository } from '../../plugins/store-sqlite/repository.ts';
+
+export interface AccountSnapshot {
+  id: string;
+  name: string;
+  settings: Record<string, unknown>;
+}
+
+export interface SealedSecret {
+  ciphertext: string;
+  binding: string;
+  backend: string;
+}
+
+export interface KeyListing extends ProviderKeyRecord {
+  maskedKey: string;
+  fingerprint: string;
+  createdAt: string;
+}
+
+export interface ConfigSnapshot {
+  version: number;
+  principalsByHash: ReadonlyMap<string, Principal>;
+  accounts: ReadonlyMap<string, AccountSnapshot>;
+  /** accountId → provider → keys. */
+  accountKeys: ReadonlyMap<string, ReadonlyMap<string, readonly KeyListing[]>>;
+  /** provider → the operator's platform keys. */
+  platformKeys: ReadonlyMap<string, readonly KeyListing[]>;
+  keysById: ReadonlyMap<string, KeyListing>;
+  secrets: ReadonlyMap<string, SealedSecret>;
+  /** Operator-wide settings (model-class overrides, platform fees). */
+  platformSettings: Readonly<Record<string, unknown>>;
+}
+
+export const DEFAULT_ACCOUNT_ID = 'default';
+const EMPTY_KEYS: ReadonlyMap<string, readonly ProviderKeyRecord[]> = new Map();
+
+/** Binds a ciphertext to its row: copied into another row, it no longer decrypts. */
+export function providerKeyBinding(id: string, owner: KeyOwner, accountId: string | null, provider: string): string {
+  return `provider_key:${id}:${owner}:${accountId ?? 'platform'}:${provider}`;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function toListing(row: ProviderKeyRow): KeyListing {
+  return {
+    id: row.id,
+    provider: row.provider,
+    owner: row.owner as KeyOwner,
+    accountId: row.accountId,
+    organizationId: row.organizationId ?? undefined,
+    settings: parseJsonObject(row.settings) as ProviderKeySettings,
+    status: row.status,
+    weight: row.weight,
+    maskedKey: row.maskedKey,
+    fingerprint: row.fingerprint,
+    createdAt: row.createdAt,
+  };
+}
+
+function pushTo<Key, Value>(map: Map<Key, Value[]>, key: Key, value: Value): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+export class ConfigStore {
+  private snapshot: ConfigSnapshot;
+  private refreshing: Promise<void> | undefined;
+  private readonly listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
+
+  constructor(
+    private readonly repository: Repository,
+    /** The operator key from KEYWAY_ADMIN_KEY, hashed; it lives only in memory. */
+    private readonly operatorKeyHash: string | undefined,
+  ) {
+    this.snapshot = { version: 0, principalsByHash: new Map(), accounts: new Map(), accountKeys: new Map(), platformKeys: new Map(), keysById: new Map(), secrets: new Map(), platformSettings: {} };
+  }
+
+  get current(): ConfigSnapshot {
+    return this.snapshot;
+  }
+
+  onChange(listener: (snapshot: ConfigSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reloads everything; concurrent callers share one reload that starts after the latest write. */
+  async refresh(): Promise<void> {
+    const previous = this.refreshing ?? Promise.resolve();
+    const next = previous.then(() => this.load());
+    this.refreshing = next.finally(() => {
+      if (this.refreshing === next) this.refreshing = undefined;
+    });
+    await next;
+  }
+
+  private async load(): Promise<void> {
+    const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings] = await Promise.all([
+      this.repository.listAccounts(),
+      this.repository.listActiveGatewayKeys(),
+      this.repository.listActiveProviderKeys(),
+      this.repository.listPlatformSettings(),
+    ]);
+    const principalsByHash = new Map<string, Principal>();
+    for (const row of gatewayKeyRows) {
+      principalsByHash.set(row.keyHash, { keyId: row.id, role: row.role as PrincipalRole, accountId: row.accountId, teamId: row.teamId ?? undefined, byokAccess: row.byokAccess === 1 });
+    }
+    if (this.operatorKeyHash !== undefined) {
+      principalsByHash.set(this.operatorKeyHash, { keyId: 'key_operator', role: 'operator', accountId: DEFAULT_ACCOUNT_ID, teamId: undefined, byokAccess: true });
+    }
+    const accountKeys = new Map<string, Map<string, KeyListing[]>>();
+    const platformKeys = new Map<string, KeyListing[]>();
+    const keysById = new Map<string, KeyListing>();
+    const secrets = new Map<string, SealedSecret>();
+    for (const row of providerKeyRows) {
+      const listing = toListing(row);
+      keysById.set(row.id, listing);
+      secrets.set(row.id, { ciphertext: row.ciphertext, binding: providerKeyBinding(row.id, listing.owner, row.accountId, row.provider), backend: row.cryptoBackend });
+      if (listing.owner === 'platform') pushTo(platformKeys, row.provider, listing);
+      else if (row.accountId !== null) {
+        let byProvider = accountKeys.get(row.accountId);
+        if (!byProvider) accountKeys.set(row.accountId, (byProvider = new Map()));
+        pushTo(byProvider, row.provider, listing);
+      }
+    }
+    this.snapshot = {
+      version: this.snapshot.version + 1,
+      principalsByHash,
+      accounts: new Map(accountRows.map((row: AccountRow) => [row.id, { id: row.id, name: row.name, settings: parseJsonObject(row.settings) }])),
+      accountKeys,
+      platformKeys,
+      keysById,
+      secrets,
+      platformSettings,
+    };
+    for (const listener of this.listeners) listener(this.snapshot);
+  }
+
+  /** The provider keys a request of this account may consider: no copying, no database. */
+  keysFor(accountId: string): ResolvedKeys {
+    const snapshot = this.snapshot;
+    return { account: snapshot.accountKeys.get(accountId) ?? EMPTY_KEYS, platform: snapshot.platformKeys };
+  }
+}

@@ -1,0 +1,20 @@
+import { authenticate, requireRole } from '../../credentials/authenticate.ts';
+import type { Principal, PrincipalRole } from '../../spec/plugin.ts';
+import type { Runtime } from '../../runtime.ts';
+import { errorAsResponse, requestIdOf } from './respond.ts';
+
+export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
+
+/** Authenticates, checks the role, and turns every failure into the spec's error shape. */
+export function guarded(role: PrincipalRole, handler: GuardedHandler) {
+  return async (runtime: Runtime, request: Request, parameters: Record<string, string> = {}): Promise<Response> => {
+    const requestId = requestIdOf(request);
+    try {
+      const principal = authenticate(runtime.store, request.headers);
+      requireRole(principal, role);
+      return await handler(runtime, request, principal, parameters);
+    } catch (error) {
+      return errorAsResponse(error, requestId, runtime.logger);
+    }
+  };
+}

@@ -1,0 +1,28 @@
+import { descriptorFromError, errorHeaders, KeywayError, openAIErrorBody } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+// A random prefix per process and a counter: unique across restarts, and cheaper than a UUID per request.
+const REQUEST_ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+let requestCounter = 0;
+
+export function requestIdOf(request: Request): string {
+  const given = request.headers.get('x-request-id');
+  if (given !== null) {
+    const cleaned = given.slice(0, 100).replace(/[^\w.-]/g, '');
+    if (cleaned.length > 0) return cleaned;
+  }
+  requestCounter++;
+  return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
+}
+
+/** Any failure as the spec's OpenAI-shaped error; unexpected ones are logged, never shown in detail. */
+export function errorAsResponse(error: unknown, requestId: string, logger: Logger): Response {
+  if (!(error instanceof KeywayError)) logger.error({ requestId, error: error instanceof Error ? error.stack : String(error) }, 'unexpected error');
+  const descriptor = descriptorFromError(error, requestId);
+  const headers = { ...errorHeaders(descriptor), 'x-request-id': requestId, ...(error instanceof KeywayError ? error.headers : {}) };
+  return new Response(JSON.stringify(openAIErrorBody(descriptor)), { status: descriptor.status, headers });
+}

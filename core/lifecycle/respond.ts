@@ -1,0 +1,170 @@
+// Runs a chat request through the gateway and writes the answer in the client's dialect,
+// streamed or not, with the spec's response headers.
+
+import { providerReportedCost, StreamObserver } from '../accounting/usage-row.ts';
+import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
+import type { InboundFormat, StreamEncoder } from '../wire/openai-dialect.ts';
+import type { AttemptSuccess, Gateway } from '../routing/router.ts';
+import type { RequestContext } from '../spec/plugin.ts';
+import { SSE_HEADERS } from '../wire/sse.ts';
+import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
+
+const textEncoder = new TextEncoder();
+
+/** Typographic punctuation warnings use, spelled in ASCII rather than lost to '?'. */
+const ASCII_PUNCTUATION: Record<string, string> = { '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...', '\u2192': '->' };
+
+/** Header values must be single-line ASCII. */
+function headerSafe(text: string): string {
+  return text
+    .replace(/[\u2010-\u2014\u2018\u2019\u201c\u201d\u2026\u2192]/g, (character) => ASCII_PUNCTUATION[character] ?? '?')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 2000);
+}
+
+export function inferenceHeaders(context: RequestContext, servedModel: string | undefined, costUsd: number | undefined): Record<string, string> {
+  const headers: Record<string, string> = { ...context.responseHeaders, 'x-request-id': context.requestId, 'x-fallback-attempts': String(context.attempts.length) };
+  const served = context.served;
+  if (served !== undefined) {
+    headers['x-provider-used'] = served.provider;
+    headers['x-byok-used'] = served.owner === 'account' ? 'true' : 'false';
+    headers['x-model-used'] = headerSafe(servedModel || served.model);
+    headers['x-key-id'] = served.keyId;
+  }
+  if (costUsd !== undefined) headers['x-keyway-cost'] = costUsd.toFixed(9).replace(/0+$/, '').replace(/\.$/, '.0');
+  if (context.warnings.length > 0) headers['x-keyway-warnings'] = headerSafe(context.warnings.join('; '));
+  return headers;
+}
+
+export function errorResponse(format: InboundFormat, descriptor: ErrorDescriptor, requestId: string, extraHeaders: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(format.errorBody(descriptor, requestId)), {
+    status: descriptor.status,
+    headers: { ...errorHeaders(descriptor), ...extraHeaders, 'x-request-id': requestId },
+  });
+}
+
+/** Answers a failed inference request, accounting it (failures are usage too: they carry latency). */
+function failed(gateway: Gateway, format: InboundFormat, context: RequestContext, error: unknown, streamed: boolean): Response {
+  const descriptor = descriptorFromError(error, context.requestId);
+  if (!(error instanceof KeywayError)) gateway.dependencies.logger.error({ requestId: context.requestId, error: error instanceof Error ? error.stack : String(error) }, 'request failed unexpectedly');
+  gateway.account(context, { status: descriptor.status, usage: undefined, finishReason: undefined, error: descriptor, streamed });
+  return errorResponse(format, descriptor, context.requestId, inferenceHeaders(context, undefined, undefined));
+}
+
+export async function handleChat(gateway: Gateway, context: RequestContext, format: InboundFormat, clientSignal: AbortSignal | undefined): Promise<Response> {
+  const streamed = context.request.stream === true;
+  try {
+    const preparing = gateway.prepare(context);
+    if (preparing !== undefined) await preparing;
+    if (!streamed) {
+      // Non-streamed calls run to completion even if the client leaves: watching the connection costs
+      // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
+      // which run long, are cancelled when the client goes.
+      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), undefined);
+      success.done();
+      return answer(gateway, format, context, success);
+    }
+    const success = await gateway.attempt(context, (adapter, call) => gateway.openStream(adapter, call, context), clientSignal);
+    return streamAnswer(gateway, format, context, success);
+  } catch (error) {
+    return failed(gateway, format, context, error, streamed);
+  }
+}
+
+/**
+ * A 200 whose generation failed (Cohere's ERROR/TIMEOUT finish, Gemini's malformed function call)
+ * is a server-side failure, not an answer: it may fall back like any other.
+ */
+function rejectFailedGeneration(provider: string, result: ChatResult): ChatResult {
+  if (result.choices.length === 0 || !result.choices.every((choice) => choice.finishReason.unified === 'error')) return result;
+  const raw = result.choices[0]?.finishReason.raw ?? 'error';
+  throw new KeywayError('upstream_error', { detail: `${provider} ended the generation with ${raw}` }, { reason: raw === 'TIMEOUT' ? 'timeout' : 'server_error', extra: { provider } });
+}
+
+function answer(gateway: Gateway, format: InboundFormat, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
+  const result = success.value;
+  const outcome = gateway.account(context, {
+    status: 200,
+    usage: result.usage,
+    finishReason: result.choices[0]?.finishReason,
+    error: undefined,
+    streamed: false,
+    providerCostUsd: providerReportedCost(result.extraFields),
+  });
+  const headers = inferenceHeaders(context, result.model, outcome.costUsd);
+  headers['content-type'] = 'application/json';
+  const encoded = format.encodeResult(result, context);
+  return new Response(typeof encoded === 'string' ? encoded : JSON.stringify(encoded), { status: 200, headers });
+}
+
+interface StreamState {
+  iterator: AsyncIterator<StreamPart>;
+  first: StreamPart;
+}
+
+function streamAnswer(gateway: Gateway, format: InboundFormat, context: RequestContext, success: AttemptSuccess<StreamState>): Response {
+  const { iterator, first } = success.value;
+  const observer = new StreamObserver();
+  observer.observe(first);
+  const encoder: StreamEncoder = format.createStreamEncoder(context, observer.model ?? success.candidate.model);
+  let pendingFirst: StreamPart | undefined = first;
+  let finished = false;
+
+  const finish = (status: number, error: ErrorDescriptor | undefined): void => {
+    if (finished) return;
+    finished = true;
+    success.done();
+    gateway.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true, providerCostUsd: observer.providerCostUsd });
+  };
+
+  // Pull-based: the next upstream part is read only when the client is ready for more, so a slow
+  // client slows the upstream instead of filling memory.
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        while (true) {
+          let part: StreamPart;
+          if (pendingFirst !== undefined) {
+            part = pendingFirst;
+            pendingFirst = undefined;
+          } else {
+            const next = await iterator.next();
+            if (next.done) {
+              controller.enqueue(textEncoder.encode(encoder.end()));
+              controller.close();
+              finish(200, undefined);
+              return;
+            }
+            part = next.value;
+            observer.observe(part);
+          }
+          const text = encoder.encode(part);
+          if (part.type === 'error') {
+            if (text.length > 0) controller.enqueue(textEncoder.encode(text));
+            controller.close();
+            finish(part.error.status, part.error);
+            void iterator.return?.();
+            return;
+          }
+          if (text.length > 0) {
+            controller.enqueue(textEncoder.encode(text));
+            return;
+          }
+        }
+      } catch (error) {
+        const descriptor = descriptorFromError(error, context.requestId);
+        controller.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
+        controller.close();
+        finish(descriptor.status, descriptor);
+      }
+    },
+    cancel() {
+      success.abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the stream' }, { reason: 'server_error' }));
+      void iterator.return?.();
+      finish(499, { status: 499, type: 'client_closed', code: 'client_closed', message: 'The client closed the stream.' });
+    },
+  });
+  const headers = inferenceHeaders(context, observer.model, undefined);
+  Object.assign(headers, SSE_HEADERS);
+  return new Response(body, { status: 200, headers });
+}

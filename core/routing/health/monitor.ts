@@ -1,0 +1,301 @@
+// Provider and key health from real traffic and free probes. Per (account, provider): a sliding
+// window of outcomes and a state machine healthy → disabled → recovering → healthy driven by the
+// account's health-check policy. Per key: cooldowns after rate limits, and removal after auth errors.
+
+import type { Clock } from '../../clock.ts';
+import { SlidingWindow } from './window.ts';
+import type { ProviderKeyRecord } from '../../spec/plugin.ts';
+import type { FailureReason } from '../../spec/vocabulary.ts';
+
+export interface HealthPolicy {
+  auto_disable: boolean;
+  /** Minimum success rate, in percent. */
+  health_threshold: number;
+  /** Maximum median latency, in milliseconds. */
+  latency_threshold: number;
+  /** Seconds between probes, and how long a disabled provider waits before a half-open trial. */
+  check_interval: number;
+  /** Calls needed in the window before the monitor judges a provider. */
+  min_samples: number;
+}
+
+export const DEFAULT_HEALTH_POLICY: HealthPolicy = { auto_disable: false, health_threshold: 90, latency_threshold: 30_000, check_interval: 60, min_samples: 10 };
+
+export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
+
+/** Successes in a row a recovering provider needs before it counts as healthy again. */
+const RECOVERY_SUCCESSES = 3;
+const WINDOW_CAPACITY = 200;
+const WINDOW_SPAN_MS = 5 * 60_000;
+const MEDIAN_INTERVAL_MS = 1000;
+
+export interface CallOutcome {
+  ok: boolean;
+  reason?: FailureReason | undefined;
+  latencyMs: number;
+  rateLimitRemaining?: number | undefined;
+  retryAfterSeconds?: number | undefined;
+}
+
+interface ProviderHealthState {
+  window: SlidingWindow;
+  state: HealthState;
+  changedAt: number;
+  recoverySuccesses: number;
+  reason: string | undefined;
+  rateLimitRemaining: number | undefined;
+  lastError: string | undefined;
+  /** The median is a sort of the window: judged at most once a second, not on every call. */
+  medianLatency: number | undefined;
+  medianCheckedAt: number;
+}
+
+interface KeyHealthState {
+  window: SlidingWindow;
+  cooldownUntil: number;
+  authRejected: boolean;
+  rateLimitRemaining: number | undefined;
+  lastProbeAt: number;
+  lastProbeOk: boolean | undefined;
+}
+
+export interface ProviderHealthReport {
+  name: string;
+  status: HealthState;
+  latency_ms: number | null;
+  latency_p95_ms: number | null;
+  success_rate: number;
+  requests: number;
+  rate_limit_remaining: number | null;
+  issues: string[];
+  keys: Array<{ key_id: string; status: string; success_rate: number; latency_ms: number | null; rate_limit_remaining: number | null; cooldown_until: string | null }>;
+}
+
+export interface HealthMonitorOptions {
+  clock: Clock;
+  policyFor(accountId: string | null): HealthPolicy;
+  /** Called once when a key's credentials are refused, so the core can persist the flag. */
+  onKeyRejected?(key: ProviderKeyRecord): void;
+  /** Called when a key flagged invalid works again (a probe or a call succeeded). */
+  onKeyRestored?(key: ProviderKeyRecord): void;
+}
+
+// Records are immutable snapshot objects, so their scope string is computed once per record.
+const scopes = new WeakMap<ProviderKeyRecord, string>();
+function scopeOf(key: ProviderKeyRecord): string {
+  let scope = scopes.get(key);
+  if (scope === undefined) {
+    scope = `${key.accountId ?? 'platform'}\u0000${key.provider}`;
+    scopes.set(key, scope);
+  }
+  return scope;
+}
+const round = (value: number): number => Math.round(value * 100) / 100;
+
+export class HealthMonitor {
+  private readonly providers = new Map<string, ProviderHealthState>();
+  private readonly keys = new Map<string, KeyHealthState>();
+
+  constructor(private readonly options: HealthMonitorOptions) {}
+
+  /** Records one upstream call. O(1): runs on every request. */
+  record(key: ProviderKeyRecord, outcome: CallOutcome): void {
+    const now = this.options.clock.now();
+    const sample = { at: now, ok: outcome.ok, latencyMs: outcome.latencyMs };
+    const keyState = this.keyState(key.id);
+    keyState.window.record(sample);
+    if (outcome.rateLimitRemaining !== undefined) keyState.rateLimitRemaining = outcome.rateLimitRemaining;
+    if (outcome.reason === 'rate_limit') keyState.cooldownUntil = now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000;
+    if (outcome.reason === 'auth_error' && !keyState.authRejected) {
+      keyState.authRejected = true;
+      this.options.onKeyRejected?.(key);
+    }
+    if (outcome.ok) this.restore(key, keyState);
+    // Client-side errors say nothing about the provider's health.
+    if (outcome.reason === 'invalid_request' || outcome.reason === 'context_length_exceeded' || outcome.reason === 'content_filtered' || outcome.reason === 'auth_error') return;
+    const provider = this.providerState(scopeOf(key));
+    provider.window.record(sample);
+    if (outcome.rateLimitRemaining !== undefined) provider.rateLimitRemaining = outcome.rateLimitRemaining;
+    if (!outcome.ok) provider.lastError = outcome.reason;
+    this.evaluate(provider, this.options.policyFor(key.accountId), now, outcome.ok);
+  }
+
+  /** Whether a key may be routed to now: not refused by its provider, its provider not disabled. */
+  isAvailable(key: ProviderKeyRecord): boolean {
+    if (key.status === 'invalid' || key.status === 'disabled' || key.status === 'deleted') return false;
+    if (this.keys.get(key.id)?.authRejected) return false;
+    const provider = this.providers.get(scopeOf(key));
+    if (provider === undefined || provider.state !== 'disabled') return true;
+    return this.tryHalfOpen(provider, this.options.policyFor(key.accountId));
+  }
+
+  /**
+   * Why a key cannot be routed to now, in words for an error message (and, when the wait is known,
+   * how many seconds until it may be tried); undefined when it can.
+   */
+  unavailableReason(key: ProviderKeyRecord): { reason: string; retryAfterSeconds?: number } | undefined {
+    if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected) return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
+    if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
+    const provider = this.providers.get(scopeOf(key));
+    if (provider?.state !== 'disabled') return undefined;
+    const trialAt = provider.changedAt + this.options.policyFor(key.accountId).check_interval * 1000;
+    return {
+      reason: `${key.provider} is disabled by the health check (${provider.reason ?? 'unhealthy'}); the next trial is at ${new Date(trialAt).toISOString()}`,
+      retryAfterSeconds: Math.max(1, Math.ceil((trialAt - this.options.clock.now()) / 1000)),
+    };
+  }
+
+  /** A key told to wait by a rate limit; pools put it last rather than skipping it. */
+  isCoolingDown(key: ProviderKeyRecord): boolean {
+    const state = this.keys.get(key.id);
+    return state !== undefined && state.cooldownUntil > this.options.clock.now();
+  }
+
+  /** A probe's result (the free models endpoint). It can start recovery and clear an auth flag. */
+  recordProbe(key: ProviderKeyRecord, ok: boolean, reason: FailureReason | undefined): void {
+    const now = this.options.clock.now();
+    const keyState = this.keyState(key.id);
+    keyState.lastProbeAt = now;
+    keyState.lastProbeOk = ok;
+    if (ok) this.restore(key, keyState);
+    else if (reason === 'auth_error' && !keyState.authRejected) {
+      keyState.authRejected = true;
+      this.options.onKeyRejected?.(key);
+    }
+    const provider = this.providers.get(scopeOf(key));
+    if (ok && provider?.state === 'disabled') this.moveTo(provider, 'recovering', now, 'probe succeeded');
+  }
+
+  /** Keys whose probe is due under their account's policy. */
+  probeDue(key: ProviderKeyRecord): boolean {
+    const policy = this.options.policyFor(key.accountId);
+    const state = this.keys.get(key.id);
+    return this.options.clock.now() - (state?.lastProbeAt ?? Number.NEGATIVE_INFINITY) >= policy.check_interval * 1000;
+  }
+
+  report(provider: string, keys: readonly ProviderKeyRecord[]): ProviderHealthReport {
+    const now = this.options.clock.now();
+    const first = keys[0];
+    const state = first === undefined ? undefined : this.providers.get(scopeOf(first));
+    if (state?.state === 'disabled' && first !== undefined) this.tryHalfOpen(state, this.options.policyFor(first.accountId));
+    const issues: string[] = [];
+    if (state?.reason !== undefined && state.state !== 'healthy') issues.push(state.reason);
+    const keyReports = keys.map((key) => {
+      const keyState = this.keys.get(key.id);
+      if (keyState?.authRejected || key.status === 'invalid') issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
+      if (keyState !== undefined && keyState.cooldownUntil > now) issues.push(`key ${key.id} is rate limited until ${new Date(keyState.cooldownUntil).toISOString()}`);
+      const latency = keyState?.window.latencyPercentile(now, 50);
+      return {
+        key_id: key.id,
+        status: keyState?.authRejected || key.status === 'invalid' ? 'invalid' : keyState !== undefined && keyState.cooldownUntil > now ? 'rate_limited' : 'active',
+        success_rate: round(keyState?.window.successRate(now) ?? 100),
+        latency_ms: latency === undefined ? null : round(latency),
+        rate_limit_remaining: keyState?.rateLimitRemaining ?? null,
+        cooldown_until: keyState !== undefined && keyState.cooldownUntil > now ? new Date(keyState.cooldownUntil).toISOString() : null,
+      };
+    });
+    const latency = state?.window.latencyPercentile(now, 50);
+    const latencyP95 = state?.window.latencyPercentile(now, 95);
+    const remaining = keyReports.map((key) => key.rate_limit_remaining).filter((value): value is number => value !== null);
+    return {
+      name: provider,
+      status: state?.state ?? 'healthy',
+      latency_ms: latency === undefined ? null : round(latency),
+      latency_p95_ms: latencyP95 === undefined ? null : round(latencyP95),
+      success_rate: round(state?.window.successRate(now) ?? 100),
+      requests: state?.window.count(now) ?? 0,
+      rate_limit_remaining: remaining.length > 0 ? remaining.reduce((sum, value) => sum + value, 0) : (state?.rateLimitRemaining ?? null),
+      issues,
+      keys: keyReports,
+    };
+  }
+
+  private restore(key: ProviderKeyRecord, keyState: KeyHealthState): void {
+    if (!keyState.authRejected && key.status !== 'invalid') return;
+    keyState.authRejected = false;
+    this.options.onKeyRestored?.(key);
+  }
+
+  private evaluate(provider: ProviderHealthState, policy: HealthPolicy, now: number, ok: boolean): void {
+    if (provider.state === 'recovering') {
+      if (!ok) {
+        this.moveTo(provider, 'disabled', now, `failed again while recovering (${provider.lastError ?? 'error'})`);
+        return;
+      }
+      provider.recoverySuccesses++;
+      if (provider.recoverySuccesses >= RECOVERY_SUCCESSES) {
+        provider.window.clear();
+        this.moveTo(provider, 'healthy', now, undefined);
+      }
+      return;
+    }
+    if (provider.state === 'disabled') return;
+    const problem = this.problem(provider, policy, now);
+    if (problem === undefined) {
+      if (provider.state === 'degraded') this.moveTo(provider, 'healthy', now, undefined);
+      return;
+    }
+    this.moveTo(provider, policy.auto_disable ? 'disabled' : 'degraded', now, problem);
+  }
+
+  private problem(provider: ProviderHealthState, policy: HealthPolicy, now: number): string | undefined {
+    const samples = provider.window.count(now);
+    if (samples < policy.min_samples) return undefined;
+    const successRate = provider.window.successRate(now);
+    if (successRate < policy.health_threshold) return `success rate ${round(successRate)}% is below ${policy.health_threshold}% over the last ${samples} calls`;
+    if (now - provider.medianCheckedAt >= MEDIAN_INTERVAL_MS) {
+      provider.medianLatency = provider.window.latencyPercentile(now, 50);
+      provider.medianCheckedAt = now;
+    }
+    const median = provider.medianLatency;
+    if (median !== undefined && median > policy.latency_threshold) return `median latency ${round(median)} ms is above ${policy.latency_threshold} ms`;
+    return undefined;
+  }
+
+  /** Half-open: after `check_interval`, a disabled provider lets traffic through on trial. */
+  private tryHalfOpen(provider: ProviderHealthState, policy: HealthPolicy): boolean {
+    const now = this.options.clock.now();
+    if (now - provider.changedAt < policy.check_interval * 1000) return false;
+    this.moveTo(provider, 'recovering', now, 'trial after being disabled');
+    return true;
+  }
+
+  private moveTo(provider: ProviderHealthState, state: HealthState, now: number, reason: string | undefined): void {
+    provider.state = state;
+    provider.changedAt = now;
+    provider.recoverySuccesses = 0;
+    if (reason !== undefined || state === 'healthy') provider.reason = reason;
+  }
+
+  private providerState(scope: string): ProviderHealthState {
+    let state = this.providers.get(scope);
+    if (state === undefined) {
+      state = {
+        window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS),
+        state: 'healthy',
+        changedAt: 0,
+        recoverySuccesses: 0,
+        reason: undefined,
+        rateLimitRemaining: undefined,
+        lastError: undefined,
+        medianLatency: undefined,
+        medianCheckedAt: Number.NEGATIVE_INFINITY,
+      };
+      this.providers.set(scope, state);
+    }
+    return state;
+  }
+
+  private keyState(keyId: string): KeyHealthState {
+    let state = this.keys.get(keyId);
+    if (state === undefined) {
+      state = { window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS), cooldownUntil: 0, authRejected: false, rateLimitRemaining: undefined, lastProbeAt: Number.NEGATIVE_INFINITY, lastProbeOk: undefined };
+      this.keys.set(keyId, state);
+    }
+    return state;
+  }
+
+  forgetKey(keyId: string): void {
+    this.keys.delete(keyId);
+  }
+}

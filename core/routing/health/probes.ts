@@ -1,0 +1,78 @@
+import type { Clock } from '../../clock.ts';
+import type { ConfigStore } from '../../credentials/snapshot.ts';
+import { DEFAULT_HEALTH_POLICY, HealthMonitor, type HealthPolicy } from './monitor.ts';
+import type { Logger } from '../../logger.ts';
+import type { ModelsCache } from '../reported-models.ts';
+import type { ProviderKeyRecord } from '../../spec/plugin.ts';
+import type { Repository } from '../../../plugins/store-sqlite/repository.ts';
+
+/** The account's health-check policy (`POST /v1/providers/health-check`), or the defaults. */
+export function healthPolicyOf(store: ConfigStore, accountId: string | null): HealthPolicy {
+  if (accountId === null) return (store.current.platformSettings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
+  return (store.current.accounts.get(accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
+}
+
+export function hasHealthPolicy(store: ConfigStore, accountId: string | null): boolean {
+  if (accountId === null) return store.current.platformSettings.health_check !== undefined;
+  return store.current.accounts.get(accountId)?.settings.health_check !== undefined;
+}
+
+export function createHealthMonitor(store: ConfigStore, repository: Repository, logger: Logger, clock: Clock): HealthMonitor {
+  return new HealthMonitor({
+    clock,
+    policyFor: (accountId) => healthPolicyOf(store, accountId),
+    onKeyRejected(key) {
+      logger.warn({ keyId: key.id, provider: key.provider }, 'provider key rejected by its provider; taken out of rotation');
+      // Persisted off the request path: the in-memory flag already keeps the key out of rotation.
+      repository
+        .updateProviderKeyStatus(key.id, 'invalid')
+        .then(() => store.refresh())
+        .catch((error: unknown) => logger.error({ keyId: key.id, error: (error as Error).message }, 'could not persist key status'));
+    },
+    onKeyRestored(key) {
+      logger.info({ keyId: key.id, provider: key.provider }, 'provider key accepted again; back in rotation');
+      repository
+        .updateProviderKeyStatus(key.id, 'active')
+        .then(() => store.refresh())
+        .catch((error: unknown) => logger.error({ keyId: key.id, error: (error as Error).message }, 'could not persist key status'));
+    },
+  });
+}
+
+function allKeys(store: ConfigStore): ProviderKeyRecord[] {
+  const keys: ProviderKeyRecord[] = [];
+  for (const byProvider of store.current.accountKeys.values()) for (const list of byProvider.values()) keys.push(...list);
+  for (const list of store.current.platformKeys.values()) keys.push(...list);
+  return keys;
+}
+
+/**
+ * Active probes: every `check_interval`, each key of an account that set a health-check policy is
+ * checked against its provider's models endpoint, which costs no tokens. One tick a second.
+ */
+export function startProbes(store: ConfigStore, models: ModelsCache, health: HealthMonitor, intervalMs = 1000): () => void {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await probeDueKeys(store, models, health);
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}
+
+export async function probeDueKeys(store: ConfigStore, models: ModelsCache, health: HealthMonitor): Promise<number> {
+  const due = allKeys(store).filter((key) => key.status !== 'deleted' && hasHealthPolicy(store, key.accountId) && health.probeDue(key));
+  await Promise.all(
+    due.map(async (key) => {
+      const listing = await models.refresh(key, true, 10_000);
+      health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : listing.status === 'active' ? undefined : 'server_error');
+    }),
+  );
+  return due.length;
+}

@@ -1,0 +1,88 @@
+// Equivalent models across providers. The shipped table (core/data/model-classes.json) can be
+// overridden by the operator for everyone and by an account for itself.
+
+import shippedFile from './model-classes.json' with { type: 'json' };
+import { invalidField } from '../errors.ts';
+
+export interface ModelClass {
+  name: string;
+  description?: string;
+  /** provider → the model that provider serves for this class. */
+  models: Record<string, string>;
+  members: string[];
+}
+
+export type ModelClassOverrides = Record<string, Partial<Omit<ModelClass, 'name'>> | null>;
+
+export class ModelClassTable {
+  private readonly byName: ReadonlyMap<string, ModelClass>;
+  /** model name (bare or `provider/model`) → class. */
+  private readonly byMember: ReadonlyMap<string, ModelClass>;
+
+  constructor(classes: ModelClass[]) {
+    this.byName = new Map(classes.map((entry) => [entry.name, entry]));
+    const byMember = new Map<string, ModelClass>();
+    for (const entry of classes) {
+      for (const member of entry.members) if (!byMember.has(member)) byMember.set(member, entry);
+      for (const model of Object.values(entry.models)) if (!byMember.has(model)) byMember.set(model, entry);
+    }
+    this.byMember = byMember;
+  }
+
+  /** The class a requested model belongs to: by member name, or by class name (`flagship`). */
+  classOf(model: string): ModelClass | undefined {
+    return this.byMember.get(model) ?? this.byName.get(model);
+  }
+
+  list(): ModelClass[] {
+    return [...this.byName.values()];
+  }
+
+  /** A new table with overrides applied: a null entry removes a class, a partial one merges. */
+  withOverrides(overrides: ModelClassOverrides | undefined): ModelClassTable {
+    if (overrides === undefined || Object.keys(overrides).length === 0) return this;
+    const merged = new Map(this.byName);
+    for (const [name, override] of Object.entries(overrides)) {
+      if (override === null) {
+        merged.delete(name);
+        continue;
+      }
+      const base = merged.get(name);
+      merged.set(name, {
+        name,
+        description: override.description ?? base?.description,
+        models: { ...base?.models, ...override.models },
+        members: override.members ?? base?.members ?? [],
+      });
+    }
+    return new ModelClassTable([...merged.values()]);
+  }
+}
+
+let shipped: ModelClassTable | undefined;
+
+export function shippedModelClasses(): ModelClassTable {
+  if (shipped === undefined) {
+    const classes = (shippedFile as unknown as { classes: Record<string, Omit<ModelClass, 'name'>> }).classes;
+    shipped = new ModelClassTable(Object.entries(classes).map(([name, entry]) => ({ name, ...entry })));
+  }
+  return shipped;
+}
+
+/** Checks an override body: `{ classes: { name: { models?, members?, description? } | null } }`. */
+export function validateOverrides(body: unknown): ModelClassOverrides {
+  const classes = (body as { classes?: unknown } | null)?.classes;
+  if (classes === null || typeof classes !== 'object' || Array.isArray(classes)) throw invalidField('classes', 'expected an object of class name → class');
+  for (const [name, entry] of Object.entries(classes as Record<string, unknown>)) {
+    if (!/^[\w.-]{1,64}$/.test(name)) throw invalidField(`classes.${name}`, 'class names use letters, digits, _ . -');
+    if (entry === null) continue;
+    if (typeof entry !== 'object' || Array.isArray(entry)) throw invalidField(`classes.${name}`, 'expected an object or null');
+    const { models, members, description } = entry as Record<string, unknown>;
+    if (models !== undefined && (models === null || typeof models !== 'object' || Object.values(models).some((model) => typeof model !== 'string'))) {
+      throw invalidField(`classes.${name}.models`, 'expected an object of provider → model name');
+    }
+    if (members !== undefined && (!Array.isArray(members) || members.some((member) => typeof member !== 'string'))) throw invalidField(`classes.${name}.members`, 'expected an array of model names');
+    if (description !== undefined && typeof description !== 'string') throw invalidField(`classes.${name}.description`, 'expected a string');
+  }
+  return classes as ModelClassOverrides;
+}

@@ -1,0 +1,95 @@
+import type { ConfigStore } from '../credentials/snapshot.ts';
+import { KeywayError } from '../errors.ts';
+import type { KeyVault } from '../credentials/key-vault.ts';
+import type { Logger } from '../logger.ts';
+import type { ProviderAdapter, ProviderKeyRecord } from '../spec/plugin.ts';
+
+export type KeyHealth = 'active' | 'invalid' | 'unreachable' | 'unknown';
+
+export interface ModelListing {
+  models: readonly string[];
+  modelSet: ReadonlySet<string>;
+  status: KeyHealth;
+  checkedAt: number;
+  error: string | undefined;
+}
+
+/**
+ * The models each provider key reports (its provider's models endpoint), cached per key. Reads
+ * are synchronous; refreshes run in the background or on `GET /v1/providers`.
+ */
+export class ModelsCache {
+  private readonly listings = new Map<string, ModelListing>();
+  private readonly inFlight = new Map<string, Promise<ModelListing>>();
+
+  constructor(
+    private readonly providers: ReadonlyMap<string, ProviderAdapter>,
+    private readonly vault: KeyVault,
+    private readonly store: ConfigStore,
+    private readonly logger: Logger,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(keyId: string): ModelListing | undefined {
+    return this.listings.get(keyId);
+  }
+
+  /** Providers among the account's keys whose reported models include `model`. */
+  providersReporting(accountId: string, model: string): string[] {
+    const byProvider = this.store.current.accountKeys.get(accountId);
+    if (byProvider === undefined) return [];
+    const found: string[] = [];
+    for (const [provider, keys] of byProvider) {
+      if (keys.some((key) => this.listings.get(key.id)?.modelSet.has(model))) found.push(provider);
+    }
+    return found;
+  }
+
+  modelsOf(accountId: string): Map<string, Set<string>> {
+    const result = new Map<string, Set<string>>();
+    const byProvider = this.store.current.accountKeys.get(accountId);
+    for (const [provider, keys] of byProvider ?? []) {
+      const models = new Set<string>();
+      for (const key of keys) for (const model of this.listings.get(key.id)?.models ?? []) models.add(model);
+      result.set(provider, models);
+    }
+    return result;
+  }
+
+  /** Refreshes one key's listing when stale; concurrent callers share one upstream call. */
+  refresh(key: ProviderKeyRecord, force = false, timeoutMs = 10_000): Promise<ModelListing> {
+    const current = this.listings.get(key.id);
+    if (!force && current !== undefined && Date.now() - current.checkedAt < this.ttlMs) return Promise.resolve(current);
+    const running = this.inFlight.get(key.id);
+    if (running !== undefined) return running;
+    const promise = this.fetchListing(key, timeoutMs).finally(() => this.inFlight.delete(key.id));
+    this.inFlight.set(key.id, promise);
+    return promise;
+  }
+
+  private async fetchListing(key: ProviderKeyRecord, timeoutMs: number): Promise<ModelListing> {
+    const adapter = this.providers.get(key.provider);
+    const previous = this.listings.get(key.id);
+    let listing: ModelListing;
+    try {
+      if (adapter === undefined) throw new Error(`provider ${key.provider} is not loaded`);
+      const credential = await this.vault.credential(key);
+      const models = await adapter.listModels(credential, AbortSignal.timeout(timeoutMs));
+      listing = { models, modelSet: new Set(models), status: 'active', checkedAt: Date.now(), error: undefined };
+    } catch (error) {
+      const reason = error instanceof KeywayError ? error.reason : undefined;
+      const status: KeyHealth = reason === 'auth_error' ? 'invalid' : 'unreachable';
+      const message = error instanceof Error ? error.message : 'unknown error';
+      this.logger.warn({ keyId: key.id, provider: key.provider, status, error: message }, 'could not list models for provider key');
+      // Keep the last known models when the provider is only unreachable for a moment.
+      const models = status === 'unreachable' && previous ? previous.models : [];
+      listing = { models, modelSet: new Set(models), status, checkedAt: Date.now(), error: message };
+    }
+    this.listings.set(key.id, listing);
+    return listing;
+  }
+
+  forget(keyId: string): void {
+    this.listings.delete(keyId);
+  }
+}

@@ -1,0 +1,69 @@
+import { closestNames, type ModelCatalog } from '../catalog/catalog.ts';
+import { KeywayError } from '../errors.ts';
+import type { ModelsCache } from './reported-models.ts';
+import type { ModelResolution, ProviderAdapter, ResolvedKeys } from '../spec/plugin.ts';
+
+export interface ModelResolverDependencies {
+  providers: ReadonlyMap<string, ProviderAdapter>;
+  catalog: ModelCatalog;
+  models: ModelsCache;
+}
+
+/** Names the upstreams accept but the request body may not carry, handled by routing instead. */
+const PLATFORM_ALIASES = new Set(['parrotrouter', 'platform']);
+
+/**
+ * Picks the provider a model name selects: an explicit `provider` field or `provider/model` name
+ * first, then the catalog, then provider name patterns, then what the account's keys report.
+ * Where several providers match, the ones the account holds keys for win; a tie is an error.
+ */
+export function resolveModel(
+  dependencies: ModelResolverDependencies,
+  accountId: string,
+  keys: ResolvedKeys,
+  model: string,
+  providerField: string | undefined,
+): ModelResolution {
+  const { providers } = dependencies;
+  if (providerField !== undefined) {
+    if (!providers.has(providerField)) {
+      throw new KeywayError('invalid_field', { param: 'provider', detail: `unknown provider '${providerField}'; known providers: ${[...providers.keys()].join(', ')}` });
+    }
+    const prefix = `${providerField}/`;
+    return { provider: providerField, model: model.startsWith(prefix) ? model.slice(prefix.length) : model, explicit: true };
+  }
+  const slash = model.indexOf('/');
+  if (slash > 0) {
+    const prefix = model.slice(0, slash);
+    if (providers.has(prefix)) return { provider: prefix, model: model.slice(slash + 1), explicit: true };
+    if (PLATFORM_ALIASES.has(prefix)) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
+  }
+  const matches = candidateProviders(dependencies, accountId, model);
+  if (matches.length === 1) return { provider: matches[0], model, explicit: false };
+  if (matches.length > 1) {
+    const held = matches.filter((provider) => (keys.account.get(provider)?.length ?? 0) > 0);
+    if (held.length === 1) return { provider: held[0], model, explicit: false };
+    const options = (held.length > 1 ? held : matches).map((provider) => `${provider}/${model}`);
+    throw new KeywayError('model_not_found', { detail: `The model '${model}' is served by several providers; name one of: ${options.join(', ')}.` }, { param: 'model', extra: { candidates: options } });
+  }
+  const suggestions = closestNames(model, allKnownNames(dependencies, accountId));
+  const hint = suggestions.length > 0 ? ` Close matches: ${suggestions.join(', ')}.` : '';
+  throw new KeywayError('model_not_found', { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` }, { param: 'model', extra: { suggestions } });
+}
+
+function candidateProviders(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
+  const fromCatalog = dependencies.catalog
+    .providersOf(model)
+    .map((info) => info.provider)
+    .filter((provider) => dependencies.providers.has(provider));
+  if (fromCatalog.length > 0) return [...new Set(fromCatalog)];
+  const fromPatterns: string[] = [];
+  for (const [name, adapter] of dependencies.providers) if (adapter.modelPatterns.some((pattern) => pattern.test(model))) fromPatterns.push(name);
+  if (fromPatterns.length > 0) return fromPatterns;
+  return dependencies.models.providersReporting(accountId, model);
+}
+
+function* allKnownNames(dependencies: ModelResolverDependencies, accountId: string): Generator<string> {
+  yield* dependencies.catalog.names();
+  for (const models of dependencies.models.modelsOf(accountId).values()) yield* models;
+}

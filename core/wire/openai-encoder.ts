@@ -1,0 +1,120 @@
+// Keyway's results and stream parts in the OpenAI Chat Completions wire shape.
+
+import { openAIErrorBody } from '../errors.ts';
+import { openAIFinishReason, openAIUsage } from './openai-shape.ts';
+import { encodeSseData, SSE_DONE } from './sse.ts';
+import type { ChatResult, ErrorDescriptor, OpenAIChunk, OpenAIChunkChoice, StreamPart, Usage } from '../spec/vocabulary.ts';
+
+/** The chat.completion for a result: the upstream's own text when it already is one, else an object to serialise. */
+export function encodeChatCompletion(result: ChatResult): Record<string, unknown> | string {
+  if (result.openAIText !== undefined) return result.openAIText;
+  if (result.openAIBody !== undefined) return result.openAIBody;
+  return {
+    id: result.id,
+    object: 'chat.completion',
+    created: result.created,
+    model: result.model,
+    choices: result.choices.map((choice) => ({
+      index: choice.index,
+      message: { refusal: null, ...choice.message, role: 'assistant', content: choice.message.content ?? null },
+      logprobs: choice.logprobs ?? null,
+      finish_reason: openAIFinishReason(choice.finishReason),
+    })),
+    usage: openAIUsage(result.usage),
+    ...result.extraFields,
+  };
+}
+
+/**
+ * Turns stream parts into OpenAI SSE text. Chunks that came from an OpenAI-compatible upstream are
+ * forwarded byte for byte; the usage-only chunk reaches the client only if it asked for usage.
+ */
+export class OpenAIStreamEncoder {
+  private id: string;
+  private model: string;
+  private created: number;
+  private usage: Usage | undefined;
+  private pendingExtra: Record<string, unknown> | undefined;
+  private sawNativeChunks = false;
+
+  constructor(
+    private readonly includeUsage: boolean,
+    requestId: string,
+    model: string,
+  ) {
+    this.id = `chatcmpl-${requestId}`;
+    this.model = model;
+    this.created = Math.floor(Date.now() / 1000);
+  }
+
+  /** The SSE text for one part; empty when the part produces nothing for the client. */
+  encode(part: StreamPart): string {
+    switch (part.type) {
+      case 'openai-chunk':
+        this.sawNativeChunks = true;
+        if (!this.includeUsage && part.chunk.choices.length === 0 && part.chunk.usage) return '';
+        return encodeSseData(part.raw);
+      case 'start':
+        this.id = part.id || this.id;
+        this.model = part.model || this.model;
+        if (part.created) this.created = part.created;
+        this.cachedPrefix = undefined;
+        return this.chunk(0, { role: 'assistant', content: '' }, null);
+      case 'text-delta':
+        // The common case, built by concatenation: no chunk object, one small stringify.
+        if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
+        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+      case 'reasoning-delta':
+        return this.chunk(part.index, { reasoning_content: part.text }, null);
+      case 'tool-call-start':
+        return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] }, null);
+      case 'tool-call-delta':
+        return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null);
+      case 'finish':
+        return this.chunk(part.index, {}, openAIFinishReason(part.finishReason));
+      case 'usage':
+        this.usage = part.usage;
+        return '';
+      case 'extra-fields':
+        this.pendingExtra = { ...this.pendingExtra, ...part.fields };
+        return '';
+      case 'error':
+        return encodeOpenAIStreamError(part.error);
+    }
+  }
+
+  /** Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. */
+  end(): string {
+    if (this.sawNativeChunks) return SSE_DONE;
+    let text = '';
+    if (this.pendingExtra !== undefined) text += this.frame({ choices: [] });
+    if (this.includeUsage && this.usage !== undefined) text += this.frame({ choices: [], usage: openAIUsage(this.usage) });
+    return text + SSE_DONE;
+  }
+
+  private cachedPrefix: string | undefined;
+
+  /** Everything of a content chunk before the choice index, the same for the whole stream. */
+  private prefix(): string {
+    this.cachedPrefix ??= `${JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model }).slice(0, -1)},"choices":[{"index":`;
+    return this.cachedPrefix;
+  }
+
+  private chunk(index: number, delta: OpenAIChunkChoice['delta'], finishReason: string | null): string {
+    return this.frame({ choices: [{ index, delta, logprobs: null, finish_reason: finishReason }] });
+  }
+
+  private frame(fields: Partial<OpenAIChunk>): string {
+    const chunk: Record<string, unknown> = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, ...fields };
+    if (this.pendingExtra !== undefined) {
+      Object.assign(chunk, this.pendingExtra);
+      this.pendingExtra = undefined;
+    }
+    return encodeSseData(JSON.stringify(chunk));
+  }
+}
+
+/** A failure after the first byte: an error event and no `[DONE]`, as the spec says. */
+export function encodeOpenAIStreamError(error: ErrorDescriptor): string {
+  return encodeSseData(JSON.stringify(openAIErrorBody(error)));
+}

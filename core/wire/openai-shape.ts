@@ -1,0 +1,60 @@
+// Conversions between Keyway's vocabulary and the OpenAI wire shapes, which the core speaks inbound.
+
+import type { FinishReason, OpenAIUsage, UnifiedFinishReason, Usage } from '../spec/vocabulary.ts';
+
+const UNIFIED_BY_OPENAI: Record<string, UnifiedFinishReason> = {
+  stop: 'stop',
+  length: 'length',
+  tool_calls: 'tool-calls',
+  function_call: 'tool-calls',
+  content_filter: 'content-filter',
+};
+
+const OPENAI_BY_UNIFIED: Record<UnifiedFinishReason, string> = {
+  stop: 'stop',
+  length: 'length',
+  'tool-calls': 'tool_calls',
+  'content-filter': 'content_filter',
+  error: 'stop',
+  other: 'stop',
+};
+
+export function finishReasonFromOpenAI(raw: string | null | undefined): FinishReason {
+  if (raw === null || raw === undefined) return { unified: 'other', raw: undefined };
+  return { unified: UNIFIED_BY_OPENAI[raw] ?? 'other', raw };
+}
+
+export function openAIFinishReason(reason: FinishReason): string {
+  return OPENAI_BY_UNIFIED[reason.unified];
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** OpenAI's usage already counts cached tokens inside prompt_tokens, as Keyway's Usage does. */
+export function usageFromOpenAI(usage: OpenAIUsage | null | undefined): Usage | undefined {
+  if (usage === null || usage === undefined) return undefined;
+  const inputTokens = count(usage.prompt_tokens);
+  const outputTokens = count(usage.completion_tokens);
+  return {
+    inputTokens,
+    outputTokens,
+    totalTokens: usage.total_tokens === undefined ? inputTokens + outputTokens : count(usage.total_tokens),
+    cachedInputTokens: count(usage.prompt_tokens_details?.cached_tokens),
+    cacheWriteInputTokens: count(usage.prompt_tokens_details?.cache_write_tokens),
+    reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens),
+  };
+}
+
+export function openAIUsage(usage: Usage): OpenAIUsage {
+  const result: OpenAIUsage = {
+    prompt_tokens: usage.inputTokens,
+    completion_tokens: usage.outputTokens,
+    total_tokens: usage.totalTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedInputTokens },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+  };
+  if (usage.cacheWriteInputTokens > 0) (result.prompt_tokens_details as Record<string, number>).cache_write_tokens = usage.cacheWriteInputTokens;
+  return result;
+}

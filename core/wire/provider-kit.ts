@@ -1,0 +1,217 @@
+// Building blocks every provider adapter shares: base URLs, the upstream fetch with its failure
+// classification, and reading rate-limit headers. Provider folders keep only what is their own.
+
+import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
+import { KeywayError, type ErrorCode } from '../errors.ts';
+import { redactSecrets } from '../logger.ts';
+import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/plugin.ts';
+import type { FailureReason } from '../spec/vocabulary.ts';
+
+/** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
+export function resolveBaseUrl(credential: ProviderCredential, environmentBaseUrl: string | undefined, defaultBaseUrl: string): string {
+  const base = credential.settings.base_url ?? environmentBaseUrl ?? defaultBaseUrl;
+  return base.endsWith('/') ? base.slice(0, -1) : base;
+}
+
+const CODE_BY_REASON: Record<FailureReason, ErrorCode> = {
+  rate_limit: 'upstream_rate_limited',
+  quota_exceeded: 'upstream_quota_exceeded',
+  timeout: 'upstream_timeout',
+  server_error: 'upstream_error',
+  model_not_available: 'model_not_found',
+  auth_error: 'provider_key_rejected',
+  context_length_exceeded: 'context_length_exceeded',
+  content_filtered: 'content_filtered',
+  invalid_request: 'upstream_invalid_request',
+};
+
+export interface UpstreamFailureInput {
+  provider: string;
+  status: number | undefined;
+  reason: FailureReason;
+  /** The provider's own message; scrubbed of anything key-shaped before it reaches a client. */
+  message: string;
+  nativeType?: string | undefined;
+  nativeCode?: string | number | undefined;
+  retryAfterSeconds?: number | undefined;
+  param?: string | null | undefined;
+}
+
+/** A classified upstream failure, in the error table's terms. */
+export function upstreamFailure(input: UpstreamFailureInput): KeywayError {
+  const code = CODE_BY_REASON[input.reason];
+  const providerMessage = redactSecrets(input.message).slice(0, 1000);
+  const detail =
+    input.reason === 'auth_error'
+      ? `The ${input.provider} provider key was rejected by ${input.provider} (HTTP ${input.status ?? 'n/a'}): ${providerMessage}`
+      : `${input.provider} answered${input.status === undefined ? '' : ` HTTP ${input.status}`}: ${providerMessage}`;
+  const extra: Record<string, unknown> = { provider: input.provider };
+  if (input.status !== undefined) extra.upstream_status = input.status;
+  if (input.nativeType !== undefined) extra.upstream_type = input.nativeType;
+  if (input.nativeCode !== undefined && input.nativeCode !== null) extra.upstream_code = input.nativeCode;
+  return new KeywayError(code, { detail }, { reason: input.reason, retryAfterSeconds: input.retryAfterSeconds, extra, param: input.param ?? null });
+}
+
+/** The reason an HTTP status means when the provider's body does not say more. */
+export function reasonFromStatus(status: number): FailureReason {
+  if (status === 401 || status === 403) return 'auth_error';
+  if (status === 402) return 'quota_exceeded';
+  if (status === 404) return 'model_not_available';
+  if (status === 408 || status === 504) return 'timeout';
+  if (status === 413) return 'context_length_exceeded';
+  if (status === 429) return 'rate_limit';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request';
+}
+
+/** `Retry-After` (seconds or HTTP date) and `retry-after-ms`, in seconds. */
+export function parseRetryAfter(headers: Headers): number | undefined {
+  const milliseconds = headers.get('retry-after-ms');
+  if (milliseconds !== null && Number.isFinite(Number(milliseconds))) return Number(milliseconds) / 1000;
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
+}
+
+/** Reads the first of the named headers that holds a number. */
+export function readNumberHeader(headers: Headers, names: readonly string[]): number | undefined {
+  for (const name of names) {
+    const value = headers.get(name);
+    if (value !== null && value !== '' && Number.isFinite(Number(value))) return Number(value);
+  }
+  return undefined;
+}
+
+/** Turns a fetch rejection into a classified failure: our own deadline, a cancel, or a broken connection. */
+export function networkFailure(provider: string, error: unknown, signal: AbortSignal): KeywayError {
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof KeywayError) return reason;
+    return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the request was cancelled' });
+  }
+  const name = error instanceof Error ? `${error.name}${'code' in error ? ` ${String((error as { code?: unknown }).code)}` : ''}` : 'error';
+  return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: `connection failed (${name})` });
+}
+
+export interface UpstreamCall {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Where this provider puts its request id and remaining-requests count, read from every answer (429s included). */
+  info?: { requestIdHeader: string; remainingHeaders: readonly string[] };
+}
+
+/**
+ * POSTs to the upstream. Resolves with the response when it is 2xx; otherwise reads the error body
+ * and rejects with what `classify` makes of it.
+ */
+export async function postUpstream(
+  fetchImplementation: typeof fetch,
+  call: UpstreamCall,
+  context: CallContext,
+  provider: string,
+  classify: (status: number, body: string, headers: Headers) => KeywayError,
+): Promise<Response> {
+  let response: Response;
+  try {
+    if (context.connectTimeoutMs !== undefined) await ensureConnectable(call.url, context.connectTimeoutMs);
+    response = await fetchImplementation(call.url, { method: 'POST', headers: call.headers, body: call.body, signal: context.signal });
+  } catch (error) {
+    if (error instanceof ConnectTimeoutError) throw upstreamFailure({ provider, status: undefined, reason: 'timeout', message: error.message });
+    throw networkFailure(provider, error, context.signal);
+  }
+  context.upstream.status = response.status;
+  if (call.info !== undefined) recordUpstreamInfo(context.upstream, response.headers, call.info.requestIdHeader, call.info.remainingHeaders);
+  if (response.ok) return response;
+  let text = '';
+  try {
+    text = await response.text();
+  } catch (error) {
+    throw networkFailure(provider, error, context.signal);
+  }
+  throw classify(response.status, text, response.headers);
+}
+
+/** GETs a JSON document (models lists). */
+export async function getUpstreamJson(
+  fetchImplementation: typeof fetch,
+  url: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  provider: string,
+  classify: (status: number, body: string, headers: Headers) => KeywayError,
+): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetchImplementation(url, { method: 'GET', headers, signal });
+  } catch (error) {
+    throw networkFailure(provider, error, signal);
+  }
+  const text = await response.text();
+  if (!response.ok) throw classify(response.status, text, response.headers);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw upstreamFailure({ provider, status: response.status, reason: 'server_error', message: 'the models list is not JSON' });
+  }
+}
+
+/** Reads a JSON body, classifying a truncated or non-JSON body as a server error. */
+export async function readJsonBody(response: Response, provider: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+  return (await readJsonBodyWithText(response, provider, signal)).body;
+}
+
+/** Like readJsonBody, keeping the text too, for answers forwarded unchanged. */
+export async function readJsonBodyWithText(response: Response, provider: string, signal: AbortSignal): Promise<{ body: Record<string, unknown>; text: string }> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    throw networkFailure(provider, error, signal);
+  }
+  try {
+    return { body: JSON.parse(text) as Record<string, unknown>, text };
+  } catch {
+    throw upstreamFailure({ provider, status: response.status, reason: 'server_error', message: 'the response body is not JSON' });
+  }
+}
+
+export function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export function recordUpstreamInfo(info: UpstreamInfo, headers: Headers, requestIdHeader: string, remainingHeaders: readonly string[]): void {
+  const requestId = headers.get(requestIdHeader);
+  if (requestId !== null) info.requestId = requestId;
+  const remaining = readNumberHeader(headers, remainingHeaders);
+  if (remaining !== undefined) info.rateLimitRemaining = remaining;
+}
+
+/** Splits a `data:` URL into its media type and base64 payload. */
+export function parseDataUrl(url: string): { mediaType: string; data: string } | undefined {
+  const match = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s.exec(url);
+  if (!match) return undefined;
+  return { mediaType: match[1] as string, data: match[2] as string };
+}
+
+/** Parses a tool call's JSON-string arguments into the object native APIs want. */
+export function parseToolArguments(provider: string, argumentsText: string): Record<string, unknown> {
+  if (argumentsText.trim() === '') return {};
+  try {
+    const parsed = JSON.parse(argumentsText) as unknown;
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new KeywayError('invalid_field', {
+    param: 'messages[].tool_calls[].function.arguments',
+    detail: `${provider} needs tool-call arguments as a JSON object; got ${JSON.stringify(argumentsText.slice(0, 80))}`,
+  });
+}

@@ -1,0 +1,73 @@
+import { invalidField, KeywayError } from '../errors.ts';
+import type { ChatRequest } from '../spec/vocabulary.ts';
+
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * The checks every chat request gets before routing: the shape Keyway itself relies on. Providers
+ * check the rest the way their APIs do. Hand-written because it runs on every request.
+ */
+export function validateChatRequest(body: unknown): ChatRequest {
+  if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  if (body.model !== undefined && (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 256)) {
+    throw invalidField('model', 'expected a non-empty string');
+  }
+  const messages = body.messages;
+  if (messages === undefined) throw new KeywayError('missing_field', { param: 'messages' }, { param: 'messages' });
+  if (!Array.isArray(messages) || messages.length === 0) throw invalidField('messages', 'expected a non-empty array of messages');
+  for (let index = 0; index < messages.length; index++) {
+    const message: unknown = messages[index];
+    if (!isObject(message)) throw invalidField(`messages[${index}]`, 'expected an object');
+    if (typeof message.role !== 'string' || !ROLES.has(message.role)) {
+      throw invalidField(`messages[${index}].role`, `expected one of ${[...ROLES].join(', ')}`);
+    }
+    const content = message.content;
+    if (content !== undefined && content !== null && typeof content !== 'string' && !Array.isArray(content)) {
+      throw invalidField(`messages[${index}].content`, 'expected a string, an array of content parts, or null');
+    }
+  }
+  if (body.stream !== undefined && typeof body.stream !== 'boolean') throw invalidField('stream', 'expected a boolean');
+  if (body.provider !== undefined && typeof body.provider !== 'string') throw invalidField('provider', 'expected a provider name');
+  if (body.routing !== undefined) validateRouting(body.routing);
+  for (const name of ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'n'] as const) {
+    const value = body[name];
+    if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) throw invalidField(name, 'expected a number');
+  }
+  if (body.tools !== undefined && !Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
+  if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options)) throw invalidField('stream_options', 'expected an object');
+  return body as unknown as ChatRequest;
+}
+
+function validateRouting(routing: unknown): void {
+  if (!isObject(routing)) throw invalidField('routing', 'expected an object');
+  if (routing.strategy !== undefined && typeof routing.strategy !== 'string') throw invalidField('routing.strategy', 'expected a strategy name');
+  for (const name of ['use_byok_only', 'fallback_to_parrotrouter', 'prefer_byok'] as const) {
+    if (routing[name] !== undefined && typeof routing[name] !== 'boolean') throw invalidField(`routing.${name}`, 'expected a boolean');
+  }
+  for (const name of ['provider_order', 'fallback_reasons'] as const) {
+    const list = routing[name];
+    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) throw invalidField(`routing.${name}`, 'expected an array of strings');
+  }
+  const reasons = routing.fallback_reasons as string[] | undefined;
+  const known = ['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered'];
+  for (const reason of reasons ?? []) if (!known.includes(reason)) throw invalidField('routing.fallback_reasons', `unknown reason '${reason}'; known: ${known.join(', ')}`);
+  for (const name of ['timeout_ms', 'connect_timeout_ms', 'total_timeout_ms'] as const) {
+    const value = routing[name];
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0) || value > 3_600_000)) throw invalidField(`routing.${name}`, 'expected milliseconds between 1 and 3600000');
+  }
+  if (routing.retries !== undefined && (!Number.isInteger(routing.retries) || (routing.retries as number) < 0 || (routing.retries as number) > 5)) {
+    throw invalidField('routing.retries', 'expected an integer between 0 and 5');
+  }
+  if (routing.max_attempts !== undefined && (!Number.isInteger(routing.max_attempts) || (routing.max_attempts as number) < 1 || (routing.max_attempts as number) > 20)) {
+    throw invalidField('routing.max_attempts', 'expected an integer between 1 and 20');
+  }
+  if (routing.cost_weights !== undefined) {
+    if (!isObject(routing.cost_weights) || Object.values(routing.cost_weights).some((weight) => typeof weight !== 'number' || !(weight >= 0))) {
+      throw invalidField('routing.cost_weights', 'expected an object of provider → non-negative number');
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { Database } from 'bun:sqlite';
+import { unsupportedDatabaseUrl } from '../../core/config.ts';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
+import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
+import type { Logger } from '../../core/logger.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { schema } from './schema.ts';
+
+export type KeywayDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
+
+export interface Storage {
+  db: KeywayDatabase;
+  driver: 'bun-sqlite' | 'libsql';
+  /** Runs one SQL statement outside drizzle (migrations, health checks). */
+  execute(statement: string): Promise<void>;
+  queryRows(statement: string): Promise<Array<Record<string, unknown>>>;
+  /** Runs the statements atomically. */
+  executeAtomically(statements: string[]): Promise<void>;
+  /**
+   * Inserts many rows in one transaction with a prepared statement: all or none. For the usage queue,
+   * where drizzle's builder costs more per row than SQLite itself.
+   */
+  insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void>;
+  close(): void;
+}
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+
+/**
+ * Opens the database named by KEYWAY_DATABASE_URL. `file:` uses Bun's built-in SQLite (no native
+ * module to ship, so the single binary runs anywhere); `libsql://` and `http(s)://` use the libSQL
+ * HTTP client, loaded only when asked for.
+ */
+export async function openStorage(url: string): Promise<Storage> {
+  if (url.startsWith('file:') || url === ':memory:') return openFile(url);
+  if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    throw new StorageError('KEYWAY_DATABASE_URL names PostgreSQL, which this build does not support yet; use a file: URL or a libsql:// server.');
+  }
+  throw new StorageError(unsupportedDatabaseUrl(url) ?? 'KEYWAY_DATABASE_URL is not supported.');
+}
+
+function insertStatement(table: string, columns: readonly string[]): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+}
+
+function openFile(url: string): Storage {
+  const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path, { create: true });
+  // WAL lets the usage writer and management reads proceed without blocking each other.
+  sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
+  return {
+    db,
+    driver: 'bun-sqlite',
+    execute: async (statement) => {
+      sqlite.exec(statement);
+    },
+    queryRows: async (statement) => sqlite.query(statement).all() as Array<Record<string, unknown>>,
+    executeAtomically: async (statements) => {
+      sqlite.transaction(() => {
+        for (const statement of statements) sqlite.exec(statement);
+      })();
+    },
+    insertMany: async (table, columns, rows) => {
+      // bun:sqlite caches prepared statements by text: the statement is compiled once.
+      const statement = sqlite.query(insertStatement(table, columns));
+      sqlite.transaction(() => {
+        for (const row of rows) statement.run(...(row as Array<string | number | null>));
+      })();
+    },
+    close: () => sqlite.close(),
+  };
+}
+
+async function openLibsql(url: string): Promise<Storage> {
+  const { createClient } = await import('@libsql/client/web');
+  const { drizzle } = await import('drizzle-orm/libsql/web');
+  const parsed = new URL(url);
+  const authToken = parsed.searchParams.get('authToken') ?? process.env.KEYWAY_DATABASE_AUTH_TOKEN;
+  parsed.searchParams.delete('authToken');
+  const client = createClient(authToken ? { url: parsed.toString(), authToken } : { url: parsed.toString() });
+  const db = drizzle(client, { schema }) as unknown as KeywayDatabase;
+  return {
+    db,
+    driver: 'libsql',
+    execute: async (statement) => {
+      await client.execute(statement);
+    },
+    queryRows: async (statement) => (await client.execute(statement)).rows as unknown as Array<Record<string, unknown>>,
+    executeAtomically: async (statements) => {
+      await client.batch(statements, 'write');
+    },
+    insertMany: async (table, columns, rows) => {
+      const sql = insertStatement(table, columns);
+      await client.batch(
+        rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
+        'write',
+      );
+    },
+    close: () => client.close(),
+  };
+}
+
+export interface MigrationStatus {
+  applied: string[];
+  alreadyApplied: number;
+}
+
+/** Applies pending migrations in order, each recorded in `keyway_migrations`. */
+export async function migrate(storage: Storage, logger: Logger): Promise<MigrationStatus> {
+  await storage.execute('CREATE TABLE IF NOT EXISTS keyway_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const rows = await storage.queryRows('SELECT id FROM keyway_migrations');
+  const done = new Set(rows.map((row) => String(row.id)));
+  const applied: string[] = [];
+  for (const migration of MIGRATIONS) {
+    if (done.has(migration.id)) continue;
+    try {
+      await storage.executeAtomically([
+        ...migration.statements,
+        `INSERT INTO keyway_migrations (id, applied_at) VALUES ('${migration.id}', '${new Date().toISOString()}')`,
+      ]);
+    } catch (error) {
+      throw new StorageError(`Migration ${migration.id} failed: ${(error as Error).message}`);
+    }
+    applied.push(migration.id);
+  }
+  const status = { applied, alreadyApplied: done.size };
+  logger.info({ migrations: { applied, alreadyApplied: done.size, latest: MIGRATIONS.at(-1)?.id } }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date');
+  return status;
+}
