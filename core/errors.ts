@@ -132,29 +132,6 @@ export function openAIErrorBody(descriptor: ErrorDescriptor): { error: Record<st
   };
 }
 
-const ANTHROPIC_TYPES: Record<number, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  402: 'billing_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  502: 'api_error',
-  503: 'overloaded_error',
-  504: 'timeout_error',
-};
-
-/** The Anthropic error body used on `/v1/messages`, with Keyway's code kept beside the type. */
-export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
-  return {
-    type: 'error',
-    error: { type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code, ...descriptor.extra },
-    request_id: requestId,
-  };
-}
-
 export function errorHeaders(descriptor: ErrorDescriptor): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (descriptor.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(descriptor.retryAfterSeconds)));

@@ -3,25 +3,37 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
+import { HOOK_STAGES } from './spec/lifecycle.ts';
 import {
   PLUGIN_API_VERSION,
+  PLUGIN_KINDS,
   type AlertChannel,
+  type CountersDriver,
   type CryptoBackend,
+  type Dialect,
   type HookStage,
   type Hooks,
+  type JobDefinition,
+  type Migration,
   type PluginContributions,
   type PluginDefinition,
   type PluginKind,
   type ProviderAdapter,
+  type RouteDefinition,
   type RoutingStrategy,
+  type Services,
+  type SnapshotSection,
+  type StoreDriver,
 } from './spec/plugin.ts';
 
 export class PluginLoadError extends Error {
   override name = 'PluginLoadError';
 }
 
-const KINDS: readonly PluginKind[] = ['provider', 'strategy', 'policy', 'alert-channel', 'crypto-backend'];
-const STAGES: readonly HookStage[] = ['auth', 'keyResolve', 'route', 'call', 'account'];
+const KINDS: readonly PluginKind[] = PLUGIN_KINDS;
+const STAGES: readonly HookStage[] = HOOK_STAGES;
+const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const ROLES = new Set(['operator', 'admin', 'developer', 'viewer']);
 const NAME_PATTERN = /^[a-z0-9@][a-z0-9@/._-]{0,99}$/;
 
 export interface RegisteredHook<Stage extends HookStage> {
@@ -39,12 +51,26 @@ export interface LoadedPlugin {
   source: string;
 }
 
+/** A contribution with the name of the plugin that made it, for error messages and namespacing. */
+export interface Contributed<Value> {
+  plugin: string;
+  value: Value;
+}
+
 export interface PluginSet {
   plugins: LoadedPlugin[];
   providers: Map<string, ProviderAdapter>;
   strategies: Map<string, RoutingStrategy>;
   cryptoBackends: Map<string, CryptoBackend>;
   alertChannels: AlertChannel[];
+  dialects: Map<string, Dialect>;
+  storeDrivers: Array<Contributed<StoreDriver>>;
+  countersDrivers: Array<Contributed<CountersDriver>>;
+  routes: Array<Contributed<RouteDefinition>>;
+  /** Plugin migrations by store dialect. */
+  migrations: Array<{ plugin: string; dialect: string; migrations: readonly Migration[] }>;
+  jobs: Array<Contributed<JobDefinition>>;
+  snapshotSections: Array<Contributed<SnapshotSection>>;
   hooks: HookTable;
 }
 
@@ -55,6 +81,7 @@ export interface PluginEnvironment {
   dataDirectory: string;
   /** Per-plugin configuration by plugin name. */
   config: Record<string, unknown>;
+  services: Services;
 }
 
 export interface PluginSource {
@@ -140,10 +167,91 @@ function checkContributions(source: PluginSource, contributions: PluginContribut
     strategy: 'strategy',
     'crypto-backend': 'cryptoBackend',
     'alert-channel': 'alertChannel',
+    store: 'store',
+    counters: 'counters',
+    dialect: 'dialect',
   };
   const key = required[source.definition.kind];
   if (key !== undefined && contributions[key] === undefined) fail(source, `is a ${source.definition.kind} plugin but its setup returned no '${key}'`);
   validateHooks(source, contributions.hooks);
+  validateRoutes(source, contributions.routes);
+  validateJobs(source, contributions.jobs);
+  validateMigrations(source, contributions.migrations);
+}
+
+function validateRoutes(source: PluginSource, routes: unknown): void {
+  if (routes === undefined) return;
+  if (!Array.isArray(routes)) fail(source, 'routes must be an array');
+  for (const route of routes as RouteDefinition[]) {
+    if (route === null || typeof route !== 'object' || !HTTP_METHODS.has(route.method)) fail(source, `has a route with an unknown method ${JSON.stringify((route as { method?: unknown })?.method)}`);
+    if (typeof route.path !== 'string' || !route.path.startsWith('/')) fail(source, `has a route with an invalid path ${JSON.stringify(route.path)}`);
+    if (typeof route.handle !== 'function') fail(source, `route ${route.method} ${route.path} has no handle function`);
+    if (route.role !== undefined && !ROLES.has(route.role)) fail(source, `route ${route.method} ${route.path} has an unknown role '${String(route.role)}'`);
+  }
+}
+
+function validateJobs(source: PluginSource, jobs: unknown): void {
+  if (jobs === undefined) return;
+  if (!Array.isArray(jobs)) fail(source, 'jobs must be an array');
+  for (const job of jobs as JobDefinition[]) {
+    if (typeof job?.name !== 'string' || typeof job.run !== 'function') fail(source, 'each job needs a name and a run function');
+    if (!Number.isFinite(job.intervalMs) || job.intervalMs < 10) fail(source, `job '${job.name}' needs an intervalMs of at least 10`);
+  }
+}
+
+function validateMigrations(source: PluginSource, migrations: unknown): void {
+  if (migrations === undefined) return;
+  if (migrations === null || typeof migrations !== 'object') fail(source, 'migrations must be an object of dialect → migration list');
+  for (const [dialect, list] of Object.entries(migrations as Record<string, unknown>)) {
+    if (!Array.isArray(list)) fail(source, `migrations for '${dialect}' must be an array`);
+    const seen = new Set<string>();
+    for (const migration of list as Migration[]) {
+      if (typeof migration?.id !== 'string' || !/^[\w.-]{1,100}$/.test(migration.id)) fail(source, `has a ${dialect} migration with an invalid id`);
+      if (seen.has(migration.id)) fail(source, `has the ${dialect} migration '${migration.id}' twice`);
+      seen.add(migration.id);
+      if (!Array.isArray(migration.statements) || migration.statements.some((statement) => typeof statement !== 'string')) fail(source, `migration '${migration.id}' needs an array of SQL statements`);
+    }
+  }
+}
+
+export function emptyPluginSet(): PluginSet {
+  return {
+    plugins: [],
+    providers: new Map(),
+    strategies: new Map(),
+    cryptoBackends: new Map(),
+    alertChannels: [],
+    dialects: new Map(),
+    storeDrivers: [],
+    countersDrivers: [],
+    routes: [],
+    migrations: [],
+    jobs: [],
+    snapshotSections: [],
+    hooks: emptyHookTable(),
+  };
+}
+
+function registerCapabilities(set: PluginSet, source: PluginSource, contributions: PluginContributions): void {
+  const plugin = source.definition.name;
+  const { dialect, store, counters } = contributions;
+  if (dialect) {
+    if (set.dialects.has(dialect.name)) fail(source, `registers dialect '${dialect.name}', which another plugin already registered`);
+    set.dialects.set(dialect.name, dialect);
+  }
+  if (store) set.storeDrivers.push({ plugin, value: store });
+  if (counters) set.countersDrivers.push({ plugin, value: counters });
+  for (const route of contributions.routes ?? []) {
+    const clash = set.routes.find((existing) => existing.value.method === route.method && existing.value.path === route.path);
+    if (clash !== undefined) fail(source, `adds the route ${route.method} ${route.path}, which plugin '${clash.plugin}' already added`);
+    set.routes.push({ plugin, value: route });
+  }
+  for (const [dialectName, migrations] of Object.entries(contributions.migrations ?? {})) set.migrations.push({ plugin, dialect: dialectName, migrations });
+  for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
+  for (const section of contributions.snapshot ?? []) {
+    if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
+    set.snapshotSections.push({ plugin, value: section });
+  }
 }
 
 function emptyHookTable(): HookTable {
@@ -162,7 +270,7 @@ function addHooks(table: HookTable, plugin: string, hooks: Hooks | undefined): v
 /** Validates, orders and sets up every plugin; any problem stops the start with a clear message. */
 export async function loadPlugins(sources: PluginSource[], environment: PluginEnvironment): Promise<PluginSet> {
   for (const source of sources) validateDefinition(source);
-  const set: PluginSet = { plugins: [], providers: new Map(), strategies: new Map(), cryptoBackends: new Map(), alertChannels: [], hooks: emptyHookTable() };
+  const set = emptyPluginSet();
   for (const source of orderByDependencies(sources)) {
     const { definition } = source;
     const config = resolveConfig(source, environment.config[definition.name]);
@@ -175,6 +283,7 @@ export async function loadPlugins(sources: PluginSource[], environment: PluginEn
           fetch: environment.fetch,
           env: environment.env,
           dataDirectory: environment.dataDirectory,
+          services: environment.services,
         })) ?? {};
     } catch (error) {
       if (error instanceof PluginLoadError) throw error;
@@ -202,6 +311,7 @@ function register(set: PluginSet, source: PluginSource, contributions: PluginCon
     set.cryptoBackends.set(cryptoBackend.name, cryptoBackend);
   }
   if (alertChannel) set.alertChannels.push(alertChannel);
+  registerCapabilities(set, source, contributions);
   addHooks(set.hooks, definition.name, definition.hooks);
   addHooks(set.hooks, definition.name, contributions.hooks);
   set.plugins.push({ name: definition.name, version: definition.version, kind: definition.kind, description: definition.description, source: source.source });

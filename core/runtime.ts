@@ -1,47 +1,54 @@
 // Assembles a running gateway from configuration and plugins. The composition root
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
-import { defaultCatalog, type ModelCatalog } from './catalog/catalog.ts';
-import { loadConfig, type GatewayConfig } from './config.ts';
-import { ConfigStore, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
-import { KeyVault } from './credentials/key-vault.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { ModelsCache } from './routing/reported-models.ts';
-import { Gateway } from './routing/router.ts';
-import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
-import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
-import { migrate, openStorage, type Storage } from '../plugins/store-sqlite/database.ts';
-import { Repository } from '../plugins/store-sqlite/repository.ts';
+import { Accountant } from './accounting/account.ts';
 import { UsageQueue } from './accounting/usage-queue.ts';
-import type { InboundFormat } from './wire/openai-dialect.ts';
-import type { Elysia } from 'elysia';
+import { catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { MemoryCounters } from './counters/memory.ts';
+import { authenticate, requireRole } from './credentials/authenticate.ts';
+import { KeyVault } from './credentials/key-vault.ts';
+import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
+import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
+import { LifecycleRunner } from './lifecycle/runner.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
 import type { HealthMonitor } from './routing/health/monitor.ts';
 import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
 import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './routing/model-classes.ts';
+import { ReportedModels } from './routing/reported-models.ts';
+import { Router } from './routing/router.ts';
+import { createServices } from './services.ts';
+import type { AlertDelivery, AlertEvent, Counters, Services, Store } from './spec/plugin.ts';
+import { openAIDialect } from './wire/openai-dialect.ts';
 
 export interface Runtime {
   config: GatewayConfig;
   logger: Logger;
-  storage: Storage;
-  repository: Repository;
-  store: ConfigStore;
+  /** The durable store (a store plugin's, chosen by KEYWAY_DATABASE_URL). */
+  store: Store;
+  /** The in-memory configuration snapshot the request path reads. */
+  snapshots: ConfigSnapshots;
+  counters: Counters;
   vault: KeyVault;
-  models: ModelsCache;
+  models: ReportedModels;
   usage: UsageQueue;
   plugins: PluginSet;
   catalog: ModelCatalog;
-  gateway: Gateway;
+  router: Router;
+  accountant: Accountant;
+  lifecycle: LifecycleRunner;
   health: HealthMonitor;
   clock: Clock;
+  services: Services;
   /** The crypto backend new provider keys are sealed with. */
   cryptoBackendName: string;
-  /** Stops background work (probes); storage and usage are closed by the server. */
+  /** Starts background work (probes, plugin jobs); the server calls it once it listens. */
+  startBackground(): void;
+  /** Stops background work; storage and usage are closed by the server. */
   stopBackground(): void;
 }
-
-/** Extra HTTP routes a composition root adds (the Anthropic Messages API, for instance). */
-export type RouteExtension = (app: Elysia, runtime: Runtime) => void;
 
 export interface RuntimeOptions {
   builtinPlugins: PluginSource[];
@@ -63,6 +70,8 @@ export interface FirstStartSecrets {
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = loadConfig(options.environment ?? process.env);
   const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const { services, bind } = createServices({ logger, fetch: options.fetch ?? fetch, env: config.env, dataDirectory: config.dataDirectory, clock, maxBodyBytes: config.maxBodyBytes });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
     logger,
@@ -70,56 +79,145 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     env: config.env,
     dataDirectory: config.dataDirectory,
     config: config.pluginConfig,
+    services,
   });
   const cryptoBackendName = [...plugins.cryptoBackends.keys()][0];
   if (cryptoBackendName === undefined) throw new Error('No crypto-backend plugin is loaded; provider keys cannot be stored.');
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
 
-  const storage = await openStorage(config.databaseUrl);
-  await migrate(storage, logger);
-  const repository = new Repository(storage.db, storage);
-  const secrets = await bootstrap(repository, config);
-  const store = new ConfigStore(repository, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey));
-  await store.refresh();
+  const store = await openStore(plugins, config);
+  const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
+  logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
+  const counters = await openCounters(plugins, config, clock);
+  const secrets = await bootstrap(store, config);
+  const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
+  await snapshots.refresh();
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
-  const vault = new KeyVault(store, plugins.cryptoBackends);
-  const models = new ModelsCache(plugins.providers, vault, store, logger, config.modelsCacheTtlMs);
-  const usage = new UsageQueue(repository, logger, { flushIntervalMs: config.usageFlushIntervalMs, batchSize: config.usageBatchSize });
-  const catalog = defaultCatalog();
-  const clock = options.clock ?? systemClock;
-  const health = createHealthMonitor(store, repository, logger, clock);
-  const gateway = new Gateway({ plugins, store, vault, models, catalog, usage, logger, config, health, modelClasses: operatorModelClasses(store) });
-  const stopProbes = options.probes === false ? () => undefined : startProbes(store, models, health);
-  return { config, logger, storage, repository, store, vault, models, usage, plugins, catalog, gateway, health, clock, cryptoBackendName, stopBackground: stopProbes };
+  const vault = new KeyVault(snapshots, plugins.cryptoBackends);
+  const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs);
+  const usage = new UsageQueue(store, logger, { flushIntervalMs: config.usageFlushIntervalMs, batchSize: config.usageBatchSize });
+  const catalog = catalogFor(plugins.providers);
+  const health = createHealthMonitor(snapshots, store, logger, clock);
+  const router = new Router({ providers: plugins.providers, strategies: plugins.strategies, snapshots, models, catalog, health, modelClasses: operatorModelClasses(snapshots, plugins.providers) });
+  const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks });
+  const lifecycle = new LifecycleRunner({
+    authenticate: (headers) => authenticate(snapshots, headers),
+    snapshots,
+    router,
+    accountant,
+    attempts: { providers: plugins.providers, vault, health, config },
+    hooks: plugins.hooks,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  bind({
+    store,
+    counters,
+    snapshot: { get current() { return snapshots.current; }, section: (name) => snapshots.section(name), refresh: () => snapshots.refresh() },
+    inference: { run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress), dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)) },
+    auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
+    alerts: { fire: (event) => fireAlert(plugins, logger, event) },
+  });
+  const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
+  return { config, logger, store, snapshots, counters, vault, models, usage, plugins, catalog, router, accountant, lifecycle, health, clock, services, cryptoBackendName, ...background };
+}
+
+/** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */
+async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Store> {
+  const driver = plugins.storeDrivers.find((entry) => entry.value.accepts(config.databaseUrl));
+  if (driver === undefined) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(config.databaseUrl)?.[1] ?? 'no scheme';
+    const loaded = plugins.storeDrivers.map((entry) => entry.plugin).join(', ') || 'none';
+    throw new ConfigError(`KEYWAY_DATABASE_URL uses ${scheme}:, which no loaded store plugin accepts (store plugins: ${loaded}).`);
+  }
+  return driver.value.open(config.databaseUrl, { dataDirectory: config.dataDirectory, env: config.env });
+}
+
+/** A counters plugin accepting KEYWAY_REDIS_URL when one is set; in memory otherwise. */
+async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<Counters> {
+  const url = config.redisUrl;
+  if (url === undefined) return new MemoryCounters(clock);
+  const driver = plugins.countersDrivers.find((entry) => entry.value.accepts(url));
+  // Until a shared counters plugin is loaded, a Redis URL is noted and counters stay per process.
+  return driver === undefined ? new MemoryCounters(clock) : driver.value.open(url);
+}
+
+/** Sends an alert to each target through the first channel that accepts it; never throws. */
+async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent): Promise<AlertDelivery[]> {
+  return Promise.all(
+    event.targets.map(async (target): Promise<AlertDelivery> => {
+      const channel = plugins.alertChannels.find((candidate) => candidate.accepts(target));
+      if (channel === undefined) return { target, channel: undefined, ok: false, error: 'no alert channel accepts this target' };
+      try {
+        await channel.send(event, target);
+        return { target, channel: channel.name, ok: true };
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        logger.warn({ alertId: event.alertId, channel: channel.name, error: message }, 'alert delivery failed');
+        return { target, channel: channel.name, ok: false, error: message };
+      }
+    }),
+  );
+}
+
+/** Probes and plugin jobs: started once the server listens, each job never overlapping itself. */
+function createBackground(plugins: PluginSet, logger: Logger, startProbesNow: () => () => void): Pick<Runtime, 'startBackground' | 'stopBackground'> {
+  const stops: Array<() => void> = [];
+  let started = false;
+  return {
+    startBackground() {
+      if (started) return;
+      started = true;
+      stops.push(startProbesNow());
+      for (const { plugin, value: job } of plugins.jobs) {
+        let running = false;
+        const timer = setInterval(() => {
+          if (running) return;
+          running = true;
+          Promise.resolve()
+            .then(() => job.run())
+            .catch((error: unknown) => logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job failed'))
+            .finally(() => {
+              running = false;
+            });
+        }, job.intervalMs);
+        timer.unref?.();
+        stops.push(() => clearInterval(timer));
+      }
+    },
+    stopBackground() {
+      for (const stop of stops.splice(0)) stop();
+    },
+  };
 }
 
 /** The shipped table with the operator's overrides, rebuilt only when the overrides change. */
-function operatorModelClasses(store: ConfigStore): () => ModelClassTable {
+function operatorModelClasses(snapshots: ConfigSnapshots, providers: PluginSet['providers']): () => ModelClassTable {
   let source: unknown;
-  let table = shippedModelClasses();
+  let table = shippedModelClasses(providers);
   return () => {
-    const overrides = store.current.platformSettings.model_classes;
+    const overrides = snapshots.current.platformSettings.model_classes;
     if (overrides !== source) {
       source = overrides;
-      table = shippedModelClasses().withOverrides(overrides as ModelClassOverrides | undefined);
+      table = shippedModelClasses(providers).withOverrides(overrides as ModelClassOverrides | undefined);
     }
     return table;
   };
 }
 
 /** First start: the `default` account, its admin key, and an operator key unless one is configured. */
-async function bootstrap(repository: Repository, config: GatewayConfig): Promise<FirstStartSecrets> {
+async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStartSecrets> {
   const secrets: FirstStartSecrets = {};
-  if ((await repository.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
-    await repository.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
+  if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
+    await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
     const key = generateGatewayKey('ak');
-    await repository.insertGatewayKey({ id: 'key_default_admin', accountId: DEFAULT_ACCOUNT_ID, role: 'admin', name: 'default admin', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+    await store.insertGatewayKey({ id: 'key_default_admin', accountId: DEFAULT_ACCOUNT_ID, role: 'admin', name: 'default admin', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
     secrets.defaultAdminKey = key;
   }
-  if (config.adminKey === undefined && (await repository.countGatewayKeys('operator')) === 0) {
+  if (config.adminKey === undefined && (await store.countGatewayKeys('operator')) === 0) {
     const key = generateGatewayKey('op');
-    await repository.insertGatewayKey({ id: 'key_operator_generated', accountId: DEFAULT_ACCOUNT_ID, role: 'operator', name: 'operator', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+    await store.insertGatewayKey({ id: 'key_operator_generated', accountId: DEFAULT_ACCOUNT_ID, role: 'operator', name: 'operator', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
     secrets.operatorKey = key;
   }
   return secrets;
@@ -133,5 +231,3 @@ function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) =>
   if (lines.length === 0) return;
   announce(['', '================ Keyway first start ================', ...lines, '  These keys are shown only now: store them safely.', '====================================================', ''].join('\n') + '\n');
 }
-
-export type { InboundFormat };

@@ -1,5 +1,5 @@
 import { createApp } from './http/app.ts';
-import type { RouteExtension, Runtime } from './runtime.ts';
+import type { Runtime } from './runtime.ts';
 
 export interface RunningServer {
   url: string;
@@ -8,8 +8,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function startServer(runtime: Runtime, extensions: RouteExtension[] = []): RunningServer {
-  const app = createApp(runtime, { extensions });
+export function startServer(runtime: Runtime): RunningServer {
+  const app = createApp(runtime);
   app.listen({
     hostname: runtime.config.host,
     port: runtime.config.port,
@@ -20,6 +20,7 @@ export function startServer(runtime: Runtime, extensions: RouteExtension[] = [])
   const server = app.server;
   if (server === null) throw new Error('the HTTP server did not start');
   const port = server.port as number;
+  runtime.startBackground();
   let stopping: Promise<void> | undefined;
   return {
     url: `http://${runtime.config.host.includes(':') ? `[${runtime.config.host}]` : runtime.config.host}:${port}`,
@@ -29,7 +30,8 @@ export function startServer(runtime: Runtime, extensions: RouteExtension[] = [])
         runtime.stopBackground();
         await server.stop(false);
         await runtime.usage.close();
-        runtime.storage.close();
+        await runtime.counters.close?.();
+        runtime.store.close();
       })();
       return stopping;
     },

@@ -1,5 +1,5 @@
-// The built-in plugins, in one list. Adding a provider, strategy or policy means adding it here:
-// the core never names one.
+// The built-in plugins, in one list: the composition root. Adding a provider, strategy, policy,
+// store or dialect means one line here; the core never names one.
 
 import type { PluginSource } from '../core/registry.ts';
 import type { PluginDefinition } from '../core/spec/plugin.ts';
@@ -7,14 +7,18 @@ import { anthropicProviderPlugin } from '../providers/anthropic/index.ts';
 import { cohereProviderPlugin } from '../providers/cohere/index.ts';
 import { googleProviderPlugin } from '../providers/google/index.ts';
 import { perplexityProviderPlugin } from '../providers/perplexity/index.ts';
-import { openAICompatibleProviderPlugins, openAIProviderPlugin } from '../providers/openai/index.ts';
+import { openAICompatibleProviderPlugins } from '../providers/openai-compatible/index.ts';
+import { openAIProviderPlugin } from '../providers/openai/index.ts';
+import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
+import { sqliteStorePlugin } from './store-sqlite/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
 import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
+  sqliteStorePlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
   anthropicProviderPlugin as PluginDefinition,
@@ -26,6 +30,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   byokPreferredStrategyPlugin as PluginDefinition,
   fallbackChainStrategyPlugin as PluginDefinition,
   costOptimizedStrategyPlugin as PluginDefinition,
+  anthropicMessagesPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

@@ -4,18 +4,17 @@ import { ConfigError } from '../core/config.ts';
 import { PluginLoadError } from '../core/registry.ts';
 import { createRuntime } from '../core/runtime.ts';
 import { startServer, stopOnSignals } from '../core/server.ts';
-import { StorageError } from './store-sqlite/database.ts';
 import { builtinPlugins } from './builtin.ts';
-import { routeExtensions } from './routes.ts';
+import { StorageError } from './store-sqlite/index.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 const OPERATOR_ERRORS = [ConfigError, PluginLoadError, StorageError];
 
 async function main(): Promise<void> {
   const runtime = await createRuntime({ builtinPlugins: builtinPlugins() });
-  const server = startServer(runtime, routeExtensions);
+  const server = startServer(runtime);
   stopOnSignals(server, runtime);
-  runtime.logger.info({ url: server.url, database: runtime.storage.driver }, `Keyway listening on ${server.url}`);
+  runtime.logger.info({ url: server.url, database: runtime.store.driver }, `Keyway listening on ${server.url}`);
 }
 
 main().catch((error: unknown) => {

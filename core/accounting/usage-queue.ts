@@ -1,8 +1,8 @@
 import type { Logger } from '../logger.ts';
-import type { UsageRow } from '../../plugins/store-sqlite/repository.ts';
+import type { UsageRecord } from '../spec/store.ts';
 
 export interface UsageWriter {
-  insertUsage(rows: UsageRow[]): Promise<void>;
+  insertUsage(rows: readonly UsageRecord[]): Promise<void>;
 }
 
 export interface UsageQueueOptions {
@@ -15,7 +15,7 @@ export interface UsageQueueOptions {
  * request path. A failed write keeps its records for the next flush; `close()` drains everything.
  */
 export class UsageQueue {
-  private buffer: UsageRow[] = [];
+  private buffer: UsageRecord[] = [];
   private flushing: Promise<void> | undefined;
   private readonly timer: ReturnType<typeof setInterval>;
   private written = 0;
@@ -29,7 +29,7 @@ export class UsageQueue {
     this.timer.unref?.();
   }
 
-  enqueue(row: UsageRow): void {
+  enqueue(row: UsageRecord): void {
     this.buffer.push(row);
     if (this.buffer.length >= this.options.batchSize && this.flushing === undefined) this.flushQuietly();
   }

@@ -1,7 +1,15 @@
 // The model catalog: list prices and limits per model, from LiteLLM's MIT-licensed table
-// (core/data/model-prices.json, embedded by import so it ships inside the single binary).
+// (model-prices.json, embedded by import so it ships inside the single binary). Which of LiteLLM's
+// provider names is which Keyway provider comes from the provider manifests (`catalogAliases`).
 
+import type { ProviderAdapter } from '../spec/provider.ts';
 import catalogFile from './model-prices.json' with { type: 'json' };
+
+/** How a provider appears in LiteLLM's table: its `litellm_provider` names and model-name prefixes. */
+export interface CatalogAliases {
+  providers: readonly string[];
+  modelPrefixes?: readonly string[];
+}
 
 export interface ModelInfo {
   /** Keyway's provider name. */
@@ -32,31 +40,15 @@ interface CatalogEntry {
   search_context_cost_per_query?: Record<string, number>;
 }
 
-/** LiteLLM's provider names, in Keyway's terms. */
-const PROVIDER_NAMES: Record<string, string> = {
-  openai: 'openai',
-  anthropic: 'anthropic',
-  gemini: 'google',
-  cohere: 'cohere',
-  cohere_chat: 'cohere',
-  perplexity: 'perplexity',
-  mistral: 'mistral',
-  deepseek: 'deepseek',
-  groq: 'groq',
-  together_ai: 'together',
-};
-
-const PREFIXES = ['gemini/', 'perplexity/', 'cohere/', 'mistral/', 'deepseek/', 'groq/', 'together_ai/'];
-
-function stripPrefix(name: string): string {
-  for (const prefix of PREFIXES) if (name.startsWith(prefix)) return name.slice(prefix.length);
+function stripPrefix(name: string, prefixes: readonly string[]): string {
+  for (const prefix of prefixes) if (name.startsWith(prefix)) return name.slice(prefix.length);
   return name;
 }
 
-function toModelInfo(name: string, entry: CatalogEntry, provider: string): ModelInfo {
+function toModelInfo(name: string, entry: CatalogEntry, provider: string, prefixes: readonly string[]): ModelInfo {
   return {
     provider,
-    model: stripPrefix(name),
+    model: stripPrefix(name, prefixes),
     mode: entry.mode ?? 'chat',
     inputCostPerToken: entry.input_cost_per_token ?? 0,
     outputCostPerToken: entry.output_cost_per_token ?? 0,
@@ -76,11 +68,13 @@ export class ModelCatalog {
   /** bare model name → the providers that list it. */
   private readonly byBareName = new Map<string, ModelInfo[]>();
 
-  constructor(entries: Record<string, CatalogEntry>) {
+  constructor(entries: Record<string, CatalogEntry>, aliases: ReadonlyMap<string, CatalogAliases> = new Map()) {
+    const byCatalogName = new Map<string, { provider: string; prefixes: readonly string[] }>();
+    for (const [provider, alias] of aliases) for (const name of alias.providers) byCatalogName.set(name, { provider, prefixes: alias.modelPrefixes ?? [] });
     for (const [name, entry] of Object.entries(entries)) {
-      const provider = PROVIDER_NAMES[entry.litellm_provider ?? ''];
-      if (provider === undefined) continue;
-      this.add(toModelInfo(name, entry, provider));
+      const target = byCatalogName.get(entry.litellm_provider ?? '');
+      if (target === undefined) continue;
+      this.add(toModelInfo(name, entry, target.provider, target.prefixes));
     }
   }
 
@@ -107,11 +101,26 @@ export class ModelCatalog {
   }
 }
 
-let sharedCatalog: ModelCatalog | undefined;
+const shippedEntries = (): Record<string, CatalogEntry> => (catalogFile as unknown as { models: Record<string, CatalogEntry> }).models;
+/** Catalogs by alias set: building one reads ~2,000 entries, so each distinct set is built once. */
+const catalogs = new Map<string, ModelCatalog>();
 
-export function defaultCatalog(): ModelCatalog {
-  sharedCatalog ??= new ModelCatalog((catalogFile as unknown as { models: Record<string, CatalogEntry> }).models);
-  return sharedCatalog;
+/** The shipped catalog as the given providers name themselves in it. */
+export function shippedCatalog(aliases: ReadonlyMap<string, CatalogAliases>): ModelCatalog {
+  const signature = JSON.stringify([...aliases].sort(([left], [right]) => left.localeCompare(right)));
+  let catalog = catalogs.get(signature);
+  if (catalog === undefined) {
+    catalog = new ModelCatalog(shippedEntries(), aliases);
+    catalogs.set(signature, catalog);
+  }
+  return catalog;
+}
+
+/** The shipped catalog for the loaded providers, from their manifests' `catalogAliases`. */
+export function catalogFor(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>): ModelCatalog {
+  const aliases = new Map<string, CatalogAliases>();
+  for (const [name, adapter] of providers) if (adapter.catalogAliases !== undefined) aliases.set(name, adapter.catalogAliases);
+  return shippedCatalog(aliases);
 }
 
 /** Levenshtein distance, for "did you mean" suggestions on unknown model names. */

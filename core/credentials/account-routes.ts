@@ -15,20 +15,20 @@ const KeyBodySchema = Type.Object({
 
 async function createKey(runtime: Runtime, accountId: string, role: PrincipalRole, name: string): Promise<Record<string, unknown>> {
   const key = generateGatewayKey('ak');
-  const row = await runtime.repository.insertGatewayKey({ id: randomId('key'), accountId, role, name, keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
-  await runtime.store.refresh();
+  const row = await runtime.store.insertGatewayKey({ id: randomId('key'), accountId, role, name, keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+  await runtime.snapshots.refresh();
   return { id: row.id, name: row.name, role: row.role, account_id: accountId, masked_key: row.maskedKey, created_at: row.createdAt, api_key: key };
 }
 
 export const accountRoutes = {
   create: guarded('operator', async (runtime, request) => {
     const body = validateBody(AccountBodySchema, await readJson(request, runtime.config.maxBodyBytes));
-    const account = await runtime.repository.insertAccount(randomId('acc'), body.name);
+    const account = await runtime.store.insertAccount(randomId('acc'), body.name);
     const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
     return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
   }),
   list: guarded('operator', async (runtime) => {
-    const accounts = [...runtime.store.current.accounts.values()].map((account) => ({ id: account.id, name: account.name }));
+    const accounts = [...runtime.snapshots.current.accounts.values()].map((account) => ({ id: account.id, name: account.name }));
     return json({ accounts });
   }),
   createKey: guarded('admin', async (runtime, request, principal) => {
@@ -36,7 +36,7 @@ export const accountRoutes = {
     return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key'), 201);
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
-    const rows = await runtime.repository.listActiveGatewayKeys();
+    const rows = await runtime.store.listActiveGatewayKeys();
     const keys = rows
       .filter((row) => row.accountId === principal.accountId && row.role !== 'operator')
       .map((row) => ({ id: row.id, name: row.name, role: row.role, masked_key: row.maskedKey, team_id: row.teamId, created_at: row.createdAt }));
@@ -45,8 +45,8 @@ export const accountRoutes = {
   revokeKey: guarded('admin', async (runtime, _request, principal, parameters) => {
     const id = parameters.id ?? '';
     if (id === principal.keyId) throw new KeywayError('conflict', { detail: 'A key cannot revoke itself.' });
-    if (!(await runtime.repository.revokeGatewayKey(id, principal.accountId))) throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
-    await runtime.store.refresh();
+    if (!(await runtime.store.revokeGatewayKey(id, principal.accountId))) throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
+    await runtime.snapshots.refresh();
     return new Response(null, { status: 204 });
   }),
 };

@@ -1,4 +1,4 @@
-import type { ConfigStore } from './snapshot.ts';
+import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { Principal, PrincipalRole } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
@@ -13,7 +13,7 @@ export function bearerKey(headers: Headers): string | undefined {
   return headers.get('x-api-key') ?? undefined;
 }
 
-export function authenticate(store: ConfigStore, headers: Headers): Principal {
+export function authenticate(store: ConfigSnapshots, headers: Headers): Principal {
   const key = bearerKey(headers);
   if (key === undefined || key.length > 512) throw new KeywayError('invalid_api_key');
   const principal = store.current.principalsByHash.get(hashGatewayKey(key));

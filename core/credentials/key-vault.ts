@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ConfigStore } from './snapshot.ts';
+import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { CryptoBackend, ProviderCredential, ProviderKeyRecord } from '../spec/plugin.ts';
 
@@ -19,7 +19,7 @@ export class KeyVault {
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
 
   constructor(
-    private readonly store: ConfigStore,
+    private readonly store: ConfigSnapshots,
     private readonly backends: ReadonlyMap<string, CryptoBackend>,
     options: KeyVaultOptions = { ttlMs: 10 * 60_000, maxEntries: 10_000 },
   ) {

@@ -4,7 +4,7 @@ import { invalidField, KeywayError } from '../errors.ts';
 import type { KeyOwner, Principal } from '../spec/plugin.ts';
 import type { Runtime } from '../runtime.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
-import type { NewProviderKey } from '../../plugins/store-sqlite/repository.ts';
+import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
@@ -66,7 +66,7 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   const accountId = owner === 'platform' ? null : principal.accountId;
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend', requestId: '-' });
-  const existing = owner === 'platform' ? runtime.store.current.platformKeys : runtime.store.current.accountKeys.get(principal.accountId);
+  const existing = owner === 'platform' ? runtime.snapshots.current.platformKeys : runtime.snapshots.current.accountKeys.get(principal.accountId);
   const rows: NewProviderKey[] = [];
   for (const [index, entry] of body.providers.entries()) {
     if (!runtime.plugins.providers.has(entry.name)) {
@@ -92,9 +92,9 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       weight: entry.weight ?? 1,
     });
   }
-  await runtime.repository.insertProviderKeys(rows);
-  await runtime.store.refresh();
-  const listings = rows.map((row) => runtime.store.current.keysById.get(row.id)).filter((listing): listing is KeyListing => listing !== undefined);
+  await runtime.store.insertProviderKeys(rows);
+  await runtime.snapshots.refresh();
+  const listings = rows.map((row) => runtime.snapshots.current.keysById.get(row.id)).filter((listing): listing is KeyListing => listing !== undefined);
   // Learn each new key's models in the background: the answer does not wait on the providers.
   for (const listing of listings) void runtime.models.refresh(listing, true);
   return json(
@@ -115,26 +115,26 @@ async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<
       if (flagged || listing.status === 'invalid') runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
     }),
   );
-  const current = runtime.store.current.keysById;
+  const current = runtime.snapshots.current.keysById;
   return keys.map((key) => describeKey(current.get(key.id) ?? key, runtime));
 }
 
 async function deleteKey(runtime: Runtime, keyId: string, owner: KeyOwner, accountId: string | null): Promise<Response> {
-  if (!(await runtime.repository.deleteProviderKey(keyId, owner, accountId))) throw new KeywayError('not_found', { detail: `No provider key ${keyId} here.` });
+  if (!(await runtime.store.deleteProviderKey(keyId, owner, accountId))) throw new KeywayError('not_found', { detail: `No provider key ${keyId} here.` });
   runtime.vault.forget(keyId);
   runtime.models.forget(keyId);
-  await runtime.store.refresh();
+  await runtime.snapshots.refresh();
   return new Response(null, { status: 204 });
 }
 
 export const providerKeyRoutes = {
   add: guarded('admin', (runtime, request, principal) => storeKeys(runtime, principal, 'account', request)),
   list: guarded('admin', async (runtime, _request, principal) => {
-    const byProvider = runtime.store.current.accountKeys.get(principal.accountId);
+    const byProvider = runtime.snapshots.current.accountKeys.get(principal.accountId);
     return json({ providers: await listKeys(runtime, [...(byProvider?.values() ?? [])].flat()) });
   }),
   remove: guarded('admin', (runtime, _request, principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'account', principal.accountId)),
   addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request)),
-  listPlatform: guarded('operator', async (runtime) => json({ providers: await listKeys(runtime, [...runtime.store.current.platformKeys.values()].flat()) })),
+  listPlatform: guarded('operator', async (runtime) => json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) })),
   removePlatform: guarded('operator', (runtime, _request, _principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'platform', null)),
 };

@@ -2,8 +2,10 @@
 // keys by account and provider. Management writes go to the database first, then `refresh()`
 // swaps in a new snapshot; a request never waits on the database.
 
-import type { KeyOwner, Principal, PrincipalRole, ProviderKeyRecord, ProviderKeySettings, ResolvedKeys } from '../spec/plugin.ts';
-import type { AccountRow, ProviderKeyRow, Repository } from '../../plugins/store-sqlite/repository.ts';
+import type { Contributed } from '../registry.ts';
+import type { KeyOwner, Principal, ProviderKeyRecord, ResolvedKeys, SnapshotSection } from '../spec/plugin.ts';
+import type { SnapshotView } from '../spec/services.ts';
+import type { Store, StoredProviderKey } from '../spec/store.ts';
 
 export interface AccountSnapshot {
   id: string;
@@ -23,7 +25,7 @@ export interface KeyListing extends ProviderKeyRecord {
   createdAt: string;
 }
 
-export interface ConfigSnapshot {
+export interface ConfigSnapshot extends SnapshotView {
   version: number;
   principalsByHash: ReadonlyMap<string, Principal>;
   accounts: ReadonlyMap<string, AccountSnapshot>;
@@ -35,6 +37,8 @@ export interface ConfigSnapshot {
   secrets: ReadonlyMap<string, SealedSecret>;
   /** Operator-wide settings (model-class overrides, platform fees). */
   platformSettings: Readonly<Record<string, unknown>>;
+  /** Plugin snapshot sections, by name. */
+  sections: ReadonlyMap<string, unknown>;
 }
 
 export const DEFAULT_ACCOUNT_ID = 'default';
@@ -45,23 +49,14 @@ export function providerKeyBinding(id: string, owner: KeyOwner, accountId: strin
   return `provider_key:${id}:${owner}:${accountId ?? 'platform'}:${provider}`;
 }
 
-function parseJsonObject(text: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-function toListing(row: ProviderKeyRow): KeyListing {
+function toListing(row: StoredProviderKey): KeyListing {
   return {
     id: row.id,
     provider: row.provider,
-    owner: row.owner as KeyOwner,
+    owner: row.owner,
     accountId: row.accountId,
     organizationId: row.organizationId ?? undefined,
-    settings: parseJsonObject(row.settings) as ProviderKeySettings,
+    settings: row.settings,
     status: row.status,
     weight: row.weight,
     maskedKey: row.maskedKey,
@@ -76,17 +71,36 @@ function pushTo<Key, Value>(map: Map<Key, Value[]>, key: Key, value: Value): voi
   else map.set(key, [value]);
 }
 
-export class ConfigStore {
+/**
+ * Holds the current configuration snapshot and rebuilds it from the store after every management
+ * write. Readers take `current` and never wait.
+ */
+export class ConfigSnapshots {
   private snapshot: ConfigSnapshot;
   private refreshing: Promise<void> | undefined;
   private readonly listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
 
   constructor(
-    private readonly repository: Repository,
+    private readonly store: Store,
     /** The operator key from KEYWAY_ADMIN_KEY, hashed; it lives only in memory. */
     private readonly operatorKeyHash: string | undefined,
+    private readonly sectionLoaders: ReadonlyArray<Contributed<SnapshotSection>> = [],
   ) {
-    this.snapshot = { version: 0, principalsByHash: new Map(), accounts: new Map(), accountKeys: new Map(), platformKeys: new Map(), keysById: new Map(), secrets: new Map(), platformSettings: {} };
+    this.snapshot = {
+      version: 0,
+      principalsByHash: new Map(),
+      accounts: new Map(),
+      accountKeys: new Map(),
+      platformKeys: new Map(),
+      keysById: new Map(),
+      secrets: new Map(),
+      platformSettings: {},
+      sections: new Map(),
+    };
+  }
+
+  section<Value>(name: string): Value | undefined {
+    return this.snapshot.sections.get(name) as Value | undefined;
   }
 
   get current(): ConfigSnapshot {
@@ -108,15 +122,16 @@ export class ConfigStore {
   }
 
   private async load(): Promise<void> {
-    const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings] = await Promise.all([
-      this.repository.listAccounts(),
-      this.repository.listActiveGatewayKeys(),
-      this.repository.listActiveProviderKeys(),
-      this.repository.listPlatformSettings(),
+    const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings, sections] = await Promise.all([
+      this.store.listAccounts(),
+      this.store.listActiveGatewayKeys(),
+      this.store.listActiveProviderKeys(),
+      this.store.listPlatformSettings(),
+      this.loadSections(),
     ]);
     const principalsByHash = new Map<string, Principal>();
     for (const row of gatewayKeyRows) {
-      principalsByHash.set(row.keyHash, { keyId: row.id, role: row.role as PrincipalRole, accountId: row.accountId, teamId: row.teamId ?? undefined, byokAccess: row.byokAccess === 1 });
+      principalsByHash.set(row.keyHash, { keyId: row.id, role: row.role, accountId: row.accountId, teamId: row.teamId ?? undefined, byokAccess: row.byokAccess });
     }
     if (this.operatorKeyHash !== undefined) {
       principalsByHash.set(this.operatorKeyHash, { keyId: 'key_operator', role: 'operator', accountId: DEFAULT_ACCOUNT_ID, teamId: undefined, byokAccess: true });
@@ -139,14 +154,20 @@ export class ConfigStore {
     this.snapshot = {
       version: this.snapshot.version + 1,
       principalsByHash,
-      accounts: new Map(accountRows.map((row: AccountRow) => [row.id, { id: row.id, name: row.name, settings: parseJsonObject(row.settings) }])),
+      accounts: new Map(accountRows.map((row) => [row.id, { id: row.id, name: row.name, settings: row.settings }])),
       accountKeys,
       platformKeys,
       keysById,
       secrets,
       platformSettings,
+      sections,
     };
     for (const listener of this.listeners) listener(this.snapshot);
+  }
+
+  private async loadSections(): Promise<Map<string, unknown>> {
+    const loaded = await Promise.all(this.sectionLoaders.map(async ({ value }) => [value.name, await value.load(this.store)] as const));
+    return new Map(loaded);
   }
 
   /** The provider keys a request of this account may consider: no copying, no database. */

@@ -1,22 +1,22 @@
 import { Elysia } from 'elysia';
-import { KeywayError } from '../errors.ts';
-import type { RouteExtension, Runtime } from '../runtime.ts';
 import { accountRoutes } from '../credentials/account-routes.ts';
-import { guarded } from './kit/guard.ts';
-import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
+import { authenticate, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
-import { settingsRoutes } from '../routing/routes.ts';
+import { KeywayError } from '../errors.ts';
+import { healthRoutes } from '../routing/health/routes.ts';
+import { routingRoutes } from '../routing/routes.ts';
+import type { Runtime } from '../runtime.ts';
+import type { RouteDefinition } from '../spec/plugin.ts';
+import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
-
-export interface AppOptions {
-  extensions?: RouteExtension[];
-}
+import { platformRoutes } from './platform-routes.ts';
 
 /**
- * The HTTP surface. Bodies are read by Keyway itself (`parse: 'none'`): that is how malformed JSON
- * and oversized bodies get the spec's errors instead of the framework's.
+ * The HTTP surface: the core's routes, then every route a plugin contributed. Bodies are read by
+ * Keyway itself (`parse: 'none'`): that is how malformed JSON and oversized bodies get the spec's
+ * errors instead of the framework's.
  */
-export function createApp(runtime: Runtime, options: AppOptions = {}): Elysia {
+export function createApp(runtime: Runtime): Elysia {
   let server: import('bun').Server<unknown> | null = null;
   const clientAddress: ClientAddress = (request) => server?.requestIP(request)?.address;
   const none = { parse: 'none' } as const;
@@ -35,9 +35,9 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Elysia {
     .get('/health', () => json({ status: 'ok' }))
     .get('/ready', async ({ request }) => {
       try {
-        await runtime.storage.queryRows('SELECT 1');
-        if (runtime.store.current.version === 0) throw new KeywayError('not_ready', { detail: 'configuration not loaded yet' });
-        return json({ status: 'ready', config_version: runtime.store.current.version });
+        await runtime.store.ping();
+        if (runtime.snapshots.current.version === 0) throw new KeywayError('not_ready', { detail: 'configuration not loaded yet' });
+        return json({ status: 'ready', config_version: runtime.snapshots.current.version });
       } catch (error) {
         const failure = error instanceof KeywayError ? error : new KeywayError('not_ready', { detail: 'storage is not reachable' });
         return errorAsResponse(failure, requestIdOf(request), runtime.logger);
@@ -57,19 +57,34 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Elysia {
     .post('/v1/keys', ({ request }) => accountRoutes.createKey(runtime, request), none)
     .get('/v1/keys', ({ request }) => accountRoutes.listKeys(runtime, request))
     .delete('/v1/keys/:id', ({ request, params }) => accountRoutes.revokeKey(runtime, request, params), none)
-    .get('/v1/plugins', ({ request }) => pluginList(runtime, request))
-    .get('/v1/settings', ({ request }) => settingsRoutes.getSettings(runtime, request))
-    .put('/v1/settings/routing', ({ request }) => settingsRoutes.putRouting(runtime, request), none)
-    .get('/v1/providers/health', ({ request }) => settingsRoutes.getHealth(runtime, request))
-    .post('/v1/providers/health-check', ({ request }) => settingsRoutes.putHealthCheck(runtime, request), none)
-    .get('/v1/model-classes', ({ request }) => settingsRoutes.getModelClasses(runtime, request))
-    .put('/v1/settings/model-classes', ({ request }) => settingsRoutes.putAccountModelClasses(runtime, request), none)
-    .put('/v1/platform/model-classes', ({ request }) => settingsRoutes.putPlatformModelClasses(runtime, request), none)
-    .put('/v1/platform/settings', ({ request }) => settingsRoutes.putPlatformSettings(runtime, request), none);
-  for (const extend of options.extensions ?? []) extend(app as unknown as Elysia, runtime);
+    .get('/v1/plugins', ({ request }) => platformRoutes.listPlugins(runtime, request))
+    .get('/v1/settings', ({ request }) => platformRoutes.getSettings(runtime, request))
+    .put('/v1/settings/routing', ({ request }) => routingRoutes.putRouting(runtime, request), none)
+    .get('/v1/providers/health', ({ request }) => healthRoutes.getHealth(runtime, request))
+    .post('/v1/providers/health-check', ({ request }) => healthRoutes.putHealthCheck(runtime, request), none)
+    .get('/v1/model-classes', ({ request }) => routingRoutes.getModelClasses(runtime, request))
+    .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), none)
+    .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), none)
+    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), none);
+  for (const { value: route } of runtime.plugins.routes) {
+    const handler = pluginRouteHandler(runtime, route, clientAddress);
+    app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), none);
+  }
   return app as unknown as Elysia;
 }
 
-const pluginList = guarded('operator', (runtime) =>
-  json({ plugins: runtime.plugins.plugins.map(({ name, version, kind, description }) => ({ name, version, kind, description })) }),
-);
+/** Wraps a plugin's route: the declared role is checked first, and any throw becomes the spec's error. */
+function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress) {
+  return async (request: Request, params: Record<string, string>): Promise<Response> => {
+    try {
+      let principal;
+      if (route.role !== undefined) {
+        principal = authenticate(runtime.snapshots, request.headers);
+        requireRole(principal, route.role);
+      }
+      return await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });
+    } catch (error) {
+      return errorAsResponse(error, requestIdOf(request), runtime.logger);
+    }
+  };
+}

@@ -1,8 +1,14 @@
-import type { Endpoint, Principal, RequestContext } from '../spec/plugin.ts';
+import type { Endpoint, RequestContext } from '../spec/lifecycle.ts';
+import type { Principal } from '../spec/principal.ts';
 import type { ChatRequest } from '../spec/vocabulary.ts';
 
+/** What `context.request` holds until the body is parsed (only unparseable requests keep it). */
+export function unparsedRequest(): ChatRequest {
+  return { model: '', messages: [] };
+}
+
 /** `clientAddress` runs only if a plugin reads `clientIp`: most requests never need it. */
-export function createRequestContext(requestId: string, request: Request, principal: Principal, endpoint: Endpoint, body: ChatRequest, clientAddress: () => string | undefined): RequestContext {
+export function createRequestContext(requestId: string, request: Request, principal: Principal, endpoint: Endpoint, clientAddress: () => string | undefined, body: ChatRequest = unparsedRequest()): RequestContext {
   let clientIp: string | undefined;
   let resolved = false;
   return {
@@ -28,5 +34,6 @@ export function createRequestContext(requestId: string, request: Request, princi
     warnings: [],
     responseHeaders: {},
     state: new Map(),
+    outcome: undefined,
   };
 }

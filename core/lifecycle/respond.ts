@@ -1,13 +1,14 @@
-// Runs a chat request through the gateway and writes the answer in the client's dialect,
-// streamed or not, with the spec's response headers.
+// Writes an inference answer in the client's dialect, streamed or not, with the spec's response
+// headers; a stream books its outcome when it ends, fails or is cancelled.
 
-import { providerReportedCost, StreamObserver } from '../accounting/usage-row.ts';
+import type { Accountant } from '../accounting/account.ts';
+import { StreamObserver } from '../accounting/stream-observer.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
-import type { InboundFormat, StreamEncoder } from '../wire/openai-dialect.ts';
-import type { AttemptSuccess, Gateway } from '../routing/router.ts';
-import type { RequestContext } from '../spec/plugin.ts';
-import { SSE_HEADERS } from '../wire/sse.ts';
+import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
+import type { RequestContext } from '../spec/lifecycle.ts';
 import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
+import { SSE_HEADERS } from '../wire/sse.ts';
+import type { AttemptSuccess } from './attempts.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -36,85 +37,50 @@ export function inferenceHeaders(context: RequestContext, servedModel: string | 
   return headers;
 }
 
-export function errorResponse(format: InboundFormat, descriptor: ErrorDescriptor, requestId: string, extraHeaders: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(format.errorBody(descriptor, requestId)), {
+export function errorResponse(dialect: Dialect, descriptor: ErrorDescriptor, requestId: string, extraHeaders: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(dialect.errorBody(descriptor, requestId)), {
     status: descriptor.status,
     headers: { ...errorHeaders(descriptor), ...extraHeaders, 'x-request-id': requestId },
   });
 }
 
-/** Answers a failed inference request, accounting it (failures are usage too: they carry latency). */
-function failed(gateway: Gateway, format: InboundFormat, context: RequestContext, error: unknown, streamed: boolean): Response {
-  const descriptor = descriptorFromError(error, context.requestId);
-  if (!(error instanceof KeywayError)) gateway.dependencies.logger.error({ requestId: context.requestId, error: error instanceof Error ? error.stack : String(error) }, 'request failed unexpectedly');
-  gateway.account(context, { status: descriptor.status, usage: undefined, finishReason: undefined, error: descriptor, streamed });
-  return errorResponse(format, descriptor, context.requestId, inferenceHeaders(context, undefined, undefined));
-}
-
-export async function handleChat(gateway: Gateway, context: RequestContext, format: InboundFormat, clientSignal: AbortSignal | undefined): Promise<Response> {
-  const streamed = context.request.stream === true;
-  try {
-    const preparing = gateway.prepare(context);
-    if (preparing !== undefined) await preparing;
-    if (!streamed) {
-      // Non-streamed calls run to completion even if the client leaves: watching the connection costs
-      // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
-      // which run long, are cancelled when the client goes.
-      const success = await gateway.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), undefined);
-      success.done();
-      return answer(gateway, format, context, success);
-    }
-    const success = await gateway.attempt(context, (adapter, call) => gateway.openStream(adapter, call, context), clientSignal);
-    return streamAnswer(gateway, format, context, success);
-  } catch (error) {
-    return failed(gateway, format, context, error, streamed);
-  }
+export function jsonAnswer(body: unknown, headers: Record<string, string>): Response {
+  headers['content-type'] = 'application/json';
+  return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status: 200, headers });
 }
 
 /**
  * A 200 whose generation failed (Cohere's ERROR/TIMEOUT finish, Gemini's malformed function call)
  * is a server-side failure, not an answer: it may fall back like any other.
  */
-function rejectFailedGeneration(provider: string, result: ChatResult): ChatResult {
+export function rejectFailedGeneration(provider: string, result: ChatResult): ChatResult {
   if (result.choices.length === 0 || !result.choices.every((choice) => choice.finishReason.unified === 'error')) return result;
   const raw = result.choices[0]?.finishReason.raw ?? 'error';
   throw new KeywayError('upstream_error', { detail: `${provider} ended the generation with ${raw}` }, { reason: raw === 'TIMEOUT' ? 'timeout' : 'server_error', extra: { provider } });
 }
 
-function answer(gateway: Gateway, format: InboundFormat, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
+export function chatAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
   const result = success.value;
-  const outcome = gateway.account(context, {
-    status: 200,
-    usage: result.usage,
-    finishReason: result.choices[0]?.finishReason,
-    error: undefined,
-    streamed: false,
-    providerCostUsd: providerReportedCost(result.extraFields),
-  });
-  const headers = inferenceHeaders(context, result.model, outcome.costUsd);
-  headers['content-type'] = 'application/json';
-  const encoded = format.encodeResult(result, context);
-  return new Response(typeof encoded === 'string' ? encoded : JSON.stringify(encoded), { status: 200, headers });
+  const outcome = accountant.account(context, { status: 200, usage: result.usage, finishReason: result.choices[0]?.finishReason, error: undefined, streamed: false });
+  return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd));
 }
 
-interface StreamState {
+export interface OpenedStream {
   iterator: AsyncIterator<StreamPart>;
   first: StreamPart;
 }
 
-function streamAnswer(gateway: Gateway, format: InboundFormat, context: RequestContext, success: AttemptSuccess<StreamState>): Response {
+export function streamAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, success: AttemptSuccess<OpenedStream>): Response {
   const { iterator, first } = success.value;
   const observer = new StreamObserver();
   observer.observe(first);
-  const encoder: StreamEncoder = format.createStreamEncoder(context, observer.model ?? success.candidate.model);
+  const encoder: StreamEncoder = dialect.createStreamEncoder(context, observer.model ?? success.candidate.model);
   let pendingFirst: StreamPart | undefined = first;
-  let finished = false;
 
   const finish = (status: number, error: ErrorDescriptor | undefined): void => {
-    if (finished) return;
-    finished = true;
+    if (context.outcome !== undefined) return;
     success.done();
-    gateway.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true, providerCostUsd: observer.providerCostUsd });
+    accountant.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true });
   };
 
   // Pull-based: the next upstream part is read only when the client is ready for more, so a slow

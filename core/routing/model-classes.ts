@@ -1,8 +1,10 @@
-// Equivalent models across providers. The shipped table (core/data/model-classes.json) can be
-// overridden by the operator for everyone and by an account for itself.
+// Equivalent models across providers. The tiers are the core's (model-classes.json); each
+// provider's manifest names its model of each tier. The table can be overridden by the operator for
+// everyone and by an account for itself.
 
-import shippedFile from './model-classes.json' with { type: 'json' };
 import { invalidField } from '../errors.ts';
+import type { ProviderAdapter } from '../spec/provider.ts';
+import tiersFile from './model-classes.json' with { type: 'json' };
 
 export interface ModelClass {
   name: string;
@@ -59,14 +61,26 @@ export class ModelClassTable {
   }
 }
 
-let shipped: ModelClassTable | undefined;
+const shipped = new WeakMap<object, ModelClassTable>();
 
-export function shippedModelClasses(): ModelClassTable {
-  if (shipped === undefined) {
-    const classes = (shippedFile as unknown as { classes: Record<string, Omit<ModelClass, 'name'>> }).classes;
-    shipped = new ModelClassTable(Object.entries(classes).map(([name, entry]) => ({ name, ...entry })));
+/** The shipped tiers, filled with each loaded provider's model of the tier; built once per provider set. */
+export function shippedModelClasses(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'modelClasses'>>): ModelClassTable {
+  let table = shipped.get(providers);
+  if (table === undefined) {
+    const tiers = (tiersFile as unknown as { classes: Record<string, { description?: string }> }).classes;
+    const classes: ModelClass[] = Object.entries(tiers).map(([name, tier]) => ({ name, description: tier.description, models: {}, members: [] }));
+    for (const [provider, adapter] of providers) {
+      for (const entry of classes) {
+        const own = adapter.modelClasses?.[entry.name];
+        if (own === undefined) continue;
+        entry.models[provider] = own.model;
+        entry.members.push(...(own.members ?? []));
+      }
+    }
+    table = new ModelClassTable(classes);
+    shipped.set(providers, table);
   }
-  return shipped;
+  return table;
 }
 
 /** Checks an override body: `{ classes: { name: { models?, members?, description? } | null } }`. */

@@ -1,4 +1,4 @@
-import type { ConfigStore } from '../credentials/snapshot.ts';
+import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
@@ -18,14 +18,14 @@ export interface ModelListing {
  * The models each provider key reports (its provider's models endpoint), cached per key. Reads
  * are synchronous; refreshes run in the background or on `GET /v1/providers`.
  */
-export class ModelsCache {
+export class ReportedModels {
   private readonly listings = new Map<string, ModelListing>();
   private readonly inFlight = new Map<string, Promise<ModelListing>>();
 
   constructor(
     private readonly providers: ReadonlyMap<string, ProviderAdapter>,
     private readonly vault: KeyVault,
-    private readonly store: ConfigStore,
+    private readonly store: ConfigSnapshots,
     private readonly logger: Logger,
     private readonly ttlMs: number,
   ) {}

@@ -1,12 +1,12 @@
 import { closestNames, type ModelCatalog } from '../catalog/catalog.ts';
 import { KeywayError } from '../errors.ts';
-import type { ModelsCache } from './reported-models.ts';
+import type { ReportedModels } from './reported-models.ts';
 import type { ModelResolution, ProviderAdapter, ResolvedKeys } from '../spec/plugin.ts';
 
 export interface ModelResolverDependencies {
   providers: ReadonlyMap<string, ProviderAdapter>;
   catalog: ModelCatalog;
-  models: ModelsCache;
+  models: ReportedModels;
 }
 
 /** Names the upstreams accept but the request body may not carry, handled by routing instead. */

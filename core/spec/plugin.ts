@@ -1,267 +1,66 @@
+// The plugin API: how every extension is declared, what it may contribute, and (re-exported here)
+// the contract of each plugin kind. Plugins import this file; it is types plus `definePlugin`.
+
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { AlertChannel } from './alert-channel.ts';
+import type { CountersDriver } from './counters.ts';
+import type { CryptoBackend } from './crypto-backend.ts';
+import type { Dialect } from './dialect.ts';
+import type { Hooks } from './lifecycle.ts';
+import type { Principal, PrincipalRole } from './principal.ts';
+import type { ProviderAdapter } from './provider.ts';
+import type { Services } from './services.ts';
+import type { PluginMigrations, Store, StoreDriver } from './store.ts';
+import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
-import type { ChatRequest, ChatResult, ErrorDescriptor, FinishReason, StreamPart, Usage } from './vocabulary.ts';
 
 /** Bumped when a plugin written against an older core would break. */
 export const PLUGIN_API_VERSION = 1;
 
-export type PluginKind = 'provider' | 'strategy' | 'policy' | 'alert-channel' | 'crypto-backend';
-
-// ---------------------------------------------------------------------------------------------
-// Principals and credentials
-
-export type PrincipalRole = 'operator' | 'admin' | 'developer' | 'viewer';
-
-export interface Principal {
-  /** Public id of the gateway key that authenticated the request. */
-  keyId: string;
-  role: PrincipalRole;
-  /** The account the request acts on; the operator acts on `default`. */
-  accountId: string;
-  teamId: string | undefined;
-  /** Whether the key may spend BYOK provider keys (members may be read-only). */
-  byokAccess: boolean;
-}
-
-export interface ProviderKeySettings {
-  default_model?: string;
-  max_tokens_default?: number;
-  temperature_default?: number;
-  safety_settings?: 'low' | 'medium' | 'high' | 'none' | string | Array<{ category: string; threshold: string }>;
-  base_url?: string;
-  [extra: string]: unknown;
-}
-
-export type KeyOwner = 'account' | 'platform';
-
-/** A provider key as the routing layer sees it: everything but the secret. */
-export interface ProviderKeyRecord {
-  id: string;
-  provider: string;
-  owner: KeyOwner;
-  accountId: string | null;
-  organizationId: string | undefined;
-  settings: ProviderKeySettings;
-  status: string;
-  weight: number;
-}
-
-/** A provider key ready for a call. `apiKey` lives only in memory, only while needed. */
-export interface ProviderCredential extends ProviderKeyRecord {
-  apiKey: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Providers
-
-export interface CallContext {
-  requestId: string;
-  credential: ProviderCredential;
-  /** The model name the provider knows (no `provider/` prefix). */
-  model: string;
-  signal: AbortSignal;
-  /** Things the provider could not honour; sent to the client in `X-Keyway-Warnings`. */
-  warnings: string[];
-  /** Rate-limit and request-id headers the adapter read from the upstream answer. */
-  upstream: UpstreamInfo;
-  /** Deadline for opening a connection to an upstream not used recently (see core/connect-check.ts). */
-  connectTimeoutMs?: number | undefined;
-}
-
-export interface UpstreamInfo {
-  status?: number;
-  requestId?: string;
-  rateLimitRemaining?: number;
-}
-
-export interface EmbeddingsRequest {
-  model: string;
-  input: string | string[] | number[] | number[][];
-  encoding_format?: 'float' | 'base64';
-  dimensions?: number;
-  user?: string;
-  [extra: string]: unknown;
-}
-
-export interface EmbeddingsResult {
-  model: string;
-  data: Array<{ index: number; embedding: number[] | string }>;
-  usage: Usage;
-}
-
-export interface ProviderAdapter {
-  name: string;
-  /** Where the provider lives when neither the key nor the environment says otherwise. */
-  defaultBaseUrl: string;
-  /** Bare model names this provider serves, for model selection when the catalog does not know one. */
-  modelPatterns: RegExp[];
-  chat(request: ChatRequest, context: CallContext): Promise<ChatResult>;
-  /**
-   * Resolves once the upstream accepted the request (status 2xx), so a failure before the first byte
-   * can still fall back; rejects with a KeywayError otherwise. Errors after that arrive as `error` parts.
-   */
-  chatStream(request: ChatRequest, context: CallContext): Promise<AsyncIterable<StreamPart>>;
-  listModels(credential: ProviderCredential, signal: AbortSignal): Promise<string[]>;
-  embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
-  /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
-  countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing
-
-export interface RouteCandidate {
-  provider: string;
-  model: string;
-  key: ProviderKeyRecord;
-}
-
-export interface ModelResolution {
-  /** The provider the model name selects; undefined when only the request's routing can say. */
-  provider: string | undefined;
-  model: string;
-  /** True when the client named the provider (`provider` field or `provider/model`). */
-  explicit: boolean;
-}
-
-export interface RoutePlanInput {
-  request: ChatRequest;
-  resolution: ModelResolution;
-  routing: NonNullable<ChatRequest['routing']>;
-  /** The keys the caller may use, by provider: account keys first, then platform keys. */
-  keys: ResolvedKeys;
-  /** Whether a provider or key is currently routable (health, auth failures, rotation). */
-  isAvailable(key: ProviderKeyRecord): boolean;
-  /** A key told to wait by a rate limit: pools try it last. */
-  isCoolingDown(key: ProviderKeyRecord): boolean;
-  /**
-   * Keeps one conversation on one key (the `user` field or `X-Session-Id`), so provider prompt
-   * caches keep working; undefined when the request has neither.
-   */
-  stickyKey: string | undefined;
-  /** Each provider's model of the requested model's class (the editable model-class table). */
-  equivalents: ReadonlyMap<string, string> | undefined;
-  /** List price per token (input + output, USD) of a model, for cost comparisons. */
-  price(provider: string, model: string): number | undefined;
-  /** What the operator adds to list price for platform-key traffic (percent). */
-  platformMarkupPercent: number;
-}
-
-export interface RoutingStrategy {
-  name: string;
-  /** Orders the candidates to try. Runs on every request: keep it synchronous and allocation-light. */
-  plan(input: RoutePlanInput): RouteCandidate[];
-}
-
-export interface ResolvedKeys {
-  account: ReadonlyMap<string, readonly ProviderKeyRecord[]>;
-  platform: ReadonlyMap<string, readonly ProviderKeyRecord[]>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request lifecycle
-
-export type Endpoint = 'chat' | 'messages' | 'embeddings';
-
-export interface AttemptRecord {
-  provider: string;
-  model: string;
-  keyId: string;
-  owner: KeyOwner;
-  reason: string;
-  status: number | undefined;
-  durationMs: number;
-}
-
-export interface ServedBy {
-  provider: string;
-  model: string;
-  keyId: string;
-  owner: KeyOwner;
-}
-
-export interface RequestContext {
-  requestId: string;
-  /** performance.now() when the request arrived. */
-  startedAt: number;
-  endpoint: Endpoint;
-  headers: Headers;
-  clientIp: string | undefined;
-  principal: Principal;
-  request: ChatRequest;
-  projectTag: string | undefined;
-  keys: ResolvedKeys | undefined;
-  resolution: ModelResolution | undefined;
-  candidates: RouteCandidate[];
-  attempts: AttemptRecord[];
-  served: ServedBy | undefined;
-  warnings: string[];
-  /** Extra response headers plugins want the client to see. */
-  responseHeaders: Record<string, string>;
-  /** Scratch space for plugins, keyed by plugin name. */
-  state: Map<string, unknown>;
-}
-
-export interface RequestOutcome {
-  status: number;
-  usage: Usage | undefined;
-  finishReason: FinishReason | undefined;
-  error: ErrorDescriptor | undefined;
-  latencyMs: number;
-  streamed: boolean;
-  costUsd: number | undefined;
-  /** The cost the provider itself reported (Perplexity's usage.cost), when it did: it wins over list price. */
-  providerCostUsd?: number | undefined;
-}
+export const PLUGIN_KINDS = ['provider', 'strategy', 'policy', 'alert-channel', 'crypto-backend', 'store', 'counters', 'dialect', 'extension'] as const;
+export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 type MaybePromise<T> = T | Promise<T>;
 
-/**
- * Lifecycle hooks, run in plugin dependency order after the core's own work for that stage.
- * Throw a KeywayError to refuse the request; any other throw becomes a `plugin_error`.
- */
-export interface Hooks {
-  auth?(context: RequestContext): MaybePromise<void>;
-  keyResolve?(context: RequestContext): MaybePromise<void>;
-  route?(context: RequestContext): MaybePromise<void>;
-  call?(context: RequestContext): MaybePromise<void>;
-  /** After the response ended (stream included). Errors here are logged, never sent to the client. */
-  account?(context: RequestContext, outcome: RequestOutcome): MaybePromise<void>;
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteInput {
+  request: Request;
+  /** Path parameters (`/v1/things/:id` → `{ id }`). */
+  params: Record<string, string>;
+  /** The caller, when the route declares a `role` (the core authenticated it). */
+  principal: Principal | undefined;
+  /** The client's address as the socket saw it; computed only when read. */
+  clientAddress(): string | undefined;
 }
 
-export type HookStage = keyof Hooks;
+/** An HTTP route a plugin adds. The body is never pre-parsed: read it with `services.http.readJson`. */
+export interface RouteDefinition {
+  method: HttpMethod;
+  /** Elysia path syntax: `/v1/messages`, `/v1/teams/:id`. */
+  path: string;
+  /**
+   * The least role that may call it: the core authenticates and checks it first. Omit it for routes
+   * that authenticate themselves (inference routes run the lifecycle, which does).
+   */
+  role?: PrincipalRole;
+  /** One line for the OpenAPI document. */
+  summary?: string;
+  handle(input: RouteInput): MaybePromise<Response>;
+}
 
-// ---------------------------------------------------------------------------------------------
-// Crypto backends and alert channels
-
-export interface CryptoBackend {
+/** Background work the runtime starts after the server listens and stops before it closes. */
+export interface JobDefinition {
   name: string;
-  /** Encrypts `plaintext`, binding the ciphertext to `binding` (the row it belongs to). */
-  encrypt(plaintext: string, binding: string): Promise<string>;
-  decrypt(ciphertext: string, binding: string): Promise<string>;
-  /** The key version new ciphertexts are written under. */
-  currentKeyVersion(): number;
+  intervalMs: number;
+  run(): MaybePromise<void>;
 }
 
-export interface AlertEvent {
-  alertId: string;
-  accountId: string;
-  type: string;
-  message: string;
-  firedAt: string;
-  details: Record<string, unknown>;
-  targets: string[];
-}
-
-export interface AlertChannel {
+/** Data a plugin keeps in the in-memory snapshot, reloaded on every configuration change. */
+export interface SnapshotSection {
   name: string;
-  /** Whether this channel delivers to a target (`https://…`, `someone@example.com`, `slack:#ops`). */
-  accepts(target: string): boolean;
-  send(event: AlertEvent, target: string): Promise<void>;
+  load(store: Store): Promise<unknown>;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Plugin declaration
 
 export interface PluginSetupContext<Config> {
   config: Config;
@@ -270,6 +69,8 @@ export interface PluginSetupContext<Config> {
   fetch: typeof fetch;
   env: Readonly<Record<string, string | undefined>>;
   dataDirectory: string;
+  /** Shared services; the ones backed by the running gateway are usable from routes, hooks and jobs. */
+  services: Services;
 }
 
 export interface PluginContributions {
@@ -277,7 +78,14 @@ export interface PluginContributions {
   strategy?: RoutingStrategy;
   cryptoBackend?: CryptoBackend;
   alertChannel?: AlertChannel;
+  store?: StoreDriver;
+  counters?: CountersDriver;
+  dialect?: Dialect;
   hooks?: Hooks;
+  routes?: RouteDefinition[];
+  migrations?: PluginMigrations;
+  jobs?: JobDefinition[];
+  snapshot?: SnapshotSection[];
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
@@ -299,4 +107,14 @@ export function definePlugin<Schema extends TSchema>(definition: PluginDefinitio
 }
 
 export type { Static };
-export type { ChatRequest, ChatResult, StreamPart, Usage };
+export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
+export type { Counters, CountersDriver, Reservation } from './counters.ts';
+export type { CryptoBackend } from './crypto-backend.ts';
+export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
+export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
+export type { Principal, PrincipalRole } from './principal.ts';
+export type { CallContext, EmbeddingsRequest, EmbeddingsResult, KeyOwner, ProviderAdapter, ProviderModelClasses, ProviderCredential, ProviderKeyRecord, ProviderKeySettings, UpstreamInfo } from './provider.ts';
+export type { AlertService, AuthService, Clock, ErrorKit, HttpKit, InferenceService, ProviderKit, Services, SnapshotService, SnapshotView } from './services.ts';
+export type { AccountRecord, GatewayKeyRecord, Migration, MigrationReport, NewGatewayKey, NewProviderKey, PluginMigrations, Store, StoreDriver, StoredProviderKey, UsageRecord } from './store.ts';
+export type { ModelResolution, ResolvedKeys, RouteCandidate, RoutePlanInput, RoutingStrategy } from './strategy.ts';
+export type { ChatRequest, ChatResult, StreamPart, Usage } from './vocabulary.ts';

@@ -112,6 +112,11 @@ export interface Usage {
   cachedInputTokens: number;
   cacheWriteInputTokens: number;
   reasoningTokens: number;
+  /**
+   * What the provider itself says the call cost in USD, when it says (Perplexity's `cost.total_cost`,
+   * request fee included): accounting books it instead of the list price.
+   */
+  providerCostUsd?: number;
 }
 
 export interface ResultChoice {

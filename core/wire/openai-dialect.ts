@@ -1,29 +1,67 @@
-// An inbound API format: how results, streams and errors are written for one client dialect.
-// The core ships the OpenAI one; the Anthropic Messages dialect is wired in by the composition root.
+// The OpenAI dialect: Keyway's own inbound API (Chat Completions and embeddings), written in the
+// shape every OpenAI client reads. Other dialects are plugins (plugins/anthropic-messages).
 
+import { invalidField, KeywayError, openAIErrorBody } from '../errors.ts';
+import type { ChatOperation, Dialect, UnaryOperation } from '../spec/dialect.ts';
+import type { EmbeddingsRequest, EmbeddingsResult } from '../spec/provider.ts';
+import type { ChatRequest } from '../spec/vocabulary.ts';
 import { encodeChatCompletion, OpenAIStreamEncoder } from './openai-encoder.ts';
-import { openAIErrorBody } from '../errors.ts';
-import type { RequestContext } from '../spec/plugin.ts';
-import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
+import { validateChatRequest } from './request-validation.ts';
 
-export interface StreamEncoder {
-  /** SSE text for a part ('' when the part shows nothing to this client). */
-  encode(part: StreamPart): string;
-  /** SSE text that closes a stream that ended well. */
-  end(): string;
-}
-
-export interface InboundFormat {
-  name: string;
-  /** The answer body: a string is sent as it is, anything else as JSON. */
-  encodeResult(result: ChatResult, context: RequestContext): unknown;
-  createStreamEncoder(context: RequestContext, model: string): StreamEncoder;
-  errorBody(descriptor: ErrorDescriptor, requestId: string): unknown;
-}
-
-export const openAIFormat: InboundFormat = {
+export const openAIDialect: Dialect = {
   name: 'openai',
   encodeResult: (result) => encodeChatCompletion(result),
   createStreamEncoder: (context, model) => new OpenAIStreamEncoder(context.request.stream_options?.include_usage === true, context.requestId, model),
   errorBody: (descriptor) => openAIErrorBody(descriptor),
+};
+
+/** `POST /v1/chat/completions`. */
+export const chatCompletionsOperation: ChatOperation = {
+  kind: 'chat',
+  endpoint: 'chat',
+  dialect: openAIDialect,
+  parse: (body) => validateChatRequest(body),
+};
+
+type EmbeddingsBody = EmbeddingsRequest & Pick<ChatRequest, 'provider' | 'routing'>;
+
+const UPSTREAM_EMBEDDINGS = Symbol('embeddings body');
+
+function validateEmbeddings(body: unknown): EmbeddingsBody {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  const request = body as Record<string, unknown>;
+  if (typeof request.model !== 'string' || request.model.length === 0) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  const input = request.input;
+  const valid =
+    typeof input === 'string' ||
+    (Array.isArray(input) && input.length > 0 && (input.every((item) => typeof item === 'string') || input.every((item) => typeof item === 'number') || input.every((item) => Array.isArray(item))));
+  if (!valid) throw invalidField('input', 'expected a string, an array of strings, or token arrays');
+  return request as unknown as EmbeddingsBody;
+}
+
+/** `POST /v1/embeddings`: routed like chat, answered in OpenAI's list shape. */
+export const embeddingsOperation: UnaryOperation<EmbeddingsResult> = {
+  kind: 'unary',
+  endpoint: 'embeddings',
+  dialect: openAIDialect,
+  parse(body) {
+    const embeddings = validateEmbeddings(body);
+    const { provider: _provider, routing: _routing, ...upstream } = embeddings;
+    // The route stage reads model, provider and routing; the provider gets the body without Keyway's fields.
+    return { ...embeddings, messages: [], [UPSTREAM_EMBEDDINGS]: upstream } as ChatRequest;
+  },
+  invoke(adapter, call, context) {
+    if (adapter.embeddings === undefined) throw new KeywayError('unsupported_feature', { detail: `${adapter.name} does not offer embeddings through Keyway.` });
+    return adapter.embeddings((context.request as unknown as Record<symbol, EmbeddingsRequest>)[UPSTREAM_EMBEDDINGS] as EmbeddingsRequest, call);
+  },
+  answer: (result) => ({
+    body: {
+      object: 'list',
+      data: result.data.map((item) => ({ object: 'embedding', index: item.index, embedding: item.embedding })),
+      model: result.model,
+      usage: { prompt_tokens: result.usage.inputTokens, total_tokens: result.usage.totalTokens },
+    },
+    usage: result.usage,
+    model: result.model,
+  }),
 };

@@ -1,6 +1,11 @@
-// Anthropic Messages API ⇄ Keyway's vocabulary, for the `/v1/messages` route: requests in,
-// results and stream parts out. The route itself lives with the core HTTP server.
+// The Anthropic Messages dialect as a plugin: its routes, its error shape, its translation. It uses
+// only the plugin API and the services it is handed, as an out-of-tree dialect would.
 
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
+
+export { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
+export { anthropicErrorBody } from './errors.ts';
 export { chatRequestFromMessages, type MessagesTranslation, type MessagesTranslationOptions } from './request.ts';
 export {
   anthropicUsageFromUsage,
@@ -11,3 +16,21 @@ export {
   type AnthropicUsageBody,
 } from './response.ts';
 export { AnthropicStreamEncoder, type AnthropicStreamEncoderOptions } from './stream-encoder.ts';
+
+export const anthropicMessagesPlugin = definePlugin({
+  name: 'dialect-anthropic-messages',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'dialect',
+  description: 'The Anthropic Messages API (/v1/messages, /v1/messages/count_tokens) over every provider',
+  setup({ services }) {
+    const countTokens = countTokensOperation(services.errors);
+    return {
+      dialect: anthropicMessagesDialect,
+      routes: [
+        { method: 'POST', path: '/v1/messages', summary: 'Anthropic Messages API', handle: ({ request, clientAddress }) => services.inference.run(request, messagesOperation, clientAddress) },
+        { method: 'POST', path: '/v1/messages/count_tokens', summary: 'Count input tokens (Anthropic)', handle: ({ request, clientAddress }) => services.inference.run(request, countTokens, clientAddress) },
+      ],
+    };
+  },
+});

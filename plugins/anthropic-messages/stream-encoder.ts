@@ -2,7 +2,7 @@
 //   message_start, (content_block_start, content_block_delta…, content_block_stop)…, message_delta, message_stop
 // or, on a failure, `event: error`. One block is open at a time; a part of another kind closes it.
 
-import { anthropicErrorBody } from '../../core/errors.ts';
+import { anthropicErrorBody } from './errors.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
 import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';

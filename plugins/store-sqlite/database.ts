@@ -1,10 +1,9 @@
 import { Database } from 'bun:sqlite';
-import { unsupportedDatabaseUrl } from '../../core/config.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
-import type { Logger } from '../../core/logger.ts';
+import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { schema } from './schema.ts';
 
@@ -13,9 +12,9 @@ export type KeywayDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeo
 export interface Storage {
   db: KeywayDatabase;
   driver: 'bun-sqlite' | 'libsql';
-  /** Runs one SQL statement outside drizzle (migrations, health checks). */
-  execute(statement: string): Promise<void>;
-  queryRows(statement: string): Promise<Array<Record<string, unknown>>>;
+  /** Runs one SQL statement outside drizzle (migrations, plugin tables, health checks). */
+  execute(statement: string, parameters?: readonly unknown[]): Promise<void>;
+  queryRows(statement: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   /** Runs the statements atomically. */
   executeAtomically(statements: string[]): Promise<void>;
   /**
@@ -38,10 +37,7 @@ export class StorageError extends Error {
 export async function openStorage(url: string): Promise<Storage> {
   if (url.startsWith('file:') || url === ':memory:') return openFile(url);
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
-  if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new StorageError('KEYWAY_DATABASE_URL names PostgreSQL, which this build does not support yet; use a file: URL or a libsql:// server.');
-  }
-  throw new StorageError(unsupportedDatabaseUrl(url) ?? 'KEYWAY_DATABASE_URL is not supported.');
+  throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
 
 function insertStatement(table: string, columns: readonly string[]): string {
@@ -58,10 +54,11 @@ function openFile(url: string): Storage {
   return {
     db,
     driver: 'bun-sqlite',
-    execute: async (statement) => {
-      sqlite.exec(statement);
+    execute: async (statement, parameters) => {
+      if (parameters === undefined || parameters.length === 0) sqlite.exec(statement);
+      else sqlite.query(statement).run(...(parameters as Array<string | number | null>));
     },
-    queryRows: async (statement) => sqlite.query(statement).all() as Array<Record<string, unknown>>,
+    queryRows: async (statement, parameters) => sqlite.query(statement).all(...((parameters ?? []) as Array<string | number | null>)) as Array<Record<string, unknown>>,
     executeAtomically: async (statements) => {
       sqlite.transaction(() => {
         for (const statement of statements) sqlite.exec(statement);
@@ -89,10 +86,10 @@ async function openLibsql(url: string): Promise<Storage> {
   return {
     db,
     driver: 'libsql',
-    execute: async (statement) => {
-      await client.execute(statement);
+    execute: async (statement, parameters) => {
+      await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> });
     },
-    queryRows: async (statement) => (await client.execute(statement)).rows as unknown as Array<Record<string, unknown>>,
+    queryRows: async (statement, parameters) => (await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> })).rows as unknown as Array<Record<string, unknown>>,
     executeAtomically: async (statements) => {
       await client.batch(statements, 'write');
     },
@@ -107,30 +104,24 @@ async function openLibsql(url: string): Promise<Storage> {
   };
 }
 
-export interface MigrationStatus {
-  applied: string[];
-  alreadyApplied: number;
-}
-
-/** Applies pending migrations in order, each recorded in `keyway_migrations`. */
-export async function migrate(storage: Storage, logger: Logger): Promise<MigrationStatus> {
+/**
+ * Applies pending migrations in order, each recorded in `keyway_migrations`: the core's first, then
+ * each plugin's, namespaced `<plugin>:<id>` so two plugins cannot collide.
+ */
+export async function migrate(storage: Storage, plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }> = []): Promise<MigrationReport> {
   await storage.execute('CREATE TABLE IF NOT EXISTS keyway_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
   const rows = await storage.queryRows('SELECT id FROM keyway_migrations');
   const done = new Set(rows.map((row) => String(row.id)));
   const applied: string[] = [];
-  for (const migration of MIGRATIONS) {
+  const all = [...MIGRATIONS.map((migration) => ({ id: migration.id, statements: migration.statements })), ...plugins.flatMap(({ plugin, migrations }) => migrations.map((migration) => ({ id: `${plugin}:${migration.id}`, statements: migration.statements })))];
+  for (const migration of all) {
     if (done.has(migration.id)) continue;
     try {
-      await storage.executeAtomically([
-        ...migration.statements,
-        `INSERT INTO keyway_migrations (id, applied_at) VALUES ('${migration.id}', '${new Date().toISOString()}')`,
-      ]);
+      await storage.executeAtomically([...migration.statements, `INSERT INTO keyway_migrations (id, applied_at) VALUES ('${migration.id.replaceAll("'", "''")}', '${new Date().toISOString()}')`]);
     } catch (error) {
       throw new StorageError(`Migration ${migration.id} failed: ${(error as Error).message}`);
     }
     applied.push(migration.id);
   }
-  const status = { applied, alreadyApplied: done.size };
-  logger.info({ migrations: { applied, alreadyApplied: done.size, latest: MIGRATIONS.at(-1)?.id } }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date');
-  return status;
+  return { applied, alreadyApplied: done.size, latest: MIGRATIONS.at(-1)?.id };
 }

@@ -1,10 +1,7 @@
 // Forward-only migrations, embedded as code so they ship inside the single binary (a drizzle
 // migrationsFolder does not exist there). Append new entries; never edit an applied one.
 
-export interface Migration {
-  id: string;
-  statements: string[];
-}
+import type { Migration } from '../../core/spec/store.ts';
 
 export const MIGRATIONS: Migration[] = [
   {

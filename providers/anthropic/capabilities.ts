@@ -1,5 +1,7 @@
 // What a Claude model generation supports, read from its name.
 
+import { shippedCatalog, type ModelCatalog } from '../../core/catalog/catalog.ts';
+
 export interface ClaudeCapabilities {
   /** Opus 4.7+, the 5 family, Fable and Mythos answer 400 to temperature/top_p/top_k. */
   samplingRemoved: boolean;
@@ -37,3 +39,14 @@ export function claudeCapabilities(model: string): ClaudeCapabilities {
 
 // ---------------------------------------------------------------------------------------------
 // Messages
+
+/** How Anthropic appears in the shipped price catalog. */
+export const ANTHROPIC_CATALOG_ALIASES = { providers: ['anthropic'] } as const;
+
+let catalog: ModelCatalog | undefined;
+
+/** The model's output-token limit from the shipped catalog, when it lists the model. */
+export function catalogMaxOutputTokens(model: string): number | undefined {
+  catalog ??= shippedCatalog(new Map([['anthropic', ANTHROPIC_CATALOG_ALIASES]]));
+  return catalog.get('anthropic', model)?.maxOutputTokens;
+}

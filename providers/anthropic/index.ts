@@ -1,3 +1,4 @@
+import { ANTHROPIC_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
@@ -16,6 +17,8 @@ export { usageFromAnthropic } from './usage.ts';
 
 const PROVIDER = 'anthropic';
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+import { ANTHROPIC_CATALOG_ALIASES } from './capabilities.ts';
+export { ANTHROPIC_CATALOG_ALIASES };
 const REMAINING_HEADERS = ['anthropic-ratelimit-requests-remaining'] as const;
 /** Enough for every model Anthropic lists; a guard against a paging loop that never ends. */
 const MAX_MODEL_PAGES = 20;
@@ -86,6 +89,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     name: PROVIDER,
     defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
     modelPatterns: [/^claude-/],
+    catalogAliases: ANTHROPIC_CATALOG_ALIASES,
+    modelClasses: ANTHROPIC_MODEL_CLASSES,
     async chat(request, context) {
       const { betas, rest } = takeBetas(request);
       const response = await post('messages', translate(rest as ChatRequest, context, false), context, betas);

@@ -2,13 +2,13 @@
 // could not honour is pushed onto `warnings` (sent to the client in X-Keyway-Warnings) rather than
 // silently lost.
 
-import { defaultCatalog } from '../../core/catalog/catalog.ts';
+
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import { parseDataUrl, parseToolArguments } from '../../core/wire/provider-kit.ts';
 import type { ChatMessage, ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { planThinking, thinkingIsOn, type ThinkingPlan } from './thinking.ts';
-import { claudeCapabilities, type ClaudeCapabilities } from './capabilities.ts';
+import { catalogMaxOutputTokens, claudeCapabilities, type ClaudeCapabilities } from './capabilities.ts';
 
 const PROVIDER = 'anthropic';
 export { claudeCapabilities, claudeSupportsThinking, type ClaudeCapabilities } from './capabilities.ts';
@@ -203,7 +203,7 @@ export function resolveMaxTokens(request: ChatRequest, model: string, settings: 
     request.max_completion_tokens ??
     request.max_tokens ??
     settings.max_tokens_default ??
-    defaultCatalog().get(PROVIDER, model)?.maxOutputTokens ??
+    catalogMaxOutputTokens(model) ??
     FALLBACK_MAX_TOKENS
   );
 }

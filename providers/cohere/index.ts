@@ -1,3 +1,4 @@
+import { COHERE_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
 import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
@@ -10,6 +11,7 @@ import { parseCohereChatResponse } from './response.ts';
 import { cohereStreamParts } from './stream.ts';
 
 export const COHERE_DEFAULT_BASE_URL = 'https://api.cohere.com';
+export const COHERE_CATALOG_ALIASES = { providers: ['cohere', 'cohere_chat'], modelPrefixes: ['cohere/'] } as const;
 
 export interface CohereAdapterOptions {
   /** A bare host (`https://api.cohere.com`); Keyway adds `/v2/chat`, `/v2/embed` and `/v1/models`. */
@@ -42,6 +44,8 @@ export function createCohereAdapter(options: CohereAdapterOptions): ProviderAdap
     name: 'cohere',
     defaultBaseUrl: COHERE_DEFAULT_BASE_URL,
     modelPatterns: [/^command/, /^c4ai-/, /^embed-/],
+    catalogAliases: COHERE_CATALOG_ALIASES,
+    modelClasses: COHERE_MODEL_CLASSES,
     async chat(request, context) {
       const response = await post('/v2/chat', chatBody(request, context, false), context, false);
       return parseCohereChatResponse(await readJsonBody(response, 'cohere', context.signal), context.model);

@@ -1,3 +1,4 @@
+import { GOOGLE_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
@@ -8,6 +9,7 @@ import { parseGeminiChatResponse, parseGeminiEmbeddings, type GeminiResponse } f
 import { geminiStreamParts } from './stream.ts';
 
 export const GOOGLE_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
+export const GOOGLE_CATALOG_ALIASES = { providers: ['gemini'], modelPrefixes: ['gemini/'] } as const;
 const API_VERSION_PATH = '/v1beta';
 const ENVIRONMENT_VARIABLE = 'KEYWAY_GOOGLE_BASE_URL';
 /** Gemini's maximum page size, so a models listing usually takes one request. */
@@ -46,6 +48,8 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
     name: PROVIDER_NAME,
     defaultBaseUrl: GOOGLE_DEFAULT_BASE_URL,
     modelPatterns: [/^gemini-/, /^gemma-/, /^learnlm-/, /^embedding-\d/, /^text-embedding-00\d$/],
+    catalogAliases: GOOGLE_CATALOG_ALIASES,
+    modelClasses: GOOGLE_MODEL_CLASSES,
     async chat(request, context) {
       const response = await post(chatUrl(context, false), chatBody(request, context), context, false);
       const body = (await readJsonBody(response, PROVIDER_NAME, context.signal)) as GeminiResponse;

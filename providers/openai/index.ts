@@ -1,134 +1,14 @@
-import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
-import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
-import { classifyOpenAIError } from './errors.ts';
-import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
-import { parseOpenAIChatResponse } from './response.ts';
-import { openAIStreamParts } from './stream.ts';
-import { usageFromOpenAI } from './usage.ts';
+// OpenAI: Chat Completions, embeddings and models, through the OpenAI-compatible base.
 
-export interface OpenAICompatibleOptions {
-  name: string;
-  defaultBaseUrl: string;
-  /** From `KEYWAY_<NAME>_BASE_URL` or the plugin config. */
-  baseUrl: string | undefined;
-  modelPatterns: RegExp[];
-  fetch: typeof fetch;
-}
-
-const REMAINING_HEADERS = ['x-ratelimit-remaining-requests'] as const;
-
-/** One adapter serves OpenAI and every server that speaks its API (Ollama, vLLM, Groq, Mistral…). */
-export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions): ProviderAdapter {
-  const { name } = options;
-  const classify = (status: number, body: string, headers: Headers) => classifyOpenAIError(name, status, body, headers);
-  const baseUrlFor = (credential: ProviderCredential) => resolveBaseUrl(credential, options.baseUrl, options.defaultBaseUrl);
-
-  async function send(request: ChatRequest, context: CallContext, stream: boolean): Promise<Response> {
-    const body = buildOpenAIChatBody(request, context.model, context.credential.settings);
-    const response = await postUpstream(
-      options.fetch,
-      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
-      context,
-      name,
-      classify,
-    );
-    return response;
-  }
-
-  return {
-    name,
-    defaultBaseUrl: options.defaultBaseUrl,
-    modelPatterns: options.modelPatterns,
-    async chat(request, context) {
-      const response = await send({ ...request, stream: false }, context, false);
-      const { body, text } = await readJsonBodyWithText(response, name, context.signal);
-      return { ...parseOpenAIChatResponse(name, body), openAIText: text };
-    },
-    async chatStream(request, context) {
-      const response = await send({ ...request, stream: true }, context, true);
-      if (response.body === null) throw upstreamFailure({ provider: name, status: response.status, reason: 'server_error', message: 'the stream has no body' });
-      return openAIStreamParts(name, response.body, context.signal);
-    },
-    async listModels(credential, signal) {
-      const body = (await getUpstreamJson(options.fetch, `${baseUrlFor(credential)}/models`, openAIHeaders(credential.apiKey, credential.organizationId, false), signal, name, classify)) as {
-        data?: Array<{ id?: unknown }>;
-      };
-      return (body.data ?? []).map((model) => model.id).filter((id): id is string => typeof id === 'string');
-    },
-    async embeddings(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult> {
-      const response = await postUpstream(
-        options.fetch,
-        {
-          url: `${baseUrlFor(context.credential)}/embeddings`,
-          headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, false),
-          body: JSON.stringify({ ...request, model: context.model }),
-          info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
-        },
-        context,
-        name,
-        classify,
-      );
-      const body = (await readJsonBody(response, name, context.signal)) as { model?: string; data?: EmbeddingsResult['data']; usage?: OpenAIUsage };
-      const usage = usageFromOpenAI(body.usage ? { ...body.usage, completion_tokens: body.usage.completion_tokens ?? 0 } : undefined);
-      return {
-        model: body.model ?? context.model,
-        data: body.data ?? [],
-        usage: usage ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
-      };
-    },
-  };
-}
-
-const configSchema = Type.Object({ baseUrl: Type.Optional(Type.String({ format: 'uri' })) });
-
-interface CompatibleProviderSpec {
-  name: string;
-  defaultBaseUrl: string;
-  modelPatterns: RegExp[];
-  description: string;
-}
-
-function compatiblePlugin(spec: CompatibleProviderSpec) {
-  const environmentVariable = `KEYWAY_${spec.name.toUpperCase()}_BASE_URL`;
-  return definePlugin({
-    name: `provider-${spec.name}`,
-    version: '1.0.0',
-    apiVersion: PLUGIN_API_VERSION,
-    kind: 'provider',
-    description: spec.description,
-    configSchema,
-    setup(context) {
-      return {
-        provider: createOpenAICompatibleAdapter({
-          name: spec.name,
-          defaultBaseUrl: spec.defaultBaseUrl,
-          baseUrl: context.config.baseUrl ?? context.env[environmentVariable],
-          modelPatterns: spec.modelPatterns,
-          fetch: context.fetch,
-        }),
-      };
-    },
-  });
-}
+import { compatiblePlugin, OPENAI_COMPATIBLE_CATALOG_ALIASES } from '../openai-compatible/index.ts';
+import { OPENAI_MODEL_CLASSES } from './model-classes.ts';
 
 export const openAIProviderPlugin = compatiblePlugin({
   name: 'openai',
   defaultBaseUrl: 'https://api.openai.com/v1',
   modelPatterns: [/^gpt-/, /^o\d/, /^chatgpt-/, /^text-embedding-/, /^davinci/, /^babbage/],
+  catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.openai,
+  modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models',
 });
 
-/**
- * Well-known OpenAI-compatible services, each usable by name in `POST /v1/providers/keys`.
- * Any other OpenAI-compatible server works through the `openai` provider with `settings.base_url`.
- */
-export const openAICompatibleProviderPlugins = [
-  compatiblePlugin({ name: 'groq', defaultBaseUrl: 'https://api.groq.com/openai/v1', modelPatterns: [], description: 'Groq (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'mistral', defaultBaseUrl: 'https://api.mistral.ai/v1', modelPatterns: [/^(mistral|open-mistral|codestral|ministral|pixtral)-/], description: 'Mistral (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'deepseek', defaultBaseUrl: 'https://api.deepseek.com/v1', modelPatterns: [/^deepseek-/], description: 'DeepSeek (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'together', defaultBaseUrl: 'https://api.together.xyz/v1', modelPatterns: [], description: 'Together AI (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'ollama', defaultBaseUrl: 'http://127.0.0.1:11434/v1', modelPatterns: [], description: 'Ollama (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'vllm', defaultBaseUrl: 'http://127.0.0.1:8000/v1', modelPatterns: [], description: 'vLLM (OpenAI-compatible)' }),
-];

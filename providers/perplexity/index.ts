@@ -1,8 +1,9 @@
+import { PERPLEXITY_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
 import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { openAIHeaders } from '../openai/request.ts';
+import { openAIHeaders } from '../openai-compatible/request.ts';
 import { classifyPerplexityError } from './errors.ts';
 import { listPerplexityModels } from './models.ts';
 import { buildPerplexityChatBody } from './request.ts';
@@ -10,6 +11,7 @@ import { parsePerplexityChatResponse } from './response.ts';
 import { perplexityStreamParts } from './stream.ts';
 
 export const PERPLEXITY_DEFAULT_BASE_URL = 'https://api.perplexity.ai';
+export const PERPLEXITY_CATALOG_ALIASES = { providers: ['perplexity'], modelPrefixes: ['perplexity/'] } as const;
 
 export interface PerplexityAdapterOptions {
   /** A bare host (`https://api.perplexity.ai`); Keyway adds `/chat/completions` and `/v1/models`. */
@@ -40,6 +42,8 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     name: 'perplexity',
     defaultBaseUrl: PERPLEXITY_DEFAULT_BASE_URL,
     modelPatterns: [/^sonar/, /^r1-1776/],
+    catalogAliases: PERPLEXITY_CATALOG_ALIASES,
+    modelClasses: PERPLEXITY_MODEL_CLASSES,
     async chat(request, context) {
       const response = await send(request, context, false);
       return parsePerplexityChatResponse(await readJsonBody(response, 'perplexity', context.signal));

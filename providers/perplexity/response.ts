@@ -1,5 +1,5 @@
 import { emptyUsage, type ChatResult } from '../../core/spec/vocabulary.ts';
-import { parseOpenAIChatResponse } from '../openai/response.ts';
+import { parseOpenAIChatResponse } from '../openai-compatible/response.ts';
 import { usageFromPerplexity, type PerplexityUsage } from './usage.ts';
 
 /** Perplexity's top-level answer fields that OpenAI lacks, handed to the client as they are. */

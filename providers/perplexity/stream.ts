@@ -2,7 +2,7 @@ import type { KeywayError } from '../../core/errors.ts';
 import { networkFailure, parseJsonOrUndefined, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
 import type { OpenAIChunk, OpenAIChunkChoice, StreamPart } from '../../core/spec/vocabulary.ts';
-import { mapOpenAIFinishReason } from '../openai/finish-reason.ts';
+import { mapOpenAIFinishReason } from '../openai-compatible/finish-reason.ts';
 import { classifyPerplexityStreamError } from './errors.ts';
 import { PERPLEXITY_EXTRA_FIELDS } from './response.ts';
 import { usageFromPerplexity, type PerplexityUsage } from './usage.ts';

@@ -1,5 +1,5 @@
 import type { OpenAIUsage, Usage } from '../../core/spec/vocabulary.ts';
-import { usageFromOpenAI } from '../openai/usage.ts';
+import { usageFromOpenAI } from '../openai-compatible/usage.ts';
 
 /** Perplexity's per-request cost breakdown in USD, as it reports it. */
 export interface PerplexityCost {
@@ -36,7 +36,14 @@ export function usageFromPerplexity(usage: PerplexityUsage | null | undefined): 
   const base = usageFromOpenAI(usage);
   if (base === undefined || usage === null || usage === undefined) return base;
   const reasoning = typeof usage.reasoning_tokens === 'number' && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : 0;
-  if (reasoning === 0) return base;
-  const outputTokens = base.outputTokens + reasoning;
-  return { ...base, outputTokens, totalTokens: base.inputTokens + outputTokens, reasoningTokens: reasoning };
+  const result = reasoning === 0 ? base : { ...base, outputTokens: base.outputTokens + reasoning, totalTokens: base.inputTokens + base.outputTokens + reasoning, reasoningTokens: reasoning };
+  const reportedCost = providerReportedCost(usage);
+  if (reportedCost !== undefined) result.providerCostUsd = reportedCost;
+  return result;
+}
+
+/** Perplexity's own `cost.total_cost` (which includes the per-request search fee), when valid. */
+export function providerReportedCost(usage: PerplexityUsage): number | undefined {
+  const total = usage.cost?.total_cost;
+  return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
 }

@@ -85,7 +85,7 @@ export function describeFailureScenarios(harness: () => Harness): void {
     expect(streamed.text.length).toBeLessThan(expected.length);
     expect(expected.startsWith(streamed.text)).toBe(true);
     const row = await usageRowFor(harness(), streamed.response);
-    expect({ status: row.status, errorCode: row.errorCode, streamed: row.streamed }).toEqual({ status: 502, errorCode: 'upstream_error', streamed: 1 });
+    expect({ status: row.status, errorCode: row.errorCode, streamed: row.streamed }).toEqual({ status: 502, errorCode: 'upstream_error', streamed: true });
   });
 
   test('errors: requests the provider cannot serve are 400s that leave the provider healthy', async () => {

@@ -146,13 +146,13 @@ export function nativeBody(harness: Harness): JsonObject {
   return lastNativeRequest(harness).body as JsonObject;
 }
 
-export type UsageRecord = Awaited<ReturnType<TestGateway['runtime']['repository']['listUsage']>>[number];
+export type UsageRecord = Awaited<ReturnType<TestGateway['runtime']['store']['listUsage']>>[number];
 
 /** The usage row the gateway wrote for a request, found by the X-Request-Id it answered. */
 export async function usageRowFor(harness: Harness, response: Response): Promise<UsageRecord> {
   const requestId = response.headers.get('x-request-id');
   await flushUsage(harness.gateway);
-  const rows = await harness.gateway.runtime.repository.listUsage('default');
+  const rows = await harness.gateway.runtime.store.listUsage('default');
   const row = rows.find((candidate) => candidate.requestId === requestId);
   if (row === undefined) throw new Error(`no usage row for request ${String(requestId)}`);
   return row;

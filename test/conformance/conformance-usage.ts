@@ -50,7 +50,7 @@ function expectRowMatches(row: UsageRecord, harness: Harness, expected: TokenCou
     inputTokens: expected.prompt_tokens,
     outputTokens: expected.completion_tokens,
     totalTokens: expected.total_tokens,
-    streamed: streamed ? 1 : 0,
+    streamed,
   });
 }
 

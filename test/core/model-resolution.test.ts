@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test';
-import { ModelCatalog, defaultCatalog } from '../../core/catalog/catalog.ts';
+import { ModelCatalog } from '../../core/catalog/catalog.ts';
+import { builtinCatalog } from '../helpers/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
 import { resolveModel, type ModelResolverDependencies } from '../../core/routing/resolve-model.ts';
-import type { ModelsCache } from '../../core/routing/reported-models.ts';
+import type { ReportedModels } from '../../core/routing/reported-models.ts';
 import type { ProviderAdapter, ProviderKeyRecord, ResolvedKeys } from '../../core/spec/plugin.ts';
 
 function adapter(name: string, modelPatterns: RegExp[] = []): ProviderAdapter {
@@ -33,9 +34,9 @@ const reported = new Map<string, Set<string>>([['ollama', new Set(['llama3.1:8b'
 const models = {
   providersReporting: (_account: string, model: string) => [...reported].filter(([, names]) => names.has(model)).map(([provider]) => provider),
   modelsOf: () => reported,
-} as unknown as ModelsCache;
+} as unknown as ReportedModels;
 
-const dependencies: ModelResolverDependencies = { providers, catalog: defaultCatalog(), models };
+const dependencies: ModelResolverDependencies = { providers, catalog: builtinCatalog(), models };
 
 function failure(run: () => unknown): KeywayError {
   try {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
+import { standaloneServices } from '../../core/services.ts';
 import { createLogger } from '../../core/logger.ts';
 import { PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
 import { cryptoLocalPlugin } from '../../plugins/crypto-local/index.ts';
@@ -13,7 +14,7 @@ const BINDING = 'provider_key:pk_123:account:acc_1';
 async function startBackend(env: Record<string, string>, dataDirectory: string): Promise<{ backend: CryptoBackend; logLines: string[] }> {
   const logLines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void logLines.push(line) });
-  const contributions = await cryptoLocalPlugin.setup?.({ config: {}, logger, fetch, env, dataDirectory });
+  const contributions = await cryptoLocalPlugin.setup?.({ config: {}, logger, fetch, env, dataDirectory, services: standaloneServices({ logger }) });
   const backend = contributions?.cryptoBackend;
   if (backend === undefined) throw new Error('crypto-local contributed no backend');
   return { backend, logLines };

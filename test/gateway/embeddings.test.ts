@@ -53,7 +53,7 @@ describe.each([
     }
     expect(body.usage.prompt_tokens).toBeGreaterThan(0);
     await flushUsage(gateway);
-    const row = (await gateway.runtime.repository.listUsage('default')).find((usage) => usage.requestId === response.headers.get('x-request-id'));
+    const row = (await gateway.runtime.store.listUsage('default')).find((usage) => usage.requestId === response.headers.get('x-request-id'));
     expect(row?.endpoint).toBe('embeddings');
     expect(row?.provider).toBe(provider);
     expect(row?.inputTokens).toBe(body.usage.prompt_tokens);

@@ -109,11 +109,11 @@ describe('upstream failures are mapped, never blamed on the caller', () => {
     // The rejected key is out of rotation and flagged; once its provider accepts it again it is back.
     const rejectedKey = body.error.attempts?.[0]?.key_id;
     await Bun.sleep(50);
-    expect(gateway.runtime.store.current.keysById.get(String(rejectedKey))?.status).toBe('invalid');
+    expect(gateway.runtime.snapshots.current.keysById.get(String(rejectedKey))?.status).toBe('invalid');
     const listing = (await (await call(gateway, 'GET', '/v1/providers')).json()) as { providers: Array<{ key_id: string; status: string }> };
     expect(listing.providers.find((key) => key.key_id === rejectedKey)?.status).toBe('active');
     await Bun.sleep(50);
-    expect(gateway.runtime.store.current.keysById.get(String(rejectedKey))?.status).toBe('active');
+    expect(gateway.runtime.snapshots.current.keysById.get(String(rejectedKey))?.status).toBe('active');
   });
 
   test('429 passes through with Retry-After', async () => {
@@ -216,7 +216,7 @@ describe('client disconnect', () => {
     controller.abort();
     await Bun.sleep(400);
     await gateway.runtime.usage.flush();
-    const rows = await gateway.runtime.repository.listUsage('default');
+    const rows = await gateway.runtime.store.listUsage('default');
     const row = rows.find((usage) => usage.requestId === response.headers.get('x-request-id'));
     expect(row?.status).toBe(499);
   });

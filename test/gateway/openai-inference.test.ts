@@ -117,10 +117,10 @@ describe('streaming', () => {
     expect(upstream.stream_options?.include_usage).toBe(true);
     await flushUsage(gateway);
     const requestId = response.headers.get('x-request-id');
-    const row = (await gateway.runtime.repository.listUsage('default')).find((usage) => usage.requestId === requestId);
+    const row = (await gateway.runtime.store.listUsage('default')).find((usage) => usage.requestId === requestId);
     expect(row?.inputTokens).toBeGreaterThan(0);
     expect(row?.outputTokens).toBeGreaterThan(0);
-    expect(row?.streamed).toBe(1);
+    expect(row?.streamed).toBe(true);
   });
 
   test('the usage chunk reaches a client that asked for it', async () => {
@@ -175,7 +175,7 @@ describe('accounting', () => {
       expect(response.headers.get('x-request-id')).toBe('client-chosen-id-42');
     }
     await flushUsage(gateway);
-    const rows = (await gateway.runtime.repository.listUsage('default')).filter((usage) => usage.requestId === 'client-chosen-id-42');
+    const rows = (await gateway.runtime.store.listUsage('default')).filter((usage) => usage.requestId === 'client-chosen-id-42');
     expect(rows).toHaveLength(2);
   });
 });

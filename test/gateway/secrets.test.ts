@@ -72,7 +72,7 @@ describe('canary keys never leak', () => {
   });
 
   test('gateway keys are stored as hashes only', async () => {
-    const rows = await gateway.runtime.storage.queryRows('SELECT key_hash, masked_key FROM gateway_keys');
+    const rows = await gateway.runtime.store.query('SELECT key_hash, masked_key FROM gateway_keys');
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
       expect(String(row.key_hash)).toMatch(/^[0-9a-f]{64}$/);
@@ -85,13 +85,13 @@ describe('canary keys never leak', () => {
       { name: 'openai', api_key: 'sk-proj-AadBindingFirst000000000000000001', weight: 5 },
       { name: 'openai', api_key: 'sk-proj-AadBindingSecond00000000000000002', weight: 4 },
     ]);
-    const rows = await gateway.runtime.storage.queryRows(`SELECT id, ciphertext FROM provider_keys WHERE id IN ('${first?.key_id}', '${second?.key_id}')`);
+    const rows = await gateway.runtime.store.query(`SELECT id, ciphertext FROM provider_keys WHERE id IN ('${first?.key_id}', '${second?.key_id}')`);
     const firstCiphertext = rows.find((row) => row.id === first?.key_id)?.ciphertext;
     expect(String(firstCiphertext)).toMatch(/^kw1\.local\.v1\./);
-    await gateway.runtime.storage.execute(`UPDATE provider_keys SET ciphertext = '${String(firstCiphertext)}' WHERE id = '${second?.key_id}'`);
-    await gateway.runtime.store.refresh();
+    await gateway.runtime.store.execute(`UPDATE provider_keys SET ciphertext = '${String(firstCiphertext)}' WHERE id = '${second?.key_id}'`);
+    await gateway.runtime.snapshots.refresh();
     const vault = gateway.runtime.vault;
-    const secondRecord = gateway.runtime.store.current.keysById.get(String(second?.key_id));
+    const secondRecord = gateway.runtime.snapshots.current.keysById.get(String(second?.key_id));
     expect(secondRecord).toBeDefined();
     let failure: unknown;
     try {

@@ -10,7 +10,6 @@ import type { PluginSource } from '../../core/registry.ts';
 import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
-import { routeExtensions } from '../../plugins/routes.ts';
 
 export const OPERATOR_KEY = 'kw_op_TestOperatorKey0123456789abcdefghij';
 
@@ -58,7 +57,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     clock: options.clock,
     probes: options.probes,
   });
-  const server = startServer(runtime, routeExtensions);
+  const server = startServer(runtime);
   const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(output.join('\n'))?.[1] ?? '';
   return {
     url: server.url,

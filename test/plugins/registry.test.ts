@@ -8,11 +8,12 @@ import { createLogger } from '../../core/logger.ts';
 import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/spec/plugin.ts';
 import { importPluginModules, loadPlugins, orderByDependencies, PluginLoadError, validateDefinition, type PluginEnvironment, type PluginSource } from '../../core/registry.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
+import { standaloneServices } from '../../core/services.ts';
 
 const silentLogger = createLogger('silent', { write: () => undefined } as never);
 
 function environment(config: Record<string, unknown> = {}): PluginEnvironment {
-  return { logger: silentLogger, fetch, env: {}, dataDirectory: tmpdir(), config };
+  return { logger: silentLogger, fetch, env: {}, dataDirectory: tmpdir(), config, services: standaloneServices({ logger: silentLogger }) };
 }
 
 function policy(name: string, extra: Partial<PluginDefinition> = {}): PluginDefinition {
@@ -43,7 +44,7 @@ function fakeProvider(name: string): ProviderAdapter {
 
 function requestContext(): RequestContext {
   const principal = { keyId: 'key_test', role: 'admin' as const, accountId: 'default', teamId: undefined, byokAccess: true };
-  return createRequestContext('req_test', new Request('http://localhost/'), principal, 'chat', { model: 'gpt-4o-mini', messages: [] }, () => undefined);
+  return createRequestContext('req_test', new Request('http://localhost/'), principal, 'chat', () => undefined, { model: 'gpt-4o-mini', messages: [] });
 }
 
 describe('declaration validation', () => {

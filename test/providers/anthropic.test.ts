@@ -1,7 +1,11 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
+import { standaloneServices } from '../../core/services.ts';
+import { createLogger } from '../../core/logger.ts';
+
+const silentServicesLogger = createLogger('silent', { write: () => undefined } as never);
 import { join } from 'node:path';
-import { defaultCatalog } from '../../core/catalog/catalog.ts';
+import { builtinCatalog } from '../helpers/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
 import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
@@ -79,7 +83,7 @@ describe('anthropic request translation (fixtures)', () => {
         return;
       }
       const expected = { ...testCase.expected };
-      if (expected.max_tokens === '$catalog') expected.max_tokens = defaultCatalog().get('anthropic', testCase.model)?.maxOutputTokens;
+      if (expected.max_tokens === '$catalog') expected.max_tokens = builtinCatalog().get('anthropic', testCase.model)?.maxOutputTokens;
       expect(translate()).toEqual(expected);
       expect(warnings).toEqual(testCase.warnings ?? []);
     });
@@ -269,6 +273,7 @@ describe('anthropic adapter with an injected fetch', () => {
   test('the plugin reads KEYWAY_ANTHROPIC_BASE_URL', async () => {
     const scripted = scriptedFetch(jsonAnswer(MESSAGE_BODY));
     const contributions = await anthropicProviderPlugin.setup?.({
+      services: standaloneServices({ logger: silentServicesLogger }),
       config: {},
       logger: undefined as never,
       fetch: scripted.fetch,

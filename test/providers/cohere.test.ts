@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
+import { standaloneServices } from '../../core/services.ts';
+import { createLogger } from '../../core/logger.ts';
+
+const silentServicesLogger = createLogger('silent', { write: () => undefined } as never);
 import type { Logger } from '../../core/logger.ts';
 import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
@@ -334,7 +338,8 @@ describe('cohere adapter (injected fetch)', () => {
     expect(cohereProviderPlugin.name).toBe('provider-cohere');
     const answer = await fixtureText('chat-response.json');
     const fake = fakeFetch(() => new Response(answer));
-    const contributions = await cohereProviderPlugin.setup?.({ config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_COHERE_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
+    const contributions = await cohereProviderPlugin.setup?.({
+      services: standaloneServices({ logger: silentServicesLogger }), config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_COHERE_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
     const provider = contributions ? contributions.provider : undefined;
     expect(provider?.name).toBe('cohere');
     expect(provider?.defaultBaseUrl).toBe('https://api.cohere.com');

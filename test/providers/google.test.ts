@@ -1,5 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { KeywayError } from '../../core/errors.ts';
+import { standaloneServices } from '../../core/services.ts';
+import { createLogger } from '../../core/logger.ts';
+
+const silentServicesLogger = createLogger('silent', { write: () => undefined } as never);
 import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, StreamPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError } from '../../providers/google/errors.ts';
@@ -237,7 +241,8 @@ describe('adapter over an injected fetch', () => {
 
   test('the plugin reads KEYWAY_GOOGLE_BASE_URL', async () => {
     const { fetch, calls } = fakeFetch(() => Response.json(TEXT_ANSWER));
-    const contributions = await googleProviderPlugin.setup?.({ config: {}, env: { KEYWAY_GOOGLE_BASE_URL: 'http://sim.example' }, fetch, logger: undefined as never, dataDirectory: '/tmp' });
+    const contributions = await googleProviderPlugin.setup?.({
+      services: standaloneServices({ logger: silentServicesLogger }), config: {}, env: { KEYWAY_GOOGLE_BASE_URL: 'http://sim.example' }, fetch, logger: undefined as never, dataDirectory: '/tmp' });
     const adapter = contributions ? contributions.provider : undefined;
     expect(adapter?.name).toBe('google');
     await adapter?.chat(HELLO, callContext());

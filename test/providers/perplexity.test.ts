@@ -1,5 +1,9 @@
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { KeywayError } from '../../core/errors.ts';
+import { standaloneServices } from '../../core/services.ts';
+import { createLogger } from '../../core/logger.ts';
+
+const silentServicesLogger = createLogger('silent', { write: () => undefined } as never);
 import type { Logger } from '../../core/logger.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatMessage, ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
@@ -59,7 +63,7 @@ describe('perplexity responses (fixtures)', () => {
     expect(result.created).toBe(1722186391);
     expect(result.choices[0]?.message.content).toBe('The Milky Way contains an estimated 100 to 400 billion stars [1][2].');
     expect(result.choices[0]?.finishReason).toEqual({ unified: 'stop', raw: 'stop' });
-    expect(result.usage).toEqual({ inputTokens: 17, outputTokens: 65, totalTokens: 82, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 });
+    expect(result.usage).toEqual({ inputTokens: 17, outputTokens: 65, totalTokens: 82, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0, providerCostUsd: 0.005082 });
     expect(result.extraFields).toEqual({
       citations: body.citations,
       search_results: body.search_results,
@@ -73,7 +77,7 @@ describe('perplexity responses (fixtures)', () => {
 
   test('reasoning tokens, reported beside completion tokens, are counted inside the output', async () => {
     const result = parsePerplexityChatResponse(await fixtureJson('chat-response-deep-research.json'));
-    expect(result.usage).toEqual({ inputTokens: 108, outputTokens: 3256 + 73248, totalTokens: 108 + 3256 + 73248, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 73248 });
+    expect(result.usage).toEqual({ inputTokens: 108, outputTokens: 3256 + 73248, totalTokens: 108 + 3256 + 73248, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 73248, providerCostUsd: 0.630606 });
     expect((result.extraFields?.usage_details as PerplexityUsage).cost?.total_cost).toBe(0.630606);
   });
 });
@@ -92,7 +96,7 @@ describe('perplexity stream (fixtures)', () => {
     expect((extras[1]?.fields.search_results as unknown[]).length).toBe(2);
     expect(extras[2]?.fields.usage_details).toMatchObject({ num_search_queries: 1, cost: { request_cost: 0.005 } });
     expect(parts.filter((part) => part.type === 'finish')).toEqual([{ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'stop' } }]);
-    expect(parts.at(-1)).toEqual({ type: 'usage', usage: { inputTokens: 9, outputTokens: 14, totalTokens: 23, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } });
+    expect(parts.at(-1)).toEqual({ type: 'usage', usage: { inputTokens: 9, outputTokens: 14, totalTokens: 23, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0, providerCostUsd: 0.005023 } });
   });
 
   test('event: error ends the stream with an error part', async () => {
@@ -183,7 +187,8 @@ describe('perplexity adapter (injected fetch)', () => {
   test('the plugin reads KEYWAY_PERPLEXITY_BASE_URL and claims Sonar model names', async () => {
     expect(perplexityProviderPlugin.name).toBe('provider-perplexity');
     const fake = fakeFetch(() => new Response('{"data":[]}'));
-    const contributions = await perplexityProviderPlugin.setup?.({ config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_PERPLEXITY_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
+    const contributions = await perplexityProviderPlugin.setup?.({
+      services: standaloneServices({ logger: silentServicesLogger }), config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_PERPLEXITY_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
     const provider = contributions ? contributions.provider : undefined;
     expect(provider?.name).toBe('perplexity');
     expect(provider?.defaultBaseUrl).toBe('https://api.perplexity.ai');

@@ -2,7 +2,7 @@
 // class table as the API answers it) rather than hard-coded, so a price update does not silently
 // turn a cost test into a test of something else.
 
-import { defaultCatalog } from '../../core/catalog/catalog.ts';
+import { builtinCatalog } from '../helpers/catalog.ts';
 import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RecordedRequest } from '../simulators/common.ts';
 import { call, type RoutingGateway, type SimulatorFleet } from './harness.ts';
@@ -31,7 +31,7 @@ export interface PricedChoice {
  * the catalog × the request's cost weight, cheapest first.
  */
 export function expectedCostOrder(modelClass: ModelClass, requested: { provider: string; model: string }, weights: Record<string, number>, providersWithKeys: readonly string[]): PricedChoice[] {
-  const catalog = defaultCatalog();
+  const catalog = builtinCatalog();
   const models = new Map(Object.entries(modelClass.models));
   models.set(requested.provider, requested.model);
   const choices: PricedChoice[] = [];

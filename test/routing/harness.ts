@@ -35,8 +35,8 @@ export function startRoutingGateway(options: RoutingGatewayOptions = {}): Promis
 
 /** Runs the probes that are due now, as the background ticker would. */
 export function probeNow(gateway: RoutingGateway): Promise<number> {
-  const { store, models, health } = gateway.runtime;
-  return probeDueKeys(store, models, health);
+  const { snapshots, models, health } = gateway.runtime;
+  return probeDueKeys(snapshots, models, health);
 }
 
 export interface SimulatorFleet {

@@ -36,8 +36,8 @@ describe('GET /v1/model-classes', () => {
   test('answers the shipped table', async () => {
     const key = await newAccount();
     const classes = await modelClasses(gateway, key);
-    expect(classes.map((entry) => entry.name)).toEqual(shippedModelClasses().list().map((entry) => entry.name));
-    for (const shipped of shippedModelClasses().list()) expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
+    expect(classes.map((entry) => entry.name)).toEqual(shippedModelClasses(gateway.runtime.plugins.providers).list().map((entry) => entry.name));
+    for (const shipped of shippedModelClasses(gateway.runtime.plugins.providers).list()) expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
     expect(classOf(classes, 'gpt-4').name).toBe('flagship');
   });
 });
@@ -50,7 +50,7 @@ describe('PUT /v1/settings/model-classes (account)', () => {
     expect(response.status).toBe(200);
     const flagship = classOf(((await response.json()) as { classes: Parameters<typeof classOf>[0] }).classes, 'flagship');
     expect(flagship.models.google).toBe('gemini-2.5-flash');
-    expect(flagship.models.anthropic).toBe(shippedModelClasses().classOf('flagship')?.models.anthropic ?? '');
+    expect(flagship.models.anthropic).toBe(shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '');
 
     fleet.simulators.openai.inject({ kind: 'server_error' });
     const served = await chain(key, ['openai', 'google']);
@@ -101,7 +101,7 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
       await chain(overriding, ['openai', 'anthropic']);
       expect(lastSentModel(fleet, 'anthropic')).toBe('claude-opus-4-1');
     } finally {
-      await overrideForPlatform({ flagship: { models: { anthropic: shippedModelClasses().classOf('flagship')?.models.anthropic ?? '' } } });
+      await overrideForPlatform({ flagship: { models: { anthropic: shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '' } } });
     }
   });
 });

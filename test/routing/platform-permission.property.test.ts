@@ -85,7 +85,7 @@ const scenarioArbitrary = fc.record({
 async function restoreKeys(): Promise<void> {
   for (let tries = 0; tries < 100; tries++) {
     await (await call(gateway, 'GET', '/v1/providers')).arrayBuffer();
-    const keys = [...gateway.runtime.store.current.keysById.values()];
+    const keys = [...gateway.runtime.snapshots.current.keysById.values()];
     if (keys.every((key) => key.status === 'active' && gateway.runtime.health.isAvailable(key))) return;
     await Bun.sleep(10);
   }

@@ -10,7 +10,7 @@ export function guarded(role: PrincipalRole, handler: GuardedHandler) {
   return async (runtime: Runtime, request: Request, parameters: Record<string, string> = {}): Promise<Response> => {
     const requestId = requestIdOf(request);
     try {
-      const principal = authenticate(runtime.store, request.headers);
+      const principal = authenticate(runtime.snapshots, request.headers);
       requireRole(principal, role);
       return await handler(runtime, request, principal, parameters);
     } catch (error) {

@@ -1,23 +1,23 @@
 import type { Clock } from '../../clock.ts';
-import type { ConfigStore } from '../../credentials/snapshot.ts';
+import type { ConfigSnapshots } from '../../credentials/snapshot.ts';
 import { DEFAULT_HEALTH_POLICY, HealthMonitor, type HealthPolicy } from './monitor.ts';
 import type { Logger } from '../../logger.ts';
-import type { ModelsCache } from '../reported-models.ts';
+import type { ReportedModels } from '../reported-models.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
-import type { Repository } from '../../../plugins/store-sqlite/repository.ts';
+import type { Store } from '../../spec/store.ts';
 
 /** The account's health-check policy (`POST /v1/providers/health-check`), or the defaults. */
-export function healthPolicyOf(store: ConfigStore, accountId: string | null): HealthPolicy {
+export function healthPolicyOf(store: ConfigSnapshots, accountId: string | null): HealthPolicy {
   if (accountId === null) return (store.current.platformSettings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
   return (store.current.accounts.get(accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
 }
 
-export function hasHealthPolicy(store: ConfigStore, accountId: string | null): boolean {
+export function hasHealthPolicy(store: ConfigSnapshots, accountId: string | null): boolean {
   if (accountId === null) return store.current.platformSettings.health_check !== undefined;
   return store.current.accounts.get(accountId)?.settings.health_check !== undefined;
 }
 
-export function createHealthMonitor(store: ConfigStore, repository: Repository, logger: Logger, clock: Clock): HealthMonitor {
+export function createHealthMonitor(store: ConfigSnapshots, repository: Store, logger: Logger, clock: Clock): HealthMonitor {
   return new HealthMonitor({
     clock,
     policyFor: (accountId) => healthPolicyOf(store, accountId),
@@ -39,7 +39,7 @@ export function createHealthMonitor(store: ConfigStore, repository: Repository, 
   });
 }
 
-function allKeys(store: ConfigStore): ProviderKeyRecord[] {
+function allKeys(store: ConfigSnapshots): ProviderKeyRecord[] {
   const keys: ProviderKeyRecord[] = [];
   for (const byProvider of store.current.accountKeys.values()) for (const list of byProvider.values()) keys.push(...list);
   for (const list of store.current.platformKeys.values()) keys.push(...list);
@@ -50,7 +50,7 @@ function allKeys(store: ConfigStore): ProviderKeyRecord[] {
  * Active probes: every `check_interval`, each key of an account that set a health-check policy is
  * checked against its provider's models endpoint, which costs no tokens. One tick a second.
  */
-export function startProbes(store: ConfigStore, models: ModelsCache, health: HealthMonitor, intervalMs = 1000): () => void {
+export function startProbes(store: ConfigSnapshots, models: ReportedModels, health: HealthMonitor, intervalMs = 1000): () => void {
   let running = false;
   const tick = async () => {
     if (running) return;
@@ -66,7 +66,7 @@ export function startProbes(store: ConfigStore, models: ModelsCache, health: Hea
   return () => clearInterval(timer);
 }
 
-export async function probeDueKeys(store: ConfigStore, models: ModelsCache, health: HealthMonitor): Promise<number> {
+export async function probeDueKeys(store: ConfigSnapshots, models: ReportedModels, health: HealthMonitor): Promise<number> {
   const due = allKeys(store).filter((key) => key.status !== 'deleted' && hasHealthPolicy(store, key.accountId) && health.probeDue(key));
   await Promise.all(
     due.map(async (key) => {

@@ -1,0 +1,77 @@
+// The account stage: price the call, queue its usage row, log the outcome, run the account hooks.
+// The lifecycle runner calls it exactly once per authenticated request, on every path.
+
+import { costOf } from '../catalog/pricing.ts';
+import type { ModelCatalog } from '../catalog/catalog.ts';
+import type { Logger } from '../logger.ts';
+import type { HookTable } from '../registry.ts';
+import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
+import { usageRow } from './usage-row.ts';
+import type { UsageQueue } from './usage-queue.ts';
+
+export type OutcomeInput = Omit<RequestOutcome, 'costUsd' | 'latencyMs'>;
+
+export interface AccountantDependencies {
+  catalog: ModelCatalog;
+  usage: UsageQueue;
+  logger: Logger;
+  hooks: HookTable;
+}
+
+export class Accountant {
+  constructor(private readonly dependencies: AccountantDependencies) {}
+
+  /** Books the request once; a second call returns the first outcome and books nothing. */
+  account(context: RequestContext, input: OutcomeInput): RequestOutcome {
+    if (context.outcome !== undefined) return context.outcome;
+    const outcome: RequestOutcome = { ...input, costUsd: this.costOf(context, input), latencyMs: performance.now() - context.startedAt };
+    context.outcome = outcome;
+    this.dependencies.usage.enqueue(usageRow(context, outcome));
+    this.logOutcome(context, outcome);
+    for (const hook of this.dependencies.hooks.account) {
+      try {
+        const result = hook.run(context, outcome);
+        if (result instanceof Promise) result.catch((error: unknown) => this.logHookError(hook.plugin, error));
+      } catch (error) {
+        this.logHookError(hook.plugin, error);
+      }
+    }
+    return outcome;
+  }
+
+  /** The provider's own reported cost wins (it knows fees a token price cannot); else list price. */
+  private costOf(context: RequestContext, input: OutcomeInput): number | undefined {
+    const served = context.served;
+    const usage = input.usage;
+    if (served === undefined || usage === undefined) return undefined;
+    if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
+    return costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], usage);
+  }
+
+  /** Never headers or bodies: ids, status, timings and the error code only. */
+  private logOutcome(context: RequestContext, outcome: RequestOutcome): void {
+    const { logger } = this.dependencies;
+    const level = outcome.status >= 500 ? 'warn' : 'debug';
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level](
+      {
+        requestId: context.requestId,
+        accountId: context.principal.accountId,
+        gatewayKeyId: context.principal.keyId,
+        endpoint: context.endpoint,
+        status: outcome.status,
+        provider: context.served?.provider,
+        model: context.served?.model,
+        providerKeyId: context.served?.keyId,
+        attempts: context.attempts,
+        latencyMs: Math.round(outcome.latencyMs * 100) / 100,
+        error: outcome.error === undefined ? undefined : { code: outcome.error.code, message: outcome.error.message },
+      },
+      'request finished',
+    );
+  }
+
+  private logHookError(plugin: string, error: unknown): void {
+    this.dependencies.logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'account hook failed');
+  }
+}

@@ -1,0 +1,158 @@
+// The one lifecycle runner. Every inbound operation (chat, streams, messages, embeddings, token
+// counting, and any a plugin adds) runs here: auth → key-resolve → route → call → account. The
+// account stage runs exactly once for every authenticated request, whether it succeeded, failed,
+// was refused by a policy or cancelled by the client. Nothing here awaits the database.
+
+import type { Accountant } from '../accounting/account.ts';
+import type { ConfigSnapshots } from '../credentials/snapshot.ts';
+import { descriptorFromError, errorFromDescriptor, KeywayError } from '../errors.ts';
+import { readJson } from '../http/kit/body.ts';
+import { requestIdOf } from '../http/kit/respond.ts';
+import type { Logger } from '../logger.ts';
+import type { HookTable } from '../registry.ts';
+import type { Router } from '../routing/router.ts';
+import type { ChatOperation, Dialect, InboundOperation, ParseContext, UnaryOperation } from '../spec/dialect.ts';
+import type { RequestContext } from '../spec/lifecycle.ts';
+import type { Principal } from '../spec/principal.ts';
+import type { CallContext, ProviderAdapter } from '../spec/provider.ts';
+import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
+import { createRequestContext } from './context.ts';
+import { runHooks } from './hooks.ts';
+import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
+
+export interface LifecycleDependencies {
+  authenticate(headers: Headers): Principal;
+  snapshots: ConfigSnapshots;
+  router: Router;
+  accountant: Accountant;
+  attempts: AttemptDependencies;
+  hooks: HookTable;
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+const noAddress = (): undefined => undefined;
+
+export class LifecycleRunner {
+  constructor(private readonly dependencies: LifecycleDependencies) {}
+
+  /** Runs one inbound request; always answers in the operation's dialect, never throws. */
+  async run(request: Request, operation: InboundOperation, clientAddress: () => string | undefined = noAddress): Promise<Response> {
+    const requestId = requestIdOf(request);
+    let principal: Principal;
+    try {
+      principal = this.dependencies.authenticate(request.headers);
+    } catch (error) {
+      // No account to book an unauthenticated request to: it is answered, not accounted.
+      return errorResponse(operation.dialect, descriptorFromError(error, requestId), requestId);
+    }
+    const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
+    try {
+      const body = await readJson(request, this.dependencies.maxBodyBytes);
+      context.request = operation.parse(body, this.parseContext(context));
+      if (operation.kind === 'chat') this.applyDefaultModel(context);
+      const preparing = this.prepare(context);
+      if (preparing !== undefined) await preparing;
+      if (operation.kind === 'unary') return await this.callUnary(context, operation, request.signal);
+      return await this.callChat(context, operation, request.signal);
+    } catch (error) {
+      return this.failed(context, operation.dialect, error);
+    }
+  }
+
+  private parseContext(context: RequestContext): ParseContext {
+    const router = this.dependencies.router;
+    return {
+      principal: context.principal,
+      headers: context.headers,
+      warnings: context.warnings,
+      peekProvider: (model, providerField) => router.peekProvider(context, model, providerField),
+    };
+  }
+
+  /** The model a request names, or the provider key's `default_model` when it names only a provider. */
+  private applyDefaultModel(context: RequestContext): void {
+    const body = context.request;
+    if (body.model !== undefined && body.model !== '') return;
+    const provider = body.provider;
+    const key = provider === undefined ? undefined : this.dependencies.snapshots.keysFor(context.principal.accountId).account.get(provider)?.find((candidate) => candidate.settings.default_model);
+    if (key?.settings.default_model === undefined) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+    body.model = key.settings.default_model;
+  }
+
+  /**
+   * The auth, key-resolve, route and call stages: the core's work for each, then the plugins' hooks.
+   * Synchronous unless a hook is async: no microtask is spent when none is.
+   */
+  prepare(context: RequestContext): void | Promise<void> {
+    if (context.principal.role === 'viewer' || !context.principal.byokAccess) {
+      throw new KeywayError('byok_access_denied', { detail: 'This key may read usage but not call models.' });
+    }
+    const auth = runHooks(this.dependencies.hooks, 'auth', context);
+    if (auth !== undefined) return auth.then(() => this.afterAuth(context));
+    return this.afterAuth(context);
+  }
+
+  private afterAuth(context: RequestContext): void | Promise<void> {
+    this.dependencies.router.resolveKeys(context);
+    const keyResolve = runHooks(this.dependencies.hooks, 'keyResolve', context);
+    if (keyResolve !== undefined) return keyResolve.then(() => this.afterKeyResolve(context));
+    return this.afterKeyResolve(context);
+  }
+
+  private afterKeyResolve(context: RequestContext): void | Promise<void> {
+    const { hooks, router } = this.dependencies;
+    router.route(context);
+    const route = runHooks(hooks, 'route', context);
+    if (route !== undefined) return route.then(() => runHooks(hooks, 'call', context));
+    return runHooks(hooks, 'call', context);
+  }
+
+  /** Tries the candidates; `run` settles once the upstream's first byte is in hand (fallback's point of no return). */
+  attempt<Value>(context: RequestContext, run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>, clientSignal: AbortSignal | undefined): Promise<AttemptSuccess<Value>> {
+    return runAttempts(this.dependencies.attempts, context, this.dependencies.router.routingFor(context), run, clientSignal);
+  }
+
+  private async callChat(context: RequestContext, operation: ChatOperation, clientSignal: AbortSignal): Promise<Response> {
+    const { accountant } = this.dependencies;
+    if (context.request.stream !== true) {
+      // Non-streamed calls run to completion even if the client leaves: watching the connection costs
+      // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
+      // which run long, are cancelled when the client goes.
+      const success = await this.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), undefined);
+      success.done();
+      return chatAnswer(accountant, operation.dialect, context, success);
+    }
+    const success = await this.attempt(context, (adapter, call) => openStream(adapter, call, context), clientSignal);
+    return streamAnswer(accountant, operation.dialect, context, success);
+  }
+
+  private async callUnary(context: RequestContext, operation: UnaryOperation<unknown>, clientSignal: AbortSignal): Promise<Response> {
+    const success = await this.attempt(context, (adapter, call) => operation.invoke(adapter, call, context), clientSignal);
+    success.done();
+    const answer = operation.answer(success.value, context);
+    const outcome = this.dependencies.accountant.account(context, { status: 200, usage: answer.usage, finishReason: undefined, error: undefined, streamed: false });
+    return jsonAnswer(answer.body, inferenceHeaders(context, answer.model, outcome.costUsd));
+  }
+
+  /** Answers a failed or refused request and books it: failures are usage too (they carry latency). */
+  private failed(context: RequestContext, dialect: Dialect, error: unknown): Response {
+    const descriptor = descriptorFromError(error, context.requestId);
+    if (!(error instanceof KeywayError)) {
+      this.dependencies.logger.error({ requestId: context.requestId, error: error instanceof Error ? error.stack : String(error) }, 'request failed unexpectedly');
+    }
+    this.dependencies.accountant.account(context, { status: descriptor.status, usage: undefined, finishReason: undefined, error: descriptor, streamed: context.request.stream === true });
+    const headers = error instanceof KeywayError && error.headers !== undefined ? { ...inferenceHeaders(context, undefined, undefined), ...error.headers } : inferenceHeaders(context, undefined, undefined);
+    return errorResponse(dialect, descriptor, context.requestId, headers);
+  }
+}
+
+/** The first part of a stream decides whether the attempt succeeded: an error there may still fall back. */
+export async function openStream(adapter: ProviderAdapter, call: CallContext, context: RequestContext): Promise<OpenedStream> {
+  const parts = await adapter.chatStream(context.request, call);
+  const iterator = parts[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) throw new KeywayError('upstream_error', { detail: `${adapter.name} closed the stream without sending anything` }, { reason: 'server_error' });
+  if (first.value.type === 'error') throw errorFromDescriptor(first.value.error);
+  return { iterator, first: first.value };
+}

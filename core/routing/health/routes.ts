@@ -1,0 +1,31 @@
+// Provider health over HTTP: the account's health-check policy and the live report.
+
+import { Type } from '@sinclair/typebox';
+import { updateAccountSettings } from '../../http/kit/account-settings.ts';
+import { readJson, validateBody } from '../../http/kit/body.ts';
+import { guarded } from '../../http/kit/guard.ts';
+import { json } from '../../http/kit/respond.ts';
+import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './monitor.ts';
+
+const HealthPolicySchema = Type.Object({
+  auto_disable: Type.Optional(Type.Boolean()),
+  health_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+  latency_threshold: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000 })),
+  check_interval: Type.Optional(Type.Number({ minimum: 1, maximum: 86_400 })),
+  min_samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+});
+
+export const healthRoutes = {
+  putHealthCheck: guarded('admin', async (runtime, request, principal) => {
+    const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config.maxBodyBytes));
+    const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
+    const policy: HealthPolicy = { ...current, ...body };
+    await updateAccountSettings(runtime, principal, 'health_check', policy);
+    return json(policy);
+  }),
+  getHealth: guarded('viewer', (runtime, _request, principal) => {
+    const byProvider = runtime.snapshots.current.accountKeys.get(principal.accountId) ?? new Map();
+    const providers = [...byProvider.entries()].map(([provider, keys]) => runtime.health.report(provider, keys));
+    return json({ providers, policy: runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check ?? DEFAULT_HEALTH_POLICY });
+  }),
+};

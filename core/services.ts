@@ -1,0 +1,123 @@
+// Builds the `services` object every plugin receives in `setup`. The parts backed by the running
+// gateway (store, counters, snapshot, inference, auth, alerts) are bound once the runtime has built
+// them; reading one earlier (inside `setup` itself) is a plugin bug and says so.
+
+import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
+import { fieldName, readJson, validateBody } from './http/kit/body.ts';
+import { json, requestIdOf } from './http/kit/respond.ts';
+import type { Logger } from './logger.ts';
+import { redactSecrets } from './logger.ts';
+import type { AlertService, AuthService, Clock, InferenceService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import type { Counters } from './spec/counters.ts';
+import type { Store } from './spec/store.ts';
+import * as providerKit from './wire/provider-kit.ts';
+import * as sse from './wire/sse.ts';
+
+export interface RuntimeServices {
+  store: Store;
+  counters: Counters;
+  snapshot: SnapshotService;
+  inference: InferenceService;
+  auth: AuthService;
+  alerts: AlertService;
+}
+
+export interface ServiceBase {
+  logger: Logger;
+  fetch: typeof fetch;
+  env: Readonly<Record<string, string | undefined>>;
+  dataDirectory: string;
+  clock: Clock;
+  maxBodyBytes: number;
+}
+
+export const PROVIDER_KIT: ProviderKit = {
+  postUpstream: providerKit.postUpstream,
+  getUpstreamJson: providerKit.getUpstreamJson,
+  readJsonBody: providerKit.readJsonBody,
+  readJsonBodyWithText: providerKit.readJsonBodyWithText,
+  upstreamFailure: providerKit.upstreamFailure,
+  networkFailure: providerKit.networkFailure,
+  reasonFromStatus: providerKit.reasonFromStatus,
+  parseRetryAfter: providerKit.parseRetryAfter,
+  readNumberHeader: providerKit.readNumberHeader,
+  recordUpstreamInfo: providerKit.recordUpstreamInfo,
+  resolveBaseUrl: providerKit.resolveBaseUrl,
+  parseDataUrl: providerKit.parseDataUrl,
+  parseToolArguments: providerKit.parseToolArguments,
+  parseJsonOrUndefined: providerKit.parseJsonOrUndefined,
+  readSseEvents: sse.readSseEvents,
+  SseParser: sse.SseParser,
+  encodeSseData: sse.encodeSseData,
+  encodeSseEvent: sse.encodeSseEvent,
+  SSE_DONE: sse.SSE_DONE,
+  SSE_HEADERS: sse.SSE_HEADERS,
+};
+
+function notYet(name: string): never {
+  throw new Error(`services.${name} is available once the gateway has started (in routes, hooks and jobs), not during plugin setup`);
+}
+
+/** The services object, and the function that binds the running gateway's parts into it. */
+export function createServices(base: ServiceBase): { services: Services; bind(parts: RuntimeServices): void } {
+  let bound: RuntimeServices | undefined;
+  const part = <Name extends keyof RuntimeServices>(name: Name): RuntimeServices[Name] => (bound === undefined ? notYet(name) : bound[name]);
+  const services: Services = {
+    logger: base.logger,
+    fetch: base.fetch,
+    env: base.env,
+    dataDirectory: base.dataDirectory,
+    clock: base.clock,
+    errors: {
+      table: ERROR_TABLE,
+      KeywayError,
+      create: (code, values, options) => new KeywayError(code, values, options),
+      descriptorOf: descriptorFromError,
+      redact: redactSecrets,
+    },
+    providerKit: PROVIDER_KIT,
+    http: {
+      readJson: (request) => readJson(request, base.maxBodyBytes),
+      validateBody,
+      json,
+      requestIdOf,
+      fieldName,
+    },
+    get store() {
+      return part('store');
+    },
+    get counters() {
+      return part('counters');
+    },
+    get snapshot() {
+      return part('snapshot');
+    },
+    get inference() {
+      return part('inference');
+    },
+    get auth() {
+      return part('auth');
+    },
+    get alerts() {
+      return part('alerts');
+    },
+  };
+  return {
+    services,
+    bind(parts) {
+      bound = parts;
+    },
+  };
+}
+
+/** Services for a plugin set up outside a gateway (unit tests, benches): the runtime parts throw. */
+export function standaloneServices(base: Partial<ServiceBase> & Pick<ServiceBase, 'logger'>): Services {
+  return createServices({
+    fetch: globalThis.fetch,
+    env: {},
+    dataDirectory: '.',
+    clock: { now: () => Date.now() },
+    maxBodyBytes: 16 * 1024 * 1024,
+    ...base,
+  }).services;
+}

@@ -1,0 +1,41 @@
+// The counters contract: shared numbers for budgets, rate limits and cooldowns. In memory for one
+// process (core/counters/memory.ts); a shared implementation (Redis) makes them exact across
+// instances. Every operation is atomic on its key. Run test/conformance/counters.ts against any
+// implementation.
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface Reservation {
+  /** Whether the amount was added (the total stayed within the limit). */
+  ok: boolean;
+  /** The counter's total after the call (unchanged when refused). */
+  total: number;
+}
+
+export interface Counters {
+  readonly name: string;
+  /**
+   * Adds `amount` unless the total would exceed `limit`, atomically: concurrent reservations can
+   * never overshoot. The counter lives until `expiresAt` (epoch milliseconds), then reads as 0.
+   */
+  reserve(key: string, amount: number, limit: number, expiresAt: number): MaybePromise<Reservation>;
+  /** Adds `delta` (negative to settle below a reservation or release it); never below 0. Returns the total. */
+  adjust(key: string, delta: number, expiresAt: number): MaybePromise<number>;
+  get(key: string): MaybePromise<number>;
+  /**
+   * Counts `amount` in the fixed window of `windowMs` that contains now (rate limits), returning
+   * the window's total including this hit.
+   */
+  hit(key: string, amount: number, windowMs: number): MaybePromise<number>;
+  /** Marks `key` as cooling down until `until` (epoch milliseconds); a later `until` wins. */
+  coolDown(key: string, until: number): MaybePromise<void>;
+  /** When the cooldown ends, or undefined when the key is not cooling down. */
+  coolingUntil(key: string): MaybePromise<number | undefined>;
+  close?(): MaybePromise<void>;
+}
+
+export interface CountersDriver {
+  name: string;
+  accepts(url: string): boolean;
+  open(url: string): Promise<Counters>;
+}

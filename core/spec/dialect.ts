@@ -1,0 +1,64 @@
+// The dialect contract: an inbound API (OpenAI Chat Completions, Anthropic Messages…) — how its
+// requests become Keyway's and how results, streams and errors are written back in its shape.
+
+import type { Endpoint, RequestContext } from './lifecycle.ts';
+import type { Principal } from './principal.ts';
+import type { CallContext, ProviderAdapter } from './provider.ts';
+import type { ChatRequest, ChatResult, ErrorDescriptor, StreamPart, Usage } from './vocabulary.ts';
+
+export interface StreamEncoder {
+  /** SSE text for a part ('' when the part shows nothing to this client). */
+  encode(part: StreamPart): string;
+  /** SSE text that closes a stream that ended well. */
+  end(): string;
+}
+
+export interface Dialect {
+  name: string;
+  /** The answer body: a string is sent as it is, anything else as JSON. */
+  encodeResult(result: ChatResult, context: RequestContext): unknown;
+  createStreamEncoder(context: RequestContext, model: string): StreamEncoder;
+  /** The error body every failure on this dialect's routes is written in. */
+  errorBody(descriptor: ErrorDescriptor, requestId: string): unknown;
+}
+
+/** What `parse` may consult: it runs after authentication, before the `auth` hooks. */
+export interface ParseContext {
+  principal: Principal;
+  headers: Headers;
+  /** Things the translation could not honour; sent in `X-Keyway-Warnings`. */
+  warnings: string[];
+  /**
+   * The provider a model name selects for this caller, or undefined: for translations that depend
+   * on who serves. The answer is kept and reused by the route stage, so it costs one resolution.
+   */
+  peekProvider(model: string, providerField: string | undefined): string | undefined;
+}
+
+interface OperationBase {
+  endpoint: Endpoint;
+  dialect: Dialect;
+  /** The JSON body as Keyway's request (model, provider and routing drive the route stage). */
+  parse(body: unknown, context: ParseContext): ChatRequest;
+}
+
+/** A chat operation: the runner calls the provider's chat or chatStream and answers in the dialect. */
+export interface ChatOperation extends OperationBase {
+  kind: 'chat';
+}
+
+export interface UnaryAnswer {
+  body: unknown;
+  usage: Usage | undefined;
+  model?: string | undefined;
+}
+
+/** Any other one-shot operation (embeddings, token counting): the operation makes the call. */
+export interface UnaryOperation<Value = unknown> extends OperationBase {
+  kind: 'unary';
+  /** One attempt against one candidate; settles when the answer is in hand. */
+  invoke(adapter: ProviderAdapter, call: CallContext, context: RequestContext): Promise<Value>;
+  answer(value: Value, context: RequestContext): UnaryAnswer;
+}
+
+export type InboundOperation = ChatOperation | UnaryOperation<never> | UnaryOperation<any>;

@@ -1,0 +1,86 @@
+// The request lifecycle's vocabulary: the context every stage reads and writes, the outcome the
+// account stage books, and the hooks plugins attach to the five stages.
+
+import type { Principal } from './principal.ts';
+import type { KeyOwner } from './provider.ts';
+import type { ModelResolution, ResolvedKeys, RouteCandidate } from './strategy.ts';
+import type { ChatRequest, ErrorDescriptor, FinishReason, Usage } from './vocabulary.ts';
+
+/** The inbound operation a request is: the usage row's `endpoint`. */
+export type Endpoint = 'chat' | 'messages' | 'embeddings' | 'count_tokens' | (string & {});
+
+export interface AttemptRecord {
+  provider: string;
+  model: string;
+  keyId: string;
+  owner: KeyOwner;
+  reason: string;
+  status: number | undefined;
+  durationMs: number;
+}
+
+export interface ServedBy {
+  provider: string;
+  model: string;
+  keyId: string;
+  owner: KeyOwner;
+}
+
+export interface RequestOutcome {
+  status: number;
+  usage: Usage | undefined;
+  finishReason: FinishReason | undefined;
+  error: ErrorDescriptor | undefined;
+  latencyMs: number;
+  streamed: boolean;
+  /** List price of the usage, or the provider's own reported cost; undefined when unpriced. */
+  costUsd: number | undefined;
+}
+
+export interface RequestContext {
+  requestId: string;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  endpoint: Endpoint;
+  headers: Headers;
+  clientIp: string | undefined;
+  principal: Principal;
+  /** The request in Keyway's vocabulary, parsed and translated before the `auth` hooks run. */
+  request: ChatRequest;
+  projectTag: string | undefined;
+  keys: ResolvedKeys | undefined;
+  resolution: ModelResolution | undefined;
+  candidates: RouteCandidate[];
+  attempts: AttemptRecord[];
+  served: ServedBy | undefined;
+  warnings: string[];
+  /** Extra response headers plugins want the client to see. */
+  responseHeaders: Record<string, string>;
+  /** Scratch space for plugins, keyed by plugin name. */
+  state: Map<string, unknown>;
+  /** Set by the account stage, once: what the request was booked as. */
+  outcome: RequestOutcome | undefined;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Lifecycle hooks, run in plugin dependency order after the core's own work for that stage.
+ * Throw a KeywayError (or an Error with `keywayCode`, see docs/plugins.md) to refuse the request;
+ * any other throw becomes a `plugin_error`.
+ */
+export interface Hooks {
+  auth?(context: RequestContext): MaybePromise<void>;
+  keyResolve?(context: RequestContext): MaybePromise<void>;
+  route?(context: RequestContext): MaybePromise<void>;
+  call?(context: RequestContext): MaybePromise<void>;
+  /**
+   * Exactly once per authenticated request, after the response ended (stream included) or was
+   * refused, failed or cancelled. Errors here are logged, never sent to the client.
+   */
+  account?(context: RequestContext, outcome: RequestOutcome): MaybePromise<void>;
+}
+
+export type HookStage = keyof Hooks;
+
+export const HOOK_STAGES: readonly HookStage[] = ['auth', 'keyResolve', 'route', 'call', 'account'];

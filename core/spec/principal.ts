@@ -1,0 +1,14 @@
+// Who is calling: the principal a gateway key stands for.
+
+export type PrincipalRole = 'operator' | 'admin' | 'developer' | 'viewer';
+
+export interface Principal {
+  /** Public id of the gateway key that authenticated the request. */
+  keyId: string;
+  role: PrincipalRole;
+  /** The account the request acts on; the operator acts on `default`. */
+  accountId: string;
+  teamId: string | undefined;
+  /** Whether the key may spend BYOK provider keys (members may be read-only). */
+  byokAccess: boolean;
+}

@@ -1,0 +1,100 @@
+// The provider contract: one adapter per upstream API, plus the key records it is called with.
+
+import type { TSchema } from '@sinclair/typebox';
+import type { ChatRequest, ChatResult, StreamPart, Usage } from './vocabulary.ts';
+
+/**
+ * A provider key's settings. The core reads only the fields every provider shares; a provider's
+ * own fields (Gemini's `safety_settings`…) are declared by its `keySettingsSchema`.
+ */
+export interface ProviderKeySettings {
+  default_model?: string;
+  max_tokens_default?: number;
+  temperature_default?: number;
+  base_url?: string;
+  [extra: string]: unknown;
+}
+
+export type KeyOwner = 'account' | 'platform';
+
+/** A provider key as the routing layer sees it: everything but the secret. */
+export interface ProviderKeyRecord {
+  id: string;
+  provider: string;
+  owner: KeyOwner;
+  accountId: string | null;
+  organizationId: string | undefined;
+  settings: ProviderKeySettings;
+  status: string;
+  weight: number;
+}
+
+/** A provider key ready for a call. `apiKey` lives only in memory, only while needed. */
+export interface ProviderCredential extends ProviderKeyRecord {
+  apiKey: string;
+}
+
+export interface UpstreamInfo {
+  status?: number;
+  requestId?: string;
+  rateLimitRemaining?: number;
+}
+
+export interface CallContext {
+  requestId: string;
+  credential: ProviderCredential;
+  /** The model name the provider knows (no `provider/` prefix). */
+  model: string;
+  signal: AbortSignal;
+  /** Things the provider could not honour; sent to the client in `X-Keyway-Warnings`. */
+  warnings: string[];
+  /** Rate-limit and request-id headers the adapter read from the upstream answer. */
+  upstream: UpstreamInfo;
+  /** Deadline for opening a connection to an upstream not used recently (see core/wire/connect-check.ts). */
+  connectTimeoutMs?: number | undefined;
+}
+
+export interface EmbeddingsRequest {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encoding_format?: 'float' | 'base64';
+  dimensions?: number;
+  user?: string;
+  [extra: string]: unknown;
+}
+
+export interface EmbeddingsResult {
+  model: string;
+  data: Array<{ index: number; embedding: number[] | string }>;
+  usage: Usage;
+}
+
+/** A provider's model of each provider-neutral tier (`flagship`, `mid`, `small`), and the tier's other names. */
+export type ProviderModelClasses = Readonly<Record<string, { model: string; members?: readonly string[] }>>;
+
+export interface ProviderAdapter {
+  name: string;
+  /** Where the provider lives when neither the key nor the environment says otherwise. */
+  defaultBaseUrl: string;
+  /** Bare model names this provider serves, for model selection when the catalog does not know one. */
+  modelPatterns: RegExp[];
+  /**
+   * The names the shipped price catalog (LiteLLM's `litellm_provider`) uses for this provider, and
+   * the model-name prefixes it writes (`gemini/`); the catalog maps them to this provider's name.
+   */
+  catalogAliases?: { providers: readonly string[]; modelPrefixes?: readonly string[] };
+  /** Its model of each model class, for equivalence fallback and cost-optimized routing. */
+  modelClasses?: ProviderModelClasses;
+  /** The provider's own key settings (beyond the shared ones), checked when a key is stored. */
+  keySettingsSchema?: TSchema;
+  chat(request: ChatRequest, context: CallContext): Promise<ChatResult>;
+  /**
+   * Resolves once the upstream accepted the request (status 2xx), so a failure before the first byte
+   * can still fall back; rejects with a KeywayError otherwise. Errors after that arrive as `error` parts.
+   */
+  chatStream(request: ChatRequest, context: CallContext): Promise<AsyncIterable<StreamPart>>;
+  listModels(credential: ProviderCredential, signal: AbortSignal): Promise<string[]>;
+  embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
+  /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
+  countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
+}

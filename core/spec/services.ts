@@ -1,0 +1,113 @@
+// What the core hands every plugin in `setup`: the shared services an in-tree plugin would import.
+// An out-of-tree plugin, loaded from disk by the compiled binary, cannot import core modules (there
+// are none on disk), so everything it may need at run time reaches it here. Types only: this file
+// names the implementations' types so the two cannot drift, and imports nothing at run time.
+
+import type { Static, TSchema } from '@sinclair/typebox';
+import type * as errorModule from '../errors.ts';
+import type * as bodyModule from '../http/kit/body.ts';
+import type * as respondModule from '../http/kit/respond.ts';
+import type * as providerKitModule from '../wire/provider-kit.ts';
+import type * as sseModule from '../wire/sse.ts';
+import type { Logger } from '../logger.ts';
+import type { AlertDelivery, AlertEvent } from './alert-channel.ts';
+import type { Counters } from './counters.ts';
+import type { Dialect, InboundOperation } from './dialect.ts';
+import type { Principal, PrincipalRole } from './principal.ts';
+import type { Store } from './store.ts';
+import type { ErrorDescriptor } from './vocabulary.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+/** The one error table and the error it builds; clients always get the spec's shape from it. */
+export interface ErrorKit {
+  readonly table: typeof errorModule.ERROR_TABLE;
+  /** The core's KeywayError class: `instanceof` works on it, and `new` builds a spec-shaped error. */
+  readonly KeywayError: typeof errorModule.KeywayError;
+  create(code: errorModule.ErrorCode, values?: Record<string, string | number | undefined>, options?: errorModule.KeywayErrorOptions): errorModule.KeywayError;
+  descriptorOf(error: unknown, requestId: string): ErrorDescriptor;
+  /** Scrubs anything key-shaped (and every secret value in play) from free text. */
+  redact(text: string): string;
+}
+
+/** The helpers every provider adapter shares: upstream calls, failure classification, SSE framing. */
+export type ProviderKit = Pick<
+  typeof providerKitModule,
+  | 'postUpstream'
+  | 'getUpstreamJson'
+  | 'readJsonBody'
+  | 'readJsonBodyWithText'
+  | 'upstreamFailure'
+  | 'networkFailure'
+  | 'reasonFromStatus'
+  | 'parseRetryAfter'
+  | 'readNumberHeader'
+  | 'recordUpstreamInfo'
+  | 'resolveBaseUrl'
+  | 'parseDataUrl'
+  | 'parseToolArguments'
+  | 'parseJsonOrUndefined'
+> &
+  Pick<typeof sseModule, 'readSseEvents' | 'SseParser' | 'encodeSseData' | 'encodeSseEvent' | 'SSE_DONE' | 'SSE_HEADERS'>;
+
+export interface HttpKit {
+  readJson(request: Request): Promise<unknown>;
+  validateBody<Schema extends TSchema>(schema: Schema, body: unknown): Static<Schema>;
+  json: typeof respondModule.json;
+  requestIdOf: typeof respondModule.requestIdOf;
+  fieldName: typeof bodyModule.fieldName;
+}
+
+export interface AuthService {
+  /** The principal a request's key stands for; throws `invalid_api_key` otherwise. */
+  authenticate(headers: Headers): Principal;
+  requireRole(principal: Principal, role: PrincipalRole): void;
+}
+
+/** Runs an inbound operation through auth → key-resolve → route → call → account. */
+export interface InferenceService {
+  run(request: Request, operation: InboundOperation, clientAddress?: () => string | undefined): Promise<Response>;
+  /** A dialect registered by a plugin, or the core's `openai`. */
+  dialect(name: string): Dialect | undefined;
+}
+
+export interface SnapshotView {
+  readonly version: number;
+  readonly accounts: ReadonlyMap<string, { id: string; name: string; settings: Record<string, unknown> }>;
+  readonly platformSettings: Readonly<Record<string, unknown>>;
+  /** Plugin snapshot sections, by section name. */
+  readonly sections: ReadonlyMap<string, unknown>;
+}
+
+export interface SnapshotService {
+  readonly current: SnapshotView;
+  section<Value>(name: string): Value | undefined;
+  /** Rebuilds the snapshot after a management write; requests never wait for it. */
+  refresh(): Promise<void>;
+}
+
+export interface AlertService {
+  /** Delivers an event to each of its targets through the first channel that accepts it. */
+  fire(event: AlertEvent): Promise<AlertDelivery[]>;
+}
+
+export interface Services {
+  logger: Logger;
+  /** The fetch to use for outbound calls; tests inject their own. */
+  fetch: typeof fetch;
+  env: Readonly<Record<string, string | undefined>>;
+  dataDirectory: string;
+  clock: Clock;
+  errors: ErrorKit;
+  providerKit: ProviderKit;
+  http: HttpKit;
+  /** Available once the gateway has started (in routes, hooks and jobs), not during `setup`. */
+  readonly store: Store;
+  readonly counters: Counters;
+  readonly snapshot: SnapshotService;
+  readonly inference: InferenceService;
+  readonly auth: AuthService;
+  readonly alerts: AlertService;
+}

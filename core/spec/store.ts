@@ -1,0 +1,156 @@
+// The store contract: everything Keyway keeps durably, in domain types. The embedded SQLite store
+// (plugins/store-sqlite) implements it; another database is a sibling plugin that passes the same
+// conformance suite (test/conformance/store.ts). The request path never awaits a store: it reads the
+// in-memory snapshot built from it, and usage reaches it in batches.
+
+import type { PrincipalRole } from './principal.ts';
+import type { KeyOwner, ProviderKeySettings } from './provider.ts';
+
+export interface AccountRecord {
+  id: string;
+  name: string;
+  createdAt: string;
+  settings: Record<string, unknown>;
+}
+
+export interface GatewayKeyRecord {
+  id: string;
+  accountId: string;
+  role: PrincipalRole;
+  name: string;
+  /** SHA-256 of the key: the key itself is never stored. */
+  keyHash: string;
+  maskedKey: string;
+  teamId: string | null;
+  byokAccess: boolean;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface NewGatewayKey {
+  id: string;
+  accountId: string;
+  role: PrincipalRole;
+  name: string;
+  keyHash: string;
+  maskedKey: string;
+  teamId?: string | null;
+  byokAccess?: boolean;
+}
+
+/** A provider key as stored: the secret only as a crypto backend's ciphertext. */
+export interface StoredProviderKey {
+  id: string;
+  owner: KeyOwner;
+  accountId: string | null;
+  provider: string;
+  ciphertext: string;
+  keyVersion: number;
+  cryptoBackend: string;
+  maskedKey: string;
+  fingerprint: string;
+  organizationId: string | null;
+  settings: ProviderKeySettings;
+  status: string;
+  weight: number;
+  createdAt: string;
+  deletedAt: string | null;
+}
+
+export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
+
+/** One request as booked: tokens, cost, who and where. */
+export interface UsageRecord {
+  requestId: string;
+  accountId: string;
+  gatewayKeyId: string;
+  teamId: string | null;
+  projectTag: string | null;
+  endpoint: string;
+  provider: string | null;
+  model: string | null;
+  requestedModel: string;
+  providerKeyId: string | null;
+  byok: boolean;
+  status: number;
+  errorCode: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  streamed: boolean;
+  fallbackAttempts: number;
+  createdAt: string;
+}
+
+/** A forward-only schema change, in one store dialect's SQL. */
+export interface Migration {
+  id: string;
+  statements: readonly string[];
+}
+
+/** Migrations a plugin ships, by store dialect (`sqlite`, `postgres`); ids are namespaced by plugin. */
+export type PluginMigrations = Readonly<Record<string, readonly Migration[]>>;
+
+export interface MigrationReport {
+  applied: string[];
+  alreadyApplied: number;
+  latest: string | undefined;
+}
+
+export interface Store {
+  /** The driver in use (`bun-sqlite`, `libsql`…), for logs and `/ready`. */
+  readonly driver: string;
+  /** The SQL dialect plugin migrations and queries must be written in. */
+  readonly dialect: string;
+
+  /** Applies the core's pending migrations, then each plugin's, in order; each recorded once. */
+  migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport>;
+  /** Rejects when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): void;
+
+  listAccounts(): Promise<AccountRecord[]>;
+  getAccount(id: string): Promise<AccountRecord | undefined>;
+  insertAccount(id: string, name: string): Promise<AccountRecord>;
+  updateAccountSettings(id: string, settings: Record<string, unknown>): Promise<void>;
+
+  listActiveGatewayKeys(): Promise<GatewayKeyRecord[]>;
+  countGatewayKeys(role: PrincipalRole): Promise<number>;
+  insertGatewayKey(key: NewGatewayKey): Promise<GatewayKeyRecord>;
+  /** False when no active key of that id exists in that account. */
+  revokeGatewayKey(id: string, accountId: string): Promise<boolean>;
+
+  listActiveProviderKeys(): Promise<StoredProviderKey[]>;
+  /** All or none. */
+  insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]>;
+  updateProviderKeyStatus(id: string, status: string): Promise<void>;
+  /** Soft delete, scoped to the owner; false when there was nothing to delete. */
+  deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean>;
+
+  listPlatformSettings(): Promise<Record<string, unknown>>;
+  setPlatformSetting(key: string, value: unknown): Promise<void>;
+
+  /** One batch, all or none: a failed write leaves nothing behind, so a retry cannot double count. */
+  insertUsage(rows: readonly UsageRecord[]): Promise<void>;
+  listUsage(accountId: string): Promise<UsageRecord[]>;
+
+  /** Plugin tables, in `dialect`'s SQL with `?` placeholders: for plugins that ship migrations. */
+  query(sql: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
+  execute(sql: string, parameters?: readonly unknown[]): Promise<void>;
+}
+
+export interface StoreOpenOptions {
+  dataDirectory: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** What a store plugin contributes: the URL schemes it accepts and how to open one. */
+export interface StoreDriver {
+  name: string;
+  accepts(url: string): boolean;
+  open(url: string, options: StoreOpenOptions): Promise<Store>;
+}

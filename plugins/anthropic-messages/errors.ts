@@ -1,0 +1,26 @@
+// The Anthropic error body: what every failure on `/v1/messages` is written as, so Anthropic SDKs
+// raise their own error classes. Keyway's code is kept beside Anthropic's type.
+
+import type { ErrorDescriptor } from '../../core/spec/vocabulary.ts';
+
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  502: 'api_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+};
+
+export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
+  return {
+    type: 'error',
+    error: { type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code, ...descriptor.extra },
+    request_id: requestId,
+  };
+}

@@ -1,0 +1,27 @@
+// The embedded default store: SQLite through Bun's built-in driver (`file:` URLs, no native module,
+// so the single binary runs anywhere) or a libSQL server over HTTP (`libsql://`, `http(s)://`).
+
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { StoreDriver } from '../../core/spec/store.ts';
+import { openStorage } from './database.ts';
+import { SqliteStore } from './store.ts';
+
+export { StorageError } from './database.ts';
+export { SqliteStore } from './store.ts';
+
+const SCHEMES = /^(file:|:memory:$|(libsql|https?|wss?):\/\/)/;
+
+export const sqliteStoreDriver: StoreDriver = {
+  name: 'sqlite',
+  accepts: (url) => SCHEMES.test(url),
+  open: async (url) => new SqliteStore(await openStorage(url)),
+};
+
+export const sqliteStorePlugin = definePlugin({
+  name: 'store-sqlite',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'store',
+  description: 'Embedded SQLite (bun:sqlite) and libSQL over HTTP',
+  setup: () => ({ store: sqliteStoreDriver }),
+});

@@ -1,0 +1,216 @@
+// The Store contract over SQLite (Bun's built-in driver, or libSQL over HTTP): domain records in,
+// domain records out; drizzle's row types never leave this folder.
+
+import { and, eq, isNull } from 'drizzle-orm';
+import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type {
+  AccountRecord,
+  GatewayKeyRecord,
+  Migration,
+  MigrationReport,
+  NewGatewayKey,
+  NewProviderKey,
+  Store,
+  StoredProviderKey,
+  UsageRecord,
+} from '../../core/spec/store.ts';
+import { migrate, type KeywayDatabase, type Storage } from './database.ts';
+import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
+
+type AccountRow = typeof accounts.$inferSelect;
+type GatewayKeyRow = typeof gatewayKeys.$inferSelect;
+type ProviderKeyRow = typeof providerKeys.$inferSelect;
+type UsageRow = typeof usageRecords.$inferSelect;
+
+const now = (): string => new Date().toISOString();
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+const toAccount = (row: AccountRow): AccountRecord => ({ id: row.id, name: row.name, createdAt: row.createdAt, settings: parseJsonObject(row.settings) });
+
+const toGatewayKey = (row: GatewayKeyRow): GatewayKeyRecord => ({ ...row, role: row.role as PrincipalRole, byokAccess: row.byokAccess === 1 });
+
+const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({ ...row, owner: row.owner as KeyOwner, settings: parseJsonObject(row.settings) as ProviderKeySettings });
+
+function toUsage(row: UsageRow): UsageRecord {
+  const { id: _id, ...rest } = row;
+  return { ...rest, byok: row.byok === 1, streamed: row.streamed === 1 };
+}
+
+/** Column order of the usage fast path (database.ts insertMany). */
+const USAGE_COLUMNS: ReadonlyArray<readonly [string, (row: UsageRecord) => string | number | null]> = [
+  ['request_id', (row) => row.requestId],
+  ['account_id', (row) => row.accountId],
+  ['gateway_key_id', (row) => row.gatewayKeyId],
+  ['team_id', (row) => row.teamId],
+  ['project_tag', (row) => row.projectTag],
+  ['endpoint', (row) => row.endpoint],
+  ['provider', (row) => row.provider],
+  ['model', (row) => row.model],
+  ['requested_model', (row) => row.requestedModel],
+  ['provider_key_id', (row) => row.providerKeyId],
+  ['byok', (row) => (row.byok ? 1 : 0)],
+  ['status', (row) => row.status],
+  ['error_code', (row) => row.errorCode],
+  ['input_tokens', (row) => row.inputTokens],
+  ['output_tokens', (row) => row.outputTokens],
+  ['cached_input_tokens', (row) => row.cachedInputTokens],
+  ['cache_write_tokens', (row) => row.cacheWriteTokens],
+  ['reasoning_tokens', (row) => row.reasoningTokens],
+  ['cost_usd', (row) => row.costUsd],
+  ['latency_ms', (row) => row.latencyMs],
+  ['streamed', (row) => (row.streamed ? 1 : 0)],
+  ['fallback_attempts', (row) => row.fallbackAttempts],
+  ['created_at', (row) => row.createdAt],
+];
+const USAGE_COLUMN_NAMES = USAGE_COLUMNS.map(([column]) => column);
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite';
+  private readonly db: KeywayDatabase;
+
+  constructor(private readonly storage: Storage) {
+    this.db = storage.db;
+  }
+
+  get driver(): string {
+    return this.storage.driver;
+  }
+
+  migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport> {
+    return migrate(this.storage, plugins);
+  }
+
+  async ping(): Promise<void> {
+    await this.storage.queryRows('SELECT 1');
+  }
+
+  close(): void {
+    this.storage.close();
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    return (await this.db.select().from(accounts).all()).map(toAccount);
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    const row = (await this.db.select().from(accounts).where(eq(accounts.id, id)).all())[0];
+    return row === undefined ? undefined : toAccount(row);
+  }
+
+  async insertAccount(id: string, name: string): Promise<AccountRecord> {
+    const row: AccountRow = { id, name, createdAt: now(), settings: '{}' };
+    await this.db.insert(accounts).values(row).run();
+    return toAccount(row);
+  }
+
+  async updateAccountSettings(id: string, settings: Record<string, unknown>): Promise<void> {
+    await this.db.update(accounts).set({ settings: JSON.stringify(settings) }).where(eq(accounts.id, id)).run();
+  }
+
+  async listActiveGatewayKeys(): Promise<GatewayKeyRecord[]> {
+    return (await this.db.select().from(gatewayKeys).where(isNull(gatewayKeys.revokedAt)).all()).map(toGatewayKey);
+  }
+
+  async countGatewayKeys(role: PrincipalRole): Promise<number> {
+    return (await this.db.select({ id: gatewayKeys.id }).from(gatewayKeys).where(and(eq(gatewayKeys.role, role), isNull(gatewayKeys.revokedAt))).all()).length;
+  }
+
+  async insertGatewayKey(key: NewGatewayKey): Promise<GatewayKeyRecord> {
+    const row: GatewayKeyRow = {
+      id: key.id,
+      accountId: key.accountId,
+      role: key.role,
+      name: key.name,
+      keyHash: key.keyHash,
+      maskedKey: key.maskedKey,
+      teamId: key.teamId ?? null,
+      byokAccess: key.byokAccess === false ? 0 : 1,
+      createdAt: now(),
+      revokedAt: null,
+    };
+    await this.db.insert(gatewayKeys).values(row).run();
+    return toGatewayKey(row);
+  }
+
+  async revokeGatewayKey(id: string, accountId: string): Promise<boolean> {
+    const rows = await this.db
+      .update(gatewayKeys)
+      .set({ revokedAt: now() })
+      .where(and(eq(gatewayKeys.id, id), eq(gatewayKeys.accountId, accountId), isNull(gatewayKeys.revokedAt)))
+      .returning({ id: gatewayKeys.id })
+      .all();
+    return rows.length > 0;
+  }
+
+  async listActiveProviderKeys(): Promise<StoredProviderKey[]> {
+    return (await this.db.select().from(providerKeys).where(isNull(providerKeys.deletedAt)).all()).map(toProviderKey);
+  }
+
+  async insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]> {
+    const createdAt = now();
+    const rows: ProviderKeyRow[] = keys.map((key) => ({ ...key, settings: JSON.stringify(key.settings), createdAt, deletedAt: null }));
+    if (rows.length > 0) await this.db.insert(providerKeys).values(rows).run();
+    return rows.map(toProviderKey);
+  }
+
+  async updateProviderKeyStatus(id: string, status: string): Promise<void> {
+    await this.db.update(providerKeys).set({ status }).where(eq(providerKeys.id, id)).run();
+  }
+
+  /** Soft delete: usage rows keep pointing at a key id that still explains itself. */
+  async deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean> {
+    const ownerCondition = accountId === null ? isNull(providerKeys.accountId) : eq(providerKeys.accountId, accountId);
+    const rows = await this.db
+      .update(providerKeys)
+      .set({ deletedAt: now(), status: 'deleted' })
+      .where(and(eq(providerKeys.id, id), eq(providerKeys.owner, owner), ownerCondition, isNull(providerKeys.deletedAt)))
+      .returning({ id: providerKeys.id })
+      .all();
+    return rows.length > 0;
+  }
+
+  async listPlatformSettings(): Promise<Record<string, unknown>> {
+    const rows = await this.db.select().from(platformSettings).all();
+    const settings: Record<string, unknown> = {};
+    for (const row of rows) {
+      try {
+        settings[row.key] = JSON.parse(row.value) as unknown;
+      } catch {
+        // A value that does not parse is ignored rather than taking the gateway down.
+      }
+    }
+    return settings;
+  }
+
+  async setPlatformSetting(key: string, value: unknown): Promise<void> {
+    const text = JSON.stringify(value);
+    const updatedAt = now();
+    await this.db.insert(platformSettings).values({ key, value: text, updatedAt }).onConflictDoUpdate({ target: platformSettings.key, set: { value: text, updatedAt } }).run();
+  }
+
+  async insertUsage(rows: readonly UsageRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    // One transaction per flush, with a prepared statement: drizzle's builder costs more per row than SQLite.
+    await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row))));
+  }
+
+  async listUsage(accountId: string): Promise<UsageRecord[]> {
+    return (await this.db.select().from(usageRecords).where(eq(usageRecords.accountId, accountId)).all()).map(toUsage);
+  }
+
+  async query(sql: string, parameters: readonly unknown[] = []): Promise<Array<Record<string, unknown>>> {
+    return this.storage.queryRows(sql, parameters);
+  }
+
+  async execute(sql: string, parameters: readonly unknown[] = []): Promise<void> {
+    await this.storage.execute(sql, parameters);
+  }
+}
