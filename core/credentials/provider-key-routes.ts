@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { providerKeyBinding, type KeyListing } from './snapshot.ts';
 import { invalidField, KeywayError } from '../errors.ts';
 import type { KeyOwner, Principal } from '../spec/plugin.ts';
@@ -14,7 +14,6 @@ const SettingsSchema = Type.Object(
     default_model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     max_tokens_default: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
     temperature_default: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
-    safety_settings: Type.Optional(Type.Union([Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('none')]), Type.Array(Type.Object({ category: Type.String(), threshold: Type.String() }))])),
     base_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })),
   },
   { additionalProperties: true },
@@ -38,6 +37,16 @@ export const ProviderKeysBodySchema = Type.Object({
     }),
   ),
 });
+
+function validateSettings(schema: TSchema, settings: unknown, index: number): void {
+  try {
+    validateBody(schema, settings);
+  } catch (error) {
+    if (!(error instanceof KeywayError) || error.param === null) throw error;
+    const param = `providers[${index}].settings.${error.param}`;
+    throw invalidField(param, error.message.replace(/^Invalid value for '[^']*': /, ''));
+  }
+}
 
 /** The public face of a stored key: never the key itself. */
 export function describeKey(listing: KeyListing, runtime: Runtime): Record<string, unknown> {
@@ -69,9 +78,12 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   const existing = owner === 'platform' ? runtime.snapshots.current.platformKeys : runtime.snapshots.current.accountKeys.get(principal.accountId);
   const rows: NewProviderKey[] = [];
   for (const [index, entry] of body.providers.entries()) {
-    if (!runtime.plugins.providers.has(entry.name)) {
+    const adapter = runtime.plugins.providers.get(entry.name);
+    if (adapter === undefined) {
       throw invalidField(`providers[${index}].name`, `unknown provider '${entry.name}'; known providers: ${[...runtime.plugins.providers.keys()].join(', ')}`);
     }
+    // The provider's own settings (Gemini's safety_settings…) are its to define.
+    if (adapter.keySettingsSchema !== undefined && entry.settings !== undefined) validateSettings(adapter.keySettingsSchema, entry.settings, index);
     const print = fingerprint(entry.api_key);
     const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
     if (duplicate !== undefined) throw new KeywayError('conflict', { detail: `providers[${index}]: this ${entry.name} key is already stored as ${duplicate.id}.` }, { param: `providers[${index}].api_key` });

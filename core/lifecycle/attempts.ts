@@ -5,6 +5,7 @@
 import type { GatewayConfig } from '../config.ts';
 import { scheduleDeadline } from './deadlines.ts';
 import { KeywayError } from '../errors.ts';
+import { upstreamFailure } from '../wire/provider-kit.ts';
 import type { HealthMonitor } from '../routing/health/monitor.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { AttemptRecord, CallContext, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
@@ -190,7 +191,7 @@ async function attemptOnce<Value>(
     firstByteTimer.cancel();
     clientSignal?.removeEventListener('abort', onClientGone);
     if (!abort.signal.aborted) abort.abort();
-    const failure = error instanceof KeywayError ? error : new KeywayError('upstream_error', { detail: `${candidate.provider}: ${(error as Error).message}` }, { reason: 'server_error' });
+    const failure = error instanceof KeywayError ? error : foreignFailure(candidate.provider, error);
     const durationMs = performance.now() - started;
     // An adapter that refuses to translate a request (invalid_field, unsupported_feature: a 4xx with no
     // failure reason) never reached the provider, so the refusal says nothing about its health.
@@ -201,6 +202,31 @@ async function attemptOnce<Value>(
     if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs));
     return { failure };
   }
+}
+
+const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>(['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered', 'invalid_request']);
+
+/** What an out-of-tree adapter may set on the Error it throws; every field is checked, none trusted. */
+interface ForeignFailureFields {
+  reason?: unknown;
+  keywayReason?: unknown;
+  status?: unknown;
+  retryAfterSeconds?: unknown;
+}
+
+/**
+ * A failure thrown by an adapter that could not use the core's KeywayError (a plugin loaded from disk
+ * by the compiled binary, or one that threw a plain Error). A `reason` (or `keywayReason`) naming a
+ * failure class keeps its fallback meaning; the message is scrubbed of secrets like any upstream text.
+ */
+export function foreignFailure(provider: string, error: unknown): KeywayError {
+  const fields = (error !== null && typeof error === 'object' ? error : {}) as ForeignFailureFields;
+  const claimed = typeof fields.keywayReason === 'string' ? fields.keywayReason : fields.reason;
+  const reason = typeof claimed === 'string' && FAILURE_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error';
+  const status = typeof fields.status === 'number' && Number.isInteger(fields.status) && fields.status >= 100 && fields.status <= 599 ? fields.status : undefined;
+  const retryAfterSeconds = typeof fields.retryAfterSeconds === 'number' && Number.isFinite(fields.retryAfterSeconds) && fields.retryAfterSeconds >= 0 ? fields.retryAfterSeconds : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
 }
 
 function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number): AttemptRecord {

@@ -4,7 +4,7 @@
 import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
-import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/plugin.ts';
+import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { FailureReason } from '../spec/vocabulary.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */

@@ -3,6 +3,7 @@
 // silently lost.
 
 
+import type { AnthropicMessage, Block } from './message.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import { parseDataUrl, parseToolArguments } from '../../core/wire/provider-kit.ts';
@@ -24,12 +25,7 @@ export const PLACEHOLDER_USER_TEXT = '.';
 /** Appended to `system` for `response_format: json_object`, which Anthropic has no switch for. */
 export const JSON_OBJECT_INSTRUCTION = 'Respond with a single valid JSON object and nothing else.';
 
-type Block = Record<string, unknown>;
-
-export interface AnthropicMessage {
-  role: 'user' | 'assistant';
-  content: Block[];
-}
+export type { AnthropicMessage } from './message.ts';
 
 export function anthropicHeaders(apiKey: string, betas?: string): Record<string, string> {
   const headers: Record<string, string> = { 'x-api-key': apiKey, 'anthropic-version': ANTHROPIC_VERSION, 'content-type': 'application/json' };

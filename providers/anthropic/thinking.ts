@@ -3,7 +3,7 @@
 import { invalidField } from '../../core/errors.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { claudeSupportsThinking, type ClaudeCapabilities } from './capabilities.ts';
-import type { AnthropicMessage } from './request.ts';
+import type { AnthropicMessage } from './message.ts';
 
 type Block = Record<string, unknown>;
 

@@ -1,3 +1,4 @@
+import { GOOGLE_KEY_SETTINGS_SCHEMA } from './safety.ts';
 import { GOOGLE_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
@@ -49,6 +50,7 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
     defaultBaseUrl: GOOGLE_DEFAULT_BASE_URL,
     modelPatterns: [/^gemini-/, /^gemma-/, /^learnlm-/, /^embedding-\d/, /^text-embedding-00\d$/],
     catalogAliases: GOOGLE_CATALOG_ALIASES,
+    keySettingsSchema: GOOGLE_KEY_SETTINGS_SCHEMA,
     modelClasses: GOOGLE_MODEL_CLASSES,
     async chat(request, context) {
       const response = await post(chatUrl(context, false), chatBody(request, context), context, false);

@@ -1,4 +1,19 @@
 // The key setting `safety_settings` → Gemini `safetySettings`.
+
+import { Type } from '@sinclair/typebox';
+
+/** Google's own key settings, checked when a key is stored (`POST /v1/providers/keys`). */
+export const GOOGLE_KEY_SETTINGS_SCHEMA = Type.Object(
+  {
+    safety_settings: Type.Optional(
+      Type.Union([
+        Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('none')]),
+        Type.Array(Type.Object({ category: Type.String(), threshold: Type.String() })),
+      ]),
+    ),
+  },
+  { additionalProperties: true },
+);
 //
 // A level names how much safety the operator wants, so "high" blocks the most:
 //   "high"   → BLOCK_LOW_AND_ABOVE

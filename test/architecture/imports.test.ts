@@ -105,17 +105,173 @@ function expectNoViolations(violations: readonly Violation[], rule: string): voi
   if (violations.length > 0) throw new Error(`${rule}; offending imports:\n${formatViolations(violations)}`);
 }
 
+/** Folders under providers/ that are shared bases, not providers: any provider may build on them. */
+const SHARED_PROVIDER_BASES: ReadonlySet<string> = new Set(['openai-compatible']);
+
+/**
+ * What a leaf (plugin, provider, policy) may import from core: the contracts, the wire-format and
+ * provider kit, the error table, the price catalog and the HTTP kit. An out-of-tree plugin gets the
+ * same through `services`; everything else in core is internal and may change without notice.
+ */
+const PUBLIC_CORE_PREFIXES: readonly string[] = ['core/spec/', 'core/wire/', 'core/errors.ts', 'core/catalog/', 'core/http/kit/', 'core/logger.ts', 'core/services.ts'];
+
+/** The composition root wires internals together; it is the one leaf allowed to. */
+const COMPOSITION_ROOT: ReadonlySet<string> = new Set(['plugins/main.ts', 'plugins/builtin.ts']);
+
+const LEAF_LAYERS = ['plugins', 'providers', 'policies'] as const;
+
+function leafViolations(file: string, text: string): Violation[] {
+  if (COMPOSITION_ROOT.has(file)) return [];
+  const [layer, folder] = file.split('/');
+  const violations: Violation[] = [];
+  for (const site of findImports(file, text)) {
+    const target = resolveSpecifier(file, site.specifier);
+    if (target === undefined) continue;
+    const [targetLayer, targetFolder] = target.split('/');
+    const internalCore = targetLayer === 'core' && !PUBLIC_CORE_PREFIXES.some((prefix) => target.startsWith(prefix));
+    const otherProvider = layer === 'providers' && targetLayer === 'providers' && targetFolder !== folder && !SHARED_PROVIDER_BASES.has(targetFolder ?? '');
+    if (internalCore || otherProvider) violations.push({ file, line: site.line, specifier: site.specifier, target });
+  }
+  return violations;
+}
+
+/** Every provider name the built-in providers answer to, and the catalog names they map. */
+function providerNames(): string[] {
+  const folders = readdirSync(join(REPOSITORY_ROOT, 'providers'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && !SHARED_PROVIDER_BASES.has(entry.name))
+    .map((entry) => entry.name);
+  return [...folders, 'gemini', 'claude', 'groq', 'mistral', 'deepseek', 'together', 'ollama', 'vllm', 'cohere_chat', 'together_ai'];
+}
+
+/**
+ * Core's vocabulary is the OpenAI Chat Completions wire format, so it may name that format: where
+ * the format lives (core/wire/) and as the stream part that carries its chunks (`openai-chunk`).
+ */
+function allowedName(file: string, name: string, literal: string): boolean {
+  return name === 'openai' && (file.startsWith('core/wire/') || literal === 'openai-chunk');
+}
+
+function stringLiterals(fileName: string, text: string): Array<{ value: string; line: number }> {
+  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const found: Array<{ value: string; line: number }> = [];
+  const visit = (node: ts.Node): void => {
+    // Module specifiers are paths, governed by the import rules above.
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined) return;
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node) || ts.isRegularExpressionLiteral(node)) {
+      found.push({ value: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+function providerNameMentions(file: string, text: string, names: readonly string[]): string[] {
+  const literals = file.endsWith('.json') ? text.split('\n').map((value, index) => ({ value, line: index + 1 })) : stringLiterals(file, text);
+  const mentions: string[] = [];
+  for (const literal of literals) {
+    for (const name of names) {
+      if (allowedName(file, name, literal.value)) continue;
+      if (new RegExp(`(^|[^a-z])${name}([^a-z]|$)`, 'i').test(literal.value)) mentions.push(`${file}:${literal.line} names '${name}': ${JSON.stringify(literal.value.slice(0, 80))}`);
+    }
+  }
+  return mentions;
+}
+
+function filesUnder(directory: string, extensions: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(join(REPOSITORY_ROOT, directory), { withFileTypes: true })) {
+    const path = `${directory}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...filesUnder(path, extensions));
+    else if (entry.isFile() && extensions.some((extension) => entry.name.endsWith(extension))) found.push(path);
+  }
+  return found;
+}
+
+/** Import cycles among the given files, each as the list of files around the loop. */
+function findCycles(files: readonly string[]): string[][] {
+  const known = new Set(files);
+  const edges = new Map<string, string[]>();
+  for (const file of files) {
+    const targets = findImports(file, readFileSync(join(REPOSITORY_ROOT, file), 'utf8'))
+      .map((site) => resolveSpecifier(file, site.specifier))
+      .filter((target): target is string => target !== undefined && known.has(target));
+    edges.set(file, targets);
+  }
+  const cycles: string[][] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'visiting');
+    stack.push(file);
+    for (const target of edges.get(file) ?? []) {
+      if (state.get(target) === 'visiting') cycles.push([...stack.slice(stack.indexOf(target)), target]);
+      else if (state.get(target) === undefined) visit(target);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of files) if (state.get(file) === undefined) visit(file);
+  return cycles;
+}
+
 describe('layering', () => {
   test('core imports nothing under providers/, plugins/ or policies/', () => {
     const files = typeScriptFiles('core');
     // A scan that finds no files would pass vacuously.
-    expect(files).toContain('core/pipeline.ts');
+    expect(files).toContain('core/lifecycle/runner.ts');
     expectNoViolations(violationsUnder('core'), 'core/ must not import providers/, plugins/ or policies/');
   });
 
   test('providers import nothing under plugins/ or policies/', () => {
     expect(typeScriptFiles('providers').length).toBeGreaterThan(0);
     expectNoViolations(violationsUnder('providers'), 'providers/ must not import plugins/ or policies/');
+  });
+});
+
+describe('boundaries', () => {
+  test('plugins, providers and policies import only the public core (the composition root excepted)', () => {
+    const files = LEAF_LAYERS.flatMap((layer) => typeScriptFiles(layer));
+    expect(files).toContain('plugins/anthropic-messages/index.ts');
+    const violations = files.flatMap((file) => leafViolations(file, readFileSync(join(REPOSITORY_ROOT, file), 'utf8')));
+    expectNoViolations(violations, `leaves may import from core only ${PUBLIC_CORE_PREFIXES.join(', ')}, and a provider no other provider`);
+  });
+
+  test('core names no provider in its code or data', () => {
+    const names = providerNames();
+    expect(names).toContain('anthropic');
+    const mentions = filesUnder('core', ['.ts', '.json'])
+      .filter((file) => !file.endsWith('model-prices.json'))
+      .flatMap((file) => providerNameMentions(file, readFileSync(join(REPOSITORY_ROOT, file), 'utf8'), names));
+    if (mentions.length > 0) throw new Error(`core must not name a provider:\n${mentions.join('\n')}`);
+  });
+
+  test('no import cycles in core, plugins, providers or policies', () => {
+    const files = ['core', ...LEAF_LAYERS].flatMap((layer) => typeScriptFiles(layer));
+    const cycles = findCycles(files);
+    if (cycles.length > 0) throw new Error(`import cycles:\n${cycles.map((cycle) => cycle.join(' -> ')).join('\n')}`);
+  });
+});
+
+describe('the boundary checkers themselves', () => {
+  test('a provider importing another provider or core internals is reported; the shared base and public core are not', () => {
+    const text = [
+      "import { usageFromOpenAI } from '../openai-compatible/usage.ts';",
+      "import { parseGemini } from '../google/response.ts';",
+      "import type { Router } from '../../core/routing/router.ts';",
+      "import { upstreamFailure } from '../../core/wire/provider-kit.ts';",
+      "import type { ChatRequest } from '../../core/spec/vocabulary.ts';",
+    ].join('\n');
+    expect(leafViolations('providers/acme/index.ts', text).map((violation) => violation.line)).toEqual([2, 3]);
+    expect(leafViolations('plugins/main.ts', "import { createRuntime } from '../core/runtime.ts';")).toEqual([]);
+  });
+
+  test('provider names are found in literals and JSON, not in identifiers or comments', () => {
+    const names = ['anthropic', 'gemini'];
+    const text = ["// Anthropic in a comment", "const anthropicLike = 1;", "const provider = 'anthropic';", "const prefix = `gemini/${model}`;"].join('\n');
+    expect(providerNameMentions('core/example.ts', text, names).map((mention) => mention.split(' ')[0])).toEqual(['core/example.ts:3', 'core/example.ts:4']);
+    expect(providerNameMentions('core/table.json', '{\n  "models": { "anthropic": "x" }\n}', names)).toHaveLength(1);
+    expect(providerNameMentions('core/wire/shape.ts', "const name = 'openai';", ['openai'])).toEqual([]);
   });
 });
 
