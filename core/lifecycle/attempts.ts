@@ -191,7 +191,7 @@ async function attemptOnce<Value>(
     firstByteTimer.cancel();
     clientSignal?.removeEventListener('abort', onClientGone);
     if (!abort.signal.aborted) abort.abort();
-    const failure = error instanceof KeywayError ? error : foreignFailure(candidate.provider, error);
+    const failure = withoutSecret(error instanceof KeywayError ? error : foreignFailure(candidate.provider, error), call?.credential.apiKey);
     const durationMs = performance.now() - started;
     // An adapter that refuses to translate a request (invalid_field, unsupported_feature: a 4xx with no
     // failure reason) never reached the provider, so the refusal says nothing about its health.
@@ -227,6 +227,22 @@ export function foreignFailure(provider: string, error: unknown): KeywayError {
   const retryAfterSeconds = typeof fields.retryAfterSeconds === 'number' && Number.isFinite(fields.retryAfterSeconds) && fields.retryAfterSeconds >= 0 ? fields.retryAfterSeconds : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
+}
+
+/**
+ * Upstreams and adapters can echo the key they were called with, in any shape (keys without a known
+ * prefix slip past pattern redaction): the exact value in play is removed from the message.
+ */
+function withoutSecret(failure: KeywayError, secret: string | undefined): KeywayError {
+  if (secret === undefined || secret.length < 8 || !failure.message.includes(secret)) return failure;
+  return new KeywayError(failure.code, {}, {
+    message: failure.message.replaceAll(secret, '[REDACTED]'),
+    param: failure.param,
+    reason: failure.reason,
+    retryAfterSeconds: failure.retryAfterSeconds,
+    extra: failure.extra,
+    headers: failure.headers,
+  });
 }
 
 function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number): AttemptRecord {

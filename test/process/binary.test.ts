@@ -3,19 +3,22 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MIGRATIONS } from '../../plugins/store-sqlite/migrations.ts';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
+import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
 import { addOpenAIKey, chatCompletion, logLines, printedKeys, REPOSITORY_ROOT, runUntilExit, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-BinaryTestUpstreamKey000000000000001';
 const REFUSE_MODEL_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/refuse-model/index.ts');
 const REFUSED_MODEL = 'refused-model-x';
+/** An out-of-tree provider built only from `services`: the binary has no core modules on disk for it to import. */
+const ECHO_PROVIDER_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/echo-provider/index.ts');
+const ECHO_KEY = 'echo-binary-key-5b8e2f1c9d3a7e4b6f0a';
 const pluginAvailable = existsSync(REFUSE_MODEL_PLUGIN);
 
 let buildDirectory: string;
@@ -34,13 +37,16 @@ beforeAll(async () => {
   binary = join(runDirectory, 'keyway');
   copyFileSync(built.outfile, binary);
   chmodSync(binary, 0o755);
-  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
+  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY, ECHO_KEY], models: [...OPENAI_DEFAULT_MODELS, 'echo-1'] });
+  // Outside the run directory, which must hold only the binary and its data.
+  const configPath = join(buildDirectory, 'keyway.json');
+  writeFileSync(configPath, JSON.stringify({ plugins: { 'example-echo-provider': { baseUrl: `${simulator.url}/v1` } } }));
   gateway = await startGatewayProcess({
     command: [binary],
     cwd: runDirectory,
     env: {
       KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
-      ...(pluginAvailable ? { KEYWAY_PLUGINS: REFUSE_MODEL_PLUGIN } : {}),
+      ...(pluginAvailable ? { KEYWAY_PLUGINS: `${REFUSE_MODEL_PLUGIN},${ECHO_PROVIDER_PLUGIN}`, KEYWAY_CONFIG: configPath } : {}),
     },
   });
   operatorKey = printedKeys(gateway.stdout()).operatorKey ?? '';
@@ -100,6 +106,25 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(response.status).toBe(403);
     expect(body.error?.code).toBe('model_not_allowed');
     expect(simulator.inferenceRequests().some((request) => (request.body as { model?: string } | undefined)?.model === REFUSED_MODEL)).toBe(false);
+  });
+
+  test.skipIf(!pluginAvailable)('serves an out-of-tree provider that uses only the services it is handed', async () => {
+    expect(gateway.stdout()).toContain('example-echo-provider@');
+    const added = await fetch(`${gateway.url}/v1/providers/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ providers: [{ name: 'echo', api_key: ECHO_KEY }] }),
+    });
+    expect(added.status).toBe(201);
+    const response = await chatCompletion(gateway.url, operatorKey, { model: 'echo-1', stream: true, messages: [{ role: 'user', content: 'Hello from outside' }] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-provider-used')).toBe('echo');
+    answeredRequestIds.push(response.headers.get('x-request-id') ?? '');
+    const text = ssePayloads(await response.text())
+      .filter((payload) => payload !== '[DONE]')
+      .map((payload) => (JSON.parse(payload) as { choices: Array<{ delta?: { content?: string } }> }).choices[0]?.delta?.content ?? '')
+      .join('');
+    expect(text).toBe('Echo: Hello from outside');
   });
 
   test('loads the libSQL HTTP client from inside itself for a remote database URL (no native module)', async () => {
