@@ -105,7 +105,17 @@ export function isErrorCode(code: string): code is ErrorCode {
 /** Rebuilds an error that travelled as a descriptor (a stream's error part). */
 export function errorFromDescriptor(descriptor: ErrorDescriptor): KeywayError {
   const code: ErrorCode = isErrorCode(descriptor.code) ? descriptor.code : 'upstream_error';
-  return new KeywayError(code, {}, { message: descriptor.message, param: descriptor.param ?? null, reason: descriptor.reason, retryAfterSeconds: descriptor.retryAfterSeconds, extra: descriptor.extra });
+  return new KeywayError(
+    code,
+    {},
+    {
+      message: descriptor.message,
+      param: descriptor.param ?? null,
+      reason: descriptor.reason,
+      retryAfterSeconds: descriptor.retryAfterSeconds,
+      extra: descriptor.extra,
+    },
+  );
 }
 
 /** Shorthand for the most common error: a request field with a wrong value. */

@@ -183,7 +183,8 @@ function validateRoutes(source: PluginSource, routes: unknown): void {
   if (routes === undefined) return;
   if (!Array.isArray(routes)) fail(source, 'routes must be an array');
   for (const route of routes as RouteDefinition[]) {
-    if (route === null || typeof route !== 'object' || !HTTP_METHODS.has(route.method)) fail(source, `has a route with an unknown method ${JSON.stringify((route as { method?: unknown })?.method)}`);
+    if (route === null || typeof route !== 'object' || !HTTP_METHODS.has(route.method))
+      fail(source, `has a route with an unknown method ${JSON.stringify((route as { method?: unknown })?.method)}`);
     if (typeof route.path !== 'string' || !route.path.startsWith('/')) fail(source, `has a route with an invalid path ${JSON.stringify(route.path)}`);
     if (typeof route.handle !== 'function') fail(source, `route ${route.method} ${route.path} has no handle function`);
     if (route.role !== undefined && !ROLES.has(route.role)) fail(source, `route ${route.method} ${route.path} has an unknown role '${String(route.role)}'`);
@@ -209,7 +210,8 @@ function validateMigrations(source: PluginSource, migrations: unknown): void {
       if (typeof migration?.id !== 'string' || !/^[\w.-]{1,100}$/.test(migration.id)) fail(source, `has a ${dialect} migration with an invalid id`);
       if (seen.has(migration.id)) fail(source, `has the ${dialect} migration '${migration.id}' twice`);
       seen.add(migration.id);
-      if (!Array.isArray(migration.statements) || migration.statements.some((statement) => typeof statement !== 'string')) fail(source, `migration '${migration.id}' needs an array of SQL statements`);
+      if (!Array.isArray(migration.statements) || migration.statements.some((statement) => typeof statement !== 'string'))
+        fail(source, `migration '${migration.id}' needs an array of SQL statements`);
     }
   }
 }

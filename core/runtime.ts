@@ -71,7 +71,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = loadConfig(options.environment ?? process.env);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const { services, bind } = createServices({ logger, fetch: options.fetch ?? fetch, env: config.env, dataDirectory: config.dataDirectory, clock, maxBodyBytes: config.maxBodyBytes });
+  const { services, bind } = createServices({
+    logger,
+    fetch: options.fetch ?? fetch,
+    env: config.env,
+    dataDirectory: config.dataDirectory,
+    clock,
+    maxBodyBytes: config.maxBodyBytes,
+  });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
     logger,
@@ -99,7 +106,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const usage = new UsageQueue(store, logger, { flushIntervalMs: config.usageFlushIntervalMs, batchSize: config.usageBatchSize });
   const catalog = catalogFor(plugins.providers);
   const health = createHealthMonitor(snapshots, store, logger, clock);
-  const router = new Router({ providers: plugins.providers, strategies: plugins.strategies, snapshots, models, catalog, health, modelClasses: operatorModelClasses(snapshots, plugins.providers) });
+  const router = new Router({
+    providers: plugins.providers,
+    strategies: plugins.strategies,
+    snapshots,
+    models,
+    catalog,
+    health,
+    modelClasses: operatorModelClasses(snapshots, plugins.providers),
+  });
   const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks });
   const lifecycle = new LifecycleRunner({
     authenticate: (headers) => authenticate(snapshots, headers),
@@ -114,13 +129,41 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   bind({
     store,
     counters,
-    snapshot: { get current() { return snapshots.current; }, section: (name) => snapshots.section(name), refresh: () => snapshots.refresh() },
-    inference: { run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress), dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)) },
+    snapshot: {
+      get current() {
+        return snapshots.current;
+      },
+      section: (name) => snapshots.section(name),
+      refresh: () => snapshots.refresh(),
+    },
+    inference: {
+      run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress),
+      dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
+    },
     auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
     alerts: { fire: (event) => fireAlert(plugins, logger, event) },
   });
   const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
-  return { config, logger, store, snapshots, counters, vault, models, usage, plugins, catalog, router, accountant, lifecycle, health, clock, services, cryptoBackendName, ...background };
+  return {
+    config,
+    logger,
+    store,
+    snapshots,
+    counters,
+    vault,
+    models,
+    usage,
+    plugins,
+    catalog,
+    router,
+    accountant,
+    lifecycle,
+    health,
+    clock,
+    services,
+    cryptoBackendName,
+    ...background,
+  };
 }
 
 /** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */
@@ -177,7 +220,9 @@ function createBackground(plugins: PluginSet, logger: Logger, startProbesNow: ()
           running = true;
           Promise.resolve()
             .then(() => job.run())
-            .catch((error: unknown) => logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job failed'))
+            .catch((error: unknown) =>
+              logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job failed'),
+            )
             .finally(() => {
               running = false;
             });
@@ -212,12 +257,26 @@ async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStar
   if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
     await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
     const key = generateGatewayKey('ak');
-    await store.insertGatewayKey({ id: 'key_default_admin', accountId: DEFAULT_ACCOUNT_ID, role: 'admin', name: 'default admin', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+    await store.insertGatewayKey({
+      id: 'key_default_admin',
+      accountId: DEFAULT_ACCOUNT_ID,
+      role: 'admin',
+      name: 'default admin',
+      keyHash: hashGatewayKey(key),
+      maskedKey: maskKey(key),
+    });
     secrets.defaultAdminKey = key;
   }
   if (config.adminKey === undefined && (await store.countGatewayKeys('operator')) === 0) {
     const key = generateGatewayKey('op');
-    await store.insertGatewayKey({ id: 'key_operator_generated', accountId: DEFAULT_ACCOUNT_ID, role: 'operator', name: 'operator', keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+    await store.insertGatewayKey({
+      id: 'key_operator_generated',
+      accountId: DEFAULT_ACCOUNT_ID,
+      role: 'operator',
+      name: 'operator',
+      keyHash: hashGatewayKey(key),
+      maskedKey: maskKey(key),
+    });
     secrets.operatorKey = key;
   }
   return secrets;
@@ -229,5 +288,14 @@ function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) =>
   if (secrets.operatorKey) lines.push(`  Operator key (KEYWAY_ADMIN_KEY):      ${secrets.operatorKey}`);
   if (secrets.defaultAdminKey) lines.push(`  Admin key of the 'default' account:   ${secrets.defaultAdminKey}`);
   if (lines.length === 0) return;
-  announce(['', '================ Keyway first start ================', ...lines, '  These keys are shown only now: store them safely.', '====================================================', ''].join('\n') + '\n');
+  announce(
+    [
+      '',
+      '================ Keyway first start ================',
+      ...lines,
+      '  These keys are shown only now: store them safely.',
+      '====================================================',
+      '',
+    ].join('\n') + '\n',
+  );
 }

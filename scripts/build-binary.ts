@@ -28,7 +28,18 @@ export interface BinaryBuild {
  * to cross-compile.
  */
 export function buildArguments(outfile: string): string[] {
-  return ['build', '--compile', '--minify', '--sourcemap', '--no-compile-autoload-bunfig', '--compile-autoload-package-json', '--bytecode', ENTRY_POINT, '--outfile', outfile];
+  return [
+    'build',
+    '--compile',
+    '--minify',
+    '--sourcemap',
+    '--no-compile-autoload-bunfig',
+    '--compile-autoload-package-json',
+    '--bytecode',
+    ENTRY_POINT,
+    '--outfile',
+    outfile,
+  ];
 }
 
 export async function buildBinary(outfile: string = DEFAULT_OUTFILE): Promise<BinaryBuild> {

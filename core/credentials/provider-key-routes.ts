@@ -86,7 +86,12 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     if (adapter.keySettingsSchema !== undefined && entry.settings !== undefined) validateSettings(adapter.keySettingsSchema, entry.settings, index);
     const print = fingerprint(entry.api_key);
     const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
-    if (duplicate !== undefined) throw new KeywayError('conflict', { detail: `providers[${index}]: this ${entry.name} key is already stored as ${duplicate.id}.` }, { param: `providers[${index}].api_key` });
+    if (duplicate !== undefined)
+      throw new KeywayError(
+        'conflict',
+        { detail: `providers[${index}]: this ${entry.name} key is already stored as ${duplicate.id}.` },
+        { param: `providers[${index}].api_key` },
+      );
     const id = randomId('pk');
     rows.push({
       id,
@@ -112,7 +117,13 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   return json(
     {
       providers: listings.map((listing) => describeKey(listing, runtime)),
-      encryption: { method: 'AES-256-GCM', backend: backend.name, key_version: backend.currentKeyVersion(), key_rotation: body.encryption?.key_rotation ?? false, rotation_days: body.encryption?.rotation_days ?? null },
+      encryption: {
+        method: 'AES-256-GCM',
+        backend: backend.name,
+        key_version: backend.currentKeyVersion(),
+        key_rotation: body.encryption?.key_rotation ?? false,
+        rotation_days: body.encryption?.rotation_days ?? null,
+      },
     },
     201,
   );
@@ -124,7 +135,8 @@ async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<
     keys.map(async (key) => {
       const flagged = key.status === 'invalid';
       const listing = await runtime.models.refresh(key, flagged, 5_000);
-      if (flagged || listing.status === 'invalid') runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
+      if (flagged || listing.status === 'invalid')
+        runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
     }),
   );
   const current = runtime.snapshots.current.keysById;
@@ -147,6 +159,8 @@ export const providerKeyRoutes = {
   }),
   remove: guarded('admin', (runtime, _request, principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'account', principal.accountId)),
   addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request)),
-  listPlatform: guarded('operator', async (runtime) => json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) })),
+  listPlatform: guarded('operator', async (runtime) =>
+    json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) }),
+  ),
   removePlatform: guarded('operator', (runtime, _request, _principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'platform', null)),
 };

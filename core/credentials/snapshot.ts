@@ -131,10 +131,22 @@ export class ConfigSnapshots {
     ]);
     const principalsByHash = new Map<string, Principal>();
     for (const row of gatewayKeyRows) {
-      principalsByHash.set(row.keyHash, { keyId: row.id, role: row.role, accountId: row.accountId, teamId: row.teamId ?? undefined, byokAccess: row.byokAccess });
+      principalsByHash.set(row.keyHash, {
+        keyId: row.id,
+        role: row.role,
+        accountId: row.accountId,
+        teamId: row.teamId ?? undefined,
+        byokAccess: row.byokAccess,
+      });
     }
     if (this.operatorKeyHash !== undefined) {
-      principalsByHash.set(this.operatorKeyHash, { keyId: 'key_operator', role: 'operator', accountId: DEFAULT_ACCOUNT_ID, teamId: undefined, byokAccess: true });
+      principalsByHash.set(this.operatorKeyHash, {
+        keyId: 'key_operator',
+        role: 'operator',
+        accountId: DEFAULT_ACCOUNT_ID,
+        teamId: undefined,
+        byokAccess: true,
+      });
     }
     const accountKeys = new Map<string, Map<string, KeyListing[]>>();
     const platformKeys = new Map<string, KeyListing[]>();
@@ -143,7 +155,11 @@ export class ConfigSnapshots {
     for (const row of providerKeyRows) {
       const listing = toListing(row);
       keysById.set(row.id, listing);
-      secrets.set(row.id, { ciphertext: row.ciphertext, binding: providerKeyBinding(row.id, listing.owner, row.accountId, row.provider), backend: row.cryptoBackend });
+      secrets.set(row.id, {
+        ciphertext: row.ciphertext,
+        binding: providerKeyBinding(row.id, listing.owner, row.accountId, row.provider),
+        backend: row.cryptoBackend,
+      });
       if (listing.owner === 'platform') pushTo(platformKeys, row.provider, listing);
       else if (row.accountId !== null) {
         let byProvider = accountKeys.get(row.accountId);

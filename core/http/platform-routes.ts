@@ -11,7 +11,9 @@ const PlatformSettingsSchema = Type.Object({
 });
 
 export const platformRoutes = {
-  getSettings: guarded('admin', (runtime, _request, principal) => json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} })),
+  getSettings: guarded('admin', (runtime, _request, principal) =>
+    json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} }),
+  ),
   putPlatformSettings: guarded('operator', async (runtime, request) => {
     const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config.maxBodyBytes));
     for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);

@@ -68,10 +68,14 @@ export function backoffDelay(pass: number, retryAfterSeconds: number | undefined
 const defaultSleep = (milliseconds: number, signal: AbortSignal | undefined): Promise<void> =>
   new Promise((resolve) => {
     const timer = setTimeout(resolve, milliseconds);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** Per-attempt deadlines: the request's, else the provider key's settings, else the configured default. */
@@ -153,7 +157,13 @@ async function attemptOnce<Value>(
   clientSignal?.addEventListener('abort', onClientGone, { once: true });
   const firstByteDeadline = Math.min(firstByteMs, remainingMs);
   const firstByteTimer = scheduleDeadline(firstByteDeadline, () =>
-    abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} sent no first byte within ${Math.round(firstByteDeadline)} ms` }, { reason: 'timeout', extra: { provider: candidate.provider } })),
+    abort.abort(
+      new KeywayError(
+        'upstream_timeout',
+        { detail: `${candidate.provider} sent no first byte within ${Math.round(firstByteDeadline)} ms` },
+        { reason: 'timeout', extra: { provider: candidate.provider } },
+      ),
+    ),
   );
   let call: CallContext | undefined;
   try {
@@ -197,14 +207,30 @@ async function attemptOnce<Value>(
     // failure reason) never reached the provider, so the refusal says nothing about its health.
     const reachedProvider = failure.reason !== undefined || failure.status >= 500;
     if (!clientSignal?.aborted && reachedProvider) {
-      dependencies.health.record(candidate.key, { ok: false, reason: failure.reason, latencyMs: durationMs, retryAfterSeconds: failure.retryAfterSeconds, rateLimitRemaining: call?.upstream.rateLimitRemaining });
+      dependencies.health.record(candidate.key, {
+        ok: false,
+        reason: failure.reason,
+        latencyMs: durationMs,
+        retryAfterSeconds: failure.retryAfterSeconds,
+        rateLimitRemaining: call?.upstream.rateLimitRemaining,
+      });
     }
     if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs));
     return { failure };
   }
 }
 
-const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>(['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered', 'invalid_request']);
+const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
+  'rate_limit',
+  'timeout',
+  'server_error',
+  'model_not_available',
+  'quota_exceeded',
+  'auth_error',
+  'context_length_exceeded',
+  'content_filtered',
+  'invalid_request',
+]);
 
 /** What an out-of-tree adapter may set on the Error it throws; every field is checked, none trusted. */
 interface ForeignFailureFields {
@@ -223,8 +249,12 @@ export function foreignFailure(provider: string, error: unknown): KeywayError {
   const fields = (error !== null && typeof error === 'object' ? error : {}) as ForeignFailureFields;
   const claimed = typeof fields.keywayReason === 'string' ? fields.keywayReason : fields.reason;
   const reason = typeof claimed === 'string' && FAILURE_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error';
-  const status = typeof fields.status === 'number' && Number.isInteger(fields.status) && fields.status >= 100 && fields.status <= 599 ? fields.status : undefined;
-  const retryAfterSeconds = typeof fields.retryAfterSeconds === 'number' && Number.isFinite(fields.retryAfterSeconds) && fields.retryAfterSeconds >= 0 ? fields.retryAfterSeconds : undefined;
+  const status =
+    typeof fields.status === 'number' && Number.isInteger(fields.status) && fields.status >= 100 && fields.status <= 599 ? fields.status : undefined;
+  const retryAfterSeconds =
+    typeof fields.retryAfterSeconds === 'number' && Number.isFinite(fields.retryAfterSeconds) && fields.retryAfterSeconds >= 0
+      ? fields.retryAfterSeconds
+      : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
 }
@@ -235,14 +265,18 @@ export function foreignFailure(provider: string, error: unknown): KeywayError {
  */
 function withoutSecret(failure: KeywayError, secret: string | undefined): KeywayError {
   if (secret === undefined || secret.length < 8 || !failure.message.includes(secret)) return failure;
-  return new KeywayError(failure.code, {}, {
-    message: failure.message.replaceAll(secret, '[REDACTED]'),
-    param: failure.param,
-    reason: failure.reason,
-    retryAfterSeconds: failure.retryAfterSeconds,
-    extra: failure.extra,
-    headers: failure.headers,
-  });
+  return new KeywayError(
+    failure.code,
+    {},
+    {
+      message: failure.message.replaceAll(secret, '[REDACTED]'),
+      param: failure.param,
+      reason: failure.reason,
+      retryAfterSeconds: failure.retryAfterSeconds,
+      extra: failure.extra,
+      headers: failure.headers,
+    },
+  );
 }
 
 function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number): AttemptRecord {
@@ -260,17 +294,29 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
 
 /** When every candidate failed, the answer follows the last failure and lists every attempt. */
 export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[]): KeywayError {
-  if (lastError === undefined) return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
-  const listed = attempts.map((attempt) => ({ provider: attempt.provider, model: attempt.model, key_id: attempt.keyId, owner: attempt.owner, reason: attempt.reason, status: attempt.status ?? null }));
+  if (lastError === undefined)
+    return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
+  const listed = attempts.map((attempt) => ({
+    provider: attempt.provider,
+    model: attempt.model,
+    key_id: attempt.keyId,
+    owner: attempt.owner,
+    reason: attempt.reason,
+    status: attempt.status ?? null,
+  }));
   const message =
     attempts.length <= 1
       ? lastError.message
       : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastError.message}`;
-  return new KeywayError(lastError.code, {}, {
-    message,
-    param: lastError.param,
-    reason: lastError.reason,
-    retryAfterSeconds: lastError.retryAfterSeconds,
-    extra: { ...lastError.extra, attempts: listed },
-  });
+  return new KeywayError(
+    lastError.code,
+    {},
+    {
+      message,
+      param: lastError.param,
+      reason: lastError.reason,
+      retryAfterSeconds: lastError.retryAfterSeconds,
+      extra: { ...lastError.extra, attempts: listed },
+    },
+  );
 }

@@ -8,7 +8,14 @@ export function unparsedRequest(): ChatRequest {
 }
 
 /** `clientAddress` runs only if a plugin reads `clientIp`: most requests never need it. */
-export function createRequestContext(requestId: string, request: Request, principal: Principal, endpoint: Endpoint, clientAddress: () => string | undefined, body: ChatRequest = unparsedRequest()): RequestContext {
+export function createRequestContext(
+  requestId: string,
+  request: Request,
+  principal: Principal,
+  endpoint: Endpoint,
+  clientAddress: () => string | undefined,
+  body: ChatRequest = unparsedRequest(),
+): RequestContext {
   let clientIp: string | undefined;
   let resolved = false;
   return {

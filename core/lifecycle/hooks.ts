@@ -23,12 +23,16 @@ function refusalFromPlugin(error: unknown): KeywayError | undefined {
   const code = fields.keywayCode;
   if (typeof code !== 'string' || !isErrorCode(code) || ERROR_TABLE[code].status >= 500) return undefined;
   const { extra, keywayParam, retryAfterSeconds } = fields;
-  return new KeywayError(code, {}, {
-    message: redactSecrets(error.message).slice(0, 1000),
-    param: typeof keywayParam === 'string' ? keywayParam.slice(0, 200) : null,
-    retryAfterSeconds: typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds : undefined,
-    extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as Record<string, unknown>) : undefined,
-  });
+  return new KeywayError(
+    code,
+    {},
+    {
+      message: redactSecrets(error.message).slice(0, 1000),
+      param: typeof keywayParam === 'string' ? keywayParam.slice(0, 200) : null,
+      retryAfterSeconds: typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds : undefined,
+      extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as Record<string, unknown>) : undefined,
+    },
+  );
 }
 
 function pluginFailure(plugin: string, stage: HookStage, error: unknown): KeywayError {
@@ -58,7 +62,13 @@ export function runHooks(table: HookTable, stage: Exclude<HookStage, 'account'>,
   }
 }
 
-async function continueAsync(table: HookTable, stage: Exclude<HookStage, 'account'>, context: RequestContext, position: number, pending: Promise<void>): Promise<void> {
+async function continueAsync(
+  table: HookTable,
+  stage: Exclude<HookStage, 'account'>,
+  context: RequestContext,
+  position: number,
+  pending: Promise<void>,
+): Promise<void> {
   const hooks = table[stage];
   try {
     await pending;

@@ -13,7 +13,19 @@ import type { AttemptSuccess } from './attempts.ts';
 const textEncoder = new TextEncoder();
 
 /** Typographic punctuation warnings use, spelled in ASCII rather than lost to '?'. */
-const ASCII_PUNCTUATION: Record<string, string> = { '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...', '\u2192': '->' };
+const ASCII_PUNCTUATION: Record<string, string> = {
+  '\u2010': '-',
+  '\u2011': '-',
+  '\u2012': '-',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201c': '"',
+  '\u201d': '"',
+  '\u2026': '...',
+  '\u2192': '->',
+};
 
 /** Header values must be single-line ASCII. */
 function headerSafe(text: string): string {
@@ -24,7 +36,11 @@ function headerSafe(text: string): string {
 }
 
 export function inferenceHeaders(context: RequestContext, servedModel: string | undefined, costUsd: number | undefined): Record<string, string> {
-  const headers: Record<string, string> = { ...context.responseHeaders, 'x-request-id': context.requestId, 'x-fallback-attempts': String(context.attempts.length) };
+  const headers: Record<string, string> = {
+    ...context.responseHeaders,
+    'x-request-id': context.requestId,
+    'x-fallback-attempts': String(context.attempts.length),
+  };
   const served = context.served;
   if (served !== undefined) {
     headers['x-provider-used'] = served.provider;
@@ -56,12 +72,22 @@ export function jsonAnswer(body: unknown, headers: Record<string, string>): Resp
 export function rejectFailedGeneration(provider: string, result: ChatResult): ChatResult {
   if (result.choices.length === 0 || !result.choices.every((choice) => choice.finishReason.unified === 'error')) return result;
   const raw = result.choices[0]?.finishReason.raw ?? 'error';
-  throw new KeywayError('upstream_error', { detail: `${provider} ended the generation with ${raw}` }, { reason: raw === 'TIMEOUT' ? 'timeout' : 'server_error', extra: { provider } });
+  throw new KeywayError(
+    'upstream_error',
+    { detail: `${provider} ended the generation with ${raw}` },
+    { reason: raw === 'TIMEOUT' ? 'timeout' : 'server_error', extra: { provider } },
+  );
 }
 
 export function chatAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
   const result = success.value;
-  const outcome = accountant.account(context, { status: 200, usage: result.usage, finishReason: result.choices[0]?.finishReason, error: undefined, streamed: false });
+  const outcome = accountant.account(context, {
+    status: 200,
+    usage: result.usage,
+    finishReason: result.choices[0]?.finishReason,
+    error: undefined,
+    streamed: false,
+  });
   return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd));
 }
 

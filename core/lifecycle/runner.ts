@@ -75,7 +75,13 @@ export class LifecycleRunner {
     const body = context.request;
     if (body.model !== undefined && body.model !== '') return;
     const provider = body.provider;
-    const key = provider === undefined ? undefined : this.dependencies.snapshots.keysFor(context.principal.accountId).account.get(provider)?.find((candidate) => candidate.settings.default_model);
+    const key =
+      provider === undefined
+        ? undefined
+        : this.dependencies.snapshots
+            .keysFor(context.principal.accountId)
+            .account.get(provider)
+            ?.find((candidate) => candidate.settings.default_model);
     if (key?.settings.default_model === undefined) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
     body.model = key.settings.default_model;
   }
@@ -109,7 +115,11 @@ export class LifecycleRunner {
   }
 
   /** Tries the candidates; `run` settles once the upstream's first byte is in hand (fallback's point of no return). */
-  attempt<Value>(context: RequestContext, run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>, clientSignal: AbortSignal | undefined): Promise<AttemptSuccess<Value>> {
+  attempt<Value>(
+    context: RequestContext,
+    run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
+    clientSignal: AbortSignal | undefined,
+  ): Promise<AttemptSuccess<Value>> {
     return runAttempts(this.dependencies.attempts, context, this.dependencies.router.routingFor(context), run, clientSignal);
   }
 
@@ -119,7 +129,11 @@ export class LifecycleRunner {
       // Non-streamed calls run to completion even if the client leaves: watching the connection costs
       // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
       // which run long, are cancelled when the client goes.
-      const success = await this.attempt(context, (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)), undefined);
+      const success = await this.attempt(
+        context,
+        (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)),
+        undefined,
+      );
       success.done();
       return chatAnswer(accountant, operation.dialect, context, success);
     }
@@ -131,7 +145,13 @@ export class LifecycleRunner {
     const success = await this.attempt(context, (adapter, call) => operation.invoke(adapter, call, context), clientSignal);
     success.done();
     const answer = operation.answer(success.value, context);
-    const outcome = this.dependencies.accountant.account(context, { status: 200, usage: answer.usage, finishReason: undefined, error: undefined, streamed: false });
+    const outcome = this.dependencies.accountant.account(context, {
+      status: 200,
+      usage: answer.usage,
+      finishReason: undefined,
+      error: undefined,
+      streamed: false,
+    });
     return jsonAnswer(answer.body, inferenceHeaders(context, answer.model, outcome.costUsd));
   }
 
@@ -139,10 +159,22 @@ export class LifecycleRunner {
   private failed(context: RequestContext, dialect: Dialect, error: unknown): Response {
     const descriptor = descriptorFromError(error, context.requestId);
     if (!(error instanceof KeywayError)) {
-      this.dependencies.logger.error({ requestId: context.requestId, error: error instanceof Error ? error.stack : String(error) }, 'request failed unexpectedly');
+      this.dependencies.logger.error(
+        { requestId: context.requestId, error: error instanceof Error ? error.stack : String(error) },
+        'request failed unexpectedly',
+      );
     }
-    this.dependencies.accountant.account(context, { status: descriptor.status, usage: undefined, finishReason: undefined, error: descriptor, streamed: context.request.stream === true });
-    const headers = error instanceof KeywayError && error.headers !== undefined ? { ...inferenceHeaders(context, undefined, undefined), ...error.headers } : inferenceHeaders(context, undefined, undefined);
+    this.dependencies.accountant.account(context, {
+      status: descriptor.status,
+      usage: undefined,
+      finishReason: undefined,
+      error: descriptor,
+      streamed: context.request.stream === true,
+    });
+    const headers =
+      error instanceof KeywayError && error.headers !== undefined
+        ? { ...inferenceHeaders(context, undefined, undefined), ...error.headers }
+        : inferenceHeaders(context, undefined, undefined);
     return errorResponse(dialect, descriptor, context.requestId, headers);
   }
 }

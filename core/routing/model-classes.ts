@@ -95,7 +95,8 @@ export function validateOverrides(body: unknown): ModelClassOverrides {
     if (models !== undefined && (models === null || typeof models !== 'object' || Object.values(models).some((model) => typeof model !== 'string'))) {
       throw invalidField(`classes.${name}.models`, 'expected an object of provider → model name');
     }
-    if (members !== undefined && (!Array.isArray(members) || members.some((member) => typeof member !== 'string'))) throw invalidField(`classes.${name}.members`, 'expected an array of model names');
+    if (members !== undefined && (!Array.isArray(members) || members.some((member) => typeof member !== 'string')))
+      throw invalidField(`classes.${name}.members`, 'expected an array of model names');
     if (description !== undefined && typeof description !== 'string') throw invalidField(`classes.${name}.description`, 'expected a string');
   }
   return classes as ModelClassOverrides;

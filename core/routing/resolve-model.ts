@@ -27,7 +27,10 @@ export function resolveModel(
   const { providers } = dependencies;
   if (providerField !== undefined) {
     if (!providers.has(providerField)) {
-      throw new KeywayError('invalid_field', { param: 'provider', detail: `unknown provider '${providerField}'; known providers: ${[...providers.keys()].join(', ')}` });
+      throw new KeywayError('invalid_field', {
+        param: 'provider',
+        detail: `unknown provider '${providerField}'; known providers: ${[...providers.keys()].join(', ')}`,
+      });
     }
     const prefix = `${providerField}/`;
     return { provider: providerField, model: model.startsWith(prefix) ? model.slice(prefix.length) : model, explicit: true };
@@ -44,11 +47,19 @@ export function resolveModel(
     const held = matches.filter((provider) => (keys.account.get(provider)?.length ?? 0) > 0);
     if (held.length === 1) return { provider: held[0], model, explicit: false };
     const options = (held.length > 1 ? held : matches).map((provider) => `${provider}/${model}`);
-    throw new KeywayError('model_not_found', { detail: `The model '${model}' is served by several providers; name one of: ${options.join(', ')}.` }, { param: 'model', extra: { candidates: options } });
+    throw new KeywayError(
+      'model_not_found',
+      { detail: `The model '${model}' is served by several providers; name one of: ${options.join(', ')}.` },
+      { param: 'model', extra: { candidates: options } },
+    );
   }
   const suggestions = closestNames(model, allKnownNames(dependencies, accountId));
   const hint = suggestions.length > 0 ? ` Close matches: ${suggestions.join(', ')}.` : '';
-  throw new KeywayError('model_not_found', { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` }, { param: 'model', extra: { suggestions } });
+  throw new KeywayError(
+    'model_not_found',
+    { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` },
+    { param: 'model', extra: { suggestions } },
+  );
 }
 
 function candidateProviders(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {

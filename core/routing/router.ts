@@ -124,7 +124,8 @@ export class Router {
     const { model, provider } = context.request;
     // A peeked resolution holds while the request names the same model and provider over the same
     // keys (X-Use-BYOK: false narrows them, which can change how a tie between providers breaks).
-    if (earlier !== undefined && earlier.model === model && earlier.providerField === provider && earlier.accountKeys === keys.account) return earlier.resolution;
+    if (earlier !== undefined && earlier.model === model && earlier.providerField === provider && earlier.accountKeys === keys.account)
+      return earlier.resolution;
     return resolveModel(this.resolver, context.principal.accountId, keys, model, provider);
   }
 
@@ -135,7 +136,10 @@ export class Router {
     const strategyName = routing.strategy ?? DEFAULT_STRATEGY;
     const strategy = this.dependencies.strategies.get(strategyName);
     if (strategy === undefined) {
-      throw new KeywayError('invalid_field', { param: 'routing.strategy', detail: `unknown strategy '${strategyName}'; known: ${[...this.dependencies.strategies.keys()].join(', ')}` });
+      throw new KeywayError('invalid_field', {
+        param: 'routing.strategy',
+        detail: `unknown strategy '${strategyName}'; known: ${[...this.dependencies.strategies.keys()].join(', ')}`,
+      });
     }
     const resolution = this.resolutionFor(context);
     context.resolution = resolution;
@@ -150,7 +154,8 @@ export class Router {
       stickyKey: context.headers.get('x-session-id') ?? (typeof context.request.user === 'string' ? context.request.user : undefined),
       equivalents,
       price: this.priceOf,
-      platformMarkupPercent: (this.dependencies.snapshots.current.platformSettings.platform_markup_percent as number | undefined) ?? DEFAULT_PLATFORM_MARKUP_PERCENT,
+      platformMarkupPercent:
+        (this.dependencies.snapshots.current.platformSettings.platform_markup_percent as number | undefined) ?? DEFAULT_PLATFORM_MARKUP_PERCENT,
     });
     if (context.candidates.length === 0) throw this.noCandidates(context, resolution.provider, routing);
   }

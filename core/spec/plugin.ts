@@ -113,8 +113,42 @@ export type { CryptoBackend } from './crypto-backend.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';
-export type { CallContext, EmbeddingsRequest, EmbeddingsResult, KeyOwner, ProviderAdapter, ProviderModelClasses, ProviderCredential, ProviderKeyRecord, ProviderKeySettings, UpstreamInfo } from './provider.ts';
-export type { AlertService, AuthService, Clock, ErrorKit, HttpKit, InferenceService, ProviderKit, Services, SnapshotService, SnapshotView } from './services.ts';
-export type { AccountRecord, GatewayKeyRecord, Migration, MigrationReport, NewGatewayKey, NewProviderKey, PluginMigrations, Store, StoreDriver, StoredProviderKey, UsageRecord } from './store.ts';
+export type {
+  CallContext,
+  EmbeddingsRequest,
+  EmbeddingsResult,
+  KeyOwner,
+  ProviderAdapter,
+  ProviderModelClasses,
+  ProviderCredential,
+  ProviderKeyRecord,
+  ProviderKeySettings,
+  UpstreamInfo,
+} from './provider.ts';
+export type {
+  AlertService,
+  AuthService,
+  Clock,
+  ErrorKit,
+  HttpKit,
+  InferenceService,
+  ProviderKit,
+  Services,
+  SnapshotService,
+  SnapshotView,
+} from './services.ts';
+export type {
+  AccountRecord,
+  GatewayKeyRecord,
+  Migration,
+  MigrationReport,
+  NewGatewayKey,
+  NewProviderKey,
+  PluginMigrations,
+  Store,
+  StoreDriver,
+  StoredProviderKey,
+  UsageRecord,
+} from './store.ts';
 export type { ModelResolution, ResolvedKeys, RouteCandidate, RoutePlanInput, RoutingStrategy } from './strategy.ts';
 export type { ChatRequest, ChatResult, StreamPart, Usage } from './vocabulary.ts';

@@ -28,13 +28,16 @@ type EmbeddingsBody = EmbeddingsRequest & Pick<ChatRequest, 'provider' | 'routin
 const UPSTREAM_EMBEDDINGS = Symbol('embeddings body');
 
 function validateEmbeddings(body: unknown): EmbeddingsBody {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   const request = body as Record<string, unknown>;
   if (typeof request.model !== 'string' || request.model.length === 0) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
   const input = request.input;
   const valid =
     typeof input === 'string' ||
-    (Array.isArray(input) && input.length > 0 && (input.every((item) => typeof item === 'string') || input.every((item) => typeof item === 'number') || input.every((item) => Array.isArray(item))));
+    (Array.isArray(input) &&
+      input.length > 0 &&
+      (input.every((item) => typeof item === 'string') || input.every((item) => typeof item === 'number') || input.every((item) => Array.isArray(item))));
   if (!valid) throw invalidField('input', 'expected a string, an array of strings, or token arrays');
   return request as unknown as EmbeddingsBody;
 }

@@ -67,7 +67,11 @@ export class OpenAIStreamEncoder {
       case 'reasoning-delta':
         return this.chunk(part.index, { reasoning_content: part.text }, null);
       case 'tool-call-start':
-        return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] }, null);
+        return this.chunk(
+          part.index,
+          { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] },
+          null,
+        );
       case 'tool-call-delta':
         return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null);
       case 'finish':

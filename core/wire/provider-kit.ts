@@ -165,7 +165,11 @@ export async function readJsonBody(response: Response, provider: string, signal:
 }
 
 /** Like readJsonBody, keeping the text too, for answers forwarded unchanged. */
-export async function readJsonBodyWithText(response: Response, provider: string, signal: AbortSignal): Promise<{ body: Record<string, unknown>; text: string }> {
+export async function readJsonBodyWithText(
+  response: Response,
+  provider: string,
+  signal: AbortSignal,
+): Promise<{ body: Record<string, unknown>; text: string }> {
   let text: string;
   try {
     text = await response.text();

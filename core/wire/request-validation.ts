@@ -38,7 +38,8 @@ export function validateChatRequest(body: unknown): ChatRequest {
     if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) throw invalidField(name, 'expected a number');
   }
   if (body.tools !== undefined && !Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
-  if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options)) throw invalidField('stream_options', 'expected an object');
+  if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options))
+    throw invalidField('stream_options', 'expected an object');
   return body as unknown as ChatRequest;
 }
 
@@ -50,19 +51,25 @@ function validateRouting(routing: unknown): void {
   }
   for (const name of ['provider_order', 'fallback_reasons'] as const) {
     const list = routing[name];
-    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) throw invalidField(`routing.${name}`, 'expected an array of strings');
+    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string')))
+      throw invalidField(`routing.${name}`, 'expected an array of strings');
   }
   const reasons = routing.fallback_reasons as string[] | undefined;
   const known = ['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered'];
-  for (const reason of reasons ?? []) if (!known.includes(reason)) throw invalidField('routing.fallback_reasons', `unknown reason '${reason}'; known: ${known.join(', ')}`);
+  for (const reason of reasons ?? [])
+    if (!known.includes(reason)) throw invalidField('routing.fallback_reasons', `unknown reason '${reason}'; known: ${known.join(', ')}`);
   for (const name of ['timeout_ms', 'connect_timeout_ms', 'total_timeout_ms'] as const) {
     const value = routing[name];
-    if (value !== undefined && (typeof value !== 'number' || !(value > 0) || value > 3_600_000)) throw invalidField(`routing.${name}`, 'expected milliseconds between 1 and 3600000');
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0) || value > 3_600_000))
+      throw invalidField(`routing.${name}`, 'expected milliseconds between 1 and 3600000');
   }
   if (routing.retries !== undefined && (!Number.isInteger(routing.retries) || (routing.retries as number) < 0 || (routing.retries as number) > 5)) {
     throw invalidField('routing.retries', 'expected an integer between 0 and 5');
   }
-  if (routing.max_attempts !== undefined && (!Number.isInteger(routing.max_attempts) || (routing.max_attempts as number) < 1 || (routing.max_attempts as number) > 20)) {
+  if (
+    routing.max_attempts !== undefined &&
+    (!Number.isInteger(routing.max_attempts) || (routing.max_attempts as number) < 1 || (routing.max_attempts as number) > 20)
+  ) {
     throw invalidField('routing.max_attempts', 'expected an integer between 1 and 20');
   }
   if (routing.cost_weights !== undefined) {

@@ -57,7 +57,8 @@ export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {
       return request;
     },
     invoke(adapter, call, context) {
-      if (adapter.countTokens === undefined) throw errors.create('unsupported_feature', { detail: `Token counting is offered for Anthropic models only, not ${adapter.name}.` });
+      if (adapter.countTokens === undefined)
+        throw errors.create('unsupported_feature', { detail: `Token counting is offered for Anthropic models only, not ${adapter.name}.` });
       const native = (context.request as unknown as Record<symbol, Record<string, unknown>>)[NATIVE_BODY] ?? {};
       const beta = context.headers.get('anthropic-beta');
       return adapter.countTokens(beta === null ? native : { ...native, [BETA_FIELD]: beta }, call);

@@ -28,8 +28,18 @@ export const anthropicMessagesPlugin = definePlugin({
     return {
       dialect: anthropicMessagesDialect,
       routes: [
-        { method: 'POST', path: '/v1/messages', summary: 'Anthropic Messages API', handle: ({ request, clientAddress }) => services.inference.run(request, messagesOperation, clientAddress) },
-        { method: 'POST', path: '/v1/messages/count_tokens', summary: 'Count input tokens (Anthropic)', handle: ({ request, clientAddress }) => services.inference.run(request, countTokens, clientAddress) },
+        {
+          method: 'POST',
+          path: '/v1/messages',
+          summary: 'Anthropic Messages API',
+          handle: ({ request, clientAddress }) => services.inference.run(request, messagesOperation, clientAddress),
+        },
+        {
+          method: 'POST',
+          path: '/v1/messages/count_tokens',
+          summary: 'Count input tokens (Anthropic)',
+          handle: ({ request, clientAddress }) => services.inference.run(request, countTokens, clientAddress),
+        },
       ],
     };
   },

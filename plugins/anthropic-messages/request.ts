@@ -65,7 +65,8 @@ function imagePart(block: Block, path: string, translation: Translation): Conten
   if (source.type === 'base64' && typeof source.media_type === 'string' && typeof source.data === 'string') {
     return keepCacheControl({ type: 'image_url', image_url: { url: `data:${source.media_type};base64,${source.data}` } }, block, translation);
   }
-  if (source.type === 'url' && typeof source.url === 'string') return keepCacheControl({ type: 'image_url', image_url: { url: source.url } }, block, translation);
+  if (source.type === 'url' && typeof source.url === 'string')
+    return keepCacheControl({ type: 'image_url', image_url: { url: source.url } }, block, translation);
   warnOnce(translation, `dropped an image at ${path}: only base64 and URL image sources can be translated`);
   return undefined;
 }
@@ -212,7 +213,10 @@ function translateTools(tools: unknown, translation: Translation): ToolDefinitio
       warnOnce(translation, `dropped server tool '${tool.name}': it runs only on Anthropic's side`);
       return;
     }
-    const definition: ToolDefinition = { type: 'function', function: { name: tool.name, parameters: isRecord(tool.input_schema) ? tool.input_schema : { type: 'object', properties: {} } } };
+    const definition: ToolDefinition = {
+      type: 'function',
+      function: { name: tool.name, parameters: isRecord(tool.input_schema) ? tool.input_schema : { type: 'object', properties: {} } },
+    };
     if (typeof tool.description === 'string') definition.function.description = tool.description;
     if (typeof tool.strict === 'boolean') definition.function.strict = tool.strict;
     definitions.push(definition);
@@ -237,7 +241,21 @@ function translateToolChoice(choice: unknown, request: ChatRequest): void {
 
 /** Anthropic-only fields that reach an Anthropic target untouched and have no meaning elsewhere. */
 const NATIVE_ONLY_FIELDS = ['top_k', 'thinking', 'service_tier', 'cache_control', 'container', 'context_management', 'mcp_servers', 'inference_geo', 'speed'];
-const HANDLED_FIELDS = new Set(['model', 'max_tokens', 'messages', 'system', 'stream', 'temperature', 'top_p', 'stop_sequences', 'tools', 'tool_choice', 'metadata', 'output_config', ...NATIVE_ONLY_FIELDS]);
+const HANDLED_FIELDS = new Set([
+  'model',
+  'max_tokens',
+  'messages',
+  'system',
+  'stream',
+  'temperature',
+  'top_p',
+  'stop_sequences',
+  'tools',
+  'tool_choice',
+  'metadata',
+  'output_config',
+  ...NATIVE_ONLY_FIELDS,
+]);
 
 function translateOutputConfig(config: unknown, request: ChatRequest, translation: Translation): void {
   if (!isRecord(config)) return;
@@ -271,7 +289,8 @@ function translateParameters(body: Record<string, unknown>, request: ChatRequest
     request[name] = value;
   }
   if (body.stop_sequences !== undefined && body.stop_sequences !== null) {
-    if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((item) => typeof item === 'string')) throw invalidField('stop_sequences', 'must be an array of strings');
+    if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((item) => typeof item === 'string'))
+      throw invalidField('stop_sequences', 'must be an array of strings');
     if (body.stop_sequences.length > 0) request.stop = body.stop_sequences as string[];
   }
   const metadata = body.metadata;

@@ -8,9 +8,13 @@ export { generateMasterKey, loadMasterKeyring, MasterKeyError, parseKeyring, par
 
 export const cryptoLocalConfigSchema = Type.Object(
   {
-    masterKey: Type.Optional(Type.String({ description: 'Keyring: one base64 key (v1) or v<N>:base64 entries separated by commas. Default: KEYWAY_MASTER_KEY.' })),
+    masterKey: Type.Optional(
+      Type.String({ description: 'Keyring: one base64 key (v1) or v<N>:base64 entries separated by commas. Default: KEYWAY_MASTER_KEY.' }),
+    ),
     masterKeyFile: Type.Optional(Type.String({ description: 'Path of a file holding the keyring (mode 0600). Default: KEYWAY_MASTER_KEY_FILE.' })),
-    previousKeys: Type.Optional(Type.String({ description: 'Older keys, v<N>:base64 entries, kept for decryption only. Default: KEYWAY_PREVIOUS_MASTER_KEYS.' })),
+    previousKeys: Type.Optional(
+      Type.String({ description: 'Older keys, v<N>:base64 entries, kept for decryption only. Default: KEYWAY_PREVIOUS_MASTER_KEYS.' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -22,7 +22,7 @@ function longestStepRun(bytes: Buffer, step: 1 | -1): number {
   for (let index = 1; index < bytes.length; index += 1) {
     const previous = bytes[index - 1] ?? 0;
     const value = bytes[index] ?? 0;
-    current = value === ((previous + step + 256) % 256) ? current + 1 : 1;
+    current = value === (previous + step + 256) % 256 ? current + 1 : 1;
     longest = Math.max(longest, current);
   }
   return longest;

@@ -105,9 +105,13 @@ function fileError(error: unknown, path: string, source: string): MasterKeyError
 function checkFileMode(mode: number, path: string, source: string, reporter: MasterKeyReporter): void {
   if (process.platform === 'win32') return;
   const permissions = (mode & 0o777).toString(8).padStart(3, '0');
-  if ((mode & 0o022) !== 0) throw new MasterKeyError(`${source} names ${path}, which is writable by group or others (mode ${permissions}). Run: chmod 600 ${path}`);
+  if ((mode & 0o022) !== 0)
+    throw new MasterKeyError(`${source} names ${path}, which is writable by group or others (mode ${permissions}). Run: chmod 600 ${path}`);
   if ((mode & 0o004) !== 0) throw new MasterKeyError(`${source} names ${path}, which every local user can read (mode ${permissions}). Run: chmod 600 ${path}`);
-  if ((mode & 0o040) !== 0) reporter.warn(`SECURITY WARNING: the master key file ${path} is readable by its group (mode ${permissions}). Unless that group exists only to read this secret, run: chmod 600 ${path}`);
+  if ((mode & 0o040) !== 0)
+    reporter.warn(
+      `SECURITY WARNING: the master key file ${path} is readable by its group (mode ${permissions}). Unless that group exists only to read this secret, run: chmod 600 ${path}`,
+    );
 }
 
 function readKeyFile(path: string, source: string, reporter: MasterKeyReporter): Map<number, Buffer> {
@@ -158,7 +162,9 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
   // Instances sharing one database must share one key; a key generated per instance would make
   // every other instance's secrets unreadable.
   if (isSharedDatabase(options.env.KEYWAY_DATABASE_URL)) {
-    throw new MasterKeyError('KEYWAY_DATABASE_URL names a shared database, so set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE to the same key on every instance. ' + GENERATE_HINT);
+    throw new MasterKeyError(
+      'KEYWAY_DATABASE_URL names a shared database, so set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE to the same key on every instance. ' + GENERATE_HINT,
+    );
   }
   mkdirSync(options.dataDirectory, { recursive: true, mode: 0o700 });
   const header = `# Keyway master key, generated ${new Date().toISOString()}.\n# Back this file up: without it, stored provider keys cannot be decrypted.\n`;
@@ -166,7 +172,9 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
     writeFileSync(path, `${header}${generateMasterKey()}\n`, { mode: 0o600, flag: 'wx' });
     // The umask can only remove bits, but make the mode exact whatever it was.
     chmodSync(path, 0o600);
-    options.reporter.warn(`Generated a new master key in ${path} because neither KEYWAY_MASTER_KEY nor KEYWAY_MASTER_KEY_FILE is set. Back this file up now: without it every stored provider key is lost.`);
+    options.reporter.warn(
+      `Generated a new master key in ${path} because neither KEYWAY_MASTER_KEY nor KEYWAY_MASTER_KEY_FILE is set. Back this file up now: without it every stored provider key is lost.`,
+    );
   } catch (error) {
     // Another instance on the same data directory won the race; use its key.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fileError(error, path, source);
@@ -206,7 +214,8 @@ export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring 
   const previousName = present(options.config.previousKeys) !== undefined ? 'the previousKeys setting' : 'KEYWAY_PREVIOUS_MASTER_KEYS';
   if (previousText !== undefined) {
     for (const [version, bytes] of parseKeyring(previousText, previousName, { requireVersions: true })) {
-      if (version >= current) throw new MasterKeyError(`${previousName} holds v${version}, but previous keys must be older than the current master key v${current}.`);
+      if (version >= current)
+        throw new MasterKeyError(`${previousName} holds v${version}, but previous keys must be older than the current master key v${current}.`);
       keys.set(version, bytes);
     }
   }

@@ -58,7 +58,8 @@ function openFile(url: string): Storage {
       if (parameters === undefined || parameters.length === 0) sqlite.exec(statement);
       else sqlite.query(statement).run(...(parameters as Array<string | number | null>));
     },
-    queryRows: async (statement, parameters) => sqlite.query(statement).all(...((parameters ?? []) as Array<string | number | null>)) as Array<Record<string, unknown>>,
+    queryRows: async (statement, parameters) =>
+      sqlite.query(statement).all(...((parameters ?? []) as Array<string | number | null>)) as Array<Record<string, unknown>>,
     executeAtomically: async (statements) => {
       sqlite.transaction(() => {
         for (const statement of statements) sqlite.exec(statement);
@@ -89,7 +90,8 @@ async function openLibsql(url: string): Promise<Storage> {
     execute: async (statement, parameters) => {
       await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> });
     },
-    queryRows: async (statement, parameters) => (await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> })).rows as unknown as Array<Record<string, unknown>>,
+    queryRows: async (statement, parameters) =>
+      (await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> })).rows as unknown as Array<Record<string, unknown>>,
     executeAtomically: async (statements) => {
       await client.batch(statements, 'write');
     },
@@ -113,11 +115,17 @@ export async function migrate(storage: Storage, plugins: ReadonlyArray<{ plugin:
   const rows = await storage.queryRows('SELECT id FROM keyway_migrations');
   const done = new Set(rows.map((row) => String(row.id)));
   const applied: string[] = [];
-  const all = [...MIGRATIONS.map((migration) => ({ id: migration.id, statements: migration.statements })), ...plugins.flatMap(({ plugin, migrations }) => migrations.map((migration) => ({ id: `${plugin}:${migration.id}`, statements: migration.statements })))];
+  const all = [
+    ...MIGRATIONS.map((migration) => ({ id: migration.id, statements: migration.statements })),
+    ...plugins.flatMap(({ plugin, migrations }) => migrations.map((migration) => ({ id: `${plugin}:${migration.id}`, statements: migration.statements }))),
+  ];
   for (const migration of all) {
     if (done.has(migration.id)) continue;
     try {
-      await storage.executeAtomically([...migration.statements, `INSERT INTO keyway_migrations (id, applied_at) VALUES ('${migration.id.replaceAll("'", "''")}', '${new Date().toISOString()}')`]);
+      await storage.executeAtomically([
+        ...migration.statements,
+        `INSERT INTO keyway_migrations (id, applied_at) VALUES ('${migration.id.replaceAll("'", "''")}', '${new Date().toISOString()}')`,
+      ]);
     } catch (error) {
       throw new StorageError(`Migration ${migration.id} failed: ${(error as Error).message}`);
     }

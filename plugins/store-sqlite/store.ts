@@ -37,7 +37,11 @@ const toAccount = (row: AccountRow): AccountRecord => ({ id: row.id, name: row.n
 
 const toGatewayKey = (row: GatewayKeyRow): GatewayKeyRecord => ({ ...row, role: row.role as PrincipalRole, byokAccess: row.byokAccess === 1 });
 
-const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({ ...row, owner: row.owner as KeyOwner, settings: parseJsonObject(row.settings) as ProviderKeySettings });
+const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({
+  ...row,
+  owner: row.owner as KeyOwner,
+  settings: parseJsonObject(row.settings) as ProviderKeySettings,
+});
 
 function toUsage(row: UsageRow): UsageRecord {
   const { id: _id, ...rest } = row;
@@ -112,7 +116,11 @@ export class SqliteStore implements Store {
   }
 
   async updateAccountSettings(id: string, settings: Record<string, unknown>): Promise<void> {
-    await this.db.update(accounts).set({ settings: JSON.stringify(settings) }).where(eq(accounts.id, id)).run();
+    await this.db
+      .update(accounts)
+      .set({ settings: JSON.stringify(settings) })
+      .where(eq(accounts.id, id))
+      .run();
   }
 
   async listActiveGatewayKeys(): Promise<GatewayKeyRecord[]> {
@@ -120,7 +128,13 @@ export class SqliteStore implements Store {
   }
 
   async countGatewayKeys(role: PrincipalRole): Promise<number> {
-    return (await this.db.select({ id: gatewayKeys.id }).from(gatewayKeys).where(and(eq(gatewayKeys.role, role), isNull(gatewayKeys.revokedAt))).all()).length;
+    return (
+      await this.db
+        .select({ id: gatewayKeys.id })
+        .from(gatewayKeys)
+        .where(and(eq(gatewayKeys.role, role), isNull(gatewayKeys.revokedAt)))
+        .all()
+    ).length;
   }
 
   async insertGatewayKey(key: NewGatewayKey): Promise<GatewayKeyRecord> {
@@ -193,13 +207,21 @@ export class SqliteStore implements Store {
   async setPlatformSetting(key: string, value: unknown): Promise<void> {
     const text = JSON.stringify(value);
     const updatedAt = now();
-    await this.db.insert(platformSettings).values({ key, value: text, updatedAt }).onConflictDoUpdate({ target: platformSettings.key, set: { value: text, updatedAt } }).run();
+    await this.db
+      .insert(platformSettings)
+      .values({ key, value: text, updatedAt })
+      .onConflictDoUpdate({ target: platformSettings.key, set: { value: text, updatedAt } })
+      .run();
   }
 
   async insertUsage(rows: readonly UsageRecord[]): Promise<void> {
     if (rows.length === 0) return;
     // One transaction per flush, with a prepared statement: drizzle's builder costs more per row than SQLite.
-    await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row))));
+    await this.storage.insertMany(
+      'usage_records',
+      USAGE_COLUMN_NAMES,
+      rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row))),
+    );
   }
 
   async listUsage(accountId: string): Promise<UsageRecord[]> {

@@ -14,7 +14,9 @@ export const directStrategyPlugin = definePlugin({
       plan(input): RouteCandidate[] {
         const provider = input.resolution.provider;
         if (provider === undefined) return [];
-        const key = orderPool(input.keys.account.get(provider), input)[0] ?? (platformAllowed(input) ? orderPool(input.keys.platform.get(provider), input)[0] : undefined);
+        const key =
+          orderPool(input.keys.account.get(provider), input)[0] ??
+          (platformAllowed(input) ? orderPool(input.keys.platform.get(provider), input)[0] : undefined);
         return key === undefined ? [] : [{ provider, model: input.resolution.model, key }];
       },
     },

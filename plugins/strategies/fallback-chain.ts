@@ -5,7 +5,8 @@ import { orderPool, PLATFORM_NAMES, platformAllowed } from './keys.ts';
 function defaultOrder(input: RoutePlanInput): string[] {
   const order: string[] = [];
   if (input.resolution.provider !== undefined) order.push(input.resolution.provider);
-  for (const provider of input.equivalents?.keys() ?? []) if (!order.includes(provider) && (input.keys.account.get(provider)?.length ?? 0) > 0) order.push(provider);
+  for (const provider of input.equivalents?.keys() ?? [])
+    if (!order.includes(provider) && (input.keys.account.get(provider)?.length ?? 0) > 0) order.push(provider);
   return order;
 }
 

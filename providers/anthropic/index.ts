@@ -31,7 +31,19 @@ const MAX_MODEL_PAGES = 20;
 export const NATIVE_BETAS_FIELD = 'betas';
 
 /** Fields `/v1/messages` takes but `/v1/messages/count_tokens` refuses. */
-const CREATE_ONLY_FIELDS = ['max_tokens', 'stream', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'metadata', 'service_tier', 'container', 'inference_geo', 'diagnostics'];
+const CREATE_ONLY_FIELDS = [
+  'max_tokens',
+  'stream',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop_sequences',
+  'metadata',
+  'service_tier',
+  'container',
+  'inference_geo',
+  'diagnostics',
+];
 
 export interface AnthropicAdapterOptions {
   /** From `KEYWAY_ANTHROPIC_BASE_URL` or the plugin config: a bare host, `/v1/…` is added here. */
@@ -56,7 +68,12 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
   async function post(path: string, body: Record<string, unknown>, context: CallContext, betas?: string): Promise<Response> {
     const response = await postUpstream(
       options.fetch,
-      { url: `${apiRoot(context.credential)}/${path}`, headers: anthropicHeaders(context.credential.apiKey, betas), body: JSON.stringify(body) , info: { requestIdHeader: 'request-id', remainingHeaders: REMAINING_HEADERS } },
+      {
+        url: `${apiRoot(context.credential)}/${path}`,
+        headers: anthropicHeaders(context.credential.apiKey, betas),
+        body: JSON.stringify(body),
+        info: { requestIdHeader: 'request-id', remainingHeaders: REMAINING_HEADERS },
+      },
       context,
       PROVIDER,
       classifyAnthropicError,
@@ -73,7 +90,14 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     let afterId: string | undefined;
     for (let page = 0; page < MAX_MODEL_PAGES; page++) {
       const query = afterId === undefined ? '?limit=1000' : `?limit=1000&after_id=${encodeURIComponent(afterId)}`;
-      const body = (await getUpstreamJson(options.fetch, `${apiRoot(credential)}/models${query}`, anthropicHeaders(credential.apiKey), signal, PROVIDER, classifyAnthropicError)) as {
+      const body = (await getUpstreamJson(
+        options.fetch,
+        `${apiRoot(credential)}/models${query}`,
+        anthropicHeaders(credential.apiKey),
+        signal,
+        PROVIDER,
+        classifyAnthropicError,
+      )) as {
         data?: Array<{ id?: unknown }>;
         has_more?: boolean;
         last_id?: string | null;
@@ -99,7 +123,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     async chatStream(request, context) {
       const { betas, rest } = takeBetas(request);
       const response = await post('messages', translate(rest as ChatRequest, context, true), context, betas);
-      if (response.body === null) throw upstreamFailure({ provider: PROVIDER, status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      if (response.body === null)
+        throw upstreamFailure({ provider: PROVIDER, status: response.status, reason: 'server_error', message: 'the stream has no body' });
       return anthropicStreamParts(response.body, context.signal);
     },
     listModels,
@@ -109,7 +134,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
       for (const field of CREATE_ONLY_FIELDS) delete countBody[field];
       const response = await post('messages/count_tokens', countBody, context, betas);
       const answer = await readJsonBody(response, PROVIDER, context.signal);
-      if (typeof answer.input_tokens !== 'number') throw upstreamFailure({ provider: PROVIDER, status: response.status, reason: 'server_error', message: 'count_tokens answered without input_tokens' });
+      if (typeof answer.input_tokens !== 'number')
+        throw upstreamFailure({ provider: PROVIDER, status: response.status, reason: 'server_error', message: 'count_tokens answered without input_tokens' });
       return answer.input_tokens;
     },
   };

@@ -2,7 +2,6 @@
 // could not honour is pushed onto `warnings` (sent to the client in X-Keyway-Warnings) rather than
 // silently lost.
 
-
 import type { AnthropicMessage, Block } from './message.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
@@ -48,7 +47,8 @@ function imageBlock(url: string, path: string): Block {
     const parsed = parseDataUrl(url);
     if (!parsed) throw invalidField(path, 'an image data URL must be base64-encoded (data:<type>;base64,<data>)');
     const mediaType = parsed.mediaType.toLowerCase() === 'image/jpg' ? 'image/jpeg' : parsed.mediaType.toLowerCase();
-    if (!IMAGE_MEDIA_TYPES.has(mediaType)) throw invalidField(path, `Anthropic accepts image/jpeg, image/png, image/gif and image/webp; got ${parsed.mediaType}`);
+    if (!IMAGE_MEDIA_TYPES.has(mediaType))
+      throw invalidField(path, `Anthropic accepts image/jpeg, image/png, image/gif and image/webp; got ${parsed.mediaType}`);
     return { type: 'image', source: { type: 'base64', media_type: mediaType, data: parsed.data } };
   }
   if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
@@ -108,7 +108,8 @@ function toolUseBlock(call: NonNullable<ChatMessage['tool_calls']>[number]): Blo
 function replayedThinking(message: ChatMessage): Block[] {
   if (!Array.isArray(message.thinking_blocks)) return [];
   return (message.thinking_blocks as unknown[]).filter(
-    (block): block is Block => typeof block === 'object' && block !== null && ((block as Block).type === 'thinking' || (block as Block).type === 'redacted_thinking'),
+    (block): block is Block =>
+      typeof block === 'object' && block !== null && ((block as Block).type === 'thinking' || (block as Block).type === 'redacted_thinking'),
   );
 }
 
@@ -143,7 +144,11 @@ function turnFromMessage(message: ChatMessage, path: string): AnthropicMessage {
     case 'tool':
       return { role: 'user', content: [toolResultBlock(message, path)] };
     case 'function':
-      throw new KeywayError('unsupported_feature', { detail: `${path}: the deprecated 'function' role is not supported for Anthropic; use tools and 'tool' messages` }, { param: `${path}.role` });
+      throw new KeywayError(
+        'unsupported_feature',
+        { detail: `${path}: the deprecated 'function' role is not supported for Anthropic; use tools and 'tool' messages` },
+        { param: `${path}.role` },
+      );
     default:
       throw invalidField(`${path}.role`, `unknown role '${String(message.role)}'`);
   }
@@ -195,13 +200,7 @@ function isSet<T>(value: T | null | undefined): value is T {
 
 /** Anthropic requires `max_tokens`; OpenAI's is optional, so the most specific default wins. */
 export function resolveMaxTokens(request: ChatRequest, model: string, settings: ProviderKeySettings): number {
-  return (
-    request.max_completion_tokens ??
-    request.max_tokens ??
-    settings.max_tokens_default ??
-    catalogMaxOutputTokens(model) ??
-    FALLBACK_MAX_TOKENS
-  );
+  return request.max_completion_tokens ?? request.max_tokens ?? settings.max_tokens_default ?? catalogMaxOutputTokens(model) ?? FALLBACK_MAX_TOKENS;
 }
 
 function toolSchema(parameters: Record<string, unknown> | undefined): Record<string, unknown> {
@@ -251,7 +250,8 @@ function applyResponseFormat(body: Block, system: Block[], format: ResponseForma
     body.output_config = { format: { type: 'json_schema', schema: format.json_schema.schema } };
     return;
   }
-  if (format.type !== 'json_schema' && format.type !== 'json_object') throw invalidField('response_format.type', "must be 'text', 'json_object' or 'json_schema'");
+  if (format.type !== 'json_schema' && format.type !== 'json_object')
+    throw invalidField('response_format.type', "must be 'text', 'json_object' or 'json_schema'");
   system.push({ type: 'text', text: JSON_OBJECT_INSTRUCTION });
   warnings.push('anthropic: response_format json_object is emulated with a system instruction; the output is not guaranteed JSON');
 }
@@ -290,7 +290,11 @@ function applySampling(body: Block, input: SamplingInput): void {
   const topP = numberField(request, 'top_p');
   const topK = numberField(request, 'top_k');
   if (input.capabilities.samplingRemoved) {
-    for (const [name, value] of [['temperature', temperature], ['top_p', topP], ['top_k', topK]] as const) {
+    for (const [name, value] of [
+      ['temperature', temperature],
+      ['top_p', topP],
+      ['top_k', topK],
+    ] as const) {
       if (value !== undefined) warnings.push(`anthropic: ignored '${name}' (this model takes no sampling parameters)`);
     }
     return;
@@ -321,9 +325,29 @@ const NATIVE_PASSTHROUGH = ['cache_control', 'container', 'context_management', 
 
 /** Fields the translation reads; any other field a client sends is dropped with a warning. */
 const TRANSLATED_FIELDS = new Set<string>([
-  'model', 'messages', 'stream', 'stream_options', 'temperature', 'top_p', 'top_k', 'max_tokens', 'max_completion_tokens', 'n', 'stop',
-  'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'user', 'reasoning_effort', 'thinking', 'output_config', 'service_tier',
-  'provider', 'routing', ...NATIVE_PASSTHROUGH,
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'temperature',
+  'top_p',
+  'top_k',
+  'max_tokens',
+  'max_completion_tokens',
+  'n',
+  'stop',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+  'user',
+  'reasoning_effort',
+  'thinking',
+  'output_config',
+  'service_tier',
+  'provider',
+  'routing',
+  ...NATIVE_PASSTHROUGH,
 ]);
 
 const ANTHROPIC_SERVICE_TIERS = new Set(['auto', 'standard_only']);
@@ -334,7 +358,8 @@ function warnAboutIgnoredFields(request: ChatRequest, warnings: string[]): void 
     if (TRANSLATED_FIELDS.has(name) || value === undefined || value === null || value === false) continue;
     warnings.push(`anthropic: ignored '${name}'`);
   }
-  if (isSet(request.service_tier) && !ANTHROPIC_SERVICE_TIERS.has(String(request.service_tier))) warnings.push(`anthropic: ignored 'service_tier' ${String(request.service_tier)}`);
+  if (isSet(request.service_tier) && !ANTHROPIC_SERVICE_TIERS.has(String(request.service_tier)))
+    warnings.push(`anthropic: ignored 'service_tier' ${String(request.service_tier)}`);
 }
 
 function rejectUnsupported(request: ChatRequest): void {

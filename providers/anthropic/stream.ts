@@ -43,7 +43,8 @@ class AnthropicStreamTranslator {
       out.push({ type: 'tool-call-start', index: 0, toolIndex, id: String(block.id ?? ''), name: String(block.name ?? '') });
       // The start normally carries `input: {}`; a gateway that sends the whole input up front still counts.
       const input = block.input as Payload | undefined;
-      if (input !== undefined && Object.keys(input).length > 0) out.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: JSON.stringify(input) });
+      if (input !== undefined && Object.keys(input).length > 0)
+        out.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: JSON.stringify(input) });
     } else if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') {
       out.push({ type: 'text-delta', index: 0, text: block.text });
     } else if (block.type === 'thinking' && typeof block.thinking === 'string' && block.thinking !== '') {
@@ -137,7 +138,9 @@ export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, si
       if (event.data.length === 0) continue;
       const payload = parsePayload(event.data);
       if (payload === undefined) {
-        yield errorPart(upstreamFailure({ provider: PROVIDER, status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }));
+        yield errorPart(
+          upstreamFailure({ provider: PROVIDER, status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }),
+        );
         return;
       }
       // The `event:` line and the payload's `type` agree on Anthropic; the line is the fallback.

@@ -82,4 +82,3 @@ export function planThinking(input: ThinkingInput): ThinkingPlan {
 export function thinkingIsOn(thinking: Block | undefined): boolean {
   return thinking?.type === 'enabled' || thinking?.type === 'adaptive';
 }
-

@@ -29,7 +29,12 @@ export function createCohereAdapter(options: CohereAdapterOptions): ProviderAdap
   async function post(path: string, body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response> {
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}${path}`, headers: cohereHeaders(context.credential.apiKey, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
+      {
+        url: `${baseUrlFor(context.credential)}${path}`,
+        headers: cohereHeaders(context.credential.apiKey, stream),
+        body: JSON.stringify(body),
+        info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
+      },
       context,
       'cohere',
       classifyCohereError,
@@ -52,11 +57,18 @@ export function createCohereAdapter(options: CohereAdapterOptions): ProviderAdap
     },
     async chatStream(request, context) {
       const response = await post('/v2/chat', chatBody(request, context, true), context, true);
-      if (response.body === null) throw upstreamFailure({ provider: 'cohere', status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      if (response.body === null)
+        throw upstreamFailure({ provider: 'cohere', status: response.status, reason: 'server_error', message: 'the stream has no body' });
       return cohereStreamParts(response.body, context.model, context.signal);
     },
     async listModels(credential, signal) {
-      return listCohereModels({ fetch: options.fetch, baseUrl: baseUrlFor(credential), headers: cohereHeaders(credential.apiKey, false), signal, classify: classifyCohereError });
+      return listCohereModels({
+        fetch: options.fetch,
+        baseUrl: baseUrlFor(credential),
+        headers: cohereHeaders(credential.apiKey, false),
+        signal,
+        classify: classifyCohereError,
+      });
     },
     async embeddings(request, context) {
       return embedWithCohere(request, context.model, async (body) => readJsonBody(await post('/v2/embed', body, context, false), 'cohere', context.signal));

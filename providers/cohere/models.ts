@@ -25,7 +25,14 @@ export async function listCohereModels(input: ListCohereModelsInput): Promise<st
   for (let page = 0; page < MAX_PAGES; page++) {
     const query = new URLSearchParams({ page_size: String(PAGE_SIZE) });
     if (pageToken !== undefined) query.set('page_token', pageToken);
-    const body = (await getUpstreamJson(input.fetch, `${input.baseUrl}/v1/models?${query}`, input.headers, input.signal, 'cohere', input.classify)) as CohereModelsPage;
+    const body = (await getUpstreamJson(
+      input.fetch,
+      `${input.baseUrl}/v1/models?${query}`,
+      input.headers,
+      input.signal,
+      'cohere',
+      input.classify,
+    )) as CohereModelsPage;
     for (const model of body.models ?? []) if (typeof model.name === 'string') names.push(model.name);
     if (typeof body.next_page_token !== 'string' || body.next_page_token.length === 0) break;
     pageToken = body.next_page_token;

@@ -30,7 +30,17 @@ const TRANSLATED_FIELDS = new Set([
  * Fields dropped without a warning: they do not change the answer (`user`, `metadata`…), or Keyway
  * itself covers them (Cohere always reports stream usage, so `stream_options` has nothing to ask).
  */
-const SILENTLY_DROPPED = new Set(['provider', 'routing', 'user', 'metadata', 'store', 'service_tier', 'safety_identifier', 'prompt_cache_key', 'stream_options']);
+const SILENTLY_DROPPED = new Set([
+  'provider',
+  'routing',
+  'user',
+  'metadata',
+  'store',
+  'service_tier',
+  'safety_identifier',
+  'prompt_cache_key',
+  'stream_options',
+]);
 
 const MAX_STOP_SEQUENCES = 5;
 
@@ -84,7 +94,14 @@ function applySampling(body: Record<string, unknown>, request: ChatRequest, sett
  * Clamps into Cohere's narrower range rather than refusing: OpenAI clients send defaults such as
  * `top_p: 1` that Cohere rejects, and the nearest value Cohere accepts is what the client meant.
  */
-function setClamped(body: Record<string, unknown>, target: string, source: string, value: unknown, range: { min: number; max: number }, warnings: string[]): void {
+function setClamped(
+  body: Record<string, unknown>,
+  target: string,
+  source: string,
+  value: unknown,
+  range: { min: number; max: number },
+  warnings: string[],
+): void {
   if (typeof value !== 'number') return;
   const clamped = Math.min(range.max, Math.max(range.min, value));
   if (clamped !== value) warnings.push(`cohere: ${source} ${value} is outside Cohere's range ${range.min}–${range.max}; sent ${clamped}`);

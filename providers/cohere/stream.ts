@@ -47,7 +47,9 @@ export async function* cohereStreamParts(body: ReadableStream<Uint8Array>, model
       if (event.data.length === 0) continue;
       const payload = parseJsonOrUndefined(event.data);
       if (payload === null || typeof payload !== 'object') {
-        yield errorPart(upstreamFailure({ provider: 'cohere', status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }));
+        yield errorPart(
+          upstreamFailure({ provider: 'cohere', status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }),
+        );
         return;
       }
       const cohereEvent = payload as CohereStreamEvent;
@@ -68,7 +70,8 @@ export async function* cohereStreamParts(body: ReadableStream<Uint8Array>, model
     body.cancel().catch(() => undefined);
     return;
   }
-  if (!signal.aborted) yield errorPart(upstreamFailure({ provider: 'cohere', status: undefined, reason: 'server_error', message: 'the stream ended before message-end' }));
+  if (!signal.aborted)
+    yield errorPart(upstreamFailure({ provider: 'cohere', status: undefined, reason: 'server_error', message: 'the stream ended before message-end' }));
 }
 
 /** The parts of one event, in an array reused from event to event (the caller drains it first). */
@@ -77,7 +80,12 @@ function partsFor(event: CohereStreamEvent, state: StreamState): StreamPart[] {
   parts.length = 0;
   if (!state.started) {
     state.started = true;
-    parts.push({ type: 'start', id: event.type === 'message-start' && typeof event.id === 'string' ? event.id : '', model: state.model, created: Math.floor(Date.now() / 1000) });
+    parts.push({
+      type: 'start',
+      id: event.type === 'message-start' && typeof event.id === 'string' ? event.id : '',
+      model: state.model,
+      created: Math.floor(Date.now() / 1000),
+    });
   }
   switch (event.type) {
     case 'content-delta':
@@ -117,7 +125,8 @@ function toolCallStartParts(event: CohereStreamEvent, state: StreamState): Strea
   const id = typeof call?.id === 'string' && call.id.length > 0 ? call.id : `call_${toolIndex}`;
   const parts: StreamPart[] = [{ type: 'tool-call-start', index: 0, toolIndex, id, name: call?.function?.name ?? '' }];
   const initialArguments = call?.function?.arguments;
-  if (typeof initialArguments === 'string' && initialArguments.length > 0) parts.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: initialArguments });
+  if (typeof initialArguments === 'string' && initialArguments.length > 0)
+    parts.push({ type: 'tool-call-delta', index: 0, toolIndex, argumentsDelta: initialArguments });
   return parts;
 }
 

@@ -1,7 +1,15 @@
 import { GOOGLE_KEY_SETTINGS_SCHEMA } from './safety.ts';
 import { GOOGLE_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import {
+  definePlugin,
+  PLUGIN_API_VERSION,
+  type CallContext,
+  type EmbeddingsRequest,
+  type EmbeddingsResult,
+  type ProviderAdapter,
+  type ProviderCredential,
+} from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError, PROVIDER_NAME } from './errors.ts';
@@ -32,7 +40,18 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
   const apiBase = (credential: ProviderCredential) => `${resolveBaseUrl(credential, options.baseUrl, GOOGLE_DEFAULT_BASE_URL)}${API_VERSION_PATH}`;
 
   async function post(url: string, body: Record<string, unknown>, context: CallContext, stream: boolean): Promise<Response> {
-    const response = await postUpstream(options.fetch, { url, headers: geminiHeaders(context.credential.apiKey, stream), body: JSON.stringify(body), info: { requestIdHeader: 'x-request-id', remainingHeaders: [] } }, context, PROVIDER_NAME, classifyGeminiError);
+    const response = await postUpstream(
+      options.fetch,
+      {
+        url,
+        headers: geminiHeaders(context.credential.apiKey, stream),
+        body: JSON.stringify(body),
+        info: { requestIdHeader: 'x-request-id', remainingHeaders: [] },
+      },
+      context,
+      PROVIDER_NAME,
+      classifyGeminiError,
+    );
     return response;
   }
 
@@ -60,7 +79,8 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
     },
     async chatStream(request, context) {
       const response = await post(chatUrl(context, true), chatBody(request, context), context, true);
-      if (response.body === null) throw upstreamFailure({ provider: PROVIDER_NAME, status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      if (response.body === null)
+        throw upstreamFailure({ provider: PROVIDER_NAME, status: response.status, reason: 'server_error', message: 'the stream has no body' });
       return geminiStreamParts(response.body, context.signal, context.model);
     },
     listModels: (credential, signal) => listModels(options.fetch, apiBase(credential), credential.apiKey, signal),
@@ -80,7 +100,14 @@ async function listModels(fetchImplementation: typeof fetch, apiBase: string, ap
   for (let page = 0; page < MODELS_MAX_PAGES; page++) {
     const query = new URLSearchParams({ pageSize: String(MODELS_PAGE_SIZE) });
     if (pageToken !== undefined) query.set('pageToken', pageToken);
-    const body = (await getUpstreamJson(fetchImplementation, `${apiBase}/models?${query.toString()}`, geminiHeaders(apiKey, false), signal, PROVIDER_NAME, classifyGeminiError)) as {
+    const body = (await getUpstreamJson(
+      fetchImplementation,
+      `${apiBase}/models?${query.toString()}`,
+      geminiHeaders(apiKey, false),
+      signal,
+      PROVIDER_NAME,
+      classifyGeminiError,
+    )) as {
       models?: Array<{ name?: unknown }>;
       nextPageToken?: unknown;
     };

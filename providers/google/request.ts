@@ -24,9 +24,28 @@ interface TranslationContext {
 
 /** Fields this translation reads; any other field the client set is reported as ignored. */
 const HANDLED_FIELDS = new Set([
-  'model', 'messages', 'stream', 'stream_options', 'provider', 'routing', 'temperature', 'top_p', 'top_k', 'max_tokens',
-  'max_completion_tokens', 'n', 'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'response_format', 'tools',
-  'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'cached_content',
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'provider',
+  'routing',
+  'temperature',
+  'top_p',
+  'top_k',
+  'max_tokens',
+  'max_completion_tokens',
+  'n',
+  'stop',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'response_format',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'reasoning_effort',
+  'cached_content',
 ]);
 
 /**
@@ -71,7 +90,10 @@ function warnIgnoredFields(request: ChatRequest, warnings: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-function translateMessages(messages: ChatMessage[], context: TranslationContext): { contents: GeminiContent[]; systemInstruction: { parts: GeminiPart[] } | undefined } {
+function translateMessages(
+  messages: ChatMessage[],
+  context: TranslationContext,
+): { contents: GeminiContent[]; systemInstruction: { parts: GeminiPart[] } | undefined } {
   const systemParts: GeminiPart[] = [];
   const contents: GeminiContent[] = [];
   messages.forEach((message, position) => {
@@ -99,7 +121,9 @@ function textParts(content: ChatMessage['content']): GeminiPart[] {
 
 function contentText(content: ChatMessage['content']): string {
   if (typeof content === 'string') return content;
-  return textParts(content).map((part) => part.text).join('');
+  return textParts(content)
+    .map((part) => part.text)
+    .join('');
 }
 
 function userParts(content: ChatMessage['content'], position: number, context: TranslationContext): GeminiPart[] {
@@ -129,8 +153,17 @@ function userPart(part: ContentPart, param: string, context: TranslationContext)
 }
 
 const MIME_BY_EXTENSION: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif', heic: 'image/heic',
-  heif: 'image/heif', pdf: 'application/pdf', mp3: 'audio/mp3', wav: 'audio/wav', mp4: 'video/mp4',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  heic: 'image/heic',
+  heif: 'image/heif',
+  pdf: 'application/pdf',
+  mp3: 'audio/mp3',
+  wav: 'audio/wav',
+  mp4: 'video/mp4',
 };
 
 /**
@@ -217,7 +250,8 @@ function buildGenerationConfig(request: ChatRequest, settings: ProviderKeySettin
     temperature: numberOrUndefined(request.temperature) ?? numberOrUndefined(settings.temperature_default),
     topP: numberOrUndefined(request.top_p),
     topK: numberOrUndefined(request.top_k),
-    maxOutputTokens: numberOrUndefined(request.max_completion_tokens) ?? numberOrUndefined(request.max_tokens) ?? numberOrUndefined(settings.max_tokens_default),
+    maxOutputTokens:
+      numberOrUndefined(request.max_completion_tokens) ?? numberOrUndefined(request.max_tokens) ?? numberOrUndefined(settings.max_tokens_default),
     stopSequences: stopSequences(request.stop),
     candidateCount: numberOrUndefined(request.n),
     seed: numberOrUndefined(request.seed),

@@ -88,7 +88,8 @@ export function parseGeminiChatResponse(body: GeminiResponse, requestedModel: st
     throw upstreamFailure({ provider: PROVIDER_NAME, status: 200, reason: 'server_error', message: 'the response has no candidates' });
   }
   const nextId = createToolCallIdFactory();
-  const choices = candidates.length > 0 ? candidates.map((candidate, position) => choiceFromCandidate(candidate, position, nextId)) : [blockedChoice(blockReason as string)];
+  const choices =
+    candidates.length > 0 ? candidates.map((candidate, position) => choiceFromCandidate(candidate, position, nextId)) : [blockedChoice(blockReason as string)];
   const result: ChatResult = {
     id: body.responseId ?? `gemini-${crypto.randomUUID()}`,
     model: body.modelVersion ?? requestedModel,
@@ -130,7 +131,12 @@ interface GeminiEmbeddingsResponse {
  * `batchEmbedContents` answers vectors in request order. It reports no token usage, so usage is
  * estimated at four characters a token (the same rule the simulators use) unless Gemini sends some.
  */
-export function parseGeminiEmbeddings(body: GeminiEmbeddingsResponse, inputs: readonly string[], model: string, encodingFormat: 'float' | 'base64' | undefined): EmbeddingsResult {
+export function parseGeminiEmbeddings(
+  body: GeminiEmbeddingsResponse,
+  inputs: readonly string[],
+  model: string,
+  encodingFormat: 'float' | 'base64' | undefined,
+): EmbeddingsResult {
   const embeddings = Array.isArray(body.embeddings) ? body.embeddings : [];
   const data = embeddings.map((embedding, index) => {
     const values = Array.isArray(embedding.values) ? embedding.values : [];

@@ -52,14 +52,19 @@ export function safetySettingsFrom(setting: unknown, warnings: string[]): Safety
     const threshold = THRESHOLD_BY_LEVEL[setting.trim().toLowerCase()];
     if (threshold !== undefined) return HARM_CATEGORIES.map((category) => ({ category, threshold }));
   }
-  warnings.push(`google: the key setting safety_settings=${JSON.stringify(setting)} is not one of low, medium, high, none, off or an array; Gemini's default safety settings apply`);
+  warnings.push(
+    `google: the key setting safety_settings=${JSON.stringify(setting)} is not one of low, medium, high, none, off or an array; Gemini's default safety settings apply`,
+  );
   return undefined;
 }
 
 function passThrough(entries: unknown[], warnings: string[]): SafetySetting[] | undefined {
   const settings = entries.filter(
     (entry): entry is SafetySetting =>
-      entry !== null && typeof entry === 'object' && typeof (entry as SafetySetting).category === 'string' && typeof (entry as SafetySetting).threshold === 'string',
+      entry !== null &&
+      typeof entry === 'object' &&
+      typeof (entry as SafetySetting).category === 'string' &&
+      typeof (entry as SafetySetting).threshold === 'string',
   );
   if (settings.length < entries.length) warnings.push('google: safety_settings entries without a string category and threshold were ignored');
   return settings.length > 0 ? settings.map(({ category, threshold }) => ({ category, threshold })) : undefined;

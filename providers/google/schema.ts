@@ -128,11 +128,16 @@ function copyKeywords(node: JsonObject, result: JsonObject): void {
 
 /** `type: ["string", "null"]` becomes `type: "string"` plus `nullable`; several real types become `anyOf`. */
 function applyType(node: JsonObject, result: JsonObject, context: CleaningContext): void {
-  const types = Array.isArray(node.type) ? node.type.filter((type): type is string => typeof type === 'string') : typeof node.type === 'string' ? [node.type] : [];
+  const types = Array.isArray(node.type)
+    ? node.type.filter((type): type is string => typeof type === 'string')
+    : typeof node.type === 'string'
+      ? [node.type]
+      : [];
   const concrete = types.filter((type) => type !== 'null');
   if (concrete.length < types.length && concrete.length > 0) result.nullable = true;
   if (concrete.length === 1) result.type = concrete[0];
-  else if (concrete.length > 1) result.anyOf = concrete.map((type) => child({ type, items: node.items, properties: node.properties, required: node.required }, context));
+  else if (concrete.length > 1)
+    result.anyOf = concrete.map((type) => child({ type, items: node.items, properties: node.properties, required: node.required }, context));
   else if (types.length === 1) result.type = 'null';
 }
 

@@ -30,7 +30,9 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
       if (event.data.trim().length === 0) continue;
       const payload = parseChunk(event.data);
       if (payload === undefined) {
-        yield errorPart(upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }));
+        yield errorPart(
+          upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }),
+        );
         return;
       }
       if (payload.error !== undefined) {
@@ -39,7 +41,12 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
       }
       if (!started) {
         started = true;
-        yield { type: 'start', id: payload.responseId ?? `gemini-${crypto.randomUUID()}`, model: payload.modelVersion ?? requestedModel, created: Math.floor(Date.now() / 1000) };
+        yield {
+          type: 'start',
+          id: payload.responseId ?? `gemini-${crypto.randomUUID()}`,
+          model: payload.modelVersion ?? requestedModel,
+          created: Math.floor(Date.now() / 1000),
+        };
       }
       state.parts.length = 0;
       chunkParts(payload, state);
@@ -51,7 +58,9 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
   }
   if (signal.aborted) return;
   if (!state.finished) {
-    yield errorPart(upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream ended before any finishReason' }));
+    yield errorPart(
+      upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message: 'the stream ended before any finishReason' }),
+    );
     return;
   }
   const usage: Usage | undefined = usageFromGemini(state.usageMetadata);
@@ -94,7 +103,11 @@ function candidateParts(candidate: GeminiCandidate, state: StreamState): void {
     text = '';
     if (hasFunctionCall(part)) toolCallParts(index, toolCallFromPart(part, state.nextToolCallId), state);
     else if (typeof part.text === 'string' && part.text.length > 0) {
-      parts.push(part.thoughtSignature === undefined ? { type: 'reasoning-delta', index, text: part.text } : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature });
+      parts.push(
+        part.thoughtSignature === undefined
+          ? { type: 'reasoning-delta', index, text: part.text }
+          : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature },
+      );
     }
   }
   if (text.length > 0) parts.push({ type: 'text-delta', index, text });

@@ -38,5 +38,12 @@ function reasonFor(status: number, code: string | undefined, type: string | unde
 export function classifyOpenAIStreamError(provider: string, payload: Record<string, unknown>): KeywayError {
   const error = (payload.error ?? {}) as { message?: string; type?: string; code?: string | null };
   const reason: FailureReason = error.type === 'rate_limit_exceeded' || error.code === 'rate_limit_exceeded' ? 'rate_limit' : 'server_error';
-  return upstreamFailure({ provider, status: undefined, reason, message: error.message ?? 'error in stream', nativeType: error.type, nativeCode: error.code ?? undefined });
+  return upstreamFailure({
+    provider,
+    status: undefined,
+    reason,
+    message: error.message ?? 'error in stream',
+    nativeType: error.type,
+    nativeCode: error.code ?? undefined,
+  });
 }

@@ -4,7 +4,16 @@
 
 import { Type } from '@sinclair/typebox';
 import type { CatalogAliases } from '../../core/catalog/catalog.ts';
-import { definePlugin, PLUGIN_API_VERSION, type ProviderModelClasses, type CallContext, type EmbeddingsRequest, type EmbeddingsResult, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import {
+  definePlugin,
+  PLUGIN_API_VERSION,
+  type ProviderModelClasses,
+  type CallContext,
+  type EmbeddingsRequest,
+  type EmbeddingsResult,
+  type ProviderAdapter,
+  type ProviderCredential,
+} from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
@@ -36,7 +45,12 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     const body = buildOpenAIChatBody(request, context.model, context.credential.settings);
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
+      {
+        url: `${baseUrlFor(context.credential)}/chat/completions`,
+        headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream),
+        body: JSON.stringify(body),
+        info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
+      },
       context,
       name,
       classify,
@@ -61,7 +75,14 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
       return openAIStreamParts(name, response.body, context.signal);
     },
     async listModels(credential, signal) {
-      const body = (await getUpstreamJson(options.fetch, `${baseUrlFor(credential)}/models`, openAIHeaders(credential.apiKey, credential.organizationId, false), signal, name, classify)) as {
+      const body = (await getUpstreamJson(
+        options.fetch,
+        `${baseUrlFor(credential)}/models`,
+        openAIHeaders(credential.apiKey, credential.organizationId, false),
+        signal,
+        name,
+        classify,
+      )) as {
         data?: Array<{ id?: unknown }>;
       };
       return (body.data ?? []).map((model) => model.id).filter((id): id is string => typeof id === 'string');
@@ -141,10 +162,34 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
  * Any other OpenAI-compatible server works through the `openai` provider with `settings.base_url`.
  */
 export const openAICompatibleProviderPlugins = [
-  compatiblePlugin({ name: 'groq', defaultBaseUrl: 'https://api.groq.com/openai/v1', modelPatterns: [], catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.groq, description: 'Groq (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'mistral', defaultBaseUrl: 'https://api.mistral.ai/v1', modelPatterns: [/^(mistral|open-mistral|codestral|ministral|pixtral)-/], catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.mistral, description: 'Mistral (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'deepseek', defaultBaseUrl: 'https://api.deepseek.com/v1', modelPatterns: [/^deepseek-/], catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.deepseek, description: 'DeepSeek (OpenAI-compatible)' }),
-  compatiblePlugin({ name: 'together', defaultBaseUrl: 'https://api.together.xyz/v1', modelPatterns: [], catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.together, description: 'Together AI (OpenAI-compatible)' }),
+  compatiblePlugin({
+    name: 'groq',
+    defaultBaseUrl: 'https://api.groq.com/openai/v1',
+    modelPatterns: [],
+    catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.groq,
+    description: 'Groq (OpenAI-compatible)',
+  }),
+  compatiblePlugin({
+    name: 'mistral',
+    defaultBaseUrl: 'https://api.mistral.ai/v1',
+    modelPatterns: [/^(mistral|open-mistral|codestral|ministral|pixtral)-/],
+    catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.mistral,
+    description: 'Mistral (OpenAI-compatible)',
+  }),
+  compatiblePlugin({
+    name: 'deepseek',
+    defaultBaseUrl: 'https://api.deepseek.com/v1',
+    modelPatterns: [/^deepseek-/],
+    catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.deepseek,
+    description: 'DeepSeek (OpenAI-compatible)',
+  }),
+  compatiblePlugin({
+    name: 'together',
+    defaultBaseUrl: 'https://api.together.xyz/v1',
+    modelPatterns: [],
+    catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.together,
+    description: 'Together AI (OpenAI-compatible)',
+  }),
   compatiblePlugin({ name: 'ollama', defaultBaseUrl: 'http://127.0.0.1:11434/v1', modelPatterns: [], description: 'Ollama (OpenAI-compatible)' }),
   compatiblePlugin({ name: 'vllm', defaultBaseUrl: 'http://127.0.0.1:8000/v1', modelPatterns: [], description: 'vLLM (OpenAI-compatible)' }),
 ];

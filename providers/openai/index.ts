@@ -11,4 +11,3 @@ export const openAIProviderPlugin = compatiblePlugin({
   modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models',
 });
-

@@ -18,7 +18,12 @@ interface PerplexityErrorBody {
 export function classifyPerplexityError(status: number, bodyText: string, headers: Headers): KeywayError {
   const body = parseJsonOrUndefined(bodyText) as PerplexityErrorBody | undefined;
   const error = typeof body?.error === 'object' && body.error !== null ? body.error : undefined;
-  const message = error?.message ?? (typeof body?.error === 'string' ? body.error : undefined) ?? detailMessage(body?.detail) ?? body?.message ?? (bodyText.slice(0, 300) || `HTTP ${status}`);
+  const message =
+    error?.message ??
+    (typeof body?.error === 'string' ? body.error : undefined) ??
+    detailMessage(body?.detail) ??
+    body?.message ??
+    (bodyText.slice(0, 300) || `HTTP ${status}`);
   return upstreamFailure({
     provider: PROVIDER,
     status,

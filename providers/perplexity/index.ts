@@ -30,7 +30,12 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     const body = buildPerplexityChatBody({ ...request, stream }, context.model, context.credential.settings, context.warnings);
     const response = await postUpstream(
       options.fetch,
-      { url: `${baseUrlFor(context.credential)}/chat/completions`, headers: openAIHeaders(context.credential.apiKey, undefined, stream), body: JSON.stringify(body) , info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS } },
+      {
+        url: `${baseUrlFor(context.credential)}/chat/completions`,
+        headers: openAIHeaders(context.credential.apiKey, undefined, stream),
+        body: JSON.stringify(body),
+        info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
+      },
       context,
       'perplexity',
       classifyPerplexityError,
@@ -50,11 +55,18 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     },
     async chatStream(request, context) {
       const response = await send(request, context, true);
-      if (response.body === null) throw upstreamFailure({ provider: 'perplexity', status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      if (response.body === null)
+        throw upstreamFailure({ provider: 'perplexity', status: response.status, reason: 'server_error', message: 'the stream has no body' });
       return perplexityStreamParts(response.body, context.signal);
     },
     async listModels(credential, signal) {
-      return listPerplexityModels({ fetch: options.fetch, baseUrl: baseUrlFor(credential), headers: openAIHeaders(credential.apiKey, undefined, false), signal, classify: classifyPerplexityError });
+      return listPerplexityModels({
+        fetch: options.fetch,
+        baseUrl: baseUrlFor(credential),
+        headers: openAIHeaders(credential.apiKey, undefined, false),
+        signal,
+        classify: classifyPerplexityError,
+      });
     },
   };
 }

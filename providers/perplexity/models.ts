@@ -24,7 +24,8 @@ export async function listPerplexityModels(input: ListPerplexityModelsInput): Pr
   try {
     body = (await getUpstreamJson(input.fetch, `${input.baseUrl}/v1/models`, input.headers, input.signal, 'perplexity', input.classify)) as typeof body;
   } catch (error) {
-    if (error instanceof KeywayError && (error.extra?.upstream_status === 404 || error.extra?.upstream_status === 405)) return [...PERPLEXITY_DOCUMENTED_MODELS];
+    if (error instanceof KeywayError && (error.extra?.upstream_status === 404 || error.extra?.upstream_status === 405))
+      return [...PERPLEXITY_DOCUMENTED_MODELS];
     throw error;
   }
   const names = (Array.isArray(body.data) ? body.data : [])

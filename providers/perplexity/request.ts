@@ -19,7 +19,14 @@ export const PERPLEXITY_MAX_TOKENS = 128_000;
  * - `stream_mode` is dropped: Keyway reads the default `full` chunk format.
  */
 export function buildPerplexityChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
-  const { provider: _provider, routing: _routing, stream_options: _streamOptions, stream_mode: streamMode, max_completion_tokens: maxCompletionTokens, ...body } = request;
+  const {
+    provider: _provider,
+    routing: _routing,
+    stream_options: _streamOptions,
+    stream_mode: streamMode,
+    max_completion_tokens: maxCompletionTokens,
+    ...body
+  } = request;
   if (typeof body.n === 'number' && body.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'perplexity returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }
@@ -27,7 +34,8 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
   body.model = model;
   body.messages = normalizePerplexityMessages(request.messages);
   if (body.stream !== true) delete body.stream;
-  if (streamMode !== undefined && streamMode !== 'full') warnings.push(`perplexity: stream_mode '${String(streamMode)}' is not supported; the full format was used`);
+  if (streamMode !== undefined && streamMode !== 'full')
+    warnings.push(`perplexity: stream_mode '${String(streamMode)}' is not supported; the full format was used`);
   applyMaxTokens(body, maxCompletionTokens, settings, warnings);
   if (body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
   applyResponseFormat(body, warnings);

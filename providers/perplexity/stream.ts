@@ -30,7 +30,14 @@ interface StreamState {
  * a finish; a close before any finish ends with an error part, as does `event: error`.
  */
 export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
-  const state: StreamState = { started: false, finishedChoices: new Set(), sentFieldLengths: new Map(), usage: undefined, startedToolCalls: new Set(), parts: [] };
+  const state: StreamState = {
+    started: false,
+    finishedChoices: new Set(),
+    sentFieldLengths: new Map(),
+    usage: undefined,
+    startedToolCalls: new Set(),
+    parts: [],
+  };
   let done = false;
   try {
     for await (const event of readSseEvents(body, signal)) {
@@ -45,7 +52,9 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
         return;
       }
       if (payload === undefined || typeof payload !== 'object') {
-        yield errorPart(upstreamFailure({ provider: 'perplexity', status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }));
+        yield errorPart(
+          upstreamFailure({ provider: 'perplexity', status: undefined, reason: 'server_error', message: 'the stream carried a chunk that is not JSON' }),
+        );
         return;
       }
       state.parts.length = 0;
@@ -67,7 +76,12 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
 function chunkParts(chunk: OpenAIChunk, state: StreamState): void {
   if (!state.started) {
     state.started = true;
-    state.parts.push({ type: 'start', id: String(chunk.id ?? ''), model: String(chunk.model ?? ''), created: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000) });
+    state.parts.push({
+      type: 'start',
+      id: String(chunk.id ?? ''),
+      model: String(chunk.model ?? ''),
+      created: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000),
+    });
   }
   const fields = newSearchFields(chunk, state);
   if (fields !== undefined) state.parts.push({ type: 'extra-fields', fields });

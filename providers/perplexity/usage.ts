@@ -36,7 +36,10 @@ export function usageFromPerplexity(usage: PerplexityUsage | null | undefined): 
   const base = usageFromOpenAI(usage);
   if (base === undefined || usage === null || usage === undefined) return base;
   const reasoning = typeof usage.reasoning_tokens === 'number' && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : 0;
-  const result = reasoning === 0 ? base : { ...base, outputTokens: base.outputTokens + reasoning, totalTokens: base.inputTokens + base.outputTokens + reasoning, reasoningTokens: reasoning };
+  const result =
+    reasoning === 0
+      ? base
+      : { ...base, outputTokens: base.outputTokens + reasoning, totalTokens: base.inputTokens + base.outputTokens + reasoning, reasoningTokens: reasoning };
   const reportedCost = providerReportedCost(usage);
   if (reportedCost !== undefined) result.providerCostUsd = reportedCost;
   return result;

@@ -19,7 +19,13 @@ export interface HealthPolicy {
   min_samples: number;
 }
 
-export const DEFAULT_HEALTH_POLICY: HealthPolicy = { auto_disable: false, health_threshold: 90, latency_threshold: 30_000, check_interval: 60, min_samples: 10 };
+export const DEFAULT_HEALTH_POLICY: HealthPolicy = {
+  auto_disable: false,
+  health_threshold: 90,
+  latency_threshold: 30_000,
+  check_interval: 60,
+  min_samples: 10,
+};
 
 export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
 
@@ -68,7 +74,14 @@ export interface ProviderHealthReport {
   requests: number;
   rate_limit_remaining: number | null;
   issues: string[];
-  keys: Array<{ key_id: string; status: string; success_rate: number; latency_ms: number | null; rate_limit_remaining: number | null; cooldown_until: string | null }>;
+  keys: Array<{
+    key_id: string;
+    status: string;
+    success_rate: number;
+    latency_ms: number | null;
+    rate_limit_remaining: number | null;
+    cooldown_until: string | null;
+  }>;
 }
 
 export interface HealthMonitorOptions {
@@ -112,7 +125,13 @@ export class HealthMonitor {
     }
     if (outcome.ok) this.restore(key, keyState);
     // Client-side errors say nothing about the provider's health.
-    if (outcome.reason === 'invalid_request' || outcome.reason === 'context_length_exceeded' || outcome.reason === 'content_filtered' || outcome.reason === 'auth_error') return;
+    if (
+      outcome.reason === 'invalid_request' ||
+      outcome.reason === 'context_length_exceeded' ||
+      outcome.reason === 'content_filtered' ||
+      outcome.reason === 'auth_error'
+    )
+      return;
     const provider = this.providerState(scopeOf(key));
     provider.window.record(sample);
     if (outcome.rateLimitRemaining !== undefined) provider.rateLimitRemaining = outcome.rateLimitRemaining;
@@ -134,7 +153,8 @@ export class HealthMonitor {
    * how many seconds until it may be tried); undefined when it can.
    */
   unavailableReason(key: ProviderKeyRecord): { reason: string; retryAfterSeconds?: number } | undefined {
-    if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected) return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
+    if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected)
+      return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
     if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
     const provider = this.providers.get(scopeOf(key));
     if (provider?.state !== 'disabled') return undefined;
@@ -183,11 +203,13 @@ export class HealthMonitor {
     const keyReports = keys.map((key) => {
       const keyState = this.keys.get(key.id);
       if (keyState?.authRejected || key.status === 'invalid') issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
-      if (keyState !== undefined && keyState.cooldownUntil > now) issues.push(`key ${key.id} is rate limited until ${new Date(keyState.cooldownUntil).toISOString()}`);
+      if (keyState !== undefined && keyState.cooldownUntil > now)
+        issues.push(`key ${key.id} is rate limited until ${new Date(keyState.cooldownUntil).toISOString()}`);
       const latency = keyState?.window.latencyPercentile(now, 50);
       return {
         key_id: key.id,
-        status: keyState?.authRejected || key.status === 'invalid' ? 'invalid' : keyState !== undefined && keyState.cooldownUntil > now ? 'rate_limited' : 'active',
+        status:
+          keyState?.authRejected || key.status === 'invalid' ? 'invalid' : keyState !== undefined && keyState.cooldownUntil > now ? 'rate_limited' : 'active',
         success_rate: round(keyState?.window.successRate(now) ?? 100),
         latency_ms: latency === undefined ? null : round(latency),
         rate_limit_remaining: keyState?.rateLimitRemaining ?? null,
@@ -289,7 +311,14 @@ export class HealthMonitor {
   private keyState(keyId: string): KeyHealthState {
     let state = this.keys.get(keyId);
     if (state === undefined) {
-      state = { window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS), cooldownUntil: 0, authRejected: false, rateLimitRemaining: undefined, lastProbeAt: Number.NEGATIVE_INFINITY, lastProbeOk: undefined };
+      state = {
+        window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS),
+        cooldownUntil: 0,
+        authRejected: false,
+        rateLimitRemaining: undefined,
+        lastProbeAt: Number.NEGATIVE_INFINITY,
+        lastProbeOk: undefined,
+      };
       this.keys.set(keyId, state);
     }
     return state;

@@ -71,7 +71,11 @@ export async function probeDueKeys(store: ConfigSnapshots, models: ReportedModel
   await Promise.all(
     due.map(async (key) => {
       const listing = await models.refresh(key, true, 10_000);
-      health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : listing.status === 'active' ? undefined : 'server_error');
+      health.recordProbe(
+        key,
+        listing.status === 'active',
+        listing.status === 'invalid' ? 'auth_error' : listing.status === 'active' ? undefined : 'server_error',
+      );
     }),
   );
   return due.length;
