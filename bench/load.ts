@@ -134,7 +134,10 @@ async function waitForQuietMachine(): Promise<ForeignLoad> {
   return load;
 }
 
-async function startBackground(scratch: string, settings: RunSettings): Promise<{ stub: PinnedProcess; stubPort: number; targets: PathTarget[]; passthrough: PinnedProcess }> {
+async function startBackground(
+  scratch: string,
+  settings: RunSettings,
+): Promise<{ stub: PinnedProcess; stubPort: number; targets: PathTarget[]; passthrough: PinnedProcess }> {
   const stubPort = findFreePort();
   const stub = startPinned(
     'upstream stub',
@@ -173,7 +176,13 @@ async function startBackground(scratch: string, settings: RunSettings): Promise<
 }
 
 /** After the first mark and after the second mark, on a fresh Keyway before any other load. */
-async function measureMemory(keyway: PinnedProcess, target: PathTarget, context: PhaseContext, settings: RunSettings, idleKibibytes: number | undefined): Promise<MemoryResult> {
+async function measureMemory(
+  keyway: PinnedProcess,
+  target: PathTarget,
+  context: PhaseContext,
+  settings: RunSettings,
+  idleKibibytes: number | undefined,
+): Promise<MemoryResult> {
   log(`  idle RSS ${((idleKibibytes ?? 0) / 1024).toFixed(1)} MiB`);
   const first = await sendRequests(target, context, settings.throughputConnections, settings.memoryFirstMark, 60);
   const afterFirstMarkKibibytes = await settledRssKibibytes(keyway.pid);
@@ -203,7 +212,11 @@ async function main(): Promise<number> {
   settings.pinning['load generator (this script, wrk)'] = readAllowedCores(process.pid);
   const machine = describeMachine();
   log(`Keyway load benchmark — ${formatMachine(machine)}`);
-  log(pinned ? `Pinning: stub + load generator on CPU ${LOAD_CORE}, each proxy on CPU ${PROXY_CORE}.` : 'Pinning OFF (needs 2+ cores and taskset): numbers are not comparable.');
+  log(
+    pinned
+      ? `Pinning: stub + load generator on CPU ${LOAD_CORE}, each proxy on CPU ${PROXY_CORE}.`
+      : 'Pinning OFF (needs 2+ cores and taskset): numbers are not comparable.',
+  );
 
   const beforeStart = await waitForQuietMachine();
   const scratch = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
@@ -240,7 +253,9 @@ async function main(): Promise<number> {
     keywaySkipReason = `Keyway did not start: ${keywayStart.reason}`;
   }
   if (keywaySkipReason !== undefined) {
-    log(`\n*** KEYWAY LEG SKIPPED ***\n${keywaySkipReason}\n${options.allowMissingKeyway ? '(--allow-missing-keyway: measuring the other paths)' : 'Measuring the other paths, then exiting non-zero (pass --allow-missing-keyway to accept this).'}\n`);
+    log(
+      `\n*** KEYWAY LEG SKIPPED ***\n${keywaySkipReason}\n${options.allowMissingKeyway ? '(--allow-missing-keyway: measuring the other paths)' : 'Measuring the other paths, then exiting non-zero (pass --allow-missing-keyway to accept this).'}\n`,
+    );
   }
 
   for (const target of targets.filter((candidate) => candidate.name !== 'keyway')) {
@@ -265,7 +280,9 @@ async function main(): Promise<number> {
     foreignLoad: { beforeStart, phases: foreignLoadByPhase, keptRoundsPercent: {}, redoneRounds: guard.redone },
   };
 
-  log(`\na. Latency at c=1 (${settings.latencyRounds} interleaved round(s) of ${settings.latencyRequestsPerRound} requests per path, after a ${settings.warmupSeconds} s warm-up at c=64)`);
+  log(
+    `\na. Latency at c=1 (${settings.latencyRounds} interleaved round(s) of ${settings.latencyRequestsPerRound} requests per path, after a ${settings.warmupSeconds} s warm-up at c=64)`,
+  );
   results.latency = await inPhase('a', async () => {
     for (const target of targets) await warmUp(target, context, settings.warmupSeconds);
     return measureLatency(targets, context, settings.latencyRounds, settings.latencyRequestsPerRound);

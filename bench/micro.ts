@@ -22,7 +22,8 @@ import { registerValidationBenches } from './micro/validation.ts';
 
 // Nanosecond figures mean little on a busy machine; say so up front rather than after the fact.
 const [oneMinuteLoad = 0] = loadavg();
-if (oneMinuteLoad > availableParallelism() / 2) console.log(`Warning: 1-minute load average ${oneMinuteLoad.toFixed(2)} on ${availableParallelism()} CPUs; expect noisy figures.`);
+if (oneMinuteLoad > availableParallelism() / 2)
+  console.log(`Warning: 1-minute load average ${oneMinuteLoad.toFixed(2)} on ${availableParallelism()} CPUs; expect noisy figures.`);
 
 const pattern = process.argv[2];
 const filter = pattern === undefined ? undefined : new RegExp(pattern, 'i');

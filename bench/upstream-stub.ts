@@ -75,7 +75,9 @@ const modelsBody = JSON.stringify({
 
 // OpenAI's own bodies for these statuses, so the proxy's error parsing does its real work.
 const FAILURE_BODIES = {
-  500: JSON.stringify({ error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } }),
+  500: JSON.stringify({
+    error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null },
+  }),
   429: JSON.stringify({
     error: {
       message: `Rate limit reached for ${BENCH_MODEL} in organization org-bench on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1s.`,

@@ -116,7 +116,13 @@ async function startStub(context: PhaseContext, name: string, failStatus: 500 | 
   const port = findFreePort();
   const environment: Record<string, string> = { STUB_PORT: String(port) };
   if (failStatus !== undefined) environment.STUB_FAIL_STATUS = String(failStatus);
-  const child = startPinned(`stub ${name}`, LOAD_CORE, [process.execPath, join(import.meta.dir, '..', 'upstream-stub.ts')], environment, join(context.scratchDirectory, `stub-${name}.out`));
+  const child = startPinned(
+    `stub ${name}`,
+    LOAD_CORE,
+    [process.execPath, join(import.meta.dir, '..', 'upstream-stub.ts')],
+    environment,
+    join(context.scratchDirectory, `stub-${name}.out`),
+  );
   const stub = { process: child, port };
   stubs.push(stub);
   const problem = await waitForHttp(`http://127.0.0.1:${port}/v1/models`, child, 15_000, failStatus ?? 200, { authorization: `Bearer ${UPSTREAM_API_KEY}` });
@@ -131,7 +137,12 @@ async function stubCounts(stub: Stub): Promise<{ chatCompletions: number; models
 }
 
 async function startFallbackKeyway(context: PhaseContext, part: string, first: Stub, groq: Stub, mistral: Stub, logLevel = 'warn'): Promise<FallbackKeyway> {
-  const start = await startKeyway(join(context.scratchDirectory, `keyway-e${part}`), findFreePort(), { openai: first.port, groq: groq.port, mistral: mistral.port }, logLevel);
+  const start = await startKeyway(
+    join(context.scratchDirectory, `keyway-e${part}`),
+    findFreePort(),
+    { openai: first.port, groq: groq.port, mistral: mistral.port },
+    logLevel,
+  );
   if (!start.ok) throw new Error(`Keyway for part ${part} did not start: ${start.reason}`);
   const problem = await adminRequest(start.baseUrl, 'PUT', '/v1/settings/model-classes', CLASS_OVERRIDE);
   if (problem !== undefined) {
@@ -153,7 +164,9 @@ async function verifyChain(keyway: FallbackKeyway, body: string, expectedProvide
   const provider = response.headers.get('x-provider-used');
   const attempts = response.headers.get('x-fallback-attempts');
   if (response.status !== 200 || provider !== expectedProvider || attempts !== String(expectedAttempts)) {
-    throw new Error(`Keyway answered ${response.status} from ${provider ?? '-'} after ${attempts ?? '-'} failed attempt(s), expected 200 from ${expectedProvider} after ${expectedAttempts}: ${text.slice(0, 300)}`);
+    throw new Error(
+      `Keyway answered ${response.status} from ${provider ?? '-'} after ${attempts ?? '-'} failed attempt(s), expected 200 from ${expectedProvider} after ${expectedAttempts}: ${text.slice(0, 300)}`,
+    );
   }
 }
 
@@ -182,11 +195,27 @@ function summarize(rounds: WrkResult[]): TalliedRun {
   const errors = combined.errors;
   // A request wrk counted but the tally missed is counted as failed rather than dropped.
   const requests = Math.max(responses, combined.requests) + errors.connect + errors.read + errors.write + errors.timeout;
-  return { requests, successes, seconds: combined.durationSeconds, requestsPerSecond: combined.requestsPerSecond, p50Ms: combined.latencyMs.p50, p99Ms: combined.latencyMs.p99, providers, fallbackAttempts };
+  return {
+    requests,
+    successes,
+    seconds: combined.durationSeconds,
+    requestsPerSecond: combined.requestsPerSecond,
+    p50Ms: combined.latencyMs.p50,
+    p99Ms: combined.latencyMs.p99,
+    providers,
+    fallbackAttempts,
+  };
 }
 
 /** a: the failing provider first, without auto-disable, against the same chain with it last. */
-async function measureUnderFailure(context: PhaseContext, settings: FallbackSettings, failing: Stub, groq: Stub, mistral: Stub, pinning: Record<string, string>): Promise<{ healthy: TalliedRun; failing: TalliedRun }> {
+async function measureUnderFailure(
+  context: PhaseContext,
+  settings: FallbackSettings,
+  failing: Stub,
+  groq: Stub,
+  mistral: Stub,
+  pinning: Record<string, string>,
+): Promise<{ healthy: TalliedRun; failing: TalliedRun }> {
   const keyway = await startFallbackKeyway(context, 'a', failing, groq, mistral);
   pinning['fallback Keyways'] = readAllowedCores(keyway.process.pid);
   try {
@@ -200,8 +229,12 @@ async function measureUnderFailure(context: PhaseContext, settings: FallbackSett
     const healthyRounds: WrkResult[] = [];
     const failingRounds: WrkResult[] = [];
     for (let round = 0; round < settings.rounds; round++) {
-      healthyRounds.push(await context.guard.round('e', `fallback round ${round + 1} none failing`, () => run(healthyBody, settings.requestsPerRound, 'healthy')));
-      failingRounds.push(await context.guard.round('e', `fallback round ${round + 1} openai failing`, () => run(failingBody, settings.requestsPerRound, 'failing')));
+      healthyRounds.push(
+        await context.guard.round('e', `fallback round ${round + 1} none failing`, () => run(healthyBody, settings.requestsPerRound, 'healthy')),
+      );
+      failingRounds.push(
+        await context.guard.round('e', `fallback round ${round + 1} openai failing`, () => run(failingBody, settings.requestsPerRound, 'failing')),
+      );
     }
     return { healthy: summarize(healthyRounds), failing: summarize(failingRounds) };
   } finally {
@@ -210,7 +243,10 @@ async function measureUnderFailure(context: PhaseContext, settings: FallbackSett
 }
 
 async function providerStatus(keyway: FallbackKeyway, provider: string): Promise<string> {
-  const response = await fetch(`${keyway.baseUrl}/v1/providers/health`, { headers: { authorization: `Bearer ${ADMIN_API_KEY}` }, signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${keyway.baseUrl}/v1/providers/health`, {
+    headers: { authorization: `Bearer ${ADMIN_API_KEY}` },
+    signal: AbortSignal.timeout(5_000),
+  });
   const body = (await response.json()) as { providers?: { name?: string; status?: string }[] };
   return body.providers?.find((entry) => entry.name === provider)?.status ?? `unknown (HTTP ${response.status})`;
 }
@@ -227,7 +263,15 @@ async function measureAutoDisable(context: PhaseContext, settings: FallbackSetti
     await load(context, keyway.baseUrl, ADMIN_API_KEY, healthyBody, settings.connections, settings.warmupRequests, 'warmup-auto-disable');
     const before = await stubCounts(failing);
     // Not rerun on outside load: a second try would start with the provider already disabled.
-    const result = await load(context, keyway.baseUrl, ADMIN_API_KEY, buildRoutedChatBody(FAILING_FIRST), settings.connections, settings.autoDisableRequests, 'auto-disable');
+    const result = await load(
+      context,
+      keyway.baseUrl,
+      ADMIN_API_KEY,
+      buildRoutedChatBody(FAILING_FIRST),
+      settings.connections,
+      settings.autoDisableRequests,
+      'auto-disable',
+    );
     const after = await stubCounts(failing);
     return {
       ...summarize([result]),
@@ -253,7 +297,8 @@ function loggedAttemptDurations(logPath: string, windows: { from: number; to: nu
     }
     const time = entry.time ?? 0;
     if (!windows.some((window) => time >= window.from && time <= window.to)) continue;
-    for (const attempt of entry.attempts ?? []) if (attempt.reason === 'rate_limit' && typeof attempt.durationMs === 'number') durations.push(attempt.durationMs);
+    for (const attempt of entry.attempts ?? [])
+      if (attempt.reason === 'rate_limit' && typeof attempt.durationMs === 'number') durations.push(attempt.durationMs);
   }
   return durations.sort((left, right) => left - right);
 }
@@ -289,8 +334,14 @@ async function measureRateLimitCost(context: PhaseContext, settings: FallbackSet
         }),
       );
       windows.push(window);
-      directRounds.push(await context.guard.round('e', `429 round ${round + 1} groq first`, () => load(context, keyway.baseUrl, ADMIN_API_KEY, healthyBody, 1, count, 'cost-direct')));
-      stubRounds.push(await context.guard.round('e', `429 round ${round + 1} stub alone`, () => load(context, stubUrl, UPSTREAM_API_KEY, failingBody, 1, count, 'cost-stub')));
+      directRounds.push(
+        await context.guard.round('e', `429 round ${round + 1} groq first`, () =>
+          load(context, keyway.baseUrl, ADMIN_API_KEY, healthyBody, 1, count, 'cost-direct'),
+        ),
+      );
+      stubRounds.push(
+        await context.guard.round('e', `429 round ${round + 1} stub alone`, () => load(context, stubUrl, UPSTREAM_API_KEY, failingBody, 1, count, 'cost-stub')),
+      );
     }
     await Bun.sleep(LOG_SETTLE_MS);
     const logged = loggedAttemptDurations(keyway.process.logPath, windows);
@@ -332,7 +383,9 @@ export async function measureFallback(context: PhaseContext, settings: FallbackS
     context.log(describeRun('openai failing (500)', underFailure));
     const autoDisable = await measureAutoDisable(context, settings, failing, groq, mistral);
     context.log(describeRun('openai failing, auto_disable', autoDisable));
-    context.log(`  the failing stub received ${autoDisable.failingStubCalls} of ${autoDisable.requests} requests; openai is now ${autoDisable.failingProviderStatus}`);
+    context.log(
+      `  the failing stub received ${autoDisable.failingStubCalls} of ${autoDisable.requests} requests; openai is now ${autoDisable.failingProviderStatus}`,
+    );
     const rateLimit = await measureRateLimitCost(context, settings, rateLimited, groq, mistral);
     const logged = rateLimit.failedAttemptLoggedP50Ms;
     context.log(

@@ -102,7 +102,12 @@ export function combineRounds(rounds: WrkResult[]): WrkResult {
  * Concurrency 1, in interleaved rounds (every path once per round) so that a noisy stretch of the
  * shared machine hits all paths alike instead of one path's whole measurement.
  */
-export async function measureLatency(targets: PathTarget[], context: PhaseContext, rounds: number, requestsPerRound: number): Promise<Partial<Record<PathName, WrkResult>>> {
+export async function measureLatency(
+  targets: PathTarget[],
+  context: PhaseContext,
+  rounds: number,
+  requestsPerRound: number,
+): Promise<Partial<Record<PathName, WrkResult>>> {
   const perPath = new Map<PathName, WrkResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) {
@@ -121,7 +126,9 @@ export async function measureLatency(targets: PathTarget[], context: PhaseContex
     const result = combineRounds(perPath.get(target.name) ?? []);
     combined[target.name] = result;
     const latency = result.latencyMs;
-    context.log(`  ${target.name.padEnd(16)} p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms  (${result.requests} requests, ${errorCount(result)} errors)`);
+    context.log(
+      `  ${target.name.padEnd(16)} p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms  (${result.requests} requests, ${errorCount(result)} errors)`,
+    );
   }
   return combined;
 }

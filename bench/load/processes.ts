@@ -26,7 +26,9 @@ export const PROXY_CORE = 1;
 let pinningEnabled = true;
 
 export function onlineCoreCount(): number {
-  return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((line) => line.startsWith('processor')).length;
+  return readFileSync('/proc/cpuinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('processor')).length;
 }
 
 /** Puts every thread of this process (the load generator) on the load core; later threads inherit it. */
@@ -123,7 +125,13 @@ export function findFreePort(): number {
 }
 
 /** Polls `url` until it answers `expectedStatus`, the child dies, or `timeoutMs` passes. */
-export async function waitForHttp(url: string, child: PinnedProcess, timeoutMs: number, expectedStatus = 200, headers: Record<string, string> = {}): Promise<string | undefined> {
+export async function waitForHttp(
+  url: string,
+  child: PinnedProcess,
+  timeoutMs: number,
+  expectedStatus = 200,
+  headers: Record<string, string> = {},
+): Promise<string | undefined> {
   const deadline = performance.now() + timeoutMs;
   let lastProblem = 'no answer yet';
   while (performance.now() < deadline) {

@@ -82,7 +82,22 @@ function streamingSection(results: BenchResults): string {
       String(summary?.incompleteStreams ?? '–'),
     ];
   });
-  return table(['path', 'TTFB p50 ms', 'TTFB p90 ms', 'added TTFB p50 ms', 'gap p1 ms', 'gap p50 ms', 'gap p99 ms', 'gap max ms', 'streams coalesced', 'streams', 'incomplete'], rows);
+  return table(
+    [
+      'path',
+      'TTFB p50 ms',
+      'TTFB p90 ms',
+      'added TTFB p50 ms',
+      'gap p1 ms',
+      'gap p50 ms',
+      'gap p99 ms',
+      'gap max ms',
+      'streams coalesced',
+      'streams',
+      'incomplete',
+    ],
+    rows,
+  );
 }
 
 function memorySection(results: BenchResults): string {

@@ -156,7 +156,12 @@ function fallbackCostCheck(fallback: FallbackResult | undefined): TargetCheck {
   if (stray > 0) return { name, target, measured: `${stray} request(s) did not fall back from the 429 to groq`, verdict: 'FAIL' };
   const overhead = fallbackOverheadMs(fallback.rateLimit);
   const sign = overhead >= 0 ? '+' : '−';
-  return { name, target, measured: `failed attempt ${sign} ${Math.abs(overhead).toFixed(3)} ms`, verdict: overhead <= TARGETS.fallbackOverheadMs ? 'PASS' : 'FAIL' };
+  return {
+    name,
+    target,
+    measured: `failed attempt ${sign} ${Math.abs(overhead).toFixed(3)} ms`,
+    verdict: overhead <= TARGETS.fallbackOverheadMs ? 'PASS' : 'FAIL',
+  };
 }
 
 export function evaluateTargets(results: BenchResults): TargetCheck[] {
@@ -168,7 +173,13 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
   const second = memory?.afterSecondMarkKibibytes;
   const growth = first === undefined || second === undefined ? undefined : (second - first) / first;
   return [
-    check('Keyway added p50 over direct, c=1', `≤ ${TARGETS.addedP50Ms} ms`, addedP50Ms(results, 'keyway'), milliseconds, (value) => value <= TARGETS.addedP50Ms),
+    check(
+      'Keyway added p50 over direct, c=1',
+      `≤ ${TARGETS.addedP50Ms} ms`,
+      addedP50Ms(results, 'keyway'),
+      milliseconds,
+      (value) => value <= TARGETS.addedP50Ms,
+    ),
     check(
       'Keyway throughput at c=64 vs Bun pass-through',
       `≥ ${TARGETS.throughputShareOfPassthrough * 100}%`,
@@ -183,9 +194,21 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
       milliseconds,
       (value) => value <= TARGETS.streamingFirstByteAddedMs,
     ),
-    check('Keyway idle RSS', `< ${TARGETS.idleRssMebibytes} MiB`, idle, (value) => `${value.toFixed(1)} MiB`, (value) => value < TARGETS.idleRssMebibytes),
+    check(
+      'Keyway idle RSS',
+      `< ${TARGETS.idleRssMebibytes} MiB`,
+      idle,
+      (value) => `${value.toFixed(1)} MiB`,
+      (value) => value < TARGETS.idleRssMebibytes,
+    ),
     // Growth only: shrinking after the first mark is the garbage collector catching up, not a leak.
-    check('Keyway RSS growth 10k → 100k requests', `≤ +${TARGETS.rssGrowthFraction * 100}%`, growth, (value) => `${value >= 0 ? '+' : ''}${percent(value)}`, (value) => value <= TARGETS.rssGrowthFraction),
+    check(
+      'Keyway RSS growth 10k → 100k requests',
+      `≤ +${TARGETS.rssGrowthFraction * 100}%`,
+      growth,
+      (value) => `${value >= 0 ? '+' : ''}${percent(value)}`,
+      (value) => value <= TARGETS.rssGrowthFraction,
+    ),
     fallbackSuccessCheck(results.fallback),
     fallbackCostCheck(results.fallback),
   ];

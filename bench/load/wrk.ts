@@ -163,7 +163,9 @@ export async function runWrk(run: WrkRun, scriptPath: string): Promise<WrkResult
   const outcome = await runUntilLimit(command, (run.durationSeconds + 20) * 1000);
   const line = outcome.stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_MARKER));
   if (outcome.timedOut || line === undefined) {
-    throw new Error(`wrk failed (exit ${outcome.exitCode}${outcome.timedOut ? ', killed after time limit' : ''}): ${outcome.stderr.trim() || outcome.stdout.trim()}`);
+    throw new Error(
+      `wrk failed (exit ${outcome.exitCode}${outcome.timedOut ? ', killed after time limit' : ''}): ${outcome.stderr.trim() || outcome.stdout.trim()}`,
+    );
   }
   const raw = JSON.parse(line.slice(RESULT_MARKER.length)) as RawResult;
   const tally = run.tally === true ? parseTally(outcome.stdout) : undefined;

@@ -9,12 +9,14 @@ import { benchmark } from './registry.ts';
 export function registerAuthBenches(world: BenchWorld): void {
   const key = world.benchBearerKey;
   const headers = new Headers({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
-  const principals = world.store.current.principalsByHash;
+  const principals = world.snapshots.current.principalsByHash;
   if (principals.size < GATEWAY_KEY_COUNT || principals.get(hashGatewayKey(key)) === undefined) throw new Error('the auth fixture did not load its 10k keys');
 
   group('auth', () => {
     benchmark('auth: hashGatewayKey (sha256 hex)', () => do_not_optimize(hashGatewayKey(key)));
-    benchmark(`auth: hash + snapshot lookup (${GATEWAY_KEY_COUNT / 1000}k keys)`, () => do_not_optimize(world.store.current.principalsByHash.get(hashGatewayKey(key))));
-    benchmark('auth: authenticate(headers) end to end', () => do_not_optimize(authenticate(world.store, headers)));
+    benchmark(`auth: hash + snapshot lookup (${GATEWAY_KEY_COUNT / 1000}k keys)`, () =>
+      do_not_optimize(world.snapshots.current.principalsByHash.get(hashGatewayKey(key))),
+    );
+    benchmark('auth: authenticate(headers) end to end', () => do_not_optimize(authenticate(world.snapshots, headers)));
   });
 }

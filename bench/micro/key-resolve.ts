@@ -8,12 +8,12 @@ import { benchmark } from './registry.ts';
 export function registerKeyResolveBenches(world: BenchWorld): void {
   const record = world.accountKeys('openai')[0];
   if (record === undefined) throw new Error('the bench account has no OpenAI key');
-  const sealed = world.store.current.secrets.get(record.id);
+  const sealed = world.snapshots.current.secrets.get(record.id);
   if (sealed === undefined) throw new Error(`no ciphertext for ${record.id}`);
 
   group('key resolve', () => {
     benchmark('key resolve: keysFor + credential (cache hit)', () => {
-      const keys = world.store.keysFor(BENCH_ACCOUNT_ID);
+      const keys = world.snapshots.keysFor(BENCH_ACCOUNT_ID);
       const first = keys.account.get('openai')?.[0] ?? record;
       return do_not_optimize(world.vault.credential(first));
     });

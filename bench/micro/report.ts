@@ -47,7 +47,8 @@ export function printSummary(trials: readonly Trial[]): SummaryVerdict {
 /** A header row, a rule, then the rows: the first column left-aligned, the others right-aligned. */
 export function printTable(rows: readonly (readonly string[])[]): void {
   const widths = rows[0]?.map((_header, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  const line = (row: readonly string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
+  const line = (row: readonly string[]) =>
+    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
   for (const [position, row] of rows.entries()) {
     console.log(line(row));
     if (position === 0) console.log(widths.map((width) => '-'.repeat(width)).join('  '));

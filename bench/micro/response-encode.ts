@@ -20,7 +20,9 @@ export function registerResponseEncodeBenches(translators: readonly ProviderTran
     if (translated !== undefined) {
       const result = translated.parseResponse(translated.responseBody);
       benchmark(`encode: encodeChatCompletion (${translated.provider} ChatResult)`, () => do_not_optimize(encodeChatCompletion(result)));
-      benchmark(`encode: encodeChatCompletion + stringify (${translated.provider} ChatResult)`, () => do_not_optimize(JSON.stringify(encodeChatCompletion(result))));
+      benchmark(`encode: encodeChatCompletion + stringify (${translated.provider} ChatResult)`, () =>
+        do_not_optimize(JSON.stringify(encodeChatCompletion(result))),
+      );
     }
     for (const translator of translators) {
       const verb = translator.translates ? 'translate' : 'build';

@@ -19,18 +19,18 @@ function strategyNamed(world: BenchWorld, name: string): RoutingStrategy {
   return strategy;
 }
 
-/** The input Gateway.route() gives a strategy, built once so the plan benches time only the plan. */
+/** The input Router.route() gives a strategy, built once so the plan benches time only the plan. */
 function planInput(world: BenchWorld, request: ChatRequest, resolution: ModelResolution, stickyKey: string | undefined): RoutePlanInput {
-  const modelClass = world.gateway.modelClassesFor(BENCH_ACCOUNT_ID).classOf(resolution.model);
+  const modelClass = world.router.modelClassesFor(BENCH_ACCOUNT_ID).classOf(resolution.model);
   const equivalents = modelClass === undefined ? undefined : new Map(Object.entries(modelClass.models));
   if (equivalents !== undefined && resolution.provider !== undefined) equivalents.set(resolution.provider, resolution.model);
   return {
     request,
     resolution,
     routing: {},
-    keys: world.store.keysFor(BENCH_ACCOUNT_ID),
-    isAvailable: world.gateway.isAvailable,
-    isCoolingDown: world.gateway.isCoolingDown,
+    keys: world.snapshots.keysFor(BENCH_ACCOUNT_ID),
+    isAvailable: world.router.isAvailable,
+    isCoolingDown: world.router.isCoolingDown,
     stickyKey,
     equivalents,
     price: (provider, model) => {
@@ -44,7 +44,7 @@ function planInput(world: BenchWorld, request: ChatRequest, resolution: ModelRes
 /** Model resolution and the strategy's plan: the route selection with a ≤ 5 µs target. */
 export function registerRouteBenches(world: BenchWorld): void {
   const resolver: ModelResolverDependencies = { providers: world.providers, catalog: world.catalog, models: world.models };
-  const keys = world.store.keysFor(BENCH_ACCOUNT_ID);
+  const keys = world.snapshots.keysFor(BENCH_ACCOUNT_ID);
   const request = typicalChatRequest('gpt-4o');
   const resolution = resolveModel(resolver, BENCH_ACCOUNT_ID, keys, 'gpt-4o', undefined);
   const byokPreferred = strategyNamed(world, 'byok_preferred');
@@ -53,9 +53,8 @@ export function registerRouteBenches(world: BenchWorld): void {
   const sticky = planInput(world, request, resolution, SESSION_ID);
   if (byokPreferred.plan(randomOrder).length !== 3) throw new Error('byok_preferred should plan the three OpenAI keys of the bench account');
 
-  // Gateway.route() is private; element access reaches it type-checked, to time route selection
-  // without the async wrapper of prepare().
-  const route = (context: RequestContext) => world.gateway['route'](context);
+  // Router.route() alone times route selection without the hooks and awaits of prepare().
+  const route = (context: RequestContext) => world.router.route(context);
   const gptContext = benchRequestContext(world, 'gpt-4o');
   const patternContext = benchRequestContext(world, PATTERN_MODEL);
   const stickyContext = benchRequestContext(world, 'gpt-4o', { 'x-session-id': SESSION_ID });
@@ -66,26 +65,46 @@ export function registerRouteBenches(world: BenchWorld): void {
     for (const model of CATALOG_MODELS) {
       benchmark(`route: resolveModel ${model} (catalog)`, () => do_not_optimize(resolveModel(resolver, BENCH_ACCOUNT_ID, keys, model, undefined)), 'route');
     }
-    benchmark(`route: resolveModel ${PATTERN_MODEL} (pattern)`, () => do_not_optimize(resolveModel(resolver, BENCH_ACCOUNT_ID, keys, PATTERN_MODEL, undefined)), 'route');
+    benchmark(
+      `route: resolveModel ${PATTERN_MODEL} (pattern)`,
+      () => do_not_optimize(resolveModel(resolver, BENCH_ACCOUNT_ID, keys, PATTERN_MODEL, undefined)),
+      'route',
+    );
     benchmark('route: byok_preferred plan (3 keys, random order)', () => do_not_optimize(byokPreferred.plan(randomOrder)), 'route');
     benchmark('route: byok_preferred plan (3 keys, sticky session)', () => do_not_optimize(byokPreferred.plan(sticky)), 'route');
     benchmark('route: cost_optimized plan (gpt-4o, flagship class)', () => do_not_optimize(costOptimized.plan(randomOrder)), 'route');
-    benchmark('route: Gateway route gpt-4o (resolve + class + plan)', () => {
-      route(gptContext);
-      do_not_optimize(gptContext.candidates);
-    }, 'route');
-    benchmark(`route: Gateway route ${PATTERN_MODEL} (pattern)`, () => {
-      route(patternContext);
-      do_not_optimize(patternContext.candidates);
-    }, 'route');
-    benchmark('route: Gateway route gpt-4o (X-Session-Id sticky)', () => {
-      route(stickyContext);
-      do_not_optimize(stickyContext.candidates);
-    }, 'route');
-    // The whole stage as the pipeline runs it: role check, keysFor, route, and no hooks loaded.
-    benchmark('route: Gateway.prepare gpt-4o (keys + route, async)', async () => {
-      await world.gateway.prepare(gptContext);
-      do_not_optimize(gptContext.candidates);
-    }, 'route');
+    benchmark(
+      'route: Router.route gpt-4o (resolve + class + plan)',
+      () => {
+        route(gptContext);
+        do_not_optimize(gptContext.candidates);
+      },
+      'route',
+    );
+    benchmark(
+      `route: Router.route ${PATTERN_MODEL} (pattern)`,
+      () => {
+        route(patternContext);
+        do_not_optimize(patternContext.candidates);
+      },
+      'route',
+    );
+    benchmark(
+      'route: Router.route gpt-4o (X-Session-Id sticky)',
+      () => {
+        route(stickyContext);
+        do_not_optimize(stickyContext.candidates);
+      },
+      'route',
+    );
+    // The whole stage as the lifecycle runs it: role check, resolveKeys, route, and no hooks loaded.
+    benchmark(
+      'route: LifecycleRunner.runStagesBeforeCall gpt-4o (keys + route, async)',
+      async () => {
+        await world.lifecycle.runStagesBeforeCall(gptContext);
+        do_not_optimize(gptContext.candidates);
+      },
+      'route',
+    );
   });
 }

@@ -7,7 +7,16 @@
 
 import { heapStats } from 'bun:jsc';
 import { CONTENT_EVENTS, STREAM_PROVIDERS, type StreamProvider } from './fixtures/provider-streams.ts';
-import { drainGatewayPath, drainParsedEvents, drainParts, drainSource, drainSseEvents, streamWorkload, tallyGatewayPath, type StreamWorkload } from './stream-path.ts';
+import {
+  drainGatewayPath,
+  drainParsedEvents,
+  drainParts,
+  drainSource,
+  drainSseEvents,
+  streamWorkload,
+  tallyGatewayPath,
+  type StreamWorkload,
+} from './stream-path.ts';
 
 /** Each stage includes the ones before it: the differences are what a stage adds. */
 const STAGES = { source: drainSource, sse: drainSseEvents, json: drainParsedEvents, parts: drainParts, path: drainGatewayPath } as const;
@@ -53,7 +62,11 @@ function footprint(): Footprint {
   return { resident: process.memoryUsage().rss, heapCapacity: stats.heapCapacity, heapSize: stats.heapSize };
 }
 
-async function measureStage(drain: (workload: StreamWorkload) => Promise<number>, workload: StreamWorkload, drains: number): Promise<StageAllocation & { collected: boolean }> {
+async function measureStage(
+  drain: (workload: StreamWorkload) => Promise<number>,
+  workload: StreamWorkload,
+  drains: number,
+): Promise<StageAllocation & { collected: boolean }> {
   for (let warmUp = 0; warmUp < 2; warmUp++) await drain(workload);
   const before = footprint();
   for (let round = 0; round < drains; round++) await drain(workload);
@@ -97,7 +110,11 @@ async function measureInThisProcess(provider: StreamProvider): Promise<StreamAll
 
 /** Runs this file in a child Bun without automatic collection and returns its figures. */
 export async function measureStreamAllocation(provider: StreamProvider): Promise<StreamAllocation> {
-  const child = Bun.spawn([process.execPath, import.meta.path, provider], { env: { ...process.env, ...NO_COLLECTION_ENVIRONMENT }, stdout: 'pipe', stderr: 'pipe' });
+  const child = Bun.spawn([process.execPath, import.meta.path, provider], {
+    env: { ...process.env, ...NO_COLLECTION_ENVIRONMENT },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
   const [output, errors, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   if (exitCode !== 0) throw new Error(`the allocation run for ${provider} exited with ${exitCode}: ${errors.trim()}`);
   return JSON.parse(output) as StreamAllocation;

@@ -1,15 +1,16 @@
-// The per-chunk streaming path, as core/chat-handler.ts runs it: native SSE bytes from the upstream
-// body → the provider's stream parts → StreamObserver.observe → OpenAIStreamEncoder.encode →
-// TextEncoder. Shorter prefixes of the same path let the allocation figures be split by stage.
+// The per-chunk streaming path, as streamAnswer (core/lifecycle/respond.ts) runs it: native SSE
+// bytes from the upstream body → the provider's stream parts → StreamObserver.observe →
+// OpenAIStreamEncoder.encode → TextEncoder. Shorter prefixes of the same path let the allocation
+// figures be split by stage.
 
-import { StreamObserver } from '../../core/accounting/usage-row.ts';
+import { StreamObserver } from '../../core/accounting/stream-observer.ts';
 import { OpenAIStreamEncoder } from '../../core/wire/openai-encoder.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
 import type { StreamPart, UnifiedFinishReason } from '../../core/spec/vocabulary.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
 import { cohereStreamParts } from '../../providers/cohere/stream.ts';
 import { geminiStreamParts } from '../../providers/google/stream.ts';
-import { openAIStreamParts } from '../../providers/openai/stream.ts';
+import { openAIStreamParts } from '../../providers/openai-compatible/stream.ts';
 import { perplexityStreamParts } from '../../providers/perplexity/stream.ts';
 import { nativeStream, type NativeStream, type StreamProvider } from './fixtures/provider-streams.ts';
 
@@ -136,6 +137,7 @@ export async function drainParsedEvents(workload: StreamWorkload): Promise<numbe
 /** Stage 4: the provider's stream parts, not yet observed or encoded. */
 export async function drainParts(workload: StreamWorkload): Promise<number> {
   let parts = 0;
-  for await (const part of workload.readParts(chunkSource(workload.chunks), new AbortController().signal, workload.native.model)) parts += part.type === 'error' ? 0 : 1;
+  for await (const part of workload.readParts(chunkSource(workload.chunks), new AbortController().signal, workload.native.model))
+    parts += part.type === 'error' ? 0 : 1;
   return parts;
 }

@@ -54,7 +54,9 @@ export function printStreamProviderSummary(cases: readonly StreamProviderCase[],
   const verdict: SummaryVerdict = { passed: 0, failed: 0 };
   const measured = cases.filter((streamCase) => streamCase.allocation !== undefined);
   if (measured.length === 0) return verdict;
-  const rows: string[][] = [['provider', 'native B/chunk', 'frame B/chunk', 'time/chunk', 'allocated/chunk', '÷ frame', '÷ (native + frame)', 'target', 'result']];
+  const rows: string[][] = [
+    ['provider', 'native B/chunk', 'frame B/chunk', 'time/chunk', 'allocated/chunk', '÷ frame', '÷ (native + frame)', 'target', 'result'],
+  ];
   const breakdown: string[][] = [['provider', 'body read', 'SSE framing', 'JSON.parse', 'provider code', 'observe + encode + bytes', 'JS heap share']];
   const calibrations: number[] = [];
   for (const { provider, benchName, workload, tally, allocation } of measured) {
@@ -72,16 +74,37 @@ export function printStreamProviderSummary(cases: readonly StreamProviderCase[],
     const passed = allocated <= ALLOCATION_TARGET.factor * frame;
     if (passed) verdict.passed++;
     else verdict.failed++;
-    rows.push([provider, bytes(native), bytes(frame), time, bytes(allocated), `${(allocated / frame).toFixed(1)}×`, `${(allocated / (native + frame)).toFixed(1)}×`, ALLOCATION_TARGET.label, passed ? 'PASS' : 'FAIL']);
+    rows.push([
+      provider,
+      bytes(native),
+      bytes(frame),
+      time,
+      bytes(allocated),
+      `${(allocated / frame).toFixed(1)}×`,
+      `${(allocated / (native + frame)).toFixed(1)}×`,
+      ALLOCATION_TARGET.label,
+      passed ? 'PASS' : 'FAIL',
+    ]);
     const shares = stageShares(allocation);
-    breakdown.push([provider, bytes(shares.source), bytes(shares.sse), bytes(shares.json), bytes(shares.parts), bytes(shares.path), bytes(allocation.stages.path.heapBytes)]);
+    breakdown.push([
+      provider,
+      bytes(shares.source),
+      bytes(shares.sse),
+      bytes(shares.json),
+      bytes(shares.parts),
+      bytes(shares.path),
+      bytes(allocation.stages.path.heapBytes),
+    ]);
     calibrations.push(allocation.calibrationBytes);
   }
   console.log(`\nStreaming path per provider, per content chunk (${CONTENT_EVENTS} text deltas; time = bench avg ÷ ${CONTENT_EVENTS})`);
   printTable(rows);
   console.log('\nAllocation per content chunk by stage (each stage is what it adds to the one before)');
   printTable(breakdown);
-  if (calibrations.length > 0) console.log(`Method check: one decoded 8,192-character string measured at ${bytes(Math.min(...calibrations))}–${bytes(Math.max(...calibrations))} (mimalloc's 10,240-byte size class).`);
+  if (calibrations.length > 0)
+    console.log(
+      `Method check: one decoded 8,192-character string measured at ${bytes(Math.min(...calibrations))}–${bytes(Math.max(...calibrations))} (mimalloc's 10,240-byte size class).`,
+    );
   console.log(`\nStreaming allocation: ${verdict.passed} PASS, ${verdict.failed} FAIL`);
   return verdict;
 }

@@ -1,5 +1,5 @@
 import { do_not_optimize, group } from 'mitata';
-import { StreamObserver } from '../../core/accounting/usage-row.ts';
+import { StreamObserver } from '../../core/accounting/stream-observer.ts';
 import { OpenAIStreamEncoder } from '../../core/wire/openai-encoder.ts';
 import { SseParser } from '../../core/wire/sse.ts';
 import { CONTENT_CHUNK_DATA, CONTENT_CHUNK_PART, CONTENT_CHUNK_SSE, TEXT_DELTA_PART, USAGE_CHUNK_PART } from './fixtures/stream-chunks.ts';
@@ -27,6 +27,6 @@ export function registerStreamBenches(): void {
       observer.observe(USAGE_CHUNK_PART);
       do_not_optimize(observer.usage);
     });
-    benchmark('stream: TextEncoder.encode frame (chat-handler enqueue)', () => do_not_optimize(textEncoder.encode(CONTENT_CHUNK_SSE)));
+    benchmark('stream: TextEncoder.encode frame (streamAnswer enqueue)', () => do_not_optimize(textEncoder.encode(CONTENT_CHUNK_SSE)));
   });
 }

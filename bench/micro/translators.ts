@@ -30,8 +30,8 @@ type TranslatorLoader = () => Promise<Omit<ProviderTranslator, 'provider'>>;
 
 const LOADERS: Record<string, TranslatorLoader> = {
   openai: async () => {
-    const { buildOpenAIChatBody } = await import('../../providers/openai/request.ts');
-    const { parseOpenAIChatResponse } = await import('../../providers/openai/response.ts');
+    const { buildOpenAIChatBody } = await import('../../providers/openai-compatible/request.ts');
+    const { parseOpenAIChatResponse } = await import('../../providers/openai-compatible/response.ts');
     const model = 'gpt-4o';
     return {
       model,

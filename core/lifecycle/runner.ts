@@ -51,7 +51,7 @@ export class LifecycleRunner {
       const body = await readJson(request, this.dependencies.maxBodyBytes);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
-      const preparing = this.prepare(context);
+      const preparing = this.runStagesBeforeCall(context);
       if (preparing !== undefined) await preparing;
       if (operation.kind === 'unary') return await this.callUnary(context, operation, request.signal);
       return await this.callChat(context, operation, request.signal);
@@ -90,7 +90,7 @@ export class LifecycleRunner {
    * The auth, key-resolve, route and call stages: the core's work for each, then the plugins' hooks.
    * Synchronous unless a hook is async: no microtask is spent when none is.
    */
-  prepare(context: RequestContext): void | Promise<void> {
+  runStagesBeforeCall(context: RequestContext): void | Promise<void> {
     if (context.principal.role === 'viewer' || !context.principal.byokAccess) {
       throw new KeywayError('byok_access_denied', { detail: 'This key may read usage but not call models.' });
     }

@@ -166,6 +166,19 @@ describe('account runs exactly once', () => {
   });
 });
 
+describe('the outcome log line', () => {
+  test('a failed request logs ids, status and timings, never a request header', async () => {
+    simulator.inject({ kind: 'status', status: 500, body: { error: { message: 'boom', type: 'server_error', code: null, param: null } } });
+    const canaries = { 'proxy-authorization': 'Basic canary-proxy-credential-5e1d', 'api-key': 'canary-azure-style-key-9c4b', cookie: 'session=canary-cookie-77aa' };
+    const { response, requestId } = await send('/v1/chat/completions', chatBody(), canaries);
+    expect(response.status).toBeGreaterThanOrEqual(500);
+    await expectBookedOnce(requestId, response.status, 'chat');
+    const lines = gateway.output.filter((line) => line.includes(requestId));
+    expect(lines.some((line) => line.includes('request finished'))).toBe(true);
+    for (const value of Object.values(canaries)) expect(gateway.output.join('\n')).not.toContain(value.split(' ').at(-1) as string);
+  });
+});
+
 describe('an out-of-tree provider built only from services', () => {
   test('answers, streams and is booked', async () => {
     const plain = await send('/v1/chat/completions', chatBody({ model: 'echo-1' }));
