@@ -53,7 +53,7 @@ export function registerRouteBenches(world: BenchWorld): void {
   const sticky = planInput(world, request, resolution, SESSION_ID);
   if (byokPreferred.plan(randomOrder).length !== 3) throw new Error('byok_preferred should plan the three OpenAI keys of the bench account');
 
-  // Router.route() alone times route selection without the hooks and awaits of prepare().
+  // Router.route() alone times route selection without the hooks and awaits of runStagesBeforeCall().
   const route = (context: RequestContext) => world.router.route(context);
   const gptContext = benchRequestContext(world, 'gpt-4o');
   const patternContext = benchRequestContext(world, PATTERN_MODEL);
