@@ -132,12 +132,13 @@ export function descriptorFromError(error: unknown, requestId: string): ErrorDes
 /** The OpenAI error body: `{"error": {"message", "type", "code", "param"}}` plus documented extras. */
 export function openAIErrorBody(descriptor: ErrorDescriptor): { error: Record<string, unknown> } {
   return {
+    // Extras first: they add fields (provider, attempts…) but can never replace the table's own.
     error: {
+      ...descriptor.extra,
       message: descriptor.message,
       type: descriptor.type,
       code: descriptor.code,
       param: descriptor.param ?? null,
-      ...descriptor.extra,
     },
   };
 }

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { redactKnownSecrets } from './credentials/secret-values.ts';
 
 export type Logger = pino.Logger;
 
@@ -48,11 +49,22 @@ const SECRET_PATTERNS: RegExp[] = [
   /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
 ];
 
-/** Replaces anything shaped like a provider or gateway key with a marker. */
+/** Replaces anything shaped like a provider or gateway key, and every secret value in play, with a marker. */
 export function redactSecrets(text: string): string {
-  let result = text;
+  let result = redactKnownSecrets(text);
   for (const pattern of SECRET_PATTERNS) result = result.replace(pattern, '[REDACTED]');
   return result;
+}
+
+/** Scrubs the string values of a log object, a few levels deep; other values pass unchanged. */
+function redactValues(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (depth === 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => redactValues(item, depth - 1));
+  if (value instanceof Error) return { name: value.name, message: redactSecrets(value.message) };
+  const scrubbed: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) scrubbed[key] = redactValues(item, depth - 1);
+  return scrubbed;
 }
 
 export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
@@ -65,7 +77,8 @@ export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'in
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         logMethod(args, method) {
-          const scrubbed = args.map((argument) => (typeof argument === 'string' ? redactSecrets(argument) : argument));
+          // By value as well as by shape: a key without a known prefix, echoed in an error, is caught here.
+          const scrubbed = args.map((argument) => redactValues(argument, 4));
           method.apply(this, scrubbed as Parameters<typeof method>);
         },
       },

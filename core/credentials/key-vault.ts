@@ -1,3 +1,4 @@
+import { forgetSecret, rememberSecret } from './secret-values.ts';
 import { LRUCache } from 'lru-cache';
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
@@ -17,6 +18,8 @@ export interface KeyVaultOptions {
 export class KeyVault {
   private readonly cache: LRUCache<string, ProviderCredential>;
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
+  /** Key id → the decrypted value being redacted from every error text and log line. */
+  private readonly remembered = new Map<string, string>();
 
   constructor(
     private readonly store: ConfigSnapshots,
@@ -27,6 +30,13 @@ export class KeyVault {
     // per request would otherwise cost a timer read on the hot path.
     this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlResolution: 1000 });
     store.onChange((snapshot) => {
+      // A key gone from the configuration stops being redacted by value only then: requests still
+      // running with it a moment ago may yet see it echoed.
+      for (const [id, apiKey] of this.remembered) {
+        if (snapshot.keysById.has(id)) continue;
+        forgetSecret(apiKey);
+        this.remembered.delete(id);
+      }
       for (const id of [...this.cache.keys()]) {
         const listing = snapshot.keysById.get(id);
         const cached = this.cache.peek(id);
@@ -62,6 +72,10 @@ export class KeyVault {
       throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key`, requestId: '-' });
     }
     const credential: ProviderCredential = { ...record, apiKey };
+    if (!this.remembered.has(record.id)) {
+      rememberSecret(apiKey);
+      this.remembered.set(record.id, apiKey);
+    }
     this.cache.set(record.id, credential);
     return credential;
   }

@@ -30,9 +30,20 @@ function refusalFromPlugin(error: unknown): KeywayError | undefined {
       message: redactSecrets(error.message).slice(0, 1000),
       param: typeof keywayParam === 'string' ? keywayParam.slice(0, 200) : null,
       retryAfterSeconds: typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds : undefined,
-      extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as Record<string, unknown>) : undefined,
+      extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? redactedExtra(extra as Record<string, unknown>) : undefined,
     },
   );
+}
+
+/** A plugin's extra fields, scrubbed of secrets; at most a few KB, and only JSON values survive. */
+function redactedExtra(extra: Record<string, unknown>): Record<string, unknown> | undefined {
+  try {
+    const text = JSON.stringify(extra);
+    if (text === undefined || text.length > 4096) return undefined;
+    return JSON.parse(redactSecrets(text)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 function pluginFailure(plugin: string, stage: HookStage, error: unknown): KeywayError {

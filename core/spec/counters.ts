@@ -19,7 +19,10 @@ export interface Counters {
    * never overshoot. The counter lives until `expiresAt` (epoch milliseconds), then reads as 0.
    */
   reserve(key: string, amount: number, limit: number, expiresAt: number): MaybePromise<Reservation>;
-  /** Adds `delta` (negative to settle below a reservation or release it); never below 0. Returns the total. */
+  /**
+   * Adds `delta` (negative to settle below a reservation or release it); never below 0. Returns the
+   * total. A later `expiresAt` than the counter's extends its life; an earlier one never shortens it.
+   */
   adjust(key: string, delta: number, expiresAt: number): MaybePromise<number>;
   get(key: string): MaybePromise<number>;
   /**
@@ -37,5 +40,6 @@ export interface Counters {
 export interface CountersDriver {
   name: string;
   accepts(url: string): boolean;
-  open(url: string): Promise<Counters>;
+  /** `clock` is the gateway's; a shared implementation may use its server's time instead. */
+  open(url: string, options: { clock: { now(): number } }): Promise<Counters>;
 }

@@ -107,7 +107,7 @@ export interface Store {
   /** The SQL dialect plugin migrations and queries must be written in. */
   readonly dialect: string;
 
-  /** Applies the core's pending migrations, then each plugin's, in order; each recorded once. */
+  /** Applies the core's pending migrations, then each plugin's, in order; each all or none, recorded once. */
   migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport>;
   /** Rejects when the store cannot answer. */
   ping(): Promise<void>;
@@ -119,6 +119,7 @@ export interface Store {
   updateAccountSettings(id: string, settings: Record<string, unknown>): Promise<void>;
 
   listActiveGatewayKeys(): Promise<GatewayKeyRecord[]>;
+  /** Active (not revoked) keys of a role. */
   countGatewayKeys(role: PrincipalRole): Promise<number>;
   insertGatewayKey(key: NewGatewayKey): Promise<GatewayKeyRecord>;
   /** False when no active key of that id exists in that account. */
@@ -138,7 +139,7 @@ export interface Store {
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
 
-  /** Plugin tables, in `dialect`'s SQL with `?` placeholders: for plugins that ship migrations. */
+  /** Plugin tables, in `dialect`'s SQL with `?` placeholders, one statement per call: for plugins that ship migrations. */
   query(sql: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   execute(sql: string, parameters?: readonly unknown[]): Promise<void>;
 }

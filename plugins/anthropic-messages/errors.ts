@@ -20,7 +20,8 @@ const ANTHROPIC_TYPES: Record<number, string> = {
 export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
   return {
     type: 'error',
-    error: { type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code, ...descriptor.extra },
+    // Extras first: they add fields but can never replace the dialect's own.
+    error: { ...descriptor.extra, type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code },
     request_id: requestId,
   };
 }

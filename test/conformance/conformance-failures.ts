@@ -18,7 +18,12 @@ interface FailureCase {
 const RETRY_AFTER_SECONDS = 7;
 
 const FAILURE_CASES: FailureCase[] = [
-  { fault: { kind: 'rate_limit', retryAfterSeconds: RETRY_AFTER_SECONDS }, status: 429, code: 'upstream_rate_limited', retryAfter: String(RETRY_AFTER_SECONDS) },
+  {
+    fault: { kind: 'rate_limit', retryAfterSeconds: RETRY_AFTER_SECONDS },
+    status: 429,
+    code: 'upstream_rate_limited',
+    retryAfter: String(RETRY_AFTER_SECONDS),
+  },
   { fault: { kind: 'quota' }, status: 429, code: 'upstream_quota_exceeded' },
   { fault: { kind: 'server_error' }, status: 502, code: 'upstream_error' },
   { fault: { kind: 'overloaded' }, status: 502, code: 'upstream_error' },

@@ -101,7 +101,17 @@ interface ToolCallDelta {
 /** Reads an SSE answer the way an OpenAI client does: content appended, tool calls joined by index. */
 export async function readStreamAnswer(response: Response): Promise<StreamAnswer> {
   const payloads = await readSse(response);
-  const answer: StreamAnswer = { response, chunks: [], done: payloads.at(-1) === '[DONE]', errors: [], text: '', toolCalls: [], finishReasons: [], usage: undefined, firstDelta: undefined };
+  const answer: StreamAnswer = {
+    response,
+    chunks: [],
+    done: payloads.at(-1) === '[DONE]',
+    errors: [],
+    text: '',
+    toolCalls: [],
+    finishReasons: [],
+    usage: undefined,
+    firstDelta: undefined,
+  };
   for (const payload of payloads) {
     if (payload === '[DONE]') continue;
     const chunk = JSON.parse(payload) as JsonObject;
@@ -173,5 +183,9 @@ export function toolCallsOf(message: JsonObject): AssembledToolCall[] {
 
 /** The assistant turn a client sends back after tool calls, as OpenAI clients build it. */
 export function assistantTurn(toolCalls: AssembledToolCall[]): Message {
-  return { role: 'assistant', content: null, tool_calls: toolCalls.map((toolCall) => ({ id: toolCall.id, type: 'function', function: { name: toolCall.name, arguments: toolCall.arguments } })) };
+  return {
+    role: 'assistant',
+    content: null,
+    tool_calls: toolCalls.map((toolCall) => ({ id: toolCall.id, type: 'function', function: { name: toolCall.name, arguments: toolCall.arguments } })),
+  };
 }

@@ -74,8 +74,20 @@ export function describeRequestShapeScenarios(harness: () => Harness, descriptor
     expect(firstChoice(body).message.content).toBe('Echo: Think a little');
   });
 
-  test("requests: the optional fields OpenAI SDKs fill in are taken, or dropped with a warning", async () => {
-    const optional = { temperature: 0.7, top_p: 1, n: 1, presence_penalty: 0, frequency_penalty: 0, seed: 7, user: 'user-1234', store: false, logprobs: false, max_completion_tokens: 200, metadata: { team: 'conformance' } };
+  test('requests: the optional fields OpenAI SDKs fill in are taken, or dropped with a warning', async () => {
+    const optional = {
+      temperature: 0.7,
+      top_p: 1,
+      n: 1,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      seed: 7,
+      user: 'user-1234',
+      store: false,
+      logprobs: false,
+      max_completion_tokens: 200,
+      metadata: { team: 'conformance' },
+    };
     const { response, body } = await postChat(harness(), chatBody(harness(), [{ role: 'user', content: 'All the knobs' }], optional));
     expect({ status: response.status, error: body.error }).toEqual({ status: 200, error: undefined });
     expect(firstChoice(body).message.content).toBe('Echo: All the knobs');

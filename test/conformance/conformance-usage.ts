@@ -4,7 +4,17 @@
 // same answer) and reading it with the reference's mapping.
 
 import { expect, test } from 'bun:test';
-import { chatBody, firstChoice, lastNativeRequest, postChat, streamChat, usageRowFor, type Harness, type Message, type UsageRecord } from './conformance-harness.ts';
+import {
+  chatBody,
+  firstChoice,
+  lastNativeRequest,
+  postChat,
+  streamChat,
+  usageRowFor,
+  type Harness,
+  type Message,
+  type UsageRecord,
+} from './conformance-harness.ts';
 import { replayNative, type JsonObject, type NativeAnswer, type TokenCounts } from './native-answers.ts';
 import type { ProviderDescriptor } from './provider-descriptors.ts';
 
@@ -19,9 +29,30 @@ interface UsageCase {
 const TOOL = { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { term: { type: 'string' } }, required: ['term'] } } };
 
 const USAGE_CASES: UsageCase[] = [
-  { name: 'a text answer', messages: [{ role: 'system', content: 'Count carefully.' }, { role: 'user', content: 'How many tokens does this answer take?' }], extra: {}, finishReason: 'stop', needsTools: false },
-  { name: 'an answer cut by max_tokens', messages: [{ role: 'user', content: 'Say something long enough to be cut short by the limit' }], extra: { max_tokens: 3 }, finishReason: 'length', needsTools: false },
-  { name: 'a tool call', messages: [{ role: 'user', content: 'Look that up, call all tools' }], extra: { tools: [TOOL] }, finishReason: 'tool_calls', needsTools: true },
+  {
+    name: 'a text answer',
+    messages: [
+      { role: 'system', content: 'Count carefully.' },
+      { role: 'user', content: 'How many tokens does this answer take?' },
+    ],
+    extra: {},
+    finishReason: 'stop',
+    needsTools: false,
+  },
+  {
+    name: 'an answer cut by max_tokens',
+    messages: [{ role: 'user', content: 'Say something long enough to be cut short by the limit' }],
+    extra: { max_tokens: 3 },
+    finishReason: 'length',
+    needsTools: false,
+  },
+  {
+    name: 'a tool call',
+    messages: [{ role: 'user', content: 'Look that up, call all tools' }],
+    extra: { tools: [TOOL] },
+    finishReason: 'tool_calls',
+    needsTools: true,
+  },
 ];
 
 function tokenCounts(usage: unknown): TokenCounts {

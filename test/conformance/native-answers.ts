@@ -59,7 +59,13 @@ export const readOpenAIAnswer: NativeReader = (payloads) => {
   return { usage: counts(count(usage.prompt_tokens), count(usage.completion_tokens), count(usage.total_tokens)), finishReason: String(finishReason) };
 };
 
-const ANTHROPIC_FINISH: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter' };
+const ANTHROPIC_FINISH: Record<string, string> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+};
 
 /**
  * Anthropic: the prompt is input plus cache writes plus cache reads. In a stream, message_start

@@ -24,10 +24,21 @@ import type { ProviderDescriptor } from './provider-descriptors.ts';
 
 /** Two tools with required properties of different types, so argument filling is visible. */
 export const CONFORMANCE_TOOLS: JsonObject[] = [
-  { type: 'function', function: { name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
   {
     type: 'function',
-    function: { name: 'get_time', description: 'Local time in a zone', parameters: { type: 'object', properties: { zone: { type: 'string' }, hour24: { type: 'boolean' } }, required: ['zone', 'hour24'] } },
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'get_time',
+      description: 'Local time in a zone',
+      parameters: { type: 'object', properties: { zone: { type: 'string' }, hour24: { type: 'boolean' } }, required: ['zone', 'hour24'] },
+    },
   },
 ];
 
@@ -141,7 +152,10 @@ function describeToolScenarios(harness: () => Harness): void {
     expect(parsedArguments(toolCalls)).toEqual(expectedCalls(['get_weather']));
     expectDistinctIds(toolCalls);
 
-    const second = await postChat(harness(), chatBody(harness(), [...question, assistantTurn(toolCalls), ...toolResultTurns(toolCalls)], { tools: CONFORMANCE_TOOLS }));
+    const second = await postChat(
+      harness(),
+      chatBody(harness(), [...question, assistantTurn(toolCalls), ...toolResultTurns(toolCalls)], { tools: CONFORMANCE_TOOLS }),
+    );
     expect(second.response.status).toBe(200);
     expect(firstChoice(second.body).message.content).toBe('Tool results: 21C and sunny');
     expect(firstChoice(second.body).finish_reason).toBe('stop');
@@ -156,7 +170,10 @@ function describeToolScenarios(harness: () => Harness): void {
     expect(parsedArguments(toolCalls)).toEqual(expectedCalls(['get_weather', 'get_time']));
     expectDistinctIds(toolCalls);
 
-    const second = await postChat(harness(), chatBody(harness(), [...question, assistantTurn(toolCalls), ...toolResultTurns(toolCalls)], { tools: CONFORMANCE_TOOLS }));
+    const second = await postChat(
+      harness(),
+      chatBody(harness(), [...question, assistantTurn(toolCalls), ...toolResultTurns(toolCalls)], { tools: CONFORMANCE_TOOLS }),
+    );
     expect(second.response.status).toBe(200);
     expect(firstChoice(second.body).message.content).toBe('Tool results: 21C and sunny | 10:00');
     expect(harness().descriptor.toolResultLinks?.(nativeBody(harness()))).toEqual(expectedLinks(harness(), toolCalls));
@@ -171,7 +188,10 @@ function describeToolScenarios(harness: () => Harness): void {
     expect(parsedArguments(first.toolCalls)).toEqual(expectedCalls(['get_weather', 'get_time']));
     expectDistinctIds(first.toolCalls);
 
-    const second = await streamChat(harness(), chatBody(harness(), [...question, assistantTurn(first.toolCalls), ...toolResultTurns(first.toolCalls)], { tools: CONFORMANCE_TOOLS }));
+    const second = await streamChat(
+      harness(),
+      chatBody(harness(), [...question, assistantTurn(first.toolCalls), ...toolResultTurns(first.toolCalls)], { tools: CONFORMANCE_TOOLS }),
+    );
     expect(second.errors).toEqual([]);
     expect(second.text).toBe('Tool results: 21C and sunny | 10:00');
     expect(second.finishReasons).toEqual(['stop']);
@@ -180,7 +200,13 @@ function describeToolScenarios(harness: () => Harness): void {
 }
 
 function imageTurn(text: string, url: string): Message {
-  return { role: 'user', content: [{ type: 'text', text }, { type: 'image_url', image_url: { url } }] };
+  return {
+    role: 'user',
+    content: [
+      { type: 'text', text },
+      { type: 'image_url', image_url: { url } },
+    ],
+  };
 }
 
 function describeImageScenarios(harness: () => Harness, descriptor: ProviderDescriptor): void {
@@ -223,7 +249,10 @@ function describeJsonScenarios(harness: () => Harness): void {
 
   test('JSON mode: response_format json_object is honoured, or a warning says how it was not', async () => {
     const { descriptor } = harness();
-    const { response, body } = await postChat(harness(), chatBody(harness(), [userTurn('Reply with a json object')], { response_format: { type: 'json_object' } }));
+    const { response, body } = await postChat(
+      harness(),
+      chatBody(harness(), [userTurn('Reply with a json object')], { response_format: { type: 'json_object' } }),
+    );
     expect(response.status).toBe(200);
     const warnings = response.headers.get('x-keyway-warnings');
     if (descriptor.jsonObject === 'emulated') {

@@ -42,7 +42,12 @@ export interface ProviderDescriptor {
 }
 
 /** A tool result that answers no earlier tool call. */
-const ORPHAN_TOOL_RESULT = { messages: [{ role: 'tool', tool_call_id: 'call_orphan', content: '21C' }, { role: 'user', content: 'Well?' }] };
+const ORPHAN_TOOL_RESULT = {
+  messages: [
+    { role: 'tool', tool_call_id: 'call_orphan', content: '21C' },
+    { role: 'user', content: 'Well?' },
+  ],
+};
 
 function objectAt(value: unknown): JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : {};
@@ -108,7 +113,9 @@ export const anthropicDescriptor: ProviderDescriptor = {
   toolResultLinkedBy: 'id',
   nativeImage: (body) => listAt(listAt(body.messages)[0]?.content).find((block) => block.type === 'image'),
   expectedNativeImage: (url, mediaType) =>
-    url.startsWith('data:') ? { type: 'image', source: { type: 'base64', media_type: mediaType, data: dataOf(url) } } : { type: 'image', source: { type: 'url', url } },
+    url.startsWith('data:')
+      ? { type: 'image', source: { type: 'base64', media_type: mediaType, data: dataOf(url) } }
+      : { type: 'image', source: { type: 'url', url } },
   httpImages: true,
   // Anthropic has no JSON switch; only json_schema maps natively (output_config.format).
   jsonObject: 'emulated',
@@ -172,4 +179,10 @@ export const perplexityDescriptor: ProviderDescriptor = {
   unservable: { tools: [{ type: 'function', function: { name: 'lookup' } }], tool_choice: { type: 'function', function: { name: 'missing' } } },
 };
 
-export const PROVIDER_DESCRIPTORS: readonly ProviderDescriptor[] = [openAIDescriptor, anthropicDescriptor, googleDescriptor, cohereDescriptor, perplexityDescriptor];
+export const PROVIDER_DESCRIPTORS: readonly ProviderDescriptor[] = [
+  openAIDescriptor,
+  anthropicDescriptor,
+  googleDescriptor,
+  cohereDescriptor,
+  perplexityDescriptor,
+];

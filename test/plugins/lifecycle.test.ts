@@ -175,6 +175,7 @@ describe('errors in hooks', () => {
   });
 
   test('an async hook that rejects is handled the same way', async () => {
+    const upstreamCallsBefore = simulator.inferenceRequests().length;
     const response = await call(gateway, 'POST', '/v1/chat/completions', chat('gpt-4o-mini'), { headers: { [FAULT_HEADER]: 'reject' } });
     expect(response.status).toBe(500);
     const text = await response.text();
@@ -184,7 +185,7 @@ describe('errors in hooks', () => {
     expect(error.code).toBe('plugin_error');
     expect(error.message).toStartWith("Plugin 'test-faulty' failed during call:");
     // Refused before the provider call: the simulator never saw it.
-    expect(simulator.inferenceRequests().some((request) => request.headers['x-request-id'] === response.headers.get('x-request-id'))).toBe(false);
+    expect(simulator.inferenceRequests().length).toBe(upstreamCallsBefore);
 
     expect((await call(gateway, 'POST', '/v1/chat/completions', chat('gpt-4o-mini'))).status).toBe(200);
   });
@@ -227,7 +228,9 @@ describe('KEYWAY_PLUGINS: the refuse-model example loaded from source', () => {
     const directory = mkdtempSync(join(tmpdir(), 'keyway-refuse-config-'));
     const configPath = join(directory, 'keyway.json');
     writeFileSync(configPath, JSON.stringify({ plugins: { 'refuse-model': { model: 'gpt-4o' } } }));
-    const configured = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`, KEYWAY_PLUGINS: REFUSE_MODEL_PATH, KEYWAY_CONFIG: configPath } });
+    const configured = await startTestGateway({
+      env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`, KEYWAY_PLUGINS: REFUSE_MODEL_PATH, KEYWAY_CONFIG: configPath },
+    });
     try {
       await addProviderKeys(configured, [{ name: 'openai', api_key: FIRST_PROVIDER_KEY }]);
       const refused = await call(configured, 'POST', '/v1/chat/completions', chat('gpt-4o'));

@@ -1,0 +1,152 @@
+// The crypto-backend conformance suite: what every CryptoBackend (core/spec/crypto-backend.ts) must
+// do to seal provider keys at rest, whether the key lives in a local file or a KMS. Call it from
+// your own test file with a factory that returns a ready backend:
+//
+//   describeCryptoBackendConformance('vault-transit', async () => createTransitBackend(testConfig));
+//
+// The suite only uses the contract: it never parses a ciphertext, so any serialization passes as
+// long as it is a string that round-trips and rejects what it must.
+
+import { beforeAll, describe, expect, test } from 'bun:test';
+import type { CryptoBackend } from '../../core/spec/crypto-backend.ts';
+
+export type CreateCryptoBackend = () => Promise<CryptoBackend>;
+
+const BINDING = 'provider_key:pk_conformance_1:account:acc_conformance';
+const OTHER_BINDINGS = ['provider_key:pk_conformance_2:account:acc_conformance', 'provider_key:pk_conformance_1:account:acc_other', `${BINDING} `];
+/** Distinctive enough that finding it anywhere can only mean it leaked. */
+const SECRET = 'sk-proj-ConformanceCanary0123456789abcdefghijklmnopqrstuvwxyz';
+
+export function describeCryptoBackendConformance(name: string, create: CreateCryptoBackend): void {
+  describe(`crypto-backend conformance: ${name}`, () => {
+    let backend: CryptoBackend;
+    beforeAll(async () => {
+      backend = await create();
+    });
+    const current = (): CryptoBackend => backend;
+    describeRoundTrips(current);
+    describeConfidentiality(current);
+    describeRefusals(current);
+    describeKeyVersion(current);
+  });
+}
+
+function describeRoundTrips(backend: () => CryptoBackend): void {
+  const cases: Array<[string, string]> = [
+    ['a realistic key', SECRET],
+    ['one character', 'x'],
+    ['whitespace only', ' \t'],
+    ['10 KB', 'k'.repeat(10 * 1024)],
+    ['unicode (accents, CJK, emoji, RTL)', 'clé-ключ-鍵-🔑-مفتاح'],
+    ['quotes, backslashes and separators', `a'b"c\\d.e:f,g\nh`],
+  ];
+  for (const [label, plaintext] of cases) {
+    test(`round trip: ${label}`, async () => {
+      const ciphertext = await backend().encrypt(plaintext, BINDING);
+      expect(typeof ciphertext).toBe('string');
+      expect(await backend().decrypt(ciphertext, BINDING)).toBe(plaintext);
+    });
+  }
+}
+
+/** Every spelling under which a plaintext could sit inside a ciphertext unprotected. */
+function encodingsOf(plaintext: string): string[] {
+  const bytes = Buffer.from(plaintext, 'utf8');
+  return [plaintext, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex'), bytes.toString('base64').replace(/=+$/, '')];
+}
+
+function describeConfidentiality(backend: () => CryptoBackend): void {
+  test('two encryptions of the same plaintext and binding differ (a fresh nonce each time)', async () => {
+    const first = await backend().encrypt(SECRET, BINDING);
+    const second = await backend().encrypt(SECRET, BINDING);
+    expect(first).not.toBe(second);
+    expect(await backend().decrypt(second, BINDING)).toBe(SECRET);
+  });
+
+  test('the ciphertext contains neither the plaintext nor its base64, base64url or hex', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    for (const leak of encodingsOf(SECRET)) expect(ciphertext).not.toContain(leak);
+  });
+}
+
+/** The message a rejected decryption carries; fails the test if it resolved instead. */
+async function rejectionMessage(pending: Promise<string>): Promise<string> {
+  try {
+    await pending;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  throw new Error('expected decrypt to reject, but it resolved');
+}
+
+/** Flips one character near the middle, skipping separators, so the damage lands in sealed bytes. */
+function tamper(ciphertext: string): string {
+  let index = Math.floor(ciphertext.length / 2);
+  while (index < ciphertext.length - 1 && !/[A-Za-z0-9]/.test(ciphertext[index] ?? '')) index++;
+  const replacement = ciphertext[index] === 'A' ? 'B' : 'A';
+  return `${ciphertext.slice(0, index)}${replacement}${ciphertext.slice(index + 1)}`;
+}
+
+function describeRefusals(backend: () => CryptoBackend): void {
+  test('decrypt with another binding rejects (a ciphertext cannot move to another row)', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    for (const binding of OTHER_BINDINGS) await expect(backend().decrypt(ciphertext, binding)).rejects.toThrow();
+  });
+
+  test('a tampered ciphertext (one character flipped in the middle) rejects', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    const tampered = tamper(ciphertext);
+    expect(tampered).not.toBe(ciphertext);
+    await expect(backend().decrypt(tampered, BINDING)).rejects.toThrow();
+  });
+
+  test('a truncated ciphertext and a non-ciphertext reject', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    await expect(backend().decrypt(ciphertext.slice(0, -4), BINDING)).rejects.toThrow();
+    await expect(backend().decrypt(SECRET, BINDING)).rejects.toThrow();
+  });
+
+  test('decrypt failures reject the promise instead of throwing synchronously', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    let pending: Promise<string> | undefined;
+    expect(() => {
+      pending = backend().decrypt(ciphertext, OTHER_BINDINGS[0] as string);
+    }).not.toThrow();
+    expect(pending).toBeInstanceOf(Promise);
+    await expect(pending).rejects.toThrow();
+  });
+
+  test('rejection messages never contain the plaintext', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    const messages = [
+      await rejectionMessage(backend().decrypt(ciphertext, OTHER_BINDINGS[0] as string)),
+      await rejectionMessage(backend().decrypt(tamper(ciphertext), BINDING)),
+      // A plaintext handed over as a ciphertext (an unmigrated row) must not be echoed back either.
+      await rejectionMessage(backend().decrypt(SECRET, BINDING)),
+    ];
+    for (const message of messages) {
+      expect(message.length).toBeGreaterThan(0);
+      for (const leak of encodingsOf(SECRET)) expect(message).not.toContain(leak);
+    }
+  });
+}
+
+function describeKeyVersion(backend: () => CryptoBackend): void {
+  test('currentKeyVersion is a positive integer', () => {
+    const version = backend().currentKeyVersion();
+    expect(Number.isInteger(version)).toBe(true);
+    expect(version).toBeGreaterThan(0);
+  });
+
+  test('currentKeyVersion is stable across calls and encryptions', async () => {
+    const before = backend().currentKeyVersion();
+    await backend().encrypt(SECRET, BINDING);
+    expect(backend().currentKeyVersion()).toBe(before);
+    expect(backend().currentKeyVersion()).toBe(before);
+  });
+
+  test('the backend names itself', () => {
+    expect(typeof backend().name).toBe('string');
+    expect(backend().name.length).toBeGreaterThan(0);
+  });
+}

@@ -1,0 +1,427 @@
+// The store conformance suite: what every Store (core/spec/store.ts) must do, whatever database is
+// behind it. Call it from your own test file with a function that opens an empty store:
+//
+//   describeStoreConformance('postgres', async () => {
+//     const store = await postgresStoreDriver.open(testUrl, { dataDirectory, env: {} });
+//     return { store, cleanup: () => { store.close(); dropTestDatabase(); } };
+//   });
+//
+// Each group of tests gets a fresh store. Plugin migrations are written per dialect (PLUGIN_SQL
+// below): a store with a new dialect adds its SQL there, everything else is dialect-free.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { KeyOwner } from '../../core/spec/provider.ts';
+import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageRecord } from '../../core/spec/store.ts';
+
+export interface OpenedStore {
+  store: Store;
+  cleanup(): Promise<void> | void;
+}
+
+export type OpenStore = () => Promise<OpenedStore>;
+
+interface PluginTableSql {
+  createNotes: string;
+  addNoteTag: string;
+  createTags: string;
+  /** A statement every dialect refuses, to test a failing migration. */
+  broken: string;
+}
+
+/** Plain SQL that SQLite and Postgres both accept; a dialect that differs gets its own entry. */
+const STANDARD_SQL: PluginTableSql = {
+  createNotes: 'CREATE TABLE conformance_notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, score INTEGER NOT NULL)',
+  addNoteTag: 'ALTER TABLE conformance_notes ADD COLUMN tag TEXT',
+  createTags: 'CREATE TABLE conformance_tags (name TEXT PRIMARY KEY)',
+  broken: 'CREATE TABLE conformance_broken (id TEXT PRIMARY KEY, oops NOT_A_TYPE(',
+};
+
+/** The plugin tables the suite creates, by `store.dialect`; `?` placeholders are the contract's. */
+const PLUGIN_SQL: Readonly<Record<string, PluginTableSql>> = { sqlite: STANDARD_SQL, postgres: STANDARD_SQL };
+
+function pluginSql(store: Store): PluginTableSql {
+  const sql = PLUGIN_SQL[store.dialect];
+  if (sql === undefined) throw new Error(`No plugin-migration SQL for dialect '${store.dialect}': add it to PLUGIN_SQL in test/conformance/store.ts`);
+  return sql;
+}
+
+/** Names that break naive SQL building: quotes, an injection attempt, backslashes, unicode. */
+const HOSTILE_TEXT = `Robert'); DROP TABLE accounts; -- "Zoë" \\ 日本語 🚀`;
+
+export function describeStoreConformance(name: string, openStore: OpenStore): void {
+  describe(`store conformance: ${name}`, () => {
+    describeMigrations(openStore);
+    describePluginTables(openStore);
+    describeAccounts(openStore);
+    describeGatewayKeys(openStore);
+    describeProviderKeys(openStore);
+    describePlatformSettings(openStore);
+    describeUsage(openStore);
+  });
+}
+
+/** A fresh store for one describe block, migrated unless the block tests migration itself. */
+function useStore(openStore: OpenStore, options: { migrate: boolean } = { migrate: true }): () => Store {
+  let opened: OpenedStore | undefined;
+  beforeAll(async () => {
+    opened = await openStore();
+    if (options.migrate) await opened.store.migrate([]);
+  });
+  afterAll(async () => {
+    await opened?.cleanup();
+  });
+  return () => {
+    if (opened === undefined) throw new Error('the store did not open');
+    return opened.store;
+  };
+}
+
+function migration(id: string, ...statements: string[]): Migration {
+  return { id, statements };
+}
+
+function describeMigrations(openStore: OpenStore): void {
+  describe('migrations', () => {
+    const store = useStore(openStore, { migrate: false });
+
+    test('migrate([]) applies the core schema, then a second run applies nothing new', async () => {
+      const first = await store().migrate([]);
+      expect(first.applied.length).toBeGreaterThan(0);
+      expect(first.latest).toBeDefined();
+      expect(first.applied).toContain(first.latest as string);
+      const second = await store().migrate([]);
+      expect(second.applied).toEqual([]);
+      expect(second.alreadyApplied).toBe(first.applied.length);
+      expect(second.latest).toBe(first.latest as string);
+    });
+
+    test('ping resolves and the store names its driver and dialect', async () => {
+      await expect(store().ping()).resolves.toBeUndefined();
+      expect(store().driver.length).toBeGreaterThan(0);
+      expect(store().dialect.length).toBeGreaterThan(0);
+    });
+
+    test('plugin migrations apply once, namespaced: two plugins may use the same migration id', async () => {
+      const sql = pluginSql(store());
+      const plugins = [
+        { plugin: 'conformance-notes', migrations: [migration('0001_init', sql.createNotes)] },
+        { plugin: 'conformance-tags', migrations: [migration('0001_init', sql.createTags)] },
+      ];
+      const first = await store().migrate(plugins);
+      expect(first.applied).toHaveLength(2);
+      expect(first.applied.some((id) => id.includes('conformance-notes'))).toBe(true);
+      expect(first.applied.some((id) => id.includes('conformance-tags'))).toBe(true);
+      expect((await store().migrate(plugins)).applied).toEqual([]);
+    });
+
+    test('a plugin upgrade applies only its new migration, after the old ones', async () => {
+      const sql = pluginSql(store());
+      const upgraded = [{ plugin: 'conformance-notes', migrations: [migration('0001_init', sql.createNotes), migration('0002_tag', sql.addNoteTag)] }];
+      const report = await store().migrate(upgraded);
+      expect(report.applied).toHaveLength(1);
+      expect(report.applied[0]).toContain('0002_tag');
+      await store().execute('INSERT INTO conformance_notes (id, body, score, tag) VALUES (?, ?, ?, ?)', ['n0', 'tagged', 1, 'red']);
+      expect(await store().query('SELECT tag FROM conformance_notes WHERE id = ?', ['n0'])).toEqual([{ tag: 'red' }]);
+    });
+
+    test('a failing migration rejects, leaves nothing half-applied and is not recorded', async () => {
+      const sql = pluginSql(store());
+      const broken = [
+        { plugin: 'conformance-broken', migrations: [migration('0001_init', sql.createTags.replace('conformance_tags', 'conformance_half'), sql.broken)] },
+      ];
+      await expect(store().migrate(broken)).rejects.toThrow();
+      // Had the first statement survived, creating the same table again would fail.
+      const fixed = [{ plugin: 'conformance-broken', migrations: [migration('0001_init', sql.createTags.replace('conformance_tags', 'conformance_half'))] }];
+      expect((await store().migrate(fixed)).applied).toHaveLength(1);
+    });
+  });
+}
+
+function describePluginTables(openStore: OpenStore): void {
+  describe('plugin tables through query/execute', () => {
+    const store = useStore(openStore);
+    beforeAll(async () => {
+      await store().migrate([{ plugin: 'conformance-notes', migrations: [migration('0001_init', pluginSql(store()).createNotes)] }]);
+    });
+
+    test('execute writes with ? parameters and query reads them back', async () => {
+      await store().execute('INSERT INTO conformance_notes (id, body, score) VALUES (?, ?, ?)', ['n1', 'first', 7]);
+      await store().execute('INSERT INTO conformance_notes (id, body, score) VALUES (?, ?, ?)', ['n2', 'second', -3]);
+      await store().execute('UPDATE conformance_notes SET score = ? WHERE id = ?', [8, 'n1']);
+      const rows = await store().query('SELECT id, body, score FROM conformance_notes WHERE score > ? ORDER BY id', [0]);
+      expect(rows).toEqual([{ id: 'n1', body: 'first', score: 8 }]);
+    });
+
+    test('parameters stay literal: quotes, unicode and an injection attempt', async () => {
+      await store().execute('INSERT INTO conformance_notes (id, body, score) VALUES (?, ?, ?)', ['n3', HOSTILE_TEXT, 0]);
+      expect(await store().query('SELECT body FROM conformance_notes WHERE id = ?', ['n3'])).toEqual([{ body: HOSTILE_TEXT }]);
+      expect(await store().query('SELECT id FROM conformance_notes WHERE id = ?', ["x' OR '1'='1"])).toEqual([]);
+      // Still answers: the DROP TABLE inside the text never ran.
+      expect(await store().listAccounts()).toEqual([]);
+    });
+
+    test('query without parameters works, and null parameters are stored as NULL', async () => {
+      await store().migrate([
+        {
+          plugin: 'conformance-notes',
+          migrations: [migration('0001_init', pluginSql(store()).createNotes), migration('0002_tag', pluginSql(store()).addNoteTag)],
+        },
+      ]);
+      await store().execute('INSERT INTO conformance_notes (id, body, score, tag) VALUES (?, ?, ?, ?)', ['n4', 'untagged', 1, null]);
+      expect(await store().query('SELECT id FROM conformance_notes WHERE tag IS NULL ORDER BY id')).toEqual([
+        { id: 'n1' },
+        { id: 'n2' },
+        { id: 'n3' },
+        { id: 'n4' },
+      ]);
+    });
+  });
+}
+
+function describeAccounts(openStore: OpenStore): void {
+  describe('accounts', () => {
+    const store = useStore(openStore);
+
+    test('insertAccount returns the record; getAccount and listAccounts read it back', async () => {
+      const inserted = await store().insertAccount('acc_one', 'Account One');
+      expect(inserted).toEqual({ id: 'acc_one', name: 'Account One', createdAt: expect.any(String), settings: {} });
+      expect(Number.isNaN(Date.parse(inserted.createdAt))).toBe(false);
+      expect(await store().getAccount('acc_one')).toEqual(inserted);
+      expect((await store().listAccounts()).find((account) => account.id === 'acc_one')).toEqual(inserted);
+      expect(await store().getAccount('acc_missing')).toBeUndefined();
+    });
+
+    test('updateAccountSettings stores an object that reads back as an object', async () => {
+      await store().insertAccount('acc_settings', 'Settings');
+      const settings = { routing: { strategy: 'round_robin', weights: [1, 2.5] }, compliance: true, note: null, label: 'Zoë 🚀' };
+      await store().updateAccountSettings('acc_settings', settings);
+      expect((await store().getAccount('acc_settings'))?.settings).toEqual(settings);
+      await store().updateAccountSettings('acc_settings', { compliance: false });
+      expect((await store().getAccount('acc_settings'))?.settings).toEqual({ compliance: false });
+      expect((await store().getAccount('acc_one'))?.settings).toEqual({});
+    });
+
+    test('names with quotes, unicode and an injection attempt stay literal', async () => {
+      await store().insertAccount('acc_hostile', HOSTILE_TEXT);
+      expect((await store().getAccount('acc_hostile'))?.name).toBe(HOSTILE_TEXT);
+      expect((await store().listAccounts()).map((account) => account.id).sort()).toEqual(['acc_hostile', 'acc_one', 'acc_settings']);
+    });
+  });
+}
+
+function gatewayKey(id: string, accountId: string, role: NewGatewayKey['role'] = 'developer'): NewGatewayKey {
+  return { id, accountId, role, name: `key ${id}`, keyHash: `hash_${id}`, maskedKey: `kw_ak_…${id.slice(-4)}` };
+}
+
+function describeGatewayKeys(openStore: OpenStore): void {
+  describe('gateway keys', () => {
+    const store = useStore(openStore);
+    beforeAll(async () => {
+      await store().insertAccount('acc_a', 'A');
+      await store().insertAccount('acc_b', 'B');
+    });
+
+    test('insert returns the record with defaults; listActiveGatewayKeys includes it', async () => {
+      const inserted = await store().insertGatewayKey(gatewayKey('gk_1', 'acc_a'));
+      expect(inserted).toEqual({ ...gatewayKey('gk_1', 'acc_a'), teamId: null, byokAccess: true, createdAt: expect.any(String), revokedAt: null });
+      const explicit = await store().insertGatewayKey({ ...gatewayKey('gk_2', 'acc_a', 'viewer'), teamId: 'team_x', byokAccess: false, name: HOSTILE_TEXT });
+      expect(explicit).toMatchObject({ teamId: 'team_x', byokAccess: false, name: HOSTILE_TEXT });
+      const active = await store().listActiveGatewayKeys();
+      expect(active.find((key) => key.id === 'gk_1')).toEqual(inserted);
+      expect(active.find((key) => key.id === 'gk_2')).toEqual(explicit);
+    });
+
+    test('countGatewayKeys counts active keys of one role', async () => {
+      await store().insertGatewayKey(gatewayKey('gk_admin_1', 'acc_a', 'admin'));
+      await store().insertGatewayKey(gatewayKey('gk_admin_2', 'acc_b', 'admin'));
+      expect(await store().countGatewayKeys('admin')).toBe(2);
+      expect(await store().countGatewayKeys('viewer')).toBe(1);
+      expect(await store().countGatewayKeys('operator')).toBe(0);
+    });
+
+    test('revoke is scoped to the account, happens once, and removes the key from the active list', async () => {
+      expect(await store().revokeGatewayKey('gk_admin_2', 'acc_a')).toBe(false);
+      expect(await store().revokeGatewayKey('gk_missing', 'acc_b')).toBe(false);
+      expect(await store().revokeGatewayKey('gk_admin_2', 'acc_b')).toBe(true);
+      expect(await store().revokeGatewayKey('gk_admin_2', 'acc_b')).toBe(false);
+      const activeIds = (await store().listActiveGatewayKeys()).map((key) => key.id);
+      expect(activeIds).not.toContain('gk_admin_2');
+      expect(activeIds).toContain('gk_admin_1');
+      expect(await store().countGatewayKeys('admin')).toBe(1);
+    });
+  });
+}
+
+function providerKey(id: string, owner: KeyOwner, accountId: string | null): NewProviderKey {
+  return {
+    id,
+    owner,
+    accountId,
+    provider: 'openai',
+    ciphertext: `kw1.local.v1.${id}.sealed`,
+    keyVersion: 1,
+    cryptoBackend: 'local',
+    maskedKey: 'sk-…abcd',
+    fingerprint: `fp_${id}`,
+    organizationId: null,
+    settings: { default_model: 'gpt-4o-mini', temperature_default: 0.25, label: 'clé 🔑' },
+    status: 'active',
+    weight: 1.5,
+  };
+}
+
+function describeProviderKeys(openStore: OpenStore): void {
+  describe('provider keys', () => {
+    const store = useStore(openStore);
+    const activeIds = async (): Promise<string[]> => (await store().listActiveProviderKeys()).map((key) => key.id).sort();
+    beforeAll(async () => {
+      await store().insertAccount('acc_a', 'A');
+      await store().insertAccount('acc_b', 'B');
+    });
+
+    test('insertProviderKeys returns the stored records; listActiveProviderKeys reads them back', async () => {
+      const batch = [providerKey('pk_a1', 'account', 'acc_a'), { ...providerKey('pk_platform', 'platform', null), organizationId: 'org_1', weight: 3 }];
+      const inserted = await store().insertProviderKeys(batch);
+      expect(inserted).toEqual(batch.map((key) => ({ ...key, createdAt: expect.any(String), deletedAt: null })));
+      const listed = await store().listActiveProviderKeys();
+      for (const record of inserted) expect(listed.find((key) => key.id === record.id)).toEqual(record);
+    });
+
+    test('insertProviderKeys is all or none: a batch with a duplicate primary key inserts nothing', async () => {
+      await expect(store().insertProviderKeys([providerKey('pk_new_1', 'account', 'acc_a'), providerKey('pk_a1', 'account', 'acc_a')])).rejects.toThrow();
+      await expect(store().insertProviderKeys([providerKey('pk_new_2', 'account', 'acc_b'), providerKey('pk_new_2', 'account', 'acc_b')])).rejects.toThrow();
+      expect(await activeIds()).toEqual(['pk_a1', 'pk_platform']);
+      expect(await store().insertProviderKeys([])).toEqual([]);
+    });
+
+    test('updateProviderKeyStatus changes only that key', async () => {
+      await store().updateProviderKeyStatus('pk_a1', 'invalid');
+      const listed = await store().listActiveProviderKeys();
+      expect(listed.find((key) => key.id === 'pk_a1')?.status).toBe('invalid');
+      expect(listed.find((key) => key.id === 'pk_platform')?.status).toBe('active');
+    });
+
+    test('deleteProviderKey is scoped to owner and account, and happens once', async () => {
+      await store().insertProviderKeys([providerKey('pk_b1', 'account', 'acc_b')]);
+      expect(await store().deleteProviderKey('pk_platform', 'account', 'acc_a')).toBe(false);
+      expect(await store().deleteProviderKey('pk_platform', 'account', null)).toBe(false);
+      expect(await store().deleteProviderKey('pk_a1', 'platform', null)).toBe(false);
+      expect(await store().deleteProviderKey('pk_a1', 'account', 'acc_b')).toBe(false);
+      expect(await activeIds()).toEqual(['pk_a1', 'pk_b1', 'pk_platform']);
+      expect(await store().deleteProviderKey('pk_a1', 'account', 'acc_a')).toBe(true);
+      expect(await store().deleteProviderKey('pk_a1', 'account', 'acc_a')).toBe(false);
+      expect(await store().deleteProviderKey('pk_platform', 'platform', null)).toBe(true);
+      expect(await activeIds()).toEqual(['pk_b1']);
+    });
+  });
+}
+
+function describePlatformSettings(openStore: OpenStore): void {
+  describe('platform settings', () => {
+    const store = useStore(openStore);
+
+    test('values of every JSON type round trip, and a second set overwrites', async () => {
+      const values: Record<string, unknown> = {
+        text: 'Zoë "quoted" 🚀',
+        number: 0.1 + 0.2,
+        integer: -42,
+        flag: false,
+        nothing: null,
+        list: [1, 'two', { three: 3 }],
+        object: { feePercent: 2.5, classes: { fast: ['gpt-4o-mini'] } },
+        [HOSTILE_TEXT]: 'key stays literal',
+      };
+      for (const [key, value] of Object.entries(values)) await store().setPlatformSetting(key, value);
+      expect(await store().listPlatformSettings()).toEqual(values);
+      await store().setPlatformSetting('number', { replaced: true });
+      await store().setPlatformSetting('flag', true);
+      expect(await store().listPlatformSettings()).toEqual({ ...values, number: { replaced: true }, flag: true });
+    });
+  });
+}
+
+function usageRow(accountId: string, requestId: string, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId,
+    accountId,
+    gatewayKeyId: 'gk_1',
+    teamId: null,
+    projectTag: null,
+    endpoint: '/v1/chat/completions',
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    requestedModel: 'gpt-4o-mini',
+    providerKeyId: 'pk_1',
+    byok: true,
+    status: 200,
+    errorCode: null,
+    inputTokens: 1_234_567,
+    outputTokens: 89,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 12,
+    reasoningTokens: 7,
+    costUsd: 0.000123456789,
+    latencyMs: 1234.5,
+    streamed: false,
+    fallbackAttempts: 0,
+    createdAt: '2025-01-02T03:04:05.678Z',
+    ...overrides,
+  };
+}
+
+/** Usage rows in a stable order (the contract does not fix one), with only the contract's fields. */
+async function usageOf(store: Store, accountId: string, sample: UsageRecord): Promise<UsageRecord[]> {
+  const fields = Object.keys(sample) as Array<keyof UsageRecord>;
+  const rows = await store.listUsage(accountId);
+  const picked = rows.map((row) => Object.fromEntries(fields.map((field) => [field, row[field]])) as unknown as UsageRecord);
+  return picked.sort((left, right) => `${left.requestId}${left.createdAt}`.localeCompare(`${right.requestId}${right.createdAt}`));
+}
+
+function describeUsage(openStore: OpenStore): void {
+  describe('usage', () => {
+    const store = useStore(openStore);
+    const first = usageRow('acc_a', 'req_1');
+    const failed = usageRow('acc_a', 'req_2', {
+      teamId: 'team_x',
+      projectTag: HOSTILE_TEXT,
+      provider: null,
+      model: null,
+      providerKeyId: null,
+      byok: false,
+      status: 429,
+      errorCode: 'rate_limited',
+      streamed: true,
+      fallbackAttempts: 2,
+      costUsd: 0,
+      latencyMs: 3,
+    });
+    const repeated = usageRow('acc_a', 'req_1', { createdAt: '2025-01-02T03:04:06.000Z', outputTokens: 90 });
+    const other = usageRow('acc_b', 'req_3');
+
+    test('a batch round trips field for field: booleans stay booleans, numbers exact, nulls null', async () => {
+      await store().insertUsage([first, failed, other]);
+      const rows = await usageOf(store(), 'acc_a', first);
+      expect(rows).toStrictEqual([first, failed]);
+      expect(typeof rows[1]?.byok).toBe('boolean');
+      expect(typeof rows[1]?.streamed).toBe('boolean');
+    });
+
+    test('two rows with the same requestId are both kept', async () => {
+      await store().insertUsage([repeated]);
+      expect(await usageOf(store(), 'acc_a', first)).toStrictEqual([first, repeated, failed]);
+    });
+
+    test('accounts are isolated', async () => {
+      expect(await usageOf(store(), 'acc_b', first)).toStrictEqual([other]);
+      expect(await store().listUsage('acc_none')).toEqual([]);
+    });
+
+    test('a batch with an invalid row (null in a required field) rejects and writes nothing', async () => {
+      const invalid = usageRow('acc_c', 'req_bad', { requestedModel: null as unknown as string });
+      await expect(store().insertUsage([usageRow('acc_c', 'req_good'), invalid])).rejects.toThrow();
+      expect(await store().listUsage('acc_c')).toEqual([]);
+      await store().insertUsage([]);
+      expect(await store().listUsage('acc_c')).toEqual([]);
+    });
+  });
+}
