@@ -9,10 +9,11 @@ import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, requireRole } from './credentials/authenticate.ts';
 import { KeyVault } from './credentials/key-vault.ts';
+import { rememberSecret } from './credentials/secret-values.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
 import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, redactSecrets, type Logger } from './logger.ts';
 import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
 import type { HealthMonitor } from './routing/health/monitor.ts';
 import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
@@ -96,6 +97,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
   logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
   const counters = await openCounters(plugins, config, clock);
+  // The operator key is in this process's memory; scrub it from any text that might echo it.
+  rememberSecret(config.adminKey);
   const secrets = await bootstrap(store, config);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
@@ -183,7 +186,7 @@ async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Cl
   if (url === undefined) return new MemoryCounters(clock);
   const driver = plugins.countersDrivers.find((entry) => entry.value.accepts(url));
   // Until a shared counters plugin is loaded, a Redis URL is noted and counters stay per process.
-  return driver === undefined ? new MemoryCounters(clock) : driver.value.open(url);
+  return driver === undefined ? new MemoryCounters(clock) : driver.value.open(url, { clock });
 }
 
 /** Sends an alert to each target through the first channel that accepts it; never throws. */
@@ -196,7 +199,8 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
         await channel.send(event, target);
         return { target, channel: channel.name, ok: true };
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        // A channel's error can echo the event it failed to send: scrub it before logging or reporting.
+        const message = redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 500);
         logger.warn({ alertId: event.alertId, channel: channel.name, error: message }, 'alert delivery failed');
         return { target, channel: channel.name, ok: false, error: message };
       }
