@@ -8,6 +8,7 @@ import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition } from '../spec/plugin.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
+import { withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
 
@@ -82,7 +83,9 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
         principal = authenticate(runtime.snapshots, request.headers);
         requireRole(principal, route.role);
       }
-      return await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });
+      const response = await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });
+      // Inference routes set their own id; only management answers may still lack one.
+      return response.headers.has('x-request-id') ? response : withRequestId(response, requestIdOf(request));
     } catch (error) {
       return errorAsResponse(error, requestIdOf(request), runtime.logger);
     }
