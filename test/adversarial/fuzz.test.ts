@@ -14,12 +14,20 @@ const RUNS = Number(process.env.KEYWAY_FUZZ_RUNS ?? 60);
 let simulator: SimulatorHandle;
 let gateway: TestGateway;
 let adminKey: string;
+/** Management fuzzing changes settings and adds keys: it runs in an account of its own. */
+let managementKey: string;
 
 beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [CANARY_PROVIDER_KEY] });
   gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1` }, logLevel: 'info' });
   adminKey = gateway.defaultAdminKey;
   await addProviderKeys(gateway, [{ name: 'openai', api_key: CANARY_PROVIDER_KEY }]);
+  const created = await fetch(`${gateway.url}/v1/accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'fuzz-management' }),
+  });
+  managementKey = ((await created.json()) as { admin_key: { api_key: string } }).admin_key.api_key;
 });
 
 afterAll(async () => {
@@ -33,6 +41,7 @@ interface Target {
   /** A valid body to mutate, so fuzzing reaches past the first check. */
   valid: Record<string, unknown>;
   dialect: 'openai' | 'anthropic';
+  management?: boolean;
 }
 
 const chatMessage = { role: 'user', content: 'Hello' };
@@ -46,11 +55,12 @@ const TARGETS: Target[] = [
     path: '/v1/providers/keys',
     valid: { providers: [{ name: 'openai', api_key: 'sk-proj-FuzzNeverStored000000000000000' }] },
     dialect: 'openai',
+    management: true,
   },
-  { method: 'POST', path: '/v1/keys', valid: { name: 'fuzz', role: 'viewer' }, dialect: 'openai' },
-  { method: 'PUT', path: '/v1/settings/routing', valid: { routing: { strategy: 'byok_preferred' } }, dialect: 'openai' },
-  { method: 'POST', path: '/v1/providers/health-check', valid: { auto_disable: false, health_threshold: 90 }, dialect: 'openai' },
-  { method: 'PUT', path: '/v1/settings/model-classes', valid: { classes: { fuzz: { members: ['x'] } } }, dialect: 'openai' },
+  { method: 'POST', path: '/v1/keys', valid: { name: 'fuzz', role: 'viewer' }, dialect: 'openai', management: true },
+  { method: 'PUT', path: '/v1/settings/routing', valid: { routing: { strategy: 'byok_preferred' } }, dialect: 'openai', management: true },
+  { method: 'POST', path: '/v1/providers/health-check', valid: { auto_disable: false, health_threshold: 90 }, dialect: 'openai', management: true },
+  { method: 'PUT', path: '/v1/settings/model-classes', valid: { classes: { fuzz: { members: ['x'] } } }, dialect: 'openai', management: true },
 ];
 
 /** Any JSON value, biased towards the shapes validators meet: objects, arrays, odd numbers, long strings. */
@@ -104,8 +114,9 @@ const keyChoice = fc.constantFrom<'admin' | 'operator' | 'none' | 'garbage'>('ad
 
 async function send(target: Target, body: string, headers: Record<string, string>, key: 'admin' | 'operator' | 'none' | 'garbage'): Promise<Response> {
   const all: Record<string, string> = { 'content-type': 'application/json', ...headers };
-  if (key === 'admin') all.authorization = `Bearer ${adminKey}`;
-  if (key === 'operator') all.authorization = `Bearer ${OPERATOR_KEY}`;
+  if (key === 'admin') all.authorization = `Bearer ${target.management ? managementKey : adminKey}`;
+  // The operator acts on the default account: only inference is fuzzed with its key.
+  if (key === 'operator') all.authorization = `Bearer ${target.management ? managementKey : OPERATOR_KEY}`;
   if (key === 'garbage') all.authorization = 'Bearer kw_ak_garbage';
   return fetch(`${gateway.url}${target.path}`, { method: target.method, headers: all, body });
 }
@@ -113,7 +124,7 @@ async function send(target: Target, body: string, headers: Record<string, string
 /** The spec's error shape in the target's dialect, never a 500, never a secret. */
 async function expectSpecShaped(target: Target, response: Response): Promise<void> {
   const text = await response.text();
-  for (const secret of [CANARY_PROVIDER_KEY, OPERATOR_KEY, adminKey]) expect(text).not.toContain(secret);
+  for (const secret of [CANARY_PROVIDER_KEY, OPERATOR_KEY, adminKey, managementKey]) expect(text).not.toContain(secret);
   expect(response.status).not.toBe(500);
   expect(response.headers.get('x-request-id')).toBeTruthy();
   if (response.status < 400 || response.headers.get('content-type')?.includes('text/event-stream')) return;
