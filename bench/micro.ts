@@ -18,6 +18,7 @@ import { prepareStreamProviderCases, printStreamProviderSummary, registerStreamP
 import { loadTranslators } from './micro/translators.ts';
 import { registerTranslationBenches } from './micro/translation.ts';
 import { registerUsageBenches } from './micro/usage.ts';
+import { registerUsageJournalBenches } from './micro/usage-journal.ts';
 import { registerValidationBenches } from './micro/validation.ts';
 
 // Nanosecond figures mean little on a busy machine; say so up front rather than after the fact.
@@ -45,6 +46,7 @@ registerTranslationBenches(translators.loaded);
 registerStreamBenches();
 registerStreamProviderBenches(streamProviderCases);
 registerUsageBenches(world);
+registerUsageJournalBenches(world);
 
 const { benchmarks } = await run(filter === undefined ? {} : { filter });
 const verdict = printSummary(benchmarks);

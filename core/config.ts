@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { parseUpstreamList } from './wire/upstream-policy.ts';
+import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
+import { DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 
 export interface GatewayConfig {
   host: string;
@@ -11,13 +14,33 @@ export interface GatewayConfig {
   firstByteTimeoutMs: number;
   totalTimeoutMs: number;
   maxBodyBytes: number;
+  /** How deeply a request body's arrays and objects may nest (`KEYWAY_MAX_JSON_DEPTH`). */
+  maxJsonDepth: number;
   pluginPaths: string[];
   /** Per-plugin configuration from the `KEYWAY_CONFIG` file's `plugins` section. */
   pluginConfig: Record<string, unknown>;
   logLevel: string;
   usageFlushIntervalMs: number;
   usageBatchSize: number;
+  /** Usage rows held in memory at most (`KEYWAY_USAGE_BUFFER_MAX`); beyond, they live only in the journal until written. */
+  usageBufferMax: number;
+  /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
+  drainTimeoutMs: number;
   modelsCacheTtlMs: number;
+  /** /ready answers 503 when the data directory has less free space than this (0: never). */
+  minFreeDiskMb: number;
+  /** Bun's fetch connection limit in this process: BUN_CONFIG_MAX_HTTP_REQUESTS as it was at start, else 256. */
+  upstreamConnections: number;
+  /** In-flight upstream attempts one account may hold (`KEYWAY_MAX_INFLIGHT_PER_ACCOUNT`); a quarter of the connections by default. */
+  maxInflightPerAccount: number;
+  /** In-flight upstream attempts to one upstream origin (`KEYWAY_MAX_INFLIGHT_PER_UPSTREAM`); half the connections by default. */
+  maxInflightPerUpstream: number;
+  /** The longest an attempt waits for those slots (`KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS`), never past its first-byte deadline. */
+  upstreamQueueTimeoutMs: number;
+  /** Hosts, `*.suffix` globs, IPs and CIDRs (each with an optional port) a key's base_url may reach beyond the built-in rule (`KEYWAY_UPSTREAM_ALLOW`). */
+  upstreamAllow: string[];
+  /** The same, refused for a key's base_url whatever else allows it (`KEYWAY_UPSTREAM_DENY`). */
+  upstreamDeny: string[];
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
   env: Record<string, string | undefined>;
 }
@@ -36,7 +59,10 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   firstByteTimeoutMs: 'KEYWAY_FIRST_BYTE_TIMEOUT_MS',
   totalTimeoutMs: 'KEYWAY_TOTAL_TIMEOUT_MS',
   maxBodyBytes: 'KEYWAY_MAX_BODY_BYTES',
+  maxJsonDepth: 'KEYWAY_MAX_JSON_DEPTH',
   pluginPaths: 'KEYWAY_PLUGINS',
+  upstreamAllow: 'KEYWAY_UPSTREAM_ALLOW',
+  upstreamDeny: 'KEYWAY_UPSTREAM_DENY',
   logLevel: 'KEYWAY_LOG_LEVEL',
 };
 
@@ -63,6 +89,16 @@ function readConfigFile(path: string): Record<string, unknown> {
     return parsed as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(`KEYWAY_CONFIG file ${path} is not a JSON object: ${(error as Error).message}`);
+  }
+}
+
+/** An upstream allow/deny list, every entry checked now so a typo stops the start instead of opening or closing the wrong range. */
+function upstreamList(key: 'upstreamAllow' | 'upstreamDeny', text: string | undefined, fromEnvironment: boolean, configPath: string | undefined): string[] {
+  const source = fromEnvironment ? ENVIRONMENT_KEYS[key] : `${key} in the KEYWAY_CONFIG file ${configPath ?? ''}`.trim();
+  try {
+    return parseUpstreamList(text, source ?? key).map((entry) => entry.text);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
   }
 }
 
@@ -100,6 +136,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     if (key.startsWith('KEYWAY_') && merged[key] === undefined && typeof fileValue !== 'object') merged[key] = String(fileValue);
   }
   merged.KEYWAY_DATABASE_URL = databaseUrl;
+  const upstreamConnections = effectiveFetchCapacity(environment);
   return {
     host: value('host') ?? '127.0.0.1',
     port: integer('KEYWAY_PORT', value('port'), 8080, 0, 65535),
@@ -110,6 +147,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     firstByteTimeoutMs: integer('KEYWAY_FIRST_BYTE_TIMEOUT_MS', value('firstByteTimeoutMs'), 60_000, 1, 3_600_000),
     totalTimeoutMs: integer('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
     maxBodyBytes: integer('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxJsonDepth: integer('KEYWAY_MAX_JSON_DEPTH', value('maxJsonDepth'), DEFAULT_MAX_JSON_DEPTH, 1, 10_000),
     pluginPaths: (value('pluginPaths') ?? '')
       .split(',')
       .map((path) => path.trim())
@@ -118,7 +156,28 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     logLevel: value('logLevel') ?? 'info',
     usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', environment.KEYWAY_USAGE_FLUSH_MS, 1000, 10, 600_000),
     usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
+    usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('KEYWAY_USAGE_BUFFER_MAX'), 100_000, 1, 10_000_000),
+    drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
+    minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
+    upstreamConnections,
+    maxInflightPerAccount: integer(
+      'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',
+      value('KEYWAY_MAX_INFLIGHT_PER_ACCOUNT'),
+      Math.max(1, Math.floor(upstreamConnections / 4)),
+      1,
+      1_000_000,
+    ),
+    maxInflightPerUpstream: integer(
+      'KEYWAY_MAX_INFLIGHT_PER_UPSTREAM',
+      value('KEYWAY_MAX_INFLIGHT_PER_UPSTREAM'),
+      Math.max(1, Math.floor(upstreamConnections / 2)),
+      1,
+      1_000_000,
+    ),
+    upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS'), 10_000, 1, 3_600_000),
+    upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
+    upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     env: merged,
   };
 }

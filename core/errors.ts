@@ -29,6 +29,8 @@ export const ERROR_TABLE = {
   project_tag_required: { status: 403, type: 'permission_error', template: '{detail}' },
   project_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
   ip_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  /** The upstream address policy (core/wire/upstream-policy.ts) refused the address: never a provider failure. */
+  upstream_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
   approval_required: { status: 403, type: 'permission_error', template: '{detail}' },
   not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   model_not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
@@ -45,7 +47,11 @@ export const ERROR_TABLE = {
   provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}' },
   no_provider_available: { status: 503, type: 'no_provider_available', template: '{detail}' },
   not_ready: { status: 503, type: 'api_error', template: '{detail}' },
+  /** Keyway's own queue for upstream slots timed out (core/lifecycle/upstream-slots.ts); never a provider's failure. */
+  gateway_busy: { status: 503, type: 'api_error', template: '{detail}' },
   upstream_timeout: { status: 504, type: 'upstream_timeout', template: '{detail}' },
+  /** An inbound request that already passed through a Keyway (its `Via` names one): answering it would loop. */
+  loop_detected: { status: 508, type: 'invalid_request_error', template: '{detail}' },
 } as const satisfies Record<string, ErrorTableRow>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

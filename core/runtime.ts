@@ -2,17 +2,21 @@
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
 import { Accountant } from './accounting/account.ts';
-import { UsageQueue } from './accounting/usage-queue.ts';
+import { openUsageQueue } from './accounting/open-usage.ts';
+import type { UsageQueue } from './accounting/usage-queue.ts';
 import { catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, requireRole } from './credentials/authenticate.ts';
+import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
 import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
+import { DrainDeadline } from './lifecycle/drain.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
+import { UpstreamSlots } from './lifecycle/upstream-slots.ts';
 import { createLogger, redactSecrets, type Logger } from './logger.ts';
 import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
 import type { HealthMonitor } from './routing/health/monitor.ts';
@@ -23,6 +27,7 @@ import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
 import type { AlertDelivery, AlertEvent, Counters, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
+import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -35,16 +40,22 @@ export interface Runtime {
   vault: KeyVault;
   models: ReportedModels;
   usage: UsageQueue;
+  /** The shutdown drain's deadline for in-flight streams (core/lifecycle/drain.ts). */
+  drain: DrainDeadline;
   plugins: PluginSet;
   catalog: ModelCatalog;
   router: Router;
   accountant: Accountant;
   lifecycle: LifecycleRunner;
   health: HealthMonitor;
+  /** Fair shares of the upstream connections per account and per upstream, and their queue (GET /v1/platform/connections). */
+  slots: UpstreamSlots;
   clock: Clock;
   services: Services;
   /** The crypto backend new provider keys are sealed with. */
   cryptoBackendName: string;
+  /** Which upstream addresses may be called (core/wire/upstream-policy.ts); the server tells it the port it listens on. */
+  upstream: UpstreamPolicy;
   /** Starts background work (probes, plugin jobs); the server calls it once it listens. */
   startBackground(): void;
   /** Stops background work; storage and usage are closed by the server. */
@@ -79,6 +90,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     dataDirectory: config.dataDirectory,
     clock,
     maxBodyBytes: config.maxBodyBytes,
+    maxJsonDepth: config.maxJsonDepth,
   });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
@@ -94,8 +106,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
 
   const store = await openStore(plugins, config);
-  const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
-  logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
+  await prepareStore(store, plugins, logger);
   const counters = await openCounters(plugins, config, clock);
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
@@ -105,8 +116,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
   const vault = new KeyVault(snapshots, plugins.cryptoBackends);
-  const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs);
-  const usage = new UsageQueue(store, logger, { flushIntervalMs: config.usageFlushIntervalMs, batchSize: config.usageBatchSize });
+  const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny });
+  const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
+  // Replays the usage journal a crashed run left, before any request is served.
+  const usage = await openUsageQueue(store, logger, config);
+  const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const health = createHealthMonitor(snapshots, store, logger, clock);
   const router = new Router({
@@ -119,15 +133,24 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     modelClasses: operatorModelClasses(snapshots, plugins.providers),
   });
   const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks });
+  const slots = new UpstreamSlots({
+    perAccount: config.maxInflightPerAccount,
+    perUpstream: config.maxInflightPerUpstream,
+    queueTimeoutMs: config.upstreamQueueTimeoutMs,
+    connections: config.upstreamConnections,
+    env: config.env,
+  });
   const lifecycle = new LifecycleRunner({
     authenticate: (headers) => authenticate(snapshots, headers),
     snapshots,
     router,
     accountant,
-    attempts: { providers: plugins.providers, vault, health, config },
+    attempts: { providers: plugins.providers, vault, health, config, logger, upstream, slots },
     hooks: plugins.hooks,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    maxJsonDepth: config.maxJsonDepth,
+    drain,
   });
   bind({
     store,
@@ -156,15 +179,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     vault,
     models,
     usage,
+    drain,
     plugins,
     catalog,
     router,
     accountant,
     lifecycle,
     health,
+    slots,
     clock,
     services,
     cryptoBackendName,
+    upstream,
     ...background,
   };
 }
@@ -178,6 +204,23 @@ async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Sto
     throw new ConfigError(`KEYWAY_DATABASE_URL uses ${scheme}:, which no loaded store plugin accepts (store plugins: ${loaded}).`);
   }
   return driver.value.open(config.databaseUrl, { dataDirectory: config.dataDirectory, env: config.env });
+}
+
+/**
+ * Migrations between two master key checks: the first, before anything is written, refuses a wrong
+ * key on a database that already has checks; the second covers a new database and seals the checks.
+ * A refusal closes the store, so nothing holds the file.
+ */
+async function prepareStore(store: Store, plugins: PluginSet, logger: Logger): Promise<void> {
+  try {
+    await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
+    const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
+    logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
+    await enforceKeyChecks(store, plugins.cryptoBackends, logger);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
 }
 
 /** A counters plugin accepting KEYWAY_REDIS_URL when one is set; in memory otherwise. */

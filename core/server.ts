@@ -13,13 +13,18 @@ export function startServer(runtime: Runtime): RunningServer {
   app.listen({
     hostname: runtime.config.host,
     port: runtime.config.port,
-    // Keyway enforces its own limit with a spec-shaped 413; Bun's is only a backstop.
-    maxRequestBodySize: runtime.config.maxBodyBytes * 2 + 1024 * 1024,
+    // Keyway's reader decides every body's fate, so an oversized one always gets the spec's 413: it
+    // refuses a declared length over KEYWAY_MAX_BODY_BYTES before reading a byte and stops reading an
+    // undeclared one at the limit (core/http/kit/body.ts). Bun's own limit would answer first with
+    // a bare 413 of its own, so it is set out of reach; Bun never buffers a body nobody reads.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 255,
   });
   const server = app.server;
   if (server === null) throw new Error('the HTTP server did not start');
   const port = server.port as number;
+  // No upstream may be Keyway itself: its own port on this machine is refused (core/wire/upstream-policy.ts).
+  runtime.upstream.listening(port);
   runtime.startBackground();
   let stopping: Promise<void> | undefined;
   return {
@@ -28,7 +33,10 @@ export function startServer(runtime: Runtime): RunningServer {
     stop: () => {
       stopping ??= (async () => {
         runtime.stopBackground();
+        // Streams still running at the deadline end with an error event, booked once (core/lifecycle/drain.ts).
+        runtime.drain.start(runtime.config.drainTimeoutMs);
         await server.stop(false);
+        runtime.drain.dispose();
         await runtime.usage.close();
         await runtime.counters.close?.();
         runtime.store.close();
@@ -38,10 +46,25 @@ export function startServer(runtime: Runtime): RunningServer {
   };
 }
 
-/** SIGTERM and SIGINT drain the server and the usage queue before the process exits. */
+/**
+ * SIGTERM and SIGINT drain the server and the usage queue before the process exits. A repeated
+ * signal does not kill the process with queued usage: in-flight streams end at once (each booked),
+ * and the drain goes on until the queue is written. SIGKILL loses nothing either: the rows are in
+ * the usage journal, replayed at the next start.
+ */
 export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
+  let signals = 0;
   const shutdown = (signal: string) => {
-    runtime.logger.info({ signal, pendingUsage: runtime.usage.pending }, 'shutting down');
+    signals += 1;
+    if (signals > 1) {
+      runtime.logger.warn(
+        { signal, signals, pendingUsage: runtime.usage.pending },
+        'shutdown already under way: in-flight streams end now; queued usage is still written before exit',
+      );
+      runtime.drain.expire();
+      return;
+    }
+    runtime.logger.info({ signal, pendingUsage: runtime.usage.pending, drainTimeoutMs: runtime.config.drainTimeoutMs }, 'shutting down');
     server
       .stop()
       .then(() => {
@@ -55,6 +78,6 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
         process.exit(1);
       });
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -29,6 +29,8 @@ export interface ServiceBase {
   dataDirectory: string;
   clock: Clock;
   maxBodyBytes: number;
+  /** How deeply request bodies may nest; the default when absent. */
+  maxJsonDepth?: number;
 }
 
 export const PROVIDER_KIT: ProviderKit = {
@@ -46,6 +48,7 @@ export const PROVIDER_KIT: ProviderKit = {
   parseDataUrl: providerKit.parseDataUrl,
   parseToolArguments: providerKit.parseToolArguments,
   parseJsonOrUndefined: providerKit.parseJsonOrUndefined,
+  bodySummary: providerKit.bodySummary,
   readSseEvents: sse.readSseEvents,
   SseParser: sse.SseParser,
   encodeSseData: sse.encodeSseData,
@@ -77,7 +80,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     providerKit: PROVIDER_KIT,
     http: {
-      readJson: (request) => readJson(request, base.maxBodyBytes),
+      readJson: (request) => readJson(request, base.maxBodyBytes, base.maxJsonDepth),
       validateBody,
       json,
       requestIdOf,

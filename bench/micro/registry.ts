@@ -3,7 +3,7 @@
 
 import { bench } from 'mitata';
 
-export type TargetName = 'route' | 'translation';
+export type TargetName = 'route' | 'translation' | 'journal';
 
 export interface Target {
   label: string;
@@ -13,6 +13,7 @@ export interface Target {
 export const TARGETS: Record<TargetName, Target> = {
   route: { label: 'route ≤ 5 µs', nanoseconds: 5_000 },
   translation: { label: 'translation ≤ 50 µs', nanoseconds: 50_000 },
+  journal: { label: 'journal ≤ 5 µs', nanoseconds: 5_000 },
 };
 
 const targetsByBench = new Map<string, Target>();

@@ -6,6 +6,7 @@ import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
+import { capUsage } from './usage-limits.ts';
 import { usageRow } from './usage-row.ts';
 import type { UsageQueue } from './usage-queue.ts';
 
@@ -21,10 +22,15 @@ export interface AccountantDependencies {
 export class Accountant {
   constructor(private readonly dependencies: AccountantDependencies) {}
 
-  /** Books the request once; a second call returns the first outcome and books nothing. */
+  /**
+   * Books the request once; a second call returns the first outcome and books nothing. The row is in
+   * the usage journal when this returns (UsageQueue.enqueue writes it synchronously), before the
+   * response's last byte leaves: a crash after that loses no row.
+   */
   account(context: RequestContext, input: OutcomeInput): RequestOutcome {
     if (context.outcome !== undefined) return context.outcome;
-    const outcome: RequestOutcome = { ...input, costUsd: this.costOf(context, input), latencyMs: performance.now() - context.startedAt };
+    const checked = input.usage === undefined ? input : this.withSaneUsage(context, input);
+    const outcome: RequestOutcome = { ...checked, costUsd: this.costOf(context, checked), latencyMs: performance.now() - context.startedAt };
     context.outcome = outcome;
     this.dependencies.usage.enqueue(usageRow(context, outcome));
     this.logOutcome(context, outcome);
@@ -37,6 +43,23 @@ export class Accountant {
       }
     }
     return outcome;
+  }
+
+  /** Absurd counts (1e15, negative, NaN) are capped and the row flagged, with a warning: see usage-limits.ts. */
+  private withSaneUsage(context: RequestContext, input: OutcomeInput): OutcomeInput {
+    const { usage, capped } = capUsage(input.usage as NonNullable<OutcomeInput['usage']>);
+    if (capped === undefined) return input;
+    this.dependencies.logger.warn(
+      {
+        requestId: context.requestId,
+        accountId: context.principal.accountId,
+        provider: context.served?.provider,
+        model: context.served?.model,
+        reported: capped,
+      },
+      'the provider reported absurd usage; capped and flagged as estimated',
+    );
+    return { ...input, usage, usageEstimated: true };
   }
 
   /** The provider's own reported cost wins (it knows fees a token price cannot); else list price. */

@@ -1,37 +1,139 @@
 import type { Logger } from '../logger.ts';
-import type { UsageRecord } from '../spec/store.ts';
+import type { UsageKey, UsageRecord } from '../spec/store.ts';
+import type { JournalFile, UsageJournal } from './usage-journal.ts';
 
 export interface UsageWriter {
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
+  /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
+  findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
+  /** The fallback for a replay when the store has no findUsageKeys. */
+  listUsage?(accountId: string): Promise<UsageRecord[]>;
 }
 
 export interface UsageQueueOptions {
   flushIntervalMs: number;
   batchSize: number;
+  /**
+   * The most rows held in memory (KEYWAY_USAGE_BUFFER_MAX). Past it, while the store cannot keep up
+   * or is down, new rows live only in the journal and are read back from it when the store answers.
+   * Without a journal the buffer cannot spill and is not bounded.
+   */
+  bufferMax?: number;
+  /** The crash journal (usage-journal.ts); without one, queued rows live only in memory. */
+  journal?: UsageJournal;
 }
 
+/** A run of rows journaled to one file, written to the store in one batch and then deleted. */
+interface Segment {
+  /** The journal file, when there is a journal. */
+  file: JournalFile | undefined;
+  /** The rows in memory; undefined once they live only in the file (spilled, or left by a crash). */
+  rows: UsageRecord[] | undefined;
+  count: number;
+  /**
+   * Some rows may already be in the store: a crashed process's file, or a write that failed (a
+   * remote store can fail after committing). Its rows are checked against the store before insertion.
+   */
+  replay: boolean;
+}
+
+const DEFAULT_BUFFER_MAX = 100_000;
+
+const usageKey = (row: UsageKey): string => `${row.requestId}\u0000${row.accountId}\u0000${row.createdAt}`;
+
 /**
- * Usage records are queued in memory and written in batches, so accounting never sits on the
- * request path. A failed write keeps its records for the next flush; `close()` drains everything.
+ * Usage records are queued and written in batches, so accounting never sits on the request path.
+ * With a journal, `enqueue` first appends the row to the current journal segment (a synchronous
+ * write, about 1 µs), so a crash loses nothing; the segment is sealed when a flush takes it and its
+ * file deleted once its rows are committed. A failed write keeps its segments for the next flush;
+ * `close()` drains everything, and what the store would not take stays in the journal for the next
+ * start (`recover()`).
  */
 export class UsageQueue {
-  private buffer: UsageRecord[] = [];
+  private current: Segment;
+  /** Segments taken by a flush and not yet written, oldest first. */
+  private readonly sealed: Segment[] = [];
+  /** Rows whose journal write failed: memory is their only copy, so they are never spilled. */
+  private unjournaled: UsageRecord[] = [];
+  private inMemory = 0;
+  private readonly bufferMax: number;
   private flushing: Promise<void> | undefined;
   private readonly timer: ReturnType<typeof setInterval>;
   private written = 0;
+  private spilling = false;
+  private journalBroken = false;
+  /** Readiness (core/http/readiness.ts): when the queue was last seen empty or a write last succeeded. */
+  private drainedAt = Date.now();
+  private lastWriteAt: number | undefined;
+  private failedWrites = 0;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly writer: UsageWriter,
     private readonly logger: Logger,
     private readonly options: UsageQueueOptions,
   ) {
+    this.bufferMax = options.bufferMax ?? DEFAULT_BUFFER_MAX;
+    this.current = this.newSegment();
     this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
     this.timer.unref?.();
   }
 
+  private newSegment(): Segment {
+    return { file: this.options.journal?.newFile(), rows: [], count: 0, replay: false };
+  }
+
+  /** Journals the row (synchronously), then queues it; never throws. */
   enqueue(row: UsageRecord): void {
-    this.buffer.push(row);
-    if (this.buffer.length >= this.options.batchSize && this.flushing === undefined) this.flushQuietly();
+    const segment = this.current;
+    const journal = this.options.journal;
+    if (journal !== undefined && segment.file !== undefined) {
+      try {
+        journal.append(segment.file, row);
+      } catch (error) {
+        this.journalFailed(error);
+        this.unjournaled.push(row);
+        this.inMemory += 1;
+        if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
+        return;
+      }
+      if (this.journalBroken) {
+        this.journalBroken = false;
+        this.logger.info({ directory: journal.directory }, 'the usage journal is writable again');
+      }
+    }
+    if (segment.rows !== undefined) {
+      if (journal === undefined || this.inMemory < this.bufferMax) {
+        segment.rows.push(row);
+        this.inMemory += 1;
+      } else {
+        this.spill(segment);
+      }
+    }
+    segment.count += 1;
+    if (segment.count >= this.options.batchSize && this.flushing === undefined) this.flushQuietly();
+  }
+
+  /** The buffer is full: this segment's rows stay in its file only, and so do the rows that follow. */
+  private spill(segment: Segment): void {
+    this.inMemory -= segment.rows?.length ?? 0;
+    segment.rows = undefined;
+    if (!this.spilling) {
+      this.spilling = true;
+      this.logger.warn(
+        { bufferMax: this.bufferMax, pending: this.pending, consecutiveFailures: this.failedWrites },
+        'the usage buffer is full; new usage rows are kept in the journal only until the store catches up',
+      );
+    }
+  }
+
+  private journalFailed(error: unknown): void {
+    if (this.journalBroken) return;
+    this.journalBroken = true;
+    this.logger.error(
+      { directory: this.options.journal?.directory, error: (error as Error).message },
+      'the usage journal could not be written; usage rows are kept in memory only until it can',
+    );
   }
 
   /** Failures are logged in flush and retried on the next tick. */
@@ -40,28 +142,93 @@ export class UsageQueue {
   }
 
   get pending(): number {
-    return this.buffer.length;
+    let count = this.current.count + this.unjournaled.length;
+    for (const segment of this.sealed) count += segment.count;
+    return count;
+  }
+
+  /** Rows held in memory; at most KEYWAY_USAGE_BUFFER_MAX while the journal is writable. */
+  get buffered(): number {
+    return this.inMemory;
   }
 
   get totalWritten(): number {
     return this.written;
   }
 
+  /** An upper bound on how long the oldest queued record has waited; 0 when nothing is queued. */
+  pendingAgeMs(now = Date.now()): number {
+    return this.pending === 0 ? 0 : Math.max(0, now - this.drainedAt);
+  }
+
+  /** When a write last succeeded (epoch milliseconds), if ever. */
+  get lastSuccessfulFlushAt(): number | undefined {
+    return this.lastWriteAt;
+  }
+
+  /** Writes that failed in a row; a successful write resets it. */
+  get consecutiveFailures(): number {
+    return this.failedWrites;
+  }
+
+  /**
+   * Adopts the journal files of processes that died before their rows reached the store, then
+   * writes them, skipping rows the store already has. Runs once, at start, before requests are
+   * served. A store that fails now keeps the rows queued for the next flush.
+   */
+  async recover(): Promise<void> {
+    const journal = this.options.journal;
+    if (journal === undefined) return;
+    while (this.flushing !== undefined) await this.flushing.catch(() => undefined);
+    const adopted: Segment[] = [];
+    let rows = 0;
+    let unreadable = 0;
+    for (const path of journal.leftovers()) {
+      const contents = journal.read(path);
+      unreadable += contents.unreadable;
+      const file: JournalFile = { path, fd: undefined };
+      if (contents.rows.length === 0) {
+        journal.remove(file);
+        continue;
+      }
+      rows += contents.rows.length;
+      // Read again when written: a big file is not kept in memory meanwhile.
+      adopted.push({ file, rows: undefined, count: contents.rows.length, replay: true });
+    }
+    if (unreadable > 0) this.logger.warn({ unreadable }, 'lines of the usage journal could not be read and were skipped');
+    if (adopted.length === 0) return;
+    this.logger.info({ files: adopted.length, rows }, 'replaying the usage journal of a previous run');
+    this.sealed.unshift(...adopted);
+    try {
+      await this.flush();
+      this.logger.info({ rows }, 'usage journal replayed');
+    } catch {
+      // Logged by flush; the adopted segments stay queued and the timer retries them.
+    }
+  }
+
   /** Writes what is queued; concurrent callers wait for the same write, then for any rows added since. */
   async flush(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.flushing = this.writer
-      .insertUsage(batch)
+    if (this.pending === 0) {
+      this.drainedAt = Date.now();
+      return;
+    }
+    const takenAt = Date.now();
+    this.flushing = this.writePending()
       .then(() => {
-        this.written += batch.length;
+        // Whatever is queued now arrived after the flush began.
+        this.drainedAt = takenAt;
+        this.failedWrites = 0;
+        if (this.spilling && this.sealed.length === 0) {
+          this.spilling = false;
+          this.logger.info({ written: this.written }, 'the usage buffer has room again');
+        }
       })
       .catch((error: unknown) => {
-        // Put the batch back in front so no record is lost; the next flush retries it.
-        this.buffer = batch.concat(this.buffer);
-        this.logger.error({ err: { message: (error as Error).message }, pending: this.buffer.length }, 'usage write failed; will retry');
+        // Segments stay queued, in order, so no record is lost; the next flush retries them.
+        this.failedWrites += 1;
+        this.logger.error({ err: { message: (error as Error).message }, pending: this.pending }, 'usage write failed; will retry');
         throw error;
       })
       .finally(() => {
@@ -70,16 +237,128 @@ export class UsageQueue {
     await this.flushing;
   }
 
-  /** Stops the timer and drains the queue, retrying a few times before giving up loudly. */
-  async close(): Promise<void> {
+  /**
+   * Seals the current segment, then writes the unjournaled rows and every sealed segment in order.
+   * While writes fail, the current segment is sealed only once it holds a batch, so a store that is
+   * down for an hour leaves a file per batch, not one per tick.
+   */
+  private async writePending(): Promise<void> {
+    const sealedNow = this.failedWrites === 0 || this.current.count >= this.options.batchSize;
+    if (sealedNow) this.sealCurrent();
+    if (this.unjournaled.length > 0) {
+      const batch = this.unjournaled;
+      this.unjournaled = [];
+      try {
+        await this.writer.insertUsage(batch);
+      } catch (error) {
+        this.unjournaled = batch.concat(this.unjournaled);
+        throw error;
+      }
+      this.inMemory -= batch.length;
+      this.written += batch.length;
+      this.lastWriteAt = Date.now();
+    }
+    for (let count = this.sealed.length; count > 0; count--) await this.writeOldest();
+    if (!sealedNow && this.current.count > 0) {
+      this.sealCurrent();
+      await this.writeOldest();
+    }
+  }
+
+  private sealCurrent(): void {
+    const segment = this.current;
+    if (segment.count === 0) return;
+    if (segment.file !== undefined) this.options.journal?.seal(segment.file);
+    this.sealed.push(segment);
+    this.current = this.newSegment();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const segment = this.sealed[0] as Segment;
+    let rows = segment.rows;
+    if (rows === undefined) {
+      if (segment.file === undefined || this.options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
+      rows = this.options.journal.read(segment.file.path).rows;
+    }
+    const replay = segment.replay;
+    // From here on, a failure leaves doubt about what the store took.
+    segment.replay = true;
+    const toWrite = replay ? await this.notYetBooked(rows) : rows;
+    // A replayed segment may be large (a crashed process's): written in batches, each all or none.
+    for (let start = 0; start < toWrite.length; start += this.options.batchSize) {
+      const batch = start === 0 && toWrite.length <= this.options.batchSize ? toWrite : toWrite.slice(start, start + this.options.batchSize);
+      await this.writer.insertUsage(batch);
+      this.written += batch.length;
+      this.lastWriteAt = Date.now();
+    }
+    this.sealed.shift();
+    if (segment.rows !== undefined) this.inMemory -= segment.rows.length;
+    if (segment.file !== undefined) this.options.journal?.remove(segment.file);
+  }
+
+  /** The rows the store does not hold yet, keys compared as a multiset (a client may repeat a request id). */
+  private async notYetBooked(rows: readonly UsageRecord[]): Promise<UsageRecord[]> {
+    if (rows.length === 0) return [];
+    const requestIds = [...new Set(rows.map((row) => row.requestId))];
+    let booked: UsageKey[];
+    if (this.writer.findUsageKeys !== undefined) {
+      booked = await this.writer.findUsageKeys(requestIds);
+    } else if (this.writer.listUsage !== undefined) {
+      const wanted = new Set(requestIds);
+      booked = [];
+      for (const accountId of new Set(rows.map((row) => row.accountId))) {
+        for (const row of await this.writer.listUsage(accountId)) if (wanted.has(row.requestId)) booked.push(row);
+      }
+    } else {
+      return [...rows];
+    }
+    const remaining = new Map<string, number>();
+    for (const key of booked) {
+      const name = usageKey(key);
+      remaining.set(name, (remaining.get(name) ?? 0) + 1);
+    }
+    return rows.filter((row) => {
+      const name = usageKey(row);
+      const left = remaining.get(name) ?? 0;
+      if (left === 0) return true;
+      remaining.set(name, left - 1);
+      return false;
+    });
+  }
+
+  /**
+   * Stops the timer and drains the queue, retrying a few times. What still cannot be written stays
+   * in the journal and is written at the next start; only rows the journal could not take are lost.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drainAndClose();
+    return this.closing;
+  }
+
+  private async drainAndClose(): Promise<void> {
     clearInterval(this.timer);
-    for (let attempt = 1; attempt <= 5 && this.buffer.length > 0; attempt++) {
+    for (let attempt = 1; attempt <= 5 && this.pending > 0; attempt++) {
       try {
         await this.flush();
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
     }
-    if (this.buffer.length > 0) this.logger.error({ lost: this.buffer.length }, 'usage records could not be written at shutdown');
+    const journal = this.options.journal;
+    if (journal !== undefined) {
+      if (this.current.count === 0 && this.current.file !== undefined) journal.remove(this.current.file);
+      else if (this.current.file !== undefined) journal.seal(this.current.file);
+      journal.close();
+    }
+    const pending = this.pending;
+    if (pending === 0) return;
+    const lost = journal === undefined ? pending : this.unjournaled.length;
+    if (lost > 0) this.logger.error({ lost }, 'usage records could not be written at shutdown');
+    if (pending > lost) {
+      this.logger.warn(
+        { kept: pending - lost, directory: journal?.directory },
+        'usage records the store would not take stay in the usage journal; the next start writes them',
+      );
+    }
   }
 }

@@ -30,5 +30,6 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     streamed: outcome.streamed,
     fallbackAttempts: context.attempts.length,
     createdAt: new Date().toISOString(),
+    usageEstimated: outcome.usageEstimated === true,
   };
 }

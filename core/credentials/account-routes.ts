@@ -7,10 +7,14 @@ import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 
-const AccountBodySchema = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
-const KeyBodySchema = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')])),
+export const AccountBodySchema = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, description: "The account's display name" }) });
+export const KeyBodySchema = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'A label for the key' })),
+  role: Type.Optional(
+    Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')], {
+      description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
+    }),
+  ),
 });
 
 async function createKey(runtime: Runtime, accountId: string, role: PrincipalRole, name: string): Promise<Record<string, unknown>> {
@@ -22,7 +26,7 @@ async function createKey(runtime: Runtime, accountId: string, role: PrincipalRol
 
 export const accountRoutes = {
   create: guarded('operator', async (runtime, request) => {
-    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
     const account = await runtime.store.insertAccount(randomId('acc'), body.name);
     const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
     return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
@@ -32,7 +36,7 @@ export const accountRoutes = {
     return json({ accounts });
   }),
   createKey: guarded('admin', async (runtime, request, principal) => {
-    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
     return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key'), 201);
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {

@@ -20,6 +20,8 @@ export class KeyVault {
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
   /** Key id → the decrypted value being redacted from every error text and log line. */
   private readonly remembered = new Map<string, string>();
+  /** Key id → the ciphertext that last failed to decrypt: /ready is not ready while any remains. */
+  private readonly failures = new Map<string, string>();
 
   constructor(
     private readonly store: ConfigSnapshots,
@@ -30,6 +32,8 @@ export class KeyVault {
     // per request would otherwise cost a timer read on the hot path.
     this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlResolution: 1000 });
     store.onChange((snapshot) => {
+      // A failure is settled once its key is removed or re-sealed; the next use tells again.
+      for (const [id, ciphertext] of this.failures) if (snapshot.secrets.get(id)?.ciphertext !== ciphertext) this.failures.delete(id);
       // A key gone from the configuration stops being redacted by value only then: requests still
       // running with it a moment ago may yet see it echoed.
       for (const [id, apiKey] of this.remembered) {
@@ -63,14 +67,17 @@ export class KeyVault {
     if (sealed === undefined) throw new KeywayError('no_provider_available', { detail: `Provider key ${record.id} was removed.` });
     const backend = this.backends.get(sealed.backend);
     if (backend === undefined) {
+      this.failures.set(record.id, sealed.ciphertext);
       throw new KeywayError('internal_error', { detail: `crypto backend '${sealed.backend}' of key ${record.id} is not loaded`, requestId: '-' });
     }
     let apiKey: string;
     try {
       apiKey = await backend.decrypt(sealed.ciphertext, sealed.binding);
     } catch {
+      this.failures.set(record.id, sealed.ciphertext);
       throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key`, requestId: '-' });
     }
+    this.failures.delete(record.id);
     const credential: ProviderCredential = { ...record, apiKey };
     if (!this.remembered.has(record.id)) {
       rememberSecret(apiKey);
@@ -82,6 +89,11 @@ export class KeyVault {
 
   forget(id: string): void {
     this.cache.delete(id);
+  }
+
+  /** Ids of stored provider keys whose last decryption failed (wrong or missing master key). */
+  undecryptable(): string[] {
+    return [...this.failures.keys()];
   }
 
   get size(): number {

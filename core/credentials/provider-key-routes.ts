@@ -11,27 +11,42 @@ import { json } from '../http/kit/respond.ts';
 
 const SettingsSchema = Type.Object(
   {
-    default_model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    max_tokens_default: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
-    temperature_default: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
-    base_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })),
+    default_model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'The model used when a request names only the provider' })),
+    max_tokens_default: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'max_tokens for requests that do not set it' })),
+    temperature_default: Type.Optional(Type.Number({ minimum: 0, maximum: 2, description: 'temperature for requests that do not set it' })),
+    base_url: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^\\s]+$',
+        maxLength: 2048,
+        description: "The provider's API address for this key",
+        errorMessage: { pattern: 'must be an http:// or https:// URL without whitespace' },
+      }),
+    ),
   },
-  { additionalProperties: true },
+  { additionalProperties: true, description: 'Per-key settings; a provider may define more (see docs/providers.md)' },
 );
 
 const ProviderEntrySchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 64 }),
-  api_key: Type.String({ minLength: 1, maxLength: 4096, pattern: '^\\S+$' }),
-  organization_id: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+  name: Type.String({ minLength: 1, maxLength: 64, description: 'The provider, by the name its plugin gives it (GET /v1/plugins lists them)' }),
+  api_key: Type.String({
+    minLength: 1,
+    maxLength: 4096,
+    pattern: '^\\S+$',
+    description: "The provider's API key, as the provider issued it",
+    errorMessage: { pattern: 'must not contain whitespace' },
+  }),
+  organization_id: Type.Optional(
+    Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),
+  ),
   settings: Type.Optional(SettingsSchema),
-  weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000 })),
+  weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: "The key's share of traffic among its provider's keys" })),
 });
 
 export const ProviderKeysBodySchema = Type.Object({
   providers: Type.Array(ProviderEntrySchema, { minItems: 1, maxItems: 100 }),
   encryption: Type.Optional(
     Type.Object({
-      method: Type.Optional(Type.Literal('AES-256-GCM')),
+      method: Type.Optional(Type.Literal('AES-256-GCM', { description: 'The only method: keys are always sealed with AES-256-GCM' })),
       key_rotation: Type.Optional(Type.Boolean()),
       rotation_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
     }),
@@ -48,11 +63,44 @@ function validateSettings(schema: TSchema, settings: unknown, index: number): vo
   }
 }
 
+/**
+ * A key's own base_url must pass the operator's upstream address policy (core/wire/upstream-policy.ts),
+ * checked after DNS resolution; it is checked again on every call, since DNS answers change.
+ */
+async function checkBaseUrl(runtime: Runtime, baseUrl: string, index: number): Promise<void> {
+  const pending = runtime.upstream.check(baseUrl, 'key');
+  const verdict = pending instanceof Promise ? await pending : pending;
+  if (verdict.allowed) return;
+  const param = `providers[${index}].settings.base_url`;
+  let host = 'the address';
+  try {
+    host = new URL(baseUrl).host;
+  } catch {
+    // reported as an invalid URL below
+  }
+  const rule = verdict.kind === 'refused' ? verdict.rule : 'unresolvable host';
+  // The resolved address goes to the operator's log only: an account admin learns the rule, not the internal address.
+  runtime.logger.warn(
+    { param, host, rule, address: verdict.kind === 'refused' ? verdict.address : undefined },
+    'provider key base_url refused by the upstream address policy',
+  );
+  throw invalidField(param, `${host} ${verdict.message} (rule: ${rule}). Upstream addresses are the operator's decision; see docs/security.md.`);
+}
+
 /** The public face of a stored key: never the key itself. */
 export function describeKey(listing: KeyListing, runtime: Runtime): Record<string, unknown> {
   const models = runtime.models.get(listing.id);
-  // The models check is the freshest word on a key (flagged keys are re-checked before listing).
-  const status = models !== undefined && (listing.status === 'active' || listing.status === 'invalid') ? models.status : listing.status;
+  // The models check is the freshest word on a key (flagged keys are re-checked before listing). An
+  // active key not checked yet says `verifying`: routing already uses it, but no provider has vouched
+  // for it.
+  const status =
+    models === undefined
+      ? listing.status === 'active'
+        ? 'verifying'
+        : listing.status
+      : listing.status === 'active' || listing.status === 'invalid'
+        ? models.status
+        : listing.status;
   return {
     name: listing.provider,
     key_id: listing.id,
@@ -71,7 +119,7 @@ export function describeKey(listing: KeyListing, runtime: Runtime): Record<strin
 }
 
 async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner, request: Request): Promise<Response> {
-  const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config.maxBodyBytes));
+  const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
   const accountId = owner === 'platform' ? null : principal.accountId;
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend', requestId: '-' });
@@ -84,6 +132,7 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     }
     // The provider's own settings (Gemini's safety_settings…) are its to define.
     if (adapter.keySettingsSchema !== undefined && entry.settings !== undefined) validateSettings(adapter.keySettingsSchema, entry.settings, index);
+    if (entry.settings?.base_url !== undefined) await checkBaseUrl(runtime, entry.settings.base_url, index);
     const print = fingerprint(entry.api_key);
     const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
     if (duplicate !== undefined)

@@ -11,6 +11,10 @@ import { chatCompletions, embeddings, listModels, type ClientAddress } from './i
 import { withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
+import { documented, operationDetail, serveOpenApi } from './openapi.ts';
+import { routeDocs } from './route-docs.ts';
+import { connectionsRoutes } from './connections-routes.ts';
+import { createReadiness } from './readiness.ts';
 
 /**
  * The HTTP surface: the core's routes, then every route a plugin contributed. Bodies are read by
@@ -20,6 +24,7 @@ import { platformRoutes } from './platform-routes.ts';
 export function createApp(runtime: Runtime): Elysia {
   let server: import('bun').Server<unknown> | null = null;
   const clientAddress: ClientAddress = (request) => server?.requestIP(request)?.address;
+  const readiness = createReadiness(runtime);
   const none = { parse: 'none' } as const;
   const app = new Elysia()
     .onStart(({ server: started }) => {
@@ -33,45 +38,61 @@ export function createApp(runtime: Runtime): Elysia {
       }
       return errorAsResponse(error, requestId, runtime.logger);
     })
-    .get('/health', () => json({ status: 'ok' }))
-    .get('/ready', async ({ request }) => {
-      try {
-        await runtime.store.ping();
-        if (runtime.snapshots.current.version === 0) throw new KeywayError('not_ready', { detail: 'configuration not loaded yet' });
-        return json({ status: 'ready', config_version: runtime.snapshots.current.version });
-      } catch (error) {
-        const failure = error instanceof KeywayError ? error : new KeywayError('not_ready', { detail: 'storage is not reachable' });
-        return errorAsResponse(failure, requestIdOf(request), runtime.logger);
-      }
-    })
-    .post('/v1/chat/completions', ({ request }) => chatCompletions(runtime, request, clientAddress), none)
-    .post('/v1/embeddings', ({ request }) => embeddings(runtime, request, clientAddress), none)
-    .get('/v1/models', ({ request }) => listModels(runtime, request))
-    .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), none)
-    .get('/v1/providers', ({ request }) => providerKeyRoutes.list(runtime, request))
-    .delete('/v1/providers/keys/:id', ({ request, params }) => providerKeyRoutes.remove(runtime, request, params), none)
-    .post('/v1/platform/keys', ({ request }) => providerKeyRoutes.addPlatform(runtime, request), none)
-    .get('/v1/platform/keys', ({ request }) => providerKeyRoutes.listPlatform(runtime, request))
-    .delete('/v1/platform/keys/:id', ({ request, params }) => providerKeyRoutes.removePlatform(runtime, request, params), none)
-    .post('/v1/accounts', ({ request }) => accountRoutes.create(runtime, request), none)
-    .get('/v1/accounts', ({ request }) => accountRoutes.list(runtime, request))
-    .post('/v1/keys', ({ request }) => accountRoutes.createKey(runtime, request), none)
-    .get('/v1/keys', ({ request }) => accountRoutes.listKeys(runtime, request))
-    .delete('/v1/keys/:id', ({ request, params }) => accountRoutes.revokeKey(runtime, request, params), none)
-    .get('/v1/plugins', ({ request }) => platformRoutes.listPlugins(runtime, request))
-    .get('/v1/settings', ({ request }) => platformRoutes.getSettings(runtime, request))
-    .put('/v1/settings/routing', ({ request }) => routingRoutes.putRouting(runtime, request), none)
-    .get('/v1/providers/health', ({ request }) => healthRoutes.getHealth(runtime, request))
-    .post('/v1/providers/health-check', ({ request }) => healthRoutes.putHealthCheck(runtime, request), none)
-    .get('/v1/model-classes', ({ request }) => routingRoutes.getModelClasses(runtime, request))
-    .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), none)
-    .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), none)
-    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), none);
+    .get('/health', () => json({ status: 'ok' }), documented(routeDocs.health))
+    .get(
+      '/ready',
+      async ({ request }) => {
+        const report = await readiness();
+        if (report.ready) return json({ status: 'ready', config_version: report.configVersion });
+        const detail = report.problems.map((problem) => problem.detail).join('; ');
+        const reasons = report.problems.map(({ check, detail: reason }) => ({ check, detail: reason }));
+        return errorAsResponse(new KeywayError('not_ready', { detail }, { extra: { reasons } }), requestIdOf(request), runtime.logger);
+      },
+      documented(routeDocs.ready),
+    )
+    .post('/v1/chat/completions', ({ request }) => chatCompletions(runtime, request, clientAddress), documented(routeDocs.chatCompletions))
+    .post('/v1/embeddings', ({ request }) => embeddings(runtime, request, clientAddress), documented(routeDocs.embeddings))
+    .get('/v1/models', ({ request }) => listModels(runtime, request), documented(routeDocs.listModels))
+    .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), documented(routeDocs.addProviderKeys))
+    .get('/v1/providers', ({ request }) => providerKeyRoutes.list(runtime, request), documented(routeDocs.listProviderKeys))
+    .delete('/v1/providers/keys/:id', ({ request, params }) => providerKeyRoutes.remove(runtime, request, params), documented(routeDocs.removeProviderKey))
+    .post('/v1/platform/keys', ({ request }) => providerKeyRoutes.addPlatform(runtime, request), documented(routeDocs.addPlatformKeys))
+    .get('/v1/platform/keys', ({ request }) => providerKeyRoutes.listPlatform(runtime, request), documented(routeDocs.listPlatformKeys))
+    .delete(
+      '/v1/platform/keys/:id',
+      ({ request, params }) => providerKeyRoutes.removePlatform(runtime, request, params),
+      documented(routeDocs.removePlatformKey),
+    )
+    .get('/v1/platform/connections', ({ request }) => connectionsRoutes.get(runtime, request), documented(routeDocs.connections))
+    .post('/v1/accounts', ({ request }) => accountRoutes.create(runtime, request), documented(routeDocs.createAccount))
+    .get('/v1/accounts', ({ request }) => accountRoutes.list(runtime, request), documented(routeDocs.listAccounts))
+    .post('/v1/keys', ({ request }) => accountRoutes.createKey(runtime, request), documented(routeDocs.createKey))
+    .get('/v1/keys', ({ request }) => accountRoutes.listKeys(runtime, request), documented(routeDocs.listKeys))
+    .delete('/v1/keys/:id', ({ request, params }) => accountRoutes.revokeKey(runtime, request, params), documented(routeDocs.revokeKey))
+    .get('/v1/plugins', ({ request }) => platformRoutes.listPlugins(runtime, request), documented(routeDocs.listPlugins))
+    .get('/v1/settings', ({ request }) => platformRoutes.getSettings(runtime, request), documented(routeDocs.getSettings))
+    .put('/v1/settings/routing', ({ request }) => routingRoutes.putRouting(runtime, request), documented(routeDocs.putRouting))
+    .get('/v1/providers/health', ({ request }) => healthRoutes.getHealth(runtime, request), documented(routeDocs.getHealth))
+    .post('/v1/providers/health-check', ({ request }) => healthRoutes.putHealthCheck(runtime, request), documented(routeDocs.putHealthCheck))
+    .get('/v1/model-classes', ({ request }) => routingRoutes.getModelClasses(runtime, request), documented(routeDocs.getModelClasses))
+    .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), documented(routeDocs.putAccountModelClasses))
+    .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), documented(routeDocs.putPlatformModelClasses))
+    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings));
   for (const { value: route } of runtime.plugins.routes) {
     const handler = pluginRouteHandler(runtime, route, clientAddress);
-    app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), none);
+    app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), {
+      ...none,
+      detail: pluginRouteDetail(route),
+    });
   }
+  // Generated once, here, from every route above: nothing of it runs per request.
+  serveOpenApi(app as unknown as Elysia);
   return app as unknown as Elysia;
+}
+
+/** A plugin route in the OpenAPI document: its summary and, when it declares them, its schemas. */
+function pluginRouteDetail(route: RouteDefinition) {
+  return operationDetail({ summary: route.summary ?? `${route.method} ${route.path}`, tag: 'Plugins', body: route.body, response: route.response });
 }
 
 /** Wraps a plugin's route: the declared role is checked first, and any throw becomes the spec's error. */

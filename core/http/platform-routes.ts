@@ -5,9 +5,9 @@ import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
 import { json } from './kit/respond.ts';
 
-const PlatformSettingsSchema = Type.Object({
-  platform_markup_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
-  byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+export const PlatformSettingsSchema = Type.Object({
+  platform_markup_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'Markup, in percent, on requests served with platform keys' })),
+  byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: "Fee, in percent, on requests served with the account's own keys" })),
 });
 
 export const platformRoutes = {
@@ -15,7 +15,7 @@ export const platformRoutes = {
     json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} }),
   ),
   putPlatformSettings: guarded('operator', async (runtime, request) => {
-    const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config.maxBodyBytes));
+    const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
     for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);
     await runtime.snapshots.refresh();
     const settings = runtime.snapshots.current.platformSettings;

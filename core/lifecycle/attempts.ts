@@ -4,10 +4,13 @@
 
 import type { GatewayConfig } from '../config.ts';
 import { scheduleDeadline } from './deadlines.ts';
+import type { UpstreamSlots } from './upstream-slots.ts';
 import { KeywayError } from '../errors.ts';
-import { upstreamFailure } from '../wire/provider-kit.ts';
+import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
 import type { HealthMonitor } from '../routing/health/monitor.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
+import type { Logger } from '../logger.ts';
+import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 import type { AttemptRecord, CallContext, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
 import type { FailureReason, RoutingOptions } from '../spec/vocabulary.ts';
 
@@ -40,6 +43,12 @@ export interface AttemptDependencies {
   vault: KeyVault;
   health: HealthMonitor;
   config: GatewayConfig;
+  /** Fair shares of the upstream connections, per account and per upstream (none: no limit). */
+  slots?: UpstreamSlots;
+  /** The upstream address policy every adapter call runs under (none: addresses are not checked). */
+  upstream?: UpstreamPolicy;
+  /** Where an adapter's own bug (a TypeError, a stack overflow) is logged with its stack. */
+  logger?: Logger;
   random?: () => number;
   sleep?: (milliseconds: number, signal: AbortSignal | undefined) => Promise<void>;
 }
@@ -99,6 +108,8 @@ export async function runAttempts<Value>(
   const sleep = dependencies.sleep ?? defaultSleep;
   const started = performance.now();
   let lastError: KeywayError | undefined;
+  // Providers whose adapter threw a bug of its own: their other keys would fail the same way.
+  let broken: Set<string> | undefined;
   let stop = false;
   for (let pass = 0; pass <= policy.retries && !stop; pass++) {
     if (pass > 0) {
@@ -114,7 +125,8 @@ export async function runAttempts<Value>(
       const candidate = context.candidates[position] as RouteCandidate;
       const adapter = dependencies.providers.get(candidate.provider);
       // Health can change during a request (an earlier attempt's auth error takes a key out).
-      if (adapter === undefined || (context.attempts.length > 0 && !dependencies.health.isAvailable(candidate.key))) continue;
+      if (adapter === undefined || broken?.has(candidate.provider) || (context.attempts.length > 0 && !dependencies.health.isAvailable(candidate.key)))
+        continue;
       const remainingMs = policy.totalTimeoutMs - (performance.now() - started);
       if (remainingMs <= 0) {
         stop = true;
@@ -125,8 +137,11 @@ export async function runAttempts<Value>(
       const failure = outcome.failure as KeywayError;
       if (clientSignal?.aborted) throw failure;
       lastError = failure;
+      if (outcome.adapterBug) (broken ??= new Set()).add(candidate.provider);
       const isLast = position === context.candidates.length - 1 && pass === policy.retries;
-      if (failure.reason === undefined || !policy.reasons.includes(failure.reason) || isLast) {
+      // Keyway's own failure is no provider's: it falls back when the request falls back on server errors.
+      const fallbackReason = failure.code === 'internal_error' ? 'server_error' : failure.reason;
+      if (fallbackReason === undefined || !policy.reasons.includes(fallbackReason) || isLast) {
         stop = true;
         break;
       }
@@ -138,6 +153,8 @@ export async function runAttempts<Value>(
 interface AttemptOutcome<Value> {
   success?: AttemptSuccess<Value>;
   failure?: KeywayError;
+  /** The adapter threw an error of Keyway's own making (not a provider failure). */
+  adapterBug?: boolean;
 }
 
 async function attemptOnce<Value>(
@@ -151,6 +168,18 @@ async function attemptOnce<Value>(
   remainingMs: number,
 ): Promise<AttemptOutcome<Value>> {
   const { firstByteMs, connectMs } = deadlinesFor(routing, candidate, dependencies.config);
+  // A slot of the account's and of the upstream's share, held until the answer is complete. Time
+  // queued for it is Keyway's, not the provider's: the latency clock and the first-byte deadline
+  // start once it is held, and a refusal (gateway_busy) is no failure of the provider's.
+  const entering = dependencies.slots?.enter(context.principal.accountId, candidate, adapter, Math.min(firstByteMs, remainingMs), clientSignal);
+  let release: (() => void) | undefined;
+  if (entering instanceof Promise) {
+    const queuedAt = performance.now();
+    const entered = await entering;
+    if (entered instanceof KeywayError) return { failure: entered };
+    release = entered;
+    remainingMs -= performance.now() - queuedAt;
+  } else release = entering;
   const started = performance.now();
   const abort = new AbortController();
   const onClientGone = () => abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the connection' }, { reason: 'server_error' }));
@@ -177,13 +206,19 @@ async function attemptOnce<Value>(
       upstream: {},
       connectTimeoutMs: connectMs,
     };
-    const value = await run(adapter, call);
+    const upstream = dependencies.upstream;
+    const callContext = call;
+    const value = await (upstream === undefined
+      ? run(adapter, callContext)
+      : withUpstreamScope({ policy: upstream, trust: trustForKey(callContext.credential.settings) }, () => run(adapter, callContext)));
     firstByteTimer.cancel();
     const latencyMs = performance.now() - started;
     dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
-    const totalTimer = scheduleDeadline(Math.max(1, remainingMs - latencyMs), () =>
-      abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' })),
-    );
+    const totalTimer = scheduleDeadline(Math.max(1, remainingMs - latencyMs), () => {
+      abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' }));
+      // The call is over: its slots go back even if nobody reads the answer any more.
+      release?.();
+    });
     context.served = { provider: candidate.provider, model: candidate.model, keyId: candidate.key.id, owner: candidate.key.owner };
     return {
       success: {
@@ -194,18 +229,28 @@ async function attemptOnce<Value>(
         done: () => {
           totalTimer.cancel();
           clientSignal?.removeEventListener('abort', onClientGone);
+          release?.();
         },
       },
     };
   } catch (error) {
     firstByteTimer.cancel();
+    release?.();
     clientSignal?.removeEventListener('abort', onClientGone);
+    // A deadline or a cancel aborts the call with its own KeywayError: an adapter that let fetch's
+    // rejection through (or wrapped it) failed because of it.
+    const deadline: unknown = abort.signal.aborted ? abort.signal.reason : undefined;
     if (!abort.signal.aborted) abort.abort();
-    const failure = withoutSecret(error instanceof KeywayError ? error : foreignFailure(candidate.provider, error), call?.credential.apiKey);
+    const classified =
+      error instanceof KeywayError ? error : deadline instanceof KeywayError ? deadline : foreignFailure(candidate.provider, error, context.requestId);
+    const failure = withoutSecret(classified, call?.credential.apiKey);
     const durationMs = performance.now() - started;
+    const adapterBug = !(error instanceof KeywayError) && classified.code === 'internal_error';
+    if (adapterBug) logAdapterBug(dependencies.logger, context, candidate, error, call?.credential.apiKey);
     // An adapter that refuses to translate a request (invalid_field, unsupported_feature: a 4xx with no
-    // failure reason) never reached the provider, so the refusal says nothing about its health.
-    const reachedProvider = failure.reason !== undefined || failure.status >= 500;
+    // failure reason) never reached the provider, so the refusal says nothing about its health; nor
+    // does Keyway's own failure (internal_error, plugin_error: a bug, a key that cannot be decrypted).
+    const reachedProvider = failure.reason !== undefined || (failure.status >= 500 && !KEYWAY_FAILURES.has(failure.code));
     if (!clientSignal?.aborted && reachedProvider) {
       dependencies.health.record(candidate.key, {
         ok: false,
@@ -216,8 +261,21 @@ async function attemptOnce<Value>(
       });
     }
     if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs));
-    return { failure };
+    return { failure, adapterBug };
   }
+}
+
+/** Failures that are Keyway's, never a provider's: they are not recorded against its health. */
+const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error']);
+
+function logAdapterBug(logger: Logger | undefined, context: RequestContext, candidate: RouteCandidate, error: unknown, secret: string | undefined): void {
+  if (logger === undefined) return;
+  let stack = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  if (secret !== undefined && secret.length >= 8) stack = stack.replaceAll(secret, '[REDACTED]');
+  logger.error(
+    { requestId: context.requestId, provider: candidate.provider, keyId: candidate.key.id, error: stack.slice(0, 4000) },
+    'provider adapter failed inside Keyway (not counted against the provider)',
+  );
 }
 
 const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
@@ -242,21 +300,51 @@ interface ForeignFailureFields {
 
 /**
  * A failure thrown by an adapter that could not use the core's KeywayError (a plugin loaded from disk
- * by the compiled binary, or one that threw a plain Error). A `reason` (or `keywayReason`) naming a
- * failure class keeps its fallback meaning; the message is scrubbed of secrets like any upstream text.
+ * by the compiled binary, or one that threw a plain Error). What it means depends on what it says:
+ *
+ * - a `reason` (or `keywayReason`) naming a failure class, or an HTTP `status` (400–599), is the
+ *   upstream's answer: a provider failure that keeps its fallback meaning (an unknown reason is a
+ *   `server_error`);
+ * - a network error (fetch's rejection with a system `code` such as ECONNREFUSED, a TimeoutError) is
+ *   a provider failure too: `server_error`, or `timeout`;
+ * - anything else (a TypeError, RangeError or SyntaxError from translation code, a stack overflow) is
+ *   Keyway's own bug: a 500 `internal_error`, never recorded against the provider's health.
+ *
+ * The message is scrubbed of secrets like any upstream text; an internal error shows only its name.
  */
-export function foreignFailure(provider: string, error: unknown): KeywayError {
+export function foreignFailure(provider: string, error: unknown, requestId = '-'): KeywayError {
   const fields = (error !== null && typeof error === 'object' ? error : {}) as ForeignFailureFields;
   const claimed = typeof fields.keywayReason === 'string' ? fields.keywayReason : fields.reason;
-  const reason = typeof claimed === 'string' && FAILURE_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error';
   const status =
-    typeof fields.status === 'number' && Number.isInteger(fields.status) && fields.status >= 100 && fields.status <= 599 ? fields.status : undefined;
+    typeof fields.status === 'number' && Number.isInteger(fields.status) && fields.status >= 400 && fields.status <= 599 ? fields.status : undefined;
   const retryAfterSeconds =
     typeof fields.retryAfterSeconds === 'number' && Number.isFinite(fields.retryAfterSeconds) && fields.retryAfterSeconds >= 0
       ? fields.retryAfterSeconds
       : undefined;
   const message = error instanceof Error ? error.message : String(error);
-  return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
+  if (typeof claimed === 'string' || status !== undefined) {
+    const reason: FailureReason =
+      typeof claimed === 'string' ? (FAILURE_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error') : reasonFromStatus(status as number);
+    return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
+  }
+  const network = networkErrorName(error);
+  if (network !== undefined) {
+    const reason: FailureReason = network === 'TimeoutError' ? 'timeout' : 'server_error';
+    return upstreamFailure({ provider, status: undefined, reason, message: `connection failed (${network})` });
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  return new KeywayError('internal_error', { detail: `${name} in the ${provider} adapter`, requestId }, { extra: { provider } });
+}
+
+/** Codes Node, Bun and undici put on a failed connection (fetch rejects with a TypeError carrying one). */
+const NETWORK_CODE =
+  /^(E[A-Z0-9_]{2,}|UND_ERR_[A-Z_]+|ConnectionRefused|ConnectionClosed|ConnectionReset|FailedToOpenSocket|ConnectionTimeout|TLS\w*|CERT_\w+|UNABLE_TO_\w+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/;
+
+function networkErrorName(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.name === 'TimeoutError') return 'TimeoutError';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && NETWORK_CODE.test(code) ? `${error.name} ${code}` : undefined;
 }
 
 /**

@@ -3,12 +3,14 @@
 
 import type { Accountant } from '../accounting/account.ts';
 import { StreamObserver } from '../accounting/stream-observer.ts';
+import { estimatedUsage } from '../accounting/token-estimate.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
 import type { RequestContext } from '../spec/lifecycle.ts';
 import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
+import type { DrainWatch } from './drain.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -96,35 +98,81 @@ export interface OpenedStream {
   first: StreamPart;
 }
 
-export function streamAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, success: AttemptSuccess<OpenedStream>): Response {
+export function streamAnswer(
+  accountant: Accountant,
+  dialect: Dialect,
+  context: RequestContext,
+  success: AttemptSuccess<OpenedStream>,
+  drain?: DrainWatch,
+): Response {
   const { iterator, first } = success.value;
   const observer = new StreamObserver();
   observer.observe(first);
   const encoder: StreamEncoder = dialect.createStreamEncoder(context, observer.model ?? success.candidate.model);
   let pendingFirst: StreamPart | undefined = first;
+  /** Set once the stream is over, whoever ended it: later events change nothing. */
+  let ended = false;
+  let output: ReadableStreamDefaultController<Uint8Array> | undefined;
 
-  const finish = (status: number, error: ErrorDescriptor | undefined): void => {
+  // `cut`: the stream stopped before its end while the provider kept working (the client left, or
+  // the drain deadline passed). The provider's usage is billed if it came; otherwise an estimate.
+  const finish = (status: number, error: ErrorDescriptor | undefined, cut = false): void => {
+    ended = true;
+    unwatch?.();
     if (context.outcome !== undefined) return;
     success.done();
-    accountant.account(context, { status, usage: observer.usage, finishReason: observer.finishReason, error, streamed: true });
+    const estimate = cut && observer.usage === undefined;
+    accountant.account(context, {
+      status,
+      usage: estimate ? estimatedUsage(context.request, observer.streamedTokens) : observer.usage,
+      finishReason: observer.finishReason,
+      error,
+      streamed: true,
+      ...(estimate ? { usageEstimated: true } : {}),
+    });
   };
+
+  // Shutdown: a stream still running at the drain deadline ends with an error event in its dialect.
+  const onDrain = (): void => {
+    if (ended) return;
+    const descriptor = descriptorFromError(
+      new KeywayError('not_ready', { detail: 'Keyway is shutting down: the stream was ended at the drain deadline (KEYWAY_DRAIN_TIMEOUT_MS).' }),
+      context.requestId,
+    );
+    try {
+      output?.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
+      output?.close();
+    } catch {
+      // The client is already gone.
+    }
+    success.abort.abort(new KeywayError('upstream_error', { detail: 'Keyway is shutting down' }, { reason: 'server_error' }));
+    void iterator.return?.()?.catch?.(() => undefined);
+    finish(descriptor.status, descriptor, true);
+  };
+  const unwatch = drain?.watch(onDrain);
 
   // Pull-based: the next upstream part is read only when the client is ready for more, so a slow
   // client slows the upstream instead of filling memory.
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      output = controller;
+      if (drain?.expired === true) onDrain();
+    },
     async pull(controller) {
       try {
-        while (true) {
+        while (!ended) {
           let part: StreamPart;
           if (pendingFirst !== undefined) {
             part = pendingFirst;
             pendingFirst = undefined;
           } else {
             const next = await iterator.next();
+            if (ended) return;
             if (next.done) {
+              // Booked before the last bytes are handed over: the usage row is journaled by then.
+              finish(200, undefined);
               controller.enqueue(textEncoder.encode(encoder.end()));
               controller.close();
-              finish(200, undefined);
               return;
             }
             part = next.value;
@@ -132,9 +180,9 @@ export function streamAnswer(accountant: Accountant, dialect: Dialect, context: 
           }
           const text = encoder.encode(part);
           if (part.type === 'error') {
+            finish(part.error.status, part.error);
             if (text.length > 0) controller.enqueue(textEncoder.encode(text));
             controller.close();
-            finish(part.error.status, part.error);
             void iterator.return?.();
             return;
           }
@@ -144,16 +192,25 @@ export function streamAnswer(accountant: Accountant, dialect: Dialect, context: 
           }
         }
       } catch (error) {
+        if (ended) {
+          try {
+            controller.close();
+          } catch {
+            // Already closed.
+          }
+          return;
+        }
         const descriptor = descriptorFromError(error, context.requestId);
+        finish(descriptor.status, descriptor);
         controller.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
         controller.close();
-        finish(descriptor.status, descriptor);
       }
     },
     cancel() {
+      if (ended) return;
       success.abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the stream' }, { reason: 'server_error' }));
       void iterator.return?.();
-      finish(499, { status: 499, type: 'client_closed', code: 'client_closed', message: 'The client closed the stream.' });
+      finish(499, { status: 499, type: 'client_closed', code: 'client_closed', message: 'The client closed the stream.' }, true);
     },
   });
   const headers = inferenceHeaders(context, observer.model, undefined);

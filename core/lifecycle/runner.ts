@@ -15,8 +15,10 @@ import type { ChatOperation, Dialect, InboundOperation, ParseContext, UnaryOpera
 import type { RequestContext } from '../spec/lifecycle.ts';
 import type { Principal } from '../spec/principal.ts';
 import type { CallContext, ProviderAdapter } from '../spec/provider.ts';
+import { viaNamesKeyway } from '../wire/upstream-policy.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
+import type { DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
 
@@ -29,9 +31,18 @@ export interface LifecycleDependencies {
   hooks: HookTable;
   logger: Logger;
   maxBodyBytes: number;
+  /** How deeply a request body may nest; the default when absent. */
+  maxJsonDepth?: number;
+  /** The shutdown drain's deadline: in-flight streams then end with an error event. */
+  drain?: DrainWatch;
 }
 
 const noAddress = (): undefined => undefined;
+
+const LOOP_DETECTED = new KeywayError('loop_detected', {
+  detail:
+    "This request already passed through a Keyway gateway (its Via header names one), so answering it would loop: a provider key's base_url or a KEYWAY_<PROVIDER>_BASE_URL points at a Keyway. Point it at the provider itself.",
+});
 
 export class LifecycleRunner {
   constructor(private readonly dependencies: LifecycleDependencies) {}
@@ -39,6 +50,9 @@ export class LifecycleRunner {
   /** Runs one inbound request; always answers in the operation's dialect, never throws. */
   async run(request: Request, operation: InboundOperation, clientAddress: () => string | undefined = noAddress): Promise<Response> {
     const requestId = requestIdOf(request);
+    // Keyway marks every upstream request with `Via: 1.1 keyway-…`: one that comes back is a loop
+    // (a base URL that reaches Keyway itself), refused before it costs anything. One header lookup.
+    if (viaNamesKeyway(request.headers.get('via'))) return errorResponse(operation.dialect, LOOP_DETECTED.toDescriptor(), requestId);
     let principal: Principal;
     try {
       principal = this.dependencies.authenticate(request.headers);
@@ -48,7 +62,7 @@ export class LifecycleRunner {
     }
     const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
     try {
-      const body = await readJson(request, this.dependencies.maxBodyBytes);
+      const body = await readJson(request, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const preparing = this.runStagesBeforeCall(context);
@@ -138,7 +152,7 @@ export class LifecycleRunner {
       return chatAnswer(accountant, operation.dialect, context, success);
     }
     const success = await this.attempt(context, (adapter, call) => openStream(adapter, call, context), clientSignal);
-    return streamAnswer(accountant, operation.dialect, context, success);
+    return streamAnswer(accountant, operation.dialect, context, success, this.dependencies.drain);
   }
 
   private async callUnary(context: RequestContext, operation: UnaryOperation<unknown>, clientSignal: AbortSignal): Promise<Response> {

@@ -3,6 +3,7 @@ import { KeywayError } from '../errors.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderAdapter, ProviderKeyRecord } from '../spec/plugin.ts';
+import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 
 export type KeyHealth = 'active' | 'invalid' | 'unreachable' | 'unknown';
 
@@ -28,6 +29,8 @@ export class ReportedModels {
     private readonly store: ConfigSnapshots,
     private readonly logger: Logger,
     private readonly ttlMs: number,
+    /** The upstream address policy model listings run under (none: addresses are not checked). */
+    private readonly upstream?: UpstreamPolicy,
   ) {}
 
   get(keyId: string): ModelListing | undefined {
@@ -74,7 +77,8 @@ export class ReportedModels {
     try {
       if (adapter === undefined) throw new Error(`provider ${key.provider} is not loaded`);
       const credential = await this.vault.credential(key);
-      const models = await adapter.listModels(credential, AbortSignal.timeout(timeoutMs));
+      const scope = this.upstream === undefined ? undefined : { policy: this.upstream, trust: trustForKey(credential.settings) };
+      const models = await withUpstreamScope(scope, () => adapter.listModels(credential, AbortSignal.timeout(timeoutMs)));
       listing = { models, modelSet: new Set(models), status: 'active', checkedAt: Date.now(), error: undefined };
     } catch (error) {
       const reason = error instanceof KeywayError ? error.reason : undefined;

@@ -8,4 +8,13 @@ export interface CryptoBackend {
   decrypt(ciphertext: string, binding: string): Promise<string>;
   /** The key version new ciphertexts are written under. */
   currentKeyVersion(): number;
+  /**
+   * Optional: every key version this backend can decrypt, the current one included. Without it the
+   * core assumes only `currentKeyVersion()`. The core keeps a key check per version (docs/security.md).
+   */
+  keyVersions?(): readonly number[];
+  /** Optional: `encrypt` under an older configured version, so a key check can be written for it. */
+  encryptWithKeyVersion?(plaintext: string, binding: string, keyVersion: number): Promise<string>;
+  /** Optional: where a key version comes from (a variable, a setting, a file path), never the key itself. */
+  keySource?(keyVersion: number): string | undefined;
 }

@@ -35,6 +35,12 @@ export interface RequestOutcome {
   streamed: boolean;
   /** List price of the usage, or the provider's own reported cost; undefined when unpriced. */
   costUsd: number | undefined;
+  /**
+   * True when `usage` is not the provider's own figures: Keyway's estimate for a stream cut before
+   * the provider sent its usage, or counts the account stage capped as absurd (docs/security.md,
+   * "The books").
+   */
+  usageEstimated?: boolean;
 }
 
 export interface RequestContext {

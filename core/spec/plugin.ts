@@ -46,6 +46,10 @@ export interface RouteDefinition {
   role?: PrincipalRole;
   /** One line for the OpenAPI document. */
   summary?: string;
+  /** The JSON request body, for the OpenAPI document only: the core never validates against it. */
+  body?: TSchema;
+  /** The JSON answer on success, for the OpenAPI document only. */
+  response?: TSchema;
   handle(input: RouteInput): MaybePromise<Response>;
 }
 

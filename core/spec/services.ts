@@ -49,6 +49,7 @@ export type ProviderKit = Pick<
   | 'parseDataUrl'
   | 'parseToolArguments'
   | 'parseJsonOrUndefined'
+  | 'bodySummary'
 > &
   Pick<typeof sseModule, 'readSseEvents' | 'SseParser' | 'encodeSseData' | 'encodeSseEvent' | 'SSE_DONE' | 'SSE_HEADERS'>;
 

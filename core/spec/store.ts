@@ -84,6 +84,19 @@ export interface UsageRecord {
   streamed: boolean;
   fallbackAttempts: number;
   createdAt: string;
+  /**
+   * True when the token counts are not the provider's own figures: Keyway's estimate for a stream cut
+   * before the provider sent its usage (the client left, or the shutdown drain ended it), or counts
+   * capped because the provider reported absurd ones. Stores return false when it was not set.
+   */
+  usageEstimated?: boolean;
+}
+
+/** What identifies a booked usage row when the crash journal is replayed (core/accounting/usage-journal.ts). */
+export interface UsageKey {
+  requestId: string;
+  accountId: string;
+  createdAt: string;
 }
 
 /** A forward-only schema change, in one store dialect's SQL. */
@@ -138,6 +151,11 @@ export interface Store {
   /** One batch, all or none: a failed write leaves nothing behind, so a retry cannot double count. */
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
+  /**
+   * Optional: the keys of the booked rows whose request id is one of these, so the journal replay at
+   * start books no row twice. A store without it is read with `listUsage`, account by account.
+   */
+  findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
 
   /** Plugin tables, in `dialect`'s SQL with `?` placeholders, one statement per call: for plugins that ship migrations. */
   query(sql: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;

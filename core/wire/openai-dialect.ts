@@ -6,7 +6,7 @@ import type { ChatOperation, Dialect, UnaryOperation } from '../spec/dialect.ts'
 import type { EmbeddingsRequest, EmbeddingsResult } from '../spec/provider.ts';
 import type { ChatRequest } from '../spec/vocabulary.ts';
 import { encodeChatCompletion, OpenAIStreamEncoder } from './openai-encoder.ts';
-import { validateChatRequest } from './request-validation.ts';
+import { hasControlCharacter, validateChatRequest } from './request-validation.ts';
 
 export const openAIDialect: Dialect = {
   name: 'openai',
@@ -32,6 +32,7 @@ function validateEmbeddings(body: unknown): EmbeddingsBody {
     throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   const request = body as Record<string, unknown>;
   if (typeof request.model !== 'string' || request.model.length === 0) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  if (hasControlCharacter(request.model)) throw invalidField('model', 'must not contain control characters');
   const input = request.input;
   const valid =
     typeof input === 'string' ||

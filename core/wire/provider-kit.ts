@@ -6,6 +6,7 @@ import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { FailureReason } from '../spec/vocabulary.ts';
+import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
 export function resolveBaseUrl(credential: ProviderCredential, environmentBaseUrl: string | undefined, defaultBaseUrl: string): string {
@@ -37,10 +38,30 @@ export interface UpstreamFailureInput {
   param?: string | null | undefined;
 }
 
+/** How much of a provider's own message reaches a client: enough to act on, too little to relay a page. */
+export const PROVIDER_MESSAGE_LIMIT = 200;
+
+function shortMessage(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= PROVIDER_MESSAGE_LIMIT ? flat : `${flat.slice(0, PROVIDER_MESSAGE_LIMIT - 1)}…`;
+}
+
+/**
+ * What a client learns about an error body that is not the provider's JSON error shape: its kind and
+ * size, never its text (an HTML error page, or whatever an internal address answered).
+ */
+export function bodySummary(bodyText: string, contentType?: string | null): string {
+  const bytes = Buffer.byteLength(bodyText);
+  if (bytes === 0) return 'empty body';
+  const type = contentType?.split(';')[0]?.trim().toLowerCase().slice(0, 60);
+  if (parseJsonOrUndefined(bodyText) !== undefined) return `JSON body without an error message (${bytes} bytes)`;
+  return `non-JSON body (${type ? `${type}, ` : ''}${bytes} bytes)`;
+}
+
 /** A classified upstream failure, in the error table's terms. */
 export function upstreamFailure(input: UpstreamFailureInput): KeywayError {
   const code = CODE_BY_REASON[input.reason];
-  const providerMessage = redactSecrets(input.message).slice(0, 1000);
+  const providerMessage = shortMessage(redactSecrets(input.message));
   const detail =
     input.reason === 'auth_error'
       ? `The ${input.provider} provider key was rejected by ${input.provider} (HTTP ${input.status ?? 'n/a'}): ${providerMessage}`
@@ -104,6 +125,56 @@ export interface UpstreamCall {
   info?: { requestIdHeader: string; remainingHeaders: readonly string[] };
 }
 
+const ANONYMOUS_VIA = `${VIA_PROTOCOL} ${VIA_PSEUDONYM}`;
+
+/**
+ * Before any upstream connection: the address policy of the scope the core set around this adapter
+ * call (core/wire/upstream-policy.ts), and the headers with Keyway's `Via` marker added. Outside a
+ * scope (an adapter called directly, as in unit tests) only the marker is added.
+ */
+function admitUpstream(url: string, headers: Record<string, string>, provider: string): Record<string, string> | Promise<Record<string, string>> {
+  const scope = currentUpstreamScope();
+  const marked = { ...headers, via: scope?.policy.via ?? ANONYMOUS_VIA };
+  if (scope === undefined) return marked;
+  const verdict = scope.policy.check(url, scope.trust);
+  // The common case (an operator URL, an IP literal, a cached name) decides without a lookup or a microtask.
+  if (!(verdict instanceof Promise)) return admitted(verdict, url, provider, marked);
+  return verdict.then((settled) => admitted(settled, url, provider, marked));
+}
+
+function admitted(verdict: UpstreamVerdict, url: string, provider: string, headers: Record<string, string>): Record<string, string> {
+  if (verdict.allowed) return headers;
+  const host = hostOf(url);
+  if (verdict.kind === 'unresolved') throw upstreamFailure({ provider, status: undefined, reason: 'server_error', message: `${host} ${verdict.message}` });
+  // Not a provider failure (no reason, status 403): the attempt loop records nothing against the provider's health.
+  throw new KeywayError(
+    'upstream_not_allowed',
+    { detail: `The ${provider} upstream ${host} ${verdict.message}; Keyway did not call it.` },
+    { extra: { provider, upstream_rule: verdict.rule } },
+  );
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'address';
+  }
+}
+
+/** Upstream redirects are never followed: the address they name was not checked, and a key's secret would travel there. */
+function redirectFailure(provider: string, response: Response): KeywayError {
+  void response.body?.cancel().catch(() => undefined);
+  return upstreamFailure({
+    provider,
+    status: response.status,
+    reason: 'server_error',
+    message: `the upstream redirected (HTTP ${response.status}); Keyway does not follow upstream redirects, so set the key's base_url to the final address`,
+  });
+}
+
+const isRedirect = (status: number): boolean => status >= 300 && status < 400;
+
 /**
  * POSTs to the upstream. Resolves with the response when it is 2xx; otherwise reads the error body
  * and rejects with what `classify` makes of it.
@@ -115,10 +186,12 @@ export async function postUpstream(
   provider: string,
   classify: (status: number, body: string, headers: Headers) => KeywayError,
 ): Promise<Response> {
+  const admission = admitUpstream(call.url, call.headers, provider);
+  const headers = admission instanceof Promise ? await admission : admission;
   let response: Response;
   try {
     if (context.connectTimeoutMs !== undefined) await ensureConnectable(call.url, context.connectTimeoutMs);
-    response = await fetchImplementation(call.url, { method: 'POST', headers: call.headers, body: call.body, signal: context.signal });
+    response = await fetchImplementation(call.url, { method: 'POST', headers, body: call.body, signal: context.signal, redirect: 'manual' });
   } catch (error) {
     if (error instanceof ConnectTimeoutError) throw upstreamFailure({ provider, status: undefined, reason: 'timeout', message: error.message });
     throw networkFailure(provider, error, context.signal);
@@ -126,6 +199,7 @@ export async function postUpstream(
   context.upstream.status = response.status;
   if (call.info !== undefined) recordUpstreamInfo(context.upstream, response.headers, call.info.requestIdHeader, call.info.remainingHeaders);
   if (response.ok) return response;
+  if (isRedirect(response.status)) throw redirectFailure(provider, response);
   let text = '';
   try {
     text = await response.text();
@@ -144,12 +218,15 @@ export async function getUpstreamJson(
   provider: string,
   classify: (status: number, body: string, headers: Headers) => KeywayError,
 ): Promise<unknown> {
+  const admission = admitUpstream(url, headers, provider);
+  const marked = admission instanceof Promise ? await admission : admission;
   let response: Response;
   try {
-    response = await fetchImplementation(url, { method: 'GET', headers, signal });
+    response = await fetchImplementation(url, { method: 'GET', headers: marked, signal, redirect: 'manual' });
   } catch (error) {
     throw networkFailure(provider, error, signal);
   }
+  if (isRedirect(response.status)) throw redirectFailure(provider, response);
   const text = await response.text();
   if (!response.ok) throw classify(response.status, text, response.headers);
   try {

@@ -3,6 +3,17 @@ import type { ChatRequest } from '../spec/vocabulary.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
+/** C0 controls, DEL, C1 controls and the Unicode line and paragraph separators. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * Model names are echoed into logs, usage rows and response headers: one with a control character
+ * (a newline, NUL, ESC) is refused rather than carried, whichever dialect it came in.
+ */
+export function hasControlCharacter(text: string): boolean {
+  return CONTROL_CHARACTER.test(text);
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -16,6 +27,7 @@ export function validateChatRequest(body: unknown): ChatRequest {
   if (body.model !== undefined && (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 256)) {
     throw invalidField('model', 'expected a non-empty string');
   }
+  if (typeof body.model === 'string' && hasControlCharacter(body.model)) throw invalidField('model', 'must not contain control characters');
   const messages = body.messages;
   if (messages === undefined) throw new KeywayError('missing_field', { param: 'messages' }, { param: 'messages' });
   if (!Array.isArray(messages) || messages.length === 0) throw invalidField('messages', 'expected a non-empty array of messages');

@@ -3,6 +3,7 @@
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
+import { CountTokensBodySchema, CountTokensSchema, MessageSchemaResponse, MessagesBodySchema } from './schema.ts';
 
 export { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
 export { anthropicErrorBody } from './errors.ts';
@@ -32,12 +33,16 @@ export const anthropicMessagesPlugin = definePlugin({
           method: 'POST',
           path: '/v1/messages',
           summary: 'Anthropic Messages API',
+          body: MessagesBodySchema,
+          response: MessageSchemaResponse,
           handle: ({ request, clientAddress }) => services.inference.run(request, messagesOperation, clientAddress),
         },
         {
           method: 'POST',
           path: '/v1/messages/count_tokens',
           summary: 'Count input tokens (Anthropic)',
+          body: CountTokensBodySchema,
+          response: CountTokensSchema,
           handle: ({ request, clientAddress }) => services.inference.run(request, countTokens, clientAddress),
         },
       ],

@@ -4,6 +4,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
+import { hasControlCharacter } from '../../core/wire/request-validation.ts';
 
 type Block = Record<string, unknown>;
 
@@ -45,6 +46,7 @@ function validateBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   const model = requireField(body, 'model');
   if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
+  if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
   const maxTokens = requireField(body, 'max_tokens');
   if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) throw invalidField('max_tokens', 'must be a positive integer');
   const messages = requireField(body, 'messages');

@@ -13,6 +13,8 @@ import type { KeyObject } from 'node:crypto';
 export interface MasterKeyring {
   current: number;
   keys: ReadonlyMap<number, KeyObject>;
+  /** Where each version came from ("KEYWAY_MASTER_KEY", a file path…), for messages; never key material. */
+  sources?: ReadonlyMap<number, string>;
 }
 
 const FORMAT_PREFIX = 'kw1.local';

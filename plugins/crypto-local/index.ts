@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
-import { decryptEnvelope, encryptEnvelope, type MasterKeyring } from './envelope.ts';
+import { decryptEnvelope, encryptEnvelope, EnvelopeError, type MasterKeyring } from './envelope.ts';
 import { describeKeyring, loadMasterKeyring } from './master-key.ts';
 
 export { decryptEnvelope, DECRYPTION_FAILED_MESSAGE, encryptEnvelope, EnvelopeError, envelopeKeyVersion, type MasterKeyring } from './envelope.ts';
@@ -29,6 +29,12 @@ export function createLocalCryptoBackend(keyring: MasterKeyring): CryptoBackend 
     encrypt: async (plaintext, binding) => encryptEnvelope(plaintext, binding, keyring),
     decrypt: async (ciphertext, binding) => decryptEnvelope(ciphertext, binding, keyring),
     currentKeyVersion: () => keyring.current,
+    keyVersions: () => [...keyring.keys.keys()].sort((left, right) => left - right),
+    encryptWithKeyVersion: async (plaintext, binding, keyVersion) => {
+      if (!keyring.keys.has(keyVersion)) throw new EnvelopeError(`Master key v${keyVersion} is not configured.`);
+      return encryptEnvelope(plaintext, binding, { ...keyring, current: keyVersion });
+    },
+    keySource: (keyVersion) => keyring.sources?.get(keyVersion),
   };
 }
 

@@ -151,6 +151,14 @@ function lstatExists(path: string, source: string): boolean {
   }
 }
 
+/** Generating the key is a write: say so, naming the folder, instead of "may not read". */
+function dataFolderError(error: unknown, folder: string, path: string): MasterKeyError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+  return new MasterKeyError(
+    `The data folder ${folder} could not be written (${code}), so the generated master key ${path} cannot be created. Make the folder writable, or set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE.`,
+  );
+}
+
 function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffer> {
   const path = join(options.dataDirectory, GENERATED_KEY_FILE_NAME);
   const source = 'The generated master key';
@@ -166,7 +174,11 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
       'KEYWAY_DATABASE_URL names a shared database, so set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE to the same key on every instance. ' + GENERATE_HINT,
     );
   }
-  mkdirSync(options.dataDirectory, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(options.dataDirectory, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw dataFolderError(error, options.dataDirectory, path);
+  }
   const header = `# Keyway master key, generated ${new Date().toISOString()}.\n# Back this file up: without it, stored provider keys cannot be decrypted.\n`;
   try {
     writeFileSync(path, `${header}${generateMasterKey()}\n`, { mode: 0o600, flag: 'wx' });
@@ -177,12 +189,12 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
     );
   } catch (error) {
     // Another instance on the same data directory won the race; use its key.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fileError(error, path, source);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw dataFolderError(error, options.dataDirectory, path);
   }
   return readKeyFile(path, source, options.reporter);
 }
 
-function loadPrimaryKeys(options: MasterKeyLoadOptions): Map<number, Buffer> {
+function loadPrimaryKeys(options: MasterKeyLoadOptions): { keys: Map<number, Buffer>; source: string } {
   const { config, env } = options;
   // The configuration file, when it names a key at all, replaces the environment as a whole so
   // the two never mix into a keyring nobody wrote down.
@@ -192,9 +204,9 @@ function loadPrimaryKeys(options: MasterKeyLoadOptions): Map<number, Buffer> {
   const inlineName = fromConfig ? 'the masterKey setting' : 'KEYWAY_MASTER_KEY';
   const fileName = fromConfig ? 'The masterKeyFile setting' : 'KEYWAY_MASTER_KEY_FILE';
   if (inline !== undefined && file !== undefined) throw new MasterKeyError(`Set either ${inlineName} or ${fileName}, not both.`);
-  if (inline !== undefined) return parseKeyring(inline, inlineName, { requireVersions: false });
-  if (file !== undefined) return readKeyFile(file.trim(), fileName, options.reporter);
-  return loadOrGenerateKeyFile(options);
+  if (inline !== undefined) return { keys: parseKeyring(inline, inlineName, { requireVersions: false }), source: inlineName };
+  if (file !== undefined) return { keys: readKeyFile(file.trim(), fileName, options.reporter), source: `${fileName.replace(/^The /, 'the ')} ${file.trim()}` };
+  return { keys: loadOrGenerateKeyFile(options), source: `the generated key file ${join(options.dataDirectory, GENERATED_KEY_FILE_NAME)}` };
 }
 
 function sameKeyVersions(keys: ReadonlyMap<number, Buffer>): [number, number] | undefined {
@@ -208,7 +220,8 @@ function sameKeyVersions(keys: ReadonlyMap<number, Buffer>): [number, number] | 
 
 /** Loads every master key, refusing anything that would leave secrets weakly protected. */
 export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring {
-  const keys = loadPrimaryKeys(options);
+  const { keys, source } = loadPrimaryKeys(options);
+  const sources = new Map([...keys.keys()].map((version) => [version, source] as const));
   const current = Math.max(...keys.keys());
   const previousText = present(options.config.previousKeys) ?? present(options.env.KEYWAY_PREVIOUS_MASTER_KEYS);
   const previousName = present(options.config.previousKeys) !== undefined ? 'the previousKeys setting' : 'KEYWAY_PREVIOUS_MASTER_KEYS';
@@ -217,6 +230,7 @@ export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring 
       if (version >= current)
         throw new MasterKeyError(`${previousName} holds v${version}, but previous keys must be older than the current master key v${current}.`);
       keys.set(version, bytes);
+      sources.set(version, previousName);
     }
   }
   const twins = sameKeyVersions(keys);
@@ -224,7 +238,7 @@ export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring 
   const keyObjects = new Map([...keys].map(([version, bytes]) => [version, createSecretKey(bytes)] as const));
   // createSecretKey copied the bytes; wipe ours so only the opaque KeyObjects remain.
   for (const bytes of keys.values()) bytes.fill(0);
-  return { current, keys: keyObjects };
+  return { current, keys: keyObjects, sources };
 }
 
 /** "current v2; decrypts v1, v2": safe to log, names no key. */

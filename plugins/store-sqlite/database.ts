@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
@@ -44,12 +44,95 @@ function insertStatement(table: string, columns: readonly string[]): string {
   return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
 }
 
+function errorCode(error: unknown): string {
+  return String((error as { code?: unknown }).code ?? 'unknown error');
+}
+
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * Before SQLite sees the path: a folder that cannot be made or written to, or a path that is a
+ * folder, each get a sentence naming the path, not SQLite's "unable to open database file".
+ */
+function checkDatabasePath(path: string): void {
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    const code = errorCode(error);
+    const why = UNWRITABLE.has(code)
+      ? `could not be written (${code})`
+      : code === 'EEXIST'
+        ? 'is a file, not a folder'
+        : code === 'ENOTDIR'
+          ? `could not be created: part of its path is a file (${code})`
+          : `could not be created (${code})`;
+    throw new StorageError(`The database folder ${folder} (KEYWAY_DATABASE_URL) ${why}.`);
+  }
+  let exists = true;
+  try {
+    if (statSync(path).isDirectory()) throw new StorageError(`KEYWAY_DATABASE_URL names ${path}, which is a folder, not a database file.`);
+  } catch (error) {
+    if (error instanceof StorageError) throw error;
+    if (errorCode(error) !== 'ENOENT') throw new StorageError(`The database file ${path} could not be read (${errorCode(error)}).`);
+    exists = false;
+  }
+  // SQLite writes its WAL and shared-memory files beside the database, so the folder must be writable too.
+  for (const [target, label] of [...(exists ? [[path, 'database file']] : []), [folder, 'database folder']] as const) {
+    try {
+      accessSync(target, constants.R_OK | constants.W_OK);
+    } catch (error) {
+      throw new StorageError(`The ${label} ${target} could not be written (${errorCode(error)}); Keyway needs to write there.`);
+    }
+  }
+}
+
+/** SQLite's own error, restated for an operator: which file, and what is wrong with it. */
+function fileOpenError(error: unknown, path: string): StorageError {
+  const code = errorCode(error);
+  const detail = (error as Error).message;
+  if (code === 'SQLITE_NOTADB') return new StorageError(`The database file ${path} is not a SQLite database (${detail}).`);
+  if (code === 'SQLITE_CORRUPT') return new StorageError(`The database file ${path} is damaged (${detail}); restore it from a backup.`);
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM') return new StorageError(`The database file ${path} could not be written (${detail}).`);
+  if (code.startsWith('SQLITE_CANTOPEN')) return new StorageError(`The database file ${path} could not be opened (${detail}).`);
+  if (code === 'SQLITE_FULL') return new StorageError(`The database file ${path} could not be written: the disk is full.`);
+  return new StorageError(`The database file ${path} could not be opened (${code}: ${detail}).`);
+}
+
+/**
+ * `PRAGMA quick_check`: a pass over every page, without the index cross-checks of integrity_check,
+ * so a damaged file is refused at start instead of failing requests one by one later.
+ */
+function checkIntegrity(sqlite: Database, path: string): void {
+  const rows = sqlite.query('PRAGMA quick_check(5)').all() as Array<Record<string, unknown>>;
+  const problems = rows
+    .flatMap((row) => String(Object.values(row)[0] ?? '').split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && line !== 'ok' && !line.startsWith('***'));
+  if (problems.length > 0) {
+    throw new StorageError(`The database file ${path} failed its integrity check (PRAGMA quick_check: ${problems[0]}); restore it from a backup.`);
+  }
+}
+
+/** Opens and vets the file; every refusal is one StorageError naming the file. */
+function openSqliteFile(path: string): Database {
+  if (path !== ':memory:') checkDatabasePath(path);
+  let sqlite: Database | undefined;
+  try {
+    sqlite = new Database(path, { create: true });
+    // WAL lets the usage writer and management reads proceed without blocking each other.
+    sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    if (path !== ':memory:') checkIntegrity(sqlite, path);
+    return sqlite;
+  } catch (error) {
+    sqlite?.close();
+    throw error instanceof StorageError ? error : fileOpenError(error, path);
+  }
+}
+
 function openFile(url: string): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Database(path, { create: true });
-  // WAL lets the usage writer and management reads proceed without blocking each other.
-  sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  const sqlite = openSqliteFile(path);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   return {
     db,

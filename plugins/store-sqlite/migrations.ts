@@ -91,4 +91,10 @@ export const MIGRATIONS: Migration[] = [
     id: '0003_usage_request_not_unique',
     statements: [`DROP INDEX usage_request`, `CREATE INDEX usage_request ON usage_records(request_id)`],
   },
+  {
+    // Rows whose token counts are Keyway's estimate (a stream cut before the provider's usage) or
+    // were capped (absurd counts from a provider). Existing rows are the provider's own figures.
+    id: '0004_usage_estimated',
+    statements: [`ALTER TABLE usage_records ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0`],
+  },
 ];

@@ -76,6 +76,7 @@ export const usageRecords = sqliteTable(
     streamed: integer('streamed').notNull(),
     fallbackAttempts: integer('fallback_attempts').notNull(),
     createdAt: text('created_at').notNull(),
+    usageEstimated: integer('usage_estimated').notNull().default(0),
   },
   (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request').on(table.requestId)],
 );

@@ -12,6 +12,7 @@ import type {
   NewProviderKey,
   Store,
   StoredProviderKey,
+  UsageKey,
   UsageRecord,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
@@ -45,7 +46,7 @@ const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({
 
 function toUsage(row: UsageRow): UsageRecord {
   const { id: _id, ...rest } = row;
-  return { ...rest, byok: row.byok === 1, streamed: row.streamed === 1 };
+  return { ...rest, byok: row.byok === 1, streamed: row.streamed === 1, usageEstimated: row.usageEstimated === 1 };
 }
 
 /** Column order of the usage fast path (database.ts insertMany). */
@@ -73,6 +74,7 @@ const USAGE_COLUMNS: ReadonlyArray<readonly [string, (row: UsageRecord) => strin
   ['streamed', (row) => (row.streamed ? 1 : 0)],
   ['fallback_attempts', (row) => row.fallbackAttempts],
   ['created_at', (row) => row.createdAt],
+  ['usage_estimated', (row) => (row.usageEstimated === true ? 1 : 0)],
 ];
 const USAGE_COLUMN_NAMES = USAGE_COLUMNS.map(([column]) => column);
 
@@ -226,6 +228,21 @@ export class SqliteStore implements Store {
 
   async listUsage(accountId: string): Promise<UsageRecord[]> {
     return (await this.db.select().from(usageRecords).where(eq(usageRecords.accountId, accountId)).all()).map(toUsage);
+  }
+
+  /** Through the request_id index, a few hundred ids per statement. */
+  async findUsageKeys(requestIds: readonly string[]): Promise<UsageKey[]> {
+    const keys: UsageKey[] = [];
+    const unique = [...new Set(requestIds)];
+    for (let start = 0; start < unique.length; start += 500) {
+      const chunk = unique.slice(start, start + 500);
+      const rows = await this.storage.queryRows(
+        `SELECT request_id, account_id, created_at FROM usage_records WHERE request_id IN (${chunk.map(() => '?').join(', ')})`,
+        chunk,
+      );
+      for (const row of rows) keys.push({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) });
+    }
+    return keys;
   }
 
   async query(sql: string, parameters: readonly unknown[] = []): Promise<Array<Record<string, unknown>>> {

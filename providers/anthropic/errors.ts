@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { bodySummary, parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 const PROVIDER = 'anthropic';
@@ -43,7 +43,7 @@ function reasonFor(status: number | undefined, type: string | undefined, message
 export function classifyAnthropicError(status: number, bodyText: string, headers: Headers): KeywayError {
   const body = parseJsonOrUndefined(bodyText) as AnthropicErrorBody | undefined;
   const error = typeof body?.error === 'object' && body.error !== null ? body.error : undefined;
-  const message = error?.message ?? (bodyText.slice(0, 300) || `HTTP ${status}`);
+  const message = error?.message ?? bodySummary(bodyText, headers.get('content-type'));
   return upstreamFailure({
     provider: PROVIDER,
     status,

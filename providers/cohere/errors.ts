@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { bodySummary, parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 const PROVIDER = 'cohere';
@@ -16,7 +16,7 @@ interface CohereErrorBody {
 /** Classifies a Cohere error answer. Cohere's body is a bare `{id?, message}`, without OpenAI's wrapper. */
 export function classifyCohereError(status: number, bodyText: string, headers: Headers): KeywayError {
   const body = parseJsonOrUndefined(bodyText) as CohereErrorBody | undefined;
-  const message = typeof body?.message === 'string' ? body.message : bodyText.slice(0, 300) || `HTTP ${status}`;
+  const message = typeof body?.message === 'string' ? body.message : bodySummary(bodyText, headers.get('content-type'));
   return upstreamFailure({
     provider: PROVIDER,
     status,

@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { bodySummary, parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 export const PROVIDER_NAME = 'google';
@@ -27,7 +27,7 @@ export function classifyGeminiError(status: number, bodyText: string, headers: H
     provider: PROVIDER_NAME,
     status,
     reason: reasonFor(status, error),
-    message: error?.message ?? (bodyText.slice(0, 300) || `HTTP ${status}`),
+    message: error?.message ?? bodySummary(bodyText, headers.get('content-type')),
     nativeType: error?.status,
     nativeCode: error?.code,
     retryAfterSeconds: retryDelaySeconds(error) ?? parseRetryAfter(headers),

@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { bodySummary, parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 interface OpenAIErrorBody {
@@ -11,7 +11,8 @@ interface OpenAIErrorBody {
 export function classifyOpenAIError(provider: string, status: number, bodyText: string, headers: Headers): KeywayError {
   const body = parseJsonOrUndefined(bodyText) as OpenAIErrorBody | undefined;
   const error = typeof body?.error === 'object' ? body.error : undefined;
-  const message = error?.message ?? (typeof body?.error === 'string' ? body.error : undefined) ?? body?.message ?? (bodyText.slice(0, 300) || `HTTP ${status}`);
+  const message =
+    error?.message ?? (typeof body?.error === 'string' ? body.error : undefined) ?? body?.message ?? bodySummary(bodyText, headers.get('content-type'));
   const code = error?.code ?? undefined;
   return upstreamFailure({
     provider,

@@ -1,5 +1,5 @@
 import type { KeywayError } from '../../core/errors.ts';
-import { parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { bodySummary, parseJsonOrUndefined, parseRetryAfter, reasonFromStatus, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { FailureReason } from '../../core/spec/vocabulary.ts';
 
 const PROVIDER = 'perplexity';
@@ -23,7 +23,7 @@ export function classifyPerplexityError(status: number, bodyText: string, header
     (typeof body?.error === 'string' ? body.error : undefined) ??
     detailMessage(body?.detail) ??
     body?.message ??
-    (bodyText.slice(0, 300) || `HTTP ${status}`);
+    bodySummary(bodyText, headers.get('content-type'));
   return upstreamFailure({
     provider: PROVIDER,
     status,
@@ -52,7 +52,11 @@ function reasonFor(status: number, type: string | undefined, message: string): F
 export function classifyPerplexityStreamError(data: string): KeywayError {
   const body = parseJsonOrUndefined(data) as PerplexityErrorBody | undefined;
   const error = typeof body?.error === 'object' && body.error !== null ? body.error : undefined;
-  const message = error?.message ?? (typeof body?.error === 'string' ? body.error : undefined) ?? body?.message ?? (data.slice(0, 300) || 'error in stream');
+  const message =
+    error?.message ??
+    (typeof body?.error === 'string' ? body.error : undefined) ??
+    body?.message ??
+    (data.trim() === '' ? 'error in stream' : bodySummary(data));
   const status = typeof error?.code === 'number' ? error.code : undefined;
   const reason: FailureReason = status === undefined ? 'server_error' : reasonFor(status, error?.type, message);
   return upstreamFailure({ provider: PROVIDER, status, reason, message, nativeType: error?.type, nativeCode: error?.code ?? undefined });

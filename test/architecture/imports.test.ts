@@ -113,7 +113,15 @@ const SHARED_PROVIDER_BASES: ReadonlySet<string> = new Set(['openai-compatible']
  * provider kit, the error table, the price catalog and the HTTP kit. An out-of-tree plugin gets the
  * same through `services`; everything else in core is internal and may change without notice.
  */
-const PUBLIC_CORE_PREFIXES: readonly string[] = ['core/spec/', 'core/wire/', 'core/errors.ts', 'core/catalog/', 'core/http/kit/', 'core/logger.ts', 'core/services.ts'];
+const PUBLIC_CORE_PREFIXES: readonly string[] = [
+  'core/spec/',
+  'core/wire/',
+  'core/errors.ts',
+  'core/catalog/',
+  'core/http/kit/',
+  'core/logger.ts',
+  'core/services.ts',
+];
 
 /** The composition root wires internals together; it is the one leaf allowed to. */
 const COMPOSITION_ROOT: ReadonlySet<string> = new Set(['plugins/main.ts', 'plugins/builtin.ts']);
@@ -157,7 +165,14 @@ function stringLiterals(fileName: string, text: string): Array<{ value: string; 
   const visit = (node: ts.Node): void => {
     // Module specifiers are paths, governed by the import rules above.
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined) return;
-    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node) || ts.isRegularExpressionLiteral(node)) {
+    if (
+      ts.isStringLiteral(node) ||
+      ts.isNoSubstitutionTemplateLiteral(node) ||
+      ts.isTemplateHead(node) ||
+      ts.isTemplateMiddle(node) ||
+      ts.isTemplateTail(node) ||
+      ts.isRegularExpressionLiteral(node)
+    ) {
       found.push({ value: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
     }
     ts.forEachChild(node, visit);
@@ -172,7 +187,8 @@ function providerNameMentions(file: string, text: string, names: readonly string
   for (const literal of literals) {
     for (const name of names) {
       if (allowedName(file, name, literal.value)) continue;
-      if (new RegExp(`(^|[^a-z])${name}([^a-z]|$)`, 'i').test(literal.value)) mentions.push(`${file}:${literal.line} names '${name}': ${JSON.stringify(literal.value.slice(0, 80))}`);
+      if (new RegExp(`(^|[^a-z])${name}([^a-z]|$)`, 'i').test(literal.value))
+        mentions.push(`${file}:${literal.line} names '${name}': ${JSON.stringify(literal.value.slice(0, 80))}`);
     }
   }
   return mentions;
@@ -268,7 +284,7 @@ describe('the boundary checkers themselves', () => {
 
   test('provider names are found in literals and JSON, not in identifiers or comments', () => {
     const names = ['anthropic', 'gemini'];
-    const text = ["// Anthropic in a comment", "const anthropicLike = 1;", "const provider = 'anthropic';", "const prefix = `gemini/${model}`;"].join('\n');
+    const text = ['// Anthropic in a comment', 'const anthropicLike = 1;', "const provider = 'anthropic';", 'const prefix = `gemini/${model}`;'].join('\n');
     expect(providerNameMentions('core/example.ts', text, names).map((mention) => mention.split(' ')[0])).toEqual(['core/example.ts:3', 'core/example.ts:4']);
     expect(providerNameMentions('core/table.json', '{\n  "models": { "anthropic": "x" }\n}', names)).toHaveLength(1);
     expect(providerNameMentions('core/wire/shape.ts', "const name = 'openai';", ['openai'])).toEqual([]);
@@ -282,7 +298,7 @@ describe('the checker itself', () => {
     "import type { PluginSource } from '../plugins/builtin.ts';", // 3: type-only still counts
     'export { budgetPolicy } from "../policies/budget/index.ts";', // 4
     "// import { nothing } from '../plugins/comment.ts';", // 5: a comment, ignored
-    "const text = \"import x from '../plugins/string.ts'\";", // 6: a string, ignored
+    'const text = "import x from \'../plugins/string.ts\'";', // 6: a string, ignored
     'export async function load() {', // 7
     "  return import('../plugins/lazy.ts');", // 8: dynamic import
     '}', // 9
@@ -320,8 +336,12 @@ describe('the checker itself', () => {
   });
 
   test('applies the providers rule from a nested folder, allowing core', () => {
-    const text = ["import { upstreamFailure } from '../../core/wire/provider-kit.ts';", "import { builtinPlugins } from '../../plugins/builtin.ts';"].join('\n');
-    expect(formatViolations(checkSource('providers/acme/index.ts', text))).toBe("providers/acme/index.ts:2 imports '../../plugins/builtin.ts' (plugins/builtin.ts)");
+    const text = ["import { upstreamFailure } from '../../core/wire/provider-kit.ts';", "import { builtinPlugins } from '../../plugins/builtin.ts';"].join(
+      '\n',
+    );
+    expect(formatViolations(checkSource('providers/acme/index.ts', text))).toBe(
+      "providers/acme/index.ts:2 imports '../../plugins/builtin.ts' (plugins/builtin.ts)",
+    );
   });
 
   test('leaves other layers alone', () => {

@@ -87,7 +87,15 @@ describe.each(DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model
     const message = await client.messages.create({
       model,
       max_tokens: 256,
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Look' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Look' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+          ],
+        },
+      ],
     });
     expect(textOf(message)).toBe('Echo: Look [images: 1]');
   });
@@ -103,42 +111,45 @@ describe.each(DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model
 });
 
 // Perplexity's simulator never calls tools, as Sonar does not.
-describe.each([googleDescriptor, cohereDescriptor].map((descriptor) => [descriptor.name, descriptor.model] as const))('Anthropic SDK tool round trip → %s (%s)', (_provider, model) => {
-  const question: Anthropic.MessageParam[] = [{ role: 'user', content: 'Please call all tools for Paris' }];
+describe.each([googleDescriptor, cohereDescriptor].map((descriptor) => [descriptor.name, descriptor.model] as const))(
+  'Anthropic SDK tool round trip → %s (%s)',
+  (_provider, model) => {
+    const question: Anthropic.MessageParam[] = [{ role: 'user', content: 'Please call all tools for Paris' }];
 
-  function followUp(first: Anthropic.Message): Anthropic.MessageParam[] {
-    const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
-    const answers: Record<string, string> = { get_weather: '18C', get_time: '09:30' };
-    return [
-      ...question,
-      { role: 'assistant', content: first.content },
-      { role: 'user', content: uses.map((use) => ({ type: 'tool_result' as const, tool_use_id: use.id, content: answers[use.name] ?? '' })) },
-    ];
-  }
+    function followUp(first: Anthropic.Message): Anthropic.MessageParam[] {
+      const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
+      const answers: Record<string, string> = { get_weather: '18C', get_time: '09:30' };
+      return [
+        ...question,
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: uses.map((use) => ({ type: 'tool_result' as const, tool_use_id: use.id, content: answers[use.name] ?? '' })) },
+      ];
+    }
 
-  test('not streamed', async () => {
-    const first = await client.messages.create({ model, max_tokens: 256, tools, messages: question });
-    expect(first.stop_reason).toBe('tool_use');
-    const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
-    expect(uses.map((use) => ({ name: use.name, input: use.input }))).toEqual([
-      { name: 'get_weather', input: { city: 'sample' } },
-      { name: 'get_time', input: { zone: 'sample' } },
-    ]);
-    expect(new Set(uses.map((use) => use.id)).size).toBe(2);
-    const second = await client.messages.create({ model, max_tokens: 256, tools, messages: followUp(first) });
-    expect(textOf(second)).toBe('Tool results: 18C | 09:30');
-    expect(second.stop_reason).toBe('end_turn');
-  });
+    test('not streamed', async () => {
+      const first = await client.messages.create({ model, max_tokens: 256, tools, messages: question });
+      expect(first.stop_reason).toBe('tool_use');
+      const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
+      expect(uses.map((use) => ({ name: use.name, input: use.input }))).toEqual([
+        { name: 'get_weather', input: { city: 'sample' } },
+        { name: 'get_time', input: { zone: 'sample' } },
+      ]);
+      expect(new Set(uses.map((use) => use.id)).size).toBe(2);
+      const second = await client.messages.create({ model, max_tokens: 256, tools, messages: followUp(first) });
+      expect(textOf(second)).toBe('Tool results: 18C | 09:30');
+      expect(second.stop_reason).toBe('end_turn');
+    });
 
-  test('streamed', async () => {
-    const first = await client.messages.stream({ model, max_tokens: 256, tools, messages: question }).finalMessage();
-    expect(first.stop_reason).toBe('tool_use');
-    const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
-    expect(uses.map((use) => ({ name: use.name, input: use.input }))).toEqual([
-      { name: 'get_weather', input: { city: 'sample' } },
-      { name: 'get_time', input: { zone: 'sample' } },
-    ]);
-    const second = await client.messages.stream({ model, max_tokens: 256, tools, messages: followUp(first) }).finalMessage();
-    expect(textOf(second)).toBe('Tool results: 18C | 09:30');
-  });
-});
+    test('streamed', async () => {
+      const first = await client.messages.stream({ model, max_tokens: 256, tools, messages: question }).finalMessage();
+      expect(first.stop_reason).toBe('tool_use');
+      const uses = first.content.filter((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use');
+      expect(uses.map((use) => ({ name: use.name, input: use.input }))).toEqual([
+        { name: 'get_weather', input: { city: 'sample' } },
+        { name: 'get_time', input: { zone: 'sample' } },
+      ]);
+      const second = await client.messages.stream({ model, max_tokens: 256, tools, messages: followUp(first) }).finalMessage();
+      expect(textOf(second)).toBe('Tool results: 18C | 09:30');
+    });
+  },
+);

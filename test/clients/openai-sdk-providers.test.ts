@@ -24,8 +24,18 @@ beforeEach(() => {
 });
 
 const tools: ChatCompletionTool[] = [
-  { type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
-  { type: 'function', function: { name: 'get_time', description: 'Time in a zone', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } } },
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  },
+  {
+    type: 'function',
+    function: { name: 'get_time', description: 'Time in a zone', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } },
+  },
 ];
 
 const results: Record<string, string> = { get_weather: '18C', get_time: '09:30' };
@@ -38,20 +48,34 @@ interface FunctionCall {
 
 function functionCalls(completion: ChatCompletion): FunctionCall[] {
   const calls = completion.choices[0]?.message.tool_calls ?? [];
-  return calls.flatMap((toolCall) => (toolCall.type === 'function' ? [{ id: toolCall.id, name: toolCall.function.name, arguments: JSON.parse(toolCall.function.arguments) as unknown }] : []));
+  return calls.flatMap((toolCall) =>
+    toolCall.type === 'function' ? [{ id: toolCall.id, name: toolCall.function.name, arguments: JSON.parse(toolCall.function.arguments) as unknown }] : [],
+  );
 }
 
 /** The follow-up conversation an application builds from the SDK's own objects. */
 function followUp(question: ChatCompletionMessageParam[], completion: ChatCompletion): ChatCompletionMessageParam[] {
   const message = completion.choices[0]?.message;
   if (message === undefined) throw new Error('no message to follow up on');
-  const toolMessages: ChatCompletionMessageParam[] = functionCalls(completion).map((call) => ({ role: 'tool', tool_call_id: call.id, content: results[call.name] ?? '' }));
+  const toolMessages: ChatCompletionMessageParam[] = functionCalls(completion).map((call) => ({
+    role: 'tool',
+    tool_call_id: call.id,
+    content: results[call.name] ?? '',
+  }));
   return [...question, message, ...toolMessages];
 }
 
 describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model] as const))('openai SDK → %s (%s)', (provider, model) => {
   test('a completion, with usage and the provider headers', async () => {
-    const { data: completion, response } = await client.chat.completions.create({ model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello from the SDK' }] }).withResponse();
+    const { data: completion, response } = await client.chat.completions
+      .create({
+        model,
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hello from the SDK' },
+        ],
+      })
+      .withResponse();
     expect(completion.object).toBe('chat.completion');
     expect(completion.choices[0]?.message.content).toBe('Echo: Hello from the SDK');
     expect(completion.choices[0]?.finish_reason).toBe('stop');
@@ -62,7 +86,12 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
   });
 
   test('a streamed completion with include_usage', async () => {
-    const stream = await client.chat.completions.create({ model, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Stream from the SDK' }] });
+    const stream = await client.chat.completions.create({
+      model,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'Stream from the SDK' }],
+    });
     let text = '';
     const finishReasons: string[] = [];
     let usage: OpenAI.CompletionUsage | undefined;
@@ -89,7 +118,15 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
     const completion = await client.chat.completions.create({
       model,
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Look' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Look' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+          ],
+        },
+      ],
     });
     expect(completion.choices[0]?.message.content).toBe('Echo: Look [images: 1]');
   });

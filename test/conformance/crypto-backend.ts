@@ -28,6 +28,7 @@ export function describeCryptoBackendConformance(name: string, create: CreateCry
     describeConfidentiality(current);
     describeRefusals(current);
     describeKeyVersion(current);
+    describeOptionalKeyVersions(current);
   });
 }
 
@@ -148,5 +149,31 @@ function describeKeyVersion(backend: () => CryptoBackend): void {
   test('the backend names itself', () => {
     expect(typeof backend().name).toBe('string');
     expect(backend().name.length).toBeGreaterThan(0);
+  });
+}
+
+/** The optional methods the master key check uses (core/credentials/key-check.ts); skipped when absent. */
+function describeOptionalKeyVersions(backend: () => CryptoBackend): void {
+  test('keyVersions, when offered, lists positive integers including the current version', () => {
+    const versions = backend().keyVersions?.();
+    if (versions === undefined) return;
+    expect(versions.every((version) => Number.isInteger(version) && version > 0)).toBe(true);
+    expect(versions).toContain(backend().currentKeyVersion());
+  });
+
+  test('encryptWithKeyVersion, when offered, seals under every listed version and refuses an unknown one', async () => {
+    const sealWith = backend().encryptWithKeyVersion;
+    if (sealWith === undefined) return;
+    const versions = backend().keyVersions?.() ?? [backend().currentKeyVersion()];
+    for (const version of versions) expect(await backend().decrypt(await sealWith(SECRET, BINDING, version), BINDING)).toBe(SECRET);
+    const unknown = Math.max(...versions) + 1;
+    await expect(sealWith(SECRET, BINDING, unknown)).rejects.toThrow();
+  });
+
+  test('keySource, when offered, answers a short text or undefined', () => {
+    const source = backend().keySource?.(backend().currentKeyVersion());
+    if (source === undefined) return;
+    expect(typeof source).toBe('string');
+    expect(source).not.toContain('\n');
   });
 }

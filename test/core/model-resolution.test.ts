@@ -67,7 +67,11 @@ describe('model selection', () => {
   });
 
   test('provider/model and the provider field name the provider explicitly', () => {
-    expect(resolveModel(dependencies, 'acc', keys(), 'anthropic/claude-sonnet-4-5', undefined)).toEqual({ provider: 'anthropic', model: 'claude-sonnet-4-5', explicit: true });
+    expect(resolveModel(dependencies, 'acc', keys(), 'anthropic/claude-sonnet-4-5', undefined)).toEqual({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-5',
+      explicit: true,
+    });
     expect(resolveModel(dependencies, 'acc', keys(), 'gpt-4o', 'openai')).toEqual({ provider: 'openai', model: 'gpt-4o', explicit: true });
     expect(resolveModel(dependencies, 'acc', keys(), 'openai/gpt-4o', 'openai').model).toBe('gpt-4o');
   });
@@ -81,7 +85,18 @@ describe('model selection', () => {
   test('a name several providers serve: the one the account holds wins, otherwise 404 listing them', () => {
     const catalog = new ModelCatalog({});
     for (const provider of ['groq', 'together']) {
-      catalog.add({ provider, model: 'shared-model', mode: 'chat', inputCostPerToken: 0, outputCostPerToken: 0, cacheReadCostPerToken: undefined, cacheWriteCostPerToken: undefined, maxInputTokens: undefined, maxOutputTokens: undefined, searchCostPerQuery: undefined });
+      catalog.add({
+        provider,
+        model: 'shared-model',
+        mode: 'chat',
+        inputCostPerToken: 0,
+        outputCostPerToken: 0,
+        cacheReadCostPerToken: undefined,
+        cacheWriteCostPerToken: undefined,
+        maxInputTokens: undefined,
+        maxOutputTokens: undefined,
+        searchCostPerQuery: undefined,
+      });
     }
     const shared = { ...dependencies, catalog };
     expect(resolveModel(shared, 'acc', keys('together'), 'shared-model', undefined).provider).toBe('together');

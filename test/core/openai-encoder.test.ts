@@ -13,7 +13,13 @@ describe('OpenAIStreamEncoder', () => {
     decode(encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-x', created: 7 }));
     const text = 'quote " backslash \\ newline \n unicode é → 世界';
     const chunk = decode(encoder.encode({ type: 'text-delta', index: 0, text }));
-    expect(chunk).toEqual({ id: 'msg_1', object: 'chat.completion.chunk', created: 7, model: 'claude-x', choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }] });
+    expect(chunk).toEqual({
+      id: 'msg_1',
+      object: 'chat.completion.chunk',
+      created: 7,
+      model: 'claude-x',
+      choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }],
+    });
   });
 
   test('extra fields ride on the next chunk; usage comes last before [DONE], only when asked', () => {
@@ -23,12 +29,21 @@ describe('OpenAIStreamEncoder', () => {
     expect(withExtra.citations).toEqual(['https://a.example']);
     const plain = decode(encoder.encode({ type: 'text-delta', index: 0, text: 'b' }));
     expect(plain.citations).toBeUndefined();
-    encoder.encode({ type: 'usage', usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } });
-    const end = encoder.end().split('\n\n').filter((frame) => frame.length > 0);
+    encoder.encode({
+      type: 'usage',
+      usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    });
+    const end = encoder
+      .end()
+      .split('\n\n')
+      .filter((frame) => frame.length > 0);
     expect(end.at(-1)).toBe('data: [DONE]');
     expect((JSON.parse((end[0] as string).slice(6)) as { usage: { total_tokens: number } }).usage.total_tokens).toBe(5);
     const silent = new OpenAIStreamEncoder(false, 'req_3', 'm');
-    silent.encode({ type: 'usage', usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } });
+    silent.encode({
+      type: 'usage',
+      usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    });
     expect(silent.end()).toBe('data: [DONE]\n\n');
   });
 });

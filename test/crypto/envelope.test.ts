@@ -138,7 +138,10 @@ describe('canary', () => {
     const forbidden = [SECRET, ...encodingsOf(secretBytes), ...encodingsOf(masterBytes)];
     for (let round = 0; round < 50; round += 1) {
       const ciphertext = encryptEnvelope(SECRET, BINDING, keyring);
-      const decodedParts = ciphertext.split('.').slice(3).map((part) => Buffer.from(part, 'base64url'));
+      const decodedParts = ciphertext
+        .split('.')
+        .slice(3)
+        .map((part) => Buffer.from(part, 'base64url'));
       for (const text of forbidden) expect(ciphertext).not.toContain(text);
       for (const bytes of decodedParts) {
         expect(bytes.includes(secretBytes)).toBe(false);

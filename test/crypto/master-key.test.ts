@@ -125,12 +125,16 @@ describe('keyring syntax', () => {
     const bare = generateMasterKey();
     expect(refusal({ masterKey: `v2:${generateMasterKey()}`, previousKeys: bare }, bare)).toContain('previousKeys setting must name its version');
     const newer = `v3:${generateMasterKey()}`;
-    expect(refusal({ masterKey: `v2:${generateMasterKey()}`, previousKeys: newer }, newer)).toContain('holds v3, but previous keys must be older than the current master key v2');
+    expect(refusal({ masterKey: `v2:${generateMasterKey()}`, previousKeys: newer }, newer)).toContain(
+      'holds v3, but previous keys must be older than the current master key v2',
+    );
   });
 
   test('an inline key and a key file together are refused', () => {
     const key = generateMasterKey();
-    expect(refusal({}, key, { KEYWAY_MASTER_KEY: key, KEYWAY_MASTER_KEY_FILE: '/tmp/x' })).toContain('Set either KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE, not both');
+    expect(refusal({}, key, { KEYWAY_MASTER_KEY: key, KEYWAY_MASTER_KEY_FILE: '/tmp/x' })).toContain(
+      'Set either KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE, not both',
+    );
   });
 
   test('the configuration replaces the environment', () => {
@@ -155,7 +159,9 @@ describe('master key files', () => {
   });
 
   test('a missing file is refused', () => {
-    expect(refusal({}, undefined, { KEYWAY_MASTER_KEY_FILE: '/nonexistent/keyway/master.key' })).toContain('names /nonexistent/keyway/master.key, which does not exist');
+    expect(refusal({}, undefined, { KEYWAY_MASTER_KEY_FILE: '/nonexistent/keyway/master.key' })).toContain(
+      'names /nonexistent/keyway/master.key, which does not exist',
+    );
   });
 
   test('a directory is refused', () => {

@@ -61,7 +61,13 @@ describe('principals', () => {
     const listed = (await (await call(gateway, 'GET', '/v1/keys', undefined, { key: otherAdminKey })).json()) as { keys: Array<Record<string, unknown>> };
     expect(JSON.stringify(listed)).not.toContain(key.api_key);
     expect(listed.keys.some((entry) => entry.id === key.id)).toBe(true);
-    const developerManaging = await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: 'sk-x-000000000000' }] }, { key: key.api_key });
+    const developerManaging = await call(
+      gateway,
+      'POST',
+      '/v1/providers/keys',
+      { providers: [{ name: 'openai', api_key: 'sk-x-000000000000' }] },
+      { key: key.api_key },
+    );
     expect(developerManaging.status).toBe(403);
     expect((await call(gateway, 'DELETE', `/v1/keys/${key.id}`, undefined, { key: otherAdminKey })).status).toBe(204);
     expect((await call(gateway, 'GET', '/v1/models', undefined, { key: key.api_key })).status).toBe(401);
@@ -87,20 +93,44 @@ describe('principals', () => {
     const duplicate = await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_KEY }] });
     expect(duplicate.status).toBe(409);
     const [extra] = await addProviderKeys(gateway, [{ name: 'openai', api_key: UPSTREAM_KEY }], otherAdminKey);
-    expect((await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key: otherAdminKey })).status).toBe(200);
+    expect(
+      (await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key: otherAdminKey })).status,
+    ).toBe(200);
     expect((await call(gateway, 'DELETE', `/v1/providers/keys/${extra?.key_id}`, undefined, { key: otherAdminKey })).status).toBe(204);
-    expect((await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key: otherAdminKey })).status).toBe(503);
+    expect(
+      (await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key: otherAdminKey })).status,
+    ).toBe(503);
   });
 
   test('platform keys are operator-only and never used without permission', async () => {
-    expect((await call(gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_KEY }] }, { key: otherAdminKey })).status).toBe(403);
+    expect((await call(gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_KEY }] }, { key: otherAdminKey })).status).toBe(
+      403,
+    );
     expect((await call(gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_KEY }] })).status).toBe(201);
-    const withoutPermission = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key: otherAdminKey });
+    const withoutPermission = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] },
+      { key: otherAdminKey },
+    );
     expect(withoutPermission.status).toBe(503);
-    const withPermission = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], routing: { strategy: 'byok_preferred', fallback_to_parrotrouter: true } }, { key: otherAdminKey });
+    const withPermission = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], routing: { strategy: 'byok_preferred', fallback_to_parrotrouter: true } },
+      { key: otherAdminKey },
+    );
     expect(withPermission.status).toBe(200);
     expect(withPermission.headers.get('x-byok-used')).toBe('false');
-    const byokOnly = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], routing: { strategy: 'direct', use_byok_only: true, fallback_to_parrotrouter: true } }, { key: otherAdminKey });
+    const byokOnly = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], routing: { strategy: 'direct', use_byok_only: true, fallback_to_parrotrouter: true } },
+      { key: otherAdminKey },
+    );
     expect(byokOnly.status).toBe(503);
   });
 

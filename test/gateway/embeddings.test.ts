@@ -16,7 +16,15 @@ beforeAll(async () => {
   openai = startOpenAISimulator({ apiKeys: ['sk-proj-EmbeddingsOpenAI000000000000001'] });
   google = startGoogleSimulator({ apiKeys: ['AIzaEmbeddingsGoogleKey0000000000000001'] });
   cohere = startCohereSimulator({ apiKeys: ['cohere-embeddings-key-0000000000001'] });
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_GOOGLE_BASE_URL: google.url, KEYWAY_COHERE_BASE_URL: cohere.url } });
+  gateway = await startTestGateway({
+    // The refusal test's key points at a closed loopback port, which only an operator allow-list opens.
+    env: {
+      KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
+      KEYWAY_GOOGLE_BASE_URL: google.url,
+      KEYWAY_COHERE_BASE_URL: cohere.url,
+      KEYWAY_UPSTREAM_ALLOW: '127.0.0.1:9',
+    },
+  });
   await addProviderKeys(gateway, [
     { name: 'openai', api_key: 'sk-proj-EmbeddingsOpenAI000000000000001' },
     { name: 'google', api_key: 'AIzaEmbeddingsGoogleKey0000000000000001' },
@@ -62,7 +70,9 @@ describe.each([
   test('base64 encoding decodes to the same float32 vector', async () => {
     const [floats, encoded] = await Promise.all([
       call(gateway, 'POST', '/v1/embeddings', { model, input: 'same text' }).then((response) => response.json() as Promise<EmbeddingsAnswer>),
-      call(gateway, 'POST', '/v1/embeddings', { model, input: 'same text', encoding_format: 'base64' }).then((response) => response.json() as Promise<EmbeddingsAnswer>),
+      call(gateway, 'POST', '/v1/embeddings', { model, input: 'same text', encoding_format: 'base64' }).then(
+        (response) => response.json() as Promise<EmbeddingsAnswer>,
+      ),
     ]);
     const vector = floats.data[0]?.embedding as number[];
     const bytes = Buffer.from(encoded.data[0]?.embedding as string, 'base64');

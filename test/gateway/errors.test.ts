@@ -61,16 +61,28 @@ describe('bad input gets a clear spec-shaped error', () => {
         controller.close();
       },
     });
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${gateway.defaultAdminKey}` }, body: stream });
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gateway.defaultAdminKey}` },
+      body: stream,
+    });
     await expectError(response, 413, 'request_too_large');
   });
 
   test('wrong types name the field', async () => {
     const body = await expectError(await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: 'hi' }), 400, 'invalid_field');
     expect(body.error.param).toBe('messages');
-    const role = await expectError(await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'robot', content: 'x' }] }), 400, 'invalid_field');
+    const role = await expectError(
+      await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'robot', content: 'x' }] }),
+      400,
+      'invalid_field',
+    );
     expect(role.error.param).toBe('messages[0].role');
-    const routing = await expectError(await call(gateway, 'POST', '/v1/chat/completions', { ...hello, routing: { fallback_reasons: ['sunspots'] } }), 400, 'invalid_field');
+    const routing = await expectError(
+      await call(gateway, 'POST', '/v1/chat/completions', { ...hello, routing: { fallback_reasons: ['sunspots'] } }),
+      400,
+      'invalid_field',
+    );
     expect(routing.error.param).toBe('routing.fallback_reasons');
   });
 
@@ -84,7 +96,11 @@ describe('bad input gets a clear spec-shaped error', () => {
   });
 
   test('a model whose provider has no key is 503 no_provider_available', async () => {
-    const body = await expectError(await call(gateway, 'POST', '/v1/chat/completions', { ...hello, model: 'claude-3-opus-20240229' }), 503, 'no_provider_available');
+    const body = await expectError(
+      await call(gateway, 'POST', '/v1/chat/completions', { ...hello, model: 'claude-3-opus-20240229' }),
+      503,
+      'no_provider_available',
+    );
     expect(body.error.message).toContain('anthropic');
   });
 
@@ -139,7 +155,11 @@ describe('upstream failures are mapped, never blamed on the caller', () => {
 
   test('a first-byte timeout is 504', async () => {
     simulator.inject({ kind: 'delay', delayMs: 800 });
-    const body = await expectError(await call(gateway, 'POST', '/v1/chat/completions', { ...direct, routing: { strategy: 'direct', timeout_ms: 150 } }), 504, 'upstream_timeout');
+    const body = await expectError(
+      await call(gateway, 'POST', '/v1/chat/completions', { ...direct, routing: { strategy: 'direct', timeout_ms: 150 } }),
+      504,
+      'upstream_timeout',
+    );
     expect(body.error.message).toContain('150 ms');
   });
 

@@ -31,14 +31,18 @@ afterAll(async () => {
   await anthropic.stop();
 });
 
-const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+const tools: Anthropic.Tool[] = [
+  { name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+];
 
 describe.each([
   ['anthropic', 'claude-3-opus-20240229'],
   ['openai', 'gpt-4o'],
 ])('Anthropic SDK routed to %s', (provider, model) => {
   test('a message', async () => {
-    const { data: message, response } = await client.messages.create({ model, max_tokens: 200, system: 'Be terse.', messages: [{ role: 'user', content: 'Hello Claude' }] }).withResponse();
+    const { data: message, response } = await client.messages
+      .create({ model, max_tokens: 200, system: 'Be terse.', messages: [{ role: 'user', content: 'Hello Claude' }] })
+      .withResponse();
     expect(message.type).toBe('message');
     expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe('Echo: Hello Claude');
     expect(message.stop_reason).toBe('end_turn');

@@ -12,7 +12,12 @@ beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
   gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1` } });
   const [stored] = await addProviderKeys(gateway, [
-    { name: 'openai', api_key: UPSTREAM_KEY, organization_id: 'org-canary', settings: { default_model: 'gpt-4o', max_tokens_default: 400, temperature_default: 0.7 } },
+    {
+      name: 'openai',
+      api_key: UPSTREAM_KEY,
+      organization_id: 'org-canary',
+      settings: { default_model: 'gpt-4o', max_tokens_default: 400, temperature_default: 0.7 },
+    },
   ]);
   keyId = String(stored?.key_id);
 });
@@ -29,7 +34,12 @@ const chat = (body: Record<string, unknown>, headers: Record<string, string> = {
 describe('non-streaming chat completions', () => {
   test("the seed's direct request works and carries every response header", async () => {
     const response = await chat(
-      { model: 'gpt-4-turbo-preview', provider: 'openai', messages: [{ role: 'user', content: 'Hello!' }], routing: { strategy: 'direct', use_byok_only: true } },
+      {
+        model: 'gpt-4-turbo-preview',
+        provider: 'openai',
+        messages: [{ role: 'user', content: 'Hello!' }],
+        routing: { strategy: 'direct', use_byok_only: true },
+      },
       { 'X-Use-BYOK': 'true' },
     );
     expect(response.status).toBe(200);
@@ -71,9 +81,13 @@ describe('non-streaming chat completions', () => {
   });
 
   test('tools, images and response_format pass through', async () => {
-    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    const tools = [
+      { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+    ];
     const toolResponse = await chat({ model: 'gpt-4o', tools, messages: [{ role: 'user', content: 'weather?' }] });
-    const toolBody = (await toolResponse.json()) as { choices: Array<{ message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> }; finish_reason: string }> };
+    const toolBody = (await toolResponse.json()) as {
+      choices: Array<{ message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> }; finish_reason: string }>;
+    };
     const toolCall = toolBody.choices[0]?.message.tool_calls[0];
     expect(toolBody.choices[0]?.finish_reason).toBe('tool_calls');
     expect(toolCall?.function.name).toBe('get_weather');
@@ -84,7 +98,11 @@ describe('non-streaming chat completions', () => {
       tools,
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: toolCall?.id, type: 'function', function: { name: 'get_weather', arguments: toolCall?.function.arguments } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: toolCall?.id, type: 'function', function: { name: 'get_weather', arguments: toolCall?.function.arguments } }],
+        },
         { role: 'tool', tool_call_id: toolCall?.id, content: '{"temp":21}' },
       ],
     });
@@ -92,7 +110,15 @@ describe('non-streaming chat completions', () => {
 
     const image = await chat({
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
     });
     expect(((await image.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content).toBe('Echo: what is this [images: 1]');
 
@@ -124,7 +150,12 @@ describe('streaming', () => {
   });
 
   test('the usage chunk reaches a client that asked for it', async () => {
-    const response = await chat({ model: 'gpt-4o', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'usage please' }] });
+    const response = await chat({
+      model: 'gpt-4o',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'usage please' }],
+    });
     const events = await readSse(response);
     const usageChunk = JSON.parse(events.at(-2) ?? '{}') as { choices: unknown[]; usage: { total_tokens: number } };
     expect(usageChunk.choices).toEqual([]);

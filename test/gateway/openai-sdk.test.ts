@@ -78,9 +78,13 @@ describe('official openai client', () => {
     const notFound = await failure(client.chat.completions.create({ model: 'gtp-4o', messages: [{ role: 'user', content: 'x' }] }));
     expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
     const unauthenticated = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'kw_ak_wrong0000000000000000000000000000', maxRetries: 0 });
-    expect(await failure(unauthenticated.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }))).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(await failure(unauthenticated.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }))).toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
     simulator.inject({ kind: 'rate_limit', retryAfterSeconds: 1 });
-    expect(await failure(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }))).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(await failure(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }))).toBeInstanceOf(
+      OpenAI.RateLimitError,
+    );
   });
 
   test('models and embeddings', async () => {

@@ -33,7 +33,14 @@ afterAll(async () => {
 
 describe('canary keys never leak', () => {
   test('a tour of the API', async () => {
-    const added = await record(await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: CANARY }, { name: 'openai', api_key: SECOND_CANARY }] }));
+    const added = await record(
+      await call(gateway, 'POST', '/v1/providers/keys', {
+        providers: [
+          { name: 'openai', api_key: CANARY },
+          { name: 'openai', api_key: SECOND_CANARY },
+        ],
+      }),
+    );
     expect(added.status).toBe(201);
     const stored = ((await added.json()) as { providers: Array<{ key_id: string; masked_key: string; fingerprint: string }> }).providers;
     expect(stored[0]?.masked_key).toBe('sk-proj-…6789');

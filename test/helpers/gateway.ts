@@ -86,7 +86,11 @@ export async function call(gateway: Pick<TestGateway, 'url'>, method: string, pa
   return fetch(`${gateway.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
 }
 
-export async function addProviderKeys(gateway: Pick<TestGateway, 'url'>, providers: Array<Record<string, unknown>>, key?: string): Promise<Array<Record<string, unknown>>> {
+export async function addProviderKeys(
+  gateway: Pick<TestGateway, 'url'>,
+  providers: Array<Record<string, unknown>>,
+  key?: string,
+): Promise<Array<Record<string, unknown>>> {
   const response = await call(gateway, 'POST', '/v1/providers/keys', { providers }, { key });
   const body = (await response.json()) as { providers?: Array<Record<string, unknown>>; error?: unknown };
   if (response.status !== 201) throw new Error(`adding provider keys failed: ${response.status} ${JSON.stringify(body)}`);
@@ -98,7 +102,13 @@ export async function readSse(response: Response): Promise<string[]> {
   const text = await response.text();
   return text
     .split(/\n\n/)
-    .map((event) => event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .map((event) =>
+      event
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .join('\n'),
+    )
     .filter((data) => data.length > 0);
 }
 

@@ -159,7 +159,10 @@ describe('account runs exactly once', () => {
 
   test('a wrong gateway key is answered but has no account to book to', async () => {
     const requestId = nextRequestId();
-    const response = await call(gateway, 'POST', '/v1/chat/completions', chatBody(), { key: 'kw_ak_not-a-real-key-000000', headers: { 'x-request-id': requestId } });
+    const response = await call(gateway, 'POST', '/v1/chat/completions', chatBody(), {
+      key: 'kw_ak_not-a-real-key-000000',
+      headers: { 'x-request-id': requestId },
+    });
     expect(response.status).toBe(401);
     const { hooks, rows } = await bookingsOf(requestId);
     expect({ hooks: hooks.length, rows: rows.length }).toEqual({ hooks: 0, rows: 0 });
@@ -169,7 +172,11 @@ describe('account runs exactly once', () => {
 describe('the outcome log line', () => {
   test('a failed request logs ids, status and timings, never a request header', async () => {
     simulator.inject({ kind: 'status', status: 500, body: { error: { message: 'boom', type: 'server_error', code: null, param: null } } });
-    const canaries = { 'proxy-authorization': 'Basic canary-proxy-credential-5e1d', 'api-key': 'canary-azure-style-key-9c4b', cookie: 'session=canary-cookie-77aa' };
+    const canaries = {
+      'proxy-authorization': 'Basic canary-proxy-credential-5e1d',
+      'api-key': 'canary-azure-style-key-9c4b',
+      cookie: 'session=canary-cookie-77aa',
+    };
     const { response, requestId } = await send('/v1/chat/completions', chatBody(), canaries);
     expect(response.status).toBeGreaterThanOrEqual(500);
     await expectBookedOnce(requestId, response.status, 'chat');

@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { runHooks } from '../../core/lifecycle/hooks.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/spec/plugin.ts';
-import { importPluginModules, loadPlugins, orderByDependencies, PluginLoadError, validateDefinition, type PluginEnvironment, type PluginSource } from '../../core/registry.ts';
+import {
+  importPluginModules,
+  loadPlugins,
+  orderByDependencies,
+  PluginLoadError,
+  validateDefinition,
+  type PluginEnvironment,
+  type PluginSource,
+} from '../../core/registry.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
 import { standaloneServices } from '../../core/services.ts';
 
@@ -105,7 +113,11 @@ describe('dependencies', () => {
   });
 
   test('refuses a dependency cycle and shows the cycle', async () => {
-    const sources = [source(policy('alpha', { dependencies: ['beta'] })), source(policy('beta', { dependencies: ['gamma'] })), source(policy('gamma', { dependencies: ['alpha'] }))];
+    const sources = [
+      source(policy('alpha', { dependencies: ['beta'] })),
+      source(policy('beta', { dependencies: ['gamma'] })),
+      source(policy('gamma', { dependencies: ['alpha'] })),
+    ];
     const message = await loadError(() => orderByDependencies(sources));
     expect(message).toContain('dependency cycle: alpha -> beta -> gamma -> alpha');
   });

@@ -11,7 +11,17 @@ import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, chatCompletion, logLines, printedKeys, REPOSITORY_ROOT, runUntilExit, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import {
+  addOpenAIKey,
+  chatCompletion,
+  logLines,
+  printedKeys,
+  REPOSITORY_ROOT,
+  runUntilExit,
+  ssePayloads,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-BinaryTestUpstreamKey000000000000001';
 const REFUSE_MODEL_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/refuse-model/index.ts');
@@ -51,7 +61,9 @@ beforeAll(async () => {
   });
   operatorKey = printedKeys(gateway.stdout()).operatorKey ?? '';
   await addOpenAIKey(gateway.url, operatorKey, UPSTREAM_KEY);
-  process.stdout.write(`[binary] ${formatMegabytes(built.bytes)}, built in ${built.buildMilliseconds} ms, ready ${Math.round(gateway.readyAfterMs)} ms after spawn\n`);
+  process.stdout.write(
+    `[binary] ${formatMegabytes(built.bytes)}, built in ${built.buildMilliseconds} ms, ready ${Math.round(gateway.readyAfterMs)} ms after spawn\n`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -76,7 +88,11 @@ describe('the compiled binary, alone in an empty directory', () => {
   });
 
   test('serves a streamed chat completion through the simulator', async () => {
-    const response = await chatCompletion(gateway.url, operatorKey, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'Hello from the binary' }] });
+    const response = await chatCompletion(gateway.url, operatorKey, {
+      model: 'gpt-4o',
+      stream: true,
+      messages: [{ role: 'user', content: 'Hello from the binary' }],
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     expect(response.headers.get('x-provider-used')).toBe('openai');
@@ -116,7 +132,11 @@ describe('the compiled binary, alone in an empty directory', () => {
       body: JSON.stringify({ providers: [{ name: 'echo', api_key: ECHO_KEY }] }),
     });
     expect(added.status).toBe(201);
-    const response = await chatCompletion(gateway.url, operatorKey, { model: 'echo-1', stream: true, messages: [{ role: 'user', content: 'Hello from outside' }] });
+    const response = await chatCompletion(gateway.url, operatorKey, {
+      model: 'echo-1',
+      stream: true,
+      messages: [{ role: 'user', content: 'Hello from outside' }],
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('x-provider-used')).toBe('echo');
     answeredRequestIds.push(response.headers.get('x-request-id') ?? '');
@@ -131,7 +151,11 @@ describe('the compiled binary, alone in an empty directory', () => {
     const scratch = mkdtempSync(join(tmpdir(), 'keyway-binary-libsql-'));
     try {
       // Nothing listens on port 1: reaching "connection refused" proves the client module loaded.
-      const result = await runUntilExit({ command: [binary], cwd: scratch, env: { KEYWAY_DATABASE_URL: 'http://127.0.0.1:1', KEYWAY_MASTER_KEY: generateMasterKey() } });
+      const result = await runUntilExit({
+        command: [binary],
+        cwd: scratch,
+        env: { KEYWAY_DATABASE_URL: 'http://127.0.0.1:1', KEYWAY_MASTER_KEY: generateMasterKey() },
+      });
       expect(result.exitCode).toBe(1);
       expect(result.stderr).not.toMatch(/Cannot find (module|package)|\.node\b/);
       expect(result.stderr).toMatch(/ECONNREFUSED|Unable to connect/);

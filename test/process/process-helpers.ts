@@ -96,16 +96,21 @@ export async function startGatewayProcess(options: SpawnOptions, timeoutMs = 20_
     }
     url ??= LISTENING_LINE.exec(stdout.text)?.[1];
     if (url !== undefined) {
-      const status = await fetch(`${url}/ready`).then((response) => response.status, () => 0);
+      const status = await fetch(`${url}/ready`).then(
+        (response) => response.status,
+        () => 0,
+      );
       if (status === 200) readyAfterMs = performance.now() - started;
     }
     if (readyAfterMs === undefined) await sleep(url === undefined ? 5 : 10);
   }
   const waitForExit = async (exitTimeoutMs = 15_000): Promise<number> => {
-    const code = await withTimeout(child.exited, exitTimeoutMs, () => `the gateway did not exit within ${exitTimeoutMs} ms: ${describe()}`).catch((error: unknown) => {
-      child.kill('SIGKILL');
-      throw error;
-    });
+    const code = await withTimeout(child.exited, exitTimeoutMs, () => `the gateway did not exit within ${exitTimeoutMs} ms: ${describe()}`).catch(
+      (error: unknown) => {
+        child.kill('SIGKILL');
+        throw error;
+      },
+    );
     await drained;
     return code;
   };
@@ -126,7 +131,11 @@ export async function startGatewayProcess(options: SpawnOptions, timeoutMs = 20_
 /** Runs the gateway expecting it to exit on its own (a refused start). */
 export async function runUntilExit(options: SpawnOptions, timeoutMs = 20_000): Promise<FinishedProcess> {
   const { child, stdout, stderr, drained } = spawnWatched(options);
-  const exitCode = await withTimeout(child.exited, timeoutMs, () => `the gateway was expected to exit but still runs after ${timeoutMs} ms:\n${stdout.text}\n${stderr.text}`).catch((error: unknown) => {
+  const exitCode = await withTimeout(
+    child.exited,
+    timeoutMs,
+    () => `the gateway was expected to exit but still runs after ${timeoutMs} ms:\n${stdout.text}\n${stderr.text}`,
+  ).catch((error: unknown) => {
     child.kill('SIGKILL');
     throw error;
   });

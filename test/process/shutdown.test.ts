@@ -35,7 +35,11 @@ interface Answered {
 /** One call, read to its end (the stream through `[DONE]`), so the gateway considers it finished. */
 async function answeredCall(url: string, index: number): Promise<Answered> {
   const streamed = index % 2 === 1;
-  const response = await chatCompletion(url, OPERATOR_KEY, { model: 'gpt-4o', stream: streamed, messages: [{ role: 'user', content: `call number ${index}` }] });
+  const response = await chatCompletion(url, OPERATOR_KEY, {
+    model: 'gpt-4o',
+    stream: streamed,
+    messages: [{ role: 'user', content: `call number ${index}` }],
+  });
   const body = await response.text();
   expect(response.status).toBe(200);
   if (streamed) expect(ssePayloads(body).at(-1)).toBe('[DONE]');
@@ -106,19 +110,29 @@ test('a stream still running at SIGTERM is finished, then recorded', async () =>
   const gateway = await startGatewayProcess({
     command: FROM_SOURCE,
     cwd: scratch,
-    env: { KEYWAY_DATA_DIR: scratch, KEYWAY_DATABASE_URL: `file:${databaseFile}`, KEYWAY_ADMIN_KEY: OPERATOR_KEY, KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`, KEYWAY_USAGE_FLUSH_MS: '60000' },
+    env: {
+      KEYWAY_DATA_DIR: scratch,
+      KEYWAY_DATABASE_URL: `file:${databaseFile}`,
+      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
+      KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
+      KEYWAY_USAGE_FLUSH_MS: '60000',
+    },
   });
   try {
     await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
     simulator.inject({ kind: 'slow_stream', delayMs: 40 });
-    const response = await chatCompletion(gateway.url, OPERATOR_KEY, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'a reply long enough to take a while to stream' }] });
+    const response = await chatCompletion(gateway.url, OPERATOR_KEY, {
+      model: 'gpt-4o',
+      stream: true,
+      messages: [{ role: 'user', content: 'a reply long enough to take a while to stream' }],
+    });
     expect(response.status).toBe(200);
     gateway.process.kill('SIGTERM');
     // Let the signal land while the stream is still being written.
     await Bun.sleep(100);
     const payloads = ssePayloads(await response.text());
     expect(payloads.at(-1)).toBe('[DONE]');
-    // One signal only: a second SIGTERM during the drain would hit Bun's default handler (exit 143).
+    // One signal only: a second one would end the stream at once (test/process/crash-safety.test.ts).
     expect(await gateway.waitForExit()).toBe(0);
     const database = new Database(databaseFile, { readonly: true });
     try {

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hashGatewayKey } from '../../core/credentials/secrets.ts';
@@ -40,10 +40,24 @@ const SHORT_KEY = randomBytes(16).toString('base64');
 
 const refusals: Refusal[] = [
   { name: 'a weak master key (32 zero bytes)', env: { KEYWAY_MASTER_KEY: WEAK_KEY }, message: /KEYWAY_MASTER_KEY is too weak/, secret: WEAK_KEY },
-  { name: 'a master key that is not base64', env: { KEYWAY_MASTER_KEY: MALFORMED_KEY }, message: /KEYWAY_MASTER_KEY is not valid base64/, secret: MALFORMED_KEY },
-  { name: 'a master key of the wrong length', env: { KEYWAY_MASTER_KEY: SHORT_KEY }, message: /KEYWAY_MASTER_KEY decodes to 16 bytes; it must be exactly 32 bytes/, secret: SHORT_KEY },
+  {
+    name: 'a master key that is not base64',
+    env: { KEYWAY_MASTER_KEY: MALFORMED_KEY },
+    message: /KEYWAY_MASTER_KEY is not valid base64/,
+    secret: MALFORMED_KEY,
+  },
+  {
+    name: 'a master key of the wrong length',
+    env: { KEYWAY_MASTER_KEY: SHORT_KEY },
+    message: /KEYWAY_MASTER_KEY decodes to 16 bytes; it must be exactly 32 bytes/,
+    secret: SHORT_KEY,
+  },
   { name: 'a port that is not a number', env: { KEYWAY_PORT: 'abc' }, message: /KEYWAY_PORT must be an integer between 0 and 65535; got "abc"/ },
-  { name: 'a plugin path that does not exist', env: { KEYWAY_PLUGINS: MISSING_PLUGIN }, message: new RegExp(`KEYWAY_PLUGINS: ${MISSING_PLUGIN.replaceAll('.', '\\.')} does not exist`) },
+  {
+    name: 'a plugin path that does not exist',
+    env: { KEYWAY_PLUGINS: MISSING_PLUGIN },
+    message: new RegExp(`KEYWAY_PLUGINS: ${MISSING_PLUGIN.replaceAll('.', '\\.')} does not exist`),
+  },
   {
     name: 'a plugin built for another plugin API version',
     env: { KEYWAY_PLUGINS: BAD_API_VERSION_PLUGIN },
@@ -146,10 +160,15 @@ describe('first start', () => {
     expect(operatorKey).not.toBe('');
     const files = readdirSync(dataDirectory);
     expect(files).toContain('keyway.db');
-    // Every byte of every file (the database, and any WAL or shared-memory file beside it).
-    for (const file of files) {
+    // Every byte of every file (the database, any WAL or shared-memory file beside it, the usage journal).
+    for (const file of readdirSync(dataDirectory, { recursive: true }) as string[]) {
+      if (statSync(join(dataDirectory, file)).isDirectory()) continue;
       const bytes = readFileSync(join(dataDirectory, file));
-      expect({ file, operatorKeyAt: bytes.indexOf(operatorKey), adminKeyAt: bytes.indexOf(defaultAdminKey) }).toEqual({ file, operatorKeyAt: -1, adminKeyAt: -1 });
+      expect({ file, operatorKeyAt: bytes.indexOf(operatorKey), adminKeyAt: bytes.indexOf(defaultAdminKey) }).toEqual({
+        file,
+        operatorKeyAt: -1,
+        adminKeyAt: -1,
+      });
     }
     const database = new Database(join(dataDirectory, 'keyway.db'), { readonly: true });
     try {

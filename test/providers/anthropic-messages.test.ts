@@ -77,7 +77,13 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
       tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
       tool_choice: { type: 'auto', disable_parallel_tool_use: true },
       messages: [
-        { role: 'user', content: [{ type: 'text', text: 'Paris?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Paris?' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+          ],
+        },
         {
           role: 'assistant',
           content: [
@@ -86,7 +92,13 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
             { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
           ],
         },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '21C' }, { type: 'text', text: 'Thanks' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: '21C' },
+            { type: 'text', text: 'Thanks' },
+          ],
+        },
       ],
     };
     const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });

@@ -22,7 +22,17 @@ function fixture<T>(name: string): T {
 }
 
 function credential(settings: ProviderKeySettings = {}): ProviderCredential {
-  return { id: 'key_1', provider: 'anthropic', owner: 'account', accountId: 'default', organizationId: undefined, settings, status: 'active', weight: 1, apiKey: 'sk-ant-test' };
+  return {
+    id: 'key_1',
+    provider: 'anthropic',
+    owner: 'account',
+    accountId: 'default',
+    organizationId: undefined,
+    settings,
+    status: 'active',
+    weight: 1,
+    apiKey: 'sk-ant-test',
+  };
 }
 
 function callContext(model: string, settings: ProviderKeySettings = {}): CallContext {
@@ -90,7 +100,14 @@ describe('anthropic request translation (fixtures)', () => {
   }
 
   test('the translation does not change the request it reads', () => {
-    const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'user', content: 'y' }], stop: ['a'] };
+    const request: ChatRequest = {
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'x' },
+        { role: 'user', content: 'y' },
+      ],
+      stop: ['a'],
+    };
     const before = structuredClone(request);
     buildAnthropicBody(request, 'claude-sonnet-4-5', {}, []);
     expect(request).toEqual(before);
@@ -220,7 +237,12 @@ function scriptedFetch(...responses: Array<() => Response>) {
     new Headers(init?.headers).forEach((value, key) => {
       headers[key] = value;
     });
-    calls.push({ url: String(input), method: init?.method ?? 'GET', headers, body: typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined });
+    calls.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers,
+      body: typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined,
+    });
     const next = responses.shift();
     if (!next) throw new Error('no scripted response left');
     return next();
@@ -313,20 +335,33 @@ describe('anthropic adapter with an injected fetch', () => {
 
   test('listModels follows after_id paging', async () => {
     const scripted = scriptedFetch(
-      jsonAnswer({ data: [{ type: 'model', id: 'claude-a' }, { type: 'model', id: 'claude-b' }], has_more: true, first_id: 'claude-a', last_id: 'claude-b' }),
+      jsonAnswer({
+        data: [
+          { type: 'model', id: 'claude-a' },
+          { type: 'model', id: 'claude-b' },
+        ],
+        has_more: true,
+        first_id: 'claude-a',
+        last_id: 'claude-b',
+      }),
       jsonAnswer({ data: [{ type: 'model', id: 'claude-c' }], has_more: false, first_id: 'claude-c', last_id: 'claude-c' }),
     );
     const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
     expect(await adapter.listModels(credential(), new AbortController().signal)).toEqual(['claude-a', 'claude-b', 'claude-c']);
-    expect(scripted.calls.map((call) => call.url)).toEqual(['https://api.anthropic.com/v1/models?limit=1000', 'https://api.anthropic.com/v1/models?limit=1000&after_id=claude-b']);
+    expect(scripted.calls.map((call) => call.url)).toEqual([
+      'https://api.anthropic.com/v1/models?limit=1000',
+      'https://api.anthropic.com/v1/models?limit=1000&after_id=claude-b',
+    ]);
     expect(scripted.calls[0]?.headers['x-api-key']).toBe('sk-ant-test');
   });
-
 
   test('countTokens posts to count_tokens without create-only fields', async () => {
     const scripted = scriptedFetch(jsonAnswer({ input_tokens: 321 }));
     const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
-    const count = await adapter.countTokens?.({ model: 'x', max_tokens: 10, stream: true, temperature: 0.3, messages: [{ role: 'user', content: 'hi' }], betas: 'token-counting-2024-11-01' }, callContext('claude-haiku-4-5'));
+    const count = await adapter.countTokens?.(
+      { model: 'x', max_tokens: 10, stream: true, temperature: 0.3, messages: [{ role: 'user', content: 'hi' }], betas: 'token-counting-2024-11-01' },
+      callContext('claude-haiku-4-5'),
+    );
     const call = scripted.calls[0] as RecordedCall;
     expect(count).toBe(321);
     expect(call.url).toBe('https://api.anthropic.com/v1/messages/count_tokens');
@@ -343,7 +378,10 @@ describe.skipIf(!existsSync(SIMULATOR))('anthropic adapter against the simulator
   const simulatorRequest: ChatRequest = {
     model: 'claude-sonnet-4-5',
     max_tokens: 200,
-    messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'ping' }],
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'ping' },
+    ],
   };
 
   async function withSimulator(run: (adapter: ProviderAdapter, context: CallContext) => Promise<void>): Promise<void> {
@@ -385,14 +423,26 @@ describe.skipIf(!existsSync(SIMULATOR))('anthropic adapter against the simulator
 
   test('thinking blocks from one answer replay in the next tool-loop turn', async () => {
     await withSimulator(async (adapter, context) => {
-      const tools: ChatRequest['tools'] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
-      const first: ChatRequest = { model: 'claude-sonnet-4-5', max_tokens: 4000, reasoning_effort: 'low', tools, messages: [{ role: 'user', content: 'What is the weather in Paris?' }] };
+      const tools: ChatRequest['tools'] = [
+        { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+      ];
+      const first: ChatRequest = {
+        model: 'claude-sonnet-4-5',
+        max_tokens: 4000,
+        reasoning_effort: 'low',
+        tools,
+        messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      };
       const answer = (await adapter.chat(first, context)).choices[0]?.message;
       expect(answer?.tool_calls?.length).toBeGreaterThan(0);
       expect(Array.isArray(answer?.thinking_blocks)).toBe(true);
       const followUp: ChatRequest = {
         ...first,
-        messages: [...first.messages, answer as NonNullable<typeof answer>, { role: 'tool', tool_call_id: answer?.tool_calls?.[0]?.id ?? '', content: '21C and sunny' }],
+        messages: [
+          ...first.messages,
+          answer as NonNullable<typeof answer>,
+          { role: 'tool', tool_call_id: answer?.tool_calls?.[0]?.id ?? '', content: '21C and sunny' },
+        ],
       };
       const secondContext = callContext('claude-sonnet-4-5-20250929');
       const result = await adapter.chat(followUp, secondContext);
@@ -406,7 +456,9 @@ describe.skipIf(!existsSync(SIMULATOR))('anthropic adapter against the simulator
       const toolRequest: ChatRequest = {
         ...simulatorRequest,
         messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
-        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+        tools: [
+          { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+        ],
         tool_choice: 'required',
       };
       const parts = await collect(await adapter.chatStream(toolRequest, context));

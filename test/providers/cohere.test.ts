@@ -18,14 +18,12 @@ import { usageFromCohere } from '../../providers/cohere/usage.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { collect, fakeFetch, providerTestKit, streamOf, type RecordedCall, type ErrorCase, type RequestCase } from './provider-test-kit.ts';
 
-
 interface RefusedCase {
   name: string;
   request: ChatRequest;
   code: string;
   param: string;
 }
-
 
 const { fixtureText, fixtureJson, credential, callContext } = providerTestKit('cohere', 'pk_cohere', 'cohere-test-key');
 
@@ -63,13 +61,22 @@ describe('cohere request translation (fixtures)', async () => {
       model: 'command-a-03-2025',
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: 'ignored text', tool_plan: 'the plan', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }] },
+        {
+          role: 'assistant',
+          content: 'ignored text',
+          tool_plan: 'the plan',
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }],
+        },
         { role: 'tool', tool_call_id: 'c1', content: [{ type: 'text', text: 'sunny' }] },
       ],
     };
     const body = buildCohereChatBody(request, 'command-a-03-2025', {}, []);
     const messages = body.messages as Array<Record<string, unknown>>;
-    expect(messages[1]).toEqual({ role: 'assistant', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }], tool_plan: 'the plan' });
+    expect(messages[1]).toEqual({
+      role: 'assistant',
+      tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }],
+      tool_plan: 'the plan',
+    });
     expect(messages[2]).toEqual({ role: 'tool', tool_call_id: 'c1', content: 'sunny' });
   });
 });
@@ -106,7 +113,16 @@ describe('cohere responses (fixtures)', () => {
 
   test('thinking blocks become reasoning_content', () => {
     const result = parseCohereChatResponse(
-      { id: 'x', finish_reason: 'COMPLETE', message: { content: [{ type: 'thinking', thinking: 'Let me think.' }, { type: 'text', text: 'Answer.' }] } },
+      {
+        id: 'x',
+        finish_reason: 'COMPLETE',
+        message: {
+          content: [
+            { type: 'thinking', thinking: 'Let me think.' },
+            { type: 'text', text: 'Answer.' },
+          ],
+        },
+      },
       'command-a-reasoning-08-2025',
     );
     expect(result.choices[0]?.message).toEqual({ role: 'assistant', content: 'Answer.', reasoning_content: 'Let me think.' });
@@ -141,7 +157,10 @@ describe('cohere stream (fixtures)', () => {
     expect(parts.slice(1)).toEqual([
       { type: 'text-delta', index: 0, text: 'Hello' },
       { type: 'text-delta', index: 0, text: '! How can I help you today?' },
-      { type: 'extra-fields', fields: { usage_details: { billed_units: { input_tokens: 3, output_tokens: 9 }, tokens: { input_tokens: 69, output_tokens: 9 }, cached_tokens: 0 } } },
+      {
+        type: 'extra-fields',
+        fields: { usage_details: { billed_units: { input_tokens: 3, output_tokens: 9 }, tokens: { input_tokens: 69, output_tokens: 9 }, cached_tokens: 0 } },
+      },
       { type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'COMPLETE' } },
       { type: 'usage', usage: { inputTokens: 3, outputTokens: 9, totalTokens: 12, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } },
     ]);
@@ -168,7 +187,11 @@ describe('cohere stream (fixtures)', () => {
     const parts = await collect(cohereStreamParts(streamOf(await fixtureText('stream-error.sse'), 7), 'command-a-03-2025', signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'extra-fields', 'usage', 'error']);
     const last = parts.at(-1);
-    expect(last?.type === 'error' && last.error).toMatchObject({ reason: 'server_error', code: 'upstream_error', extra: { provider: 'cohere', upstream_type: 'ERROR' } });
+    expect(last?.type === 'error' && last.error).toMatchObject({
+      reason: 'server_error',
+      code: 'upstream_error',
+      extra: { provider: 'cohere', upstream_type: 'ERROR' },
+    });
     expect(last?.type === 'error' && last.error.message).toContain('internal generation error');
   });
 
@@ -185,9 +208,14 @@ describe('cohere stream (fixtures)', () => {
   });
 
   test('an event whose payload lost its type is read by its event name', async () => {
-    const text = 'event: message-start\ndata: {"id":"m1"}\n\nevent: content-delta\ndata: {"delta":{"message":{"content":{"text":"hi"}}}}\n\nevent: message-end\ndata: {"delta":{"finish_reason":"MAX_TOKENS"}}\n\n';
+    const text =
+      'event: message-start\ndata: {"id":"m1"}\n\nevent: content-delta\ndata: {"delta":{"message":{"content":{"text":"hi"}}}}\n\nevent: message-end\ndata: {"delta":{"finish_reason":"MAX_TOKENS"}}\n\n';
     const parts = await collect(cohereStreamParts(streamOf(text), 'command-r', signal));
-    expect(parts).toMatchObject([{ type: 'start', id: 'm1' }, { type: 'text-delta', text: 'hi' }, { type: 'finish', finishReason: { unified: 'length', raw: 'MAX_TOKENS' } }]);
+    expect(parts).toMatchObject([
+      { type: 'start', id: 'm1' },
+      { type: 'text-delta', text: 'hi' },
+      { type: 'finish', finishReason: { unified: 'length', raw: 'MAX_TOKENS' } },
+    ]);
   });
 
   test('a payload that is not JSON ends with an error part', async () => {
@@ -238,7 +266,10 @@ describe('cohere adapter (injected fetch)', () => {
     const fake = fakeFetch(() => new Response(answer, { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'upstream-1' } }));
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
     const context = callContext('command-a-03-2025', { max_tokens_default: 100 });
-    const result = await adapter.chat({ model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: 'Tell me about LLMs' }], provider: 'cohere', routing: { strategy: 'direct' } }, context);
+    const result = await adapter.chat(
+      { model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: 'Tell me about LLMs' }], provider: 'cohere', routing: { strategy: 'direct' } },
+      context,
+    );
     expect(fake.calls).toHaveLength(1);
     const call = fake.calls[0] as RecordedCall;
     expect(call.url).toBe('https://api.cohere.com/v2/chat');
@@ -264,7 +295,12 @@ describe('cohere adapter (injected fetch)', () => {
     const sse = await fixtureText('stream-text.sse');
     const fake = fakeFetch(() => new Response(streamOf(sse), { headers: SSE_HEADERS }));
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
-    const parts = await collect(await adapter.chatStream({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true } }, callContext('command-r')));
+    const parts = await collect(
+      await adapter.chatStream(
+        { model: 'command-r', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true } },
+        callContext('command-r'),
+      ),
+    );
     expect(fake.calls[0]?.body).toMatchObject({ stream: true });
     expect(fake.calls[0]?.body).not.toHaveProperty('stream_options');
     expect(fake.calls[0]?.headers.get('accept')).toBe('text/event-stream');
@@ -281,19 +317,29 @@ describe('cohere adapter (injected fetch)', () => {
   test('an unsupported request fails before any upstream call, and warnings reach the context', async () => {
     const fake = fakeFetch(() => new Response('{}'));
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
-    await expect(adapter.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], n: 3 }, callContext('command-r'))).rejects.toMatchObject({ code: 'unsupported_feature' });
+    await expect(adapter.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], n: 3 }, callContext('command-r'))).rejects.toMatchObject({
+      code: 'unsupported_feature',
+    });
     expect(fake.calls).toHaveLength(0);
     const answer = await fixtureText('chat-response.json');
     const answering = fakeFetch(() => new Response(answer));
     const context = callContext('command-r');
-    await createCohereAdapter({ baseUrl: undefined, fetch: answering.fetch }).chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }], logit_bias: { '1': 2 } }, context);
+    await createCohereAdapter({ baseUrl: undefined, fetch: answering.fetch }).chat(
+      { model: 'command-r', messages: [{ role: 'user', content: 'hi' }], logit_bias: { '1': 2 } },
+      context,
+    );
     expect(context.warnings).toEqual(["cohere: 'logit_bias' is not supported and was dropped"]);
   });
 
   test('embeddings batch 96 texts a call, keep indexes and sum billed tokens', async () => {
     const fake = fakeFetch((call) => {
       const texts = (call.body as { texts: string[] }).texts;
-      return Response.json({ id: 'e', embeddings: { float: texts.map((_text, position) => [position, 0.5]) }, meta: { billed_units: { input_tokens: texts.length * 2 } }, response_type: 'embeddings_by_type' });
+      return Response.json({
+        id: 'e',
+        embeddings: { float: texts.map((_text, position) => [position, 0.5]) },
+        meta: { billed_units: { input_tokens: texts.length * 2 } },
+        response_type: 'embeddings_by_type',
+      });
     });
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
     const input = Array.from({ length: 100 }, (_unused, position) => `text ${position}`);
@@ -322,7 +368,9 @@ describe('cohere adapter (injected fetch)', () => {
 
   test('token-id embedding input is refused', async () => {
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fakeFetch(() => new Response('{}')).fetch });
-    await expect(adapter.embeddings?.({ model: 'embed-v4.0', input: [1, 2, 3] }, callContext('embed-v4.0')) as Promise<unknown>).rejects.toMatchObject({ code: 'unsupported_feature' });
+    await expect(adapter.embeddings?.({ model: 'embed-v4.0', input: [1, 2, 3] }, callContext('embed-v4.0')) as Promise<unknown>).rejects.toMatchObject({
+      code: 'unsupported_feature',
+    });
   });
 
   test('listModels follows next_page_token', async () => {
@@ -331,7 +379,10 @@ describe('cohere adapter (injected fetch)', () => {
     const adapter = createCohereAdapter({ baseUrl: undefined, fetch: fake.fetch });
     const names = await adapter.listModels(credential(), new AbortController().signal);
     expect(names).toEqual(['command-a-03-2025', 'command-r-plus-08-2024', 'embed-v4.0']);
-    expect(fake.calls.map((call) => call.url)).toEqual(['https://api.cohere.com/v1/models?page_size=1000', 'https://api.cohere.com/v1/models?page_size=1000&page_token=page-2']);
+    expect(fake.calls.map((call) => call.url)).toEqual([
+      'https://api.cohere.com/v1/models?page_size=1000',
+      'https://api.cohere.com/v1/models?page_size=1000&page_token=page-2',
+    ]);
   });
 
   test('the plugin reads KEYWAY_COHERE_BASE_URL and serves the Cohere model names', async () => {
@@ -339,11 +390,18 @@ describe('cohere adapter (injected fetch)', () => {
     const answer = await fixtureText('chat-response.json');
     const fake = fakeFetch(() => new Response(answer));
     const contributions = await cohereProviderPlugin.setup?.({
-      services: standaloneServices({ logger: silentServicesLogger }), config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_COHERE_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
+      services: standaloneServices({ logger: silentServicesLogger }),
+      config: {},
+      logger: {} as Logger,
+      fetch: fake.fetch,
+      env: { KEYWAY_COHERE_BASE_URL: 'http://127.0.0.1:9' },
+      dataDirectory: '/tmp',
+    });
     const provider = contributions ? contributions.provider : undefined;
     expect(provider?.name).toBe('cohere');
     expect(provider?.defaultBaseUrl).toBe('https://api.cohere.com');
-    for (const model of ['command-r-plus', 'c4ai-aya-expanse-32b', 'embed-v4.0']) expect(provider?.modelPatterns.some((pattern) => pattern.test(model))).toBe(true);
+    for (const model of ['command-r-plus', 'c4ai-aya-expanse-32b', 'embed-v4.0'])
+      expect(provider?.modelPatterns.some((pattern) => pattern.test(model))).toBe(true);
     await provider?.chat({ model: 'command-r', messages: [{ role: 'user', content: 'hi' }] }, callContext('command-r'));
     expect(fake.calls[0]?.url).toBe('http://127.0.0.1:9/v2/chat');
   });
@@ -364,7 +422,11 @@ const cohereSimulator = await loadCohereSimulator();
 
 const WEATHER_TOOL = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'Gets the weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+  function: {
+    name: 'get_weather',
+    description: 'Gets the weather of a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
 };
 
 describe.skipIf(cohereSimulator === undefined)('cohere adapter against the simulator', () => {
@@ -381,7 +443,14 @@ describe.skipIf(cohereSimulator === undefined)('cohere adapter against the simul
 
   test('non-streamed: the system message goes first and the answer comes back with billed usage', async () => {
     const result = await adapter.chat(
-      { model, messages: [{ role: 'user', content: 'what is keyway' }, { role: 'system', content: 'Be brief.' }], stream_options: { include_usage: true } },
+      {
+        model,
+        messages: [
+          { role: 'user', content: 'what is keyway' },
+          { role: 'system', content: 'Be brief.' },
+        ],
+        stream_options: { include_usage: true },
+      },
       callContext(model),
     );
     const sent = simulator.inferenceRequests()[0]?.body as { messages: Array<{ role: string }> };
@@ -425,7 +494,12 @@ describe.skipIf(cohereSimulator === undefined)('cohere adapter against the simul
   });
 
   test('a tool round trip, streamed', async () => {
-    const question: ChatRequest = { model, messages: [{ role: 'user', content: 'weather in Oslo?' }], tools: [WEATHER_TOOL], tool_choice: { type: 'function', function: { name: 'get_weather' } } };
+    const question: ChatRequest = {
+      model,
+      messages: [{ role: 'user', content: 'weather in Oslo?' }],
+      tools: [WEATHER_TOOL],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    };
     const parts = await collect(await adapter.chatStream(question, callContext(model)));
     const starts = parts.filter((part): part is Extract<StreamPart, { type: 'tool-call-start' }> => part.type === 'tool-call-start');
     expect(starts.length).toBeGreaterThan(0);
@@ -458,7 +532,9 @@ describe.skipIf(cohereSimulator === undefined)('cohere adapter against the simul
 
   test('a mid-stream failure ends the stream with an error part', async () => {
     simulator.inject({ kind: 'mid_stream_error', afterChunks: 1 });
-    const parts = await collect(await adapter.chatStream({ model, messages: [{ role: 'user', content: 'a question long enough to stream' }] }, callContext(model)));
+    const parts = await collect(
+      await adapter.chatStream({ model, messages: [{ role: 'user', content: 'a question long enough to stream' }] }, callContext(model)),
+    );
     expect(parts.at(-1)?.type).toBe('error');
     expect(parts.some((part) => part.type === 'finish')).toBe(false);
   });

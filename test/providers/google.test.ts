@@ -29,7 +29,17 @@ function normalizeIds<T>(value: T): T {
 }
 
 function credential(settings: ProviderKeySettings = {}): ProviderCredential {
-  return { id: 'pk_google', provider: 'google', owner: 'account', accountId: 'acc_1', organizationId: undefined, settings, status: 'active', weight: 1, apiKey: API_KEY };
+  return {
+    id: 'pk_google',
+    provider: 'google',
+    owner: 'account',
+    accountId: 'acc_1',
+    organizationId: undefined,
+    settings,
+    status: 'active',
+    weight: 1,
+    apiKey: API_KEY,
+  };
 }
 
 function callContext(settings: ProviderKeySettings = {}, model = 'gemini-2.5-flash'): CallContext {
@@ -59,7 +69,10 @@ function withoutCreated(parts: StreamPart[]): unknown[] {
 }
 
 describe('request translation (fixtures)', async () => {
-  const cases = await fixture<Array<{ name: string; model: string; settings: ProviderKeySettings; request: ChatRequest; expected: unknown; warnings: string[] }>>('request-cases.json');
+  const cases =
+    await fixture<Array<{ name: string; model: string; settings: ProviderKeySettings; request: ChatRequest; expected: unknown; warnings: string[] }>>(
+      'request-cases.json',
+    );
   for (const testCase of cases) {
     test(testCase.name, () => {
       const warnings: string[] = [];
@@ -70,8 +83,13 @@ describe('request translation (fixtures)', async () => {
 });
 
 describe('request translation (rules)', () => {
-  const base: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }] };
-  const translate = (request: ChatRequest, settings: ProviderKeySettings = {}, warnings: string[] = []) => buildGeminiRequest(request, 'gemini-2.5-flash', settings, warnings);
+  const base: ChatRequest = {
+    model: 'gemini-2.5-flash',
+    messages: [{ role: 'user', content: 'Hi' }],
+    tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }],
+  };
+  const translate = (request: ChatRequest, settings: ProviderKeySettings = {}, warnings: string[] = []) =>
+    buildGeminiRequest(request, 'gemini-2.5-flash', settings, warnings);
 
   test('tool_choice maps to functionCallingConfig modes', () => {
     expect(translate({ ...base, tool_choice: 'none' }).toolConfig).toEqual({ functionCallingConfig: { mode: 'NONE' } });
@@ -81,12 +99,21 @@ describe('request translation (rules)', () => {
   });
 
   test('a tool result whose call is unknown is refused, since Gemini needs the function name', () => {
-    const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'nope', content: 'r' }] };
+    const request: ChatRequest = {
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'x' },
+        { role: 'tool', tool_call_id: 'nope', content: 'r' },
+      ],
+    };
     expect(() => translate(request)).toThrow(KeywayError);
   });
 
   test('tool-call arguments that are not a JSON object are refused', () => {
-    const request: ChatRequest = { model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] };
+    const request: ChatRequest = {
+      model: 'm',
+      messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }],
+    };
     expect(() => translate(request)).toThrow(KeywayError);
   });
 
@@ -96,7 +123,12 @@ describe('request translation (rules)', () => {
   });
 
   test("a thought signature in Google's extra_content is echoed", () => {
-    const toolCall = { id: 'c1', type: 'function' as const, function: { name: 'f', arguments: '{}' }, extra_content: { google: { thought_signature: 'U0lH' } } };
+    const toolCall = {
+      id: 'c1',
+      type: 'function' as const,
+      function: { name: 'f', arguments: '{}' },
+      extra_content: { google: { thought_signature: 'U0lH' } },
+    };
     const body = translate({ model: 'm', messages: [{ role: 'assistant', tool_calls: [toolCall] }] }) as { contents: Array<{ parts: unknown[] }> };
     expect(body.contents[0]?.parts[0]).toEqual({ functionCall: { name: 'f', args: {} }, thoughtSignature: 'U0lH' });
   });
@@ -153,7 +185,16 @@ describe('response translation (fixtures)', async () => {
 });
 
 describe('error classification (fixtures, reference §3.5)', async () => {
-  const cases = await fixture<Array<{ name: string; status: number; headers?: Record<string, string>; body: unknown; expected: { reason: string; code: string; status: number; retryAfterSeconds?: number } }>>('error-cases.json');
+  const cases =
+    await fixture<
+      Array<{
+        name: string;
+        status: number;
+        headers?: Record<string, string>;
+        body: unknown;
+        expected: { reason: string; code: string; status: number; retryAfterSeconds?: number };
+      }>
+    >('error-cases.json');
   for (const testCase of cases) {
     test(testCase.name, () => {
       const bodyText = typeof testCase.body === 'string' ? testCase.body : JSON.stringify(testCase.body);
@@ -192,7 +233,12 @@ interface RecordedCall {
 function fakeFetch(answer: (call: RecordedCall) => Response): { fetch: typeof fetch; calls: RecordedCall[] } {
   const calls: RecordedCall[] = [];
   const implementation = async (input: string | URL | Request, init?: RequestInit) => {
-    const call = { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined };
+    const call = {
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined,
+    };
     calls.push(call);
     return answer(call);
   };
@@ -206,7 +252,11 @@ function expectKeyOnlyInHeader(call: RecordedCall): void {
   expect(call.headers.get('authorization')).toBeNull();
 }
 
-const TEXT_ANSWER = { candidates: [{ content: { role: 'model', parts: [{ text: 'Bonjour' }] }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }, responseId: 'r1' };
+const TEXT_ANSWER = {
+  candidates: [{ content: { role: 'model', parts: [{ text: 'Bonjour' }] }, finishReason: 'STOP', index: 0 }],
+  usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 },
+  responseId: 'r1',
+};
 const HELLO: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hello' }] };
 
 describe('adapter over an injected fetch', () => {
@@ -242,7 +292,13 @@ describe('adapter over an injected fetch', () => {
   test('the plugin reads KEYWAY_GOOGLE_BASE_URL', async () => {
     const { fetch, calls } = fakeFetch(() => Response.json(TEXT_ANSWER));
     const contributions = await googleProviderPlugin.setup?.({
-      services: standaloneServices({ logger: silentServicesLogger }), config: {}, env: { KEYWAY_GOOGLE_BASE_URL: 'http://sim.example' }, fetch, logger: undefined as never, dataDirectory: '/tmp' });
+      services: standaloneServices({ logger: silentServicesLogger }),
+      config: {},
+      env: { KEYWAY_GOOGLE_BASE_URL: 'http://sim.example' },
+      fetch,
+      logger: undefined as never,
+      dataDirectory: '/tmp',
+    });
     const adapter = contributions ? contributions.provider : undefined;
     expect(adapter?.name).toBe('google');
     await adapter?.chat(HELLO, callContext());
@@ -250,9 +306,18 @@ describe('adapter over an injected fetch', () => {
   });
 
   test('an upstream error rejects with the classified failure and never echoes the key', async () => {
-    const body = { error: { code: 400, message: `API key not valid: ${API_KEY}`, status: 'INVALID_ARGUMENT', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }] } };
+    const body = {
+      error: {
+        code: 400,
+        message: `API key not valid: ${API_KEY}`,
+        status: 'INVALID_ARGUMENT',
+        details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }],
+      },
+    };
     const { fetch } = fakeFetch(() => Response.json(body, { status: 400 }));
-    const failure = await createGoogleAdapter({ fetch }).chat(HELLO, callContext()).catch((error: unknown) => error);
+    const failure = await createGoogleAdapter({ fetch })
+      .chat(HELLO, callContext())
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(KeywayError);
     expect((failure as KeywayError).reason).toBe('auth_error');
     expect((failure as KeywayError).message).not.toContain(API_KEY);
@@ -274,7 +339,10 @@ describe('adapter over an injected fetch', () => {
   test('embeddings: one batchEmbedContents request per input, dimensions → outputDimensionality, usage estimated', async () => {
     const { fetch, calls } = fakeFetch(() => Response.json({ embeddings: [{ values: [0.5, -1] }, { values: [0.25, 2] }] }));
     const adapter = createGoogleAdapter({ fetch });
-    const result = await adapter.embeddings?.({ model: 'gemini-embedding-001', input: ['abcdefgh', 'abc'], dimensions: 2 }, callContext({}, 'gemini-embedding-001'));
+    const result = await adapter.embeddings?.(
+      { model: 'gemini-embedding-001', input: ['abcdefgh', 'abc'], dimensions: 2 },
+      callContext({}, 'gemini-embedding-001'),
+    );
     expect(calls[0]?.url).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents');
     expectKeyOnlyInHeader(calls[0] as RecordedCall);
     expect(calls[0]?.body).toEqual({
@@ -283,15 +351,23 @@ describe('adapter over an injected fetch', () => {
         { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'abc' }] }, outputDimensionality: 2 },
       ],
     });
-    expect(result?.data).toEqual([{ index: 0, embedding: [0.5, -1] }, { index: 1, embedding: [0.25, 2] }]);
+    expect(result?.data).toEqual([
+      { index: 0, embedding: [0.5, -1] },
+      { index: 1, embedding: [0.25, 2] },
+    ]);
     expect(result?.usage.inputTokens).toBe(3);
-    const base64 = await adapter.embeddings?.({ model: 'gemini-embedding-001', input: 'x', encoding_format: 'base64' }, callContext({}, 'gemini-embedding-001'));
+    const base64 = await adapter.embeddings?.(
+      { model: 'gemini-embedding-001', input: 'x', encoding_format: 'base64' },
+      callContext({}, 'gemini-embedding-001'),
+    );
     expect(Array.from(new Float32Array(Buffer.from(base64?.data[0]?.embedding as string, 'base64').buffer.slice(0)))).toEqual([0.5, -1]);
   });
 
   test('embeddings refuse token-id input', async () => {
     const { fetch, calls } = fakeFetch(() => Response.json({}));
-    const failure = await createGoogleAdapter({ fetch }).embeddings?.({ model: 'm', input: [1, 2, 3] }, callContext()).catch((error: unknown) => error);
+    const failure = await createGoogleAdapter({ fetch })
+      .embeddings?.({ model: 'm', input: [1, 2, 3] }, callContext())
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(KeywayError);
     expect(calls).toHaveLength(0);
   });
@@ -305,7 +381,15 @@ describe('adapter against the Gemini simulator', () => {
   const adapter = createGoogleAdapter({ fetch, baseUrl: simulator.url });
   const context = (model = 'gemini-2.5-flash', settings: ProviderKeySettings = {}) => callContext(settings, model);
   const weatherTool: ChatRequest['tools'] = [
-    { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', strict: true, parameters: { type: 'object', additionalProperties: false, properties: { city: { type: 'string' } }, required: ['city'] } } },
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Weather for a city',
+        strict: true,
+        parameters: { type: 'object', additionalProperties: false, properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
   ];
   afterAll(() => simulator.stop());
   beforeEach(() => simulator.reset());
@@ -333,14 +417,25 @@ describe('adapter against the Gemini simulator', () => {
 
   for (const streamed of [false, true]) {
     test(`tool round trip on Gemini 3 with thought signatures (${streamed ? 'streamed' : 'not streamed'})`, async () => {
-      const ask: ChatRequest = { model: 'gemini-3-pro-preview', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: weatherTool, reasoning_effort: 'low' };
-      const toolCalls = streamed ? toolCallsFromParts(await collect(await adapter.chatStream(ask, context('gemini-3-pro-preview')))) : (await adapter.chat(ask, context('gemini-3-pro-preview'))).choices[0]?.message.tool_calls ?? [];
+      const ask: ChatRequest = {
+        model: 'gemini-3-pro-preview',
+        messages: [{ role: 'user', content: 'Weather in Paris?' }],
+        tools: weatherTool,
+        reasoning_effort: 'low',
+      };
+      const toolCalls = streamed
+        ? toolCallsFromParts(await collect(await adapter.chatStream(ask, context('gemini-3-pro-preview'))))
+        : ((await adapter.chat(ask, context('gemini-3-pro-preview'))).choices[0]?.message.tool_calls ?? []);
       expect(toolCalls).toHaveLength(1);
       expect(toolCalls[0]?.function.name).toBe('get_weather');
       expect(toolCalls[0]?.id).toContain('__thought__');
       const followUp: ChatRequest = {
         ...ask,
-        messages: [...ask.messages, { role: 'assistant', content: null, tool_calls: toolCalls }, { role: 'tool', tool_call_id: toolCalls[0]?.id ?? '', content: 'Sunny, 21°C' }],
+        messages: [
+          ...ask.messages,
+          { role: 'assistant', content: null, tool_calls: toolCalls },
+          { role: 'tool', tool_call_id: toolCalls[0]?.id ?? '', content: 'Sunny, 21°C' },
+        ],
       };
       const answer = await adapter.chat(followUp, context('gemini-3-pro-preview'));
       expect(answer.choices[0]?.message.content).toBe('Tool results: Sunny, 21°C');

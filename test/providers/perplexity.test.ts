@@ -18,8 +18,6 @@ import type { PerplexityUsage } from '../../providers/perplexity/usage.ts';
 import { PERPLEXITY_CITATIONS, startPerplexitySimulator } from '../simulators/perplexity.ts';
 import { collect, fakeFetch, providerTestKit, streamOf, type ErrorCase, type RequestCase } from './provider-test-kit.ts';
 
-
-
 const { fixtureText, fixtureJson, credential, callContext } = providerTestKit('perplexity', 'pk_pplx', 'perplexity-test-key');
 const streamOfPieces = (text: string, pieceSize = 17) => streamOf(text, pieceSize);
 
@@ -49,7 +47,12 @@ describe('perplexity request translation (fixtures)', async () => {
   });
 
   test('a named tool that is not offered is refused', () => {
-    const request: ChatRequest = { model: 'sonar', messages: [{ role: 'user', content: 'hi' }], tools: [], tool_choice: { type: 'function', function: { name: 'missing' } } };
+    const request: ChatRequest = {
+      model: 'sonar',
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [],
+      tool_choice: { type: 'function', function: { name: 'missing' } },
+    };
     expect(() => buildPerplexityChatBody(request, 'sonar', {}, [])).toThrow("names the function 'missing'");
   });
 });
@@ -63,7 +66,15 @@ describe('perplexity responses (fixtures)', () => {
     expect(result.created).toBe(1722186391);
     expect(result.choices[0]?.message.content).toBe('The Milky Way contains an estimated 100 to 400 billion stars [1][2].');
     expect(result.choices[0]?.finishReason).toEqual({ unified: 'stop', raw: 'stop' });
-    expect(result.usage).toEqual({ inputTokens: 17, outputTokens: 65, totalTokens: 82, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0, providerCostUsd: 0.005082 });
+    expect(result.usage).toEqual({
+      inputTokens: 17,
+      outputTokens: 65,
+      totalTokens: 82,
+      cachedInputTokens: 0,
+      cacheWriteInputTokens: 0,
+      reasoningTokens: 0,
+      providerCostUsd: 0.005082,
+    });
     expect(result.extraFields).toEqual({
       citations: body.citations,
       search_results: body.search_results,
@@ -77,7 +88,15 @@ describe('perplexity responses (fixtures)', () => {
 
   test('reasoning tokens, reported beside completion tokens, are counted inside the output', async () => {
     const result = parsePerplexityChatResponse(await fixtureJson('chat-response-deep-research.json'));
-    expect(result.usage).toEqual({ inputTokens: 108, outputTokens: 3256 + 73248, totalTokens: 108 + 3256 + 73248, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 73248, providerCostUsd: 0.630606 });
+    expect(result.usage).toEqual({
+      inputTokens: 108,
+      outputTokens: 3256 + 73248,
+      totalTokens: 108 + 3256 + 73248,
+      cachedInputTokens: 0,
+      cacheWriteInputTokens: 0,
+      reasoningTokens: 73248,
+      providerCostUsd: 0.630606,
+    });
     expect((result.extraFields?.usage_details as PerplexityUsage).cost?.total_cost).toBe(0.630606);
   });
 });
@@ -96,13 +115,27 @@ describe('perplexity stream (fixtures)', () => {
     expect((extras[1]?.fields.search_results as unknown[]).length).toBe(2);
     expect(extras[2]?.fields.usage_details).toMatchObject({ num_search_queries: 1, cost: { request_cost: 0.005 } });
     expect(parts.filter((part) => part.type === 'finish')).toEqual([{ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'stop' } }]);
-    expect(parts.at(-1)).toEqual({ type: 'usage', usage: { inputTokens: 9, outputTokens: 14, totalTokens: 23, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0, providerCostUsd: 0.005023 } });
+    expect(parts.at(-1)).toEqual({
+      type: 'usage',
+      usage: {
+        inputTokens: 9,
+        outputTokens: 14,
+        totalTokens: 23,
+        cachedInputTokens: 0,
+        cacheWriteInputTokens: 0,
+        reasoningTokens: 0,
+        providerCostUsd: 0.005023,
+      },
+    });
   });
 
   test('event: error ends the stream with an error part', async () => {
     const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-error.sse')), signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'error']);
-    expect(parts.at(-1)).toMatchObject({ type: 'error', error: { reason: 'server_error', extra: { provider: 'perplexity', upstream_type: 'internal_error' } } });
+    expect(parts.at(-1)).toMatchObject({
+      type: 'error',
+      error: { reason: 'server_error', extra: { provider: 'perplexity', upstream_type: 'internal_error' } },
+    });
   });
 
   test('a close after a finish is a normal end, without [DONE]', async () => {
@@ -154,7 +187,17 @@ describe('perplexity adapter (injected fetch)', () => {
     const fake = fakeFetch(() => new Response(answer, { headers: { 'x-request-id': 'pplx-1', 'x-ratelimit-remaining-requests': '49' } }));
     const adapter = createPerplexityAdapter({ baseUrl: undefined, fetch: fake.fetch });
     const context = callContext('sonar');
-    const result = await adapter.chat({ model: 'perplexity/sonar', messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], routing: { strategy: 'direct' } }, context);
+    const result = await adapter.chat(
+      {
+        model: 'perplexity/sonar',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'user', content: 'b' },
+        ],
+        routing: { strategy: 'direct' },
+      },
+      context,
+    );
     expect(fake.calls[0]?.url).toBe('https://api.perplexity.ai/chat/completions');
     expect(fake.calls[0]?.headers.get('authorization')).toBe('Bearer perplexity-test-key');
     expect(fake.calls[0]?.body).toEqual({ model: 'sonar', messages: [{ role: 'user', content: 'a\n\nb' }] });
@@ -165,7 +208,10 @@ describe('perplexity adapter (injected fetch)', () => {
   test('a rejected key is an auth error', async () => {
     const fake = fakeFetch(() => Response.json({ error: { message: 'Invalid API key provided.', type: 'unauthorized', code: 401 } }, { status: 401 }));
     const adapter = createPerplexityAdapter({ baseUrl: 'https://pplx.env.example', fetch: fake.fetch });
-    await expect(adapter.chat({ model: 'sonar', messages: [{ role: 'user', content: 'hi' }] }, callContext('sonar'))).rejects.toMatchObject({ code: 'provider_key_rejected', reason: 'auth_error' });
+    await expect(adapter.chat({ model: 'sonar', messages: [{ role: 'user', content: 'hi' }] }, callContext('sonar'))).rejects.toMatchObject({
+      code: 'provider_key_rejected',
+      reason: 'auth_error',
+    });
     expect(fake.calls[0]?.url).toBe('https://pplx.env.example/chat/completions');
   });
 
@@ -180,7 +226,10 @@ describe('perplexity adapter (injected fetch)', () => {
   test('listModels answers the documented models when the route is missing, but not when the key is refused', async () => {
     const missing = createPerplexityAdapter({ baseUrl: undefined, fetch: fakeFetch(() => new Response('Not Found', { status: 404 })).fetch });
     expect(await missing.listModels(credential(), new AbortController().signal)).toEqual([...PERPLEXITY_DOCUMENTED_MODELS]);
-    const refused = createPerplexityAdapter({ baseUrl: undefined, fetch: fakeFetch(() => Response.json({ error: { message: 'bad key', type: 'unauthorized', code: 401 } }, { status: 401 })).fetch });
+    const refused = createPerplexityAdapter({
+      baseUrl: undefined,
+      fetch: fakeFetch(() => Response.json({ error: { message: 'bad key', type: 'unauthorized', code: 401 } }, { status: 401 })).fetch,
+    });
     await expect(refused.listModels(credential(), new AbortController().signal)).rejects.toMatchObject({ reason: 'auth_error' });
   });
 
@@ -188,7 +237,13 @@ describe('perplexity adapter (injected fetch)', () => {
     expect(perplexityProviderPlugin.name).toBe('provider-perplexity');
     const fake = fakeFetch(() => new Response('{"data":[]}'));
     const contributions = await perplexityProviderPlugin.setup?.({
-      services: standaloneServices({ logger: silentServicesLogger }), config: {}, logger: {} as Logger, fetch: fake.fetch, env: { KEYWAY_PERPLEXITY_BASE_URL: 'http://127.0.0.1:9' }, dataDirectory: '/tmp' });
+      services: standaloneServices({ logger: silentServicesLogger }),
+      config: {},
+      logger: {} as Logger,
+      fetch: fake.fetch,
+      env: { KEYWAY_PERPLEXITY_BASE_URL: 'http://127.0.0.1:9' },
+      dataDirectory: '/tmp',
+    });
     const provider = contributions ? contributions.provider : undefined;
     expect(provider?.name).toBe('perplexity');
     expect(provider?.defaultBaseUrl).toBe('https://api.perplexity.ai');
@@ -219,7 +274,10 @@ describe('perplexity adapter against the simulator', () => {
 
   test('non-streamed: a reshaped conversation passes Sonar validation; citations and cost come back', async () => {
     const context = callContext('sonar');
-    const result = await adapter.chat({ model: 'sonar', messages: messyConversation, response_format: { type: 'json_object' }, stream_options: { include_usage: true } }, context);
+    const result = await adapter.chat(
+      { model: 'sonar', messages: messyConversation, response_format: { type: 'json_object' }, stream_options: { include_usage: true } },
+      context,
+    );
     expect(simulator.inferenceRequests()).toHaveLength(1);
     expect(result.choices[0]?.message.content).toContain('what is keyway');
     expect(result.extraFields?.citations).toEqual([...PERPLEXITY_CITATIONS]);
@@ -231,7 +289,12 @@ describe('perplexity adapter against the simulator', () => {
   });
 
   test('streamed: text, citations once, finish, then usage with the cost details', async () => {
-    const parts = await collect(await adapter.chatStream({ model: 'sonar-pro', messages: [{ role: 'user', content: 'tell me about keyway streams' }], web_search_options: { search_context_size: 'high' } }, callContext('sonar-pro')));
+    const parts = await collect(
+      await adapter.chatStream(
+        { model: 'sonar-pro', messages: [{ role: 'user', content: 'tell me about keyway streams' }], web_search_options: { search_context_size: 'high' } },
+        callContext('sonar-pro'),
+      ),
+    );
     expect(parts[0]?.type).toBe('start');
     expect(textOf(parts)).toBe('Echo: tell me about keyway streams');
     const extras = parts.filter((part): part is Extract<StreamPart, { type: 'extra-fields' }> => part.type === 'extra-fields');
@@ -245,7 +308,9 @@ describe('perplexity adapter against the simulator', () => {
 
   test('a mid-stream error event becomes an error part', async () => {
     simulator.inject({ kind: 'mid_stream_error', afterChunks: 1 });
-    const parts = await collect(await adapter.chatStream({ model: 'sonar', messages: [{ role: 'user', content: 'a long enough question to stream' }] }, callContext('sonar')));
+    const parts = await collect(
+      await adapter.chatStream({ model: 'sonar', messages: [{ role: 'user', content: 'a long enough question to stream' }] }, callContext('sonar')),
+    );
     expect(parts.at(-1)).toMatchObject({ type: 'error', error: { reason: 'server_error' } });
     expect(parts.some((part) => part.type === 'finish')).toBe(false);
   });

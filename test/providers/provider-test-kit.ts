@@ -70,7 +70,12 @@ export function fakeFetch(respond: (call: RecordedCall, position: number) => Res
   const calls: RecordedCall[] = [];
   const implementation = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const text = typeof init?.body === 'string' ? init.body : undefined;
-    const call: RecordedCall = { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: text === undefined ? undefined : JSON.parse(text) };
+    const call: RecordedCall = {
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: text === undefined ? undefined : JSON.parse(text),
+    };
     calls.push(call);
     return respond(call, calls.length - 1);
   };

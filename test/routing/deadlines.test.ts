@@ -19,7 +19,15 @@ let impatient: string;
 
 async function accountWith(name: string, openaiSettings: Record<string, unknown>): Promise<string> {
   const key = await createAccount(gateway, name);
-  await storeKeys(gateway, '/v1/providers/keys', [{ name: 'openai', api_key: fleet.keys.openai, settings: openaiSettings }, { name: 'anthropic', api_key: fleet.keys.anthropic }], key);
+  await storeKeys(
+    gateway,
+    '/v1/providers/keys',
+    [
+      { name: 'openai', api_key: fleet.keys.openai, settings: openaiSettings },
+      { name: 'anthropic', api_key: fleet.keys.anthropic },
+    ],
+    key,
+  );
   return key;
 }
 
@@ -73,14 +81,18 @@ describe('first-byte deadline precedence', () => {
 
   test("a key's short deadline makes the chain fall back before the slow answer arrives", async () => {
     fleet.simulators.openai.inject({ kind: 'delay', delayMs: 2_000 });
-    const { response, elapsed } = await timed(chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } }, {}, impatient));
+    const { response, elapsed } = await timed(
+      chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } }, {}, impatient),
+    );
     expect(elapsed).toBeLessThan(1_500);
     expect(servedBy(response)).toMatchObject({ provider: 'anthropic', fallbackAttempts: '1' });
   });
 
   test('a stream waiting for its first byte falls back the same way', async () => {
     fleet.simulators.openai.inject({ kind: 'delay', delayMs: 2_000 });
-    const { response, elapsed } = await timed(chat(gateway, { model: 'gpt-4', stream: true, routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } }, {}, impatient));
+    const { response, elapsed } = await timed(
+      chat(gateway, { model: 'gpt-4', stream: true, routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } }, {}, impatient),
+    );
     expect(servedBy(response)).toMatchObject({ provider: 'anthropic', fallbackAttempts: '1' });
     expect(ssePayloads(await response.text()).at(-1)).toBe('[DONE]');
     expect(elapsed).toBeLessThan(1_500);

@@ -30,7 +30,12 @@ export interface PricedChoice {
  * (the requested provider keeps the requested model), list price (input + output per token) from
  * the catalog × the request's cost weight, cheapest first.
  */
-export function expectedCostOrder(modelClass: ModelClass, requested: { provider: string; model: string }, weights: Record<string, number>, providersWithKeys: readonly string[]): PricedChoice[] {
+export function expectedCostOrder(
+  modelClass: ModelClass,
+  requested: { provider: string; model: string },
+  weights: Record<string, number>,
+  providersWithKeys: readonly string[],
+): PricedChoice[] {
   const catalog = builtinCatalog();
   const models = new Map(Object.entries(modelClass.models));
   models.set(requested.provider, requested.model);
@@ -76,6 +81,12 @@ export function containsAny(text: string, secrets: readonly string[]): string[] 
 export function ssePayloads(text: string): string[] {
   return text
     .split(/\n\n/)
-    .map((event) => event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .map((event) =>
+      event
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .join('\n'),
+    )
     .filter((data) => data.length > 0);
 }

@@ -28,9 +28,17 @@ export interface RoutingGatewayOptions {
   logLevel?: string;
 }
 
-/** The common test gateway with the routing tests' defaults: probes off, info-level logs. */
+/**
+ * The common test gateway with the routing tests' defaults: probes off, info-level logs, and loopback
+ * allowed as an upstream (platform keys reach their simulator fleets through `settings.base_url`).
+ */
 export function startRoutingGateway(options: RoutingGatewayOptions = {}): Promise<RoutingGateway> {
-  return startTestGateway({ env: options.env, clock: options.clock, probes: options.probes ?? false, logLevel: options.logLevel ?? 'info' });
+  return startTestGateway({
+    env: { KEYWAY_UPSTREAM_ALLOW: '127.0.0.1', ...options.env },
+    clock: options.clock,
+    probes: options.probes ?? false,
+    logLevel: options.logLevel ?? 'info',
+  });
 }
 
 /** Runs the probes that are due now, as the background ticker would. */
@@ -63,13 +71,16 @@ export function startFleet(label: string): SimulatorFleet {
     cohere: startCohereSimulator({ apiKeys: [keys.cohere] }),
     perplexity: startPerplexitySimulator({ apiKeys: [keys.perplexity] }),
   };
-  const baseUrls = Object.fromEntries(PROVIDERS.map((provider) => [provider, provider === 'openai' ? `${simulators.openai.url}/v1` : simulators[provider].url])) as Record<ProviderName, string>;
+  const baseUrls = Object.fromEntries(
+    PROVIDERS.map((provider) => [provider, provider === 'openai' ? `${simulators.openai.url}/v1` : simulators[provider].url]),
+  ) as Record<ProviderName, string>;
   return {
     simulators,
     keys,
     baseUrls,
     environment: () => Object.fromEntries(PROVIDERS.map((provider) => [`KEYWAY_${provider.toUpperCase()}_BASE_URL`, baseUrls[provider]])),
-    upstreamCounts: () => Object.fromEntries(PROVIDERS.map((provider) => [provider, simulators[provider].inferenceRequests().length])) as Record<ProviderName, number>,
+    upstreamCounts: () =>
+      Object.fromEntries(PROVIDERS.map((provider) => [provider, simulators[provider].inferenceRequests().length])) as Record<ProviderName, number>,
     reset: () => {
       for (const simulator of Object.values(simulators)) simulator.reset();
     },
@@ -92,7 +103,12 @@ interface StoredKey {
 }
 
 /** Stores keys through the API (account: admin or operator key; platform: `/v1/platform/keys`). */
-export async function storeKeys(gateway: RoutingGateway, path: '/v1/providers/keys' | '/v1/platform/keys', providers: Array<Record<string, unknown>>, key?: string): Promise<StoredKey[]> {
+export async function storeKeys(
+  gateway: RoutingGateway,
+  path: '/v1/providers/keys' | '/v1/platform/keys',
+  providers: Array<Record<string, unknown>>,
+  key?: string,
+): Promise<StoredKey[]> {
   const response = await call(gateway, 'POST', path, { providers }, { key });
   const body = (await response.json()) as { providers?: StoredKey[] };
   if (response.status !== 201) throw new Error(`storing keys failed: ${response.status} ${JSON.stringify(body)}`);
@@ -100,7 +116,12 @@ export async function storeKeys(gateway: RoutingGateway, path: '/v1/providers/ke
 }
 
 /** One account key per named provider, pointing at the fleet; answers provider → key id. */
-export async function addAccountKeys(gateway: RoutingGateway, fleet: SimulatorFleet, providers: readonly ProviderName[], adminKey?: string): Promise<Record<string, string>> {
+export async function addAccountKeys(
+  gateway: RoutingGateway,
+  fleet: SimulatorFleet,
+  providers: readonly ProviderName[],
+  adminKey?: string,
+): Promise<Record<string, string>> {
   const stored = await storeKeys(
     gateway,
     '/v1/providers/keys',
@@ -132,13 +153,24 @@ export async function createAccount(gateway: RoutingGateway, name: string): Prom
 export const USER_MESSAGE = [{ role: 'user', content: 'Analyze this data...' }];
 
 /** A chat request as the seed sends it (`X-Use-BYOK: true`); an empty header value leaves that header out. */
-export function chat(gateway: Pick<RoutingGateway, 'url'>, body: Record<string, unknown>, headers: Record<string, string> = {}, key?: string): Promise<Response> {
+export function chat(
+  gateway: Pick<RoutingGateway, 'url'>,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+  key?: string,
+): Promise<Response> {
   const sent = Object.fromEntries(Object.entries({ 'X-Use-BYOK': 'true', ...headers }).filter(([, value]) => value !== ''));
   return call(gateway, 'POST', '/v1/chat/completions', { messages: USER_MESSAGE, ...body }, { headers: sent, key });
 }
 
 /** The routing headers of an answer, for one-line assertions. */
-export function servedBy(response: Response): { provider: string | null; keyId: string | null; byok: string | null; model: string | null; fallbackAttempts: string | null } {
+export function servedBy(response: Response): {
+  provider: string | null;
+  keyId: string | null;
+  byok: string | null;
+  model: string | null;
+  fallbackAttempts: string | null;
+} {
   return {
     provider: response.headers.get('x-provider-used'),
     keyId: response.headers.get('x-key-id'),
@@ -149,7 +181,14 @@ export function servedBy(response: Response): { provider: string | null; keyId: 
 }
 
 export interface ErrorBody {
-  error: { message: string; type: string; code: string; param: string | null; attempts?: Array<{ provider: string; model: string; key_id: string; owner: string; reason: string; status: number | null }>; [extra: string]: unknown };
+  error: {
+    message: string;
+    type: string;
+    code: string;
+    param: string | null;
+    attempts?: Array<{ provider: string; model: string; key_id: string; owner: string; reason: string; status: number | null }>;
+    [extra: string]: unknown;
+  };
 }
 
 export async function errorOf(response: Response): Promise<ErrorBody['error']> {

@@ -7,7 +7,20 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { ManualClock } from '../../core/clock.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import { classOf, expectedCostOrder, modelClasses } from './expectations.ts';
-import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, probeNow, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import {
+  addAccountKeys,
+  attemptsOf,
+  call,
+  chat,
+  createAccount,
+  errorOf,
+  probeNow,
+  servedBy,
+  startFleet,
+  startRoutingGateway,
+  type RoutingGateway,
+  type SimulatorFleet,
+} from './harness.ts';
 
 const SEED_POLICY = { auto_disable: true, health_threshold: 95, latency_threshold: 1000, check_interval: 60 };
 
@@ -89,7 +102,14 @@ describe('POST /v1/providers/health-check', () => {
   test('validation errors name the field, and change nothing', async () => {
     const account = await newAccount();
     await setPolicy(account, SEED_POLICY);
-    for (const [field, value] of [['health_threshold', 150], ['health_threshold', -1], ['latency_threshold', 0], ['check_interval', 0], ['auto_disable', 'yes'], ['min_samples', 2.5]] as const) {
+    for (const [field, value] of [
+      ['health_threshold', 150],
+      ['health_threshold', -1],
+      ['latency_threshold', 0],
+      ['check_interval', 0],
+      ['auto_disable', 'yes'],
+      ['min_samples', 2.5],
+    ] as const) {
       const response = await setPolicy(account, { ...SEED_POLICY, [field]: value });
       expect(response.status).toBe(400);
       const error = await errorOf(response);

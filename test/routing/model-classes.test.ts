@@ -4,7 +4,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { shippedModelClasses } from '../../core/routing/model-classes.ts';
 import { classOf, lastSentModel, modelClasses } from './expectations.ts';
-import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import {
+  addAccountKeys,
+  attemptsOf,
+  call,
+  chat,
+  createAccount,
+  errorOf,
+  servedBy,
+  startFleet,
+  startRoutingGateway,
+  type RoutingGateway,
+  type SimulatorFleet,
+} from './harness.ts';
 
 let gateway: RoutingGateway;
 let fleet: SimulatorFleet;
@@ -36,14 +48,18 @@ describe('GET /v1/model-classes', () => {
   test('answers the shipped table', async () => {
     const key = await newAccount();
     const classes = await modelClasses(gateway, key);
-    expect(classes.map((entry) => entry.name)).toEqual(shippedModelClasses(gateway.runtime.plugins.providers).list().map((entry) => entry.name));
+    expect(classes.map((entry) => entry.name)).toEqual(
+      shippedModelClasses(gateway.runtime.plugins.providers)
+        .list()
+        .map((entry) => entry.name),
+    );
     for (const shipped of shippedModelClasses(gateway.runtime.plugins.providers).list()) expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
     expect(classOf(classes, 'gpt-4').name).toBe('flagship');
   });
 });
 
 describe('PUT /v1/settings/model-classes (account)', () => {
-  test("changes the equivalent a fallback sends, for that account only", async () => {
+  test('changes the equivalent a fallback sends, for that account only', async () => {
     const key = await newAccount();
     const other = await newAccount();
     const response = await overrideForAccount(key, { flagship: { models: { google: 'gemini-2.5-flash' } } });
@@ -101,7 +117,9 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
       await chain(overriding, ['openai', 'anthropic']);
       expect(lastSentModel(fleet, 'anthropic')).toBe('claude-opus-4-1');
     } finally {
-      await overrideForPlatform({ flagship: { models: { anthropic: shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '' } } });
+      await overrideForPlatform({
+        flagship: { models: { anthropic: shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '' } },
+      });
     }
   });
 });

@@ -7,7 +7,19 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import fc from 'fast-check';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
-import { addAccountKeys, addPlatformKeys, attemptsOf, call, chat, PROVIDERS, servedBy, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import {
+  addAccountKeys,
+  addPlatformKeys,
+  attemptsOf,
+  call,
+  chat,
+  PROVIDERS,
+  servedBy,
+  startFleet,
+  startRoutingGateway,
+  type RoutingGateway,
+  type SimulatorFleet,
+} from './harness.ts';
 
 const ACCOUNT_PROVIDERS = ['openai', 'anthropic', 'google'] as const;
 const REASONS = ['rate_limit', 'timeout', 'server_error', 'model_not_available', 'quota_exceeded', 'auth_error', 'context_length_exceeded', 'content_filtered'];
@@ -153,7 +165,11 @@ describe('with permission the platform keys do serve (the property above is not 
   // keys and sets fallback_to_parrotrouter, but fallback_chain only reads platform keys from a
   // "parrotrouter"/"platform" entry. See the proposed plugins/strategies/fallback-chain.ts change.
   test('X-Use-BYOK: false with a fallback_chain of provider names uses the platform keys of those providers', async () => {
-    const response = await chat(gateway, { model: 'gpt-4o', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } }, { 'X-Use-BYOK': 'false' });
+    const response = await chat(
+      gateway,
+      { model: 'gpt-4o', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] } },
+      { 'X-Use-BYOK': 'false' },
+    );
     expect(response.status).toBe(200);
     expect(servedBy(response).byok).toBe('false');
     expect(account.upstreamCounts()).toEqual(attemptsOf({}));
@@ -161,7 +177,10 @@ describe('with permission the platform keys do serve (the property above is not 
 
   test('use_byok_only overrides a permission', async () => {
     account.simulators.openai.inject({ kind: 'server_error' });
-    const response = await chat(gateway, { model: 'gpt-4o', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'parrotrouter'], use_byok_only: true } });
+    const response = await chat(gateway, {
+      model: 'gpt-4o',
+      routing: { strategy: 'fallback_chain', provider_order: ['openai', 'parrotrouter'], use_byok_only: true },
+    });
     expect(response.status).toBe(502);
     expect(platform.upstreamCounts()).toEqual(attemptsOf({}));
   });

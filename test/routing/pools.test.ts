@@ -139,7 +139,9 @@ describe('a key its provider refuses', () => {
     expect(error.message).not.toContain(oneApiKey);
 
     expect(await providerStatus(one)).toBe('invalid');
-    const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as { providers: Array<{ name: string; issues: string[]; keys: Array<{ key_id: string; status: string }> }> };
+    const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as {
+      providers: Array<{ name: string; issues: string[]; keys: Array<{ key_id: string; status: string }> }>;
+    };
     const anthropic = health.providers.find((entry) => entry.name === 'anthropic');
     expect(anthropic?.issues.some((issue) => issue.includes(one) && issue.includes('rejected'))).toBe(true);
     expect(anthropic?.keys.find((key) => key.key_id === one)?.status).toBe('invalid');
@@ -168,7 +170,11 @@ describe('a key its provider refuses', () => {
     try {
       let served: Response | undefined;
       for (let index = 0; index < 40 && served === undefined; index++) {
-        const response = await chat(gateway, { model, routing: { strategy: 'byok_preferred', fallback_reasons: ['auth_error', 'server_error'] } }, { 'X-Session-Id': `listed-${index}` });
+        const response = await chat(
+          gateway,
+          { model, routing: { strategy: 'byok_preferred', fallback_reasons: ['auth_error', 'server_error'] } },
+          { 'X-Session-Id': `listed-${index}` },
+        );
         if (servedBy(response).fallbackAttempts === '1') served = response;
         else await response.arrayBuffer();
       }
@@ -177,10 +183,12 @@ describe('a key its provider refuses', () => {
       expect(fleet.simulators.anthropic.inferenceRequests().filter((request) => sentKey(request) === oneApiKey)).toHaveLength(1);
     } finally {
       fleet.simulators.anthropic.state.apiKeys.add(oneApiKey);
-      expect(await (async () => {
-        for (let tries = 0; tries < 20; tries++) if ((await providerStatus(one)) === 'active') return true;
-        return false;
-      })()).toBe(true);
+      expect(
+        await (async () => {
+          for (let tries = 0; tries < 20; tries++) if ((await providerStatus(one)) === 'active') return true;
+          return false;
+        })(),
+      ).toBe(true);
     }
   });
 });
@@ -198,13 +206,17 @@ describe('a 429 with Retry-After', () => {
     expect(servedBy(limited)).toMatchObject({ keyId: second, fallbackAttempts: '1' });
     expect(fleet.upstreamCounts()).toEqual(attemptsOf({ google: 2 }));
 
-    const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as { providers: Array<{ name: string; keys: Array<{ key_id: string; status: string; cooldown_until: string | null }> }> };
+    const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as {
+      providers: Array<{ name: string; keys: Array<{ key_id: string; status: string; cooldown_until: string | null }> }>;
+    };
     const cooling = health.providers.find((entry) => entry.name === 'google')?.keys.find((key) => key.key_id === first);
     expect(cooling?.status).toBe('rate_limited');
     expect(cooling?.cooldown_until).toBe(new Date(clock.now() + 30_000).toISOString());
 
     // Every session now starts on the other key, with no failed attempt first.
-    const during = await servedKeys(30, (index) => chat(gateway, { model: 'gemini-2.5-flash' }, { 'X-Session-Id': index === 0 ? 'cooldown-session' : `cooling-${index}` }));
+    const during = await servedKeys(30, (index) =>
+      chat(gateway, { model: 'gemini-2.5-flash' }, { 'X-Session-Id': index === 0 ? 'cooldown-session' : `cooling-${index}` }),
+    );
     expect(new Set(during)).toEqual(new Set([second]));
 
     // Last, not out: when the other key fails too, the cooling key is still tried.

@@ -8,16 +8,7 @@ import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { expectedCostOrder } from './expectations.ts';
-import {
-  attemptsOf,
-  call,
-  chat,
-  errorOf,
-  servedBy,
-  type ProviderName,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { attemptsOf, call, chat, errorOf, servedBy, type ProviderName, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 
 const ACCOUNT_PROVIDERS = ['openai', 'anthropic', 'google'] as const;
 const SEED_COST_BLOCK: RoutingOptions = { strategy: 'cost_optimized', prefer_byok: true, cost_weights: { openai: 0.8, anthropic: 1.0 } };
@@ -43,7 +34,11 @@ beforeEach(() => {
 const upstream = () => ({ account: account.upstreamCounts(), platform: platform.upstreamCounts() });
 
 describe('fallback_reasons decide what falls back', () => {
-  const chain = (reasons?: string[]): RoutingOptions => ({ strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'], ...(reasons === undefined ? {} : { fallback_reasons: reasons }) });
+  const chain = (reasons?: string[]): RoutingOptions => ({
+    strategy: 'fallback_chain',
+    provider_order: ['openai', 'anthropic'],
+    ...(reasons === undefined ? {} : { fallback_reasons: reasons }),
+  });
 
   test('only rate_limit listed: a 500 is not retried elsewhere', async () => {
     account.simulators.openai.inject({ kind: 'server_error' });
@@ -87,7 +82,13 @@ describe('a client error (400) is returned as is, never retried elsewhere', () =
     { name: 'context length exceeded', fault: { kind: 'context_length' }, code: 'context_length_exceeded' },
     {
       name: 'invalid request',
-      fault: { kind: 'status', status: 400, body: { error: { message: "Invalid value for 'temperature': must be at most 2.", type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } } },
+      fault: {
+        kind: 'status',
+        status: 400,
+        body: {
+          error: { message: "Invalid value for 'temperature': must be at most 2.", type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' },
+        },
+      },
       code: 'upstream_invalid_request',
     },
   ];
@@ -118,7 +119,12 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
       const cheapest = order[0];
       const response = await chat(gateway, { model, routing: SEED_COST_BLOCK });
       expect(response.status).toBe(200);
-      expect(servedBy(response)).toMatchObject({ provider: cheapest?.provider, keyId: accountKeyIds[cheapest?.provider ?? ''], byok: 'true', fallbackAttempts: '0' });
+      expect(servedBy(response)).toMatchObject({
+        provider: cheapest?.provider,
+        keyId: accountKeyIds[cheapest?.provider ?? ''],
+        byok: 'true',
+        fallbackAttempts: '0',
+      });
       expect(upstream().account).toEqual(attemptsOf({ [cheapest?.provider ?? '']: 1 }));
     });
   }
@@ -150,8 +156,16 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
     // The operator's markup (PUT /v1/platform/settings) moves platform keys down the order.
     const settings = await call(gateway, 'PUT', '/v1/platform/settings', { platform_markup_percent: 200 });
     const markup = 1 + ((await settings.json()) as { platform_markup_percent: number }).platform_markup_percent / 100;
-    const byok = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, SEED_COST_BLOCK.cost_weights ?? {}, ACCOUNT_PROVIDERS).map((choice) => ({ ...choice, owner: 'account' }));
-    const pooled = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, { openai: markup, anthropic: markup, google: markup }, ACCOUNT_PROVIDERS).map((choice) => ({ ...choice, owner: 'platform' }));
+    const byok = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, SEED_COST_BLOCK.cost_weights ?? {}, ACCOUNT_PROVIDERS).map((choice) => ({
+      ...choice,
+      owner: 'account',
+    }));
+    const pooled = expectedCostOrder(
+      flagship,
+      { provider: 'openai', model: 'gpt-4' },
+      { openai: markup, anthropic: markup, google: markup },
+      ACCOUNT_PROVIDERS,
+    ).map((choice) => ({ ...choice, owner: 'platform' }));
     const merged = [...byok, ...pooled].sort((left, right) => left.effectivePrice - right.effectivePrice);
     const servingIndex = merged.findIndex((choice) => choice.owner === 'platform');
     const serving = merged[servingIndex]?.provider ?? '';
@@ -246,7 +260,12 @@ describe('retries, backoff and caps', () => {
   });
 
   test('routing values out of range are refused with the field named', async () => {
-    for (const [field, value] of [['retries', 6], ['max_attempts', 0], ['timeout_ms', -5], ['fallback_reasons', ['sunspots']]] as const) {
+    for (const [field, value] of [
+      ['retries', 6],
+      ['max_attempts', 0],
+      ['timeout_ms', -5],
+      ['fallback_reasons', ['sunspots']],
+    ] as const) {
       const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'direct', [field]: value } });
       expect(response.status).toBe(400);
       expect((await errorOf(response)).param).toBe(`routing.${field}`);

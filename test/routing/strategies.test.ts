@@ -8,14 +8,7 @@ import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { containsAny, expectedCostOrder, lastSentModel, ssePayloads, upstreamKeysOf } from './expectations.ts';
-import {
-  attemptsOf,
-  chat,
-  errorOf,
-  servedBy,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { attemptsOf, chat, errorOf, servedBy, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 
 type Target = 'openai' | 'anthropic' | 'google';
 const ACCOUNT_PROVIDERS: readonly Target[] = ['openai', 'anthropic', 'google'];
@@ -59,13 +52,21 @@ const STRATEGIES: StrategyCase[] = [
   { name: 'direct', plan: (target) => ({ model: MODEL_OF[target], routing: { strategy: 'direct', fallback_to_parrotrouter: true }, next: undefined }) },
   {
     name: 'byok_preferred',
-    plan: (target) => ({ model: MODEL_OF[target], routing: { strategy: 'byok_preferred', fallback_to_parrotrouter: true }, next: { provider: target, owner: 'platform' } }),
+    plan: (target) => ({
+      model: MODEL_OF[target],
+      routing: { strategy: 'byok_preferred', fallback_to_parrotrouter: true },
+      next: { provider: target, owner: 'platform' },
+    }),
   },
   {
     name: 'fallback_chain',
     plan(target) {
       const rest = ACCOUNT_PROVIDERS.filter((provider) => provider !== target);
-      return { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: [target, ...rest] }, next: { provider: rest[0] as Target, owner: 'account' } };
+      return {
+        model: 'gpt-4',
+        routing: { strategy: 'fallback_chain', provider_order: [target, ...rest] },
+        next: { provider: rest[0] as Target, owner: 'account' },
+      };
     },
   },
   {
@@ -75,7 +76,11 @@ const STRATEGIES: StrategyCase[] = [
       const weights = { [target]: 0.1 };
       const order = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, weights, ACCOUNT_PROVIDERS);
       expect(order[0]?.provider).toBe(target);
-      return { model: 'gpt-4', routing: { strategy: 'cost_optimized', prefer_byok: true, cost_weights: weights }, next: { provider: order[1]?.provider as Target, owner: 'account' } };
+      return {
+        model: 'gpt-4',
+        routing: { strategy: 'cost_optimized', prefer_byok: true, cost_weights: weights },
+        next: { provider: order[1]?.provider as Target, owner: 'account' },
+      };
     },
   },
 ];
@@ -93,12 +98,36 @@ interface FaultCase {
 }
 
 const FAULTS: FaultCase[] = [
-  { name: 'OpenAI 429 with Retry-After', target: 'openai', fault: { kind: 'rate_limit', retryAfterSeconds: 7 }, status: 429, code: 'upstream_rate_limited', reason: 'rate_limit', retryAfter: '7' },
-  { name: 'Gemini 429 RESOURCE_EXHAUSTED', target: 'google', fault: { kind: 'rate_limit', retryAfterSeconds: 3 }, status: 429, code: 'upstream_rate_limited', reason: 'rate_limit', retryAfter: '3' },
+  {
+    name: 'OpenAI 429 with Retry-After',
+    target: 'openai',
+    fault: { kind: 'rate_limit', retryAfterSeconds: 7 },
+    status: 429,
+    code: 'upstream_rate_limited',
+    reason: 'rate_limit',
+    retryAfter: '7',
+  },
+  {
+    name: 'Gemini 429 RESOURCE_EXHAUSTED',
+    target: 'google',
+    fault: { kind: 'rate_limit', retryAfterSeconds: 3 },
+    status: 429,
+    code: 'upstream_rate_limited',
+    reason: 'rate_limit',
+    retryAfter: '3',
+  },
   { name: 'OpenAI 500', target: 'openai', fault: { kind: 'server_error' }, status: 502, code: 'upstream_error', reason: 'server_error' },
   { name: 'Anthropic 529 overloaded', target: 'anthropic', fault: { kind: 'overloaded' }, status: 502, code: 'upstream_error', reason: 'server_error' },
   { name: 'Gemini connection reset', target: 'google', fault: { kind: 'reset' }, status: 502, code: 'upstream_error', reason: 'server_error' },
-  { name: 'first-byte timeout (delay + routing.timeout_ms)', target: 'openai', fault: { kind: 'delay', delayMs: 2_000 }, routing: { timeout_ms: 300 }, status: 504, code: 'upstream_timeout', reason: 'timeout' },
+  {
+    name: 'first-byte timeout (delay + routing.timeout_ms)',
+    target: 'openai',
+    fault: { kind: 'delay', delayMs: 2_000 },
+    routing: { timeout_ms: 300 },
+    status: 504,
+    code: 'upstream_timeout',
+    reason: 'timeout',
+  },
 ];
 
 /** The model a provider is sent for a plan: the requested provider keeps the requested name. */
@@ -196,7 +225,8 @@ describe("the seed's fallback_chain request (gpt-4; openai, anthropic, google, p
     fallback_reasons: ['rate_limit', 'timeout', 'server_error', 'model_not_available'],
   };
   const seedPlan: Plan = { model: 'gpt-4', routing: SEED_ROUTING, next: undefined };
-  const seedRequest = (routing: RoutingOptions = SEED_ROUTING) => chat(gateway, { model: 'gpt-4', messages: [{ role: 'user', content: 'Analyze this data...' }], routing });
+  const seedRequest = (routing: RoutingOptions = SEED_ROUTING) =>
+    chat(gateway, { model: 'gpt-4', messages: [{ role: 'user', content: 'Analyze this data...' }], routing });
 
   test('healthy: your OpenAI key serves gpt-4 itself', async () => {
     const response = await seedRequest();

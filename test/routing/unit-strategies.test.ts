@@ -67,7 +67,8 @@ function input(options: InputOptions = {}): RoutePlanInput {
   };
 }
 
-const ids = (records: ReadonlyArray<{ id: string } | { key: { id: string } }>): string[] => records.map((record) => ('key' in record ? record.key.id : record.id));
+const ids = (records: ReadonlyArray<{ id: string } | { key: { id: string } }>): string[] =>
+  records.map((record) => ('key' in record ? record.key.id : record.id));
 
 describe('orderPool', () => {
   const heavy = key('heavy', 'openai', 'account', 3);
@@ -111,7 +112,12 @@ describe('orderPool', () => {
 
 const FLAGSHIP = { openai: 'gpt-5', anthropic: 'claude-opus-4-5', google: 'gemini-2.5-pro' };
 const ACCOUNT = [key('acct-openai', 'openai'), key('acct-anthropic', 'anthropic'), key('acct-google', 'google')];
-const PLATFORM = [key('plat-openai', 'openai', 'platform'), key('plat-anthropic', 'anthropic', 'platform'), key('plat-google', 'google', 'platform'), key('plat-cohere', 'cohere', 'platform')];
+const PLATFORM = [
+  key('plat-openai', 'openai', 'platform'),
+  key('plat-anthropic', 'anthropic', 'platform'),
+  key('plat-google', 'google', 'platform'),
+  key('plat-cohere', 'cohere', 'platform'),
+];
 
 describe('planFallbackChain', () => {
   const seed: RoutingOptions = { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic', 'google', 'parrotrouter'] };
@@ -129,7 +135,9 @@ describe('planFallbackChain', () => {
   });
 
   test('no platform key without a platform entry, nor under use_byok_only', () => {
-    const withoutEntry = planFallbackChain(input({ routing: { provider_order: ['openai', 'anthropic'] }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP }));
+    const withoutEntry = planFallbackChain(
+      input({ routing: { provider_order: ['openai', 'anthropic'] }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP }),
+    );
     expect(withoutEntry.every((candidate) => candidate.key.owner === 'account')).toBe(true);
     const byokOnly = planFallbackChain(input({ routing: { ...seed, use_byok_only: true }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP }));
     expect(ids(byokOnly)).toEqual(['acct-openai', 'acct-anthropic', 'acct-google']);
@@ -148,7 +156,13 @@ describe('planFallbackChain', () => {
   });
 
   test("without provider_order: the model's provider, then the class's providers the account holds keys for", () => {
-    const plan = planFallbackChain(input({ account: [ACCOUNT[2] as ProviderKeyRecord, ACCOUNT[0] as ProviderKeyRecord], platform: PLATFORM, equivalents: { ...FLAGSHIP, cohere: 'command-a-03-2025' } }));
+    const plan = planFallbackChain(
+      input({
+        account: [ACCOUNT[2] as ProviderKeyRecord, ACCOUNT[0] as ProviderKeyRecord],
+        platform: PLATFORM,
+        equivalents: { ...FLAGSHIP, cohere: 'command-a-03-2025' },
+      }),
+    );
     expect(plan.map((candidate) => candidate.provider)).toEqual(['openai', 'google']);
   });
 });
@@ -160,7 +174,9 @@ describe('planCostOptimized', () => {
   test('cheapest effective price (list × weight) first', () => {
     const plain = planCostOptimized(input({ account: ACCOUNT, equivalents: FLAGSHIP, prices, model: 'gpt-5' }));
     expect(ids(plain)).toEqual(['acct-openai', 'acct-google', 'acct-anthropic']);
-    const weighted = planCostOptimized(input({ routing: { cost_weights: { openai: 2, anthropic: 0.3 } }, account: ACCOUNT, equivalents: FLAGSHIP, prices, model: 'gpt-5' }));
+    const weighted = planCostOptimized(
+      input({ routing: { cost_weights: { openai: 2, anthropic: 0.3 } }, account: ACCOUNT, equivalents: FLAGSHIP, prices, model: 'gpt-5' }),
+    );
     expect(ids(weighted)).toEqual(['acct-anthropic', 'acct-google', 'acct-openai']);
   });
 
@@ -170,16 +186,39 @@ describe('planCostOptimized', () => {
   });
 
   test('platform keys only with fallback_to_parrotrouter (not under use_byok_only), at list × (1 + markup)', () => {
-    expect(planCostOptimized(input({ account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP, prices, model: 'gpt-5' })).every((candidate) => candidate.key.owner === 'account')).toBe(true);
-    const denied = planCostOptimized(input({ routing: { fallback_to_parrotrouter: true, use_byok_only: true }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP, prices, model: 'gpt-5' }));
+    expect(
+      planCostOptimized(input({ account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP, prices, model: 'gpt-5' })).every(
+        (candidate) => candidate.key.owner === 'account',
+      ),
+    ).toBe(true);
+    const denied = planCostOptimized(
+      input({
+        routing: { fallback_to_parrotrouter: true, use_byok_only: true },
+        account: ACCOUNT,
+        platform: PLATFORM,
+        equivalents: FLAGSHIP,
+        prices,
+        model: 'gpt-5',
+      }),
+    );
     expect(denied.every((candidate) => candidate.key.owner === 'account')).toBe(true);
-    const allowed = planCostOptimized(input({ routing: { fallback_to_parrotrouter: true }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP, prices, model: 'gpt-5', markup: 10 }));
+    const allowed = planCostOptimized(
+      input({ routing: { fallback_to_parrotrouter: true }, account: ACCOUNT, platform: PLATFORM, equivalents: FLAGSHIP, prices, model: 'gpt-5', markup: 10 }),
+    );
     // openai 11, platform openai 12.1, google 12, platform google 13.2, anthropic 30, platform anthropic 33.
     expect(ids(allowed)).toEqual(['acct-openai', 'acct-google', 'plat-openai', 'plat-google', 'acct-anthropic', 'plat-anthropic']);
   });
 
   test('prefer_byok breaks a tie in favour of the account key', () => {
-    const tie = { routing: { fallback_to_parrotrouter: true, cost_weights: { google: 0.5 } }, account: [ACCOUNT[2] as ProviderKeyRecord], platform: [PLATFORM[0] as ProviderKeyRecord], equivalents: FLAGSHIP, prices: { 'openai/gpt-5': 10, 'google/gemini-2.5-pro': 20 }, model: 'gpt-5', markup: 0 };
+    const tie = {
+      routing: { fallback_to_parrotrouter: true, cost_weights: { google: 0.5 } },
+      account: [ACCOUNT[2] as ProviderKeyRecord],
+      platform: [PLATFORM[0] as ProviderKeyRecord],
+      equivalents: FLAGSHIP,
+      prices: { 'openai/gpt-5': 10, 'google/gemini-2.5-pro': 20 },
+      model: 'gpt-5',
+      markup: 0,
+    };
     expect(ids(planCostOptimized(input(tie)))).toEqual(['acct-google', 'plat-openai']);
     expect(ids(planCostOptimized(input({ ...tie, routing: { ...tie.routing, prefer_byok: false } })))).toEqual(['plat-openai', 'acct-google']);
   });

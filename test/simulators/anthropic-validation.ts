@@ -54,7 +54,27 @@ export interface ValidatedAnthropicRequest {
   cacheEverything: boolean;
 }
 
-const messageFields = ['model', 'messages', 'max_tokens', 'system', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'stream', 'metadata', 'service_tier', 'thinking', 'tools', 'tool_choice', 'output_config', 'cache_control', 'container', 'mcp_servers', 'context_management'];
+const messageFields = [
+  'model',
+  'messages',
+  'max_tokens',
+  'system',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop_sequences',
+  'stream',
+  'metadata',
+  'service_tier',
+  'thinking',
+  'tools',
+  'tool_choice',
+  'output_config',
+  'cache_control',
+  'container',
+  'mcp_servers',
+  'context_management',
+];
 const countFields = ['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'output_config', 'cache_control', 'mcp_servers', 'context_management'];
 const userBlockTypes = ['text', 'image', 'document', 'search_result', 'tool_result'];
 const assistantBlockTypes = ['text', 'tool_use', 'thinking', 'redacted_thinking', 'server_tool_use', 'web_search_tool_result'];
@@ -93,13 +113,15 @@ export function validateAnthropicRequest(body: unknown, models: AnthropicModel[]
   if (body.messages.length === 0) invalid('messages: at least one message is required');
   checkRange('temperature', body.temperature, 0, 1);
   checkRange('top_p', body.top_p, 0, 1);
-  if (body.top_k !== undefined && !(Number.isInteger(body.top_k) && (body.top_k as number) >= 0)) invalid('top_k: Input should be a valid integer greater than or equal to 0');
+  if (body.top_k !== undefined && !(Number.isInteger(body.top_k) && (body.top_k as number) >= 0))
+    invalid('top_k: Input should be a valid integer greater than or equal to 0');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') invalid('stream: Input should be a valid boolean');
   if (body.metadata !== undefined) {
     if (!isObject(body.metadata)) invalid('metadata: Input should be a valid dictionary');
     for (const key of Object.keys(body.metadata)) if (key !== 'user_id') invalid(`metadata.${key}: Extra inputs are not permitted`);
   }
-  if (body.service_tier !== undefined && body.service_tier !== 'auto' && body.service_tier !== 'standard_only') invalid("service_tier: Input should be 'auto' or 'standard_only'");
+  if (body.service_tier !== undefined && body.service_tier !== 'auto' && body.service_tier !== 'standard_only')
+    invalid("service_tier: Input should be 'auto' or 'standard_only'");
   const stopSequences = validateStopSequences(body.stop_sequences);
   const thinkingBudget = validateThinking(body, model, maxTokens);
   const system = validateSystem(body.system);
@@ -111,7 +133,19 @@ export function validateAnthropicRequest(body: unknown, models: AnthropicModel[]
   countCacheBreakpoints(system, turns, tools);
   checkToolPairing(turns);
   checkThinkingReplay(turns, thinkingBudget !== undefined);
-  return { model, maxTokens, system, turns, tools, toolChoice, thinkingBudget, stopSequences, jsonMode, stream: body.stream === true, cacheEverything: body.cache_control !== undefined };
+  return {
+    model,
+    maxTokens,
+    system,
+    turns,
+    tools,
+    toolChoice,
+    thinkingBudget,
+    stopSequences,
+    jsonMode,
+    stream: body.stream === true,
+    cacheEverything: body.cache_control !== undefined,
+  };
 }
 
 function requireModel(value: unknown, models: AnthropicModel[]): AnthropicModel {
@@ -132,7 +166,8 @@ function requireMaxTokens(value: unknown, model: AnthropicModel): number {
   if (!Number.isInteger(value)) invalid('max_tokens: Input should be a valid integer');
   const maxTokens = value as number;
   if (maxTokens < 1) invalid('max_tokens: Input should be greater than or equal to 1');
-  if (maxTokens > model.maxTokens) invalid(`max_tokens: ${maxTokens} > ${model.maxTokens}, which is the maximum allowed number of output tokens for ${model.id}`);
+  if (maxTokens > model.maxTokens)
+    invalid(`max_tokens: ${maxTokens} > ${model.maxTokens}, which is the maximum allowed number of output tokens for ${model.id}`);
   return maxTokens;
 }
 
@@ -158,7 +193,8 @@ function validateThinking(body: JsonObject, model: AnthropicModel, maxTokens: nu
   if (thinking === undefined) return undefined;
   if (!isObject(thinking)) invalid('thinking: Input should be a valid dictionary');
   if (thinking.type === 'disabled') return undefined;
-  if (thinking.type !== 'enabled' && thinking.type !== 'adaptive') invalid(`thinking: Input tag '${String(thinking.type)}' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'`);
+  if (thinking.type !== 'enabled' && thinking.type !== 'adaptive')
+    invalid(`thinking: Input tag '${String(thinking.type)}' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'`);
   if (!model.thinking) invalid(`'${model.id}' does not support thinking.`);
   let budget = 1024;
   if (thinking.type === 'enabled') {
@@ -166,10 +202,15 @@ function validateThinking(body: JsonObject, model: AnthropicModel, maxTokens: nu
     if (!Number.isInteger(thinking.budget_tokens)) invalid('thinking.enabled.budget_tokens: Input should be a valid integer');
     budget = thinking.budget_tokens as number;
     if (budget < 1024) invalid('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
-    if (maxTokens !== undefined && maxTokens <= budget) invalid('`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size');
+    if (maxTokens !== undefined && maxTokens <= budget)
+      invalid(
+        '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size',
+      );
   }
   if (body.temperature !== undefined && body.temperature !== 1) {
-    invalid('`temperature` may only be set to 1 when thinking is enabled or in interleaved thinking mode. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking');
+    invalid(
+      '`temperature` may only be set to 1 when thinking is enabled or in interleaved thinking mode. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking',
+    );
   }
   return budget;
 }
@@ -192,7 +233,8 @@ function combineTurns(messages: unknown[]): AnthropicTurn[] {
     const path = `messages.${index}`;
     if (!isObject(message)) invalid(`${path}: Input should be a valid dictionary`);
     for (const key of Object.keys(message)) if (key !== 'role' && key !== 'content') invalid(`${path}.${key}: Extra inputs are not permitted`);
-    if (message.role === 'system') invalid('Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.');
+    if (message.role === 'system')
+      invalid('Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.');
     if (message.role !== 'user' && message.role !== 'assistant') invalid(`${path}.role: Input should be 'user' or 'assistant'`);
     const role = message.role;
     if (message.content === undefined) invalid(`${path}.content: Field required`);
@@ -226,7 +268,9 @@ function validateBlock(block: unknown, path: string, allowedTypes: string[]): vo
   if (!isObject(block)) invalid(`${path}: Input should be a valid dictionary`);
   const type = block.type;
   if (!isString(type) || !allowedTypes.includes(type)) {
-    invalid(`${path}: Input tag '${String(type)}' found using 'type' does not match any of the expected tags: ${allowedTypes.map((name) => `'${name}'`).join(', ')}`);
+    invalid(
+      `${path}: Input tag '${String(type)}' found using 'type' does not match any of the expected tags: ${allowedTypes.map((name) => `'${name}'`).join(', ')}`,
+    );
   }
   const fields = blockFields[type];
   if (fields) for (const key of Object.keys(block)) if (!fields.includes(key)) invalid(`${path}.${type}.${key}: Extra inputs are not permitted`);
@@ -273,13 +317,15 @@ function validateImageSource(source: unknown, path: string): void {
     if (!isString(source.file_id)) invalid(`${path}.file.file_id: Field required`);
     return;
   }
-  if (source.type !== 'base64') invalid(`${path}: Input tag '${String(source.type)}' found using 'type' does not match any of the expected tags: 'base64', 'url', 'file'`);
+  if (source.type !== 'base64')
+    invalid(`${path}: Input tag '${String(source.type)}' found using 'type' does not match any of the expected tags: 'base64', 'url', 'file'`);
   if (!isString(source.media_type) || !imageMediaTypes.includes(source.media_type)) {
     invalid(`${path}.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
   }
   if (!isString(source.data) || !isBase64(source.data)) invalid(`${path}.base64.data: Input should be a valid base64 string`);
   const actual = base64Signatures.find(([prefix]) => (source.data as string).startsWith(prefix))?.[1];
-  if (actual && actual !== source.media_type) invalid(`${path}.base64.data: The image was specified using the ${source.media_type} media type, but the image appears to be a ${actual} image`);
+  if (actual && actual !== source.media_type)
+    invalid(`${path}.base64.data: The image was specified using the ${source.media_type} media type, but the image appears to be a ${actual} image`);
 }
 
 function validateCacheControl(value: unknown, path: string): void {
@@ -302,7 +348,10 @@ function validateTools(value: unknown): JsonObject[] {
     if (!isObject(tool)) invalid(`${path}: Input should be a valid dictionary`);
     const type = tool.type ?? 'custom';
     if (isString(type) && serverToolPrefixes.some((prefix) => type.startsWith(prefix))) return tool;
-    if (type !== 'custom') invalid(`${path}: Input tag '${String(type)}' found using 'type' does not match any of the expected tags: 'custom', 'bash_20250124', 'code_execution_20250825', 'text_editor_20250728', 'web_search_20250305', 'web_fetch_20250910'`);
+    if (type !== 'custom')
+      invalid(
+        `${path}: Input tag '${String(type)}' found using 'type' does not match any of the expected tags: 'custom', 'bash_20250124', 'code_execution_20250825', 'text_editor_20250728', 'web_search_20250305', 'web_fetch_20250910'`,
+      );
     const fields = ['type', 'name', 'description', 'input_schema', 'cache_control', 'strict', 'input_examples'];
     for (const key of Object.keys(tool)) if (!fields.includes(key)) invalid(`${path}.custom.${key}: Extra inputs are not permitted`);
     if (!isString(tool.name) || !/^[a-zA-Z0-9_-]{1,128}$/.test(tool.name)) invalid(`${path}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'`);
@@ -326,7 +375,8 @@ function validateToolChoice(value: unknown, tools: JsonObject[], thinking: boole
   }
   const fields = type === 'none' ? ['type'] : type === 'tool' ? ['type', 'name', 'disable_parallel_tool_use'] : ['type', 'disable_parallel_tool_use'];
   for (const key of Object.keys(value)) if (!fields.includes(key)) invalid(`tool_choice.${type}.${key}: Extra inputs are not permitted`);
-  if (value.disable_parallel_tool_use !== undefined && typeof value.disable_parallel_tool_use !== 'boolean') invalid(`tool_choice.${type}.disable_parallel_tool_use: Input should be a valid boolean`);
+  if (value.disable_parallel_tool_use !== undefined && typeof value.disable_parallel_tool_use !== 'boolean')
+    invalid(`tool_choice.${type}.disable_parallel_tool_use: Input should be a valid boolean`);
   if (type !== 'none' && tools.length === 0) invalid('tool_choice may only be specified while providing tools.');
   if (type === 'tool') {
     if (!isString(value.name)) invalid('tool_choice.tool.name: Field required');
@@ -359,7 +409,8 @@ function checkToolPairing(turns: AnthropicTurn[]): void {
       }
       return;
     }
-    const offered = previous?.role === 'assistant' ? previous.blocks.filter(({ block }) => block.type === 'tool_use').map(({ block }) => block.id as string) : [];
+    const offered =
+      previous?.role === 'assistant' ? previous.blocks.filter(({ block }) => block.type === 'tool_use').map(({ block }) => block.id as string) : [];
     const answered = new Set<string>();
     let leadingResults = 0;
     let sawOther = false;
@@ -370,7 +421,9 @@ function checkToolPairing(turns: AnthropicTurn[]): void {
       }
       const id = block.tool_use_id as string;
       if (!offered.includes(id)) {
-        invalid(`${path}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`);
+        invalid(
+          `${path}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`,
+        );
       }
       answered.add(id);
       if (!sawOther) leadingResults++;
@@ -378,10 +431,14 @@ function checkToolPairing(turns: AnthropicTurn[]): void {
     if (offered.length === 0) return;
     const missing = offered.filter((id) => !answered.has(id));
     if (missing.length > 0) {
-      invalid(`messages.${previous?.messageIndex}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`);
+      invalid(
+        `messages.${previous?.messageIndex}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`,
+      );
     }
     if (leadingResults < offered.length) {
-      invalid(`messages.${turn.messageIndex}: Did not find ${offered.length} \`tool_result\` block(s) at the beginning of this message. Messages following \`tool_use\` blocks must begin with a matching number of \`tool_result\` blocks.`);
+      invalid(
+        `messages.${turn.messageIndex}: Did not find ${offered.length} \`tool_result\` block(s) at the beginning of this message. Messages following \`tool_use\` blocks must begin with a matching number of \`tool_result\` blocks.`,
+      );
     }
   });
 }
@@ -390,13 +447,16 @@ function checkThinkingReplay(turns: AnthropicTurn[], thinking: boolean): void {
   const last = turns[turns.length - 1];
   if (!thinking) {
     if (last?.role === 'assistant' && last.blocks.some(({ block }) => block.type === 'thinking' || block.type === 'redacted_thinking')) {
-      invalid(`messages.${last.messageIndex}.content.0: When thinking is disabled, an \`assistant\` message in the final position cannot contain \`thinking\`. To use thinking blocks, enable \`thinking\` in your request.`);
+      invalid(
+        `messages.${last.messageIndex}.content.0: When thinking is disabled, an \`assistant\` message in the final position cannot contain \`thinking\`. To use thinking blocks, enable \`thinking\` in your request.`,
+      );
     }
     return;
   }
   for (const turn of turns) {
     for (const { block, path } of turn.blocks) {
-      if (block.type === 'thinking' && block.signature !== thinkingSignature(block.thinking as string)) invalid(`${path}: Invalid \`signature\` in \`thinking\` block`);
+      if (block.type === 'thinking' && block.signature !== thinkingSignature(block.thinking as string))
+        invalid(`${path}: Invalid \`signature\` in \`thinking\` block`);
     }
   }
   // In a tool loop the assistant turn that called the tools must replay its thinking first.

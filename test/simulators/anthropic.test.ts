@@ -5,7 +5,11 @@ import { countTokens } from './common.ts';
 const simulator = startAnthropicSimulator();
 const goodHeaders = { 'content-type': 'application/json', 'x-api-key': 'anthropic-test-key', 'anthropic-version': '2023-06-01' };
 const base = { model: 'claude-sonnet-4-5', max_tokens: 256 };
-const weatherTool = { name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] } };
+const weatherTool = {
+  name: 'get_weather',
+  description: 'Weather',
+  input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] },
+};
 const timeTool = { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['zone'] } };
 const pngBase64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
@@ -106,7 +110,12 @@ describe('request validation', () => {
   });
 
   test('images: media types, base64 content, url sources', async () => {
-    const image = (source: unknown) => [user([{ type: 'text', text: 'look' }, { type: 'image', source }])];
+    const image = (source: unknown) => [
+      user([
+        { type: 'text', text: 'look' },
+        { type: 'image', source },
+      ]),
+    ];
     await expectRejected({ ...base, messages: image({ type: 'base64', media_type: 'image/bmp', data: pngBase64 }) }, 'media_type');
     await expectRejected({ ...base, messages: image({ type: 'base64', media_type: 'image/png', data: `data:image/png;base64,${pngBase64}` }) }, 'valid base64');
     await expectRejected({ ...base, messages: image({ type: 'base64', media_type: 'image/jpeg', data: pngBase64 }) }, 'appears to be a image/png image');
@@ -117,12 +126,19 @@ describe('request validation', () => {
   test('tool_use input must be an object and tool results must answer the previous turn', async () => {
     const call = { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } };
     const result = { type: 'tool_result', tool_use_id: 'toolu_1', content: '21C' };
-    const loop = (assistant: unknown[], reply: unknown[]) => ({ ...base, tools: [weatherTool], messages: [user('weather?'), { role: 'assistant', content: assistant }, user(reply)] });
+    const loop = (assistant: unknown[], reply: unknown[]) => ({
+      ...base,
+      tools: [weatherTool],
+      messages: [user('weather?'), { role: 'assistant', content: assistant }, user(reply)],
+    });
     await expectRejected(loop([{ ...call, input: '{"city":"Paris"}' }], [result]), 'tool_use.input: Input should be a valid dictionary');
     await expectRejected(loop([call], [{ ...result, tool_use_id: 'toolu_2' }]), 'unexpected `tool_use_id` found in `tool_result` blocks: toolu_2');
-    await expectRejected(loop([call], [{ type: 'text', text: 'no result' }]), '`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1');
+    await expectRejected(
+      loop([call], [{ type: 'text', text: 'no result' }]),
+      '`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1',
+    );
     await expectRejected(loop([call], [{ type: 'text', text: 'first' }, result]), 'Did not find 1 `tool_result` block(s) at the beginning');
-    await expectRejected(loop([{ ...call, id: 'call.1' }], [{ ...result, tool_use_id: 'call.1' }]), "tool_use.id: String should match pattern");
+    await expectRejected(loop([{ ...call, id: 'call.1' }], [{ ...result, tool_use_id: 'call.1' }]), 'tool_use.id: String should match pattern');
     await expectRejected({ ...base, messages: [user([result])] }, 'unexpected `tool_use_id`');
   });
 
@@ -130,7 +146,10 @@ describe('request validation', () => {
     await expectRejected({ ...base, tools: [weatherTool], tool_choice: { type: 'required' }, messages: hi }, "Input tag 'required'");
     await expectRejected({ ...base, tools: [weatherTool], tool_choice: { type: 'tool', name: 'nope' }, messages: hi }, "Tool 'nope' not found");
     await expectRejected({ ...base, tool_choice: { type: 'auto' }, messages: hi }, 'tool_choice may only be specified while providing tools');
-    await expectRejected({ ...base, tools: [weatherTool], tool_choice: { type: 'none', disable_parallel_tool_use: true }, messages: hi }, 'Extra inputs are not permitted');
+    await expectRejected(
+      { ...base, tools: [weatherTool], tool_choice: { type: 'none', disable_parallel_tool_use: true }, messages: hi },
+      'Extra inputs are not permitted',
+    );
   });
 });
 
@@ -180,7 +199,12 @@ describe('answers', () => {
     expect(forced.json.content[0].input).toEqual({ zone: 'UTC' });
     const all = await post({ ...base, tools: [weatherTool, timeTool], tool_choice: { type: 'any' }, messages: [user('please call all tools')] });
     expect(all.json.content.map((block: any) => block.name)).toEqual(['get_weather', 'get_time']);
-    const single = await post({ ...base, tools: [weatherTool, timeTool], tool_choice: { type: 'auto', disable_parallel_tool_use: true }, messages: [user('call all tools')] });
+    const single = await post({
+      ...base,
+      tools: [weatherTool, timeTool],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+      messages: [user('call all tools')],
+    });
     expect(single.json.content).toHaveLength(1);
     const none = await post({ ...base, tools: [weatherTool], tool_choice: { type: 'none' }, messages: hi });
     expect(none.json.content[0].text).toBe('Echo: hi');
@@ -189,8 +213,16 @@ describe('answers', () => {
   test('tool round trip answers with the results', async () => {
     const first = await post({ ...base, tools: [weatherTool, timeTool], messages: [user('call all tools')] });
     const calls = first.json.content;
-    const results = calls.map((call: any, index: number) => ({ type: 'tool_result', tool_use_id: call.id, content: index === 0 ? '21C' : [{ type: 'text', text: '12:00' }] }));
-    const second = await post({ ...base, tools: [weatherTool, timeTool], messages: [user('call all tools'), { role: 'assistant', content: calls }, user(results)] });
+    const results = calls.map((call: any, index: number) => ({
+      type: 'tool_result',
+      tool_use_id: call.id,
+      content: index === 0 ? '21C' : [{ type: 'text', text: '12:00' }],
+    }));
+    const second = await post({
+      ...base,
+      tools: [weatherTool, timeTool],
+      messages: [user('call all tools'), { role: 'assistant', content: calls }, user(results)],
+    });
     expect(second.status).toBe(200);
     expect(second.json.content[0].text).toBe('Tool results: 21C | 12:00');
     expect(second.json.stop_reason).toBe('end_turn');
@@ -224,7 +256,14 @@ describe('answers', () => {
     expect(thought).toEqual({ type: 'thinking', thinking: 'Thinking about: weather?', signature: expect.stringMatching(/^sig_/) });
     expect(call.type).toBe('tool_use');
     const result = { type: 'tool_result', tool_use_id: call.id, content: '21C' };
-    const replay = (assistant: unknown[]) => post({ ...base, max_tokens: 2048, thinking, tools: [weatherTool], messages: [user('weather?'), { role: 'assistant', content: assistant }, user([result])] });
+    const replay = (assistant: unknown[]) =>
+      post({
+        ...base,
+        max_tokens: 2048,
+        thinking,
+        tools: [weatherTool],
+        messages: [user('weather?'), { role: 'assistant', content: assistant }, user([result])],
+      });
     const missing = await replay([call]);
     expect(missing.status).toBe(400);
     expect(missing.json.error.message).toContain('Expected `thinking` or `redacted_thinking`, but found `tool_use`');
@@ -243,10 +282,20 @@ describe('streaming', () => {
     const response = await post({ ...base, stream: true, messages: [user('stream me please')] });
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     const list = events(response.text);
-    expect(list.map((item) => item.event).filter((name) => name !== 'content_block_delta')).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(list.map((item) => item.event).filter((name) => name !== 'content_block_delta')).toEqual([
+      'message_start',
+      'content_block_start',
+      'ping',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
     for (const item of list) expect(item.data.type).toBe(item.event);
     expect(list[0]?.data.message).toMatchObject({ content: [], stop_reason: null, usage: { input_tokens: countTokens('stream me please'), output_tokens: 1 } });
-    const text = list.filter((item) => item.event === 'content_block_delta').map((item) => item.data.delta.text).join('');
+    const text = list
+      .filter((item) => item.event === 'content_block_delta')
+      .map((item) => item.data.delta.text)
+      .join('');
     expect(text).toBe('Echo: stream me please');
     const delta = list.find((item) => item.event === 'message_delta')?.data;
     expect(delta.delta).toEqual({ stop_reason: 'end_turn', stop_sequence: null });
@@ -255,7 +304,14 @@ describe('streaming', () => {
   });
 
   test('tool and thinking blocks stream as partial JSON and signature deltas', async () => {
-    const response = await post({ ...base, max_tokens: 2048, stream: true, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [weatherTool], messages: hi });
+    const response = await post({
+      ...base,
+      max_tokens: 2048,
+      stream: true,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      tools: [weatherTool],
+      messages: hi,
+    });
     const list = events(response.text);
     const starts = list.filter((item) => item.event === 'content_block_start').map((item) => item.data);
     expect(starts[0]).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } });
@@ -279,7 +335,12 @@ describe('models', () => {
   test('pages with limit, after_id and before_id', async () => {
     const first = await get('?limit=2');
     expect(first.json.data).toHaveLength(2);
-    expect(first.json.data[0]).toMatchObject({ type: 'model', id: 'claude-opus-4-5-20251101', display_name: 'Claude Opus 4.5', created_at: expect.any(String) });
+    expect(first.json.data[0]).toMatchObject({
+      type: 'model',
+      id: 'claude-opus-4-5-20251101',
+      display_name: 'Claude Opus 4.5',
+      created_at: expect.any(String),
+    });
     expect(first.json).toMatchObject({ has_more: true, first_id: 'claude-opus-4-5-20251101', last_id: first.json.data[1].id });
     const next = await get(`?limit=2&after_id=${first.json.last_id}`);
     expect(next.json.first_id).not.toBe(first.json.first_id);
@@ -291,7 +352,9 @@ describe('models', () => {
   });
 
   test('single model and unknown model', async () => {
-    expect((await fetch(`${simulator.url}/v1/models/claude-3-opus-20240229`, { headers: goodHeaders }).then((response) => response.json())) as any).toMatchObject({ id: 'claude-3-opus-20240229' });
+    expect(
+      (await fetch(`${simulator.url}/v1/models/claude-3-opus-20240229`, { headers: goodHeaders }).then((response) => response.json())) as any,
+    ).toMatchObject({ id: 'claude-3-opus-20240229' });
     expect((await fetch(`${simulator.url}/v1/models/nope`, { headers: goodHeaders })).status).toBe(404);
     expect((await fetch(`${simulator.url}/v1/models`)).status).toBe(401);
   });
@@ -322,7 +385,11 @@ describe('faults', () => {
   }
 
   test('status, delay, reset and sticky faults', async () => {
-    simulator.inject({ kind: 'status', status: 418, body: { custom: true }, headers: { 'x-custom': 'yes' } }, { kind: 'delay', delayMs: 150 }, { kind: 'reset' });
+    simulator.inject(
+      { kind: 'status', status: 418, body: { custom: true }, headers: { 'x-custom': 'yes' } },
+      { kind: 'delay', delayMs: 150 },
+      { kind: 'reset' },
+    );
     const custom = await post({ ...base, messages: hi });
     expect([custom.status, custom.json, custom.headers.get('x-custom')]).toEqual([418, { custom: true }, 'yes']);
     const started = Date.now();

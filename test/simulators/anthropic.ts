@@ -115,7 +115,8 @@ function checkHeaders(request: Request, state: SimulatorState): AnthropicRejecti
   const key = request.headers.get('x-api-key');
   if (key === null) {
     // The real API reads a bearer token as OAuth, which API keys are not.
-    if (request.headers.get('authorization') !== null) return new AnthropicRejection(401, 'authentication_error', 'OAuth authentication is currently not supported.');
+    if (request.headers.get('authorization') !== null)
+      return new AnthropicRejection(401, 'authentication_error', 'OAuth authentication is currently not supported.');
     return new AnthropicRejection(401, 'authentication_error', 'x-api-key header is required');
   }
   if (!state.apiKeys.has(key)) return new AnthropicRejection(401, 'authentication_error', 'invalid x-api-key');
@@ -137,7 +138,12 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Anthr
         { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
       );
     case 'quota':
-      return errorResponse(402, 'billing_error', 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.', headers);
+      return errorResponse(
+        402,
+        'billing_error',
+        'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
+        headers,
+      );
     case 'server_error':
       return errorResponse(500, 'api_error', 'Internal server error', headers);
     case 'overloaded':
@@ -148,7 +154,12 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Anthr
       return errorResponse(404, 'not_found_error', `model: ${modelName}`, headers);
     case 'context_length': {
       const maximum = findAnthropicModel(modelName, models)?.maxInputTokens ?? 200_000;
-      return errorResponse(400, 'invalid_request_error', `prompt is too long: ${maximum + 1 + countTokens(JSON.stringify(body ?? ''))} tokens > ${maximum} maximum`, headers);
+      return errorResponse(
+        400,
+        'invalid_request_error',
+        `prompt is too long: ${maximum + 1 + countTokens(JSON.stringify(body ?? ''))} tokens > ${maximum} maximum`,
+        headers,
+      );
     }
     default:
       return commonFaultResponse(fault, headers);
@@ -177,7 +188,8 @@ function accountPrompt(validated: ValidatedAnthropicRequest): PromptAccount {
       cacheTtl = cacheControl.ttl === '1h' ? '1h' : '5m';
     }
   };
-  for (const tool of validated.tools) add(JSON.stringify({ name: tool.name, description: tool.description, input_schema: tool.input_schema }), tool.cache_control);
+  for (const tool of validated.tools)
+    add(JSON.stringify({ name: tool.name, description: tool.description, input_schema: tool.input_schema }), tool.cache_control);
   for (const { block } of validated.system) add(block.text as string, block.cache_control);
   for (const turn of validated.turns) for (const { block } of turn.blocks) add(blockText(block), block.cache_control);
   if (validated.cacheEverything) breakEnd = segments.length;
@@ -220,7 +232,10 @@ function conversationFacts(validated: ValidatedAnthropicRequest, thinkingTokens:
   const results = lastBlocks.filter((block) => block.type === 'tool_result');
   const choice = validated.toolChoice;
   return {
-    lastUserText: userBlocks.filter((block) => block.type === 'text').map((block) => block.text as string).join('\n'),
+    lastUserText: userBlocks
+      .filter((block) => block.type === 'text')
+      .map((block) => block.text as string)
+      .join('\n'),
     imageCount: userBlocks.filter((block) => block.type === 'image').length,
     toolResults: results.length > 0 ? results.map(toolResultText) : undefined,
     tools: validated.tools.filter((tool) => isObject(tool.input_schema)).map((tool) => ({ name: tool.name as string, schema: tool.input_schema })),
@@ -265,7 +280,16 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     output_tokens: outputTokens,
     service_tier: 'standard',
   };
-  return { id: randomId('msg_'), type: 'message', role: 'assistant', model: validated.model.id, content, stop_reason: stopReason, stop_sequence: stopSequence, usage };
+  return {
+    id: randomId('msg_'),
+    type: 'message',
+    role: 'assistant',
+    model: validated.model.id,
+    content,
+    stop_reason: stopReason,
+    stop_sequence: stopSequence,
+    usage,
+  };
 }
 
 function streamFrames(message: JsonObject): StreamFrame[] {
@@ -281,7 +305,12 @@ function streamFrames(message: JsonObject): StreamFrame[] {
     for (const delta of blockDeltas(block)) emit('content_block_delta', { index, delta }, true);
     emit('content_block_stop', { index });
   });
-  const finalUsage = { input_tokens: usage.input_tokens, cache_creation_input_tokens: usage.cache_creation_input_tokens, cache_read_input_tokens: usage.cache_read_input_tokens, output_tokens: usage.output_tokens };
+  const finalUsage = {
+    input_tokens: usage.input_tokens,
+    cache_creation_input_tokens: usage.cache_creation_input_tokens,
+    cache_read_input_tokens: usage.cache_read_input_tokens,
+    output_tokens: usage.output_tokens,
+  };
   emit('message_delta', { delta: { stop_reason: message.stop_reason, stop_sequence: message.stop_sequence }, usage: finalUsage });
   emit('message_stop', {});
   return frames;
@@ -317,7 +346,8 @@ function listModels(url: URL, models: AnthropicModel[], headers: Record<string, 
   const beforeId = url.searchParams.get('before_id');
   const anchorId = afterId ?? beforeId;
   const anchor = anchorId === null ? -1 : ordered.findIndex((model) => model.id === anchorId);
-  if (anchorId !== null && anchor < 0) return errorResponse(400, 'invalid_request_error', `${afterId !== null ? 'after_id' : 'before_id'}: unknown model id "${anchorId}"`, headers);
+  if (anchorId !== null && anchor < 0)
+    return errorResponse(400, 'invalid_request_error', `${afterId !== null ? 'after_id' : 'before_id'}: unknown model id "${anchorId}"`, headers);
   let page: AnthropicModel[];
   let hasMore: boolean;
   if (beforeId !== null && afterId === null) {
@@ -329,11 +359,22 @@ function listModels(url: URL, models: AnthropicModel[], headers: Record<string, 
     page = ordered.slice(start, start + limit);
     hasMore = start + limit < ordered.length;
   }
-  return jsonResponse({ data: page.map(modelInfo), has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null }, 200, headers);
+  return jsonResponse(
+    { data: page.map(modelInfo), has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null },
+    200,
+    headers,
+  );
 }
 
 function modelInfo(model: AnthropicModel): JsonObject {
-  return { type: 'model', id: model.id, display_name: model.displayName, created_at: model.createdAt, max_input_tokens: model.maxInputTokens, max_tokens: model.maxTokens };
+  return {
+    type: 'model',
+    id: model.id,
+    display_name: model.displayName,
+    created_at: model.createdAt,
+    max_input_tokens: model.maxInputTokens,
+    max_tokens: model.maxTokens,
+  };
 }
 
 function rateLimitHeaders(state: SimulatorState): Record<string, string> {
@@ -361,5 +402,9 @@ function rejection(problem: AnthropicRejection, headers: Record<string, string>)
 /** The real error body; `x-should-retry` mirrors what the official SDKs read. */
 export function errorResponse(status: number, type: string, message: string, headers: Record<string, string>, extra: Record<string, string> = {}): Response {
   const retryable = status === 429 || status >= 500;
-  return jsonResponse({ type: 'error', error: { type, message }, request_id: headers['request-id'] }, status, { ...headers, 'x-should-retry': String(retryable), ...extra });
+  return jsonResponse({ type: 'error', error: { type, message }, request_id: headers['request-id'] }, status, {
+    ...headers,
+    'x-should-retry': String(retryable),
+    ...extra,
+  });
 }

@@ -33,7 +33,29 @@ export interface ValidatedCohereChat {
 }
 
 const docs = 'For proper usage, please refer to https://docs.cohere.com/reference/chat';
-const chatFields = ['model', 'messages', 'tools', 'strict_tools', 'documents', 'citation_options', 'response_format', 'safety_mode', 'max_tokens', 'stop_sequences', 'temperature', 'seed', 'frequency_penalty', 'presence_penalty', 'k', 'p', 'logprobs', 'tool_choice', 'thinking', 'stream', 'priority'];
+const chatFields = [
+  'model',
+  'messages',
+  'tools',
+  'strict_tools',
+  'documents',
+  'citation_options',
+  'response_format',
+  'safety_mode',
+  'max_tokens',
+  'stop_sequences',
+  'temperature',
+  'seed',
+  'frequency_penalty',
+  'presence_penalty',
+  'k',
+  'p',
+  'logprobs',
+  'tool_choice',
+  'thinking',
+  'stream',
+  'priority',
+];
 const messageFields: Record<string, string[]> = {
   system: ['role', 'content'],
   user: ['role', 'content'],
@@ -99,16 +121,27 @@ export function validateCohereChat(body: unknown, models: CohereModel[]): Valida
     if (!isString(sequence)) wrongType(`stop_sequences[${index}]`, sequence, 'string');
   });
   if (stopSequences.length > 5) invalid(`stop_sequences cannot have more than 5 elements, received ${stopSequences.length}`);
-  for (const flag of ['stream', 'logprobs', 'strict_tools']) if (body[flag] !== undefined && typeof body[flag] !== 'boolean') wrongType(flag, body[flag], 'boolean');
+  for (const flag of ['stream', 'logprobs', 'strict_tools'])
+    if (body[flag] !== undefined && typeof body[flag] !== 'boolean') wrongType(flag, body[flag], 'boolean');
   if (body.safety_mode !== undefined && !['CONTEXTUAL', 'STRICT', 'OFF'].includes(body.safety_mode as string)) {
     throw new CohereRejection(422, `unrecognized safety mode '${String(body.safety_mode)}'. ${docs}`);
   }
   if (body.thinking !== undefined) {
     if (!isObject(body.thinking)) wrongType('thinking', body.thinking, 'object');
     checkFields(body.thinking, ['type', 'token_budget'], 'thinking');
-    if (body.thinking.type !== 'enabled' && body.thinking.type !== 'disabled') throw new CohereRejection(422, `unrecognized thinking type '${String(body.thinking.type)}'. ${docs}`);
+    if (body.thinking.type !== 'enabled' && body.thinking.type !== 'disabled')
+      throw new CohereRejection(422, `unrecognized thinking type '${String(body.thinking.type)}'. ${docs}`);
   }
-  return { model, messages, tools, toolChoice, jsonMode: checkResponseFormat(body.response_format), maxTokens: body.max_tokens as number | undefined, stopSequences: stopSequences as string[], stream: body.stream === true };
+  return {
+    model,
+    messages,
+    tools,
+    toolChoice,
+    jsonMode: checkResponseFormat(body.response_format),
+    maxTokens: body.max_tokens as number | undefined,
+    stopSequences: stopSequences as string[],
+    stream: body.stream === true,
+  };
 }
 
 function checkMessages(messages: unknown[]): JsonObject[] {
@@ -135,7 +168,8 @@ function checkMessages(messages: unknown[]): JsonObject[] {
     }
     if (message.content === undefined) invalid(`${path}.content is required`);
     checkContent(message.content, `${path}.content`, role);
-    if (role === 'user' && contentText(message.content).length === 0 && !hasImage(message.content)) invalid('message must be at least 1 token long or tool results must be specified.');
+    if (role === 'user' && contentText(message.content).length === 0 && !hasImage(message.content))
+      invalid('message must be at least 1 token long or tool results must be specified.');
   });
   return messages as JsonObject[];
 }
@@ -158,7 +192,8 @@ function checkContent(content: unknown, path: string, role: string): void {
   content.forEach((block, index) => {
     const blockPath = `${path}[${index}]`;
     if (!isObject(block)) wrongType(blockPath, block, 'object');
-    if (!isString(block.type) || !(blockTypes[role] ?? []).includes(block.type)) throw new CohereRejection(422, `unrecognized content type '${String(block.type)}' for ${role} message. ${docs}`);
+    if (!isString(block.type) || !(blockTypes[role] ?? []).includes(block.type))
+      throw new CohereRejection(422, `unrecognized content type '${String(block.type)}' for ${role} message. ${docs}`);
     if (block.type === 'text') {
       checkFields(block, ['type', 'text'], blockPath);
       if (!isString(block.text)) wrongType(`${blockPath}.text`, block.text, 'string');
@@ -200,7 +235,8 @@ function checkTools(value: unknown): { name: string; schema: unknown }[] {
     if (!isObject(tool.function)) wrongType(`${path}.function`, tool.function, 'object');
     checkFields(tool.function, ['name', 'description', 'parameters'], `${path}.function`);
     if (!isString(tool.function.name) || tool.function.name.length === 0) invalid(`${path}.function.name is required`);
-    if (tool.function.parameters !== undefined && !isObject(tool.function.parameters)) wrongType(`${path}.function.parameters`, tool.function.parameters, 'object');
+    if (tool.function.parameters !== undefined && !isObject(tool.function.parameters))
+      wrongType(`${path}.function.parameters`, tool.function.parameters, 'object');
     return { name: tool.function.name, schema: tool.function.parameters };
   });
 }
@@ -237,7 +273,8 @@ function checkNumbers(body: JsonObject): void {
 function checkResponseFormat(value: unknown): boolean {
   if (value === undefined) return false;
   if (!isObject(value)) wrongType('response_format', value, 'object');
-  if (value.type !== 'text' && value.type !== 'json_object') throw new CohereRejection(422, `unrecognized response format type '${String(value.type)}'. ${docs}`);
+  if (value.type !== 'text' && value.type !== 'json_object')
+    throw new CohereRejection(422, `unrecognized response format type '${String(value.type)}'. ${docs}`);
   checkFields(value, value.type === 'text' ? ['type'] : ['type', 'json_schema'], 'response_format');
   if (value.json_schema !== undefined && !isObject(value.json_schema)) wrongType('response_format.json_schema', value.json_schema, 'object');
   return value.type === 'json_object';

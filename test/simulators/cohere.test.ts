@@ -6,8 +6,18 @@ import { countTokens } from './common.ts';
 const simulator = startCohereSimulator();
 const goodHeaders = { 'content-type': 'application/json', authorization: 'Bearer cohere-test-key' };
 const base = { model: 'command-a-03-2025' };
-const weather = { type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] } } };
-const clock = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } } };
+const weather = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Weather',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] },
+  },
+};
+const clock = {
+  type: 'function',
+  function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } },
+};
 
 afterAll(() => simulator.stop());
 beforeEach(() => simulator.reset());
@@ -56,10 +66,18 @@ describe('request validation', () => {
   test('roles, system placement and tool call ids', async () => {
     await expectRejected({ ...base, messages: [{ role: 'developer', content: 'x' }] }, 400, "received 'developer'");
     await expectRejected({ ...base, messages: [user('hi'), { role: 'system', content: 'late' }] }, 400, 'system turn must be the first in the list');
-    await expectRejected({ ...base, messages: [user('hi'), { role: 'tool', tool_call_id: 'missing', content: '21C' }] }, 400, 'tool call id not found in previous tool calls');
+    await expectRejected(
+      { ...base, messages: [user('hi'), { role: 'tool', tool_call_id: 'missing', content: '21C' }] },
+      400,
+      'tool call id not found in previous tool calls',
+    );
     await expectRejected({ ...base, messages: [user('')] }, 400, 'message must be at least 1 token long');
     const toolCall = { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } };
-    await expectRejected({ ...base, messages: [user('hi'), { role: 'assistant', tool_calls: [toolCall] }] }, 422, 'invalid type: parameter messages[1].tool_calls[0].function.arguments is of type object but should be of type string');
+    await expectRejected(
+      { ...base, messages: [user('hi'), { role: 'assistant', tool_calls: [toolCall] }] },
+      422,
+      'invalid type: parameter messages[1].tool_calls[0].function.arguments is of type object but should be of type string',
+    );
     const ok = await post({ ...base, messages: [{ role: 'system', content: 'be terse' }, user('hi')] });
     expect(ok.status).toBe(200);
   });
@@ -73,12 +91,20 @@ describe('request validation', () => {
 
   test('tool_choice is REQUIRED or NONE; other limits', async () => {
     await expectRejected({ ...base, tools: [weather], tool_choice: 'auto', messages: hi }, 422, "unrecognized tool choice option 'auto'");
-    await expectRejected({ ...base, tools: [weather], tool_choice: { type: 'function', function: { name: 'get_weather' } }, messages: hi }, 422, 'unrecognized tool choice option');
+    await expectRejected(
+      { ...base, tools: [weather], tool_choice: { type: 'function', function: { name: 'get_weather' } }, messages: hi },
+      422,
+      'unrecognized tool choice option',
+    );
     await expectRejected({ ...base, tool_choice: 'REQUIRED', messages: hi }, 400, 'tools are specified');
     await expectRejected({ ...base, stop_sequences: ['1', '2', '3', '4', '5', '6'], messages: hi }, 400, 'stop_sequences cannot have more than 5');
     await expectRejected({ ...base, temperature: -0.5, messages: hi }, 400, 'temperature must be non-negative');
     await expectRejected({ ...base, p: 1, messages: hi }, 400, 'p must be at most 0.99');
-    await expectRejected({ ...base, response_format: { type: 'json_schema', json_schema: { schema: {} } }, messages: hi }, 422, "unrecognized response format type 'json_schema'");
+    await expectRejected(
+      { ...base, response_format: { type: 'json_schema', json_schema: { schema: {} } }, messages: hi },
+      422,
+      "unrecognized response format type 'json_schema'",
+    );
     await expectRejected({ ...base, tools: [{ name: 'f', parameters: {} }], messages: hi }, 422, 'parameter tools[0].name is not a valid field');
   });
 });
@@ -90,12 +116,24 @@ describe('answers', () => {
       id: expect.any(String),
       message: { role: 'assistant', content: [{ type: 'text', text: 'Echo: hi' }] },
       finish_reason: 'COMPLETE',
-      usage: { billed_units: { input_tokens: countTokens('hi'), output_tokens: countTokens('Echo: hi') }, tokens: { input_tokens: countTokens('hi') + 64, output_tokens: countTokens('Echo: hi') }, cached_tokens: 0 },
+      usage: {
+        billed_units: { input_tokens: countTokens('hi'), output_tokens: countTokens('Echo: hi') },
+        tokens: { input_tokens: countTokens('hi') + 64, output_tokens: countTokens('Echo: hi') },
+        cached_tokens: 0,
+      },
     });
   });
 
   test('images, max tokens, stop sequences, JSON mode', async () => {
-    const image = await post({ ...base, messages: [user([{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'https://example.com/a.png' } }])] });
+    const image = await post({
+      ...base,
+      messages: [
+        user([
+          { type: 'text', text: 'look' },
+          { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+        ]),
+      ],
+    });
     expect(image.json.message.content[0].text).toBe('Echo: look [images: 1]');
     const short = await post({ ...base, max_tokens: 2, messages: [user('a long question')] });
     expect([short.json.message.content[0].text, short.json.finish_reason]).toEqual(['Echo: a ', 'MAX_TOKENS']);
@@ -109,7 +147,9 @@ describe('answers', () => {
     const first = await post({ ...base, tools: [weather, clock], messages: hi });
     expect(first.json.finish_reason).toBe('TOOL_CALL');
     expect(first.json.message.tool_plan).toEqual(expect.any(String));
-    expect(first.json.message.tool_calls).toEqual([{ id: expect.stringMatching(/^get_weather_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"sample","days":1}' } }]);
+    expect(first.json.message.tool_calls).toEqual([
+      { id: expect.stringMatching(/^get_weather_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"sample","days":1}' } },
+    ]);
     const all = await post({ ...base, tools: [weather, clock], tool_choice: 'REQUIRED', messages: [user('call all tools')] });
     expect(all.json.message.tool_calls.map((call: any) => call.function.name)).toEqual(['get_weather', 'get_time']);
     const none = await post({ ...base, tools: [weather], tool_choice: 'NONE', messages: hi });
@@ -123,7 +163,11 @@ describe('answers', () => {
       { role: 'tool', tool_call_id: calls[0].id, content: '21C' },
       { role: 'tool', tool_call_id: calls[1].id, content: [{ type: 'document', document: { data: { hour: 12 } } }] },
     ];
-    const second = await post({ ...base, tools: [weather, clock], messages: [user('call all tools'), { role: 'assistant', tool_plan: first.json.message.tool_plan, tool_calls: calls }, ...results] });
+    const second = await post({
+      ...base,
+      tools: [weather, clock],
+      messages: [user('call all tools'), { role: 'assistant', tool_plan: first.json.message.tool_plan, tool_calls: calls }, ...results],
+    });
     expect(second.status).toBe(200);
     expect(second.json.message.content[0].text).toBe('Tool results: 21C | {"hour":12}');
   });
@@ -137,7 +181,10 @@ describe('streaming', () => {
     for (const item of list) expect(item.data.type).toBe(item.event);
     expect(list.map((item) => item.event).filter((name) => name !== 'content-delta')).toEqual(['message-start', 'content-start', 'content-end', 'message-end']);
     expect(list[0]?.data).toMatchObject({ id: expect.any(String), delta: { message: { role: 'assistant' } } });
-    const text = list.filter((item) => item.event === 'content-delta').map((item) => item.data.delta.message.content.text).join('');
+    const text = list
+      .filter((item) => item.event === 'content-delta')
+      .map((item) => item.data.delta.message.content.text)
+      .join('');
     expect(text).toBe('Echo: stream me please');
     expect(list.at(-1)?.data.delta.finish_reason).toBe('COMPLETE');
     expect(list.at(-1)?.data.delta.usage.billed_units.output_tokens).toBe(countTokens('Echo: stream me please'));
@@ -151,7 +198,11 @@ describe('streaming', () => {
     expect(starts.map((item) => item.data.index)).toEqual([0, 1]);
     expect(Array.isArray(starts[0]?.data.delta.message.tool_calls)).toBe(false);
     expect(starts[0]?.data.delta.message.tool_calls).toMatchObject({ type: 'function', function: { name: 'get_weather', arguments: '' } });
-    const argumentsOf = (index: number) => list.filter((item) => item.event === 'tool-call-delta' && item.data.index === index).map((item) => item.data.delta.message.tool_calls.function.arguments).join('');
+    const argumentsOf = (index: number) =>
+      list
+        .filter((item) => item.event === 'tool-call-delta' && item.data.index === index)
+        .map((item) => item.data.delta.message.tool_calls.function.arguments)
+        .join('');
     expect(JSON.parse(argumentsOf(0))).toEqual({ city: 'sample', days: 1 });
     expect(JSON.parse(argumentsOf(1))).toEqual({ zone: 'sample' });
     expect(list.filter((item) => item.event === 'tool-call-end')).toHaveLength(2);
@@ -164,12 +215,18 @@ describe('embeddings and models', () => {
     await expectRejected({ model: 'embed-english-v3.0', texts: ['a'] }, 400, 'valid input_type must be provided', '/v2/embed');
     await expectRejected({ model: 'command-r', texts: ['a'], input_type: 'search_query' }, 400, 'does not support the embed endpoint', '/v2/embed');
     await expectRejected({ model: 'embed-v4.0', input: ['a'], input_type: 'search_query' }, 422, 'unknown field: parameter input', '/v2/embed');
-    const response = await post({ model: 'embed-english-v3.0', texts: ['hello', 'world'], input_type: 'search_document', embedding_types: ['float', 'int8'] }, '/v2/embed');
+    const response = await post(
+      { model: 'embed-english-v3.0', texts: ['hello', 'world'], input_type: 'search_document', embedding_types: ['float', 'int8'] },
+      '/v2/embed',
+    );
     expect(response.json).toMatchObject({ texts: ['hello', 'world'], meta: { billed_units: { input_tokens: countTokens('hello') + countTokens('world') } } });
     expect(response.json.embeddings.float).toHaveLength(2);
     expect(response.json.embeddings.float[0]).toHaveLength(1_024);
     expect(response.json.embeddings.int8[0]).toHaveLength(1_024);
-    const v4 = await post({ model: 'embed-v4.0', inputs: [{ content: [{ type: 'text', text: 'hello' }] }], input_type: 'search_query', output_dimension: 256 }, '/v2/embed');
+    const v4 = await post(
+      { model: 'embed-v4.0', inputs: [{ content: [{ type: 'text', text: 'hello' }] }], input_type: 'search_query', output_dimension: 256 },
+      '/v2/embed',
+    );
     expect(v4.json.embeddings.float[0]).toHaveLength(256);
   });
 

@@ -5,7 +5,18 @@ import { countTokens, splitForStream, startSimulator } from './common.ts';
 import type { CohereModel, ValidatedCohereChat } from './cohere-validation.ts';
 import { checkFields, CohereRejection, contentText, findCohereModel, invalid, modelNotFound, validateCohereChat, wrongType } from './cohere-validation.ts';
 import type { JsonObject, ParsedBody, StreamFrame } from './native-helpers.ts';
-import { embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, readBody, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import {
+  embeddingVector,
+  faultedStream,
+  isObject,
+  isString,
+  jsonResponse,
+  planReply,
+  readBody,
+  sseEvent,
+  streamHeaders,
+  toolCallTokens,
+} from './native-helpers.ts';
 import { commonFaultResponse } from './common.ts';
 
 export type { CohereModel } from './cohere-validation.ts';
@@ -73,9 +84,14 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Coher
   const modelName = isObject(body) && isString(body.model) ? body.model : 'unknown-model';
   switch (fault?.kind) {
     case 'rate_limit':
-      return cohereError(429, 'You are past the per minute request limit, please wait and try again later.', { 'retry-after': String(fault.retryAfterSeconds ?? 1) });
+      return cohereError(429, 'You are past the per minute request limit, please wait and try again later.', {
+        'retry-after': String(fault.retryAfterSeconds ?? 1),
+      });
     case 'quota':
-      return cohereError(402, 'You have reached your billing limit. Please add or update your payment method at https://dashboard.cohere.com/billing to continue.');
+      return cohereError(
+        402,
+        'You have reached your billing limit. Please add or update your payment method at https://dashboard.cohere.com/billing to continue.',
+      );
     case 'server_error':
       return cohereError(500, `internal server error, this has been reported to our developers. id ${crypto.randomUUID()}`);
     case 'overloaded':
@@ -102,7 +118,8 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined): Respons
   const { messages } = validated;
   const promptText = [...validated.tools.map((tool) => JSON.stringify(tool)), ...messages.map(messageText)].join('\n');
   const billedInput = countTokens(promptText);
-  if (billedInput + templateOverhead > validated.model.contextLength) return cohereError(400, contextMessage(validated.model.contextLength, billedInput + templateOverhead));
+  if (billedInput + templateOverhead > validated.model.contextLength)
+    return cohereError(400, contextMessage(validated.model.contextLength, billedInput + templateOverhead));
   const lastUser = [...messages].reverse().find((message) => message.role === 'user');
   let trailing = messages.length;
   while (trailing > 0 && messages[trailing - 1]?.role === 'tool') trailing--;
@@ -125,7 +142,11 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined): Respons
   let outputTokens: number;
   if (plan.kind === 'tool_calls') {
     const toolPlan = `I will use ${plan.calls.map((call) => call.name).join(' and ')} to answer this.`;
-    const toolCalls = plan.calls.map((call) => ({ id: `${call.name}_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } }));
+    const toolCalls = plan.calls.map((call) => ({
+      id: `${call.name}_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`,
+      type: 'function',
+      function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+    }));
     message = { role: 'assistant', tool_plan: toolPlan, tool_calls: toolCalls };
     finishReason = 'TOOL_CALL';
     outputTokens = toolCallTokens(plan.calls) + countTokens(toolPlan);
@@ -134,10 +155,17 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined): Respons
     finishReason = plan.finish === 'length' ? 'MAX_TOKENS' : plan.finish === 'stop_sequence' ? 'STOP_SEQUENCE' : 'COMPLETE';
     outputTokens = countTokens(plan.text);
   }
-  const usage = { billed_units: { input_tokens: billedInput, output_tokens: outputTokens }, tokens: { input_tokens: billedInput + templateOverhead, output_tokens: outputTokens }, cached_tokens: 0 };
+  const usage = {
+    billed_units: { input_tokens: billedInput, output_tokens: outputTokens },
+    tokens: { input_tokens: billedInput + templateOverhead, output_tokens: outputTokens },
+    cached_tokens: 0,
+  };
   const answer = { id: crypto.randomUUID(), message, finish_reason: finishReason, usage };
   if (!validated.stream) return jsonResponse(answer);
-  const errorEnd = sseEvent({ type: 'message-end', delta: { finish_reason: 'ERROR', error: 'internal server error, this has been reported to our developers', usage } }, 'message-end');
+  const errorEnd = sseEvent(
+    { type: 'message-end', delta: { finish_reason: 'ERROR', error: 'internal server error, this has been reported to our developers', usage } },
+    'message-end',
+  );
   return new Response(faultedStream(streamFrames(answer), fault, [errorEnd]), { headers: streamHeaders });
 }
 
@@ -154,7 +182,8 @@ function streamFrames(answer: { id: string; message: JsonObject; finish_reason: 
       const fn = call.function as JsonObject;
       // Cohere streams tool_calls as a single object per event, unlike the response's array.
       emit('tool-call-start', { index, delta: { message: { tool_calls: { id: call.id, type: 'function', function: { name: fn.name, arguments: '' } } } } });
-      for (const piece of splitForStream(String(fn.arguments))) emit('tool-call-delta', { index, delta: { message: { tool_calls: { function: { arguments: piece } } } } }, true);
+      for (const piece of splitForStream(String(fn.arguments)))
+        emit('tool-call-delta', { index, delta: { message: { tool_calls: { function: { arguments: piece } } } } }, true);
       emit('tool-call-end', { index });
     });
   } else {
@@ -176,21 +205,37 @@ function embed(body: unknown, models: CohereModel[]): JsonObject {
   checkFields(body, embedFields, '');
   const model = findCohereModel(body.model, models, 'embed');
   if (body.input_type === undefined) invalid('valid input_type must be provided with the provided model');
-  if (!inputTypes.includes(body.input_type as string)) throw new CohereRejection(422, `unrecognized input type '${String(body.input_type)}'. For proper usage, please refer to https://docs.cohere.com/reference/embed`);
+  if (!inputTypes.includes(body.input_type as string))
+    throw new CohereRejection(
+      422,
+      `unrecognized input type '${String(body.input_type)}'. For proper usage, please refer to https://docs.cohere.com/reference/embed`,
+    );
   const texts = embedTexts(body);
   const types = body.embedding_types ?? ['float'];
   if (!Array.isArray(types)) wrongType('embedding_types', types, 'array');
-  for (const type of types) if (!embeddingTypes.includes(type)) throw new CohereRejection(422, `unrecognized embedding type '${String(type)}'. For proper usage, please refer to https://docs.cohere.com/reference/embed`);
+  for (const type of types)
+    if (!embeddingTypes.includes(type))
+      throw new CohereRejection(
+        422,
+        `unrecognized embedding type '${String(type)}'. For proper usage, please refer to https://docs.cohere.com/reference/embed`,
+      );
   let dimensions = model.dimensions ?? 1_024;
   if (body.output_dimension !== undefined) {
-    if (model.name !== 'embed-v4.0' || ![256, 512, 1_024, 1_536].includes(body.output_dimension as number)) invalid(`output_dimension ${String(body.output_dimension)} is not supported for model '${model.name}'`);
+    if (model.name !== 'embed-v4.0' || ![256, 512, 1_024, 1_536].includes(body.output_dimension as number))
+      invalid(`output_dimension ${String(body.output_dimension)} is not supported for model '${model.name}'`);
     dimensions = body.output_dimension as number;
   }
   const vectors = texts.map((text) => embeddingVector(text, dimensions));
   const embeddings: JsonObject = {};
   for (const type of types as string[]) embeddings[type] = vectors.map((vector) => convertEmbedding(vector, type));
   const billed = texts.reduce((sum, text) => sum + countTokens(text), 0);
-  return { id: crypto.randomUUID(), embeddings, texts, meta: { api_version: { version: '2' }, billed_units: { input_tokens: billed } }, response_type: 'embeddings_by_type' };
+  return {
+    id: crypto.randomUUID(),
+    embeddings,
+    texts,
+    meta: { api_version: { version: '2' }, billed_units: { input_tokens: billed } },
+    response_type: 'embeddings_by_type',
+  };
 }
 
 function embedTexts(body: JsonObject): string[] {
@@ -201,8 +246,11 @@ function embedTexts(body: JsonObject): string[] {
   if (values.length === 0) invalid(`${given[0]} must not be empty`);
   if (values.length > 96) invalid(`${given[0]} can contain at most 96 elements, received ${values.length}`);
   if (body.texts !== undefined) return values.map((text, index) => (isString(text) ? text : wrongType(`texts[${index}]`, text, 'string')));
-  if (body.images !== undefined) return values.map((image) => (isString(image) && image.startsWith('data:image/') ? image : invalid('images must be data URIs')));
-  return values.map((input) => (isObject(input) && Array.isArray(input.content) ? contentText(input.content) || '[image]' : invalid('inputs must be objects with a content list')));
+  if (body.images !== undefined)
+    return values.map((image) => (isString(image) && image.startsWith('data:image/') ? image : invalid('images must be data URIs')));
+  return values.map((input) =>
+    isObject(input) && Array.isArray(input.content) ? contentText(input.content) || '[image]' : invalid('inputs must be objects with a content list'),
+  );
 }
 
 function convertEmbedding(vector: number[], type: string): unknown {
@@ -244,4 +292,3 @@ function modelInfo(model: CohereModel): JsonObject {
     features: model.endpoints.includes('chat') ? ['tools', 'strict_tools', 'json_mode', 'json_schema'] : [],
   };
 }
-

@@ -244,7 +244,11 @@ function sampleValue(schema: unknown): unknown {
 function schemaType(schema: Record<string, unknown>): string | undefined {
   const type = schema.type;
   if (typeof type === 'string') return type.toLowerCase();
-  if (Array.isArray(type)) return type.filter((item): item is string => typeof item === 'string').find((name) => name.toLowerCase() !== 'null')?.toLowerCase();
+  if (Array.isArray(type))
+    return type
+      .filter((item): item is string => typeof item === 'string')
+      .find((name) => name.toLowerCase() !== 'null')
+      ?.toLowerCase();
   const branches = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : [];
   const first: unknown = branches[0];
   return isJsonObject(first) ? schemaType(first) : undefined;

@@ -48,14 +48,76 @@ interface Violation {
 
 const requestFields = ['contents', 'systemInstruction', 'tools', 'toolConfig', 'safetySettings', 'generationConfig', 'cachedContent', 'model'];
 const contentFields = ['role', 'parts'];
-const partFields = ['text', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode', 'codeExecutionResult', 'thought', 'thoughtSignature', 'videoMetadata', 'partMetadata'];
+const partFields = [
+  'text',
+  'inlineData',
+  'fileData',
+  'functionCall',
+  'functionResponse',
+  'executableCode',
+  'codeExecutionResult',
+  'thought',
+  'thoughtSignature',
+  'videoMetadata',
+  'partMetadata',
+];
 const dataFields = ['text', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode', 'codeExecutionResult'];
 const toolFields = ['functionDeclarations', 'googleSearch', 'googleSearchRetrieval', 'codeExecution', 'urlContext', 'fileSearch', 'computerUse', 'googleMaps'];
 const declarationFields = ['name', 'description', 'parameters', 'parametersJsonSchema', 'response', 'responseJsonSchema', 'behavior'];
-const schemaFields = ['type', 'format', 'title', 'description', 'nullable', 'enum', 'maxItems', 'minItems', 'properties', 'required', 'minProperties', 'maxProperties', 'minLength', 'maxLength', 'pattern', 'example', 'anyOf', 'propertyOrdering', 'default', 'items', 'minimum', 'maximum'];
+const schemaFields = [
+  'type',
+  'format',
+  'title',
+  'description',
+  'nullable',
+  'enum',
+  'maxItems',
+  'minItems',
+  'properties',
+  'required',
+  'minProperties',
+  'maxProperties',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'example',
+  'anyOf',
+  'propertyOrdering',
+  'default',
+  'items',
+  'minimum',
+  'maximum',
+];
 const schemaTypes = ['TYPE_UNSPECIFIED', 'STRING', 'NUMBER', 'INTEGER', 'BOOLEAN', 'ARRAY', 'OBJECT', 'NULL'];
-const generationFields = ['stopSequences', 'responseMimeType', 'responseSchema', 'responseJsonSchema', 'responseModalities', 'candidateCount', 'maxOutputTokens', 'temperature', 'topP', 'topK', 'seed', 'presencePenalty', 'frequencyPenalty', 'responseLogprobs', 'logprobs', 'enableEnhancedCivicAnswers', 'speechConfig', 'thinkingConfig', 'mediaResolution', 'imageConfig'];
-export const harmCategories = ['HARM_CATEGORY_HARASSMENT', 'HARM_CATEGORY_HATE_SPEECH', 'HARM_CATEGORY_SEXUALLY_EXPLICIT', 'HARM_CATEGORY_DANGEROUS_CONTENT', 'HARM_CATEGORY_CIVIC_INTEGRITY'];
+const generationFields = [
+  'stopSequences',
+  'responseMimeType',
+  'responseSchema',
+  'responseJsonSchema',
+  'responseModalities',
+  'candidateCount',
+  'maxOutputTokens',
+  'temperature',
+  'topP',
+  'topK',
+  'seed',
+  'presencePenalty',
+  'frequencyPenalty',
+  'responseLogprobs',
+  'logprobs',
+  'enableEnhancedCivicAnswers',
+  'speechConfig',
+  'thinkingConfig',
+  'mediaResolution',
+  'imageConfig',
+];
+export const harmCategories = [
+  'HARM_CATEGORY_HARASSMENT',
+  'HARM_CATEGORY_HATE_SPEECH',
+  'HARM_CATEGORY_SEXUALLY_EXPLICIT',
+  'HARM_CATEGORY_DANGEROUS_CONTENT',
+  'HARM_CATEGORY_CIVIC_INTEGRITY',
+];
 const thresholds = ['HARM_BLOCK_THRESHOLD_UNSPECIFIED', 'BLOCK_LOW_AND_ABOVE', 'BLOCK_MEDIUM_AND_ABOVE', 'BLOCK_ONLY_HIGH', 'BLOCK_NONE', 'OFF'];
 const callingModes = ['MODE_UNSPECIFIED', 'AUTO', 'ANY', 'NONE', 'VALIDATED'];
 const mimeTypes = ['text/plain', 'application/json', 'text/x.enum'];
@@ -85,7 +147,10 @@ function checkEnum(value: unknown, allowed: string[], path: string, type: string
 export function throwViolations(violations: Violation[]): void {
   if (violations.length === 0) return;
   throw new GoogleRejection(400, 'INVALID_ARGUMENT', violations.map((violation) => violation.description).join('\n'), [
-    { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: violations.map(({ field, description }) => (field === '' ? { description } : { field, description })) },
+    {
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: violations.map(({ field, description }) => (field === '' ? { description } : { field, description })),
+    },
   ]);
 }
 
@@ -106,7 +171,8 @@ export function validateGenerateRequest(body: unknown, model: GoogleModel): Vali
   if (!isObject(body)) plain('Invalid JSON payload received. Expected an object.');
   const violations: Violation[] = [];
   unknownNames(body, requestFields, '', violations);
-  if (body.contents !== undefined && !Array.isArray(body.contents)) invalidValue('contents', 'type.googleapis.com/google.ai.generativelanguage.v1beta.Content', body.contents, violations);
+  if (body.contents !== undefined && !Array.isArray(body.contents))
+    invalidValue('contents', 'type.googleapis.com/google.ai.generativelanguage.v1beta.Content', body.contents, violations);
   const contents = Array.isArray(body.contents) ? body.contents : [];
   contents.forEach((content, index) => checkContent(content, `contents[${index}]`, violations));
   if (body.systemInstruction !== undefined) checkContent(body.systemInstruction, 'system_instruction', violations);
@@ -130,7 +196,8 @@ export function validateGenerateRequest(body: unknown, model: GoogleModel): Vali
   });
   const generation = isObject(body.generationConfig) ? body.generationConfig : {};
   unknownNames(generation, generationFields, 'generation_config', violations);
-  if (isObject(generation.thinkingConfig)) unknownNames(generation.thinkingConfig, ['includeThoughts', 'thinkingBudget', 'thinkingLevel'], 'generation_config.thinking_config', violations);
+  if (isObject(generation.thinkingConfig))
+    unknownNames(generation.thinkingConfig, ['includeThoughts', 'thinkingBudget', 'thinkingLevel'], 'generation_config.thinking_config', violations);
   if (generation.responseSchema !== undefined) checkSchema(generation.responseSchema, 'generation_config.response_schema', violations);
   throwViolations(violations);
   return {
@@ -158,7 +225,10 @@ function checkContent(content: unknown, path: string, violations: Violation[]): 
     for (const [field, allowed] of nested) if (isObject(part[field])) unknownNames(part[field] as JsonObject, allowed, join(partPath, field), violations);
     if (isObject(part.inlineData) && !(isString(part.inlineData.data) && isBase64(part.inlineData.data))) {
       const shown = String(part.inlineData.data).slice(0, 40);
-      violations.push({ field: `${partPath}.inline_data.data`, description: `Invalid value at '${partPath}.inline_data.data' (TYPE_BYTES), Base64 decoding failed for "${shown}"` });
+      violations.push({
+        field: `${partPath}.inline_data.data`,
+        description: `Invalid value at '${partPath}.inline_data.data' (TYPE_BYTES), Base64 decoding failed for "${shown}"`,
+      });
     }
     if (isObject(part.functionCall) && part.functionCall.args !== undefined && !isObject(part.functionCall.args)) {
       invalidValue(`${partPath}.function_call.args`, 'type.googleapis.com/google.protobuf.Struct', part.functionCall.args, violations);
@@ -186,16 +256,21 @@ function checkSchema(schema: unknown, path: string, violations: Violation[]): vo
   if (!isObject(schema)) return invalidValue(path, `${enumPackage}.Schema`, schema, violations);
   unknownNames(schema, schemaFields, path, violations);
   if (Array.isArray(schema.type)) {
-    violations.push({ field: path, description: `Invalid JSON payload received. Unknown name "type" at '${path}': Proto field is not repeating, cannot start list.` });
+    violations.push({
+      field: path,
+      description: `Invalid JSON payload received. Unknown name "type" at '${path}': Proto field is not repeating, cannot start list.`,
+    });
   } else checkEnum(schema.type, schemaTypes, `${path}.type`, `${enumPackage}.Type`, violations);
-  if (isObject(schema.properties)) Object.values(schema.properties).forEach((child, index) => checkSchema(child, `${path}.properties[${index}].value`, violations));
+  if (isObject(schema.properties))
+    Object.values(schema.properties).forEach((child, index) => checkSchema(child, `${path}.properties[${index}].value`, violations));
   if (schema.items !== undefined) checkSchema(schema.items, `${path}.items`, violations);
   if (Array.isArray(schema.anyOf)) schema.anyOf.forEach((child, index) => checkSchema(child, `${path}.any_of[${index}]`, violations));
 }
 
 function systemTexts(instruction: unknown): string[] {
   if (instruction === undefined) return [];
-  if (!isObject(instruction) || !Array.isArray(instruction.parts) || instruction.parts.length === 0) semantic('system_instruction.parts', 'contents.parts must not be empty.');
+  if (!isObject(instruction) || !Array.isArray(instruction.parts) || instruction.parts.length === 0)
+    semantic('system_instruction.parts', 'contents.parts must not be empty.');
   return instruction.parts.map((part, index) => {
     if (!isObject(part) || !isString(part.text)) semantic(`system_instruction.parts[${index}].text`, 'only text parts are supported in system_instruction');
     return part.text;
@@ -217,19 +292,23 @@ function checkConversation(contents: unknown[], model: GoogleModel): JsonObject[
       const filled = dataFields.filter((field) => part[field] !== undefined);
       if (filled.length !== 1) semantic(`${path}.parts[${partIndex}].data`, "required oneof field 'data' must have one initialized field");
       if (isObject(part.functionCall) && !isString(part.functionCall.name)) semantic(`${path}.parts[${partIndex}].function_call.name`, 'Name cannot be empty.');
-      if (isObject(part.functionResponse) && !isString(part.functionResponse.name)) semantic(`${path}.parts[${partIndex}].function_response.name`, 'Name cannot be empty.');
+      if (isObject(part.functionResponse) && !isString(part.functionResponse.name))
+        semantic(`${path}.parts[${partIndex}].function_response.name`, 'Name cannot be empty.');
     });
     const calls = partsOf(content).filter((part) => isObject(part.functionCall));
     const responses = partsOf(content).filter((part) => isObject(part.functionResponse));
     const previous = checked[index - 1];
     if (calls.length > 0) {
       const afterUser = previous !== undefined && previous.role !== 'model';
-      if (content.role !== 'model' || !afterUser) plain('Please ensure that function call turn comes immediately after a user turn or after a function response turn.');
+      if (content.role !== 'model' || !afterUser)
+        plain('Please ensure that function call turn comes immediately after a user turn or after a function response turn.');
     }
     if (responses.length === 0) return;
     const previousCalls = previous?.role === 'model' ? partsOf(previous).filter((part) => isObject(part.functionCall)) : [];
-    if (content.role === 'model' || previousCalls.length === 0) plain('Please ensure that function response turn comes immediately after a function call turn.');
-    if (previousCalls.length !== responses.length) plain('Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.');
+    if (content.role === 'model' || previousCalls.length === 0)
+      plain('Please ensure that function response turn comes immediately after a function call turn.');
+    if (previousCalls.length !== responses.length)
+      plain('Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.');
     const names = previousCalls.map((part) => (part.functionCall as JsonObject).name);
     responses.forEach((part) => {
       const name = (part.functionResponse as JsonObject).name;
@@ -266,9 +345,13 @@ function checkTools(tools: unknown[], toolConfig: unknown): Pick<ValidatedGoogle
     list.forEach((declaration: JsonObject, index) => {
       const path = `tools[${toolIndex}].function_declarations[${index}]`;
       if (!isString(declaration.name) || !/^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$/.test(declaration.name)) {
-        semantic(`${path}.name`, 'Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length of 64.');
+        semantic(
+          `${path}.name`,
+          'Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length of 64.',
+        );
       }
-      if (declaration.parameters !== undefined && declaration.parametersJsonSchema !== undefined) semantic(path, 'parameters and parameters_json_schema cannot both be set');
+      if (declaration.parameters !== undefined && declaration.parametersJsonSchema !== undefined)
+        semantic(path, 'parameters and parameters_json_schema cannot both be set');
       if (declaration.parameters !== undefined) checkObjectProperties(declaration.parameters, `${path}.parameters`);
       declarations.push({ name: declaration.name, schema: declaration.parameters ?? declaration.parametersJsonSchema });
     });
@@ -281,7 +364,8 @@ function checkTools(tools: unknown[], toolConfig: unknown): Pick<ValidatedGoogle
     if (mode !== 'ANY' && mode !== 'VALIDATED') semantic(path, 'allowed_function_names can only be set when mode is ANY or VALIDATED');
     if (!Array.isArray(calling.allowedFunctionNames)) semantic(path, 'must be a list of function names');
     allowedNames = calling.allowedFunctionNames.filter(isString);
-    for (const name of allowedNames) if (!declarations.some((declaration) => declaration.name === name)) semantic(path, `function '${name}' is not declared in tools`);
+    for (const name of allowedNames)
+      if (!declarations.some((declaration) => declaration.name === name)) semantic(path, `function '${name}' is not declared in tools`);
   }
   return { declarations, mode, allowedNames };
 }
@@ -289,23 +373,30 @@ function checkTools(tools: unknown[], toolConfig: unknown): Pick<ValidatedGoogle
 function checkObjectProperties(schema: unknown, path: string): void {
   if (!isObject(schema)) return;
   const isObjectType = isString(schema.type) && schema.type.toUpperCase() === 'OBJECT';
-  if (isObjectType && isObject(schema.properties) && Object.keys(schema.properties).length === 0) semantic(`${path}.properties`, 'should be non-empty for OBJECT type');
+  if (isObjectType && isObject(schema.properties) && Object.keys(schema.properties).length === 0)
+    semantic(`${path}.properties`, 'should be non-empty for OBJECT type');
   if (isObject(schema.properties)) for (const [name, child] of Object.entries(schema.properties)) checkObjectProperties(child, `${path}.properties[${name}]`);
   if (schema.items !== undefined) checkObjectProperties(schema.items, `${path}.items`);
 }
 
-function checkGeneration(generation: JsonObject, model: GoogleModel): Pick<ValidatedGoogleRequest, 'maxOutputTokens' | 'stopSequences' | 'jsonMode' | 'candidateCount' | 'thinking'> {
+function checkGeneration(
+  generation: JsonObject,
+  model: GoogleModel,
+): Pick<ValidatedGoogleRequest, 'maxOutputTokens' | 'stopSequences' | 'jsonMode' | 'candidateCount' | 'thinking'> {
   const path = 'generation_config';
   const range = (name: string, minimum: number, maximum: number) => {
     const value = generation[name];
-    if (value !== undefined && (typeof value !== 'number' || value < minimum || value > maximum)) semantic(`${path}.${snake(name)}`, `${snake(name)} must be in the range [${minimum}, ${maximum}]`);
+    if (value !== undefined && (typeof value !== 'number' || value < minimum || value > maximum))
+      semantic(`${path}.${snake(name)}`, `${snake(name)} must be in the range [${minimum}, ${maximum}]`);
   };
   range('temperature', 0, 2);
   range('topP', 0, 1);
   range('candidateCount', 1, 8);
   range('maxOutputTokens', 1, Number.MAX_SAFE_INTEGER);
-  if (generation.topK !== undefined && !(Number.isInteger(generation.topK) && (generation.topK as number) > 0)) semantic(`${path}.top_k`, 'top_k must be a positive integer');
-  if (generation.maxOutputTokens !== undefined && !Number.isInteger(generation.maxOutputTokens)) semantic(`${path}.max_output_tokens`, 'max_output_tokens must be an integer');
+  if (generation.topK !== undefined && !(Number.isInteger(generation.topK) && (generation.topK as number) > 0))
+    semantic(`${path}.top_k`, 'top_k must be a positive integer');
+  if (generation.maxOutputTokens !== undefined && !Number.isInteger(generation.maxOutputTokens))
+    semantic(`${path}.max_output_tokens`, 'max_output_tokens must be an integer');
   const stops = generation.stopSequences ?? [];
   if (!Array.isArray(stops) || !stops.every(isString)) semantic(`${path}.stop_sequences`, 'stop_sequences must be a list of strings');
   if (stops.length > 5) semantic(`${path}.stop_sequences`, 'stop_sequences must contain at most 5 entries');
@@ -313,14 +404,19 @@ function checkGeneration(generation: JsonObject, model: GoogleModel): Pick<Valid
   if (mimeType !== undefined && !(isString(mimeType) && mimeTypes.includes(mimeType))) {
     semantic(`${path}.response_mime_type`, `allowed mimetypes are ${mimeTypes.map((type) => `\`${type}\``).join(', ')}.`);
   }
-  if ((generation.responseSchema !== undefined || generation.responseJsonSchema !== undefined) && mimeType !== 'application/json' && mimeType !== 'text/x.enum') {
+  if (
+    (generation.responseSchema !== undefined || generation.responseJsonSchema !== undefined) &&
+    mimeType !== 'application/json' &&
+    mimeType !== 'text/x.enum'
+  ) {
     semantic(`${path}.response_mime_type`, 'When a response schema is set, response_mime_type must be application/json or text/x.enum.');
   }
   const thinkingConfig = isObject(generation.thinkingConfig) ? generation.thinkingConfig : undefined;
   let thinking: ValidatedGoogleRequest['thinking'];
   if (thinkingConfig) {
     const budget = thinkingConfig.thinkingBudget;
-    if (budget !== undefined && !(Number.isInteger(budget) && (budget as number) >= -1)) semantic(`${path}.thinking_config.thinking_budget`, 'thinking_budget must be an integer >= -1');
+    if (budget !== undefined && !(Number.isInteger(budget) && (budget as number) >= -1))
+      semantic(`${path}.thinking_config.thinking_budget`, 'thinking_budget must be an integer >= -1');
     if (!model.thinking && (budget ?? 0) !== 0) semantic(`${path}.thinking_config`, 'Thinking is not supported for this model.');
     if (budget !== 0 && model.thinking) thinking = { includeThoughts: thinkingConfig.includeThoughts === true };
   }

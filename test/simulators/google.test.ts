@@ -5,7 +5,11 @@ import { startGoogleSimulator } from './google.ts';
 
 const simulator = startGoogleSimulator();
 const key = 'google-test-key';
-const weather = { name: 'get_weather', description: 'Weather', parameters: { type: 'OBJECT', properties: { city: { type: 'STRING' }, days: { type: 'INTEGER' } }, required: ['city', 'days'] } };
+const weather = {
+  name: 'get_weather',
+  description: 'Weather',
+  parameters: { type: 'OBJECT', properties: { city: { type: 'STRING' }, days: { type: 'INTEGER' } }, required: ['city', 'days'] },
+};
 const clock = { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } };
 const pngBase64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
@@ -14,7 +18,11 @@ beforeEach(() => simulator.reset());
 
 async function call(body: unknown, options: { model?: string; method?: string; query?: string; headers?: Record<string, string> } = {}) {
   const url = `${simulator.url}/v1beta/models/${options.model ?? 'gemini-2.5-flash'}:${options.method ?? 'generateContent'}${options.query ?? ''}`;
-  const response = await fetch(url, { method: 'POST', headers: options.headers ?? { 'content-type': 'application/json', 'x-goog-api-key': key }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: options.headers ?? { 'content-type': 'application/json', 'x-goog-api-key': key },
+    body: JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
 }
@@ -54,7 +62,12 @@ describe('authentication', () => {
     const bad = await call(hello, { headers: { 'x-goog-api-key': 'wrong' } });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT' });
-    expect(bad.json.error.details[0]).toEqual({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } });
+    expect(bad.json.error.details[0]).toEqual({
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason: 'API_KEY_INVALID',
+      domain: 'googleapis.com',
+      metadata: { service: 'generativelanguage.googleapis.com' },
+    });
   });
 });
 
@@ -69,14 +82,29 @@ describe('request validation', () => {
   });
 
   test('JSON-Schema-only keywords in function parameters are unknown names', async () => {
-    const parameters = { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false, properties: { city: { type: 'string', $ref: '#/$defs/City' } }, $defs: {} };
-    const error = await expectInvalid({ ...hello, tools: [{ functionDeclarations: [{ name: 'get_weather', parameters }] }] }, `Unknown name "additionalProperties" at 'tools[0].function_declarations[0].parameters': Cannot find field.`);
+    const parameters = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'object',
+      additionalProperties: false,
+      properties: { city: { type: 'string', $ref: '#/$defs/City' } },
+      $defs: {},
+    };
+    const error = await expectInvalid(
+      { ...hello, tools: [{ functionDeclarations: [{ name: 'get_weather', parameters }] }] },
+      `Unknown name "additionalProperties" at 'tools[0].function_declarations[0].parameters': Cannot find field.`,
+    );
     for (const name of ['$schema', '$defs']) expect(error.message).toContain(`Unknown name "${name}" at 'tools[0].function_declarations[0].parameters'`);
     expect(error.message).toContain(`Unknown name "$ref" at 'tools[0].function_declarations[0].parameters.properties[0].value'`);
     expect(error.details[0]['@type']).toBe('type.googleapis.com/google.rpc.BadRequest');
     expect(error.details[0].fieldViolations).toHaveLength(4);
-    await expectInvalid({ ...hello, tools: [{ functionDeclarations: [{ name: 'f', parameters: { type: 'object', properties: {} } }] }] }, 'should be non-empty for OBJECT type');
-    await expectInvalid({ ...hello, tools: [{ functionDeclarations: [{ name: 'f', parameters: { type: ['string', 'null'] } }] }] }, 'Proto field is not repeating');
+    await expectInvalid(
+      { ...hello, tools: [{ functionDeclarations: [{ name: 'f', parameters: { type: 'object', properties: {} } }] }] },
+      'should be non-empty for OBJECT type',
+    );
+    await expectInvalid(
+      { ...hello, tools: [{ functionDeclarations: [{ name: 'f', parameters: { type: ['string', 'null'] } }] }] },
+      'Proto field is not repeating',
+    );
     await expectInvalid({ ...hello, tools: [{ functionDeclarations: [{ name: '1bad name' }] }] }, 'Invalid function name');
   });
 
@@ -85,8 +113,14 @@ describe('request validation', () => {
     await expectInvalid({ ...hello, generationConfig: { max_output_tokens: 5 } }, `Unknown name "max_output_tokens" at 'generation_config'`);
     await expectInvalid({ ...hello, generationConfig: { temperature: 2.5 } }, 'generation_config.temperature');
     await expectInvalid({ ...hello, generationConfig: { stopSequences: ['a', 'b', 'c', 'd', 'e', 'f'] } }, 'at most 5');
-    await expectInvalid({ ...hello, safetySettings: [{ category: 'HARM_CATEGORY_VIOLENCE', threshold: 'BLOCK_NONE' }] }, `Invalid value at 'safety_settings[0].category'`);
-    await expectInvalid({ ...hello, safetySettings: [{ category: 'HARM_CATEGORY_HARASSMENT', threshold: 'BLOCK_MOST' }] }, `Invalid value at 'safety_settings[0].threshold'`);
+    await expectInvalid(
+      { ...hello, safetySettings: [{ category: 'HARM_CATEGORY_VIOLENCE', threshold: 'BLOCK_NONE' }] },
+      `Invalid value at 'safety_settings[0].category'`,
+    );
+    await expectInvalid(
+      { ...hello, safetySettings: [{ category: 'HARM_CATEGORY_HARASSMENT', threshold: 'BLOCK_MOST' }] },
+      `Invalid value at 'safety_settings[0].threshold'`,
+    );
     const ok = await call({ ...hello, safetySettings: [{ category: 'HARM_CATEGORY_HATE_SPEECH', threshold: 'BLOCK_ONLY_HIGH' }] });
     expect(ok.status).toBe(200);
   });
@@ -95,19 +129,50 @@ describe('request validation', () => {
     const callTurn = model({ functionCall: { name: 'get_weather', args: { city: 'Paris' } } });
     const answer = (response: unknown, name = 'get_weather') => user({ functionResponse: { name, response } });
     const tools = [{ functionDeclarations: [weather] }];
-    await expectInvalid({ tools, contents: [user({ text: 'hi' }), answer({ output: '21C' })] }, 'function response turn comes immediately after a function call turn');
+    await expectInvalid(
+      { tools, contents: [user({ text: 'hi' }), answer({ output: '21C' })] },
+      'function response turn comes immediately after a function call turn',
+    );
     await expectInvalid({ tools, contents: [user({ text: 'hi' }), callTurn, answer({ output: '21C' }, 'get_time')] }, "function response name 'get_time'");
-    await expectInvalid({ tools, contents: [user({ text: 'hi' }), callTurn, user({ functionResponse: { name: 'get_weather', response: { output: 'a' } } }, { functionResponse: { name: 'get_weather', response: { output: 'b' } } })] }, 'number of function response parts');
-    await expectInvalid({ tools, contents: [user({ text: 'hi' }), callTurn, answer('21C')] }, `Invalid value at 'contents[2].parts[0].function_response.response' (type.googleapis.com/google.protobuf.Struct), "21C"`);
-    await expectInvalid({ tools, contents: [user({ text: 'hi' }), model({ functionCall: { name: 'get_weather', args: '{}' } }), answer({})] }, 'function_call.args');
+    await expectInvalid(
+      {
+        tools,
+        contents: [
+          user({ text: 'hi' }),
+          callTurn,
+          user(
+            { functionResponse: { name: 'get_weather', response: { output: 'a' } } },
+            { functionResponse: { name: 'get_weather', response: { output: 'b' } } },
+          ),
+        ],
+      },
+      'number of function response parts',
+    );
+    await expectInvalid(
+      { tools, contents: [user({ text: 'hi' }), callTurn, answer('21C')] },
+      `Invalid value at 'contents[2].parts[0].function_response.response' (type.googleapis.com/google.protobuf.Struct), "21C"`,
+    );
+    await expectInvalid(
+      { tools, contents: [user({ text: 'hi' }), model({ functionCall: { name: 'get_weather', args: '{}' } }), answer({})] },
+      'function_call.args',
+    );
     await expectInvalid({ tools, contents: [callTurn, answer({ output: '21C' })] }, 'function call turn comes immediately after a user turn');
   });
 
   test('allowedFunctionNames only with ANY; inline data must be base64', async () => {
     const tools = [{ functionDeclarations: [weather, clock] }];
-    await expectInvalid({ ...hello, tools, toolConfig: { functionCallingConfig: { mode: 'AUTO', allowedFunctionNames: ['get_time'] } } }, 'allowed_function_names');
-    await expectInvalid({ ...hello, tools, toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['nope'] } } }, "function 'nope' is not declared");
-    await expectInvalid({ contents: [user({ text: 'look' }, { inlineData: { mimeType: 'image/png', data: `data:image/png;base64,${pngBase64}` } })] }, 'Base64 decoding failed');
+    await expectInvalid(
+      { ...hello, tools, toolConfig: { functionCallingConfig: { mode: 'AUTO', allowedFunctionNames: ['get_time'] } } },
+      'allowed_function_names',
+    );
+    await expectInvalid(
+      { ...hello, tools, toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['nope'] } } },
+      "function 'nope' is not declared",
+    );
+    await expectInvalid(
+      { contents: [user({ text: 'look' }, { inlineData: { mimeType: 'image/png', data: `data:image/png;base64,${pngBase64}` } })] },
+      'Base64 decoding failed',
+    );
     await expectInvalid({ contents: [user({})] }, "required oneof field 'data'");
   });
 
@@ -126,7 +191,12 @@ describe('answers', () => {
     const response = await call(hello);
     expect(response.json).toEqual({
       candidates: [{ content: { parts: [{ text: 'Echo: hello' }], role: 'model' }, finishReason: 'STOP', index: 0, safetyRatings: expect.any(Array) }],
-      usageMetadata: { promptTokenCount: countTokens('hello'), candidatesTokenCount: countTokens('Echo: hello'), totalTokenCount: countTokens('hello') + countTokens('Echo: hello'), promptTokensDetails: [{ modality: 'TEXT', tokenCount: countTokens('hello') }] },
+      usageMetadata: {
+        promptTokenCount: countTokens('hello'),
+        candidatesTokenCount: countTokens('Echo: hello'),
+        totalTokenCount: countTokens('hello') + countTokens('Echo: hello'),
+        promptTokensDetails: [{ modality: 'TEXT', tokenCount: countTokens('hello') }],
+      },
       modelVersion: 'gemini-2.5-flash',
       responseId: expect.any(String),
     });
@@ -140,7 +210,10 @@ describe('answers', () => {
     expect([short.json.candidates[0].content.parts[0].text, short.json.candidates[0].finishReason]).toEqual(['Echo: a ', 'MAX_TOKENS']);
     const stopped = await call({ contents: [user({ text: 'one END two' })], generationConfig: { stopSequences: ['END'] } });
     expect([stopped.json.candidates[0].content.parts[0].text, stopped.json.candidates[0].finishReason]).toEqual(['Echo: one ', 'STOP']);
-    const json = await call({ ...hello, generationConfig: { responseMimeType: 'application/json', responseSchema: { type: 'OBJECT', properties: { echo: { type: 'STRING' } } } } });
+    const json = await call({
+      ...hello,
+      generationConfig: { responseMimeType: 'application/json', responseSchema: { type: 'OBJECT', properties: { echo: { type: 'STRING' } } } },
+    });
     expect(JSON.parse(json.json.candidates[0].content.parts[0].text)).toEqual({ echo: 'hello' });
     const two = await call({ ...hello, generationConfig: { candidateCount: 2 } });
     expect(two.json.candidates.map((candidate: any) => candidate.index)).toEqual([0, 1]);
@@ -163,7 +236,10 @@ describe('answers', () => {
     const tools = [{ functionDeclarations: [weather, clock] }];
     const first = await call({ contents: [user({ text: 'call all tools' })], tools });
     const calls = first.json.candidates[0].content.parts;
-    const responses = [{ functionResponse: { name: 'get_weather', response: { output: '21C' } } }, { functionResponse: { name: 'get_time', response: { output: { hour: 12 } } } }];
+    const responses = [
+      { functionResponse: { name: 'get_weather', response: { output: '21C' } } },
+      { functionResponse: { name: 'get_time', response: { output: { hour: 12 } } } },
+    ];
     const second = await call({ contents: [user({ text: 'call all tools' }), model(...calls), user(...responses)], tools });
     expect(second.status).toBe(200);
     expect(second.json.candidates[0].content.parts[0].text).toBe('Tool results: 21C | {"hour":12}');
@@ -186,7 +262,11 @@ describe('answers', () => {
     const first = await call({ ...hello, tools }, { model: 'gemini-3-pro-preview' });
     const part = first.json.candidates[0].content.parts[0];
     expect(part.thoughtSignature).toEqual(expect.any(String));
-    const replay = (callPart: unknown) => call({ tools, contents: [user({ text: 'hello' }), model(callPart), user({ functionResponse: { name: 'get_weather', response: { output: '21C' } } })] }, { model: 'gemini-3-pro-preview' });
+    const replay = (callPart: unknown) =>
+      call(
+        { tools, contents: [user({ text: 'hello' }), model(callPart), user({ functionResponse: { name: 'get_weather', response: { output: '21C' } } })] },
+        { model: 'gemini-3-pro-preview' },
+      );
     const { thoughtSignature: _signature, ...unsigned } = part;
     expect((await replay(unsigned)).json.error.message).toContain('Function call is missing a thought_signature');
     expect((await replay({ ...part, thoughtSignature: 'Zm9v' })).json.error.message).toBe('Corrupted thought signature.');
@@ -245,7 +325,12 @@ describe('models and embeddings', () => {
   test('models list pages with pageSize and pageToken', async () => {
     const first = await get('/v1beta/models?pageSize=3');
     expect(first.json.models).toHaveLength(3);
-    expect(first.json.models[0]).toMatchObject({ name: 'models/gemini-2.5-flash', inputTokenLimit: 1_048_576, outputTokenLimit: 65_536, supportedGenerationMethods: expect.arrayContaining(['generateContent']) });
+    expect(first.json.models[0]).toMatchObject({
+      name: 'models/gemini-2.5-flash',
+      inputTokenLimit: 1_048_576,
+      outputTokenLimit: 65_536,
+      supportedGenerationMethods: expect.arrayContaining(['generateContent']),
+    });
     const rest = await get(`/v1beta/models?pageSize=100&pageToken=${first.json.nextPageToken}`);
     expect(rest.json.nextPageToken).toBeUndefined();
     expect(rest.json.models.map((entry: any) => entry.name)).toContain('models/gemini-pro');
@@ -254,15 +339,24 @@ describe('models and embeddings', () => {
   });
 
   test('embedContent and batchEmbedContents', async () => {
-    const single = await call({ content: { parts: [{ text: 'hello' }] }, taskType: 'RETRIEVAL_QUERY' }, { model: 'text-embedding-004', method: 'embedContent' });
+    const single = await call(
+      { content: { parts: [{ text: 'hello' }] }, taskType: 'RETRIEVAL_QUERY' },
+      { model: 'text-embedding-004', method: 'embedContent' },
+    );
     expect(single.json.embedding.values).toHaveLength(768);
     const again = await call({ content: { parts: [{ text: 'hello' }] } }, { model: 'text-embedding-004', method: 'embedContent' });
     expect(again.json.embedding.values).toEqual(single.json.embedding.values);
     const small = await call({ content: { parts: [{ text: 'hello' }] }, outputDimensionality: 256 }, { model: 'gemini-embedding-001', method: 'embedContent' });
     expect(small.json.embedding.values).toHaveLength(256);
-    const batch = await call({ requests: ['a', 'b'].map((text) => ({ model: 'models/text-embedding-004', content: { parts: [{ text }] } })) }, { model: 'text-embedding-004', method: 'batchEmbedContents' });
+    const batch = await call(
+      { requests: ['a', 'b'].map((text) => ({ model: 'models/text-embedding-004', content: { parts: [{ text }] } })) },
+      { model: 'text-embedding-004', method: 'batchEmbedContents' },
+    );
     expect(batch.json.embeddings).toHaveLength(2);
-    const mismatch = await call({ requests: [{ model: 'models/other', content: { parts: [{ text: 'a' }] } }] }, { model: 'text-embedding-004', method: 'batchEmbedContents' });
+    const mismatch = await call(
+      { requests: [{ model: 'models/other', content: { parts: [{ text: 'a' }] } }] },
+      { model: 'text-embedding-004', method: 'batchEmbedContents' },
+    );
     expect(mismatch.status).toBe(400);
     expect((await call({ content: { parts: [{ text: 'a' }] } }, { method: 'embedContent' })).status).toBe(404);
   });
@@ -296,13 +390,18 @@ describe('faults', () => {
       }
       if (fault.kind === 'auth') expect(response.json.error.details[0].reason).toBe('API_KEY_INVALID');
       if (fault.kind === 'overloaded') expect(response.json.error.message).toContain('The model is overloaded.');
-      if (fault.kind === 'context_length') expect(response.json.error.message).toMatch(/^The input token count \(\d+\) exceeds the maximum number of tokens allowed \(1048576\)\.$/);
+      if (fault.kind === 'context_length')
+        expect(response.json.error.message).toMatch(/^The input token count \(\d+\) exceeds the maximum number of tokens allowed \(1048576\)\.$/);
       expect((await call(hello)).status).toBe(200);
     });
   }
 
   test('status, delay and reset', async () => {
-    simulator.inject({ kind: 'status', status: 499, body: { error: { code: 499, status: 'CANCELLED', message: 'x' } } }, { kind: 'delay', delayMs: 120 }, { kind: 'reset' });
+    simulator.inject(
+      { kind: 'status', status: 499, body: { error: { code: 499, status: 'CANCELLED', message: 'x' } } },
+      { kind: 'delay', delayMs: 120 },
+      { kind: 'reset' },
+    );
     expect((await call(hello)).status).toBe(499);
     const started = Date.now();
     expect((await call(hello)).status).toBe(200);

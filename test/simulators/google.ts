@@ -6,7 +6,21 @@ import { countTokens, splitForStream, startSimulator } from './common.ts';
 import type { GoogleModel, ValidatedGoogleRequest } from './google-validation.ts';
 import { callSignature, GoogleRejection, harmCategories, throwViolations, validateGenerateRequest } from './google-validation.ts';
 import type { JsonObject, ParsedBody, ReplyPlan, StreamFrame } from './native-helpers.ts';
-import { digest, embeddingVector, faultedStream, isObject, isString, jsonResponse, planReply, randomId, readBody, runMemory, sseEvent, streamHeaders, toolCallTokens } from './native-helpers.ts';
+import {
+  digest,
+  embeddingVector,
+  faultedStream,
+  isObject,
+  isString,
+  jsonResponse,
+  planReply,
+  randomId,
+  readBody,
+  runMemory,
+  sseEvent,
+  streamHeaders,
+  toolCallTokens,
+} from './native-helpers.ts';
 import { commonFaultResponse } from './common.ts';
 
 export type { GoogleModel } from './google-validation.ts';
@@ -40,8 +54,26 @@ export const defaultGoogleModels: GoogleModel[] = [
   gemini('gemini-2.0-flash', 'Gemini 2.0 Flash', 8_192, false),
   gemini('gemini-3-pro-preview', 'Gemini 3 Pro Preview', 65_536, true),
   { ...gemini('gemini-pro', 'Gemini 1.0 Pro', 2_048, false), inputTokenLimit: 30_720 },
-  { id: 'text-embedding-004', displayName: 'Text Embedding 004', inputTokenLimit: 2_048, outputTokenLimit: 1, methods: ['embedContent'], thinking: false, thoughtSignatures: false, embeddingDimensions: 768 },
-  { id: 'gemini-embedding-001', displayName: 'Gemini Embedding 001', inputTokenLimit: 2_048, outputTokenLimit: 1, methods: ['embedContent', 'countTokens'], thinking: false, thoughtSignatures: false, embeddingDimensions: 3_072 },
+  {
+    id: 'text-embedding-004',
+    displayName: 'Text Embedding 004',
+    inputTokenLimit: 2_048,
+    outputTokenLimit: 1,
+    methods: ['embedContent'],
+    thinking: false,
+    thoughtSignatures: false,
+    embeddingDimensions: 768,
+  },
+  {
+    id: 'gemini-embedding-001',
+    displayName: 'Gemini Embedding 001',
+    inputTokenLimit: 2_048,
+    outputTokenLimit: 1,
+    methods: ['embedContent', 'countTokens'],
+    thinking: false,
+    thoughtSignatures: false,
+    embeddingDimensions: 3_072,
+  },
 ];
 
 interface Settings {
@@ -80,7 +112,8 @@ async function route(request: Request, context: HandlerContext, settings: Settin
   if (!model || !model.methods.includes(verb)) return modelNotFound(modelName, verb);
   if (!parsed.ok) return googleError(400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unexpected token.\n${parsed.text.slice(0, 40)}\n^`);
   try {
-    if (method === 'generateContent' || method === 'streamGenerateContent') return generate(parsed.value, model, method === 'streamGenerateContent', searchParams.get('alt') === 'sse', fault, context.state, settings);
+    if (method === 'generateContent' || method === 'streamGenerateContent')
+      return generate(parsed.value, model, method === 'streamGenerateContent', searchParams.get('alt') === 'sse', fault, context.state, settings);
     if (method === 'embedContent') return jsonResponse({ embedding: embed(parsed.value, model, 'EmbedContentRequest', '') });
     if (method === 'batchEmbedContents') return jsonResponse({ embeddings: batchEmbed(parsed.value, model) });
   } catch (error) {
@@ -93,7 +126,11 @@ async function route(request: Request, context: HandlerContext, settings: Settin
 function checkKey(request: Request, state: SimulatorState): Response | undefined {
   const key = request.headers.get('x-goog-api-key');
   if (key === null) {
-    return googleError(403, 'PERMISSION_DENIED', "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
+    return googleError(
+      403,
+      'PERMISSION_DENIED',
+      "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+    );
   }
   return state.apiKeys.has(key) ? undefined : invalidKey();
 }
@@ -101,13 +138,22 @@ function checkKey(request: Request, state: SimulatorState): Response | undefined
 function invalidKey(): Response {
   const message = 'API key not valid. Please pass a valid API key.';
   return googleError(400, 'INVALID_ARGUMENT', message, [
-    { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } },
+    {
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason: 'API_KEY_INVALID',
+      domain: 'googleapis.com',
+      metadata: { service: 'generativelanguage.googleapis.com' },
+    },
     { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message },
   ]);
 }
 
 function modelNotFound(modelName: string, verb: string): Response {
-  return googleError(404, 'NOT_FOUND', `models/${modelName} is not found for API version v1beta, or is not supported for ${verb}. Call ListModels to see the list of available models and their supported methods.`);
+  return googleError(
+    404,
+    'NOT_FOUND',
+    `models/${modelName} is not found for API version v1beta, or is not supported for ${verb}. Call ListModels to see the list of available models and their supported methods.`,
+  );
 }
 
 export function googleError(code: number, status: string, message: string, details: unknown[] = [], headers: Record<string, string> = {}): Response {
@@ -116,26 +162,45 @@ export function googleError(code: number, status: string, message: string, detai
   return jsonResponse({ error }, code, headers);
 }
 
-const helpDetail = { '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] };
+const helpDetail = {
+  '@type': 'type.googleapis.com/google.rpc.Help',
+  links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }],
+};
 const quotaDetail = (quotaId: string, modelName: string) => ({
   '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
-  violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId, quotaDimensions: { location: 'global', model: modelName } }],
+  violations: [
+    {
+      quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+      quotaId,
+      quotaDimensions: { location: 'global', model: modelName },
+    },
+  ],
 });
 
 async function applyFault(fault: Fault | undefined, modelName: string, verb: string, models: GoogleModel[]): Promise<Response | undefined> {
   switch (fault?.kind) {
     case 'rate_limit': {
       const seconds = fault.retryAfterSeconds ?? 1;
-      const details = [quotaDetail('GenerateRequestsPerMinutePerProjectPerModel-FreeTier', modelName), helpDetail, { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` }];
+      const details = [
+        quotaDetail('GenerateRequestsPerMinutePerProjectPerModel-FreeTier', modelName),
+        helpDetail,
+        { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${seconds}s` },
+      ];
       return googleError(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', details, { 'retry-after': String(seconds) });
     }
     case 'quota':
-      return googleError(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.', [
-        quotaDetail('GenerateRequestsPerDayPerProjectPerModel-FreeTier', modelName),
-        helpDetail,
-      ]);
+      return googleError(
+        429,
+        'RESOURCE_EXHAUSTED',
+        'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
+        [quotaDetail('GenerateRequestsPerDayPerProjectPerModel-FreeTier', modelName), helpDetail],
+      );
     case 'server_error':
-      return googleError(500, 'INTERNAL', 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting');
+      return googleError(
+        500,
+        'INTERNAL',
+        'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+      );
     case 'overloaded':
       return googleError(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.');
     case 'auth':
@@ -186,27 +251,50 @@ function accountPrompt(validated: ValidatedGoogleRequest, model: GoogleModel, st
   return { promptTokens, cachedTokens };
 }
 
-function generate(body: unknown, model: GoogleModel, stream: boolean, sse: boolean, fault: Fault | undefined, state: SimulatorState, settings: Settings): Response {
+function generate(
+  body: unknown,
+  model: GoogleModel,
+  stream: boolean,
+  sse: boolean,
+  fault: Fault | undefined,
+  state: SimulatorState,
+  settings: Settings,
+): Response {
   const validated = validateGenerateRequest(body, model);
   const account = accountPrompt(validated, model, state, settings.cacheMinimum);
   if (account.promptTokens > model.inputTokenLimit) {
-    return googleError(400, 'INVALID_ARGUMENT', `The input token count (${account.promptTokens}) exceeds the maximum number of tokens allowed (${model.inputTokenLimit}).`);
+    return googleError(
+      400,
+      'INVALID_ARGUMENT',
+      `The input token count (${account.promptTokens}) exceeds the maximum number of tokens allowed (${model.inputTokenLimit}).`,
+    );
   }
   const last = validated.contents[validated.contents.length - 1];
-  const lastUser = [...validated.contents].reverse().find((content) => content.role !== 'model' && (content.parts as JsonObject[]).some((part) => isString(part.text)));
+  const lastUser = [...validated.contents]
+    .reverse()
+    .find((content) => content.role !== 'model' && (content.parts as JsonObject[]).some((part) => isString(part.text)));
   const userParts = (lastUser?.parts as JsonObject[] | undefined) ?? [];
-  const lastUserText = userParts.filter((part) => isString(part.text)).map((part) => part.text as string).join('\n');
+  const lastUserText = userParts
+    .filter((part) => isString(part.text))
+    .map((part) => part.text as string)
+    .join('\n');
   const responses = last?.role !== 'model' ? (last?.parts as JsonObject[]).filter((part) => isObject(part.functionResponse)) : [];
   const usageBase = { promptTokenCount: account.promptTokens, ...(account.cachedTokens > 0 ? { cachedContentTokenCount: account.cachedTokens } : {}) };
   const envelope = { modelVersion: model.id, responseId: randomId('', 22) };
   if (lastUserText.toLowerCase().includes('trigger safety block')) {
-    const blocked = { promptFeedback: { blockReason: 'SAFETY', safetyRatings: safetyRatings('HARM_CATEGORY_HARASSMENT') }, usageMetadata: { ...usageBase, totalTokenCount: account.promptTokens }, ...envelope };
+    const blocked = {
+      promptFeedback: { blockReason: 'SAFETY', safetyRatings: safetyRatings('HARM_CATEGORY_HARASSMENT') },
+      usageMetadata: { ...usageBase, totalTokenCount: account.promptTokens },
+      ...envelope,
+    };
     return stream ? streamResponse([blocked], sse, fault) : jsonResponse(blocked);
   }
   const thought = validated.thinking ? `Thinking about: ${lastUserText}` : undefined;
   const thoughtsTokens = thought === undefined ? 0 : countTokens(thought);
   const mode = validated.mode;
-  const callable = validated.allowedNames ? validated.declarations.filter((declaration) => validated.allowedNames?.includes(declaration.name)) : validated.declarations;
+  const callable = validated.allowedNames
+    ? validated.declarations.filter((declaration) => validated.allowedNames?.includes(declaration.name))
+    : validated.declarations;
   const plan = planReply({
     lastUserText,
     imageCount: userParts.filter((part) => isObject(part.inlineData) || isObject(part.fileData)).length,
@@ -226,7 +314,11 @@ function generate(body: unknown, model: GoogleModel, stream: boolean, sse: boole
   const thoughtParts = thought !== undefined && validated.thinking?.includeThoughts ? [{ text: thought, thought: true }] : [];
   const finishReason = plan.kind === 'text' && plan.finish === 'length' ? 'MAX_TOKENS' : 'STOP';
   const candidates = (parts: JsonObject[], final: boolean) =>
-    Array.from({ length: validated.candidateCount }, (_, index) => ({ content: { parts, role: 'model' }, ...(final ? { finishReason, safetyRatings: safetyRatings() } : {}), index }));
+    Array.from({ length: validated.candidateCount }, (_, index) => ({
+      content: { parts, role: 'model' },
+      ...(final ? { finishReason, safetyRatings: safetyRatings() } : {}),
+      index,
+    }));
   const answerParts = replyParts(plan, model);
   if (!stream) return jsonResponse({ candidates: candidates([...thoughtParts, ...answerParts], true), usageMetadata: usage, ...envelope });
   const running = { ...usageBase, totalTokenCount: account.promptTokens };
@@ -255,17 +347,38 @@ function safetyRatings(high?: string): JsonObject[] {
 }
 
 function streamResponse(chunks: JsonObject[], sse: boolean, fault: Fault | undefined): Response {
-  const error = { error: { code: 500, message: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting', status: 'INTERNAL' } };
+  const error = {
+    error: {
+      code: 500,
+      message: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+      status: 'INTERNAL',
+    },
+  };
   if (sse) {
     // CRLF framing, as observed from the real endpoint, keeps gateway parsers honest.
     const frames: StreamFrame[] = chunks.map((chunk) => ({ text: sseEvent(chunk, undefined, '\r\n'), content: true }));
     return new Response(faultedStream(frames, fault, [sseEvent(error, undefined, '\r\n')]), { headers: streamHeaders });
   }
-  const frames: StreamFrame[] = chunks.map((chunk, index) => ({ text: `${index === 0 ? '[' : ',\r\n'}${JSON.stringify(chunk, null, 2)}${index === chunks.length - 1 ? ']' : ''}`, content: true }));
-  return new Response(faultedStream(frames, fault, [`${chunks.length > 0 ? ',\r\n' : '['}${JSON.stringify(error, null, 2)}]`]), { headers: { 'content-type': 'application/json; charset=UTF-8' } });
+  const frames: StreamFrame[] = chunks.map((chunk, index) => ({
+    text: `${index === 0 ? '[' : ',\r\n'}${JSON.stringify(chunk, null, 2)}${index === chunks.length - 1 ? ']' : ''}`,
+    content: true,
+  }));
+  return new Response(faultedStream(frames, fault, [`${chunks.length > 0 ? ',\r\n' : '['}${JSON.stringify(error, null, 2)}]`]), {
+    headers: { 'content-type': 'application/json; charset=UTF-8' },
+  });
 }
 
-const taskTypes = ['TASK_TYPE_UNSPECIFIED', 'RETRIEVAL_QUERY', 'RETRIEVAL_DOCUMENT', 'SEMANTIC_SIMILARITY', 'CLASSIFICATION', 'CLUSTERING', 'QUESTION_ANSWERING', 'FACT_VERIFICATION', 'CODE_RETRIEVAL_QUERY'];
+const taskTypes = [
+  'TASK_TYPE_UNSPECIFIED',
+  'RETRIEVAL_QUERY',
+  'RETRIEVAL_DOCUMENT',
+  'SEMANTIC_SIMILARITY',
+  'CLASSIFICATION',
+  'CLUSTERING',
+  'QUESTION_ANSWERING',
+  'FACT_VERIFICATION',
+  'CODE_RETRIEVAL_QUERY',
+];
 
 function embed(request: unknown, model: GoogleModel, requestName: string, path: string): JsonObject {
   const at = (field: string) => (path === '' ? field : `${path}.${field}`);
@@ -273,10 +386,16 @@ function embed(request: unknown, model: GoogleModel, requestName: string, path: 
   const violations: { field: string; description: string }[] = [];
   for (const key of Object.keys(request)) {
     if (['model', 'content', 'taskType', 'title', 'outputDimensionality'].includes(key)) continue;
-    violations.push({ field: path, description: `Invalid JSON payload received. Unknown name "${key}"${path === '' ? '' : ` at '${path}'`}: Cannot find field.` });
+    violations.push({
+      field: path,
+      description: `Invalid JSON payload received. Unknown name "${key}"${path === '' ? '' : ` at '${path}'`}: Cannot find field.`,
+    });
   }
   if (request.taskType !== undefined && !(isString(request.taskType) && taskTypes.includes(request.taskType))) {
-    violations.push({ field: at('task_type'), description: `Invalid value at '${at('task_type')}' (type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType), ${JSON.stringify(request.taskType)}` });
+    violations.push({
+      field: at('task_type'),
+      description: `Invalid value at '${at('task_type')}' (type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType), ${JSON.stringify(request.taskType)}`,
+    });
   }
   throwViolations(violations);
   const parts = isObject(request.content) && Array.isArray(request.content.parts) ? request.content.parts : [];
@@ -285,7 +404,11 @@ function embed(request: unknown, model: GoogleModel, requestName: string, path: 
   const maximum = model.embeddingDimensions ?? 768;
   const dimensions = request.outputDimensionality ?? maximum;
   if (!Number.isInteger(dimensions) || (dimensions as number) < 1 || (dimensions as number) > maximum) {
-    throw new GoogleRejection(400, 'INVALID_ARGUMENT', `* ${requestName}.${at('output_dimensionality')}: output_dimensionality must be between 1 and ${maximum}\n`);
+    throw new GoogleRejection(
+      400,
+      'INVALID_ARGUMENT',
+      `* ${requestName}.${at('output_dimensionality')}: output_dimensionality must be between 1 and ${maximum}\n`,
+    );
   }
   return { values: embeddingVector(texts.join(' '), dimensions as number) };
 }
@@ -296,11 +419,16 @@ function batchEmbed(body: unknown, model: GoogleModel): JsonObject[] {
   throwViolations(unknown.map((key) => ({ field: '', description: `Invalid JSON payload received. Unknown name "${key}": Cannot find field.` })));
   const requests = Array.isArray(body.requests) ? body.requests : [];
   if (requests.length === 0) throw new GoogleRejection(400, 'INVALID_ARGUMENT', '* BatchEmbedContentsRequest.requests: requests must not be empty\n');
-  if (requests.length > 100) throw new GoogleRejection(400, 'INVALID_ARGUMENT', '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n');
+  if (requests.length > 100)
+    throw new GoogleRejection(400, 'INVALID_ARGUMENT', '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n');
   return requests.map((request, index) => {
     const named = isObject(request) ? request.model : undefined;
     if (named !== `models/${model.id}`) {
-      throw new GoogleRejection(400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${index}].model: the model in the request (${String(named)}) must match the model in the URL (models/${model.id})\n`);
+      throw new GoogleRejection(
+        400,
+        'INVALID_ARGUMENT',
+        `* BatchEmbedContentsRequest.requests[${index}].model: the model in the request (${String(named)}) must match the model in the URL (models/${model.id})\n`,
+      );
     }
     return embed(request, model, 'BatchEmbedContentsRequest', `requests[${index}]`);
   });
@@ -308,7 +436,8 @@ function batchEmbed(body: unknown, model: GoogleModel): JsonObject[] {
 
 function listModels(searchParams: URLSearchParams, models: GoogleModel[]): Response {
   const pageSize = Number(searchParams.get('pageSize') ?? 50);
-  if (!Number.isInteger(pageSize) || pageSize < 0) return googleError(400, 'INVALID_ARGUMENT', '* ListModelsRequest.page_size: page_size must be a non-negative integer\n');
+  if (!Number.isInteger(pageSize) || pageSize < 0)
+    return googleError(400, 'INVALID_ARGUMENT', '* ListModelsRequest.page_size: page_size must be a non-negative integer\n');
   const size = Math.min(pageSize === 0 ? 50 : pageSize, 1_000);
   const token = searchParams.get('pageToken');
   const offset = token === null || token === '' ? 0 : Number(Buffer.from(token, 'base64url').toString());

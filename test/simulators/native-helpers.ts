@@ -144,7 +144,6 @@ export function shapeText(
   return { text: cut, finish, stopSequence };
 }
 
-
 export function toolCallTokens(calls: PlannedToolCall[]): number {
   return calls.reduce((sum, call) => sum + countTokens(call.name + JSON.stringify(call.arguments)), 0);
 }
@@ -187,8 +186,6 @@ function cutIndex(frames: StreamFrame[], afterChunks: number): number {
   }
   return Math.max(0, frames.length - 1);
 }
-
-
 
 export const streamHeaders = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
 

@@ -76,8 +76,7 @@ export const errors = {
       param,
       'string_above_max_length',
     ),
-  onlyWithTools: (param: string) =>
-    requestError(`Invalid value for '${param}': '${param}' is only allowed when 'tools' are specified.`, param, null),
+  onlyWithTools: (param: string) => requestError(`Invalid value for '${param}': '${param}' is only allowed when 'tools' are specified.`, param, null),
   streamOptionsWithoutStream: () => requestError("The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'stream_options', null),
   toolWithoutToolCalls: (index: number) =>
     requestError(
@@ -93,7 +92,8 @@ export const errors = {
       `messages.[${index}].role`,
       null,
     ),
-  jsonWordMissing: () => requestError("'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", 'messages', null),
+  jsonWordMissing: () =>
+    requestError("'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", 'messages', null),
   unsupportedParameter: (param: string, hint: string) =>
     requestError(`Unsupported parameter: '${param}' is not supported with this model.${hint}`, param, 'unsupported_parameter'),
   unsupportedValue: (param: string, value: unknown) =>
@@ -112,8 +112,7 @@ export const errors = {
       404,
     ),
   notEmbeddingModel: (model: string) => requestError(`The model \`${model}\` does not support embeddings.`, 'model', null),
-  modelNotFound: (model: string) =>
-    requestError(`The model \`${model}\` does not exist or you do not have access to it.`, null, 'model_not_found', 404),
+  modelNotFound: (model: string) => requestError(`The model \`${model}\` does not exist or you do not have access to it.`, null, 'model_not_found', 404),
   retrieveModelNotFound: (model: string) => requestError(`The model '${model}' does not exist`, 'model', 'model_not_found', 404),
   contextLength: (maximum: number, requested: number, param: string) =>
     requestError(

@@ -11,7 +11,10 @@ const chatUrl = `${simulator.url}/v1/chat/completions`;
 const user = (content: string) => ({ role: 'user', content });
 const chat = (body: Record<string, unknown> = {}) => postJson(chatUrl, { model: 'gpt-4o', messages: [user('stream this reply please')], ...body }, auth);
 const stream = (body: Record<string, unknown> = {}) => chat({ stream: true, ...body });
-const tool = (name: string) => ({ type: 'function', function: { name, parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } });
+const tool = (name: string) => ({
+  type: 'function',
+  function: { name, parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+});
 
 beforeEach(() => simulator.reset());
 afterAll(() => simulator.stop());
@@ -76,7 +79,12 @@ describe('streaming', () => {
 
   test('truncated streams close with finish_reason length', async () => {
     const chunks = dataChunks(await readEvents(await stream({ max_tokens: 3 })));
-    expect(chunks.slice(1, -1).map((chunk) => chunk.choices[0].delta.content).join('')).toBe('Echo: stream');
+    expect(
+      chunks
+        .slice(1, -1)
+        .map((chunk) => chunk.choices[0].delta.content)
+        .join(''),
+    ).toBe('Echo: stream');
     expect(chunks.at(-1)!.choices[0].finish_reason).toBe('length');
   });
 });

@@ -7,11 +7,43 @@ import { errors, type OpenAIError } from './openai-errors.ts';
 
 /** Every top-level field of CreateChatCompletionRequest; anything else is rejected like OpenAI does. */
 const CHAT_FIELDS = new Set([
-  'messages', 'model', 'audio', 'frequency_penalty', 'function_call', 'functions', 'logit_bias', 'logprobs',
-  'max_completion_tokens', 'max_tokens', 'metadata', 'modalities', 'moderation', 'n', 'parallel_tool_calls', 'prediction',
-  'presence_penalty', 'prompt_cache_key', 'prompt_cache_options', 'prompt_cache_retention', 'reasoning_effort',
-  'response_format', 'safety_identifier', 'seed', 'service_tier', 'stop', 'store', 'stream', 'stream_options',
-  'temperature', 'tool_choice', 'tools', 'top_logprobs', 'top_p', 'user', 'verbosity', 'web_search_options',
+  'messages',
+  'model',
+  'audio',
+  'frequency_penalty',
+  'function_call',
+  'functions',
+  'logit_bias',
+  'logprobs',
+  'max_completion_tokens',
+  'max_tokens',
+  'metadata',
+  'modalities',
+  'moderation',
+  'n',
+  'parallel_tool_calls',
+  'prediction',
+  'presence_penalty',
+  'prompt_cache_key',
+  'prompt_cache_options',
+  'prompt_cache_retention',
+  'reasoning_effort',
+  'response_format',
+  'safety_identifier',
+  'seed',
+  'service_tier',
+  'stop',
+  'store',
+  'stream',
+  'stream_options',
+  'temperature',
+  'tool_choice',
+  'tools',
+  'top_logprobs',
+  'top_p',
+  'user',
+  'verbosity',
+  'web_search_options',
 ]);
 
 const EMBEDDING_FIELDS = new Set(['input', 'model', 'encoding_format', 'dimensions', 'user']);
@@ -87,7 +119,8 @@ function checkToolCalls(calls: unknown, path: string): OpenAIError | undefined {
     const callPath = `${path}.tool_calls[${index}]`;
     if (!isRecord(call)) return errors.invalidType(callPath, 'an object', call);
     if (typeof call.id !== 'string') return errors.missing(`${callPath}.id`);
-    if (call.type !== 'function') return call.type === undefined ? errors.missing(`${callPath}.type`) : errors.invalidValue(`${callPath}.type`, call.type, ['function']);
+    if (call.type !== 'function')
+      return call.type === undefined ? errors.missing(`${callPath}.type`) : errors.invalidValue(`${callPath}.type`, call.type, ['function']);
     if (!isRecord(call.function)) return errors.missing(`${callPath}.function`);
     if (typeof call.function.name !== 'string') return errors.missing(`${callPath}.function.name`);
     if (typeof call.function.arguments !== 'string') {

@@ -22,17 +22,31 @@ const weatherTool = {
     name: 'get_weather',
     parameters: {
       type: 'object',
-      properties: { city: { type: 'string' }, days: { type: 'integer' }, metric: { type: 'boolean' }, tags: { type: 'array' }, extra: { type: 'object' }, note: { type: 'string' } },
+      properties: {
+        city: { type: 'string' },
+        days: { type: 'integer' },
+        metric: { type: 'boolean' },
+        tags: { type: 'array' },
+        extra: { type: 'object' },
+        note: { type: 'string' },
+      },
       required: ['city', 'days', 'metric', 'tags', 'extra'],
     },
   },
 };
-const timeTool = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: ['string', 'null'] } }, required: ['zone'] } } };
+const timeTool = {
+  type: 'function',
+  function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: ['string', 'null'] } }, required: ['zone'] } },
+};
 
 beforeEach(() => simulator.reset());
 afterAll(() => simulator.stop());
 
-async function expectError(response: Response, status: number, expected: { message?: string | RegExp; param?: string | null; code?: string | null; type?: string }) {
+async function expectError(
+  response: Response,
+  status: number,
+  expected: { message?: string | RegExp; param?: string | null; code?: string | null; type?: string },
+) {
   expect(response.status).toBe(status);
   const body = (await response.json()) as { error: Record<string, unknown> };
   expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
@@ -52,7 +66,11 @@ describe('auth', () => {
     const response = await chat({}, { authorization: 'Bearer sk-wrong-secret-key-9xyz' });
     const text = await response.text();
     expect(text).not.toContain('secret');
-    await expectError(new Response(text, { status: response.status }), 401, { message: /^Incorrect API key provided: sk-\*+9xyz\. /, code: 'invalid_api_key', param: null });
+    await expectError(new Response(text, { status: response.status }), 401, {
+      message: /^Incorrect API key provided: sk-\*+9xyz\. /,
+      code: 'invalid_api_key',
+      param: null,
+    });
   });
 
   test('models need a key too', async () => {
@@ -70,38 +88,154 @@ describe('auth', () => {
 describe('chat validation', () => {
   const cases: Array<[string, unknown, number, { message?: string | RegExp; param?: string | null; code?: string | null }]> = [
     ['unparsable JSON', '{"model":', 400, { message: /^We could not parse the JSON body/ }],
-    ['gateway field provider', { model: 'gpt-4o', messages: [user('hi')], provider: 'openai' }, 400, { message: 'Unrecognized request argument supplied: provider', param: null }],
+    [
+      'gateway field provider',
+      { model: 'gpt-4o', messages: [user('hi')], provider: 'openai' },
+      400,
+      { message: 'Unrecognized request argument supplied: provider', param: null },
+    ],
     ['gateway field routing', { model: 'gpt-4o', messages: [user('hi')], routing: {} }, 400, { message: 'Unrecognized request argument supplied: routing' }],
     ['missing model', { messages: [user('hi')] }, 400, { message: 'you must provide a model parameter' }],
     ['model not a string', { model: 4, messages: [user('hi')] }, 400, { param: 'model', code: 'invalid_type' }],
     ['missing messages', { model: 'gpt-4o' }, 400, { message: "Missing required parameter: 'messages'.", code: 'missing_required_parameter' }],
     ['empty messages', { model: 'gpt-4o', messages: [] }, 400, { param: 'messages', code: 'empty_array' }],
-    ['bad role', { model: 'gpt-4o', messages: [{ role: 'bot', content: 'x' }] }, 400, { message: /^Invalid value: 'bot'\. Supported values are: 'system', .*and 'developer'\.$/, param: 'messages[0].role', code: 'invalid_value' }],
+    [
+      'bad role',
+      { model: 'gpt-4o', messages: [{ role: 'bot', content: 'x' }] },
+      400,
+      { message: /^Invalid value: 'bot'\. Supported values are: 'system', .*and 'developer'\.$/, param: 'messages[0].role', code: 'invalid_value' },
+    ],
     ['missing content', { model: 'gpt-4o', messages: [{ role: 'user' }] }, 400, { param: 'messages[0].content' }],
-    ['image part in a system message', { model: 'gpt-4o', messages: [{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'x' } }] }, user('hi')] }, 400, { param: 'messages[0].content[0].type' }],
-    ['tool message without tool_calls', { model: 'gpt-4o', messages: [user('hi'), { role: 'tool', tool_call_id: 'call_1', content: 'x' }] }, 400, { message: /must be a response to a preceeding message with 'tool_calls'/, param: 'messages.[1].role' }],
-    ['tool message without tool_call_id', { model: 'gpt-4o', messages: [user('hi'), { role: 'tool', content: 'x' }] }, 400, { param: 'messages[1].tool_call_id' }],
-    ['tool_call_id not among the calls', { model: 'gpt-4o', messages: [user('hi'), { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'call_2', content: 'x' }] }, 400, { param: 'messages.[2].tool_call_id' }],
-    ['unanswered tool calls', { model: 'gpt-4o', messages: [user('hi'), { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, user('again')] }, 400, { message: /did not have response messages: call_1$/ }],
-    ['tool-call arguments as an object', { model: 'gpt-4o', messages: [user('hi'), { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: {} } }] }, { role: 'tool', tool_call_id: 'call_1', content: 'x' }] }, 400, { param: 'messages[1].tool_calls[0].function.arguments', code: 'invalid_type' }],
-    ['temperature above 2', { model: 'gpt-4o', messages: [user('hi')], temperature: 2.5 }, 400, { message: "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead.", code: 'decimal_above_max_value' }],
+    [
+      'image part in a system message',
+      { model: 'gpt-4o', messages: [{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'x' } }] }, user('hi')] },
+      400,
+      { param: 'messages[0].content[0].type' },
+    ],
+    [
+      'tool message without tool_calls',
+      { model: 'gpt-4o', messages: [user('hi'), { role: 'tool', tool_call_id: 'call_1', content: 'x' }] },
+      400,
+      { message: /must be a response to a preceeding message with 'tool_calls'/, param: 'messages.[1].role' },
+    ],
+    [
+      'tool message without tool_call_id',
+      { model: 'gpt-4o', messages: [user('hi'), { role: 'tool', content: 'x' }] },
+      400,
+      { param: 'messages[1].tool_call_id' },
+    ],
+    [
+      'tool_call_id not among the calls',
+      {
+        model: 'gpt-4o',
+        messages: [
+          user('hi'),
+          { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'call_2', content: 'x' },
+        ],
+      },
+      400,
+      { param: 'messages.[2].tool_call_id' },
+    ],
+    [
+      'unanswered tool calls',
+      {
+        model: 'gpt-4o',
+        messages: [
+          user('hi'),
+          { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          user('again'),
+        ],
+      },
+      400,
+      { message: /did not have response messages: call_1$/ },
+    ],
+    [
+      'tool-call arguments as an object',
+      {
+        model: 'gpt-4o',
+        messages: [
+          user('hi'),
+          { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: {} } }] },
+          { role: 'tool', tool_call_id: 'call_1', content: 'x' },
+        ],
+      },
+      400,
+      { param: 'messages[1].tool_calls[0].function.arguments', code: 'invalid_type' },
+    ],
+    [
+      'temperature above 2',
+      { model: 'gpt-4o', messages: [user('hi')], temperature: 2.5 },
+      400,
+      { message: "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead.", code: 'decimal_above_max_value' },
+    ],
     ['temperature below 0', { model: 'gpt-4o', messages: [user('hi')], temperature: -1 }, 400, { param: 'temperature', code: 'decimal_below_min_value' }],
     ['top_p above 1', { model: 'gpt-4o', messages: [user('hi')], top_p: 1.5 }, 400, { param: 'top_p' }],
     ['n of 0', { model: 'gpt-4o', messages: [user('hi')], n: 0 }, 400, { param: 'n', code: 'integer_below_min_value' }],
     ['n of 129', { model: 'gpt-4o', messages: [user('hi')], n: 129 }, 400, { param: 'n', code: 'integer_above_max_value' }],
-    ['five stop sequences', { model: 'gpt-4o', messages: [user('hi')], stop: ['a', 'b', 'c', 'd', 'e'] }, 400, { param: 'stop', code: 'array_above_max_length' }],
-    ['stream_options without stream', { model: 'gpt-4o', messages: [user('hi')], stream_options: { include_usage: true } }, 400, { message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param: 'stream_options' }],
-    ['tool name with a space', { model: 'gpt-4o', messages: [user('hi')], tools: [{ type: 'function', function: { name: 'get weather' } }] }, 400, { param: 'tools[0].function.name', message: /does not match pattern/ }],
-    ['tool name of 65 characters', { model: 'gpt-4o', messages: [user('hi')], tools: [{ type: 'function', function: { name: 'a'.repeat(65) } }] }, 400, { code: 'string_above_max_length' }],
+    [
+      'five stop sequences',
+      { model: 'gpt-4o', messages: [user('hi')], stop: ['a', 'b', 'c', 'd', 'e'] },
+      400,
+      { param: 'stop', code: 'array_above_max_length' },
+    ],
+    [
+      'stream_options without stream',
+      { model: 'gpt-4o', messages: [user('hi')], stream_options: { include_usage: true } },
+      400,
+      { message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param: 'stream_options' },
+    ],
+    [
+      'tool name with a space',
+      { model: 'gpt-4o', messages: [user('hi')], tools: [{ type: 'function', function: { name: 'get weather' } }] },
+      400,
+      { param: 'tools[0].function.name', message: /does not match pattern/ },
+    ],
+    [
+      'tool name of 65 characters',
+      { model: 'gpt-4o', messages: [user('hi')], tools: [{ type: 'function', function: { name: 'a'.repeat(65) } }] },
+      400,
+      { code: 'string_above_max_length' },
+    ],
     ['empty tools', { model: 'gpt-4o', messages: [user('hi')], tools: [] }, 400, { param: 'tools', code: 'empty_array' }],
     ['tool_choice without tools', { model: 'gpt-4o', messages: [user('hi')], tool_choice: 'auto' }, 400, { param: 'tool_choice' }],
     ['parallel_tool_calls without tools', { model: 'gpt-4o', messages: [user('hi')], parallel_tool_calls: false }, 400, { param: 'parallel_tool_calls' }],
-    ['forced tool that is not offered', { model: 'gpt-4o', messages: [user('hi')], tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } }, 400, { param: 'tool_choice.function.name' }],
-    ['json_object without the word json', { model: 'gpt-4o', messages: [user('hi')], response_format: { type: 'json_object' } }, 400, { param: 'messages', message: /must contain the word 'json'/ }],
-    ['json_schema without a name', { model: 'gpt-4o', messages: [user('hi')], response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 400, { param: 'response_format.json_schema.name' }],
-    ['max_tokens on a reasoning model', { model: 'o4-mini', messages: [user('hi')], max_tokens: 10 }, 400, { param: 'max_tokens', code: 'unsupported_parameter' }],
-    ['temperature on a reasoning model', { model: 'gpt-5', messages: [user('hi')], temperature: 0.2 }, 400, { param: 'temperature', code: 'unsupported_value' }],
-    ['unknown model', { model: 'gpt-9', messages: [user('hi')] }, 404, { message: 'The model `gpt-9` does not exist or you do not have access to it.', code: 'model_not_found' }],
+    [
+      'forced tool that is not offered',
+      { model: 'gpt-4o', messages: [user('hi')], tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } },
+      400,
+      { param: 'tool_choice.function.name' },
+    ],
+    [
+      'json_object without the word json',
+      { model: 'gpt-4o', messages: [user('hi')], response_format: { type: 'json_object' } },
+      400,
+      { param: 'messages', message: /must contain the word 'json'/ },
+    ],
+    [
+      'json_schema without a name',
+      { model: 'gpt-4o', messages: [user('hi')], response_format: { type: 'json_schema', json_schema: { schema: {} } } },
+      400,
+      { param: 'response_format.json_schema.name' },
+    ],
+    [
+      'max_tokens on a reasoning model',
+      { model: 'o4-mini', messages: [user('hi')], max_tokens: 10 },
+      400,
+      { param: 'max_tokens', code: 'unsupported_parameter' },
+    ],
+    [
+      'temperature on a reasoning model',
+      { model: 'gpt-5', messages: [user('hi')], temperature: 0.2 },
+      400,
+      { param: 'temperature', code: 'unsupported_value' },
+    ],
+    [
+      'unknown model',
+      { model: 'gpt-9', messages: [user('hi')] },
+      404,
+      { message: 'The model `gpt-9` does not exist or you do not have access to it.', code: 'model_not_found' },
+    ],
     ['embedding model on chat', { model: 'text-embedding-3-small', messages: [user('hi')] }, 404, { message: /^This is not a chat model/ }],
   ];
   for (const [name, body, status, expected] of cases) {
@@ -193,7 +327,10 @@ describe('chat answers', () => {
   });
 
   test('a forced tool is the one called', async () => {
-    const body = (await (await chat({ tools: [weatherTool, timeTool], tool_choice: { type: 'function', function: { name: 'get_time' } } })).json()) as Record<string, any>;
+    const body = (await (await chat({ tools: [weatherTool, timeTool], tool_choice: { type: 'function', function: { name: 'get_time' } } })).json()) as Record<
+      string,
+      any
+    >;
     expect(body.choices[0].message.tool_calls.map((call: any) => call.function.name)).toEqual(['get_time']);
     expect(JSON.parse(body.choices[0].message.tool_calls[0].function.arguments)).toEqual({ zone: 'sample' });
   });
@@ -206,7 +343,10 @@ describe('chat answers', () => {
   });
 
   test('parallel_tool_calls:false limits "call all tools" to one call', async () => {
-    const body = (await (await chat({ messages: [user('call all tools')], tools: [weatherTool, timeTool], parallel_tool_calls: false })).json()) as Record<string, any>;
+    const body = (await (await chat({ messages: [user('call all tools')], tools: [weatherTool, timeTool], parallel_tool_calls: false })).json()) as Record<
+      string,
+      any
+    >;
     expect(body.choices[0].message.tool_calls).toHaveLength(1);
   });
 
@@ -221,7 +361,12 @@ describe('chat answers', () => {
       { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
       { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } },
     ];
-    const messages = [user('weather?'), { role: 'assistant', content: null, tool_calls: calls }, { role: 'tool', tool_call_id: 'call_a', content: 'sunny' }, { role: 'tool', tool_call_id: 'call_b', content: [{ type: 'text', text: 'noon' }] }];
+    const messages = [
+      user('weather?'),
+      { role: 'assistant', content: null, tool_calls: calls },
+      { role: 'tool', tool_call_id: 'call_a', content: 'sunny' },
+      { role: 'tool', tool_call_id: 'call_b', content: [{ type: 'text', text: 'noon' }] },
+    ];
     const body = (await (await chat({ messages, tools: [weatherTool, timeTool] })).json()) as Record<string, any>;
     expect(body.choices[0].message.content).toBe('Tool results: sunny | noon');
     expect(body.choices[0].finish_reason).toBe('stop');
@@ -275,7 +420,10 @@ describe('embeddings', () => {
     const body = (await response.json()) as Record<string, any>;
     expect(body.object).toBe('list');
     expect(body.model).toBe('text-embedding-3-small');
-    expect(body.data.map((item: any) => [item.object, item.index])).toEqual([['embedding', 0], ['embedding', 1]]);
+    expect(body.data.map((item: any) => [item.object, item.index])).toEqual([
+      ['embedding', 0],
+      ['embedding', 1],
+    ]);
     expect(body.data[0].embedding).toEqual(embeddingVector('alpha'));
     expect(body.data[0].embedding).toHaveLength(8);
     expect(body.data[0].embedding).not.toEqual(body.data[1].embedding);

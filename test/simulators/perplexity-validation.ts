@@ -23,7 +23,10 @@ const messageError = (message: string): PerplexityError => invalid('invalid_mess
 export const ALTERNATION_MESSAGE = 'After the (optional) system message(s), user and assistant roles should be alternating.';
 
 export function invalidModel(model: string): PerplexityError {
-  return invalid('invalid_model', `Invalid model '${model}'. Permitted models can be found in the documentation at https://docs.perplexity.ai/getting-started/models.`);
+  return invalid(
+    'invalid_model',
+    `Invalid model '${model}'. Permitted models can be found in the documentation at https://docs.perplexity.ai/getting-started/models.`,
+  );
 }
 
 const ROLES = ['system', 'user', 'assistant', 'tool'];
@@ -145,8 +148,12 @@ export function validatePerplexityRequest(body: unknown, models: readonly string
     () => checkEnum(body.search_mode, 'search_mode', ['web', 'academic', 'sec']),
     () => checkEnum(body.reasoning_effort, 'reasoning_effort', ['minimal', 'low', 'medium', 'high']),
     () => checkEnum(body.stream_mode, 'stream_mode', ['full', 'concise']),
-    () => checkEnum(isRecord(searchOptions) ? searchOptions.search_context_size : undefined, 'web_search_options.search_context_size', ['low', 'medium', 'high']),
-    () => (Array.isArray(body.search_domain_filter) && body.search_domain_filter.length > 20 ? parameter("'search_domain_filter' accepts at most 20 domains.") : undefined),
+    () =>
+      checkEnum(isRecord(searchOptions) ? searchOptions.search_context_size : undefined, 'web_search_options.search_context_size', ['low', 'medium', 'high']),
+    () =>
+      Array.isArray(body.search_domain_filter) && body.search_domain_filter.length > 20
+        ? parameter("'search_domain_filter' accepts at most 20 domains.")
+        : undefined,
   ];
   for (const check of checks) {
     const error = check();

@@ -61,26 +61,74 @@ describe('validation', () => {
   const toolCall = { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{}' } };
   const cases: Array<[string, unknown, string, string | RegExp | undefined]> = [
     ['unparsable JSON', '{"model"', 'invalid_request', undefined],
-    ['unknown model', { model: 'gpt-4o', messages: [user('x')] }, 'invalid_model', "Invalid model 'gpt-4o'. Permitted models can be found in the documentation at https://docs.perplexity.ai/getting-started/models."],
-    ['gateway field provider', { model: 'sonar', messages: [user('x')], provider: 'perplexity' }, 'invalid_parameter', 'Unrecognized request argument supplied: provider'],
+    [
+      'unknown model',
+      { model: 'gpt-4o', messages: [user('x')] },
+      'invalid_model',
+      "Invalid model 'gpt-4o'. Permitted models can be found in the documentation at https://docs.perplexity.ai/getting-started/models.",
+    ],
+    [
+      'gateway field provider',
+      { model: 'sonar', messages: [user('x')], provider: 'perplexity' },
+      'invalid_parameter',
+      'Unrecognized request argument supplied: provider',
+    ],
     ['gateway field routing', { model: 'sonar', messages: [user('x')], routing: {} }, 'invalid_parameter', 'Unrecognized request argument supplied: routing'],
     ['empty messages', { model: 'sonar', messages: [] }, 'invalid_message', undefined],
     ['developer role', { model: 'sonar', messages: [{ role: 'developer', content: 'x' }, user('x')] }, 'invalid_message', /Invalid role "developer"/],
     ['two user turns in a row', { model: 'sonar', messages: [user('a'), user('b')] }, 'invalid_message', ALTERNATION_MESSAGE],
     ['assistant first', { model: 'sonar', messages: [system('s'), assistant('a'), user('b')] }, 'invalid_message', ALTERNATION_MESSAGE],
     ['system in the middle', { model: 'sonar', messages: [user('a'), assistant('b'), system('c'), user('d')] }, 'invalid_message', ALTERNATION_MESSAGE],
-    ['tool message without tool calls', { model: 'sonar', messages: [user('a'), { role: 'tool', tool_call_id: 'call_1', content: 'x' }] }, 'invalid_message', ALTERNATION_MESSAGE],
-    ['tool message with an unknown id', { model: 'sonar', messages: [user('a'), { role: 'assistant', content: null, tool_calls: [toolCall] }, { role: 'tool', tool_call_id: 'call_9', content: 'x' }] }, 'invalid_message', /tool_call_id/],
-    ['ending on an assistant turn', { model: 'sonar', messages: [user('a'), assistant('b')] }, 'invalid_message', 'Last message must have role `user` or `tool`.'],
+    [
+      'tool message without tool calls',
+      { model: 'sonar', messages: [user('a'), { role: 'tool', tool_call_id: 'call_1', content: 'x' }] },
+      'invalid_message',
+      ALTERNATION_MESSAGE,
+    ],
+    [
+      'tool message with an unknown id',
+      {
+        model: 'sonar',
+        messages: [user('a'), { role: 'assistant', content: null, tool_calls: [toolCall] }, { role: 'tool', tool_call_id: 'call_9', content: 'x' }],
+      },
+      'invalid_message',
+      /tool_call_id/,
+    ],
+    [
+      'ending on an assistant turn',
+      { model: 'sonar', messages: [user('a'), assistant('b')] },
+      'invalid_message',
+      'Last message must have role `user` or `tool`.',
+    ],
     ['max_tokens above 128000', { model: 'sonar', messages: [user('x')], max_tokens: 128_001 }, 'invalid_parameter', /max_tokens/],
     ['temperature above 2', { model: 'sonar', messages: [user('x')], temperature: 2.1 }, 'invalid_parameter', /temperature/],
     ['temperature below 0', { model: 'sonar', messages: [user('x')], temperature: -0.1 }, 'invalid_parameter', /temperature/],
     ['top_p above 1', { model: 'sonar', messages: [user('x')], top_p: 1.2 }, 'invalid_parameter', /top_p/],
-    ['json_object response format', { model: 'sonar', messages: [user('json')], response_format: { type: 'json_object' } }, 'invalid_parameter', /response_format\.type/],
-    ['json_schema without schema', { model: 'sonar', messages: [user('x')], response_format: { type: 'json_schema', json_schema: {} } }, 'invalid_parameter', /schema/],
-    ['unknown search context size', { model: 'sonar', messages: [user('x')], web_search_options: { search_context_size: 'huge' } }, 'invalid_parameter', /search_context_size/],
+    [
+      'json_object response format',
+      { model: 'sonar', messages: [user('json')], response_format: { type: 'json_object' } },
+      'invalid_parameter',
+      /response_format\.type/,
+    ],
+    [
+      'json_schema without schema',
+      { model: 'sonar', messages: [user('x')], response_format: { type: 'json_schema', json_schema: {} } },
+      'invalid_parameter',
+      /schema/,
+    ],
+    [
+      'unknown search context size',
+      { model: 'sonar', messages: [user('x')], web_search_options: { search_context_size: 'huge' } },
+      'invalid_parameter',
+      /search_context_size/,
+    ],
     ['unknown recency filter', { model: 'sonar', messages: [user('x')], search_recency_filter: 'decade' }, 'invalid_parameter', /search_recency_filter/],
-    ['forced tool_choice object', { model: 'sonar', messages: [user('x')], tool_choice: { type: 'function', function: { name: 'f' } } }, 'invalid_parameter', /tool_choice/],
+    [
+      'forced tool_choice object',
+      { model: 'sonar', messages: [user('x')], tool_choice: { type: 'function', function: { name: 'f' } } },
+      'invalid_parameter',
+      /tool_choice/,
+    ],
   ];
   for (const [name, body, type, message] of cases) {
     test(`rejects ${name}`, async () => {
@@ -90,7 +138,14 @@ describe('validation', () => {
 
   test('accepts leading systems, alternation and tool runs after tool calls', async () => {
     const toolCalls = [toolCall, { ...toolCall, id: 'call_2' }];
-    const messages = [system('a'), system('b'), user('q'), { role: 'assistant', content: null, tool_calls: toolCalls }, { role: 'tool', tool_call_id: 'call_1', content: 'one' }, { role: 'tool', tool_call_id: 'call_2', content: 'two' }];
+    const messages = [
+      system('a'),
+      system('b'),
+      user('q'),
+      { role: 'assistant', content: null, tool_calls: toolCalls },
+      { role: 'tool', tool_call_id: 'call_1', content: 'one' },
+      { role: 'tool', tool_call_id: 'call_2', content: 'two' },
+    ];
     const body = (await (await chat({ messages, max_tokens: 128_000, temperature: 2 })).json()) as Record<string, any>;
     expect(body.choices[0].message.content).toBe('Tool results: one | two');
     const followUp = [...messages, assistant('done'), user('thanks')];
@@ -137,7 +192,14 @@ describe('answers', () => {
   });
 
   test('perplexityCost bills deep research per citation, reasoning token and search', () => {
-    const counts = { prompt_tokens: 1000, completion_tokens: 1000, citation_tokens: 1000, reasoning_tokens: 1000, num_search_queries: 2, search_context_size: 'low' as const };
+    const counts = {
+      prompt_tokens: 1000,
+      completion_tokens: 1000,
+      citation_tokens: 1000,
+      reasoning_tokens: 1000,
+      num_search_queries: 2,
+      search_context_size: 'low' as const,
+    };
     expect(perplexityCost('sonar-deep-research', counts)).toEqual({
       input_tokens_cost: 0.002,
       output_tokens_cost: 0.008,

@@ -1,12 +1,17 @@
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { KeywayError } from '../../errors.ts';
 
+/** How deeply a request body's arrays and objects may nest unless `KEYWAY_MAX_JSON_DEPTH` says otherwise. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
 /**
  * Reads a JSON body within the size limit. The declared length is checked before reading; a body
- * sent without one is counted as it arrives, so an oversized upload is cut off early.
+ * sent without one is counted as it arrives, so an oversized upload is cut off early. Nesting deeper
+ * than `maxDepth` is refused before parsing: code that walks a parsed body recursively (translation,
+ * validation) must never meet a structure deep enough to exhaust the stack.
  */
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+export async function readJson(request: Request, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new KeywayError('request_too_large', { size: declared, limit: maxBytes });
   let text: string;
@@ -14,11 +19,53 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
   else text = await readLimited(request.body, maxBytes);
   if (text.length > maxBytes) throw new KeywayError('request_too_large', { size: text.length, limit: maxBytes });
   if (text.length === 0) throw new KeywayError('invalid_json', { detail: 'the body is empty' });
+  if (exceedsJsonDepth(text, maxDepth)) throw new KeywayError('invalid_json', { detail: `nested deeper than ${maxDepth} levels` });
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
     throw new KeywayError('invalid_json', { detail: (error as Error).message.slice(0, 200) });
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * Whether JSON text nests arrays and objects more than `maxDepth` levels deep, in one pass that
+ * counts brackets outside strings (a string is skipped with `indexOf`, honouring escaped quotes).
+ * It does not validate: malformed text that is shallow enough is left for JSON.parse to reject.
+ */
+export function exceedsJsonDepth(text: string, maxDepth: number): boolean {
+  const length = text.length;
+  // Nesting past maxDepth takes more than maxDepth characters.
+  if (length <= maxDepth) return false;
+  let depth = 0;
+  for (let index = 0; index < length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === QUOTE) {
+      let end = text.indexOf('"', index + 1);
+      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      // An unterminated string: JSON.parse reports it.
+      if (end === -1) return false;
+      index = end;
+    } else if (code === OPEN_BRACKET || code === OPEN_BRACE) {
+      if (++depth > maxDepth) return true;
+    } else if (code === CLOSE_BRACKET || code === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** A quote is escaped when an odd number of backslashes precede it. */
+function isEscaped(text: string, quote: number): boolean {
+  let backslashes = 0;
+  for (let index = quote - 1; index >= 0 && text.charCodeAt(index) === BACKSLASH; index--) backslashes++;
+  return backslashes % 2 === 1;
 }
 
 async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
@@ -47,12 +94,115 @@ export function fieldName(path: string): string {
     .join('');
 }
 
-/** Validates a body against a schema; the error names the first wrong field and what was expected. */
+/** Validates a body against a schema; the error names the first wrong field and the rule it broke. */
 export function validateBody<Schema extends TSchema>(schema: Schema, body: unknown): Static<Schema> {
   if (Value.Check(schema, body)) return body as Static<Schema>;
   const first = Value.Errors(schema, body).First();
   if (first === undefined) throw new KeywayError('invalid_request', { detail: 'The request body is invalid.' });
   const param = fieldName(first.path) || 'body';
   if (first.value === undefined) throw new KeywayError('missing_field', { param }, { param });
-  throw new KeywayError('invalid_field', { param, detail: first.message.toLowerCase() }, { param });
+  throw new KeywayError('invalid_field', { param, detail: validationMessage(first) }, { param });
+}
+
+/**
+ * A schema may say in words what a rule means: `errorMessage` (a string for any failure, or one per
+ * keyword: `{ pattern: 'must not contain whitespace' }`), else, for a pattern, its `description`.
+ */
+interface DescribedSchema {
+  errorMessage?: string | Record<string, string>;
+  description?: string;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  type?: string;
+  const?: unknown;
+  anyOf?: DescribedSchema[];
+}
+
+const KEYWORD_BY_ERROR: Partial<Record<ValueErrorType, string>> = {
+  [ValueErrorType.StringPattern]: 'pattern',
+  [ValueErrorType.StringMinLength]: 'minLength',
+  [ValueErrorType.StringMaxLength]: 'maxLength',
+  [ValueErrorType.NumberMinimum]: 'minimum',
+  [ValueErrorType.NumberMaximum]: 'maximum',
+  [ValueErrorType.NumberExclusiveMinimum]: 'exclusiveMinimum',
+  [ValueErrorType.NumberExclusiveMaximum]: 'exclusiveMaximum',
+  [ValueErrorType.IntegerMinimum]: 'minimum',
+  [ValueErrorType.IntegerMaximum]: 'maximum',
+  [ValueErrorType.IntegerExclusiveMinimum]: 'exclusiveMinimum',
+  [ValueErrorType.IntegerExclusiveMaximum]: 'exclusiveMaximum',
+  [ValueErrorType.ArrayMinItems]: 'minItems',
+  [ValueErrorType.ArrayMaxItems]: 'maxItems',
+  [ValueErrorType.Union]: 'anyOf',
+  [ValueErrorType.Literal]: 'const',
+};
+
+const NUMBER_ERRORS: ReadonlySet<ValueErrorType> = new Set([
+  ValueErrorType.Number,
+  ValueErrorType.NumberMinimum,
+  ValueErrorType.NumberMaximum,
+  ValueErrorType.NumberExclusiveMinimum,
+  ValueErrorType.NumberExclusiveMaximum,
+  ValueErrorType.Integer,
+  ValueErrorType.IntegerMinimum,
+  ValueErrorType.IntegerMaximum,
+  ValueErrorType.IntegerExclusiveMinimum,
+  ValueErrorType.IntegerExclusiveMaximum,
+]);
+
+/** What a client reads after "Invalid value for '<field>': ": the rule, in words. */
+export function validationMessage(error: Pick<ValueError, 'type' | 'schema' | 'message'>): string {
+  const schema = error.schema as DescribedSchema;
+  const keyword = KEYWORD_BY_ERROR[error.type];
+  const custom = schema.errorMessage;
+  if (typeof custom === 'string') return custom;
+  if (custom !== undefined && keyword !== undefined && typeof custom[keyword] === 'string') return custom[keyword];
+  if (NUMBER_ERRORS.has(error.type)) return numberRule(schema);
+  switch (error.type) {
+    case ValueErrorType.StringPattern:
+      return schema.description ?? `must match the pattern ${schema.pattern}`;
+    case ValueErrorType.StringMinLength:
+      return schema.minLength === 1 ? 'must not be empty' : `must be at least ${schema.minLength} characters long`;
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${schema.maxLength} characters long`;
+    case ValueErrorType.ArrayMinItems:
+      return `must hold at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`;
+    case ValueErrorType.ArrayMaxItems:
+      return `must hold at most ${schema.maxItems} item${schema.maxItems === 1 ? '' : 's'}`;
+    case ValueErrorType.Literal:
+      return `expected ${String(schema.const)}`;
+    case ValueErrorType.Union:
+      return unionRule(schema);
+    default:
+      return error.message.charAt(0).toLowerCase() + error.message.slice(1);
+  }
+}
+
+/** `must be a number from 0 to 2`, `must be an integer of at least 1`, `must be a number greater than 0 and at most 1000`. */
+function numberRule(schema: DescribedSchema): string {
+  const kind = schema.type === 'integer' ? 'an integer' : 'a number';
+  const lower =
+    schema.exclusiveMinimum !== undefined ? `greater than ${schema.exclusiveMinimum}` : schema.minimum !== undefined ? `at least ${schema.minimum}` : undefined;
+  const upper =
+    schema.exclusiveMaximum !== undefined ? `less than ${schema.exclusiveMaximum}` : schema.maximum !== undefined ? `at most ${schema.maximum}` : undefined;
+  if (schema.minimum !== undefined && schema.maximum !== undefined) return `must be ${kind} from ${schema.minimum} to ${schema.maximum}`;
+  if (lower !== undefined && upper !== undefined) return `must be ${kind} ${lower} and ${upper}`;
+  if (lower !== undefined || upper !== undefined) return `must be ${kind} ${lower ?? upper}`;
+  return `must be ${kind}`;
+}
+
+/** `expected one of: admin, developer, viewer` for literals; `expected string or null` otherwise. */
+function unionRule(schema: DescribedSchema): string {
+  const members = schema.anyOf ?? [];
+  if (members.length > 0 && members.every((member) => member.const !== undefined)) {
+    return `expected one of: ${members.map((member) => String(member.const)).join(', ')}`;
+  }
+  const names = members.map((member) => (member.const !== undefined ? String(member.const) : (member.type ?? 'value')));
+  return `expected ${[...new Set(names)].join(' or ')}`;
 }

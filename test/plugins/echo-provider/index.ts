@@ -33,7 +33,11 @@ function createAdapter(services: Services, baseUrl: string): ProviderAdapter {
     if (response.ok) return response;
     const text = await response.text();
     // Deliberately echoes the key: the core must redact it before any client or log sees it.
-    throw new EchoFailure(`echo upstream refused key ${context.credential.apiKey}: ${text.slice(0, 200)}`, kit.reasonFromStatus(response.status), response.status);
+    throw new EchoFailure(
+      `echo upstream refused key ${context.credential.apiKey}: ${text.slice(0, 200)}`,
+      kit.reasonFromStatus(response.status),
+      response.status,
+    );
   };
   return {
     name: ECHO_PROVIDER,
@@ -41,14 +45,23 @@ function createAdapter(services: Services, baseUrl: string): ProviderAdapter {
     modelPatterns: [/^echo-/],
     async chat(request, context): Promise<ChatResult> {
       const response = await post({ messages: request.messages, stream: false }, context);
-      const body = (await response.json()) as { id: string; created: number; choices: Array<{ message: { content: string }; finish_reason: string }>; usage: { prompt_tokens: number; completion_tokens: number } };
+      const body = (await response.json()) as {
+        id: string;
+        created: number;
+        choices: Array<{ message: { content: string }; finish_reason: string }>;
+        usage: { prompt_tokens: number; completion_tokens: number };
+      };
       const input = body.usage.prompt_tokens;
       const output = body.usage.completion_tokens;
       return {
         id: body.id,
         model: context.model,
         created: body.created,
-        choices: body.choices.map((choice, index) => ({ index, message: { role: 'assistant', content: choice.message.content }, finishReason: { unified: 'stop', raw: choice.finish_reason } })),
+        choices: body.choices.map((choice, index) => ({
+          index,
+          message: { role: 'assistant', content: choice.message.content },
+          finishReason: { unified: 'stop', raw: choice.finish_reason },
+        })),
         usage: { inputTokens: input, outputTokens: output, totalTokens: input + output, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
       };
     },
@@ -59,12 +72,25 @@ function createAdapter(services: Services, baseUrl: string): ProviderAdapter {
       return (async function* parts(): AsyncGenerator<StreamPart> {
         for await (const event of kit.readSseEvents(body, context.signal)) {
           if (event.data === '[DONE]') return;
-          const chunk = JSON.parse(event.data) as { choices: Array<{ delta: { content?: string } }>; usage?: { prompt_tokens: number; completion_tokens: number } };
+          const chunk = JSON.parse(event.data) as {
+            choices: Array<{ delta: { content?: string } }>;
+            usage?: { prompt_tokens: number; completion_tokens: number };
+          };
           const text = chunk.choices[0]?.delta.content;
           if (text) yield { type: 'text-delta', index: 0, text };
           if (chunk.usage) {
             const { prompt_tokens: input, completion_tokens: output } = chunk.usage;
-            yield { type: 'usage', usage: { inputTokens: input, outputTokens: output, totalTokens: input + output, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 } };
+            yield {
+              type: 'usage',
+              usage: {
+                inputTokens: input,
+                outputTokens: output,
+                totalTokens: input + output,
+                cachedInputTokens: 0,
+                cacheWriteInputTokens: 0,
+                reasoningTokens: 0,
+              },
+            };
           }
         }
       })();

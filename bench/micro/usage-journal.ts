@@ -1,0 +1,85 @@
+// The crash journal's price on the request path (issue 8: at most 5 µs a request): the synchronous
+// append of one JSON line per usage row (core/accounting/usage-journal.ts), alone, through
+// UsageQueue.enqueue, and as part of the whole account stage. The files go to a temporary folder that
+// is emptied as the bench runs (a flush deletes written segments) and removed at exit.
+
+import { do_not_optimize, group } from 'mitata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Accountant, type OutcomeInput } from '../../core/accounting/account.ts';
+import { UsageJournal, type JournalFile } from '../../core/accounting/usage-journal.ts';
+import { UsageQueue } from '../../core/accounting/usage-queue.ts';
+import { usageRow } from '../../core/accounting/usage-row.ts';
+import { costOf } from '../../core/catalog/pricing.ts';
+import type { HookTable } from '../../core/registry.ts';
+import type { RequestContext, RequestOutcome, UsageRecord } from '../../core/spec/plugin.ts';
+import type { Usage } from '../../core/spec/vocabulary.ts';
+import { benchRequestContexts } from './fixtures/request-context.ts';
+import type { BenchWorld } from './fixtures/world.ts';
+import { benchmark, benchmarkPrepared } from './registry.ts';
+
+const USAGE: Usage = { inputTokens: 212, outputTokens: 96, totalTokens: 308, cachedInputTokens: 64, cacheWriteInputTokens: 0, reasoningTokens: 0 };
+/** Lines per file before the raw-append bench starts a new one, so the folder stays small. */
+const LINES_PER_FILE = 20_000;
+
+const NO_HOOKS: HookTable = { auth: [], keyResolve: [], route: [], call: [], account: [] };
+
+function afterDraining<Value>(queue: UsageQueue, batchSize: number, value: Value): Value | Promise<Value> {
+  return queue.pending >= batchSize ? queue.flush().then(() => value) : value;
+}
+
+export function registerUsageJournalBenches(world: BenchWorld): void {
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-bench-journal-'));
+  process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
+  const journal = UsageJournal.open(join(directory, 'raw'), world.logger);
+  const contexts = benchRequestContexts(world, 'gpt-4o');
+  const newContext = (): RequestContext => {
+    const context = contexts();
+    context.served = { provider: 'openai', model: 'gpt-4o', keyId: 'pk_bench_openai_2', owner: 'account' };
+    return context;
+  };
+  const input: OutcomeInput = { status: 200, usage: USAGE, finishReason: { unified: 'stop', raw: 'stop' }, error: undefined, streamed: false };
+  const outcome: RequestOutcome = { ...input, latencyMs: 812.3456, costUsd: costOf(world.catalog, 'openai', ['gpt-4o'], USAGE) };
+  const row: UsageRecord = usageRow(newContext(), outcome);
+
+  let file: JournalFile = journal.newFile();
+  let lines = 0;
+  const rotate = (): UsageRecord => {
+    if (++lines >= LINES_PER_FILE) {
+      journal.remove(file);
+      file = journal.newFile();
+      lines = 0;
+    }
+    return row;
+  };
+
+  const batchSize = world.config.usageBatchSize;
+  const queue = new UsageQueue({ insertUsage: async () => undefined }, world.logger, {
+    flushIntervalMs: 3_600_000,
+    batchSize,
+    journal: UsageJournal.open(join(directory, 'queue'), world.logger),
+  });
+  const accountantQueue = new UsageQueue({ insertUsage: async () => undefined }, world.logger, {
+    flushIntervalMs: 3_600_000,
+    batchSize,
+    journal: UsageJournal.open(join(directory, 'account'), world.logger),
+  });
+  const accountant = new Accountant({ catalog: world.catalog, usage: accountantQueue, logger: world.logger, hooks: NO_HOOKS });
+
+  group('usage journal', () => {
+    benchmark('usage: JSON.stringify of a usage row', () => do_not_optimize(JSON.stringify(row)));
+    benchmarkPrepared('usage: journal append (JSON line, writeSync)', rotate, (queued: UsageRecord) => journal.append(file, queued), 'journal');
+    benchmarkPrepared(
+      `usage: UsageQueue.enqueue with journal (no-op writer, batch ${batchSize})`,
+      () => afterDraining(queue, batchSize, row),
+      (queued: UsageRecord) => queue.enqueue(queued),
+      'journal',
+    );
+    benchmarkPrepared(
+      'usage: Accountant.account with journal (costOf + usageRow + journal + enqueue)',
+      () => afterDraining(accountantQueue, batchSize, newContext()),
+      (fresh: RequestContext) => do_not_optimize(accountant.account(fresh, input)),
+    );
+  });
+}

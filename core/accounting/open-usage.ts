@@ -1,0 +1,32 @@
+// The usage queue as the runtime opens it: with the crash journal in <data dir>/usage-journal, and
+// the journal of a previous run that died replayed into the store before any request is served.
+
+import { join } from 'node:path';
+import type { GatewayConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { JOURNAL_DIRECTORY_NAME, UsageJournal } from './usage-journal.ts';
+import { UsageQueue, type UsageWriter } from './usage-queue.ts';
+
+type UsageConfig = Pick<GatewayConfig, 'dataDirectory' | 'usageFlushIntervalMs' | 'usageBatchSize' | 'usageBufferMax'>;
+
+export async function openUsageQueue(writer: UsageWriter, logger: Logger, config: UsageConfig): Promise<UsageQueue> {
+  const directory = join(config.dataDirectory, JOURNAL_DIRECTORY_NAME);
+  let journal: UsageJournal | undefined;
+  try {
+    journal = UsageJournal.open(directory, logger);
+  } catch (error) {
+    // Serving without the journal keeps the gateway up; a crash can then lose a flush interval of rows.
+    logger.error(
+      { directory, error: (error as Error).message },
+      'the usage journal cannot be created; usage rows are kept in memory only until they are written',
+    );
+  }
+  const usage = new UsageQueue(writer, logger, {
+    flushIntervalMs: config.usageFlushIntervalMs,
+    batchSize: config.usageBatchSize,
+    bufferMax: config.usageBufferMax,
+    journal,
+  });
+  await usage.recover();
+  return usage;
+}

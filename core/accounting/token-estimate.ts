@@ -1,0 +1,130 @@
+// Token counts for when the provider sent none: a stream the client (or the shutdown drain) cut
+// before the upstream's usage arrived. The provider still read the prompt and generated what was
+// streamed, so the request is billed at the list price of an estimate, flagged `usageEstimated`.
+//
+// The estimate is built to be at least a real tokenizer's count for typical text, never below it:
+// an estimated bill may be a little high, never $0 or a fraction of the real one. It is calibrated
+// against OpenAI's cl100k_base and o200k_base (test/accounting/token-estimate.test.ts holds the
+// samples and their real counts: English and other European languages, Cyrillic, Greek, Hebrew,
+// Arabic, Hindi, Thai, Chinese, Japanese, Korean, emoji, code, JSON, SQL, HTML, YAML, CSV, numbers,
+// dates, URLs, hex ids, whitespace). English prose comes out about 1.6 times its real count, CJK about
+// 1.3 times. Random letter strings (base64) tokenize at up to one token per two characters and are
+// the one kind of text it can under-count; they are not typical prose.
+//
+// The rules follow how byte-level BPE tokenizers pre-split text:
+// - a run of ASCII letters: ceil(length / 3) tokens (most English words are one token; this leaves
+//   room for rarer words and languages whose words split into more pieces);
+// - a run of digits: ceil(length / 3) (tokenizers split numbers into groups of up to three digits);
+// - a run of whitespace: ceil(length / 4), where a single space before a letter or a punctuation mark
+//   is free (it joins that token);
+// - any other ASCII character (punctuation, symbols): 1;
+// - Cyrillic (U+0400-U+052F): 0.75 per character; other two-byte UTF-8 characters (Latin with
+//   diacritics, Greek, Hebrew, Arabic…): 1.5; other characters of the Basic Multilingual Plane (CJK,
+//   kana, Hangul, Indic scripts, Thai…): 1.25; each UTF-16 surrogate (emoji, rare CJK): 1.5, so 3 per
+//   character outside the BMP.
+// A chat prompt adds 5 tokens per message (role and separators), 5 to prime the reply, 500 when
+// tools are declared (Anthropic's tool-use system prompt is about 350) plus the estimate of the tools'
+// JSON, and 1,600 per image (OpenAI's high-detail maximum is 1,445 and Anthropic's about 1,600; a model
+// that counts image tokens differently, as gpt-4o-mini does, is under-estimated there).
+
+import type { ChatMessage, ChatRequest, Usage } from '../spec/vocabulary.ts';
+
+export const MESSAGE_OVERHEAD_TOKENS = 5;
+export const REPLY_PRIMING_TOKENS = 5;
+export const TOOLS_OVERHEAD_TOKENS = 500;
+export const IMAGE_TOKENS = 1600;
+
+/**
+ * Tokens of a text in quarter tokens (integers are cheaper than fractions, and this runs on every
+ * streamed delta); callers sum several texts before rounding up once.
+ */
+function weighQuarters(text: string): number {
+  let quarters = 0;
+  const length = text.length;
+  let index = 0;
+  while (index < length) {
+    const code = text.charCodeAt(index);
+    // ASCII letters (code | 32 folds case) and digits: runs of one class, ceil(run / 3) tokens each.
+    const lower = code | 32;
+    if ((lower >= 97 && lower <= 122) || (code >= 48 && code <= 57)) {
+      const letters = code > 57;
+      let end = index + 1;
+      while (end < length) {
+        const next = text.charCodeAt(end);
+        const nextLower = next | 32;
+        if (letters ? !(nextLower >= 97 && nextLower <= 122) : !(next >= 48 && next <= 57)) break;
+        end++;
+      }
+      quarters += (((end - index + 2) / 3) | 0) * 4;
+      index = end;
+    } else if (code === 32 || code === 10 || code === 9 || code === 13) {
+      let end = index + 1;
+      while (end < length) {
+        const next = text.charCodeAt(end);
+        if (next !== 32 && next !== 10 && next !== 9 && next !== 13) break;
+        end++;
+      }
+      let run = end - index;
+      // ` word` and ` (` are one token; a space before a digit is a token of its own.
+      if (end < length && text.charCodeAt(end - 1) === 32) {
+        const next = text.charCodeAt(end);
+        if (next < 48 || next > 57) run--;
+      }
+      quarters += (((run + 3) / 4) | 0) * 4;
+      index = end;
+    } else {
+      if (code < 0x80) quarters += 4;
+      else if (code >= 0x400 && code < 0x530) quarters += 3;
+      else if (code < 0x800) quarters += 6;
+      else if (code >= 0xd800 && code <= 0xdfff) quarters += 6;
+      else quarters += 5;
+      index++;
+    }
+  }
+  return quarters;
+}
+
+const tokensOf = (quarters: number): number => Math.ceil(quarters / 4);
+
+/** An upper estimate of a text's token count (see the header for the rules and their calibration). */
+export function estimateTextTokens(text: string): number {
+  return tokensOf(weighQuarters(text));
+}
+
+function contentQuarters(content: ChatMessage['content']): number {
+  if (content === undefined || content === null) return 0;
+  if (typeof content === 'string') return weighQuarters(content);
+  let quarters = 0;
+  for (const part of content) {
+    if (part === null || typeof part !== 'object') continue;
+    if (typeof part.text === 'string') quarters += weighQuarters(part.text);
+    else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') quarters += IMAGE_TOKENS * 4;
+    else quarters += weighQuarters(JSON.stringify(part));
+  }
+  return quarters;
+}
+
+/** An upper estimate of the prompt tokens a chat request costs: messages, tools and response schema. */
+export function estimatePromptTokens(request: ChatRequest): number {
+  let quarters = REPLY_PRIMING_TOKENS * 4;
+  const messages = Array.isArray(request.messages) ? request.messages : [];
+  for (const message of messages) {
+    if (message === null || typeof message !== 'object') continue;
+    quarters += MESSAGE_OVERHEAD_TOKENS * 4 + contentQuarters(message.content);
+    if (typeof message.name === 'string') quarters += 4 + weighQuarters(message.name);
+    if (message.tool_calls !== undefined) quarters += weighQuarters(JSON.stringify(message.tool_calls));
+    if (typeof message.refusal === 'string') quarters += weighQuarters(message.refusal);
+  }
+  if (Array.isArray(request.tools) && request.tools.length > 0) quarters += TOOLS_OVERHEAD_TOKENS * 4 + weighQuarters(JSON.stringify(request.tools));
+  if (request.response_format !== undefined && request.response_format.type === 'json_schema') {
+    quarters += weighQuarters(JSON.stringify(request.response_format.json_schema));
+  }
+  return tokensOf(quarters);
+}
+
+/** The usage a cut stream is billed for: the prompt's estimate, and the estimate of what was streamed. */
+export function estimatedUsage(request: ChatRequest, streamedTokens: number): Usage {
+  const inputTokens = estimatePromptTokens(request);
+  const outputTokens = Math.ceil(streamedTokens);
+  return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
+}

@@ -1,0 +1,71 @@
+// What the OpenAPI document says about each core route (core/http/app.ts passes these as route
+// options). The schemas are for the document only: Keyway reads and validates every body itself.
+
+import { AccountBodySchema, KeyBodySchema } from '../credentials/account-routes.ts';
+import { ProviderKeysBodySchema } from '../credentials/provider-key-routes.ts';
+import { HealthPolicySchema } from '../routing/health/routes.ts';
+import {
+  ChatCompletionSchema,
+  ChatCompletionsBodySchema,
+  EmbeddingsBodySchema,
+  EmbeddingsSchema,
+  ModelClassesBodySchema,
+  ModelListSchema,
+  ProviderKeysSchema,
+  RoutingSettingsBodySchema,
+} from './openapi-schemas.ts';
+import type { RouteDocs } from './openapi.ts';
+import { PlatformSettingsSchema } from './platform-routes.ts';
+
+const inference = 'Inference';
+const providerKeys = 'Provider keys';
+const accounts = 'Accounts and keys';
+const routing = 'Routing and health';
+const platform = 'Platform';
+const service = 'Service';
+
+export const routeDocs = {
+  health: { summary: 'Liveness: the process answers', tag: service, public: true },
+  ready: { summary: 'Readiness: storage reachable, configuration loaded, provider keys decryptable', tag: service, public: true },
+  chatCompletions: {
+    summary: 'Chat Completions, streamed or not, over every provider',
+    tag: inference,
+    body: ChatCompletionsBodySchema,
+    response: ChatCompletionSchema,
+  },
+  embeddings: { summary: 'Embeddings', tag: inference, body: EmbeddingsBodySchema, response: EmbeddingsSchema },
+  listModels: { summary: "The models the caller's keys report", tag: inference, response: ModelListSchema },
+  addProviderKeys: {
+    summary: "Store the account's provider keys (encrypted); each says `verifying` until its provider has been checked",
+    tag: providerKeys,
+    body: ProviderKeysBodySchema,
+    response: ProviderKeysSchema,
+    status: 201,
+  },
+  listProviderKeys: { summary: "The account's provider keys, their status and models", tag: providerKeys, response: ProviderKeysSchema },
+  removeProviderKey: { summary: "Delete one of the account's provider keys", tag: providerKeys, status: 204 },
+  addPlatformKeys: {
+    summary: 'Store platform provider keys (operator)',
+    tag: providerKeys,
+    body: ProviderKeysBodySchema,
+    response: ProviderKeysSchema,
+    status: 201,
+  },
+  listPlatformKeys: { summary: 'The platform provider keys (operator)', tag: providerKeys, response: ProviderKeysSchema },
+  removePlatformKey: { summary: 'Delete a platform provider key (operator)', tag: providerKeys, status: 204 },
+  connections: { summary: 'In-flight upstream connections and their queues (operator)', tag: platform },
+  createAccount: { summary: 'Create an account and its first admin key (operator)', tag: accounts, body: AccountBodySchema, status: 201 },
+  listAccounts: { summary: 'Every account (operator)', tag: accounts },
+  createKey: { summary: "Create a gateway key in the caller's account; the key is shown once", tag: accounts, body: KeyBodySchema, status: 201 },
+  listKeys: { summary: "The account's gateway keys, masked", tag: accounts },
+  revokeKey: { summary: 'Revoke a gateway key', tag: accounts, status: 204 },
+  listPlugins: { summary: 'The loaded plugins (operator)', tag: platform },
+  getSettings: { summary: "The account's settings", tag: routing },
+  putRouting: { summary: "Set the account's default routing", tag: routing, body: RoutingSettingsBodySchema },
+  getHealth: { summary: "Provider health for the account's keys", tag: routing },
+  putHealthCheck: { summary: "Set the account's health-check policy", tag: routing, body: HealthPolicySchema },
+  getModelClasses: { summary: 'The model classes the caller can name as a model', tag: routing },
+  putAccountModelClasses: { summary: 'Override model classes for the account', tag: routing, body: ModelClassesBodySchema },
+  putPlatformModelClasses: { summary: 'Override model classes for every account (operator)', tag: routing, body: ModelClassesBodySchema },
+  putPlatformSettings: { summary: 'Set the platform markup and BYOK fee (operator)', tag: platform, body: PlatformSettingsSchema },
+} satisfies Record<string, RouteDocs>;

@@ -1,0 +1,553 @@
+// Which addresses Keyway may call upstream: the operator's decision, never an account admin's. A
+// provider key's `settings.base_url` is checked against built-in rules (no loopback, private,
+// link-local, metadata or reserved addresses) and the operator's KEYWAY_UPSTREAM_ALLOW /
+// KEYWAY_UPSTREAM_DENY lists, after DNS resolution, when the key is stored and again on every call.
+// The operator's own base URLs (KEYWAY_<PROVIDER>_BASE_URL, plugin config, provider defaults) are
+// trusted, except that nothing may call Keyway's own listening address. Every upstream request also
+// carries a `Via: 1.1 keyway-<instance>` marker, and an inbound request that carries one is refused,
+// which stops loops the address rules cannot see (a load balancer, another name for this host).
+// See docs/security.md, "Upstream addresses".
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { LRUCache } from 'lru-cache';
+
+// ---------------------------------------------------------------------------------------------
+// IP addresses and CIDR ranges
+
+export interface IpAddress {
+  version: 4 | 6;
+  /** The address as a 32- or 128-bit number. */
+  value: bigint;
+}
+
+export interface Cidr {
+  version: 4 | 6;
+  network: bigint;
+  prefix: number;
+}
+
+const bitsOf = (version: 4 | 6): number => (version === 4 ? 32 : 128);
+
+function parseIpv4Value(text: string): bigint {
+  let value = 0n;
+  for (const part of text.split('.')) value = (value << 8n) | BigInt(Number(part));
+  return value;
+}
+
+function parseIpv6Value(text: string): bigint {
+  let source = text;
+  // A trailing dotted quad (`::ffff:1.2.3.4`) becomes two hex groups.
+  const lastColon = source.lastIndexOf(':');
+  const tail = source.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = parseIpv4Value(tail);
+    source = `${source.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const halves = source.split('::');
+  const left = halves[0] === '' || halves[0] === undefined ? [] : halves[0].split(':');
+  const right = halves.length < 2 || halves[1] === '' || halves[1] === undefined ? [] : halves[1].split(':');
+  const groups = halves.length < 2 ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  let value = 0n;
+  for (const group of groups) value = (value << 16n) | BigInt(Number.parseInt(group, 16));
+  return value;
+}
+
+/** A literal IPv4 or IPv6 address (brackets allowed, no zone id), or undefined. Only canonical dotted quads count as IPv4. */
+export function parseIp(text: string): IpAddress | undefined {
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  const version = isIP(bare);
+  if (version === 4) return { version: 4, value: parseIpv4Value(bare) };
+  if (version === 6) return { version: 6, value: parseIpv6Value(bare) };
+  return undefined;
+}
+
+export function formatIp(address: IpAddress): string {
+  if (address.version === 4) {
+    const value = address.value;
+    return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join('.');
+  }
+  const groups: string[] = [];
+  for (let shift = 112n; shift >= 0n; shift -= 16n) groups.push(((address.value >> shift) & 0xffffn).toString(16));
+  // Collapse the longest run of zero groups (RFC 5952), for readable messages.
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let start = 0; start < 8; start++) {
+    let length = 0;
+    while (start + length < 8 && groups[start + length] === '0') length++;
+    if (length > bestLength && length > 1) {
+      bestStart = start;
+      bestLength = length;
+    }
+  }
+  if (bestStart === -1) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
+}
+
+/** `10.0.0.0/8`, `fe80::/10`, or a single address (a /32 or /128). Throws an Error saying what is wrong. */
+export function parseCidr(text: string): Cidr {
+  const slash = text.indexOf('/');
+  const addressText = slash === -1 ? text : text.slice(0, slash);
+  const address = parseIp(addressText);
+  if (address === undefined) throw new Error(`'${addressText}' is not an IPv4 or IPv6 address`);
+  const bits = bitsOf(address.version);
+  if (slash === -1) return { version: address.version, network: address.value, prefix: bits };
+  const prefixText = text.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if (!/^\d{1,3}$/.test(prefixText) || prefix > bits) throw new Error(`the prefix length '/${prefixText}' must be a number from 0 to ${bits}`);
+  const hostBits = BigInt(bits - prefix);
+  const network = (address.value >> hostBits) << hostBits;
+  if (network !== address.value) {
+    const suggestion = `${formatIp({ version: address.version, value: network })}/${prefix}`;
+    throw new Error(`'${text}' has host bits set after the /${prefix} prefix; did you mean ${suggestion}?`);
+  }
+  return { version: address.version, network, prefix };
+}
+
+export function cidrContains(cidr: Cidr, address: IpAddress): boolean {
+  if (cidr.version !== address.version) return false;
+  const hostBits = BigInt(bitsOf(cidr.version) - cidr.prefix);
+  return address.value >> hostBits === cidr.network >> hostBits;
+}
+
+const cidr = (text: string): Cidr => parseCidr(text);
+
+const MAPPED_V4 = cidr('::ffff:0:0/96');
+const COMPATIBLE_V4 = cidr('::/96');
+const NAT64 = cidr('64:ff9b::/96');
+const SIX_TO_FOUR = cidr('2002::/16');
+
+/** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 address: that is what the socket reaches. */
+export function canonicalIp(address: IpAddress): IpAddress {
+  if (address.version === 6 && cidrContains(MAPPED_V4, address)) return { version: 4, value: address.value & 0xffffffffn };
+  return address;
+}
+
+/** IPv4 addresses an IPv6 address carries (NAT64, 6to4, IPv4-compatible), which a gateway may turn into the real thing. */
+export function embeddedIpv4(address: IpAddress): IpAddress[] {
+  if (address.version !== 6) return [];
+  if (cidrContains(NAT64, address) || (cidrContains(COMPATIBLE_V4, address) && address.value > 1n)) return [{ version: 4, value: address.value & 0xffffffffn }];
+  if (cidrContains(SIX_TO_FOUR, address)) return [{ version: 4, value: (address.value >> 80n) & 0xffffffffn }];
+  return [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built-in rules
+
+interface BuiltinRange {
+  cidr: Cidr;
+  text: string;
+  /** What the range is, for the refusal message. */
+  category: string;
+}
+
+const range = (text: string, category: string): BuiltinRange => ({ cidr: cidr(text), text, category });
+
+/** Refused for a key's base_url unless the operator allows them. Metadata addresses are checked first, separately. */
+export const BUILTIN_DENIED_RANGES: readonly BuiltinRange[] = [
+  range('0.0.0.0/8', 'the unspecified address'),
+  range('127.0.0.0/8', 'loopback'),
+  range('169.254.0.0/16', 'link-local'),
+  range('10.0.0.0/8', 'a private range'),
+  range('172.16.0.0/12', 'a private range'),
+  range('192.168.0.0/16', 'a private range'),
+  range('100.64.0.0/10', 'shared address space (carrier-grade NAT)'),
+  range('192.0.0.0/24', 'reserved (IETF protocol assignments)'),
+  range('198.18.0.0/15', 'reserved (benchmarking)'),
+  range('224.0.0.0/4', 'multicast'),
+  range('240.0.0.0/4', 'reserved'),
+  range('::/128', 'the unspecified address'),
+  range('::1/128', 'loopback'),
+  range('fe80::/10', 'link-local'),
+  range('fec0::/10', 'site-local (a private range)'),
+  range('fc00::/7', 'unique local (a private range)'),
+  range('64:ff9b:1::/48', 'local-use NAT64 (a private range)'),
+  range('ff00::/8', 'multicast'),
+];
+
+/** Cloud instance metadata services: credentials live there. Only an exact allow entry opens one. */
+export const METADATA_ADDRESSES: readonly IpAddress[] = ['169.254.169.254', 'fd00:ec2::254', '169.254.170.2', '100.100.100.200'].map(
+  (text) => parseIp(text) as IpAddress,
+);
+/**
+ * Names under the special-use domains that only ever mean this network: refused by name, before any
+ * lookup. `.internal` (reserved for private use) holds the clouds' metadata names
+ * (`metadata.<cloud>.internal`, `instance-data.ec2.internal`); `.local` is multicast DNS;
+ * `.localhost` is loopback (RFC 6761). Whatever they resolve to is checked as well.
+ */
+export const BUILTIN_DENIED_DOMAINS: readonly { suffix: string; category: string }[] = [
+  { suffix: 'internal', category: 'a private-use domain (.internal, where cloud metadata services live)' },
+  { suffix: 'local', category: 'a multicast DNS name (.local)' },
+  { suffix: 'localhost', category: 'a loopback name (.localhost)' },
+];
+
+const LOOPBACK_V4 = cidr('127.0.0.0/8');
+const LOOPBACK_V6 = cidr('::1/128');
+const UNSPECIFIED_V4 = cidr('0.0.0.0/8');
+const UNSPECIFIED_V6 = cidr('::/128');
+
+function isLocalAddress(address: IpAddress): boolean {
+  return (
+    cidrContains(LOOPBACK_V4, address) || cidrContains(LOOPBACK_V6, address) || cidrContains(UNSPECIFIED_V4, address) || cidrContains(UNSPECIFIED_V6, address)
+  );
+}
+
+function sameIp(left: IpAddress, right: IpAddress): boolean {
+  return left.version === right.version && left.value === right.value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator entries: hosts, `*.suffix` globs, IP literals and CIDRs, each with an optional port
+
+export type UpstreamMatch = { kind: 'cidr'; cidr: Cidr } | { kind: 'host'; host: string } | { kind: 'suffix'; suffix: string };
+
+export interface UpstreamEntry {
+  /** As the operator wrote it, for messages. */
+  text: string;
+  match: UpstreamMatch;
+  /** Only this port, when given. */
+  port: number | undefined;
+}
+
+/** Lower case, no brackets, no trailing dot: the form every comparison uses. */
+export function normaliseHost(hostname: string): string {
+  let host = hostname.toLowerCase();
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  while (host.endsWith('.')) host = host.slice(0, -1);
+  return host;
+}
+
+const HOST_LABELS = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
+
+function parsePort(text: string, entry: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port < 1 || port > 65535) throw new Error(`'${entry}' has port '${text}', which is not a number from 1 to 65535`);
+  return port;
+}
+
+/** Splits `host:port`, `[v6]:port`, `[v6/len]:port`, `[v6]/len:port`, `v4/len:port`; a bare IPv6 (two colons or more) has no port. */
+function splitPort(entry: string): { host: string; port: number | undefined } {
+  if (entry.startsWith('[')) {
+    const close = entry.indexOf(']');
+    if (close === -1) throw new Error(`'${entry}' opens '[' without closing it`);
+    const inside = entry.slice(1, close);
+    let rest = entry.slice(close + 1);
+    let prefix = '';
+    const slashMatch = /^\/(\d*)/.exec(rest);
+    if (slashMatch !== null) {
+      prefix = slashMatch[0];
+      rest = rest.slice(prefix.length);
+    }
+    if (rest === '') return { host: `${inside}${prefix}`, port: undefined };
+    if (!rest.startsWith(':')) throw new Error(`'${entry}' has '${rest}' after the address; write [address]:port`);
+    return { host: `${inside}${prefix}`, port: parsePort(rest.slice(1), entry) };
+  }
+  const colons = entry.split(':').length - 1;
+  if (colons === 1) {
+    const at = entry.indexOf(':');
+    return { host: entry.slice(0, at), port: parsePort(entry.slice(at + 1), entry) };
+  }
+  return { host: entry, port: undefined };
+}
+
+/** One KEYWAY_UPSTREAM_ALLOW / KEYWAY_UPSTREAM_DENY entry. Throws an Error saying what is wrong with it. */
+export function parseUpstreamEntry(raw: string): UpstreamEntry {
+  const text = raw.trim();
+  if (text === '') throw new Error('an entry is empty');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new Error(`'${text}' is a URL; write only the host (and port), e.g. '${new URL(text).host}'`);
+  const { host, port } = splitPort(text);
+  if (host === '') throw new Error(`'${text}' names no host`);
+  if (host.includes('/')) return { text, match: { kind: 'cidr', cidr: parseCidr(host) }, port };
+  if (isIP(host) !== 0) return { text, match: { kind: 'cidr', cidr: parseCidr(host) }, port };
+  if (host.startsWith('*.')) {
+    const suffix = normaliseHost(host.slice(2));
+    if (!HOST_LABELS.test(suffix)) throw new Error(`'${text}' is not a valid host glob: write *.example.com`);
+    return { text, match: { kind: 'suffix', suffix }, port };
+  }
+  if (host.includes('*')) throw new Error(`'${text}': only a leading '*.' glob is supported (e.g. *.internal.example.com)`);
+  // The URL parser is what fetch uses: `0xA9FEA9FE` or `2852039166` become the address they mean.
+  let normalised: string;
+  try {
+    normalised = normaliseHost(new URL(`http://${host}/`).hostname);
+  } catch {
+    throw new Error(`'${text}' is not a host name, an IP address or a CIDR range`);
+  }
+  if (isIP(normalised) !== 0) return { text, match: { kind: 'cidr', cidr: parseCidr(normalised) }, port };
+  if (!HOST_LABELS.test(normalised)) throw new Error(`'${text}' is not a host name, an IP address or a CIDR range`);
+  return { text, match: { kind: 'host', host: normalised }, port };
+}
+
+/** A comma-separated list (or an array) of entries; `source` names the setting in error messages. */
+export function parseUpstreamList(value: string | readonly string[] | undefined, source: string): UpstreamEntry[] {
+  if (value === undefined) return [];
+  const items = typeof value === 'string' ? value.split(',') : value.flatMap((item) => String(item).split(','));
+  const entries: UpstreamEntry[] = [];
+  for (const item of items) {
+    if (item.trim() === '') continue;
+    try {
+      entries.push(parseUpstreamEntry(item));
+    } catch (error) {
+      throw new Error(`${source}: ${(error as Error).message}.`);
+    }
+  }
+  return entries;
+}
+
+function hostMatches(entry: UpstreamEntry, host: string): boolean {
+  if (entry.match.kind === 'host') return entry.match.host === host;
+  if (entry.match.kind === 'suffix') return host.endsWith(`.${entry.match.suffix}`);
+  return false;
+}
+
+function addressMatches(entry: UpstreamEntry, address: IpAddress): boolean {
+  return entry.match.kind === 'cidr' && cidrContains(entry.match.cidr, address);
+}
+
+const portMatches = (entry: UpstreamEntry, port: number): boolean => entry.port === undefined || entry.port === port;
+
+/** An entry that names exactly one address: the only kind that opens a metadata address. */
+function namesOneAddress(entry: UpstreamEntry): boolean {
+  return entry.match.kind === 'cidr' && entry.match.cidr.prefix === bitsOf(entry.match.cidr.version);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy
+
+/**
+ * Whose address this is. `key`: a provider key's `settings.base_url` (set through the API, by an
+ * account admin or with the operator key): every rule applies. `operator`: the environment, plugin
+ * config or a provider's default: trusted, but never Keyway's own listening address.
+ */
+export type UpstreamTrust = 'key' | 'operator';
+
+export type UpstreamVerdict =
+  | { allowed: true }
+  | { allowed: false; kind: 'refused'; rule: string; message: string; address?: string }
+  | { allowed: false; kind: 'unresolved'; message: string };
+
+export interface UpstreamPolicyOptions {
+  allow?: string | readonly string[];
+  deny?: string | readonly string[];
+  /** Resolves a host name to its addresses (default: the system resolver, every address). */
+  resolve?: (host: string) => Promise<string[]>;
+  /** How long a resolution is reused (default 30 s). */
+  cacheTtlMs?: number;
+  /** How many host names are remembered (default 1000). */
+  cacheSize?: number;
+  instanceId?: string;
+  /** This machine's own addresses (default: every network interface's); used for the loop-to-self rule. */
+  localAddresses?: readonly string[];
+}
+
+/** The `Via` element Keyway adds to every upstream request: `1.1 keyway-<instance>`. */
+export const VIA_PROTOCOL = '1.1';
+export const VIA_PSEUDONYM = 'keyway';
+
+/** True when a `Via` header value names a Keyway hop (`… keyway` or `… keyway-<instance>`). One pass, no allocation when absent. */
+export function viaNamesKeyway(via: string | null): boolean {
+  if (via === null || !via.toLowerCase().includes(VIA_PSEUDONYM)) return false;
+  return via.split(',').some((element) => {
+    const receivedBy = element.trim().split(/\s+/)[1]?.toLowerCase();
+    return receivedBy !== undefined && (receivedBy === VIA_PSEUDONYM || receivedBy.startsWith(`${VIA_PSEUDONYM}-`));
+  });
+}
+
+async function systemResolve(host: string): Promise<string[]> {
+  const answers = await lookup(host, { all: true, verbatim: true });
+  return answers.map((answer) => answer.address);
+}
+
+function interfaceAddresses(): string[] {
+  try {
+    return Object.values(networkInterfaces())
+      .flat()
+      .map((entry) => entry?.address)
+      .filter((address): address is string => typeof address === 'string');
+  } catch {
+    return [];
+  }
+}
+
+function defaultPort(url: URL): number {
+  if (url.port !== '') return Number(url.port);
+  return url.protocol === 'https:' ? 443 : 80;
+}
+
+export class UpstreamPolicy {
+  readonly allow: readonly UpstreamEntry[];
+  readonly deny: readonly UpstreamEntry[];
+  readonly instanceId: string;
+  /** The value of the `Via` header on every upstream request. */
+  readonly via: string;
+  private readonly ownPorts = new Set<number>();
+  private readonly resolveHost: (host: string) => Promise<string[]>;
+  /** Recent answers, so the hot path decides synchronously; bounded, each for a short while. */
+  private readonly resolutions: LRUCache<string, string[]>;
+  /** Lookups under way: concurrent checks of one name share one. */
+  private readonly lookups = new Map<string, Promise<string[]>>();
+  private localAddressList: IpAddress[] | undefined;
+  private readonly localAddressSource: readonly string[] | undefined;
+
+  constructor(options: UpstreamPolicyOptions = {}) {
+    this.allow = parseUpstreamList(options.allow, 'KEYWAY_UPSTREAM_ALLOW');
+    this.deny = parseUpstreamList(options.deny, 'KEYWAY_UPSTREAM_DENY');
+    this.instanceId = options.instanceId ?? crypto.randomUUID().slice(0, 8);
+    this.via = `${VIA_PROTOCOL} ${VIA_PSEUDONYM}-${this.instanceId}`;
+    this.resolveHost = options.resolve ?? systemResolve;
+    this.resolutions = new LRUCache({ max: options.cacheSize ?? 1000, ttl: options.cacheTtlMs ?? 30_000 });
+    this.localAddressSource = options.localAddresses;
+  }
+
+  /** Keyway listens on this port: no upstream on this machine may use it. */
+  listening(port: number): void {
+    this.ownPorts.add(port);
+  }
+
+  /** This machine's addresses (computed once). */
+  private localAddresses(): IpAddress[] {
+    this.localAddressList ??= (this.localAddressSource ?? interfaceAddresses())
+      .map((text) => parseIp(text.split('%')[0] ?? text))
+      .filter((address): address is IpAddress => address !== undefined)
+      .map(canonicalIp);
+    return this.localAddressList;
+  }
+
+  /** Resolves a host (cached; concurrent lookups share one). IP literals need none. */
+  resolve(host: string): Promise<string[]> {
+    const cached = this.resolutions.get(host);
+    if (cached !== undefined) return Promise.resolve(cached);
+    const running = this.lookups.get(host);
+    if (running !== undefined) return running;
+    // A failed lookup is not remembered.
+    const pending = this.resolveHost(host)
+      .then((addresses) => {
+        if (addresses.length === 0) throw new Error('no addresses');
+        this.resolutions.set(host, addresses);
+        return addresses;
+      })
+      .finally(() => this.lookups.delete(host));
+    this.lookups.set(host, pending);
+    return pending;
+  }
+
+  /**
+   * Checks a URL. Synchronous when nothing needs resolving (an operator URL not on Keyway's port, an
+   * IP literal, a cached host); otherwise resolves the host and checks every address it has.
+   */
+  check(target: string | URL, trust: UpstreamTrust): UpstreamVerdict | Promise<UpstreamVerdict> {
+    let url: URL;
+    try {
+      url = typeof target === 'string' ? new URL(target) : target;
+    } catch {
+      return { allowed: false, kind: 'refused', rule: 'invalid URL', message: 'is not a valid URL' };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { allowed: false, kind: 'refused', rule: 'scheme', message: `uses ${url.protocol}; only http: and https: upstreams are allowed` };
+    }
+    const host = normaliseHost(url.hostname);
+    const port = defaultPort(url);
+    // The operator's URLs only need the loop-to-self rule, which only a URL on Keyway's own port can break.
+    if (trust === 'operator' && !this.ownPorts.has(port)) return { allowed: true };
+    const literal = parseIp(host);
+    if (literal !== undefined) return this.evaluate(host, port, [host], trust);
+    const early = trust === 'key' ? this.evaluateHostName(host, port) : undefined;
+    if (early !== undefined) return early;
+    const cached = this.resolutions.get(host);
+    if (cached !== undefined) return this.evaluate(host, port, cached, trust);
+    return this.resolve(host).then(
+      (addresses) => this.evaluate(host, port, addresses, trust),
+      (error: unknown): UpstreamVerdict => {
+        const code = error !== null && typeof error === 'object' && 'code' in error ? ` (${String((error as { code: unknown }).code)})` : '';
+        if (trust === 'operator') return { allowed: true };
+        return { allowed: false, kind: 'unresolved', message: `could not be resolved${code}` };
+      },
+    );
+  }
+
+  /** The rules that need only the name: deny entries and the special-use domains. */
+  private evaluateHostName(host: string, port: number): UpstreamVerdict | undefined {
+    const denied = this.deny.find((entry) => hostMatches(entry, host) && portMatches(entry, port));
+    if (denied !== undefined)
+      return refused(`KEYWAY_UPSTREAM_DENY entry '${denied.text}'`, `is denied by the operator (KEYWAY_UPSTREAM_DENY entry '${denied.text}')`);
+    const domain = BUILTIN_DENIED_DOMAINS.find((entry) => host.endsWith(`.${entry.suffix}`));
+    if (domain !== undefined && !this.allow.some((entry) => hostMatches(entry, host) && portMatches(entry, port))) {
+      return refused(domain.category, `is in ${domain.category}; only the operator can allow it (KEYWAY_UPSTREAM_ALLOW)`);
+    }
+    return undefined;
+  }
+
+  /** Checks a host and the addresses it resolved to (pure: no I/O). */
+  evaluate(host: string, port: number, addressTexts: readonly string[], trust: UpstreamTrust): UpstreamVerdict {
+    const named = parseIp(host) === undefined;
+    if (trust === 'key' && named) {
+      const early = this.evaluateHostName(host, port);
+      if (early !== undefined) return early;
+    }
+    const hostAllow = named ? this.allow.find((entry) => hostMatches(entry, host) && portMatches(entry, port)) : undefined;
+    for (const text of addressTexts) {
+      const parsed = parseIp(text);
+      if (parsed === undefined) return refused('unparseable address', 'resolved to something that is not an IP address');
+      const address = canonicalIp(parsed);
+      const shown = named ? 'resolves to an address that' : formatIp(address);
+      // Loop to self: every trust level.
+      if (this.ownPorts.has(port) && (isLocalAddress(address) || this.localAddresses().some((local) => sameIp(local, address)))) {
+        return refused('loop to self', `${named ? 'resolves to' : 'is'} Keyway's own listening address (port ${port})`, text);
+      }
+      if (trust === 'operator') continue;
+      const candidates = [address, ...embeddedIpv4(address)];
+      const denied = this.deny.find((entry) => portMatches(entry, port) && candidates.some((candidate) => addressMatches(entry, candidate)));
+      if (denied !== undefined) {
+        return refused(
+          `KEYWAY_UPSTREAM_DENY entry '${denied.text}'`,
+          `${named ? 'resolves to an address ' : 'is '}denied by the operator (KEYWAY_UPSTREAM_DENY entry '${denied.text}')`,
+          text,
+        );
+      }
+      const addressAllow = this.allow.find((entry) => portMatches(entry, port) && addressMatches(entry, address));
+      const metadata = candidates.some((candidate) => METADATA_ADDRESSES.some((known) => sameIp(known, candidate)));
+      if (metadata && (addressAllow === undefined || !namesOneAddress(addressAllow))) {
+        return refused('cloud metadata', `${named ? 'resolves to' : 'is'} a cloud metadata address`, text);
+      }
+      const allowEntry = hostAllow ?? addressAllow;
+      if (allowEntry !== undefined) continue;
+      for (const candidate of candidates) {
+        const builtin = BUILTIN_DENIED_RANGES.find((entry) => cidrContains(entry.cidr, candidate));
+        if (builtin !== undefined) {
+          const what = named ? `${shown} is ${builtin.category} (${builtin.text})` : `is ${builtin.category} (${builtin.text})`;
+          return refused(`${builtin.category} (${builtin.text})`, `${what}; only the operator can allow it (KEYWAY_UPSTREAM_ALLOW)`, text);
+        }
+      }
+    }
+    return { allowed: true };
+  }
+}
+
+function refused(rule: string, message: string, address?: string): UpstreamVerdict {
+  return address === undefined ? { allowed: false, kind: 'refused', rule, message } : { allowed: false, kind: 'refused', rule, message, address };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scope: which policy, and whose address, for the upstream calls made inside it. The core sets it
+// around every adapter call (attempts, model listings); provider-kit reads it. Providers never see it.
+
+export interface UpstreamScope {
+  policy: UpstreamPolicy;
+  trust: UpstreamTrust;
+}
+
+const scopes = new AsyncLocalStorage<UpstreamScope>();
+
+export function withUpstreamScope<Value>(scope: UpstreamScope | undefined, run: () => Value): Value {
+  return scope === undefined ? run() : scopes.run(scope, run);
+}
+
+export function currentUpstreamScope(): UpstreamScope | undefined {
+  return scopes.getStore();
+}
+
+/** A key with its own `settings.base_url` is held to every rule; without one it uses the operator's address. */
+export function trustForKey(settings: { base_url?: unknown }): UpstreamTrust {
+  return typeof settings.base_url === 'string' && settings.base_url !== '' ? 'key' : 'operator';
+}

@@ -1,0 +1,126 @@
+// Over HTTP: a client that leaves mid-stream is billed for what the provider read and generated
+// (an estimate, flagged), and model names with control characters are refused in every dialect.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { addProviderKeys, call, flushUsage, OPERATOR_KEY, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+
+const UPSTREAM_KEY = 'sk-proj-DisconnectBillingKey000000000000001';
+let simulator: SimulatorHandle;
+let gateway: TestGateway;
+let sequence = 0;
+
+beforeAll(async () => {
+  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
+  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1` } });
+  await addProviderKeys(gateway, [{ name: 'openai', api_key: UPSTREAM_KEY }]);
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await simulator.stop();
+});
+
+beforeEach(() => simulator.reset());
+
+const LONG_PROMPT = 'Please repeat this sentence back to me slowly, word by word, so that the reply takes a while to stream. '.repeat(4);
+
+async function rowOf(requestId: string) {
+  for (let waited = 0; waited < 3_000; waited += 25) {
+    await flushUsage(gateway);
+    const rows = (await gateway.runtime.store.listUsage('default')).filter((row) => row.requestId === requestId);
+    if (rows.length > 0) return rows;
+    await Bun.sleep(25);
+  }
+  return [];
+}
+
+describe('a stream the client leaves', () => {
+  test('is billed more than $0: the prompt and the streamed text, estimated and flagged', async () => {
+    simulator.inject({ kind: 'slow_stream', delayMs: 40 });
+    const requestId = `req_disconnect_${++sequence}`;
+    const abort = new AbortController();
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: LONG_PROMPT }] }),
+      signal: abort.signal,
+    });
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+    // Read until some content has arrived, then leave.
+    while (!received.includes('"content":"Echo')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      received += decoder.decode(value);
+    }
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+
+    const rows = await rowOf(requestId);
+    expect(rows).toHaveLength(1);
+    const row = rows[0] as (typeof rows)[number];
+    expect(row.status).toBe(499);
+    expect(row.errorCode).toBe('client_closed');
+    expect(row.streamed).toBe(true);
+    expect(row.usageEstimated).toBe(true);
+    // The simulator counts the prompt at about a token per 4 characters: the estimate is not below it.
+    expect(row.inputTokens).toBeGreaterThanOrEqual(Math.ceil(LONG_PROMPT.length / 4));
+    expect(row.outputTokens).toBeGreaterThan(0);
+    expect(row.costUsd).toBeGreaterThan(0);
+  });
+
+  test('a stream read to its end is billed from the provider and not flagged', async () => {
+    const requestId = `req_disconnect_${++sequence}`;
+    const response = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'short' }] },
+      { headers: { 'x-request-id': requestId } },
+    );
+    expect((await readSse(response)).at(-1)).toBe('[DONE]');
+    const rows = await rowOf(requestId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.status).toBe(200);
+    expect(rows[0]?.usageEstimated).toBe(false);
+    expect(rows[0]?.costUsd).toBeGreaterThan(0);
+  });
+});
+
+describe('model names with control characters', () => {
+  const names = ['gpt-4o\n', 'gpt-4o\r\nX-Injected: 1', 'gpt\u0000-4o', 'gpt-4o\u001b[31m', 'gpt-4o\u0085', 'gpt-4o\u2028'];
+
+  test('are refused on chat completions with 400 invalid_field model', async () => {
+    for (const model of names) {
+      const response = await call(gateway, 'POST', '/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] });
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { param: string; message: string } };
+      expect(body.error.param).toBe('model');
+      expect(body.error.message).toContain('control characters');
+    }
+    expect(simulator.inferenceRequests()).toHaveLength(0);
+  });
+
+  test('are refused on embeddings', async () => {
+    const response = await call(gateway, 'POST', '/v1/embeddings', { model: 'text-embedding-3-small\n', input: 'hello' });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { param: string } }).error.param).toBe('model');
+  });
+
+  test('are refused on the Anthropic Messages dialect', async () => {
+    const response = await call(gateway, 'POST', '/v1/messages', { model: 'claude-3-5-sonnet\t', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { type: string; error: { type: string; message: string } };
+    expect(body.type).toBe('error');
+    expect(body.error.message).toContain('control characters');
+  });
+
+  test('an ordinary name still passes', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    expect(response.status).toBe(200);
+  });
+});

@@ -1,0 +1,307 @@
+// The usage journal: every row on disk before its response ends, replayed once after a crash, never
+// booked twice, and the in-memory buffer bounded while the store is down.
+
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageJournal } from '../../core/accounting/usage-journal.ts';
+import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
+import { createLogger, type Logger } from '../../core/logger.ts';
+import type { UsageKey, UsageRecord } from '../../core/spec/store.ts';
+
+function row(index: number, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId: `req_${index}`,
+    accountId: 'acc_1',
+    gatewayKeyId: 'gk_1',
+    teamId: null,
+    projectTag: null,
+    endpoint: 'chat',
+    provider: 'openai',
+    model: 'gpt-4o',
+    requestedModel: 'gpt-4o',
+    providerKeyId: 'pk_1',
+    byok: true,
+    status: 200,
+    errorCode: null,
+    inputTokens: 10 + index,
+    outputTokens: 5,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    costUsd: 0.0001,
+    latencyMs: 12.5,
+    streamed: false,
+    fallbackAttempts: 1,
+    createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, 0, index)).toISOString(),
+    usageEstimated: false,
+    ...overrides,
+  };
+}
+
+/** A store's usage half: commits batches, can be down, and can fail after committing (a lost reply). */
+class FakeStore implements UsageWriter {
+  rows: UsageRecord[] = [];
+  down = false;
+  failAfterCommit = false;
+  batches = 0;
+
+  async insertUsage(batch: readonly UsageRecord[]): Promise<void> {
+    if (this.down) throw new Error('store is down');
+    this.batches += 1;
+    this.rows.push(...batch);
+    if (this.failAfterCommit) {
+      this.failAfterCommit = false;
+      throw new Error('connection lost after commit');
+    }
+  }
+
+  async findUsageKeys(requestIds: readonly string[]): Promise<UsageKey[]> {
+    const wanted = new Set(requestIds);
+    return this.rows.filter((candidate) => wanted.has(candidate.requestId)).map(({ requestId, accountId, createdAt }) => ({ requestId, accountId, createdAt }));
+  }
+}
+
+let directory: string;
+let logLines: string[];
+let logger: Logger;
+const queues: UsageQueue[] = [];
+
+beforeEach(() => {
+  directory = join(mkdtempSync(join(tmpdir(), 'keyway-journal-')), 'usage-journal');
+  logLines = [];
+  logger = createLogger('debug', { write: (line: string) => void logLines.push(line) } as never);
+});
+
+afterEach(async () => {
+  for (const queue of queues.splice(0)) await queue.close().catch(() => undefined);
+  rmSync(join(directory, '..'), { recursive: true, force: true });
+});
+
+function openQueue(store: UsageWriter, options: { bufferMax?: number; batchSize?: number } = {}): { queue: UsageQueue; journal: UsageJournal } {
+  const journal = UsageJournal.open(directory, logger);
+  const queue = new UsageQueue(store, logger, { flushIntervalMs: 3_600_000, batchSize: options.batchSize ?? 1000, bufferMax: options.bufferMax, journal });
+  queues.push(queue);
+  return { queue, journal };
+}
+
+/** What a SIGKILL leaves: the files, and no process that owns them. */
+function crash(journal: UsageJournal): void {
+  journal.close();
+}
+
+const journalFiles = (): string[] => (existsSync(directory) ? readdirSync(directory).filter((name) => name.endsWith('.jsonl')) : []);
+const journalLines = (): string[] =>
+  journalFiles().flatMap((name) =>
+    readFileSync(join(directory, name), 'utf8')
+      .split('\n')
+      .filter((line) => line.length > 0),
+  );
+
+describe('append', () => {
+  test('each row is a JSON line on disk as soon as enqueue returns, before any flush', () => {
+    const { queue } = openQueue(new FakeStore());
+    queue.enqueue(row(1));
+    expect(journalLines()).toEqual([JSON.stringify(row(1))]);
+    queue.enqueue(row(2));
+    expect(journalLines().map((line) => (JSON.parse(line) as UsageRecord).requestId)).toEqual(['req_1', 'req_2']);
+    expect(queue.pending).toBe(2);
+  });
+
+  test('a flush writes the rows and deletes their segment', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    for (let index = 0; index < 5; index++) queue.enqueue(row(index));
+    await queue.flush();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_0', 'req_1', 'req_2', 'req_3', 'req_4']);
+    expect(journalFiles()).toEqual([]);
+    expect(queue.pending).toBe(0);
+    queue.enqueue(row(5));
+    expect(journalFiles()).toHaveLength(1);
+    await queue.flush();
+    expect(journalFiles()).toEqual([]);
+    expect(store.rows).toHaveLength(6);
+  });
+});
+
+describe('replay', () => {
+  test('rows of a crashed process are written at the next start, once', async () => {
+    const before = openQueue(new FakeStore());
+    for (let index = 0; index < 20; index++) before.queue.enqueue(row(index));
+    crash(before.journal);
+
+    const store = new FakeStore();
+    const after = openQueue(store);
+    await after.queue.recover();
+    expect(store.rows.map((written) => written.requestId)).toEqual(Array.from({ length: 20 }, (_, index) => `req_${index}`));
+    expect(store.rows[3]).toEqual(row(3));
+    expect(journalFiles()).toEqual([]);
+    // Once: a second replay finds nothing.
+    await after.queue.recover();
+    expect(store.rows).toHaveLength(20);
+  });
+
+  test('rows committed before the crash are not booked again (the segment was not deleted yet)', async () => {
+    const store = new FakeStore();
+    const before = openQueue(store);
+    for (let index = 0; index < 6; index++) before.queue.enqueue(row(index));
+    const [name] = journalFiles();
+    const saved = readFileSync(join(directory, name as string));
+    await before.queue.flush();
+    // The crash came between the commit and the deletion: the file is still there.
+    writeFileSync(join(directory, name as string), saved);
+    before.queue.enqueue(row(6));
+    crash(before.journal);
+
+    const after = openQueue(store);
+    await after.queue.recover();
+    expect(store.rows.map((written) => written.requestId).sort()).toEqual(['req_0', 'req_1', 'req_2', 'req_3', 'req_4', 'req_5', 'req_6']);
+    expect(journalFiles()).toEqual([]);
+  });
+
+  test('a repeated request id is a multiset: a row booked once and journaled twice is inserted once more', async () => {
+    const store = new FakeStore();
+    store.rows.push(row(1));
+    const twin = row(1);
+    writeFileSync(join(mkdirFor(directory), `${process.pid}-zzzz-000001.jsonl`), `${JSON.stringify(twin)}\n${JSON.stringify(twin)}\n`);
+    const { queue } = openQueue(store);
+    await queue.recover();
+    expect(store.rows.filter((written) => written.requestId === 'req_1')).toHaveLength(2);
+  });
+
+  test('a replay cut short by another crash is simply replayed again', async () => {
+    const store = new FakeStore();
+    const lines = Array.from({ length: 10 }, (_, index) => JSON.stringify(row(index))).join('\n');
+    writeFileSync(join(mkdirFor(directory), `${process.pid}-aaaa-000001.jsonl`), `${lines}\n`);
+    // The first replay commits a batch of 4, then the store fails: the file stays.
+    store.down = false;
+    const first = openQueue(store, { batchSize: 4 });
+    const insert = store.insertUsage.bind(store);
+    let calls = 0;
+    store.insertUsage = async (batch) => {
+      calls += 1;
+      if (calls === 2) throw new Error('crash in the middle of the replay');
+      await insert(batch);
+    };
+    await first.queue.recover();
+    expect(store.rows).toHaveLength(4);
+    crash(first.journal);
+    store.insertUsage = insert;
+
+    const second = openQueue(store, { batchSize: 4 });
+    await second.queue.recover();
+    expect(store.rows.map((written) => written.requestId).sort()).toEqual(Array.from({ length: 10 }, (_, index) => `req_${index}`).sort());
+  });
+
+  test('a cut last line (power loss) is skipped, and the rest replayed', async () => {
+    writeFileSync(join(mkdirFor(directory), `${process.pid}-bbbb-000001.jsonl`), `${JSON.stringify(row(1))}\n${JSON.stringify(row(2)).slice(0, 40)}`);
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    await queue.recover();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_1']);
+    expect(logLines.some((line) => line.includes('could not be read'))).toBe(true);
+  });
+
+  test("a live process's journal is not touched", async () => {
+    // pid 1 is always alive; another live runtime in this process is recognised by its instance id.
+    writeFileSync(join(mkdirFor(directory), '1-cccc-000001.jsonl'), `${JSON.stringify(row(1))}\n`);
+    const live = openQueue(new FakeStore());
+    live.queue.enqueue(row(2));
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    await queue.recover();
+    expect(store.rows).toEqual([]);
+    expect(journalFiles()).toHaveLength(2);
+  });
+
+  test('a store that is down at start keeps the replayed rows queued; the next flush writes them', async () => {
+    const before = openQueue(new FakeStore());
+    for (let index = 0; index < 3; index++) before.queue.enqueue(row(index));
+    crash(before.journal);
+    const store = new FakeStore();
+    store.down = true;
+    const { queue } = openQueue(store);
+    await queue.recover();
+    expect(queue.pending).toBe(3);
+    store.down = false;
+    await queue.flush();
+    expect(store.rows).toHaveLength(3);
+    expect(journalFiles()).toEqual([]);
+  });
+});
+
+describe('failures', () => {
+  test('a write that failed after committing (a lost reply) is not booked twice on retry', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    for (let index = 0; index < 4; index++) queue.enqueue(row(index));
+    store.failAfterCommit = true;
+    await expect(queue.flush()).rejects.toThrow('connection lost after commit');
+    expect(queue.consecutiveFailures).toBe(1);
+    await queue.flush();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_0', 'req_1', 'req_2', 'req_3']);
+    expect(queue.consecutiveFailures).toBe(0);
+  });
+
+  test('with the store down, memory holds at most KEYWAY_USAGE_BUFFER_MAX rows; the rest wait in the journal, and none is lost', async () => {
+    const store = new FakeStore();
+    store.down = true;
+    const { queue } = openQueue(store, { bufferMax: 10, batchSize: 25 });
+    for (let index = 0; index < 200; index++) {
+      queue.enqueue(row(index));
+      expect(queue.buffered).toBeLessThanOrEqual(10);
+      if (index % 30 === 0) await queue.flush().catch(() => undefined);
+    }
+    expect(queue.pending).toBe(200);
+    expect(logLines.some((line) => line.includes('the usage buffer is full'))).toBe(true);
+    store.down = false;
+    await queue.flush();
+    expect(queue.pending).toBe(0);
+    expect(queue.buffered).toBe(0);
+    expect(store.rows.map((written) => written.requestId)).toEqual(Array.from({ length: 200 }, (_, index) => `req_${index}`));
+    expect(journalFiles()).toEqual([]);
+  });
+
+  test('rows the store would not take at shutdown stay in the journal and are written by the next start', async () => {
+    const down = new FakeStore();
+    down.down = true;
+    const before = openQueue(down);
+    for (let index = 0; index < 3; index++) before.queue.enqueue(row(index));
+    await before.queue.close();
+    expect(logLines.some((line) => line.includes('stay in the usage journal'))).toBe(true);
+    expect(logLines.some((line) => line.includes('could not be written at shutdown'))).toBe(false);
+
+    const store = new FakeStore();
+    const after = openQueue(store);
+    await after.queue.recover();
+    expect(store.rows).toHaveLength(3);
+  });
+
+  test('a journal that cannot be written keeps rows in memory, and they are still written', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    rmSync(directory, { recursive: true, force: true });
+    queue.enqueue(row(1));
+    queue.enqueue(row(2));
+    expect(logLines.filter((line) => line.includes('could not be written; usage rows are kept in memory'))).toHaveLength(1);
+    expect(queue.pending).toBe(2);
+    await queue.flush();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_1', 'req_2']);
+  });
+
+  test('without a journal (benches, embedded use) the queue works in memory as before', async () => {
+    const store = new FakeStore();
+    const queue = new UsageQueue(store, logger, { flushIntervalMs: 3_600_000, batchSize: 1000 });
+    queues.push(queue);
+    queue.enqueue(row(1));
+    await queue.recover();
+    await queue.flush();
+    expect(store.rows).toEqual([row(1)]);
+  });
+});
+
+function mkdirFor(path: string): string {
+  UsageJournal.open(path, logger).close();
+  return path;
+}

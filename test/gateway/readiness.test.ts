@@ -1,0 +1,187 @@
+// GET /ready beyond "the store answers": not ready (503 not_ready, with the reason) while usage
+// records cannot be written, while the disk under the data is nearly full, and while stored provider
+// keys cannot be decrypted, and ready again once the cause is gone.
+
+import { afterEach, describe, expect, test } from 'bun:test';
+import type { CryptoBackend } from '../../core/spec/crypto-backend.ts';
+import type { UsageRecord } from '../../core/spec/store.ts';
+import { createReadiness, USAGE_STUCK_AFTER_MS } from '../../core/http/readiness.ts';
+import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+const gateways: TestGateway[] = [];
+afterEach(async () => {
+  for (const gateway of gateways.splice(0)) await gateway.stop();
+});
+
+async function gatewayWith(env: Record<string, string> = {}): Promise<TestGateway> {
+  // No upstream: the models check of an added key fails fast instead of leaving the machine.
+  const offline = (async () => new Response('{"error":{"message":"offline"}}', { status: 503 })) as unknown as typeof fetch;
+  const gateway = await startTestGateway({ env, probes: false, logLevel: 'info', fetch: offline });
+  gateways.push(gateway);
+  return gateway;
+}
+
+interface ReadyAnswer {
+  status: number;
+  body: { status?: string; error?: { code: string; message: string; reasons?: Array<{ check: string; detail: string }> } };
+}
+
+async function ready(gateway: TestGateway): Promise<ReadyAnswer> {
+  const response = await fetch(`${gateway.url}/ready`);
+  return { status: response.status, body: (await response.json()) as ReadyAnswer['body'] };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not reached in time');
+    await Bun.sleep(10);
+  }
+}
+
+function usageRow(requestId: string): UsageRecord {
+  return {
+    requestId,
+    accountId: 'default',
+    gatewayKeyId: 'key_operator',
+    teamId: null,
+    projectTag: null,
+    endpoint: 'chat.completions',
+    provider: 'openai',
+    model: 'gpt-4o',
+    requestedModel: 'gpt-4o',
+    providerKeyId: null,
+    byok: false,
+    status: 200,
+    errorCode: null,
+    inputTokens: 1,
+    outputTokens: 1,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    costUsd: 0,
+    latencyMs: 1,
+    streamed: false,
+    fallbackAttempts: 0,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+describe('/ready', () => {
+  test('is ready on a healthy gateway', async () => {
+    const gateway = await gatewayWith();
+    const answer = await ready(gateway);
+    expect(answer.status).toBe(200);
+    expect(answer.body.status).toBe('ready');
+  });
+
+  test('a stuck usage queue: 503 while writes fail, ready again once they succeed', async () => {
+    const gateway = await gatewayWith();
+    const store = gateway.runtime.store;
+    const insertUsage = store.insertUsage.bind(store);
+    store.insertUsage = async () => {
+      throw new Error('disk I/O error');
+    };
+    gateway.runtime.usage.enqueue(usageRow('req_stuck_1'));
+    await waitFor(() => gateway.runtime.usage.consecutiveFailures >= 3);
+    const stuck = await ready(gateway);
+    expect(stuck.status).toBe(503);
+    expect(stuck.body.error?.code).toBe('not_ready');
+    expect(stuck.body.error?.message).toMatch(/usage records are not being written: 1 pending/);
+    expect(stuck.body.error?.reasons?.map((reason) => reason.check)).toEqual(['usage']);
+    expect(gateway.output.join('\n')).toContain('not ready: usage records are not being written');
+
+    store.insertUsage = insertUsage;
+    await waitFor(() => gateway.runtime.usage.pending === 0);
+    expect(gateway.runtime.usage.lastSuccessfulFlushAt).toBeNumber();
+    expect((await ready(gateway)).status).toBe(200);
+    expect(await store.listUsage('default')).toHaveLength(1);
+  });
+
+  test('usage queued for longer than 30 s without a failed write is stuck too', async () => {
+    // No timed flush during the test: the row just waits, as behind a write that never returns.
+    const gateway = await gatewayWith({ KEYWAY_USAGE_FLUSH_MS: '600000' });
+    gateway.runtime.usage.enqueue(usageRow('req_waiting_1'));
+    const now = await createReadiness(gateway.runtime)();
+    expect(now.ready).toBe(true);
+    const later = await createReadiness(gateway.runtime, { now: () => Date.now() + USAGE_STUCK_AFTER_MS + 1_000 })();
+    expect(later.ready).toBe(false);
+    if (!later.ready) expect(later.problems.map((problem) => problem.check)).toEqual(['usage']);
+    await gateway.runtime.usage.flush();
+  });
+
+  test('the disk is measured at most every few seconds', async () => {
+    const gateway = await gatewayWith();
+    let measured = 0;
+    let clock = Date.now();
+    const readiness = createReadiness(gateway.runtime, {
+      now: () => clock,
+      freeBytes: () => {
+        measured += 1;
+        return 10 * 1024 * 1024;
+      },
+    });
+    const first = await readiness();
+    expect(first.ready).toBe(false);
+    if (!first.ready) expect(first.problems[0]?.detail).toContain('10 MB free, below KEYWAY_MIN_FREE_DISK_MB (100 MB)');
+    const folders = measured;
+    expect(folders).toBeGreaterThan(0);
+    await readiness();
+    await readiness();
+    expect(measured).toBe(folders);
+    clock += 10_000;
+    await readiness();
+    expect(measured).toBe(2 * folders);
+  });
+
+  test('a nearly full disk: 503 naming the disk and the threshold, without the path', async () => {
+    const gateway = await gatewayWith({ KEYWAY_MIN_FREE_DISK_MB: '1000000000' });
+    const answer = await ready(gateway);
+    expect(answer.status).toBe(503);
+    expect(answer.body.error?.message).toMatch(/the disk holding the data is nearly full: \d+ MB free, below KEYWAY_MIN_FREE_DISK_MB \(1000000000 MB\)/);
+    expect(answer.body.error?.message).not.toContain(gateway.dataDirectory);
+    expect(answer.body.error?.reasons?.map((reason) => reason.check)).toEqual(['disk']);
+  });
+
+  test('KEYWAY_MIN_FREE_DISK_MB=0 turns the disk check off', async () => {
+    const gateway = await gatewayWith({ KEYWAY_MIN_FREE_DISK_MB: '0' });
+    expect((await ready(gateway)).status).toBe(200);
+  });
+
+  test('a stored provider key that cannot be decrypted: 503 until the key is removed', async () => {
+    const gateway = await gatewayWith();
+    expect((await ready(gateway)).status).toBe(200);
+    const [added] = await addProviderKeys(gateway, [{ name: 'openai', api_key: 'sk-proj-ReadinessTestKey000000000000000001' }]);
+    const id = String(added?.key_id);
+    const backends = gateway.runtime.plugins.cryptoBackends as Map<string, CryptoBackend>;
+    const local = backends.get('local') as CryptoBackend;
+    // As if the key had been sealed under another master key: decryption fails.
+    backends.set('local', { ...local, decrypt: async () => Promise.reject(new Error('Decryption failed')) });
+    const listing = gateway.runtime.snapshots.current.keysById.get(id);
+    if (listing === undefined) throw new Error('the added key is not in the snapshot');
+    // The background models check may have decrypted it already.
+    gateway.runtime.vault.forget(id);
+    await expect(Promise.resolve(gateway.runtime.vault.credential(listing))).rejects.toThrow(/could not be decrypted/);
+    backends.set('local', local);
+
+    const answer = await ready(gateway);
+    expect(answer.status).toBe(503);
+    expect(answer.body.error?.message).toContain('1 stored provider key(s) could not be decrypted; check the master key');
+    expect(answer.body.error?.message).not.toContain(id);
+
+    const removed = await call(gateway, 'DELETE', `/v1/providers/keys/${id}`);
+    expect(removed.status).toBeLessThan(300);
+    expect((await ready(gateway)).status).toBe(200);
+  });
+
+  test('a master key check that fails at run time: 503 naming the version', async () => {
+    const gateway = await gatewayWith();
+    const backends = gateway.runtime.plugins.cryptoBackends as Map<string, CryptoBackend>;
+    const local = backends.get('local') as CryptoBackend;
+    backends.set('local', { ...local, decrypt: async () => Promise.reject(new Error('Decryption failed')) });
+    const answer = await ready(gateway);
+    expect(answer.status).toBe(503);
+    expect(answer.body.error?.message).toContain('the master key check failed for v1: stored provider keys cannot be decrypted');
+    expect(answer.body.error?.reasons?.map((reason) => reason.check)).toEqual(['master_key']);
+  });
+});
