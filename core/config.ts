@@ -24,6 +24,8 @@ export interface GatewayConfig {
   usageBatchSize: number;
   /** Usage rows held in memory at most (`KEYWAY_USAGE_BUFFER_MAX`); beyond, they live only in the journal until written. */
   usageBufferMax: number;
+  /** The crash journal of usage rows (KEYWAY_USAGE_JOURNAL=off turns it off: a crash may then lose a flush interval of rows). */
+  usageJournal: boolean;
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
   drainTimeoutMs: number;
   modelsCacheTtlMs: number;
@@ -102,6 +104,13 @@ function upstreamList(key: 'upstreamAllow' | 'upstreamDeny', text: string | unde
   }
 }
 
+function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (/^(on|true|1|yes)$/i.test(value)) return true;
+  if (/^(off|false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be on or off; got ${JSON.stringify(value)}.`);
+}
+
 function integer(name: string, value: string | undefined, fallback: number, minimum: number, maximum: number): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
@@ -157,6 +166,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', environment.KEYWAY_USAGE_FLUSH_MS, 1000, 10, 600_000),
     usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
     usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('KEYWAY_USAGE_BUFFER_MAX'), 100_000, 1, 10_000_000),
+    usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('KEYWAY_USAGE_JOURNAL'), true),
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),

@@ -38,6 +38,11 @@ export async function startKeyway(dataDirectory: string, port: number, upstreams
     KEYWAY_LOG_LEVEL: logLevel,
   };
   for (const [provider, stubPort] of Object.entries(upstreams)) environment[`KEYWAY_${provider.toUpperCase()}_BASE_URL`] = `http://127.0.0.1:${stubPort}/v1`;
+  // Other KEYWAY_ settings of the bench's own environment reach Keyway (KEYWAY_USAGE_JOURNAL=off for
+  // an ablation, say); the bench's own settings above win.
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('KEYWAY_') && !name.startsWith('KEYWAY_BENCH_') && environment[name] === undefined && value !== undefined) environment[name] = value;
+  }
   const child = startPinned('keyway', PROXY_CORE, command, environment, join(dataDirectory, 'keyway.out'));
   const baseUrl = `http://127.0.0.1:${port}`;
   const notReady = await waitForHttp(`${baseUrl}/ready`, child, READY_TIMEOUT_MS);

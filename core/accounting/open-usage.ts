@@ -7,13 +7,15 @@ import type { Logger } from '../logger.ts';
 import { JOURNAL_DIRECTORY_NAME, UsageJournal } from './usage-journal.ts';
 import { UsageQueue, type UsageWriter } from './usage-queue.ts';
 
-type UsageConfig = Pick<GatewayConfig, 'dataDirectory' | 'usageFlushIntervalMs' | 'usageBatchSize' | 'usageBufferMax'>;
+type UsageConfig = Pick<GatewayConfig, 'dataDirectory' | 'usageFlushIntervalMs' | 'usageBatchSize' | 'usageBufferMax'> &
+  Partial<Pick<GatewayConfig, 'usageJournal'>>;
 
 export async function openUsageQueue(writer: UsageWriter, logger: Logger, config: UsageConfig): Promise<UsageQueue> {
   const directory = join(config.dataDirectory, JOURNAL_DIRECTORY_NAME);
   let journal: UsageJournal | undefined;
   try {
-    journal = UsageJournal.open(directory, logger);
+    if (config.usageJournal !== false) journal = UsageJournal.open(directory, logger);
+    else logger.warn('KEYWAY_USAGE_JOURNAL=off: usage rows are kept in memory until written; a crash can lose a flush interval of them');
   } catch (error) {
     // Serving without the journal keeps the gateway up; a crash can then lose a flush interval of rows.
     logger.error(

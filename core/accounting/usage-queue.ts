@@ -186,7 +186,7 @@ export class UsageQueue {
     for (const path of journal.leftovers()) {
       const contents = journal.read(path);
       unreadable += contents.unreadable;
-      const file: JournalFile = { path, fd: undefined };
+      const file: JournalFile = journal.existing(path);
       if (contents.rows.length === 0) {
         journal.remove(file);
         continue;
@@ -278,7 +278,7 @@ export class UsageQueue {
     let rows = segment.rows;
     if (rows === undefined) {
       if (segment.file === undefined || this.options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
-      rows = this.options.journal.read(segment.file.path).rows;
+      rows = this.options.journal.readSegment(segment.file).rows;
     }
     const replay = segment.replay;
     // From here on, a failure leaves doubt about what the store took.

@@ -10,7 +10,7 @@ import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
 import type { HealthMonitor } from '../routing/health/monitor.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
-import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
+import { scopeFor, trustForKey, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 import type { AttemptRecord, CallContext, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
 import type { FailureReason, RoutingOptions } from '../spec/vocabulary.ts';
 
@@ -206,11 +206,9 @@ async function attemptOnce<Value>(
       upstream: {},
       connectTimeoutMs: connectMs,
     };
-    const upstream = dependencies.upstream;
-    const callContext = call;
-    const value = await (upstream === undefined
-      ? run(adapter, callContext)
-      : withUpstreamScope({ policy: upstream, trust: trustForKey(callContext.credential.settings) }, () => run(adapter, callContext)));
+    // On the call context, not in an AsyncLocalStorage scope: entering one per attempt cost ~3% of throughput.
+    if (dependencies.upstream !== undefined) call.upstreamScope = scopeFor(dependencies.upstream, trustForKey(call.credential.settings));
+    const value = await run(adapter, call);
     firstByteTimer.cancel();
     const latencyMs = performance.now() - started;
     dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });

@@ -52,6 +52,11 @@ export interface CallContext {
   upstream: UpstreamInfo;
   /** Deadline for opening a connection to an upstream not used recently (see core/wire/connect-check.ts). */
   connectTimeoutMs?: number | undefined;
+  /**
+   * Set by the core: the upstream-address policy this call is held to (core/wire/upstream-policy.ts).
+   * The provider kit's postUpstream applies it; adapters only pass the context along.
+   */
+  upstreamScope?: unknown;
 }
 
 export interface EmbeddingsRequest {

@@ -6,7 +6,7 @@ import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { FailureReason } from '../spec/vocabulary.ts';
-import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamVerdict } from './upstream-policy.ts';
+import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
 export function resolveBaseUrl(credential: ProviderCredential, environmentBaseUrl: string | undefined, defaultBaseUrl: string): string {
@@ -132,8 +132,13 @@ const ANONYMOUS_VIA = `${VIA_PROTOCOL} ${VIA_PSEUDONYM}`;
  * call (core/wire/upstream-policy.ts), and the headers with Keyway's `Via` marker added. Outside a
  * scope (an adapter called directly, as in unit tests) only the marker is added.
  */
-function admitUpstream(url: string, headers: Record<string, string>, provider: string): Record<string, string> | Promise<Record<string, string>> {
-  const scope = currentUpstreamScope();
+function admitUpstream(
+  url: string,
+  headers: Record<string, string>,
+  provider: string,
+  given?: unknown,
+): Record<string, string> | Promise<Record<string, string>> {
+  const scope = (given as UpstreamScope | undefined) ?? currentUpstreamScope();
   const marked = { ...headers, via: scope?.policy.via ?? ANONYMOUS_VIA };
   if (scope === undefined) return marked;
   const verdict = scope.policy.check(url, scope.trust);
@@ -186,7 +191,7 @@ export async function postUpstream(
   provider: string,
   classify: (status: number, body: string, headers: Headers) => KeywayError,
 ): Promise<Response> {
-  const admission = admitUpstream(call.url, call.headers, provider);
+  const admission = admitUpstream(call.url, call.headers, provider, context.upstreamScope);
   const headers = admission instanceof Promise ? await admission : admission;
   let response: Response;
   try {

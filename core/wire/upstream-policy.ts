@@ -387,6 +387,8 @@ export class UpstreamPolicy {
   private readonly resolutions: LRUCache<string, string[]>;
   /** Lookups under way: concurrent checks of one name share one. */
   private readonly lookups = new Map<string, Promise<string[]>>();
+  /** `trust\0url` → a verdict reached without DNS (operator URLs, IP literals). */
+  private readonly verdicts = new Map<string, UpstreamVerdict>();
   private localAddressList: IpAddress[] | undefined;
   private readonly localAddressSource: readonly string[] | undefined;
 
@@ -403,6 +405,7 @@ export class UpstreamPolicy {
   /** Keyway listens on this port: no upstream on this machine may use it. */
   listening(port: number): void {
     this.ownPorts.add(port);
+    this.verdicts.clear();
   }
 
   /** This machine's addresses (computed once). */
@@ -437,6 +440,28 @@ export class UpstreamPolicy {
    * IP literal, a cached host); otherwise resolves the host and checks every address it has.
    */
   check(target: string | URL, trust: UpstreamTrust): UpstreamVerdict | Promise<UpstreamVerdict> {
+    // Verdicts that need no DNS depend only on the URL, the lists and Keyway's ports: remembered, so
+    // the hot path parses each upstream URL once rather than on every call.
+    const remembered = typeof target === 'string' ? this.verdicts.get(`${trust}\u0000${target}`) : undefined;
+    if (remembered !== undefined) return remembered;
+    const verdict = this.checkUncached(target, trust);
+    if (typeof target === 'string' && !(verdict instanceof Promise) && this.decidedWithoutDns(target, trust)) {
+      if (this.verdicts.size >= 1000) this.verdicts.clear();
+      this.verdicts.set(`${trust}\u0000${target}`, verdict);
+    }
+    return verdict;
+  }
+
+  private decidedWithoutDns(target: string, trust: UpstreamTrust): boolean {
+    if (trust === 'operator') return true;
+    try {
+      return parseIp(normaliseHost(new URL(target).hostname)) !== undefined;
+    } catch {
+      return true;
+    }
+  }
+
+  private checkUncached(target: string | URL, trust: UpstreamTrust): UpstreamVerdict | Promise<UpstreamVerdict> {
     let url: URL;
     try {
       url = typeof target === 'string' ? new URL(target) : target;
@@ -538,6 +563,18 @@ export interface UpstreamScope {
 }
 
 const scopes = new AsyncLocalStorage<UpstreamScope>();
+
+const scopesByPolicy = new WeakMap<UpstreamPolicy, Record<UpstreamTrust, UpstreamScope>>();
+
+/** The scope of a policy and trust level: one object each, so attaching it to a call allocates nothing. */
+export function scopeFor(policy: UpstreamPolicy, trust: UpstreamTrust): UpstreamScope {
+  let scopes = scopesByPolicy.get(policy);
+  if (scopes === undefined) {
+    scopes = { key: { policy, trust: 'key' }, operator: { policy, trust: 'operator' } };
+    scopesByPolicy.set(policy, scopes);
+  }
+  return scopes[trust];
+}
 
 export function withUpstreamScope<Value>(scope: UpstreamScope | undefined, run: () => Value): Value {
   return scope === undefined ? run() : scopes.run(scope, run);

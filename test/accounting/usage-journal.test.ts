@@ -94,7 +94,9 @@ function crash(journal: UsageJournal): void {
 const journalFiles = (): string[] => (existsSync(directory) ? readdirSync(directory).filter((name) => name.endsWith('.jsonl')) : []);
 const journalLines = (): string[] =>
   journalFiles().flatMap((name) =>
+    // A chunk is its lines, then zero bytes up to its fixed size.
     readFileSync(join(directory, name), 'utf8')
+      .replace(/\0+$/, '')
       .split('\n')
       .filter((line) => line.length > 0),
   );
@@ -305,3 +307,18 @@ function mkdirFor(path: string): string {
   UsageJournal.open(path, logger).close();
   return path;
 }
+
+describe('mapped chunks', () => {
+  test('a segment larger than one chunk continues in the next, and every row reads back', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store);
+    // Rows of ~20 KB: a 2 MiB chunk holds about a hundred, so 250 rows need three chunks.
+    const big = (index: number): UsageRecord => ({ ...row(index), requestedModel: 'm'.repeat(20_000) });
+    for (let index = 0; index < 250; index++) queue.enqueue(big(index));
+    expect(journalFiles().length).toBeGreaterThanOrEqual(3);
+    expect(journalLines().length).toBe(250);
+    await queue.flush();
+    expect(store.rows.length).toBe(250);
+    expect(journalFiles()).toEqual([]);
+  });
+});
