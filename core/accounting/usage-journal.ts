@@ -25,7 +25,8 @@
 // this process's own (a restart in a container reuses pids) under another instance id. Two gateways
 // in different pid namespaces (containers) must not share one data directory.
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
@@ -49,17 +50,22 @@ export interface JournalFile {
   offset: number;
 }
 
-/** Creates a zero-filled chunk file and maps it shared. */
-function mapChunk(path: string): Buffer {
+/** Creates a zero-filled chunk file, on the request thread: only when no spare chunk is ready. */
+function zeroFillNow(path: string): void {
   const fd = openSync(path, 'wx', 0o600);
   try {
     for (let written = 0; written < CHUNK_BYTES; written += ZEROS.byteLength) writeSync(fd, ZEROS);
   } finally {
     closeSync(fd);
   }
+}
+
+function mapShared(path: string): Buffer {
   const map = Bun.mmap(path, { shared: true });
   return Buffer.from(map.buffer, map.byteOffset, map.byteLength);
 }
+
+const SPARE_PATTERN = /^spare-([a-z0-9]+)-\d+\.tmp$/;
 
 export interface JournalContents {
   rows: UsageRecord[];
@@ -88,6 +94,10 @@ export class UsageJournal {
     .toString(36)
     .padStart(4, '0')}`;
   private sequence = 0;
+  /** A zero-filled chunk made in the background, ready to be renamed into place. */
+  private spare: string | undefined;
+  private spareSequence = 0;
+  private preparing = false;
   private closed = false;
 
   private constructor(
@@ -95,6 +105,7 @@ export class UsageJournal {
     private readonly logger: Logger,
   ) {
     liveInstances.add(this.instance);
+    this.removeDeadSpares();
   }
 
   /** Creates the directory if needed; throws when it cannot be created. */
@@ -124,7 +135,7 @@ export class UsageJournal {
     const line = `${JSON.stringify(row)}\n`;
     if (file.map === undefined || !this.tryCopy(file, line)) {
       const chunkPath = file.chunks.length === 0 ? file.path : file.path.replace(/\.jsonl$/, `.${file.chunks.length}.jsonl`);
-      file.map = mapChunk(chunkPath);
+      file.map = this.newChunk(chunkPath);
       file.chunks.push(chunkPath);
       file.offset = 0;
       if (!this.tryCopy(file, line)) throw new Error(`a usage row of ${line.length} characters does not fit a journal chunk`);
@@ -219,10 +230,77 @@ export class UsageJournal {
     return files;
   }
 
+  /**
+   * A chunk at `path`: the spare one when it is ready (a rename), else zero-filled right now. Zero-
+   * filling 2 MiB takes ~1 ms; done on the request thread each time, it showed in the p99 latency.
+   */
+  private newChunk(path: string): Buffer {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare !== undefined) {
+      try {
+        renameSync(spare, path);
+        this.prepareSpare();
+        return mapShared(path);
+      } catch {
+        // Fall through: make one now.
+      }
+    }
+    zeroFillNow(path);
+    this.prepareSpare();
+    return mapShared(path);
+  }
+
+  /** Zero-fills the next chunk off the request thread (the file system's worker threads). */
+  private prepareSpare(): void {
+    if (this.preparing || this.closed) return;
+    this.preparing = true;
+    this.spareSequence += 1;
+    const path = join(this.directory, `spare-${this.instance}-${this.spareSequence}.tmp`);
+    writeFile(path, new Uint8Array(CHUNK_BYTES), { mode: 0o600, flag: 'wx' })
+      .then(() => {
+        if (this.closed) unlinkSync(path);
+        else this.spare = path;
+      })
+      .catch((error: unknown) =>
+        this.logger.warn({ error: (error as Error).message }, 'could not prepare a usage journal chunk; the next one is made when needed'),
+      )
+      .finally(() => {
+        this.preparing = false;
+      });
+  }
+
+  /** Spare chunks left by processes that are gone hold no rows: removed. */
+  private removeDeadSpares(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.directory);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const match = SPARE_PATTERN.exec(name);
+      if (match === null || liveInstances.has(match[1] as string)) continue;
+      try {
+        unlinkSync(join(this.directory, name));
+      } catch {
+        // Someone else removed it.
+      }
+    }
+  }
+
   /** This process no longer writes here; what is left may be replayed by the next start. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     liveInstances.delete(this.instance);
+    if (this.spare !== undefined) {
+      try {
+        unlinkSync(this.spare);
+      } catch {
+        // Already gone.
+      }
+      this.spare = undefined;
+    }
   }
 }
