@@ -2,7 +2,7 @@
 // booked twice, and the in-memory buffer bounded while the store is down.
 
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
-import { existsSync, statSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageJournal } from '../../core/accounting/usage-journal.ts';
@@ -307,43 +307,3 @@ function mkdirFor(path: string): string {
   UsageJournal.open(path, logger).close();
   return path;
 }
-
-describe('mapped chunks', () => {
-  test('a segment larger than one chunk continues in the next, and every row reads back', async () => {
-    const store = new FakeStore();
-    const { queue } = openQueue(store);
-    // Rows of ~20 KB: a 2 MiB chunk holds about a hundred, so 250 rows need three chunks.
-    const big = (index: number): UsageRecord => ({ ...row(index), requestedModel: 'm'.repeat(20_000) });
-    for (let index = 0; index < 250; index++) queue.enqueue(big(index));
-    expect(journalFiles().length).toBeGreaterThanOrEqual(3);
-    expect(journalLines().length).toBe(250);
-    await queue.flush();
-    expect(store.rows.length).toBe(250);
-    expect(journalFiles()).toEqual([]);
-  });
-});
-
-describe('spare chunks', () => {
-  const spares = (): string[] => readdirSync(directory).filter((name) => name.startsWith('spare-'));
-
-  test('the next chunk is zero-filled in the background and renamed into place when needed; close removes it', async () => {
-    const { queue, journal } = openQueue(new FakeStore());
-    queue.enqueue(row(1));
-    // The first chunk was made on the spot; the next one is prepared off the request thread.
-    const ready = () => spares().some((name) => statSync(join(directory, name)).size === 2 * 1024 * 1024);
-    for (let waited = 0; waited < 2_000 && !ready(); waited += 10) await Bun.sleep(10);
-    // The file is full before the write's promise settles; give that a moment too.
-    await Bun.sleep(20);
-    const [spare] = spares();
-    expect(spare).toBeDefined();
-    const big = (index: number): UsageRecord => ({ ...row(index), requestedModel: 'm'.repeat(20_000) });
-    for (let index = 0; index < 120; index++) queue.enqueue(big(index));
-    // The spare became the segment's second chunk: its name is gone, and a new spare is on its way.
-    expect(spares()).not.toContain(spare as string);
-    expect(journalFiles().length).toBe(2);
-    journal.close();
-    // A spare still being written when the journal closes is removed once its write finishes.
-    for (let waited = 0; waited < 2_000 && spares().length > 0; waited += 10) await Bun.sleep(10);
-    expect(spares()).toEqual([]);
-  });
-});
