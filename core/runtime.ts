@@ -155,6 +155,19 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   bind({
     store,
     counters,
+    pricing: {
+      price(provider, model) {
+        const info = catalog.get(provider, model);
+        return info === undefined
+          ? undefined
+          : {
+              inputPerToken: info.inputCostPerToken,
+              outputPerToken: info.outputCostPerToken,
+              maxOutputTokens: info.maxOutputTokens,
+              maxInputTokens: info.maxInputTokens,
+            };
+      },
+    },
     snapshot: {
       get current() {
         return snapshots.current;

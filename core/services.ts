@@ -7,7 +7,8 @@ import { fieldName, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
-import type { AlertService, AuthService, Clock, InferenceService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import type { AlertService, AuthService, Clock, InferenceService, PricingService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import type { Counters } from './spec/counters.ts';
 import type { Store } from './spec/store.ts';
 import * as providerKit from './wire/provider-kit.ts';
@@ -20,6 +21,7 @@ export interface RuntimeServices {
   inference: InferenceService;
   auth: AuthService;
   alerts: AlertService;
+  pricing: PricingService;
 }
 
 export interface ServiceBase {
@@ -104,6 +106,10 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     get alerts() {
       return part('alerts');
     },
+    get pricing() {
+      return part('pricing');
+    },
+    credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };
   return {
     services,

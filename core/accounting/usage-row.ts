@@ -9,7 +9,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     requestId: context.requestId,
     accountId: context.principal.accountId,
     gatewayKeyId: context.principal.keyId,
-    teamId: context.principal.teamId ?? null,
+    teamId: context.teamId ?? null,
     projectTag: context.projectTag ?? null,
     endpoint: context.endpoint,
     provider: context.served?.provider ?? null,

@@ -15,13 +15,52 @@ export const KeyBodySchema = Type.Object({
       description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
     }),
   ),
+  environment: Type.Optional(
+    Type.String({
+      pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
+      description: 'the environment the key belongs to (production, staging…): lowercase letters, digits, - and _',
+    }),
+  ),
+  allowed_ips: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, description: 'an address or a CIDR range' }), { maxItems: 256 })),
+  requests_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+  tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000_000 })),
 });
 
-async function createKey(runtime: Runtime, accountId: string, role: PrincipalRole, name: string): Promise<Record<string, unknown>> {
+/** The governance settings a key carries (policies read them from the snapshot). */
+function keySettings(body: Record<string, unknown>): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const name of ['environment', 'allowed_ips', 'requests_per_minute', 'tokens_per_minute']) if (body[name] !== undefined) settings[name] = body[name];
+  return settings;
+}
+
+async function createKey(
+  runtime: Runtime,
+  accountId: string,
+  role: PrincipalRole,
+  name: string,
+  settings: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
   const key = generateGatewayKey('ak');
-  const row = await runtime.store.insertGatewayKey({ id: randomId('key'), accountId, role, name, keyHash: hashGatewayKey(key), maskedKey: maskKey(key) });
+  const row = await runtime.store.insertGatewayKey({
+    id: randomId('key'),
+    accountId,
+    role,
+    name,
+    keyHash: hashGatewayKey(key),
+    maskedKey: maskKey(key),
+    settings,
+  });
   await runtime.snapshots.refresh();
-  return { id: row.id, name: row.name, role: row.role, account_id: accountId, masked_key: row.maskedKey, created_at: row.createdAt, api_key: key };
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    account_id: accountId,
+    masked_key: row.maskedKey,
+    ...row.settings,
+    created_at: row.createdAt,
+    api_key: key,
+  };
 }
 
 export const accountRoutes = {
@@ -37,13 +76,21 @@ export const accountRoutes = {
   }),
   createKey: guarded('admin', async (runtime, request, principal) => {
     const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
-    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key'), 201);
+    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettings(body)), 201);
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
     const rows = await runtime.store.listActiveGatewayKeys();
     const keys = rows
       .filter((row) => row.accountId === principal.accountId && row.role !== 'operator')
-      .map((row) => ({ id: row.id, name: row.name, role: row.role, masked_key: row.maskedKey, team_id: row.teamId, created_at: row.createdAt }));
+      .map((row) => ({
+        id: row.id,
+        name: row.name,
+        role: row.role,
+        masked_key: row.maskedKey,
+        team_id: row.teamId,
+        ...row.settings,
+        created_at: row.createdAt,
+      }));
     return json({ keys });
   }),
   revokeKey: guarded('admin', async (runtime, _request, principal, parameters) => {

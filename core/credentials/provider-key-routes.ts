@@ -39,6 +39,12 @@ const ProviderEntrySchema = Type.Object({
     Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),
   ),
   settings: Type.Optional(SettingsSchema),
+  environment: Type.Optional(
+    Type.String({
+      pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
+      description: 'the environment the key serves (production, staging…); a gateway key of one environment never uses a provider key of another',
+    }),
+  ),
   weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: "The key's share of traffic among its provider's keys" })),
 });
 
@@ -153,7 +159,8 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       maskedKey: maskKey(entry.api_key),
       fingerprint: print,
       organizationId: entry.organization_id ?? null,
-      settings: entry.settings ?? {},
+      // Kept with the settings, so routing and policies read it from the snapshot like any key setting.
+      settings: entry.environment === undefined ? (entry.settings ?? {}) : { ...entry.settings, environment: entry.environment },
       status: 'active',
       weight: entry.weight ?? 1,
     });

@@ -137,6 +137,8 @@ export class ConfigSnapshots {
         accountId: row.accountId,
         teamId: row.teamId ?? undefined,
         byokAccess: row.byokAccess,
+        environment: typeof row.settings.environment === 'string' ? row.settings.environment : undefined,
+        settings: row.settings,
       });
     }
     if (this.operatorKeyHash !== undefined) {
@@ -146,6 +148,8 @@ export class ConfigSnapshots {
         accountId: DEFAULT_ACCOUNT_ID,
         teamId: undefined,
         byokAccess: true,
+        environment: undefined,
+        settings: {},
       });
     }
     const accountKeys = new Map<string, Map<string, KeyListing[]>>();

@@ -31,6 +31,7 @@ export function createRequestContext(
     endpoint,
     headers: request.headers,
     principal,
+    teamId: principal.teamId,
     request: body,
     projectTag: request.headers.get('x-project-tag') ?? undefined,
     keys: undefined,

@@ -51,6 +51,11 @@ export interface RequestContext {
   headers: Headers;
   clientIp: string | undefined;
   principal: Principal;
+  /**
+   * The team the request acts for: a member key's own team, or the team an account admin names with
+   * `X-Team-ID` (set by the teams plugin once it checked the team is the account's).
+   */
+  teamId: string | undefined;
   /** The request in Keyway's vocabulary, parsed and translated before the `auth` hooks run. */
   request: ChatRequest;
   projectTag: string | undefined;

@@ -131,6 +131,8 @@ export type {
 } from './provider.ts';
 export type {
   AlertService,
+  CredentialKit,
+  PricingService,
   AuthService,
   Clock,
   ErrorKit,

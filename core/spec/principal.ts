@@ -11,4 +11,8 @@ export interface Principal {
   teamId: string | undefined;
   /** Whether the key may spend BYOK provider keys (members may be read-only). */
   byokAccess: boolean;
+  /** The key's environment (`production`, `staging`…): it uses only provider keys of the same one. */
+  environment: string | undefined;
+  /** The key's own governance settings (`allowed_ips`, `requests_per_minute`, `tokens_per_minute`…). */
+  settings: Readonly<Record<string, unknown>>;
 }

@@ -89,6 +89,25 @@ export interface SnapshotService {
   refresh(): Promise<void>;
 }
 
+/** Gateway-key material, for plugins that issue keys (team member keys): hashes stored, keys shown once. */
+export interface CredentialKit {
+  /** A new gateway key: `kw_<kind>_` and 40 random base62 characters. */
+  generateGatewayKey(kind: 'op' | 'ak' | 'mk'): string;
+  /** What the store keeps and authentication compares. */
+  hashGatewayKey(key: string): string;
+  maskKey(key: string): string;
+  randomId(prefix: string): string;
+}
+
+/** List prices from the shipped catalog (with the loaded providers' aliases). */
+export interface PricingService {
+  /** USD per token and the model's output-token limit, or undefined when the model is unpriced. */
+  price(
+    provider: string,
+    model: string,
+  ): { inputPerToken: number; outputPerToken: number; maxOutputTokens: number | undefined; maxInputTokens: number | undefined } | undefined;
+}
+
 export interface AlertService {
   /** Delivers an event to each of its targets through the first channel that accepts it. */
   fire(event: AlertEvent): Promise<AlertDelivery[]>;
@@ -104,6 +123,7 @@ export interface Services {
   errors: ErrorKit;
   providerKit: ProviderKit;
   http: HttpKit;
+  credentials: CredentialKit;
   /** Available once the gateway has started (in routes, hooks and jobs), not during `setup`. */
   readonly store: Store;
   readonly counters: Counters;
@@ -111,4 +131,5 @@ export interface Services {
   readonly inference: InferenceService;
   readonly auth: AuthService;
   readonly alerts: AlertService;
+  readonly pricing: PricingService;
 }

@@ -23,6 +23,8 @@ export interface GatewayKeyRecord {
   maskedKey: string;
   teamId: string | null;
   byokAccess: boolean;
+  /** Per-key governance read by policies: `environment`, `allowed_ips`, `requests_per_minute`, `tokens_per_minute`. */
+  settings: Record<string, unknown>;
   createdAt: string;
   revokedAt: string | null;
 }
@@ -36,6 +38,7 @@ export interface NewGatewayKey {
   maskedKey: string;
   teamId?: string | null;
   byokAccess?: boolean;
+  settings?: Record<string, unknown>;
 }
 
 /** A provider key as stored: the secret only as a crypto backend's ciphertext. */

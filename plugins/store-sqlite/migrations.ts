@@ -97,4 +97,9 @@ export const MIGRATIONS: Migration[] = [
     id: '0004_usage_estimated',
     statements: [`ALTER TABLE usage_records ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0`],
   },
+  {
+    // Per-key governance (environment, allowed_ips, rate limits) as JSON: policies read it from the snapshot.
+    id: '0005_gateway_key_settings',
+    statements: [`ALTER TABLE gateway_keys ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'`],
+  },
 ];

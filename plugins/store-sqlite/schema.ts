@@ -20,6 +20,8 @@ export const gatewayKeys = sqliteTable(
     maskedKey: text('masked_key').notNull(),
     teamId: text('team_id'),
     byokAccess: integer('byok_access').notNull().default(1),
+    /** JSON: environment, allowed_ips, rate limits. */
+    settings: text('settings').notNull().default('{}'),
     createdAt: text('created_at').notNull(),
     revokedAt: text('revoked_at'),
   },

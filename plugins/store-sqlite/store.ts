@@ -36,7 +36,12 @@ function parseJsonObject(text: string): Record<string, unknown> {
 
 const toAccount = (row: AccountRow): AccountRecord => ({ id: row.id, name: row.name, createdAt: row.createdAt, settings: parseJsonObject(row.settings) });
 
-const toGatewayKey = (row: GatewayKeyRow): GatewayKeyRecord => ({ ...row, role: row.role as PrincipalRole, byokAccess: row.byokAccess === 1 });
+const toGatewayKey = (row: GatewayKeyRow): GatewayKeyRecord => ({
+  ...row,
+  role: row.role as PrincipalRole,
+  byokAccess: row.byokAccess === 1,
+  settings: parseJsonObject(row.settings),
+});
 
 const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({
   ...row,
@@ -149,6 +154,7 @@ export class SqliteStore implements Store {
       maskedKey: key.maskedKey,
       teamId: key.teamId ?? null,
       byokAccess: key.byokAccess === false ? 0 : 1,
+      settings: JSON.stringify(key.settings ?? {}),
       createdAt: now(),
       revokedAt: null,
     };

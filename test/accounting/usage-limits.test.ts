@@ -67,7 +67,7 @@ describe('the account stage', () => {
     const context = createRequestContext(
       requestId,
       new Request('http://keyway.test/v1/chat/completions'),
-      { keyId: 'key_test', role: 'admin', accountId: 'default', teamId: undefined, byokAccess: true },
+      { keyId: 'key_test', role: 'admin', accountId: 'default', teamId: undefined, byokAccess: true, environment: undefined, settings: {} },
       'chat',
       () => undefined,
       { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },

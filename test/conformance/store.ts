@@ -223,7 +223,14 @@ function describeGatewayKeys(openStore: OpenStore): void {
 
     test('insert returns the record with defaults; listActiveGatewayKeys includes it', async () => {
       const inserted = await store().insertGatewayKey(gatewayKey('gk_1', 'acc_a'));
-      expect(inserted).toEqual({ ...gatewayKey('gk_1', 'acc_a'), teamId: null, byokAccess: true, createdAt: expect.any(String), revokedAt: null });
+      expect(inserted).toEqual({
+        ...gatewayKey('gk_1', 'acc_a'),
+        teamId: null,
+        byokAccess: true,
+        settings: {},
+        createdAt: expect.any(String),
+        revokedAt: null,
+      });
       const explicit = await store().insertGatewayKey({ ...gatewayKey('gk_2', 'acc_a', 'viewer'), teamId: 'team_x', byokAccess: false, name: HOSTILE_TEXT });
       expect(explicit).toMatchObject({ teamId: 'team_x', byokAccess: false, name: HOSTILE_TEXT });
       const active = await store().listActiveGatewayKeys();

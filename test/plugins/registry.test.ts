@@ -51,7 +51,15 @@ function fakeProvider(name: string): ProviderAdapter {
 }
 
 function requestContext(): RequestContext {
-  const principal = { keyId: 'key_test', role: 'admin' as const, accountId: 'default', teamId: undefined, byokAccess: true };
+  const principal = {
+    keyId: 'key_test',
+    role: 'admin' as const,
+    accountId: 'default',
+    teamId: undefined,
+    byokAccess: true,
+    environment: undefined,
+    settings: {},
+  };
   return createRequestContext('req_test', new Request('http://localhost/'), principal, 'chat', () => undefined, { model: 'gpt-4o-mini', messages: [] });
 }
 
