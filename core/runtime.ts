@@ -2,6 +2,7 @@
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
 import { Accountant } from './accounting/account.ts';
+import { estimatePromptTokens } from './accounting/token-estimate.ts';
 import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
 import { catalogFor, type ModelCatalog } from './catalog/catalog.ts';
@@ -156,6 +157,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     store,
     counters,
     pricing: {
+      estimatePromptTokens,
       price(provider, model) {
         const info = catalog.get(provider, model);
         return info === undefined

@@ -155,6 +155,8 @@ export type {
   StoreDriver,
   StoredProviderKey,
   UsageRecord,
+  UsageSummaryFilter,
+  UsageSummaryRow,
 } from './store.ts';
 export type { ModelResolution, ResolvedKeys, RouteCandidate, RoutePlanInput, RoutingStrategy } from './strategy.ts';
 export type { ChatRequest, ChatResult, StreamPart, Usage } from './vocabulary.ts';

@@ -15,7 +15,7 @@ import type { Counters } from './counters.ts';
 import type { Dialect, InboundOperation } from './dialect.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { Store } from './store.ts';
-import type { ErrorDescriptor } from './vocabulary.ts';
+import type { ChatRequest, ErrorDescriptor } from './vocabulary.ts';
 
 export interface Clock {
   now(): number;
@@ -101,6 +101,11 @@ export interface CredentialKit {
 
 /** List prices from the shipped catalog (with the loaded providers' aliases). */
 export interface PricingService {
+  /**
+   * The prompt's tokens, counted so that the count can only exceed what a provider's tokenizer reports
+   * for ordinary text (core/accounting/token-estimate.ts): for budget reservations.
+   */
+  estimatePromptTokens(request: ChatRequest): number;
   /** USD per token and the model's output-token limit, or undefined when the model is unpriced. */
   price(
     provider: string,

@@ -102,6 +102,24 @@ export interface UsageKey {
   createdAt: string;
 }
 
+export interface UsageSummaryFilter {
+  accountId: string;
+  from: string;
+  to: string;
+  gatewayKeyId?: string;
+  teamId?: string;
+}
+
+export interface UsageSummaryRow {
+  provider: string | null;
+  model: string | null;
+  teamId: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
 /** A forward-only schema change, in one store dialect's SQL. */
 export interface Migration {
   id: string;
@@ -154,6 +172,8 @@ export interface Store {
   /** One batch, all or none: a failed write leaves nothing behind, so a retry cannot double count. */
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
+  /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */
+  summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]>;
   /**
    * Optional: the keys of the booked rows whose request id is one of these, so the journal replay at
    * start books no row twice. A store without it is read with `listUsage`, account by account.

@@ -14,6 +14,8 @@ import type {
   StoredProviderKey,
   UsageKey,
   UsageRecord,
+  UsageSummaryFilter,
+  UsageSummaryRow,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
@@ -230,6 +232,33 @@ export class SqliteStore implements Store {
       USAGE_COLUMN_NAMES,
       rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row))),
     );
+  }
+
+  async summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]> {
+    const conditions = ['account_id = ?', 'created_at >= ?', 'created_at < ?'];
+    const parameters: Array<string | number> = [filter.accountId, filter.from, filter.to];
+    if (filter.gatewayKeyId !== undefined) {
+      conditions.push('gateway_key_id = ?');
+      parameters.push(filter.gatewayKeyId);
+    }
+    if (filter.teamId !== undefined) {
+      conditions.push('team_id = ?');
+      parameters.push(filter.teamId);
+    }
+    const rows = await this.storage.queryRows(
+      `SELECT provider, model, team_id, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd
+       FROM usage_records WHERE ${conditions.join(' AND ')} GROUP BY provider, model, team_id ORDER BY provider, model, team_id`,
+      parameters,
+    );
+    return rows.map((row) => ({
+      provider: (row.provider as string | null) ?? null,
+      model: (row.model as string | null) ?? null,
+      teamId: (row.team_id as string | null) ?? null,
+      requests: Number(row.requests),
+      inputTokens: Number(row.input_tokens ?? 0),
+      outputTokens: Number(row.output_tokens ?? 0),
+      costUsd: Number(row.cost_usd ?? 0),
+    }));
   }
 
   async listUsage(accountId: string): Promise<UsageRecord[]> {
