@@ -7,8 +7,10 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { run } from 'mitata';
 import { registerAuthBenches } from './micro/auth.ts';
+import { registerContentScanBenches } from './micro/content-scan.ts';
 import { buildWorld } from './micro/fixtures/world.ts';
 import { registerKeyResolveBenches } from './micro/key-resolve.ts';
+import { registerPolicyBenches } from './micro/policies.ts';
 import { printSummary } from './micro/report.ts';
 import { registerRequestBuildBenches } from './micro/request-build.ts';
 import { registerResponseEncodeBenches } from './micro/response-encode.ts';
@@ -47,6 +49,8 @@ registerStreamBenches();
 registerStreamProviderBenches(streamProviderCases);
 registerUsageBenches(world);
 registerUsageJournalBenches(world);
+registerContentScanBenches();
+await registerPolicyBenches();
 
 const { benchmarks } = await run(filter === undefined ? {} : { filter });
 const verdict = printSummary(benchmarks);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseUpstreamList } from './wire/upstream-policy.ts';
+import { parseCidr, parseUpstreamList } from './wire/upstream-policy.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 
@@ -43,6 +43,11 @@ export interface GatewayConfig {
   upstreamAllow: string[];
   /** The same, refused for a key's base_url whatever else allows it (`KEYWAY_UPSTREAM_DENY`). */
   upstreamDeny: string[];
+  /**
+   * Addresses and CIDR ranges of the reverse proxies in front of Keyway (`KEYWAY_TRUSTED_PROXIES`): only
+   * a request whose socket address is one of them has its client address read from `X-Forwarded-For`.
+   */
+  trustedProxies: string[];
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
   env: Record<string, string | undefined>;
 }
@@ -65,6 +70,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   pluginPaths: 'KEYWAY_PLUGINS',
   upstreamAllow: 'KEYWAY_UPSTREAM_ALLOW',
   upstreamDeny: 'KEYWAY_UPSTREAM_DENY',
+  trustedProxies: 'KEYWAY_TRUSTED_PROXIES',
   logLevel: 'KEYWAY_LOG_LEVEL',
 };
 
@@ -102,6 +108,22 @@ function upstreamList(key: 'upstreamAllow' | 'upstreamDeny', text: string | unde
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
+}
+
+/** `KEYWAY_TRUSTED_PROXIES`: every entry an address or CIDR range, checked now so a typo stops the start. */
+function trustedProxyList(text: string | undefined): string[] {
+  const entries = (text ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  for (const entry of entries) {
+    try {
+      parseCidr(entry);
+    } catch (error) {
+      throw new ConfigError(`KEYWAY_TRUSTED_PROXIES: ${(error as Error).message}.`);
+    }
+  }
+  return entries;
 }
 
 function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
@@ -188,6 +210,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS'), 10_000, 1, 3_600_000),
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
+    trustedProxies: trustedProxyList(value('trustedProxies')),
     env: merged,
   };
 }

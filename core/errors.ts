@@ -32,6 +32,10 @@ export const ERROR_TABLE = {
   /** The upstream address policy (core/wire/upstream-policy.ts) refused the address: never a provider failure. */
   upstream_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
   approval_required: { status: 403, type: 'permission_error', template: '{detail}' },
+  /** A provider-hosted tool (web search, code execution, a remote MCP server) the team may not use. */
+  tool_not_allowed: { status: 403, type: 'permission_error', template: '{detail}' },
+  /** A team with a budget asked for a model that has no price: its worst case cannot be reserved. */
+  model_unpriced: { status: 403, type: 'permission_error', template: '{detail}' },
   not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   model_not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', template: 'Method {method} is not allowed on {path}.' },

@@ -16,6 +16,16 @@ import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
 import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
+import { teamsPlugin } from './teams/index.ts';
+import { environmentPolicy } from '../policies/environment/index.ts';
+import { hostedToolsPolicy } from '../policies/hosted-tools/index.ts';
+import { ipAllowlistPolicy } from '../policies/ip-allowlist/index.ts';
+import { projectTagsPolicy } from '../policies/project-tags/index.ts';
+import { providerAccessPolicy } from '../policies/provider-access/index.ts';
+import { approvalsPolicyPlugin } from '../policies/approvals/index.ts';
+import { costCapPolicyPlugin } from '../policies/cost-cap/index.ts';
+import { contentBlockingPlugin } from '../policies/content-blocking/index.ts';
+import { rateLimitsPlugin } from '../policies/rate-limits/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -31,6 +41,16 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   fallbackChainStrategyPlugin as PluginDefinition,
   costOptimizedStrategyPlugin as PluginDefinition,
   anthropicMessagesPlugin as PluginDefinition,
+  teamsPlugin as PluginDefinition,
+  ipAllowlistPolicy as PluginDefinition,
+  projectTagsPolicy as PluginDefinition,
+  hostedToolsPolicy as PluginDefinition,
+  environmentPolicy as PluginDefinition,
+  providerAccessPolicy as PluginDefinition,
+  approvalsPolicyPlugin as PluginDefinition,
+  costCapPolicyPlugin as PluginDefinition,
+  contentBlockingPlugin,
+  rateLimitsPlugin,
 ];
 
 export function builtinPlugins(): PluginSource[] {

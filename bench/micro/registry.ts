@@ -3,7 +3,7 @@
 
 import { bench } from 'mitata';
 
-export type TargetName = 'route' | 'translation' | 'journal';
+export type TargetName = 'route' | 'translation' | 'journal' | 'contentScan';
 
 export interface Target {
   label: string;
@@ -14,6 +14,7 @@ export const TARGETS: Record<TargetName, Target> = {
   route: { label: 'route ≤ 5 µs', nanoseconds: 5_000 },
   translation: { label: 'translation ≤ 50 µs', nanoseconds: 50_000 },
   journal: { label: 'journal ≤ 5 µs', nanoseconds: 5_000 },
+  contentScan: { label: 'content scan 10 KB ≤ 50 µs', nanoseconds: 50_000 },
 };
 
 const targetsByBench = new Map<string, Target>();

@@ -7,6 +7,7 @@ import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition } from '../spec/plugin.ts';
+import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
 import { withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
@@ -23,7 +24,8 @@ import { createReadiness } from './readiness.ts';
  */
 export function createApp(runtime: Runtime): Elysia {
   let server: import('bun').Server<unknown> | null = null;
-  const clientAddress: ClientAddress = (request) => server?.requestIP(request)?.address;
+  const resolveClientAddress = createClientAddressResolver(runtime.config.trustedProxies ?? []);
+  const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
   const readiness = createReadiness(runtime);
   const none = { parse: 'none' } as const;
   const app = new Elysia()

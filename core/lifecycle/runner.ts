@@ -124,7 +124,12 @@ export class LifecycleRunner {
     const { hooks, router } = this.dependencies;
     router.route(context);
     const route = runHooks(hooks, 'route', context);
-    if (route !== undefined) return route.then(() => runHooks(hooks, 'call', context));
+    if (route !== undefined)
+      return route.then(() => {
+        router.requireCandidates(context);
+        return runHooks(hooks, 'call', context);
+      });
+    router.requireCandidates(context);
     return runHooks(hooks, 'call', context);
   }
 

@@ -157,7 +157,14 @@ export class Router {
       platformMarkupPercent:
         (this.dependencies.snapshots.current.platformSettings.platform_markup_percent as number | undefined) ?? DEFAULT_PLATFORM_MARKUP_PERCENT,
     });
-    if (context.candidates.length === 0) throw this.noCandidates(context, resolution.provider, routing);
+  }
+
+  /**
+   * After the route hooks: no candidate left is a 503. Checked after the hooks, so a policy that
+   * removed a team's keys or models can say why (403) instead of the generic answer.
+   */
+  requireCandidates(context: RequestContext): void {
+    if (context.candidates.length === 0) throw this.noCandidates(context, context.resolution?.provider, this.routingFor(context));
   }
 
   private noCandidates(context: RequestContext, provider: string | undefined, routing: RoutingOptions): KeywayError {

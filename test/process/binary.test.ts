@@ -79,7 +79,11 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(gateway.stdout()).toContain('"database":"bun-sqlite"');
     // Every migration compiled into the binary ran: none is read from a folder at run time.
     const migrationLog = logLines(gateway.stdout()).find((line) => line.migrations !== undefined);
-    expect((migrationLog?.migrations as { applied?: string[] } | undefined)?.applied).toEqual(MIGRATIONS.map((migration) => migration.id));
+    // The core's first, then the built-in plugins' (recorded as `<plugin>:<id>`, e.g. `teams:0001_teams`).
+    const applied = (migrationLog?.migrations as { applied?: string[] } | undefined)?.applied ?? [];
+    expect(applied.slice(0, MIGRATIONS.length)).toEqual(MIGRATIONS.map((migration) => migration.id));
+    expect(applied).toContain('teams:0001_teams');
+    for (const id of applied.slice(MIGRATIONS.length)) expect(id).toMatch(/^[a-z0-9@._/-]+:\S+$/);
     expect(existsSync(join(runDirectory, 'data', 'keyway.db'))).toBe(true);
     const masterKeyMode = statSync(join(runDirectory, 'data', 'master.key')).mode & 0o777;
     expect(masterKeyMode.toString(8)).toBe('600');

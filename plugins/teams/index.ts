@@ -1,0 +1,621 @@
+// Teams: the seed's "Team BYOK Configuration". Teams of an account, their members and the members'
+// gateway keys (answered once, stored as hashes), the `teams` snapshot section every team policy
+// reads (types.ts), `X-Team-ID` for account admin keys, and `GET /v1/usage/me`. Built only from the
+// plugin API and the services it is handed.
+
+import { Type } from '@sinclair/typebox';
+import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import type { Store } from '../../core/spec/store.ts';
+import { parsePeriod, PERIODS, utcDayStart } from './period.ts';
+import {
+  CreateTeamSchema,
+  MemberAnswerSchema,
+  MemberSchema,
+  PatchTeamSchema,
+  TeamAnswerSchema,
+  TeamSettingsSchema,
+  type MemberBody,
+  type TeamSettings,
+} from './schema.ts';
+import { TEAMS_SECTION, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
+
+export { TEAMS_SECTION, teamOf, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
+
+const MIGRATIONS = {
+  sqlite: [
+    {
+      id: '0001_teams',
+      statements: [
+        `CREATE TABLE teams (
+          id TEXT PRIMARY KEY,
+          account_id TEXT NOT NULL,
+          name TEXT NOT NULL,
+          permissions TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL,
+          deleted_at TEXT
+        )`,
+        'CREATE INDEX teams_account ON teams (account_id)',
+        `CREATE TABLE team_members (
+          id TEXT PRIMARY KEY,
+          team_id TEXT NOT NULL,
+          account_id TEXT NOT NULL,
+          email TEXT NOT NULL,
+          role TEXT NOT NULL,
+          byok_access INTEGER NOT NULL,
+          gateway_key_id TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          removed_at TEXT
+        )`,
+        'CREATE INDEX team_members_team ON team_members (team_id)',
+      ],
+    },
+  ],
+};
+
+interface TeamRow {
+  id: string;
+  accountId: string;
+  name: string;
+  permissions: TeamPermissions;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface MemberRow {
+  id: string;
+  teamId: string;
+  accountId: string;
+  email: string;
+  role: string;
+  byokAccess: boolean;
+  gatewayKeyId: string;
+  createdAt: string;
+}
+
+function parsePermissions(text: unknown): TeamPermissions {
+  if (typeof text !== 'string') return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as TeamPermissions) : {};
+  } catch {
+    return {};
+  }
+}
+
+function toTeam(row: Record<string, unknown>): TeamRow {
+  return {
+    id: String(row.id),
+    accountId: String(row.account_id),
+    name: String(row.name),
+    permissions: parsePermissions(row.permissions),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+function toMember(row: Record<string, unknown>): MemberRow {
+  return {
+    id: String(row.id),
+    teamId: String(row.team_id),
+    accountId: String(row.account_id),
+    email: String(row.email),
+    role: String(row.role),
+    byokAccess: row.byok_access === true || Number(row.byok_access) === 1,
+    gatewayKeyId: String(row.gateway_key_id),
+    createdAt: String(row.created_at),
+  };
+}
+
+/** The snapshot section: every live team, by id. */
+export async function loadTeamsSection(store: Store): Promise<TeamsSection> {
+  const rows = await store.query('SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE deleted_at IS NULL');
+  const byId = new Map<string, TeamView>();
+  for (const row of rows) {
+    const team = toTeam(row);
+    byId.set(team.id, { id: team.id, accountId: team.accountId, name: team.name, permissions: team.permissions });
+  }
+  return { byId };
+}
+
+/** The policy as stored from the request's settings: the seed's byok_permissions plus Keyway's own. */
+function permissionsOf(settings: Omit<TeamSettings, 'name'>): TeamPermissions {
+  const permissions: TeamPermissions = {};
+  if (settings.byok_permissions?.providers !== undefined) permissions.providers = settings.byok_permissions.providers;
+  if (settings.byok_permissions?.usage_controls !== undefined) permissions.usage_controls = settings.byok_permissions.usage_controls;
+  if (settings.allowed_ips !== undefined) permissions.allowed_ips = settings.allowed_ips;
+  if (settings.rate_limits !== undefined) permissions.rate_limits = settings.rate_limits;
+  if (settings.hosted_tools !== undefined) permissions.hosted_tools = settings.hosted_tools;
+  return permissions;
+}
+
+/** The team's settings in the request's shape (what PATCH merges into). */
+function settingsOf(team: TeamRow): Record<string, unknown> {
+  const { providers, usage_controls, allowed_ips, rate_limits, hosted_tools } = team.permissions;
+  const byok: Record<string, unknown> = {};
+  if (providers !== undefined) byok.providers = providers;
+  if (usage_controls !== undefined) byok.usage_controls = usage_controls;
+  const settings: Record<string, unknown> = { name: team.name, byok_permissions: byok };
+  if (allowed_ips !== undefined) settings.allowed_ips = allowed_ips;
+  if (rate_limits !== undefined) settings.rate_limits = rate_limits;
+  if (hosted_tools !== undefined) settings.hosted_tools = hosted_tools;
+  return settings;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** RFC 7386: objects merge recursively, `null` removes a field, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  for (const [name, value] of Object.entries(patch)) {
+    if (value === null) delete result[name];
+    else result[name] = mergePatch(result[name], value);
+  }
+  return result;
+}
+
+function memberAnswer(member: MemberRow, maskedKey: string, apiKey?: string): Record<string, unknown> {
+  const answer: Record<string, unknown> = {
+    id: member.id,
+    team_id: member.teamId,
+    email: member.email,
+    role: member.role,
+    byok_access: member.byokAccess,
+    key_id: member.gatewayKeyId,
+    masked_key: maskedKey,
+    created_at: member.createdAt,
+  };
+  if (apiKey !== undefined) answer.api_key = apiKey;
+  return answer;
+}
+
+function teamAnswer(team: TeamRow, members: Array<Record<string, unknown>>): Record<string, unknown> {
+  const { providers, usage_controls, allowed_ips, rate_limits, hosted_tools } = team.permissions;
+  const answer: Record<string, unknown> = {
+    id: team.id,
+    object: 'team',
+    account_id: team.accountId,
+    name: team.name,
+    byok_permissions: { providers: providers ?? {}, usage_controls: usage_controls ?? {} },
+  };
+  if (allowed_ips !== undefined) answer.allowed_ips = allowed_ips;
+  if (rate_limits !== undefined) answer.rate_limits = rate_limits;
+  if (hosted_tools !== undefined) answer.hosted_tools = hosted_tools;
+  answer.created_at = team.createdAt;
+  answer.updated_at = team.updatedAt;
+  answer.members = members;
+  return answer;
+}
+
+const round = (value: number): number => Math.round(value * 1e8) / 1e8;
+
+export const teamsPlugin = definePlugin({
+  name: 'teams',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  description: 'Teams, their members and member keys, X-Team-ID for account admins, and GET /v1/usage/me',
+  setup({ services }) {
+    const teams = new TeamService(services);
+    return {
+      migrations: MIGRATIONS,
+      snapshot: [{ name: TEAMS_SECTION, load: loadTeamsSection }],
+      hooks: {
+        auth(context: RequestContext) {
+          const teamId = teams.actingTeam(context.principal, context.headers);
+          if (teamId !== undefined) context.teamId = teamId;
+        },
+      },
+      routes: [
+        {
+          method: 'POST',
+          path: '/v1/teams',
+          role: 'admin',
+          summary: 'Create a team with its BYOK permissions and members (member keys answered once)',
+          body: CreateTeamSchema,
+          response: TeamAnswerSchema,
+          handle: async ({ request, principal }) => services.http.json(await teams.create(principal as Principal, await services.http.readJson(request)), 201),
+        },
+        {
+          method: 'GET',
+          path: '/v1/teams',
+          role: 'admin',
+          summary: "The account's teams",
+          response: Type.Object({ teams: Type.Array(TeamAnswerSchema) }),
+          handle: async ({ principal }) => services.http.json({ object: 'list', teams: await teams.list(principal as Principal) }),
+        },
+        {
+          method: 'GET',
+          path: '/v1/teams/:id',
+          role: 'admin',
+          summary: 'One team, with its members (never their keys)',
+          response: TeamAnswerSchema,
+          handle: async ({ principal, params }) => {
+            const team = await teams.find(principal as Principal, params.id ?? '');
+            return services.http.json(teamAnswer(team, await teams.memberAnswers(team.id)));
+          },
+        },
+        {
+          method: 'PATCH',
+          path: '/v1/teams/:id',
+          role: 'admin',
+          summary: 'Change a team: a JSON merge patch of its name and permissions (null removes a field)',
+          body: PatchTeamSchema,
+          response: TeamAnswerSchema,
+          handle: async ({ request, principal, params }) =>
+            services.http.json(await teams.update(principal as Principal, params.id ?? '', await services.http.readJson(request))),
+        },
+        {
+          method: 'DELETE',
+          path: '/v1/teams/:id',
+          role: 'admin',
+          summary: 'Delete a team and revoke its member keys',
+          handle: async ({ principal, params }) => {
+            await teams.remove(principal as Principal, params.id ?? '');
+            return new Response(null, { status: 204 });
+          },
+        },
+        {
+          method: 'POST',
+          path: '/v1/teams/:id/members',
+          role: 'admin',
+          summary: 'Add a member to a team (its key answered once)',
+          body: MemberSchema,
+          response: MemberAnswerSchema,
+          handle: async ({ request, principal, params }) =>
+            services.http.json(await teams.addMember(principal as Principal, params.id ?? '', await services.http.readJson(request)), 201),
+        },
+        {
+          method: 'DELETE',
+          path: '/v1/teams/:id/members/:member_id',
+          role: 'admin',
+          summary: 'Remove a member and revoke its key',
+          handle: async ({ principal, params }) => {
+            await teams.removeMember(principal as Principal, params.id ?? '', params.member_id ?? '');
+            return new Response(null, { status: 204 });
+          },
+        },
+        {
+          method: 'POST',
+          path: '/v1/teams/:id/members/:member_id/keys',
+          role: 'admin',
+          summary: "Re-issue a member's key: the new key answered once, the old one revoked at once",
+          response: MemberAnswerSchema,
+          handle: async ({ principal, params }) =>
+            services.http.json(await teams.reissueKey(principal as Principal, params.id ?? '', params.member_id ?? ''), 201),
+        },
+        {
+          method: 'GET',
+          path: '/v1/usage/me',
+          role: 'viewer',
+          summary: "The caller's own usage over a period, and its team's remaining daily budgets",
+          handle: async ({ request, principal }) => services.http.json(await teams.usageOf(principal as Principal, request)),
+        },
+      ],
+    };
+  },
+});
+
+class TeamService {
+  constructor(private readonly services: Services) {}
+
+  private now(): string {
+    return new Date(this.services.clock.now()).toISOString();
+  }
+
+  private notFound(id: string): Error {
+    return this.services.errors.create('not_found', { detail: `No team ${id.slice(0, 100)} in this account.` });
+  }
+
+  /**
+   * The team a request acts for beyond its key's own: an account admin key (or the operator, on
+   * `default`) naming one of its account's teams with X-Team-ID. A member key's team is its own (the
+   * core refuses a different X-Team-ID before any hook runs).
+   */
+  actingTeam(principal: Principal, headers: Headers): string | undefined {
+    if (principal.teamId !== undefined) return undefined;
+    const header = headers.get('x-team-id');
+    if (header === null || header === '') return undefined;
+    const shown = header.slice(0, 100);
+    if (principal.role !== 'admin' && principal.role !== 'operator') {
+      throw this.services.errors.create('permission_denied', {
+        detail: `Only an account admin key may act for a team with X-Team-ID; this key has the ${principal.role} role and no team.`,
+      });
+    }
+    const team = this.services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(header);
+    if (team === undefined || team.accountId !== principal.accountId) {
+      throw this.services.errors.create('permission_denied', { detail: `X-Team-ID names ${shown}, which is not a team of this account.` });
+    }
+    return team.id;
+  }
+
+  private async teamRow(accountId: string, id: string): Promise<TeamRow | undefined> {
+    const rows = await this.services.store.query(
+      'SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE id = ? AND account_id = ? AND deleted_at IS NULL',
+      [id, accountId],
+    );
+    return rows[0] === undefined ? undefined : toTeam(rows[0]);
+  }
+
+  /** A team the caller may manage: its account's, and a member admin only its own team. */
+  async find(principal: Principal, id: string): Promise<TeamRow> {
+    if (principal.teamId !== undefined && principal.teamId !== id) throw this.notFound(id);
+    const team = await this.teamRow(principal.accountId, id);
+    if (team === undefined) throw this.notFound(id);
+    return team;
+  }
+
+  private async members(teamId: string): Promise<MemberRow[]> {
+    const rows = await this.services.store.query(
+      'SELECT id, team_id, account_id, email, role, byok_access, gateway_key_id, created_at FROM team_members WHERE team_id = ? AND removed_at IS NULL ORDER BY created_at, rowid',
+      [teamId],
+    );
+    return rows.map(toMember);
+  }
+
+  async memberAnswers(teamId: string): Promise<Array<Record<string, unknown>>> {
+    const members = await this.members(teamId);
+    if (members.length === 0) return [];
+    const masked = new Map((await this.services.store.listActiveGatewayKeys()).map((key) => [key.id, key.maskedKey]));
+    return members.map((member) => memberAnswer(member, masked.get(member.gatewayKeyId) ?? '')).filter((answer) => answer.masked_key !== '');
+  }
+
+  private checkNewMembers(members: readonly MemberBody[], existing: readonly string[], param: (index: number) => string): void {
+    const seen = new Set(existing.map((email) => email.toLowerCase()));
+    members.forEach((member, index) => {
+      const email = member.email.toLowerCase();
+      if (seen.has(email)) {
+        const where = param(index);
+        throw existing.includes(member.email) || existing.some((known) => known.toLowerCase() === email)
+          ? this.services.errors.create('conflict', { detail: `${member.email} is already a member of this team.` }, { param: where })
+          : this.services.errors.create('invalid_field', { param: where, detail: `${member.email} is listed twice` }, { param: where });
+      }
+      seen.add(email);
+    });
+  }
+
+  /** Issues a member's gateway key and records the member; the key itself is returned once. */
+  private async issueMember(team: TeamRow, member: MemberBody): Promise<Record<string, unknown>> {
+    const { credentials, store } = this.services;
+    const byokAccess = member.byok_access ?? member.role !== 'viewer';
+    const apiKey = credentials.generateGatewayKey('mk');
+    const key = await store.insertGatewayKey({
+      id: credentials.randomId('key'),
+      accountId: team.accountId,
+      role: member.role,
+      name: `${member.email} (${team.name})`.slice(0, 200),
+      keyHash: credentials.hashGatewayKey(apiKey),
+      maskedKey: credentials.maskKey(apiKey),
+      teamId: team.id,
+      byokAccess,
+      settings: {},
+    });
+    const row: MemberRow = {
+      id: credentials.randomId('mem'),
+      teamId: team.id,
+      accountId: team.accountId,
+      email: member.email,
+      role: member.role,
+      byokAccess,
+      gatewayKeyId: key.id,
+      createdAt: this.now(),
+    };
+    await store.execute(
+      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)',
+      [row.id, row.teamId, row.accountId, row.email, row.role, row.byokAccess ? 1 : 0, row.gatewayKeyId, row.createdAt],
+    );
+    return memberAnswer(row, key.maskedKey, apiKey);
+  }
+
+  async create(principal: Principal, input: unknown): Promise<Record<string, unknown>> {
+    if (principal.teamId !== undefined) {
+      throw this.services.errors.create('permission_denied', { detail: "A team member's key cannot create teams; use an account admin key." });
+    }
+    const body = this.services.http.validateBody(CreateTeamSchema, input);
+    const members = body.members ?? [];
+    this.checkNewMembers(members, [], (index) => `members[${index}].email`);
+    const now = this.now();
+    const team: TeamRow = {
+      id: this.services.credentials.randomId('team'),
+      accountId: principal.accountId,
+      name: body.name,
+      permissions: permissionsOf(body),
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.services.store.execute(
+      'INSERT INTO teams (id, account_id, name, permissions, created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, NULL)',
+      [team.id, team.accountId, team.name, JSON.stringify(team.permissions), team.createdAt, team.updatedAt],
+    );
+    const answers: Array<Record<string, unknown>> = [];
+    try {
+      for (const member of members) answers.push(await this.issueMember(team, member));
+    } finally {
+      await this.services.snapshot.refresh();
+    }
+    return teamAnswer(team, answers);
+  }
+
+  async list(principal: Principal): Promise<Array<Record<string, unknown>>> {
+    const rows = await this.services.store.query(
+      'SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, rowid',
+      [principal.accountId],
+    );
+    const teams = rows.map(toTeam).filter((team) => principal.teamId === undefined || team.id === principal.teamId);
+    const answers: Array<Record<string, unknown>> = [];
+    for (const team of teams) answers.push(teamAnswer(team, await this.memberAnswers(team.id)));
+    return answers;
+  }
+
+  async update(principal: Principal, id: string, input: unknown): Promise<Record<string, unknown>> {
+    const team = await this.find(principal, id);
+    if (isPlainObject(input) && 'members' in input) {
+      throw this.services.errors.create(
+        'invalid_field',
+        { param: 'members', detail: 'members are changed with POST /v1/teams/{id}/members and DELETE /v1/teams/{id}/members/{member_id}' },
+        { param: 'members' },
+      );
+    }
+    const patch = this.services.http.validateBody(PatchTeamSchema, input);
+    const merged = this.services.http.validateBody(TeamSettingsSchema, mergePatch(settingsOf(team), patch));
+    const updated: TeamRow = { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: this.now() };
+    await this.services.store.execute('UPDATE teams SET name = ?, permissions = ?, updated_at = ? WHERE id = ? AND account_id = ?', [
+      updated.name,
+      JSON.stringify(updated.permissions),
+      updated.updatedAt,
+      team.id,
+      team.accountId,
+    ]);
+    await this.services.snapshot.refresh();
+    return teamAnswer(updated, await this.memberAnswers(team.id));
+  }
+
+  async remove(principal: Principal, id: string): Promise<void> {
+    const team = await this.find(principal, id);
+    const now = this.now();
+    await this.services.store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
+    try {
+      for (const member of await this.members(team.id)) await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
+      await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE team_id = ? AND removed_at IS NULL', [now, team.id]);
+    } finally {
+      await this.services.snapshot.refresh();
+    }
+  }
+
+  async addMember(principal: Principal, id: string, input: unknown): Promise<Record<string, unknown>> {
+    const team = await this.find(principal, id);
+    const member = this.services.http.validateBody(MemberSchema, input);
+    this.checkNewMembers(
+      [member],
+      (await this.members(team.id)).map((existing) => existing.email),
+      () => 'email',
+    );
+    try {
+      return await this.issueMember(team, member);
+    } finally {
+      await this.services.snapshot.refresh();
+    }
+  }
+
+  private async member(team: TeamRow, memberId: string): Promise<MemberRow> {
+    const member = (await this.members(team.id)).find((candidate) => candidate.id === memberId);
+    if (member === undefined) throw this.services.errors.create('not_found', { detail: `No member ${memberId.slice(0, 100)} in team ${team.id}.` });
+    return member;
+  }
+
+  async removeMember(principal: Principal, id: string, memberId: string): Promise<void> {
+    const team = await this.find(principal, id);
+    const member = await this.member(team, memberId);
+    if (member.gatewayKeyId === principal.keyId) throw this.services.errors.create('conflict', { detail: 'A key cannot remove its own member.' });
+    await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE id = ? AND team_id = ?', [this.now(), member.id, team.id]);
+    await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
+    await this.services.snapshot.refresh();
+  }
+
+  async reissueKey(principal: Principal, id: string, memberId: string): Promise<Record<string, unknown>> {
+    const team = await this.find(principal, id);
+    const member = await this.member(team, memberId);
+    const { credentials, store } = this.services;
+    const apiKey = credentials.generateGatewayKey('mk');
+    const key = await store.insertGatewayKey({
+      id: credentials.randomId('key'),
+      accountId: team.accountId,
+      role: member.role as Principal['role'],
+      name: `${member.email} (${team.name})`.slice(0, 200),
+      keyHash: credentials.hashGatewayKey(apiKey),
+      maskedKey: credentials.maskKey(apiKey),
+      teamId: team.id,
+      byokAccess: member.byokAccess,
+      settings: {},
+    });
+    try {
+      await store.execute('UPDATE team_members SET gateway_key_id = ? WHERE id = ? AND team_id = ?', [key.id, member.id, team.id]);
+      await store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
+    } finally {
+      await this.services.snapshot.refresh();
+    }
+    return memberAnswer({ ...member, gatewayKeyId: key.id }, key.maskedKey, apiKey);
+  }
+
+  /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
+  async usageOf(principal: Principal, request: Request): Promise<Record<string, unknown>> {
+    const nowMs = this.services.clock.now();
+    const period = parsePeriod(new URL(request.url).searchParams, nowMs);
+    if ('error' in period) {
+      throw this.services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
+    }
+    const rows = await this.services.store.summarizeUsage({
+      accountId: principal.accountId,
+      from: period.from.toISOString(),
+      to: period.to.toISOString(),
+      gatewayKeyId: principal.keyId,
+    });
+    const totals = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+    const byProvider = new Map<string, typeof totals>();
+    const byModel = new Map<string, typeof totals & { provider: string | null; model: string | null }>();
+    for (const row of rows) {
+      const add = (target: typeof totals): void => {
+        target.requests += row.requests;
+        target.input_tokens += row.inputTokens;
+        target.output_tokens += row.outputTokens;
+        target.cost_usd += row.costUsd;
+      };
+      add(totals);
+      const providerName = row.provider ?? 'none';
+      let provider = byProvider.get(providerName);
+      if (provider === undefined) byProvider.set(providerName, (provider = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }));
+      add(provider);
+      const modelKey = `${row.provider ?? ''}\u0000${row.model ?? ''}`;
+      let model = byModel.get(modelKey);
+      if (model === undefined) {
+        byModel.set(modelKey, (model = { provider: row.provider, model: row.model, requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }));
+      }
+      add(model);
+    }
+    const teamId = principal.teamId ?? this.actingTeam(principal, request.headers);
+    return {
+      object: 'usage',
+      key_id: principal.keyId,
+      role: principal.role,
+      account_id: principal.accountId,
+      team_id: teamId ?? null,
+      byok_access: principal.byokAccess && principal.role !== 'viewer',
+      period: { name: period.name, start: period.from.toISOString(), end: period.to.toISOString() },
+      totals: { ...totals, cost_usd: round(totals.cost_usd) },
+      by_provider: [...byProvider].map(([provider, value]) => ({ provider, ...value, cost_usd: round(value.cost_usd) })),
+      by_model: [...byModel.values()].map((value) => ({ ...value, cost_usd: round(value.cost_usd) })),
+      budgets: await this.budgets(principal.accountId, teamId, nowMs),
+    };
+  }
+
+  private async budgets(accountId: string, teamId: string | undefined, nowMs: number): Promise<Array<Record<string, unknown>>> {
+    if (teamId === undefined) return [];
+    const team = this.services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
+    if (team === undefined || team.accountId !== accountId) return [];
+    const limits = Object.entries(team.permissions.providers ?? {}).filter(([, rule]) => typeof rule.max_cost_per_day === 'number');
+    if (limits.length === 0) return [];
+    const dayStart = utcDayStart(new Date(nowMs));
+    const resetsAt = new Date(dayStart.getTime() + 86_400_000);
+    const rows = await this.services.store.summarizeUsage({ accountId, teamId, from: dayStart.toISOString(), to: resetsAt.toISOString() });
+    return limits.map(([provider, rule]) => {
+      const limit = rule.max_cost_per_day as number;
+      const spent = round(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
+      return {
+        provider,
+        period: 'day',
+        limit_usd: limit,
+        spent_today_usd: spent,
+        remaining_usd: round(Math.max(0, limit - spent)),
+        resets_at: resetsAt.toISOString(),
+      };
+    });
+  }
+}
+
+/** Periods `GET /v1/usage/me` accepts (besides start/end). */
+export const USAGE_PERIODS = PERIODS;

@@ -1,0 +1,139 @@
+// The request bodies of the teams routes, in the seed's names (byok-use-case.txt, "Team BYOK
+// Configuration"), plus Keyway's own team settings (allowed_ips, rate_limits, hosted_tools). Unknown
+// fields are refused: a misspelt limit silently ignored would be a policy not enforced.
+
+import { Type, type Static } from '@sinclair/typebox';
+
+const strict = { additionalProperties: false } as const;
+
+export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
+
+export const ProviderPermissionSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'false refuses every request of the team to this provider' }),
+    models: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 200, description: 'an exact model name or a `*` glob' }), {
+        maxItems: 1000,
+        description: 'the models the team may use on this provider (absent: all)',
+      }),
+    ),
+    max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
+    require_approval_above: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1_000_000_000, description: "USD: a request whose worst-case cost is above it needs an admin's approval" }),
+    ),
+  },
+  strict,
+);
+
+export const UsageControlsSchema = Type.Object(
+  {
+    log_all_requests: Type.Optional(Type.Boolean()),
+    require_project_tag: Type.Optional(Type.Boolean({ description: 'requests must carry X-Project-Tag' })),
+    allowed_projects: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 1000 })),
+    block_sensitive_content: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
+export const ByokPermissionsSchema = Type.Object(
+  {
+    providers: Type.Optional(
+      Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
+        additionalProperties: false,
+        errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
+        description: 'per provider name (openai, anthropic, google…): a provider not listed is allowed without limits',
+      }),
+    ),
+    usage_controls: Type.Optional(UsageControlsSchema),
+  },
+  strict,
+);
+
+export const RateLimitsSchema = Type.Object(
+  {
+    requests_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000_000 })),
+  },
+  strict,
+);
+
+export const HostedToolsSchema = Type.Object(
+  {
+    web_search: Type.Optional(Type.Boolean()),
+    code_execution: Type.Optional(Type.Boolean()),
+    mcp_servers: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 2048, description: 'an MCP server URL or a `*` glob of them' }), { maxItems: 256 }),
+    ),
+  },
+  strict,
+);
+
+export const MEMBER_ROLES = ['developer', 'viewer', 'admin'] as const;
+
+export const MemberSchema = Type.Object(
+  {
+    email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$', description: 'an email address' }),
+    role: Type.Union(
+      MEMBER_ROLES.map((role) => Type.Literal(role)),
+      { description: 'developer calls models, viewer reads usage only, admin also manages the team' },
+    ),
+    byok_access: Type.Optional(
+      Type.Boolean({ description: "whether the member's key may spend the account's provider keys (default: false for viewers, true otherwise)" }),
+    ),
+  },
+  strict,
+);
+
+/** The team's settings, without its members: what PATCH merges into and the result is checked against. */
+const teamSettingsProperties = {
+  name: Type.String({ minLength: 1, maxLength: 200, description: "the team's display name" }),
+  byok_permissions: Type.Optional(ByokPermissionsSchema),
+  allowed_ips: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, description: 'an address or a CIDR range' }), { maxItems: 256 })),
+  rate_limits: Type.Optional(RateLimitsSchema),
+  hosted_tools: Type.Optional(HostedToolsSchema),
+};
+
+export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
+
+export const CreateTeamSchema = Type.Object({ ...teamSettingsProperties, members: Type.Optional(Type.Array(MemberSchema, { maxItems: 1000 })) }, strict);
+
+/** PATCH: a JSON merge patch (RFC 7386) of the team's settings: objects merge, `null` removes, arrays replace. */
+export const PatchTeamSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    byok_permissions: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+    allowed_ips: Type.Optional(Type.Union([Type.Array(Type.Unknown()), Type.Null()])),
+    rate_limits: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+    hosted_tools: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+  },
+  { additionalProperties: false, description: 'a JSON merge patch of the team: objects merge, null removes, arrays replace; members have their own routes' },
+);
+
+export type CreateTeamBody = Static<typeof CreateTeamSchema>;
+export type TeamSettings = Static<typeof TeamSettingsSchema>;
+export type MemberBody = Static<typeof MemberSchema>;
+
+export const MemberAnswerSchema = Type.Object({
+  id: Type.String(),
+  team_id: Type.String(),
+  email: Type.String(),
+  role: Type.String(),
+  byok_access: Type.Boolean(),
+  key_id: Type.String(),
+  masked_key: Type.String(),
+  created_at: Type.String(),
+  api_key: Type.Optional(Type.String({ description: 'the member key, answered once when it is issued' })),
+});
+
+export const TeamAnswerSchema = Type.Object({
+  id: Type.String(),
+  account_id: Type.String(),
+  name: Type.String(),
+  byok_permissions: ByokPermissionsSchema,
+  allowed_ips: Type.Optional(Type.Array(Type.String())),
+  rate_limits: Type.Optional(RateLimitsSchema),
+  hosted_tools: Type.Optional(HostedToolsSchema),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  members: Type.Array(MemberAnswerSchema),
+});

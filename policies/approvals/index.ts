@@ -1,0 +1,346 @@
+// approvals: a team's `require_approval_above` per provider. A request whose worst-case cost (the
+// same figure cost-cap reserves) is above it is refused 403 `approval_required` with an
+// `approval_id`, and the approval is stored pending; an admin approves or denies it
+// (`/v1/approvals`); the member re-sends the same body with `X-Approval-Id` and it is served once.
+// See README.md and docs/policies.md.
+
+import { createHash } from 'node:crypto';
+import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { MICROS_PER_USD, toMicrosFloor, worstCaseByProvider } from '../cost-cap/worst-case.ts';
+
+export const APPROVALS_PLUGIN = 'approvals';
+export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
+const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'used', 'expired'] as const;
+type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+const COLUMNS =
+  'id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at, decided_by, decided_at, used_at';
+
+export interface ApprovalView {
+  id: string;
+  account_id: string;
+  team_id: string;
+  gateway_key_id: string;
+  body_hash: string;
+  provider: string;
+  model: string;
+  worst_case_usd: number;
+  status: ApprovalStatus;
+  created_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  used_at: string | null;
+}
+
+function viewOf(row: Record<string, unknown>, now: string): ApprovalView {
+  const status = String(row.status) as ApprovalStatus;
+  const expiresAt = String(row.expires_at);
+  return {
+    id: String(row.id),
+    account_id: String(row.account_id),
+    team_id: String(row.team_id),
+    gateway_key_id: String(row.gateway_key_id),
+    body_hash: String(row.body_hash),
+    provider: String(row.provider),
+    model: String(row.model),
+    worst_case_usd: Number(row.worst_case_usd),
+    // A pending or approved approval past its expiry reads as expired, whether or not a sweep wrote it yet.
+    status: (status === 'pending' || status === 'approved') && expiresAt <= now ? 'expired' : status,
+    created_at: String(row.created_at),
+    expires_at: expiresAt,
+    decided_by: row.decided_by === null || row.decided_by === undefined ? null : String(row.decided_by),
+    decided_at: row.decided_at === null || row.decided_at === undefined ? null : String(row.decided_at),
+    used_at: row.used_at === null || row.used_at === undefined ? null : String(row.used_at),
+  };
+}
+
+/** JSON with object keys sorted and undefined dropped: the same request always hashes the same. */
+export function stableJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : stableJson(item))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, item]) => item !== undefined)
+    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableJson(item)}`).join(',')}}`;
+}
+
+/** SHA-256 of the canonical request body (model, messages, tools, max_tokens… everything the client sent). */
+export function bodyHash(request: RequestContext['request']): string {
+  return createHash('sha256').update(stableJson(request)).digest('hex');
+}
+
+interface Judgement {
+  provider: string;
+  model: string;
+  worstMicros: number;
+  thresholdMicros: number;
+}
+
+export function createApprovals(services: Services) {
+  const iso = (epoch: number): string => new Date(epoch).toISOString();
+  const now = (): string => iso(services.clock.now());
+
+  /** The largest worst case above its provider's threshold among the candidates, if any. */
+  function judge(context: RequestContext, team: TeamView): Judgement | undefined {
+    const thresholds = new Map<string, number>();
+    for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
+      const above = permission?.require_approval_above;
+      if (typeof above === 'number' && Number.isFinite(above) && above >= 0) thresholds.set(provider, toMicrosFloor(above));
+    }
+    if (thresholds.size === 0) return undefined;
+    const plan = worstCaseByProvider(services.pricing, context, (provider) => thresholds.has(provider));
+    let worst: Judgement | undefined;
+    for (const [provider, entry] of plan) {
+      const thresholdMicros = thresholds.get(provider) as number;
+      for (const [model, micros] of entry.models) {
+        if (micros === undefined) {
+          throw services.errors.create('model_unpriced', {
+            detail: `Team '${team.name}' needs an approval above $${thresholdMicros / MICROS_PER_USD} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,
+          });
+        }
+        if (micros > thresholdMicros && (worst === undefined || micros > worst.worstMicros)) worst = { provider, model, worstMicros: micros, thresholdMicros };
+      }
+    }
+    return worst;
+  }
+
+  async function targetsOf(teamId: string): Promise<string[]> {
+    // The team's admins, when the teams plugin knows their addresses. Anything else (no such table,
+    // no admin member) means no target: the alert is skipped, the approval still waits in the list.
+    try {
+      const rows = await services.store.query("SELECT email FROM team_members WHERE team_id = ? AND role = 'admin' AND removed_at IS NULL", [teamId]);
+      return rows.map((row) => String(row.email)).filter((email) => email.includes('@'));
+    } catch {
+      return [];
+    }
+  }
+
+  async function notify(approval: ApprovalView, team: TeamView): Promise<void> {
+    const targets = await targetsOf(team.id);
+    if (targets.length === 0) return;
+    await services.alerts.fire({
+      alertId: services.credentials.randomId('alert'),
+      accountId: approval.account_id,
+      type: 'approval_pending',
+      message: `Team '${team.name}' asks for approval of a request that may cost up to $${approval.worst_case_usd} on ${approval.provider} (${approval.model}); approval ${approval.id} expires at ${approval.expires_at}.`,
+      firedAt: approval.created_at,
+      details: { approval_id: approval.id, team_id: team.id, provider: approval.provider, model: approval.model, worst_case_usd: approval.worst_case_usd },
+      targets,
+    });
+  }
+
+  async function createPending(context: RequestContext, team: TeamView, judgement: Judgement, hash: string, prefix: string): Promise<never> {
+    const created = services.clock.now();
+    const approval: ApprovalView = {
+      id: services.credentials.randomId('apr'),
+      account_id: context.principal.accountId,
+      team_id: team.id,
+      gateway_key_id: context.principal.keyId,
+      body_hash: hash,
+      provider: judgement.provider,
+      model: judgement.model,
+      worst_case_usd: judgement.worstMicros / MICROS_PER_USD,
+      status: 'pending',
+      created_at: iso(created),
+      expires_at: iso(created + APPROVAL_TTL_MS),
+      decided_by: null,
+      decided_at: null,
+      used_at: null,
+    };
+    await services.store.execute(
+      'INSERT INTO approvals (id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [
+        approval.id,
+        approval.account_id,
+        approval.team_id,
+        approval.gateway_key_id,
+        approval.body_hash,
+        approval.provider,
+        approval.model,
+        approval.worst_case_usd,
+        approval.status,
+        approval.created_at,
+        approval.expires_at,
+      ],
+    );
+    notify(approval, team).catch((error: unknown) =>
+      services.logger.warn({ approvalId: approval.id, error: error instanceof Error ? error.message : String(error) }, 'approval alert failed'),
+    );
+    throw services.errors.create(
+      'approval_required',
+      {
+        detail:
+          `${prefix}This request may cost up to $${approval.worst_case_usd} on ${judgement.provider} (${judgement.model}), above team '${team.name}'s ` +
+          `require_approval_above of $${judgement.thresholdMicros / MICROS_PER_USD}. Approval ${approval.id} is pending: once an admin approves it, ` +
+          `send the same request again with the header X-Approval-Id: ${approval.id}. It expires at ${approval.expires_at}.`,
+      },
+      { extra: { approval_id: approval.id, approval_status: 'pending', worst_case_usd: approval.worst_case_usd, expires_at: approval.expires_at } },
+    );
+  }
+
+  function refused(id: string, detail: string, status: string): never {
+    throw services.errors.create('approval_required', { detail }, { param: 'x-approval-id', extra: { approval_id: id, approval_status: status } });
+  }
+
+  async function redeem(context: RequestContext, team: TeamView, judgement: Judgement, id: string): Promise<void> {
+    const hash = bodyHash(context.request);
+    const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND account_id = ? AND team_id = ?`, [
+      id,
+      context.principal.accountId,
+      team.id,
+    ]);
+    const row = rows[0];
+    if (row === undefined)
+      refused(id, `Approval ${id} does not exist for team '${team.name}'. Send the request without X-Approval-Id to ask for one.`, 'unknown');
+    const stamp = now();
+    const approval = viewOf(row, stamp);
+    if (approval.body_hash !== hash) {
+      return createPending(context, team, judgement, hash, `Approval ${id} was given for a different request body, so it cannot be used for this one. `);
+    }
+    if (approval.status === 'pending') refused(id, `Approval ${id} is still pending: an admin must approve it first.`, 'pending');
+    if (approval.status === 'denied') refused(id, `Approval ${id} was denied by an admin.`, 'denied');
+    if (approval.status === 'used') refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used');
+    if (approval.status === 'expired')
+      refused(id, `Approval ${id} expired at ${approval.expires_at}. Send the request without X-Approval-Id to ask for a new one.`, 'expired');
+    // Atomic: of two concurrent re-sends, exactly one moves it from approved to used.
+    const used = await services.store.query(
+      "UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved' AND body_hash = ? AND expires_at > ? RETURNING id",
+      [stamp, id, hash, stamp],
+    );
+    if (used.length !== 1) refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used');
+    context.state.set(APPROVALS_PLUGIN, { redeemed: id });
+  }
+
+  function call(context: RequestContext): void | Promise<void> {
+    const team = teamOf(services.snapshot, context);
+    if (team === undefined) return;
+    const judgement = judge(context, team);
+    if (judgement === undefined) return;
+    const id = context.headers.get('x-approval-id')?.trim();
+    if (id !== undefined && id !== '') return redeem(context, team, judgement, id);
+    return createPending(context, team, judgement, bodyHash(context.request), '');
+  }
+
+  function account(context: RequestContext, _outcome: RequestOutcome): void | Promise<void> {
+    const state = context.state.get(APPROVALS_PLUGIN) as { redeemed: string } | undefined;
+    if (state === undefined || context.served !== undefined) return;
+    // Redeemed but never served (a later policy refused it, or every upstream failed before answering):
+    // the approval is given back, so the member can re-send it.
+    return services.store
+      .execute("UPDATE approvals SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used'", [state.redeemed])
+      .then(() => undefined);
+  }
+
+  function scopeOf(principal: Principal): { sql: string; parameters: unknown[] } {
+    // An account admin sees the account's approvals; a team's admin member only the team's.
+    if (principal.teamId !== undefined) return { sql: 'account_id = ? AND team_id = ?', parameters: [principal.accountId, principal.teamId] };
+    return { sql: 'account_id = ?', parameters: [principal.accountId] };
+  }
+
+  async function list(principal: Principal, status: string | null): Promise<ApprovalView[]> {
+    const stamp = now();
+    await services.store.execute("UPDATE approvals SET status = 'expired' WHERE status IN ('pending', 'approved') AND expires_at <= ?", [stamp]);
+    const scope = scopeOf(principal);
+    let sql = `SELECT ${COLUMNS} FROM approvals WHERE ${scope.sql}`;
+    const parameters = [...scope.parameters];
+    if (status !== null) {
+      if (!(APPROVAL_STATUSES as readonly string[]).includes(status)) {
+        throw services.errors.create('invalid_field', { param: 'status', detail: `must be one of ${APPROVAL_STATUSES.join(', ')}` }, { param: 'status' });
+      }
+      sql += ' AND status = ?';
+      parameters.push(status);
+    }
+    sql += ' ORDER BY created_at DESC, id LIMIT 1000';
+    return (await services.store.query(sql, parameters)).map((row) => viewOf(row, stamp));
+  }
+
+  async function decide(principal: Principal, id: string, decision: 'approved' | 'denied'): Promise<ApprovalView> {
+    const stamp = now();
+    const scope = scopeOf(principal);
+    const changed = await services.store.query(
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? RETURNING ${COLUMNS}`,
+      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp],
+    );
+    if (changed[0] !== undefined) return viewOf(changed[0], stamp);
+    const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
+    if (rows[0] === undefined) throw services.errors.create('not_found', { detail: `No approval ${id} in this account.` });
+    const current = viewOf(rows[0], stamp);
+    throw services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
+  }
+
+  return { call, account, list, decide };
+}
+
+export const approvalsPolicyPlugin = definePlugin({
+  name: APPROVALS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  dependencies: ['teams'],
+  description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
+  setup: ({ services }) => {
+    const approvals = createApprovals(services);
+    return {
+      hooks: { call: approvals.call, account: approvals.account },
+      migrations: {
+        sqlite: [
+          {
+            id: '0001_approvals',
+            statements: [
+              `CREATE TABLE approvals (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                gateway_key_id TEXT NOT NULL,
+                body_hash TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                worst_case_usd REAL NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'used', 'expired')),
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                decided_by TEXT,
+                decided_at TEXT,
+                used_at TEXT
+              )`,
+              'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
+            ],
+          },
+        ],
+      },
+      routes: [
+        {
+          method: 'GET',
+          path: '/v1/approvals',
+          role: 'admin',
+          summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
+          handle: async ({ request, principal }) => {
+            const status = new URL(request.url).searchParams.get('status');
+            return services.http.json({ object: 'list', data: await approvals.list(principal as Principal, status) }, 200);
+          },
+        },
+        {
+          method: 'POST',
+          path: '/v1/approvals/:id/approve',
+          role: 'admin',
+          summary: 'Approves a pending approval: the member may then re-send the request once with X-Approval-Id',
+          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'approved'), 200),
+        },
+        {
+          method: 'POST',
+          path: '/v1/approvals/:id/deny',
+          role: 'admin',
+          summary: 'Denies a pending approval',
+          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'denied'), 200),
+        },
+      ],
+    };
+  },
+});
+
+export default approvalsPolicyPlugin;

@@ -1,0 +1,72 @@
+// The content-blocking policy: when a team's `usage_controls.block_sensitive_content` is on, every
+// message text and tool-call argument is scanned before the first upstream call (`call` stage) for
+// secrets, payment cards, national ids and IBANs (scan.ts). A match is refused with 400
+// `sensitive_content_blocked`, naming the detector and where it was, never the content. A request
+// whose team has the control off returns before the request is touched.
+
+import { KeywayError } from '../../core/errors.ts';
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
+import type { PluginDefinition } from '../../core/spec/plugin.ts';
+import type { SnapshotService } from '../../core/spec/services.ts';
+import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { DETECTOR_LABELS } from './detectors.ts';
+import { type Finding, scanRequest } from './scan.ts';
+
+export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
+
+/** How the policy finds the request's team; tests substitute their own. */
+export type TeamLookup = (snapshot: SnapshotService, context: RequestContext) => TeamView | undefined;
+
+/** Where the finding is, as the client sent it: on /v1/messages a `system` prompt is message 0 of the translation. */
+function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
+  const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} arguments`;
+  const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].function.arguments`;
+  if (finding.inputIndex !== undefined) {
+    const input = Array.isArray(context.request.input) ? `input ${finding.inputIndex}` : 'the input';
+    return { where: input, param: Array.isArray(context.request.input) ? `input[${finding.inputIndex}]` : 'input' };
+  }
+  let index = finding.messageIndex;
+  if (context.endpoint === 'messages' && context.request.messages[0]?.role === 'system') {
+    if (index === 0) return { where: 'the system prompt', param: 'system' };
+    index -= 1;
+  }
+  return { where: `message ${index}${calls}`, param: `messages[${index}]${callsParam}` };
+}
+
+export function refusalFor(finding: Finding, context: RequestContext): KeywayError {
+  const { where, param } = locate(finding, context);
+  const detail = `Blocked by the team's sensitive-content control: ${where} contains ${DETECTOR_LABELS[finding.detector]} (detector '${finding.detector}'). Remove it and retry.`;
+  return new KeywayError('sensitive_content_blocked', { detail }, { param, extra: { detector: finding.detector } });
+}
+
+export interface PolicyOptions {
+  /** Another name, to load a second copy beside the built-in one (tests). */
+  name?: string;
+  lookup?: TeamLookup;
+}
+
+export function contentBlockingPolicy(options: PolicyOptions = {}): PluginDefinition {
+  const lookup = options.lookup ?? teamOf;
+  return {
+    name: options.name ?? CONTENT_BLOCKING_PLUGIN,
+    version: '1.0.0',
+    apiVersion: 1,
+    kind: 'policy',
+    description: 'Refuses requests carrying secrets, card numbers, national ids or IBANs for teams with block_sensitive_content',
+    dependencies: ['teams'],
+    setup({ services }) {
+      return {
+        hooks: {
+          call(context) {
+            if (lookup(services.snapshot, context)?.permissions.usage_controls?.block_sensitive_content !== true) return;
+            const finding = scanRequest(context.request);
+            if (finding !== undefined) throw refusalFor(finding, context);
+          },
+        },
+      };
+    },
+  };
+}
+
+export const contentBlockingPlugin = contentBlockingPolicy();
+export default contentBlockingPlugin;

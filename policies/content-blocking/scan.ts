@@ -1,0 +1,119 @@
+// The scan: one pass over each text. Token runs ([A-Za-z0-9_-]) are found with a lookup table; a
+// run goes to a detector only when its first characters say it could be one (a key prefix, `eyJ`, a
+// digit with no letter before it, two capitals), and only two substrings are searched with indexOf
+// (`PRIVATE KEY`, `cret`) before their regexes. Nothing here allocates for ordinary text.
+
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { type DetectorId, isDigit, isUpper, TOKEN_CHAR } from './detectors.ts';
+import { lettersIdAt } from './ids.ts';
+import { lastNumberEnd, numberAt } from './numbers.ts';
+import { hasAwsSecret, hasPrivateKey, isJwt, secretInToken } from './secrets.ts';
+
+/** The shortest text any detector can match: a UK NINO or a Spanish DNI, 9 characters. */
+const SHORTEST_MATCH = 9;
+
+/** The first detector that matches somewhere in `text`, or undefined. */
+export function scanText(text: string): DetectorId | undefined {
+  const length = text.length;
+  if (length < SHORTEST_MATCH) return undefined;
+  let resumeNumbers = 0;
+  let index = 0;
+  while (index < length) {
+    const first = text.charCodeAt(index);
+    if (first >= 128 || TOKEN_CHAR[first] === 0) {
+      index++;
+      continue;
+    }
+    const start = index;
+    index++;
+    while (index < length) {
+      const code = text.charCodeAt(index);
+      if (code >= 128 || TOKEN_CHAR[code] === 0) break;
+      index++;
+    }
+    const runLength = index - start;
+    if (isDigit(first)) {
+      if (start >= resumeNumbers) {
+        const found = numberAt(text, start);
+        if (found !== undefined) return found;
+        resumeNumbers = lastNumberEnd();
+      }
+      continue;
+    }
+    if (runLength >= 20) {
+      const found = secretInToken(text, start, index);
+      if (found !== undefined) return found;
+    }
+    if (first === 101 && text.charCodeAt(start + 1) === 121 && text.charCodeAt(start + 2) === 74 && isJwt(text, start, index)) return 'jwt';
+    if (isUpper(first) && isUpper(text.charCodeAt(start + 1)) && (runLength === 2 || isDigit(text.charCodeAt(start + 2)))) {
+      const found = lettersIdAt(text, start);
+      if (found !== undefined) return found;
+    }
+  }
+  if (hasPrivateKey(text)) return 'private_key';
+  if (hasAwsSecret(text)) return 'aws_secret_key';
+  return undefined;
+}
+
+export interface Finding {
+  detector: DetectorId;
+  /** The index in `request.messages`; -1 when the match is in an embeddings `input`. */
+  messageIndex: number;
+  /** Set when the match is in a tool call's arguments. */
+  toolCallIndex?: number;
+  /** Set when the match is in an embeddings request's `input` (its index when `input` is an array). */
+  inputIndex?: number;
+}
+
+/** An embeddings request's `input`: a string or an array of strings (token arrays carry no text). */
+function scanInput(input: unknown): Finding | undefined {
+  if (typeof input === 'string') {
+    const detector = scanText(input);
+    return detector === undefined ? undefined : { detector, messageIndex: -1, inputIndex: 0 };
+  }
+  if (!Array.isArray(input)) return undefined;
+  for (let inputIndex = 0; inputIndex < input.length; inputIndex++) {
+    const item: unknown = input[inputIndex];
+    if (typeof item !== 'string') continue;
+    const detector = scanText(item);
+    if (detector !== undefined) return { detector, messageIndex: -1, inputIndex };
+  }
+  return undefined;
+}
+
+/**
+ * Every message's text (string content, text parts) and every tool call's arguments, in order; and
+ * an embeddings request's `input`.
+ */
+export function scanRequest(request: ChatRequest): Finding | undefined {
+  if (request.input !== undefined) {
+    const found = scanInput(request.input);
+    if (found !== undefined) return found;
+  }
+  const messages = request.messages;
+  if (!Array.isArray(messages)) return undefined;
+  for (let messageIndex = 0; messageIndex < messages.length; messageIndex++) {
+    const message = messages[messageIndex];
+    if (message === undefined || message === null) continue;
+    const content = message.content;
+    if (typeof content === 'string') {
+      const detector = scanText(content);
+      if (detector !== undefined) return { detector, messageIndex };
+    } else if (Array.isArray(content)) {
+      for (const part of content) {
+        if (part === null || typeof part !== 'object' || part.type !== 'text' || typeof part.text !== 'string') continue;
+        const detector = scanText(part.text);
+        if (detector !== undefined) return { detector, messageIndex };
+      }
+    }
+    const calls = message.tool_calls;
+    if (!Array.isArray(calls)) continue;
+    for (let toolCallIndex = 0; toolCallIndex < calls.length; toolCallIndex++) {
+      const argumentsText = calls[toolCallIndex]?.function?.arguments;
+      if (typeof argumentsText !== 'string') continue;
+      const detector = scanText(argumentsText);
+      if (detector !== undefined) return { detector, messageIndex, toolCallIndex };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,234 @@
+// cost-cap: a team's `max_cost_per_day` per provider, exact under concurrency. At `call` (the plan is
+// final) each budgeted provider among the candidates reserves the request's worst case on an atomic
+// counter; a provider whose reservation does not fit is dropped from the plan, and a request left
+// with none is refused 402 `budget_exceeded`. At `account` (exactly once per request) the served
+// provider's reservation is settled to the real cost and every other one is released. See
+// README.md and docs/policies.md.
+
+import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import type { Reservation } from '../../core/spec/counters.ts';
+import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { MICROS_PER_USD, toMicrosCeil, toMicrosFloor, utcDay, worstCaseByProvider } from './worst-case.ts';
+
+export const COST_CAP_PLUGIN = 'cost-cap';
+
+/** Counters outlive their day by this much, so a request that settles just after midnight still finds its own. */
+const EXPIRY_MARGIN_MS = 6 * 60 * 60 * 1000;
+
+/** One reservation a request holds until `account`. */
+export interface HeldReservation {
+  key: string;
+  provider: string;
+  micros: number;
+  expiresAt: number;
+}
+
+export interface CostCapState {
+  held: HeldReservation[];
+}
+
+/** The counter of a team's spend on one provider on one UTC day, in micro-dollars. */
+export function budgetKey(accountId: string, teamId: string, provider: string, date: string): string {
+  return `budget:${accountId}:${teamId}:${provider}:${date}`;
+}
+
+interface Refusal {
+  provider: string;
+  limitMicros: number;
+  totalMicros: number;
+  worstMicros: number;
+}
+
+const usd = (micros: number): string => `$${(micros / MICROS_PER_USD).toFixed(6).replace(/0{1,4}$/, '')}`;
+
+function budgetedProviders(team: TeamView): Map<string, number> {
+  const budgets = new Map<string, number>();
+  for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
+    const cap = permission?.max_cost_per_day;
+    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) budgets.set(provider, toMicrosFloor(cap));
+  }
+  return budgets;
+}
+
+export function createCostCap(services: Services) {
+  const logger = services.logger;
+  /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
+  let seededDate = '';
+  const seeded = new Map<string, Promise<void> | true>();
+
+  /**
+   * The counters start empty when the process starts: the first budgeted request of a team on a day
+   * adds what the store already booked for that team today. Once per team and day; concurrent first
+   * requests wait for the same seeding, so on one instance no reservation is made before it.
+   */
+  function ensureSeeded(accountId: string, teamId: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
+    if (seededDate !== day.date) {
+      seeded.clear();
+      seededDate = day.date;
+    }
+    const unit = `${accountId}:${teamId}`;
+    const known = seeded.get(unit);
+    if (known === true) return undefined;
+    if (known !== undefined) return known;
+    const seeding = seed(accountId, teamId, day, expiresAt).then(
+      () => void seeded.set(unit, true),
+      (error: unknown) => {
+        seeded.delete(unit);
+        logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
+        throw services.errors.create('not_ready', {
+          detail: 'The team’s budget cannot be checked right now (today’s spend could not be read). Retry shortly.',
+        });
+      },
+    );
+    seeded.set(unit, seeding);
+    return seeding;
+  }
+
+  async function seed(accountId: string, teamId: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> {
+    const counters = services.counters;
+    // The marker makes the seeding happen once per counters store, not once per process: with shared
+    // counters (which survive a restart of one instance) the spend is already in them.
+    const marker = `budget-seeded:${accountId}:${teamId}:${day.date}`;
+    const claim = await counters.reserve(marker, 1, 1, expiresAt);
+    if (!claim.ok) return;
+    try {
+      const rows = await services.store.summarizeUsage({
+        accountId,
+        teamId,
+        from: new Date(day.start).toISOString(),
+        to: new Date(day.end).toISOString(),
+      });
+      const byProvider = new Map<string, number>();
+      for (const row of rows) {
+        if (row.provider === null || row.teamId !== teamId || !(row.costUsd > 0)) continue;
+        byProvider.set(row.provider, (byProvider.get(row.provider) ?? 0) + row.costUsd);
+      }
+      for (const [provider, spent] of byProvider) {
+        await counters.adjust(budgetKey(accountId, teamId, provider, day.date), toMicrosCeil(spent), expiresAt);
+      }
+    } catch (error) {
+      await counters.adjust(marker, -1, expiresAt);
+      throw error;
+    }
+  }
+
+  function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpriced: string[], day: ReturnType<typeof utcDay>): never {
+    const now = services.clock.now();
+    if (refusals.length === 0) {
+      throw services.errors.create('model_unpriced', {
+        detail:
+          `Team '${team.name}' has a daily budget on ${[...new Set(unpriced.map((entry) => entry.split('/')[0]))].join(', ')}, ` +
+          `and ${unpriced.join(', ')} has no price, so its cost cannot be reserved. An operator must set a price for the model first.`,
+      });
+    }
+    const resetAt = new Date(day.end).toISOString();
+    const first = refusals[0] as Refusal;
+    const parts = refusals.map(
+      (refusal) =>
+        `${refusal.provider} (max_cost_per_day ${usd(refusal.limitMicros)}, ${usd(Math.max(0, refusal.limitMicros - refusal.totalMicros))} left, this request may cost up to ${usd(refusal.worstMicros)})`,
+    );
+    throw services.errors.create(
+      'budget_exceeded',
+      {
+        detail: `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts.join('; ')}. The budget resets at ${resetAt}.`,
+      },
+      {
+        retryAfterSeconds: Math.max(1, Math.ceil((day.end - now) / 1000)),
+        extra: {
+          budget: 'max_cost_per_day',
+          team_id: team.id,
+          provider: first.provider,
+          limit_usd: first.limitMicros / MICROS_PER_USD,
+          remaining_usd: Math.max(0, first.limitMicros - first.totalMicros) / MICROS_PER_USD,
+          worst_case_usd: first.worstMicros / MICROS_PER_USD,
+          reset_at: resetAt,
+          budgets: refusals.map((refusal) => ({ provider: refusal.provider, limit_usd: refusal.limitMicros / MICROS_PER_USD, reset_at: resetAt })),
+        },
+      },
+    );
+  }
+
+  function call(context: RequestContext): void | Promise<void> {
+    const team = teamOf(services.snapshot, context);
+    if (team === undefined) return;
+    const budgets = budgetedProviders(team);
+    if (budgets.size === 0) return;
+    const plan = worstCaseByProvider(services.pricing, context, (provider) => budgets.has(provider));
+    if (plan.size === 0) return;
+    const now = services.clock.now();
+    const day = utcDay(now);
+    const expiresAt = day.end + EXPIRY_MARGIN_MS;
+    const accountId = context.principal.accountId;
+    const seeding = ensureSeeded(accountId, team.id, day, expiresAt);
+    const reserve = (): void | Promise<void> => {
+      const entries = [...plan].filter(([, entry]) => entry.micros !== undefined);
+      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry]) =>
+        services.counters.reserve(budgetKey(accountId, team.id, provider, day.date), entry.micros as number, budgets.get(provider) as number, expiresAt),
+      );
+      const finish = (settled: Reservation[]): void => {
+        const state: CostCapState = { held: [] };
+        context.state.set(COST_CAP_PLUGIN, state);
+        const refusals: Refusal[] = [];
+        const refused = new Set<string>();
+        entries.forEach(([provider, entry], index) => {
+          const result = settled[index] as Reservation;
+          const micros = entry.micros as number;
+          if (result.ok) state.held.push({ key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt });
+          else {
+            refused.add(provider);
+            refusals.push({ provider, limitMicros: budgets.get(provider) as number, totalMicros: result.total, worstMicros: micros });
+          }
+        });
+        const unpriced: string[] = [];
+        context.candidates = context.candidates.filter((candidate) => {
+          const entry = plan.get(candidate.provider);
+          if (entry === undefined) return true;
+          if (refused.has(candidate.provider)) return false;
+          if (entry.models.get(candidate.model) === undefined) {
+            unpriced.push(`${candidate.provider}/${candidate.model}`);
+            return false;
+          }
+          return true;
+        });
+        if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
+      };
+      if (results.some((result) => result instanceof Promise)) return Promise.all(results).then(finish);
+      finish(results as Reservation[]);
+    };
+    if (seeding !== undefined) return seeding.then(reserve);
+    return reserve();
+  }
+
+  function account(context: RequestContext, outcome: RequestOutcome): void | Promise<void> {
+    const state = context.state.get(COST_CAP_PLUGIN) as CostCapState | undefined;
+    if (state === undefined || state.held.length === 0) return;
+    context.state.delete(COST_CAP_PLUGIN);
+    const pending: Promise<unknown>[] = [];
+    for (const held of state.held) {
+      // The served provider's reservation becomes the real cost (a cancelled stream's is the core's
+      // estimate); a failure before any usage, and every provider not served, gives it all back.
+      const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;
+      const delta = settled - held.micros;
+      if (delta === 0) continue;
+      const result = services.counters.adjust(held.key, delta, held.expiresAt);
+      if (result instanceof Promise) pending.push(result);
+    }
+    if (pending.length > 0) return Promise.all(pending).then(() => undefined);
+  }
+
+  return { call, account };
+}
+
+export const costCapPolicyPlugin = definePlugin({
+  name: COST_CAP_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  description: "A team's max_cost_per_day per provider, reserved at worst case before the call and settled after it",
+  dependencies: ['teams', 'approvals'],
+  setup: ({ services }) => ({ hooks: createCostCap(services) }),
+});
+
+export default costCapPolicyPlugin;

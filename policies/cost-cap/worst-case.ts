@@ -1,0 +1,79 @@
+// The worst-case cost of a request on one candidate, at list price: the prompt counted from above
+// (services.pricing.estimatePromptTokens), plus every output token the request allows (`max_tokens`,
+// else `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
+// cost-cap and approvals policies so both judge the same figure. Money is kept in integer
+// micro-dollars: sums of reservations never drift the way float dollars do.
+
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
+import type { PricingService } from '../../core/spec/services.ts';
+
+export const MICROS_PER_USD = 1_000_000;
+
+/** USD to micro-dollars, rounded up: a reservation or a settled cost is never under-counted. */
+export function toMicrosCeil(usd: number): number {
+  // The small epsilon keeps float noise (0.30000000000000004) from adding a whole micro-dollar.
+  return Math.max(0, Math.ceil(usd * MICROS_PER_USD - 1e-6));
+}
+
+/** USD to micro-dollars, rounded down: a limit is never raised by rounding. */
+export function toMicrosFloor(usd: number): number {
+  return Math.max(0, Math.floor(usd * MICROS_PER_USD + 1e-6));
+}
+
+/** The output tokens a request may produce; undefined when neither the request nor the model bounds it. */
+export function maxOutputTokens(request: RequestContext['request'], modelLimit: number | undefined): number | undefined {
+  const asked = request.max_tokens ?? request.max_completion_tokens;
+  const limit = typeof asked === 'number' && Number.isFinite(asked) && asked >= 0 ? asked : modelLimit;
+  if (limit === undefined) return undefined;
+  const choices = typeof request.n === 'number' && Number.isFinite(request.n) && request.n > 1 ? Math.floor(request.n) : 1;
+  return limit * choices;
+}
+
+/**
+ * The worst case in micro-dollars of serving `request` with `provider`'s `model`, or undefined when
+ * the model is unpriced (or has neither a request nor a model output bound: it cannot be bounded).
+ */
+export function worstCaseMicros(
+  pricing: PricingService,
+  request: RequestContext['request'],
+  provider: string,
+  model: string,
+  promptTokens: number,
+): number | undefined {
+  const price = pricing.price(provider, model);
+  if (price === undefined) return undefined;
+  const output = maxOutputTokens(request, price.maxOutputTokens);
+  if (output === undefined) return undefined;
+  return toMicrosCeil(promptTokens * price.inputPerToken + output * price.outputPerToken);
+}
+
+/** Each distinct provider among the candidates, with its worst case (the largest over its models). */
+export function worstCaseByProvider(
+  pricing: PricingService,
+  context: RequestContext,
+  include: (provider: string) => boolean,
+): Map<string, { micros: number | undefined; models: Map<string, number | undefined> }> {
+  const byProvider = new Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>();
+  let promptTokens: number | undefined;
+  for (const candidate of context.candidates) {
+    if (!include(candidate.provider)) continue;
+    let entry = byProvider.get(candidate.provider);
+    if (entry === undefined) {
+      entry = { micros: undefined, models: new Map() };
+      byProvider.set(candidate.provider, entry);
+    }
+    if (entry.models.has(candidate.model)) continue;
+    promptTokens ??= pricing.estimatePromptTokens(context.request);
+    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, promptTokens);
+    entry.models.set(candidate.model, micros);
+    if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;
+  }
+  return byProvider;
+}
+
+/** The UTC day of an instant (`2026-12-05`), its start and the next midnight, in epoch milliseconds. */
+export function utcDay(now: number): { date: string; start: number; end: number } {
+  const day = new Date(now);
+  const start = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
+  return { date: new Date(start).toISOString().slice(0, 10), start, end: start + 86_400_000 };
+}

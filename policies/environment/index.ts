@@ -1,0 +1,96 @@
+// Environment-specific keys: a gateway key with an `environment` uses only provider keys of that
+// environment, plus provider keys that carry none (shared keys). It never uses a provider key of
+// another environment, for the first attempt or any fallback, account and platform keys alike.
+// A gateway key without an environment uses every key, as before environments existed.
+
+import { definePlugin, PLUGIN_API_VERSION, type ResolvedKeys } from '../../core/spec/plugin.ts';
+import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
+
+export const ENVIRONMENT_POLICY = 'environment';
+
+/** A provider key's environment, or undefined when it is shared. */
+export function keyEnvironment(key: ProviderKeyRecord): string | undefined {
+  const value = key.settings.environment;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The rule: may a gateway key of `environment` use `key`? */
+export function usableBy(environment: string | undefined, key: ProviderKeyRecord): boolean {
+  if (environment === undefined) return true;
+  const own = keyEnvironment(key);
+  return own === undefined || own === environment;
+}
+
+function narrowMap(map: ReadonlyMap<string, readonly ProviderKeyRecord[]>, environment: string): ReadonlyMap<string, readonly ProviderKeyRecord[]> {
+  let narrowed: Map<string, readonly ProviderKeyRecord[]> | undefined;
+  for (const [provider, keys] of map) {
+    if (keys.every((key) => usableBy(environment, key))) continue;
+    narrowed ??= new Map(map);
+    const kept = keys.filter((key) => usableBy(environment, key));
+    if (kept.length === 0) narrowed.delete(provider);
+    else narrowed.set(provider, kept);
+  }
+  return narrowed ?? map;
+}
+
+/** Narrowed maps, cached per snapshot map and environment: the request path rebuilds nothing. */
+const cache = new WeakMap<ReadonlyMap<string, readonly ProviderKeyRecord[]>, Map<string, ReadonlyMap<string, readonly ProviderKeyRecord[]>>>();
+
+function cachedNarrow(map: ReadonlyMap<string, readonly ProviderKeyRecord[]>, environment: string): ReadonlyMap<string, readonly ProviderKeyRecord[]> {
+  let byEnvironment = cache.get(map);
+  if (byEnvironment === undefined) cache.set(map, (byEnvironment = new Map()));
+  let narrowed = byEnvironment.get(environment);
+  if (narrowed === undefined) {
+    narrowed = narrowMap(map, environment);
+    if (byEnvironment.size < 1000) byEnvironment.set(environment, narrowed);
+  }
+  return narrowed;
+}
+
+export function keysForEnvironment(keys: ResolvedKeys, environment: string | undefined): ResolvedKeys {
+  if (environment === undefined) return keys;
+  const account = cachedNarrow(keys.account, environment);
+  const platform = cachedNarrow(keys.platform, environment);
+  return account === keys.account && platform === keys.platform ? keys : { account, platform };
+}
+
+export const environmentPolicy = definePlugin({
+  name: ENVIRONMENT_POLICY,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  description: 'A gateway key of one environment never uses a provider key of another',
+  setup({ services }) {
+    return {
+      hooks: {
+        keyResolve(context) {
+          if (context.keys === undefined) return;
+          const narrowed = keysForEnvironment(context.keys, context.principal.environment);
+          if (narrowed === context.keys) return;
+          context.state.set(ENVIRONMENT_POLICY, context.keys);
+          context.keys = narrowed;
+        },
+        // Nothing left to plan because every key of the provider belongs to another environment: say
+        // so, instead of the core's "no key configured", which would be wrong.
+        route(context) {
+          if (context.candidates.length > 0) return;
+          const provider = context.resolution?.provider;
+          const before = context.state.get(ENVIRONMENT_POLICY) as ResolvedKeys | undefined;
+          if (provider === undefined || before === undefined || context.keys === undefined) return;
+          const had = (before.account.get(provider)?.length ?? 0) + (before.platform.get(provider)?.length ?? 0);
+          const has = (context.keys.account.get(provider)?.length ?? 0) + (context.keys.platform.get(provider)?.length ?? 0);
+          if (had === 0 || has > 0) return;
+          throw services.errors.create(
+            'provider_not_allowed',
+            {
+              detail: `Every ${provider} provider key belongs to another environment than this API key's ('${context.principal.environment ?? ''}'); keys of other environments are never used. Add a ${provider} key for this environment, or one without an environment.`,
+            },
+            { extra: { provider } },
+          );
+        },
+      },
+    };
+  },
+});
+
+export default environmentPolicy;

@@ -1,0 +1,111 @@
+// Provider-hosted tools: web search, code execution and remote MCP servers named in a request's
+// `tools` (or, for Anthropic's MCP connector, its `mcp_servers`). They run on the provider's side,
+// cost money and reach the internet, so a team's `byok_permissions.hosted_tools` says which it may
+// use. A team whose policy sets `hosted_tools` gets exactly that (a hosted tool it does not name is
+// refused); a team without it, and a request for no team, keep today's behaviour.
+
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { teamOf, type HostedTools } from '../../plugins/teams/types.ts';
+import { compileAllowlist, type Allowlist } from '../provider-access/glob.ts';
+
+export const HOSTED_TOOLS_POLICY = 'hosted-tools';
+
+export type HostedToolKind = 'web_search' | 'code_execution' | 'mcp' | 'other';
+
+export interface HostedToolUse {
+  kind: HostedToolKind;
+  /** The tool's `type` as sent. */
+  type: string;
+  /** The remote MCP server's URL, for `mcp`. */
+  serverUrl?: string;
+  /** Where it is in the request, for `param`. */
+  param: string;
+}
+
+/** Client-side tools: defined by the caller and run by the caller, never by the provider. */
+const CLIENT_TOOL_TYPES = new Set(['function', 'custom']);
+
+export function kindOf(type: string): HostedToolKind {
+  if (type.startsWith('web_search')) return 'web_search'; // web_search, web_search_preview…, web_search_20250305
+  if (type.startsWith('code_execution') || type === 'code_interpreter') return 'code_execution';
+  if (type === 'mcp' || type === 'url') return 'mcp';
+  return 'other';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every provider-hosted tool a request asks for. */
+export function hostedToolsOf(request: { tools?: unknown; mcp_servers?: unknown }): HostedToolUse[] {
+  const uses: HostedToolUse[] = [];
+  if (Array.isArray(request.tools)) {
+    request.tools.forEach((tool, index) => {
+      if (!isRecord(tool) || typeof tool.type !== 'string' || CLIENT_TOOL_TYPES.has(tool.type)) return;
+      const use: HostedToolUse = { kind: kindOf(tool.type), type: tool.type, param: `tools[${index}]` };
+      if (use.kind === 'mcp') use.serverUrl = typeof tool.server_url === 'string' ? tool.server_url : '';
+      uses.push(use);
+    });
+  }
+  if (Array.isArray(request.mcp_servers)) {
+    request.mcp_servers.forEach((server, index) => {
+      const url = isRecord(server) && typeof server.url === 'string' ? server.url : '';
+      uses.push({ kind: 'mcp', type: 'mcp', serverUrl: url, param: `mcp_servers[${index}]` });
+    });
+  }
+  return uses;
+}
+
+const serverLists = new WeakMap<HostedTools, Allowlist>();
+
+function serversOf(hostedTools: HostedTools): Allowlist {
+  let allowlist = serverLists.get(hostedTools);
+  if (allowlist === undefined) {
+    allowlist = compileAllowlist(Array.isArray(hostedTools.mcp_servers) ? hostedTools.mcp_servers : []);
+    serverLists.set(hostedTools, allowlist);
+  }
+  return allowlist;
+}
+
+/** Why the team may not use this tool, or undefined when it may. */
+export function refusalOf(hostedTools: HostedTools, use: HostedToolUse): string | undefined {
+  switch (use.kind) {
+    case 'web_search':
+      return hostedTools.web_search === true ? undefined : `This team may not use the provider's web search ('${use.type}').`;
+    case 'code_execution':
+      return hostedTools.code_execution === true ? undefined : `This team may not use the provider's code execution ('${use.type}').`;
+    case 'mcp':
+      return use.serverUrl !== undefined && use.serverUrl !== '' && serversOf(hostedTools).test(use.serverUrl)
+        ? undefined
+        : `This team may not use the remote MCP server '${use.serverUrl ?? ''}'.`;
+    default:
+      return `This team may not use the provider-hosted tool '${use.type}'.`;
+  }
+}
+
+export const hostedToolsPolicy = definePlugin({
+  name: HOSTED_TOOLS_POLICY,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  description: "A team's hosted_tools (web search, code execution, remote MCP servers): 403 tool_not_allowed",
+  dependencies: ['teams'],
+  setup({ services }) {
+    return {
+      hooks: {
+        auth(context) {
+          const hostedTools = teamOf(services.snapshot, context)?.permissions.hosted_tools;
+          if (hostedTools === undefined || hostedTools === null) return;
+          for (const use of hostedToolsOf(context.request)) {
+            const refusal = refusalOf(hostedTools, use);
+            if (refusal !== undefined) {
+              throw services.errors.create('tool_not_allowed', { detail: services.errors.redact(refusal) }, { param: use.param, extra: { tool: use.kind } });
+            }
+          }
+        },
+      },
+    };
+  },
+});
+
+export default hostedToolsPolicy;

@@ -1,0 +1,107 @@
+// IP restrictions: `allowed_ips` on the calling gateway key (account and member keys alike) and on
+// the team. The client address must match every list that is set. The address is the socket's, or
+// `X-Forwarded-For` only behind `KEYWAY_TRUSTED_PROXIES` (the core computes it: core/http/client-address.ts).
+
+import { canonicalIp, cidrContains, parseIp, type Cidr, type IpAddress } from '../../core/wire/upstream-policy.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { teamOf } from '../../plugins/teams/types.ts';
+
+export const IP_ALLOWLIST_POLICY = 'ip-allowlist';
+
+/** An allow-list entry: `10.0.0.0/8`, `2001:db8::/32` or a single address; bits past the prefix are ignored. */
+export function parseEntry(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const address = parseIp((slash === -1 ? text : text.slice(0, slash)).trim());
+  if (address === undefined) return undefined;
+  const canonical = canonicalIp(address);
+  const bits = address.version === 4 ? 32 : 128;
+  if (slash === -1) return { version: canonical.version, network: canonical.value, prefix: canonical.version === 4 ? 32 : 128 };
+  const prefixText = text.slice(slash + 1).trim();
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) return undefined;
+  let prefix = Number(prefixText);
+  // `::ffff:10.0.0.0/104` is the IPv4 range `10.0.0.0/8`.
+  if (address.version === 6 && canonical.version === 4) {
+    if (prefix < 96) return { version: 6, network: address.value, prefix };
+    prefix -= 96;
+  }
+  return { version: canonical.version, network: canonical.value, prefix };
+}
+
+export interface CompiledList {
+  ranges: Cidr[];
+  /** Entries that are neither an address nor a range: they match nothing. */
+  invalid: string[];
+}
+
+const compiledLists = new WeakMap<readonly unknown[], CompiledList>();
+
+/** Compiled once per list object (the snapshot replaces a list when it changes). */
+export function compileList(list: readonly unknown[]): CompiledList {
+  let compiled = compiledLists.get(list);
+  if (compiled !== undefined) return compiled;
+  const ranges: Cidr[] = [];
+  const invalid: string[] = [];
+  for (const entry of list) {
+    const range = typeof entry === 'string' ? parseEntry(entry) : undefined;
+    if (range === undefined) invalid.push(String(entry));
+    else ranges.push(range);
+  }
+  compiled = { ranges, invalid };
+  compiledLists.set(list, compiled);
+  return compiled;
+}
+
+export function listAllows(list: CompiledList, address: IpAddress | undefined): boolean {
+  if (address === undefined) return false;
+  const canonical = canonicalIp(address);
+  return list.ranges.some((range) => cidrContains(range, canonical));
+}
+
+/** A list is set when it is a non-empty array; `[]` or no list means no restriction. */
+function setList(value: unknown): readonly unknown[] | undefined {
+  return Array.isArray(value) && value.length > 0 ? value : undefined;
+}
+
+export const ipAllowlistPolicy = definePlugin({
+  name: IP_ALLOWLIST_POLICY,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  description: 'allowed_ips on gateway keys and teams: 403 ip_not_allowed',
+  dependencies: ['teams'],
+  setup({ services, logger }) {
+    const warned = new WeakSet<CompiledList>();
+    return {
+      hooks: {
+        auth(context) {
+          const keyList = setList(context.principal.settings.allowed_ips);
+          const teamList = setList(teamOf(services.snapshot, context)?.permissions.allowed_ips);
+          if (keyList === undefined && teamList === undefined) return;
+          const clientIp = context.clientIp;
+          const address = clientIp === undefined ? undefined : parseIp(clientIp);
+          for (const [owner, list] of [
+            ['key', keyList],
+            ['team', teamList],
+          ] as const) {
+            if (list === undefined) continue;
+            const compiled = compileList(list);
+            if (compiled.invalid.length > 0 && !warned.has(compiled)) {
+              warned.add(compiled);
+              logger.warn(
+                { entries: compiled.invalid.length },
+                `allowed_ips of a ${owner} holds entries that are not addresses or CIDR ranges; they match nothing`,
+              );
+            }
+            if (listAllows(compiled, address)) continue;
+            const shown = clientIp === undefined ? 'an unknown address' : `the address ${clientIp}`;
+            throw services.errors.create('ip_not_allowed', {
+              detail: `Requests from ${shown} are not allowed by this ${owner === 'key' ? "API key's" : "team's"} allowed_ips.`,
+            });
+          }
+        },
+      },
+    };
+  },
+});
+
+export default ipAllowlistPolicy;

@@ -1,0 +1,115 @@
+// Team provider and model allow-lists (the seed's `byok_permissions.providers`). A provider the team
+// turns off (`enabled: false`) loses its keys at keyResolve, so no strategy or fallback can plan it;
+// a provider's `models` (exact names and `*` globs) drops the candidates whose model it does not list
+// at route. A provider the team does not list is allowed, with every model.
+
+import { definePlugin, PLUGIN_API_VERSION, type RequestContext, type ResolvedKeys } from '../../core/spec/plugin.ts';
+import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
+import { teamOf, type TeamPermissions } from '../../plugins/teams/types.ts';
+import { compileAllowlist, type Allowlist } from './glob.ts';
+
+export const PROVIDER_ACCESS_POLICY = 'provider-access';
+
+interface CompiledPermissions {
+  disabled: ReadonlySet<string>;
+  /** Providers with a `models` list; a provider absent here allows every model. */
+  models: ReadonlyMap<string, Allowlist>;
+}
+
+/** Compiled once per permissions object: the teams snapshot replaces the object when a team changes. */
+const compiledCache = new WeakMap<TeamPermissions, CompiledPermissions>();
+
+export function compilePermissions(permissions: TeamPermissions): CompiledPermissions {
+  let compiled = compiledCache.get(permissions);
+  if (compiled !== undefined) return compiled;
+  const disabled = new Set<string>();
+  const models = new Map<string, Allowlist>();
+  for (const [provider, rule] of Object.entries(permissions.providers ?? {})) {
+    if (rule === undefined || rule === null) continue;
+    if (rule.enabled === false) disabled.add(provider);
+    if (Array.isArray(rule.models)) models.set(provider, compileAllowlist(rule.models));
+  }
+  compiled = { disabled, models };
+  compiledCache.set(permissions, compiled);
+  return compiled;
+}
+
+function withoutProviders(
+  map: ReadonlyMap<string, readonly ProviderKeyRecord[]>,
+  disabled: ReadonlySet<string>,
+): ReadonlyMap<string, readonly ProviderKeyRecord[]> {
+  let narrowed: Map<string, readonly ProviderKeyRecord[]> | undefined;
+  for (const provider of disabled) {
+    if (!map.has(provider)) continue;
+    narrowed ??= new Map(map);
+    narrowed.delete(provider);
+  }
+  return narrowed ?? map;
+}
+
+/** The keys without the disabled providers' (account and platform keys alike). */
+export function narrowKeys(keys: ResolvedKeys, disabled: ReadonlySet<string>): ResolvedKeys {
+  if (disabled.size === 0) return keys;
+  const account = withoutProviders(keys.account, disabled);
+  const platform = withoutProviders(keys.platform, disabled);
+  return account === keys.account && platform === keys.platform ? keys : { account, platform };
+}
+
+/** Whether the team may use `model` on `provider`. */
+export function modelAllowed(compiled: CompiledPermissions, provider: string, model: string): boolean {
+  if (compiled.disabled.has(provider)) return false;
+  const allowlist = compiled.models.get(provider);
+  return allowlist === undefined || allowlist.test(model);
+}
+
+export const providerAccessPolicy = definePlugin({
+  name: PROVIDER_ACCESS_POLICY,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  description: 'Team provider switches and model allow-lists (byok_permissions.providers): 403 provider_not_allowed / model_not_allowed',
+  dependencies: ['teams'],
+  setup({ services }) {
+    const permissionsOf = (context: RequestContext): CompiledPermissions | undefined => {
+      const team = teamOf(services.snapshot, context);
+      return team === undefined ? undefined : compilePermissions(team.permissions);
+    };
+    return {
+      hooks: {
+        keyResolve(context) {
+          const compiled = permissionsOf(context);
+          if (compiled === undefined || compiled.disabled.size === 0 || context.keys === undefined) return;
+          context.keys = narrowKeys(context.keys, compiled.disabled);
+        },
+        route(context) {
+          const compiled = permissionsOf(context);
+          if (compiled === undefined) return;
+          const before = context.candidates.length;
+          const kept = context.candidates.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
+          if (kept.length !== before) context.candidates = kept;
+          if (kept.length > 0) return;
+          const provider = context.resolution?.provider;
+          const model = context.resolution?.model ?? context.request.model;
+          if (provider !== undefined && compiled.disabled.has(provider)) {
+            throw services.errors.create(
+              'provider_not_allowed',
+              { detail: `This team may not use the provider '${provider}'.` },
+              { param: 'model', extra: { provider } },
+            );
+          }
+          if (before > 0 || (provider !== undefined && !modelAllowed(compiled, provider, model))) {
+            const where = provider === undefined ? '' : ` on ${provider}`;
+            throw services.errors.create(
+              'model_not_allowed',
+              { detail: `This team may not use the model '${model}'${where}.` },
+              { param: 'model', extra: { model } },
+            );
+          }
+          // Nothing was planned for other reasons (no key, all unavailable): the core's 503 says why.
+        },
+      },
+    };
+  },
+});
+
+export default providerAccessPolicy;

@@ -1,0 +1,201 @@
+// The approval lifecycle end to end: a request above require_approval_above is held (403
+// approval_required with approval_id), an admin approves or denies it, the member re-sends the same
+// body with X-Approval-Id and it is served exactly once; a different body, a denied, used or expired
+// approval are refused; an approved request still respects the budget.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { ManualClock } from '../../core/clock.ts';
+import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
+import { approvalsPolicyPlugin, bodyHash, stableJson } from '../../policies/approvals/index.ts';
+import { call } from '../helpers/gateway.ts';
+import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+
+const clock = new ManualClock(Date.UTC(2026, 11, 5, 9));
+const alerts: AlertEvent[] = [];
+const recorder: PluginDefinition = {
+  name: 'alert-recorder',
+  version: '1.0.0',
+  apiVersion: 1,
+  kind: 'alert-channel',
+  setup: () => ({
+    alertChannel: { name: 'recorder', accepts: (target: string) => target.includes('@'), send: async (event: AlertEvent) => void alerts.push(event) },
+  }),
+};
+
+let setup: TeamGateway;
+// gpt-4o with max_tokens 1000 may cost about $0.01: above the $0.005 threshold. With max_tokens 10, far below.
+const BIG = { model: 'gpt-4o', max_tokens: 1000, messages: [{ role: 'user', content: 'Summarise the quarterly report.' }] };
+const SMALL = { ...BIG, max_tokens: 10 };
+
+beforeAll(async () => {
+  setup = await startTeamGateway(
+    { providers: { openai: { enabled: true, max_cost_per_day: 100, require_approval_above: 0.005 } } },
+    { clock, extraPlugins: [{ definition: recorder, source: 'test' }] },
+  );
+});
+
+afterAll(async () => {
+  await setup.stop();
+});
+
+const chat = (body: unknown, approvalId?: string) =>
+  call(setup.gateway, 'POST', '/v1/chat/completions', body, { key: setup.memberKey, headers: approvalId === undefined ? {} : { 'x-approval-id': approvalId } });
+
+async function held(body: unknown = BIG, approvalId?: string): Promise<ErrorBody['error']> {
+  const response = await chat(body, approvalId);
+  expect(response.status).toBe(403);
+  return ((await response.json()) as ErrorBody).error;
+}
+
+async function requestApproval(body: unknown = BIG): Promise<string> {
+  const error = await held(body);
+  expect(error.code).toBe('approval_required');
+  expect(typeof error.approval_id).toBe('string');
+  return error.approval_id as string;
+}
+
+const decide = (id: string, decision: 'approve' | 'deny', key = setup.adminKey) =>
+  call(setup.gateway, 'POST', `/v1/approvals/${id}/${decision}`, undefined, { key });
+
+async function listed(status?: string): Promise<Array<Record<string, unknown>>> {
+  const response = await call(setup.gateway, 'GET', `/v1/approvals${status === undefined ? '' : `?status=${status}`}`, undefined, { key: setup.adminKey });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { data: Array<Record<string, unknown>> }).data;
+}
+
+describe('approvals', () => {
+  test('below the threshold a request is served without approval', async () => {
+    const response = await chat(SMALL);
+    expect(response.status).toBe(200);
+  });
+
+  test('pending → approved → re-sent and served once → a second re-send is refused', async () => {
+    const upstreamBefore = setup.openai.inferenceRequests().length;
+    const id = await requestApproval();
+    expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore);
+
+    const pending = (await listed('pending')).find((approval) => approval.id === id);
+    expect(pending).toMatchObject({ id, team_id: setup.teamId, status: 'pending', provider: 'openai', model: 'gpt-4o' });
+    expect(pending?.worst_case_usd as number).toBeGreaterThan(0.005);
+    expect(pending?.body_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(Date.parse(pending?.expires_at as string) - Date.parse(pending?.created_at as string)).toBe(24 * 3600 * 1000);
+
+    // Still pending: the header alone does not serve it.
+    expect((await held(BIG, id)).message).toContain('pending');
+    // A member cannot approve, nor list.
+    expect((await decide(id, 'approve', setup.memberKey)).status).toBe(403);
+
+    const approved = await decide(id, 'approve');
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ id, status: 'approved' });
+
+    const served = await chat(BIG, id);
+    expect(served.status).toBe(200);
+    await served.text();
+    expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore + 1);
+
+    const again = await held(BIG, id);
+    expect(again.code).toBe('approval_required');
+    expect(again.message).toContain('already used');
+    expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore + 1);
+    expect((await listed('used')).some((approval) => approval.id === id)).toBe(true);
+  });
+
+  test('the pending approval alerted the team admins', async () => {
+    await Bun.sleep(50);
+    const event = alerts.find((alert) => alert.type === 'approval_pending');
+    expect(event?.targets).toEqual(['lead@company.com']);
+    expect(event?.details.approval_id).toBeDefined();
+  });
+
+  test('a different body is refused with a new approval; the old one stays unused', async () => {
+    const id = await requestApproval();
+    expect((await decide(id, 'approve')).status).toBe(200);
+    const other = { ...BIG, messages: [{ role: 'user', content: 'Something else entirely.' }] };
+    const mismatch = await held(other, id);
+    expect(mismatch.code).toBe('approval_required');
+    expect(mismatch.message).toContain('different request body');
+    expect(mismatch.approval_id).not.toBe(id);
+    expect((await listed('approved')).some((approval) => approval.id === id)).toBe(true);
+    const served = await chat(BIG, id);
+    expect(served.status).toBe(200);
+  });
+
+  test('of concurrent re-sends of one approval, exactly one is served', async () => {
+    const id = await requestApproval();
+    expect((await decide(id, 'approve')).status).toBe(200);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => chat(BIG, id)));
+    expect(answers.filter((answer) => answer.status === 200).length).toBe(1);
+    expect(answers.filter((answer) => answer.status === 403).length).toBe(11);
+  });
+
+  test('denied: re-sending is refused, and a decided approval cannot be decided again', async () => {
+    const id = await requestApproval();
+    const denied = await decide(id, 'deny');
+    expect(denied.status).toBe(200);
+    expect(await denied.json()).toMatchObject({ status: 'denied' });
+    expect((await held(BIG, id)).message).toContain('denied');
+    expect((await decide(id, 'approve')).status).toBe(409);
+    expect((await decide('apr_missing', 'approve')).status).toBe(404);
+  });
+
+  test('an approval expires after 24 h: approved or pending, it can no longer be used or decided', async () => {
+    const approvedId = await requestApproval();
+    expect((await decide(approvedId, 'approve')).status).toBe(200);
+    const pendingId = await requestApproval({ ...BIG, max_tokens: 999 });
+    clock.advance(24 * 3600 * 1000 + 1);
+    const expired = await held(BIG, approvedId);
+    expect(expired.message).toContain('expired');
+    expect((await decide(pendingId, 'approve')).status).toBe(409);
+    const list = await listed('expired');
+    expect(list.map((approval) => approval.id)).toEqual(expect.arrayContaining([approvedId, pendingId]));
+  });
+
+  test('an approved request still respects the budget; refused, the approval is given back', async () => {
+    const id = await requestApproval();
+    expect((await decide(id, 'approve')).status).toBe(200);
+    const tight = await call(
+      setup.gateway,
+      'PATCH',
+      `/v1/teams/${setup.teamId}`,
+      { byok_permissions: { providers: { openai: { max_cost_per_day: 0.001 } } } },
+      { key: setup.adminKey },
+    );
+    expect(tight.status).toBe(200);
+    await setup.gateway.runtime.services.snapshot.refresh();
+    const refused = await chat(BIG, id);
+    expect(refused.status).toBe(402);
+    await Bun.sleep(30);
+    expect((await listed('approved')).some((approval) => approval.id === id)).toBe(true);
+    await call(
+      setup.gateway,
+      'PATCH',
+      `/v1/teams/${setup.teamId}`,
+      { byok_permissions: { providers: { openai: { max_cost_per_day: 100 } } } },
+      { key: setup.adminKey },
+    );
+    await setup.gateway.runtime.services.snapshot.refresh();
+    expect((await chat(BIG, id)).status).toBe(200);
+  });
+
+  test('the list is for admins, filters by status and rejects an unknown status', async () => {
+    expect((await call(setup.gateway, 'GET', '/v1/approvals', undefined, { key: setup.memberKey })).status).toBe(403);
+    const all = await listed();
+    expect(all.length).toBeGreaterThan(3);
+    expect((await call(setup.gateway, 'GET', '/v1/approvals?status=maybe', undefined, { key: setup.adminKey })).status).toBe(400);
+  });
+});
+
+describe('the body hash', () => {
+  test('is stable across key order and ignores undefined fields', () => {
+    expect(stableJson({ b: 1, a: [{ y: 2, x: undefined, z: null }] })).toBe('{"a":[{"y":2,"z":null}],"b":1}');
+    const first = bodyHash({ model: 'm', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 });
+    const second = bodyHash({ max_tokens: 5, messages: [{ content: 'x', role: 'user' }], model: 'm' });
+    expect(first).toBe(second);
+    expect(bodyHash({ model: 'm', messages: [], max_tokens: 6 })).not.toBe(bodyHash({ model: 'm', messages: [], max_tokens: 5 }));
+  });
+
+  test('the plugin declares its migration and routes', () => {
+    expect(approvalsPolicyPlugin.kind).toBe('policy');
+  });
+});

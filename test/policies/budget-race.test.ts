@@ -1,0 +1,144 @@
+// THE BUDGET RACE: 200+ concurrent requests (streamed and not, some cancelled by the client mid-
+// stream) against a daily budget that fits exactly 50 worst cases. Exactly 50 are served, the rest
+// are refused 402 before any upstream call, and the settled spend never exceeds the cap.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { budgetKey } from '../../policies/cost-cap/index.ts';
+import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { call, flushUsage } from '../helpers/gateway.ts';
+import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+
+const MODEL = 'gpt-4o-mini';
+const MAX_TOKENS = 1000;
+const FITS = 50;
+const REQUESTS = 220;
+const messages = [{ role: 'user', content: 'Write one short sentence about budgets.' }];
+
+let setup: TeamGateway;
+let worstMicros: number;
+let capUsd: number;
+
+beforeAll(async () => {
+  // The cap is set after the worst case is known: start with a placeholder, then PATCH the team.
+  setup = await startTeamGateway({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
+  const pricing = setup.gateway.runtime.services.pricing;
+  const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
+  worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+  expect(worstMicros).toBeGreaterThan(0);
+  // Fifty and a half worst cases: the 51st reservation cannot fit, whatever the rounding.
+  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  const patched = await call(
+    setup.gateway,
+    'PATCH',
+    `/v1/teams/${setup.teamId}`,
+    { byok_permissions: { providers: { openai: { max_cost_per_day: capUsd } } } },
+    { key: setup.adminKey },
+  );
+  expect(patched.status).toBe(200);
+  await setup.gateway.runtime.services.snapshot.refresh();
+});
+
+afterAll(async () => {
+  await setup.stop();
+});
+
+type Outcome = { status: number; kind: 'plain' | 'stream' | 'cancel'; body?: ErrorBody; retryAfter?: string | null };
+
+async function one(index: number): Promise<Outcome> {
+  const kind = index % 3 === 0 ? 'plain' : index % 3 === 1 ? 'stream' : 'cancel';
+  const controller = new AbortController();
+  const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, messages, max_tokens: MAX_TOKENS, stream: kind !== 'plain' }),
+    signal: controller.signal,
+  });
+  if (response.status !== 200)
+    return { status: response.status, kind, body: (await response.json()) as ErrorBody, retryAfter: response.headers.get('retry-after') };
+  if (kind === 'cancel') {
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    controller.abort();
+    await reader.cancel().catch(() => undefined);
+    return { status: 200, kind };
+  }
+  await response.text();
+  return { status: 200, kind };
+}
+
+describe('the budget race', () => {
+  test(`${REQUESTS} concurrent requests against a budget of ${FITS} worst cases: exactly ${FITS} served, the cap never overshot`, async () => {
+    // Every upstream answer waits, so all reservations are made before any is settled: the count of
+    // served requests is then exactly what the cap holds, not what settling to real costs frees.
+    setup.openai.setSticky({ kind: 'delay', delayMs: 1500 });
+    const started = performance.now();
+    const outcomes = await Promise.all(Array.from({ length: REQUESTS }, (_, index) => one(index)));
+    const elapsed = performance.now() - started;
+    setup.openai.setSticky(undefined);
+
+    const served = outcomes.filter((outcome) => outcome.status === 200);
+    const refused = outcomes.filter((outcome) => outcome.status === 402);
+    expect(served.length).toBe(FITS);
+    expect(refused.length).toBe(REQUESTS - FITS);
+    expect(outcomes.filter((outcome) => outcome.status !== 200 && outcome.status !== 402)).toEqual([]);
+    // Streamed, non-streamed and cancelled requests all took part.
+    for (const kind of ['plain', 'stream', 'cancel'] as const) expect(served.some((outcome) => outcome.kind === kind)).toBe(true);
+
+    // The refusal names the budget, the team, the provider, the limit and its reset.
+    const day = utcDay(Date.now());
+    const resetAt = new Date(day.end).toISOString();
+    const first = refused[0] as Outcome;
+    expect(first.body?.error.code).toBe('budget_exceeded');
+    expect(first.body?.error.type).toBe('budget_exceeded');
+    expect(first.body?.error.budget).toBe('max_cost_per_day');
+    expect(first.body?.error.team_id).toBe(setup.teamId);
+    expect(first.body?.error.provider).toBe('openai');
+    expect(first.body?.error.limit_usd).toBe(capUsd);
+    expect(first.body?.error.reset_at).toBe(resetAt);
+    expect(first.body?.error.message).toContain('Engineering Team');
+    expect(first.body?.error.message).toContain(resetAt);
+    const retryAfter = Number(first.retryAfter);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(86_400);
+
+    // A refused request reached no upstream: the simulator saw exactly the served ones.
+    expect(setup.openai.inferenceRequests().length).toBe(FITS);
+
+    // Everything settles (account runs after each stream's end or cancel), then the books are read.
+    await Bun.sleep(300);
+    await flushUsage(setup.gateway);
+    const rows = await setup.gateway.runtime.store.summarizeUsage({
+      accountId: 'default',
+      teamId: setup.teamId,
+      from: new Date(day.start).toISOString(),
+      to: new Date(day.end).toISOString(),
+    });
+    const spent = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.costUsd, 0);
+    const booked = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.requests, 0);
+    expect(booked).toBe(FITS);
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(capUsd);
+    // The counter holds the settled spend (each rounded up to a micro-dollar), never more than the cap.
+    const counter = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
+    expect(counter).toBeLessThanOrEqual(Math.round(capUsd * 1e6));
+    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e6));
+    expect(counter).toBeLessThanOrEqual(Math.ceil(spent * 1e6) + FITS);
+    console.log(
+      `budget race: ${REQUESTS} requests in ${Math.round(elapsed)} ms; worst case ${worstMicros} µ$; cap ${capUsd} $; ` +
+        `served ${served.length} (${served.filter((o) => o.kind === 'plain').length} plain, ${served.filter((o) => o.kind === 'stream').length} streamed, ` +
+        `${served.filter((o) => o.kind === 'cancel').length} cancelled), refused ${refused.length}; settled spend ${spent.toFixed(6)} $ (${((spent / capUsd) * 100).toFixed(1)}% of the cap), counter ${counter} µ$`,
+    );
+  }, 30_000);
+
+  test('once settled below their worst case, the freed budget serves more requests, still never past the cap', async () => {
+    const day = utcDay(Date.now());
+    const before = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
+    const room = Math.floor((Math.round(capUsd * 1e6) - before) / worstMicros);
+    const answers = await Promise.all(Array.from({ length: room + 5 }, (_, index) => one(index * 3)));
+    expect(answers.filter((answer) => answer.status === 200).length).toBeGreaterThanOrEqual(room);
+    await Bun.sleep(100);
+    const after = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
+    expect(after).toBeLessThanOrEqual(Math.round(capUsd * 1e6));
+  }, 30_000);
+});

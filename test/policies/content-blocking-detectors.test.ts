@@ -1,0 +1,252 @@
+// The content-blocking detectors, one by one: each finds what it should (true positives) and leaves
+// look-alikes alone (false positives). Key-shaped literals are assembled from pieces so that no
+// secret scanner mistakes this file for a leak.
+
+import { describe, expect, test } from 'bun:test';
+import type { DetectorId } from '../../policies/content-blocking/detectors.ts';
+import { IBAN_LENGTHS, ibanChecksumValid } from '../../policies/content-blocking/ids.ts';
+import { ssnValid } from '../../policies/content-blocking/numbers.ts';
+import { scanRequest, scanText } from '../../policies/content-blocking/scan.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+
+const RANDOM_36 = 'aB3dEfGh1jKlMnOpQrStUvWxYz0123456789';
+const JWT_HEADER = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9'; // {"alg":"HS256","typ":"JWT"}
+const JWT = `${JWT_HEADER}.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`;
+
+function expectFound(detector: DetectorId, texts: string[]): void {
+  for (const text of texts) expect({ text, found: scanText(text) }).toEqual({ text, found: detector });
+}
+
+function expectClean(texts: string[]): void {
+  for (const text of texts) expect({ text, found: scanText(text) }).toEqual({ text, found: undefined });
+}
+
+describe('secrets', () => {
+  test('OpenAI keys: legacy, project, service account', () => {
+    expectFound('openai_api_key', [`my key is sk-${RANDOM_36}abcdEFGH1234`, `OPENAI_API_KEY=sk-proj-${RANDOM_36}${RANDOM_36}`, `"sk-svcacct-${RANDOM_36}"`]);
+    expectClean(['pip install sk-learn-is-a-machine-learning-library', 'the task-runner-configuration-reference page', 'sk-proj-short1A', `ask-${RANDOM_36}`]);
+  });
+
+  test('Anthropic keys', () => {
+    expectFound('anthropic_api_key', [`x-api-key: sk-ant-api03-${RANDOM_36}-${RANDOM_36}`, `sk-ant-admin01-${RANDOM_36}`]);
+    expectClean(['sk-ant-api03-placeholder-goes-here-later-on', 'sk-ant-']);
+  });
+
+  test('Google API keys: AIza and 35 characters', () => {
+    expectFound('google_api_key', [`?key=AIza${'SyA1234567890abcdefghijklmnopqrstuv'}&q=1`]);
+    expectClean([`AIza${'SyA1234567890abcdefghijklmnopqrst'}`, 'AIzaTheWordIsNotAKeyAtAllJustAWord']);
+  });
+
+  test('AWS access key ids and named secret keys', () => {
+    expectFound('aws_access_key', ['aws_access_key_id = AKIAIOSFODNN7EXAMPLE', 'ASIAY34FZKBOKMUTVV7A']);
+    expectFound('aws_secret_key', [
+      'aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      '{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}',
+    ]);
+    expectClean([
+      'AKIAIOSFODNN7EXAMPL',
+      'AKIAiosfodnn7example',
+      'ASIAN_MARKETS_OVERVIEW_2024',
+      'the secret is wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', // 40 base64 characters, not named as an AWS secret
+      'aws_secret_access_key = abcdefghijabcdefghijabcdefghijabcdefghij',
+    ]);
+  });
+
+  test('GitHub tokens', () => {
+    expectFound('github_token', [`gh${'p_'}${RANDOM_36}`, `GH_TOKEN=gh${'s_'}${RANDOM_36}`, `github${'_pat_'}11ABCDEFG0${RANDOM_36}_${RANDOM_36}`]);
+    expectClean(['ghp_tooShort123', 'ghost_protocol_configuration_section', `gh${'p_'}${'a'.repeat(36)}`]);
+  });
+
+  test('Slack tokens', () => {
+    expectFound('slack_token', [`xo${'xb-'}1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx`]);
+    expectClean(['xoxb-not-a-real-token-at-all-here', 'xoxo-hugs-and-kisses-to-everyone-x']);
+  });
+
+  test('Stripe live secret and restricted keys', () => {
+    expectFound('stripe_secret_key', [`sk${'_live_'}4eC39HqLyjWDarjtT1zdp7dc`, `rk${'_live_'}51H8x2eLkdIwHu7ixAbCdEf`]);
+    expectClean(['sk_live_placeholder_value_here', 'pk_live_4eC39HqLyjWDarjtT1zdp7dc']);
+  });
+
+  test('PEM private keys', () => {
+    expectFound('private_key', [
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----',
+      'key: "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA"',
+      '-----BEGIN OPENSSH PRIVATE KEY-----',
+      '-----BEGIN PGP PRIVATE KEY BLOCK-----',
+    ]);
+    expectClean(['-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A', 'Never paste a PRIVATE KEY into a chat.', '-----BEGIN CERTIFICATE-----']);
+  });
+
+  test('JWTs: three base64url segments whose header is JSON naming its alg', () => {
+    expectFound('jwt', [`Authorization: Bearer ${JWT}`, `${JWT_HEADER}.eyJzdWIiOiIxIn0.`]);
+    expectClean([
+      'dGhpcyBpcyBub3QgYSBqd3QgYXQgYWxs.c2Vjb25kIHNlZ21lbnQ.dGhpcmQ', // random base64, no JSON header
+      'eyJub3RhIjoiand0In0.eyJzdWIiOiIxIn0.c2ln', // JSON header without alg
+      `${JWT_HEADER}.eyJzdWIiOiIxIn0`, // two segments
+      `${JWT_HEADER}.eyJzdWIiOiIxIn0.c2ln.ZXh0cmE`, // four segments
+      'eyJustSomeWordThatStartsLikeIt.and.continues',
+    ]);
+  });
+});
+
+describe('payment cards', () => {
+  test('Luhn-valid numbers in known issuer ranges, plain or grouped', () => {
+    expectFound('payment_card', [
+      'card 4111111111111111 exp 12/29',
+      'Visa: 4111 1111 1111 1111.',
+      'MC 5555-5555-5555-4444',
+      'Amex 3782 822463 10005',
+      'Discover 6011111111111117',
+      'Mastercard 2-series 2221000000000009',
+    ]);
+  });
+
+  test('no: Luhn failures, unknown ranges, order ids, odd grouping, decimals, numbers glued to letters', () => {
+    expectClean([
+      'card 4111 1111 1111 1112', // Luhn fails
+      'order 1234567890123456', // starts with 1: no network
+      'order 1234567890128', // 13 digits, Luhn-valid, no network
+      'tracking 9400111899223197428490', // 22 digits
+      '4111 11 1111111 111', // not grouped like a card
+      'pi is 3.4111111111111111',
+      'id ORD4111111111111111',
+      '4111111111111111x',
+    ]);
+  });
+});
+
+describe('national ids', () => {
+  test('US SSNs: 3-2-4 with a separator and the SSA validity rules', () => {
+    expectFound('us_ssn', ['SSN 536-22-1234', 'ssn: 536 22 1234']);
+    expectClean([
+      '000-12-3456',
+      '666-12-3456',
+      '912-12-3456', // 9xx: ITINs and unassigned
+      '536-00-1234',
+      '536-22-0000',
+      '078-05-1120', // the Woolworth sample
+      '536221234', // no separator: too many other things are 9 digits
+      '536-22 1234', // mixed separators
+      'call 555-12-3456x',
+    ]);
+    expect(ssnValid(536, 22, 1234)).toBe(true);
+    expect(ssnValid(899, 99, 9999)).toBe(true);
+    expect(ssnValid(900, 22, 1234)).toBe(false);
+  });
+
+  test('UK National Insurance numbers: prefix rules and an A–D suffix', () => {
+    expectFound('uk_nino', ['NI number AB123456C', 'NINO: AB 12 34 56 D']);
+    expectClean(['QQ123456C', 'AD123456C', 'BG123456C', 'AB123456E', 'AB123456', 'AB1234567C', 'AB 12 3456 C']);
+  });
+
+  test('Canadian SINs: 3-3-3, Luhn-valid, not starting with 0 or 8', () => {
+    expectFound('ca_sin', ['SIN 130 692 544', 'SIN 130-692-544']);
+    expectClean(['130 692 545', '046 454 286', '830 692 541', '130692544']);
+  });
+
+  test('Spanish DNIs: 8 digits and their mod-23 letter', () => {
+    expectFound('es_dni', ['DNI 12345678Z']);
+    expectClean(['DNI 12345678A', 'ref 12345678ZZ', '1234567Z']);
+  });
+});
+
+describe('IBANs', () => {
+  test('country length and mod-97, compact or in groups of four', () => {
+    expectFound('iban', ['IBAN GB82 WEST 1234 5698 7654 32', 'DE89370400440532013000', 'pay to FR1420041010050500013M02606 today', 'NL91ABNA0417164300']);
+    expectClean([
+      'DE89370400440532013001', // check digits wrong
+      'DE8937040044053201300', // one short for Germany
+      'DE893704004405320130000', // one long
+      'ZZ89370400440532013000', // no such country
+      'GB82 WEST 1234 5698 7654', // cut short
+    ]);
+  });
+
+  test('the table and the checksum', () => {
+    expect(IBAN_LENGTHS.DE).toBe(22);
+    expect(IBAN_LENGTHS.NO).toBe(15);
+    const chars = [...'GB82WEST12345698765432'].map((char) => char.charCodeAt(0));
+    expect(ibanChecksumValid(chars, chars.length)).toBe(true);
+  });
+});
+
+describe('ordinary text passes', () => {
+  test('prose, code, dates, prices, phone numbers and UUIDs', () => {
+    expectClean([
+      'Revenue grew 12.5% to $4,210,883.17 on 2025-03-14; ticket OPS-20931.',
+      'Call +44 20 7946 0958 or +1 (555) 123-4567.',
+      'const request_identifier_value = computeRequestIdentifier(customerAccountNumber);',
+      'id 123e4567-e89b-12d3-a456-426614174000',
+      'sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      'ISBN 978-3-16-148410-0',
+      '',
+      'short',
+    ]);
+  });
+});
+
+describe('scanRequest', () => {
+  const request = (messages: ChatRequest['messages']): ChatRequest => ({ model: 'gpt-4o', messages });
+
+  test('names the message, a text part and a tool call by index', () => {
+    expect(
+      scanRequest(
+        request([
+          { role: 'user', content: 'hello' },
+          { role: 'user', content: 'card 4111 1111 1111 1111' },
+        ]),
+      ),
+    ).toEqual({
+      detector: 'payment_card',
+      messageIndex: 1,
+    });
+    expect(
+      scanRequest(
+        request([
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: 'data:,x' } },
+              { type: 'text', text: 'SSN 536-22-1234' },
+            ],
+          },
+        ]),
+      ),
+    ).toEqual({ detector: 'us_ssn', messageIndex: 0 });
+    const toolCalls = [
+      { id: 'a', type: 'function' as const, function: { name: 'lookup', arguments: '{"q":"weather"}' } },
+      { id: 'b', type: 'function' as const, function: { name: 'pay', arguments: '{"iban":"DE89370400440532013000"}' } },
+    ];
+    expect(
+      scanRequest(
+        request([
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: null, tool_calls: toolCalls },
+        ]),
+      ),
+    ).toEqual({
+      detector: 'iban',
+      messageIndex: 1,
+      toolCallIndex: 1,
+    });
+  });
+
+  test("an embeddings request's input, a string or an array of strings", () => {
+    expect(scanRequest({ model: 'text-embedding-3-small', messages: [], input: 'SSN 536-22-1234' })).toEqual({
+      detector: 'us_ssn',
+      messageIndex: -1,
+      inputIndex: 0,
+    });
+    expect(scanRequest({ model: 'text-embedding-3-small', messages: [], input: ['hello', 'IBAN DE89370400440532013000'] })).toEqual({
+      detector: 'iban',
+      messageIndex: -1,
+      inputIndex: 1,
+    });
+    expect(scanRequest({ model: 'text-embedding-3-small', messages: [], input: [[1, 2, 3]] })).toBeUndefined();
+  });
+
+  test('clean requests and odd shapes find nothing', () => {
+    expect(scanRequest(request([{ role: 'user', content: 'hello there, how are you today?' }]))).toBeUndefined();
+    expect(scanRequest(request([{ role: 'user', content: null }, { role: 'tool', content: [{ type: 'text' }] } as never]))).toBeUndefined();
+  });
+});

@@ -1,0 +1,183 @@
+// The content-blocking policy: its hook over a fake snapshot (a team with the control on, off, or
+// no team), then over HTTP with a team made through POST /v1/teams: a blocked request reaches no
+// upstream on either dialect, and its message names the detector and the place, never the content.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { KeywayError } from '../../core/errors.ts';
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
+import { contentBlockingPlugin } from '../../policies/content-blocking/index.ts';
+import { call } from '../helpers/gateway.ts';
+import { context, hooksOf, teamsSection } from './helpers.ts';
+import { type ErrorBody, startTeamGateway, type TeamGateway } from './team-fixture.ts';
+
+const CARD = '4111 1111 1111 1111';
+const OPENAI_LOOKALIKE = `sk-proj-${'Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LmNbVcXz'}`;
+
+function thrown(run: () => unknown): KeywayError | undefined {
+  try {
+    run();
+    return undefined;
+  } catch (error) {
+    if (error instanceof KeywayError) return error;
+    throw error;
+  }
+}
+
+describe('content-blocking hook', () => {
+  const blocking = teamsSection({ usage_controls: { block_sensitive_content: true } });
+
+  test('refuses a team with the control on: 400 sensitive_content_blocked naming detector and message, never the content', async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    const error = thrown(() =>
+      hooks.call?.(
+        context({
+          body: {
+            messages: [
+              { role: 'system', content: 'be brief' },
+              { role: 'user', content: `my card is ${CARD}` },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(error?.code).toBe('sensitive_content_blocked');
+    expect(error?.status).toBe(400);
+    expect(error?.message).toContain('message 1');
+    expect(error?.message).toContain("'payment_card'");
+    expect(error?.param).toBe('messages[1].content');
+    expect(error?.message).not.toContain('4111');
+    expect(error?.message).not.toContain('1111');
+  });
+
+  test('names the tool call when the match is in its arguments', async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    const toolCalls = [{ id: 'call_1', type: 'function' as const, function: { name: 'deploy', arguments: JSON.stringify({ token: OPENAI_LOOKALIKE }) } }];
+    const error = thrown(() =>
+      hooks.call?.(
+        context({
+          body: {
+            messages: [
+              { role: 'user', content: 'deploy it' },
+              { role: 'assistant', content: null, tool_calls: toolCalls },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(error?.message).toContain('message 1, tool call 0 arguments');
+    expect(error?.message).toContain("'openai_api_key'");
+    expect(error?.param).toBe('messages[1].tool_calls[0].function.arguments');
+    expect(error?.message).not.toContain('sk-proj');
+  });
+
+  test('lets clean text through', async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    expect(
+      thrown(() => hooks.call?.(context({ body: { messages: [{ role: 'user', content: 'Summarise order 1234567890123456, please.' }] } }))),
+    ).toBeUndefined();
+  });
+
+  test('a team without the control, or no team, never reads the request', async () => {
+    for (const section of [teamsSection({ usage_controls: { block_sensitive_content: false } }), teamsSection({}), teamsSection(undefined)]) {
+      const hooks = await hooksOf(contentBlockingPlugin, section);
+      const request = context();
+      let touched = false;
+      Object.defineProperty(request, 'request', {
+        get() {
+          touched = true;
+          return { model: 'gpt-4o-mini', messages: [{ role: 'user', content: CARD }] };
+        },
+      });
+      expect(thrown(() => hooks.call?.(request as RequestContext))).toBeUndefined();
+      expect(touched).toBe(false);
+    }
+  });
+
+  test("another account's team does not apply", async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, teamsSection({ usage_controls: { block_sensitive_content: true } }, 'acct_other'));
+    expect(thrown(() => hooks.call?.(context({ body: { messages: [{ role: 'user', content: CARD }] } })))).toBeUndefined();
+  });
+});
+
+describe('content-blocking over HTTP', () => {
+  let team: TeamGateway;
+  let open: TeamGateway;
+
+  beforeAll(async () => {
+    team = await startTeamGateway({ usage_controls: { block_sensitive_content: true } });
+    open = await startTeamGateway({ usage_controls: { block_sensitive_content: false } });
+  });
+  afterAll(async () => {
+    await team?.stop();
+    await open?.stop();
+  });
+
+  const chat = (gateway: TeamGateway, text: string, stream = false) =>
+    call(
+      gateway.gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content: text }] },
+      { key: gateway.memberKey },
+    );
+
+  test('a card number on /v1/chat/completions: 400, no upstream call, the number nowhere in the answer', async () => {
+    for (const stream of [false, true]) {
+      const before = team.openai.inferenceRequests().length;
+      const response = await chat(team, `Charge ${CARD} for the order`, stream);
+      expect(response.status).toBe(400);
+      const text = await response.text();
+      const body = JSON.parse(text) as ErrorBody;
+      expect(body.error.code).toBe('sensitive_content_blocked');
+      expect(body.error.message).toContain('message 0');
+      expect(body.error.message).toContain('payment card');
+      expect(text).not.toContain('4111');
+      expect(team.openai.inferenceRequests().length).toBe(before);
+    }
+  });
+
+  test('a secret on /v1/messages: refused in the Anthropic error shape, the system prompt not counted as a message', async () => {
+    const before = team.openai.inferenceRequests().length;
+    const response = await call(
+      team.gateway,
+      'POST',
+      '/v1/messages',
+      { model: 'gpt-4o-mini', max_tokens: 32, system: 'You are terse.', messages: [{ role: 'user', content: `use ${OPENAI_LOOKALIKE} for the call` }] },
+      { key: team.memberKey },
+    );
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    const body = JSON.parse(text) as { type: string; error: { type: string; message: string } };
+    expect(body.type).toBe('error');
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toContain('message 0');
+    expect(body.error.message).toContain("'openai_api_key'");
+    expect(text).not.toContain(OPENAI_LOOKALIKE);
+    expect(text).not.toContain('Zx9Qw8');
+    expect(team.openai.inferenceRequests().length).toBe(before);
+  });
+
+  test('an embeddings input is scanned too', async () => {
+    const before = team.openai.inferenceRequests().length;
+    const response = await call(
+      team.gateway,
+      'POST',
+      '/v1/embeddings',
+      { model: 'text-embedding-3-small', input: ['fine', 'IBAN DE89370400440532013000'] },
+      { key: team.memberKey },
+    );
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as ErrorBody;
+    expect(body.error.code).toBe('sensitive_content_blocked');
+    expect(body.error.message).toContain('input 1');
+    expect(JSON.stringify(body)).not.toContain('DE89');
+    expect(team.openai.inferenceRequests().length).toBe(before);
+  });
+
+  test('clean requests are served, and a team without the control is never scanned', async () => {
+    const clean = await chat(team, 'What is the capital of France?');
+    expect(clean.status).toBe(200);
+    const unscanned = await chat(open, `Charge ${CARD} for the order`);
+    expect(unscanned.status).toBe(200);
+  });
+});

@@ -1,0 +1,77 @@
+// Unit-test harness for the team policies: a policy set up over fake services whose snapshot holds
+// the given teams, and request contexts built the way the lifecycle runner builds them.
+
+import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
+import { createRequestContext } from '../../core/lifecycle/context.ts';
+import { redactSecrets } from '../../core/logger.ts';
+import type { Hooks, PluginDefinition, RequestContext } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { TEAMS_SECTION, type TeamPermissions, type TeamsSection, type TeamView } from '../../plugins/teams/types.ts';
+
+export const ACCOUNT = 'acct_test';
+export const TEAM = 'team_test';
+
+export function teamsSection(permissions: TeamPermissions | undefined, accountId = ACCOUNT): TeamsSection {
+  const byId = new Map<string, TeamView>();
+  if (permissions !== undefined) byId.set(TEAM, { id: TEAM, accountId, name: 'Engineering Team', permissions });
+  return { byId };
+}
+
+const silentLogger = { warn() {}, info() {}, debug() {}, error() {}, child: () => silentLogger } as never;
+
+/** The policy's hooks, set up with a snapshot whose `teams` section is `section`. */
+export async function hooksOf(plugin: PluginDefinition, section: TeamsSection = teamsSection(undefined), config: unknown = {}): Promise<Hooks> {
+  const services = {
+    errors: {
+      table: ERROR_TABLE,
+      KeywayError,
+      create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options),
+      descriptorOf: descriptorFromError,
+      redact: redactSecrets,
+    },
+    snapshot: { current: {} as never, section: (name: string) => (name === TEAMS_SECTION ? section : undefined), refresh: async () => {} },
+    logger: silentLogger,
+  };
+  const contributions = await plugin.setup?.({ config, logger: silentLogger, fetch, env: {}, dataDirectory: '/tmp', services: services as never });
+  return { ...plugin.hooks, ...contributions?.hooks };
+}
+
+export function principal(overrides: Partial<Principal> = {}): Principal {
+  return { keyId: 'key_1', role: 'developer', accountId: ACCOUNT, teamId: TEAM, byokAccess: true, environment: undefined, settings: {}, ...overrides };
+}
+
+export interface ContextOptions {
+  principal?: Partial<Principal>;
+  headers?: Record<string, string>;
+  body?: Partial<ChatRequest>;
+  clientIp?: string;
+}
+
+export function context(options: ContextOptions = {}): RequestContext {
+  const request = new Request('http://keyway.test/v1/chat/completions', { method: 'POST', headers: options.headers });
+  const body: ChatRequest = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], ...options.body } as ChatRequest;
+  return createRequestContext('req_1', request, principal(options.principal), 'chat', () => options.clientIp, body);
+}
+
+export function key(id: string, provider: string, settings: Record<string, unknown> = {}, owner: 'account' | 'platform' = 'account'): ProviderKeyRecord {
+  return { id, provider, owner, accountId: owner === 'account' ? ACCOUNT : null, organizationId: undefined, settings, status: 'active', weight: 1 };
+}
+
+export function keyMap(keys: ProviderKeyRecord[]): Map<string, ProviderKeyRecord[]> {
+  const map = new Map<string, ProviderKeyRecord[]>();
+  for (const entry of keys) map.set(entry.provider, [...(map.get(entry.provider) ?? []), entry]);
+  return map;
+}
+
+/** The error code a hook refuses with, or undefined when it lets the request through. */
+export async function refusalOf(run: () => unknown): Promise<string | undefined> {
+  try {
+    await run();
+    return undefined;
+  } catch (error) {
+    if (error instanceof KeywayError) return error.code;
+    throw error;
+  }
+}

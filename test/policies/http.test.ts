@@ -1,0 +1,232 @@
+// The team policies over HTTP: a real gateway in front of the OpenAI and Anthropic simulators, the
+// seed's team created with POST /v1/teams, its developer member calling models. Every refusal answers
+// its code, reaches no upstream and is booked.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { UsageRecord } from '../../core/spec/store.ts';
+import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startAnthropicSimulator } from '../simulators/anthropic.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+
+const OPENAI_SHARED = 'sk-proj-PoliciesSharedOpenAIKey00000000000001';
+const OPENAI_PRODUCTION = 'sk-proj-PoliciesProductionOpenAIKey0000000002';
+const ANTHROPIC_KEY = 'sk-ant-api03-PoliciesAnthropicKey000000000000003';
+
+const SEED_TEAM = {
+  name: 'Engineering Team',
+  byok_permissions: {
+    providers: {
+      openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 100.0, require_approval_above: 10.0 },
+      anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50.0 },
+      google: { enabled: false },
+    },
+    usage_controls: { log_all_requests: true, require_project_tag: true, allowed_projects: ['project-a', 'project-b'], block_sensitive_content: true },
+  },
+  members: [
+    { email: 'developer@company.com', role: 'developer', byok_access: true },
+    { email: 'intern@company.com', role: 'viewer', byok_access: false },
+  ],
+};
+
+const LOCKED_TEAM = {
+  name: 'Locked Team',
+  byok_permissions: { providers: { openai: { enabled: true, models: ['gpt-4o*'] } } },
+  allowed_ips: ['203.0.113.0/24'],
+  hosted_tools: { web_search: false, code_execution: false, mcp_servers: ['https://mcp.example.com/*'] },
+  members: [{ email: 'dev@locked.example', role: 'developer', byok_access: true }],
+};
+
+let gateway: TestGateway;
+let openai: SimulatorHandle;
+let anthropic: SimulatorHandle;
+let adminKey: string;
+let seedTeamId: string;
+let developerKey: string;
+let lockedDeveloperKey: string;
+let productionKeyId: string;
+let sharedKeyId: string;
+
+interface Created {
+  id: string;
+  members: Array<{ email: string; api_key?: string }>;
+}
+
+async function createTeam(body: unknown): Promise<Created> {
+  const response = await call(gateway, 'POST', '/v1/teams', body, { key: adminKey });
+  const created = (await response.json()) as Created;
+  if (response.status !== 201) throw new Error(`creating a team failed: ${response.status} ${JSON.stringify(created)}`);
+  return created;
+}
+
+async function createKey(body: Record<string, unknown>): Promise<string> {
+  const response = await call(gateway, 'POST', '/v1/keys', { role: 'developer', ...body }, { key: adminKey });
+  const created = (await response.json()) as { api_key?: string; key?: string };
+  if (response.status !== 201) throw new Error(`creating a key failed: ${response.status} ${JSON.stringify(created)}`);
+  return created.api_key ?? created.key ?? '';
+}
+
+beforeAll(async () => {
+  openai = startOpenAISimulator({ apiKeys: [OPENAI_SHARED, OPENAI_PRODUCTION] });
+  anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
+  gateway = await startTestGateway({
+    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url, KEYWAY_TRUSTED_PROXIES: '127.0.0.1,::1' },
+    probes: false,
+  });
+  adminKey = gateway.defaultAdminKey;
+  const added = await addProviderKeys(
+    gateway,
+    [
+      { name: 'openai', api_key: OPENAI_SHARED },
+      { name: 'openai', api_key: OPENAI_PRODUCTION, environment: 'production' },
+      { name: 'anthropic', api_key: ANTHROPIC_KEY },
+    ],
+    adminKey,
+  );
+  sharedKeyId = String(added[0]?.key_id);
+  productionKeyId = String(added[1]?.key_id);
+  await call(gateway, 'GET', '/v1/providers', undefined, { key: adminKey });
+  const seed = await createTeam(SEED_TEAM);
+  seedTeamId = seed.id;
+  developerKey = seed.members.find((member) => member.email === 'developer@company.com')?.api_key ?? '';
+  const locked = await createTeam(LOCKED_TEAM);
+  lockedDeveloperKey = locked.members[0]?.api_key ?? '';
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await openai?.stop();
+  await anthropic?.stop();
+});
+
+interface Sent {
+  response: Response;
+  body: { error?: { code: string; message: string; type: string } } & Record<string, unknown>;
+  upstreamCalls: number;
+  row: UsageRecord | undefined;
+}
+
+async function send(key: string, model: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): Promise<Sent> {
+  const before = openai.inferenceRequests().length + anthropic.inferenceRequests().length;
+  const response = await call(
+    gateway,
+    'POST',
+    '/v1/chat/completions',
+    { model, messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 16, ...extra },
+    { key, headers },
+  );
+  const body = (await response.json()) as Sent['body'];
+  const upstreamCalls = openai.inferenceRequests().length + anthropic.inferenceRequests().length - before;
+  await flushUsage(gateway);
+  const rows = await gateway.runtime.store.listUsage('default');
+  return { response, body, upstreamCalls, row: rows.find((row) => row.requestId === response.headers.get('x-request-id')) };
+}
+
+function expectRefused(sent: Sent, code: string): void {
+  expect(sent.response.status).toBe(403);
+  expect(sent.body.error).toMatchObject({ code, type: 'permission_error' });
+  expect(sent.upstreamCalls).toBe(0);
+  expect(sent.row).toMatchObject({ status: 403, errorCode: code });
+}
+
+const TAG = { 'x-project-tag': 'project-a' };
+
+describe("the seed's team", () => {
+  test('an allowed model with an allowed project tag is served and booked with its tag and team', async () => {
+    const sent = await send(developerKey, 'gpt-4-turbo-preview', TAG);
+    expect(sent.response.status).toBe(200);
+    expect(sent.upstreamCalls).toBe(1);
+    expect(sent.row).toMatchObject({ status: 200, projectTag: 'project-a', teamId: seedTeamId });
+  });
+
+  test('anthropic: the listed Sonnet is served, Opus is 403 model_not_allowed', async () => {
+    const served = await send(developerKey, 'claude-3-sonnet-20240229', TAG);
+    expect(served.response.status).toBe(200);
+    const refused = await send(developerKey, 'claude-3-opus-20240229', TAG);
+    expectRefused(refused, 'model_not_allowed');
+    expect(refused.body.error?.message).toContain('claude-3-opus-20240229');
+  });
+
+  test('a model the team does not list: 403 model_not_allowed naming it', async () => {
+    const sent = await send(developerKey, 'gpt-4o', TAG);
+    expectRefused(sent, 'model_not_allowed');
+    expect(sent.body.error?.message).toContain("'gpt-4o'");
+  });
+
+  test('google is turned off: 403 provider_not_allowed', async () => {
+    expectRefused(await send(developerKey, 'gemini-1.5-pro', TAG), 'provider_not_allowed');
+    expectRefused(await send(developerKey, 'google/gemini-1.5-pro', TAG), 'provider_not_allowed');
+  });
+
+  test('no project tag: 403 project_tag_required; a tag not listed: 403 project_not_allowed', async () => {
+    expectRefused(await send(developerKey, 'gpt-3.5-turbo'), 'project_tag_required');
+    expectRefused(await send(developerKey, 'gpt-3.5-turbo', { 'x-project-tag': 'project-z' }), 'project_not_allowed');
+  });
+
+  test('an account admin acting for the team with X-Team-ID gets the same rules', async () => {
+    expectRefused(await send(adminKey, 'gpt-4o', { ...TAG, 'x-team-id': seedTeamId }), 'model_not_allowed');
+    const served = await send(adminKey, 'gpt-3.5-turbo', { ...TAG, 'x-team-id': seedTeamId });
+    expect(served.response.status).toBe(200);
+  });
+
+  test('the admin without a team is not governed by the team', async () => {
+    expect((await send(adminKey, 'gpt-4o')).response.status).toBe(200);
+  });
+});
+
+describe('IP restrictions', () => {
+  test("the team's allowed_ips: a direct call from 127.0.0.1 is 403 ip_not_allowed", async () => {
+    expectRefused(await send(lockedDeveloperKey, 'gpt-4o'), 'ip_not_allowed');
+  });
+
+  test('behind a trusted proxy, the right-most untrusted X-Forwarded-For address is the client', async () => {
+    expect((await send(lockedDeveloperKey, 'gpt-4o', { 'x-forwarded-for': '203.0.113.50' })).response.status).toBe(200);
+    // A spoofed left-most entry is not believed.
+    expectRefused(await send(lockedDeveloperKey, 'gpt-4o', { 'x-forwarded-for': '203.0.113.50, 198.51.100.1' }), 'ip_not_allowed');
+  });
+
+  test("a key's own allowed_ips", async () => {
+    const key = await createKey({ allowed_ips: ['198.51.100.0/24', '2001:db8::/32'] });
+    expectRefused(await send(key, 'gpt-4o'), 'ip_not_allowed');
+    expect((await send(key, 'gpt-4o', { 'x-forwarded-for': '2001:db8::9' })).response.status).toBe(200);
+  });
+});
+
+describe('hosted tools', () => {
+  const HEADERS = { 'x-forwarded-for': '203.0.113.50' };
+
+  test('web search the team does not allow: 403 tool_not_allowed', async () => {
+    expectRefused(await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { tools: [{ type: 'web_search_preview' }] }), 'tool_not_allowed');
+  });
+
+  test('a remote MCP server the team does not list: 403 tool_not_allowed', async () => {
+    expectRefused(
+      await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { tools: [{ type: 'mcp', server_label: 'x', server_url: 'https://evil.example/mcp' }] }),
+      'tool_not_allowed',
+    );
+  });
+
+  test('function tools are not hosted tools', async () => {
+    const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+    expect((await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { tools })).response.status).toBe(200);
+  });
+});
+
+describe('environments', () => {
+  test('a staging gateway key never uses the production provider key; a production key may', async () => {
+    const staging = await createKey({ environment: 'staging' });
+    const production = await createKey({ environment: 'production' });
+    const stagingKeys = new Set<string>();
+    const productionKeys = new Set<string>();
+    for (let index = 0; index < 12; index += 1) {
+      const fromStaging = await send(staging, 'gpt-4o-mini', { 'x-session-id': `s${index}` });
+      expect(fromStaging.response.status).toBe(200);
+      stagingKeys.add(String(fromStaging.row?.providerKeyId));
+      const fromProduction = await send(production, 'gpt-4o-mini', { 'x-session-id': `s${index}` });
+      expect(fromProduction.response.status).toBe(200);
+      productionKeys.add(String(fromProduction.row?.providerKeyId));
+    }
+    expect([...stagingKeys]).toEqual([sharedKeyId]);
+    expect([...productionKeys].every((id) => id === sharedKeyId || id === productionKeyId)).toBe(true);
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, test } from 'bun:test';
+import fc from 'fast-check';
+import type { RouteCandidate } from '../../core/spec/plugin.ts';
+import { providerAccessPolicy } from '../../policies/provider-access/index.ts';
+import { compileAllowlist } from '../../policies/provider-access/glob.ts';
+import type { TeamPermissions } from '../../plugins/teams/types.ts';
+import { context, hooksOf, key, keyMap, refusalOf, teamsSection } from './helpers.ts';
+
+const SEED: TeamPermissions = {
+  providers: {
+    openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 100, require_approval_above: 10 },
+    anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50 },
+    google: { enabled: false },
+  },
+};
+
+const KEYS = [key('pk_openai', 'openai'), key('pk_anthropic', 'anthropic'), key('pk_google', 'google'), key('pk_google_platform', 'google', {}, 'platform')];
+
+function candidate(provider: string, model: string): RouteCandidate {
+  return { provider, model, key: key(`pk_${provider}`, provider) };
+}
+
+describe('provider-access: keyResolve', () => {
+  test('a disabled provider loses its account and platform keys; the others are kept', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context();
+    request.keys = { account: keyMap(KEYS.filter((entry) => entry.owner === 'account')), platform: keyMap(KEYS.filter((entry) => entry.owner === 'platform')) };
+    await hooks.keyResolve?.(request);
+    expect([...(request.keys?.account.keys() ?? [])].sort()).toEqual(['anthropic', 'openai']);
+    expect([...(request.keys?.platform.keys() ?? [])]).toEqual([]);
+  });
+
+  test('a request for no team, or a team that disables nothing, keeps the very same keys', async () => {
+    for (const [section, teamId] of [
+      [teamsSection(SEED), undefined],
+      [teamsSection({ providers: { openai: { enabled: true } } }), 'team_test'],
+    ] as const) {
+      const hooks = await hooksOf(providerAccessPolicy, section);
+      const request = context({ principal: { teamId } });
+      const keys = { account: keyMap(KEYS), platform: new Map() };
+      request.keys = keys;
+      await hooks.keyResolve?.(request);
+      expect(request.keys).toBe(keys);
+    }
+  });
+
+  test("another account's team is not applied", async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED, 'acct_other'));
+    const request = context();
+    const keys = { account: keyMap(KEYS), platform: new Map() };
+    request.keys = keys;
+    await hooks.keyResolve?.(request);
+    expect(request.keys).toBe(keys);
+  });
+});
+
+describe('provider-access: route', () => {
+  test('candidates of models the team does not list are dropped; fallback keeps the allowed ones', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context();
+    request.resolution = { provider: 'openai', model: 'gpt-4o', explicit: false };
+    request.candidates = [candidate('openai', 'gpt-4o'), candidate('anthropic', 'claude-3-sonnet-20240229'), candidate('anthropic', 'claude-3-opus-20240229')];
+    await hooks.route?.(request);
+    expect(request.candidates.map((entry) => `${entry.provider}/${entry.model}`)).toEqual(['anthropic/claude-3-sonnet-20240229']);
+  });
+
+  test('no allowed candidate left: 403 model_not_allowed naming the model', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context();
+    request.resolution = { provider: 'openai', model: 'gpt-4o', explicit: false };
+    request.candidates = [candidate('openai', 'gpt-4o')];
+    let message = '';
+    try {
+      await hooks.route?.(request);
+    } catch (error) {
+      message = (error as Error).message;
+      expect((error as { code: string }).code).toBe('model_not_allowed');
+      expect((error as { status: number }).status).toBe(403);
+    }
+    expect(message).toContain("'gpt-4o'");
+  });
+
+  test('a request naming only a disabled provider: 403 provider_not_allowed', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context({ body: { model: 'gemini-1.5-pro' } });
+    request.resolution = { provider: 'google', model: 'gemini-1.5-pro', explicit: false };
+    request.candidates = [];
+    expect(await refusalOf(() => hooks.route?.(request))).toBe('provider_not_allowed');
+  });
+
+  test('nothing planned for another reason (no key): the core answers, not the policy', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context({ body: { model: 'mistral-large-latest' } });
+    request.resolution = { provider: 'mistral', model: 'mistral-large-latest', explicit: false };
+    request.candidates = [];
+    expect(await refusalOf(() => hooks.route?.(request))).toBeUndefined();
+  });
+
+  test('a provider the team does not list is allowed with every model; globs match', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true, models: ['gpt-4o*', 'o3'] } } }));
+    const request = context();
+    request.resolution = { provider: 'openai', model: 'gpt-4o-mini', explicit: false };
+    request.candidates = [candidate('openai', 'gpt-4o-mini'), candidate('openai', 'o3'), candidate('openai', 'o3-mini'), candidate('mistral', 'anything')];
+    await hooks.route?.(request);
+    expect(request.candidates.map((entry) => entry.model)).toEqual(['gpt-4o-mini', 'o3', 'anything']);
+  });
+});
+
+describe('the glob allow-list', () => {
+  const reference = (entries: string[], name: string): boolean =>
+    entries.some((entry) =>
+      new RegExp(
+        `^${entry
+          .split('*')
+          .map((part) => part.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'))
+          .join('.*')}$`,
+        's',
+      ).test(name),
+    );
+  // Names and globs over a small alphabet with the regex specials, so matches and near misses are common.
+  const alphabet = fc.constantFrom('a', 'b', '-', '.', '/', '(', '[', '?', '+', '\\', '$', '^', '\n');
+  const name = fc.array(alphabet, { maxLength: 8 }).map((chars) => chars.join(''));
+  const glob = fc.array(fc.oneof(alphabet, fc.constant('*')), { maxLength: 8 }).map((chars) => chars.join(''));
+
+  test('matches exactly what the reference regular expression matches', () => {
+    fc.assert(
+      fc.property(fc.array(glob, { maxLength: 4 }), fc.array(name, { minLength: 1, maxLength: 6 }), (entries, names) => {
+        const allowlist = compileAllowlist(entries);
+        for (const candidate of [...names, ...entries]) expect(allowlist.test(candidate)).toBe(reference(entries, candidate));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('examples', () => {
+    const allowlist = compileAllowlist(['gpt-4o*', 'claude-*-sonnet-*', 'o1']);
+    expect(allowlist.test('gpt-4o')).toBe(true);
+    expect(allowlist.test('gpt-4o-mini-2024-07-18')).toBe(true);
+    expect(allowlist.test('claude-3-5-sonnet-20241022')).toBe(true);
+    expect(allowlist.test('o1')).toBe(true);
+    expect(allowlist.test('o1-mini')).toBe(false);
+    expect(allowlist.test('gpt-4')).toBe(false);
+    expect(compileAllowlist([]).test('gpt-4o')).toBe(false);
+  });
+});
