@@ -26,7 +26,7 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
-import type { AlertDelivery, AlertEvent, Counters, Services, Store } from './spec/plugin.ts';
+import type { AlertDelivery, AlertEvent, Counters, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
@@ -156,20 +156,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   bind({
     store,
     counters,
-    pricing: {
-      estimatePromptTokens,
-      price(provider, model) {
-        const info = catalog.get(provider, model);
-        return info === undefined
-          ? undefined
-          : {
-              inputPerToken: info.inputCostPerToken,
-              outputPerToken: info.outputCostPerToken,
-              maxOutputTokens: info.maxOutputTokens,
-              maxInputTokens: info.maxInputTokens,
-            };
-      },
-    },
+    pricing: createPricingService(catalog),
     snapshot: {
       get current() {
         return snapshots.current;
@@ -207,6 +194,42 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     cryptoBackendName,
     upstream,
     ...background,
+  };
+}
+
+/**
+ * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
+ * prompt estimate is made once per request and each model's price view once per process.
+ */
+function createPricingService(catalog: ModelCatalog): PricingService {
+  const estimates = new WeakMap<object, number>();
+  const views = new Map<string, ReturnType<PricingService['price']>>();
+  return {
+    estimatePromptTokens(request) {
+      let tokens = estimates.get(request);
+      if (tokens === undefined) {
+        tokens = estimatePromptTokens(request);
+        estimates.set(request, tokens);
+      }
+      return tokens;
+    },
+    price(provider, model) {
+      const name = `${provider}\u0000${model}`;
+      if (views.has(name)) return views.get(name);
+      const info = catalog.get(provider, model);
+      const view =
+        info === undefined
+          ? undefined
+          : {
+              inputPerToken: info.inputCostPerToken,
+              outputPerToken: info.outputCostPerToken,
+              maxOutputTokens: info.maxOutputTokens,
+              maxInputTokens: info.maxInputTokens,
+            };
+      if (views.size > 10_000) views.clear();
+      views.set(name, view);
+      return view;
+    },
   };
 }
 

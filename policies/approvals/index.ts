@@ -85,13 +85,23 @@ export function createApprovals(services: Services) {
   const iso = (epoch: number): string => new Date(epoch).toISOString();
   const now = (): string => iso(services.clock.now());
 
-  /** The largest worst case above its provider's threshold among the candidates, if any. */
-  function judge(context: RequestContext, team: TeamView): Judgement | undefined {
-    const thresholds = new Map<string, number>();
+  /** Per permissions object (a new one comes with every snapshot): built once, read on every request. */
+  const thresholdsByPermissions = new WeakMap<object, Map<string, number>>();
+  function thresholdsOf(team: TeamView): Map<string, number> {
+    let thresholds = thresholdsByPermissions.get(team.permissions);
+    if (thresholds !== undefined) return thresholds;
+    thresholds = new Map<string, number>();
     for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
       const above = permission?.require_approval_above;
       if (typeof above === 'number' && Number.isFinite(above) && above >= 0) thresholds.set(provider, toMicrosFloor(above));
     }
+    thresholdsByPermissions.set(team.permissions, thresholds);
+    return thresholds;
+  }
+
+  /** The largest worst case above its provider's threshold among the candidates, if any. */
+  function judge(context: RequestContext, team: TeamView): Judgement | undefined {
+    const thresholds = thresholdsOf(team);
     if (thresholds.size === 0) return undefined;
     const plan = worstCaseByProvider(services.pricing, context, (provider) => thresholds.has(provider));
     let worst: Judgement | undefined;

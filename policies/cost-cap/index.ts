@@ -43,8 +43,14 @@ interface Refusal {
 
 const usd = (micros: number): string => `$${(micros / MICROS_PER_USD).toFixed(6).replace(/0{1,4}$/, '')}`;
 
+/** Per permissions object (a new one comes with every snapshot): built once, read on every request. */
+const budgetsByPermissions = new WeakMap<object, Map<string, number>>();
+
 function budgetedProviders(team: TeamView): Map<string, number> {
+  const cached = budgetsByPermissions.get(team.permissions);
+  if (cached !== undefined) return cached;
   const budgets = new Map<string, number>();
+  budgetsByPermissions.set(team.permissions, budgets);
   for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
     const cap = permission?.max_cost_per_day;
     if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) budgets.set(provider, toMicrosFloor(cap));

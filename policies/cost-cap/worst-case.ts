@@ -47,16 +47,30 @@ export function worstCaseMicros(
   return toMicrosCeil(promptTokens * price.inputPerToken + output * price.outputPerToken);
 }
 
-/** Each distinct provider among the candidates, with its worst case (the largest over its models). */
-export function worstCaseByProvider(
-  pricing: PricingService,
-  context: RequestContext,
-  include: (provider: string) => boolean,
-): Map<string, { micros: number | undefined; models: Map<string, number | undefined> }> {
-  const byProvider = new Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>();
+type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
+
+/** Plans already made for a request's current candidates: approvals and cost-cap judge the same figures. */
+const plans = new WeakMap<RequestContext, { candidates: RequestContext['candidates']; plan: WorstCasePlan }>();
+
+/**
+ * Each distinct provider among the candidates that `include` accepts, with its worst case (the
+ * largest over its models). Computed once per request for all candidates, then filtered.
+ */
+export function worstCaseByProvider(pricing: PricingService, context: RequestContext, include: (provider: string) => boolean): WorstCasePlan {
+  let known = plans.get(context);
+  if (known === undefined || known.candidates !== context.candidates) {
+    known = { candidates: context.candidates, plan: planAll(pricing, context) };
+    plans.set(context, known);
+  }
+  const selected: WorstCasePlan = new Map();
+  for (const [provider, entry] of known.plan) if (include(provider)) selected.set(provider, entry);
+  return selected;
+}
+
+function planAll(pricing: PricingService, context: RequestContext): WorstCasePlan {
+  const byProvider: WorstCasePlan = new Map();
   let promptTokens: number | undefined;
   for (const candidate of context.candidates) {
-    if (!include(candidate.provider)) continue;
     let entry = byProvider.get(candidate.provider);
     if (entry === undefined) {
       entry = { micros: undefined, models: new Map() };
@@ -71,8 +85,17 @@ export function worstCaseByProvider(
   return byProvider;
 }
 
+let lastDay: { date: string; start: number; end: number } | undefined;
+
 /** The UTC day of an instant (`2026-12-05`), its start and the next midnight, in epoch milliseconds. */
 export function utcDay(now: number): { date: string; start: number; end: number } {
+  // The same day for every request until midnight: no Date objects on the hot path.
+  if (lastDay !== undefined && now >= lastDay.start && now < lastDay.end) return lastDay;
+  lastDay = dayOf(now);
+  return lastDay;
+}
+
+function dayOf(now: number): { date: string; start: number; end: number } {
   const day = new Date(now);
   const start = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
   return { date: new Date(start).toISOString().slice(0, 10), start, end: start + 86_400_000 };
