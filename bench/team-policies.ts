@@ -9,25 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findFreePort, LOAD_CORE, PROXY_CORE, startPinned, stopProcess, waitForHttp } from './load/processes.ts';
+import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 const OPERATOR_KEY = 'kw_op_benchadminkey0123456789abcdef';
 const ROUNDS = 3;
 const SECONDS = 6;
 const MODEL = 'gpt-3.5-turbo';
-
-const SEED_TEAM = {
-  name: 'Engineering Team',
-  byok_permissions: {
-    providers: {
-      openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 1_000_000, require_approval_above: 10.0 },
-      anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50.0 },
-      google: { enabled: false },
-    },
-    usage_controls: { log_all_requests: true, require_project_tag: true, allowed_projects: ['project-a', 'project-b'], block_sensitive_content: true },
-  },
-  members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-};
 
 async function admin(baseUrl: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(`${baseUrl}${path}`, {
@@ -93,7 +81,7 @@ try {
   const notReady = await waitForHttp(`${baseUrl}/ready`, keyway, 30_000);
   if (notReady !== undefined) throw new Error(notReady);
   await admin(baseUrl, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: 'sk-bench-upstream-key' }] });
-  const team = await admin(baseUrl, '/v1/teams', SEED_TEAM);
+  const team = await admin(baseUrl, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
   const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
   const operatorScript = join(directory, 'operator.lua');
   const memberScript = join(directory, 'member.lua');

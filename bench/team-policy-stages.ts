@@ -6,6 +6,7 @@ import { startTestGateway, OPERATOR_KEY, addProviderKeys, call } from '../test/h
 import { createRequestContext } from '../core/lifecycle/context.ts';
 import { authenticate } from '../core/credentials/authenticate.ts';
 import type { ChatRequest } from '../core/spec/vocabulary.ts';
+import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
 const gateway = await startTestGateway({
   env: { KEYWAY_OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', KEYWAY_UPSTREAM_ALLOW: '127.0.0.1' },
@@ -14,23 +15,7 @@ const gateway = await startTestGateway({
 });
 await addProviderKeys(gateway, [{ name: 'openai', api_key: 'sk-bench-upstream-key' }]);
 const team = (await (
-  await call(gateway, 'POST', '/v1/teams', {
-    name: 'Engineering Team',
-    byok_permissions: {
-      providers: {
-        openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 1e6, require_approval_above: 10 },
-        anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50 },
-        google: { enabled: false },
-      },
-      usage_controls: {
-        log_all_requests: true,
-        require_project_tag: true,
-        allowed_projects: ['project-a', 'project-b'],
-        block_sensitive_content: process.env.SCAN === '1',
-      },
-    },
-    members: [{ email: 'dev@company.com', role: 'developer', byok_access: true }],
-  })
+  await call(gateway, 'POST', '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1e6, blockSensitiveContent: process.env.SCAN === '1' }))
 ).json()) as { id: string; members: Array<{ api_key: string }> };
 const runtime = gateway.runtime;
 const body: ChatRequest = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };

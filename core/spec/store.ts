@@ -29,17 +29,12 @@ export interface GatewayKeyRecord {
   revokedAt: string | null;
 }
 
-export interface NewGatewayKey {
-  id: string;
-  accountId: string;
-  role: PrincipalRole;
-  name: string;
-  keyHash: string;
-  maskedKey: string;
+/** A gateway key to store: the record without what the store sets, team, access and settings optional. */
+export type NewGatewayKey = Omit<GatewayKeyRecord, 'teamId' | 'byokAccess' | 'settings' | 'createdAt' | 'revokedAt'> & {
   teamId?: string | null;
   byokAccess?: boolean;
   settings?: Record<string, unknown>;
-}
+};
 
 /** A provider key as stored: the secret only as a crypto backend's ciphertext. */
 export interface StoredProviderKey {

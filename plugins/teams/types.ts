@@ -59,3 +59,12 @@ export function teamOf(snapshot: SnapshotService, context: RequestContext): Team
   const team = snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
   return team !== undefined && team.accountId === context.principal.accountId ? team : undefined;
 }
+
+/** How a policy finds the request's team; tests substitute their own. */
+export type TeamLookup = (snapshot: SnapshotService, context: RequestContext) => TeamView | undefined;
+
+/** What a team policy's factory takes: another name (a second copy beside the built-in one, in tests) and a lookup. */
+export interface TeamPolicyOptions {
+  name?: string;
+  lookup?: TeamLookup;
+}

@@ -8,14 +8,11 @@ import { KeywayError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PluginDefinition } from '../../core/spec/plugin.ts';
 import type { SnapshotService } from '../../core/spec/services.ts';
-import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { teamOf, type TeamPolicyOptions, type TeamView } from '../../plugins/teams/types.ts';
 import { DETECTOR_LABELS } from './detectors.ts';
 import { type Finding, scanRequest } from './scan.ts';
 
 export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
-
-/** How the policy finds the request's team; tests substitute their own. */
-export type TeamLookup = (snapshot: SnapshotService, context: RequestContext) => TeamView | undefined;
 
 /** Where the finding is, as the client sent it: on /v1/messages a `system` prompt is message 0 of the translation. */
 function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
@@ -39,11 +36,8 @@ export function refusalFor(finding: Finding, context: RequestContext): KeywayErr
   return new KeywayError('sensitive_content_blocked', { detail }, { param, extra: { detector: finding.detector } });
 }
 
-export interface PolicyOptions {
-  /** Another name, to load a second copy beside the built-in one (tests). */
-  name?: string;
-  lookup?: TeamLookup;
-}
+/** Kept under this name for callers of the factory. */
+export type PolicyOptions = TeamPolicyOptions;
 
 export function contentBlockingPolicy(options: PolicyOptions = {}): PluginDefinition {
   const lookup = options.lookup ?? teamOf;

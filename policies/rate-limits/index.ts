@@ -17,12 +17,10 @@ import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PluginDefinition } from '../../core/spec/plugin.ts';
 import type { Counters } from '../../core/spec/counters.ts';
 import type { SnapshotService } from '../../core/spec/services.ts';
-import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { teamOf, type TeamPolicyOptions, type TeamView } from '../../plugins/teams/types.ts';
 
 export const RATE_LIMITS_PLUGIN = 'rate-limits';
 export const WINDOW_MS = 60_000;
-
-export type TeamLookup = (snapshot: SnapshotService, context: RequestContext) => TeamView | undefined;
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -106,11 +104,8 @@ function maxOutputTokens(context: RequestContext): number {
   return perChoice * (positive(request.n) ?? 1);
 }
 
-export interface PolicyOptions {
-  /** Another name, to load a second copy beside the built-in one (tests). */
-  name?: string;
-  lookup?: TeamLookup;
-}
+/** Kept under this name for callers of the factory. */
+export type PolicyOptions = TeamPolicyOptions;
 
 export function rateLimitsPolicy(options: PolicyOptions = {}): PluginDefinition {
   const lookup = options.lookup ?? teamOf;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, startTestGateway, type TestGateway, expectSpecError } from '../helpers/gateway.ts';
 
 const FIRST_KEY = 'sk-proj-CanaryErrorsKeyNumberOne000000001';
 const SECOND_KEY = 'sk-proj-CanaryErrorsKeyNumberTwo000000002';
@@ -33,14 +33,7 @@ interface ErrorBody {
 const hello = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
 const direct = { ...hello, routing: { strategy: 'direct' } };
 
-async function expectError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const body = (await response.json()) as ErrorBody;
-  expect({ status: response.status, code: body.error?.code }).toEqual({ status, code });
-  expect(typeof body.error.message).toBe('string');
-  expect(body.error.type.length).toBeGreaterThan(0);
-  expect('param' in body.error).toBe(true);
-  return body;
-}
+const expectError = (response: Response, status: number, code: string): Promise<ErrorBody> => expectSpecError(response, status, code) as Promise<ErrorBody>;
 
 describe('bad input gets a clear spec-shaped error', () => {
   test('malformed JSON is 400 invalid_json', async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { PluginSource } from '../../core/registry.ts';
 import type { CallContext, ChatRequest, PluginDefinition } from '../../core/spec/plugin.ts';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, startTestGateway, type TestGateway, expectSpecError } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 
@@ -62,14 +62,7 @@ interface HealthBody {
   }>;
 }
 
-async function expectError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const body = (await response.json()) as ErrorBody;
-  expect({ status: response.status, code: body.error?.code }).toEqual({ status, code });
-  expect(typeof body.error.message).toBe('string');
-  expect(body.error.type.length).toBeGreaterThan(0);
-  expect('param' in body.error).toBe(true);
-  return body;
-}
+const expectError = (response: Response, status: number, code: string): Promise<ErrorBody> => expectSpecError(response, status, code) as Promise<ErrorBody>;
 
 async function health(): Promise<HealthBody['providers']> {
   const response = await call(gateway, 'GET', '/v1/providers/health');

@@ -1,6 +1,8 @@
 // Starts a real gateway (HTTP on a free port) with its own temporary data directory, capturing every
 // log line so tests can assert that no secret ever reaches one.
 
+import { expect } from 'bun:test';
+import { ssePayloads } from './sse.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,20 +101,24 @@ export async function addProviderKeys(
 
 /** Reads an SSE response into its `data:` payloads, in order. */
 export async function readSse(response: Response): Promise<string[]> {
-  const text = await response.text();
-  return text
-    .split(/\n\n/)
-    .map((event) =>
-      event
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => line.slice(6))
-        .join('\n'),
-    )
-    .filter((data) => data.length > 0);
+  return ssePayloads(await response.text());
 }
 
 /** Waits until the usage queue has written everything queued so far. */
 export async function flushUsage(gateway: TestGateway): Promise<void> {
   await gateway.runtime.usage.flush();
+}
+
+export interface SpecErrorBody {
+  error: { message: string; type: string; code: string; param: string | null; attempts?: Array<Record<string, unknown>>; [extra: string]: unknown };
+}
+
+/** Asserts the spec's OpenAI-shaped error with this status and code, and returns its body. */
+export async function expectSpecError(response: Response, status: number, code: string): Promise<SpecErrorBody> {
+  const body = (await response.json()) as SpecErrorBody;
+  expect({ status: response.status, code: body.error?.code }).toEqual({ status, code });
+  expect(typeof body.error.message).toBe('string');
+  expect(body.error.type.length).toBeGreaterThan(0);
+  expect('param' in body.error).toBe(true);
+  return body;
 }

@@ -13,7 +13,7 @@ import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, COST_CAP_PLUGIN, createCostCap } from '../../policies/cost-cap/index.ts';
 import { toMicrosCeil, utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call } from '../helpers/gateway.ts';
-import { ACCOUNT, context, key, TEAM, teamsSection } from './helpers.ts';
+import { ACCOUNT, context, key, refusalOf, TEAM, teamsSection } from './helpers.ts';
 import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 // Round prices: a prompt of 10 tokens at $1/token and 100 output tokens at $0.01/token cost $11.
@@ -82,15 +82,7 @@ const outcome = (costUsd: number | undefined): RequestOutcome => ({
   costUsd,
 });
 
-async function codeOf(run: () => unknown): Promise<string | undefined> {
-  try {
-    await run();
-    return undefined;
-  } catch (error) {
-    if (error instanceof KeywayError) return error.code;
-    throw error;
-  }
-}
+const codeOf = refusalOf;
 
 const day = utcDay(NOON);
 const openaiKey = budgetKey(ACCOUNT, TEAM, 'openai', day.date);

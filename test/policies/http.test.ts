@@ -8,26 +8,11 @@ import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway }
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
+import { SEED_TEAM } from '../helpers/seed-team.ts';
 
 const OPENAI_SHARED = 'sk-proj-PoliciesSharedOpenAIKey00000000000001';
 const OPENAI_PRODUCTION = 'sk-proj-PoliciesProductionOpenAIKey0000000002';
 const ANTHROPIC_KEY = 'sk-ant-api03-PoliciesAnthropicKey000000000000003';
-
-const SEED_TEAM = {
-  name: 'Engineering Team',
-  byok_permissions: {
-    providers: {
-      openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 100.0, require_approval_above: 10.0 },
-      anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50.0 },
-      google: { enabled: false },
-    },
-    usage_controls: { log_all_requests: true, require_project_tag: true, allowed_projects: ['project-a', 'project-b'], block_sensitive_content: true },
-  },
-  members: [
-    { email: 'developer@company.com', role: 'developer', byok_access: true },
-    { email: 'intern@company.com', role: 'viewer', byok_access: false },
-  ],
-};
 
 const LOCKED_TEAM = {
   name: 'Locked Team',

@@ -3,6 +3,9 @@
 
 import type { Subprocess } from 'bun';
 import { resolve } from 'node:path';
+import { ssePayloads } from '../helpers/sse.ts';
+
+export { ssePayloads };
 
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '../..');
 export const SOURCE_ENTRY = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
@@ -189,18 +192,4 @@ export function chatCompletion(url: string, key: string, body: Record<string, un
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-}
-
-/** The `data:` payloads of an SSE body, in order. */
-export function ssePayloads(text: string): string[] {
-  return text
-    .split(/\r?\n\r?\n/)
-    .map((event) =>
-      event
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice('data:'.length).trimStart())
-        .join('\n'),
-    )
-    .filter((data) => data.length > 0);
 }

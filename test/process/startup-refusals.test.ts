@@ -183,7 +183,8 @@ describe('a database file that cannot be used', () => {
     );
   });
 
-  test.skipIf(RUNNING_AS_ROOT)('a read-only data folder says it could not be written, naming the folder (skipped as root: root writes anyway)', async () => {
+  /** A data folder a gateway has started on and stopped cleanly: a healthy database to break or copy. */
+  async function startedOnce(): Promise<{ directory: string; dataDirectory: string; env: Record<string, string> }> {
     const directory = scratchDirectory();
     const dataDirectory = join(directory, 'data');
     const env = {
@@ -194,6 +195,11 @@ describe('a database file that cannot be used', () => {
     };
     const first = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env });
     expect(await first.stop()).toBe(0);
+    return { directory, dataDirectory, env };
+  }
+
+  test.skipIf(RUNNING_AS_ROOT)('a read-only data folder says it could not be written, naming the folder (skipped as root: root writes anyway)', async () => {
+    const { directory, dataDirectory, env } = await startedOnce();
     chmodSync(dataDirectory, 0o555);
     try {
       const result = await runUntilExit({ command: FROM_SOURCE, cwd: directory, env });
@@ -220,16 +226,7 @@ describe('a database file that cannot be used', () => {
   });
 
   test('a database copied from a healthy gateway still starts (the checks refuse only what is broken)', async () => {
-    const directory = scratchDirectory();
-    const dataDirectory = join(directory, 'data');
-    const env = {
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_MASTER_KEY: masterKey,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-    };
-    const first = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env });
-    expect(await first.stop()).toBe(0);
+    const { directory, dataDirectory, env } = await startedOnce();
     const copy = join(directory, 'copy');
     mkdirSync(copy);
     copyFileSync(join(dataDirectory, 'keyway.db'), join(copy, 'keyway.db'));

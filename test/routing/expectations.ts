@@ -6,6 +6,9 @@ import { builtinCatalog } from '../helpers/catalog.ts';
 import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RecordedRequest } from '../simulators/common.ts';
 import { call, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import { ssePayloads } from '../helpers/sse.ts';
+
+export { ssePayloads };
 
 /** The class table an account sees (`GET /v1/model-classes`). */
 export async function modelClasses(gateway: RoutingGateway, key?: string): Promise<ModelClass[]> {
@@ -75,18 +78,4 @@ export function upstreamKeysOf(...fleets: SimulatorFleet[]): string[] {
 
 export function containsAny(text: string, secrets: readonly string[]): string[] {
   return secrets.filter((secret) => text.includes(secret));
-}
-
-/** `data:` payloads of an SSE body, in order. */
-export function ssePayloads(text: string): string[] {
-  return text
-    .split(/\n\n/)
-    .map((event) =>
-      event
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => line.slice(6))
-        .join('\n'),
-    )
-    .filter((data) => data.length > 0);
 }

@@ -11,25 +11,9 @@ import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway }
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { rejectionOf } from '../clients/client-fixtures.ts';
+import { SEED_TEAM } from '../helpers/seed-team.ts';
 
 const OPENAI_KEY = 'sk-proj-TeamsTestOpenAIKey000000000000000001';
-
-/** The seed's team_config, as printed (Python's True/False as JSON). */
-const SEED_TEAM = {
-  name: 'Engineering Team',
-  byok_permissions: {
-    providers: {
-      openai: { enabled: true, models: ['gpt-4-turbo-preview', 'gpt-3.5-turbo'], max_cost_per_day: 100.0, require_approval_above: 10.0 },
-      anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'], max_cost_per_day: 50.0 },
-      google: { enabled: false },
-    },
-    usage_controls: { log_all_requests: true, require_project_tag: true, allowed_projects: ['project-a', 'project-b'], block_sensitive_content: true },
-  },
-  members: [
-    { email: 'developer@company.com', role: 'developer', byok_access: true },
-    { email: 'intern@company.com', role: 'viewer', byok_access: false },
-  ],
-};
 
 interface Member {
   id: string;

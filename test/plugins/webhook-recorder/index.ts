@@ -12,14 +12,7 @@ export const CHANNEL_NAME = 'webhook-recorder';
 const DELIVERY_TIMEOUT_MS = 10_000;
 
 /** What a receiver gets: the event without `targets`, since a webhook URL often carries a token. */
-export interface WebhookPayload {
-  alertId: string;
-  accountId: string;
-  type: string;
-  message: string;
-  firedAt: string;
-  details: Record<string, unknown>;
-}
+export type WebhookPayload = Omit<AlertEvent, 'targets'>;
 
 export interface WebhookChannelOptions {
   fetch: typeof fetch;
