@@ -7,13 +7,14 @@ const silentServicesLogger = createLogger('silent', { write: () => undefined } a
 import { join } from 'node:path';
 import { builtinCatalog } from '../helpers/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
-import type { CallContext, ProviderAdapter, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { CallContext, ProviderAdapter, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, StreamPart } from '../../core/spec/vocabulary.ts';
 import { classifyAnthropicError } from '../../providers/anthropic/errors.ts';
 import { anthropicProviderPlugin, createAnthropicAdapter, NATIVE_BETAS_FIELD } from '../../providers/anthropic/index.ts';
 import { buildAnthropicBody, claudeCapabilities } from '../../providers/anthropic/request.ts';
 import { parseAnthropicMessage } from '../../providers/anthropic/response.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
+import { credentialFor } from './provider-test-kit.ts';
 
 const FIXTURES = join(import.meta.dir, '..', 'fixtures', 'anthropic');
 
@@ -21,19 +22,7 @@ function fixture<T>(name: string): T {
   return JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as T;
 }
 
-function credential(settings: ProviderKeySettings = {}): ProviderCredential {
-  return {
-    id: 'key_1',
-    provider: 'anthropic',
-    owner: 'account',
-    accountId: 'default',
-    organizationId: undefined,
-    settings,
-    status: 'active',
-    weight: 1,
-    apiKey: 'sk-ant-test',
-  };
-}
+const credential = credentialFor('anthropic', 'key_1', 'sk-ant-test');
 
 function callContext(model: string, settings: ProviderKeySettings = {}): CallContext {
   return { requestId: 'req_test', credential: credential(settings), model, signal: new AbortController().signal, warnings: [], upstream: {} };
