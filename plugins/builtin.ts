@@ -9,6 +9,7 @@ import { googleProviderPlugin } from '../providers/google/index.ts';
 import { perplexityProviderPlugin } from '../providers/perplexity/index.ts';
 import { openAICompatibleProviderPlugins } from '../providers/openai-compatible/index.ts';
 import { openAIProviderPlugin } from '../providers/openai/index.ts';
+import { analyticsPlugin } from './analytics/index.ts';
 import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
@@ -42,6 +43,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   costOptimizedStrategyPlugin as PluginDefinition,
   anthropicMessagesPlugin as PluginDefinition,
   teamsPlugin as PluginDefinition,
+  analyticsPlugin as PluginDefinition,
   ipAllowlistPolicy as PluginDefinition,
   projectTagsPolicy as PluginDefinition,
   hostedToolsPolicy as PluginDefinition,

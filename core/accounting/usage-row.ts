@@ -24,8 +24,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     cachedInputTokens: usage?.cachedInputTokens ?? 0,
     cacheWriteTokens: usage?.cacheWriteInputTokens ?? 0,
     reasoningTokens: usage?.reasoningTokens ?? 0,
-    // Unpriced calls are still booked at 0 here; the cost-truth issue records them as unpriced.
-    costUsd: outcome.costUsd ?? 0,
+    costUsd: outcome.costUsd ?? null,
     latencyMs: Math.round(outcome.latencyMs * 1000) / 1000,
     streamed: outcome.streamed,
     fallbackAttempts: context.attempts.length,

@@ -75,9 +75,13 @@ export interface UsageRecord {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
+  /** Every cache write, 5-minute and 1-hour alike. */
   cacheWriteTokens: number;
+  /** The part of `cacheWriteTokens` written for one hour (Anthropic), priced at its own rate; stores return 0 when not set. */
+  cacheWrite1hTokens?: number;
   reasoningTokens: number;
-  costUsd: number;
+  /** What the call cost in USD (list price, or the provider's own reported cost); null when the model is unpriced, never a made-up 0. */
+  costUsd: number | null;
   latencyMs: number;
   streamed: boolean;
   fallbackAttempts: number;

@@ -102,4 +102,13 @@ export const MIGRATIONS: Migration[] = [
     id: '0005_gateway_key_settings',
     statements: [`ALTER TABLE gateway_keys ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'`],
   },
+  {
+    // Cost truth: an unpriced call is booked as unpriced (cost_usd 0 with unpriced = 1), never as a
+    // free one; Anthropic's 1-hour cache writes are priced apart from the 5-minute ones.
+    id: '0006_usage_cost_truth',
+    statements: [
+      `ALTER TABLE usage_records ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE usage_records ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0`,
+    ],
+  },
 ];

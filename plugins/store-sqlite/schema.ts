@@ -79,6 +79,8 @@ export const usageRecords = sqliteTable(
     fallbackAttempts: integer('fallback_attempts').notNull(),
     createdAt: text('created_at').notNull(),
     usageEstimated: integer('usage_estimated').notNull().default(0),
+    unpriced: integer('unpriced').notNull().default(0),
+    cacheWrite1hTokens: integer('cache_write_1h_tokens').notNull().default(0),
   },
   (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request').on(table.requestId)],
 );

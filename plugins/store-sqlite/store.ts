@@ -52,8 +52,15 @@ const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({
 });
 
 function toUsage(row: UsageRow): UsageRecord {
-  const { id: _id, ...rest } = row;
-  return { ...rest, byok: row.byok === 1, streamed: row.streamed === 1, usageEstimated: row.usageEstimated === 1 };
+  const { id: _id, unpriced, cacheWrite1hTokens, ...rest } = row;
+  return {
+    ...rest,
+    costUsd: unpriced === 1 ? null : row.costUsd,
+    cacheWrite1hTokens,
+    byok: row.byok === 1,
+    streamed: row.streamed === 1,
+    usageEstimated: row.usageEstimated === 1,
+  };
 }
 
 /** Column order of the usage fast path (database.ts insertMany). */
@@ -75,8 +82,10 @@ const USAGE_COLUMNS: ReadonlyArray<readonly [string, (row: UsageRecord) => strin
   ['output_tokens', (row) => row.outputTokens],
   ['cached_input_tokens', (row) => row.cachedInputTokens],
   ['cache_write_tokens', (row) => row.cacheWriteTokens],
+  ['cache_write_1h_tokens', (row) => row.cacheWrite1hTokens ?? 0],
   ['reasoning_tokens', (row) => row.reasoningTokens],
-  ['cost_usd', (row) => row.costUsd],
+  ['cost_usd', (row) => row.costUsd ?? 0],
+  ['unpriced', (row) => (row.costUsd === null ? 1 : 0)],
   ['latency_ms', (row) => row.latencyMs],
   ['streamed', (row) => (row.streamed ? 1 : 0)],
   ['fallback_attempts', (row) => row.fallbackAttempts],

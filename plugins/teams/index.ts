@@ -8,7 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
-import { parsePeriod, PERIODS, utcDayStart } from './period.ts';
+import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import {
   CreateTeamSchema,
   MemberAnswerSchema,
