@@ -19,6 +19,7 @@ import { directStrategyPlugin } from './strategies/direct.ts';
 import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 import { teamsPlugin } from './teams/index.ts';
 import { metricsPlugin } from './metrics/index.ts';
+import { otelTracesPlugin } from './otel-traces/index.ts';
 import { environmentPolicy } from '../policies/environment/index.ts';
 import { hostedToolsPolicy } from '../policies/hosted-tools/index.ts';
 import { ipAllowlistPolicy } from '../policies/ip-allowlist/index.ts';
@@ -55,6 +56,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   contentBlockingPlugin,
   rateLimitsPlugin,
   metricsPlugin as PluginDefinition,
+  otelTracesPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {
