@@ -5,6 +5,7 @@
 
 import type { AttemptRecord, RequestContext, RequestOutcome, ServedBy } from '../../core/spec/lifecycle.ts';
 import type { FinishReason, Usage } from '../../core/spec/vocabulary.ts';
+import { operationName, providerName } from '../metrics/labels.ts';
 
 export interface RequestRecord {
   requestId: string;
@@ -129,14 +130,6 @@ class Attributes {
     return this;
   }
 }
-
-/** gen_ai.operation.name and gen_ai.provider.name, as in the metrics (docs/metrics.md). */
-export function operationName(endpoint: string): string {
-  return endpoint === 'chat' || endpoint === 'messages' ? 'chat' : endpoint;
-}
-
-const SEMCONV_PROVIDER_NAMES: Readonly<Record<string, string>> = { google: 'gcp.gemini', mistral: 'mistral_ai' };
-export const providerName = (provider: string): string => SEMCONV_PROVIDER_NAMES[provider] ?? provider;
 
 /** Model names pass through the caller's check (catalog known, nothing secret-shaped); `_other` otherwise. */
 export type ModelLabel = (provider: string | undefined, model: string | undefined) => string | undefined;
