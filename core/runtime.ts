@@ -157,6 +157,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     store,
     counters,
     pricing: createPricingService(catalog),
+    usageQueue: usage,
     snapshot: {
       get current() {
         return snapshots.current;

@@ -18,6 +18,8 @@ import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
 import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 import { teamsPlugin } from './teams/index.ts';
+import { metricsPlugin } from './metrics/index.ts';
+import { otelTracesPlugin } from './otel-traces/index.ts';
 import { environmentPolicy } from '../policies/environment/index.ts';
 import { hostedToolsPolicy } from '../policies/hosted-tools/index.ts';
 import { ipAllowlistPolicy } from '../policies/ip-allowlist/index.ts';
@@ -53,6 +55,8 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   costCapPolicyPlugin as PluginDefinition,
   contentBlockingPlugin,
   rateLimitsPlugin,
+  metricsPlugin as PluginDefinition,
+  otelTracesPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

@@ -217,7 +217,14 @@ async function attemptOnce<Value>(
       // The call is over: its slots go back even if nobody reads the answer any more.
       release?.();
     });
-    context.served = { provider: candidate.provider, model: candidate.model, keyId: candidate.key.id, owner: candidate.key.owner };
+    context.served = {
+      provider: candidate.provider,
+      model: candidate.model,
+      keyId: candidate.key.id,
+      owner: candidate.key.owner,
+      startedAt: started,
+      firstByteAt: started + latencyMs,
+    };
     return {
       success: {
         value,
@@ -258,7 +265,7 @@ async function attemptOnce<Value>(
         rateLimitRemaining: call?.upstream.rateLimitRemaining,
       });
     }
-    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs));
+    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs, started));
     return { failure, adapterBug };
   }
 }
@@ -365,7 +372,7 @@ function withoutSecret(failure: KeywayError, secret: string | undefined): Keyway
   );
 }
 
-function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number): AttemptRecord {
+function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number, startedAt: number): AttemptRecord {
   const upstreamStatus = failure.extra?.upstream_status;
   return {
     provider: candidate.provider,
@@ -375,6 +382,7 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
     reason: failure.reason ?? failure.code,
     status: typeof upstreamStatus === 'number' ? upstreamStatus : undefined,
     durationMs: Math.round(durationMs * 1000) / 1000,
+    startedAt,
   };
 }
 

@@ -17,6 +17,8 @@ export interface AttemptRecord {
   reason: string;
   status: number | undefined;
   durationMs: number;
+  /** performance.now() when the attempt started (the clock of RequestContext.startedAt): for trace spans. */
+  startedAt?: number;
 }
 
 export interface ServedBy {
@@ -24,6 +26,10 @@ export interface ServedBy {
   model: string;
   keyId: string;
   owner: KeyOwner;
+  /** performance.now() when the serving attempt started: for trace spans. */
+  startedAt?: number;
+  /** performance.now() when its first part (a stream) or its whole answer arrived: time to first byte. */
+  firstByteAt?: number;
 }
 
 export interface RequestOutcome {

@@ -113,6 +113,13 @@ export interface PricingService {
   ): { inputPerToken: number; outputPerToken: number; maxOutputTokens: number | undefined; maxInputTokens: number | undefined } | undefined;
 }
 
+/** The usage queue's state, read-only (for metrics): rows waiting for the store, rows in memory, rows written. */
+export interface UsageQueueView {
+  readonly pending: number;
+  readonly buffered: number;
+  readonly totalWritten: number;
+}
+
 export interface AlertService {
   /** Delivers an event to each of its targets through the first channel that accepts it. */
   fire(event: AlertEvent): Promise<AlertDelivery[]>;
@@ -137,4 +144,5 @@ export interface Services {
   readonly auth: AuthService;
   readonly alerts: AlertService;
   readonly pricing: PricingService;
+  readonly usageQueue: UsageQueueView;
 }

@@ -1,0 +1,24 @@
+// Who may scrape: the operator key, or a bearer equal to KEYWAY_METRICS_TOKEN (a scrape-only secret a
+// Prometheus server can hold without holding the operator key). The token is compared in constant
+// time: both sides are hashed first, so neither content nor length leaks through timing.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Services } from '../../core/spec/services.ts';
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+export function bearerOf(headers: Headers): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.get('authorization') ?? '');
+  return match?.[1];
+}
+
+export function createScrapeCheck(services: Services, token: string | undefined): (headers: Headers) => void {
+  const tokenDigest = token === undefined || token === '' ? undefined : digest(token);
+  return (headers) => {
+    const bearer = bearerOf(headers);
+    if (tokenDigest !== undefined && bearer !== undefined && bearer.length <= 512 && timingSafeEqual(digest(bearer), tokenDigest)) return;
+    // Else a gateway key: a missing or unknown one is 401 invalid_api_key, a lesser role 403.
+    const principal = services.auth.authenticate(headers);
+    services.auth.requireRole(principal, 'operator');
+  };
+}
