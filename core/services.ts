@@ -5,9 +5,20 @@
 import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
 import { fieldName, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
+import { recordChange } from './http/kit/audit-trail.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
-import type { AlertService, AuthService, Clock, InferenceService, PricingService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import type {
+  AlertService,
+  AuthService,
+  Clock,
+  CryptoInfo,
+  InferenceService,
+  PricingService,
+  ProviderKit,
+  Services,
+  SnapshotService,
+} from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import type { Counters } from './spec/counters.ts';
 import type { Store } from './spec/store.ts';
@@ -22,6 +33,7 @@ export interface RuntimeServices {
   auth: AuthService;
   alerts: AlertService;
   pricing: PricingService;
+  crypto: CryptoInfo;
 }
 
 export interface ServiceBase {
@@ -87,6 +99,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
       json,
       requestIdOf,
       fieldName,
+      recordChange,
     },
     get store() {
       return part('store');
@@ -108,6 +121,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get pricing() {
       return part('pricing');
+    },
+    get crypto() {
+      return part('crypto');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

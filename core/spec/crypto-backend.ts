@@ -17,4 +17,20 @@ export interface CryptoBackend {
   encryptWithKeyVersion?(plaintext: string, binding: string, keyVersion: number): Promise<string>;
   /** Optional: where a key version comes from (a variable, a setting, a file path), never the key itself. */
   keySource?(keyVersion: number): string | undefined;
+  /**
+   * Optional: whether the cryptography runs in a validated module (FIPS 140-2/140-3). Absent means not
+   * validated: the compliance setting `encryption: FIPS-140-2` is met only when this says `validated: true`.
+   */
+  validatedModule?: ValidatedCryptoModule;
+}
+
+/** What a crypto backend declares about the module its cryptography runs in. */
+export interface ValidatedCryptoModule {
+  validated: boolean;
+  /** `FIPS 140-2` or `FIPS 140-3`, when validated. */
+  standard?: string;
+  /** The module's certificate number, when validated. */
+  certificate?: string;
+  /** The module in words: what runs the algorithms. */
+  description: string;
 }
