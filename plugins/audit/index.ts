@@ -10,7 +10,8 @@ import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
 import { auditQueryOf, readAuditEvents } from './events.ts';
 import { AuditQueue } from './queue.ts';
-import { queueRequestEvents } from './request-events.ts';
+import { queueRequestEvents, type RequestLogging } from './request-events.ts';
+import { TEAMS_SECTION, type TeamsSection } from '../teams/types.ts';
 import { AUDIT_MIGRATIONS, ComplianceSchema, complianceOf } from './schema.ts';
 
 export const AUDIT_PLUGIN = 'audit';
@@ -41,6 +42,19 @@ function adminEvent(action: AdminAction) {
     status: action.status,
     details: () => ({ method: action.method, route: action.route, before: action.before ?? null, after: action.after ?? null }),
   };
+}
+
+/**
+ * The account's block decides, and a team whose `usage_controls.log_all_requests` is on (the seed's
+ * team) has its own requests logged, fingerprinted, whatever the account chose.
+ */
+function requestLogging(services: Services, compliance: Compliance, context: RequestContext): RequestLogging {
+  const settings = compliance.settingsOf(context.principal.accountId);
+  const teamId = context.teamId ?? context.principal.teamId;
+  const team = teamId === undefined ? undefined : services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
+  const teamLogs = team?.permissions.usage_controls?.log_all_requests === true;
+  const allRequests = settings.audit_logging === 'all_requests';
+  return { keyAccess: settings.key_access_logs, requests: allRequests || teamLogs, fingerprint: teamLogs || (allRequests && settings.log_all_requests) };
 }
 
 /** Deletes, per account, the events older than its retention; accounts without a block keep the default. */
@@ -74,9 +88,8 @@ export const auditPlugin = definePlugin({
       adminActions: (action: AdminAction) => queue.push(adminEvent(action)),
       hooks: {
         account(context: RequestContext, outcome: RequestOutcome) {
-          const settings = compliance.settingsOf(context.principal.accountId);
-          if (!settings.key_access_logs && settings.audit_logging !== 'all_requests') return;
-          queueRequestEvents(queue, settings, context, outcome, now());
+          const logging = requestLogging(services, compliance, context);
+          if (logging.keyAccess || logging.requests) queueRequestEvents(queue, logging, context, outcome, now());
         },
       },
       jobs: [

@@ -1,14 +1,22 @@
 // What the account hook queues, per request, by the account's compliance block: one `key_access` event
 // per use of a provider key (each attempt, failed or served) when `key_access_logs` is on, and one
-// `request` event of metadata under `audit_logging: all_requests`. In-memory work only: the details
+// `request` event of metadata under `audit_logging: all_requests` (or for a team whose
+// `usage_controls.log_all_requests` is on). In-memory work only: the details
 // are built when the batch is written. Prompts and completions are never read, let alone stored.
 
 import { createHash } from 'node:crypto';
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import type { AuditQueue } from './queue.ts';
-import type { ComplianceSettings } from './schema.ts';
 
-export function queueRequestEvents(queue: AuditQueue, settings: ComplianceSettings, context: RequestContext, outcome: RequestOutcome, now: string): void {
+/** What to log for one request, from the account's compliance block and the request's team. */
+export interface RequestLogging {
+  keyAccess: boolean;
+  requests: boolean;
+  /** Add a SHA-256 fingerprint of the request body to its request event. */
+  fingerprint: boolean;
+}
+
+export function queueRequestEvents(queue: AuditQueue, logging: RequestLogging, context: RequestContext, outcome: RequestOutcome, now: string): void {
   const { principal } = context;
   const base = {
     accountId: principal.accountId,
@@ -19,7 +27,7 @@ export function queueRequestEvents(queue: AuditQueue, settings: ComplianceSettin
     actorTeamId: context.teamId ?? principal.teamId ?? null,
     clientIp: context.clientIp ?? null,
   };
-  if (settings.key_access_logs) {
+  if (logging.keyAccess) {
     for (const attempt of context.attempts) {
       queue.push({
         ...base,
@@ -42,8 +50,8 @@ export function queueRequestEvents(queue: AuditQueue, settings: ComplianceSettin
       });
     }
   }
-  if (settings.audit_logging === 'all_requests') {
-    const fingerprintOf = settings.log_all_requests ? context.request : undefined;
+  if (logging.requests) {
+    const fingerprintOf = logging.fingerprint ? context.request : undefined;
     queue.push({
       ...base,
       type: 'request',
