@@ -45,6 +45,7 @@ export class AuditQueue {
   private pending: PendingEvent[] = [];
   private writing: Promise<void> | undefined;
   private dropped = 0;
+  private sequence = 0;
 
   constructor(
     private readonly services: Services,
@@ -97,7 +98,7 @@ export class AuditQueue {
 
   private parameters(event: PendingEvent): unknown[] {
     return [
-      this.services.credentials.randomId('aud'),
+      this.nextId(),
       event.accountId,
       event.type,
       event.occurredAt,
@@ -111,6 +112,17 @@ export class AuditQueue {
       event.status,
       JSON.stringify(event.details()),
     ];
+  }
+
+  /**
+   * Ids grow with time and, within one millisecond, with the order events were queued: they break
+   * ties of `occurred_at` in the log's order, so an event written after a page was read never lands
+   * inside the pages still to come. The random tail keeps instances from colliding.
+   */
+  private nextId(): string {
+    this.sequence = (this.sequence + 1) % 36 ** 6;
+    const time = Math.max(0, Math.floor(this.services.clock.now())).toString(36).padStart(9, '0');
+    return `aud_${time}${this.sequence.toString(36).padStart(6, '0')}${this.services.credentials.randomId('x').slice(2, 10)}`;
   }
 
   private reportDropped(): void {
