@@ -180,6 +180,8 @@ describe('admin audit entries', () => {
     const compliance = events.find((event) => event.action === 'PUT /v1/settings/compliance') as AuditEvent;
     expect(compliance.before).toBeNull();
     expect(compliance.after).toEqual({ data_residency: 'never_store_keys', audit_logging: 'all_requests', encryption: 'FIPS-140-2', key_access_logs: true });
+    const routing = events.find((event) => event.action === 'PUT /v1/settings/routing') as AuditEvent;
+    expect({ before: routing.before, after: routing.after }).toEqual({ before: { routing: null }, after: { routing: { strategy: 'direct' } } });
     const issued = events.find((event) => event.action === 'POST /v1/keys') as AuditEvent;
     expect((issued.after as { api_key: string }).api_key).toBe('[REDACTED]');
     const removed = events.find((event) => event.action === 'DELETE /v1/providers/keys/:id') as AuditEvent;
