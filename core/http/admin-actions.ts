@@ -67,6 +67,7 @@ function buildAction(
     requestId: response.headers.get('x-request-id') ?? '',
     occurredAt: new Date(options.now()).toISOString(),
     actor: { keyId: principal.keyId, role: principal.role, accountId: principal.accountId, teamId: principal.teamId },
+    routeRole: note.routeRole,
     clientIp: options.clientAddress(context.request),
     method: context.request.method as Exclude<HttpMethod, 'GET'>,
     route: context.route,

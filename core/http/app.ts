@@ -113,7 +113,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
       let principal;
       if (route.role !== undefined) {
         principal = authenticate(runtime.snapshots, request.headers);
-        noteActor(request, principal);
+        noteActor(request, principal, route.role);
         requireRole(principal, route.role);
       }
       const response = await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });

@@ -89,6 +89,8 @@ export interface AdminAction {
   /** ISO 8601, from the gateway's clock. */
   occurredAt: string;
   actor: { keyId: string; role: PrincipalRole; accountId: string; teamId: string | undefined };
+  /** The least role the route requires: an `operator` route acts on the platform (accounts, platform keys, prices), not on the actor's account. */
+  routeRole: PrincipalRole;
   clientIp: string | undefined;
   method: Exclude<HttpMethod, 'GET'>;
   /** The route's pattern: `/v1/teams/:id`. */

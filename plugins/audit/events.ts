@@ -42,7 +42,7 @@ function decodeCursor(text: string): Cursor | undefined {
 }
 
 /** The query a request asks for, for this caller; throws the spec's 400/403 when it is wrong. */
-export function auditQueryOf(services: Services, principal: Principal, url: URL): AuditQuery {
+export function auditQueryOf(services: Services, principal: Principal, url: URL, platformScope: string): AuditQuery {
   const { errors } = services;
   const invalid = (param: string, detail: string) => errors.create('invalid_field', { param, detail }, { param });
   if (principal.teamId !== undefined) {
@@ -61,7 +61,7 @@ export function auditQueryOf(services: Services, principal: Principal, url: URL)
   if (cursorText !== null && cursorText !== '' && cursor === undefined)
     throw invalid('cursor', 'is not a cursor this endpoint answered (use next_cursor as given)');
   return {
-    accountId: accountScope(services, principal, query.get('account_id')),
+    accountId: accountScope(services, principal, query.get('account_id'), platformScope),
     type: (type ?? undefined) as AuditType | undefined,
     from: period.from.toISOString(),
     to: period.to.toISOString(),
@@ -70,10 +70,14 @@ export function auditQueryOf(services: Services, principal: Principal, url: URL)
   };
 }
 
-/** An account admin reads its own account; the operator reads every account, or one with `account_id`. */
-function accountScope(services: Services, principal: Principal, requested: string | null): string | undefined {
+/**
+ * An account admin reads its own account; the operator reads every account, one with `account_id`, or
+ * the platform's own actions with `account_id=platform`.
+ */
+function accountScope(services: Services, principal: Principal, requested: string | null, platformScope: string): string | undefined {
   if (principal.role === 'operator') {
     if (requested === null || requested === '') return undefined;
+    if (requested === platformScope) return requested;
     if (!services.snapshot.current.accounts.has(requested)) throw services.errors.create('not_found', { detail: `No account ${requested.slice(0, 100)}.` });
     return requested;
   }

@@ -15,6 +15,8 @@ import { TEAMS_SECTION, type TeamsSection } from '../teams/types.ts';
 import { AUDIT_MIGRATIONS, ComplianceSchema, complianceOf } from './schema.ts';
 
 export const AUDIT_PLUGIN = 'audit';
+/** Where actions on operator routes (accounts, platform keys, platform settings) are filed: no account's admin reads them. */
+export const PLATFORM_SCOPE = 'platform';
 const DAY_MS = 86_400_000;
 
 /** A positive integer from the environment, or the default. */
@@ -29,7 +31,7 @@ function integerSetting(env: Readonly<Record<string, string | undefined>>, name:
 /** An admin action as a queued event: the action is already free of secrets (the core scrubbed it). */
 function adminEvent(action: AdminAction) {
   return {
-    accountId: action.actor.accountId,
+    accountId: action.routeRole === 'operator' ? PLATFORM_SCOPE : action.actor.accountId,
     type: 'admin' as const,
     occurredAt: action.occurredAt,
     requestId: action.requestId === '' ? null : action.requestId,
@@ -103,7 +105,7 @@ export const auditPlugin = definePlugin({
           role: 'admin',
           summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
           handle: async ({ request, principal }) => {
-            const query = auditQueryOf(services, principal as Principal, new URL(request.url));
+            const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
             // What this instance queued is written first, so a change is in the log as soon as its answer is.
             await queue.flush();
             return services.http.json(await readAuditEvents(services, query));

@@ -192,11 +192,15 @@ describe('reading the log', () => {
     const defaults = await readAllEvents(gateway, 'type=admin', gateway.defaultAdminKey);
     expect(defaults.length).toBeGreaterThan(0);
     expect(defaults.every((event) => event.account_id === 'default')).toBe(true);
+    // Creating the account was the operator's action on the platform: no account admin sees it.
+    expect(defaults.some((event) => event.action === 'POST /v1/accounts')).toBe(false);
+    const platform = await readAllEvents(gateway, 'type=admin&account_id=platform', OPERATOR_KEY);
+    expect(platform.map((event) => event.action)).toEqual(['POST /v1/accounts']);
     await expectSpecError(await call(gateway, 'GET', `/v1/audit-logs?account_id=${created.id}`, undefined, { key: gateway.defaultAdminKey }), 404, 'not_found');
     const chosen = await readAllEvents(gateway, `type=admin&account_id=${created.id}`, OPERATOR_KEY);
     expect(chosen.map((event) => event.id)).toEqual(own.map((event) => event.id));
     const everything = await readAllEvents(gateway, 'type=admin', OPERATOR_KEY);
-    expect(new Set(everything.map((event) => event.account_id))).toEqual(new Set(['default', created.id]));
+    expect(new Set(everything.map((event) => event.account_id))).toEqual(new Set(['default', created.id, 'platform']));
   });
 
   test('a team member key may not read the log', async () => {

@@ -4,7 +4,7 @@
 // Everything here is held per request object and dropped with it.
 
 import { redactSecrets } from '../../logger.ts';
-import type { Principal } from '../../spec/principal.ts';
+import type { Principal, PrincipalRole } from '../../spec/principal.ts';
 
 /** What a route may say about its action: the state before and after, and what it acted on. */
 export interface RecordedChange {
@@ -16,6 +16,8 @@ export interface RecordedChange {
 
 interface ActionNote {
   principal: Principal;
+  /** The least role the route requires: `operator` routes act on the platform, not on an account. */
+  routeRole: PrincipalRole;
   change: RecordedChange | undefined;
 }
 
@@ -23,8 +25,8 @@ const notes = new WeakMap<Request, ActionNote>();
 const answers = new WeakMap<Response, string>();
 
 /** Called by the core's guards once a management request's key is authenticated. */
-export function noteActor(request: Request, principal: Principal): void {
-  notes.set(request, { principal, change: notes.get(request)?.change });
+export function noteActor(request: Request, principal: Principal, routeRole: PrincipalRole): void {
+  notes.set(request, { principal, routeRole, change: notes.get(request)?.change });
 }
 
 /**

@@ -18,7 +18,7 @@ export function guarded(role: PrincipalRole, handler: GuardedHandler) {
     const requestId = requestIdOf(request);
     try {
       const principal = authenticate(runtime.snapshots, request.headers);
-      noteActor(request, principal);
+      noteActor(request, principal, role);
       requireRole(principal, role);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
     } catch (error) {
