@@ -35,7 +35,7 @@ export function queueRequestEvents(queue: AuditQueue, logging: RequestLogging, c
         action: 'provider_key.use',
         target: { key_id: attempt.keyId, provider: attempt.provider },
         status: attempt.status ?? null,
-        details: () => ({ principal_key_id: principal.keyId, provider: attempt.provider, model: attempt.model, owner: attempt.owner, outcome: attempt.reason }),
+        details: () => ({ principal_key_id: base.actorKeyId, provider: attempt.provider, model: attempt.model, owner: attempt.owner, outcome: attempt.reason }),
       });
     }
     const served = context.served;
@@ -46,11 +46,14 @@ export function queueRequestEvents(queue: AuditQueue, logging: RequestLogging, c
         action: 'provider_key.use',
         target: { key_id: served.keyId, provider: served.provider },
         status: outcome.status,
-        details: () => ({ principal_key_id: principal.keyId, provider: served.provider, model: served.model, owner: served.owner, outcome: 'served' }),
+        details: () => ({ principal_key_id: base.actorKeyId, provider: served.provider, model: served.model, owner: served.owner, outcome: 'served' }),
       });
     }
   }
   if (logging.requests) {
+    // The metadata is taken now (a few scalars), so the queue holds no reference to the request's
+    // messages; only a fingerprint, when asked for, keeps the parsed request until the batch is written.
+    const metadata = requestMetadata(context, outcome);
     const fingerprintOf = logging.fingerprint ? context.request : undefined;
     queue.push({
       ...base,
@@ -58,13 +61,16 @@ export function queueRequestEvents(queue: AuditQueue, logging: RequestLogging, c
       action: `request.${context.endpoint}`,
       target: { endpoint: context.endpoint, model: context.served?.model ?? context.request.model },
       status: outcome.status,
-      details: () => requestMetadata(context, outcome, fingerprintOf),
+      details:
+        fingerprintOf === undefined
+          ? () => metadata
+          : () => ({ ...metadata, request_sha256: createHash('sha256').update(JSON.stringify(fingerprintOf)).digest('hex') }),
     });
   }
 }
 
-/** The metadata of one request, as the usage row books it; with `log_all_requests`, the body's fingerprint. */
-function requestMetadata(context: RequestContext, outcome: RequestOutcome, fingerprintOf: unknown): Record<string, unknown> {
+/** The metadata of one request, as the usage row books it. */
+function requestMetadata(context: RequestContext, outcome: RequestOutcome): Record<string, unknown> {
   const usage = outcome.usage;
   const metadata: Record<string, unknown> = {
     endpoint: context.endpoint,
@@ -85,6 +91,5 @@ function requestMetadata(context: RequestContext, outcome: RequestOutcome, finge
     team_id: context.teamId ?? null,
     project: context.projectTag ?? null,
   };
-  if (fingerprintOf !== undefined) metadata.request_sha256 = createHash('sha256').update(JSON.stringify(fingerprintOf)).digest('hex');
   return metadata;
 }
