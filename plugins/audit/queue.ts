@@ -80,6 +80,8 @@ export class AuditQueue {
     let written = 0;
     try {
       for (; written < batch.length; written += ROWS_PER_STATEMENT) {
+        // The embedded store writes on this thread: between statements, let waiting requests run.
+        if (written > 0) await new Promise((resolve) => setImmediate(resolve));
         const rows = batch.slice(written, written + ROWS_PER_STATEMENT);
         const placeholders = rows.map(() => `(${COLUMNS.map(() => '?').join(', ')})`).join(', ');
         await this.services.store.execute(
