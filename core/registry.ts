@@ -7,6 +7,7 @@ import { HOOK_STAGES } from './spec/lifecycle.ts';
 import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
+  type AdminActionObserver,
   type AlertChannel,
   type CountersDriver,
   type CryptoBackend,
@@ -72,6 +73,8 @@ export interface PluginSet {
   jobs: Array<Contributed<JobDefinition>>;
   snapshotSections: Array<Contributed<SnapshotSection>>;
   hooks: HookTable;
+  /** Observers of management actions (core/http/admin-actions.ts). */
+  adminActionObservers: Array<Contributed<AdminActionObserver>>;
 }
 
 export interface PluginEnvironment {
@@ -177,6 +180,7 @@ function checkContributions(source: PluginSource, contributions: PluginContribut
   validateRoutes(source, contributions.routes);
   validateJobs(source, contributions.jobs);
   validateMigrations(source, contributions.migrations);
+  if (contributions.adminActions !== undefined && typeof contributions.adminActions !== 'function') fail(source, 'adminActions must be a function');
 }
 
 function validateRoutes(source: PluginSource, routes: unknown): void {
@@ -231,6 +235,7 @@ export function emptyPluginSet(): PluginSet {
     jobs: [],
     snapshotSections: [],
     hooks: emptyHookTable(),
+    adminActionObservers: [],
   };
 }
 
@@ -250,6 +255,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   }
   for (const [dialectName, migrations] of Object.entries(contributions.migrations ?? {})) set.migrations.push({ plugin, dialect: dialectName, migrations });
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
+  if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

@@ -61,6 +61,8 @@ export interface Runtime {
   startBackground(): void;
   /** Stops background work; storage and usage are closed by the server. */
   stopBackground(): void;
+  /** Runs each plugin job's `drain` once, at shutdown, before the store closes; errors are logged. */
+  drainJobs(): Promise<void>;
 }
 
 export interface RuntimeOptions {
@@ -171,6 +173,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
     alerts: { fire: (event) => fireAlert(plugins, logger, event) },
+    crypto: { name: cryptoBackendName, validatedModule: plugins.cryptoBackends.get(cryptoBackendName)?.validatedModule },
   });
   const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
   return {
@@ -291,7 +294,11 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
 }
 
 /** Probes and plugin jobs: started once the server listens, each job never overlapping itself. */
-function createBackground(plugins: PluginSet, logger: Logger, startProbesNow: () => () => void): Pick<Runtime, 'startBackground' | 'stopBackground'> {
+function createBackground(
+  plugins: PluginSet,
+  logger: Logger,
+  startProbesNow: () => () => void,
+): Pick<Runtime, 'startBackground' | 'stopBackground' | 'drainJobs'> {
   const stops: Array<() => void> = [];
   let started = false;
   return {
@@ -319,6 +326,15 @@ function createBackground(plugins: PluginSet, logger: Logger, startProbesNow: ()
     },
     stopBackground() {
       for (const stop of stops.splice(0)) stop();
+    },
+    async drainJobs() {
+      for (const { plugin, value: job } of plugins.jobs) {
+        try {
+          await job.drain?.();
+        } catch (error) {
+          logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job drain failed');
+        }
+      }
     },
   };
 }

@@ -38,6 +38,7 @@ export function startServer(runtime: Runtime): RunningServer {
         await server.stop(false);
         runtime.drain.dispose();
         await runtime.usage.close();
+        await runtime.drainJobs();
         await runtime.counters.close?.();
         runtime.store.close();
       })();

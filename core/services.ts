@@ -5,12 +5,14 @@
 import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
 import { fieldName, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
+import { recordChange } from './http/kit/audit-trail.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
 import type {
   AlertService,
   AuthService,
   Clock,
+  CryptoInfo,
   InferenceService,
   PricingService,
   ProviderKit,
@@ -33,6 +35,7 @@ export interface RuntimeServices {
   alerts: AlertService;
   pricing: PricingService;
   usageQueue: UsageQueueView;
+  crypto: CryptoInfo;
 }
 
 export interface ServiceBase {
@@ -98,6 +101,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
       json,
       requestIdOf,
       fieldName,
+      recordChange,
     },
     get store() {
       return part('store');
@@ -122,6 +126,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get usageQueue() {
       return part('usageQueue');
+    },
+    get crypto() {
+      return part('crypto');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

@@ -10,6 +10,7 @@ import { perplexityProviderPlugin } from '../providers/perplexity/index.ts';
 import { openAICompatibleProviderPlugins } from '../providers/openai-compatible/index.ts';
 import { openAIProviderPlugin } from '../providers/openai/index.ts';
 import { analyticsPlugin } from './analytics/index.ts';
+import { auditPlugin } from './audit/index.ts';
 import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
@@ -57,6 +58,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   rateLimitsPlugin,
   metricsPlugin as PluginDefinition,
   otelTracesPlugin as PluginDefinition,
+  auditPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

@@ -9,6 +9,8 @@ import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition } from '../spec/plugin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
+import { createAdminActionEmitter } from './admin-actions.ts';
+import { noteActor } from './kit/audit-trail.ts';
 import { withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
@@ -28,6 +30,12 @@ export function createApp(runtime: Runtime): Elysia {
   const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
   const readiness = createReadiness(runtime);
   const none = { parse: 'none' } as const;
+  const observeAdminAction = createAdminActionEmitter({
+    observers: runtime.plugins.adminActionObservers,
+    logger: runtime.logger,
+    now: () => runtime.clock.now(),
+    clientAddress,
+  });
   const app = new Elysia()
     .onStart(({ server: started }) => {
       server = started as import('bun').Server<unknown> | null;
@@ -40,6 +48,7 @@ export function createApp(runtime: Runtime): Elysia {
       }
       return errorAsResponse(error, requestId, runtime.logger);
     })
+    .onAfterHandle(({ request, route, params, responseValue }) => observeAdminAction({ request, route, params, response: responseValue }))
     .get('/health', () => json({ status: 'ok' }), documented(routeDocs.health))
     .get(
       '/ready',
@@ -104,6 +113,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
       let principal;
       if (route.role !== undefined) {
         principal = authenticate(runtime.snapshots, request.headers);
+        noteActor(request, principal, route.role);
         requireRole(principal, route.role);
       }
       const response = await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });

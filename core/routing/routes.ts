@@ -23,14 +23,14 @@ export const routingRoutes = {
     if (routing.strategy !== undefined && !runtime.plugins.strategies.has(routing.strategy)) {
       throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
     }
-    const settings = await updateAccountSettings(runtime, principal, 'routing', routing);
+    const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
     return json({ routing: settings.routing });
   }),
   getModelClasses: guarded('viewer', (runtime, _request, principal) => json({ classes: runtime.router.modelClassesFor(principal.accountId).list() })),
   putAccountModelClasses: guarded('admin', async (runtime, request, principal) => {
     const overrides = validateOverrides(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
     const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.model_classes as Record<string, unknown> | undefined) ?? {};
-    await updateAccountSettings(runtime, principal, 'model_classes', { ...current, ...overrides });
+    await updateAccountSettings(runtime, principal, 'model_classes', { ...current, ...overrides }, request);
     return json({ classes: runtime.router.modelClassesFor(principal.accountId).list() });
   }),
   putPlatformModelClasses: guarded('operator', async (runtime, request) => {

@@ -58,6 +58,8 @@ export interface JobDefinition {
   name: string;
   intervalMs: number;
   run(): MaybePromise<void>;
+  /** Optional: runs once at shutdown, after in-flight requests ended and before the store closes (write what is queued). */
+  drain?(): MaybePromise<void>;
 }
 
 /** Data a plugin keeps in the in-memory snapshot, reloaded on every configuration change. */
@@ -77,6 +79,37 @@ export interface PluginSetupContext<Config> {
   services: Services;
 }
 
+/**
+ * A management action (a POST, PUT, PATCH or DELETE on a management route) as the core saw it: who,
+ * from where, on what, with what result. `before` and `after` never hold a secret: the core strips
+ * secret fields and key-shaped text before any observer sees them.
+ */
+export interface AdminAction {
+  requestId: string;
+  /** ISO 8601, from the gateway's clock. */
+  occurredAt: string;
+  actor: { keyId: string; role: PrincipalRole; accountId: string; teamId: string | undefined };
+  /** The least role the route requires: an `operator` route acts on the platform (accounts, platform keys, prices), not on the actor's account. */
+  routeRole: PrincipalRole;
+  clientIp: string | undefined;
+  method: Exclude<HttpMethod, 'GET'>;
+  /** The route's pattern: `/v1/teams/:id`. */
+  route: string;
+  /** What was acted on: the route's parameters, or what the route named with `services.http.recordChange`. */
+  target: Record<string, string>;
+  status: number;
+  /** The state before, when the route recorded it; undefined otherwise. */
+  before: unknown;
+  /** The state after, when the route recorded it; otherwise the JSON answer (undefined for an empty one). */
+  after: unknown;
+}
+
+/**
+ * Called once per management action, after the route answered and before the answer is sent: do
+ * in-memory work only (queue it). A throw or a rejection is logged and never reaches the client.
+ */
+export type AdminActionObserver = (action: AdminAction) => void | Promise<void>;
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -90,6 +123,8 @@ export interface PluginContributions {
   migrations?: PluginMigrations;
   jobs?: JobDefinition[];
   snapshot?: SnapshotSection[];
+  /** Sees every management action (docs/audit.md). */
+  adminActions?: AdminActionObserver;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
@@ -113,7 +148,7 @@ export function definePlugin<Schema extends TSchema>(definition: PluginDefinitio
 export type { Static };
 export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
 export type { Counters, CountersDriver, Reservation } from './counters.ts';
-export type { CryptoBackend } from './crypto-backend.ts';
+export type { CryptoBackend, ValidatedCryptoModule } from './crypto-backend.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';
@@ -135,6 +170,7 @@ export type {
   PricingService,
   AuthService,
   Clock,
+  CryptoInfo,
   ErrorKit,
   HttpKit,
   InferenceService,

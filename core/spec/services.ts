@@ -7,11 +7,13 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type * as errorModule from '../errors.ts';
 import type * as bodyModule from '../http/kit/body.ts';
 import type * as respondModule from '../http/kit/respond.ts';
+import type * as auditTrailModule from '../http/kit/audit-trail.ts';
 import type * as providerKitModule from '../wire/provider-kit.ts';
 import type * as sseModule from '../wire/sse.ts';
 import type { Logger } from '../logger.ts';
 import type { AlertDelivery, AlertEvent } from './alert-channel.ts';
 import type { Counters } from './counters.ts';
+import type { ValidatedCryptoModule } from './crypto-backend.ts';
 import type { Dialect, InboundOperation } from './dialect.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { Store } from './store.ts';
@@ -59,6 +61,8 @@ export interface HttpKit {
   json: typeof respondModule.json;
   requestIdOf: typeof respondModule.requestIdOf;
   fieldName: typeof bodyModule.fieldName;
+  /** Records the state before and after a management change, for the audit log (docs/audit.md); secrets are stripped. */
+  recordChange: typeof auditTrailModule.recordChange;
 }
 
 export interface AuthService {
@@ -125,6 +129,13 @@ export interface AlertService {
   fire(event: AlertEvent): Promise<AlertDelivery[]>;
 }
 
+/** The crypto backend new provider keys are sealed with, as it declares itself. */
+export interface CryptoInfo {
+  name: string;
+  /** Undefined when the backend declares nothing: not a validated module. */
+  validatedModule: ValidatedCryptoModule | undefined;
+}
+
 export interface Services {
   logger: Logger;
   /** The fetch to use for outbound calls; tests inject their own. */
@@ -145,4 +156,5 @@ export interface Services {
   readonly alerts: AlertService;
   readonly pricing: PricingService;
   readonly usageQueue: UsageQueueView;
+  readonly crypto: CryptoInfo;
 }

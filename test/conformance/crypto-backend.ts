@@ -176,4 +176,12 @@ function describeOptionalKeyVersions(backend: () => CryptoBackend): void {
     expect(typeof source).toBe('string');
     expect(source).not.toContain('\n');
   });
+
+  test('validatedModule, when declared, says whether it is validated, and a validated one names its standard', () => {
+    const declared = backend().validatedModule;
+    if (declared === undefined) return;
+    expect(typeof declared.validated).toBe('boolean');
+    expect(declared.description.length).toBeGreaterThan(0);
+    if (declared.validated) expect(declared.standard).toMatch(/^FIPS 140-[23]$/);
+  });
 }

@@ -1,6 +1,7 @@
 import { authenticate, requireRole } from '../../credentials/authenticate.ts';
 import type { Principal, PrincipalRole } from '../../spec/plugin.ts';
 import type { Runtime } from '../../runtime.ts';
+import { noteActor } from './audit-trail.ts';
 import { errorAsResponse, requestIdOf } from './respond.ts';
 
 export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
@@ -17,6 +18,7 @@ export function guarded(role: PrincipalRole, handler: GuardedHandler) {
     const requestId = requestIdOf(request);
     try {
       const principal = authenticate(runtime.snapshots, request.headers);
+      noteActor(request, principal, role);
       requireRole(principal, role);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
     } catch (error) {

@@ -1,8 +1,12 @@
 import { descriptorFromError, errorHeaders, KeywayError, openAIErrorBody } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
+import { noteAnswer } from './audit-trail.ts';
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+  const text = JSON.stringify(body);
+  const response = new Response(text, { status, headers: { 'content-type': 'application/json', ...headers } });
+  noteAnswer(response, text);
+  return response;
 }
 
 // A random prefix per process and a counter: unique across restarts, and cheaper than a UUID per request.

@@ -22,7 +22,7 @@ export const healthRoutes = {
     const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
     const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
     const policy: HealthPolicy = { ...current, ...body };
-    await updateAccountSettings(runtime, principal, 'health_check', policy);
+    await updateAccountSettings(runtime, principal, 'health_check', policy, request);
     return json(policy);
   }),
   getHealth: guarded('viewer', (runtime, _request, principal) => {

@@ -1,0 +1,178 @@
+// The compliance block (`PUT /v1/settings/compliance`, the seed's `byok_compliance`): validated, stored
+// in the account's settings, and answered with a report saying, per setting, whether the running
+// system meets it and, when not, what must happen. Nothing is deleted or weakened to meet a setting;
+// an unmet setting fires a `compliance` alert instead.
+
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceSchema, type ComplianceBody, type ComplianceSettings } from './schema.ts';
+
+export interface SettingReport {
+  value: unknown;
+  met: boolean;
+  /** What must happen for the setting to be met (only when it is not), or how it is met. */
+  action?: string;
+  note?: string;
+  /** never_store_keys: the stored provider keys to convert (ids only). */
+  stored_key_ids?: string[];
+}
+
+export type ComplianceReport = Record<keyof Omit<ComplianceSettings, 'notify'>, SettingReport>;
+
+/** The seed's envelope (`{"byok_compliance": {...}}`) or the bare block; anything else is a 400. */
+export function complianceFromBody(services: Services, body: unknown): ComplianceBody {
+  const { validateBody } = services.http;
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'byok_compliance' in body) {
+    return validateBody(ComplianceEnvelopeSchema, body).byok_compliance;
+  }
+  return validateBody(ComplianceSchema, body);
+}
+
+/** Webhook URLs carry their secret in the path (Slack's do): the audit keeps only their origin. */
+function withMaskedTargets(block: unknown): unknown {
+  if (block === null || typeof block !== 'object' || !Array.isArray((block as ComplianceBody).notify)) return block;
+  const notify = ((block as ComplianceBody).notify ?? []).map((target) => {
+    try {
+      return /^https?:\/\//i.test(target) ? `${new URL(target).origin}/…` : target;
+    } catch {
+      return '[unparsable target]';
+    }
+  });
+  return { ...block, notify };
+}
+
+function refuseTeamKeys(services: Services, principal: Principal): void {
+  if (principal.teamId !== undefined) {
+    throw services.errors.create('permission_denied', { detail: 'Compliance settings are account-wide: use an account admin key, not a team member key.' });
+  }
+}
+
+export class Compliance {
+  constructor(
+    private readonly services: Services,
+    private readonly defaultRetentionDays: number,
+  ) {}
+
+  settingsOf(accountId: string): ComplianceSettings {
+    return complianceOf(this.services.snapshot.current.accounts.get(accountId)?.settings, this.defaultRetentionDays);
+  }
+
+  async get(principal: Principal): Promise<Record<string, unknown>> {
+    refuseTeamKeys(this.services, principal);
+    const settings = this.settingsOf(principal.accountId);
+    return this.answer(settings, await this.report(principal.accountId, settings));
+  }
+
+  async put(principal: Principal, request: Request): Promise<Record<string, unknown>> {
+    refuseTeamKeys(this.services, principal);
+    const block = complianceFromBody(this.services, await this.services.http.readJson(request));
+    const { store, snapshot } = this.services;
+    const account = snapshot.current.accounts.get(principal.accountId);
+    if (account === undefined) throw this.services.errors.create('not_found', { detail: `Account ${principal.accountId} does not exist.` });
+    const before = account.settings[COMPLIANCE_SETTING];
+    await store.updateAccountSettings(principal.accountId, { ...account.settings, [COMPLIANCE_SETTING]: block });
+    await snapshot.refresh();
+    this.services.http.recordChange(request, { before: withMaskedTargets(before) ?? null, after: withMaskedTargets(block) });
+    const settings = this.settingsOf(principal.accountId);
+    const report = await this.report(principal.accountId, settings);
+    const alert = this.alertUnmet(principal.accountId, settings, report);
+    return { ...this.answer(settings, report), alert };
+  }
+
+  private answer(settings: ComplianceSettings, report: ComplianceReport): Record<string, unknown> {
+    return {
+      object: 'compliance_settings',
+      byok_compliance: settings,
+      met: Object.values(report).every((entry) => entry.met),
+      report,
+    };
+  }
+
+  /** Whether the running system meets each setting, from the store and the active crypto backend. */
+  async report(accountId: string, settings: ComplianceSettings): Promise<ComplianceReport> {
+    return {
+      data_residency: await this.residency(accountId, settings),
+      audit_logging: {
+        value: settings.audit_logging,
+        met: true,
+        note:
+          settings.audit_logging === 'all_requests'
+            ? 'every management action, and the metadata of every request (endpoint, model, status, tokens, cost, latency, team, project, IP), are logged; prompts never are'
+            : 'every management action is logged',
+      },
+      encryption: this.encryption(settings),
+      key_access_logs: {
+        value: settings.key_access_logs,
+        met: true,
+        note: settings.key_access_logs ? 'every use of a provider key is logged (key id, principal key id, request id, provider, model, outcome)' : 'off',
+      },
+      log_all_requests: {
+        value: settings.log_all_requests,
+        met: true,
+        note: settings.log_all_requests
+          ? settings.audit_logging === 'all_requests'
+            ? 'each request event carries a SHA-256 fingerprint of the request body; prompt text is never stored'
+            : 'takes effect with audit_logging all_requests'
+          : 'off: no prompt, and no fingerprint of one, is logged',
+      },
+      audit_retention_days: {
+        value: settings.audit_retention_days,
+        met: true,
+        note: `audit events older than ${settings.audit_retention_days} days are purged`,
+      },
+    };
+  }
+
+  private async residency(accountId: string, settings: ComplianceSettings): Promise<SettingReport> {
+    if (settings.data_residency !== 'never_store_keys')
+      return { value: settings.data_residency, met: true, note: 'provider keys are stored sealed by the crypto backend' };
+    const stored = (await this.services.store.listActiveProviderKeys()).filter((key) => key.owner === 'account' && key.accountId === accountId);
+    if (stored.length === 0) return { value: settings.data_residency, met: true, note: 'the database holds no provider key material for this account' };
+    return {
+      value: settings.data_residency,
+      met: false,
+      action: `${stored.length} provider key(s) of this account are stored (encrypted). Replace each with a key reference resolved by a key-source plugin, or send the key per request in X-Provider-Key, then delete the stored key. Nothing was deleted.`,
+      stored_key_ids: stored.map((key) => key.id),
+    };
+  }
+
+  private encryption(settings: ComplianceSettings): SettingReport {
+    const { name, validatedModule } = this.services.crypto;
+    if (settings.encryption !== 'FIPS-140-2')
+      return { value: settings.encryption, met: true, note: `provider keys are sealed by the '${name}' crypto backend` };
+    if (validatedModule?.validated === true) {
+      return {
+        value: settings.encryption,
+        met: true,
+        note: `the '${name}' crypto backend runs in ${validatedModule.standard ?? 'a FIPS 140'} validated module ${validatedModule.certificate ?? ''}`.trim(),
+      };
+    }
+    return {
+      value: settings.encryption,
+      met: false,
+      action: `Load a crypto-backend plugin that runs in a FIPS 140-2 (or 140-3) validated module and declares it. The active backend '${name}' is not one${validatedModule === undefined ? '' : `: ${validatedModule.description}`}.`,
+    };
+  }
+
+  /** A `compliance` alert for the unmet settings, delivered in the background; the answer says where it went. */
+  private alertUnmet(accountId: string, settings: ComplianceSettings, report: ComplianceReport): Record<string, unknown> | null {
+    const unmet = Object.entries(report).filter(([, entry]) => !entry.met);
+    if (unmet.length === 0) return null;
+    const { services } = this;
+    const event = {
+      alertId: services.credentials.randomId('alrt'),
+      accountId,
+      type: 'compliance',
+      message: `Compliance settings not met: ${unmet.map(([name]) => name).join(', ')}`,
+      firedAt: new Date(services.clock.now()).toISOString(),
+      details: Object.fromEntries(unmet.map(([name, entry]) => [name, { value: entry.value, action: entry.action, stored_key_ids: entry.stored_key_ids }])),
+      targets: settings.notify,
+    };
+    if (event.targets.length === 0)
+      services.logger.warn({ accountId, unmet: unmet.map(([name]) => name) }, 'compliance alert has no targets (set byok_compliance.notify)');
+    services.alerts
+      .fire(event)
+      .catch((error: unknown) => services.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'compliance alert failed'));
+    return { id: event.alertId, type: 'compliance', unmet: unmet.map(([name]) => name), targets: event.targets };
+  }
+}

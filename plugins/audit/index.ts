@@ -1,0 +1,132 @@
+// Audit: every management action (through the core's `adminActions` observer), key access logs and
+// request metadata as the account's compliance block asks, in one table written in batches, read with
+// `GET /v1/audit-logs`; the compliance block itself (`PUT`/`GET /v1/settings/compliance`), and a job
+// that purges events past their account's retention. See docs/audit.md.
+
+import { Type } from '@sinclair/typebox';
+import type { AdminAction, Principal, RequestContext, RequestOutcome } from '../../core/spec/plugin.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { Compliance } from './compliance.ts';
+import { auditQueryOf, readAuditEvents } from './events.ts';
+import { AuditQueue } from './queue.ts';
+import { queueRequestEvents, type RequestLogging } from './request-events.ts';
+import { TEAMS_SECTION, type TeamsSection } from '../teams/types.ts';
+import { AUDIT_MIGRATIONS, ComplianceSchema, complianceOf } from './schema.ts';
+
+export const AUDIT_PLUGIN = 'audit';
+/** Where actions on operator routes (accounts, platform keys, platform settings) are filed: no account's admin reads them. */
+export const PLATFORM_SCOPE = 'platform';
+const DAY_MS = 86_400_000;
+
+/** A positive integer from the environment, or the default. */
+function integerSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, minimum: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}, not ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** An admin action as a queued event: the action is already free of secrets (the core scrubbed it). */
+function adminEvent(action: AdminAction) {
+  return {
+    accountId: action.routeRole === 'operator' ? PLATFORM_SCOPE : action.actor.accountId,
+    type: 'admin' as const,
+    occurredAt: action.occurredAt,
+    requestId: action.requestId === '' ? null : action.requestId,
+    actorKeyId: action.actor.keyId,
+    actorRole: action.actor.role,
+    actorTeamId: action.actor.teamId ?? null,
+    clientIp: action.clientIp ?? null,
+    action: `${action.method} ${action.route}`,
+    target: action.target,
+    status: action.status,
+    details: () => ({ method: action.method, route: action.route, before: action.before ?? null, after: action.after ?? null }),
+  };
+}
+
+/**
+ * The account's block decides, and a team whose `usage_controls.log_all_requests` is on (the seed's
+ * team) has its own requests logged, fingerprinted, whatever the account chose.
+ */
+function requestLogging(services: Services, compliance: Compliance, context: RequestContext): RequestLogging {
+  const settings = compliance.settingsOf(context.principal.accountId);
+  const teamId = context.teamId ?? context.principal.teamId;
+  const team = teamId === undefined ? undefined : services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
+  const teamLogs = team?.permissions.usage_controls?.log_all_requests === true;
+  const allRequests = settings.audit_logging === 'all_requests';
+  return { keyAccess: settings.key_access_logs, requests: allRequests || teamLogs, fingerprint: teamLogs || (allRequests && settings.log_all_requests) };
+}
+
+/** Deletes, per account, the events older than its retention; accounts without a block keep the default. */
+async function purgeExpired(services: Services, defaultRetentionDays: number): Promise<void> {
+  const now = services.clock.now();
+  const accounts = [...services.snapshot.current.accounts.values()];
+  for (const account of accounts) {
+    const days = complianceOf(account.settings, defaultRetentionDays).audit_retention_days;
+    await services.store.execute('DELETE FROM audit_events WHERE account_id = ? AND occurred_at < ?', [
+      account.id,
+      new Date(now - days * DAY_MS).toISOString(),
+    ]);
+  }
+}
+
+export const auditPlugin = definePlugin({
+  name: AUDIT_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  description: 'Audit log of management actions, key access and request metadata; compliance settings and their report',
+  setup({ services, env, logger }) {
+    const defaultRetentionDays = integerSetting(env, 'KEYWAY_AUDIT_RETENTION_DAYS', 365, 1);
+    const flushMs = integerSetting(env, 'KEYWAY_AUDIT_FLUSH_MS', 1000, 10);
+    const purgeMs = integerSetting(env, 'KEYWAY_AUDIT_PURGE_INTERVAL_MS', 3_600_000, 10);
+    const queue = new AuditQueue(services, logger);
+    const compliance = new Compliance(services, defaultRetentionDays);
+    const now = () => new Date(services.clock.now()).toISOString();
+    return {
+      migrations: AUDIT_MIGRATIONS,
+      adminActions: (action: AdminAction) => queue.push(adminEvent(action)),
+      hooks: {
+        account(context: RequestContext, outcome: RequestOutcome) {
+          const logging = requestLogging(services, compliance, context);
+          if (logging.keyAccess || logging.requests) queueRequestEvents(queue, logging, context, outcome, now());
+        },
+      },
+      jobs: [
+        { name: 'audit-flush', intervalMs: flushMs, run: () => queue.flush(), drain: () => queue.flush() },
+        { name: 'audit-retention', intervalMs: purgeMs, run: () => purgeExpired(services, defaultRetentionDays) },
+      ],
+      routes: [
+        {
+          method: 'GET',
+          path: '/v1/audit-logs',
+          role: 'admin',
+          summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
+          handle: async ({ request, principal }) => {
+            const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
+            // What this instance queued is written first, so a change is in the log as soon as its answer is.
+            await queue.flush();
+            return services.http.json(await readAuditEvents(services, query));
+          },
+        },
+        {
+          method: 'GET',
+          path: '/v1/settings/compliance',
+          role: 'admin',
+          summary: "The account's compliance settings and whether the running system meets each",
+          handle: async ({ principal }) => services.http.json(await compliance.get(principal as Principal)),
+        },
+        {
+          method: 'PUT',
+          path: '/v1/settings/compliance',
+          role: 'admin',
+          summary: "Set the compliance block (the seed's `byok_compliance`, or the bare block); answers a report per setting",
+          body: Type.Union([Type.Object({ byok_compliance: ComplianceSchema }), ComplianceSchema]),
+          handle: async ({ request, principal }) => services.http.json(await compliance.put(principal as Principal, request)),
+        },
+      ],
+    };
+  },
+});

@@ -1,0 +1,95 @@
+// What the account hook queues, per request, by the account's compliance block: one `key_access` event
+// per use of a provider key (each attempt, failed or served) when `key_access_logs` is on, and one
+// `request` event of metadata under `audit_logging: all_requests` (or for a team whose
+// `usage_controls.log_all_requests` is on). In-memory work only: the details
+// are built when the batch is written. Prompts and completions are never read, let alone stored.
+
+import { createHash } from 'node:crypto';
+import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import type { AuditQueue } from './queue.ts';
+
+/** What to log for one request, from the account's compliance block and the request's team. */
+export interface RequestLogging {
+  keyAccess: boolean;
+  requests: boolean;
+  /** Add a SHA-256 fingerprint of the request body to its request event. */
+  fingerprint: boolean;
+}
+
+export function queueRequestEvents(queue: AuditQueue, logging: RequestLogging, context: RequestContext, outcome: RequestOutcome, now: string): void {
+  const { principal } = context;
+  const base = {
+    accountId: principal.accountId,
+    occurredAt: now,
+    requestId: context.requestId,
+    actorKeyId: principal.keyId,
+    actorRole: principal.role,
+    actorTeamId: context.teamId ?? principal.teamId ?? null,
+    clientIp: context.clientIp ?? null,
+  };
+  if (logging.keyAccess) {
+    for (const attempt of context.attempts) {
+      queue.push({
+        ...base,
+        type: 'key_access',
+        action: 'provider_key.use',
+        target: { key_id: attempt.keyId, provider: attempt.provider },
+        status: attempt.status ?? null,
+        details: () => ({ principal_key_id: base.actorKeyId, provider: attempt.provider, model: attempt.model, owner: attempt.owner, outcome: attempt.reason }),
+      });
+    }
+    const served = context.served;
+    if (served !== undefined) {
+      queue.push({
+        ...base,
+        type: 'key_access',
+        action: 'provider_key.use',
+        target: { key_id: served.keyId, provider: served.provider },
+        status: outcome.status,
+        details: () => ({ principal_key_id: base.actorKeyId, provider: served.provider, model: served.model, owner: served.owner, outcome: 'served' }),
+      });
+    }
+  }
+  if (logging.requests) {
+    // The metadata is taken now (a few scalars), so the queue holds no reference to the request's
+    // messages; only a fingerprint, when asked for, keeps the parsed request until the batch is written.
+    const metadata = requestMetadata(context, outcome);
+    const fingerprintOf = logging.fingerprint ? context.request : undefined;
+    queue.push({
+      ...base,
+      type: 'request',
+      action: `request.${context.endpoint}`,
+      target: { endpoint: context.endpoint, model: context.served?.model ?? context.request.model },
+      status: outcome.status,
+      details:
+        fingerprintOf === undefined
+          ? () => metadata
+          : () => ({ ...metadata, request_sha256: createHash('sha256').update(JSON.stringify(fingerprintOf)).digest('hex') }),
+    });
+  }
+}
+
+/** The metadata of one request, as the usage row books it. */
+function requestMetadata(context: RequestContext, outcome: RequestOutcome): Record<string, unknown> {
+  const usage = outcome.usage;
+  const metadata: Record<string, unknown> = {
+    endpoint: context.endpoint,
+    requested_model: context.request.model,
+    provider: context.served?.provider ?? null,
+    model: context.served?.model ?? null,
+    provider_key_id: context.served?.keyId ?? null,
+    byok: context.served === undefined ? null : context.served.owner === 'account',
+    error_code: outcome.error?.code ?? null,
+    input_tokens: usage?.inputTokens ?? 0,
+    output_tokens: usage?.outputTokens ?? 0,
+    cached_input_tokens: usage?.cachedInputTokens ?? 0,
+    reasoning_tokens: usage?.reasoningTokens ?? 0,
+    cost_usd: outcome.costUsd ?? null,
+    latency_ms: Math.round(outcome.latencyMs),
+    streamed: outcome.streamed,
+    fallback_attempts: context.attempts.length,
+    team_id: context.teamId ?? null,
+    project: context.projectTag ?? null,
+  };
+  return metadata;
+}
