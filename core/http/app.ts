@@ -19,6 +19,8 @@ import { routeDocs } from './route-docs.ts';
 import { connectionsRoutes } from './connections-routes.ts';
 import { createReadiness } from './readiness.ts';
 
+const NO_PARSE = { parse: 'none' } as const;
+
 /**
  * The HTTP surface: the core's routes, then every route a plugin contributed. Bodies are read by
  * Keyway itself (`parse: 'none'`): that is how malformed JSON and oversized bodies get the spec's
@@ -29,7 +31,6 @@ export function createApp(runtime: Runtime): Elysia {
   const resolveClientAddress = createClientAddressResolver(runtime.config.trustedProxies ?? []);
   const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
   const readiness = createReadiness(runtime);
-  const none = { parse: 'none' } as const;
   const observeAdminAction = createAdminActionEmitter({
     observers: runtime.plugins.adminActionObservers,
     logger: runtime.logger,
@@ -48,7 +49,6 @@ export function createApp(runtime: Runtime): Elysia {
       }
       return errorAsResponse(error, requestId, runtime.logger);
     })
-    .onAfterHandle(({ request, route, params, responseValue }) => observeAdminAction({ request, route, params, response: responseValue }))
     .get('/health', () => json({ status: 'ok' }), documented(routeDocs.health))
     .get(
       '/ready',
@@ -63,7 +63,13 @@ export function createApp(runtime: Runtime): Elysia {
     )
     .post('/v1/chat/completions', ({ request }) => chatCompletions(runtime, request, clientAddress), documented(routeDocs.chatCompletions))
     .post('/v1/embeddings', ({ request }) => embeddings(runtime, request, clientAddress), documented(routeDocs.embeddings))
-    .get('/v1/models', ({ request }) => listModels(runtime, request), documented(routeDocs.listModels))
+    .get('/v1/models', ({ request }) => listModels(runtime, request), documented(routeDocs.listModels));
+  // Routes without a management role (the dialects' inference routes) come before the admin-action
+  // hook: Elysia applies a hook only to the routes registered after it, so the request path pays nothing.
+  const pluginRoutes = runtime.plugins.routes.map(({ value }) => value);
+  for (const route of pluginRoutes.filter((candidate) => candidate.role === undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
+  app
+    .onAfterHandle(({ request, route, params, responseValue }) => observeAdminAction({ request, route, params, response: responseValue }))
     .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), documented(routeDocs.addProviderKeys))
     .get('/v1/providers', ({ request }) => providerKeyRoutes.list(runtime, request), documented(routeDocs.listProviderKeys))
     .delete('/v1/providers/keys/:id', ({ request, params }) => providerKeyRoutes.remove(runtime, request, params), documented(routeDocs.removeProviderKey))
@@ -89,16 +95,18 @@ export function createApp(runtime: Runtime): Elysia {
     .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), documented(routeDocs.putAccountModelClasses))
     .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), documented(routeDocs.putPlatformModelClasses))
     .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings));
-  for (const { value: route } of runtime.plugins.routes) {
-    const handler = pluginRouteHandler(runtime, route, clientAddress);
-    app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), {
-      ...none,
-      detail: pluginRouteDetail(route),
-    });
-  }
+  for (const route of pluginRoutes.filter((candidate) => candidate.role !== undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
   // Generated once, here, from every route above: nothing of it runs per request.
   serveOpenApi(app as unknown as Elysia);
   return app as unknown as Elysia;
+}
+
+function addPluginRoute(app: Elysia, runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress): void {
+  const handler = pluginRouteHandler(runtime, route, clientAddress);
+  app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), {
+    ...NO_PARSE,
+    detail: pluginRouteDetail(route),
+  });
 }
 
 /** A plugin route in the OpenAPI document: its summary and, when it declares them, its schemas. */
