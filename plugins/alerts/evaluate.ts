@@ -52,7 +52,7 @@ export class AlertEvaluator {
   /** The `account` hook: in memory, O(rules of the account); never waits for anything. */
   account(context: RequestContext, outcome: RequestOutcome): void {
     const accountId = context.principal.accountId;
-    const provider = context.served?.provider ?? context.attempts.at(-1)?.provider;
+    const provider = context.served?.provider ?? context.attempts.at(-1)?.provider ?? context.resolution?.provider;
     const now = this.services.clock.now();
     const failed = outcome.status >= 400;
     this.windows.record(`${accountId}\u0000*`, failed, now);

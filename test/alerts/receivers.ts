@@ -45,7 +45,7 @@ export const TEST_HOSTS = ['receiver.test', 'hooks.slack.com'];
 
 /** A fetch that sends `https://<test host>/path` to the receiver and everything else to the real fetch. */
 export function routingFetch(receiver: Pick<Receiver, 'url'>): typeof fetch {
-  const routed = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  const routed = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol === 'https:' && TEST_HOSTS.includes(url.hostname)) return fetch(`${receiver.url}${url.pathname}${url.search}`, init);
     return fetch(input, init);
