@@ -3,7 +3,7 @@
 // MAIL/RCPT/DATA with dot-stuffing, QUIT. `smtps://` is TLS from the first byte. Replies are read as
 // whole multi-line responses; every step has the one overall deadline.
 
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 
 export interface SmtpSettings {
@@ -54,6 +54,11 @@ export function parseSmtpUrl(text: string): SmtpSettings {
     verifyCertificate: url.searchParams.get('tls_verify') !== 'false',
     timeoutMs: Number(url.searchParams.get('timeout_ms') ?? 15_000) || 15_000,
   };
+}
+
+/** SNI carries host names only, never addresses. */
+function serverName(host: string): string | undefined {
+  return isIP(host) === 0 ? host : undefined;
 }
 
 function isLoopback(host: string): boolean {
@@ -145,7 +150,10 @@ class SmtpConversation {
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
     const secured = await new Promise<TLSSocket>((resolve, reject) => {
-      const tls = connectTls({ socket: plain, servername: settings.host, rejectUnauthorized: settings.verifyCertificate }, () => resolve(tls));
+      const tls = connectTls(
+        { socket: plain, servername: serverName(settings.host), host: settings.host, rejectUnauthorized: settings.verifyCertificate },
+        () => resolve(tls),
+      );
       tls.once('error', reject);
     });
     this.attach(secured);
@@ -155,7 +163,7 @@ class SmtpConversation {
 function open(settings: SmtpSettings): Promise<Socket | TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = settings.secure
-      ? connectTls({ host: settings.host, port: settings.port, servername: settings.host, rejectUnauthorized: settings.verifyCertificate })
+      ? connectTls({ host: settings.host, port: settings.port, servername: serverName(settings.host), rejectUnauthorized: settings.verifyCertificate })
       : connectTcp({ host: settings.host, port: settings.port });
     socket.once(settings.secure ? 'secureConnect' : 'connect', () => resolve(socket));
     socket.once('error', (error) => reject(new Error(`the mail server could not be reached: ${error.message}`)));

@@ -4,7 +4,17 @@
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
-export const ALERT_TYPES = ['byok_cost_threshold', 'byok_usage_anomaly', 'error_rate', 'provider_down', 'rotation_due', 'approval_pending'] as const;
+export const ALERT_TYPES = [
+  'byok_cost_threshold',
+  'byok_usage_anomaly',
+  'error_rate',
+  'provider_down',
+  'rotation_due',
+  'approval_pending',
+  // Raised by other plugins (raise.ts): the compliance settings check, and reconciliation drift.
+  'compliance',
+  'reconciliation_drift',
+] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 export const COST_PERIODS = ['daily', 'weekly', 'monthly'] as const;
 export type CostPeriod = (typeof COST_PERIODS)[number];
@@ -70,6 +80,8 @@ export const RULE_SCHEMAS: Record<AlertType, TSchema> = {
   provider_down: Type.Object({ ...common, provider: Type.Optional(Provider) }, closed),
   rotation_due: Type.Object({ ...common, provider: Type.Optional(Provider) }, closed),
   approval_pending: Type.Object({ ...common, team: Type.Optional(Team) }, closed),
+  compliance: Type.Object({ ...common }, closed),
+  reconciliation_drift: Type.Object({ ...common, provider: Type.Optional(Provider) }, closed),
 };
 
 export const AlertsBodySchema = Type.Object({

@@ -110,7 +110,7 @@ describe('GET and DELETE /v1/alerts', () => {
   });
 
   test('the events list checks its query', async () => {
-    await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events?type=nope', undefined, { key: setup.adminKey }), 400, 'invalid_field');
+    await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events?type=Not-A-Type', undefined, { key: setup.adminKey }), 400, 'invalid_field');
     await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events?period=yesterday', undefined, { key: setup.adminKey }), 400, 'invalid_field');
     await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events?limit=0', undefined, { key: setup.adminKey }), 400, 'invalid_field');
     const today = await call(setup.gateway, 'GET', '/v1/alerts/events?period=today&limit=5', undefined, { key: setup.adminKey });

@@ -4,6 +4,7 @@
 // credentials. No TLS: the client's STARTTLS is used only when a server offers it.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 
 export interface ReceivedMail {
   from: string;
@@ -14,6 +15,8 @@ export interface ReceivedMail {
   raw: string;
   /** Which AUTH mechanism the client used, if any. */
   auth: string | undefined;
+  /** Whether the session had been upgraded with STARTTLS. */
+  tls: boolean;
 }
 
 export interface SmtpServerOptions {
@@ -21,6 +24,8 @@ export interface SmtpServerOptions {
   credentials?: { username: string; password: string };
   /** Mechanisms advertised in EHLO; default PLAIN and LOGIN. */
   mechanisms?: string[];
+  /** Offers STARTTLS with this certificate, and then refuses AUTH and MAIL before the upgrade. */
+  tls?: { key: string; cert: string };
 }
 
 export interface TestSmtpServer {
@@ -34,7 +39,7 @@ function decodeHeader(value: string): string {
   return value.replace(/=\?UTF-8\?B\?([^?]+)\?=/gi, (_, encoded: string) => Buffer.from(encoded, 'base64').toString('utf8'));
 }
 
-function parseMail(raw: string, from: string, to: string[], auth: string | undefined): ReceivedMail {
+function parseMail(raw: string, from: string, to: string[], auth: string | undefined, tls: boolean): ReceivedMail {
   const split = raw.indexOf('\r\n\r\n');
   const headerText = raw.slice(0, split);
   const body = raw.slice(split + 4);
@@ -44,10 +49,12 @@ function parseMail(raw: string, from: string, to: string[], auth: string | undef
     if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = decodeHeader(line.slice(colon + 1).trim());
   }
   const text = headers['content-transfer-encoding'] === 'base64' ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8') : body;
-  return { from, to, headers, subject: headers.subject ?? '', text, raw, auth };
+  return { from, to, headers, subject: headers.subject ?? '', text, raw, auth, tls };
 }
 
-function session(socket: Socket, options: SmtpServerOptions, received: ReceivedMail[]): void {
+function session(plain: Socket, options: SmtpServerOptions, received: ReceivedMail[]): void {
+  let socket: Socket = plain;
+  let secured = false;
   let buffer = '';
   let from = '';
   let to: string[] = [];
@@ -63,7 +70,7 @@ function session(socket: Socket, options: SmtpServerOptions, received: ReceivedM
   const handle = (line: string) => {
     if (data !== undefined) {
       if (line === '.') {
-        received.push(parseMail(data.join('\r\n'), from, to, auth));
+        received.push(parseMail(data.join('\r\n'), from, to, auth, secured));
         data = undefined;
         reply('250 2.0.0 queued');
       } else data.push(line.startsWith('..') ? line.slice(1) : line);
@@ -86,13 +93,26 @@ function session(socket: Socket, options: SmtpServerOptions, received: ReceivedM
     switch (verb.toUpperCase()) {
       case 'EHLO':
         reply('250-smtp.test greets you');
+        if (options.tls !== undefined && !secured) reply('250-STARTTLS');
         reply(`250-AUTH ${(options.mechanisms ?? ['PLAIN', 'LOGIN']).join(' ')}`);
         reply('250 8BITMIME');
         return;
       case 'HELO':
         reply('250 smtp.test');
         return;
+      case 'STARTTLS': {
+        if (options.tls === undefined || secured) return reply('502 5.5.1 STARTTLS not offered');
+        reply('220 2.0.0 Ready to start TLS');
+        const upgraded = new TLSSocket(socket, { isServer: true, secureContext: createSecureContext(options.tls) });
+        socket.removeAllListeners('data');
+        secured = true;
+        auth = undefined;
+        buffer = '';
+        listen(upgraded);
+        return;
+      }
       case 'AUTH': {
+        if (options.tls !== undefined && !secured) return reply('530 5.7.0 Must issue a STARTTLS command first');
         const [mechanism = '', token] = argument.split(' ');
         if (mechanism.toUpperCase() === 'PLAIN' && token !== undefined) {
           const [, username = '', password = ''] = Buffer.from(token, 'base64').toString('utf8').split('\u0000');
@@ -132,16 +152,20 @@ function session(socket: Socket, options: SmtpServerOptions, received: ReceivedM
         reply('502 5.5.2 Command not recognized');
     }
   };
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      handle(line);
-    }
-  });
-  socket.on('error', () => undefined);
+  const listen = (next: Socket) => {
+    socket = next;
+    next.setEncoding('utf8');
+    next.on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        handle(line);
+      }
+    });
+    next.on('error', () => undefined);
+  };
+  listen(plain);
   reply('220 smtp.test ESMTP ready');
 }
 

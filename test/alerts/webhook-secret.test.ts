@@ -104,6 +104,25 @@ describe('the SMTP client', () => {
     }
   });
 
+  test('upgrades with STARTTLS when offered, before sending credentials; verifies the certificate unless told not to', async () => {
+    const tls = {
+      key: readFileSync(join(import.meta.dir, 'tls/smtp-test.key'), 'utf8'),
+      cert: readFileSync(join(import.meta.dir, 'tls/smtp-test.crt'), 'utf8'),
+    };
+    const server = await startSmtpServer({ credentials: { username: 'keyway', password: 'tls-only-pass' }, tls });
+    try {
+      const verified = parseSmtpUrl(server.url('keyway:tls-only-pass'));
+      // A self-signed certificate is refused by default.
+      await expect(sendMail(verified, ['ops@example.com'], 'Subject: x\r\n\r\nx')).rejects.toThrow();
+      expect(server.received).toHaveLength(0);
+      const trusting = parseSmtpUrl(`${server.url('keyway:tls-only-pass')}&tls_verify=false`);
+      await sendMail(trusting, ['ops@example.com'], 'Subject: over TLS\r\n\r\nsecret report');
+      expect(server.received[0]).toMatchObject({ tls: true, auth: 'PLAIN', subject: 'over TLS' });
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('refuses a bad KEYWAY_SMTP_URL without echoing it', () => {
     expect(() => parseSmtpUrl('http://user:hunter22@mail.example.com')).toThrow('smtp://');
     expect(() => parseSmtpUrl('smtp://user:hunter22@mail.example.com?from=nobody')).toThrow('from=');
