@@ -144,7 +144,8 @@ export class AlertEvaluator {
   private async judgeCost(rule: AlertRule, now: number) {
     const period = rule.period ?? 'daily';
     const window = costPeriodWindow(period, now);
-    const subject = this.describeScope(rule);
+    // The subject is the de-duplication key: ids, so renaming a team cannot make it fire twice.
+    const subject = [rule.provider ?? 'all providers', ...(rule.team === undefined ? [] : [`team ${rule.team}`])].join(', ');
     if (this.lastFired.get(`${rule.id}\u0000${subject}`) === window.key) return [];
     const filters: string[] = [];
     const parameters: unknown[] = [rule.accountId, hourKey(window.start.getTime()), hourKey(window.end.getTime())];
@@ -167,7 +168,7 @@ export class AlertEvaluator {
       {
         subject,
         period: window.key,
-        message: `BYOK spend on ${subject} reached ${usd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${usd(threshold)}.`,
+        message: `BYOK spend on ${this.describeScope(rule)} reached ${usd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${usd(threshold)}.`,
         details: {
           provider: rule.provider ?? null,
           team: rule.team ?? null,
