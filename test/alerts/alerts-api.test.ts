@@ -117,6 +117,14 @@ describe('GET and DELETE /v1/alerts', () => {
     expect(today.status).toBe(200);
   });
 
+  test('a developer key may neither manage alerts nor set the webhook secret', async () => {
+    const created = await call(setup.gateway, 'POST', '/v1/keys', { name: 'dev', role: 'developer' }, { key: setup.adminKey });
+    const developer = ((await created.json()) as { api_key: string }).api_key;
+    await expectSpecError(await post({ alerts: [{ type: 'provider_down', notify: ['a@b.co'] }] }, developer), 403, 'permission_denied');
+    await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events', undefined, { key: developer }), 403, 'permission_denied');
+    await expectSpecError(await call(setup.gateway, 'POST', '/v1/settings/webhook-secret', undefined, { key: developer }), 403, 'permission_denied');
+  });
+
   test('without a key the routes answer 401', async () => {
     await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts', undefined, { key: '' }), 401, 'invalid_api_key');
     await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events', undefined, { key: '' }), 401, 'invalid_api_key');

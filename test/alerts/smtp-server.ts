@@ -4,7 +4,7 @@
 // credentials. No TLS: the client's STARTTLS is used only when a server offers it.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { createSecureContext, TLSSocket } from 'node:tls';
+import { createSecureContext, createServer as createTlsServer, TLSSocket } from 'node:tls';
 
 export interface ReceivedMail {
   from: string;
@@ -26,6 +26,8 @@ export interface SmtpServerOptions {
   mechanisms?: string[];
   /** Offers STARTTLS with this certificate, and then refuses AUTH and MAIL before the upgrade. */
   tls?: { key: string; cert: string };
+  /** TLS from the first byte (smtps://) with this certificate. */
+  implicitTls?: { key: string; cert: string };
 }
 
 export interface TestSmtpServer {
@@ -54,7 +56,7 @@ function parseMail(raw: string, from: string, to: string[], auth: string | undef
 
 function session(plain: Socket, options: SmtpServerOptions, received: ReceivedMail[]): void {
   let socket: Socket = plain;
-  let secured = false;
+  let secured = options.implicitTls !== undefined;
   let buffer = '';
   let from = '';
   let to: string[] = [];
@@ -172,17 +174,19 @@ function session(plain: Socket, options: SmtpServerOptions, received: ReceivedMa
 export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<TestSmtpServer> {
   const received: ReceivedMail[] = [];
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  const accept = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     session(socket, options, received);
-  });
+  };
+  const server: Server = options.implicitTls === undefined ? createServer(accept) : createTlsServer(options.implicitTls, accept);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
     port,
-    url: (userinfo) => `smtp://${userinfo === undefined ? '' : `${userinfo}@`}127.0.0.1:${port}?from=alerts@keyway.test`,
+    url: (userinfo) =>
+      `${options.implicitTls === undefined ? 'smtp' : 'smtps'}://${userinfo === undefined ? '' : `${userinfo}@`}127.0.0.1:${port}?from=alerts@keyway.test`,
     received,
     stop: () =>
       new Promise<void>((resolve) => {

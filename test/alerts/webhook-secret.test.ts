@@ -123,6 +123,22 @@ describe('the SMTP client', () => {
     }
   });
 
+  test('smtps:// speaks TLS from the first byte', async () => {
+    const tls = {
+      key: readFileSync(join(import.meta.dir, 'tls/smtp-test.key'), 'utf8'),
+      cert: readFileSync(join(import.meta.dir, 'tls/smtp-test.crt'), 'utf8'),
+    };
+    const server = await startSmtpServer({ credentials: { username: 'keyway', password: 'implicit-pass' }, implicitTls: tls });
+    try {
+      const settings = parseSmtpUrl(`${server.url('keyway:implicit-pass')}&tls_verify=false`);
+      expect(settings.secure).toBe(true);
+      await sendMail(settings, ['ops@example.com'], 'Subject: implicit\r\n\r\nbody');
+      expect(server.received[0]).toMatchObject({ tls: true, auth: 'PLAIN', subject: 'implicit' });
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('refuses a bad KEYWAY_SMTP_URL without echoing it', () => {
     expect(() => parseSmtpUrl('http://user:hunter22@mail.example.com')).toThrow('smtp://');
     expect(() => parseSmtpUrl('smtp://user:hunter22@mail.example.com?from=nobody')).toThrow('from=');
