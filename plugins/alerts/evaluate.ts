@@ -35,9 +35,12 @@ export class AlertEvaluator {
   private readonly lastFired = new Map<string, string>();
   /** Rule → the last complete hour its anomalies were judged for. */
   private readonly judgedHours = new Map<string, string>();
+  /** Cost rule → the period it fired in: requests past the threshold stop triggering judgements. */
+  private readonly costFired = new Map<string, string>();
   private running: Promise<void> | undefined;
   private again = false;
   private kickQueued = false;
+  private lastKick = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly services: Services,
@@ -63,19 +66,23 @@ export class AlertEvaluator {
     if (rules === undefined) return;
     for (const rule of rules) {
       if (rule.type !== 'byok_cost_threshold' || !matches(rule, provider, context.teamId)) continue;
-      const total = this.tally.add(rule.id, costPeriodWindow(rule.period ?? 'daily', now).key, cost);
-      if (total >= (rule.threshold ?? Number.POSITIVE_INFINITY)) this.kick();
+      const period = costPeriodWindow(rule.period ?? 'daily', now).key;
+      const total = this.tally.add(rule.id, period, cost);
+      if (total >= (rule.threshold ?? Number.POSITIVE_INFINITY) && this.costFired.get(rule.id) !== period) this.kick();
     }
   }
 
-  /** Runs an evaluation soon, off the request path. */
+  /** Runs an evaluation soon, off the request path: at once, or a second after the previous kick at most. */
   kick(): void {
     if (this.kickQueued) return;
     this.kickQueued = true;
-    setTimeout(() => {
+    const delay = Math.max(0, this.lastKick + 1000 - Date.now());
+    const timer = setTimeout(() => {
       this.kickQueued = false;
+      this.lastKick = Date.now();
       void this.run().catch((error: unknown) => this.services.logger.error({ error: this.services.errors.redact(String(error)) }, 'alert evaluation failed'));
-    }, 0);
+    }, delay);
+    (timer as { unref?: () => void }).unref?.();
   }
 
   /** One evaluation of every rule; concurrent calls share it, and a call during one runs another after. */
@@ -116,6 +123,7 @@ export class AlertEvaluator {
     await this.dispatcher.fire({ ...firing, accountId: rule.accountId, alertId: rule.id, type: rule.type, targets: rule.notify });
     // Claimed now or by an earlier run or process: either way this period is done for this subject.
     this.lastFired.set(key, firing.period);
+    if (rule.type === 'byok_cost_threshold') this.costFired.set(rule.id, firing.period);
   }
 
   private judge(rule: AlertRule, now: number): Promise<Array<Omit<Firing, 'accountId' | 'alertId' | 'type' | 'targets'>>> | never[] {
@@ -285,6 +293,7 @@ export class AlertEvaluator {
 
   forget(ruleId: string): void {
     this.tally.forget(ruleId);
+    this.costFired.delete(ruleId);
     this.judgedHours.delete(ruleId);
   }
 
