@@ -42,10 +42,23 @@ const spread = (values: number[]): string => `${Math.round(Math.min(...values))}
 
 const directory = mkdtempSync(join(tmpdir(), 'keyway-usage-bench-'));
 const stubPort = findFreePort();
-const stub = startPinned('stub', LOAD_CORE, [process.execPath, join(ROOT, 'bench', 'upstream-stub.ts')], { STUB_PORT: String(stubPort) }, join(directory, 'stub.out'));
+const stub = startPinned(
+  'stub',
+  LOAD_CORE,
+  [process.execPath, join(ROOT, 'bench', 'upstream-stub.ts')],
+  { STUB_PORT: String(stubPort) },
+  join(directory, 'stub.out'),
+);
 const builds: Build[] = [
   { name: 'usage written (row, journal, roll-up)', entrypoint: join(ROOT, 'plugins', 'main.ts'), env: {}, rates: [], p99s: [], url: '' },
-  { name: 'usage not written', entrypoint: join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts'), env: { KEYWAY_USAGE_JOURNAL: 'off' }, rates: [], p99s: [], url: '' },
+  {
+    name: 'usage not written',
+    entrypoint: join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts'),
+    env: { KEYWAY_USAGE_JOURNAL: 'off' },
+    rates: [],
+    p99s: [],
+    url: '',
+  },
 ];
 const processes = builds.map((build, index) => {
   const port = findFreePort();
@@ -96,7 +109,9 @@ try {
     }
   }
   for (const build of builds) {
-    console.log(`${build.name.padEnd(40)} median ${Math.round(median(build.rates))} req/s (rounds ${spread(build.rates)}), p99 median ${median(build.p99s).toFixed(2)} ms`);
+    console.log(
+      `${build.name.padEnd(40)} median ${Math.round(median(build.rates))} req/s (rounds ${spread(build.rates)}), p99 median ${median(build.p99s).toFixed(2)} ms`,
+    );
   }
   const [written, dropped] = builds as [Build, Build];
   console.log(`written / not written: ${((median(written.rates) / median(dropped.rates)) * 100).toFixed(1)}% throughput`);

@@ -13,6 +13,7 @@ import { authenticate, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
+import { createSecretSealer } from './credentials/secret-sealer.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
 import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
 import { DrainDeadline } from './lifecycle/drain.ts';
@@ -172,8 +173,16 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
     },
     auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
-    alerts: { fire: (event) => fireAlert(plugins, logger, event) },
     crypto: { name: cryptoBackendName, validatedModule: plugins.cryptoBackends.get(cryptoBackendName)?.validatedModule },
+    alerts: {
+      fire: (event) => fireAlert(plugins, logger, event),
+      channelFor: (target) => plugins.alertChannels.find((candidate) => candidate.accepts(target))?.name,
+    },
+    secrets: createSecretSealer(plugins.cryptoBackends, cryptoBackendName),
+    providerHealth: {
+      report: (accountId) =>
+        [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),
+    },
   });
   const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
   return {

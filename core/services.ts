@@ -17,6 +17,8 @@ import type {
   PricingService,
   ProviderKit,
   Services,
+  ProviderHealthService,
+  SecretSealer,
   SnapshotService,
   UsageQueueView,
 } from './spec/services.ts';
@@ -36,6 +38,8 @@ export interface RuntimeServices {
   pricing: PricingService;
   usageQueue: UsageQueueView;
   crypto: CryptoInfo;
+  secrets: SecretSealer;
+  providerHealth: ProviderHealthService;
 }
 
 export interface ServiceBase {
@@ -129,6 +133,12 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get crypto() {
       return part('crypto');
+    },
+    get secrets() {
+      return part('secrets');
+    },
+    get providerHealth() {
+      return part('providerHealth');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

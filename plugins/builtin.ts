@@ -30,6 +30,11 @@ import { approvalsPolicyPlugin } from '../policies/approvals/index.ts';
 import { costCapPolicyPlugin } from '../policies/cost-cap/index.ts';
 import { contentBlockingPlugin } from '../policies/content-blocking/index.ts';
 import { rateLimitsPlugin } from '../policies/rate-limits/index.ts';
+import { alertsPlugin } from './alerts/index.ts';
+import { alertEmailPlugin } from './alert-email/index.ts';
+import { alertSlackPlugin } from './alert-slack/index.ts';
+import { alertWebhookPlugin } from './alert-webhook/index.ts';
+import { webhooksPlugin } from './webhooks/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -59,6 +64,12 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   metricsPlugin as PluginDefinition,
   otelTracesPlugin as PluginDefinition,
   auditPlugin as PluginDefinition,
+  webhooksPlugin as PluginDefinition,
+  alertsPlugin as PluginDefinition,
+  // Slack before the generic webhook channel: the first channel that accepts a target delivers it.
+  alertSlackPlugin as PluginDefinition,
+  alertWebhookPlugin as PluginDefinition,
+  alertEmailPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

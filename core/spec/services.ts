@@ -127,6 +127,38 @@ export interface UsageQueueView {
 export interface AlertService {
   /** Delivers an event to each of its targets through the first channel that accepts it. */
   fire(event: AlertEvent): Promise<AlertDelivery[]>;
+  /** The name of the channel that would deliver to a target, or undefined when none accepts it. */
+  channelFor(target: string): string | undefined;
+}
+
+/** A small secret other than a provider key (an account's webhook secret), sealed by the running crypto backend. */
+export interface SealedSecret {
+  backend: string;
+  keyVersion: number;
+  ciphertext: string;
+}
+
+/** Seals and opens such secrets; the plaintext is redacted from every log line once opened. */
+export interface SecretSealer {
+  seal(plaintext: string, binding: string): Promise<SealedSecret>;
+  open(sealed: SealedSecret, binding: string): Promise<string>;
+}
+
+/** One provider's live health (a subset of what `GET /v1/providers/health` answers). */
+export interface ProviderHealthSummary {
+  name: string;
+  status: 'healthy' | 'degraded' | 'disabled' | 'recovering';
+  /** Percent, over the monitor's recent window. */
+  success_rate: number;
+  requests: number;
+  latency_ms: number | null;
+  issues: string[];
+}
+
+/** Provider health as the routing monitor sees it, read from memory. */
+export interface ProviderHealthService {
+  /** The account's providers. */
+  report(accountId: string): ProviderHealthSummary[];
 }
 
 /** The crypto backend new provider keys are sealed with, as it declares itself. */
@@ -157,4 +189,6 @@ export interface Services {
   readonly pricing: PricingService;
   readonly usageQueue: UsageQueueView;
   readonly crypto: CryptoInfo;
+  readonly secrets: SecretSealer;
+  readonly providerHealth: ProviderHealthService;
 }

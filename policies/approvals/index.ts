@@ -9,6 +9,7 @@ import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.t
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
 import { MICROS_PER_USD, toMicrosFloor, worstCaseByProvider } from '../cost-cap/worst-case.ts';
 
@@ -131,16 +132,16 @@ export function createApprovals(services: Services) {
   }
 
   async function notify(approval: ApprovalView, team: TeamView): Promise<void> {
-    const targets = await targetsOf(team.id);
-    if (targets.length === 0) return;
-    await services.alerts.fire({
-      alertId: services.credentials.randomId('alert'),
+    // To the team's admins, and to every `approval_pending` alert of the account (plugins/alerts/raise.ts):
+    // recorded in GET /v1/alerts/events, retried, once per approval.
+    await raiseAlert(services, {
       accountId: approval.account_id,
       type: 'approval_pending',
+      subject: approval.id,
       message: `Team '${team.name}' asks for approval of a request that may cost up to $${approval.worst_case_usd} on ${approval.provider} (${approval.model}); approval ${approval.id} expires at ${approval.expires_at}.`,
-      firedAt: approval.created_at,
       details: { approval_id: approval.id, team_id: team.id, provider: approval.provider, model: approval.model, worst_case_usd: approval.worst_case_usd },
-      targets,
+      targets: await targetsOf(team.id),
+      match: { team: team.id, provider: approval.provider },
     });
   }
 

@@ -61,6 +61,13 @@ const TARGETS: Target[] = [
   { method: 'PUT', path: '/v1/settings/routing', valid: { routing: { strategy: 'byok_preferred' } }, dialect: 'openai', management: true },
   { method: 'POST', path: '/v1/providers/health-check', valid: { auto_disable: false, health_threshold: 90 }, dialect: 'openai', management: true },
   { method: 'PUT', path: '/v1/settings/model-classes', valid: { classes: { fuzz: { members: ['x'] } } }, dialect: 'openai', management: true },
+  {
+    method: 'POST',
+    path: '/v1/alerts',
+    valid: { alerts: [{ type: 'byok_cost_threshold', provider: 'openai', threshold: 100, period: 'daily', notify: ['alerts@company.com'] }] },
+    dialect: 'openai',
+    management: true,
+  },
 ];
 
 /** Any JSON value, biased towards the shapes validators meet: objects, arrays, odd numbers, long strings. */

@@ -44,6 +44,8 @@ export interface AlertChannelConformanceOptions {
   plugin: PluginDefinition;
   /** What that gateway needs to reach the harness's destination (env, fetch). */
   gateway?: Pick<TestGatewayOptions, 'env' | 'fetch'>;
+  /** The plugin is one of the built-ins, which every test gateway already loads: it is not added again. */
+  builtin?: boolean;
 }
 
 /** Key-shaped strings the core's redactor knows; distinctive enough that finding one means a leak. */
@@ -180,7 +182,8 @@ function describeEndToEnd(options: AlertChannelConformanceOptions): void {
     let gateway: TestGateway;
     beforeAll(async () => {
       harness = await options.create();
-      gateway = await startTestGateway({ ...options.gateway, extraPlugins: [{ definition: options.plugin, source: 'conformance' }], probes: false });
+      const extraPlugins = options.builtin === true ? [] : [{ definition: options.plugin, source: 'conformance' }];
+      gateway = await startTestGateway({ ...options.gateway, extraPlugins, probes: false });
     });
     afterAll(async () => {
       await gateway?.stop();

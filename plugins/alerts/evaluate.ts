@@ -1,0 +1,309 @@
+// The alert job: judges every rule of every account, claims what fires and hands it to the dispatcher.
+// Spend comes from the hourly roll-up (durable, shared by all instances) and from this process's own
+// running tally (fed by the `account` hook, in memory, before the usage batch is written), taking the
+// larger: never an overestimate, and a threshold crossed by a request fires within one evaluation,
+// which the hook triggers at once. Error rates come from per-minute counts in memory; provider
+// outages from the health monitor; anomalies from the roll-up (anomaly.ts).
+
+import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { BASELINE_DAYS, judgeHour, type AnomalyVerdict, type HourSample } from './anomaly.ts';
+import type { AlertDispatcher } from './deliver.ts';
+import { costPeriodWindow, hourKey, hourWindow } from './periods.ts';
+import type { AlertRule } from './schema.ts';
+import type { Firing } from './store.ts';
+import { CostTally, ErrorWindows } from './tally.ts';
+
+export const ALERTS_SECTION = 'alerts';
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+export interface AlertsSection {
+  byAccount: ReadonlyMap<string, readonly AlertRule[]>;
+}
+
+const usd = (value: number): string => `$${value.toFixed(value < 1 ? 4 : 2)}`;
+
+function matches(rule: AlertRule, provider: string | undefined, teamId: string | undefined): boolean {
+  return (rule.provider === undefined || rule.provider === provider) && (rule.team === undefined || rule.team === teamId);
+}
+
+export class AlertEvaluator {
+  private readonly tally = new CostTally();
+  private readonly windows = new ErrorWindows();
+  /** Rule and subject → the last period it fired (or was found fired) in: skips re-judging it. */
+  private readonly lastFired = new Map<string, string>();
+  /** Rule → the last complete hour its anomalies were judged for. */
+  private readonly judgedHours = new Map<string, string>();
+  /** Cost rule → the period it fired in: requests past the threshold stop triggering judgements. */
+  private readonly costFired = new Map<string, string>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private kickQueued = false;
+  private lastKick = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly services: Services,
+    private readonly dispatcher: AlertDispatcher,
+    private readonly teamName: (teamId: string) => string | undefined,
+  ) {}
+
+  private rulesOf(accountId: string): readonly AlertRule[] | undefined {
+    return this.services.snapshot.section<AlertsSection>(ALERTS_SECTION)?.byAccount.get(accountId);
+  }
+
+  /** The `account` hook: in memory, O(rules of the account); never waits for anything. */
+  account(context: RequestContext, outcome: RequestOutcome): void {
+    const accountId = context.principal.accountId;
+    const provider = context.served?.provider ?? context.attempts.at(-1)?.provider ?? context.resolution?.provider;
+    const now = this.services.clock.now();
+    const failed = outcome.status >= 400;
+    this.windows.record(`${accountId}\u0000*`, failed, now);
+    if (provider !== undefined) this.windows.record(`${accountId}\u0000${provider}`, failed, now);
+    const cost = outcome.costUsd;
+    if (cost === undefined || cost <= 0 || context.served?.owner !== 'account') return;
+    const rules = this.rulesOf(accountId);
+    if (rules === undefined) return;
+    for (const rule of rules) {
+      if (rule.type !== 'byok_cost_threshold' || !matches(rule, provider, context.teamId)) continue;
+      const period = costPeriodWindow(rule.period ?? 'daily', now).key;
+      const total = this.tally.add(rule.id, period, cost);
+      if (total >= (rule.threshold ?? Number.POSITIVE_INFINITY) && this.costFired.get(rule.id) !== period) this.kick();
+    }
+  }
+
+  /** Runs an evaluation soon, off the request path: at once, or a second after the previous kick at most. */
+  kick(): void {
+    if (this.kickQueued) return;
+    this.kickQueued = true;
+    const delay = Math.max(0, this.lastKick + 1000 - Date.now());
+    const timer = setTimeout(() => {
+      this.kickQueued = false;
+      this.lastKick = Date.now();
+      void this.run().catch((error: unknown) => this.services.logger.error({ error: this.services.errors.redact(String(error)) }, 'alert evaluation failed'));
+    }, delay);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  /** One evaluation of every rule; concurrent calls share it, and a call during one runs another after. */
+  run(): Promise<void> {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.evaluateAll();
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async evaluateAll(): Promise<void> {
+    const section = this.services.snapshot.section<AlertsSection>(ALERTS_SECTION);
+    if (section === undefined) return;
+    const now = this.services.clock.now();
+    for (const rules of section.byAccount.values()) {
+      for (const rule of rules) {
+        try {
+          for (const firing of await this.judge(rule, now)) await this.fire(rule, firing);
+        } catch (error) {
+          this.services.logger.error({ alertId: rule.id, error: this.services.errors.redact(String(error)) }, 'alert rule evaluation failed');
+        }
+      }
+    }
+  }
+
+  private async fire(rule: AlertRule, firing: Omit<Firing, 'accountId' | 'alertId' | 'type' | 'targets'>): Promise<void> {
+    const key = `${rule.id}\u0000${firing.subject}`;
+    if (this.lastFired.get(key) === firing.period) return;
+    await this.dispatcher.fire({ ...firing, accountId: rule.accountId, alertId: rule.id, type: rule.type, targets: rule.notify });
+    // Claimed now or by an earlier run or process: either way this period is done for this subject.
+    this.lastFired.set(key, firing.period);
+    if (rule.type === 'byok_cost_threshold') this.costFired.set(rule.id, firing.period);
+  }
+
+  private judge(rule: AlertRule, now: number): Promise<Array<Omit<Firing, 'accountId' | 'alertId' | 'type' | 'targets'>>> | never[] {
+    switch (rule.type) {
+      case 'byok_cost_threshold':
+        return this.judgeCost(rule, now);
+      case 'error_rate':
+        return this.judgeErrorRate(rule, now);
+      case 'provider_down':
+        return this.judgeProviderDown(rule, now);
+      case 'byok_usage_anomaly':
+        return this.judgeAnomaly(rule, now);
+      default:
+        // rotation_due and approval_pending are raised by other plugins (raise.ts).
+        return [];
+    }
+  }
+
+  private describeScope(rule: AlertRule): string {
+    const parts: string[] = [];
+    if (rule.provider !== undefined) parts.push(rule.provider);
+    if (rule.team !== undefined) parts.push(`team ${this.teamName(rule.team) ?? rule.team}`);
+    return parts.length === 0 ? 'all providers' : parts.join(', ');
+  }
+
+  private async judgeCost(rule: AlertRule, now: number) {
+    const period = rule.period ?? 'daily';
+    const window = costPeriodWindow(period, now);
+    // The subject is the de-duplication key: ids, so renaming a team cannot make it fire twice.
+    const subject = [rule.provider ?? 'all providers', ...(rule.team === undefined ? [] : [`team ${rule.team}`])].join(', ');
+    if (this.lastFired.get(`${rule.id}\u0000${subject}`) === window.key) return [];
+    const filters: string[] = [];
+    const parameters: unknown[] = [rule.accountId, hourKey(window.start.getTime()), hourKey(window.end.getTime())];
+    if (rule.provider !== undefined) {
+      filters.push(' AND provider = ?');
+      parameters.push(rule.provider);
+    }
+    if (rule.team !== undefined) {
+      filters.push(' AND team_id = ?');
+      parameters.push(rule.team);
+    }
+    const rows = await this.services.store.query(
+      `SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM usage_rollup_hourly WHERE account_id = ? AND byok = 1 AND hour >= ? AND hour < ?${filters.join('')}`,
+      parameters,
+    );
+    const spent = Math.max(Number(rows[0]?.spent ?? 0), this.tally.get(rule.id, window.key));
+    const threshold = rule.threshold ?? Number.POSITIVE_INFINITY;
+    if (spent < threshold) return [];
+    return [
+      {
+        subject,
+        period: window.key,
+        message: `BYOK spend on ${this.describeScope(rule)} reached ${usd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${usd(threshold)}.`,
+        details: {
+          provider: rule.provider ?? null,
+          team: rule.team ?? null,
+          threshold_usd: threshold,
+          spent_usd: Math.round(spent * 1e6) / 1e6,
+          period,
+          period_start: window.start.toISOString(),
+          period_end: window.end.toISOString(),
+        },
+      },
+    ];
+  }
+
+  private async judgeErrorRate(rule: AlertRule, now: number) {
+    const minutes = rule.windowMinutes ?? 15;
+    const { requests, errors } = this.windows.sum(`${rule.accountId}\u0000${rule.provider ?? '*'}`, minutes, now);
+    const threshold = rule.threshold ?? 100;
+    if (requests < (rule.minRequests ?? 20) || (errors / requests) * 100 < threshold) return [];
+    const rate = Math.round((errors / requests) * 10_000) / 100;
+    const subject = rule.provider ?? 'all providers';
+    return [
+      {
+        subject,
+        period: hourWindow(now).key,
+        message: `${rate}% of requests on ${subject} failed over the last ${minutes} minutes (${errors} of ${requests}), above the alert threshold of ${threshold}%.`,
+        details: { provider: rule.provider ?? null, error_rate_percent: rate, errors, requests, window_minutes: minutes, threshold_percent: threshold },
+      },
+    ];
+  }
+
+  private async judgeProviderDown(rule: AlertRule, now: number) {
+    const account = this.services.snapshot.current.accounts.get(rule.accountId);
+    const policy = account?.settings.health_check as { health_threshold?: number } | undefined;
+    const healthThreshold = policy?.health_threshold ?? 90;
+    const firings = [];
+    for (const report of this.services.providerHealth.report(rule.accountId)) {
+      if (rule.provider !== undefined && report.name !== rule.provider) continue;
+      const down = report.status === 'disabled' || (report.status === 'degraded' && report.success_rate < healthThreshold);
+      if (!down) continue;
+      firings.push({
+        subject: report.name,
+        period: hourWindow(now).key,
+        message: `${report.name} is ${report.status === 'disabled' ? 'down (disabled by the health check)' : 'failing'}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
+        details: { provider: report.name, status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues },
+      });
+    }
+    return firings;
+  }
+
+  /** The current hour (so far) and the last complete one, against the same hour on the last 14 days. */
+  private async judgeAnomaly(rule: AlertRule, now: number) {
+    const current = hourWindow(now);
+    const previous = hourWindow(now - HOUR_MS);
+    const firings = [];
+    for (const hour of [previous, current]) {
+      const complete = hour === previous;
+      if (complete && this.judgedHours.get(rule.id) === hour.key) continue;
+      const verdicts = await this.anomaliesOf(rule, hour.start.getTime());
+      if (complete) this.judgedHours.set(rule.id, hour.key);
+      for (const verdict of verdicts) firings.push(this.anomalyFiring(rule, hour.key, verdict, !complete));
+    }
+    return firings;
+  }
+
+  private async anomaliesOf(rule: AlertRule, hourStart: number): Promise<AnomalyVerdict[]> {
+    const hours = Array.from({ length: BASELINE_DAYS + 1 }, (_, back) => hourKey(hourStart - back * DAY_MS));
+    const providerFilter = rule.provider === undefined ? '' : ' AND provider = ?';
+    const providerParameter = rule.provider === undefined ? [] : [rule.provider];
+    const rows = await this.services.store.query(
+      `SELECT hour, SUM(requests) AS requests, SUM(errors) AS errors, SUM(cost_usd) AS spend FROM usage_rollup_hourly
+       WHERE account_id = ? AND hour IN (${hours.map(() => '?').join(', ')})${providerFilter} GROUP BY hour`,
+      [rule.accountId, ...hours, ...providerParameter],
+    );
+    const byHour = new Map(rows.map((row) => [String(row.hour), { requests: Number(row.requests), errors: Number(row.errors), spendUsd: Number(row.spend) }]));
+    const dayOf = (epoch: number): string => new Date(epoch).toISOString().slice(0, 10);
+    const active = await this.services.store.query(
+      `SELECT DISTINCT substr(hour, 1, 10) AS day FROM usage_rollup_hourly WHERE account_id = ? AND hour >= ? AND hour < ?${providerFilter}`,
+      [rule.accountId, `${dayOf(hourStart - BASELINE_DAYS * DAY_MS)}T00`, `${dayOf(hourStart)}T00`, ...providerParameter],
+    );
+    const activeDays = new Set(active.map((row) => String(row.day)));
+    const empty: HourSample = { requests: 0, errors: 0, spendUsd: 0 };
+    const baseline: HourSample[] = [];
+    for (let back = 1; back <= BASELINE_DAYS; back++) {
+      const epoch = hourStart - back * DAY_MS;
+      if (activeDays.has(dayOf(epoch))) baseline.push(byHour.get(hourKey(epoch)) ?? empty);
+    }
+    return judgeHour(byHour.get(hourKey(hourStart)) ?? empty, baseline, rule.sensitivity ?? 'medium', rule.metrics ?? ['spend', 'requests', 'error_rate']);
+  }
+
+  private anomalyFiring(rule: AlertRule, hour: string, verdict: AnomalyVerdict, partial: boolean) {
+    const scope = rule.provider ?? 'all providers';
+    const show = (value: number): string =>
+      verdict.metric === 'spend' ? usd(value) : verdict.metric === 'error_rate' ? `${Math.round(value * 1000) / 10}%` : String(Math.round(value));
+    const label = verdict.metric === 'spend' ? 'Spend' : verdict.metric === 'requests' ? 'Request count' : 'Error rate';
+    return {
+      subject: `${verdict.metric}:${scope}`,
+      period: hour,
+      message:
+        `${label} on ${scope} in the hour ${hour}:00 UTC${partial ? ' (so far)' : ''} is ${show(verdict.value)}, far above the usual ${show(verdict.median)} ` +
+        `for that hour over the last ${BASELINE_DAYS} days (alert bound ${show(verdict.bound)}, ${rule.sensitivity ?? 'medium'} sensitivity).`,
+      details: {
+        metric: verdict.metric,
+        provider: rule.provider ?? null,
+        hour: `${hour}:00:00Z`,
+        partial_hour: partial,
+        value: verdict.value,
+        baseline_median: verdict.median,
+        bound: verdict.bound,
+        score: Math.round(verdict.score * 100) / 100,
+        sensitivity: rule.sensitivity ?? 'medium',
+      },
+    };
+  }
+
+  forget(ruleId: string): void {
+    this.tally.forget(ruleId);
+    this.costFired.delete(ruleId);
+    this.judgedHours.delete(ruleId);
+  }
+
+  /** Raised alerts (raise.ts): the account's rules of that type whose filters match. */
+  rulesFor(accountId: string, type: string, match: { provider?: string; team?: string } | undefined): readonly AlertRule[] {
+    return (this.rulesOf(accountId) ?? []).filter(
+      (rule) =>
+        rule.type === type &&
+        (rule.provider === undefined || match?.provider === undefined || rule.provider === match.provider) &&
+        (rule.team === undefined || match?.team === undefined || rule.team === match.team),
+    );
+  }
+}

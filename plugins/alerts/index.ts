@@ -1,0 +1,105 @@
+// Alerts: the spec's alert types (PRODUCT.md "Alerts"), judged by a background job over the usage
+// roll-up, in-memory running totals fed by the `account` hook, the health monitor and anomaly
+// statistics; every firing is recorded once per alert, subject and period (across restarts) and
+// delivered through the alert-channel plugins with retries. Other plugins raise `rotation_due` and
+// `approval_pending` through raise.ts. See docs/alerts.md.
+
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import type { TeamsSection } from '../teams/types.ts';
+import { AlertDispatcher, type DeliverySettings } from './deliver.ts';
+import { ALERTS_SECTION, AlertEvaluator, type AlertsSection } from './evaluate.ts';
+import { registerRaiser, type RaisedAlert } from './raise.ts';
+import { alertRoutes } from './routes.ts';
+import type { AlertRule } from './schema.ts';
+import { ALERTS_MIGRATIONS, loadRules, type StoredEvent } from './store.ts';
+
+export const ALERTS_PLUGIN = 'alerts';
+
+const configSchema = Type.Object({
+  intervalMs: Type.Integer({ minimum: 10, default: 30_000, description: 'How often every alert is judged (KEYWAY_ALERTS_INTERVAL_MS)' }),
+  deliveryAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 4, description: 'Tries per target (KEYWAY_ALERTS_DELIVERY_ATTEMPTS)' }),
+  retryBaseMs: Type.Integer({ minimum: 1, default: 5_000, description: 'Wait before the second try, doubling after (KEYWAY_ALERTS_RETRY_BASE_MS)' }),
+  retryMaxMs: Type.Integer({ minimum: 1, default: 300_000, description: 'Longest wait between tries' }),
+});
+
+function fromEnvironment(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, minimum: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}`);
+  return value;
+}
+
+/** The per-gateway objects tests reach through the plugin (to wait for deliveries, run the job now). */
+export interface AlertsHandle {
+  evaluator: AlertEvaluator;
+  dispatcher: AlertDispatcher;
+}
+const handles = new WeakMap<Services, AlertsHandle>();
+export function alertsHandleOf(services: Services): AlertsHandle | undefined {
+  return handles.get(services);
+}
+
+function raiser(services: Services, evaluator: AlertEvaluator, dispatcher: AlertDispatcher) {
+  return (alert: RaisedAlert): Promise<StoredEvent | undefined> => {
+    const rules = evaluator.rulesFor(alert.accountId, alert.type, alert.match);
+    const targets = [...(alert.targets ?? []), ...rules.flatMap((rule) => rule.notify)];
+    return dispatcher.fire({
+      accountId: alert.accountId,
+      alertId: rules.length === 1 ? (rules[0] as AlertRule).id : '',
+      type: alert.type,
+      subject: alert.subject,
+      period: alert.period ?? 'once',
+      message: alert.message,
+      details: { ...alert.details, alert_ids: rules.map((rule) => rule.id) },
+      targets,
+    });
+  };
+}
+
+export const alertsPlugin = definePlugin({
+  name: ALERTS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  dependencies: ['analytics', 'teams'],
+  description: 'Cost thresholds, usage anomalies, error rates, provider outages, rotation and approval alerts, delivered through the alert channels',
+  configSchema,
+  setup: ({ config, env, services }) => {
+    const settings: DeliverySettings = {
+      attempts: fromEnvironment(env, 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', config.deliveryAttempts, 1),
+      retryBaseMs: fromEnvironment(env, 'KEYWAY_ALERTS_RETRY_BASE_MS', config.retryBaseMs, 1),
+      retryMaxMs: config.retryMaxMs,
+    };
+    const intervalMs = fromEnvironment(env, 'KEYWAY_ALERTS_INTERVAL_MS', config.intervalMs, 10);
+    const dispatcher = new AlertDispatcher(services, settings);
+    const teamName = (teamId: string) => services.snapshot.section<TeamsSection>('teams')?.byId.get(teamId)?.name;
+    const evaluator = new AlertEvaluator(services, dispatcher, teamName);
+    handles.set(services, { evaluator, dispatcher });
+    registerRaiser(services, raiser(services, evaluator, dispatcher));
+    return {
+      migrations: ALERTS_MIGRATIONS,
+      hooks: { account: (context, outcome) => evaluator.account(context, outcome) },
+      snapshot: [
+        {
+          name: ALERTS_SECTION,
+          async load(store): Promise<AlertsSection> {
+            const byAccount = new Map<string, AlertRule[]>();
+            for (const rule of await loadRules(store)) {
+              const rules = byAccount.get(rule.accountId);
+              if (rules === undefined) byAccount.set(rule.accountId, [rule]);
+              else rules.push(rule);
+            }
+            return { byAccount };
+          },
+        },
+      ],
+      jobs: [{ name: 'alerts', intervalMs, run: () => evaluator.run() }],
+      routes: alertRoutes({ services, evaluator }),
+    };
+  },
+});
+
+export default alertsPlugin;

@@ -1,0 +1,203 @@
+// Webhooks: the one signed sender every Keyway webhook goes through (alerts now, key rotation later),
+// and the account's webhook secret behind it. `POST /v1/settings/webhook-secret` creates or replaces
+// the secret and answers it once; it is stored sealed by the crypto backend, never in plaintext.
+// Each delivery is `POST <https url>` with the JSON body, `X-Keyway-Event`, `X-Keyway-Delivery` (an id
+// receivers de-duplicate on) and `X-Keyway-Signature: sha256=<hex HMAC-SHA256 of the raw body>`.
+// See docs/alerts.md ("Signed webhooks").
+
+import { createHmac } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { SealedSecret, Services } from '../../core/spec/services.ts';
+
+export const WEBHOOKS_PLUGIN = 'webhooks';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const SECRET_PREFIX = 'whsec_';
+
+export interface SignedWebhook {
+  accountId: string;
+  /** An `https://` URL. */
+  url: string;
+  /** `X-Keyway-Event`: `alert.byok_cost_threshold`, `key.rotation_started`… */
+  event: string;
+  /** The raw JSON body, signed as sent. */
+  body: string;
+  /** `X-Keyway-Delivery`; a new id when absent. Retries of one delivery reuse it. */
+  deliveryId?: string;
+  timeoutMs?: number;
+  /** Extra headers (a channel's own, never a secret). */
+  headers?: Record<string, string>;
+}
+
+export interface SignedWebhookResult {
+  deliveryId: string;
+  status: number;
+  /** False when the account has no webhook secret yet: the delivery was sent unsigned. */
+  signed: boolean;
+}
+
+/** `sha256=<hex>`: HMAC-SHA256 of the raw body under the secret. Receivers compute the same and compare. */
+export function webhookSignature(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+const binding = (accountId: string): string => `webhook-secret:${accountId}`;
+
+async function storedSecret(services: Services, accountId: string): Promise<string | undefined> {
+  const rows = await services.store.query('SELECT backend, key_version, ciphertext FROM webhook_secrets WHERE account_id = ?', [accountId]);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const sealed: SealedSecret = { backend: String(row.backend), keyVersion: Number(row.key_version), ciphertext: String(row.ciphertext) };
+  return services.secrets.open(sealed, binding(accountId));
+}
+
+export interface WebhookSenderOptions {
+  fetch: typeof fetch;
+  /** Scrubs key-shaped text from error messages: `services.errors.redact`. */
+  redact(text: string): string;
+  /** The account's webhook secret, or undefined when it has none (the delivery goes unsigned). */
+  secretOf(accountId: string): Promise<string | undefined>;
+  newDeliveryId(): string;
+  /** Called once per account that sends unsigned. */
+  warnUnsigned?(accountId: string): void;
+}
+
+export interface WebhookSender {
+  /**
+   * Sends one signed webhook. Resolves when the receiver answered 2xx; rejects otherwise with a message
+   * that never names the URL (it may hold a token) nor the secret.
+   */
+  send(webhook: SignedWebhook): Promise<SignedWebhookResult>;
+}
+
+export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
+  const warned = new Set<string>();
+  return {
+    async send(webhook) {
+      if (!/^https:\/\/[^\s/]+/i.test(webhook.url)) throw new Error('webhook targets must be https:// URLs');
+      const deliveryId = webhook.deliveryId ?? options.newDeliveryId();
+      const secret = await options.secretOf(webhook.accountId);
+      const headers: Record<string, string> = {
+        ...webhook.headers,
+        'content-type': 'application/json',
+        'user-agent': 'Keyway-Webhooks/1',
+        'x-keyway-event': webhook.event,
+        'x-keyway-delivery': deliveryId,
+      };
+      if (secret !== undefined) headers['x-keyway-signature'] = webhookSignature(secret, webhook.body);
+      else if (!warned.has(webhook.accountId)) {
+        warned.add(webhook.accountId);
+        options.warnUnsigned?.(webhook.accountId);
+      }
+      let response: Response;
+      try {
+        // Redirects are not followed: a receiver could otherwise bounce the signed body to another host.
+        response = await options.fetch(webhook.url, {
+          method: 'POST',
+          headers,
+          body: webhook.body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(webhook.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+        });
+      } catch (error) {
+        throw new Error(`the webhook could not be reached: ${options.redact(error instanceof Error ? error.message : String(error))}`);
+      }
+      await response.body?.cancel();
+      if (response.status < 200 || response.status > 299) throw new Error(`the webhook answered HTTP ${response.status}`);
+      return { deliveryId, status: response.status, signed: secret !== undefined };
+    },
+  };
+}
+
+/** One sender per gateway (its services), reading each account's secret from the store. */
+const senders = new WeakMap<Services, WebhookSender>();
+
+export function webhookSenderFor(services: Services): WebhookSender {
+  let sender = senders.get(services);
+  if (sender === undefined) {
+    sender = createWebhookSender({
+      fetch: services.fetch,
+      redact: services.errors.redact,
+      secretOf: (accountId) => storedSecret(services, accountId),
+      newDeliveryId: () => services.credentials.randomId('whd'),
+      warnUnsigned: (accountId) =>
+        services.logger.warn({ accountId }, 'webhooks are sent unsigned: the account has no webhook secret (POST /v1/settings/webhook-secret)'),
+    });
+    senders.set(services, sender);
+  }
+  return sender;
+}
+
+/** The product's one signed sender: alerts and key rotation call this. */
+export function sendSignedWebhook(services: Services, webhook: SignedWebhook): Promise<SignedWebhookResult> {
+  return webhookSenderFor(services).send(webhook);
+}
+
+function newSecret(): string {
+  return `${SECRET_PREFIX}${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')}`;
+}
+
+async function replaceSecret(services: Services, principal: Principal): Promise<Response> {
+  if (principal.teamId !== undefined)
+    throw services.errors.create('permission_denied', { detail: "The webhook secret is the account's: use an account admin key." });
+  const secret = newSecret();
+  const sealed = await services.secrets.seal(secret, binding(principal.accountId));
+  const now = new Date(services.clock.now()).toISOString();
+  const previous = await services.store.query('SELECT account_id FROM webhook_secrets WHERE account_id = ?', [principal.accountId]);
+  await services.store.execute(
+    `INSERT INTO webhook_secrets (account_id, backend, key_version, ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (account_id) DO UPDATE SET backend = excluded.backend, key_version = excluded.key_version, ciphertext = excluded.ciphertext,
+       created_at = excluded.created_at, created_by = excluded.created_by`,
+    [principal.accountId, sealed.backend, sealed.keyVersion, sealed.ciphertext, now, principal.keyId],
+  );
+  const answer = {
+    object: 'webhook_secret',
+    secret,
+    algorithm: 'HMAC-SHA256',
+    header: 'X-Keyway-Signature',
+    created_at: now,
+    replaced: previous.length > 0,
+    note: 'Shown once. Keyway stores it encrypted and never answers it again; POST again to replace it.',
+  };
+  return services.http.json(answer, 201);
+}
+
+export const webhooksPlugin = definePlugin({
+  name: WEBHOOKS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  description: "The account's webhook secret and the signed sender every Keyway webhook uses",
+  setup: ({ services }) => ({
+    migrations: {
+      sqlite: [
+        {
+          id: '0001_webhook_secrets',
+          statements: [
+            `CREATE TABLE webhook_secrets (
+              account_id TEXT PRIMARY KEY,
+              backend TEXT NOT NULL,
+              key_version INTEGER NOT NULL,
+              ciphertext TEXT NOT NULL,
+              created_at TEXT NOT NULL,
+              created_by TEXT NOT NULL
+            )`,
+          ],
+        },
+      ],
+    },
+    routes: [
+      {
+        method: 'POST',
+        path: '/v1/settings/webhook-secret',
+        role: 'admin',
+        summary: "Creates or replaces the account's webhook signing secret; the answer is the only time it is shown",
+        response: Type.Object({ object: Type.Literal('webhook_secret'), secret: Type.String(), created_at: Type.String(), replaced: Type.Boolean() }),
+        handle: ({ principal }) => replaceSecret(services, principal as Principal),
+      },
+    ],
+  }),
+});
+
+export default webhooksPlugin;

@@ -1,0 +1,124 @@
+// A gateway for the alert tests: the OpenAI simulator as the default account's BYOK key, a local
+// HTTP receiver for https:// webhook and Slack targets (through the injectable fetch), a local SMTP
+// server in KEYWAY_SMTP_URL, a fast alert job and fast retries.
+
+import { expect } from 'bun:test';
+import { alertsHandleOf } from '../../plugins/alerts/index.ts';
+import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { routingFetch, startReceiver, type Receiver } from './receivers.ts';
+import { startSmtpServer, type TestSmtpServer } from './smtp-server.ts';
+
+export const OPENAI_CANARY_KEY = 'sk-proj-AlertsCanaryOpenAIKey0000000000000001';
+export const SMTP_PASSWORD = 'smtp-secret-pass-42';
+export const DELIVERY_ATTEMPTS = 3;
+
+export interface AlertsGateway {
+  gateway: TestGateway;
+  openai: SimulatorHandle;
+  receiver: Receiver;
+  smtp: TestSmtpServer;
+  adminKey: string;
+  stop(): Promise<void>;
+}
+
+export interface AlertsGatewayOptions {
+  env?: Record<string, string>;
+  /** Reuse these servers (a restarted gateway). */
+  servers?: Pick<AlertsGateway, 'openai' | 'receiver' | 'smtp'>;
+  addKey?: boolean;
+}
+
+export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Promise<AlertsGateway> {
+  const openai = options.servers?.openai ?? startOpenAISimulator({ apiKeys: [OPENAI_CANARY_KEY] });
+  const receiver = options.servers?.receiver ?? startReceiver();
+  const smtp = options.servers?.smtp ?? (await startSmtpServer({ credentials: { username: 'keyway', password: SMTP_PASSWORD } }));
+  const gateway = await startTestGateway({
+    probes: false,
+    fetch: routingFetch(receiver),
+    env: {
+      KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
+      KEYWAY_SMTP_URL: smtp.url(`keyway:${SMTP_PASSWORD}`),
+      KEYWAY_ALERTS_INTERVAL_MS: '40',
+      KEYWAY_ALERTS_RETRY_BASE_MS: '5',
+      KEYWAY_ALERTS_DELIVERY_ATTEMPTS: String(DELIVERY_ATTEMPTS),
+      ...options.env,
+    },
+  });
+  const adminKey = gateway.defaultAdminKey;
+  if (options.addKey !== false) await addProviderKeys(gateway, [{ name: 'openai', api_key: OPENAI_CANARY_KEY }], adminKey);
+  return {
+    gateway,
+    openai,
+    receiver,
+    smtp,
+    adminKey,
+    async stop() {
+      await gateway.stop();
+      if (options.servers === undefined) {
+        await openai.stop();
+        await receiver.stop();
+        await smtp.stop();
+      }
+    },
+  };
+}
+
+export interface EventView {
+  id: string;
+  alert_id: string | null;
+  type: string;
+  subject: string;
+  period: string;
+  message: string;
+  details: Record<string, unknown>;
+  fired_at: string;
+  status: string;
+  deliveries: Array<{ target: string; channel: string | null; attempts: number; ok: boolean; error?: string }>;
+}
+
+export async function events(gateway: Pick<TestGateway, 'url'>, key: string, query = ''): Promise<EventView[]> {
+  const response = await call(gateway, 'GET', `/v1/alerts/events${query}`, undefined, { key });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { events: EventView[] }).events;
+}
+
+/** Polls until `find` returns something (the alert job runs every 40 ms), or fails after 5 s. */
+export async function eventually<T>(what: string, find: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const found = await find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** An event of this alert whose deliveries are all final (delivered or failed after its retries). */
+export function settledEvent(setup: AlertsGateway, alertId: string): Promise<EventView> {
+  return eventually(`a settled event of ${alertId}`, async () => {
+    const found = (await events(setup.gateway, setup.adminKey, `?alert_id=${alertId}`))[0];
+    return found !== undefined && found.status !== 'delivering' ? found : undefined;
+  });
+}
+
+export async function createAlerts(setup: AlertsGateway, alerts: unknown[], key = setup.adminKey): Promise<Array<Record<string, unknown>>> {
+  const response = await call(setup.gateway, 'POST', '/v1/alerts', { alerts }, { key });
+  const body = (await response.json()) as { alerts: Array<Record<string, unknown>> };
+  expect(response.status).toBe(201);
+  return body.alerts;
+}
+
+export async function chat(setup: AlertsGateway, key = setup.adminKey, headers: Record<string, string> = {}): Promise<Response> {
+  return call(setup.gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there' }] }, { key, headers });
+}
+
+/** Runs the alert job now and waits for every delivery it started. */
+export async function evaluateNow(setup: Pick<AlertsGateway, 'gateway'>): Promise<void> {
+  const handle = alertsHandleOf(setup.gateway.runtime.services);
+  if (handle === undefined) throw new Error('the alerts plugin is not loaded');
+  await setup.gateway.runtime.usage.flush();
+  await handle.evaluator.run();
+  await handle.dispatcher.idle();
+}
