@@ -27,6 +27,7 @@ import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
 import type { AlertDelivery, AlertEvent, Counters, PricingService, Services, Store } from './spec/plugin.ts';
+import type { SecretService } from './spec/services.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
@@ -170,6 +171,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
     alerts: { fire: (event) => fireAlert(plugins, logger, event) },
+    secrets: createSecretService(plugins, cryptoBackendName),
   });
   const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
   return {
@@ -229,6 +231,24 @@ function createPricingService(catalog: ModelCatalog): PricingService {
       if (views.size > 10_000) views.clear();
       views.set(name, view);
       return view;
+    },
+  };
+}
+
+/** Plugin secrets, sealed like provider keys: by the backend that seals new keys, opened by the one that sealed them. */
+function createSecretService(plugins: PluginSet, sealingBackend: string): SecretService {
+  return {
+    async seal(plaintext, binding) {
+      const backend = plugins.cryptoBackends.get(sealingBackend);
+      if (backend === undefined) throw new Error(`crypto backend '${sealingBackend}' is not loaded`);
+      return { ciphertext: await backend.encrypt(plaintext, binding), backend: backend.name, keyVersion: backend.currentKeyVersion() };
+    },
+    async open(sealed, binding) {
+      const backend = plugins.cryptoBackends.get(sealed.backend);
+      if (backend === undefined) throw new Error(`crypto backend '${sealed.backend}' is not loaded`);
+      const plaintext = await backend.decrypt(sealed.ciphertext, binding);
+      rememberSecret(plaintext);
+      return plaintext;
     },
   };
 }

@@ -7,7 +7,17 @@ import { fieldName, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
-import type { AlertService, AuthService, Clock, InferenceService, PricingService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import type {
+  AlertService,
+  AuthService,
+  Clock,
+  InferenceService,
+  PricingService,
+  ProviderKit,
+  SecretService,
+  Services,
+  SnapshotService,
+} from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import type { Counters } from './spec/counters.ts';
 import type { Store } from './spec/store.ts';
@@ -22,6 +32,7 @@ export interface RuntimeServices {
   auth: AuthService;
   alerts: AlertService;
   pricing: PricingService;
+  secrets: SecretService;
 }
 
 export interface ServiceBase {
@@ -108,6 +119,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get pricing() {
       return part('pricing');
+    },
+    get secrets() {
+      return part('secrets');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

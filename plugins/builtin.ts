@@ -18,6 +18,7 @@ import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
 import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 import { teamsPlugin } from './teams/index.ts';
+import { reconciliationPlugin } from './reconciliation/index.ts';
 import { environmentPolicy } from '../policies/environment/index.ts';
 import { hostedToolsPolicy } from '../policies/hosted-tools/index.ts';
 import { ipAllowlistPolicy } from '../policies/ip-allowlist/index.ts';
@@ -44,6 +45,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   anthropicMessagesPlugin as PluginDefinition,
   teamsPlugin as PluginDefinition,
   analyticsPlugin as PluginDefinition,
+  reconciliationPlugin as PluginDefinition,
   ipAllowlistPolicy as PluginDefinition,
   projectTagsPolicy as PluginDefinition,
   hostedToolsPolicy as PluginDefinition,

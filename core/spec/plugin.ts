@@ -139,6 +139,8 @@ export type {
   HttpKit,
   InferenceService,
   ProviderKit,
+  SealedSecret,
+  SecretService,
   Services,
   SnapshotService,
   SnapshotView,

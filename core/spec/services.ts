@@ -118,6 +118,24 @@ export interface AlertService {
   fire(event: AlertEvent): Promise<AlertDelivery[]>;
 }
 
+/** A secret as a crypto backend sealed it: the ciphertext and what is needed to open it again. */
+export interface SealedSecret {
+  ciphertext: string;
+  backend: string;
+  keyVersion: number;
+}
+
+/**
+ * Seals secrets a plugin must keep (an admin key for a provider's reporting API) with the crypto
+ * backend provider keys are sealed with, bound to the row they belong to. An opened secret is
+ * redacted by value from every log line and error text from then on.
+ */
+export interface SecretService {
+  seal(plaintext: string, binding: string): Promise<SealedSecret>;
+  /** Rejects when the ciphertext was altered, moved to another binding, or its backend is not loaded. */
+  open(sealed: Pick<SealedSecret, 'ciphertext' | 'backend'>, binding: string): Promise<string>;
+}
+
 export interface Services {
   logger: Logger;
   /** The fetch to use for outbound calls; tests inject their own. */
@@ -137,4 +155,5 @@ export interface Services {
   readonly auth: AuthService;
   readonly alerts: AlertService;
   readonly pricing: PricingService;
+  readonly secrets: SecretService;
 }

@@ -184,6 +184,7 @@ export function handleAnthropicAdmin(
   if (request.method !== 'GET') return fail(405, 'invalid_request_error', `Method ${request.method} not allowed`);
   const refused = authorize(request, adminKeys, apiKeys);
   if (refused) return refused;
+  ledger.reportCalls.push(`${path}${url.search}`);
   if (path === '/v1/organizations/usage_report/messages') {
     const query = reportQuery(url, ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window']);
     return query instanceof Response ? query : report(query, (bucket) => usageResults(ledger, bucket, query.groupBy));

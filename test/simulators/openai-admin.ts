@@ -174,6 +174,7 @@ export function handleOpenAIAdmin(
   if (request.method !== 'GET') return fail(405, `Invalid method for URL (${request.method} ${path})`, 'invalid_request_error', null);
   const refused = authorize(request, adminKeys, apiKeys);
   if (refused) return refused;
+  ledger.reportCalls.push(`${path}${url.search}`);
   if (path === '/v1/organization/costs') {
     const query = timeQuery(url, ['project_id', 'line_item'], 180);
     return query instanceof Response ? query : bucketPage(query, (bucket) => costResults(ledger, bucket, query.groupBy));

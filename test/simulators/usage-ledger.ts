@@ -37,7 +37,7 @@ interface PriceRow {
   cache_creation_input_token_cost_above_1hr?: number;
 }
 
-const PRICE_TABLE = prices as unknown as Record<string, PriceRow | undefined>;
+const PRICE_TABLE = (prices as unknown as { models: Record<string, PriceRow | undefined> }).models;
 
 /** The list price of each kind of token of a model, in USD; undefined when the table lacks the model. */
 export function listPrices(provider: string, model: string): Required<PriceRow> | undefined {
@@ -83,6 +83,8 @@ export function dayBuckets(startMs: number, endMs: number): Array<{ start: numbe
 export class UsageLedger {
   readonly served: ServedCall[] = [];
   readonly charges: ExtraCharge[] = [];
+  /** Every admin report call answered, as `path?query`: tests see paging and parameters. */
+  readonly reportCalls: string[] = [];
 
   constructor(private readonly idPrefix: string) {}
 

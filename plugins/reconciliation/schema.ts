@@ -1,0 +1,102 @@
+// Reconciliation's tables, request bodies and settings.
+
+import { Type, type Static } from '@sinclair/typebox';
+import type { PluginMigrations } from '../../core/spec/store.ts';
+
+/** The providers whose organisation usage and cost reports Keyway can read. */
+export const RECONCILED_PROVIDERS = ['openai', 'anthropic'] as const;
+export type ReconciledProvider = (typeof RECONCILED_PROVIDERS)[number];
+
+export function isReconciledProvider(name: string): name is ReconciledProvider {
+  return (RECONCILED_PROVIDERS as readonly string[]).includes(name);
+}
+
+export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
+  sqlite: [
+    {
+      id: '0001_reconciliation',
+      statements: [
+        // One admin key per account and provider, sealed by the crypto backend that seals provider keys.
+        `CREATE TABLE reconciliation_admin_keys (
+          account_id TEXT NOT NULL,
+          provider TEXT NOT NULL,
+          id TEXT NOT NULL,
+          ciphertext TEXT NOT NULL,
+          crypto_backend TEXT NOT NULL,
+          key_version INTEGER NOT NULL,
+          masked_key TEXT NOT NULL,
+          fingerprint TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          PRIMARY KEY (account_id, provider)
+        )`,
+        `CREATE TABLE reconciliation_settings (
+          account_id TEXT PRIMARY KEY,
+          settings TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        )`,
+        // The daily job's result per account, UTC day and provider; `alerted_at` makes the alert fire once.
+        `CREATE TABLE reconciliation_runs (
+          account_id TEXT NOT NULL,
+          day TEXT NOT NULL,
+          provider TEXT NOT NULL,
+          status TEXT NOT NULL,
+          keyway_cost_usd REAL NOT NULL,
+          provider_cost_usd REAL,
+          drift_usd REAL,
+          drift_percent REAL,
+          report TEXT NOT NULL,
+          error_code TEXT,
+          checked_at TEXT NOT NULL,
+          alerted_at TEXT,
+          PRIMARY KEY (account_id, day, provider)
+        )`,
+      ],
+    },
+  ],
+};
+
+export const AdminKeyBodySchema = Type.Object(
+  {
+    provider: Type.Union(
+      RECONCILED_PROVIDERS.map((name) => Type.Literal(name)),
+      { description: 'The provider whose organisation reports the key reads' },
+    ),
+    admin_key: Type.String({
+      minLength: 8,
+      maxLength: 4096,
+      pattern: '^\\S+$',
+      description: "The organisation's admin key: OpenAI `sk-admin-…`, Anthropic `sk-ant-admin…`",
+      errorMessage: { pattern: 'must not contain whitespace' },
+    }),
+    verify: Type.Optional(Type.Boolean({ description: 'Check the key with one report call before storing it (default true)' })),
+  },
+  { additionalProperties: false },
+);
+export type AdminKeyBody = Static<typeof AdminKeyBodySchema>;
+
+export const SettingsBodySchema = Type.Object(
+  {
+    drift_alert_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'Alert when a day drifts by at least this share of the bill' })),
+    drift_alert_min_usd: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'and by at least this many USD' })),
+    match_tolerance_usd: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'A row is `matched` when its drift is within this' })),
+    notify: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 20, description: 'Alert targets (e-mail, webhook, Slack)' })),
+    enabled: Type.Optional(Type.Boolean({ description: 'Run the daily reconciliation (default true)' })),
+  },
+  { additionalProperties: false },
+);
+
+export interface ReconciliationSettings {
+  drift_alert_percent: number;
+  drift_alert_min_usd: number;
+  match_tolerance_usd: number;
+  notify: string[];
+  enabled: boolean;
+}
+
+export const DEFAULT_SETTINGS: ReconciliationSettings = {
+  drift_alert_percent: 5,
+  drift_alert_min_usd: 1,
+  match_tolerance_usd: 0.0001,
+  notify: [],
+  enabled: true,
+};
