@@ -7,17 +7,8 @@ import { fieldName, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
-import type {
-  AlertService,
-  AuthService,
-  Clock,
-  InferenceService,
-  PricingService,
-  ProviderKit,
-  SecretService,
-  Services,
-  SnapshotService,
-} from './spec/services.ts';
+import type { AlertService, AuthService, Clock, InferenceService, PricingService, ProviderKit, Services, SnapshotService } from './spec/services.ts';
+import type { SecretService } from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import type { Counters } from './spec/counters.ts';
 import type { Store } from './spec/store.ts';
