@@ -160,14 +160,18 @@ function prefixOf(shown: string): string {
   return shown.split(/\.\.\.|…/)[0] ?? '';
 }
 
-/** Whether a provider's hint can be Keyway's masked key: same ending (3+ characters), compatible beginnings. */
+/**
+ * Whether a provider's hint can be Keyway's masked key: the same ending (3+ characters) and the same
+ * first three characters. The providers do not document how much of a key's beginning their hints
+ * show (`sk-abc...` for an `sk-proj-` key), so the beginning beyond that proves nothing.
+ */
 function couldBe(masked: string, hint: string): boolean {
   const ours = suffixOf(masked);
   const theirs = suffixOf(hint);
   if (theirs.length < 3 || ours.length < 3 || !(ours.endsWith(theirs) || theirs.endsWith(ours))) return false;
-  const family = prefixOf(masked);
-  const shownPrefix = prefixOf(hint);
-  return family === '' || shownPrefix.startsWith(family) || family.startsWith(shownPrefix);
+  const family = prefixOf(masked).slice(0, 3);
+  const shown = prefixOf(hint).slice(0, 3);
+  return family.length < 3 || shown.length < 3 || family === shown;
 }
 
 export type KeyMatch = { kind: 'masked_key'; apiKey: ProviderApiKey } | { kind: 'ambiguous' } | { kind: 'none' } | { kind: 'not_listed' };
