@@ -44,18 +44,12 @@ export class Reconciler {
     private readonly adminKeys: AdminKeys,
   ) {}
 
-  /** Keyway's side: what the account's own keys (BYOK) of this provider booked, by day, model and key. */
+  /** Keyway's side: what the account's own keys (BYOK) of this provider booked, by day, model and key (schema.ts keeps it). */
   async keywayRows(accountId: string, provider: string, from: Date, to: Date): Promise<KeywayRow[]> {
     const rows = await this.services.store.query(
-      `SELECT substr(created_at, 1, 10) AS day, coalesce(model, '') AS model, coalesce(provider_key_id, '') AS provider_key_id,
-              SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END) AS requests,
-              SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-              SUM(cached_input_tokens) AS cached_input_tokens, SUM(cache_write_tokens) AS cache_write_tokens,
-              SUM(CASE WHEN unpriced = 1 THEN 0 ELSE cost_usd END) AS cost_usd, SUM(unpriced) AS unpriced_requests
-       FROM usage_records
-       WHERE account_id = ? AND provider = ? AND byok = 1 AND created_at >= ? AND created_at < ?
-       GROUP BY substr(created_at, 1, 10), coalesce(model, ''), coalesce(provider_key_id, '')`,
-      [accountId, provider, from.toISOString(), to.toISOString()],
+      `SELECT day, model, provider_key_id, requests, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, cost_usd, unpriced_requests
+       FROM reconciliation_usage_daily WHERE account_id = ? AND provider = ? AND day >= ? AND day < ?`,
+      [accountId, provider, from.toISOString().slice(0, 10), to.toISOString().slice(0, 10)],
     );
     return rows.map((row) => ({
       day: String(row.day),

@@ -52,6 +52,51 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
         )`,
       ],
     },
+    {
+      // Keyway's side of the comparison, kept by day, provider, model and provider key as usage is
+      // written (inside the batch insert's transaction), so a quarter's report never scans raw rows.
+      // Only the account's own keys of the reconciled providers are kept.
+      id: '0002_usage_daily_by_key',
+      statements: [
+        `CREATE TABLE reconciliation_usage_daily (
+          account_id TEXT NOT NULL,
+          day TEXT NOT NULL,
+          provider TEXT NOT NULL,
+          model TEXT NOT NULL,
+          provider_key_id TEXT NOT NULL,
+          requests INTEGER NOT NULL,
+          input_tokens INTEGER NOT NULL,
+          output_tokens INTEGER NOT NULL,
+          cached_input_tokens INTEGER NOT NULL,
+          cache_write_tokens INTEGER NOT NULL,
+          cost_usd REAL NOT NULL,
+          unpriced_requests INTEGER NOT NULL,
+          PRIMARY KEY (account_id, provider, day, model, provider_key_id)
+        ) WITHOUT ROWID`,
+        `INSERT INTO reconciliation_usage_daily
+          SELECT account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, ''),
+                 SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
+                 SUM(cache_write_tokens), SUM(CASE WHEN unpriced = 1 THEN 0 ELSE cost_usd END), SUM(unpriced)
+          FROM usage_records
+          WHERE byok = 1 AND provider IN ('openai', 'anthropic')
+          GROUP BY account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, '')`,
+        `CREATE TRIGGER reconciliation_usage_daily_on_insert AFTER INSERT ON usage_records
+          WHEN NEW.byok = 1 AND NEW.provider IN ('openai', 'anthropic') BEGIN
+          INSERT INTO reconciliation_usage_daily VALUES (
+            NEW.account_id, substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.model, ''), coalesce(NEW.provider_key_id, ''),
+            CASE WHEN NEW.status < 400 THEN 1 ELSE 0 END, NEW.input_tokens, NEW.output_tokens, NEW.cached_input_tokens,
+            NEW.cache_write_tokens, CASE WHEN NEW.unpriced = 1 THEN 0 ELSE NEW.cost_usd END, NEW.unpriced)
+          ON CONFLICT (account_id, provider, day, model, provider_key_id) DO UPDATE SET
+            requests = requests + excluded.requests,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            cost_usd = cost_usd + excluded.cost_usd,
+            unpriced_requests = unpriced_requests + excluded.unpriced_requests;
+        END`,
+      ],
+    },
   ],
 };
 
