@@ -70,14 +70,26 @@ function providerMessage(body: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Scrubs the admin key from failure text by value as well as by shape: a key being checked before it
+ * is stored is not yet among the secrets the core redacts by value.
+ */
+function scrubber(services: Services, headers: Record<string, string>): (text: string) => string {
+  const secrets = [headers.authorization?.replace(/^Bearer /, ''), headers['x-api-key']].filter(
+    (value): value is string => value !== undefined && value.length >= 8,
+  );
+  return (text) => secrets.reduce((scrubbed, secret) => scrubbed.split(secret).join('[REDACTED]'), services.errors.redact(text));
+}
+
 /** One GET to a provider's admin API, its failures in the vocabulary above. */
 export async function getJson(services: Services, label: string, url: string, headers: Record<string, string>): Promise<Record<string, unknown>> {
+  const scrub = scrubber(services, headers);
   let response: Response;
   try {
     response = await services.fetch(url, { method: 'GET', headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ReportError('provider_unreachable', services.errors.redact(`${label} could not be reached: ${reason}`).slice(0, 300));
+    throw new ReportError('provider_unreachable', scrub(`${label} could not be reached: ${reason}`).slice(0, 300));
   }
   const text = await response.text();
   let body: unknown;
@@ -97,11 +109,7 @@ export async function getJson(services: Services, label: string, url: string, he
   if (!response.ok) {
     const detail = providerMessage(body);
     const code = response.status === 429 ? 'provider_rate_limited' : 'provider_error';
-    throw new ReportError(
-      code,
-      services.errors.redact(`${label} answered HTTP ${response.status}${detail === undefined ? '' : `: ${detail}`}`).slice(0, 300),
-      response.status,
-    );
+    throw new ReportError(code, scrub(`${label} answered HTTP ${response.status}${detail === undefined ? '' : `: ${detail}`}`).slice(0, 300), response.status);
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw new ReportError('provider_bad_answer', `${label} answered something that is not a JSON object.`);

@@ -41,6 +41,15 @@ describe('report failures', () => {
     }
   });
 
+  test('a key of no known shape is scrubbed by value from the provider’s words', async () => {
+    const oddKey = 'OddShapedAdminKeyWithoutPrefix0123456789';
+    const { services } = servicesAnswering(() => Response.json({ error: { message: `quota for ${oddKey} exceeded` } }, { status: 500 }));
+    const error = await failure(fetchOpenAIReport(services, oddKey, FROM, TO));
+    expect(error.code).toBe('provider_error');
+    expect(error.message).toContain('[REDACTED]');
+    expect(error.message).not.toContain(oddKey);
+  });
+
   test('429, 5xx, a dropped connection and a non-JSON answer each say what happened', async () => {
     const cases: Array<[() => Response | Promise<Response>, string]> = [
       [() => Response.json({ error: { message: 'slow down' } }, { status: 429 }), 'provider_rate_limited'],
