@@ -13,6 +13,8 @@ export interface AdminKeyListing {
   maskedKey: string;
   fingerprint: string;
   createdAt: string;
+  /** The projects (OpenAI) or workspaces (Anthropic) the reports are narrowed to; empty for the whole organisation. */
+  scope: string[];
 }
 
 interface AdminKeyRow extends AdminKeyListing {
@@ -29,6 +31,15 @@ export function adminKeyFingerprint(key: string): string {
   return `sha256:${createHash('sha256').update(`keyway-admin-key:${key}`).digest('hex').slice(0, 16)}`;
 }
 
+function scopeOf(text: unknown): string[] {
+  try {
+    const value = JSON.parse(String(text)) as unknown;
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 function toRow(row: Record<string, unknown>): AdminKeyRow | undefined {
   const provider = String(row.provider);
   if (!isReconciledProvider(provider)) return undefined;
@@ -39,24 +50,27 @@ function toRow(row: Record<string, unknown>): AdminKeyRow | undefined {
     maskedKey: String(row.masked_key),
     fingerprint: String(row.fingerprint),
     createdAt: String(row.created_at),
+    scope: scopeOf(row.scope),
     ciphertext: String(row.ciphertext),
     cryptoBackend: String(row.crypto_backend),
   };
 }
 
 function listing(row: AdminKeyRow): AdminKeyListing {
-  return { accountId: row.accountId, provider: row.provider, id: row.id, maskedKey: row.maskedKey, fingerprint: row.fingerprint, createdAt: row.createdAt };
+  const { ciphertext: _ciphertext, cryptoBackend: _backend, ...rest } = row;
+  return rest;
 }
 
 export function describeAdminKey(key: AdminKeyListing): Record<string, unknown> {
-  return { provider: key.provider, key_id: key.id, masked_key: key.maskedKey, fingerprint: key.fingerprint, created_at: key.createdAt };
+  const scope = key.provider === 'openai' ? { project_ids: key.scope } : { workspace_ids: key.scope };
+  return { provider: key.provider, key_id: key.id, masked_key: key.maskedKey, fingerprint: key.fingerprint, ...scope, created_at: key.createdAt };
 }
 
 export class AdminKeys {
   constructor(private readonly services: Services) {}
 
   private async rows(accountId?: string): Promise<AdminKeyRow[]> {
-    const sql = 'SELECT account_id, provider, id, ciphertext, crypto_backend, masked_key, fingerprint, created_at FROM reconciliation_admin_keys';
+    const sql = 'SELECT account_id, provider, id, ciphertext, crypto_backend, masked_key, fingerprint, created_at, scope FROM reconciliation_admin_keys';
     const rows = accountId === undefined ? await this.services.store.query(sql) : await this.services.store.query(`${sql} WHERE account_id = ?`, [accountId]);
     return rows.map(toRow).filter((row): row is AdminKeyRow => row !== undefined);
   }
@@ -66,7 +80,7 @@ export class AdminKeys {
   }
 
   /** Seals and stores the key, replacing the account's previous one for that provider. */
-  async put(accountId: string, provider: ReconciledProvider, key: string): Promise<AdminKeyListing> {
+  async put(accountId: string, provider: ReconciledProvider, key: string, scope: string[]): Promise<AdminKeyListing> {
     const id = this.services.credentials.randomId('rak');
     const sealed = await this.services.secrets.seal(key, binding(accountId, provider, id));
     const row: AdminKeyListing = {
@@ -76,13 +90,15 @@ export class AdminKeys {
       maskedKey: this.services.credentials.maskKey(key),
       fingerprint: adminKeyFingerprint(key),
       createdAt: new Date(this.services.clock.now()).toISOString(),
+      scope,
     };
     await this.services.store.execute(
-      `INSERT INTO reconciliation_admin_keys (account_id, provider, id, ciphertext, crypto_backend, key_version, masked_key, fingerprint, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO reconciliation_admin_keys (account_id, provider, id, ciphertext, crypto_backend, key_version, masked_key, fingerprint, created_at, scope)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (account_id, provider) DO UPDATE SET id = excluded.id, ciphertext = excluded.ciphertext, crypto_backend = excluded.crypto_backend,
-         key_version = excluded.key_version, masked_key = excluded.masked_key, fingerprint = excluded.fingerprint, created_at = excluded.created_at`,
-      [accountId, provider, id, sealed.ciphertext, sealed.backend, sealed.keyVersion, row.maskedKey, row.fingerprint, row.createdAt],
+         key_version = excluded.key_version, masked_key = excluded.masked_key, fingerprint = excluded.fingerprint, created_at = excluded.created_at,
+         scope = excluded.scope`,
+      [accountId, provider, id, sealed.ciphertext, sealed.backend, sealed.keyVersion, row.maskedKey, row.fingerprint, row.createdAt, JSON.stringify(scope)],
     );
     return row;
   }
@@ -95,11 +111,12 @@ export class AdminKeys {
     return true;
   }
 
-  /** The plaintext key, for one report call; undefined when none is stored. */
-  async open(accountId: string, provider: ReconciledProvider): Promise<string | undefined> {
+  /** The plaintext key and its scope, for one report; undefined when none is stored. */
+  async open(accountId: string, provider: ReconciledProvider): Promise<{ adminKey: string; scope: string[] } | undefined> {
     const row = (await this.rows(accountId)).find((candidate) => candidate.provider === provider);
     if (row === undefined) return undefined;
-    return this.services.secrets.open({ ciphertext: row.ciphertext, backend: row.cryptoBackend }, binding(row.accountId, row.provider, row.id));
+    const adminKey = await this.services.secrets.open({ ciphertext: row.ciphertext, backend: row.cryptoBackend }, binding(row.accountId, row.provider, row.id));
+    return { adminKey, scope: row.scope };
   }
 }
 

@@ -37,24 +37,29 @@ export async function verifyAnthropicAdminKey(services: Services, adminKey: stri
   await getList(services, LABEL, url, headersFor(adminKey), 'after_id');
 }
 
-export async function fetchAnthropicReport(services: Services, adminKey: string, from: Date, to: Date): Promise<ProviderReport> {
+/**
+ * `scope`: the workspace ids to narrow the reports to; empty for the whole organisation. The usage
+ * report filters by workspace itself; the cost report has no such filter, so it is grouped by
+ * workspace and the others are left out here.
+ */
+export async function fetchAnthropicReport(services: Services, adminKey: string, from: Date, to: Date, scope: readonly string[] = []): Promise<ProviderReport> {
   const builder = new ReportBuilder();
-  const costBuckets = await getPages(services, LABEL, reportUrl(services, '/v1/organizations/cost_report', from, to, ['description']), headersFor(adminKey));
+  const inScope = (workspace: unknown): boolean => scope.length === 0 || (typeof workspace === 'string' && scope.includes(workspace));
+  const costGroups = scope.length === 0 ? ['description'] : ['description', 'workspace_id'];
+  const costBuckets = await getPages(services, LABEL, reportUrl(services, '/v1/organizations/cost_report', from, to, costGroups), headersFor(adminKey));
   for (const bucket of costBuckets.map(recordOf)) {
     const day = dayOf(Date.parse(String(bucket.starting_at)));
     for (const result of (Array.isArray(bucket.results) ? bucket.results : []).map(recordOf)) {
+      if (!inScope(result.workspace_id)) continue;
       // Cents as a decimal string: "123.45" is $1.2345.
       const usd = numberOf(result.amount) / 100;
       const model = typeof result.model === 'string' ? result.model : `(${typeof result.cost_type === 'string' ? result.cost_type : 'unattributed'})`;
       builder.addCost(day, model, usd);
     }
   }
-  const usageBuckets = await getPages(
-    services,
-    LABEL,
-    reportUrl(services, '/v1/organizations/usage_report/messages', from, to, ['model', 'api_key_id']),
-    headersFor(adminKey),
-  );
+  const usageUrl = reportUrl(services, '/v1/organizations/usage_report/messages', from, to, ['model', 'api_key_id']);
+  for (const workspace of scope) usageUrl.searchParams.append('workspace_ids[]', workspace);
+  const usageBuckets = await getPages(services, LABEL, usageUrl, headersFor(adminKey));
   for (const bucket of usageBuckets.map(recordOf)) {
     const day = dayOf(Date.parse(String(bucket.starting_at)));
     for (const result of (Array.isArray(bucket.results) ? bucket.results : []).map(recordOf)) {
@@ -78,7 +83,7 @@ export async function fetchAnthropicReport(services: Services, adminKey: string,
     .then((keys) =>
       keys
         .map(recordOf)
-        .filter((key) => typeof key.id === 'string' && typeof key.partial_key_hint === 'string')
+        .filter((key) => typeof key.id === 'string' && typeof key.partial_key_hint === 'string' && inScope(key.workspace_id))
         .map((key): ProviderApiKey => ({ id: String(key.id), hint: String(key.partial_key_hint) })),
     )
     .catch(() => undefined);

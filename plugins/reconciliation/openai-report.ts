@@ -19,12 +19,13 @@ function headersFor(adminKey: string): Record<string, string> {
   return { authorization: `Bearer ${adminKey}` };
 }
 
-function reportUrl(services: Services, path: string, from: Date, to: Date, groupBy: string[]): URL {
+function reportUrl(services: Services, path: string, from: Date, to: Date, groupBy: string[], projects: readonly string[] = []): URL {
   const url = new URL(`${openAIBaseUrl(services)}${path}`);
   url.searchParams.set('start_time', String(Math.floor(from.getTime() / 1000)));
   url.searchParams.set('end_time', String(Math.ceil(to.getTime() / 1000)));
   url.searchParams.set('bucket_width', '1d');
   for (const group of groupBy) url.searchParams.append('group_by', group);
+  for (const project of projects) url.searchParams.append('project_ids', project);
   url.searchParams.set('limit', '31');
   return url;
 }
@@ -36,13 +37,13 @@ export function modelOfLineItem(lineItem: unknown): string {
   return comma > 0 ? lineItem.slice(0, comma) : lineItem;
 }
 
-async function projectKeys(services: Services, adminKey: string): Promise<ProviderApiKey[]> {
+async function projectKeys(services: Services, adminKey: string, scope: readonly string[]): Promise<ProviderApiKey[]> {
   const projectsUrl = new URL(`${openAIBaseUrl(services)}/organization/projects`);
   projectsUrl.searchParams.set('limit', '100');
   const projects = await getList(services, LABEL, projectsUrl, headersFor(adminKey), 'after');
   const keys: ProviderApiKey[] = [];
   for (const project of projects.map(recordOf)) {
-    if (typeof project.id !== 'string') continue;
+    if (typeof project.id !== 'string' || (scope.length > 0 && !scope.includes(project.id))) continue;
     const url = new URL(`${openAIBaseUrl(services)}/organization/projects/${encodeURIComponent(project.id)}/api_keys`);
     url.searchParams.set('limit', '100');
     for (const key of (await getList(services, LABEL, url, headersFor(adminKey), 'after')).map(recordOf)) {
@@ -59,9 +60,10 @@ export async function verifyOpenAIAdminKey(services: Services, adminKey: string)
   await getPages(services, LABEL, url, headersFor(adminKey));
 }
 
-export async function fetchOpenAIReport(services: Services, adminKey: string, from: Date, to: Date): Promise<ProviderReport> {
+/** `scope`: the project ids to narrow the reports to; empty for the whole organisation. */
+export async function fetchOpenAIReport(services: Services, adminKey: string, from: Date, to: Date, scope: readonly string[] = []): Promise<ProviderReport> {
   const builder = new ReportBuilder();
-  const costBuckets = await getPages(services, LABEL, reportUrl(services, '/organization/costs', from, to, ['line_item']), headersFor(adminKey));
+  const costBuckets = await getPages(services, LABEL, reportUrl(services, '/organization/costs', from, to, ['line_item'], scope), headersFor(adminKey));
   for (const bucket of costBuckets.map(recordOf)) {
     const day = dayOf(numberOf(bucket.start_time) * 1000);
     for (const result of (Array.isArray(bucket.results) ? bucket.results : []).map(recordOf)) {
@@ -71,7 +73,7 @@ export async function fetchOpenAIReport(services: Services, adminKey: string, fr
   const usageBuckets = await getPages(
     services,
     LABEL,
-    reportUrl(services, '/organization/usage/completions', from, to, ['model', 'api_key_id']),
+    reportUrl(services, '/organization/usage/completions', from, to, ['model', 'api_key_id'], scope),
     headersFor(adminKey),
   );
   for (const bucket of usageBuckets.map(recordOf)) {
@@ -88,6 +90,6 @@ export async function fetchOpenAIReport(services: Services, adminKey: string, fr
     }
   }
   // The key list only serves the per-key view: a key without that permission still reconciles by model.
-  const apiKeys = await projectKeys(services, adminKey).catch(() => undefined);
+  const apiKeys = await projectKeys(services, adminKey, scope).catch(() => undefined);
   return builder.build(apiKeys);
 }

@@ -33,10 +33,11 @@ export function wholeDays(from: Date, to: Date): { from: Date; to: Date } {
   return { from: new Date(start), to: new Date(Math.max(end, start + DAY_MS)) };
 }
 
-const FETCHERS: Record<ReconciledProvider, (services: Services, adminKey: string, from: Date, to: Date) => Promise<ProviderReport>> = {
-  openai: fetchOpenAIReport,
-  anthropic: fetchAnthropicReport,
-};
+const FETCHERS: Record<ReconciledProvider, (services: Services, adminKey: string, from: Date, to: Date, scope: readonly string[]) => Promise<ProviderReport>> =
+  {
+    openai: fetchOpenAIReport,
+    anthropic: fetchAnthropicReport,
+  };
 
 export class Reconciler {
   constructor(
@@ -82,7 +83,7 @@ export class Reconciler {
     to: Date,
     tolerance: number,
   ): Promise<{ outcome: ProviderOutcome; rows: ComparedRow[]; keys: ComparedKeyRow[] }> {
-    let adminKey: string | undefined;
+    let adminKey: { adminKey: string; scope: string[] } | undefined;
     try {
       adminKey = await this.adminKeys.open(accountId, provider);
     } catch {
@@ -92,7 +93,7 @@ export class Reconciler {
     if (adminKey === undefined) return { outcome: { provider, status: 'not_configured' }, rows: [], keys: [] };
     let report: ProviderReport;
     try {
-      report = await FETCHERS[provider](this.services, adminKey, from, to);
+      report = await FETCHERS[provider](this.services, adminKey.adminKey, from, to, adminKey.scope);
     } catch (error) {
       const failure =
         error instanceof ReportError

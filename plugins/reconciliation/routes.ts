@@ -53,8 +53,18 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
       async handle({ request, principal }) {
         const body = services.http.validateBody(AdminKeyBodySchema, await services.http.readJson(request));
         const provider = body.provider as ReconciledProvider;
+        // Each provider's own word for what a report can be narrowed to.
+        const misplaced = provider === 'openai' ? 'workspace_ids' : 'project_ids';
+        if (body[misplaced] !== undefined) {
+          throw services.errors.create(
+            'invalid_field',
+            { param: misplaced, detail: `${provider} reports are narrowed by ${provider === 'openai' ? 'project_ids' : 'workspace_ids'}` },
+            { param: misplaced },
+          );
+        }
         if (body.verify !== false) await verify(services, provider, body.admin_key);
-        const stored = await adminKeys.put(accountOf(principal), provider, body.admin_key);
+        const scope = [...new Set((provider === 'openai' ? body.project_ids : body.workspace_ids) ?? [])];
+        const stored = await adminKeys.put(accountOf(principal), provider, body.admin_key, scope);
         return services.http.json({ admin_key: describeAdminKey(stored), verified: body.verify !== false });
       },
     },

@@ -97,8 +97,19 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
         END`,
       ],
     },
+    {
+      // The projects (OpenAI) or workspaces (Anthropic) the reports are narrowed to; [] is the whole organisation.
+      id: '0003_admin_key_scope',
+      statements: [`ALTER TABLE reconciliation_admin_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'`],
+    },
   ],
 };
+
+const ScopeIds = (what: string) =>
+  Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$', errorMessage: { pattern: 'must be an id such as proj_abc or wrkspc_abc' } }), {
+    maxItems: 50,
+    description: `Narrow the reports to these ${what} (default: the whole organisation)`,
+  });
 
 export const AdminKeyBodySchema = Type.Object(
   {
@@ -114,6 +125,8 @@ export const AdminKeyBodySchema = Type.Object(
       errorMessage: { pattern: 'must not contain whitespace' },
     }),
     verify: Type.Optional(Type.Boolean({ description: 'Check the key with one report call before storing it (default true)' })),
+    project_ids: Type.Optional(ScopeIds('OpenAI projects')),
+    workspace_ids: Type.Optional(ScopeIds('Anthropic workspaces')),
   },
   { additionalProperties: false },
 );

@@ -206,6 +206,59 @@ describe('reconciliation against the providers’ reports', () => {
   });
 });
 
+describe('narrowed to a project or workspace', () => {
+  const OTHER_OPENAI_KEY = 'sk-proj-AnotherApplicationsKey000000000000zz99';
+  const OTHER_ANTHROPIC_KEY = 'sk-ant-api03-AnotherApplicationsKey0000000yy88';
+
+  test('traffic that did not go through Keyway shows, until the report is narrowed to Keyway’s project and workspace', async () => {
+    // Another application on the same organisations, with keys Keyway does not hold.
+    harness.openai.state.apiKeys.add(OTHER_OPENAI_KEY);
+    harness.openai.ledger.groups.set(OTHER_OPENAI_KEY, 'proj_other');
+    harness.anthropic.state.apiKeys.add(OTHER_ANTHROPIC_KEY);
+    harness.anthropic.ledger.groups.set(ANTHROPIC_KEY, 'wrkspc_keyway');
+    harness.anthropic.ledger.groups.set(OTHER_ANTHROPIC_KEY, 'wrkspc_other');
+    const direct = await fetch(`${harness.openai.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OTHER_OPENAI_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Not through Keyway.' }] }),
+    });
+    expect(direct.status).toBe(200);
+    const directAnthropic = await fetch(`${harness.anthropic.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': OTHER_ANTHROPIC_KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 50, messages: [{ role: 'user', content: 'Not through Keyway either.' }] }),
+    });
+    expect(directAnthropic.status).toBe(200);
+
+    const whole = await report('period=today');
+    const drifted = (whole.body.rows as Row[]).filter((row) => row.status !== 'matched').map((row) => `${row.provider}/${row.model}`);
+    expect(drifted.sort()).toEqual(['anthropic/claude-haiku-4-5-20251001', 'openai/gpt-4o']);
+    const strangers = (whole.body.keys as KeyRow[]).filter((row) => row.status === 'missing_in_keyway').map((row) => row.provider);
+    expect(strangers.sort()).toEqual(['anthropic', 'openai']);
+
+    for (const [provider, adminKey, scope] of [
+      ['openai', OPENAI_SIM_ADMIN_KEY, { project_ids: ['proj_keywaysimulator'] }],
+      ['anthropic', ANTHROPIC_SIM_ADMIN_KEY, { workspace_ids: ['wrkspc_keyway'] }],
+    ] as const) {
+      const stored = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider, admin_key: adminKey, ...scope }));
+      expect(stored.status).toBe(200);
+      expect(stored.body.admin_key).toMatchObject(scope);
+    }
+    const narrowed = await report('period=today');
+    expect((narrowed.body.rows as Row[]).every((row) => row.status === 'matched')).toBe(true);
+    expect((narrowed.body.keys as KeyRow[]).filter((row) => row.status !== 'matched')).toEqual([]);
+    await expectSpecError(
+      await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', {
+        provider: 'openai',
+        admin_key: OPENAI_SIM_ADMIN_KEY,
+        workspace_ids: ['wrkspc_keyway'],
+      }),
+      400,
+      'invalid_field',
+    );
+  });
+});
+
 describe('admin keys', () => {
   test('a wrong admin key, or an ordinary API key, is refused by the provider and not stored', async () => {
     for (const [provider, adminKey] of [

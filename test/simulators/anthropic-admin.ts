@@ -3,7 +3,7 @@
 // `GET /v1/organizations/api_keys`, in the shapes of Anthropic's Admin API reference. Only an admin
 // key (`sk-ant-admin…` in `x-api-key`, with `anthropic-version`) is accepted.
 
-import { costByKind, dayBuckets, groupByOf, pageOfBuckets, redactedKey, type TokenKind, type UsageLedger } from './usage-ledger.ts';
+import { costByKind, dayBuckets, groupByOf, listParameter, pageOfBuckets, redactedKey, type TokenKind, type UsageLedger } from './usage-ledger.ts';
 
 const SUPPORTED_VERSIONS = ['2023-06-01'];
 
@@ -28,6 +28,8 @@ interface ReportQuery {
   limit: number;
   page: string | null;
   groupBy: string[];
+  /** `workspace_ids[]` (usage report only): only these workspaces, when given. */
+  workspaces: string[];
 }
 
 function reportQuery(url: URL, allowedGroups: readonly string[]): ReportQuery | Response {
@@ -45,7 +47,7 @@ function reportQuery(url: URL, allowedGroups: readonly string[]): ReportQuery | 
   const groupBy = groupByOf(url);
   const unknown = groupBy.find((group) => !allowedGroups.includes(group));
   if (unknown !== undefined) return fail(400, 'invalid_request_error', `group_by: Input should be one of ${allowedGroups.join(', ')}; got '${unknown}'`);
-  return { start, end, limit, page: url.searchParams.get('page'), groupBy };
+  return { start, end, limit, page: url.searchParams.get('page'), groupBy, workspaces: listParameter(url, 'workspace_ids') };
 }
 
 function inBucket(at: number, bucket: { start: number; end: number }): boolean {
@@ -60,18 +62,29 @@ interface MessageTotals {
   output: number;
   model: string;
   apiKeyId: string;
+  workspace: string | null;
 }
 
-function usageResults(ledger: UsageLedger, bucket: { start: number; end: number }, groupBy: string[]): unknown[] {
+function inWorkspaces(ledger: UsageLedger, apiKey: string | undefined, query: ReportQuery): boolean {
+  return query.workspaces.length === 0 || query.workspaces.includes(ledger.groupOf(apiKey) ?? '');
+}
+
+function usageResults(ledger: UsageLedger, bucket: { start: number; end: number }, query: ReportQuery): unknown[] {
+  const { groupBy } = query;
   const totals = new Map<string, MessageTotals>();
   const entryFor = (model: string, apiKey: string): MessageTotals => {
     const apiKeyId = ledger.keyId(apiKey);
-    const name = `${groupBy.includes('model') ? model : ''}\u0000${groupBy.includes('api_key_id') ? apiKeyId : ''}`;
+    const workspace = ledger.groupOf(apiKey);
+    const name = [
+      groupBy.includes('model') ? model : '',
+      groupBy.includes('api_key_id') ? apiKeyId : '',
+      groupBy.includes('workspace_id') ? workspace : '',
+    ].join('\u0000');
     let entry = totals.get(name);
-    if (entry === undefined) totals.set(name, (entry = { uncached: 0, cacheRead: 0, write5m: 0, write1h: 0, output: 0, model, apiKeyId }));
+    if (entry === undefined) totals.set(name, (entry = { uncached: 0, cacheRead: 0, write5m: 0, write1h: 0, output: 0, model, apiKeyId, workspace }));
     return entry;
   };
-  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket))) {
+  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket) && inWorkspaces(ledger, served.apiKey, query))) {
     const entry = entryFor(call.model, call.apiKey);
     entry.uncached += call.uncachedInputTokens;
     entry.cacheRead += call.cacheReadTokens;
@@ -79,7 +92,9 @@ function usageResults(ledger: UsageLedger, bucket: { start: number; end: number 
     entry.write1h += call.cacheWrite1hTokens;
     entry.output += call.outputTokens;
   }
-  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket) && extra.outputTokens !== undefined)) {
+  for (const charge of ledger.charges.filter(
+    (extra) => inBucket(extra.at, bucket) && extra.outputTokens !== undefined && inWorkspaces(ledger, extra.apiKey, query),
+  )) {
     entryFor(charge.model, charge.apiKey ?? '').output += charge.outputTokens ?? 0;
   }
   return [...totals.values()].map((entry) => ({
@@ -89,7 +104,7 @@ function usageResults(ledger: UsageLedger, bucket: { start: number; end: number 
     output_tokens: entry.output,
     server_tool_use: { web_search_requests: 0 },
     api_key_id: groupBy.includes('api_key_id') ? entry.apiKeyId : null,
-    workspace_id: null,
+    workspace_id: groupBy.includes('workspace_id') ? entry.workspace : null,
     model: groupBy.includes('model') ? entry.model : null,
     service_tier: groupBy.includes('service_tier') ? 'standard' : null,
     context_window: groupBy.includes('context_window') ? '0-200k' : null,
@@ -119,21 +134,25 @@ function cents(usd: number): string {
 
 function costResults(ledger: UsageLedger, bucket: { start: number; end: number }, groupBy: string[]): unknown[] {
   const byDescription = groupBy.includes('description');
-  const totals = new Map<string, { usd: number; model: string; tokenType: string }>();
-  const add = (model: string, tokenType: string, usd: number): void => {
-    const name = byDescription ? `${model}\u0000${tokenType}` : '';
-    const entry = totals.get(name) ?? { usd: 0, model, tokenType };
+  const byWorkspace = groupBy.includes('workspace_id');
+  const totals = new Map<string, { usd: number; model: string; tokenType: string; workspace: string | null }>();
+  const add = (model: string, tokenType: string, workspace: string | null, usd: number): void => {
+    const name = `${byDescription ? `${model}\u0000${tokenType}` : ''}\u0000${byWorkspace ? workspace : ''}`;
+    const entry = totals.get(name) ?? { usd: 0, model, tokenType, workspace };
     entry.usd += usd;
     totals.set(name, entry);
   };
   for (const call of ledger.served.filter((served) => inBucket(served.at, bucket))) {
-    for (const [kind, usd] of Object.entries(costByKind('anthropic', call))) if (usd > 0) add(call.model, TOKEN_TYPE[kind as TokenKind], usd);
+    for (const [kind, usd] of Object.entries(costByKind('anthropic', call))) {
+      if (usd > 0) add(call.model, TOKEN_TYPE[kind as TokenKind], ledger.groupOf(call.apiKey), usd);
+    }
   }
-  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket))) add(charge.model, 'output_tokens', charge.usd);
+  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket)))
+    add(charge.model, 'output_tokens', ledger.groupOf(charge.apiKey), charge.usd);
   return [...totals.values()].map((entry) => ({
     currency: 'USD',
     amount: cents(entry.usd),
-    workspace_id: null,
+    workspace_id: byWorkspace ? entry.workspace : null,
     description: byDescription ? `${entry.model} Usage - ${TOKEN_LABEL[entry.tokenType] ?? entry.tokenType}` : null,
     cost_type: byDescription ? 'tokens' : null,
     context_window: byDescription ? '0-200k' : null,
@@ -154,16 +173,19 @@ function report(query: ReportQuery, results: (bucket: { start: number; end: numb
 }
 
 function listKeys(ledger: UsageLedger, apiKeys: ReadonlySet<string>, url: URL): Response {
-  const all = [...apiKeys].map((apiKey) => ({
-    id: ledger.keyId(apiKey),
-    type: 'api_key',
-    name: 'Keyway simulator key',
-    partial_key_hint: redactedKey(apiKey, 'anthropic'),
-    status: 'active',
-    created_at: '2025-01-01T00:00:00Z',
-    created_by: { id: 'user_01KeywaySimulator', type: 'user' },
-    workspace_id: null,
-  }));
+  const workspace = url.searchParams.get('workspace_id');
+  const all = [...apiKeys]
+    .filter((apiKey) => workspace === null || ledger.groupOf(apiKey) === workspace)
+    .map((apiKey) => ({
+      id: ledger.keyId(apiKey),
+      type: 'api_key',
+      name: 'Keyway simulator key',
+      partial_key_hint: redactedKey(apiKey, 'anthropic'),
+      status: 'active',
+      created_at: '2025-01-01T00:00:00Z',
+      created_by: { id: 'user_01KeywaySimulator', type: 'user' },
+      workspace_id: ledger.groupOf(apiKey),
+    }));
   const after = url.searchParams.get('after_id');
   const limit = Number(url.searchParams.get('limit') ?? '20');
   const from = after === null ? 0 : all.findIndex((key) => key.id === after) + 1;
@@ -187,7 +209,7 @@ export function handleAnthropicAdmin(
   ledger.reportCalls.push(`${path}${url.search}`);
   if (path === '/v1/organizations/usage_report/messages') {
     const query = reportQuery(url, ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window']);
-    return query instanceof Response ? query : report(query, (bucket) => usageResults(ledger, bucket, query.groupBy));
+    return query instanceof Response ? query : report(query, (bucket) => usageResults(ledger, bucket, query));
   }
   if (path === '/v1/organizations/cost_report') {
     const query = reportQuery(url, ['workspace_id', 'description']);

@@ -67,7 +67,7 @@ const tokensPerMinute = 400_000;
 
 export function startAnthropicSimulator(options: AnthropicSimulatorOptions = {}): AnthropicSimulatorHandle {
   const models = options.models ?? defaultAnthropicModels;
-  const ledger = new UsageLedger('apikey_01');
+  const ledger = new UsageLedger('apikey_01', null);
   const adminKeys = new Set(options.adminKeys ?? [ANTHROPIC_SIM_ADMIN_KEY]);
   const handle = startSimulator(
     'anthropic',

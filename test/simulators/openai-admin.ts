@@ -4,7 +4,7 @@
 // admin key (`sk-admin-…`, as a bearer token) is accepted; a project key is refused as OpenAI does.
 
 import { openAIErrorBody, type OpenAIError } from './openai-errors.ts';
-import { costByKind, dayBuckets, groupByOf, pageOfBuckets, redactedKey, type ServedCall, type UsageLedger } from './usage-ledger.ts';
+import { costByKind, dayBuckets, groupByOf, listParameter, pageOfBuckets, redactedKey, type ServedCall, type UsageLedger } from './usage-ledger.ts';
 
 export const OPENAI_SIM_PROJECT = 'proj_keywaysimulator';
 const PROJECT_CREATED = 1_711_471_533;
@@ -40,6 +40,8 @@ interface TimeQuery {
   limit: number;
   page: string | null;
   groupBy: string[];
+  /** `project_ids`: only these projects' usage, when given. */
+  projects: string[];
 }
 
 function timeQuery(url: URL, allowedGroups: readonly string[], maximumLimit: number): TimeQuery | Response {
@@ -59,7 +61,7 @@ function timeQuery(url: URL, allowedGroups: readonly string[], maximumLimit: num
   const groupBy = groupByOf(url);
   const unknown = groupBy.find((group) => !allowedGroups.includes(group));
   if (unknown !== undefined) return fail(400, `Invalid value: '${unknown}'.`, 'invalid_request_error', 'invalid_value', 'group_by');
-  return { start: start * 1000, end: end * 1000, limit, page: url.searchParams.get('page'), groupBy };
+  return { start: start * 1000, end: end * 1000, limit, page: url.searchParams.get('page'), groupBy, projects: listParameter(url, 'project_ids') };
 }
 
 function inBucket(at: number, bucket: { start: number; end: number }): boolean {
@@ -68,23 +70,32 @@ function inBucket(at: number, bucket: { start: number; end: number }): boolean {
 
 const LINE_ITEM_KIND = { uncached_input: 'input', cache_read: 'cached input', cache_write_5m: 'input', cache_write_1h: 'input', output: 'output' } as const;
 
-function costResults(ledger: UsageLedger, bucket: { start: number; end: number }, groupBy: string[]): unknown[] {
-  const totals = new Map<string, number>();
-  const add = (lineItem: string, usd: number): void => {
-    const name = groupBy.includes('line_item') ? lineItem : '';
-    totals.set(name, (totals.get(name) ?? 0) + usd);
+function inProjects(ledger: UsageLedger, apiKey: string | undefined, query: TimeQuery): boolean {
+  return query.projects.length === 0 || query.projects.includes(ledger.groupOf(apiKey) ?? '');
+}
+
+function costResults(ledger: UsageLedger, bucket: { start: number; end: number }, query: TimeQuery): unknown[] {
+  const { groupBy } = query;
+  const totals = new Map<string, { usd: number; lineItem: string; project: string | null }>();
+  const add = (lineItem: string, project: string | null, usd: number): void => {
+    const name = `${groupBy.includes('line_item') ? lineItem : ''}\u0000${groupBy.includes('project_id') ? project : ''}`;
+    const entry = totals.get(name) ?? { usd: 0, lineItem, project };
+    entry.usd += usd;
+    totals.set(name, entry);
   };
-  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket))) {
+  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket) && inProjects(ledger, served.apiKey, query))) {
     for (const [kind, usd] of Object.entries(costByKind('openai', call))) {
-      if (usd > 0) add(`${call.model}, ${LINE_ITEM_KIND[kind as keyof typeof LINE_ITEM_KIND]}`, usd);
+      if (usd > 0) add(`${call.model}, ${LINE_ITEM_KIND[kind as keyof typeof LINE_ITEM_KIND]}`, ledger.groupOf(call.apiKey), usd);
     }
   }
-  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket))) add(`${charge.model}, output`, charge.usd);
-  return [...totals].map(([lineItem, usd]) => ({
+  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket) && inProjects(ledger, extra.apiKey, query))) {
+    add(`${charge.model}, output`, ledger.groupOf(charge.apiKey), charge.usd);
+  }
+  return [...totals.values()].map((entry) => ({
     object: 'organization.costs.result',
-    amount: { value: usd, currency: 'usd' },
-    line_item: groupBy.includes('line_item') ? lineItem : null,
-    project_id: groupBy.includes('project_id') ? OPENAI_SIM_PROJECT : null,
+    amount: { value: entry.usd, currency: 'usd' },
+    line_item: groupBy.includes('line_item') ? entry.lineItem : null,
+    project_id: groupBy.includes('project_id') ? entry.project : null,
   }));
 }
 
@@ -95,25 +106,34 @@ interface CompletionTotals {
   requests: number;
   model: string;
   apiKeyId: string;
+  project: string | null;
 }
 
-function completionResults(ledger: UsageLedger, bucket: { start: number; end: number }, groupBy: string[]): unknown[] {
+function completionResults(ledger: UsageLedger, bucket: { start: number; end: number }, query: TimeQuery): unknown[] {
+  const { groupBy } = query;
   const totals = new Map<string, CompletionTotals>();
   const add = (call: Pick<ServedCall, 'model' | 'apiKey'>, input: number, cached: number, output: number, requests: number): void => {
     const apiKeyId = ledger.keyId(call.apiKey);
-    const name = `${groupBy.includes('model') ? call.model : ''}\u0000${groupBy.includes('api_key_id') ? apiKeyId : ''}`;
-    const entry = totals.get(name) ?? { input: 0, cached: 0, output: 0, requests: 0, model: call.model, apiKeyId };
+    const project = ledger.groupOf(call.apiKey);
+    const name = [
+      groupBy.includes('model') ? call.model : '',
+      groupBy.includes('api_key_id') ? apiKeyId : '',
+      groupBy.includes('project_id') ? project : '',
+    ].join('\u0000');
+    const entry = totals.get(name) ?? { input: 0, cached: 0, output: 0, requests: 0, model: call.model, apiKeyId, project };
     entry.input += input;
     entry.cached += cached;
     entry.output += output;
     entry.requests += requests;
     totals.set(name, entry);
   };
-  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket))) {
+  for (const call of ledger.served.filter((served) => inBucket(served.at, bucket) && inProjects(ledger, served.apiKey, query))) {
     // OpenAI's input_tokens include the cached ones.
     add(call, call.uncachedInputTokens + call.cacheReadTokens, call.cacheReadTokens, call.outputTokens, 1);
   }
-  for (const charge of ledger.charges.filter((extra) => inBucket(extra.at, bucket) && extra.outputTokens !== undefined)) {
+  for (const charge of ledger.charges.filter(
+    (extra) => inBucket(extra.at, bucket) && extra.outputTokens !== undefined && inProjects(ledger, extra.apiKey, query),
+  )) {
     add({ model: charge.model, apiKey: charge.apiKey ?? '' }, 0, 0, charge.outputTokens ?? 0, 0);
   }
   return [...totals.values()].map((entry) => ({
@@ -124,7 +144,7 @@ function completionResults(ledger: UsageLedger, bucket: { start: number; end: nu
     input_audio_tokens: 0,
     output_audio_tokens: 0,
     num_model_requests: entry.requests,
-    project_id: groupBy.includes('project_id') ? OPENAI_SIM_PROJECT : null,
+    project_id: groupBy.includes('project_id') ? entry.project : null,
     user_id: null,
     api_key_id: groupBy.includes('api_key_id') ? entry.apiKeyId : null,
     model: groupBy.includes('model') ? entry.model : null,
@@ -144,16 +164,21 @@ function bucketPage(query: TimeQuery, results: (bucket: { start: number; end: nu
   return Response.json({ object: 'page', data: page.data, has_more: page.hasMore, next_page: page.nextPage });
 }
 
-function projectKeys(ledger: UsageLedger, apiKeys: ReadonlySet<string>, url: URL): Response {
-  const all = [...apiKeys].map((apiKey) => ({
-    object: 'organization.project.api_key',
-    redacted_value: redactedKey(apiKey, 'openai'),
-    name: 'Keyway simulator key',
-    created_at: PROJECT_CREATED,
-    last_used_at: null,
-    id: ledger.keyId(apiKey),
-    owner: { type: 'service_account', service_account: { object: 'organization.project.service_account', id: 'svc_acct_sim', name: 'keyway', role: 'member' } },
-  }));
+function projectKeys(ledger: UsageLedger, apiKeys: ReadonlySet<string>, project: string, url: URL): Response {
+  const all = [...apiKeys]
+    .filter((apiKey) => ledger.groupOf(apiKey) === project)
+    .map((apiKey) => ({
+      object: 'organization.project.api_key',
+      redacted_value: redactedKey(apiKey, 'openai'),
+      name: 'Keyway simulator key',
+      created_at: PROJECT_CREATED,
+      last_used_at: null,
+      id: ledger.keyId(apiKey),
+      owner: {
+        type: 'service_account',
+        service_account: { object: 'organization.project.service_account', id: 'svc_acct_sim', name: 'keyway', role: 'member' },
+      },
+    }));
   const after = url.searchParams.get('after');
   const limit = Number(url.searchParams.get('limit') ?? '20');
   const from = after === null ? 0 : all.findIndex((key) => key.id === after) + 1;
@@ -177,23 +202,18 @@ export function handleOpenAIAdmin(
   ledger.reportCalls.push(`${path}${url.search}`);
   if (path === '/v1/organization/costs') {
     const query = timeQuery(url, ['project_id', 'line_item'], 180);
-    return query instanceof Response ? query : bucketPage(query, (bucket) => costResults(ledger, bucket, query.groupBy));
+    return query instanceof Response ? query : bucketPage(query, (bucket) => costResults(ledger, bucket, query));
   }
   if (path === '/v1/organization/usage/completions') {
     const query = timeQuery(url, ['project_id', 'user_id', 'api_key_id', 'model', 'batch', 'service_tier'], 31);
-    return query instanceof Response ? query : bucketPage(query, (bucket) => completionResults(ledger, bucket, query.groupBy));
+    return query instanceof Response ? query : bucketPage(query, (bucket) => completionResults(ledger, bucket, query));
   }
+  const projects = [...new Set([OPENAI_SIM_PROJECT, ...ledger.groups.values()])];
   if (path === '/v1/organization/projects') {
-    const project = {
-      id: OPENAI_SIM_PROJECT,
-      object: 'organization.project',
-      name: 'Keyway simulator',
-      created_at: PROJECT_CREATED,
-      archived_at: null,
-      status: 'active',
-    };
-    return Response.json({ object: 'list', data: [project], first_id: project.id, last_id: project.id, has_more: false });
+    const data = projects.map((id) => ({ id, object: 'organization.project', name: id, created_at: PROJECT_CREATED, archived_at: null, status: 'active' }));
+    return Response.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });
   }
-  if (path === `/v1/organization/projects/${OPENAI_SIM_PROJECT}/api_keys`) return projectKeys(ledger, apiKeys, url);
+  const keysOf = /^\/v1\/organization\/projects\/([^/]+)\/api_keys$/.exec(path);
+  if (keysOf?.[1] !== undefined && projects.includes(decodeURIComponent(keysOf[1]))) return projectKeys(ledger, apiKeys, decodeURIComponent(keysOf[1]), url);
   return fail(404, `Invalid URL (GET ${path})`, 'invalid_request_error', null);
 }

@@ -9,7 +9,7 @@ import { embeddingResponse } from './openai-embeddings.ts';
 import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
 import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
 import { commonFaultResponse } from './common.ts';
-import { handleOpenAIAdmin } from './openai-admin.ts';
+import { handleOpenAIAdmin, OPENAI_SIM_PROJECT } from './openai-admin.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 /** Models and their real `created` stamps, so `/v1/models` looks like OpenAI's. */
@@ -205,7 +205,7 @@ export interface OpenAISimulatorHandle extends SimulatorHandle {
 export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): OpenAISimulatorHandle {
   const models = options.models ?? OPENAI_DEFAULT_MODELS;
   const rate: RateState = { remainingRequests: REQUEST_LIMIT, cacheKeys: new Set() };
-  const ledger = new UsageLedger('key_');
+  const ledger = new UsageLedger('key_', OPENAI_SIM_PROJECT);
   const adminKeys = new Set(options.adminKeys ?? [OPENAI_SIM_ADMIN_KEY]);
   const handle = startSimulator(
     'openai',

@@ -86,7 +86,18 @@ export class UsageLedger {
   /** Every admin report call answered, as `path?query`: tests see paging and parameters. */
   readonly reportCalls: string[] = [];
 
-  constructor(private readonly idPrefix: string) {}
+  /** API key → the project (OpenAI) or workspace (Anthropic) it belongs to, when not the default. */
+  readonly groups = new Map<string, string>();
+
+  constructor(
+    private readonly idPrefix: string,
+    private readonly defaultGroup: string | null,
+  ) {}
+
+  /** The project or workspace of a key: the default one unless `groups` says otherwise. */
+  groupOf(apiKey: string | undefined): string | null {
+    return (apiKey === undefined ? undefined : this.groups.get(apiKey)) ?? this.defaultGroup;
+  }
 
   record(call: ServedCall): void {
     this.served.push(call);
@@ -116,11 +127,13 @@ export function pageOfBuckets<Bucket>(buckets: Bucket[], page: string | null, li
   return { data, hasMore, nextPage: hasMore ? Buffer.from(String(offset + limit)).toString('base64') : null };
 }
 
-/** `group_by` as the providers accept it: repeated, with brackets, or comma separated. */
+/** A list parameter as the providers accept it: repeated, with brackets, or comma separated. */
+export function listParameter(url: URL, name: string): string[] {
+  return [...url.searchParams.getAll(name), ...url.searchParams.getAll(`${name}[]`)].flatMap((value) => value.split(',')).filter((value) => value !== '');
+}
+
 export function groupByOf(url: URL): string[] {
-  return [...url.searchParams.getAll('group_by'), ...url.searchParams.getAll('group_by[]')]
-    .flatMap((value) => value.split(','))
-    .filter((value) => value !== '');
+  return listParameter(url, 'group_by');
 }
 
 /** A key as its provider lists it: OpenAI's `redacted_value` (`sk-abc...def`), Anthropic's `partial_key_hint` (`sk-ant-api03-R2D...igAA`). */
