@@ -118,9 +118,16 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
   ];
 }
 
+/** The reports are read 31 days a page: a year is a dozen calls per report, and the most one answer asks of a provider. */
+const MAX_PERIOD_DAYS = 366;
+
 function periodOf(services: Services, request: Request): { name: string; from: Date; to: Date } {
   const period = parsePeriod(new URL(request.url).searchParams, services.clock.now());
   if ('error' in period) throw services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
+  if (period.to.getTime() - period.from.getTime() > MAX_PERIOD_DAYS * DAY_MS) {
+    const param = new URL(request.url).searchParams.has('start') ? 'start' : 'period';
+    throw services.errors.create('invalid_field', { param, detail: `a reconciliation covers at most ${MAX_PERIOD_DAYS} days` }, { param });
+  }
   return period;
 }
 

@@ -306,6 +306,12 @@ describe('admin keys', () => {
     await expectSpecError(await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?period=fortnight'), 400, 'invalid_field');
     await expectSpecError(await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?start=2026-02-01&end=2026-01-01'), 400, 'invalid_field');
     await expectSpecError(await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?period=today&provider=google'), 400, 'invalid_field');
+    const tooLong = await expectSpecError(
+      await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?start=2020-01-01&end=2026-01-01'),
+      400,
+      'invalid_field',
+    );
+    expect(tooLong.error.param).toBe('start');
     await expectSpecError(
       await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'google', admin_key: 'whatever-key-0123' }),
       400,
