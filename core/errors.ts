@@ -42,6 +42,8 @@ export const ERROR_TABLE = {
   conflict: { status: 409, type: 'invalid_request_error', template: '{detail}' },
   request_too_large: { status: 413, type: 'request_too_large', template: 'The request body is {size} bytes; the limit is {limit} bytes.' },
   rotation_test_failed: { status: 422, type: 'invalid_request_error', template: '{detail}' },
+  /** A provider refused the admin key an account gave for its usage and cost reports (plugins/reconciliation). */
+  admin_key_rejected: { status: 422, type: 'invalid_request_error', template: '{detail}' },
   rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}' },

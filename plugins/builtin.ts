@@ -21,6 +21,7 @@ import { fallbackChainStrategyPlugin } from './strategies/fallback-chain.ts';
 import { teamsPlugin } from './teams/index.ts';
 import { metricsPlugin } from './metrics/index.ts';
 import { otelTracesPlugin } from './otel-traces/index.ts';
+import { reconciliationPlugin } from './reconciliation/index.ts';
 import { environmentPolicy } from '../policies/environment/index.ts';
 import { hostedToolsPolicy } from '../policies/hosted-tools/index.ts';
 import { ipAllowlistPolicy } from '../policies/ip-allowlist/index.ts';
@@ -52,6 +53,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   anthropicMessagesPlugin as PluginDefinition,
   teamsPlugin as PluginDefinition,
   analyticsPlugin as PluginDefinition,
+  reconciliationPlugin as PluginDefinition,
   ipAllowlistPolicy as PluginDefinition,
   projectTagsPolicy as PluginDefinition,
   hostedToolsPolicy as PluginDefinition,

@@ -175,6 +175,8 @@ export type {
   HttpKit,
   InferenceService,
   ProviderKit,
+  SealedSecret,
+  SecretService,
   Services,
   SnapshotService,
   SnapshotView,

@@ -141,8 +141,12 @@ export interface SealedSecret {
 /** Seals and opens such secrets; the plaintext is redacted from every log line once opened. */
 export interface SecretSealer {
   seal(plaintext: string, binding: string): Promise<SealedSecret>;
-  open(sealed: SealedSecret, binding: string): Promise<string>;
+  /** Rejects when the ciphertext was altered, moved to another binding, or its backend is not loaded. */
+  open(sealed: Pick<SealedSecret, 'ciphertext' | 'backend'>, binding: string): Promise<string>;
 }
+
+/** The same service under the name plugins written against the earlier draft import. */
+export type SecretService = SecretSealer;
 
 /** One provider's live health (a subset of what `GET /v1/providers/health` answers). */
 export interface ProviderHealthSummary {

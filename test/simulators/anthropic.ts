@@ -22,11 +22,22 @@ import {
   toolCallTokens,
 } from './native-helpers.ts';
 import { commonFaultResponse } from './common.ts';
+import { handleAnthropicAdmin } from './anthropic-admin.ts';
+import { UsageLedger } from './usage-ledger.ts';
 
 export type { AnthropicModel } from './anthropic-validation.ts';
 
 export interface AnthropicSimulatorOptions extends SimulatorOptions {
   models?: AnthropicModel[];
+  /** Keys the Admin API (`/v1/organizations/…`) accepts. Default: `ANTHROPIC_SIM_ADMIN_KEY`. */
+  adminKeys?: string[];
+}
+
+export const ANTHROPIC_SIM_ADMIN_KEY = 'sk-ant-admin01-KeywaySimulatorAdminKey0123456789abcdef-AA';
+
+export interface AnthropicSimulatorHandle extends SimulatorHandle {
+  /** What was served, for the Admin API's usage and cost reports; `ledger.addCharge` injects drift. */
+  ledger: UsageLedger;
 }
 
 const claude = (id: string, displayName: string, createdAt: string, maxTokens: number, thinking: boolean): AnthropicModel => ({
@@ -54,16 +65,30 @@ const supportedVersions = ['2023-06-01', '2023-01-01'];
 const requestsPerMinute = 1_000;
 const tokensPerMinute = 400_000;
 
-export function startAnthropicSimulator(options: AnthropicSimulatorOptions = {}): SimulatorHandle {
+export function startAnthropicSimulator(options: AnthropicSimulatorOptions = {}): AnthropicSimulatorHandle {
   const models = options.models ?? defaultAnthropicModels;
-  return startSimulator('anthropic', (request, context) => route(request, context, models), options);
+  const ledger = new UsageLedger('apikey_01', null);
+  const adminKeys = new Set(options.adminKeys ?? [ANTHROPIC_SIM_ADMIN_KEY]);
+  const handle = startSimulator(
+    'anthropic',
+    (request, context) => handleAnthropicAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys) ?? route(request, context, models, ledger),
+    options,
+  );
+  return {
+    ...handle,
+    ledger,
+    reset() {
+      handle.reset();
+      ledger.clear();
+    },
+  };
 }
 
-async function route(request: Request, context: HandlerContext, models: AnthropicModel[]): Promise<Response> {
+async function route(request: Request, context: HandlerContext, models: AnthropicModel[], ledger: UsageLedger): Promise<Response> {
   const { pathname } = context.url;
   const headers = rateLimitHeaders(context.state);
   if (request.method === 'POST' && (pathname === '/v1/messages' || pathname === '/v1/messages/count_tokens')) {
-    return inference(request, context, models, headers, pathname.endsWith('count_tokens') ? 'count_tokens' : 'messages');
+    return inference(request, context, models, headers, pathname.endsWith('count_tokens') ? 'count_tokens' : 'messages', ledger);
   }
   context.record(undefined);
   const problem = checkHeaders(request, context.state);
@@ -82,6 +107,7 @@ async function inference(
   models: AnthropicModel[],
   headers: Record<string, string>,
   endpoint: 'messages' | 'count_tokens',
+  ledger: UsageLedger,
 ): Promise<Response> {
   const parsed = await readBody(request, context);
   const fault = context.takeFault();
@@ -106,9 +132,25 @@ async function inference(
   const cacheHit = prompt.cacheKey !== undefined && memory.has(prompt.cacheKey);
   if (prompt.cacheKey !== undefined) memory.add(prompt.cacheKey);
   const message = buildMessage(validated, prompt, cacheHit);
+  recordServed(ledger, request, message);
   if (!validated.stream) return jsonResponse(message, 200, headers);
   const errorFrame = sseEvent({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 'error');
   return new Response(faultedStream(streamFrames(message), fault, [errorFrame]), { status: 200, headers: { ...headers, ...streamHeaders } });
+}
+
+/** What the Admin API's reports will say this call used. */
+function recordServed(ledger: UsageLedger, request: Request, message: JsonObject): void {
+  const usage = message.usage as { input_tokens: number; cache_read_input_tokens: number; output_tokens: number; cache_creation: Record<string, number> };
+  ledger.record({
+    at: Date.now(),
+    apiKey: request.headers.get('x-api-key') ?? '',
+    model: String(message.model),
+    uncachedInputTokens: usage.input_tokens,
+    cacheReadTokens: usage.cache_read_input_tokens,
+    cacheWrite5mTokens: usage.cache_creation.ephemeral_5m_input_tokens ?? 0,
+    cacheWrite1hTokens: usage.cache_creation.ephemeral_1h_input_tokens ?? 0,
+    outputTokens: usage.output_tokens,
+  });
 }
 
 function checkHeaders(request: Request, state: SimulatorState): AnthropicRejection | undefined {

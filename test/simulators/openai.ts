@@ -9,6 +9,8 @@ import { embeddingResponse } from './openai-embeddings.ts';
 import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
 import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
 import { commonFaultResponse } from './common.ts';
+import { handleOpenAIAdmin, OPENAI_SIM_PROJECT } from './openai-admin.ts';
+import { UsageLedger } from './usage-ledger.ts';
 
 /** Models and their real `created` stamps, so `/v1/models` looks like OpenAI's. */
 const MODEL_CREATED: Record<string, number> = {
@@ -119,7 +121,14 @@ function modelObject(id: string): JsonObject {
 
 type Endpoint = 'chat' | 'embeddings';
 
-async function handleInference(endpoint: Endpoint, request: Request, context: HandlerContext, models: readonly string[], rate: RateState): Promise<Response> {
+async function handleInference(
+  endpoint: Endpoint,
+  request: Request,
+  context: HandlerContext,
+  models: readonly string[],
+  rate: RateState,
+  ledger: UsageLedger,
+): Promise<Response> {
   const started = performance.now();
   const { body, parsed } = await readJson(request);
   context.record(body);
@@ -145,6 +154,17 @@ async function handleInference(endpoint: Endpoint, request: Request, context: Ha
   const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
   const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey));
   if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
+  const cached = outcome.usage.prompt_tokens_details.cached_tokens;
+  ledger.record({
+    at: Date.now(),
+    apiKey: sentKey(request),
+    model: outcome.model,
+    uncachedInputTokens: outcome.usage.prompt_tokens - cached,
+    cacheReadTokens: cached,
+    cacheWrite5mTokens: 0,
+    cacheWrite1hTokens: 0,
+    outputTokens: outcome.usage.completion_tokens,
+  });
   const successHeaders = { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, outcome.usage.prompt_tokens) };
   if (validBody.stream !== true) return Response.json(completionBody(outcome), { headers: successHeaders });
 
@@ -170,18 +190,31 @@ function handleModels(request: Request, context: HandlerContext, models: readonl
 export interface OpenAISimulatorOptions extends SimulatorOptions {
   /** Replaces the default model list; names containing "embedding" are embedding models. */
   models?: string[];
+  /** Keys the organisation endpoints (`/v1/organization/…`) accept. Default: `OPENAI_SIM_ADMIN_KEY`. */
+  adminKeys?: string[];
+}
+
+export const OPENAI_SIM_ADMIN_KEY = 'sk-admin-KeywaySimulatorAdminKey0123456789abcdef';
+
+export interface OpenAISimulatorHandle extends SimulatorHandle {
+  /** What was served, for the organisation usage and cost reports; `ledger.addCharge` injects drift. */
+  ledger: UsageLedger;
 }
 
 /** Starts the OpenAI simulator. Default key: `openai-test-key`. */
-export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): SimulatorHandle {
+export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): OpenAISimulatorHandle {
   const models = options.models ?? OPENAI_DEFAULT_MODELS;
   const rate: RateState = { remainingRequests: REQUEST_LIMIT, cacheKeys: new Set() };
+  const ledger = new UsageLedger('key_', OPENAI_SIM_PROJECT);
+  const adminKeys = new Set(options.adminKeys ?? [OPENAI_SIM_ADMIN_KEY]);
   const handle = startSimulator(
     'openai',
     async (request, context) => {
       const path = context.url.pathname;
-      if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate);
-      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate);
+      const admin = handleOpenAIAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys);
+      if (admin) return admin;
+      if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate, ledger);
+      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger);
       if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
       return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));
     },
@@ -189,10 +222,12 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Simu
   );
   return {
     ...handle,
+    ledger,
     reset() {
       handle.reset();
       rate.remainingRequests = REQUEST_LIMIT;
       rate.cacheKeys.clear();
+      ledger.clear();
     },
   };
 }

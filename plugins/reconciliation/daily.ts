@@ -1,0 +1,188 @@
+// The daily reconciliation: once a UTC day has ended (and the providers' reports have had time to
+// settle), each account with an admin key is reconciled for that day, per provider; the result is
+// stored, and a `reconciliation_drift` alert fires once per day and provider when the day's drift
+// passes the account's threshold.
+
+import type { Services } from '../../core/spec/services.ts';
+import type { AdminKeys, SettingsStore } from './admin-keys.ts';
+import type { ComparedRow } from './compare.ts';
+import { DAY_MS, type ProviderOutcome, type Reconciler } from './reconcile.ts';
+import type { ReconciledProvider, ReconciliationSettings } from './schema.ts';
+
+/** A failed day is tried again after this long, not on every tick. */
+const RETRY_AFTER_MS = 60 * 60_000;
+
+export interface DayRun {
+  day: string;
+  provider: ReconciledProvider;
+  status: ProviderOutcome['status'];
+  error?: ProviderOutcome['error'];
+  totals?: ProviderOutcome['totals'];
+  rows: ComparedRow[];
+  alerted: boolean;
+}
+
+function exceeds(outcome: ProviderOutcome, settings: ReconciliationSettings): boolean {
+  const totals = outcome.totals;
+  if (outcome.status !== 'ok' || totals === undefined) return false;
+  const drift = Math.abs(totals.drift_usd);
+  if (drift < settings.drift_alert_min_usd || drift === 0) return false;
+  // With no provider cost the whole of Keyway's spend is unexplained: as far from the bill as it gets.
+  return totals.drift_percent === null || Math.abs(totals.drift_percent) >= settings.drift_alert_percent;
+}
+
+function usd(value: number): string {
+  return `$${value.toFixed(value !== 0 && Math.abs(value) < 0.01 ? 6 : 2)}`;
+}
+
+const PROVIDER_LABEL: Record<ReconciledProvider, string> = { openai: 'OpenAI', anthropic: 'Anthropic' };
+
+export class DailyReconciliation {
+  constructor(
+    private readonly services: Services,
+    private readonly reconciler: Reconciler,
+    private readonly adminKeys: AdminKeys,
+    private readonly settings: SettingsStore,
+    private readonly reportDelayMs: number,
+  ) {}
+
+  /** The job's tick: the last UTC day that ended at least the report delay ago, for every account. */
+  async tick(): Promise<void> {
+    const now = this.services.clock.now();
+    const day = new Date(Math.floor((now - this.reportDelayMs) / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
+    for (const key of await this.adminKeys.list()) {
+      const settings = await this.settings.get(key.accountId);
+      if (!settings.enabled || !(await this.due(key.accountId, day, key.provider, now))) continue;
+      await this.run(key.accountId, day, key.provider, settings);
+    }
+  }
+
+  private async due(accountId: string, day: string, provider: string, now: number): Promise<boolean> {
+    const rows = await this.services.store.query('SELECT status, checked_at FROM reconciliation_runs WHERE account_id = ? AND day = ? AND provider = ?', [
+      accountId,
+      day,
+      provider,
+    ]);
+    const previous = rows[0];
+    if (previous === undefined) return true;
+    return previous.status === 'error' && now - Date.parse(String(previous.checked_at)) >= RETRY_AFTER_MS;
+  }
+
+  /** Reconciles one account's day for one provider, stores it, and alerts once if it drifted too far. */
+  async run(accountId: string, day: string, provider: ReconciledProvider, settings?: ReconciliationSettings): Promise<DayRun> {
+    const effective = settings ?? (await this.settings.get(accountId));
+    const from = new Date(`${day}T00:00:00Z`);
+    const { outcome, rows } = await this.reconciler.reconcileProvider(
+      accountId,
+      provider,
+      from,
+      new Date(from.getTime() + DAY_MS),
+      effective.match_tolerance_usd,
+    );
+    const checkedAt = new Date(this.services.clock.now()).toISOString();
+    const totals = outcome.totals;
+    await this.services.store.execute(
+      `INSERT INTO reconciliation_runs (account_id, day, provider, status, keyway_cost_usd, provider_cost_usd, drift_usd, drift_percent, report, error_code, checked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, day, provider) DO UPDATE SET status = excluded.status, keyway_cost_usd = excluded.keyway_cost_usd,
+         provider_cost_usd = excluded.provider_cost_usd, drift_usd = excluded.drift_usd, drift_percent = excluded.drift_percent,
+         report = excluded.report, error_code = excluded.error_code, checked_at = excluded.checked_at`,
+      [
+        accountId,
+        day,
+        provider,
+        outcome.status,
+        totals?.keyway_cost_usd ?? 0,
+        totals?.provider_cost_usd ?? null,
+        totals?.drift_usd ?? null,
+        totals?.drift_percent ?? null,
+        JSON.stringify({ rows, error: outcome.error }),
+        outcome.error?.code ?? null,
+        checkedAt,
+      ],
+    );
+    const alerted = exceeds(outcome, effective) && (await this.alertOnce(accountId, day, provider, outcome, rows, effective, checkedAt));
+    return { day, provider, status: outcome.status, error: outcome.error, totals, rows, alerted };
+  }
+
+  private async alertOnce(
+    accountId: string,
+    day: string,
+    provider: ReconciledProvider,
+    outcome: ProviderOutcome,
+    rows: ComparedRow[],
+    settings: ReconciliationSettings,
+    firedAt: string,
+  ): Promise<boolean> {
+    // Claimed with a conditional write, so a manual run racing the job cannot alert twice.
+    await this.services.store.execute(
+      'UPDATE reconciliation_runs SET alerted_at = ? WHERE account_id = ? AND day = ? AND provider = ? AND alerted_at IS NULL',
+      [firedAt, accountId, day, provider],
+    );
+    const claimed = await this.services.store.query('SELECT alerted_at FROM reconciliation_runs WHERE account_id = ? AND day = ? AND provider = ?', [
+      accountId,
+      day,
+      provider,
+    ]);
+    if (claimed[0]?.alerted_at !== firedAt) return false;
+    const totals = outcome.totals;
+    if (totals === undefined) return false;
+    const percent = totals.drift_percent === null ? '' : ` (${totals.drift_percent.toFixed(2)}%)`;
+    const deliveries = await this.services.alerts.fire({
+      alertId: `reconciliation_drift:${accountId}:${provider}:${day}`,
+      accountId,
+      type: 'reconciliation_drift',
+      message: `${PROVIDER_LABEL[provider]} reports ${usd(totals.provider_cost_usd)} for ${day}; Keyway recorded ${usd(totals.keyway_cost_usd)}: a drift of ${usd(totals.drift_usd)}${percent}.`,
+      firedAt,
+      details: {
+        provider,
+        day,
+        keyway_cost_usd: totals.keyway_cost_usd,
+        provider_cost_usd: totals.provider_cost_usd,
+        drift_usd: totals.drift_usd,
+        drift_percent: totals.drift_percent,
+        threshold_percent: settings.drift_alert_percent,
+        threshold_usd: settings.drift_alert_min_usd,
+        models: rows
+          .filter((row) => row.status !== 'matched')
+          .sort((left, right) => Math.abs(right.drift_usd) - Math.abs(left.drift_usd))
+          .slice(0, 10)
+          .map((row) => ({ model: row.model, status: row.status, drift_usd: row.drift_usd, drift_percent: row.drift_percent })),
+      },
+      targets: settings.notify,
+    });
+    const failed = deliveries.filter((delivery) => !delivery.ok);
+    if (failed.length > 0)
+      this.services.logger.warn({ accountId, provider, day, failed: failed.length }, 'reconciliation drift alert not delivered everywhere');
+    return true;
+  }
+
+  async runs(accountId: string, from: string, to: string): Promise<Record<string, unknown>[]> {
+    const rows = await this.services.store.query(
+      `SELECT day, provider, status, keyway_cost_usd, provider_cost_usd, drift_usd, drift_percent, error_code, report, checked_at, alerted_at
+       FROM reconciliation_runs WHERE account_id = ? AND day >= ? AND day < ? ORDER BY day, provider`,
+      [accountId, from, to],
+    );
+    return rows.map((row) => {
+      let report: { rows?: unknown; error?: unknown } = {};
+      try {
+        report = JSON.parse(String(row.report)) as typeof report;
+      } catch {
+        // an unreadable report answers without its rows
+      }
+      return {
+        day: row.day,
+        provider: row.provider,
+        status: row.status,
+        keyway_cost_usd: row.keyway_cost_usd,
+        provider_cost_usd: row.provider_cost_usd,
+        drift_usd: row.drift_usd,
+        drift_percent: row.drift_percent,
+        error: report.error ?? null,
+        rows: report.rows ?? [],
+        checked_at: row.checked_at,
+        alerted_at: row.alerted_at ?? null,
+      };
+    });
+  }
+}

@@ -1,0 +1,204 @@
+// Reconciliation's HTTP API, all account admin: the admin keys (stored sealed, answered masked),
+// the settings, the on-demand report `GET /v1/analytics/reconciliation`, and the daily runs.
+
+import type { Principal, RouteDefinition } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { parsePeriod } from '../../core/http/kit/period.ts';
+import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
+import { verifyAnthropicAdminKey } from './anthropic-report.ts';
+import type { DailyReconciliation } from './daily.ts';
+import { verifyOpenAIAdminKey } from './openai-report.ts';
+import { DAY_MS, wholeDays, type Reconciler } from './reconcile.ts';
+import { ReportError } from './report-fetch.ts';
+import { AdminKeyBodySchema, isReconciledProvider, RECONCILED_PROVIDERS, SettingsBodySchema, type ReconciledProvider } from './schema.ts';
+
+export interface RouteParts {
+  services: Services;
+  adminKeys: AdminKeys;
+  settings: SettingsStore;
+  reconciler: Reconciler;
+  daily: DailyReconciliation;
+}
+
+function accountOf(principal: Principal | undefined): string {
+  if (principal === undefined) throw new Error('reconciliation routes declare a role, so the core authenticates them');
+  return principal.accountId;
+}
+
+function providerParameter(services: Services, value: string | null | undefined, param: string): ReconciledProvider | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (isReconciledProvider(value)) return value;
+  throw services.errors.create('invalid_field', { param, detail: `must be one of ${RECONCILED_PROVIDERS.join(', ')}` }, { param });
+}
+
+async function verify(services: Services, provider: ReconciledProvider, adminKey: string): Promise<void> {
+  try {
+    await (provider === 'openai' ? verifyOpenAIAdminKey(services, adminKey) : verifyAnthropicAdminKey(services, adminKey));
+  } catch (error) {
+    if (error instanceof ReportError && error.code === 'admin_key_rejected')
+      throw services.errors.create('admin_key_rejected', { detail: error.message }, { param: 'admin_key' });
+    const message = error instanceof Error ? services.errors.redact(error.message) : 'the check failed';
+    throw services.errors.create('upstream_error', { detail: `The admin key could not be checked: ${message}. Send "verify": false to store it unchecked.` });
+  }
+}
+
+function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] {
+  return [
+    {
+      method: 'PUT',
+      path: '/v1/reconciliation/admin-keys',
+      role: 'admin',
+      summary: "Store the account's admin key for a provider's usage and cost reports (sealed; answered masked)",
+      body: AdminKeyBodySchema,
+      async handle({ request, principal }) {
+        const body = services.http.validateBody(AdminKeyBodySchema, await services.http.readJson(request));
+        const provider = body.provider as ReconciledProvider;
+        // Each provider's own word for what a report can be narrowed to.
+        const misplaced = provider === 'openai' ? 'workspace_ids' : 'project_ids';
+        if (body[misplaced] !== undefined) {
+          throw services.errors.create(
+            'invalid_field',
+            { param: misplaced, detail: `${provider} reports are narrowed by ${provider === 'openai' ? 'project_ids' : 'workspace_ids'}` },
+            { param: misplaced },
+          );
+        }
+        if (body.verify !== false) await verify(services, provider, body.admin_key);
+        const scope = [...new Set((provider === 'openai' ? body.project_ids : body.workspace_ids) ?? [])];
+        const stored = await adminKeys.put(accountOf(principal), provider, body.admin_key, scope);
+        return services.http.json({ admin_key: describeAdminKey(stored), verified: body.verify !== false });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/reconciliation/admin-keys',
+      role: 'admin',
+      summary: "The account's admin keys, masked",
+      async handle({ principal }) {
+        return services.http.json({ admin_keys: (await adminKeys.list(accountOf(principal))).map(describeAdminKey) });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/reconciliation/admin-keys/:provider',
+      role: 'admin',
+      summary: "Remove the account's admin key for a provider",
+      async handle({ params, principal }) {
+        const provider = providerParameter(services, params.provider, 'provider');
+        if (provider === undefined || !(await adminKeys.remove(accountOf(principal), provider))) {
+          throw services.errors.create('not_found', { detail: `No ${params.provider} admin key is stored for this account.` });
+        }
+        return new Response(null, { status: 204 });
+      },
+    },
+  ];
+}
+
+function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/reconciliation/settings',
+      role: 'admin',
+      summary: 'Drift alert thresholds, match tolerance and alert targets',
+      async handle({ principal }) {
+        return services.http.json({ settings: await settings.get(accountOf(principal)) });
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/reconciliation/settings',
+      role: 'admin',
+      summary: 'Set drift alert thresholds, match tolerance and alert targets',
+      body: SettingsBodySchema,
+      async handle({ request, principal }) {
+        const body = services.http.validateBody(SettingsBodySchema, await services.http.readJson(request));
+        return services.http.json({ settings: await settings.update(accountOf(principal), body) });
+      },
+    },
+  ];
+}
+
+/** The reports are read 31 days a page: a year is a dozen calls per report, and the most one answer asks of a provider. */
+const MAX_PERIOD_DAYS = 366;
+
+function periodOf(services: Services, request: Request): { name: string; from: Date; to: Date } {
+  const period = parsePeriod(new URL(request.url).searchParams, services.clock.now());
+  if ('error' in period) throw services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
+  if (period.to.getTime() - period.from.getTime() > MAX_PERIOD_DAYS * DAY_MS) {
+    const param = new URL(request.url).searchParams.has('start') ? 'start' : 'period';
+    throw services.errors.create('invalid_field', { param, detail: `a reconciliation covers at most ${MAX_PERIOD_DAYS} days` }, { param });
+  }
+  return period;
+}
+
+function reportRoutes({ services, settings, reconciler, daily }: RouteParts): RouteDefinition[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/analytics/reconciliation',
+      role: 'admin',
+      summary: "Keyway's recorded spend against OpenAI's and Anthropic's own reports, per UTC day, provider and model",
+      async handle({ request, principal }) {
+        const accountId = accountOf(principal);
+        const period = periodOf(services, request);
+        const provider = providerParameter(services, new URL(request.url).searchParams.get('provider'), 'provider');
+        const { match_tolerance_usd: tolerance } = await settings.get(accountId);
+        const result = await reconciler.reconcile(accountId, period.from, period.to, tolerance, provider);
+        return services.http.json({
+          period: { name: period.name, start: result.from.toISOString(), end: result.to.toISOString() },
+          currency: 'USD',
+          match_tolerance_usd: tolerance,
+          providers: result.providers,
+          rows: result.rows,
+          keys: result.keys,
+        });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/reconciliation/run',
+      role: 'admin',
+      summary: 'Run the daily reconciliation now for one UTC day (default yesterday): stored, and alerted on drift',
+      async handle({ request, principal }) {
+        const accountId = accountOf(principal);
+        const text = await request.text();
+        let body: Record<string, unknown> = {};
+        if (text.trim() !== '') {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+            throw services.errors.create('invalid_json', { detail: 'the body must be a JSON object' });
+          body = parsed as Record<string, unknown>;
+        }
+        const day = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
+        if (typeof day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) {
+          throw services.errors.create('invalid_field', { param: 'day', detail: 'must be a UTC date, YYYY-MM-DD' }, { param: 'day' });
+        }
+        const only = providerParameter(services, typeof body.provider === 'string' ? body.provider : undefined, 'provider');
+        const runs = [];
+        for (const provider of only === undefined ? RECONCILED_PROVIDERS : [only]) runs.push(await daily.run(accountId, day, provider));
+        return services.http.json({ runs: runs.filter((run) => run.status !== 'not_configured') });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/reconciliation/runs',
+      role: 'admin',
+      summary: "The daily reconciliation's stored results",
+      async handle({ request, principal }) {
+        const period = periodOf(services, request);
+        const days = wholeDays(period.from, period.to);
+        const runs = await daily.runs(accountOf(principal), days.from.toISOString().slice(0, 10), days.to.toISOString().slice(0, 10));
+        return services.http.json({ runs });
+      },
+    },
+  ];
+}
+
+export function reconciliationRoutes(parts: RouteParts): RouteDefinition[] {
+  return [...adminKeyRoutes(parts), ...settingsRoutes(parts), ...reportRoutes(parts)];
+}

@@ -1,0 +1,109 @@
+// A gateway in front of the OpenAI and Anthropic simulators, with a recording webhook receiver for
+// alerts and a clock the test can move forward (for the daily job), plus the calls the tests share.
+
+import { startAnthropicSimulator, type AnthropicSimulatorHandle } from '../simulators/anthropic.ts';
+import { startOpenAISimulator, type OpenAISimulatorHandle } from '../simulators/openai.ts';
+import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import webhookRecorder from '../plugins/webhook-recorder/index.ts';
+
+export const OPENAI_KEY = 'sk-proj-ReconTestOpenAIKey0000000000000001abcd';
+export const OPENAI_SECOND_KEY = 'sk-proj-ReconTestOpenAIKey0000000000000002efgh';
+export const ANTHROPIC_KEY = 'sk-ant-api03-ReconTestAnthropicKey000000000001wxyz';
+
+export interface ReceivedAlert {
+  type: string;
+  accountId: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface Harness {
+  gateway: TestGateway;
+  openai: OpenAISimulatorHandle;
+  anthropic: AnthropicSimulatorHandle;
+  alerts: ReceivedAlert[];
+  webhookUrl: string;
+  /** Milliseconds added to the gateway's clock (the usage rows keep real time). */
+  shiftClock(milliseconds: number): void;
+  /** Every response body read through `read`, for the canary scan. */
+  answers: string[];
+  read(response: Response): Promise<{ status: number; body: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY, OPENAI_SECOND_KEY] });
+  const anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
+  const alerts: ReceivedAlert[] = [];
+  const receiver = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(request) {
+      alerts.push((await request.json()) as ReceivedAlert);
+      return new Response('ok');
+    },
+  });
+  let offset = 0;
+  const gateway = await startTestGateway({
+    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url },
+    extraPlugins: [{ definition: webhookRecorder, source: 'test' }],
+    clock: { now: () => Date.now() + offset },
+    probes: false,
+  });
+  const answers: string[] = [];
+  return {
+    gateway,
+    openai,
+    anthropic,
+    alerts,
+    webhookUrl: `http://127.0.0.1:${receiver.port}/alerts`,
+    shiftClock(milliseconds) {
+      offset = milliseconds;
+    },
+    answers,
+    async read(response) {
+      const text = await response.text();
+      answers.push(text);
+      return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+    },
+    async stop() {
+      await gateway.stop();
+      await receiver.stop(true);
+      await openai.stop();
+      await anthropic.stop();
+    },
+  };
+}
+
+export async function chat(
+  harness: Harness,
+  model: string,
+  text: string,
+  options: { stream?: boolean; key?: string; extra?: Record<string, unknown> } = {},
+): Promise<void> {
+  const response = await call(
+    harness.gateway,
+    'POST',
+    '/v1/chat/completions',
+    {
+      model,
+      messages: [{ role: 'user', content: text }],
+      ...(options.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+      ...options.extra,
+    },
+    { key: options.key },
+  );
+  const body = await response.text();
+  if (response.status !== 200) throw new Error(`chat with ${model} answered ${response.status}: ${body}`);
+}
+
+export async function messages(harness: Harness, model: string, text: string, stream: boolean, system?: unknown): Promise<void> {
+  const request = { model, max_tokens: 200, stream, ...(system === undefined ? {} : { system }), messages: [{ role: 'user', content: text }] };
+  const response = await call(harness.gateway, 'POST', '/v1/messages', request);
+  const answer = await response.text();
+  if (response.status !== 200) throw new Error(`messages with ${model} answered ${response.status}: ${answer}`);
+}
+
+export function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
