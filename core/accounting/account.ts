@@ -62,11 +62,15 @@ export class Accountant {
     return { ...input, usage, usageEstimated: true };
   }
 
-  /** The provider's own reported cost wins (it knows fees a token price cannot); else list price. */
+  /**
+   * The provider's own reported cost wins (it knows fees a token price cannot); else list price;
+   * undefined (booked unpriced) only when something was used of a model no price is known for. A
+   * request that used nothing (refused, failed before an answer) cost nothing: 0.
+   */
   private costOf(context: RequestContext, input: OutcomeInput): number | undefined {
     const served = context.served;
     const usage = input.usage;
-    if (served === undefined || usage === undefined) return undefined;
+    if (served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
     return costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], usage);
   }
