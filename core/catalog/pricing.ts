@@ -6,8 +6,11 @@
 import type { Usage } from '../spec/vocabulary.ts';
 import { isPriced, type ModelCatalog, type ModelInfo, type PriceTier } from './catalog.ts';
 
-/** The search tier Perplexity applies when the request names none. */
-export const DEFAULT_SEARCH_CONTEXT_SIZE = 'low';
+/**
+ * The search depth assumed when neither the provider nor the request names one: OpenAI's documented
+ * default. Perplexity's reader fills in Perplexity's own default (low) itself.
+ */
+export const DEFAULT_SEARCH_CONTEXT_SIZE = 'medium';
 
 /** A count as pricing reads it: only finite, non-negative numbers count; the rest is 0. */
 function count(value: number | undefined): number {
@@ -45,17 +48,22 @@ function tierFor(info: ModelInfo, promptTokens: number): PriceTier | undefined {
 }
 
 /**
- * The search fee: Perplexity's fee by search context size, once per request. A model whose fee is the
- * same at every size (sonar-deep-research) bills per search query instead, times `num_search_queries`.
+ * The search fee (LiteLLM's `search_context_cost_per_query`). A fee that varies with the search
+ * context size is a per-request fee of a model that searches on every request (Perplexity Sonar,
+ * OpenAI's search models): charged once, at the size the provider reported or the request asked
+ * for. A fee that is the same at every size is a per-search fee (Perplexity deep research's queries,
+ * Anthropic's web search tool): charged once per search the provider reports, so nothing when it
+ * reports none.
  */
 function searchFee(info: ModelInfo, usage: Usage): number {
   const fees = info.searchCostPerQuery;
   if (fees === undefined) return 0;
-  const size = typeof usage.searchContextSize === 'string' ? usage.searchContextSize.toLowerCase() : DEFAULT_SEARCH_CONTEXT_SIZE;
-  const fee = fees[size] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? 0;
   const values = Object.values(fees);
-  const perQuery = values.length > 1 && values.every((value) => value === values[0]);
-  return perQuery && usage.searchQueries !== undefined ? fee * count(usage.searchQueries) : fee;
+  if (values.length === 0) return 0;
+  const first = values[0] as number;
+  if (values.every((value) => value === first)) return first * count(usage.searchQueries);
+  const size = typeof usage.searchContextSize === 'string' ? usage.searchContextSize.toLowerCase() : DEFAULT_SEARCH_CONTEXT_SIZE;
+  return fees[size] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? Math.max(...values);
 }
 
 export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {

@@ -9,6 +9,8 @@ export interface AnthropicUsage {
   /** The cache writes by lifetime; their sum is `cache_creation_input_tokens`. */
   cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
   output_tokens_details?: { thinking_tokens?: number | null } | null;
+  /** Server tools Anthropic ran: each web search is billed on top of the tokens. */
+  server_tool_use?: { web_search_requests?: number | null; [extra: string]: unknown } | null;
   [extra: string]: unknown;
 }
 
@@ -39,6 +41,8 @@ export function usageFromAnthropic(usage: AnthropicUsage | null | undefined): Us
     reasoningTokens: Math.min(count(usage?.output_tokens_details?.thinking_tokens), outputTokens),
   };
   if (oneHour > 0) result.cacheWrite1hInputTokens = Math.min(oneHour, cacheWrite);
+  const searches = count(usage?.server_tool_use?.web_search_requests);
+  if (searches > 0) result.searchQueries = searches;
   return result;
 }
 
@@ -59,5 +63,6 @@ export function mergeStreamUsage(start: AnthropicUsage | undefined, delta: Anthr
     cache_creation: delta?.cache_creation ?? start?.cache_creation ?? null,
     output_tokens: count(delta?.output_tokens ?? start?.output_tokens),
     output_tokens_details: delta?.output_tokens_details ?? start?.output_tokens_details ?? null,
+    server_tool_use: delta?.server_tool_use ?? start?.server_tool_use ?? null,
   };
 }

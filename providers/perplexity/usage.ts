@@ -45,12 +45,16 @@ export function usageFromPerplexity(usage: PerplexityUsage | null | undefined, r
   if (citations !== undefined) result.citationTokens = citations;
   const searches = typeof usage.num_search_queries === 'number' && Number.isFinite(usage.num_search_queries) ? usage.num_search_queries : undefined;
   if (searches !== undefined) result.searchQueries = searches;
-  const size = typeof usage.search_context_size === 'string' ? usage.search_context_size : requestedContextSize;
-  if (size !== undefined) result.searchContextSize = size;
+  // Perplexity's request fee depends on the search depth; when neither side names it, Perplexity's default (low) applies.
+  result.searchContextSize =
+    typeof usage.search_context_size === 'string' ? usage.search_context_size : (requestedContextSize ?? PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE);
   const reportedCost = providerReportedCost(usage);
   if (reportedCost !== undefined) result.providerCostUsd = reportedCost;
   return result;
 }
+
+/** What Perplexity searches at when `web_search_options.search_context_size` is not given. */
+export const PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE = 'low';
 
 function positive(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;

@@ -100,6 +100,7 @@ describe('perplexity responses (fixtures)', () => {
       providerCostUsd: 0.630606,
       citationTokens: 7299,
       searchQueries: 74,
+      searchContextSize: 'low',
     });
     expect((result.extraFields?.usage_details as PerplexityUsage).cost?.total_cost).toBe(0.630606);
   });
