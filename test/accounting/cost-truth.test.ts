@@ -6,13 +6,14 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { addProviderKeys, call, flushUsage, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
 import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
+import { accounted, book, nextRequestId, price, rowOf, user } from './booking.ts';
 
 const KEYS = {
   openai: 'sk-proj-CostTruthOpenAIKey000000000000001',
@@ -21,29 +22,10 @@ const KEYS = {
   cohere: 'co-CostTruthCohereKey0000000000000000001',
   perplexity: 'pplx-CostTruthPerplexityKey000000000001',
 };
-export const UNPRICED_MODEL = 'acme-ft-unpriced-1';
-
-interface PriceEntry {
-  input_cost_per_token?: number;
-  output_cost_per_token?: number;
-  cache_read_input_token_cost?: number;
-  cache_creation_input_token_cost?: number;
-  cache_creation_input_token_cost_above_1hr?: number;
-  output_cost_per_reasoning_token?: number;
-  citation_cost_per_token?: number;
-  search_context_cost_per_query?: Record<string, number>;
-}
-const PRICES = ((await Bun.file(new URL('../../core/catalog/model-prices.json', import.meta.url)).json()) as { models: Record<string, PriceEntry> }).models;
-
-function price(key: string): Required<Pick<PriceEntry, 'input_cost_per_token' | 'output_cost_per_token'>> & PriceEntry {
-  const entry = PRICES[key];
-  if (entry?.input_cost_per_token === undefined || entry.output_cost_per_token === undefined) throw new Error(`no list price for ${key}`);
-  return entry as Required<Pick<PriceEntry, 'input_cost_per_token' | 'output_cost_per_token'>> & PriceEntry;
-}
+const UNPRICED_MODEL = 'acme-ft-unpriced-1';
 
 const simulators: SimulatorHandle[] = [];
 let gateway: TestGateway;
-let sequence = 0;
 
 beforeAll(async () => {
   const openai = startOpenAISimulator({ apiKeys: [KEYS.openai], models: [...OPENAI_DEFAULT_MODELS, UNPRICED_MODEL] });
@@ -73,50 +55,6 @@ afterAll(async () => {
   for (const simulator of simulators) await simulator.stop();
 });
 
-/** Waits for the request's usage row. */
-export async function rowOf(target: TestGateway, requestId: string): Promise<UsageRecord> {
-  for (let waited = 0; waited < 5_000; waited += 25) {
-    await flushUsage(target);
-    const row = (await target.runtime.store.listUsage('default')).find((candidate) => candidate.requestId === requestId);
-    if (row !== undefined) return row;
-    await Bun.sleep(25);
-  }
-  throw new Error(`no usage row for ${requestId}`);
-}
-
-export interface Booked {
-  row: UsageRecord;
-  status: number;
-  costHeader: string | null;
-  text: string;
-}
-
-/** One call, read to its end as a client would, and the usage row it left. */
-export async function book(target: TestGateway, body: Record<string, unknown>, path = '/v1/chat/completions'): Promise<Booked> {
-  const requestId = `req_cost_truth_${++sequence}`;
-  const response = await call(target, 'POST', path, body, { headers: { 'x-request-id': requestId } });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${text}`);
-  return { row: await rowOf(target, requestId), status: response.status, costHeader: response.headers.get('x-keyway-cost'), text };
-}
-
-/** What must be equal between two bookings of the same answer. */
-function accounted(row: UsageRecord) {
-  return {
-    provider: row.provider,
-    model: row.model,
-    status: row.status,
-    inputTokens: row.inputTokens,
-    outputTokens: row.outputTokens,
-    cachedInputTokens: row.cachedInputTokens,
-    cacheWriteTokens: row.cacheWriteTokens,
-    cacheWrite1hTokens: row.cacheWrite1hTokens ?? 0,
-    reasoningTokens: row.reasoningTokens,
-    costUsd: row.costUsd,
-    usageEstimated: row.usageEstimated ?? false,
-  };
-}
-
 /** The same body, not streamed then streamed: the two rows, checked equal. */
 async function bothWays(body: Record<string, unknown>, path = '/v1/chat/completions'): Promise<UsageRecord> {
   const plain = await book(gateway, { ...body, stream: false }, path);
@@ -129,7 +67,6 @@ async function bothWays(body: Record<string, unknown>, path = '/v1/chat/completi
   return plain.row;
 }
 
-const user = (content: string) => ({ role: 'user', content });
 const LONG_DOCUMENT = 'Keyway books every token at its own list price, cached or not, streamed or not. '.repeat(80);
 
 describe('OpenAI', () => {
@@ -320,7 +257,7 @@ describe('an unpriced model', () => {
   });
 
   test('a request that used nothing cost $0 (known), not unpriced', async () => {
-    const requestId = `req_cost_truth_${++sequence}`;
+    const requestId = nextRequestId();
     const response = await call(
       gateway,
       'POST',
