@@ -19,15 +19,15 @@ const Limit = (description: string) => Type.Optional(Type.Integer({ minimum: 1, 
 
 export const PriceOverrideSchema = Type.Object(
   {
-    provider: Type.String({ minLength: 1, maxLength: 100, description: 'A loaded provider (openai, anthropic, google, cohere, perplexity…)' }),
+    provider: Type.String({ minLength: 1, maxLength: 100, description: 'The name of a loaded provider plugin' }),
     model: Type.String({ minLength: 1, maxLength: 200, description: 'The model name as the provider knows it' }),
     input_cost_per_token: Rate('Uncached input'),
     output_cost_per_token: Rate('Output'),
     cache_read_input_token_cost: Rate('Cache reads'),
-    cache_creation_input_token_cost: Rate('Cache writes (Anthropic: 5-minute)'),
-    cache_creation_input_token_cost_above_1hr: Rate('Anthropic 1-hour cache writes'),
+    cache_creation_input_token_cost: Rate('Cache writes (5-minute writes where the provider has two lifetimes)'),
+    cache_creation_input_token_cost_above_1hr: Rate('1-hour cache writes'),
     output_cost_per_reasoning_token: Rate('Reasoning tokens, when priced apart from output'),
-    citation_cost_per_token: Rate('Citation tokens (Perplexity deep research)'),
+    citation_cost_per_token: Rate('Citation tokens of retrieved sources'),
     input_cost_per_request: Fee('A flat fee on every request'),
     search_context_cost_per_query: Type.Optional(
       Type.Object(
@@ -36,7 +36,7 @@ export const PriceOverrideSchema = Type.Object(
           search_context_size_medium: Fee('Search fee at medium context'),
           search_context_size_high: Fee('Search fee at high context'),
         },
-        { additionalProperties: false, description: "Perplexity's per-request search fee by search_context_size" },
+        { additionalProperties: false, description: 'The search fee by search_context_size: once per request when it varies with the size, per reported search when it does not' },
       ),
     ),
     max_input_tokens: Limit('Prompt limit, tokens'),
