@@ -36,7 +36,10 @@ export const PriceOverrideSchema = Type.Object(
           search_context_size_medium: Fee('Search fee at medium context'),
           search_context_size_high: Fee('Search fee at high context'),
         },
-        { additionalProperties: false, description: 'The search fee by search_context_size: once per request when it varies with the size, per reported search when it does not' },
+        {
+          additionalProperties: false,
+          description: 'The search fee by search_context_size: once per request when it varies with the size, per reported search when it does not',
+        },
       ),
     ),
     max_input_tokens: Limit('Prompt limit, tokens'),

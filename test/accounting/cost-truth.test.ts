@@ -216,6 +216,11 @@ describe('the two inbound dialects book the same row', () => {
     );
     expect(accounted(messages.row)).toEqual(accounted(chat.row));
     expect(messages.row.cacheWriteTokens).toBeGreaterThan(0);
+    // The Messages client sees the writes by lifetime, as Anthropic reports them.
+    expect((JSON.parse(messages.text) as { usage: Record<string, unknown> }).usage.cache_creation).toEqual({
+      ephemeral_5m_input_tokens: messages.row.cacheWriteTokens,
+      ephemeral_1h_input_tokens: 0,
+    });
     const streamed = await book(
       gateway,
       {
