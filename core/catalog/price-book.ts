@@ -3,7 +3,7 @@
 // from one ModelCatalog object whose contents are swapped whole when any layer changes: the request
 // path never waits for a rebuild and never sees half a table.
 
-import { ModelCatalog, shippedEntries, toModelInfo, type CatalogAliases, type CatalogEntry } from './catalog.ts';
+import { ModelCatalog, shippedEntries, toModelInfo, type CatalogAliases, type CatalogEntry, type ModelInfo } from './catalog.ts';
 import { readPriceFile } from './price-file.ts';
 
 /** The platform setting the overrides are stored under. */
@@ -43,6 +43,8 @@ export class PriceBook {
   private fileEntries: Record<string, CatalogEntry> = {};
   private overrides: readonly PriceOverride[] = [];
   private overridesText = '[]';
+  /** The table under the overrides (embedded and file), as last built. */
+  private base: ModelCatalog | undefined;
   readonly file: PriceFileStatus;
 
   constructor(
@@ -88,6 +90,12 @@ export class PriceBook {
     return this.overrides;
   }
 
+  /** The model as the embedded table and the file price it, overrides aside. */
+  tableEntry(provider: string, model: string): ModelInfo | undefined {
+    this.base ??= this.baseCatalog();
+    return this.base.get(provider, model);
+  }
+
   /** The table without overrides: what an override for this model is merged over. */
   private baseCatalog(): ModelCatalog {
     const merged: Record<string, CatalogEntry> = { ...shippedEntries() };
@@ -96,6 +104,7 @@ export class PriceBook {
   }
 
   private rebuild(): void {
+    this.base = this.baseCatalog();
     const next = this.baseCatalog();
     for (const override of this.overrides) {
       const { provider, model, updated_at: _updatedAt, ...fields } = override;

@@ -116,8 +116,8 @@ function checkOverride(runtime: Runtime, override: OverrideBody, index: number):
       { param: `prices[${index}].provider` },
     );
   }
-  const current = runtime.catalog.get(override.provider, override.model);
-  const pricedWithout = current !== undefined && current.source !== 'override' && isPriced(current);
+  const table = runtime.prices.tableEntry(override.provider, override.model);
+  const pricedWithout = table !== undefined && isPriced(table);
   for (const field of ['input_cost_per_token', 'output_cost_per_token'] as const) {
     if (override[field] === undefined && !pricedWithout) {
       throw new KeywayError('missing_field', { param: `prices[${index}].${field}` }, { param: `prices[${index}].${field}` });

@@ -190,6 +190,9 @@ describe('overrides', () => {
     expect(await one('gpt-4o')).toMatchObject({ source: 'override', input_cost_per_token: shipped.input_cost_per_token, output_cost_per_token: 0.00002 });
     const booked = await book(gateway, { model: 'gpt-4o', messages: [user('override me')] });
     expect(booked.row.costUsd as number).toBeCloseTo(booked.row.inputTokens * shipped.input_cost_per_token + booked.row.outputTokens * 0.00002, 12);
+    // A second override of a table-priced model may name one rate only; it replaces the first whole.
+    expect((await call(gateway, 'PUT', '/v1/platform/prices', { provider: 'openai', model: 'gpt-4o', input_cost_per_token: 0.000001 })).status).toBe(200);
+    expect(await one('gpt-4o')).toMatchObject({ source: 'override', input_cost_per_token: 0.000001, output_cost_per_token: shipped.output_cost_per_token });
     expect((await call(gateway, 'DELETE', '/v1/platform/prices/openai/gpt-4o')).status).toBe(200);
     expect(await one('gpt-4o')).toMatchObject({ source: 'shipped', output_cost_per_token: shipped.output_cost_per_token });
   });

@@ -4,7 +4,11 @@
 
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { toModelInfo, type CatalogEntry } from '../../core/catalog/catalog.ts';
+import { ModelCatalog, toModelInfo, type CatalogEntry } from '../../core/catalog/catalog.ts';
+import { openPriceBook } from '../../core/catalog/open-prices.ts';
+import type { ConfigSnapshots } from '../../core/credentials/snapshot.ts';
+import { createLogger } from '../../core/logger.ts';
+import { BUILTIN_CATALOG_ALIASES } from '../helpers/catalog.ts';
 import { parsePriceTable, PriceFileError } from '../../core/catalog/price-file.ts';
 import { costBreakdown } from '../../core/catalog/pricing.ts';
 import { emptyUsage, type Usage } from '../../core/spec/vocabulary.ts';
@@ -162,5 +166,27 @@ describe('price files', () => {
     expect(() => parsePriceTable(JSON.stringify({ m: { input_cost_per_token_above_200k_tokens: -1 } }))).toThrow(PriceFileError);
     expect(() => parsePriceTable(JSON.stringify({ m: 3 }))).toThrow("models['m'] must be an object");
     expect(() => parsePriceTable(JSON.stringify({ m: { litellm_provider: 7 } }))).toThrow('litellm_provider');
+  });
+});
+
+describe('the price book at start', () => {
+  test('overrides stored in the platform settings are in the catalog before the first request, and follow every snapshot', () => {
+    const listeners: Array<(snapshot: { platformSettings: Record<string, unknown> }) => void> = [];
+    const snapshots = {
+      current: { platformSettings: { model_prices: [{ provider: 'openai', model: 'acme-start', input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 }] } },
+      onChange: (listener: (typeof listeners)[number]) => void listeners.push(listener),
+    };
+    const catalog = new ModelCatalog();
+    const logger = createLogger('silent');
+    openPriceBook(BUILTIN_CATALOG_ALIASES, catalog, undefined, snapshots as unknown as ConfigSnapshots, logger);
+    expect(catalog.get('openai', 'acme-start')).toMatchObject({ source: 'override', inputCostPerToken: 1e-6 });
+    expect(catalog.get('openai', 'gpt-4o')?.source).toBe('shipped');
+    const version = catalog.version;
+    for (const listener of listeners) listener({ platformSettings: {} });
+    expect(catalog.get('openai', 'acme-start')).toBeUndefined();
+    expect(catalog.version).toBe(version + 1);
+    // An unchanged list rebuilds nothing.
+    for (const listener of listeners) listener({ platformSettings: {} });
+    expect(catalog.version).toBe(version + 1);
   });
 });
