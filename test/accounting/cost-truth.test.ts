@@ -251,6 +251,22 @@ describe('the two inbound dialects book the same row', () => {
   });
 });
 
+describe('the two inbound dialects book the same row for the other providers', () => {
+  for (const model of ['gemini-2.5-flash', 'command-r-plus', 'sonar']) {
+    test(`${model}: /v1/messages equals /v1/chat/completions, streamed or not`, async () => {
+      const question = `How is ${model} priced?`;
+      // The first call fills any prompt cache, so the three compared calls see the same cache state.
+      await book(gateway, { model, max_tokens: 100, messages: [user(question)] });
+      const chat = await book(gateway, { model, max_tokens: 100, messages: [user(question)] });
+      const messages = await book(gateway, { model, max_tokens: 100, messages: [{ role: 'user', content: question }] }, '/v1/messages');
+      const streamed = await book(gateway, { model, max_tokens: 100, stream: true, messages: [{ role: 'user', content: question }] }, '/v1/messages');
+      expect(chat.row.costUsd as number).toBeGreaterThan(0);
+      expect(accounted(messages.row)).toEqual(accounted(chat.row));
+      expect(accounted(streamed.row)).toEqual(accounted(chat.row));
+    });
+  }
+});
+
 describe('an unpriced model', () => {
   test('is booked with costUsd null, never $0, and the answer carries no cost header', async () => {
     const plain = await book(gateway, { model: UNPRICED_MODEL, provider: 'openai', messages: [user('hello')] });
