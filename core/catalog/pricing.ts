@@ -42,6 +42,7 @@ export function priceOf(catalog: ModelCatalog, provider: string, models: readonl
 
 /** The long-prompt tier a prompt of this size falls in (the highest threshold it exceeds), if any. */
 function tierFor(info: ModelInfo, promptTokens: number): PriceTier | undefined {
+  if (info.tiers.length === 0) return undefined;
   let chosen: PriceTier | undefined;
   for (const tier of info.tiers) if (promptTokens > tier.aboveInputTokens) chosen = tier;
   return chosen;
@@ -55,9 +56,7 @@ function tierFor(info: ModelInfo, promptTokens: number): PriceTier | undefined {
  * Anthropic's web search tool): charged once per search the provider reports, so nothing when it
  * reports none.
  */
-function searchFee(info: ModelInfo, usage: Usage): number {
-  const fees = info.searchCostPerQuery;
-  if (fees === undefined) return 0;
+function searchFee(fees: Readonly<Record<string, number>>, usage: Usage): number {
   const values = Object.values(fees);
   if (values.length === 0) return 0;
   const first = values[0] as number;
@@ -80,19 +79,30 @@ export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
   const cacheWrite1h = Math.min(count(usage.cacheWrite1hInputTokens), cacheWrite);
   const outputTokens = count(usage.outputTokens);
   const reasoning = Math.min(count(usage.reasoningTokens), outputTokens);
-  const parts = {
+  const parts: CostBreakdown = {
     input: (inputTokens - cacheRead - cacheWrite) * inputRate,
     cacheRead: cacheRead * cacheReadRate,
     cacheWrite5m: (cacheWrite - cacheWrite1h) * cacheWriteRate,
     cacheWrite1h: cacheWrite1h * cacheWrite1hRate,
     output: (outputTokens - reasoning) * outputRate,
     reasoning: reasoning * (info.reasoningCostPerToken ?? outputRate),
-    citations: count(usage.citationTokens) * (info.citationCostPerToken ?? 0),
+    citations: usage.citationTokens === undefined ? 0 : count(usage.citationTokens) * (info.citationCostPerToken ?? 0),
     requestFee: info.requestCostUsd ?? 0,
-    searchFee: searchFee(info, usage),
+    searchFee: info.searchCostPerQuery === undefined ? 0 : searchFee(info.searchCostPerQuery, usage),
+    total: 0,
   };
-  const total = Object.values(parts).reduce((sum, value) => sum + value, 0);
-  return { ...parts, total: roundUsd(total) };
+  parts.total = roundUsd(
+    parts.input +
+      parts.cacheRead +
+      parts.cacheWrite5m +
+      parts.cacheWrite1h +
+      parts.output +
+      parts.reasoning +
+      parts.citations +
+      parts.requestFee +
+      parts.searchFee,
+  );
+  return parts;
 }
 
 /** Nano-dollar precision: enough for one token of the cheapest model, free of float noise. */
