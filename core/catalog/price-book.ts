@@ -64,7 +64,8 @@ export class PriceBook {
     const path = this.file.path;
     if (path === undefined) return this.file;
     try {
-      this.fileEntries = readPriceFile(path);
+      const served = new Set([...this.aliases.values()].flatMap((alias) => alias.providers));
+      this.fileEntries = readPriceFile(path, (provider) => served.has(provider));
     } catch (error) {
       this.file.error = (error as Error).message;
       throw error;

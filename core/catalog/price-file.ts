@@ -61,9 +61,11 @@ export function entryProblem(name: string, entry: unknown): string | undefined {
 /**
  * The entries of a LiteLLM price table given as JSON text: the top-level object of model → entry
  * (LiteLLM's own file, whose `sample_spec` is skipped), or `{ "models": { … } }` (Keyway's embedded
- * file). Throws PriceFileError naming the first problem.
+ * file). With `served`, entries of providers no loaded plugin serves (LiteLLM's file lists dozens)
+ * are dropped unchecked: an oddity there must not refuse the prices Keyway uses. Throws
+ * PriceFileError naming the first problem.
  */
-export function parsePriceTable(text: string): Record<string, CatalogEntry> {
+export function parsePriceTable(text: string, served?: (litellmProvider: string) => boolean): Record<string, CatalogEntry> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -81,6 +83,8 @@ export function parsePriceTable(text: string): Record<string, CatalogEntry> {
   const entries: Record<string, CatalogEntry> = {};
   for (const [name, entry] of Object.entries(models)) {
     if (name === 'sample_spec' || (!wrapped && name.startsWith('_'))) continue;
+    const provider = entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>).litellm_provider : undefined;
+    if (served !== undefined && typeof provider === 'string' && !served(provider)) continue;
     const problem = entryProblem(name, entry);
     if (problem !== undefined) throw new PriceFileError(problem);
     entries[name] = entry as CatalogEntry;
@@ -90,7 +94,7 @@ export function parsePriceTable(text: string): Record<string, CatalogEntry> {
 }
 
 /** Reads and checks the file; throws PriceFileError saying what is wrong with it (never its contents beyond a field). */
-export function readPriceFile(path: string): Record<string, CatalogEntry> {
+export function readPriceFile(path: string, served?: (litellmProvider: string) => boolean): Record<string, CatalogEntry> {
   let text: string;
   try {
     const size = statSync(path).size;
@@ -100,5 +104,5 @@ export function readPriceFile(path: string): Record<string, CatalogEntry> {
     if (error instanceof PriceFileError) throw error;
     throw new PriceFileError(`it cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  return parsePriceTable(text);
+  return parsePriceTable(text, served);
 }

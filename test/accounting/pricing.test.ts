@@ -190,3 +190,15 @@ describe('the price book at start', () => {
     expect(catalog.version).toBe(version + 1);
   });
 });
+
+describe('price files and the loaded providers', () => {
+  test('entries of providers no plugin serves are dropped unchecked; the served ones are checked', () => {
+    const served = (provider: string) => provider === 'openai';
+    const text = JSON.stringify({
+      'bedrock/odd': { litellm_provider: 'bedrock', input_cost_per_token: 'n/a' },
+      'gpt-x': { litellm_provider: 'openai', input_cost_per_token: 1e-6 },
+    });
+    expect(Object.keys(parsePriceTable(text, served))).toEqual(['gpt-x']);
+    expect(() => parsePriceTable(text)).toThrow("models['bedrock/odd'].input_cost_per_token");
+  });
+});
