@@ -82,7 +82,8 @@ export function parsePriceTable(text: string, served?: (litellmProvider: string)
   const models = (wrapped ? top.models : top) as Record<string, unknown>;
   const entries: Record<string, CatalogEntry> = {};
   for (const [name, entry] of Object.entries(models)) {
-    if (name === 'sample_spec' || (!wrapped && name.startsWith('_'))) continue;
+    // Top-level values that are not objects are the file's own metadata (`last_updated`), not models.
+    if (name === 'sample_spec' || (!wrapped && (name.startsWith('_') || entry === null || typeof entry !== 'object' || Array.isArray(entry)))) continue;
     const provider = entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>).litellm_provider : undefined;
     if (served !== undefined && typeof provider === 'string' && !served(provider)) continue;
     const problem = entryProblem(name, entry);

@@ -164,7 +164,9 @@ describe('price files', () => {
 
   test('a wrong tier rate or a non-object entry refuses the file', () => {
     expect(() => parsePriceTable(JSON.stringify({ m: { input_cost_per_token_above_200k_tokens: -1 } }))).toThrow(PriceFileError);
-    expect(() => parsePriceTable(JSON.stringify({ m: 3 }))).toThrow("models['m'] must be an object");
+    expect(() => parsePriceTable(JSON.stringify({ models: { m: 3 } }))).toThrow("models['m'] must be an object");
+    // LiteLLM's file carries metadata beside the models (`last_updated`): skipped, not refused.
+    expect(Object.keys(parsePriceTable(JSON.stringify({ last_updated: '2026-07-24', m: { litellm_provider: 'openai' } })))).toEqual(['m']);
     expect(() => parsePriceTable(JSON.stringify({ m: { litellm_provider: 7 } }))).toThrow('litellm_provider');
   });
 });
