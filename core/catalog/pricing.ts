@@ -6,10 +6,7 @@
 import type { Usage } from '../spec/vocabulary.ts';
 import { isPriced, type ModelCatalog, type ModelInfo, type PriceTier } from './catalog.ts';
 
-/**
- * The search depth assumed when neither the provider nor the request names one: OpenAI's documented
- * default. Perplexity's reader fills in Perplexity's own default (low) itself.
- */
+/** The search depth of a request that asks for web search without naming one (OpenAI's documented default). */
 export const DEFAULT_SEARCH_CONTEXT_SIZE = 'medium';
 
 /** A count as pricing reads it: only finite, non-negative numbers count; the rest is 0. */
@@ -49,20 +46,21 @@ function tierFor(info: ModelInfo, promptTokens: number): PriceTier | undefined {
 }
 
 /**
- * The search fee (LiteLLM's `search_context_cost_per_query`). A fee that varies with the search
- * context size is a per-request fee of a model that searches on every request (Perplexity Sonar,
- * OpenAI's search models): charged once, at the size the provider reported or the request asked
- * for. A fee that is the same at every size is a per-search fee (Perplexity deep research's queries,
- * Anthropic's web search tool): charged once per search the provider reports, so nothing when it
- * reports none.
+ * The search fee (LiteLLM's `search_context_cost_per_query`), charged only for searches that ran.
+ * A fee that varies with the search context size is a per-request fee (Perplexity Sonar, OpenAI's
+ * web search): charged once when the usage names the size searched at (Perplexity's reader always
+ * does; the account stage adds the size a request's `web_search_options` asked for). A fee that is
+ * the same at every size is a per-search fee (Perplexity deep research's queries, Anthropic's web
+ * search tool): charged once per search the provider reports. The table lists search fees beside
+ * models that only search when asked (gpt-4o-mini-2024-07-18), so nothing is charged on a hint.
  */
 function searchFee(fees: Readonly<Record<string, number>>, usage: Usage): number {
   const values = Object.values(fees);
   if (values.length === 0) return 0;
   const first = values[0] as number;
   if (values.every((value) => value === first)) return first * count(usage.searchQueries);
-  const size = typeof usage.searchContextSize === 'string' ? usage.searchContextSize.toLowerCase() : DEFAULT_SEARCH_CONTEXT_SIZE;
-  return fees[size] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? Math.max(...values);
+  if (typeof usage.searchContextSize !== 'string') return 0;
+  return fees[usage.searchContextSize.toLowerCase()] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? Math.max(...values);
 }
 
 export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {

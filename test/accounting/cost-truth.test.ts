@@ -28,7 +28,10 @@ const simulators: SimulatorHandle[] = [];
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  const openai = startOpenAISimulator({ apiKeys: [KEYS.openai], models: [...OPENAI_DEFAULT_MODELS, UNPRICED_MODEL] });
+  const openai = startOpenAISimulator({
+    apiKeys: [KEYS.openai],
+    models: [...OPENAI_DEFAULT_MODELS, UNPRICED_MODEL, 'gpt-4o-mini-2024-07-18', 'gpt-4o-search-preview'],
+  });
   const anthropic = startAnthropicSimulator({ apiKeys: [KEYS.anthropic] });
   const google = startGoogleSimulator({ apiKeys: [KEYS.google] });
   const cohere = startCohereSimulator({ apiKeys: [KEYS.cohere] });
@@ -91,6 +94,23 @@ describe('OpenAI', () => {
     expect(row.reasoningTokens).toBeLessThan(row.outputTokens);
     expect(rates.output_cost_per_reasoning_token).toBeUndefined();
     expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token, 12);
+  });
+});
+
+describe('OpenAI web search', () => {
+  test('a search fee the table lists beside a model is charged only when the request searched, at the size it asked for', async () => {
+    const dated = price('gpt-4o-mini-2024-07-18');
+    expect(dated.search_context_cost_per_query).toBeDefined();
+    const plain = await bothWays({ model: 'gpt-4o-mini-2024-07-18', messages: [user('No search here.')] });
+    expect(plain.costUsd as number).toBeCloseTo(plain.inputTokens * dated.input_cost_per_token + plain.outputTokens * dated.output_cost_per_token, 12);
+
+    const search = price('gpt-4o-search-preview');
+    const fees = search.search_context_cost_per_query as Record<string, number>;
+    const tokens = (row: UsageRecord) => row.inputTokens * search.input_cost_per_token + row.outputTokens * search.output_cost_per_token;
+    const high = await bothWays({ model: 'gpt-4o-search-preview', web_search_options: { search_context_size: 'high' }, messages: [user('Search deeply.')] });
+    expect(high.costUsd as number).toBeCloseTo(tokens(high) + (fees.search_context_size_high as number), 12);
+    const unnamed = await bothWays({ model: 'gpt-4o-search-preview', web_search_options: {}, messages: [user('Search.')] });
+    expect(unnamed.costUsd as number).toBeCloseTo(tokens(unnamed) + (fees.search_context_size_medium as number), 12);
   });
 });
 

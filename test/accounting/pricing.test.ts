@@ -92,8 +92,9 @@ describe('costBreakdown', () => {
     });
     expect(costBreakdown(sonar, usage({ searchContextSize: 'high', searchQueries: 4 })).searchFee).toBe(0.012);
     expect(costBreakdown(sonar, usage({ searchContextSize: 'low' })).searchFee).toBe(0.005);
-    // No size from anyone: OpenAI's documented default (Perplexity's reader fills in its own).
-    expect(costBreakdown(sonar, usage({})).searchFee).toBe(0.008);
+    // No size: no search ran that anyone knows of. The table lists search fees beside models that
+    // search only when asked (gpt-4o-mini-2024-07-18), so nothing is charged on the table's word.
+    expect(costBreakdown(sonar, usage({})).searchFee).toBe(0);
   });
 
   test('a search fee that is the same at every size is charged per reported search, and not at all without one', () => {
