@@ -239,13 +239,22 @@ function createPricingService(catalog: ModelCatalog): PricingService {
               maxInputTokens: info.maxInputTokens,
               worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
               worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
-              perRequestUsd: (info.requestCostUsd ?? 0) + Math.max(0, ...Object.values(info.searchCostPerQuery ?? {})),
+              perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
             };
       if (views.size > 10_000) views.clear();
       views.set(name, view);
       return view;
     },
   };
+}
+
+/**
+ * The dearest per-request search fee (one that varies with the search size, as Perplexity's does);
+ * a per-search fee (the same at every size) depends on searches no request can bound, so it adds nothing.
+ */
+function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
+  const values = Object.values(fees ?? {});
+  return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
 }
 
 /** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */

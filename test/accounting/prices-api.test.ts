@@ -289,3 +289,21 @@ describe('an override and a budgeted team', () => {
     await expectSpecError(await call(gateway, 'POST', '/v1/chat/completions', request, { key: memberKey }), 403, 'model_unpriced');
   });
 });
+
+describe('the price view budgets reserve with', () => {
+  test('the dearest input and output rates and the per-request search fee; a per-search fee adds nothing', () => {
+    const pricing = gateway.runtime.services.pricing;
+    const claude = price('claude-sonnet-4-5-20250929');
+    expect(pricing.price('anthropic', 'claude-sonnet-4-5-20250929')).toMatchObject({
+      inputPerToken: claude.input_cost_per_token,
+      worstInputPerToken: claude.cache_creation_input_token_cost_above_1hr as number,
+      perRequestUsd: 0,
+    });
+    const sonar = price('perplexity/sonar');
+    expect(pricing.price('perplexity', 'sonar')).toMatchObject({
+      perRequestUsd: (sonar.search_context_cost_per_query as Record<string, number>).search_context_size_high as number,
+    });
+    const deep = price('perplexity/sonar-deep-research');
+    expect(pricing.price('perplexity', 'sonar-deep-research')).toMatchObject({ worstOutputPerToken: deep.output_cost_per_token, perRequestUsd: 0 });
+  });
+});
