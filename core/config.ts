@@ -48,6 +48,8 @@ export interface GatewayConfig {
    * a request whose socket address is one of them has its client address read from `X-Forwarded-For`.
    */
   trustedProxies: string[];
+  /** A price table in LiteLLM's format merged over the embedded one (`KEYWAY_PRICES_FILE`), re-read by POST /v1/platform/prices/reload. */
+  pricesFile: string | undefined;
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
   env: Record<string, string | undefined>;
 }
@@ -211,6 +213,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),
+    pricesFile: value('KEYWAY_PRICES_FILE') ? resolve(value('KEYWAY_PRICES_FILE') as string) : undefined,
     env: merged,
   };
 }

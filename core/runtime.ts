@@ -5,7 +5,9 @@ import { Accountant } from './accounting/account.ts';
 import { estimatePromptTokens } from './accounting/token-estimate.ts';
 import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
-import { catalogFor, type ModelCatalog } from './catalog/catalog.ts';
+import { aliasesOf, catalogFor, isPriced, type ModelCatalog } from './catalog/catalog.ts';
+import { openPriceBook } from './catalog/open-prices.ts';
+import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { MemoryCounters } from './counters/memory.ts';
@@ -46,6 +48,8 @@ export interface Runtime {
   drain: DrainDeadline;
   plugins: PluginSet;
   catalog: ModelCatalog;
+  /** The layers of the price table (embedded, KEYWAY_PRICES_FILE, operator overrides) behind `catalog`. */
+  prices: PriceBook;
   router: Router;
   accountant: Accountant;
   lifecycle: LifecycleRunner;
@@ -126,6 +130,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const usage = await openUsageQueue(store, logger, config);
   const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
+  const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   const health = createHealthMonitor(snapshots, store, logger, clock);
   const router = new Router({
     providers: plugins.providers,
@@ -197,6 +202,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     drain,
     plugins,
     catalog,
+    prices,
     router,
     accountant,
     lifecycle,
@@ -217,6 +223,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 function createPricingService(catalog: ModelCatalog): PricingService {
   const estimates = new WeakMap<object, number>();
   const views = new Map<string, ReturnType<PricingService['price']>>();
+  let viewsVersion = catalog.version;
   return {
     estimatePromptTokens(request) {
       let tokens = estimates.get(request);
@@ -227,23 +234,40 @@ function createPricingService(catalog: ModelCatalog): PricingService {
       return tokens;
     },
     price(provider, model) {
+      // A new price table (an override, a reloaded file) makes every cached view stale.
+      if (catalog.version !== viewsVersion) {
+        views.clear();
+        viewsVersion = catalog.version;
+      }
       const name = `${provider}\u0000${model}`;
       if (views.has(name)) return views.get(name);
       const info = catalog.get(provider, model);
       const view =
-        info === undefined
+        info === undefined || !isPriced(info)
           ? undefined
           : {
               inputPerToken: info.inputCostPerToken,
               outputPerToken: info.outputCostPerToken,
               maxOutputTokens: info.maxOutputTokens,
               maxInputTokens: info.maxInputTokens,
+              worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
+              worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+              perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
             };
       if (views.size > 10_000) views.clear();
       views.set(name, view);
       return view;
     },
   };
+}
+
+/**
+ * The dearest per-request search fee (one that varies with the search size, as Perplexity's does);
+ * a per-search fee (the same at every size) depends on searches no request can bound, so it adds nothing.
+ */
+function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
+  const values = Object.values(fees ?? {});
+  return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
 }
 
 /** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */

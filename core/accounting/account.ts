@@ -1,16 +1,29 @@
 // The account stage: price the call, queue its usage row, log the outcome, run the account hooks.
 // The lifecycle runner calls it exactly once per authenticated request, on every path.
 
-import { costOf } from '../catalog/pricing.ts';
+import { costOf, DEFAULT_SEARCH_CONTEXT_SIZE } from '../catalog/pricing.ts';
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
+import type { Usage } from '../spec/vocabulary.ts';
 import { capUsage } from './usage-limits.ts';
 import { usageRow } from './usage-row.ts';
 import type { UsageQueue } from './usage-queue.ts';
 
 export type OutcomeInput = Omit<RequestOutcome, 'costUsd' | 'latencyMs'>;
+
+/**
+ * A request that asked for web search (`web_search_options`, OpenAI's field) searched at the size it
+ * named, else the default: what a per-request search fee is priced at when the usage does not say.
+ */
+function withSearchSize(context: RequestContext, usage: Usage): Usage {
+  if (usage.searchContextSize !== undefined) return usage;
+  const options = context.request.web_search_options;
+  if (options === null || typeof options !== 'object') return usage;
+  const size = (options as Record<string, unknown>).search_context_size;
+  return { ...usage, searchContextSize: typeof size === 'string' ? size : DEFAULT_SEARCH_CONTEXT_SIZE };
+}
 
 export interface AccountantDependencies {
   catalog: ModelCatalog;
@@ -62,13 +75,17 @@ export class Accountant {
     return { ...input, usage, usageEstimated: true };
   }
 
-  /** The provider's own reported cost wins (it knows fees a token price cannot); else list price. */
+  /**
+   * The provider's own reported cost wins (it knows fees a token price cannot); else list price;
+   * undefined (booked unpriced) only when something was used of a model no price is known for. A
+   * request that used nothing (refused, failed before an answer) cost nothing: 0.
+   */
   private costOf(context: RequestContext, input: OutcomeInput): number | undefined {
     const served = context.served;
     const usage = input.usage;
-    if (served === undefined || usage === undefined) return undefined;
+    if (served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
-    return costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], usage);
+    return costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], withSearchSize(context, usage));
   }
 
   /** Never headers or bodies: ids, status, timings and the error code only. */

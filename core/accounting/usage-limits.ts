@@ -14,6 +14,8 @@ export const MAX_USAGE_TOKENS = 10_000_000;
 export const MAX_PROVIDER_COST_USD = 10_000;
 
 const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'totalTokens', 'cachedInputTokens', 'cacheWriteInputTokens', 'reasoningTokens'] as const;
+/** Counts a provider reports only sometimes: checked when present. */
+const OPTIONAL_COUNT_FIELDS = ['cacheWrite1hInputTokens', 'citationTokens', 'searchQueries'] as const;
 
 export interface CappedUsage {
   usage: Usage;
@@ -40,14 +42,16 @@ export function capUsage(usage: Usage): CappedUsage {
     saneCount(usage.cachedInputTokens) &&
     saneCount(usage.cacheWriteInputTokens) &&
     saneCount(usage.reasoningTokens) &&
+    OPTIONAL_COUNT_FIELDS.every((field) => usage[field] === undefined || saneCount(usage[field])) &&
     (cost === undefined || (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 && cost <= MAX_PROVIDER_COST_USD))
   ) {
     return { usage, capped: undefined };
   }
   const fixed: Usage = { ...usage };
   const capped: Record<string, string> = {};
-  for (const field of TOKEN_FIELDS) {
+  for (const field of [...TOKEN_FIELDS, ...OPTIONAL_COUNT_FIELDS]) {
     const value = usage[field];
+    if (value === undefined) continue;
     if (saneCount(value)) continue;
     const clamped = clampCount(value);
     // A fractional count is rounded, not flagged: it is a provider's rounding, not an absurdity.

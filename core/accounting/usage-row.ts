@@ -23,6 +23,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     outputTokens: usage?.outputTokens ?? 0,
     cachedInputTokens: usage?.cachedInputTokens ?? 0,
     cacheWriteTokens: usage?.cacheWriteInputTokens ?? 0,
+    cacheWrite1hTokens: usage?.cacheWrite1hInputTokens ?? 0,
     reasoningTokens: usage?.reasoningTokens ?? 0,
     costUsd: outcome.costUsd ?? null,
     latencyMs: Math.round(outcome.latencyMs * 1000) / 1000,

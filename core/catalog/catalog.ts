@@ -11,6 +11,20 @@ export interface CatalogAliases {
   modelPrefixes?: readonly string[];
 }
 
+/** Where a model's effective price comes from: the embedded table, KEYWAY_PRICES_FILE, or an operator override. */
+export type PriceSource = 'shipped' | 'file' | 'override';
+
+/** Rates that change once the prompt exceeds a size (LiteLLM's `*_above_200k_tokens` keys). */
+export interface PriceTier {
+  /** The tier applies when the prompt (cached parts included) has more tokens than this. */
+  aboveInputTokens: number;
+  inputCostPerToken?: number;
+  outputCostPerToken?: number;
+  cacheReadCostPerToken?: number;
+  cacheWriteCostPerToken?: number;
+  cacheWrite1hCostPerToken?: number;
+}
+
 export interface ModelInfo {
   /** Keyway's provider name. */
   provider: string;
@@ -20,24 +34,44 @@ export interface ModelInfo {
   inputCostPerToken: number;
   outputCostPerToken: number;
   cacheReadCostPerToken: number | undefined;
+  /** Cache writes; Anthropic's 5-minute writes. */
   cacheWriteCostPerToken: number | undefined;
+  /** Anthropic's 1-hour cache writes (`cache_creation_input_token_cost_above_1hr`). */
+  cacheWrite1hCostPerToken: number | undefined;
+  /** Reasoning (thinking) tokens, when the provider prices them apart from other output. */
+  reasoningCostPerToken: number | undefined;
+  /** Retrieved-source tokens the provider bills (Perplexity deep research's `citation_cost_per_token`). */
+  citationCostPerToken: number | undefined;
+  /** A flat fee on every request (`input_cost_per_request`). */
+  requestCostUsd: number | undefined;
   maxInputTokens: number | undefined;
   maxOutputTokens: number | undefined;
-  /** Perplexity's per-request search fee by context size. */
+  /** Perplexity's per-request search fee by context size (low, medium, high). */
   searchCostPerQuery: Record<string, number> | undefined;
+  /** Rates for long prompts, lowest threshold first. */
+  tiers: readonly PriceTier[];
+  source: PriceSource;
+  /** The LiteLLM-format fields this info was read from: what an override is merged over. */
+  entry: Readonly<CatalogEntry>;
 }
 
-interface CatalogEntry {
+/** One model in LiteLLM's price table format (model_prices_and_context_window.json). */
+export interface CatalogEntry {
   litellm_provider?: string;
   mode?: string;
   input_cost_per_token?: number;
   output_cost_per_token?: number;
   cache_read_input_token_cost?: number;
   cache_creation_input_token_cost?: number;
+  cache_creation_input_token_cost_above_1hr?: number;
+  output_cost_per_reasoning_token?: number;
+  citation_cost_per_token?: number;
+  input_cost_per_request?: number;
   max_input_tokens?: number;
   max_output_tokens?: number;
   max_tokens?: number;
   search_context_cost_per_query?: Record<string, number>;
+  [field: string]: unknown;
 }
 
 function stripPrefix(name: string, prefixes: readonly string[]): string {
@@ -45,63 +79,146 @@ function stripPrefix(name: string, prefixes: readonly string[]): string {
   return name;
 }
 
-function toModelInfo(name: string, entry: CatalogEntry, provider: string, prefixes: readonly string[]): ModelInfo {
+const number = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+/** The rate fields a long-prompt tier may change, by their LiteLLM stem. */
+const TIER_FIELDS: ReadonlyArray<[string, keyof Omit<PriceTier, 'aboveInputTokens'>]> = [
+  ['input_cost_per_token', 'inputCostPerToken'],
+  ['output_cost_per_token', 'outputCostPerToken'],
+  ['cache_read_input_token_cost', 'cacheReadCostPerToken'],
+  ['cache_creation_input_token_cost', 'cacheWriteCostPerToken'],
+  ['cache_creation_input_token_cost_above_1hr', 'cacheWrite1hCostPerToken'],
+];
+
+/** `input_cost_per_token_above_200k_tokens` and its siblings, as tiers (priority, flex and batch rates are not list price here). */
+function tiersOf(entry: CatalogEntry): PriceTier[] {
+  const tiers = new Map<number, PriceTier>();
+  for (const [key, value] of Object.entries(entry)) {
+    const match = /^(.+)_above_(\d+)k_tokens$/.exec(key);
+    const rate = number(value);
+    if (match === null || rate === undefined) continue;
+    const field = TIER_FIELDS.find(([stem]) => stem === match[1])?.[1];
+    if (field === undefined) continue;
+    const threshold = Number(match[2]) * 1000;
+    let tier = tiers.get(threshold);
+    if (tier === undefined) tiers.set(threshold, (tier = { aboveInputTokens: threshold }));
+    tier[field] = rate;
+  }
+  return [...tiers.values()].sort((left, right) => left.aboveInputTokens - right.aboveInputTokens);
+}
+
+function searchFees(entry: CatalogEntry): Record<string, number> | undefined {
+  const table = entry.search_context_cost_per_query;
+  if (table === undefined || table === null || typeof table !== 'object') return undefined;
+  const fees: Record<string, number> = {};
+  for (const [key, value] of Object.entries(table)) {
+    const fee = number(value);
+    if (fee !== undefined) fees[key.replace('search_context_size_', '')] = fee;
+  }
+  return fees;
+}
+
+export function toModelInfo(name: string, entry: CatalogEntry, provider: string, prefixes: readonly string[], source: PriceSource = 'shipped'): ModelInfo {
   return {
     provider,
     model: stripPrefix(name, prefixes),
-    mode: entry.mode ?? 'chat',
-    inputCostPerToken: entry.input_cost_per_token ?? 0,
-    outputCostPerToken: entry.output_cost_per_token ?? 0,
-    cacheReadCostPerToken: entry.cache_read_input_token_cost,
-    cacheWriteCostPerToken: entry.cache_creation_input_token_cost,
-    maxInputTokens: entry.max_input_tokens,
-    maxOutputTokens: entry.max_output_tokens ?? entry.max_tokens,
-    searchCostPerQuery: entry.search_context_cost_per_query
-      ? Object.fromEntries(Object.entries(entry.search_context_cost_per_query).map(([key, value]) => [key.replace('search_context_size_', ''), value]))
-      : undefined,
+    mode: typeof entry.mode === 'string' ? entry.mode : 'chat',
+    inputCostPerToken: number(entry.input_cost_per_token) ?? 0,
+    outputCostPerToken: number(entry.output_cost_per_token) ?? 0,
+    cacheReadCostPerToken: number(entry.cache_read_input_token_cost),
+    cacheWriteCostPerToken: number(entry.cache_creation_input_token_cost),
+    cacheWrite1hCostPerToken: number(entry.cache_creation_input_token_cost_above_1hr),
+    reasoningCostPerToken: number(entry.output_cost_per_reasoning_token),
+    citationCostPerToken: number(entry.citation_cost_per_token),
+    requestCostUsd: number(entry.input_cost_per_request),
+    maxInputTokens: number(entry.max_input_tokens),
+    maxOutputTokens: number(entry.max_output_tokens) ?? number(entry.max_tokens),
+    searchCostPerQuery: searchFees(entry),
+    tiers: tiersOf(entry),
+    source,
+    entry,
   };
 }
 
-export class ModelCatalog {
-  /** `provider/model` → info. */
-  private readonly byQualifiedName = new Map<string, ModelInfo>();
-  /** bare model name → the providers that list it. */
-  private readonly byBareName = new Map<string, ModelInfo[]>();
+/** A model is priced when its entry names an input or an output rate (a free model names 0). */
+export function isPriced(info: ModelInfo): boolean {
+  return info.entry.input_cost_per_token !== undefined || info.entry.output_cost_per_token !== undefined || info.entry.input_cost_per_request !== undefined;
+}
 
-  constructor(entries: Record<string, CatalogEntry>, aliases: ReadonlyMap<string, CatalogAliases> = new Map()) {
+interface CatalogTables {
+  /** `provider/model` → info. */
+  byQualifiedName: Map<string, ModelInfo>;
+  /** bare model name → the providers that list it. */
+  byBareName: Map<string, ModelInfo[]>;
+}
+
+export class ModelCatalog {
+  private tables: CatalogTables = { byQualifiedName: new Map(), byBareName: new Map() };
+  /** Bumped whenever the contents are replaced, so views cached from them know to rebuild. */
+  version = 0;
+
+  constructor(entries: Record<string, CatalogEntry> = {}, aliases: ReadonlyMap<string, CatalogAliases> = new Map(), sourceOf?: (name: string) => PriceSource) {
     const byCatalogName = new Map<string, { provider: string; prefixes: readonly string[] }>();
     for (const [provider, alias] of aliases) for (const name of alias.providers) byCatalogName.set(name, { provider, prefixes: alias.modelPrefixes ?? [] });
     for (const [name, entry] of Object.entries(entries)) {
       const target = byCatalogName.get(entry.litellm_provider ?? '');
       if (target === undefined) continue;
-      this.add(toModelInfo(name, entry, target.provider, target.prefixes));
+      this.add(toModelInfo(name, entry, target.provider, target.prefixes, sourceOf?.(name) ?? 'shipped'));
     }
   }
 
   add(info: ModelInfo): void {
     const qualified = `${info.provider}/${info.model}`;
-    if (this.byQualifiedName.has(qualified)) return;
-    this.byQualifiedName.set(qualified, info);
-    const list = this.byBareName.get(info.model);
+    if (this.tables.byQualifiedName.has(qualified)) return;
+    this.tables.byQualifiedName.set(qualified, info);
+    const list = this.tables.byBareName.get(info.model);
     if (list) list.push(info);
-    else this.byBareName.set(info.model, [info]);
+    else this.tables.byBareName.set(info.model, [info]);
+  }
+
+  /** Adds or replaces (an operator's override wins over the table's entry, in the same place). */
+  put(info: ModelInfo): void {
+    const qualified = `${info.provider}/${info.model}`;
+    const previous = this.tables.byQualifiedName.get(qualified);
+    if (previous === undefined) return this.add(info);
+    this.tables.byQualifiedName.set(qualified, info);
+    const list = this.tables.byBareName.get(info.model) ?? [];
+    this.tables.byBareName.set(
+      info.model,
+      list.map((entry) => (entry === previous ? info : entry)),
+    );
+  }
+
+  /**
+   * Takes the other catalog's contents in one assignment: a request reading prices sees the old table
+   * or the new one, never half of each. The other catalog must not be changed afterwards.
+   */
+  replaceWith(other: ModelCatalog): void {
+    this.tables = other.tables;
+    this.version++;
   }
 
   get(provider: string, model: string): ModelInfo | undefined {
-    return this.byQualifiedName.get(`${provider}/${model}`);
+    return this.tables.byQualifiedName.get(`${provider}/${model}`);
   }
 
   /** The providers whose catalog entries carry this bare name. */
   providersOf(model: string): readonly ModelInfo[] {
-    return this.byBareName.get(model) ?? [];
+    return this.tables.byBareName.get(model) ?? [];
   }
 
   names(): IterableIterator<string> {
-    return this.byBareName.keys();
+    return this.tables.byBareName.keys();
+  }
+
+  /** Every model, in table order. */
+  models(): IterableIterator<ModelInfo> {
+    return this.tables.byQualifiedName.values();
   }
 }
 
-const shippedEntries = (): Record<string, CatalogEntry> => (catalogFile as unknown as { models: Record<string, CatalogEntry> }).models;
+/** The embedded LiteLLM entries (never modified). */
+export const shippedEntries = (): Record<string, CatalogEntry> => (catalogFile as unknown as { models: Record<string, CatalogEntry> }).models;
 /** Catalogs by alias set: building one reads ~2,000 entries, so each distinct set is built once. */
 const catalogs = new Map<string, ModelCatalog>();
 
@@ -116,11 +233,22 @@ export function shippedCatalog(aliases: ReadonlyMap<string, CatalogAliases>): Mo
   return catalog;
 }
 
-/** The shipped catalog for the loaded providers, from their manifests' `catalogAliases`. */
-export function catalogFor(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>): ModelCatalog {
+/** The loaded providers' `catalogAliases`, from their manifests. */
+export function aliasesOf(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>): Map<string, CatalogAliases> {
   const aliases = new Map<string, CatalogAliases>();
   for (const [name, adapter] of providers) if (adapter.catalogAliases !== undefined) aliases.set(name, adapter.catalogAliases);
-  return shippedCatalog(aliases);
+  return aliases;
+}
+
+/**
+ * A catalog of its own (its contents can be replaced without touching other gateways in the process)
+ * starting with the shipped table for the loaded providers.
+ */
+export function catalogFor(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>): ModelCatalog {
+  const catalog = new ModelCatalog();
+  catalog.replaceWith(shippedCatalog(aliasesOf(providers)));
+  catalog.version = 0;
+  return catalog;
 }
 
 /** Levenshtein distance, for "did you mean" suggestions on unknown model names. */

@@ -1,26 +1,119 @@
-// What a call cost at list price.
+// What a call cost at list price. The rules, token type by token type and provider by provider, are
+// in docs/costs.md; in short: Keyway's Usage counts the whole prompt in `inputTokens` (cache reads and
+// writes are parts of it) and reasoning inside `outputTokens` (each provider's usage reader makes it
+// so), and every part is priced once, at its own rate.
 
 import type { Usage } from '../spec/vocabulary.ts';
-import type { ModelCatalog } from './catalog.ts';
+import { isPriced, type ModelCatalog, type ModelInfo, type PriceTier } from './catalog.ts';
+
+/** The search depth of a request that asks for web search without naming one (OpenAI's documented default). */
+export const DEFAULT_SEARCH_CONTEXT_SIZE = 'medium';
+
+/** A count as pricing reads it: only finite, non-negative numbers count; the rest is 0. */
+function count(value: number | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/** The part of a call's cost each token type and fee contributes, in USD. */
+export interface CostBreakdown {
+  input: number;
+  cacheRead: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  output: number;
+  reasoning: number;
+  citations: number;
+  requestFee: number;
+  searchFee: number;
+  total: number;
+}
+
+/** The first of `models` the catalog prices (the served name, then the requested one). */
+export function priceOf(catalog: ModelCatalog, provider: string, models: readonly string[]): ModelInfo | undefined {
+  for (const model of models) {
+    const info = catalog.get(provider, model);
+    if (info !== undefined && isPriced(info)) return info;
+  }
+  return undefined;
+}
+
+/** The long-prompt tier a prompt of this size falls in (the highest threshold it exceeds), if any. */
+function tierFor(info: ModelInfo, promptTokens: number): PriceTier | undefined {
+  if (info.tiers.length === 0) return undefined;
+  let chosen: PriceTier | undefined;
+  for (const tier of info.tiers) if (promptTokens > tier.aboveInputTokens) chosen = tier;
+  return chosen;
+}
 
 /**
- * List price of a call in USD: uncached input, cache reads and cache writes at their own rates,
- * output at the output rate. The first of `models` the catalog prices is used (the served name,
- * then the requested one); undefined when none is priced.
+ * The search fee (LiteLLM's `search_context_cost_per_query`), charged only for searches that ran.
+ * A fee that varies with the search context size is a per-request fee (Perplexity Sonar, OpenAI's
+ * web search): charged once when the usage names the size searched at (Perplexity's reader always
+ * does; the account stage adds the size a request's `web_search_options` asked for). A fee that is
+ * the same at every size is a per-search fee (Perplexity deep research's queries, Anthropic's web
+ * search tool): charged once per search the provider reports. The table lists search fees beside
+ * models that only search when asked (gpt-4o-mini-2024-07-18), so nothing is charged on a hint.
+ */
+function searchFee(fees: Readonly<Record<string, number>>, usage: Usage): number {
+  const values = Object.values(fees);
+  if (values.length === 0) return 0;
+  const first = values[0] as number;
+  if (values.every((value) => value === first)) return first * count(usage.searchQueries);
+  if (typeof usage.searchContextSize !== 'string') return 0;
+  return fees[usage.searchContextSize.toLowerCase()] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? Math.max(...values);
+}
+
+export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
+  const inputTokens = count(usage.inputTokens);
+  const tier = tierFor(info, inputTokens);
+  const inputRate = tier?.inputCostPerToken ?? info.inputCostPerToken;
+  const outputRate = tier?.outputCostPerToken ?? info.outputCostPerToken;
+  const cacheReadRate = tier?.cacheReadCostPerToken ?? info.cacheReadCostPerToken ?? inputRate;
+  const cacheWriteRate = tier?.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? inputRate;
+  const cacheWrite1hRate = tier?.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? cacheWriteRate;
+  // Subsets are clamped to their whole, so a provider's inconsistent figures never price a token twice.
+  const cacheRead = Math.min(count(usage.cachedInputTokens), inputTokens);
+  const cacheWrite = Math.min(count(usage.cacheWriteInputTokens), inputTokens - cacheRead);
+  const cacheWrite1h = Math.min(count(usage.cacheWrite1hInputTokens), cacheWrite);
+  const outputTokens = count(usage.outputTokens);
+  const reasoning = Math.min(count(usage.reasoningTokens), outputTokens);
+  const parts: CostBreakdown = {
+    input: (inputTokens - cacheRead - cacheWrite) * inputRate,
+    cacheRead: cacheRead * cacheReadRate,
+    cacheWrite5m: (cacheWrite - cacheWrite1h) * cacheWriteRate,
+    cacheWrite1h: cacheWrite1h * cacheWrite1hRate,
+    output: (outputTokens - reasoning) * outputRate,
+    reasoning: reasoning * (info.reasoningCostPerToken ?? outputRate),
+    citations: usage.citationTokens === undefined ? 0 : count(usage.citationTokens) * (info.citationCostPerToken ?? 0),
+    requestFee: info.requestCostUsd ?? 0,
+    searchFee: info.searchCostPerQuery === undefined ? 0 : searchFee(info.searchCostPerQuery, usage),
+    total: 0,
+  };
+  parts.total = roundUsd(
+    parts.input +
+      parts.cacheRead +
+      parts.cacheWrite5m +
+      parts.cacheWrite1h +
+      parts.output +
+      parts.reasoning +
+      parts.citations +
+      parts.requestFee +
+      parts.searchFee,
+  );
+  return parts;
+}
+
+/** Nano-dollar precision: enough for one token of the cheapest model, free of float noise. */
+export function roundUsd(value: number): number {
+  return Math.round(value * 1e9) / 1e9;
+}
+
+/**
+ * List price of a call in USD: every token type at its own rate plus the per-request fees (see
+ * costBreakdown). The first of `models` the catalog prices is used (the served name, then the
+ * requested one); undefined when none is priced.
  */
 export function costOf(catalog: ModelCatalog, provider: string, models: readonly string[], usage: Usage): number | undefined {
-  let info;
-  for (const model of models) {
-    info = catalog.get(provider, model);
-    if (info !== undefined) break;
-  }
-  if (info === undefined) return undefined;
-  const uncachedInput = Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteInputTokens);
-  const cost =
-    uncachedInput * info.inputCostPerToken +
-    usage.cachedInputTokens * (info.cacheReadCostPerToken ?? info.inputCostPerToken) +
-    usage.cacheWriteInputTokens * (info.cacheWriteCostPerToken ?? info.inputCostPerToken) +
-    usage.outputTokens * info.outputCostPerToken;
-  // Micro-dollar precision: enough for one token of the cheapest model, free of float noise.
-  return Math.round(cost * 1e9) / 1e9;
+  const info = priceOf(catalog, provider, models);
+  return info === undefined ? undefined : costBreakdown(info, usage).total;
 }

@@ -14,6 +14,7 @@ import { noteActor } from './kit/audit-trail.ts';
 import { withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
+import { priceRoutes } from './price-routes.ts';
 import { documented, operationDetail, serveOpenApi } from './openapi.ts';
 import { routeDocs } from './route-docs.ts';
 import { connectionsRoutes } from './connections-routes.ts';
@@ -94,7 +95,11 @@ export function createApp(runtime: Runtime): Elysia {
     .get('/v1/model-classes', ({ request }) => routingRoutes.getModelClasses(runtime, request), documented(routeDocs.getModelClasses))
     .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), documented(routeDocs.putAccountModelClasses))
     .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), documented(routeDocs.putPlatformModelClasses))
-    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings));
+    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings))
+    .get('/v1/platform/prices', ({ request }) => priceRoutes.list(runtime, request), documented(routeDocs.listPrices))
+    .put('/v1/platform/prices', ({ request }) => priceRoutes.put(runtime, request), documented(routeDocs.putPrices))
+    .post('/v1/platform/prices/reload', ({ request }) => priceRoutes.reload(runtime, request), documented(routeDocs.reloadPrices))
+    .delete('/v1/platform/prices/:provider/*', ({ request, params }) => priceRoutes.remove(runtime, request, params), documented(routeDocs.deletePrice));
   for (const route of pluginRoutes.filter((candidate) => candidate.role !== undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
   // Generated once, here, from every route above: nothing of it runs per request.
   serveOpenApi(app as unknown as Elysia);

@@ -7,7 +7,7 @@ import { json } from './kit/respond.ts';
 
 export const PlatformSettingsSchema = Type.Object({
   platform_markup_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'Markup, in percent, on requests served with platform keys' })),
-  byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: "Fee, in percent, on requests served with the account's own keys" })),
+  byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: "Fee, in percent, on requests served with the account's own keys" })),
 });
 
 export const platformRoutes = {

@@ -16,6 +16,7 @@ import {
 } from './openapi-schemas.ts';
 import type { RouteDocs } from './openapi.ts';
 import { PlatformSettingsSchema } from './platform-routes.ts';
+import { PriceOverridesBodySchema } from './price-routes.ts';
 
 const inference = 'Inference';
 const providerKeys = 'Provider keys';
@@ -68,4 +69,8 @@ export const routeDocs = {
   putAccountModelClasses: { summary: 'Override model classes for the account', tag: routing, body: ModelClassesBodySchema },
   putPlatformModelClasses: { summary: 'Override model classes for every account (operator)', tag: routing, body: ModelClassesBodySchema },
   putPlatformSettings: { summary: 'Set the platform markup and BYOK fee (operator)', tag: platform, body: PlatformSettingsSchema },
+  listPrices: { summary: 'The effective price table, each model with its source: shipped, file or override (operator)', tag: platform },
+  putPrices: { summary: 'Set per-model price overrides (operator)', tag: platform, body: PriceOverridesBodySchema },
+  deletePrice: { summary: "Remove a model's price override (operator)", tag: platform },
+  reloadPrices: { summary: 'Re-read KEYWAY_PRICES_FILE (operator)', tag: platform },
 } satisfies Record<string, RouteDocs>;

@@ -114,7 +114,20 @@ export interface PricingService {
   price(
     provider: string,
     model: string,
-  ): { inputPerToken: number; outputPerToken: number; maxOutputTokens: number | undefined; maxInputTokens: number | undefined } | undefined;
+  ):
+    | {
+        inputPerToken: number;
+        outputPerToken: number;
+        maxOutputTokens: number | undefined;
+        maxInputTokens: number | undefined;
+        /** The dearest rate a prompt token can be billed at (a cache write can cost more than plain input). */
+        worstInputPerToken?: number;
+        /** The dearest rate an output token can be billed at (reasoning may have its own rate). */
+        worstOutputPerToken?: number;
+        /** Fees charged once per request (a flat request fee, the dearest search fee). */
+        perRequestUsd?: number;
+      }
+    | undefined;
 }
 
 /** The usage queue's state, read-only (for metrics): rows waiting for the store, rows in memory, rows written. */

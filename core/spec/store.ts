@@ -116,7 +116,10 @@ export interface UsageSummaryRow {
   requests: number;
   inputTokens: number;
   outputTokens: number;
+  /** The priced requests' cost; unpriced requests add nothing to it and are counted in `unpricedRequests`. */
   costUsd: number;
+  /** Requests booked with no price (costUsd null): their cost is unknown, not $0. */
+  unpricedRequests: number;
 }
 
 /** A forward-only schema change, in one store dialect's SQL. */

@@ -112,6 +112,14 @@ export interface Usage {
   cachedInputTokens: number;
   cacheWriteInputTokens: number;
   reasoningTokens: number;
+  /** The part of `cacheWriteInputTokens` written for one hour (Anthropic's `ephemeral_1h`), priced at its own rate; absent = 0. */
+  cacheWrite1hInputTokens?: number;
+  /** Tokens of retrieved sources the provider bills separately (Perplexity's `citation_tokens`); not part of `inputTokens`. */
+  citationTokens?: number;
+  /** Searches the provider ran for the call (Perplexity's `num_search_queries`), for a per-query search fee. */
+  searchQueries?: number;
+  /** The search depth a per-request search fee depends on (Perplexity's `search_context_size`: low, medium, high). */
+  searchContextSize?: string;
   /**
    * What the provider itself says the call cost in USD, when it says (Perplexity's `cost.total_cost`,
    * request fee included): accounting books it instead of the list price.

@@ -11,6 +11,8 @@ export interface AnthropicUsageBody {
   output_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  /** The cache writes by lifetime, as Anthropic reports them, when there were any. */
+  cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
 }
 
 export interface AnthropicMessageBody {
@@ -46,12 +48,17 @@ export function stopReasonFromFinish(finishReason: FinishReason | undefined): st
 /** Anthropic's `input_tokens` excludes the cached parts that Keyway's `inputTokens` includes. */
 export function anthropicUsageFromUsage(usage: Usage | undefined): AnthropicUsageBody {
   if (usage === undefined) return { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  return {
+  const body: AnthropicUsageBody = {
     input_tokens: Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteInputTokens),
     output_tokens: usage.outputTokens,
     cache_creation_input_tokens: usage.cacheWriteInputTokens,
     cache_read_input_tokens: usage.cachedInputTokens,
   };
+  if (usage.cacheWriteInputTokens > 0) {
+    const oneHour = Math.min(usage.cacheWrite1hInputTokens ?? 0, usage.cacheWriteInputTokens);
+    body.cache_creation = { ephemeral_5m_input_tokens: usage.cacheWriteInputTokens - oneHour, ephemeral_1h_input_tokens: oneHour };
+  }
+  return body;
 }
 
 /** Arguments that are not a JSON object become `{}`: Anthropic's `input` is always an object. */

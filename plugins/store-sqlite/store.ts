@@ -255,7 +255,8 @@ export class SqliteStore implements Store {
       parameters.push(filter.teamId);
     }
     const rows = await this.storage.queryRows(
-      `SELECT provider, model, team_id, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd
+      `SELECT provider, model, team_id, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd,
+       SUM(unpriced) AS unpriced_requests
        FROM usage_records WHERE ${conditions.join(' AND ')} GROUP BY provider, model, team_id ORDER BY provider, model, team_id`,
       parameters,
     );
@@ -267,6 +268,7 @@ export class SqliteStore implements Store {
       inputTokens: Number(row.input_tokens ?? 0),
       outputTokens: Number(row.output_tokens ?? 0),
       costUsd: Number(row.cost_usd ?? 0),
+      unpricedRequests: Number(row.unpriced_requests ?? 0),
     }));
   }
 

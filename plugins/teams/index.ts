@@ -555,7 +555,7 @@ class TeamService {
       to: period.to.toISOString(),
       gatewayKeyId: principal.keyId,
     });
-    const totals = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+    const totals = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 };
     const byProvider = new Map<string, typeof totals>();
     const byModel = new Map<string, typeof totals & { provider: string | null; model: string | null }>();
     for (const row of rows) {
@@ -564,19 +564,27 @@ class TeamService {
         target.input_tokens += row.inputTokens;
         target.output_tokens += row.outputTokens;
         target.cost_usd += row.costUsd;
+        target.unpriced_requests += row.unpricedRequests;
       };
       add(totals);
       const providerName = row.provider ?? 'none';
       let provider = byProvider.get(providerName);
-      if (provider === undefined) byProvider.set(providerName, (provider = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }));
+      if (provider === undefined)
+        byProvider.set(providerName, (provider = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 }));
       add(provider);
       const modelKey = `${row.provider ?? ''}\u0000${row.model ?? ''}`;
       let model = byModel.get(modelKey);
       if (model === undefined) {
-        byModel.set(modelKey, (model = { provider: row.provider, model: row.model, requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }));
+        byModel.set(
+          modelKey,
+          (model = { provider: row.provider, model: row.model, requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 }),
+        );
       }
       add(model);
     }
+    // Unpriced requests have no known cost: a group of only those says null, never $0; a mixed group
+    // gives the priced requests' cost beside the count of the unpriced ones.
+    const cost = (value: typeof totals): number | null => (value.requests > 0 && value.unpriced_requests === value.requests ? null : round(value.cost_usd));
     const teamId = principal.teamId ?? this.actingTeam(principal, request.headers);
     return {
       object: 'usage',
@@ -586,9 +594,9 @@ class TeamService {
       team_id: teamId ?? null,
       byok_access: principal.byokAccess && principal.role !== 'viewer',
       period: { name: period.name, start: period.from.toISOString(), end: period.to.toISOString() },
-      totals: { ...totals, cost_usd: round(totals.cost_usd) },
-      by_provider: [...byProvider].map(([provider, value]) => ({ provider, ...value, cost_usd: round(value.cost_usd) })),
-      by_model: [...byModel.values()].map((value) => ({ ...value, cost_usd: round(value.cost_usd) })),
+      totals: { ...totals, cost_usd: cost(totals) },
+      by_provider: [...byProvider].map(([provider, value]) => ({ provider, ...value, cost_usd: cost(value) })),
+      by_model: [...byModel.values()].map((value) => ({ ...value, cost_usd: cost(value) })),
       budgets: await this.budgets(principal.accountId, teamId, nowMs),
     };
   }

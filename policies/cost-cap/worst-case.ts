@@ -44,7 +44,10 @@ export function worstCaseMicros(
   if (price === undefined) return undefined;
   const output = maxOutputTokens(request, price.maxOutputTokens);
   if (output === undefined) return undefined;
-  return toMicrosCeil(promptTokens * price.inputPerToken + output * price.outputPerToken);
+  // The dearest rates (cache writes, reasoning) and per-request fees, where the pricing service knows them.
+  const input = price.worstInputPerToken ?? price.inputPerToken;
+  const perToken = output * (price.worstOutputPerToken ?? price.outputPerToken);
+  return toMicrosCeil(promptTokens * input + perToken + (price.perRequestUsd ?? 0));
 }
 
 type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;

@@ -8,6 +8,7 @@ import { classifyPerplexityError } from './errors.ts';
 import { listPerplexityModels } from './models.ts';
 import { buildPerplexityChatBody } from './request.ts';
 import { parsePerplexityChatResponse } from './response.ts';
+import { requestedSearchContextSize } from './usage.ts';
 import { perplexityStreamParts } from './stream.ts';
 
 export const PERPLEXITY_DEFAULT_BASE_URL = 'https://api.perplexity.ai';
@@ -51,13 +52,13 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     modelClasses: PERPLEXITY_MODEL_CLASSES,
     async chat(request, context) {
       const response = await send(request, context, false);
-      return parsePerplexityChatResponse(await readJsonBody(response, 'perplexity', context.signal));
+      return parsePerplexityChatResponse(await readJsonBody(response, 'perplexity', context.signal), requestedSearchContextSize(request));
     },
     async chatStream(request, context) {
       const response = await send(request, context, true);
       if (response.body === null)
         throw upstreamFailure({ provider: 'perplexity', status: response.status, reason: 'server_error', message: 'the stream has no body' });
-      return perplexityStreamParts(response.body, context.signal);
+      return perplexityStreamParts(response.body, context.signal, requestedSearchContextSize(request));
     },
     async listModels(credential, signal) {
       return listPerplexityModels({

@@ -11,10 +11,10 @@ export const PERPLEXITY_EXTRA_FIELDS = ['citations', 'search_results', 'images',
  * (cost included) as `extraFields.usage_details`. The raw body is not kept as `openAIBody`: it is not
  * an OpenAI body, and the streamed path builds its answer the same way, so both agree.
  */
-export function parsePerplexityChatResponse(body: Record<string, unknown>): ChatResult {
+export function parsePerplexityChatResponse(body: Record<string, unknown>, requestedContextSize?: string): ChatResult {
   const { openAIBody: _notOpenAI, ...result } = parseOpenAIChatResponse('perplexity', body);
   const usage = body.usage as PerplexityUsage | undefined;
-  result.usage = usageFromPerplexity(usage) ?? emptyUsage();
+  result.usage = usageFromPerplexity(usage, requestedContextSize) ?? emptyUsage();
   const extraFields = searchFieldsOf(body);
   if (usage !== undefined && usage !== null) extraFields.usage_details = usage;
   if (Object.keys(extraFields).length > 0) result.extraFields = extraFields;

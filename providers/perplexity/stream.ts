@@ -29,7 +29,7 @@ interface StreamState {
  * (`usage_details`, cost included). The stream ends at `[DONE]`, or when the connection closes after
  * a finish; a close before any finish ends with an error part, as does `event: error`.
  */
-export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
+export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, requestedContextSize?: string): AsyncGenerator<StreamPart> {
   const state: StreamState = {
     started: false,
     finishedChoices: new Set(),
@@ -70,7 +70,7 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
     yield errorPart(upstreamFailure({ provider: 'perplexity', status: undefined, reason: 'server_error', message: 'the stream ended before a finish' }));
     return;
   }
-  yield* closingParts(state);
+  yield* closingParts(state, requestedContextSize);
 }
 
 function chunkParts(chunk: OpenAIChunk, state: StreamState): void {
@@ -122,10 +122,10 @@ function choiceParts(choice: OpenAIChunkChoice, state: StreamState): void {
   }
 }
 
-function* closingParts(state: StreamState): Generator<StreamPart> {
+function* closingParts(state: StreamState, requestedContextSize: string | undefined): Generator<StreamPart> {
   if (state.usage === undefined) return;
   yield { type: 'extra-fields', fields: { usage_details: state.usage } };
-  const usage = usageFromPerplexity(state.usage);
+  const usage = usageFromPerplexity(state.usage, requestedContextSize);
   if (usage !== undefined) yield { type: 'usage', usage };
 }
 

@@ -30,19 +30,42 @@ export interface PerplexityUsage extends OpenAIUsage {
  * Perplexity reports `reasoning_tokens` beside `completion_tokens`, not inside it (deep research:
  * completion 3256, reasoning 73248, total = prompt + completion). Keyway's Usage counts reasoning
  * inside the output, as OpenAI does, so it is added to the output and the total. `citation_tokens`
- * are not added to the input: only some models bill them; they stay in `usage_details`.
+ * are not added to the input: only some models bill them (at their own rate, `citationTokens`).
+ * `search_context_size` and `num_search_queries` decide the search fee when Perplexity reports no cost.
  */
-export function usageFromPerplexity(usage: PerplexityUsage | null | undefined): Usage | undefined {
+export function usageFromPerplexity(usage: PerplexityUsage | null | undefined, requestedContextSize?: string): Usage | undefined {
   const base = usageFromOpenAI(usage);
   if (base === undefined || usage === null || usage === undefined) return base;
-  const reasoning = typeof usage.reasoning_tokens === 'number' && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : 0;
-  const result =
+  const reasoning = positive(usage.reasoning_tokens) ?? 0;
+  const result: Usage =
     reasoning === 0
-      ? base
+      ? { ...base }
       : { ...base, outputTokens: base.outputTokens + reasoning, totalTokens: base.inputTokens + base.outputTokens + reasoning, reasoningTokens: reasoning };
+  const citations = positive(usage.citation_tokens);
+  if (citations !== undefined) result.citationTokens = citations;
+  const searches = typeof usage.num_search_queries === 'number' && Number.isFinite(usage.num_search_queries) ? usage.num_search_queries : undefined;
+  if (searches !== undefined) result.searchQueries = searches;
+  // Perplexity's request fee depends on the search depth; when neither side names it, Perplexity's default (low) applies.
+  result.searchContextSize =
+    typeof usage.search_context_size === 'string' ? usage.search_context_size : (requestedContextSize ?? PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE);
   const reportedCost = providerReportedCost(usage);
   if (reportedCost !== undefined) result.providerCostUsd = reportedCost;
   return result;
+}
+
+/** What Perplexity searches at when `web_search_options.search_context_size` is not given. */
+export const PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE = 'low';
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** The search depth a request asked for (`web_search_options.search_context_size`), when it names one. */
+export function requestedSearchContextSize(request: Readonly<Record<string, unknown>>): string | undefined {
+  const options = request.web_search_options;
+  if (options === null || typeof options !== 'object') return undefined;
+  const size = (options as Record<string, unknown>).search_context_size;
+  return typeof size === 'string' ? size : undefined;
 }
 
 /** Perplexity's own `cost.total_cost` (which includes the per-request search fee), when valid. */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { ModelCatalog } from '../../core/catalog/catalog.ts';
+import { ModelCatalog, toModelInfo } from '../../core/catalog/catalog.ts';
 import { builtinCatalog } from '../helpers/catalog.ts';
 import { KeywayError } from '../../core/errors.ts';
 import { resolveModel, type ModelResolverDependencies } from '../../core/routing/resolve-model.ts';
@@ -85,18 +85,7 @@ describe('model selection', () => {
   test('a name several providers serve: the one the account holds wins, otherwise 404 listing them', () => {
     const catalog = new ModelCatalog({});
     for (const provider of ['groq', 'together']) {
-      catalog.add({
-        provider,
-        model: 'shared-model',
-        mode: 'chat',
-        inputCostPerToken: 0,
-        outputCostPerToken: 0,
-        cacheReadCostPerToken: undefined,
-        cacheWriteCostPerToken: undefined,
-        maxInputTokens: undefined,
-        maxOutputTokens: undefined,
-        searchCostPerQuery: undefined,
-      });
+      catalog.add(toModelInfo('shared-model', { mode: 'chat', input_cost_per_token: 0, output_cost_per_token: 0 }, provider, []));
     }
     const shared = { ...dependencies, catalog };
     expect(resolveModel(shared, 'acc', keys('together'), 'shared-model', undefined).provider).toBe('together');

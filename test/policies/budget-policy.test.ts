@@ -220,8 +220,8 @@ describe('cost-cap settlement', () => {
 describe('cost-cap after a restart', () => {
   test("today's booked spend is read from the store once, before the first reservation, even under concurrent first requests", async () => {
     const setup = fake({ providers: { openai: { enabled: true, max_cost_per_day: 40 } } }, [
-      { provider: 'openai', model: 'gpt-4o', teamId: TEAM, requests: 3, inputTokens: 0, outputTokens: 0, costUsd: 20 },
-      { provider: 'anthropic', model: 'claude', teamId: TEAM, requests: 1, inputTokens: 0, outputTokens: 0, costUsd: 7 },
+      { provider: 'openai', model: 'gpt-4o', teamId: TEAM, requests: 3, inputTokens: 0, outputTokens: 0, costUsd: 20, unpricedRequests: 0 },
+      { provider: 'anthropic', model: 'claude', teamId: TEAM, requests: 1, inputTokens: 0, outputTokens: 0, costUsd: 7, unpricedRequests: 0 },
     ]);
     const results = await Promise.all(Array.from({ length: 5 }, () => codeOf(() => setup.hooks.call(request()))));
     expect(setup.summaries.length).toBe(1);

@@ -74,6 +74,8 @@ describe('perplexity responses (fixtures)', () => {
       cacheWriteInputTokens: 0,
       reasoningTokens: 0,
       providerCostUsd: 0.005082,
+      searchContextSize: 'low',
+      searchQueries: 1,
     });
     expect(result.extraFields).toEqual({
       citations: body.citations,
@@ -96,6 +98,9 @@ describe('perplexity responses (fixtures)', () => {
       cacheWriteInputTokens: 0,
       reasoningTokens: 73248,
       providerCostUsd: 0.630606,
+      citationTokens: 7299,
+      searchQueries: 74,
+      searchContextSize: 'low',
     });
     expect((result.extraFields?.usage_details as PerplexityUsage).cost?.total_cost).toBe(0.630606);
   });
@@ -125,6 +130,8 @@ describe('perplexity stream (fixtures)', () => {
         cacheWriteInputTokens: 0,
         reasoningTokens: 0,
         providerCostUsd: 0.005023,
+        searchContextSize: 'low',
+        searchQueries: 1,
       },
     });
   });

@@ -39,10 +39,12 @@ const templateOverhead = 64;
 
 export function startCohereSimulator(options: CohereSimulatorOptions = {}): SimulatorHandle {
   const models = options.models ?? defaultCohereModels;
-  return startSimulator('cohere', (request, context) => route(request, context, models), options);
+  // Prompts seen before, by model: Cohere reports a repeated prompt's prefix as `cached_tokens`.
+  const prompts = new Set<string>();
+  return startSimulator('cohere', (request, context) => route(request, context, models, prompts), options);
 }
 
-async function route(request: Request, context: HandlerContext, models: CohereModel[]): Promise<Response> {
+async function route(request: Request, context: HandlerContext, models: CohereModel[], prompts: Set<string>): Promise<Response> {
   const { pathname } = context.url;
   const isInference = request.method === 'POST' && (pathname === '/v2/chat' || pathname === '/v2/embed');
   let parsed: ParsedBody | undefined;
@@ -65,7 +67,11 @@ async function route(request: Request, context: HandlerContext, models: CohereMo
     if (!parsed) return cohereError(404, `route not found: ${request.method} ${pathname}`);
     if (!parsed.ok) return cohereError(400, 'invalid request: could not parse the request body as JSON');
     if (pathname === '/v2/embed') return jsonResponse(embed(parsed.value, models));
-    return chat(validateCohereChat(parsed.value, models), fault);
+    const validated = validateCohereChat(parsed.value, models);
+    const promptKey = JSON.stringify([(parsed.value as JsonObject).model, (parsed.value as JsonObject).messages]);
+    const seen = prompts.has(promptKey);
+    prompts.add(promptKey);
+    return chat(validated, fault, seen);
   } catch (error) {
     if (error instanceof CohereRejection) return cohereError(error.status, error.message);
     throw error;
@@ -114,7 +120,7 @@ function messageText(message: JsonObject): string {
   return [isString(message.tool_plan) ? message.tool_plan : '', contentText(message.content), ...calls].filter((text) => text.length > 0).join('\n');
 }
 
-function chat(validated: ValidatedCohereChat, fault: Fault | undefined): Response {
+function chat(validated: ValidatedCohereChat, fault: Fault | undefined, promptSeen = false): Response {
   const { messages } = validated;
   const promptText = [...validated.tools.map((tool) => JSON.stringify(tool)), ...messages.map(messageText)].join('\n');
   const billedInput = countTokens(promptText);
@@ -158,7 +164,8 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined): Respons
   const usage = {
     billed_units: { input_tokens: billedInput, output_tokens: outputTokens },
     tokens: { input_tokens: billedInput + templateOverhead, output_tokens: outputTokens },
-    cached_tokens: 0,
+    // A repeated prompt: everything but its last message was read from the cache.
+    cached_tokens: promptSeen ? Math.floor(billedInput / 2) : 0,
   };
   const answer = { id: crypto.randomUUID(), message, finish_reason: finishReason, usage };
   if (!validated.stream) return jsonResponse(answer);

@@ -3,6 +3,7 @@
 
 import { splitForStream } from './common.ts';
 import { isRecord, planReply, promptTokensFor, randomToken, sseData, SSE_DONE, type JsonObject, type ReplyPlan, type StreamPlan } from './openai-behaviour.ts';
+import { isReasoningModel } from './openai-validation.ts';
 
 export const SYSTEM_FINGERPRINT = 'fp_5ee1a7c0de';
 
@@ -31,7 +32,13 @@ export function planChat(body: JsonObject, cacheSeen: boolean): ChatOutcome {
   const choiceCount = typeof body.n === 'number' ? body.n : 1;
   const choices = Array.from({ length: choiceCount }, () => planReply(body, { allowToolCalls: true }));
   const promptTokens = promptTokensFor(body.messages);
-  const completionTokens = choices.reduce((sum, choice) => sum + choice.completionTokens, 0);
+  // A reasoning model asked for an effort thinks before it answers: hidden reasoning tokens that
+  // `completion_tokens` includes, as the real API counts them (§1.3).
+  const reasoningTokens =
+    isReasoningModel(String(body.model)) && typeof body.reasoning_effort === 'string' && body.reasoning_effort !== 'none'
+      ? Math.max(8, Math.ceil(promptTokensFor(body.messages) / 2))
+      : 0;
+  const completionTokens = choices.reduce((sum, choice) => sum + choice.completionTokens, 0) + reasoningTokens;
   const requestedTier = body.service_tier;
   return {
     id: `chatcmpl-${randomToken(29)}`,
@@ -45,7 +52,7 @@ export function planChat(body: JsonObject, cacheSeen: boolean): ChatOutcome {
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
       prompt_tokens_details: { cached_tokens: cacheSeen ? Math.floor(promptTokens / 2) : 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: reasoningTokens, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
     },
   };
 }

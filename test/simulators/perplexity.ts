@@ -81,7 +81,7 @@ interface PerplexityOutcome {
   usage: JsonObject;
 }
 
-function planPerplexity(body: JsonObject): PerplexityOutcome {
+function planPerplexity(body: JsonObject, reportCost: boolean): PerplexityOutcome {
   const plan = planReply(body, { allowToolCalls: false });
   const options = isRecord(body.web_search_options) ? body.web_search_options : {};
   const size = options.search_context_size;
@@ -89,8 +89,9 @@ function planPerplexity(body: JsonObject): PerplexityOutcome {
     prompt_tokens: promptTokensFor(body.messages),
     completion_tokens: plan.completionTokens,
     citation_tokens: CITATION_TOKENS,
-    reasoning_tokens: 0,
-    num_search_queries: 1,
+    // Deep research reasons at length and runs several searches, each billed (§6).
+    reasoning_tokens: body.model === 'sonar-deep-research' ? 64 + promptTokensFor(body.messages) : 0,
+    num_search_queries: body.model === 'sonar-deep-research' ? 3 : 1,
     search_context_size: size === 'medium' || size === 'high' ? size : 'low',
   };
   const model = String(body.model);
@@ -108,7 +109,7 @@ function planPerplexity(body: JsonObject): PerplexityOutcome {
       num_search_queries: counts.num_search_queries,
       reasoning_tokens: counts.reasoning_tokens,
       search_context_size: counts.search_context_size,
-      cost: perplexityCost(model, counts),
+      ...(reportCost ? { cost: perplexityCost(model, counts) } : {}),
     },
   };
 }
@@ -185,7 +186,7 @@ async function earlyFault(fault: Fault | undefined, model: string): Promise<Resp
   }
 }
 
-async function handleChat(request: Request, context: HandlerContext, models: readonly string[]): Promise<Response> {
+async function handleChat(request: Request, context: HandlerContext, models: readonly string[], reportCost: boolean): Promise<Response> {
   const text = await request.text();
   let body: unknown = text;
   let parsed = true;
@@ -205,7 +206,7 @@ async function handleChat(request: Request, context: HandlerContext, models: rea
   if (invalid) return errorResponse(invalid);
 
   const validBody = body as JsonObject;
-  const outcome = planPerplexity(validBody);
+  const outcome = planPerplexity(validBody, reportCost);
   if (validBody.stream !== true) return Response.json(completionBody(outcome));
   const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
   return new Response(streamBody(completionStream(outcome), streamFault), {
@@ -225,6 +226,8 @@ const CHAT_PATHS = new Set(['/chat/completions', '/v1/chat/completions', '/v1/so
 export interface PerplexitySimulatorOptions extends SimulatorOptions {
   /** Replaces the default Sonar model list. */
   models?: string[];
+  /** false: usage without its `cost` block, as from an older API version or a proxy that strips it. */
+  reportCost?: boolean;
 }
 
 /** Starts the Perplexity simulator. Default key: `perplexity-test-key`. Base URL is the simulator's url. */
@@ -234,7 +237,7 @@ export function startPerplexitySimulator(options: PerplexitySimulatorOptions = {
     'perplexity',
     (request, context) => {
       const path = context.url.pathname;
-      if (request.method === 'POST' && CHAT_PATHS.has(path)) return handleChat(request, context, models);
+      if (request.method === 'POST' && CHAT_PATHS.has(path)) return handleChat(request, context, models, options.reportCost !== false);
       if (request.method === 'GET' && (path === '/v1/models' || path === '/models')) return handleModels(request, context, models);
       return errorResponse({ status: 404, type: 'not_found', message: `No route for ${request.method} ${path}.` });
     },

@@ -1,0 +1,212 @@
+// The operator's price control: the effective table (GET /v1/platform/prices), per-model overrides
+// (PUT, DELETE /v1/platform/prices/{provider}/{model}) stored as a platform setting, and a re-read of
+// KEYWAY_PRICES_FILE (POST /v1/platform/prices/reload). Overrides reach the in-memory catalog through
+// the snapshot refresh; rows booked after the change are priced with them, earlier rows keep theirs.
+
+import { Type, type Static } from '@sinclair/typebox';
+import { isPriced, type ModelInfo } from '../catalog/catalog.ts';
+import { PRICE_OVERRIDES_SETTING, type PriceOverride } from '../catalog/price-book.ts';
+import { PriceFileError } from '../catalog/price-file.ts';
+import { KeywayError } from '../errors.ts';
+import type { Runtime } from '../runtime.ts';
+import { readJson, validateBody } from './kit/body.ts';
+import { guarded } from './kit/guard.ts';
+import { json } from './kit/respond.ts';
+
+const Rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `${description}, USD per token` }));
+const Fee = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: `${description}, USD` }));
+const Limit = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, description }));
+
+export const PriceOverrideSchema = Type.Object(
+  {
+    provider: Type.String({ minLength: 1, maxLength: 100, description: 'The name of a loaded provider plugin' }),
+    model: Type.String({ minLength: 1, maxLength: 200, description: 'The model name as the provider knows it' }),
+    input_cost_per_token: Rate('Uncached input'),
+    output_cost_per_token: Rate('Output'),
+    cache_read_input_token_cost: Rate('Cache reads'),
+    cache_creation_input_token_cost: Rate('Cache writes (5-minute writes where the provider has two lifetimes)'),
+    cache_creation_input_token_cost_above_1hr: Rate('1-hour cache writes'),
+    output_cost_per_reasoning_token: Rate('Reasoning tokens, when priced apart from output'),
+    citation_cost_per_token: Rate('Citation tokens of retrieved sources'),
+    input_cost_per_request: Fee('A flat fee on every request'),
+    search_context_cost_per_query: Type.Optional(
+      Type.Object(
+        {
+          search_context_size_low: Fee('Search fee at low context'),
+          search_context_size_medium: Fee('Search fee at medium context'),
+          search_context_size_high: Fee('Search fee at high context'),
+        },
+        {
+          additionalProperties: false,
+          description: 'The search fee by search_context_size: once per request when it varies with the size, per reported search when it does not',
+        },
+      ),
+    ),
+    max_input_tokens: Limit('Prompt limit, tokens'),
+    max_output_tokens: Limit('Output limit, tokens (budgets reserve it when a request names none)'),
+  },
+  { additionalProperties: false },
+);
+
+export const PriceOverridesBodySchema = Type.Object(
+  { prices: Type.Array(PriceOverrideSchema, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false, description: 'Per-model price overrides; a single override object is also accepted' },
+);
+
+type OverrideBody = Static<typeof PriceOverrideSchema>;
+
+/** Management writes of the overrides, one at a time: two concurrent PUTs must not lose one another's models. */
+let writes: Promise<unknown> = Promise.resolve();
+function serialised<Value>(work: () => Promise<Value>): Promise<Value> {
+  const next = writes.then(work, work);
+  writes = next.catch(() => undefined);
+  return next;
+}
+
+function fees(runtime: Runtime): { platform_markup_percent: number; byok_fee_percent: number } {
+  const settings = runtime.snapshots.current.platformSettings;
+  const number = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
+  return { platform_markup_percent: number(settings.platform_markup_percent, 5), byok_fee_percent: number(settings.byok_fee_percent, 0) };
+}
+
+/** One model of the effective table, in LiteLLM's field names (null where the table is silent). */
+export function priceRow(info: ModelInfo): Record<string, unknown> {
+  const search = info.searchCostPerQuery;
+  return {
+    provider: info.provider,
+    model: info.model,
+    mode: info.mode,
+    source: info.source,
+    priced: isPriced(info),
+    input_cost_per_token: info.entry.input_cost_per_token ?? null,
+    output_cost_per_token: info.entry.output_cost_per_token ?? null,
+    cache_read_input_token_cost: info.cacheReadCostPerToken ?? null,
+    cache_creation_input_token_cost: info.cacheWriteCostPerToken ?? null,
+    cache_creation_input_token_cost_above_1hr: info.cacheWrite1hCostPerToken ?? null,
+    output_cost_per_reasoning_token: info.reasoningCostPerToken ?? null,
+    citation_cost_per_token: info.citationCostPerToken ?? null,
+    input_cost_per_request: info.requestCostUsd ?? null,
+    search_context_cost_per_query:
+      search === undefined ? null : Object.fromEntries(Object.entries(search).map(([size, fee]) => [`search_context_size_${size}`, fee])),
+    long_prompt_tiers: info.tiers.map((tier) => ({
+      above_input_tokens: tier.aboveInputTokens,
+      input_cost_per_token: tier.inputCostPerToken ?? null,
+      output_cost_per_token: tier.outputCostPerToken ?? null,
+      cache_read_input_token_cost: tier.cacheReadCostPerToken ?? null,
+      cache_creation_input_token_cost: tier.cacheWriteCostPerToken ?? null,
+      cache_creation_input_token_cost_above_1hr: tier.cacheWrite1hCostPerToken ?? null,
+    })),
+    max_input_tokens: info.maxInputTokens ?? null,
+    max_output_tokens: info.maxOutputTokens ?? null,
+  };
+}
+
+function fileStatus(runtime: Runtime): Record<string, unknown> {
+  const file = runtime.prices.file;
+  return { path: file.path ?? null, loaded_at: file.loadedAt ?? null, models: file.models, error: file.error ?? null };
+}
+
+/** Checks what the schema cannot: a loaded provider, and both rates for a model the table does not price. */
+function checkOverride(runtime: Runtime, override: OverrideBody, index: number): void {
+  if (!runtime.plugins.providers.has(override.provider)) {
+    const known = [...runtime.plugins.providers.keys()].join(', ');
+    throw new KeywayError(
+      'invalid_field',
+      { param: `prices[${index}].provider`, detail: `no loaded provider is called '${override.provider}' (loaded: ${known})` },
+      { param: `prices[${index}].provider` },
+    );
+  }
+  const table = runtime.prices.tableEntry(override.provider, override.model);
+  const pricedWithout = table !== undefined && isPriced(table);
+  for (const field of ['input_cost_per_token', 'output_cost_per_token'] as const) {
+    if (override[field] === undefined && !pricedWithout) {
+      throw new KeywayError('missing_field', { param: `prices[${index}].${field}` }, { param: `prices[${index}].${field}` });
+    }
+  }
+}
+
+function storedOverrides(runtime: Runtime): PriceOverride[] {
+  const stored = runtime.snapshots.current.platformSettings[PRICE_OVERRIDES_SETTING];
+  return Array.isArray(stored) ? [...(stored as PriceOverride[])] : [];
+}
+
+async function saveOverrides(runtime: Runtime, overrides: PriceOverride[]): Promise<void> {
+  await runtime.store.setPlatformSetting(PRICE_OVERRIDES_SETTING, overrides);
+  // The refresh hands the new list to the price book (core/catalog/open-prices.ts) before it returns.
+  await runtime.snapshots.refresh();
+}
+
+function rowsFor(runtime: Runtime, wanted: ReadonlyArray<{ provider: string; model: string }>): Record<string, unknown>[] {
+  return wanted.flatMap(({ provider, model }) => {
+    const info = runtime.catalog.get(provider, model);
+    return info === undefined ? [] : [priceRow(info)];
+  });
+}
+
+export const priceRoutes = {
+  list: guarded('operator', (runtime, request) => {
+    const query = new URL(request.url).searchParams;
+    const provider = query.get('provider');
+    const model = query.get('model');
+    const source = query.get('source');
+    const data: Record<string, unknown>[] = [];
+    for (const info of runtime.catalog.models()) {
+      if (provider !== null && info.provider !== provider) continue;
+      if (model !== null && info.model !== model) continue;
+      if (source !== null && info.source !== source) continue;
+      data.push(priceRow(info));
+    }
+    return json({ object: 'list', data, fees: fees(runtime), file: fileStatus(runtime) });
+  }),
+
+  put: guarded('operator', async (runtime, request) => {
+    const body = await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth);
+    const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
+    const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
+    prices.forEach((override, index) => checkOverride(runtime, override, index));
+    const updatedAt = new Date().toISOString();
+    await serialised(async () => {
+      const overrides = storedOverrides(runtime);
+      for (const override of prices) {
+        const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
+        // A second PUT for a model replaces its override whole: what it does not name comes from the table again.
+        const entry: PriceOverride = { ...override, updated_at: updatedAt };
+        if (position === -1) overrides.push(entry);
+        else overrides[position] = entry;
+      }
+      await saveOverrides(runtime, overrides);
+    });
+    return json({ object: 'list', data: rowsFor(runtime, prices) });
+  }),
+
+  remove: guarded('operator', async (runtime, _request, _principal, parameters) => {
+    const provider = decodeURIComponent(parameters.provider ?? '');
+    const model = decodeURIComponent(parameters['*'] ?? parameters.model ?? '');
+    const removed = await serialised(async () => {
+      const overrides = storedOverrides(runtime);
+      const kept = overrides.filter((entry) => !(entry.provider === provider && entry.model === model));
+      if (kept.length === overrides.length) return false;
+      await saveOverrides(runtime, kept);
+      return true;
+    });
+    if (!removed) throw new KeywayError('not_found', { detail: `No price override for ${provider}/${model}.` });
+    const info = runtime.catalog.get(provider, model);
+    return json({ deleted: true, provider, model, now: info === undefined ? null : priceRow(info) });
+  }),
+
+  reload: guarded('operator', (runtime) => {
+    if (runtime.prices.file.path === undefined) {
+      throw new KeywayError('invalid_request', { detail: 'KEYWAY_PRICES_FILE is not set: there is no price file to reload.' });
+    }
+    try {
+      runtime.prices.reloadFile();
+    } catch (error) {
+      if (!(error instanceof PriceFileError)) throw error;
+      runtime.logger.error({ path: runtime.prices.file.path, error: error.message }, 'KEYWAY_PRICES_FILE refused on reload; the table in use stays');
+      throw new KeywayError('invalid_request', {
+        detail: `KEYWAY_PRICES_FILE ${runtime.prices.file.path} refused: ${error.message}. The price table in use is unchanged.`,
+      });
+    }
+    return json({ reloaded: true, file: fileStatus(runtime) });
+  }),
+};

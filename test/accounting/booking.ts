@@ -1,0 +1,78 @@
+// Calls made as a client makes them, and the usage rows they leave: shared by the cost tests.
+
+import type { UsageRecord } from '../../core/spec/store.ts';
+import { call, flushUsage, type TestGateway } from '../helpers/gateway.ts';
+
+let sequence = 0;
+
+export const user = (content: string) => ({ role: 'user', content });
+
+/** A request id of its own for each call, so its row can be found. */
+export function nextRequestId(): string {
+  return `req_cost_${process.pid}_${++sequence}`;
+}
+
+/** Waits for the request's usage row. */
+export async function rowOf(target: TestGateway, requestId: string): Promise<UsageRecord> {
+  for (let waited = 0; waited < 5_000; waited += 25) {
+    await flushUsage(target);
+    const row = (await target.runtime.store.listUsage('default')).find((candidate) => candidate.requestId === requestId);
+    if (row !== undefined) return row;
+    await Bun.sleep(25);
+  }
+  throw new Error(`no usage row for ${requestId}`);
+}
+
+export interface Booked {
+  row: UsageRecord;
+  costHeader: string | null;
+  text: string;
+}
+
+/** One call, read to its end as a client would, and the usage row it left; anything but a 200 throws. */
+export async function book(target: TestGateway, body: Record<string, unknown>, path = '/v1/chat/completions', key?: string): Promise<Booked> {
+  const requestId = nextRequestId();
+  const response = await call(target, 'POST', path, body, { key, headers: { 'x-request-id': requestId } });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${text}`);
+  return { row: await rowOf(target, requestId), costHeader: response.headers.get('x-keyway-cost'), text };
+}
+
+/** What must be equal between two bookings of the same answer. */
+export function accounted(row: UsageRecord) {
+  return {
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    inputTokens: row.inputTokens,
+    outputTokens: row.outputTokens,
+    cachedInputTokens: row.cachedInputTokens,
+    cacheWriteTokens: row.cacheWriteTokens,
+    cacheWrite1hTokens: row.cacheWrite1hTokens ?? 0,
+    reasoningTokens: row.reasoningTokens,
+    costUsd: row.costUsd,
+    usageEstimated: row.usageEstimated ?? false,
+  };
+}
+
+export interface PriceEntry {
+  input_cost_per_token?: number;
+  output_cost_per_token?: number;
+  cache_read_input_token_cost?: number;
+  cache_creation_input_token_cost?: number;
+  cache_creation_input_token_cost_above_1hr?: number;
+  output_cost_per_reasoning_token?: number;
+  citation_cost_per_token?: number;
+  search_context_cost_per_query?: Record<string, number>;
+}
+
+const PRICES = ((await Bun.file(new URL('../../core/catalog/model-prices.json', import.meta.url)).json()) as { models: Record<string, PriceEntry> }).models;
+
+export type ListPrice = Required<Pick<PriceEntry, 'input_cost_per_token' | 'output_cost_per_token'>> & PriceEntry;
+
+/** The shipped list price of one model, by its key in model-prices.json (read here, not through Keyway's code). */
+export function price(key: string): ListPrice {
+  const entry = PRICES[key];
+  if (entry?.input_cost_per_token === undefined || entry.output_cost_per_token === undefined) throw new Error(`no list price for ${key}`);
+  return entry as ListPrice;
+}
