@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
+import type { KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
 import {
   PLUGIN_API_VERSION,
@@ -64,6 +65,7 @@ export interface PluginSet {
   strategies: Map<string, RoutingStrategy>;
   cryptoBackends: Map<string, CryptoBackend>;
   alertChannels: AlertChannel[];
+  keySources: Map<string, KeySource>;
   dialects: Map<string, Dialect>;
   storeDrivers: Array<Contributed<StoreDriver>>;
   countersDrivers: Array<Contributed<CountersDriver>>;
@@ -170,6 +172,7 @@ function checkContributions(source: PluginSource, contributions: PluginContribut
     strategy: 'strategy',
     'crypto-backend': 'cryptoBackend',
     'alert-channel': 'alertChannel',
+    'key-source': 'keySource',
     store: 'store',
     counters: 'counters',
     dialect: 'dialect',
@@ -227,6 +230,7 @@ export function emptyPluginSet(): PluginSet {
     strategies: new Map(),
     cryptoBackends: new Map(),
     alertChannels: [],
+    keySources: new Map(),
     dialects: new Map(),
     storeDrivers: [],
     countersDrivers: [],
@@ -305,7 +309,7 @@ export async function loadPlugins(sources: PluginSource[], environment: PluginEn
 
 function register(set: PluginSet, source: PluginSource, contributions: PluginContributions): void {
   const { definition } = source;
-  const { provider, strategy, cryptoBackend, alertChannel } = contributions;
+  const { provider, strategy, cryptoBackend, alertChannel, keySource } = contributions;
   if (provider) {
     if (set.providers.has(provider.name)) fail(source, `registers provider '${provider.name}', which another plugin already registered`);
     set.providers.set(provider.name, provider);
@@ -319,6 +323,10 @@ function register(set: PluginSet, source: PluginSource, contributions: PluginCon
     set.cryptoBackends.set(cryptoBackend.name, cryptoBackend);
   }
   if (alertChannel) set.alertChannels.push(alertChannel);
+  if (keySource) {
+    if (set.keySources.has(keySource.name)) fail(source, `registers key source '${keySource.name}', which another plugin already registered`);
+    set.keySources.set(keySource.name, keySource);
+  }
   registerCapabilities(set, source, contributions);
   addHooks(set.hooks, definition.name, definition.hooks);
   addHooks(set.hooks, definition.name, contributions.hooks);

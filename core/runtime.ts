@@ -184,6 +184,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       channelFor: (target) => plugins.alertChannels.find((candidate) => candidate.accepts(target))?.name,
     },
     secrets: createSecretSealer(plugins.cryptoBackends, cryptoBackendName),
+    keySources: { get: (name) => plugins.keySources.get(name), names: () => [...plugins.keySources.keys()] },
     providerHealth: {
       report: (accountId) =>
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),

@@ -24,6 +24,7 @@ import type {
 } from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import type { Counters } from './spec/counters.ts';
+import type { KeySourceRegistry } from './spec/key-source.ts';
 import type { Store } from './spec/store.ts';
 import * as providerKit from './wire/provider-kit.ts';
 import * as sse from './wire/sse.ts';
@@ -40,6 +41,7 @@ export interface RuntimeServices {
   crypto: CryptoInfo;
   secrets: SecretSealer;
   providerHealth: ProviderHealthService;
+  keySources: KeySourceRegistry;
 }
 
 export interface ServiceBase {
@@ -139,6 +141,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get providerHealth() {
       return part('providerHealth');
+    },
+    get keySources() {
+      return part('keySources');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

@@ -13,11 +13,23 @@ import type { Services } from './services.ts';
 import type { PluginMigrations, Store, StoreDriver } from './store.ts';
 import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
+import type { KeySource } from './key-source.ts';
 
 /** Bumped when a plugin written against an older core would break. */
 export const PLUGIN_API_VERSION = 1;
 
-export const PLUGIN_KINDS = ['provider', 'strategy', 'policy', 'alert-channel', 'crypto-backend', 'store', 'counters', 'dialect', 'extension'] as const;
+export const PLUGIN_KINDS = [
+  'provider',
+  'strategy',
+  'policy',
+  'alert-channel',
+  'crypto-backend',
+  'store',
+  'counters',
+  'dialect',
+  'key-source',
+  'extension',
+] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 type MaybePromise<T> = T | Promise<T>;
@@ -115,6 +127,7 @@ export interface PluginContributions {
   strategy?: RoutingStrategy;
   cryptoBackend?: CryptoBackend;
   alertChannel?: AlertChannel;
+  keySource?: KeySource;
   store?: StoreDriver;
   counters?: CountersDriver;
   dialect?: Dialect;
@@ -149,6 +162,7 @@ export type { Static };
 export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
 export type { Counters, CountersDriver, Reservation } from './counters.ts';
 export type { CryptoBackend, ValidatedCryptoModule } from './crypto-backend.ts';
+export type { FetchedKey, KeyReference, KeySource, KeySourceContext, KeySourceRegistry } from './key-source.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';

@@ -13,6 +13,7 @@ import type * as sseModule from '../wire/sse.ts';
 import type { Logger } from '../logger.ts';
 import type { AlertDelivery, AlertEvent } from './alert-channel.ts';
 import type { Counters } from './counters.ts';
+import type { KeySourceRegistry } from './key-source.ts';
 import type { ValidatedCryptoModule } from './crypto-backend.ts';
 import type { Dialect, InboundOperation } from './dialect.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
@@ -208,4 +209,6 @@ export interface Services {
   readonly crypto: CryptoInfo;
   readonly secrets: SecretSealer;
   readonly providerHealth: ProviderHealthService;
+  /** The key-source plugins loaded (core/spec/key-source.ts), by name. */
+  readonly keySources: KeySourceRegistry;
 }
