@@ -254,6 +254,15 @@ function createPricingService(catalog: ModelCatalog): PricingService {
               worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
               worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
               perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
+              tiers: info.tiers.map((tier) => ({
+                aboveInputTokens: tier.aboveInputTokens,
+                worstInputPerToken: Math.max(
+                  tier.inputCostPerToken ?? info.inputCostPerToken,
+                  tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0,
+                  tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
+                ),
+                worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+              })),
             };
       if (views.size > 10_000) views.clear();
       views.set(name, view);

@@ -127,6 +127,11 @@ export interface PricingService {
         worstOutputPerToken?: number;
         /** Fees charged once per request (a flat request fee, the dearest search fee). */
         perRequestUsd?: number;
+        /**
+         * Dearer rates once the prompt exceeds a size (long-context tiers), smallest threshold first: a
+         * worst case for a prompt that may exceed `aboveInputTokens` must use them.
+         */
+        tiers?: ReadonlyArray<{ aboveInputTokens: number; worstInputPerToken: number; worstOutputPerToken: number }>;
       }
     | undefined;
 }

@@ -45,9 +45,16 @@ export function worstCaseMicros(
   const output = maxOutputTokens(request, price.maxOutputTokens);
   if (output === undefined) return undefined;
   // The dearest rates (cache writes, reasoning) and per-request fees, where the pricing service knows them.
-  const input = price.worstInputPerToken ?? price.inputPerToken;
-  const perToken = output * (price.worstOutputPerToken ?? price.outputPerToken);
-  return toMicrosCeil(promptTokens * input + perToken + (price.perRequestUsd ?? 0));
+  let input = price.worstInputPerToken ?? price.inputPerToken;
+  let outputRate = price.worstOutputPerToken ?? price.outputPerToken;
+  // The estimate bounds the prompt from above: if it may cross a long-context threshold, the whole
+  // call may be billed at that tier's rates; if it cannot, neither can the real prompt.
+  for (const tier of price.tiers ?? []) {
+    if (promptTokens <= tier.aboveInputTokens) break;
+    input = Math.max(input, tier.worstInputPerToken);
+    outputRate = Math.max(outputRate, tier.worstOutputPerToken);
+  }
+  return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0));
 }
 
 type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
