@@ -1,0 +1,142 @@
+// Reads an account's usage over a period from the roll-ups: whole days and hours from the summary
+// tables, the partial hours at the edges from the usage rows (range.ts). Sums only: shaping the
+// answer is the route's business (byok.ts).
+
+import type { Store } from '../../core/spec/store.ts';
+import { planRange, type RangePiece } from './range.ts';
+import { BUCKET_LENGTH, METRICS, metricExpression, summaryTable, type Grain, type MetricName } from './summary-tables.ts';
+
+export const GROUPS = ['provider', 'model', 'team', 'project', 'key', 'day', 'hour'] as const;
+export type Group = (typeof GROUPS)[number];
+
+export type Metrics = Record<MetricName, number>;
+
+export interface ModelBucket {
+  provider: string;
+  model: string;
+  metrics: Metrics;
+}
+
+export interface UsageAnalytics {
+  totals: Metrics;
+  /** Always filled: by provider and model ('' provider = no provider served it). */
+  byModel: Map<string, ModelBucket>;
+  /** Filled when asked for; keys are the dimension's value ('' = none), day `YYYY-MM-DD`, hour `YYYY-MM-DDTHH`. */
+  byTeam: Map<string, Metrics>;
+  byProject: Map<string, Metrics>;
+  byKey: Map<string, Metrics>;
+  byDay: Map<string, Metrics>;
+  byHour: Map<string, Metrics>;
+  /** What was read, for the bench and for tests that check no raw scan happened on whole hours. */
+  read: { pieces: RangePiece[]; bucketRows: number; edgeRows: number };
+}
+
+export interface AnalyticsQuery {
+  accountId: string;
+  from: Date;
+  to: Date;
+  groups: ReadonlySet<Group>;
+}
+
+export function emptyMetrics(): Metrics {
+  const metrics = {} as Metrics;
+  for (const { column } of METRICS) metrics[column as MetricName] = 0;
+  return metrics;
+}
+
+function addRow(target: Metrics, row: Record<string, unknown>): void {
+  for (const { column } of METRICS) target[column as MetricName] += Number(row[column] ?? 0);
+}
+
+function addInto(map: Map<string, Metrics>, key: string, row: Record<string, unknown>): void {
+  let metrics = map.get(key);
+  if (metrics === undefined) map.set(key, (metrics = emptyMetrics()));
+  addRow(metrics, row);
+}
+
+function addModel(result: UsageAnalytics, row: Record<string, unknown>): void {
+  const provider = String(row.provider ?? '');
+  const model = String(row.model ?? '');
+  const key = `${provider}\u0000${model}`;
+  let bucket = result.byModel.get(key);
+  if (bucket === undefined) result.byModel.set(key, (bucket = { provider, model, metrics: emptyMetrics() }));
+  addRow(bucket.metrics, row);
+  addRow(result.totals, row);
+}
+
+function addOwner(result: UsageAnalytics, groups: ReadonlySet<Group>, row: Record<string, unknown>): void {
+  if (groups.has('team')) addInto(result.byTeam, String(row.team_id ?? ''), row);
+  if (groups.has('project')) addInto(result.byProject, String(row.project_tag ?? ''), row);
+  if (groups.has('key')) addInto(result.byKey, String(row.gateway_key_id ?? ''), row);
+}
+
+const SUMS = METRICS.map(({ column }) => `SUM(${column}) AS ${column}`).join(', ');
+const ROW_SUMS = METRICS.map((metric) => `SUM(${metricExpression(metric, '')}) AS ${metric.column}`).join(', ');
+
+const bucketText = (instant: Date, grain: Grain): string => instant.toISOString().slice(0, BUCKET_LENGTH[grain]);
+
+async function readBuckets(store: Store, query: AnalyticsQuery, piece: RangePiece & { source: Grain }, result: UsageAnalytics): Promise<void> {
+  const grain = piece.source;
+  const where = `account_id = ? AND ${grain} >= ? AND ${grain} < ?`;
+  const parameters = [query.accountId, bucketText(piece.from, grain), bucketText(piece.to, grain)];
+  const model = summaryTable('model', grain).name;
+  const models = await store.query(`SELECT provider, model, ${SUMS} FROM ${model} WHERE ${where} GROUP BY provider, model`, parameters);
+  for (const row of models) addModel(result, row);
+  result.read.bucketRows += models.length;
+  if (query.groups.has('day')) {
+    const days = await store.query(`SELECT substr(${grain}, 1, 10) AS bucket, ${SUMS} FROM ${model} WHERE ${where} GROUP BY 1`, parameters);
+    for (const row of days) addInto(result.byDay, String(row.bucket), row);
+  }
+  if (query.groups.has('hour') && grain === 'hour') {
+    const hours = await store.query(`SELECT hour AS bucket, ${SUMS} FROM ${model} WHERE ${where} GROUP BY hour`, parameters);
+    for (const row of hours) addInto(result.byHour, String(row.bucket), row);
+  }
+  if (query.groups.has('team') || query.groups.has('project') || query.groups.has('key')) {
+    const owner = summaryTable('owner', grain).name;
+    const owners = await store.query(
+      `SELECT team_id, project_tag, gateway_key_id, ${SUMS} FROM ${owner} WHERE ${where} GROUP BY team_id, project_tag, gateway_key_id`,
+      parameters,
+    );
+    for (const row of owners) addOwner(result, query.groups, row);
+    result.read.bucketRows += owners.length;
+  }
+}
+
+/** The minutes of a partial hour, straight from usage_records, through its (account_id, created_at) index. */
+async function readRows(store: Store, query: AnalyticsQuery, piece: RangePiece, result: UsageAnalytics): Promise<void> {
+  const rows = await store.query(
+    `SELECT coalesce(provider, '') AS provider, coalesce(model, '') AS model, coalesce(team_id, '') AS team_id,
+            coalesce(project_tag, '') AS project_tag, gateway_key_id, substr(created_at, 1, 13) AS hour, ${ROW_SUMS}
+     FROM usage_records WHERE account_id = ? AND created_at >= ? AND created_at < ?
+     GROUP BY 1, 2, 3, 4, 5, 6`,
+    [query.accountId, piece.from.toISOString(), piece.to.toISOString()],
+  );
+  for (const row of rows) {
+    addModel(result, row);
+    addOwner(result, query.groups, row);
+    const hour = String(row.hour);
+    if (query.groups.has('day')) addInto(result.byDay, hour.slice(0, 10), row);
+    if (query.groups.has('hour')) addInto(result.byHour, hour, row);
+    result.read.edgeRows += Number(row.requests ?? 0);
+  }
+}
+
+/** Sums of an account's usage over [from, to), grouped as asked. */
+export async function readUsageAnalytics(store: Store, query: AnalyticsQuery): Promise<UsageAnalytics> {
+  const pieces = planRange(query.from, query.to, query.groups.has('hour') ? 'hour' : 'day');
+  const result: UsageAnalytics = {
+    totals: emptyMetrics(),
+    byModel: new Map(),
+    byTeam: new Map(),
+    byProject: new Map(),
+    byKey: new Map(),
+    byDay: new Map(),
+    byHour: new Map(),
+    read: { pieces, bucketRows: 0, edgeRows: 0 },
+  };
+  for (const piece of pieces) {
+    if (piece.source === 'rows') await readRows(store, query, piece, result);
+    else await readBuckets(store, query, piece as RangePiece & { source: Grain }, result);
+  }
+  return result;
+}
