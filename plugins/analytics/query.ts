@@ -4,7 +4,7 @@
 
 import type { Store } from '../../core/spec/store.ts';
 import { planRange, type RangePiece } from './range.ts';
-import { BUCKET_LENGTH, METRICS, metricExpression, summaryTable, type Grain, type MetricName } from './summary-tables.ts';
+import { BUCKET_LENGTH, METRICS, metricExpression, summaryTable, type Grain, type MetricName, type SummaryFamily } from './summary-tables.ts';
 
 export const GROUPS = ['provider', 'model', 'team', 'project', 'key', 'day', 'hour'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -64,12 +64,6 @@ function addModel(result: UsageAnalytics, row: Record<string, unknown>): void {
   addRow(result.totals, row);
 }
 
-function addOwner(result: UsageAnalytics, groups: ReadonlySet<Group>, row: Record<string, unknown>): void {
-  if (groups.has('team')) addInto(result.byTeam, String(row.team_id ?? ''), row);
-  if (groups.has('project')) addInto(result.byProject, String(row.project_tag ?? ''), row);
-  if (groups.has('key')) addInto(result.byKey, String(row.gateway_key_id ?? ''), row);
-}
-
 const SUMS = METRICS.map(({ column }) => `SUM(${column}) AS ${column}`).join(', ');
 const ROW_SUMS = METRICS.map((metric) => `SUM(${metricExpression(metric, '')}) AS ${metric.column}`).join(', ');
 
@@ -79,27 +73,34 @@ async function readBuckets(store: Store, query: AnalyticsQuery, piece: RangePiec
   const grain = piece.source;
   const where = `account_id = ? AND ${grain} >= ? AND ${grain} < ?`;
   const parameters = [query.accountId, bucketText(piece.from, grain), bucketText(piece.to, grain)];
-  const model = summaryTable('model', grain).name;
-  const models = await store.query(`SELECT provider, model, ${SUMS} FROM ${model} WHERE ${where} GROUP BY provider, model`, parameters);
-  for (const row of models) addModel(result, row);
-  result.read.bucketRows += models.length;
+  const read = async (family: SummaryFamily, select: string, groupBy: string): Promise<Array<Record<string, unknown>>> => {
+    const rows = await store.query(`SELECT ${select}, ${SUMS} FROM ${summaryTable(family, grain).name} WHERE ${where} GROUP BY ${groupBy}`, parameters);
+    result.read.bucketRows += rows.length;
+    return rows;
+  };
+  for (const row of await read('model', 'provider, model', 'provider, model')) addModel(result, row);
   if (query.groups.has('day')) {
-    const days = await store.query(`SELECT substr(${grain}, 1, 10) AS bucket, ${SUMS} FROM ${model} WHERE ${where} GROUP BY 1`, parameters);
-    for (const row of days) addInto(result.byDay, String(row.bucket), row);
+    for (const row of await read('model', `substr(${grain}, 1, 10) AS bucket`, '1')) addInto(result.byDay, String(row.bucket), row);
   }
-  if (query.groups.has('hour') && grain === 'hour') {
-    const hours = await store.query(`SELECT hour AS bucket, ${SUMS} FROM ${model} WHERE ${where} GROUP BY hour`, parameters);
-    for (const row of hours) addInto(result.byHour, String(row.bucket), row);
+  if (query.groups.has('team') || query.groups.has('key')) {
+    for (const row of await read('key', 'team_id, gateway_key_id', 'team_id, gateway_key_id')) {
+      if (query.groups.has('team')) addInto(result.byTeam, String(row.team_id ?? ''), row);
+      if (query.groups.has('key')) addInto(result.byKey, String(row.gateway_key_id ?? ''), row);
+    }
   }
-  if (query.groups.has('team') || query.groups.has('project') || query.groups.has('key')) {
-    const owner = summaryTable('owner', grain).name;
-    const owners = await store.query(
-      `SELECT team_id, project_tag, gateway_key_id, ${SUMS} FROM ${owner} WHERE ${where} GROUP BY team_id, project_tag, gateway_key_id`,
-      parameters,
-    );
-    for (const row of owners) addOwner(result, query.groups, row);
-    result.read.bucketRows += owners.length;
+  if (query.groups.has('project')) {
+    for (const row of await read('project', 'project_tag', 'project_tag')) addInto(result.byProject, String(row.project_tag ?? ''), row);
   }
+}
+
+/** Hour buckets of whole hours, from the one-row-per-hour table (the day-grain pieces have none). */
+async function readHours(store: Store, query: AnalyticsQuery, piece: RangePiece, result: UsageAnalytics): Promise<void> {
+  const rows = await store.query(
+    `SELECT hour, ${SUMS} FROM ${summaryTable('total', 'hour').name} WHERE account_id = ? AND hour >= ? AND hour < ? GROUP BY hour`,
+    [query.accountId, bucketText(piece.from, 'hour'), bucketText(piece.to, 'hour')],
+  );
+  result.read.bucketRows += rows.length;
+  for (const row of rows) addInto(result.byHour, String(row.hour), row);
 }
 
 /** The minutes of a partial hour, straight from usage_records, through its (account_id, created_at) index. */
@@ -113,7 +114,9 @@ async function readRows(store: Store, query: AnalyticsQuery, piece: RangePiece, 
   );
   for (const row of rows) {
     addModel(result, row);
-    addOwner(result, query.groups, row);
+    if (query.groups.has('team')) addInto(result.byTeam, String(row.team_id), row);
+    if (query.groups.has('project')) addInto(result.byProject, String(row.project_tag), row);
+    if (query.groups.has('key')) addInto(result.byKey, String(row.gateway_key_id), row);
     const hour = String(row.hour);
     if (query.groups.has('day')) addInto(result.byDay, hour.slice(0, 10), row);
     if (query.groups.has('hour')) addInto(result.byHour, hour, row);
@@ -123,7 +126,7 @@ async function readRows(store: Store, query: AnalyticsQuery, piece: RangePiece, 
 
 /** Sums of an account's usage over [from, to), grouped as asked. */
 export async function readUsageAnalytics(store: Store, query: AnalyticsQuery): Promise<UsageAnalytics> {
-  const pieces = planRange(query.from, query.to, query.groups.has('hour') ? 'hour' : 'day');
+  const pieces = planRange(query.from, query.to);
   const result: UsageAnalytics = {
     totals: emptyMetrics(),
     byModel: new Map(),
@@ -136,7 +139,10 @@ export async function readUsageAnalytics(store: Store, query: AnalyticsQuery): P
   };
   for (const piece of pieces) {
     if (piece.source === 'rows') await readRows(store, query, piece, result);
-    else await readBuckets(store, query, piece as RangePiece & { source: Grain }, result);
+    else {
+      await readBuckets(store, query, piece as RangePiece & { source: Grain }, result);
+      if (query.groups.has('hour')) await readHours(store, query, piece, result);
+    }
   }
   return result;
 }

@@ -19,11 +19,8 @@ const DAY_MS = 86_400_000;
 const floorTo = (time: number, unit: number): number => Math.floor(time / unit) * unit;
 const ceilTo = (time: number, unit: number): number => Math.ceil(time / unit) * unit;
 
-/**
- * The pieces of [from, to), in time order. With `finestGrain: 'hour'` whole days are read by hour
- * (an answer grouped by hour needs hour buckets).
- */
-export function planRange(from: Date, to: Date, finestGrain: Grain = 'day'): RangePiece[] {
+/** The pieces of [from, to), in time order. */
+export function planRange(from: Date, to: Date): RangePiece[] {
   const start = from.getTime();
   const end = to.getTime();
   if (!(end > start)) return [];
@@ -32,15 +29,15 @@ export function planRange(from: Date, to: Date, finestGrain: Grain = 'day'): Ran
   if (firstHour >= lastHour) return [piece('rows', start, end)];
   const pieces: RangePiece[] = [];
   if (start < firstHour) pieces.push(piece('rows', start, firstHour));
-  pieces.push(...wholeHours(firstHour, lastHour, finestGrain));
+  pieces.push(...wholeHours(firstHour, lastHour));
   if (lastHour < end) pieces.push(piece('rows', lastHour, end));
   return pieces;
 }
 
-function wholeHours(start: number, end: number, finestGrain: Grain): RangePiece[] {
+function wholeHours(start: number, end: number): RangePiece[] {
   const firstDay = ceilTo(start, DAY_MS);
   const lastDay = floorTo(end, DAY_MS);
-  if (finestGrain === 'hour' || firstDay >= lastDay) return [piece('hour', start, end)];
+  if (firstDay >= lastDay) return [piece('hour', start, end)];
   const pieces: RangePiece[] = [];
   if (start < firstDay) pieces.push(piece('hour', start, firstDay));
   pieces.push(piece('day', firstDay, lastDay));

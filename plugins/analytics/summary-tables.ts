@@ -1,10 +1,12 @@
 // The roll-ups analytics reads. The hourly table in rollup.ts keeps every dimension at once, so a
 // busy account has thousands of buckets per hour: too many to sum over a quarter in milliseconds.
-// These four keep fewer dimensions each, by hour and by day, so a query reads at most a few thousand
+// These keep one family of dimensions each, by hour and by day, so a query reads a few thousand
 // bucket rows whatever the period:
-//   usage_summary_model_hourly / _daily  (provider, model)                     totals, providers, models, days, hours
-//   usage_summary_owner_hourly / _daily  (team_id, project_tag, gateway_key_id) teams, projects, keys
-// One trigger keeps all four in step with usage_records inside the batch insert's transaction, and
+//   usage_summary_model_hourly / _daily    (provider, model)          totals, providers, models, days
+//   usage_summary_key_hourly / _daily      (team_id, gateway_key_id)  teams, keys
+//   usage_summary_project_hourly / _daily  (project_tag)              projects
+//   usage_summary_hourly                   (no dimension)             hours
+// One trigger keeps them all in step with usage_records inside the batch insert's transaction, and
 // the raw-row edges of a period (query.ts) are summed with the very same expressions, so roll-up,
 // edge and row can never disagree on what a metric means.
 // Applied migrations are never edited: change a table by adding a migration.
@@ -56,33 +58,50 @@ export type Grain = 'hour' | 'day';
 /** Bucket keys: `YYYY-MM-DDTHH` for hours, `YYYY-MM-DD` for days (prefixes of `created_at`). */
 export const BUCKET_LENGTH: Readonly<Record<Grain, number>> = { hour: 13, day: 10 };
 
+export type SummaryFamily = 'model' | 'key' | 'project' | 'total';
+
 export interface SummaryTable {
-  family: 'model' | 'owner';
+  family: SummaryFamily;
   grain: Grain;
   name: string;
   /** Dimension columns and their value for one usage row; '' stands for "none". */
   dimensions: ReadonlyArray<readonly [column: string, expression: string]>;
 }
 
-const MODEL_DIMENSIONS = [
-  ['provider', "coalesce($.provider, '')"],
-  ['model', "coalesce($.model, '')"],
-] as const;
-const OWNER_DIMENSIONS = [
-  ['team_id', "coalesce($.team_id, '')"],
-  ['project_tag', "coalesce($.project_tag, '')"],
-  ['gateway_key_id', '$.gateway_key_id'],
-] as const;
+const DIMENSIONS: Readonly<Record<SummaryFamily, SummaryTable['dimensions']>> = {
+  model: [
+    ['provider', "coalesce($.provider, '')"],
+    ['model', "coalesce($.model, '')"],
+  ],
+  key: [
+    ['team_id', "coalesce($.team_id, '')"],
+    ['gateway_key_id', '$.gateway_key_id'],
+  ],
+  project: [['project_tag', "coalesce($.project_tag, '')"]],
+  total: [],
+};
+
+const table = (family: SummaryFamily, grain: Grain): SummaryTable => ({
+  family,
+  grain,
+  name: `usage_summary_${family === 'total' ? '' : `${family}_`}${grain === 'hour' ? 'hourly' : 'daily'}`,
+  dimensions: DIMENSIONS[family],
+});
 
 export const SUMMARY_TABLES: readonly SummaryTable[] = [
-  { family: 'model', grain: 'hour', name: 'usage_summary_model_hourly', dimensions: MODEL_DIMENSIONS },
-  { family: 'model', grain: 'day', name: 'usage_summary_model_daily', dimensions: MODEL_DIMENSIONS },
-  { family: 'owner', grain: 'hour', name: 'usage_summary_owner_hourly', dimensions: OWNER_DIMENSIONS },
-  { family: 'owner', grain: 'day', name: 'usage_summary_owner_daily', dimensions: OWNER_DIMENSIONS },
+  table('model', 'hour'),
+  table('model', 'day'),
+  table('key', 'hour'),
+  table('key', 'day'),
+  table('project', 'hour'),
+  table('project', 'day'),
+  table('total', 'hour'),
 ];
 
-export function summaryTable(family: SummaryTable['family'], grain: Grain): SummaryTable {
-  return SUMMARY_TABLES.find((table) => table.family === family && table.grain === grain) as SummaryTable;
+export function summaryTable(family: SummaryFamily, grain: Grain): SummaryTable {
+  const found = SUMMARY_TABLES.find((candidate) => candidate.family === family && candidate.grain === grain);
+  if (found === undefined) throw new Error(`no ${family} summary by ${grain}`);
+  return found;
 }
 
 /** A metric's expression for a row named by `prefix` (`NEW.` in the trigger, '' over usage_records). */
@@ -94,10 +113,22 @@ function keyColumns(table: SummaryTable): string[] {
   return ['account_id', table.grain, ...table.dimensions.map(([column]) => column)];
 }
 
+/**
+ * The primary key's order. Hourly tables are read over a few edge hours: time comes first, so the
+ * read is one narrow range. The daily key and project tables are read over whole periods and grouped
+ * by their dimensions: with the dimensions first, SQLite aggregates in key order with no sort (2–3×
+ * faster on a quarter); it reads the account's days outside the period too, cheaply, without summing.
+ */
+function primaryKey(table: SummaryTable): string[] {
+  const dimensions = table.dimensions.map(([column]) => column);
+  if (table.grain === 'day' && (table.family === 'key' || table.family === 'project')) return ['account_id', ...dimensions, table.grain];
+  return keyColumns(table);
+}
+
 function createTable(table: SummaryTable): string {
   const dimensions = keyColumns(table).map((column) => `${column} TEXT NOT NULL`);
   const metrics = METRICS.map(({ column }) => `${column} ${column.endsWith('_usd') || column === 'latency_ms_sum' ? 'REAL' : 'INTEGER'} NOT NULL`);
-  return `CREATE TABLE ${table.name} (${[...dimensions, ...metrics].join(', ')}, PRIMARY KEY (${keyColumns(table).join(', ')})) WITHOUT ROWID`;
+  return `CREATE TABLE ${table.name} (${[...dimensions, ...metrics].join(', ')}, PRIMARY KEY (${primaryKey(table).join(', ')})) WITHOUT ROWID`;
 }
 
 function keyValues(table: SummaryTable, prefix: string): string[] {
@@ -121,10 +152,10 @@ function upsert(table: SummaryTable): string {
   const values = [...keyValues(table, 'NEW.'), ...METRICS.map((metric) => metricExpression(metric, 'NEW.'))];
   const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
   return `INSERT INTO ${table.name} (${columns.join(', ')}) VALUES (${values.join(', ')})
-    ON CONFLICT (${keyColumns(table).join(', ')}) DO UPDATE SET ${updates.join(', ')};`;
+    ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')};`;
 }
 
-/** The statements of migration 0002: four tables, their backfill, and the one trigger that keeps them. */
+/** The statements of migration 0002: the tables, their backfill, and the one trigger that keeps them all. */
 export function summaryTableStatements(): string[] {
   return [
     ...SUMMARY_TABLES.map(createTable),
