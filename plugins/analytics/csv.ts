@@ -5,13 +5,15 @@
 
 export type CsvValue = string | number | boolean | null | undefined;
 
-const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+/** = + - @ tab CR, and the full-width = + - @ some spreadsheets also read as formula starts. */
+const FORMULA_STARTS = new Set([0x3d, 0x2b, 0x2d, 0x40, 0x09, 0x0d, 0xff1d, 0xff0b, 0xff0d, 0xff20]);
 const PLAIN_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /** A text cell that cannot run as a formula: negative numbers sent as text stay numbers. */
 export function neutralizeFormula(text: string): string {
-  return FORMULA_START.test(text) && !PLAIN_NUMBER.test(text) ? `'${text}` : text;
+  // A character-code check first: this runs for every text cell of a million-row export.
+  return FORMULA_STARTS.has(text.charCodeAt(0)) && !PLAIN_NUMBER.test(text) ? `'${text}` : text;
 }
 
 export function csvCell(value: CsvValue): string {

@@ -151,15 +151,15 @@ export const INCLUDES = [
 ] as const;
 export type Include = (typeof INCLUDES)[number];
 
-/** The dimension columns a breakdown fills, and its key for one row. */
-const BREAKDOWN_KEYS: Readonly<Record<Include, (row: ExportRow) => Record<string, string | null>>> = {
-  provider_breakdown: (row) => ({ provider: row.provider }),
-  model_breakdown: (row) => ({ provider: row.provider, model: row.model }),
-  team_breakdown: (row) => ({ team_id: row.team_id }),
-  project_breakdown: (row) => ({ project_tag: row.project_tag }),
-  key_breakdown: (row) => ({ gateway_key_id: row.gateway_key_id }),
-  hourly_usage: (row) => ({ hour: `${row.created_at.slice(0, 13)}:00:00Z` }),
-  daily_usage: (row) => ({ day: row.created_at.slice(0, 10) }),
+/** The dimension columns a breakdown fills for one row, and its grouping key (computed per row, so cheap). */
+const BREAKDOWN_KEYS: Readonly<Record<Include, { key(row: ExportRow): string; dimensions(row: ExportRow): Record<string, string | null> }>> = {
+  provider_breakdown: { key: (row) => row.provider ?? '', dimensions: (row) => ({ provider: row.provider }) },
+  model_breakdown: { key: (row) => `${row.provider ?? ''}\u0000${row.model ?? ''}`, dimensions: (row) => ({ provider: row.provider, model: row.model }) },
+  team_breakdown: { key: (row) => row.team_id ?? '', dimensions: (row) => ({ team_id: row.team_id }) },
+  project_breakdown: { key: (row) => row.project_tag ?? '', dimensions: (row) => ({ project_tag: row.project_tag }) },
+  key_breakdown: { key: (row) => row.gateway_key_id, dimensions: (row) => ({ gateway_key_id: row.gateway_key_id }) },
+  hourly_usage: { key: (row) => row.created_at.slice(0, 13), dimensions: (row) => ({ hour: `${row.created_at.slice(0, 13)}:00:00Z` }) },
+  daily_usage: { key: (row) => row.created_at.slice(0, 10), dimensions: (row) => ({ day: row.created_at.slice(0, 10) }) },
 };
 
 export interface Sums {
@@ -232,11 +232,11 @@ export class Breakdowns {
   add(row: ExportRow): void {
     addToSums(this.totals, row);
     for (const include of this.includes) {
-      const dimensions = BREAKDOWN_KEYS[include](row);
-      const key = Object.values(dimensions).join('\u0000');
+      const breakdown = BREAKDOWN_KEYS[include];
+      const key = breakdown.key(row);
       const groups = this.groups.get(include) as Map<string, { dimensions: Record<string, string | null>; sums: Sums }>;
       let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = { dimensions, sums: emptySums() }));
+      if (group === undefined) groups.set(key, (group = { dimensions: breakdown.dimensions(row), sums: emptySums() }));
       addToSums(group.sums, row);
     }
   }
