@@ -173,6 +173,14 @@ function usageRow(next: () => number, keys: KeyProfile[][], sequence: number, ti
   };
 }
 
+/** `count` rows as the bench generates them, in time order over `spanMs` ending at BENCH_NOW (for the write-cost measurement). */
+export function generateRows(count: number, spanMs: number): UsageRecord[] {
+  const next = random(7);
+  const keys = profiles(next);
+  const start = BENCH_NOW - spanMs;
+  return Array.from({ length: count }, (_, index) => usageRow(next, keys, index, start + Math.floor((index / count) * spanMs)));
+}
+
 /** The store's migrations plus the analytics plugin's (its roll-up tables and triggers). */
 export async function analyticsMigrations(): Promise<Array<{ plugin: string; migrations: readonly Migration[] }>> {
   const contributions = (await analyticsPlugin.setup?.({ services: {} } as never)) as PluginContributions;

@@ -6,7 +6,7 @@
 // checked against a full scan of the raw rows, whose time is printed for contrast.
 //   KEYWAY_BENCH_ROWS (default 10000000), KEYWAY_BENCH_DIR (default /tmp/keyway-analytics-bench)
 
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { KeywayError } from '../core/errors.ts';
 import type { Principal } from '../core/spec/principal.ts';
 import type { Services } from '../core/spec/services.ts';
@@ -16,7 +16,10 @@ import { costComparison } from '../plugins/analytics/cost-comparison.ts';
 import { readUsageAnalytics } from '../plugins/analytics/query.ts';
 import { SUMMARY_TABLES } from '../plugins/analytics/summary-tables.ts';
 import { parsePeriod } from '../core/http/kit/period.ts';
-import { BENCH_DATABASE, BENCH_NOW, benchMeta, benchStore, percentile } from './analytics-data.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
+import { analyticsMigrations, BENCH_DATABASE, BENCH_NOW, benchMeta, benchStore, generateRows, percentile } from './analytics-data.ts';
 
 const RUNS = Number(process.env.KEYWAY_BENCH_RUNS ?? 40);
 const TARGET_MS = 50;
@@ -103,6 +106,41 @@ async function checkAgainstRows(store: Store): Promise<string> {
   return `last_30_days of acct_0 checked against a raw scan of ${served.toLocaleString('en')} served rows: equal (the raw scan took ${scanMs.toFixed(0)} ms)`;
 }
 
+/**
+ * What the roll-ups cost the writer: 100,000 rows inserted in usage-queue batches of 500 into a fresh
+ * database with the store's tables only, then with the analytics plugin's roll-ups and triggers too,
+ * at two densities: a busy gateway (the rows of one minute, ~1,700 requests/s: most upserts update a
+ * bucket already there) and the 10M data set's (the rows spread over 90 days: most upserts add a
+ * bucket). The usage queue writes off the request path; this is the CPU its flushes spend per row.
+ */
+async function writeCost(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [label, spanMs] of [
+    ['busy gateway: 100,000 rows over 1 minute', 60_000],
+    ['sparse: 100,000 rows over 90 days', 90 * 86_400_000],
+  ] as const) {
+    const rows = generateRows(100_000, spanMs);
+    const perRow: Record<string, number> = {};
+    for (const withRollups of [false, true]) {
+      const directory = mkdtempSync(join(tmpdir(), 'keyway-write-cost-'));
+      const store = await sqliteStoreDriver.open(`file:${join(directory, 'usage.db')}`, { dataDirectory: directory, env: {} });
+      await store.migrate(withRollups ? await analyticsMigrations() : []);
+      const started = performance.now();
+      for (let start = 0; start < rows.length; start += 500) await store.insertUsage(rows.slice(start, start + 500));
+      perRow[withRollups ? 'with' : 'without'] = ((performance.now() - started) * 1000) / rows.length;
+      store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+    const batchMs = ((perRow.with ?? 0) * 500) / 1000;
+    lines.push(`| ${label} | ${perRow.without?.toFixed(1)} | ${perRow.with?.toFixed(1)} | ${batchMs.toFixed(1)} |`);
+  }
+  return [
+    '| write pattern (batches of 500) | µs/row, store tables only | µs/row, with every roll-up | ms per 500-row flush |',
+    '| --- | --- | --- | --- |',
+    ...lines,
+  ];
+}
+
 async function main(): Promise<void> {
   const [load = 0] = loadavg();
   console.log(`Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Bun ${Bun.version}, load average ${load.toFixed(2)}`);
@@ -114,6 +152,8 @@ async function main(): Promise<void> {
   console.log(`Data: ${meta.rows.toLocaleString('en')} usage rows in ${BENCH_DATABASE} (${(size / 2 ** 30).toFixed(2)} GiB), now = ${meta.now}`);
   console.log(`Roll-up rows: ${JSON.stringify(counts)}`);
   console.log(await checkAgainstRows(store));
+  const writes = await writeCost();
+  console.log(writes.join('\n'));
   const services = benchServices(store);
   const lines = ['| query | account | p50 ms | p95 ms | max ms | served requests | target |', '| --- | --- | --- | --- | --- | --- | --- |'];
   for (const entry of CASES) {
@@ -125,7 +165,7 @@ async function main(): Promise<void> {
     );
     console.log(lines.at(-1));
   }
-  console.log(`\n${lines.join('\n')}`);
+  console.log(`\n${lines.join('\n')}\n\n${writes.join('\n')}`);
   store.close();
 }
 

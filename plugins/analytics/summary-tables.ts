@@ -156,12 +156,12 @@ function upsert(table: SummaryTable): string {
 }
 
 /** The statements of migration 0002: the tables, their backfill, and the one trigger that keeps them all. */
-export function summaryTableStatements(): string[] {
+export function summaryTableStatements(tables: readonly SummaryTable[] = SUMMARY_TABLES): string[] {
   return [
-    ...SUMMARY_TABLES.map(createTable),
-    ...SUMMARY_TABLES.map(backfill),
+    ...tables.map(createTable),
+    ...tables.map(backfill),
     `CREATE TRIGGER usage_summaries_on_insert AFTER INSERT ON usage_records BEGIN
-      ${SUMMARY_TABLES.map(upsert).join('\n      ')}
+      ${tables.map(upsert).join('\n      ')}
     END`,
   ];
 }
