@@ -223,6 +223,30 @@ describe('every period, every group_by, equals the rows', () => {
     });
     expect(inside.read.pieces.map((piece) => piece.source)).toEqual(['rows']);
   });
+
+  test('an edge hour is read whichever way touches fewer rows: rows inside, or its bucket minus rows outside', async () => {
+    const { readUsageAnalytics } = await import('../../plugins/analytics/query.ts');
+    // last_30_days ends 1 ms after now: three rows sit exactly there, outside, against many inside its hour.
+    const recent = await readUsageAnalytics(gateway.runtime.store, {
+      accountId: 'default',
+      from: new Date(NOW - 30 * DAY),
+      to: new Date(NOW + 1),
+      groups: new Set(),
+    });
+    const taken = recent.read.pieces.filter((piece) => piece.sign === -1);
+    expect(taken.map((piece) => [piece.from.toISOString(), piece.to.toISOString()])).toContainEqual([
+      new Date(NOW + 1).toISOString(),
+      '2026-11-13T16:00:00.000Z',
+    ]);
+    // 10:15:00 holds as many rows inside as 10:14:59.999 outside: the rows inside are read.
+    const september = await readUsageAnalytics(gateway.runtime.store, {
+      accountId: 'default',
+      from: new Date('2026-09-10T10:15:00Z'),
+      to: new Date('2026-09-20T20:45:30Z'),
+      groups: new Set(),
+    });
+    expect(september.read.pieces.find((piece) => piece.source === 'rows' && piece.from.toISOString() === '2026-09-10T10:15:00.000Z')?.sign).toBe(1);
+  });
 });
 
 describe('bad periods', () => {
