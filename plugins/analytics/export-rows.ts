@@ -2,7 +2,7 @@
 // as they stream (so a file's breakdowns always add up to its rows). Ids and public key ids only:
 // a usage row holds no key material, and none is added here.
 
-import type { CsvValue } from './csv.ts';
+import { csvCell, type CsvValue } from './csv.ts';
 
 /** The usage_records columns the export reads, in the order of the SELECT. */
 export const EXPORT_SELECT = `id, created_at, request_id, team_id, project_tag, gateway_key_id, provider, model, requested_model, provider_key_id,
@@ -106,38 +106,20 @@ export const CSV_COLUMNS = [
   'latency_ms',
 ] as const;
 
-export function usageCsvValues(row: ExportRow): CsvValue[] {
-  return [
-    'usage',
-    row.created_at,
-    `${row.created_at.slice(0, 13)}:00:00Z`,
-    row.created_at.slice(0, 10),
-    row.request_id,
-    row.team_id,
-    row.project_tag,
-    row.gateway_key_id,
-    row.provider,
-    row.model,
-    row.requested_model,
-    row.provider_key_id,
-    row.key_owner,
-    row.endpoint,
-    row.status,
-    row.error_code,
-    row.streamed,
-    row.usage_estimated,
-    row.fallback_attempts,
-    1,
-    row.priced ? 0 : 1,
-    row.input_tokens,
-    row.output_tokens,
-    row.cached_input_tokens,
-    row.cache_write_tokens,
-    row.cache_write_1h_tokens,
-    row.reasoning_tokens,
-    row.cost_usd,
-    row.latency_ms,
-  ];
+/**
+ * A usage row as one CSV line, in CSV_COLUMNS order. Written out by hand because it runs a million
+ * times per export: numbers, booleans and Keyway's own timestamps go in as they are; every text a
+ * client or provider could have chosen (ids, tags, model names, error codes) goes through csvCell.
+ */
+export function usageCsvLine(row: ExportRow): string {
+  const hour = row.created_at.slice(0, 13);
+  return (
+    `usage,${row.created_at},${hour}:00:00Z,${row.created_at.slice(0, 10)},${csvCell(row.request_id)},${csvCell(row.team_id)},` +
+    `${csvCell(row.project_tag)},${csvCell(row.gateway_key_id)},${csvCell(row.provider)},${csvCell(row.model)},${csvCell(row.requested_model)},` +
+    `${csvCell(row.provider_key_id)},${row.key_owner ?? ''},${csvCell(row.endpoint)},${row.status},${csvCell(row.error_code)},${row.streamed},` +
+    `${row.usage_estimated},${row.fallback_attempts},1,${row.priced ? 0 : 1},${row.input_tokens},${row.output_tokens},${row.cached_input_tokens},` +
+    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${csvCell(row.cost_usd)},${csvCell(row.latency_ms)}\r\n`
+  );
 }
 
 export const INCLUDES = [

@@ -10,7 +10,7 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
 import { csvLine } from './csv.ts';
-import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, sumsAnswer, toExportRow, usageCsvValues, type Include } from './export-rows.ts';
+import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, sumsAnswer, toExportRow, usageCsvLine, type Include } from './export-rows.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
 export const EXPORT_TYPES = ['byok_usage', 'platform_usage', 'all_usage'] as const;
@@ -113,7 +113,7 @@ function csvEncoder(plan: ExportPlan): Encoder {
       for (const raw of rows) {
         const row = toExportRow(raw);
         breakdowns.add(row);
-        chunk += csvLine(usageCsvValues(row));
+        chunk += usageCsvLine(row);
       }
       return chunk;
     },
