@@ -1,15 +1,49 @@
-// Analytics: usage roll-ups maintained as usage is written, and the routes that read them.
+// Analytics: usage roll-ups maintained as usage is written, and the routes that read them —
+// GET /v1/analytics/byok, GET /v1/analytics/cost-comparison and POST /v1/billing/export.
+// Decisions (what counts, rounding, export layout) are in docs/analytics.md.
 
+import type { Principal } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { byokAnalytics } from './byok.ts';
+import { costComparison } from './cost-comparison.ts';
+import { billingExport, ExportRequestSchema } from './export.ts';
 import { ROLLUP_MIGRATIONS } from './rollup.ts';
+
+export { readUsageAnalytics } from './query.ts';
 
 export const analyticsPlugin = definePlugin({
   name: 'analytics',
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
-  description: 'Usage roll-ups by hour, provider, model, team, project and key',
-  setup() {
-    return { migrations: ROLLUP_MIGRATIONS };
+  description: 'Usage roll-ups by hour and day; BYOK analytics, cost comparison and billing export',
+  setup({ services }) {
+    return {
+      migrations: ROLLUP_MIGRATIONS,
+      routes: [
+        {
+          method: 'GET',
+          path: '/v1/analytics/byok',
+          role: 'admin',
+          summary: 'Usage and estimated cost over a period, by provider and by each group_by (provider, model, team, project, key, day, hour)',
+          handle: async ({ request, principal }) => services.http.json(await byokAnalytics(services, principal as Principal, request)),
+        },
+        {
+          method: 'GET',
+          path: '/v1/analytics/cost-comparison',
+          role: 'admin',
+          summary: "The period's usage priced with the account's own keys (cost weights, BYOK fee) against platform keys (markup)",
+          handle: async ({ request, principal }) => services.http.json(await costComparison(services, principal as Principal, request)),
+        },
+        {
+          method: 'POST',
+          path: '/v1/billing/export',
+          role: 'admin',
+          summary: 'Usage rows of a period as streamed CSV (RFC 4180, formula-safe) or JSON, with breakdowns',
+          body: ExportRequestSchema,
+          handle: ({ request, principal }) => billingExport(services, principal as Principal, request),
+        },
+      ],
+    };
   },
 });

@@ -4,6 +4,7 @@
 // Other plugins (alerts, reconciliation) read `usage_rollup_hourly`; its columns are a contract.
 
 import type { PluginMigrations } from '../../core/spec/store.ts';
+import { summaryTableStatements } from './summary-tables.ts';
 
 /** The dimensions of a bucket; '' stands for "none" (no provider served, no team, no project). */
 export const ROLLUP_DIMENSIONS = ['provider', 'model', 'team_id', 'project_tag', 'gateway_key_id', 'byok'] as const;
@@ -69,5 +70,7 @@ export const ROLLUP_MIGRATIONS: PluginMigrations = {
         END`,
       ],
     },
+    // Narrower roll-ups by hour and by day that analytics reads (summary-tables.ts).
+    { id: '0002_usage_summaries', statements: summaryTableStatements() },
   ],
 };

@@ -1,0 +1,166 @@
+// GET /v1/analytics/byok: the seed's answer (`total_requests`, `estimated_costs`, `by_provider[]`
+// with `name`, `requests`, `estimated_cost`, `avg_latency_ms`, `models_used`) and a list per
+// `group_by` value, all from the roll-ups (query.ts). What each figure counts is in docs/analytics.md.
+
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { GROUPS, readUsageAnalytics, type Group, type Metrics, type UsageAnalytics } from './query.ts';
+import { accountOf, periodAnswer, periodOf, roundUsd } from './scope.ts';
+
+/** The seed's list names, by group. */
+const LIST_NAMES: Readonly<Record<Group, string>> = {
+  provider: 'by_provider',
+  model: 'by_model',
+  team: 'by_team',
+  project: 'by_project',
+  key: 'by_key',
+  day: 'by_day',
+  hour: 'by_hour',
+};
+
+/** The teams plugin's snapshot section, as far as names go (read by name: plugins do not import each other). */
+interface TeamNames {
+  byId: ReadonlyMap<string, { name: string; accountId: string }>;
+}
+
+export function parseGroups(services: Services, query: URLSearchParams): Set<Group> {
+  const groups = new Set<Group>(['provider']);
+  const values = query
+    .getAll('group_by')
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+  for (const value of values) {
+    if (!(GROUPS as readonly string[]).includes(value)) {
+      const detail = `'${value.slice(0, 40)}' is not a grouping; use a comma-separated list of ${GROUPS.join(', ')}`;
+      throw services.errors.create('invalid_field', { param: 'group_by', detail }, { param: 'group_by' });
+    }
+    groups.add(value as Group);
+  }
+  return groups;
+}
+
+const round1 = (value: number): number => Math.round(value * 10) / 10;
+
+type Entry = Record<string, unknown> & { estimated_cost: number; requests: number };
+
+/** The figures every total and every list entry carries. */
+export function figures(metrics: Metrics): Entry {
+  const served = metrics.requests - metrics.unserved_requests;
+  return {
+    requests: served,
+    byok_requests: metrics.byok_requests,
+    platform_requests: served - metrics.byok_requests,
+    estimated_cost: roundUsd(metrics.cost_usd),
+    byok_estimated_cost: roundUsd(metrics.byok_cost_usd),
+    platform_estimated_cost: roundUsd(metrics.cost_usd - metrics.byok_cost_usd),
+    unpriced_requests: metrics.unpriced_requests,
+    errors: metrics.errors,
+    avg_latency_ms: served > 0 ? round1(metrics.latency_ms_sum / served) : null,
+    tokens: {
+      input: metrics.input_tokens,
+      output: metrics.output_tokens,
+      cached_input: metrics.cached_input_tokens,
+      cache_write: metrics.cache_write_tokens,
+      cache_write_1h: metrics.cache_write_1h_tokens,
+      reasoning: metrics.reasoning_tokens,
+    },
+  };
+}
+
+const byCost = (left: Entry, right: Entry): number =>
+  right.estimated_cost - left.estimated_cost || right.requests - left.requests || String(left.name).localeCompare(String(right.name));
+
+function providerList(result: UsageAnalytics): Entry[] {
+  const providers = new Map<string, { metrics: Metrics[]; models: string[] }>();
+  for (const bucket of result.byModel.values()) {
+    if (bucket.provider === '') continue;
+    let provider = providers.get(bucket.provider);
+    if (provider === undefined) providers.set(bucket.provider, (provider = { metrics: [], models: [] }));
+    provider.metrics.push(bucket.metrics);
+    if (bucket.model !== '') provider.models.push(bucket.model);
+  }
+  return [...providers].map(([name, { metrics, models }]) => ({ name, ...figures(sumOf(metrics)), models_used: models.sort() }) as Entry).sort(byCost);
+}
+
+function sumOf(list: Metrics[]): Metrics {
+  const [first, ...rest] = list;
+  const total = { ...(first as Metrics) };
+  for (const metrics of rest) for (const name of Object.keys(total) as Array<keyof Metrics>) total[name] += metrics[name];
+  return total;
+}
+
+function modelList(result: UsageAnalytics): Entry[] {
+  return [...result.byModel.values()]
+    .filter((bucket) => bucket.provider !== '')
+    .map((bucket) => ({ name: bucket.model, provider: bucket.provider, ...figures(bucket.metrics) }) as Entry)
+    .sort(byCost);
+}
+
+/** Owner and time lists also count what no provider served (a team's refused requests, say). */
+function withUnserved(metrics: Metrics): Entry {
+  return { ...figures(metrics), unserved_requests: metrics.unserved_requests };
+}
+
+async function keyNames(services: Services, accountId: string): Promise<Map<string, { name: string; maskedKey: string }>> {
+  const keys = await services.store.listActiveGatewayKeys();
+  return new Map(keys.filter((key) => key.accountId === accountId).map((key) => [key.id, { name: key.name, maskedKey: key.maskedKey }]));
+}
+
+async function ownerList(services: Services, group: 'team' | 'project' | 'key', result: UsageAnalytics, accountId: string): Promise<Entry[]> {
+  if (group === 'team') {
+    const teams = services.snapshot.section<TeamNames>('teams')?.byId;
+    return [...result.byTeam].map(([id, metrics]) => {
+      const team = id === '' ? undefined : teams?.get(id);
+      return { team_id: id === '' ? null : id, name: team?.accountId === accountId ? team.name : id === '' ? null : id, ...withUnserved(metrics) } as Entry;
+    });
+  }
+  if (group === 'project') return [...result.byProject].map(([tag, metrics]) => ({ name: tag === '' ? null : tag, ...withUnserved(metrics) }) as Entry);
+  const names = await keyNames(services, accountId);
+  return [...result.byKey].map(([id, metrics]) => {
+    const key = names.get(id);
+    return { key_id: id, name: key?.name ?? null, masked_key: key?.maskedKey ?? null, ...withUnserved(metrics) } as Entry;
+  });
+}
+
+export async function byokAnalytics(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
+  const query = new URL(request.url).searchParams;
+  const accountId = accountOf(services, principal, query.get('account_id'));
+  const period = periodOf(services, query);
+  const groups = parseGroups(services, query);
+  const result = await readUsageAnalytics(services.store, { accountId, from: period.from, to: period.to, groups });
+  const totals = figures(result.totals);
+  const answer: Record<string, unknown> = {
+    object: 'analytics.byok',
+    account_id: accountId,
+    period: periodAnswer(period),
+    group_by: [...groups],
+    currency: 'USD',
+    total_requests: totals.requests,
+    estimated_costs: totals.estimated_cost,
+    byok_requests: totals.byok_requests,
+    platform_requests: totals.platform_requests,
+    byok_estimated_costs: totals.byok_estimated_cost,
+    platform_estimated_costs: totals.platform_estimated_cost,
+    unpriced_requests: totals.unpriced_requests,
+    unserved_requests: result.totals.unserved_requests,
+    errors: totals.errors,
+    avg_latency_ms: totals.avg_latency_ms,
+    tokens: totals.tokens,
+    by_provider: providerList(result),
+  };
+  for (const group of groups) {
+    if (group === 'provider') continue;
+    if (group === 'model') answer.by_model = modelList(result);
+    else if (group === 'day') answer.by_day = timeList(result.byDay, 'day', (day) => day);
+    else if (group === 'hour') answer.by_hour = timeList(result.byHour, 'hour', (hour) => `${hour}:00:00Z`);
+    else answer[LIST_NAMES[group]] = (await ownerList(services, group, result, accountId)).sort(byCost);
+  }
+  return answer;
+}
+
+function timeList(buckets: Map<string, Metrics>, field: 'day' | 'hour', label: (bucket: string) => string): Array<Record<string, unknown>> {
+  return [...buckets]
+    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
+    .map(([bucket, metrics]) => ({ [field]: label(bucket), ...withUnserved(metrics) }));
+}
