@@ -181,7 +181,13 @@ export function generateRows(count: number, spanMs: number): UsageRecord[] {
   return Array.from({ length: count }, (_, index) => usageRow(next, keys, index, start + Math.floor((index / count) * spanMs)));
 }
 
-/** The store's migrations plus the analytics plugin's (its roll-up tables and triggers). */
+/** The analytics plugin's per-batch roll-up statements, as the gateway hands them to the store. */
+export async function analyticsRollups(): Promise<Array<{ plugin: string; statements: readonly string[] }>> {
+  const contributions = (await analyticsPlugin.setup?.({ services: {} } as never)) as PluginContributions;
+  return [{ plugin: 'analytics', statements: contributions.usageRollups?.sqlite ?? [] }];
+}
+
+/** The store's migrations plus the analytics plugin's (its roll-up tables). */
 export async function analyticsMigrations(): Promise<Array<{ plugin: string; migrations: readonly Migration[] }>> {
   const contributions = (await analyticsPlugin.setup?.({ services: {} } as never)) as PluginContributions;
   return [{ plugin: 'analytics', migrations: contributions.migrations?.sqlite ?? [] }];
@@ -191,6 +197,7 @@ export async function openBenchStore(): Promise<Store> {
   mkdirSync(BENCH_DIRECTORY, { recursive: true });
   const store = await sqliteStoreDriver.open(`file:${BENCH_DATABASE}`, { dataDirectory: BENCH_DIRECTORY, env: {} });
   await store.migrate(await analyticsMigrations());
+  store.setUsageRollups?.(await analyticsRollups());
   return store;
 }
 

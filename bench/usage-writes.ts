@@ -60,6 +60,20 @@ const builds: Build[] = [
     url: '',
   },
 ];
+// ABLATIONS=1 adds two builds that show where the cost is: the writer on the gateway's thread, and no journal.
+if (process.env.ABLATIONS === '1') {
+  builds.push(
+    {
+      name: 'written on the gateway thread',
+      entrypoint: join(ROOT, 'plugins', 'main.ts'),
+      env: { KEYWAY_USAGE_WRITER: 'inline' },
+      rates: [],
+      p99s: [],
+      url: '',
+    },
+    { name: 'written, journal off', entrypoint: join(ROOT, 'plugins', 'main.ts'), env: { KEYWAY_USAGE_JOURNAL: 'off' }, rates: [], p99s: [], url: '' },
+  );
+}
 const processes = builds.map((build, index) => {
   const port = findFreePort();
   build.url = `http://127.0.0.1:${port}`;

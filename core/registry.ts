@@ -72,6 +72,8 @@ export interface PluginSet {
   routes: Array<Contributed<RouteDefinition>>;
   /** Plugin migrations by store dialect. */
   migrations: Array<{ plugin: string; dialect: string; migrations: readonly Migration[] }>;
+  /** Plugin usage roll-up statements by store dialect. */
+  usageRollups: Array<{ plugin: string; dialect: string; statements: readonly string[] }>;
   jobs: Array<Contributed<JobDefinition>>;
   snapshotSections: Array<Contributed<SnapshotSection>>;
   hooks: HookTable;
@@ -183,6 +185,7 @@ function checkContributions(source: PluginSource, contributions: PluginContribut
   validateRoutes(source, contributions.routes);
   validateJobs(source, contributions.jobs);
   validateMigrations(source, contributions.migrations);
+  validateUsageRollups(source, contributions.usageRollups);
   if (contributions.adminActions !== undefined && typeof contributions.adminActions !== 'function') fail(source, 'adminActions must be a function');
 }
 
@@ -204,6 +207,15 @@ function validateJobs(source: PluginSource, jobs: unknown): void {
   for (const job of jobs as JobDefinition[]) {
     if (typeof job?.name !== 'string' || typeof job.run !== 'function') fail(source, 'each job needs a name and a run function');
     if (!Number.isFinite(job.intervalMs) || job.intervalMs < 10) fail(source, `job '${job.name}' needs an intervalMs of at least 10`);
+  }
+}
+
+function validateUsageRollups(source: PluginSource, rollups: unknown): void {
+  if (rollups === undefined) return;
+  if (rollups === null || typeof rollups !== 'object') fail(source, 'usageRollups must be an object of dialect → SQL statements');
+  for (const [dialect, list] of Object.entries(rollups as Record<string, unknown>)) {
+    if (!Array.isArray(list) || list.some((statement) => typeof statement !== 'string'))
+      fail(source, `usageRollups for '${dialect}' must be an array of SQL statements`);
   }
 }
 
@@ -236,6 +248,7 @@ export function emptyPluginSet(): PluginSet {
     countersDrivers: [],
     routes: [],
     migrations: [],
+    usageRollups: [],
     jobs: [],
     snapshotSections: [],
     hooks: emptyHookTable(),
@@ -258,6 +271,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
     set.routes.push({ plugin, value: route });
   }
   for (const [dialectName, migrations] of Object.entries(contributions.migrations ?? {})) set.migrations.push({ plugin, dialect: dialectName, migrations });
+  for (const [dialectName, statements] of Object.entries(contributions.usageRollups ?? {})) set.usageRollups.push({ plugin, dialect: dialectName, statements });
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
   for (const section of contributions.snapshot ?? []) {

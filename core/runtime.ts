@@ -300,6 +300,13 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger): P
   try {
     await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
     const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
+    const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect);
+    if (rollups.length > 0) {
+      if (store.setUsageRollups === undefined) {
+        throw new ConfigError(`The ${store.driver} store cannot keep usage roll-ups, which ${rollups.map((entry) => entry.plugin).join(', ')} need.`);
+      }
+      store.setUsageRollups(rollups);
+    }
     logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
     await enforceKeyChecks(store, plugins.cryptoBackends, logger);
   } catch (error) {

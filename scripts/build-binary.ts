@@ -2,10 +2,12 @@
 // `buildBinary` to build into a temporary directory instead.
 
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '..');
 export const ENTRY_POINT = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
+/** Worker threads are separate entry points: bun embeds each in the binary next to the gateway. */
+export const WORKER_ENTRY_POINT = resolve(REPOSITORY_ROOT, 'plugins/store-sqlite/usage-writer.ts');
 export const DEFAULT_OUTFILE = resolve(REPOSITORY_ROOT, 'dist/keyway');
 
 export interface BinaryBuild {
@@ -37,6 +39,7 @@ export function buildArguments(outfile: string): string[] {
     '--compile-autoload-package-json',
     '--bytecode',
     ENTRY_POINT,
+    WORKER_ENTRY_POINT,
     '--outfile',
     outfile,
   ];
@@ -51,6 +54,7 @@ export async function buildBinary(outfile: string = DEFAULT_OUTFILE): Promise<Bi
   const [exitCode, output, errors] = await Promise.all([build.exited, new Response(build.stdout).text(), new Response(build.stderr).text()]);
   if (exitCode !== 0) throw new Error(`bun build failed with exit code ${exitCode}:\n${output}\n${errors}`);
   rmSync(`${outfile}.map`, { force: true });
+  rmSync(join(dirname(outfile), `${basename(WORKER_ENTRY_POINT, '.ts')}.js.map`), { force: true });
   if (!existsSync(outfile)) throw new Error(`bun build reported success but wrote no ${outfile}`);
   return { outfile, bytes: statSync(outfile).size, buildMilliseconds: Math.round(performance.now() - started) };
 }

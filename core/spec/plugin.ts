@@ -10,7 +10,7 @@ import type { Hooks } from './lifecycle.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { ProviderAdapter } from './provider.ts';
 import type { Services } from './services.ts';
-import type { PluginMigrations, Store, StoreDriver } from './store.ts';
+import type { PluginMigrations, PluginUsageRollups, Store, StoreDriver } from './store.ts';
 import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
 import type { KeySource } from './key-source.ts';
@@ -134,6 +134,8 @@ export interface PluginContributions {
   hooks?: Hooks;
   routes?: RouteDefinition[];
   migrations?: PluginMigrations;
+  /** Statements run with every usage batch, by store dialect (core/spec/store.ts, PluginUsageRollups). */
+  usageRollups?: PluginUsageRollups;
   jobs?: JobDefinition[];
   snapshot?: SnapshotSection[];
   /** Sees every management action (docs/audit.md). */
@@ -203,10 +205,12 @@ export type {
   NewGatewayKey,
   NewProviderKey,
   PluginMigrations,
+  PluginUsageRollups,
   Store,
   StoreDriver,
   StoredProviderKey,
   UsageRecord,
+  UsageRollup,
   UsageSummaryFilter,
   UsageSummaryRow,
 } from './store.ts';

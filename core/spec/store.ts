@@ -128,6 +128,19 @@ export interface Migration {
   statements: readonly string[];
 }
 
+/**
+ * Statements that keep a plugin's usage roll-ups in step with the usage rows, by store dialect. The store
+ * runs them inside each usage batch's transaction, right after the batch's rows, with `?1` and `?2`
+ * bound to the first and last `usage_records.id` of the batch: one grouped statement per table and
+ * batch, where a trigger would run once per row (docs/analytics.md, "Roll-ups").
+ */
+export type PluginUsageRollups = Readonly<Record<string, readonly string[]>>;
+
+export interface UsageRollup {
+  plugin: string;
+  statements: readonly string[];
+}
+
 /** Migrations a plugin ships, by store dialect (`sqlite`, `postgres`); ids are namespaced by plugin. */
 export type PluginMigrations = Readonly<Record<string, readonly Migration[]>>;
 
@@ -171,7 +184,13 @@ export interface Store {
   listPlatformSettings(): Promise<Record<string, unknown>>;
   setPlatformSetting(key: string, value: unknown): Promise<void>;
 
-  /** One batch, all or none: a failed write leaves nothing behind, so a retry cannot double count. */
+  /**
+   * The plugins' roll-up statements in this store's dialect, set once after `migrate`; `insertUsage`
+   * runs them in each batch's transaction. A store without it cannot keep roll-ups (the start is refused
+   * when a loaded plugin ships them for its dialect).
+   */
+  setUsageRollups?(rollups: readonly UsageRollup[]): void;
+  /** One batch, all or none (its roll-ups included): a failed write leaves nothing behind, so a retry cannot double count. */
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
   /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */

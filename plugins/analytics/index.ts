@@ -7,7 +7,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { byokAnalytics } from './byok.ts';
 import { costComparison } from './cost-comparison.ts';
 import { billingExport, ExportRequestSchema } from './export.ts';
-import { ROLLUP_MIGRATIONS } from './rollup.ts';
+import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from './rollup.ts';
 
 export { readUsageAnalytics } from './query.ts';
 
@@ -20,6 +20,7 @@ export const analyticsPlugin = definePlugin({
   setup({ services }) {
     return {
       migrations: ROLLUP_MIGRATIONS,
+      usageRollups: USAGE_ROLLUPS,
       routes: [
         {
           method: 'GET',

@@ -155,6 +155,20 @@ function upsert(table: SummaryTable): string {
     ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')};`;
 }
 
+/**
+ * The statement that folds one usage batch (`id` between ?1 and ?2) into a table: one grouped upsert
+ * per batch, where the trigger of migration 0002 ran one upsert per row per table.
+ */
+export function batchUpsert(table: SummaryTable): string {
+  const keys = keyValues(table, '');
+  const columns = [...keyColumns(table), ...METRICS.map(({ column }) => column)];
+  const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
+  return `INSERT INTO ${table.name} (${columns.join(', ')})
+    SELECT ${[...keys, ...METRICS.map((metric) => `SUM(${metricExpression(metric, '')})`)].join(', ')}
+    FROM usage_records WHERE id BETWEEN ?1 AND ?2 GROUP BY ${keys.map((_, index) => index + 1).join(', ')}
+    ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+}
+
 /** The statements of migration 0002: the tables, their backfill, and the one trigger that keeps them all. */
 export function summaryTableStatements(tables: readonly SummaryTable[] = SUMMARY_TABLES): string[] {
   return [

@@ -8,7 +8,7 @@ import { AdminKeys, SettingsStore } from './admin-keys.ts';
 import { DailyReconciliation } from './daily.ts';
 import { Reconciler } from './reconcile.ts';
 import { reconciliationRoutes } from './routes.ts';
-import { RECONCILIATION_MIGRATIONS } from './schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from './schema.ts';
 
 const configSchema = Type.Object({
   checkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, description: 'How often the daily job looks for a day to reconcile (default 15 minutes)' })),
@@ -35,6 +35,7 @@ export const reconciliationPlugin = definePlugin({
     const daily = new DailyReconciliation(services, reconciler, adminKeys, settings, (config.reportDelayHours ?? 2) * 3_600_000);
     return {
       migrations: RECONCILIATION_MIGRATIONS,
+      usageRollups: RECONCILIATION_USAGE_ROLLUPS,
       routes: reconciliationRoutes({ services, adminKeys, settings, reconciler, daily }),
       jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick() }],
     };

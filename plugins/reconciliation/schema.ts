@@ -1,7 +1,7 @@
 // Reconciliation's tables, request bodies and settings.
 
 import { Type, type Static } from '@sinclair/typebox';
-import type { PluginMigrations } from '../../core/spec/store.ts';
+import type { PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
 
 /** The providers whose organisation usage and cost reports Keyway can read. */
 export const RECONCILED_PROVIDERS = ['openai', 'anthropic'] as const;
@@ -102,6 +102,32 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
       id: '0003_admin_key_scope',
       statements: [`ALTER TABLE reconciliation_admin_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'`],
     },
+    {
+      // The daily table is now folded once per usage batch (RECONCILIATION_USAGE_ROLLUPS), not per row.
+      id: '0004_daily_per_batch',
+      statements: ['DROP TRIGGER IF EXISTS reconciliation_usage_daily_on_insert'],
+    },
+  ],
+};
+
+/** Folds one usage batch (`id` between ?1 and ?2) into the daily table, with the trigger's expressions. */
+export const RECONCILIATION_USAGE_ROLLUPS: PluginUsageRollups = {
+  sqlite: [
+    `INSERT INTO reconciliation_usage_daily
+      SELECT account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, ''),
+             SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
+             SUM(cache_write_tokens), SUM(CASE WHEN unpriced = 1 THEN 0 ELSE cost_usd END), SUM(unpriced)
+      FROM usage_records
+      WHERE id BETWEEN ?1 AND ?2 AND byok = 1 AND provider IN ('openai', 'anthropic')
+      GROUP BY 1, 2, 3, 4, 5
+      ON CONFLICT (account_id, provider, day, model, provider_key_id) DO UPDATE SET
+        requests = requests + excluded.requests,
+        input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = cost_usd + excluded.cost_usd,
+        unpriced_requests = unpriced_requests + excluded.unpriced_requests`,
   ],
 };
 

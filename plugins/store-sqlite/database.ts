@@ -3,6 +3,7 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
+import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { schema } from './schema.ts';
@@ -21,7 +22,7 @@ export interface Storage {
    * Inserts many rows in one transaction with a prepared statement: all or none. For the usage queue,
    * where drizzle's builder costs more per row than SQLite itself.
    */
-  insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void>;
+  insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, after?: readonly string[]): Promise<void>;
   close(): void;
 }
 
@@ -34,8 +35,8 @@ export class StorageError extends Error {
  * module to ship, so the single binary runs anywhere); `libsql://` and `http(s)://` use the libSQL
  * HTTP client, loaded only when asked for.
  */
-export async function openStorage(url: string): Promise<Storage> {
-  if (url.startsWith('file:') || url === ':memory:') return openFile(url);
+export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<Storage> {
+  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env));
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
   throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
@@ -130,10 +131,13 @@ function openSqliteFile(path: string): Database {
   }
 }
 
-function openFile(url: string): Storage {
+function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
   const sqlite = openSqliteFile(path);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
+  const insertInline = batchInserter(sqlite);
+  // An in-memory database is private to its connection: its usage stays on this thread.
+  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline) : undefined;
   return {
     db,
     driver: 'bun-sqlite',
@@ -148,14 +152,33 @@ function openFile(url: string): Storage {
         for (const statement of statements) sqlite.exec(statement);
       })();
     },
-    insertMany: async (table, columns, rows) => {
-      // bun:sqlite caches prepared statements by text: the statement is compiled once.
-      const statement = sqlite.query(insertStatement(table, columns));
-      sqlite.transaction(() => {
-        for (const row of rows) statement.run(...(row as Array<string | number | null>));
-      })();
+    insertMany: async (table, columns, rows, after = []) => {
+      if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after);
+      insertInline(insertStatement(table, columns), rows, after);
     },
-    close: () => sqlite.close(),
+    close: () => {
+      writer?.close();
+      sqlite.close();
+    },
+  };
+}
+
+/** One usage batch and its roll-ups, on this thread: one transaction. */
+function batchInserter(sqlite: Database) {
+  return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void => {
+    // bun:sqlite caches prepared statements by text: the statement is compiled once.
+    const statement = sqlite.query(sql);
+    const followUps = after.map((text) => sqlite.query(text));
+    sqlite.transaction(() => {
+      let first: number | bigint | undefined;
+      let last: number | bigint | undefined;
+      for (const row of rows) {
+        last = statement.run(...(row as Array<string | number | null>)).lastInsertRowid;
+        first ??= last;
+      }
+      // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
+      if (first !== undefined && last !== undefined) for (const followUp of followUps) followUp.run(first, last);
+    })();
   };
 }
 
@@ -178,12 +201,29 @@ async function openLibsql(url: string): Promise<Storage> {
     executeAtomically: async (statements) => {
       await client.batch(statements, 'write');
     },
-    insertMany: async (table, columns, rows) => {
+    insertMany: async (table, columns, rows, after = []) => {
       const sql = insertStatement(table, columns);
-      await client.batch(
-        rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
-        'write',
-      );
+      if (after.length === 0) {
+        await client.batch(
+          rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
+          'write',
+        );
+        return;
+      }
+      // The follow-up statements need the batch's ids: an interactive write transaction.
+      const transaction = await client.transaction('write');
+      try {
+        let first: bigint | undefined;
+        let last: bigint | undefined;
+        for (const row of rows) {
+          last = (await transaction.execute({ sql, args: row as Array<string | number | null> })).lastInsertRowid;
+          first ??= last;
+        }
+        if (first !== undefined && last !== undefined) for (const text of after) await transaction.execute({ sql: text, args: [first, last] });
+        await transaction.commit();
+      } finally {
+        transaction.close();
+      }
     },
     close: () => client.close(),
   };

@@ -14,7 +14,7 @@ const SCHEMES = /^(file:|:memory:$|(libsql|https?|wss?):\/\/)/;
 export const sqliteStoreDriver: StoreDriver = {
   name: 'sqlite',
   accepts: (url) => SCHEMES.test(url),
-  open: async (url) => new SqliteStore(await openStorage(url)),
+  open: async (url, options) => new SqliteStore(await openStorage(url, options?.env ?? {})),
 };
 
 export const sqliteStorePlugin = definePlugin({

@@ -5,6 +5,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type {
   AccountRecord,
+  UsageRollup,
   GatewayKeyRecord,
   Migration,
   MigrationReport,
@@ -97,6 +98,7 @@ const USAGE_COLUMN_NAMES = USAGE_COLUMNS.map(([column]) => column);
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite';
   private readonly db: KeywayDatabase;
+  private usageRollupStatements: readonly string[] = [];
 
   constructor(private readonly storage: Storage) {
     this.db = storage.db;
@@ -104,6 +106,10 @@ export class SqliteStore implements Store {
 
   get driver(): string {
     return this.storage.driver;
+  }
+
+  setUsageRollups(rollups: readonly UsageRollup[]): void {
+    this.usageRollupStatements = rollups.flatMap((rollup) => rollup.statements);
   }
 
   migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport> {
@@ -240,6 +246,7 @@ export class SqliteStore implements Store {
       'usage_records',
       USAGE_COLUMN_NAMES,
       rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row))),
+      this.usageRollupStatements,
     );
   }
 

@@ -1,4 +1,4 @@
-// Keyway's side of the reconciliation is a daily roll-up by provider key, kept by a trigger: rows
+// Keyway's side of the reconciliation is a daily roll-up by provider key, folded per usage batch: rows
 // booked before the plugin existed are folded in once by its migration, later rows as they are
 // written; only the account's own keys of the reconciled providers count.
 
@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store, UsageRecord } from '../../core/spec/store.ts';
-import { RECONCILIATION_MIGRATIONS } from '../../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../../plugins/reconciliation/schema.ts';
 import { sqliteStoreDriver } from '../../plugins/store-sqlite/index.ts';
 
 let directory: string;
@@ -55,9 +55,10 @@ afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
 
-test('backfilled once, then kept by the trigger; platform keys, other providers and unpriced costs left out', async () => {
+test('backfilled once, then folded in with each usage batch; platform keys, other providers and unpriced costs left out', async () => {
   await store.insertUsage([usage({}), usage({ createdAt: '2026-12-01T00:00:01.000Z' })]);
   await store.migrate([{ plugin: 'reconciliation', migrations: RECONCILIATION_MIGRATIONS.sqlite ?? [] }]);
+  store.setUsageRollups?.([{ plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS.sqlite ?? [] }]);
   await store.insertUsage([
     usage({ createdAt: '2026-12-01T10:00:00.000Z', status: 500, inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 }),
     usage({ createdAt: '2026-12-01T11:00:00.000Z', costUsd: null, model: 'gpt-unpriced' }),

@@ -1,0 +1,93 @@
+// The gateway's side of the usage writer (usage-writer.ts): starts the worker on the first batch and
+// hands it each batch. If the worker cannot start (a runtime without workers), batches are written on
+// the calling thread instead, as before: never lost, only slower.
+
+import type { InsertMessage, WriterReply } from './usage-writer.ts';
+
+/**
+ * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
+ * under the same path relative to this file.
+ */
+const WRITER_URL = new URL('./usage-writer.ts', import.meta.url).href;
+
+type InlineInsert = (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]) => void;
+
+export interface UsageWriterClient {
+  insert(sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): Promise<void>;
+  close(): void;
+}
+
+/** Test and bench switch: `KEYWAY_USAGE_WRITER=inline` keeps writes on the gateway's thread. */
+export function usageWriterMode(env: Readonly<Record<string, string | undefined>>): 'worker' | 'inline' {
+  return env.KEYWAY_USAGE_WRITER === 'inline' ? 'inline' : 'worker';
+}
+
+export function createUsageWriterClient(path: string, inline: InlineInsert): UsageWriterClient {
+  let worker: Worker | undefined;
+  let ready: Promise<boolean> | undefined;
+  let nextId = 0;
+  const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+
+  const fallBack = (reason: string): void => {
+    // Once, on stderr: the store has no logger, and the operator should know the writes share the thread.
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: Date.now(), msg: `usage writer thread unavailable (${reason}); usage is written on the gateway's thread` })}\n`,
+    );
+  };
+  const start = (): Promise<boolean> => {
+    ready ??= new Promise<boolean>((resolve) => {
+      try {
+        worker = new Worker(WRITER_URL);
+      } catch (error) {
+        fallBack(error instanceof Error ? error.message : String(error));
+        resolve(false);
+        return;
+      }
+      worker.onmessage = (event: MessageEvent<WriterReply>) => {
+        const reply = event.data;
+        if (reply.type === 'opened') resolve(true);
+        else if (reply.type === 'failed-to-open') {
+          worker?.terminate();
+          worker = undefined;
+          fallBack(reply.error);
+          resolve(false);
+        } else {
+          const waiter = pending.get(reply.id);
+          pending.delete(reply.id);
+          if (reply.error === undefined) waiter?.resolve();
+          else waiter?.reject(new Error(reply.error));
+        }
+      };
+      worker.onerror = (event) => {
+        const error = new Error(`the usage writer failed: ${event.message}`);
+        for (const waiter of pending.values()) waiter.reject(error);
+        pending.clear();
+        worker = undefined;
+        fallBack(event.message);
+        resolve(false);
+      };
+      worker.postMessage({ type: 'open', path });
+    });
+    return ready;
+  };
+
+  return {
+    async insert(sql, rows, after) {
+      if (!(await start()) || worker === undefined) {
+        inline(sql, rows, after);
+        return;
+      }
+      const id = nextId++;
+      const message: InsertMessage = { type: 'insert', id, sql, rows: rows as InsertMessage['rows'], after };
+      const done = new Promise<void>((resolve, reject) => pending.set(id, { resolve, reject }));
+      worker.postMessage(message);
+      return done;
+    },
+    close() {
+      worker?.terminate();
+      worker = undefined;
+      for (const waiter of pending.values()) waiter.reject(new Error('the store closed before the usage batch was written'));
+      pending.clear();
+    },
+  };
+}

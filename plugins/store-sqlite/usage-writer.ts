@@ -1,0 +1,65 @@
+// The usage writer: a worker thread with its own connection to the database file that writes usage
+// batches and folds them into the roll-ups. SQLite calls are synchronous, so a flush of a thousand
+// rows (and their roll-ups) on the gateway's thread would stall every request for milliseconds; here
+// it runs beside the event loop, on another core when there is one. WAL lets the two connections
+// read and write side by side; a batch is one transaction, all or none, as in the thread itself.
+
+import { Database } from 'bun:sqlite';
+
+export interface OpenMessage {
+  type: 'open';
+  path: string;
+}
+
+export interface InsertMessage {
+  type: 'insert';
+  id: number;
+  sql: string;
+  rows: ReadonlyArray<ReadonlyArray<string | number | null>>;
+  after: readonly string[];
+}
+
+export type WriterMessage = OpenMessage | InsertMessage;
+
+export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
+
+declare const self: Worker;
+
+let database: Database | undefined;
+
+function insert(message: InsertMessage): void {
+  if (database === undefined) throw new Error('the usage writer has no open database');
+  const connection = database;
+  const statement = connection.query(message.sql);
+  const followUps = message.after.map((text) => connection.query(text));
+  connection.transaction(() => {
+    let first: number | bigint | undefined;
+    let last: number | bigint | undefined;
+    for (const row of message.rows) {
+      last = statement.run(...(row as Array<string | number | null>)).lastInsertRowid;
+      first ??= last;
+    }
+    // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
+    if (first !== undefined && last !== undefined) for (const followUp of followUps) followUp.run(first, last);
+  })();
+}
+
+self.onmessage = (event: MessageEvent<WriterMessage>) => {
+  const message = event.data;
+  if (message.type === 'open') {
+    try {
+      database = new Database(message.path);
+      database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+      self.postMessage({ type: 'opened' } satisfies WriterReply);
+    } catch (error) {
+      self.postMessage({ type: 'failed-to-open', error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
+    }
+    return;
+  }
+  try {
+    insert(message);
+    self.postMessage({ type: 'done', id: message.id } satisfies WriterReply);
+  } catch (error) {
+    self.postMessage({ type: 'done', id: message.id, error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
+  }
+};
