@@ -8,6 +8,7 @@ import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
   type AlertChannel,
+  type CiphertextHolder,
   type CountersDriver,
   type CryptoBackend,
   type Dialect,
@@ -71,6 +72,8 @@ export interface PluginSet {
   migrations: Array<{ plugin: string; dialect: string; migrations: readonly Migration[] }>;
   jobs: Array<Contributed<JobDefinition>>;
   snapshotSections: Array<Contributed<SnapshotSection>>;
+  /** Where plugins keep ciphertexts, for master-key rotation. */
+  ciphertextHolders: Array<Contributed<CiphertextHolder>>;
   hooks: HookTable;
 }
 
@@ -230,6 +233,7 @@ export function emptyPluginSet(): PluginSet {
     migrations: [],
     jobs: [],
     snapshotSections: [],
+    ciphertextHolders: [],
     hooks: emptyHookTable(),
   };
 }
@@ -253,6 +257,10 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });
+  }
+  for (const holder of contributions.ciphertextHolders ?? []) {
+    if (set.ciphertextHolders.some((existing) => existing.value.name === holder.name)) fail(source, `adds the ciphertext holder '${holder.name}' twice`);
+    set.ciphertextHolders.push({ plugin, value: holder });
   }
 }
 

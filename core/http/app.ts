@@ -3,6 +3,7 @@ import { accountRoutes } from '../credentials/account-routes.ts';
 import { authenticate, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
 import { KeywayError } from '../errors.ts';
+import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
 import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
@@ -79,7 +80,9 @@ export function createApp(runtime: Runtime): Elysia {
     .get('/v1/model-classes', ({ request }) => routingRoutes.getModelClasses(runtime, request), documented(routeDocs.getModelClasses))
     .put('/v1/settings/model-classes', ({ request }) => routingRoutes.putAccountModelClasses(runtime, request), documented(routeDocs.putAccountModelClasses))
     .put('/v1/platform/model-classes', ({ request }) => routingRoutes.putPlatformModelClasses(runtime, request), documented(routeDocs.putPlatformModelClasses))
-    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings));
+    .put('/v1/platform/settings', ({ request }) => platformRoutes.putPlatformSettings(runtime, request), documented(routeDocs.putPlatformSettings))
+    .post('/v1/admin/master-key/rotate', ({ request }) => masterKeyRoutes.rotate(runtime, request), documented(routeDocs.rotateMasterKey))
+    .get('/v1/admin/master-key/status', ({ request }) => masterKeyRoutes.status(runtime, request), documented(routeDocs.masterKeyStatus));
   for (const { value: route } of runtime.plugins.routes) {
     const handler = pluginRouteHandler(runtime, route, clientAddress);
     app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), {

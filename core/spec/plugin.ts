@@ -4,7 +4,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { AlertChannel } from './alert-channel.ts';
 import type { CountersDriver } from './counters.ts';
-import type { CryptoBackend } from './crypto-backend.ts';
+import type { CiphertextHolder, CryptoBackend } from './crypto-backend.ts';
 import type { Dialect } from './dialect.ts';
 import type { Hooks } from './lifecycle.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
@@ -90,6 +90,8 @@ export interface PluginContributions {
   migrations?: PluginMigrations;
   jobs?: JobDefinition[];
   snapshot?: SnapshotSection[];
+  /** Tables or settings where this plugin keeps ciphertexts of the crypto backend: master-key rotation re-wraps them. */
+  ciphertextHolders?: CiphertextHolder[];
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
@@ -113,7 +115,7 @@ export function definePlugin<Schema extends TSchema>(definition: PluginDefinitio
 export type { Static };
 export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
 export type { Counters, CountersDriver, Reservation } from './counters.ts';
-export type { CryptoBackend } from './crypto-backend.ts';
+export type { CiphertextHolder, CiphertextReplacement, CryptoBackend, HeldCiphertext, RewrapResult, SealedItem } from './crypto-backend.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';

@@ -57,6 +57,18 @@ export interface StoredProviderKey {
 
 export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
 
+/** A provider key's sealed secret, deleted rows included: what a master-key re-wrap walks. */
+export type SealedProviderKey = Pick<StoredProviderKey, 'id' | 'owner' | 'accountId' | 'provider' | 'ciphertext' | 'keyVersion' | 'cryptoBackend' | 'status' | 'deletedAt'>;
+
+/** A re-sealed secret to store, only if the row still holds `expectedCiphertext` (compare and swap). */
+export interface ProviderKeyReseal {
+  id: string;
+  expectedCiphertext: string;
+  ciphertext: string;
+  keyVersion: number;
+  cryptoBackend: string;
+}
+
 /** One request as booked: tokens, cost, who and where. */
 export interface UsageRecord {
   requestId: string;
@@ -162,6 +174,13 @@ export interface Store {
   /** All or none. */
   insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]>;
   updateProviderKeyStatus(id: string, status: string): Promise<void>;
+  /**
+   * Optional (master-key rotation needs both): every provider key row, deleted ones too, ordered by
+   * id, the first `limit` after `afterId` (empty string: from the start).
+   */
+  listSealedProviderKeys?(afterId: string, limit: number): Promise<SealedProviderKey[]>;
+  /** Stores re-sealed secrets in one short transaction; answers the ids whose row still held the expected ciphertext. */
+  resealProviderKeys?(updates: readonly ProviderKeyReseal[]): Promise<string[]>;
   /** Soft delete, scoped to the owner; false when there was nothing to delete. */
   deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean>;
 

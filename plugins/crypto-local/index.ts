@@ -1,13 +1,18 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
-import { decryptEnvelope, encryptEnvelope, EnvelopeError, type MasterKeyring } from './envelope.ts';
+import { decryptEnvelope, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
 import { describeKeyring, loadMasterKeyring } from './master-key.ts';
 
-export { decryptEnvelope, DECRYPTION_FAILED_MESSAGE, encryptEnvelope, EnvelopeError, envelopeKeyVersion, type MasterKeyring } from './envelope.ts';
+export { decryptEnvelope, DECRYPTION_FAILED_MESSAGE, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
 export { generateMasterKey, loadMasterKeyring, MasterKeyError, parseKeyring, parseMasterKey, type MasterKeyConfig } from './master-key.ts';
 
 export const cryptoLocalConfigSchema = Type.Object(
   {
+    masterKeys: Type.Optional(
+      Type.String({
+        description: 'Every master key version, comma-separated version:key (2:base64 or v2:base64), newest last. Default: KEYWAY_MASTER_KEYS.',
+      }),
+    ),
     masterKey: Type.Optional(
       Type.String({ description: 'Keyring: one base64 key (v1) or v<N>:base64 entries separated by commas. Default: KEYWAY_MASTER_KEY.' }),
     ),
@@ -35,6 +40,14 @@ export function createLocalCryptoBackend(keyring: MasterKeyring): CryptoBackend 
       return encryptEnvelope(plaintext, binding, { ...keyring, current: keyVersion });
     },
     keySource: (keyVersion) => keyring.sources?.get(keyVersion),
+    rewrap: async (ciphertext, binding) => rewrapEnvelope(ciphertext, binding, keyring),
+    keyVersionOf: (ciphertext) => {
+      try {
+        return envelopeKeyVersion(ciphertext);
+      } catch {
+        return undefined;
+      }
+    },
     // Bun's built-in crypto is BoringSSL as compiled into the runtime, not a FIPS 140 validated module build.
     validatedModule: {
       validated: false,

@@ -22,6 +22,8 @@ export interface Storage {
    * where drizzle's builder costs more per row than SQLite itself.
    */
   insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void>;
+  /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
+  runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
   close(): void;
 }
 
@@ -155,6 +157,10 @@ function openFile(url: string): Storage {
         for (const row of rows) statement.run(...(row as Array<string | number | null>));
       })();
     },
+    runEach: async (text, rows) => {
+      const statement = sqlite.query(text);
+      return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();
+    },
     close: () => sqlite.close(),
   };
 }
@@ -184,6 +190,13 @@ async function openLibsql(url: string): Promise<Storage> {
         rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
         'write',
       );
+    },
+    runEach: async (sql, rows) => {
+      const results = await client.batch(
+        rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
+        'write',
+      );
+      return results.map((result) => result.rowsAffected);
     },
     close: () => client.close(),
   };
