@@ -242,7 +242,8 @@ function activeCryptoBackend(plugins: PluginSet, env: Record<string, string | un
     if (first === undefined) throw new Error('No crypto-backend plugin is loaded; provider keys cannot be stored.');
     return first;
   }
-  if (!plugins.cryptoBackends.has(named)) throw new ConfigError(`KEYWAY_CRYPTO_BACKEND is '${named}', which no loaded plugin provides (loaded: ${loaded.join(', ') || 'none'}).`);
+  if (!plugins.cryptoBackends.has(named))
+    throw new ConfigError(`KEYWAY_CRYPTO_BACKEND is '${named}', which no loaded plugin provides (loaded: ${loaded.join(', ') || 'none'}).`);
   return named;
 }
 

@@ -76,7 +76,12 @@ export function parseRotationState(value: unknown): RotationState | undefined {
   const state = value as Partial<RotationState> | null | undefined;
   if (state === null || typeof state !== 'object' || typeof state.id !== 'string' || typeof state.status !== 'string') return undefined;
   if (typeof state.backend !== 'string' || !Number.isSafeInteger(state.key_version) || state.counts === undefined) return undefined;
-  return { ...zeroCounts(), ...state, counts: { ...zeroCounts(), ...state.counts }, failures: Array.isArray(state.failures) ? state.failures : [] } as RotationState;
+  return {
+    ...zeroCounts(),
+    ...state,
+    counts: { ...zeroCounts(), ...state.counts },
+    failures: Array.isArray(state.failures) ? state.failures : [],
+  } as RotationState;
 }
 
 /** One line, bounded, scrubbed: backend errors are not supposed to carry secrets, and this makes sure. */
@@ -130,7 +135,13 @@ export class MasterKeyRotator {
     await this.save(state);
     logger.info({ rotation: state.id, backend: state.backend, keyVersion: state.key_version, resumedAt: state.cursor }, 'master key rotation started');
     const holders = this.options.holders;
-    let index = state.cursor === null ? 0 : Math.max(0, holders.findIndex((holder) => holder.name === state.cursor?.holder));
+    let index =
+      state.cursor === null
+        ? 0
+        : Math.max(
+            0,
+            holders.findIndex((holder) => holder.name === state.cursor?.holder),
+          );
     for (; index < holders.length; index++) {
       const holder = holders[index] as CiphertextHolder;
       let afterId = state.cursor?.holder === holder.name ? state.cursor.after_id : '';

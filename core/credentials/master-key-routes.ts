@@ -107,17 +107,26 @@ export const masterKeyRoutes = {
     const { wait } = await readBody(request);
     const rotator = rotatorOf(runtime);
     if (runtime.store.resealProviderKeys === undefined || runtime.store.listSealedProviderKeys === undefined) {
-      throw new KeywayError('unsupported_feature', { detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.` });
+      throw new KeywayError('unsupported_feature', {
+        detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
+      });
     }
     const joined = rotator.inProgress;
     const running = rotator.start();
     // A crash of the run is reported to the caller who waits; the others read it in the status.
     running.catch((error: unknown) => {
-      if (!(error instanceof RotationConflictError)) runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
+      if (!(error instanceof RotationConflictError))
+        runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
     });
     if (!wait) {
       // Give the run its first step, so a conflict is answered as one rather than as "running".
-      const early = await Promise.race([running.then(() => undefined, (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 20))]);
+      const early = await Promise.race([
+        running.then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(resolve, 20)),
+      ]);
       if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
       const state = await rotator.status();
       return json({ ...describeRotation(state), joined }, state?.status === 'running' ? 202 : 200);

@@ -52,7 +52,11 @@ export function parseLostVersions(value: unknown): LostVersion[] {
   if (!Array.isArray(list)) return [];
   return list.filter(
     (entry): entry is LostVersion =>
-      entry !== null && typeof entry === 'object' && typeof entry.backend === 'string' && Number.isSafeInteger(entry.key_version) && Array.isArray(entry.provider_keys),
+      entry !== null &&
+      typeof entry === 'object' &&
+      typeof entry.backend === 'string' &&
+      Number.isSafeInteger(entry.key_version) &&
+      Array.isArray(entry.provider_keys),
   );
 }
 
@@ -64,7 +68,8 @@ export function parseAllowances(text: string | undefined): Allowance[] {
     .filter((entry) => entry !== '');
   return entries.map((entry) => {
     const match = /^(?:([a-z0-9@][a-z0-9@/._-]*):)?v?([1-9]\d{0,8})$/.exec(entry);
-    if (match === null) throw new ConfigError(`${ALLOW_MISSING_VARIABLE} has the entry ${JSON.stringify(entry)}; write versions as 3, v3 or backend:3, comma-separated.`);
+    if (match === null)
+      throw new ConfigError(`${ALLOW_MISSING_VARIABLE} has the entry ${JSON.stringify(entry)}; write versions as 3, v3 or backend:3, comma-separated.`);
     return { backend: match[1], version: Number(match[2]) };
   });
 }
@@ -150,7 +155,10 @@ export async function checkKeyVersionsInUse(
   if (!options.write) return;
   for (const allowance of allowances) {
     if (!missing.some((entry) => allows(allowance, entry))) {
-      logger.info({ allowance: `${allowance.backend ?? ''}${allowance.backend === undefined ? '' : ':'}v${allowance.version}` }, `${ALLOW_MISSING_VARIABLE} names a version nothing is missing; it changes nothing`);
+      logger.info(
+        { allowance: `${allowance.backend ?? ''}${allowance.backend === undefined ? '' : ':'}v${allowance.version}` },
+        `${ALLOW_MISSING_VARIABLE} names a version nothing is missing; it changes nothing`,
+      );
     }
   }
   if (missing.length > 0) await recordLoss(store, settings, missing, logger);

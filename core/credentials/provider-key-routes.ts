@@ -147,7 +147,11 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       // The same key entered again after its master key version was lost: re-sealed in place, so its
       // id (and everything that refers to it) stays.
       const binding = providerKeyBinding(duplicate.id, owner, accountId, entry.name);
-      reentered.push({ id: duplicate.id, ciphertext: await backend.encrypt(entry.api_key, binding), expected: runtime.snapshots.current.secrets.get(duplicate.id)?.ciphertext });
+      reentered.push({
+        id: duplicate.id,
+        ciphertext: await backend.encrypt(entry.api_key, binding),
+        expected: runtime.snapshots.current.secrets.get(duplicate.id)?.ciphertext,
+      });
       continue;
     }
     if (duplicate !== undefined)
@@ -177,7 +181,9 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   await runtime.store.insertProviderKeys(rows);
   await reseal(runtime, backend, reentered);
   await runtime.snapshots.refresh();
-  const listings = [...reentered, ...rows].map((row) => runtime.snapshots.current.keysById.get(row.id)).filter((listing): listing is KeyListing => listing !== undefined);
+  const listings = [...reentered, ...rows]
+    .map((row) => runtime.snapshots.current.keysById.get(row.id))
+    .filter((listing): listing is KeyListing => listing !== undefined);
   // Learn each new key's models in the background: the answer does not wait on the providers.
   for (const listing of listings) void runtime.models.refresh(listing, true);
   return json(
@@ -196,7 +202,11 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
 }
 
 /** Stores re-entered keys over their unreadable ciphertexts and makes them active again. */
-async function reseal(runtime: Runtime, backend: CryptoBackend, reentered: ReadonlyArray<{ id: string; ciphertext: string; expected: string | undefined }>): Promise<void> {
+async function reseal(
+  runtime: Runtime,
+  backend: CryptoBackend,
+  reentered: ReadonlyArray<{ id: string; ciphertext: string; expected: string | undefined }>,
+): Promise<void> {
   if (reentered.length === 0) return;
   if (runtime.store.resealProviderKeys === undefined) throw new KeywayError('unsupported_feature', { detail: 'This store cannot re-seal provider keys.' });
   const updates = reentered.flatMap(({ id, ciphertext, expected }) =>

@@ -58,7 +58,10 @@ export interface StoredProviderKey {
 export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
 
 /** A provider key's sealed secret, deleted rows included: what a master-key re-wrap walks. */
-export type SealedProviderKey = Pick<StoredProviderKey, 'id' | 'owner' | 'accountId' | 'provider' | 'ciphertext' | 'keyVersion' | 'cryptoBackend' | 'status' | 'deletedAt'>;
+export type SealedProviderKey = Pick<
+  StoredProviderKey,
+  'id' | 'owner' | 'accountId' | 'provider' | 'ciphertext' | 'keyVersion' | 'cryptoBackend' | 'status' | 'deletedAt'
+>;
 
 /** A re-sealed secret to store, only if the row still holds `expectedCiphertext` (compare and swap). */
 export interface ProviderKeyReseal {

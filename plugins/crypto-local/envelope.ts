@@ -154,7 +154,8 @@ export function rewrapEnvelope(ciphertext: string, binding: string, keyring: Mas
   if (oldKey === undefined) throw new EnvelopeError(`The ciphertext was written under master key v${version}, which is not configured.`);
   if (newKey === undefined) throw new EnvelopeError(`The keyring has no master key for its current version v${keyring.current}.`);
   const wrapped = decodeBase64Url(wrappedText);
-  if (wrapped === undefined || wrapped.length !== WRAPPED_BYTES || decodeBase64Url(sealedText) === undefined) throw new EnvelopeError(DECRYPTION_FAILED_MESSAGE);
+  if (wrapped === undefined || wrapped.length !== WRAPPED_BYTES || decodeBase64Url(sealedText) === undefined)
+    throw new EnvelopeError(DECRYPTION_FAILED_MESSAGE);
   const dataKey = open(oldKey, wrapped, wrapAssociatedData(binding, version));
   if (dataKey === undefined) throw new EnvelopeError(DECRYPTION_FAILED_MESSAGE);
   try {

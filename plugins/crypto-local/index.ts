@@ -3,7 +3,15 @@ import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core
 import { decryptEnvelope, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
 import { describeKeyring, loadMasterKeyring } from './master-key.ts';
 
-export { decryptEnvelope, DECRYPTION_FAILED_MESSAGE, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
+export {
+  decryptEnvelope,
+  DECRYPTION_FAILED_MESSAGE,
+  encryptEnvelope,
+  EnvelopeError,
+  envelopeKeyVersion,
+  rewrapEnvelope,
+  type MasterKeyring,
+} from './envelope.ts';
 export { generateMasterKey, loadMasterKeyring, MasterKeyError, parseKeyring, parseMasterKey, type MasterKeyConfig } from './master-key.ts';
 
 export const cryptoLocalConfigSchema = Type.Object(
