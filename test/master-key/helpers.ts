@@ -10,6 +10,8 @@ import type { PluginSource } from '../../core/registry.ts';
 import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
+import { fingerprint, maskKey, randomId } from '../../core/credentials/secrets.ts';
+import { DEFAULT_ACCOUNT_ID, providerKeyBinding } from '../../core/credentials/snapshot.ts';
 import { OPERATOR_KEY } from '../helpers/gateway.ts';
 
 export { OPERATOR_KEY };
@@ -119,3 +121,39 @@ export function canaryKeys(count: number, tag = 'MK'): string[] {
 }
 
 export const chat = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
+
+/**
+ * Stores provider keys straight through the runtime's store and crypto backend (as POST
+ * /v1/providers/keys does, without its 100-key limit per call and its model checks), for volume.
+ */
+export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly string[], provider = 'openai'): Promise<string[]> {
+  const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
+  if (backend === undefined) throw new Error('no active crypto backend');
+  const ids: string[] = [];
+  for (let start = 0; start < apiKeys.length; start += 500) {
+    const rows = await Promise.all(
+      apiKeys.slice(start, start + 500).map(async (apiKey) => {
+        const id = randomId('pk');
+        ids.push(id);
+        return {
+          id,
+          owner: 'account' as const,
+          accountId: DEFAULT_ACCOUNT_ID,
+          provider,
+          ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', DEFAULT_ACCOUNT_ID, provider)),
+          keyVersion: backend.currentKeyVersion(),
+          cryptoBackend: backend.name,
+          maskedKey: maskKey(apiKey),
+          fingerprint: fingerprint(apiKey),
+          organizationId: null,
+          settings: {},
+          status: 'active',
+          weight: 1,
+        };
+      }),
+    );
+    await runtime.store.insertProviderKeys(rows);
+  }
+  await runtime.snapshots.refresh();
+  return ids;
+}
