@@ -12,6 +12,7 @@ import { openAIProviderPlugin } from '../providers/openai/index.ts';
 import { analyticsPlugin } from './analytics/index.ts';
 import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
+import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
@@ -31,6 +32,7 @@ import { rateLimitsPlugin } from '../policies/rate-limits/index.ts';
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
+  vaultTransitPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
   anthropicProviderPlugin as PluginDefinition,
   googleProviderPlugin as PluginDefinition,
