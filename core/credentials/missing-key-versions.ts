@@ -91,7 +91,7 @@ function describe(missing: MissingVersion): string {
 function refusal(missing: readonly MissingVersion[]): MissingKeyVersionError {
   const versions = missing.map((entry) => (entry.backend === 'local' ? String(entry.version) : `${entry.backend}:${entry.version}`)).join(',');
   return new MissingKeyVersionError(
-    `Missing master key: ${missing.map(describe).join('; ')}. Nothing was changed. Configure it (KEYWAY_MASTER_KEYS lists every version, newest last). ` +
+    `Missing master key: ${missing.map(describe).join('; ')}. Nothing was changed. Configure it (${missing.every((entry) => entry.backend === 'local') ? 'KEYWAY_MASTER_KEYS lists every version, newest last' : 'the key service must still hold that version'}). ` +
       `If it is lost for good, start once with ${ALLOW_MISSING_VARIABLE}=${versions}: the provider keys sealed under it are marked needs_reentry (nothing is deleted) ` +
       'and must be entered again; everything sealed under the versions you still have keeps working (docs/key-lifecycle.md, "Lost the newest master key").',
   );
@@ -109,9 +109,10 @@ function findMissing(rows: readonly StoredProviderKey[], settings: Record<string
   for (const row of rows) {
     if (row.status === NEEDS_REENTRY) continue;
     const backend = backends.get(row.cryptoBackend);
-    if (backend === undefined) {
+    if (backend === undefined || backendKeyVersions(backend).length === 0) {
+      const state = backend === undefined ? 'not loaded' : 'loaded but not configured';
       throw new MissingKeyVersionError(
-        `${rows.filter((other) => other.cryptoBackend === row.cryptoBackend).length} stored provider key(s) were sealed by crypto backend '${row.cryptoBackend}', which is not loaded. Load and configure its plugin; nothing was changed.`,
+        `${rows.filter((other) => other.cryptoBackend === row.cryptoBackend).length} stored provider key(s) were sealed by crypto backend '${row.cryptoBackend}', which is ${state}. Configure it (docs/key-lifecycle.md); nothing was changed.`,
       );
     }
     if (!backendKeyVersions(backend).includes(row.keyVersion)) entry(row.cryptoBackend, row.keyVersion, false).keyIds.push(row.id);
