@@ -43,7 +43,7 @@ export interface RotationState {
   started_at: string;
   updated_at: string;
   finished_at: string | null;
-  /** The holder being worked on and the last id done in it: where a resumed run goes on. */
+  /** The holder being worked on and the last cursor done in it: where a resumed run goes on. */
   cursor: { holder: string; after_id: string } | null;
   counts: RotationCounts;
   failures: RotationFailure[];
@@ -67,8 +67,12 @@ export class RotationConflictError extends Error {
   override name = 'RotationConflictError';
 }
 
+/** How often a running rotation stores its progress. */
+const SAVE_EVERY_MS = 250;
+
+const snapshotOf = (state: RotationState): RotationState => ({ ...state, counts: { ...state.counts }, failures: [...state.failures] });
 const zeroCounts = (): RotationCounts => ({ rewrapped: 0, already_current: 0, failed: 0, skipped_needs_reentry: 0, changed_meanwhile: 0 });
-const yieldToRequests = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const yieldToRequests = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
 /** The stored state, or undefined when there is none or it is malformed. */
@@ -135,6 +139,7 @@ export class MasterKeyRotator {
     await this.save(state);
     logger.info({ rotation: state.id, backend: state.backend, keyVersion: state.key_version, resumedAt: state.cursor }, 'master key rotation started');
     const holders = this.options.holders;
+    let savedAt = this.now();
     let index =
       state.cursor === null
         ? 0
@@ -149,10 +154,17 @@ export class MasterKeyRotator {
         const items = await holder.list(afterId, this.options.batchSize);
         if (items.length === 0) break;
         await this.rotateBatch(holder, items, target, state);
-        afterId = (items.at(-1) as HeldCiphertext).id;
+        const lastItem = items.at(-1) as HeldCiphertext;
+        afterId = lastItem.cursor ?? lastItem.id;
         state.cursor = { holder: holder.name, after_id: afterId };
         state.updated_at = new Date(this.now()).toISOString();
-        await this.save(state);
+        this.latest = snapshotOf(state);
+        // Stored at most every SAVE_EVERY_MS: one more write per small batch would cost more than
+        // it saves; a crash redoes at most that much, which compare-and-swap makes harmless.
+        if (this.now() - savedAt >= SAVE_EVERY_MS) {
+          await this.save(state);
+          savedAt = this.now();
+        }
         if (this.options.pauseMs > 0) await sleep(this.options.pauseMs);
         else await yieldToRequests();
       }
@@ -198,7 +210,7 @@ export class MasterKeyRotator {
   }
 
   private async save(state: RotationState): Promise<void> {
-    this.latest = { ...state, counts: { ...state.counts }, failures: [...state.failures] };
+    this.latest = snapshotOf(state);
     await this.options.store.setPlatformSetting(ROTATION_SETTING, this.latest);
   }
 
@@ -285,7 +297,7 @@ export async function countStoredVersions(holders: readonly CiphertextHolder[], 
   for (const holder of holders) {
     let afterId = '';
     for (;;) {
-      const items = await holder.list(afterId, 1000);
+      const items = await holder.list(afterId, 200);
       if (items.length === 0) break;
       for (const item of items) {
         const version = backends.get(item.backend)?.keyVersionOf?.(item.ciphertext) ?? item.keyVersion ?? null;
@@ -294,7 +306,8 @@ export async function countStoredVersions(holders: readonly CiphertextHolder[], 
         entry.count++;
         counts.set(name, entry);
       }
-      afterId = (items.at(-1) as HeldCiphertext).id;
+      const lastItem = items.at(-1) as HeldCiphertext;
+      afterId = lastItem.cursor ?? lastItem.id;
       await yieldToRequests();
     }
   }

@@ -32,8 +32,8 @@ function rotatorOf(runtime: Runtime): MasterKeyRotator {
       activeBackend: runtime.cryptoBackendName,
       holders: holdersOf(runtime),
       logger: runtime.logger,
-      batchSize: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_BATCH', 100, 1, 10_000),
-      pauseMs: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', 0, 0, 60_000),
+      batchSize: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_BATCH', 25, 1, 10_000),
+      pauseMs: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', 20, 0, 60_000),
     });
     rotators.set(runtime, rotator);
   }
@@ -76,7 +76,8 @@ async function readBody(request: Request): Promise<{ wait: boolean }> {
 async function status(runtime: Runtime): Promise<Record<string, unknown>> {
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   const rotator = rotatorOf(runtime);
-  const stored = await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
+  // Counting means reading every stored ciphertext: not while a rotation is changing them anyway.
+  const stored = rotator.inProgress ? undefined : await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
   const settings = await runtime.store.listPlatformSettings();
   const needsReentry = [...runtime.snapshots.current.keysById.values()]
     .filter((key) => key.status === NEEDS_REENTRY)
@@ -93,8 +94,8 @@ async function status(runtime: Runtime): Promise<Record<string, unknown>> {
     current_key_version: backend?.currentKeyVersion() ?? null,
     key_versions: backend === undefined ? [] : backendKeyVersions(backend),
     validated_module: backend?.validatedModule ?? null,
-    stored_by_version: stored,
-    removable_versions: removableVersions(runtime, stored),
+    stored_by_version: stored ?? null,
+    removable_versions: stored === undefined ? null : removableVersions(runtime, stored),
     rotation: describeRotation(await rotator.status()),
     rotation_in_progress: rotator.inProgress,
     lost_versions: parseLostVersions(settings[LOST_VERSIONS_SETTING]),

@@ -20,6 +20,7 @@ export function providerKeyHolder(store: Store, snapshots: ConfigSnapshots): Cip
     async list(afterId, limit) {
       return (await list(afterId, limit)).map((row) => ({
         id: row.id,
+        cursor: row.cursor,
         ciphertext: row.ciphertext,
         binding: providerKeyBinding(row.id, row.owner, row.accountId, row.provider),
         backend: row.cryptoBackend,

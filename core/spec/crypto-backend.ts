@@ -53,14 +53,19 @@ export type RewrapResult = { ciphertext: string } | { error: string };
 export interface CiphertextHolder {
   /** Unique, for progress and failure reports: `provider_keys`, `<plugin>:<table>`. */
   name: string;
-  /** Up to `limit` sealed values ordered by id, the first after `afterId` (empty string: from the start). */
-  list(afterId: string, limit: number): Promise<HeldCiphertext[]>;
+  /**
+   * Up to `limit` sealed values in a stable order of the holder's choice, the first after `cursor`
+   * (empty string: from the start); each value's `cursor` (default: its id) is where the next page starts.
+   */
+  list(cursor: string, limit: number): Promise<HeldCiphertext[]>;
   /** Stores re-sealed values where the stored ciphertext is still the expected one; answers the ids stored. */
   replace(updates: readonly CiphertextReplacement[]): Promise<string[]>;
 }
 
 export interface HeldCiphertext extends SealedItem {
   id: string;
+  /** Where the next page starts after this value; its id when absent. */
+  cursor?: string;
   /** The crypto backend that sealed it. */
   backend: string;
   /** The key version the holder recorded, used when the backend cannot read it from the ciphertext. */

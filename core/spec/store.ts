@@ -61,7 +61,10 @@ export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
 export type SealedProviderKey = Pick<
   StoredProviderKey,
   'id' | 'owner' | 'accountId' | 'provider' | 'ciphertext' | 'keyVersion' | 'cryptoBackend' | 'status' | 'deletedAt'
->;
+> & {
+  /** Where this row sits in the store's walk order; the next page starts after it. */
+  cursor: string;
+};
 
 /** A re-sealed secret to store, only if the row still holds `expectedCiphertext` (compare and swap). */
 export interface ProviderKeyReseal {
@@ -178,10 +181,11 @@ export interface Store {
   insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]>;
   updateProviderKeyStatus(id: string, status: string): Promise<void>;
   /**
-   * Optional (master-key rotation needs both): every provider key row, deleted ones too, ordered by
-   * id, the first `limit` after `afterId` (empty string: from the start).
+   * Optional (master-key rotation needs both): every provider key row, deleted ones too, `limit` at a
+   * time in the store's own stable order (physical order, so a batch of updates touches few pages),
+   * the first after `cursor` (empty string: from the start).
    */
-  listSealedProviderKeys?(afterId: string, limit: number): Promise<SealedProviderKey[]>;
+  listSealedProviderKeys?(cursor: string, limit: number): Promise<SealedProviderKey[]>;
   /** Stores re-sealed secrets in one short transaction; answers the ids whose row still held the expected ciphertext. */
   resealProviderKeys?(updates: readonly ProviderKeyReseal[]): Promise<string[]>;
   /** Soft delete, scoped to the owner; false when there was nothing to delete. */

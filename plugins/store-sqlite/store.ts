@@ -200,12 +200,15 @@ export class SqliteStore implements Store {
     await this.db.update(providerKeys).set({ status }).where(eq(providerKeys.id, id)).run();
   }
 
-  async listSealedProviderKeys(afterId: string, limit: number): Promise<SealedProviderKey[]> {
+  /** In rowid order: neighbouring rows share pages, so each re-wrap batch rewrites few pages (a small WAL, rare checkpoints). */
+  async listSealedProviderKeys(cursor: string, limit: number): Promise<SealedProviderKey[]> {
+    const after = cursor === '' ? 0 : Number(cursor);
     const rows = await this.storage.queryRows(
-      'SELECT id, owner, account_id, provider, ciphertext, key_version, crypto_backend, status, deleted_at FROM provider_keys WHERE id > ? ORDER BY id LIMIT ?',
-      [afterId, limit],
+      'SELECT rowid AS position, id, owner, account_id, provider, ciphertext, key_version, crypto_backend, status, deleted_at FROM provider_keys WHERE rowid > ? ORDER BY rowid LIMIT ?',
+      [Number.isSafeInteger(after) ? after : 0, limit],
     );
     return rows.map((row) => ({
+      cursor: String(row.position),
       id: String(row.id),
       owner: row.owner as KeyOwner,
       accountId: (row.account_id as string | null) ?? null,

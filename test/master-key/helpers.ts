@@ -126,7 +126,7 @@ export const chat = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hell
  * Stores provider keys straight through the runtime's store and crypto backend (as POST
  * /v1/providers/keys does, without its 100-key limit per call and its model checks), for volume.
  */
-export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly string[], provider = 'openai'): Promise<string[]> {
+export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly string[], provider = 'openai', accountId = DEFAULT_ACCOUNT_ID): Promise<string[]> {
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   if (backend === undefined) throw new Error('no active crypto backend');
   const ids: string[] = [];
@@ -138,9 +138,9 @@ export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly strin
         return {
           id,
           owner: 'account' as const,
-          accountId: DEFAULT_ACCOUNT_ID,
+          accountId,
           provider,
-          ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', DEFAULT_ACCOUNT_ID, provider)),
+          ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, provider)),
           keyVersion: backend.currentKeyVersion(),
           cryptoBackend: backend.name,
           maskedKey: maskKey(apiKey),
@@ -156,4 +156,34 @@ export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly strin
   }
   await runtime.snapshots.refresh();
   return ids;
+}
+
+/** Many tenants: `keys` provider keys spread over accounts of `perAccount` keys, the `default` account first. */
+export async function seedTenants(runtime: Runtime, keys: number, perAccount: number, apiKey: string): Promise<void> {
+  const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
+  if (backend === undefined) throw new Error('no active crypto backend');
+  const rows = [];
+  for (let index = 0; index < keys; index++) {
+    const tenant = Math.floor(index / perAccount);
+    const accountId = tenant === 0 ? DEFAULT_ACCOUNT_ID : `acct_bench_${String(tenant).padStart(5, '0')}`;
+    if (tenant > 0 && index % perAccount === 0) await runtime.store.insertAccount(accountId, accountId);
+    const id = randomId('pk');
+    rows.push({
+      id,
+      owner: 'account' as const,
+      accountId,
+      provider: 'openai',
+      ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, 'openai')),
+      keyVersion: backend.currentKeyVersion(),
+      cryptoBackend: backend.name,
+      maskedKey: maskKey(apiKey),
+      fingerprint: fingerprint(apiKey),
+      organizationId: null,
+      settings: {},
+      status: 'active',
+      weight: 1,
+    });
+  }
+  for (let start = 0; start < rows.length; start += 500) await runtime.store.insertProviderKeys(rows.slice(start, start + 500));
+  await runtime.snapshots.refresh();
 }

@@ -88,9 +88,13 @@ describe('an interrupted rotation', () => {
     const { store, snapshots, backends } = await seeded();
     const holder = providerKeyHolder(store, snapshots) as CiphertextHolder;
     const firstReads: string[] = [];
-    await expect(rotator(store, backends, crashingHolder(holder, 3, firstReads)).start()).rejects.toThrow('simulated crash');
+    // A clock that moves a second per reading, so progress is stored after every batch.
+    let clock = Date.now();
+    const ticking = () => (clock += 1000);
+    await expect(rotator(store, backends, crashingHolder(holder, 3, firstReads), ticking).start()).rejects.toThrow('simulated crash');
     const interrupted = parseRotationState((await store.listPlatformSettings())[ROTATION_SETTING]);
-    expect(interrupted).toMatchObject({ status: 'running', cursor: { holder: 'provider_keys', after_id: 'pk_009' } });
+    // Two batches of five done: the cursor stands after the tenth row in the store's walk order.
+    expect(interrupted).toMatchObject({ status: 'running', cursor: { holder: 'provider_keys', after_id: '10' } });
     expect(interrupted?.counts.rewrapped).toBe(10);
     const versions = (await store.listActiveProviderKeys()).map((row) => row.keyVersion);
     expect(versions.filter((version) => version === 2)).toHaveLength(10);
@@ -99,9 +103,9 @@ describe('an interrupted rotation', () => {
     await expect(rotator(store, backends, holder).start()).rejects.toBeInstanceOf(RotationConflictError);
 
     const laterReads: string[] = [];
-    const later = () => Date.now() + ROTATION_LEASE_MS + 1000;
+    const later = () => clock + ROTATION_LEASE_MS + 1000;
     const finished = await rotator(store, backends, crashingHolder(holder, -1, laterReads), later).start();
-    expect(laterReads[0]).toBe('pk_009');
+    expect(laterReads[0]).toBe('10');
     expect(finished).toMatchObject({ id: interrupted?.id, status: 'completed', cursor: null });
     expect(finished.counts).toMatchObject({ rewrapped: ROWS, already_current: 0, failed: 0 });
     const rows = await store.listActiveProviderKeys();
