@@ -9,6 +9,7 @@
 import { redactSecrets, type Logger } from '../logger.ts';
 import type { CiphertextHolder, CiphertextReplacement, CryptoBackend, HeldCiphertext } from '../spec/crypto-backend.ts';
 import type { Store } from '../spec/store.ts';
+import { backendKeyVersions } from './key-check.ts';
 import { randomId } from './secrets.ts';
 
 /** The platform setting holding the last (or running) rotation. */
@@ -27,6 +28,8 @@ export interface RotationCounts {
   skipped_needs_reentry: number;
   /** Rows changed by someone else between read and write (deleted, re-entered): left as they are. */
   changed_meanwhile: number;
+  /** Deleted keys sealed under a key version no longer configured: nothing can open them, nothing needs to. */
+  skipped_deleted_unreadable: number;
 }
 
 export interface RotationFailure {
@@ -71,7 +74,14 @@ export class RotationConflictError extends Error {
 const SAVE_EVERY_MS = 250;
 
 const snapshotOf = (state: RotationState): RotationState => ({ ...state, counts: { ...state.counts }, failures: [...state.failures] });
-const zeroCounts = (): RotationCounts => ({ rewrapped: 0, already_current: 0, failed: 0, skipped_needs_reentry: 0, changed_meanwhile: 0 });
+const zeroCounts = (): RotationCounts => ({
+  rewrapped: 0,
+  already_current: 0,
+  failed: 0,
+  skipped_needs_reentry: 0,
+  changed_meanwhile: 0,
+  skipped_deleted_unreadable: 0,
+});
 const yieldToRequests = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
@@ -244,8 +254,9 @@ export class MasterKeyRotator {
       const results = await target.rewrapMany(sameBackend.map(({ ciphertext, binding }) => ({ ciphertext, binding })));
       for (const [position, item] of sameBackend.entries()) {
         const result = results[position];
-        if (result === undefined || 'error' in result) this.fail(state, holder.name, item.id, result === undefined ? 'no answer' : reasonOf(result.error));
-        else this.collect(replacements, item, result.ciphertext, target, state);
+        if (result !== undefined && 'ciphertext' in result) this.collect(replacements, item, result.ciphertext, target, state);
+        else if (this.unreadableRetired(item)) state.counts.skipped_deleted_unreadable++;
+        else this.fail(state, holder.name, item.id, result === undefined ? 'no answer' : reasonOf(result.error));
       }
     }
     const oneByOne = target.rewrapMany !== undefined ? pending.filter((item) => item.backend !== target.name) : pending;
@@ -254,7 +265,8 @@ export class MasterKeyRotator {
       try {
         this.collect(replacements, item, await this.reseal(item, target), target, state);
       } catch (error) {
-        this.fail(state, holder.name, item.id, reasonOf(error));
+        if (this.unreadableRetired(item)) state.counts.skipped_deleted_unreadable++;
+        else this.fail(state, holder.name, item.id, reasonOf(error));
       }
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToRequests();
@@ -265,6 +277,14 @@ export class MasterKeyRotator {
     const stored = new Set(await holder.replace(replacements));
     state.counts.rewrapped += stored.size;
     state.counts.changed_meanwhile += replacements.length - stored.size;
+  }
+
+  /** A deleted key whose backend or key version is no longer configured. */
+  private unreadableRetired(item: HeldCiphertext): boolean {
+    if (item.retired !== true) return false;
+    const backend = this.options.backends.get(item.backend);
+    const version = backend?.keyVersionOf?.(item.ciphertext) ?? item.keyVersion;
+    return backend === undefined || version === undefined || !backendKeyVersions(backend).includes(version);
   }
 
   private collect(replacements: CiphertextReplacement[], item: HeldCiphertext, ciphertext: string, target: CryptoBackend, state: RotationState): void {

@@ -26,6 +26,7 @@ export function providerKeyHolder(store: Store, snapshots: ConfigSnapshots): Cip
         backend: row.cryptoBackend,
         keyVersion: row.keyVersion,
         needsReentry: row.status === NEEDS_REENTRY,
+        retired: row.deletedAt !== null,
       }));
     },
     async replace(updates) {

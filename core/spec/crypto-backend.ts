@@ -72,6 +72,8 @@ export interface HeldCiphertext extends SealedItem {
   keyVersion?: number;
   /** Known to be unreadable and waiting for its owner to enter the secret again: skipped, not failed. */
   needsReentry?: boolean;
+  /** Kept for history only (a deleted key): re-wrapped when it opens, skipped rather than failed when its key version is gone. */
+  retired?: boolean;
 }
 
 export interface CiphertextReplacement {

@@ -10,7 +10,7 @@ import { startOpenAISimulator } from '../simulators/openai.ts';
 import { generateMasterKey } from '../crypto/helpers.ts';
 import { canaryKeys, chat, databaseBytes, databaseDump, makeDataDirectory, providerKeyRows, refusedStart, startAt, type Restartable } from './helpers.ts';
 
-const KEYS = canaryKeys(3, 'REC');
+const KEYS = canaryKeys(4, 'REC');
 const KEPT = generateMasterKey();
 const LOST = generateMasterKey();
 const NEW = generateMasterKey();
@@ -47,6 +47,11 @@ beforeAll(async () => {
     providers: Array<{ key_id: string }>;
   };
   lostKeyId = third.providers[0]?.key_id ?? '';
+  // A key added and deleted under v2: kept for history, unreadable once v2 is lost.
+  const deleted = (await (await call(current, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: KEYS[3] }] })).json()) as {
+    providers: Array<{ key_id: string }>;
+  };
+  await call(current, 'DELETE', `/v1/providers/keys/${deleted.providers[0]?.key_id}`);
   await current.stop();
   gateway = undefined;
 });
@@ -73,7 +78,7 @@ describe('lost the newest master key, kept an older one', () => {
 
   test('acknowledged: the lost keys are marked needs_reentry, the kept ones serve, status says what to do', async () => {
     const current = await restart({ KEYWAY_MASTER_KEYS: `1:${KEPT}`, KEYWAY_ALLOW_MISSING_KEY_VERSIONS: '2' });
-    const rows = providerKeyRows(directory.path);
+    const rows = providerKeyRows(directory.path).filter((row) => row.deleted_at === null);
     expect(rows).toHaveLength(3);
     expect(rows.find((row) => row.id === lostKeyId)).toMatchObject({ status: 'needs_reentry', key_version: 2 });
     // The unreadable ciphertext is kept: nothing is deleted.
@@ -92,7 +97,8 @@ describe('lost the newest master key, kept an older one', () => {
     ]);
     // A rotation skips the marked key instead of failing on it.
     const rotated = (await (await call(current, 'POST', '/v1/admin/master-key/rotate')).json()) as Record<string, unknown>;
-    expect(rotated).toMatchObject({ status: 'completed', failed: 0, skipped_needs_reentry: 1, already_current: 2 });
+    // The deleted key under the lost version is skipped too: nothing can open it, nothing needs to.
+    expect(rotated).toMatchObject({ status: 'completed', failed: 0, skipped_needs_reentry: 1, skipped_deleted_unreadable: 1, already_current: 2 });
   });
 
   test('a later start needs no acknowledgement', async () => {
@@ -115,8 +121,12 @@ describe('lost the newest master key, kept an older one', () => {
   test('a new key goes in as v3 (v2 stays retired) and a rotation moves everything to it', async () => {
     const current = await restart({ KEYWAY_MASTER_KEYS: `1:${KEPT},3:${NEW}` });
     const rotated = (await (await call(current, 'POST', '/v1/admin/master-key/rotate')).json()) as Record<string, unknown>;
-    expect(rotated).toMatchObject({ status: 'completed', key_version: 3, rewrapped: 3, failed: 0, removable_versions: [1] });
-    expect(providerKeyRows(directory.path).map((row) => row.key_version)).toEqual([3, 3, 3]);
+    expect(rotated).toMatchObject({ status: 'completed', key_version: 3, rewrapped: 3, failed: 0, skipped_deleted_unreadable: 1, removable_versions: [1] });
+    expect(
+      providerKeyRows(directory.path)
+        .filter((row) => row.deleted_at === null)
+        .map((row) => row.key_version),
+    ).toEqual([3, 3, 3]);
     const next = await restart({ KEYWAY_MASTER_KEYS: `3:${NEW}` });
     expect((await call(next, 'POST', '/v1/chat/completions', chat)).status).toBe(200);
     expect(keptIds).toHaveLength(2);
