@@ -10,6 +10,7 @@ import {
   PLUGIN_KINDS,
   type AdminActionObserver,
   type AlertChannel,
+  type CiphertextHolder,
   type CountersDriver,
   type CryptoBackend,
   type Dialect,
@@ -76,6 +77,8 @@ export interface PluginSet {
   usageRollups: Array<{ plugin: string; dialect: string; statements: readonly string[] }>;
   jobs: Array<Contributed<JobDefinition>>;
   snapshotSections: Array<Contributed<SnapshotSection>>;
+  /** Where plugins keep ciphertexts, for master-key rotation. */
+  ciphertextHolders: Array<Contributed<CiphertextHolder>>;
   hooks: HookTable;
   /** Observers of management actions (core/http/admin-actions.ts). */
   adminActionObservers: Array<Contributed<AdminActionObserver>>;
@@ -251,6 +254,7 @@ export function emptyPluginSet(): PluginSet {
     usageRollups: [],
     jobs: [],
     snapshotSections: [],
+    ciphertextHolders: [],
     hooks: emptyHookTable(),
     adminActionObservers: [],
   };
@@ -277,6 +281,10 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });
+  }
+  for (const holder of contributions.ciphertextHolders ?? []) {
+    if (set.ciphertextHolders.some((existing) => existing.value.name === holder.name)) fail(source, `adds the ciphertext holder '${holder.name}' twice`);
+    set.ciphertextHolders.push({ plugin, value: holder });
   }
 }
 

@@ -14,6 +14,7 @@ import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
+import { checkKeyVersionsInUse } from './credentials/missing-key-versions.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
@@ -109,12 +110,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     config: config.pluginConfig,
     services,
   });
-  const cryptoBackendName = [...plugins.cryptoBackends.keys()][0];
-  if (cryptoBackendName === undefined) throw new Error('No crypto-backend plugin is loaded; provider keys cannot be stored.');
+  const cryptoBackendName = activeCryptoBackend(plugins, config.env);
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
 
   const store = await openStore(plugins, config);
-  await prepareStore(store, plugins, logger);
+  await prepareStore(store, plugins, logger, config.env);
   const counters = await openCounters(plugins, config, clock);
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
@@ -280,6 +280,20 @@ function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined)
   return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
 }
 
+/** `KEYWAY_CRYPTO_BACKEND` names the backend new secrets are sealed with; the first one loaded otherwise. */
+function activeCryptoBackend(plugins: PluginSet, env: Record<string, string | undefined>): string {
+  const named = env.KEYWAY_CRYPTO_BACKEND?.trim();
+  const loaded = [...plugins.cryptoBackends.keys()];
+  if (named === undefined || named === '') {
+    const first = loaded[0];
+    if (first === undefined) throw new Error('No crypto-backend plugin is loaded; provider keys cannot be stored.');
+    return first;
+  }
+  if (!plugins.cryptoBackends.has(named))
+    throw new ConfigError(`KEYWAY_CRYPTO_BACKEND is '${named}', which no loaded plugin provides (loaded: ${loaded.join(', ') || 'none'}).`);
+  return named;
+}
+
 /** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */
 async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Store> {
   const driver = plugins.storeDrivers.find((entry) => entry.value.accepts(config.databaseUrl));
@@ -296,9 +310,10 @@ async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Sto
  * key on a database that already has checks; the second covers a new database and seals the checks.
  * A refusal closes the store, so nothing holds the file.
  */
-async function prepareStore(store: Store, plugins: PluginSet, logger: Logger): Promise<void> {
+async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, env: Record<string, string | undefined>): Promise<void> {
   try {
     await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
+    await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: false });
     const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
     const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect);
     if (rollups.length > 0) {
@@ -308,6 +323,7 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger): P
       store.setUsageRollups(rollups);
     }
     logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
+    await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: true });
     await enforceKeyChecks(store, plugins.cryptoBackends, logger);
   } catch (error) {
     store.close();

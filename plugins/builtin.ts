@@ -13,6 +13,7 @@ import { analyticsPlugin } from './analytics/index.ts';
 import { auditPlugin } from './audit/index.ts';
 import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
+import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
@@ -40,6 +41,7 @@ import { webhooksPlugin } from './webhooks/index.ts';
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
+  vaultTransitPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
   anthropicProviderPlugin as PluginDefinition,
   googleProviderPlugin as PluginDefinition,

@@ -68,6 +68,8 @@ export function parseKeyChecks(value: unknown): KeyCheck[] {
 /** Every version the backend can decrypt; a backend without versions has only its current one. */
 export function backendKeyVersions(backend: CryptoBackend): number[] {
   const versions = backend.keyVersions?.() ?? [backend.currentKeyVersion()];
+  // A backend that lists no version is loaded but not configured (another backend is the active one).
+  if (versions.length === 0) return [];
   return [...new Set([...versions, backend.currentKeyVersion()])].sort((left, right) => left - right);
 }
 
@@ -220,6 +222,8 @@ export async function enforceKeyChecks(store: Store, backends: ReadonlyMap<strin
 function warnAboutUnconfiguredVersions(stored: readonly StoredProviderKey[], backends: ReadonlyMap<string, CryptoBackend>, logger: Logger): void {
   const stranded = new Map<string, number>();
   for (const row of stored) {
+    // Already reported when its version was declared lost (core/credentials/missing-key-versions.ts).
+    if (row.status === 'needs_reentry') continue;
     const backend = backends.get(row.cryptoBackend);
     if (backend !== undefined && backendKeyVersions(backend).includes(row.keyVersion)) continue;
     const label = backend === undefined ? `crypto backend '${row.cryptoBackend}'` : `master key v${row.keyVersion}`;

@@ -63,6 +63,8 @@ export class KeyVault {
   }
 
   private async decrypt(record: ProviderKeyRecord): Promise<ProviderCredential> {
+    // Known unreadable (its master key version was declared lost): not a new failure to report.
+    if (record.status === 'needs_reentry') throw new KeywayError('no_provider_available', { detail: `Provider key ${record.id} must be entered again.` });
     const sealed = this.store.current.secrets.get(record.id);
     if (sealed === undefined) throw new KeywayError('no_provider_available', { detail: `Provider key ${record.id} was removed.` });
     const backend = this.backends.get(sealed.backend);

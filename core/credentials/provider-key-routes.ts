@@ -1,7 +1,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { providerKeyBinding, type KeyListing } from './snapshot.ts';
 import { invalidField, KeywayError } from '../errors.ts';
-import type { KeyOwner, Principal } from '../spec/plugin.ts';
+import type { CryptoBackend, KeyOwner, Principal } from '../spec/plugin.ts';
+import { NEEDS_REENTRY } from './provider-key-holder.ts';
 import type { Runtime } from '../runtime.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
 import type { NewProviderKey } from '../spec/store.ts';
@@ -131,6 +132,7 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend', requestId: '-' });
   const existing = owner === 'platform' ? runtime.snapshots.current.platformKeys : runtime.snapshots.current.accountKeys.get(principal.accountId);
   const rows: NewProviderKey[] = [];
+  const reentered: Array<{ id: string; ciphertext: string; expected: string | undefined }> = [];
   for (const [index, entry] of body.providers.entries()) {
     const adapter = runtime.plugins.providers.get(entry.name);
     if (adapter === undefined) {
@@ -141,6 +143,17 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     if (entry.settings?.base_url !== undefined) await checkBaseUrl(runtime, entry.settings.base_url, index);
     const print = fingerprint(entry.api_key);
     const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
+    if (duplicate !== undefined && duplicate.status === NEEDS_REENTRY && 'id' in duplicate) {
+      // The same key entered again after its master key version was lost: re-sealed in place, so its
+      // id (and everything that refers to it) stays.
+      const binding = providerKeyBinding(duplicate.id, owner, accountId, entry.name);
+      reentered.push({
+        id: duplicate.id,
+        ciphertext: await backend.encrypt(entry.api_key, binding),
+        expected: runtime.snapshots.current.secrets.get(duplicate.id)?.ciphertext,
+      });
+      continue;
+    }
     if (duplicate !== undefined)
       throw new KeywayError(
         'conflict',
@@ -166,8 +179,11 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     });
   }
   await runtime.store.insertProviderKeys(rows);
+  await reseal(runtime, backend, reentered);
   await runtime.snapshots.refresh();
-  const listings = rows.map((row) => runtime.snapshots.current.keysById.get(row.id)).filter((listing): listing is KeyListing => listing !== undefined);
+  const listings = [...reentered, ...rows]
+    .map((row) => runtime.snapshots.current.keysById.get(row.id))
+    .filter((listing): listing is KeyListing => listing !== undefined);
   // Learn each new key's models in the background: the answer does not wait on the providers.
   for (const listing of listings) void runtime.models.refresh(listing, true);
   return json(
@@ -183,6 +199,20 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     },
     201,
   );
+}
+
+/** Stores re-entered keys over their unreadable ciphertexts and makes them active again. */
+async function reseal(
+  runtime: Runtime,
+  backend: CryptoBackend,
+  reentered: ReadonlyArray<{ id: string; ciphertext: string; expected: string | undefined }>,
+): Promise<void> {
+  if (reentered.length === 0) return;
+  if (runtime.store.resealProviderKeys === undefined) throw new KeywayError('unsupported_feature', { detail: 'This store cannot re-seal provider keys.' });
+  const updates = reentered.flatMap(({ id, ciphertext, expected }) =>
+    expected === undefined ? [] : [{ id, expectedCiphertext: expected, ciphertext, keyVersion: backend.currentKeyVersion(), cryptoBackend: backend.name }],
+  );
+  for (const id of await runtime.store.resealProviderKeys(updates)) await runtime.store.updateProviderKeyStatus(id, 'active');
 }
 
 /** Refreshes stale model lists; a key flagged invalid is always re-checked, and restored if it works. */

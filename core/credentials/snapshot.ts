@@ -190,6 +190,17 @@ export class ConfigSnapshots {
     return new Map(loaded);
   }
 
+  /**
+   * A secret re-sealed in the store by a master-key rotation: the same key under a newer version, so
+   * it is patched in place rather than reloading every table (readers holding this snapshot decrypt
+   * the same key either way).
+   */
+  resealed(id: string, ciphertext: string, backend: string): void {
+    const secrets = this.snapshot.secrets as Map<string, SealedSecret>;
+    const sealed = secrets.get(id);
+    if (sealed !== undefined) secrets.set(id, { ...sealed, ciphertext, backend });
+  }
+
   /** The provider keys a request of this account may consider: no copying, no database. */
   keysFor(accountId: string): ResolvedKeys {
     const snapshot = this.snapshot;

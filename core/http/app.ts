@@ -3,6 +3,7 @@ import { accountRoutes } from '../credentials/account-routes.ts';
 import { authenticate, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
 import { KeywayError } from '../errors.ts';
+import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
 import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
@@ -99,7 +100,9 @@ export function createApp(runtime: Runtime): Elysia {
     .get('/v1/platform/prices', ({ request }) => priceRoutes.list(runtime, request), documented(routeDocs.listPrices))
     .put('/v1/platform/prices', ({ request }) => priceRoutes.put(runtime, request), documented(routeDocs.putPrices))
     .post('/v1/platform/prices/reload', ({ request }) => priceRoutes.reload(runtime, request), documented(routeDocs.reloadPrices))
-    .delete('/v1/platform/prices/:provider/*', ({ request, params }) => priceRoutes.remove(runtime, request, params), documented(routeDocs.deletePrice));
+    .delete('/v1/platform/prices/:provider/*', ({ request, params }) => priceRoutes.remove(runtime, request, params), documented(routeDocs.deletePrice))
+    .post('/v1/admin/master-key/rotate', ({ request }) => masterKeyRoutes.rotate(runtime, request), documented(routeDocs.rotateMasterKey))
+    .get('/v1/admin/master-key/status', ({ request }) => masterKeyRoutes.status(runtime, request), documented(routeDocs.masterKeyStatus));
   for (const route of pluginRoutes.filter((candidate) => candidate.role !== undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
   // Generated once, here, from every route above: nothing of it runs per request.
   serveOpenApi(app as unknown as Elysia);

@@ -54,6 +54,11 @@ export const routeDocs = {
   },
   listPlatformKeys: { summary: 'The platform provider keys (operator)', tag: providerKeys, response: ProviderKeysSchema },
   removePlatformKey: { summary: 'Delete a platform provider key (operator)', tag: providerKeys, status: 204 },
+  rotateMasterKey: {
+    summary: 'Re-wrap every stored data key under the newest master key version, online; answers the counts (operator)',
+    tag: platform,
+  },
+  masterKeyStatus: { summary: 'Master key versions, what stored ciphertexts use, rotation progress, keys to re-enter (operator)', tag: platform },
   connections: { summary: 'In-flight upstream connections and their queues (operator)', tag: platform },
   createAccount: { summary: 'Create an account and its first admin key (operator)', tag: accounts, body: AccountBodySchema, status: 201 },
   listAccounts: { summary: 'Every account (operator)', tag: accounts },

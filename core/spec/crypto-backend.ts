@@ -22,6 +22,66 @@ export interface CryptoBackend {
    * validated: the compliance setting `encryption: FIPS-140-2` is met only when this says `validated: true`.
    */
   validatedModule?: ValidatedCryptoModule;
+  /**
+   * Optional: re-seals a ciphertext of this backend under its current key version, for master-key
+   * rotation. Cheap where the envelope allows it (only the wrapped data key changes; the sealed secret
+   * does not). Rejects like `decrypt` when the ciphertext does not open. Without it the core decrypts
+   * and encrypts again.
+   */
+  rewrap?(ciphertext: string, binding: string): Promise<string>;
+  /** Optional: many re-wraps in one round trip (a key service's batch call); one result per item, in order. */
+  rewrapMany?(items: readonly SealedItem[]): Promise<RewrapResult[]>;
+  /** Optional: the key version a ciphertext of this backend names, read without any key; undefined when it names none. */
+  keyVersionOf?(ciphertext: string): number | undefined;
+  /** Optional: re-reads the key versions from an external key service (called before a rotation). */
+  refreshKeyVersions?(): Promise<void>;
+}
+
+/** A ciphertext and the binding it was sealed with. */
+export interface SealedItem {
+  ciphertext: string;
+  binding: string;
+}
+
+/** One re-wrap's outcome: the new ciphertext, or why it failed (never key material). */
+export type RewrapResult = { ciphertext: string } | { error: string };
+
+/**
+ * Where ciphertexts live, so a master-key rotation can re-wrap all of them: the core registers the
+ * provider keys; a plugin that seals its own secrets with the crypto backend contributes a holder.
+ */
+export interface CiphertextHolder {
+  /** Unique, for progress and failure reports: `provider_keys`, `<plugin>:<table>`. */
+  name: string;
+  /**
+   * Up to `limit` sealed values in a stable order of the holder's choice, the first after `cursor`
+   * (empty string: from the start); each value's `cursor` (default: its id) is where the next page starts.
+   */
+  list(cursor: string, limit: number): Promise<HeldCiphertext[]>;
+  /** Stores re-sealed values where the stored ciphertext is still the expected one; answers the ids stored. */
+  replace(updates: readonly CiphertextReplacement[]): Promise<string[]>;
+}
+
+export interface HeldCiphertext extends SealedItem {
+  id: string;
+  /** Where the next page starts after this value; its id when absent. */
+  cursor?: string;
+  /** The crypto backend that sealed it. */
+  backend: string;
+  /** The key version the holder recorded, used when the backend cannot read it from the ciphertext. */
+  keyVersion?: number;
+  /** Known to be unreadable and waiting for its owner to enter the secret again: skipped, not failed. */
+  needsReentry?: boolean;
+  /** Kept for history only (a deleted key): re-wrapped when it opens, skipped rather than failed when its key version is gone. */
+  retired?: boolean;
+}
+
+export interface CiphertextReplacement {
+  id: string;
+  expectedCiphertext: string;
+  ciphertext: string;
+  backend: string;
+  keyVersion: number;
 }
 
 /** What a crypto backend declares about the module its cryptography runs in. */

@@ -4,7 +4,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { AlertChannel } from './alert-channel.ts';
 import type { CountersDriver } from './counters.ts';
-import type { CryptoBackend } from './crypto-backend.ts';
+import type { CiphertextHolder, CryptoBackend } from './crypto-backend.ts';
 import type { Dialect } from './dialect.ts';
 import type { Hooks } from './lifecycle.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
@@ -140,6 +140,8 @@ export interface PluginContributions {
   snapshot?: SnapshotSection[];
   /** Sees every management action (docs/audit.md). */
   adminActions?: AdminActionObserver;
+  /** Tables or settings where this plugin keeps ciphertexts of the crypto backend: master-key rotation re-wraps them. */
+  ciphertextHolders?: CiphertextHolder[];
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
@@ -163,7 +165,15 @@ export function definePlugin<Schema extends TSchema>(definition: PluginDefinitio
 export type { Static };
 export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
 export type { Counters, CountersDriver, Reservation } from './counters.ts';
-export type { CryptoBackend, ValidatedCryptoModule } from './crypto-backend.ts';
+export type {
+  CiphertextHolder,
+  CiphertextReplacement,
+  CryptoBackend,
+  HeldCiphertext,
+  RewrapResult,
+  SealedItem,
+  ValidatedCryptoModule,
+} from './crypto-backend.ts';
 export type { FetchedKey, KeyReference, KeySource, KeySourceContext, KeySourceRegistry } from './key-source.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';

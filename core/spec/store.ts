@@ -57,6 +57,24 @@ export interface StoredProviderKey {
 
 export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
 
+/** A provider key's sealed secret, deleted rows included: what a master-key re-wrap walks. */
+export type SealedProviderKey = Pick<
+  StoredProviderKey,
+  'id' | 'owner' | 'accountId' | 'provider' | 'ciphertext' | 'keyVersion' | 'cryptoBackend' | 'status' | 'deletedAt'
+> & {
+  /** Where this row sits in the store's walk order; the next page starts after it. */
+  cursor: string;
+};
+
+/** A re-sealed secret to store, only if the row still holds `expectedCiphertext` (compare and swap). */
+export interface ProviderKeyReseal {
+  id: string;
+  expectedCiphertext: string;
+  ciphertext: string;
+  keyVersion: number;
+  cryptoBackend: string;
+}
+
 /** One request as booked: tokens, cost, who and where. */
 export interface UsageRecord {
   requestId: string;
@@ -178,6 +196,14 @@ export interface Store {
   /** All or none. */
   insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]>;
   updateProviderKeyStatus(id: string, status: string): Promise<void>;
+  /**
+   * Optional (master-key rotation needs both): every provider key row, deleted ones too, `limit` at a
+   * time in the store's own stable order (physical order, so a batch of updates touches few pages),
+   * the first after `cursor` (empty string: from the start).
+   */
+  listSealedProviderKeys?(cursor: string, limit: number): Promise<SealedProviderKey[]>;
+  /** Stores re-sealed secrets in one short transaction; answers the ids whose row still held the expected ciphertext. */
+  resealProviderKeys?(updates: readonly ProviderKeyReseal[]): Promise<string[]>;
   /** Soft delete, scoped to the owner; false when there was nothing to delete. */
   deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean>;
 

@@ -136,3 +136,32 @@ export function decryptEnvelope(ciphertext: string, binding: string, keyring: Ma
     dataKey.fill(0);
   }
 }
+
+/**
+ * Re-wraps the data key under the keyring's current version; the sealed secret is kept byte for
+ * byte, so the secret itself is never decrypted. Two AES-GCM operations on 32 bytes.
+ */
+export function rewrapEnvelope(ciphertext: string, binding: string, keyring: MasterKeyring): string {
+  requireBinding(binding);
+  const [, versionText, wrappedText, sealedText] = ENVELOPE_PATTERN.exec(ciphertext) ?? [];
+  if (versionText === undefined || wrappedText === undefined || sealedText === undefined) {
+    throw new EnvelopeError(`The ciphertext is not in the ${FORMAT_PREFIX} format.`);
+  }
+  const version = Number(versionText);
+  if (version === keyring.current) return ciphertext;
+  const oldKey = keyring.keys.get(version);
+  const newKey = keyring.keys.get(keyring.current);
+  if (oldKey === undefined) throw new EnvelopeError(`The ciphertext was written under master key v${version}, which is not configured.`);
+  if (newKey === undefined) throw new EnvelopeError(`The keyring has no master key for its current version v${keyring.current}.`);
+  const wrapped = decodeBase64Url(wrappedText);
+  if (wrapped === undefined || wrapped.length !== WRAPPED_BYTES || decodeBase64Url(sealedText) === undefined)
+    throw new EnvelopeError(DECRYPTION_FAILED_MESSAGE);
+  const dataKey = open(oldKey, wrapped, wrapAssociatedData(binding, version));
+  if (dataKey === undefined) throw new EnvelopeError(DECRYPTION_FAILED_MESSAGE);
+  try {
+    const rewrapped = seal(newKey, dataKey, wrapAssociatedData(binding, keyring.current));
+    return `${FORMAT_PREFIX}.v${keyring.current}.${rewrapped.toString('base64url')}.${sealedText}`;
+  } finally {
+    dataKey.fill(0);
+  }
+}

@@ -1,13 +1,28 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core/spec/plugin.ts';
-import { decryptEnvelope, encryptEnvelope, EnvelopeError, type MasterKeyring } from './envelope.ts';
-import { describeKeyring, loadMasterKeyring } from './master-key.ts';
+import { decryptEnvelope, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeKeyring, GENERATED_KEY_FILE_NAME, loadMasterKeyring, type MasterKeyConfig } from './master-key.ts';
 
-export { decryptEnvelope, DECRYPTION_FAILED_MESSAGE, encryptEnvelope, EnvelopeError, envelopeKeyVersion, type MasterKeyring } from './envelope.ts';
+export {
+  decryptEnvelope,
+  DECRYPTION_FAILED_MESSAGE,
+  encryptEnvelope,
+  EnvelopeError,
+  envelopeKeyVersion,
+  rewrapEnvelope,
+  type MasterKeyring,
+} from './envelope.ts';
 export { generateMasterKey, loadMasterKeyring, MasterKeyError, parseKeyring, parseMasterKey, type MasterKeyConfig } from './master-key.ts';
 
 export const cryptoLocalConfigSchema = Type.Object(
   {
+    masterKeys: Type.Optional(
+      Type.String({
+        description: 'Every master key version, comma-separated version:key (2:base64 or v2:base64), newest last. Default: KEYWAY_MASTER_KEYS.',
+      }),
+    ),
     masterKey: Type.Optional(
       Type.String({ description: 'Keyring: one base64 key (v1) or v<N>:base64 entries separated by commas. Default: KEYWAY_MASTER_KEY.' }),
     ),
@@ -35,11 +50,45 @@ export function createLocalCryptoBackend(keyring: MasterKeyring): CryptoBackend 
       return encryptEnvelope(plaintext, binding, { ...keyring, current: keyVersion });
     },
     keySource: (keyVersion) => keyring.sources?.get(keyVersion),
+    rewrap: async (ciphertext, binding) => rewrapEnvelope(ciphertext, binding, keyring),
+    keyVersionOf: (ciphertext) => {
+      try {
+        return envelopeKeyVersion(ciphertext);
+      } catch {
+        return undefined;
+      }
+    },
     // Bun's built-in crypto is BoringSSL as compiled into the runtime, not a FIPS 140 validated module build.
     validatedModule: {
       validated: false,
       description: "AES-256-GCM through the runtime's built-in cryptography (BoringSSL in Bun), which is not a FIPS 140 validated module",
     },
+  };
+}
+
+/**
+ * With another backend active (KEYWAY_CRYPTO_BACKEND) and no local key anywhere, generating one would
+ * only leave a stray key file behind (or refuse a shared database): the local backend then stays
+ * loaded without versions, and any row it once sealed is refused at start until its key is set.
+ */
+function dormant(config: MasterKeyConfig, env: Readonly<Record<string, string | undefined>>, dataDirectory: string): boolean {
+  const active = env.KEYWAY_CRYPTO_BACKEND?.trim();
+  if (active === undefined || active === '' || active === 'local') return false;
+  const configured = [config.masterKeys, config.masterKey, config.masterKeyFile, env.KEYWAY_MASTER_KEYS, env.KEYWAY_MASTER_KEY, env.KEYWAY_MASTER_KEY_FILE];
+  return configured.every((value) => value === undefined || value.trim() === '') && !existsSync(join(dataDirectory, GENERATED_KEY_FILE_NAME));
+}
+
+function dormantLocalBackend(): CryptoBackend {
+  const refuse = async (): Promise<never> => {
+    throw new EnvelopeError('No local master key is configured (another crypto backend is active).');
+  };
+  return {
+    name: 'local',
+    encrypt: refuse,
+    decrypt: refuse,
+    currentKeyVersion: () => 0,
+    keyVersions: () => [],
+    validatedModule: { validated: false, description: 'crypto-local is loaded but has no master key' },
   };
 }
 
@@ -51,6 +100,10 @@ export const cryptoLocalPlugin = definePlugin({
   description: 'Envelope encryption (AES-256-GCM) of provider keys under a local, versioned master key.',
   configSchema: cryptoLocalConfigSchema,
   setup(context) {
+    if (dormant(context.config, context.env, context.dataDirectory)) {
+      context.logger.info('Another crypto backend is active and no local master key is configured: crypto-local stays dormant.');
+      return { cryptoBackend: dormantLocalBackend() };
+    }
     const keyring = loadMasterKeyring({
       config: context.config,
       env: context.env,

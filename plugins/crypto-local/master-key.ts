@@ -6,6 +6,8 @@ import { MAX_KEY_VERSION } from './envelope.ts';
 import { MASTER_KEY_BYTES, weakKeyReason } from './key-strength.ts';
 
 export interface MasterKeyConfig {
+  /** `version:key` entries, comma-separated, newest last (the plugin setting beside KEYWAY_MASTER_KEYS). */
+  masterKeys?: string;
   masterKey?: string;
   masterKeyFile?: string;
   previousKeys?: string;
@@ -27,7 +29,8 @@ export interface MasterKeyLoadOptions {
 export const GENERATED_KEY_FILE_NAME = 'master.key';
 
 const GENERATE_HINT = 'Generate one with: openssl rand -base64 32';
-const VERSIONED_ENTRY = /^v(\d+):(.*)$/s;
+// `v2:key` and `2:key` alike: base64 never holds a colon, so the prefix cannot be mistaken for key text.
+const VERSIONED_ENTRY = /^v?(\d+):(.*)$/s;
 const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const HEX_KEY_TEXT = /^[0-9a-fA-F]{64}$/;
 
@@ -78,7 +81,7 @@ export function parseKeyring(text: string, source: string, options: { requireVer
   for (const entry of entries) {
     const versioned = VERSIONED_ENTRY.exec(entry);
     if (versioned === null && (options.requireVersions || entries.length > 1)) {
-      throw new MasterKeyError(`Every entry of ${source} must name its version as v<N>:base64 (a bare key is only allowed alone, and means v1).`);
+      throw new MasterKeyError(`Every entry of ${source} must name its version as <N>:base64 or v<N>:base64 (a bare key is only allowed alone, and means v1).`);
     }
     const version = versioned === null ? 1 : Number(versioned[1]);
     if (!Number.isSafeInteger(version) || version < 1 || version > MAX_KEY_VERSION) {
@@ -194,8 +197,50 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
   return readKeyFile(path, source, options.reporter);
 }
 
+/**
+ * `KEYWAY_MASTER_KEYS` (or the masterKeys setting): every version in one list, oldest first, so the
+ * last entry is the one new secrets are sealed with. It stands alone: mixed with the single-key
+ * variables nobody could tell which key is current, so that is refused rather than guessed.
+ */
+function loadVersionedList(text: string, name: string, others: ReadonlyArray<readonly [string, string | undefined]>): Map<number, Buffer> {
+  const mixed = others.filter(([, value]) => value !== undefined).map(([other]) => other);
+  if (mixed.length > 0) {
+    throw new MasterKeyError(
+      `${name} is set together with ${mixed.join(' and ')}; ${name} lists every master key version on its own (version:key, newest last), so remove ${mixed.join(' and ')}, or put their keys into ${name} as older versions.`,
+    );
+  }
+  const keys = parseKeyring(text, name, { requireVersions: true });
+  const versions = [...keys.keys()];
+  const outOfOrder = versions.findIndex((version, index) => index > 0 && version <= (versions[index - 1] ?? 0));
+  if (outOfOrder > 0) {
+    throw new MasterKeyError(
+      `${name} lists v${versions[outOfOrder]} after v${versions[outOfOrder - 1]}; list the versions oldest first, so the last entry is the newest (the one new secrets are sealed with).`,
+    );
+  }
+  return keys;
+}
+
 function loadPrimaryKeys(options: MasterKeyLoadOptions): { keys: Map<number, Buffer>; source: string } {
   const { config, env } = options;
+  const configList = present(config.masterKeys);
+  if (configList !== undefined) {
+    const others = [
+      ['the masterKey setting', present(config.masterKey)],
+      ['the masterKeyFile setting', present(config.masterKeyFile)],
+      ['the previousKeys setting', present(config.previousKeys)],
+    ] as const;
+    return { keys: loadVersionedList(configList, 'the masterKeys setting', others), source: 'the masterKeys setting' };
+  }
+  const envList = present(env.KEYWAY_MASTER_KEYS);
+  if (envList !== undefined && present(config.masterKey) === undefined && present(config.masterKeyFile) === undefined) {
+    const others = [
+      ['KEYWAY_MASTER_KEY', present(env.KEYWAY_MASTER_KEY)],
+      ['KEYWAY_MASTER_KEY_FILE', present(env.KEYWAY_MASTER_KEY_FILE)],
+      ['KEYWAY_PREVIOUS_MASTER_KEYS', present(env.KEYWAY_PREVIOUS_MASTER_KEYS)],
+      ['the previousKeys setting', present(config.previousKeys)],
+    ] as const;
+    return { keys: loadVersionedList(envList, 'KEYWAY_MASTER_KEYS', others), source: 'KEYWAY_MASTER_KEYS' };
+  }
   // The configuration file, when it names a key at all, replaces the environment as a whole so
   // the two never mix into a keyring nobody wrote down.
   const fromConfig = present(config.masterKey) !== undefined || present(config.masterKeyFile) !== undefined;
@@ -223,9 +268,10 @@ export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring 
   const { keys, source } = loadPrimaryKeys(options);
   const sources = new Map([...keys.keys()].map((version) => [version, source] as const));
   const current = Math.max(...keys.keys());
+  const listed = source === 'KEYWAY_MASTER_KEYS' || source === 'the masterKeys setting';
   const previousText = present(options.config.previousKeys) ?? present(options.env.KEYWAY_PREVIOUS_MASTER_KEYS);
   const previousName = present(options.config.previousKeys) !== undefined ? 'the previousKeys setting' : 'KEYWAY_PREVIOUS_MASTER_KEYS';
-  if (previousText !== undefined) {
+  if (previousText !== undefined && !listed) {
     for (const [version, bytes] of parseKeyring(previousText, previousName, { requireVersions: true })) {
       if (version >= current)
         throw new MasterKeyError(`${previousName} holds v${version}, but previous keys must be older than the current master key v${current}.`);

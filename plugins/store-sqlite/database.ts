@@ -23,6 +23,8 @@ export interface Storage {
    * where drizzle's builder costs more per row than SQLite itself.
    */
   insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, after?: readonly string[]): Promise<void>;
+  /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
+  runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
   close(): void;
 }
 
@@ -156,6 +158,10 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
       if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after);
       insertInline(insertStatement(table, columns), rows, after);
     },
+    runEach: async (text, rows) => {
+      const statement = sqlite.query(text);
+      return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();
+    },
     close: () => {
       writer?.close();
       sqlite.close();
@@ -224,6 +230,13 @@ async function openLibsql(url: string): Promise<Storage> {
       } finally {
         transaction.close();
       }
+    },
+    runEach: async (sql, rows) => {
+      const results = await client.batch(
+        rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
+        'write',
+      );
+      return results.map((result) => result.rowsAffected);
     },
     close: () => client.close(),
   };

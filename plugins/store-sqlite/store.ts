@@ -11,6 +11,8 @@ import type {
   MigrationReport,
   NewGatewayKey,
   NewProviderKey,
+  ProviderKeyReseal,
+  SealedProviderKey,
   Store,
   StoredProviderKey,
   UsageKey,
@@ -202,6 +204,36 @@ export class SqliteStore implements Store {
 
   async updateProviderKeyStatus(id: string, status: string): Promise<void> {
     await this.db.update(providerKeys).set({ status }).where(eq(providerKeys.id, id)).run();
+  }
+
+  /** In rowid order: neighbouring rows share pages, so each re-wrap batch rewrites few pages (a small WAL, rare checkpoints). */
+  async listSealedProviderKeys(cursor: string, limit: number): Promise<SealedProviderKey[]> {
+    const after = cursor === '' ? 0 : Number(cursor);
+    const rows = await this.storage.queryRows(
+      'SELECT rowid AS position, id, owner, account_id, provider, ciphertext, key_version, crypto_backend, status, deleted_at FROM provider_keys WHERE rowid > ? ORDER BY rowid LIMIT ?',
+      [Number.isSafeInteger(after) ? after : 0, limit],
+    );
+    return rows.map((row) => ({
+      cursor: String(row.position),
+      id: String(row.id),
+      owner: row.owner as KeyOwner,
+      accountId: (row.account_id as string | null) ?? null,
+      provider: String(row.provider),
+      ciphertext: String(row.ciphertext),
+      keyVersion: Number(row.key_version),
+      cryptoBackend: String(row.crypto_backend),
+      status: String(row.status),
+      deletedAt: (row.deleted_at as string | null) ?? null,
+    }));
+  }
+
+  async resealProviderKeys(updates: readonly ProviderKeyReseal[]): Promise<string[]> {
+    if (updates.length === 0) return [];
+    const changed = await this.storage.runEach(
+      'UPDATE provider_keys SET ciphertext = ?, key_version = ?, crypto_backend = ? WHERE id = ? AND ciphertext = ?',
+      updates.map((update) => [update.ciphertext, update.keyVersion, update.cryptoBackend, update.id, update.expectedCiphertext]),
+    );
+    return updates.filter((_, index) => (changed[index] ?? 0) > 0).map((update) => update.id);
   }
 
   /** Soft delete: usage rows keep pointing at a key id that still explains itself. */

@@ -12,12 +12,23 @@ import type { CryptoBackend } from '../../core/spec/crypto-backend.ts';
 
 export type CreateCryptoBackend = () => Promise<CryptoBackend>;
 
+/** What the versioning part of the suite needs beyond a backend; each part is skipped when absent. */
+export interface CryptoConformanceOptions {
+  /**
+   * Makes a new key version current (a new master key version, a Transit key rotation) and answers
+   * the backend to use from then on: it must still decrypt what the old version sealed.
+   */
+  rotate?: (backend: CryptoBackend) => Promise<CryptoBackend>;
+  /** Key material that must never appear in an error message or a ciphertext (master keys, tokens). */
+  keyMaterial?: () => string[];
+}
+
 const BINDING = 'provider_key:pk_conformance_1:account:acc_conformance';
 const OTHER_BINDINGS = ['provider_key:pk_conformance_2:account:acc_conformance', 'provider_key:pk_conformance_1:account:acc_other', `${BINDING} `];
 /** Distinctive enough that finding it anywhere can only mean it leaked. */
 const SECRET = 'sk-proj-ConformanceCanary0123456789abcdefghijklmnopqrstuvwxyz';
 
-export function describeCryptoBackendConformance(name: string, create: CreateCryptoBackend): void {
+export function describeCryptoBackendConformance(name: string, create: CreateCryptoBackend, options: CryptoConformanceOptions = {}): void {
   describe(`crypto-backend conformance: ${name}`, () => {
     let backend: CryptoBackend;
     beforeAll(async () => {
@@ -29,6 +40,104 @@ export function describeCryptoBackendConformance(name: string, create: CreateCry
     describeRefusals(current);
     describeKeyVersion(current);
     describeOptionalKeyVersions(current);
+    describeNoKeyMaterialInErrors(current, options);
+    describeRotation(current, options, (next) => {
+      backend = next;
+    });
+  });
+}
+
+/** Every message a failing call rejects with. */
+async function failureMessages(backend: CryptoBackend): Promise<string[]> {
+  const ciphertext = await backend.encrypt(SECRET, BINDING);
+  const attempts: Array<() => Promise<unknown>> = [
+    () => backend.decrypt(ciphertext, OTHER_BINDINGS[0] as string),
+    () => backend.decrypt(tamper(ciphertext), BINDING),
+    () => backend.decrypt(SECRET, BINDING),
+    () => backend.encrypt(SECRET, ''),
+  ];
+  const { rewrap, encryptWithKeyVersion } = backend;
+  if (rewrap !== undefined)
+    attempts.push(
+      () => rewrap(ciphertext, OTHER_BINDINGS[0] as string),
+      () => rewrap(SECRET, BINDING),
+    );
+  if (encryptWithKeyVersion !== undefined) attempts.push(() => encryptWithKeyVersion(SECRET, BINDING, 999_999));
+  const messages: string[] = [];
+  for (const attempt of attempts) {
+    try {
+      await attempt();
+    } catch (error) {
+      messages.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    }
+  }
+  return messages;
+}
+
+function describeNoKeyMaterialInErrors(backend: () => CryptoBackend, options: CryptoConformanceOptions): void {
+  test('errors carry no key material: neither the plaintext nor any key or token, in any encoding', async () => {
+    const messages = await failureMessages(backend());
+    expect(messages.length).toBeGreaterThanOrEqual(4);
+    const secrets = [...encodingsOf(SECRET), ...(options.keyMaterial?.() ?? []).flatMap((material) => [material, ...encodingsOf(material)])];
+    for (const message of messages) for (const secret of secrets) expect(message).not.toContain(secret);
+  });
+
+  test('a ciphertext holds no key material', async () => {
+    const ciphertext = await backend().encrypt(SECRET, BINDING);
+    for (const material of options.keyMaterial?.() ?? []) expect(ciphertext).not.toContain(material);
+  });
+}
+
+/** Versioning and re-wrap: a rotation keeps old ciphertexts readable and re-wrap moves them to the new version. */
+function describeRotation(backend: () => CryptoBackend, options: CryptoConformanceOptions, replace: (next: CryptoBackend) => void): void {
+  test('after a rotation: old ciphertexts still decrypt, new ones name the new version, re-wrap moves old ones over', async () => {
+    if (options.rotate === undefined) return;
+    const before = backend();
+    const oldVersion = before.currentKeyVersion();
+    const old = await before.encrypt(SECRET, BINDING);
+    const others = await Promise.all(['x', 'clé-🔑'].map((plaintext) => before.encrypt(plaintext, BINDING)));
+    const after = await options.rotate(before);
+    replace(after);
+    expect(after.currentKeyVersion()).toBeGreaterThan(oldVersion);
+    expect(await after.decrypt(old, BINDING)).toBe(SECRET);
+    const fresh = await after.encrypt(SECRET, BINDING);
+    if (after.keyVersionOf !== undefined) {
+      expect(after.keyVersionOf(old)).toBe(oldVersion);
+      expect(after.keyVersionOf(fresh)).toBe(after.currentKeyVersion());
+      expect(after.keyVersionOf('not a ciphertext')).toBeUndefined();
+    }
+    if (after.keyVersions !== undefined) expect(after.keyVersions()).toEqual(expect.arrayContaining([oldVersion, after.currentKeyVersion()]));
+    if (after.rewrap !== undefined) {
+      const rewrapped = await after.rewrap(old, BINDING);
+      expect(rewrapped).not.toBe(old);
+      expect(await after.decrypt(rewrapped, BINDING)).toBe(SECRET);
+      if (after.keyVersionOf !== undefined) expect(after.keyVersionOf(rewrapped)).toBe(after.currentKeyVersion());
+      for (const leak of encodingsOf(SECRET)) expect(rewrapped).not.toContain(leak);
+      // Binding and integrity hold through a re-wrap.
+      // A cheap re-wrap may leave the sealed secret unopened: a wrong binding or a tampered byte is then
+      // caught at decrypt, never later.
+      const moved = await after.rewrap(old, OTHER_BINDINGS[0] as string).catch(() => undefined);
+      if (moved !== undefined) await expect(after.decrypt(moved, OTHER_BINDINGS[0] as string)).rejects.toThrow();
+      const tampered = await after.rewrap(tamper(old), BINDING).catch(() => undefined);
+      if (tampered !== undefined) await expect(after.decrypt(tampered, BINDING)).rejects.toThrow();
+      await expect(after.decrypt(rewrapped, OTHER_BINDINGS[0] as string)).rejects.toThrow();
+      // Re-wrapping what is already current still opens to the same plaintext.
+      expect(await after.decrypt(await after.rewrap(fresh, BINDING), BINDING)).toBe(SECRET);
+    }
+    if (after.rewrapMany !== undefined) {
+      const results = await after.rewrapMany([
+        { ciphertext: others[0] as string, binding: BINDING },
+        { ciphertext: tamper(others[1] as string), binding: BINDING },
+        { ciphertext: others[1] as string, binding: BINDING },
+        { ciphertext: 'garbage', binding: BINDING },
+      ]);
+      expect(results).toHaveLength(4);
+      const [first, second, third, fourth] = results;
+      expect(first !== undefined && 'ciphertext' in first ? await after.decrypt(first.ciphertext, BINDING) : 'failed').toBe('x');
+      if (second !== undefined && 'ciphertext' in second) await expect(after.decrypt(second.ciphertext, BINDING)).rejects.toThrow();
+      expect(third !== undefined && 'ciphertext' in third ? await after.decrypt(third.ciphertext, BINDING) : 'failed').toBe('clé-🔑');
+      expect(fourth !== undefined && 'error' in fourth).toBe(true);
+    }
   });
 }
 

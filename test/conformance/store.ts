@@ -320,6 +320,39 @@ function describeProviderKeys(openStore: OpenStore): void {
       expect(await store().deleteProviderKey('pk_platform', 'platform', null)).toBe(true);
       expect(await activeIds()).toEqual(['pk_b1']);
     });
+
+    // Optional, for master-key rotation (core/credentials/master-key-rotation.ts): skipped when absent.
+    test('listSealedProviderKeys walks every row, deleted ones too, page by page, each row once', async () => {
+      const list = store().listSealedProviderKeys?.bind(store());
+      if (list === undefined) return;
+      const seen: string[] = [];
+      let cursor = '';
+      for (let page = 0; page < 10; page++) {
+        const rows = await list(cursor, 2);
+        if (rows.length === 0) break;
+        expect(rows.length).toBeLessThanOrEqual(2);
+        seen.push(...rows.map((row) => row.id));
+        cursor = (rows.at(-1) as { cursor: string }).cursor;
+      }
+      expect(seen.sort()).toEqual(['pk_a1', 'pk_b1', 'pk_platform']);
+      const deleted = (await list('', 10)).find((row) => row.id === 'pk_a1');
+      expect(deleted).toMatchObject({ owner: 'account', accountId: 'acc_a', provider: 'openai', status: 'deleted', deletedAt: expect.any(String) });
+    });
+
+    test('resealProviderKeys replaces a ciphertext only where the expected one is still stored', async () => {
+      const reseal = store().resealProviderKeys?.bind(store());
+      if (reseal === undefined) return;
+      const before = (await store().listActiveProviderKeys()).find((key) => key.id === 'pk_b1');
+      const stored = await reseal([
+        { id: 'pk_b1', expectedCiphertext: before?.ciphertext ?? '', ciphertext: 'kw1.test.v2.resealed', keyVersion: 2, cryptoBackend: 'test' },
+        { id: 'pk_platform', expectedCiphertext: 'not what is stored', ciphertext: 'kw1.test.v2.lost', keyVersion: 2, cryptoBackend: 'test' },
+        { id: 'pk_missing', expectedCiphertext: 'x', ciphertext: 'y', keyVersion: 2, cryptoBackend: 'test' },
+      ]);
+      expect(stored).toEqual(['pk_b1']);
+      const after = (await store().listActiveProviderKeys()).find((key) => key.id === 'pk_b1');
+      expect(after).toMatchObject({ ciphertext: 'kw1.test.v2.resealed', keyVersion: 2, cryptoBackend: 'test', status: before?.status });
+      expect(await reseal([])).toEqual([]);
+    });
   });
 }
 

@@ -141,7 +141,7 @@ export class HealthMonitor {
 
   /** Whether a key may be routed to now: not refused by its provider, its provider not disabled. */
   isAvailable(key: ProviderKeyRecord): boolean {
-    if (key.status === 'invalid' || key.status === 'disabled' || key.status === 'deleted') return false;
+    if (key.status === 'invalid' || key.status === 'disabled' || key.status === 'deleted' || key.status === 'needs_reentry') return false;
     if (this.keys.get(key.id)?.authRejected) return false;
     const provider = this.providers.get(scopeOf(key));
     if (provider === undefined || provider.state !== 'disabled') return true;
@@ -156,6 +156,8 @@ export class HealthMonitor {
     if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected)
       return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
     if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
+    // Sealed under a master key version the operator lost (docs/key-lifecycle.md, "Lost the newest master key").
+    if (key.status === 'needs_reentry') return { reason: `key ${key.id} must be entered again (its master key version is lost)` };
     const provider = this.providers.get(scopeOf(key));
     if (provider?.state !== 'disabled') return undefined;
     const trialAt = provider.changedAt + this.options.policyFor(key.accountId).check_interval * 1000;

@@ -1,0 +1,145 @@
+// POST /v1/admin/master-key/rotate and GET /v1/admin/master-key/status (operator).
+
+import { KeywayError } from '../errors.ts';
+import { guarded } from '../http/kit/guard.ts';
+import { json } from '../http/kit/respond.ts';
+import type { Runtime } from '../runtime.ts';
+import type { CiphertextHolder } from '../spec/crypto-backend.ts';
+import { backendKeyVersions } from './key-check.ts';
+import { countStoredVersions, MasterKeyRotator, RotationConflictError, type RotationState, type StoredVersionCount } from './master-key-rotation.ts';
+import { LOST_VERSIONS_SETTING, parseLostVersions } from './missing-key-versions.ts';
+import { NEEDS_REENTRY, providerKeyHolder } from './provider-key-holder.ts';
+
+const rotators = new WeakMap<Runtime, MasterKeyRotator>();
+
+function integerSetting(env: Record<string, string | undefined>, name: string, fallback: number, minimum: number, maximum: number): number {
+  const value = Number(env[name] ?? fallback);
+  return Number.isInteger(value) && value >= minimum && value <= maximum ? value : fallback;
+}
+
+function holdersOf(runtime: Runtime): CiphertextHolder[] {
+  const providerKeys = providerKeyHolder(runtime.store, runtime.snapshots);
+  return [...(providerKeys === undefined ? [] : [providerKeys]), ...(runtime.plugins.ciphertextHolders ?? []).map(({ value }) => value)];
+}
+
+function rotatorOf(runtime: Runtime): MasterKeyRotator {
+  let rotator = rotators.get(runtime);
+  if (rotator === undefined) {
+    const env = runtime.config.env;
+    rotator = new MasterKeyRotator({
+      store: runtime.store,
+      backends: runtime.plugins.cryptoBackends,
+      activeBackend: runtime.cryptoBackendName,
+      holders: holdersOf(runtime),
+      logger: runtime.logger,
+      batchSize: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_BATCH', 25, 1, 10_000),
+      pauseMs: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', 20, 0, 60_000),
+    });
+    rotators.set(runtime, rotator);
+  }
+  return rotator;
+}
+
+/** The state as answered: the counts at the top level, as the spec's "answers the counts". */
+function describeRotation(state: RotationState | undefined): Record<string, unknown> | null {
+  if (state === undefined) return null;
+  const { instance: _instance, counts, ...rest } = state;
+  const finished = state.finished_at === null ? undefined : Date.parse(state.finished_at) - Date.parse(state.started_at);
+  return { ...rest, ...counts, duration_ms: finished ?? null };
+}
+
+/** Configured versions of the active backend that nothing stored needs any more: safe to remove. */
+function removableVersions(runtime: Runtime, stored: readonly StoredVersionCount[]): number[] {
+  const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
+  if (backend === undefined) return [];
+  const current = backend.currentKeyVersion();
+  return backendKeyVersions(backend).filter(
+    (version) => version !== current && !stored.some((entry) => entry.backend === backend.name && entry.key_version === version),
+  );
+}
+
+async function readBody(request: Request): Promise<{ wait: boolean }> {
+  const text = await request.text();
+  if (text.trim() === '') return { wait: true };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new KeywayError('invalid_json', { detail: 'expected a JSON object such as {"wait": false}' });
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new KeywayError('invalid_request', { detail: 'The body must be a JSON object.' });
+  const wait = (body as { wait?: unknown }).wait;
+  if (wait !== undefined && typeof wait !== 'boolean') throw new KeywayError('invalid_field', { param: 'wait', detail: 'must be true or false' });
+  return { wait: wait !== false };
+}
+
+async function status(runtime: Runtime): Promise<Record<string, unknown>> {
+  const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
+  const rotator = rotatorOf(runtime);
+  // Counting means reading every stored ciphertext: not while a rotation is changing them anyway.
+  const stored = rotator.inProgress ? undefined : await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
+  const settings = await runtime.store.listPlatformSettings();
+  const needsReentry = [...runtime.snapshots.current.keysById.values()]
+    .filter((key) => key.status === NEEDS_REENTRY)
+    .map((key) => ({
+      key_id: key.id,
+      provider: key.provider,
+      owner: key.owner,
+      account_id: key.accountId,
+      masked_key: key.maskedKey,
+      action: 'Its master key version is lost: enter this key again with POST /v1/providers/keys (same provider and key); it is re-sealed in place.',
+    }));
+  return {
+    backend: runtime.cryptoBackendName,
+    current_key_version: backend?.currentKeyVersion() ?? null,
+    key_versions: backend === undefined ? [] : backendKeyVersions(backend),
+    validated_module: backend?.validatedModule ?? null,
+    stored_by_version: stored ?? null,
+    removable_versions: stored === undefined ? null : removableVersions(runtime, stored),
+    rotation: describeRotation(await rotator.status()),
+    rotation_in_progress: rotator.inProgress,
+    lost_versions: parseLostVersions(settings[LOST_VERSIONS_SETTING]),
+    needs_reentry: needsReentry,
+  };
+}
+
+export const masterKeyRoutes = {
+  rotate: guarded('operator', async (runtime, request) => {
+    const { wait } = await readBody(request);
+    const rotator = rotatorOf(runtime);
+    if (runtime.store.resealProviderKeys === undefined || runtime.store.listSealedProviderKeys === undefined) {
+      throw new KeywayError('unsupported_feature', {
+        detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
+      });
+    }
+    const joined = rotator.inProgress;
+    const running = rotator.start();
+    // A crash of the run is reported to the caller who waits; the others read it in the status.
+    running.catch((error: unknown) => {
+      if (!(error instanceof RotationConflictError))
+        runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
+    });
+    if (!wait) {
+      // Give the run its first step, so a conflict is answered as one rather than as "running".
+      const early = await Promise.race([
+        running.then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(resolve, 20)),
+      ]);
+      if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
+      const state = await rotator.status();
+      return json({ ...describeRotation(state), joined }, state?.status === 'running' ? 202 : 200);
+    }
+    try {
+      const state = await running;
+      const stored = await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
+      return json({ ...describeRotation(state), joined, stored_by_version: stored, removable_versions: removableVersions(runtime, stored) });
+    } catch (error) {
+      if (error instanceof RotationConflictError) throw new KeywayError('conflict', { detail: error.message });
+      throw error;
+    }
+  }),
+  status: guarded('operator', async (runtime) => json(await status(runtime))),
+};

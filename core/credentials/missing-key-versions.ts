@@ -1,0 +1,201 @@
+// Start refuses a keyring that misses a master key version the database still needs: provider keys
+// sealed under a version nobody configured, or a key check proving that a version newer than every
+// configured one was in use (the newest key forgotten in a deployment, or lost). Starting anyway would
+// leave those keys unreadable and seal new ones under an older key.
+//
+// The recovery path for a key that is lost for good: the operator says so explicitly with
+// KEYWAY_ALLOW_MISSING_KEY_VERSIONS=<version>. Then, and only then, the keys sealed under it are marked
+// `needs_reentry` (routing skips them; nothing is deleted) and the version is recorded as lost, so
+// later starts need no flag. Each such key is re-sealed in place when its owner enters it again
+// (POST /v1/providers/keys with the same key); if the lost key turns up and is configured again, the
+// marked keys that open are made active again at the next start.
+
+import { ConfigError } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { CryptoBackend } from '../spec/crypto-backend.ts';
+import type { Store, StoredProviderKey } from '../spec/store.ts';
+import { backendKeyVersions, KEY_CHECK_SETTING, parseKeyChecks } from './key-check.ts';
+import { NEEDS_REENTRY } from './provider-key-holder.ts';
+import { providerKeyBinding } from './snapshot.ts';
+
+export const LOST_VERSIONS_SETTING = 'master_key_lost_versions';
+export const ALLOW_MISSING_VARIABLE = 'KEYWAY_ALLOW_MISSING_KEY_VERSIONS';
+const IDS_SHOWN = 10;
+
+export interface LostVersion {
+  backend: string;
+  key_version: number;
+  acknowledged_at: string;
+  /** The provider keys that were sealed under it and now wait to be entered again. */
+  provider_keys: string[];
+}
+
+interface MissingVersion {
+  backend: string;
+  version: number;
+  keyIds: string[];
+  /** Known from a key check only: a version newer than every configured one. */
+  newer: boolean;
+}
+
+interface Allowance {
+  backend: string | undefined;
+  version: number;
+}
+
+export class MissingKeyVersionError extends ConfigError {
+  override name = 'MissingKeyVersionError';
+}
+
+export function parseLostVersions(value: unknown): LostVersion[] {
+  const list = (value as { versions?: unknown } | null | undefined)?.versions;
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (entry): entry is LostVersion =>
+      entry !== null &&
+      typeof entry === 'object' &&
+      typeof entry.backend === 'string' &&
+      Number.isSafeInteger(entry.key_version) &&
+      Array.isArray(entry.provider_keys),
+  );
+}
+
+/** `3`, `v3`, `local:3`, `vault-transit:v3`, comma-separated. */
+export function parseAllowances(text: string | undefined): Allowance[] {
+  const entries = (text ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  return entries.map((entry) => {
+    const match = /^(?:([a-z0-9@][a-z0-9@/._-]*):)?v?([1-9]\d{0,8})$/.exec(entry);
+    if (match === null)
+      throw new ConfigError(`${ALLOW_MISSING_VARIABLE} has the entry ${JSON.stringify(entry)}; write versions as 3, v3 or backend:3, comma-separated.`);
+    return { backend: match[1], version: Number(match[2]) };
+  });
+}
+
+const allows = (allowance: Allowance, missing: MissingVersion): boolean =>
+  allowance.version === missing.version && (allowance.backend === undefined || allowance.backend === missing.backend);
+
+function label(missing: { backend: string; version: number }): string {
+  return missing.backend === 'local' ? `master key v${missing.version}` : `key v${missing.version} of crypto backend '${missing.backend}'`;
+}
+
+function describe(missing: MissingVersion): string {
+  if (missing.keyIds.length === 0) return `${label(missing)} is newer than every configured version and was in use here (its key check is stored)`;
+  const shown = missing.keyIds.slice(0, IDS_SHOWN).join(', ');
+  const more = missing.keyIds.length > IDS_SHOWN ? ` and ${missing.keyIds.length - IDS_SHOWN} more` : '';
+  return `${label(missing)} is not configured, but ${missing.keyIds.length} stored provider key(s) are sealed under it (${shown}${more})`;
+}
+
+function refusal(missing: readonly MissingVersion[]): MissingKeyVersionError {
+  const versions = missing.map((entry) => (entry.backend === 'local' ? String(entry.version) : `${entry.backend}:${entry.version}`)).join(',');
+  return new MissingKeyVersionError(
+    `Missing master key: ${missing.map(describe).join('; ')}. Nothing was changed. Configure it (${missing.every((entry) => entry.backend === 'local') ? 'KEYWAY_MASTER_KEYS lists every version, newest last' : 'the key service must still hold that version'}). ` +
+      `If it is lost for good, start once with ${ALLOW_MISSING_VARIABLE}=${versions}: the provider keys sealed under it are marked needs_reentry (nothing is deleted) ` +
+      'and must be entered again; everything sealed under the versions you still have keeps working (docs/key-lifecycle.md, "Lost the newest master key").',
+  );
+}
+
+function findMissing(rows: readonly StoredProviderKey[], settings: Record<string, unknown>, backends: ReadonlyMap<string, CryptoBackend>): MissingVersion[] {
+  const lost = parseLostVersions(settings[LOST_VERSIONS_SETTING]);
+  const missing = new Map<string, MissingVersion>();
+  const entry = (backend: string, version: number, newer: boolean): MissingVersion => {
+    const name = `${backend}\u0000${version}`;
+    const found = missing.get(name) ?? { backend, version, keyIds: [], newer };
+    missing.set(name, found);
+    return found;
+  };
+  for (const row of rows) {
+    if (row.status === NEEDS_REENTRY) continue;
+    const backend = backends.get(row.cryptoBackend);
+    if (backend === undefined || backendKeyVersions(backend).length === 0) {
+      const state = backend === undefined ? 'not loaded' : 'loaded but not configured';
+      throw new MissingKeyVersionError(
+        `${rows.filter((other) => other.cryptoBackend === row.cryptoBackend).length} stored provider key(s) were sealed by crypto backend '${row.cryptoBackend}', which is ${state}. Configure it (docs/key-lifecycle.md); nothing was changed.`,
+      );
+    }
+    if (!backendKeyVersions(backend).includes(row.keyVersion)) entry(row.cryptoBackend, row.keyVersion, false).keyIds.push(row.id);
+  }
+  for (const check of parseKeyChecks(settings[KEY_CHECK_SETTING])) {
+    const backend = backends.get(check.backend);
+    if (backend === undefined) continue;
+    const versions = backendKeyVersions(backend);
+    if (versions.length === 0 || check.keyVersion <= Math.max(...versions)) continue;
+    if (lost.some((version) => version.backend === check.backend && version.key_version === check.keyVersion)) continue;
+    entry(check.backend, check.keyVersion, true);
+  }
+  return [...missing.values()].sort((left, right) => left.backend.localeCompare(right.backend) || left.version - right.version);
+}
+
+/**
+ * Refuses a keyring missing a version the database needs. `write: false` (before migrations) only
+ * reads, and skips a database it cannot read yet; `write: true` also applies an acknowledged loss and
+ * restores re-configured keys.
+ */
+export async function checkKeyVersionsInUse(
+  store: Store,
+  backends: ReadonlyMap<string, CryptoBackend>,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+  options: { write: boolean },
+): Promise<void> {
+  let settings: Record<string, unknown>;
+  let rows: StoredProviderKey[];
+  try {
+    settings = await store.listPlatformSettings();
+    rows = await store.listActiveProviderKeys();
+  } catch (error) {
+    if (!options.write) return;
+    throw error;
+  }
+  const missing = findMissing(rows, settings, backends);
+  const allowances = parseAllowances(env[ALLOW_MISSING_VARIABLE]);
+  const unacknowledged = missing.filter((entry) => !allowances.some((allowance) => allows(allowance, entry)));
+  if (unacknowledged.length > 0) throw refusal(unacknowledged);
+  if (!options.write) return;
+  for (const allowance of allowances) {
+    if (!missing.some((entry) => allows(allowance, entry))) {
+      logger.info(
+        { allowance: `${allowance.backend ?? ''}${allowance.backend === undefined ? '' : ':'}v${allowance.version}` },
+        `${ALLOW_MISSING_VARIABLE} names a version nothing is missing; it changes nothing`,
+      );
+    }
+  }
+  if (missing.length > 0) await recordLoss(store, settings, missing, logger);
+  await restoreFoundKeys(store, rows, backends, logger);
+}
+
+async function recordLoss(store: Store, settings: Record<string, unknown>, missing: readonly MissingVersion[], logger: Logger): Promise<void> {
+  for (const entry of missing) {
+    for (const id of entry.keyIds) await store.updateProviderKeyStatus(id, NEEDS_REENTRY);
+    logger.warn(
+      { backend: entry.backend, keyVersion: entry.version, providerKeys: entry.keyIds },
+      `${label(entry)} declared lost (${ALLOW_MISSING_VARIABLE}): ${entry.keyIds.length} provider key(s) marked needs_reentry; their owners must enter them again (POST /v1/providers/keys with the same key re-seals each in place)`,
+    );
+  }
+  const lost = parseLostVersions(settings[LOST_VERSIONS_SETTING]);
+  const acknowledgedAt = new Date().toISOString();
+  for (const entry of missing) {
+    const known = lost.find((version) => version.backend === entry.backend && version.key_version === entry.version);
+    if (known !== undefined) known.provider_keys = [...new Set([...known.provider_keys, ...entry.keyIds])];
+    else lost.push({ backend: entry.backend, key_version: entry.version, acknowledged_at: acknowledgedAt, provider_keys: entry.keyIds });
+  }
+  await store.setPlatformSetting(LOST_VERSIONS_SETTING, { versions: lost });
+}
+
+/** A lost key configured again: the marked keys it opens serve again. */
+async function restoreFoundKeys(store: Store, rows: readonly StoredProviderKey[], backends: ReadonlyMap<string, CryptoBackend>, logger: Logger): Promise<void> {
+  for (const row of rows) {
+    if (row.status !== NEEDS_REENTRY) continue;
+    const backend = backends.get(row.cryptoBackend);
+    if (backend === undefined || !backendKeyVersions(backend).includes(row.keyVersion)) continue;
+    try {
+      await backend.decrypt(row.ciphertext, providerKeyBinding(row.id, row.owner, row.accountId, row.provider));
+    } catch {
+      continue;
+    }
+    await store.updateProviderKeyStatus(row.id, 'active');
+    logger.info({ providerKey: row.id, keyVersion: row.keyVersion }, 'provider key readable again (its master key version is configured): active again');
+  }
+}
