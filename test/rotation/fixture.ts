@@ -23,7 +23,14 @@ export function sharedDataDirectory(): string {
 export const OLD_KEY = 'sk-proj-RotationCanaryOldKey00000000000000000001';
 export const NEW_KEY = 'sk-proj-RotationCanaryNewKey00000000000000000002';
 export const BAD_KEY = 'sk-proj-RotationCanaryBadKey00000000000000000003';
-export const CANARIES = [OLD_KEY, NEW_KEY, BAD_KEY];
+export const CANARIES = [
+  OLD_KEY,
+  NEW_KEY,
+  BAD_KEY,
+  'sk-proj-RotationCanaryPoolKey0000000000000000004',
+  'sk-proj-RotationCanaryMintedKey000000000000000005',
+  'sk-proj-RotationCanaryMintedKey000000000000000006',
+];
 
 export interface RotationWorld {
   gateway: TestGateway;
