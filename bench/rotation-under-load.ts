@@ -14,7 +14,11 @@ import { startOpenAISimulator } from '../test/simulators/openai.ts';
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? '32');
 const GRACE_SECONDS = Number(process.env.GRACE_SECONDS ?? '6');
 const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? '10');
-const KEYS = ['sk-proj-BenchRotationKeyA000000000000000000001', 'sk-proj-BenchRotationKeyB000000000000000000002', 'sk-proj-BenchRotationKeyC000000000000000000003'];
+const KEYS = [
+  'sk-proj-BenchRotationKeyA000000000000000000001',
+  'sk-proj-BenchRotationKeyB000000000000000000002',
+  'sk-proj-BenchRotationKeyC000000000000000000003',
+];
 
 const openai = startOpenAISimulator({ apiKeys: KEYS });
 const gateway = await startTestGateway({
@@ -32,7 +36,13 @@ const latencies: number[] = [];
 async function worker(): Promise<void> {
   while (!stop) {
     const started = performance.now();
-    const response = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 }, { key: adminKey });
+    const response = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 },
+      { key: adminKey },
+    );
     await response.arrayBuffer();
     sent++;
     latencies.push(performance.now() - started);
