@@ -94,8 +94,11 @@ export function chooseKeys(context: RequestContext, section: RotationsSection | 
     const isOld = candidate.key.id === rotation.oldKeyId;
     const share = shareOf(rotation, now);
     if (share >= 1) {
-      // The old key takes no new request; the new key keeps its own place in the order.
+      // The old key takes no new request; the new key keeps its own place in the order. Only when the new
+      // key cannot serve at all (removed, or held back by health) does the old one, until it expires,
+      // rather than the request failing.
       if (!isOld) chosen.push(candidate);
+      else if (partner === undefined && now < rotation.expiresAt) fallbacks.push(candidate);
       continue;
     }
     if (!isOld) {

@@ -35,13 +35,18 @@ export function pickOldKey(services: Services, accountId: string | null, provide
   if (keyId !== undefined) {
     const named = keys.find((key) => key.id === keyId);
     if (named === undefined) throw services.errors.create('not_found', { detail: `No ${provider} provider key ${keyId} here.` });
-    if (rotating?.get(named.id)?.oldKeyId === named.id)
-      throw services.errors.create('conflict', { detail: `Provider key ${named.id} is already being rotated (${rotating.get(named.id)?.id}).` });
+    const running = rotating?.get(named.id);
+    // A key that is either side of a rotation in progress waits for it: chains of half-done rotations are not allowed.
+    if (running !== undefined)
+      throw services.errors.create('conflict', {
+        detail: `Provider key ${named.id} is part of rotation ${running.id}, in progress until ${new Date(running.expiresAt).toISOString()}.`,
+      });
     return named;
   }
-  const candidates = keys.filter((key) => rotating?.get(key.id)?.oldKeyId !== key.id);
+  const candidates = keys.filter((key) => rotating?.get(key.id) === undefined);
   if (candidates.length === 0) {
-    if (keys.length > 0) throw services.errors.create('conflict', { detail: `Every ${provider} provider key here is already being rotated.` });
+    if (keys.length > 0)
+      throw services.errors.create('conflict', { detail: `Every ${provider} provider key here is part of a rotation in progress; wait for it to complete.` });
     throw services.errors.create('not_found', { detail: `No ${provider} provider key to rotate; add one with POST /v1/providers/keys.` });
   }
   if (candidates.length > 1)
@@ -118,6 +123,7 @@ export class Rotations {
       await insertRotation(services.store, rotation);
     } catch (error) {
       await services.providerKeys.remove(added.id, input.owner, input.accountId);
+      if (/unique/i.test(String(error))) throw services.errors.create('conflict', { detail: `Provider key ${old.id} is already being rotated.` });
       throw error;
     }
     // One refresh: the new key appears together with the rotation that places it.

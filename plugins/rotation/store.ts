@@ -30,6 +30,8 @@ export const ROTATION_MIGRATIONS = {
           created_by TEXT NOT NULL
         )`,
         'CREATE INDEX key_rotations_status ON key_rotations (status, expires_at)',
+        // One rotation in progress per old key, even for two requests racing (or two instances).
+        "CREATE UNIQUE INDEX key_rotations_one_per_key ON key_rotations (old_key_id) WHERE status = 'in_progress'",
         `CREATE TABLE key_rotation_schedules (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,

@@ -96,6 +96,29 @@ describe('gradual rotation', () => {
   });
 });
 
+describe('edge cases', () => {
+  test('two rotations of one key racing: one is started, the other is 409 and leaves no key behind', async () => {
+    world = await startRotationWorld();
+    const responses = await Promise.all([rotate(world, { test_before_switch: false }), rotate(world, { new_api_key: BAD_KEY, test_before_switch: false })]);
+    expect(responses.map((response) => response.status).sort()).toEqual([201, 409]);
+    expect(await providers(world)).toHaveLength(2);
+  });
+
+  test('the new key removed during an immediate rotation: the old key serves until it expires instead of failing', async () => {
+    const clock = new ManualClock(Date.parse('2026-03-01T12:00:00Z'));
+    world = await startRotationWorld({ clock });
+    const answer = await rotateOk(world, { rotation_strategy: 'immediate', grace_period_minutes: 5 });
+    const removed = await call(world.gateway, 'DELETE', `/v1/providers/keys/${answer.new_key_id}`, undefined, { key: world.adminKey });
+    expect(removed.status).toBe(204);
+    const response = await call(world.gateway, 'POST', '/v1/chat/completions', chatBody(), { key: world.adminKey });
+    expect(response.status).toBe(200);
+    expect(servedKeys(world.openai).at(-1)).toBe('old');
+    clock.advance(5 * 60_000);
+    const late = await call(world.gateway, 'POST', '/v1/chat/completions', chatBody(), { key: world.adminKey });
+    expect(late.status).toBe(503);
+  });
+});
+
 describe('test_before_switch', () => {
   test('a key the provider refuses answers 422 rotation_test_failed and changes nothing', async () => {
     world = await startRotationWorld();
