@@ -68,7 +68,14 @@ describe('immediate rotation', () => {
     expect(await status.json()).toMatchObject({ status: 'completed', old_key_retired: true, completed_at: '2026-03-01T12:02:00.000Z' });
     await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'later' }] });
     expect(servedKeys(world.openai).at(-1)).toBe('new');
-    await expectNoCanary(world, [JSON.stringify(answer), JSON.stringify(after)]);
+    // The audit log has the rotation, with the rotation as `after`, and never the key.
+    let audit = '';
+    for (let attempt = 0; attempt < 100 && !audit.includes('/v1/providers/keys/rotate'); attempt++) {
+      await Bun.sleep(20);
+      audit = await (await call(world.gateway, 'GET', '/v1/audit-logs?type=admin&period=today', undefined, { key: world.adminKey })).text();
+    }
+    expect(audit).toContain(String(answer.id));
+    await expectNoCanary(world, [JSON.stringify(answer), JSON.stringify(after), audit]);
   });
 });
 
