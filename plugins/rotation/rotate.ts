@@ -11,6 +11,8 @@ import type { RotationsSection } from './choose.ts';
 import { claimCompletion, insertRotation, rotationById, type RotationRow, type RotationStrategy } from './store.ts';
 
 export const ROTATIONS_SECTION = PROVIDER_KEY_ANNOTATIONS_SECTION;
+/** The account the operator key acts in (the core's `default` account). */
+const OPERATOR_ACCOUNT_ID = 'default';
 
 export interface StartRotation {
   accountId: string | null;
@@ -175,14 +177,16 @@ export class Rotations {
   }
 
   private notify(rotation: RotationRow, event: 'key_rotation.started' | 'key_rotation.completed', newKey: ProviderKeyView | undefined): void {
-    if (rotation.notificationWebhooks.length === 0 || rotation.accountId === null) return;
+    if (rotation.notificationWebhooks.length === 0) return;
+    // Platform keys belong to no account: their notifications are signed with the secret of the operator's own account.
+    const signer = rotation.accountId ?? OPERATOR_ACCOUNT_ID;
     const body = JSON.stringify({
       event,
       created_at: new Date(this.services.clock.now()).toISOString(),
       rotation: describeRotation(rotation, this.services.clock.now()),
       new_key: newKey === undefined ? null : { key_id: newKey.id, masked_key: newKey.maskedKey, fingerprint: newKey.fingerprint },
     });
-    for (const url of rotation.notificationWebhooks) this.track(this.deliver(rotation.accountId, url, event, body));
+    for (const url of rotation.notificationWebhooks) this.track(this.deliver(signer, url, event, body));
   }
 
   private async deliver(accountId: string, url: string, event: string, body: string): Promise<void> {

@@ -40,6 +40,28 @@ function describeSchedule(schedule: ScheduleRow): Record<string, unknown> {
   };
 }
 
+async function rotateHandler(services: Services, rotations: Rotations, request: Request, caller: Principal, owner: 'account' | 'platform'): Promise<Response> {
+  const body = services.http.validateBody(RotateBodySchema, await services.http.readJson(request));
+  const strategy = body.rotation_strategy ?? 'gradual';
+  const accountId = owner === 'platform' ? null : caller.accountId;
+  const old = pickOldKey(services, accountId, body.provider, body.key_id);
+  const rotation = await rotations.start({
+    accountId,
+    owner,
+    provider: body.provider,
+    keyId: old.id,
+    newApiKey: body.new_api_key,
+    strategy,
+    gracePeriodMinutes: body.grace_period_minutes ?? DEFAULT_GRACE_MINUTES[strategy],
+    testBeforeSwitch: body.test_before_switch ?? true,
+    notificationWebhooks: body.notification_webhooks ?? [],
+    actor: caller.keyId,
+  });
+  const answer = describeRotation(rotation, services.clock.now());
+  services.http.recordChange(request, { target: { rotation_id: rotation.id, key_id: old.id }, before: { key_id: old.id }, after: answer });
+  return services.http.json({ ...answer, rotation_id: rotation.id }, 201);
+}
+
 export function rotationRoutes(services: Services, rotations: Rotations): RouteDefinition[] {
   const invalid = (param: string, detail: string) => services.errors.create('invalid_field', { param, detail }, { param });
   return [
@@ -49,26 +71,27 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       role: 'admin',
       summary: 'Rotates a provider key: immediate or gradual, optionally tested first; answers the rotation with old_key_expires_at',
       body: RotateBodySchema,
-      async handle({ request, principal }) {
+      handle: ({ request, principal }) => {
         const caller = accountAdmin(services, principal);
-        const body = services.http.validateBody(RotateBodySchema, await services.http.readJson(request));
-        const strategy = body.rotation_strategy ?? 'gradual';
-        const old = pickOldKey(services, caller.accountId, body.provider, body.key_id);
-        const rotation = await rotations.start({
-          accountId: caller.accountId,
-          owner: 'account',
-          provider: body.provider,
-          keyId: old.id,
-          newApiKey: body.new_api_key,
-          strategy,
-          gracePeriodMinutes: body.grace_period_minutes ?? DEFAULT_GRACE_MINUTES[strategy],
-          testBeforeSwitch: body.test_before_switch ?? true,
-          notificationWebhooks: body.notification_webhooks ?? [],
-          actor: caller.keyId,
-        });
-        const answer = describeRotation(rotation, services.clock.now());
-        services.http.recordChange(request, { target: { rotation_id: rotation.id, key_id: old.id }, before: { key_id: old.id }, after: answer });
-        return services.http.json({ ...answer, rotation_id: rotation.id }, 201);
+        return rotateHandler(services, rotations, request, caller, 'account');
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/platform/keys/rotate',
+      role: 'operator',
+      summary: "Rotates one of the operator's platform keys, with the same rules as an account's",
+      body: RotateBodySchema,
+      handle: ({ request, principal }) => rotateHandler(services, rotations, request, principal as Principal, 'platform'),
+    },
+    {
+      method: 'GET',
+      path: '/v1/platform/keys/rotations',
+      role: 'operator',
+      summary: "The platform keys' rotations, newest first",
+      async handle() {
+        const now = services.clock.now();
+        return services.http.json({ rotations: (await rotationsOf(services.store, null)).map((row) => describeRotation(row, now)) });
       },
     },
     {

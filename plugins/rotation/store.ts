@@ -169,8 +169,13 @@ export async function rotationsInProgress(store: Store): Promise<RotationRow[]> 
   return (await store.query("SELECT * FROM key_rotations WHERE status = 'in_progress' ORDER BY started_at")).map(toRotation);
 }
 
-export async function rotationsOf(store: Store, accountId: string, limit = 100): Promise<RotationRow[]> {
-  return (await store.query('SELECT * FROM key_rotations WHERE account_id = ? ORDER BY started_at DESC LIMIT ?', [accountId, limit])).map(toRotation);
+/** An account's rotations, or the operator's platform-key rotations with `null`; newest first. */
+export async function rotationsOf(store: Store, accountId: string | null, limit = 100): Promise<RotationRow[]> {
+  const rows =
+    accountId === null
+      ? await store.query("SELECT * FROM key_rotations WHERE owner = 'platform' ORDER BY started_at DESC LIMIT ?", [limit])
+      : await store.query("SELECT * FROM key_rotations WHERE account_id = ? AND owner = 'account' ORDER BY started_at DESC LIMIT ?", [accountId, limit]);
+  return rows.map(toRotation);
 }
 
 export async function rotationById(store: Store, id: string): Promise<RotationRow | undefined> {

@@ -126,6 +126,37 @@ describe('edge cases', () => {
   });
 });
 
+describe('platform keys', () => {
+  test('the operator rotates a platform key with the same rules; it shows in GET /v1/platform/keys', async () => {
+    world = await startRotationWorld({ addKey: false });
+    const stored = await call(world.gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: OLD_KEY }] });
+    expect(stored.status).toBe(201);
+    const response = await call(world.gateway, 'POST', '/v1/platform/keys/rotate', {
+      provider: 'openai',
+      new_api_key: NEW_KEY,
+      rotation_strategy: 'immediate',
+    });
+    const answer = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(201);
+    expect(typeof answer.old_key_expires_at).toBe('string');
+    const listed = (await (await call(world.gateway, 'GET', '/v1/platform/keys')).json()) as { providers: Array<Record<string, unknown>> };
+    expect(listed.providers.find((entry) => entry.key_id === answer.new_key_id)?.rotation).toMatchObject({ role: 'new', share: 1 });
+    const rotations = (await (await call(world.gateway, 'GET', '/v1/platform/keys/rotations')).json()) as { rotations: Array<Record<string, unknown>> };
+    expect(rotations.rotations.map((entry) => entry.id)).toEqual([answer.id]);
+    // An account admin neither sees it nor may call the operator's route.
+    expect(
+      ((await (await call(world.gateway, 'GET', '/v1/providers/keys/rotations', undefined, { key: world.adminKey })).json()) as { rotations: unknown[] })
+        .rotations,
+    ).toEqual([]);
+    await expectSpecError(
+      await call(world.gateway, 'POST', '/v1/platform/keys/rotate', { provider: 'openai', new_api_key: BAD_KEY }, { key: world.adminKey }),
+      403,
+      'permission_denied',
+    );
+    await expectNoCanary(world, [JSON.stringify(listed), JSON.stringify(answer)]);
+  });
+});
+
 describe('test_before_switch', () => {
   test('a key the provider refuses answers 422 rotation_test_failed and changes nothing', async () => {
     world = await startRotationWorld();
