@@ -15,6 +15,7 @@ import { authenticate, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { checkKeyVersionsInUse } from './credentials/missing-key-versions.ts';
+import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
@@ -185,6 +186,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     secrets: createSecretSealer(plugins.cryptoBackends, cryptoBackendName),
     keySources: { get: (name) => plugins.keySources.get(name), names: () => [...plugins.keySources.keys()] },
+    providerKeys: createProviderKeyService({
+      store,
+      snapshots,
+      vault,
+      models,
+      providers: plugins.providers,
+      backend: plugins.cryptoBackends.get(cryptoBackendName) as NonNullable<ReturnType<typeof plugins.cryptoBackends.get>>,
+      upstream,
+    }),
     providerHealth: {
       report: (accountId) =>
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),

@@ -18,6 +18,7 @@ import type {
   ProviderKit,
   Services,
   ProviderHealthService,
+  ProviderKeyService,
   SecretSealer,
   SnapshotService,
   UsageQueueView,
@@ -42,6 +43,7 @@ export interface RuntimeServices {
   secrets: SecretSealer;
   providerHealth: ProviderHealthService;
   keySources: KeySourceRegistry;
+  providerKeys: ProviderKeyService;
 }
 
 export interface ServiceBase {
@@ -144,6 +146,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get keySources() {
       return part('keySources');
+    },
+    get providerKeys() {
+      return part('providerKeys');
     },
     credentials: { generateGatewayKey, hashGatewayKey, maskKey, randomId },
   };

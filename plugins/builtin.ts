@@ -37,6 +37,7 @@ import { alertEmailPlugin } from './alert-email/index.ts';
 import { alertSlackPlugin } from './alert-slack/index.ts';
 import { alertWebhookPlugin } from './alert-webhook/index.ts';
 import { webhooksPlugin } from './webhooks/index.ts';
+import { rotationPlugin } from './rotation/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -74,6 +75,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   alertSlackPlugin as PluginDefinition,
   alertWebhookPlugin as PluginDefinition,
   alertEmailPlugin as PluginDefinition,
+  rotationPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

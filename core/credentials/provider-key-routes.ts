@@ -9,6 +9,7 @@ import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
+import { PROVIDER_KEY_ANNOTATIONS_SECTION, type ProviderKeyAnnotator } from '../spec/services.ts';
 
 const SettingsSchema = Type.Object(
   {
@@ -122,6 +123,7 @@ export function describeKey(listing: KeyListing, runtime: Runtime): Record<strin
     models_checked_at: models === undefined ? null : new Date(models.checkedAt).toISOString(),
     ...(models?.error === undefined ? {} : { last_error: models.error }),
     created_at: listing.createdAt,
+    ...runtime.snapshots.section<ProviderKeyAnnotator>(PROVIDER_KEY_ANNOTATIONS_SECTION)?.annotate(listing.id, runtime.clock.now()),
   };
 }
 

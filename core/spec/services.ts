@@ -18,6 +18,7 @@ import type { ValidatedCryptoModule } from './crypto-backend.ts';
 import type { Dialect, InboundOperation } from './dialect.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { Store } from './store.ts';
+import type { KeyOwner, ProviderKeyRecord, ProviderKeySettings } from './provider.ts';
 import type { ChatRequest, ErrorDescriptor } from './vocabulary.ts';
 
 export interface Clock {
@@ -191,6 +192,54 @@ export interface CryptoInfo {
   validatedModule: ValidatedCryptoModule | undefined;
 }
 
+/** A stored provider key's public face: never the key itself. */
+export interface ProviderKeyView extends ProviderKeyRecord {
+  maskedKey: string;
+  fingerprint: string;
+  createdAt: string;
+}
+
+export interface NewProviderKeyInput {
+  owner: KeyOwner;
+  accountId: string | null;
+  provider: string;
+  apiKey: string;
+  organizationId: string | undefined;
+  settings: ProviderKeySettings;
+  weight: number;
+}
+
+/** The outcome of a provider's free call (listing models) with a key; `error` never holds key material. */
+export type ProviderKeyTest = { ok: true; models: number } | { ok: false; reason: string; error: string };
+
+/**
+ * Provider keys for plugins that manage them (key rotation): stored sealed exactly as
+ * `POST /v1/providers/keys` stores them, tested with the provider's free call, removed with every
+ * decrypted copy forgotten. Reads come from the in-memory snapshot.
+ */
+export interface ProviderKeyService {
+  get(id: string): ProviderKeyView | undefined;
+  /** The account's keys (or the operator's platform keys with `null`), by provider. */
+  list(accountId: string | null): ProviderKeyView[];
+  /** Lists models with this key through the provider's adapter, under the upstream address policy. */
+  test(key: Omit<NewProviderKeyInput, 'owner' | 'accountId' | 'weight'>, timeoutMs?: number): Promise<ProviderKeyTest>;
+  /** Seals and stores a key; the snapshot is NOT refreshed (the caller refreshes once with its own writes). */
+  add(key: NewProviderKeyInput): Promise<ProviderKeyView>;
+  /** Soft-deletes a key and forgets its decrypted copy; the caller refreshes the snapshot. */
+  remove(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean>;
+  /** The stored fingerprint a key would have: to tell a key already stored. */
+  fingerprint(apiKey: string): string;
+}
+
+/**
+ * A snapshot section under this name may annotate each provider key in `GET /v1/providers` (key
+ * rotation shows its state there). `annotate` runs per listed key, from memory.
+ */
+export const PROVIDER_KEY_ANNOTATIONS_SECTION = 'provider-key-annotations';
+export interface ProviderKeyAnnotator {
+  annotate(keyId: string, now: number): Record<string, unknown> | undefined;
+}
+
 export interface Services {
   logger: Logger;
   /** The fetch to use for outbound calls; tests inject their own. */
@@ -216,4 +265,6 @@ export interface Services {
   readonly providerHealth: ProviderHealthService;
   /** The key-source plugins loaded (core/spec/key-source.ts), by name. */
   readonly keySources: KeySourceRegistry;
+  /** Provider keys for plugins that add, test and retire them (key rotation). */
+  readonly providerKeys: ProviderKeyService;
 }

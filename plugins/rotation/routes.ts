@@ -1,0 +1,243 @@
+// The rotation API: rotate now, see rotations, schedule rotations, and the account's maximum key age.
+
+import type { RouteDefinition } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { CronError, isValidTimeZone, parseCron } from './cron.ts';
+import { describeRotation, pickOldKey, type Rotations } from './rotate.ts';
+import { KEY_POLICY_SETTING, nextRunOf, type KeyPolicy } from './schedules.ts';
+import { KeyPolicyBodySchema, RotateBodySchema, ScheduleBodySchema } from './schema.ts';
+import { deleteSchedule, insertSchedule, rotationById, rotationsOf, scheduleById, schedulesOf, type ScheduleRow } from './store.ts';
+
+const DEFAULT_GRACE_MINUTES = { gradual: 60, immediate: 5 } as const;
+
+function accountAdmin(services: Services, principal: Principal | undefined): Principal {
+  if (principal === undefined) throw services.errors.create('invalid_api_key');
+  if (principal.teamId !== undefined)
+    throw services.errors.create('permission_denied', { detail: "Provider keys are the account's: use an account admin key." });
+  return principal;
+}
+
+function describeSchedule(schedule: ScheduleRow): Record<string, unknown> {
+  return {
+    id: schedule.id,
+    object: 'key_rotation_schedule',
+    provider: schedule.provider,
+    key_id: schedule.keyId,
+    schedule: schedule.schedule,
+    timezone: schedule.timezone,
+    notification_email: schedule.notificationEmail,
+    key_source: schedule.keySource,
+    rotation_strategy: schedule.options.rotation_strategy ?? 'gradual',
+    grace_period_minutes: schedule.options.grace_period_minutes ?? DEFAULT_GRACE_MINUTES[schedule.options.rotation_strategy ?? 'gradual'],
+    test_before_switch: schedule.options.test_before_switch ?? true,
+    notification_webhooks: schedule.options.notification_webhooks?.length ?? 0,
+    next_run_at: new Date(schedule.nextRunAt).toISOString(),
+    last_run_at: schedule.lastRunAt === null ? null : new Date(schedule.lastRunAt).toISOString(),
+    last_status: schedule.lastStatus,
+    last_error: schedule.lastError,
+    created_at: new Date(schedule.createdAt).toISOString(),
+  };
+}
+
+async function rotateHandler(services: Services, rotations: Rotations, request: Request, caller: Principal, owner: 'account' | 'platform'): Promise<Response> {
+  const body = services.http.validateBody(RotateBodySchema, await services.http.readJson(request));
+  const strategy = body.rotation_strategy ?? 'gradual';
+  const accountId = owner === 'platform' ? null : caller.accountId;
+  const old = pickOldKey(services, accountId, body.provider, body.key_id);
+  const rotation = await rotations.start({
+    accountId,
+    owner,
+    provider: body.provider,
+    keyId: old.id,
+    newApiKey: body.new_api_key,
+    strategy,
+    gracePeriodMinutes: body.grace_period_minutes ?? DEFAULT_GRACE_MINUTES[strategy],
+    testBeforeSwitch: body.test_before_switch ?? true,
+    notificationWebhooks: body.notification_webhooks ?? [],
+    actor: caller.keyId,
+  });
+  const answer = describeRotation(rotation, services.clock.now());
+  services.http.recordChange(request, { target: { rotation_id: rotation.id, key_id: old.id }, before: { key_id: old.id }, after: answer });
+  return services.http.json({ ...answer, rotation_id: rotation.id }, 201);
+}
+
+export function rotationRoutes(services: Services, rotations: Rotations): RouteDefinition[] {
+  const invalid = (param: string, detail: string) => services.errors.create('invalid_field', { param, detail }, { param });
+  return [
+    {
+      method: 'POST',
+      path: '/v1/providers/keys/rotate',
+      role: 'admin',
+      summary: 'Rotates a provider key: immediate or gradual, optionally tested first; answers the rotation with old_key_expires_at',
+      body: RotateBodySchema,
+      handle: ({ request, principal }) => {
+        const caller = accountAdmin(services, principal);
+        return rotateHandler(services, rotations, request, caller, 'account');
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/platform/keys/rotate',
+      role: 'operator',
+      summary: "Rotates one of the operator's platform keys, with the same rules as an account's",
+      body: RotateBodySchema,
+      handle: ({ request, principal }) => rotateHandler(services, rotations, request, principal as Principal, 'platform'),
+    },
+    {
+      method: 'GET',
+      path: '/v1/platform/keys/rotations',
+      role: 'operator',
+      summary: "The platform keys' rotations, newest first",
+      async handle() {
+        const now = services.clock.now();
+        return services.http.json({ rotations: (await rotationsOf(services.store, null)).map((row) => describeRotation(row, now)) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/providers/keys/rotations',
+      role: 'admin',
+      summary: "The account's key rotations, newest first",
+      async handle({ principal }) {
+        const caller = accountAdmin(services, principal);
+        const now = services.clock.now();
+        return services.http.json({ rotations: (await rotationsOf(services.store, caller.accountId)).map((row) => describeRotation(row, now)) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/providers/keys/rotations/:id',
+      role: 'admin',
+      summary: 'One key rotation',
+      async handle({ principal, params }) {
+        const caller = accountAdmin(services, principal);
+        const rotation = await rotationById(services.store, params.id ?? '');
+        if (rotation === undefined || rotation.accountId !== caller.accountId)
+          throw services.errors.create('not_found', { detail: `No rotation ${params.id} here.` });
+        return services.http.json(describeRotation(rotation, services.clock.now()));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/providers/keys/rotation-schedule',
+      role: 'admin',
+      summary: 'Schedules rotations of a provider key (cron, optional IANA time zone and key source); answers the schedule with next_run_at',
+      body: ScheduleBodySchema,
+      async handle({ request, principal }) {
+        const caller = accountAdmin(services, principal);
+        const body = services.http.validateBody(ScheduleBodySchema, await services.http.readJson(request));
+        try {
+          parseCron(body.schedule);
+        } catch (error) {
+          if (error instanceof CronError) throw invalid('schedule', error.message);
+          throw error;
+        }
+        const timezone = body.timezone ?? 'UTC';
+        if (!isValidTimeZone(timezone)) throw invalid('timezone', `'${timezone}' is not an IANA time zone (America/New_York, Europe/Berlin, UTC…)`);
+        if (body.key_source !== undefined) {
+          const source = services.keySources.get(body.key_source.source);
+          if (source === undefined) {
+            const names = services.keySources.names();
+            throw invalid(
+              'key_source.source',
+              `no key source '${body.key_source.source}' is loaded; loaded: ${names.length === 0 ? 'none' : names.join(', ')}`,
+            );
+          }
+          const problem = source.validate(body.key_source);
+          if (problem !== undefined) throw invalid('key_source.locator', problem);
+        }
+        if (!services.providerKeys.list(caller.accountId).some((key) => key.provider === body.provider))
+          throw invalid('provider', `this account has no ${body.provider} provider key to rotate; add one with POST /v1/providers/keys`);
+        if (body.key_id !== undefined) pickOldKey(services, caller.accountId, body.provider, body.key_id);
+        const now = services.clock.now();
+        const schedule: ScheduleRow = {
+          id: services.credentials.randomId('rsch'),
+          accountId: caller.accountId,
+          provider: body.provider,
+          keyId: body.key_id ?? null,
+          schedule: body.schedule.trim(),
+          timezone,
+          notificationEmail: body.notification_email ?? null,
+          keySource: body.key_source ?? null,
+          options: {
+            rotation_strategy: body.rotation_strategy,
+            grace_period_minutes: body.grace_period_minutes,
+            test_before_switch: body.test_before_switch,
+            notification_webhooks: body.notification_webhooks,
+          },
+          nextRunAt: 0,
+          lastRunAt: null,
+          lastStatus: null,
+          lastError: null,
+          createdAt: now,
+        };
+        schedule.nextRunAt = nextRunOf(schedule, now);
+        await insertSchedule(services.store, schedule);
+        const answer = describeSchedule(schedule);
+        services.http.recordChange(request, { target: { schedule_id: schedule.id }, before: null, after: answer });
+        return services.http.json(answer, 201);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/providers/keys/rotation-schedule',
+      role: 'admin',
+      summary: "The account's rotation schedules",
+      async handle({ principal }) {
+        const caller = accountAdmin(services, principal);
+        return services.http.json({ schedules: (await schedulesOf(services.store, caller.accountId)).map(describeSchedule) });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/providers/keys/rotation-schedule/:id',
+      role: 'admin',
+      summary: 'Deletes a rotation schedule',
+      async handle({ request, principal, params }) {
+        const caller = accountAdmin(services, principal);
+        const id = params.id ?? '';
+        const before = await scheduleById(services.store, id, caller.accountId);
+        if (before === undefined || !(await deleteSchedule(services.store, id, caller.accountId, services.clock.now())))
+          throw services.errors.create('not_found', { detail: `No rotation schedule ${id} here.` });
+        services.http.recordChange(request, { before: describeSchedule(before), after: null });
+        return new Response(null, { status: 204 });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/providers/keys/rotation-policy',
+      role: 'admin',
+      summary: "The account's maximum provider key age",
+      handle({ principal }) {
+        const caller = accountAdmin(services, principal);
+        const policy = (services.snapshot.current.accounts.get(caller.accountId)?.settings[KEY_POLICY_SETTING] as KeyPolicy | undefined) ?? {};
+        return services.http.json({ max_key_age_days: policy.max_key_age_days ?? null, notification_email: policy.notification_email ?? null });
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/providers/keys/rotation-policy',
+      role: 'admin',
+      summary: "Sets the account's maximum provider key age: older keys raise rotation_due",
+      body: KeyPolicyBodySchema,
+      async handle({ request, principal }) {
+        const caller = accountAdmin(services, principal);
+        const body = services.http.validateBody(KeyPolicyBodySchema, await services.http.readJson(request));
+        const account = await services.store.getAccount(caller.accountId);
+        if (account === undefined) throw services.errors.create('not_found', { detail: `Account ${caller.accountId} does not exist.` });
+        const before = (account.settings[KEY_POLICY_SETTING] as KeyPolicy | undefined) ?? null;
+        const policy: KeyPolicy = {};
+        if (body.max_key_age_days !== null) policy.max_key_age_days = body.max_key_age_days;
+        if (body.notification_email !== undefined && body.notification_email !== null) policy.notification_email = body.notification_email;
+        const settings = { ...account.settings };
+        if (policy.max_key_age_days === undefined) delete settings[KEY_POLICY_SETTING];
+        else settings[KEY_POLICY_SETTING] = policy;
+        await services.store.updateAccountSettings(caller.accountId, settings);
+        await services.snapshot.refresh();
+        services.http.recordChange(request, { before, after: policy });
+        return services.http.json({ max_key_age_days: policy.max_key_age_days ?? null, notification_email: policy.notification_email ?? null });
+      },
+    },
+  ];
+}

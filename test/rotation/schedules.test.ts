@@ -1,0 +1,286 @@
+// Rotation schedules on an injected clock: the API (next_run_at, list, delete, 400s), a due run with a
+// test key source (fetch, and mint when the source can) that rotates, a due run without a source that
+// raises rotation_due and e-mails notification_email, the run-once claim with two gateways on one
+// database, and the account's maximum key age.
+
+import { afterEach, describe, expect, test } from 'bun:test';
+import { rmSync } from 'node:fs';
+import { ManualClock } from '../../core/clock.ts';
+import type { PluginSource } from '../../core/registry.ts';
+import { definePlugin, PLUGIN_API_VERSION, type KeyReference } from '../../core/spec/plugin.ts';
+import { alertsHandleOf } from '../../plugins/alerts/index.ts';
+import { call, expectSpecError } from '../helpers/gateway.ts';
+import { expectNoCanary, NEW_KEY, servedKeys, sharedDataDirectory, startRotationWorld, type RotationWorld } from './fixture.ts';
+
+const MINTED_KEYS = ['sk-proj-RotationCanaryMintedKey000000000000000005', 'sk-proj-RotationCanaryMintedKey000000000000000006'];
+let minted = 0;
+
+/** What the test key sources were asked, across every gateway of a test. */
+const asked: Array<{ call: 'fetch' | 'mint' | 'revoke'; locator: string; version?: string }> = [];
+
+const testSources: PluginSource[] = [
+  {
+    source: 'test',
+    definition: definePlugin({
+      name: 'key-source-test-store',
+      version: '1.0.0',
+      apiVersion: PLUGIN_API_VERSION,
+      kind: 'key-source',
+      setup: () => ({
+        keySource: {
+          name: 'test-store',
+          validate: (reference: KeyReference) => (reference.locator.startsWith('secret/') ? undefined : "the locator must start with 'secret/'"),
+          async fetch(reference: KeyReference) {
+            asked.push({ call: 'fetch', locator: reference.locator });
+            await Bun.sleep(20);
+            return { apiKey: NEW_KEY, version: '7' };
+          },
+        },
+      }),
+    }),
+  },
+  {
+    source: 'test',
+    definition: definePlugin({
+      name: 'key-source-test-minter',
+      version: '1.0.0',
+      apiVersion: PLUGIN_API_VERSION,
+      kind: 'key-source',
+      setup: () => ({
+        keySource: {
+          name: 'test-minter',
+          validate: () => undefined,
+          fetch: async () => {
+            throw new Error('this source only mints');
+          },
+          async mint(reference: KeyReference) {
+            asked.push({ call: 'mint', locator: reference.locator });
+            const index = minted++ % MINTED_KEYS.length;
+            return { apiKey: MINTED_KEYS[index] as string, version: `minted-${index + 1}` };
+          },
+          async revoke(reference: KeyReference, version: string) {
+            asked.push({ call: 'revoke', locator: reference.locator, version });
+          },
+        },
+      }),
+    }),
+  },
+];
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  asked.length = 0;
+  minted = 0;
+});
+
+async function world(options: Parameters<typeof startRotationWorld>[0] = {}): Promise<RotationWorld> {
+  const started = await startRotationWorld({ extraPlugins: testSources, ...options });
+  cleanups.push(() => started.stop());
+  return started;
+}
+
+async function schedule(current: RotationWorld, body: Record<string, unknown>): Promise<Response> {
+  return call(current.gateway, 'POST', '/v1/providers/keys/rotation-schedule', { provider: 'openai', ...body }, { key: current.adminKey });
+}
+
+async function scheduleOk(current: RotationWorld, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const response = await schedule(current, body);
+  const answer = (await response.json()) as Record<string, unknown>;
+  expect({ status: response.status, answer }).toMatchObject({ status: 201 });
+  return answer;
+}
+
+async function listSchedules(current: RotationWorld): Promise<Array<Record<string, unknown>>> {
+  const response = await call(current.gateway, 'GET', '/v1/providers/keys/rotation-schedule', undefined, { key: current.adminKey });
+  return ((await response.json()) as { schedules: Array<Record<string, unknown>> }).schedules;
+}
+
+describe('the schedule API', () => {
+  test('answers the schedule with next_run_at in its time zone; lists and deletes', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-15T10:00:00Z'));
+    const current = await world({ clock });
+    const monthly = await scheduleOk(current, { schedule: '0 0 1 * *', notification_email: 'security@company.com' });
+    expect(monthly).toMatchObject({ object: 'key_rotation_schedule', provider: 'openai', timezone: 'UTC', next_run_at: '2026-02-01T00:00:00.000Z' });
+    expect(String(monthly.id)).toMatch(/^rsch_/);
+    const berlin = await scheduleOk(current, {
+      schedule: '30 2 * * sun',
+      timezone: 'Europe/Berlin',
+      key_source: { source: 'test-store', locator: 'secret/openai' },
+    });
+    expect(berlin.next_run_at).toBe('2026-01-18T01:30:00.000Z');
+    expect((await listSchedules(current)).map((entry) => entry.id).sort()).toEqual([String(monthly.id), String(berlin.id)].sort());
+    const removed = await call(current.gateway, 'DELETE', `/v1/providers/keys/rotation-schedule/${monthly.id}`, undefined, { key: current.adminKey });
+    expect(removed.status).toBe(204);
+    expect((await listSchedules(current)).map((entry) => entry.id)).toEqual([berlin.id]);
+    const again = await call(current.gateway, 'DELETE', `/v1/providers/keys/rotation-schedule/${monthly.id}`, undefined, { key: current.adminKey });
+    await expectSpecError(again, 404, 'not_found');
+  });
+
+  test('invalid cron, time zone, key source or e-mail is 400 spec-shaped, naming the field', async () => {
+    const current = await world();
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ schedule: '0 0 31 2 *' }, 'schedule'],
+      [{ schedule: '61 * * * *' }, 'schedule'],
+      [{ schedule: 'every day' }, 'schedule'],
+      [{ schedule: '0 0 * * *', timezone: 'Mars/Base' }, 'timezone'],
+      [{ schedule: '0 0 * * *', key_source: { source: 'nowhere', locator: 'x' } }, 'key_source.source'],
+      [{ schedule: '0 0 * * *', key_source: { source: 'test-store', locator: 'kv/openai' } }, 'key_source.locator'],
+      [{ schedule: '0 0 * * *', notification_email: 'not an address' }, 'notification_email'],
+      [{ schedule: '0 0 * * *', provider: 'anthropic' }, 'provider'],
+    ];
+    for (const [body, param] of cases) {
+      const answer = await expectSpecError(await schedule(current, body), 400, 'invalid_field');
+      expect(answer.error.param).toBe(param);
+    }
+  });
+});
+
+describe('due runs', () => {
+  test('with a key source: fetches the new key, tests it and rotates; next_run_at moves on', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-31T23:00:00Z'));
+    const current = await world({ clock });
+    const created = await scheduleOk(current, {
+      schedule: '0 0 1 * *',
+      key_source: { source: 'test-store', locator: 'secret/openai' },
+      rotation_strategy: 'immediate',
+      grace_period_minutes: 1,
+    });
+    await current.handle.tick();
+    expect(asked).toEqual([]);
+    clock.advance(60 * 60_000);
+    await current.handle.tick();
+    expect(asked).toEqual([{ call: 'fetch', locator: 'secret/openai' }]);
+    const [listed] = await listSchedules(current);
+    expect(listed).toMatchObject({ id: created.id, last_status: 'rotated', next_run_at: '2026-03-01T00:00:00.000Z', last_run_at: '2026-02-01T00:00:00.000Z' });
+    const rotations = await call(current.gateway, 'GET', '/v1/providers/keys/rotations', undefined, { key: current.adminKey });
+    const [rotation] = ((await rotations.json()) as { rotations: Array<Record<string, unknown>> }).rotations;
+    expect(rotation).toMatchObject({ schedule_id: created.id, rotation_strategy: 'immediate', tested: true, old_key_id: current.oldKeyId });
+    const response = await call(
+      current.gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+      { key: current.adminKey },
+    );
+    expect(response.status).toBe(200);
+    expect(servedKeys(current.openai).at(-1)).toBe('new');
+    await expectNoCanary(current);
+  });
+
+  test('a source that mints is asked to mint; the key it minted is revoked when a later rotation retires it', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-31T23:59:00Z'));
+    const current = await world({ clock });
+    for (const key of MINTED_KEYS) current.openai.state.apiKeys.add(key);
+    await scheduleOk(current, {
+      schedule: '0 0 * * *',
+      key_source: { source: 'test-minter', locator: 'proj_1' },
+      rotation_strategy: 'immediate',
+      grace_period_minutes: 1,
+    });
+    clock.advance(60_000);
+    await current.handle.tick();
+    expect(asked).toEqual([{ call: 'mint', locator: 'proj_1' }]);
+    // The old key was not minted by the source: retiring it revokes nothing.
+    clock.advance(2 * 60_000);
+    await current.handle.tick();
+    await current.handle.rotations.idle();
+    expect(asked.filter((entry) => entry.call === 'revoke')).toEqual([]);
+    // The next day's run mints again; when that rotation retires the first minted key, the source revokes it.
+    clock.advance(24 * 60 * 60_000);
+    await current.handle.tick();
+    clock.advance(2 * 60_000);
+    await current.handle.tick();
+    await current.handle.rotations.idle();
+    expect(asked).toEqual([
+      { call: 'mint', locator: 'proj_1' },
+      { call: 'mint', locator: 'proj_1' },
+      { call: 'revoke', locator: 'proj_1', version: 'minted-1' },
+    ]);
+    expect((await listSchedules(current))[0]?.last_status).toBe('rotated');
+    const response = await call(
+      current.gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+      { key: current.adminKey },
+    );
+    expect(response.status).toBe(200);
+    expect(current.openai.inferenceRequests().at(-1)?.headers.authorization).toBe(`Bearer ${MINTED_KEYS[1]}`);
+    await expectNoCanary(current);
+  });
+
+  test('without a source: rotation_due reaches notification_email over SMTP and the alert history', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-31T23:59:00Z'));
+    const current = await world({ clock });
+    const created = await scheduleOk(current, { schedule: '0 0 1 * *', notification_email: 'security@company.com' });
+    clock.advance(60_000);
+    await current.handle.tick();
+    await alertsHandleOf(current.gateway.runtime.services)?.dispatcher.idle();
+    const mail = current.smtp.received.find((entry) => entry.to.includes('security@company.com'));
+    expect(mail?.subject).toContain('rotation_due');
+    expect(mail?.text).toContain('openai');
+    const events = await call(current.gateway, 'GET', '/v1/alerts/events', undefined, { key: current.adminKey });
+    const history = ((await events.json()) as { events: Array<Record<string, unknown>> }).events;
+    expect(history.find((event) => event.type === 'rotation_due')).toMatchObject({ subject: created.id });
+    expect((await listSchedules(current))[0]).toMatchObject({ last_status: 'alerted', next_run_at: '2026-03-01T00:00:00.000Z' });
+    await expectNoCanary(
+      current,
+      current.smtp.received.map((entry) => entry.raw),
+    );
+  });
+});
+
+describe('once per cluster', () => {
+  test('two gateways on one database: a due run is claimed and run by one of them only', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-31T23:59:00Z'));
+    const dataDirectory = sharedDataDirectory();
+    cleanups.push(() => rmSync(dataDirectory, { recursive: true, force: true }));
+    const first = await world({ clock, dataDirectory });
+    const second = await world({ clock, dataDirectory, addKey: false, adminKey: first.adminKey, servers: first });
+    await scheduleOk(first, { schedule: '* * * * *', key_source: { source: 'test-store', locator: 'secret/openai' }, grace_period_minutes: 1 });
+    await second.gateway.runtime.services.snapshot.refresh();
+    clock.advance(60_000);
+    await Promise.all([first.handle.tick(), second.handle.tick(), first.handle.tick(), second.handle.tick()]);
+    expect(asked).toEqual([{ call: 'fetch', locator: 'secret/openai' }]);
+    const rows = await first.gateway.runtime.store.query('SELECT COUNT(*) AS n FROM key_rotations');
+    expect(Number(rows[0]?.n)).toBe(1);
+  });
+});
+
+describe('maximum key age', () => {
+  test('a key older than max_key_age_days raises rotation_due once per period, by e-mail', async () => {
+    const clock = new ManualClock(Date.now());
+    const current = await world({ clock });
+    const badPolicy = await call(current.gateway, 'PUT', '/v1/providers/keys/rotation-policy', { max_key_age_days: 0 }, { key: current.adminKey });
+    await expectSpecError(badPolicy, 400, 'invalid_field');
+    const policy = await call(
+      current.gateway,
+      'PUT',
+      '/v1/providers/keys/rotation-policy',
+      { max_key_age_days: 30, notification_email: 'keys@company.com' },
+      { key: current.adminKey },
+    );
+    expect(await policy.json()).toEqual({ max_key_age_days: 30, notification_email: 'keys@company.com' });
+    const dispatcher = alertsHandleOf(current.gateway.runtime.services)?.dispatcher;
+    await current.handle.tick();
+    await dispatcher?.idle();
+    expect(current.smtp.received).toHaveLength(0);
+    clock.advance(31 * 86_400_000);
+    await current.handle.tick();
+    await current.handle.tick();
+    await dispatcher?.idle();
+    const mails = current.smtp.received.filter((entry) => entry.to.includes('keys@company.com'));
+    expect(mails).toHaveLength(1);
+    expect(mails[0]?.text).toContain(current.oldKeyId);
+    // The next period (another 30 days) alerts again.
+    clock.advance(30 * 86_400_000);
+    await current.handle.tick();
+    await dispatcher?.idle();
+    expect(current.smtp.received.filter((entry) => entry.to.includes('keys@company.com'))).toHaveLength(2);
+    await expectNoCanary(
+      current,
+      current.smtp.received.map((entry) => entry.raw),
+    );
+  });
+});
