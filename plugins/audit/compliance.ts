@@ -6,6 +6,7 @@
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceSchema, type ComplianceBody, type ComplianceSettings } from './schema.ts';
+import { raiseAlert } from '../alerts/raise.ts';
 
 export interface SettingReport {
   value: unknown;
@@ -170,9 +171,18 @@ export class Compliance {
     };
     if (event.targets.length === 0)
       services.logger.warn({ accountId, unmet: unmet.map(([name]) => name) }, 'compliance alert has no targets (set byok_compliance.notify)');
-    services.alerts
-      .fire(event)
-      .catch((error: unknown) => services.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'compliance alert failed'));
+    // Through the alerts plugin: recorded in GET /v1/alerts/events, retried, sent to the account's
+    // `compliance` alert rules too, and once per day for the same unmet settings.
+    raiseAlert(services, {
+      accountId,
+      type: 'compliance',
+      // A changed block (other unmet settings, other targets) is a new subject: it alerts again the same day.
+      subject: `${unmet.map(([name]) => name).join(',')}|${event.targets.join(',')}`,
+      period: event.firedAt.slice(0, 10),
+      message: event.message,
+      details: event.details,
+      targets: event.targets,
+    }).catch((error: unknown) => services.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'compliance alert failed'));
     return { id: event.alertId, type: 'compliance', unmet: unmet.map(([name]) => name), targets: event.targets };
   }
 }

@@ -8,6 +8,7 @@ import type { AdminKeys, SettingsStore } from './admin-keys.ts';
 import type { ComparedRow } from './compare.ts';
 import { DAY_MS, type ProviderOutcome, type Reconciler } from './reconcile.ts';
 import type { ReconciledProvider, ReconciliationSettings } from './schema.ts';
+import { raiseAlert } from '../alerts/raise.ts';
 
 /** A failed day is tried again after this long, not on every tick. */
 const RETRY_AFTER_MS = 60 * 60_000;
@@ -128,12 +129,15 @@ export class DailyReconciliation {
     const totals = outcome.totals;
     if (totals === undefined) return false;
     const percent = totals.drift_percent === null ? '' : ` (${totals.drift_percent.toFixed(2)}%)`;
-    const deliveries = await this.services.alerts.fire({
-      alertId: `reconciliation_drift:${accountId}:${provider}:${day}`,
+    // Through the alerts plugin: recorded in GET /v1/alerts/events, retried, and sent to the account's
+    // `reconciliation_drift` alert rules as well as the reconciliation settings' `notify` list.
+    await raiseAlert(this.services, {
       accountId,
       type: 'reconciliation_drift',
+      subject: provider,
+      period: day,
+      match: { provider },
       message: `${PROVIDER_LABEL[provider]} reports ${usd(totals.provider_cost_usd)} for ${day}; Keyway recorded ${usd(totals.keyway_cost_usd)}: a drift of ${usd(totals.drift_usd)}${percent}.`,
-      firedAt,
       details: {
         provider,
         day,
@@ -151,9 +155,6 @@ export class DailyReconciliation {
       },
       targets: settings.notify,
     });
-    const failed = deliveries.filter((delivery) => !delivery.ok);
-    if (failed.length > 0)
-      this.services.logger.warn({ accountId, provider, day, failed: failed.length }, 'reconciliation drift alert not delivered everywhere');
     return true;
   }
 
