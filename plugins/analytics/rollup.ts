@@ -1,11 +1,12 @@
 // Usage roll-ups, maintained as usage is written: the store folds each usage batch into every roll-up
-// table inside the batch's own transaction (one grouped upsert per table and batch, USAGE_ROLLUPS), so a
+// table inside the batch's own transaction (one pass over the batch, batch-fold.ts), so a
 // roll-up can never disagree with the rows, and the request path (which never waits for the store)
 // pays nothing for it. Migrations 0001 and 0002 kept them by per-row triggers; 0003 drops those.
 // Other plugins (alerts, reconciliation) read `usage_rollup_hourly`; its columns are a contract.
 
 import type { PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
-import { batchUpsert, SUMMARY_TABLES, summaryTableStatements } from './summary-tables.ts';
+import { batchFoldStatements } from './batch-fold.ts';
+import { summaryTableStatements } from './summary-tables.ts';
 
 /** The dimensions of a bucket; '' stands for "none" (no provider served, no team, no project). */
 export const ROLLUP_DIMENSIONS = ['provider', 'model', 'team_id', 'project_tag', 'gateway_key_id', 'byok'] as const;
@@ -82,27 +83,7 @@ export const ROLLUP_MIGRATIONS: PluginMigrations = {
   ],
 };
 
-/** Folds a usage batch (`id` between ?1 and ?2) into the hourly roll-up, with the trigger's expressions. */
-const HOURLY_BATCH_UPSERT = `INSERT INTO usage_rollup_hourly
-  SELECT account_id, substr(created_at, 1, 13), coalesce(provider, ''), coalesce(model, ''), coalesce(team_id, ''),
-         coalesce(project_tag, ''), gateway_key_id, byok, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
-         SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens),
-         SUM(cost_usd), SUM(unpriced), SUM(latency_ms)
-  FROM usage_records WHERE id BETWEEN ?1 AND ?2
-  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-  ON CONFLICT (account_id, hour, provider, model, team_id, project_tag, gateway_key_id, byok) DO UPDATE SET
-    requests = requests + excluded.requests,
-    errors = errors + excluded.errors,
-    input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens,
-    cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-    cost_usd = cost_usd + excluded.cost_usd,
-    unpriced_requests = unpriced_requests + excluded.unpriced_requests,
-    latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum`;
-
 /** Run by the store with every usage batch, in its transaction (core/spec/store.ts, PluginUsageRollups). */
 export const USAGE_ROLLUPS: PluginUsageRollups = {
-  sqlite: [HOURLY_BATCH_UPSERT, ...SUMMARY_TABLES.map(batchUpsert)],
+  sqlite: batchFoldStatements(),
 };

@@ -109,6 +109,10 @@ export function metricExpression(metric: MetricDefinition, prefix: string): stri
   return metric.expression.replaceAll('$.', prefix);
 }
 
+export function summaryKeyColumns(table: SummaryTable): string[] {
+  return keyColumns(table);
+}
+
 function keyColumns(table: SummaryTable): string[] {
   return ['account_id', table.grain, ...table.dimensions.map(([column]) => column)];
 }
@@ -119,6 +123,10 @@ function keyColumns(table: SummaryTable): string[] {
  * by their dimensions: with the dimensions first, SQLite aggregates in key order with no sort (2–3×
  * faster on a quarter); it reads the account's days outside the period too, cheaply, without summing.
  */
+export function summaryPrimaryKey(table: SummaryTable): string[] {
+  return primaryKey(table);
+}
+
 function primaryKey(table: SummaryTable): string[] {
   const dimensions = table.dimensions.map(([column]) => column);
   if (table.grain === 'day' && (table.family === 'key' || table.family === 'project')) return ['account_id', ...dimensions, table.grain];
@@ -153,20 +161,6 @@ function upsert(table: SummaryTable): string {
   const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
   return `INSERT INTO ${table.name} (${columns.join(', ')}) VALUES (${values.join(', ')})
     ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')};`;
-}
-
-/**
- * The statement that folds one usage batch (`id` between ?1 and ?2) into a table: one grouped upsert
- * per batch, where the trigger of migration 0002 ran one upsert per row per table.
- */
-export function batchUpsert(table: SummaryTable): string {
-  const keys = keyValues(table, '');
-  const columns = [...keyColumns(table), ...METRICS.map(({ column }) => column)];
-  const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
-  return `INSERT INTO ${table.name} (${columns.join(', ')})
-    SELECT ${[...keys, ...METRICS.map((metric) => `SUM(${metricExpression(metric, '')})`)].join(', ')}
-    FROM usage_records WHERE id BETWEEN ?1 AND ?2 GROUP BY ${keys.map((_, index) => index + 1).join(', ')}
-    ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
 }
 
 /** The statements of migration 0002: the tables, their backfill, and the one trigger that keeps them all. */

@@ -3,6 +3,7 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
+import { runFollowUp } from './follow-up.ts';
 import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -174,7 +175,6 @@ function batchInserter(sqlite: Database) {
   return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void => {
     // bun:sqlite caches prepared statements by text: the statement is compiled once.
     const statement = sqlite.query(sql);
-    const followUps = after.map((text) => sqlite.query(text));
     sqlite.transaction(() => {
       let first: number | bigint | undefined;
       let last: number | bigint | undefined;
@@ -182,8 +182,9 @@ function batchInserter(sqlite: Database) {
         last = statement.run(...(row as Array<string | number | null>)).lastInsertRowid;
         first ??= last;
       }
-      // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
-      if (first !== undefined && last !== undefined) for (const followUp of followUps) followUp.run(first, last);
+      // One transaction holds the write lock, so the batch's rowids are first..last with no gap. Each
+      // follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.
+      if (first !== undefined && last !== undefined) for (const text of after) runFollowUp(sqlite.query(text), text, first, last);
     })();
   };
 }
@@ -225,7 +226,8 @@ async function openLibsql(url: string): Promise<Storage> {
           last = (await transaction.execute({ sql, args: row as Array<string | number | null> })).lastInsertRowid;
           first ??= last;
         }
-        if (first !== undefined && last !== undefined) for (const text of after) await transaction.execute({ sql: text, args: [first, last] });
+        if (first !== undefined && last !== undefined)
+          for (const text of after) await transaction.execute({ sql: text, args: text.includes('?') ? [first, last] : [] });
         await transaction.commit();
       } finally {
         transaction.close();

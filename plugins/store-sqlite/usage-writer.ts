@@ -5,6 +5,7 @@
 // read and write side by side; a batch is one transaction, all or none, as in the thread itself.
 
 import { Database } from 'bun:sqlite';
+import { runFollowUp } from './follow-up.ts';
 
 export interface OpenMessage {
   type: 'open';
@@ -31,7 +32,6 @@ function insert(message: InsertMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
   const connection = database;
   const statement = connection.query(message.sql);
-  const followUps = message.after.map((text) => connection.query(text));
   connection.transaction(() => {
     let first: number | bigint | undefined;
     let last: number | bigint | undefined;
@@ -40,7 +40,7 @@ function insert(message: InsertMessage): void {
       first ??= last;
     }
     // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
-    if (first !== undefined && last !== undefined) for (const followUp of followUps) followUp.run(first, last);
+    if (first !== undefined && last !== undefined) for (const text of message.after) runFollowUp(connection.query(text), text, first, last);
   })();
 }
 
