@@ -45,6 +45,10 @@ export const routeDocs = {
   },
   listProviderKeys: { summary: "The account's provider keys, their status and models", tag: providerKeys, response: ProviderKeysSchema },
   removeProviderKey: { summary: "Delete one of the account's provider keys", tag: providerKeys, status: 204 },
+  convertProviderKey: {
+    summary: 'Convert a stored (encrypted) provider key into a key reference and wipe its ciphertext (never-store mode)',
+    tag: providerKeys,
+  },
   addPlatformKeys: {
     summary: 'Store platform provider keys (operator)',
     tag: providerKeys,

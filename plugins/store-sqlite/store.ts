@@ -10,6 +10,7 @@ import type {
   MigrationReport,
   NewGatewayKey,
   NewProviderKey,
+  ProviderKeySecret,
   Store,
   StoredProviderKey,
   UsageKey,
@@ -18,6 +19,7 @@ import type {
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
+import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 type AccountRow = typeof accounts.$inferSelect;
@@ -198,16 +200,39 @@ export class SqliteStore implements Store {
     await this.db.update(providerKeys).set({ status }).where(eq(providerKeys.id, id)).run();
   }
 
-  /** Soft delete: usage rows keep pointing at a key id that still explains itself. */
+  /** Soft delete: usage rows keep pointing at a key id that still explains itself; the ciphertext is wiped (nothing decrypts a deleted key). */
   async deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean> {
     const ownerCondition = accountId === null ? isNull(providerKeys.accountId) : eq(providerKeys.accountId, accountId);
     const rows = await this.db
       .update(providerKeys)
-      .set({ deletedAt: now(), status: 'deleted' })
+      .set({ deletedAt: now(), status: 'deleted', ciphertext: '', cryptoBackend: WIPED_BACKEND })
       .where(and(eq(providerKeys.id, id), eq(providerKeys.owner, owner), ownerCondition, isNull(providerKeys.deletedAt)))
       .returning({ id: providerKeys.id })
       .all();
     return rows.length > 0;
+  }
+
+  async replaceProviderKeySecret(id: string, secret: ProviderKeySecret): Promise<boolean> {
+    const rows = await this.db
+      .update(providerKeys)
+      .set(secret)
+      .where(and(eq(providerKeys.id, id), isNull(providerKeys.deletedAt)))
+      .returning({ id: providerKeys.id })
+      .all();
+    if (rows.length === 0) return false;
+    await this.reclaimFreedSpace();
+    return true;
+  }
+
+  /**
+   * secure_delete (set at open) zeroed the old cell; the checkpoint moves the page into the main file
+   * and empties the WAL, and VACUUM rewrites the file, so no earlier copy of the row survives in
+   * the database, its -wal or its -shm.
+   */
+  private async reclaimFreedSpace(): Promise<void> {
+    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    await this.storage.execute('VACUUM');
+    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   async listPlatformSettings(): Promise<Record<string, unknown>> {
