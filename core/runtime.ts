@@ -127,7 +127,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     keySources: plugins.keySources,
     observers: plugins.keyDecryptionObservers,
     now: () => clock.now(),
-    onObserverError: (plugin, error) => logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
+    onObserverError: (plugin, error) =>
+      logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
   });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);

@@ -105,7 +105,8 @@ const ConvertBodySchema = Type.Object({ key_reference: KeyReferenceSchema }, { a
  * settings, weight and history.
  */
 async function convertKey(runtime: Runtime, principal: Principal, keyId: string, request: Request, describe: DescribeKey): Promise<Response> {
-  if (principal.teamId !== undefined) throw new KeywayError('permission_denied', { detail: 'Converting provider keys takes an account admin key, not a team key.' });
+  if (principal.teamId !== undefined)
+    throw new KeywayError('permission_denied', { detail: 'Converting provider keys takes an account admin key, not a team key.' });
   const body = validateBody(ConvertBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
   const listing = runtime.snapshots.current.keysById.get(keyId);
   if (listing === undefined || listing.owner !== 'account' || listing.accountId !== principal.accountId)
@@ -124,7 +125,12 @@ async function convertKey(runtime: Runtime, principal: Principal, keyId: string,
   } finally {
     forgetSecret(resolved);
   }
-  const replaced = await replace(keyId, { ciphertext: serializeReference(reference), cryptoBackend: KEY_REFERENCE_BACKEND, keyVersion: 0, fingerprint: referenceFingerprint(reference) });
+  const replaced = await replace(keyId, {
+    ciphertext: serializeReference(reference),
+    cryptoBackend: KEY_REFERENCE_BACKEND,
+    keyVersion: 0,
+    fingerprint: referenceFingerprint(reference),
+  });
   if (!replaced) throw new KeywayError('not_found', { detail: `Provider key ${keyId} was deleted meanwhile; nothing was changed.` });
   runtime.vault.forget(keyId);
   await runtime.snapshots.refresh();

@@ -131,7 +131,10 @@ export class Router {
     const empty = { account: new Map(), platform: new Map() };
     const resolution = resolveModel(this.resolver, context.principal.accountId, empty, model, provider);
     if (resolution.provider === undefined)
-      throw new KeywayError('invalid_field', { param: 'X-Provider', detail: 'X-Provider-Key needs the provider it belongs to: send X-Provider or name the model as provider/model' });
+      throw new KeywayError('invalid_field', {
+        param: 'X-Provider',
+        detail: 'X-Provider-Key needs the provider it belongs to: send X-Provider or name the model as provider/model',
+      });
     return resolution.provider;
   }
 
