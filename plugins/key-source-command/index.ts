@@ -106,8 +106,7 @@ export function createCommandKeySource(
       const names = Object.keys(commands);
       return `the locator must name a command the operator configured (${names.length > 0 ? names.join(', ') : 'none are'}); command lines are never accepted`;
     }
-    if (reference.options !== undefined && Object.keys(reference.options).length > 0)
-      return 'the command source takes no options (arguments are the operator’s)';
+    if (Object.keys(reference.options ?? {}).length > 0) return 'the command source takes no options (arguments are the operator’s)';
     return undefined;
   };
   return {

@@ -38,7 +38,7 @@ export function createEnvKeySource(env: Readonly<Record<string, string | undefin
     if (typeof name !== 'string' || !NAME.test(name)) return 'the locator must be an environment variable name (A-Z, 0-9, _)';
     if (RESERVED.test(name)) return `${name} is one of Keyway's own settings and is never readable as a provider key`;
     if (!name.startsWith(prefix) || name.length === prefix.length) return `only variables named ${prefix}… are readable (the operator's allowlist)`;
-    if (reference.options !== undefined && Object.keys(reference.options).length > 0) return 'the env source takes no options';
+    if (Object.keys(reference.options ?? {}).length > 0) return 'the env source takes no options';
     return undefined;
   };
   return {

@@ -26,7 +26,7 @@ function validate(reference: KeyReference, directory: string | undefined): strin
   if (typeof path !== 'string' || path === '' || path.length > 512) return 'the locator must be a file path relative to the key directory';
   if (isAbsolute(path) || path.includes('\0') || path.split(/[\\/]/).some((part) => part === '..' || part === ''))
     return 'the locator must be a relative path inside the key directory, without ".." or empty parts';
-  if (reference.options !== undefined && Object.keys(reference.options).length > 0) return 'the file source takes no options';
+  if (Object.keys(reference.options ?? {}).length > 0) return 'the file source takes no options';
   return undefined;
 }
 
