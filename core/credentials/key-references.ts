@@ -2,10 +2,12 @@
 // when stored, how one is checked when it is added, and the tool that converts a stored (encrypted)
 // key into a reference and wipes its ciphertext from the database.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { invalidField, KeywayError } from '../errors.ts';
 import { KEY_REFERENCE_BACKEND, type KeyReference, type KeySourceContext } from '../spec/key-source.ts';
+
+export { KeyReferenceSchema, parseStoredReference, referenceFingerprint, serializeReference } from './reference-format.ts';
 import type { Principal } from '../spec/plugin.ts';
 import type { Runtime } from '../runtime.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
@@ -13,54 +15,12 @@ import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
+import { KeyReferenceSchema, referenceFingerprint, serializeReference } from './reference-format.ts';
 import type { KeyListing } from './snapshot.ts';
 
 /** The account setting the compliance block is stored under (plugins/audit), and the mode's value. */
 const COMPLIANCE_SETTING = 'compliance';
 const NEVER_STORE_KEYS = 'never_store_keys';
-
-export const KeyReferenceSchema = Type.Object(
-  {
-    source: Type.String({ minLength: 1, maxLength: 64, description: 'The key source (GET /v1/plugins lists them): env, file, command, vault-kv…' }),
-    locator: Type.String({ minLength: 1, maxLength: 1024, description: 'What the source reads: a variable name, a file, a command name, a Vault path' }),
-    options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Source-specific options (a Vault field or version…)' })),
-  },
-  { additionalProperties: false, description: 'Where the key lives; Keyway stores this, never the key (docs/key-lifecycle.md)' },
-);
-
-/** Sorted keys, so two spellings of one reference are one string (and one fingerprint). */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>)
-      .sort(([left], [right]) => (left < right ? -1 : 1))
-      .map(([key, entry]) => [key, canonical(entry)]),
-  );
-}
-
-export function serializeReference(reference: KeyReference): string {
-  return JSON.stringify(canonical({ source: reference.source, locator: reference.locator, options: reference.options ?? {} }));
-}
-
-export function parseStoredReference(text: string): KeyReference | undefined {
-  try {
-    const parsed = JSON.parse(text) as Partial<KeyReference>;
-    if (typeof parsed.source !== 'string' || typeof parsed.locator !== 'string') return undefined;
-    const options = parsed.options !== null && typeof parsed.options === 'object' ? parsed.options : {};
-    return { source: parsed.source, locator: parsed.locator, options };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A reference's fingerprint is derived from the reference, not from the key: in never-store mode the
- * database holds nothing computed from key material except the masked last four characters.
- */
-export function referenceFingerprint(reference: KeyReference): string {
-  return `ref:${createHash('sha256').update(serializeReference(reference)).digest('hex').slice(0, 16)}`;
-}
 
 /** The account's compliance block asks that no provider key material be stored. */
 export function neverStoresKeys(runtime: Runtime, accountId: string | null): boolean {

@@ -4,7 +4,7 @@ import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { CryptoBackend, KeyDecryption, KeyDecryptionObserver, KeySource, KeyUse, ProviderCredential, ProviderKeyRecord } from '../spec/plugin.ts';
 import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
-import { parseStoredReference } from './key-references.ts';
+import { parseStoredReference } from './reference-format.ts';
 import { clientKeyOf } from './client-keys.ts';
 
 export interface KeyVaultOptions {

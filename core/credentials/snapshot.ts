@@ -7,7 +7,7 @@ import type { KeyOwner, Principal, ProviderKeyRecord, ResolvedKeys, SnapshotSect
 import type { SnapshotView } from '../spec/services.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
 import { KEY_REFERENCE_BACKEND, type KeyReference } from '../spec/key-source.ts';
-import { parseStoredReference } from './key-references.ts';
+import { parseStoredReference } from './reference-format.ts';
 
 export interface AccountSnapshot {
   id: string;
