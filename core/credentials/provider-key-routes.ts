@@ -145,7 +145,9 @@ async function secretOf(
   owner: { owner: KeyOwner; accountId: string | null },
 ): Promise<{ apiKey: string; fingerprint: string; reference?: string }> {
   const param = `providers[${index}]`;
-  if ((entry.api_key === undefined) === (entry.key_reference === undefined)) throw invalidField(param, 'give exactly one of api_key and key_reference');
+  if (entry.api_key === undefined && entry.key_reference === undefined) throw invalidField(`${param}.api_key`, 'required (or give a key_reference instead)');
+  if (entry.api_key !== undefined && entry.key_reference !== undefined)
+    throw invalidField(`${param}.key_reference`, 'give either api_key or key_reference, not both');
   if (entry.key_reference !== undefined) {
     const reference = entry.key_reference;
     const apiKey = await resolveReference(runtime, reference, { accountId: owner.accountId, provider: entry.name }, `${param}.key_reference`);
