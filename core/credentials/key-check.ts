@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { CryptoBackend } from '../spec/crypto-backend.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
 import { providerKeyBinding } from './snapshot.ts';
+import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 
 /** The platform setting that holds the checks. */
 export const KEY_CHECK_SETTING = 'crypto_key_check';
@@ -220,6 +221,8 @@ export async function enforceKeyChecks(store: Store, backends: ReadonlyMap<strin
 function warnAboutUnconfiguredVersions(stored: readonly StoredProviderKey[], backends: ReadonlyMap<string, CryptoBackend>, logger: Logger): void {
   const stranded = new Map<string, number>();
   for (const row of stored) {
+    // A reference (never-store mode) holds no ciphertext: no master key is involved.
+    if (row.cryptoBackend === KEY_REFERENCE_BACKEND) continue;
     const backend = backends.get(row.cryptoBackend);
     if (backend !== undefined && backendKeyVersions(backend).includes(row.keyVersion)) continue;
     const label = backend === undefined ? `crypto backend '${row.cryptoBackend}'` : `master key v${row.keyVersion}`;
