@@ -56,7 +56,7 @@ function sameKey(left: string, right: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const ConvertBodySchema = Type.Object({ key_reference: KeyReferenceSchema }, { additionalProperties: false });
+export const ConvertBodySchema = Type.Object({ key_reference: KeyReferenceSchema }, { additionalProperties: false });
 
 /**
  * `POST /v1/providers/keys/{key_id}/convert`: the stored key becomes a reference. The reference must

@@ -3,6 +3,7 @@
 
 import { AccountBodySchema, KeyBodySchema } from '../credentials/account-routes.ts';
 import { ProviderKeysBodySchema } from '../credentials/provider-key-routes.ts';
+import { ConvertBodySchema } from '../credentials/key-references.ts';
 import { HealthPolicySchema } from '../routing/health/routes.ts';
 import {
   ChatCompletionSchema,
@@ -48,6 +49,7 @@ export const routeDocs = {
   convertProviderKey: {
     summary: 'Convert a stored (encrypted) provider key into a key reference and wipe its ciphertext (never-store mode)',
     tag: providerKeys,
+    body: ConvertBodySchema,
   },
   addPlatformKeys: {
     summary: 'Store platform provider keys (operator)',

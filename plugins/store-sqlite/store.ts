@@ -209,7 +209,11 @@ export class SqliteStore implements Store {
       .where(and(eq(providerKeys.id, id), eq(providerKeys.owner, owner), ownerCondition, isNull(providerKeys.deletedAt)))
       .returning({ id: providerKeys.id })
       .all();
-    return rows.length > 0;
+    if (rows.length === 0) return false;
+    // secure_delete zeroed the old cell in the new page; the checkpoint puts that page over the old one
+    // in the main file and empties the WAL, which still held the page as inserted.
+    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    return true;
   }
 
   async replaceProviderKeySecret(id: string, secret: ProviderKeySecret): Promise<boolean> {

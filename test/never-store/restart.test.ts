@@ -3,6 +3,7 @@
 // the key source (here `env`) at first use, with nothing of the key in the files or the logs.
 
 import { afterAll, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,5 +61,30 @@ test('a reference added before a restart serves after it, and the key is in no f
     for (const path of [base, `${base}-wal`, `${base}-shm`].filter((file) => existsSync(file))) expect(readFileSync(path).indexOf(ENV_KEY)).toBe(-1);
   } finally {
     await second.stop();
+  }
+});
+
+test('deleting a stored key wipes its ciphertext from the database files', async () => {
+  const gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` } });
+  try {
+    const admin = gateway.defaultAdminKey;
+    const added = (await (await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: ENV_KEY }] }, { key: admin })).json()) as {
+      providers: Array<{ key_id: string }>;
+    };
+    const keyId = added.providers[0]?.key_id as string;
+    const reader = new Database(join(gateway.dataDirectory, 'keyway.db'), { readonly: true });
+    const ciphertext = (reader.query('SELECT ciphertext FROM provider_keys WHERE id = ?').get(keyId) as { ciphertext: string }).ciphertext;
+    reader.close();
+    expect(ciphertext.length).toBeGreaterThan(40);
+    expect((await call(gateway, 'DELETE', `/v1/providers/keys/${keyId}`, undefined, { key: admin })).status).toBe(204);
+    const base = join(gateway.dataDirectory, 'keyway.db');
+    for (const path of [base, `${base}-wal`, `${base}-shm`].filter((file) => existsSync(file))) {
+      const bytes = readFileSync(path);
+      expect(bytes.indexOf(ciphertext)).toBe(-1);
+      expect(bytes.indexOf(ciphertext.slice(10, 42))).toBe(-1);
+      expect(bytes.indexOf(ENV_KEY)).toBe(-1);
+    }
+  } finally {
+    await gateway.stop();
   }
 });
