@@ -7,6 +7,9 @@ import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import { parseStoredReference } from './reference-format.ts';
 import { clientKeyOf } from './client-keys.ts';
 
+/** How long a reference that failed to resolve is answered as failed without asking its source again. */
+const UNRESOLVED_RETRY_MS = 5_000;
+
 export interface KeyVaultOptions {
   /** How long a decrypted key stays in memory after it was decrypted. */
   ttlMs: number;
@@ -31,6 +34,11 @@ export class KeyVault {
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
   /** Key id → the decrypted value being redacted from every error text and log line. */
   private readonly remembered = new Map<string, string>();
+  /**
+   * Key id → a reference that just failed to resolve, and until when the failure is answered from
+   * memory: a key source that is down is asked again after a few seconds, not on every request.
+   */
+  private readonly unresolved = new Map<string, { until: number; error: KeywayError }>();
   /** Key id → the ciphertext that last failed to decrypt: /ready is not ready while any remains. */
   private readonly failures = new Map<string, string>();
 
@@ -44,6 +52,8 @@ export class KeyVault {
     // per request would otherwise cost a timer read on the hot path.
     this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlResolution: 1000 });
     store.onChange((snapshot) => {
+      // A changed configuration (a reference converted, replaced or deleted) is worth asking again.
+      this.unresolved.clear();
       // A failure is settled once its key is removed or re-sealed; the next use tells again.
       for (const [id, ciphertext] of this.failures) if (snapshot.secrets.get(id)?.ciphertext !== ciphertext) this.failures.delete(id);
       // A key gone from the configuration stops being redacted by value only then: requests still
@@ -68,6 +78,11 @@ export class KeyVault {
     if (clientKey !== undefined) return { ...record, apiKey: clientKey };
     const cached = this.cache.get(record.id);
     if (cached !== undefined) return cached;
+    const failed = this.unresolved.size === 0 ? undefined : this.unresolved.get(record.id);
+    if (failed !== undefined) {
+      if (failed.until > this.now()) return Promise.reject(failed.error);
+      this.unresolved.delete(record.id);
+    }
     let waiting = this.pending.get(record.id);
     if (waiting === undefined) {
       waiting = this.decrypt(record, use).finally(() => this.pending.delete(record.id));
@@ -119,7 +134,11 @@ export class KeyVault {
       this.announce(record, 'fetch', source.name, use, false);
       // The source's message is checked for the key on its way out (it never holds one), and names the source.
       const reason = error instanceof Error ? error.message : 'unknown error';
-      throw new KeywayError('no_provider_available', { detail: `Key source '${source.name}' could not resolve provider key ${record.id}: ${reason}` });
+      const failure = new KeywayError('no_provider_available', {
+        detail: `Key source '${source.name}' could not resolve provider key ${record.id}: ${reason}`,
+      });
+      this.unresolved.set(record.id, { until: this.now() + UNRESOLVED_RETRY_MS, error: failure });
+      throw failure;
     }
     this.failures.delete(record.id);
     this.announce(record, 'fetch', source.name, use, true);
@@ -153,7 +172,7 @@ export class KeyVault {
       principalKeyId: use?.principalKeyId,
       principalAccountId: use?.principalAccountId,
       ok,
-      occurredAt: new Date(this.extras.now?.() ?? Date.now()).toISOString(),
+      occurredAt: new Date(this.now()).toISOString(),
     };
     for (const observer of observers) {
       try {
@@ -164,7 +183,12 @@ export class KeyVault {
     }
   }
 
+  private now(): number {
+    return this.extras.now?.() ?? Date.now();
+  }
+
   forget(id: string): void {
+    this.unresolved.delete(id);
     this.cache.delete(id);
   }
 

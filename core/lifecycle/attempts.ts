@@ -140,8 +140,9 @@ export async function runAttempts<Value>(
       lastError = failure;
       if (outcome.adapterBug) (broken ??= new Set()).add(candidate.provider);
       const isLast = position === context.candidates.length - 1 && pass === policy.retries;
-      // Keyway's own failure is no provider's: it falls back when the request falls back on server errors.
-      const fallbackReason = failure.code === 'internal_error' ? 'server_error' : failure.reason;
+      // Keyway's own failure is no provider's: it falls back when the request falls back on server errors
+      // (a key that cannot be decrypted, or whose key source failed, is one).
+      const fallbackReason = failure.code === 'internal_error' || failure.code === 'no_provider_available' ? 'server_error' : failure.reason;
       if (fallbackReason === undefined || !policy.reasons.includes(fallbackReason) || isLast) {
         stop = true;
         break;
@@ -277,7 +278,8 @@ async function attemptOnce<Value>(
 }
 
 /** Failures that are Keyway's, never a provider's: they are not recorded against its health. */
-const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error']);
+// no_provider_available before a call: the key vault could not produce the key (removed, or its key source failed).
+const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error', 'no_provider_available']);
 
 function logAdapterBug(logger: Logger | undefined, context: RequestContext, candidate: RouteCandidate, error: unknown, secret: string | undefined): void {
   if (logger === undefined) return;
