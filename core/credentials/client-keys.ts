@@ -9,10 +9,12 @@ import type { ProviderKeyRecord, ResolvedKeys } from '../spec/plugin.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
 
 const keys = new WeakMap<ProviderKeyRecord, string>();
+/** Request (its context object) → the client key it brought, so booking it releases the key in O(1). */
+const byRequest = new WeakMap<object, string>();
 const EMPTY: ReadonlyMap<string, readonly ProviderKeyRecord[]> = new Map();
 
 /** A routing record for the client's key, the only key the request may use. */
-export function clientKeys(provider: string, accountId: string, apiKey: string): ResolvedKeys {
+export function clientKeys(request: object, provider: string, accountId: string, apiKey: string): ResolvedKeys {
   const record: ProviderKeyRecord = {
     id: CLIENT_PROVIDER_KEY_ID,
     provider,
@@ -24,7 +26,10 @@ export function clientKeys(provider: string, accountId: string, apiKey: string):
     weight: 1,
   };
   keys.set(record, apiKey);
-  rememberSecret(apiKey);
+  if (!byRequest.has(request)) {
+    rememberSecret(apiKey);
+    byRequest.set(request, apiKey);
+  }
   return { account: new Map([[provider, [record]]]), platform: EMPTY };
 }
 
@@ -37,14 +42,9 @@ export function isClientKey(record: ProviderKeyRecord): boolean {
 }
 
 /** Once the request is booked, its key stops being redacted by value (pattern redaction still applies). */
-export function releaseClientKeys(resolved: ResolvedKeys | undefined): void {
-  if (resolved === undefined) return;
-  for (const records of resolved.account.values()) {
-    for (const record of records) {
-      const apiKey = clientKeyOf(record);
-      if (apiKey === undefined) continue;
-      keys.delete(record);
-      forgetSecret(apiKey);
-    }
-  }
+export function releaseClientKey(request: object): void {
+  const apiKey = byRequest.get(request);
+  if (apiKey === undefined) return;
+  byRequest.delete(request);
+  forgetSecret(apiKey);
 }

@@ -106,7 +106,7 @@ export class Router {
     // The client's own key for this request only: it is the only key used (no stored or platform key
     // as fallback), for the provider X-Provider names or the model selects.
     if (clientKey !== null && clientKey.trim() !== '') {
-      context.keys = clientKeys(this.clientKeyProvider(context), context.principal.accountId, clientKey.trim());
+      context.keys = clientKeys(context, this.clientKeyProvider(context), context.principal.accountId, clientKey.trim());
       return;
     }
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);

@@ -8,6 +8,7 @@ import { Database } from 'bun:sqlite';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { rememberedSecretCount } from '../../core/credentials/secret-values.ts';
 import { addProviderKeys, call, expectSpecError, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -204,6 +205,20 @@ describe('never-store mode', () => {
     await flushUsage(gateway);
     const row = (await gateway.runtime.store.listUsage('default')).find((usage) => usage.requestId === requestId);
     expect(row).toMatchObject({ byok: true, providerKeyId: null, provider: 'openai', status: 200 });
+    // Redacted by value while the request ran, let go once it was booked: nothing accumulates.
+    const remembered = rememberedSecretCount();
+    for (let index = 0; index < 3; index++) {
+      const headers = { 'X-Provider-Key': `sk-proj-DistinctClientKey${index}0123456789abcdefghij` };
+      const response = await call(
+        gateway,
+        'POST',
+        '/v1/chat/completions',
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] },
+        { key: admin, headers },
+      );
+      expect(response.status).toBe(502);
+    }
+    expect(rememberedSecretCount()).toBe(remembered);
   });
 
   test('a refused X-Provider-Key fails that request only, without the key in the answer, and no stored key suffers', async () => {
