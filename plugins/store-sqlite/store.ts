@@ -212,7 +212,7 @@ export class SqliteStore implements Store {
     if (rows.length === 0) return false;
     // secure_delete zeroed the old cell in the new page; the checkpoint puts that page over the old one
     // in the main file and empties the WAL, which still held the page as inserted.
-    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    if (this.storage.driver === 'bun-sqlite') await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
     return true;
   }
 
@@ -234,6 +234,8 @@ export class SqliteStore implements Store {
    * the database, its -wal or its -shm.
    */
   private async reclaimFreedSpace(): Promise<void> {
+    // A libSQL server keeps its own files: the overwrite is all Keyway can do there.
+    if (this.storage.driver !== 'bun-sqlite') return;
     await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
     await this.storage.execute('VACUUM');
     await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
