@@ -70,3 +70,17 @@ test('with another key, every request is served by it and the provider stays ava
   expect(gateway.output.join('\n')).not.toContain(VAULT_KEY);
   expect(gateway.output.join('\n')).not.toContain(ENV_KEY);
 });
+
+test('a reference without a version follows Vault: a new version is used at the next cache miss', async () => {
+  const rotated = 'sk-proj-SourceFailureRotated0123456789abcdefgh';
+  openai.state.apiKeys.add(rotated);
+  vault.put('secret', 'keyway/default/openai', { api_key: rotated });
+  // The TTL ending, without waiting ten minutes.
+  gateway.runtime.vault.forget(vaultKeyId);
+  expect((await call(gateway, 'DELETE', `/v1/providers/keys/${envKeyId}`, undefined, { key: gateway.defaultAdminKey })).status).toBe(204);
+  const response = await chat('rotated in vault');
+  expect(response.status).toBe(200);
+  expect(response.headers.get('x-key-id')).toBe(vaultKeyId);
+  expect(JSON.stringify(openai.inferenceRequests().at(-1)?.headers ?? {})).toContain(rotated);
+  expect(gateway.output.join('\n')).not.toContain(rotated);
+});
