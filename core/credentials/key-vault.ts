@@ -38,7 +38,7 @@ export class KeyVault {
    * Key id → a reference that just failed to resolve, and until when the failure is answered from
    * memory: a key source that is down is asked again after a few seconds, not on every request.
    */
-  private readonly unresolved = new Map<string, { until: number; error: KeywayError }>();
+  private readonly unresolved = new Map<string, { until: number; detail: string }>();
   /** Key id → the ciphertext that last failed to decrypt: /ready is not ready while any remains. */
   private readonly failures = new Map<string, string>();
 
@@ -80,7 +80,7 @@ export class KeyVault {
     if (cached !== undefined) return cached;
     const failed = this.unresolved.size === 0 ? undefined : this.unresolved.get(record.id);
     if (failed !== undefined) {
-      if (failed.until > this.now()) return Promise.reject(failed.error);
+      if (failed.until > this.now()) return Promise.reject(new KeywayError('no_provider_available', { detail: failed.detail }));
       this.unresolved.delete(record.id);
     }
     let waiting = this.pending.get(record.id);
@@ -132,13 +132,11 @@ export class KeyVault {
       apiKey = (await source.fetch(reference, { accountId: record.accountId, provider: record.provider, keyId: record.id })).apiKey;
     } catch (error) {
       this.announce(record, 'fetch', source.name, use, false);
-      // The source's message is checked for the key on its way out (it never holds one), and names the source.
+      // Sources never put a key in their messages (the conformance suite checks); answers and logs are redacted besides.
       const reason = error instanceof Error ? error.message : 'unknown error';
-      const failure = new KeywayError('no_provider_available', {
-        detail: `Key source '${source.name}' could not resolve provider key ${record.id}: ${reason}`,
-      });
-      this.unresolved.set(record.id, { until: this.now() + UNRESOLVED_RETRY_MS, error: failure });
-      throw failure;
+      const detail = `Key source '${source.name}' could not resolve provider key ${record.id}: ${reason}`;
+      this.unresolved.set(record.id, { until: this.now() + UNRESOLVED_RETRY_MS, detail });
+      throw new KeywayError('no_provider_available', { detail });
     }
     this.failures.delete(record.id);
     this.announce(record, 'fetch', source.name, use, true);
