@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
-import type { KeySource } from './spec/key-source.ts';
+import type { KeyDecryptionObserver, KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
 import {
   PLUGIN_API_VERSION,
@@ -82,6 +82,7 @@ export interface PluginSet {
   hooks: HookTable;
   /** Observers of management actions (core/http/admin-actions.ts). */
   adminActionObservers: Array<Contributed<AdminActionObserver>>;
+  keyDecryptionObservers: Array<Contributed<KeyDecryptionObserver>>;
 }
 
 export interface PluginEnvironment {
@@ -257,6 +258,7 @@ export function emptyPluginSet(): PluginSet {
     ciphertextHolders: [],
     hooks: emptyHookTable(),
     adminActionObservers: [],
+    keyDecryptionObservers: [],
   };
 }
 
@@ -278,6 +280,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   for (const [dialectName, statements] of Object.entries(contributions.usageRollups ?? {})) set.usageRollups.push({ plugin, dialect: dialectName, statements });
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
+  if (contributions.keyDecryptions !== undefined) set.keyDecryptionObservers.push({ plugin, value: contributions.keyDecryptions });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

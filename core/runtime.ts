@@ -124,7 +124,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   await snapshots.refresh();
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
-  const vault = new KeyVault(snapshots, plugins.cryptoBackends);
+  const vault = new KeyVault(snapshots, plugins.cryptoBackends, undefined, {
+    keySources: plugins.keySources,
+    observers: plugins.keyDecryptionObservers,
+    now: () => clock.now(),
+    onObserverError: (plugin, error) =>
+      logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
+  });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
   // Replays the usage journal a crashed run left, before any request is served.

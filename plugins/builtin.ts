@@ -38,6 +38,11 @@ import { alertSlackPlugin } from './alert-slack/index.ts';
 import { alertWebhookPlugin } from './alert-webhook/index.ts';
 import { webhooksPlugin } from './webhooks/index.ts';
 import { rotationPlugin } from './rotation/index.ts';
+import { keySourceEnvPlugin } from './key-source-env/index.ts';
+import { keySourceFilePlugin } from './key-source-file/index.ts';
+import { keySourceCommandPlugin } from './key-source-command/index.ts';
+import { keySourceVaultKvPlugin } from './key-source-vault-kv/index.ts';
+import { keySourceOpenAIAdminPlugin } from './key-source-openai-admin/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -76,6 +81,11 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   alertWebhookPlugin as PluginDefinition,
   alertEmailPlugin as PluginDefinition,
   rotationPlugin as PluginDefinition,
+  keySourceEnvPlugin as PluginDefinition,
+  keySourceFilePlugin as PluginDefinition,
+  keySourceCommandPlugin as PluginDefinition,
+  keySourceVaultKvPlugin as PluginDefinition,
+  keySourceOpenAIAdminPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

@@ -1,6 +1,7 @@
 // The account stage: price the call, queue its usage row, log the outcome, run the account hooks.
 // The lifecycle runner calls it exactly once per authenticated request, on every path.
 
+import { releaseClientKey } from '../credentials/client-keys.ts';
 import { costOf, DEFAULT_SEARCH_CONTEXT_SIZE } from '../catalog/pricing.ts';
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { Logger } from '../logger.ts';
@@ -55,6 +56,7 @@ export class Accountant {
         this.logHookError(hook.plugin, error);
       }
     }
+    releaseClientKey(context);
     return outcome;
   }
 

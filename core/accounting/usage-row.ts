@@ -2,6 +2,7 @@
 
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
+import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 
 export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
   const usage = outcome.usage;
@@ -15,7 +16,8 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     provider: context.served?.provider ?? null,
     model: context.served?.model ?? null,
     requestedModel: typeof context.request.model === 'string' ? context.request.model.slice(0, 200) : '',
-    providerKeyId: context.served?.keyId ?? null,
+    // The client's own key (X-Provider-Key) is booked as byok with no key id: it was never stored.
+    providerKeyId: context.served === undefined || context.served.keyId === CLIENT_PROVIDER_KEY_ID ? null : context.served.keyId,
     byok: context.served !== undefined && context.served.owner === 'account',
     status: outcome.status,
     errorCode: outcome.error?.code ?? null,

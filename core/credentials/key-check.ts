@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { CryptoBackend } from '../spec/crypto-backend.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
 import { providerKeyBinding } from './snapshot.ts';
+import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 
 /** The platform setting that holds the checks. */
 export const KEY_CHECK_SETTING = 'crypto_key_check';
@@ -224,6 +225,8 @@ function warnAboutUnconfiguredVersions(stored: readonly StoredProviderKey[], bac
   for (const row of stored) {
     // Already reported when its version was declared lost (core/credentials/missing-key-versions.ts).
     if (row.status === 'needs_reentry') continue;
+    // A reference (never-store mode) holds no ciphertext: no master key is involved.
+    if (row.cryptoBackend === KEY_REFERENCE_BACKEND) continue;
     const backend = backends.get(row.cryptoBackend);
     if (backend !== undefined && backendKeyVersions(backend).includes(row.keyVersion)) continue;
     const label = backend === undefined ? `crypto backend '${row.cryptoBackend}'` : `master key v${row.keyVersion}`;

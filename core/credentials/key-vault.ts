@@ -2,12 +2,26 @@ import { forgetSecret, rememberSecret } from './secret-values.ts';
 import { LRUCache } from 'lru-cache';
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
-import type { CryptoBackend, ProviderCredential, ProviderKeyRecord } from '../spec/plugin.ts';
+import type { CryptoBackend, KeyDecryption, KeyDecryptionObserver, KeySource, KeyUse, ProviderCredential, ProviderKeyRecord } from '../spec/plugin.ts';
+import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
+import { parseStoredReference } from './reference-format.ts';
+import { clientKeyOf } from './client-keys.ts';
+
+/** How long a reference that failed to resolve is answered as failed without asking its source again. */
+const UNRESOLVED_RETRY_MS = 5_000;
 
 export interface KeyVaultOptions {
   /** How long a decrypted key stays in memory after it was decrypted. */
   ttlMs: number;
   maxEntries: number;
+}
+
+/** Where references are resolved and who hears of each decryption (key access logs). */
+export interface KeyVaultExtras {
+  keySources?: ReadonlyMap<string, KeySource>;
+  observers?: ReadonlyArray<{ plugin: string; value: KeyDecryptionObserver }>;
+  now?: () => number;
+  onObserverError?: (plugin: string, error: unknown) => void;
 }
 
 /**
@@ -20,6 +34,11 @@ export class KeyVault {
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
   /** Key id → the decrypted value being redacted from every error text and log line. */
   private readonly remembered = new Map<string, string>();
+  /**
+   * Key id → a reference that just failed to resolve, and until when the failure is answered from
+   * memory: a key source that is down is asked again after a few seconds, not on every request.
+   */
+  private readonly unresolved = new Map<string, { until: number; detail: string }>();
   /** Key id → the ciphertext that last failed to decrypt: /ready is not ready while any remains. */
   private readonly failures = new Map<string, string>();
 
@@ -27,11 +46,14 @@ export class KeyVault {
     private readonly store: ConfigSnapshots,
     private readonly backends: ReadonlyMap<string, CryptoBackend>,
     options: KeyVaultOptions = { ttlMs: 10 * 60_000, maxEntries: 10_000 },
+    private readonly extras: KeyVaultExtras = {},
   ) {
     // Expiry is measured from decryption, read against a clock that ticks once a second: a TTL check
     // per request would otherwise cost a timer read on the hot path.
     this.cache = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlResolution: 1000 });
     store.onChange((snapshot) => {
+      // A changed configuration (a reference converted, replaced or deleted) is worth asking again.
+      this.unresolved.clear();
       // A failure is settled once its key is removed or re-sealed; the next use tells again.
       for (const [id, ciphertext] of this.failures) if (snapshot.secrets.get(id)?.ciphertext !== ciphertext) this.failures.delete(id);
       // A key gone from the configuration stops being redacted by value only then: requests still
@@ -51,22 +73,30 @@ export class KeyVault {
   }
 
   /** Synchronous when cached: the hot path awaits nothing in the common case. */
-  credential(record: ProviderKeyRecord): ProviderCredential | Promise<ProviderCredential> {
+  credential(record: ProviderKeyRecord, use?: KeyUse): ProviderCredential | Promise<ProviderCredential> {
+    const clientKey = clientKeyOf(record);
+    if (clientKey !== undefined) return { ...record, apiKey: clientKey };
     const cached = this.cache.get(record.id);
     if (cached !== undefined) return cached;
+    const failed = this.unresolved.size === 0 ? undefined : this.unresolved.get(record.id);
+    if (failed !== undefined) {
+      if (failed.until > this.now()) return Promise.reject(new KeywayError('no_provider_available', { detail: failed.detail }));
+      this.unresolved.delete(record.id);
+    }
     let waiting = this.pending.get(record.id);
     if (waiting === undefined) {
-      waiting = this.decrypt(record).finally(() => this.pending.delete(record.id));
+      waiting = this.decrypt(record, use).finally(() => this.pending.delete(record.id));
       this.pending.set(record.id, waiting);
     }
     return waiting;
   }
 
-  private async decrypt(record: ProviderKeyRecord): Promise<ProviderCredential> {
+  private async decrypt(record: ProviderKeyRecord, use: KeyUse | undefined): Promise<ProviderCredential> {
     // Known unreadable (its master key version was declared lost): not a new failure to report.
     if (record.status === 'needs_reentry') throw new KeywayError('no_provider_available', { detail: `Provider key ${record.id} must be entered again.` });
     const sealed = this.store.current.secrets.get(record.id);
     if (sealed === undefined) throw new KeywayError('no_provider_available', { detail: `Provider key ${record.id} was removed.` });
+    if (sealed.backend === KEY_REFERENCE_BACKEND) return this.resolveReference(record, sealed.ciphertext, use);
     const backend = this.backends.get(sealed.backend);
     if (backend === undefined) {
       this.failures.set(record.id, sealed.ciphertext);
@@ -77,19 +107,88 @@ export class KeyVault {
       apiKey = await backend.decrypt(sealed.ciphertext, sealed.binding);
     } catch {
       this.failures.set(record.id, sealed.ciphertext);
+      this.announce(record, 'decrypt', sealed.backend, use, false);
       throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key`, requestId: '-' });
     }
     this.failures.delete(record.id);
+    this.announce(record, 'decrypt', sealed.backend, use, true);
+    return this.keep(record, apiKey);
+  }
+
+  /**
+   * A reference (never-store mode) is resolved through its key source on a cache miss and kept in
+   * memory under the same TTL and eviction as a decrypted key; nothing of the key is written anywhere.
+   */
+  private async resolveReference(record: ProviderKeyRecord, stored: string, use: KeyUse | undefined): Promise<ProviderCredential> {
+    const reference = parseStoredReference(stored);
+    const source = reference === undefined ? undefined : this.extras.keySources?.get(reference.source);
+    if (reference === undefined || source === undefined) {
+      this.failures.set(record.id, stored);
+      throw new KeywayError('internal_error', {
+        detail: `provider key ${record.id} names key source '${reference?.source ?? '?'}', which is not loaded`,
+        requestId: '-',
+      });
+    }
+    let apiKey: string;
+    try {
+      apiKey = (await source.fetch(reference, { accountId: record.accountId, provider: record.provider, keyId: record.id })).apiKey;
+    } catch (error) {
+      this.announce(record, 'fetch', source.name, use, false);
+      // Sources never put a key in their messages (the conformance suite checks); answers and logs are redacted besides.
+      const reason = error instanceof Error ? error.message : 'unknown error';
+      const detail = `Key source '${source.name}' could not resolve provider key ${record.id}: ${reason}`;
+      this.unresolved.set(record.id, { until: this.now() + UNRESOLVED_RETRY_MS, detail });
+      throw new KeywayError('no_provider_available', { detail });
+    }
+    this.failures.delete(record.id);
+    this.announce(record, 'fetch', source.name, use, true);
+    return this.keep(record, apiKey);
+  }
+
+  private keep(record: ProviderKeyRecord, apiKey: string): ProviderCredential {
     const credential: ProviderCredential = { ...record, apiKey };
-    if (!this.remembered.has(record.id)) {
+    const previous = this.remembered.get(record.id);
+    // A reference may resolve to a new value (a Vault version): the new one is redacted, the old one let go.
+    if (previous !== apiKey) {
       rememberSecret(apiKey);
+      forgetSecret(previous);
       this.remembered.set(record.id, apiKey);
     }
     this.cache.set(record.id, credential);
     return credential;
   }
 
+  /** Observers do in-memory work only; one that throws is reported and never fails the request. */
+  private announce(record: ProviderKeyRecord, kind: KeyDecryption['kind'], via: string, use: KeyUse | undefined, ok: boolean): void {
+    const observers = this.extras.observers;
+    if (observers === undefined || observers.length === 0) return;
+    const event: KeyDecryption = {
+      keyId: record.id,
+      provider: record.provider,
+      keyAccountId: record.accountId,
+      kind,
+      via,
+      requestId: use?.requestId,
+      principalKeyId: use?.principalKeyId,
+      principalAccountId: use?.principalAccountId,
+      ok,
+      occurredAt: new Date(this.now()).toISOString(),
+    };
+    for (const observer of observers) {
+      try {
+        observer.value(event);
+      } catch (error) {
+        this.extras.onObserverError?.(observer.plugin, error);
+      }
+    }
+  }
+
+  private now(): number {
+    return this.extras.now?.() ?? Date.now();
+  }
+
   forget(id: string): void {
+    this.unresolved.delete(id);
     this.cache.delete(id);
   }
 

@@ -1,10 +1,12 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { type Static, Type, type TSchema } from '@sinclair/typebox';
 import { providerKeyBinding, type KeyListing } from './snapshot.ts';
 import { invalidField, KeywayError } from '../errors.ts';
 import type { CryptoBackend, KeyOwner, Principal } from '../spec/plugin.ts';
 import { NEEDS_REENTRY } from './provider-key-holder.ts';
 import type { Runtime } from '../runtime.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
+import { convertKeyRoute, KeyReferenceSchema, neverStoresKeys, referenceFingerprint, resolveReference, serializeReference } from './key-references.ts';
+import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
@@ -30,13 +32,16 @@ const SettingsSchema = Type.Object(
 
 const ProviderEntrySchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 64, description: 'The provider, by the name its plugin gives it (GET /v1/plugins lists them)' }),
-  api_key: Type.String({
-    minLength: 1,
-    maxLength: 4096,
-    pattern: '^\\S+$',
-    description: "The provider's API key, as the provider issued it",
-    errorMessage: { pattern: 'must not contain whitespace' },
-  }),
+  api_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      pattern: '^\\S+$',
+      description: "The provider's API key, as the provider issued it (or give key_reference instead)",
+      errorMessage: { pattern: 'must not contain whitespace' },
+    }),
+  ),
+  key_reference: Type.Optional(KeyReferenceSchema),
   organization_id: Type.Optional(
     Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),
   ),
@@ -123,8 +128,44 @@ export function describeKey(listing: KeyListing, runtime: Runtime): Record<strin
     models_checked_at: models === undefined ? null : new Date(models.checkedAt).toISOString(),
     ...(models?.error === undefined ? {} : { last_error: models.error }),
     created_at: listing.createdAt,
+    key_storage: listing.keyReference === undefined ? 'encrypted' : 'reference',
+    ...(listing.keyReference === undefined ? {} : { key_reference: listing.keyReference }),
     ...runtime.snapshots.section<ProviderKeyAnnotator>(PROVIDER_KEY_ANNOTATIONS_SECTION)?.annotate(listing.id, runtime.clock.now()),
   };
+}
+
+type ProviderEntry = Static<typeof ProviderEntrySchema>;
+
+/**
+ * The key of one entry, in memory only: the api_key given, or what its key_reference resolves to
+ * now (then the row stores the reference and a fingerprint of the reference, never of the key).
+ * Under never-store mode a plaintext api_key is refused: nothing derived from it may be written.
+ */
+async function secretOf(
+  runtime: Runtime,
+  entry: ProviderEntry,
+  index: number,
+  owner: { owner: KeyOwner; accountId: string | null },
+): Promise<{ apiKey: string; fingerprint: string; reference?: string }> {
+  const param = `providers[${index}]`;
+  if (entry.api_key === undefined && entry.key_reference === undefined) throw invalidField(`${param}.api_key`, 'required (or give a key_reference instead)');
+  if (entry.api_key !== undefined && entry.key_reference !== undefined)
+    throw invalidField(`${param}.key_reference`, 'give either api_key or key_reference, not both');
+  if (entry.key_reference !== undefined) {
+    const reference = entry.key_reference;
+    const apiKey = await resolveReference(runtime, reference, { accountId: owner.accountId, provider: entry.name }, `${param}.key_reference`);
+    return { apiKey, fingerprint: referenceFingerprint(reference), reference: serializeReference(reference) };
+  }
+  const apiKey = entry.api_key as string;
+  if (owner.owner === 'account' && neverStoresKeys(runtime, owner.accountId))
+    throw new KeywayError(
+      'conflict',
+      {
+        detail: `${param}: this account's compliance block sets data_residency never_store_keys, so Keyway stores no provider key, not even encrypted. Add the key as a key_reference ({source, locator}) resolved by a key-source plugin, or send it per request in X-Provider-Key.`,
+      },
+      { param: `${param}.api_key` },
+    );
+  return { apiKey, fingerprint: fingerprint(apiKey) };
 }
 
 async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner, request: Request): Promise<Response> {
@@ -143,15 +184,16 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     // The provider's own settings (Gemini's safety_settings…) are its to define.
     if (adapter.keySettingsSchema !== undefined && entry.settings !== undefined) validateSettings(adapter.keySettingsSchema, entry.settings, index);
     if (entry.settings?.base_url !== undefined) await checkBaseUrl(runtime, entry.settings.base_url, index);
-    const print = fingerprint(entry.api_key);
+    const secret = await secretOf(runtime, entry, index, { owner, accountId });
+    const print = secret.fingerprint;
     const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
-    if (duplicate !== undefined && duplicate.status === NEEDS_REENTRY && 'id' in duplicate) {
+    if (duplicate !== undefined && duplicate.status === NEEDS_REENTRY && 'id' in duplicate && secret.apiKey !== undefined) {
       // The same key entered again after its master key version was lost: re-sealed in place, so its
       // id (and everything that refers to it) stays.
       const binding = providerKeyBinding(duplicate.id, owner, accountId, entry.name);
       reentered.push({
         id: duplicate.id,
-        ciphertext: await backend.encrypt(entry.api_key, binding),
+        ciphertext: await backend.encrypt(secret.apiKey, binding),
         expected: runtime.snapshots.current.secrets.get(duplicate.id)?.ciphertext,
       });
       continue;
@@ -168,10 +210,14 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       owner,
       accountId,
       provider: entry.name,
-      ciphertext: await backend.encrypt(entry.api_key, providerKeyBinding(id, owner, accountId, entry.name)),
-      keyVersion: backend.currentKeyVersion(),
-      cryptoBackend: backend.name,
-      maskedKey: maskKey(entry.api_key),
+      ...(secret.reference === undefined
+        ? {
+            ciphertext: await backend.encrypt(secret.apiKey, providerKeyBinding(id, owner, accountId, entry.name)),
+            keyVersion: backend.currentKeyVersion(),
+            cryptoBackend: backend.name,
+          }
+        : { ciphertext: secret.reference, keyVersion: 0, cryptoBackend: KEY_REFERENCE_BACKEND }),
+      maskedKey: maskKey(secret.apiKey),
       fingerprint: print,
       organizationId: entry.organization_id ?? null,
       // Kept with the settings, so routing and policies read it from the snapshot like any key setting.
@@ -246,6 +292,7 @@ export const providerKeyRoutes = {
     return json({ providers: await listKeys(runtime, [...(byProvider?.values() ?? [])].flat()) });
   }),
   remove: guarded('admin', (runtime, _request, principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'account', principal.accountId)),
+  convert: convertKeyRoute(describeKey),
   addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request)),
   listPlatform: guarded('operator', async (runtime) =>
     json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) }),

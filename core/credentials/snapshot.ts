@@ -6,6 +6,8 @@ import type { Contributed } from '../registry.ts';
 import type { KeyOwner, Principal, ProviderKeyRecord, ResolvedKeys, SnapshotSection } from '../spec/plugin.ts';
 import type { SnapshotView } from '../spec/services.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
+import { KEY_REFERENCE_BACKEND, type KeyReference } from '../spec/key-source.ts';
+import { parseStoredReference } from './reference-format.ts';
 
 export interface AccountSnapshot {
   id: string;
@@ -20,6 +22,8 @@ export interface SealedSecret {
 }
 
 export interface KeyListing extends ProviderKeyRecord {
+  /** Set when the key is held as a reference resolved by a key source (never-store mode), not as a ciphertext. */
+  keyReference?: KeyReference;
   maskedKey: string;
   fingerprint: string;
   createdAt: string;
@@ -62,6 +66,7 @@ function toListing(row: StoredProviderKey): KeyListing {
     maskedKey: row.maskedKey,
     fingerprint: row.fingerprint,
     createdAt: row.createdAt,
+    ...(row.cryptoBackend === KEY_REFERENCE_BACKEND ? { keyReference: parseStoredReference(row.ciphertext) } : {}),
   };
 }
 

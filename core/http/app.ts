@@ -75,6 +75,11 @@ export function createApp(runtime: Runtime): Elysia {
     .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), documented(routeDocs.addProviderKeys))
     .get('/v1/providers', ({ request }) => providerKeyRoutes.list(runtime, request), documented(routeDocs.listProviderKeys))
     .delete('/v1/providers/keys/:id', ({ request, params }) => providerKeyRoutes.remove(runtime, request, params), documented(routeDocs.removeProviderKey))
+    .post(
+      '/v1/providers/keys/:id/convert',
+      ({ request, params }) => providerKeyRoutes.convert(runtime, request, params),
+      documented(routeDocs.convertProviderKey),
+    )
     .post('/v1/platform/keys', ({ request }) => providerKeyRoutes.addPlatform(runtime, request), documented(routeDocs.addPlatformKeys))
     .get('/v1/platform/keys', ({ request }) => providerKeyRoutes.listPlatform(runtime, request), documented(routeDocs.listPlatformKeys))
     .delete(

@@ -206,6 +206,10 @@ export const ProviderKeySchema = Type.Object(
     available_models: Type.Array(Type.String()),
     models_checked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     created_at: Type.String(),
+    key_storage: Type.Optional(
+      Type.Union([Type.Literal('encrypted'), Type.Literal('reference')], { description: 'reference: resolved by a key source at use (never-store mode)' }),
+    ),
+    key_reference: Type.Optional(Type.Object({ source: Type.String(), locator: Type.String(), options: Type.Optional(Type.Object({}, open)) }, open)),
   },
   { ...open, description: 'A stored provider key: never the key itself' },
 );

@@ -3,6 +3,7 @@
 
 import { AccountBodySchema, KeyBodySchema } from '../credentials/account-routes.ts';
 import { ProviderKeysBodySchema } from '../credentials/provider-key-routes.ts';
+import { ConvertBodySchema } from '../credentials/key-references.ts';
 import { HealthPolicySchema } from '../routing/health/routes.ts';
 import {
   ChatCompletionSchema,
@@ -45,6 +46,11 @@ export const routeDocs = {
   },
   listProviderKeys: { summary: "The account's provider keys, their status and models", tag: providerKeys, response: ProviderKeysSchema },
   removeProviderKey: { summary: "Delete one of the account's provider keys", tag: providerKeys, status: 204 },
+  convertProviderKey: {
+    summary: 'Convert a stored (encrypted) provider key into a key reference and wipe its ciphertext (never-store mode)',
+    tag: providerKeys,
+    body: ConvertBodySchema,
+  },
   addPlatformKeys: {
     summary: 'Store platform provider keys (operator)',
     tag: providerKeys,

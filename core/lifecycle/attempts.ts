@@ -2,6 +2,7 @@
 // fallback reasons, retry whole passes with backoff when asked to, and stop at the attempt and
 // time caps. Every attempt is recorded for X-Fallback-Attempts, the health monitor and the 502.
 
+import { isClientKey } from '../credentials/client-keys.ts';
 import type { GatewayConfig } from '../config.ts';
 import { scheduleDeadline } from './deadlines.ts';
 import type { UpstreamSlots } from './upstream-slots.ts';
@@ -139,8 +140,9 @@ export async function runAttempts<Value>(
       lastError = failure;
       if (outcome.adapterBug) (broken ??= new Set()).add(candidate.provider);
       const isLast = position === context.candidates.length - 1 && pass === policy.retries;
-      // Keyway's own failure is no provider's: it falls back when the request falls back on server errors.
-      const fallbackReason = failure.code === 'internal_error' ? 'server_error' : failure.reason;
+      // Keyway's own failure is no provider's: it falls back when the request falls back on server errors
+      // (a key that cannot be decrypted, or whose key source failed, is one).
+      const fallbackReason = failure.code === 'internal_error' || failure.code === 'no_provider_available' ? 'server_error' : failure.reason;
       if (fallbackReason === undefined || !policy.reasons.includes(fallbackReason) || isLast) {
         stop = true;
         break;
@@ -196,7 +198,11 @@ async function attemptOnce<Value>(
   );
   let call: CallContext | undefined;
   try {
-    const credential = dependencies.vault.credential(candidate.key);
+    const credential = dependencies.vault.credential(candidate.key, {
+      requestId: context.requestId,
+      principalKeyId: context.principal.keyId,
+      principalAccountId: context.principal.accountId,
+    });
     call = {
       requestId: context.requestId,
       credential: credential instanceof Promise ? await credential : credential,
@@ -211,7 +217,8 @@ async function attemptOnce<Value>(
     const value = await run(adapter, call);
     firstByteTimer.cancel();
     const latencyMs = performance.now() - started;
-    dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
+    // The client's own key (X-Provider-Key) is one request's: it says nothing about the health of any stored key.
+    if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
     const totalTimer = scheduleDeadline(Math.max(1, remainingMs - latencyMs), () => {
       abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' }));
       // The call is over: its slots go back even if nobody reads the answer any more.
@@ -256,7 +263,7 @@ async function attemptOnce<Value>(
     // failure reason) never reached the provider, so the refusal says nothing about its health; nor
     // does Keyway's own failure (internal_error, plugin_error: a bug, a key that cannot be decrypted).
     const reachedProvider = failure.reason !== undefined || (failure.status >= 500 && !KEYWAY_FAILURES.has(failure.code));
-    if (!clientSignal?.aborted && reachedProvider) {
+    if (!clientSignal?.aborted && reachedProvider && !isClientKey(candidate.key)) {
       dependencies.health.record(candidate.key, {
         ok: false,
         reason: failure.reason,
@@ -271,7 +278,8 @@ async function attemptOnce<Value>(
 }
 
 /** Failures that are Keyway's, never a provider's: they are not recorded against its health. */
-const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error']);
+// no_provider_available before a call: the key vault could not produce the key (removed, or its key source failed).
+const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error', 'no_provider_available']);
 
 function logAdapterBug(logger: Logger | undefined, context: RequestContext, candidate: RouteCandidate, error: unknown, secret: string | undefined): void {
   if (logger === undefined) return;

@@ -10,6 +10,7 @@ import type { HealthMonitor } from './health/monitor.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
 import { resolveModel, type ModelResolverDependencies } from './resolve-model.ts';
+import { clientKeys } from '../credentials/client-keys.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
 const DEFAULT_PLATFORM_MARKUP_PERCENT = 5;
@@ -101,12 +102,40 @@ export class Router {
 
   /** The key-resolve stage's core work: the keys this caller may use. */
   resolveKeys(context: RequestContext): void {
+    const clientKey = context.headers.get('x-provider-key');
+    // The client's own key for this request only: it is the only key used (no stored or platform key
+    // as fallback), for the provider X-Provider names or the model selects.
+    if (clientKey !== null && clientKey.trim() !== '') {
+      context.keys = clientKeys(context, this.clientKeyProvider(context), context.principal.accountId, clientKey.trim());
+      return;
+    }
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
     if (context.headers.get('x-use-byok') === 'false') {
       context.keys = { account: new Map(), platform: keys.platform };
       context.request.routing = { ...context.request.routing, fallback_to_parrotrouter: true };
     } else context.keys = keys;
+  }
+
+  private clientKeyProvider(context: RequestContext): string {
+    const named = context.headers.get('x-provider')?.trim();
+    if (named !== undefined && named !== '') {
+      if (!this.dependencies.providers.has(named))
+        throw new KeywayError('invalid_field', {
+          param: 'X-Provider',
+          detail: `unknown provider '${named}'; known providers: ${[...this.dependencies.providers.keys()].join(', ')}`,
+        });
+      return named;
+    }
+    const { model, provider } = context.request;
+    const empty = { account: new Map(), platform: new Map() };
+    const resolution = resolveModel(this.resolver, context.principal.accountId, empty, model, provider);
+    if (resolution.provider === undefined)
+      throw new KeywayError('invalid_field', {
+        param: 'X-Provider',
+        detail: 'X-Provider-Key needs the provider it belongs to: send X-Provider or name the model as provider/model',
+      });
+    return resolution.provider;
   }
 
   /** The request's routing options over the account's defaults. */

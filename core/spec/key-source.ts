@@ -42,3 +42,42 @@ export interface KeySourceRegistry {
   get(name: string): KeySource | undefined;
   names(): string[];
 }
+
+/**
+ * The `crypto_backend` of a stored provider key that is a reference, not a ciphertext: its
+ * `ciphertext` column holds the KeyReference as JSON and no key material (never-store mode).
+ */
+export const KEY_REFERENCE_BACKEND = 'key-reference';
+/** The `crypto_backend` of a deleted key whose ciphertext was wiped: nothing is left to decrypt. */
+export const WIPED_BACKEND = 'wiped';
+/** The id routing gives the client's own key from `X-Provider-Key`: it is never stored, and booked with no key id. */
+export const CLIENT_PROVIDER_KEY_ID = 'client_key';
+
+/** One time Keyway turned a stored provider key into plaintext in memory: a decryption, or a key-source fetch. */
+export interface KeyDecryption {
+  keyId: string;
+  provider: string;
+  /** The key's account; null for the operator's platform keys. */
+  keyAccountId: string | null;
+  /** `decrypt` (a ciphertext opened by the crypto backend) or `fetch` (a reference resolved by a key source). */
+  kind: 'decrypt' | 'fetch';
+  /** The key source of a reference, or the crypto backend of a ciphertext. */
+  via: string;
+  /** The request that caused it, and its principal; undefined for background work (model listing, probes). */
+  requestId: string | undefined;
+  principalKeyId: string | undefined;
+  principalAccountId: string | undefined;
+  ok: boolean;
+  /** ISO 8601. */
+  occurredAt: string;
+}
+
+/** Sees every decryption (key-vault cache miss): in-memory work only (queue it), never awaited. */
+export type KeyDecryptionObserver = (event: KeyDecryption) => void;
+
+/** Who is asking for a key: passed to the key vault so a decryption can be attributed. */
+export interface KeyUse {
+  requestId: string;
+  principalKeyId: string;
+  principalAccountId: string;
+}

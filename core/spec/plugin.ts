@@ -13,7 +13,7 @@ import type { Services } from './services.ts';
 import type { PluginMigrations, PluginUsageRollups, Store, StoreDriver } from './store.ts';
 import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
-import type { KeySource } from './key-source.ts';
+import type { KeyDecryptionObserver, KeySource } from './key-source.ts';
 
 /** Bumped when a plugin written against an older core would break. */
 export const PLUGIN_API_VERSION = 1;
@@ -142,6 +142,8 @@ export interface PluginContributions {
   adminActions?: AdminActionObserver;
   /** Tables or settings where this plugin keeps ciphertexts of the crypto backend: master-key rotation re-wraps them. */
   ciphertextHolders?: CiphertextHolder[];
+  /** Sees every decryption of a provider key (key access logs, docs/key-lifecycle.md). */
+  keyDecryptions?: KeyDecryptionObserver;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
@@ -174,7 +176,7 @@ export type {
   SealedItem,
   ValidatedCryptoModule,
 } from './crypto-backend.ts';
-export type { FetchedKey, KeyReference, KeySource, KeySourceContext, KeySourceRegistry } from './key-source.ts';
+export type { FetchedKey, KeyDecryption, KeyDecryptionObserver, KeyReference, KeySource, KeySourceContext, KeySourceRegistry, KeyUse } from './key-source.ts';
 export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';

@@ -55,6 +55,14 @@ export interface StoredProviderKey {
   deletedAt: string | null;
 }
 
+/** What `replaceProviderKeySecret` writes. */
+export interface ProviderKeySecret {
+  ciphertext: string;
+  cryptoBackend: string;
+  keyVersion: number;
+  fingerprint: string;
+}
+
 export type NewProviderKey = Omit<StoredProviderKey, 'createdAt' | 'deletedAt'>;
 
 /** A provider key's sealed secret, deleted rows included: what a master-key re-wrap walks. */
@@ -206,6 +214,12 @@ export interface Store {
   resealProviderKeys?(updates: readonly ProviderKeyReseal[]): Promise<string[]>;
   /** Soft delete, scoped to the owner; false when there was nothing to delete. */
   deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean>;
+  /**
+   * Optional: replaces a key's secret (its ciphertext, or a reference in never-store mode) and makes
+   * sure the old value is in no file of the store any more (overwritten, journal checkpointed, space
+   * reclaimed). False when no active key of that id exists. Stores without it cannot convert keys.
+   */
+  replaceProviderKeySecret?(id: string, secret: ProviderKeySecret): Promise<boolean>;
 
   listPlatformSettings(): Promise<Record<string, unknown>>;
   setPlatformSetting(key: string, value: unknown): Promise<void>;

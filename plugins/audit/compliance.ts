@@ -5,6 +5,7 @@
 
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { KEY_REFERENCE_BACKEND } from '../../core/spec/key-source.ts';
 import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceSchema, type ComplianceBody, type ComplianceSettings } from './schema.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
@@ -105,7 +106,9 @@ export class Compliance {
       key_access_logs: {
         value: settings.key_access_logs,
         met: true,
-        note: settings.key_access_logs ? 'every use of a provider key is logged (key id, principal key id, request id, provider, model, outcome)' : 'off',
+        note: settings.key_access_logs
+          ? 'every decryption (or key-source fetch) and every use of a provider key is logged (key id, principal key id, request id, time; never the key)'
+          : 'off',
       },
       log_all_requests: {
         value: settings.log_all_requests,
@@ -127,12 +130,20 @@ export class Compliance {
   private async residency(accountId: string, settings: ComplianceSettings): Promise<SettingReport> {
     if (settings.data_residency !== 'never_store_keys')
       return { value: settings.data_residency, met: true, note: 'provider keys are stored sealed by the crypto backend' };
-    const stored = (await this.services.store.listActiveProviderKeys()).filter((key) => key.owner === 'account' && key.accountId === accountId);
-    if (stored.length === 0) return { value: settings.data_residency, met: true, note: 'the database holds no provider key material for this account' };
+    // References hold no key material; a key whose ciphertext is stored (encrypted) must be converted.
+    const stored = (await this.services.store.listActiveProviderKeys()).filter(
+      (key) => key.owner === 'account' && key.accountId === accountId && key.cryptoBackend !== KEY_REFERENCE_BACKEND,
+    );
+    if (stored.length === 0)
+      return {
+        value: settings.data_residency,
+        met: true,
+        note: 'the database holds no provider key material for this account: its keys are references resolved by key sources, or sent per request in X-Provider-Key',
+      };
     return {
       value: settings.data_residency,
       met: false,
-      action: `${stored.length} provider key(s) of this account are stored (encrypted). Replace each with a key reference resolved by a key-source plugin, or send the key per request in X-Provider-Key, then delete the stored key. Nothing was deleted.`,
+      action: `${stored.length} provider key(s) of this account are stored (encrypted). Convert each to a key reference resolved by a key-source plugin (POST /v1/providers/keys/{key_id}/convert with a key_reference: it checks the reference yields the same key, then wipes the ciphertext), or delete it and send the key per request in X-Provider-Key. New plaintext keys are refused. Nothing was deleted.`,
       stored_key_ids: stored.map((key) => key.id),
     };
   }

@@ -10,7 +10,7 @@ import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
 import { auditQueryOf, readAuditEvents } from './events.ts';
 import { AuditQueue } from './queue.ts';
-import { queueRequestEvents, type RequestLogging } from './request-events.ts';
+import { queueDecryptionEvent, queueRequestEvents, type RequestLogging } from './request-events.ts';
 import { TEAMS_SECTION, type TeamsSection } from '../teams/types.ts';
 import { AUDIT_MIGRATIONS, ComplianceSchema, complianceOf } from './schema.ts';
 
@@ -88,6 +88,7 @@ export const auditPlugin = definePlugin({
     return {
       migrations: AUDIT_MIGRATIONS,
       adminActions: (action: AdminAction) => queue.push(adminEvent(action)),
+      keyDecryptions: (event) => queueDecryptionEvent(queue, event, (accountId) => compliance.settingsOf(accountId).key_access_logs),
       hooks: {
         account(context: RequestContext, outcome: RequestOutcome) {
           const logging = requestLogging(services, compliance, context);

@@ -6,6 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import type { KeyDecryption } from '../../core/spec/key-source.ts';
 import type { AuditQueue } from './queue.ts';
 
 /** What to log for one request, from the account's compliance block and the request's team. */
@@ -92,4 +93,34 @@ function requestMetadata(context: RequestContext, outcome: RequestOutcome): Reco
     project: context.projectTag ?? null,
   };
   return metadata;
+}
+
+/**
+ * One `key_access` event per decryption (a key-vault cache miss: a ciphertext opened, or a reference
+ * resolved by its key source), filed under the key's account, or under the requester's account for a
+ * platform key. Background decryptions of platform keys (model listing) belong to no account.
+ */
+export function queueDecryptionEvent(queue: AuditQueue, event: KeyDecryption, logsKeyAccess: (accountId: string) => boolean): void {
+  const accountId = event.keyAccountId ?? event.principalAccountId;
+  if (accountId === undefined || !logsKeyAccess(accountId)) return;
+  queue.push({
+    accountId,
+    type: 'key_access',
+    occurredAt: event.occurredAt,
+    requestId: event.requestId ?? null,
+    actorKeyId: event.principalKeyId ?? null,
+    actorRole: null,
+    actorTeamId: null,
+    clientIp: null,
+    action: event.kind === 'fetch' ? 'provider_key.fetch' : 'provider_key.decrypt',
+    target: { key_id: event.keyId, provider: event.provider },
+    status: null,
+    details: () => ({
+      principal_key_id: event.principalKeyId ?? null,
+      provider: event.provider,
+      via: event.via,
+      outcome: event.ok ? 'ok' : 'failed',
+      cause: event.requestId === undefined ? 'background' : 'request',
+    }),
+  });
 }

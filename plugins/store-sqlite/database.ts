@@ -126,6 +126,8 @@ function openSqliteFile(path: string): Database {
     sqlite = new Database(path, { create: true });
     // WAL lets the usage writer and management reads proceed without blocking each other.
     sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    // Freed and overwritten content is zeroed, so a wiped provider-key ciphertext leaves no copy in the file (docs/key-lifecycle.md).
+    sqlite.exec('PRAGMA secure_delete = ON;');
     if (path !== ':memory:') checkIntegrity(sqlite, path);
     return sqlite;
   } catch (error) {

@@ -111,4 +111,9 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE usage_records ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    // A deleted provider key is never decrypted again: its ciphertext is wiped (deletes do so since).
+    id: '0007_wipe_deleted_key_ciphertext',
+    statements: [`UPDATE provider_keys SET ciphertext = '', crypto_backend = 'wiped' WHERE deleted_at IS NOT NULL`],
+  },
 ];

@@ -13,6 +13,7 @@ import type {
   NewProviderKey,
   ProviderKeyReseal,
   SealedProviderKey,
+  ProviderKeySecret,
   Store,
   StoredProviderKey,
   UsageKey,
@@ -21,6 +22,7 @@ import type {
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
+import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 type AccountRow = typeof accounts.$inferSelect;
@@ -236,16 +238,45 @@ export class SqliteStore implements Store {
     return updates.filter((_, index) => (changed[index] ?? 0) > 0).map((update) => update.id);
   }
 
-  /** Soft delete: usage rows keep pointing at a key id that still explains itself. */
+  /** Soft delete: usage rows keep pointing at a key id that still explains itself; the ciphertext is wiped (nothing decrypts a deleted key). */
   async deleteProviderKey(id: string, owner: KeyOwner, accountId: string | null): Promise<boolean> {
     const ownerCondition = accountId === null ? isNull(providerKeys.accountId) : eq(providerKeys.accountId, accountId);
     const rows = await this.db
       .update(providerKeys)
-      .set({ deletedAt: now(), status: 'deleted' })
+      .set({ deletedAt: now(), status: 'deleted', ciphertext: '', cryptoBackend: WIPED_BACKEND })
       .where(and(eq(providerKeys.id, id), eq(providerKeys.owner, owner), ownerCondition, isNull(providerKeys.deletedAt)))
       .returning({ id: providerKeys.id })
       .all();
-    return rows.length > 0;
+    if (rows.length === 0) return false;
+    // secure_delete zeroed the old cell in the new page; the checkpoint puts that page over the old one
+    // in the main file and empties the WAL, which still held the page as inserted.
+    if (this.storage.driver === 'bun-sqlite') await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    return true;
+  }
+
+  async replaceProviderKeySecret(id: string, secret: ProviderKeySecret): Promise<boolean> {
+    const rows = await this.db
+      .update(providerKeys)
+      .set(secret)
+      .where(and(eq(providerKeys.id, id), isNull(providerKeys.deletedAt)))
+      .returning({ id: providerKeys.id })
+      .all();
+    if (rows.length === 0) return false;
+    await this.reclaimFreedSpace();
+    return true;
+  }
+
+  /**
+   * secure_delete (set at open) zeroed the old cell; the checkpoint moves the page into the main file
+   * and empties the WAL, and VACUUM rewrites the file, so no earlier copy of the row survives in
+   * the database, its -wal or its -shm.
+   */
+  private async reclaimFreedSpace(): Promise<void> {
+    // A libSQL server keeps its own files: the overwrite is all Keyway can do there.
+    if (this.storage.driver !== 'bun-sqlite') return;
+    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    await this.storage.execute('VACUUM');
+    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   async listPlatformSettings(): Promise<Record<string, unknown>> {

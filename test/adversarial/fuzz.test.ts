@@ -112,6 +112,8 @@ const fuzzHeaders = fc
       'x-use-byok': headerValue,
       'x-request-id': headerValue,
       'anthropic-beta': headerValue,
+      'x-provider-key': headerValue,
+      'x-provider': fc.oneof(headerValue, fc.constantFrom('openai', 'anthropic')),
     },
     { requiredKeys: [] },
   )

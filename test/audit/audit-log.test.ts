@@ -55,7 +55,8 @@ describe('key access logs', () => {
     const keyId = response.headers.get('x-key-id');
     await flushed();
     const events = await readAllEvents(gateway, 'type=key_access');
-    const mine = events.filter((event) => event.request_id === 'req_key_access_1');
+    // One use; the decryption this request caused (a cache miss after the settings changed) is its own event.
+    const mine = events.filter((event) => event.request_id === 'req_key_access_1' && event.action === 'provider_key.use');
     expect(mine.length).toBe(1);
     const served = mine.find((event) => event.outcome === 'served') as AuditEvent;
     expect(served).toBeDefined();
@@ -75,7 +76,9 @@ describe('key access logs', () => {
     const response = await chat(undefined, { 'x-request-id': 'req_key_access_failed' });
     expect(response.status).toBe(502);
     await flushed();
-    const mine = (await readAllEvents(gateway, 'type=key_access')).filter((event) => event.request_id === 'req_key_access_failed');
+    const mine = (await readAllEvents(gateway, 'type=key_access')).filter(
+      (event) => event.request_id === 'req_key_access_failed' && event.action === 'provider_key.use',
+    );
     expect(mine.map((event) => ({ outcome: event.outcome, status: event.status, provider: event.provider }))).toEqual([
       { outcome: 'server_error', status: 500, provider: 'openai' },
     ]);

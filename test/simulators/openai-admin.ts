@@ -4,17 +4,18 @@
 // admin key (`sk-admin-…`, as a bearer token) is accepted; a project key is refused as OpenAI does.
 
 import { openAIErrorBody, type OpenAIError } from './openai-errors.ts';
+import { handleServiceAccounts } from './openai-service-accounts.ts';
 import { costByKind, dayBuckets, groupByOf, listParameter, pageOfBuckets, redactedKey, type ServedCall, type UsageLedger } from './usage-ledger.ts';
 
 export const OPENAI_SIM_PROJECT = 'proj_keywaysimulator';
 const PROJECT_CREATED = 1_711_471_533;
 
-function fail(status: number, message: string, type: string, code: string | null, param: string | null = null): Response {
+export function fail(status: number, message: string, type: string, code: string | null, param: string | null = null): Response {
   const error: OpenAIError = { status, message, type, code, param };
   return Response.json(openAIErrorBody(error), { status });
 }
 
-function authorize(request: Request, adminKeys: ReadonlySet<string>, apiKeys: ReadonlySet<string>): Response | undefined {
+export function authorize(request: Request, adminKeys: ReadonlySet<string>, apiKeys: ReadonlySet<string>): Response | undefined {
   const key = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1]?.trim();
   if (!key)
     return fail(
@@ -192,10 +193,12 @@ export function handleOpenAIAdmin(
   url: URL,
   ledger: UsageLedger,
   adminKeys: ReadonlySet<string>,
-  apiKeys: ReadonlySet<string>,
-): Response | undefined {
+  apiKeys: Set<string>,
+): Response | Promise<Response> | undefined {
   const path = url.pathname;
   if (!path.startsWith('/v1/organization/')) return undefined;
+  const serviceAccounts = handleServiceAccounts(request, url, ledger, adminKeys, apiKeys);
+  if (serviceAccounts !== undefined) return serviceAccounts;
   if (request.method !== 'GET') return fail(405, `Invalid method for URL (${request.method} ${path})`, 'invalid_request_error', null);
   const refused = authorize(request, adminKeys, apiKeys);
   if (refused) return refused;

@@ -1,0 +1,68 @@
+// Key source `env`: a provider key from an environment variable of the Keyway process. An account
+// admin names the variable, so only names under the operator's prefix are readable (default
+// `KEYWAY_KEY_`), and Keyway's own settings (the master key, the admin key, database URLs…) never
+// are, whatever the prefix. See docs/key-lifecycle.md, "Key sources".
+
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource } from '../../core/spec/plugin.ts';
+
+export const DEFAULT_ENV_PREFIX = 'KEYWAY_KEY_';
+const NAME = /^[A-Z_][A-Z0-9_]{0,127}$/;
+/** Keyway's own secrets and settings: never a provider key, never readable through this source. */
+const RESERVED =
+  /^KEYWAY_(MASTER_KEY|MASTER_KEYS|PREVIOUS_MASTER_KEYS|ADMIN_KEY|DATABASE_URL|REDIS_URL|SMTP_URL|VAULT_TOKEN|OPENAI_ADMIN_KEY|CONFIG|KEY_SOURCE)(_|$)/;
+
+export const keySourceEnvConfigSchema = Type.Object(
+  {
+    prefix: Type.Optional(
+      Type.String({ description: `Readable variable names start with this (default ${DEFAULT_ENV_PREFIX}; KEYWAY_KEY_SOURCE_ENV_PREFIX)` }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A prefix of at least four characters ending in `_`: an empty or one-letter prefix would open the whole environment. */
+export function checkPrefix(prefix: string): string {
+  if (!/^[A-Z][A-Z0-9_]{2,62}_$/.test(prefix))
+    throw new Error(
+      `key-source-env: the prefix '${prefix}' must be upper-case, at least 4 characters long, and end with '_' (for example ${DEFAULT_ENV_PREFIX})`,
+    );
+  if (RESERVED.test(prefix) || prefix === 'KEYWAY_') throw new Error(`key-source-env: the prefix '${prefix}' would expose Keyway's own settings`);
+  return prefix;
+}
+
+export function createEnvKeySource(env: Readonly<Record<string, string | undefined>>, prefix: string): KeySource {
+  checkPrefix(prefix);
+  const validate = (reference: KeyReference): string | undefined => {
+    const name = reference.locator;
+    if (typeof name !== 'string' || !NAME.test(name)) return 'the locator must be an environment variable name (A-Z, 0-9, _)';
+    if (RESERVED.test(name)) return `${name} is one of Keyway's own settings and is never readable as a provider key`;
+    if (!name.startsWith(prefix) || name.length === prefix.length) return `only variables named ${prefix}… are readable (the operator's allowlist)`;
+    if (Object.keys(reference.options ?? {}).length > 0) return 'the env source takes no options';
+    return undefined;
+  };
+  return {
+    name: 'env',
+    validate,
+    async fetch(reference) {
+      const problem = validate(reference);
+      if (problem !== undefined) throw new Error(problem);
+      const value = env[reference.locator]?.trim();
+      if (value === undefined || value === '') throw new Error(`the environment variable ${reference.locator} is not set or empty`);
+      return { apiKey: value };
+    },
+  };
+}
+
+export const keySourceEnvPlugin = definePlugin({
+  name: 'key-source-env',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'key-source',
+  description: "Provider keys from the process environment, under the operator's prefix only",
+  configSchema: keySourceEnvConfigSchema,
+  setup({ config, env }) {
+    const prefix = config.prefix ?? env.KEYWAY_KEY_SOURCE_ENV_PREFIX ?? DEFAULT_ENV_PREFIX;
+    return { keySource: createEnvKeySource(env, prefix) };
+  },
+});
