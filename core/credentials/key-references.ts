@@ -24,8 +24,13 @@ const NEVER_STORE_KEYS = 'never_store_keys';
 
 /** The account's compliance block asks that no provider key material be stored. */
 export function neverStoresKeys(runtime: Runtime, accountId: string | null): boolean {
+  return neverStoresKeysIn(runtime.snapshots, accountId);
+}
+
+/** The same, from the snapshots alone (the provider-key service has no runtime). */
+export function neverStoresKeysIn(snapshots: Pick<Runtime['snapshots'], 'current'>, accountId: string | null): boolean {
   if (accountId === null) return false;
-  const block = runtime.snapshots.current.accounts.get(accountId)?.settings[COMPLIANCE_SETTING];
+  const block = snapshots.current.accounts.get(accountId)?.settings[COMPLIANCE_SETTING];
   return block !== null && typeof block === 'object' && (block as Record<string, unknown>).data_residency === NEVER_STORE_KEYS;
 }
 

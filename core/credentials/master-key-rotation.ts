@@ -238,6 +238,7 @@ export class MasterKeyRotator {
   private async rotateBatch(holder: CiphertextHolder, items: readonly HeldCiphertext[], target: CryptoBackend, state: RotationState): Promise<void> {
     const keyVersion = state.key_version;
     const pending = items.filter((item) => {
+      if (item.noCiphertext === true) return false;
       if (item.needsReentry === true) {
         state.counts.skipped_needs_reentry++;
         return false;
@@ -320,6 +321,7 @@ export async function countStoredVersions(holders: readonly CiphertextHolder[], 
       const items = await holder.list(afterId, 200);
       if (items.length === 0) break;
       for (const item of items) {
+        if (item.noCiphertext === true) continue;
         const version = backends.get(item.backend)?.keyVersionOf?.(item.ciphertext) ?? item.keyVersion ?? null;
         const name = `${item.backend}\u0000${version}`;
         const entry = counts.get(name) ?? { backend: item.backend, key_version: version, count: 0 };

@@ -3,6 +3,7 @@
 // open for whoever holds that key and the database).
 
 import type { CiphertextHolder } from '../spec/crypto-backend.ts';
+import { KEY_REFERENCE_BACKEND, WIPED_BACKEND } from '../spec/key-source.ts';
 import type { Store } from '../spec/store.ts';
 import { providerKeyBinding, type ConfigSnapshots } from './snapshot.ts';
 
@@ -18,7 +19,10 @@ export function providerKeyHolder(store: Store, snapshots: ConfigSnapshots): Cip
   return {
     name: PROVIDER_KEYS_HOLDER,
     async list(afterId, limit) {
-      return (await list(afterId, limit)).map((row) => ({
+      // References (never-store mode) and wiped deleted keys hold no ciphertext: nothing to re-wrap.
+      // The cursor still moves past them, so a page of them does not end the walk early.
+      const rows = await list(afterId, limit);
+      return rows.map((row) => ({
         id: row.id,
         cursor: row.cursor,
         ciphertext: row.ciphertext,
@@ -27,6 +31,7 @@ export function providerKeyHolder(store: Store, snapshots: ConfigSnapshots): Cip
         keyVersion: row.keyVersion,
         needsReentry: row.status === NEEDS_REENTRY,
         retired: row.deletedAt !== null,
+        noCiphertext: row.cryptoBackend === KEY_REFERENCE_BACKEND || row.cryptoBackend === WIPED_BACKEND,
       }));
     },
     async replace(updates) {

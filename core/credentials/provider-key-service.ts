@@ -8,6 +8,7 @@ import type { CryptoBackend, ProviderAdapter, ProviderCredential } from '../spec
 import type { ProviderKeyService, ProviderKeyView } from '../spec/services.ts';
 import type { Store } from '../spec/store.ts';
 import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
+import { neverStoresKeysIn } from './key-references.ts';
 import type { KeyVault } from './key-vault.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
 import { providerKeyBinding, type ConfigSnapshots } from './snapshot.ts';
@@ -59,6 +60,12 @@ export function createProviderKeyService(parts: ProviderKeyServiceParts): Provid
       }
     },
     async add(key) {
+      // Never-store mode: a rotation or schedule must not put key material in the database either.
+      if (neverStoresKeysIn(snapshots, key.accountId)) {
+        throw new KeywayError('conflict', {
+          detail: `The account's compliance settings say never_store_keys: a new ${key.provider} key cannot be stored. Add it as a key_reference (docs/key-lifecycle.md, "Never-store mode").`,
+        });
+      }
       const id = randomId('pk');
       const [stored] = await store.insertProviderKeys([
         {

@@ -74,6 +74,8 @@ export interface HeldCiphertext extends SealedItem {
   needsReentry?: boolean;
   /** Kept for history only (a deleted key): re-wrapped when it opens, skipped rather than failed when its key version is gone. */
   retired?: boolean;
+  /** Holds no ciphertext (a key held as a reference, a wiped deleted key): nothing to re-wrap or count. */
+  noCiphertext?: boolean;
 }
 
 export interface CiphertextReplacement {
