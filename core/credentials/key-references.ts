@@ -14,24 +14,16 @@ import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
+import { neverStoresKeysIn } from './never-store.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
 import { KeyReferenceSchema, referenceFingerprint, serializeReference } from './reference-format.ts';
 import type { KeyListing } from './snapshot.ts';
 
 /** The account setting the compliance block is stored under (plugins/audit), and the mode's value. */
-const COMPLIANCE_SETTING = 'compliance';
-const NEVER_STORE_KEYS = 'never_store_keys';
 
 /** The account's compliance block asks that no provider key material be stored. */
 export function neverStoresKeys(runtime: Runtime, accountId: string | null): boolean {
   return neverStoresKeysIn(runtime.snapshots, accountId);
-}
-
-/** The same, from the snapshots alone (the provider-key service has no runtime). */
-export function neverStoresKeysIn(snapshots: Pick<Runtime['snapshots'], 'current'>, accountId: string | null): boolean {
-  if (accountId === null) return false;
-  const block = snapshots.current.accounts.get(accountId)?.settings[COMPLIANCE_SETTING];
-  return block !== null && typeof block === 'object' && (block as Record<string, unknown>).data_residency === NEVER_STORE_KEYS;
 }
 
 /**

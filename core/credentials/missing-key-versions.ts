@@ -17,6 +17,7 @@ import type { Store, StoredProviderKey } from '../spec/store.ts';
 import { backendKeyVersions, KEY_CHECK_SETTING, parseKeyChecks } from './key-check.ts';
 import { NEEDS_REENTRY } from './provider-key-holder.ts';
 import { providerKeyBinding } from './snapshot.ts';
+import { KEY_REFERENCE_BACKEND, WIPED_BACKEND } from '../spec/key-source.ts';
 
 export const LOST_VERSIONS_SETTING = 'master_key_lost_versions';
 export const ALLOW_MISSING_VARIABLE = 'KEYWAY_ALLOW_MISSING_KEY_VERSIONS';
@@ -108,6 +109,8 @@ function findMissing(rows: readonly StoredProviderKey[], settings: Record<string
   };
   for (const row of rows) {
     if (row.status === NEEDS_REENTRY) continue;
+    // A reference (never-store mode) or a wiped deleted key holds no ciphertext: no key version is involved.
+    if (row.cryptoBackend === KEY_REFERENCE_BACKEND || row.cryptoBackend === WIPED_BACKEND) continue;
     const backend = backends.get(row.cryptoBackend);
     if (backend === undefined || backendKeyVersions(backend).length === 0) {
       const state = backend === undefined ? 'not loaded' : 'loaded but not configured';

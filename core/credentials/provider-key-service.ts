@@ -8,7 +8,7 @@ import type { CryptoBackend, ProviderAdapter, ProviderCredential } from '../spec
 import type { ProviderKeyService, ProviderKeyView } from '../spec/services.ts';
 import type { Store } from '../spec/store.ts';
 import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
-import { neverStoresKeysIn } from './key-references.ts';
+import { neverStoresKeysIn } from './never-store.ts';
 import type { KeyVault } from './key-vault.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
 import { providerKeyBinding, type ConfigSnapshots } from './snapshot.ts';

@@ -1,6 +1,7 @@
 // HashiCorp Vault Transit as a crypto backend (backend.ts). Configured by KEYWAY_VAULT_* variables or
 // this plugin's settings in the KEYWAY_CONFIG file; made the active backend with
-// KEYWAY_CRYPTO_BACKEND=vault-transit. Left unconfigured it stays loaded but dormant (no versions),
+// KEYWAY_CRYPTO_BACKEND=vault-transit; it also runs, to open what it sealed, when a Transit key is named
+// (KEYWAY_VAULT_TRANSIT_KEY or the `key` setting). Otherwise it stays loaded but dormant (no versions),
 // so a database that never used it is unaffected and one that did is refused at start until it is
 // configured again.
 
@@ -113,6 +114,10 @@ export const vaultTransitPlugin = definePlugin({
   async setup(context) {
     const { config, env } = context;
     const active = present(env.KEYWAY_CRYPTO_BACKEND) === VAULT_BACKEND_NAME;
+    // KEYWAY_VAULT_ADDR alone does not wake it: the same Vault may serve only the vault-kv key source.
+    // It runs when it seals new keys, or when a Transit key is named (rows it sealed before still open).
+    const named = present(config.key) !== undefined || present(env.KEYWAY_VAULT_TRANSIT_KEY) !== undefined;
+    if (!active && !named) return { cryptoBackend: dormantBackend() };
     const address = present(config.address) ?? present(env.KEYWAY_VAULT_ADDR) ?? (active ? present(env.VAULT_ADDR) : undefined);
     if (address === undefined) {
       if (active) throw new VaultTransitConfigError('KEYWAY_CRYPTO_BACKEND is vault-transit, but KEYWAY_VAULT_ADDR is not set.');

@@ -56,23 +56,25 @@ describe('master key rotation', () => {
     current = await restart({ KEYWAY_MASTER_KEYS: `v1:${FIRST},v2:${SECOND}` });
     const before = await recorded(await call(current, 'GET', '/v1/admin/master-key/status'));
     expect(before.body).toMatchObject({ backend: 'local', current_key_version: 2, key_versions: [1, 2], removable_versions: [] });
-    expect(before.body.stored_by_version).toEqual([{ backend: 'local', key_version: 1, count: 3 }]);
+    // The deleted key's ciphertext was wiped when it was deleted: nothing of it is sealed any more.
+    expect(before.body.stored_by_version).toEqual([{ backend: 'local', key_version: 1, count: 2 }]);
 
     const rotated = await recorded(await call(current, 'POST', '/v1/admin/master-key/rotate'));
     expect(rotated.status).toBe(200);
-    // The deleted key's row is re-wrapped too: nothing stays sealed under the retired key.
+    // Nothing stays sealed under the retired key (the deleted key's row holds no ciphertext).
     expect(rotated.body).toMatchObject({
       status: 'completed',
       backend: 'local',
       key_version: 2,
-      rewrapped: 3,
+      rewrapped: 2,
       already_current: 0,
       failed: 0,
       removable_versions: [1],
     });
     const rows = providerKeyRows(directory.path);
-    expect(rows.map((row) => [row.key_version, row.ciphertext.startsWith('kw1.local.v2.')])).toEqual([
-      [2, true],
+    const deletedRow = rows.find((row) => row.id === ids[2]);
+    expect(deletedRow?.ciphertext).toBe('');
+    expect(rows.filter((row) => row !== deletedRow).map((row) => [row.key_version, row.ciphertext.startsWith('kw1.local.v2.')])).toEqual([
       [2, true],
       [2, true],
     ]);
@@ -80,7 +82,7 @@ describe('master key rotation', () => {
 
     // Idempotent: a second rotation finds everything current and writes nothing.
     const again = await recorded(await call(current, 'POST', '/v1/admin/master-key/rotate', { wait: true }));
-    expect(again.body).toMatchObject({ status: 'completed', rewrapped: 0, already_current: 3, failed: 0 });
+    expect(again.body).toMatchObject({ status: 'completed', rewrapped: 0, already_current: 2, failed: 0 });
     expect(providerKeyRows(directory.path).map((row) => row.ciphertext)).toEqual(rows.map((row) => row.ciphertext));
 
     // v1 removed: start still works, the keys decrypt and serve.
