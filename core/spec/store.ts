@@ -241,6 +241,12 @@ export interface Store {
    */
   findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
 
+  /**
+   * Optional: appends rows to a plugin table in one transaction, all or none, with a prepared statement.
+   * For plugins that write many small rows (audit events): the embedded store writes them on its writer
+   * thread, beside the usage batches, instead of on the gateway's.
+   */
+  appendRows?(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void>;
   /** Plugin tables, in `dialect`'s SQL with `?` placeholders, one statement per call: for plugins that ship migrations. */
   query(sql: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   execute(sql: string, parameters?: readonly unknown[]): Promise<void>;

@@ -112,6 +112,14 @@ export class SqliteStore implements Store {
     return this.storage.driver;
   }
 
+  async appendRows(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void> {
+    if (rows.length === 0) return;
+    if (!/^[a-z_][a-z0-9_]*$/.test(table) || columns.some((column) => !/^[a-z_][a-z0-9_]*$/.test(column))) {
+      throw new Error(`appendRows: '${table}' and its columns must be plain SQL identifiers`);
+    }
+    await this.storage.insertMany(table, columns, rows);
+  }
+
   setUsageRollups(rollups: readonly UsageRollup[]): void {
     this.usageRollupStatements = rollups.flatMap((rollup) => rollup.statements);
   }
