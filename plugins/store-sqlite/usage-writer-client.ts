@@ -78,7 +78,7 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
         return;
       }
       const id = nextId++;
-      const message: InsertMessage = { type: 'insert', id, sql, rows: rows as InsertMessage['rows'], after };
+      const message: InsertMessage = { type: 'insert', id, sql, rows: JSON.stringify(rows), after };
       const done = new Promise<void>((resolve, reject) => pending.set(id, { resolve, reject }));
       worker.postMessage(message);
       return done;
