@@ -72,6 +72,14 @@ if (process.env.ABLATIONS === '1') {
       url: '',
     },
     { name: 'written, journal off', entrypoint: join(ROOT, 'plugins', 'main.ts'), env: { KEYWAY_USAGE_JOURNAL: 'off' }, rates: [], p99s: [], url: '' },
+    {
+      name: 'written, no roll-ups',
+      entrypoint: join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts'),
+      env: { KEYWAY_BENCH_DROP: 'rollups' },
+      rates: [],
+      p99s: [],
+      url: '',
+    },
   );
 }
 const processes = builds.map((build, index) => {

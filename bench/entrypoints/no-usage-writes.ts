@@ -1,5 +1,6 @@
 // A bench-only build of Keyway whose store drops usage rows instead of writing them (no rows, no
-// roll-up trigger); run with KEYWAY_USAGE_JOURNAL=off so nothing is written for a request at all.
+// roll-ups); run with KEYWAY_USAGE_JOURNAL=off so nothing is written for a request at all. With
+// KEYWAY_BENCH_DROP=rollups it writes the rows and drops only the roll-ups.
 // bench/usage-writes.ts compares it with the real gateway to show what writing usage costs.
 
 import { createRuntime } from '../../core/runtime.ts';
@@ -11,7 +12,7 @@ import { builtinPlugins } from '../../plugins/builtin.ts';
 function withoutUsageWrites(store: Store): Store {
   return new Proxy(store, {
     get(target, property, receiver) {
-      if (property === 'insertUsage') return async () => undefined;
+      if (property === (process.env.KEYWAY_BENCH_DROP === 'rollups' ? 'setUsageRollups' : 'insertUsage')) return () => Promise.resolve(undefined);
       const value = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
