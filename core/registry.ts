@@ -9,6 +9,7 @@ import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
   type AdminActionObserver,
+  type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
   type CountersDriver,
@@ -82,6 +83,8 @@ export interface PluginSet {
   hooks: HookTable;
   /** Observers of management actions (core/http/admin-actions.ts). */
   adminActionObservers: Array<Contributed<AdminActionObserver>>;
+  /** Session resolvers for management routes (core/credentials/authenticate.ts). */
+  sessionCredentials: Array<Contributed<SessionCredentialResolver>>;
 }
 
 export interface PluginEnvironment {
@@ -257,6 +260,7 @@ export function emptyPluginSet(): PluginSet {
     ciphertextHolders: [],
     hooks: emptyHookTable(),
     adminActionObservers: [],
+    sessionCredentials: [],
   };
 }
 
@@ -278,6 +282,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   for (const [dialectName, statements] of Object.entries(contributions.usageRollups ?? {})) set.usageRollups.push({ plugin, dialect: dialectName, statements });
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
+  if (contributions.sessionCredentials !== undefined) set.sessionCredentials.push({ plugin, value: contributions.sessionCredentials });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

@@ -38,6 +38,7 @@ import { alertSlackPlugin } from './alert-slack/index.ts';
 import { alertWebhookPlugin } from './alert-webhook/index.ts';
 import { webhooksPlugin } from './webhooks/index.ts';
 import { rotationPlugin } from './rotation/index.ts';
+import { dashboardPlugin } from './dashboard/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -76,6 +77,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   alertWebhookPlugin as PluginDefinition,
   alertEmailPlugin as PluginDefinition,
   rotationPlugin as PluginDefinition,
+  dashboardPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {
