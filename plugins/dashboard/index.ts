@@ -30,6 +30,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
 <title>Keyway dashboard</title>
 <link rel="stylesheet" href="/dashboard/app.css?v=${DASHBOARD_VERSION}">
 <script type="module" src="/dashboard/app.js?v=${DASHBOARD_VERSION}"></script>
@@ -138,8 +139,15 @@ function principalOf(services: Services, session: DashboardSession): Principal {
 
 function current(services: Services, sessions: SessionStore, request: Request): Response {
   const session = sessions.fromCookie(request.headers.get('cookie'));
-  if (session === undefined) throw services.errors.create('invalid_api_key');
-  return answer(services, describe(principalOf(services, session), session), 200);
+  // Not signed in is an ordinary state of the page, not an error the browser should log.
+  if (session === undefined) return answer(services, { signed_in: false }, 200);
+  try {
+    return answer(services, describe(principalOf(services, session), session), 200);
+  } catch {
+    // The key behind the session was revoked: the session ends with it.
+    sessions.close(session.id);
+    return answer(services, { signed_in: false }, 200, { 'set-cookie': sessionCookie(request, '', 0) });
+  }
 }
 
 function signOut(services: Services, sessions: SessionStore, request: Request): Response {
@@ -152,6 +160,7 @@ function signOut(services: Services, sessions: SessionStore, request: Request): 
 
 function describe(principal: Principal, session: DashboardSession) {
   return {
+    signed_in: true,
     key_id: principal.keyId,
     role: principal.role,
     account_id: principal.accountId,

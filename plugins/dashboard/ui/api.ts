@@ -18,6 +18,7 @@ export class ApiError extends Error {
 }
 
 export interface Session {
+  signed_in: true;
   key_id: string;
   role: 'viewer' | 'developer' | 'admin' | 'operator';
   account_id: string;
@@ -54,9 +55,9 @@ export async function api<T>(path: string, method = 'GET', body?: unknown): Prom
 
 export async function loadSession(): Promise<Session | undefined> {
   const response = await fetch('/dashboard/session', { credentials: 'same-origin' });
-  if (response.status === 401) return undefined;
   if (!response.ok) throw await failure(response);
-  const session = (await response.json()) as Session;
+  const session = (await response.json()) as Session | { signed_in: false };
+  if (!session.signed_in) return undefined;
   setCsrfToken(session.csrf_token);
   return session;
 }

@@ -1,4 +1,4 @@
-import { useMemo } from 'preact/hooks';
+import { useEffect, useMemo } from 'preact/hooks';
 import { isAdmin } from '../api.ts';
 import { Async, Chart, Section, Stat, Table, useApi } from '../components.tsx';
 import { milliseconds, percent, requests, usd } from '../format.ts';
@@ -22,10 +22,18 @@ const errorRate = (data: ByokAnalytics): number | null => {
   return all === 0 ? null : ((data.errors + data.unserved_requests) / all) * 100;
 };
 
+/** Marks, for the Performance API, the moment the Overview's first figures are on screen (once per page load). */
+function useFiguresMark(ready: boolean): void {
+  useEffect(() => {
+    if (ready && performance.getEntriesByName('keyway:overview-figures').length === 0) requestAnimationFrame(() => performance.mark('keyway:overview-figures'));
+  }, [ready]);
+}
+
 function AccountOverview() {
   const today = useApi<ByokAnalytics>('/v1/analytics/byok?period=today');
   const month = useApi<ByokAnalytics>('/v1/analytics/byok?period=current_month&group_by=day');
   const mine = useApi<MyUsage>('/v1/usage/me?period=today');
+  useFiguresMark(today.data !== undefined);
   return (
     <>
       <div class="stats" aria-label="Spend">
@@ -77,6 +85,7 @@ function Budgets({ budgets }: { budgets: Budget[] }) {
 function MemberOverview() {
   const today = useApi<MyUsage>('/v1/usage/me?period=today');
   const month = useApi<MyUsage>('/v1/usage/me?period=current_month');
+  useFiguresMark(today.data !== undefined);
   return (
     <>
       <div class="stats">
