@@ -135,7 +135,19 @@ export function Badge({ tone, children }: { tone: 'good' | 'warn' | 'bad' | 'pla
 }
 
 /** A series chart: x are UTC seconds, each series one line (or bars). */
-export function Chart({ title, x, series, unit }: { title: string; x: number[]; series: Array<{ label: string; values: Array<number | null> }>; unit: string }) {
+export function Chart({
+  title,
+  x,
+  series,
+  unit,
+  format,
+}: {
+  title: string;
+  x: number[];
+  series: Array<{ label: string; values: Array<number | null> }>;
+  unit: string;
+  format: (value: number) => string;
+}) {
   const holder = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const element = holder.current;
@@ -148,8 +160,18 @@ export function Chart({ title, x, series, unit }: { title: string; x: number[]; 
       {
         width: Math.max(280, element.clientWidth),
         height: 220,
-        axes: [axis, { ...axis, label: unit, size: 70 }],
-        series: [{}, ...series.map((line, index) => ({ label: line.label, stroke: colors[index % colors.length], width: 2, fill: index === 0 ? 'rgba(79,124,255,0.12)' : undefined }))],
+        axes: [axis, { ...axis, label: unit, size: 80, values: (_plot: uPlot, splits: number[]) => splits.map((value) => format(value)) }],
+        scales: { y: { range: (_plot: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.15 : 1] } },
+        series: [
+          { value: (_plot: uPlot, value: number | null) => (value === null ? '–' : new Date(value * 1000).toLocaleDateString()) },
+          ...series.map((line, index) => ({
+            label: line.label,
+            stroke: colors[index % colors.length],
+            width: 2,
+            fill: index === 0 ? 'rgba(79,124,255,0.12)' : undefined,
+            value: (_plot: uPlot, value: number | null) => (value === null ? '–' : format(value)),
+          })),
+        ],
         legend: { show: series.length > 1 },
       },
       [x, ...series.map((line) => line.values)] as uPlot.AlignedData,
@@ -161,7 +183,7 @@ export function Chart({ title, x, series, unit }: { title: string; x: number[]; 
       window.removeEventListener('resize', resize);
       plot.destroy();
     };
-  }, [x, series, unit]);
+  }, [x, series, unit, format]);
   if (x.length === 0) return <Empty>No data for this period yet.</Empty>;
   return <div class="chart" ref={holder} role="img" aria-label={title} />;
 }

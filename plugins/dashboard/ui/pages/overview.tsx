@@ -2,7 +2,7 @@ import { useEffect, useMemo } from 'preact/hooks';
 import { isAdmin } from '../api.ts';
 import { Async, Chart, Section, Stat, Table, useApi } from '../components.tsx';
 import { milliseconds, percent, requests, usd } from '../format.ts';
-import { dayToSeconds, type ByokAnalytics, type PageProps } from './types.ts';
+import { fillDays, type ByokAnalytics, type PageProps } from './types.ts';
 
 interface Budget {
   provider: string;
@@ -60,10 +60,9 @@ function AccountOverview() {
 }
 
 function SpendChart({ data }: { data: ByokAnalytics }) {
-  const days = data.by_day ?? [];
-  const x = useMemo(() => days.map((entry) => dayToSeconds(entry.day)), [data]);
-  const series = useMemo(() => [{ label: 'Spend (USD)', values: days.map((entry) => entry.estimated_cost) }], [data]);
-  return <Chart title="Spend per day this month, in US dollars" x={x} series={series} unit="USD" />;
+  const { x, days } = useMemo(() => fillDays(data), [data]);
+  const series = useMemo(() => [{ label: 'Spend', values: days.map((entry) => entry?.estimated_cost ?? 0) }], [days]);
+  return <Chart title="Spend per day this month, in US dollars" x={x} series={series} unit="USD" format={usd} />;
 }
 
 function Budgets({ budgets }: { budgets: Budget[] }) {

@@ -17,6 +17,7 @@ export interface Figures {
 }
 
 export interface ByokAnalytics {
+  period?: { name: string; start: string; end: string };
   total_requests: number;
   estimated_costs: number;
   byok_estimated_costs: number;
@@ -34,4 +35,19 @@ export interface ByokAnalytics {
   by_hour?: Array<Figures & { hour: string }>;
 }
 
-export const dayToSeconds = (day: string): number => Date.parse(`${day}T00:00:00Z`) / 1000;
+
+const DAY_MS = 86_400_000;
+
+/** Every UTC day of the answer's period up to today, zero where nothing was used: a chart with no gaps. */
+export function fillDays(data: ByokAnalytics): { x: number[]; days: Array<Figures | undefined> } {
+  const byDay = new Map((data.by_day ?? []).map((entry) => [entry.day, entry]));
+  const first = data.period ? Date.parse(data.period.start) : Date.parse(`${data.by_day?.[0]?.day ?? new Date().toISOString().slice(0, 10)}T00:00:00Z`);
+  const last = Math.min(data.period ? Date.parse(data.period.end) - 1 : Date.now(), Date.now());
+  const x: number[] = [];
+  const days: Array<Figures | undefined> = [];
+  for (let stamp = Math.floor(first / DAY_MS) * DAY_MS; stamp <= last && x.length < 400; stamp += DAY_MS) {
+    x.push(stamp / 1000);
+    days.push(byDay.get(new Date(stamp).toISOString().slice(0, 10)));
+  }
+  return { x, days };
+}

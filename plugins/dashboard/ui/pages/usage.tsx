@@ -1,9 +1,9 @@
 import { useMemo, useState } from 'preact/hooks';
 import { isAdmin, request } from '../api.ts';
 import { Async, Chart, ErrorBox, Field, Section, Stat, Table, useAction, useApi, type Column } from '../components.tsx';
-import { day, milliseconds, percent, requests, tokens, usd } from '../format.ts';
+import { day, integer, milliseconds, percent, requests, tokens, usd } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
-import { dayToSeconds, type ByokAnalytics, type Figures, type PageProps } from './types.ts';
+import { fillDays, type ByokAnalytics, type Figures, type PageProps } from './types.ts';
 
 interface Comparison {
   byok: { provider_costs: number; platform_fees: number; total: number };
@@ -64,23 +64,22 @@ function Export({ period }: { period: string }) {
 }
 
 function Charts({ data }: { data: ByokAnalytics }) {
-  const days = data.by_day ?? [];
-  const x = useMemo(() => days.map((entry) => dayToSeconds(entry.day)), [data]);
+  const { x, days } = useMemo(() => fillDays(data), [data]);
   const cost = useMemo(
     () => [
-      { label: 'Total (USD)', values: days.map((entry) => entry.estimated_cost) },
-      { label: 'BYOK (USD)', values: days.map((entry) => entry.byok_estimated_cost) },
+      { label: 'Total', values: days.map((entry) => entry?.estimated_cost ?? 0) },
+      { label: 'BYOK', values: days.map((entry) => entry?.byok_estimated_cost ?? 0) },
     ],
-    [data],
+    [days],
   );
-  const count = useMemo(() => [{ label: 'Requests', values: days.map((entry) => entry.requests) }], [data]);
+  const count = useMemo(() => [{ label: 'Requests', values: days.map((entry) => entry?.requests ?? 0) }], [days]);
   return (
     <div class="two">
       <Section title="Cost per day">
-        <Chart title="Cost per day in US dollars" x={x} series={cost} unit="USD" />
+        <Chart title="Cost per day in US dollars" x={x} series={cost} unit="USD" format={usd} />
       </Section>
       <Section title="Requests per day">
-        <Chart title="Requests per day" x={x} series={count} unit="requests" />
+        <Chart title="Requests per day" x={x} series={count} unit="requests" format={integer} />
       </Section>
     </div>
   );
