@@ -12,6 +12,21 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { call } from '../helpers/gateway.ts';
 import { CHROMIUM, chromiumMissing, SECOND_OPENAI_KEY, startDashboardFixture, type DashboardFixture } from './fixture.ts';
 
+/** The page's document, as the functions passed to page.evaluate see it (this project compiles without DOM types). */
+interface PageElement {
+  textContent: string | null;
+  id: string;
+  outerHTML: string;
+  dataset: Record<string, string | undefined>;
+}
+declare const document: {
+  cookie: string;
+  documentElement: PageElement;
+  activeElement: PageElement | null;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): { length: number };
+};
+
 const PAGES = ['Overview', 'Providers', 'Teams', 'Approvals', 'Usage', 'Alerts', 'Rotation', 'Settings', 'Audit log'];
 const SHOTS = join(tmpdir(), 'keyway-dashboard-screenshots');
 const README_SHOTS = new Set(['admin-overview', 'admin-usage', 'admin-providers', 'admin-teams', 'admin-overview-dark']);
@@ -189,9 +204,18 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
     expect((await call(fixture.gateway, 'GET', '/v1/usage/me', undefined, { key: memberKey })).status).toBe(200);
     await shoot(page, 'admin-teams-created');
     await page.getByRole('button', { name: 'I have copied them' }).click();
+    const addMember = page.getByRole('form', { name: 'Add a member to Research' });
+    await addMember.getByLabel('Member email').fill('ben@company.com');
+    await addMember.getByRole('button', { name: 'Add member' }).click();
+    await page.getByText(/ben@company\.com \(developer\): kw_mk_/).waitFor();
+    const secondKey = ((await issued.textContent()) ?? '').trim();
+    expect(secondKey).toMatch(/^kw_mk_/);
+    await page.getByRole('button', { name: 'I have copied them' }).click();
     await page.reload();
     await page.getByRole('heading', { level: 2, name: 'Research' }).waitFor();
+    await page.getByRole('cell', { name: 'ben@company.com' }).waitFor();
     expect(await page.content()).not.toContain(memberKey);
+    expect(await page.content()).not.toContain(secondKey);
 
     await visit(page, 'Approvals');
     await page

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, isAdmin } from '../api.ts';
 import { Async, ErrorBox, Field, Section, Table, useAction, useApi, useForm } from '../components.tsx';
 import { time, usd } from '../format.ts';
@@ -34,8 +34,13 @@ const optionalNumber = (text: string): number | undefined => (text.trim() === ''
 
 /** The member keys of a team just created or a key just issued: shown once, never again. */
 function IssuedKeys({ members, onDismiss }: { members: Member[]; onDismiss(): void }) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    box.current?.scrollIntoView({ block: 'nearest' });
+    box.current?.focus();
+  }, [members]);
   return (
-    <div class="issued" role="alert">
+    <div class="issued" role="alert" tabIndex={-1} ref={box}>
       <h3>Member keys: copy them now</h3>
       <p>Keyway stores only a hash: these keys are shown once and cannot be shown again.</p>
       <ul>
@@ -163,7 +168,38 @@ function EditPolicy({ team, onSaved }: { team: Team; onSaved(): void }) {
   );
 }
 
-function TeamCard({ team, onChange }: { team: Team; onChange(): void }) {
+function AddMember({ team, onIssued }: { team: Team; onIssued(member: Member): void }) {
+  const [values, bind, reset] = useForm({ email: '', role: 'developer' });
+  const action = useAction();
+  const submit = (event: Event) => {
+    event.preventDefault();
+    void action.run(async () => {
+      const member = await api<Member>(`/v1/teams/${encodeURIComponent(team.id)}/members`, 'POST', { email: values.email.trim(), role: values.role });
+      reset({ email: '', role: values.role });
+      onIssued(member);
+    });
+  };
+  return (
+    <form class="inline-form" onSubmit={submit} aria-label={`Add a member to ${team.name}`}>
+      <Field label="Member email">
+        <input type="email" value={values.email} onInput={bind('email')} required />
+      </Field>
+      <Field label="Member role">
+        <select value={values.role} onChange={bind('role')}>
+          <option value="developer">developer</option>
+          <option value="viewer">viewer</option>
+          <option value="admin">admin</option>
+        </select>
+      </Field>
+      <button type="submit" disabled={action.busy}>
+        Add member
+      </button>
+      {action.error ? <ErrorBox error={action.error} /> : null}
+    </form>
+  );
+}
+
+function TeamCard({ team, onChange, onIssued }: { team: Team; onChange(): void; onIssued(member: Member): void }) {
   const [editing, setEditing] = useState(false);
   const permissions = Object.entries(team.byok_permissions.providers ?? {});
   return (
@@ -209,6 +245,13 @@ function TeamCard({ team, onChange }: { team: Team; onChange(): void }) {
           { label: 'Key', render: (row) => <code>{row.masked_key}</code> },
         ]}
       />
+      <AddMember
+        team={team}
+        onIssued={(member) => {
+          onIssued(member);
+          onChange();
+        }}
+      />
     </Section>
   );
 }
@@ -231,7 +274,7 @@ export function TeamsPage({ session }: PageProps) {
       <Async state={teams}>
         {(data) => {
           const list = data.teams ?? data.data ?? [];
-          return list.length === 0 ? <p class="empty">No team yet: create one above.</p> : list.map((team) => <TeamCard team={team} onChange={teams.reload} />);
+          return list.length === 0 ? <p class="empty">No team yet: create one above.</p> : list.map((team) => <TeamCard team={team} onChange={teams.reload} onIssued={(member) => setIssued([member])} />);
         }}
       </Async>
     </>

@@ -35,7 +35,6 @@ export interface ByokAnalytics {
   by_hour?: Array<Figures & { hour: string }>;
 }
 
-
 const DAY_MS = 86_400_000;
 
 /** Every UTC day of the answer's period up to today, zero where nothing was used: a chart with no gaps. */
