@@ -63,12 +63,18 @@ async function signIn(watched: Watched, key: string): Promise<void> {
   await watched.page.getByLabel('Gateway key').fill(key);
   await watched.page.getByRole('button', { name: 'Sign in' }).click();
   await watched.page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await settled(watched.page);
+}
+
+/** Until no part of the page is still loading (navigating away earlier would abort its fetches). */
+async function settled(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.querySelectorAll('[role=status].loading').length === 0);
 }
 
 async function visit(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
   await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('[role=status].loading').length === 0);
+  await settled(page);
 }
 
 async function shoot(page: Page, name: string): Promise<void> {
@@ -158,7 +164,7 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
       expect(mark).not.toBeNull();
       runs.push(mark ?? 0);
       // Let the rest of the page finish before the next run navigates away (an aborted fetch is a failure).
-      await watched.page.waitForFunction(() => document.querySelectorAll('[role=status].loading').length === 0);
+      await settled(watched.page);
     }
     const paint = await watched.page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
     const sorted = [...runs].sort((left, right) => left - right);
@@ -176,7 +182,7 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
     await watched.context.close();
   }, 60_000);
 
-  test('main flows: add a provider key, create a team and see its member key once, approve a request, export usage as CSV', async () => {
+  test('main flows: add a provider key, create a team and see its member key once, approve a request, create a cost alert, export usage as CSV', async () => {
     const watched = await open();
     const { page } = watched;
     page.on('dialog', (dialog) => void dialog.accept());
@@ -228,6 +234,13 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
     };
     expect(approvals.data).toHaveLength(1);
 
+    await visit(page, 'Alerts');
+    const alertForm = page.getByRole('form', { name: 'Create a cost alert' });
+    await alertForm.getByLabel('Threshold (USD)').fill('250');
+    await alertForm.getByLabel('Notify').fill('finance@company.com');
+    await alertForm.getByRole('button', { name: 'Create alert' }).click();
+    await page.getByRole('cell', { name: 'byok_cost_threshold' }).waitFor();
+
     await visit(page, 'Usage');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
     const csv = readFileSync((await download.path()) ?? '', 'utf8');
@@ -247,7 +260,7 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
       for (const name of PAGES) {
         await visit(page, name);
         await shoot(page, `${role}-${name.toLowerCase().replace(' ', '-')}`);
-        for (const action of ['Add key', 'Create team', 'Delete', 'Rotate', 'Save policy', 'Save routing', 'Export CSV']) {
+        for (const action of ['Add key', 'Create team', 'Delete', 'Rotate', 'Save policy', 'Save routing', 'Export CSV', 'Create alert', 'Add member']) {
           expect(await page.getByRole('button', { name: action, exact: true }).count()).toBe(0);
         }
         expect(await page.getByRole('button', { name: /^(Approve|Deny) / }).count()).toBe(0);
