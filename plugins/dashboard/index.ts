@@ -111,10 +111,11 @@ function checkOrigin(services: Services, request: Request): void {
   if (originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
 }
 
+const isForm = (request: Request): boolean => (request.headers.get('content-type') ?? '').includes('application/x-www-form-urlencoded');
+
 async function keyFrom(services: Services, request: Request): Promise<string> {
-  const contentType = request.headers.get('content-type') ?? '';
   let key: unknown;
-  if (contentType.includes('application/x-www-form-urlencoded')) {
+  if (isForm(request)) {
     key = new URLSearchParams(await request.text()).get('key');
   } else {
     const body = await services.http.readJson(request);
@@ -130,6 +131,9 @@ async function signIn(services: Services, sessions: SessionStore, request: Reque
   const principal = services.auth.authenticate(new Headers({ authorization: `Bearer ${key}` }));
   const session = sessions.open(services.credentials.hashGatewayKey(key));
   const cookie = sessionCookie(request, session.id, Math.floor((session.expiresAt - session.createdAt) / 1000));
+  // A plain form post (the page's script did not run) lands back on the dashboard, signed in.
+  if (isForm(request))
+    return new Response(null, { status: 303, headers: { location: '/dashboard', 'set-cookie': cookie, 'cache-control': 'no-store', ...SECURITY_HEADERS } });
   return answer(services, describe(principal, session), 201, { 'set-cookie': cookie });
 }
 

@@ -48,6 +48,20 @@ describe('dashboard sessions', () => {
     expect(opened.body).toMatchObject({ signed_in: true, role: 'admin', account_id: 'default' });
   });
 
+  test('a plain form post (no script) signs in and lands back on the dashboard', async () => {
+    const response = await fetch(`${gateway.url}/dashboard/session`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(gateway.url).origin },
+      body: `key=${encodeURIComponent(gateway.defaultAdminKey)}`,
+    });
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/dashboard');
+    const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const state = (await (await fetch(`${gateway.url}/dashboard/session`, { headers: { cookie } })).json()) as Record<string, unknown>;
+    expect(state).toMatchObject({ signed_in: true, role: 'admin' });
+  });
+
   test('the cookie is Secure when the request came over TLS (a proxy says so with X-Forwarded-Proto)', async () => {
     const opened = await signIn(gateway.defaultAdminKey, { 'x-forwarded-proto': 'https' });
     expect(opened.setCookie).toContain('; Secure');
