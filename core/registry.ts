@@ -9,6 +9,7 @@ import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
   type AdminActionObserver,
+  type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
   type CountersDriver,
@@ -83,6 +84,8 @@ export interface PluginSet {
   /** Observers of management actions (core/http/admin-actions.ts). */
   adminActionObservers: Array<Contributed<AdminActionObserver>>;
   keyDecryptionObservers: Array<Contributed<KeyDecryptionObserver>>;
+  /** Session resolvers for management routes (core/credentials/authenticate.ts). */
+  sessionCredentials: Array<Contributed<SessionCredentialResolver>>;
 }
 
 export interface PluginEnvironment {
@@ -259,6 +262,7 @@ export function emptyPluginSet(): PluginSet {
     hooks: emptyHookTable(),
     adminActionObservers: [],
     keyDecryptionObservers: [],
+    sessionCredentials: [],
   };
 }
 
@@ -281,6 +285,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
   if (contributions.keyDecryptions !== undefined) set.keyDecryptionObservers.push({ plugin, value: contributions.keyDecryptions });
+  if (contributions.sessionCredentials !== undefined) set.sessionCredentials.push({ plugin, value: contributions.sessionCredentials });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

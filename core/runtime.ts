@@ -11,7 +11,7 @@ import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { MemoryCounters } from './counters/memory.ts';
-import { authenticate, requireRole } from './credentials/authenticate.ts';
+import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { checkKeyVersionsInUse } from './credentials/missing-key-versions.ts';
@@ -184,7 +184,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress),
       dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
     },
-    auth: { authenticate: (headers) => authenticate(snapshots, headers), requireRole },
+    auth: { authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials), requireRole },
     crypto: { name: cryptoBackendName, validatedModule: plugins.cryptoBackends.get(cryptoBackendName)?.validatedModule },
     alerts: {
       fire: (event) => fireAlert(plugins, logger, event),

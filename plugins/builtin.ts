@@ -43,6 +43,7 @@ import { keySourceFilePlugin } from './key-source-file/index.ts';
 import { keySourceCommandPlugin } from './key-source-command/index.ts';
 import { keySourceVaultKvPlugin } from './key-source-vault-kv/index.ts';
 import { keySourceOpenAIAdminPlugin } from './key-source-openai-admin/index.ts';
+import { dashboardPlugin } from './dashboard/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
@@ -86,6 +87,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   keySourceCommandPlugin as PluginDefinition,
   keySourceVaultKvPlugin as PluginDefinition,
   keySourceOpenAIAdminPlugin as PluginDefinition,
+  dashboardPlugin as PluginDefinition,
 ];
 
 export function builtinPlugins(): PluginSource[] {

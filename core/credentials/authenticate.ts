@@ -1,6 +1,6 @@
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
-import type { Principal, PrincipalRole } from '../spec/plugin.ts';
+import type { Principal, PrincipalRole, SessionCredentialResolver } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
 
 /** The bearer key of a request: `Authorization: Bearer …`, or `x-api-key` as Anthropic clients send it. */
@@ -16,7 +16,24 @@ export function bearerKey(headers: Headers): string | undefined {
 export function authenticate(store: ConfigSnapshots, headers: Headers): Principal {
   const key = bearerKey(headers);
   if (key === undefined || key.length > 512) throw new KeywayError('invalid_api_key');
-  const principal = store.current.principalsByHash.get(hashGatewayKey(key));
+  return principalOf(store.current.principalsByHash.get(hashGatewayKey(key)), headers);
+}
+
+/**
+ * For management routes: a bearer key first; without one, a session a plugin resolves (a dashboard's
+ * cookie plus its anti-CSRF header) to the hash of the gateway key it was opened with. Inference routes
+ * never call this: their path stays bearer-only.
+ */
+export function authenticateManagement(store: ConfigSnapshots, headers: Headers, sessions: ReadonlyArray<{ value: SessionCredentialResolver }>): Principal {
+  if (sessions.length === 0 || bearerKey(headers) !== undefined) return authenticate(store, headers);
+  for (const { value: resolve } of sessions) {
+    const keyHash = resolve(headers);
+    if (keyHash !== undefined) return principalOf(store.current.principalsByHash.get(keyHash), headers);
+  }
+  throw new KeywayError('invalid_api_key');
+}
+
+function principalOf(principal: Principal | undefined, headers: Headers): Principal {
   if (principal === undefined) throw new KeywayError('invalid_api_key');
   const teamHeader = headers.get('x-team-id');
   // A member key implies its team; a different X-Team-ID is a mistake worth refusing loudly.

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { accountRoutes } from '../credentials/account-routes.ts';
-import { authenticate, requireRole } from '../credentials/authenticate.ts';
+import { authenticateManagement, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
 import { KeywayError } from '../errors.ts';
 import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
@@ -133,7 +133,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
     try {
       let principal;
       if (route.role !== undefined) {
-        principal = authenticate(runtime.snapshots, request.headers);
+        principal = authenticateManagement(runtime.snapshots, request.headers, runtime.plugins.sessionCredentials);
         noteActor(request, principal, route.role);
         requireRole(principal, route.role);
       }

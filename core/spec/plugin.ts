@@ -122,6 +122,13 @@ export interface AdminAction {
  */
 export type AdminActionObserver = (action: AdminAction) => void | Promise<void>;
 
+/**
+ * Turns a browser session into the gateway key it was opened with, for management routes only: given a
+ * request's headers (its cookie and an anti-CSRF header), the hash of that gateway key, or undefined. The
+ * key itself is re-checked on every request, so revoking it ends the session too.
+ */
+export type SessionCredentialResolver = (headers: Headers) => string | undefined;
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -144,6 +151,8 @@ export interface PluginContributions {
   ciphertextHolders?: CiphertextHolder[];
   /** Sees every decryption of a provider key (key access logs, docs/key-lifecycle.md). */
   keyDecryptions?: KeyDecryptionObserver;
+  /** Lets a management request without a bearer key authenticate by a session (never an inference request). */
+  sessionCredentials?: SessionCredentialResolver;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {

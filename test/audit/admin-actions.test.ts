@@ -18,6 +18,9 @@ const INFERENCE_ROUTES = new Set([
   'POST /v1/messages',
   'POST /v1/messages/count_tokens',
   'POST /v1/responses',
+  // The dashboard's sign-in and sign-out (docs/dashboard.md): not management routes; what the session then does is audited.
+  'POST /dashboard/session',
+  'DELETE /dashboard/session',
 ]);
 const PROVIDER_CANARY = 'sk-proj-AUDITxCANARYxPROVIDERxKEY0123456789abcd';
 /** No known key shape: only field-name stripping and value redaction can catch it. */

@@ -110,6 +110,23 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(text).toBe('Echo: Hello from the binary');
   });
 
+  test('serves the dashboard and its assets from inside itself, and signs in', async () => {
+    const page = await fetch(`${gateway.url}/dashboard`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const script = /src="(\/dashboard\/app\.js[^"]*)"/.exec(html)?.[1] ?? '';
+    const assets = await Promise.all([fetch(`${gateway.url}${script}`), fetch(`${gateway.url}/dashboard/app.css`)]);
+    for (const asset of assets) expect(asset.status).toBe(200);
+    expect((await assets[0]?.text())?.length ?? 0).toBeGreaterThan(10_000);
+    const session = await fetch(`${gateway.url}/dashboard/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: operatorKey }),
+    });
+    expect(session.status).toBe(201);
+    expect(session.headers.get('set-cookie')).toContain('HttpOnly');
+  });
+
   test('prices a call from the model catalog compiled into it', async () => {
     const response = await chatCompletion(gateway.url, operatorKey, { model: 'gpt-4o', messages: [{ role: 'user', content: 'price me' }] });
     expect(response.status).toBe(200);

@@ -1,0 +1,177 @@
+// The web dashboard: `GET /dashboard` and its two assets, built from ./ui by scripts/build-dashboard.ts
+// into assets.generated.ts so the compiled binary carries them (no CDN, works offline), and the session
+// endpoints that turn a gateway key into an HttpOnly cookie. The page calls the public management API
+// with that cookie plus an anti-CSRF header (the core's `sessionCredentials` contribution). Every route
+// here is a plain plugin route with no role: nothing of it runs on the inference path.
+
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/plugin.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { DASHBOARD_SCRIPT, DASHBOARD_STYLE, DASHBOARD_VERSION } from './assets.generated.ts';
+import { CSRF_HEADER, createSessionStore, SESSION_COOKIE, type DashboardSession, type SessionStore } from './sessions.ts';
+
+const DEFAULT_SESSION_HOURS = 8;
+
+/** No inline script or style, nothing from another origin, no framing. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const SECURITY_HEADERS = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
+<title>Keyway dashboard</title>
+<link rel="stylesheet" href="/dashboard/app.css?v=${DASHBOARD_VERSION}">
+<script type="module" src="/dashboard/app.js?v=${DASHBOARD_VERSION}"></script>
+</head>
+<body>
+<div id="app"><noscript>The Keyway dashboard needs JavaScript.</noscript></div>
+</body>
+</html>
+`;
+
+export const dashboardPlugin = definePlugin({
+  name: 'dashboard',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  description: 'Web dashboard at /dashboard: sign-in with a gateway key, pages over the management API',
+  setup({ services, env }) {
+    const hours = Number(env.KEYWAY_DASHBOARD_SESSION_HOURS ?? DEFAULT_SESSION_HOURS);
+    const lifetimeMs = (Number.isFinite(hours) && hours > 0 ? hours : DEFAULT_SESSION_HOURS) * 3_600_000;
+    const sessions = createSessionStore(lifetimeMs, () => services.clock.now());
+    return {
+      sessionCredentials: (headers) => sessions.resolve(headers),
+      routes: [
+        { method: 'GET', path: '/dashboard', summary: 'The web dashboard (HTML)', handle: () => asset(PAGE, 'text/html; charset=utf-8', 'no-store') },
+        { method: 'GET', path: '/dashboard/app.js', summary: 'The dashboard script', handle: () => asset(DASHBOARD_SCRIPT, 'text/javascript; charset=utf-8') },
+        { method: 'GET', path: '/dashboard/app.css', summary: 'The dashboard style sheet', handle: () => asset(DASHBOARD_STYLE, 'text/css; charset=utf-8') },
+        {
+          method: 'POST',
+          path: '/dashboard/session',
+          summary: 'Signs in with a gateway key: sets the session cookie',
+          handle: ({ request }) => signIn(services, sessions, request),
+        },
+        {
+          method: 'GET',
+          path: '/dashboard/session',
+          summary: 'The signed-in principal and the anti-CSRF token',
+          handle: ({ request }) => current(services, sessions, request),
+        },
+        {
+          method: 'DELETE',
+          path: '/dashboard/session',
+          summary: 'Signs out: ends the session on the server',
+          handle: ({ request }) => signOut(services, sessions, request),
+        },
+      ],
+    };
+  },
+});
+
+function asset(body: string, contentType: string, cacheControl = 'public, max-age=31536000, immutable'): Response {
+  return new Response(body, { headers: { 'content-type': contentType, 'cache-control': cacheControl, ...SECURITY_HEADERS } });
+}
+
+function answer(services: Services, body: unknown, status: number, headers: Record<string, string> = {}): Response {
+  return services.http.json(body, status, { 'cache-control': 'no-store', ...SECURITY_HEADERS, ...headers });
+}
+
+function overTls(request: Request): boolean {
+  return new URL(request.url).protocol === 'https:' || request.headers.get('x-forwarded-proto')?.toLowerCase() === 'https';
+}
+
+function sessionCookie(request: Request, value: string, maxAgeSeconds: number): string {
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${overTls(request) ? '; Secure' : ''}`;
+}
+
+/** A sign-in form posted from another site (login CSRF) is refused; browsers send Origin on every POST. */
+function checkOrigin(services: Services, request: Request): void {
+  const origin = request.headers.get('origin');
+  if (origin === null) return;
+  const url = new URL(request.url);
+  const host = request.headers.get('host') ?? url.host;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    originHost = '';
+  }
+  if (originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
+}
+
+const isForm = (request: Request): boolean => (request.headers.get('content-type') ?? '').includes('application/x-www-form-urlencoded');
+
+async function keyFrom(services: Services, request: Request): Promise<string> {
+  let key: unknown;
+  if (isForm(request)) {
+    key = new URLSearchParams(await request.text()).get('key');
+  } else {
+    const body = await services.http.readJson(request);
+    key = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).key : undefined;
+  }
+  if (typeof key !== 'string' || key.trim() === '') throw services.errors.create('missing_field', {}, { param: 'key' });
+  return key.trim();
+}
+
+async function signIn(services: Services, sessions: SessionStore, request: Request): Promise<Response> {
+  checkOrigin(services, request);
+  const key = await keyFrom(services, request);
+  const principal = services.auth.authenticate(new Headers({ authorization: `Bearer ${key}` }));
+  const session = sessions.open(services.credentials.hashGatewayKey(key));
+  const cookie = sessionCookie(request, session.id, Math.floor((session.expiresAt - session.createdAt) / 1000));
+  // A plain form post (the page's script did not run) lands back on the dashboard, signed in.
+  if (isForm(request))
+    return new Response(null, { status: 303, headers: { location: '/dashboard', 'set-cookie': cookie, 'cache-control': 'no-store', ...SECURITY_HEADERS } });
+  return answer(services, describe(principal, session), 201, { 'set-cookie': cookie });
+}
+
+function principalOf(services: Services, session: DashboardSession): Principal {
+  return services.auth.authenticate(new Headers({ cookie: `${SESSION_COOKIE}=${session.id}`, [CSRF_HEADER]: session.csrfToken }));
+}
+
+function current(services: Services, sessions: SessionStore, request: Request): Response {
+  const session = sessions.fromCookie(request.headers.get('cookie'));
+  // Not signed in is an ordinary state of the page, not an error the browser should log.
+  if (session === undefined) return answer(services, { signed_in: false }, 200);
+  try {
+    return answer(services, describe(principalOf(services, session), session), 200);
+  } catch {
+    // The key behind the session was revoked: the session ends with it.
+    sessions.close(session.id);
+    return answer(services, { signed_in: false }, 200, { 'set-cookie': sessionCookie(request, '', 0) });
+  }
+}
+
+function signOut(services: Services, sessions: SessionStore, request: Request): Response {
+  const session = sessions.fromCookie(request.headers.get('cookie'));
+  // Only the page itself may end its session: the anti-CSRF header proves it.
+  if (session !== undefined && sessions.resolve(request.headers) !== undefined) sessions.close(session.id);
+  else if (session !== undefined) throw services.errors.create('permission_denied', { detail: `Signing out needs the ${CSRF_HEADER} header.` });
+  return new Response(null, { status: 204, headers: { 'set-cookie': sessionCookie(request, '', 0), 'cache-control': 'no-store', ...SECURITY_HEADERS } });
+}
+
+function describe(principal: Principal, session: DashboardSession) {
+  return {
+    signed_in: true,
+    key_id: principal.keyId,
+    role: principal.role,
+    account_id: principal.accountId,
+    team_id: principal.teamId ?? null,
+    expires_at: new Date(session.expiresAt).toISOString(),
+    csrf_token: session.csrfToken,
+  };
+}
+
+export default dashboardPlugin;
