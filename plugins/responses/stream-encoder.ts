@@ -36,9 +36,25 @@ interface OpenItem {
   toolIndex: number;
   callId: string;
   name: string;
-  /** The cached `"item_id":…,"output_index":…` of every delta of this item. */
-  deltaFields: string;
+  /** Everything of this item's delta events after the sequence number and before the delta, built once. */
+  deltaMiddle: string;
+  deltaPrefix: string;
 }
+
+const DELTA_TYPES: Record<OpenItem['kind'], string> = {
+  message: 'response.output_text.delta',
+  reasoning: 'response.reasoning_summary_text.delta',
+  function_call: 'response.function_call_arguments.delta',
+};
+
+const DELTA_PREFIX: Record<OpenItem['kind'], string> = {
+  message: `event: ${DELTA_TYPES.message}\ndata: {"type":"${DELTA_TYPES.message}","sequence_number":`,
+  reasoning: `event: ${DELTA_TYPES.reasoning}\ndata: {"type":"${DELTA_TYPES.reasoning}","sequence_number":`,
+  function_call: `event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`,
+};
+
+/** The fields each kind's delta event carries between the item's place and the delta. */
+const DELTA_FIELDS: Record<OpenItem['kind'], string> = { message: '"content_index":0,"logprobs":[],', reasoning: '"summary_index":0,', function_call: '' };
 
 export interface ResponsesStreamEncoderOptions {
   responseId: string;
@@ -115,7 +131,8 @@ export class ResponsesStreamEncoder {
     const prefix = this.start() + this.closeItem();
     const outputIndex = this.output.length;
     this.output.push(item);
-    this.open = { kind, id, outputIndex, text: '', toolIndex, callId, name, deltaFields: `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}` };
+    const fields = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex},${DELTA_FIELDS[kind]}"delta":`;
+    this.open = { kind, id, outputIndex, text: '', toolIndex, callId, name, deltaMiddle: `,${fields}`, deltaPrefix: DELTA_PREFIX[kind] };
     return prefix + this.event('response.output_item.added', { output_index: outputIndex, item });
   }
 
@@ -143,10 +160,9 @@ export class ResponsesStreamEncoder {
     return text + this.event('response.output_item.done', { output_index: open.outputIndex, item });
   }
 
-  /** A delta event built by concatenation: the hot path of every stream. */
-  private delta(type: string, middle: string, delta: string): string {
-    const open = this.open as OpenItem;
-    return `event: ${type}\ndata: {"type":"${type}","sequence_number":${this.sequence++},${open.deltaFields},${middle}"delta":${JSON.stringify(delta)}}\n\n`;
+  /** A delta event built by concatenation from the item's cached pieces: the hot path of every stream. */
+  private delta(open: OpenItem, delta: string): string {
+    return `${open.deltaPrefix}${this.sequence++}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
   }
 
   private text(delta: string): string {
@@ -162,8 +178,9 @@ export class ResponsesStreamEncoder {
         part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
       });
     }
-    (this.open as OpenItem).text += delta;
-    return `${output}${this.delta('response.output_text.delta', '"content_index":0,"logprobs":[],', delta)}`;
+    const open = this.open as OpenItem;
+    open.text += delta;
+    return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
   }
 
   private reasoning(delta: string): string {
@@ -180,8 +197,9 @@ export class ResponsesStreamEncoder {
         part: { type: 'summary_text', text: '' },
       });
     }
-    (this.open as OpenItem).text += delta;
-    return `${output}${this.delta('response.reasoning_summary_text.delta', '"summary_index":0,', delta)}`;
+    const open = this.open as OpenItem;
+    open.text += delta;
+    return output + this.delta(open, delta);
   }
 
   private toolStart(toolIndex: number, callId: string, name: string): string {
@@ -194,7 +212,7 @@ export class ResponsesStreamEncoder {
     // each call's fragments together, so this does not happen in practice.
     if (argumentsDelta === '' || this.open?.kind !== 'function_call' || this.open.toolIndex !== toolIndex) return '';
     this.open.text += argumentsDelta;
-    return this.delta('response.function_call_arguments.delta', '', argumentsDelta);
+    return this.delta(this.open, argumentsDelta);
   }
 
   private error(descriptor: ErrorDescriptor): string {
