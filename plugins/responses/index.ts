@@ -1,6 +1,7 @@
 // The OpenAI Responses API as a plugin: `POST /v1/responses` over every provider, the WebSocket
-// upgrade answered with 426 (clients fall back to HTTP), and the stored-response routes answered
-// plainly, as Keyway keeps no responses. It uses only the plugin API and the services it is handed.
+// upgrade answered with 426 (clients fall back to HTTP), and `GET /v1/responses/{id}` answered
+// plainly, as Keyway keeps no responses (DELETE is left to the generic 404 until something is stored,
+// as a mutating route would be an audited admin action). It uses only the plugin API and the services it is handed.
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services as PluginServices } from '../../core/spec/services.ts';
@@ -61,12 +62,6 @@ export const responsesPlugin = definePlugin({
           method: 'GET',
           path: '/v1/responses/:id',
           summary: 'A stored response (Keyway stores none: 404)',
-          handle: ({ request, params }) => notStored(services, request, params.id ?? ''),
-        },
-        {
-          method: 'DELETE',
-          path: '/v1/responses/:id',
-          summary: 'Delete a stored response (Keyway stores none: 404)',
           handle: ({ request, params }) => notStored(services, request, params.id ?? ''),
         },
       ],
