@@ -10,17 +10,29 @@ import { chatRequestFromResponses } from './request.ts';
 import { echoOf, newResponseId, responsesBodyFromResult, type ResponseEcho } from './response.ts';
 import { ResponsesStreamEncoder } from './stream-encoder.ts';
 
-/** The request's settings the response object echoes, kept beside the translation (symbols never reach a provider). */
-const ECHO = Symbol('responses echo');
+/** What the answer needs of the request, kept beside the translation (symbols never reach a provider). */
+const STATE = Symbol('responses request');
 
-function echoFor(context: RequestContext): ResponseEcho {
-  return (context.request as unknown as Record<symbol, ResponseEcho | undefined>)[ECHO] ?? echoOf({});
+interface ResponsesRequestState {
+  /** The request's settings the response object echoes. */
+  echo: ResponseEcho;
+  customTools: ReadonlySet<string>;
+}
+
+function stateOf(context: RequestContext): ResponsesRequestState {
+  return (context.request as unknown as Record<symbol, ResponsesRequestState | undefined>)[STATE] ?? { echo: echoOf({}), customTools: new Set() };
 }
 
 export const responsesDialect: Dialect = {
   name: 'responses',
-  encodeResult: (result, context) => responsesBodyFromResult(result, echoFor(context), newResponseId()),
-  createStreamEncoder: (context, model) => new ResponsesStreamEncoder({ responseId: newResponseId(), model, echo: echoFor(context) }),
+  encodeResult(result, context) {
+    const { echo, customTools } = stateOf(context);
+    return responsesBodyFromResult(result, echo, newResponseId(), customTools);
+  },
+  createStreamEncoder(context, model) {
+    const { echo, customTools } = stateOf(context);
+    return new ResponsesStreamEncoder({ responseId: newResponseId(), model, echo, customTools });
+  },
   // The Responses API reports failures in OpenAI's one error shape.
   errorBody: (descriptor) => openAIErrorBody(descriptor),
 };
@@ -28,7 +40,8 @@ export const responsesDialect: Dialect = {
 function parseResponses(body: unknown, context: ParseContext): ChatRequest {
   const translation = chatRequestFromResponses(body);
   context.warnings.push(...translation.warnings);
-  (translation.request as unknown as Record<symbol, ResponseEcho>)[ECHO] = echoOf(body as Record<string, unknown>);
+  const state: ResponsesRequestState = { echo: echoOf(body as Record<string, unknown>), customTools: translation.customTools };
+  (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;
   return translation.request;
 }
 

@@ -10,6 +10,22 @@ type Json = Record<string, unknown>;
 export interface ResponsesTranslation {
   request: ChatRequest;
   warnings: string[];
+  /** Names of `custom` (free-form input) tools: their calls go back as custom_tool_call items. */
+  customTools: Set<string>;
+}
+
+/** A custom tool's free-form input travels as this one string argument of a function call. */
+export const CUSTOM_INPUT_PARAMETER = 'input';
+
+/** A custom tool call's input from the function arguments it was carried in. */
+export function customInputFromArguments(argumentsText: string): string {
+  try {
+    const parsed = JSON.parse(argumentsText) as unknown;
+    if (isObject(parsed) && typeof parsed[CUSTOM_INPUT_PARAMETER] === 'string') return parsed[CUSTOM_INPUT_PARAMETER];
+  } catch {
+    // not JSON: the model wrote the input itself
+  }
+  return argumentsText;
 }
 
 function isObject(value: unknown): value is Json {
@@ -95,6 +111,17 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
       messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
       return;
     }
+    case 'custom_tool_call': {
+      if (typeof item.call_id !== 'string' || typeof item.name !== 'string') throw invalidField(param, 'a custom_tool_call needs call_id and name');
+      const argumentsText = JSON.stringify({ [CUSTOM_INPUT_PARAMETER]: typeof item.input === 'string' ? item.input : '' });
+      appendToolCall(messages, { id: item.call_id, type: 'function', function: { name: item.name, arguments: argumentsText } });
+      return;
+    }
+    case 'custom_tool_call_output': {
+      if (typeof item.call_id !== 'string') throw invalidField(`${param}.call_id`, 'expected the call_id of an earlier custom_tool_call');
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
+      return;
+    }
     case 'reasoning':
       // Reasoning items replay a model's earlier thinking (often encrypted for OpenAI only): the chat
       // path has no place for them, and every provider answers correctly without them.
@@ -104,20 +131,49 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
     default:
       throw unsupported(
         `${param}.type`,
-        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function_call, function_call_output and reasoning are).`,
+        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function and custom tool calls and their outputs, and reasoning are).`,
       );
   }
 }
 
-function tools(value: unknown): ToolDefinition[] | undefined {
+/**
+ * A `custom` tool (free-form input, as Codex's apply_patch) becomes a function taking one string;
+ * a grammar the provider cannot enforce is handed to the model in the description instead.
+ */
+function customTool(tool: Json, index: number): ToolDefinition {
+  if (typeof tool.name !== 'string' || tool.name === '') throw invalidField(`tools[${index}].name`, 'expected a tool name');
+  const format = isObject(tool.format) ? tool.format : undefined;
+  let description = typeof tool.description === 'string' ? tool.description : '';
+  if (format?.type === 'grammar' && typeof format.definition === 'string')
+    description += `\n\nThe input must follow this ${typeof format.syntax === 'string' ? format.syntax : ''} grammar:\n${format.definition}`;
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: description.trim(),
+      parameters: {
+        type: 'object',
+        properties: { [CUSTOM_INPUT_PARAMETER]: { type: 'string', description: 'The raw input, exactly as the tool takes it.' } },
+        required: [CUSTOM_INPUT_PARAMETER],
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+function tools(value: unknown, customTools: Set<string>): ToolDefinition[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw invalidField('tools', 'expected an array');
   return value.map((tool, index) => {
     if (!isObject(tool)) throw invalidField(`tools[${index}]`, 'expected a tool object');
+    if (tool.type === 'custom') {
+      customTools.add(String(tool.name));
+      return customTool(tool, index);
+    }
     if (tool.type !== 'function')
       throw unsupported(
         `tools[${index}].type`,
-        `Tool type '${String(tool.type)}' is a tool OpenAI hosts; through Keyway only function tools are available on /v1/responses.`,
+        `Tool type '${String(tool.type)}' is a tool OpenAI hosts; through Keyway only function and custom tools are available on /v1/responses.`,
       );
     if (typeof tool.name !== 'string' || tool.name === '') throw invalidField(`tools[${index}].name`, 'expected a function name');
     const fn: ToolDefinition['function'] = { name: tool.name };
@@ -131,8 +187,9 @@ function tools(value: unknown): ToolDefinition[] | undefined {
 function toolChoice(value: unknown): ToolChoice | undefined {
   if (value === undefined || value === null) return undefined;
   if (value === 'auto' || value === 'none' || value === 'required') return value;
-  if (isObject(value) && value.type === 'function' && typeof value.name === 'string') return { type: 'function', function: { name: value.name } };
-  throw unsupported('tool_choice', "tool_choice must be 'auto', 'none', 'required' or {type:'function', name}.");
+  if (isObject(value) && (value.type === 'function' || value.type === 'custom') && typeof value.name === 'string')
+    return { type: 'function', function: { name: value.name } };
+  throw unsupported('tool_choice', "tool_choice must be 'auto', 'none', 'required', {type:'function', name} or {type:'custom', name}.");
 }
 
 function responseFormat(text: unknown): ResponseFormat | undefined {
@@ -218,7 +275,8 @@ export function chatRequestFromResponses(body: unknown): ResponsesTranslation {
     if (typeof body.max_output_tokens !== 'number' || !(body.max_output_tokens > 0)) throw invalidField('max_output_tokens', 'expected a positive integer');
     request.max_completion_tokens = body.max_output_tokens;
   }
-  const toolList = tools(body.tools);
+  const customTools = new Set<string>();
+  const toolList = tools(body.tools, customTools);
   if (toolList !== undefined && toolList.length > 0) request.tools = toolList;
   const choice = toolChoice(body.tool_choice);
   if (choice !== undefined && request.tools !== undefined) request.tool_choice = choice;
@@ -228,5 +286,5 @@ export function chatRequestFromResponses(body: unknown): ResponsesTranslation {
   if (typeof verbosity === 'string') request.verbosity = verbosity;
   const reasoning = body.reasoning;
   if (isObject(reasoning) && typeof reasoning.effort === 'string') request.reasoning_effort = reasoning.effort;
-  return { request, warnings };
+  return { request, warnings, customTools };
 }

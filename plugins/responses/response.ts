@@ -2,6 +2,7 @@
 // function calls), status, usage with cached and reasoning tokens, and the request's settings echoed.
 
 import type { ChatMessage, ChatResult, FinishReason, Usage } from '../../core/spec/vocabulary.ts';
+import { customInputFromArguments } from './request.ts';
 
 type Json = Record<string, unknown>;
 
@@ -31,6 +32,11 @@ export const newResponseId = (): string => randomId('resp');
 export const newMessageItemId = (): string => randomId('msg');
 export const newReasoningItemId = (): string => randomId('rs');
 export const newFunctionCallItemId = (): string => randomId('fc');
+export const newCustomToolCallItemId = (): string => randomId('ctc');
+
+export function customToolCallItem(id: string, callId: string, name: string, input: string, status: string): Json {
+  return { id, type: 'custom_tool_call', status, call_id: callId, name, input };
+}
 
 /** completed, or incomplete with its reason (the Responses API's two end states of a served call). */
 export function statusFromFinish(finishReason: FinishReason | undefined): { status: 'completed' | 'incomplete'; incomplete_details: Json | null } {
@@ -132,8 +138,10 @@ export function functionCallItem(id: string, callId: string, name: string, argum
   return { id, type: 'function_call', status, call_id: callId, name, arguments: argumentsText };
 }
 
+const NO_CUSTOM_TOOLS: ReadonlySet<string> = new Set();
+
 /** Reasoning first, then the text, then the calls: the order OpenAI's models produce them in. */
-export function outputItemsFromMessage(message: ChatMessage): Json[] {
+export function outputItemsFromMessage(message: ChatMessage, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json[] {
   const items: Json[] = [];
   const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : '';
   if (reasoning !== '') items.push(reasoningItem(newReasoningItemId(), reasoning));
@@ -144,19 +152,25 @@ export function outputItemsFromMessage(message: ChatMessage): Json[] {
   } else if (text !== '' || (message.tool_calls ?? []).length === 0) {
     items.push(messageItem(newMessageItemId(), text, 'completed'));
   }
-  for (const call of message.tool_calls ?? [])
-    items.push(functionCallItem(newFunctionCallItemId(), call.id, call.function.name, call.function.arguments, 'completed'));
+  for (const call of message.tool_calls ?? []) {
+    const { name, arguments: argumentsText } = call.function;
+    items.push(
+      customTools.has(name)
+        ? customToolCallItem(newCustomToolCallItemId(), call.id, name, customInputFromArguments(argumentsText), 'completed')
+        : functionCallItem(newFunctionCallItemId(), call.id, name, argumentsText, 'completed'),
+    );
+  }
   return items;
 }
 
-export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, id: string): Json {
+export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, id: string, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json {
   const choice = result.choices[0];
   const { status, incomplete_details } = statusFromFinish(choice?.finishReason);
   const shell: ResponseShell = { id, createdAt: result.created || Math.floor(Date.now() / 1000), model: result.model, echo };
   return responseObject(shell, {
     status,
     incomplete_details,
-    output: choice === undefined ? [] : outputItemsFromMessage(choice.message),
+    output: choice === undefined ? [] : outputItemsFromMessage(choice.message, customTools),
     usage: responsesUsageFromUsage(result.usage),
   });
 }

@@ -10,9 +10,12 @@
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
 import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { customInputFromArguments } from './request.ts';
 import {
+  customToolCallItem,
   functionCallItem,
   messageItem,
+  newCustomToolCallItemId,
   newFunctionCallItemId,
   newMessageItemId,
   newReasoningItemId,
@@ -27,7 +30,8 @@ import {
 type Json = Record<string, unknown>;
 
 interface OpenItem {
-  kind: 'message' | 'reasoning' | 'function_call';
+  /** custom_tool_call: a custom tool's call, its input held until the call is whole (it arrives inside JSON arguments). */
+  kind: 'message' | 'reasoning' | 'function_call' | 'custom_tool_call';
   id: string;
   outputIndex: number;
   /** Text, reasoning summary or arguments so far. */
@@ -45,25 +49,35 @@ const DELTA_TYPES: Record<OpenItem['kind'], string> = {
   message: 'response.output_text.delta',
   reasoning: 'response.reasoning_summary_text.delta',
   function_call: 'response.function_call_arguments.delta',
+  custom_tool_call: 'response.custom_tool_call_input.delta',
 };
 
 const DELTA_PREFIX: Record<OpenItem['kind'], string> = {
   message: `event: ${DELTA_TYPES.message}\ndata: {"type":"${DELTA_TYPES.message}","sequence_number":`,
   reasoning: `event: ${DELTA_TYPES.reasoning}\ndata: {"type":"${DELTA_TYPES.reasoning}","sequence_number":`,
   function_call: `event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`,
+  custom_tool_call: `event: ${DELTA_TYPES.custom_tool_call}\ndata: {"type":"${DELTA_TYPES.custom_tool_call}","sequence_number":`,
 };
 
 /** The fields each kind's delta event carries between the item's place and the delta. */
-const DELTA_FIELDS: Record<OpenItem['kind'], string> = { message: '"content_index":0,"logprobs":[],', reasoning: '"summary_index":0,', function_call: '' };
+const DELTA_FIELDS: Record<OpenItem['kind'], string> = {
+  message: '"content_index":0,"logprobs":[],',
+  reasoning: '"summary_index":0,',
+  function_call: '',
+  custom_tool_call: '',
+};
 
 export interface ResponsesStreamEncoderOptions {
   responseId: string;
   model: string;
   echo: ResponseEcho;
+  /** Names of the request's custom tools: their calls are custom_tool_call items. */
+  customTools?: ReadonlySet<string>;
 }
 
 export class ResponsesStreamEncoder {
   private readonly shell: ResponseShell;
+  private readonly customTools: ReadonlySet<string>;
   private sequence = 0;
   private started = false;
   private ended = false;
@@ -73,6 +87,7 @@ export class ResponsesStreamEncoder {
   private usage: Usage | undefined;
 
   constructor(options: ResponsesStreamEncoderOptions) {
+    this.customTools = options.customTools ?? new Set();
     this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
   }
 
@@ -152,6 +167,11 @@ export class ResponsesStreamEncoder {
       text += this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: open.text });
       text += this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text: open.text } });
       item = reasoningItem(open.id, open.text);
+    } else if (open.kind === 'custom_tool_call') {
+      const input = customInputFromArguments(open.text);
+      if (input !== '') text += this.delta(open, input);
+      text += this.event('response.custom_tool_call_input.done', { ...at, input });
+      item = customToolCallItem(open.id, open.callId, open.name, input, 'completed');
     } else {
       text += this.event('response.function_call_arguments.done', { ...at, name: open.name, arguments: open.text });
       item = functionCallItem(open.id, open.callId, open.name, open.text, 'completed');
@@ -203,6 +223,10 @@ export class ResponsesStreamEncoder {
   }
 
   private toolStart(toolIndex: number, callId: string, name: string): string {
+    if (this.customTools.has(name)) {
+      const id = newCustomToolCallItemId();
+      return this.openItem('custom_tool_call', id, customToolCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
+    }
     const id = newFunctionCallItemId();
     return this.openItem('function_call', id, functionCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
   }
@@ -210,9 +234,15 @@ export class ResponsesStreamEncoder {
   private toolDelta(toolIndex: number, argumentsDelta: string): string {
     // An item cannot reopen once done, so fragments for any other call are dropped; upstreams send
     // each call's fragments together, so this does not happen in practice.
-    if (argumentsDelta === '' || this.open?.kind !== 'function_call' || this.open.toolIndex !== toolIndex) return '';
-    this.open.text += argumentsDelta;
-    return this.delta(this.open, argumentsDelta);
+    const open = this.open;
+    if (argumentsDelta === '' || open === undefined || open.toolIndex !== toolIndex) return '';
+    if (open.kind === 'custom_tool_call') {
+      open.text += argumentsDelta;
+      return '';
+    }
+    if (open.kind !== 'function_call') return '';
+    open.text += argumentsDelta;
+    return this.delta(open, argumentsDelta);
   }
 
   private error(descriptor: ErrorDescriptor): string {

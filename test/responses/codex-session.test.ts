@@ -105,3 +105,45 @@ describe.each([anthropicDescriptor, googleDescriptor, cohereDescriptor].map((des
     });
   },
 );
+
+const APPLY_PATCH = {
+  type: 'custom',
+  name: 'apply_patch',
+  description: 'Applies a patch to the workspace.',
+  format: { type: 'grammar', syntax: 'lark', definition: 'start: "*** Begin Patch" LF hunk+ "*** End Patch"' },
+};
+
+describe.each([anthropicDescriptor, googleDescriptor].map((descriptor) => [descriptor.name, descriptor.model] as const))(
+  "Codex's free-form apply_patch (a custom tool) on %s",
+  (provider, model) => {
+    test.each([false, true])('the call comes back as a custom_tool_call and its output is answered (streamed: %p)', async (stream) => {
+      const question = [{ type: 'message', role: 'user', content: 'Apply the fix' }];
+      const response = await call(
+        world.gateway,
+        'POST',
+        '/v1/responses',
+        { model, input: question, tools: [APPLY_PATCH], tool_choice: { type: 'custom', name: 'apply_patch' }, stream },
+        { key: world.gateway.defaultAdminKey, headers: codexHeaders(1) },
+      );
+      expect(response.status).toBe(200);
+      const items = stream ? checkResponsesStream(parseResponsesSse(await response.text())).items : ((await response.json()) as { output: Json[] }).output;
+      expect(items.map((item) => ({ type: item.type, name: item.name, input: item.input }))).toEqual([
+        { type: 'custom_tool_call', name: 'apply_patch', input: 'sample' },
+      ]);
+      // The provider saw a function taking one string, with the grammar in its description.
+      const upstream = JSON.stringify(world.simulator(provider).inferenceRequests().at(-1)?.body);
+      expect(upstream).toContain('*** Begin Patch');
+
+      const second = await call(
+        world.gateway,
+        'POST',
+        '/v1/responses',
+        { model, tools: [APPLY_PATCH], input: [...question, ...items, { type: 'custom_tool_call_output', call_id: items[0]?.call_id, output: 'Done!' }] },
+        { key: world.gateway.defaultAdminKey },
+      );
+      expect(second.status).toBe(200);
+      const answer = (await second.json()) as { output: Array<{ content?: Array<{ text: string }> }> };
+      expect(answer.output[0]?.content?.[0]?.text).toBe('Tool results: Done!');
+    });
+  },
+);

@@ -78,6 +78,12 @@ function checkItem(reader: Reader, outputIndex: number): { item: Json; text: str
     while (reader.peek()?.data.type === 'response.function_call_arguments.delta')
       argumentsText += String(reader.take('response.function_call_arguments.delta', at).data.delta);
     reader.take('response.function_call_arguments.done', { ...at, arguments: argumentsText });
+  } else if (item.type === 'custom_tool_call') {
+    if (typeof item.call_id !== 'string' || item.call_id === '') fail('a custom_tool_call needs a call_id', added);
+    let input = '';
+    while (reader.peek()?.data.type === 'response.custom_tool_call_input.delta')
+      input += String(reader.take('response.custom_tool_call_input.delta', at).data.delta);
+    reader.take('response.custom_tool_call_input.done', { ...at, input });
   } else {
     fail(`unexpected output item type ${String(item.type)}`, added);
   }
