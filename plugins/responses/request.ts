@@ -12,6 +12,8 @@ export interface ResponsesTranslation {
   warnings: string[];
   /** Names of `custom` (free-form input) tools: their calls go back as custom_tool_call items. */
   customTools: Set<string>;
+  /** This request's input as Responses items (a string input as one user message), for a stored response. */
+  inputItems: Json[];
 }
 
 /** A custom tool's free-form input travels as this one string argument of a function call. */
@@ -90,7 +92,7 @@ function appendToolCall(messages: ChatMessage[], call: ToolCall): void {
   messages.push({ role: 'assistant', content: null, tool_calls: [call] });
 }
 
-function inputItem(item: unknown, index: number, messages: ChatMessage[]): void {
+function inputItem(item: unknown, index: number, messages: ChatMessage[], previous: readonly Json[] = []): void {
   const param = `input[${index}]`;
   if (!isObject(item)) throw invalidField(param, 'expected an input item object');
   const type = item.type ?? 'message';
@@ -126,8 +128,16 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
       // Reasoning items replay a model's earlier thinking (often encrypted for OpenAI only): the chat
       // path has no place for them, and every provider answers correctly without them.
       return;
-    case 'item_reference':
-      throw unsupported(param, 'item_reference needs stored responses, which Keyway does not keep; send the items themselves.');
+    case 'item_reference': {
+      // A reference to reasoning is dropped like reasoning itself; others name an item of the stored
+      // conversation this request continues.
+      if (typeof item.id === 'string' && item.id.startsWith('rs_')) return;
+      const referenced = previous.find((candidate) => candidate.id === item.id && candidate.type !== 'item_reference');
+      if (referenced === undefined)
+        throw unsupported(param, `item_reference '${String(item.id).slice(0, 100)}' names no item of the conversation continued by previous_response_id.`);
+      inputItem(referenced, index, messages);
+      return;
+    }
     default:
       throw unsupported(
         `${param}.type`,
@@ -221,8 +231,6 @@ const COPIED = ['temperature', 'top_p', 'parallel_tool_calls', 'user', 'prompt_c
 
 /** Fields that ask for something Keyway cannot do on this surface: a 400, never a silent drop. */
 const REFUSED: Record<string, string> = {
-  previous_response_id:
-    'previous_response_id needs stored responses, which Keyway does not keep yet; send the whole conversation in input (Codex does when store is false).',
   conversation: 'conversation needs stored conversations, which Keyway does not keep; send the whole conversation in input.',
   prompt: 'Stored prompt templates live at OpenAI only; send instructions and input instead.',
   background: 'Background responses are not available through Keyway; stream instead.',
@@ -237,35 +245,45 @@ function refuseUnservable(body: Json): void {
 }
 
 function ignoredFieldWarnings(body: Json, warnings: string[]): void {
-  if (body.store === true) warnings.push('store: Keyway does not keep responses; the answer was not stored (GET /v1/responses/{id} will not find it).');
   if (typeof body.top_logprobs === 'number' && body.top_logprobs > 0) warnings.push('top_logprobs: not available on /v1/responses through Keyway; dropped.');
   if (body.truncation === 'auto') warnings.push("truncation 'auto': Keyway does not truncate the input; a prompt over the context window fails instead.");
   if (body.max_tool_calls !== undefined && body.max_tool_calls !== null) warnings.push('max_tool_calls: not available through Keyway; dropped.');
 }
 
-/** The body's `instructions` and `input` as chat messages, instructions first (as OpenAI applies them). */
-function conversation(body: Json): ChatMessage[] {
+/** The body's input as Responses items: a string is one user message. */
+function inputItemsOf(input: unknown): Json[] {
+  if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
+  if (Array.isArray(input)) return input as Json[];
+  if (input !== undefined && input !== null) throw invalidField('input', 'expected a string or an array of input items');
+  return [];
+}
+
+/**
+ * The body's `instructions`, the continued conversation's items and `input` as chat messages,
+ * instructions first (as OpenAI applies them; an earlier response's instructions are not carried).
+ */
+function conversation(body: Json, inputItems: readonly Json[], previous: readonly Json[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (body.instructions !== undefined && body.instructions !== null) {
     if (typeof body.instructions !== 'string') throw invalidField('instructions', 'expected a string');
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
-  const input = body.input;
-  if (typeof input === 'string') messages.push({ role: 'user', content: input });
-  else if (Array.isArray(input)) input.forEach((item, index) => inputItem(item, index, messages));
-  else if (input !== undefined && input !== null) throw invalidField('input', 'expected a string or an array of input items');
+  previous.forEach((item, index) => inputItem(item, index, messages));
+  inputItems.forEach((item, index) => inputItem(item, index, messages, previous));
   if (messages.length === 0 || messages.every((message) => message.role === 'system'))
     throw new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
   return messages;
 }
 
-export function chatRequestFromResponses(body: unknown): ResponsesTranslation {
+/** `previous`: the items of the stored conversation `previous_response_id` continues. */
+export function chatRequestFromResponses(body: unknown, previous: readonly Json[] = []): ResponsesTranslation {
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
   refuseUnservable(body);
   const warnings: string[] = [];
   ignoredFieldWarnings(body, warnings);
-  const request: ChatRequest = { model: body.model, messages: conversation(body) };
+  const inputItems = inputItemsOf(body.input);
+  const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous) };
   for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
   if (body.stream === true) {
     request.stream = true;
@@ -286,5 +304,5 @@ export function chatRequestFromResponses(body: unknown): ResponsesTranslation {
   if (typeof verbosity === 'string') request.verbosity = verbosity;
   const reasoning = body.reasoning;
   if (isObject(reasoning) && typeof reasoning.effort === 'string') request.reasoning_effort = reasoning.effort;
-  return { request, warnings, customTools };
+  return { request, warnings, customTools, inputItems };
 }

@@ -48,6 +48,7 @@ export function statusFromFinish(finishReason: FinishReason | undefined): { stat
 /** What the response object echoes of the request, as OpenAI does; built once per request. */
 export interface ResponseEcho {
   instructions: string | null;
+  previous_response_id: string | null;
   max_output_tokens: number | null;
   metadata: Json;
   parallel_tool_calls: boolean;
@@ -71,6 +72,7 @@ export function echoOf(body: Json): ResponseEcho {
   const text = typeof body.text === 'object' && body.text !== null ? (body.text as Json) : {};
   return {
     instructions: typeof body.instructions === 'string' ? body.instructions : null,
+    previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
     max_output_tokens: numberOrNull(body.max_output_tokens),
     metadata: typeof body.metadata === 'object' && body.metadata !== null ? (body.metadata as Json) : {},
     parallel_tool_calls: body.parallel_tool_calls !== false,
@@ -78,7 +80,7 @@ export function echoOf(body: Json): ResponseEcho {
       effort: typeof reasoning.effort === 'string' ? reasoning.effort : null,
       summary: typeof reasoning.summary === 'string' ? reasoning.summary : null,
     },
-    // Nothing is kept, whatever was asked (see docs/api.md): the echo says what happened.
+    // Whether it was kept: the dialect sets it once it knows (store may be off for the gateway).
     store: false,
     temperature: numberOrNull(body.temperature),
     text: { ...text, format: text.format ?? { type: 'text' } },
@@ -112,7 +114,6 @@ export function responseObject(
     incomplete_details: state.incomplete_details ?? null,
     model: shell.model,
     output: state.output,
-    previous_response_id: null,
     usage: state.usage,
     ...shell.echo,
   };

@@ -73,11 +73,14 @@ export interface ResponsesStreamEncoderOptions {
   echo: ResponseEcho;
   /** Names of the request's custom tools: their calls are custom_tool_call items. */
   customTools?: ReadonlySet<string>;
+  /** Called with the final response of a stream that ended well (completed or incomplete). */
+  onComplete?: (response: Json) => void;
 }
 
 export class ResponsesStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
+  private readonly onComplete: ((response: Json) => void) | undefined;
   private sequence = 0;
   private started = false;
   private ended = false;
@@ -88,6 +91,7 @@ export class ResponsesStreamEncoder {
 
   constructor(options: ResponsesStreamEncoderOptions) {
     this.customTools = options.customTools ?? new Set();
+    this.onComplete = options.onComplete;
     this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
   }
 
@@ -127,8 +131,10 @@ export class ResponsesStreamEncoder {
     if (this.ended) return '';
     this.ended = true;
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
+    const opening = this.start() + this.closeItem();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
-    return this.start() + this.closeItem() + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+    this.onComplete?.(response);
+    return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
   }
 
   private event(type: string, fields: Json): string {

@@ -92,20 +92,13 @@ describe('the translation reaching the provider', () => {
     expect(response.status).toBe(200);
     expect(((await response.json()) as { output: Array<{ content?: Array<{ text: string }> }> }).output[0]?.content?.[0]?.text).toBe('Echo: Look [images: 1]');
   });
-
-  test('store: true is answered, with a warning that nothing was stored', async () => {
-    const response = await responses({ model: openAIDescriptor.model, input: 'Hi', store: true });
-    expect(response.status).toBe(200);
-    expect(response.headers.get('x-keyway-warnings')).toContain('store');
-    expect(((await response.json()) as Json).store).toBe(false);
-  });
 });
 
 describe('refusals: a 400 naming the field, no upstream call', () => {
   const cases: Array<[string, Json, string]> = [
-    ['previous_response_id', { input: 'Hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
+    ['an unknown previous_response_id', { input: 'Hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
     ['a hosted tool', { input: 'Hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type'],
-    ['an item_reference', { input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
+    ['an item_reference to nothing', { input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
     ['no input', { instructions: 'Only instructions' }, 'input'],
     ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
     ['background', { input: 'Hi', background: true }, 'background'],
@@ -144,10 +137,11 @@ describe('the WebSocket transport and stored responses', () => {
     await expectSpecError(await call(world.gateway, 'GET', '/v1/responses', undefined, { key }), 405, 'method_not_allowed');
   });
 
-  test('GET /v1/responses/{id} answers 404 saying nothing is stored; DELETE is an unknown route', async () => {
-    const body = await expectSpecError(await call(world.gateway, 'GET', '/v1/responses/resp_abc', undefined, { key }), 404, 'not_found');
-    expect(body.error.message).toContain('does not store');
-    expect((await call(world.gateway, 'DELETE', '/v1/responses/resp_abc', undefined, { key })).status).toBe(404);
+  test('GET and DELETE of an unknown response id answer 404', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const body = await expectSpecError(await call(world.gateway, method, '/v1/responses/resp_abc', undefined, { key }), 404, 'not_found');
+      expect(body.error.message).toContain('resp_abc');
+    }
   });
 });
 
