@@ -24,7 +24,7 @@ const PREVIOUS_ID = /"previous_response_id"\s*:\s*"([\w.-]{1,200})"/;
 const configSchema = Type.Object({
   store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
   retentionDays: Type.Number({ minimum: 0, default: 30, description: 'How long a stored response is kept (KEYWAY_RESPONSES_RETENTION_DAYS)' }),
-  cacheEntries: Type.Integer({ minimum: 0, default: 10_000, description: 'Stored responses kept in memory for fast continuations' }),
+  cacheEntries: Type.Integer({ minimum: 0, default: 1_000, description: 'Stored responses kept in memory for fast continuations' }),
 });
 
 function isWebSocketUpgrade(request: Request): boolean {
