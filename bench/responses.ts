@@ -90,7 +90,20 @@ const responsesTool = new ResponsesStreamEncoder({ responseId: 'resp_bench', mod
 responsesTool.encode({ type: 'tool-call-start', index: 0, toolIndex: 0, id: 'call_1', name: 'tool_0' });
 const chatTool = new OpenAIStreamEncoder(true, 'req_bench', 'x');
 
+const CODEX_TEXT = JSON.stringify(CODEX_BODY);
+const PREVIOUS_ID = /"previous_response_id"\s*:\s*"([\w.-]{1,200})"/;
+
 group('per request', () => {
+  // What the route does before the lifecycle when responses are stored (plugins/responses/index.ts preload).
+  bench(`responses: scan for previous_response_id (clone + text + regex, ${CODEX_TEXT.length} B body)`, async () => {
+    const request = new Request('http://keyway/v1/responses', { method: 'POST', body: CODEX_TEXT, headers: { 'content-length': String(CODEX_TEXT.length) } });
+    do_not_optimize(PREVIOUS_ID.exec(await request.clone().text()));
+    do_not_optimize(await request.text());
+  });
+  bench(`baseline: reading the same body once (${CODEX_TEXT.length} B)`, async () => {
+    const request = new Request('http://keyway/v1/responses', { method: 'POST', body: CODEX_TEXT, headers: { 'content-length': String(CODEX_TEXT.length) } });
+    do_not_optimize(await request.text());
+  });
   bench('responses: translate a Codex turn (chatRequestFromResponses + echo)', () =>
     do_not_optimize([chatRequestFromResponses(CODEX_BODY), echoOf(CODEX_BODY)]),
   );
@@ -142,6 +155,9 @@ function averageNs(name: string): number {
 }
 
 const checks: Array<[string, boolean, string]> = [];
+const scan = averageNs(`responses: scan for previous_response_id (clone + text + regex, ${CODEX_TEXT.length} B body)`);
+const once = averageNs(`baseline: reading the same body once (${CODEX_TEXT.length} B)`);
+console.log(`info  stored-response preload: ${((scan - once) / 1e6).toFixed(4)} ms over reading the body once`);
 const translate = averageNs('responses: translate a Codex turn (chatRequestFromResponses + echo)') / 1e6;
 const encode = averageNs('responses: encode a result (responsesBodyFromResult + JSON)') / 1e6;
 checks.push(['request translation ≤ 0.05 ms', translate <= 0.05, `${translate.toFixed(4)} ms`]);
