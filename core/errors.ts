@@ -44,6 +44,8 @@ export const ERROR_TABLE = {
   rotation_test_failed: { status: 422, type: 'invalid_request_error', template: '{detail}' },
   /** A provider refused the admin key an account gave for its usage and cost reports (plugins/reconciliation). */
   admin_key_rejected: { status: 422, type: 'invalid_request_error', template: '{detail}' },
+  /** A transport Keyway does not offer yet (the Responses API's WebSocket): the client falls back to HTTP. */
+  upgrade_required: { status: 426, type: 'invalid_request_error', template: '{detail}' },
   rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}' },

@@ -12,6 +12,7 @@ import { openAIProviderPlugin } from '../providers/openai/index.ts';
 import { analyticsPlugin } from './analytics/index.ts';
 import { auditPlugin } from './audit/index.ts';
 import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
+import { responsesPlugin } from './responses/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
@@ -60,6 +61,7 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   fallbackChainStrategyPlugin as PluginDefinition,
   costOptimizedStrategyPlugin as PluginDefinition,
   anthropicMessagesPlugin as PluginDefinition,
+  responsesPlugin as PluginDefinition,
   teamsPlugin as PluginDefinition,
   analyticsPlugin as PluginDefinition,
   reconciliationPlugin as PluginDefinition,

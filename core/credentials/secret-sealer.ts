@@ -26,5 +26,6 @@ export function createSecretSealer(backends: ReadonlyMap<string, CryptoBackend>,
       }
       return plaintext;
     },
+    openContent: (sealed, binding) => backendNamed(sealed.backend).decrypt(sealed.ciphertext, binding),
   };
 }

@@ -163,6 +163,11 @@ export interface SecretSealer {
   seal(plaintext: string, binding: string): Promise<SealedSecret>;
   /** Rejects when the ciphertext was altered, moved to another binding, or its backend is not loaded. */
   open(sealed: Pick<SealedSecret, 'ciphertext' | 'backend'>, binding: string): Promise<string>;
+  /**
+   * Opens sealed content that is not a secret (a stored conversation): the same checks as `open`, but
+   * the plaintext is not remembered for redaction, which would grow without bound and redact prose.
+   */
+  openContent?(sealed: Pick<SealedSecret, 'ciphertext' | 'backend'>, binding: string): Promise<string>;
 }
 
 /** The same service under the name plugins written against the earlier draft import. */

@@ -153,7 +153,11 @@ export interface ChatResult {
 }
 
 export type StreamPart =
-  | { type: 'start'; id: string; model: string; created: number }
+  /**
+   * `promptUsage`: the prompt's usage when the upstream states it before any content (Anthropic's
+   * message_start, Gemini's first chunk); its output counts are 0. The closing `usage` part is the total.
+   */
+  | { type: 'start'; id: string; model: string; created: number; promptUsage?: Usage }
   | { type: 'text-delta'; index: number; text: string }
   | { type: 'reasoning-delta'; index: number; text: string; signature?: string }
   | { type: 'tool-call-start'; index: number; toolIndex: number; id: string; name: string }
@@ -166,7 +170,9 @@ export type StreamPart =
    * `chunk` is the parsed form for every other consumer (accounting, other encoders).
    */
   | { type: 'openai-chunk'; raw: string; chunk: OpenAIChunk }
-  | { type: 'error'; error: ErrorDescriptor };
+  | { type: 'error'; error: ErrorDescriptor }
+  /** The upstream's keep-alive (Anthropic's `ping`): dialects that have one pass it on. */
+  | { type: 'keepalive' };
 
 export interface OpenAIChunkChoice {
   index: number;

@@ -84,6 +84,8 @@ export class OpenAIStreamEncoder {
         return '';
       case 'error':
         return encodeOpenAIStreamError(part.error);
+      case 'keepalive':
+        return '';
     }
   }
 

@@ -8,6 +8,8 @@ import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } fr
 import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
 import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish } from './response.ts';
 
+const PING = encodeSseEvent('ping', '{"type":"ping"}');
+
 export interface AnthropicStreamEncoderOptions {
   /** The model to name when the upstream's first part does not (an `openai-chunk` without one). */
   model: string;
@@ -42,7 +44,10 @@ export class AnthropicStreamEncoder {
     if (this.ended) return '';
     switch (part.type) {
       case 'start':
-        return this.start(part.id, part.model);
+        return this.start(part.id, part.model, part.promptUsage);
+      case 'keepalive':
+        // Anthropic sends ping after message_start; one that came earlier waits for it.
+        return this.start('', this.options.model) + PING;
       case 'text-delta':
         return part.index === 0 ? this.text(part.text) : '';
       case 'reasoning-delta':
@@ -83,7 +88,7 @@ export class AnthropicStreamEncoder {
     );
   }
 
-  private start(id: string, model: string): string {
+  private start(id: string, model: string, promptUsage?: Usage): string {
     if (this.started) return '';
     this.started = true;
     const message = {
@@ -94,8 +99,9 @@ export class AnthropicStreamEncoder {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      // Input usage is not known yet on most upstreams; the closing message_delta carries all of it.
-      usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      // The prompt's count when the upstream gave it before any content (Anthropic, Gemini); OpenAI-shaped
+      // upstreams count only at the end, so 0 there. The closing message_delta carries the totals either way.
+      usage: anthropicUsageFromUsage(promptUsage),
     };
     return encodeSseEvent('message_start', JSON.stringify({ type: 'message_start', message }));
   }

@@ -60,10 +60,10 @@ export function statusClassIndex(status: number): number {
 
 /**
  * gen_ai.operation.name: the conventions' well-known values where one applies (`/v1/messages` is a
- * chat), else Keyway's endpoint name.
+ * chat, and so is `/v1/responses`), else Keyway's endpoint name.
  */
 export function operationName(endpoint: string): string {
-  if (endpoint === 'chat' || endpoint === 'messages') return 'chat';
+  if (endpoint === 'chat' || endpoint === 'messages' || endpoint === 'responses') return 'chat';
   return endpoint;
 }
 

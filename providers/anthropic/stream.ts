@@ -1,7 +1,7 @@
 import type { KeywayError } from '../../core/errors.ts';
 import { networkFailure, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
-import type { StreamPart } from '../../core/spec/vocabulary.ts';
+import type { StreamPart, Usage } from '../../core/spec/vocabulary.ts';
 import { classifyAnthropicStreamError } from './errors.ts';
 import { mapAnthropicStopReason } from './finish-reason.ts';
 import { mergeStreamUsage, usageFromAnthropic, type AnthropicUsage } from './usage.ts';
@@ -25,12 +25,14 @@ class AnthropicStreamTranslator {
   messageStart(payload: Payload, out: StreamPart[]): void {
     const message = (payload.message ?? {}) as Payload;
     this.startUsage = message.usage as AnthropicUsage | undefined;
-    out.push({
+    const start: StreamPart = {
       type: 'start',
       id: typeof message.id === 'string' ? message.id : '',
       model: typeof message.model === 'string' ? message.model : '',
       created: Math.floor(Date.now() / 1000),
-    });
+    };
+    if (this.startUsage !== undefined && this.startUsage !== null) start.promptUsage = promptUsageOf(usageFromAnthropic(this.startUsage));
+    out.push(start);
   }
 
   blockStart(payload: Payload, out: StreamPart[]): void {
@@ -83,6 +85,13 @@ class AnthropicStreamTranslator {
   }
 }
 
+const KEEPALIVE: StreamPart = { type: 'keepalive' };
+
+/** The input side of a usage: what message_start knows before any output. */
+function promptUsageOf(usage: Usage): Usage {
+  return { ...usage, outputTokens: 0, reasoningTokens: 0, totalTokens: usage.inputTokens };
+}
+
 function errorPart(error: KeywayError): StreamPart {
   return { type: 'error', error: error.toDescriptor() };
 }
@@ -106,11 +115,14 @@ function translateEvent(translator: AnthropicStreamTranslator, payload: Payload,
       return 'continue';
     case 'message_stop':
       return 'stopped';
+    case 'ping':
+      out.push(KEEPALIVE);
+      return 'continue';
     case 'error':
       out.push(errorPart(classifyAnthropicStreamError(payload)));
       return 'failed';
     default:
-      // ping, content_block_stop and event types added later carry nothing to translate.
+      // content_block_stop and event types added later carry nothing to translate.
       return 'continue';
   }
 }

@@ -41,12 +41,7 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
       }
       if (!started) {
         started = true;
-        yield {
-          type: 'start',
-          id: payload.responseId ?? `gemini-${crypto.randomUUID()}`,
-          model: payload.modelVersion ?? requestedModel,
-          created: Math.floor(Date.now() / 1000),
-        };
+        yield startPart(payload, requestedModel);
       }
       state.parts.length = 0;
       chunkParts(payload, state);
@@ -65,6 +60,19 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
   }
   const usage: Usage | undefined = usageFromGemini(state.usageMetadata);
   if (usage !== undefined) yield { type: 'usage', usage };
+}
+
+/** The first chunk's usageMetadata already counts the whole prompt: it travels on the start part. */
+function startPart(payload: GeminiResponse, requestedModel: string): StreamPart {
+  const start: StreamPart = {
+    type: 'start',
+    id: payload.responseId ?? `gemini-${crypto.randomUUID()}`,
+    model: payload.modelVersion ?? requestedModel,
+    created: Math.floor(Date.now() / 1000),
+  };
+  const prompt = usageFromGemini(payload.usageMetadata);
+  if (prompt !== undefined && prompt.inputTokens > 0) start.promptUsage = { ...prompt, outputTokens: 0, reasoningTokens: 0, totalTokens: prompt.inputTokens };
+  return start;
 }
 
 function parseChunk(data: string): GeminiResponse | undefined {

@@ -8,6 +8,8 @@ import type { PluginDefinition } from '../../core/spec/plugin.ts';
 import { standaloneServices } from '../../core/services.ts';
 import { createLogger } from '../../core/logger.ts';
 import { describeDialectConformance } from './dialect.ts';
+import { responsesOperation, responsesPlugin } from '../../plugins/responses/index.ts';
+import { checkResponsesStream, parseResponsesSse } from '../responses/event-sequence.ts';
 
 type Json = Record<string, unknown>;
 
@@ -75,4 +77,30 @@ describeDialectConformance('Anthropic Messages (plugin)', {
   }),
   readAnswerText: readMessageText,
   readStreamText: readMessageStream,
+});
+
+function readResponseText(body: unknown): string {
+  const response = body as { object?: unknown; status?: unknown; output?: Array<{ type?: unknown; content?: Array<{ type?: unknown; text?: unknown }> }> };
+  if (response.object !== 'response' || response.status !== 'completed' || !Array.isArray(response.output)) fail('not a completed response', body);
+  let text = '';
+  for (const item of response.output)
+    for (const part of item.type === 'message' ? (item.content ?? []) : []) if (part.type === 'output_text') text += String(part.text);
+  return text;
+}
+
+/** The payloads back into SSE (their `type` is the event name) for the sequence checker. */
+function readResponseStream(payloads: string[]): string {
+  const text = payloads.map((payload) => `event: ${(JSON.parse(payload) as Json).type}\ndata: ${payload}\n\n`).join('');
+  const checked = checkResponsesStream(parseResponsesSse(text));
+  if (checked.terminal !== 'response.completed') fail('the stream did not complete', checked.terminal);
+  return checked.text;
+}
+
+describeDialectConformance('OpenAI Responses (plugin)', {
+  plugin: responsesPlugin as PluginDefinition,
+  operations: [responsesOperation],
+  path: '/v1/responses',
+  buildRequest: ({ model, text, stream }) => ({ body: { model, input: text, stream } }),
+  readAnswerText: readResponseText,
+  readStreamText: readResponseStream,
 });

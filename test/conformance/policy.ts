@@ -53,11 +53,12 @@ interface PolicyHarness {
   configDirectory: string;
 }
 
-type Dialect = 'chat' | 'messages';
-const PATHS: Record<Dialect, string> = { chat: '/v1/chat/completions', messages: '/v1/messages' };
+type Dialect = 'chat' | 'messages' | 'responses';
+const PATHS: Record<Dialect, string> = { chat: '/v1/chat/completions', messages: '/v1/messages', responses: '/v1/responses' };
 
 function bodyFor(dialect: Dialect, request: PolicyRequest, stream: boolean): Record<string, unknown> {
   const messages = [{ role: 'user', content: request.text ?? DEFAULT_TEXT }];
+  if (dialect === 'responses') return { model: request.model, input: request.text ?? DEFAULT_TEXT, stream };
   return dialect === 'chat' ? { model: request.model, messages, stream } : { model: request.model, max_tokens: 64, messages, stream };
 }
 
@@ -237,6 +238,24 @@ export function describePolicyConformance(name: string, plugin: PluginDefinition
         expect(body.error.message.length).toBeGreaterThan(0);
         expect(upstreamCalls).toBe(0);
         await expectBookedOnce(harness(), response, { status: row?.status ?? -1, errorCode: code, endpoint: 'messages' });
+      });
+    }
+
+    test('on /v1/responses the allowed request is served as a response', async () => {
+      const response = await send(harness(), 'responses', scenario.allowed);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { object?: string }).object).toBe('response');
+      await expectBookedOnce(harness(), response, { status: 200, errorCode: null, endpoint: 'responses' });
+    });
+
+    for (const stream of [false, true]) {
+      test(`on /v1/responses the refusal${stream ? ', streamed,' : ''} comes in the OpenAI error shape, without an upstream call, booked once`, async () => {
+        const { value: response, upstreamCalls } = await upstreamCallsDuring(harness(), () => send(harness(), 'responses', refused, { stream }));
+        expect(response.status).toBe(row?.status ?? -1);
+        expect(response.headers.get('content-type')).toContain('application/json');
+        expect(((await response.json()) as { error: OpenAIError }).error.code).toBe(code);
+        expect(upstreamCalls).toBe(0);
+        await expectBookedOnce(harness(), response, { status: row?.status ?? -1, errorCode: code, endpoint: 'responses' });
       });
     }
 

@@ -47,6 +47,7 @@ async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> 
 /** Strips what a fixture does not pin down: the start part's clock and an error's wording. */
 function comparable(part: StreamPart): Record<string, unknown> {
   if (part.type === 'start') return { type: part.type, id: part.id, model: part.model };
+  if (part.type === 'usage' || part.type === 'keepalive') return part as unknown as Record<string, unknown>;
   if (part.type === 'error') return { type: 'error', error: { reason: part.error.reason, code: part.error.code, status: part.error.status } };
   return part as unknown as Record<string, unknown>;
 }
@@ -306,7 +307,9 @@ describe('anthropic adapter with an injected fetch', () => {
     const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
     const parts = await collect(await adapter.chatStream(request, callContext('claude-sonnet-4-5')));
     expect(scripted.calls[0]?.body?.stream).toBe(true);
-    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'text-delta', 'finish', 'usage']);
+    expect(parts.map((part) => part.type)).toEqual(['start', 'keepalive', 'text-delta', 'text-delta', 'finish', 'usage']);
+    // message_start's usage travels on the start part: the prompt, cache reads included, before any content.
+    expect(parts[0]?.type === 'start' ? parts[0].promptUsage : undefined).toMatchObject({ inputTokens: 112, cachedInputTokens: 100, outputTokens: 0 });
   });
 
   test('an upstream error rejects with the classified KeywayError', async () => {

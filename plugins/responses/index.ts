@@ -1,0 +1,137 @@
+// The OpenAI Responses API as a plugin: `POST /v1/responses` over every provider, stored responses
+// (`store`, `previous_response_id`, `GET`/`DELETE /v1/responses/{id}`), and the WebSocket upgrade
+// answered with 426 so clients fall back to HTTP. It uses only the plugin API and its services.
+
+import { Type } from '@sinclair/typebox';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+import { createResponsesDialect } from './dialect.ts';
+import { ResponseObjectSchema, ResponsesBodySchema } from './schema.ts';
+import { RESPONSES_MIGRATIONS, ResponseStore } from './store.ts';
+
+export { createResponsesDialect, responsesDialect, responsesOperation } from './dialect.ts';
+export { chatRequestFromResponses, type ResponsesTranslation } from './request.ts';
+export { responsesBodyFromResult, responsesUsageFromUsage, echoOf, type ResponseEcho } from './response.ts';
+export { ResponseStore, RESPONSES_TABLE } from './store.ts';
+export { ResponsesStreamEncoder, type ResponsesStreamEncoderOptions } from './stream-encoder.ts';
+
+const DAY_MS = 86_400_000;
+/** Bodies larger than this are not scanned for previous_response_id before the lifecycle reads them. */
+const PRELOAD_LIMIT_BYTES = 16 * 1024 * 1024;
+const PREVIOUS_ID = /"previous_response_id"\s*:\s*"([\w.-]{1,200})"/;
+
+const configSchema = Type.Object({
+  store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
+  retentionDays: Type.Number({ minimum: 0, default: 30, description: 'How long a stored response is kept (KEYWAY_RESPONSES_RETENTION_DAYS)' }),
+  cacheEntries: Type.Integer({ minimum: 0, default: 1_000, description: 'Stored responses kept in memory for fast continuations' }),
+});
+
+function isWebSocketUpgrade(request: Request): boolean {
+  return (request.headers.get('upgrade') ?? '').toLowerCase().includes('websocket');
+}
+
+/** `GET /v1/responses`: Codex's WebSocket transport. A 426 makes it fall back to `POST` with SSE. */
+function upgradeAnswer(services: Services, request: Request): Response {
+  services.auth.authenticate(request.headers);
+  if (!isWebSocketUpgrade(request)) throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' });
+  throw services.errors.create('upgrade_required', {
+    detail: 'The WebSocket transport of /v1/responses is not available on Keyway yet; send POST /v1/responses (stream: true for server-sent events).',
+  });
+}
+
+function notFound(services: Services, id: string, why: string): never {
+  throw services.errors.create('not_found', { detail: `No stored response '${id.slice(0, 100)}'${why}.` });
+}
+
+/**
+ * A continuation whose stored response is not in memory (a restart, an evicted entry) is read from
+ * the database before the lifecycle starts, so the translation itself never waits.
+ */
+async function preload(store: ResponseStore, services: Services, request: Request): Promise<void> {
+  const length = Number(request.headers.get('content-length'));
+  if (!(length > 0 && length <= PRELOAD_LIMIT_BYTES)) return;
+  let principal: Principal;
+  try {
+    principal = services.auth.authenticate(request.headers);
+  } catch {
+    return;
+  }
+  const id = PREVIOUS_ID.exec(await request.clone().text())?.[1];
+  if (id === undefined) return;
+  try {
+    const stored = store.cached(id, principal) ?? (await store.load(id, principal));
+    if (stored !== undefined) store.pin(request.headers, id, stored);
+  } catch (error) {
+    services.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be read');
+  }
+}
+
+function numberFrom(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const value = Number(env[name]);
+  return env[name] !== undefined && env[name] !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+export const responsesPlugin = definePlugin({
+  name: 'dialect-openai-responses',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'dialect',
+  description: 'The OpenAI Responses API (/v1/responses) over every provider, with stored responses',
+  configSchema,
+  setup({ services, config, env, logger }) {
+    const storeOn = config.store && env.KEYWAY_RESPONSES_STORE !== 'off';
+    const retentionMs = numberFrom(env, 'KEYWAY_RESPONSES_RETENTION_DAYS', config.retentionDays) * DAY_MS;
+    const store = storeOn ? new ResponseStore(services, logger, { retentionMs, cacheEntries: config.cacheEntries }) : undefined;
+    const { dialect, operation } = createResponsesDialect(store);
+    const why = store === undefined ? ': this gateway keeps no responses (store is off)' : ' (never stored, expired, deleted, or not yours)';
+    return {
+      dialect,
+      migrations: RESPONSES_MIGRATIONS,
+      jobs: store === undefined ? [] : [{ name: 'responses-retention', intervalMs: 3_600_000, run: () => store.expire() }],
+      routes: [
+        {
+          method: 'POST',
+          path: '/v1/responses',
+          summary: 'OpenAI Responses API',
+          body: ResponsesBodySchema,
+          response: ResponseObjectSchema,
+          handle: async ({ request, clientAddress }) => {
+            if (store !== undefined) await preload(store, services, request);
+            return services.inference.run(request, operation, clientAddress);
+          },
+        },
+        {
+          method: 'GET',
+          path: '/v1/responses',
+          summary: 'Responses API WebSocket transport: answered 426 (use POST)',
+          handle: ({ request }) => upgradeAnswer(services, request),
+        },
+        {
+          method: 'GET',
+          path: '/v1/responses/:id',
+          role: 'developer',
+          summary: 'A stored response',
+          handle: async ({ params, principal }) => {
+            const id = params.id ?? '';
+            const stored = store === undefined || principal === undefined ? undefined : await store.load(id, principal);
+            if (stored === undefined) notFound(services, id, why);
+            return services.http.json(stored.response);
+          },
+        },
+        {
+          method: 'DELETE',
+          path: '/v1/responses/:id',
+          role: 'developer',
+          summary: 'Delete a stored response',
+          handle: async ({ params, principal }) => {
+            const id = params.id ?? '';
+            const deleted = store !== undefined && principal !== undefined && (await store.delete(id, principal));
+            if (!deleted) notFound(services, id, why);
+            return services.http.json({ id, object: 'response', deleted: true });
+          },
+        },
+      ],
+    };
+  },
+});

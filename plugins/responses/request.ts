@@ -1,0 +1,308 @@
+// A Responses API body (`POST /v1/responses`) → Keyway's ChatRequest, so every provider serves it
+// through the chat path. What the chat vocabulary cannot carry is refused with a 400 naming the
+// field, or dropped with a warning when dropping it cannot change what the caller gets back.
+
+import { invalidField, KeywayError } from '../../core/errors.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
+
+type Json = Record<string, unknown>;
+
+export interface ResponsesTranslation {
+  request: ChatRequest;
+  warnings: string[];
+  /** Names of `custom` (free-form input) tools: their calls go back as custom_tool_call items. */
+  customTools: Set<string>;
+  /** This request's input as Responses items (a string input as one user message), for a stored response. */
+  inputItems: Json[];
+}
+
+/** A custom tool's free-form input travels as this one string argument of a function call. */
+export const CUSTOM_INPUT_PARAMETER = 'input';
+
+/** A custom tool call's input from the function arguments it was carried in. */
+export function customInputFromArguments(argumentsText: string): string {
+  try {
+    const parsed = JSON.parse(argumentsText) as unknown;
+    if (isObject(parsed) && typeof parsed[CUSTOM_INPUT_PARAMETER] === 'string') return parsed[CUSTOM_INPUT_PARAMETER];
+  } catch {
+    // not JSON: the model wrote the input itself
+  }
+  return argumentsText;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function unsupported(param: string, detail: string): KeywayError {
+  return new KeywayError('unsupported_feature', { detail }, { param });
+}
+
+/** An input_text / input_image / input_file part → a chat content part. */
+function contentPart(part: unknown, param: string): ContentPart {
+  if (!isObject(part)) throw invalidField(param, 'expected a content part object');
+  switch (part.type) {
+    case 'input_text':
+    case 'output_text':
+    case 'text':
+      if (typeof part.text !== 'string') throw invalidField(`${param}.text`, 'expected a string');
+      return { type: 'text', text: part.text };
+    case 'refusal':
+      return { type: 'text', text: typeof part.refusal === 'string' ? part.refusal : '' };
+    case 'input_image': {
+      if (typeof part.image_url !== 'string' || part.image_url === '')
+        throw unsupported(param, 'input_image needs an image_url (an https or data: URL); uploaded file_id images are not available through Keyway.');
+      const detail = part.detail === 'low' || part.detail === 'high' || part.detail === 'auto' ? part.detail : undefined;
+      return { type: 'image_url', image_url: detail === undefined ? { url: part.image_url } : { url: part.image_url, detail } };
+    }
+    case 'input_file': {
+      if (typeof part.file_data !== 'string')
+        throw unsupported(param, 'input_file needs file_data (a data: URL); file_id and file_url are not available through Keyway.');
+      const file: Json = { file_data: part.file_data };
+      if (typeof part.filename === 'string') file.filename = part.filename;
+      return { type: 'file', file };
+    }
+    default:
+      throw unsupported(`${param}.type`, `Content part type '${String(part.type)}' is not supported on /v1/responses.`);
+  }
+}
+
+function messageContent(content: unknown, param: string): string | ContentPart[] {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalidField(param, 'expected a string or an array of content parts');
+  return content.map((part, index) => contentPart(part, `${param}[${index}]`));
+}
+
+/** A function_call_output's `output`: a string, or content parts whose text is joined. */
+function toolOutput(output: unknown, param: string): string | ContentPart[] {
+  if (typeof output === 'string') return output;
+  if (Array.isArray(output)) return messageContent(output, param);
+  throw invalidField(param, 'expected a string or an array of content parts');
+}
+
+const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
+
+/** Consecutive function calls (and the assistant text before them) are one assistant turn in chat. */
+function appendToolCall(messages: ChatMessage[], call: ToolCall): void {
+  const last = messages[messages.length - 1];
+  if (last !== undefined && last.role === 'assistant') {
+    last.tool_calls = [...(last.tool_calls ?? []), call];
+    return;
+  }
+  messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+}
+
+function inputItem(item: unknown, index: number, messages: ChatMessage[], previous: readonly Json[] = []): void {
+  const param = `input[${index}]`;
+  if (!isObject(item)) throw invalidField(param, 'expected an input item object');
+  const type = item.type ?? 'message';
+  switch (type) {
+    case 'message': {
+      if (typeof item.role !== 'string' || !MESSAGE_ROLES.has(item.role)) throw invalidField(`${param}.role`, 'expected user, assistant, system or developer');
+      messages.push({ role: item.role as ChatMessage['role'], content: messageContent(item.content, `${param}.content`) });
+      return;
+    }
+    case 'function_call': {
+      if (typeof item.call_id !== 'string' || typeof item.name !== 'string') throw invalidField(param, 'a function_call needs call_id and name');
+      const argumentsText = typeof item.arguments === 'string' ? item.arguments : '{}';
+      appendToolCall(messages, { id: item.call_id, type: 'function', function: { name: item.name, arguments: argumentsText } });
+      return;
+    }
+    case 'function_call_output': {
+      if (typeof item.call_id !== 'string') throw invalidField(`${param}.call_id`, 'expected the call_id of an earlier function_call');
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
+      return;
+    }
+    case 'custom_tool_call': {
+      if (typeof item.call_id !== 'string' || typeof item.name !== 'string') throw invalidField(param, 'a custom_tool_call needs call_id and name');
+      const argumentsText = JSON.stringify({ [CUSTOM_INPUT_PARAMETER]: typeof item.input === 'string' ? item.input : '' });
+      appendToolCall(messages, { id: item.call_id, type: 'function', function: { name: item.name, arguments: argumentsText } });
+      return;
+    }
+    case 'custom_tool_call_output': {
+      if (typeof item.call_id !== 'string') throw invalidField(`${param}.call_id`, 'expected the call_id of an earlier custom_tool_call');
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
+      return;
+    }
+    case 'reasoning':
+      // Reasoning items replay a model's earlier thinking (often encrypted for OpenAI only): the chat
+      // path has no place for them, and every provider answers correctly without them.
+      return;
+    case 'item_reference': {
+      // A reference to reasoning is dropped like reasoning itself; others name an item of the stored
+      // conversation this request continues.
+      if (typeof item.id === 'string' && item.id.startsWith('rs_')) return;
+      const referenced = previous.find((candidate) => candidate.id === item.id && candidate.type !== 'item_reference');
+      if (referenced === undefined)
+        throw unsupported(param, `item_reference '${String(item.id).slice(0, 100)}' names no item of the conversation continued by previous_response_id.`);
+      inputItem(referenced, index, messages);
+      return;
+    }
+    default:
+      throw unsupported(
+        `${param}.type`,
+        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function and custom tool calls and their outputs, and reasoning are).`,
+      );
+  }
+}
+
+/**
+ * A `custom` tool (free-form input, as Codex's apply_patch) becomes a function taking one string;
+ * a grammar the provider cannot enforce is handed to the model in the description instead.
+ */
+function customTool(tool: Json, index: number): ToolDefinition {
+  if (typeof tool.name !== 'string' || tool.name === '') throw invalidField(`tools[${index}].name`, 'expected a tool name');
+  const format = isObject(tool.format) ? tool.format : undefined;
+  let description = typeof tool.description === 'string' ? tool.description : '';
+  if (format?.type === 'grammar' && typeof format.definition === 'string')
+    description += `\n\nThe input must follow this ${typeof format.syntax === 'string' ? format.syntax : ''} grammar:\n${format.definition}`;
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: description.trim(),
+      parameters: {
+        type: 'object',
+        properties: { [CUSTOM_INPUT_PARAMETER]: { type: 'string', description: 'The raw input, exactly as the tool takes it.' } },
+        required: [CUSTOM_INPUT_PARAMETER],
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+function tools(value: unknown, customTools: Set<string>): ToolDefinition[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw invalidField('tools', 'expected an array');
+  return value.map((tool, index) => {
+    if (!isObject(tool)) throw invalidField(`tools[${index}]`, 'expected a tool object');
+    if (tool.type === 'custom') {
+      customTools.add(String(tool.name));
+      return customTool(tool, index);
+    }
+    if (tool.type !== 'function')
+      throw unsupported(
+        `tools[${index}].type`,
+        `Tool type '${String(tool.type)}' is a tool OpenAI hosts; through Keyway only function and custom tools are available on /v1/responses.`,
+      );
+    if (typeof tool.name !== 'string' || tool.name === '') throw invalidField(`tools[${index}].name`, 'expected a function name');
+    const fn: ToolDefinition['function'] = { name: tool.name };
+    if (typeof tool.description === 'string') fn.description = tool.description;
+    if (isObject(tool.parameters)) fn.parameters = tool.parameters;
+    if (typeof tool.strict === 'boolean') fn.strict = tool.strict;
+    return { type: 'function', function: fn };
+  });
+}
+
+function toolChoice(value: unknown): ToolChoice | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === 'auto' || value === 'none' || value === 'required') return value;
+  if (isObject(value) && (value.type === 'function' || value.type === 'custom') && typeof value.name === 'string')
+    return { type: 'function', function: { name: value.name } };
+  throw unsupported('tool_choice', "tool_choice must be 'auto', 'none', 'required', {type:'function', name} or {type:'custom', name}.");
+}
+
+function responseFormat(text: unknown): ResponseFormat | undefined {
+  if (text === undefined || text === null) return undefined;
+  if (!isObject(text)) throw invalidField('text', 'expected an object');
+  const format = text.format;
+  if (format === undefined || format === null) return undefined;
+  if (!isObject(format)) throw invalidField('text.format', 'expected an object');
+  switch (format.type) {
+    case 'text':
+      return undefined;
+    case 'json_object':
+      return { type: 'json_object' };
+    case 'json_schema': {
+      if (typeof format.name !== 'string' || format.name === '') throw invalidField('text.format.name', 'expected the schema name');
+      const schema: { name: string; schema?: Json; strict?: boolean; description?: string } = { name: format.name };
+      if (isObject(format.schema)) schema.schema = format.schema;
+      if (typeof format.strict === 'boolean') schema.strict = format.strict;
+      if (typeof format.description === 'string') schema.description = format.description;
+      return { type: 'json_schema', json_schema: schema };
+    }
+    default:
+      throw unsupported('text.format.type', `text.format type '${String(format.type)}' is not supported (text, json_object and json_schema are).`);
+  }
+}
+
+/** Fields the chat vocabulary takes as they are. */
+const COPIED = ['temperature', 'top_p', 'parallel_tool_calls', 'user', 'prompt_cache_key', 'safety_identifier', 'service_tier', 'provider', 'routing'] as const;
+
+/** Fields that ask for something Keyway cannot do on this surface: a 400, never a silent drop. */
+const REFUSED: Record<string, string> = {
+  conversation: 'conversation needs stored conversations, which Keyway does not keep; send the whole conversation in input.',
+  prompt: 'Stored prompt templates live at OpenAI only; send instructions and input instead.',
+  background: 'Background responses are not available through Keyway; stream instead.',
+};
+
+function refuseUnservable(body: Json): void {
+  for (const [name, detail] of Object.entries(REFUSED)) {
+    const value = body[name];
+    if (value === undefined || value === null || value === false) continue;
+    throw unsupported(name, detail);
+  }
+}
+
+function ignoredFieldWarnings(body: Json, warnings: string[]): void {
+  if (typeof body.top_logprobs === 'number' && body.top_logprobs > 0) warnings.push('top_logprobs: not available on /v1/responses through Keyway; dropped.');
+  if (body.truncation === 'auto') warnings.push("truncation 'auto': Keyway does not truncate the input; a prompt over the context window fails instead.");
+  if (body.max_tool_calls !== undefined && body.max_tool_calls !== null) warnings.push('max_tool_calls: not available through Keyway; dropped.');
+}
+
+/** The body's input as Responses items: a string is one user message. */
+function inputItemsOf(input: unknown): Json[] {
+  if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
+  if (Array.isArray(input)) return input as Json[];
+  if (input !== undefined && input !== null) throw invalidField('input', 'expected a string or an array of input items');
+  return [];
+}
+
+/**
+ * The body's `instructions`, the continued conversation's items and `input` as chat messages,
+ * instructions first (as OpenAI applies them; an earlier response's instructions are not carried).
+ */
+function conversation(body: Json, inputItems: readonly Json[], previous: readonly Json[]): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (body.instructions !== undefined && body.instructions !== null) {
+    if (typeof body.instructions !== 'string') throw invalidField('instructions', 'expected a string');
+    if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
+  }
+  previous.forEach((item, index) => inputItem(item, index, messages));
+  inputItems.forEach((item, index) => inputItem(item, index, messages, previous));
+  if (messages.length === 0 || messages.every((message) => message.role === 'system'))
+    throw new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
+  return messages;
+}
+
+/** `previous`: the items of the stored conversation `previous_response_id` continues. */
+export function chatRequestFromResponses(body: unknown, previous: readonly Json[] = []): ResponsesTranslation {
+  if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  refuseUnservable(body);
+  const warnings: string[] = [];
+  ignoredFieldWarnings(body, warnings);
+  const inputItems = inputItemsOf(body.input);
+  const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous) };
+  for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
+  if (body.stream === true) {
+    request.stream = true;
+    request.stream_options = { include_usage: true };
+  }
+  if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
+    if (typeof body.max_output_tokens !== 'number' || !(body.max_output_tokens > 0)) throw invalidField('max_output_tokens', 'expected a positive integer');
+    request.max_completion_tokens = body.max_output_tokens;
+  }
+  const customTools = new Set<string>();
+  const toolList = tools(body.tools, customTools);
+  if (toolList !== undefined && toolList.length > 0) request.tools = toolList;
+  const choice = toolChoice(body.tool_choice);
+  if (choice !== undefined && request.tools !== undefined) request.tool_choice = choice;
+  const format = responseFormat(body.text);
+  if (format !== undefined) request.response_format = format;
+  const verbosity = isObject(body.text) ? body.text.verbosity : undefined;
+  if (typeof verbosity === 'string') request.verbosity = verbosity;
+  const reasoning = body.reasoning;
+  if (isObject(reasoning) && typeof reasoning.effort === 'string') request.reasoning_effort = reasoning.effort;
+  return { request, warnings, customTools, inputItems };
+}

@@ -1,0 +1,177 @@
+// Keyway's results → the Responses API `response` object: output items (reasoning, message,
+// function calls), status, usage with cached and reasoning tokens, and the request's settings echoed.
+
+import type { ChatMessage, ChatResult, FinishReason, Usage } from '../../core/spec/vocabulary.ts';
+import { customInputFromArguments } from './request.ts';
+
+type Json = Record<string, unknown>;
+
+export interface ResponsesUsageBody {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number };
+  total_tokens: number;
+}
+
+export function responsesUsageFromUsage(usage: Usage | undefined): ResponsesUsageBody {
+  return {
+    input_tokens: usage?.inputTokens ?? 0,
+    input_tokens_details: { cached_tokens: usage?.cachedInputTokens ?? 0 },
+    output_tokens: usage?.outputTokens ?? 0,
+    output_tokens_details: { reasoning_tokens: usage?.reasoningTokens ?? 0 },
+    total_tokens: usage?.totalTokens ?? (usage === undefined ? 0 : usage.inputTokens + usage.outputTokens),
+  };
+}
+
+function randomId(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`;
+}
+
+export const newResponseId = (): string => randomId('resp');
+export const newMessageItemId = (): string => randomId('msg');
+export const newReasoningItemId = (): string => randomId('rs');
+export const newFunctionCallItemId = (): string => randomId('fc');
+export const newCustomToolCallItemId = (): string => randomId('ctc');
+
+export function customToolCallItem(id: string, callId: string, name: string, input: string, status: string): Json {
+  return { id, type: 'custom_tool_call', status, call_id: callId, name, input };
+}
+
+/** completed, or incomplete with its reason (the Responses API's two end states of a served call). */
+export function statusFromFinish(finishReason: FinishReason | undefined): { status: 'completed' | 'incomplete'; incomplete_details: Json | null } {
+  if (finishReason?.unified === 'length') return { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } };
+  if (finishReason?.unified === 'content-filter') return { status: 'incomplete', incomplete_details: { reason: 'content_filter' } };
+  return { status: 'completed', incomplete_details: null };
+}
+
+/** What the response object echoes of the request, as OpenAI does; built once per request. */
+export interface ResponseEcho {
+  instructions: string | null;
+  previous_response_id: string | null;
+  max_output_tokens: number | null;
+  metadata: Json;
+  parallel_tool_calls: boolean;
+  reasoning: { effort: string | null; summary: string | null };
+  store: boolean;
+  temperature: number | null;
+  text: Json;
+  tool_choice: unknown;
+  tools: unknown[];
+  top_p: number | null;
+  truncation: string;
+  user: string | null;
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' ? value : null;
+}
+
+export function echoOf(body: Json): ResponseEcho {
+  const reasoning = (typeof body.reasoning === 'object' && body.reasoning !== null ? body.reasoning : {}) as Json;
+  const text = typeof body.text === 'object' && body.text !== null ? (body.text as Json) : {};
+  return {
+    instructions: typeof body.instructions === 'string' ? body.instructions : null,
+    previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
+    max_output_tokens: numberOrNull(body.max_output_tokens),
+    metadata: typeof body.metadata === 'object' && body.metadata !== null ? (body.metadata as Json) : {},
+    parallel_tool_calls: body.parallel_tool_calls !== false,
+    reasoning: {
+      effort: typeof reasoning.effort === 'string' ? reasoning.effort : null,
+      summary: typeof reasoning.summary === 'string' ? reasoning.summary : null,
+    },
+    // Whether it was kept: the dialect sets it once it knows (store may be off for the gateway).
+    store: false,
+    temperature: numberOrNull(body.temperature),
+    text: { ...text, format: text.format ?? { type: 'text' } },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: Array.isArray(body.tools) ? body.tools : [],
+    top_p: numberOrNull(body.top_p),
+    truncation: typeof body.truncation === 'string' ? body.truncation : 'disabled',
+    user: typeof body.user === 'string' ? body.user : null,
+  };
+}
+
+export interface ResponseShell {
+  id: string;
+  createdAt: number;
+  model: string;
+  echo: ResponseEcho;
+}
+
+/** The response object in a given state; `output` and `usage` are filled as the call goes. */
+export function responseObject(
+  shell: ResponseShell,
+  state: { status: string; output: Json[]; usage: ResponsesUsageBody | null; error?: Json | null; incomplete_details?: Json | null },
+): Json {
+  return {
+    id: shell.id,
+    object: 'response',
+    created_at: shell.createdAt,
+    status: state.status,
+    background: false,
+    error: state.error ?? null,
+    incomplete_details: state.incomplete_details ?? null,
+    model: shell.model,
+    output: state.output,
+    usage: state.usage,
+    ...shell.echo,
+  };
+}
+
+function textOf(content: ChatMessage['content']): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content) if (part.type === 'text' && typeof part.text === 'string') text += part.text;
+  return text;
+}
+
+export function reasoningItem(id: string, text: string): Json {
+  return { id, type: 'reasoning', summary: text === '' ? [] : [{ type: 'summary_text', text }] };
+}
+
+export function messageItem(id: string, text: string, status: string): Json {
+  return { id, type: 'message', status, role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] };
+}
+
+export function functionCallItem(id: string, callId: string, name: string, argumentsText: string, status: string): Json {
+  return { id, type: 'function_call', status, call_id: callId, name, arguments: argumentsText };
+}
+
+const NO_CUSTOM_TOOLS: ReadonlySet<string> = new Set();
+
+/** Reasoning first, then the text, then the calls: the order OpenAI's models produce them in. */
+export function outputItemsFromMessage(message: ChatMessage, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json[] {
+  const items: Json[] = [];
+  const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : '';
+  if (reasoning !== '') items.push(reasoningItem(newReasoningItemId(), reasoning));
+  const text = textOf(message.content);
+  const refusal = typeof message.refusal === 'string' ? message.refusal : '';
+  if (refusal !== '') {
+    items.push({ id: newMessageItemId(), type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'refusal', refusal }] });
+  } else if (text !== '' || (message.tool_calls ?? []).length === 0) {
+    items.push(messageItem(newMessageItemId(), text, 'completed'));
+  }
+  for (const call of message.tool_calls ?? []) {
+    const { name, arguments: argumentsText } = call.function;
+    items.push(
+      customTools.has(name)
+        ? customToolCallItem(newCustomToolCallItemId(), call.id, name, customInputFromArguments(argumentsText), 'completed')
+        : functionCallItem(newFunctionCallItemId(), call.id, name, argumentsText, 'completed'),
+    );
+  }
+  return items;
+}
+
+export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, id: string, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json {
+  const choice = result.choices[0];
+  const { status, incomplete_details } = statusFromFinish(choice?.finishReason);
+  const shell: ResponseShell = { id, createdAt: result.created || Math.floor(Date.now() / 1000), model: result.model, echo };
+  return responseObject(shell, {
+    status,
+    incomplete_details,
+    output: choice === undefined ? [] : outputItemsFromMessage(choice.message, customTools),
+    usage: responsesUsageFromUsage(result.usage),
+  });
+}

@@ -1,0 +1,172 @@
+// Stored responses (`store`, `previous_response_id`, `GET`/`DELETE /v1/responses/{id}`). Each stored
+// response keeps the whole conversation so far as Responses input items plus the answer, sealed with
+// the gateway's crypto backend and bound to its account and id, so a row copied elsewhere cannot be
+// opened. Writes happen after the answer, never on the request's path; continuations read a
+// bounded in-memory copy first, the database only on a miss (after a restart, or an evicted entry).
+
+import type { Logger } from '../../core/logger.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services } from '../../core/spec/services.ts';
+
+type Json = Record<string, unknown>;
+
+export const RESPONSES_TABLE = 'responses_stored';
+
+export const RESPONSES_MIGRATIONS = {
+  sqlite: [
+    {
+      id: '0001_responses_stored',
+      statements: [
+        `CREATE TABLE ${RESPONSES_TABLE} (
+          id TEXT PRIMARY KEY,
+          account_id TEXT NOT NULL,
+          team_id TEXT,
+          created_at INTEGER NOT NULL,
+          backend TEXT NOT NULL,
+          ciphertext TEXT NOT NULL
+        )`,
+        `CREATE INDEX ${RESPONSES_TABLE}_created ON ${RESPONSES_TABLE} (created_at)`,
+      ],
+    },
+  ],
+};
+
+export interface StoredResponse {
+  accountId: string;
+  teamId: string | undefined;
+  createdAt: number;
+  /** The conversation up to and including this response's output, as Responses input items. */
+  items: Json[];
+  /** The response object as it was answered. */
+  response: Json;
+}
+
+export interface ResponseStoreOptions {
+  retentionMs: number;
+  cacheEntries: number;
+}
+
+function bindingOf(accountId: string, id: string): string {
+  return `responses:${accountId}:${id}`;
+}
+
+/** A stored response is the account's; one a team member made is its team's (and the account admins'). */
+export function mayRead(stored: Pick<StoredResponse, 'accountId' | 'teamId'>, principal: Principal): boolean {
+  if (stored.accountId !== principal.accountId) return false;
+  if (stored.teamId === undefined || principal.role === 'admin' || principal.role === 'operator') return true;
+  return principal.teamId === stored.teamId;
+}
+
+export class ResponseStore {
+  /** Insertion-ordered: the first entry is the least recently used. */
+  private readonly cache = new Map<string, StoredResponse>();
+  /** What the route read from the database for one request, by its headers (the lifecycle's context holds the same object). */
+  private readonly preloaded = new WeakMap<Headers, { id: string; stored: StoredResponse }>();
+
+  /** Holds a response read before the lifecycle, for that request only, whatever the cache evicts meanwhile. */
+  pin(headers: Headers, id: string, stored: StoredResponse): void {
+    this.preloaded.set(headers, { id, stored });
+  }
+
+  /** The response a request continues: the one pinned for it, else the cache. */
+  forRequest(headers: Headers, id: string, principal: Principal): StoredResponse | undefined {
+    const pinned = this.preloaded.get(headers);
+    if (pinned !== undefined && pinned.id === id && mayRead(pinned.stored, principal)) return pinned.stored;
+    return this.cached(id, principal);
+  }
+
+  constructor(
+    private readonly services: Services,
+    private readonly logger: Logger,
+    private readonly options: ResponseStoreOptions,
+  ) {}
+
+  /** Keeps a response: in memory at once, sealed in the database in the background. */
+  save(id: string, content: Omit<StoredResponse, 'createdAt'>): void {
+    const stored: StoredResponse = { ...content, createdAt: this.services.clock.now() };
+    this.cacheSet(id, stored);
+    void this.persist(id, stored).catch((error: unknown) =>
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written'),
+    );
+  }
+
+  /** The response if it is in memory and the caller may read it (the request path never waits). */
+  cached(id: string, principal: Principal): StoredResponse | undefined {
+    const stored = this.cache.get(id);
+    if (stored === undefined || !mayRead(stored, principal) || this.expired(stored)) return undefined;
+    this.cache.delete(id);
+    this.cache.set(id, stored);
+    return stored;
+  }
+
+  /** From memory, else from the database (then kept in memory). */
+  async load(id: string, principal: Principal): Promise<StoredResponse | undefined> {
+    const cached = this.cached(id, principal);
+    if (cached !== undefined) return cached;
+    const rows = await this.services.store.query(
+      `SELECT account_id, team_id, created_at, backend, ciphertext FROM ${RESPONSES_TABLE} WHERE id = ? AND account_id = ? AND created_at >= ?`,
+      [id, principal.accountId, this.cutoff()],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    const open = this.services.secrets.openContent ?? this.services.secrets.open;
+    const plaintext = await open({ backend: String(row.backend), ciphertext: String(row.ciphertext) }, bindingOf(principal.accountId, id));
+    const content = JSON.parse(plaintext) as { items: Json[]; response: Json };
+    const stored: StoredResponse = {
+      accountId: String(row.account_id),
+      teamId: row.team_id === null || row.team_id === undefined ? undefined : String(row.team_id),
+      createdAt: Number(row.created_at),
+      items: content.items,
+      response: content.response,
+    };
+    if (!mayRead(stored, principal)) return undefined;
+    this.cacheSet(id, stored);
+    return stored;
+  }
+
+  /** False when there was nothing the caller may delete. */
+  async delete(id: string, principal: Principal): Promise<boolean> {
+    const stored = await this.load(id, principal);
+    if (stored === undefined) return false;
+    this.cache.delete(id);
+    await this.services.store.query(`DELETE FROM ${RESPONSES_TABLE} WHERE id = ? AND account_id = ?`, [id, principal.accountId]);
+    return true;
+  }
+
+  /** Retention: forgets what is older than the retention period. */
+  async expire(): Promise<void> {
+    const cutoff = this.cutoff();
+    for (const [id, stored] of this.cache) if (stored.createdAt < cutoff) this.cache.delete(id);
+    await this.services.store.query(`DELETE FROM ${RESPONSES_TABLE} WHERE created_at < ?`, [cutoff]);
+  }
+
+  private cutoff(): number {
+    return this.services.clock.now() - this.options.retentionMs;
+  }
+
+  private expired(stored: StoredResponse): boolean {
+    return stored.createdAt < this.cutoff();
+  }
+
+  private cacheSet(id: string, stored: StoredResponse): void {
+    this.cache.delete(id);
+    this.cache.set(id, stored);
+    while (this.cache.size > this.options.cacheEntries) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+  }
+
+  private async persist(id: string, stored: StoredResponse): Promise<void> {
+    const sealed = await this.services.secrets.seal(JSON.stringify({ items: stored.items, response: stored.response }), bindingOf(stored.accountId, id));
+    await this.services.store.query(`INSERT INTO ${RESPONSES_TABLE} (id, account_id, team_id, created_at, backend, ciphertext) VALUES (?, ?, ?, ?, ?, ?)`, [
+      id,
+      stored.accountId,
+      stored.teamId ?? null,
+      stored.createdAt,
+      sealed.backend,
+      sealed.ciphertext,
+    ]);
+  }
+}

@@ -1,0 +1,288 @@
+// StreamParts from any provider → the Responses API's typed SSE events, in the documented order:
+//   response.created, response.in_progress,
+//   per output item: response.output_item.added, (content_part.added, output_text.delta…, output_text.done,
+//   content_part.done | reasoning_summary_part.added, reasoning_summary_text.delta…, …done |
+//   function_call_arguments.delta…, function_call_arguments.done), response.output_item.done,
+//   then response.completed (or response.incomplete); on a failure response.failed and `error`.
+// One output item is open at a time; a part of another kind closes it. Every event carries a
+// sequence_number counting from 0.
+
+import { encodeSseEvent } from '../../core/wire/sse.ts';
+import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
+import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { customInputFromArguments } from './request.ts';
+import {
+  customToolCallItem,
+  functionCallItem,
+  messageItem,
+  newCustomToolCallItemId,
+  newFunctionCallItemId,
+  newMessageItemId,
+  newReasoningItemId,
+  reasoningItem,
+  responseObject,
+  responsesUsageFromUsage,
+  statusFromFinish,
+  type ResponseEcho,
+  type ResponseShell,
+} from './response.ts';
+
+type Json = Record<string, unknown>;
+
+interface OpenItem {
+  /** custom_tool_call: a custom tool's call, its input held until the call is whole (it arrives inside JSON arguments). */
+  kind: 'message' | 'reasoning' | 'function_call' | 'custom_tool_call';
+  id: string;
+  outputIndex: number;
+  /** Text, reasoning summary or arguments so far. */
+  text: string;
+  /** function_call only. */
+  toolIndex: number;
+  callId: string;
+  name: string;
+  /** Everything of this item's delta events after the sequence number and before the delta, built once. */
+  deltaMiddle: string;
+  deltaPrefix: string;
+}
+
+const DELTA_TYPES: Record<OpenItem['kind'], string> = {
+  message: 'response.output_text.delta',
+  reasoning: 'response.reasoning_summary_text.delta',
+  function_call: 'response.function_call_arguments.delta',
+  custom_tool_call: 'response.custom_tool_call_input.delta',
+};
+
+const DELTA_PREFIX: Record<OpenItem['kind'], string> = {
+  message: `event: ${DELTA_TYPES.message}\ndata: {"type":"${DELTA_TYPES.message}","sequence_number":`,
+  reasoning: `event: ${DELTA_TYPES.reasoning}\ndata: {"type":"${DELTA_TYPES.reasoning}","sequence_number":`,
+  function_call: `event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`,
+  custom_tool_call: `event: ${DELTA_TYPES.custom_tool_call}\ndata: {"type":"${DELTA_TYPES.custom_tool_call}","sequence_number":`,
+};
+
+/** The fields each kind's delta event carries between the item's place and the delta. */
+const DELTA_FIELDS: Record<OpenItem['kind'], string> = {
+  message: '"content_index":0,"logprobs":[],',
+  reasoning: '"summary_index":0,',
+  function_call: '',
+  custom_tool_call: '',
+};
+
+export interface ResponsesStreamEncoderOptions {
+  responseId: string;
+  model: string;
+  echo: ResponseEcho;
+  /** Names of the request's custom tools: their calls are custom_tool_call items. */
+  customTools?: ReadonlySet<string>;
+  /** Called with the final response of a stream that ended well (completed or incomplete). */
+  onComplete?: (response: Json) => void;
+}
+
+export class ResponsesStreamEncoder {
+  private readonly shell: ResponseShell;
+  private readonly customTools: ReadonlySet<string>;
+  private readonly onComplete: ((response: Json) => void) | undefined;
+  private sequence = 0;
+  private started = false;
+  private ended = false;
+  private open: OpenItem | undefined;
+  private readonly output: Json[] = [];
+  private finishReason: FinishReason | undefined;
+  private usage: Usage | undefined;
+
+  constructor(options: ResponsesStreamEncoderOptions) {
+    this.customTools = options.customTools ?? new Set();
+    this.onComplete = options.onComplete;
+    this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
+  }
+
+  /** The SSE text for one part; empty when the part only updates state (usage, finish). */
+  encode(part: StreamPart): string {
+    if (this.ended) return '';
+    switch (part.type) {
+      case 'start':
+        if (part.model !== '') this.shell.model = part.model;
+        return this.start();
+      case 'text-delta':
+        return part.index === 0 ? this.text(part.text) : '';
+      case 'reasoning-delta':
+        return part.index === 0 ? this.reasoning(part.text) : '';
+      case 'tool-call-start':
+        return part.index === 0 ? this.toolStart(part.toolIndex, part.id, part.name) : '';
+      case 'tool-call-delta':
+        return part.index === 0 ? this.toolDelta(part.toolIndex, part.argumentsDelta) : '';
+      case 'finish':
+        if (part.index !== 0) return '';
+        this.finishReason = part.finishReason;
+        return this.closeItem();
+      case 'usage':
+        this.usage = part.usage;
+        return '';
+      case 'openai-chunk':
+        return this.openAIChunk(part.chunk);
+      case 'error':
+        return this.error(part.error);
+      default:
+        return '';
+    }
+  }
+
+  /** Closes the response once the upstream parts are exhausted; empty after an error. */
+  end(): string {
+    if (this.ended) return '';
+    this.ended = true;
+    const { status, incomplete_details } = statusFromFinish(this.finishReason);
+    const opening = this.start() + this.closeItem();
+    const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
+    this.onComplete?.(response);
+    return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+  }
+
+  private event(type: string, fields: Json): string {
+    return encodeSseEvent(type, JSON.stringify({ type, sequence_number: this.sequence++, ...fields }));
+  }
+
+  private start(): string {
+    if (this.started) return '';
+    this.started = true;
+    const response = responseObject(this.shell, { status: 'in_progress', output: [], usage: null });
+    return this.event('response.created', { response }) + this.event('response.in_progress', { response });
+  }
+
+  private openItem(kind: OpenItem['kind'], id: string, item: Json, toolIndex = -1, callId = '', name = ''): string {
+    const prefix = this.start() + this.closeItem();
+    const outputIndex = this.output.length;
+    this.output.push(item);
+    const fields = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex},${DELTA_FIELDS[kind]}"delta":`;
+    this.open = { kind, id, outputIndex, text: '', toolIndex, callId, name, deltaMiddle: `,${fields}`, deltaPrefix: DELTA_PREFIX[kind] };
+    return prefix + this.event('response.output_item.added', { output_index: outputIndex, item });
+  }
+
+  private closeItem(): string {
+    const open = this.open;
+    if (open === undefined) return '';
+    this.open = undefined;
+    const at = { item_id: open.id, output_index: open.outputIndex };
+    let text = '';
+    let item: Json;
+    if (open.kind === 'message') {
+      const part = { type: 'output_text', text: open.text, annotations: [], logprobs: [] };
+      text += this.event('response.output_text.done', { ...at, content_index: 0, text: open.text, logprobs: [] });
+      text += this.event('response.content_part.done', { ...at, content_index: 0, part });
+      item = messageItem(open.id, open.text, 'completed');
+    } else if (open.kind === 'reasoning') {
+      text += this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: open.text });
+      text += this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text: open.text } });
+      item = reasoningItem(open.id, open.text);
+    } else if (open.kind === 'custom_tool_call') {
+      const input = customInputFromArguments(open.text);
+      if (input !== '') text += this.delta(open, input);
+      text += this.event('response.custom_tool_call_input.done', { ...at, input });
+      item = customToolCallItem(open.id, open.callId, open.name, input, 'completed');
+    } else {
+      text += this.event('response.function_call_arguments.done', { ...at, name: open.name, arguments: open.text });
+      item = functionCallItem(open.id, open.callId, open.name, open.text, 'completed');
+    }
+    this.output[open.outputIndex] = item;
+    return text + this.event('response.output_item.done', { output_index: open.outputIndex, item });
+  }
+
+  /** A delta event built by concatenation from the item's cached pieces: the hot path of every stream. */
+  private delta(open: OpenItem, delta: string): string {
+    return `${open.deltaPrefix}${this.sequence++}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
+  }
+
+  private text(delta: string): string {
+    if (delta === '') return '';
+    let output = '';
+    if (this.open?.kind !== 'message') {
+      const id = newMessageItemId();
+      output = this.openItem('message', id, { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] });
+      output += this.event('response.content_part.added', {
+        item_id: id,
+        output_index: this.output.length - 1,
+        content_index: 0,
+        part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+      });
+    }
+    const open = this.open as OpenItem;
+    open.text += delta;
+    return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
+  }
+
+  private reasoning(delta: string): string {
+    // A bare signature (Anthropic, Gemini) carries no text a Responses client could show.
+    if (delta === '') return '';
+    let output = '';
+    if (this.open?.kind !== 'reasoning') {
+      const id = newReasoningItemId();
+      output = this.openItem('reasoning', id, { id, type: 'reasoning', summary: [] });
+      output += this.event('response.reasoning_summary_part.added', {
+        item_id: id,
+        output_index: this.output.length - 1,
+        summary_index: 0,
+        part: { type: 'summary_text', text: '' },
+      });
+    }
+    const open = this.open as OpenItem;
+    open.text += delta;
+    return output + this.delta(open, delta);
+  }
+
+  private toolStart(toolIndex: number, callId: string, name: string): string {
+    if (this.customTools.has(name)) {
+      const id = newCustomToolCallItemId();
+      return this.openItem('custom_tool_call', id, customToolCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
+    }
+    const id = newFunctionCallItemId();
+    return this.openItem('function_call', id, functionCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
+  }
+
+  private toolDelta(toolIndex: number, argumentsDelta: string): string {
+    // An item cannot reopen once done, so fragments for any other call are dropped; upstreams send
+    // each call's fragments together, so this does not happen in practice.
+    const open = this.open;
+    if (argumentsDelta === '' || open === undefined || open.toolIndex !== toolIndex) return '';
+    if (open.kind === 'custom_tool_call') {
+      open.text += argumentsDelta;
+      return '';
+    }
+    if (open.kind !== 'function_call') return '';
+    open.text += argumentsDelta;
+    return this.delta(open, argumentsDelta);
+  }
+
+  private error(descriptor: ErrorDescriptor): string {
+    const prefix = this.start() + this.closeItem();
+    this.ended = true;
+    const error = { code: descriptor.code, message: descriptor.message };
+    const response = responseObject(this.shell, { status: 'failed', output: this.output, usage: responsesUsageFromUsage(this.usage), error });
+    return (
+      prefix +
+      this.event('response.failed', { response }) +
+      this.event('error', { code: descriptor.code, message: descriptor.message, param: descriptor.param ?? null })
+    );
+  }
+
+  /** An OpenAI-compatible upstream's chunk, read through the same paths as native parts. */
+  private openAIChunk(chunk: OpenAIChunk): string {
+    if (!this.started && typeof chunk.model === 'string' && chunk.model !== '') this.shell.model = chunk.model;
+    let output = this.start();
+    const choice = chunk.choices?.find((candidate) => candidate.index === 0);
+    if (choice !== undefined) {
+      const delta = choice.delta ?? {};
+      if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') output += this.reasoning(delta.reasoning_content);
+      if (typeof delta.content === 'string') output += this.text(delta.content);
+      for (const call of delta.tool_calls ?? []) {
+        if (call.id !== undefined && call.function?.name !== undefined) output += this.toolStart(call.index, call.id, call.function.name);
+        if (call.function?.arguments) output += this.toolDelta(call.index, call.function.arguments);
+      }
+      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
+        this.finishReason = finishReasonFromOpenAI(choice.finish_reason);
+        output += this.closeItem();
+      }
+    }
+    const usage = usageFromOpenAI(chunk.usage);
+    if (usage !== undefined) this.usage = usage;
+    return output;
+  }
+}

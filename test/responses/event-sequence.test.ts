@@ -1,0 +1,90 @@
+// Conformance of /v1/responses streams to the documented event sequence, for every provider: text,
+// tool calls, a cut answer and a failure after the first byte (checked by event-sequence.ts).
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { PROVIDER_DESCRIPTORS } from '../conformance/provider-descriptors.ts';
+import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
+import { call } from '../helpers/gateway.ts';
+import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
+
+let world: ClientWorld;
+
+beforeAll(async () => {
+  world = await startClientWorld();
+});
+
+afterAll(async () => {
+  await world.stop();
+});
+
+beforeEach(() => {
+  for (const simulator of world.simulators.values()) simulator.reset();
+});
+
+const TOOLS = [
+  { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+  { type: 'function', name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } },
+];
+
+async function stream(body: Record<string, unknown>) {
+  const response = await call(world.gateway, 'POST', '/v1/responses', { ...body, stream: true }, { key: world.gateway.defaultAdminKey });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('text/event-stream');
+  return checkResponsesStream(parseResponsesSse(await response.text()));
+}
+
+describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model, descriptor.tools] as const))(
+  '%s (%s)',
+  (provider, model, hasTools) => {
+    test('a text answer: created, in_progress, one message item, completed with usage', async () => {
+      const checked = await stream({ model, input: 'Check the sequence' });
+      expect(checked.terminal).toBe('response.completed');
+      expect(checked.text).toBe('Echo: Check the sequence');
+      expect(checked.items.map((item) => item.type)).toEqual(['message']);
+      const usage = checked.response.usage as { input_tokens: number; output_tokens: number; total_tokens: number };
+      expect(usage.input_tokens).toBeGreaterThan(0);
+      expect(usage.total_tokens).toBe(usage.input_tokens + usage.output_tokens);
+    });
+
+    test.if(hasTools)('tool calls: one function_call item each, arguments streamed then done', async () => {
+      const checked = await stream({ model, tools: TOOLS, input: 'Please call all tools for Paris' });
+      const calls = checked.items.filter((item) => item.type === 'function_call');
+      expect(calls.map((item) => [item.name, JSON.parse(String(item.arguments))])).toEqual([
+        ['get_weather', { city: 'sample' }],
+        ['get_time', { zone: 'sample' }],
+      ]);
+      expect(calls.every((item) => item.status === 'completed')).toBe(true);
+    });
+
+    test('a cut answer ends with response.incomplete (max_output_tokens)', async () => {
+      const checked = await stream({ model, max_output_tokens: 2, input: 'Say something long enough to be cut short' });
+      expect(checked.terminal).toBe('response.incomplete');
+      expect(checked.response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+    });
+
+    test('a failure after the first byte ends with response.failed and an error event', async () => {
+      world.simulator(provider).inject({ kind: 'mid_stream_error', afterChunks: 2 });
+      const checked = await stream({ model, input: 'This stream will break somewhere in the middle of its answer' });
+      expect(checked.terminal).toBe('response.failed');
+      expect(checked.response.status).toBe('failed');
+      expect(typeof (checked.response.error as { code?: unknown }).code).toBe('string');
+    });
+  },
+);
+
+test('the checker refuses a stream out of order (a delta before its content part, a gap in sequence numbers)', async () => {
+  const response = await call(
+    world.gateway,
+    'POST',
+    '/v1/responses',
+    { model: 'gpt-4o-mini', input: 'Order', stream: true },
+    { key: world.gateway.defaultAdminKey },
+  );
+  const events = parseResponsesSse(await response.text());
+  expect(checkResponsesStream(events).terminal).toBe('response.completed');
+  const withoutPart = events
+    .filter((event) => event.data.type !== 'response.content_part.added')
+    .map((event, index) => ({ ...event, data: { ...event.data, sequence_number: index } }));
+  expect(() => checkResponsesStream(withoutPart)).toThrow('response.content_part.added');
+  expect(() => checkResponsesStream(events.slice(0, 1).concat(events.slice(2)))).toThrow('sequence_number');
+});

@@ -1,0 +1,195 @@
+// /v1/responses over HTTP: what reaches the provider, what is refused, the WebSocket upgrade's 426,
+// the stored-response routes, and usage and cost identical to the same conversation on chat.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { anthropicDescriptor, googleDescriptor, openAIDescriptor } from '../conformance/provider-descriptors.ts';
+import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
+import { call, expectSpecError, flushUsage } from '../helpers/gateway.ts';
+import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
+
+let world: ClientWorld;
+let key: string;
+
+beforeAll(async () => {
+  world = await startClientWorld([openAIDescriptor, anthropicDescriptor, googleDescriptor]);
+  key = world.gateway.defaultAdminKey;
+});
+
+afterAll(async () => {
+  await world.stop();
+});
+
+beforeEach(() => {
+  for (const simulator of world.simulators.values()) simulator.reset();
+});
+
+type Json = Record<string, unknown>;
+
+function responses(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return call(world.gateway, 'POST', '/v1/responses', body, { key, headers });
+}
+
+function lastUpstreamBody(provider: string): Json {
+  return (world.simulator(provider).inferenceRequests().at(-1)?.body ?? {}) as Json;
+}
+
+describe('the translation reaching the provider', () => {
+  test('instructions, input items, tools, tool_choice, text.format, reasoning.effort and max_output_tokens', async () => {
+    const response = await responses({
+      model: openAIDescriptor.model,
+      instructions: 'Be brief.',
+      input: [
+        { role: 'user', content: [{ type: 'input_text', text: 'Weather?' }] },
+        { type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'opaque' },
+        { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+        { type: 'function_call_output', call_id: 'call_1', output: '18C' },
+        { type: 'message', role: 'user', content: 'And now?' },
+      ],
+      tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: {} } }],
+      tool_choice: { type: 'function', name: 'get_weather' },
+      text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object', properties: {} }, strict: true } },
+      reasoning: { effort: 'low' },
+      max_output_tokens: 50,
+      metadata: { ticket: 'T-9' },
+    });
+    expect(response.status).toBe(200);
+    const upstream = lastUpstreamBody('openai');
+    expect(upstream.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: [{ type: 'text', text: 'Weather?' }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '18C' },
+      { role: 'user', content: 'And now?' },
+    ]);
+    expect(upstream.tools).toEqual([{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }]);
+    expect(upstream.tool_choice).toEqual({ type: 'function', function: { name: 'get_weather' } });
+    expect(upstream.response_format).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'answer', schema: { type: 'object', properties: {} }, strict: true },
+    });
+    expect(upstream.reasoning_effort).toBe('low');
+    expect(upstream.max_completion_tokens).toBe(50);
+    // Keyway-side only: metadata is echoed to the client, never sent upstream.
+    expect(upstream.metadata).toBeUndefined();
+    expect(upstream.input).toBeUndefined();
+    expect(((await response.json()) as Json).metadata).toEqual({ ticket: 'T-9' });
+  });
+
+  test('an image part reaches Anthropic as an image block', async () => {
+    const png = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+    const response = await responses({
+      model: anthropicDescriptor.model,
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Look' },
+            { type: 'input_image', image_url: png },
+          ],
+        },
+      ],
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { output: Array<{ content?: Array<{ text: string }> }> }).output[0]?.content?.[0]?.text).toBe('Echo: Look [images: 1]');
+  });
+});
+
+describe('refusals: a 400 naming the field, no upstream call', () => {
+  const cases: Array<[string, Json, string]> = [
+    ['an unknown previous_response_id', { input: 'Hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
+    ['a hosted tool', { input: 'Hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type'],
+    ['an item_reference to nothing', { input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
+    ['no input', { instructions: 'Only instructions' }, 'input'],
+    ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
+    ['background', { input: 'Hi', background: true }, 'background'],
+  ];
+  test.each(cases)('%s', async (_name, body, param) => {
+    const before = world.simulator('openai').inferenceRequests().length;
+    const response = await responses({ model: openAIDescriptor.model, ...body });
+    expect(response.status).toBe(400);
+    const error = ((await response.json()) as { error: { param: string; message: string; type: string } }).error;
+    expect(error.param).toBe(param);
+    expect(error.type).toBe('invalid_request_error');
+    expect(world.simulator('openai').inferenceRequests().length).toBe(before);
+  });
+
+  test('a body that is not JSON is a spec-shaped 400', async () => {
+    await expectSpecError(await responses('{"model":'), 400, 'invalid_json');
+  });
+});
+
+describe('the WebSocket transport and stored responses', () => {
+  test('GET /v1/responses with Upgrade: websocket answers 426 so Codex falls back to HTTP', async () => {
+    const response = await call(world.gateway, 'GET', '/v1/responses', undefined, {
+      key,
+      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
+    const body = await expectSpecError(response, 426, 'upgrade_required');
+    expect(body.error.message).toContain('POST /v1/responses');
+  });
+
+  test('without a key the upgrade is refused first as unauthenticated', async () => {
+    const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key: '', headers: { upgrade: 'websocket', connection: 'Upgrade' } });
+    await expectSpecError(response, 401, 'invalid_api_key');
+  });
+
+  test('a plain GET /v1/responses is 405', async () => {
+    await expectSpecError(await call(world.gateway, 'GET', '/v1/responses', undefined, { key }), 405, 'method_not_allowed');
+  });
+
+  test('GET and DELETE of an unknown response id answer 404', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const body = await expectSpecError(await call(world.gateway, method, '/v1/responses/resp_abc', undefined, { key }), 404, 'not_found');
+      expect(body.error.message).toContain('resp_abc');
+    }
+  });
+});
+
+describe('usage and cost identical to the same conversation on /v1/chat/completions', () => {
+  async function bookedRow(response: Response): Promise<Json> {
+    const requestId = response.headers.get('x-request-id');
+    await response.text();
+    await flushUsage(world.gateway);
+    const row = (await world.gateway.runtime.store.listUsage('default')).find((entry) => entry.requestId === requestId);
+    if (row === undefined) throw new Error('no usage row');
+    const { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status } = row;
+    return { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status };
+  }
+
+  test.each(
+    [openAIDescriptor, anthropicDescriptor, googleDescriptor].flatMap((descriptor) =>
+      [false, true].map((stream) => [descriptor.name, descriptor.model, stream] as const),
+    ),
+  )('%s (%s), streamed: %p', async (_provider, model, stream) => {
+    const system = 'You answer in one word.';
+    const text = 'What colour is the sky on a clear day?';
+    const chat = await call(
+      world.gateway,
+      'POST',
+      '/v1/chat/completions',
+      {
+        model,
+        stream,
+        max_tokens: 100,
+        messages: [
+          { role: 'system', content: system },
+          { role: 'user', content: text },
+        ],
+      },
+      { key },
+    );
+    const viaResponses = await responses({ model, stream, max_output_tokens: 100, instructions: system, input: text });
+    const [chatRow, responsesRow] = [await bookedRow(chat), await bookedRow(viaResponses)];
+    expect(responsesRow).toEqual(chatRow);
+    expect(chatRow.inputTokens as number).toBeGreaterThan(0);
+  });
+
+  test('the usage in the answer is the booked usage', async () => {
+    const response = await responses({ model: anthropicDescriptor.model, stream: true, input: 'Count me' });
+    const requestId = response.headers.get('x-request-id');
+    const checked = checkResponsesStream(parseResponsesSse(await response.text()));
+    await flushUsage(world.gateway);
+    const row = (await world.gateway.runtime.store.listUsage('default')).find((entry) => entry.requestId === requestId);
+    expect(checked.response.usage).toMatchObject({ input_tokens: row?.inputTokens, output_tokens: row?.outputTokens });
+  });
+});
