@@ -1,0 +1,12 @@
+// A bench-only build of Keyway without the built-in plugins named in KEYWAY_BENCH_WITHOUT (comma-
+// separated plugin names): bench/plugin-cost.ts compares it with the full gateway to show what a
+// plugin costs the request path.
+
+import { createRuntime } from '../../core/runtime.ts';
+import { startServer, stopOnSignals } from '../../core/server.ts';
+import { builtinPlugins } from '../../plugins/builtin.ts';
+
+const without = new Set((process.env.KEYWAY_BENCH_WITHOUT ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''));
+const runtime = await createRuntime({ builtinPlugins: builtinPlugins().filter((source) => !without.has(source.definition.name)) });
+const server = startServer(runtime);
+stopOnSignals(server, runtime);
