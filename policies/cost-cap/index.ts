@@ -58,6 +58,13 @@ function budgetedProviders(team: TeamView): Map<string, number> {
   return budgets;
 }
 
+/** A counters call that failed (not a refusal): tells seeding apart from a store error. */
+class CountersUnavailable extends Error {
+  constructor(override readonly cause: unknown) {
+    super('counters unavailable');
+  }
+}
+
 export function createCostCap(services: Services) {
   const logger = services.logger;
   /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
@@ -82,6 +89,7 @@ export function createCostCap(services: Services) {
       () => void seeded.set(unit, true),
       (error: unknown) => {
         seeded.delete(unit);
+        if (error instanceof CountersUnavailable) throw countersUnavailable(teamId, error.cause);
         logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
         throw services.errors.create('not_ready', {
           detail: 'The team’s budget cannot be checked right now (today’s spend could not be read). Retry shortly.',
@@ -97,7 +105,9 @@ export function createCostCap(services: Services) {
     // The marker makes the seeding happen once per counters store, not once per process: with shared
     // counters (which survive a restart of one instance) the spend is already in them.
     const marker = `budget-seeded:${accountId}:${teamId}:${day.date}`;
-    const claim = await counters.reserve(marker, 1, 1, expiresAt);
+    const claim = await Promise.resolve(counters.reserve(marker, 1, 1, expiresAt)).catch((error: unknown) => {
+      throw new CountersUnavailable(error);
+    });
     if (!claim.ok) return;
     try {
       const rows = await services.store.summarizeUsage({
@@ -118,6 +128,25 @@ export function createCostCap(services: Services) {
       await counters.adjust(marker, -1, expiresAt);
       throw error;
     }
+  }
+
+  /**
+   * The counters (Redis, with several instances) cannot answer: a budgeted request fails closed, since
+   * no one could count what it spends. Forgetting which teams were seeded makes the first request
+   * after the outage check the seeding marker again, so a Redis that lost its data is re-seeded.
+   */
+  function countersUnavailable(teamId: string, cause: unknown): Error {
+    seeded.clear();
+    logger.error({ teamId, error: cause instanceof Error ? cause.message : String(cause) }, 'budget counters unavailable: refusing a budgeted request');
+    return services.errors.create(
+      'no_provider_available',
+      {
+        detail:
+          `Team ${teamId} has a daily budget, and the shared budget counters (${services.counters.name}) are unreachable, so this request's cost cannot be reserved. ` +
+          'Requests of teams with a budget are refused until they return; other requests are served. Retry shortly.',
+      },
+      { retryAfterSeconds: 5 },
+    );
   }
 
   function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpriced: string[], day: ReturnType<typeof utcDay>): never {
@@ -200,7 +229,20 @@ export function createCostCap(services: Services) {
         });
         if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
       };
-      if (results.some((result) => result instanceof Promise)) return Promise.all(results).then(finish);
+      if (results.some((result) => result instanceof Promise)) {
+        return Promise.all(results).then(finish, (error: unknown) => {
+          // Any reservation this request did get is given back, so a partial failure books nothing.
+          for (const [index, result] of results.entries()) {
+            if (!(result instanceof Promise)) continue;
+            const [provider, entry] = entries[index] as (typeof entries)[number];
+            result.then(
+              (granted) => granted.ok && services.counters.adjust(budgetKey(accountId, team.id, provider, day.date), -(entry.micros as number), expiresAt),
+              () => undefined,
+            );
+          }
+          throw countersUnavailable(team.id, error);
+        });
+      }
       finish(results as Reservation[]);
     };
     if (seeding !== undefined) return seeding.then(reserve);
@@ -219,7 +261,17 @@ export function createCostCap(services: Services) {
       const delta = settled - held.micros;
       if (delta === 0) continue;
       const result = services.counters.adjust(held.key, delta, held.expiresAt);
-      if (result instanceof Promise) pending.push(result);
+      if (result instanceof Promise) {
+        // A settlement the counters cannot take leaves the worst case booked (never an undercount).
+        pending.push(
+          result.catch((error: unknown) =>
+            logger.warn(
+              { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
+              'budget settlement failed: the reservation stays at its worst case until the counter expires',
+            ),
+          ),
+        );
+      }
     }
     if (pending.length > 0) return Promise.all(pending).then(() => undefined);
   }
