@@ -36,7 +36,7 @@ export const redisCountersPlugin = definePlugin({
           clock,
           timeoutMs,
           onStateChange: (state, detail) => {
-            if (state === 'connected') logger.info({ redis: detail }, 'Redis reachable again: budgets and shared rate limits are back');
+            if (state === 'connected') logger.warn({ redis: detail }, 'Redis reachable again: budgets and shared rate limits are back');
             else logger.error({ redis: detail }, 'Redis unreachable: budgeted requests are refused (503) and rate limits count per instance until it returns');
           },
         });

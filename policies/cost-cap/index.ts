@@ -76,7 +76,7 @@ export function createCostCap(services: Services) {
    * adds what the store already booked for that team today. Once per team and day; concurrent first
    * requests wait for the same seeding, so on one instance no reservation is made before it.
    */
-  function ensureSeeded(accountId: string, teamId: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
+  function ensureSeeded(accountId: string, teamId: string, teamName: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
     if (seededDate !== day.date) {
       seeded.clear();
       seededDate = day.date;
@@ -89,7 +89,7 @@ export function createCostCap(services: Services) {
       () => void seeded.set(unit, true),
       (error: unknown) => {
         seeded.delete(unit);
-        if (error instanceof CountersUnavailable) throw countersUnavailable(teamId, error.cause);
+        if (error instanceof CountersUnavailable) throw countersUnavailable({ id: teamId, name: teamName }, error.cause);
         logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
         throw services.errors.create('not_ready', {
           detail: 'The team’s budget cannot be checked right now (today’s spend could not be read). Retry shortly.',
@@ -135,14 +135,17 @@ export function createCostCap(services: Services) {
    * no one could count what it spends. Forgetting which teams were seeded makes the first request
    * after the outage check the seeding marker again, so a Redis that lost its data is re-seeded.
    */
-  function countersUnavailable(teamId: string, cause: unknown): Error {
+  function countersUnavailable(team: Pick<TeamView, 'id' | 'name'>, cause: unknown): Error {
     seeded.clear();
-    logger.error({ teamId, error: cause instanceof Error ? cause.message : String(cause) }, 'budget counters unavailable: refusing a budgeted request');
+    logger.error(
+      { teamId: team.id, error: cause instanceof Error ? cause.message : String(cause) },
+      'budget counters unavailable: refusing a budgeted request',
+    );
     return services.errors.create(
       'no_provider_available',
       {
         detail:
-          `Team ${teamId} has a daily budget, and the shared budget counters (${services.counters.name}) are unreachable, so this request's cost cannot be reserved. ` +
+          `Team '${team.name}' (${team.id}) has a daily budget, and the shared budget counters (${services.counters.name}) are unreachable, so this request's cost cannot be reserved. ` +
           'Requests of teams with a budget are refused until they return; other requests are served. Retry shortly.',
       },
       { retryAfterSeconds: 5 },
@@ -196,7 +199,7 @@ export function createCostCap(services: Services) {
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
     const accountId = context.principal.accountId;
-    const seeding = ensureSeeded(accountId, team.id, day, expiresAt);
+    const seeding = ensureSeeded(accountId, team.id, team.name, day, expiresAt);
     const reserve = (): void | Promise<void> => {
       const entries = [...plan].filter(([, entry]) => entry.micros !== undefined);
       const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry]) =>
@@ -240,7 +243,7 @@ export function createCostCap(services: Services) {
               () => undefined,
             );
           }
-          throw countersUnavailable(team.id, error);
+          throw countersUnavailable(team, error);
         });
       }
       finish(results as Reservation[]);
