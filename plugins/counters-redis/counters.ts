@@ -5,8 +5,8 @@
 // fails closed rather than spend money no one can count (docs/deployment.md, "Redis").
 
 import { RedisClient } from 'bun';
-import type { Counters, Reservation } from '../../core/spec/counters.ts';
-import { ADJUST, COOL_DOWN, HIT, RESERVE, type Script } from './scripts.ts';
+import type { Counters, Lease, Reservation } from '../../core/spec/counters.ts';
+import { ADJUST, COOL_DOWN, GET, HIT, RENEW_LEASES, RESERVE, RESERVE_LEASE, SETTLE_LEASE, type Script } from './scripts.ts';
 
 export interface RedisCountersOptions {
   url: string;
@@ -182,31 +182,51 @@ export class RedisCounters implements Counters {
     }
   }
 
-  private counterKey(key: string): string {
-    return `${this.options.prefix}c:${key}`;
+  /** A counter's hash and the sorted set of its leases. */
+  private counterKeys(key: string): [string, string] {
+    return [`${this.options.prefix}c:${key}`, `${this.options.prefix}l:${key}`];
   }
 
   async reserve(key: string, amount: number, limit: number, expiresAt: number): Promise<Reservation> {
     const now = this.options.clock.now();
-    const reply = (await this.connection.run(
-      RESERVE,
-      [this.counterKey(key)],
-      [String(now), String(GRACE_MS), String(expiresAt), String(amount), String(limit)],
-    )) as [number, string];
+    const reply = (await this.connection.run(RESERVE, this.counterKeys(key), [
+      String(now),
+      String(GRACE_MS),
+      String(expiresAt),
+      String(amount),
+      String(limit),
+    ])) as [number, string];
     return { ok: Number(reply[0]) === 1, total: Number(reply[1]) };
   }
 
   async adjust(key: string, delta: number, expiresAt: number): Promise<number> {
     const now = this.options.clock.now();
-    const reply = await this.connection.run(ADJUST, [this.counterKey(key)], [String(now), String(GRACE_MS), String(expiresAt), String(delta)]);
+    const reply = await this.connection.run(ADJUST, this.counterKeys(key), [String(now), String(GRACE_MS), String(expiresAt), String(delta)]);
     return Number(reply);
   }
 
   async get(key: string): Promise<number> {
+    return Number(await this.connection.run(GET, this.counterKeys(key), [String(this.options.clock.now())]));
+  }
+
+  async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
     const now = this.options.clock.now();
-    const [value, expiresAt] = (await this.connection.send('HMGET', [this.counterKey(key), 'v', 'e'])) as [string | null, string | null];
-    if (value === null || expiresAt === null || Number(expiresAt) <= now) return 0;
-    return Number(value);
+    const args = [String(now), String(GRACE_MS), String(expiresAt), String(amount), String(limit), lease.id, String(lease.until)];
+    const reply = (await this.connection.run(RESERVE_LEASE, this.counterKeys(key), args)) as [number, string];
+    return { ok: Number(reply[0]) === 1, total: Number(reply[1]) };
+  }
+
+  async settleLease(key: string, leaseId: string, spent: number, expiresAt: number): Promise<number> {
+    const now = this.options.clock.now();
+    return Number(await this.connection.run(SETTLE_LEASE, this.counterKeys(key), [String(now), String(GRACE_MS), String(expiresAt), leaseId, String(spent)]));
+  }
+
+  async renewLeases(leases: Array<{ key: string; id: string }>, until: number): Promise<void> {
+    const now = String(this.options.clock.now());
+    const byKey = new Map<string, string[]>();
+    for (const lease of leases) byKey.set(lease.key, [...(byKey.get(lease.key) ?? []), lease.id]);
+    // One script per counter, sent together: Bun's client pipelines them into one round trip.
+    await Promise.all([...byKey].map(([key, ids]) => this.connection.run(RENEW_LEASES, [this.counterKeys(key)[1]], [now, String(until), ...ids])));
   }
 
   async hit(key: string, amount: number, windowMs: number): Promise<number> {
