@@ -23,6 +23,8 @@ export interface HeldReservation {
   provider: string;
   micros: number;
   expiresAt: number;
+  /** Set when the counters hold reservations as leases (shared counters): settled by lease. */
+  leaseId?: string;
 }
 
 export interface CostCapState {
@@ -58,6 +60,51 @@ function budgetedProviders(team: TeamView): Map<string, number> {
   return budgets;
 }
 
+/**
+ * Renews the leases of this process's live reservations, all of them in one pipelined batch every
+ * few seconds, while their requests live. A crashed process renews nothing, so its reservations
+ * lapse within `leaseMs`. Only counters that offer leases (Redis) use this; in memory, a crash takes
+ * the counters with it.
+ */
+function createLeaseKeeper(services: Services, leaseMs: number) {
+  // Read when first used: services.counters is bound once the gateway runs, after plugin setup.
+  const enabled = (): boolean => {
+    const counters = services.counters;
+    return counters.reserveLease !== undefined && counters.settleLease !== undefined && counters.renewLeases !== undefined;
+  };
+  const live = new Map<string, HeldReservation>();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const renew = (): void => {
+    if (live.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    const batch = [...live.values()].map((held) => ({ key: held.key, id: held.leaseId as string }));
+    Promise.resolve(services.counters.renewLeases?.(batch, services.clock.now() + leaseMs)).catch((error: unknown) =>
+      services.logger.warn(
+        { leases: batch.length, error: error instanceof Error ? error.message : String(error) },
+        'could not renew budget reservation leases',
+      ),
+    );
+  };
+  return {
+    enabled,
+    hold(held: HeldReservation): void {
+      if (held.leaseId === undefined) return;
+      live.set(held.leaseId, held);
+      if (timer === undefined) {
+        // A third of the lease: two renewals may fail before a live request's reservation lapses.
+        timer = setInterval(renew, Math.max(1_000, Math.floor(leaseMs / 3)));
+        timer.unref?.();
+      }
+    },
+    release(held: HeldReservation): void {
+      if (held.leaseId !== undefined) live.delete(held.leaseId);
+    },
+  };
+}
+
 /** A counters call that failed (not a refusal): tells seeding apart from a store error. */
 class CountersUnavailable extends Error {
   constructor(override readonly cause: unknown) {
@@ -65,8 +112,20 @@ class CountersUnavailable extends Error {
   }
 }
 
-export function createCostCap(services: Services) {
+export interface CostCapOptions {
+  /**
+   * How long a reservation's lease lasts without renewal: KEYWAY_FIRST_BYTE_TIMEOUT_MS + 5 s, so a
+   * crashed process's reservations are released within that (PRODUCT.md, "Governance details").
+   */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 65_000;
+
+export function createCostCap(services: Services, options: CostCapOptions = {}) {
   const logger = services.logger;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const leases = createLeaseKeeper(services, leaseMs);
   /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
   let seededDate = '';
   const seeded = new Map<string, Promise<void> | true>();
@@ -202,9 +261,18 @@ export function createCostCap(services: Services) {
     const seeding = ensureSeeded(accountId, team.id, team.name, day, expiresAt);
     const reserve = (): void | Promise<void> => {
       const entries = [...plan].filter(([, entry]) => entry.micros !== undefined);
-      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry]) =>
-        services.counters.reserve(budgetKey(accountId, team.id, provider, day.date), entry.micros as number, budgets.get(provider) as number, expiresAt),
-      );
+      const counters = services.counters;
+      const leasing = leases.enabled();
+      const leaseIds = entries.map(() => (leasing ? crypto.randomUUID() : undefined));
+      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry], index) => {
+        const key = budgetKey(accountId, team.id, provider, day.date);
+        const limit = budgets.get(provider) as number;
+        const leaseId = leaseIds[index];
+        if (leaseId !== undefined && counters.reserveLease !== undefined) {
+          return counters.reserveLease(key, entry.micros as number, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs });
+        }
+        return counters.reserve(key, entry.micros as number, limit, expiresAt);
+      });
       const finish = (settled: Reservation[]): void => {
         const state: CostCapState = { held: [] };
         context.state.set(COST_CAP_PLUGIN, state);
@@ -213,8 +281,11 @@ export function createCostCap(services: Services) {
         entries.forEach(([provider, entry], index) => {
           const result = settled[index] as Reservation;
           const micros = entry.micros as number;
-          if (result.ok) state.held.push({ key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt });
-          else {
+          if (result.ok) {
+            const held: HeldReservation = { key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt, leaseId: leaseIds[index] };
+            state.held.push(held);
+            leases.hold(held);
+          } else {
             refused.add(provider);
             refusals.push({ provider, limitMicros: budgets.get(provider) as number, totalMicros: result.total, worstMicros: micros });
           }
@@ -238,10 +309,15 @@ export function createCostCap(services: Services) {
           for (const [index, result] of results.entries()) {
             if (!(result instanceof Promise)) continue;
             const [provider, entry] = entries[index] as (typeof entries)[number];
-            result.then(
-              (granted) => granted.ok && services.counters.adjust(budgetKey(accountId, team.id, provider, day.date), -(entry.micros as number), expiresAt),
-              () => undefined,
-            );
+            const key = budgetKey(accountId, team.id, provider, day.date);
+            const leaseId = leaseIds[index];
+            result
+              .then((granted) => {
+                if (!granted.ok) return;
+                if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
+                return counters.adjust(key, -(entry.micros as number), expiresAt);
+              })
+              .catch(() => undefined);
           }
           throw countersUnavailable(team, error);
         });
@@ -262,8 +338,12 @@ export function createCostCap(services: Services) {
       // estimate); a failure before any usage, and every provider not served, gives it all back.
       const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;
       const delta = settled - held.micros;
-      if (delta === 0) continue;
-      const result = services.counters.adjust(held.key, delta, held.expiresAt);
+      let result: number | Promise<number>;
+      if (held.leaseId !== undefined && services.counters.settleLease !== undefined) {
+        leases.release(held);
+        result = services.counters.settleLease(held.key, held.leaseId, settled, held.expiresAt);
+      } else if (delta === 0) continue;
+      else result = services.counters.adjust(held.key, delta, held.expiresAt);
       if (result instanceof Promise) {
         // A settlement the counters cannot take leaves the worst case booked (never an undercount).
         pending.push(
@@ -289,7 +369,11 @@ export const costCapPolicyPlugin = definePlugin({
   kind: 'policy',
   description: "A team's max_cost_per_day per provider, reserved at worst case before the call and settled after it",
   dependencies: ['teams', 'approvals'],
-  setup: ({ services }) => ({ hooks: createCostCap(services) }),
+  setup: ({ services, env }) => {
+    const firstByte = Number(env.KEYWAY_FIRST_BYTE_TIMEOUT_MS);
+    const leaseMs = (Number.isInteger(firstByte) && firstByte > 0 ? firstByte : 60_000) + 5_000;
+    return { hooks: createCostCap(services, { leaseMs }) };
+  },
 });
 
 export default costCapPolicyPlugin;
