@@ -26,6 +26,11 @@ group('reserve + settle (one budgeted request)', () => {
     await redis.reserve('budget', 500, LIMIT, expiresAt);
     do_not_optimize(await redis.adjust('budget', -120, expiresAt));
   });
+  bench('redis lease: reserveLease + settleLease', async () => {
+    const id = crypto.randomUUID();
+    await redis.reserveLease('leased', 500, LIMIT, expiresAt, { id, until: Date.now() + 65_000 });
+    do_not_optimize(await redis.settleLease('leased', id, 380, expiresAt));
+  });
   bench('redis, 64 in flight (per request)', async () => {
     await Promise.all(
       Array.from({ length: 64 }, async () => {
