@@ -73,8 +73,16 @@ function createLeaseKeeper(services: Services, leaseMs: number) {
     return counters.reserveLease !== undefined && counters.settleLease !== undefined && counters.renewLeases !== undefined;
   };
   const live = new Map<string, HeldReservation>();
+  /** Settlements the counters could not take (Redis away): retried every tick, their leases kept alive meanwhile. */
+  const unsettled = new Map<string, { held: HeldReservation; spent: number }>();
   let timer: ReturnType<typeof setInterval> | undefined;
+  const settle = (held: HeldReservation, spent: number): Promise<unknown> =>
+    Promise.resolve(services.counters.settleLease?.(held.key, held.leaseId as string, spent, held.expiresAt)).then(() => {
+      live.delete(held.leaseId as string);
+      unsettled.delete(held.leaseId as string);
+    });
   const renew = (): void => {
+    for (const { held, spent } of unsettled.values()) settle(held, spent).catch(() => undefined);
     if (live.size === 0) {
       clearInterval(timer);
       timer = undefined;
@@ -99,8 +107,19 @@ function createLeaseKeeper(services: Services, leaseMs: number) {
         timer.unref?.();
       }
     },
-    release(held: HeldReservation): void {
-      if (held.leaseId !== undefined) live.delete(held.leaseId);
+    /**
+     * Settles a lease; if the counters cannot take it, it is retried every tick (bounded), so the real
+     * cost is booked once Redis is back, whether or not the lease lapsed meanwhile.
+     */
+    settle(held: HeldReservation, spent: number): Promise<unknown> {
+      return settle(held, spent).catch((error: unknown) => {
+        if (unsettled.size < MAX_UNSETTLED) unsettled.set(held.leaseId as string, { held, spent });
+        else live.delete(held.leaseId as string);
+        services.logger.warn(
+          { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
+          'budget settlement failed: retried until the counters take it',
+        );
+      });
     },
   };
 }
@@ -121,6 +140,8 @@ export interface CostCapOptions {
 }
 
 const DEFAULT_LEASE_MS = 65_000;
+/** Settlements kept for retry while the counters are away; past this, a lease simply lapses and its cost goes unbooked. */
+const MAX_UNSETTLED = 10_000;
 
 export function createCostCap(services: Services, options: CostCapOptions = {}) {
   const logger = services.logger;
@@ -338,12 +359,12 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       // estimate); a failure before any usage, and every provider not served, gives it all back.
       const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;
       const delta = settled - held.micros;
-      let result: number | Promise<number>;
-      if (held.leaseId !== undefined && services.counters.settleLease !== undefined) {
-        leases.release(held);
-        result = services.counters.settleLease(held.key, held.leaseId, settled, held.expiresAt);
-      } else if (delta === 0) continue;
-      else result = services.counters.adjust(held.key, delta, held.expiresAt);
+      if (held.leaseId !== undefined) {
+        pending.push(leases.settle(held, settled));
+        continue;
+      }
+      if (delta === 0) continue;
+      const result = services.counters.adjust(held.key, delta, held.expiresAt);
       if (result instanceof Promise) {
         // A settlement the counters cannot take leaves the worst case booked (never an undercount).
         pending.push(
