@@ -16,6 +16,7 @@ import { responsesPlugin } from './responses/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
+import { redisCountersPlugin } from './counters-redis/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
@@ -48,6 +49,7 @@ import { dashboardPlugin } from './dashboard/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
+  redisCountersPlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
   vaultTransitPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,

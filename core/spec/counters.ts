@@ -34,7 +34,22 @@ export interface Counters {
   coolDown(key: string, until: number): MaybePromise<void>;
   /** When the cooldown ends, or undefined when the key is not cooling down. */
   coolingUntil(key: string): MaybePromise<number | undefined>;
+  /**
+   * Optional, for shared implementations: a reservation held as a lease that lapses at `lease.until`
+   * unless renewed, so the reservations of a crashed process free themselves. Counted in the total
+   * like `reserve` while live.
+   */
+  reserveLease?(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): MaybePromise<Reservation>;
+  /** Ends a lease: its amount (if still live) leaves the total and `spent` (≥ 0) is added. Returns the total. */
+  settleLease?(key: string, leaseId: string, spent: number, expiresAt: number): MaybePromise<number>;
+  /** Extends live leases to `until`; one that already lapsed stays released. */
+  renewLeases?(leases: Array<{ key: string; id: string }>, until: number): MaybePromise<void>;
   close?(): MaybePromise<void>;
+}
+
+export interface Lease {
+  id: string;
+  until: number;
 }
 
 export interface CountersDriver {

@@ -23,6 +23,8 @@ export interface HeldReservation {
   provider: string;
   micros: number;
   expiresAt: number;
+  /** Set when the counters hold reservations as leases (shared counters): settled by lease. */
+  leaseId?: string;
 }
 
 export interface CostCapState {
@@ -58,8 +60,93 @@ function budgetedProviders(team: TeamView): Map<string, number> {
   return budgets;
 }
 
-export function createCostCap(services: Services) {
+/**
+ * Renews the leases of this process's live reservations, all of them in one pipelined batch every
+ * few seconds, while their requests live. A crashed process renews nothing, so its reservations
+ * lapse within `leaseMs`. Only counters that offer leases (Redis) use this; in memory, a crash takes
+ * the counters with it.
+ */
+function createLeaseKeeper(services: Services, leaseMs: number) {
+  // Read when first used: services.counters is bound once the gateway runs, after plugin setup.
+  const enabled = (): boolean => {
+    const counters = services.counters;
+    return counters.reserveLease !== undefined && counters.settleLease !== undefined && counters.renewLeases !== undefined;
+  };
+  const live = new Map<string, HeldReservation>();
+  /** Settlements the counters could not take (Redis away): retried every tick, their leases kept alive meanwhile. */
+  const unsettled = new Map<string, { held: HeldReservation; spent: number }>();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const settle = (held: HeldReservation, spent: number): Promise<unknown> =>
+    Promise.resolve(services.counters.settleLease?.(held.key, held.leaseId as string, spent, held.expiresAt)).then(() => {
+      live.delete(held.leaseId as string);
+      unsettled.delete(held.leaseId as string);
+    });
+  const renew = (): void => {
+    for (const { held, spent } of unsettled.values()) settle(held, spent).catch(() => undefined);
+    if (live.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    const batch = [...live.values()].map((held) => ({ key: held.key, id: held.leaseId as string }));
+    Promise.resolve(services.counters.renewLeases?.(batch, services.clock.now() + leaseMs)).catch((error: unknown) =>
+      services.logger.warn(
+        { leases: batch.length, error: error instanceof Error ? error.message : String(error) },
+        'could not renew budget reservation leases',
+      ),
+    );
+  };
+  return {
+    enabled,
+    hold(held: HeldReservation): void {
+      if (held.leaseId === undefined) return;
+      live.set(held.leaseId, held);
+      if (timer === undefined) {
+        // A third of the lease: two renewals may fail before a live request's reservation lapses.
+        timer = setInterval(renew, Math.max(1_000, Math.floor(leaseMs / 3)));
+        timer.unref?.();
+      }
+    },
+    /**
+     * Settles a lease; if the counters cannot take it, it is retried every tick (bounded), so the real
+     * cost is booked once Redis is back, whether or not the lease lapsed meanwhile.
+     */
+    settle(held: HeldReservation, spent: number): Promise<unknown> {
+      return settle(held, spent).catch((error: unknown) => {
+        if (unsettled.size < MAX_UNSETTLED) unsettled.set(held.leaseId as string, { held, spent });
+        else live.delete(held.leaseId as string);
+        services.logger.warn(
+          { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
+          'budget settlement failed: retried until the counters take it',
+        );
+      });
+    },
+  };
+}
+
+/** A counters call that failed (not a refusal): tells seeding apart from a store error. */
+class CountersUnavailable extends Error {
+  constructor(override readonly cause: unknown) {
+    super('counters unavailable');
+  }
+}
+
+export interface CostCapOptions {
+  /**
+   * How long a reservation's lease lasts without renewal: KEYWAY_FIRST_BYTE_TIMEOUT_MS + 5 s, so a
+   * crashed process's reservations are released within that (PRODUCT.md, "Governance details").
+   */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 65_000;
+/** Settlements kept for retry while the counters are away; past this, a lease simply lapses and its cost goes unbooked. */
+const MAX_UNSETTLED = 10_000;
+
+export function createCostCap(services: Services, options: CostCapOptions = {}) {
   const logger = services.logger;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const leases = createLeaseKeeper(services, leaseMs);
   /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
   let seededDate = '';
   const seeded = new Map<string, Promise<void> | true>();
@@ -69,7 +156,7 @@ export function createCostCap(services: Services) {
    * adds what the store already booked for that team today. Once per team and day; concurrent first
    * requests wait for the same seeding, so on one instance no reservation is made before it.
    */
-  function ensureSeeded(accountId: string, teamId: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
+  function ensureSeeded(accountId: string, teamId: string, teamName: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
     if (seededDate !== day.date) {
       seeded.clear();
       seededDate = day.date;
@@ -82,6 +169,7 @@ export function createCostCap(services: Services) {
       () => void seeded.set(unit, true),
       (error: unknown) => {
         seeded.delete(unit);
+        if (error instanceof CountersUnavailable) throw countersUnavailable({ id: teamId, name: teamName }, error.cause);
         logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
         throw services.errors.create('not_ready', {
           detail: 'The team’s budget cannot be checked right now (today’s spend could not be read). Retry shortly.',
@@ -97,7 +185,9 @@ export function createCostCap(services: Services) {
     // The marker makes the seeding happen once per counters store, not once per process: with shared
     // counters (which survive a restart of one instance) the spend is already in them.
     const marker = `budget-seeded:${accountId}:${teamId}:${day.date}`;
-    const claim = await counters.reserve(marker, 1, 1, expiresAt);
+    const claim = await Promise.resolve(counters.reserve(marker, 1, 1, expiresAt)).catch((error: unknown) => {
+      throw new CountersUnavailable(error);
+    });
     if (!claim.ok) return;
     try {
       const rows = await services.store.summarizeUsage({
@@ -118,6 +208,28 @@ export function createCostCap(services: Services) {
       await counters.adjust(marker, -1, expiresAt);
       throw error;
     }
+  }
+
+  /**
+   * The counters (Redis, with several instances) cannot answer: a budgeted request fails closed, since
+   * no one could count what it spends. Forgetting which teams were seeded makes the first request
+   * after the outage check the seeding marker again, so a Redis that lost its data is re-seeded.
+   */
+  function countersUnavailable(team: Pick<TeamView, 'id' | 'name'>, cause: unknown): Error {
+    seeded.clear();
+    logger.error(
+      { teamId: team.id, error: cause instanceof Error ? cause.message : String(cause) },
+      'budget counters unavailable: refusing a budgeted request',
+    );
+    return services.errors.create(
+      'no_provider_available',
+      {
+        detail:
+          `Team '${team.name}' (${team.id}) has a daily budget, and the shared budget counters (${services.counters.name}) are unreachable, so this request's cost cannot be reserved. ` +
+          'Requests of teams with a budget are refused until they return; other requests are served. Retry shortly.',
+      },
+      { retryAfterSeconds: 5 },
+    );
   }
 
   function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpriced: string[], day: ReturnType<typeof utcDay>): never {
@@ -167,12 +279,21 @@ export function createCostCap(services: Services) {
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
     const accountId = context.principal.accountId;
-    const seeding = ensureSeeded(accountId, team.id, day, expiresAt);
+    const seeding = ensureSeeded(accountId, team.id, team.name, day, expiresAt);
     const reserve = (): void | Promise<void> => {
       const entries = [...plan].filter(([, entry]) => entry.micros !== undefined);
-      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry]) =>
-        services.counters.reserve(budgetKey(accountId, team.id, provider, day.date), entry.micros as number, budgets.get(provider) as number, expiresAt),
-      );
+      const counters = services.counters;
+      const leasing = leases.enabled();
+      const leaseIds = entries.map(() => (leasing ? crypto.randomUUID() : undefined));
+      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry], index) => {
+        const key = budgetKey(accountId, team.id, provider, day.date);
+        const limit = budgets.get(provider) as number;
+        const leaseId = leaseIds[index];
+        if (leaseId !== undefined && counters.reserveLease !== undefined) {
+          return counters.reserveLease(key, entry.micros as number, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs });
+        }
+        return counters.reserve(key, entry.micros as number, limit, expiresAt);
+      });
       const finish = (settled: Reservation[]): void => {
         const state: CostCapState = { held: [] };
         context.state.set(COST_CAP_PLUGIN, state);
@@ -181,8 +302,11 @@ export function createCostCap(services: Services) {
         entries.forEach(([provider, entry], index) => {
           const result = settled[index] as Reservation;
           const micros = entry.micros as number;
-          if (result.ok) state.held.push({ key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt });
-          else {
+          if (result.ok) {
+            const held: HeldReservation = { key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt, leaseId: leaseIds[index] };
+            state.held.push(held);
+            leases.hold(held);
+          } else {
             refused.add(provider);
             refusals.push({ provider, limitMicros: budgets.get(provider) as number, totalMicros: result.total, worstMicros: micros });
           }
@@ -200,7 +324,25 @@ export function createCostCap(services: Services) {
         });
         if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
       };
-      if (results.some((result) => result instanceof Promise)) return Promise.all(results).then(finish);
+      if (results.some((result) => result instanceof Promise)) {
+        return Promise.all(results).then(finish, (error: unknown) => {
+          // Any reservation this request did get is given back, so a partial failure books nothing.
+          for (const [index, result] of results.entries()) {
+            if (!(result instanceof Promise)) continue;
+            const [provider, entry] = entries[index] as (typeof entries)[number];
+            const key = budgetKey(accountId, team.id, provider, day.date);
+            const leaseId = leaseIds[index];
+            result
+              .then((granted) => {
+                if (!granted.ok) return;
+                if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
+                return counters.adjust(key, -(entry.micros as number), expiresAt);
+              })
+              .catch(() => undefined);
+          }
+          throw countersUnavailable(team, error);
+        });
+      }
       finish(results as Reservation[]);
     };
     if (seeding !== undefined) return seeding.then(reserve);
@@ -217,9 +359,23 @@ export function createCostCap(services: Services) {
       // estimate); a failure before any usage, and every provider not served, gives it all back.
       const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;
       const delta = settled - held.micros;
+      if (held.leaseId !== undefined) {
+        pending.push(leases.settle(held, settled));
+        continue;
+      }
       if (delta === 0) continue;
       const result = services.counters.adjust(held.key, delta, held.expiresAt);
-      if (result instanceof Promise) pending.push(result);
+      if (result instanceof Promise) {
+        // A settlement the counters cannot take leaves the worst case booked (never an undercount).
+        pending.push(
+          result.catch((error: unknown) =>
+            logger.warn(
+              { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
+              'budget settlement failed: the reservation stays at its worst case until the counter expires',
+            ),
+          ),
+        );
+      }
     }
     if (pending.length > 0) return Promise.all(pending).then(() => undefined);
   }
@@ -234,7 +390,11 @@ export const costCapPolicyPlugin = definePlugin({
   kind: 'policy',
   description: "A team's max_cost_per_day per provider, reserved at worst case before the call and settled after it",
   dependencies: ['teams', 'approvals'],
-  setup: ({ services }) => ({ hooks: createCostCap(services) }),
+  setup: ({ services, env }) => {
+    const firstByte = Number(env.KEYWAY_FIRST_BYTE_TIMEOUT_MS);
+    const leaseMs = (Number.isInteger(firstByte) && firstByte > 0 ? firstByte : 60_000) + 5_000;
+    return { hooks: createCostCap(services, { leaseMs }) };
+  },
 });
 
 export default costCapPolicyPlugin;

@@ -1,0 +1,273 @@
+// Counters in Redis, exact across every gateway that shares the server and prefix. Budgets
+// (reserve, adjust) are single Lua scripts: one round trip, atomic on the server. Rate-limit windows
+// and cooldowns are shared too, but when Redis is unreachable they fall back to this process's own
+// memory (limits per instance, never none), while budget operations reject: a budgeted request
+// fails closed rather than spend money no one can count (docs/deployment.md, "Redis").
+
+import { RedisClient } from 'bun';
+import type { Counters, Lease, Reservation } from '../../core/spec/counters.ts';
+import { ADJUST, COOL_DOWN, GET, HIT, RENEW_LEASES, RESERVE, RESERVE_LEASE, SETTLE_LEASE, type Script } from './scripts.ts';
+
+export interface RedisCountersOptions {
+  url: string;
+  /** Every key starts with it, so several gateways (or test runs) can share one server. */
+  prefix: string;
+  clock: { now(): number };
+  /** A command not answered within this many milliseconds fails (Redis is treated as unreachable). */
+  timeoutMs: number;
+  /** After a failed connection, commands fail at once for this long before the next attempt. */
+  retryMs?: number;
+  onStateChange?: (state: 'connected' | 'unreachable', detail: string) => void;
+}
+
+/** Redis's copy outlives the expiry by this much, so a clock a little behind still finds it. */
+const GRACE_MS = 60_000;
+
+/** Raised when Redis cannot answer; its message names the server without credentials. */
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+/** Host and port of a Redis URL, without user or password: safe to log and to put in errors. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    return 'redis (unparseable URL)';
+  }
+}
+
+/** One connection, reconnected on demand; commands never queue while it is down. */
+class Connection {
+  private readonly client: RedisClient;
+  private connecting: Promise<void> | undefined;
+  private failedAt = Number.NEGATIVE_INFINITY;
+  private reachable = true;
+  private closed = false;
+  readonly where: string;
+
+  constructor(private readonly options: RedisCountersOptions) {
+    this.where = describeRedisUrl(options.url);
+    this.client = new RedisClient(options.url, {
+      autoReconnect: false,
+      enableOfflineQueue: false,
+      connectionTimeout: options.timeoutMs,
+    });
+    this.client.onclose = () => {
+      if (!this.closed) this.markUnreachable('connection closed');
+    };
+  }
+
+  private markUnreachable(reason: string): void {
+    this.failedAt = Date.now();
+    if (this.reachable) {
+      this.reachable = false;
+      this.options.onStateChange?.('unreachable', `${this.where}: ${reason}`);
+    }
+  }
+
+  private unavailable(): RedisUnavailableError {
+    return new RedisUnavailableError(`Redis at ${this.where} is unreachable`);
+  }
+
+  async connect(): Promise<void> {
+    if (this.client.connected) return;
+    if (this.connecting !== undefined) return this.connecting;
+    if (Date.now() - this.failedAt < (this.options.retryMs ?? 1_000)) throw this.unavailable();
+    this.connecting = this.client.connect().then(
+      () => {
+        this.connecting = undefined;
+        if (!this.reachable) {
+          this.reachable = true;
+          this.options.onStateChange?.('connected', this.where);
+        }
+      },
+      (error: unknown) => {
+        this.connecting = undefined;
+        this.markUnreachable(error instanceof Error ? error.message : String(error));
+        throw this.unavailable();
+      },
+    );
+    return this.connecting;
+  }
+
+  /** Sends one command, within the timeout; any transport failure becomes RedisUnavailableError. */
+  async send(command: string, args: string[]): Promise<unknown> {
+    if (!this.client.connected) await this.connect();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.markUnreachable(`no answer within ${this.options.timeoutMs} ms`);
+        reject(this.unavailable());
+      }, this.options.timeoutMs);
+    });
+    try {
+      return await Promise.race([this.client.send(command, args), timeout]);
+    } catch (error) {
+      if (error instanceof RedisUnavailableError || isServerError(error)) throw error;
+      this.markUnreachable(error instanceof Error ? error.message : String(error));
+      throw this.unavailable();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** EVALSHA, loading the script with EVAL the first time a server has not seen it. */
+  async run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.send('EVALSHA', [script.sha, ...tail]);
+    } catch (error) {
+      if (!isServerError(error) || !String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      return this.send('EVAL', [script.source, ...tail]);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.close();
+  }
+}
+
+function isServerError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_REDIS_SERVER_ERROR';
+}
+
+/** What rate limits and cooldowns use while Redis is unreachable: this process's memory. */
+class LocalFallback {
+  private readonly windows = new Map<string, { total: number; endsAt: number }>();
+  private readonly cooldowns = new Map<string, number>();
+
+  hit(key: string, amount: number, endsAt: number, now: number): number {
+    const current = this.windows.get(key);
+    const total = (current !== undefined && current.endsAt > now ? current.total : 0) + amount;
+    this.windows.set(key, { total, endsAt });
+    if (this.windows.size > 10_000) this.sweep(now);
+    return total;
+  }
+
+  coolDown(key: string, until: number): void {
+    const current = this.cooldowns.get(key);
+    if (current === undefined || until > current) this.cooldowns.set(key, until);
+  }
+
+  coolingUntil(key: string, now: number): number | undefined {
+    const until = this.cooldowns.get(key);
+    return until !== undefined && until > now ? until : undefined;
+  }
+
+  sweep(now: number): void {
+    for (const [key, entry] of this.windows) if (entry.endsAt <= now) this.windows.delete(key);
+    for (const [key, until] of this.cooldowns) if (until <= now) this.cooldowns.delete(key);
+  }
+}
+
+export class RedisCounters implements Counters {
+  readonly name = 'redis';
+  private readonly connection: Connection;
+  private readonly local = new LocalFallback();
+
+  constructor(private readonly options: RedisCountersOptions) {
+    this.connection = new Connection(options);
+  }
+
+  /** Connects now, so a misconfigured URL shows at start; an unreachable server is retried on use. */
+  async connect(): Promise<boolean> {
+    try {
+      await this.connection.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A counter's hash and the sorted set of its leases. */
+  private counterKeys(key: string): [string, string] {
+    return [`${this.options.prefix}c:${key}`, `${this.options.prefix}l:${key}`];
+  }
+
+  async reserve(key: string, amount: number, limit: number, expiresAt: number): Promise<Reservation> {
+    const now = this.options.clock.now();
+    const reply = (await this.connection.run(RESERVE, this.counterKeys(key), [
+      String(now),
+      String(GRACE_MS),
+      String(expiresAt),
+      String(amount),
+      String(limit),
+    ])) as [number, string];
+    return { ok: Number(reply[0]) === 1, total: Number(reply[1]) };
+  }
+
+  async adjust(key: string, delta: number, expiresAt: number): Promise<number> {
+    const now = this.options.clock.now();
+    const reply = await this.connection.run(ADJUST, this.counterKeys(key), [String(now), String(GRACE_MS), String(expiresAt), String(delta)]);
+    return Number(reply);
+  }
+
+  async get(key: string): Promise<number> {
+    return Number(await this.connection.run(GET, this.counterKeys(key), [String(this.options.clock.now())]));
+  }
+
+  async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
+    const now = this.options.clock.now();
+    const args = [String(now), String(GRACE_MS), String(expiresAt), String(amount), String(limit), lease.id, String(lease.until)];
+    const reply = (await this.connection.run(RESERVE_LEASE, this.counterKeys(key), args)) as [number, string];
+    return { ok: Number(reply[0]) === 1, total: Number(reply[1]) };
+  }
+
+  async settleLease(key: string, leaseId: string, spent: number, expiresAt: number): Promise<number> {
+    const now = this.options.clock.now();
+    return Number(await this.connection.run(SETTLE_LEASE, this.counterKeys(key), [String(now), String(GRACE_MS), String(expiresAt), leaseId, String(spent)]));
+  }
+
+  async renewLeases(leases: Array<{ key: string; id: string }>, until: number): Promise<void> {
+    const now = String(this.options.clock.now());
+    const byKey = new Map<string, string[]>();
+    for (const lease of leases) byKey.set(lease.key, [...(byKey.get(lease.key) ?? []), lease.id]);
+    // One script per counter, sent together: Bun's client pipelines them into one round trip.
+    await Promise.all([...byKey].map(([key, ids]) => this.connection.run(RENEW_LEASES, [this.counterKeys(key)[1]], [now, String(until), ...ids])));
+  }
+
+  async hit(key: string, amount: number, windowMs: number): Promise<number> {
+    const now = this.options.clock.now();
+    const windowStart = now - (now % windowMs);
+    // The window's start comes first: it has no colon, so no key's suffix can imitate it.
+    const windowKey = `${this.options.prefix}w:${windowStart}:${key}`;
+    try {
+      const reply = await this.connection.run(HIT, [windowKey], [String(amount), String(windowStart + windowMs - now + GRACE_MS)]);
+      return Number(reply);
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      return this.local.hit(windowKey, amount, windowStart + windowMs, now);
+    }
+  }
+
+  async coolDown(key: string, until: number): Promise<void> {
+    const now = this.options.clock.now();
+    this.local.coolDown(key, until);
+    if (until <= now) return;
+    try {
+      await this.connection.run(COOL_DOWN, [`${this.options.prefix}cool:${key}`], [String(until), String(Math.ceil(until - now + GRACE_MS))]);
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+    }
+  }
+
+  async coolingUntil(key: string): Promise<number | undefined> {
+    const now = this.options.clock.now();
+    try {
+      const reply = (await this.connection.send('GET', [`${this.options.prefix}cool:${key}`])) as string | null;
+      if (reply === null) return undefined;
+      const until = Number(reply);
+      return until > now ? until : undefined;
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      return this.local.coolingUntil(key, now);
+    }
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+}

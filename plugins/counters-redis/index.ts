@@ -1,0 +1,52 @@
+// counters-redis: budgets, rate limits and cooldowns shared by every gateway on one Redis, chosen
+// by KEYWAY_REDIS_URL=redis://… (or rediss:// for TLS). Bun's built-in RedisClient: no native
+// module, so the single binary keeps working. See docs/deployment.md, "Redis".
+
+import type { CountersDriver } from '../../core/spec/counters.ts';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { RedisCounters } from './counters.ts';
+
+export const REDIS_COUNTERS_PLUGIN = 'counters-redis';
+const DEFAULT_PREFIX = 'keyway:';
+const DEFAULT_TIMEOUT_MS = 1_000;
+
+function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number of milliseconds, not '${raw}'.`);
+  return value;
+}
+
+export const redisCountersPlugin = definePlugin({
+  name: REDIS_COUNTERS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'counters',
+  description: 'Budgets, rate limits and cooldowns in Redis, exact across instances (atomic Lua scripts)',
+  setup: ({ env, logger }) => {
+    const prefix = env.KEYWAY_REDIS_PREFIX?.trim() || DEFAULT_PREFIX;
+    const timeoutMs = positiveInteger('KEYWAY_REDIS_TIMEOUT_MS', env.KEYWAY_REDIS_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+    const driver: CountersDriver = {
+      name: 'redis',
+      accepts: (url) => /^rediss?:\/\//i.test(url),
+      async open(url, { clock }) {
+        const counters = new RedisCounters({
+          url,
+          prefix,
+          clock,
+          timeoutMs,
+          onStateChange: (state, detail) => {
+            if (state === 'connected') logger.warn({ redis: detail }, 'Redis reachable again: budgets and shared rate limits are back');
+            else logger.error({ redis: detail }, 'Redis unreachable: budgeted requests are refused (503) and rate limits count per instance until it returns');
+          },
+        });
+        // An unreachable server does not stop the gateway: unbudgeted traffic is served meanwhile.
+        if (!(await counters.connect())) logger.error({ redis: url.replace(/\/\/[^@/]*@/, '//') }, 'Redis is unreachable at start; retrying on use');
+        return counters;
+      },
+    };
+    return { counters: driver };
+  },
+});
+
+export default redisCountersPlugin;

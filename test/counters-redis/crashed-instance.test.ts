@@ -1,0 +1,125 @@
+// A Keyway process that dies mid-request does not hold its budget reservation for the rest of the
+// day: reservations are leases renewed while their request lives, so a SIGKILLed instance's lapse
+// within KEYWAY_FIRST_BYTE_TIMEOUT_MS + 5 s and another instance can spend the budget again, while a
+// live instance keeps renewing its leases past that.
+
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { addProviderKeys, call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { FROM_SOURCE, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
+
+const OPENAI_KEY = 'sk-proj-RedisCrashLeaseOpenAIKey00000000001';
+const MODEL = 'gpt-4o-mini';
+const FIRST_BYTE_TIMEOUT_MS = 1_000;
+const LEASE_MS = FIRST_BYTE_TIMEOUT_MS + 5_000;
+const body = { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(80).trim() }], max_tokens: 1000 };
+
+const prefix = randomPrefix();
+const directories: string[] = [];
+let openai: SimulatorHandle;
+let memberKey = '';
+let survivor: TestGateway | undefined;
+let doomed: GatewayProcess | undefined;
+
+function environment(directory: string): Record<string, string> {
+  return {
+    KEYWAY_DATA_DIR: directory,
+    KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
+    KEYWAY_ADMIN_KEY: OPERATOR_KEY,
+    KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
+    KEYWAY_REDIS_URL: TEST_REDIS_URL,
+    KEYWAY_REDIS_PREFIX: prefix,
+    KEYWAY_FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_TIMEOUT_MS),
+  };
+}
+
+const ask = (url: string, stream: boolean): Promise<Response> =>
+  fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${memberKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, stream }),
+  });
+
+beforeAll(async () => {
+  openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
+  const first = mkdtempSync(join(tmpdir(), 'keyway-lease-a-'));
+  directories.push(first);
+  const setup = await startTestGateway({ probes: false, logLevel: 'warn', env: environment(first) });
+  await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], setup.defaultAdminKey);
+  const pricing = setup.runtime.services.pricing;
+  const request = body as ChatRequest;
+  const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+  // Room for one request's worst case, not two.
+  const capUsd = Math.floor(worst * 1.5) / 1e6;
+  const created = await call(
+    setup,
+    'POST',
+    '/v1/teams',
+    {
+      name: 'Engineering Team',
+      byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: capUsd } } },
+      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
+    },
+    { key: setup.defaultAdminKey },
+  );
+  expect(created.status).toBe(201);
+  memberKey = ((await created.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
+  await setup.stop();
+  await Bun.sleep(500);
+  const second = mkdtempSync(join(tmpdir(), 'keyway-lease-b-'));
+  cpSync(first, second, { recursive: true });
+  directories.push(second);
+  doomed = await startGatewayProcess({ command: FROM_SOURCE, cwd: first, env: environment(first) });
+  survivor = await startTestGateway({ probes: false, logLevel: 'warn', env: environment(second) });
+});
+
+afterAll(async () => {
+  await doomed?.stop('SIGKILL').catch(() => undefined);
+  await survivor?.stop();
+  await openai?.stop();
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+  await deletePrefix(prefix);
+});
+
+test('a live instance keeps its reservation past a lease; a SIGKILLed one loses it within KEYWAY_FIRST_BYTE_TIMEOUT_MS + 5 s', async () => {
+  const gateway = survivor as TestGateway;
+  const victim = doomed as GatewayProcess;
+  // A long stream on the doomed instance holds the only worst case the budget has room for.
+  openai.inject({ kind: 'slow_stream', delayMs: 300 });
+  const streaming = await ask(victim.url, true);
+  expect(streaming.status).toBe(200);
+  const reader = (streaming.body as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  const refused = await ask(gateway.url, false);
+  expect(refused.status).toBe(402);
+  await refused.text();
+
+  // While its request lives the instance renews the lease: past a whole lease, the budget is still held.
+  await Bun.sleep(LEASE_MS + 1_000);
+  const stillHeld = await ask(gateway.url, false);
+  expect(stillHeld.status).toBe(402);
+  await stillHeld.text();
+
+  victim.process.kill('SIGKILL');
+  const killedAt = performance.now();
+  await reader.cancel().catch(() => undefined);
+  let status = 402;
+  while (status === 402 && performance.now() - killedAt < LEASE_MS + 6_000) {
+    await Bun.sleep(250);
+    const response = await ask(gateway.url, false);
+    status = response.status;
+    await response.text();
+  }
+  const freedAfter = performance.now() - killedAt;
+  expect(status).toBe(200);
+  // Renewals come every LEASE_MS / 3, so the last one was at most that long before the kill.
+  expect(freedAfter).toBeLessThanOrEqual(LEASE_MS + 1_000);
+  console.log(`lease: the crashed instance's reservation was free ${Math.round(freedAfter)} ms after SIGKILL (bound ${LEASE_MS} ms)`);
+}, 40_000);
