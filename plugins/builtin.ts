@@ -15,6 +15,7 @@ import { anthropicMessagesPlugin } from './anthropic-messages/index.ts';
 import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
+import { postgresStorePlugin } from './store-postgres/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
@@ -47,6 +48,7 @@ import { dashboardPlugin } from './dashboard/index.ts';
 
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
+  postgresStorePlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
   vaultTransitPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,
