@@ -120,35 +120,45 @@ const toUsage = (row: Row): UsageRecord => ({
   usageEstimated: Number(row.usage_estimated) === 1,
 });
 
-const USAGE_COLUMNS: ReadonlyArray<readonly [string, (row: UsageRecord) => string | number | null]> = [
-  ['request_id', (row) => row.requestId],
-  ['account_id', (row) => row.accountId],
-  ['gateway_key_id', (row) => row.gatewayKeyId],
-  ['team_id', (row) => row.teamId],
-  ['project_tag', (row) => row.projectTag],
-  ['endpoint', (row) => row.endpoint],
-  ['provider', (row) => row.provider],
-  ['model', (row) => row.model],
-  ['requested_model', (row) => row.requestedModel],
-  ['provider_key_id', (row) => row.providerKeyId],
-  ['byok', (row) => (row.byok ? 1 : 0)],
-  ['status', (row) => row.status],
-  ['error_code', (row) => row.errorCode],
-  ['input_tokens', (row) => row.inputTokens],
-  ['output_tokens', (row) => row.outputTokens],
-  ['cached_input_tokens', (row) => row.cachedInputTokens],
-  ['cache_write_tokens', (row) => row.cacheWriteTokens],
-  ['cache_write_1h_tokens', (row) => row.cacheWrite1hTokens ?? 0],
-  ['reasoning_tokens', (row) => row.reasoningTokens],
-  ['cost_usd', (row) => row.costUsd ?? 0],
-  ['unpriced', (row) => (row.costUsd === null ? 1 : 0)],
-  ['latency_ms', (row) => row.latencyMs],
-  ['streamed', (row) => (row.streamed ? 1 : 0)],
-  ['fallback_attempts', (row) => row.fallbackAttempts],
-  ['created_at', (row) => row.createdAt],
-  ['usage_estimated', (row) => (row.usageEstimated === true ? 1 : 0)],
+/** Each usage column, its array type for UNNEST, and its value for one record. */
+const USAGE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'int8' | 'float8', (row: UsageRecord) => string | number | null]> = [
+  ['request_id', 'text', (row) => row.requestId],
+  ['account_id', 'text', (row) => row.accountId],
+  ['gateway_key_id', 'text', (row) => row.gatewayKeyId],
+  ['team_id', 'text', (row) => row.teamId],
+  ['project_tag', 'text', (row) => row.projectTag],
+  ['endpoint', 'text', (row) => row.endpoint],
+  ['provider', 'text', (row) => row.provider],
+  ['model', 'text', (row) => row.model],
+  ['requested_model', 'text', (row) => row.requestedModel],
+  ['provider_key_id', 'text', (row) => row.providerKeyId],
+  ['byok', 'int8', (row) => (row.byok ? 1 : 0)],
+  ['status', 'int8', (row) => row.status],
+  ['error_code', 'text', (row) => row.errorCode],
+  ['input_tokens', 'int8', (row) => row.inputTokens],
+  ['output_tokens', 'int8', (row) => row.outputTokens],
+  ['cached_input_tokens', 'int8', (row) => row.cachedInputTokens],
+  ['cache_write_tokens', 'int8', (row) => row.cacheWriteTokens],
+  ['cache_write_1h_tokens', 'int8', (row) => row.cacheWrite1hTokens ?? 0],
+  ['reasoning_tokens', 'int8', (row) => row.reasoningTokens],
+  ['cost_usd', 'float8', (row) => row.costUsd ?? 0],
+  ['unpriced', 'int8', (row) => (row.costUsd === null ? 1 : 0)],
+  ['latency_ms', 'float8', (row) => row.latencyMs],
+  ['streamed', 'int8', (row) => (row.streamed ? 1 : 0)],
+  ['fallback_attempts', 'int8', (row) => row.fallbackAttempts],
+  ['created_at', 'text', (row) => row.createdAt],
+  ['usage_estimated', 'int8', (row) => (row.usageEstimated === true ? 1 : 0)],
 ];
-const USAGE_COLUMN_NAMES = USAGE_COLUMNS.map(([column]) => column);
+/**
+ * One statement per batch whatever its size: one array parameter per column, unnested into rows
+ * (2.5× the rows/s of a multi-row VALUES list, which also needs a parameter per cell and so a split
+ * past 65,535; bench/store-postgres.ts). It answers the batch's first and last id.
+ */
+const INSERT_USAGE = `WITH inserted AS (
+  INSERT INTO usage_records (${USAGE_COLUMNS.map(([column]) => column).join(', ')})
+  SELECT * FROM UNNEST(${USAGE_COLUMNS.map(([, type], index) => `$${index + 1}::${type}[]`).join(', ')})
+  RETURNING id)
+SELECT MIN(id) AS first, MAX(id) AS last FROM inserted`;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
@@ -418,28 +428,19 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One transaction per batch: one multi-row INSERT per 2,300 rows (the parameter limit), then the
-   * roll-ups with the batch's first and last id. A transaction-level advisory lock serializes usage
+   * One transaction per batch: one INSERT of the whole batch (INSERT_USAGE), then the roll-ups with
+   * the batch's first and last id. A transaction-level advisory lock serializes usage
    * batches across instances, so a batch's ids are contiguous (no other writer draws from the
    * sequence meanwhile) and two instances never upsert the same roll-up rows in opposite orders.
    */
   async insertUsage(rows: readonly UsageRecord[]): Promise<void> {
     if (rows.length === 0) return;
-    const values = rows.map((row) => USAGE_COLUMNS.map(([, read]) => read(row)));
+    const columns = USAGE_COLUMNS.map(([, , read]) => rows.map(read));
     await this.sql.begin(async (transaction) => {
       await transaction.unsafe('SELECT pg_advisory_xact_lock($1)', [USAGE_LOCK]);
-      let first: number | undefined;
-      let last: number | undefined;
-      for (const chunk of chunks(values, Math.floor(MAX_PARAMETERS / USAGE_COLUMN_NAMES.length))) {
-        const [statement, parameters] = multiRowInsert('usage_records', USAGE_COLUMN_NAMES, chunk, ' RETURNING id');
-        for (const { id } of await this.rows(statement, parameters, transaction)) {
-          const value = Number(id);
-          first = first === undefined ? value : Math.min(first, value);
-          last = last === undefined ? value : Math.max(last, value);
-        }
-      }
-      if (first === undefined || last === undefined) return;
-      for (const statement of this.usageRollupStatements) await transaction.unsafe(statement, statement.includes('$') ? [first, last] : []);
+      const [range] = await this.rows(INSERT_USAGE, columns, transaction);
+      if (range?.first === null || range?.first === undefined) return;
+      for (const statement of this.usageRollupStatements) await transaction.unsafe(statement, statement.includes('$') ? [range.first, range.last] : []);
     });
   }
 
