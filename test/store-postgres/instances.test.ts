@@ -109,6 +109,59 @@ describe.skipIf(!reachable)('three instances on one database', () => {
     const [reconciled] = await store.query('SELECT SUM(requests) AS requests FROM reconciliation_usage_daily');
     expect(Number(reconciled?.requests)).toBe(Number(byok?.requests));
   });
+
+  test('the optional methods: findUsageKeys, appendRows (all or none), replaceProviderKeySecret', async () => {
+    const store = stores[1] as Store;
+    const keys = await store.findUsageKeys?.(['req_0_0', 'req_2_499', 'req_missing', 'req_0_0']);
+    expect(keys?.map((key) => key.requestId).sort()).toEqual(['req_0_0', 'req_2_499']);
+    expect(keys?.[0]?.accountId).toBe('acct_a');
+    await store.execute('CREATE TABLE appended (id TEXT PRIMARY KEY, body TEXT, score BIGINT)');
+    await store.appendRows?.(
+      'appended',
+      ['id', 'body', 'score'],
+      [
+        ['a1', "it's ? fine", 1],
+        ['a2', null, 2],
+      ],
+    );
+    await expect(
+      store.appendRows?.(
+        'appended',
+        ['id', 'body', 'score'],
+        [
+          ['a3', 'x', 3],
+          ['a1', 'duplicate', 4],
+        ],
+      ) ?? Promise.resolve(),
+    ).rejects.toThrow();
+    expect(await store.query('SELECT id, body, score FROM appended ORDER BY id')).toEqual([
+      { id: 'a1', body: "it's ? fine", score: 1 },
+      { id: 'a2', body: null, score: 2 },
+    ]);
+    await expect(store.appendRows?.('appended; DROP TABLE appended', ['id'], [['x']]) ?? Promise.resolve()).rejects.toThrow();
+    await store.insertAccount('acct_a', 'A');
+    const [key] = await store.insertProviderKeys([
+      {
+        id: 'pk_x',
+        owner: 'account',
+        accountId: 'acct_a',
+        provider: 'openai',
+        ciphertext: 'sealed-1',
+        keyVersion: 1,
+        cryptoBackend: 'local',
+        maskedKey: 'sk-...0001',
+        fingerprint: 'f1',
+        organizationId: null,
+        settings: {},
+        status: 'active',
+        weight: 1,
+      },
+    ]);
+    expect(key?.id).toBe('pk_x');
+    expect(await store.replaceProviderKeySecret?.('pk_x', { ciphertext: 'sealed-2', cryptoBackend: 'local', keyVersion: 2, fingerprint: 'f2' })).toBe(true);
+    expect(await store.replaceProviderKeySecret?.('pk_missing', { ciphertext: 'x', cryptoBackend: 'local', keyVersion: 2, fingerprint: 'f' })).toBe(false);
+    expect((await store.listActiveProviderKeys()).map((entry) => [entry.ciphertext, entry.keyVersion])).toEqual([['sealed-2', 2]]);
+  });
 });
 
 if (!reachable) test.skip('PostgreSQL is not reachable at 127.0.0.1:5432 (or KEYWAY_TEST_POSTGRES_URL): several instances skipped', () => {});
