@@ -46,7 +46,7 @@ describe.skipIf(!reachable)('a gateway on PostgreSQL', () => {
     await database?.drop();
   });
 
-  test('the store in use is PostgreSQL through Bun.SQL, and /ready says so', async () => {
+  test('the store in use is PostgreSQL through Bun.SQL, and /ready answers 200', async () => {
     expect({ driver: gateway.runtime.store.driver, dialect: gateway.runtime.store.dialect }).toEqual({ driver: 'bun-sql', dialect: 'postgres' });
     const ready = await call(gateway, 'GET', '/ready', undefined, { key: '' });
     expect(ready.status).toBe(200);
