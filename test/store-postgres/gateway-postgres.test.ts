@@ -3,6 +3,7 @@
 // and deleted, the audit log; and no provider or gateway key in any row of any table.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { definePlugin, PLUGIN_API_VERSION, type PluginDefinition } from '../../core/spec/plugin.ts';
 import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -154,6 +155,51 @@ describe.skipIf(!reachable)('a gateway on PostgreSQL', () => {
     }
     expect(text).toContain('Data Science EU');
     for (const secret of [OPENAI_KEY, adminKey, memberKey]) expect(text).not.toContain(secret);
+  });
+});
+
+/** A third-party plugin whose tables exist in SQLite only. */
+const sqliteOnlyPlugin = definePlugin({
+  name: 'sqlite-only-notes',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  setup: () => ({ migrations: { sqlite: [{ id: '0001_notes', statements: ['CREATE TABLE embedded_only_notes (id TEXT PRIMARY KEY)'] }] } }),
+}) as PluginDefinition;
+
+describe.skipIf(!reachable)('a plugin without PostgreSQL migrations', () => {
+  test('stops the start on PostgreSQL, naming the plugin and the dialects it has; SQLite starts', async () => {
+    const database = await createTestDatabase();
+    try {
+      const start = startTestGateway({
+        probes: false,
+        env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY },
+        extraPlugins: [{ definition: sqliteOnlyPlugin, source: 'test' }],
+      });
+      await expect(start).rejects.toThrow(/postgres store .*no postgres migrations from sqlite-only-notes, which ship SQL only for sqlite/);
+    } finally {
+      await database.drop();
+    }
+    const sqlite = await startTestGateway({
+      probes: false,
+      env: { KEYWAY_DATABASE_URL: ':memory:', KEYWAY_MASTER_KEY: MASTER_KEY },
+      extraPlugins: [{ definition: sqliteOnlyPlugin, source: 'test' }],
+    });
+    expect(await sqlite.runtime.store.query('SELECT COUNT(*) AS count FROM embedded_only_notes')).toEqual([{ count: 0 }]);
+    await sqlite.stop();
+  });
+
+  test('a database URL with a password that cannot be reached: the error names the host, never the password', async () => {
+    const start = startTestGateway({
+      probes: false,
+      env: { KEYWAY_DATABASE_URL: 'postgres://keyway:Hunter2Secret@127.0.0.1:1/keyway', KEYWAY_MASTER_KEY: MASTER_KEY },
+    });
+    const error = (await start.then(
+      () => new Error('started'),
+      (reason: unknown) => reason as Error,
+    )) as Error;
+    expect(error.message).toContain('127.0.0.1:1');
+    expect(error.message).not.toContain('Hunter2Secret');
   });
 });
 
