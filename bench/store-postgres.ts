@@ -58,12 +58,11 @@ async function timeBatches(write: (rows: UsageRecord[]) => Promise<void>, offset
   return Math.round(((work.length - 1) * BATCH) / ((performance.now() - started) / 1000));
 }
 
-function withRollups(store: Store, dialect: 'sqlite' | 'postgres'): Array<{ plugin: string; migrations: (typeof ROLLUP_MIGRATIONS)[string] }> {
+function withRollups(store: Store, dialect: 'sqlite' | 'postgres'): void {
   store.setUsageRollups?.([
     { plugin: 'analytics', statements: USAGE_ROLLUPS[dialect] ?? [] },
     { plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS[dialect] ?? [] },
   ]);
-  return [];
 }
 
 const plugins = (dialect: 'sqlite' | 'postgres') => [
