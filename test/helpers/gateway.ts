@@ -64,6 +64,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     announce: (text) => void output.push(text),
     clock: options.clock,
     probes: options.probes,
+  }).catch(async (error: unknown) => {
+    await database?.drop();
+    throw error;
   });
   const server = startServer(runtime);
   const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(output.join('\n'))?.[1] ?? '';
