@@ -330,6 +330,7 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
   try {
     await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
     await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: false });
+    refuseMissingDialect(store, plugins);
     const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
     const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect);
     if (rollups.length > 0) {
@@ -344,6 +345,20 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
   } catch (error) {
     store.close();
     throw error;
+  }
+}
+
+/** A plugin with tables in other dialects only would run without them here: the start is refused instead. */
+function refuseMissingDialect(store: Store, plugins: PluginSet): void {
+  const entries = [...plugins.migrations, ...plugins.usageRollups];
+  const covered = new Set(entries.filter((entry) => entry.dialect === store.dialect).map((entry) => entry.plugin));
+  const missing = [...new Set(entries.filter((entry) => !covered.has(entry.plugin)).map((entry) => entry.plugin))];
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `The ${store.dialect} store (KEYWAY_DATABASE_URL) has no ${store.dialect} migrations from ${missing.join(', ')}, which ship SQL only for ${[
+        ...new Set(entries.filter((entry) => missing.includes(entry.plugin)).map((entry) => entry.dialect)),
+      ].join(', ')}.`,
+    );
   }
 }
 

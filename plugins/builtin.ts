@@ -17,6 +17,7 @@ import { cryptoLocalPlugin } from './crypto-local/index.ts';
 import { vaultTransitPlugin } from './crypto-vault-transit/index.ts';
 import { sqliteStorePlugin } from './store-sqlite/index.ts';
 import { redisCountersPlugin } from './counters-redis/index.ts';
+import { postgresStorePlugin } from './store-postgres/index.ts';
 import { byokPreferredStrategyPlugin } from './strategies/byok-preferred.ts';
 import { costOptimizedStrategyPlugin } from './strategies/cost-optimized.ts';
 import { directStrategyPlugin } from './strategies/direct.ts';
@@ -50,6 +51,7 @@ import { dashboardPlugin } from './dashboard/index.ts';
 export const builtinPluginDefinitions: PluginDefinition[] = [
   sqliteStorePlugin as PluginDefinition,
   redisCountersPlugin as PluginDefinition,
+  postgresStorePlugin as PluginDefinition,
   cryptoLocalPlugin as PluginDefinition,
   vaultTransitPlugin as PluginDefinition,
   openAIProviderPlugin as PluginDefinition,

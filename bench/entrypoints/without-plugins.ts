@@ -6,7 +6,12 @@ import { createRuntime } from '../../core/runtime.ts';
 import { startServer, stopOnSignals } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
 
-const without = new Set((process.env.KEYWAY_BENCH_WITHOUT ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''));
+const without = new Set(
+  (process.env.KEYWAY_BENCH_WITHOUT ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== ''),
+);
 const runtime = await createRuntime({ builtinPlugins: builtinPlugins().filter((source) => !without.has(source.definition.name)) });
 const server = startServer(runtime);
 stopOnSignals(server, runtime);

@@ -2,16 +2,16 @@
 // inserting its (account, alert, type, subject, period) row, which is unique: of two evaluations (or
 // two processes, or a process before and after a restart) exactly one delivers it.
 
-import type { PluginMigrations, Store } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration, PluginMigrations, Store } from '../../core/spec/store.ts';
 import type { AlertRule } from './schema.ts';
 import { ruleOf } from './schema.ts';
 
-export const ALERTS_MIGRATIONS: PluginMigrations = {
-  sqlite: [
-    {
-      id: '0001_alerts',
-      statements: [
-        `CREATE TABLE alerts (
+const SQLITE_ALERTS_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_alerts',
+    statements: [
+      `CREATE TABLE alerts (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,
           type TEXT NOT NULL,
@@ -21,8 +21,8 @@ export const ALERTS_MIGRATIONS: PluginMigrations = {
           created_by TEXT NOT NULL,
           deleted_at TEXT
         )`,
-        'CREATE INDEX alerts_account ON alerts (account_id, deleted_at)',
-        `CREATE TABLE alert_events (
+      'CREATE INDEX alerts_account ON alerts (account_id, deleted_at)',
+      `CREATE TABLE alert_events (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,
           alert_id TEXT NOT NULL,
@@ -36,11 +36,12 @@ export const ALERTS_MIGRATIONS: PluginMigrations = {
           deliveries TEXT NOT NULL,
           UNIQUE (account_id, alert_id, type, subject, period)
         )`,
-        'CREATE INDEX alert_events_account ON alert_events (account_id, fired_at)',
-      ],
-    },
-  ],
-};
+      'CREATE INDEX alert_events_account ON alert_events (account_id, fired_at)',
+    ],
+  },
+];
+
+export const ALERTS_MIGRATIONS: PluginMigrations = { sqlite: SQLITE_ALERTS_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_ALERTS_MIGRATIONS) };
 
 export interface DeliveryRecord {
   /** The target as answers show it: e-mail addresses whole, URLs masked (they can hold tokens). */

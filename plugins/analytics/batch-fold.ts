@@ -42,20 +42,23 @@ function fillFold(): string {
     FROM usage_records WHERE id BETWEEN ?1 AND ?2 GROUP BY ${DIMENSIONS.map((_, index) => index + 1).join(', ')}`;
 }
 
+/** The hourly roll-up's columns and the fold column each sums. */
+const HOURLY_METRICS: ReadonlyArray<readonly [column: string, source: string]> = [
+  ['requests', 'requests'],
+  ['errors', 'errors'],
+  ['input_tokens', 'input_tokens'],
+  ['output_tokens', 'output_tokens'],
+  ['cached_input_tokens', 'cached_input_tokens'],
+  ['cache_write_tokens', 'cache_write_tokens'],
+  ['reasoning_tokens', 'reasoning_tokens'],
+  ['cost_usd', 'raw_cost_usd'],
+  ['unpriced_requests', 'raw_unpriced'],
+  ['latency_ms_sum', 'raw_latency_ms'],
+];
+
 /** The fold's rows are unique per hourly bucket: each becomes one upsert into the hourly roll-up. */
 function foldIntoHourly(): string {
-  const metrics: ReadonlyArray<readonly [column: string, source: string]> = [
-    ['requests', 'requests'],
-    ['errors', 'errors'],
-    ['input_tokens', 'input_tokens'],
-    ['output_tokens', 'output_tokens'],
-    ['cached_input_tokens', 'cached_input_tokens'],
-    ['cache_write_tokens', 'cache_write_tokens'],
-    ['reasoning_tokens', 'reasoning_tokens'],
-    ['cost_usd', 'raw_cost_usd'],
-    ['unpriced_requests', 'raw_unpriced'],
-    ['latency_ms_sum', 'raw_latency_ms'],
-  ];
+  const metrics = HOURLY_METRICS;
   const keys = DIMENSIONS.map(([column]) => column);
   return `INSERT INTO usage_rollup_hourly (${[...keys, ...metrics.map(([column]) => column)].join(', ')})
     SELECT ${[...keys, ...metrics.map(([, source]) => source)].join(', ')} FROM ${FOLD} WHERE true
@@ -83,4 +86,30 @@ export function batchFoldStatements(): string[] {
     ...SUMMARY_TABLES.map(foldIntoSummary),
     `DELETE FROM ${FOLD}`,
   ];
+}
+
+/**
+ * The same fold in PostgreSQL, as one statement: the batch is grouped once in a CTE (a temporary table
+ * belongs to one pooled connection, a CTE to the statement) and every roll-up is upserted from it by a
+ * data-modifying CTE. PostgreSQL wants the existing row named in `DO UPDATE SET`, hence `target.`.
+ */
+export function batchFoldStatementsPostgres(): string[] {
+  const sums = [...METRICS.map((metric) => `SUM(${metricExpression(metric, '')})`), ...RAW_METRICS.map(([, expression]) => `SUM(${expression})`)];
+  const fold = `fold (${[...DIMENSIONS.map(([column]) => column), ...metricColumns()].join(', ')}) AS (
+    SELECT ${[...DIMENSIONS.map(([, expression]) => expression), ...sums].join(', ')}
+    FROM usage_records WHERE id BETWEEN ?1 AND ?2 GROUP BY ${DIMENSIONS.map((_, index) => index + 1).join(', ')})`;
+  const keys = DIMENSIONS.map(([column]) => column);
+  const hourlyMetrics = HOURLY_METRICS;
+  const hourly = `hourly AS (INSERT INTO usage_rollup_hourly AS target (${[...keys, ...hourlyMetrics.map(([column]) => column)].join(', ')})
+    SELECT ${[...keys, ...hourlyMetrics.map(([, source]) => source)].join(', ')} FROM fold
+    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${hourlyMetrics.map(([column]) => `${column} = target.${column} + excluded.${column}`).join(', ')} RETURNING 1)`;
+  const summaries = SUMMARY_TABLES.map((table, index) => {
+    const tableKeys = ['account_id', table.grain === 'hour' ? 'hour' : 'substr(hour, 1, 10)', ...table.dimensions.map(([column]) => column)];
+    const columns = [...summaryKeyColumns(table), ...METRICS.map(({ column }) => column)];
+    return `summary_${index} AS (INSERT INTO ${table.name} AS target (${columns.join(', ')})
+    SELECT ${[...tableKeys, ...METRICS.map(({ column }) => `SUM(${column})`)].join(', ')}
+    FROM fold GROUP BY ${tableKeys.map((_, position) => position + 1).join(', ')}
+    ON CONFLICT (${summaryPrimaryKey(table).join(', ')}) DO UPDATE SET ${METRICS.map(({ column }) => `${column} = target.${column} + excluded.${column}`).join(', ')} RETURNING 1)`;
+  });
+  return [`WITH ${[fold, hourly, ...summaries].join(',\n  ')}\n  SELECT 1`];
 }

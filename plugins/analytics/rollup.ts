@@ -4,8 +4,9 @@
 // pays nothing for it. Migrations 0001 and 0002 kept them by per-row triggers; 0003 drops those.
 // Other plugins (alerts, reconciliation) read `usage_rollup_hourly`; its columns are a contract.
 
-import type { PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
-import { batchFoldStatements } from './batch-fold.ts';
+import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
+import { batchFoldStatements, batchFoldStatementsPostgres } from './batch-fold.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import { summaryTableStatements } from './summary-tables.ts';
 
 /** The dimensions of a bucket; '' stands for "none" (no provider served, no team, no project). */
@@ -16,12 +17,11 @@ export function hourBucket(instant: Date): string {
   return instant.toISOString().slice(0, 13);
 }
 
-export const ROLLUP_MIGRATIONS: PluginMigrations = {
-  sqlite: [
-    {
-      id: '0001_usage_rollup_hourly',
-      statements: [
-        `CREATE TABLE usage_rollup_hourly (
+const ROLLUP_MIGRATIONS_SQLITE: Migration[] = [
+  {
+    id: '0001_usage_rollup_hourly',
+    statements: [
+      `CREATE TABLE usage_rollup_hourly (
           account_id TEXT NOT NULL,
           hour TEXT NOT NULL,
           provider TEXT NOT NULL,
@@ -42,8 +42,8 @@ export const ROLLUP_MIGRATIONS: PluginMigrations = {
           latency_ms_sum REAL NOT NULL,
           PRIMARY KEY (account_id, hour, provider, model, team_id, project_tag, gateway_key_id, byok)
         ) WITHOUT ROWID`,
-        // Rows booked before the roll-up existed are folded in once, here.
-        `INSERT INTO usage_rollup_hourly
+      // Rows booked before the roll-up existed are folded in once, here.
+      `INSERT INTO usage_rollup_hourly
           SELECT account_id, substr(created_at, 1, 13), coalesce(provider, ''), coalesce(model, ''), coalesce(team_id, ''),
                  coalesce(project_tag, ''), gateway_key_id, byok, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
                  SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens),
@@ -51,7 +51,7 @@ export const ROLLUP_MIGRATIONS: PluginMigrations = {
           FROM usage_records
           GROUP BY account_id, substr(created_at, 1, 13), coalesce(provider, ''), coalesce(model, ''), coalesce(team_id, ''),
                    coalesce(project_tag, ''), gateway_key_id, byok`,
-        `CREATE TRIGGER usage_rollup_hourly_on_insert AFTER INSERT ON usage_records BEGIN
+      `CREATE TRIGGER usage_rollup_hourly_on_insert AFTER INSERT ON usage_records BEGIN
           INSERT INTO usage_rollup_hourly VALUES (
             NEW.account_id, substr(NEW.created_at, 1, 13), coalesce(NEW.provider, ''), coalesce(NEW.model, ''),
             coalesce(NEW.team_id, ''), coalesce(NEW.project_tag, ''), NEW.gateway_key_id, NEW.byok,
@@ -70,20 +70,35 @@ export const ROLLUP_MIGRATIONS: PluginMigrations = {
             unpriced_requests = unpriced_requests + excluded.unpriced_requests,
             latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum;
         END`,
-      ],
-    },
-    // Narrower roll-ups by hour and by day that analytics reads (summary-tables.ts).
-    { id: '0002_usage_summaries', statements: summaryTableStatements() },
-    {
-      // Per-row triggers cost ~30 µs per usage row on the gateway's one thread; the same sums are now
-      // folded once per batch (USAGE_ROLLUPS below), inside the batch's transaction.
-      id: '0003_rollups_per_batch',
-      statements: ['DROP TRIGGER IF EXISTS usage_rollup_hourly_on_insert', 'DROP TRIGGER IF EXISTS usage_summaries_on_insert'],
-    },
-  ],
-};
+    ],
+  },
+  // Narrower roll-ups by hour and by day that analytics reads (summary-tables.ts).
+  { id: '0002_usage_summaries', statements: summaryTableStatements() },
+  {
+    // Per-row triggers cost ~30 µs per usage row on the gateway's one thread; the same sums are now
+    // folded once per batch (USAGE_ROLLUPS below), inside the batch's transaction.
+    id: '0003_rollups_per_batch',
+    statements: ['DROP TRIGGER IF EXISTS usage_rollup_hourly_on_insert', 'DROP TRIGGER IF EXISTS usage_summaries_on_insert'],
+  },
+];
+
+export const ROLLUP_MIGRATIONS: PluginMigrations = { sqlite: ROLLUP_MIGRATIONS_SQLITE, postgres: postgresRollupMigrations() };
+
+/**
+ * PostgreSQL: the same tables and backfills, translated (core/spec/sql-dialects.ts); no triggers ever,
+ * the batch fold keeps them from the start. 0003 (dropping the triggers) has nothing to do there.
+ */
+function postgresRollupMigrations(): PluginMigrations[string] {
+  const sqlite = ROLLUP_MIGRATIONS_SQLITE;
+  const withoutTriggers = sqlite.map((migration) => ({
+    id: migration.id,
+    statements: migration.statements.filter((statement) => !/^\s*(CREATE|DROP) TRIGGER/i.test(statement)),
+  }));
+  return postgresMigrationsFromSqlite(withoutTriggers);
+}
 
 /** Run by the store with every usage batch, in its transaction (core/spec/store.ts, PluginUsageRollups). */
 export const USAGE_ROLLUPS: PluginUsageRollups = {
   sqlite: batchFoldStatements(),
+  postgres: batchFoldStatementsPostgres(),
 };

@@ -1,16 +1,17 @@
 // The audit table and the compliance block's shape.
 
 import { Type, type Static } from '@sinclair/typebox';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration } from '../../core/spec/store.ts';
 
 export const AUDIT_TYPES = ['admin', 'key_access', 'request'] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
-export const AUDIT_MIGRATIONS = {
-  sqlite: [
-    {
-      id: '0001_audit_events',
-      statements: [
-        `CREATE TABLE audit_events (
+const SQLITE_AUDIT_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_audit_events',
+    statements: [
+      `CREATE TABLE audit_events (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,
           type TEXT NOT NULL,
@@ -25,14 +26,15 @@ export const AUDIT_MIGRATIONS = {
           status INTEGER,
           details TEXT NOT NULL
         )`,
-        // Newest first, per account, with or without a type: the two ways the log is read.
-        'CREATE INDEX audit_events_account_time ON audit_events (account_id, occurred_at, id)',
-        'CREATE INDEX audit_events_account_type_time ON audit_events (account_id, type, occurred_at, id)',
-        'CREATE INDEX audit_events_time ON audit_events (occurred_at, id)',
-      ],
-    },
-  ],
-};
+      // Newest first, per account, with or without a type: the two ways the log is read.
+      'CREATE INDEX audit_events_account_time ON audit_events (account_id, occurred_at, id)',
+      'CREATE INDEX audit_events_account_type_time ON audit_events (account_id, type, occurred_at, id)',
+      'CREATE INDEX audit_events_time ON audit_events (occurred_at, id)',
+    ],
+  },
+];
+
+export const AUDIT_MIGRATIONS = { sqlite: SQLITE_AUDIT_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_AUDIT_MIGRATIONS) };
 
 export const DATA_RESIDENCY = ['store_encrypted', 'never_store_keys'] as const;
 export const AUDIT_LOGGING = ['admin_actions', 'all_requests'] as const;

@@ -1,7 +1,8 @@
 // Reconciliation's tables, request bodies and settings.
 
 import { Type, type Static } from '@sinclair/typebox';
-import type { PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
 
 /** The providers whose organisation usage and cost reports Keyway can read. */
 export const RECONCILED_PROVIDERS = ['openai', 'anthropic'] as const;
@@ -11,13 +12,12 @@ export function isReconciledProvider(name: string): name is ReconciledProvider {
   return (RECONCILED_PROVIDERS as readonly string[]).includes(name);
 }
 
-export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
-  sqlite: [
-    {
-      id: '0001_reconciliation',
-      statements: [
-        // One admin key per account and provider, sealed by the crypto backend that seals provider keys.
-        `CREATE TABLE reconciliation_admin_keys (
+const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_reconciliation',
+    statements: [
+      // One admin key per account and provider, sealed by the crypto backend that seals provider keys.
+      `CREATE TABLE reconciliation_admin_keys (
           account_id TEXT NOT NULL,
           provider TEXT NOT NULL,
           id TEXT NOT NULL,
@@ -29,13 +29,13 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
           created_at TEXT NOT NULL,
           PRIMARY KEY (account_id, provider)
         )`,
-        `CREATE TABLE reconciliation_settings (
+      `CREATE TABLE reconciliation_settings (
           account_id TEXT PRIMARY KEY,
           settings TEXT NOT NULL,
           updated_at TEXT NOT NULL
         )`,
-        // The daily job's result per account, UTC day and provider; `alerted_at` makes the alert fire once.
-        `CREATE TABLE reconciliation_runs (
+      // The daily job's result per account, UTC day and provider; `alerted_at` makes the alert fire once.
+      `CREATE TABLE reconciliation_runs (
           account_id TEXT NOT NULL,
           day TEXT NOT NULL,
           provider TEXT NOT NULL,
@@ -50,15 +50,15 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
           alerted_at TEXT,
           PRIMARY KEY (account_id, day, provider)
         )`,
-      ],
-    },
-    {
-      // Keyway's side of the comparison, kept by day, provider, model and provider key as usage is
-      // written (inside the batch insert's transaction), so a quarter's report never scans raw rows.
-      // Only the account's own keys of the reconciled providers are kept.
-      id: '0002_usage_daily_by_key',
-      statements: [
-        `CREATE TABLE reconciliation_usage_daily (
+    ],
+  },
+  {
+    // Keyway's side of the comparison, kept by day, provider, model and provider key as usage is
+    // written (inside the batch insert's transaction), so a quarter's report never scans raw rows.
+    // Only the account's own keys of the reconciled providers are kept.
+    id: '0002_usage_daily_by_key',
+    statements: [
+      `CREATE TABLE reconciliation_usage_daily (
           account_id TEXT NOT NULL,
           day TEXT NOT NULL,
           provider TEXT NOT NULL,
@@ -73,14 +73,14 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
           unpriced_requests INTEGER NOT NULL,
           PRIMARY KEY (account_id, provider, day, model, provider_key_id)
         ) WITHOUT ROWID`,
-        `INSERT INTO reconciliation_usage_daily
+      `INSERT INTO reconciliation_usage_daily
           SELECT account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, ''),
                  SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
                  SUM(cache_write_tokens), SUM(CASE WHEN unpriced = 1 THEN 0 ELSE cost_usd END), SUM(unpriced)
           FROM usage_records
           WHERE byok = 1 AND provider IN ('openai', 'anthropic')
           GROUP BY account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, '')`,
-        `CREATE TRIGGER reconciliation_usage_daily_on_insert AFTER INSERT ON usage_records
+      `CREATE TRIGGER reconciliation_usage_daily_on_insert AFTER INSERT ON usage_records
           WHEN NEW.byok = 1 AND NEW.provider IN ('openai', 'anthropic') BEGIN
           INSERT INTO reconciliation_usage_daily VALUES (
             NEW.account_id, substr(NEW.created_at, 1, 10), NEW.provider, coalesce(NEW.model, ''), coalesce(NEW.provider_key_id, ''),
@@ -95,25 +95,32 @@ export const RECONCILIATION_MIGRATIONS: PluginMigrations = {
             cost_usd = cost_usd + excluded.cost_usd,
             unpriced_requests = unpriced_requests + excluded.unpriced_requests;
         END`,
-      ],
-    },
-    {
-      // The projects (OpenAI) or workspaces (Anthropic) the reports are narrowed to; [] is the whole organisation.
-      id: '0003_admin_key_scope',
-      statements: [`ALTER TABLE reconciliation_admin_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'`],
-    },
-    {
-      // The daily table is now folded once per usage batch (RECONCILIATION_USAGE_ROLLUPS), not per row.
-      id: '0004_daily_per_batch',
-      statements: ['DROP TRIGGER IF EXISTS reconciliation_usage_daily_on_insert'],
-    },
-  ],
-};
+    ],
+  },
+  {
+    // The projects (OpenAI) or workspaces (Anthropic) the reports are narrowed to; [] is the whole organisation.
+    id: '0003_admin_key_scope',
+    statements: [`ALTER TABLE reconciliation_admin_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'`],
+  },
+  {
+    // The daily table is now folded once per usage batch (RECONCILIATION_USAGE_ROLLUPS), not per row.
+    id: '0004_daily_per_batch',
+    statements: ['DROP TRIGGER IF EXISTS reconciliation_usage_daily_on_insert'],
+  },
+];
+
+/** PostgreSQL: the same tables, translated (core/spec/sql-dialects.ts), with no trigger: the batch fold keeps the daily table from the start. */
+const POSTGRES_MIGRATIONS = postgresMigrationsFromSqlite(
+  SQLITE_MIGRATIONS.map((migration) => ({
+    id: migration.id,
+    statements: migration.statements.filter((statement) => !/^\s*(CREATE|DROP) TRIGGER/i.test(statement)),
+  })),
+);
+
+export const RECONCILIATION_MIGRATIONS: PluginMigrations = { sqlite: SQLITE_MIGRATIONS, postgres: POSTGRES_MIGRATIONS };
 
 /** Folds one usage batch (`id` between ?1 and ?2) into the daily table, with the trigger's expressions. */
-export const RECONCILIATION_USAGE_ROLLUPS: PluginUsageRollups = {
-  sqlite: [
-    `INSERT INTO reconciliation_usage_daily
+const SQLITE_USAGE_FOLD = `INSERT INTO reconciliation_usage_daily
       SELECT account_id, substr(created_at, 1, 10), provider, coalesce(model, ''), coalesce(provider_key_id, ''),
              SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
              SUM(cache_write_tokens), SUM(CASE WHEN unpriced = 1 THEN 0 ELSE cost_usd END), SUM(unpriced)
@@ -127,7 +134,16 @@ export const RECONCILIATION_USAGE_ROLLUPS: PluginUsageRollups = {
         cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
         cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
         cost_usd = cost_usd + excluded.cost_usd,
-        unpriced_requests = unpriced_requests + excluded.unpriced_requests`,
+        unpriced_requests = unpriced_requests + excluded.unpriced_requests`;
+
+export const RECONCILIATION_USAGE_ROLLUPS: PluginUsageRollups = {
+  sqlite: [SQLITE_USAGE_FOLD],
+  // PostgreSQL names the existing row in DO UPDATE SET: `target.requests`, not `requests`.
+  postgres: [
+    SQLITE_USAGE_FOLD.replace('INSERT INTO reconciliation_usage_daily', 'INSERT INTO reconciliation_usage_daily AS target').replace(
+      /(\w+) = \1 \+ excluded\./g,
+      '$1 = target.$1 + excluded.',
+    ),
   ],
 };
 

@@ -2,14 +2,14 @@
 // from with its clock) and schedules (claimed per run by a conditional update of next_run_at).
 
 import type { KeyReference } from '../../core/spec/key-source.ts';
-import type { Store } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration, Store } from '../../core/spec/store.ts';
 
-export const ROTATION_MIGRATIONS = {
-  sqlite: [
-    {
-      id: '0001_key_rotations',
-      statements: [
-        `CREATE TABLE key_rotations (
+const SQLITE_ROTATION_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_key_rotations',
+    statements: [
+      `CREATE TABLE key_rotations (
           id TEXT PRIMARY KEY,
           account_id TEXT,
           owner TEXT NOT NULL,
@@ -29,10 +29,10 @@ export const ROTATION_MIGRATIONS = {
           source_version TEXT,
           created_by TEXT NOT NULL
         )`,
-        'CREATE INDEX key_rotations_status ON key_rotations (status, expires_at)',
-        // One rotation in progress per old key, even for two requests racing (or two instances).
-        "CREATE UNIQUE INDEX key_rotations_one_per_key ON key_rotations (old_key_id) WHERE status = 'in_progress'",
-        `CREATE TABLE key_rotation_schedules (
+      'CREATE INDEX key_rotations_status ON key_rotations (status, expires_at)',
+      // One rotation in progress per old key, even for two requests racing (or two instances).
+      "CREATE UNIQUE INDEX key_rotations_one_per_key ON key_rotations (old_key_id) WHERE status = 'in_progress'",
+      `CREATE TABLE key_rotation_schedules (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,
           provider TEXT NOT NULL,
@@ -49,11 +49,12 @@ export const ROTATION_MIGRATIONS = {
           created_at INTEGER NOT NULL,
           deleted_at INTEGER
         )`,
-        'CREATE INDEX key_rotation_schedules_due ON key_rotation_schedules (deleted_at, next_run_at)',
-      ],
-    },
-  ],
-};
+      'CREATE INDEX key_rotation_schedules_due ON key_rotation_schedules (deleted_at, next_run_at)',
+    ],
+  },
+];
+
+export const ROTATION_MIGRATIONS = { sqlite: SQLITE_ROTATION_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_ROTATION_MIGRATIONS) };
 
 export type RotationStrategy = 'immediate' | 'gradual';
 

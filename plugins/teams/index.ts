@@ -8,6 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import {
   CreateTeamSchema,
@@ -23,12 +24,11 @@ import { TEAMS_SECTION, type TeamPermissions, type TeamsSection, type TeamView }
 
 export { TEAMS_SECTION, teamOf, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
 
-const MIGRATIONS = {
-  sqlite: [
-    {
-      id: '0001_teams',
-      statements: [
-        `CREATE TABLE teams (
+const SQLITE_MIGRATIONS = [
+  {
+    id: '0001_teams',
+    statements: [
+      `CREATE TABLE teams (
           id TEXT PRIMARY KEY,
           account_id TEXT NOT NULL,
           name TEXT NOT NULL,
@@ -37,8 +37,8 @@ const MIGRATIONS = {
           updated_at TEXT NOT NULL,
           deleted_at TEXT
         )`,
-        'CREATE INDEX teams_account ON teams (account_id)',
-        `CREATE TABLE team_members (
+      'CREATE INDEX teams_account ON teams (account_id)',
+      `CREATE TABLE team_members (
           id TEXT PRIMARY KEY,
           team_id TEXT NOT NULL,
           account_id TEXT NOT NULL,
@@ -49,7 +49,21 @@ const MIGRATIONS = {
           created_at TEXT NOT NULL,
           removed_at TEXT
         )`,
-        'CREATE INDEX team_members_team ON team_members (team_id)',
+      'CREATE INDEX team_members_team ON team_members (team_id)',
+    ],
+  },
+];
+
+// Lists are read in insertion order (ORDER BY created_at, rowid): PostgreSQL gets a `rowid` identity column for it.
+const MIGRATIONS = {
+  sqlite: SQLITE_MIGRATIONS,
+  postgres: [
+    ...postgresMigrationsFromSqlite(SQLITE_MIGRATIONS),
+    {
+      id: '0002_postgres_rowid',
+      statements: [
+        'ALTER TABLE teams ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY',
+        'ALTER TABLE team_members ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY',
       ],
     },
   ],

@@ -10,6 +10,8 @@ import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { SealedSecret, Services } from '../../core/spec/services.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration } from '../../core/spec/store.ts';
 
 export const WEBHOOKS_PLUGIN = 'webhooks';
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -163,19 +165,11 @@ async function replaceSecret(services: Services, principal: Principal): Promise<
   return services.http.json(answer, 201);
 }
 
-export const webhooksPlugin = definePlugin({
-  name: WEBHOOKS_PLUGIN,
-  version: '1.0.0',
-  apiVersion: PLUGIN_API_VERSION,
-  kind: 'extension',
-  description: "The account's webhook secret and the signed sender every Keyway webhook uses",
-  setup: ({ services }) => ({
-    migrations: {
-      sqlite: [
-        {
-          id: '0001_webhook_secrets',
-          statements: [
-            `CREATE TABLE webhook_secrets (
+const WEBHOOK_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_webhook_secrets',
+    statements: [
+      `CREATE TABLE webhook_secrets (
               account_id TEXT PRIMARY KEY,
               backend TEXT NOT NULL,
               key_version INTEGER NOT NULL,
@@ -183,10 +177,18 @@ export const webhooksPlugin = definePlugin({
               created_at TEXT NOT NULL,
               created_by TEXT NOT NULL
             )`,
-          ],
-        },
-      ],
-    },
+    ],
+  },
+];
+
+export const webhooksPlugin = definePlugin({
+  name: WEBHOOKS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  description: "The account's webhook secret and the signed sender every Keyway webhook uses",
+  setup: ({ services }) => ({
+    migrations: { sqlite: WEBHOOK_MIGRATIONS, postgres: postgresMigrationsFromSqlite(WEBHOOK_MIGRATIONS) },
     routes: [
       {
         method: 'POST',

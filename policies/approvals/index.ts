@@ -9,6 +9,8 @@ import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.t
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
 import { MICROS_PER_USD, toMicrosFloor, worstCaseByProvider } from '../cost-cap/worst-case.ts';
@@ -287,23 +289,11 @@ export function createApprovals(services: Services) {
   return { call, account, list, decide };
 }
 
-export const approvalsPolicyPlugin = definePlugin({
-  name: APPROVALS_PLUGIN,
-  version: '1.0.0',
-  apiVersion: PLUGIN_API_VERSION,
-  kind: 'policy',
-  dependencies: ['teams'],
-  description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
-  setup: ({ services }) => {
-    const approvals = createApprovals(services);
-    return {
-      hooks: { call: approvals.call, account: approvals.account },
-      migrations: {
-        sqlite: [
-          {
-            id: '0001_approvals',
-            statements: [
-              `CREATE TABLE approvals (
+const APPROVAL_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_approvals',
+    statements: [
+      `CREATE TABLE approvals (
                 id TEXT PRIMARY KEY,
                 account_id TEXT NOT NULL,
                 team_id TEXT NOT NULL,
@@ -319,11 +309,23 @@ export const approvalsPolicyPlugin = definePlugin({
                 decided_at TEXT,
                 used_at TEXT
               )`,
-              'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
-            ],
-          },
-        ],
-      },
+      'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
+    ],
+  },
+];
+
+export const approvalsPolicyPlugin = definePlugin({
+  name: APPROVALS_PLUGIN,
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'policy',
+  dependencies: ['teams'],
+  description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
+  setup: ({ services }) => {
+    const approvals = createApprovals(services);
+    return {
+      hooks: { call: approvals.call, account: approvals.account },
+      migrations: { sqlite: APPROVAL_MIGRATIONS, postgres: postgresMigrationsFromSqlite(APPROVAL_MIGRATIONS) },
       routes: [
         {
           method: 'GET',

@@ -12,6 +12,7 @@ import type { PluginSource } from '../../core/registry.ts';
 import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
+import { createTestDatabase, type TestDatabase } from '../store-postgres/database.ts';
 
 export const OPERATOR_KEY = 'kw_op_TestOperatorKey0123456789abcdefghij';
 
@@ -40,14 +41,19 @@ export interface TestGatewayOptions {
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-test-'));
   const output: string[] = [];
+  // KEYWAY_TEST_STORE=postgres runs a suite on a throwaway PostgreSQL database instead of SQLite.
+  const database: TestDatabase | undefined =
+    process.env.KEYWAY_TEST_STORE === 'postgres' && options.env?.KEYWAY_DATABASE_URL === undefined ? await createTestDatabase() : undefined;
   const logger = createLogger(options.logLevel ?? 'debug', { write: (line: string) => void output.push(line) } as never);
   const environment: Record<string, string | undefined> = {
     KEYWAY_HOST: '127.0.0.1',
     KEYWAY_PORT: '0',
     KEYWAY_DATA_DIR: dataDirectory,
-    KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
+    KEYWAY_DATABASE_URL: database?.url ?? `file:${join(dataDirectory, 'keyway.db')}`,
     KEYWAY_ADMIN_KEY: OPERATOR_KEY,
     KEYWAY_USAGE_FLUSH_MS: '50',
+    // A shared database needs the master key set (every instance must use the same one).
+    ...(database === undefined ? {} : { KEYWAY_MASTER_KEY: Buffer.from(Array.from({ length: 32 }, (_, index) => index * 7 + 3)).toString('base64') }),
     ...options.env,
   };
   const runtime = await createRuntime({
@@ -58,6 +64,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     announce: (text) => void output.push(text),
     clock: options.clock,
     probes: options.probes,
+  }).catch(async (error: unknown) => {
+    await database?.drop();
+    throw error;
   });
   const server = startServer(runtime);
   const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(output.join('\n'))?.[1] ?? '';
@@ -71,6 +80,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     async stop() {
       await server.stop();
       rmSync(dataDirectory, { recursive: true, force: true });
+      await database?.drop();
     },
   };
 }

@@ -1,0 +1,165 @@
+// bun bench/store-postgres.ts — usage batch writes, rows per second: the PostgreSQL store (Bun.SQL,
+// one INSERT per batch, its rows unnested from one array per column) against the embedded SQLite store (file, WAL, inline writer), with
+// and without the analytics and reconciliation roll-ups folded in each batch; and, on PostgreSQL,
+// the alternatives for the insert itself: a multi-row VALUES list (a parameter per cell), and one
+// prepared INSERT per row inside the batch's transaction. PostgreSQL at KEYWAY_TEST_POSTGRES_URL or 127.0.0.1:5432.
+// Run once (ROWS, BATCH to change the size); figures go to docs/deployment.md, "PostgreSQL".
+
+import { SQL } from 'bun';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Store, UsageRecord } from '../core/spec/store.ts';
+import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from '../plugins/analytics/rollup.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { postgresStoreDriver } from '../plugins/store-postgres/index.ts';
+import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
+import { createTestDatabase } from '../test/store-postgres/database.ts';
+
+const ROWS = Number(process.env.ROWS ?? 20_000);
+const BATCH = Number(process.env.BATCH ?? 500);
+
+function usageRow(index: number): UsageRecord {
+  return {
+    requestId: `req_${index}`,
+    accountId: `acct_${index % 4}`,
+    gatewayKeyId: `key_${index % 20}`,
+    teamId: index % 3 === 0 ? `team_${index % 5}` : null,
+    projectTag: index % 4 === 0 ? 'churn' : null,
+    endpoint: '/v1/chat/completions',
+    provider: index % 5 === 0 ? 'anthropic' : 'openai',
+    model: index % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+    requestedModel: 'gpt-4o',
+    providerKeyId: `pk_${index % 6}`,
+    byok: index % 3 !== 0,
+    status: index % 50 === 0 ? 500 : 200,
+    errorCode: null,
+    inputTokens: 500 + (index % 300),
+    outputTokens: 100 + (index % 50),
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    costUsd: 0.0012,
+    latencyMs: 240,
+    streamed: index % 2 === 0,
+    fallbackAttempts: 0,
+    createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
+  };
+}
+
+const batches = (offset: number): UsageRecord[][] =>
+  Array.from({ length: Math.ceil(ROWS / BATCH) }, (_, batch) => Array.from({ length: BATCH }, (_, index) => usageRow(offset + batch * BATCH + index)));
+
+async function timeBatches(write: (rows: UsageRecord[]) => Promise<void>, offset: number): Promise<number> {
+  const work = batches(offset);
+  await write(work[0] as UsageRecord[]); // warm-up: prepared statements, first pages
+  const started = performance.now();
+  for (const rows of work.slice(1)) await write(rows);
+  return Math.round(((work.length - 1) * BATCH) / ((performance.now() - started) / 1000));
+}
+
+function withRollups(store: Store, dialect: 'sqlite' | 'postgres'): void {
+  store.setUsageRollups?.([
+    { plugin: 'analytics', statements: USAGE_ROLLUPS[dialect] ?? [] },
+    { plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS[dialect] ?? [] },
+  ]);
+}
+
+const plugins = (dialect: 'sqlite' | 'postgres') => [
+  { plugin: 'analytics', migrations: ROLLUP_MIGRATIONS[dialect] ?? [] },
+  { plugin: 'reconciliation', migrations: RECONCILIATION_MIGRATIONS[dialect] ?? [] },
+];
+
+async function sqliteFigures(): Promise<{ plain: number; rollups: number }> {
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-bench-pg-'));
+  try {
+    const store = await sqliteStoreDriver.open(`file:${join(directory, 'keyway.db')}`, { dataDirectory: directory, env: { KEYWAY_USAGE_WRITER: 'inline' } });
+    await store.migrate(plugins('sqlite'));
+    const plain = await timeBatches((rows) => store.insertUsage(rows), 0);
+    withRollups(store, 'sqlite');
+    const rollups = await timeBatches((rows) => store.insertUsage(rows), 10_000_000);
+    store.close();
+    return { plain, rollups };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+const COLUMN_TYPES: ReadonlyArray<readonly [string, string, (row: UsageRecord) => unknown]> = [
+  ['request_id', 'text', (row) => row.requestId],
+  ['account_id', 'text', (row) => row.accountId],
+  ['gateway_key_id', 'text', (row) => row.gatewayKeyId],
+  ['team_id', 'text', (row) => row.teamId],
+  ['project_tag', 'text', (row) => row.projectTag],
+  ['endpoint', 'text', (row) => row.endpoint],
+  ['provider', 'text', (row) => row.provider],
+  ['model', 'text', (row) => row.model],
+  ['requested_model', 'text', (row) => row.requestedModel],
+  ['provider_key_id', 'text', (row) => row.providerKeyId],
+  ['byok', 'int8', (row) => (row.byok ? 1 : 0)],
+  ['status', 'int8', (row) => row.status],
+  ['error_code', 'text', (row) => row.errorCode],
+  ['input_tokens', 'int8', (row) => row.inputTokens],
+  ['output_tokens', 'int8', (row) => row.outputTokens],
+  ['cached_input_tokens', 'int8', (row) => row.cachedInputTokens],
+  ['cache_write_tokens', 'int8', (row) => row.cacheWriteTokens],
+  ['reasoning_tokens', 'int8', (row) => row.reasoningTokens],
+  ['cost_usd', 'float8', (row) => row.costUsd ?? 0],
+  ['latency_ms', 'float8', (row) => row.latencyMs],
+  ['streamed', 'int8', (row) => (row.streamed ? 1 : 0)],
+  ['fallback_attempts', 'int8', (row) => row.fallbackAttempts],
+  ['created_at', 'text', (row) => row.createdAt],
+];
+
+async function postgresFigures(): Promise<{ plain: number; rollups: number; values: number; perRow: number }> {
+  const database = await createTestDatabase();
+  const store = await postgresStoreDriver.open(database.url, { dataDirectory: tmpdir(), env: {} });
+  const sql = new SQL(database.url, { max: 2 });
+  try {
+    await store.migrate(plugins('postgres'));
+    const plain = await timeBatches((rows) => store.insertUsage(rows), 0);
+    const columns = COLUMN_TYPES.map(([column]) => column).join(', ');
+    const values = await timeBatches(async (rows) => {
+      const parameters: unknown[] = [];
+      const tuples = rows.map(
+        (row) =>
+          `(${COLUMN_TYPES.map(([, , read]) => {
+            parameters.push(read(row));
+            return `$${parameters.length}`;
+          }).join(', ')})`,
+      );
+      await sql.unsafe(`INSERT INTO usage_records (${columns}) VALUES ${tuples.join(', ')}`, parameters);
+    }, 20_000_000);
+    const rowSql = `INSERT INTO usage_records (${columns}) VALUES (${COLUMN_TYPES.map((_, index) => `$${index + 1}`).join(', ')})`;
+    const perRow = await timeBatches(async (rows) => {
+      await sql.begin(async (transaction) => {
+        for (const row of rows)
+          await transaction.unsafe(
+            rowSql,
+            COLUMN_TYPES.map(([, , read]) => read(row)),
+          );
+      });
+    }, 30_000_000);
+    withRollups(store, 'postgres');
+    const rollups = await timeBatches((rows) => store.insertUsage(rows), 40_000_000);
+    return { plain, rollups, values, perRow };
+  } finally {
+    store.close();
+    await sql.close();
+    await database.drop();
+  }
+}
+
+const sqlite = await sqliteFigures();
+const postgres = await postgresFigures();
+const version = (
+  await new SQL(process.env.KEYWAY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', { max: 1 }).unsafe('SHOW server_version')
+)[0];
+console.log(`usage batch writes, ${ROWS} rows in batches of ${BATCH}, rows/s (PostgreSQL ${String(version?.server_version)} on localhost; Bun ${Bun.version})`);
+console.table({
+  'sqlite (file, WAL, inline)': { 'no roll-ups': sqlite.plain, 'with roll-ups': sqlite.rollups },
+  'postgres, UNNEST of column arrays (the store)': { 'no roll-ups': postgres.plain, 'with roll-ups': postgres.rollups },
+  'postgres, multi-row VALUES': { 'no roll-ups': postgres.values, 'with roll-ups': '—' },
+  'postgres, one INSERT per row in a transaction': { 'no roll-ups': postgres.perRow, 'with roll-ups': '—' },
+});
+process.exit(0);

@@ -1,0 +1,50 @@
+// PostgreSQL storage for several Keyway instances on one database (`postgres://`, `postgresql://`),
+// through Bun's built-in SQL client: no native module, so the single binary keeps working
+// (docs/deployment.md, "PostgreSQL").
+
+import { SQL } from 'bun';
+import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import type { StoreDriver } from '../../core/spec/store.ts';
+import { PostgresStore } from './store.ts';
+
+export { PostgresStore } from './store.ts';
+
+const SCHEMES = /^postgres(ql)?:\/\//;
+
+/** Pool size per instance: KEYWAY_DATABASE_POOL (default 10). */
+function poolSize(env: Readonly<Record<string, string | undefined>>): number {
+  const value = Number(env.KEYWAY_DATABASE_POOL ?? 10);
+  return Number.isInteger(value) && value > 0 && value <= 200 ? value : 10;
+}
+
+export const postgresStoreDriver: StoreDriver = {
+  name: 'postgres',
+  accepts: (url) => SCHEMES.test(url),
+  open: async (url, options) => {
+    const sql = new SQL(url, { max: poolSize(options?.env ?? {}), bigint: true, idleTimeout: 30, connectionTimeout: 10 });
+    try {
+      await sql.unsafe('SELECT 1');
+    } catch (error) {
+      await sql.close().catch(() => undefined);
+      // The URL can hold a password: name only the host.
+      const host = (() => {
+        try {
+          return new URL(url).host;
+        } catch {
+          return 'the server';
+        }
+      })();
+      throw new Error(`PostgreSQL at ${host} (KEYWAY_DATABASE_URL) could not be reached: ${(error as Error).message}`);
+    }
+    return new PostgresStore(sql);
+  },
+};
+
+export const postgresStorePlugin = definePlugin({
+  name: 'store-postgres',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'store',
+  description: 'PostgreSQL through Bun’s built-in SQL client, for several instances on one database',
+  setup: () => ({ store: postgresStoreDriver }),
+});
