@@ -7,29 +7,32 @@
 import type { Logger } from '../../core/logger.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import type { Migration } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 
 type Json = Record<string, unknown>;
 
 export const RESPONSES_TABLE = 'responses_stored';
 
-export const RESPONSES_MIGRATIONS = {
-  sqlite: [
-    {
-      id: '0001_responses_stored',
-      statements: [
-        `CREATE TABLE ${RESPONSES_TABLE} (
-          id TEXT PRIMARY KEY,
-          account_id TEXT NOT NULL,
-          team_id TEXT,
-          created_at INTEGER NOT NULL,
-          backend TEXT NOT NULL,
-          ciphertext TEXT NOT NULL
-        )`,
-        `CREATE INDEX ${RESPONSES_TABLE}_created ON ${RESPONSES_TABLE} (created_at)`,
-      ],
-    },
-  ],
-};
+const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_responses_stored',
+    statements: [
+      `CREATE TABLE ${RESPONSES_TABLE} (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        team_id TEXT,
+        created_at INTEGER NOT NULL,
+        backend TEXT NOT NULL,
+        ciphertext TEXT NOT NULL
+      )`,
+      `CREATE INDEX ${RESPONSES_TABLE}_created ON ${RESPONSES_TABLE} (created_at)`,
+    ],
+  },
+];
+
+/** The table definitions are plain SQL: PostgreSQL's are derived from them (core/spec/sql-dialects.ts). */
+export const RESPONSES_MIGRATIONS = { sqlite: SQLITE_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_MIGRATIONS) };
 
 export interface StoredResponse {
   accountId: string;
