@@ -64,7 +64,8 @@ const stub = startPinned(
 const keyway = startPinned(
   'keyway',
   PROXY_CORE,
-  [process.execPath, join(ROOT, 'plugins', 'main.ts')],
+  // KEYWAY_BENCH_WITHOUT=audit,… runs a build without those built-in plugins, to see what each costs.
+  [process.execPath, join(ROOT, ...(process.env.KEYWAY_BENCH_WITHOUT ? ['bench', 'entrypoints', 'without-plugins.ts'] : ['plugins', 'main.ts']))],
   {
     KEYWAY_HOST: '127.0.0.1',
     KEYWAY_PORT: String(keywayPort),
