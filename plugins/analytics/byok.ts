@@ -56,6 +56,7 @@ export function figures(metrics: Metrics): Entry {
     platform_estimated_cost: roundUsd(metrics.cost_usd - metrics.byok_cost_usd),
     unpriced_requests: metrics.unpriced_requests,
     errors: metrics.errors,
+    fallback_requests: metrics.fallback_requests,
     avg_latency_ms: served > 0 ? round1(metrics.latency_ms_sum / served) : null,
     tokens: {
       input: metrics.input_tokens,
@@ -145,6 +146,7 @@ export async function byokAnalytics(services: Services, principal: Principal, re
     unpriced_requests: totals.unpriced_requests,
     unserved_requests: result.totals.unserved_requests,
     errors: totals.errors,
+    fallback_requests: totals.fallback_requests,
     avg_latency_ms: totals.avg_latency_ms,
     tokens: totals.tokens,
     by_provider: providerList(result),

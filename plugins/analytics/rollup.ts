@@ -7,7 +7,7 @@
 import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
 import { batchFoldStatements, batchFoldStatementsPostgres } from './batch-fold.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
-import { summaryTableStatements } from './summary-tables.ts';
+import { addedMetricStatements, summaryTableStatements } from './summary-tables.ts';
 
 /** The dimensions of a bucket; '' stands for "none" (no provider served, no team, no project). */
 export const ROLLUP_DIMENSIONS = ['provider', 'model', 'team_id', 'project_tag', 'gateway_key_id', 'byok'] as const;
@@ -80,6 +80,8 @@ const ROLLUP_MIGRATIONS_SQLITE: Migration[] = [
     id: '0003_rollups_per_batch',
     statements: ['DROP TRIGGER IF EXISTS usage_rollup_hourly_on_insert', 'DROP TRIGGER IF EXISTS usage_summaries_on_insert'],
   },
+  // Requests served after a failed attempt, for the dashboard's Overview (summary-tables.ts, METRICS_ADDED).
+  { id: '0004_fallback_requests', statements: addedMetricStatements() },
 ];
 
 export const ROLLUP_MIGRATIONS: PluginMigrations = { sqlite: ROLLUP_MIGRATIONS_SQLITE, postgres: postgresRollupMigrations() };

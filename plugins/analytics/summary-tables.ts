@@ -17,8 +17,11 @@ interface MetricDefinition {
   expression: string;
 }
 
-/** Every metric kept per bucket. "Served" means a provider answered it (`provider` is set). */
-export const METRICS: readonly MetricDefinition[] = [
+/**
+ * The metrics migration 0002 created the tables with. Frozen: an applied migration never changes, so a
+ * metric added later goes in METRICS_ADDED with the migration that adds its column.
+ */
+const METRICS_0002: readonly MetricDefinition[] = [
   { column: 'requests', expression: '1' },
   // Refused by a policy or budget, or failed on every candidate: no provider served it, it cost nothing.
   { column: 'unserved_requests', expression: 'CASE WHEN $.provider IS NULL THEN 1 ELSE 0 END' },
@@ -37,6 +40,17 @@ export const METRICS: readonly MetricDefinition[] = [
   { column: 'latency_ms_sum', expression: 'CASE WHEN $.provider IS NOT NULL THEN $.latency_ms ELSE 0 END' },
 ];
 
+/**
+ * Added by migration 0004 (`ALTER TABLE … ADD COLUMN`, default 0: rows booked before it count as none).
+ * A fallback request was served after at least one failed attempt (`fallback_attempts` counts the failed ones).
+ */
+export const METRICS_ADDED: readonly MetricDefinition[] = [
+  { column: 'fallback_requests', expression: 'CASE WHEN $.provider IS NOT NULL AND $.fallback_attempts > 0 THEN 1 ELSE 0 END' },
+];
+
+/** Every metric kept per bucket. "Served" means a provider answered it (`provider` is set). */
+export const METRICS: readonly MetricDefinition[] = [...METRICS_0002, ...METRICS_ADDED];
+
 export type MetricName =
   | 'requests'
   | 'unserved_requests'
@@ -51,7 +65,8 @@ export type MetricName =
   | 'cost_usd'
   | 'byok_cost_usd'
   | 'unpriced_requests'
-  | 'latency_ms_sum';
+  | 'latency_ms_sum'
+  | 'fallback_requests';
 
 export type Grain = 'hour' | 'day';
 
@@ -135,7 +150,7 @@ function primaryKey(table: SummaryTable): string[] {
 
 function createTable(table: SummaryTable): string {
   const dimensions = keyColumns(table).map((column) => `${column} TEXT NOT NULL`);
-  const metrics = METRICS.map(({ column }) => `${column} ${column.endsWith('_usd') || column === 'latency_ms_sum' ? 'REAL' : 'INTEGER'} NOT NULL`);
+  const metrics = METRICS_0002.map(({ column }) => `${column} ${column.endsWith('_usd') || column === 'latency_ms_sum' ? 'REAL' : 'INTEGER'} NOT NULL`);
   return `CREATE TABLE ${table.name} (${[...dimensions, ...metrics].join(', ')}, PRIMARY KEY (${primaryKey(table).join(', ')})) WITHOUT ROWID`;
 }
 
@@ -150,15 +165,15 @@ function keyValues(table: SummaryTable, prefix: string): string[] {
 /** Rows booked before the table existed are folded in once, by the migration that creates it. */
 function backfill(table: SummaryTable): string {
   const keys = keyValues(table, '');
-  return `INSERT INTO ${table.name} (${[...keyColumns(table), ...METRICS.map(({ column }) => column)].join(', ')})
-    SELECT ${[...keys, ...METRICS.map((metric) => `SUM(${metricExpression(metric, '')})`)].join(', ')}
+  return `INSERT INTO ${table.name} (${[...keyColumns(table), ...METRICS_0002.map(({ column }) => column)].join(', ')})
+    SELECT ${[...keys, ...METRICS_0002.map((metric) => `SUM(${metricExpression(metric, '')})`)].join(', ')}
     FROM usage_records GROUP BY ${keys.map((_, index) => index + 1).join(', ')}`;
 }
 
 function upsert(table: SummaryTable): string {
-  const columns = [...keyColumns(table), ...METRICS.map(({ column }) => column)];
-  const values = [...keyValues(table, 'NEW.'), ...METRICS.map((metric) => metricExpression(metric, 'NEW.'))];
-  const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
+  const columns = [...keyColumns(table), ...METRICS_0002.map(({ column }) => column)];
+  const values = [...keyValues(table, 'NEW.'), ...METRICS_0002.map((metric) => metricExpression(metric, 'NEW.'))];
+  const updates = METRICS_0002.map(({ column }) => `${column} = ${column} + excluded.${column}`);
   return `INSERT INTO ${table.name} (${columns.join(', ')}) VALUES (${values.join(', ')})
     ON CONFLICT (${primaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')};`;
 }
@@ -172,4 +187,9 @@ export function summaryTableStatements(tables: readonly SummaryTable[] = SUMMARY
       ${tables.map(upsert).join('\n      ')}
     END`,
   ];
+}
+
+/** Migration 0004: the columns of METRICS_ADDED on every summary table. */
+export function addedMetricStatements(tables: readonly SummaryTable[] = SUMMARY_TABLES): string[] {
+  return tables.flatMap((table) => METRICS_ADDED.map(({ column }) => `ALTER TABLE ${table.name} ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`));
 }

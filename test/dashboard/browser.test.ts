@@ -125,6 +125,9 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
       expect(exposed).not.toContain(fixture.memberKey);
     }
     await visit(page, 'Overview');
+    // The Overview's figures: spend, requests, error rate, fallbacks, latency (issue 14).
+    for (const label of ['Spend today', 'Requests today', 'Error rate today', 'Fallbacks today', 'Average latency'])
+      await page.getByText(label, { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Dark theme' }).click();
     await shoot(page, 'admin-overview-dark');
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -43,6 +43,7 @@ function AccountOverview() {
               <Stat label="Spend today" value={usd(data.estimated_costs)} detail={`${usd(data.byok_estimated_costs)} on your own keys`} />
               <Stat label="Requests today" value={requests(data.total_requests)} detail={`${data.unpriced_requests} unpriced`} />
               <Stat label="Error rate today" value={percent(errorRate(data))} detail={`${data.errors + data.unserved_requests} failed or refused`} />
+              <Stat label="Fallbacks today" value={requests(data.fallback_requests)} detail="served after a failed attempt" />
               <Stat label="Average latency" value={milliseconds(data.avg_latency_ms)} />
             </>
           )}

@@ -25,6 +25,8 @@ export interface ByokAnalytics {
   unpriced_requests: number;
   unserved_requests: number;
   errors: number;
+  /** Served after at least one failed attempt. */
+  fallback_requests: number;
   avg_latency_ms: number | null;
   tokens: { input: number; output: number };
   by_provider: Array<Figures & { name: string; models_used: string[] }>;
