@@ -10,14 +10,14 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { findFreePort, LOAD_CORE, logTail, pinSelf, PROXY_CORE, startPinned, stopProcess, waitForHttp } from './load/processes.ts';
+import { join } from 'node:path';
+import { BENCH_OPERATOR_KEY, ROOT, startKeyway, startStub } from './load/pinned-keyway.ts';
+import { LOAD_CORE, logTail, pinSelf, PROXY_CORE, stopProcess, waitForHttp } from './load/processes.ts';
 import { UPSTREAM_API_KEY } from './load/requests.ts';
 import { generateMasterKey } from '../plugins/crypto-local/index.ts';
 import { seedTenants, startAt } from '../test/master-key/helpers.ts';
 
-const ROOT = resolve(import.meta.dir, '..');
-const OPERATOR_KEY = 'kw_op_benchadminkey0123456789abcdef';
+const OPERATOR_KEY = BENCH_OPERATOR_KEY;
 const KEY_COUNT = Number(process.env.BENCH_KEYS ?? '10000');
 // A multi-tenant install: 1,000 accounts of 10 keys; the traffic is the default account's (10 keys).
 const KEYS_PER_ACCOUNT = Number(process.env.BENCH_KEYS_PER_ACCOUNT ?? '10');
@@ -42,8 +42,6 @@ pinSelf();
 const FIRST = generateMasterKey();
 const SECOND = generateMasterKey();
 const directory = mkdtempSync(join(tmpdir(), 'keyway-rewrap-bench-'));
-const stubPort = findFreePort();
-const keywayPort = findFreePort();
 
 // Seeding in this process, through the runtime (the same store and crypto backend Keyway uses).
 const seeding = await startAt(directory, { KEYWAY_MASTER_KEYS: `1:${FIRST}`, KEYWAY_ADMIN_KEY: OPERATOR_KEY, KEYWAY_LOG_LEVEL: 'warn' });
@@ -52,38 +50,17 @@ await seedTenants(seeding.runtime, KEY_COUNT, KEYS_PER_ACCOUNT, UPSTREAM_API_KEY
 console.log(`seeded ${KEY_COUNT} provider keys under v1 (${KEYS_PER_ACCOUNT} per account) in ${Math.round(performance.now() - seedStarted)} ms`);
 await seeding.stop();
 
-const stub = startPinned(
-  'stub',
-  LOAD_CORE,
-  [process.execPath, join(ROOT, 'bench', 'upstream-stub.ts')],
-  { STUB_PORT: String(stubPort) },
-  join(directory, 'stub.out'),
-);
-const keyway = startPinned(
-  'keyway',
-  PROXY_CORE,
-  [process.execPath, join(ROOT, 'plugins', 'main.ts')],
-  {
-    KEYWAY_HOST: '127.0.0.1',
-    KEYWAY_PORT: String(keywayPort),
-    KEYWAY_DATA_DIR: directory,
-    KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-    KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-    KEYWAY_LOG_LEVEL: 'warn',
-    KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
-    KEYWAY_MASTER_KEYS: `1:${FIRST},2:${SECOND}`,
-    ...(process.env.KEYWAY_MASTER_KEY_REWRAP_BATCH === undefined ? {} : { KEYWAY_MASTER_KEY_REWRAP_BATCH: process.env.KEYWAY_MASTER_KEY_REWRAP_BATCH }),
-    ...(process.env.KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS === undefined
-      ? {}
-      : { KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS: process.env.KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS }),
-  },
-  join(directory, 'keyway.out'),
-);
+const stub = startStub(directory);
+const keyway = startKeyway('keyway', join(ROOT, 'plugins', 'main.ts'), directory, stub.port, {
+  KEYWAY_MASTER_KEYS: `1:${FIRST},2:${SECOND}`,
+  ...(process.env.KEYWAY_MASTER_KEY_REWRAP_BATCH === undefined ? {} : { KEYWAY_MASTER_KEY_REWRAP_BATCH: process.env.KEYWAY_MASTER_KEY_REWRAP_BATCH }),
+  ...(process.env.KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS === undefined ? {} : { KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS: process.env.KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS }),
+});
 
 try {
-  const baseUrl = `http://127.0.0.1:${keywayPort}`;
-  const notReady = await waitForHttp(`${baseUrl}/ready`, keyway, 60_000);
-  if (notReady !== undefined) throw new Error(`${notReady}\n${logTail(keyway)}`);
+  const baseUrl = keyway.url;
+  const notReady = await waitForHttp(`${baseUrl}/ready`, keyway.process, 60_000);
+  if (notReady !== undefined) throw new Error(`${notReady}\n${logTail(keyway.process)}`);
   const headers = { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' };
   const samples: Sample[] = [];
   let running = true;
@@ -161,7 +138,7 @@ try {
     `p99 added during re-wrap: ${added.toFixed(2)} ms; failed requests: ${failures} (target: 0 failed, < 1 ms added: ${failures === 0 && added < 1 && state.failed === 0 ? 'PASS' : 'FAIL'})`,
   );
 } finally {
-  await stopProcess(keyway);
-  await stopProcess(stub);
+  await stopProcess(keyway.process);
+  await stopProcess(stub.process);
   rmSync(directory, { recursive: true, force: true });
 }

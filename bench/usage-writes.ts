@@ -1,144 +1,35 @@
-// bun bench/usage-writes.ts — what writing usage (the row, its journal entry and the roll-up trigger)
-// costs the request path: throughput and latency at c=64 of the real gateway against a build whose
-// store drops usage rows (bench/entrypoints/no-usage-writes.ts, journal off), interleaved rounds,
-// each Keyway pinned to the same core, wrk and the stub to the other. Target (issue 10): no measurable
-// difference (the medians within the run-to-run spread of each build).
+// bun bench/usage-writes.ts — what writing usage (the row, its journal entry and the roll-ups) costs the
+// request path: throughput and latency at c=64 of the real gateway against a build whose store drops
+// usage rows (bench/entrypoints/no-usage-writes.ts, journal off), interleaved rounds, each Keyway pinned
+// to the same core, wrk and the stub to the other (bench/load/pinned-keyway.ts). Target (issue 10): no
+// measurable difference. ABLATIONS=1 adds the builds that show where the cost is; ROUNDS and SECONDS
+// set the length.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { findFreePort, LOAD_CORE, PROXY_CORE, startPinned, stopProcess, waitForHttp } from './load/processes.ts';
+import { join } from 'node:path';
+import { type Build, compareBuilds, median, ROOT } from './load/pinned-keyway.ts';
 
-const ROOT = resolve(import.meta.dir, '..');
-const OPERATOR_KEY = 'kw_op_benchadminkey0123456789abcdef';
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const SECONDS = Number(process.env.SECONDS ?? 6);
-
-interface Build {
-  name: string;
-  entrypoint: string;
-  env: Record<string, string>;
-  rates: number[];
-  p99s: number[];
-  url: string;
-}
-
-async function wrk(url: string, script: string, seconds: number): Promise<{ rate: number; p99Ms: number; non2xx: number }> {
-  const child = Bun.spawn(['taskset', '-c', String(LOAD_CORE), 'wrk', '-t1', '-c64', `-d${seconds}s`, '--latency', '-s', script, url], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  const text = await new Response(child.stdout).text();
-  await child.exited;
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 'NaN');
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(text);
-  const p99Ms = p99 === null ? Number.NaN : Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? '0');
-  return { rate, p99Ms, non2xx };
-}
-
-const median = (values: number[]): number => [...values].sort((left, right) => left - right)[Math.floor(values.length / 2)] as number;
-const spread = (values: number[]): string => `${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}`;
-
-const directory = mkdtempSync(join(tmpdir(), 'keyway-usage-bench-'));
-const stubPort = findFreePort();
-const stub = startPinned(
-  'stub',
-  LOAD_CORE,
-  [process.execPath, join(ROOT, 'bench', 'upstream-stub.ts')],
-  { STUB_PORT: String(stubPort) },
-  join(directory, 'stub.out'),
-);
+const MAIN = join(ROOT, 'plugins', 'main.ts');
+const DROPPING = join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts');
 const builds: Build[] = [
-  { name: 'usage written (row, journal, roll-up)', entrypoint: join(ROOT, 'plugins', 'main.ts'), env: {}, rates: [], p99s: [], url: '' },
-  {
-    name: 'usage not written',
-    entrypoint: join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts'),
-    env: { KEYWAY_USAGE_JOURNAL: 'off' },
-    rates: [],
-    p99s: [],
-    url: '',
-  },
+  { name: 'usage written (row, journal, roll-up)', entrypoint: MAIN, env: {} },
+  { name: 'usage not written', entrypoint: DROPPING, env: { KEYWAY_USAGE_JOURNAL: 'off' } },
 ];
-// ABLATIONS=1 adds two builds that show where the cost is: the writer on the gateway's thread, and no journal.
 if (process.env.ABLATIONS === '1') {
   builds.push(
-    {
-      name: 'written on the gateway thread',
-      entrypoint: join(ROOT, 'plugins', 'main.ts'),
-      env: { KEYWAY_USAGE_WRITER: 'inline' },
-      rates: [],
-      p99s: [],
-      url: '',
-    },
-    { name: 'written, journal off', entrypoint: join(ROOT, 'plugins', 'main.ts'), env: { KEYWAY_USAGE_JOURNAL: 'off' }, rates: [], p99s: [], url: '' },
-    {
-      name: 'written, no roll-ups',
-      entrypoint: join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts'),
-      env: { KEYWAY_BENCH_DROP: 'rollups' },
-      rates: [],
-      p99s: [],
-      url: '',
-    },
+    { name: 'written on the gateway thread', entrypoint: MAIN, env: { KEYWAY_USAGE_WRITER: 'inline' } },
+    { name: 'written, journal off', entrypoint: MAIN, env: { KEYWAY_USAGE_JOURNAL: 'off' } },
+    { name: 'written, no roll-ups', entrypoint: DROPPING, env: { KEYWAY_BENCH_DROP: 'rollups' } },
   );
 }
-const processes = builds.map((build, index) => {
-  const port = findFreePort();
-  build.url = `http://127.0.0.1:${port}`;
-  const data = join(directory, `keyway-${index}`);
-  return startPinned(
-    `keyway-${index}`,
-    PROXY_CORE,
-    [process.execPath, build.entrypoint],
-    {
-      KEYWAY_HOST: '127.0.0.1',
-      KEYWAY_PORT: String(port),
-      KEYWAY_DATA_DIR: data,
-      KEYWAY_DATABASE_URL: `file:${join(data, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-      KEYWAY_LOG_LEVEL: 'warn',
-      KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
-      ...build.env,
-    },
-    join(directory, `keyway-${index}.out`),
-  );
-});
+
+const directory = mkdtempSync(join(tmpdir(), 'keyway-usage-bench-'));
 try {
-  const script = join(directory, 'chat.lua');
-  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] });
-  writeFileSync(
-    script,
-    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer ${OPERATOR_KEY}"\n`,
-  );
-  for (const [index, build] of builds.entries()) {
-    const notReady = await waitForHttp(`${build.url}/ready`, processes[index] as never, 30_000);
-    if (notReady !== undefined) throw new Error(`${build.name}: ${notReady}`);
-    const response = await fetch(`${build.url}/v1/providers/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ providers: [{ name: 'openai', api_key: 'sk-bench-upstream-key' }] }),
-    });
-    if (!response.ok) throw new Error(`${build.name}: adding the provider key answered ${response.status}`);
-    await wrk(`${build.url}/v1/chat/completions`, script, 2);
+  const [written, dropped] = await compareBuilds(directory, builds, Number(process.env.ROUNDS ?? 5), Number(process.env.SECONDS ?? 6));
+  if (written !== undefined && dropped !== undefined) {
+    console.log(`written / not written: ${((median(written.rates) / median(dropped.rates)) * 100).toFixed(1)}% throughput`);
   }
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const build of round % 2 === 0 ? [...builds].reverse() : builds) {
-      const { rate, p99Ms, non2xx } = await wrk(`${build.url}/v1/chat/completions`, script, SECONDS);
-      if (non2xx > 0) throw new Error(`${build.name}: ${non2xx} requests were not answered 200`);
-      build.rates.push(rate);
-      build.p99s.push(p99Ms);
-      console.log(`round ${round} ${build.name.padEnd(40)} ${Math.round(rate)} req/s, p99 ${p99Ms.toFixed(2)} ms`);
-    }
-  }
-  for (const build of builds) {
-    console.log(
-      `${build.name.padEnd(40)} median ${Math.round(median(build.rates))} req/s (rounds ${spread(build.rates)}), p99 median ${median(build.p99s).toFixed(2)} ms`,
-    );
-  }
-  const [written, dropped] = builds as [Build, Build];
-  console.log(`written / not written: ${((median(written.rates) / median(dropped.rates)) * 100).toFixed(1)}% throughput`);
 } finally {
-  for (const child of processes) await stopProcess(child);
-  await stopProcess(stub);
   rmSync(directory, { recursive: true, force: true });
 }
