@@ -9,35 +9,22 @@ import { UsageJournal } from '../../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import type { UsageKey, UsageRecord } from '../../core/spec/store.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
 
 function row(index: number, overrides: Partial<UsageRecord> = {}): UsageRecord {
-  return {
+  return usageRecord({
     requestId: `req_${index}`,
     accountId: 'acc_1',
     gatewayKeyId: 'gk_1',
-    teamId: null,
-    projectTag: null,
-    endpoint: 'chat',
-    provider: 'openai',
-    model: 'gpt-4o',
-    requestedModel: 'gpt-4o',
     providerKeyId: 'pk_1',
-    byok: true,
-    status: 200,
-    errorCode: null,
     inputTokens: 10 + index,
     outputTokens: 5,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
     costUsd: 0.0001,
-    latencyMs: 12.5,
-    streamed: false,
     fallbackAttempts: 1,
     createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, 0, index)).toISOString(),
     usageEstimated: false,
     ...overrides,
-  };
+  });
 }
 
 /** A store's usage half: commits batches, can be down, and can fail after committing (a lost reply). */

@@ -7,38 +7,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { unservedRecord, usageRecord } from '../helpers/usage-record.ts';
 
 const NOW = Date.parse('2026-11-13T15:27:41.250Z');
 let gateway: TestGateway;
 let adminKey: string;
-let sequence = 0;
 
 function row(provider: string | null, costUsd: number | null, accountId = 'default', daysAgo = 1): UsageRecord {
-  return {
-    requestId: `req_compare_${sequence++}`,
-    accountId,
-    gatewayKeyId: 'key_compare',
-    teamId: null,
-    projectTag: null,
-    endpoint: 'chat',
-    provider,
-    model: provider === null ? null : `${provider}-model`,
-    requestedModel: 'some-model',
-    providerKeyId: provider === null ? null : 'pk_compare',
-    byok: provider !== null,
-    status: provider === null ? 402 : 200,
-    errorCode: provider === null ? 'budget_exceeded' : null,
-    inputTokens: 100,
-    outputTokens: 50,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-    costUsd,
-    latencyMs: 100,
-    streamed: false,
-    fallbackAttempts: 0,
-    createdAt: new Date(NOW - daysAgo * 86_400_000).toISOString(),
-  };
+  const when = { accountId, gatewayKeyId: 'key_compare', requestedModel: 'some-model', outputTokens: 50, latencyMs: 100 };
+  const createdAt = new Date(NOW - daysAgo * 86_400_000).toISOString();
+  if (provider === null) return unservedRecord({ ...when, createdAt });
+  return usageRecord({ ...when, provider, model: `${provider}-model`, providerKeyId: 'pk_compare', costUsd, createdAt });
 }
 
 interface Comparison {

@@ -6,37 +6,15 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { unservedRecord, usageRecord } from '../helpers/usage-record.ts';
 
 const NOW = Date.parse('2026-11-13T15:27:41.250Z');
 let gateway: TestGateway;
-let sequence = 0;
 
 function row(provider: string | null, fallbackAttempts: number): UsageRecord {
-  return {
-    requestId: `req_fallback_${sequence++}`,
-    accountId: 'default',
-    gatewayKeyId: 'key_fallback',
-    teamId: null,
-    projectTag: null,
-    endpoint: 'chat',
-    provider,
-    model: provider === null ? null : `${provider}-model`,
-    requestedModel: 'some-model',
-    providerKeyId: provider === null ? null : 'pk_fallback',
-    byok: provider !== null,
-    status: provider === null ? 502 : 200,
-    errorCode: provider === null ? 'upstream_error' : null,
-    inputTokens: 10,
-    outputTokens: 5,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-    costUsd: provider === null ? 0 : 0.001,
-    latencyMs: 50,
-    streamed: false,
-    fallbackAttempts,
-    createdAt: new Date(NOW - 60_000).toISOString(),
-  };
+  const createdAt = new Date(NOW - 60_000).toISOString();
+  if (provider === null) return unservedRecord({ status: 502, errorCode: 'upstream_error', fallbackAttempts, createdAt });
+  return usageRecord({ provider, model: `${provider}-model`, fallbackAttempts, createdAt });
 }
 
 beforeAll(async () => {

@@ -7,6 +7,7 @@ import type { CryptoBackend } from '../../core/spec/crypto-backend.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { createReadiness, USAGE_STUCK_AFTER_MS } from '../../core/http/readiness.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
 
 const gateways: TestGateway[] = [];
 afterEach(async () => {
@@ -40,31 +41,17 @@ async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<voi
 }
 
 function usageRow(requestId: string): UsageRecord {
-  return {
+  return usageRecord({
     requestId,
-    accountId: 'default',
     gatewayKeyId: 'key_operator',
-    teamId: null,
-    projectTag: null,
     endpoint: 'chat.completions',
-    provider: 'openai',
-    model: 'gpt-4o',
-    requestedModel: 'gpt-4o',
     providerKeyId: null,
     byok: false,
-    status: 200,
-    errorCode: null,
     inputTokens: 1,
     outputTokens: 1,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
     costUsd: 0,
     latencyMs: 1,
-    streamed: false,
-    fallbackAttempts: 0,
-    createdAt: new Date().toISOString(),
-  };
+  });
 }
 
 describe('/ready', () => {

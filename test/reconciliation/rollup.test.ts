@@ -9,39 +9,21 @@ import { join } from 'node:path';
 import type { Store, UsageRecord } from '../../core/spec/store.ts';
 import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../../plugins/reconciliation/schema.ts';
 import { sqliteStoreDriver } from '../../plugins/store-sqlite/index.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
 
 let directory: string;
 let store: Store;
-let counter = 0;
 
 function usage(overrides: Partial<UsageRecord>): UsageRecord {
-  counter++;
-  return {
-    requestId: `req_rollup_${counter}`,
+  return usageRecord({
     accountId: 'acc_a',
     gatewayKeyId: 'key_a',
-    teamId: null,
-    projectTag: null,
-    endpoint: 'chat',
-    provider: 'openai',
-    model: 'gpt-4o',
-    requestedModel: 'gpt-4o',
     providerKeyId: 'pk_1',
-    byok: true,
-    status: 200,
-    errorCode: null,
-    inputTokens: 100,
-    outputTokens: 10,
     cachedInputTokens: 20,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-    costUsd: 0.001,
     latencyMs: 5,
-    streamed: false,
-    fallbackAttempts: 0,
     createdAt: '2026-11-30T23:59:59.000Z',
     ...overrides,
-  };
+  });
 }
 
 beforeAll(async () => {

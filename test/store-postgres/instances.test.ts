@@ -10,6 +10,7 @@ import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../../p
 import { postgresStoreDriver } from '../../plugins/store-postgres/index.ts';
 import { toPostgresPlaceholders } from '../../plugins/store-postgres/placeholders.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from './database.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
 
 describe('placeholders', () => {
   test('? becomes $1, $2… in order; ?n becomes $n; quoted text and comments keep their ?', () => {
@@ -32,31 +33,19 @@ const rollups = [
 ];
 
 function usageRow(instance: number, index: number): UsageRecord {
-  return {
+  return usageRecord({
     requestId: `req_${instance}_${index}`,
     accountId: 'acct_a',
     gatewayKeyId: `key_${index % 3}`,
     teamId: index % 2 === 0 ? 'team_a' : null,
-    projectTag: null,
     endpoint: '/v1/chat/completions',
     provider: index % 5 === 0 ? 'anthropic' : 'openai',
-    model: 'gpt-4o',
-    requestedModel: 'gpt-4o',
     providerKeyId: 'pk_1',
-    byok: true,
     status: index % 11 === 0 ? 500 : 200,
-    errorCode: null,
     inputTokens: 100 + index,
-    outputTokens: 10,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
     costUsd: index % 7 === 0 ? null : 0.001,
-    latencyMs: 12.5,
-    streamed: false,
-    fallbackAttempts: 0,
     createdAt: new Date(Date.UTC(2026, 10, 1, index % 4, index % 60)).toISOString(),
-  };
+  });
 }
 
 const reachable = await postgresReachable();
