@@ -15,12 +15,14 @@ import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plug
 import { postgresStoreDriver } from '../plugins/store-postgres/index.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import { createTestDatabase } from '../test/store-postgres/database.ts';
+import { USAGE_COLUMNS } from '../plugins/store-postgres/store.ts';
+import { usageRecord } from '../test/helpers/usage-record.ts';
 
 const ROWS = Number(process.env.ROWS ?? 20_000);
 const BATCH = Number(process.env.BATCH ?? 500);
 
 function usageRow(index: number): UsageRecord {
-  return {
+  return usageRecord({
     requestId: `req_${index}`,
     accountId: `acct_${index % 4}`,
     gatewayKeyId: `key_${index % 20}`,
@@ -29,22 +31,17 @@ function usageRow(index: number): UsageRecord {
     endpoint: '/v1/chat/completions',
     provider: index % 5 === 0 ? 'anthropic' : 'openai',
     model: index % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
-    requestedModel: 'gpt-4o',
     providerKeyId: `pk_${index % 6}`,
     byok: index % 3 !== 0,
     status: index % 50 === 0 ? 500 : 200,
-    errorCode: null,
     inputTokens: 500 + (index % 300),
     outputTokens: 100 + (index % 50),
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
     costUsd: 0.0012,
     latencyMs: 240,
     streamed: index % 2 === 0,
     fallbackAttempts: 0,
     createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
-  };
+  });
 }
 
 const batches = (offset: number): UsageRecord[][] =>
@@ -85,32 +82,6 @@ async function sqliteFigures(): Promise<{ plain: number; rollups: number }> {
   }
 }
 
-const COLUMN_TYPES: ReadonlyArray<readonly [string, string, (row: UsageRecord) => unknown]> = [
-  ['request_id', 'text', (row) => row.requestId],
-  ['account_id', 'text', (row) => row.accountId],
-  ['gateway_key_id', 'text', (row) => row.gatewayKeyId],
-  ['team_id', 'text', (row) => row.teamId],
-  ['project_tag', 'text', (row) => row.projectTag],
-  ['endpoint', 'text', (row) => row.endpoint],
-  ['provider', 'text', (row) => row.provider],
-  ['model', 'text', (row) => row.model],
-  ['requested_model', 'text', (row) => row.requestedModel],
-  ['provider_key_id', 'text', (row) => row.providerKeyId],
-  ['byok', 'int8', (row) => (row.byok ? 1 : 0)],
-  ['status', 'int8', (row) => row.status],
-  ['error_code', 'text', (row) => row.errorCode],
-  ['input_tokens', 'int8', (row) => row.inputTokens],
-  ['output_tokens', 'int8', (row) => row.outputTokens],
-  ['cached_input_tokens', 'int8', (row) => row.cachedInputTokens],
-  ['cache_write_tokens', 'int8', (row) => row.cacheWriteTokens],
-  ['reasoning_tokens', 'int8', (row) => row.reasoningTokens],
-  ['cost_usd', 'float8', (row) => row.costUsd ?? 0],
-  ['latency_ms', 'float8', (row) => row.latencyMs],
-  ['streamed', 'int8', (row) => (row.streamed ? 1 : 0)],
-  ['fallback_attempts', 'int8', (row) => row.fallbackAttempts],
-  ['created_at', 'text', (row) => row.createdAt],
-];
-
 async function postgresFigures(): Promise<{ plain: number; rollups: number; values: number; perRow: number }> {
   const database = await createTestDatabase();
   const store = await postgresStoreDriver.open(database.url, { dataDirectory: tmpdir(), env: {} });
@@ -118,25 +89,25 @@ async function postgresFigures(): Promise<{ plain: number; rollups: number; valu
   try {
     await store.migrate(plugins('postgres'));
     const plain = await timeBatches((rows) => store.insertUsage(rows), 0);
-    const columns = COLUMN_TYPES.map(([column]) => column).join(', ');
+    const columns = USAGE_COLUMNS.map(([column]) => column).join(', ');
     const values = await timeBatches(async (rows) => {
       const parameters: unknown[] = [];
       const tuples = rows.map(
         (row) =>
-          `(${COLUMN_TYPES.map(([, , read]) => {
+          `(${USAGE_COLUMNS.map(([, , read]) => {
             parameters.push(read(row));
             return `$${parameters.length}`;
           }).join(', ')})`,
       );
       await sql.unsafe(`INSERT INTO usage_records (${columns}) VALUES ${tuples.join(', ')}`, parameters);
     }, 20_000_000);
-    const rowSql = `INSERT INTO usage_records (${columns}) VALUES (${COLUMN_TYPES.map((_, index) => `$${index + 1}`).join(', ')})`;
+    const rowSql = `INSERT INTO usage_records (${columns}) VALUES (${USAGE_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')})`;
     const perRow = await timeBatches(async (rows) => {
       await sql.begin(async (transaction) => {
         for (const row of rows)
           await transaction.unsafe(
             rowSql,
-            COLUMN_TYPES.map(([, , read]) => read(row)),
+            USAGE_COLUMNS.map(([, , read]) => read(row)),
           );
       });
     }, 30_000_000);

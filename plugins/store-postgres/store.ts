@@ -120,8 +120,8 @@ const toUsage = (row: Row): UsageRecord => ({
   usageEstimated: Number(row.usage_estimated) === 1,
 });
 
-/** Each usage column, its array type for UNNEST, and its value for one record. */
-const USAGE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'int8' | 'float8', (row: UsageRecord) => string | number | null]> = [
+/** Each usage column, its array type for UNNEST, and its value for one record (bench/store-postgres.ts uses them too). */
+export const USAGE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'int8' | 'float8', (row: UsageRecord) => string | number | null]> = [
   ['request_id', 'text', (row) => row.requestId],
   ['account_id', 'text', (row) => row.accountId],
   ['gateway_key_id', 'text', (row) => row.gatewayKeyId],
