@@ -55,10 +55,8 @@ export interface ModelInfo {
   entry: Readonly<CatalogEntry>;
 }
 
-/** One model in LiteLLM's price table format (model_prices_and_context_window.json). */
-export interface CatalogEntry {
-  litellm_provider?: string;
-  mode?: string;
+/** The price and limit fields of one model, by LiteLLM's names: the table's entries and operator overrides share them. */
+export interface PriceFields {
   input_cost_per_token?: number;
   output_cost_per_token?: number;
   cache_read_input_token_cost?: number;
@@ -67,10 +65,16 @@ export interface CatalogEntry {
   output_cost_per_reasoning_token?: number;
   citation_cost_per_token?: number;
   input_cost_per_request?: number;
+  search_context_cost_per_query?: Record<string, number>;
   max_input_tokens?: number;
   max_output_tokens?: number;
+}
+
+/** One model in LiteLLM's price table format (model_prices_and_context_window.json). */
+export interface CatalogEntry extends PriceFields {
+  litellm_provider?: string;
+  mode?: string;
   max_tokens?: number;
-  search_context_cost_per_query?: Record<string, number>;
   [field: string]: unknown;
 }
 

@@ -3,27 +3,16 @@
 // from one ModelCatalog object whose contents are swapped whole when any layer changes: the request
 // path never waits for a rebuild and never sees half a table.
 
-import { ModelCatalog, shippedEntries, toModelInfo, type CatalogAliases, type CatalogEntry, type ModelInfo } from './catalog.ts';
+import { ModelCatalog, shippedEntries, toModelInfo, type CatalogAliases, type CatalogEntry, type ModelInfo, type PriceFields } from './catalog.ts';
 import { readPriceFile } from './price-file.ts';
 
 /** The platform setting the overrides are stored under. */
 export const PRICE_OVERRIDES_SETTING = 'model_prices';
 
 /** An operator's price for one model: LiteLLM field names, merged over the table's entry for it. */
-export interface PriceOverride {
+export interface PriceOverride extends PriceFields {
   provider: string;
   model: string;
-  input_cost_per_token?: number;
-  output_cost_per_token?: number;
-  cache_read_input_token_cost?: number;
-  cache_creation_input_token_cost?: number;
-  cache_creation_input_token_cost_above_1hr?: number;
-  output_cost_per_reasoning_token?: number;
-  citation_cost_per_token?: number;
-  input_cost_per_request?: number;
-  search_context_cost_per_query?: Record<string, number>;
-  max_input_tokens?: number;
-  max_output_tokens?: number;
   updated_at?: string;
 }
 

@@ -2,6 +2,7 @@
 
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { call, flushUsage, type TestGateway } from '../helpers/gateway.ts';
+import type { PriceFields } from '../../core/catalog/catalog.ts';
 
 let sequence = 0;
 
@@ -55,16 +56,8 @@ export function accounted(row: UsageRecord) {
   };
 }
 
-export interface PriceEntry {
-  input_cost_per_token?: number;
-  output_cost_per_token?: number;
-  cache_read_input_token_cost?: number;
-  cache_creation_input_token_cost?: number;
-  cache_creation_input_token_cost_above_1hr?: number;
-  output_cost_per_reasoning_token?: number;
-  citation_cost_per_token?: number;
-  search_context_cost_per_query?: Record<string, number>;
-}
+/** A model's prices as the shipped table holds them. */
+export type PriceEntry = PriceFields;
 
 const PRICES = ((await Bun.file(new URL('../../core/catalog/model-prices.json', import.meta.url)).json()) as { models: Record<string, PriceEntry> }).models;
 
