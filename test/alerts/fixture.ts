@@ -8,17 +8,33 @@ import { addProviderKeys, call, startTestGateway, type TestGateway } from '../he
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { routingFetch, startReceiver, type Receiver } from './receivers.ts';
-import { startSmtpServer, type TestSmtpServer } from './smtp-server.ts';
+import { type SmtpServerOptions, startSmtpServer, type TestSmtpServer } from './smtp-server.ts';
+import type { StoredEvent } from '../../plugins/alerts/store.ts';
 
 export const OPENAI_CANARY_KEY = 'sk-proj-AlertsCanaryOpenAIKey0000000000000001';
 export const SMTP_PASSWORD = 'smtp-secret-pass-42';
 export const DELIVERY_ATTEMPTS = 3;
 
-export interface AlertsGateway {
-  gateway: TestGateway;
+/** The servers a gateway notifies through (also the rotation tests'): an upstream, webhook receivers, SMTP. */
+export interface NotificationServers {
   openai: SimulatorHandle;
   receiver: Receiver;
   smtp: TestSmtpServer;
+}
+
+/** Starts what `reuse` does not already give. */
+export async function startNotificationServers(apiKeys: string[], smtp: SmtpServerOptions = {}, reuse?: NotificationServers): Promise<NotificationServers> {
+  return reuse ?? { openai: startOpenAISimulator({ apiKeys }), receiver: startReceiver(), smtp: await startSmtpServer(smtp) };
+}
+
+export async function stopNotificationServers(servers: NotificationServers): Promise<void> {
+  await servers.openai.stop();
+  await servers.receiver.stop();
+  await servers.smtp.stop();
+}
+
+export interface AlertsGateway extends NotificationServers {
+  gateway: TestGateway;
   adminKey: string;
   stop(): Promise<void>;
 }
@@ -26,14 +42,13 @@ export interface AlertsGateway {
 export interface AlertsGatewayOptions {
   env?: Record<string, string>;
   /** Reuse these servers (a restarted gateway). */
-  servers?: Pick<AlertsGateway, 'openai' | 'receiver' | 'smtp'>;
+  servers?: NotificationServers;
   addKey?: boolean;
 }
 
 export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Promise<AlertsGateway> {
-  const openai = options.servers?.openai ?? startOpenAISimulator({ apiKeys: [OPENAI_CANARY_KEY] });
-  const receiver = options.servers?.receiver ?? startReceiver();
-  const smtp = options.servers?.smtp ?? (await startSmtpServer({ credentials: { username: 'keyway', password: SMTP_PASSWORD } }));
+  const servers = await startNotificationServers([OPENAI_CANARY_KEY], { credentials: { username: 'keyway', password: SMTP_PASSWORD } }, options.servers);
+  const { openai, receiver, smtp } = servers;
   const gateway = await startTestGateway({
     probes: false,
     fetch: routingFetch(receiver),
@@ -56,27 +71,13 @@ export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Pr
     adminKey,
     async stop() {
       await gateway.stop();
-      if (options.servers === undefined) {
-        await openai.stop();
-        await receiver.stop();
-        await smtp.stop();
-      }
+      if (options.servers === undefined) await stopNotificationServers(servers);
     },
   };
 }
 
-export interface EventView {
-  id: string;
-  alert_id: string | null;
-  type: string;
-  subject: string;
-  period: string;
-  message: string;
-  details: Record<string, unknown>;
-  fired_at: string;
-  status: string;
-  deliveries: Array<{ target: string; channel: string | null; attempts: number; ok: boolean; error?: string }>;
-}
+/** An event as `GET /v1/alerts/events` answers it. */
+export type EventView = StoredEvent;
 
 export async function events(gateway: Pick<TestGateway, 'url'>, key: string, query = ''): Promise<EventView[]> {
   const response = await call(gateway, 'GET', `/v1/alerts/events${query}`, undefined, { key });

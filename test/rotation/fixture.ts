@@ -6,11 +6,10 @@ import { expect } from 'bun:test';
 import type { Clock } from '../../core/clock.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import { rotationHandleOf, type RotationHandle } from '../../plugins/rotation/index.ts';
-import { routingFetch, startReceiver, type Receiver } from '../alerts/receivers.ts';
-import { startSmtpServer, type TestSmtpServer } from '../alerts/smtp-server.ts';
+import { routingFetch } from '../alerts/receivers.ts';
+import { startNotificationServers, stopNotificationServers, type NotificationServers } from '../alerts/fixture.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,11 +31,8 @@ export const CANARIES = [
   'sk-proj-RotationCanaryMintedKey000000000000000006',
 ];
 
-export interface RotationWorld {
+export interface RotationWorld extends NotificationServers {
   gateway: TestGateway;
-  openai: SimulatorHandle;
-  receiver: Receiver;
-  smtp: TestSmtpServer;
   adminKey: string;
   oldKeyId: string;
   handle: RotationHandle;
@@ -48,7 +44,7 @@ export interface RotationWorldOptions {
   env?: Record<string, string>;
   extraPlugins?: PluginSource[];
   /** Reuse these servers and this data directory's database (a restart, or a second instance). */
-  servers?: Pick<RotationWorld, 'openai' | 'receiver' | 'smtp'>;
+  servers?: NotificationServers;
   /** A data directory (master key file and database) shared with another gateway, kept after stop. */
   dataDirectory?: string;
   addKey?: boolean;
@@ -57,9 +53,8 @@ export interface RotationWorldOptions {
 }
 
 export async function startRotationWorld(options: RotationWorldOptions = {}): Promise<RotationWorld> {
-  const openai = options.servers?.openai ?? startOpenAISimulator({ apiKeys: [OLD_KEY, NEW_KEY] });
-  const receiver = options.servers?.receiver ?? startReceiver();
-  const smtp = options.servers?.smtp ?? (await startSmtpServer());
+  const servers = await startNotificationServers([OLD_KEY, NEW_KEY], {}, options.servers);
+  const { openai, receiver, smtp } = servers;
   const gateway = await startTestGateway({
     probes: false,
     clock: options.clock,
@@ -96,11 +91,7 @@ export async function startRotationWorld(options: RotationWorldOptions = {}): Pr
     handle,
     async stop() {
       await gateway.stop();
-      if (options.servers === undefined) {
-        await openai.stop();
-        await receiver.stop();
-        await smtp.stop();
-      }
+      if (options.servers === undefined) await stopNotificationServers(servers);
     },
   };
 }
