@@ -4,8 +4,8 @@
 
 import { anthropicErrorBody } from './errors.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
-import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
-import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
+import type { ErrorDescriptor, Usage } from '../../core/spec/vocabulary.ts';
+import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
 import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish } from './response.ts';
 
 const PING = encodeSseEvent('ping', '{"type":"ping"}');
@@ -26,51 +26,18 @@ interface OpenBlock {
   toolIndex: number;
 }
 
-export class AnthropicStreamEncoder {
+export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly options: AnthropicStreamEncoderOptions;
   private started = false;
-  private ended = false;
   private open: OpenBlock | undefined;
   private nextBlockIndex = 0;
-  private finishReason: FinishReason | undefined;
-  private usage: Usage | undefined;
 
   constructor(options: AnthropicStreamEncoderOptions) {
+    super();
     this.options = options;
   }
 
   /** The SSE text for one part; empty when the part only updates state (usage, finish). */
-  encode(part: StreamPart): string {
-    if (this.ended) return '';
-    switch (part.type) {
-      case 'start':
-        return this.start(part.id, part.model, part.promptUsage);
-      case 'keepalive':
-        // Anthropic sends ping after message_start; one that came earlier waits for it.
-        return this.start('', this.options.model) + PING;
-      case 'text-delta':
-        return part.index === 0 ? this.text(part.text) : '';
-      case 'reasoning-delta':
-        return part.index === 0 ? this.reasoning(part.text, part.signature) : '';
-      case 'tool-call-start':
-        return part.index === 0 ? this.toolStart(part.toolIndex, part.id, part.name) : '';
-      case 'tool-call-delta':
-        return part.index === 0 ? this.toolDelta(part.toolIndex, part.argumentsDelta) : '';
-      case 'finish':
-        if (part.index !== 0) return '';
-        this.finishReason = part.finishReason;
-        return this.closeBlock();
-      case 'usage':
-        this.usage = part.usage;
-        return '';
-      case 'openai-chunk':
-        return this.openAIChunk(part.chunk);
-      case 'error':
-        return this.error(part.error);
-      default:
-        return '';
-    }
-  }
 
   /** Closes the message once the upstream parts are exhausted; empty after an error. */
   end(): string {
@@ -88,7 +55,7 @@ export class AnthropicStreamEncoder {
     );
   }
 
-  private start(id: string, model: string, promptUsage?: Usage): string {
+  protected start(id: string, model: string, promptUsage?: Usage): string {
     if (this.started) return '';
     this.started = true;
     const message = {
@@ -104,6 +71,15 @@ export class AnthropicStreamEncoder {
       usage: anthropicUsageFromUsage(promptUsage),
     };
     return encodeSseEvent('message_start', JSON.stringify({ type: 'message_start', message }));
+  }
+
+  protected override keepalive(): string {
+    // Anthropic sends ping after message_start; one that came earlier waits for it.
+    return this.start('', this.options.model) + PING;
+  }
+
+  protected closeOpen(): string {
+    return this.closeBlock();
   }
 
   private closeBlock(): string {
@@ -124,13 +100,13 @@ export class AnthropicStreamEncoder {
     return encodeSseEvent('content_block_delta', JSON.stringify({ type: 'content_block_delta', index: this.open?.index ?? 0, delta }));
   }
 
-  private text(text: string): string {
+  protected text(text: string): string {
     if (text === '') return '';
     const opening = this.open?.kind === 'text' ? '' : this.openBlock('text', { type: 'text', text: '' });
     return opening + this.delta({ type: 'text_delta', text });
   }
 
-  private reasoning(text: string, signature: string | undefined): string {
+  protected reasoning(text: string, signature: string | undefined): string {
     const hasSignature = signature !== undefined && signature !== '';
     if (text === '' && !hasSignature) return '';
     let output = this.open?.kind === 'thinking' ? '' : this.openBlock('thinking', { type: 'thinking', thinking: '', signature: '' });
@@ -139,41 +115,21 @@ export class AnthropicStreamEncoder {
     return output;
   }
 
-  private toolStart(toolIndex: number, id: string, name: string): string {
+  protected toolStart(toolIndex: number, id: string, name: string): string {
     return this.openBlock('tool_use', { type: 'tool_use', id, name, input: {} }, toolIndex);
   }
 
-  private toolDelta(toolIndex: number, argumentsDelta: string): string {
+  protected toolDelta(toolIndex: number, argumentsDelta: string): string {
     // Anthropic cannot reopen a closed block, so fragments for any other call are dropped; OpenAI
     // upstreams send each call's fragments together, so this does not happen in practice.
     if (argumentsDelta === '' || this.open?.kind !== 'tool_use' || this.open.toolIndex !== toolIndex) return '';
     return this.delta({ type: 'input_json_delta', partial_json: argumentsDelta });
   }
 
-  private error(descriptor: ErrorDescriptor): string {
+  protected error(descriptor: ErrorDescriptor): string {
     this.ended = true;
     return encodeSseEvent('error', JSON.stringify(anthropicErrorBody(descriptor, this.options.requestId)));
   }
 
   /** An OpenAI-compatible upstream's chunk, read through the same paths as native parts. */
-  private openAIChunk(chunk: OpenAIChunk): string {
-    let output = this.start(chunk.id ?? '', chunk.model ?? '');
-    const choice = chunk.choices?.find((candidate) => candidate.index === 0);
-    if (choice !== undefined) {
-      const delta = choice.delta ?? {};
-      if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') output += this.reasoning(delta.reasoning_content, undefined);
-      if (typeof delta.content === 'string') output += this.text(delta.content);
-      for (const call of delta.tool_calls ?? []) {
-        if (call.id !== undefined && call.function?.name !== undefined) output += this.toolStart(call.index, call.id, call.function.name);
-        if (call.function?.arguments) output += this.toolDelta(call.index, call.function.arguments);
-      }
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
-        this.finishReason = finishReasonFromOpenAI(choice.finish_reason);
-        output += this.closeBlock();
-      }
-    }
-    const usage = usageFromOpenAI(chunk.usage);
-    if (usage !== undefined) this.usage = usage;
-    return output;
-  }
 }

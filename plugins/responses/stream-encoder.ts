@@ -8,8 +8,8 @@
 // sequence_number counting from 0.
 
 import { encodeSseEvent } from '../../core/wire/sse.ts';
-import { finishReasonFromOpenAI, usageFromOpenAI } from '../../core/wire/openai-shape.ts';
-import type { ErrorDescriptor, FinishReason, OpenAIChunk, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
+import type { ErrorDescriptor } from '../../core/spec/vocabulary.ts';
 import { customInputFromArguments } from './request.ts';
 import {
   customToolCallItem,
@@ -77,61 +77,30 @@ export interface ResponsesStreamEncoderOptions {
   onComplete?: (response: Json) => void;
 }
 
-export class ResponsesStreamEncoder {
+export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
   private readonly onComplete: ((response: Json) => void) | undefined;
   private sequence = 0;
   private started = false;
-  private ended = false;
   private open: OpenItem | undefined;
   private readonly output: Json[] = [];
-  private finishReason: FinishReason | undefined;
-  private usage: Usage | undefined;
 
   constructor(options: ResponsesStreamEncoderOptions) {
+    super();
     this.customTools = options.customTools ?? new Set();
     this.onComplete = options.onComplete;
     this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
   }
 
   /** The SSE text for one part; empty when the part only updates state (usage, finish). */
-  encode(part: StreamPart): string {
-    if (this.ended) return '';
-    switch (part.type) {
-      case 'start':
-        if (part.model !== '') this.shell.model = part.model;
-        return this.start();
-      case 'text-delta':
-        return part.index === 0 ? this.text(part.text) : '';
-      case 'reasoning-delta':
-        return part.index === 0 ? this.reasoning(part.text) : '';
-      case 'tool-call-start':
-        return part.index === 0 ? this.toolStart(part.toolIndex, part.id, part.name) : '';
-      case 'tool-call-delta':
-        return part.index === 0 ? this.toolDelta(part.toolIndex, part.argumentsDelta) : '';
-      case 'finish':
-        if (part.index !== 0) return '';
-        this.finishReason = part.finishReason;
-        return this.closeItem();
-      case 'usage':
-        this.usage = part.usage;
-        return '';
-      case 'openai-chunk':
-        return this.openAIChunk(part.chunk);
-      case 'error':
-        return this.error(part.error);
-      default:
-        return '';
-    }
-  }
 
   /** Closes the response once the upstream parts are exhausted; empty after an error. */
   end(): string {
     if (this.ended) return '';
     this.ended = true;
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
-    const opening = this.start() + this.closeItem();
+    const opening = this.opening() + this.closeItem();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
     this.onComplete?.(response);
     return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
@@ -141,7 +110,16 @@ export class ResponsesStreamEncoder {
     return encodeSseEvent(type, JSON.stringify({ type, sequence_number: this.sequence++, ...fields }));
   }
 
-  private start(): string {
+  protected start(_id: string, model: string): string {
+    if (!this.started && model !== '') this.shell.model = model;
+    return this.opening();
+  }
+
+  protected closeOpen(): string {
+    return this.closeItem();
+  }
+
+  private opening(): string {
     if (this.started) return '';
     this.started = true;
     const response = responseObject(this.shell, { status: 'in_progress', output: [], usage: null });
@@ -149,7 +127,7 @@ export class ResponsesStreamEncoder {
   }
 
   private openItem(kind: OpenItem['kind'], id: string, item: Json, toolIndex = -1, callId = '', name = ''): string {
-    const prefix = this.start() + this.closeItem();
+    const prefix = this.opening() + this.closeItem();
     const outputIndex = this.output.length;
     this.output.push(item);
     const fields = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex},${DELTA_FIELDS[kind]}"delta":`;
@@ -191,7 +169,7 @@ export class ResponsesStreamEncoder {
     return `${open.deltaPrefix}${this.sequence++}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
   }
 
-  private text(delta: string): string {
+  protected text(delta: string): string {
     if (delta === '') return '';
     let output = '';
     if (this.open?.kind !== 'message') {
@@ -209,7 +187,7 @@ export class ResponsesStreamEncoder {
     return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
   }
 
-  private reasoning(delta: string): string {
+  protected reasoning(delta: string): string {
     // A bare signature (Anthropic, Gemini) carries no text a Responses client could show.
     if (delta === '') return '';
     let output = '';
@@ -228,7 +206,7 @@ export class ResponsesStreamEncoder {
     return output + this.delta(open, delta);
   }
 
-  private toolStart(toolIndex: number, callId: string, name: string): string {
+  protected toolStart(toolIndex: number, callId: string, name: string): string {
     if (this.customTools.has(name)) {
       const id = newCustomToolCallItemId();
       return this.openItem('custom_tool_call', id, customToolCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
@@ -237,7 +215,7 @@ export class ResponsesStreamEncoder {
     return this.openItem('function_call', id, functionCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
   }
 
-  private toolDelta(toolIndex: number, argumentsDelta: string): string {
+  protected toolDelta(toolIndex: number, argumentsDelta: string): string {
     // An item cannot reopen once done, so fragments for any other call are dropped; upstreams send
     // each call's fragments together, so this does not happen in practice.
     const open = this.open;
@@ -251,8 +229,8 @@ export class ResponsesStreamEncoder {
     return this.delta(open, argumentsDelta);
   }
 
-  private error(descriptor: ErrorDescriptor): string {
-    const prefix = this.start() + this.closeItem();
+  protected error(descriptor: ErrorDescriptor): string {
+    const prefix = this.opening() + this.closeItem();
     this.ended = true;
     const error = { code: descriptor.code, message: descriptor.message };
     const response = responseObject(this.shell, { status: 'failed', output: this.output, usage: responsesUsageFromUsage(this.usage), error });
@@ -264,25 +242,4 @@ export class ResponsesStreamEncoder {
   }
 
   /** An OpenAI-compatible upstream's chunk, read through the same paths as native parts. */
-  private openAIChunk(chunk: OpenAIChunk): string {
-    if (!this.started && typeof chunk.model === 'string' && chunk.model !== '') this.shell.model = chunk.model;
-    let output = this.start();
-    const choice = chunk.choices?.find((candidate) => candidate.index === 0);
-    if (choice !== undefined) {
-      const delta = choice.delta ?? {};
-      if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') output += this.reasoning(delta.reasoning_content);
-      if (typeof delta.content === 'string') output += this.text(delta.content);
-      for (const call of delta.tool_calls ?? []) {
-        if (call.id !== undefined && call.function?.name !== undefined) output += this.toolStart(call.index, call.id, call.function.name);
-        if (call.function?.arguments) output += this.toolDelta(call.index, call.function.arguments);
-      }
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
-        this.finishReason = finishReasonFromOpenAI(choice.finish_reason);
-        output += this.closeItem();
-      }
-    }
-    const usage = usageFromOpenAI(chunk.usage);
-    if (usage !== undefined) this.usage = usage;
-    return output;
-  }
 }
