@@ -15,6 +15,7 @@ import { analyticsPlugin } from '../plugins/analytics/index.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
 import type { Migration, Store, UsageRecord } from '../core/spec/store.ts';
+import { seededRandom } from '../test/helpers/seeded-random.ts';
 
 export const BENCH_DIRECTORY = process.env.KEYWAY_BENCH_DIR ?? '/tmp/keyway-analytics-bench';
 export const BENCH_DATABASE = join(BENCH_DIRECTORY, 'usage.db');
@@ -63,18 +64,6 @@ export const ACCOUNTS = ACCOUNT_SHARES.map((_, index) => `acct_${index}`);
 const TEAMS_PER_ACCOUNT = [8, 5, 4, 2, 1];
 const KEYS_PER_ACCOUNT = [90, 50, 30, 20, 10];
 const PROJECTS = ['checkout', 'search', 'support-bot', 'analytics', 'onboarding', 'fraud', 'recs', 'docs-qa', 'etl', 'internal-tools'];
-
-/** mulberry32: small, fast, seeded. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface KeyProfile {
   id: string;
@@ -175,7 +164,7 @@ function usageRow(next: () => number, keys: KeyProfile[][], sequence: number, ti
 
 /** `count` rows as the bench generates them, in time order over `spanMs` ending at BENCH_NOW (for the write-cost measurement). */
 export function generateRows(count: number, spanMs: number): UsageRecord[] {
-  const next = random(7);
+  const next = seededRandom(7);
   const keys = profiles(next);
   const start = BENCH_NOW - spanMs;
   return Array.from({ length: count }, (_, index) => usageRow(next, keys, index, start + Math.floor((index / count) * spanMs)));
@@ -207,7 +196,7 @@ export async function benchStore(log: (line: string) => void = console.log): Pro
   if (!complete && existsSync(BENCH_DATABASE)) throw new Error(`${BENCH_DATABASE} exists but is incomplete: delete ${BENCH_DIRECTORY} and run again.`);
   const store = await openBenchStore();
   if (complete) return store;
-  const next = random(20261205);
+  const next = seededRandom(20261205);
   const keys = profiles(next);
   const start = BENCH_NOW - DAYS * 86_400_000;
   // Time advances in steps inversely proportional to the hour's weight, so busy hours hold more rows;

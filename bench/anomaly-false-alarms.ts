@@ -10,22 +10,12 @@
 
 import { BASELINE_DAYS, judgeHour, median, SENSITIVITY_K, type HourSample } from '../plugins/alerts/anomaly.ts';
 import type { AnomalyMetric, Sensitivity } from '../plugins/alerts/schema.ts';
+import { seededRandom } from '../test/helpers/seeded-random.ts';
 
 const MONTH_DAYS = 30;
 const DAYS = BASELINE_DAYS + MONTH_DAYS;
 const METRICS: AnomalyMetric[] = ['spend', 'requests', 'error_rate'];
 const SENSITIVITIES: Sensitivity[] = ['low', 'medium', 'high'];
-
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -110,7 +100,7 @@ interface Tally {
 }
 
 function run(accounts: number, seed: number, sensitivity: Sensitivity, inject: boolean): Tally {
-  const random = generator(seed);
+  const random = seededRandom(seed);
   const tally: Tally = {
     judged: 0,
     falseAlarms: { spend: 0, requests: 0, error_rate: 0 },

@@ -7,6 +7,7 @@ import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import { planCostOptimized } from '../../plugins/strategies/cost-optimized.ts';
 import { planFallbackChain } from '../../plugins/strategies/fallback-chain.ts';
 import { orderPool } from '../../plugins/strategies/keys.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 const key = (id: string, provider: string, owner: 'account' | 'platform' = 'account', weight = 1): ProviderKeyRecord => ({
   id,
@@ -18,18 +19,6 @@ const key = (id: string, provider: string, owner: 'account' | 'platform' = 'acco
   status: 'active',
   weight,
 });
-
-/** A deterministic PRNG (mulberry32) so statistical checks never flake. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface InputOptions {
   routing?: RoutingOptions;
