@@ -12,6 +12,7 @@ import {
   type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
+  type ClusterDriver,
   type CountersDriver,
   type CryptoBackend,
   type Dialect,
@@ -71,6 +72,7 @@ export interface PluginSet {
   dialects: Map<string, Dialect>;
   storeDrivers: Array<Contributed<StoreDriver>>;
   countersDrivers: Array<Contributed<CountersDriver>>;
+  clusterDrivers: Array<Contributed<ClusterDriver>>;
   routes: Array<Contributed<RouteDefinition>>;
   /** Plugin migrations by store dialect. */
   migrations: Array<{ plugin: string; dialect: string; migrations: readonly Migration[] }>;
@@ -253,6 +255,7 @@ export function emptyPluginSet(): PluginSet {
     dialects: new Map(),
     storeDrivers: [],
     countersDrivers: [],
+    clusterDrivers: [],
     routes: [],
     migrations: [],
     usageRollups: [],
@@ -268,13 +271,14 @@ export function emptyPluginSet(): PluginSet {
 
 function registerCapabilities(set: PluginSet, source: PluginSource, contributions: PluginContributions): void {
   const plugin = source.definition.name;
-  const { dialect, store, counters } = contributions;
+  const { dialect, store, counters, cluster } = contributions;
   if (dialect) {
     if (set.dialects.has(dialect.name)) fail(source, `registers dialect '${dialect.name}', which another plugin already registered`);
     set.dialects.set(dialect.name, dialect);
   }
   if (store) set.storeDrivers.push({ plugin, value: store });
   if (counters) set.countersDrivers.push({ plugin, value: counters });
+  if (cluster) set.clusterDrivers.push({ plugin, value: cluster });
   for (const route of contributions.routes ?? []) {
     const clash = set.routes.find((existing) => existing.value.method === route.method && existing.value.path === route.path);
     if (clash !== undefined) fail(source, `adds the route ${route.method} ${route.path}, which plugin '${clash.plugin}' already added`);

@@ -10,6 +10,7 @@ import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
@@ -18,7 +19,7 @@ import { checkKeyVersionsInUse } from './credentials/missing-key-versions.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
-import { generateGatewayKey, hashGatewayKey, maskKey } from './credentials/secrets.ts';
+import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
 import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
 import { DrainDeadline } from './lifecycle/drain.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
@@ -31,7 +32,8 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
-import type { AlertDelivery, AlertEvent, Counters, PricingService, Services, Store } from './spec/plugin.ts';
+import type { ClusterBus } from './spec/cluster.ts';
+import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
@@ -43,6 +45,8 @@ export interface Runtime {
   /** The in-memory configuration snapshot the request path reads. */
   snapshots: ConfigSnapshots;
   counters: Counters;
+  /** The other members of the cluster: messages and leases (core/spec/cluster.ts). */
+  cluster: ClusterBus;
   vault: KeyVault;
   models: ReportedModels;
   usage: UsageQueue;
@@ -82,6 +86,11 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** Run active health probes in the background (tests drive them by hand). */
   probes?: boolean;
+  /**
+   * The cluster this process belongs to; by default a cluster plugin's for KEYWAY_REDIS_URL, or this
+   * process alone. Tests pass members of one LocalClusterHub to run several gateways as instances.
+   */
+  cluster?: ClusterBus;
 }
 
 export interface FirstStartSecrets {
@@ -117,11 +126,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);
   const counters = await openCounters(plugins, config, clock);
+  const cluster = options.cluster ?? (await openCluster(plugins, config, clock));
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
   const secrets = await bootstrap(store, config);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
+  snapshots.shareThrough(cluster, logger);
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
   const vault = new KeyVault(snapshots, plugins.cryptoBackends, undefined, {
@@ -171,6 +182,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   bind({
     store,
     counters,
+    cluster,
     pricing: createPricingService(catalog),
     usageQueue: usage,
     snapshot: {
@@ -206,13 +218,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),
     },
   });
-  const background = createBackground(plugins, logger, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
+  const background = createBackground(plugins, logger, cluster, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
   return {
     config,
     logger,
     store,
     snapshots,
     counters,
+    cluster,
     vault,
     models,
     usage,
@@ -371,6 +384,14 @@ async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Cl
   return driver === undefined ? new MemoryCounters(clock) : driver.value.open(url, { clock });
 }
 
+/** A cluster plugin accepting KEYWAY_REDIS_URL when one is set; this process alone otherwise. */
+async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<ClusterBus> {
+  const url = config.redisUrl;
+  const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
+  if (url === undefined || driver === undefined) return soloCluster(clock);
+  return driver.value.open(url, { clock, instanceId: randomId('inst') });
+}
+
 /** Sends an alert to each target through the first channel that accepts it; never throws. */
 async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent): Promise<AlertDelivery[]> {
   return Promise.all(
@@ -394,6 +415,7 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
 function createBackground(
   plugins: PluginSet,
   logger: Logger,
+  cluster: ClusterBus,
   startProbesNow: () => () => void,
 ): Pick<Runtime, 'startBackground' | 'stopBackground' | 'drainJobs'> {
   const stops: Array<() => void> = [];
@@ -409,7 +431,7 @@ function createBackground(
           if (running) return;
           running = true;
           Promise.resolve()
-            .then(() => job.run())
+            .then(() => runOnce(cluster, `job:${plugin}:${job.name}`, job))
             .catch((error: unknown) =>
               logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job failed'),
             )
@@ -434,6 +456,15 @@ function createBackground(
       }
     },
   };
+}
+
+/**
+ * A cluster-scoped job runs where its lease is held; the lease outlives two intervals so a missed tick
+ * does not hand it over, and a dead holder's lapses within that.
+ */
+async function runOnce(cluster: ClusterBus, leaseName: string, job: JobDefinition): Promise<void> {
+  if (job.scope === 'cluster' && !(await cluster.acquireLease(leaseName, Math.max(2 * job.intervalMs, 5_000)))) return;
+  await job.run();
 }
 
 /** The shipped table with the operator's overrides, rebuilt only when the overrides change. */

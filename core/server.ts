@@ -40,6 +40,7 @@ export function startServer(runtime: Runtime): RunningServer {
         await runtime.usage.close();
         await runtime.drainJobs();
         await runtime.counters.close?.();
+        await runtime.cluster.close?.();
         runtime.store.close();
       })();
       return stopping;

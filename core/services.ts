@@ -24,6 +24,7 @@ import type {
   UsageQueueView,
 } from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
+import type { ClusterBus } from './spec/cluster.ts';
 import type { Counters } from './spec/counters.ts';
 import type { KeySourceRegistry } from './spec/key-source.ts';
 import type { Store } from './spec/store.ts';
@@ -33,6 +34,7 @@ import * as sse from './wire/sse.ts';
 export interface RuntimeServices {
   store: Store;
   counters: Counters;
+  cluster: ClusterBus;
   snapshot: SnapshotService;
   inference: InferenceService;
   auth: AuthService;
@@ -116,6 +118,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get counters() {
       return part('counters');
+    },
+    get cluster() {
+      return part('cluster');
     },
     get snapshot() {
       return part('snapshot');

@@ -2,7 +2,9 @@
 // keys by account and provider. Management writes go to the database first, then `refresh()`
 // swaps in a new snapshot; a request never waits on the database.
 
+import type { Logger } from '../logger.ts';
 import type { Contributed } from '../registry.ts';
+import { CLUSTER_TOPICS, type ClusterBus } from '../spec/cluster.ts';
 import type { KeyOwner, Principal, ProviderKeyRecord, ResolvedKeys, SnapshotSection } from '../spec/plugin.ts';
 import type { SnapshotView } from '../spec/services.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
@@ -83,6 +85,7 @@ function pushTo<Key, Value>(map: Map<Key, Value[]>, key: Key, value: Value): voi
 export class ConfigSnapshots {
   private snapshot: ConfigSnapshot;
   private refreshing: Promise<void> | undefined;
+  private cluster: { bus: ClusterBus; logger: Logger } | undefined;
   private readonly listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
 
   constructor(
@@ -116,8 +119,34 @@ export class ConfigSnapshots {
     this.listeners.push(listener);
   }
 
-  /** Reloads everything; concurrent callers share one reload that starts after the latest write. */
+  /**
+   * After this, every local refresh (a management write here) tells the other members of the cluster,
+   * and their writes reload this snapshot. Reloads are idempotent, so a message heard twice costs one
+   * extra load and a missed one is caught by the next.
+   */
+  shareThrough(cluster: ClusterBus, logger: Logger): void {
+    this.cluster = { bus: cluster, logger };
+    cluster.subscribe(CLUSTER_TOPICS.config, () => {
+      this.reload().catch((error: unknown) =>
+        logger.error({ error: error instanceof Error ? error.message : String(error) }, 'configuration reload from the cluster failed'),
+      );
+    });
+  }
+
+  /** Reloads everything after a write here, then tells the rest of the cluster. */
   async refresh(): Promise<void> {
+    await this.reload();
+    if (this.cluster === undefined) return;
+    try {
+      await this.cluster.bus.publish(CLUSTER_TOPICS.config, String(this.snapshot.version));
+    } catch (error) {
+      // The write is stored and in force here; the others catch up at their next reload.
+      this.cluster.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not tell the cluster about a configuration change');
+    }
+  }
+
+  /** Reloads everything; concurrent callers share one reload that starts after the latest write. */
+  private async reload(): Promise<void> {
     const previous = this.refreshing ?? Promise.resolve();
     const next = previous.then(() => this.load());
     this.refreshing = next.finally(() => {

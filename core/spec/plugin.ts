@@ -3,6 +3,7 @@
 
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { AlertChannel } from './alert-channel.ts';
+import type { ClusterDriver } from './cluster.ts';
 import type { CountersDriver } from './counters.ts';
 import type { CiphertextHolder, CryptoBackend } from './crypto-backend.ts';
 import type { Dialect } from './dialect.ts';
@@ -70,6 +71,12 @@ export interface JobDefinition {
   name: string;
   intervalMs: number;
   run(): MaybePromise<void>;
+  /**
+   * 'cluster' runs the job on one member of the cluster at a time, under a lease (rotations, alerts,
+   * reconciliation: work on shared data that must happen once); 'instance' (the default) on every
+   * process (flushing what this process queued).
+   */
+  scope?: 'instance' | 'cluster';
   /** Optional: runs once at shutdown, after in-flight requests ended and before the store closes (write what is queued). */
   drain?(): MaybePromise<void>;
 }
@@ -137,6 +144,8 @@ export interface PluginContributions {
   keySource?: KeySource;
   store?: StoreDriver;
   counters?: CountersDriver;
+  /** Messages and leases across instances (core/spec/cluster.ts), opened for KEYWAY_REDIS_URL like counters. */
+  cluster?: ClusterDriver;
   dialect?: Dialect;
   hooks?: Hooks;
   routes?: RouteDefinition[];
@@ -175,6 +184,7 @@ export function definePlugin<Schema extends TSchema>(definition: PluginDefinitio
 
 export type { Static };
 export type { AlertChannel, AlertDelivery, AlertEvent } from './alert-channel.ts';
+export type { ClusterBus, ClusterDriver } from './cluster.ts';
 export type { Counters, CountersDriver, Reservation } from './counters.ts';
 export type {
   CiphertextHolder,

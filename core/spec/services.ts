@@ -3,6 +3,7 @@
 // are none on disk), so everything it may need at run time reaches it here. Types only: this file
 // names the implementations' types so the two cannot drift, and imports nothing at run time.
 
+import type { ClusterBus } from './cluster.ts';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type * as errorModule from '../errors.ts';
 import type * as bodyModule from '../http/kit/body.ts';
@@ -259,6 +260,8 @@ export interface Services {
   /** Available once the gateway has started (in routes, hooks and jobs), not during `setup`. */
   readonly store: Store;
   readonly counters: Counters;
+  /** Messages and leases shared with the other members of the cluster (core/spec/cluster.ts). */
+  readonly cluster: ClusterBus;
   readonly snapshot: SnapshotService;
   readonly inference: InferenceService;
   readonly auth: AuthService;

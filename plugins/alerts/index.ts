@@ -96,7 +96,7 @@ export const alertsPlugin = definePlugin({
           },
         },
       ],
-      jobs: [{ name: 'alerts', intervalMs, run: () => evaluator.run() }],
+      jobs: [{ name: 'alerts', intervalMs, run: () => evaluator.run(), scope: 'cluster' }],
       routes: alertRoutes({ services, evaluator }),
     };
   },

@@ -97,7 +97,7 @@ export const auditPlugin = definePlugin({
       },
       jobs: [
         { name: 'audit-flush', intervalMs: flushMs, run: () => queue.flush(), drain: () => queue.flush() },
-        { name: 'audit-retention', intervalMs: purgeMs, run: () => purgeExpired(services, defaultRetentionDays) },
+        { name: 'audit-retention', intervalMs: purgeMs, run: () => purgeExpired(services, defaultRetentionDays), scope: 'cluster' },
       ],
       routes: [
         {

@@ -37,7 +37,7 @@ export const reconciliationPlugin = definePlugin({
       migrations: RECONCILIATION_MIGRATIONS,
       usageRollups: RECONCILIATION_USAGE_ROLLUPS,
       routes: reconciliationRoutes({ services, adminKeys, settings, reconciler, daily }),
-      jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick() }],
+      jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick(), scope: 'cluster' }],
     };
   },
 });

@@ -88,7 +88,7 @@ export const responsesPlugin = definePlugin({
     return {
       dialect,
       migrations: RESPONSES_MIGRATIONS,
-      jobs: store === undefined ? [] : [{ name: 'responses-retention', intervalMs: 3_600_000, run: () => store.expire() }],
+      jobs: store === undefined ? [] : [{ name: 'responses-retention', intervalMs: 3_600_000, run: () => store.expire(), scope: 'cluster' }],
       routes: [
         {
           method: 'POST',

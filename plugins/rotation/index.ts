@@ -73,7 +73,7 @@ export const rotationPlugin = definePlugin({
       hooks: {
         route: (context) => chooseKeys(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), services.clock.now()),
       },
-      jobs: [{ name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle() }],
+      jobs: [{ name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle(), scope: 'cluster' }],
       routes: rotationRoutes(services, rotations),
     };
   },

@@ -1,0 +1,39 @@
+// The cluster contract: how one Keyway process tells the others about a change and how scheduled
+// work runs once across them. One process alone uses core/cluster/local.ts (nobody to tell, every
+// lease is its own); several instances use a plugin's driver (Redis pub/sub), several workers of one
+// instance the parent process. Run test/conformance/cluster.ts against any implementation.
+
+type MaybePromise<T> = T | Promise<T>;
+
+export type ClusterListener = (message: string) => void;
+
+export interface ClusterBus {
+  readonly name: string;
+  /** This process's id in the cluster; messages carry it so a sender ignores its own. */
+  readonly instanceId: string;
+  /**
+   * Tells every other member of the cluster. Best effort, at most once: a member that misses a
+   * message must still converge (config snapshots are also reloaded on a timer as a backstop).
+   */
+  publish(topic: string, message: string): MaybePromise<void>;
+  /** Hears what other members publish on `topic`; never this process's own messages. Returns an unsubscribe. */
+  subscribe(topic: string, listener: ClusterListener): () => void;
+  /**
+   * Asks to be the one member that runs `name` for the next `ttlMs`: true when this process holds
+   * the lease (taken now or renewed), false when another live member holds it.
+   */
+  acquireLease(name: string, ttlMs: number): MaybePromise<boolean>;
+  close?(): MaybePromise<void>;
+}
+
+export interface ClusterDriver {
+  name: string;
+  accepts(url: string): boolean;
+  open(url: string, options: { clock: { now(): number }; instanceId: string }): Promise<ClusterBus>;
+}
+
+/** The topics the core itself publishes on; plugins use their own names, prefixed with the plugin's. */
+export const CLUSTER_TOPICS = {
+  /** A management write changed configuration: reload the snapshot. The message is the writer's snapshot version. */
+  config: 'config',
+} as const;
