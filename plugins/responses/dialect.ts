@@ -6,8 +6,8 @@ import { KeywayError, openAIErrorBody } from '../../core/errors.ts';
 import type { ChatOperation, Dialect, ParseContext } from '../../core/spec/dialect.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { chatRequestFromResponses } from './request.ts';
-import { echoOf, newResponseId, responsesBodyFromResult, type ResponseEcho } from './response.ts';
+import { chatRequestFromResponses, type ItemReferences } from './request.ts';
+import { echoOf, ItemIds, newResponseId, responseIdOfItem, responsesBodyFromResult, type ResponseEcho } from './response.ts';
 import type { ResponseStore } from './store.ts';
 import { ResponsesStreamEncoder } from './stream-encoder.ts';
 
@@ -20,8 +20,8 @@ interface ResponsesRequestState {
   /** The request's settings the response object echoes. */
   echo: ResponseEcho;
   customTools: ReadonlySet<string>;
-  /** Set when the response is to be stored: the conversation before its output. */
-  conversation: Json[] | undefined;
+  /** Set when the response is to be stored: the conversation continued, and this request's input. */
+  conversation: { previous: Json[]; input: Json[] } | undefined;
 }
 
 function stateOf(context: RequestContext): ResponsesRequestState {
@@ -34,20 +34,39 @@ function stateOf(context: RequestContext): ResponsesRequestState {
   );
 }
 
+const ID_PREFIXES: Record<string, string> = {
+  message: 'msg',
+  function_call: 'fc',
+  function_call_output: 'fco',
+  custom_tool_call: 'ctc',
+  custom_tool_call_output: 'ctco',
+  reasoning: 'rs',
+};
+
+/** Input items keep the ids they came with; the others get one of this response's (ItemIds), as OpenAI gives every stored item an id. */
+function withIds(items: readonly Json[], ids: ItemIds): Json[] {
+  return items.map((item) => (typeof item.id === 'string' && item.id !== '' ? item : { id: ids.next(ID_PREFIXES[String(item.type ?? 'message')] ?? 'item'), ...item }));
+}
+
 /** Output items as the input items of a later turn (they are the same shapes). */
 function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): void {
   if (store === undefined || state.conversation === undefined) return;
+  const id = String(response.id);
   const output = Array.isArray(response.output) ? (response.output as Json[]) : [];
-  store.save(String(response.id), {
+  store.save(id, {
     accountId: context.principal.accountId,
     teamId: context.teamId ?? context.principal.teamId,
-    items: [...state.conversation, ...output],
+    items: [...state.conversation.previous, ...withIds(state.conversation.input, new ItemIds(id, 'i')), ...output],
     response,
   });
 }
 
 const NOT_STORED =
   'previous_response_id needs stored responses, which this gateway does not keep (the responses plugin runs with store off); send the whole conversation in input.';
+const REFERENCES_NOT_STORED =
+  ': item_reference needs stored responses, which this gateway does not keep (the responses plugin runs with store off); send the item itself (with the AI SDK: providerOptions.openai.store = false).';
+const REFERENCE_MISSING =
+  ': it is in no stored response of yours (never stored, store: false, expired, or deleted); send the item itself (with the AI SDK: providerOptions.openai.store = false).';
 
 export function createResponsesDialect(store: ResponseStore | undefined): { dialect: Dialect; operation: ChatOperation } {
   const dialect: Dialect = {
@@ -83,10 +102,23 @@ export function createResponsesDialect(store: ResponseStore | undefined): { dial
     return stored.items;
   }
 
+  /** Items of the caller's stored responses, found by the response id their ids carry (ItemIds). */
+  function references(context: ParseContext): ItemReferences {
+    if (store === undefined) return { find: () => undefined, whyMissing: REFERENCES_NOT_STORED };
+    return {
+      find(id) {
+        const responseId = responseIdOfItem(id);
+        const stored = responseId === undefined ? undefined : store.forRequest(context.headers, responseId, context.principal);
+        return stored?.items.find((item) => item.id === id && item.type !== 'item_reference');
+      },
+      whyMissing: REFERENCE_MISSING,
+    };
+  }
+
   function parse(body: unknown, context: ParseContext): ChatRequest {
     const fields = (typeof body === 'object' && body !== null ? body : {}) as Json;
     const previous = previousItems(fields, context);
-    const translation = chatRequestFromResponses(body, previous);
+    const translation = chatRequestFromResponses(body, previous, references(context));
     context.warnings.push(...translation.warnings);
     const keepIt = store !== undefined && fields.store !== false;
     if (store === undefined && fields.store === true)
@@ -95,7 +127,7 @@ export function createResponsesDialect(store: ResponseStore | undefined): { dial
     const state: ResponsesRequestState = {
       echo,
       customTools: translation.customTools,
-      conversation: keepIt ? [...previous, ...translation.inputItems] : undefined,
+      conversation: keepIt ? { previous, input: translation.inputItems } : undefined,
     };
     (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;
     return translation.request;

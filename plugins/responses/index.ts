@@ -1,14 +1,16 @@
 // The OpenAI Responses API as a plugin: `POST /v1/responses` over every provider, stored responses
-// (`store`, `previous_response_id`, `GET`/`DELETE /v1/responses/{id}`), and the WebSocket upgrade
-// answered with 426 so clients fall back to HTTP. It uses only the plugin API and its services.
+// (`store`, `previous_response_id`, `item_reference`, `GET`/`DELETE /v1/responses/{id}` and its
+// `input_items`), and the WebSocket upgrade answered with 426 so clients fall back to HTTP. It uses
+// only the plugin API and its services.
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { createResponsesDialect } from './dialect.ts';
 import { ResponseObjectSchema, ResponsesBodySchema } from './schema.ts';
-import { RESPONSES_MIGRATIONS, ResponseStore } from './store.ts';
+import { inputItemsPage, inputItemsQuery } from './input-items.ts';
+import { preloadStoredResponses } from './preload.ts';
+import { inputItemsOf, RESPONSES_MIGRATIONS, ResponseStore } from './store.ts';
 
 export { createResponsesDialect, responsesDialect, responsesOperation } from './dialect.ts';
 export { chatRequestFromResponses, type ResponsesTranslation } from './request.ts';
@@ -17,9 +19,6 @@ export { ResponseStore, RESPONSES_TABLE } from './store.ts';
 export { ResponsesStreamEncoder, type ResponsesStreamEncoderOptions } from './stream-encoder.ts';
 
 const DAY_MS = 86_400_000;
-/** Bodies larger than this are not scanned for previous_response_id before the lifecycle reads them. */
-const PRELOAD_LIMIT_BYTES = 16 * 1024 * 1024;
-const PREVIOUS_ID = /"previous_response_id"\s*:\s*"([\w.-]{1,200})"/;
 
 const configSchema = Type.Object({
   store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
@@ -42,29 +41,6 @@ function upgradeAnswer(services: Services, request: Request): Response {
 
 function notFound(services: Services, id: string, why: string): never {
   throw services.errors.create('not_found', { detail: `No stored response '${id.slice(0, 100)}'${why}.` });
-}
-
-/**
- * A continuation whose stored response is not in memory (a restart, an evicted entry) is read from
- * the database before the lifecycle starts, so the translation itself never waits.
- */
-async function preload(store: ResponseStore, services: Services, request: Request): Promise<void> {
-  const length = Number(request.headers.get('content-length'));
-  if (!(length > 0 && length <= PRELOAD_LIMIT_BYTES)) return;
-  let principal: Principal;
-  try {
-    principal = services.auth.authenticate(request.headers);
-  } catch {
-    return;
-  }
-  const id = PREVIOUS_ID.exec(await request.clone().text())?.[1];
-  if (id === undefined) return;
-  try {
-    const stored = store.cached(id, principal) ?? (await store.load(id, principal));
-    if (stored !== undefined) store.pin(request.headers, id, stored);
-  } catch (error) {
-    services.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be read');
-  }
 }
 
 function numberFrom(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -97,7 +73,7 @@ export const responsesPlugin = definePlugin({
           body: ResponsesBodySchema,
           response: ResponseObjectSchema,
           handle: async ({ request, clientAddress }) => {
-            if (store !== undefined) await preload(store, services, request);
+            if (store !== undefined) await preloadStoredResponses(store, services, request);
             return services.inference.run(request, operation, clientAddress);
           },
         },
@@ -117,6 +93,19 @@ export const responsesPlugin = definePlugin({
             const stored = store === undefined || principal === undefined ? undefined : await store.load(id, principal);
             if (stored === undefined) notFound(services, id, why);
             return services.http.json(stored.response);
+          },
+        },
+        {
+          method: 'GET',
+          path: '/v1/responses/:id/input_items',
+          role: 'developer',
+          summary: 'The input items of a stored response (a cursor page)',
+          handle: async ({ request, params, principal }) => {
+            const id = params.id ?? '';
+            const query = inputItemsQuery(new URL(request.url).searchParams);
+            const stored = store === undefined || principal === undefined ? undefined : await store.load(id, principal);
+            if (stored === undefined) notFound(services, id, why);
+            return services.http.json(inputItemsPage(inputItemsOf(stored), query));
           },
         },
         {

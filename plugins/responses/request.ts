@@ -12,7 +12,7 @@ export interface ResponsesTranslation {
   warnings: string[];
   /** Names of `custom` (free-form input) tools: their calls go back as custom_tool_call items. */
   customTools: Set<string>;
-  /** This request's input as Responses items (a string input as one user message), for a stored response. */
+  /** This request's input as Responses items (a string input as one user message, references resolved), for a stored response. */
   inputItems: Json[];
 }
 
@@ -92,7 +92,7 @@ function appendToolCall(messages: ChatMessage[], call: ToolCall): void {
   messages.push({ role: 'assistant', content: null, tool_calls: [call] });
 }
 
-function inputItem(item: unknown, index: number, messages: ChatMessage[], previous: readonly Json[] = []): void {
+function inputItem(item: unknown, index: number, messages: ChatMessage[]): void {
   const param = `input[${index}]`;
   if (!isObject(item)) throw invalidField(param, 'expected an input item object');
   const type = item.type ?? 'message';
@@ -128,16 +128,10 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[], previo
       // Reasoning items replay a model's earlier thinking (often encrypted for OpenAI only): the chat
       // path has no place for them, and every provider answers correctly without them.
       return;
-    case 'item_reference': {
-      // A reference to reasoning is dropped like reasoning itself; others name an item of the stored
-      // conversation this request continues.
-      if (typeof item.id === 'string' && item.id.startsWith('rs_')) return;
-      const referenced = previous.find((candidate) => candidate.id === item.id && candidate.type !== 'item_reference');
-      if (referenced === undefined)
-        throw unsupported(param, `item_reference '${String(item.id).slice(0, 100)}' names no item of the conversation continued by previous_response_id.`);
-      inputItem(referenced, index, messages);
+    case 'item_reference':
+      // References were replaced by their items before translation (resolveReferences); what is
+      // left names reasoning kept elsewhere, dropped like reasoning itself.
       return;
-    }
     default:
       throw unsupported(
         `${param}.type`,
@@ -250,10 +244,38 @@ function ignoredFieldWarnings(body: Json, warnings: string[]): void {
   if (body.max_tool_calls !== undefined && body.max_tool_calls !== null) warnings.push('max_tool_calls: not available through Keyway; dropped.');
 }
 
-/** The body's input as Responses items: a string is one user message. */
-function inputItemsOf(input: unknown): Json[] {
+/** Where the items an `item_reference` names are looked up, beyond the conversation continued. */
+export interface ItemReferences {
+  /** The item with this id, from a stored response the caller may read. */
+  find(id: string): Json | undefined;
+  /** Why an id found nothing, after "Item with id '…' not found". */
+  whyMissing: string;
+}
+
+const NO_REFERENCES: ItemReferences = { find: () => undefined, whyMissing: ': it is in no stored response.' };
+
+/**
+ * Each `item_reference` replaced by the item it names: from the conversation continued, else from
+ * any stored response of the caller's (the AI SDK's default OpenAI model sends its earlier answers
+ * this way). A reference to unknown reasoning stays (it is dropped: OpenAI's encrypted reasoning
+ * helps no other provider); any other unknown reference is a 400 naming the id.
+ */
+function resolveReferences(items: readonly unknown[], previous: readonly Json[], references: ItemReferences): Json[] {
+  return items.map((item, index) => {
+    if (!isObject(item) || item.type !== 'item_reference') return item as Json;
+    const id = item.id;
+    if (typeof id !== 'string' || id === '') throw invalidField(`input[${index}].id`, 'expected the id of an earlier item');
+    const referenced = previous.find((candidate) => candidate.id === id && candidate.type !== 'item_reference') ?? references.find(id);
+    if (referenced !== undefined) return referenced;
+    if (id.startsWith('rs_')) return item;
+    throw new KeywayError('invalid_request', { detail: `Item with id '${id.slice(0, 100)}' not found${references.whyMissing}` }, { param: `input[${index}]` });
+  });
+}
+
+/** The body's input as Responses items (a string is one user message), references resolved. */
+function inputItemsOf(input: unknown, previous: readonly Json[], references: ItemReferences): Json[] {
   if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
-  if (Array.isArray(input)) return input as Json[];
+  if (Array.isArray(input)) return resolveReferences(input, previous, references);
   if (input !== undefined && input !== null) throw invalidField('input', 'expected a string or an array of input items');
   return [];
 }
@@ -269,20 +291,23 @@ function conversation(body: Json, inputItems: readonly Json[], previous: readonl
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
   previous.forEach((item, index) => inputItem(item, index, messages));
-  inputItems.forEach((item, index) => inputItem(item, index, messages, previous));
+  inputItems.forEach((item, index) => inputItem(item, index, messages));
   if (messages.length === 0 || messages.every((message) => message.role === 'system'))
     throw new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
   return messages;
 }
 
-/** `previous`: the items of the stored conversation `previous_response_id` continues. */
-export function chatRequestFromResponses(body: unknown, previous: readonly Json[] = []): ResponsesTranslation {
+/**
+ * `previous`: the items of the stored conversation `previous_response_id` continues; `references`:
+ * where other stored items are found.
+ */
+export function chatRequestFromResponses(body: unknown, previous: readonly Json[] = [], references: ItemReferences = NO_REFERENCES): ResponsesTranslation {
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
   refuseUnservable(body);
   const warnings: string[] = [];
   ignoredFieldWarnings(body, warnings);
-  const inputItems = inputItemsOf(body.input);
+  const inputItems = inputItemsOf(body.input, previous, references);
   const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous) };
   for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
   if (body.stream === true) {

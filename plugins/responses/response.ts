@@ -28,11 +28,38 @@ function randomId(prefix: string): string {
   return `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
+const RESPONSE_PREFIX = 'resp_';
+
 export const newResponseId = (): string => randomId('resp');
-export const newMessageItemId = (): string => randomId('msg');
-export const newReasoningItemId = (): string => randomId('rs');
-export const newFunctionCallItemId = (): string => randomId('fc');
-export const newCustomToolCallItemId = (): string => randomId('ctc');
+
+/**
+ * Ids for the items of one response: `<prefix>_<the response id's 32 hex digits><o|i><n>` (o for its
+ * output, i for its input), so an item_reference leads to the stored response holding the item
+ * without an index of items to write and keep.
+ */
+export class ItemIds {
+  private readonly key: string;
+  private count = 0;
+
+  constructor(
+    responseId: string,
+    private readonly side: 'o' | 'i' = 'o',
+  ) {
+    this.key = responseId.startsWith(RESPONSE_PREFIX) ? responseId.slice(RESPONSE_PREFIX.length) : responseId;
+  }
+
+  next(prefix: string): string {
+    return `${prefix}_${this.key}${this.side}${(this.count++).toString(36)}`;
+  }
+}
+
+const ITEM_ID = /^[a-z]{1,8}_([0-9a-f]{32})[oi][0-9a-z]{1,8}$/;
+
+/** The id of the response an item id was made for (ItemIds), if it is one of Keyway's. */
+export function responseIdOfItem(itemId: string): string | undefined {
+  const key = ITEM_ID.exec(itemId)?.[1];
+  return key === undefined ? undefined : `${RESPONSE_PREFIX}${key}`;
+}
 
 export function customToolCallItem(id: string, callId: string, name: string, input: string, status: string): Json {
   return { id, type: 'custom_tool_call', status, call_id: callId, name, input };
@@ -142,23 +169,23 @@ export function functionCallItem(id: string, callId: string, name: string, argum
 const NO_CUSTOM_TOOLS: ReadonlySet<string> = new Set();
 
 /** Reasoning first, then the text, then the calls: the order OpenAI's models produce them in. */
-export function outputItemsFromMessage(message: ChatMessage, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json[] {
+export function outputItemsFromMessage(message: ChatMessage, ids: ItemIds, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json[] {
   const items: Json[] = [];
   const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : '';
-  if (reasoning !== '') items.push(reasoningItem(newReasoningItemId(), reasoning));
+  if (reasoning !== '') items.push(reasoningItem(ids.next('rs'), reasoning));
   const text = textOf(message.content);
   const refusal = typeof message.refusal === 'string' ? message.refusal : '';
   if (refusal !== '') {
-    items.push({ id: newMessageItemId(), type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'refusal', refusal }] });
+    items.push({ id: ids.next('msg'), type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'refusal', refusal }] });
   } else if (text !== '' || (message.tool_calls ?? []).length === 0) {
-    items.push(messageItem(newMessageItemId(), text, 'completed'));
+    items.push(messageItem(ids.next('msg'), text, 'completed'));
   }
   for (const call of message.tool_calls ?? []) {
     const { name, arguments: argumentsText } = call.function;
     items.push(
       customTools.has(name)
-        ? customToolCallItem(newCustomToolCallItemId(), call.id, name, customInputFromArguments(argumentsText), 'completed')
-        : functionCallItem(newFunctionCallItemId(), call.id, name, argumentsText, 'completed'),
+        ? customToolCallItem(ids.next('ctc'), call.id, name, customInputFromArguments(argumentsText), 'completed')
+        : functionCallItem(ids.next('fc'), call.id, name, argumentsText, 'completed'),
     );
   }
   return items;
@@ -171,7 +198,7 @@ export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, 
   return responseObject(shell, {
     status,
     incomplete_details,
-    output: choice === undefined ? [] : outputItemsFromMessage(choice.message, customTools),
+    output: choice === undefined ? [] : outputItemsFromMessage(choice.message, new ItemIds(id), customTools),
     usage: responsesUsageFromUsage(result.usage),
   });
 }

@@ -64,17 +64,19 @@ export class ResponseStore {
   /** Insertion-ordered: the first entry is the least recently used. */
   private readonly cache = new Map<string, StoredResponse>();
   /** What the route read from the database for one request, by its headers (the lifecycle's context holds the same object). */
-  private readonly preloaded = new WeakMap<Headers, { id: string; stored: StoredResponse }>();
+  private readonly preloaded = new WeakMap<Headers, Map<string, StoredResponse>>();
 
   /** Holds a response read before the lifecycle, for that request only, whatever the cache evicts meanwhile. */
   pin(headers: Headers, id: string, stored: StoredResponse): void {
-    this.preloaded.set(headers, { id, stored });
+    const pinned = this.preloaded.get(headers);
+    if (pinned === undefined) this.preloaded.set(headers, new Map([[id, stored]]));
+    else pinned.set(id, stored);
   }
 
-  /** The response a request continues: the one pinned for it, else the cache. */
+  /** A response a request continues or references: one pinned for it, else the cache. */
   forRequest(headers: Headers, id: string, principal: Principal): StoredResponse | undefined {
-    const pinned = this.preloaded.get(headers);
-    if (pinned !== undefined && pinned.id === id && mayRead(pinned.stored, principal)) return pinned.stored;
+    const pinned = this.preloaded.get(headers)?.get(id);
+    if (pinned !== undefined && mayRead(pinned, principal)) return pinned;
     return this.cached(id, principal);
   }
 
@@ -172,4 +174,10 @@ export class ResponseStore {
       sealed.ciphertext,
     ]);
   }
+}
+
+/** The items a stored response was answered from: its conversation without its own output. */
+export function inputItemsOf(stored: StoredResponse): Json[] {
+  const output = Array.isArray(stored.response.output) ? stored.response.output.length : 0;
+  return stored.items.slice(0, Math.max(0, stored.items.length - output));
 }

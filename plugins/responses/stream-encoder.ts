@@ -14,11 +14,8 @@ import { customInputFromArguments } from './request.ts';
 import {
   customToolCallItem,
   functionCallItem,
+  ItemIds,
   messageItem,
-  newCustomToolCallItemId,
-  newFunctionCallItemId,
-  newMessageItemId,
-  newReasoningItemId,
   reasoningItem,
   responseObject,
   responsesUsageFromUsage,
@@ -81,6 +78,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
   private readonly onComplete: ((response: Json) => void) | undefined;
+  private readonly ids: ItemIds;
   private sequence = 0;
   private started = false;
   private open: OpenItem | undefined;
@@ -90,6 +88,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     super();
     this.customTools = options.customTools ?? new Set();
     this.onComplete = options.onComplete;
+    this.ids = new ItemIds(options.responseId);
     this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
   }
 
@@ -173,7 +172,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     if (delta === '') return '';
     let output = '';
     if (this.open?.kind !== 'message') {
-      const id = newMessageItemId();
+      const id = this.ids.next('msg');
       output = this.openItem('message', id, { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] });
       output += this.event('response.content_part.added', {
         item_id: id,
@@ -192,7 +191,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     if (delta === '') return '';
     let output = '';
     if (this.open?.kind !== 'reasoning') {
-      const id = newReasoningItemId();
+      const id = this.ids.next('rs');
       output = this.openItem('reasoning', id, { id, type: 'reasoning', summary: [] });
       output += this.event('response.reasoning_summary_part.added', {
         item_id: id,
@@ -208,10 +207,10 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
 
   protected toolStart(toolIndex: number, callId: string, name: string): string {
     if (this.customTools.has(name)) {
-      const id = newCustomToolCallItemId();
+      const id = this.ids.next('ctc');
       return this.openItem('custom_tool_call', id, customToolCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
     }
-    const id = newFunctionCallItemId();
+    const id = this.ids.next('fc');
     return this.openItem('function_call', id, functionCallItem(id, callId, name, '', 'in_progress'), toolIndex, callId, name);
   }
 
