@@ -45,7 +45,9 @@ const ID_PREFIXES: Record<string, string> = {
 
 /** Input items keep the ids they came with; the others get one of this response's (ItemIds), as OpenAI gives every stored item an id. */
 function withIds(items: readonly Json[], ids: ItemIds): Json[] {
-  return items.map((item) => (typeof item.id === 'string' && item.id !== '' ? item : { id: ids.next(ID_PREFIXES[String(item.type ?? 'message')] ?? 'item'), ...item }));
+  return items.map((item) =>
+    typeof item.id === 'string' && item.id !== '' ? item : { ...item, id: ids.next(ID_PREFIXES[String(item.type ?? 'message')] ?? 'item') },
+  );
 }
 
 /** Output items as the input items of a later turn (they are the same shapes). */

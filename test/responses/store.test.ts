@@ -172,6 +172,42 @@ describe('from the database, and retention', () => {
     }
   });
 
+  test('with nothing kept in memory, item references and input_items are read from the database too', async () => {
+    const cold = await startGateway({ cacheEntries: 0 });
+    try {
+      const coldKey = cold.defaultAdminKey;
+      const first = await create({ model: anthropicDescriptor.model, input: 'Remember tangerine' }, cold, coldKey);
+      const firstAnswer = ((first.response.output ?? []) as Json[])[0];
+      const second = await create({ model: googleDescriptor.model, input: 'Remember lime' }, cold, coldKey);
+      const secondAnswer = ((second.response.output ?? []) as Json[])[0];
+      await Bun.sleep(50);
+      const third = await create(
+        {
+          model: openAIDescriptor.model,
+          input: [
+            { type: 'item_reference', id: firstAnswer?.id },
+            { type: 'item_reference', id: secondAnswer?.id },
+            { role: 'user', content: 'What did you say?' },
+          ],
+        },
+        cold,
+        coldKey,
+      );
+      expect(third.status).toBe(200);
+      expect(openAIUpstreamMessages()).toEqual([
+        { role: 'assistant', content: [{ type: 'text', text: 'Echo: Remember tangerine' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'Echo: Remember lime' }] },
+        { role: 'user', content: 'What did you say?' },
+      ]);
+      await Bun.sleep(50);
+      const listed = await call(cold, 'GET', `/v1/responses/${third.response.id}/input_items?order=asc`, undefined, { key: coldKey });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { data: Json[] }).data.map((item) => item.id)).toEqual([firstAnswer?.id, secondAnswer?.id, expect.any(String)]);
+    } finally {
+      await cold.stop();
+    }
+  });
+
   test('a response older than the retention period is gone', async () => {
     const first = await create({ model: openAIDescriptor.model, input: 'Old news' });
     clock.advance(31 * 86_400_000);
@@ -180,7 +216,7 @@ describe('from the database, and retention', () => {
   });
 });
 
-test('with store off for the gateway, store: true is answered with a warning and previous_response_id is refused', async () => {
+test('with store off for the gateway, store: true is answered with a warning; previous_response_id and item references are refused', async () => {
   const off = await startGateway({ store: false });
   try {
     const answer = await call(off, 'POST', '/v1/responses', { model: openAIDescriptor.model, input: 'Hi', store: true }, { key: off.defaultAdminKey });
@@ -196,6 +232,18 @@ test('with store off for the gateway, store: true is answered with a warning and
     );
     const body = await expectSpecError(refused, 400, 'unsupported_feature');
     expect(body.error.param).toBe('previous_response_id');
+    // The AI SDK's default model sends its earlier answers as references: the message says how to send them whole.
+    const reference = { type: 'item_reference', id: 'msg_0123456789abcdef0123456789abcdefo0' };
+    const unresolved = await call(
+      off,
+      'POST',
+      '/v1/responses',
+      { model: openAIDescriptor.model, input: [reference, { role: 'user', content: 'Hi' }] },
+      { key: off.defaultAdminKey },
+    );
+    const referenceError = await expectSpecError(unresolved, 400, 'invalid_request');
+    expect(referenceError.error.param).toBe('input[0]');
+    expect(referenceError.error.message).toContain('store = false');
   } finally {
     await off.stop();
   }
