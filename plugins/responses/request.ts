@@ -135,7 +135,7 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
     default:
       throw unsupported(
         `${param}.type`,
-        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function and custom tool calls and their outputs, and reasoning are).`,
+        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function and custom tool calls and their outputs, reasoning and item references are).`,
       );
   }
 }

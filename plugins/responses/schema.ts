@@ -6,7 +6,13 @@ import { Type } from '@sinclair/typebox';
 const open = { additionalProperties: true } as const;
 
 const InputItemSchema = Type.Object(
-  { type: Type.Optional(Type.String({ description: 'message (default), function_call, function_call_output, reasoning' })) },
+  {
+    type: Type.Optional(
+      Type.String({
+        description: 'message (default), function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference',
+      }),
+    ),
+  },
   open,
 );
 
