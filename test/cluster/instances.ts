@@ -59,26 +59,15 @@ export async function startInProcessInstances(backends: SharedBackends, count: n
   return [first, ...rest];
 }
 
-/** Separate processes. The first starts alone; its first-start banner holds the default account's admin key. */
-export async function startProcessInstances(
-  backends: SharedBackends,
-  count: number,
-  extra: Record<string, string> = {},
-): Promise<{ instances: GatewayProcess[]; defaultAdminKey: string }> {
+/** Separate processes (`bun plugins/main.ts`), started together on backends an instance already set up. */
+export async function startProcessInstances(backends: SharedBackends, count: number, extra: Record<string, string> = {}): Promise<GatewayProcess[]> {
   const spawn = () => {
     // Each instance has its own data directory (its usage journal), as on its own machine.
     const directory = mkdtempSync(join(tmpdir(), 'keyway-instance-'));
     backends.directories.push(directory);
-    return startGatewayProcess(
-      { command: FROM_SOURCE, cwd: REPOSITORY_ROOT, env: { KEYWAY_LOG_LEVEL: 'warn', KEYWAY_DATA_DIR: directory, ...backends.environment(extra) } },
-      30_000,
-    );
+    return startGatewayProcess({ command: FROM_SOURCE, cwd: REPOSITORY_ROOT, env: { KEYWAY_DATA_DIR: directory, ...backends.environment(extra) } }, 30_000);
   };
-  const first = await spawn();
-  const defaultAdminKey = /Admin key of the 'default' account:\s+(\S+)/.exec(first.stdout())?.[1];
-  if (defaultAdminKey === undefined) throw new Error(`the first instance printed no admin key:\n${first.stdout()}`);
-  const rest = await Promise.all(Array.from({ length: count - 1 }, spawn));
-  return { instances: [first, ...rest], defaultAdminKey };
+  return Promise.all(Array.from({ length: count }, spawn));
 }
 
 /** Polls `check` until it is true; returns the milliseconds it took, or throws after `timeoutMs`. */
