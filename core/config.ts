@@ -29,6 +29,8 @@ export interface GatewayConfig {
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
   drainTimeoutMs: number;
   modelsCacheTtlMs: number;
+  /** With a shared cluster bus, the configuration is also reloaded this often (`KEYWAY_CONFIG_RELOAD_MS`), in case a message was missed. */
+  configReloadMs: number;
   /** /ready answers 503 when the data directory has less free space than this (0: never). */
   minFreeDiskMb: number;
   /** Bun's fetch connection limit in this process: BUN_CONFIG_MAX_HTTP_REQUESTS as it was at start, else 256. */
@@ -194,6 +196,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
+    configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('KEYWAY_CONFIG_RELOAD_MS'), 30_000, 100, 86_400_000),
     upstreamConnections,
     maxInflightPerAccount: integer(
       'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',

@@ -126,7 +126,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);
   const counters = await openCounters(plugins, config, clock);
-  const cluster = options.cluster ?? (await openCluster(plugins, config, clock));
+  const { bus: cluster, shared: sharedCluster } =
+    options.cluster === undefined ? await openCluster(plugins, config, clock) : { bus: options.cluster, shared: true };
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
   const secrets = await bootstrap(store, config);
@@ -149,7 +150,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
-  const health = createHealthMonitor(snapshots, store, logger, clock);
+  const health = createHealthMonitor(snapshots, store, logger, clock, cluster);
   const router = new Router({
     providers: plugins.providers,
     strategies: plugins.strategies,
@@ -218,7 +219,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),
     },
   });
-  const background = createBackground(plugins, logger, cluster, () => (options.probes === false ? () => undefined : startProbes(snapshots, models, health)));
+  const background = createBackground(plugins, logger, cluster, () => [
+    options.probes === false ? () => undefined : startProbes(snapshots, models, health),
+    sharedCluster ? startConfigBackstop(snapshots, config.configReloadMs) : () => undefined,
+  ]);
   return {
     config,
     logger,
@@ -385,11 +389,21 @@ async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Cl
 }
 
 /** A cluster plugin accepting KEYWAY_REDIS_URL when one is set; this process alone otherwise. */
-async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<ClusterBus> {
+async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<{ bus: ClusterBus; shared: boolean }> {
   const url = config.redisUrl;
   const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
-  if (url === undefined || driver === undefined) return soloCluster(clock);
-  return driver.value.open(url, { clock, instanceId: randomId('inst') });
+  if (url === undefined || driver === undefined) return { bus: soloCluster(clock), shared: false };
+  return { bus: await driver.value.open(url, { clock, instanceId: randomId('inst') }), shared: true };
+}
+
+/**
+ * With other instances, the configuration is also reloaded on a timer: the bus delivers at most once,
+ * so a message lost in flight delays a change by this interval at worst, never forever.
+ */
+function startConfigBackstop(snapshots: ConfigSnapshots, intervalMs: number): () => void {
+  const timer = setInterval(() => void snapshots.catchUp('periodic backstop'), intervalMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
 }
 
 /** Sends an alert to each target through the first channel that accepts it; never throws. */
@@ -411,12 +425,12 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
   );
 }
 
-/** Probes and plugin jobs: started once the server listens, each job never overlapping itself. */
+/** Probes, timers and plugin jobs: started once the server listens, each job never overlapping itself. */
 function createBackground(
   plugins: PluginSet,
   logger: Logger,
   cluster: ClusterBus,
-  startProbesNow: () => () => void,
+  startTimers: () => Array<() => void>,
 ): Pick<Runtime, 'startBackground' | 'stopBackground' | 'drainJobs'> {
   const stops: Array<() => void> = [];
   let started = false;
@@ -424,7 +438,7 @@ function createBackground(
     startBackground() {
       if (started) return;
       started = true;
-      stops.push(startProbesNow());
+      stops.push(...startTimers());
       for (const { plugin, value: job } of plugins.jobs) {
         let running = false;
         const timer = setInterval(() => {

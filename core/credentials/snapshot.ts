@@ -84,7 +84,10 @@ function pushTo<Key, Value>(map: Map<Key, Value[]>, key: Key, value: Value): voi
  */
 export class ConfigSnapshots {
   private snapshot: ConfigSnapshot;
-  private refreshing: Promise<void> | undefined;
+  /** The last load asked for; the next starts after it. */
+  private latest: Promise<void> | undefined;
+  /** A load chained after the running one that has not started yet. */
+  private queued: Promise<void> | undefined;
   private cluster: { bus: ClusterBus; logger: Logger } | undefined;
   private readonly listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
 
@@ -122,15 +125,22 @@ export class ConfigSnapshots {
   /**
    * After this, every local refresh (a management write here) tells the other members of the cluster,
    * and their writes reload this snapshot. Reloads are idempotent, so a message heard twice costs one
-   * extra load and a missed one is caught by the next.
+   * extra load and a missed one is caught by the next (or by `catchUp` after an outage, and by the
+   * runtime's backstop timer).
    */
   shareThrough(cluster: ClusterBus, logger: Logger): void {
     this.cluster = { bus: cluster, logger };
-    cluster.subscribe(CLUSTER_TOPICS.config, () => {
-      this.reload().catch((error: unknown) =>
-        logger.error({ error: error instanceof Error ? error.message : String(error) }, 'configuration reload from the cluster failed'),
-      );
-    });
+    cluster.subscribe(CLUSTER_TOPICS.config, () => void this.catchUp('a configuration change on another instance'));
+    cluster.onResume?.(() => void this.catchUp('the cluster bus reconnected'));
+  }
+
+  /** Reloads without telling anyone (what another member changed, or a backstop); never throws. */
+  async catchUp(why: string): Promise<void> {
+    try {
+      await this.reload();
+    } catch (error) {
+      this.cluster?.logger.error({ error: error instanceof Error ? error.message : String(error), why }, 'configuration reload failed');
+    }
   }
 
   /** Reloads everything after a write here, then tells the rest of the cluster. */
@@ -145,14 +155,21 @@ export class ConfigSnapshots {
     }
   }
 
-  /** Reloads everything; concurrent callers share one reload that starts after the latest write. */
-  private async reload(): Promise<void> {
-    const previous = this.refreshing ?? Promise.resolve();
-    const next = previous.then(() => this.load());
-    this.refreshing = next.finally(() => {
-      if (this.refreshing === next) this.refreshing = undefined;
+  /**
+   * Reloads everything. A load starts after the latest write; callers arriving while one waits to
+   * start share it (a burst of changes heard from the cluster costs two loads, not one each).
+   */
+  private reload(): Promise<void> {
+    if (this.queued !== undefined) return this.queued;
+    // After the running load, whether it failed or not: one failed load (a database outage) must not fail every later one.
+    const previous = (this.latest ?? Promise.resolve()).catch(() => undefined);
+    const next: Promise<void> = previous.then(() => {
+      if (this.queued === next) this.queued = undefined;
+      return this.load();
     });
-    await next;
+    this.queued = next;
+    this.latest = next;
+    return next;
   }
 
   private async load(): Promise<void> {

@@ -23,6 +23,12 @@ export interface ClusterBus {
    * the lease (taken now or renewed), false when another live member holds it.
    */
   acquireLease(name: string, ttlMs: number): MaybePromise<boolean>;
+  /**
+   * Optional, for a bus that can lose its connection: `listener` runs once each time this member is
+   * back in the cluster after messages may have been missed (a Redis outage). Whoever keeps state from
+   * messages catches up in full then (the configuration snapshot reloads). Returns an unsubscribe.
+   */
+  onResume?(listener: () => void): () => void;
   close?(): MaybePromise<void>;
 }
 
@@ -36,4 +42,6 @@ export interface ClusterDriver {
 export const CLUSTER_TOPICS = {
   /** A management write changed configuration: reload the snapshot. The message is the writer's snapshot version. */
   config: 'config',
+  /** Key cooldowns and provider circuit changes (core/routing/health/shared.ts): JSON, see HealthEvent. */
+  health: 'health',
 } as const;

@@ -39,7 +39,7 @@ export function describeRedisUrl(url: string): string {
 }
 
 /** One connection, reconnected on demand; commands never queue while it is down. */
-class Connection {
+export class Connection {
   private readonly client: RedisClient;
   private connecting: Promise<void> | undefined;
   private failedAt = Number.NEGATIVE_INFINITY;
@@ -47,7 +47,7 @@ class Connection {
   private closed = false;
   readonly where: string;
 
-  constructor(private readonly options: RedisCountersOptions) {
+  constructor(private readonly options: Pick<RedisCountersOptions, 'url' | 'timeoutMs' | 'retryMs' | 'onStateChange'>) {
     this.where = describeRedisUrl(options.url);
     this.client = new RedisClient(options.url, {
       autoReconnect: false,
@@ -130,7 +130,7 @@ class Connection {
   }
 }
 
-function isServerError(error: unknown): boolean {
+export function isServerError(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ERR_REDIS_SERVER_ERROR';
 }
 

@@ -1,9 +1,12 @@
 // counters-redis: budgets, rate limits and cooldowns shared by every gateway on one Redis, chosen
-// by KEYWAY_REDIS_URL=redis://… (or rediss:// for TLS). Bun's built-in RedisClient: no native
+// by KEYWAY_REDIS_URL=redis://… (or rediss:// for TLS); and the cluster bus on the same server
+// (configuration fan-out, shared health, approvals, leases for cluster-scoped jobs). Bun's built-in RedisClient: no native
 // module, so the single binary keeps working. See docs/deployment.md, "Redis".
 
+import type { ClusterDriver } from '../../core/spec/cluster.ts';
 import type { CountersDriver } from '../../core/spec/counters.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { RedisClusterBus } from './cluster.ts';
 import { RedisCounters } from './counters.ts';
 
 export const REDIS_COUNTERS_PLUGIN = 'counters-redis';
@@ -22,7 +25,7 @@ export const redisCountersPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'counters',
-  description: 'Budgets, rate limits and cooldowns in Redis, exact across instances (atomic Lua scripts)',
+  description: 'Budgets, rate limits and cooldowns in Redis, exact across instances (atomic Lua scripts); the cluster bus (pub/sub, leases)',
   setup: ({ env, logger }) => {
     const prefix = env.KEYWAY_REDIS_PREFIX?.trim() || DEFAULT_PREFIX;
     const timeoutMs = positiveInteger('KEYWAY_REDIS_TIMEOUT_MS', env.KEYWAY_REDIS_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
@@ -45,7 +48,17 @@ export const redisCountersPlugin = definePlugin({
         return counters;
       },
     };
-    return { counters: driver };
+    const cluster: ClusterDriver = {
+      name: 'redis',
+      accepts: (url) => /^rediss?:\/\//i.test(url),
+      async open(url, { instanceId }) {
+        const bus = new RedisClusterBus({ url, prefix, instanceId, timeoutMs, log: logger });
+        // Unreachable at start: the gateway starts all the same, and catches up once the bus is back.
+        await bus.start();
+        return bus;
+      },
+    };
+    return { counters: driver, cluster };
   },
 });
 

@@ -124,3 +124,18 @@ if wanted <= current then return string.format('%.17g', current) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
 `);
+
+/** KEYS: cluster lease. ARGV: holder, ttl. Renews the lease if `holder` still holds it: 1, else 0. */
+export const RENEW_CLUSTER_LEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`);
+
+/** KEYS: cluster lease. ARGV: holder. Gives the lease up if `holder` still holds it. */
+export const RELEASE_CLUSTER_LEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);

@@ -2,6 +2,8 @@
 // same figure cost-cap reserves) is above it is refused 403 `approval_required` with an
 // `approval_id`, and the approval is stored pending; an admin approves or denies it
 // (`/v1/approvals`); the member re-sends the same body with `X-Approval-Id` and it is served once.
+// A re-send with `Prefer: wait=<seconds>` on a still pending approval waits for the decision, on
+// whichever instance it is taken (a message on the cluster bus wakes it; the store decides).
 // See README.md and docs/policies.md.
 
 import { createHash } from 'node:crypto';
@@ -17,6 +19,12 @@ import { MICROS_PER_USD, toMicrosFloor, worstCaseByProvider } from '../cost-cap/
 
 export const APPROVALS_PLUGIN = 'approvals';
 export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
+/** The longest a re-send waits for a decision (`Prefer: wait=`), in seconds. */
+export const MAX_APPROVAL_WAIT_SECONDS = 60;
+/** A decided approval's id is published on this topic, so a re-send waiting on another instance wakes. */
+export const APPROVAL_DECIDED_TOPIC = 'approvals:decided';
+/** While waiting, the store is read again this often, in case a message was missed. */
+const WAIT_RECHECK_MS = 2_000;
 const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'used', 'expired'] as const;
 type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
 
@@ -75,6 +83,12 @@ export function stableJson(value: unknown): string {
 /** SHA-256 of the canonical request body (model, messages, tools, max_tokens… everything the client sent). */
 export function bodyHash(request: RequestContext['request']): string {
   return createHash('sha256').update(stableJson(request)).digest('hex');
+}
+
+/** `Prefer: wait=<seconds>` (RFC 7240), capped; 0 when absent. */
+export function preferredWaitMs(headers: Headers): number {
+  const match = /(?:^|[,;\s])wait\s*=\s*"?(\d+)/i.exec(headers.get('prefer') ?? '');
+  return match === null ? 0 : Math.min(Number(match[1]), MAX_APPROVAL_WAIT_SECONDS) * 1000;
 }
 
 interface Judgement {
@@ -200,7 +214,55 @@ export function createApprovals(services: Services) {
     throw services.errors.create('approval_required', { detail }, { param: 'x-approval-id', extra: { approval_id: id, approval_status: status } });
   }
 
-  async function redeem(context: RequestContext, team: TeamView, judgement: Judgement, id: string): Promise<void> {
+  /** Re-sends waiting for a decision, by approval id; woken by a decision here or heard from the cluster. */
+  const waiters = new Map<string, Set<() => void>>();
+  let listening = false;
+  function wake(id: string): void {
+    for (const waiter of waiters.get(id) ?? []) waiter();
+  }
+  function announce(id: string): void {
+    wake(id);
+    Promise.resolve()
+      .then(() => services.cluster.publish(APPROVAL_DECIDED_TOPIC, id))
+      .catch((error: unknown) =>
+        services.logger.warn(
+          { approvalId: id, error: error instanceof Error ? error.message : String(error) },
+          'could not tell the cluster about an approval decision',
+        ),
+      );
+  }
+
+  /** Until the approval is no longer pending in the store, or `waitMs` passed. */
+  async function awaitDecision(id: string, waitMs: number): Promise<void> {
+    if (!listening) {
+      // Subscribed on first use: the cluster is not available while plugins are set up.
+      listening = true;
+      services.cluster.subscribe(APPROVAL_DECIDED_TOPIC, wake);
+    }
+    const deadline = Date.now() + waitMs;
+    let set = waiters.get(id);
+    if (set === undefined) waiters.set(id, (set = new Set()));
+    const waiting = set;
+    try {
+      for (let left = waitMs; left > 0; left = deadline - Date.now()) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            waiting.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, Math.min(left, WAIT_RECHECK_MS));
+          waiting.add(done);
+        });
+        const rows = await services.store.query('SELECT status FROM approvals WHERE id = ?', [id]);
+        if (rows[0]?.status !== 'pending') return;
+      }
+    } finally {
+      if (waiting.size === 0 && waiters.get(id) === waiting) waiters.delete(id);
+    }
+  }
+
+  async function redeem(context: RequestContext, team: TeamView, judgement: Judgement, id: string, waitMs = preferredWaitMs(context.headers)): Promise<void> {
     const hash = bodyHash(context.request);
     const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND account_id = ? AND team_id = ?`, [
       id,
@@ -214,6 +276,10 @@ export function createApprovals(services: Services) {
     const approval = viewOf(row, stamp);
     if (approval.body_hash !== hash) {
       return createPending(context, team, judgement, hash, `Approval ${id} was given for a different request body, so it cannot be used for this one. `);
+    }
+    if (approval.status === 'pending' && waitMs > 0) {
+      await awaitDecision(id, waitMs);
+      return redeem(context, team, judgement, id, 0);
     }
     if (approval.status === 'pending') refused(id, `Approval ${id} is still pending: an admin must approve it first.`, 'pending');
     if (approval.status === 'denied') refused(id, `Approval ${id} was denied by an admin.`, 'denied');
@@ -279,7 +345,10 @@ export function createApprovals(services: Services) {
       `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? RETURNING ${COLUMNS}`,
       [decision, principal.keyId, stamp, id, ...scope.parameters, stamp],
     );
-    if (changed[0] !== undefined) return viewOf(changed[0], stamp);
+    if (changed[0] !== undefined) {
+      announce(id);
+      return viewOf(changed[0], stamp);
+    }
     const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
     if (rows[0] === undefined) throw services.errors.create('not_found', { detail: `No approval ${id} in this account.` });
     const current = viewOf(rows[0], stamp);

@@ -44,6 +44,8 @@ export interface CallOutcome {
 }
 
 interface ProviderHealthState {
+  /** `account\u0000provider`: the same on every instance, so a circuit change can be told to the others. */
+  scope: string;
   window: SlidingWindow;
   state: HealthState;
   changedAt: number;
@@ -91,7 +93,20 @@ export interface HealthMonitorOptions {
   onKeyRejected?(key: ProviderKeyRecord): void;
   /** Called when a key flagged invalid works again (a probe or a call succeeded). */
   onKeyRestored?(key: ProviderKeyRecord): void;
+  /** Called with what the other instances should know (core/routing/health/shared.ts sends it); `apply` takes theirs. */
+  onShare?(event: HealthEvent): void;
 }
+
+/**
+ * What one instance tells the others: a key's cooldown, and a provider's circuit opening or closing.
+ * Windows and half-open trials stay per instance; these two decide where traffic may go.
+ */
+export type HealthEvent =
+  | { kind: 'cooldown'; keyId: string; until: number }
+  | { kind: 'circuit'; scope: string; state: 'disabled' | 'healthy'; changedAt: number; reason?: string | undefined };
+
+/** A cooldown is told to the others when it starts, or extends the one they know by at least this. */
+const SHARE_COOLDOWN_STEP_MS = 1000;
 
 // Records are immutable snapshot objects, so their scope string is computed once per record.
 const scopes = new WeakMap<ProviderKeyRecord, string>();
@@ -118,7 +133,7 @@ export class HealthMonitor {
     const keyState = this.keyState(key.id);
     keyState.window.record(sample);
     if (outcome.rateLimitRemaining !== undefined) keyState.rateLimitRemaining = outcome.rateLimitRemaining;
-    if (outcome.reason === 'rate_limit') keyState.cooldownUntil = now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000;
+    if (outcome.reason === 'rate_limit') this.coolDown(key.id, keyState, now, now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000);
     if (outcome.reason === 'auth_error' && !keyState.authRejected) {
       keyState.authRejected = true;
       this.options.onKeyRejected?.(key);
@@ -234,6 +249,34 @@ export class HealthMonitor {
     };
   }
 
+  /** Takes what another instance saw: a cooldown (the later end wins) or a circuit opened or closed there. */
+  apply(event: HealthEvent): void {
+    if (event.kind === 'cooldown') {
+      const keyState = this.keyState(event.keyId);
+      if (event.until > keyState.cooldownUntil) keyState.cooldownUntil = event.until;
+      return;
+    }
+    const provider = this.providerState(event.scope);
+    if (event.state === 'disabled') {
+      provider.state = 'disabled';
+      provider.changedAt = event.changedAt;
+      provider.recoverySuccesses = 0;
+      provider.reason = event.reason;
+    } else if (provider.state !== 'healthy') {
+      provider.window.clear();
+      provider.state = 'healthy';
+      provider.changedAt = event.changedAt;
+      provider.recoverySuccesses = 0;
+      provider.reason = undefined;
+    }
+  }
+
+  private coolDown(keyId: string, keyState: KeyHealthState, now: number, until: number): void {
+    const known = Math.max(keyState.cooldownUntil, now);
+    keyState.cooldownUntil = until;
+    if (until - known >= SHARE_COOLDOWN_STEP_MS) this.options.onShare?.({ kind: 'cooldown', keyId, until });
+  }
+
   private restore(key: ProviderKeyRecord, keyState: KeyHealthState): void {
     if (!keyState.authRejected && key.status !== 'invalid') return;
     keyState.authRejected = false;
@@ -285,16 +328,21 @@ export class HealthMonitor {
   }
 
   private moveTo(provider: ProviderHealthState, state: HealthState, now: number, reason: string | undefined): void {
+    const previous = provider.state;
     provider.state = state;
     provider.changedAt = now;
     provider.recoverySuccesses = 0;
     if (reason !== undefined || state === 'healthy') provider.reason = reason;
+    // Opening the circuit and closing it after a recovery change where traffic goes on every instance.
+    if (state === 'disabled' || (state === 'healthy' && previous === 'recovering'))
+      this.options.onShare?.({ kind: 'circuit', scope: provider.scope, state, changedAt: now, reason: provider.reason });
   }
 
   private providerState(scope: string): ProviderHealthState {
     let state = this.providers.get(scope);
     if (state === undefined) {
       state = {
+        scope,
         window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS),
         state: 'healthy',
         changedAt: 0,

@@ -5,6 +5,8 @@ import type { Logger } from '../../logger.ts';
 import type { ReportedModels } from '../reported-models.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
 import type { Store } from '../../spec/store.ts';
+import type { ClusterBus } from '../../spec/cluster.ts';
+import { listenForHealth, publishHealth } from './shared.ts';
 
 /** The account's health-check policy (`POST /v1/providers/health-check`), or the defaults. */
 export function healthPolicyOf(store: ConfigSnapshots, accountId: string | null): HealthPolicy {
@@ -17,9 +19,10 @@ export function hasHealthPolicy(store: ConfigSnapshots, accountId: string | null
   return store.current.accounts.get(accountId)?.settings.health_check !== undefined;
 }
 
-export function createHealthMonitor(store: ConfigSnapshots, repository: Store, logger: Logger, clock: Clock): HealthMonitor {
-  return new HealthMonitor({
+export function createHealthMonitor(store: ConfigSnapshots, repository: Store, logger: Logger, clock: Clock, cluster?: ClusterBus): HealthMonitor {
+  const monitor = new HealthMonitor({
     clock,
+    onShare: cluster === undefined ? undefined : (event) => publishHealth(cluster, logger, event),
     policyFor: (accountId) => healthPolicyOf(store, accountId),
     onKeyRejected(key) {
       logger.warn({ keyId: key.id, provider: key.provider }, 'provider key rejected by its provider; taken out of rotation');
@@ -37,6 +40,8 @@ export function createHealthMonitor(store: ConfigSnapshots, repository: Store, l
         .catch((error: unknown) => logger.error({ keyId: key.id, error: (error as Error).message }, 'could not persist key status'));
     },
   });
+  if (cluster !== undefined) listenForHealth(cluster, monitor);
+  return monitor;
 }
 
 function allKeys(store: ConfigSnapshots): ProviderKeyRecord[] {
