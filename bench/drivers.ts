@@ -202,7 +202,12 @@ async function redisFigures(): Promise<Row[]> {
   const microseconds = (perSecond: number): string => `${(1e6 / perSecond).toFixed(1)} µs`;
   return clients.map((client) => {
     const entry = figures.get(client.name) as { alone: number[]; inFlight: number[] };
-    return [client.name, microseconds(median(entry.alone)), microseconds(median(entry.inFlight)), `${Math.round(median(entry.inFlight)).toLocaleString('en')} /s`];
+    return [
+      client.name,
+      microseconds(median(entry.alone)),
+      microseconds(median(entry.inFlight)),
+      `${Math.round(median(entry.inFlight)).toLocaleString('en')} /s`,
+    ];
   });
 }
 
