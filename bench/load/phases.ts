@@ -158,7 +158,7 @@ export async function measureFixedRate(
   const requests = Math.round(ratePerSecond * secondsPerRound);
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) {
-      const result = await context.guard.round('f', `fixed-rate round ${round + 1} ${target.name}`, () =>
+      const result = await context.guard.round('a2', `fixed-rate round ${round + 1} ${target.name}`, () =>
         runWrk(
           { ...request(target, context), connections: 1, durationSeconds: secondsPerRound + 5, maxRequests: requests, ratePerSecond },
           scriptPath(context, target, 'fixed-rate'),
