@@ -1,7 +1,7 @@
 // End-to-end load benchmark: the same chat request sent straight to an upstream stub, through a bare
 // Bun pass-through, through nginx and through Keyway, in one run on one machine. See bench/README.md.
 //
-//   ./node_modules/.bin/bun bench/load.ts [--allow-missing-keyway] [--install] [--quick] [--strict]
+//   ./node_modules/.bin/bun bench/load.ts [--allow-missing-keyway] [--install] [--quick] [--long] [--stores] [--strict]
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +13,8 @@ import { startKeyway } from './load/keyway.ts';
 import { describeMachine, formatMachine } from './load/machine.ts';
 import { startNginx } from './load/nginx.ts';
 import type { PathTarget, PhaseContext } from './load/phases.ts';
-import { measureLatency, measureStreaming, measureThroughput, sendRequests, verifyPath, warmUp } from './load/phases.ts';
-import { INSTALL_COMMAND, installTools, missingTools } from './load/prerequisites.ts';
+import { measureFixedRate, measureLatency, measureStreaming, measureThroughput, sendRequests, verifyPath, warmUp } from './load/phases.ts';
+import { INSTALL_COMMAND, installTools, missingTools, nginxInstalled } from './load/prerequisites.ts';
 import type { PinnedProcess } from './load/processes.ts';
 import {
   LOAD_CORE,
@@ -33,16 +33,19 @@ import {
   waitForHttp,
 } from './load/processes.ts';
 import { FOREIGN_LOAD_WARNING_PERCENT, QuietGuard, waitForQuiet } from './load/quiet.ts';
-import { formatChecksForConsole, renderSection, writeResultsFile } from './load/report.ts';
+import { formatChecksForConsole, formatRatios, renderSection, writeResultsFile } from './load/report.ts';
 import { ADMIN_API_KEY, REQUEST_BODY_BYTES, UPSTREAM_API_KEY, buildChatBody, buildStreamingChatBody } from './load/requests.ts';
 import type { BenchResults, MemoryResult, RunSettings } from './load/results.ts';
 import { evaluateTargets } from './load/results.ts';
+import { addTeamPath, startStoresKeyway } from './load/team-and-stores.ts';
 import { errorCount } from './load/wrk.ts';
 
 interface Options {
   allowMissingKeyway: boolean;
   install: boolean;
   quick: boolean;
+  long: boolean;
+  stores: boolean;
   strict: boolean;
 }
 
@@ -50,19 +53,25 @@ const USAGE = `Usage: bun bench/load.ts [options]
   --allow-missing-keyway  measure the other paths and exit 0 when Keyway cannot start
   --install               install nginx and wrk with apt-get when missing (root only)
   --quick                 short phases for trying the script out; does not write RESULTS.md
+  --long                  memory readings after 100k and 1M requests (default 10k and 100k)
+  --stores                also a Keyway on PostgreSQL + Redis (the test servers; own database and
+                          key prefix), throughput at c=64 against the embedded default
   --strict                exit 2 when a target FAILs
-Environment: STUB_CHUNK_DELAY_MS (default 5), STUB_CHUNK_COUNT (default 20),
+nginx is optional: without it the nginx path is left out (and its ratios say "–").
+Environment: STUB_CHUNK_DELAY_MS (default 5), STUB_CHUNK_COUNT (default 20), KEYWAY_TEST_POSTGRES_URL, KEYWAY_TEST_REDIS_URL,
   KEYWAY_BENCH_ENTRYPOINT (another Keyway build: a .ts file or an executable; default plugins/main.ts).`;
 
 const BENCH_DIRECTORY = import.meta.dir;
 const RESULTS_PATH = join(BENCH_DIRECTORY, 'RESULTS.md');
 /** Everything, installs excluded, must finish well inside this; past it the run aborts and cleans up. */
-const RUN_DEADLINE_MS = 10 * 60 * 1000;
+const RUN_DEADLINE_MS = 12 * 60 * 1000;
+/** --long sends a million requests more. */
+const LONG_RUN_DEADLINE_MS = 25 * 60 * 1000;
 const STREAM_WARMUP_COUNT = 5;
 let scratchForFailure: string | undefined;
 
 function parseOptions(argv: string[]): Options {
-  const known = new Set(['--allow-missing-keyway', '--install', '--quick', '--strict', '--help', '-h']);
+  const known = new Set(['--allow-missing-keyway', '--install', '--quick', '--long', '--stores', '--strict', '--help', '-h']);
   const unknown = argv.filter((argument) => !known.has(argument));
   if (unknown.length > 0 || argv.includes('--help') || argv.includes('-h')) {
     if (unknown.length > 0) console.error(`Unknown option(s): ${unknown.join(' ')}`);
@@ -73,24 +82,30 @@ function parseOptions(argv: string[]): Options {
     allowMissingKeyway: argv.includes('--allow-missing-keyway'),
     install: argv.includes('--install'),
     quick: argv.includes('--quick'),
+    long: argv.includes('--long'),
+    stores: argv.includes('--stores'),
     strict: argv.includes('--strict'),
   };
 }
 
-function buildSettings(quick: boolean): RunSettings & { warmupSeconds: number } {
+function buildSettings(quick: boolean, long: boolean): RunSettings & { warmupSeconds: number } {
   return {
     quick,
+    long,
     requestBytes: REQUEST_BODY_BYTES,
-    latencyRounds: quick ? 1 : 5,
+    latencyRounds: quick ? 1 : 3,
     latencyRequestsPerRound: 2_000,
+    fixedRatePerSecond: 200,
+    fixedRateRounds: quick ? 1 : 3,
+    fixedRateSecondsPerRound: quick ? 3 : 10,
     throughputConnections: 64,
-    throughputRounds: quick ? 1 : 5,
+    throughputRounds: quick ? 1 : 3,
     throughputSecondsPerRound: 2,
     streamCount: quick ? 10 : 40,
     chunkDelayMs: Number(process.env.STUB_CHUNK_DELAY_MS ?? '5'),
     chunkCount: Number(process.env.STUB_CHUNK_COUNT ?? '20'),
-    memoryFirstMark: quick ? 2_000 : 10_000,
-    memorySecondMark: quick ? 10_000 : 100_000,
+    memoryFirstMark: long ? 100_000 : quick ? 2_000 : 10_000,
+    memorySecondMark: long ? 1_000_000 : quick ? 10_000 : 100_000,
     pinning: {},
     warmupSeconds: quick ? 1 : 2,
   };
@@ -98,7 +113,7 @@ function buildSettings(quick: boolean): RunSettings & { warmupSeconds: number } 
 
 async function ensurePrerequisites(options: Options): Promise<void> {
   let missing = missingTools();
-  if (missing.length > 0 && options.install) {
+  if ((missing.length > 0 || !nginxInstalled()) && options.install) {
     const problem = await installTools();
     if (problem !== undefined) console.error(problem);
     missing = missingTools();
@@ -155,13 +170,14 @@ async function startBackground(
     join(scratch, 'passthrough.out'),
   );
   const nginxPort = findFreePort();
-  const nginx = startNginx(join(scratch, 'nginx'), nginxPort, stubPort);
+  const nginx = nginxInstalled() ? startNginx(join(scratch, 'nginx'), nginxPort, stubPort) : undefined;
+  if (nginx === undefined) log('nginx is not installed: its path is left out of this run.');
   const authorization = { authorization: `Bearer ${UPSTREAM_API_KEY}` };
   const children: [PinnedProcess, number][] = [
     [stub, stubPort],
     [passthrough, passthroughPort],
-    [nginx, nginxPort],
   ];
+  if (nginx !== undefined) children.push([nginx, nginxPort]);
   for (const [child, port] of children) {
     const problem = await waitForHttp(`http://127.0.0.1:${port}/v1/models`, child, 15_000, 200, authorization);
     if (problem !== undefined) throw new Error(`${problem}\n${logTail(child)}`);
@@ -170,8 +186,8 @@ async function startBackground(
   const targets: PathTarget[] = [
     { name: 'direct', baseUrl: `http://127.0.0.1:${stubPort}`, apiKey: UPSTREAM_API_KEY },
     { name: 'bun-passthrough', baseUrl: `http://127.0.0.1:${passthroughPort}`, apiKey: UPSTREAM_API_KEY },
-    { name: 'nginx', baseUrl: `http://127.0.0.1:${nginxPort}`, apiKey: UPSTREAM_API_KEY },
   ];
+  if (nginx !== undefined) targets.push({ name: 'nginx', baseUrl: `http://127.0.0.1:${nginxPort}`, apiKey: UPSTREAM_API_KEY });
   return { stub, stubPort, targets, passthrough };
 }
 
@@ -184,10 +200,12 @@ async function measureMemory(
   idleKibibytes: number | undefined,
 ): Promise<MemoryResult> {
   log(`  idle RSS ${((idleKibibytes ?? 0) / 1024).toFixed(1)} MiB`);
-  const first = await sendRequests(target, context, settings.throughputConnections, settings.memoryFirstMark, 60);
+  const first = await sendRequests(target, context, settings.throughputConnections, settings.memoryFirstMark, Math.max(60, settings.memoryFirstMark / 4_000));
   const afterFirstMarkKibibytes = await settledRssKibibytes(keyway.pid);
   log(`  after ${first.requests} requests: RSS ${((afterFirstMarkKibibytes ?? 0) / 1024).toFixed(1)} MiB (${first.requestsPerSecond.toFixed(0)} req/s)`);
-  const second = await sendRequests(target, context, settings.throughputConnections, settings.memorySecondMark - first.requests, 180);
+  const remaining = settings.memorySecondMark - first.requests;
+  // At the slowest rate seen on this machine kind (~5k req/s), with room to spare.
+  const second = await sendRequests(target, context, settings.throughputConnections, remaining, Math.max(180, remaining / 4_000));
   const afterSecondMarkKibibytes = await settledRssKibibytes(keyway.pid);
   const total = first.requests + second.requests;
   log(`  after ${total} requests: RSS ${((afterSecondMarkKibibytes ?? 0) / 1024).toFixed(1)} MiB (${second.requestsPerSecond.toFixed(0)} req/s)`);
@@ -202,12 +220,53 @@ async function measureMemory(
   };
 }
 
+/**
+ * The seed team's member on the Keyway under test, and with --stores a second Keyway on PostgreSQL +
+ * Redis with both keys. A path that cannot be set up is left out, and the report says why.
+ */
+async function startExtraPaths(
+  keywayTarget: PathTarget,
+  scratch: string,
+  stubPort: number,
+  context: PhaseContext,
+  settings: RunSettings,
+  stores: boolean,
+): Promise<{ targets: PathTarget[]; skipped: string[]; stop: () => Promise<void> }> {
+  const targets: PathTarget[] = [];
+  const skipped: string[] = [];
+  const verified = async (target: PathTarget): Promise<void> => {
+    const problem = await verifyPath(target, context, settings.chunkCount);
+    if (problem === undefined) targets.push(target);
+    else skipped.push(`${target.name}: ${problem}`);
+  };
+  await verified(await addTeamPath(keywayTarget.baseUrl, 'keyway-team'));
+  if (!stores) return { targets, skipped, stop: async () => undefined };
+  log('\nStarting Keyway on PostgreSQL + Redis…');
+  const started = await startStoresKeyway(scratch, stubPort);
+  if (typeof started === 'string' || !started.start.ok) {
+    skipped.push(`keyway-pg: ${typeof started === 'string' ? started : started.start.ok ? '' : started.start.reason}`);
+    return { targets, skipped, stop: async () => undefined };
+  }
+  const { process: child, baseUrl } = started.start;
+  settings.pinning['keyway on PostgreSQL + Redis'] = readAllowedCores(child.pid);
+  await verified({ name: 'keyway-pg', baseUrl, apiKey: ADMIN_API_KEY });
+  await verified(await addTeamPath(baseUrl, 'keyway-pg-team'));
+  return {
+    targets,
+    skipped,
+    stop: async () => {
+      await stopProcess(child);
+      await started.cleanUp();
+    },
+  };
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   await ensurePrerequisites(options);
-  armDeadline();
+  armDeadline(options.long ? LONG_RUN_DEADLINE_MS : RUN_DEADLINE_MS);
   const startedAt = new Date();
-  const settings = buildSettings(options.quick);
+  const settings = buildSettings(options.quick, options.long);
   const pinned = pinSelf();
   settings.pinning['load generator (this script, wrk)'] = readAllowedCores(process.pid);
   const machine = describeMachine();
@@ -262,15 +321,22 @@ async function main(): Promise<number> {
     const problem = await verifyPath(target, context, settings.chunkCount);
     if (problem !== undefined) throw new Error(`${target.name} path answered wrongly: ${problem}`);
   }
+  const keywayTarget = targets.find((target) => target.name === 'keyway');
+  const extra =
+    keywayTarget === undefined
+      ? { targets: [], skipped: [], stop: async () => undefined }
+      : await startExtraPaths(keywayTarget, scratch, stubPort, context, settings, options.stores);
 
   const results: BenchResults = {
     startedAt,
     elapsedSeconds: 0,
     machine,
     settings,
-    paths: targets.map((target) => target.name),
+    paths: [...targets, ...extra.targets].map((target) => target.name),
     keywaySkipReason,
     latency: {},
+    fixedRate: {},
+    skippedPaths: extra.skipped,
     throughput: {},
     streaming: {},
     memory,
@@ -288,10 +354,25 @@ async function main(): Promise<number> {
     return measureLatency(targets, context, settings.latencyRounds, settings.latencyRequestsPerRound);
   });
 
-  log(`\nb. Throughput at c=${settings.throughputConnections}`);
-  results.throughput = await inPhase('b', () =>
-    measureThroughput(targets, context, settings.throughputConnections, settings.throughputRounds, settings.throughputSecondsPerRound),
+  log(
+    `\na2. Fixed rate: ${settings.fixedRatePerSecond} req/s at c=1 (${settings.fixedRateRounds} interleaved round(s) of ${settings.fixedRateSecondsPerRound} s per path)`,
   );
+  results.fixedRate = await inPhase('a2', () =>
+    measureFixedRate(targets, context, settings.fixedRatePerSecond, settings.fixedRateRounds, settings.fixedRateSecondsPerRound),
+  );
+
+  log(`\nb. Throughput at c=${settings.throughputConnections}`);
+  results.throughput = await inPhase('b', async () => {
+    for (const target of extra.targets) await warmUp(target, context, settings.warmupSeconds);
+    return measureThroughput(
+      [...targets, ...extra.targets],
+      context,
+      settings.throughputConnections,
+      settings.throughputRounds,
+      settings.throughputSecondsPerRound,
+    );
+  });
+  await extra.stop();
 
   log(`\nc. Streaming (${settings.chunkCount} chunks, ${settings.chunkDelayMs} ms apart)`);
   results.streaming = await inPhase('c', () => measureStreaming(targets, context, settings.streamCount, STREAM_WARMUP_COUNT, settings.chunkCount));
@@ -322,6 +403,7 @@ async function main(): Promise<number> {
   const section = renderSection(results);
   log(`\n${section}`);
   const checks = evaluateTargets(results);
+  log(`Ratios:\n${formatRatios(results)}`);
   log(`Targets:\n${formatChecksForConsole(checks)}`);
 
   const keywayMissing = results.keywaySkipReason !== undefined;
@@ -349,12 +431,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 let deadline: ReturnType<typeof setTimeout> | undefined;
-function armDeadline(): void {
+function armDeadline(milliseconds: number): void {
   deadline = setTimeout(() => {
-    console.error(`Benchmark still running after ${RUN_DEADLINE_MS / 60_000} minutes: aborting.`);
+    console.error(`Benchmark still running after ${milliseconds / 60_000} minutes: aborting.`);
     killAllChildrenNow();
     process.exit(3);
-  }, RUN_DEADLINE_MS);
+  }, milliseconds);
 }
 
 main()

@@ -25,7 +25,13 @@ export type KeywayStart = { ok: true; process: PinnedProcess; baseUrl: string } 
  * `upstreams` maps each provider to the port of the stub standing in for it: each gets its
  * KEYWAY_<PROVIDER>_BASE_URL and a registered key. `logLevel` debug logs every request's attempts.
  */
-export async function startKeyway(dataDirectory: string, port: number, upstreams: Record<string, number>, logLevel = 'warn'): Promise<KeywayStart> {
+export async function startKeyway(
+  dataDirectory: string,
+  port: number,
+  upstreams: Record<string, number>,
+  logLevel = 'warn',
+  overrides: Record<string, string> = {},
+): Promise<KeywayStart> {
   const { command, path } = keywayCommand();
   if (!existsSync(path)) return { ok: false, reason: `entrypoint ${path} does not exist` };
   mkdirSync(dataDirectory, { recursive: true });
@@ -43,6 +49,7 @@ export async function startKeyway(dataDirectory: string, port: number, upstreams
   for (const [name, value] of Object.entries(process.env)) {
     if (name.startsWith('KEYWAY_') && !name.startsWith('KEYWAY_BENCH_') && environment[name] === undefined && value !== undefined) environment[name] = value;
   }
+  Object.assign(environment, overrides);
   const child = startPinned('keyway', PROXY_CORE, command, environment, join(dataDirectory, 'keyway.out'));
   const baseUrl = `http://127.0.0.1:${port}`;
   const notReady = await waitForHttp(`${baseUrl}/ready`, child, READY_TIMEOUT_MS);

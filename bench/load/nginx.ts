@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PinnedProcess } from './processes.ts';
+import { nginxInstalled } from './prerequisites.ts';
 import { PROXY_CORE, startPinned } from './processes.ts';
 
 export function writeNginxConfig(directory: string, listenPort: number, upstreamPort: number): string {
@@ -64,6 +65,7 @@ export function startNginx(directory: string, listenPort: number, upstreamPort: 
 }
 
 export function nginxVersion(): string {
+  if (!nginxInstalled()) return 'not installed';
   const result = Bun.spawnSync(['nginx', '-v'], { stdout: 'pipe', stderr: 'pipe' });
   const text = `${result.stdout.toString()}${result.stderr.toString()}`.trim();
   return text.replace(/^nginx version:\s*(nginx\/)?/, '') || 'unknown';

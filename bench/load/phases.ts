@@ -16,6 +16,10 @@ export interface PathTarget {
   baseUrl: string;
   /** The key this path expects: the upstream's for direct/pass-through/nginx, the admin key for Keyway. */
   apiKey: string;
+  /** A body of its own (a team member's allowed model) instead of the run's; fixed-size like it. */
+  body?: string;
+  /** Headers this path's requests need (X-Team-ID, X-Project-Tag). */
+  headers?: Record<string, string>;
 }
 
 export interface PhaseContext {
@@ -27,6 +31,16 @@ export interface PhaseContext {
   log: (line: string) => void;
 }
 
+/** What every wrk run of a path sends: its URL, key, body and headers. */
+function request(target: PathTarget, context: PhaseContext): { url: string; apiKey: string; body: string; headers?: Record<string, string> } {
+  return {
+    url: target.baseUrl,
+    apiKey: target.apiKey,
+    body: target.body ?? context.body,
+    ...(target.headers === undefined ? {} : { headers: target.headers }),
+  };
+}
+
 function scriptPath(context: PhaseContext, target: PathTarget, phase: string): string {
   return join(context.scratchDirectory, `wrk-${phase}-${target.name}.lua`);
 }
@@ -36,8 +50,8 @@ export async function verifyPath(target: PathTarget, context: PhaseContext, chun
   try {
     const response = await fetch(`${target.baseUrl}${CHAT_COMPLETIONS_PATH}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
-      body: context.body,
+      headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json', ...target.headers },
+      body: target.body ?? context.body,
       signal: AbortSignal.timeout(10_000),
     });
     const text = await response.text();
@@ -46,6 +60,8 @@ export async function verifyPath(target: PathTarget, context: PhaseContext, chun
     if (parsed.object !== 'chat.completion' || typeof parsed.choices?.[0]?.message?.content !== 'string') {
       return `chat completion is not OpenAI-shaped: ${text.slice(0, 300)}`;
     }
+    // Paths with a body of their own are measured on plain requests only (throughput).
+    if (target.body !== undefined) return undefined;
     const sample = await measureStream(target.baseUrl, target.apiKey, context.streamingBody);
     if (!sample.sawDone || sample.eventTimesMs.length < chunkCount) {
       return `stream incomplete: ${sample.eventTimesMs.length} events, [DONE] ${sample.sawDone ? 'seen' : 'missing'}`;
@@ -57,10 +73,7 @@ export async function verifyPath(target: PathTarget, context: PhaseContext, chun
 }
 
 export async function warmUp(target: PathTarget, context: PhaseContext, seconds: number): Promise<void> {
-  await runWrk(
-    { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 64, durationSeconds: seconds, maxRequests: 2_000_000 },
-    scriptPath(context, target, 'warmup'),
-  );
+  await runWrk({ ...request(target, context), connections: 64, durationSeconds: seconds, maxRequests: 2_000_000 }, scriptPath(context, target, 'warmup'));
 }
 
 function median(values: number[]): number {
@@ -113,10 +126,7 @@ export async function measureLatency(
     for (const target of targets) {
       // The duration is only the safety bound: a round ends when its request count is reached.
       const result = await context.guard.round('a', `latency round ${round + 1} ${target.name}`, () =>
-        runWrk(
-          { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections: 1, durationSeconds: 30, maxRequests: requestsPerRound },
-          scriptPath(context, target, 'latency'),
-        ),
+        runWrk({ ...request(target, context), connections: 1, durationSeconds: 30, maxRequests: requestsPerRound }, scriptPath(context, target, 'latency')),
       );
       perPath.set(target.name, [...(perPath.get(target.name) ?? []), result]);
     }
@@ -128,6 +138,43 @@ export async function measureLatency(
     const latency = result.latencyMs;
     context.log(
       `  ${target.name.padEnd(16)} p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms  (${result.requests} requests, ${errorCount(result)} errors)`,
+    );
+  }
+  return combined;
+}
+
+/**
+ * Concurrency 1 at a fixed rate (wrk paced by a Lua delay, see wrk.ts), in interleaved rounds: the
+ * tail a lightly loaded gateway shows, where back-to-back requests would hide timers and pauses.
+ */
+export async function measureFixedRate(
+  targets: PathTarget[],
+  context: PhaseContext,
+  ratePerSecond: number,
+  rounds: number,
+  secondsPerRound: number,
+): Promise<Partial<Record<PathName, WrkResult>>> {
+  const perPath = new Map<PathName, WrkResult[]>();
+  const requests = Math.round(ratePerSecond * secondsPerRound);
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      const result = await context.guard.round('a2', `fixed-rate round ${round + 1} ${target.name}`, () =>
+        runWrk(
+          { ...request(target, context), connections: 1, durationSeconds: secondsPerRound + 5, maxRequests: requests, ratePerSecond },
+          scriptPath(context, target, 'fixed-rate'),
+        ),
+      );
+      perPath.set(target.name, [...(perPath.get(target.name) ?? []), result]);
+    }
+  }
+  const combined: Partial<Record<PathName, WrkResult>> = {};
+  for (const target of targets) {
+    const results = perPath.get(target.name) ?? [];
+    const result = { ...combineRounds(results), lateSends: results.reduce((sum, each) => sum + (each.lateSends ?? 0), 0) };
+    combined[target.name] = result;
+    const latency = result.latencyMs;
+    context.log(
+      `  ${target.name.padEnd(16)} ${result.requestsPerSecond.toFixed(0)} req/s  p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms  max ${latency.max.toFixed(2)} ms  (${result.requests} requests, ${result.lateSends} sent late, ${errorCount(result)} errors)`,
     );
   }
   return combined;
@@ -149,7 +196,7 @@ export async function measureThroughput(
     for (const target of targets) {
       const result = await context.guard.round('b', `throughput round ${round + 1} ${target.name}`, () =>
         runWrk(
-          { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: secondsPerRound, maxRequests: 5_000_000 },
+          { ...request(target, context), connections, durationSeconds: secondsPerRound, maxRequests: 5_000_000 },
           scriptPath(context, target, 'throughput'),
         ),
       );
@@ -158,7 +205,8 @@ export async function measureThroughput(
       total.requests += result.requests;
       total.seconds += result.durationSeconds;
       total.errors += errorCount(result);
-      total.requestsPerSecond = total.requests / total.seconds;
+      // The median round: one round that a neighbour spoiled moves it less than it moves a total.
+      total.requestsPerSecond = median(total.roundRates);
       totals[target.name] = total;
       context.log(`  round ${round + 1} ${target.name.padEnd(16)} ${result.requestsPerSecond.toFixed(0)} req/s (${errorCount(result)} errors)`);
     }
@@ -229,8 +277,5 @@ export async function measureStreaming(
 
 /** Sends exactly `requests` (give or take the in-flight ones at the stop) at c=`connections`. */
 export async function sendRequests(target: PathTarget, context: PhaseContext, connections: number, requests: number, boundSeconds: number): Promise<WrkResult> {
-  return runWrk(
-    { url: target.baseUrl, apiKey: target.apiKey, body: context.body, connections, durationSeconds: boundSeconds, maxRequests: requests },
-    scriptPath(context, target, 'memory'),
-  );
+  return runWrk({ ...request(target, context), connections, durationSeconds: boundSeconds, maxRequests: requests }, scriptPath(context, target, 'memory'));
 }

@@ -42,6 +42,15 @@ export function pinSelf(): boolean {
   return pinningEnabled;
 }
 
+/**
+ * Pins children (and wrk) when the machine can, without pinning this process: for a caller that
+ * shares its process with other work, such as the test runner.
+ */
+export function pinChildrenOnly(): boolean {
+  pinningEnabled = onlineCoreCount() >= 2 && Bun.which('taskset') !== null;
+  return pinningEnabled;
+}
+
 export function isPinningEnabled(): boolean {
   return pinningEnabled;
 }

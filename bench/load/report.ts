@@ -7,7 +7,7 @@ import { FOREIGN_LOAD_WARNING_PERCENT } from './quiet.ts';
 import type { FallbackResult, TalliedRun } from './fallback.ts';
 import { HEALTH_POLICY, fallbackOverheadMs } from './fallback.ts';
 import type { BenchResults, PathName, TargetCheck } from './results.ts';
-import { PATH_LABELS, REFERENCE, addedFirstByteMs, addedP50Ms, evaluateTargets, mebibytes, throughputShare } from './results.ts';
+import { PATH_LABELS, REFERENCE, addedFirstByteMs, addedFixedRateP50Ms, addedP50Ms, evaluateTargets, mebibytes, throughputShare } from './results.ts';
 
 const RESULTS_HEADER = `# Keyway load benchmark results
 
@@ -30,22 +30,24 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 function latencySection(results: BenchResults): string {
-  const rows = results.paths.map((path) => {
-    const result = results.latency[path];
-    const added = path === 'direct' ? undefined : addedP50Ms(results, path);
-    const reference = path === 'nginx' ? REFERENCE.nginxAddedP50Ms : path === 'bun-passthrough' ? REFERENCE.passthroughAddedP50Ms : undefined;
-    return [
-      PATH_LABELS[path],
-      fixed(result?.latencyMs.p50, 3),
-      fixed(result?.latencyMs.p90, 3),
-      fixed(result?.latencyMs.p99, 3),
-      fixed(result?.latencyMs.mean, 3),
-      path === 'direct' ? '(baseline)' : fixed(added, 3),
-      reference === undefined ? '' : `≈ ${reference}`,
-      String(result?.requests ?? '–'),
-      String(result === undefined ? '–' : Object.values(result.errors).reduce((sum, count) => sum + count, 0)),
-    ];
-  });
+  const rows = results.paths
+    .filter((path) => results.latency[path] !== undefined)
+    .map((path) => {
+      const result = results.latency[path];
+      const added = path === 'direct' ? undefined : addedP50Ms(results, path);
+      const reference = path === 'nginx' ? REFERENCE.nginxAddedP50Ms : path === 'bun-passthrough' ? REFERENCE.passthroughAddedP50Ms : undefined;
+      return [
+        PATH_LABELS[path],
+        fixed(result?.latencyMs.p50, 3),
+        fixed(result?.latencyMs.p90, 3),
+        fixed(result?.latencyMs.p99, 3),
+        fixed(result?.latencyMs.mean, 3),
+        path === 'direct' ? '(baseline)' : fixed(added, 3),
+        reference === undefined ? '' : `≈ ${reference}`,
+        String(result?.requests ?? '–'),
+        String(result === undefined ? '–' : Object.values(result.errors).reduce((sum, count) => sum + count, 0)),
+      ];
+    });
   return table(['path', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms', 'added p50 ms', 'reference added p50', 'requests', 'errors'], rows);
 }
 
@@ -65,23 +67,48 @@ function throughputSection(results: BenchResults): string {
   return table(['path', 'req/s', 'rounds min–max', 'vs Bun pass-through', 'vs nginx', 'requests', 'errors'], rows);
 }
 
+function fixedRateSection(results: BenchResults): string {
+  const nginxAdded = addedFixedRateP50Ms(results, 'nginx');
+  const rows = results.paths
+    .filter((path) => results.fixedRate[path] !== undefined)
+    .map((path) => {
+      const result = results.fixedRate[path];
+      const added = path === 'direct' ? undefined : addedFixedRateP50Ms(results, path);
+      return [
+        PATH_LABELS[path],
+        fixed(result?.requestsPerSecond, 0),
+        fixed(result?.latencyMs.p50, 3),
+        fixed(result?.latencyMs.p99, 3),
+        fixed(result?.latencyMs.p999, 3),
+        fixed(result?.latencyMs.max, 2),
+        path === 'direct' ? '(baseline)' : fixed(added, 3),
+        path === 'direct' || path === 'nginx' || added === undefined || nginxAdded === undefined ? '' : fixed(added - nginxAdded, 3),
+        String(result?.lateSends ?? '–'),
+        String(result === undefined ? '–' : Object.values(result.errors).reduce((sum, count) => sum + count, 0)),
+      ];
+    });
+  return table(['path', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'added p50 ms', 'added p50 − nginx’s', 'sent late', 'errors'], rows);
+}
+
 function streamingSection(results: BenchResults): string {
-  const rows = results.paths.map((path) => {
-    const summary = results.streaming[path];
-    return [
-      PATH_LABELS[path],
-      fixed(summary?.firstByteMs.p50, 3),
-      fixed(summary?.firstByteMs.p90, 3),
-      path === 'direct' ? '(baseline)' : fixed(addedFirstByteMs(results, path), 3),
-      fixed(summary?.gapMs.p1, 2),
-      fixed(summary?.gapMs.p50, 2),
-      fixed(summary?.gapMs.p99, 2),
-      fixed(summary?.gapMs.max, 2),
-      share(summary?.coalescedStreams),
-      String(summary?.samples ?? '–'),
-      String(summary?.incompleteStreams ?? '–'),
-    ];
-  });
+  const rows = results.paths
+    .filter((path) => results.streaming[path] !== undefined)
+    .map((path) => {
+      const summary = results.streaming[path];
+      return [
+        PATH_LABELS[path],
+        fixed(summary?.firstByteMs.p50, 3),
+        fixed(summary?.firstByteMs.p90, 3),
+        path === 'direct' ? '(baseline)' : fixed(addedFirstByteMs(results, path), 3),
+        fixed(summary?.gapMs.p1, 2),
+        fixed(summary?.gapMs.p50, 2),
+        fixed(summary?.gapMs.p99, 2),
+        fixed(summary?.gapMs.max, 2),
+        share(summary?.coalescedStreams),
+        String(summary?.samples ?? '–'),
+        String(summary?.incompleteStreams ?? '–'),
+      ];
+    });
   return table(
     [
       'path',
@@ -231,9 +258,17 @@ ${keyway}
 
 ${latencySection(results)}
 
-### b. Throughput at concurrency ${settings.throughputConnections} (wrk, ${settings.throughputRounds} interleaved round(s) × ${settings.throughputSecondsPerRound} s per path after warm-up)
+### a2. Fixed rate: ${settings.fixedRatePerSecond} req/s at concurrency 1 (wrk paced by a Lua \`delay()\` on a fixed ${(1000 / settings.fixedRatePerSecond).toFixed(0)} ms grid; ${settings.fixedRateRounds} interleaved round(s) × ${settings.fixedRateSecondsPerRound} s per path; each percentile the median over rounds)
+
+${fixedRateSection(results)}
+
+"Sent late": requests whose slot had passed when the previous answer arrived (wrk times each from when it is written, so such a stall is counted once, not for every slot it held up).
+
+### b. Throughput at concurrency ${settings.throughputConnections} (wrk, ${settings.throughputRounds} interleaved round(s) × ${settings.throughputSecondsPerRound} s per path after warm-up; req/s is the median round)
 
 ${throughputSection(results)}
+${results.skippedPaths.length === 0 ? '' : `\nPaths left out: ${results.skippedPaths.map((reason) => reason.replaceAll('\n', ' ').slice(0, 400)).join('; ')}.\n`}
+The team member's path sends the same 1 KB request with the seed team's model (gpt-3.5-turbo), X-Team-ID and X-Project-Tag, with every policy of the seed's team on (allowlists, a daily budget raised so nothing is refused but every request is reserved and settled, an approval threshold, project tags, content blocking). The PostgreSQL + Redis Keyway (--stores) uses the local test servers, which are not pinned: they share both cores with everything else.
 
 ### c. Streaming (${settings.chunkCount} chunks, ${settings.chunkDelayMs} ms apart at the stub; ${settings.streamCount} sequential streams per path, alternating between paths)
 
@@ -267,6 +302,30 @@ export function writeResultsFile(path: string, results: BenchResults): void {
   const sections = firstSection === -1 ? [] : existing.slice(firstSection + 1).split(/\n(?=## )/);
   const kept = sections.filter((text) => !text.startsWith(`${heading}\n`)).map((text) => text.trimEnd());
   writeFileSync(path, `${[header, section.trimEnd(), ...kept].join('\n\n')}\n`);
+}
+
+/** The ratios issue 15 and issue 13 judge, one line each, for the console. */
+export function formatRatios(results: BenchResults): string {
+  const ratio = (path: PathName, reference: PathName): string => {
+    const value = throughputShare(results, path, reference);
+    return value === undefined ? '–' : `${value.toFixed(2)}×`;
+  };
+  const milliseconds = (value: number | undefined): string => (value === undefined ? '–' : `${value.toFixed(3)} ms`);
+  const fixedRate = (path: PathName): string => {
+    const result = results.fixedRate[path];
+    return result === undefined ? '–' : `p50 ${milliseconds(result.latencyMs.p50)}, p99 ${milliseconds(result.latencyMs.p99)}`;
+  };
+  const memory = results.memory;
+  const mib = (kibibytes: number | undefined): string => (kibibytes === undefined ? '–' : `${(kibibytes / 1024).toFixed(1)} MiB`);
+  return [
+    `  throughput c=${results.settings.throughputConnections}, operator key: Keyway/pass-through ${ratio('keyway', 'bun-passthrough')}, Keyway/nginx ${ratio('keyway', 'nginx')}, pass-through/nginx ${ratio('bun-passthrough', 'nginx')}`,
+    `  throughput c=${results.settings.throughputConnections}, team member (seed policies): Keyway/pass-through ${ratio('keyway-team', 'bun-passthrough')}, vs operator key ${ratio('keyway-team', 'keyway')}`,
+    `  PostgreSQL + Redis vs embedded, c=${results.settings.throughputConnections}: operator key ${ratio('keyway-pg', 'keyway')}, team member ${ratio('keyway-pg-team', 'keyway-team')}`,
+    `  fixed ${results.settings.fixedRatePerSecond} req/s, c=1: Keyway ${fixedRate('keyway')}; pass-through ${fixedRate('bun-passthrough')}; nginx ${fixedRate('nginx')}; direct ${fixedRate('direct')}`,
+    `  fixed-rate added p50: Keyway ${milliseconds(addedFixedRateP50Ms(results, 'keyway'))}, pass-through ${milliseconds(addedFixedRateP50Ms(results, 'bun-passthrough'))}, nginx ${milliseconds(addedFixedRateP50Ms(results, 'nginx'))}`,
+    `  streaming first byte added (p50): Keyway ${milliseconds(addedFirstByteMs(results, 'keyway'))}, pass-through ${milliseconds(addedFirstByteMs(results, 'bun-passthrough'))}, nginx ${milliseconds(addedFirstByteMs(results, 'nginx'))}`,
+    `  Keyway RSS: idle ${mib(memory?.idleKibibytes)}, after ${memory?.requestsAtFirstReading ?? '–'} requests ${mib(memory?.afterFirstMarkKibibytes)}, after ${memory?.requestsAtSecondReading ?? '–'} ${mib(memory?.afterSecondMarkKibibytes)} (pass-through idle ${mib(results.passthroughIdleKibibytes)})`,
+  ].join('\n');
 }
 
 export function formatChecksForConsole(checks: TargetCheck[]): string {

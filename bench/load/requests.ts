@@ -31,6 +31,14 @@ export function buildChatBody(): string {
   return padToSize((content) => ({ model: BENCH_MODEL, messages: [{ role: 'user', content }] }), REQUEST_BODY_BYTES);
 }
 
+/** The seed team's allowed OpenAI model (its member key may not ask for gpt-4o-mini). */
+export const TEAM_MODEL = 'gpt-3.5-turbo';
+
+/** The ~1 KB request again, for a team member: the model the seed team allows. */
+export function buildTeamChatBody(): string {
+  return padToSize((content) => ({ model: TEAM_MODEL, messages: [{ role: 'user', content }] }), REQUEST_BODY_BYTES);
+}
+
 /** The same request asking for a stream with a usage chunk. */
 export function buildStreamingChatBody(): string {
   return padToSize(

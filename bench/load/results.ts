@@ -7,19 +7,22 @@ import type { MachineDescription } from './machine.ts';
 import type { StreamSummary } from './streaming.ts';
 import type { WrkResult } from './wrk.ts';
 
-export type PathName = 'direct' | 'bun-passthrough' | 'nginx' | 'keyway';
+export type PathName = 'direct' | 'bun-passthrough' | 'nginx' | 'keyway' | 'keyway-team' | 'keyway-pg' | 'keyway-pg-team';
 
 export const PATH_LABELS: Record<PathName, string> = {
   direct: 'direct to stub',
   'bun-passthrough': 'Bun pass-through',
   nginx: 'nginx',
   keyway: 'Keyway',
+  'keyway-team': 'Keyway, team member (seed policies)',
+  'keyway-pg': 'Keyway on PostgreSQL + Redis',
+  'keyway-pg-team': 'Keyway on PostgreSQL + Redis, team member',
 };
 
 export interface ThroughputResult {
   requests: number;
   seconds: number;
-  /** All requests over all rounds' time: the figure the ratios use. */
+  /** The median of the rounds' rates: the figure the ratios use. */
   requestsPerSecond: number;
   /** Each round's rate, to show how much the machine wobbled. */
   roundRates: number[];
@@ -43,6 +46,11 @@ export interface RunSettings {
   requestBytes: number;
   latencyRounds: number;
   latencyRequestsPerRound: number;
+  fixedRatePerSecond: number;
+  fixedRateRounds: number;
+  fixedRateSecondsPerRound: number;
+  /** --long: the memory marks are 100k and 1M requests. */
+  long: boolean;
   throughputConnections: number;
   throughputRounds: number;
   throughputSecondsPerRound: number;
@@ -63,12 +71,16 @@ export interface BenchResults {
   paths: PathName[];
   keywaySkipReason: string | undefined;
   latency: Partial<Record<PathName, WrkResult>>;
+  /** c=1 at settings.fixedRatePerSecond: the tail without back-to-back load. */
+  fixedRate: Partial<Record<PathName, WrkResult>>;
   throughput: Partial<Record<PathName, ThroughputResult>>;
   streaming: Partial<Record<PathName, StreamSummary>>;
   memory: MemoryResult | undefined;
   /** Phase e; undefined when Keyway was not measured or the phase could not run. */
   fallback: FallbackResult | undefined;
   fallbackSkipReason: string | undefined;
+  /** Why the team member's path or the PostgreSQL + Redis paths were not measured, when they were not. */
+  skippedPaths: string[];
   /** RSS of the Bun pass-through when idle: what the runtime alone costs. */
   passthroughIdleKibibytes: number | undefined;
   /** CPU taken by processes outside the benchmark: just before it, and during each phase. */
@@ -98,13 +110,18 @@ export const REFERENCE = {
   passthroughShareOfNginx: 0.55,
 };
 
+/** Issue 15's targets (the fallback one from the routing issue): ratios against paths of the same run. */
 export const TARGETS = {
-  addedP50Ms: 0.35,
-  throughputShareOfPassthrough: 0.8,
-  streamingFirstByteAddedMs: 0.5,
-  idleRssMebibytes: 80,
-  rssGrowthFraction: 0.2,
+  throughputShareOfPassthrough: 1.0,
+  teamThroughputShareOfPassthrough: 0.8,
+  fixedRateP99Ms: 1.2,
+  fixedRateAddedP50OverNginxMs: 0.1,
+  streamingFirstByteAddedMs: 0.3,
+  idleRssMebibytes: 60,
+  rssGrowthFraction: 0.1,
   fallbackOverheadMs: 1,
+  /** Issue 13: per-instance throughput on PostgreSQL + Redis against the embedded default. */
+  storesShareOfEmbedded: 0.9,
 };
 
 export function addedP50Ms(results: BenchResults, path: PathName): number | undefined {
@@ -117,6 +134,12 @@ export function throughputShare(results: BenchResults, path: PathName, reference
   const mine = results.throughput[path]?.requestsPerSecond;
   const theirs = results.throughput[reference]?.requestsPerSecond;
   return mine === undefined || theirs === undefined || theirs === 0 ? undefined : mine / theirs;
+}
+
+export function addedFixedRateP50Ms(results: BenchResults, path: PathName): number | undefined {
+  const direct = results.fixedRate.direct?.latencyMs.p50;
+  const proxied = results.fixedRate[path]?.latencyMs.p50;
+  return direct === undefined || proxied === undefined ? undefined : proxied - direct;
 }
 
 export function addedFirstByteMs(results: BenchResults, path: PathName): number | undefined {
@@ -172,23 +195,48 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
   const first = memory?.afterFirstMarkKibibytes;
   const second = memory?.afterSecondMarkKibibytes;
   const growth = first === undefined || second === undefined ? undefined : (second - first) / first;
+  const marks = `${results.settings.memoryFirstMark.toLocaleString('en')} → ${results.settings.memorySecondMark.toLocaleString('en')}`;
+  const nginxAdded = addedFixedRateP50Ms(results, 'nginx');
+  const keywayAdded = addedFixedRateP50Ms(results, 'keyway');
+  const rate = results.settings.fixedRatePerSecond;
+  const growthCheck = check(
+    `Keyway RSS growth ${marks} requests`,
+    `≤ +${TARGETS.rssGrowthFraction * 100}% (100k → 1M, --long)`,
+    growth,
+    (value) => `${value >= 0 ? '+' : ''}${percent(value)}`,
+    (value) => value <= TARGETS.rssGrowthFraction,
+  );
   return [
     check(
-      'Keyway added p50 over direct, c=1',
-      `≤ ${TARGETS.addedP50Ms} ms`,
-      addedP50Ms(results, 'keyway'),
-      milliseconds,
-      (value) => value <= TARGETS.addedP50Ms,
-    ),
-    check(
-      'Keyway throughput at c=64 vs Bun pass-through',
+      'Keyway throughput at c=64 vs Bun pass-through, operator key',
       `≥ ${TARGETS.throughputShareOfPassthrough * 100}%`,
       throughputShare(results, 'keyway', 'bun-passthrough'),
       percent,
       (value) => value >= TARGETS.throughputShareOfPassthrough,
     ),
     check(
-      'Keyway streaming TTFB p50 over direct',
+      'Keyway throughput at c=64 vs Bun pass-through, team member (seed policies)',
+      `≥ ${TARGETS.teamThroughputShareOfPassthrough * 100}%`,
+      throughputShare(results, 'keyway-team', 'bun-passthrough'),
+      percent,
+      (value) => value >= TARGETS.teamThroughputShareOfPassthrough,
+    ),
+    check(
+      `Keyway p99 at a fixed ${rate} req/s, c=1`,
+      `≤ ${TARGETS.fixedRateP99Ms} ms`,
+      results.fixedRate.keyway?.latencyMs.p99,
+      milliseconds,
+      (value) => value <= TARGETS.fixedRateP99Ms,
+    ),
+    check(
+      `Keyway added p50 at a fixed ${rate} req/s, c=1, minus nginx's`,
+      `≤ ${TARGETS.fixedRateAddedP50OverNginxMs} ms`,
+      keywayAdded === undefined || nginxAdded === undefined ? undefined : keywayAdded - nginxAdded,
+      milliseconds,
+      (value) => value <= TARGETS.fixedRateAddedP50OverNginxMs,
+    ),
+    check(
+      'Keyway streaming first byte (p50) added over direct',
       `≤ ${TARGETS.streamingFirstByteAddedMs} ms`,
       addedFirstByteMs(results, 'keyway'),
       milliseconds,
@@ -196,18 +244,20 @@ export function evaluateTargets(results: BenchResults): TargetCheck[] {
     ),
     check(
       'Keyway idle RSS',
-      `< ${TARGETS.idleRssMebibytes} MiB`,
+      `≤ ${TARGETS.idleRssMebibytes} MiB`,
       idle,
       (value) => `${value.toFixed(1)} MiB`,
-      (value) => value < TARGETS.idleRssMebibytes,
+      (value) => value <= TARGETS.idleRssMebibytes,
     ),
-    // Growth only: shrinking after the first mark is the garbage collector catching up, not a leak.
+    // Growth only: shrinking after the first mark is the garbage collector catching up, not a leak. The
+    // target is about 100k → 1M; the default run's shorter marks are reported, not judged.
+    results.settings.long ? growthCheck : { ...growthCheck, verdict: 'SKIP' as const, measured: `${growthCheck.measured} (judged with --long only)` },
     check(
-      'Keyway RSS growth 10k → 100k requests',
-      `≤ +${TARGETS.rssGrowthFraction * 100}%`,
-      growth,
-      (value) => `${value >= 0 ? '+' : ''}${percent(value)}`,
-      (value) => value <= TARGETS.rssGrowthFraction,
+      'Keyway on PostgreSQL + Redis vs embedded, c=64, team member',
+      `≥ ${TARGETS.storesShareOfEmbedded * 100}%`,
+      throughputShare(results, 'keyway-pg-team', 'keyway-team'),
+      percent,
+      (value) => value >= TARGETS.storesShareOfEmbedded,
     ),
     fallbackSuccessCheck(results.fallback),
     fallbackCostCheck(results.fallback),
