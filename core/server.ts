@@ -78,15 +78,22 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
       .stop()
       .then(() => {
         runtime.logger.info({ usageWritten: runtime.usage.totalWritten }, 'stopped');
-        runtime.logger.flush();
-        process.exit(0);
+        exitAfterLogs(runtime, 0);
       })
       .catch((error: unknown) => {
         runtime.logger.error({ error: (error as Error).message }, 'shutdown failed');
-        runtime.logger.flush();
-        process.exit(1);
+        exitAfterLogs(runtime, 1);
       });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * The log is written asynchronously: exiting before its flush completes can drop the last lines
+ * ("stopped" with the usage count). A destination that never confirms still exits within a second.
+ */
+function exitAfterLogs(runtime: Runtime, code: number): void {
+  setTimeout(() => process.exit(code), 1_000);
+  runtime.logger.flush(() => process.exit(code));
 }

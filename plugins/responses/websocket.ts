@@ -80,7 +80,8 @@ function errorEventOf(error: unknown, requestId: string): string {
 }
 
 class ResponsesSocket {
-  private readonly queue: string[] = [];
+  /** Frames waiting behind the response in flight, each with the request id it was given on arrival. */
+  private readonly queue: Array<{ text: string; requestId: string }> = [];
   private readonly memory: ConnectionMemory = { last: undefined };
   private readonly baseHeaders: Headers;
   private readonly url: string;
@@ -105,20 +106,21 @@ class ResponsesSocket {
   }
 
   receive(peer: WebSocketPeer, data: string | Uint8Array): void {
+    const requestId = this.nextRequestId();
     if (typeof data !== 'string') {
-      peer.send(errorEventOf(new KeywayError('invalid_request', { detail: 'Send client events as JSON text frames, not binary.' }), this.nextRequestId()));
+      peer.send(errorEventOf(new KeywayError('invalid_request', { detail: 'Send client events as JSON text frames, not binary.' }), requestId));
       return;
     }
     if (this.stopping) {
-      peer.send(errorEventOf(new KeywayError('not_ready', { detail: 'Keyway is shutting down; reconnect and send the request again.' }), this.nextRequestId()));
+      peer.send(errorEventOf(new KeywayError('not_ready', { detail: 'Keyway is shutting down; reconnect and send the request again.' }), requestId));
       return;
     }
     if (this.queue.length >= MAX_QUEUED) {
       const detail = `More than ${MAX_QUEUED} client events are waiting on this socket: one response runs at a time; wait for its response.completed.`;
-      peer.send(errorEventOf(new KeywayError('rate_limited', { detail }), this.nextRequestId()));
+      peer.send(errorEventOf(new KeywayError('rate_limited', { detail }), requestId));
       return;
     }
-    this.queue.push(data);
+    this.queue.push({ text: data, requestId });
     this.running ??= this.drainQueue(peer).finally(() => {
       this.running = undefined;
     });
@@ -141,8 +143,8 @@ class ResponsesSocket {
   }
 
   private async drainQueue(peer: WebSocketPeer): Promise<void> {
-    for (let text = this.queue.shift(); text !== undefined && !peer.closed; text = this.queue.shift()) {
-      const requestId = this.nextRequestId();
+    for (let next = this.queue.shift(); next !== undefined && !peer.closed; next = this.queue.shift()) {
+      const { text, requestId } = next;
       try {
         await this.handle(peer, text, requestId);
       } catch (error) {

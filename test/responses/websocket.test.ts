@@ -266,6 +266,20 @@ describe('errors are error events with the HTTP status, and the socket goes on',
   });
 });
 
+describe('one response at a time per socket', () => {
+  test('two response.create sent at once are answered one after the other, in order', async () => {
+    const client = await ResponsesSocketClient.open(world.gateway.url, codexUpgradeHeaders(key));
+    client.send({ type: 'response.create', model: openAIDescriptor.model, input: 'First question' });
+    client.send({ type: 'response.create', model: anthropicDescriptor.model, input: 'Second question' });
+    const first = await client.readTurn(0);
+    const next = await client.readTurn(first.frames.length);
+    await client.close();
+    // Each response's events are whole and contiguous: the second starts after the first completed.
+    expect(checkResponsesStream(first.events).text).toBe('Echo: First question');
+    expect(checkResponsesStream(next.events).text).toBe('Echo: Second question');
+  });
+});
+
 describe('a client that leaves mid-stream', () => {
   test('cancels the upstream stream and is booked once, as a closed stream', async () => {
     world.simulator('openai').inject({ kind: 'slow_stream', delayMs: 40 });
