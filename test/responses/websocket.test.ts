@@ -201,6 +201,14 @@ describe('the upgrade', () => {
     await expectSpecError(response, 401, 'invalid_api_key');
   });
 
+  test('a key that may read usage but not call models is refused with 403 before any socket exists', async () => {
+    const created = await call(world.gateway, 'POST', '/v1/keys', { name: 'reader', role: 'viewer' }, { key });
+    expect(created.status).toBe(201);
+    const viewerKey = String(((await created.json()) as Json).api_key);
+    const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key: viewerKey, headers: handshake });
+    await expectSpecError(response, 403, 'byok_access_denied');
+  });
+
   test('an upgrade header without a WebSocket handshake is a spec-shaped 400', async () => {
     const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key, headers: { upgrade: 'websocket', connection: 'Upgrade' } });
     await expectSpecError(response, 400, 'invalid_request');
