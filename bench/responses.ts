@@ -7,6 +7,7 @@ import { bench, do_not_optimize, group, run } from 'mitata';
 import { StreamObserver } from '../core/accounting/stream-observer.ts';
 import { encodeChatCompletion, OpenAIStreamEncoder } from '../core/wire/openai-encoder.ts';
 import { validateChatRequest } from '../core/wire/request-validation.ts';
+import { SseParser } from '../core/wire/sse.ts';
 import type { ChatResult, StreamPart } from '../core/spec/vocabulary.ts';
 import { chatRequestFromResponses, echoOf, responsesBodyFromResult, ResponsesStreamEncoder } from '../plugins/responses/index.ts';
 
@@ -149,6 +150,17 @@ group('per stream chunk', () => {
   bench('chat: tool-call-delta', () => do_not_optimize(chatTool.encode(ARGUMENTS_DELTA)));
 });
 
+// The WebSocket mode relays the lifecycle's SSE bytes: per event it decodes them and parses the SSE
+// frame back to its JSON (plugins/responses/websocket.ts, relay). Informational: what a frame adds.
+const relayDecoder = new TextDecoder();
+const relayParser = new SseParser();
+const relayBytes = textEncoder.encode(primedResponsesEncoder().encode(TEXT_DELTA));
+group('per stream chunk, WebSocket relay', () => {
+  bench('websocket relay: decode + SSE parse of one text-delta event', () =>
+    do_not_optimize(relayParser.push(relayDecoder.decode(relayBytes, { stream: true }))),
+  );
+});
+
 const results = await run();
 
 function averageNs(name: string): number {
@@ -171,6 +183,9 @@ for (const kind of ['text-delta', 'tool-call-delta']) {
   // kept for output_text.done) than a chat chunk, so the encoder alone costs more per text delta.
   console.log(`info  encoder only, ${kind}: ${responses.toFixed(0)} ns vs chat ${chat.toFixed(0)} ns`);
 }
+console.log(
+  `info  WebSocket relay per event: ${averageNs('websocket relay: decode + SSE parse of one text-delta event').toFixed(0)} ns on top of the SSE path`,
+);
 const responsesPath = averageNs('responses path: text-delta');
 const chatPath = averageNs('chat path: text-delta');
 // The target: the per-chunk path costs no more than the chat path's, with 10% for noise on a busy machine.

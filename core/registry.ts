@@ -207,6 +207,8 @@ function validateRoutes(source: PluginSource, routes: unknown): void {
     if (typeof route.path !== 'string' || !route.path.startsWith('/')) fail(source, `has a route with an invalid path ${JSON.stringify(route.path)}`);
     if (typeof route.handle !== 'function') fail(source, `route ${route.method} ${route.path} has no handle function`);
     if (route.role !== undefined && !ROLES.has(route.role)) fail(source, `route ${route.method} ${route.path} has an unknown role '${String(route.role)}'`);
+    if (route.websocket !== undefined && (typeof route.websocket !== 'function' || route.method !== 'GET'))
+      fail(source, `route ${route.method} ${route.path}: websocket must be a function, on a GET route`);
   }
 }
 

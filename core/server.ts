@@ -1,4 +1,5 @@
 import { createApp } from './http/app.ts';
+import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface RunningServer {
@@ -9,7 +10,8 @@ export interface RunningServer {
 }
 
 export function startServer(runtime: Runtime): RunningServer {
-  const app = createApp(runtime);
+  const sockets = createWebSocketHub();
+  const app = createApp(runtime, sockets);
   app.listen({
     hostname: runtime.config.host,
     port: runtime.config.port,
@@ -19,6 +21,8 @@ export function startServer(runtime: Runtime): RunningServer {
     // a bare 413 of its own, so it is set out of reach; Bun never buffers a body nobody reads.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 255,
+    // WebSocket routes (RouteDefinition.websocket): a frame is a request body, under the same limit.
+    websocket: sockets.serverHandlers(runtime.config.maxBodyBytes),
   });
   const server = app.server;
   if (server === null) throw new Error('the HTTP server did not start');
@@ -35,7 +39,10 @@ export function startServer(runtime: Runtime): RunningServer {
         runtime.stopBackground();
         // Streams still running at the deadline end with an error event, booked once (core/lifecycle/drain.ts).
         runtime.drain.start(runtime.config.drainTimeoutMs);
-        await server.stop(false);
+        const stopped = server.stop(false);
+        // Bun's stop waits for open WebSockets too: each closes once its in-flight work has ended.
+        await sockets.closeAll();
+        await stopped;
         runtime.drain.dispose();
         await runtime.usage.close();
         await runtime.drainJobs();
@@ -71,15 +78,22 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
       .stop()
       .then(() => {
         runtime.logger.info({ usageWritten: runtime.usage.totalWritten }, 'stopped');
-        runtime.logger.flush();
-        process.exit(0);
+        exitAfterLogs(runtime, 0);
       })
       .catch((error: unknown) => {
         runtime.logger.error({ error: (error as Error).message }, 'shutdown failed');
-        runtime.logger.flush();
-        process.exit(1);
+        exitAfterLogs(runtime, 1);
       });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * The log is written asynchronously: exiting before its flush completes can drop the last lines
+ * ("stopped" with the usage count). A destination that never confirms still exits within a second.
+ */
+function exitAfterLogs(runtime: Runtime, code: number): void {
+  setTimeout(() => process.exit(code), 1_000);
+  runtime.logger.flush(() => process.exit(code));
 }

@@ -7,7 +7,7 @@ import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
 import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
-import type { RouteDefinition } from '../spec/plugin.ts';
+import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
@@ -20,6 +20,7 @@ import { documented, operationDetail, serveOpenApi } from './openapi.ts';
 import { routeDocs } from './route-docs.ts';
 import { connectionsRoutes } from './connections-routes.ts';
 import { createReadiness } from './readiness.ts';
+import { isWebSocketUpgrade, type WebSocketHub } from './websocket.ts';
 
 const NO_PARSE = { parse: 'none' } as const;
 
@@ -28,8 +29,10 @@ const NO_PARSE = { parse: 'none' } as const;
  * Keyway itself (`parse: 'none'`): that is how malformed JSON and oversized bodies get the spec's
  * errors instead of the framework's.
  */
-export function createApp(runtime: Runtime): Elysia {
+export function createApp(runtime: Runtime, sockets?: WebSocketHub): Elysia {
   let server: import('bun').Server<unknown> | null = null;
+  const upgrade: Upgrade = (request, handler, requestId) =>
+    server !== null && sockets !== undefined && sockets.upgrade(server, request, handler, { 'x-request-id': requestId });
   const resolveClientAddress = createClientAddressResolver(runtime.config.trustedProxies ?? []);
   const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
   const readiness = createReadiness(runtime);
@@ -69,7 +72,8 @@ export function createApp(runtime: Runtime): Elysia {
   // Routes without a management role (the dialects' inference routes) come before the admin-action
   // hook: Elysia applies a hook only to the routes registered after it, so the request path pays nothing.
   const pluginRoutes = runtime.plugins.routes.map(({ value }) => value);
-  for (const route of pluginRoutes.filter((candidate) => candidate.role === undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
+  for (const route of pluginRoutes.filter((candidate) => candidate.role === undefined))
+    addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress, upgrade);
   app
     .onAfterHandle(({ request, route, params, responseValue }) => observeAdminAction({ request, route, params, response: responseValue }))
     .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), documented(routeDocs.addProviderKeys))
@@ -108,14 +112,18 @@ export function createApp(runtime: Runtime): Elysia {
     .delete('/v1/platform/prices/:provider/*', ({ request, params }) => priceRoutes.remove(runtime, request, params), documented(routeDocs.deletePrice))
     .post('/v1/admin/master-key/rotate', ({ request }) => masterKeyRoutes.rotate(runtime, request), documented(routeDocs.rotateMasterKey))
     .get('/v1/admin/master-key/status', ({ request }) => masterKeyRoutes.status(runtime, request), documented(routeDocs.masterKeyStatus));
-  for (const route of pluginRoutes.filter((candidate) => candidate.role !== undefined)) addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress);
+  for (const route of pluginRoutes.filter((candidate) => candidate.role !== undefined))
+    addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress, upgrade);
   // Generated once, here, from every route above: nothing of it runs per request.
   serveOpenApi(app as unknown as Elysia);
   return app as unknown as Elysia;
 }
 
-function addPluginRoute(app: Elysia, runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress): void {
-  const handler = pluginRouteHandler(runtime, route, clientAddress);
+/** Hands an upgrade request's socket to a route's handler; false when the handshake is not valid. */
+type Upgrade = (request: Request, handler: WebSocketHandler, requestId: string) => boolean;
+
+function addPluginRoute(app: Elysia, runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress, upgrade: Upgrade): void {
+  const handler = pluginRouteHandler(runtime, route, clientAddress, upgrade);
   app.route(route.method, route.path, ({ request, params }: { request: Request; params: Record<string, string> }) => handler(request, params), {
     ...NO_PARSE,
     detail: pluginRouteDetail(route),
@@ -128,8 +136,8 @@ function pluginRouteDetail(route: RouteDefinition) {
 }
 
 /** Wraps a plugin's route: the declared role is checked first, and any throw becomes the spec's error. */
-function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress) {
-  return async (request: Request, params: Record<string, string>): Promise<Response> => {
+function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress, upgrade: Upgrade) {
+  return async (request: Request, params: Record<string, string>): Promise<Response | undefined> => {
     try {
       let principal;
       if (route.role !== undefined) {
@@ -137,7 +145,15 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
         noteActor(request, principal, route.role);
         requireRole(principal, route.role);
       }
-      const response = await route.handle({ request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) });
+      const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
+      if (route.websocket !== undefined && isWebSocketUpgrade(request)) {
+        const requestId = requestIdOf(request);
+        if (upgrade(request, await route.websocket(input), requestId)) return undefined;
+        throw new KeywayError('invalid_request', {
+          detail: 'The WebSocket handshake is incomplete (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are needed).',
+        });
+      }
+      const response = await route.handle(input);
       // Inference routes set their own id; only management answers may still lack one.
       return response.headers.has('x-request-id') ? response : withRequestId(response, requestIdOf(request));
     } catch (error) {

@@ -11,6 +11,7 @@ import type { Hooks } from './lifecycle.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { ProviderAdapter } from './provider.ts';
 import type { Services } from './services.ts';
+import type { WebSocketHandler } from './websocket.ts';
 import type { PluginMigrations, PluginUsageRollups, Store, StoreDriver } from './store.ts';
 import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
@@ -64,6 +65,13 @@ export interface RouteDefinition {
   /** The JSON answer on success, for the OpenAPI document only. */
   response?: TSchema;
   handle(input: RouteInput): MaybePromise<Response>;
+  /**
+   * GET routes only: accepts a WebSocket upgrade (`Upgrade: websocket`) on this path. Called with the
+   * upgrade request, after the `role` check: a throw refuses the upgrade with the spec's HTTP error
+   * (a 401 before any socket exists); the handler returned drives the socket. Requests without the
+   * upgrade still go to `handle`.
+   */
+  websocket?(input: RouteInput): MaybePromise<WebSocketHandler>;
 }
 
 /** Background work the runtime starts after the server listens and stops before it closes. */
@@ -245,5 +253,6 @@ export type {
   UsageSummaryFilter,
   UsageSummaryRow,
 } from './store.ts';
+export type { WebSocketHandler, WebSocketPeer } from './websocket.ts';
 export type { ModelResolution, ResolvedKeys, RouteCandidate, RoutePlanInput, RoutingStrategy } from './strategy.ts';
 export type { ChatRequest, ChatResult, StreamPart, Usage } from './vocabulary.ts';

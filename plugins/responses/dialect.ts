@@ -17,12 +17,26 @@ type Json = Record<string, unknown>;
 const STATE = Symbol('responses request');
 
 interface ResponsesRequestState {
-  /** The request's settings the response object echoes. */
+  /** The request's settings the response object echoes (`echo.store`: whether it is stored). */
   echo: ResponseEcho;
   customTools: ReadonlySet<string>;
-  /** Set when the response is to be stored: the conversation continued, and this request's input. */
+  /** Set when the response is to be stored or remembered by its socket: the conversation continued, and this request's input. */
   conversation: { previous: Json[]; input: Json[] } | undefined;
+  /** The socket a WebSocket turn came on (plugins/responses/websocket.ts). */
+  memory: ConnectionMemory | undefined;
 }
+
+/**
+ * What one WebSocket keeps in memory, whatever `store` says: its most recent response and the
+ * conversation through it, so the next turn continues with `previous_response_id` (as OpenAI's
+ * WebSocket mode does for `store: false`, which Codex sends).
+ */
+export interface ConnectionMemory {
+  last: { id: string; items: Json[] } | undefined;
+}
+
+/** Who continues a conversation: the request's headers (where a socket's memory is attached) and caller. */
+export type ContinuationContext = Pick<ParseContext, 'headers' | 'principal'>;
 
 function stateOf(context: RequestContext): ResponsesRequestState {
   return (
@@ -30,6 +44,7 @@ function stateOf(context: RequestContext): ResponsesRequestState {
       echo: echoOf({}),
       customTools: new Set(),
       conversation: undefined,
+      memory: undefined,
     }
   );
 }
@@ -52,15 +67,13 @@ function withIds(items: readonly Json[], ids: ItemIds): Json[] {
 
 /** Output items as the input items of a later turn (they are the same shapes). */
 function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): void {
-  if (store === undefined || state.conversation === undefined) return;
+  if (state.conversation === undefined) return;
   const id = String(response.id);
   const output = Array.isArray(response.output) ? (response.output as Json[]) : [];
-  store.save(id, {
-    accountId: context.principal.accountId,
-    teamId: context.teamId ?? context.principal.teamId,
-    items: [...state.conversation.previous, ...withIds(state.conversation.input, new ItemIds(id, 'i')), ...output],
-    response,
-  });
+  const items = [...state.conversation.previous, ...withIds(state.conversation.input, new ItemIds(id, 'i')), ...output];
+  if (state.memory !== undefined) state.memory.last = { id, items };
+  if (store === undefined || !state.echo.store) return;
+  store.save(id, { accountId: context.principal.accountId, teamId: context.teamId ?? context.principal.teamId, items, response });
 }
 
 const NOT_STORED =
@@ -70,7 +83,17 @@ const REFERENCES_NOT_STORED =
 const REFERENCE_MISSING =
   ': it is in no stored response of yours (never stored, store: false, expired, or deleted); send the item itself (with the AI SDK: providerOptions.openai.store = false).';
 
-export function createResponsesDialect(store: ResponseStore | undefined): { dialect: Dialect; operation: ChatOperation } {
+export interface ResponsesDialectParts {
+  dialect: Dialect;
+  operation: ChatOperation;
+  /** Gives a WebSocket turn's request (by its headers) the socket's memory: read and written by the dialect. */
+  attachMemory(headers: Headers, memory: ConnectionMemory): void;
+  /** The conversation `previous_response_id` continues (the socket's memory first, then the store); throws the spec's 400s. */
+  previousItems(body: Json, context: ContinuationContext): Json[];
+}
+
+export function createResponsesDialect(store: ResponseStore | undefined): ResponsesDialectParts {
+  const memories = new WeakMap<Headers, ConnectionMemory>();
   const dialect: Dialect = {
     name: 'responses',
     encodeResult(result, context) {
@@ -88,11 +111,13 @@ export function createResponsesDialect(store: ResponseStore | undefined): { dial
     errorBody: (descriptor) => openAIErrorBody(descriptor),
   };
 
-  function previousItems(body: Json, context: ParseContext): Json[] {
+  function previousItems(body: Json, context: ContinuationContext): Json[] {
     const id = body.previous_response_id;
     if (id === undefined || id === null) return [];
     if (typeof id !== 'string' || id === '')
       throw new KeywayError('invalid_field', { param: 'previous_response_id', detail: 'expected a response id' }, { param: 'previous_response_id' });
+    const remembered = memories.get(context.headers)?.last;
+    if (remembered !== undefined && remembered.id === id) return remembered.items;
     if (store === undefined) throw new KeywayError('unsupported_feature', { detail: NOT_STORED }, { param: 'previous_response_id' });
     const stored = store.forRequest(context.headers, id, context.principal);
     if (stored === undefined)
@@ -126,16 +151,23 @@ export function createResponsesDialect(store: ResponseStore | undefined): { dial
     if (store === undefined && fields.store === true)
       context.warnings.push('store: this gateway keeps no responses (store is off); the answer was not stored.');
     const echo = { ...echoOf(fields), store: keepIt };
+    const memory = memories.get(context.headers);
     const state: ResponsesRequestState = {
       echo,
       customTools: translation.customTools,
-      conversation: keepIt ? { previous, input: translation.inputItems } : undefined,
+      conversation: keepIt || memory !== undefined ? { previous, input: translation.inputItems } : undefined,
+      memory,
     };
     (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;
     return translation.request;
   }
 
-  return { dialect, operation: { kind: 'chat', endpoint: 'responses', dialect, parse } };
+  return {
+    dialect,
+    operation: { kind: 'chat', endpoint: 'responses', dialect, parse },
+    attachMemory: (headers, memory) => memories.set(headers, memory),
+    previousItems,
+  };
 }
 
 /** The dialect without stored responses, for conformance suites and tools that need no gateway. */

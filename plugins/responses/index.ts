@@ -1,7 +1,7 @@
 // The OpenAI Responses API as a plugin: `POST /v1/responses` over every provider, stored responses
 // (`store`, `previous_response_id`, `item_reference`, `GET`/`DELETE /v1/responses/{id}` and its
-// `input_items`), and the WebSocket upgrade answered with 426 so clients fall back to HTTP. It uses
-// only the plugin API and its services.
+// `input_items`), and the WebSocket mode on `GET /v1/responses` (websocket.ts; answered 426 when
+// turned off, so clients fall back to HTTP). It uses only the plugin API and its services.
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
@@ -11,8 +11,10 @@ import { ResponseObjectSchema, ResponsesBodySchema } from './schema.ts';
 import { inputItemsPage, inputItemsQuery } from './input-items.ts';
 import { preloadStoredResponses } from './preload.ts';
 import { inputItemsOf, RESPONSES_MIGRATIONS, ResponseStore } from './store.ts';
+import { acceptResponsesSocket } from './websocket.ts';
 
-export { createResponsesDialect, responsesDialect, responsesOperation } from './dialect.ts';
+export { createResponsesDialect, responsesDialect, responsesOperation, type ConnectionMemory } from './dialect.ts';
+export { acceptResponsesSocket } from './websocket.ts';
 export { chatRequestFromResponses, type ResponsesTranslation } from './request.ts';
 export { responsesBodyFromResult, responsesUsageFromUsage, echoOf, type ResponseEcho } from './response.ts';
 export { ResponseStore, RESPONSES_TABLE } from './store.ts';
@@ -24,18 +26,25 @@ const configSchema = Type.Object({
   store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
   retentionDays: Type.Number({ minimum: 0, default: 30, description: 'How long a stored response is kept (KEYWAY_RESPONSES_RETENTION_DAYS)' }),
   cacheEntries: Type.Integer({ minimum: 0, default: 1_000, description: 'Stored responses kept in memory for fast continuations' }),
+  websocket: Type.Boolean({
+    default: true,
+    description: 'Serve the WebSocket mode on GET /v1/responses; off answers the upgrade 426 so clients use POST (KEYWAY_RESPONSES_WEBSOCKET=off)',
+  }),
 });
 
 function isWebSocketUpgrade(request: Request): boolean {
   return (request.headers.get('upgrade') ?? '').toLowerCase().includes('websocket');
 }
 
-/** `GET /v1/responses`: Codex's WebSocket transport. A 426 makes it fall back to `POST` with SSE. */
-function upgradeAnswer(services: Services, request: Request): Response {
+/**
+ * `GET /v1/responses` without an accepted upgrade: 405, or, when the WebSocket mode is turned off, 426
+ * for an upgrade, on which Codex falls back to `POST` with SSE.
+ */
+function plainGetAnswer(services: Services, request: Request): Response {
   services.auth.authenticate(request.headers);
   if (!isWebSocketUpgrade(request)) throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' });
   throw services.errors.create('upgrade_required', {
-    detail: 'The WebSocket transport of /v1/responses is not available on Keyway yet; send POST /v1/responses (stream: true for server-sent events).',
+    detail: 'The WebSocket mode of /v1/responses is turned off on this gateway; send POST /v1/responses (stream: true for server-sent events).',
   });
 }
 
@@ -59,7 +68,16 @@ export const responsesPlugin = definePlugin({
     const storeOn = config.store && env.KEYWAY_RESPONSES_STORE !== 'off';
     const retentionMs = numberFrom(env, 'KEYWAY_RESPONSES_RETENTION_DAYS', config.retentionDays) * DAY_MS;
     const store = storeOn ? new ResponseStore(services, logger, { retentionMs, cacheEntries: config.cacheEntries }) : undefined;
-    const { dialect, operation } = createResponsesDialect(store);
+    const { dialect, operation, attachMemory, previousItems } = createResponsesDialect(store);
+    const websocketOn = config.websocket && env.KEYWAY_RESPONSES_WEBSOCKET !== 'off';
+    const socketOptions = {
+      services,
+      operation,
+      store,
+      attachMemory,
+      previousItems,
+      preload: (request: Request) => (store === undefined ? Promise.resolve() : preloadStoredResponses(store, services, request)),
+    };
     const why = store === undefined ? ': this gateway keeps no responses (store is off)' : ' (never stored, expired, deleted, or not yours)';
     return {
       dialect,
@@ -80,8 +98,9 @@ export const responsesPlugin = definePlugin({
         {
           method: 'GET',
           path: '/v1/responses',
-          summary: 'Responses API WebSocket transport: answered 426 (use POST)',
-          handle: ({ request }) => upgradeAnswer(services, request),
+          summary: 'Responses API WebSocket mode (Upgrade: websocket): response.create frames in, typed events out',
+          handle: ({ request }) => plainGetAnswer(services, request),
+          ...(websocketOn ? { websocket: ({ request, clientAddress }) => acceptResponsesSocket(socketOptions, request, clientAddress) } : {}),
         },
         {
           method: 'GET',

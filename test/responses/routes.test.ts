@@ -1,5 +1,6 @@
-// /v1/responses over HTTP: what reaches the provider, what is refused, the WebSocket upgrade's 426,
-// the stored-response routes, and usage and cost identical to the same conversation on chat.
+// /v1/responses over HTTP: what reaches the provider, what is refused, a refused WebSocket upgrade
+// (the WebSocket mode itself: websocket.test.ts), the stored-response routes, and usage and cost
+// identical to the same conversation on chat.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { anthropicDescriptor, googleDescriptor, openAIDescriptor } from '../conformance/provider-descriptors.ts';
@@ -119,15 +120,6 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
 });
 
 describe('the WebSocket transport and stored responses', () => {
-  test('GET /v1/responses with Upgrade: websocket answers 426 so Codex falls back to HTTP', async () => {
-    const response = await call(world.gateway, 'GET', '/v1/responses', undefined, {
-      key,
-      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
-    });
-    const body = await expectSpecError(response, 426, 'upgrade_required');
-    expect(body.error.message).toContain('POST /v1/responses');
-  });
-
   test('without a key the upgrade is refused first as unauthenticated', async () => {
     const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key: '', headers: { upgrade: 'websocket', connection: 'Upgrade' } });
     await expectSpecError(response, 401, 'invalid_api_key');
