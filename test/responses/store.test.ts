@@ -67,8 +67,13 @@ function outputText(response: Json): string {
   return text;
 }
 
+/** What reached OpenAI's own Responses API (Keyway calls it natively): the stored conversation comes first in `input`. */
+function openAIUpstreamBody(): Json {
+  return (simulators.get('openai')?.inferenceRequests().at(-1)?.body as Json | undefined) ?? {};
+}
+
 function openAIUpstreamMessages(): unknown {
-  return (simulators.get('openai')?.inferenceRequests().at(-1)?.body as Json | undefined)?.messages;
+  return openAIUpstreamBody().input;
 }
 
 describe('previous_response_id continues a conversation', () => {
@@ -80,12 +85,17 @@ describe('previous_response_id continues a conversation', () => {
     expect(second.status).toBe(200);
     expect(outputText(second.response)).toBe('Echo: What is my name?');
     expect(second.response.previous_response_id).toBe(first.response.id);
-    // Instructions are not carried over, as on OpenAI; the earlier turns are.
-    expect(openAIUpstreamMessages()).toEqual([
-      { role: 'user', content: 'My name is Ada.' },
-      { role: 'assistant', content: [{ type: 'text', text: 'Echo: My name is Ada.' }] },
-      { role: 'user', content: 'What is my name?' },
+    // Instructions are not carried over, as on OpenAI; the earlier turns are, resolved by Keyway into
+    // the input of OpenAI's own Responses API, which stores nothing and never sees the id.
+    const upstream = openAIUpstreamBody();
+    expect(upstream.input).toMatchObject([
+      { type: 'message', role: 'user', content: 'My name is Ada.' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Echo: My name is Ada.' }] },
+      { type: 'message', role: 'user', content: 'What is my name?' },
     ]);
+    expect(upstream.previous_response_id).toBeUndefined();
+    expect(upstream.store).toBe(false);
+    expect(upstream.instructions).toBeUndefined();
   });
 
   test.each([false, true])('a tool loop by id only, as Codex-style clients run it (streamed: %p)', async (stream) => {

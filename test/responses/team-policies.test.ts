@@ -57,7 +57,8 @@ async function outcome(api: Api, ask: Ask): Promise<{ status: number; code: stri
   };
 }
 
-const ALLOWED: Ask = { model: 'gpt-4o-mini', text: 'Hello', maxTokens: 10, project: 'project-a' };
+// 16: the least max_output_tokens OpenAI's Responses API takes (Keyway passes it through when OpenAI serves).
+const ALLOWED: Ask = { model: 'gpt-4o-mini', text: 'Hello', maxTokens: 16, project: 'project-a' };
 
 const REFUSALS: Array<[string, Ask, number, string]> = [
   ['a model outside the team allowlist', { ...ALLOWED, model: 'gpt-3.5-turbo' }, 403, 'model_not_allowed'],
