@@ -3,7 +3,7 @@
 // (model, usage, finish reason) is read on the way; the typed events pass as `native-event` parts.
 
 import type { KeywayError } from '../../core/errors.ts';
-import type { CallContext, NativeDialectApi, ProviderCredential } from '../../core/spec/provider.ts';
+import type { CallContext, NativeDialectApi, ProviderCredential, ProviderKeySettings } from '../../core/spec/provider.ts';
 import type { ChatResult, FinishReason, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
 import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
@@ -37,6 +37,22 @@ export function usageFromResponses(usage: unknown): Usage | undefined {
     prompt_tokens_details: input as { cached_tokens?: number; cache_write_tokens?: number } | undefined,
     completion_tokens_details: output as { reasoning_tokens?: number } | undefined,
   });
+}
+
+const WEB_SEARCH_TOOL = /^web_search/;
+
+/**
+ * The searches a hosted web_search tool ran (its `web_search_call` items), with the context size the
+ * tool asked for: what the catalog's search fee for the model is priced at, as on the chat path's
+ * `web_search_options`.
+ */
+function withSearches(usage: Usage | undefined, response: Json, request: Json): Usage | undefined {
+  if (usage === undefined || !Array.isArray(response.output)) return usage;
+  const searches = response.output.filter((item) => isRecord(item) && item.type === 'web_search_call').length;
+  if (searches === 0) return usage;
+  const tool = Array.isArray(request.tools) ? request.tools.find((entry) => isRecord(entry) && WEB_SEARCH_TOOL.test(String(entry.type))) : undefined;
+  const size = isRecord(tool) && typeof tool.search_context_size === 'string' ? tool.search_context_size : 'medium';
+  return { ...usage, searchQueries: searches, searchContextSize: size };
 }
 
 /** Items the caller runs: a response that ends with one is waiting for the caller, as a chat `tool_calls` finish. */
@@ -79,9 +95,9 @@ function failure(provider: string, response: Json): KeywayError {
 }
 
 /** The answer as the core reads it; the body itself rides in `nativeBody` for the dialect. */
-function resultOf(provider: string, body: Json, model: string): ChatResult {
+function resultOf(provider: string, body: Json, model: string, request: Json): ChatResult {
   if (body.status === 'failed') throw failure(provider, body);
-  const usage = usageFromResponses(body.usage);
+  const usage = withSearches(usageFromResponses(body.usage), body, request);
   return {
     id: typeof body.id === 'string' ? body.id : '',
     model: typeof body.model === 'string' ? body.model : model,
@@ -104,7 +120,12 @@ function errorPart(error: KeywayError): StreamPart {
  * generated text of each delta weighed for a cut stream. `response.failed` and `error` end it as an
  * `error` part; a stream that stops before its closing event is one too.
  */
-export async function* responsesStreamParts(provider: string, body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
+export async function* responsesStreamParts(
+  provider: string,
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  request: Json = {},
+): AsyncGenerator<StreamPart> {
   let ended = false;
   try {
     for await (const event of readSseEvents(body, signal)) {
@@ -128,7 +149,7 @@ export async function* responsesStreamParts(provider: string, body: ReadableStre
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
         yield { type: 'start', id: String(response.id ?? ''), model: String(response.model ?? ''), created, native: true };
       } else if (END_EVENTS.has(type) && response !== undefined) {
-        const usage = usageFromResponses(response.usage);
+        const usage = withSearches(usageFromResponses(response.usage), response, request);
         if (usage !== undefined) yield { type: 'usage', usage };
         yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
         ended = true;
@@ -148,6 +169,17 @@ export async function* responsesStreamParts(provider: string, body: ReadableStre
     yield errorPart(upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the stream ended before response.completed' }));
 }
 
+/** The key's defaults where the caller said nothing, as on the chat path (buildOpenAIChatBody). */
+function withKeyDefaults(body: Json, settings: ProviderKeySettings): Json {
+  const temperature = body.temperature === undefined && settings.temperature_default !== undefined;
+  const maxTokens = body.max_output_tokens === undefined && settings.max_tokens_default !== undefined;
+  if (!temperature && !maxTokens) return body;
+  const defaulted = { ...body };
+  if (temperature) defaulted.temperature = settings.temperature_default;
+  if (maxTokens) defaulted.max_output_tokens = settings.max_tokens_default;
+  return defaulted;
+}
+
 export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): NativeDialectApi {
   const { name } = options;
   const classify = (status: number, body: string, headers: Headers) => classifyOpenAIError(name, status, body, headers);
@@ -158,7 +190,7 @@ export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): Nativ
       {
         url: `${options.baseUrlFor(context.credential)}/responses`,
         headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream),
-        body: JSON.stringify({ ...body, stream }),
+        body: JSON.stringify({ ...withKeyDefaults(body, context.credential.settings), stream }),
         info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
       },
       context,
@@ -170,12 +202,12 @@ export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): Nativ
   return {
     async call(body, context) {
       const response = await send(body, context, false);
-      return resultOf(name, await readJsonBody(response, name, context.signal), context.model);
+      return resultOf(name, await readJsonBody(response, name, context.signal), context.model, body);
     },
     async stream(body, context) {
       const response = await send(body, context, true);
       if (response.body === null) throw upstreamFailure({ provider: name, status: response.status, reason: 'server_error', message: 'the stream has no body' });
-      return responsesStreamParts(name, response.body, context.signal);
+      return responsesStreamParts(name, response.body, context.signal, body);
     },
   };
 }
