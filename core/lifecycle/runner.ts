@@ -14,7 +14,7 @@ import type { Router } from '../routing/router.ts';
 import type { ChatOperation, Dialect, InboundOperation, NativeCalls, ParseContext, UnaryOperation } from '../spec/dialect.ts';
 import type { RequestContext } from '../spec/lifecycle.ts';
 import type { Principal } from '../spec/principal.ts';
-import type { CallContext, ProviderAdapter } from '../spec/provider.ts';
+import type { CallContext, NativeDialectApi, ProviderAdapter } from '../spec/provider.ts';
 import { viaNamesKeyway } from '../wire/upstream-policy.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
@@ -130,7 +130,7 @@ export class LifecycleRunner {
     const refusal = native.requiredBecause(context);
     if (refusal === undefined) return;
     const providers = this.dependencies.attempts.providers;
-    context.candidates = context.candidates.filter((candidate) => providers.get(candidate.provider)?.native?.[native.api] !== undefined);
+    context.candidates = context.candidates.filter((candidate) => nativeApiOf(providers.get(candidate.provider), native) !== undefined);
     if (context.candidates.length === 0) throw refusal;
   }
 
@@ -167,7 +167,7 @@ export class LifecycleRunner {
       const success = await this.attempt(
         context,
         (adapter, call) => {
-          const api = native === undefined ? undefined : adapter.native?.[native.api];
+          const api = nativeApiOf(adapter, native);
           const calling = api === undefined ? adapter.chat(context.request, call) : api.call((native as NativeCalls).body(context, call.model), call);
           return calling.then((result) => rejectFailedGeneration(adapter.name, result));
         },
@@ -186,7 +186,7 @@ export class LifecycleRunner {
   private markNative(context: RequestContext, native: NativeCalls | undefined): void {
     const served = context.served;
     if (native === undefined || served === undefined) return;
-    if (this.dependencies.attempts.providers.get(served.provider)?.native?.[native.api] !== undefined) served.api = native.api;
+    if (nativeApiOf(this.dependencies.attempts.providers.get(served.provider), native) !== undefined) served.api = native.api;
   }
 
   private async callUnary(context: RequestContext, operation: UnaryOperation<unknown>, clientSignal: AbortSignal): Promise<Response> {
@@ -227,12 +227,17 @@ export class LifecycleRunner {
   }
 }
 
+/** The adapter's own API for the operation's dialect, when the operation uses one and the adapter has it. */
+function nativeApiOf(adapter: ProviderAdapter | undefined, native: NativeCalls | undefined): NativeDialectApi | undefined {
+  return native === undefined ? undefined : adapter?.native?.[native.api];
+}
+
 /**
  * The first part of a stream decides whether the attempt succeeded: an error there may still fall back.
  * A provider with its own API for the operation's dialect (`native`) is called through it.
  */
 export async function openStream(adapter: ProviderAdapter, call: CallContext, context: RequestContext, native?: NativeCalls): Promise<OpenedStream> {
-  const api = native === undefined ? undefined : adapter.native?.[native.api];
+  const api = nativeApiOf(adapter, native);
   const parts = api === undefined ? await adapter.chatStream(context.request, call) : await api.stream((native as NativeCalls).body(context, call.model), call);
   const iterator = parts[Symbol.asyncIterator]();
   const first = await iterator.next();
