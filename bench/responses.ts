@@ -137,6 +137,49 @@ group('per stream chunk, the whole path of a part in streamAnswer (observe, enco
   });
 });
 
+// When OpenAI serves, both paths pass the upstream's own event through: a Responses event as a
+// `native-event` part, a chat chunk as an `openai-chunk` part (each as its provider stream yields it).
+const NATIVE_DELTA_DATA = {
+  type: 'response.output_text.delta',
+  sequence_number: 7,
+  item_id: 'msg_67ccd3acc8d48190a77525dc6de64b4104becb25c7b8c2f8',
+  output_index: 0,
+  content_index: 0,
+  delta: ' the parser',
+  logprobs: [],
+};
+const NATIVE_DELTA: StreamPart = {
+  type: 'native-event',
+  event: 'response.output_text.delta',
+  data: NATIVE_DELTA_DATA,
+  raw: JSON.stringify(NATIVE_DELTA_DATA),
+  text: ' the parser',
+};
+const CHAT_CHUNK_DATA = {
+  id: 'chatcmpl-BXn4yJ2pzZ7e6q',
+  object: 'chat.completion.chunk' as const,
+  created: 1_700_000_000,
+  model: 'gpt-4o-mini-2024-07-18',
+  service_tier: 'default',
+  system_fingerprint: 'fp_5ee1a7c0de',
+  choices: [{ index: 0, delta: { content: ' the parser' }, logprobs: null, finish_reason: null }],
+};
+const CHAT_CHUNK: StreamPart = { type: 'openai-chunk', raw: JSON.stringify(CHAT_CHUNK_DATA), chunk: CHAT_CHUNK_DATA };
+const nativeEncoder = new ResponsesStreamEncoder({ responseId: 'resp_bench', model: 'gpt-4o-mini', echo: echoOf({}) });
+nativeEncoder.encode({ type: 'start', id: 'resp_1', model: 'gpt-4o-mini', created: 1, native: true });
+const openAIChatEncoder = new OpenAIStreamEncoder(true, 'req_bench', 'gpt-4o-mini');
+
+group('per stream chunk when OpenAI serves (whole path: observe, encode, TextEncoder)', () => {
+  bench('responses path, OpenAI native: output_text.delta', () => {
+    observer.observe(NATIVE_DELTA);
+    return do_not_optimize(textEncoder.encode(nativeEncoder.encode(NATIVE_DELTA)));
+  });
+  bench('chat path, OpenAI: openai-chunk', () => {
+    observer.observe(CHAT_CHUNK);
+    return do_not_optimize(textEncoder.encode(openAIChatEncoder.encode(CHAT_CHUNK)));
+  });
+});
+
 group('per stream chunk', () => {
   bench('responses: text-delta', () => {
     if (++responsesCount % STREAM_CHUNKS === 0) responsesText = primedResponsesEncoder();
@@ -186,6 +229,9 @@ for (const kind of ['text-delta', 'tool-call-delta']) {
 console.log(
   `info  WebSocket relay per event: ${averageNs('websocket relay: decode + SSE parse of one text-delta event').toFixed(0)} ns on top of the SSE path`,
 );
+const nativePath = averageNs('responses path, OpenAI native: output_text.delta');
+const openAIChatPath = averageNs('chat path, OpenAI: openai-chunk');
+console.log(`info  OpenAI serving, whole path per text delta: ${nativePath.toFixed(0)} ns (Responses, native) vs ${openAIChatPath.toFixed(0)} ns (chat)`);
 const responsesPath = averageNs('responses path: text-delta');
 const chatPath = averageNs('chat path: text-delta');
 // The target: the per-chunk path costs no more than the chat path's, with 10% for noise on a busy machine.

@@ -67,6 +67,9 @@ export class StreamObserver {
       case 'finish':
         this.finishReason = part.finishReason;
         return;
+      case 'native-event':
+        if (part.text !== undefined && part.text.length > 0) this.streamedTokens += estimateTextTokens(part.text);
+        return;
       case 'error':
         this.error = part;
         return;

@@ -11,10 +11,10 @@ import { requestIdOf } from '../http/kit/respond.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { Router } from '../routing/router.ts';
-import type { ChatOperation, Dialect, InboundOperation, ParseContext, UnaryOperation } from '../spec/dialect.ts';
+import type { ChatOperation, Dialect, InboundOperation, NativeCalls, ParseContext, UnaryOperation } from '../spec/dialect.ts';
 import type { RequestContext } from '../spec/lifecycle.ts';
 import type { Principal } from '../spec/principal.ts';
-import type { CallContext, ProviderAdapter } from '../spec/provider.ts';
+import type { CallContext, NativeDialectApi, ProviderAdapter } from '../spec/provider.ts';
 import { viaNamesKeyway } from '../wire/upstream-policy.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
@@ -65,7 +65,7 @@ export class LifecycleRunner {
       const body = await readJson(request, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
-      const preparing = this.runStagesBeforeCall(context);
+      const preparing = this.runStagesBeforeCall(context, operation.kind === 'chat' ? operation.native : undefined);
       if (preparing !== undefined) await preparing;
       if (operation.kind === 'unary') return await this.callUnary(context, operation, request.signal);
       return await this.callChat(context, operation, request.signal);
@@ -102,27 +102,42 @@ export class LifecycleRunner {
 
   /**
    * The auth, key-resolve, route and call stages: the core's work for each, then the plugins' hooks.
-   * Synchronous unless a hook is async: no microtask is spent when none is.
+   * Synchronous unless a hook is async: no microtask is spent when none is. `native`: the operation's
+   * use of providers' own APIs, which may leave candidates out at the route stage.
    */
-  runStagesBeforeCall(context: RequestContext): void | Promise<void> {
+  runStagesBeforeCall(context: RequestContext, native?: NativeCalls): void | Promise<void> {
     if (context.principal.role === 'viewer' || !context.principal.byokAccess) {
       throw new KeywayError('byok_access_denied', { detail: 'This key may read usage but not call models.' });
     }
     const auth = runHooks(this.dependencies.hooks, 'auth', context);
-    if (auth !== undefined) return auth.then(() => this.afterAuth(context));
-    return this.afterAuth(context);
+    if (auth !== undefined) return auth.then(() => this.afterAuth(context, native));
+    return this.afterAuth(context, native);
   }
 
-  private afterAuth(context: RequestContext): void | Promise<void> {
+  private afterAuth(context: RequestContext, native: NativeCalls | undefined): void | Promise<void> {
     this.dependencies.router.resolveKeys(context);
     const keyResolve = runHooks(this.dependencies.hooks, 'keyResolve', context);
-    if (keyResolve !== undefined) return keyResolve.then(() => this.afterKeyResolve(context));
-    return this.afterKeyResolve(context);
+    if (keyResolve !== undefined) return keyResolve.then(() => this.afterKeyResolve(context, native));
+    return this.afterKeyResolve(context, native);
   }
 
-  private afterKeyResolve(context: RequestContext): void | Promise<void> {
+  /**
+   * A request only providers' own API can serve (a hosted tool) keeps the candidates whose adapter
+   * has it, before the route hooks (budgets reserve for the candidates that can actually serve);
+   * none left is the operation's own refusal.
+   */
+  private keepNativeCandidates(context: RequestContext, native: NativeCalls): void {
+    const refusal = native.requiredBecause(context);
+    if (refusal === undefined) return;
+    const providers = this.dependencies.attempts.providers;
+    context.candidates = context.candidates.filter((candidate) => nativeApiOf(providers.get(candidate.provider), native) !== undefined);
+    if (context.candidates.length === 0) throw refusal;
+  }
+
+  private afterKeyResolve(context: RequestContext, native: NativeCalls | undefined): void | Promise<void> {
     const { hooks, router } = this.dependencies;
     router.route(context);
+    if (native !== undefined && context.candidates.length > 0) this.keepNativeCandidates(context, native);
     const route = runHooks(hooks, 'route', context);
     if (route !== undefined)
       return route.then(() => {
@@ -144,20 +159,34 @@ export class LifecycleRunner {
 
   private async callChat(context: RequestContext, operation: ChatOperation, clientSignal: AbortSignal): Promise<Response> {
     const { accountant } = this.dependencies;
+    const native = operation.native;
     if (context.request.stream !== true) {
       // Non-streamed calls run to completion even if the client leaves: watching the connection costs
       // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
       // which run long, are cancelled when the client goes.
       const success = await this.attempt(
         context,
-        (adapter, call) => adapter.chat(context.request, call).then((result) => rejectFailedGeneration(adapter.name, result)),
+        (adapter, call) => {
+          const api = nativeApiOf(adapter, native);
+          const calling = api === undefined ? adapter.chat(context.request, call) : api.call((native as NativeCalls).body(context, call.model), call);
+          return calling.then((result) => rejectFailedGeneration(adapter.name, result));
+        },
         undefined,
       );
       success.done();
+      this.markNative(context, native);
       return chatAnswer(accountant, operation.dialect, context, success);
     }
-    const success = await this.attempt(context, (adapter, call) => openStream(adapter, call, context), clientSignal);
+    const success = await this.attempt(context, (adapter, call) => openStream(adapter, call, context, native), clientSignal);
+    this.markNative(context, native);
     return streamAnswer(accountant, operation.dialect, context, success, this.dependencies.drain);
+  }
+
+  /** Says which API served, for the dialect's answer (warnings that held only for a translation). */
+  private markNative(context: RequestContext, native: NativeCalls | undefined): void {
+    const served = context.served;
+    if (native === undefined || served === undefined) return;
+    if (nativeApiOf(this.dependencies.attempts.providers.get(served.provider), native) !== undefined) served.api = native.api;
   }
 
   private async callUnary(context: RequestContext, operation: UnaryOperation<unknown>, clientSignal: AbortSignal): Promise<Response> {
@@ -198,9 +227,18 @@ export class LifecycleRunner {
   }
 }
 
-/** The first part of a stream decides whether the attempt succeeded: an error there may still fall back. */
-export async function openStream(adapter: ProviderAdapter, call: CallContext, context: RequestContext): Promise<OpenedStream> {
-  const parts = await adapter.chatStream(context.request, call);
+/** The adapter's own API for the operation's dialect, when the operation uses one and the adapter has it. */
+function nativeApiOf(adapter: ProviderAdapter | undefined, native: NativeCalls | undefined): NativeDialectApi | undefined {
+  return native === undefined ? undefined : adapter?.native?.[native.api];
+}
+
+/**
+ * The first part of a stream decides whether the attempt succeeded: an error there may still fall back.
+ * A provider with its own API for the operation's dialect (`native`) is called through it.
+ */
+export async function openStream(adapter: ProviderAdapter, call: CallContext, context: RequestContext, native?: NativeCalls): Promise<OpenedStream> {
+  const api = nativeApiOf(adapter, native);
+  const parts = api === undefined ? await adapter.chatStream(context.request, call) : await api.stream((native as NativeCalls).body(context, call.model), call);
   const iterator = parts[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) throw new KeywayError('upstream_error', { detail: `${adapter.name} closed the stream without sending anything` }, { reason: 'server_error' });

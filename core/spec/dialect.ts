@@ -42,9 +42,26 @@ interface OperationBase {
   parse(body: unknown, context: ParseContext): ChatRequest;
 }
 
+/**
+ * How a chat operation uses a provider's own API for its dialect (`ProviderAdapter.native[api]`):
+ * each candidate whose adapter has it is called with `body`, any other through the chat translation.
+ */
+export interface NativeCalls {
+  /** The name providers declare the API under (`responses`). */
+  api: string;
+  /** The body for one candidate; `model` is the provider's name for the model. */
+  body(context: RequestContext, model: string): Record<string, unknown>;
+  /**
+   * The refusal for a request only that API can serve (a provider-hosted tool…), or undefined: when
+   * set, candidates without the API are left out at the route stage, and none left is this error.
+   */
+  requiredBecause(context: RequestContext): Error | undefined;
+}
+
 /** A chat operation: the runner calls the provider's chat or chatStream and answers in the dialect. */
 export interface ChatOperation extends OperationBase {
   kind: 'chat';
+  native?: NativeCalls;
 }
 
 export interface UnaryAnswer {

@@ -30,6 +30,8 @@ export interface ServedBy {
   startedAt?: number;
   /** performance.now() when its first part (a stream) or its whole answer arrived: time to first byte. */
   firstByteAt?: number;
+  /** The provider's own API for the dialect that served (`ChatOperation.native.api`); absent: the chat translation did. */
+  api?: string;
 }
 
 export interface RequestOutcome {

@@ -204,7 +204,7 @@ export type {
   ValidatedCryptoModule,
 } from './crypto-backend.ts';
 export type { FetchedKey, KeyDecryption, KeyDecryptionObserver, KeyReference, KeySource, KeySourceContext, KeySourceRegistry, KeyUse } from './key-source.ts';
-export type { ChatOperation, Dialect, InboundOperation, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
+export type { ChatOperation, Dialect, InboundOperation, NativeCalls, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';
 export type {
@@ -212,6 +212,7 @@ export type {
   EmbeddingsRequest,
   EmbeddingsResult,
   KeyOwner,
+  NativeDialectApi,
   ProviderAdapter,
   ProviderModelClasses,
   ProviderCredential,

@@ -74,6 +74,23 @@ export interface EmbeddingsResult {
   usage: Usage;
 }
 
+/**
+ * An inbound dialect's own API that a provider serves itself (OpenAI's Responses API for the
+ * `responses` dialect): the dialect's body goes upstream unchanged but for what Keyway owns, and the
+ * answer comes back in the dialect's shape. Declared in `ProviderAdapter.native` under the name the
+ * dialect's operation asks for (`ChatOperation.native.api`).
+ */
+export interface NativeDialectApi {
+  /** Not streamed: the upstream's body rides in `nativeBody`; usage, model and finish reason are read from it. */
+  call(body: Record<string, unknown>, context: CallContext): Promise<ChatResult>;
+  /**
+   * Streamed: resolves once the upstream accepted the request, as `chatStream`. The upstream's events
+   * arrive as `native-event` parts, with `start`, `usage` and `finish` parts for the books; a failure
+   * after the first byte is an `error` part.
+   */
+  stream(body: Record<string, unknown>, context: CallContext): Promise<AsyncIterable<StreamPart>>;
+}
+
 /** A provider's model of each provider-neutral tier (`flagship`, `mid`, `small`), and the tier's other names. */
 export type ProviderModelClasses = Readonly<Record<string, { model: string; members?: readonly string[] }>>;
 
@@ -102,4 +119,6 @@ export interface ProviderAdapter {
   embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
+  /** Dialects whose own API the provider serves, by the name their operation asks for (`responses`). */
+  native?: Readonly<Record<string, NativeDialectApi>>;
 }

@@ -150,6 +150,11 @@ export interface ChatResult {
   openAIBody?: Record<string, unknown>;
   /** The upstream body's exact text, when `openAIBody` was parsed from it: sent as is, not re-serialised. */
   openAIText?: string;
+  /**
+   * The upstream body in the inbound dialect's own shape, from a provider's native API for that
+   * dialect (core/spec/provider.ts, NativeDialectApi): the dialect writes it back, nothing else does.
+   */
+  nativeBody?: Record<string, unknown>;
 }
 
 export type StreamPart =
@@ -157,7 +162,15 @@ export type StreamPart =
    * `promptUsage`: the prompt's usage when the upstream states it before any content (Anthropic's
    * message_start, Gemini's first chunk); its output counts are 0. The closing `usage` part is the total.
    */
-  | { type: 'start'; id: string; model: string; created: number; promptUsage?: Usage }
+  | {
+      type: 'start';
+      id: string;
+      model: string;
+      created: number;
+      promptUsage?: Usage;
+      /** The dialect's own events follow (`native-event`): its encoder opens nothing of its own. */
+      native?: boolean;
+    }
   | { type: 'text-delta'; index: number; text: string }
   | { type: 'reasoning-delta'; index: number; text: string; signature?: string }
   | { type: 'tool-call-start'; index: number; toolIndex: number; id: string; name: string }
@@ -170,6 +183,12 @@ export type StreamPart =
    * `chunk` is the parsed form for every other consumer (accounting, other encoders).
    */
   | { type: 'openai-chunk'; raw: string; chunk: OpenAIChunk }
+  /**
+   * An event of the inbound dialect's own API (a native call), as received (`raw`) and parsed (`data`):
+   * only that dialect's encoder writes it. `text`: the generated text it carries, weighed for a stream
+   * cut before its usage arrives.
+   */
+  | { type: 'native-event'; event: string; data: Record<string, unknown>; raw: string; text?: string }
   | { type: 'error'; error: ErrorDescriptor }
   /** The upstream's keep-alive (Anthropic's `ping`): dialects that have one pass it on. */
   | { type: 'keepalive' };

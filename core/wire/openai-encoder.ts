@@ -85,6 +85,8 @@ export class OpenAIStreamEncoder {
       case 'error':
         return encodeOpenAIStreamError(part.error);
       case 'keepalive':
+      // Another dialect's own events never reach the chat dialect (only its own operation asks for them).
+      case 'native-event':
         return '';
     }
   }

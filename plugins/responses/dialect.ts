@@ -1,13 +1,16 @@
 // The OpenAI Responses dialect: `POST /v1/responses` as a chat operation, so Codex CLI, the AI SDK's
 // default OpenAI model and the `openai` client's `responses.*` work against any provider, through the
-// same lifecycle (auth, team policies, budgets, approvals, routing, fallbacks, usage) as chat.
+// same lifecycle (auth, team policies, budgets, approvals, routing, fallbacks, usage) as chat. A
+// provider that serves the Responses API itself (`native.responses` on its adapter: OpenAI) is called
+// through it with the caller's body (native.ts); every other one through the chat translation.
 
 import { KeywayError, openAIErrorBody } from '../../core/errors.ts';
-import type { ChatOperation, Dialect, ParseContext } from '../../core/spec/dialect.ts';
+import type { ChatOperation, Dialect, NativeCalls, ParseContext } from '../../core/spec/dialect.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { chatRequestFromResponses, type ItemReferences } from './request.ts';
 import { echoOf, ItemIds, newResponseId, responseIdOfItem, responsesBodyFromResult, type ResponseEcho } from './response.ts';
+import { nativeBodyOf, withKeywayEcho, withKeywayItemIds, type KeywayEcho } from './native.ts';
 import type { ResponseStore } from './store.ts';
 import { ResponsesStreamEncoder } from './stream-encoder.ts';
 
@@ -24,6 +27,14 @@ interface ResponsesRequestState {
   conversation: { previous: Json[]; input: Json[] } | undefined;
   /** The socket a WebSocket turn came on (plugins/responses/websocket.ts). */
   memory: ConnectionMemory | undefined;
+  /** The body for a provider's own Responses API, less the model. */
+  nativeBody: Json;
+  /** The refusal for a route without a provider's own Responses API, when only one can serve. */
+  nativeOnly: Error | undefined;
+  /** Warnings that hold only when the chat translation serves. */
+  translationWarnings: string[];
+  /** What a native answer says that Keyway decides. */
+  keywayEcho: KeywayEcho;
 }
 
 /**
@@ -45,6 +56,10 @@ function stateOf(context: RequestContext): ResponsesRequestState {
       customTools: new Set(),
       conversation: undefined,
       memory: undefined,
+      nativeBody: {},
+      nativeOnly: undefined,
+      translationWarnings: [],
+      keywayEcho: { store: false, previous_response_id: null, metadata: {} },
     }
   );
 }
@@ -64,6 +79,19 @@ function withIds(items: readonly Json[], ids: ItemIds): Json[] {
     typeof item.id === 'string' && item.id !== '' ? item : { ...item, id: ids.next(ID_PREFIXES[String(item.type ?? 'message')] ?? 'item') },
   );
 }
+
+/** Warnings about fields the translation dropped, when a translation served. */
+function translationServed(context: RequestContext, state: ResponsesRequestState): void {
+  if (context.served?.api === undefined && state.translationWarnings.length > 0) context.warnings.push(...state.translationWarnings);
+}
+
+const API = 'responses';
+
+const nativeCalls: NativeCalls = {
+  api: API,
+  body: (context, model) => ({ ...stateOf(context).nativeBody, model }),
+  requiredBecause: (context) => stateOf(context).nativeOnly,
+};
 
 /** Output items as the input items of a later turn (they are the same shapes). */
 function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): void {
@@ -98,14 +126,26 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
     name: 'responses',
     encodeResult(result, context) {
       const state = stateOf(context);
-      const body = responsesBodyFromResult(result, state.echo, newResponseId(), state.customTools);
+      translationServed(context, state);
+      const body =
+        result.nativeBody === undefined
+          ? responsesBodyFromResult(result, state.echo, newResponseId(), state.customTools)
+          : withKeywayEcho(withKeywayItemIds(result.nativeBody), state.keywayEcho);
       keep(store, state, context, body);
       return body;
     },
     createStreamEncoder(context, model) {
       const state = stateOf(context);
+      translationServed(context, state);
       const onComplete = state.conversation === undefined ? undefined : (response: Json) => keep(store, state, context, response);
-      return new ResponsesStreamEncoder({ responseId: newResponseId(), model, echo: state.echo, customTools: state.customTools, onComplete });
+      return new ResponsesStreamEncoder({
+        responseId: newResponseId(),
+        model,
+        echo: state.echo,
+        keywayEcho: state.keywayEcho,
+        customTools: state.customTools,
+        onComplete,
+      });
     },
     // The Responses API reports failures in OpenAI's one error shape.
     errorBody: (descriptor) => openAIErrorBody(descriptor),
@@ -157,6 +197,10 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
       customTools: translation.customTools,
       conversation: keepIt || memory !== undefined ? { previous, input: translation.inputItems } : undefined,
       memory,
+      nativeBody: nativeBodyOf(fields, previous, translation.inputItems),
+      nativeOnly: translation.nativeOnly,
+      translationWarnings: translation.translationWarnings,
+      keywayEcho: { store: keepIt, previous_response_id: echo.previous_response_id, metadata: echo.metadata },
     };
     (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;
     return translation.request;
@@ -164,7 +208,7 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
 
   return {
     dialect,
-    operation: { kind: 'chat', endpoint: 'responses', dialect, parse },
+    operation: { kind: 'chat', endpoint: 'responses', dialect, parse, native: nativeCalls },
     attachMemory: (headers, memory) => memories.set(headers, memory),
     previousItems,
   };

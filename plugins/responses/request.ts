@@ -1,6 +1,8 @@
 // A Responses API body (`POST /v1/responses`) → Keyway's ChatRequest, so every provider serves it
 // through the chat path. What the chat vocabulary cannot carry is refused with a 400 naming the
-// field, or dropped with a warning when dropping it cannot change what the caller gets back.
+// field, or dropped with a warning when dropping it cannot change what the caller gets back. What
+// only a provider's own Responses API can serve (hosted tools, their call items, uploaded files) is
+// not refused here: it is recorded as `nativeOnly`, the refusal a route without that API answers.
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
@@ -14,6 +16,19 @@ export interface ResponsesTranslation {
   customTools: Set<string>;
   /** This request's input as Responses items (a string input as one user message, references resolved), for a stored response. */
   inputItems: Json[];
+  /** Set when only a provider's own Responses API can serve the request: the refusal for any other route. */
+  nativeOnly: KeywayError | undefined;
+  /** Warnings that hold only when the chat translation serves (a native call honours those fields). */
+  translationWarnings: string[];
+}
+
+/** What the translation could not carry but a provider's own Responses API could: the first such refusal. */
+interface NativeNeeds {
+  nativeOnly: KeywayError | undefined;
+}
+
+function needsNative(needs: NativeNeeds, error: KeywayError): void {
+  needs.nativeOnly ??= error;
 }
 
 /** A custom tool's free-form input travels as this one string argument of a function call. */
@@ -38,8 +53,10 @@ function unsupported(param: string, detail: string): KeywayError {
   return new KeywayError('unsupported_feature', { detail }, { param });
 }
 
+const EMPTY_TEXT: ContentPart = { type: 'text', text: '' };
+
 /** An input_text / input_image / input_file part → a chat content part. */
-function contentPart(part: unknown, param: string): ContentPart {
+function contentPart(part: unknown, param: string, needs: NativeNeeds): ContentPart {
   if (!isObject(part)) throw invalidField(param, 'expected a content part object');
   switch (part.type) {
     case 'input_text':
@@ -50,33 +67,41 @@ function contentPart(part: unknown, param: string): ContentPart {
     case 'refusal':
       return { type: 'text', text: typeof part.refusal === 'string' ? part.refusal : '' };
     case 'input_image': {
-      if (typeof part.image_url !== 'string' || part.image_url === '')
-        throw unsupported(param, 'input_image needs an image_url (an https or data: URL); uploaded file_id images are not available through Keyway.');
+      if (typeof part.image_url !== 'string' || part.image_url === '') {
+        needsNative(
+          needs,
+          unsupported(param, "input_image needs an image_url (an https or data: URL); uploaded file_id images reach only OpenAI's own Responses API."),
+        );
+        return EMPTY_TEXT;
+      }
       const detail = part.detail === 'low' || part.detail === 'high' || part.detail === 'auto' ? part.detail : undefined;
       return { type: 'image_url', image_url: detail === undefined ? { url: part.image_url } : { url: part.image_url, detail } };
     }
     case 'input_file': {
-      if (typeof part.file_data !== 'string')
-        throw unsupported(param, 'input_file needs file_data (a data: URL); file_id and file_url are not available through Keyway.');
+      if (typeof part.file_data !== 'string') {
+        needsNative(needs, unsupported(param, "input_file needs file_data (a data: URL); file_id and file_url reach only OpenAI's own Responses API."));
+        return EMPTY_TEXT;
+      }
       const file: Json = { file_data: part.file_data };
       if (typeof part.filename === 'string') file.filename = part.filename;
       return { type: 'file', file };
     }
     default:
-      throw unsupported(`${param}.type`, `Content part type '${String(part.type)}' is not supported on /v1/responses.`);
+      needsNative(needs, unsupported(`${param}.type`, `Content part type '${String(part.type)}' is not supported on /v1/responses.`));
+      return EMPTY_TEXT;
   }
 }
 
-function messageContent(content: unknown, param: string): string | ContentPart[] {
+function messageContent(content: unknown, param: string, needs: NativeNeeds): string | ContentPart[] {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) throw invalidField(param, 'expected a string or an array of content parts');
-  return content.map((part, index) => contentPart(part, `${param}[${index}]`));
+  return content.map((part, index) => contentPart(part, `${param}[${index}]`, needs));
 }
 
 /** A function_call_output's `output`: a string, or content parts whose text is joined. */
-function toolOutput(output: unknown, param: string): string | ContentPart[] {
+function toolOutput(output: unknown, param: string, needs: NativeNeeds): string | ContentPart[] {
   if (typeof output === 'string') return output;
-  if (Array.isArray(output)) return messageContent(output, param);
+  if (Array.isArray(output)) return messageContent(output, param, needs);
   throw invalidField(param, 'expected a string or an array of content parts');
 }
 
@@ -92,14 +117,18 @@ function appendToolCall(messages: ChatMessage[], call: ToolCall): void {
   messages.push({ role: 'assistant', content: null, tool_calls: [call] });
 }
 
-function inputItem(item: unknown, index: number, messages: ChatMessage[]): void {
+/**
+ * `needs` undefined: an item of a stored conversation, not the caller's input. Items only a provider's
+ * own API can replay (a hosted tool's call) are then skipped: the answers after them carry what they gave.
+ */
+function inputItem(item: unknown, index: number, messages: ChatMessage[], needs: NativeNeeds | undefined): void {
   const param = `input[${index}]`;
   if (!isObject(item)) throw invalidField(param, 'expected an input item object');
   const type = item.type ?? 'message';
   switch (type) {
     case 'message': {
       if (typeof item.role !== 'string' || !MESSAGE_ROLES.has(item.role)) throw invalidField(`${param}.role`, 'expected user, assistant, system or developer');
-      messages.push({ role: item.role as ChatMessage['role'], content: messageContent(item.content, `${param}.content`) });
+      messages.push({ role: item.role as ChatMessage['role'], content: messageContent(item.content, `${param}.content`, needs ?? { nativeOnly: undefined }) });
       return;
     }
     case 'function_call': {
@@ -110,7 +139,7 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
     }
     case 'function_call_output': {
       if (typeof item.call_id !== 'string') throw invalidField(`${param}.call_id`, 'expected the call_id of an earlier function_call');
-      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`, needs ?? { nativeOnly: undefined }) });
       return;
     }
     case 'custom_tool_call': {
@@ -121,7 +150,7 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
     }
     case 'custom_tool_call_output': {
       if (typeof item.call_id !== 'string') throw invalidField(`${param}.call_id`, 'expected the call_id of an earlier custom_tool_call');
-      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`) });
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: toolOutput(item.output, `${param}.output`, needs ?? { nativeOnly: undefined }) });
       return;
     }
     case 'reasoning':
@@ -133,9 +162,13 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[]): void 
       // left names reasoning kept elsewhere, dropped like reasoning itself.
       return;
     default:
-      throw unsupported(
-        `${param}.type`,
-        `Input items of type '${String(type)}' are not supported on /v1/responses (messages, function and custom tool calls and their outputs, reasoning and item references are).`,
+      if (needs === undefined) return;
+      needsNative(
+        needs,
+        unsupported(
+          `${param}.type`,
+          `Input items of type '${String(type)}' are not supported on /v1/responses but by OpenAI's own Responses API (messages, function and custom tool calls and their outputs, reasoning and item references are).`,
+        ),
       );
   }
 }
@@ -165,7 +198,11 @@ function customTool(tool: Json, index: number): ToolDefinition {
   };
 }
 
-function tools(value: unknown, customTools: Set<string>): ToolDefinition[] | undefined {
+/**
+ * A hosted tool stays in `tools` as it was sent, for the team policies that look for one (hosted-tools):
+ * the request then reaches only a provider's own Responses API, never a chat translation.
+ */
+function tools(value: unknown, customTools: Set<string>, needs: NativeNeeds): ToolDefinition[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw invalidField('tools', 'expected an array');
   return value.map((tool, index) => {
@@ -174,11 +211,16 @@ function tools(value: unknown, customTools: Set<string>): ToolDefinition[] | und
       customTools.add(String(tool.name));
       return customTool(tool, index);
     }
-    if (tool.type !== 'function')
-      throw unsupported(
-        `tools[${index}].type`,
-        `Tool type '${String(tool.type)}' is a tool OpenAI hosts; through Keyway only function and custom tools are available on /v1/responses.`,
+    if (tool.type !== 'function') {
+      needsNative(
+        needs,
+        unsupported(
+          `tools[${index}].type`,
+          `Tool type '${String(tool.type)}' is a tool OpenAI hosts: it is available when OpenAI serves the request, and this route has no provider that can (only function and custom tools are translated to other providers).`,
+        ),
       );
+      return tool as unknown as ToolDefinition;
+    }
     if (typeof tool.name !== 'string' || tool.name === '') throw invalidField(`tools[${index}].name`, 'expected a function name');
     const fn: ToolDefinition['function'] = { name: tool.name };
     if (typeof tool.description === 'string') fn.description = tool.description;
@@ -188,12 +230,19 @@ function tools(value: unknown, customTools: Set<string>): ToolDefinition[] | und
   });
 }
 
-function toolChoice(value: unknown): ToolChoice | undefined {
+function toolChoice(value: unknown, needs: NativeNeeds): ToolChoice | undefined {
   if (value === undefined || value === null) return undefined;
   if (value === 'auto' || value === 'none' || value === 'required') return value;
   if (isObject(value) && (value.type === 'function' || value.type === 'custom') && typeof value.name === 'string')
     return { type: 'function', function: { name: value.name } };
-  throw unsupported('tool_choice', "tool_choice must be 'auto', 'none', 'required', {type:'function', name} or {type:'custom', name}.");
+  needsNative(
+    needs,
+    unsupported(
+      'tool_choice',
+      "tool_choice must be 'auto', 'none', 'required', {type:'function', name} or {type:'custom', name} unless OpenAI serves the request.",
+    ),
+  );
+  return undefined;
 }
 
 function responseFormat(text: unknown): ResponseFormat | undefined {
@@ -284,14 +333,14 @@ function inputItemsOf(input: unknown, previous: readonly Json[], references: Ite
  * The body's `instructions`, the continued conversation's items and `input` as chat messages,
  * instructions first (as OpenAI applies them; an earlier response's instructions are not carried).
  */
-function conversation(body: Json, inputItems: readonly Json[], previous: readonly Json[]): ChatMessage[] {
+function conversation(body: Json, inputItems: readonly Json[], previous: readonly Json[], needs: NativeNeeds): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (body.instructions !== undefined && body.instructions !== null) {
     if (typeof body.instructions !== 'string') throw invalidField('instructions', 'expected a string');
     if (body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
   }
-  previous.forEach((item, index) => inputItem(item, index, messages));
-  inputItems.forEach((item, index) => inputItem(item, index, messages));
+  previous.forEach((item, index) => inputItem(item, index, messages, undefined));
+  inputItems.forEach((item, index) => inputItem(item, index, messages, needs));
   if (messages.length === 0 || messages.every((message) => message.role === 'system'))
     throw new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
   return messages;
@@ -305,10 +354,11 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
   refuseUnservable(body);
-  const warnings: string[] = [];
-  ignoredFieldWarnings(body, warnings);
+  const translationWarnings: string[] = [];
+  ignoredFieldWarnings(body, translationWarnings);
+  const needs: NativeNeeds = { nativeOnly: undefined };
   const inputItems = inputItemsOf(body.input, previous, references);
-  const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous) };
+  const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous, needs) };
   for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
   if (body.stream === true) {
     request.stream = true;
@@ -319,9 +369,9 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
     request.max_completion_tokens = body.max_output_tokens;
   }
   const customTools = new Set<string>();
-  const toolList = tools(body.tools, customTools);
+  const toolList = tools(body.tools, customTools, needs);
   if (toolList !== undefined && toolList.length > 0) request.tools = toolList;
-  const choice = toolChoice(body.tool_choice);
+  const choice = toolChoice(body.tool_choice, needs);
   if (choice !== undefined && request.tools !== undefined) request.tool_choice = choice;
   const format = responseFormat(body.text);
   if (format !== undefined) request.response_format = format;
@@ -329,5 +379,5 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   if (typeof verbosity === 'string') request.verbosity = verbosity;
   const reasoning = body.reasoning;
   if (isObject(reasoning) && typeof reasoning.effort === 'string') request.reasoning_effort = reasoning.effort;
-  return { request, warnings, customTools, inputItems };
+  return { request, warnings: [], customTools, inputItems, nativeOnly: needs.nativeOnly, translationWarnings };
 }

@@ -53,7 +53,8 @@ export class ItemIds {
   }
 }
 
-const ITEM_ID = /^[a-z]{1,8}_([0-9a-f]{32})[oi][0-9a-z]{1,8}$/;
+// Keyway's response ids carry 32 hex digits; a provider's own (OpenAI's, when it serves natively) more.
+const ITEM_ID = /^[a-z]{1,8}_([0-9a-f]{24,64})[oi][0-9a-z]{1,8}$/;
 
 /** The id of the response an item id was made for (ItemIds), if it is one of Keyway's. */
 export function responseIdOfItem(itemId: string): string | undefined {

@@ -9,7 +9,8 @@ const InputItemSchema = Type.Object(
   {
     type: Type.Optional(
       Type.String({
-        description: 'message (default), function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference',
+        description:
+          "message (default), function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference; hosted tools' items when OpenAI serves",
       }),
     ),
   },
@@ -22,7 +23,19 @@ export const ResponsesBodySchema = Type.Object(
     input: Type.Union([Type.String(), Type.Array(InputItemSchema)]),
     instructions: Type.Optional(Type.String()),
     stream: Type.Optional(Type.Boolean()),
-    tools: Type.Optional(Type.Array(Type.Object({ type: Type.Literal('function'), name: Type.String() }, open))),
+    tools: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            type: Type.String({
+              description:
+                'function and custom tools on every provider; OpenAI-hosted tools (web_search, file_search, code_interpreter, mcp…) when OpenAI serves',
+            }),
+          },
+          open,
+        ),
+      ),
+    ),
     tool_choice: Type.Optional(Type.Unknown()),
     text: Type.Optional(Type.Object({ format: Type.Optional(Type.Object({ type: Type.String() }, open)) }, open)),
     reasoning: Type.Optional(Type.Object({ effort: Type.Optional(Type.String()) }, open)),

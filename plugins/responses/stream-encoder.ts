@@ -6,10 +6,14 @@
 //   then response.completed (or response.incomplete); on a failure response.failed and `error`.
 // One output item is open at a time; a part of another kind closes it. Every event carries a
 // sequence_number counting from 0.
+// When the provider's own Responses API serves (a `start` part marked native, then `native-event`
+// parts), its events pass through as they came; only the response object's Keyway side (store,
+// previous_response_id, metadata: native.ts) is rewritten, in the few events that carry it.
 
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
-import type { ErrorDescriptor } from '../../core/spec/vocabulary.ts';
+import type { ErrorDescriptor, StreamPart } from '../../core/spec/vocabulary.ts';
+import { NativeItemIds, withKeywayEcho, type KeywayEcho } from './native.ts';
 import { customInputFromArguments } from './request.ts';
 import {
   customToolCallItem,
@@ -64,10 +68,36 @@ const DELTA_FIELDS: Record<OpenItem['kind'], string> = {
   custom_tool_call: '',
 };
 
+/**
+ * Sequence numbers as text, made once per process: converting a number costs about a third of what a
+ * text delta's whole event costs to build (bench/responses-chunk-ab.ts). Streams past the cache convert.
+ */
+const SEQUENCE_TEXT: string[] = [];
+const CACHED_SEQUENCES = 4096;
+
+function sequenceText(sequence: number): string {
+  if (sequence >= CACHED_SEQUENCES) return String(sequence);
+  const cached = SEQUENCE_TEXT[sequence];
+  if (cached !== undefined) return cached;
+  const text = String(sequence);
+  SEQUENCE_TEXT[sequence] = text;
+  return text;
+}
+
+/** What JSON.stringify would escape: quotes, backslashes, control characters, surrogates (lone ones are escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A delta as a JSON string: most need no escape, and quoting them beats JSON.stringify's scan and copy. */
+function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 export interface ResponsesStreamEncoderOptions {
   responseId: string;
   model: string;
   echo: ResponseEcho;
+  /** What a native answer's response object says that Keyway decides; absent: taken from `echo`. */
+  keywayEcho?: KeywayEcho;
   /** Names of the request's custom tools: their calls are custom_tool_call items. */
   customTools?: ReadonlySet<string>;
   /** Called with the final response of a stream that ended well (completed or incomplete). */
@@ -83,6 +113,14 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private started = false;
   private open: OpenItem | undefined;
   private readonly output: Json[] = [];
+  private readonly keywayEcho: KeywayEcho;
+  /** Set once the provider's own events are passing: this encoder then writes only what Keyway adds. */
+  private native = false;
+  /** The provider's latest response object (native), for a failure it did not report itself. */
+  private nativeResponse: Json | undefined;
+  private nativeFailed = false;
+  /** The native answer's item ids as Keyway's, once its response id is known. */
+  private nativeIds: NativeItemIds | undefined;
 
   constructor(options: ResponsesStreamEncoderOptions) {
     super();
@@ -90,13 +128,60 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     this.onComplete = options.onComplete;
     this.ids = new ItemIds(options.responseId);
     this.shell = { id: options.responseId, createdAt: Math.floor(Date.now() / 1000), model: options.model, echo: options.echo };
+    const { store, previous_response_id, metadata } = options.echo;
+    this.keywayEcho = options.keywayEcho ?? { store, previous_response_id, metadata };
+  }
+
+  override encode(part: StreamPart): string {
+    if (part.type === 'native-event') return this.ended ? '' : this.nativeEvent(part.event, part.data, part.raw);
+    if (part.type === 'start' && part.native === true) {
+      this.native = true;
+      this.started = true;
+      return '';
+    }
+    return super.encode(part);
+  }
+
+  /** A provider's own event: as it came, but for the response object's Keyway side. */
+  private nativeEvent(type: string, data: Json, raw: string): string {
+    this.native = true;
+    this.started = true;
+    if (typeof data.sequence_number === 'number') this.sequence = data.sequence_number + 1;
+    const response = data.response;
+    if (typeof response !== 'object' || response === null) {
+      if (type === 'response.output_item.added') this.nativeIds?.name(data.item);
+      const text = this.nativeIds === undefined ? raw : this.nativeIds.rewrite(raw);
+      if (type === 'response.output_item.done' && typeof data.item === 'object' && data.item !== null) this.output.push(JSON.parse(text).item as Json);
+      return `event: ${type}\ndata: ${text}\n\n`;
+    }
+    if (typeof (response as Json).id === 'string') this.nativeIds ??= new NativeItemIds((response as Json).id as string);
+    this.nativeIds?.nameOutput(response as Json);
+    const text = this.nativeIds?.rewrite(JSON.stringify({ ...data, response: withKeywayEcho(response as Json, this.keywayEcho) })) ?? '';
+    const patched = (JSON.parse(text) as { response: Json }).response;
+    this.nativeResponse = patched;
+    if (type === 'response.completed' || type === 'response.incomplete') {
+      this.ended = true;
+      this.onComplete?.(patched);
+    } else if (type === 'response.failed') this.nativeFailed = true;
+    return encodeSseEvent(type, text);
+  }
+
+  /** A failure in a native stream: the provider's `response.failed` if it sent one, else Keyway's, then `error`. */
+  private nativeError(descriptor: ErrorDescriptor): string {
+    this.ended = true;
+    let text = '';
+    if (!this.nativeFailed) {
+      const response = { ...(this.nativeResponse ?? {}), status: 'failed', output: this.output, error: { code: descriptor.code, message: descriptor.message } };
+      text = this.event('response.failed', { response });
+    }
+    return text + this.event('error', { code: descriptor.code, message: descriptor.message, param: descriptor.param ?? null });
   }
 
   /** The SSE text for one part; empty when the part only updates state (usage, finish). */
 
   /** Closes the response once the upstream parts are exhausted; empty after an error. */
   end(): string {
-    if (this.ended) return '';
+    if (this.ended || this.native) return '';
     this.ended = true;
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
     const opening = this.opening() + this.closeItem();
@@ -165,7 +250,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
 
   /** A delta event built by concatenation from the item's cached pieces: the hot path of every stream. */
   private delta(open: OpenItem, delta: string): string {
-    return `${open.deltaPrefix}${this.sequence++}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
+    return `${open.deltaPrefix}${sequenceText(this.sequence++)}${open.deltaMiddle}${jsonString(delta)}}\n\n`;
   }
 
   protected text(delta: string): string {
@@ -229,6 +314,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   }
 
   protected error(descriptor: ErrorDescriptor): string {
+    if (this.native) return this.nativeError(descriptor);
     const prefix = this.opening() + this.closeItem();
     this.ended = true;
     const error = { code: descriptor.code, message: descriptor.message };

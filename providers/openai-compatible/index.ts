@@ -9,6 +9,7 @@ import {
   PLUGIN_API_VERSION,
   type ProviderModelClasses,
   type CallContext,
+  type NativeDialectApi,
   type EmbeddingsRequest,
   type EmbeddingsResult,
   type ProviderAdapter,
@@ -30,6 +31,15 @@ export interface OpenAICompatibleOptions {
   modelPatterns: RegExp[];
   catalogAliases?: CatalogAliases | undefined;
   modelClasses?: ProviderModelClasses | undefined;
+  fetch: typeof fetch;
+  /** The provider's own APIs for inbound dialects (OpenAI's Responses API), built with the adapter's address and fetch. */
+  native?: ((access: NativeAccess) => Readonly<Record<string, NativeDialectApi>>) | undefined;
+}
+
+/** What a native API of a compatible provider needs: its name, its address for a key, its fetch. */
+export interface NativeAccess {
+  name: string;
+  baseUrlFor(credential: ProviderCredential): string;
   fetch: typeof fetch;
 }
 
@@ -58,12 +68,14 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     return response;
   }
 
+  const native = options.native?.({ name, baseUrlFor, fetch: options.fetch });
   return {
     name,
     defaultBaseUrl: options.defaultBaseUrl,
     modelPatterns: options.modelPatterns,
     catalogAliases: options.catalogAliases,
     modelClasses: options.modelClasses,
+    ...(native === undefined ? {} : { native }),
     async chat(request, context) {
       const response = await send({ ...request, stream: false }, context, false);
       const { body, text } = await readJsonBodyWithText(response, name, context.signal);
@@ -129,6 +141,7 @@ export interface CompatibleProviderSpec {
   catalogAliases?: CatalogAliases;
   modelClasses?: ProviderModelClasses;
   description: string;
+  native?: OpenAICompatibleOptions['native'];
 }
 
 /** A provider plugin for one OpenAI-compatible service: its name, address, model names and catalog aliases. */
@@ -151,6 +164,7 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           catalogAliases: spec.catalogAliases,
           modelClasses: spec.modelClasses,
           fetch: context.fetch,
+          native: spec.native,
         }),
       };
     },

@@ -3,6 +3,7 @@
 // OpenAI, Anthropic and Gemini through their simulators. Text, streams, a tool loop and structured
 // output come back whole, and the usage the SDK reports is the usage Keyway booked.
 
+import { upstreamTurns, type Turn } from '../responses/upstream-turns.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { createOpenAI, type OpenAIProvider } from '@ai-sdk/openai';
 import { generateObject, generateText, Output, stepCountIs, streamText, tool, type LanguageModel, type ModelMessage } from 'ai';
@@ -109,10 +110,14 @@ async function expectToolLoop(steps: readonly LoopStep[], text: string, total: R
   expect({ inputTokens: total.inputTokens, outputTokens: total.outputTokens }).toEqual({ inputTokens, outputTokens });
 }
 
-/** What the OpenAI simulator received last: the messages Keyway sent upstream. */
-function openAIUpstreamMessages(): Json[] {
-  const body = world.simulator('openai').inferenceRequests().at(-1)?.body as Json | undefined;
-  return (body?.messages ?? []) as Json[];
+/** What the OpenAI simulator received last, as turns: OpenAI serves /v1/responses natively (input items), chat through messages. */
+function openAIUpstreamTurns(): Turn[] {
+  return upstreamTurns(world.simulator('openai').inferenceRequests().at(-1)?.body as Json | undefined);
+}
+
+/** The OpenAI simulator's last request body. */
+function openAIUpstreamBody(): Json {
+  return (world.simulator('openai').inferenceRequests().at(-1)?.body ?? {}) as Json;
 }
 
 describe.each(DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model] as const))('AI SDK → %s (%s)', (provider, model) => {
@@ -198,11 +203,13 @@ describe('a conversation through the default (Responses) model, whose earlier an
       text = (await generateText({ model: openai(openAIDescriptor.model), messages })).text;
     }
     expect(text).toBe('Echo: What is my name?');
-    expect(openAIUpstreamMessages()).toEqual([
-      { role: 'user', content: [{ type: 'text', text: 'My name is Ada.' }] },
-      { role: 'assistant', content: [{ type: 'text', text: 'Echo: My name is Ada.' }] },
-      { role: 'user', content: [{ type: 'text', text: 'What is my name?' }] },
+    expect(openAIUpstreamTurns()).toEqual([
+      { role: 'user', text: 'My name is Ada.' },
+      { role: 'assistant', text: 'Echo: My name is Ada.' },
+      { role: 'user', text: 'What is my name?' },
     ]);
+    // OpenAI serves natively: the reference reached it as the item itself, never as a reference.
+    expect(JSON.stringify(openAIUpstreamBody().input)).not.toContain('item_reference');
   });
 
   test('a tool loop followed by another turn: the earlier calls, results and answer all reach the provider', async () => {
@@ -220,8 +227,8 @@ describe('a conversation through the default (Responses) model, whose earlier an
       messages: [{ role: 'user', content: 'Please call all tools for Paris' }, ...loop.response.messages, { role: 'user', content: 'Thanks' }],
     });
     expect(next.text).toBe('Echo: Thanks');
-    const upstream = openAIUpstreamMessages();
-    expect(upstream.map((message) => message.role)).toEqual(['user', 'assistant', 'tool', 'tool', 'assistant', 'user']);
-    expect(upstream[4]?.content).toEqual([{ type: 'text', text: 'Tool results: 18C in sample | 09:30 in sample' }]);
+    const upstream = openAIUpstreamTurns();
+    expect(upstream.map((turn) => turn.role)).toEqual(['user', 'assistant', 'tool', 'tool', 'assistant', 'user']);
+    expect(upstream[4]?.text).toBe('Tool results: 18C in sample | 09:30 in sample');
   });
 });

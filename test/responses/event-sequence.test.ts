@@ -57,7 +57,11 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     });
 
     test('a cut answer ends with response.incomplete (max_output_tokens)', async () => {
-      const checked = await stream({ model, max_output_tokens: 2, input: 'Say something long enough to be cut short' });
+      const checked = await stream({
+        model,
+        max_output_tokens: 16,
+        input: 'Say something long enough to be cut short, then keep going for a good while longer than sixteen tokens',
+      });
       expect(checked.terminal).toBe('response.incomplete');
       expect(checked.response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
     });

@@ -53,7 +53,10 @@ export interface CheckedStream {
   text: string;
 }
 
-function checkItem(reader: Reader, outputIndex: number): { item: Json; text: string } {
+/** A failure may cut an item short (OpenAI's own streams stop where they are): it is then never done. */
+const cutShort = (reader: Reader): boolean => reader.peek()?.data.type === 'response.failed';
+
+function checkItem(reader: Reader, outputIndex: number): { item: Json | undefined; text: string } {
   const added = reader.take('response.output_item.added', { output_index: outputIndex });
   const item = added.data.item as Json;
   const at = { item_id: item.id, output_index: outputIndex };
@@ -61,10 +64,19 @@ function checkItem(reader: Reader, outputIndex: number): { item: Json; text: str
   let text = '';
   if (item.type === 'message') {
     reader.take('response.content_part.added', { ...at, content_index: 0 });
-    while (reader.peek()?.data.type === 'response.output_text.delta')
-      text += String(reader.take('response.output_text.delta', { ...at, content_index: 0 }).data.delta);
+    for (
+      let type = reader.peek()?.data.type;
+      type === 'response.output_text.delta' || type === 'response.output_text.annotation.added';
+      type = reader.peek()?.data.type
+    ) {
+      const event = reader.take(String(type), { ...at, content_index: 0 });
+      if (type === 'response.output_text.delta') text += String(event.data.delta);
+    }
+    if (cutShort(reader)) return { item: undefined, text };
     reader.take('response.output_text.done', { ...at, content_index: 0, text });
     reader.take('response.content_part.done', { ...at, content_index: 0 });
+  } else if (item.type === 'reasoning' && reader.peek()?.data.type === 'response.output_item.done') {
+    // Reasoning without a summary (OpenAI's own, unless one is asked for): added, then done.
   } else if (item.type === 'reasoning') {
     reader.take('response.reasoning_summary_part.added', { ...at, summary_index: 0 });
     let summary = '';
@@ -77,6 +89,7 @@ function checkItem(reader: Reader, outputIndex: number): { item: Json; text: str
     let argumentsText = '';
     while (reader.peek()?.data.type === 'response.function_call_arguments.delta')
       argumentsText += String(reader.take('response.function_call_arguments.delta', at).data.delta);
+    if (cutShort(reader)) return { item: undefined, text };
     reader.take('response.function_call_arguments.done', { ...at, arguments: argumentsText });
   } else if (item.type === 'custom_tool_call') {
     if (typeof item.call_id !== 'string' || item.call_id === '') fail('a custom_tool_call needs a call_id', added);
@@ -84,6 +97,9 @@ function checkItem(reader: Reader, outputIndex: number): { item: Json; text: str
     while (reader.peek()?.data.type === 'response.custom_tool_call_input.delta')
       input += String(reader.take('response.custom_tool_call_input.delta', at).data.delta);
     reader.take('response.custom_tool_call_input.done', { ...at, input });
+  } else if (item.type === 'web_search_call') {
+    // A hosted search (OpenAI's own Responses API): its progress events, no content.
+    for (const stage of ['in_progress', 'searching', 'completed']) reader.take(`response.web_search_call.${stage}`, at);
   } else {
     fail(`unexpected output item type ${String(item.type)}`, added);
   }
@@ -107,8 +123,9 @@ export function checkResponsesStream(events: ResponsesEvent[]): CheckedStream {
   let text = '';
   while (reader.peek()?.data.type === 'response.output_item.added') {
     const checked = checkItem(reader, items.length);
-    items.push(checked.item);
     text += checked.text;
+    if (checked.item === undefined) break;
+    items.push(checked.item);
   }
   const terminal = reader.peek();
   if (terminal === undefined) fail('the stream ended without a terminal event');

@@ -2,6 +2,7 @@
 // (`responses.inputItems.list`), and `item_reference` input items naming items of any stored
 // response of the caller's: both scoped like GET /v1/responses/{id} (account, then team).
 
+import { upstreamTurns, type Turn } from './upstream-turns.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import type { Response, ResponseItem } from 'openai/resources/responses/responses';
@@ -62,8 +63,13 @@ async function toolConversation(): Promise<{ first: Response; second: Response; 
   return { first, second, third };
 }
 
-function openAIUpstreamMessages(): Json[] {
-  return ((world.simulator('openai').inferenceRequests().at(-1)?.body as Json | undefined)?.messages ?? []) as Json[];
+/** What the OpenAI simulator received last, as turns (OpenAI serves /v1/responses natively: its input items). */
+function openAIUpstreamTurns(): Turn[] {
+  return upstreamTurns(world.simulator('openai').inferenceRequests().at(-1)?.body as Json | undefined);
+}
+
+function openAIUpstreamInput(): Json[] {
+  return ((world.simulator('openai').inferenceRequests().at(-1)?.body as Json | undefined)?.input ?? []) as Json[];
 }
 
 describe('responses.inputItems.list', () => {
@@ -170,15 +176,15 @@ describe('item_reference', () => {
       ],
     });
     expect(second.output_text).toBe('Echo: What is my name?');
-    expect(openAIUpstreamMessages()).toEqual([
-      { role: 'user', content: 'My name is Ada.' },
-      { role: 'assistant', content: [{ type: 'text', text: 'Echo: My name is Ada.' }] },
-      { role: 'user', content: 'What is my name?' },
+    expect(openAIUpstreamTurns()).toEqual([
+      { role: 'user', text: 'My name is Ada.' },
+      { role: 'assistant', text: 'Echo: My name is Ada.' },
+      { role: 'user', text: 'What is my name?' },
     ]);
     // The stored conversation holds the item itself, so a continuation needs no reference.
     expect((await allInputItems(second.id, { order: 'asc' }))[1]).toEqual(answer as never);
     await client.responses.create({ model: openAIDescriptor.model, previous_response_id: second.id, input: 'Again?' });
-    expect(openAIUpstreamMessages().map((message) => message.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+    expect(openAIUpstreamTurns().map((turn) => turn.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
   });
 
   test('names input items, function calls and outputs of earlier responses (streamed)', async () => {
@@ -195,11 +201,10 @@ describe('item_reference', () => {
       })
       .finalResponse();
     expect(final.output_text).toBe('Echo: Thanks');
-    const upstream = openAIUpstreamMessages();
-    expect(upstream.map((message) => message.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
-    expect((upstream[1]?.tool_calls as Json[] | undefined)?.[0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"sample"}' } });
-    expect(upstream[2]).toMatchObject({ role: 'tool', content: '18C' });
-    expect(upstream[3]).toEqual({ role: 'assistant', content: [{ type: 'text', text: second.output_text }] });
+    expect(openAIUpstreamTurns().map((turn) => turn.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
+    expect(openAIUpstreamInput().find((item) => item.type === 'function_call')).toMatchObject({ name: 'get_weather', arguments: '{"city":"sample"}' });
+    expect(openAIUpstreamInput().find((item) => item.type === 'function_call_output')).toMatchObject({ output: '18C' });
+    expect(openAIUpstreamTurns()[3]).toEqual({ role: 'assistant', text: second.output_text });
     expect(first.output[0]?.id).toBe(items[1]?.id as string);
   });
 
@@ -239,7 +244,7 @@ describe('item_reference', () => {
       ],
     });
     expect(response.output_text).toBe('Echo: Go on');
-    expect(openAIUpstreamMessages()).toEqual([{ role: 'user', content: 'Go on' }]);
+    expect(openAIUpstreamTurns()).toEqual([{ role: 'user', text: 'Go on' }]);
   });
 });
 
@@ -277,6 +282,6 @@ describe('team scoping', () => {
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     const allowed = await red.responses.create({ model: openAIDescriptor.model, input: [reference, { role: 'user', content: 'Tell me' }] });
     expect(allowed.output_text).toBe('Echo: Tell me');
-    expect(openAIUpstreamMessages()[0]).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Echo: Red secret' }] });
+    expect(openAIUpstreamTurns()[0]).toEqual({ role: 'assistant', text: 'Echo: Red secret' });
   });
 });

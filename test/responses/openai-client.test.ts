@@ -96,7 +96,11 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     });
 
     test('max_output_tokens cuts the answer: status incomplete, streamed or not', async () => {
-      const request = { model, max_output_tokens: 2, input: 'Say something long enough to be cut short' };
+      const request = {
+        model,
+        max_output_tokens: 16,
+        input: 'Say something long enough to be cut short, then keep going for a good while longer than sixteen tokens',
+      };
       const response = await client.responses.create(request);
       expect(response.status).toBe('incomplete');
       expect(response.incomplete_details?.reason).toBe('max_output_tokens');

@@ -3,7 +3,7 @@
 // identical to the same conversation on chat.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { anthropicDescriptor, googleDescriptor, openAIDescriptor } from '../conformance/provider-descriptors.ts';
+import { anthropicDescriptor, googleDescriptor, openAIDescriptor, type ProviderDescriptor } from '../conformance/provider-descriptors.ts';
 import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
 import { call, expectSpecError, flushUsage } from '../helpers/gateway.ts';
 import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
@@ -11,8 +11,18 @@ import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
 let world: ClientWorld;
 let key: string;
 
+/**
+ * An OpenAI-compatible server that Keyway reaches through Chat Completions only (its adapter has no
+ * Responses API of its own): the OpenAI simulator under the `vllm` provider, to see the translation.
+ */
+const translatedDescriptor: ProviderDescriptor = {
+  ...openAIDescriptor,
+  name: 'vllm',
+  environment: (simulator) => ({ KEYWAY_VLLM_BASE_URL: `${simulator.url}/v1` }),
+};
+
 beforeAll(async () => {
-  world = await startClientWorld([openAIDescriptor, anthropicDescriptor, googleDescriptor]);
+  world = await startClientWorld([openAIDescriptor, anthropicDescriptor, googleDescriptor, translatedDescriptor]);
   key = world.gateway.defaultAdminKey;
 });
 
@@ -38,6 +48,7 @@ describe('the translation reaching the provider', () => {
   test('instructions, input items, tools, tool_choice, text.format, reasoning.effort and max_output_tokens', async () => {
     const response = await responses({
       model: openAIDescriptor.model,
+      provider: 'vllm',
       instructions: 'Be brief.',
       input: [
         { role: 'user', content: [{ type: 'input_text', text: 'Weather?' }] },
@@ -54,7 +65,8 @@ describe('the translation reaching the provider', () => {
       metadata: { ticket: 'T-9' },
     });
     expect(response.status).toBe(200);
-    const upstream = lastUpstreamBody('openai');
+    const upstream = lastUpstreamBody('vllm');
+    expect(world.simulator('vllm').inferenceRequests().at(-1)?.path).toBe('/v1/chat/completions');
     expect(upstream.messages).toEqual([
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: [{ type: 'text', text: 'Weather?' }] },
@@ -104,14 +116,15 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
     ['background', { input: 'Hi', background: true }, 'background'],
   ];
+  // On a translated route (Anthropic); hosted tools and uploaded files reach OpenAI's own API (native.test.ts).
   test.each(cases)('%s', async (_name, body, param) => {
-    const before = world.simulator('openai').inferenceRequests().length;
-    const response = await responses({ model: openAIDescriptor.model, ...body });
+    const before = world.simulator('anthropic').inferenceRequests().length;
+    const response = await responses({ model: anthropicDescriptor.model, ...body });
     expect(response.status).toBe(400);
     const error = ((await response.json()) as { error: { param: string; message: string; type: string } }).error;
     expect(error.param).toBe(param);
     expect(error.type).toBe('invalid_request_error');
-    expect(world.simulator('openai').inferenceRequests().length).toBe(before);
+    expect(world.simulator('anthropic').inferenceRequests().length).toBe(before);
   });
 
   test('a body that is not JSON is a spec-shaped 400', async () => {

@@ -3,6 +3,7 @@
 // nothing; the database holds only sealed content; a restart (nothing in memory) still continues;
 // retention forgets old responses.
 
+import { upstreamTurns } from './upstream-turns.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,8 +68,13 @@ function outputText(response: Json): string {
   return text;
 }
 
+/** What reached OpenAI's own Responses API (Keyway calls it natively): the stored conversation comes first in `input`. */
+function openAIUpstreamBody(): Json {
+  return (simulators.get('openai')?.inferenceRequests().at(-1)?.body as Json | undefined) ?? {};
+}
+
 function openAIUpstreamMessages(): unknown {
-  return (simulators.get('openai')?.inferenceRequests().at(-1)?.body as Json | undefined)?.messages;
+  return openAIUpstreamBody().input;
 }
 
 describe('previous_response_id continues a conversation', () => {
@@ -80,12 +86,17 @@ describe('previous_response_id continues a conversation', () => {
     expect(second.status).toBe(200);
     expect(outputText(second.response)).toBe('Echo: What is my name?');
     expect(second.response.previous_response_id).toBe(first.response.id);
-    // Instructions are not carried over, as on OpenAI; the earlier turns are.
-    expect(openAIUpstreamMessages()).toEqual([
-      { role: 'user', content: 'My name is Ada.' },
-      { role: 'assistant', content: [{ type: 'text', text: 'Echo: My name is Ada.' }] },
-      { role: 'user', content: 'What is my name?' },
+    // Instructions are not carried over, as on OpenAI; the earlier turns are, resolved by Keyway into
+    // the input of OpenAI's own Responses API, which stores nothing and never sees the id.
+    const upstream = openAIUpstreamBody();
+    expect(upstream.input).toMatchObject([
+      { type: 'message', role: 'user', content: 'My name is Ada.' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Echo: My name is Ada.' }] },
+      { type: 'message', role: 'user', content: 'What is my name?' },
     ]);
+    expect(upstream.previous_response_id).toBeUndefined();
+    expect(upstream.store).toBe(false);
+    expect(upstream.instructions).toBeUndefined();
   });
 
   test.each([false, true])('a tool loop by id only, as Codex-style clients run it (streamed: %p)', async (stream) => {
@@ -194,10 +205,10 @@ describe('from the database, and retention', () => {
         coldKey,
       );
       expect(third.status).toBe(200);
-      expect(openAIUpstreamMessages()).toEqual([
-        { role: 'assistant', content: [{ type: 'text', text: 'Echo: Remember tangerine' }] },
-        { role: 'assistant', content: [{ type: 'text', text: 'Echo: Remember lime' }] },
-        { role: 'user', content: 'What did you say?' },
+      expect(upstreamTurns(openAIUpstreamBody())).toEqual([
+        { role: 'assistant', text: 'Echo: Remember tangerine' },
+        { role: 'assistant', text: 'Echo: Remember lime' },
+        { role: 'user', text: 'What did you say?' },
       ]);
       await Bun.sleep(50);
       const listed = await call(cold, 'GET', `/v1/responses/${third.response.id}/input_items?order=asc`, undefined, { key: coldKey });

@@ -57,7 +57,8 @@ async function outcome(api: Api, ask: Ask): Promise<{ status: number; code: stri
   };
 }
 
-const ALLOWED: Ask = { model: 'gpt-4o-mini', text: 'Hello', maxTokens: 10, project: 'project-a' };
+// 16: the least max_output_tokens OpenAI's Responses API takes (Keyway passes it through when OpenAI serves).
+const ALLOWED: Ask = { model: 'gpt-4o-mini', text: 'Hello', maxTokens: 16, project: 'project-a' };
 
 const REFUSALS: Array<[string, Ask, number, string]> = [
   ['a model outside the team allowlist', { ...ALLOWED, model: 'gpt-3.5-turbo' }, 403, 'model_not_allowed'],
@@ -101,5 +102,41 @@ test('the daily budget is enforced on /v1/responses too', async () => {
     expect(tight.openai.inferenceRequests().length).toBe(before);
   } finally {
     await tight.stop();
+  }
+});
+
+test("a team's hosted_tools policy holds when OpenAI's own Responses API would serve the tool", async () => {
+  const team = await startTeamGateway({ providers: { openai: { enabled: true } } }, { clock });
+  try {
+    const patched = await call(
+      team.gateway,
+      'PATCH',
+      `/v1/teams/${team.teamId}`,
+      { hosted_tools: { web_search: true, code_execution: false } },
+      { key: team.adminKey },
+    );
+    expect(patched.status).toBe(200);
+    const before = team.openai.inferenceRequests().length;
+    const refused = await call(
+      team.gateway,
+      'POST',
+      '/v1/responses',
+      { model: 'gpt-4o', input: 'Run it', tools: [{ type: 'code_interpreter', container: { type: 'auto' } }] },
+      { key: team.memberKey },
+    );
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: 'tool_not_allowed', param: 'tools[0]' });
+    expect(team.openai.inferenceRequests().length).toBe(before);
+    const allowed = await call(
+      team.gateway,
+      'POST',
+      '/v1/responses',
+      { model: 'gpt-4o', input: 'Search it', tools: [{ type: 'web_search' }] },
+      { key: team.memberKey },
+    );
+    expect(allowed.status).toBe(200);
+    expect(team.openai.inferenceRequests().at(-1)?.path).toBe('/v1/responses');
+  } finally {
+    await team.stop();
   }
 });

@@ -43,7 +43,7 @@ const TOOLS = [
   },
 ];
 
-/** What Codex puts in every response.create besides its input. */
+/** What Codex puts in every response.create besides its input (it asks for encrypted reasoning only on reasoning models, which these are not). */
 function codexTurn(model: string, input: Json[], previous: string | undefined): Json {
   return {
     type: 'response.create',
@@ -55,7 +55,6 @@ function codexTurn(model: string, input: Json[], previous: string | undefined): 
     parallel_tool_calls: false,
     store: false,
     stream: true,
-    include: ['reasoning.encrypted_content'],
     prompt_cache_key: '0199-ws-session',
     ...(previous === undefined ? {} : { previous_response_id: previous }),
   };

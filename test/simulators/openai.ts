@@ -1,5 +1,5 @@
-// OpenAI simulator: `/v1/chat/completions`, `/v1/embeddings` and `/v1/models`, as strict as the real
-// API about auth and request shape, with deterministic answers and OpenAI's own error bodies and
+// OpenAI simulator: `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings` and `/v1/models`, as
+// strict as the real API about auth and request shape, with deterministic answers and OpenAI's own error bodies and
 // headers for every fault. The gateway's base URL for it is `<url>/v1`.
 
 import { startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
@@ -8,6 +8,8 @@ import { completionBody, completionStream, planChat, wantsUsage } from './openai
 import { embeddingResponse } from './openai-embeddings.ts';
 import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
 import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
+import { planResponse, responsesStream } from './openai-responses.ts';
+import { validateResponsesRequest } from './openai-responses-validation.ts';
 import { commonFaultResponse } from './common.ts';
 import { handleOpenAIAdmin, OPENAI_SIM_PROJECT } from './openai-admin.ts';
 import { UsageLedger } from './usage-ledger.ts';
@@ -174,6 +176,44 @@ async function handleInference(
   });
 }
 
+/** `POST /v1/responses`: OpenAI's own Responses API (openai-responses.ts). */
+async function handleResponses(request: Request, context: HandlerContext, models: readonly string[], rate: RateState, ledger: UsageLedger): Promise<Response> {
+  const started = performance.now();
+  const { body, parsed } = await readJson(request);
+  context.record(body);
+  const headers = baseHeaders(request, started);
+  const authError = checkAuth(request, context.state.apiKeys);
+  if (authError) return errorResponse(authError, headers);
+  const fault = context.takeFault();
+  const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'gpt-4o';
+  const early = await earlyFault(fault, model, sentKey(request), headers);
+  if (early) return early;
+  const invalid = parsed ? validateResponsesRequest(body, models) : errors.unparsableJson();
+  if (invalid) return errorResponse(invalid, headers);
+  const validBody = body as JsonObject;
+  rate.remainingRequests = Math.max(0, rate.remainingRequests - 1);
+  const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
+  const outcome = planResponse(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey));
+  if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
+  const usage = outcome.usage;
+  ledger.record({
+    at: Date.now(),
+    apiKey: sentKey(request),
+    model,
+    uncachedInputTokens: usage.input_tokens - usage.cached_tokens,
+    cacheReadTokens: usage.cached_tokens,
+    cacheWrite5mTokens: 0,
+    cacheWrite1hTokens: 0,
+    outputTokens: usage.output_tokens,
+  });
+  const successHeaders = { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, usage.input_tokens) };
+  if (validBody.stream !== true) return Response.json(outcome.response, { headers: successHeaders });
+  const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
+  return new Response(streamBody(responsesStream(outcome), streamFault), {
+    headers: { ...successHeaders, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+  });
+}
+
 function handleModels(request: Request, context: HandlerContext, models: readonly string[]): Response {
   const started = performance.now();
   context.record(undefined);
@@ -214,6 +254,7 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Open
       const admin = handleOpenAIAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys);
       if (admin) return admin;
       if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate, ledger);
+      if (request.method === 'POST' && path === '/v1/responses') return handleResponses(request, context, models, rate, ledger);
       if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger);
       if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
       return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));

@@ -1,0 +1,213 @@
+// OpenAI's own Responses API (`POST /v1/responses`) for the `responses` dialect: the body the dialect
+// prepared goes upstream as it is, the answer comes back as OpenAI wrote it. What the core needs of it
+// (model, usage, finish reason) is read on the way; the typed events pass as `native-event` parts.
+
+import type { KeywayError } from '../../core/errors.ts';
+import type { CallContext, NativeDialectApi, ProviderCredential, ProviderKeySettings } from '../../core/spec/provider.ts';
+import type { ChatResult, FinishReason, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { readSseEvents } from '../../core/wire/sse.ts';
+import { usageFromOpenAI } from '../../core/wire/openai-shape.ts';
+import { classifyOpenAIError, classifyOpenAIStreamError } from '../openai-compatible/errors.ts';
+import { openAIHeaders } from '../openai-compatible/request.ts';
+
+type Json = Record<string, unknown>;
+
+export interface OpenAIResponsesOptions {
+  name: string;
+  baseUrlFor(credential: ProviderCredential): string;
+  fetch: typeof fetch;
+}
+
+const REMAINING_HEADERS = ['x-ratelimit-remaining-requests'] as const;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The Responses usage in Chat Completions' terms, read by the same function: the books match the chat path's. */
+export function usageFromResponses(usage: unknown): Usage | undefined {
+  if (!isRecord(usage)) return undefined;
+  const input = isRecord(usage.input_tokens_details) ? usage.input_tokens_details : undefined;
+  const output = isRecord(usage.output_tokens_details) ? usage.output_tokens_details : undefined;
+  return usageFromOpenAI({
+    prompt_tokens: Number(usage.input_tokens ?? 0),
+    completion_tokens: Number(usage.output_tokens ?? 0),
+    total_tokens: Number(usage.total_tokens ?? Number(usage.input_tokens ?? 0) + Number(usage.output_tokens ?? 0)),
+    prompt_tokens_details: input as { cached_tokens?: number; cache_write_tokens?: number } | undefined,
+    completion_tokens_details: output as { reasoning_tokens?: number } | undefined,
+  });
+}
+
+const WEB_SEARCH_TOOL = /^web_search/;
+
+/**
+ * The searches a hosted web_search tool ran (its `web_search_call` items), with the context size the
+ * tool asked for: what the catalog's search fee for the model is priced at, as on the chat path's
+ * `web_search_options`.
+ */
+function withSearches(usage: Usage | undefined, response: Json, request: Json): Usage | undefined {
+  if (usage === undefined || !Array.isArray(response.output)) return usage;
+  const searches = response.output.filter((item) => isRecord(item) && item.type === 'web_search_call').length;
+  if (searches === 0) return usage;
+  const tool = Array.isArray(request.tools) ? request.tools.find((entry) => isRecord(entry) && WEB_SEARCH_TOOL.test(String(entry.type))) : undefined;
+  const size = isRecord(tool) && typeof tool.search_context_size === 'string' ? tool.search_context_size : 'medium';
+  return { ...usage, searchQueries: searches, searchContextSize: size };
+}
+
+/** Items the caller runs: a response that ends with one is waiting for the caller, as a chat `tool_calls` finish. */
+const CLIENT_CALLS = new Set([
+  'function_call',
+  'custom_tool_call',
+  'computer_call',
+  'local_shell_call',
+  'shell_call',
+  'apply_patch_call',
+  'mcp_approval_request',
+]);
+
+export function finishReasonFromResponse(response: Json): FinishReason {
+  const status = typeof response.status === 'string' ? response.status : undefined;
+  if (status === 'incomplete') {
+    const reason = isRecord(response.incomplete_details) ? String(response.incomplete_details.reason ?? '') : '';
+    if (reason === 'max_output_tokens') return { unified: 'length', raw: reason };
+    if (reason === 'content_filter') return { unified: 'content-filter', raw: reason };
+    return { unified: 'other', raw: reason || status };
+  }
+  if (status === 'failed') return { unified: 'error', raw: status };
+  const output = Array.isArray(response.output) ? response.output : [];
+  const calls = output.some((item) => isRecord(item) && CLIENT_CALLS.has(String(item.type)));
+  return { unified: calls ? 'tool-calls' : 'stop', raw: status };
+}
+
+function outputText(response: Json): string {
+  let text = '';
+  for (const item of Array.isArray(response.output) ? response.output : []) {
+    if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) continue;
+    for (const part of item.content) if (isRecord(part) && part.type === 'output_text' && typeof part.text === 'string') text += part.text;
+  }
+  return text;
+}
+
+function failure(provider: string, response: Json): KeywayError {
+  const error = isRecord(response.error) ? response.error : {};
+  return classifyOpenAIStreamError(provider, { error: { type: 'server_error', code: error.code ?? null, message: error.message ?? 'the response failed' } });
+}
+
+/** The answer as the core reads it; the body itself rides in `nativeBody` for the dialect. */
+function resultOf(provider: string, body: Json, model: string, request: Json): ChatResult {
+  if (body.status === 'failed') throw failure(provider, body);
+  const usage = withSearches(usageFromResponses(body.usage), body, request);
+  return {
+    id: typeof body.id === 'string' ? body.id : '',
+    model: typeof body.model === 'string' ? body.model : model,
+    created: typeof body.created_at === 'number' ? body.created_at : Math.floor(Date.now() / 1000),
+    choices: [{ index: 0, message: { role: 'assistant', content: outputText(body) }, finishReason: finishReasonFromResponse(body) }],
+    usage: usage ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    nativeBody: body,
+  };
+}
+
+const END_EVENTS = new Set(['response.completed', 'response.incomplete']);
+
+function errorPart(error: KeywayError): StreamPart {
+  return { type: 'error', error: error.toDescriptor() };
+}
+
+/**
+ * OpenAI's typed events as parts: a `start` before `response.created` (the model, for the headers),
+ * `usage` and `finish` before the closing event (booked even if the client leaves as it arrives), the
+ * generated text of each delta weighed for a cut stream. `response.failed` and `error` end it as an
+ * `error` part; a stream that stops before its closing event is one too.
+ */
+export async function* responsesStreamParts(
+  provider: string,
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  request: Json = {},
+): AsyncGenerator<StreamPart> {
+  let ended = false;
+  try {
+    for await (const event of readSseEvents(body, signal)) {
+      if (event.data.length === 0 || event.data === '[DONE]') continue;
+      let data: Json;
+      try {
+        data = JSON.parse(event.data) as Json;
+      } catch {
+        yield errorPart(upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the stream carried an event that is not JSON' }));
+        return;
+      }
+      const type = typeof data.type === 'string' ? data.type : (event.event ?? '');
+      if (type === 'error') {
+        yield errorPart(classifyOpenAIStreamError(provider, { error: data }));
+        return;
+      }
+      const part: StreamPart = { type: 'native-event', event: type, data, raw: event.data };
+      if (type.endsWith('.delta') && typeof data.delta === 'string') part.text = data.delta;
+      const response = isRecord(data.response) ? data.response : undefined;
+      if (type === 'response.created' && response !== undefined) {
+        const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
+        yield { type: 'start', id: String(response.id ?? ''), model: String(response.model ?? ''), created, native: true };
+      } else if (END_EVENTS.has(type) && response !== undefined) {
+        const usage = withSearches(usageFromResponses(response.usage), response, request);
+        if (usage !== undefined) yield { type: 'usage', usage };
+        yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
+        ended = true;
+      } else if (type === 'response.failed' && response !== undefined) {
+        yield part;
+        yield errorPart(failure(provider, response));
+        return;
+      }
+      yield part;
+      if (ended) return;
+    }
+  } catch (error) {
+    yield errorPart(networkFailure(provider, error, signal));
+    return;
+  }
+  if (!signal.aborted)
+    yield errorPart(upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the stream ended before response.completed' }));
+}
+
+/** The key's defaults where the caller said nothing, as on the chat path (buildOpenAIChatBody). */
+function withKeyDefaults(body: Json, settings: ProviderKeySettings): Json {
+  const temperature = body.temperature === undefined && settings.temperature_default !== undefined;
+  const maxTokens = body.max_output_tokens === undefined && settings.max_tokens_default !== undefined;
+  if (!temperature && !maxTokens) return body;
+  const defaulted = { ...body };
+  if (temperature) defaulted.temperature = settings.temperature_default;
+  if (maxTokens) defaulted.max_output_tokens = settings.max_tokens_default;
+  return defaulted;
+}
+
+export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): NativeDialectApi {
+  const { name } = options;
+  const classify = (status: number, body: string, headers: Headers) => classifyOpenAIError(name, status, body, headers);
+
+  function send(body: Json, context: CallContext, stream: boolean): Promise<Response> {
+    return postUpstream(
+      options.fetch,
+      {
+        url: `${options.baseUrlFor(context.credential)}/responses`,
+        headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream),
+        body: JSON.stringify({ ...withKeyDefaults(body, context.credential.settings), stream }),
+        info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
+      },
+      context,
+      name,
+      classify,
+    );
+  }
+
+  return {
+    async call(body, context) {
+      const response = await send(body, context, false);
+      return resultOf(name, await readJsonBody(response, name, context.signal), context.model, body);
+    },
+    async stream(body, context) {
+      const response = await send(body, context, true);
+      if (response.body === null) throw upstreamFailure({ provider: name, status: response.status, reason: 'server_error', message: 'the stream has no body' });
+      return responsesStreamParts(name, response.body, context.signal, body);
+    },
+  };
+}
