@@ -91,6 +91,8 @@ export interface RuntimeOptions {
    * process alone. Tests pass members of one LocalClusterHub to run several gateways as instances.
    */
   cluster?: ClusterBus;
+  /** The counters this process uses; by default a counters plugin's for KEYWAY_REDIS_URL, or in memory. Workers pass the primary's. */
+  counters?: Counters;
 }
 
 export interface FirstStartSecrets {
@@ -125,7 +127,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);
-  const counters = await openCounters(plugins, config, clock);
+  const counters = options.counters ?? (await openCounters(plugins, config, clock));
   const cluster = options.cluster ?? (await openCluster(plugins, config, clock));
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);

@@ -28,7 +28,7 @@ const NO_PARSE = { parse: 'none' } as const;
  * Keyway itself (`parse: 'none'`): that is how malformed JSON and oversized bodies get the spec's
  * errors instead of the framework's.
  */
-export function createApp(runtime: Runtime): Elysia {
+export function createApp(runtime: Runtime, options: { worker?: number | undefined } = {}): Elysia {
   let server: import('bun').Server<unknown> | null = null;
   const resolveClientAddress = createClientAddressResolver(runtime.config.trustedProxies ?? []);
   const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
@@ -39,7 +39,15 @@ export function createApp(runtime: Runtime): Elysia {
     now: () => runtime.clock.now(),
     clientAddress,
   });
-  const app = new Elysia()
+  const app = new Elysia();
+  // Which of several workers answered (KEYWAY_WORKERS): for operators tracing a request, and tests.
+  const worker = options.worker === undefined ? undefined : String(options.worker);
+  if (worker !== undefined) {
+    app.onRequest(({ set }) => {
+      set.headers['x-keyway-worker'] = worker;
+    });
+  }
+  app
     .onStart(({ server: started }) => {
       server = started as import('bun').Server<unknown> | null;
     })
