@@ -32,12 +32,14 @@ export interface HostedMember {
   leave(): void;
 }
 
-/** Lapsed leases (a worker alive but no longer renewing) are released this often. */
+/** Lapsed leases (a worker alive but no longer renewing) on keys nobody touches are released this often. */
 const LEASE_SWEEP_MS = 1_000;
 
 export class ClusterHost {
   private readonly members = new Map<string, (message: WorkerBound) => void>();
   private readonly leases = new Map<string, HeldLease>();
+  /** Lease ids by counter key: a lapsed lease leaves its key's total before the key is next read. */
+  private readonly leasesByKey = new Map<string, Set<string>>();
   private readonly jobLeases = new Map<string, { holder: string; until: number }>();
   private readonly sweeper: ReturnType<typeof setInterval>;
 
@@ -91,6 +93,7 @@ export class ClusterHost {
   private run(member: string, operation: HostCall[1], args: unknown[]): unknown {
     const counters = this.counters;
     const [first, second, third, fourth, fifth] = args as [never, never, never, never, never];
+    if (operation !== 'lease' && operation !== 'renewLeases' && typeof first === 'string') this.lapse(first);
     switch (operation) {
       case 'reserve':
         return counters.reserve(first, second, third, fourth);
@@ -117,14 +120,18 @@ export class ClusterHost {
 
   private reserveLease(member: string, key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Reservation {
     const reservation = this.counters.reserve(key, amount, limit, expiresAt);
-    if (reservation.ok) this.leases.set(lease.id, { key, amount, until: lease.until, expiresAt, member });
+    if (!reservation.ok) return reservation;
+    this.leases.set(lease.id, { key, amount, until: lease.until, expiresAt, member });
+    let ids = this.leasesByKey.get(key);
+    if (ids === undefined) this.leasesByKey.set(key, (ids = new Set()));
+    ids.add(lease.id);
     return reservation;
   }
 
   /** A lease still held (live or lapsed but not yet swept) leaves the total; `spent` is added either way. */
   private settleLease(key: string, leaseId: string, spent: number, expiresAt: number): number {
     const held = this.leases.get(leaseId);
-    this.leases.delete(leaseId);
+    if (held !== undefined && held.key === key) this.forget(leaseId, held);
     const delta = Math.max(0, spent) - (held?.key === key ? held.amount : 0);
     return this.counters.adjust(key, delta, expiresAt);
   }
@@ -154,8 +161,26 @@ export class ClusterHost {
   }
 
   private release(id: string, held: HeldLease): void {
-    this.leases.delete(id);
+    this.forget(id, held);
     this.counters.adjust(held.key, -held.amount, held.expiresAt);
+  }
+
+  private forget(id: string, held: HeldLease): void {
+    this.leases.delete(id);
+    const ids = this.leasesByKey.get(held.key);
+    ids?.delete(id);
+    if (ids?.size === 0) this.leasesByKey.delete(held.key);
+  }
+
+  /** Releases the lapsed leases on `key`, so its total is exact when read or reserved against. */
+  private lapse(key: string): void {
+    const ids = this.leasesByKey.get(key);
+    if (ids === undefined) return;
+    const now = this.clock.now();
+    for (const id of ids) {
+      const held = this.leases.get(id);
+      if (held !== undefined && held.until <= now) this.release(id, held);
+    }
   }
 
   private sweepLeases(): void {

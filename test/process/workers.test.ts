@@ -72,6 +72,20 @@ function workerPid(index: number): number | undefined {
   return lines.at(-1)?.pid as number | undefined;
 }
 
+/** Which workers answered a management request made with the dashboard session, 200 each, over fresh connections. */
+async function workersHonouringSession(session: { cookie: string; csrf: string }, attempts = 60): Promise<Set<string>> {
+  const honoured = new Set<string>();
+  for (let attempt = 0; attempt < attempts && honoured.size < 2; attempt += 1) {
+    const response = await send('/v1/teams', { headers: { cookie: session.cookie, 'x-keyway-csrf': session.csrf } });
+    await response.arrayBuffer();
+    if (response.status === 200) honoured.add(response.headers.get('x-keyway-worker') ?? '');
+    else throw new Error(`worker ${response.headers.get('x-keyway-worker')} refused the dashboard session: ${response.status}`);
+  }
+  return honoured;
+}
+
+let dashboardSession = { cookie: '', csrf: '' };
+
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -156,6 +170,19 @@ describe('KEYWAY_WORKERS=2', () => {
     expect(otherStatus).toBe(200);
   });
 
+  test('a dashboard session opened on one worker is honoured by both (a browser opens several connections)', async () => {
+    await Bun.sleep(300);
+    const response = await send('/dashboard/session', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(response.status).toBe(201);
+    const body = (await response.json()) as { csrf_token: string };
+    dashboardSession = { cookie: (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '', csrf: body.csrf_token };
+    expect([...(await workersHonouringSession(dashboardSession))].sort()).toEqual(['1', '2']);
+  });
+
   test(`the budget race: ${REQUESTS} concurrent requests over both workers serve exactly what the cap holds`, async () => {
     // The worst case of one request, priced as the gateway prices it; the cap holds FITS of them and half another.
     const pricer = await startTestGateway({ probes: false, logLevel: 'warn' });
@@ -232,6 +259,9 @@ describe('KEYWAY_WORKERS=2', () => {
     const seen = new Set<string>();
     for (let attempt = 0; attempt < 60 && !seen.has('2'); attempt += 1) seen.add((await send('/health')).headers.get('x-keyway-worker') ?? '');
     expect(seen.has('2')).toBe(true);
+    // The new worker asked the other for the dashboard sessions opened before it started.
+    await Bun.sleep(500);
+    expect([...(await workersHonouringSession(dashboardSession))].sort()).toEqual(['1', '2']);
   }, 30_000);
 
   test('SIGTERM drains both workers: a request in flight is answered, every row is written once, exit 0', async () => {
