@@ -32,7 +32,7 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
-import type { ClusterBus } from './spec/cluster.ts';
+import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
@@ -151,6 +151,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
+  cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
   const health = createHealthMonitor(snapshots, store, logger, clock);
   const router = new Router({
     providers: plugins.providers,
@@ -392,6 +393,16 @@ async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clo
   const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
   if (url === undefined || driver === undefined) return soloCluster(clock);
   return driver.value.open(url, { clock, instanceId: randomId('inst') });
+}
+
+/** Another member reloaded its price file: this one re-reads its own; a refused file leaves the table in use. */
+function reloadPriceFile(prices: PriceBook, logger: Logger): void {
+  if (prices.file.path === undefined) return;
+  try {
+    prices.reloadFile();
+  } catch (error) {
+    logger.error({ path: prices.file.path, error: (error as Error).message }, 'KEYWAY_PRICES_FILE refused on reload; the table in use stays');
+  }
 }
 
 /** Sends an alert to each target through the first channel that accepts it; never throws. */

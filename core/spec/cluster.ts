@@ -36,4 +36,6 @@ export interface ClusterDriver {
 export const CLUSTER_TOPICS = {
   /** A management write changed configuration: reload the snapshot. The message is the writer's snapshot version. */
   config: 'config',
+  /** POST /v1/platform/prices/reload on one member: every other re-reads its KEYWAY_PRICES_FILE too. */
+  pricesFile: 'prices-file',
 } as const;
