@@ -244,6 +244,11 @@ describe('KEYWAY_WORKERS=2', () => {
       expect(response.status).toBe(200);
       requestIds.get(response.headers.get('x-keyway-worker') ?? '')?.push(response.headers.get('x-request-id') as string);
     }
+    // Each worker's metrics carry its number, so a series never looks reset when a scrape reaches the other.
+    const scrape = await send('/metrics', authorized(OPERATOR_KEY));
+    const exposition = await scrape.text();
+    expect(scrape.status).toBe(200);
+    expect(exposition).toMatch(new RegExp(`^keyway_requests_total\\{worker="${scrape.headers.get('x-keyway-worker')}",`, 'm'));
     const killedWorkerRows = requestIds.get('2') ?? [];
     expect(killedWorkerRows.length).toBeGreaterThan(0);
     const before = usageRequestIds();
