@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const plan = planWorkers({ env: process.env, platform: process.platform, cores: availableParallelism(), databaseUrl: config.databaseUrl });
   if (plan.workers === 1) return serveAlone(plan.note);
   const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
-  await runPrimary({
+  const code = await runPrimary({
     workers: plan.workers,
     command: selfCommand(process.argv, process.execArgv, process.execPath),
     env: process.env,
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     port: config.port,
     logger: createLogger(config.logLevel).child({ process: 'primary' }),
   });
-  process.exit(0);
+  process.exit(code);
 }
 
 async function serveAlone(note: string | undefined): Promise<void> {

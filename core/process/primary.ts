@@ -51,7 +51,8 @@ const MAX_RESTART_DELAY_MS = 10_000;
 /** A worker that ran this long before dying is restarted promptly again. */
 const HEALTHY_RUN_MS = 30_000;
 
-export async function runPrimary(options: PrimaryOptions): Promise<void> {
+/** Runs until stopped by a signal; resolves to the exit code: 0 when every worker drained cleanly. */
+export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const { logger } = options;
   const slots: Slot[] = Array.from({ length: options.workers }, (_, offset) => ({
     index: offset + 1,
@@ -69,6 +70,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   let port = options.port;
   let stopping = false;
   let signals = 0;
+  /** Workers that exited otherwise than with code 0 while draining: the primary's exit code says so. */
+  let uncleanStops = 0;
   let started = false;
 
   const spawn = (slot: Slot): Promise<number> => {
@@ -104,6 +107,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   };
 
   const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
+    if (stopping && started && code !== 0) {
+      uncleanStops += 1;
+      logger.error({ worker: slot.index, exit: describeExit(code, signal) }, `worker ${slot.index} did not stop cleanly`);
+    }
     if (stopping || !started) return;
     const lived = Date.now() - slot.startedAt;
     const delay = lived >= HEALTHY_RUN_MS ? FIRST_RESTART_DELAY_MS : slot.restartDelayMs;
@@ -137,10 +144,13 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     port = await spawn(first as Slot);
     await Promise.all(rest.map((slot) => spawn(slot)));
   } catch (error) {
+    const asked = signals > 0;
     stopping = true;
     stopAll('SIGTERM');
     await Promise.all(slots.map((slot) => slot.child?.exited));
     host.close();
+    // Stopped by the operator while starting: not a failed start.
+    if (asked) return 0;
     throw error;
   }
   started = true;
@@ -149,8 +159,9 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   if (stopping) stopAll('SIGTERM');
   await untilStopped(slots, () => stopping);
   host.close();
-  logger.info('stopped');
+  logger.info({ uncleanStops }, 'stopped');
   logger.flush();
+  return uncleanStops === 0 ? 0 : 1;
 }
 
 /** Resolves once a stop was asked for and every worker has exited. */
