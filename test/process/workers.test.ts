@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -13,7 +13,7 @@ import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { countOccurrences, FROM_SOURCE, logLines, printedKeys, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { countOccurrences, FROM_SOURCE, logLines, printedKeys, runUntilExit, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WorkersUpstreamKey000000000000001';
 const OPERATOR_KEY = 'kw_op_WorkersOperatorKey0123456789abcdefgh';
@@ -291,4 +291,32 @@ describe('KEYWAY_WORKERS=2', () => {
       expect(spent).toBeLessThanOrEqual(race.capUsd);
     }
   }, 45_000);
+});
+
+describe('KEYWAY_WORKERS refusals', () => {
+  test('a value that is not a count stops the start in one line', async () => {
+    const result = await runUntilExit({ command: FROM_SOURCE, cwd: tmpdir(), env: { KEYWAY_WORKERS: 'lots', KEYWAY_DATABASE_URL: ':memory:' } });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toBe('keyway: cannot start: KEYWAY_WORKERS must be auto or an integer between 1 and 256; got "lots".');
+  });
+
+  test("a start refused by the first worker stops the primary with that worker's message, once, and its exit code", async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'keyway-workers-refused-'));
+    try {
+      const databaseFile = join(scratch, 'keyway.db');
+      mkdirSync(databaseFile);
+      const result = await runUntilExit({
+        command: FROM_SOURCE,
+        cwd: scratch,
+        env: { KEYWAY_WORKERS: '2', KEYWAY_DATA_DIR: join(scratch, 'data'), KEYWAY_DATABASE_URL: `file:${databaseFile}`, KEYWAY_ADMIN_KEY: OPERATOR_KEY },
+      });
+      expect(result.exitCode).toBe(1);
+      expect(countOccurrences(result.stderr, 'which is a folder, not a database file')).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      // The second worker never started.
+      expect(result.stdout).not.toContain('worker 2');
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 });
