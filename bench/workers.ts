@@ -72,7 +72,10 @@ async function wrk(cores: string, url: string, script: string, seconds: number):
   const child = Bun.spawn(['taskset', '-c', cores, 'wrk', '-t1', '-c64', `-d${seconds}s`, '-s', script, url], { stdout: 'pipe', stderr: 'pipe' });
   const text = await new Response(child.stdout).text();
   await child.exited;
-  return { rate: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 'NaN'), non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? '0') };
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 'NaN');
+  const socketErrors = /Socket errors:[^\n]*/.exec(text)?.[0];
+  if (!(rate > 0) || socketErrors !== undefined) throw new Error(`wrk against ${url}: ${socketErrors ?? 'no request answered'}\n${text}`);
+  return { rate, non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? '0') };
 }
 
 /** Waits for the line the primary (or a lone process) logs once every worker listens. */
