@@ -109,8 +109,8 @@ async function serveAsWorker(index: number): Promise<void> {
   process.on('SIGINT', () => undefined);
   // The primary is gone (killed): nobody restarts or coordinates this worker any more, so it drains and exits.
   channel.onClose(() => process.kill(process.pid, 'SIGTERM'));
-  channel.send({ listening: server.port });
   runtime.logger.info({ worker: index, pid: process.pid, port: server.port, database: runtime.store.driver }, `worker ${index} listening`);
+  channel.send({ listening: server.port });
 }
 
 main().catch(async (error: unknown) => {
