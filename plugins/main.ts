@@ -4,12 +4,28 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../core/config.ts';
 import { BUN_DEFAULT_FETCH_LIMIT, fetchCapacityReexec, parseOpenFilesLimit } from '../core/process/fetch-capacity.ts';
-import { planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
+import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 async function operatorErrorTypes(): Promise<ReadonlyArray<abstract new (...args: never[]) => Error>> {
   const [{ PluginLoadError }, { StorageError }] = await Promise.all([import('../core/registry.ts'), import('./store-sqlite/index.ts')]);
   return [ConfigError, PluginLoadError, StorageError];
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cores Keyway may use: those it may run on, capped by a container's CPU quota (cgroup v2, then v1). */
+function usableCores(): number {
+  const quota =
+    cpuQuotaCores(readText('/sys/fs/cgroup/cpu.max')) ??
+    cpuQuotaCores(`${readText('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') ?? ''} ${readText('/sys/fs/cgroup/cpu/cpu.cfs_period_us') ?? ''}`);
+  return Math.min(availableParallelism(), quota ?? Number.POSITIVE_INFINITY);
 }
 
 function openFilesLimit(): number | undefined {
@@ -59,7 +75,7 @@ async function main(): Promise<void> {
   const index = workerIndex(process.env);
   if (index !== undefined) return serveAsWorker(index);
   const config = loadConfig(process.env);
-  const plan = planWorkers({ env: process.env, platform: process.platform, cores: availableParallelism(), databaseUrl: config.databaseUrl });
+  const plan = planWorkers({ env: process.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
   if (plan.workers === 1) return serveAlone(plan.note);
   const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
   const code = await runPrimary({

@@ -14,7 +14,7 @@ export interface WorkerFacts {
   env: Readonly<Record<string, string | undefined>>;
   /** process.platform: the kernel spreads connections over reusePort listeners on Linux only. */
   platform: string;
-  /** The cores this process may run on (os.availableParallelism()). */
+  /** The cores this process may run on: os.availableParallelism(), capped by a cgroup CPU quota (cpuQuotaCores). */
   cores: number;
   /** KEYWAY_DATABASE_URL as the configuration resolved it. */
   databaseUrl: string;
@@ -55,6 +55,19 @@ export function planWorkers(facts: WorkerFacts): WorkerPlan {
   if (facts.platform !== 'linux') return { workers: 1, note: 'one worker: the port is shared between processes on Linux only' };
   if (databaseIsPrivateMemory(facts.databaseUrl)) return { workers: 1, note: 'one worker: an in-memory database belongs to one process' };
   return { workers: Math.max(1, Math.min(MAX_WORKERS, Math.floor(facts.cores))) };
+}
+
+/**
+ * The cores a cgroup CPU quota allows, rounded up, or undefined when there is none: cgroup v2's
+ * `cpu.max` ("max 100000" or "200000 100000"), or cgroup v1's `cpu.cfs_quota_us` and `cpu.cfs_period_us`
+ * joined by a space ("-1 100000" when unlimited). A container limited to two CPUs on a 64-core host
+ * sees 64 cores in os.availableParallelism(); its quota says two.
+ */
+export function cpuQuotaCores(text: string | undefined): number | undefined {
+  const [quota, period] = (text ?? '').trim().split(/\s+/).map(Number);
+  if (quota === undefined || period === undefined || !Number.isFinite(quota) || !Number.isFinite(period)) return undefined;
+  if (quota <= 0 || period <= 0) return undefined;
+  return Math.max(1, Math.ceil(quota / period));
 }
 
 /** This process's worker number when the primary started it, else undefined (the primary, or a lone process). */

@@ -8,7 +8,7 @@ import { HostClient, IpcCounters, ipcClusterBus } from '../../core/cluster/ipc-c
 import { ClusterHost } from '../../core/cluster/ipc-host.ts';
 import type { IpcChannel, PrimaryBound, WorkerBound } from '../../core/cluster/ipc-protocol.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
-import { planWorkers, selfCommand, workerIndex } from '../../core/process/workers.ts';
+import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../../core/process/workers.ts';
 import type { Clock } from '../../core/spec/services.ts';
 import { describeCountersConformance } from '../conformance/counters.ts';
 
@@ -154,6 +154,16 @@ describe('KEYWAY_WORKERS', () => {
     for (const value of ['0', '-1', '2.5', 'many', '257']) expect(() => planWorkers({ ...linux, env: { KEYWAY_WORKERS: value } })).toThrow('KEYWAY_WORKERS');
     expect(() => planWorkers({ ...linux, platform: 'darwin', env: { KEYWAY_WORKERS: '2' } })).toThrow('needs Linux');
     expect(() => planWorkers({ ...linux, databaseUrl: 'file::memory:', env: { KEYWAY_WORKERS: '2' } })).toThrow('in-memory');
+  });
+
+  test('a container CPU quota caps the cores counted, rounded up; no quota counts nothing', () => {
+    expect(cpuQuotaCores('200000 100000\n')).toBe(2);
+    expect(cpuQuotaCores('150000 100000')).toBe(2);
+    expect(cpuQuotaCores('50000 100000')).toBe(1);
+    expect(cpuQuotaCores('max 100000')).toBeUndefined();
+    expect(cpuQuotaCores('-1 100000')).toBeUndefined();
+    expect(cpuQuotaCores(' ')).toBeUndefined();
+    expect(cpuQuotaCores(undefined)).toBeUndefined();
   });
 
   test('a worker knows its number from the primary; the command starts this program again', () => {
