@@ -32,7 +32,7 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
-import type { ClusterBus } from './spec/cluster.ts';
+import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
@@ -91,6 +91,8 @@ export interface RuntimeOptions {
    * process alone. Tests pass members of one LocalClusterHub to run several gateways as instances.
    */
   cluster?: ClusterBus;
+  /** The counters this process uses; by default a counters plugin's for KEYWAY_REDIS_URL, or in memory. Workers pass the primary's. */
+  counters?: Counters;
 }
 
 export interface FirstStartSecrets {
@@ -125,7 +127,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);
-  const counters = await openCounters(plugins, config, clock);
+  const counters = options.counters ?? (await openCounters(plugins, config, clock));
   const { bus: cluster, shared: sharedCluster } =
     options.cluster === undefined ? await openCluster(plugins, config, clock) : { bus: options.cluster, shared: true };
   // The operator key is in this process's memory; scrub it from any text that might echo it.
@@ -150,6 +152,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
+  cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
   const health = createHealthMonitor(snapshots, store, logger, clock, cluster);
   const router = new Router({
     providers: plugins.providers,
@@ -404,6 +407,16 @@ function startConfigBackstop(snapshots: ConfigSnapshots, intervalMs: number): ()
   const timer = setInterval(() => void snapshots.catchUp('periodic backstop'), intervalMs);
   timer.unref?.();
   return () => clearInterval(timer);
+}
+
+/** Another member reloaded its price file: this one re-reads its own; a refused file leaves the table in use. */
+function reloadPriceFile(prices: PriceBook, logger: Logger): void {
+  if (prices.file.path === undefined) return;
+  try {
+    prices.reloadFile();
+  } catch (error) {
+    logger.error({ path: prices.file.path, error: (error as Error).message }, 'KEYWAY_PRICES_FILE refused on reload; the table in use stays');
+  }
 }
 
 /** Sends an alert to each target through the first channel that accepts it; never throws. */

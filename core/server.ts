@@ -9,10 +9,20 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function startServer(runtime: Runtime): RunningServer {
+export interface ServerOptions {
+  /**
+   * This process is worker `worker` of several serving one port (KEYWAY_WORKERS, core/process/primary.ts):
+   * the port is opened with SO_REUSEPORT so the kernel spreads connections over the workers, and each
+   * answer names the worker in `X-Keyway-Worker`.
+   */
+  worker?: number;
+}
+
+export function startServer(runtime: Runtime, options: ServerOptions = {}): RunningServer {
   const sockets = createWebSocketHub();
-  const app = createApp(runtime, sockets);
+  const app = createApp(runtime, sockets, { worker: options.worker });
   app.listen({
+    reusePort: options.worker !== undefined,
     hostname: runtime.config.host,
     port: runtime.config.port,
     // Keyway's reader decides every body's fate, so an oversized one always gets the spec's 413: it
@@ -61,13 +71,13 @@ export function startServer(runtime: Runtime): RunningServer {
  * and the drain goes on until the queue is written. SIGKILL loses nothing either: the rows are in
  * the usage journal, replayed at the next start.
  */
-export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
-  let signals = 0;
+export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
+  let received = 0;
   const shutdown = (signal: string) => {
-    signals += 1;
-    if (signals > 1) {
+    received += 1;
+    if (received > 1) {
       runtime.logger.warn(
-        { signal, signals, pendingUsage: runtime.usage.pending },
+        { signal, signals: received, pendingUsage: runtime.usage.pending },
         'shutdown already under way: in-flight streams end now; queued usage is still written before exit',
       );
       runtime.drain.expire();
@@ -85,8 +95,7 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime): void {
         exitAfterLogs(runtime, 1);
       });
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  for (const signal of signals) process.on(signal, () => shutdown(signal));
 }
 
 /**

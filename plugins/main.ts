@@ -1,13 +1,31 @@
 // The composition root: the one place that wires core, built-in plugins and extra routes together.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../core/config.ts';
+import { availableParallelism } from 'node:os';
+import { ConfigError, loadConfig } from '../core/config.ts';
 import { BUN_DEFAULT_FETCH_LIMIT, fetchCapacityReexec, parseOpenFilesLimit } from '../core/process/fetch-capacity.ts';
+import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 async function operatorErrorTypes(): Promise<ReadonlyArray<abstract new (...args: never[]) => Error>> {
   const [{ PluginLoadError }, { StorageError }] = await Promise.all([import('../core/registry.ts'), import('./store-sqlite/index.ts')]);
   return [ConfigError, PluginLoadError, StorageError];
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cores Keyway may use: those it may run on, capped by a container's CPU quota (cgroup v2, then v1). */
+function usableCores(): number {
+  const quota =
+    cpuQuotaCores(readText('/sys/fs/cgroup/cpu.max')) ??
+    cpuQuotaCores(`${readText('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') ?? ''} ${readText('/sys/fs/cgroup/cpu/cpu.cfs_period_us') ?? ''}`);
+  return Math.min(availableParallelism(), quota ?? Number.POSITIVE_INFINITY);
 }
 
 function openFilesLimit(): number | undefined {
@@ -47,8 +65,31 @@ function sizeFetchCapacity(): void {
   }
 }
 
+/**
+ * One process serves, or (KEYWAY_WORKERS, core/process/workers.ts) a primary process starts several
+ * workers on one port and holds what they share (core/process/primary.ts); each worker is this
+ * program again, told its number in its environment.
+ */
 async function main(): Promise<void> {
   sizeFetchCapacity();
+  const index = workerIndex(process.env);
+  if (index !== undefined) return serveAsWorker(index);
+  const config = loadConfig(process.env);
+  const plan = planWorkers({ env: process.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
+  if (plan.workers === 1) return serveAlone(plan.note);
+  const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
+  const code = await runPrimary({
+    workers: plan.workers,
+    command: selfCommand(process.argv, process.execArgv, process.execPath),
+    env: process.env,
+    host: config.host,
+    port: config.port,
+    logger: createLogger(config.logLevel).child({ process: 'primary' }),
+  });
+  process.exit(code);
+}
+
+async function serveAlone(note: string | undefined): Promise<void> {
   const [{ createRuntime }, { startServer, stopOnSignals }, { builtinPlugins }] = await Promise.all([
     import('../core/runtime.ts'),
     import('../core/server.ts'),
@@ -57,10 +98,40 @@ async function main(): Promise<void> {
   const runtime = await createRuntime({ builtinPlugins: builtinPlugins() });
   const server = startServer(runtime);
   stopOnSignals(server, runtime);
-  runtime.logger.info({ url: server.url, database: runtime.store.driver }, `Keyway listening on ${server.url}`);
+  runtime.logger.info({ url: server.url, database: runtime.store.driver, workers: 1, ...(note ? { note } : {}) }, `Keyway listening on ${server.url}`);
+}
+
+/**
+ * A worker: counters and the cluster bus are the primary's over IPC, unless Redis is configured (then
+ * Redis holds them for every instance and worker alike). SIGINT from a terminal reaches the whole
+ * process group: the worker leaves it to the primary, which asks each worker to drain once.
+ */
+async function serveAsWorker(index: number): Promise<void> {
+  const [{ createRuntime }, { startServer, stopOnSignals }, { builtinPlugins }, ipc] = await Promise.all([
+    import('../core/runtime.ts'),
+    import('../core/server.ts'),
+    import('./builtin.ts'),
+    import('../core/cluster/ipc-client.ts'),
+  ]);
+  const channel = ipc.parentChannel();
+  const host = new ipc.HostClient(channel);
+  const shared = loadConfig(process.env).redisUrl === undefined;
+  const runtime = await createRuntime({
+    builtinPlugins: builtinPlugins(),
+    ...(shared ? { counters: new ipc.IpcCounters(host), cluster: ipc.ipcClusterBus(host, `worker-${index}-${process.pid}`) } : {}),
+  });
+  const server = startServer(runtime, { worker: index });
+  stopOnSignals(server, runtime, ['SIGTERM']);
+  process.on('SIGINT', () => undefined);
+  // The primary is gone (killed): nobody restarts or coordinates this worker any more, so it drains and exits.
+  channel.onClose(() => process.kill(process.pid, 'SIGTERM'));
+  runtime.logger.info({ worker: index, pid: process.pid, port: server.port, database: runtime.store.driver }, `worker ${index} listening`);
+  channel.send({ listening: server.port });
 }
 
 main().catch(async (error: unknown) => {
+  // A worker that could not start printed why; the primary exits with its code without repeating it.
+  if (error instanceof Error && error.name === 'WorkerStartError') process.exit((error as Error & { exitCode: number }).exitCode);
   const types = await operatorErrorTypes().catch(() => [ConfigError]);
   const known = types.some((type) => error instanceof type) || (error instanceof Error && /master key|KEYWAY_/.test(error.message));
   process.stderr.write(`keyway: cannot start: ${error instanceof Error ? (known ? error.message : (error.stack ?? error.message)) : String(error)}\n`);

@@ -24,8 +24,13 @@
 // are in. A file belongs to a process that is gone when no live process has its pid, or the pid is
 // this process's own (a restart in a container reuses pids) under another instance id. Two gateways
 // in different pid namespaces (containers) must not share one data directory.
+//
+// Several processes on one data directory (KEYWAY_WORKERS) may look for leftovers at once: a worker
+// restarted while another starts. Each claims a leftover by renaming it into its own name space (its
+// pid and instance) before reading it; a rename succeeds for one process only, so no file is replayed
+// by two. A claimer that dies in turn leaves the file under its own pid, a leftover for the next start.
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
@@ -91,9 +96,19 @@ export class UsageJournal {
     return { path: join(this.directory, `${process.pid}-${this.instance}-${String(this.sequence).padStart(6, '0')}.jsonl`), fd: undefined };
   }
 
-  /** A segment file found on disk (a leftover), for removal once replayed. */
-  existing(path: string): JournalFile {
-    return { path, fd: undefined };
+  /**
+   * Takes a leftover for this process to replay: renamed to a segment name of its own, so no other
+   * process adopts it meanwhile. Undefined when another process claimed it first.
+   */
+  claim(path: string): JournalFile | undefined {
+    const file = this.newFile();
+    try {
+      renameSync(path, file.path);
+      return file;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
   }
 
   /** Every row of a segment. */

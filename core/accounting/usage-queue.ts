@@ -184,9 +184,10 @@ export class UsageQueue {
     let rows = 0;
     let unreadable = 0;
     for (const path of journal.leftovers()) {
-      const contents = journal.read(path);
+      const file: JournalFile | undefined = journal.claim(path);
+      if (file === undefined) continue;
+      const contents = journal.readSegment(file);
       unreadable += contents.unreadable;
-      const file: JournalFile = journal.existing(path);
       if (contents.rows.length === 0) {
         journal.remove(file);
         continue;

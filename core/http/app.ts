@@ -29,7 +29,7 @@ const NO_PARSE = { parse: 'none' } as const;
  * Keyway itself (`parse: 'none'`): that is how malformed JSON and oversized bodies get the spec's
  * errors instead of the framework's.
  */
-export function createApp(runtime: Runtime, sockets?: WebSocketHub): Elysia {
+export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { worker?: number | undefined } = {}): Elysia {
   let server: import('bun').Server<unknown> | null = null;
   const upgrade: Upgrade = (request, handler, requestId) =>
     server !== null && sockets !== undefined && sockets.upgrade(server, request, handler, { 'x-request-id': requestId });
@@ -42,7 +42,15 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub): Elysia {
     now: () => runtime.clock.now(),
     clientAddress,
   });
-  const app = new Elysia()
+  const app = new Elysia();
+  // Which of several workers answered (KEYWAY_WORKERS): for operators tracing a request, and tests.
+  const worker = options.worker === undefined ? undefined : String(options.worker);
+  if (worker !== undefined) {
+    app.onRequest(({ set }) => {
+      set.headers['x-keyway-worker'] = worker;
+    });
+  }
+  app
     .onStart(({ server: started }) => {
       server = started as import('bun').Server<unknown> | null;
     })

@@ -8,6 +8,7 @@ import { isPriced, type ModelInfo } from '../catalog/catalog.ts';
 import { PRICE_OVERRIDES_SETTING, type PriceOverride } from '../catalog/price-book.ts';
 import { PriceFileError } from '../catalog/price-file.ts';
 import { KeywayError } from '../errors.ts';
+import { CLUSTER_TOPICS } from '../spec/cluster.ts';
 import type { Runtime } from '../runtime.ts';
 import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
@@ -207,6 +208,10 @@ export const priceRoutes = {
         detail: `KEYWAY_PRICES_FILE ${runtime.prices.file.path} refused: ${error.message}. The price table in use is unchanged.`,
       });
     }
+    // The other workers (KEYWAY_WORKERS) or instances re-read their file too: one table everywhere.
+    Promise.resolve(runtime.cluster.publish(CLUSTER_TOPICS.pricesFile, '')).catch((failure: unknown) =>
+      runtime.logger.warn({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not tell the cluster to reload the price file'),
+    );
     return json({ reloaded: true, file: fileStatus(runtime) });
   }),
 };

@@ -41,6 +41,9 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
+/** How soon after the gateway listens its sessions are shared with the other workers or instances. */
+const SHARE_AFTER_MS = 200;
+
 export const dashboardPlugin = definePlugin({
   name: 'dashboard',
   version: '1.0.0',
@@ -53,6 +56,8 @@ export const dashboardPlugin = definePlugin({
     const sessions = createSessionStore(lifetimeMs, () => services.clock.now());
     return {
       sessionCredentials: (headers) => sessions.resolve(headers),
+      // The cluster bus is bound once the gateway runs: the first tick of this job joins it (later ticks do nothing).
+      jobs: [{ name: 'dashboard-sessions', intervalMs: SHARE_AFTER_MS, scope: 'instance', run: () => sessions.share(services.cluster) }],
       routes: [
         { method: 'GET', path: '/dashboard', summary: 'The web dashboard (HTML)', handle: () => asset(PAGE, 'text/html; charset=utf-8', 'no-store') },
         { method: 'GET', path: '/dashboard/app.js', summary: 'The dashboard script', handle: () => asset(DASHBOARD_SCRIPT, 'text/javascript; charset=utf-8') },

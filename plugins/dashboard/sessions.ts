@@ -1,9 +1,11 @@
 // Dashboard sessions, in memory: a random id in an HttpOnly cookie, a random anti-CSRF token the page
 // sends back as a header, and the hash of the gateway key that opened it (never the key). Sessions
 // expire, and end on sign-out; revoking the gateway key ends them too, since the core looks the hash up
-// on every request. A restart signs everyone out, which is what a self-hosted admin UI may do.
+// on every request. A restart signs everyone out, which is what a self-hosted admin UI may do. Workers
+// of one gateway (KEYWAY_WORKERS) and instances sharing Redis tell each other about sessions over the
+// cluster bus, by the hash of the session id only, so a browser's connections may land on any of them.
 
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SESSION_COOKIE = 'keyway_session';
 export const CSRF_HEADER = 'x-keyway-csrf';
@@ -28,34 +30,76 @@ export interface SessionStore {
   readonly size: number;
 }
 
-export function createSessionStore(lifetimeMs: number, now: () => number): SessionStore {
-  const sessions = new Map<string, DashboardSession>();
+/** What the workers of a gateway (KEYWAY_WORKERS) or its instances tell each other about sessions: hashes only. */
+interface SharedSession {
+  idHash: string;
+  keyHash: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+type SessionMessage = { open: SharedSession } | { close: string } | { sync: true };
+
+export const SESSIONS_TOPIC = 'dashboard:sessions';
+
+export interface SessionBus {
+  publish(topic: string, message: string): unknown;
+  subscribe(topic: string, listener: (message: string) => void): () => void;
+}
+
+export function createSessionStore(lifetimeMs: number, now: () => number): SessionStore & { share(bus: SessionBus): void } {
+  // Keyed by the hash of the session id: what is shared (and held) is useless to whoever reads it.
+  const sessions = new Map<string, SharedSession>();
+  let bus: SessionBus | undefined;
+  const tell = (message: SessionMessage) => {
+    try {
+      bus?.publish(SESSIONS_TOPIC, JSON.stringify(message));
+    } catch {
+      // Best effort: the other workers learn the session at the next sync.
+    }
+  };
   const live = (id: string | undefined): DashboardSession | undefined => {
     if (id === undefined) return undefined;
-    const session = sessions.get(id);
+    const idHash = sha256(id);
+    const session = sessions.get(idHash);
     if (session === undefined) return undefined;
     if (session.expiresAt <= now()) {
-      sessions.delete(id);
+      sessions.delete(idHash);
       return undefined;
     }
-    return session;
+    return { id, csrfToken: csrfTokenFor(id), keyHash: session.keyHash, createdAt: session.createdAt, expiresAt: session.expiresAt };
   };
   const prune = () => {
     const stamp = now();
-    for (const [id, session] of sessions) if (session.expiresAt <= stamp) sessions.delete(id);
+    for (const [idHash, session] of sessions) if (session.expiresAt <= stamp) sessions.delete(idHash);
     while (sessions.size >= MAX_SESSIONS) {
       const oldest = sessions.keys().next().value;
       if (oldest === undefined) break;
       sessions.delete(oldest);
     }
   };
+  const hear = (text: string) => {
+    let message: SessionMessage;
+    try {
+      message = JSON.parse(text) as SessionMessage;
+    } catch {
+      return;
+    }
+    if ('open' in message && typeof message.open?.idHash === 'string' && message.open.expiresAt > now()) {
+      prune();
+      sessions.set(message.open.idHash, message.open);
+    } else if ('close' in message && typeof message.close === 'string') sessions.delete(message.close);
+    else if ('sync' in message) for (const session of sessions.values()) if (session.expiresAt > now()) tell({ open: session });
+  };
   return {
     open(keyHash) {
       prune();
       const createdAt = now();
-      const session = { id: randomToken(), csrfToken: randomToken(), keyHash, createdAt, expiresAt: createdAt + lifetimeMs };
-      sessions.set(session.id, session);
-      return session;
+      const id = randomToken();
+      const shared = { idHash: sha256(id), keyHash, createdAt, expiresAt: createdAt + lifetimeMs };
+      sessions.set(shared.idHash, shared);
+      tell({ open: shared });
+      return { id, csrfToken: csrfTokenFor(id), keyHash, createdAt, expiresAt: shared.expiresAt };
     },
     fromCookie: (cookieHeader) => live(cookieValue(cookieHeader, SESSION_COOKIE)),
     resolve(headers) {
@@ -64,11 +108,35 @@ export function createSessionStore(lifetimeMs: number, now: () => number): Sessi
       if (session === undefined || token === null || !sameText(token, session.csrfToken)) return undefined;
       return session.keyHash;
     },
-    close: (id) => sessions.delete(id),
+    close: (id) => {
+      const idHash = sha256(id);
+      const closed = sessions.delete(idHash);
+      tell({ close: idHash });
+      return closed;
+    },
     get size() {
       return sessions.size;
     },
+    /** Joins the other workers or instances: hears their sessions and asks for the ones opened before. */
+    share(cluster) {
+      if (bus !== undefined) return;
+      bus = cluster;
+      cluster.subscribe(SESSIONS_TOPIC, hear);
+      tell({ sync: true });
+    },
   };
+}
+
+/**
+ * The anti-CSRF token follows from the session id, so any worker that knows the session can answer
+ * it: a page can read it only from a same-origin answer, and the id itself never leaves the HttpOnly cookie.
+ */
+function csrfTokenFor(id: string): string {
+  return createHash('sha256').update(`keyway-dashboard-csrf\u0000${id}`).digest('base64url');
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 function randomToken(): string {

@@ -17,16 +17,26 @@ export interface MetricsSource {
 export class MetricsWriter {
   private readonly lines: string[] = [];
 
+  /** `constantLabels` go on every sample: `worker="2"` when several workers serve (KEYWAY_WORKERS). */
+  constructor(private readonly constantLabels = '') {}
+
+  private labelled(labels: string): string {
+    if (this.constantLabels === '') return labels;
+    return labels === '' ? this.constantLabels : `${this.constantLabels},${labels}`;
+  }
+
   family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): void {
     this.lines.push(`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${type}`);
   }
 
   sample(name: string, labels: string, value: number): void {
-    this.lines.push(labels === '' ? `${name} ${formatNumber(value)}` : `${name}{${labels}} ${formatNumber(value)}`);
+    const all = this.labelled(labels);
+    this.lines.push(all === '' ? `${name} ${formatNumber(value)}` : `${name}{${all}} ${formatNumber(value)}`);
   }
 
   histogram(name: string, labels: string, histogram: Histogram): void {
-    const prefix = labels === '' ? '' : `${labels},`;
+    const all = this.labelled(labels);
+    const prefix = all === '' ? '' : `${all},`;
     let cumulative = 0;
     for (let index = 0; index < histogram.bounds.length; index++) {
       cumulative += histogram.counts[index] as number;
@@ -64,8 +74,13 @@ function routeFamily(
   for (const series of collector.series) each(series);
 }
 
-export function renderMetrics(collector: MetricsCollector, usageQueue: UsageQueueView | undefined, sources: readonly MetricsSource[]): string {
-  const out = new MetricsWriter();
+export function renderMetrics(
+  collector: MetricsCollector,
+  usageQueue: UsageQueueView | undefined,
+  sources: readonly MetricsSource[],
+  constantLabels = '',
+): string {
+  const out = new MetricsWriter(constantLabels);
   routeFamily(out, collector, 'keyway_requests_total', 'counter', 'Requests booked, by endpoint, provider, model, status class and error code.', (series) => {
     for (const [code, byClass] of series.requests) {
       for (let index = 0; index < byClass.length; index++) {

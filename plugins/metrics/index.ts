@@ -17,6 +17,10 @@ export const metricsPlugin = definePlugin({
   setup({ services, env }) {
     const collector = new MetricsCollector((provider, model) => services.pricing.price(provider, model) !== undefined);
     const checkScrape = createScrapeCheck(services, env.KEYWAY_METRICS_TOKEN);
+    // Each worker of KEYWAY_WORKERS counts its own requests and a scrape reaches one of them: the
+    // label keeps every series monotonic (no false counter resets); sum over `worker` for the gateway.
+    const worker = env.KEYWAY_WORKER_INDEX;
+    const constantLabels = worker !== undefined && /^\d+$/.test(worker) ? `worker="${worker}"` : '';
     return {
       hooks: {
         account(context, outcome) {
@@ -30,7 +34,7 @@ export const metricsPlugin = definePlugin({
           summary: 'Prometheus metrics (operator key, or the KEYWAY_METRICS_TOKEN bearer)',
           handle({ request }) {
             checkScrape(request.headers);
-            const body = renderMetrics(collector, services.usageQueue, metricsSourcesOf(services));
+            const body = renderMetrics(collector, services.usageQueue, metricsSourcesOf(services), constantLabels);
             return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' } });
           },
         },

@@ -13,6 +13,7 @@ import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
 import { createTestDatabase, type TestDatabase } from '../store-postgres/database.ts';
+import type { ClusterBus } from '../../core/spec/cluster.ts';
 
 export const OPERATOR_KEY = 'kw_op_TestOperatorKey0123456789abcdefghij';
 
@@ -36,6 +37,8 @@ export interface TestGatewayOptions {
   /** Background health probes (on by default, as in production). */
   probes?: boolean;
   logLevel?: string;
+  /** A member of a LocalClusterHub, to run several gateways as the members of one cluster. */
+  cluster?: ClusterBus;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -64,6 +67,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     announce: (text) => void output.push(text),
     clock: options.clock,
     probes: options.probes,
+    cluster: options.cluster,
   }).catch(async (error: unknown) => {
     await database?.drop();
     throw error;

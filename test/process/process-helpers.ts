@@ -45,7 +45,8 @@ function childEnvironment(overrides: Record<string, string>): Record<string, str
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && !name.startsWith('KEYWAY_')) inherited[name] = value;
   }
-  return { ...inherited, KEYWAY_HOST: '127.0.0.1', KEYWAY_PORT: '0', ...overrides };
+  // One process unless a test asks for workers (test/process/workers.test.ts): the default is one per core.
+  return { ...inherited, KEYWAY_HOST: '127.0.0.1', KEYWAY_PORT: '0', KEYWAY_WORKERS: '1', ...overrides };
 }
 
 function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {

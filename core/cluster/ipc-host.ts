@@ -1,0 +1,190 @@
+// The primary process's side of the worker protocol (ipc-protocol.ts): it holds the one set of
+// counters every worker reserves against, the cluster leases, and relays bus messages. Each worker
+// is a member; when one leaves (it exited, or was killed) its budget reservations and job leases are
+// released at once, since no request of that process can settle them any more.
+
+import type { Lease, Reservation } from '../spec/counters.ts';
+import type { HostCall, HostReply, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
+
+/** Counters whose operations answer at once: the primary's in-memory ones (core/counters/memory.ts). */
+export interface SyncCounters {
+  reserve(key: string, amount: number, limit: number, expiresAt: number): Reservation;
+  adjust(key: string, delta: number, expiresAt: number): number;
+  get(key: string): number;
+  hit(key: string, amount: number, windowMs: number): number;
+  coolDown(key: string, until: number): void;
+  coolingUntil(key: string): number | undefined;
+  close?(): void;
+}
+
+interface HeldLease {
+  key: string;
+  amount: number;
+  until: number;
+  expiresAt: number;
+  member: string;
+}
+
+export interface HostedMember {
+  /** Handles one message from this member. */
+  receive(message: PrimaryBound): void;
+  /** The member is gone: its leases are released and it hears nothing more. */
+  leave(): void;
+}
+
+/** Lapsed leases (a worker alive but no longer renewing) on keys nobody touches are released this often. */
+const LEASE_SWEEP_MS = 1_000;
+
+export class ClusterHost {
+  private readonly members = new Map<string, (message: WorkerBound) => void>();
+  private readonly leases = new Map<string, HeldLease>();
+  /** Lease ids by counter key: a lapsed lease leaves its key's total before the key is next read. */
+  private readonly leasesByKey = new Map<string, Set<string>>();
+  private readonly jobLeases = new Map<string, { holder: string; until: number }>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly counters: SyncCounters,
+    private readonly clock: { now(): number } = Date,
+    private readonly onListening: (member: string, port: number) => void = () => undefined,
+  ) {
+    this.sweeper = setInterval(() => this.sweepLeases(), LEASE_SWEEP_MS);
+    this.sweeper.unref?.();
+  }
+
+  join(member: string, send: (message: WorkerBound) => void): HostedMember {
+    this.members.set(member, send);
+    return {
+      receive: (message) => this.receive(member, message),
+      leave: () => this.leave(member),
+    };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.counters.close?.();
+  }
+
+  /** Budget reservations held as leases, for the primary's log and tests. */
+  get heldLeases(): number {
+    return this.leases.size;
+  }
+
+  private receive(member: string, message: PrimaryBound): void {
+    if ('calls' in message) {
+      const replies = message.calls.map((call) => this.answer(member, call));
+      this.members.get(member)?.({ replies });
+    } else if ('publish' in message) {
+      const [topic, text] = message.publish;
+      for (const [other, send] of this.members) if (other !== member) send({ message: [topic, text] });
+    } else if ('listening' in message) {
+      this.onListening(member, message.listening);
+    }
+  }
+
+  private answer(member: string, [id, operation, args]: HostCall): HostReply {
+    try {
+      return [id, 1, this.run(member, operation, args) ?? null];
+    } catch (error) {
+      return [id, 0, error instanceof Error ? error.message : String(error)];
+    }
+  }
+
+  private run(member: string, operation: HostCall[1], args: unknown[]): unknown {
+    const counters = this.counters;
+    const [first, second, third, fourth, fifth] = args as [never, never, never, never, never];
+    if (operation !== 'lease' && operation !== 'renewLeases' && typeof first === 'string') this.lapse(first);
+    switch (operation) {
+      case 'reserve':
+        return counters.reserve(first, second, third, fourth);
+      case 'adjust':
+        return counters.adjust(first, second, third);
+      case 'get':
+        return counters.get(first);
+      case 'hit':
+        return counters.hit(first, second, third);
+      case 'coolDown':
+        return counters.coolDown(first, second);
+      case 'coolingUntil':
+        return counters.coolingUntil(first);
+      case 'reserveLease':
+        return this.reserveLease(member, first, second, third, fourth, fifth);
+      case 'settleLease':
+        return this.settleLease(first, second, third, fourth);
+      case 'renewLeases':
+        return this.renewLeases(first, second);
+      case 'lease':
+        return this.acquireJobLease(member, first, second);
+    }
+  }
+
+  private reserveLease(member: string, key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Reservation {
+    const reservation = this.counters.reserve(key, amount, limit, expiresAt);
+    if (!reservation.ok) return reservation;
+    this.leases.set(lease.id, { key, amount, until: lease.until, expiresAt, member });
+    let ids = this.leasesByKey.get(key);
+    if (ids === undefined) this.leasesByKey.set(key, (ids = new Set()));
+    ids.add(lease.id);
+    return reservation;
+  }
+
+  /** A lease still held (live or lapsed but not yet swept) leaves the total; `spent` is added either way. */
+  private settleLease(key: string, leaseId: string, spent: number, expiresAt: number): number {
+    const held = this.leases.get(leaseId);
+    if (held !== undefined && held.key === key) this.forget(leaseId, held);
+    const delta = Math.max(0, spent) - (held?.key === key ? held.amount : 0);
+    return this.counters.adjust(key, delta, expiresAt);
+  }
+
+  private renewLeases(leases: Array<{ key: string; id: string }>, until: number): void {
+    const now = this.clock.now();
+    for (const { id } of leases) {
+      const held = this.leases.get(id);
+      if (held === undefined) continue;
+      if (held.until <= now) this.release(id, held);
+      else held.until = Math.max(held.until, until);
+    }
+  }
+
+  private acquireJobLease(member: string, name: string, ttlMs: number): boolean {
+    const now = this.clock.now();
+    const held = this.jobLeases.get(name);
+    if (held !== undefined && held.holder !== member && held.until > now) return false;
+    this.jobLeases.set(name, { holder: member, until: now + ttlMs });
+    return true;
+  }
+
+  private leave(member: string): void {
+    this.members.delete(member);
+    for (const [id, held] of this.leases) if (held.member === member) this.release(id, held);
+    for (const [name, held] of this.jobLeases) if (held.holder === member) this.jobLeases.delete(name);
+  }
+
+  private release(id: string, held: HeldLease): void {
+    this.forget(id, held);
+    this.counters.adjust(held.key, -held.amount, held.expiresAt);
+  }
+
+  private forget(id: string, held: HeldLease): void {
+    this.leases.delete(id);
+    const ids = this.leasesByKey.get(held.key);
+    ids?.delete(id);
+    if (ids?.size === 0) this.leasesByKey.delete(held.key);
+  }
+
+  /** Releases the lapsed leases on `key`, so its total is exact when read or reserved against. */
+  private lapse(key: string): void {
+    const ids = this.leasesByKey.get(key);
+    if (ids === undefined) return;
+    const now = this.clock.now();
+    for (const id of ids) {
+      const held = this.leases.get(id);
+      if (held !== undefined && held.until <= now) this.release(id, held);
+    }
+  }
+
+  private sweepLeases(): void {
+    const now = this.clock.now();
+    for (const [id, held] of this.leases) if (held.until <= now) this.release(id, held);
+  }
+}

@@ -1,0 +1,28 @@
+// What the workers of one Keyway instance and their primary process say to each other over Bun's IPC
+// channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
+// bus messages relayed by it to every other worker, and the worker's "listening" report.
+
+/** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
+export type HostOperation = 'reserve' | 'adjust' | 'get' | 'hit' | 'coolDown' | 'coolingUntil' | 'reserveLease' | 'settleLease' | 'renewLeases' | 'lease';
+
+/** [call id, operation, arguments]: the id is the worker's, unique among its calls in flight. */
+export type HostCall = [number, HostOperation, unknown[]];
+
+/** [call id, 1 and the value, or 0 and an error message]. */
+export type HostReply = [number, 1, unknown] | [number, 0, string];
+
+export type PrimaryBound =
+  | { calls: HostCall[] }
+  | { publish: [topic: string, message: string] }
+  /** The worker listens on `port` and serves. */
+  | { listening: number };
+
+export type WorkerBound = { replies: HostReply[] } | { message: [topic: string, message: string] };
+
+/** A two-way message channel: a worker's IPC link to its primary, or an in-process pair in tests. */
+export interface IpcChannel<Outgoing, Incoming> {
+  send(message: Outgoing): void;
+  onMessage(listener: (message: Incoming) => void): void;
+  /** The other side is gone: no reply will come. */
+  onClose(listener: () => void): void;
+}

@@ -1,0 +1,182 @@
+// The primary process of KEYWAY_WORKERS=N (N > 1): it serves no request itself. It starts N workers
+// (copies of this program) that listen on one port with SO_REUSEPORT, holds what they must share
+// (counters, cluster leases, the bus: core/cluster/ipc-host.ts), restarts a worker that dies, and
+// drains them all on SIGTERM or SIGINT.
+//
+// Order of start: worker 1 starts alone and is the only process that migrates the database, creates
+// the first-start keys (printing them once) and replays journals left by a previous run; the others
+// start once it listens, on the port it got (KEYWAY_PORT=0 picks one), and find all of that done.
+
+import type { Subprocess } from 'bun';
+import { MemoryCounters } from '../counters/memory.ts';
+import { ClusterHost, type HostedMember } from '../cluster/ipc-host.ts';
+import type { PrimaryBound } from '../cluster/ipc-protocol.ts';
+import type { Logger } from '../logger.ts';
+import { WORKER_INDEX_VARIABLE } from './workers.ts';
+
+export interface PrimaryOptions {
+  workers: number;
+  /** The command that starts a worker: this program again (workers.ts selfCommand). */
+  command: string[];
+  env: Record<string, string | undefined>;
+  host: string;
+  port: number;
+  logger: Logger;
+}
+
+interface Slot {
+  index: number;
+  generation: number;
+  child: Subprocess | undefined;
+  member: HostedMember | undefined;
+  startedAt: number;
+  /** The delay before the next restart; doubles while the worker keeps dying young. */
+  restartDelayMs: number;
+  listening: ((port: number) => void) | undefined;
+}
+
+/** A worker stopped before it listened during the start: the primary exits with its code (it printed why). */
+export class WorkerStartError extends Error {
+  override name = 'WorkerStartError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+const FIRST_RESTART_DELAY_MS = 250;
+const MAX_RESTART_DELAY_MS = 10_000;
+/** A worker that ran this long before dying is restarted promptly again. */
+const HEALTHY_RUN_MS = 30_000;
+
+/** Runs until stopped by a signal; resolves to the exit code: 0 when every worker drained cleanly. */
+export async function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { logger } = options;
+  const slots: Slot[] = Array.from({ length: options.workers }, (_, offset) => ({
+    index: offset + 1,
+    generation: 0,
+    child: undefined,
+    member: undefined,
+    startedAt: 0,
+    restartDelayMs: FIRST_RESTART_DELAY_MS,
+    listening: undefined,
+  }));
+  const host = new ClusterHost(new MemoryCounters(), Date, (member, port) => {
+    const slot = slots.find((candidate) => memberId(candidate) === member);
+    slot?.listening?.(port);
+  });
+  let port = options.port;
+  let stopping = false;
+  let signals = 0;
+  /** Workers that exited otherwise than with code 0 while draining: the primary's exit code says so. */
+  let uncleanStops = 0;
+  let started = false;
+
+  const spawn = (slot: Slot): Promise<number> => {
+    slot.generation += 1;
+    slot.startedAt = Date.now();
+    const member = memberId(slot);
+    const { promise: listening, resolve } = Promise.withResolvers<number>();
+    slot.listening = resolve;
+    const child = Bun.spawn(options.command, {
+      env: { ...options.env, [WORKER_INDEX_VARIABLE]: String(slot.index), KEYWAY_PORT: String(port) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      serialization: 'json',
+      ipc: (message) => slot.member?.receive(message as PrimaryBound),
+    });
+    slot.child = child;
+    slot.member = host.join(member, (message) => {
+      try {
+        child.send(message);
+      } catch {
+        // The worker is exiting; its exit is handled below.
+      }
+    });
+    const exited = child.exited.then((code) => {
+      const signal = child.signalCode === null ? null : String(child.signalCode);
+      slot.member?.leave();
+      slot.member = undefined;
+      slot.child = undefined;
+      onExit(slot, code, signal);
+      const why = `worker ${slot.index} exited with ${describeExit(code, signal)} before it listened`;
+      return Promise.reject(new WorkerStartError(why, typeof code === 'number' && code !== 0 ? code : 1));
+    });
+    return Promise.race([listening, exited]);
+  };
+
+  const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
+    if (stopping && started && code !== 0) {
+      uncleanStops += 1;
+      logger.error({ worker: slot.index, exit: describeExit(code, signal) }, `worker ${slot.index} did not stop cleanly`);
+    }
+    if (stopping || !started) return;
+    const lived = Date.now() - slot.startedAt;
+    const delay = lived >= HEALTHY_RUN_MS ? FIRST_RESTART_DELAY_MS : slot.restartDelayMs;
+    slot.restartDelayMs = Math.min(MAX_RESTART_DELAY_MS, delay * 2);
+    logger.warn({ worker: slot.index, exit: describeExit(code, signal), restartInMs: delay }, `worker ${slot.index} stopped; restarting it`);
+    setTimeout(() => {
+      if (stopping) return;
+      spawn(slot).then(
+        () => logger.info({ worker: slot.index, pid: slot.child?.pid }, `worker ${slot.index} is back`),
+        (error: unknown) => logger.error({ worker: slot.index, error: (error as Error).message }, 'a restarted worker failed to start'),
+      );
+    }, delay);
+  };
+
+  const stopAll = (signal: NodeJS.Signals): void => {
+    for (const slot of slots) slot.child?.kill(signal);
+  };
+
+  const shutdown = (signal: string): void => {
+    signals += 1;
+    stopping = true;
+    // Every worker drains once on the first signal; a second one ends their in-flight streams now.
+    logger.info({ signal, workers: slots.filter((slot) => slot.child !== undefined).length }, signals > 1 ? 'stopping workers now' : 'draining workers');
+    stopAll('SIGTERM');
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    const [first, ...rest] = slots;
+    port = await spawn(first as Slot);
+    await Promise.all(rest.map((slot) => spawn(slot)));
+  } catch (error) {
+    const asked = signals > 0;
+    stopping = true;
+    stopAll('SIGTERM');
+    await Promise.all(slots.map((slot) => slot.child?.exited));
+    host.close();
+    // Stopped by the operator while starting: not a failed start.
+    if (asked) return 0;
+    throw error;
+  }
+  started = true;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  logger.info({ url, workers: options.workers, pids: slots.map((slot) => slot.child?.pid) }, `Keyway listening on ${url}`);
+  if (stopping) stopAll('SIGTERM');
+  await untilStopped(slots, () => stopping);
+  host.close();
+  logger.info({ uncleanStops }, 'stopped');
+  logger.flush();
+  return uncleanStops === 0 ? 0 : 1;
+}
+
+/** Resolves once a stop was asked for and every worker has exited. */
+async function untilStopped(slots: Slot[], stopping: () => boolean): Promise<void> {
+  for (;;) {
+    const running = slots.map((slot) => slot.child?.exited).filter((exited) => exited !== undefined);
+    if (stopping() && running.length === 0) return;
+    await Promise.race([...running, Bun.sleep(500)]);
+  }
+}
+
+function memberId(slot: Slot): string {
+  return `worker-${slot.index}.${slot.generation}`;
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal !== null ? `signal ${signal}` : `code ${String(code)}`;
+}

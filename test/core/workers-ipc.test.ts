@@ -1,0 +1,179 @@
+// The workers' shared state, in one process: the counters a worker reaches over IPC (the conformance
+// suite, through a channel that serializes like Bun's JSON IPC), reservations held as leases and
+// released when their worker leaves, job leases, the bus relay, and how KEYWAY_WORKERS is read.
+
+import { afterEach, describe, expect, test } from 'bun:test';
+import { ManualClock } from '../../core/clock.ts';
+import { HostClient, IpcCounters, ipcClusterBus } from '../../core/cluster/ipc-client.ts';
+import { ClusterHost } from '../../core/cluster/ipc-host.ts';
+import type { IpcChannel, PrimaryBound, WorkerBound } from '../../core/cluster/ipc-protocol.ts';
+import { MemoryCounters } from '../../core/counters/memory.ts';
+import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../../core/process/workers.ts';
+import type { Clock } from '../../core/spec/services.ts';
+import { describeCountersConformance } from '../conformance/counters.ts';
+
+const HOUR_MS = 3_600_000;
+const hosts: ClusterHost[] = [];
+afterEach(() => {
+  for (const host of hosts.splice(0)) host.close();
+});
+
+/** A worker joined to `host` through a channel that delivers later and as JSON, as Bun's IPC does. */
+function connect(host: ClusterHost, member: string) {
+  let deliver: (message: WorkerBound) => void = () => undefined;
+  let closed: () => void = () => undefined;
+  const hosted = host.join(member, (message) => {
+    const copy = JSON.parse(JSON.stringify(message)) as WorkerBound;
+    setTimeout(() => deliver(copy), 0);
+  });
+  const channel: IpcChannel<PrimaryBound, WorkerBound> = {
+    send: (message) => {
+      const copy = JSON.parse(JSON.stringify(message)) as PrimaryBound;
+      setTimeout(() => hosted.receive(copy), 0);
+    },
+    onMessage: (listener) => {
+      deliver = listener;
+    },
+    onClose: (listener) => {
+      closed = listener;
+    },
+  };
+  const client = new HostClient(channel);
+  return {
+    client,
+    counters: new IpcCounters(client),
+    bus: ipcClusterBus(client, member),
+    /** The worker dies: the primary sees it leave, the worker's channel closes. */
+    leave: () => {
+      hosted.leave();
+      closed();
+    },
+  };
+}
+
+function newHost(clock: Clock): ClusterHost {
+  const host = new ClusterHost(new MemoryCounters(clock), clock);
+  hosts.push(host);
+  return host;
+}
+
+describeCountersConformance('workers (IPC to the primary)', (clock) => connect(newHost(clock), 'worker-1.1').counters);
+
+describe('reservations held as leases by the primary', () => {
+  const start = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+  const expiresAt = start + HOUR_MS;
+
+  test('a worker that leaves releases its leases at once; the other worker keeps its own', async () => {
+    const clock = new ManualClock(start);
+    const host = newHost(clock);
+    const crashing = connect(host, 'worker-1.1');
+    const surviving = connect(host, 'worker-2.1');
+    expect(await crashing.counters.reserveLease('budget', 6, 10, expiresAt, { id: 'a', until: start + 60_000 })).toEqual({ ok: true, total: 6 });
+    expect(await surviving.counters.reserveLease('budget', 3, 10, expiresAt, { id: 'b', until: start + 60_000 })).toEqual({ ok: true, total: 9 });
+    expect(await surviving.counters.reserveLease('budget', 3, 10, expiresAt, { id: 'c', until: start + 60_000 })).toEqual({ ok: false, total: 9 });
+    crashing.leave();
+    expect(await surviving.counters.get('budget')).toBe(3);
+    expect(host.heldLeases).toBe(1);
+    await expect(crashing.counters.get('budget')).rejects.toThrow('primary process is gone');
+  });
+
+  test('a lease lapses at its end unless renewed; settling swaps its amount for the spend, once', async () => {
+    const clock = new ManualClock(start);
+    const worker = connect(newHost(clock), 'worker-1.1').counters;
+    await worker.reserveLease('budget', 8, 20, expiresAt, { id: 'renewed', until: start + 2_000 });
+    await worker.reserveLease('budget', 4, 20, expiresAt, { id: 'lapsing', until: start + 2_000 });
+    clock.advance(1_000);
+    await worker.renewLeases([{ key: 'budget', id: 'renewed' }], start + 10_000);
+    clock.advance(1_000);
+    expect(await worker.get('budget')).toBe(8);
+    expect(await worker.settleLease('budget', 'renewed', 2, expiresAt)).toBe(2);
+    expect(await worker.settleLease('budget', 'renewed', 0, expiresAt)).toBe(2);
+    // The lapsed one adds only its spend.
+    expect(await worker.settleLease('budget', 'lapsing', 1, expiresAt)).toBe(3);
+  });
+
+  test('100 concurrent leases of 1 against a limit of 37 over two workers grant exactly 37', async () => {
+    const host = newHost(new ManualClock(start));
+    const workers = [connect(host, 'worker-1.1').counters, connect(host, 'worker-2.1').counters];
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, index) =>
+        (workers[index % 2] as IpcCounters).reserveLease('race', 1, 37, expiresAt, { id: `lease-${index}`, until: start + 60_000 }),
+      ),
+    );
+    expect(results.filter((result) => result.ok)).toHaveLength(37);
+    expect(await (workers[0] as IpcCounters).get('race')).toBe(37);
+  });
+});
+
+describe('the cluster bus through the primary', () => {
+  test('a message reaches every other worker, not its sender', async () => {
+    const host = newHost(new ManualClock(0));
+    const [first, second, third] = ['worker-1.1', 'worker-2.1', 'worker-3.1'].map((member) => connect(host, member));
+    const heard: string[] = [];
+    for (const [name, worker] of [
+      ['first', first],
+      ['second', second],
+      ['third', third],
+    ] as const) {
+      worker?.bus.subscribe('config', (message) => heard.push(`${name}:${message}`));
+    }
+    await first?.bus.publish('config', '7');
+    await Bun.sleep(10);
+    expect(heard.sort()).toEqual(['second:7', 'third:7']);
+  });
+
+  test('a job lease is held by one worker until it lapses or its holder leaves', async () => {
+    const clock = new ManualClock(0);
+    const host = newHost(clock);
+    const first = connect(host, 'worker-1.1');
+    const second = connect(host, 'worker-2.1');
+    expect(await first.bus.acquireLease('job:rotation', 10_000)).toBe(true);
+    expect(await second.bus.acquireLease('job:rotation', 10_000)).toBe(false);
+    expect(await first.bus.acquireLease('job:rotation', 10_000)).toBe(true);
+    clock.advance(10_000);
+    expect(await second.bus.acquireLease('job:rotation', 10_000)).toBe(true);
+    second.leave();
+    expect(await first.bus.acquireLease('job:rotation', 10_000)).toBe(true);
+  });
+});
+
+describe('KEYWAY_WORKERS', () => {
+  const linux = { platform: 'linux', cores: 4, databaseUrl: 'file:./data/keyway.db' };
+
+  test('auto (the default) is one per core on Linux, one elsewhere and for an in-memory database', () => {
+    expect(planWorkers({ ...linux, env: {} }).workers).toBe(4);
+    expect(planWorkers({ ...linux, env: { KEYWAY_WORKERS: 'auto' } }).workers).toBe(4);
+    expect(planWorkers({ ...linux, platform: 'darwin', env: {} }).workers).toBe(1);
+    expect(planWorkers({ ...linux, databaseUrl: ':memory:', env: {} }).workers).toBe(1);
+    expect(planWorkers({ ...linux, cores: 1, env: {} }).workers).toBe(1);
+  });
+
+  test('a count is taken as given; nonsense and impossible counts stop the start', () => {
+    expect(planWorkers({ ...linux, env: { KEYWAY_WORKERS: '1' } }).workers).toBe(1);
+    expect(planWorkers({ ...linux, env: { KEYWAY_WORKERS: '8' } }).workers).toBe(8);
+    for (const value of ['0', '-1', '2.5', 'many', '257']) expect(() => planWorkers({ ...linux, env: { KEYWAY_WORKERS: value } })).toThrow('KEYWAY_WORKERS');
+    expect(() => planWorkers({ ...linux, platform: 'darwin', env: { KEYWAY_WORKERS: '2' } })).toThrow('needs Linux');
+    expect(() => planWorkers({ ...linux, databaseUrl: 'file::memory:', env: { KEYWAY_WORKERS: '2' } })).toThrow('in-memory');
+  });
+
+  test('a container CPU quota caps the cores counted, rounded up; no quota counts nothing', () => {
+    expect(cpuQuotaCores('200000 100000\n')).toBe(2);
+    expect(cpuQuotaCores('150000 100000')).toBe(2);
+    expect(cpuQuotaCores('50000 100000')).toBe(1);
+    expect(cpuQuotaCores('max 100000')).toBeUndefined();
+    expect(cpuQuotaCores('-1 100000')).toBeUndefined();
+    expect(cpuQuotaCores(' ')).toBeUndefined();
+    expect(cpuQuotaCores(undefined)).toBeUndefined();
+  });
+
+  test('a worker knows its number from the primary; the command starts this program again', () => {
+    expect(workerIndex({ KEYWAY_WORKER_INDEX: '2' })).toBe(2);
+    expect(workerIndex({})).toBeUndefined();
+    expect(selfCommand(['/usr/bin/bun', '/srv/keyway/plugins/main.ts'], ['--smol'], '/usr/bin/bun')).toEqual([
+      '/usr/bin/bun',
+      '--smol',
+      '/srv/keyway/plugins/main.ts',
+    ]);
+    expect(selfCommand(['bun', '/$bunfs/root/keyway', '--flag'], [], '/usr/local/bin/keyway')).toEqual(['/usr/local/bin/keyway', '--flag']);
+  });
+});
