@@ -2,6 +2,7 @@
 
 import { openAIErrorBody } from '../errors.ts';
 import { openAIFinishReason, openAIUsage } from './openai-shape.ts';
+import { flatString } from './flat-string.ts';
 import { encodeSseData, SSE_DONE } from './sse.ts';
 import type { ChatResult, ErrorDescriptor, OpenAIChunk, OpenAIChunkChoice, StreamPart, Usage } from '../spec/vocabulary.ts';
 
@@ -104,7 +105,9 @@ export class OpenAIStreamEncoder {
 
   /** Everything of a content chunk before the choice index, the same for the whole stream. */
   private prefix(): string {
-    this.cachedPrefix ??= `${JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model }).slice(0, -1)},"choices":[{"index":`;
+    this.cachedPrefix ??= flatString(
+      `${JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model }).slice(0, -1)},"choices":[{"index":`,
+    );
     return this.cachedPrefix;
   }
 

@@ -10,6 +10,7 @@
 // parts), its events pass through as they came; only the response object's Keyway side (store,
 // previous_response_id, metadata: native.ts) is rewritten, in the few events that carry it.
 
+import { flatString } from '../../core/wire/flat-string.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
 import type { ErrorDescriptor, StreamPart } from '../../core/spec/vocabulary.ts';
@@ -35,8 +36,11 @@ interface OpenItem {
   kind: 'message' | 'reasoning' | 'function_call' | 'custom_tool_call';
   id: string;
   outputIndex: number;
-  /** Text, reasoning summary or arguments so far. */
-  text: string;
+  /**
+   * Text, reasoning summary or arguments so far, as its deltas: joined once when the item closes (a
+   * string grown by += allocates a rope node per delta that lives as long as the stream).
+   */
+  parts: string[];
   /** function_call only. */
   toolIndex: number;
   callId: string;
@@ -54,10 +58,10 @@ const DELTA_TYPES: Record<OpenItem['kind'], string> = {
 };
 
 const DELTA_PREFIX: Record<OpenItem['kind'], string> = {
-  message: `event: ${DELTA_TYPES.message}\ndata: {"type":"${DELTA_TYPES.message}","sequence_number":`,
-  reasoning: `event: ${DELTA_TYPES.reasoning}\ndata: {"type":"${DELTA_TYPES.reasoning}","sequence_number":`,
-  function_call: `event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`,
-  custom_tool_call: `event: ${DELTA_TYPES.custom_tool_call}\ndata: {"type":"${DELTA_TYPES.custom_tool_call}","sequence_number":`,
+  message: flatString(`event: ${DELTA_TYPES.message}\ndata: {"type":"${DELTA_TYPES.message}","sequence_number":`),
+  reasoning: flatString(`event: ${DELTA_TYPES.reasoning}\ndata: {"type":"${DELTA_TYPES.reasoning}","sequence_number":`),
+  function_call: flatString(`event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`),
+  custom_tool_call: flatString(`event: ${DELTA_TYPES.custom_tool_call}\ndata: {"type":"${DELTA_TYPES.custom_tool_call}","sequence_number":`),
 };
 
 /** The fields each kind's delta event carries between the item's place and the delta. */
@@ -86,11 +90,6 @@ function sequenceText(sequence: number): string {
 
 /** What JSON.stringify would escape: quotes, backslashes, control characters, surrogates (lone ones are escaped). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** A delta as a JSON string: most need no escape, and quoting them beats JSON.stringify's scan and copy. */
-function jsonString(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
-}
 
 export interface ResponsesStreamEncoderOptions {
   responseId: string;
@@ -215,7 +214,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const outputIndex = this.output.length;
     this.output.push(item);
     const fields = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex},${DELTA_FIELDS[kind]}"delta":`;
-    this.open = { kind, id, outputIndex, text: '', toolIndex, callId, name, deltaMiddle: `,${fields}`, deltaPrefix: DELTA_PREFIX[kind] };
+    this.open = { kind, id, outputIndex, parts: [], toolIndex, callId, name, deltaMiddle: flatString(`,${fields}`), deltaPrefix: DELTA_PREFIX[kind] };
     return prefix + this.event('response.output_item.added', { output_index: outputIndex, item });
   }
 
@@ -224,25 +223,26 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     if (open === undefined) return '';
     this.open = undefined;
     const at = { item_id: open.id, output_index: open.outputIndex };
+    const whole = open.parts.join('');
     let text = '';
     let item: Json;
     if (open.kind === 'message') {
-      const part = { type: 'output_text', text: open.text, annotations: [], logprobs: [] };
-      text += this.event('response.output_text.done', { ...at, content_index: 0, text: open.text, logprobs: [] });
+      const part = { type: 'output_text', text: whole, annotations: [], logprobs: [] };
+      text += this.event('response.output_text.done', { ...at, content_index: 0, text: whole, logprobs: [] });
       text += this.event('response.content_part.done', { ...at, content_index: 0, part });
-      item = messageItem(open.id, open.text, 'completed');
+      item = messageItem(open.id, whole, 'completed');
     } else if (open.kind === 'reasoning') {
-      text += this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: open.text });
-      text += this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text: open.text } });
-      item = reasoningItem(open.id, open.text);
+      text += this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: whole });
+      text += this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text: whole } });
+      item = reasoningItem(open.id, whole);
     } else if (open.kind === 'custom_tool_call') {
-      const input = customInputFromArguments(open.text);
+      const input = customInputFromArguments(whole);
       if (input !== '') text += this.delta(open, input);
       text += this.event('response.custom_tool_call_input.done', { ...at, input });
       item = customToolCallItem(open.id, open.callId, open.name, input, 'completed');
     } else {
-      text += this.event('response.function_call_arguments.done', { ...at, name: open.name, arguments: open.text });
-      item = functionCallItem(open.id, open.callId, open.name, open.text, 'completed');
+      text += this.event('response.function_call_arguments.done', { ...at, name: open.name, arguments: whole });
+      item = functionCallItem(open.id, open.callId, open.name, whole, 'completed');
     }
     this.output[open.outputIndex] = item;
     return text + this.event('response.output_item.done', { output_index: open.outputIndex, item });
@@ -250,7 +250,10 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
 
   /** A delta event built by concatenation from the item's cached pieces: the hot path of every stream. */
   private delta(open: OpenItem, delta: string): string {
-    return `${open.deltaPrefix}${sequenceText(this.sequence++)}${open.deltaMiddle}${jsonString(delta)}}\n\n`;
+    const sequence = sequenceText(this.sequence++);
+    // Most deltas need no escape: quoting them beats JSON.stringify's scan and copy, in one template (one rope to encode).
+    if (NEEDS_ESCAPE.test(delta)) return `${open.deltaPrefix}${sequence}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
+    return `${open.deltaPrefix}${sequence}${open.deltaMiddle}"${delta}"}\n\n`;
   }
 
   protected text(delta: string): string {
@@ -267,7 +270,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
       });
     }
     const open = this.open as OpenItem;
-    open.text += delta;
+    open.parts.push(delta);
     return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
   }
 
@@ -286,7 +289,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
       });
     }
     const open = this.open as OpenItem;
-    open.text += delta;
+    open.parts.push(delta);
     return output + this.delta(open, delta);
   }
 
@@ -305,11 +308,11 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const open = this.open;
     if (argumentsDelta === '' || open === undefined || open.toolIndex !== toolIndex) return '';
     if (open.kind === 'custom_tool_call') {
-      open.text += argumentsDelta;
+      open.parts.push(argumentsDelta);
       return '';
     }
     if (open.kind !== 'function_call') return '';
-    open.text += argumentsDelta;
+    open.parts.push(argumentsDelta);
     return this.delta(open, argumentsDelta);
   }
 
