@@ -38,10 +38,21 @@ export function describeRedisUrl(url: string): string {
   }
 }
 
+interface InFlight {
+  startedAt: number;
+  reject: (error: Error) => void;
+}
+
 /** One connection, reconnected on demand; commands never queue while it is down. */
 export class Connection {
   private readonly client: RedisClient;
   private connecting: Promise<void> | undefined;
+  /**
+   * Commands awaiting an answer, oldest first. One watchdog checks their deadlines: a timer per
+   * command (a budgeted request sends several) cost more than the command's own bookkeeping.
+   */
+  private readonly inFlight = new Set<InFlight>();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
   private failedAt = Number.NEGATIVE_INFINITY;
   private reachable = true;
   private closed = false;
@@ -95,21 +106,45 @@ export class Connection {
   /** Sends one command, within the timeout; any transport failure becomes RedisUnavailableError. */
   async send(command: string, args: string[]): Promise<unknown> {
     if (!this.client.connected) await this.connect();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.markUnreachable(`no answer within ${this.options.timeoutMs} ms`);
-        reject(this.unavailable());
-      }, this.options.timeoutMs);
+    const entry: InFlight = { startedAt: performance.now(), reject: () => undefined };
+    const answer = new Promise<unknown>((resolve, reject) => {
+      entry.reject = reject;
+      this.client.send(command, args).then(resolve, reject);
     });
+    this.inFlight.add(entry);
+    this.watch();
     try {
-      return await Promise.race([this.client.send(command, args), timeout]);
+      return await answer;
     } catch (error) {
       if (error instanceof RedisUnavailableError || isServerError(error)) throw error;
       this.markUnreachable(error instanceof Error ? error.message : String(error));
       throw this.unavailable();
     } finally {
-      clearTimeout(timer);
+      this.inFlight.delete(entry);
+    }
+  }
+
+  /** Starts the watchdog while commands are in flight; it stops itself when none are. */
+  private watch(): void {
+    if (this.watchdog !== undefined) return;
+    const every = Math.max(5, Math.min(100, Math.floor(this.options.timeoutMs / 4)));
+    this.watchdog = setInterval(() => this.expireLate(), every);
+    // Waiting commands must not keep a stopping process alive.
+    this.watchdog.unref?.();
+  }
+
+  private expireLate(): void {
+    const now = performance.now();
+    for (const entry of this.inFlight) {
+      // Oldest first: the first one still in time ends the scan.
+      if (now - entry.startedAt < this.options.timeoutMs) break;
+      this.inFlight.delete(entry);
+      this.markUnreachable(`no answer within ${this.options.timeoutMs} ms`);
+      entry.reject(this.unavailable());
+    }
+    if (this.inFlight.size === 0 && this.watchdog !== undefined) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
     }
   }
 
@@ -126,6 +161,8 @@ export class Connection {
 
   close(): void {
     this.closed = true;
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     this.client.close();
   }
 }
