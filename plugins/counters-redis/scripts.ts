@@ -75,90 +75,122 @@ return string.format('%.17g', v)
 `);
 
 /**
- * Reads a counter for the lease scripts into `v` and `e` (0 and 0 when absent or expired by the
- * caller's clock; an expired one is dropped with its leases) and `fields[3]`, the field asked for
- * after `v` and `e`, in one call. Unlike READ_LIVE it leaves lapsed leases in the total: every
- * `redis.call` from Lua costs a few microseconds, and a budgeted request makes two of these calls, so
- * the lapsed ones are taken out only where they change an answer (LAPSE_OUT).
+ * The lease operations as Lua functions, for one script that runs a batch of them (LEASE_BATCH: the
+ * reservations and settlements a gateway makes in one event-loop turn travel as one command) and for
+ * the single-operation scripts below. Every `redis.call` from Lua costs a few microseconds, so each
+ * operation reads the counter and its own lease in one `HMGET`, sets TTLs only when the counter is new
+ * or its expiry moved, and leaves lapsed leases in the total until they would change an answer:
+ * lapsed leases only ever make the total larger, so a reservation that fits with them counted fits
+ * without them, and they are taken out (the READ_LIVE step) only when it would not.
  */
-const READ_FOR_LEASE = `
-local now = tonumber(ARGV[1])
-local fields = redis.call('HMGET', KEYS[1], 'v', 'e', FIELD)
-local v, e = 0, 0
-local live = fields[1] and fields[2] and tonumber(fields[2]) > now
-if live then
-  v = tonumber(fields[1]); e = tonumber(fields[2])
-elseif fields[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  fields[3] = false
+const LEASE_FUNCTIONS = `
+local function fmt(x) return string.format('%.17g', x) end
+local function read(ck, lk, now, field)
+  local fields = redis.call('HMGET', ck, 'v', 'e', field)
+  local v, e = 0, 0
+  local live = fields[1] and fields[2] and tonumber(fields[2]) > now
+  if live then
+    v = tonumber(fields[1]); e = tonumber(fields[2])
+  elseif fields[1] then
+    redis.call('DEL', ck, lk)
+    fields[3] = false
+  end
+  return v, e, live, fields[3]
+end
+local function lapseOut(ck, lk, now, v)
+  local lapsed = redis.call('ZRANGEBYSCORE', lk, '-inf', now)
+  for _, id in ipairs(lapsed) do
+    v = v - tonumber(redis.call('HGET', ck, 'a:' .. id) or '0')
+    redis.call('HDEL', ck, 'a:' .. id)
+  end
+  if v < 0 then v = 0 end
+  if #lapsed > 0 then
+    redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
+    redis.call('HSET', ck, 'v', fmt(v))
+  end
+  return v
+end
+local function expiry(now, grace, e, wanted)
+  local moved = wanted > e
+  if moved then e = wanted end
+  local ttl = math.floor(e - now + grace)
+  if ttl < 1 then ttl = 1 end
+  return e, moved, ttl
+end
+local function reserve(ck, lk, now, grace, wanted, amountText, limit, id, untilText)
+  local v, e, live = read(ck, lk, now, 'e')
+  local amount = tonumber(amountText)
+  if v + amount > limit then
+    v = lapseOut(ck, lk, now, v)
+    if v + amount > limit then return 0, fmt(v) end
+  end
+  v = v + amount
+  local moved, ttl
+  e, moved, ttl = expiry(now, grace, e, wanted)
+  redis.call('HSET', ck, 'v', fmt(v), 'e', fmt(e), 'a:' .. id, amountText)
+  redis.call('ZADD', lk, untilText, id)
+  -- The lease set may be new (it vanishes when its last lease is settled): it always gets the TTL.
+  redis.call('PEXPIRE', lk, ttl)
+  if moved or not live then redis.call('PEXPIRE', ck, ttl) end
+  return 1, fmt(v)
+end
+-- A lease that lapsed but is still held is swapped for the cost as a live one is; one already taken
+-- out adds only the cost: either way nothing is given back twice.
+local function settle(ck, lk, now, grace, wanted, id, spentText)
+  local v, e, live, held = read(ck, lk, now, 'a:' .. id)
+  if held then
+    v = v - tonumber(held)
+    redis.call('HDEL', ck, 'a:' .. id)
+    redis.call('ZREM', lk, id)
+  end
+  v = v + tonumber(spentText)
+  if v < 0 then v = 0 end
+  local moved, ttl
+  e, moved, ttl = expiry(now, grace, e, wanted)
+  redis.call('HSET', ck, 'v', fmt(v), 'e', fmt(e))
+  if moved or not live then
+    redis.call('PEXPIRE', ck, ttl)
+    if redis.call('EXISTS', lk) == 1 then redis.call('PEXPIRE', lk, ttl) end
+  end
+  return fmt(v)
 end
 `;
 
-/** Takes lapsed leases out of `v` (the READ_LIVE step), when a reservation would not otherwise fit. */
-const LAPSE_OUT = `
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, id in ipairs(lapsed) do
-  v = v - tonumber(redis.call('HGET', KEYS[1], 'a:' .. id) or '0')
-  redis.call('HDEL', KEYS[1], 'a:' .. id)
-end
-if v < 0 then v = 0 end
-if #lapsed > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v))
-end
-`;
+/** KEYS: counter, leases. ARGV: now, grace, expiresAt, amount, limit, lease id, lease until. Returns {granted 0|1, total}. */
+export const RESERVE_LEASE = script(`${LEASE_FUNCTIONS}
+local granted, total = reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7])
+return {granted, total}
+`);
 
-/** The later expiry wins; the TTLs (expiry + grace) are set when the counter is new or its expiry moved. */
-const EXPIRY = `
-local wanted = tonumber(ARGV[3])
-local moved = wanted > e
-if moved then e = wanted end
-local ttl = math.floor(e - now + tonumber(ARGV[2]))
-if ttl < 1 then ttl = 1 end
-`;
-
-/**
- * KEYS: counter, leases. ARGV: now, grace, expiresAt, amount, limit, lease id, lease until. Lapsed
- * leases only ever make the total larger, so a reservation that fits with them counted fits without
- * them: they are taken out only when it would not.
- */
-export const RESERVE_LEASE = script(`${READ_FOR_LEASE.replace('FIELD', "'e'")}
-local amount = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-if v + amount > limit then
-${LAPSE_OUT}
-  if v + amount > limit then return {0, string.format('%.17g', v)} end
-end
-v = v + amount
-${EXPIRY}
-redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v), 'e', string.format('%.17g', e), 'a:' .. ARGV[6], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[7], ARGV[6])
--- The lease set may be new (it vanishes when its last lease is settled): it always gets the TTL.
-redis.call('PEXPIRE', KEYS[2], ttl)
-if moved or not live then redis.call('PEXPIRE', KEYS[1], ttl) end
-return {1, string.format('%.17g', v)}
+/** KEYS: counter, leases. ARGV: now, grace, expiresAt, lease id, spent. Returns the total. */
+export const SETTLE_LEASE = script(`${LEASE_FUNCTIONS}
+return settle(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5])
 `);
 
 /**
- * KEYS: counter, leases. ARGV: now, grace, expiresAt, lease id, spent. Returns the total. A lease that
- * lapsed but is still held is swapped for the cost as a live one is; one already taken out adds only
- * the cost: either way nothing is given back twice.
+ * KEYS: counter and leases of each operation, in order. ARGV: grace, then per operation its kind and
+ * arguments: 'r', now, expiresAt, amount, limit, lease id, lease until; or 's', now, expiresAt, lease
+ * id, spent. Runs them in order, atomically as a whole. Returns two values per operation: granted
+ * (0|1) and total for a reservation, total and 0 for a settlement.
  */
-export const SETTLE_LEASE = script(`${READ_FOR_LEASE.replace('FIELD', "'a:' .. ARGV[4]")}
-if fields[3] then
-  v = v - tonumber(fields[3])
-  redis.call('HDEL', KEYS[1], 'a:' .. ARGV[4])
-  redis.call('ZREM', KEYS[2], ARGV[4])
+export const LEASE_BATCH = script(`${LEASE_FUNCTIONS}
+local grace = tonumber(ARGV[1])
+local out = {}
+local at = 2
+for index = 1, #KEYS, 2 do
+  local ck, lk = KEYS[index], KEYS[index + 1]
+  if ARGV[at] == 'r' then
+    local granted, total = reserve(ck, lk, tonumber(ARGV[at + 1]), grace, tonumber(ARGV[at + 2]), ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
+    out[#out + 1] = granted
+    out[#out + 1] = total
+    at = at + 7
+  else
+    out[#out + 1] = settle(ck, lk, tonumber(ARGV[at + 1]), grace, tonumber(ARGV[at + 2]), ARGV[at + 3], ARGV[at + 4])
+    out[#out + 1] = 0
+    at = at + 5
+  end
 end
-v = v + tonumber(ARGV[5])
-if v < 0 then v = 0 end
-${EXPIRY}
-redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v), 'e', string.format('%.17g', e))
-if moved or not live then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
-end
-return string.format('%.17g', v)
+return out
 `);
 
 /** KEYS: leases. ARGV: now, until, lease ids…. Only leases still live are extended. */
