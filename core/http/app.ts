@@ -67,7 +67,8 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
       '/ready',
       async ({ request }) => {
         const report = await readiness();
-        if (report.ready) return json({ status: 'ready', config_version: report.configVersion });
+        if (report.ready)
+          return json({ status: 'ready', config_version: report.configVersion, ...(report.degraded.length > 0 ? { degraded: report.degraded } : {}) });
         const detail = report.problems.map((problem) => problem.detail).join('; ');
         const reasons = report.problems.map(({ check, detail: reason }) => ({ check, detail: reason }));
         return errorAsResponse(new KeywayError('not_ready', { detail }, { extra: { reasons } }), requestIdOf(request), runtime.logger);

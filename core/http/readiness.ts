@@ -26,7 +26,13 @@ export interface ReadinessProblem {
   logDetail?: Record<string, unknown>;
 }
 
-export type ReadinessReport = { ready: true; configVersion: number } | { ready: false; problems: ReadinessProblem[] };
+/** Ready, but with a shared service down that some requests need (shared counters: budgeted requests are refused). */
+export interface ReadinessNote {
+  check: 'counters';
+  detail: string;
+}
+
+export type ReadinessReport = { ready: true; configVersion: number; degraded: ReadinessNote[] } | { ready: false; problems: ReadinessProblem[] };
 
 export interface ReadinessOptions {
   /** Free bytes for unprivileged users on the file system holding `path`; undefined when unknown. Tests inject it. */
@@ -68,6 +74,14 @@ function cached<Value>(ttlMs: number, now: () => number, compute: () => Promise<
       });
     return running;
   };
+}
+
+/** Shared services that are down while this instance still serves what does not need them. */
+function degradedNotes(runtime: Runtime): ReadinessNote[] {
+  if (runtime.counters.reachable?.() !== false) return [];
+  return [
+    { check: 'counters', detail: `the shared counters (${runtime.counters.name}) are unreachable: requests with a budget are refused, others are served` },
+  ];
 }
 
 export function createReadiness(runtime: Runtime, options: ReadinessOptions = {}): () => Promise<ReadinessReport> {
@@ -139,6 +153,7 @@ export function createReadiness(runtime: Runtime, options: ReadinessOptions = {}
       });
     }
     report(problems);
-    return problems.length === 0 ? { ready: true, configVersion: runtime.snapshots.current.version } : { ready: false, problems };
+    if (problems.length > 0) return { ready: false, problems };
+    return { ready: true, configVersion: runtime.snapshots.current.version, degraded: degradedNotes(runtime) };
   };
 }

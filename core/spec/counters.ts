@@ -45,6 +45,12 @@ export interface Counters {
   /** Extends live leases to `until`; one that already lapsed stays released. */
   renewLeases?(leases: Array<{ key: string; id: string }>, until: number): MaybePromise<void>;
   close?(): MaybePromise<void>;
+  /**
+   * Optional, for shared implementations: whether the shared server answered the last command. GET
+   * /ready reports it (as degraded, still ready: every instance shares the server, so taking them out
+   * of the balancer would turn a budget outage into a full one).
+   */
+  reachable?(): boolean;
 }
 
 export interface Lease {

@@ -70,6 +70,11 @@ export class Connection {
     };
   }
 
+  /** Whether the last command or connection attempt got an answer. */
+  get isReachable(): boolean {
+    return this.reachable;
+  }
+
   private markUnreachable(reason: string): void {
     this.failedAt = Date.now();
     if (this.reachable) {
@@ -343,6 +348,10 @@ export class RedisCounters implements Counters {
       if (!(error instanceof RedisUnavailableError)) throw error;
       return this.local.coolingUntil(key, now);
     }
+  }
+
+  reachable(): boolean {
+    return this.connection.isReachable;
   }
 
   close(): void {

@@ -60,6 +60,10 @@ describe('Redis outage', () => {
     // The URL of Redis is named by host and port at most; never with credentials.
     expect(body.error.message).not.toContain('redis://');
     expect((await ask(setup.gateway, unbudgetedKey)).status).toBe(200);
+    // Still ready (every instance shares Redis), saying what is degraded.
+    const ready = await call(setup.gateway, 'GET', '/ready');
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { degraded?: Array<{ check: string }> }).degraded?.map((note) => note.check)).toEqual(['counters']);
     // No upstream call was made for the refused request.
     const upstreamBefore = setup.openai.inferenceRequests().length;
     await expectSpecError(await ask(setup.gateway, setup.memberKey), 503, 'no_provider_available');
@@ -73,6 +77,7 @@ describe('Redis outage', () => {
       status = (await ask(setup.gateway, setup.memberKey)).status;
     }
     expect(status).toBe(200);
+    expect(((await (await call(setup.gateway, 'GET', '/ready')).json()) as { degraded?: unknown }).degraded).toBeUndefined();
     expect(setup.gateway.output.join('\n')).toContain('Redis unreachable');
     expect(setup.gateway.output.join('\n')).toContain('Redis reachable again');
   }, 30_000);
