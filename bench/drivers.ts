@@ -10,12 +10,11 @@ import { RedisClient, SQL } from 'bun';
 import Redis from 'ioredis';
 import pg from 'pg';
 import postgres from 'postgres';
-import type { UsageRecord } from '../core/spec/store.ts';
 import { RESERVE_LEASE, SETTLE_LEASE, type Script } from '../plugins/counters-redis/scripts.ts';
 import { postgresStoreDriver } from '../plugins/store-postgres/index.ts';
 import { USAGE_COLUMNS } from '../plugins/store-postgres/store.ts';
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from '../test/counters-redis/redis.ts';
-import { usageRecord } from '../test/helpers/usage-record.ts';
+import { generatedUsageRecord } from '../test/helpers/usage-record.ts';
 import { createTestDatabase } from '../test/store-postgres/database.ts';
 
 const BATCH = Number(process.env.BATCH ?? 500);
@@ -47,20 +46,7 @@ interface RedisScriptClient {
   close(): Promise<void>;
 }
 
-function usageRow(index: number): UsageRecord {
-  return usageRecord({
-    requestId: `req_${index}`,
-    accountId: `acct_${index % 4}`,
-    gatewayKeyId: `key_${index % 20}`,
-    teamId: index % 3 === 0 ? `team_${index % 5}` : null,
-    provider: index % 5 === 0 ? 'anthropic' : 'openai',
-    model: index % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
-    inputTokens: 500 + (index % 300),
-    outputTokens: 100 + (index % 50),
-    costUsd: 0.0012,
-    createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
-  });
-}
+const usageRow = generatedUsageRecord;
 
 function batchParameters(offset: number): unknown[] {
   const rows = Array.from({ length: BATCH }, (_, index) => usageRow(offset + index));

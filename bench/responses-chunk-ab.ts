@@ -16,9 +16,9 @@ const textEncoder = new TextEncoder();
 const observer = new StreamObserver();
 let sink = 0;
 
-/** One stream of ITERATIONS deltas through the whole per-part path (observe, encode, bytes). */
-function responsesRound(): void {
-  const encoder = new ResponsesStreamEncoder({ responseId: 'resp_bench', model: 'claude-sonnet-4-5', echo: echoOf({}) });
+/** One stream of ITERATIONS deltas through the whole per-part path (observe, encode, bytes), by one build's encoder. */
+function roundOf(Encoder: typeof ResponsesStreamEncoder): void {
+  const encoder = new Encoder({ responseId: 'resp_bench', model: 'claude-sonnet-4-5', echo: echoOf({}) });
   encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-sonnet-4-5', created: 1 });
   encoder.encode(TEXT_DELTA);
   for (let index = 0; index < ITERATIONS; index++) {
@@ -33,16 +33,10 @@ const OtherEncoder: typeof ResponsesStreamEncoder | undefined =
   compareCheckout === undefined ? undefined : (await import(`${compareCheckout}/plugins/responses/index.ts`)).ResponsesStreamEncoder;
 
 function otherRound(): void {
-  if (OtherEncoder === undefined) return;
-  const encoder = new OtherEncoder({ responseId: 'resp_bench', model: 'claude-sonnet-4-5', echo: echoOf({}) });
-  encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-sonnet-4-5', created: 1 });
-  encoder.encode(TEXT_DELTA);
-  for (let index = 0; index < ITERATIONS; index++) {
-    observer.observe(TEXT_DELTA);
-    sink += textEncoder.encode(encoder.encode(TEXT_DELTA)).length;
-  }
-  sink += encoder.end().length;
+  if (OtherEncoder !== undefined) roundOf(OtherEncoder);
 }
+
+const responsesRound = (): void => roundOf(ResponsesStreamEncoder);
 
 function chatRound(): void {
   const encoder = new OpenAIStreamEncoder(true, 'req_bench', 'claude-sonnet-4-5');

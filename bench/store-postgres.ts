@@ -16,33 +16,12 @@ import { postgresStoreDriver } from '../plugins/store-postgres/index.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import { createTestDatabase } from '../test/store-postgres/database.ts';
 import { USAGE_COLUMNS } from '../plugins/store-postgres/store.ts';
-import { usageRecord } from '../test/helpers/usage-record.ts';
+import { generatedUsageRecord } from '../test/helpers/usage-record.ts';
 
 const ROWS = Number(process.env.ROWS ?? 20_000);
 const BATCH = Number(process.env.BATCH ?? 500);
 
-function usageRow(index: number): UsageRecord {
-  return usageRecord({
-    requestId: `req_${index}`,
-    accountId: `acct_${index % 4}`,
-    gatewayKeyId: `key_${index % 20}`,
-    teamId: index % 3 === 0 ? `team_${index % 5}` : null,
-    projectTag: index % 4 === 0 ? 'churn' : null,
-    endpoint: '/v1/chat/completions',
-    provider: index % 5 === 0 ? 'anthropic' : 'openai',
-    model: index % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
-    providerKeyId: `pk_${index % 6}`,
-    byok: index % 3 !== 0,
-    status: index % 50 === 0 ? 500 : 200,
-    inputTokens: 500 + (index % 300),
-    outputTokens: 100 + (index % 50),
-    costUsd: 0.0012,
-    latencyMs: 240,
-    streamed: index % 2 === 0,
-    fallbackAttempts: 0,
-    createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
-  });
-}
+const usageRow = generatedUsageRecord;
 
 const batches = (offset: number): UsageRecord[][] =>
   Array.from({ length: Math.ceil(ROWS / BATCH) }, (_, batch) => Array.from({ length: BATCH }, (_, index) => usageRow(offset + batch * BATCH + index)));

@@ -2,10 +2,9 @@
 // judges throughput with them), and Keyway on PostgreSQL + Redis instead of the embedded default
 // (issue 13's per-instance target). Each is set up as an operator would, through the management API.
 
-import { RedisClient } from 'bun';
 import { join } from 'node:path';
 import { seedTeamForBench } from '../../test/helpers/seed-team.ts';
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from '../../test/counters-redis/redis.ts';
+import { deletePrefix, randomPrefix, redisReachable, TEST_REDIS_URL } from '../../test/counters-redis/redis.ts';
 import { createTestDatabase, postgresReachable } from '../../test/store-postgres/database.ts';
 import type { KeywayStart } from './keyway.ts';
 import { startKeyway } from './keyway.ts';
@@ -31,17 +30,6 @@ export async function addTeamPath(baseUrl: string, name: PathName): Promise<Path
   if (response.status !== 201 || apiKey === undefined)
     throw new Error(`creating the seed team answered ${response.status}: ${JSON.stringify(team).slice(0, 300)}`);
   return { name, baseUrl, apiKey, body: buildTeamChatBody(), headers: { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' } };
-}
-
-async function redisReachable(): Promise<boolean> {
-  const client = new RedisClient(TEST_REDIS_URL, { connectionTimeout: 2_000, autoReconnect: false });
-  try {
-    return (await client.send('PING', [])) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.close();
-  }
 }
 
 export interface StoresKeyway {

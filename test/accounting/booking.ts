@@ -24,6 +24,17 @@ export async function rowOf(target: TestGateway, requestId: string): Promise<Usa
   throw new Error(`no usage row for ${requestId}`);
 }
 
+/** The accounted fields of the usage row booked for an answer (read to its end first), by its X-Request-Id. */
+export async function bookedRow(target: TestGateway, response: Response): Promise<Record<string, unknown>> {
+  const requestId = response.headers.get('x-request-id');
+  await response.text();
+  await flushUsage(target);
+  const row = (await target.runtime.store.listUsage('default')).find((entry) => entry.requestId === requestId);
+  if (row === undefined) throw new Error('no usage row');
+  const { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status } = row;
+  return { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status };
+}
+
 export interface Booked {
   row: UsageRecord;
   costHeader: string | null;

@@ -4,6 +4,18 @@ import { RedisClient } from 'bun';
 
 export const TEST_REDIS_URL = process.env.KEYWAY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** Whether the test Redis answers a PING within two seconds (suites skip, saying so, when it does not). */
+export async function redisReachable(): Promise<boolean> {
+  const client = new RedisClient(TEST_REDIS_URL, { connectionTimeout: 2_000, autoReconnect: false });
+  try {
+    return (await client.send('PING', [])) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+
 export function randomPrefix(): string {
   return `keyway-test:${crypto.randomUUID()}:`;
 }

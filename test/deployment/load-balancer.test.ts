@@ -6,7 +6,6 @@
 // not installed (.ci/run installs it) or when the test PostgreSQL or Redis does not answer.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { RedisClient } from 'bun';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,7 +13,7 @@ import OpenAI from 'openai';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 import { instanceEnvironment, nginxSite, renderDoc } from '../../scripts/deployment-examples.ts';
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from '../counters-redis/redis.ts';
+import { deletePrefix, randomPrefix, redisReachable, TEST_REDIS_URL } from '../counters-redis/redis.ts';
 import { OPERATOR_KEY, startTestGateway } from '../helpers/gateway.ts';
 import { FROM_SOURCE, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
 import { startOpenAISimulator, type OpenAISimulatorHandle } from '../simulators/openai.ts';
@@ -32,17 +31,6 @@ const messages = [{ role: 'user' as const, content: 'Write one short sentence ab
 function nginxPath(): string | null {
   // Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.
   return Bun.which('nginx', { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` });
-}
-
-async function redisReachable(): Promise<boolean> {
-  const client = new RedisClient(TEST_REDIS_URL, { connectionTimeout: 2_000, autoReconnect: false });
-  try {
-    return (await client.send('PING', [])) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.close();
-  }
 }
 
 const nginx = nginxPath();

@@ -39,3 +39,30 @@ export function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
 export function unservedRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
   return usageRecord({ provider: null, model: null, providerKeyId: null, byok: false, status: 402, errorCode: 'budget_exceeded', costUsd: 0, ...overrides });
 }
+
+/**
+ * Row `index` of a generated bench load: four accounts, twenty keys, a few teams and projects, two
+ * models, some failures, a second apart from 2026-11-01 (bench/store-postgres.ts, bench/drivers.ts).
+ */
+export function generatedUsageRecord(index: number): UsageRecord {
+  return usageRecord({
+    requestId: `req_${index}`,
+    accountId: `acct_${index % 4}`,
+    gatewayKeyId: `key_${index % 20}`,
+    teamId: index % 3 === 0 ? `team_${index % 5}` : null,
+    projectTag: index % 4 === 0 ? 'churn' : null,
+    endpoint: '/v1/chat/completions',
+    provider: index % 5 === 0 ? 'anthropic' : 'openai',
+    model: index % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+    providerKeyId: `pk_${index % 6}`,
+    byok: index % 3 !== 0,
+    status: index % 50 === 0 ? 500 : 200,
+    inputTokens: 500 + (index % 300),
+    outputTokens: 100 + (index % 50),
+    costUsd: 0.0012,
+    latencyMs: 240,
+    streamed: index % 2 === 0,
+    fallbackAttempts: 0,
+    createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
+  });
+}

@@ -4,6 +4,7 @@
 // a stored conversation continued across providers, and what Keyway keeps to itself (store,
 // previous_response_id, metadata). Policy and budget refusals are in team-policies.test.ts.
 
+import { bookedRow as bookedRowOf } from '../accounting/booking.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import type { Response as OpenAIResponse, ResponseInputItem } from 'openai/resources/responses/responses';
@@ -154,15 +155,7 @@ describe("OpenAI's own Responses API when OpenAI serves", () => {
 });
 
 describe('usage and cost identical to the chat path for the same tokens', () => {
-  async function bookedRow(response: Response): Promise<Json> {
-    const requestId = response.headers.get('x-request-id');
-    await response.text();
-    await flushUsage(world.gateway);
-    const row = (await world.gateway.runtime.store.listUsage('default')).find((entry) => entry.requestId === requestId);
-    if (row === undefined) throw new Error('no usage row');
-    const { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status } = row;
-    return { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status };
-  }
+  const bookedRow = (response: Response) => bookedRowOf(world.gateway, response);
 
   test.each([false, true])('reasoning and cached tokens (streamed: %p)', async (stream) => {
     const cacheKey = `cache-${String(stream)}`;

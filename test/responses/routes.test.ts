@@ -2,6 +2,7 @@
 // (the WebSocket mode itself: websocket.test.ts), the stored-response routes, and usage and cost
 // identical to the same conversation on chat.
 
+import { bookedRow as bookedRowOf } from '../accounting/booking.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { anthropicDescriptor, googleDescriptor, openAIDescriptor, type ProviderDescriptor } from '../conformance/provider-descriptors.ts';
 import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
@@ -151,15 +152,7 @@ describe('the WebSocket transport and stored responses', () => {
 });
 
 describe('usage and cost identical to the same conversation on /v1/chat/completions', () => {
-  async function bookedRow(response: Response): Promise<Json> {
-    const requestId = response.headers.get('x-request-id');
-    await response.text();
-    await flushUsage(world.gateway);
-    const row = (await world.gateway.runtime.store.listUsage('default')).find((entry) => entry.requestId === requestId);
-    if (row === undefined) throw new Error('no usage row');
-    const { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status } = row;
-    return { inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd, provider, model, status };
-  }
+  const bookedRow = (response: Response) => bookedRowOf(world.gateway, response);
 
   test.each(
     [openAIDescriptor, anthropicDescriptor, googleDescriptor].flatMap((descriptor) =>

@@ -123,6 +123,24 @@ function modelObject(id: string): JsonObject {
 
 type Endpoint = 'chat' | 'embeddings';
 
+/**
+ * What every inference endpoint does first: read and record the body, check the key, and answer a
+ * fault that strikes before any content. A Response when the request ends here.
+ */
+async function admit(request: Request, context: HandlerContext) {
+  const started = performance.now();
+  const { body, parsed } = await readJson(request);
+  context.record(body);
+  const headers = baseHeaders(request, started);
+  const authError = checkAuth(request, context.state.apiKeys);
+  if (authError) return errorResponse(authError, headers);
+  const fault = context.takeFault();
+  const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'gpt-4o';
+  const early = await earlyFault(fault, model, sentKey(request), headers);
+  if (early) return early;
+  return { started, body, parsed, headers, fault, model };
+}
+
 async function handleInference(
   endpoint: Endpoint,
   request: Request,
@@ -131,17 +149,9 @@ async function handleInference(
   rate: RateState,
   ledger: UsageLedger,
 ): Promise<Response> {
-  const started = performance.now();
-  const { body, parsed } = await readJson(request);
-  context.record(body);
-  const headers = baseHeaders(request, started);
-  const authError = checkAuth(request, context.state.apiKeys);
-  if (authError) return errorResponse(authError, headers);
-
-  const fault = context.takeFault();
-  const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'gpt-4o';
-  const early = await earlyFault(fault, model, sentKey(request), headers);
-  if (early) return early;
+  const admitted = await admit(request, context);
+  if (admitted instanceof Response) return admitted;
+  const { started, body, parsed, headers, fault, model } = admitted;
 
   const invalid = !parsed ? errors.unparsableJson() : endpoint === 'chat' ? validateChatRequest(body, models) : validateEmbeddingRequest(body, models);
   if (invalid) return errorResponse(invalid, headers);
@@ -178,16 +188,9 @@ async function handleInference(
 
 /** `POST /v1/responses`: OpenAI's own Responses API (openai-responses.ts). */
 async function handleResponses(request: Request, context: HandlerContext, models: readonly string[], rate: RateState, ledger: UsageLedger): Promise<Response> {
-  const started = performance.now();
-  const { body, parsed } = await readJson(request);
-  context.record(body);
-  const headers = baseHeaders(request, started);
-  const authError = checkAuth(request, context.state.apiKeys);
-  if (authError) return errorResponse(authError, headers);
-  const fault = context.takeFault();
-  const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'gpt-4o';
-  const early = await earlyFault(fault, model, sentKey(request), headers);
-  if (early) return early;
+  const admitted = await admit(request, context);
+  if (admitted instanceof Response) return admitted;
+  const { started, body, parsed, headers, fault, model } = admitted;
   const invalid = parsed ? validateResponsesRequest(body, models) : errors.unparsableJson();
   if (invalid) return errorResponse(invalid, headers);
   const validBody = body as JsonObject;
