@@ -3,6 +3,7 @@
 // is a member; when one leaves (it exited, or was killed) its budget reservations and job leases are
 // released at once, since no request of that process can settle them any more.
 
+import { claimLease } from './local.ts';
 import type { Lease, Reservation } from '../spec/counters.ts';
 import type { HostCall, HostReply, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
 
@@ -147,11 +148,7 @@ export class ClusterHost {
   }
 
   private acquireJobLease(member: string, name: string, ttlMs: number): boolean {
-    const now = this.clock.now();
-    const held = this.jobLeases.get(name);
-    if (held !== undefined && held.holder !== member && held.until > now) return false;
-    this.jobLeases.set(name, { holder: member, until: now + ttlMs });
-    return true;
+    return claimLease(this.jobLeases, member, name, ttlMs, this.clock.now());
   }
 
   private leave(member: string): void {

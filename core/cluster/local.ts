@@ -38,12 +38,16 @@ export class LocalClusterHub {
   }
 
   private lease(member: string, name: string, ttlMs: number): boolean {
-    const now = this.clock.now();
-    const held = this.leases.get(name);
-    if (held !== undefined && held.holder !== member && held.until > now) return false;
-    this.leases.set(name, { holder: member, until: now + ttlMs });
-    return true;
+    return claimLease(this.leases, member, name, ttlMs, this.clock.now());
   }
+}
+
+/** Takes or renews `name` for `member` until now + ttl, unless another member holds it still: the one lease rule of every bus. */
+export function claimLease(leases: Map<string, { holder: string; until: number }>, member: string, name: string, ttlMs: number, now: number): boolean {
+  const held = leases.get(name);
+  if (held !== undefined && held.holder !== member && held.until > now) return false;
+  leases.set(name, { holder: member, until: now + ttlMs });
+  return true;
 }
 
 /** A process alone: nobody to tell, every lease its own. */
