@@ -13,7 +13,7 @@ import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
 import { scopeFor, trustForKey, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 import type { AttemptRecord, CallContext, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
-import type { FailureReason, RoutingOptions } from '../spec/vocabulary.ts';
+import { FAILURE_REASONS, type FailureReason, type RoutingOptions } from '../spec/vocabulary.ts';
 
 export const DEFAULT_FALLBACK_REASONS: readonly FailureReason[] = ['rate_limit', 'timeout', 'server_error', 'model_not_available'];
 /** A hard ceiling, whatever a request asks for: runaway retries cost the account money. */
@@ -291,17 +291,7 @@ function logAdapterBug(logger: Logger | undefined, context: RequestContext, cand
   );
 }
 
-const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
-  'rate_limit',
-  'timeout',
-  'server_error',
-  'model_not_available',
-  'quota_exceeded',
-  'auth_error',
-  'context_length_exceeded',
-  'content_filtered',
-  'invalid_request',
-]);
+const KNOWN_REASONS: ReadonlySet<string> = new Set<FailureReason>(FAILURE_REASONS);
 
 /** What an out-of-tree adapter may set on the Error it throws; every field is checked, none trusted. */
 interface ForeignFailureFields {
@@ -337,7 +327,7 @@ export function foreignFailure(provider: string, error: unknown, requestId = '-'
   const message = error instanceof Error ? error.message : String(error);
   if (typeof claimed === 'string' || status !== undefined) {
     const reason: FailureReason =
-      typeof claimed === 'string' ? (FAILURE_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error') : reasonFromStatus(status as number);
+      typeof claimed === 'string' ? (KNOWN_REASONS.has(claimed) ? (claimed as FailureReason) : 'server_error') : reasonFromStatus(status as number);
     return upstreamFailure({ provider, status, reason, message, retryAfterSeconds });
   }
   const network = networkErrorName(error);

@@ -230,16 +230,19 @@ export interface OpenAIChunk {
  * What a failure means, independent of who reports it. `reason` is one of the spec's fallback
  * classes; `status` and `code` come from the error table in core/errors.ts.
  */
-export type FailureReason =
-  | 'rate_limit'
-  | 'timeout'
-  | 'server_error'
-  | 'model_not_available'
-  | 'quota_exceeded'
-  | 'auth_error'
-  | 'context_length_exceeded'
-  | 'content_filtered'
-  | 'invalid_request';
+export const FAILURE_REASONS = [
+  'rate_limit',
+  'timeout',
+  'server_error',
+  'model_not_available',
+  'quota_exceeded',
+  'auth_error',
+  'context_length_exceeded',
+  'content_filtered',
+  'invalid_request',
+] as const;
+
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 export interface ErrorDescriptor {
   status: number;

@@ -3,22 +3,13 @@
 // sent as a model name never reaches /metrics), so the number of series stays bounded.
 
 import { ERROR_TABLE } from '../../core/errors.ts';
+import { FAILURE_REASONS } from '../../core/spec/vocabulary.ts';
 
 /** Errors Keyway answers that are not in the table (a stream the client closed). */
 const EXTRA_CODES: ReadonlySet<string> = new Set(['client_closed']);
 
 /** The failure reasons an upstream attempt can record (core/lifecycle/attempts.ts). */
-const FAILURE_REASONS: ReadonlySet<string> = new Set([
-  'rate_limit',
-  'timeout',
-  'server_error',
-  'model_not_available',
-  'quota_exceeded',
-  'auth_error',
-  'context_length_exceeded',
-  'content_filtered',
-  'invalid_request',
-]);
+const KNOWN_REASONS: ReadonlySet<string> = new Set(FAILURE_REASONS);
 
 /** Refusals decided by a policy or a permission, not by a provider or by bad input. */
 export const POLICY_CODES: ReadonlySet<string> = new Set([
@@ -48,7 +39,7 @@ export function errorCodeLabel(code: string | undefined): string {
 
 /** An attempt's reason is a failure reason or, for Keyway's own failures, an error code. */
 export function reasonLabel(reason: string): string {
-  return FAILURE_REASONS.has(reason) || Object.hasOwn(ERROR_TABLE, reason) ? reason : OTHER;
+  return KNOWN_REASONS.has(reason) || Object.hasOwn(ERROR_TABLE, reason) ? reason : OTHER;
 }
 
 export const STATUS_CLASSES: readonly string[] = ['', '1xx', '2xx', '3xx', '4xx', '5xx'];

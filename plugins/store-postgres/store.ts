@@ -74,7 +74,8 @@ const toGatewayKey = (row: Row): GatewayKeyRecord => ({
   revokedAt: text(row.revoked_at),
 });
 
-const toProviderKey = (row: Row): StoredProviderKey => ({
+/** What a provider key row says about its sealed secret: all master-key rotation reads. */
+const sealedPart = (row: Row) => ({
   id: String(row.id),
   owner: row.owner as KeyOwner,
   accountId: text(row.account_id),
@@ -82,14 +83,18 @@ const toProviderKey = (row: Row): StoredProviderKey => ({
   ciphertext: String(row.ciphertext),
   keyVersion: Number(row.key_version),
   cryptoBackend: String(row.crypto_backend),
+  status: String(row.status),
+  deletedAt: text(row.deleted_at),
+});
+
+const toProviderKey = (row: Row): StoredProviderKey => ({
+  ...sealedPart(row),
   maskedKey: String(row.masked_key),
   fingerprint: String(row.fingerprint),
   organizationId: text(row.organization_id),
   settings: parseJsonObject(row.settings) as ProviderKeySettings,
-  status: String(row.status),
   weight: Number(row.weight),
   createdAt: String(row.created_at),
-  deletedAt: text(row.deleted_at),
 });
 
 const toUsage = (row: Row): UsageRecord => ({
@@ -345,18 +350,7 @@ export class PostgresStore implements Store {
       'SELECT position, id, owner, account_id, provider, ciphertext, key_version, crypto_backend, status, deleted_at FROM provider_keys WHERE position > $1 ORDER BY position LIMIT $2',
       [Number.isSafeInteger(after) ? after : 0, limit],
     );
-    return rows.map((row) => ({
-      cursor: String(row.position),
-      id: String(row.id),
-      owner: row.owner as KeyOwner,
-      accountId: text(row.account_id),
-      provider: String(row.provider),
-      ciphertext: String(row.ciphertext),
-      keyVersion: Number(row.key_version),
-      cryptoBackend: String(row.crypto_backend),
-      status: String(row.status),
-      deletedAt: text(row.deleted_at),
-    }));
+    return rows.map((row) => ({ cursor: String(row.position), ...sealedPart(row) }));
   }
 
   async resealProviderKeys(updates: readonly ProviderKeyReseal[]): Promise<string[]> {

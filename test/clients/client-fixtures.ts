@@ -1,6 +1,7 @@
 // The five simulators behind one gateway, each with its own provider key, for the official-client
 // suites: a client talks to Keyway only, and the model name alone picks the provider.
 
+import { afterAll, beforeAll, beforeEach } from 'bun:test';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { PROVIDER_DESCRIPTORS, type ProviderDescriptor } from '../conformance/provider-descriptors.ts';
@@ -48,4 +49,25 @@ export async function rejectionOf(promise: PromiseLike<unknown>): Promise<unknow
     return error;
   }
   throw new Error('the call succeeded where a failure was expected');
+}
+
+/**
+ * A client world for one test file: started before its tests, stopped after, its simulators reset
+ * before each test. Read `world()` inside tests (it exists once the file's beforeAll ran).
+ */
+export function useClientWorld(descriptors?: readonly ProviderDescriptor[]): () => ClientWorld {
+  let world: ClientWorld | undefined;
+  beforeAll(async () => {
+    world = await startClientWorld(descriptors);
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+  beforeEach(() => {
+    for (const simulator of world?.simulators.values() ?? []) simulator.reset();
+  });
+  return () => {
+    if (world === undefined) throw new Error('the client world is not started yet');
+    return world;
+  };
 }

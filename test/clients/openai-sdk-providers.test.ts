@@ -5,22 +5,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { PROVIDER_DESCRIPTORS } from '../conformance/provider-descriptors.ts';
-import { rejectionOf, startClientWorld, type ClientWorld } from './client-fixtures.ts';
+import { rejectionOf, useClientWorld } from './client-fixtures.ts';
 
-let world: ClientWorld;
+const world = useClientWorld();
 let client: OpenAI;
 
-beforeAll(async () => {
-  world = await startClientWorld();
-  client = new OpenAI({ baseURL: `${world.gateway.url}/v1`, apiKey: world.gateway.defaultAdminKey, maxRetries: 0 });
-});
-
-afterAll(async () => {
-  await world.stop();
-});
-
-beforeEach(() => {
-  for (const simulator of world.simulators.values()) simulator.reset();
+beforeAll(() => {
+  client = new OpenAI({ baseURL: `${world().gateway.url}/v1`, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
 });
 
 const tools: ChatCompletionTool[] = [
@@ -132,11 +123,11 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
   });
 
   test('upstream failures surface as the SDK error classes', async () => {
-    world.simulator(provider).inject({ kind: 'rate_limit', retryAfterSeconds: 3 });
+    world().simulator(provider).inject({ kind: 'rate_limit', retryAfterSeconds: 3 });
     const limited = await rejectionOf(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }));
     expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
     expect((limited as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after')).toBe('3');
-    world.simulator(provider).inject({ kind: 'server_error' });
+    world().simulator(provider).inject({ kind: 'server_error' });
     const failed = await rejectionOf(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }));
     expect(failed).toBeInstanceOf(OpenAI.InternalServerError);
     expect((failed as InstanceType<typeof OpenAI.InternalServerError>).status).toBe(502);
@@ -160,7 +151,7 @@ describe.each([
     expect(new Set(calls.map((call) => call.id)).size).toBe(2);
     const second = await client.chat.completions.create({ model, tools, messages: followUp(question, first) });
     expect(second.choices[0]?.message.content).toBe('Tool results: 18C | 09:30');
-    expect(world.simulator(provider).inferenceRequests().length).toBe(2);
+    expect(world().simulator(provider).inferenceRequests().length).toBe(2);
   });
 
   test('streamed: the stream helper assembles the calls, and the round trip streams too', async () => {

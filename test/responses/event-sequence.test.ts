@@ -3,23 +3,11 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { PROVIDER_DESCRIPTORS } from '../conformance/provider-descriptors.ts';
-import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
+import { useClientWorld } from '../clients/client-fixtures.ts';
 import { call } from '../helpers/gateway.ts';
 import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
 
-let world: ClientWorld;
-
-beforeAll(async () => {
-  world = await startClientWorld();
-});
-
-afterAll(async () => {
-  await world.stop();
-});
-
-beforeEach(() => {
-  for (const simulator of world.simulators.values()) simulator.reset();
-});
+const world = useClientWorld();
 
 const TOOLS = [
   { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
@@ -27,7 +15,7 @@ const TOOLS = [
 ];
 
 async function stream(body: Record<string, unknown>) {
-  const response = await call(world.gateway, 'POST', '/v1/responses', { ...body, stream: true }, { key: world.gateway.defaultAdminKey });
+  const response = await call(world().gateway, 'POST', '/v1/responses', { ...body, stream: true }, { key: world().gateway.defaultAdminKey });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/event-stream');
   return checkResponsesStream(parseResponsesSse(await response.text()));
@@ -67,7 +55,7 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     });
 
     test('a failure after the first byte ends with response.failed and an error event', async () => {
-      world.simulator(provider).inject({ kind: 'mid_stream_error', afterChunks: 2 });
+      world().simulator(provider).inject({ kind: 'mid_stream_error', afterChunks: 2 });
       const checked = await stream({ model, input: 'This stream will break somewhere in the middle of its answer' });
       expect(checked.terminal).toBe('response.failed');
       expect(checked.response.status).toBe('failed');
@@ -78,11 +66,11 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
 
 test('the checker refuses a stream out of order (a delta before its content part, a gap in sequence numbers)', async () => {
   const response = await call(
-    world.gateway,
+    world().gateway,
     'POST',
     '/v1/responses',
     { model: 'gpt-4o-mini', input: 'Order', stream: true },
-    { key: world.gateway.defaultAdminKey },
+    { key: world().gateway.defaultAdminKey },
   );
   const events = parseResponsesSse(await response.text());
   expect(checkResponsesStream(events).terminal).toBe('response.completed');

@@ -5,22 +5,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import OpenAI from 'openai';
 import type { FunctionTool, Response, ResponseInputItem } from 'openai/resources/responses/responses';
 import { PROVIDER_DESCRIPTORS } from '../conformance/provider-descriptors.ts';
-import { rejectionOf, startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
+import { rejectionOf, useClientWorld } from '../clients/client-fixtures.ts';
 
-let world: ClientWorld;
+const world = useClientWorld();
 let client: OpenAI;
 
-beforeAll(async () => {
-  world = await startClientWorld();
-  client = new OpenAI({ baseURL: `${world.gateway.url}/v1`, apiKey: world.gateway.defaultAdminKey, maxRetries: 0 });
-});
-
-afterAll(async () => {
-  await world.stop();
-});
-
-beforeEach(() => {
-  for (const simulator of world.simulators.values()) simulator.reset();
+beforeAll(() => {
+  client = new OpenAI({ baseURL: `${world().gateway.url}/v1`, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
 });
 
 const tools: FunctionTool[] = [
@@ -110,7 +101,7 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     });
 
     test('upstream failures surface as the openai error classes', async () => {
-      world.simulator(provider).inject({ kind: 'rate_limit', retryAfterSeconds: 2 });
+      world().simulator(provider).inject({ kind: 'rate_limit', retryAfterSeconds: 2 });
       const limited = await rejectionOf(client.responses.create({ model, input: 'x' }));
       expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
     });
