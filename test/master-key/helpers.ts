@@ -11,6 +11,7 @@ import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
 import { fingerprint, maskKey, randomId } from '../../core/credentials/secrets.ts';
+import type { CryptoBackend } from '../../core/spec/plugin.ts';
 import { DEFAULT_ACCOUNT_ID, providerKeyBinding } from '../../core/credentials/snapshot.ts';
 import { OPERATOR_KEY } from '../helpers/gateway.ts';
 
@@ -122,6 +123,25 @@ export function canaryKeys(count: number, tag = 'MK'): string[] {
 
 export const chat = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] };
 
+/** An account's provider key row as the store keeps it, sealed by the active backend. */
+async function sealedAccountKey(backend: CryptoBackend, id: string, accountId: string, provider: string, apiKey: string) {
+  return {
+    id,
+    owner: 'account' as const,
+    accountId,
+    provider,
+    ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, provider)),
+    keyVersion: backend.currentKeyVersion(),
+    cryptoBackend: backend.name,
+    maskedKey: maskKey(apiKey),
+    fingerprint: fingerprint(apiKey),
+    organizationId: null,
+    settings: {},
+    status: 'active',
+    weight: 1,
+  };
+}
+
 /**
  * Stores provider keys straight through the runtime's store and crypto backend (as POST
  * /v1/providers/keys does, without its 100-key limit per call and its model checks), for volume.
@@ -135,21 +155,7 @@ export async function seedProviderKeys(runtime: Runtime, apiKeys: readonly strin
       apiKeys.slice(start, start + 500).map(async (apiKey) => {
         const id = randomId('pk');
         ids.push(id);
-        return {
-          id,
-          owner: 'account' as const,
-          accountId,
-          provider,
-          ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, provider)),
-          keyVersion: backend.currentKeyVersion(),
-          cryptoBackend: backend.name,
-          maskedKey: maskKey(apiKey),
-          fingerprint: fingerprint(apiKey),
-          organizationId: null,
-          settings: {},
-          status: 'active',
-          weight: 1,
-        };
+        return sealedAccountKey(backend, id, accountId, provider, apiKey);
       }),
     );
     await runtime.store.insertProviderKeys(rows);
@@ -167,22 +173,7 @@ export async function seedTenants(runtime: Runtime, keys: number, perAccount: nu
     const tenant = Math.floor(index / perAccount);
     const accountId = tenant === 0 ? DEFAULT_ACCOUNT_ID : `acct_bench_${String(tenant).padStart(5, '0')}`;
     if (tenant > 0 && index % perAccount === 0) await runtime.store.insertAccount(accountId, accountId);
-    const id = randomId('pk');
-    rows.push({
-      id,
-      owner: 'account' as const,
-      accountId,
-      provider: 'openai',
-      ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, 'openai')),
-      keyVersion: backend.currentKeyVersion(),
-      cryptoBackend: backend.name,
-      maskedKey: maskKey(apiKey),
-      fingerprint: fingerprint(apiKey),
-      organizationId: null,
-      settings: {},
-      status: 'active',
-      weight: 1,
-    });
+    rows.push(await sealedAccountKey(backend, randomId('pk'), accountId, 'openai', apiKey));
   }
   for (let start = 0; start < rows.length; start += 500) await runtime.store.insertProviderKeys(rows.slice(start, start + 500));
   await runtime.snapshots.refresh();
