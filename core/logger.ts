@@ -86,3 +86,19 @@ export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'in
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
+
+/**
+ * Writes out what the logger still buffers, now, before the process exits: an asynchronous flush can
+ * lose the last lines ("stopped") to `process.exit`. False when the destination cannot (a test's
+ * in-memory stream, or a write that failed): the caller then waits for the asynchronous flush.
+ */
+export function flushLogsNow(logger: Logger): boolean {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+  if (typeof stream?.flushSync !== 'function') return false;
+  try {
+    stream.flushSync();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,4 +1,5 @@
 import { createApp } from './http/app.ts';
+import { flushLogsNow } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -103,6 +104,12 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: 
  * ("stopped" with the usage count). A destination that never confirms still exits within a second.
  */
 function exitAfterLogs(runtime: Runtime, code: number): void {
-  setTimeout(() => process.exit(code), 1_000);
-  runtime.logger.flush(() => process.exit(code));
+  // The asynchronous flush first (it waits for a write in progress), then whatever is still buffered,
+  // synchronously: either alone lost the last line now and then.
+  const exit = () => {
+    flushLogsNow(runtime.logger);
+    process.exit(code);
+  };
+  setTimeout(exit, 1_000);
+  runtime.logger.flush(exit);
 }
