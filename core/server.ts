@@ -85,6 +85,9 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: 
       return;
     }
     runtime.logger.info({ signal, pendingUsage: runtime.usage.pending, drainTimeoutMs: runtime.config.drainTimeoutMs }, 'shutting down');
+    // Holds the process until the drain has finished: once the server is closed, a wait on something
+    // that keeps no handle open (the usage writer's answer) would otherwise let it end, unlogged.
+    setInterval(() => undefined, 60_000);
     server
       .stop()
       .then(() => {
