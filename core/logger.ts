@@ -87,18 +87,44 @@ export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'in
   );
 }
 
+interface LogStream {
+  flushSync?: () => void;
+  once?: (event: 'drain', listener: () => void) => void;
+  _writing?: boolean;
+}
+
 /**
- * Writes out what the logger still buffers, now, before the process exits: an asynchronous flush can
- * lose the last lines ("stopped") to `process.exit`. False when the destination cannot (a test's
- * in-memory stream, or a write that failed): the caller then waits for the asynchronous flush.
+ * Writes out everything the logger holds before the process exits. pino's asynchronous destination
+ * (sonic-boom) answers `flush(callback)` at once when nothing waits in its buffer, even while the
+ * last line is still being written by an asynchronous write that `process.exit` would cut short;
+ * and `flushSync` skips that same line. So: wait for the write in progress to end ('drain'), then
+ * write what is left synchronously. A destination that never confirms is given up after `timeoutMs`.
  */
-export function flushLogsNow(logger: Logger): boolean {
-  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
-  if (typeof stream?.flushSync !== 'function') return false;
+export async function flushLogs(logger: Logger, timeoutMs = 1_000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, LogStream | undefined>)[pino.symbols.streamSym];
+  if (stream === undefined || typeof stream.flushSync !== 'function') {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return;
+  }
+  if (stream._writing === true && typeof stream.once === 'function') {
+    const once = stream.once.bind(stream);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      once('drain', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
   try {
     stream.flushSync();
-    return true;
   } catch {
-    return false;
+    // Not ready, or the write failed: nothing more can be saved.
   }
 }

@@ -1,5 +1,5 @@
 import { createApp } from './http/app.ts';
-import { flushLogsNow } from './logger.ts';
+import { flushLogs } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -102,17 +102,7 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: 
   for (const signal of signals) process.on(signal, () => shutdown(signal));
 }
 
-/**
- * The log is written asynchronously: exiting before its flush completes can drop the last lines
- * ("stopped" with the usage count). A destination that never confirms still exits within a second.
- */
+/** The log is written asynchronously: exiting before it is written out would drop the last lines ("stopped"). */
 function exitAfterLogs(runtime: Runtime, code: number): void {
-  // The asynchronous flush first (it waits for a write in progress), then whatever is still buffered,
-  // synchronously: either alone lost the last line now and then.
-  const exit = () => {
-    flushLogsNow(runtime.logger);
-    process.exit(code);
-  };
-  setTimeout(exit, 1_000);
-  runtime.logger.flush(exit);
+  void flushLogs(runtime.logger).then(() => process.exit(code));
 }

@@ -11,7 +11,7 @@ import type { Subprocess } from 'bun';
 import { MemoryCounters } from '../counters/memory.ts';
 import { ClusterHost, type HostedMember } from '../cluster/ipc-host.ts';
 import type { PrimaryBound } from '../cluster/ipc-protocol.ts';
-import type { Logger } from '../logger.ts';
+import { flushLogs, type Logger } from '../logger.ts';
 import { WORKER_INDEX_VARIABLE } from './workers.ts';
 
 export interface PrimaryOptions {
@@ -160,7 +160,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   await untilStopped(slots, () => stopping);
   host.close();
   logger.info({ uncleanStops }, 'stopped');
-  logger.flush();
+  await flushLogs(logger);
   return uncleanStops === 0 ? 0 : 1;
 }
 

@@ -78,10 +78,11 @@ test(`SIGTERM right after the last answer writes all ${CALLS} usage rows and exi
     exitCode = await gateway.stop('SIGTERM');
     expect(new Set(answered.map((call) => call.requestId)).size).toBe(CALLS);
 
-    expect(exitCode).toBe(0);
-    expect(gateway.stdout()).toContain('"msg":"shutting down"');
-    expect(gateway.stdout()).toContain(`"usageWritten":${CALLS}`);
-    expect(gateway.stdout()).not.toContain('could not be written at shutdown');
+    // On a failure, what the gateway printed says which part of the shutdown went wrong.
+    const printed = `exit code ${String(exitCode)}\n--- stdout\n${gateway.stdout()}\n--- stderr\n${gateway.stderr()}`;
+    expect({ exitCode, printed }).toEqual({ exitCode: 0, printed: expect.stringContaining('"msg":"shutting down"') });
+    expect(printed).toContain(`"usageWritten":${CALLS}`);
+    expect(printed).not.toContain('could not be written at shutdown');
 
     const database = new Database(databaseFile, { readonly: true });
     try {
