@@ -32,6 +32,26 @@ function clampCount(value: unknown): number {
   return Math.min(Math.round(value), MAX_USAGE_TOKENS);
 }
 
+/** Calls of one hosted tool in one answer: far above any real tool loop, and a fee table's worth of cost at most. */
+export const MAX_HOSTED_TOOL_CALLS = 10_000;
+
+function saneToolCalls(calls: Usage['hostedToolCalls']): boolean {
+  if (calls === undefined) return true;
+  for (const value of Object.values(calls))
+    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_HOSTED_TOOL_CALLS)) return false;
+  return true;
+}
+
+function clampToolCalls(calls: Readonly<Record<string, number>>, capped: Record<string, string>): Record<string, number> {
+  const fixed: Record<string, number> = {};
+  for (const [name, value] of Object.entries(calls)) {
+    const sane = typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_HOSTED_TOOL_CALLS;
+    if (!sane) capped[`hostedToolCalls.${name}`] = String(value);
+    fixed[name] = sane ? value : typeof value !== 'number' || Number.isNaN(value) || value <= 0 ? 0 : Math.min(Math.round(value), MAX_HOSTED_TOOL_CALLS);
+  }
+  return fixed;
+}
+
 /** Unchanged (the same object, nothing allocated) when every figure is sane: the usual case. */
 export function capUsage(usage: Usage): CappedUsage {
   const cost = usage.providerCostUsd;
@@ -43,6 +63,7 @@ export function capUsage(usage: Usage): CappedUsage {
     saneCount(usage.cacheWriteInputTokens) &&
     saneCount(usage.reasoningTokens) &&
     OPTIONAL_COUNT_FIELDS.every((field) => usage[field] === undefined || saneCount(usage[field])) &&
+    saneToolCalls(usage.hostedToolCalls) &&
     (cost === undefined || (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 && cost <= MAX_PROVIDER_COST_USD))
   ) {
     return { usage, capped: undefined };
@@ -62,6 +83,7 @@ export function capUsage(usage: Usage): CappedUsage {
     capped[field] = String(value);
     fixed[field] = clamped;
   }
+  if (usage.hostedToolCalls !== undefined && !saneToolCalls(usage.hostedToolCalls)) fixed.hostedToolCalls = clampToolCalls(usage.hostedToolCalls, capped);
   if (cost !== undefined && !(typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 && cost <= MAX_PROVIDER_COST_USD)) {
     capped.providerCostUsd = String(cost);
     // A cost that is no number is dropped (the list price applies); a huge one is capped.

@@ -9,6 +9,12 @@ import catalogFile from './model-prices.json' with { type: 'json' };
 export interface CatalogAliases {
   providers: readonly string[];
   modelPrefixes?: readonly string[];
+  /**
+   * The provider's per-call fees for its hosted tools (USD per call, by fee name), for every model
+   * of the provider: LiteLLM's table does not list them. A model's own `tool_call_costs` (a price
+   * file or an operator override) wins name by name.
+   */
+  toolCallCosts?: Readonly<Record<string, number>>;
 }
 
 /** Where a model's effective price comes from: the embedded table, KEYWAY_PRICES_FILE, or an operator override. */
@@ -48,6 +54,8 @@ export interface ModelInfo {
   maxOutputTokens: number | undefined;
   /** Perplexity's per-request search fee by context size (low, medium, high). */
   searchCostPerQuery: Record<string, number> | undefined;
+  /** Hosted tools billed per call (USD per call, by fee name: `web_search`, `file_search`…). */
+  toolCallCosts: Readonly<Record<string, number>> | undefined;
   /** Rates for long prompts, lowest threshold first. */
   tiers: readonly PriceTier[];
   source: PriceSource;
@@ -66,6 +74,8 @@ export interface PriceFields {
   citation_cost_per_token?: number;
   input_cost_per_request?: number;
   search_context_cost_per_query?: Record<string, number>;
+  /** Keyway's own field: hosted tools billed per call, USD per call by fee name (see CatalogAliases.toolCallCosts). */
+  tool_call_costs?: Record<string, number>;
   max_input_tokens?: number;
   max_output_tokens?: number;
 }
@@ -122,7 +132,25 @@ function searchFees(entry: CatalogEntry): Record<string, number> | undefined {
   return fees;
 }
 
-export function toModelInfo(name: string, entry: CatalogEntry, provider: string, prefixes: readonly string[], source: PriceSource = 'shipped'): ModelInfo {
+function toolCallCosts(entry: CatalogEntry, defaults: Readonly<Record<string, number>> | undefined): Readonly<Record<string, number>> | undefined {
+  const own = entry.tool_call_costs;
+  if (own === undefined || own === null || typeof own !== 'object') return defaults;
+  const costs: Record<string, number> = { ...defaults };
+  for (const [key, value] of Object.entries(own)) {
+    const fee = number(value);
+    if (fee !== undefined) costs[key] = fee;
+  }
+  return costs;
+}
+
+export function toModelInfo(
+  name: string,
+  entry: CatalogEntry,
+  provider: string,
+  prefixes: readonly string[],
+  source: PriceSource = 'shipped',
+  providerToolCallCosts?: Readonly<Record<string, number>>,
+): ModelInfo {
   return {
     provider,
     model: stripPrefix(name, prefixes),
@@ -138,6 +166,7 @@ export function toModelInfo(name: string, entry: CatalogEntry, provider: string,
     maxInputTokens: number(entry.max_input_tokens),
     maxOutputTokens: number(entry.max_output_tokens) ?? number(entry.max_tokens),
     searchCostPerQuery: searchFees(entry),
+    toolCallCosts: toolCallCosts(entry, providerToolCallCosts),
     tiers: tiersOf(entry),
     source,
     entry,
@@ -162,12 +191,14 @@ export class ModelCatalog {
   version = 0;
 
   constructor(entries: Record<string, CatalogEntry> = {}, aliases: ReadonlyMap<string, CatalogAliases> = new Map(), sourceOf?: (name: string) => PriceSource) {
-    const byCatalogName = new Map<string, { provider: string; prefixes: readonly string[] }>();
-    for (const [provider, alias] of aliases) for (const name of alias.providers) byCatalogName.set(name, { provider, prefixes: alias.modelPrefixes ?? [] });
+    const byCatalogName = new Map<string, { provider: string; prefixes: readonly string[]; toolCallCosts: CatalogAliases['toolCallCosts'] }>();
+    for (const [provider, alias] of aliases) {
+      for (const name of alias.providers) byCatalogName.set(name, { provider, prefixes: alias.modelPrefixes ?? [], toolCallCosts: alias.toolCallCosts });
+    }
     for (const [name, entry] of Object.entries(entries)) {
       const target = byCatalogName.get(entry.litellm_provider ?? '');
       if (target === undefined) continue;
-      this.add(toModelInfo(name, entry, target.provider, target.prefixes, sourceOf?.(name) ?? 'shipped'));
+      this.add(toModelInfo(name, entry, target.provider, target.prefixes, sourceOf?.(name) ?? 'shipped', target.toolCallCosts));
     }
   }
 

@@ -103,7 +103,7 @@ export class PriceBook {
       if (fields.input_cost_per_token !== undefined || fields.output_cost_per_token !== undefined) {
         for (const key of Object.keys(base)) if (/_above_\d+k_tokens$/.test(key)) delete base[key];
       }
-      next.put(toModelInfo(model, { ...base, ...fields }, provider, [], 'override'));
+      next.put(toModelInfo(model, { ...base, ...fields }, provider, [], 'override', this.aliases.get(provider)?.toolCallCosts));
     }
     this.catalog.replaceWith(next);
   }

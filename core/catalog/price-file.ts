@@ -48,11 +48,12 @@ export function entryProblem(name: string, entry: unknown): string | undefined {
       return `models['${name}'].${field} must be a whole number of tokens (got ${describe(value)})`;
     }
   }
-  const search = fields.search_context_cost_per_query;
-  if (search !== undefined) {
-    if (search === null || typeof search !== 'object' || Array.isArray(search)) return `models['${name}'].search_context_cost_per_query must be an object`;
-    for (const [size, value] of Object.entries(search)) {
-      if (!isRate(value)) return `models['${name}'].search_context_cost_per_query.${size} must be a number of USD, 0 or more (got ${describe(value)})`;
+  for (const field of ['search_context_cost_per_query', 'tool_call_costs'] as const) {
+    const fees = fields[field];
+    if (fees === undefined) continue;
+    if (fees === null || typeof fees !== 'object' || Array.isArray(fees)) return `models['${name}'].${field} must be an object`;
+    for (const [key, value] of Object.entries(fees)) {
+      if (!isRate(value)) return `models['${name}'].${field}.${key} must be a number of USD, 0 or more (got ${describe(value)})`;
     }
   }
   return undefined;

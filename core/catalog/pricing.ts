@@ -25,6 +25,8 @@ export interface CostBreakdown {
   citations: number;
   requestFee: number;
   searchFee: number;
+  /** Hosted tools billed per call (OpenAI's web search and file search calls). */
+  toolCallFees: number;
   total: number;
 }
 
@@ -63,6 +65,14 @@ function searchFee(fees: Readonly<Record<string, number>>, usage: Usage): number
   return fees[usage.searchContextSize.toLowerCase()] ?? fees[DEFAULT_SEARCH_CONTEXT_SIZE] ?? Math.max(...values);
 }
 
+/** Each hosted tool call at its fee; a call of a tool the table names no fee for costs nothing (docs/costs.md). */
+function toolCallFees(costs: Readonly<Record<string, number>> | undefined, calls: Usage['hostedToolCalls']): number {
+  if (costs === undefined || calls === undefined) return 0;
+  let total = 0;
+  for (const [name, callCount] of Object.entries(calls)) total += count(callCount) * (costs[name] ?? 0);
+  return total;
+}
+
 export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
   const inputTokens = count(usage.inputTokens);
   const tier = tierFor(info, inputTokens);
@@ -87,6 +97,7 @@ export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
     citations: usage.citationTokens === undefined ? 0 : count(usage.citationTokens) * (info.citationCostPerToken ?? 0),
     requestFee: info.requestCostUsd ?? 0,
     searchFee: info.searchCostPerQuery === undefined ? 0 : searchFee(info.searchCostPerQuery, usage),
+    toolCallFees: toolCallFees(info.toolCallCosts, usage.hostedToolCalls),
     total: 0,
   };
   parts.total = roundUsd(
@@ -98,7 +109,8 @@ export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
       parts.reasoning +
       parts.citations +
       parts.requestFee +
-      parts.searchFee,
+      parts.searchFee +
+      parts.toolCallFees,
   );
   return parts;
 }

@@ -43,6 +43,13 @@ export const PriceOverrideSchema = Type.Object(
         },
       ),
     ),
+    tool_call_costs: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), Type.Number({ minimum: 0, maximum: 1000 }), {
+        maxProperties: 32,
+        description:
+          "Hosted tools billed per call, USD per call by fee name (OpenAI's web_search, web_search_preview, web_search_preview_non_reasoning, file_search); named fees replace the provider's defaults",
+      }),
+    ),
     max_input_tokens: Limit('Prompt limit, tokens'),
     max_output_tokens: Limit('Output limit, tokens (budgets reserve it when a request names none)'),
   },
@@ -89,6 +96,7 @@ export function priceRow(info: ModelInfo): Record<string, unknown> {
     input_cost_per_request: info.requestCostUsd ?? null,
     search_context_cost_per_query:
       search === undefined ? null : Object.fromEntries(Object.entries(search).map(([size, fee]) => [`search_context_size_${size}`, fee])),
+    tool_call_costs: info.toolCallCosts === undefined ? null : { ...info.toolCallCosts },
     long_prompt_tiers: info.tiers.map((tier) => ({
       above_input_tokens: tier.aboveInputTokens,
       input_cost_per_token: tier.inputCostPerToken ?? null,

@@ -121,6 +121,11 @@ export interface Usage {
   /** The search depth a per-request search fee depends on (Perplexity's `search_context_size`: low, medium, high). */
   searchContextSize?: string;
   /**
+   * Provider-hosted tool calls the provider bills per call, by the name of the fee (OpenAI's
+   * `web_search`, `file_search`…): each priced at the model's `toolCallCosts` for that name.
+   */
+  hostedToolCalls?: Readonly<Record<string, number>>;
+  /**
    * What the provider itself says the call cost in USD, when it says (Perplexity's `cost.total_cost`,
    * request fee included): accounting books it instead of the list price.
    */

@@ -123,9 +123,8 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
   };
 }
 
-/** How OpenAI and the compatible services appear in the shipped price catalog. */
+/** How the compatible services appear in the shipped price catalog (OpenAI's own: providers/openai/index.ts). */
 export const OPENAI_COMPATIBLE_CATALOG_ALIASES: Readonly<Record<string, CatalogAliases>> = {
-  openai: { providers: ['openai'] },
   groq: { providers: ['groq'], modelPrefixes: ['groq/'] },
   mistral: { providers: ['mistral'], modelPrefixes: ['mistral/'] },
   deepseek: { providers: ['deepseek'], modelPrefixes: ['deepseek/'] },

@@ -1,15 +1,20 @@
 // OpenAI: Chat Completions, embeddings and models, through the OpenAI-compatible base, and its own
 // Responses API for the `responses` dialect (hosted tools, encrypted reasoning).
 
-import { compatiblePlugin, OPENAI_COMPATIBLE_CATALOG_ALIASES } from '../openai-compatible/index.ts';
+import type { CatalogAliases } from '../../core/catalog/catalog.ts';
+import { compatiblePlugin } from '../openai-compatible/index.ts';
+import { OPENAI_TOOL_CALL_COSTS } from './hosted-tools.ts';
 import { OPENAI_MODEL_CLASSES } from './model-classes.ts';
 import { createOpenAIResponsesApi } from './responses.ts';
+
+/** OpenAI in the shipped price catalog, with the per-call fees of its hosted tools (not in LiteLLM's table). */
+export const OPENAI_CATALOG_ALIASES: CatalogAliases = { providers: ['openai'], toolCallCosts: OPENAI_TOOL_CALL_COSTS };
 
 export const openAIProviderPlugin = compatiblePlugin({
   name: 'openai',
   defaultBaseUrl: 'https://api.openai.com/v1',
   modelPatterns: [/^gpt-/, /^o\d/, /^chatgpt-/, /^text-embedding-/, /^davinci/, /^babbage/],
-  catalogAliases: OPENAI_COMPATIBLE_CATALOG_ALIASES.openai,
+  catalogAliases: OPENAI_CATALOG_ALIASES,
   modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models; its own Responses API for /v1/responses',
   native: (access) => ({ responses: createOpenAIResponsesApi(access) }),

@@ -10,6 +10,7 @@ import { readSseEvents } from '../../core/wire/sse.ts';
 import { usageFromOpenAI } from '../../core/wire/openai-shape.ts';
 import { classifyOpenAIError, classifyOpenAIStreamError } from '../openai-compatible/errors.ts';
 import { openAIHeaders } from '../openai-compatible/request.ts';
+import { hostedToolCalls } from './hosted-tools.ts';
 
 type Json = Record<string, unknown>;
 
@@ -39,20 +40,11 @@ export function usageFromResponses(usage: unknown): Usage | undefined {
   });
 }
 
-const WEB_SEARCH_TOOL = /^web_search/;
-
-/**
- * The searches a hosted web_search tool ran (its `web_search_call` items), with the context size the
- * tool asked for: what the catalog's search fee for the model is priced at, as on the chat path's
- * `web_search_options`.
- */
-function withSearches(usage: Usage | undefined, response: Json, request: Json): Usage | undefined {
-  if (usage === undefined || !Array.isArray(response.output)) return usage;
-  const searches = response.output.filter((item) => isRecord(item) && item.type === 'web_search_call').length;
-  if (searches === 0) return usage;
-  const tool = Array.isArray(request.tools) ? request.tools.find((entry) => isRecord(entry) && WEB_SEARCH_TOOL.test(String(entry.type))) : undefined;
-  const size = isRecord(tool) && typeof tool.search_context_size === 'string' ? tool.search_context_size : 'medium';
-  return { ...usage, searchQueries: searches, searchContextSize: size };
+/** The hosted tool calls OpenAI bills per call, beside the tokens (providers/openai/hosted-tools.ts). */
+function withToolCalls(usage: Usage | undefined, response: Json, request: Json): Usage | undefined {
+  if (usage === undefined) return usage;
+  const calls = hostedToolCalls(response, request);
+  return calls === undefined ? usage : { ...usage, hostedToolCalls: calls };
 }
 
 /** Items the caller runs: a response that ends with one is waiting for the caller, as a chat `tool_calls` finish. */
@@ -97,7 +89,7 @@ function failure(provider: string, response: Json): KeywayError {
 /** The answer as the core reads it; the body itself rides in `nativeBody` for the dialect. */
 function resultOf(provider: string, body: Json, model: string, request: Json): ChatResult {
   if (body.status === 'failed') throw failure(provider, body);
-  const usage = withSearches(usageFromResponses(body.usage), body, request);
+  const usage = withToolCalls(usageFromResponses(body.usage), body, request);
   return {
     id: typeof body.id === 'string' ? body.id : '',
     model: typeof body.model === 'string' ? body.model : model,
@@ -149,7 +141,7 @@ export async function* responsesStreamParts(
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
         yield { type: 'start', id: String(response.id ?? ''), model: String(response.model ?? ''), created, native: true };
       } else if (END_EVENTS.has(type) && response !== undefined) {
-        const usage = withSearches(usageFromResponses(response.usage), response, request);
+        const usage = withToolCalls(usageFromResponses(response.usage), response, request);
         if (usage !== undefined) yield { type: 'usage', usage };
         yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
         ended = true;

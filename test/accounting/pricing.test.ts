@@ -107,6 +107,19 @@ describe('costBreakdown', () => {
     expect(costBreakdown(perSearch, usage({ searchQueries: 3 })).searchFee).toBeCloseTo(0.03, 12);
   });
 
+  test("hosted tool calls at the provider's per-call fees; a model's own fee wins name by name; an unknown tool costs nothing", () => {
+    const defaults = { web_search: 0.01, file_search: 0.0025 };
+    const model = toModelInfo('model', { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 }, 'provider', [], 'shipped', defaults);
+    const calls = usage({ inputTokens: 1000, outputTokens: 100, hostedToolCalls: { web_search: 3, file_search: 2, code_interpreter: 1 } });
+    const parts = costBreakdown(model, calls);
+    expect(parts.toolCallFees).toBeCloseTo(3 * 0.01 + 2 * 0.0025, 12);
+    expect(parts.total).toBeCloseTo(1000 * 1e-6 + 100 * 2e-6 + 0.035, 12);
+    const overridden = toModelInfo('model', { input_cost_per_token: 1e-6, tool_call_costs: { web_search: 0.02 } }, 'provider', [], 'override', defaults);
+    expect(overridden.toolCallCosts).toEqual({ web_search: 0.02, file_search: 0.0025 });
+    expect(costBreakdown(overridden, calls).toolCallFees).toBeCloseTo(3 * 0.02 + 2 * 0.0025, 12);
+    expect(costBreakdown(info({ input_cost_per_token: 1e-6 }), calls).toolCallFees).toBe(0);
+  });
+
   test('citations at the citation rate (free without one) and a flat per-request fee', () => {
     const deep = info({ input_cost_per_token: 0, output_cost_per_token: 0, citation_cost_per_token: 2e-6, input_cost_per_request: 0.005 });
     expect(costBreakdown(deep, usage({ citationTokens: 1000 })).total).toBeCloseTo(1000 * 2e-6 + 0.005, 12);
@@ -169,6 +182,8 @@ describe('price files', () => {
     // LiteLLM's file carries metadata beside the models (`last_updated`): skipped, not refused.
     expect(Object.keys(parsePriceTable(JSON.stringify({ last_updated: '2026-07-24', m: { litellm_provider: 'openai' } })))).toEqual(['m']);
     expect(() => parsePriceTable(JSON.stringify({ m: { litellm_provider: 7 } }))).toThrow('litellm_provider');
+    expect(() => parsePriceTable(JSON.stringify({ m: { tool_call_costs: { web_search: -0.01 } } }))).toThrow('tool_call_costs.web_search');
+    expect(() => parsePriceTable(JSON.stringify({ m: { tool_call_costs: [0.01] } }))).toThrow('tool_call_costs must be an object');
   });
 });
 

@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from 'bun:test';
 import { Accountant } from '../../core/accounting/account.ts';
-import { capUsage, MAX_PROVIDER_COST_USD, MAX_USAGE_TOKENS } from '../../core/accounting/usage-limits.ts';
+import { capUsage, MAX_HOSTED_TOOL_CALLS, MAX_PROVIDER_COST_USD, MAX_USAGE_TOKENS } from '../../core/accounting/usage-limits.ts';
 import { UsageQueue } from '../../core/accounting/usage-queue.ts';
 import { catalogFor } from '../../core/catalog/catalog.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
@@ -41,6 +41,14 @@ describe('capUsage', () => {
     const { usage, capped } = capUsage({ ...SANE, outputTokens: 30.4 });
     expect(usage.outputTokens).toBe(30);
     expect(capped).toBeUndefined();
+  });
+
+  test('hosted tool call counts: sane ones pass as they are, absurd ones are clamped and named', () => {
+    const sane = { ...SANE, hostedToolCalls: { web_search: 2 } };
+    expect(capUsage(sane).usage).toBe(sane);
+    const { usage, capped } = capUsage({ ...SANE, hostedToolCalls: { web_search: 1e9, file_search: -3, other: 2 } });
+    expect(usage.hostedToolCalls).toEqual({ web_search: MAX_HOSTED_TOOL_CALLS, file_search: 0, other: 2 });
+    expect(capped).toEqual({ 'hostedToolCalls.web_search': '1000000000', 'hostedToolCalls.file_search': '-3' });
   });
 
   test("the provider's own cost: absurd is capped, not a number or negative is dropped for the list price", () => {

@@ -11,6 +11,7 @@ import type { Response as OpenAIResponse, ResponseInputItem } from 'openai/resou
 import { anthropicDescriptor, openAIDescriptor } from '../conformance/provider-descriptors.ts';
 import { rejectionOf, startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
 import { call, flushUsage } from '../helpers/gateway.ts';
+import { costBreakdown, priceOf } from '../../core/catalog/pricing.ts';
 import { checkResponsesStream, parseResponsesSse } from './event-sequence.ts';
 
 type Json = Record<string, unknown>;
@@ -189,6 +190,62 @@ describe('usage and cost identical to the chat path for the same tokens', () => 
     expect(chatRow.cachedInputTokens as number).toBeGreaterThan(0);
     expect(chatRow.reasoningTokens as number).toBeGreaterThan(0);
     expect(chatRow.costUsd as number).toBeGreaterThan(0);
+  });
+});
+
+describe("hosted tools billed per call, at OpenAI's fees, beside the tokens", () => {
+  /** The booked row and what the same tokens cost without any tool fee. */
+  async function booked(answer: Response): Promise<{ row: Record<string, unknown>; tokensOnly: number }> {
+    const row = await bookedRowOf(world.gateway, answer);
+    const info = priceOf(world.gateway.runtime.catalog, 'openai', [String(row.model)]);
+    if (info === undefined) throw new Error(`no price for ${String(row.model)}`);
+    const usage = {
+      inputTokens: row.inputTokens as number,
+      outputTokens: row.outputTokens as number,
+      totalTokens: (row.inputTokens as number) + (row.outputTokens as number),
+      cachedInputTokens: row.cachedInputTokens as number,
+      cacheWriteInputTokens: 0,
+      reasoningTokens: row.reasoningTokens as number,
+    };
+    return { row, tokensOnly: costBreakdown(info, usage).total };
+  }
+
+  test.each([false, true])('one web_search call costs $0.01 more than its tokens (streamed: %p)', async (stream) => {
+    const answer = await responses({ model: openAIDescriptor.model, stream, tools: [{ type: 'web_search' }], input: 'Search for BYOK gateways' });
+    expect(answer.status).toBe(200);
+    const { row, tokensOnly } = await booked(answer);
+    expect(tokensOnly).toBeGreaterThan(0);
+    expect(row.costUsd as number).toBeCloseTo(tokensOnly + 0.01, 9);
+  });
+
+  test('web_search_preview: $0.025 a call on a model that does not reason, $0.01 on one that does', async () => {
+    const plain = await booked(await responses({ model: openAIDescriptor.model, tools: [{ type: 'web_search_preview' }], input: 'Search the news' }));
+    expect(plain.row.costUsd as number).toBeCloseTo(plain.tokensOnly + 0.025, 9);
+    const reasoning = await booked(
+      await responses({ model: REASONING_MODEL, reasoning: { effort: 'low' }, tools: [{ type: 'web_search_preview' }], input: 'Search the news' }),
+    );
+    expect(reasoning.row.reasoningTokens as number).toBeGreaterThan(0);
+    expect(reasoning.row.costUsd as number).toBeCloseTo(reasoning.tokensOnly + 0.01, 9);
+  });
+
+  test('an answer without a hosted tool call costs its tokens only; an operator override replaces the fee', async () => {
+    const unsearched = await booked(await responses({ model: openAIDescriptor.model, input: 'No search here' }));
+    expect(unsearched.row.costUsd as number).toBeCloseTo(unsearched.tokensOnly, 9);
+    const put = await call(world.gateway, 'PUT', '/v1/platform/prices', {
+      provider: 'openai',
+      model: openAIDescriptor.model,
+      tool_call_costs: { web_search: 0.5 },
+    });
+    expect(put.status).toBe(200);
+    try {
+      const listed = await call(world.gateway, 'GET', `/v1/platform/prices?provider=openai&model=${openAIDescriptor.model}`);
+      const entry = ((await listed.json()) as { data: Json[] }).data[0];
+      expect(entry?.tool_call_costs).toMatchObject({ web_search: 0.5, file_search: 0.0025 });
+      const searched = await booked(await responses({ model: openAIDescriptor.model, tools: [{ type: 'web_search' }], input: 'Search, dearly' }));
+      expect(searched.row.costUsd as number).toBeCloseTo(searched.tokensOnly + 0.5, 9);
+    } finally {
+      await call(world.gateway, 'DELETE', `/v1/platform/prices/openai/${openAIDescriptor.model}`);
+    }
   });
 });
 

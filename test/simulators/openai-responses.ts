@@ -146,7 +146,8 @@ export function planResponse(body: JsonObject, cacheSeen: boolean): ResponsesOut
     output,
     parallel_tool_calls: body.parallel_tool_calls !== false,
     previous_response_id: null,
-    reasoning: { effort: effort ?? null, summary: null },
+    // OpenAI names a reasoning model's effort (its default, medium, when the request named none); null for others.
+    reasoning: { effort: isReasoningModel(model) ? (effort ?? 'medium') : null, summary: null },
     service_tier: typeof body.service_tier === 'string' && body.service_tier !== 'auto' ? body.service_tier : 'default',
     store: body.store !== false,
     temperature: body.temperature ?? 1,
