@@ -6,6 +6,7 @@
 
 import { StreamObserver } from '../core/accounting/stream-observer.ts';
 import { OpenAIStreamEncoder } from '../core/wire/openai-encoder.ts';
+import type { StreamEncoder } from '../core/spec/dialect.ts';
 import type { StreamPart } from '../core/spec/vocabulary.ts';
 import { echoOf, ResponsesStreamEncoder } from '../plugins/responses/index.ts';
 
@@ -16,6 +17,11 @@ const textEncoder = new TextEncoder();
 const observer = new StreamObserver();
 let sink = 0;
 
+/** A part's bytes as streamAnswer (core/lifecycle/respond.ts) gets them: `encodeBytes` when the encoder has it. */
+function frameOf(encoder: StreamEncoder, part: StreamPart): Uint8Array {
+  return encoder.encodeBytes === undefined ? textEncoder.encode(encoder.encode(part)) : encoder.encodeBytes(part);
+}
+
 /** One stream of ITERATIONS deltas through the whole per-part path (observe, encode, bytes), by one build's encoder. */
 function roundOf(Encoder: typeof ResponsesStreamEncoder): void {
   const encoder = new Encoder({ responseId: 'resp_bench', model: 'claude-sonnet-4-5', echo: echoOf({}) });
@@ -23,7 +29,7 @@ function roundOf(Encoder: typeof ResponsesStreamEncoder): void {
   encoder.encode(TEXT_DELTA);
   for (let index = 0; index < ITERATIONS; index++) {
     observer.observe(TEXT_DELTA);
-    sink += textEncoder.encode(encoder.encode(TEXT_DELTA)).length;
+    sink += frameOf(encoder, TEXT_DELTA).length;
   }
   sink += encoder.end().length;
 }
@@ -43,7 +49,7 @@ function chatRound(): void {
   encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-sonnet-4-5', created: 1 });
   for (let index = 0; index < ITERATIONS; index++) {
     observer.observe(TEXT_DELTA);
-    sink += textEncoder.encode(encoder.encode(TEXT_DELTA)).length;
+    sink += frameOf(encoder, TEXT_DELTA).length;
   }
   sink += encoder.end().length;
 }

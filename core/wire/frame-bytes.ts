@@ -1,0 +1,69 @@
+// A stream frame written straight to bytes: the hot frames of a stream (one per text delta) are the
+// same text each time but for a number and a JSON string. Building them as a string and passing it
+// through TextEncoder walks the whole rope and re-encodes the constant text on every frame; here the
+// constant pieces are encoded once per stream and copied, and only the variable parts are written
+// (bench/responses-chunk-ab.ts). The bytes are exactly what TextEncoder.encode gives for the same text.
+
+const textEncoder = new TextEncoder();
+
+/** Text that is not plain printable ASCII, or that JSON must escape: such text takes the general path. */
+const NOT_PLAIN = /["\\\u0000-\u001f\u0080-\uffff]/;
+/** What JSON.stringify escapes: quotes, backslashes, control characters, surrogates (lone ones are escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** Up to this length, copying a plain string's characters one by one beats a native encode and copy. */
+const CHARACTER_COPY_LIMIT = 64;
+/** Up to this length, copying bytes one by one beats the call into a typed array's `set`. */
+const BYTE_COPY_LIMIT = 16;
+
+export function utf8(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** The JSON string for a text, as JSON.stringify writes it, in UTF-8. */
+function jsonStringBytes(text: string): Uint8Array {
+  // Most text needs no escape: quoting it beats JSON.stringify's scan and copy.
+  return textEncoder.encode(NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
+}
+
+function decimalLength(value: number): number {
+  let length = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) length++;
+  return length;
+}
+
+function copyBytes(target: Uint8Array, source: Uint8Array, at: number): number {
+  const length = source.length;
+  if (length > BYTE_COPY_LIMIT) target.set(source, at);
+  else for (let index = 0; index < length; index++) target[at + index] = source[index] as number;
+  return at + length;
+}
+
+/**
+ * `head`, a non-negative integer in decimal, `middle`, `text` as a JSON string, `tail`: the bytes of
+ * `${head}${number}${middle}${JSON.stringify(text)}${tail}`, the pieces given as UTF-8.
+ */
+export function frameBytes(head: Uint8Array, number: number, middle: Uint8Array, text: string, tail: Uint8Array): Uint8Array {
+  const digits = decimalLength(number);
+  const plain = text.length <= CHARACTER_COPY_LIMIT && !NOT_PLAIN.test(text);
+  const quoted = plain ? undefined : jsonStringBytes(text);
+  const textLength = quoted === undefined ? text.length + 2 : quoted.length;
+  const frame = new Uint8Array(head.length + digits + middle.length + textLength + tail.length);
+  let at = copyBytes(frame, head, 0);
+  let rest = number;
+  for (let index = at + digits - 1; index >= at; index--) {
+    frame[index] = 48 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  at = copyBytes(frame, middle, at + digits);
+  if (quoted === undefined) {
+    frame[at++] = 34;
+    for (let index = 0; index < text.length; index++) frame[at + index] = text.charCodeAt(index);
+    at += text.length;
+    frame[at++] = 34;
+  } else {
+    frame.set(quoted, at);
+    at += quoted.length;
+  }
+  copyBytes(frame, tail, at);
+  return frame;
+}
