@@ -73,10 +73,12 @@ for (let round = 0; round < ROUNDS; round++) {
   chat.push(timed(chatRound));
   if (OtherEncoder !== undefined) other.push(timed(otherRound));
 }
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const quantile = (values: number[], at: number): number => [...values].sort((a, b) => a - b)[Math.floor(values.length * at)] as number;
+const median = (values: number[]): number => quantile(values, 0.5);
+const summary = (values: number[]): string =>
+  `median ${median(values).toFixed(0)} ns, p25 ${quantile(values, 0.25).toFixed(0)} ns, fastest ${Math.min(...values).toFixed(0)} ns per text delta`;
 const ratios = responses.map((value, index) => value / (chat[index] as number));
-console.log(`responses path: median ${median(responses).toFixed(0)} ns, fastest ${Math.min(...responses).toFixed(0)} ns per text delta`);
-console.log(`chat path:      median ${median(chat).toFixed(0)} ns, fastest ${Math.min(...chat).toFixed(0)} ns per text delta`);
-if (other.length > 0)
-  console.log(`responses path (${compareCheckout}): median ${median(other).toFixed(0)} ns, fastest ${Math.min(...other).toFixed(0)} ns per text delta`);
-console.log(`ratio (same round): median ${median(ratios).toFixed(2)} (sink ${sink > 0})`);
+console.log(`responses path: ${summary(responses)}`);
+console.log(`chat path:      ${summary(chat)}`);
+if (other.length > 0) console.log(`responses path (${compareCheckout}): ${summary(other)}`);
+console.log(`ratio responses / chat (same round): median ${median(ratios).toFixed(2)}, p25 ${quantile(ratios, 0.25).toFixed(2)} (sink ${sink > 0})`);
