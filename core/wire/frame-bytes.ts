@@ -26,9 +26,29 @@ function jsonStringBytes(text: string): Uint8Array {
 }
 
 function decimalLength(value: number): number {
-  let length = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) length++;
+  if (value < 10) return 1;
+  if (value < 100) return 2;
+  if (value < 1000) return 3;
+  if (value < 10000) return 4;
+  let length = 5;
+  for (let rest = Math.floor(value / 100000); rest >= 1; rest = Math.floor(rest / 10)) length++;
   return length;
+}
+
+/** Writes a non-negative integer's decimal digits ending before `end`. */
+function writeDecimal(target: Uint8Array, end: number, value: number): void {
+  let at = end;
+  let rest = value;
+  // Integer division by `| 0` is several times cheaper than Math.floor, for the values it holds.
+  while (rest >= 0x7fffffff) {
+    target[--at] = 48 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  do {
+    const next = (rest / 10) | 0;
+    target[--at] = 48 + rest - next * 10;
+    rest = next;
+  } while (rest > 0);
 }
 
 function copyBytes(target: Uint8Array, source: Uint8Array, at: number): number {
@@ -48,13 +68,9 @@ export function frameBytes(head: Uint8Array, number: number, middle: Uint8Array,
   const quoted = plain ? undefined : jsonStringBytes(text);
   const textLength = quoted === undefined ? text.length + 2 : quoted.length;
   const frame = new Uint8Array(head.length + digits + middle.length + textLength + tail.length);
-  let at = copyBytes(frame, head, 0);
-  let rest = number;
-  for (let index = at + digits - 1; index >= at; index--) {
-    frame[index] = 48 + (rest % 10);
-    rest = Math.floor(rest / 10);
-  }
-  at = copyBytes(frame, middle, at + digits);
+  let at = copyBytes(frame, head, 0) + digits;
+  writeDecimal(frame, at, number);
+  at = copyBytes(frame, middle, at);
   if (quoted === undefined) {
     frame[at++] = 34;
     for (let index = 0; index < text.length; index++) frame[at + index] = text.charCodeAt(index);
