@@ -5,7 +5,7 @@
 // (observe, encode to bytes). Its closing events (`end()`: for Responses the whole text four times
 // over, in output_text.done, content_part.done, output_item.done and response.completed) are a cost
 // per stream, not per chunk: timed apart and printed as ns per stream and per delta of the stream.
-// Run: bun bench/responses-chunk-ab.ts [rounds] [iterations per round]
+// Run: bun bench/responses-chunk-ab.ts [rounds] [iterations per round] [delta text, default ' the parser']
 // KEYWAY_COMPARE_CHECKOUT=/path/to/other/checkout adds that checkout's Responses encoder (before/after).
 
 import { StreamObserver } from '../core/accounting/stream-observer.ts';
@@ -16,7 +16,7 @@ import { echoOf, ResponsesStreamEncoder } from '../plugins/responses/index.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 40);
 const ITERATIONS = Number(process.argv[3] ?? 5000);
-const TEXT_DELTA: StreamPart = { type: 'text-delta', index: 0, text: ' the parser' };
+const TEXT_DELTA: StreamPart = { type: 'text-delta', index: 0, text: process.argv[4] ?? ' the parser' };
 const textEncoder = new TextEncoder();
 const observer = new StreamObserver();
 let sink = 0;

@@ -8,9 +8,10 @@ const textEncoder = new TextEncoder();
 
 /** Text that is not plain printable ASCII, or that JSON must escape: such text takes the general path. */
 const NOT_PLAIN = /["\\\u0000-\u001f\u0080-\uffff]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 /** What JSON.stringify escapes: quotes, backslashes, control characters, surrogates (lone ones are escaped). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-/** Up to this length, copying a plain string's characters one by one beats a native encode and copy. */
+/** Up to this length, copying an ASCII string's characters one by one beats a native encode and copy. */
 const CHARACTER_COPY_LIMIT = 64;
 /** Up to this length, copying bytes one by one beats the call into a typed array's `set`. */
 const BYTE_COPY_LIMIT = 16;
@@ -64,22 +65,36 @@ function copyBytes(target: Uint8Array, source: Uint8Array, at: number): number {
  */
 export function frameBytes(head: Uint8Array, number: number, middle: Uint8Array, text: string, tail: Uint8Array): Uint8Array {
   const digits = decimalLength(number);
-  const plain = text.length <= CHARACTER_COPY_LIMIT && !NOT_PLAIN.test(text);
-  const quoted = plain ? undefined : jsonStringBytes(text);
-  const textLength = quoted === undefined ? text.length + 2 : quoted.length;
+  // Three ways to the JSON string, cheapest first: plain short text quoted as it is; short ASCII text
+  // escaped by JSON.stringify (its escapes are ASCII too), both copied character by character; anything
+  // else (non-ASCII, long) encoded natively and copied.
+  let escaped: string | undefined;
+  let encoded: Uint8Array | undefined;
+  const short = text.length <= CHARACTER_COPY_LIMIT;
+  if (!short || NOT_PLAIN.test(text)) {
+    if (short && !NON_ASCII.test(text)) escaped = JSON.stringify(text);
+    else encoded = jsonStringBytes(text);
+  }
+  const textLength = escaped !== undefined ? escaped.length : encoded !== undefined ? encoded.length : text.length + 2;
   const frame = new Uint8Array(head.length + digits + middle.length + textLength + tail.length);
   let at = copyBytes(frame, head, 0) + digits;
   writeDecimal(frame, at, number);
   at = copyBytes(frame, middle, at);
-  if (quoted === undefined) {
-    frame[at++] = 34;
-    for (let index = 0; index < text.length; index++) frame[at + index] = text.charCodeAt(index);
-    at += text.length;
-    frame[at++] = 34;
+  if (escaped !== undefined) at = copyAscii(frame, escaped, at);
+  else if (encoded !== undefined) {
+    frame.set(encoded, at);
+    at += encoded.length;
   } else {
-    frame.set(quoted, at);
-    at += quoted.length;
+    frame[at++] = 34;
+    at = copyAscii(frame, text, at);
+    frame[at++] = 34;
   }
   copyBytes(frame, tail, at);
   return frame;
+}
+
+function copyAscii(target: Uint8Array, text: string, at: number): number {
+  const length = text.length;
+  for (let index = 0; index < length; index++) target[at + index] = text.charCodeAt(index);
+  return at + length;
 }
