@@ -20,12 +20,6 @@ export function utf8(text: string): Uint8Array {
   return textEncoder.encode(text);
 }
 
-/** The JSON string for a text, as JSON.stringify writes it, in UTF-8. */
-function jsonStringBytes(text: string): Uint8Array {
-  // Most text needs no escape: quoting it beats JSON.stringify's scan and copy.
-  return textEncoder.encode(NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
-}
-
 function decimalLength(value: number): number {
   if (value < 10) return 1;
   if (value < 100) return 2;
@@ -67,27 +61,32 @@ export function frameBytes(head: Uint8Array, number: number, middle: Uint8Array,
   const digits = decimalLength(number);
   // Three ways to the JSON string, cheapest first: plain short text quoted as it is; short ASCII text
   // escaped by JSON.stringify (its escapes are ASCII too), both copied character by character; anything
-  // else (non-ASCII, long) encoded natively and copied.
+  // else (non-ASCII, long) encoded natively and copied, quotes added here unless JSON.stringify wrote them.
   let escaped: string | undefined;
   let encoded: Uint8Array | undefined;
+  let quotes = 2;
   const short = text.length <= CHARACTER_COPY_LIMIT;
   if (!short || NOT_PLAIN.test(text)) {
     if (short && !NON_ASCII.test(text)) escaped = JSON.stringify(text);
-    else encoded = jsonStringBytes(text);
+    else if (NEEDS_ESCAPE.test(text)) {
+      encoded = textEncoder.encode(JSON.stringify(text));
+      quotes = 0;
+    } else encoded = textEncoder.encode(text);
   }
-  const textLength = escaped !== undefined ? escaped.length : encoded !== undefined ? encoded.length : text.length + 2;
+  const textLength = escaped !== undefined ? escaped.length : encoded !== undefined ? encoded.length + quotes : text.length + 2;
   const frame = new Uint8Array(head.length + digits + middle.length + textLength + tail.length);
   let at = copyBytes(frame, head, 0) + digits;
   writeDecimal(frame, at, number);
   at = copyBytes(frame, middle, at);
   if (escaped !== undefined) at = copyAscii(frame, escaped, at);
-  else if (encoded !== undefined) {
-    frame.set(encoded, at);
-    at += encoded.length;
-  } else {
-    frame[at++] = 34;
-    at = copyAscii(frame, text, at);
-    frame[at++] = 34;
+  else {
+    if (quotes !== 0) frame[at++] = 34;
+    if (encoded === undefined) at = copyAscii(frame, text, at);
+    else {
+      frame.set(encoded, at);
+      at += encoded.length;
+    }
+    if (quotes !== 0) frame[at++] = 34;
   }
   copyBytes(frame, tail, at);
   return frame;
