@@ -1,7 +1,7 @@
 // A stream frame written straight to bytes: the hot frames of a stream (one per text delta) are the
 // same text each time but for a number and a JSON string. Building them as a string and passing it
 // through TextEncoder walks the whole rope and re-encodes the constant text on every frame; here the
-// constant pieces are encoded once per stream and copied, and only the variable parts are written
+// constant pieces are encoded once (per stream or item) and copied, and only the variable parts are written
 // (bench/responses-chunk-ab.ts). The bytes are exactly what TextEncoder.encode gives for the same text.
 
 const textEncoder = new TextEncoder();
