@@ -178,16 +178,16 @@ export function streamAnswer(
             part = next.value;
             observer.observe(part);
           }
-          const text = encoder.encode(part);
+          const frame = encoder.encodeBytes === undefined ? encoder.encode(part) : encoder.encodeBytes(part);
           if (part.type === 'error') {
             finish(part.error.status, part.error);
-            if (text.length > 0) controller.enqueue(textEncoder.encode(text));
+            if (frame.length > 0) controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
             controller.close();
             void iterator.return?.();
             return;
           }
-          if (text.length > 0) {
-            controller.enqueue(textEncoder.encode(text));
+          if (frame.length > 0) {
+            controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
             return;
           }
         }

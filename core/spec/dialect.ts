@@ -9,6 +9,11 @@ import type { ChatRequest, ChatResult, ErrorDescriptor, StreamPart, Usage } from
 export interface StreamEncoder {
   /** SSE text for a part ('' when the part shows nothing to this client). */
   encode(part: StreamPart): string;
+  /**
+   * The same SSE text as UTF-8, for an encoder that can write some frames straight to bytes, cheaper
+   * than building the text and encoding it; used instead of `encode` when present (empty: nothing).
+   */
+  encodeBytes?(part: StreamPart): Uint8Array;
   /** SSE text that closes a stream that ended well. */
   end(): string;
 }

@@ -11,6 +11,7 @@
 // previous_response_id, metadata: native.ts) is rewritten, in the few events that carry it.
 
 import { flatString } from '../../core/wire/flat-string.ts';
+import { frameBytes, utf8 } from '../../core/wire/frame-bytes.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
 import type { ErrorDescriptor, StreamPart } from '../../core/spec/vocabulary.ts';
@@ -48,6 +49,9 @@ interface OpenItem {
   /** Everything of this item's delta events after the sequence number and before the delta, built once. */
   deltaMiddle: string;
   deltaPrefix: string;
+  /** The same two pieces as UTF-8, for the delta events written straight to bytes. */
+  deltaMiddleBytes: Uint8Array;
+  deltaPrefixBytes: Uint8Array;
 }
 
 const DELTA_TYPES: Record<OpenItem['kind'], string> = {
@@ -63,6 +67,18 @@ const DELTA_PREFIX: Record<OpenItem['kind'], string> = {
   function_call: flatString(`event: ${DELTA_TYPES.function_call}\ndata: {"type":"${DELTA_TYPES.function_call}","sequence_number":`),
   custom_tool_call: flatString(`event: ${DELTA_TYPES.custom_tool_call}\ndata: {"type":"${DELTA_TYPES.custom_tool_call}","sequence_number":`),
 };
+
+const DELTA_PREFIX_BYTES: Record<OpenItem['kind'], Uint8Array> = {
+  message: utf8(DELTA_PREFIX.message),
+  reasoning: utf8(DELTA_PREFIX.reasoning),
+  function_call: utf8(DELTA_PREFIX.function_call),
+  custom_tool_call: utf8(DELTA_PREFIX.custom_tool_call),
+};
+
+/** What closes a delta event after the delta. */
+const DELTA_END_BYTES = utf8('}\n\n');
+const NO_BYTES = new Uint8Array(0);
+const textEncoder = new TextEncoder();
 
 /** The fields each kind's delta event carries between the item's place and the delta. */
 const DELTA_FIELDS: Record<OpenItem['kind'], string> = {
@@ -214,7 +230,20 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const outputIndex = this.output.length;
     this.output.push(item);
     const fields = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex},${DELTA_FIELDS[kind]}"delta":`;
-    this.open = { kind, id, outputIndex, parts: [], toolIndex, callId, name, deltaMiddle: flatString(`,${fields}`), deltaPrefix: DELTA_PREFIX[kind] };
+    const deltaMiddle = flatString(`,${fields}`);
+    this.open = {
+      kind,
+      id,
+      outputIndex,
+      parts: [],
+      toolIndex,
+      callId,
+      name,
+      deltaMiddle,
+      deltaPrefix: DELTA_PREFIX[kind],
+      deltaMiddleBytes: utf8(deltaMiddle),
+      deltaPrefixBytes: DELTA_PREFIX_BYTES[kind],
+    };
     return prefix + this.event('response.output_item.added', { output_index: outputIndex, item });
   }
 
@@ -254,6 +283,35 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     // Most deltas need no escape: quoting them beats JSON.stringify's scan and copy, in one template (one rope to encode).
     if (NEEDS_ESCAPE.test(delta)) return `${open.deltaPrefix}${sequence}${open.deltaMiddle}${JSON.stringify(delta)}}\n\n`;
     return `${open.deltaPrefix}${sequence}${open.deltaMiddle}"${delta}"}\n\n`;
+  }
+
+  /**
+   * The bytes `encode` would give as text (streamAnswer sends these). A delta into the item already
+   * open, every delta of a stream but its item's first, is written straight to bytes (frameBytes);
+   * anything else is its text encoded.
+   */
+  encodeBytes(part: StreamPart): Uint8Array {
+    const open = this.open;
+    if (open !== undefined && !this.ended) {
+      const delta = this.openItemDelta(open, part);
+      if (delta !== undefined) {
+        open.parts.push(delta);
+        return frameBytes(open.deltaPrefixBytes, this.sequence++, open.deltaMiddleBytes, delta, DELTA_END_BYTES);
+      }
+    }
+    const text = this.encode(part);
+    return text === '' ? NO_BYTES : textEncoder.encode(text);
+  }
+
+  /** The delta a part adds to the open item when `encode` would write exactly one delta event for it, else undefined. */
+  private openItemDelta(open: OpenItem, part: StreamPart): string | undefined {
+    if (part.type === 'text-delta') return part.index === 0 && part.text !== '' && open.kind === 'message' ? part.text : undefined;
+    if (part.type === 'reasoning-delta') return part.index === 0 && part.text !== '' && open.kind === 'reasoning' ? part.text : undefined;
+    if (part.type === 'tool-call-delta')
+      return part.index === 0 && part.argumentsDelta !== '' && open.kind === 'function_call' && open.toolIndex === part.toolIndex
+        ? part.argumentsDelta
+        : undefined;
+    return undefined;
   }
 
   protected text(delta: string): string {
