@@ -3,6 +3,7 @@
 import { openAIErrorBody } from '../errors.ts';
 import { openAIFinishReason, openAIUsage } from './openai-shape.ts';
 import { flatString } from './flat-string.ts';
+import { frameBytes, utf8 } from './frame-bytes.ts';
 import { encodeSseData, SSE_DONE } from './sse.ts';
 import type { ChatResult, ErrorDescriptor, OpenAIChunk, OpenAIChunkChoice, StreamPart, Usage } from '../spec/vocabulary.ts';
 
@@ -25,6 +26,12 @@ export function encodeChatCompletion(result: ChatResult): Record<string, unknown
     ...result.extraFields,
   };
 }
+
+const textEncoder = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
+/** A text delta's frame around the delta (encodeBytes): the same text as `encode`'s template. */
+const CONTENT_DELTA = utf8(',"delta":{"content":');
+const CONTENT_END = utf8('},"logprobs":null,"finish_reason":null}]}\n\n');
 
 /**
  * Turns stream parts into OpenAI SSE text. Chunks that came from an OpenAI-compatible upstream are
@@ -60,6 +67,7 @@ export class OpenAIStreamEncoder {
         this.model = part.model || this.model;
         if (part.created) this.created = part.created;
         this.cachedPrefix = undefined;
+        this.cachedHead = undefined;
         return this.chunk(0, { role: 'assistant', content: '' }, null);
       case 'text-delta':
         // The common case, built by concatenation: no chunk object, one small stringify.
@@ -91,6 +99,21 @@ export class OpenAIStreamEncoder {
         return '';
     }
   }
+
+  /**
+   * The bytes `encode` would give as text: a text delta (the common case) written straight to bytes
+   * from the stream's constant pieces (frameBytes), anything else its text encoded.
+   */
+  encodeBytes(part: StreamPart): Uint8Array {
+    if (part.type === 'text-delta' && this.pendingExtra === undefined) {
+      this.cachedHead ??= utf8(`data: ${this.prefix()}`);
+      return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, CONTENT_END);
+    }
+    const text = this.encode(part);
+    return text === '' ? NO_BYTES : textEncoder.encode(text);
+  }
+
+  private cachedHead: Uint8Array | undefined;
 
   /** Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. */
   end(): string {
