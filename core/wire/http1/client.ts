@@ -51,11 +51,11 @@ async function exchange(pool: ConnectionPool, plan: PlannedRequest, tls: TlsSett
   const pooled = pool.acquire(plan.target.origin);
   if (pooled !== undefined) {
     try {
-      return decoded(await pooled.send(plan.bytes, plan.method, signal));
+      return decoded(await pooled.send(plan.wire, plan.byteLength, plan.method, signal));
     } catch (error) {
       if (!(error instanceof StaleConnectionError)) throw error;
     }
   }
   const fresh = await openConnection(plan.target, pool, tls, signal);
-  return decoded(await fresh.send(plan.bytes, plan.method, signal));
+  return decoded(await fresh.send(plan.wire, plan.byteLength, plan.method, signal));
 }

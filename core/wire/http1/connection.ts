@@ -98,7 +98,7 @@ export class Http1Connection {
   ) {}
 
   /** Writes one serialised request and resolves with the answer's head (and a body to read). */
-  send(request: Buffer, method: string, signal: AbortSignal | undefined): Promise<Response> {
+  send(request: string | Buffer, byteLength: number, method: string, signal: AbortSignal | undefined): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
       const exchange = new Exchange(this, method, signal, this.served > 0, resolve, reject);
       this.exchange = exchange;
@@ -107,9 +107,12 @@ export class Http1Connection {
       if (written < 0) {
         exchange.unsent = true;
         this.closedBy(undefined);
-      } else if (written < request.length) {
-        this.pendingWrite = request.subarray(written);
+      } else if (written < byteLength) {
+        this.pendingWrite = (typeof request === 'string' ? Buffer.from(request) : request).subarray(written);
       }
+      // Written from outside a socket callback, the bytes can wait in Bun's cork buffer until the loop
+      // comes round; under load that added tens of milliseconds before the upstream saw the request.
+      this.socket?.flush();
     });
   }
 

@@ -7,7 +7,10 @@ import type { ConnectionTarget } from './connection.ts';
 export interface PlannedRequest {
   target: ConnectionTarget;
   method: string;
-  bytes: Buffer;
+  /** The whole request; a string body stays a string, encoded once by the socket's write. */
+  wire: string | Buffer;
+  /** Its length in bytes. */
+  byteLength: number;
   signal: AbortSignal | undefined;
 }
 
@@ -46,11 +49,13 @@ export function planRequest(input: unknown, init: RequestInit | undefined, proxi
   if (init?.redirect !== 'manual') return undefined;
   for (const option of FETCH_ONLY_OPTIONS) if ((init as Record<string, unknown>)[option] !== undefined) return undefined;
   const body = init.body;
-  let bodyBytes: Buffer | undefined;
-  if (typeof body === 'string') bodyBytes = Buffer.from(body);
-  else if (body instanceof Uint8Array) bodyBytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  else if (body instanceof ArrayBuffer) bodyBytes = Buffer.from(body);
+  let bodyBytes: Uint8Array | undefined;
+  let bodyLength = 0;
+  if (typeof body === 'string') bodyLength = Buffer.byteLength(body);
+  else if (body instanceof Uint8Array) bodyBytes = body;
+  else if (body instanceof ArrayBuffer) bodyBytes = new Uint8Array(body);
   else if (body !== undefined && body !== null) return undefined;
+  if (bodyBytes !== undefined) bodyLength = bodyBytes.byteLength;
   const url = typeof input === 'string' ? new URL(input) : input;
   const secure = url.protocol === 'https:';
   if ((!secure && url.protocol !== 'http:') || proxied.has(url.protocol) || url.username !== '' || url.password !== '') return undefined;
@@ -72,15 +77,16 @@ export function planRequest(input: unknown, init: RequestInit | undefined, proxi
   if (!accept) head += 'accept: */*\r\n';
   if (!userAgent) head += `user-agent: ${USER_AGENT}\r\n`;
   head += 'accept-encoding: identity\r\n';
-  const needsLength = bodyBytes !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH';
-  if (needsLength) head += `content-length: ${bodyBytes?.length ?? 0}\r\n`;
+  const hasBody = typeof body === 'string' || bodyBytes !== undefined;
+  if (hasBody || method === 'POST' || method === 'PUT' || method === 'PATCH') head += `content-length: ${bodyLength}\r\n`;
   head += '\r\n';
-  const headBytes = Buffer.from(head, 'latin1');
-  const bytes = bodyBytes === undefined || bodyBytes.length === 0 ? headBytes : Buffer.concat([headBytes, bodyBytes]);
+  // Header values were checked for line breaks above; other non-ASCII text goes out as UTF-8, as a string write encodes it.
+  const wire = typeof body === 'string' ? head + body : bodyBytes === undefined || bodyLength === 0 ? head : Buffer.concat([Buffer.from(head), bodyBytes]);
   const port = Number(url.port || (secure ? 443 : 80));
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const target: ConnectionTarget = { origin: `${url.protocol}//${url.hostname}:${port}`, hostname, port, secure };
-  return { target, method, bytes, signal: init.signal ?? undefined };
+  const byteLength = typeof wire === 'string' ? Buffer.byteLength(head) + bodyLength : wire.byteLength;
+  return { target, method, wire, byteLength, signal: init.signal ?? undefined };
 }
 
 /**
