@@ -183,6 +183,18 @@ describe('keep-alive', () => {
     expect(second.connections()).toBe(1);
   });
 
+  test('a POST on a reused connection the upstream resets after reading it is not retried', async () => {
+    const server = raw((request, { socket, number }) => {
+      if (number === 1 && request.index > 0) socket.terminate();
+      else socket.write(answer(`from ${number}`));
+    });
+    const pooled = client();
+    expect(await (await pooled(`${server.url}/`, manual({ method: 'POST', body: 'x' }))).text()).toBe('from 1');
+    const error = await pooled(`${server.url}/`, manual({ method: 'POST', body: 'x' })).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(server.connections()).toBe(1);
+  });
+
   test('idle connections past the idle timeout are closed', async () => {
     const server = raw((_request, { socket }) => socket.write(answer('ok')));
     const pooled = client({ idleTimeoutMs: 100 });

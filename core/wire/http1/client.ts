@@ -56,6 +56,8 @@ async function exchange(pool: ConnectionPool, plan: PlannedRequest, tls: TlsSett
       if (!(error instanceof StaleConnectionError)) throw error;
     }
   }
+  // The stale connection may have failed after the signal fired.
+  if (signal?.aborted) throw signal.reason;
   const fresh = await openConnection(plan.target, pool, tls, signal);
   return decoded(await fresh.send(plan.wire, plan.byteLength, plan.method, signal));
 }

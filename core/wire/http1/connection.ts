@@ -244,7 +244,7 @@ export class Http1Connection {
       return;
     }
     const code = codeOf(cause, 'ECONNRESET');
-    if (this.mayRetry(exchange, cause)) {
+    if (this.mayRetry(exchange)) {
       this.fail(exchange, new StaleConnectionError('the pooled connection was closed by the upstream'));
       return;
     }
@@ -254,14 +254,13 @@ export class Http1Connection {
 
   /**
    * The stale-connection rule (docs/configuration.md, "Upstream client"): only a reused connection, only
-   * before any byte of the answer, and only when the request cannot have been acted on — its write was
-   * refused, the peer reset the connection (its side was already gone), or the method is idempotent.
+   * before any byte of the answer, and only when sending it twice is harmless — its write was refused
+   * (nothing left this process), or the method is idempotent. A reset is not enough for a POST: a server
+   * that read the request and then reset the connection may have acted on it.
    */
-  private mayRetry(exchange: Exchange, cause: unknown): boolean {
+  private mayRetry(exchange: Exchange): boolean {
     if (!exchange.reused || exchange.received || exchange.decoder !== undefined) return false;
-    if (exchange.unsent || IDEMPOTENT.has(exchange.method)) return true;
-    const code = codeOf(cause, '');
-    return code === 'ECONNRESET' || code === 'EPIPE';
+    return exchange.unsent || IDEMPOTENT.has(exchange.method);
   }
 
   destroy(): void {
