@@ -237,7 +237,8 @@ export class Http1Connection {
     }
     const exchange = this.exchange;
     if (exchange === undefined) return;
-    if (exchange.decoder !== undefined && exchange.head?.framing.kind === 'close') {
+    // A close ends a close-delimited body; a reset or a socket error cuts it, and fails it below.
+    if (exchange.decoder !== undefined && exchange.head?.framing.kind === 'close' && cause === undefined) {
       this.exchange = undefined;
       exchange.signal?.removeEventListener('abort', exchange);
       exchange.controller?.close();
