@@ -17,7 +17,7 @@ const directory = mkdtempSync(join(tmpdir(), 'keyway-upstream-client-'));
 const stub = startStub(directory);
 const script = join(directory, 'chat.lua');
 writeWrkScript(script, JSON.parse(buildChatBody()), BENCH_UPSTREAM_KEY);
-const variants = (['fetch', 'connect'] as const).map((client) => {
+const variants = (['fetch', 'connect', 'pool'] as const).map((client) => {
   const port = findFreePort();
   const process_ = startPinned(
     client,

@@ -43,6 +43,8 @@ export interface GatewayConfig {
   upstreamQueueTimeoutMs: number;
   /** Hosts, `*.suffix` globs, IPs and CIDRs (each with an optional port) a key's base_url may reach beyond the built-in rule (`KEYWAY_UPSTREAM_ALLOW`). */
   upstreamAllow: string[];
+  /** What calls upstreams (`KEYWAY_UPSTREAM_CLIENT`): Bun's fetch, or Keyway's keep-alive pool over Bun.connect (core/wire/http1). */
+  upstreamClient: 'fetch' | 'pool';
   /** The same, refused for a key's base_url whatever else allows it (`KEYWAY_UPSTREAM_DENY`). */
   upstreamDeny: string[];
   /**
@@ -137,6 +139,13 @@ function onOff(name: string, value: string | undefined, fallback: boolean): bool
   throw new ConfigError(`${name} must be on or off; got ${JSON.stringify(value)}.`);
 }
 
+function oneOf<Choice extends string>(name: string, value: string | undefined, choices: readonly Choice[], fallback: Choice): Choice {
+  if (value === undefined || value === '') return fallback;
+  const lower = value.toLowerCase();
+  if ((choices as readonly string[]).includes(lower)) return lower as Choice;
+  throw new ConfigError(`${name} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}.`);
+}
+
 function integer(name: string, value: string | undefined, fallback: number, minimum: number, maximum: number): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
@@ -213,6 +222,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       1_000_000,
     ),
     upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS'), 10_000, 1, 3_600_000),
+    upstreamClient: oneOf('KEYWAY_UPSTREAM_CLIENT', value('KEYWAY_UPSTREAM_CLIENT'), ['fetch', 'pool'], 'fetch'),
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),

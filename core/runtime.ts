@@ -10,6 +10,7 @@ import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
@@ -74,6 +75,8 @@ export interface Runtime {
   stopBackground(): void;
   /** Runs each plugin job's `drain` once, at shutdown, before the store closes; errors are logged. */
   drainJobs(): Promise<void>;
+  /** Closes the upstream client's idle connections (KEYWAY_UPSTREAM_CLIENT=pool), once the server has drained. */
+  closeUpstreamClient(): void;
 }
 
 export interface RuntimeOptions {
@@ -104,9 +107,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = loadConfig(options.environment ?? process.env);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
   const { services, bind } = createServices({
     logger,
-    fetch: options.fetch ?? fetch,
+    fetch: upstreamClient.fetch,
     env: config.env,
     dataDirectory: config.dataDirectory,
     clock,
@@ -116,7 +120,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
     logger,
-    fetch: options.fetch ?? fetch,
+    fetch: upstreamClient.fetch,
     env: config.env,
     dataDirectory: config.dataDirectory,
     config: config.pluginConfig,
@@ -250,7 +254,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     cryptoBackendName,
     upstream,
     ...background,
+    closeUpstreamClient: upstreamClient.close,
   };
+}
+
+/**
+ * The fetch every upstream call goes through: a test's own, else KEYWAY_UPSTREAM_CLIENT's choice
+ * (docs/configuration.md "Upstream client"). The pool hands what it does not do itself to fetch.
+ */
+function createUpstreamClient(given: typeof fetch | undefined, choice: GatewayConfig['upstreamClient']): { fetch: typeof fetch; close: () => void } {
+  if (given !== undefined || choice === 'fetch') return { fetch: given ?? fetch, close: () => undefined };
+  const pooled = createPooledFetch();
+  return { fetch: pooled, close: () => pooled.close() };
 }
 
 /**

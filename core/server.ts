@@ -54,6 +54,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
         // Bun's stop waits for open WebSockets too: each closes once its in-flight work has ended.
         await sockets.closeAll();
         await stopped;
+        runtime.closeUpstreamClient();
         runtime.drain.dispose();
         await runtime.usage.close();
         await runtime.drainJobs();
