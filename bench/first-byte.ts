@@ -8,7 +8,9 @@
 //   FIRST_BYTE_BUILDS='before=/tmp/keyway-before/plugins/main.ts,after=plugins/main.ts' bun bench/first-byte.ts
 //   STUB_CHUNK_DELAY_MS=0 bun bench/first-byte.ts      # back-to-back streams (see below)
 //
-// Extra variables for one build: FIRST_BYTE_ENV_<name>='KEY=value;KEY2=value'. STUB_CHUNK_DELAY_MS
+// Extra variables for one build: FIRST_BYTE_ENV_<name>='KEY=value;KEY2=value'. Warm-up streams per path
+// before measuring: 10, or FIRST_BYTE_WARMUP_<name> for one build (JavaScriptCore compiles a function
+// with its optimizing tiers only after many calls, and the code that opens a stream runs once a stream). STUB_CHUNK_DELAY_MS
 // (default 5, as in bench/load.ts) spaces the stub's events: with 5 ms the proxy idles between events
 // and between streams, as in phase c; with 0 each stream is over in about a millisecond and the next
 // one follows at once, which keeps the proxy's code and data in the CPU's caches (the "hot" figure).
@@ -94,7 +96,10 @@ async function main(): Promise<void> {
     paths.push({ name: build.name, port: Number(new URL(build.started.url).port), key: BENCH_OPERATOR_KEY, firstBytes: [] });
   }
   const body = buildStreamingChatBody();
-  for (const path of paths) for (let index = 0; index < 10; index++) await timedStream(path, body);
+  for (const path of paths) {
+    const warmup = Number(process.env[`FIRST_BYTE_WARMUP_${path.name}`] ?? '10');
+    for (let index = 0; index < warmup; index++) await timedStream(path, body);
+  }
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? paths : [...paths].reverse();
     for (const path of order) for (let index = 0; index < perRound; index++) path.firstBytes.push((await timedStream(path, body)).firstByteMs);
