@@ -42,6 +42,7 @@ class ResponseParser {
       const end = this.head.indexOf(HEADER_END);
       if (end === -1) return;
       this.parseHead(this.head.subarray(0, end).toString('latin1'));
+      this.sample.headMs = arrivedAt - this.startedAt;
       bytes = this.head.subarray(end + HEADER_END.length);
     }
     const framing = this.framing;

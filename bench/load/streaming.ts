@@ -7,6 +7,8 @@ import { CHAT_COMPLETIONS_PATH } from './requests.ts';
 export interface StreamSample {
   /** From sending the request to the first body bytes. */
   firstByteMs: number;
+  /** From sending the request to the end of the response head (raw client only). */
+  headMs?: number;
   /** Arrival time of each SSE event, from sending the request. */
   eventTimesMs: number[];
   sawDone: boolean;
