@@ -41,21 +41,12 @@ const COLUMNS = [
 /** Rows per INSERT: 13 parameters each stays far below SQLite's variable limit. */
 const ROWS_PER_STATEMENT = 200;
 const MAX_QUEUED = 100_000;
-/**
- * Past this many queued events a write starts without waiting for the job: under load (one request
- * event per call, thousands a second) small batches stay young garbage and one hand-off never
- * carries megabytes, where a second's worth measured tens of µs per request on the gateway thread.
- */
-const EARLY_WRITE_AT = 256;
 
 export class AuditQueue {
   private pending: PendingEvent[] = [];
   private writing: Promise<void> | undefined;
   private dropped = 0;
   private sequence = 0;
-  private earlyWrite = false;
-  /** After a failed write, only the job retries (on its interval), not every push past the threshold. */
-  private failing = false;
   /** Random per process, drawn once: keeps two instances' ids apart without a random draw per event. */
   private readonly instanceTail: string;
 
@@ -76,14 +67,6 @@ export class AuditQueue {
       this.dropped++;
     }
     this.pending.push(event);
-    if (this.pending.length >= EARLY_WRITE_AT && !this.earlyWrite && !this.failing) {
-      this.earlyWrite = true;
-      setImmediate(() => {
-        this.earlyWrite = false;
-        // A failure is logged by the write and retried by the job.
-        this.flush().catch(() => undefined);
-      });
-    }
   }
 
   /** Writes everything queued so far; concurrent callers wait for the same write, then for theirs. */
@@ -100,12 +83,12 @@ export class AuditQueue {
 
   private async write(batch: PendingEvent[]): Promise<void> {
     let written = 0;
-    // One clock reading per batch: ids still grow with time, and with the queue's order within it.
-    const time = Math.max(0, Math.floor(this.services.clock.now())).toString(36).padStart(9, '0');
     try {
       const append = this.services.store.appendRows?.bind(this.services.store);
       if (append !== undefined) {
         // One prepared statement in one transaction, on the store's writer thread where it has one.
+        // One clock reading per statement: ids still grow with time, and with the queue's order within it.
+        const time = this.idTime();
         await append(
           'audit_events',
           COLUMNS,
@@ -118,6 +101,7 @@ export class AuditQueue {
         if (written > 0) await new Promise((resolve) => setImmediate(resolve));
         const rows = batch.slice(written, written + ROWS_PER_STATEMENT);
         const placeholders = rows.map(() => `(${COLUMNS.map(() => '?').join(', ')})`).join(', ');
+        const time = this.idTime();
         await this.services.store.execute(
           `INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES ${placeholders}`,
           rows.flatMap((event) => this.parameters(event, time)),
@@ -126,11 +110,9 @@ export class AuditQueue {
     } catch (error) {
       // What was not written goes back in front, in order, for the next flush.
       this.pending = [...batch.slice(written), ...this.pending].slice(-MAX_QUEUED);
-      this.failing = true;
       this.logger.error({ queued: this.pending.length, error: error instanceof Error ? error.message : String(error) }, 'writing audit events failed');
       throw error;
     }
-    this.failing = false;
     this.reportDropped();
   }
 
@@ -150,6 +132,11 @@ export class AuditQueue {
       event.status,
       typeof event.details === 'string' ? event.details : JSON.stringify(event.details()),
     ];
+  }
+
+  /** The time part of the ids of one statement's rows: the clock read once, not once per row. */
+  private idTime(): string {
+    return Math.max(0, Math.floor(this.services.clock.now())).toString(36).padStart(9, '0');
   }
 
   /**
