@@ -1,6 +1,7 @@
 // KEYWAY_COMPARE_CHECKOUT=<other checkout> bun bench/team-policies-ab.ts — bench/team-policies.ts for two
-// builds at once: this checkout and another (e.g. main), both running, pinned alike, rounds interleaved
-// (the order flips every round), operator then member on each. Per round and build it records CPU µs
+// builds at once: this checkout and another (e.g. main), or this one without some plugins
+// (KEYWAY_COMPARE_WITHOUT=audit), both running, pinned alike, rounds interleaved (the order flips
+// every round), operator then member on each. Per round and build it records CPU µs
 // per request by thread; the member's extra cost is taken within a round (member − operator of the
 // same build, minutes apart at most), and the medians of those are compared: on a busy shared machine
 // req/s moves by a third between rounds, the paired CPU difference much less.
@@ -16,7 +17,10 @@ import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 3);
 const OTHER = process.env.KEYWAY_COMPARE_CHECKOUT;
-if (OTHER === undefined) throw new Error('KEYWAY_COMPARE_CHECKOUT must name the checkout to compare with');
+// KEYWAY_COMPARE_WITHOUT=audit,… compares with this checkout built without those plugins instead.
+const WITHOUT = process.env.KEYWAY_COMPARE_WITHOUT;
+if (OTHER === undefined && WITHOUT === undefined)
+  throw new Error('KEYWAY_COMPARE_CHECKOUT (a checkout) or KEYWAY_COMPARE_WITHOUT (plugin names) must say what to compare with');
 const BODY = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
 
 interface Sample {
@@ -41,13 +45,20 @@ function cpuSample(before: Map<string, number>, after: Map<string, number>, requ
 
 const directory = mkdtempSync(join(tmpdir(), 'keyway-team-ab-'));
 const stub = startStub(directory);
-const checkouts = [
-  { name: 'this', root: ROOT },
-  { name: 'other', root: resolve(OTHER) },
+const checkouts: Array<{ name: string; root: string; entrypoint: string; env: Record<string, string> }> = [
+  { name: 'this', root: ROOT, entrypoint: join(ROOT, 'plugins', 'main.ts'), env: {} },
+  OTHER !== undefined
+    ? { name: 'other', root: resolve(OTHER), entrypoint: join(resolve(OTHER), 'plugins', 'main.ts'), env: {} }
+    : {
+        name: 'other',
+        root: `${ROOT} without ${WITHOUT}`,
+        entrypoint: join(ROOT, 'bench', 'entrypoints', 'without-plugins.ts'),
+        env: { KEYWAY_BENCH_WITHOUT: String(WITHOUT) },
+      },
 ];
 const builds = checkouts.map((checkout, index) => ({
   ...checkout,
-  keyway: startKeyway(`keyway-${index}`, join(checkout.root, 'plugins', 'main.ts'), join(directory, `keyway-${index}`), stub.port),
+  keyway: startKeyway(`keyway-${index}`, checkout.entrypoint, join(directory, `keyway-${index}`), stub.port, checkout.env),
   scripts: { operator: '', member: '' },
   samples: { operator: [] as Sample[], member: [] as Sample[] },
 }));
