@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, median, operatorCall, ROOT, runWrk, startKeyway, startStub, writeWrkScript } from './load/pinned-keyway.ts';
 import { stopProcess, waitForHttp } from './load/processes.ts';
+import { cpuByThread, cpuPerRequest } from './load/cpu-time.ts';
 import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
-const ROUNDS = 3;
-const SECONDS = 6;
+const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 6);
 const BODY = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
 
 const directory = mkdtempSync(join(tmpdir(), 'keyway-team-bench-'));
@@ -37,18 +38,27 @@ try {
   await runWrk(url, memberScript, 2);
   const operator: number[] = [];
   const member: number[] = [];
+  // CPU µs per request of Keyway's process (all threads): steadier than req/s on a shared machine.
+  const operatorCpu: number[] = [];
+  const memberCpu: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [name, script, rates] of [
-      ['operator key, no team', operatorScript, operator],
-      ['member key, seed team policies', memberScript, member],
+    for (const [name, script, rates, cpus] of [
+      ['operator key, no team', operatorScript, operator, operatorCpu],
+      ['member key, seed team policies', memberScript, member, memberCpu],
     ] as const) {
+      const before = cpuByThread(keyway.process.pid);
       const { rate, non2xx } = await runWrk(url, script, SECONDS);
+      const cpu = cpuPerRequest(before, cpuByThread(keyway.process.pid), rate * SECONDS);
       if (non2xx > 0) throw new Error(`${name}: ${non2xx} requests were not answered 200`);
       rates.push(rate);
-      console.log(`round ${round} ${name.padEnd(32)} ${Math.round(rate)} req/s`);
+      cpus.push(cpu.total);
+      console.log(`round ${round} ${name.padEnd(32)} ${Math.round(rate)} req/s, CPU ${cpu.total.toFixed(1)} µs/request (${cpu.threads})`);
     }
   }
   const ratio = median(member) / median(operator);
+  console.log(
+    `median CPU per request: operator ${median(operatorCpu).toFixed(1)} µs, member ${median(memberCpu).toFixed(1)} µs → member extras ${(median(memberCpu) - median(operatorCpu)).toFixed(1)} µs`,
+  );
   console.log(
     `median: operator ${Math.round(median(operator))} req/s, member ${Math.round(median(member))} req/s → ${(ratio * 100).toFixed(1)}% (target ≥ 90%: ${ratio >= 0.9 ? 'PASS' : 'FAIL'})`,
   );

@@ -273,17 +273,20 @@ function createUpstreamClient(given: typeof fetch | undefined, choice: GatewayCo
  * prompt estimate is made once per request and each model's price view once per process.
  */
 function createPricingService(catalog: ModelCatalog): PricingService {
-  const estimates = new WeakMap<object, number>();
+  let lastEstimated: object | undefined;
+  let lastEstimate = 0;
   const views = new Map<string, ReturnType<PricingService['price']>>();
   let viewsVersion = catalog.version;
   return {
     estimatePromptTokens(request) {
-      let tokens = estimates.get(request);
-      if (tokens === undefined) {
-        tokens = estimatePromptTokens(request);
-        estimates.set(request, tokens);
+      // The policies of one request ask in turn, within one stage: remembering the last request is
+      // enough, where a WeakMap entry per request cost more than the estimate it saved (JSC's weak
+      // table grows with every request until a collection clears it).
+      if (request !== lastEstimated) {
+        lastEstimated = request;
+        lastEstimate = estimatePromptTokens(request);
       }
-      return tokens;
+      return lastEstimate;
     },
     price(provider, model) {
       // A new price table (an override, a reloaded file) makes every cached view stale.

@@ -16,10 +16,11 @@ export interface PendingEvent {
   actorTeamId: string | null;
   clientIp: string | null;
   action: string;
-  target: Record<string, unknown>;
+  /** An object, or its JSON when the event was serialised as it was queued. */
+  target: Record<string, unknown> | string;
   status: number | null;
-  /** Serialised when the batch is written, off the request path. */
-  details: () => Record<string, unknown>;
+  /** Built and serialised when the batch is written, off the request path; or its JSON already. */
+  details: (() => Record<string, unknown>) | string;
 }
 
 const COLUMNS = [
@@ -86,10 +87,12 @@ export class AuditQueue {
       const append = this.services.store.appendRows?.bind(this.services.store);
       if (append !== undefined) {
         // One prepared statement in one transaction, on the store's writer thread where it has one.
+        // One clock reading per statement: ids still grow with time, and with the queue's order within it.
+        const time = this.idTime();
         await append(
           'audit_events',
           COLUMNS,
-          batch.map((event) => this.parameters(event)),
+          batch.map((event) => this.parameters(event, time)),
         );
         written = batch.length;
       }
@@ -98,9 +101,10 @@ export class AuditQueue {
         if (written > 0) await new Promise((resolve) => setImmediate(resolve));
         const rows = batch.slice(written, written + ROWS_PER_STATEMENT);
         const placeholders = rows.map(() => `(${COLUMNS.map(() => '?').join(', ')})`).join(', ');
+        const time = this.idTime();
         await this.services.store.execute(
           `INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES ${placeholders}`,
-          rows.flatMap((event) => this.parameters(event)),
+          rows.flatMap((event) => this.parameters(event, time)),
         );
       }
     } catch (error) {
@@ -112,9 +116,9 @@ export class AuditQueue {
     this.reportDropped();
   }
 
-  private parameters(event: PendingEvent): unknown[] {
+  private parameters(event: PendingEvent, time: string): unknown[] {
     return [
-      this.nextId(),
+      this.nextId(time),
       event.accountId,
       event.type,
       event.occurredAt,
@@ -124,10 +128,15 @@ export class AuditQueue {
       event.actorTeamId,
       event.clientIp,
       event.action,
-      JSON.stringify(event.target),
+      typeof event.target === 'string' ? event.target : JSON.stringify(event.target),
       event.status,
-      JSON.stringify(event.details()),
+      typeof event.details === 'string' ? event.details : JSON.stringify(event.details()),
     ];
+  }
+
+  /** The time part of the ids of one statement's rows: the clock read once, not once per row. */
+  private idTime(): string {
+    return Math.max(0, Math.floor(this.services.clock.now())).toString(36).padStart(9, '0');
   }
 
   /**
@@ -135,9 +144,8 @@ export class AuditQueue {
    * ties of `occurred_at` in the log's order, so an event written after a page was read never lands
    * inside the pages still to come. The random tail (one per process) keeps instances from colliding.
    */
-  private nextId(): string {
+  private nextId(time: string): string {
     this.sequence = (this.sequence + 1) % 36 ** 6;
-    const time = Math.max(0, Math.floor(this.services.clock.now())).toString(36).padStart(9, '0');
     return `aud_${time}${this.sequence.toString(36).padStart(6, '0')}${this.instanceTail}`;
   }
 

@@ -285,8 +285,10 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       const counters = services.counters;
       const leasing = leases.enabled();
       const leaseIds = entries.map(() => (leasing ? crypto.randomUUID() : undefined));
+      // Each counter's key built once: reserved, held, and given back on failure under the same string.
+      const keys = entries.map(([provider]) => budgetKey(accountId, team.id, provider, day.date));
       const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry], index) => {
-        const key = budgetKey(accountId, team.id, provider, day.date);
+        const key = keys[index] as string;
         const limit = budgets.get(provider) as number;
         const leaseId = leaseIds[index];
         if (leaseId !== undefined && counters.reserveLease !== undefined) {
@@ -303,7 +305,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
           const result = settled[index] as Reservation;
           const micros = entry.micros as number;
           if (result.ok) {
-            const held: HeldReservation = { key: budgetKey(accountId, team.id, provider, day.date), provider, micros, expiresAt, leaseId: leaseIds[index] };
+            const held: HeldReservation = { key: keys[index] as string, provider, micros, expiresAt, leaseId: leaseIds[index] };
             state.held.push(held);
             leases.hold(held);
           } else {
@@ -329,8 +331,8 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
           // Any reservation this request did get is given back, so a partial failure books nothing.
           for (const [index, result] of results.entries()) {
             if (!(result instanceof Promise)) continue;
-            const [provider, entry] = entries[index] as (typeof entries)[number];
-            const key = budgetKey(accountId, team.id, provider, day.date);
+            const [, entry] = entries[index] as (typeof entries)[number];
+            const key = keys[index] as string;
             const leaseId = leaseIds[index];
             result
               .then((granted) => {

@@ -59,18 +59,25 @@ export function worstCaseMicros(
 
 type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
 
-/** Plans already made for a request's current candidates: approvals and cost-cap judge the same figures. */
-const plans = new WeakMap<RequestContext, { candidates: RequestContext['candidates']; plan: WorstCasePlan }>();
+/**
+ * Where a request keeps the plan made for its current candidates (its own state map, not a WeakMap
+ * entry per request): approvals and cost-cap judge the same figures.
+ */
+const PLAN_STATE = 'cost-cap/worst-case-plan';
+interface KnownPlan {
+  candidates: RequestContext['candidates'];
+  plan: WorstCasePlan;
+}
 
 /**
  * Each distinct provider among the candidates that `include` accepts, with its worst case (the
  * largest over its models). Computed once per request for all candidates, then filtered.
  */
 export function worstCaseByProvider(pricing: PricingService, context: RequestContext, include: (provider: string) => boolean): WorstCasePlan {
-  let known = plans.get(context);
+  let known = context.state.get(PLAN_STATE) as KnownPlan | undefined;
   if (known === undefined || known.candidates !== context.candidates) {
     known = { candidates: context.candidates, plan: planAll(pricing, context) };
-    plans.set(context, known);
+    context.state.set(PLAN_STATE, known);
   }
   const selected: WorstCasePlan = new Map();
   for (const [provider, entry] of known.plan) if (include(provider)) selected.set(provider, entry);

@@ -1,0 +1,112 @@
+// KEYWAY_COMPARE_CHECKOUT=<other checkout> bun bench/team-policies-ab.ts — bench/team-policies.ts for two
+// builds at once: this checkout and another (e.g. main), or this one without some plugins
+// (KEYWAY_COMPARE_WITHOUT=audit), both running, pinned alike, rounds interleaved (the order flips
+// every round), operator then member on each. Per round and build it records CPU µs
+// per request by thread; the member's extra cost is taken within a round (member − operator of the
+// same build, minutes apart at most), and the medians of those are compared: on a busy shared machine
+// req/s moves by a third between rounds, the paired CPU difference much less.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { cpuByThread } from './load/cpu-time.ts';
+import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, median, operatorCall, ROOT, runWrk, startKeyway, startStub, writeWrkScript } from './load/pinned-keyway.ts';
+import { stopProcess, waitForHttp } from './load/processes.ts';
+import { seedTeamForBench } from '../test/helpers/seed-team.ts';
+
+const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 3);
+const OTHER = process.env.KEYWAY_COMPARE_CHECKOUT;
+// KEYWAY_COMPARE_WITHOUT=audit,… compares with this checkout built without those plugins instead.
+const WITHOUT = process.env.KEYWAY_COMPARE_WITHOUT;
+if (OTHER === undefined && WITHOUT === undefined)
+  throw new Error('KEYWAY_COMPARE_CHECKOUT (a checkout) or KEYWAY_COMPARE_WITHOUT (plugin names) must say what to compare with');
+const BODY = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
+
+interface Sample {
+  rate: number;
+  /** µs of CPU per request, all threads, and by thread. */
+  total: number;
+  byThread: Map<string, number>;
+}
+
+function cpuSample(before: Map<string, number>, after: Map<string, number>, requests: number, rate: number): Sample {
+  const byThread = new Map<string, number>();
+  let total = 0;
+  for (const [name, nanoseconds] of after) {
+    const perRequest = (nanoseconds - (before.get(name) ?? 0)) / 1000 / requests;
+    total += perRequest;
+    // Threads by role: JIT and GC helpers together, the gateway thread, the HTTP client, the SQLite writer.
+    const role = name === 'main' || name === 'HTTP Client' || name === 'Worker' ? name : 'other';
+    byThread.set(role, (byThread.get(role) ?? 0) + perRequest);
+  }
+  return { rate, total, byThread };
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'keyway-team-ab-'));
+const stub = startStub(directory);
+const checkouts: Array<{ name: string; root: string; entrypoint: string; env: Record<string, string> }> = [
+  { name: 'this', root: ROOT, entrypoint: join(ROOT, 'plugins', 'main.ts'), env: {} },
+  OTHER !== undefined
+    ? { name: 'other', root: resolve(OTHER), entrypoint: join(resolve(OTHER), 'plugins', 'main.ts'), env: {} }
+    : {
+        name: 'other',
+        root: `${ROOT} without ${WITHOUT}`,
+        entrypoint: join(ROOT, 'bench', 'entrypoints', 'without-plugins.ts'),
+        env: { KEYWAY_BENCH_WITHOUT: String(WITHOUT) },
+      },
+];
+const builds = checkouts.map((checkout, index) => ({
+  ...checkout,
+  keyway: startKeyway(`keyway-${index}`, checkout.entrypoint, join(directory, `keyway-${index}`), stub.port, checkout.env),
+  scripts: { operator: '', member: '' },
+  samples: { operator: [] as Sample[], member: [] as Sample[] },
+}));
+try {
+  for (const build of builds) {
+    const baseUrl = build.keyway.url;
+    const notReady = await waitForHttp(`${baseUrl}/ready`, build.keyway.process, 30_000);
+    if (notReady !== undefined) throw new Error(`${build.name}: ${notReady}`);
+    await operatorCall(baseUrl, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
+    const team = await operatorCall(baseUrl, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
+    const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
+    build.scripts.operator = join(directory, `${build.name}-operator.lua`);
+    build.scripts.member = join(directory, `${build.name}-member.lua`);
+    writeWrkScript(build.scripts.operator, BODY, BENCH_OPERATOR_KEY);
+    writeWrkScript(build.scripts.member, BODY, memberKey, { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' });
+    await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.operator, 2);
+    await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.member, 2);
+  }
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 === 1 ? builds : [...builds].reverse();
+    for (const build of order) {
+      for (const path of ['operator', 'member'] as const) {
+        const before = cpuByThread(build.keyway.process.pid);
+        const { rate, non2xx } = await runWrk(`${build.keyway.url}/v1/chat/completions`, build.scripts[path], SECONDS);
+        if (non2xx > 0) throw new Error(`${build.name} ${path}: ${non2xx} requests were not answered 200`);
+        const sample = cpuSample(before, cpuByThread(build.keyway.process.pid), rate * SECONDS, rate);
+        build.samples[path].push(sample);
+        const threads = [...sample.byThread].map(([name, value]) => `${name} ${value.toFixed(1)}`).join(', ');
+        console.log(
+          `round ${round} ${build.name.padEnd(5)} ${path.padEnd(8)} ${Math.round(rate)} req/s, CPU ${sample.total.toFixed(1)} µs/request (${threads})`,
+        );
+      }
+    }
+  }
+  console.log(`\nmedians over ${ROUNDS} rounds (member − operator taken within each round), µs of CPU per request:`);
+  for (const build of builds) {
+    const extra = (pick: (sample: Sample) => number) =>
+      median(build.samples.member.map((member, index) => pick(member) - pick(build.samples.operator[index] as Sample)));
+    const ratio = median(build.samples.member.map((member, index) => member.rate / (build.samples.operator[index] as Sample).rate));
+    const roles = ['main', 'HTTP Client', 'Worker', 'other']
+      .map((role) => `${role} ${extra((sample) => sample.byThread.get(role) ?? 0).toFixed(1)}`)
+      .join(', ');
+    console.log(
+      `${build.name.padEnd(5)} (${build.root}): operator ${median(build.samples.operator.map((sample) => sample.total)).toFixed(1)}, member ${median(build.samples.member.map((sample) => sample.total)).toFixed(1)}; member extras ${extra((sample) => sample.total).toFixed(1)} (${roles}); member/operator req/s ${(ratio * 100).toFixed(1)}%`,
+    );
+  }
+} finally {
+  for (const build of builds) await stopProcess(build.keyway.process);
+  await stopProcess(stub.process);
+  rmSync(directory, { recursive: true, force: true });
+}
