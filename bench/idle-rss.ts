@@ -11,7 +11,7 @@
 // A variant is a base and modifiers joined by '+':
 //   source                 `bun plugins/main.ts` (npm start), one process
 //   checkout=<folder>      `bun <folder>/plugins/main.ts`: another checkout (the code before a change)
-//   binary                 the single binary at KEYWAY_BENCH_BINARY (no GC reading: no preload there)
+//   binary[=<path>]        the single binary at <path>, else KEYWAY_BENCH_BINARY, else dist/keyway (no GC reading: no preload there)
 //   entry                  bench/idle-rss/entry.ts: the gateway with ablations (below)
 //   bare                   a Bun.serve answering "ok": what the runtime alone holds
 //   smol                   `bun --smol` (the binary: BUN_OPTIONS=--smol)
@@ -101,7 +101,7 @@ function parseVariant(text: string): Variant {
         gateway: true,
       };
     case 'binary': {
-      const binary = resolve(process.env.KEYWAY_BENCH_BINARY ?? join(ROOT, 'dist', 'keyway'));
+      const binary = resolve(argument || (process.env.KEYWAY_BENCH_BINARY ?? join(ROOT, 'dist', 'keyway')));
       if (smol) env.BUN_OPTIONS = '--smol';
       return { name: text, command: [binary], env, collects: false, gateway: true };
     }
