@@ -18,12 +18,14 @@
 //   ablate=<prefix>|…      (entry) replace the modules under these repository paths by stubs (bench/idle-rss/ablate.ts)
 //   without=<plugin>|…     (entry) leave these plugins out (their modules still load)
 //   env=NAME=VALUE         an extra environment variable
+// --load <seconds> adds, after the idle readings, wrk at c=64 on one chat request and the RSS then
+// (the usage writer thread, say, starts with the first usage batch).
 // e.g. `bun bench/idle-rss.ts source entry entry+ablate=plugins/dashboard source+smol`.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, startStub } from './load/pinned-keyway.ts';
+import { ROOT, runWrk, startStub, writeWrkScript } from './load/pinned-keyway.ts';
 import { findFreePort, hasExited, logTail, pinChildrenOnly, PROXY_CORE, settledRssKibibytes, startPinned, stopProcess, waitForHttp } from './load/processes.ts';
 import { adminRequest } from './load/keyway.ts';
 import { ADMIN_API_KEY, UPSTREAM_API_KEY } from './load/requests.ts';
@@ -51,6 +53,10 @@ interface Reading {
   heapSize?: number;
   heapCapacity?: number;
   extraMemory?: number;
+  /** With --load: the lowest VmRSS over 2 s once the load stopped, the threads then, and the load's rate. */
+  rssAfterLoad?: number;
+  threadsAfterLoad?: number;
+  requestsPerSecond?: number;
 }
 
 function parseVariant(text: string): Variant {
@@ -116,6 +122,18 @@ function readStatus(pid: number): { anon: number; file: number } {
   return { anon: field('RssAnon'), file: field('RssFile') };
 }
 
+/** --load <seconds>: after the readings, wrk at c=64 on one chat request (bench/load/pinned-keyway.ts), then RSS again. */
+let loadSeconds = 0;
+
+async function afterLoad(baseUrl: string, pid: number, directory: string, reading: Reading): Promise<void> {
+  const script = join(directory, 'chat.lua');
+  writeWrkScript(script, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] }, ADMIN_API_KEY);
+  const result = await runWrk(`${baseUrl}/v1/chat/completions`, script, loadSeconds);
+  reading.requestsPerSecond = result.rate;
+  reading.rssAfterLoad = await settledRssKibibytes(pid);
+  reading.threadsAfterLoad = Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+}
+
 async function measure(variant: Variant, directory: string, stubPort: number): Promise<Reading> {
   mkdirSync(directory, { recursive: true });
   const port = findFreePort();
@@ -161,6 +179,7 @@ async function measure(variant: Variant, directory: string, stubPort: number): P
       reading.heapCapacity = heap.heapCapacity / 1024;
       reading.extraMemory = heap.extraMemorySize / 1024;
     }
+    if (loadSeconds > 0 && variant.gateway) await afterLoad(baseUrl, child.pid, directory, reading);
     return reading;
   } finally {
     await stopProcess(child);
@@ -179,6 +198,11 @@ const roundsIndex = args.indexOf('--rounds');
 if (roundsIndex >= 0) {
   rounds = Number(args[roundsIndex + 1]);
   args.splice(roundsIndex, 2);
+}
+const loadIndex = args.indexOf('--load');
+if (loadIndex >= 0) {
+  loadSeconds = Number(args[loadIndex + 1]);
+  args.splice(loadIndex, 2);
 }
 if (args.length === 0) throw new Error('usage: bun bench/idle-rss.ts [--rounds N] <variant> …');
 const variants = args.map(parseVariant);
@@ -199,12 +223,17 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 console.log(`\n${rounds} interleaved round(s), medians, MiB; idle = ${IDLE_SECONDS} s after start and key registration\n`);
-console.log('| variant | VmRSS | anon | file | VmRSS after GC | anon after GC | JS heap live | JS heap capacity | extra memory |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+const loadColumns = loadSeconds > 0 ? ` VmRSS after ${loadSeconds} s at c=64 | threads then | req/s |` : '';
+console.log(`| variant | VmRSS | anon | file | VmRSS after GC | anon after GC | JS heap live | JS heap capacity | extra memory |${loadColumns}`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- |${loadSeconds > 0 ? ' --- | --- | --- |' : ''}`);
 for (const variant of variants) {
   const list = readings.get(variant.name) ?? [];
   const pick = (key: keyof Reading): string => mib(median(list.map((reading) => reading[key] ?? Number.NaN)));
+  const load =
+    loadSeconds > 0
+      ? ` ${pick('rssAfterLoad')} | ${median(list.map((reading) => reading.threadsAfterLoad ?? Number.NaN)).toFixed(0)} | ${median(list.map((reading) => reading.requestsPerSecond ?? Number.NaN)).toFixed(0)} |`
+      : '';
   console.log(
-    `| ${variant.name} | ${pick('rss')} | ${pick('anon')} | ${pick('file')} | ${pick('rssAfterGc')} | ${pick('anonAfterGc')} | ${pick('heapSize')} | ${pick('heapCapacity')} | ${pick('extraMemory')} |`,
+    `| ${variant.name} | ${pick('rss')} | ${pick('anon')} | ${pick('file')} | ${pick('rssAfterGc')} | ${pick('anonAfterGc')} | ${pick('heapSize')} | ${pick('heapCapacity')} | ${pick('extraMemory')} |${load}`,
   );
 }
