@@ -27,6 +27,8 @@ export interface BinaryBuild {
  * no bare specifier outside itself ("Cannot find package '@sinclair/typebox'").
  * `--bytecode` precompiles to JavaScriptCore bytecode: spawn-to-ready drops from about 150 ms to
  * about 80 ms for 4 MiB more binary (docs/binary.md has the figures).
+ * `--compile-exec-argv=--smol` runs the binary as `bun --smol` runs `npm start`: a smaller JavaScript
+ * heap under load at no measured throughput cost (bench/RESULTS.md, 2026-12-06 session 2).
  * `--bytecode-order` (second pass, buildBinary) lays out first the bytecode a recorded start used.
  * No `--target`: the host platform needs no download; pass `--target=bun-linux-arm64` etc. by hand
  * to cross-compile.
@@ -40,6 +42,7 @@ export function buildArguments(outfile: string, bytecodeOrder?: string): string[
     '--no-compile-autoload-bunfig',
     '--compile-autoload-package-json',
     '--bytecode',
+    '--compile-exec-argv=--smol',
     ...(bytecodeOrder === undefined ? [] : [`--bytecode-order=${bytecodeOrder}`]),
     ENTRY_POINT,
     WORKER_ENTRY_POINT,
