@@ -78,6 +78,7 @@ async function main(): Promise<void> {
   const plan = planWorkers({ env: process.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
   if (plan.workers === 1) return serveAlone(plan.note);
   const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
+  releaseStartupMemory();
   const code = await runPrimary({
     workers: plan.workers,
     command: selfCommand(process.argv, process.execArgv, process.execPath),
@@ -89,6 +90,24 @@ async function main(): Promise<void> {
   process.exit(code);
 }
 
+/** Start-up work (migrations, snapshots, the first job ticks) is over by then. */
+const RELEASE_AFTER_START_MS = 1000;
+
+/**
+ * Starting leaves garbage a quiet gateway would keep for a long time: module parsing, migrations,
+ * the OpenAPI document's intermediate objects, the bytecode of code that ran once. Once the server
+ * listens and start-up has settled, one full collection and `Bun.shrink` (which also drops compiled
+ * code, recompiled on demand) hand it back; bench/RESULTS.md (2026-12-06 session 2: idle memory)
+ * has the figures. The timer does not keep the process alive.
+ */
+function releaseStartupMemory(): void {
+  setTimeout(() => {
+    Bun.gc(true);
+    // Deprecated in the types but present in Bun 1.4; where it is gone the collection above still runs.
+    (Bun as { shrink?: () => void }).shrink?.();
+  }, RELEASE_AFTER_START_MS).unref();
+}
+
 async function serveAlone(note: string | undefined): Promise<void> {
   const [{ createRuntime }, { startServer, stopOnSignals }, { builtinPlugins }] = await Promise.all([
     import('../core/runtime.ts'),
@@ -98,6 +117,7 @@ async function serveAlone(note: string | undefined): Promise<void> {
   const runtime = await createRuntime({ builtinPlugins: builtinPlugins() });
   const server = startServer(runtime);
   stopOnSignals(server, runtime);
+  releaseStartupMemory();
   runtime.logger.info({ url: server.url, database: runtime.store.driver, workers: 1, ...(note ? { note } : {}) }, `Keyway listening on ${server.url}`);
 }
 
@@ -127,6 +147,7 @@ async function serveAsWorker(index: number): Promise<void> {
   channel.onClose(() => process.kill(process.pid, 'SIGTERM'));
   runtime.logger.info({ worker: index, pid: process.pid, port: server.port, database: runtime.store.driver }, `worker ${index} listening`);
   channel.send({ listening: server.port });
+  releaseStartupMemory();
 }
 
 main().catch(async (error: unknown) => {

@@ -1,7 +1,8 @@
 // Builds the single-file gateway binary (`npm run build:binary` → dist/keyway). Tests import
 // `buildBinary` to build into a temporary directory instead.
 
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '..');
@@ -26,10 +27,13 @@ export interface BinaryBuild {
  * no bare specifier outside itself ("Cannot find package '@sinclair/typebox'").
  * `--bytecode` precompiles to JavaScriptCore bytecode: spawn-to-ready drops from about 150 ms to
  * about 80 ms for 4 MiB more binary (docs/binary.md has the figures).
+ * `--compile-exec-argv=--smol` runs the binary as `bun --smol` runs `npm start`: a smaller JavaScript
+ * heap under load at no measured throughput cost (bench/RESULTS.md, 2026-12-06 session 2).
+ * `--bytecode-order` (second pass, buildBinary) lays out first the bytecode a recorded start used.
  * No `--target`: the host platform needs no download; pass `--target=bun-linux-arm64` etc. by hand
  * to cross-compile.
  */
-export function buildArguments(outfile: string): string[] {
+export function buildArguments(outfile: string, bytecodeOrder?: string): string[] {
   return [
     'build',
     '--compile',
@@ -38,6 +42,8 @@ export function buildArguments(outfile: string): string[] {
     '--no-compile-autoload-bunfig',
     '--compile-autoload-package-json',
     '--bytecode',
+    '--compile-exec-argv=--smol',
+    ...(bytecodeOrder === undefined ? [] : [`--bytecode-order=${bytecodeOrder}`]),
     ENTRY_POINT,
     WORKER_ENTRY_POINT,
     '--outfile',
@@ -45,17 +51,105 @@ export function buildArguments(outfile: string): string[] {
   ];
 }
 
-export async function buildBinary(outfile: string = DEFAULT_OUTFILE): Promise<BinaryBuild> {
-  mkdirSync(dirname(outfile), { recursive: true });
-  const started = performance.now();
+export interface BuildOptions {
+  /** Lay the bytecode out by a recorded start (recordStartOrder); on by default. */
+  profile?: boolean;
+  /** Where a failed profile is reported; the build then keeps the unprofiled binary. */
+  warn?: (message: string) => void;
+}
+
+async function compile(outfile: string, bytecodeOrder?: string): Promise<void> {
   // process.execPath is the Bun running this script (node_modules/.bin/bun under npm), so the
   // binary embeds the same runtime version the tests ran against.
-  const build = Bun.spawn([process.execPath, ...buildArguments(outfile)], { cwd: REPOSITORY_ROOT, stdout: 'pipe', stderr: 'pipe' });
+  const build = Bun.spawn([process.execPath, ...buildArguments(outfile, bytecodeOrder)], { cwd: REPOSITORY_ROOT, stdout: 'pipe', stderr: 'pipe' });
   const [exitCode, output, errors] = await Promise.all([build.exited, new Response(build.stdout).text(), new Response(build.stderr).text()]);
   if (exitCode !== 0) throw new Error(`bun build failed with exit code ${exitCode}:\n${output}\n${errors}`);
   rmSync(`${outfile}.map`, { force: true });
   rmSync(join(dirname(outfile), `${basename(WORKER_ENTRY_POINT, '.ts')}.js.map`), { force: true });
   if (!existsSync(outfile)) throw new Error(`bun build reported success but wrote no ${outfile}`);
+}
+
+/** `promise`, or `fallback` after `ms`; the timer does not outlive the race (it would hold the build's process open). */
+async function within<Value>(promise: Promise<Value>, ms: number, fallback: Value): Promise<Value> {
+  let timer: Timer | undefined;
+  const late = new Promise<Value>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A port the kernel just handed out, for the profiling run. */
+function freePort(): number {
+  const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() });
+  const port = server.port as number;
+  server.stop(true);
+  return port;
+}
+
+/**
+ * Runs the freshly built binary once, in a scratch folder, from start until it has listened and
+ * settled, with BUN_BYTECODE_ORDER_OUT: the binary writes which functions that run used when it
+ * exits. `--bytecode-order` then places their bytecode together at the front, so a started
+ * gateway maps fewer pages of its executable (idle RSS about 3 MiB lower, bench/RESULTS.md
+ * 2026-12-06 session 2). Returns the order file, or why there is none.
+ */
+export async function recordStartOrder(binary: string, scratch: string): Promise<{ order: string } | { problem: string }> {
+  const order = join(scratch, 'bytecode-order.txt');
+  const child = Bun.spawn([binary], {
+    cwd: scratch,
+    // Only what the run needs: the builder's own KEYWAY_ settings (extra plugins, a database) stay out.
+    env: {
+      PATH: process.env.PATH ?? '',
+      KEYWAY_HOST: '127.0.0.1',
+      KEYWAY_PORT: String(freePort()),
+      KEYWAY_DATA_DIR: join(scratch, 'data'),
+      KEYWAY_DATABASE_URL: `file:${join(scratch, 'data', 'keyway.db')}`,
+      KEYWAY_WORKERS: '1',
+      KEYWAY_LOG_LEVEL: 'info',
+      BUN_BYTECODE_ORDER_OUT: order,
+    },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const listening = (async () => {
+    let text = '';
+    for await (const chunk of child.stdout) {
+      text += new TextDecoder().decode(chunk);
+      if (text.includes('Keyway listening')) return true;
+    }
+    return false;
+  })();
+  const started = await within(listening, 30_000, false);
+  // Past the start-up release (plugins/main.ts) and the first ticks of the background jobs.
+  if (started) await Bun.sleep(1500);
+  child.kill('SIGTERM');
+  const exited = await within<number | undefined>(child.exited, 10_000, undefined);
+  if (exited === undefined) child.kill('SIGKILL');
+  if (!started) return { problem: `the binary did not start: ${(await new Response(child.stderr).text()).slice(0, 500)}` };
+  return existsSync(order) ? { order } : { problem: 'the binary wrote no bytecode order file' };
+}
+
+export async function buildBinary(outfile: string = DEFAULT_OUTFILE, options: BuildOptions = {}): Promise<BinaryBuild> {
+  mkdirSync(dirname(outfile), { recursive: true });
+  const started = performance.now();
+  await compile(outfile);
+  if (options.profile !== false) {
+    const scratch = mkdtempSync(join(tmpdir(), 'keyway-bytecode-order-'));
+    try {
+      const recorded = await recordStartOrder(outfile, scratch);
+      if ('order' in recorded) await compile(outfile, recorded.order);
+      else
+        (options.warn ?? ((message) => process.stderr.write(`${message}\n`)))(
+          `bytecode order not recorded (${recorded.problem}); the binary is built without it`,
+        );
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
   return { outfile, bytes: statSync(outfile).size, buildMilliseconds: Math.round(performance.now() - started) };
 }
 

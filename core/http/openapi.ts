@@ -1,10 +1,10 @@
 // The OpenAPI document: every route's summary and, where it has one, its request and answer schemas.
 // Keyway reads every body itself (`parse: 'none'`), so the schemas ride in the route's `detail`, which
 // Elysia only hands to the document generator: nothing validates or parses against them. The document
-// is generated once, when the app is built, and served as a prepared string; the page at /openapi is
-// self-contained (no CDN: the gateway often runs where the internet is not reachable).
+// is generated once, on its first request (a gateway nobody asks for it never loads the generator
+// nor holds the text), and served as a prepared string; the page at /openapi is self-contained (no
+// CDN: the gateway often runs where the internet is not reachable).
 
-import { toOpenAPISchema } from '@elysiajs/openapi/openapi';
 import type { TSchema } from '@sinclair/typebox';
 import type { DocumentDecoration, Elysia } from 'elysia';
 import { ErrorBodySchema } from './openapi-schemas.ts';
@@ -55,10 +55,23 @@ export function documented(docs: RouteDocs): { parse: 'none'; detail: DocumentDe
 }
 
 /**
- * Builds the document from the routes registered so far and adds the two routes that serve it.
- * Call it last, once every core and plugin route is on the app.
+ * Adds the two routes that serve the document. Call it last, once every core and plugin route is on
+ * the app: the document is built from the app's routes on the first request for it.
  */
 export function serveOpenApi(app: Elysia): void {
+  let text: Promise<string> | undefined;
+  const documentText = (): Promise<string> => {
+    text ??= buildDocument(app);
+    return text;
+  };
+  const page = openApiPage();
+  const hidden = { detail: { hide: true } };
+  app.get(OPENAPI_JSON_PATH, async () => new Response(await documentText(), { headers: { 'content-type': 'application/json' } }), hidden);
+  app.get(OPENAPI_PATH, () => new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8' } }), hidden);
+}
+
+async function buildDocument(app: Elysia): Promise<string> {
+  const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi');
   const generated = toOpenAPISchema(app as never, undefined, undefined, undefined, '3.1.0');
   const document = {
     openapi: '3.1.0',
@@ -84,11 +97,7 @@ export function serveOpenApi(app: Elysia): void {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A gateway key (kw_ak_…) or the operator key' } },
     },
   };
-  const text = JSON.stringify(document);
-  const page = openApiPage();
-  const hidden = { detail: { hide: true } };
-  app.get(OPENAPI_JSON_PATH, () => new Response(text, { headers: { 'content-type': 'application/json' } }), hidden);
-  app.get(OPENAPI_PATH, () => new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8' } }), hidden);
+  return JSON.stringify(document);
 }
 
 /** A page that renders /openapi/json with no asset from anywhere else. */

@@ -6,8 +6,6 @@
 import type { ClusterDriver } from '../../core/spec/cluster.ts';
 import type { CountersDriver } from '../../core/spec/counters.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import { RedisClusterBus } from './cluster.ts';
-import { RedisCounters } from './counters.ts';
 
 export const REDIS_COUNTERS_PLUGIN = 'counters-redis';
 const DEFAULT_PREFIX = 'keyway:';
@@ -33,6 +31,8 @@ export const redisCountersPlugin = definePlugin({
       name: 'redis',
       accepts: (url) => /^rediss?:\/\//i.test(url),
       async open(url, { clock }) {
+        // Loaded with a redis:// URL only: without KEYWAY_REDIS_URL the Redis modules are never held.
+        const { RedisCounters } = await import('./counters.ts');
         const counters = new RedisCounters({
           url,
           prefix,
@@ -52,6 +52,7 @@ export const redisCountersPlugin = definePlugin({
       name: 'redis',
       accepts: (url) => /^rediss?:\/\//i.test(url),
       async open(url, { instanceId }) {
+        const { RedisClusterBus } = await import('./cluster.ts');
         const bus = new RedisClusterBus({ url, prefix, instanceId, timeoutMs, log: logger });
         // Unreachable at start: the gateway starts all the same, and catches up once the bus is back.
         await bus.start();

@@ -7,7 +7,6 @@
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
-import { DASHBOARD_SCRIPT, DASHBOARD_STYLE, DASHBOARD_VERSION } from './assets.generated.ts';
 import { CSRF_HEADER, createSessionStore, SESSION_COOKIE, type DashboardSession, type SessionStore } from './sessions.ts';
 
 const DEFAULT_SESSION_HOURS = 8;
@@ -24,7 +23,22 @@ const SECURITY_HEADERS = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-const PAGE = `<!doctype html>
+/**
+ * The built page, script and style (about 110 KB of source) load on the first request for one of
+ * them: a gateway nobody opens the dashboard of never holds them (docs/architecture.md, "Memory").
+ * A literal dynamic import, so `bun build --compile` still embeds the module.
+ */
+let assets: Promise<{ page: string; script: string; style: string }> | undefined;
+function loadAssets(): Promise<{ page: string; script: string; style: string }> {
+  assets ??= import('./assets.generated.ts').then(({ DASHBOARD_SCRIPT, DASHBOARD_STYLE, DASHBOARD_VERSION }) => ({
+    page: page(DASHBOARD_VERSION),
+    script: DASHBOARD_SCRIPT,
+    style: DASHBOARD_STYLE,
+  }));
+  return assets;
+}
+
+const page = (version: string): string => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -32,8 +46,8 @@ const PAGE = `<!doctype html>
 <meta name="color-scheme" content="light dark">
 <link rel="icon" href="data:,">
 <title>Keyway dashboard</title>
-<link rel="stylesheet" href="/dashboard/app.css?v=${DASHBOARD_VERSION}">
-<script type="module" src="/dashboard/app.js?v=${DASHBOARD_VERSION}"></script>
+<link rel="stylesheet" href="/dashboard/app.css?v=${version}">
+<script type="module" src="/dashboard/app.js?v=${version}"></script>
 </head>
 <body>
 <div id="app"><noscript>The Keyway dashboard needs JavaScript.</noscript></div>
@@ -59,9 +73,24 @@ export const dashboardPlugin = definePlugin({
       // The cluster bus is bound once the gateway runs: the first tick of this job joins it (later ticks do nothing).
       jobs: [{ name: 'dashboard-sessions', intervalMs: SHARE_AFTER_MS, scope: 'instance', run: () => sessions.share(services.cluster) }],
       routes: [
-        { method: 'GET', path: '/dashboard', summary: 'The web dashboard (HTML)', handle: () => asset(PAGE, 'text/html; charset=utf-8', 'no-store') },
-        { method: 'GET', path: '/dashboard/app.js', summary: 'The dashboard script', handle: () => asset(DASHBOARD_SCRIPT, 'text/javascript; charset=utf-8') },
-        { method: 'GET', path: '/dashboard/app.css', summary: 'The dashboard style sheet', handle: () => asset(DASHBOARD_STYLE, 'text/css; charset=utf-8') },
+        {
+          method: 'GET',
+          path: '/dashboard',
+          summary: 'The web dashboard (HTML)',
+          handle: async () => asset((await loadAssets()).page, 'text/html; charset=utf-8', 'no-store'),
+        },
+        {
+          method: 'GET',
+          path: '/dashboard/app.js',
+          summary: 'The dashboard script',
+          handle: async () => asset((await loadAssets()).script, 'text/javascript; charset=utf-8'),
+        },
+        {
+          method: 'GET',
+          path: '/dashboard/app.css',
+          summary: 'The dashboard style sheet',
+          handle: async () => asset((await loadAssets()).style, 'text/css; charset=utf-8'),
+        },
         {
           method: 'POST',
           path: '/dashboard/session',

@@ -1,12 +1,12 @@
 // Traces over OTLP/HTTP (JSON): one span per request and one per upstream attempt, with the
 // OpenTelemetry GenAI attributes (docs/metrics.md, "Traces"). Configured by the standard OTEL_*
-// variables; with no endpoint the plugin contributes nothing, so tracing off costs nothing.
+// variables; with no endpoint the plugin contributes nothing and its exporter is never loaded, so
+// tracing off costs nothing.
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { addMetricsSource } from '../metrics/sources.ts';
 import { traceExportConfig } from './config.ts';
-import { TraceExporter } from './exporter.ts';
-import { captureRequest, type ModelLabel } from './spans.ts';
+import type { ModelLabel } from './spans.ts';
 
 const VERSION = '1.0.0';
 
@@ -16,9 +16,11 @@ export const otelTracesPlugin = definePlugin({
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
   description: 'OpenTelemetry traces over OTLP/HTTP JSON when OTEL_EXPORTER_OTLP_ENDPOINT is set',
-  setup({ env, fetch, logger, services }) {
+  async setup({ env, fetch, logger, services }) {
+    // The configuration is checked at start either way; the exporter's modules load only when tracing is on.
     const config = traceExportConfig(env);
     if (config === undefined) return {};
+    const [{ TraceExporter }, { captureRequest }] = await Promise.all([import('./exporter.ts'), import('./spans.ts')]);
     // A model the catalog knows is shown as is; any other name only if redaction leaves it untouched.
     const modelLabel: ModelLabel = (provider, model) => {
       if (model === undefined || model === '') return undefined;

@@ -5,9 +5,6 @@
 import { SQL } from 'bun';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { StoreDriver } from '../../core/spec/store.ts';
-import { PostgresStore } from './store.ts';
-
-export { PostgresStore } from './store.ts';
 
 const SCHEMES = /^postgres(ql)?:\/\//;
 
@@ -36,6 +33,8 @@ export const postgresStoreDriver: StoreDriver = {
       })();
       throw new Error(`PostgreSQL at ${host} (KEYWAY_DATABASE_URL) could not be reached: ${(error as Error).message}`);
     }
+    // Loaded with the first PostgreSQL URL only: a gateway on SQLite never holds the store's modules.
+    const { PostgresStore } = await import('./store.ts');
     return new PostgresStore(sql);
   },
 };
