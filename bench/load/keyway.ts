@@ -11,11 +11,14 @@ export const KEYWAY_ENTRYPOINT = resolve(import.meta.dir, '..', '..', 'plugins',
 
 /**
  * KEYWAY_BENCH_ENTRYPOINT swaps in another build (the single binary from build:binary, a branch's
- * checkout): a .ts/.js file runs under this Bun, anything else is executed as it is.
+ * checkout): a .ts/.js file runs under this Bun, anything else is executed as it is. A source entry
+ * runs with Bun's flags as `npm start` runs it (`--smol`); KEYWAY_BENCH_BUN_FLAGS replaces them
+ * (empty: none).
  */
 function keywayCommand(): { command: string[]; path: string } {
   const path = resolve(process.env.KEYWAY_BENCH_ENTRYPOINT ?? KEYWAY_ENTRYPOINT);
-  return { command: /\.(ts|js|mjs)$/.test(path) ? [process.execPath, path] : [path], path };
+  const flags = (process.env.KEYWAY_BENCH_BUN_FLAGS ?? '--smol').split(' ').filter((flag) => flag !== '');
+  return { command: /\.(ts|js|mjs)$/.test(path) ? [process.execPath, ...flags, path] : [path], path };
 }
 const READY_TIMEOUT_MS = 30_000;
 
