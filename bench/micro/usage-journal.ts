@@ -69,7 +69,7 @@ export function registerUsageJournalBenches(world: BenchWorld): void {
 
   group('usage journal', () => {
     benchmark('usage: JSON.stringify of a usage row', () => do_not_optimize(JSON.stringify(row)));
-    benchmarkPrepared('usage: journal append (JSON line, writeSync)', rotate, (queued: UsageRecord) => journal.append(file, queued), 'journal');
+    benchmarkPrepared('usage: journal append (one JSON line, writeSync)', rotate, (queued: UsageRecord) => journal.append(file, [queued]), 'journal');
     benchmarkPrepared(
       `usage: UsageQueue.enqueue with journal (no-op writer, batch ${batchSize})`,
       () => afterDraining(queue, batchSize, row),

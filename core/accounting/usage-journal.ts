@@ -116,10 +116,21 @@ export class UsageJournal {
     return this.read(file.path);
   }
 
-  /** One line, written to the kernel before this returns. Throws when the write fails. */
-  append(file: JournalFile, row: UsageRecord): void {
+  /**
+   * The rows, one line each, handed to the kernel in one write before this returns. Throws when the
+   * write fails; a write cut short (a full disk) leaves a cut last line, which a replay skips.
+   */
+  append(file: JournalFile, rows: readonly UsageRecord[]): void {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
-    writeSync(file.fd, `${JSON.stringify(row)}\n`);
+    let text = '';
+    for (const row of rows) text += `${JSON.stringify(row)}\n`;
+    const bytes = Buffer.from(text);
+    // A regular file takes the whole write at once unless the disk is full; loop all the same.
+    for (let offset = 0; offset < bytes.length; ) {
+      const written = writeSync(file.fd, bytes, offset);
+      if (written <= 0) throw new Error('the usage journal took no bytes');
+      offset += written;
+    }
   }
 
   /** No more rows go to this file. */

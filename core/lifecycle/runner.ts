@@ -47,8 +47,19 @@ const LOOP_DETECTED = new KeywayError('loop_detected', {
 export class LifecycleRunner {
   constructor(private readonly dependencies: LifecycleDependencies) {}
 
-  /** Runs one inbound request; always answers in the operation's dialect, never throws. */
+  /**
+   * Runs one inbound request; always answers in the operation's dialect, never throws. A booked
+   * answer is released once its usage row is in the journal (the turn's group write, within
+   * microseconds to a millisecond): a client that has its answer has its row on disk.
+   */
   async run(request: Request, operation: InboundOperation, clientAddress: () => string | undefined = noAddress): Promise<Response> {
+    const response = await this.answer(request, operation, clientAddress);
+    const journaled = this.dependencies.accountant.journaled();
+    if (journaled !== undefined) await journaled;
+    return response;
+  }
+
+  private async answer(request: Request, operation: InboundOperation, clientAddress: () => string | undefined): Promise<Response> {
     const requestId = requestIdOf(request);
     // Keyway marks every upstream request with `Via: 1.1 keyway-…`: one that comes back is a loop
     // (a base URL that reaches Keyway itself), refused before it costs anything. One header lookup.

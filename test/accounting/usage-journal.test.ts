@@ -89,13 +89,32 @@ const journalLines = (): string[] =>
   );
 
 describe('append', () => {
-  test('each row is a JSON line on disk as soon as enqueue returns, before any flush', () => {
+  test('the rows booked in one turn are appended together at its end; journaled() settles once they are on disk', async () => {
     const { queue } = openQueue(new FakeStore());
+    expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(1));
-    expect(journalLines()).toEqual([JSON.stringify(row(1))]);
     queue.enqueue(row(2));
-    expect(journalLines().map((line) => (JSON.parse(line) as UsageRecord).requestId)).toEqual(['req_1', 'req_2']);
+    const written = queue.journaled();
+    expect(written).toBeDefined();
+    // Still this turn: nothing written yet, and the rows count as pending.
+    expect(journalLines()).toEqual([]);
     expect(queue.pending).toBe(2);
+    await written;
+    expect(journalLines()).toEqual([JSON.stringify(row(1)), JSON.stringify(row(2))]);
+    expect(queue.journaled()).toBeUndefined();
+    queue.enqueue(row(3));
+    await queue.journaled();
+    expect(journalLines().map((line) => (JSON.parse(line) as UsageRecord).requestId)).toEqual(['req_1', 'req_2', 'req_3']);
+    expect(queue.pending).toBe(3);
+  });
+
+  test('a turn that books a whole batch is written at once, and the batch flushed', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store, { batchSize: 4 });
+    for (let index = 0; index < 4; index++) queue.enqueue(row(index));
+    expect(queue.journaled()).toBeUndefined();
+    await queue.flush();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_0', 'req_1', 'req_2', 'req_3']);
   });
 
   test('a flush writes the rows and deletes their segment', async () => {
@@ -107,6 +126,7 @@ describe('append', () => {
     expect(journalFiles()).toEqual([]);
     expect(queue.pending).toBe(0);
     queue.enqueue(row(5));
+    await queue.journaled();
     expect(journalFiles()).toHaveLength(1);
     await queue.flush();
     expect(journalFiles()).toEqual([]);
@@ -118,6 +138,8 @@ describe('replay', () => {
   test('rows of a crashed process are written at the next start, once', async () => {
     const before = openQueue(new FakeStore());
     for (let index = 0; index < 20; index++) before.queue.enqueue(row(index));
+    // A SIGKILL after the rows' answers went out: those waited for the turn's write.
+    await before.queue.journaled();
     crash(before.journal);
 
     const store = new FakeStore();
@@ -135,12 +157,14 @@ describe('replay', () => {
     const store = new FakeStore();
     const before = openQueue(store);
     for (let index = 0; index < 6; index++) before.queue.enqueue(row(index));
+    await before.queue.journaled();
     const [name] = journalFiles();
     const saved = readFileSync(join(directory, name as string));
     await before.queue.flush();
     // The crash came between the commit and the deletion: the file is still there.
     writeFileSync(join(directory, name as string), saved);
     before.queue.enqueue(row(6));
+    await before.queue.journaled();
     crash(before.journal);
 
     const after = openQueue(store);
@@ -197,6 +221,7 @@ describe('replay', () => {
     writeFileSync(join(mkdirFor(directory), '1-cccc-000001.jsonl'), `${JSON.stringify(row(1))}\n`);
     const live = openQueue(new FakeStore());
     live.queue.enqueue(row(2));
+    await live.queue.journaled();
     const store = new FakeStore();
     const { queue } = openQueue(store);
     await queue.recover();
@@ -207,6 +232,7 @@ describe('replay', () => {
   test('a store that is down at start keeps the replayed rows queued; the next flush writes them', async () => {
     const before = openQueue(new FakeStore());
     for (let index = 0; index < 3; index++) before.queue.enqueue(row(index));
+    await before.queue.journaled();
     crash(before.journal);
     const store = new FakeStore();
     store.down = true;
@@ -273,6 +299,7 @@ describe('failures', () => {
     rmSync(directory, { recursive: true, force: true });
     queue.enqueue(row(1));
     queue.enqueue(row(2));
+    await queue.journaled();
     expect(logLines.filter((line) => line.includes('could not be written; usage rows are kept in memory'))).toHaveLength(1);
     expect(queue.pending).toBe(2);
     await queue.flush();
