@@ -42,7 +42,15 @@ if (process.env.ABLATIONS === '1') {
     { name: 'written, journal off', entrypoint: MAIN, env: { KEYWAY_USAGE_JOURNAL: 'off' } },
     { name: 'written, no roll-ups', entrypoint: DROPPING, env: { KEYWAY_BENCH_DROP: 'rollups' } },
     { name: 'journal only (rows dropped)', entrypoint: DROPPING, env: {} },
+    { name: 'written, answers not held for the journal', entrypoint: join(ROOT, 'bench', 'entrypoints', 'usage-no-wait.ts'), env: {} },
   );
+}
+// ONLY=<names, comma-separated, each a part of a build's name> keeps the first two builds and those.
+if (process.env.ONLY !== undefined) {
+  const wanted = process.env.ONLY.split(',');
+  for (let index = builds.length - 1; index >= 2; index--) {
+    if (!wanted.some((part) => (builds[index] as Build).name.includes(part))) builds.splice(index, 1);
+  }
 }
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const SECONDS = Number(process.env.SECONDS ?? 6);

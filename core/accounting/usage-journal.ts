@@ -1,5 +1,5 @@
-// The usage journal: every usage row is appended to a file before its response ends, so a process
-// that dies (SIGKILL, OOM kill, a crash) loses no row that had not reached the store yet.
+// The usage journal: every usage row is appended to a file before its answer is released, so a
+// process that dies (SIGKILL, OOM kill, a crash) loses no row whose answer a client received.
 //
 // Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one JSON usage row per line.
 // A process writes one file (a "segment") at a time, opened with O_APPEND. The usage queue
@@ -7,11 +7,16 @@
 // is deleted only once every row in it was committed to the store. So at any moment the files hold
 // every row not yet known to be committed, and possibly rows committed just before the process died.
 //
-// Cost. One `writeSync` of one line per row: about 1 µs alone (bench/micro/usage-journal.ts), about 2 µs
-// per request under load (the load bench with KEYWAY_USAGE_JOURNAL=off as the ablation). A shared
-// memory-mapped file was tried instead (no system call per row): no faster under load, and its p99
-// at concurrency 1 was worse (4.7–5.0 ms against 3.4–3.6 ms): a write fault on a mapped page can wait
-// for that page's writeback, and a full disk turns into SIGBUS. The plain write stays.
+// Group commit. The rows booked in one event-loop turn are appended in one `writeSync` at the end of
+// the turn (UsageQueue.enqueue, a setImmediate), and the answers of that turn are released once it is
+// done (Accountant.journaled, awaited by the lifecycle runner and before a stream's last bytes). At
+// c=64 a turn books about 27 rows: one system call for all of them instead of one each, which cost
+// about 1 µs per row alone (bench/micro/usage-journal.ts) and up to 4 µs under load. What a SIGKILL
+// can lose is the rows of the turn it strikes in, whose answers were not released yet: the same as a
+// request killed before it was booked. A shared memory-mapped file was tried before (no system call
+// per row): no faster under load, and its p99 at concurrency 1 was worse (4.7–5.0 ms against 3.4–3.6
+// ms): a write fault on a mapped page can wait for that page's writeback, and a full disk turns into
+// SIGBUS. The plain write stays.
 // Bytes handed to the kernel survive the death of the process without an fsync; only a power loss
 // or a kernel crash can lose the last seconds the page cache had not written out. Keyway does not
 // fsync each row (that costs a disk flush per request); put the data directory on a disk whose
