@@ -1,7 +1,8 @@
 // The usage journal: every usage row is appended to a file before its answer is released, so a
 // process that dies (SIGKILL, OOM kill, a crash) loses no row whose answer a client received.
 //
-// Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one JSON usage row per line.
+// Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one usage row per line, a JSON
+// array of its fields (journal-line.ts).
 // A process writes one file (a "segment") at a time, opened with O_APPEND. The usage queue
 // (usage-queue.ts) seals the segment when it flushes and starts the next one; a sealed segment's file
 // is deleted only once every row in it was committed to the store. So at any moment the files hold
@@ -39,6 +40,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
+import { journalLine, rowFromLine } from './journal-line.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 
@@ -67,12 +69,6 @@ function processIsAlive(pid: number): boolean {
     // EPERM: a process with that pid exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function isUsageRow(value: unknown): value is UsageRecord {
-  if (value === null || typeof value !== 'object') return false;
-  const row = value as Record<string, unknown>;
-  return typeof row.requestId === 'string' && typeof row.accountId === 'string' && typeof row.createdAt === 'string';
 }
 
 export class UsageJournal {
@@ -128,7 +124,7 @@ export class UsageJournal {
   append(file: JournalFile, rows: readonly UsageRecord[]): void {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
     let text = '';
-    for (const row of rows) text += `${JSON.stringify(row)}\n`;
+    for (const row of rows) text += `${journalLine(row)}\n`;
     const bytes = Buffer.from(text);
     // A regular file takes the whole write at once unless the disk is full; loop all the same.
     for (let offset = 0; offset < bytes.length; ) {
@@ -174,8 +170,8 @@ export class UsageJournal {
     for (const line of text.split('\n')) {
       if (line.length === 0) continue;
       try {
-        const value: unknown = JSON.parse(line);
-        if (isUsageRow(value)) rows.push(value);
+        const row = rowFromLine(JSON.parse(line));
+        if (row !== undefined) rows.push(row);
         else unreadable += 1;
       } catch {
         unreadable += 1;

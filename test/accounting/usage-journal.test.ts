@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JOURNAL_FIELDS, journalLine, rowFromLine } from '../../core/accounting/journal-line.ts';
 import { UsageJournal } from '../../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
@@ -100,11 +101,11 @@ describe('append', () => {
     expect(journalLines()).toEqual([]);
     expect(queue.pending).toBe(2);
     await written;
-    expect(journalLines()).toEqual([JSON.stringify(row(1)), JSON.stringify(row(2))]);
+    expect(journalLines()).toEqual([journalLine(row(1)), journalLine(row(2))]);
     expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(3));
     await queue.journaled();
-    expect(journalLines().map((line) => (JSON.parse(line) as UsageRecord).requestId)).toEqual(['req_1', 'req_2', 'req_3']);
+    expect(journalLines().map((line) => rowFromLine(JSON.parse(line))?.requestId)).toEqual(['req_1', 'req_2', 'req_3']);
     expect(queue.pending).toBe(3);
   });
 
@@ -131,6 +132,37 @@ describe('append', () => {
     await queue.flush();
     expect(journalFiles()).toEqual([]);
     expect(store.rows).toHaveLength(6);
+  });
+});
+
+describe('line format', () => {
+  test('a line is the version, then every field in JOURNAL_FIELDS order, and reads back as the same row', () => {
+    const full = row(7, {
+      teamId: 'team_1',
+      projectTag: 'p',
+      errorCode: 'x',
+      cacheWrite1hTokens: 3,
+      reasoningTokens: 4,
+      costUsd: null,
+      streamed: true,
+      usageEstimated: true,
+    });
+    const minimal = row(8);
+    delete minimal.usageEstimated;
+    for (const record of [full, minimal]) {
+      const parsed = JSON.parse(journalLine(record)) as unknown[];
+      expect(parsed).toEqual([1, ...JOURNAL_FIELDS.map((field) => record[field] ?? null)]);
+      expect(rowFromLine(parsed)).toEqual(record);
+    }
+    expect(Object.keys(rowFromLine(JSON.parse(journalLine(minimal))) as UsageRecord)).not.toContain('usageEstimated');
+  });
+
+  test('lines written as JSON objects (older releases) are still read; another version or a short array is not', () => {
+    expect(rowFromLine(JSON.parse(JSON.stringify(row(1))))).toEqual(row(1));
+    const line = JSON.parse(journalLine(row(2))) as unknown[];
+    expect(rowFromLine([2, ...line.slice(1)])).toBeUndefined();
+    expect(rowFromLine(line.slice(0, -1))).toBeUndefined();
+    expect(rowFromLine(null)).toBeUndefined();
   });
 });
 
