@@ -38,9 +38,9 @@ export class Accountant {
 
   /**
    * Books the request once; a second call returns the first outcome and books nothing. The row is
-   * appended to the usage journal at the end of this event-loop turn, with the turn's other rows
-   * (UsageQueue.enqueue); the answer's last bytes wait for that (`journaled`), so a crash after a
-   * client has its whole answer loses no row.
+   * appended to the usage journal at once when it is the first of this event-loop turn, else with the
+   * turn's other rows at its end (UsageQueue.enqueue); the answer's last bytes wait for that
+   * (`journaled`), so a crash after a client has its whole answer loses no row.
    */
   account(context: RequestContext, input: OutcomeInput): RequestOutcome {
     if (context.outcome !== undefined) return context.outcome;

@@ -8,12 +8,13 @@
 // is deleted only once every row in it was committed to the store. So at any moment the files hold
 // every row not yet known to be committed, and possibly rows committed just before the process died.
 //
-// Group commit. The rows booked in one event-loop turn are appended in one `writeSync` at the end of
-// the turn (UsageQueue.enqueue, a setImmediate), and the answers of that turn are released once it is
-// done (Accountant.journaled, awaited by the lifecycle runner and before a stream's last bytes). At
-// c=64 a turn books about 27 rows: one system call for all of them instead of one each, which cost
-// about 1 µs per row alone (bench/micro/usage-journal.ts) and up to 4 µs under load. What a SIGKILL
-// can lose is the rows of the turn it strikes in, whose answers were not released yet: the same as a
+// Group commit. The first row of an event-loop turn is appended at once; the turn's later rows are
+// appended together in one `writeSync` at the end of the turn (UsageQueue.enqueue, a setImmediate),
+// and their answers are released once it is done (Accountant.journaled, awaited by the lifecycle
+// runner and before a stream's last bytes). At low load a turn books one row and nothing waits; at
+// c=64 a turn books about 27: two system calls for all of them instead of one each, which cost about
+// 1 µs per row alone (bench/micro/usage-journal.ts) and up to 4 µs under load. What a SIGKILL can
+// lose is the rows of the turn it strikes in whose answers were not released yet: the same as a
 // request killed before it was booked. A shared memory-mapped file was tried before (no system call
 // per row): no faster under load, and its p99 at concurrency 1 was worse (4.7–5.0 ms against 3.4–3.6
 // ms): a write fault on a mapped page can wait for that page's writeback, and a full disk turns into

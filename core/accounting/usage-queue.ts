@@ -60,6 +60,8 @@ export class UsageQueue {
   private turn: UsageRecord[] = [];
   private turnWritten: Promise<void> | undefined;
   private turnWrittenResolve: (() => void) | undefined;
+  /** A row was booked in this turn: its end is scheduled (endTurn), and later rows wait for it. */
+  private inTurn = false;
   private inMemory = 0;
   private readonly bufferMax: number;
   private flushing: Promise<void> | undefined;
@@ -89,10 +91,11 @@ export class UsageQueue {
   }
 
   /**
-   * Queues the row; never throws. With a journal the row first waits for the end of the event-loop
-   * turn, where every row booked in the turn is appended to the journal in one write (a group
-   * commit: one system call per turn instead of one per row). `journaled()` is what an answer waits
-   * for, so no client has its answer before its row is on disk.
+   * Queues the row; never throws. With a journal, the first row of an event-loop turn is appended at
+   * once; the turn's later rows wait for its end and are appended together in one write (a group
+   * commit: one system call per turn instead of one per row). At low load a turn books one row, so
+   * nothing waits; under load a turn books dozens. `journaled()` is what an answer waits for, so no
+   * client has its answer before its row is on disk.
    */
   enqueue(row: UsageRecord): void {
     if (this.options.journal === undefined) {
@@ -101,9 +104,14 @@ export class UsageQueue {
       return;
     }
     this.turn.push(row);
-    if (this.turn.length === 1) setImmediate(this.commitTurnLater);
-    // A turn that books a whole batch (a burst) is written at once: segments stay one batch long.
-    else if (this.turn.length >= this.options.batchSize) this.commitTurn();
+    if (!this.inTurn) {
+      this.inTurn = true;
+      setImmediate(this.endTurn);
+      this.commitTurn();
+    } else if (this.turn.length + this.current.count >= this.options.batchSize) {
+      // A turn that fills the batch (a burst) is written at once: segments stay one batch long.
+      this.commitTurn();
+    }
   }
 
   /**
@@ -118,7 +126,10 @@ export class UsageQueue {
     return this.turnWritten;
   }
 
-  private readonly commitTurnLater = (): void => this.commitTurn();
+  private readonly endTurn = (): void => {
+    this.inTurn = false;
+    this.commitTurn();
+  };
 
   /** Appends the turn's rows to the current segment's file in one write, then queues them. */
   private commitTurn(): void {

@@ -49,8 +49,8 @@ export class LifecycleRunner {
 
   /**
    * Runs one inbound request; always answers in the operation's dialect, never throws. A booked
-   * answer is released once its usage row is in the journal (the turn's group write, at the end of
-   * this event-loop turn): a client that has its answer has its row on disk.
+   * answer is released once its usage row is in the journal (at once for a turn's first row, else the
+   * turn's group write at its end): a client that has its answer has its row on disk.
    */
   async run(request: Request, operation: InboundOperation, clientAddress: () => string | undefined = noAddress): Promise<Response> {
     const requestId = requestIdOf(request);

@@ -90,23 +90,27 @@ const journalLines = (): string[] =>
   );
 
 describe('append', () => {
-  test('the rows booked in one turn are appended together at its end; journaled() settles once they are on disk', async () => {
+  test("a turn's first row is appended at once, the rest together at the turn's end; journaled() settles once they are on disk", async () => {
     const { queue } = openQueue(new FakeStore());
     expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(1));
+    // Alone in its turn (low load), it waits for nothing.
+    expect(journalLines()).toEqual([journalLine(row(1))]);
+    expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(2));
+    queue.enqueue(row(3));
     const written = queue.journaled();
     expect(written).toBeDefined();
-    // Still this turn: nothing written yet, and the rows count as pending.
-    expect(journalLines()).toEqual([]);
-    expect(queue.pending).toBe(2);
-    await written;
-    expect(journalLines()).toEqual([journalLine(row(1)), journalLine(row(2))]);
-    expect(queue.journaled()).toBeUndefined();
-    queue.enqueue(row(3));
-    await queue.journaled();
-    expect(journalLines().map((line) => rowFromLine(JSON.parse(line))?.requestId)).toEqual(['req_1', 'req_2', 'req_3']);
+    // Still this turn: the later rows are not written yet, and count as pending.
+    expect(journalLines()).toEqual([journalLine(row(1))]);
     expect(queue.pending).toBe(3);
+    await written;
+    expect(journalLines()).toEqual([journalLine(row(1)), journalLine(row(2)), journalLine(row(3))]);
+    expect(queue.journaled()).toBeUndefined();
+    // A new turn: its first row is written at once again.
+    queue.enqueue(row(4));
+    expect(journalLines().map((line) => rowFromLine(JSON.parse(line))?.requestId)).toEqual(['req_1', 'req_2', 'req_3', 'req_4']);
+    expect(queue.pending).toBe(4);
   });
 
   test('a turn that books a whole batch is written at once, and the batch flushed', async () => {
