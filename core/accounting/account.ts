@@ -37,9 +37,10 @@ export class Accountant {
   constructor(private readonly dependencies: AccountantDependencies) {}
 
   /**
-   * Books the request once; a second call returns the first outcome and books nothing. The row is in
-   * the usage journal when this returns (UsageQueue.enqueue writes it synchronously), before the
-   * response's last byte leaves: a crash after that loses no row.
+   * Books the request once; a second call returns the first outcome and books nothing. The row is
+   * appended to the usage journal at once when it is the first of this event-loop turn, else with the
+   * turn's other rows at its end (UsageQueue.enqueue); the answer's last bytes wait for that
+   * (`journaled`), so a crash after a client has its whole answer loses no row.
    */
   account(context: RequestContext, input: OutcomeInput): RequestOutcome {
     if (context.outcome !== undefined) return context.outcome;
@@ -58,6 +59,14 @@ export class Accountant {
     }
     releaseClientKey(context);
     return outcome;
+  }
+
+  /**
+   * Settles once the rows booked so far are in the usage journal; undefined when none waits (no
+   * journal, or nothing booked in this turn). A complete answer is released only after it. Never rejects.
+   */
+  journaled(): Promise<void> | undefined {
+    return this.dependencies.usage.journaled();
   }
 
   /** Absurd counts (1e15, negative, NaN) are capped and the row flagged, with a warning: see usage-limits.ts. */

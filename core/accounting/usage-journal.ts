@@ -1,17 +1,24 @@
-// The usage journal: every usage row is appended to a file before its response ends, so a process
-// that dies (SIGKILL, OOM kill, a crash) loses no row that had not reached the store yet.
+// The usage journal: every usage row is appended to a file before its answer is released, so a
+// process that dies (SIGKILL, OOM kill, a crash) loses no row whose answer a client received.
 //
-// Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one JSON usage row per line.
+// Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one usage row per line, a JSON
+// array of its fields (journal-line.ts).
 // A process writes one file (a "segment") at a time, opened with O_APPEND. The usage queue
 // (usage-queue.ts) seals the segment when it flushes and starts the next one; a sealed segment's file
 // is deleted only once every row in it was committed to the store. So at any moment the files hold
 // every row not yet known to be committed, and possibly rows committed just before the process died.
 //
-// Cost. One `writeSync` of one line per row: about 1 µs alone (bench/micro/usage-journal.ts), about 2 µs
-// per request under load (the load bench with KEYWAY_USAGE_JOURNAL=off as the ablation). A shared
-// memory-mapped file was tried instead (no system call per row): no faster under load, and its p99
-// at concurrency 1 was worse (4.7–5.0 ms against 3.4–3.6 ms): a write fault on a mapped page can wait
-// for that page's writeback, and a full disk turns into SIGBUS. The plain write stays.
+// Group commit. The first row of an event-loop turn is appended at once; the turn's later rows are
+// appended together in one `writeSync` at the end of the turn (UsageQueue.enqueue, a setImmediate),
+// and their answers are released once it is done (Accountant.journaled, awaited by the lifecycle
+// runner and before a stream's last bytes). At low load a turn books one row and nothing waits; at
+// c=64 a turn books about 27: two system calls for all of them instead of one each, which cost about
+// 1 µs per row alone (bench/micro/usage-journal.ts) and up to 4 µs under load. What a SIGKILL can
+// lose is the rows of the turn it strikes in whose answers were not released yet: the same as a
+// request killed before it was booked. A shared memory-mapped file was tried before (no system call
+// per row): no faster under load, and its p99 at concurrency 1 was worse (4.7–5.0 ms against 3.4–3.6
+// ms): a write fault on a mapped page can wait for that page's writeback, and a full disk turns into
+// SIGBUS. The plain write stays.
 // Bytes handed to the kernel survive the death of the process without an fsync; only a power loss
 // or a kernel crash can lose the last seconds the page cache had not written out. Keyway does not
 // fsync each row (that costs a disk flush per request); put the data directory on a disk whose
@@ -34,6 +41,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
+import { journalLine, rowFromLine } from './journal-line.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 
@@ -62,12 +70,6 @@ function processIsAlive(pid: number): boolean {
     // EPERM: a process with that pid exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function isUsageRow(value: unknown): value is UsageRecord {
-  if (value === null || typeof value !== 'object') return false;
-  const row = value as Record<string, unknown>;
-  return typeof row.requestId === 'string' && typeof row.accountId === 'string' && typeof row.createdAt === 'string';
 }
 
 export class UsageJournal {
@@ -116,10 +118,21 @@ export class UsageJournal {
     return this.read(file.path);
   }
 
-  /** One line, written to the kernel before this returns. Throws when the write fails. */
-  append(file: JournalFile, row: UsageRecord): void {
+  /**
+   * The rows, one line each, handed to the kernel in one write before this returns. Throws when the
+   * write fails; a write cut short (a full disk) leaves a cut last line, which a replay skips.
+   */
+  append(file: JournalFile, rows: readonly UsageRecord[]): void {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
-    writeSync(file.fd, `${JSON.stringify(row)}\n`);
+    let text = '';
+    for (const row of rows) text += `${journalLine(row)}\n`;
+    const bytes = Buffer.from(text);
+    // A regular file takes the whole write at once unless the disk is full; loop all the same.
+    for (let offset = 0; offset < bytes.length; ) {
+      const written = writeSync(file.fd, bytes, offset);
+      if (written <= 0) throw new Error('the usage journal took no bytes');
+      offset += written;
+    }
   }
 
   /** No more rows go to this file. */
@@ -158,8 +171,8 @@ export class UsageJournal {
     for (const line of text.split('\n')) {
       if (line.length === 0) continue;
       try {
-        const value: unknown = JSON.parse(line);
-        if (isUsageRow(value)) rows.push(value);
+        const row = rowFromLine(JSON.parse(line));
+        if (row !== undefined) rows.push(row);
         else unreadable += 1;
       } catch {
         unreadable += 1;

@@ -43,9 +43,10 @@ const usageKey = (row: UsageKey): string => `${row.requestId}\u0000${row.account
 
 /**
  * Usage records are queued and written in batches, so accounting never sits on the request path.
- * With a journal, `enqueue` first appends the row to the current journal segment (a synchronous
- * write, about 1 µs), so a crash loses nothing; the segment is sealed when a flush takes it and its
- * file deleted once its rows are committed. A failed write keeps its segments for the next flush;
+ * With a journal, the rows booked in one event-loop turn are appended to the current journal segment
+ * in one synchronous write at the end of the turn, and answers wait for it (`journaled()`), so a
+ * crash loses no row whose answer went out; the segment is sealed when a flush takes it and its file
+ * deleted once its rows are committed. A failed write keeps its segments for the next flush;
  * `close()` drains everything, and what the store would not take stays in the journal for the next
  * start (`recover()`).
  */
@@ -55,6 +56,12 @@ export class UsageQueue {
   private readonly sealed: Segment[] = [];
   /** Rows whose journal write failed: memory is their only copy, so they are never spilled. */
   private unjournaled: UsageRecord[] = [];
+  /** Rows booked in this event-loop turn, journaled together at its end (commitTurn). */
+  private turn: UsageRecord[] = [];
+  private turnWritten: Promise<void> | undefined;
+  private turnWrittenResolve: (() => void) | undefined;
+  /** A row was booked in this turn: its end is scheduled (endTurn), and later rows wait for it. */
+  private inTurn = false;
   private inMemory = 0;
   private readonly bufferMax: number;
   private flushing: Promise<void> | undefined;
@@ -83,27 +90,81 @@ export class UsageQueue {
     return { file: this.options.journal?.newFile(), rows: [], count: 0, replay: false };
   }
 
-  /** Journals the row (synchronously), then queues it; never throws. */
+  /**
+   * Queues the row; never throws. With a journal, the first row of an event-loop turn is appended at
+   * once; the turn's later rows wait for its end and are appended together in one write (a group
+   * commit: one system call per turn instead of one per row). At low load a turn books one row, so
+   * nothing waits; under load a turn books dozens. `journaled()` is what an answer waits for, so no
+   * client has its answer before its row is on disk.
+   */
   enqueue(row: UsageRecord): void {
-    const segment = this.current;
-    const journal = this.options.journal;
-    if (journal !== undefined && segment.file !== undefined) {
-      try {
-        journal.append(segment.file, row);
-      } catch (error) {
-        this.journalFailed(error);
-        this.unjournaled.push(row);
-        this.inMemory += 1;
-        if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
-        return;
-      }
-      if (this.journalBroken) {
-        this.journalBroken = false;
-        this.logger.info({ directory: journal.directory }, 'the usage journal is writable again');
-      }
+    if (this.options.journal === undefined) {
+      this.admit(this.current, row);
+      this.flushIfFull(this.current);
+      return;
     }
+    this.turn.push(row);
+    if (!this.inTurn) {
+      this.inTurn = true;
+      setImmediate(this.endTurn);
+      this.commitTurn();
+    } else if (this.turn.length + this.current.count >= this.options.batchSize) {
+      // A turn that fills the batch (a burst) is written at once: segments stay one batch long.
+      this.commitTurn();
+    }
+  }
+
+  /**
+   * Settles once the rows booked so far in this turn are in the journal (or, if it could not be
+   * written, held in memory); undefined when none waits. Never rejects.
+   */
+  journaled(): Promise<void> | undefined {
+    if (this.turn.length === 0) return undefined;
+    this.turnWritten ??= new Promise<void>((resolve) => {
+      this.turnWrittenResolve = resolve;
+    });
+    return this.turnWritten;
+  }
+
+  private readonly endTurn = (): void => {
+    this.inTurn = false;
+    this.commitTurn();
+  };
+
+  /** Appends the turn's rows to the current segment's file in one write, then queues them. */
+  private commitTurn(): void {
+    const rows = this.turn;
+    if (rows.length === 0) return;
+    this.turn = [];
+    const resolve = this.turnWrittenResolve;
+    this.turnWritten = undefined;
+    this.turnWrittenResolve = undefined;
+    const segment = this.current;
+    const journal = this.options.journal as UsageJournal;
+    try {
+      journal.append(segment.file as JournalFile, rows);
+    } catch (error) {
+      this.journalFailed(error);
+      for (const row of rows) this.unjournaled.push(row);
+      this.inMemory += rows.length;
+      if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
+      resolve?.();
+      return;
+    }
+    if (this.journalBroken) {
+      this.journalBroken = false;
+      this.logger.info({ directory: journal.directory }, 'the usage journal is writable again');
+    }
+    // All of them into this segment before a flush may seal it: its file holds exactly its rows.
+    for (const row of rows) this.admit(segment, row);
+    resolve?.();
+    this.flushIfFull(segment);
+  }
+
+  /** Into the segment's memory, or past the buffer's bound into its file only. */
+  private admit(segment: Segment, row: UsageRecord): void {
     if (segment.rows !== undefined) {
-      if (journal === undefined || this.inMemory < this.bufferMax) {
+      if (this.options.journal === undefined || this.inMemory < this.bufferMax) {
         segment.rows.push(row);
         this.inMemory += 1;
       } else {
@@ -111,6 +172,9 @@ export class UsageQueue {
       }
     }
     segment.count += 1;
+  }
+
+  private flushIfFull(segment: Segment): void {
     if (segment.count >= this.options.batchSize && this.flushing === undefined) this.flushQuietly();
   }
 
@@ -142,12 +206,15 @@ export class UsageQueue {
   }
 
   get pending(): number {
-    let count = this.current.count + this.unjournaled.length;
+    let count = this.current.count + this.unjournaled.length + this.turn.length;
     for (const segment of this.sealed) count += segment.count;
     return count;
   }
 
-  /** Rows held in memory; at most KEYWAY_USAGE_BUFFER_MAX while the journal is writable. */
+  /**
+   * Rows held in memory; at most KEYWAY_USAGE_BUFFER_MAX while the journal is writable (plus the
+   * current turn's, at most one batch, on their way to the journal).
+   */
   get buffered(): number {
     return this.inMemory;
   }
@@ -244,6 +311,7 @@ export class UsageQueue {
    * down for an hour leaves a file per batch, not one per tick.
    */
   private async writePending(): Promise<void> {
+    this.commitTurn();
     const sealedNow = this.failedWrites === 0 || this.current.count >= this.options.batchSize;
     if (sealedNow) this.sealCurrent();
     if (this.unjournaled.length > 0) {
@@ -347,6 +415,7 @@ export class UsageQueue {
     }
     const journal = this.options.journal;
     if (journal !== undefined) {
+      this.commitTurn();
       if (this.current.count === 0 && this.current.file !== undefined) journal.remove(this.current.file);
       else if (this.current.file !== undefined) journal.seal(this.current.file);
       journal.close();

@@ -132,6 +132,8 @@ export function streamAnswer(
     });
   };
 
+  const journaled = (): Promise<void> | undefined => accountant.journaled();
+
   // Shutdown: a stream still running at the drain deadline ends with an error event in its dialect.
   const onDrain = (): void => {
     if (ended) return;
@@ -169,8 +171,10 @@ export function streamAnswer(
             const next = await iterator.next();
             if (ended) return;
             if (next.done) {
-              // Booked before the last bytes are handed over: the usage row is journaled by then.
+              // Booked, and journaled, before the last bytes are handed over: a client that has the
+              // whole stream has its row on disk.
               finish(200, undefined);
+              await journaled();
               controller.enqueue(textEncoder.encode(encoder.end()));
               controller.close();
               return;
@@ -181,6 +185,7 @@ export function streamAnswer(
           const frame = encoder.encodeBytes === undefined ? encoder.encode(part) : encoder.encodeBytes(part);
           if (part.type === 'error') {
             finish(part.error.status, part.error);
+            await journaled();
             if (frame.length > 0) controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
             controller.close();
             void iterator.return?.();
@@ -202,6 +207,7 @@ export function streamAnswer(
         }
         const descriptor = descriptorFromError(error, context.requestId);
         finish(descriptor.status, descriptor);
+        await journaled();
         controller.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
         controller.close();
       }

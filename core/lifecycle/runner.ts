@@ -47,7 +47,11 @@ const LOOP_DETECTED = new KeywayError('loop_detected', {
 export class LifecycleRunner {
   constructor(private readonly dependencies: LifecycleDependencies) {}
 
-  /** Runs one inbound request; always answers in the operation's dialect, never throws. */
+  /**
+   * Runs one inbound request; always answers in the operation's dialect, never throws. A booked
+   * answer is released once its usage row is in the journal (at once for a turn's first row, else the
+   * turn's group write at its end): a client that has its answer has its row on disk.
+   */
   async run(request: Request, operation: InboundOperation, clientAddress: () => string | undefined = noAddress): Promise<Response> {
     const requestId = requestIdOf(request);
     // Keyway marks every upstream request with `Via: 1.1 keyway-…`: one that comes back is a loop
@@ -61,17 +65,22 @@ export class LifecycleRunner {
       return errorResponse(operation.dialect, descriptorFromError(error, requestId), requestId);
     }
     const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
+    let response: Response;
     try {
       const body = await readJson(request, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const preparing = this.runStagesBeforeCall(context, operation.kind === 'chat' ? operation.native : undefined);
       if (preparing !== undefined) await preparing;
-      if (operation.kind === 'unary') return await this.callUnary(context, operation, request.signal);
-      return await this.callChat(context, operation, request.signal);
+      response =
+        operation.kind === 'unary' ? await this.callUnary(context, operation, request.signal) : await this.callChat(context, operation, request.signal);
     } catch (error) {
-      return this.failed(context, operation.dialect, error);
+      response = this.failed(context, operation.dialect, error);
     }
+    // A stream is booked when it ends (streamAnswer waits there); its headers need not wait.
+    const journaled = context.outcome === undefined ? undefined : this.dependencies.accountant.journaled();
+    if (journaled !== undefined) await journaled;
+    return response;
   }
 
   private parseContext(context: RequestContext): ParseContext {

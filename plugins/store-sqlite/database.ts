@@ -3,7 +3,7 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
-import { runFollowUp } from './follow-up.ts';
+import { insertBatch } from './batch-insert.ts';
 import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -174,21 +174,7 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
 
 /** One usage batch and its roll-ups, on this thread: one transaction. */
 function batchInserter(sqlite: Database) {
-  return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void => {
-    // bun:sqlite caches prepared statements by text: the statement is compiled once.
-    const statement = sqlite.query(sql);
-    sqlite.transaction(() => {
-      let first: number | bigint | undefined;
-      let last: number | bigint | undefined;
-      for (const row of rows) {
-        last = statement.run(...(row as Array<string | number | null>)).lastInsertRowid;
-        first ??= last;
-      }
-      // One transaction holds the write lock, so the batch's rowids are first..last with no gap. Each
-      // follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.
-      if (first !== undefined && last !== undefined) for (const text of after) runFollowUp(sqlite.query(text), text, first, last);
-    })();
-  };
+  return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void => insertBatch(sqlite, sql, rows, after);
 }
 
 async function openLibsql(url: string): Promise<Storage> {

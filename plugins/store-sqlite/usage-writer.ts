@@ -5,7 +5,7 @@
 // read and write side by side; a batch is one transaction, all or none, as in the thread itself.
 
 import { Database } from 'bun:sqlite';
-import { runFollowUp } from './follow-up.ts';
+import { insertBatch } from './batch-insert.ts';
 
 export interface OpenMessage {
   type: 'open';
@@ -34,18 +34,7 @@ let database: Database | undefined;
 
 function insert(message: InsertMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
-  const connection = database;
-  const statement = connection.query(message.sql);
-  connection.transaction(() => {
-    let first: number | bigint | undefined;
-    let last: number | bigint | undefined;
-    for (const row of JSON.parse(message.rows) as Array<Array<string | number | null>>) {
-      last = statement.run(...(row as Array<string | number | null>)).lastInsertRowid;
-      first ??= last;
-    }
-    // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
-    if (first !== undefined && last !== undefined) for (const text of message.after) runFollowUp(connection.query(text), text, first, last);
-  })();
+  insertBatch(database, message.sql, JSON.parse(message.rows) as Array<Array<string | number | null>>, message.after);
 }
 
 self.onmessage = (event: MessageEvent<WriterMessage>) => {

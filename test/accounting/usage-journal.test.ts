@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JOURNAL_FIELDS, journalLine, rowFromLine } from '../../core/accounting/journal-line.ts';
 import { UsageJournal } from '../../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
@@ -89,13 +90,36 @@ const journalLines = (): string[] =>
   );
 
 describe('append', () => {
-  test('each row is a JSON line on disk as soon as enqueue returns, before any flush', () => {
+  test("a turn's first row is appended at once, the rest together at the turn's end; journaled() settles once they are on disk", async () => {
     const { queue } = openQueue(new FakeStore());
+    expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(1));
-    expect(journalLines()).toEqual([JSON.stringify(row(1))]);
+    // Alone in its turn (low load), it waits for nothing.
+    expect(journalLines()).toEqual([journalLine(row(1))]);
+    expect(queue.journaled()).toBeUndefined();
     queue.enqueue(row(2));
-    expect(journalLines().map((line) => (JSON.parse(line) as UsageRecord).requestId)).toEqual(['req_1', 'req_2']);
-    expect(queue.pending).toBe(2);
+    queue.enqueue(row(3));
+    const written = queue.journaled();
+    expect(written).toBeDefined();
+    // Still this turn: the later rows are not written yet, and count as pending.
+    expect(journalLines()).toEqual([journalLine(row(1))]);
+    expect(queue.pending).toBe(3);
+    await written;
+    expect(journalLines()).toEqual([journalLine(row(1)), journalLine(row(2)), journalLine(row(3))]);
+    expect(queue.journaled()).toBeUndefined();
+    // A new turn: its first row is written at once again.
+    queue.enqueue(row(4));
+    expect(journalLines().map((line) => rowFromLine(JSON.parse(line))?.requestId)).toEqual(['req_1', 'req_2', 'req_3', 'req_4']);
+    expect(queue.pending).toBe(4);
+  });
+
+  test('a turn that books a whole batch is written at once, and the batch flushed', async () => {
+    const store = new FakeStore();
+    const { queue } = openQueue(store, { batchSize: 4 });
+    for (let index = 0; index < 4; index++) queue.enqueue(row(index));
+    expect(queue.journaled()).toBeUndefined();
+    await queue.flush();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_0', 'req_1', 'req_2', 'req_3']);
   });
 
   test('a flush writes the rows and deletes their segment', async () => {
@@ -107,6 +131,7 @@ describe('append', () => {
     expect(journalFiles()).toEqual([]);
     expect(queue.pending).toBe(0);
     queue.enqueue(row(5));
+    await queue.journaled();
     expect(journalFiles()).toHaveLength(1);
     await queue.flush();
     expect(journalFiles()).toEqual([]);
@@ -114,10 +139,43 @@ describe('append', () => {
   });
 });
 
+describe('line format', () => {
+  test('a line is the version, then every field in JOURNAL_FIELDS order, and reads back as the same row', () => {
+    const full = row(7, {
+      teamId: 'team_1',
+      projectTag: 'p',
+      errorCode: 'x',
+      cacheWrite1hTokens: 3,
+      reasoningTokens: 4,
+      costUsd: null,
+      streamed: true,
+      usageEstimated: true,
+    });
+    const minimal = row(8);
+    delete minimal.usageEstimated;
+    for (const record of [full, minimal]) {
+      const parsed = JSON.parse(journalLine(record)) as unknown[];
+      expect(parsed).toEqual([1, ...JOURNAL_FIELDS.map((field) => record[field] ?? null)]);
+      expect(rowFromLine(parsed)).toEqual(record);
+    }
+    expect(Object.keys(rowFromLine(JSON.parse(journalLine(minimal))) as UsageRecord)).not.toContain('usageEstimated');
+  });
+
+  test('lines written as JSON objects (older releases) are still read; another version or a short array is not', () => {
+    expect(rowFromLine(JSON.parse(JSON.stringify(row(1))))).toEqual(row(1));
+    const line = JSON.parse(journalLine(row(2))) as unknown[];
+    expect(rowFromLine([2, ...line.slice(1)])).toBeUndefined();
+    expect(rowFromLine(line.slice(0, -1))).toBeUndefined();
+    expect(rowFromLine(null)).toBeUndefined();
+  });
+});
+
 describe('replay', () => {
   test('rows of a crashed process are written at the next start, once', async () => {
     const before = openQueue(new FakeStore());
     for (let index = 0; index < 20; index++) before.queue.enqueue(row(index));
+    // A SIGKILL after the rows' answers went out: those waited for the turn's write.
+    await before.queue.journaled();
     crash(before.journal);
 
     const store = new FakeStore();
@@ -135,12 +193,14 @@ describe('replay', () => {
     const store = new FakeStore();
     const before = openQueue(store);
     for (let index = 0; index < 6; index++) before.queue.enqueue(row(index));
+    await before.queue.journaled();
     const [name] = journalFiles();
     const saved = readFileSync(join(directory, name as string));
     await before.queue.flush();
     // The crash came between the commit and the deletion: the file is still there.
     writeFileSync(join(directory, name as string), saved);
     before.queue.enqueue(row(6));
+    await before.queue.journaled();
     crash(before.journal);
 
     const after = openQueue(store);
@@ -197,6 +257,7 @@ describe('replay', () => {
     writeFileSync(join(mkdirFor(directory), '1-cccc-000001.jsonl'), `${JSON.stringify(row(1))}\n`);
     const live = openQueue(new FakeStore());
     live.queue.enqueue(row(2));
+    await live.queue.journaled();
     const store = new FakeStore();
     const { queue } = openQueue(store);
     await queue.recover();
@@ -207,6 +268,7 @@ describe('replay', () => {
   test('a store that is down at start keeps the replayed rows queued; the next flush writes them', async () => {
     const before = openQueue(new FakeStore());
     for (let index = 0; index < 3; index++) before.queue.enqueue(row(index));
+    await before.queue.journaled();
     crash(before.journal);
     const store = new FakeStore();
     store.down = true;
@@ -273,6 +335,7 @@ describe('failures', () => {
     rmSync(directory, { recursive: true, force: true });
     queue.enqueue(row(1));
     queue.enqueue(row(2));
+    await queue.journaled();
     expect(logLines.filter((line) => line.includes('could not be written; usage rows are kept in memory'))).toHaveLength(1);
     expect(queue.pending).toBe(2);
     await queue.flush();

@@ -1,0 +1,43 @@
+// One batch of rows and its follow-up statements (the roll-ups) in one transaction: shared by the
+// usage writer thread (usage-writer.ts) and the gateway's thread when writes stay there (database.ts).
+
+import type { Database } from 'bun:sqlite';
+import { runFollowUp } from './follow-up.ts';
+
+/**
+ * Rows per INSERT statement. One statement per row made SQLite's per-statement work (and the
+ * AUTOINCREMENT bookkeeping, once per statement) and the call from JavaScript a part of every row:
+ * 32 rows a statement cost 10–25 % less per usage row (2.3–3.1 µs against 2.9–3.6 µs, 26 columns).
+ */
+const ROWS_PER_STATEMENT = 32;
+
+/** `INSERT … VALUES (?, …)` for one row, made to take `count` rows. */
+function multiRowStatement(sql: string, count: number): string {
+  if (count === 1) return sql;
+  const tuple = sql.slice(sql.lastIndexOf('('));
+  return `${sql}${`, ${tuple}`.repeat(count - 1)}`;
+}
+
+/**
+ * Inserts the rows with `sql` (an INSERT of one row's placeholders) and then runs each follow-up
+ * with the batch's first and last id: all or none. bun:sqlite caches prepared statements by text,
+ * so each statement is compiled once.
+ */
+export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void {
+  connection.transaction(() => {
+    let first: number | bigint | undefined;
+    let last: number | bigint | undefined;
+    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+      const count = Math.min(ROWS_PER_STATEMENT, rows.length - start);
+      const parameters: Array<string | number | null> = [];
+      for (let index = start; index < start + count; index++) {
+        for (const value of rows[index] as ReadonlyArray<string | number | null>) parameters.push(value);
+      }
+      last = connection.query(multiRowStatement(sql, count)).run(...parameters).lastInsertRowid;
+      // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
+      first ??= typeof last === 'bigint' ? last - BigInt(count - 1) : last - (count - 1);
+    }
+    // Each follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.
+    if (first !== undefined && last !== undefined) for (const text of after) runFollowUp(connection.query(text), text, first, last);
+  })();
+}
