@@ -47,7 +47,7 @@ export const PriceOverrideSchema = Type.Object(
       Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), Type.Number({ minimum: 0, maximum: 1000 }), {
         maxProperties: 32,
         description:
-          "Hosted tools billed per call, USD per call by fee name (OpenAI's web_search, web_search_preview, web_search_preview_non_reasoning, file_search); named fees replace the provider's defaults",
+          "Hosted tools billed per call, USD per call by fee name (the provider's own names, such as web_search or file_search); named fees replace the provider's defaults",
       }),
     ),
     max_input_tokens: Limit('Prompt limit, tokens'),
