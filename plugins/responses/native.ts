@@ -89,6 +89,16 @@ export class NativeItemIds {
     if (Array.isArray(response.output)) for (const item of response.output) this.name(item);
   }
 
+  /**
+   * A delta event's text: it names one item (`item_id`, written before the delta itself), so only
+   * that id is renamed, once, and the generated text is never searched.
+   */
+  rewriteItem(text: string, itemId: unknown): string {
+    if (typeof itemId !== 'string') return this.rewrite(text);
+    const to = this.names.get(itemId);
+    return to === undefined ? text : text.replace(itemId, to);
+  }
+
   rewrite(text: string): string {
     let rewritten = text;
     for (const [from, to] of this.names) if (rewritten.includes(from)) rewritten = rewritten.replaceAll(from, to);

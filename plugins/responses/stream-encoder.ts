@@ -165,7 +165,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const response = data.response;
     if (typeof response !== 'object' || response === null) {
       if (type === 'response.output_item.added') this.nativeIds?.name(data.item);
-      const text = this.nativeIds === undefined ? raw : this.nativeIds.rewrite(raw);
+      const text = this.nativeIds === undefined ? raw : type.endsWith('.delta') ? this.nativeIds.rewriteItem(raw, data.item_id) : this.nativeIds.rewrite(raw);
       if (type === 'response.output_item.done' && typeof data.item === 'object' && data.item !== null) this.output.push(JSON.parse(text).item as Json);
       return `event: ${type}\ndata: ${text}\n\n`;
     }
