@@ -5,11 +5,11 @@
 // the change that makes it. Skipped, saying so, only when wrk is not installed (.ci/run installs it).
 //
 // The floor is issue 15's 0.6× once Keyway reaches it. It does not yet: with every built-in plugin
-// loaded, Keyway serves 0.25–0.30× the pass-through on this machine kind (bench/RESULTS.md; this test
-// measured 0.25–0.27×), so the floor stands at 0.18×, under today's level by more than the noise of a
-// few short rounds on a busy CI box (a regression of about a third fails), and is raised as the hot
-// path gets faster. A 0.6 floor today would
-// only make every build red.
+// loaded, Keyway serves 0.38–0.42× the pass-through on this machine kind (bench/RESULTS.md,
+// 2026-12-06 session 2; this test measured 0.43×; the session before, 0.25–0.30× and a floor of
+// 0.18×), so the floor stands at 0.28×, under today's level by more than the noise of a few short
+// rounds on a busy CI box (a regression of about a third fails), and is raised as the hot path gets
+// faster. A 0.6 floor today would only make every build red.
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { ADMIN_API_KEY, buildChatBody, UPSTREAM_API_KEY } from '../../bench/load
 import { errorCount, runWrk } from '../../bench/load/wrk.ts';
 
 /** Raise toward issue 15's 0.6 as the hot path gets there (see the header). */
-const MINIMUM_SHARE = 0.18;
+const MINIMUM_SHARE = 0.28;
 const WARM_UP_SECONDS = 4;
 const ROUNDS = 5;
 const SECONDS_PER_ROUND = 1;
