@@ -46,6 +46,7 @@ export const ERROR_TABLE = {
   admin_key_rejected: { status: 422, type: 'invalid_request_error', template: '{detail}' },
   /** A transport Keyway does not offer yet (the Responses API's WebSocket): the client falls back to HTTP. */
   upgrade_required: { status: 426, type: 'invalid_request_error', template: '{detail}' },
+  websocket_connection_limit_reached: { status: 400, type: 'invalid_request_error', template: '{detail}' },
   rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}' },

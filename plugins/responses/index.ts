@@ -26,6 +26,12 @@ const configSchema = Type.Object({
   store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
   retentionDays: Type.Number({ minimum: 0, default: 30, description: 'How long a stored response is kept (KEYWAY_RESPONSES_RETENTION_DAYS)' }),
   cacheEntries: Type.Integer({ minimum: 0, default: 1_000, description: 'Stored responses kept in memory for fast continuations' }),
+  websocketMaxAgeMinutes: Type.Number({
+    minimum: 0,
+    default: 60,
+    description:
+      "A WebSocket's age after which it takes no new response (websocket_connection_limit_reached, as OpenAI after 60 minutes); 0: no limit (KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES)",
+  }),
   websocket: Type.Boolean({
     default: true,
     description: 'Serve the WebSocket mode on GET /v1/responses; off answers the upgrade 426 so clients use POST (KEYWAY_RESPONSES_WEBSOCKET=off)',
@@ -77,6 +83,7 @@ export const responsesPlugin = definePlugin({
       attachMemory,
       previousItems,
       preload: (request: Request) => (store === undefined ? Promise.resolve() : preloadStoredResponses(store, services, request)),
+      maxAgeMs: numberFrom(env, 'KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES', config.websocketMaxAgeMinutes) * 60_000,
     };
     const why = store === undefined ? ': this gateway keeps no responses (store is off)' : ' (never stored, expired, deleted, or not yours)';
     return {

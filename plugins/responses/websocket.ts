@@ -47,6 +47,8 @@ export interface ResponsesSocketOptions {
   previousItems(body: Json, context: ContinuationContext): Json[];
   /** Reads a stored response a turn continues from the database before the lifecycle runs (index.ts). */
   preload(request: Request): Promise<void>;
+  /** The age after which a socket takes no new response (OpenAI's 60 minutes); 0: no limit. */
+  maxAgeMs: number;
 }
 
 /**
@@ -89,6 +91,9 @@ class ResponsesSocket {
   private turn = 0;
   private running: Promise<void> | undefined;
   private stopping = false;
+  private readonly openedAt: number;
+  /** Past its age: closed once the response in flight has ended. */
+  private closeWhenIdle = false;
   /** The turn in flight: aborted and its stream cancelled when the client leaves. */
   private current: { abort: AbortController; body: ReadableStreamDefaultReader<Uint8Array> | undefined } | undefined;
 
@@ -103,6 +108,7 @@ class ResponsesSocket {
     this.url = upgrade.url;
     const given = upgrade.headers.get('x-request-id');
     this.requestIdPrefix = given === null ? undefined : given.slice(0, 80).replace(/[^\w.-]/g, '') || undefined;
+    this.openedAt = options.services.clock.now();
   }
 
   receive(peer: WebSocketPeer, data: string | Uint8Array): void {
@@ -115,6 +121,10 @@ class ResponsesSocket {
       peer.send(errorEventOf(new KeywayError('not_ready', { detail: 'Keyway is shutting down; reconnect and send the request again.' }), requestId));
       return;
     }
+    if (this.pastAge()) {
+      this.refuseAged(peer, requestId);
+      return;
+    }
     if (this.queue.length >= MAX_QUEUED) {
       const detail = `More than ${MAX_QUEUED} client events are waiting on this socket: one response runs at a time; wait for its response.completed.`;
       peer.send(errorEventOf(new KeywayError('rate_limited', { detail }), requestId));
@@ -123,7 +133,26 @@ class ResponsesSocket {
     this.queue.push({ text: data, requestId });
     this.running ??= this.drainQueue(peer).finally(() => {
       this.running = undefined;
+      if (this.closeWhenIdle) peer.close(1000, 'connection age limit');
     });
+  }
+
+  private pastAge(): boolean {
+    const { maxAgeMs, services } = this.options;
+    return maxAgeMs > 0 && services.clock.now() - this.openedAt >= maxAgeMs;
+  }
+
+  /**
+   * As OpenAI does after 60 minutes: the new response is refused with `websocket_connection_limit_reached`
+   * (Codex and the SDKs reconnect and send it again) and the socket closes once nothing runs on it.
+   */
+  private refuseAged(peer: WebSocketPeer, requestId: string): void {
+    const minutes = Math.round((this.options.maxAgeMs / 60_000) * 100) / 100;
+    const detail = `This WebSocket reached its age limit (${minutes} minutes): open a new connection and send the request again.`;
+    peer.send(errorEventOf(new KeywayError('websocket_connection_limit_reached', { detail }), requestId));
+    this.queue.length = 0;
+    if (this.running === undefined) peer.close(1000, 'connection age limit');
+    else this.closeWhenIdle = true;
   }
 
   /** The client left: the response in flight is cancelled like an SSE stream whose client went (booked once). */

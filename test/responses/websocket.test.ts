@@ -369,6 +369,27 @@ describe('when the WebSocket mode is turned off, and at shutdown', () => {
     expect(body.error.message).toContain('POST /v1/responses');
   });
 
+  test('past its age limit a socket refuses the next response with websocket_connection_limit_reached, then closes', async () => {
+    // 0.005 minutes: 300 ms, so the test sees what OpenAI does after 60 minutes.
+    const aged = await startTestGateway({ env: { KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES: '0.005' }, probes: false, logLevel: 'warn' });
+    try {
+      const client = await ResponsesSocketClient.open(aged.url, codexUpgradeHeaders(aged.defaultAdminKey));
+      const warm = await client.turn({ ...codexTurn(openAIDescriptor.model, [], undefined), generate: false });
+      expect(warm.last.type).toBe('response.completed');
+      await Bun.sleep(400);
+      const refused = await client.turn({ ...codexTurn(openAIDescriptor.model, [], undefined), generate: false });
+      expect(refused.last).toMatchObject({ type: 'error', status: 400, error: { code: 'websocket_connection_limit_reached', type: 'invalid_request_error' } });
+      await client.closed();
+      expect(client.closeCode).toBe(1000);
+      // A new socket serves again at once.
+      const fresh = await ResponsesSocketClient.open(aged.url, codexUpgradeHeaders(aged.defaultAdminKey));
+      expect((await fresh.turn({ ...codexTurn(openAIDescriptor.model, [], undefined), generate: false })).last.type).toBe('response.completed');
+      await fresh.close();
+    } finally {
+      await aged.stop();
+    }
+  });
+
   test('stopping the gateway closes an open socket with 1001', async () => {
     const own = await startTestGateway({ probes: false, logLevel: 'warn' });
     const client = await ResponsesSocketClient.open(own.url, codexUpgradeHeaders(own.defaultAdminKey));
