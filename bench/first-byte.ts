@@ -19,7 +19,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, operatorCall, ROOT, startKeyway, startStub } from './load/pinned-keyway.ts';
-import { findFreePort, PROXY_CORE, pinSelf, startPinned, stopAllChildren, waitForHttp } from './load/processes.ts';
+import { pinSelf, startPassthrough, stopAllChildren, waitForHttp } from './load/processes.ts';
 import { RawStreamConnection } from './load/raw-stream-client.ts';
 import { buildStreamingChatBody, CHAT_COMPLETIONS_PATH } from './load/requests.ts';
 import type { StreamSample } from './load/streaming.ts';
@@ -70,14 +70,7 @@ async function timedStream(path: Path, body: string): Promise<StreamSample> {
 
 async function main(): Promise<void> {
   const stub = startStub(directory);
-  const passthroughPort = findFreePort();
-  const passthrough = startPinned(
-    'passthrough',
-    PROXY_CORE,
-    [process.execPath, join(ROOT, 'bench', 'bun-passthrough.ts')],
-    { PASSTHROUGH_PORT: String(passthroughPort), PASSTHROUGH_UPSTREAM: `http://127.0.0.1:${stub.port}` },
-    join(directory, 'passthrough.out'),
-  );
+  const { process: passthrough, port: passthroughPort } = startPassthrough('passthrough', stub.port, join(directory, 'passthrough.out'));
   const builds = parseBuilds().map((build) => ({
     ...build,
     started: startKeyway(build.name, build.entrypoint, join(directory, build.name), stub.port, build.env),

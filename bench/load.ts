@@ -27,6 +27,7 @@ import {
   readAllowedCores,
   readRssKibibytes,
   settledRssKibibytes,
+  startPassthrough,
   startPinned,
   stopAllChildren,
   stopProcess,
@@ -161,14 +162,7 @@ async function startBackground(
     { STUB_PORT: String(stubPort), STUB_CHUNK_DELAY_MS: String(settings.chunkDelayMs), STUB_CHUNK_COUNT: String(settings.chunkCount) },
     join(scratch, 'stub.out'),
   );
-  const passthroughPort = findFreePort();
-  const passthrough = startPinned(
-    'Bun pass-through',
-    PROXY_CORE,
-    [process.execPath, join(BENCH_DIRECTORY, 'bun-passthrough.ts')],
-    { PASSTHROUGH_PORT: String(passthroughPort), PASSTHROUGH_UPSTREAM: `http://127.0.0.1:${stubPort}` },
-    join(scratch, 'passthrough.out'),
-  );
+  const { process: passthrough, port: passthroughPort } = startPassthrough('Bun pass-through', stubPort, join(scratch, 'passthrough.out'));
   const nginxPort = findFreePort();
   const nginx = nginxInstalled() ? startNginx(join(scratch, 'nginx'), nginxPort, stubPort) : undefined;
   if (nginx === undefined) log('nginx is not installed: its path is left out of this run.');

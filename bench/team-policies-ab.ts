@@ -10,9 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuByThread } from './load/cpu-time.ts';
-import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, median, operatorCall, ROOT, runWrk, startKeyway, startStub, writeWrkScript } from './load/pinned-keyway.ts';
+import { median, prepareTeamScripts, ROOT, runWrk, startKeyway, startStub } from './load/pinned-keyway.ts';
 import { stopProcess, waitForHttp } from './load/processes.ts';
-import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
 const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 3);
@@ -67,13 +66,8 @@ try {
     const baseUrl = build.keyway.url;
     const notReady = await waitForHttp(`${baseUrl}/ready`, build.keyway.process, 30_000);
     if (notReady !== undefined) throw new Error(`${build.name}: ${notReady}`);
-    await operatorCall(baseUrl, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
-    const team = await operatorCall(baseUrl, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
-    const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
-    build.scripts.operator = join(directory, `${build.name}-operator.lua`);
-    build.scripts.member = join(directory, `${build.name}-member.lua`);
-    writeWrkScript(build.scripts.operator, BODY, BENCH_OPERATOR_KEY);
-    writeWrkScript(build.scripts.member, BODY, memberKey, { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' });
+    build.scripts = { operator: join(directory, `${build.name}-operator.lua`), member: join(directory, `${build.name}-member.lua`) };
+    await prepareTeamScripts(baseUrl, BODY, build.scripts);
     await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.operator, 2);
     await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.member, 2);
   }

@@ -8,10 +8,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, median, operatorCall, ROOT, runWrk, startKeyway, startStub, writeWrkScript } from './load/pinned-keyway.ts';
+import { median, prepareTeamScripts, ROOT, runWrk, startKeyway, startStub } from './load/pinned-keyway.ts';
 import { stopProcess, waitForHttp } from './load/processes.ts';
 import { cpuByThread, cpuPerRequest } from './load/cpu-time.ts';
-import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
 const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 6);
@@ -26,13 +25,9 @@ try {
   const baseUrl = keyway.url;
   const notReady = await waitForHttp(`${baseUrl}/ready`, keyway.process, 30_000);
   if (notReady !== undefined) throw new Error(notReady);
-  await operatorCall(baseUrl, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
-  const team = await operatorCall(baseUrl, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
-  const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
   const operatorScript = join(directory, 'operator.lua');
   const memberScript = join(directory, 'member.lua');
-  writeWrkScript(operatorScript, BODY, BENCH_OPERATOR_KEY);
-  writeWrkScript(memberScript, BODY, memberKey, { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' });
+  await prepareTeamScripts(baseUrl, BODY, { operator: operatorScript, member: memberScript });
   const url = `${baseUrl}/v1/chat/completions`;
   await runWrk(url, operatorScript, 2);
   await runWrk(url, memberScript, 2);

@@ -17,8 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
-import { seedTeamForBench } from '../test/helpers/seed-team.ts';
-import { BENCH_OPERATOR_KEY, BENCH_UPSTREAM_KEY, median, operatorCall, ROOT, spread, writeWrkScript } from './load/pinned-keyway.ts';
+import { benchKeywayEnvironment, median, prepareTeamScripts, ROOT, spread } from './load/pinned-keyway.ts';
 import { findFreePort } from './load/processes.ts';
 
 const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 3);
@@ -112,27 +111,14 @@ async function startSubject(directory: string, layout: Layout, workers: number, 
   const child = spawnPinned(
     layout.proxyCores,
     [process.execPath, join(ROOT, 'plugins', 'main.ts')],
-    {
-      KEYWAY_WORKERS: String(workers),
-      KEYWAY_HOST: '127.0.0.1',
-      KEYWAY_PORT: String(port),
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: BENCH_OPERATOR_KEY,
-      KEYWAY_LOG_LEVEL: 'info',
-      KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
-    },
+    { ...benchKeywayEnvironment(dataDirectory, port, stubPort, 'info'), KEYWAY_WORKERS: String(workers) },
     logPath,
   );
   await untilListening(logPath, child);
   const url = `http://127.0.0.1:${port}`;
-  await operatorCall(url, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
-  const team = await operatorCall(url, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
-  const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
   const operatorScript = join(dataDirectory, 'operator.lua');
   const memberScript = join(dataDirectory, 'member.lua');
-  writeWrkScript(operatorScript, BODY, BENCH_OPERATOR_KEY);
-  writeWrkScript(memberScript, BODY, memberKey, { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' });
+  await prepareTeamScripts(url, BODY, { operator: operatorScript, member: memberScript });
   // Every worker knows the new team before the first round.
   await Bun.sleep(500);
   return { workers, url, child, operatorScript, memberScript, rates: { operator: [], member: [] } };

@@ -4,6 +4,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { seedTeamForBench } from '../../test/helpers/seed-team.ts';
 import { findFreePort, LOAD_CORE, PROXY_CORE, type PinnedProcess, startPinned, stopProcess, waitForHttp } from './processes.ts';
 
 export const ROOT = resolve(import.meta.dir, '..', '..');
@@ -58,6 +59,19 @@ export function startStub(directory: string): { process: PinnedProcess; port: nu
   return { process: process_, port };
 }
 
+/** What a bench Keyway runs with: its port and data folder, the bench operator key, the stub as OpenAI. */
+export function benchKeywayEnvironment(dataDirectory: string, port: number, stubPort: number, logLevel = 'warn'): Record<string, string> {
+  return {
+    KEYWAY_HOST: '127.0.0.1',
+    KEYWAY_PORT: String(port),
+    KEYWAY_DATA_DIR: dataDirectory,
+    KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
+    KEYWAY_ADMIN_KEY: BENCH_OPERATOR_KEY,
+    KEYWAY_LOG_LEVEL: logLevel,
+    KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
+  };
+}
+
 /** A Keyway build (an entry point) pinned to the proxy core, on its own data folder, its OpenAI upstream the stub. */
 export function startKeyway(
   name: string,
@@ -72,16 +86,7 @@ export function startKeyway(
     name,
     PROXY_CORE,
     [process.execPath, entrypoint],
-    {
-      KEYWAY_HOST: '127.0.0.1',
-      KEYWAY_PORT: String(port),
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: BENCH_OPERATOR_KEY,
-      KEYWAY_LOG_LEVEL: 'warn',
-      KEYWAY_OPENAI_BASE_URL: `http://127.0.0.1:${stubPort}/v1`,
-      ...env,
-    },
+    { ...benchKeywayEnvironment(dataDirectory, port, stubPort), ...env },
     join(dataDirectory, `${name}.out`),
   );
   return { process: process_, url: `http://127.0.0.1:${port}` };
@@ -150,4 +155,24 @@ export async function compareBuilds(directory: string, builds: readonly Build[],
     for (const keyway of started) await stopProcess(keyway.process);
     await stopProcess(stub.process);
   }
+}
+
+/** Where the operator's and a team member's wrk scripts are written. */
+export interface TeamScripts {
+  operator: string;
+  member: string;
+}
+
+/**
+ * Readies a started Keyway for the team benches: the stub's OpenAI key, the seed's team (its daily
+ * budget raised so nothing is refused, but every request is reserved and settled), and the wrk scripts
+ * posting `body` with the operator key and with a member's key, team and project headers.
+ */
+export async function prepareTeamScripts(baseUrl: string, body: unknown, scripts: TeamScripts): Promise<Record<string, unknown>> {
+  await operatorCall(baseUrl, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
+  const team = await operatorCall(baseUrl, '/v1/teams', seedTeamForBench({ openaiBudgetUsd: 1_000_000 }));
+  const memberKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
+  writeWrkScript(scripts.operator, body, BENCH_OPERATOR_KEY);
+  writeWrkScript(scripts.member, body, memberKey, { 'X-Team-ID': String(team.id), 'X-Project-Tag': 'project-a' });
+  return team;
 }

@@ -2,6 +2,7 @@
 
 import type { Subprocess } from 'bun';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 export interface PinnedProcess {
   name: string;
@@ -190,4 +191,19 @@ export function readAllowedCores(pid: number): string {
   } catch {
     return '?';
   }
+}
+
+const PASSTHROUGH_ENTRY = resolve(import.meta.dir, '..', 'bun-passthrough.ts');
+
+/** The 30-line Bun pass-through (bench/bun-passthrough.ts) on the proxy core, forwarding to the stub on `stubPort`. */
+export function startPassthrough(name: string, stubPort: number, logPath: string): { process: PinnedProcess; port: number } {
+  const port = findFreePort();
+  const started = startPinned(
+    name,
+    PROXY_CORE,
+    [process.execPath, PASSTHROUGH_ENTRY],
+    { PASSTHROUGH_PORT: String(port), PASSTHROUGH_UPSTREAM: `http://127.0.0.1:${stubPort}` },
+    logPath,
+  );
+  return { process: started, port };
 }

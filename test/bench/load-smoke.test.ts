@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startKeyway } from '../../bench/load/keyway.ts';
 import type { PinnedProcess } from '../../bench/load/processes.ts';
-import { findFreePort, LOAD_CORE, logTail, pinChildrenOnly, PROXY_CORE, startPinned, stopAllChildren, waitForHttp } from '../../bench/load/processes.ts';
+import { findFreePort, LOAD_CORE, logTail, pinChildrenOnly, startPassthrough, startPinned, stopAllChildren, waitForHttp } from '../../bench/load/processes.ts';
 import { ADMIN_API_KEY, buildChatBody, UPSTREAM_API_KEY } from '../../bench/load/requests.ts';
 import { errorCount, runWrk } from '../../bench/load/wrk.ts';
 
@@ -40,14 +40,7 @@ beforeAll(async () => {
   pinChildrenOnly();
   const stubPort = findFreePort();
   const stub = startPinned('stub', LOAD_CORE, [process.execPath, join(BENCH, 'upstream-stub.ts')], { STUB_PORT: String(stubPort) }, join(scratch, 'stub.out'));
-  const passthroughPort = findFreePort();
-  const passthrough = startPinned(
-    'Bun pass-through',
-    PROXY_CORE,
-    [process.execPath, join(BENCH, 'bun-passthrough.ts')],
-    { PASSTHROUGH_PORT: String(passthroughPort), PASSTHROUGH_UPSTREAM: `http://127.0.0.1:${stubPort}` },
-    join(scratch, 'passthrough.out'),
-  );
+  const { process: passthrough, port: passthroughPort } = startPassthrough('Bun pass-through', stubPort, join(scratch, 'passthrough.out'));
   const authorization = { authorization: `Bearer ${UPSTREAM_API_KEY}` };
   for (const [child, port] of [
     [stub, stubPort],

@@ -97,16 +97,6 @@ describe('framing', () => {
     expect(pooled.pool.idleCount()).toBe(0);
   });
 
-  test('a close-delimited body cut by a reset fails instead of ending', async () => {
-    const server = raw((_request, { socket }) => {
-      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart');
-      setTimeout(() => socket.terminate(), 5);
-    });
-    const response = await client()(`${server.url}/`, manual());
-    const error = await response.text().catch((failure: unknown) => failure);
-    expect((error as { code?: string }).code).toBe('ECONNRESET');
-  });
-
   test('204, HEAD and an interim 100 have no body; a redirect is returned as it is', async () => {
     const server = raw((request, { socket }) => {
       if (request.head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n');
@@ -335,10 +325,13 @@ describe('errors and fallback', () => {
     expect((error as { code?: string }).code).toBe('ECONNREFUSED');
   });
 
-  test('an upstream that closes mid-body errors the body with ECONNRESET', async () => {
+  test.each([
+    ['a close-delimited body cut by a reset fails instead of ending', 'content-type: text/plain', 'reset'],
+    ['an upstream that closes mid-body errors the body with ECONNRESET', 'content-length: 100', 'close'],
+  ] as const)('%s', async (_name, framing, ending) => {
     const server = raw((_request, { socket }) => {
-      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart');
-      setTimeout(() => socket.end(), 5);
+      socket.write(`HTTP/1.1 200 OK\r\n${framing}\r\n\r\npart`);
+      setTimeout(() => (ending === 'reset' ? socket.terminate() : socket.end()), 5);
     });
     const response = await client()(`${server.url}/`, manual());
     const error = await response.text().catch((failure: unknown) => failure);
