@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const CHUNK_TEXT = 'x'.repeat(8 * 1024);
-const CHUNK_COUNT = 8000; // about 70 MB of SSE if nothing held it back
+const CHUNK_COUNT = 12_000; // about 100 MB of SSE if nothing held it back
 let produced = 0;
 let upstream: ReturnType<typeof Bun.serve>;
 let gateway: TestGateway;
@@ -56,9 +56,17 @@ test('a client that stops reading stops the upstream too', async () => {
     if (done) break;
     received += value.byteLength;
   }
-  // The client pauses; a gateway without backpressure would drain the upstream meanwhile.
-  await Bun.sleep(600);
-  const total = CHUNK_COUNT * (CHUNK_TEXT.length + 150);
-  expect(produced).toBeLessThan(total / 3);
-  await reader.cancel();
+  try {
+    // The client pauses; a gateway without backpressure would drain the upstream meanwhile. What
+    // may pile up is what sockets and stream queues hold on both hops (a direct call alone parks
+    // about 6 MB here), so the test asks for a plateau well under the whole answer, not for zero.
+    await Bun.sleep(600);
+    const afterPause = produced;
+    await Bun.sleep(400);
+    const total = CHUNK_COUNT * (CHUNK_TEXT.length + 150);
+    expect(afterPause).toBeLessThan(total / 3);
+    expect(produced - afterPause).toBeLessThan(256 * 1024);
+  } finally {
+    await reader.cancel();
+  }
 });
