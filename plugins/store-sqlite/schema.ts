@@ -13,7 +13,9 @@ export const gatewayKeys = sqliteTable(
   'gateway_keys',
   {
     id: text('id').primaryKey(),
-    accountId: text('account_id').notNull(),
+    accountId: text('account_id')
+      .notNull()
+      .references(() => accounts.id),
     role: text('role').notNull(),
     name: text('name').notNull(),
     keyHash: text('key_hash').notNull(),
@@ -34,7 +36,7 @@ export const providerKeys = sqliteTable(
   {
     id: text('id').primaryKey(),
     owner: text('owner').notNull(),
-    accountId: text('account_id'),
+    accountId: text('account_id').references(() => accounts.id),
     provider: text('provider').notNull(),
     ciphertext: text('ciphertext').notNull(),
     keyVersion: integer('key_version').notNull(),

@@ -1,32 +1,25 @@
 // The two dialects' migration lists cannot drift: a gateway on SQLite and one on PostgreSQL, each with
 // every built-in plugin's migrations applied, must have the same tables with the same columns of the
-// matching types (TEXT ↔ text, INTEGER ↔ bigint, REAL ↔ double precision), bar the columns PostgreSQL
-// adds for SQLite's implicit rowid, and the same applied migration ids.
+// matching types (TEXT ↔ text, INTEGER ↔ bigint, REAL ↔ double precision), NOT NULL, defaults and
+// identities, the same primary keys, indexes (name, columns, uniqueness, WHERE), UNIQUE constraints and
+// foreign keys, bar the columns PostgreSQL adds for SQLite's implicit rowid, and the same applied
+// migration ids. The core tables must also be what drizzle declares (plugins/store-sqlite/schema.ts),
+// which test/store-sqlite/drizzle-schema.test.ts checks for SQLite and the last test here for PostgreSQL.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { schema } from '../../plugins/store-sqlite/schema.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { drizzleSchemaFacts, onlyTables, postgresSchemaFacts, type SchemaFacts, sqliteSchemaFacts } from '../helpers/schema-facts.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from './database.ts';
 
-/** Columns PostgreSQL has in place of SQLite's rowid (ordering and re-wrap walks). */
-const POSTGRES_ROWID_STANDINS = new Set(['provider_keys.position', 'teams.rowid', 'team_members.rowid']);
-const TYPES: Readonly<Record<string, string>> = { TEXT: 'text', INTEGER: 'bigint', REAL: 'double precision', '': 'text' };
 const MASTER_KEY = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 11 + 5)).toString('base64');
 
-type Schema = Map<string, string>;
-
-async function sqliteSchema(gateway: TestGateway): Promise<Schema> {
-  const rows = await gateway.runtime.store.query(
-    `SELECT m.name AS table_name, p.name AS column_name, p.type AS type FROM sqlite_master m JOIN pragma_table_info(m.name) p
-     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'`,
-  );
-  return new Map(rows.map((row) => [`${row.table_name}.${row.column_name}`, TYPES[String(row.type).toUpperCase()] ?? String(row.type)]));
+function columnCount(facts: SchemaFacts): number {
+  return Object.values(facts).reduce((sum, table) => sum + Object.keys(table.columns).length, 0);
 }
 
-async function postgresSchema(gateway: TestGateway): Promise<Schema> {
-  const rows = await gateway.runtime.store.query(`SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'`);
-  return new Map(
-    rows.map((row) => [`${row.table_name}.${row.column_name}`, String(row.data_type)] as const).filter(([column]) => !POSTGRES_ROWID_STANDINS.has(column)),
-  );
+function indexCount(facts: SchemaFacts): number {
+  return Object.values(facts).reduce((sum, table) => sum + Object.keys(table.indexes).length, 0);
 }
 
 const reachable = await postgresReachable();
@@ -48,10 +41,11 @@ describe.skipIf(!reachable)('schema parity: sqlite and postgres', () => {
     await database?.drop();
   });
 
-  test('the same tables and columns, with matching types', async () => {
-    const left = Object.fromEntries([...(await sqliteSchema(sqlite))].sort());
-    const right = Object.fromEntries([...(await postgresSchema(postgres))].sort());
-    expect(Object.keys(left).length).toBeGreaterThan(100);
+  test('the same tables, columns, keys and indexes', async () => {
+    const left = await sqliteSchemaFacts((sql) => sqlite.runtime.store.query(sql));
+    const right = await postgresSchemaFacts((sql) => postgres.runtime.store.query(sql));
+    expect(columnCount(left)).toBeGreaterThan(100);
+    expect(indexCount(left)).toBeGreaterThan(10);
     expect(right).toEqual(left);
   });
 
@@ -60,6 +54,12 @@ describe.skipIf(!reachable)('schema parity: sqlite and postgres', () => {
       (await gateway.runtime.store.query('SELECT id FROM keyway_migrations ORDER BY id')).map((row) => String(row.id));
     const postgresOnly = (await ids(postgres)).filter((id) => !id.endsWith('_postgres_rowid'));
     expect(postgresOnly).toEqual(await ids(sqlite));
+  });
+
+  test('every table drizzle declares is migrated in PostgreSQL exactly as declared', async () => {
+    const declared = drizzleSchemaFacts(Object.values(schema));
+    const migrated = onlyTables(await postgresSchemaFacts((sql) => postgres.runtime.store.query(sql)), declared);
+    expect(migrated).toEqual(declared);
   });
 });
 
