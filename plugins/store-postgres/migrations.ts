@@ -2,8 +2,9 @@
 // (plugins/store-sqlite/migrations.ts), one entry for each. Types map one way only: TEXT stays TEXT
 // (instants are ISO 8601 text in both, so range filters and substr() hour buckets read alike),
 // INTEGER becomes BIGINT, REAL becomes DOUBLE PRECISION, AUTOINCREMENT becomes an identity column.
-// test/store-postgres/schema-parity.test.ts compares the two migrated schemas table by table and
-// column by column, so the lists cannot drift apart unnoticed. Append; never edit an applied entry.
+// test/store-postgres/schema-parity.test.ts compares the two migrated schemas table by table (columns,
+// types, NOT NULL, defaults, keys, indexes) and both with the drizzle schema (plugins/store-sqlite/
+// schema.ts), so the three cannot drift apart unnoticed. Append; never edit an applied entry.
 
 import type { Migration } from '../../core/spec/store.ts';
 

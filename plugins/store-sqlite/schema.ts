@@ -1,3 +1,8 @@
+// The core's tables as drizzle sees them, for the SQLite store's queries. The migrations create them
+// (migrations.ts here, plugins/store-postgres/migrations.ts), so a change goes in all three: a new
+// migration in both lists and the definition here. test/store-sqlite/drizzle-schema.test.ts and
+// test/store-postgres/schema-parity.test.ts fail when these definitions and a migrated database differ.
+
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const accounts = sqliteTable('accounts', {

@@ -69,7 +69,7 @@ function toUsage(row: UsageRow): UsageRecord {
 }
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
-const USAGE_COLUMN_NAMES = [
+export const USAGE_COLUMN_NAMES = [
   'request_id',
   'account_id',
   'gateway_key_id',

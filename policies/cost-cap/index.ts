@@ -63,8 +63,8 @@ function budgetedProviders(team: TeamView): Map<string, number> {
 /**
  * Renews the leases of this process's live reservations, all of them in one pipelined batch every
  * few seconds, while their requests live. A crashed process renews nothing, so its reservations
- * lapse within `leaseMs`. Only counters that offer leases (Redis) use this; in memory, a crash takes
- * the counters with it.
+ * lapse within `leaseMs`. Only counters that offer leases (Redis, and the primary's counters under
+ * KEYWAY_WORKERS) use this; a lone process's in-memory counters die with it.
  */
 function createLeaseKeeper(services: Services, leaseMs: number) {
   // Read when first used: services.counters is bound once the gateway runs, after plugin setup.

@@ -68,13 +68,20 @@ export function canonicalDefault(raw: string | null): string | null {
   return text;
 }
 
-/** A partial index's predicate, so `(status = 'x'::text)` and `"status" = 'x'` read alike. */
+/** A partial index's predicate, so `(status = 'x'::text)` and `"status" = 'x'` read alike; quoted text keeps its case and spaces. */
 export function canonicalPredicate(raw: string | null): string | null {
   if (raw === null) return null;
   return raw
-    .replace(/::[a-z ]+/gi, '')
-    .replace(/["()\s]/g, '')
-    .toLowerCase();
+    .split(/('(?:[^']|'')*')/)
+    .map((part, index) =>
+      index % 2 === 1
+        ? part
+        : part
+            .replace(/::[a-z ]+/gi, '')
+            .replace(/["()\s]/g, '')
+            .toLowerCase(),
+    )
+    .join('');
 }
 
 function emptyTable(): TableFacts {
@@ -86,7 +93,8 @@ function tableOf(facts: SchemaFacts, name: string): TableFacts {
   return facts[name];
 }
 
-function sorted(facts: SchemaFacts): SchemaFacts {
+/** Key columns count as NOT NULL (see sqliteSchemaFacts); names in order, so a difference reads plainly. */
+function normalized(facts: SchemaFacts): SchemaFacts {
   const tables = Object.keys(facts).sort();
   return Object.fromEntries(
     tables.map((name) => {
@@ -159,7 +167,7 @@ export function drizzleSchemaFacts(tables: readonly SQLiteTable[]): SchemaFacts 
       table.foreignKeys.push(`${columnNames(reference.columns).join(',')} -> ${target}(${columnNames(reference.foreignColumns).join(',')})`);
     }
   }
-  return sorted(facts);
+  return normalized(facts);
 }
 
 // --- SQLite -----------------------------------------------------------------------------------
@@ -229,7 +237,7 @@ export async function sqliteSchemaFacts(query: Query): Promise<SchemaFacts> {
   for (const reference of references.values()) {
     tableOf(facts, reference.table).foreignKeys.push(`${reference.from.join(',')} -> ${reference.target}(${reference.to.join(',')})`);
   }
-  return sorted(facts);
+  return normalized(facts);
 }
 
 // --- PostgreSQL -------------------------------------------------------------------------------
@@ -295,10 +303,10 @@ export async function postgresSchemaFacts(query: Query): Promise<SchemaFacts> {
   for (const row of foreignKeys) {
     tableOf(facts, String(row.table_name)).foreignKeys.push(`${String(row.from_columns)} -> ${String(row.target)}(${String(row.to_columns)})`);
   }
-  return sorted(withoutStandins(facts));
+  return normalized(withoutStandins(facts));
 }
 
-/** The tables `facts` holds that `declared` names, for comparing a migrated database with drizzle's tables. */
-export function onlyTables(facts: SchemaFacts, declared: SchemaFacts): SchemaFacts {
+/** The tables `declared` names, as `facts` holds them (undefined for one it lacks): a migrated database against drizzle's tables. */
+export function onlyTables(facts: SchemaFacts, declared: SchemaFacts): Record<string, TableFacts | undefined> {
   return Object.fromEntries(Object.keys(declared).map((name) => [name, facts[name]]));
 }
