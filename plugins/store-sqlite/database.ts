@@ -24,6 +24,11 @@ export interface Storage {
    * where drizzle's builder costs more per row than SQLite itself.
    */
   insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, after?: readonly string[]): Promise<void>;
+  /**
+   * `insertMany` for usage rows given as usage journal text (usage-values.ts), decoded where they are
+   * written: present only where that is the writer thread, so the gateway's thread never encodes them again.
+   */
+  insertUsageText?(table: string, columns: readonly string[], text: string, count: number, after: readonly string[]): Promise<void>;
   /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
   runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
   close(): void;
@@ -143,6 +148,11 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
   const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline) : undefined;
+  const insertUsageText =
+    writer === undefined
+      ? undefined
+      : (table: string, columns: readonly string[], text: string, count: number, after: readonly string[]) =>
+          writer.insertJournalText(insertStatement(table, columns), text, count, after);
   return {
     db,
     driver: 'bun-sqlite',
@@ -161,6 +171,7 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
       if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after);
       insertInline(insertStatement(table, columns), rows, after);
     },
+    ...(insertUsageText === undefined ? {} : { insertUsageText }),
     runEach: async (text, rows) => {
       const statement = sqlite.query(text);
       return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();

@@ -6,6 +6,7 @@
 
 import { Database } from 'bun:sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { usageValuesFromJournalText } from './usage-values.ts';
 
 export interface OpenMessage {
   type: 'open';
@@ -24,7 +25,21 @@ export interface InsertMessage {
   after: readonly string[];
 }
 
-export type WriterMessage = OpenMessage | InsertMessage;
+/**
+ * Usage rows as the usage journal wrote them (core/accounting/journal-text.ts): the gateway's thread
+ * already paid for that text, so this thread decodes it rather than the gateway encoding the rows again.
+ */
+export interface InsertTextMessage {
+  type: 'insert-text';
+  id: number;
+  sql: string;
+  text: string;
+  /** The batch's rows: the text must hold exactly these many. */
+  count: number;
+  after: readonly string[];
+}
+
+export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage;
 
 export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
 
@@ -32,9 +47,11 @@ declare const self: Worker;
 
 let database: Database | undefined;
 
-function insert(message: InsertMessage): void {
+function insert(message: InsertMessage | InsertTextMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
-  insertBatch(database, message.sql, JSON.parse(message.rows) as Array<Array<string | number | null>>, message.after);
+  const rows =
+    message.type === 'insert' ? (JSON.parse(message.rows) as Array<Array<string | number | null>>) : usageValuesFromJournalText(message.text, message.count);
+  insertBatch(database, message.sql, rows, message.after);
 }
 
 self.onmessage = (event: MessageEvent<WriterMessage>) => {
