@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -130,7 +131,7 @@ function openSqliteFile(path: string): Database {
   try {
     sqlite = new Database(path, { create: true });
     // WAL lets the usage writer and management reads proceed without blocking each other.
-    sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    sqlite.exec(`${CONNECTION_PRAGMAS} PRAGMA foreign_keys = ON;`);
     // Freed and overwritten content is zeroed, so a wiped provider-key ciphertext leaves no copy in the file (docs/key-lifecycle.md).
     sqlite.exec('PRAGMA secure_delete = ON;');
     if (path !== ':memory:') checkIntegrity(sqlite, path);

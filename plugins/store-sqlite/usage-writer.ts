@@ -6,6 +6,7 @@
 
 import { Database } from 'bun:sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { usageValuesFromJournalText } from './usage-values.ts';
 
 export interface OpenMessage {
@@ -59,7 +60,7 @@ self.onmessage = (event: MessageEvent<WriterMessage>) => {
   if (message.type === 'open') {
     try {
       database = new Database(message.path);
-      database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+      database.exec(CONNECTION_PRAGMAS);
       self.postMessage({ type: 'opened' } satisfies WriterReply);
     } catch (error) {
       self.postMessage({ type: 'failed-to-open', error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
