@@ -100,8 +100,11 @@ for (let round = 0; round < BATCHES; round++) {
   record('decode journal text → values', started);
   // The batch as the writer writes it, all statements in one transaction, then split by phase in a second batch.
   started = performance.now();
+  const cpu = process.cpuUsage();
   insertBatch(database, sql, values, rollups);
   record('whole batch (insert + roll-ups, one transaction)', started);
+  const used = process.cpuUsage(cpu);
+  phases.set('whole batch, CPU time (user + system)', [...(phases.get('whole batch, CPU time (user + system)') ?? []), (used.user + used.system) / BATCH]);
   const again = usageValuesFromJournalText(journalText(batchRows()), rows.length);
   database.transaction(() => {
     let phase = performance.now();
