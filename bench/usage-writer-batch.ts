@@ -11,7 +11,7 @@ import { Database } from 'bun:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { journalText } from '../core/accounting/journal-text.ts';
+import { journalText } from '../core/wire/usage-journal-text.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
 import type { UsageRecord } from '../core/spec/store.ts';
 import { analyticsPlugin } from '../plugins/analytics/index.ts';

@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { rowFromLine } from './journal-line.ts';
-import { journalText } from './journal-text.ts';
+import { journalText } from '../wire/usage-journal-text.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 

@@ -234,7 +234,7 @@ export interface Store {
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   /**
    * Optional: `insertUsage` for a batch the usage journal already encoded. `lines` holds the same rows
-   * as journal lines (core/accounting/journal-text.ts), each ended by a newline, in the same order. A
+   * as journal lines (core/wire/usage-journal-text.ts), each ended by a newline, in the same order. A
    * store that writes on another thread sends that text instead of encoding the rows a second time.
    * Without it, every batch goes through `insertUsage`.
    */

@@ -1,7 +1,7 @@
 // The usage row as the columns of usage_records, in one order: shared by the gateway's thread (store.ts)
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
-import { rowsFromJournalText } from '../../core/accounting/journal-text.ts';
+import { rowsFromJournalText } from '../../core/wire/usage-journal-text.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
@@ -70,7 +70,7 @@ export function usageValues(row: UsageRecord): Array<string | number | null> {
 }
 
 /**
- * The values of the rows a usage journal text holds (core/accounting/journal-text.ts), decoded with
+ * The values of the rows a usage journal text holds (core/wire/usage-journal-text.ts), decoded with
  * the journal's own reader, so a field the journal line gains reaches here with it. Throws unless the
  * text holds exactly `count` rows.
  */

@@ -27,7 +27,7 @@ export interface InsertMessage {
 }
 
 /**
- * Usage rows as the usage journal wrote them (core/accounting/journal-text.ts): the gateway's thread
+ * Usage rows as the usage journal wrote them (core/wire/usage-journal-text.ts): the gateway's thread
  * already paid for that text, so this thread decodes it rather than the gateway encoding the rows again.
  */
 export interface InsertTextMessage {

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { journalLine } from '../../core/accounting/journal-line.ts';
-import { journalText, rowsFromJournalText } from '../../core/accounting/journal-text.ts';
+import { journalText, rowsFromJournalText } from '../../core/wire/usage-journal-text.ts';
 import { UsageJournal } from '../../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';

@@ -10,7 +10,7 @@
 // below): a store with a new dialect adds its SQL there, everything else is dialect-free.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { journalText } from '../../core/accounting/journal-text.ts';
+import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
 import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageRecord } from '../../core/spec/store.ts';
 

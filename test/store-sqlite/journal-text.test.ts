@@ -6,7 +6,7 @@ import { afterEach, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { journalText } from '../../core/accounting/journal-text.ts';
+import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { Store, UsageRecord } from '../../core/spec/store.ts';
 import { sqliteStoreDriver } from '../../plugins/store-sqlite/index.ts';
 import { usageValues, usageValuesFromJournalText } from '../../plugins/store-sqlite/usage-values.ts';

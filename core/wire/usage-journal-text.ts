@@ -1,9 +1,11 @@
-// Usage rows as journal text: the lines the crash journal writes (journal-line.ts), read back as rows.
-// The usage queue hands a batch's journal text to a store that writes on another thread
-// (Store.insertJournaledUsage), so each row is serialised once on the gateway's thread, not twice.
+// Usage rows as journal text: the lines the crash journal writes (core/accounting/journal-line.ts),
+// read back as rows. The usage queue hands a batch's journal text to a store that writes on another
+// thread (Store.insertJournaledUsage), so each row is serialised once on the gateway's thread, not
+// twice. Part of the public core because a store plugin decodes it: the line's fields and their order
+// stay defined in one place, journal-line.ts, which this reads through.
 
 import type { UsageRecord } from '../spec/store.ts';
-import { journalLine, rowFromLine } from './journal-line.ts';
+import { journalLine, rowFromLine } from '../accounting/journal-line.ts';
 
 /** The rows' journal text: one line each, every line ended by a newline. */
 export function journalText(rows: readonly UsageRecord[]): string {
