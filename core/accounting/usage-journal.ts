@@ -41,7 +41,8 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
-import { journalLine, rowFromLine } from './journal-line.ts';
+import { rowFromLine } from './journal-line.ts';
+import { journalText } from '../wire/usage-journal-text.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 
@@ -119,13 +120,13 @@ export class UsageJournal {
   }
 
   /**
-   * The rows, one line each, handed to the kernel in one write before this returns. Throws when the
-   * write fails; a write cut short (a full disk) leaves a cut last line, which a replay skips.
+   * The rows, one line each, handed to the kernel in one write before this returns; answers the text
+   * written (the usage queue hands it to the store). Throws when the write fails; a write cut short (a
+   * full disk) leaves a cut last line, which a replay skips.
    */
-  append(file: JournalFile, rows: readonly UsageRecord[]): void {
+  append(file: JournalFile, rows: readonly UsageRecord[]): string {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
-    let text = '';
-    for (const row of rows) text += `${journalLine(row)}\n`;
+    const text = journalText(rows);
     const bytes = Buffer.from(text);
     // A regular file takes the whole write at once unless the disk is full; loop all the same.
     for (let offset = 0; offset < bytes.length; ) {
@@ -133,6 +134,7 @@ export class UsageJournal {
       if (written <= 0) throw new Error('the usage journal took no bytes');
       offset += written;
     }
+    return text;
   }
 
   /** No more rows go to this file. */

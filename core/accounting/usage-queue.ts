@@ -4,6 +4,8 @@ import type { JournalFile, UsageJournal } from './usage-journal.ts';
 
 export interface UsageWriter {
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
+  /** Store.insertJournaledUsage: the batch with the journal's own text for its rows, so they are not encoded again. */
+  insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
   /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
   findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
   /** The fallback for a replay when the store has no findUsageKeys. */
@@ -31,10 +33,21 @@ interface Segment {
   rows: UsageRecord[] | undefined;
   count: number;
   /**
+   * The journal text of `rows`, as appended, a piece per turn, while the writer takes journal text
+   * (UsageWriter.insertJournaledUsage) and the rows are in memory; undefined otherwise.
+   */
+  text: JournalPiece[] | undefined;
+  /**
    * Some rows may already be in the store: a crashed process's file, or a write that failed (a
    * remote store can fail after committing). Its rows are checked against the store before insertion.
    */
   replay: boolean;
+}
+
+/** One turn's rows as the journal wrote them. */
+interface JournalPiece {
+  text: string;
+  count: number;
 }
 
 const DEFAULT_BUFFER_MAX = 100_000;
@@ -87,7 +100,9 @@ export class UsageQueue {
   }
 
   private newSegment(): Segment {
-    return { file: this.options.journal?.newFile(), rows: [], count: 0, replay: false };
+    const journal = this.options.journal;
+    const text = journal !== undefined && this.writer.insertJournaledUsage !== undefined ? [] : undefined;
+    return { file: journal?.newFile(), rows: [], count: 0, text, replay: false };
   }
 
   /**
@@ -141,8 +156,9 @@ export class UsageQueue {
     this.turnWrittenResolve = undefined;
     const segment = this.current;
     const journal = this.options.journal as UsageJournal;
+    let text: string;
     try {
-      journal.append(segment.file as JournalFile, rows);
+      text = journal.append(segment.file as JournalFile, rows);
     } catch (error) {
       this.journalFailed(error);
       for (const row of rows) this.unjournaled.push(row);
@@ -157,6 +173,7 @@ export class UsageQueue {
     }
     // All of them into this segment before a flush may seal it: its file holds exactly its rows.
     for (const row of rows) this.admit(segment, row);
+    segment.text?.push({ text, count: rows.length });
     resolve?.();
     this.flushIfFull(segment);
   }
@@ -182,6 +199,7 @@ export class UsageQueue {
   private spill(segment: Segment): void {
     this.inMemory -= segment.rows?.length ?? 0;
     segment.rows = undefined;
+    segment.text = undefined;
     if (!this.spilling) {
       this.spilling = true;
       this.logger.warn(
@@ -261,7 +279,7 @@ export class UsageQueue {
       }
       rows += contents.rows.length;
       // Read again when written: a big file is not kept in memory meanwhile.
-      adopted.push({ file, rows: undefined, count: contents.rows.length, replay: true });
+      adopted.push({ file, rows: undefined, count: contents.rows.length, text: undefined, replay: true });
     }
     if (unreadable > 0) this.logger.warn({ unreadable }, 'lines of the usage journal could not be read and were skipped');
     if (adopted.length === 0) return;
@@ -352,17 +370,46 @@ export class UsageQueue {
     const replay = segment.replay;
     // From here on, a failure leaves doubt about what the store took.
     segment.replay = true;
-    const toWrite = replay ? await this.notYetBooked(rows) : rows;
-    // A replayed segment may be large (a crashed process's): written in batches, each all or none.
-    for (let start = 0; start < toWrite.length; start += this.options.batchSize) {
-      const batch = start === 0 && toWrite.length <= this.options.batchSize ? toWrite : toWrite.slice(start, start + this.options.batchSize);
-      await this.writer.insertUsage(batch);
-      this.written += batch.length;
-      this.lastWriteAt = Date.now();
+    if (!replay && segment.text !== undefined) {
+      await this.writeWithText(rows, segment.text);
+    } else {
+      const toWrite = replay ? await this.notYetBooked(rows) : rows;
+      // A replayed segment may be large (a crashed process's): written in batches, each all or none.
+      for (let start = 0; start < toWrite.length; start += this.options.batchSize) {
+        const batch = start === 0 && toWrite.length <= this.options.batchSize ? toWrite : toWrite.slice(start, start + this.options.batchSize);
+        await this.writer.insertUsage(batch);
+        this.written += batch.length;
+        this.lastWriteAt = Date.now();
+      }
     }
     this.sealed.shift();
     if (segment.rows !== undefined) this.inMemory -= segment.rows.length;
     if (segment.file !== undefined) this.options.journal?.remove(segment.file);
+  }
+
+  /**
+   * The segment's rows with their journal text, in batches of whole turns of at most a batch (or one
+   * larger turn), each all or none. A failure leaves the segment marked for replay, whose retry takes
+   * the rows path and skips what the store already holds.
+   */
+  private async writeWithText(rows: readonly UsageRecord[], pieces: readonly JournalPiece[]): Promise<void> {
+    const insert = this.writer.insertJournaledUsage as NonNullable<UsageWriter['insertJournaledUsage']>;
+    let start = 0;
+    for (let index = 0; index < pieces.length; ) {
+      let text = (pieces[index] as JournalPiece).text;
+      let count = (pieces[index] as JournalPiece).count;
+      index += 1;
+      while (index < pieces.length && count + (pieces[index] as JournalPiece).count <= this.options.batchSize) {
+        text += (pieces[index] as JournalPiece).text;
+        count += (pieces[index] as JournalPiece).count;
+        index += 1;
+      }
+      const batch = start === 0 && count === rows.length ? rows : rows.slice(start, start + count);
+      await insert.call(this.writer, batch, text);
+      start += count;
+      this.written += count;
+      this.lastWriteAt = Date.now();
+    }
   }
 
   /** The rows the store does not hold yet, keys compared as a multiset (a client may repeat a request id). */

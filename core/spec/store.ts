@@ -232,6 +232,13 @@ export interface Store {
   setUsageRollups?(rollups: readonly UsageRollup[]): void;
   /** One batch, all or none (its roll-ups included): a failed write leaves nothing behind, so a retry cannot double count. */
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
+  /**
+   * Optional: `insertUsage` for a batch the usage journal already encoded. `lines` holds the same rows
+   * as journal lines (core/wire/usage-journal-text.ts), each ended by a newline, in the same order. A
+   * store that writes on another thread sends that text instead of encoding the rows a second time.
+   * Without it, every batch goes through `insertUsage`.
+   */
+  insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
   /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */
   summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]>;

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -24,6 +25,11 @@ export interface Storage {
    * where drizzle's builder costs more per row than SQLite itself.
    */
   insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, after?: readonly string[]): Promise<void>;
+  /**
+   * `insertMany` for usage rows given as usage journal text (usage-values.ts), decoded where they are
+   * written: present only where that is the writer thread, so the gateway's thread never encodes them again.
+   */
+  insertUsageText?(table: string, columns: readonly string[], text: string, count: number, after: readonly string[]): Promise<void>;
   /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
   runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
   close(): void;
@@ -125,7 +131,7 @@ function openSqliteFile(path: string): Database {
   try {
     sqlite = new Database(path, { create: true });
     // WAL lets the usage writer and management reads proceed without blocking each other.
-    sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    sqlite.exec(`${CONNECTION_PRAGMAS} PRAGMA foreign_keys = ON;`);
     // Freed and overwritten content is zeroed, so a wiped provider-key ciphertext leaves no copy in the file (docs/key-lifecycle.md).
     sqlite.exec('PRAGMA secure_delete = ON;');
     if (path !== ':memory:') checkIntegrity(sqlite, path);
@@ -143,6 +149,11 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
   const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline) : undefined;
+  const insertUsageText =
+    writer === undefined
+      ? undefined
+      : (table: string, columns: readonly string[], text: string, count: number, after: readonly string[]) =>
+          writer.insertJournalText(insertStatement(table, columns), text, count, after);
   return {
     db,
     driver: 'bun-sqlite',
@@ -161,6 +172,7 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
       if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after);
       insertInline(insertStatement(table, columns), rows, after);
     },
+    ...(insertUsageText === undefined ? {} : { insertUsageText }),
     runEach: async (text, rows) => {
       const statement = sqlite.query(text);
       return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();

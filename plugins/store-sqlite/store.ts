@@ -22,6 +22,7 @@ import type {
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
+import { USAGE_COLUMN_NAMES, usageValues } from './usage-values.ts';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
@@ -66,71 +67,6 @@ function toUsage(row: UsageRow): UsageRecord {
     streamed: row.streamed === 1,
     usageEstimated: row.usageEstimated === 1,
   };
-}
-
-/** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
-export const USAGE_COLUMN_NAMES = [
-  'request_id',
-  'account_id',
-  'gateway_key_id',
-  'team_id',
-  'project_tag',
-  'endpoint',
-  'provider',
-  'model',
-  'requested_model',
-  'provider_key_id',
-  'byok',
-  'status',
-  'error_code',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_tokens',
-  'cache_write_1h_tokens',
-  'reasoning_tokens',
-  'cost_usd',
-  'unpriced',
-  'latency_ms',
-  'streamed',
-  'fallback_attempts',
-  'created_at',
-  'usage_estimated',
-] as const;
-
-/**
- * One row's values in USAGE_COLUMN_NAMES order, as one array literal: a table of 26 reader
- * functions mapped per row cost about six times as much on the gateway's thread at each flush.
- */
-function usageValues(row: UsageRecord): Array<string | number | null> {
-  return [
-    row.requestId,
-    row.accountId,
-    row.gatewayKeyId,
-    row.teamId,
-    row.projectTag,
-    row.endpoint,
-    row.provider,
-    row.model,
-    row.requestedModel,
-    row.providerKeyId,
-    row.byok ? 1 : 0,
-    row.status,
-    row.errorCode,
-    row.inputTokens,
-    row.outputTokens,
-    row.cachedInputTokens,
-    row.cacheWriteTokens,
-    row.cacheWrite1hTokens ?? 0,
-    row.reasoningTokens,
-    row.costUsd ?? 0,
-    row.costUsd === null ? 1 : 0,
-    row.latencyMs,
-    row.streamed ? 1 : 0,
-    row.fallbackAttempts,
-    row.createdAt,
-    row.usageEstimated === true ? 1 : 0,
-  ];
 }
 
 export class SqliteStore implements Store {
@@ -348,6 +284,13 @@ export class SqliteStore implements Store {
     if (rows.length === 0) return;
     // One transaction per flush, with a prepared statement: drizzle's builder costs more per row than SQLite.
     await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map(usageValues), this.usageRollupStatements);
+  }
+
+  async insertJournaledUsage(rows: readonly UsageRecord[], lines: string): Promise<void> {
+    if (rows.length === 0) return;
+    // The writer thread decodes the journal's text itself; on this thread the rows are cheaper than a decode.
+    if (this.storage.insertUsageText === undefined) return this.insertUsage(rows);
+    await this.storage.insertUsageText('usage_records', USAGE_COLUMN_NAMES, lines, rows.length, this.usageRollupStatements);
   }
 
   async summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]> {

@@ -2,7 +2,8 @@
 // hands it each batch. If the worker cannot start (a runtime without workers), batches are written on
 // the calling thread instead, as before: never lost, only slower.
 
-import type { InsertMessage, WriterReply } from './usage-writer.ts';
+import { usageValuesFromJournalText } from './usage-values.ts';
+import type { InsertMessage, InsertTextMessage, WriterReply } from './usage-writer.ts';
 
 /**
  * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
@@ -14,6 +15,8 @@ type InlineInsert = (sql: string, rows: ReadonlyArray<readonly unknown[]>, after
 
 export interface UsageWriterClient {
   insert(sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): Promise<void>;
+  /** Usage rows as the journal's text (usage-values.ts): the writer thread decodes them. */
+  insertJournalText(sql: string, text: string, count: number, after: readonly string[]): Promise<void>;
   close(): void;
 }
 
@@ -71,17 +74,26 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
     return ready;
   };
 
+  const send = (running: Worker, message: InsertMessage | InsertTextMessage): Promise<void> => {
+    const done = new Promise<void>((resolve, reject) => pending.set(message.id, { resolve, reject }));
+    running.postMessage(message);
+    return done;
+  };
+
   return {
     async insert(sql, rows, after) {
       if (!(await start()) || worker === undefined) {
         inline(sql, rows, after);
         return;
       }
-      const id = nextId++;
-      const message: InsertMessage = { type: 'insert', id, sql, rows: JSON.stringify(rows), after };
-      const done = new Promise<void>((resolve, reject) => pending.set(id, { resolve, reject }));
-      worker.postMessage(message);
-      return done;
+      return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after });
+    },
+    async insertJournalText(sql, text, count, after) {
+      if (!(await start()) || worker === undefined) {
+        inline(sql, usageValuesFromJournalText(text, count), after);
+        return;
+      }
+      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after });
     },
     close() {
       worker?.terminate();

@@ -6,6 +6,8 @@
 
 import { Database } from 'bun:sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { CONNECTION_PRAGMAS } from './connection-settings.ts';
+import { usageValuesFromJournalText } from './usage-values.ts';
 
 export interface OpenMessage {
   type: 'open';
@@ -24,7 +26,21 @@ export interface InsertMessage {
   after: readonly string[];
 }
 
-export type WriterMessage = OpenMessage | InsertMessage;
+/**
+ * Usage rows as the usage journal wrote them (core/wire/usage-journal-text.ts): the gateway's thread
+ * already paid for that text, so this thread decodes it rather than the gateway encoding the rows again.
+ */
+export interface InsertTextMessage {
+  type: 'insert-text';
+  id: number;
+  sql: string;
+  text: string;
+  /** The batch's rows: the text must hold exactly these many. */
+  count: number;
+  after: readonly string[];
+}
+
+export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage;
 
 export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
 
@@ -32,9 +48,11 @@ declare const self: Worker;
 
 let database: Database | undefined;
 
-function insert(message: InsertMessage): void {
+function insert(message: InsertMessage | InsertTextMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
-  insertBatch(database, message.sql, JSON.parse(message.rows) as Array<Array<string | number | null>>, message.after);
+  const rows =
+    message.type === 'insert' ? (JSON.parse(message.rows) as Array<Array<string | number | null>>) : usageValuesFromJournalText(message.text, message.count);
+  insertBatch(database, message.sql, rows, message.after);
 }
 
 self.onmessage = (event: MessageEvent<WriterMessage>) => {
@@ -42,7 +60,7 @@ self.onmessage = (event: MessageEvent<WriterMessage>) => {
   if (message.type === 'open') {
     try {
       database = new Database(message.path);
-      database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+      database.exec(CONNECTION_PRAGMAS);
       self.postMessage({ type: 'opened' } satisfies WriterReply);
     } catch (error) {
       self.postMessage({ type: 'failed-to-open', error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);

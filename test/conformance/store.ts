@@ -10,6 +10,7 @@
 // below): a store with a new dialect adds its SQL there, everything else is dialect-free.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
 import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageRecord } from '../../core/spec/store.ts';
 
@@ -417,6 +418,56 @@ async function usageOf(store: Store, accountId: string, sample: UsageRecord): Pr
   return picked.sort((left, right) => `${left.requestId}${left.createdAt}`.localeCompare(`${right.requestId}${right.createdAt}`));
 }
 
+/** A batch as the usage queue hands it over: with the journal's text where the store takes it (insertJournaledUsage). */
+function insertJournaled(store: Store, rows: readonly UsageRecord[]): Promise<void> {
+  return store.insertJournaledUsage !== undefined ? store.insertJournaledUsage(rows, journalText(rows)) : store.insertUsage(rows);
+}
+
+/** Values no ordinary request books, each field set so every one is compared. */
+function unusualUsageRows(accountId: string): UsageRecord[] {
+  const full = (requestId: string, overrides: Partial<UsageRecord>): UsageRecord =>
+    usageRow(accountId, requestId, { cacheWrite1hTokens: 0, usageEstimated: false, ...overrides });
+  return [
+    full('req_unpriced', { costUsd: null, model: 'no-price-model', usageEstimated: true }),
+    full('req_unicode', { projectTag: `${HOSTILE_TEXT} e\u0301 \u2028\u2029 line\nbreak\ttab`, teamId: 'équipe 🚀', requestedModel: 'модель' }),
+    full('req_huge', {
+      inputTokens: Number.MAX_SAFE_INTEGER,
+      outputTokens: 2 ** 40,
+      cachedInputTokens: 2 ** 33,
+      cacheWriteTokens: 2 ** 32,
+      cacheWrite1hTokens: 2 ** 31,
+      reasoningTokens: 10 ** 12,
+      costUsd: 123456.789012345,
+      latencyMs: 0.001,
+    }),
+    full('req_unserved', {
+      provider: null,
+      model: null,
+      providerKeyId: null,
+      byok: false,
+      status: 499,
+      errorCode: 'client_closed',
+      streamed: true,
+      costUsd: 0,
+    }),
+  ];
+}
+
+function describeJournaledUsage(store: () => Store): void {
+  test('a batch handed over as the queue does (journal text where taken) round trips exactly: null cost, unicode, huge counts', async () => {
+    const rows = unusualUsageRows('acc_journaled');
+    await insertJournaled(store(), rows);
+    const sorted = [...rows].sort((left, right) => `${left.requestId}${left.createdAt}`.localeCompare(`${right.requestId}${right.createdAt}`));
+    expect(await usageOf(store(), 'acc_journaled', rows[0] as UsageRecord)).toStrictEqual(sorted);
+  });
+
+  test('a batch handed over as the queue does is all or none', async () => {
+    const invalid = usageRow('acc_journaled_bad', 'req_bad', { requestedModel: null as unknown as string });
+    await expect(insertJournaled(store(), [usageRow('acc_journaled_bad', 'req_good'), invalid])).rejects.toThrow();
+    expect(await store().listUsage('acc_journaled_bad')).toEqual([]);
+  });
+}
+
 function describeUsage(openStore: OpenStore): void {
   describe('usage', () => {
     const store = useStore(openStore);
@@ -463,5 +514,7 @@ function describeUsage(openStore: OpenStore): void {
       await store().insertUsage([]);
       expect(await store().listUsage('acc_c')).toEqual([]);
     });
+
+    describeJournaledUsage(store);
   });
 }

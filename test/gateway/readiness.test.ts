@@ -66,9 +66,13 @@ describe('/ready', () => {
     const gateway = await gatewayWith();
     const store = gateway.runtime.store;
     const insertUsage = store.insertUsage.bind(store);
-    store.insertUsage = async () => {
+    const insertJournaledUsage = store.insertJournaledUsage?.bind(store);
+    const failing = async (): Promise<void> => {
       throw new Error('disk I/O error');
     };
+    // Both ways a batch reaches the store: with the journal's text, and as rows (a retry).
+    store.insertUsage = failing;
+    if (insertJournaledUsage !== undefined) store.insertJournaledUsage = failing;
     gateway.runtime.usage.enqueue(usageRow('req_stuck_1'));
     await waitFor(() => gateway.runtime.usage.consecutiveFailures >= 3);
     const stuck = await ready(gateway);
@@ -79,6 +83,7 @@ describe('/ready', () => {
     expect(gateway.output.join('\n')).toContain('not ready: usage records are not being written');
 
     store.insertUsage = insertUsage;
+    if (insertJournaledUsage !== undefined) store.insertJournaledUsage = insertJournaledUsage;
     await waitFor(() => gateway.runtime.usage.pending === 0);
     expect(gateway.runtime.usage.lastSuccessfulFlushAt).toBeNumber();
     expect((await ready(gateway)).status).toBe(200);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
 import { USAGE_COLUMNS } from '../../plugins/store-postgres/store.ts';
 import { schema, usageRecords } from '../../plugins/store-sqlite/schema.ts';
-import { USAGE_COLUMN_NAMES } from '../../plugins/store-sqlite/store.ts';
+import { USAGE_COLUMN_NAMES } from '../../plugins/store-sqlite/usage-values.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { drizzleSchemaFacts, onlyTables, sqliteSchemaFacts } from '../helpers/schema-facts.ts';
 

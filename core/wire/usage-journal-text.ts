@@ -1,0 +1,50 @@
+// Usage rows as journal text: the lines the crash journal writes (core/accounting/journal-line.ts),
+// read back as rows. The usage queue hands a batch's journal text to a store that writes on another
+// thread (Store.insertJournaledUsage), so each row is serialised once on the gateway's thread, not
+// twice. Part of the public core because a store plugin decodes it: the line's fields and their order
+// stay defined in one place, journal-line.ts, which this reads through.
+
+import type { UsageRecord } from '../spec/store.ts';
+import { journalLine, rowFromLine } from '../accounting/journal-line.ts';
+
+/** The rows' journal text: one line each, every line ended by a newline. */
+export function journalText(rows: readonly UsageRecord[]): string {
+  let text = '';
+  for (const row of rows) text += `${journalLine(row)}\n`;
+  return text;
+}
+
+/**
+ * The rows of a journal text, in order. Throws when a line is not a usage row: text handed over for a
+ * write is whole lines the journal wrote, so a bad one is a fault to surface, never a row to drop.
+ */
+export function rowsFromJournalText(text: string): UsageRecord[] {
+  if (text.length === 0) return [];
+  if (!text.endsWith('\n')) throw new Error('usage journal text must end with a newline');
+  let values: unknown[];
+  try {
+    // One parse for the whole batch: each line is one complete JSON value, and JSON text never holds a raw newline.
+    values = JSON.parse(`[${text.slice(0, -1).replaceAll('\n', ',')}]`) as unknown[];
+  } catch {
+    throw new Error(`usage journal text holds a line that is not JSON (line ${firstUnparsableLine(text)})`);
+  }
+  const rows: UsageRecord[] = [];
+  for (const [index, value] of values.entries()) {
+    const row = rowFromLine(value);
+    if (row === undefined) throw new Error(`usage journal text line ${index + 1} is not a usage row`);
+    rows.push(row);
+  }
+  return rows;
+}
+
+function firstUnparsableLine(text: string): number {
+  const lines = text.slice(0, -1).split('\n');
+  for (const [index, line] of lines.entries()) {
+    try {
+      JSON.parse(line);
+    } catch {
+      return index + 1;
+    }
+  }
+  return lines.length;
+}

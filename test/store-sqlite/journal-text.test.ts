@@ -1,0 +1,106 @@
+// The SQLite store's side of the journal-text hand-off (Store.insertJournaledUsage): the writer thread
+// decodes the text with the journal's own reader and writes exactly its rows, roll-ups included, all
+// or none; on the gateway's thread (inline writes, :memory:) the rows are written and no text decoded.
+
+import { afterEach, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { journalText } from '../../core/wire/usage-journal-text.ts';
+import type { Store, UsageRecord } from '../../core/spec/store.ts';
+import { sqliteStoreDriver } from '../../plugins/store-sqlite/index.ts';
+import { usageValues, usageValuesFromJournalText } from '../../plugins/store-sqlite/usage-values.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
+
+const opened: Array<{ store: Store; directory: string }> = [];
+
+afterEach(() => {
+  for (const { store, directory } of opened.splice(0)) {
+    store.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+async function openStore(env: Record<string, string> = {}): Promise<Store> {
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-journal-text-store-'));
+  const store = await sqliteStoreDriver.open(`file:${join(directory, 'keyway.db')}`, { dataDirectory: directory, env });
+  opened.push({ store, directory });
+  await store.migrate([{ plugin: 'test', migrations: [{ id: '0001', statements: ['CREATE TABLE batches (first INTEGER, last INTEGER, rows INTEGER)'] }] }]);
+  store.setUsageRollups?.([
+    { plugin: 'test', statements: ['INSERT INTO batches SELECT ?1, ?2, (SELECT COUNT(*) FROM usage_records WHERE id BETWEEN ?1 AND ?2)'] },
+  ]);
+  return store;
+}
+
+function rows(prefix: string, count: number): UsageRecord[] {
+  return Array.from({ length: count }, (_, index) =>
+    usageRecord({
+      requestId: `${prefix}_${index}`,
+      accountId: 'acc_text',
+      projectTag: index % 3 === 0 ? 'projet é 🚀' : null,
+      costUsd: index % 4 === 0 ? null : index / 1000,
+      inputTokens: index === 0 ? Number.MAX_SAFE_INTEGER : index,
+      cacheWrite1hTokens: index,
+      usageEstimated: index % 2 === 0,
+      createdAt: new Date(Date.UTC(2025, 5, 1, 0, 0, 0, index)).toISOString(),
+    }),
+  );
+}
+
+async function requestIds(store: Store): Promise<string[]> {
+  return (await store.listUsage('acc_text')).map((row) => row.requestId).sort();
+}
+
+test('the writer thread writes the rows the text holds, exactly, and runs the roll-ups once for the batch', async () => {
+  const store = await openStore();
+  const batch = rows('text', 70);
+  await store.insertJournaledUsage?.(batch, journalText(batch));
+  const stored = (await store.listUsage('acc_text')).sort((left, right) => left.createdAt.localeCompare(right.createdAt));
+  expect(
+    stored.map(({ requestId, projectTag, costUsd, inputTokens, cacheWrite1hTokens, usageEstimated }) => ({
+      requestId,
+      projectTag,
+      costUsd,
+      inputTokens,
+      cacheWrite1hTokens,
+      usageEstimated,
+    })),
+  ).toEqual(
+    batch.map(({ requestId, projectTag, costUsd, inputTokens, cacheWrite1hTokens, usageEstimated }) => ({
+      requestId,
+      projectTag,
+      costUsd,
+      inputTokens,
+      cacheWrite1hTokens,
+      usageEstimated,
+    })),
+  );
+  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 70 }]);
+});
+
+test('on the writer thread the text is what is written (it is decoded there, not the rows sent)', async () => {
+  const store = await openStore();
+  await store.insertJournaledUsage?.(rows('sent', 3), journalText(rows('journaled', 3)));
+  expect(await requestIds(store)).toEqual(['journaled_0', 'journaled_1', 'journaled_2']);
+});
+
+test('text that does not hold the batch (a row short, a damaged line) is refused and writes nothing, roll-ups included', async () => {
+  const store = await openStore();
+  const batch = rows('text', 4);
+  await expect(store.insertJournaledUsage?.(batch, journalText(batch.slice(0, 3)))).rejects.toThrow('holds 3 rows, not the 4');
+  const damaged = journalText(batch).replace('"text_2"', '"text_2');
+  await expect(store.insertJournaledUsage?.(batch, damaged)).rejects.toThrow('not JSON (line 3)');
+  expect(await requestIds(store)).toEqual([]);
+  expect(await store.query('SELECT COUNT(*) AS count FROM batches')).toEqual([{ count: 0 }]);
+});
+
+test('with writes on the gateway thread (KEYWAY_USAGE_WRITER=inline) the rows are written and the text is not decoded', async () => {
+  const store = await openStore({ KEYWAY_USAGE_WRITER: 'inline' });
+  await store.insertJournaledUsage?.(rows('sent', 2), 'not journal text');
+  expect(await requestIds(store)).toEqual(['sent_0', 'sent_1']);
+});
+
+test('the values decoded from journal text are the values written from the rows', () => {
+  const batch = rows('values', 9);
+  expect(usageValuesFromJournalText(journalText(batch), 9)).toEqual(batch.map(usageValues));
+});
