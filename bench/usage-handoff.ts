@@ -14,6 +14,7 @@ import { UsageJournal } from '../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../core/accounting/usage-queue.ts';
 import { createLogger } from '../core/logger.ts';
 import type { UsageRecord } from '../core/spec/store.ts';
+import { benchUsageRecord } from '../test/helpers/usage-record.ts';
 import { analyticsPlugin } from '../plugins/analytics/index.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
 import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
@@ -45,35 +46,9 @@ const ways: Array<{ name: string; writer: UsageWriter; main: number[]; others: n
 
 const ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let sequence = 0;
-function usageRecord(): UsageRecord {
+function benchRow(): UsageRecord {
   sequence += 1;
-  return {
-    requestId: `${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`,
-    accountId: 'default',
-    gatewayKeyId: 'gk_bench_operator',
-    teamId: null,
-    projectTag: null,
-    endpoint: 'chat',
-    provider: 'openai',
-    model: 'gpt-4o-mini',
-    requestedModel: 'gpt-4o-mini',
-    providerKeyId: 'pk_bench',
-    byok: false,
-    status: 200,
-    errorCode: null,
-    inputTokens: 212,
-    outputTokens: 96,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    cacheWrite1hTokens: 0,
-    reasoningTokens: 0,
-    costUsd: 0.0000894,
-    latencyMs: 0.412,
-    streamed: false,
-    fallbackAttempts: 1,
-    createdAt: new Date().toISOString(),
-    usageEstimated: false,
-  };
+  return benchUsageRecord(`${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`);
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -82,7 +57,7 @@ async function round(writer: UsageWriter): Promise<void> {
   const journal = UsageJournal.open(join(directory, 'usage-journal'), logger);
   const queue = new UsageQueue(writer, logger, { flushIntervalMs: 3_600_000, batchSize: BATCH, journal });
   for (let booked = 0; booked < ROWS; booked += TURN) {
-    for (let index = 0; index < TURN; index++) queue.enqueue(usageRecord());
+    for (let index = 0; index < TURN; index++) queue.enqueue(benchRow());
     await queue.journaled();
     await nextTurn();
   }

@@ -21,6 +21,7 @@ import { runFollowUp } from '../plugins/store-sqlite/follow-up.ts';
 import { CONNECTION_PRAGMAS } from '../plugins/store-sqlite/connection-settings.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import { USAGE_COLUMN_NAMES, usageValuesFromJournalText } from '../plugins/store-sqlite/usage-values.ts';
+import { benchUsageRecord } from '../test/helpers/usage-record.ts';
 
 const BATCH = Number(process.env.BATCH ?? 2000);
 const BATCHES = Number(process.env.BATCHES ?? 30);
@@ -54,33 +55,8 @@ function batchRows(): UsageRecord[] {
   const createdAt = new Date().toISOString();
   return Array.from({ length: BATCH }, () => {
     sequence += 1;
-    return {
-      requestId: RANDOM_IDS ? `req_${crypto.randomUUID().replaceAll('-', '')}` : `${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`,
-      accountId: 'default',
-      gatewayKeyId: 'gk_bench_operator',
-      teamId: null,
-      projectTag: sequence % 5 === 0 ? 'checkout' : null,
-      endpoint: 'chat',
-      provider: 'openai',
-      model: 'gpt-4o-mini',
-      requestedModel: 'gpt-4o-mini',
-      providerKeyId: 'pk_bench',
-      byok: false,
-      status: 200,
-      errorCode: null,
-      inputTokens: 212 + (sequence % 7),
-      outputTokens: 96,
-      cachedInputTokens: 0,
-      cacheWriteTokens: 0,
-      cacheWrite1hTokens: 0,
-      reasoningTokens: 0,
-      costUsd: 0.0000894,
-      latencyMs: 0.412,
-      streamed: false,
-      fallbackAttempts: 1,
-      createdAt,
-      usageEstimated: false,
-    };
+    const requestId = RANDOM_IDS ? `req_${crypto.randomUUID().replaceAll('-', '')}` : `${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`;
+    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt });
   });
 }
 

@@ -66,3 +66,23 @@ export function generatedUsageRecord(index: number): UsageRecord {
     createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000).toISOString(),
   });
 }
+
+/** A served gpt-4o-mini call as the usage benches book it, under the given request id. */
+export function benchUsageRecord(requestId: string, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return usageRecord({
+    requestId,
+    gatewayKeyId: 'gk_bench_operator',
+    model: 'gpt-4o-mini',
+    requestedModel: 'gpt-4o-mini',
+    providerKeyId: 'pk_bench',
+    byok: false,
+    inputTokens: 212,
+    outputTokens: 96,
+    cacheWrite1hTokens: 0,
+    costUsd: 0.0000894,
+    latencyMs: 0.412,
+    fallbackAttempts: 1,
+    usageEstimated: false,
+    ...overrides,
+  });
+}
