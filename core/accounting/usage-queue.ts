@@ -7,7 +7,7 @@ export interface UsageWriter {
   /** Store.insertJournaledUsage: the batch with the journal's own text for its rows, so they are not encoded again. */
   insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
   /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
-  findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
+  findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
   /** The fallback for a replay when the store has no findUsageKeys. */
   listUsage?(accountId: string): Promise<UsageRecord[]>;
 }
@@ -415,12 +415,11 @@ export class UsageQueue {
   /** The rows the store does not hold yet, keys compared as a multiset (a client may repeat a request id). */
   private async notYetBooked(rows: readonly UsageRecord[]): Promise<UsageRecord[]> {
     if (rows.length === 0) return [];
-    const requestIds = [...new Set(rows.map((row) => row.requestId))];
     let booked: UsageKey[];
     if (this.writer.findUsageKeys !== undefined) {
-      booked = await this.writer.findUsageKeys(requestIds);
+      booked = await this.writer.findUsageKeys(rows);
     } else if (this.writer.listUsage !== undefined) {
-      const wanted = new Set(requestIds);
+      const wanted = new Set(rows.map((row) => row.requestId));
       booked = [];
       for (const accountId of new Set(rows.map((row) => row.accountId))) {
         for (const row of await this.writer.listUsage(accountId)) if (wanted.has(row.requestId)) booked.push(row);

@@ -243,10 +243,12 @@ export interface Store {
   /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */
   summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]>;
   /**
-   * Optional: the keys of the booked rows whose request id is one of these, so the journal replay at
-   * start books no row twice. A store without it is read with `listUsage`, account by account.
+   * Optional: which of these rows' keys are booked already, so a journal replay books no row twice.
+   * Given whole keys, so a store can look them up by creation time first: an index led by the request
+   * id alone costs a random B-tree page per insert when clients send random `X-Request-Id`s. A store
+   * without it is read with `listUsage`, account by account.
    */
-  findUsageKeys?(requestIds: readonly string[]): Promise<UsageKey[]>;
+  findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
 
   /**
    * Optional: appends rows to a plugin table in one transaction, all or none, with a prepared statement.

@@ -5,6 +5,7 @@
 import type { SQL } from 'bun';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
 import type {
   AccountRecord,
   GatewayKeyRecord,
@@ -471,11 +472,17 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async findUsageKeys(requestIds: readonly string[]): Promise<UsageKey[]> {
-    const unique = [...new Set(requestIds)];
-    if (unique.length === 0) return [];
-    const rows = await this.rows('SELECT request_id, account_id, created_at FROM usage_records WHERE request_id = ANY($1::text[])', [unique]);
-    return rows.map((row) => ({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) }));
+  /** Through the (created_at, request_id) index: a few hundred keys per statement, each a short time window. */
+  async findUsageKeys(wanted: readonly UsageKey[]): Promise<UsageKey[]> {
+    const keys: UsageKey[] = [];
+    for (const chunk of usageKeyWindows(wanted)) {
+      const rows = await this.rows(
+        'SELECT request_id, account_id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND request_id = ANY($3::text[])',
+        [chunk.from, chunk.to, chunk.requestIds],
+      );
+      for (const row of rows) keys.push({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) });
+    }
+    return keys;
   }
 
   async appendRows(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void> {

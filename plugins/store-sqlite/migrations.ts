@@ -116,4 +116,11 @@ export const MIGRATIONS: Migration[] = [
     id: '0007_wipe_deleted_key_ciphertext',
     statements: [`UPDATE provider_keys SET ciphertext = '', crypto_backend = 'wiped' WHERE deleted_at IS NOT NULL`],
   },
+  {
+    // The replay's lookup index, led by the creation time: rows arrive in time order, so each insert
+    // lands at the index's end. Led by the request id, a client's random X-Request-Id put every row on
+    // another page (writer thread: 15 µs a row against 2 µs, bench/usage-writer-batch.ts RANDOM_IDS=1).
+    id: '0009_usage_request_by_time',
+    statements: [`DROP INDEX usage_request`, `CREATE INDEX usage_request_time ON usage_records(created_at, request_id)`],
+  },
 ];

@@ -89,7 +89,7 @@ export const usageRecords = sqliteTable(
     unpriced: integer('unpriced').notNull().default(0),
     cacheWrite1hTokens: integer('cache_write_1h_tokens').notNull().default(0),
   },
-  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request').on(table.requestId)],
+  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request_time').on(table.createdAt, table.requestId)],
 );
 
 /** Operator-wide settings (model-class overrides, platform fees), one JSON value per key. */

@@ -24,6 +24,7 @@ import type {
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
 import { USAGE_COLUMN_NAMES, usageValues } from './usage-values.ts';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
+import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 type AccountRow = typeof accounts.$inferSelect;
@@ -326,15 +327,14 @@ export class SqliteStore implements Store {
     return (await this.db.select().from(usageRecords).where(eq(usageRecords.accountId, accountId)).all()).map(toUsage);
   }
 
-  /** Through the request_id index, a few hundred ids per statement. */
-  async findUsageKeys(requestIds: readonly string[]): Promise<UsageKey[]> {
+  /** Through the (created_at, request_id) index: a few hundred keys per statement, each a short time window. */
+  async findUsageKeys(wanted: readonly UsageKey[]): Promise<UsageKey[]> {
     const keys: UsageKey[] = [];
-    const unique = [...new Set(requestIds)];
-    for (let start = 0; start < unique.length; start += 500) {
-      const chunk = unique.slice(start, start + 500);
+    for (const chunk of usageKeyWindows(wanted)) {
       const rows = await this.storage.queryRows(
-        `SELECT request_id, account_id, created_at FROM usage_records WHERE request_id IN (${chunk.map(() => '?').join(', ')})`,
-        chunk,
+        `SELECT request_id, account_id, created_at FROM usage_records
+         WHERE created_at >= ? AND created_at <= ? AND request_id IN (${chunk.requestIds.map(() => '?').join(', ')})`,
+        [chunk.from, chunk.to, ...chunk.requestIds],
       );
       for (const row of rows) keys.push({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) });
     }

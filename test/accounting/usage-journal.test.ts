@@ -45,8 +45,8 @@ class FakeStore implements UsageWriter {
     }
   }
 
-  async findUsageKeys(requestIds: readonly string[]): Promise<UsageKey[]> {
-    const wanted = new Set(requestIds);
+  async findUsageKeys(keys: readonly UsageKey[]): Promise<UsageKey[]> {
+    const wanted = new Set(keys.map((key) => key.requestId));
     return this.rows.filter((candidate) => wanted.has(candidate.requestId)).map(({ requestId, accountId, createdAt }) => ({ requestId, accountId, createdAt }));
   }
 }

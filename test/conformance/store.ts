@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
-import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageRecord } from '../../core/spec/store.ts';
+import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageKey, UsageRecord } from '../../core/spec/store.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -468,6 +468,30 @@ function describeJournaledUsage(store: () => Store): void {
   });
 }
 
+function describeUsageKeys(store: () => Store): void {
+  test('findUsageKeys (where a store has it) finds every booked key asked for, over many windows and random ids, and no other request', async () => {
+    const found = store().findUsageKeys;
+    if (found === undefined) return;
+    const base = Date.parse('2026-03-01T10:00:00.000Z');
+    const rows = Array.from({ length: 1_200 }, (_, index) =>
+      usageRow('acc_keys', `req_${crypto.randomUUID()}`, { createdAt: new Date(base + Math.floor(index / 3) * 997).toISOString() }),
+    );
+    await store().insertUsage(rows);
+    const asked = rows.filter((_, index) => index % 2 === 0);
+    const missing = Array.from({ length: 10 }, (_, index) => ({
+      requestId: `req_missing_${index}`,
+      accountId: 'acc_keys',
+      createdAt: (rows[index * 100] as UsageRecord).createdAt,
+    }));
+    const keys = await found.call(store(), [...missing, ...asked].reverse());
+    const name = (key: UsageKey): string => `${key.requestId} ${key.accountId} ${key.createdAt}`;
+    const names = new Set(keys.map(name));
+    expect(asked.filter((row) => !names.has(name(row)))).toEqual([]);
+    const askedIds = new Set(asked.map((row) => row.requestId));
+    expect(keys.filter((key) => !askedIds.has(key.requestId))).toEqual([]);
+  });
+}
+
 function describeUsage(openStore: OpenStore): void {
   describe('usage', () => {
     const store = useStore(openStore);
@@ -516,5 +540,6 @@ function describeUsage(openStore: OpenStore): void {
     });
 
     describeJournaledUsage(store);
+    describeUsageKeys(store);
   });
 }

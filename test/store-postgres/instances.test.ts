@@ -4,7 +4,7 @@
 // migration once. Also the `?` → `$n` rewrite the contract's plugin SQL goes through.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import type { Store, UsageRecord } from '../../core/spec/store.ts';
+import type { Store, UsageKey, UsageRecord } from '../../core/spec/store.ts';
 import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from '../../plugins/analytics/rollup.ts';
 import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../../plugins/reconciliation/schema.ts';
 import { postgresStoreDriver } from '../../plugins/store-postgres/index.ts';
@@ -101,7 +101,12 @@ describe.skipIf(!reachable)('three instances on one database', () => {
 
   test('the optional methods: findUsageKeys, appendRows (all or none), replaceProviderKeySecret', async () => {
     const store = stores[1] as Store;
-    const keys = await store.findUsageKeys?.(['req_0_0', 'req_2_499', 'req_missing', 'req_0_0']);
+    const booked = (await store.query("SELECT request_id, account_id, created_at FROM usage_records WHERE request_id IN ('req_0_0', 'req_2_499')")).map(
+      (row) => ({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) }),
+    );
+    expect(booked).toHaveLength(2);
+    const latest = booked.map((key) => key.createdAt).sort()[1] as string;
+    const keys = await store.findUsageKeys?.([...booked, { requestId: 'req_missing', accountId: 'acct_a', createdAt: latest }, booked[0] as UsageKey]);
     expect(keys?.map((key) => key.requestId).sort()).toEqual(['req_0_0', 'req_2_499']);
     expect(keys?.[0]?.accountId).toBe('acct_a');
     await store.execute('CREATE TABLE appended (id TEXT PRIMARY KEY, body TEXT, score BIGINT)');
