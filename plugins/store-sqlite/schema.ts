@@ -81,6 +81,10 @@ export const usageRecords = sqliteTable(
     usageEstimated: integer('usage_estimated').notNull().default(0),
     unpriced: integer('unpriced').notNull().default(0),
     cacheWrite1hTokens: integer('cache_write_1h_tokens').notNull().default(0),
+    audited: integer('audited').notNull().default(0),
+    clientIp: text('client_ip'),
+    actorRole: text('actor_role'),
+    requestSha256: text('request_sha256'),
   },
   (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request').on(table.requestId)],
 );
