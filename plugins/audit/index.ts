@@ -1,6 +1,6 @@
-// Audit: every management action (through the core's `adminActions` observer), key access logs and
-// request metadata as the account's compliance block asks, in one table written in batches, read with
-// `GET /v1/audit-logs`; the compliance block itself (`PUT`/`GET /v1/settings/compliance`), and a job
+// Audit: every management action (through the core's `adminActions` observer) and key access logs in
+// one table written in batches, and request metadata as the account's compliance block asks, kept in
+// the request's usage row (marked by the account hook); both read with `GET /v1/audit-logs`; the compliance block itself (`PUT`/`GET /v1/settings/compliance`), and a job
 // that purges events past their account's retention. See docs/audit.md.
 
 import { Type } from '@sinclair/typebox';
