@@ -107,7 +107,8 @@ export function rowFromLine(value: unknown): UsageRecord | undefined {
   const fields = value[0] === LINE_VERSION ? JOURNAL_FIELDS.length : value[0] === 1 ? VERSION_1_FIELDS : -1;
   if (value.length !== fields + 1) return undefined;
   const row: Record<string, unknown> = {};
-  for (const [index, field] of JOURNAL_FIELDS.slice(0, fields).entries()) {
+  for (let index = 0; index < fields; index++) {
+    const field = JOURNAL_FIELDS[index] as (typeof JOURNAL_FIELDS)[number];
     const fieldValue: unknown = value[index + 1];
     if (fieldValue === null && OPTIONAL_FIELDS.has(field)) continue;
     row[field] = fieldValue;
