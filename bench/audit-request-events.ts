@@ -1,34 +1,21 @@
 // bun bench/audit-request-events.ts — what one `request` audit event costs the gateway thread, in
-// process: the account hook's enqueue (metadata, fingerprint, serialisation) and the write side up to
-// the store's hand-off (row parameters, then the JSON the SQLite writer client sends its thread). Thread
-// CPU time per event, medians over ROUNDS rounds of 20,000 events: steadier than wall time on a shared
-// machine. The insert itself runs on the writer thread (see bench/RESULTS.md for its cost).
+// process. A request event is no row of its own any more: the account hook marks the usage row
+// (the fingerprint: JSON of the request and its SHA-256), and the row carries three more fields
+// through the usage journal line. Thread CPU time per request, medians over ROUNDS rounds of 20,000
+// requests, of building and journaling the usage row with the mark against without it. The insert
+// runs on the writer thread (see bench/RESULTS.md for its cost).
 
 import { readFileSync } from 'node:fs';
+import { journalLine } from '../core/accounting/journal-line.ts';
+import { usageRow } from '../core/accounting/usage-row.ts';
 import { createRequestContext } from '../core/lifecycle/context.ts';
-import type { Logger } from '../core/logger.ts';
 import type { RequestOutcome } from '../core/spec/lifecycle.ts';
-import type { Services } from '../core/spec/services.ts';
 import type { ChatRequest } from '../core/spec/vocabulary.ts';
-import { AuditQueue } from '../plugins/audit/queue.ts';
-import { queueRequestEvents } from '../plugins/audit/request-events.ts';
+import { markAudited } from '../plugins/audit/request-events.ts';
 
 const threadCpu = (): number => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const EVENTS = 20_000;
-
-let handedOff = 0;
-const services = {
-  store: {
-    // What the SQLite writer client does with a batch before posting it to its thread.
-    appendRows: async (_table: string, _columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>) => {
-      handedOff += JSON.stringify(rows).length;
-    },
-  },
-  credentials: { randomId: () => 'x_abcdefghijkl' },
-  clock: { now: () => Date.now() },
-} as unknown as Services;
-const queue = new AuditQueue(services, { error: () => undefined } as unknown as Logger);
 
 const body: ChatRequest = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
 const principal = {
@@ -64,22 +51,33 @@ const contexts = Array.from({ length: 64 }, (_, index) => {
   return context;
 });
 
-const logging = { keyAccess: false, requests: true, fingerprint: true };
-const now = new Date().toISOString();
 const median = (values: number[]) => [...values].sort((left, right) => left - right)[Math.floor(values.length / 2)] as number;
-const enqueue: number[] = [];
-const write: number[] = [];
-for (let round = 0; round <= ROUNDS; round++) {
+let bytes = 0;
+/** One round: thread CPU µs per request of the row and its journal line, marked for the audit or not. */
+function round(audited: boolean): number {
   const start = threadCpu();
-  for (let index = 0; index < EVENTS; index++) queueRequestEvents(queue, logging, contexts[index % 64] as (typeof contexts)[number], outcome, now);
-  const queued = threadCpu();
-  await queue.flush();
-  const done = threadCpu();
-  // Round 0 warms up.
-  if (round === 0) continue;
-  enqueue.push((queued - start) / 1000 / EVENTS);
-  write.push((done - queued) / 1000 / EVENTS);
+  for (let index = 0; index < EVENTS; index++) {
+    const context = contexts[index % 64] as (typeof contexts)[number];
+    context.usageAudit = undefined;
+    if (audited) markAudited(context, true);
+    bytes += journalLine(usageRow(context, outcome)).length;
+  }
+  return (threadCpu() - start) / 1000 / EVENTS;
 }
+const plain: number[] = [];
+const marked: number[] = [];
+for (let index = 0; index <= ROUNDS; index++) {
+  // Alternated, so that neither side always runs on a warmer cache.
+  const marking = index % 2 === 1;
+  const first = round(marking);
+  const second = round(!marking);
+  const [plainTime, markedTime] = marking ? [second, first] : [first, second];
+  // Round 0 warms up.
+  if (index === 0) continue;
+  plain.push(plainTime);
+  marked.push(markedTime);
+}
+const extras = marked.map((value, index) => value - (plain[index] as number));
 console.log(
-  `request event, gateway thread: enqueue ${median(enqueue).toFixed(2)} µs + write side ${median(write).toFixed(2)} µs = ${(median(enqueue) + median(write)).toFixed(2)} µs per event (medians of ${ROUNDS}; ${Math.round(handedOff / EVENTS / (ROUNDS + 1))} B handed off per event)`,
+  `request event, gateway thread: usage row + journal line ${median(plain).toFixed(2)} µs, marked for the audit ${median(marked).toFixed(2)} µs: +${median(extras).toFixed(2)} µs per request (medians of ${ROUNDS}, range ${Math.min(...extras).toFixed(2)}–${Math.max(...extras).toFixed(2)}; ${Math.round(bytes / EVENTS / (ROUNDS + 1) / 2)} B a line on average)`,
 );

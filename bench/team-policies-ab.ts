@@ -15,6 +15,8 @@ import { stopProcess, waitForHttp } from './load/processes.ts';
 
 const ROUNDS = Number(process.env.KEYWAY_BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.KEYWAY_BENCH_SECONDS ?? 3);
+/** A run that answered fewer requests than this stalled (see the rounds loop). */
+const STALLED_REQUESTS = 1000;
 const OTHER = process.env.KEYWAY_COMPARE_CHECKOUT;
 // KEYWAY_COMPARE_WITHOUT=audit,… compares with this checkout built without those plugins instead.
 const WITHOUT = process.env.KEYWAY_COMPARE_WITHOUT;
@@ -71,32 +73,47 @@ try {
     await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.operator, 2);
     await runWrk(`${baseUrl}/v1/chat/completions`, build.scripts.member, 2);
   }
+  let stalled = 0;
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? builds : [...builds].reverse();
+    const taken: Array<{ build: (typeof builds)[number]; path: 'operator' | 'member'; sample: Sample }> = [];
     for (const build of order) {
       for (const path of ['operator', 'member'] as const) {
         const before = cpuByThread(build.keyway.process.pid);
         const { rate, non2xx } = await runWrk(`${build.keyway.url}/v1/chat/completions`, build.scripts[path], SECONDS);
         if (non2xx > 0) throw new Error(`${build.name} ${path}: ${non2xx} requests were not answered 200`);
         const sample = cpuSample(before, cpuByThread(build.keyway.process.pid), rate * SECONDS, rate);
-        build.samples[path].push(sample);
+        taken.push({ build, path, sample });
         const threads = [...sample.byThread].map(([name, value]) => `${name} ${value.toFixed(1)}`).join(', ');
         console.log(
           `round ${round} ${build.name.padEnd(5)} ${path.padEnd(8)} ${Math.round(rate)} req/s, CPU ${sample.total.toFixed(1)} µs/request (${threads})`,
         );
       }
     }
+    // On a shared machine a run sometimes answers (almost) nothing for seconds: another process held
+    // the pinned core. Such a round measures the stall, not a build: it is run again, and counted.
+    if (taken.some(({ sample }) => sample.rate * SECONDS < STALLED_REQUESTS) && stalled < ROUNDS) {
+      stalled++;
+      console.log(`round ${round}: a run answered under ${STALLED_REQUESTS} requests (a stall), run again`);
+      round--;
+      continue;
+    }
+    for (const { build, path, sample } of taken) build.samples[path].push(sample);
   }
-  console.log(`\nmedians over ${ROUNDS} rounds (member − operator taken within each round), µs of CPU per request:`);
+  if (stalled > 0) console.log(`\n${stalled} stalled round(s) were run again`);
+  console.log(`\nmedians [ranges] over ${ROUNDS} rounds (member − operator taken within each round), µs of CPU per request:`);
   for (const build of builds) {
     const extra = (pick: (sample: Sample) => number) =>
       median(build.samples.member.map((member, index) => pick(member) - pick(build.samples.operator[index] as Sample)));
-    const ratio = median(build.samples.member.map((member, index) => member.rate / (build.samples.operator[index] as Sample).rate));
+    const ratios = build.samples.member.map((member, index) => member.rate / (build.samples.operator[index] as Sample).rate);
+    const ratio = median(ratios);
+    const extras = build.samples.member.map((member, index) => member.total - (build.samples.operator[index] as Sample).total);
+    const range = (values: number[], scale: number) => `${(Math.min(...values) * scale).toFixed(1)}–${(Math.max(...values) * scale).toFixed(1)}`;
     const roles = ['main', 'HTTP Client', 'Worker', 'other']
       .map((role) => `${role} ${extra((sample) => sample.byThread.get(role) ?? 0).toFixed(1)}`)
       .join(', ');
     console.log(
-      `${build.name.padEnd(5)} (${build.root}): operator ${median(build.samples.operator.map((sample) => sample.total)).toFixed(1)}, member ${median(build.samples.member.map((sample) => sample.total)).toFixed(1)}; member extras ${extra((sample) => sample.total).toFixed(1)} (${roles}); member/operator req/s ${(ratio * 100).toFixed(1)}%`,
+      `${build.name.padEnd(5)} (${build.root}): operator ${median(build.samples.operator.map((sample) => sample.total)).toFixed(1)}, member ${median(build.samples.member.map((sample) => sample.total)).toFixed(1)}; member extras ${extra((sample) => sample.total).toFixed(1)} [${range(extras, 1)}] (${roles}); member/operator req/s ${(ratio * 100).toFixed(1)}% [${range(ratios, 100)}]`,
     );
   }
 } finally {

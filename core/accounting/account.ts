@@ -1,4 +1,4 @@
-// The account stage: price the call, queue its usage row, log the outcome, run the account hooks.
+// The account stage: price the call, run the account hooks, queue its usage row, log the outcome.
 // The lifecycle runner calls it exactly once per authenticated request, on every path.
 
 import { releaseClientKey } from '../credentials/client-keys.ts';
@@ -47,8 +47,7 @@ export class Accountant {
     const checked = input.usage === undefined ? input : this.withSaneUsage(context, input);
     const outcome: RequestOutcome = { ...checked, costUsd: this.costOf(context, checked), latencyMs: performance.now() - context.startedAt };
     context.outcome = outcome;
-    this.dependencies.usage.enqueue(usageRow(context, outcome));
-    this.logOutcome(context, outcome);
+    // The hooks first: one may mark the row for an audit (context.usageAudit) before it is built.
     for (const hook of this.dependencies.hooks.account) {
       try {
         const result = hook.run(context, outcome);
@@ -57,6 +56,8 @@ export class Accountant {
         this.logHookError(hook.plugin, error);
       }
     }
+    this.dependencies.usage.enqueue(usageRow(context, outcome));
+    this.logOutcome(context, outcome);
     releaseClientKey(context);
     return outcome;
   }

@@ -2,11 +2,12 @@
 // fixed order, led by the format's version. An array is 40 % of the bytes of the row's JSON object
 // (about 200 against 490) and cheaper to write: under load the journal's JSON, its bytes and its
 // write were the gateway thread's largest usage cost. Lines written as objects (before the version
-// field existed) are still read, so a journal left by an older release replays.
+// field existed) are still read, and so are version 1 lines (before the audit fields), so a journal
+// left by an older release replays.
 
 import type { UsageRecord } from '../spec/store.ts';
 
-const LINE_VERSION = 1;
+const LINE_VERSION = 2;
 
 /** The fields a line carries after its version, in order. `journalLine` writes them in this order. */
 export const JOURNAL_FIELDS = [
@@ -35,14 +36,28 @@ export const JOURNAL_FIELDS = [
   'fallbackAttempts',
   'createdAt',
   'usageEstimated',
+  'audited',
+  'clientIp',
+  'actorRole',
+  'requestSha256',
 ] as const satisfies ReadonlyArray<keyof UsageRecord>;
+
+/** Version 1 lines carry the fields before the audit's, in the same order. */
+const VERSION_1_FIELDS = JOURNAL_FIELDS.length - 4;
 
 // A field added to UsageRecord and not to the line would be lost by a replay: this stops the build.
 type UnjournaledField = Exclude<keyof UsageRecord, (typeof JOURNAL_FIELDS)[number]>;
 export const EVERY_FIELD_JOURNALED: [UnjournaledField] extends [never] ? true : UnjournaledField = true;
 
 /** Fields a row may leave out: a line holds null for them, and a replayed row leaves them out again. */
-const OPTIONAL_FIELDS: ReadonlySet<string> = new Set<keyof UsageRecord>(['cacheWrite1hTokens', 'usageEstimated']);
+const OPTIONAL_FIELDS: ReadonlySet<string> = new Set<keyof UsageRecord>([
+  'cacheWrite1hTokens',
+  'usageEstimated',
+  'audited',
+  'clientIp',
+  'actorRole',
+  'requestSha256',
+]);
 
 /** The row's line, without its newline. One array literal: a loop over the field names costs more per row. */
 export function journalLine(row: UsageRecord): string {
@@ -73,6 +88,10 @@ export function journalLine(row: UsageRecord): string {
     row.fallbackAttempts,
     row.createdAt,
     row.usageEstimated,
+    row.audited,
+    row.clientIp,
+    row.actorRole,
+    row.requestSha256,
   ]);
 }
 
@@ -85,10 +104,11 @@ function isUsageRow(value: unknown): value is UsageRecord {
 /** The row a parsed line holds; undefined when it is not one (another version, a damaged line). */
 export function rowFromLine(value: unknown): UsageRecord | undefined {
   if (!Array.isArray(value)) return isUsageRow(value) ? value : undefined;
-  if (value[0] !== LINE_VERSION || value.length !== JOURNAL_FIELDS.length + 1) return undefined;
+  const fields = value[0] === LINE_VERSION ? JOURNAL_FIELDS.length : value[0] === 1 ? VERSION_1_FIELDS : -1;
+  if (value.length !== fields + 1) return undefined;
   const row: Record<string, unknown> = {};
   // An indexed loop: the entries() iterator cost the usage writer thread 0.12 µs a row (half the decode).
-  for (let index = 0; index < JOURNAL_FIELDS.length; index++) {
+  for (let index = 0; index < fields; index++) {
     const field = JOURNAL_FIELDS[index] as (typeof JOURNAL_FIELDS)[number];
     const fieldValue: unknown = value[index + 1];
     if (fieldValue === null && OPTIONAL_FIELDS.has(field)) continue;

@@ -21,6 +21,7 @@ function now(): string {
 
 export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
   const usage = outcome.usage;
+  const audit = context.usageAudit;
   return {
     requestId: context.requestId,
     accountId: context.principal.accountId,
@@ -48,5 +49,9 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     fallbackAttempts: context.attempts.length,
     createdAt: now(),
     usageEstimated: outcome.usageEstimated === true,
+    audited: audit !== undefined,
+    clientIp: audit === undefined ? null : (context.clientIp ?? null),
+    actorRole: audit === undefined ? null : context.principal.role,
+    requestSha256: audit === undefined ? null : audit.requestSha256,
   };
 }

@@ -43,5 +43,6 @@ export function createRequestContext(
     responseHeaders: {},
     state: new Map(),
     outcome: undefined,
+    usageAudit: undefined,
   };
 }

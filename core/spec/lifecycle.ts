@@ -79,6 +79,17 @@ export interface RequestContext {
   state: Map<string, unknown>;
   /** Set by the account stage, once: what the request was booked as. */
   outcome: RequestOutcome | undefined;
+  /**
+   * Set by an `account` hook to have the request's usage row carry its audit marks (UsageRecord.audited):
+   * an audit read from the usage row instead of a row of its own. The account hooks run before the row is built.
+   */
+  usageAudit?: UsageAudit;
+}
+
+/** What an audit asks the usage row to keep beyond the booking: the row adds the client's IP and the key's role. */
+export interface UsageAudit {
+  /** SHA-256 (hex) of the request body, when the audit asked for a fingerprint; never the body. */
+  requestSha256: string | null;
 }
 
 type MaybePromise<T> = T | Promise<T>;

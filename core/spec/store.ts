@@ -118,6 +118,16 @@ export interface UsageRecord {
    * capped because the provider reported absurd ones. Stores return false when it was not set.
    */
   usageEstimated?: boolean;
+  /**
+   * True when an audit asked for this request's audit event (RequestContext.usageAudit): the event is
+   * read from this row. Stores return false when it was not set. The three fields below are null unless
+   * it is true: the client's IP and the role of the key are kept only for an audited request.
+   */
+  audited?: boolean;
+  clientIp?: string | null;
+  actorRole?: string | null;
+  /** SHA-256 (hex) of the request body, when the audit asked for a fingerprint. */
+  requestSha256?: string | null;
 }
 
 /** What identifies a booked usage row when the crash journal is replayed (core/accounting/usage-journal.ts). */

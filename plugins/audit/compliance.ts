@@ -122,7 +122,7 @@ export class Compliance {
       audit_retention_days: {
         value: settings.audit_retention_days,
         met: true,
-        note: `audit events older than ${settings.audit_retention_days} days are purged`,
+        note: `audit events older than ${settings.audit_retention_days} days are purged; request events older than that (read from the usage rows, which stay) are no longer listed`,
       },
     };
   }

@@ -1,11 +1,13 @@
 // Reading the audit log: `GET /v1/audit-logs` with `type`, a period, `account_id` (operator) and an
 // opaque cursor. Events come newest first, ordered by (occurred_at, id): a cursor is the last event's
-// pair, so pages never repeat or skip an event, even while new events arrive.
+// pair, so pages never repeat or skip an event, even while new events arrive. Two sources: the audit
+// table, and the usage rows marked audited, read as request events (usage-events.ts).
 
 import { parsePeriod } from '../../core/http/kit/period.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { AUDIT_TYPES, type AuditType } from './schema.ts';
+import { readUsageEvents, requestEventOf, type RetentionCutoffs } from './usage-events.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 500;
@@ -88,7 +90,8 @@ function accountScope(services: Services, principal: Principal, requested: strin
   return principal.accountId;
 }
 
-export async function readAuditEvents(services: Services, query: AuditQuery): Promise<Record<string, unknown>> {
+/** Reads the audit table (admin, key access, and request events of older releases) under the query's conditions. */
+async function readLogged(services: Services, query: AuditQuery, limit: number): Promise<Array<Record<string, unknown>>> {
   const conditions = ['occurred_at >= ?', 'occurred_at < ?'];
   const parameters: unknown[] = [query.from, query.to];
   if (query.accountId !== undefined) {
@@ -103,16 +106,48 @@ export async function readAuditEvents(services: Services, query: AuditQuery): Pr
     conditions.push('(occurred_at < ? OR (occurred_at = ? AND id < ?))');
     parameters.push(query.cursor.occurredAt, query.cursor.occurredAt, query.cursor.id);
   }
-  const rows = await services.store.query(`SELECT ${COLUMNS} FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY occurred_at DESC, id DESC LIMIT ?`, [
+  return services.store.query(`SELECT ${COLUMNS} FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY occurred_at DESC, id DESC LIMIT ?`, [
     ...parameters,
-    query.limit + 1,
+    limit,
   ]);
-  const page = rows.slice(0, query.limit);
+}
+
+/**
+ * One page of the log: the audit table and the audited usage rows (request events), each read newest
+ * first up to one past the page, merged by (occurred_at, id). At one instant a usage event's id is above
+ * every audit table id (usage-events.ts), so the merge and both sources' cursors agree on one order.
+ */
+export async function readAuditEvents(
+  services: Services,
+  query: AuditQuery,
+  platformScope: string,
+  retention: RetentionCutoffs,
+): Promise<Record<string, unknown>> {
+  const wanted = query.limit + 1;
+  const logged = (await readLogged(services, query, wanted)).map(eventOf);
+  const readsUsage = (query.type === undefined || query.type === 'request') && query.accountId !== platformScope;
+  const booked = readsUsage ? (await readUsageEvents(services, { ...query, limit: wanted, retention })).map(requestEventOf) : [];
+  const merged: Array<Record<string, unknown>> = [];
+  let fromLog = 0;
+  let fromUsage = 0;
+  while (merged.length < wanted) {
+    const left = logged[fromLog];
+    const right = booked[fromUsage];
+    if (left === undefined && right === undefined) break;
+    if (right !== undefined && (left === undefined || String(right.occurred_at) >= String(left.occurred_at))) {
+      merged.push(right);
+      fromUsage++;
+    } else {
+      merged.push(left as Record<string, unknown>);
+      fromLog++;
+    }
+  }
+  const page = merged.slice(0, query.limit);
   const last = page.at(-1);
-  const hasMore = rows.length > query.limit && last !== undefined;
+  const hasMore = merged.length > query.limit && last !== undefined;
   return {
     object: 'list',
-    events: page.map(eventOf),
+    events: page,
     has_more: hasMore,
     next_cursor: hasMore ? encodeCursor({ occurredAt: String(last.occurred_at), id: String(last.id) }) : null,
   };

@@ -1,6 +1,6 @@
-// Audit: every management action (through the core's `adminActions` observer), key access logs and
-// request metadata as the account's compliance block asks, in one table written in batches, read with
-// `GET /v1/audit-logs`; the compliance block itself (`PUT`/`GET /v1/settings/compliance`), and a job
+// Audit: every management action (through the core's `adminActions` observer) and key access logs in
+// one table written in batches, and request metadata as the account's compliance block asks, kept in
+// the request's usage row (marked by the account hook); both read with `GET /v1/audit-logs`; the compliance block itself (`PUT`/`GET /v1/settings/compliance`), and a job
 // that purges events past their account's retention. See docs/audit.md.
 
 import { Type } from '@sinclair/typebox';
@@ -10,7 +10,8 @@ import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
 import { auditQueryOf, readAuditEvents } from './events.ts';
 import { AuditQueue } from './queue.ts';
-import { queueDecryptionEvent, queueRequestEvents, type RequestLogging } from './request-events.ts';
+import type { RetentionCutoffs } from './usage-events.ts';
+import { markAudited, queueDecryptionEvent, queueKeyUseEvents, type RequestLogging } from './request-events.ts';
 import { TEAMS_SECTION, type TeamsSection } from '../teams/types.ts';
 import { AUDIT_MIGRATIONS, ComplianceSchema, complianceOf } from './schema.ts';
 
@@ -59,6 +60,21 @@ function requestLogging(services: Services, compliance: Compliance, context: Req
   return { keyAccess: settings.key_access_logs, requests: allRequests || teamLogs, fingerprint: teamLogs || (allRequests && settings.log_all_requests) };
 }
 
+/**
+ * Per account, the first instant its retention keeps: the audit table is purged by the job below; an
+ * audited usage row stops being an event at its cutoff (usage rows follow their own retention).
+ */
+function retentionCutoffs(services: Services, defaultRetentionDays: number): RetentionCutoffs {
+  const now = services.clock.now();
+  const cutoff = (days: number) => new Date(now - days * DAY_MS).toISOString();
+  const byAccount = new Map<string, string>();
+  for (const account of services.snapshot.current.accounts.values()) {
+    const days = complianceOf(account.settings, defaultRetentionDays).audit_retention_days;
+    if (days !== defaultRetentionDays) byAccount.set(account.id, cutoff(days));
+  }
+  return { byAccount, others: cutoff(defaultRetentionDays) };
+}
+
 /** Deletes, per account, the events older than its retention; accounts without a block keep the default. */
 async function purgeExpired(services: Services, defaultRetentionDays: number): Promise<void> {
   const now = services.clock.now();
@@ -92,7 +108,8 @@ export const auditPlugin = definePlugin({
       hooks: {
         account(context: RequestContext, outcome: RequestOutcome) {
           const logging = requestLogging(services, compliance, context);
-          if (logging.keyAccess || logging.requests) queueRequestEvents(queue, logging, context, outcome, now());
+          if (logging.requests) markAudited(context, logging.fingerprint);
+          if (logging.keyAccess) queueKeyUseEvents(queue, context, outcome.status, now());
         },
       },
       jobs: [
@@ -109,7 +126,7 @@ export const auditPlugin = definePlugin({
             const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
             // What this instance queued is written first, so a change is in the log as soon as its answer is.
             await queue.flush();
-            return services.http.json(await readAuditEvents(services, query));
+            return services.http.json(await readAuditEvents(services, query, PLATFORM_SCOPE, retentionCutoffs(services, defaultRetentionDays)));
           },
         },
         {

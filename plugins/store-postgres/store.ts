@@ -124,6 +124,10 @@ const toUsage = (row: Row): UsageRecord => ({
   fallbackAttempts: Number(row.fallback_attempts),
   createdAt: String(row.created_at),
   usageEstimated: Number(row.usage_estimated) === 1,
+  audited: Number(row.audited) === 1,
+  clientIp: text(row.client_ip),
+  actorRole: text(row.actor_role),
+  requestSha256: text(row.request_sha256),
 });
 
 /** Each usage column, its array type for UNNEST, and its value for one record (bench/store-postgres.ts uses them too). */
@@ -154,6 +158,10 @@ export const USAGE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'int8' | 'f
   ['fallback_attempts', 'int8', (row) => row.fallbackAttempts],
   ['created_at', 'text', (row) => row.createdAt],
   ['usage_estimated', 'int8', (row) => (row.usageEstimated === true ? 1 : 0)],
+  ['audited', 'int8', (row) => (row.audited === true ? 1 : 0)],
+  ['client_ip', 'text', (row) => row.clientIp ?? null],
+  ['actor_role', 'text', (row) => row.actorRole ?? null],
+  ['request_sha256', 'text', (row) => row.requestSha256 ?? null],
 ];
 /**
  * One statement per batch whatever its size: one array parameter per column, unnested into rows

@@ -3,6 +3,7 @@
 // migration in both lists and the definition here. test/store-sqlite/drizzle-schema.test.ts and
 // test/store-postgres/schema-parity.test.ts fail when these definitions and a migrated database differ.
 
+import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const accounts = sqliteTable('accounts', {
@@ -88,8 +89,18 @@ export const usageRecords = sqliteTable(
     usageEstimated: integer('usage_estimated').notNull().default(0),
     unpriced: integer('unpriced').notNull().default(0),
     cacheWrite1hTokens: integer('cache_write_1h_tokens').notNull().default(0),
+    audited: integer('audited').notNull().default(0),
+    clientIp: text('client_ip'),
+    actorRole: text('actor_role'),
+    requestSha256: text('request_sha256'),
   },
-  (table) => [index('usage_account_time').on(table.accountId, table.createdAt), index('usage_request_time').on(table.createdAt, table.requestId)],
+  (table) => [
+    index('usage_account_time').on(table.accountId, table.createdAt),
+    index('usage_request_time').on(table.createdAt, table.requestId),
+    // Request audit events are read from audited rows only (plugins/audit/usage-events.ts).
+    index('usage_audited_account_time').on(table.accountId, table.createdAt, table.id).where(sql`audited = 1`),
+    index('usage_audited_time').on(table.createdAt, table.id).where(sql`audited = 1`),
+  ],
 );
 
 /** Operator-wide settings (model-class overrides, platform fees), one JSON value per key. */

@@ -67,6 +67,7 @@ function toUsage(row: UsageRow): UsageRecord {
     byok: row.byok === 1,
     streamed: row.streamed === 1,
     usageEstimated: row.usageEstimated === 1,
+    audited: row.audited === 1,
   };
 }
 

@@ -150,21 +150,35 @@ describe('line format', () => {
       costUsd: null,
       streamed: true,
       usageEstimated: true,
+      audited: true,
+      clientIp: '203.0.113.7',
+      actorRole: 'member',
+      requestSha256: 'a'.repeat(64),
     });
     const minimal = row(8);
     delete minimal.usageEstimated;
     for (const record of [full, minimal]) {
       const parsed = JSON.parse(journalLine(record)) as unknown[];
-      expect(parsed).toEqual([1, ...JOURNAL_FIELDS.map((field) => record[field] ?? null)]);
+      expect(parsed).toEqual([2, ...JOURNAL_FIELDS.map((field) => record[field] ?? null)]);
       expect(rowFromLine(parsed)).toEqual(record);
     }
     expect(Object.keys(rowFromLine(JSON.parse(journalLine(minimal))) as UsageRecord)).not.toContain('usageEstimated');
   });
 
+  test('a version 1 line (before the audit fields) still reads, as the row without them', () => {
+    const record = row(9, { usageEstimated: true });
+    const line = JSON.parse(journalLine({ ...record, audited: true, clientIp: '203.0.113.7', actorRole: 'member', requestSha256: null })) as unknown[];
+    const versionOne = [1, ...line.slice(1, -4)];
+    expect(versionOne.length).toBe(JOURNAL_FIELDS.length - 3);
+    expect(rowFromLine(versionOne)).toEqual(record);
+    expect(rowFromLine([1, ...line.slice(1)])).toBeUndefined();
+    expect(rowFromLine([2, ...line.slice(1, -4)])).toBeUndefined();
+  });
+
   test('lines written as JSON objects (older releases) are still read; another version or a short array is not', () => {
     expect(rowFromLine(JSON.parse(JSON.stringify(row(1))))).toEqual(row(1));
     const line = JSON.parse(journalLine(row(2))) as unknown[];
-    expect(rowFromLine([2, ...line.slice(1)])).toBeUndefined();
+    expect(rowFromLine([3, ...line.slice(1)])).toBeUndefined();
     expect(rowFromLine(line.slice(0, -1))).toBeUndefined();
     expect(rowFromLine(null)).toBeUndefined();
   });

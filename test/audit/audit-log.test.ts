@@ -25,6 +25,14 @@ async function putCompliance(block: Record<string, unknown>, key?: string): Prom
   return call(gateway, 'PUT', '/v1/settings/compliance', block, { key });
 }
 
+/**
+ * Request events carry their usage row's time, which is the real clock's (usage rows keep real time),
+ * while this gateway's clock stands in June 2026: they are read in a period around the real now.
+ */
+function aroundRealNow(): string {
+  return `start=${new Date(Date.now() - DAY_MS).toISOString()}&end=${new Date(Date.now() + DAY_MS).toISOString()}`;
+}
+
 async function flushed(): Promise<void> {
   await gateway.runtime.usage.flush();
 }
@@ -90,7 +98,7 @@ describe('request metadata', () => {
     expect((await putCompliance({ audit_logging: 'admin_actions' })).status).toBe(200);
     await chat();
     await flushed();
-    expect(await readAllEvents(gateway, 'type=request')).toEqual([]);
+    expect(await readAllEvents(gateway, `type=request&${aroundRealNow()}`)).toEqual([]);
   });
 
   test('under all_requests: endpoint, model, status, tokens, cost, latency, team, project, IP; never the prompt', async () => {
@@ -99,7 +107,7 @@ describe('request metadata', () => {
     expect(response.status).toBe(200);
     await flushed();
     const texts: string[] = [];
-    const events = await readAllEvents(gateway, 'type=request', undefined, texts);
+    const events = await readAllEvents(gateway, `type=request&${aroundRealNow()}`, undefined, texts);
     const event = events.find((candidate) => candidate.request_id === 'req_metadata_1') as AuditEvent;
     expect(event).toBeDefined();
     expect(event.action).toBe('request.chat');
@@ -126,7 +134,7 @@ describe('request metadata', () => {
     await chat(undefined, { 'x-request-id': 'req_fingerprint_1' });
     await flushed();
     const texts: string[] = [];
-    const event = (await readAllEvents(gateway, 'type=request', undefined, texts)).find(
+    const event = (await readAllEvents(gateway, `type=request&${aroundRealNow()}`, undefined, texts)).find(
       (candidate) => candidate.request_id === 'req_fingerprint_1',
     ) as AuditEvent;
     expect(event.request_sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -139,7 +147,7 @@ describe('request metadata', () => {
     await chat(undefined, { 'x-team-id': team.id, 'x-project-tag': 'project-a', 'x-request-id': 'req_team_logged' });
     await chat(undefined, { 'x-request-id': 'req_not_logged' });
     await flushed();
-    const events = await readAllEvents(gateway, 'type=request');
+    const events = await readAllEvents(gateway, `type=request&${aroundRealNow()}`);
     const logged = events.find((event) => event.request_id === 'req_team_logged') as AuditEvent;
     expect(logged).toBeDefined();
     expect({ team: logged.team_id, project: logged.project }).toEqual({ team: team.id, project: 'project-a' });
@@ -225,7 +233,9 @@ describe('retention', () => {
     await readAllEvents(gateway, 'type=admin', gateway.defaultAdminKey);
     const job = gateway.runtime.plugins.jobs.find((entry) => entry.value.name === 'audit-retention');
     await job?.value.run();
-    const after = await readAllEvents(gateway, 'start=2026-01-01&end=2027-01-01', gateway.defaultAdminKey);
+    // Every audit table event is in June 2026 (this gateway's clock); the request events read from usage
+    // rows are at real time and have their own retention test (request-events.test.ts).
+    const after = await readAllEvents(gateway, 'start=2026-01-01&end=2026-07-01', gateway.defaultAdminKey);
     expect(after.length).toBe(1);
     expect((after[0]?.after as { name: string }).name).toBe('new');
   });

@@ -521,6 +521,16 @@ function describeUsage(openStore: OpenStore): void {
       expect(typeof rows[1]?.streamed).toBe('boolean');
     });
 
+    test('the audit marks round trip; a row without them reads as not audited, with nulls', async () => {
+      const audited = usageRow('acc_audit', 'req_audited', { audited: true, clientIp: '203.0.113.7', actorRole: 'member', requestSha256: 'f'.repeat(64) });
+      const plain = usageRow('acc_audit', 'req_plain');
+      await store().insertUsage([audited, plain]);
+      expect(await usageOf(store(), 'acc_audit', audited)).toStrictEqual([
+        audited,
+        { ...plain, audited: false, clientIp: null, actorRole: null, requestSha256: null },
+      ]);
+    });
+
     test('two rows with the same requestId are both kept', async () => {
       await store().insertUsage([repeated]);
       expect(await usageOf(store(), 'acc_a', first)).toStrictEqual([first, repeated, failed]);
