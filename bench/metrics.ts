@@ -82,7 +82,7 @@ for (const endpoint of ['chat', 'messages', 'embeddings', 'count_tokens']) {
     scraped.record(context, { ...refused, error: { ...refused.error!, code: 'rate_limited' }, status: 429 });
   }
 }
-const queue = { pending: 0, buffered: 0, totalWritten: 1000 };
+const queue = { pending: 0, buffered: 0, totalWritten: 1000, flush: async () => undefined };
 
 group('metrics: account hook, per booked request', () => {
   bench('metrics: served stream with usage (series exists)', () => collector.record(served, success));

@@ -143,6 +143,11 @@ export interface UsageQueueView {
   readonly pending: number;
   readonly buffered: number;
   readonly totalWritten: number;
+  /**
+   * Writes what this process has queued (rejects when the store refuses; the rows stay queued). For
+   * routes that read usage rows and promise what was answered is there: the audit log's request events.
+   */
+  flush(): Promise<void>;
 }
 
 export interface AlertService {

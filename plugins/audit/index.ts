@@ -124,8 +124,11 @@ export const auditPlugin = definePlugin({
           summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
           handle: async ({ request, principal }) => {
             const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
-            // What this instance queued is written first, so a change is in the log as soon as its answer is.
+            // What this process queued is written first, so a change, and a request (its usage row), is in
+            // the log as soon as its answer is. A store that refuses the usage rows now leaves them queued:
+            // the log is read as it stands.
             await queue.flush();
+            await services.usageQueue.flush().catch(() => undefined);
             return services.http.json(await readAuditEvents(services, query, PLATFORM_SCOPE, retentionCutoffs(services, defaultRetentionDays)));
           },
         },
