@@ -56,25 +56,15 @@ test('the writer thread writes the rows the text holds, exactly, and runs the ro
   const batch = rows('text', 70);
   await store.insertJournaledUsage?.(batch, journalText(batch));
   const stored = (await store.listUsage('acc_text')).sort((left, right) => left.createdAt.localeCompare(right.createdAt));
-  expect(
-    stored.map(({ requestId, projectTag, costUsd, inputTokens, cacheWrite1hTokens, usageEstimated }) => ({
-      requestId,
-      projectTag,
-      costUsd,
-      inputTokens,
-      cacheWrite1hTokens,
-      usageEstimated,
-    })),
-  ).toEqual(
-    batch.map(({ requestId, projectTag, costUsd, inputTokens, cacheWrite1hTokens, usageEstimated }) => ({
-      requestId,
-      projectTag,
-      costUsd,
-      inputTokens,
-      cacheWrite1hTokens,
-      usageEstimated,
-    })),
-  );
+  const compared = ({ requestId, projectTag, costUsd, inputTokens, cacheWrite1hTokens, usageEstimated }: UsageRecord) => ({
+    requestId,
+    projectTag,
+    costUsd,
+    inputTokens,
+    cacheWrite1hTokens,
+    usageEstimated,
+  });
+  expect(stored.map(compared)).toEqual(batch.map(compared));
   expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 70 }]);
 });
 
