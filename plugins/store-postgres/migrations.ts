@@ -6,7 +6,9 @@
 // types, NOT NULL, defaults, keys, indexes) and both with the drizzle schema (plugins/store-sqlite/
 // schema.ts), so the three cannot drift apart unnoticed. Append; never edit an applied entry.
 
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
+import { PLAIN_MIGRATIONS } from '../store-sqlite/migrations.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   {
@@ -114,25 +116,6 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     id: '0007_wipe_deleted_key_ciphertext',
     statements: [`UPDATE provider_keys SET ciphertext = '', crypto_backend = 'wiped' WHERE deleted_at IS NOT NULL`],
   },
-  {
-    // A request's audit event is read from its usage row (plugins/audit): the row says it was audited
-    // and keeps what the event has beyond the booking. Partial indexes: only audited rows pay for them,
-    // and the audit log reads them newest first, per account or across accounts.
-    id: '0008_usage_audit',
-    statements: [
-      `ALTER TABLE usage_records ADD COLUMN audited BIGINT NOT NULL DEFAULT 0`,
-      `ALTER TABLE usage_records ADD COLUMN client_ip TEXT`,
-      `ALTER TABLE usage_records ADD COLUMN actor_role TEXT`,
-      `ALTER TABLE usage_records ADD COLUMN request_sha256 TEXT`,
-      `CREATE INDEX usage_audited_account_time ON usage_records(account_id, created_at, id) WHERE audited = 1`,
-      `CREATE INDEX usage_audited_time ON usage_records(created_at, id) WHERE audited = 1`,
-    ],
-  },
-  {
-    // The replay's lookup index, led by the creation time: rows arrive in time order, so each insert
-    // lands at the index's end. Led by the request id, a client's random X-Request-Id put every row on
-    // another page (writer thread: 15 µs a row against 2 µs, bench/usage-writer-batch.ts RANDOM_IDS=1).
-    id: '0009_usage_request_by_time',
-    statements: [`DROP INDEX usage_request`, `CREATE INDEX usage_request_time ON usage_records(created_at, request_id)`],
-  },
+  // 0008 on: the SQLite list's plain DDL, translated (INTEGER → BIGINT …), so it is written once.
+  ...postgresMigrationsFromSqlite(PLAIN_MIGRATIONS),
 ];
