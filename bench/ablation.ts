@@ -3,6 +3,7 @@
 // stub and load generator on CPU 0, interleaved rounds, medians):
 //
 //   direct            the stub itself
+//   nginx             a plain nginx reverse proxy (left out when nginx is not installed)
 //   pass-through      bench/bun-passthrough.ts: the runtime's floor (Bun.serve + fetch)
 //   gateway floor     bench/ablation/gateway-floor.ts: the least the spec obliges (key hash, JSON body,
 //                     provider key, usage read from the answer, first event held for fallback)
@@ -26,6 +27,8 @@ import { findFreePort, PROXY_CORE, pinSelf, settledRssKibibytes, startPassthroug
 import { RawStreamConnection } from './load/raw-stream-client.ts';
 import { buildChatBody, buildStreamingChatBody, CHAT_COMPLETIONS_PATH } from './load/requests.ts';
 import { runWrk } from './load/wrk.ts';
+import { startNginx } from './load/nginx.ts';
+import { nginxInstalled } from './load/prerequisites.ts';
 
 interface Rung {
   name: string;
@@ -181,6 +184,7 @@ const cpuMedian = (rung: Rung, part: 'total' | 'main' | 'httpClient' | 'rest'): 
 
 function report(rungs: Rung[]): void {
   const passthrough = rungs.find((rung) => rung.name === 'pass-through') as Rung;
+  const nginx = rungs.find((rung) => rung.name === 'nginx');
   const direct = rungs[0] as Rung;
   const directFirstByte = median(direct.firstBytes);
   const directFixedP50 = median(direct.fixedP50);
@@ -188,9 +192,10 @@ function report(rungs: Rung[]): void {
     `\n${rounds} interleaved rounds: ${seconds} s at c=64; ${FIXED_SECONDS} s at ${FIXED_RATE} req/s on one connection; ${STREAMS_PER_ROUND} streams (events ${process.env.STUB_CHUNK_DELAY_MS} ms apart). Medians.\n`,
   );
   console.log(
-    '| rung | req/s c=64 | vs pass-through | CPU µs/request (main, HTTP client, rest) | fixed p50 ms | added p50 ms | fixed p99 ms | first byte added ms | idle RSS MiB |',
+    '| rung | req/s c=64 | vs pass-through | CPU µs/request (main, HTTP client, rest) | fixed p50 ms | added p50 ms | added p50 − nginx’s ms | fixed p99 ms | first byte added ms | idle RSS MiB |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const nginxAdded = nginx === undefined ? Number.NaN : median(nginx.fixedP50) - directFixedP50;
   for (const rung of rungs) {
     const rate = median(rung.rates);
     const cpu =
@@ -200,7 +205,7 @@ function report(rungs: Rung[]): void {
     const fixedP50 = median(rung.fixedP50);
     const firstByte = median(rung.firstBytes);
     console.log(
-      `| ${rung.name} | ${Math.round(rate)} | ${rung === direct ? '' : `${((100 * rate) / median(passthrough.rates)).toFixed(1)} %`} | ${cpu} | ${format(fixedP50, 3)} | ${rung === direct ? '(baseline)' : format(fixedP50 - directFixedP50, 3)} | ${format(median(rung.fixedP99), 3)} | ${rung === direct ? '(baseline)' : format(firstByte - directFirstByte, 3)} | ${format(rung.idleRssMiB, 1)} |`,
+      `| ${rung.name} | ${Math.round(rate)} | ${rung === direct ? '' : `${((100 * rate) / median(passthrough.rates)).toFixed(1)} %`} | ${cpu} | ${format(fixedP50, 3)} | ${rung === direct ? '(baseline)' : format(fixedP50 - directFixedP50, 3)} | ${rung === direct || rung === nginx ? '' : format(fixedP50 - directFixedP50 - nginxAdded, 3)} | ${format(median(rung.fixedP99), 3)} | ${rung === direct ? '(baseline)' : format(firstByte - directFirstByte, 3)} | ${format(rung.idleRssMiB, 1)} |`,
     );
   }
   console.log('\nRounds (req/s):');
@@ -212,12 +217,15 @@ async function main(): Promise<void> {
   pinSelf();
   const stub = startStub(directory);
   const passthrough = startPassthrough('passthrough', stub.port, join(directory, 'passthrough.out'));
+  const nginxPort = findFreePort();
+  const nginx = nginxInstalled() ? startNginx(join(directory, 'nginx'), nginxPort, stub.port) : undefined;
   const floor = startFloor(stub.port);
   const core = startKeywayRung('keyway-core', 'bench/entrypoints/without-plugins.ts', stub.port, { KEYWAY_BENCH_WITHOUT: OPTIONAL_PLUGINS.join(',') });
   const noUsage = startKeywayRung('keyway-no-usage', 'bench/entrypoints/no-usage-writes.ts', stub.port, { KEYWAY_USAGE_JOURNAL: 'off' });
   const keyway = startKeywayRung('keyway', 'plugins/main.ts', stub.port, {});
   const rungs: Rung[] = [
     emptyRung('direct', `http://127.0.0.1:${stub.port}`, BENCH_UPSTREAM_KEY, stub.process),
+    ...(nginx === undefined ? [] : [emptyRung('nginx', `http://127.0.0.1:${nginxPort}`, BENCH_UPSTREAM_KEY, nginx)]),
     emptyRung('pass-through', `http://127.0.0.1:${passthrough.port}`, BENCH_UPSTREAM_KEY, passthrough.process),
     emptyRung('gateway floor', floor.url, BENCH_OPERATOR_KEY, floor.process),
     emptyRung('keyway, core', core.url, BENCH_OPERATOR_KEY, core.process),
@@ -225,8 +233,9 @@ async function main(): Promise<void> {
     emptyRung('keyway', keyway.url, BENCH_OPERATOR_KEY, keyway.process),
   ];
   for (const rung of rungs.slice(1)) await ready(rung);
+  // nginx runs a master and a worker: its RSS is not one process's and is left out.
   await Bun.sleep(3000);
-  for (const rung of rungs.slice(1)) {
+  for (const rung of rungs.slice(1).filter((each) => each.name !== 'nginx')) {
     const kibibytes = await settledRssKibibytes((rung.process as PinnedProcess).pid);
     if (kibibytes !== undefined) rung.idleRssMiB = kibibytes / 1024;
   }

@@ -9,6 +9,9 @@
 //
 //   FLOOR_PORT=8083 FLOOR_UPSTREAM=http://127.0.0.1:8081 FLOOR_GATEWAY_KEY=kw_... FLOOR_PROVIDER_KEY=sk-... bun bench/ablation/gateway-floor.ts
 
+// A module, so its top-level names do not clash with bench/bun-passthrough.ts's in the type check.
+export {};
+
 const upstreamUrl = `${process.env.FLOOR_UPSTREAM ?? 'http://127.0.0.1:8081'}/v1/chat/completions`;
 const port = Number(process.env.FLOOR_PORT ?? '8083');
 const providerAuthorization = `Bearer ${process.env.FLOOR_PROVIDER_KEY ?? ''}`;
