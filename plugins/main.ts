@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../core/config.ts';
 import { BUN_DEFAULT_FETCH_LIMIT, fetchCapacityReexec, parseOpenFilesLimit } from '../core/process/fetch-capacity.ts';
 import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
+import { releaseRuntimeCodePages } from '../core/process/release-code-pages.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 async function operatorErrorTypes(): Promise<ReadonlyArray<abstract new (...args: never[]) => Error>> {
@@ -105,6 +106,7 @@ function releaseStartupMemory(): void {
     Bun.gc(true);
     // Deprecated in the types but present in Bun 1.4; where it is gone the collection above still runs.
     (Bun as { shrink?: () => void }).shrink?.();
+    void releaseRuntimeCodePages();
   }, RELEASE_AFTER_START_MS).unref();
 }
 
