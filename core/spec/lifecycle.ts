@@ -66,6 +66,12 @@ export interface RequestContext {
   teamId: string | undefined;
   /** The request in Keyway's vocabulary, parsed and translated before the `auth` hooks run. */
   request: ChatRequest;
+  /**
+   * The body exactly as the client sent it (decoded as UTF-8), set once it is read: what a fingerprint
+   * hashes, so that a client can reproduce it from what it sent. A plugin may hash it; never log or
+   * store it. Undefined when the body could not be read.
+   */
+  bodyText?: string;
   projectTag: string | undefined;
   keys: ResolvedKeys | undefined;
   resolution: ModelResolution | undefined;
