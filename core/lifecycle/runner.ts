@@ -74,6 +74,8 @@ export class LifecycleRunner {
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const preparing = this.runStagesBeforeCall(context, operation.kind === 'chat' ? operation.native : undefined);
       if (preparing !== undefined) await preparing;
+      // The hooks have read what they need from the text: a long stream does not hold a second copy of its body.
+      context.bodyText = undefined;
       response =
         operation.kind === 'unary' ? await this.callUnary(context, operation, request.signal) : await this.callChat(context, operation, request.signal);
     } catch (error) {

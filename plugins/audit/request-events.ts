@@ -1,9 +1,9 @@
-// What the account hook does, per request, by the account's compliance block: it queues one
+// What the audit hooks do, per request, by the account's compliance block: the account hook queues one
 // `key_access` event per use of a provider key (each attempt, failed or served) when `key_access_logs`
 // is on, their details built when the batch is written; and under `audit_logging: all_requests` (or for
-// a team whose `usage_controls.log_all_requests` is on) it marks the request's usage row as audited
-// (RequestContext.usageAudit), which the log then reads as the request's `request` event: no second
-// row per request. Prompts and completions are never stored; a request event's fingerprint hashes the
+// a team whose `usage_controls.log_all_requests` is on) the call hook (or, for a request refused before
+// it, the account hook) marks the request's usage row as audited (RequestContext.usageAudit), which the
+// log then reads as the request's `request` event: no second row per request. Prompts and completions are never stored; a request event's fingerprint hashes the
 // body as received.
 
 import type { RequestContext } from '../../core/spec/lifecycle.ts';

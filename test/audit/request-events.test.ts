@@ -163,6 +163,12 @@ describe('request events from the usage rows', () => {
     const event = (await events('type=request')).find((candidate) => candidate.request_id === 'req_print_bytes');
     expect(event?.request_sha256).toBe(new Bun.CryptoHasher('sha256').update(new TextEncoder().encode(sent)).digest('hex'));
     expect(event?.request_sha256).not.toBe(Bun.SHA256.hash(JSON.stringify(JSON.parse(sent)), 'hex'));
+    // Refused before the call stage (no such model): fingerprinted by the account hook, the same way.
+    const refusedText = sent.replace('gpt-4o', 'no-such-model-anywhere');
+    const refused = await call(gateway, 'POST', '/v1/chat/completions', refusedText, { headers: { 'x-request-id': 'req_print_refused' } });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    const refusedEvent = (await events('type=request')).find((candidate) => candidate.request_id === 'req_print_refused');
+    expect(refusedEvent?.request_sha256).toBe(Bun.SHA256.hash(refusedText, 'hex'));
   });
 });
 
