@@ -23,6 +23,8 @@ const team = (await (
 ).json()) as { id: string; members: Array<{ api_key: string }> };
 const runtime = gateway.runtime;
 const body: ChatRequest = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
+// What the server read: an audit fingerprint hashes it (RequestContext.bodyText).
+const bodyText = JSON.stringify(body);
 function time(label: string, key: string, headers: Record<string, string>) {
   const h = new Headers({ authorization: `Bearer ${key}`, ...headers });
   const request = new Request('http://x/v1/chat/completions', { method: 'POST', headers: h });
@@ -32,6 +34,7 @@ function time(label: string, key: string, headers: Record<string, string>) {
     const startCpu = threadCpu();
     for (let i = 0; i < n; i++) {
       const context = createRequestContext(`r${i}`, request, principal, 'chat', () => '127.0.0.1', structuredClone(body));
+      context.bodyText = bodyText;
       const pending = runtime.lifecycle.runStagesBeforeCall(context);
       if (pending !== undefined) await pending;
       context.served = { provider: 'openai', model: 'gpt-3.5-turbo', keyId: context.candidates[0]!.key.id, owner: 'account' };

@@ -34,52 +34,59 @@ export const REPLY_PRIMING_TOKENS = 5;
 export const TOOLS_OVERHEAD_TOKENS = 500;
 export const IMAGE_TOKENS = 1600;
 
+/** Kinds of UTF-16 code unit at or above this are runs (letters, digits, whitespace); below, a unit's own weight in quarters. */
+const LETTERS = 16;
+const DIGITS = 17;
+const WHITESPACE = 18;
+
+/**
+ * Every UTF-16 code unit's kind (64 KB, built once): one table read per character instead of a chain
+ * of range comparisons, the same rules as the header's.
+ */
+const KIND_OF_UNIT = buildKinds();
+
+function buildKinds(): Uint8Array {
+  const kinds = new Uint8Array(65536);
+  for (let code = 0; code < kinds.length; code++) {
+    if ((code >= 65 && code <= 90) || (code >= 97 && code <= 122)) kinds[code] = LETTERS;
+    else if (code >= 48 && code <= 57) kinds[code] = DIGITS;
+    else if (code === 32 || code === 10 || code === 9 || code === 13) kinds[code] = WHITESPACE;
+    else if (code < 0x80) kinds[code] = 4;
+    else if (code >= 0x400 && code < 0x530) kinds[code] = 3;
+    else if (code < 0x800) kinds[code] = 6;
+    else if (code >= 0xd800 && code <= 0xdfff) kinds[code] = 6;
+    else kinds[code] = 5;
+  }
+  return kinds;
+}
+
 /**
  * Tokens of a text in quarter tokens (integers are cheaper than fractions, and this runs on every
- * streamed delta); callers sum several texts before rounding up once.
+ * streamed delta and every budgeted prompt); callers sum several texts before rounding up once.
  */
 function weighQuarters(text: string): number {
   let quarters = 0;
   const length = text.length;
   let index = 0;
   while (index < length) {
-    const code = text.charCodeAt(index);
-    // ASCII letters (code | 32 folds case) and digits: runs of one class, ceil(run / 3) tokens each.
-    const lower = code | 32;
-    if ((lower >= 97 && lower <= 122) || (code >= 48 && code <= 57)) {
-      const letters = code > 57;
-      let end = index + 1;
-      while (end < length) {
-        const next = text.charCodeAt(end);
-        const nextLower = next | 32;
-        if (letters ? !(nextLower >= 97 && nextLower <= 122) : !(next >= 48 && next <= 57)) break;
-        end++;
-      }
-      quarters += (((end - index + 2) / 3) | 0) * 4;
-      index = end;
-    } else if (code === 32 || code === 10 || code === 9 || code === 13) {
-      let end = index + 1;
-      while (end < length) {
-        const next = text.charCodeAt(end);
-        if (next !== 32 && next !== 10 && next !== 9 && next !== 13) break;
-        end++;
-      }
+    const kind = KIND_OF_UNIT[text.charCodeAt(index)] as number;
+    if (kind < LETTERS) {
+      quarters += kind;
+      index++;
+      continue;
+    }
+    // A run of one kind: letters and digits ceil(run / 3) tokens, whitespace ceil(run / 4).
+    let end = index + 1;
+    while (end < length && KIND_OF_UNIT[text.charCodeAt(end)] === kind) end++;
+    if (kind === WHITESPACE) {
       let run = end - index;
       // ` word` and ` (` are one token; a space before a digit is a token of its own.
-      if (end < length && text.charCodeAt(end - 1) === 32) {
-        const next = text.charCodeAt(end);
-        if (next < 48 || next > 57) run--;
-      }
+      if (end < length && text.charCodeAt(end - 1) === 32 && KIND_OF_UNIT[text.charCodeAt(end)] !== DIGITS) run--;
       quarters += (((run + 3) / 4) | 0) * 4;
-      index = end;
     } else {
-      if (code < 0x80) quarters += 4;
-      else if (code >= 0x400 && code < 0x530) quarters += 3;
-      else if (code < 0x800) quarters += 6;
-      else if (code >= 0xd800 && code <= 0xdfff) quarters += 6;
-      else quarters += 5;
-      index++;
+      quarters += (((end - index + 2) / 3) | 0) * 4;
     }
+    index = end;
   }
   return quarters;
 }

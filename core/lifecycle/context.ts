@@ -33,6 +33,7 @@ export function createRequestContext(
     principal,
     teamId: principal.teamId,
     request: body,
+    bodyText: undefined,
     projectTag: request.headers.get('x-project-tag') ?? undefined,
     keys: undefined,
     resolution: undefined,

@@ -6,7 +6,7 @@
 import type { Accountant } from '../accounting/account.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { descriptorFromError, errorFromDescriptor, KeywayError } from '../errors.ts';
-import { readJson } from '../http/kit/body.ts';
+import { parseJsonText, readBodyText } from '../http/kit/body.ts';
 import { requestIdOf } from '../http/kit/respond.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
@@ -67,11 +67,15 @@ export class LifecycleRunner {
     const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
     let response: Response;
     try {
-      const body = await readJson(request, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
+      const text = await readBodyText(request, this.dependencies.maxBodyBytes);
+      context.bodyText = text;
+      const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const preparing = this.runStagesBeforeCall(context, operation.kind === 'chat' ? operation.native : undefined);
       if (preparing !== undefined) await preparing;
+      // The hooks have read what they need from the text: a long stream does not hold a second copy of its body.
+      context.bodyText = undefined;
       response =
         operation.kind === 'unary' ? await this.callUnary(context, operation, request.signal) : await this.callChat(context, operation, request.signal);
     } catch (error) {

@@ -66,6 +66,13 @@ export interface RequestContext {
   teamId: string | undefined;
   /** The request in Keyway's vocabulary, parsed and translated before the `auth` hooks run. */
   request: ChatRequest;
+  /**
+   * The body exactly as the client sent it (decoded as UTF-8), from when it is read until the `call`
+   * hooks have run (then undefined, so a long stream does not hold a second copy of a large body; a
+   * request refused before that keeps it through its `account` hooks): what a fingerprint hashes, so
+   * that a client can reproduce it from what it sent. A plugin may hash it; never log or store it.
+   */
+  bodyText?: string;
   projectTag: string | undefined;
   keys: ResolvedKeys | undefined;
   resolution: ModelResolution | undefined;
@@ -80,7 +87,7 @@ export interface RequestContext {
   /** Set by the account stage, once: what the request was booked as. */
   outcome: RequestOutcome | undefined;
   /**
-   * Set by an `account` hook to have the request's usage row carry its audit marks (UsageRecord.audited):
+   * Set by a `call` or `account` hook to have the request's usage row carry its audit marks (UsageRecord.audited):
    * an audit read from the usage row instead of a row of its own. The account hooks run before the row is built.
    */
   usageAudit?: UsageAudit;

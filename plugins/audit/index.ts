@@ -106,9 +106,15 @@ export const auditPlugin = definePlugin({
       adminActions: (action: AdminAction) => queue.push(adminEvent(action)),
       keyDecryptions: (event) => queueDecryptionEvent(queue, event, (accountId) => compliance.settingsOf(accountId).key_access_logs),
       hooks: {
-        account(context: RequestContext, outcome: RequestOutcome) {
+        // Marked before the upstream call, while the core still holds the body text the fingerprint
+        // hashes; a request refused earlier is marked by the account hook (the text is kept for it).
+        call(context: RequestContext) {
           const logging = requestLogging(services, compliance, context);
           if (logging.requests) markAudited(context, logging.fingerprint);
+        },
+        account(context: RequestContext, outcome: RequestOutcome) {
+          const logging = requestLogging(services, compliance, context);
+          if (logging.requests && context.usageAudit === undefined) markAudited(context, logging.fingerprint);
           if (logging.keyAccess) queueKeyUseEvents(queue, context, outcome.status, now());
         },
       },

@@ -1,9 +1,10 @@
-// What the account hook does, per request, by the account's compliance block: it queues one
+// What the audit hooks do, per request, by the account's compliance block: the account hook queues one
 // `key_access` event per use of a provider key (each attempt, failed or served) when `key_access_logs`
 // is on, their details built when the batch is written; and under `audit_logging: all_requests` (or for
-// a team whose `usage_controls.log_all_requests` is on) it marks the request's usage row as audited
-// (RequestContext.usageAudit), which the log then reads as the request's `request` event: no second
-// row per request. Prompts and completions are never stored; a request event's fingerprint hashes them.
+// a team whose `usage_controls.log_all_requests` is on) the call hook (or, for a request refused before
+// it, the account hook) marks the request's usage row as audited (RequestContext.usageAudit), which the
+// log then reads as the request's `request` event: no second row per request. Prompts and completions are never stored; a request event's fingerprint hashes the
+// body as received.
 
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { KeyDecryption } from '../../core/spec/key-source.ts';
@@ -19,10 +20,13 @@ export interface RequestLogging {
 
 /**
  * Marks the request's usage row as audited: the row keeps what its `request` event has beyond the
- * booking (usage-events.ts reads it back), so the event costs no row of its own.
+ * booking (usage-events.ts reads it back), so the event costs no row of its own. The fingerprint is
+ * the SHA-256 of the body as the client sent it, which the client can compute from what it sent (no
+ * re-serialisation of the parsed request, whose key order and number format a client cannot know).
  */
 export function markAudited(context: RequestContext, fingerprint: boolean): void {
-  context.usageAudit = { requestSha256: fingerprint ? Bun.SHA256.hash(JSON.stringify(context.request), 'hex') : null };
+  const body = context.bodyText;
+  context.usageAudit = { requestSha256: fingerprint && body !== undefined ? Bun.SHA256.hash(body, 'hex') : null };
 }
 
 /** One `key_access` event per use of a provider key: each attempt, failed or served. */

@@ -15,7 +15,7 @@ import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, toMicrosFloor, worstCaseByProvider } from '../cost-cap/worst-case.ts';
+import { MICROS_PER_USD, toMicrosFloor, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
 export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -120,10 +120,10 @@ export function createApprovals(services: Services) {
   function judge(context: RequestContext, team: TeamView): Judgement | undefined {
     const thresholds = thresholdsOf(team);
     if (thresholds.size === 0) return undefined;
-    const plan = worstCaseByProvider(services.pricing, context, (provider) => thresholds.has(provider));
     let worst: Judgement | undefined;
-    for (const [provider, entry] of plan) {
-      const thresholdMicros = thresholds.get(provider) as number;
+    for (const [provider, entry] of worstCasePlan(services.pricing, context)) {
+      const thresholdMicros = thresholds.get(provider);
+      if (thresholdMicros === undefined) continue;
       for (const [model, micros] of entry.models) {
         if (micros === undefined) {
           throw services.errors.create('model_unpriced', {

@@ -10,7 +10,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, toMicrosCeil, toMicrosFloor, utcDay, worstCaseByProvider } from './worst-case.ts';
+import { MICROS_PER_USD, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
 
 export const COST_CAP_PLUGIN = 'cost-cap';
 
@@ -45,19 +45,53 @@ interface Refusal {
 
 const usd = (micros: number): string => `$${(micros / MICROS_PER_USD).toFixed(6).replace(/0{1,4}$/, '')}`;
 
-/** Per permissions object (a new one comes with every snapshot): built once, read on every request. */
-const budgetsByPermissions = new WeakMap<object, Map<string, number>>();
+/** A team's budgets as the request path reads them: built once per team view, its counter keys once per day. */
+interface TeamBudgets {
+  /** Each budgeted provider's `max_cost_per_day` in micro-dollars. */
+  limits: Map<string, number>;
+  /** The team's seeding unit (`account:team`), one string for every request. */
+  unit: string;
+  /** The day `keys` are for, and each provider's counter key on it: one string per day, not one per request. */
+  date: string;
+  keys: Map<string, string>;
+}
 
-function budgetedProviders(team: TeamView): Map<string, number> {
-  const cached = budgetsByPermissions.get(team.permissions);
+/** Per team view (a new one comes with every snapshot): built once, read on every request. */
+const budgetsByTeam = new WeakMap<TeamView, TeamBudgets>();
+
+function budgetsOf(team: TeamView): TeamBudgets {
+  const cached = budgetsByTeam.get(team);
   if (cached !== undefined) return cached;
-  const budgets = new Map<string, number>();
-  budgetsByPermissions.set(team.permissions, budgets);
+  const limits = new Map<string, number>();
   for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
     const cap = permission?.max_cost_per_day;
-    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) budgets.set(provider, toMicrosFloor(cap));
+    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) limits.set(provider, toMicrosFloor(cap));
   }
+  const budgets: TeamBudgets = { limits, unit: `${team.accountId}:${team.id}`, date: '', keys: new Map() };
+  budgetsByTeam.set(team, budgets);
   return budgets;
+}
+
+function counterKey(team: TeamView, budgets: TeamBudgets, provider: string, date: string): string {
+  if (budgets.date !== date) {
+    budgets.keys.clear();
+    budgets.date = date;
+  }
+  let key = budgets.keys.get(provider);
+  if (key === undefined) {
+    key = budgetKey(team.accountId, team.id, provider, date);
+    budgets.keys.set(provider, key);
+  }
+  return key;
+}
+
+/** One reservation a request asks for at `call`. */
+interface Wanted {
+  provider: string;
+  key: string;
+  micros: number;
+  limit: number;
+  leaseId: string | undefined;
 }
 
 /**
@@ -124,6 +158,32 @@ function createLeaseKeeper(services: Services, leaseMs: number) {
   };
 }
 
+/**
+ * Leaves out the candidates of budgeted providers that cannot be served: the provider's reservation
+ * was refused, or the model is unpriced. Returns the unpriced ones (`provider/model`). The candidate
+ * list is replaced only when one is left out.
+ */
+function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<string, number>, refusals: Refusal[]): string[] {
+  const unpriced: string[] = [];
+  const candidates = context.candidates;
+  let kept: RequestContext['candidates'] | undefined;
+  for (let index = 0; index < candidates.length; index++) {
+    const candidate = candidates[index] as (typeof candidates)[number];
+    let served = true;
+    if (limits.has(candidate.provider)) {
+      if (refusals.some((refusal) => refusal.provider === candidate.provider)) served = false;
+      else if (plan.get(candidate.provider)?.models.get(candidate.model) === undefined) {
+        unpriced.push(`${candidate.provider}/${candidate.model}`);
+        served = false;
+      }
+    }
+    if (!served) kept ??= candidates.slice(0, index);
+    else kept?.push(candidate);
+  }
+  if (kept !== undefined) context.candidates = kept;
+  return unpriced;
+}
+
 /** A counters call that failed (not a refusal): tells seeding apart from a store error. */
 class CountersUnavailable extends Error {
   constructor(override readonly cause: unknown) {
@@ -156,12 +216,18 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
    * adds what the store already booked for that team today. Once per team and day; concurrent first
    * requests wait for the same seeding, so on one instance no reservation is made before it.
    */
-  function ensureSeeded(accountId: string, teamId: string, teamName: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> | undefined {
+  function ensureSeeded(
+    accountId: string,
+    teamId: string,
+    teamName: string,
+    unit: string,
+    day: ReturnType<typeof utcDay>,
+    expiresAt: number,
+  ): Promise<void> | undefined {
     if (seededDate !== day.date) {
       seeded.clear();
       seededDate = day.date;
     }
-    const unit = `${accountId}:${teamId}`;
     const known = seeded.get(unit);
     if (known === true) return undefined;
     if (known !== undefined) return known;
@@ -271,74 +337,66 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
   function call(context: RequestContext): void | Promise<void> {
     const team = teamOf(services.snapshot, context);
     if (team === undefined) return;
-    const budgets = budgetedProviders(team);
-    if (budgets.size === 0) return;
-    const plan = worstCaseByProvider(services.pricing, context, (provider) => budgets.has(provider));
-    if (plan.size === 0) return;
+    const budgets = budgetsOf(team);
+    const limits = budgets.limits;
+    if (limits.size === 0) return;
+    const plan = worstCasePlan(services.pricing, context);
+    let budgeted = false;
+    for (const provider of plan.keys()) if (limits.has(provider)) budgeted = true;
+    if (!budgeted) return;
     const now = services.clock.now();
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
-    const accountId = context.principal.accountId;
-    const seeding = ensureSeeded(accountId, team.id, team.name, day, expiresAt);
+    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt);
     const reserve = (): void | Promise<void> => {
-      const entries = [...plan].filter(([, entry]) => entry.micros !== undefined);
       const counters = services.counters;
       const leasing = leases.enabled();
-      const leaseIds = entries.map(() => (leasing ? crypto.randomUUID() : undefined));
-      // Each counter's key built once: reserved, held, and given back on failure under the same string.
-      const keys = entries.map(([provider]) => budgetKey(accountId, team.id, provider, day.date));
-      const results: Array<Reservation | Promise<Reservation>> = entries.map(([provider, entry], index) => {
-        const key = keys[index] as string;
-        const limit = budgets.get(provider) as number;
-        const leaseId = leaseIds[index];
-        if (leaseId !== undefined && counters.reserveLease !== undefined) {
-          return counters.reserveLease(key, entry.micros as number, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs });
-        }
-        return counters.reserve(key, entry.micros as number, limit, expiresAt);
-      });
+      const wanted: Wanted[] = [];
+      const results: Array<Reservation | Promise<Reservation>> = [];
+      let waiting = false;
+      for (const [provider, entry] of plan) {
+        const limit = limits.get(provider);
+        if (limit === undefined || entry.micros === undefined) continue;
+        // Each counter's key is one string for the day: reserved, held, and given back on failure under it.
+        const key = counterKey(team, budgets, provider, day.date);
+        const leaseId = leasing ? crypto.randomUUID() : undefined;
+        const result =
+          leaseId !== undefined && counters.reserveLease !== undefined
+            ? counters.reserveLease(key, entry.micros, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs })
+            : counters.reserve(key, entry.micros, limit, expiresAt);
+        if (result instanceof Promise) waiting = true;
+        wanted.push({ provider, key, micros: entry.micros, limit, leaseId });
+        results.push(result);
+      }
       const finish = (settled: Reservation[]): void => {
         const state: CostCapState = { held: [] };
         context.state.set(COST_CAP_PLUGIN, state);
         const refusals: Refusal[] = [];
-        const refused = new Set<string>();
-        entries.forEach(([provider, entry], index) => {
+        for (let index = 0; index < wanted.length; index++) {
+          const { provider, key, micros, limit, leaseId } = wanted[index] as Wanted;
           const result = settled[index] as Reservation;
-          const micros = entry.micros as number;
           if (result.ok) {
-            const held: HeldReservation = { key: keys[index] as string, provider, micros, expiresAt, leaseId: leaseIds[index] };
+            const held: HeldReservation = { key, provider, micros, expiresAt, leaseId };
             state.held.push(held);
             leases.hold(held);
           } else {
-            refused.add(provider);
-            refusals.push({ provider, limitMicros: budgets.get(provider) as number, totalMicros: result.total, worstMicros: micros });
+            refusals.push({ provider, limitMicros: limit, totalMicros: result.total, worstMicros: micros });
           }
-        });
-        const unpriced: string[] = [];
-        context.candidates = context.candidates.filter((candidate) => {
-          const entry = plan.get(candidate.provider);
-          if (entry === undefined) return true;
-          if (refused.has(candidate.provider)) return false;
-          if (entry.models.get(candidate.model) === undefined) {
-            unpriced.push(`${candidate.provider}/${candidate.model}`);
-            return false;
-          }
-          return true;
-        });
+        }
+        const unpriced = dropUnserved(context, plan, limits, refusals);
         if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
       };
-      if (results.some((result) => result instanceof Promise)) {
+      if (waiting) {
         return Promise.all(results).then(finish, (error: unknown) => {
           // Any reservation this request did get is given back, so a partial failure books nothing.
           for (const [index, result] of results.entries()) {
             if (!(result instanceof Promise)) continue;
-            const [, entry] = entries[index] as (typeof entries)[number];
-            const key = keys[index] as string;
-            const leaseId = leaseIds[index];
+            const { key, micros, leaseId } = wanted[index] as Wanted;
             result
               .then((granted) => {
                 if (!granted.ok) return;
                 if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
-                return counters.adjust(key, -(entry.micros as number), expiresAt);
+                return counters.adjust(key, -micros, expiresAt);
               })
               .catch(() => undefined);
           }

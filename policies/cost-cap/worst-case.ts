@@ -57,7 +57,7 @@ export function worstCaseMicros(
   return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0));
 }
 
-type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
+export type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
 
 /**
  * Where a request keeps the plan made for its current candidates (its own state map, not a WeakMap
@@ -70,18 +70,17 @@ interface KnownPlan {
 }
 
 /**
- * Each distinct provider among the candidates that `include` accepts, with its worst case (the
- * largest over its models). Computed once per request for all candidates, then filtered.
+ * Each distinct provider among the candidates, with its worst case (the largest over its models) and
+ * each model's. Computed once per request for its current candidates; callers read the providers they
+ * judge (the plan is shared: never change it).
  */
-export function worstCaseByProvider(pricing: PricingService, context: RequestContext, include: (provider: string) => boolean): WorstCasePlan {
+export function worstCasePlan(pricing: PricingService, context: RequestContext): WorstCasePlan {
   let known = context.state.get(PLAN_STATE) as KnownPlan | undefined;
   if (known === undefined || known.candidates !== context.candidates) {
     known = { candidates: context.candidates, plan: planAll(pricing, context) };
     context.state.set(PLAN_STATE, known);
   }
-  const selected: WorstCasePlan = new Map();
-  for (const [provider, entry] of known.plan) if (include(provider)) selected.set(provider, entry);
-  return selected;
+  return known.plan;
 }
 
 function planAll(pricing: PricingService, context: RequestContext): WorstCasePlan {

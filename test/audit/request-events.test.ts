@@ -153,6 +153,23 @@ describe('request events from the usage rows', () => {
     expect(third).not.toBe(first as string);
     expect(byId.get('req_usage_shape')).not.toHaveProperty('request_sha256');
   });
+
+  test('the fingerprint is the SHA-256 of the body bytes as sent, which the client can compute itself', async () => {
+    await putCompliance({ audit_logging: 'all_requests', log_all_requests: true });
+    // Key order, spacing and a non-ASCII character a re-serialisation of the parsed request would not keep.
+    const sent = '{ "messages": [ {"content": "the réunion moves to 10:00", "role": "user"} ],\n  "model": "gpt-4o" }';
+    const response = await call(gateway, 'POST', '/v1/chat/completions', sent, { headers: { 'x-request-id': 'req_print_bytes' } });
+    expect(response.status).toBe(200);
+    const event = (await events('type=request')).find((candidate) => candidate.request_id === 'req_print_bytes');
+    expect(event?.request_sha256).toBe(new Bun.CryptoHasher('sha256').update(new TextEncoder().encode(sent)).digest('hex'));
+    expect(event?.request_sha256).not.toBe(Bun.SHA256.hash(JSON.stringify(JSON.parse(sent)), 'hex'));
+    // Refused before the call stage (no such model): fingerprinted by the account hook, the same way.
+    const refusedText = sent.replace('gpt-4o', 'no-such-model-anywhere');
+    const refused = await call(gateway, 'POST', '/v1/chat/completions', refusedText, { headers: { 'x-request-id': 'req_print_refused' } });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    const refusedEvent = (await events('type=request')).find((candidate) => candidate.request_id === 'req_print_refused');
+    expect(refusedEvent?.request_sha256).toBe(Bun.SHA256.hash(refusedText, 'hex'));
+  });
 });
 
 describe('one log from two sources', () => {

@@ -12,11 +12,19 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
  * validation) must never meet a structure deep enough to exhaust the stack.
  */
 export async function readJson(request: Request, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
+  return parseJsonText(await readBodyText(request, maxBytes), maxBytes, maxDepth);
+}
+
+/** The body as text within the size limit (readJson's first half, for a caller that keeps the text). */
+export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new KeywayError('request_too_large', { size: declared, limit: maxBytes });
-  let text: string;
-  if (declared !== null || request.body === null) text = await request.text();
-  else text = await readLimited(request.body, maxBytes);
+  if (declared !== null || request.body === null) return request.text();
+  return readLimited(request.body, maxBytes);
+}
+
+/** Parses a body read by readBodyText: within the size and depth limits, and not empty (readJson's second half). */
+export function parseJsonText(text: string, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): unknown {
   if (text.length > maxBytes) throw new KeywayError('request_too_large', { size: text.length, limit: maxBytes });
   if (text.length === 0) throw new KeywayError('invalid_json', { detail: 'the body is empty' });
   if (exceedsJsonDepth(text, maxDepth)) throw new KeywayError('invalid_json', { detail: `nested deeper than ${maxDepth} levels` });
