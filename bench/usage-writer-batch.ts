@@ -1,7 +1,7 @@
 // bun bench/usage-writer-batch.ts — the usage writer thread's own work per row (plugins/store-sqlite/
 // usage-writer.ts), measured on this thread with the same calls: decoding a batch's journal text,
-// inserting its rows, and each roll-up statement the built-in plugins (analytics, reconciliation) run
-// after the batch. A SQLite file under /tmp with the real migrations and the writer's connection
+// inserting its rows, summing the built-in plugins' folds (analytics, reconciliation; core/spec/usage-fold.ts)
+// and writing them, and any roll-up statement a plugin still runs after the batch. A SQLite file under /tmp with the real migrations and the writer's connection
 // settings (PRAGMAS='…' adds others); rows shaped like bench/usage-writes.ts's (one account, key and
 // model). BATCH (default 2000, KEYWAY_USAGE_BATCH_SIZE's default: the batch under load) and BATCHES
 // set the size. Wall time on this thread, so a checkpoint's fsync counts; the mean is what the thread
@@ -15,7 +15,8 @@ import { journalText } from '../core/wire/usage-journal-text.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
 import type { UsageRecord } from '../core/spec/store.ts';
 import { analyticsPlugin } from '../plugins/analytics/index.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { usageFolder, writeFolds } from '../plugins/store-sqlite/fold-upsert.ts';
 import { insertBatch } from '../plugins/store-sqlite/batch-insert.ts';
 import { runFollowUp } from '../plugins/store-sqlite/follow-up.ts';
 import { CONNECTION_PRAGMAS } from '../plugins/store-sqlite/connection-settings.ts';
@@ -36,6 +37,7 @@ await store.migrate([
 ]);
 store.close();
 const rollups = [...(analytics.usageRollups?.sqlite ?? []), ...(RECONCILIATION_USAGE_ROLLUPS.sqlite ?? [])];
+const fold = usageFolder([...(analytics.usageFolds ?? []), ...RECONCILIATION_USAGE_FOLDS], USAGE_COLUMN_NAMES);
 
 const database = new Database(path);
 database.exec(CONNECTION_PRAGMAS);
@@ -77,7 +79,7 @@ for (let round = 0; round < BATCHES; round++) {
   // The batch as the writer writes it, all statements in one transaction, then split by phase in a second batch.
   started = performance.now();
   const cpu = process.cpuUsage();
-  insertBatch(database, sql, values, rollups);
+  insertBatch(database, sql, values, rollups, fold);
   record('whole batch (insert + roll-ups, one transaction)', started);
   const used = process.cpuUsage(cpu);
   phases.set('whole batch, CPU time (user + system)', [...(phases.get('whole batch, CPU time (user + system)') ?? []), (used.user + used.system) / BATCH]);
@@ -86,6 +88,12 @@ for (let round = 0; round < BATCHES; round++) {
     let phase = performance.now();
     insertBatch(database, sql, again, []);
     record('  insert rows only', phase);
+    phase = performance.now();
+    const folded = fold(again);
+    record(`  sum the folds (${folded.reduce((buckets, table) => buckets + table.rows.length, 0)} buckets in ${folded.length} tables)`, phase);
+    phase = performance.now();
+    writeFolds(database, folded);
+    record('  write the folds (upserts)', phase);
     const last = Number((database.query('SELECT MAX(id) AS id FROM usage_records').get() as { id: number }).id);
     const first = last - BATCH + 1;
     for (const [index, text] of rollups.entries()) {

@@ -2,6 +2,7 @@
 // usage writer thread (usage-writer.ts) and the gateway's thread when writes stay there (database.ts).
 
 import type { Database } from 'bun:sqlite';
+import { type UsageFolder, writeFolds } from './fold-upsert.ts';
 import { runFollowUp } from './follow-up.ts';
 
 /**
@@ -51,10 +52,13 @@ function statementFor(connection: Database, sql: string, count: number): Stateme
 }
 
 /**
- * Inserts the rows with `sql` (an INSERT of one row's placeholders) and then runs each follow-up
- * with the batch's first and last id: all or none. Each statement is compiled once per connection.
+ * Inserts the rows with `sql` (an INSERT of one row's placeholders), writes what `fold` sums from them
+ * (core/spec/usage-fold.ts), then runs each follow-up with the batch's first and last id: all or none.
+ * Each statement is compiled once per connection.
  */
-export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void {
+export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[], fold?: UsageFolder): void {
+  // Summed before the transaction opens: the write lock is held for the writes only.
+  const folded = fold === undefined || rows.length === 0 ? [] : fold(rows);
   connection.transaction(() => {
     let first: number | bigint | undefined;
     let last: number | bigint | undefined;
@@ -70,6 +74,7 @@ export function insertBatch(connection: Database, sql: string, rows: ReadonlyArr
       // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
       first ??= typeof last === 'bigint' ? last - BigInt(count - 1) : last - (count - 1);
     }
+    writeFolds(connection, folded);
     // Each follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.
     if (first !== undefined && last !== undefined) for (const text of after) runFollowUp(connection.query(text), text, first, last);
   })();
