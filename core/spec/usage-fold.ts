@@ -173,13 +173,19 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
     const ids = keyed.map(() => new Map<Value, number>());
     const masks = new Map<number, number>();
     const codes: number[] = new Array(keyed.length + 1).fill(0);
+    // The previous row's value of each key column: rows in a row mostly share their account, key, model
+    // and hour, and a comparison costs less than hashing the value again.
+    const previous: Value[] = new Array(keyed.length).fill(undefined);
     const groups = new Map<string, Group>();
+    // Once an id passes one character, every later key is written out (earlier keys cannot collide with those).
+    let wide = false;
     for (const row of rows) {
-      let wide = false;
       for (let column = 0; column < keyed.length; column++) {
         const { index, length } = keyed[column] as (typeof keyed)[number];
-        const known = ids[column] as Map<Value, number>;
         const value = cut(row[index] as Value, length);
+        if (value === previous[column]) continue;
+        previous[column] = value;
+        const known = ids[column] as Map<Value, number>;
         let id = known.get(value);
         if (id === undefined) {
           id = known.size;
