@@ -1,8 +1,7 @@
 // The usage row as the columns of usage_records, in one order: shared by the gateway's thread (store.ts)
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
-import { JOURNAL_FIELDS } from '../../core/accounting/journal-line.ts';
-import { fieldsFromJournalText } from '../../core/wire/usage-journal-text.ts';
+import { fieldsFromJournalText, JOURNAL_FIELDS } from '../../core/wire/usage-journal-text.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
