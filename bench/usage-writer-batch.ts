@@ -51,6 +51,8 @@ const sql = `INSERT INTO usage_records (${USAGE_COLUMN_NAMES.join(', ')}) VALUES
  * sending its own random X-Request-Id does: every row then lands on another index page.
  */
 const RANDOM_IDS = process.env.RANDOM_IDS === '1';
+/** SPREAD=1: rows over 50 keys, 7 teams, 2 models and some failures, so a batch falls into hundreds of buckets, not a handful. */
+const SPREAD = process.env.SPREAD === '1';
 const ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let sequence = 0;
 function batchRows(): UsageRecord[] {
@@ -58,7 +60,15 @@ function batchRows(): UsageRecord[] {
   return Array.from({ length: BATCH }, () => {
     sequence += 1;
     const requestId = RANDOM_IDS ? `req_${crypto.randomUUID().replaceAll('-', '')}` : `${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`;
-    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt });
+    const spread = SPREAD
+      ? {
+          gatewayKeyId: `key_${sequence % 50}`,
+          teamId: `team_${sequence % 7}`,
+          model: sequence % 3 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+          status: sequence % 20 === 0 ? 500 : 200,
+        }
+      : {};
+    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt, ...spread });
   });
 }
 
@@ -106,7 +116,9 @@ for (let round = 0; round < BATCHES; round++) {
 
 // The mean is what the thread spends (a WAL checkpoint lands in one batch in a few); the median is the typical batch.
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
-console.log(`usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''} (µs per row: mean, median):`);
+console.log(
+  `usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''}${SPREAD ? ', spread over many buckets' : ''} (µs per row: mean, median):`,
+);
 for (const [name, values] of phases) console.log(`${mean(values).toFixed(3).padStart(8)} ${median(values).toFixed(3).padStart(8)}  ${name}`);
 database.close();
 rmSync(directory, { recursive: true, force: true });

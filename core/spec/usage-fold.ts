@@ -91,25 +91,27 @@ function cut(value: Value, length: number | undefined): Value {
   return length !== undefined && typeof value === 'string' ? value.slice(0, length) : value;
 }
 
-/** One condition on one value, with SQL's meaning of NULL. */
-function holds(condition: UsageCondition, actual: Value): boolean {
-  if ('is' in condition) return (actual === null) === (condition.is === 'null');
-  if (actual === null) return false;
-  if ('in' in condition) return condition.in.includes(actual);
+/** A test of one value against one condition, with SQL's meaning of NULL; decided once, so a row's test is one comparison. */
+function compileCondition(condition: UsageCondition): (actual: Value) => boolean {
+  if ('is' in condition) return condition.is === 'null' ? (actual) => actual === null : (actual) => actual !== null;
+  if ('in' in condition) {
+    const allowed = condition.in;
+    return (actual) => actual !== null && allowed.includes(actual);
+  }
   const expected = condition.value;
   switch (condition.compare) {
     case '=':
-      return actual === expected;
+      return (actual) => actual !== null && actual === expected;
     case '<>':
-      return actual !== expected;
+      return (actual) => actual !== null && actual !== expected;
     case '<':
-      return actual < expected;
+      return (actual) => actual !== null && actual < expected;
     case '<=':
-      return actual <= expected;
+      return (actual) => actual !== null && actual <= expected;
     case '>':
-      return actual > expected;
+      return (actual) => actual !== null && actual > expected;
     default:
-      return actual >= expected;
+      return (actual) => actual !== null && actual >= expected;
   }
 }
 
@@ -118,19 +120,27 @@ function conditionsOf(table: UsageFoldTable): UsageCondition[] {
 }
 
 interface Group {
-  /** The group's value of each key column (cut), and which of the masked conditions its rows meet. */
+  /** The id of each keyed value (its position in `keyed`), for the tables' bucket keys. */
+  codes: number[];
+  /** The group's value of each keyed column, and which of the masked conditions its rows meet. */
   values: Value[];
   mask: number;
   /** The row count, then each summed column's sum and its compensation. */
   totals: Float64Array;
 }
 
+/** A key built from small ids: one character each, or written out once an id passes one character. */
+function idKey(codes: readonly number[], wide: boolean): string {
+  return wide ? codes.join(',') : String.fromCharCode(...codes);
+}
+
 /**
  * Compiles folds for rows given as value arrays in `columns` order. The batch is grouped once: by the
- * value of every column a key reads (a time cut to the longest prefix the keys take), and by which
- * conditions on other columns each row meets (a status ≥ 400 is one group whatever the status), with
- * each summed column added per group; each table then sums those few groups. Throws when a fold reads
- * a column the store does not have.
+ * value of every column a key reads (once per cut it takes: the hour and the day of `created_at`), and
+ * by which conditions on other columns each row meets (a status ≥ 400 is one group whatever the
+ * status), with each summed column added per group; each table then sums those groups by its own key.
+ * Each distinct value gets a small id per column, so every key is a few characters to hash. Throws when
+ * a fold reads a column the store does not have.
  */
 export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: readonly string[]): (rows: ReadonlyArray<Row>) => UsageFoldRows[] {
   const position = (name: string): number => {
@@ -138,53 +148,75 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
     if (index === -1) throw new Error(`a usage fold reads ${name}, which usage_records does not have here`);
     return index;
   };
-  // Key columns, each cut to the longest prefix any key takes; whole when a key takes it whole or a condition reads it.
-  const cuts = new Map<string, number | 'whole'>();
-  for (const key of tables.flatMap((table) => table.keys)) {
-    const current = cuts.get(key.from);
-    cuts.set(key.from, key.length === undefined || current === 'whole' ? 'whole' : Math.max(current ?? 0, key.length));
-  }
   const conditions = tables.flatMap(conditionsOf);
-  for (const condition of conditions) if (cuts.has(condition.column)) cuts.set(condition.column, 'whole');
-  const keyed = [...cuts].map(([name, cut]) => ({ name, index: position(name), length: cut === 'whole' ? undefined : cut }));
-  const keyedAt = new Map(keyed.map((column, index) => [column.name, index]));
+  const keyColumns = new Set(tables.flatMap((table) => table.keys.map((key) => key.from)));
+  // Each (column, cut) a key takes, NULL as ''; and each key column a condition reads, whole and with its NULL.
+  const keyedNames = new Map<string, { index: number; length: number | undefined; key: boolean }>();
+  const keyedName = (name: string, length: number | undefined, key: boolean): string => `${name}/${length ?? ''}/${key ? 'key' : 'value'}`;
+  for (const { from, length } of tables.flatMap((table) => table.keys))
+    keyedNames.set(keyedName(from, length, true), { index: position(from), length, key: true });
+  for (const { column } of conditions)
+    if (keyColumns.has(column)) keyedNames.set(keyedName(column, undefined, false), { index: position(column), length: undefined, key: false });
+  const keyed = [...keyedNames.values()];
+  const keyedAt = new Map([...keyedNames.keys()].map((name, index) => [name, index]));
   // Conditions on the other columns become one bit each of a group's mask.
   const masked = [
-    ...new Map(conditions.filter((condition) => !cuts.has(condition.column)).map((condition) => [JSON.stringify(condition), condition])).values(),
+    ...new Map(conditions.filter((condition) => !keyColumns.has(condition.column)).map((condition) => [JSON.stringify(condition), condition])).values(),
   ];
   if (masked.length > 30) throw new Error('usage folds test more than 30 distinct conditions on columns that are not keys');
   const maskedIndex = masked.map((condition) => position(condition.column));
+  const tests = masked.map(compileCondition);
   const bitOf = new Map(masked.map((condition, index) => [JSON.stringify(condition), 1 << index]));
   const summed = [...new Set(tables.flatMap((table) => table.sums.flatMap((sum) => (sum.of === 1 ? [] : [sum.of]))))];
   const summedIndex = summed.map(position);
   const summedAt = new Map(summed.map((name, index) => [name, 1 + 2 * index]));
   const width = 1 + 2 * summed.length;
 
-  const meets = (group: Group, condition: UsageCondition): boolean => {
-    const bit = bitOf.get(JSON.stringify(condition));
-    return bit === undefined ? holds(condition, group.values[keyedAt.get(condition.column) as number] as Value) : (group.mask & bit) !== 0;
+  /** All the conditions, as one test of a group. */
+  const predicate = (list: readonly UsageCondition[] | undefined): ((group: Group) => boolean) => {
+    const parts = (list ?? []).map((condition): ((group: Group) => boolean) => {
+      const bit = bitOf.get(JSON.stringify(condition));
+      if (bit !== undefined) return (group) => (group.mask & bit) !== 0;
+      const test = compileCondition(condition);
+      const at = keyedAt.get(keyedName(condition.column, undefined, false)) as number;
+      return (group) => test(group.values[at] as Value);
+    });
+    const [first, second] = parts;
+    if (first === undefined) return () => true;
+    if (parts.length === 1) return first;
+    if (parts.length === 2 && second !== undefined) return (group) => first(group) && second(group);
+    return (group) => {
+      for (const part of parts) if (!part(group)) return false;
+      return true;
+    };
   };
-  const meetsAll = (group: Group, list: readonly UsageCondition[] | undefined): boolean =>
-    list === undefined || list.every((condition) => meets(group, condition));
+  const plans = tables.map((table) => ({
+    table,
+    where: predicate(table.where),
+    keys: table.keys.map((key) => keyedAt.get(keyedName(key.from, key.length, true)) as number),
+    sums: table.sums.map((sum) => ({ when: predicate(sum.when), at: sum.of === 1 ? 0 : (summedAt.get(sum.of) as number) })),
+  }));
 
   return (rows) => {
-    // Level one. Each key value gets a small id per column and a group's key is its ids as characters:
-    // a short key, where the values themselves made one of ~100 characters per row to hash.
     const ids = keyed.map(() => new Map<Value, number>());
     const masks = new Map<number, number>();
     const codes: number[] = new Array(keyed.length + 1).fill(0);
-    // The previous row's value of each key column: rows in a row mostly share their account, key, model
-    // and hour, and a comparison costs less than hashing the value again.
+    // The previous row's value of each keyed column: rows in a row mostly share their account, key,
+    // model and hour, and a comparison costs less than hashing the value again.
     const previous: Value[] = new Array(keyed.length).fill(undefined);
     const groups = new Map<string, Group>();
     // Once an id passes one character, every later key is written out (earlier keys cannot collide with those).
     let wide = false;
+    let previousMask = -1;
+    let group: Group | undefined;
     for (const row of rows) {
+      let changed = false;
       for (let column = 0; column < keyed.length; column++) {
-        const { index, length } = keyed[column] as (typeof keyed)[number];
-        const value = cut(row[index] as Value, length);
+        const { index, length, key } = keyed[column] as (typeof keyed)[number];
+        const value = key ? (cut(row[index] as Value, length) ?? '') : (row[index] as Value);
         if (value === previous[column]) continue;
         previous[column] = value;
+        changed = true;
         const known = ids[column] as Map<Value, number>;
         let id = known.get(value);
         if (id === undefined) {
@@ -195,18 +227,27 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
         wide ||= id > 0xffff;
       }
       let mask = 0;
-      for (let bit = 0; bit < masked.length; bit++) if (holds(masked[bit] as UsageCondition, row[maskedIndex[bit] as number] as Value)) mask |= 1 << bit;
-      let maskId = masks.get(mask);
-      if (maskId === undefined) {
-        maskId = masks.size;
-        masks.set(mask, maskId);
-      }
-      codes[keyed.length] = maskId;
-      const key = wide ? codes.join(',') : String.fromCharCode(...codes);
-      let group = groups.get(key);
-      if (group === undefined) {
-        group = { values: keyed.map(({ index, length }) => cut(row[index] as Value, length)), mask, totals: new Float64Array(width) };
-        groups.set(key, group);
+      for (let bit = 0; bit < tests.length; bit++) if ((tests[bit] as (value: Value) => boolean)(row[maskedIndex[bit] as number] as Value)) mask |= 1 << bit;
+      // The previous row's group again when nothing that groups changed: no key to build or look up.
+      if (changed || mask !== previousMask || group === undefined) {
+        let maskId = masks.get(mask);
+        if (maskId === undefined) {
+          maskId = masks.size;
+          masks.set(mask, maskId);
+        }
+        codes[keyed.length] = maskId;
+        previousMask = mask;
+        const key = idKey(codes, wide);
+        group = groups.get(key);
+        if (group === undefined) {
+          group = {
+            codes: codes.slice(0, keyed.length),
+            values: keyed.map(({ index, length, key }) => (key ? (cut(row[index] as Value, length) ?? '') : (row[index] as Value))),
+            mask,
+            totals: new Float64Array(width),
+          };
+          groups.set(key, group);
+        }
       }
       const totals = group.totals;
       totals[0] = (totals[0] as number) + 1;
@@ -215,29 +256,30 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
         addTo(totals, 1 + 2 * index, typeof value === 'number' ? value : 0);
       }
     }
-    // Level two: each table sums the groups.
-    return tables.map((table) => {
+    // Level two: each table sums the groups by its own key (NULL kept as '').
+    return plans.map((plan) => {
       const buckets = new Map<string, { keys: Array<string | number>; totals: Float64Array }>();
-      for (const group of groups.values()) {
-        if (!meetsAll(group, table.where)) continue;
-        const keys = table.keys.map((key) => cut(group.values[keyedAt.get(key.from) as number] as Value, key.length) ?? '');
-        const bucketKey = keys.map((key) => `${typeof key === 'number' ? 'n' : 's'}${key}`).join('\u0000');
+      const bucketCodes: number[] = new Array(plan.keys.length).fill(0);
+      for (const entry of groups.values()) {
+        if (!plan.where(entry)) continue;
+        for (let key = 0; key < plan.keys.length; key++) bucketCodes[key] = entry.codes[plan.keys[key] as number] as number;
+        const bucketKey = idKey(bucketCodes, wide);
         let bucket = buckets.get(bucketKey);
         if (bucket === undefined) {
-          bucket = { keys, totals: new Float64Array(2 * table.sums.length) };
+          bucket = { keys: plan.keys.map((at) => entry.values[at] as string | number), totals: new Float64Array(2 * plan.sums.length) };
           buckets.set(bucketKey, bucket);
         }
-        for (const [index, sum] of table.sums.entries()) {
-          if (!meetsAll(group, sum.when)) continue;
-          const at = sum.of === 1 ? 0 : (summedAt.get(sum.of) as number);
-          addTo(bucket.totals, 2 * index, at === 0 ? (group.totals[0] as number) : (group.totals[at] as number) + (group.totals[at + 1] as number));
+        for (let index = 0; index < plan.sums.length; index++) {
+          const { when, at } = plan.sums[index] as (typeof plan.sums)[number];
+          if (!when(entry)) continue;
+          addTo(bucket.totals, 2 * index, at === 0 ? (entry.totals[0] as number) : (entry.totals[at] as number) + (entry.totals[at + 1] as number));
         }
       }
       return {
-        table,
+        table: plan.table,
         rows: [...buckets.values()].map((bucket) => [
           ...bucket.keys,
-          ...table.sums.map((_, index) => (bucket.totals[2 * index] as number) + (bucket.totals[2 * index + 1] as number)),
+          ...plan.sums.map((_, index) => (bucket.totals[2 * index] as number) + (bucket.totals[2 * index + 1] as number)),
         ]),
       };
     });
