@@ -124,7 +124,7 @@ function conditionsOf(table: UsageFoldTable): UsageCondition[] {
 interface Group {
   /** The id of each keyed value (its position in `keyed`), for the tables' bucket keys. */
   codes: number[];
-  /** The group's value of each keyed column, and which of the masked conditions its rows meet. */
+  /** The group's value of each keyed column, and which conditions its rows meet (one bit each). */
   values: Value[];
   mask: number;
   /** The row count, then each summed column's sum and its compensation. */
@@ -161,42 +161,35 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
     if (keyColumns.has(column)) keyedNames.set(keyedName(column, undefined, false), { index: position(column), length: undefined, key: false });
   const keyed = [...keyedNames.values()];
   const keyedAt = new Map([...keyedNames.keys()].map((name, index) => [name, index]));
-  // Conditions on the other columns become one bit each of a group's mask.
-  const masked = [
-    ...new Map(conditions.filter((condition) => !keyColumns.has(condition.column)).map((condition) => [JSON.stringify(condition), condition])).values(),
-  ];
-  if (masked.length > 30) throw new Error('usage folds test more than 30 distinct conditions on columns that are not keys');
+  // Each distinct condition is one bit of a group's mask: those on other columns are tested per row
+  // (and group the rows), those on key columns once per group, from its values.
+  const distinct = [...new Map(conditions.map((condition) => [JSON.stringify(condition), condition])).values()];
+  if (distinct.length > 30) throw new Error('usage folds test more than 30 distinct conditions');
+  const bitOf = new Map(distinct.map((condition, index) => [JSON.stringify(condition), 1 << index]));
+  const bitOfCondition = (condition: UsageCondition): number => bitOf.get(JSON.stringify(condition)) as number;
+  const masked = distinct.filter((condition) => !keyColumns.has(condition.column));
   const maskedIndex = masked.map((condition) => position(condition.column));
+  const maskedBits = masked.map(bitOfCondition);
   const tests = masked.map(compileCondition);
-  const bitOf = new Map(masked.map((condition, index) => [JSON.stringify(condition), 1 << index]));
+  const onKeys = distinct
+    .filter((condition) => keyColumns.has(condition.column))
+    .map((condition) => ({
+      test: compileCondition(condition),
+      at: keyedAt.get(keyedName(condition.column, undefined, false)) as number,
+      bit: bitOfCondition(condition),
+    }));
   const summed = [...new Set(tables.flatMap((table) => table.sums.flatMap((sum) => (sum.of === 1 ? [] : [sum.of]))))];
   const summedIndex = summed.map(position);
   const summedAt = new Map(summed.map((name, index) => [name, 1 + 2 * index]));
   const width = 1 + 2 * summed.length;
 
-  /** All the conditions, as one test of a group. */
-  const predicate = (list: readonly UsageCondition[] | undefined): ((group: Group) => boolean) => {
-    const parts = (list ?? []).map((condition): ((group: Group) => boolean) => {
-      const bit = bitOf.get(JSON.stringify(condition));
-      if (bit !== undefined) return (group) => (group.mask & bit) !== 0;
-      const test = compileCondition(condition);
-      const at = keyedAt.get(keyedName(condition.column, undefined, false)) as number;
-      return (group) => test(group.values[at] as Value);
-    });
-    const [first, second] = parts;
-    if (first === undefined) return () => true;
-    if (parts.length === 1) return first;
-    if (parts.length === 2 && second !== undefined) return (group) => first(group) && second(group);
-    return (group) => {
-      for (const part of parts) if (!part(group)) return false;
-      return true;
-    };
-  };
+  /** The bits a group's mask must have to meet every condition of the list. */
+  const required = (list: readonly UsageCondition[] | undefined): number => (list ?? []).reduce((bits, condition) => bits | bitOfCondition(condition), 0);
   const plans = tables.map((table) => ({
     table,
-    where: predicate(table.where),
+    where: required(table.where),
     keys: table.keys.map((key) => keyedAt.get(keyedName(key.from, key.length, true)) as number),
-    sums: table.sums.map((sum) => ({ when: predicate(sum.when), at: sum.of === 1 ? 0 : (summedAt.get(sum.of) as number) })),
+    sums: table.sums.map((sum) => ({ when: required(sum.when), at: sum.of === 1 ? 0 : (summedAt.get(sum.of) as number) })),
   }));
 
   return (rows) => {
@@ -229,7 +222,8 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
         wide ||= id > 0xffff;
       }
       let mask = 0;
-      for (let bit = 0; bit < tests.length; bit++) if ((tests[bit] as (value: Value) => boolean)(row[maskedIndex[bit] as number] as Value)) mask |= 1 << bit;
+      for (let index = 0; index < tests.length; index++)
+        if ((tests[index] as (value: Value) => boolean)(row[maskedIndex[index] as number] as Value)) mask |= maskedBits[index] as number;
       // The previous row's group again when nothing that groups changed: no key to build or look up.
       if (changed || mask !== previousMask || group === undefined) {
         let maskId = masks.get(mask);
@@ -242,12 +236,10 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
         const key = idKey(codes, wide);
         group = groups.get(key);
         if (group === undefined) {
-          group = {
-            codes: codes.slice(0, keyed.length),
-            values: keyed.map(({ index, length, key }) => (key ? (cut(row[index] as Value, length) ?? '') : (row[index] as Value))),
-            mask,
-            totals: new Float64Array(width),
-          };
+          const values = keyed.map(({ index, length, key }) => (key ? (cut(row[index] as Value, length) ?? '') : (row[index] as Value)));
+          let groupMask = mask;
+          for (const { test, at, bit } of onKeys) if (test(values[at] as Value)) groupMask |= bit;
+          group = { codes: codes.slice(0, keyed.length), values, mask: groupMask, totals: new Float64Array(width) };
           groups.set(key, group);
         }
       }
@@ -263,7 +255,7 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
       const buckets = new Map<string, { keys: Array<string | number>; totals: Float64Array }>();
       const bucketCodes: number[] = new Array(plan.keys.length).fill(0);
       for (const entry of groups.values()) {
-        if (!plan.where(entry)) continue;
+        if ((entry.mask & plan.where) !== plan.where) continue;
         for (let key = 0; key < plan.keys.length; key++) bucketCodes[key] = entry.codes[plan.keys[key] as number] as number;
         const bucketKey = idKey(bucketCodes, wide);
         let bucket = buckets.get(bucketKey);
@@ -273,7 +265,7 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
         }
         for (let index = 0; index < plan.sums.length; index++) {
           const { when, at } = plan.sums[index] as (typeof plan.sums)[number];
-          if (!when(entry)) continue;
+          if ((entry.mask & when) !== when) continue;
           addTo(bucket.totals, 2 * index, at === 0 ? (entry.totals[0] as number) : (entry.totals[at] as number) + (entry.totals[at + 1] as number));
         }
       }
