@@ -95,10 +95,11 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
     return ready;
   };
 
-  // The folds cross to the thread once (it compiles them once), not with every batch: sent again only when the list changes.
+  // The folds cross to the thread once (it compiles them once), not with every batch: sent again only
+  // when the list changes. A batch without folds (a plugin's appendRows) says so and leaves them in place.
   let foldsSent: readonly UsageFoldTable[] = [];
   const send = (running: Worker, message: InsertMessage | InsertTextMessage, folds: readonly UsageFoldTable[], columns: readonly string[]): Promise<void> => {
-    if (folds !== foldsSent) {
+    if (folds.length > 0 && folds !== foldsSent) {
       running.postMessage({ type: 'folds', tables: folds, columns } satisfies FoldsMessage);
       foldsSent = folds;
     }
@@ -113,14 +114,14 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
         inline(sql, rows, after, folds, columns);
         return;
       }
-      return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after }, folds, columns);
+      return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after, fold: folds.length > 0 }, folds, columns);
     },
     async insertJournalText(sql, text, count, after, folds, columns) {
       if (!(await start()) || worker === undefined) {
         inline(sql, usageValuesFromJournalText(text, count), after, folds, columns);
         return;
       }
-      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after }, folds, columns);
+      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after, fold: folds.length > 0 }, folds, columns);
     },
     close() {
       worker?.terminate();

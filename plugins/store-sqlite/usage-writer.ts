@@ -26,6 +26,8 @@ export interface InsertMessage {
    */
   rows: string;
   after: readonly string[];
+  /** Sum the rows into the folds the last FoldsMessage set. */
+  fold: boolean;
 }
 
 /**
@@ -40,6 +42,8 @@ export interface InsertTextMessage {
   /** The batch's rows: the text must hold exactly these many. */
   count: number;
   after: readonly string[];
+  /** Sum the rows into the folds the last FoldsMessage set. */
+  fold: boolean;
 }
 
 /** The folds (core/spec/usage-fold.ts) every later batch is summed into, over values in `columns` order. */
@@ -62,14 +66,14 @@ function insert(message: InsertMessage | InsertTextMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
   const rows =
     message.type === 'insert' ? (JSON.parse(message.rows) as Array<Array<string | number | null>>) : usageValuesFromJournalText(message.text, message.count);
-  insertBatch(database, message.sql, rows, message.after, folder);
+  insertBatch(database, message.sql, rows, message.after, message.fold ? folder : undefined);
 }
 
 self.onmessage = (event: MessageEvent<WriterMessage>) => {
   const message = event.data;
   if (message.type === 'folds') {
     // Compiled here once; the store compiled them at start too (store.ts), so a bad fold stopped the start.
-    folder = message.tables.length === 0 ? undefined : usageFolder(message.tables, message.columns);
+    folder = usageFolder(message.tables, message.columns);
     return;
   }
   if (message.type === 'open') {

@@ -71,8 +71,12 @@ beforeAll(async () => {
     { plugin: 'analytics', tables: USAGE_FOLD_TABLES },
     { plugin: 'reconciliation', tables: RECONCILIATION_USAGE_FOLDS },
   ]);
+  await folded.migrate([{ plugin: 'notes', migrations: [{ id: '0001', statements: ['CREATE TABLE fold_test_notes (body TEXT NOT NULL)'] }] }]);
   await folded.insertUsage(ROWS.slice(0, 250));
+  // Rows a plugin appends to its own table between usage batches are not usage: they are not folded, and the folds stay.
+  await folded.appendRows?.('fold_test_notes', ['body'], [['between batches']]);
   await folded.insertUsage(ROWS.slice(250, 251));
+  await folded.appendRows?.('fold_test_notes', ['body'], [['again']]);
   await folded.insertUsage(ROWS.slice(251));
   // Grouped by SQL: the rows first, then the migrations, whose backfills group them.
   backfilled = await openStore({ KEYWAY_USAGE_WRITER: 'inline' });
