@@ -170,10 +170,11 @@ export function generateRows(count: number, spanMs: number): UsageRecord[] {
   return Array.from({ length: count }, (_, index) => usageRow(next, keys, index, start + Math.floor((index / count) * spanMs)));
 }
 
-/** The analytics plugin's per-batch roll-up statements, as the gateway hands them to the store. */
-export async function analyticsRollups(): Promise<Array<{ plugin: string; statements: readonly string[] }>> {
+/** Hands the store the analytics plugin's roll-ups as the gateway does (core/runtime.ts): its folds, which the SQLite store takes. */
+export async function keepAnalyticsRollups(store: Store): Promise<void> {
   const contributions = (await analyticsPlugin.setup?.({ services: {} } as never)) as PluginContributions;
-  return [{ plugin: 'analytics', statements: contributions.usageRollups?.sqlite ?? [] }];
+  if (store.setUsageFolds === undefined) throw new Error('the bench store takes no usage folds');
+  store.setUsageFolds([{ plugin: 'analytics', tables: contributions.usageFolds ?? [] }]);
 }
 
 /** The store's migrations plus the analytics plugin's (its roll-up tables). */
@@ -186,7 +187,7 @@ export async function openBenchStore(): Promise<Store> {
   mkdirSync(BENCH_DIRECTORY, { recursive: true });
   const store = await sqliteStoreDriver.open(`file:${BENCH_DATABASE}`, { dataDirectory: BENCH_DIRECTORY, env: {} });
   await store.migrate(await analyticsMigrations());
-  store.setUsageRollups?.(await analyticsRollups());
+  await keepAnalyticsRollups(store);
   return store;
 }
 

@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store, UsageRecord } from '../core/spec/store.ts';
+import { USAGE_FOLD_TABLES } from '../plugins/analytics/batch-fold.ts';
 import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from '../plugins/analytics/rollup.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
 import { postgresStoreDriver } from '../plugins/store-postgres/index.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import { createTestDatabase } from '../test/store-postgres/database.ts';
@@ -34,7 +35,15 @@ async function timeBatches(write: (rows: UsageRecord[]) => Promise<void>, offset
   return Math.round(((work.length - 1) * BATCH) / ((performance.now() - started) / 1000));
 }
 
+/** As the runtime does (core/runtime.ts): folds for a store that takes them, the SQL for one that does not. */
 function withRollups(store: Store, dialect: 'sqlite' | 'postgres'): void {
+  if (store.setUsageFolds !== undefined) {
+    store.setUsageFolds([
+      { plugin: 'analytics', tables: USAGE_FOLD_TABLES },
+      { plugin: 'reconciliation', tables: RECONCILIATION_USAGE_FOLDS },
+    ]);
+    return;
+  }
   store.setUsageRollups?.([
     { plugin: 'analytics', statements: USAGE_ROLLUPS[dialect] ?? [] },
     { plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS[dialect] ?? [] },

@@ -17,7 +17,7 @@ import type { UsageRecord } from '../core/spec/store.ts';
 import { benchUsageRecord } from '../test/helpers/usage-record.ts';
 import { analyticsPlugin } from '../plugins/analytics/index.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS } from '../plugins/reconciliation/schema.ts';
 import { sqliteStoreDriver } from '../plugins/store-sqlite/index.ts';
 import { cpuByThread } from './load/cpu-time.ts';
 
@@ -34,9 +34,9 @@ await store.migrate([
   { plugin: 'analytics', migrations: analytics.migrations?.sqlite ?? [] },
   { plugin: 'reconciliation', migrations: RECONCILIATION_MIGRATIONS.sqlite ?? [] },
 ]);
-store.setUsageRollups?.([
-  { plugin: 'analytics', statements: analytics.usageRollups?.sqlite ?? [] },
-  { plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS.sqlite ?? [] },
+store.setUsageFolds?.([
+  { plugin: 'analytics', tables: analytics.usageFolds ?? [] },
+  { plugin: 'reconciliation', tables: RECONCILIATION_USAGE_FOLDS },
 ]);
 
 const ways: Array<{ name: string; writer: UsageWriter; main: number[]; others: number[]; worker: number[] }> = [

@@ -1,7 +1,7 @@
 // bun bench/usage-writer-batch.ts — the usage writer thread's own work per row (plugins/store-sqlite/
 // usage-writer.ts), measured on this thread with the same calls: decoding a batch's journal text,
-// inserting its rows, and each roll-up statement the built-in plugins (analytics, reconciliation) run
-// after the batch. A SQLite file under /tmp with the real migrations and the writer's connection
+// inserting its rows, summing the built-in plugins' folds (analytics, reconciliation; core/spec/usage-fold.ts)
+// and writing them, and any roll-up statement a plugin still runs after the batch. A SQLite file under /tmp with the real migrations and the writer's connection
 // settings (PRAGMAS='…' adds others); rows shaped like bench/usage-writes.ts's (one account, key and
 // model). BATCH (default 2000, KEYWAY_USAGE_BATCH_SIZE's default: the batch under load) and BATCHES
 // set the size. Wall time on this thread, so a checkpoint's fsync counts; the mean is what the thread
@@ -15,7 +15,8 @@ import { journalText } from '../core/wire/usage-journal-text.ts';
 import type { PluginContributions } from '../core/spec/plugin.ts';
 import type { UsageRecord } from '../core/spec/store.ts';
 import { analyticsPlugin } from '../plugins/analytics/index.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS, RECONCILIATION_USAGE_ROLLUPS } from '../plugins/reconciliation/schema.ts';
+import { usageFolder, writeFolds } from '../plugins/store-sqlite/fold-upsert.ts';
 import { insertBatch } from '../plugins/store-sqlite/batch-insert.ts';
 import { runFollowUp } from '../plugins/store-sqlite/follow-up.ts';
 import { CONNECTION_PRAGMAS } from '../plugins/store-sqlite/connection-settings.ts';
@@ -36,6 +37,7 @@ await store.migrate([
 ]);
 store.close();
 const rollups = [...(analytics.usageRollups?.sqlite ?? []), ...(RECONCILIATION_USAGE_ROLLUPS.sqlite ?? [])];
+const fold = usageFolder([...(analytics.usageFolds ?? []), ...RECONCILIATION_USAGE_FOLDS], USAGE_COLUMN_NAMES);
 
 const database = new Database(path);
 database.exec(CONNECTION_PRAGMAS);
@@ -49,6 +51,8 @@ const sql = `INSERT INTO usage_records (${USAGE_COLUMN_NAMES.join(', ')}) VALUES
  * sending its own random X-Request-Id does: every row then lands on another index page.
  */
 const RANDOM_IDS = process.env.RANDOM_IDS === '1';
+/** SPREAD=1: rows over 50 keys, 7 teams, 2 models and some failures, so a batch falls into hundreds of buckets, not a handful. */
+const SPREAD = process.env.SPREAD === '1';
 const ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let sequence = 0;
 function batchRows(): UsageRecord[] {
@@ -56,7 +60,15 @@ function batchRows(): UsageRecord[] {
   return Array.from({ length: BATCH }, () => {
     sequence += 1;
     const requestId = RANDOM_IDS ? `req_${crypto.randomUUID().replaceAll('-', '')}` : `${ID_PREFIX}${sequence.toString(36).padStart(6, '0')}`;
-    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt });
+    const spread = SPREAD
+      ? {
+          gatewayKeyId: `key_${sequence % 50}`,
+          teamId: `team_${sequence % 7}`,
+          model: sequence % 3 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+          status: sequence % 20 === 0 ? 500 : 200,
+        }
+      : {};
+    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt, ...spread });
   });
 }
 
@@ -77,7 +89,7 @@ for (let round = 0; round < BATCHES; round++) {
   // The batch as the writer writes it, all statements in one transaction, then split by phase in a second batch.
   started = performance.now();
   const cpu = process.cpuUsage();
-  insertBatch(database, sql, values, rollups);
+  insertBatch(database, sql, values, rollups, fold);
   record('whole batch (insert + roll-ups, one transaction)', started);
   const used = process.cpuUsage(cpu);
   phases.set('whole batch, CPU time (user + system)', [...(phases.get('whole batch, CPU time (user + system)') ?? []), (used.user + used.system) / BATCH]);
@@ -86,6 +98,12 @@ for (let round = 0; round < BATCHES; round++) {
     let phase = performance.now();
     insertBatch(database, sql, again, []);
     record('  insert rows only', phase);
+    phase = performance.now();
+    const folded = fold(again);
+    record(`  sum the folds (${folded.reduce((buckets, table) => buckets + table.rows.length, 0)} buckets in ${folded.length} tables)`, phase);
+    phase = performance.now();
+    writeFolds(database, folded);
+    record('  write the folds (upserts)', phase);
     const last = Number((database.query('SELECT MAX(id) AS id FROM usage_records').get() as { id: number }).id);
     const first = last - BATCH + 1;
     for (const [index, text] of rollups.entries()) {
@@ -98,7 +116,9 @@ for (let round = 0; round < BATCHES; round++) {
 
 // The mean is what the thread spends (a WAL checkpoint lands in one batch in a few); the median is the typical batch.
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
-console.log(`usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''} (µs per row: mean, median):`);
+console.log(
+  `usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''}${SPREAD ? ', spread over many buckets' : ''} (µs per row: mean, median):`,
+);
 for (const [name, values] of phases) console.log(`${mean(values).toFixed(3).padStart(8)} ${median(values).toFixed(3).padStart(8)}  ${name}`);
 database.close();
 rmSync(directory, { recursive: true, force: true });

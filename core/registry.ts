@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
+import { type UsageFold, validateUsageFoldTables } from './spec/usage-fold.ts';
 import type { KeyDecryptionObserver, KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
 import {
@@ -78,6 +79,8 @@ export interface PluginSet {
   migrations: Array<{ plugin: string; dialect: string; migrations: readonly Migration[] }>;
   /** Plugin usage roll-up statements by store dialect. */
   usageRollups: Array<{ plugin: string; dialect: string; statements: readonly string[] }>;
+  /** Plugin roll-up tables declared as data, for every store that takes them. */
+  usageFolds: UsageFold[];
   jobs: Array<Contributed<JobDefinition>>;
   snapshotSections: Array<Contributed<SnapshotSection>>;
   /** Where plugins keep ciphertexts, for master-key rotation. */
@@ -195,6 +198,7 @@ function checkContributions(source: PluginSource, contributions: PluginContribut
   validateJobs(source, contributions.jobs);
   validateMigrations(source, contributions.migrations);
   validateUsageRollups(source, contributions.usageRollups);
+  validateUsageFolds(source, contributions.usageFolds);
   if (contributions.adminActions !== undefined && typeof contributions.adminActions !== 'function') fail(source, 'adminActions must be a function');
 }
 
@@ -230,6 +234,15 @@ function validateUsageRollups(source: PluginSource, rollups: unknown): void {
   }
 }
 
+function validateUsageFolds(source: PluginSource, folds: unknown): void {
+  if (folds === undefined) return;
+  try {
+    validateUsageFoldTables(folds);
+  } catch (error) {
+    fail(source, error instanceof Error ? error.message : String(error));
+  }
+}
+
 function validateMigrations(source: PluginSource, migrations: unknown): void {
   if (migrations === undefined) return;
   if (migrations === null || typeof migrations !== 'object') fail(source, 'migrations must be an object of dialect → migration list');
@@ -261,6 +274,7 @@ export function emptyPluginSet(): PluginSet {
     routes: [],
     migrations: [],
     usageRollups: [],
+    usageFolds: [],
     jobs: [],
     snapshotSections: [],
     ciphertextHolders: [],
@@ -288,6 +302,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   }
   for (const [dialectName, migrations] of Object.entries(contributions.migrations ?? {})) set.migrations.push({ plugin, dialect: dialectName, migrations });
   for (const [dialectName, statements] of Object.entries(contributions.usageRollups ?? {})) set.usageRollups.push({ plugin, dialect: dialectName, statements });
+  if (contributions.usageFolds !== undefined && contributions.usageFolds.length > 0) set.usageFolds.push({ plugin, tables: contributions.usageFolds });
   for (const job of contributions.jobs ?? []) set.jobs.push({ plugin, value: job });
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
   if (contributions.keyDecryptions !== undefined) set.keyDecryptionObservers.push({ plugin, value: contributions.keyDecryptions });

@@ -370,7 +370,9 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
     await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: false });
     refuseMissingDialect(store, plugins);
     const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
-    const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect);
+    const folded = setUsageFolds(store, plugins);
+    // A plugin's SQL roll-ups are for stores that do not take its folds.
+    const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect && !folded.has(entry.plugin));
     if (rollups.length > 0) {
       if (store.setUsageRollups === undefined) {
         throw new ConfigError(`The ${store.driver} store cannot keep usage roll-ups, which ${rollups.map((entry) => entry.plugin).join(', ')} need.`);
@@ -384,6 +386,22 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
     store.close();
     throw error;
   }
+}
+
+/**
+ * Hands the store the plugins' folds when it takes them; answers the plugins whose roll-ups the folds
+ * keep. A store that does not take folds needs SQL roll-ups in its dialect from each plugin that has folds.
+ */
+function setUsageFolds(store: Store, plugins: PluginSet): Set<string> {
+  if (plugins.usageFolds.length === 0) return new Set();
+  if (store.setUsageFolds !== undefined) {
+    store.setUsageFolds(plugins.usageFolds);
+    return new Set(plugins.usageFolds.map((fold) => fold.plugin));
+  }
+  const withSql = new Set(plugins.usageRollups.filter((entry) => entry.dialect === store.dialect).map((entry) => entry.plugin));
+  const unkept = plugins.usageFolds.filter((fold) => !withSql.has(fold.plugin)).map((fold) => fold.plugin);
+  if (unkept.length > 0) throw new ConfigError(`The ${store.driver} store cannot keep usage folds, which ${unkept.join(', ')} need.`);
+  return new Set();
 }
 
 /** A plugin with tables in other dialects only would run without them here: the start is refused instead. */

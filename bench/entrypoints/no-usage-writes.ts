@@ -12,7 +12,7 @@ import { builtinPlugins } from '../../plugins/builtin.ts';
 function withoutUsageWrites(store: Store): Store {
   return new Proxy(store, {
     get(target, property, receiver) {
-      const dropped = process.env.KEYWAY_BENCH_DROP === 'rollups' ? ['setUsageRollups'] : ['insertUsage', 'insertJournaledUsage'];
+      const dropped = process.env.KEYWAY_BENCH_DROP === 'rollups' ? ['setUsageFolds', 'setUsageRollups'] : ['insertUsage', 'insertJournaledUsage'];
       if (dropped.includes(property as string)) return () => Promise.resolve(undefined);
       const value = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;

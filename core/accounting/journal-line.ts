@@ -101,6 +101,24 @@ function isUsageRow(value: unknown): value is UsageRecord {
   return typeof row.requestId === 'string' && typeof row.accountId === 'string' && typeof row.createdAt === 'string';
 }
 
+/** Positions in a current line of the fields a usage row cannot do without (isUsageRow). */
+const REQUEST_ID = JOURNAL_FIELDS.indexOf('requestId') + 1;
+const ACCOUNT_ID = JOURNAL_FIELDS.indexOf('accountId') + 1;
+const CREATED_AT = JOURNAL_FIELDS.indexOf('createdAt') + 1;
+
+/**
+ * A parsed line as a current-version field list: the version at position 0, then JOURNAL_FIELDS in order,
+ * null for an optional field left out. A current line is given back as it is; an older line (an object, a
+ * version 1 array) is rewritten into that form. Undefined when it is not a usage row. A reader that maps
+ * the fields to its own columns (the SQLite usage writer thread) skips building a row object per line.
+ */
+export function fieldsFromLine(value: unknown): readonly unknown[] | undefined {
+  if (Array.isArray(value) && value[0] === LINE_VERSION && value.length === JOURNAL_FIELDS.length + 1)
+    return typeof value[REQUEST_ID] === 'string' && typeof value[ACCOUNT_ID] === 'string' && typeof value[CREATED_AT] === 'string' ? value : undefined;
+  const row = rowFromLine(value);
+  return row === undefined ? undefined : (JSON.parse(journalLine(row)) as unknown[]);
+}
+
 /** The row a parsed line holds; undefined when it is not one (another version, a damaged line). */
 export function rowFromLine(value: unknown): UsageRecord | undefined {
   if (!Array.isArray(value)) return isUsageRow(value) ? value : undefined;

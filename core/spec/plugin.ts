@@ -13,6 +13,7 @@ import type { ProviderAdapter } from './provider.ts';
 import type { Services } from './services.ts';
 import type { WebSocketHandler } from './websocket.ts';
 import type { PluginMigrations, PluginUsageRollups, Store, StoreDriver } from './store.ts';
+import type { PluginUsageFolds } from './usage-fold.ts';
 import type { RoutingStrategy } from './strategy.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyDecryptionObserver, KeySource } from './key-source.ts';
@@ -160,6 +161,12 @@ export interface PluginContributions {
   migrations?: PluginMigrations;
   /** Statements run with every usage batch, by store dialect (core/spec/store.ts, PluginUsageRollups). */
   usageRollups?: PluginUsageRollups;
+  /**
+   * Roll-up tables declared as data (core/spec/usage-fold.ts), summed by the store from each batch's
+   * rows. A store that takes folds keeps them instead of this plugin's `usageRollups`; the SQL stays for
+   * a store that does not.
+   */
+  usageFolds?: PluginUsageFolds;
   jobs?: JobDefinition[];
   snapshot?: SnapshotSection[];
   /** Sees every management action (docs/audit.md). */

@@ -5,6 +5,7 @@
 
 import type { PrincipalRole } from './principal.ts';
 import type { KeyOwner, ProviderKeySettings } from './provider.ts';
+import type { UsageFold } from './usage-fold.ts';
 
 export interface AccountRecord {
   id: string;
@@ -240,6 +241,12 @@ export interface Store {
    * when a loaded plugin ships them for its dialect).
    */
   setUsageRollups?(rollups: readonly UsageRollup[]): void;
+  /**
+   * Optional: the plugins' roll-up tables declared as data (core/spec/usage-fold.ts), set once after
+   * `migrate`, before `setUsageRollups`. `insertUsage` sums each batch into them in the batch's
+   * transaction, before the roll-up statements. A store without it is given those plugins' SQL instead.
+   */
+  setUsageFolds?(folds: readonly UsageFold[]): void;
   /** One batch, all or none (its roll-ups included): a failed write leaves nothing behind, so a retry cannot double count. */
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   /**

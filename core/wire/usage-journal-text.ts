@@ -5,7 +5,10 @@
 // stay defined in one place, journal-line.ts, which this reads through.
 
 import type { UsageRecord } from '../spec/store.ts';
-import { journalLine, rowFromLine } from '../accounting/journal-line.ts';
+import { fieldsFromLine, journalLine, rowFromLine } from '../accounting/journal-line.ts';
+
+/** The fields of a line from `fieldsFromJournalText`, in order after its version (field i at position i + 1). */
+export { JOURNAL_FIELDS } from '../accounting/journal-line.ts';
 
 /** The rows' journal text: one line each, every line ended by a newline. */
 export function journalText(rows: readonly UsageRecord[]): string {
@@ -19,6 +22,19 @@ export function journalText(rows: readonly UsageRecord[]): string {
  * write is whole lines the journal wrote, so a bad one is a fault to surface, never a row to drop.
  */
 export function rowsFromJournalText(text: string): UsageRecord[] {
+  return decodeLines(text, rowFromLine);
+}
+
+/**
+ * The lines of a journal text as current-version field lists (journal-line.ts, fieldsFromLine), in order:
+ * for a reader that maps fields to its own columns without a row object per line. Throws as
+ * rowsFromJournalText does.
+ */
+export function fieldsFromJournalText(text: string): Array<readonly unknown[]> {
+  return decodeLines(text, fieldsFromLine);
+}
+
+function decodeLines<T>(text: string, decode: (value: unknown) => T | undefined): T[] {
   if (text.length === 0) return [];
   if (!text.endsWith('\n')) throw new Error('usage journal text must end with a newline');
   let values: unknown[];
@@ -28,13 +44,13 @@ export function rowsFromJournalText(text: string): UsageRecord[] {
   } catch {
     throw new Error(`usage journal text holds a line that is not JSON (line ${firstUnparsableLine(text)})`);
   }
-  const rows: UsageRecord[] = [];
-  for (const [index, value] of values.entries()) {
-    const row = rowFromLine(value);
-    if (row === undefined) throw new Error(`usage journal text line ${index + 1} is not a usage row`);
-    rows.push(row);
+  const decoded: T[] = [];
+  for (let index = 0; index < values.length; index++) {
+    const line = decode(values[index]);
+    if (line === undefined) throw new Error(`usage journal text line ${index + 1} is not a usage row`);
+    decoded.push(line);
   }
-  return rows;
+  return decoded;
 }
 
 function firstUnparsableLine(text: string): number {

@@ -1,15 +1,16 @@
-// Folding a usage batch into every roll-up in one pass over its rows. Each roll-up table read the
-// batch's rows itself before (eight scans, ~6 µs per row); now one grouped scan fills a per-connection
-// temporary table at the finest grain (hour × every dimension), and every roll-up is summed from those
-// few rows. The expressions are the same METRICS the summary tables and the raw-row edges use, so a
-// roll-up, an edge and a row can never disagree on what a metric means.
+// Folding a usage batch into every roll-up. Stores that sum batches themselves (the SQLite store, on
+// its usage writer thread) are given the tables as data (USAGE_FOLD_TABLES, core/spec/usage-fold.ts):
+// the batch is grouped once in a Map and each table gets one upsert per bucket, where grouping the
+// rows back out of usage_records in SQL cost ~1.5 µs a row (SQLite groups by sorting). PostgreSQL
+// folds in SQL on its own server (batchFoldStatementsPostgres). Either way the sums are the METRICS
+// the summary tables and the raw-row edges use, so a roll-up, an edge and a row can never disagree on
+// what a metric means (test/analytics/usage-folds.test.ts compares the fold with the SQL).
 
+import type { UsageFoldKey, UsageFoldSum, UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import type { SummaryTable } from './summary-tables.ts';
-import { METRICS, metricExpression, SUMMARY_TABLES, summaryKeyColumns, summaryPrimaryKey } from './summary-tables.ts';
+import { BUCKET_LENGTH, METRICS, metricExpression, SUMMARY_TABLES, summaryKeyColumns, summaryPrimaryKey } from './summary-tables.ts';
 
-const FOLD = 'temp.usage_batch_fold';
-
-/** The fold's dimensions: the hourly roll-up's, with the same '' for "none". */
+/** The hourly roll-up's dimensions, with the same '' for "none". */
 const DIMENSIONS: ReadonlyArray<readonly [column: string, expression: string]> = [
   ['account_id', 'account_id'],
   ['hour', 'substr(created_at, 1, 13)'],
@@ -30,18 +31,6 @@ const RAW_METRICS: ReadonlyArray<readonly [column: string, expression: string]> 
 
 const metricColumns = (): string[] => [...METRICS.map(({ column }) => column), ...RAW_METRICS.map(([column]) => column)];
 
-function createFold(): string {
-  const columns = [...DIMENSIONS.map(([column]) => `${column} NOT NULL`), ...metricColumns().map((column) => `${column} NOT NULL`)];
-  return `CREATE TEMP TABLE IF NOT EXISTS usage_batch_fold (${columns.join(', ')})`;
-}
-
-function fillFold(): string {
-  const sums = [...METRICS.map((metric) => `SUM(${metricExpression(metric, '')})`), ...RAW_METRICS.map(([, expression]) => `SUM(${expression})`)];
-  return `INSERT INTO ${FOLD} (${[...DIMENSIONS.map(([column]) => column), ...metricColumns()].join(', ')})
-    SELECT ${[...DIMENSIONS.map(([, expression]) => expression), ...sums].join(', ')}
-    FROM usage_records WHERE id BETWEEN ?1 AND ?2 GROUP BY ${DIMENSIONS.map((_, index) => index + 1).join(', ')}`;
-}
-
 /** The hourly roll-up's columns and the fold column each sums. */
 const HOURLY_METRICS: ReadonlyArray<readonly [column: string, source: string]> = [
   ['requests', 'requests'],
@@ -56,37 +45,37 @@ const HOURLY_METRICS: ReadonlyArray<readonly [column: string, source: string]> =
   ['latency_ms_sum', 'raw_latency_ms'],
 ];
 
-/** The fold's rows are unique per hourly bucket: each becomes one upsert into the hourly roll-up. */
-function foldIntoHourly(): string {
-  const metrics = HOURLY_METRICS;
-  const keys = DIMENSIONS.map(([column]) => column);
-  return `INSERT INTO usage_rollup_hourly (${[...keys, ...metrics.map(([column]) => column)].join(', ')})
-    SELECT ${[...keys, ...metrics.map(([, source]) => source)].join(', ')} FROM ${FOLD} WHERE true
-    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${metrics.map(([column]) => `${column} = ${column} + excluded.${column}`).join(', ')}`;
+/** The fold sum of each column of the fold above: a metric's own, or a raw column summed over every row. */
+function foldSum(source: string): Omit<UsageFoldSum, 'column'> {
+  const raw = RAW_METRICS.find(([column]) => column === source);
+  if (raw !== undefined) return { of: raw[1] };
+  const metric = METRICS.find(({ column }) => column === source);
+  if (metric === undefined) throw new Error(`no metric ${source}`);
+  return metric.fold;
 }
 
-function foldIntoSummary(table: SummaryTable): string {
-  const keys = ['account_id', table.grain === 'hour' ? 'hour' : 'substr(hour, 1, 10)', ...table.dimensions.map(([column]) => column)];
-  const columns = [...summaryKeyColumns(table), ...METRICS.map(({ column }) => column)];
-  const updates = METRICS.map(({ column }) => `${column} = ${column} + excluded.${column}`);
-  return `INSERT INTO ${table.name} (${columns.join(', ')})
-    SELECT ${[...keys, ...METRICS.map(({ column }) => `SUM(${column})`)].join(', ')}
-    FROM ${FOLD} WHERE true GROUP BY ${keys.map((_, index) => index + 1).join(', ')}
-    ON CONFLICT (${summaryPrimaryKey(table).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+/** A key column of a roll-up: its usage column, cut to an hour or a day for the time. */
+function foldKey(column: string): UsageFoldKey {
+  if (column === 'hour' || column === 'day') return { column, from: 'created_at', length: BUCKET_LENGTH[column] };
+  return { column, from: column };
 }
 
-/** Run in order inside each usage batch's transaction (core/spec/store.ts, PluginUsageRollups). */
-export function batchFoldStatements(): string[] {
-  return [
-    createFold(),
-    // A batch that failed after filling the fold rolled it back with everything else; this is belt and braces.
-    `DELETE FROM ${FOLD}`,
-    fillFold(),
-    foldIntoHourly(),
-    ...SUMMARY_TABLES.map(foldIntoSummary),
-    `DELETE FROM ${FOLD}`,
-  ];
+const HOURLY_FOLD: UsageFoldTable = {
+  table: 'usage_rollup_hourly',
+  keys: DIMENSIONS.map(([column]) => foldKey(column)),
+  sums: HOURLY_METRICS.map(([column, source]) => ({ column, ...foldSum(source) })),
+};
+
+function summaryFold(table: SummaryTable): UsageFoldTable {
+  return {
+    table: table.name,
+    keys: summaryPrimaryKey(table).map(foldKey),
+    sums: METRICS.map(({ column, fold }) => ({ column, ...fold })),
+  };
 }
+
+/** Every roll-up analytics keeps, as fold tables (core/spec/usage-fold.ts). */
+export const USAGE_FOLD_TABLES: readonly UsageFoldTable[] = [HOURLY_FOLD, ...SUMMARY_TABLES.map(summaryFold)];
 
 /**
  * The same fold in PostgreSQL, as one statement: the batch is grouped once in a CTE (a temporary table

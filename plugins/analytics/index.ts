@@ -7,6 +7,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { byokAnalytics } from './byok.ts';
 import { costComparison } from './cost-comparison.ts';
 import { billingExport, ExportRequestSchema } from './export.ts';
+import { USAGE_FOLD_TABLES } from './batch-fold.ts';
 import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from './rollup.ts';
 
 export { readUsageAnalytics } from './query.ts';
@@ -21,6 +22,7 @@ export const analyticsPlugin = definePlugin({
     return {
       migrations: ROLLUP_MIGRATIONS,
       usageRollups: USAGE_ROLLUPS,
+      usageFolds: USAGE_FOLD_TABLES,
       routes: [
         {
           method: 'GET',

@@ -1,11 +1,11 @@
 // Usage roll-ups, maintained as usage is written: the store folds each usage batch into every roll-up
-// table inside the batch's own transaction (one pass over the batch, batch-fold.ts), so a
+// table inside the batch's own transaction (one grouping of the batch, batch-fold.ts), so a
 // roll-up can never disagree with the rows, and the request path (which never waits for the store)
 // pays nothing for it. Migrations 0001 and 0002 kept them by per-row triggers; 0003 drops those.
 // Other plugins (alerts, reconciliation) read `usage_rollup_hourly`; its columns are a contract.
 
 import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
-import { batchFoldStatements, batchFoldStatementsPostgres } from './batch-fold.ts';
+import { batchFoldStatementsPostgres } from './batch-fold.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import { addedMetricStatements, summaryTableStatements } from './summary-tables.ts';
 
@@ -99,8 +99,11 @@ function postgresRollupMigrations(): PluginMigrations[string] {
   return postgresMigrationsFromSqlite(withoutTriggers);
 }
 
-/** Run by the store with every usage batch, in its transaction (core/spec/store.ts, PluginUsageRollups). */
+/**
+ * Run by a store that does not take folds (the PostgreSQL store) with every usage batch, in its
+ * transaction (core/spec/store.ts, PluginUsageRollups); a store that takes folds sums USAGE_FOLD_TABLES
+ * (batch-fold.ts) instead.
+ */
 export const USAGE_ROLLUPS: PluginUsageRollups = {
-  sqlite: batchFoldStatements(),
   postgres: batchFoldStatementsPostgres(),
 };

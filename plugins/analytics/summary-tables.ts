@@ -11,33 +11,64 @@
 // edge and row can never disagree on what a metric means.
 // Applied migrations are never edited: change a table by adding a migration.
 
-/** One summed metric: its column and its value for one usage row (`$.` stands for the row). */
+import type { UsageCondition, UsageFoldSum } from '../../core/spec/usage-fold.ts';
+
+/**
+ * One summed metric: its column, its value for one usage row (`$.` stands for the row) as SQL, and the
+ * same value as a fold sum (core/spec/usage-fold.ts) for stores that sum batches themselves.
+ * test/analytics/usage-folds.test.ts checks that the two agree on rows of every kind.
+ */
 interface MetricDefinition {
   column: string;
   expression: string;
+  fold: Omit<UsageFoldSum, 'column'>;
 }
+
+const SERVED: UsageCondition = { column: 'provider', is: 'not-null' };
 
 /**
  * The metrics migration 0002 created the tables with. Frozen: an applied migration never changes, so a
  * metric added later goes in METRICS_ADDED with the migration that adds its column.
  */
 const METRICS_0002: readonly MetricDefinition[] = [
-  { column: 'requests', expression: '1' },
+  { column: 'requests', expression: '1', fold: { of: 1 } },
   // Refused by a policy or budget, or failed on every candidate: no provider served it, it cost nothing.
-  { column: 'unserved_requests', expression: 'CASE WHEN $.provider IS NULL THEN 1 ELSE 0 END' },
-  { column: 'byok_requests', expression: 'CASE WHEN $.provider IS NOT NULL AND $.byok = 1 THEN 1 ELSE 0 END' },
-  { column: 'errors', expression: 'CASE WHEN $.status >= 400 THEN 1 ELSE 0 END' },
-  { column: 'input_tokens', expression: '$.input_tokens' },
-  { column: 'output_tokens', expression: '$.output_tokens' },
-  { column: 'cached_input_tokens', expression: '$.cached_input_tokens' },
-  { column: 'cache_write_tokens', expression: '$.cache_write_tokens' },
-  { column: 'cache_write_1h_tokens', expression: '$.cache_write_1h_tokens' },
-  { column: 'reasoning_tokens', expression: '$.reasoning_tokens' },
-  { column: 'cost_usd', expression: 'CASE WHEN $.unpriced = 1 THEN 0 ELSE $.cost_usd END' },
-  { column: 'byok_cost_usd', expression: 'CASE WHEN $.byok = 1 AND $.unpriced = 0 THEN $.cost_usd ELSE 0 END' },
+  { column: 'unserved_requests', expression: 'CASE WHEN $.provider IS NULL THEN 1 ELSE 0 END', fold: { of: 1, when: [{ column: 'provider', is: 'null' }] } },
+  {
+    column: 'byok_requests',
+    expression: 'CASE WHEN $.provider IS NOT NULL AND $.byok = 1 THEN 1 ELSE 0 END',
+    fold: { of: 1, when: [SERVED, { column: 'byok', compare: '=', value: 1 }] },
+  },
+  { column: 'errors', expression: 'CASE WHEN $.status >= 400 THEN 1 ELSE 0 END', fold: { of: 1, when: [{ column: 'status', compare: '>=', value: 400 }] } },
+  { column: 'input_tokens', expression: '$.input_tokens', fold: { of: 'input_tokens' } },
+  { column: 'output_tokens', expression: '$.output_tokens', fold: { of: 'output_tokens' } },
+  { column: 'cached_input_tokens', expression: '$.cached_input_tokens', fold: { of: 'cached_input_tokens' } },
+  { column: 'cache_write_tokens', expression: '$.cache_write_tokens', fold: { of: 'cache_write_tokens' } },
+  { column: 'cache_write_1h_tokens', expression: '$.cache_write_1h_tokens', fold: { of: 'cache_write_1h_tokens' } },
+  { column: 'reasoning_tokens', expression: '$.reasoning_tokens', fold: { of: 'reasoning_tokens' } },
+  {
+    column: 'cost_usd',
+    expression: 'CASE WHEN $.unpriced = 1 THEN 0 ELSE $.cost_usd END',
+    fold: { of: 'cost_usd', when: [{ column: 'unpriced', compare: '<>', value: 1 }] },
+  },
+  {
+    column: 'byok_cost_usd',
+    expression: 'CASE WHEN $.byok = 1 AND $.unpriced = 0 THEN $.cost_usd ELSE 0 END',
+    fold: {
+      of: 'cost_usd',
+      when: [
+        { column: 'byok', compare: '=', value: 1 },
+        { column: 'unpriced', compare: '=', value: 0 },
+      ],
+    },
+  },
   // Served but without a price: reported as a count, never folded into the cost as $0.
-  { column: 'unpriced_requests', expression: 'CASE WHEN $.provider IS NOT NULL AND $.unpriced = 1 THEN 1 ELSE 0 END' },
-  { column: 'latency_ms_sum', expression: 'CASE WHEN $.provider IS NOT NULL THEN $.latency_ms ELSE 0 END' },
+  {
+    column: 'unpriced_requests',
+    expression: 'CASE WHEN $.provider IS NOT NULL AND $.unpriced = 1 THEN 1 ELSE 0 END',
+    fold: { of: 1, when: [SERVED, { column: 'unpriced', compare: '=', value: 1 }] },
+  },
+  { column: 'latency_ms_sum', expression: 'CASE WHEN $.provider IS NOT NULL THEN $.latency_ms ELSE 0 END', fold: { of: 'latency_ms', when: [SERVED] } },
 ];
 
 /**
@@ -45,7 +76,11 @@ const METRICS_0002: readonly MetricDefinition[] = [
  * A fallback request was served after at least one failed attempt (`fallback_attempts` counts the failed ones).
  */
 export const METRICS_ADDED: readonly MetricDefinition[] = [
-  { column: 'fallback_requests', expression: 'CASE WHEN $.provider IS NOT NULL AND $.fallback_attempts > 0 THEN 1 ELSE 0 END' },
+  {
+    column: 'fallback_requests',
+    expression: 'CASE WHEN $.provider IS NOT NULL AND $.fallback_attempts > 0 THEN 1 ELSE 0 END',
+    fold: { of: 1, when: [SERVED, { column: 'fallback_attempts', compare: '>', value: 0 }] },
+  },
 ];
 
 /** Every metric kept per bucket. "Served" means a provider answered it (`provider` is set). */

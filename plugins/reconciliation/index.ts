@@ -8,7 +8,7 @@ import { AdminKeys, SettingsStore } from './admin-keys.ts';
 import { DailyReconciliation } from './daily.ts';
 import { Reconciler } from './reconcile.ts';
 import { reconciliationRoutes } from './routes.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from './schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS, RECONCILIATION_USAGE_ROLLUPS } from './schema.ts';
 
 const configSchema = Type.Object({
   checkIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, description: 'How often the daily job looks for a day to reconcile (default 15 minutes)' })),
@@ -36,6 +36,7 @@ export const reconciliationPlugin = definePlugin({
     return {
       migrations: RECONCILIATION_MIGRATIONS,
       usageRollups: RECONCILIATION_USAGE_ROLLUPS,
+      usageFolds: RECONCILIATION_USAGE_FOLDS,
       routes: reconciliationRoutes({ services, adminKeys, settings, reconciler, daily }),
       jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick(), scope: 'cluster' }],
     };

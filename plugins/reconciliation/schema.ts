@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
+import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 
 /** The providers whose organisation usage and cost reports Keyway can read. */
 export const RECONCILED_PROVIDERS = ['openai', 'anthropic'] as const;
@@ -136,9 +137,38 @@ const SQLITE_USAGE_FOLD = `INSERT INTO reconciliation_usage_daily
         cost_usd = cost_usd + excluded.cost_usd,
         unpriced_requests = unpriced_requests + excluded.unpriced_requests`;
 
+/**
+ * The same fold as data (core/spec/usage-fold.ts), for stores that sum batches themselves: the
+ * statement above, column for column (test/reconciliation/rollup.test.ts compares them).
+ */
+export const RECONCILIATION_USAGE_FOLDS: readonly UsageFoldTable[] = [
+  {
+    table: 'reconciliation_usage_daily',
+    where: [
+      { column: 'byok', compare: '=', value: 1 },
+      { column: 'provider', in: ['openai', 'anthropic'] },
+    ],
+    keys: [
+      { column: 'account_id', from: 'account_id' },
+      { column: 'provider', from: 'provider' },
+      { column: 'day', from: 'created_at', length: 10 },
+      { column: 'model', from: 'model' },
+      { column: 'provider_key_id', from: 'provider_key_id' },
+    ],
+    sums: [
+      { column: 'requests', of: 1, when: [{ column: 'status', compare: '<', value: 400 }] },
+      { column: 'input_tokens', of: 'input_tokens' },
+      { column: 'output_tokens', of: 'output_tokens' },
+      { column: 'cached_input_tokens', of: 'cached_input_tokens' },
+      { column: 'cache_write_tokens', of: 'cache_write_tokens' },
+      { column: 'cost_usd', of: 'cost_usd', when: [{ column: 'unpriced', compare: '<>', value: 1 }] },
+      { column: 'unpriced_requests', of: 'unpriced' },
+    ],
+  },
+];
+
+/** For a store that does not take folds: PostgreSQL, which names the existing row in DO UPDATE SET (`target.requests`). */
 export const RECONCILIATION_USAGE_ROLLUPS: PluginUsageRollups = {
-  sqlite: [SQLITE_USAGE_FOLD],
-  // PostgreSQL names the existing row in DO UPDATE SET: `target.requests`, not `requests`.
   postgres: [
     SQLITE_USAGE_FOLD.replace('INSERT INTO reconciliation_usage_daily', 'INSERT INTO reconciliation_usage_daily AS target').replace(
       /(\w+) = \1 \+ excluded\./g,

@@ -2,6 +2,7 @@
 // usage writer thread (usage-writer.ts) and the gateway's thread when writes stay there (database.ts).
 
 import type { Database } from 'bun:sqlite';
+import { type UsageFolder, writeFolds } from './fold-upsert.ts';
 import { runFollowUp } from './follow-up.ts';
 
 /**
@@ -18,7 +19,11 @@ function multiRowStatement(sql: string, count: number): string {
   return `${sql}${`, ${tuple}`.repeat(count - 1)}`;
 }
 
-type Statement = ReturnType<Database['query']>;
+/**
+ * A statement run with its parameters as one array, which bun:sqlite binds positionally as it does a
+ * spread (Database.run documents the array form; the Statement typings know only the spread).
+ */
+type Statement = { run(parameters: ReadonlyArray<string | number | null>): { lastInsertRowid: number | bigint } };
 
 /**
  * The multi-row statements of each connection, by one-row text and row count. bun:sqlite caches a
@@ -40,17 +45,20 @@ function statementFor(connection: Database, sql: string, count: number): Stateme
   }
   let statement = byCount[count];
   if (statement === undefined) {
-    statement = connection.query(multiRowStatement(sql, count));
+    statement = connection.query(multiRowStatement(sql, count)) as unknown as Statement;
     byCount[count] = statement;
   }
   return statement;
 }
 
 /**
- * Inserts the rows with `sql` (an INSERT of one row's placeholders) and then runs each follow-up
- * with the batch's first and last id: all or none. Each statement is compiled once per connection.
+ * Inserts the rows with `sql` (an INSERT of one row's placeholders), writes what `fold` sums from them
+ * (core/spec/usage-fold.ts), then runs each follow-up with the batch's first and last id: all or none.
+ * Each statement is compiled once per connection.
  */
-export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void {
+export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[], fold?: UsageFolder): void {
+  // Summed before the transaction opens: the write lock is held for the writes only.
+  const folded = fold === undefined || rows.length === 0 ? [] : fold(rows);
   connection.transaction(() => {
     let first: number | bigint | undefined;
     let last: number | bigint | undefined;
@@ -61,10 +69,12 @@ export function insertBatch(connection: Database, sql: string, rows: ReadonlyArr
         const row = rows[index] as ReadonlyArray<string | number | null>;
         for (let column = 0; column < row.length; column++) parameters.push(row[column] as string | number | null);
       }
-      last = statementFor(connection, sql, count).run(...parameters).lastInsertRowid;
+      // One array argument rather than a spread: ~0.2 µs a row less (bun builds no argument list of ~1000).
+      last = statementFor(connection, sql, count).run(parameters).lastInsertRowid;
       // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
       first ??= typeof last === 'bigint' ? last - BigInt(count - 1) : last - (count - 1);
     }
+    writeFolds(connection, folded);
     // Each follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.
     if (first !== undefined && last !== undefined) for (const text of after) runFollowUp(connection.query(text), text, first, last);
   })();

@@ -4,9 +4,11 @@ import { dirname, resolve } from 'node:path';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
+import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
+import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { schema } from './schema.ts';
 
@@ -22,14 +24,28 @@ export interface Storage {
   executeAtomically(statements: string[]): Promise<void>;
   /**
    * Inserts many rows in one transaction with a prepared statement: all or none. For the usage queue,
-   * where drizzle's builder costs more per row than SQLite itself.
+   * where drizzle's builder costs more per row than SQLite itself. In the same transaction, what the
+   * rows add to the `folds` tables (core/spec/usage-fold.ts), then the `after` statements.
    */
-  insertMany(table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, after?: readonly string[]): Promise<void>;
+  insertMany(
+    table: string,
+    columns: readonly string[],
+    rows: ReadonlyArray<readonly unknown[]>,
+    after?: readonly string[],
+    folds?: readonly UsageFoldTable[],
+  ): Promise<void>;
   /**
    * `insertMany` for usage rows given as usage journal text (usage-values.ts), decoded where they are
    * written: present only where that is the writer thread, so the gateway's thread never encodes them again.
    */
-  insertUsageText?(table: string, columns: readonly string[], text: string, count: number, after: readonly string[]): Promise<void>;
+  insertUsageText?(
+    table: string,
+    columns: readonly string[],
+    text: string,
+    count: number,
+    after: readonly string[],
+    folds: readonly UsageFoldTable[],
+  ): Promise<void>;
   /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
   runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
   close(): void;
@@ -152,8 +168,8 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
   const insertUsageText =
     writer === undefined
       ? undefined
-      : (table: string, columns: readonly string[], text: string, count: number, after: readonly string[]) =>
-          writer.insertJournalText(insertStatement(table, columns), text, count, after);
+      : (table: string, columns: readonly string[], text: string, count: number, after: readonly string[], folds: readonly UsageFoldTable[]) =>
+          writer.insertJournalText(insertStatement(table, columns), text, count, after, folds, columns);
   return {
     db,
     driver: 'bun-sqlite',
@@ -168,9 +184,9 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
         for (const statement of statements) sqlite.exec(statement);
       })();
     },
-    insertMany: async (table, columns, rows, after = []) => {
-      if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after);
-      insertInline(insertStatement(table, columns), rows, after);
+    insertMany: async (table, columns, rows, after = [], folds = []) => {
+      if (writer !== undefined) return writer.insert(insertStatement(table, columns), rows, after, folds, columns);
+      insertInline(insertStatement(table, columns), rows, after, folds, columns);
     },
     ...(insertUsageText === undefined ? {} : { insertUsageText }),
     runEach: async (text, rows) => {
@@ -186,7 +202,8 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Stor
 
 /** One usage batch and its roll-ups, on this thread: one transaction. */
 function batchInserter(sqlite: Database) {
-  return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): void => insertBatch(sqlite, sql, rows, after);
+  return (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[], folds: readonly UsageFoldTable[], columns: readonly string[]): void =>
+    insertBatch(sqlite, sql, rows, after, folds.length === 0 ? undefined : usageFolder(folds, columns));
 }
 
 async function openLibsql(url: string): Promise<Storage> {
@@ -208,13 +225,14 @@ async function openLibsql(url: string): Promise<Storage> {
     executeAtomically: async (statements) => {
       await client.batch(statements, 'write');
     },
-    insertMany: async (table, columns, rows, after = []) => {
+    insertMany: async (table, columns, rows, after = [], folds = []) => {
       const sql = insertStatement(table, columns);
+      // One upsert per bucket: libsql is reached over the network, where a batch is one round trip either way.
+      const upserts = (folds.length === 0 || rows.length === 0 ? [] : usageFolder(folds, columns)(rows)).flatMap(({ table: folded, rows: buckets }) =>
+        buckets.map((bucket) => ({ sql: upsertStatement(folded, 1), args: bucket })),
+      );
       if (after.length === 0) {
-        await client.batch(
-          rows.map((row) => ({ sql, args: row as Array<string | number | null> })),
-          'write',
-        );
+        await client.batch([...rows.map((row) => ({ sql, args: row as Array<string | number | null> })), ...upserts], 'write');
         return;
       }
       // The follow-up statements need the batch's ids: an interactive write transaction.
@@ -226,6 +244,7 @@ async function openLibsql(url: string): Promise<Storage> {
           last = (await transaction.execute({ sql, args: row as Array<string | number | null> })).lastInsertRowid;
           first ??= last;
         }
+        for (const upsert of upserts) await transaction.execute(upsert);
         if (first !== undefined && last !== undefined)
           for (const text of after) await transaction.execute({ sql: text, args: text.includes('?') ? [first, last] : [] });
         await transaction.commit();

@@ -25,6 +25,8 @@ import { migrate, type KeywayDatabase, type Storage } from './database.ts';
 import { USAGE_COLUMN_NAMES, usageValues } from './usage-values.ts';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
+import type { UsageFold, UsageFoldTable } from '../../core/spec/usage-fold.ts';
+import { usageFolder } from './fold-upsert.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 type AccountRow = typeof accounts.$inferSelect;
@@ -75,6 +77,7 @@ export class SqliteStore implements Store {
   readonly dialect = 'sqlite';
   private readonly db: KeywayDatabase;
   private usageRollupStatements: readonly string[] = [];
+  private usageFoldTables: readonly UsageFoldTable[] = [];
 
   constructor(private readonly storage: Storage) {
     this.db = storage.db;
@@ -94,6 +97,13 @@ export class SqliteStore implements Store {
 
   setUsageRollups(rollups: readonly UsageRollup[]): void {
     this.usageRollupStatements = rollups.flatMap((rollup) => rollup.statements);
+  }
+
+  /** Compiled here first: a fold that reads a column usage_records lacks stops the start, not a batch. */
+  setUsageFolds(folds: readonly UsageFold[]): void {
+    const tables = folds.flatMap((fold) => fold.tables);
+    usageFolder(tables, USAGE_COLUMN_NAMES);
+    this.usageFoldTables = tables;
   }
 
   migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport> {
@@ -285,14 +295,14 @@ export class SqliteStore implements Store {
   async insertUsage(rows: readonly UsageRecord[]): Promise<void> {
     if (rows.length === 0) return;
     // One transaction per flush, with a prepared statement: drizzle's builder costs more per row than SQLite.
-    await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map(usageValues), this.usageRollupStatements);
+    await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map(usageValues), this.usageRollupStatements, this.usageFoldTables);
   }
 
   async insertJournaledUsage(rows: readonly UsageRecord[], lines: string): Promise<void> {
     if (rows.length === 0) return;
     // The writer thread decodes the journal's text itself; on this thread the rows are cheaper than a decode.
     if (this.storage.insertUsageText === undefined) return this.insertUsage(rows);
-    await this.storage.insertUsageText('usage_records', USAGE_COLUMN_NAMES, lines, rows.length, this.usageRollupStatements);
+    await this.storage.insertUsageText('usage_records', USAGE_COLUMN_NAMES, lines, rows.length, this.usageRollupStatements, this.usageFoldTables);
   }
 
   async summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]> {

@@ -1,7 +1,7 @@
 // The usage row as the columns of usage_records, in one order: shared by the gateway's thread (store.ts)
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
-import { rowsFromJournalText } from '../../core/wire/usage-journal-text.ts';
+import { fieldsFromJournalText, JOURNAL_FIELDS } from '../../core/wire/usage-journal-text.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
@@ -77,13 +77,88 @@ export function usageValues(row: UsageRecord): Array<string | number | null> {
   ];
 }
 
+/** A field's position in a current journal line (journal-line.ts: the version first, then JOURNAL_FIELDS). */
+const at = (field: (typeof JOURNAL_FIELDS)[number]): number => JOURNAL_FIELDS.indexOf(field) + 1;
+const REQUEST_ID = at('requestId');
+const ACCOUNT_ID = at('accountId');
+const GATEWAY_KEY_ID = at('gatewayKeyId');
+const TEAM_ID = at('teamId');
+const PROJECT_TAG = at('projectTag');
+const ENDPOINT = at('endpoint');
+const PROVIDER = at('provider');
+const MODEL = at('model');
+const REQUESTED_MODEL = at('requestedModel');
+const PROVIDER_KEY_ID = at('providerKeyId');
+const BYOK = at('byok');
+const STATUS = at('status');
+const ERROR_CODE = at('errorCode');
+const INPUT_TOKENS = at('inputTokens');
+const OUTPUT_TOKENS = at('outputTokens');
+const CACHED_INPUT_TOKENS = at('cachedInputTokens');
+const CACHE_WRITE_TOKENS = at('cacheWriteTokens');
+const CACHE_WRITE_1H_TOKENS = at('cacheWrite1hTokens');
+const REASONING_TOKENS = at('reasoningTokens');
+const COST_USD = at('costUsd');
+const LATENCY_MS = at('latencyMs');
+const STREAMED = at('streamed');
+const FALLBACK_ATTEMPTS = at('fallbackAttempts');
+const CREATED_AT = at('createdAt');
+const USAGE_ESTIMATED = at('usageEstimated');
+const AUDITED = at('audited');
+const CLIENT_IP = at('clientIp');
+const ACTOR_ROLE = at('actorRole');
+const REQUEST_SHA256 = at('requestSha256');
+
+type Value = string | number | null;
+
+/**
+ * `usageValues` of the row a current journal line holds, read from the line's fields: the same values
+ * (optional fields are null in a line), without a row object per line (~0.2 µs a row on the writer thread).
+ */
+function usageValuesFromFields(line: readonly unknown[]): Value[] {
+  const cost = line[COST_USD] as number | null;
+  return [
+    line[REQUEST_ID] as Value,
+    line[ACCOUNT_ID] as Value,
+    line[GATEWAY_KEY_ID] as Value,
+    line[TEAM_ID] as Value,
+    line[PROJECT_TAG] as Value,
+    line[ENDPOINT] as Value,
+    line[PROVIDER] as Value,
+    line[MODEL] as Value,
+    line[REQUESTED_MODEL] as Value,
+    line[PROVIDER_KEY_ID] as Value,
+    line[BYOK] ? 1 : 0,
+    line[STATUS] as Value,
+    line[ERROR_CODE] as Value,
+    line[INPUT_TOKENS] as Value,
+    line[OUTPUT_TOKENS] as Value,
+    line[CACHED_INPUT_TOKENS] as Value,
+    line[CACHE_WRITE_TOKENS] as Value,
+    (line[CACHE_WRITE_1H_TOKENS] as number | null) ?? 0,
+    line[REASONING_TOKENS] as Value,
+    cost ?? 0,
+    cost === null ? 1 : 0,
+    line[LATENCY_MS] as Value,
+    line[STREAMED] ? 1 : 0,
+    line[FALLBACK_ATTEMPTS] as Value,
+    line[CREATED_AT] as Value,
+    line[USAGE_ESTIMATED] === true ? 1 : 0,
+    line[AUDITED] === true ? 1 : 0,
+    (line[CLIENT_IP] as Value) ?? null,
+    (line[ACTOR_ROLE] as Value) ?? null,
+    (line[REQUEST_SHA256] as Value) ?? null,
+  ];
+}
+
 /**
  * The values of the rows a usage journal text holds (core/wire/usage-journal-text.ts), decoded with
- * the journal's own reader, so a field the journal line gains reaches here with it. Throws unless the
- * text holds exactly `count` rows.
+ * the journal's own reader (older lines are rewritten as current ones there). A field the line gains
+ * needs its column here as in `usageValues`: test/store-sqlite/journal-text.test.ts compares the two on
+ * a row with every field set. Throws unless the text holds exactly `count` rows.
  */
-export function usageValuesFromJournalText(text: string, count: number): Array<Array<string | number | null>> {
-  const rows = rowsFromJournalText(text);
-  if (rows.length !== count) throw new Error(`the usage journal text holds ${rows.length} rows, not the ${count} of its batch`);
-  return rows.map(usageValues);
+export function usageValuesFromJournalText(text: string, count: number): Value[][] {
+  const lines = fieldsFromJournalText(text);
+  if (lines.length !== count) throw new Error(`the usage journal text holds ${lines.length} rows, not the ${count} of its batch`);
+  return lines.map(usageValuesFromFields);
 }

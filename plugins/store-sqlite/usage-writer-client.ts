@@ -2,8 +2,9 @@
 // hands it each batch. If the worker cannot start (a runtime without workers), batches are written on
 // the calling thread instead, as before: never lost, only slower.
 
+import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { usageValuesFromJournalText } from './usage-values.ts';
-import type { InsertMessage, InsertTextMessage, WriterReply } from './usage-writer.ts';
+import type { FoldsMessage, InsertMessage, InsertTextMessage, WriterReply } from './usage-writer.ts';
 
 /**
  * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
@@ -11,12 +12,32 @@ import type { InsertMessage, InsertTextMessage, WriterReply } from './usage-writ
  */
 const WRITER_URL = new URL('./usage-writer.ts', import.meta.url).href;
 
-type InlineInsert = (sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]) => void;
+type InlineInsert = (
+  sql: string,
+  rows: ReadonlyArray<readonly unknown[]>,
+  after: readonly string[],
+  folds: readonly UsageFoldTable[],
+  columns: readonly string[],
+) => void;
 
 export interface UsageWriterClient {
-  insert(sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[]): Promise<void>;
+  /** `folds` (core/spec/usage-fold.ts) read the rows' values in `columns` order. */
+  insert(
+    sql: string,
+    rows: ReadonlyArray<readonly unknown[]>,
+    after: readonly string[],
+    folds: readonly UsageFoldTable[],
+    columns: readonly string[],
+  ): Promise<void>;
   /** Usage rows as the journal's text (usage-values.ts): the writer thread decodes them. */
-  insertJournalText(sql: string, text: string, count: number, after: readonly string[]): Promise<void>;
+  insertJournalText(
+    sql: string,
+    text: string,
+    count: number,
+    after: readonly string[],
+    folds: readonly UsageFoldTable[],
+    columns: readonly string[],
+  ): Promise<void>;
   close(): void;
 }
 
@@ -74,26 +95,33 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
     return ready;
   };
 
-  const send = (running: Worker, message: InsertMessage | InsertTextMessage): Promise<void> => {
+  // The folds cross to the thread once (it compiles them once), not with every batch: sent again only
+  // when the list changes. A batch without folds (a plugin's appendRows) says so and leaves them in place.
+  let foldsSent: readonly UsageFoldTable[] = [];
+  const send = (running: Worker, message: InsertMessage | InsertTextMessage, folds: readonly UsageFoldTable[], columns: readonly string[]): Promise<void> => {
+    if (folds.length > 0 && folds !== foldsSent) {
+      running.postMessage({ type: 'folds', tables: folds, columns } satisfies FoldsMessage);
+      foldsSent = folds;
+    }
     const done = new Promise<void>((resolve, reject) => pending.set(message.id, { resolve, reject }));
     running.postMessage(message);
     return done;
   };
 
   return {
-    async insert(sql, rows, after) {
+    async insert(sql, rows, after, folds, columns) {
       if (!(await start()) || worker === undefined) {
-        inline(sql, rows, after);
+        inline(sql, rows, after, folds, columns);
         return;
       }
-      return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after });
+      return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after, fold: folds.length > 0 }, folds, columns);
     },
-    async insertJournalText(sql, text, count, after) {
+    async insertJournalText(sql, text, count, after, folds, columns) {
       if (!(await start()) || worker === undefined) {
-        inline(sql, usageValuesFromJournalText(text, count), after);
+        inline(sql, usageValuesFromJournalText(text, count), after, folds, columns);
         return;
       }
-      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after });
+      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after, fold: folds.length > 0 }, folds, columns);
     },
     close() {
       worker?.terminate();

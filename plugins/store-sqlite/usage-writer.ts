@@ -5,8 +5,10 @@
 // read and write side by side; a batch is one transaction, all or none, as in the thread itself.
 
 import { Database } from 'bun:sqlite';
+import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { insertBatch } from './batch-insert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
+import { type UsageFolder, usageFolder } from './fold-upsert.ts';
 import { usageValuesFromJournalText } from './usage-values.ts';
 
 export interface OpenMessage {
@@ -24,6 +26,8 @@ export interface InsertMessage {
    */
   rows: string;
   after: readonly string[];
+  /** Sum the rows into the folds the last FoldsMessage set. */
+  fold: boolean;
 }
 
 /**
@@ -38,25 +42,40 @@ export interface InsertTextMessage {
   /** The batch's rows: the text must hold exactly these many. */
   count: number;
   after: readonly string[];
+  /** Sum the rows into the folds the last FoldsMessage set. */
+  fold: boolean;
 }
 
-export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage;
+/** The folds (core/spec/usage-fold.ts) every later batch is summed into, over values in `columns` order. */
+export interface FoldsMessage {
+  type: 'folds';
+  tables: readonly UsageFoldTable[];
+  columns: readonly string[];
+}
+
+export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage | FoldsMessage;
 
 export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
 
 declare const self: Worker;
 
 let database: Database | undefined;
+let folder: UsageFolder | undefined;
 
 function insert(message: InsertMessage | InsertTextMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
   const rows =
     message.type === 'insert' ? (JSON.parse(message.rows) as Array<Array<string | number | null>>) : usageValuesFromJournalText(message.text, message.count);
-  insertBatch(database, message.sql, rows, message.after);
+  insertBatch(database, message.sql, rows, message.after, message.fold ? folder : undefined);
 }
 
 self.onmessage = (event: MessageEvent<WriterMessage>) => {
   const message = event.data;
+  if (message.type === 'folds') {
+    // Compiled here once; the store compiled them at start too (store.ts), so a bad fold stopped the start.
+    folder = usageFolder(message.tables, message.columns);
+    return;
+  }
   if (message.type === 'open') {
     try {
       database = new Database(message.path);

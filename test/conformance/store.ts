@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
 import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageKey, UsageRecord } from '../../core/spec/store.ts';
+import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -58,6 +59,7 @@ export function describeStoreConformance(name: string, openStore: OpenStore): vo
     describeProviderKeys(openStore);
     describePlatformSettings(openStore);
     describeUsage(openStore);
+    describeUsageFolds(openStore);
   });
 }
 
@@ -551,5 +553,117 @@ function describeUsage(openStore: OpenStore): void {
 
     describeJournaledUsage(store);
     describeUsageKeys(store);
+  });
+}
+
+/** A plugin's roll-up declared as data: by account, day and provider of the served rows ('' for no provider). */
+const FOLD_TABLE: UsageFoldTable = {
+  table: 'conformance_fold_daily',
+  where: [{ column: 'status', compare: '<>', value: 418 }],
+  keys: [
+    { column: 'account_id', from: 'account_id' },
+    { column: 'day', from: 'created_at', length: 10 },
+    { column: 'provider', from: 'provider' },
+  ],
+  sums: [
+    { column: 'requests', of: 1 },
+    { column: 'errors', of: 1, when: [{ column: 'status', compare: '>=', value: 400 }] },
+    { column: 'input_tokens', of: 'input_tokens' },
+    { column: 'priced_cost_usd', of: 'cost_usd', when: [{ column: 'unpriced', compare: '=', value: 0 }] },
+    {
+      column: 'team_requests',
+      of: 1,
+      when: [
+        { column: 'team_id', is: 'not-null' },
+        { column: 'team_id', in: ['team_a', 'team_b'] },
+      ],
+    },
+  ],
+};
+
+function describeUsageFolds(openStore: OpenStore): void {
+  describe('usage folds (where a store takes them)', () => {
+    const store = useStore(openStore);
+    const table = async (): Promise<Array<Record<string, unknown>>> =>
+      (await store().query('SELECT * FROM conformance_fold_daily ORDER BY account_id, day, provider')).map((row) => ({
+        ...row,
+        priced_cost_usd: Number(Number(row.priced_cost_usd).toPrecision(12)),
+      }));
+
+    beforeAll(async () => {
+      if (store().setUsageFolds === undefined) return;
+      await store().migrate([
+        {
+          plugin: 'fold',
+          migrations: [
+            migration(
+              '0001_fold',
+              `CREATE TABLE conformance_fold_daily (account_id TEXT NOT NULL, day TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL,
+                 errors INTEGER NOT NULL, input_tokens INTEGER NOT NULL, priced_cost_usd REAL NOT NULL, team_requests INTEGER NOT NULL,
+                 PRIMARY KEY (account_id, day, provider))`,
+            ),
+          ],
+        },
+      ]);
+      store().setUsageFolds?.([{ plugin: 'fold', tables: [FOLD_TABLE] }]);
+    });
+
+    test('each batch adds its sums to the row of each key, across batches and both hand-overs; NULL meets no comparison', async () => {
+      if (store().setUsageFolds === undefined) return;
+      const row = (id: string, overrides: Partial<UsageRecord>): UsageRecord =>
+        usageRow('acc_fold', id, { createdAt: '2026-03-01T23:59:59.999Z', ...overrides });
+      await store().insertUsage([
+        row('f1', { teamId: 'team_a', costUsd: 0.1 }),
+        row('f2', { status: 500, costUsd: 0.2, inputTokens: 10 }),
+        row('f3', { provider: null, model: null, providerKeyId: null, status: 402, costUsd: 0 }),
+        row('f4', { createdAt: '2026-03-02T00:00:00.000Z', costUsd: null, teamId: 'team_c' }),
+        row('f5', { status: 418, inputTokens: 99 }),
+      ]);
+      await insertJournaled(store(), [
+        row('f6', { teamId: 'team_b', costUsd: 0.3, inputTokens: 5 }),
+        usageRow('acc_fold_other', 'f7', { createdAt: '2026-03-01T10:00:00.000Z' }),
+      ]);
+      expect(await table()).toEqual([
+        { account_id: 'acc_fold', day: '2026-03-01', provider: '', requests: 1, errors: 1, input_tokens: 1_234_567, priced_cost_usd: 0, team_requests: 0 },
+        {
+          account_id: 'acc_fold',
+          day: '2026-03-01',
+          provider: 'openai',
+          requests: 3,
+          errors: 1,
+          input_tokens: 1_234_567 + 10 + 5,
+          priced_cost_usd: 0.6,
+          team_requests: 2,
+        },
+        {
+          account_id: 'acc_fold',
+          day: '2026-03-02',
+          provider: 'openai',
+          requests: 1,
+          errors: 0,
+          input_tokens: 1_234_567,
+          priced_cost_usd: 0,
+          team_requests: 0,
+        },
+        {
+          account_id: 'acc_fold_other',
+          day: '2026-03-01',
+          provider: 'openai',
+          requests: 1,
+          errors: 0,
+          input_tokens: 1_234_567,
+          priced_cost_usd: 0.000123456789,
+          team_requests: 0,
+        },
+      ]);
+    });
+
+    test('a batch that fails adds nothing to the folded table', async () => {
+      if (store().setUsageFolds === undefined) return;
+      const before = await table();
+      const invalid = usageRow('acc_fold', 'bad', { requestedModel: null as unknown as string });
+      await expect(insertJournaled(store(), [usageRow('acc_fold', 'good'), invalid])).rejects.toThrow();
+      expect(await table()).toEqual(before);
+    });
   });
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store, UsageRecord } from '../../core/spec/store.ts';
-import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_ROLLUPS } from '../../plugins/reconciliation/schema.ts';
+import { RECONCILIATION_MIGRATIONS, RECONCILIATION_USAGE_FOLDS } from '../../plugins/reconciliation/schema.ts';
 import { sqliteStoreDriver } from '../../plugins/store-sqlite/index.ts';
 import { usageRecord } from '../helpers/usage-record.ts';
 
@@ -40,7 +40,7 @@ afterAll(() => {
 test('backfilled once, then folded in with each usage batch; platform keys, other providers and unpriced costs left out', async () => {
   await store.insertUsage([usage({}), usage({ createdAt: '2026-12-01T00:00:01.000Z' })]);
   await store.migrate([{ plugin: 'reconciliation', migrations: RECONCILIATION_MIGRATIONS.sqlite ?? [] }]);
-  store.setUsageRollups?.([{ plugin: 'reconciliation', statements: RECONCILIATION_USAGE_ROLLUPS.sqlite ?? [] }]);
+  store.setUsageFolds?.([{ plugin: 'reconciliation', tables: RECONCILIATION_USAGE_FOLDS }]);
   await store.insertUsage([
     usage({ createdAt: '2026-12-01T10:00:00.000Z', status: 500, inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 }),
     usage({ createdAt: '2026-12-01T11:00:00.000Z', costUsd: null, model: 'gpt-unpriced' }),

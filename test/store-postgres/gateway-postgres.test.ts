@@ -8,6 +8,7 @@ import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type Test
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from './database.ts';
+import { usageRecord } from '../helpers/usage-record.ts';
 
 const OPENAI_KEY = 'sk-proj-PostgresCanaryOpenAI000000000000000001';
 const MASTER_KEY = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 13 + 1)).toString('base64');
@@ -166,6 +167,52 @@ const sqliteOnlyPlugin = definePlugin({
   kind: 'extension',
   setup: () => ({ migrations: { sqlite: [{ id: '0001_notes', statements: ['CREATE TABLE embedded_only_notes (id TEXT PRIMARY KEY)'] }] } }),
 }) as PluginDefinition;
+
+/** A third-party plugin whose roll-up is a fold only: stores that take folds keep it, others have no SQL for it. */
+const foldOnlyNotes = 'CREATE TABLE fold_only_daily (account_id TEXT NOT NULL, day TEXT NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (account_id, day))';
+const foldOnlyPlugin = definePlugin({
+  name: 'fold-only-rollup',
+  version: '1.0.0',
+  apiVersion: PLUGIN_API_VERSION,
+  kind: 'extension',
+  setup: () => ({
+    migrations: { sqlite: [{ id: '0001_daily', statements: [foldOnlyNotes] }], postgres: [{ id: '0001_daily', statements: [foldOnlyNotes] }] },
+    usageFolds: [
+      {
+        table: 'fold_only_daily',
+        keys: [
+          { column: 'account_id', from: 'account_id' },
+          { column: 'day', from: 'created_at', length: 10 },
+        ],
+        sums: [{ column: 'requests', of: 1 }],
+      },
+    ],
+  }),
+}) as PluginDefinition;
+
+describe.skipIf(!reachable)('a plugin whose roll-up is a fold only', () => {
+  test('stops the start on PostgreSQL, which takes no folds, naming the plugin; SQLite starts and keeps the fold', async () => {
+    const database = await createTestDatabase();
+    try {
+      const start = startTestGateway({
+        probes: false,
+        env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY },
+        extraPlugins: [{ definition: foldOnlyPlugin, source: 'test' }],
+      });
+      await expect(start).rejects.toThrow(/store cannot keep usage folds, which fold-only-rollup need/);
+    } finally {
+      await database.drop();
+    }
+    const sqlite = await startTestGateway({
+      probes: false,
+      env: { KEYWAY_DATABASE_URL: ':memory:', KEYWAY_MASTER_KEY: MASTER_KEY },
+      extraPlugins: [{ definition: foldOnlyPlugin, source: 'test' }],
+    });
+    await sqlite.runtime.store.insertUsage([usageRecord({ accountId: 'acc_fold', createdAt: '2026-03-01T10:00:00.000Z' })]);
+    expect(await sqlite.runtime.store.query('SELECT * FROM fold_only_daily')).toEqual([{ account_id: 'acc_fold', day: '2026-03-01', requests: 1 }]);
+    await sqlite.stop();
+  });
+});
 
 describe.skipIf(!reachable)('a plugin without PostgreSQL migrations', () => {
   test('stops the start on PostgreSQL, naming the plugin and the dialects it has; SQLite starts', async () => {

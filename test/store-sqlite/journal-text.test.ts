@@ -94,3 +94,36 @@ test('the values decoded from journal text are the values written from the rows'
   const batch = rows('values', 9);
   expect(usageValuesFromJournalText(journalText(batch), 9)).toEqual(batch.map(usageValues));
 });
+
+test('every field of a row reaches its column from the line as from the row, and older lines decode to the same values', () => {
+  const full = usageRecord({
+    requestId: 'req_full',
+    teamId: 'team_1',
+    projectTag: 'tag',
+    providerKeyId: 'pk_1',
+    byok: true,
+    status: 502,
+    errorCode: 'upstream_error',
+    inputTokens: 11,
+    outputTokens: 12,
+    cachedInputTokens: 13,
+    cacheWriteTokens: 14,
+    cacheWrite1hTokens: 15,
+    reasoningTokens: 16,
+    costUsd: 0.25,
+    latencyMs: 17.5,
+    streamed: true,
+    fallbackAttempts: 2,
+    usageEstimated: true,
+    audited: true,
+    clientIp: '203.0.113.9',
+    actorRole: 'member',
+    requestSha256: 'ab'.repeat(32),
+  });
+  const unpriced = usageRecord({ requestId: 'req_unpriced', costUsd: null, byok: false });
+  // The forms an older journal wrote: a row object, and a version 1 line (no audit fields).
+  const objectLine = `${JSON.stringify(unpriced)}\n`;
+  const versionOne = `${JSON.stringify([1, ...(JSON.parse(journalText([unpriced]).trim()) as unknown[]).slice(1, -4)])}\n`;
+  expect(usageValuesFromJournalText(journalText([full, unpriced]) + objectLine + versionOne, 4)).toEqual([full, unpriced, unpriced, unpriced].map(usageValues));
+  expect(() => usageValuesFromJournalText(`${JSON.stringify([2, ...Array(29).fill(null)])}\n`, 1)).toThrow('line 1 is not a usage row');
+});
