@@ -10,7 +10,9 @@
 //   keyway, core      Keyway without its optional plugins (teams and policies, analytics, audit,
 //                     metrics, alerts, dialects, …): the lifecycle, routing, deadlines, health, accounting
 //   keyway, no usage  every plugin, usage rows neither journaled nor written
-//   keyway            as `npm start` runs it
+//   keyway            every plugin, usage written
+//
+// Every Bun rung runs with the same flags (none): the load bench measures `npm start`'s `--smol`.
 //
 //   bun bench/ablation.ts [rounds=3] [seconds=3]
 //
@@ -51,7 +53,6 @@ const FIXED_SECONDS = 10;
 const STREAMS_PER_ROUND = 10;
 process.env.STUB_CHUNK_DELAY_MS ??= '5';
 const directory = mkdtempSync(join(tmpdir(), 'keyway-ablation-'));
-const smol = ['--smol'];
 
 /** Everything not needed to serve a chat request with the operator key on the embedded store. */
 const OPTIONAL_PLUGINS = [
@@ -94,7 +95,7 @@ function startFloor(stubPort: number): { process: PinnedProcess; url: string } {
   const started = startPinned(
     'floor',
     PROXY_CORE,
-    [process.execPath, ...smol, resolve(ROOT, 'bench', 'ablation', 'gateway-floor.ts')],
+    [process.execPath, resolve(ROOT, 'bench', 'ablation', 'gateway-floor.ts')],
     {
       FLOOR_PORT: String(port),
       FLOOR_UPSTREAM: `http://127.0.0.1:${stubPort}`,
