@@ -4,6 +4,7 @@
 import type { Database } from 'bun:sqlite';
 import { type UsageFolder, writeFolds } from './fold-upsert.ts';
 import { runFollowUp } from './follow-up.ts';
+import { statementCache } from './statement-cache.ts';
 
 /**
  * Rows per INSERT statement. One statement per row made SQLite's per-statement work (and the
@@ -19,37 +20,8 @@ function multiRowStatement(sql: string, count: number): string {
   return `${sql}${`, ${tuple}`.repeat(count - 1)}`;
 }
 
-/**
- * A statement run with its parameters as one array, which bun:sqlite binds positionally as it does a
- * spread (Database.run documents the array form; the Statement typings know only the spread).
- */
-type Statement = { run(parameters: ReadonlyArray<string | number | null>): { lastInsertRowid: number | bigint } };
-
-/**
- * The multi-row statements of each connection, by one-row text and row count. bun:sqlite caches a
- * prepared statement by its text, but finding it meant building and hashing a 3 KB text for every 32
- * rows; the statement objects are bun's own cached ones, finalized when the connection closes.
- */
-const statements = new WeakMap<Database, Map<string, Array<Statement | undefined>>>();
-
-function statementFor(connection: Database, sql: string, count: number): Statement {
-  let bySql = statements.get(connection);
-  if (bySql === undefined) {
-    bySql = new Map();
-    statements.set(connection, bySql);
-  }
-  let byCount = bySql.get(sql);
-  if (byCount === undefined) {
-    byCount = [];
-    bySql.set(sql, byCount);
-  }
-  let statement = byCount[count];
-  if (statement === undefined) {
-    statement = connection.query(multiRowStatement(sql, count)) as unknown as Statement;
-    byCount[count] = statement;
-  }
-  return statement;
-}
+/** Each connection's multi-row INSERTs, by one-row text and row count. */
+const statementFor = statementCache(multiRowStatement);
 
 /**
  * Inserts the rows with `sql` (an INSERT of one row's placeholders), writes what `fold` sums from them

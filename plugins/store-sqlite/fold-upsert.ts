@@ -3,6 +3,7 @@
 
 import type { Database } from 'bun:sqlite';
 import { compileUsageFolds, type UsageFoldRows, type UsageFoldTable } from '../../core/spec/usage-fold.ts';
+import { statementCache } from './statement-cache.ts';
 
 /** Buckets per upsert statement: a batch has a few to a few hundred per table. */
 const ROWS_PER_UPSERT = 32;
@@ -30,29 +31,8 @@ export function usageFolder(tables: readonly UsageFoldTable[], columns: readonly
   return folder;
 }
 
-type Statement = { run(parameters: ReadonlyArray<string | number>): unknown };
-
-/** Each connection's upsert statements, by table and row count (see batch-insert.ts on why not by text). */
-const statements = new WeakMap<Database, Map<UsageFoldTable, Array<Statement | undefined>>>();
-
-function statementFor(connection: Database, table: UsageFoldTable, count: number): Statement {
-  let byTable = statements.get(connection);
-  if (byTable === undefined) {
-    byTable = new Map();
-    statements.set(connection, byTable);
-  }
-  let byCount = byTable.get(table);
-  if (byCount === undefined) {
-    byCount = [];
-    byTable.set(table, byCount);
-  }
-  let statement = byCount[count];
-  if (statement === undefined) {
-    statement = connection.query(upsertStatement(table, count)) as unknown as Statement;
-    byCount[count] = statement;
-  }
-  return statement;
-}
+/** Each connection's upsert statements, by table and row count. */
+const statementFor = statementCache(upsertStatement);
 
 /** Writes what a batch adds to each table; the caller holds the batch's transaction. */
 export function writeFolds(connection: Database, folded: readonly UsageFoldRows[]): void {
