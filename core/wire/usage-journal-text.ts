@@ -8,7 +8,7 @@ import type { UsageRecord } from '../spec/store.ts';
 import { fieldsFromLine, journalLine, rowFromLine } from '../accounting/journal-line.ts';
 
 /** The fields of a line from `fieldsFromJournalText`, in order after its version (field i at position i + 1). */
-export { JOURNAL_FIELDS } from '../accounting/journal-line.ts';
+export { JOURNAL_FIELDS, journalFields } from '../accounting/journal-line.ts';
 
 /** The rows' journal text: one line each, every line ended by a newline. */
 export function journalText(rows: readonly UsageRecord[]): string {

@@ -1,7 +1,7 @@
 // The usage row as the columns of usage_records, in one order: shared by the gateway's thread (store.ts)
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
-import { fieldsFromJournalText, JOURNAL_FIELDS } from '../../core/wire/usage-journal-text.ts';
+import { fieldsFromJournalText, JOURNAL_FIELDS, journalFields } from '../../core/wire/usage-journal-text.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
@@ -39,42 +39,12 @@ export const USAGE_COLUMN_NAMES = [
 ] as const;
 
 /**
- * One row's values in USAGE_COLUMN_NAMES order, as one array literal: a table of 30 reader
- * functions mapped per row cost about six times as much on the gateway's thread at each flush.
+ * One row's values in USAGE_COLUMN_NAMES order: the row's journal fields (core/accounting/journal-line.ts)
+ * mapped to columns by the one mapping below, which the writer thread applies to journal text, so a row
+ * written from memory and one written from its journal line cannot differ.
  */
-export function usageValues(row: UsageRecord): Array<string | number | null> {
-  return [
-    row.requestId,
-    row.accountId,
-    row.gatewayKeyId,
-    row.teamId,
-    row.projectTag,
-    row.endpoint,
-    row.provider,
-    row.model,
-    row.requestedModel,
-    row.providerKeyId,
-    row.byok ? 1 : 0,
-    row.status,
-    row.errorCode,
-    row.inputTokens,
-    row.outputTokens,
-    row.cachedInputTokens,
-    row.cacheWriteTokens,
-    row.cacheWrite1hTokens ?? 0,
-    row.reasoningTokens,
-    row.costUsd ?? 0,
-    row.costUsd === null ? 1 : 0,
-    row.latencyMs,
-    row.streamed ? 1 : 0,
-    row.fallbackAttempts,
-    row.createdAt,
-    row.usageEstimated === true ? 1 : 0,
-    row.audited === true ? 1 : 0,
-    row.clientIp ?? null,
-    row.actorRole ?? null,
-    row.requestSha256 ?? null,
-  ];
+export function usageValues(row: UsageRecord): Value[] {
+  return usageValuesFromFields(journalFields(row));
 }
 
 /** A field's position in a current journal line (journal-line.ts: the version first, then JOURNAL_FIELDS). */
@@ -112,8 +82,10 @@ const REQUEST_SHA256 = at('requestSha256');
 type Value = string | number | null;
 
 /**
- * `usageValues` of the row a current journal line holds, read from the line's fields: the same values
- * (optional fields are null in a line), without a row object per line (~0.2 µs a row on the writer thread).
+ * The columns of a current journal line's fields (optional fields null or absent): booleans as 0/1, a
+ * null cost as 0 with `unpriced` 1. Read straight from the fields, without a row object per line
+ * (~0.2 µs a row on the writer thread). One array literal: a table of 30 reader functions mapped per
+ * row cost about six times as much.
  */
 function usageValuesFromFields(line: readonly unknown[]): Value[] {
   const cost = line[COST_USD] as number | null;
