@@ -480,13 +480,13 @@ export class PostgresStore implements Store {
     }));
   }
 
-  /** Through the (created_at, request_id) index: a few hundred keys per statement, each a short time window. */
+  /** Through the (account_id, created_at) index: a few hundred keys per statement, each one account's short time window. */
   async findUsageKeys(wanted: readonly UsageKey[]): Promise<UsageKey[]> {
     const keys: UsageKey[] = [];
     for (const chunk of usageKeyWindows(wanted)) {
       const rows = await this.rows(
-        'SELECT request_id, account_id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND request_id = ANY($3::text[])',
-        [chunk.from, chunk.to, chunk.requestIds],
+        'SELECT request_id, account_id, created_at FROM usage_records WHERE account_id = $1 AND created_at >= $2 AND created_at <= $3 AND request_id = ANY($4::text[])',
+        [chunk.accountId, chunk.from, chunk.to, chunk.requestIds],
       );
       for (const row of rows) keys.push({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) });
     }

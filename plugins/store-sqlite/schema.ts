@@ -96,7 +96,6 @@ export const usageRecords = sqliteTable(
   },
   (table) => [
     index('usage_account_time').on(table.accountId, table.createdAt),
-    index('usage_request_time').on(table.createdAt, table.requestId),
     // Request audit events are read from audited rows only (plugins/audit/usage-events.ts).
     index('usage_audited_account_time').on(table.accountId, table.createdAt, table.id).where(sql`audited = 1`),
     index('usage_audited_time').on(table.createdAt, table.id).where(sql`audited = 1`),

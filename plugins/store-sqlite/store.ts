@@ -338,14 +338,14 @@ export class SqliteStore implements Store {
     return (await this.db.select().from(usageRecords).where(eq(usageRecords.accountId, accountId)).all()).map(toUsage);
   }
 
-  /** Through the (created_at, request_id) index: a few hundred keys per statement, each a short time window. */
+  /** Through the (account_id, created_at) index: a few hundred keys per statement, each one account's short time window. */
   async findUsageKeys(wanted: readonly UsageKey[]): Promise<UsageKey[]> {
     const keys: UsageKey[] = [];
     for (const chunk of usageKeyWindows(wanted)) {
       const rows = await this.storage.queryRows(
         `SELECT request_id, account_id, created_at FROM usage_records
-         WHERE created_at >= ? AND created_at <= ? AND request_id IN (${chunk.requestIds.map(() => '?').join(', ')})`,
-        [chunk.from, chunk.to, ...chunk.requestIds],
+         WHERE account_id = ? AND created_at >= ? AND created_at <= ? AND request_id IN (${chunk.requestIds.map(() => '?').join(', ')})`,
+        [chunk.accountId, chunk.from, chunk.to, ...chunk.requestIds],
       );
       for (const row of rows) keys.push({ requestId: String(row.request_id), accountId: String(row.account_id), createdAt: String(row.created_at) });
     }

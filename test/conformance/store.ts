@@ -471,12 +471,14 @@ function describeJournaledUsage(store: () => Store): void {
 }
 
 function describeUsageKeys(store: () => Store): void {
-  test('findUsageKeys (where a store has it) finds every booked key asked for, over many windows and random ids, and no other request', async () => {
+  test('findUsageKeys (where a store has it) finds every booked key asked for, over many windows, accounts and random ids, and no other request', async () => {
     const found = store().findUsageKeys;
     if (found === undefined) return;
     const base = Date.parse('2026-03-01T10:00:00.000Z');
     const rows = Array.from({ length: 1_200 }, (_, index) =>
-      usageRow('acc_keys', `req_${crypto.randomUUID()}`, { createdAt: new Date(base + Math.floor(index / 3) * 997).toISOString() }),
+      usageRow(index % 4 === 0 ? 'acc_keys_other' : 'acc_keys', `req_${crypto.randomUUID()}`, {
+        createdAt: new Date(base + Math.floor(index / 3) * 997).toISOString(),
+      }),
     );
     await store().insertUsage(rows);
     const asked = rows.filter((_, index) => index % 2 === 0);
