@@ -85,6 +85,9 @@ function weighQuarters(text: string): number {
       quarters += (((run + 3) / 4) | 0) * 4;
     } else {
       quarters += (((end - index + 2) / 3) | 0) * 4;
+      // Prose is mostly a word, one space, a word: that space is free (it joins the next word), so it
+      // is stepped over here rather than weighed as a run of its own (a quarter less time on prose).
+      if (kind === LETTERS && end + 1 < length && text.charCodeAt(end) === 32 && KIND_OF_UNIT[text.charCodeAt(end + 1)] === LETTERS) end++;
     }
     index = end;
   }
