@@ -53,6 +53,8 @@ const sql = `INSERT INTO usage_records (${USAGE_COLUMN_NAMES.join(', ')}) VALUES
 const RANDOM_IDS = process.env.RANDOM_IDS === '1';
 /** SPREAD=1: rows over 50 keys, 7 teams, 2 models and some failures, so a batch falls into hundreds of buckets, not a handful. */
 const SPREAD = process.env.SPREAD === '1';
+/** MEMBER=1: rows as a seed-team member's request leaves them (team, project, audited with IP and fingerprint). */
+const MEMBER = process.env.MEMBER === '1';
 const ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let sequence = 0;
 function batchRows(): UsageRecord[] {
@@ -68,7 +70,23 @@ function batchRows(): UsageRecord[] {
           status: sequence % 20 === 0 ? 500 : 200,
         }
       : {};
-    return benchUsageRecord(requestId, { projectTag: sequence % 5 === 0 ? 'checkout' : null, inputTokens: 212 + (sequence % 7), createdAt, ...spread });
+    const member = MEMBER
+      ? {
+          teamId: 'team_engineering',
+          projectTag: 'project-a',
+          audited: true,
+          clientIp: '10.1.2.3',
+          actorRole: 'developer',
+          requestSha256: Bun.SHA256.hash(requestId, 'hex'),
+        }
+      : {};
+    return benchUsageRecord(requestId, {
+      projectTag: sequence % 5 === 0 ? 'checkout' : null,
+      inputTokens: 212 + (sequence % 7),
+      createdAt,
+      ...spread,
+      ...member,
+    });
   });
 }
 
@@ -117,7 +135,7 @@ for (let round = 0; round < BATCHES; round++) {
 // The mean is what the thread spends (a WAL checkpoint lands in one batch in a few); the median is the typical batch.
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 console.log(
-  `usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''}${SPREAD ? ', spread over many buckets' : ''} (µs per row: mean, median):`,
+  `usage writer work per row, batches of ${BATCH} × ${BATCHES}${RANDOM_IDS ? ', random request ids' : ''}${SPREAD ? ', spread over many buckets' : ''}${MEMBER ? ', rows of an audited team member' : ''} (µs per row: mean, median):`,
 );
 for (const [name, values] of phases) console.log(`${mean(values).toFixed(3).padStart(8)} ${median(values).toFixed(3).padStart(8)}  ${name}`);
 database.close();
