@@ -45,6 +45,8 @@ export interface GatewayConfig {
   upstreamAllow: string[];
   /** What calls upstreams (`KEYWAY_UPSTREAM_CLIENT`): Bun's fetch, or Keyway's keep-alive pool over Bun.connect (core/wire/http1). */
   upstreamClient: 'fetch' | 'pool';
+  /** `KEYWAY_THREAD_SCHEDULING`: `batch` takes wake-up preemption from the helper threads (core/process/thread-scheduling.ts), `default` leaves them be. */
+  threadScheduling: 'batch' | 'default';
   /** The same, refused for a key's base_url whatever else allows it (`KEYWAY_UPSTREAM_DENY`). */
   upstreamDeny: string[];
   /**
@@ -223,6 +225,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     ),
     upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS'), 10_000, 1, 3_600_000),
     upstreamClient: oneOf('KEYWAY_UPSTREAM_CLIENT', value('KEYWAY_UPSTREAM_CLIENT'), ['fetch', 'pool'], 'fetch'),
+    threadScheduling: oneOf('KEYWAY_THREAD_SCHEDULING', value('KEYWAY_THREAD_SCHEDULING'), ['batch', 'default'], 'batch'),
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),

@@ -2,6 +2,7 @@ import { createApp } from './http/app.ts';
 import { flushLogs } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
+import { batchScheduleHelperThreads, type HelperThreadWatch } from './process/thread-scheduling.ts';
 
 export interface RunningServer {
   url: string;
@@ -17,6 +18,22 @@ export interface ServerOptions {
    * answer names the worker in `X-Keyway-Worker`.
    */
   worker?: number;
+}
+
+/**
+ * Bun's HTTP client thread gives up wake-up preemption once it exists (KEYWAY_THREAD_SCHEDULING=batch,
+ * the default; core/process/thread-scheduling.ts says why): on a core it shares with the request
+ * thread it then handles its sockets in batches instead of cutting into each request.
+ */
+function scheduleHelperThreads(runtime: Runtime): HelperThreadWatch | undefined {
+  if (runtime.config.threadScheduling !== 'batch') return undefined;
+  return batchScheduleHelperThreads({
+    onScheduled: (scheduled, refused) =>
+      runtime.logger.debug(
+        { scheduled: scheduled.map((thread) => thread.name), refused: refused.map((thread) => thread.name) },
+        'helper threads under SCHED_BATCH (no wake-up preemption)',
+      ),
+  });
 }
 
 export function startServer(runtime: Runtime, options: ServerOptions = {}): RunningServer {
@@ -41,12 +58,14 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
   // No upstream may be Keyway itself: its own port on this machine is refused (core/wire/upstream-policy.ts).
   runtime.upstream.listening(port);
   runtime.startBackground();
+  const helperThreads = scheduleHelperThreads(runtime);
   let stopping: Promise<void> | undefined;
   return {
     url: `http://${runtime.config.host.includes(':') ? `[${runtime.config.host}]` : runtime.config.host}:${port}`,
     port,
     stop: () => {
       stopping ??= (async () => {
+        helperThreads?.stop();
         runtime.stopBackground();
         // Streams still running at the deadline end with an error event, booked once (core/lifecycle/drain.ts).
         runtime.drain.start(runtime.config.drainTimeoutMs);

@@ -6,7 +6,7 @@ import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
 import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
-import { createUsageWriterClient, usageWriterMode } from './usage-writer-client.ts';
+import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode } from './usage-writer-client.ts';
 import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -61,7 +61,7 @@ export class StorageError extends Error {
  * HTTP client, loaded only when asked for.
  */
 export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<Storage> {
-  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env));
+  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), usageWriterBatchScheduled(env));
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
   throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
@@ -158,13 +158,13 @@ function openSqliteFile(path: string): Database {
   }
 }
 
-function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker'): Storage {
+function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batchSchedule = true): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
   const sqlite = openSqliteFile(path);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
-  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline) : undefined;
+  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, { batchSchedule }) : undefined;
   const insertUsageText =
     writer === undefined
       ? undefined

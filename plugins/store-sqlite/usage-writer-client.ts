@@ -4,7 +4,7 @@
 
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { usageValuesFromJournalText } from './usage-values.ts';
-import type { FoldsMessage, InsertMessage, InsertTextMessage, WriterReply } from './usage-writer.ts';
+import type { FoldsMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
 
 /**
  * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
@@ -46,7 +46,12 @@ export function usageWriterMode(env: Readonly<Record<string, string | undefined>
   return env.KEYWAY_USAGE_WRITER === 'inline' ? 'inline' : 'worker';
 }
 
-export function createUsageWriterClient(path: string, inline: InlineInsert): UsageWriterClient {
+/** `KEYWAY_THREAD_SCHEDULING` (core/config.ts checks its value at start): the writer thread gives up wake-up preemption unless it is `default`. */
+export function usageWriterBatchScheduled(env: Readonly<Record<string, string | undefined>>): boolean {
+  return env.KEYWAY_THREAD_SCHEDULING?.trim().toLowerCase() !== 'default';
+}
+
+export function createUsageWriterClient(path: string, inline: InlineInsert, options: { batchSchedule?: boolean } = {}): UsageWriterClient {
   let worker: Worker | undefined;
   let ready: Promise<boolean> | undefined;
   let nextId = 0;
@@ -90,7 +95,7 @@ export function createUsageWriterClient(path: string, inline: InlineInsert): Usa
         fallBack(event.message);
         resolve(false);
       };
-      worker.postMessage({ type: 'open', path });
+      worker.postMessage({ type: 'open', path, batchSchedule: options.batchSchedule ?? true } satisfies OpenMessage);
     });
     return ready;
   };

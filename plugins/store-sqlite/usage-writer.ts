@@ -7,6 +7,7 @@
 import { Database } from 'bun:sqlite';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { insertBatch } from './batch-insert.ts';
+import { batchScheduleCallingThread } from '../../core/process/thread-scheduling.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { type UsageFolder, usageFolder } from './fold-upsert.ts';
 import { usageValuesFromJournalText } from './usage-values.ts';
@@ -14,6 +15,8 @@ import { usageValuesFromJournalText } from './usage-values.ts';
 export interface OpenMessage {
   type: 'open';
   path: string;
+  /** Give up wake-up preemption (SCHED_BATCH): batch work yields to the request thread (core/process/thread-scheduling.ts). */
+  batchSchedule: boolean;
 }
 
 export interface InsertMessage {
@@ -77,6 +80,7 @@ self.onmessage = (event: MessageEvent<WriterMessage>) => {
     return;
   }
   if (message.type === 'open') {
+    if (message.batchSchedule) void batchScheduleCallingThread();
     try {
       database = new Database(message.path);
       database.exec(CONNECTION_PRAGMAS);
