@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../core/config.ts';
-import { BUN_DEFAULT_FETCH_LIMIT, fetchCapacityReexec, parseOpenFilesLimit } from '../core/process/fetch-capacity.ts';
 import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
-import { releaseRuntimeCodePages } from '../core/process/release-code-pages.ts';
+import { releaseStartupMemory, sizeFetchCapacity } from './process-start.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 async function operatorErrorTypes(): Promise<ReadonlyArray<abstract new (...args: never[]) => Error>> {
@@ -27,43 +26,6 @@ function usableCores(): number {
     cpuQuotaCores(readText('/sys/fs/cgroup/cpu.max')) ??
     cpuQuotaCores(`${readText('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') ?? ''} ${readText('/sys/fs/cgroup/cpu/cpu.cfs_period_us') ?? ''}`);
   return Math.min(availableParallelism(), quota ?? Number.POSITIVE_INFINITY);
-}
-
-function openFilesLimit(): number | undefined {
-  try {
-    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Runs first, before the gateway's modules load (they are imported below, once this has run): Bun
- * reads its fetch connection limit only when a process starts, so the process re-executes itself
- * once with BUN_CONFIG_MAX_HTTP_REQUESTS set (core/process/fetch-capacity.ts). execve keeps the
- * process id, its standard streams and its arguments.
- */
-function sizeFetchCapacity(): void {
-  const reexec = fetchCapacityReexec({
-    env: process.env,
-    argv: process.argv,
-    execArgv: process.execArgv,
-    execPath: process.execPath,
-    openFilesLimit: openFilesLimit(),
-  });
-  if (reexec === undefined) return;
-  const fallback = `Bun's default of ${BUN_DEFAULT_FETCH_LIMIT} upstream connections applies`;
-  if (typeof process.execve !== 'function') {
-    process.stderr.write(`keyway: process.execve is not available on this platform; ${fallback}\n`);
-    return;
-  }
-  try {
-    process.execve(reexec.file, reexec.args, reexec.env);
-  } catch (error) {
-    process.stderr.write(
-      `keyway: could not re-execute with ${reexec.connections} upstream connections (${error instanceof Error ? error.message : String(error)}); ${fallback}\n`,
-    );
-  }
 }
 
 /**
@@ -89,25 +51,6 @@ async function main(): Promise<void> {
     logger: createLogger(config.logLevel).child({ process: 'primary' }),
   });
   process.exit(code);
-}
-
-/** Start-up work (migrations, snapshots, the first job ticks) is over by then. */
-const RELEASE_AFTER_START_MS = 1000;
-
-/**
- * Starting leaves garbage a quiet gateway would keep for a long time: module parsing, migrations,
- * the OpenAPI document's intermediate objects, the bytecode of code that ran once. Once the server
- * listens and start-up has settled, one full collection and `Bun.shrink` (which also drops compiled
- * code, recompiled on demand) hand it back; bench/RESULTS.md (2026-12-06 session 2: idle memory)
- * has the figures. The timer does not keep the process alive.
- */
-function releaseStartupMemory(): void {
-  setTimeout(() => {
-    Bun.gc(true);
-    // Deprecated in the types but present in Bun 1.4; where it is gone the collection above still runs.
-    (Bun as { shrink?: () => void }).shrink?.();
-    void releaseRuntimeCodePages();
-  }, RELEASE_AFTER_START_MS).unref();
 }
 
 async function serveAlone(note: string | undefined): Promise<void> {

@@ -8,6 +8,11 @@ import { startServer, stopOnSignals } from '../../core/server.ts';
 import type { PluginDefinition, PluginSetupContext } from '../../core/spec/plugin.ts';
 import type { Store, StoreDriver } from '../../core/spec/store.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
+import { releaseStartupMemory, sizeFetchCapacity } from '../../plugins/process-start.ts';
+
+// The process as plugins/main.ts sets it up (the fetch connection limit, the start-up memory handed
+// back): a bench build compared with the gateway must differ from it only in what it is built to leave out.
+sizeFetchCapacity();
 
 function withoutUsageWrites(store: Store): Store {
   return new Proxy(store, {
@@ -39,3 +44,4 @@ const plugins = builtinPlugins().map((source) => {
 const runtime = await createRuntime({ builtinPlugins: plugins });
 const server = startServer(runtime);
 stopOnSignals(server, runtime);
+releaseStartupMemory();

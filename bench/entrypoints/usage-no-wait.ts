@@ -6,9 +6,15 @@ import { UsageQueue } from '../../core/accounting/usage-queue.ts';
 import { createRuntime } from '../../core/runtime.ts';
 import { startServer, stopOnSignals } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
+import { releaseStartupMemory, sizeFetchCapacity } from '../../plugins/process-start.ts';
+
+// The process as plugins/main.ts sets it up (the fetch connection limit, the start-up memory handed
+// back): a bench build compared with the gateway must differ from it only in what it is built to leave out.
+sizeFetchCapacity();
 
 UsageQueue.prototype.journaled = () => undefined;
 
 const runtime = await createRuntime({ builtinPlugins: builtinPlugins() });
 const server = startServer(runtime);
 stopOnSignals(server, runtime);
+releaseStartupMemory();

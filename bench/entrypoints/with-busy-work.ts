@@ -6,6 +6,11 @@ import { createRuntime } from '../../core/runtime.ts';
 import { startServer, stopOnSignals } from '../../core/server.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
+import { releaseStartupMemory, sizeFetchCapacity } from '../../plugins/process-start.ts';
+
+// The process as plugins/main.ts sets it up (the fetch connection limit, the start-up memory handed
+// back): a bench build compared with the gateway must differ from it only in what it is built to leave out.
+sizeFetchCapacity();
 
 const busyMilliseconds = Number(process.env.KEYWAY_BENCH_BUSY_US ?? 0) / 1000;
 const busyWork = definePlugin({
@@ -30,3 +35,4 @@ const busyWork = definePlugin({
 const runtime = await createRuntime({ builtinPlugins: [...builtinPlugins(), { definition: busyWork, source: 'builtin' }] });
 const server = startServer(runtime);
 stopOnSignals(server, runtime);
+releaseStartupMemory();
