@@ -121,10 +121,13 @@ const PUBLIC_CORE_PREFIXES: readonly string[] = [
   'core/http/kit/',
   'core/logger.ts',
   'core/services.ts',
+  // A plugin that starts a thread for batch work (the embedded store's usage writer) may let it give up
+  // wake-up preemption the way the core's helper threads do.
+  'core/process/thread-scheduling.ts',
 ];
 
 /** The composition root wires internals together; it is the one leaf allowed to. */
-const COMPOSITION_ROOT: ReadonlySet<string> = new Set(['plugins/main.ts', 'plugins/builtin.ts']);
+const COMPOSITION_ROOT: ReadonlySet<string> = new Set(['plugins/main.ts', 'plugins/builtin.ts', 'plugins/process-start.ts']);
 
 const LEAF_LAYERS = ['plugins', 'providers', 'policies'] as const;
 
