@@ -24,6 +24,7 @@ import type {
   UsageSummaryFilter,
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
+import { arrayLiteral } from './array-literal.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { toPostgresPlaceholders } from './placeholders.ts';
 
@@ -438,7 +439,7 @@ export class PostgresStore implements Store {
    */
   async insertUsage(rows: readonly UsageRecord[]): Promise<void> {
     if (rows.length === 0) return;
-    const columns = USAGE_COLUMNS.map(([, , read]) => rows.map(read));
+    const columns = USAGE_COLUMNS.map(([, , read]) => arrayLiteral(rows.map(read)));
     await this.sql.begin(async (transaction) => {
       await transaction.unsafe('SELECT pg_advisory_xact_lock($1)', [USAGE_LOCK]);
       const [range] = await this.rows(INSERT_USAGE, columns, transaction);
