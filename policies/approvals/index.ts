@@ -121,10 +121,11 @@ export function createApprovals(services: Services) {
     const thresholds = thresholdsOf(team);
     if (thresholds.size === 0) return undefined;
     let worst: Judgement | undefined;
-    for (const [provider, entry] of worstCasePlan(services.pricing, context)) {
+    for (const entry of worstCasePlan(services.pricing, context)) {
+      const provider = entry.provider;
       const thresholdMicros = thresholds.get(provider);
       if (thresholdMicros === undefined) continue;
-      for (const [model, micros] of entry.models) {
+      for (const { model, micros } of entry.models) {
         if (micros === undefined) {
           throw services.errors.create('model_unpriced', {
             detail: `Team '${team.name}' needs an approval above $${thresholdMicros / MICROS_PER_USD} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,

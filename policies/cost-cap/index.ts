@@ -10,7 +10,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
+import { MICROS_PER_USD, plannedMicros, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
 
 export const COST_CAP_PLUGIN = 'cost-cap';
 
@@ -172,7 +172,7 @@ function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<
     let served = true;
     if (limits.has(candidate.provider)) {
       if (refusals.some((refusal) => refusal.provider === candidate.provider)) served = false;
-      else if (plan.get(candidate.provider)?.models.get(candidate.model) === undefined) {
+      else if (plannedMicros(plan, candidate.provider, candidate.model) === undefined) {
         unpriced.push(`${candidate.provider}/${candidate.model}`);
         served = false;
       }
@@ -342,7 +342,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     if (limits.size === 0) return;
     const plan = worstCasePlan(services.pricing, context);
     let budgeted = false;
-    for (const provider of plan.keys()) if (limits.has(provider)) budgeted = true;
+    for (const entry of plan) if (limits.has(entry.provider)) budgeted = true;
     if (!budgeted) return;
     const now = services.clock.now();
     const day = utcDay(now);
@@ -354,7 +354,8 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       const wanted: Wanted[] = [];
       const results: Array<Reservation | Promise<Reservation>> = [];
       let waiting = false;
-      for (const [provider, entry] of plan) {
+      for (const entry of plan) {
+        const provider = entry.provider;
         const limit = limits.get(provider);
         if (limit === undefined || entry.micros === undefined) continue;
         // Each counter's key is one string for the day: reserved, held, and given back on failure under it.

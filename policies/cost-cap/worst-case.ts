@@ -57,7 +57,27 @@ export function worstCaseMicros(
   return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0));
 }
 
-export type WorstCasePlan = Map<string, { micros: number | undefined; models: Map<string, number | undefined> }>;
+/** One provider among a request's candidates: its worst case (the largest over its models) and each model's. */
+export interface ProviderPlan {
+  provider: string;
+  micros: number | undefined;
+  models: Array<{ model: string; micros: number | undefined }>;
+}
+
+/**
+ * The plan, one entry per distinct provider in candidate order. Arrays, not Maps: a request has a few
+ * candidates, and a Map and its storage per provider per request cost more than the scans they save.
+ */
+export type WorstCasePlan = ProviderPlan[];
+
+/** The worst case planned for one provider's model; undefined when unpriced or not among the candidates. */
+export function plannedMicros(plan: WorstCasePlan, provider: string, model: string): number | undefined {
+  for (const entry of plan) {
+    if (entry.provider !== provider) continue;
+    for (const planned of entry.models) if (planned.model === model) return planned.micros;
+  }
+  return undefined;
+}
 
 /**
  * Where a request keeps the plan made for its current candidates (its own state map, not a WeakMap
@@ -84,21 +104,27 @@ export function worstCasePlan(pricing: PricingService, context: RequestContext):
 }
 
 function planAll(pricing: PricingService, context: RequestContext): WorstCasePlan {
-  const byProvider: WorstCasePlan = new Map();
+  const plan: WorstCasePlan = [];
   let promptTokens: number | undefined;
   for (const candidate of context.candidates) {
-    let entry = byProvider.get(candidate.provider);
-    if (entry === undefined) {
-      entry = { micros: undefined, models: new Map() };
-      byProvider.set(candidate.provider, entry);
+    let entry: ProviderPlan | undefined;
+    for (const known of plan) {
+      if (known.provider === candidate.provider) {
+        entry = known;
+        break;
+      }
     }
-    if (entry.models.has(candidate.model)) continue;
+    if (entry === undefined) {
+      entry = { provider: candidate.provider, micros: undefined, models: [] };
+      plan.push(entry);
+    }
+    if (entry.models.some((planned) => planned.model === candidate.model)) continue;
     promptTokens ??= pricing.estimatePromptTokens(context.request);
     const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, promptTokens);
-    entry.models.set(candidate.model, micros);
+    entry.models.push({ model: candidate.model, micros });
     if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;
   }
-  return byProvider;
+  return plan;
 }
 
 let lastDay: { date: string; start: number; end: number } | undefined;
