@@ -4,16 +4,13 @@
 
 import { expect, test } from 'bun:test';
 import { compileUsageFolds, type UsageFoldTable, validateUsageFoldTables } from '../../core/spec/usage-fold.ts';
+import { ACCOUNT_DAY_PROVIDER_KEYS } from '../conformance/store.ts';
 
 const COLUMNS = ['account_id', 'created_at', 'provider', 'status', 'cost_usd', 'request_id'];
 
 const BY_PROVIDER: UsageFoldTable = {
   table: 'by_provider',
-  keys: [
-    { column: 'account_id', from: 'account_id' },
-    { column: 'day', from: 'created_at', length: 10 },
-    { column: 'provider', from: 'provider' },
-  ],
+  keys: ACCOUNT_DAY_PROVIDER_KEYS,
   sums: [
     { column: 'requests', of: 1 },
     { column: 'failed', of: 1, when: [{ column: 'status', compare: '>=', value: 400 }] },

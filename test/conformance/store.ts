@@ -558,15 +558,18 @@ function describeUsage(openStore: OpenStore): void {
   });
 }
 
+/** The commonest roll-up key: account, UTC day (the creation time cut to its date) and provider. */
+export const ACCOUNT_DAY_PROVIDER_KEYS: UsageFoldTable['keys'] = [
+  { column: 'account_id', from: 'account_id' },
+  { column: 'day', from: 'created_at', length: 10 },
+  { column: 'provider', from: 'provider' },
+];
+
 /** A plugin's roll-up declared as data: by account, day and provider of the served rows ('' for no provider). */
 const FOLD_TABLE: UsageFoldTable = {
   table: 'conformance_fold_daily',
   where: [{ column: 'status', compare: '<>', value: 418 }],
-  keys: [
-    { column: 'account_id', from: 'account_id' },
-    { column: 'day', from: 'created_at', length: 10 },
-    { column: 'provider', from: 'provider' },
-  ],
+  keys: ACCOUNT_DAY_PROVIDER_KEYS,
   sums: [
     { column: 'requests', of: 1 },
     { column: 'errors', of: 1, when: [{ column: 'status', compare: '>=', value: 400 }] },

@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, chatCompletion, FROM_SOURCE, logLines, ssePayloads, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import {
+  addOpenAIKey,
+  chatCompletion,
+  dataFolderEnv,
+  FROM_SOURCE,
+  logLines,
+  ssePayloads,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-CrashSafetyUpstreamKey00000000001';
 const OPERATOR_KEY = 'kw_op_CrashSafetyOperatorKey0123456789abcdef';
@@ -38,13 +47,7 @@ function start(directory: string, env: Record<string, string> = {}): Promise<Gat
   return startGatewayProcess({
     command: FROM_SOURCE,
     cwd: directory,
-    env: {
-      KEYWAY_DATA_DIR: directory,
-      KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-      KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
-      ...env,
-    },
+    env: dataFolderEnv(directory, { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url }, extra: env }),
   });
 }
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { ConnectionsReport } from '../../core/lifecycle/upstream-slots.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { FROM_SOURCE, runUntilExit, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { dataFolderEnv, FROM_SOURCE, runUntilExit, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_IsolationTestOperatorKey0123456789ab';
 const KEY_A = 'sk-proj-IsolationAccountA000000000000000001';
@@ -48,14 +48,7 @@ async function startGateway(env: Record<string, string> = {}): Promise<GatewayPr
   return startGatewayProcess({
     command: FROM_SOURCE,
     cwd: directory,
-    env: {
-      KEYWAY_DATA_DIR: join(directory, 'data'),
-      KEYWAY_DATABASE_URL: `file:${join(directory, 'data', 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-      KEYWAY_OPENAI_BASE_URL: `${simulatorA.url}/v1`,
-      KEYWAY_GROQ_BASE_URL: `${simulatorB.url}/v1`,
-      ...env,
-    },
+    env: dataFolderEnv(join(directory, 'data'), { operatorKey: OPERATOR_KEY, upstreams: { openai: simulatorA.url, groq: simulatorB.url }, extra: env }),
   });
 }
 

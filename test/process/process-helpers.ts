@@ -2,7 +2,7 @@
 // watches its output, so tests see exactly what an operator sees: exit codes, stdout, stderr.
 
 import type { Subprocess } from 'bun';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ssePayloads } from '../helpers/sse.ts';
 
 export { ssePayloads };
@@ -11,6 +11,21 @@ export const REPOSITORY_ROOT = resolve(import.meta.dir, '../..');
 export const SOURCE_ENTRY = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
 /** `bun plugins/main.ts`, with the Bun that runs the tests. */
 export const FROM_SOURCE: string[] = [process.execPath, SOURCE_ENTRY];
+
+/**
+ * The environment of a gateway on its own data folder: the embedded database inside it, the operator
+ * key, and each provider's upstream (`{ openai: simulator.url }` sets KEYWAY_OPENAI_BASE_URL to its
+ * `/v1`); `extra` is added last and wins.
+ */
+export function dataFolderEnv(
+  dataDirectory: string,
+  options: { operatorKey?: string; upstreams?: Record<string, string>; extra?: Record<string, string> } = {},
+): Record<string, string> {
+  const env: Record<string, string> = { KEYWAY_DATA_DIR: dataDirectory, KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}` };
+  if (options.operatorKey !== undefined) env.KEYWAY_ADMIN_KEY = options.operatorKey;
+  for (const [provider, url] of Object.entries(options.upstreams ?? {})) env[`KEYWAY_${provider.toUpperCase()}_BASE_URL`] = `${url}/v1`;
+  return { ...env, ...options.extra };
+}
 
 export interface SpawnOptions {
   command: string[];

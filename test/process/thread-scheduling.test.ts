@@ -11,7 +11,7 @@ import { loadConfig } from '../../core/config.ts';
 import { HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed } from '../../core/process/thread-scheduling.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, chatCompletion, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, chatCompletion, dataFolderEnv, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-ThreadSchedulingUpstreamKey000001';
 const OPERATOR_KEY = 'kw_op_ThreadSchedulingOperatorKey0123456789ab';
@@ -79,14 +79,7 @@ async function policiesAfterACall(env: Record<string, string>): Promise<Map<stri
   const gateway: GatewayProcess = await startGatewayProcess({
     command: FROM_SOURCE,
     cwd: data,
-    env: {
-      KEYWAY_DATA_DIR: data,
-      KEYWAY_DATABASE_URL: `file:${join(data, 'keyway.db')}`,
-      KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-      KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
-      KEYWAY_WORKERS: '1',
-      ...env,
-    },
+    env: dataFolderEnv(data, { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url }, extra: { KEYWAY_WORKERS: '1', ...env } }),
   });
   try {
     await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);

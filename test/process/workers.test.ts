@@ -13,7 +13,16 @@ import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { countOccurrences, FROM_SOURCE, logLines, printedKeys, runUntilExit, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import {
+  countOccurrences,
+  dataFolderEnv,
+  FROM_SOURCE,
+  logLines,
+  printedKeys,
+  runUntilExit,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WorkersUpstreamKey000000000000001';
 const OPERATOR_KEY = 'kw_op_WorkersOperatorKey0123456789abcdefgh';
@@ -102,16 +111,12 @@ beforeAll(async () => {
     {
       command: FROM_SOURCE,
       cwd: directory,
-      env: {
-        KEYWAY_WORKERS: '2',
-        KEYWAY_DATA_DIR: directory,
-        KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-        KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-        KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
+      env: dataFolderEnv(directory, {
+        operatorKey: OPERATOR_KEY,
+        upstreams: { openai: simulator.url },
         // Rows stay in the workers' journals (no flush for a minute): the kill and drain tests read where they went.
-        KEYWAY_USAGE_FLUSH_MS: '60000',
-        KEYWAY_LOG_LEVEL: 'info',
-      },
+        extra: { KEYWAY_WORKERS: '2', KEYWAY_USAGE_FLUSH_MS: '60000', KEYWAY_LOG_LEVEL: 'info' },
+      }),
     },
     40_000,
   );

@@ -190,24 +190,32 @@ const foldOnlyPlugin = definePlugin({
   }),
 }) as PluginDefinition;
 
+/**
+ * A gateway with `plugin` refuses to start on a fresh PostgreSQL database with `refusal`, and starts on
+ * the embedded one; answers that one (the caller stops it).
+ */
+async function refusedOnPostgresStartedOnSqlite(plugin: PluginDefinition, refusal: RegExp) {
+  const database = await createTestDatabase();
+  try {
+    const start = startTestGateway({
+      probes: false,
+      env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY },
+      extraPlugins: [{ definition: plugin, source: 'test' }],
+    });
+    await expect(start).rejects.toThrow(refusal);
+  } finally {
+    await database.drop();
+  }
+  return startTestGateway({
+    probes: false,
+    env: { KEYWAY_DATABASE_URL: ':memory:', KEYWAY_MASTER_KEY: MASTER_KEY },
+    extraPlugins: [{ definition: plugin, source: 'test' }],
+  });
+}
+
 describe.skipIf(!reachable)('a plugin whose roll-up is a fold only', () => {
   test('stops the start on PostgreSQL, which takes no folds, naming the plugin; SQLite starts and keeps the fold', async () => {
-    const database = await createTestDatabase();
-    try {
-      const start = startTestGateway({
-        probes: false,
-        env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY },
-        extraPlugins: [{ definition: foldOnlyPlugin, source: 'test' }],
-      });
-      await expect(start).rejects.toThrow(/store cannot keep usage folds, which fold-only-rollup need/);
-    } finally {
-      await database.drop();
-    }
-    const sqlite = await startTestGateway({
-      probes: false,
-      env: { KEYWAY_DATABASE_URL: ':memory:', KEYWAY_MASTER_KEY: MASTER_KEY },
-      extraPlugins: [{ definition: foldOnlyPlugin, source: 'test' }],
-    });
+    const sqlite = await refusedOnPostgresStartedOnSqlite(foldOnlyPlugin, /store cannot keep usage folds, which fold-only-rollup need/);
     await sqlite.runtime.store.insertUsage([usageRecord({ accountId: 'acc_fold', createdAt: '2026-03-01T10:00:00.000Z' })]);
     expect(await sqlite.runtime.store.query('SELECT * FROM fold_only_daily')).toEqual([{ account_id: 'acc_fold', day: '2026-03-01', requests: 1 }]);
     await sqlite.stop();
@@ -216,22 +224,10 @@ describe.skipIf(!reachable)('a plugin whose roll-up is a fold only', () => {
 
 describe.skipIf(!reachable)('a plugin without PostgreSQL migrations', () => {
   test('stops the start on PostgreSQL, naming the plugin and the dialects it has; SQLite starts', async () => {
-    const database = await createTestDatabase();
-    try {
-      const start = startTestGateway({
-        probes: false,
-        env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY },
-        extraPlugins: [{ definition: sqliteOnlyPlugin, source: 'test' }],
-      });
-      await expect(start).rejects.toThrow(/postgres store .*no postgres migrations from sqlite-only-notes, which ship SQL only for sqlite/);
-    } finally {
-      await database.drop();
-    }
-    const sqlite = await startTestGateway({
-      probes: false,
-      env: { KEYWAY_DATABASE_URL: ':memory:', KEYWAY_MASTER_KEY: MASTER_KEY },
-      extraPlugins: [{ definition: sqliteOnlyPlugin, source: 'test' }],
-    });
+    const sqlite = await refusedOnPostgresStartedOnSqlite(
+      sqliteOnlyPlugin,
+      /postgres store .*no postgres migrations from sqlite-only-notes, which ship SQL only for sqlite/,
+    );
     expect(await sqlite.runtime.store.query('SELECT COUNT(*) AS count FROM embedded_only_notes')).toEqual([{ count: 0 }]);
     await sqlite.stop();
   });
