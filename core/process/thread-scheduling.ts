@@ -61,12 +61,14 @@ async function loadSetScheduler(): Promise<SetScheduler | null> {
   setScheduler = null;
   if (process.platform !== 'linux') return setScheduler;
   try {
-    const { dlopen, FFIType, ptr } = await import('bun:ffi');
+    const { dlopen, FFIType } = await import('bun:ffi');
     const libc = dlopen('libc.so.6', { sched_setscheduler: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } });
     // struct sched_param { int sched_priority; }: 0, the only priority the time-sharing policies take.
+    // The array itself is passed (FFI takes its address at the call), so the closure keeps it alive: a
+    // raw address taken once outlived the array it pointed into, and once a collection (the start-up
+    // memory release) had reused that memory the kernel read a priority that was not 0 and refused.
     const parameters = new Int32Array(1);
-    const address = ptr(parameters);
-    setScheduler = (tid, policy) => libc.symbols.sched_setscheduler(tid, policy, address) === 0;
+    setScheduler = (tid, policy) => libc.symbols.sched_setscheduler(tid, policy, parameters) === 0;
   } catch {
     setScheduler = null;
   }

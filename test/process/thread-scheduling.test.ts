@@ -1,5 +1,6 @@
 // Helper threads without wake-up preemption (core/process/thread-scheduling.ts): the /proc readers on
-// fixtures, then a running gateway, whose HTTP client thread (once a call made it) and usage writer
+// fixtures, the policy call after collections (its struct once lived in memory a collection could
+// reuse, so a first upstream call seconds after start was refused), then a running gateway, whose HTTP client thread (once a call made it) and usage writer
 // thread run under SCHED_BATCH by default and as the runtime made them with
 // KEYWAY_THREAD_SCHEDULING=default, while the request thread is never touched.
 
@@ -8,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.ts';
-import { HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed } from '../../core/process/thread-scheduling.ts';
+import { batchScheduleThreads, HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed } from '../../core/process/thread-scheduling.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { addOpenAIKey, chatCompletion, dataFolderEnv, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
@@ -61,6 +62,30 @@ describe('reading threads from /proc', () => {
   });
 });
 
+describe.skipIf(process.platform !== 'linux')('setting the policy', () => {
+  test('still works after collections have reused the memory of the call set-up (the start-up release runs one)', async () => {
+    // This process's own HTTP client thread: a fetch starts it.
+    const server = Bun.serve({ port: 0, fetch: () => new Response('ok') });
+    try {
+      await (await fetch(`http://127.0.0.1:${server.port}/`)).text();
+      const helpers = threadsNamed(HELPER_THREAD_NAMES);
+      expect(helpers.length).toBe(1);
+      expect(await batchScheduleThreads(helpers)).toEqual(helpers);
+      // What the start-up memory release does, then garbage that fills freed memory with non-zero
+      // words: the call's struct must still read as priority 0.
+      for (let round = 0; round < 3; round++) {
+        Bun.gc(true);
+        (Bun as { shrink?: () => void }).shrink?.();
+        const filler = Array.from({ length: 20_000 }, () => new Int32Array(4).fill(7));
+        expect(filler.length).toBe(20_000);
+      }
+      expect(await batchScheduleThreads(helpers)).toEqual(helpers);
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
 function threadPolicies(pid: number): Map<string, number | undefined> {
   const policies = new Map<string, number | undefined>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -74,7 +99,7 @@ function threadPolicies(pid: number): Map<string, number | undefined> {
   return policies;
 }
 
-async function policiesAfterACall(env: Record<string, string>): Promise<Map<string, number | undefined>> {
+async function policiesAfterACall(env: Record<string, string>, firstCallAfterMs = 0): Promise<Map<string, number | undefined>> {
   const data = directory('threads');
   const gateway: GatewayProcess = await startGatewayProcess({
     command: FROM_SOURCE,
@@ -83,6 +108,7 @@ async function policiesAfterACall(env: Record<string, string>): Promise<Map<stri
   });
   try {
     await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
+    await Bun.sleep(firstCallAfterMs);
     const answer = await chatCompletion(gateway.url, OPERATOR_KEY, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }] });
     expect(answer.status).toBe(200);
     // The usage writer thread starts with the first flush and sets itself when it opens; the helper
@@ -116,6 +142,12 @@ describe.skipIf(process.platform !== 'linux')('a running gateway', () => {
     expect(policies.get('HTTP Client')).toBe(SCHED_BATCH);
     expect(policies.get('Worker')).toBe(SCHED_BATCH);
     expect(policies.get('request thread')).toBe(0);
+  }, 30_000);
+
+  test('so does the HTTP client thread of a gateway whose first upstream call comes seconds after it started', async () => {
+    // Past the start-up memory release (1 s) and the watch's first looks (every 2 s).
+    const policies = await policiesAfterACall({}, 4500);
+    expect(policies.get('HTTP Client')).toBe(SCHED_BATCH);
   }, 30_000);
 
   test('KEYWAY_THREAD_SCHEDULING=default leaves every thread under the ordinary policy', async () => {
