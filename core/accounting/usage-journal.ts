@@ -121,10 +121,10 @@ export class UsageJournal {
 
   /**
    * The rows, one line each, handed to the kernel in one write before this returns; answers the text
-   * written (the usage queue hands it to the store). Throws when the write fails; a write cut short (a
-   * full disk) leaves a cut last line, which a replay skips.
+   * written and its length in bytes (the usage queue hands the one or the other to the store). Throws
+   * when the write fails; a write cut short (a full disk) leaves a cut last line, which a replay skips.
    */
-  append(file: JournalFile, rows: readonly UsageRecord[]): string {
+  append(file: JournalFile, rows: readonly UsageRecord[]): { text: string; bytes: number } {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
     const text = journalText(rows);
     const bytes = Buffer.from(text);
@@ -134,7 +134,7 @@ export class UsageJournal {
       if (written <= 0) throw new Error('the usage journal took no bytes');
       offset += written;
     }
-    return text;
+    return { text, bytes: bytes.length };
   }
 
   /** No more rows go to this file. */

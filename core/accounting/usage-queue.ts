@@ -1,11 +1,13 @@
 import type { Logger } from '../logger.ts';
-import type { UsageKey, UsageRecord } from '../spec/store.ts';
+import type { JournalRange, UsageKey, UsageRecord } from '../spec/store.ts';
 import type { JournalFile, UsageJournal } from './usage-journal.ts';
 
 export interface UsageWriter {
   insertUsage(rows: readonly UsageRecord[]): Promise<void>;
   /** Store.insertJournaledUsage: the batch with the journal's own text for its rows, so they are not encoded again. */
   insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
+  /** Store.insertJournalRange: the batch as a byte range of its journal file, read by the store's own thread. */
+  insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
   /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
   findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
   /** The fallback for a replay when the store has no findUsageKeys. */
@@ -33,10 +35,13 @@ interface Segment {
   rows: UsageRecord[] | undefined;
   count: number;
   /**
-   * The journal text of `rows`, as appended, a piece per turn, while the writer takes journal text
-   * (UsageWriter.insertJournaledUsage) and the rows are in memory; undefined otherwise.
+   * Each turn's rows as appended to the file, while the writer takes them as journal (a byte range,
+   * UsageWriter.insertJournalRange, else the text, insertJournaledUsage) and the rows are in memory;
+   * undefined otherwise, and after an append failed (the file may then hold a cut line).
    */
-  text: JournalPiece[] | undefined;
+  pieces: JournalPiece[] | undefined;
+  /** Bytes appended to the file so far: where the next piece starts. */
+  bytes: number;
   /**
    * Some rows may already be in the store: a crashed process's file, or a write that failed (a
    * remote store can fail after committing). Its rows are checked against the store before insertion.
@@ -44,9 +49,11 @@ interface Segment {
   replay: boolean;
 }
 
-/** One turn's rows as the journal wrote them. */
+/** One turn's rows as the journal wrote them: bytes [start, end) of the file, and their text only for a writer that takes text. */
 interface JournalPiece {
-  text: string;
+  text: string | undefined;
+  start: number;
+  end: number;
   count: number;
 }
 
@@ -101,8 +108,9 @@ export class UsageQueue {
 
   private newSegment(): Segment {
     const journal = this.options.journal;
-    const text = journal !== undefined && this.writer.insertJournaledUsage !== undefined ? [] : undefined;
-    return { file: journal?.newFile(), rows: [], count: 0, text, replay: false };
+    const writer = this.writer;
+    const pieces = journal !== undefined && (writer.insertJournalRange !== undefined || writer.insertJournaledUsage !== undefined) ? [] : undefined;
+    return { file: journal?.newFile(), rows: [], count: 0, pieces, bytes: 0, replay: false };
   }
 
   /**
@@ -156,10 +164,12 @@ export class UsageQueue {
     this.turnWrittenResolve = undefined;
     const segment = this.current;
     const journal = this.options.journal as UsageJournal;
-    let text: string;
+    let appended: { text: string; bytes: number };
     try {
-      text = journal.append(segment.file as JournalFile, rows);
+      appended = journal.append(segment.file as JournalFile, rows);
     } catch (error) {
+      // A write cut short may have left part of a line: the file's offsets no longer add up.
+      segment.pieces = undefined;
       this.journalFailed(error);
       for (const row of rows) this.unjournaled.push(row);
       this.inMemory += rows.length;
@@ -173,7 +183,11 @@ export class UsageQueue {
     }
     // All of them into this segment before a flush may seal it: its file holds exactly its rows.
     for (const row of rows) this.admit(segment, row);
-    segment.text?.push({ text, count: rows.length });
+    const start = segment.bytes;
+    segment.bytes += appended.bytes;
+    // The text stays in memory only for a writer that cannot read the file.
+    const text = this.writer.insertJournalRange === undefined ? appended.text : undefined;
+    segment.pieces?.push({ text, start, end: segment.bytes, count: rows.length });
     resolve?.();
     this.flushIfFull(segment);
   }
@@ -199,7 +213,7 @@ export class UsageQueue {
   private spill(segment: Segment): void {
     this.inMemory -= segment.rows?.length ?? 0;
     segment.rows = undefined;
-    segment.text = undefined;
+    segment.pieces = undefined;
     if (!this.spilling) {
       this.spilling = true;
       this.logger.warn(
@@ -279,7 +293,7 @@ export class UsageQueue {
       }
       rows += contents.rows.length;
       // Read again when written: a big file is not kept in memory meanwhile.
-      adopted.push({ file, rows: undefined, count: contents.rows.length, text: undefined, replay: true });
+      adopted.push({ file, rows: undefined, count: contents.rows.length, pieces: undefined, bytes: 0, replay: true });
     }
     if (unreadable > 0) this.logger.warn({ unreadable }, 'lines of the usage journal could not be read and were skipped');
     if (adopted.length === 0) return;
@@ -370,8 +384,8 @@ export class UsageQueue {
     const replay = segment.replay;
     // From here on, a failure leaves doubt about what the store took.
     segment.replay = true;
-    if (!replay && segment.text !== undefined) {
-      await this.writeWithText(rows, segment.text);
+    if (!replay && segment.pieces !== undefined && segment.file !== undefined) {
+      await this.writeAsJournaled(rows, segment.file, segment.pieces);
     } else {
       const toWrite = replay ? await this.notYetBooked(rows) : rows;
       // A replayed segment may be large (a crashed process's): written in batches, each all or none.
@@ -388,24 +402,31 @@ export class UsageQueue {
   }
 
   /**
-   * The segment's rows with their journal text, in batches of whole turns of at most a batch (or one
-   * larger turn), each all or none. A failure leaves the segment marked for replay, whose retry takes
-   * the rows path and skips what the store already holds.
+   * The segment's rows as the journal wrote them, in batches of whole turns of at most a batch (or one
+   * larger turn), each all or none: a byte range of the file for a writer that reads it, else the text.
+   * A failure leaves the segment marked for replay, whose retry takes the rows path and skips what the
+   * store already holds.
    */
-  private async writeWithText(rows: readonly UsageRecord[], pieces: readonly JournalPiece[]): Promise<void> {
-    const insert = this.writer.insertJournaledUsage as NonNullable<UsageWriter['insertJournaledUsage']>;
+  private async writeAsJournaled(rows: readonly UsageRecord[], file: JournalFile, pieces: readonly JournalPiece[]): Promise<void> {
+    const writer = this.writer;
     let start = 0;
     for (let index = 0; index < pieces.length; ) {
-      let text = (pieces[index] as JournalPiece).text;
-      let count = (pieces[index] as JournalPiece).count;
+      const first = pieces[index] as JournalPiece;
+      let text = first.text;
+      let count = first.count;
+      let end = first.end;
       index += 1;
       while (index < pieces.length && count + (pieces[index] as JournalPiece).count <= this.options.batchSize) {
-        text += (pieces[index] as JournalPiece).text;
-        count += (pieces[index] as JournalPiece).count;
+        const piece = pieces[index] as JournalPiece;
+        if (text !== undefined) text += piece.text;
+        count += piece.count;
+        end = piece.end;
         index += 1;
       }
       const batch = start === 0 && count === rows.length ? rows : rows.slice(start, start + count);
-      await insert.call(this.writer, batch, text);
+      if (writer.insertJournalRange !== undefined) await writer.insertJournalRange(batch, { path: file.path, start: first.start, end });
+      else if (writer.insertJournaledUsage !== undefined && text !== undefined) await writer.insertJournaledUsage(batch, text);
+      else await writer.insertUsage(batch);
       start += count;
       this.written += count;
       this.lastWriteAt = Date.now();

@@ -256,6 +256,13 @@ export interface Store {
    * Without it, every batch goes through `insertUsage`.
    */
   insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
+  /**
+   * Optional, preferred to `insertJournaledUsage`: the same batch given as where the usage journal
+   * wrote it, bytes `[start, end)` of a sealed segment file holding exactly these rows as journal
+   * lines. A store that writes on another thread reads them there, so the gateway's thread neither
+   * keeps the text in memory nor copies it to that thread. The file is not removed before this settles.
+   */
+  insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
   /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */
   summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]>;
@@ -288,4 +295,13 @@ export interface StoreDriver {
   name: string;
   accepts(url: string): boolean;
   open(url: string, options: StoreOpenOptions): Promise<Store>;
+}
+
+/** Where a batch of usage rows sits in a usage journal segment (Store.insertJournalRange). */
+export interface JournalRange {
+  path: string;
+  /** The first byte of the batch's first line. */
+  start: number;
+  /** One past the last byte of its last line (a newline). */
+  end: number;
 }

@@ -7,7 +7,7 @@ import { insertBatch } from './batch-insert.ts';
 import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode } from './usage-writer-client.ts';
-import type { Migration, MigrationReport } from '../../core/spec/store.ts';
+import type { JournalRange, Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { schema } from './schema.ts';
@@ -42,6 +42,18 @@ export interface Storage {
     table: string,
     columns: readonly string[],
     text: string,
+    count: number,
+    after: readonly string[],
+    folds: readonly UsageFoldTable[],
+  ): Promise<void>;
+  /**
+   * `insertUsageText` for rows the writer thread reads from a usage journal file (Store.insertJournalRange):
+   * the text is neither kept nor copied on the gateway's thread.
+   */
+  insertUsageFile?(
+    table: string,
+    columns: readonly string[],
+    range: JournalRange,
     count: number,
     after: readonly string[],
     folds: readonly UsageFoldTable[],
@@ -189,6 +201,18 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batch
       insertInline(insertStatement(table, columns), rows, after, folds, columns);
     },
     ...(insertUsageText === undefined ? {} : { insertUsageText }),
+    ...(writer === undefined
+      ? {}
+      : {
+          insertUsageFile: (
+            table: string,
+            columns: readonly string[],
+            range: JournalRange,
+            count: number,
+            after: readonly string[],
+            folds: readonly UsageFoldTable[],
+          ) => writer.insertJournalFile(insertStatement(table, columns), range, count, after, folds, columns),
+        }),
     runEach: async (text, rows) => {
       const statement = sqlite.query(text);
       return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();

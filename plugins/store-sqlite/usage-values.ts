@@ -1,8 +1,9 @@
 // The usage row as the columns of usage_records, in one order: shared by the gateway's thread (store.ts)
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
+import { closeSync, openSync, readSync } from 'node:fs';
 import { fieldsFromJournalText, JOURNAL_FIELDS, journalFields } from '../../core/wire/usage-journal-text.ts';
-import type { UsageRecord } from '../../core/spec/store.ts';
+import type { JournalRange, UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
 export const USAGE_COLUMN_NAMES = [
@@ -133,4 +134,28 @@ export function usageValuesFromJournalText(text: string, count: number): Value[]
   const lines = fieldsFromJournalText(text);
   if (lines.length !== count) throw new Error(`the usage journal text holds ${lines.length} rows, not the ${count} of its batch`);
   return lines.map(usageValuesFromFields);
+}
+
+/**
+ * The text of bytes [start, end) of a usage journal file (Store.insertJournalRange). Throws when the
+ * file holds fewer bytes: a batch is never decoded from part of its lines.
+ */
+export function readJournalRange(range: JournalRange): string {
+  const length = range.end - range.start;
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(length) || range.start < 0 || length < 0) {
+    throw new Error(`the usage journal range ${range.start}–${range.end} is not a byte range`);
+  }
+  const bytes = Buffer.allocUnsafe(length);
+  const descriptor = openSync(range.path, 'r');
+  try {
+    let read = 0;
+    while (read < length) {
+      const got = readSync(descriptor, bytes, read, length - read, range.start + read);
+      if (got <= 0) throw new Error(`the usage journal file holds ${range.start + read} bytes, not the ${range.end} of its batch`);
+      read += got;
+    }
+  } finally {
+    closeSync(descriptor);
+  }
+  return bytes.toString('utf8');
 }

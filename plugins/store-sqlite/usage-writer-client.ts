@@ -2,9 +2,10 @@
 // hands it each batch. If the worker cannot start (a runtime without workers), batches are written on
 // the calling thread instead, as before: never lost, only slower.
 
+import type { JournalRange } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
-import { usageValuesFromJournalText } from './usage-values.ts';
-import type { FoldsMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
+import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
+import type { FoldsMessage, InsertFileMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
 
 /**
  * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
@@ -33,6 +34,15 @@ export interface UsageWriterClient {
   insertJournalText(
     sql: string,
     text: string,
+    count: number,
+    after: readonly string[],
+    folds: readonly UsageFoldTable[],
+    columns: readonly string[],
+  ): Promise<void>;
+  /** Usage rows as a byte range of a usage journal file: the writer thread reads and decodes them. */
+  insertJournalFile(
+    sql: string,
+    range: JournalRange,
     count: number,
     after: readonly string[],
     folds: readonly UsageFoldTable[],
@@ -103,7 +113,12 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
   // The folds cross to the thread once (it compiles them once), not with every batch: sent again only
   // when the list changes. A batch without folds (a plugin's appendRows) says so and leaves them in place.
   let foldsSent: readonly UsageFoldTable[] = [];
-  const send = (running: Worker, message: InsertMessage | InsertTextMessage, folds: readonly UsageFoldTable[], columns: readonly string[]): Promise<void> => {
+  const send = (
+    running: Worker,
+    message: InsertMessage | InsertTextMessage | InsertFileMessage,
+    folds: readonly UsageFoldTable[],
+    columns: readonly string[],
+  ): Promise<void> => {
     if (folds.length > 0 && folds !== foldsSent) {
       running.postMessage({ type: 'folds', tables: folds, columns } satisfies FoldsMessage);
       foldsSent = folds;
@@ -127,6 +142,14 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
         return;
       }
       return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after, fold: folds.length > 0 }, folds, columns);
+    },
+    async insertJournalFile(sql, range, count, after, folds, columns) {
+      if (!(await start()) || worker === undefined) {
+        inline(sql, usageValuesFromJournalText(readJournalRange(range), count), after, folds, columns);
+        return;
+      }
+      const { path, start: from, end } = range;
+      return send(worker, { type: 'insert-file', id: nextId++, sql, path, start: from, end, count, after, fold: folds.length > 0 }, folds, columns);
     },
     close() {
       worker?.terminate();

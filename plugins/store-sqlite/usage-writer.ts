@@ -10,7 +10,7 @@ import { insertBatch } from './batch-insert.ts';
 import { batchScheduleCallingThread } from '../../core/process/thread-scheduling.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { type UsageFolder, usageFolder } from './fold-upsert.ts';
-import { usageValuesFromJournalText } from './usage-values.ts';
+import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
 
 export interface OpenMessage {
   type: 'open';
@@ -49,6 +49,24 @@ export interface InsertTextMessage {
   fold: boolean;
 }
 
+/**
+ * Usage rows where the usage journal wrote them (Store.insertJournalRange): bytes [start, end) of a
+ * sealed segment file, read here, so the gateway's thread neither keeps their text nor copies it over.
+ */
+export interface InsertFileMessage {
+  type: 'insert-file';
+  id: number;
+  sql: string;
+  path: string;
+  start: number;
+  end: number;
+  /** The batch's rows: the range must hold exactly these many. */
+  count: number;
+  after: readonly string[];
+  /** Sum the rows into the folds the last FoldsMessage set. */
+  fold: boolean;
+}
+
 /** The folds (core/spec/usage-fold.ts) every later batch is summed into, over values in `columns` order. */
 export interface FoldsMessage {
   type: 'folds';
@@ -56,7 +74,7 @@ export interface FoldsMessage {
   columns: readonly string[];
 }
 
-export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage | FoldsMessage;
+export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage | InsertFileMessage | FoldsMessage;
 
 export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
 
@@ -65,10 +83,12 @@ declare const self: Worker;
 let database: Database | undefined;
 let folder: UsageFolder | undefined;
 
-function insert(message: InsertMessage | InsertTextMessage): void {
+function insert(message: InsertMessage | InsertTextMessage | InsertFileMessage): void {
   if (database === undefined) throw new Error('the usage writer has no open database');
   const rows =
-    message.type === 'insert' ? (JSON.parse(message.rows) as Array<Array<string | number | null>>) : usageValuesFromJournalText(message.text, message.count);
+    message.type === 'insert'
+      ? (JSON.parse(message.rows) as Array<Array<string | number | null>>)
+      : usageValuesFromJournalText(message.type === 'insert-text' ? message.text : readJournalRange(message), message.count);
   insertBatch(database, message.sql, rows, message.after, message.fold ? folder : undefined);
 }
 

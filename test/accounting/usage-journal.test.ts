@@ -139,6 +139,73 @@ describe('append', () => {
   });
 });
 
+/** A store that reads each batch where the journal wrote it (Store.insertJournalRange), as the SQLite writer thread does. */
+class RangeStore extends FakeStore {
+  ranges: Array<{ start: number; end: number; lines: string[]; batch: string[] }> = [];
+
+  async insertJournalRange(batch: readonly UsageRecord[], range: { path: string; start: number; end: number }): Promise<void> {
+    if (this.down) throw new Error('store is down');
+    const text = readFileSync(range.path).subarray(range.start, range.end).toString('utf8');
+    const lines = text.split('\n').filter((line) => line.length > 0);
+    this.ranges.push({
+      start: range.start,
+      end: range.end,
+      lines: lines.map((line) => String(rowFromLine(JSON.parse(line))?.requestId)),
+      batch: batch.map((one) => one.requestId),
+    });
+    this.batches += 1;
+    this.rows.push(...batch);
+  }
+}
+
+describe('a store that reads the journal file', () => {
+  test("a batch is the byte range of its rows' lines, whatever their characters; the next segment starts its own file", async () => {
+    const store = new RangeStore();
+    const { queue } = openQueue(store);
+    const booked = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, offset) => row(from + offset, { projectTag: (from + offset) % 2 === 0 ? 'projet é 🚀' : null }));
+    // Turns of 2, 2 and 1 rows, some with multi-byte text, then a flush; then another turn and flush.
+    const first = booked(0, 5);
+    for (const turn of [first.slice(0, 2), first.slice(2, 4), first.slice(4)]) {
+      for (const one of turn) queue.enqueue(one);
+      await queue.journaled();
+    }
+    await queue.flush();
+    const second = booked(5, 7);
+    for (const one of second) queue.enqueue(one);
+    await queue.flush();
+    const bytesOf = (rows: UsageRecord[]) => rows.reduce((sum, one) => sum + Buffer.byteLength(`${journalLine(one)}\n`), 0);
+    const ids = (rows: UsageRecord[]) => rows.map((one) => one.requestId);
+    expect(store.ranges).toEqual([
+      { start: 0, end: bytesOf(first), lines: ids(first), batch: ids(first) },
+      { start: 0, end: bytesOf(second), lines: ids(second), batch: ids(second) },
+    ]);
+    expect(bytesOf(first)).toBeGreaterThan(first.map((one) => `${journalLine(one)}\n`).join('').length);
+    expect(journalFiles()).toEqual([]);
+  });
+
+  test('after an append failed (the file may hold a cut line) the segment is written from its rows, and no row is lost', async () => {
+    const store = new RangeStore();
+    const { queue, journal } = openQueue(store);
+    queue.enqueue(row(1));
+    const append = journal.append.bind(journal);
+    let failures = 0;
+    journal.append = () => {
+      failures += 1;
+      journal.append = append;
+      throw new Error('no space left on device');
+    };
+    queue.enqueue(row(2));
+    queue.enqueue(row(3));
+    await queue.journaled();
+    expect(failures).toBe(1);
+    queue.enqueue(row(4));
+    await queue.flush();
+    expect(store.ranges).toEqual([]);
+    expect(store.rows.map((written) => written.requestId).sort()).toEqual(['req_1', 'req_2', 'req_3', 'req_4']);
+  });
+});
+
 describe('line format', () => {
   test('a line is the version, then every field in JOURNAL_FIELDS order, and reads back as the same row', () => {
     const full = row(7, {

@@ -67,12 +67,14 @@ describe('/ready', () => {
     const store = gateway.runtime.store;
     const insertUsage = store.insertUsage.bind(store);
     const insertJournaledUsage = store.insertJournaledUsage?.bind(store);
+    const insertJournalRange = store.insertJournalRange?.bind(store);
     const failing = async (): Promise<void> => {
       throw new Error('disk I/O error');
     };
-    // Both ways a batch reaches the store: with the journal's text, and as rows (a retry).
+    // Every way a batch reaches the store: where the journal wrote it, with its text, and as rows (a retry).
     store.insertUsage = failing;
     if (insertJournaledUsage !== undefined) store.insertJournaledUsage = failing;
+    if (insertJournalRange !== undefined) store.insertJournalRange = failing;
     gateway.runtime.usage.enqueue(usageRow('req_stuck_1'));
     await waitFor(() => gateway.runtime.usage.consecutiveFailures >= 3);
     const stuck = await ready(gateway);
@@ -84,6 +86,7 @@ describe('/ready', () => {
 
     store.insertUsage = insertUsage;
     if (insertJournaledUsage !== undefined) store.insertJournaledUsage = insertJournaledUsage;
+    if (insertJournalRange !== undefined) store.insertJournalRange = insertJournalRange;
     await waitFor(() => gateway.runtime.usage.pending === 0);
     expect(gateway.runtime.usage.lastSuccessfulFlushAt).toBeNumber();
     expect((await ready(gateway)).status).toBe(200);

@@ -1,9 +1,10 @@
-// The SQLite store's side of the journal-text hand-off (Store.insertJournaledUsage): the writer thread
-// decodes the text with the journal's own reader and writes exactly its rows, roll-ups included, all
-// or none; on the gateway's thread (inline writes, :memory:) the rows are written and no text decoded.
+// The SQLite store's side of the journal hand-off (Store.insertJournalRange, and insertJournaledUsage):
+// the writer thread reads the batch's byte range of the journal file (or takes its text), decodes it
+// with the journal's own reader and writes exactly its rows, roll-ups included, all or none; on the
+// gateway's thread (inline writes, :memory:) the rows are written and nothing read or decoded.
 
 import { afterEach, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { journalText } from '../../core/wire/usage-journal-text.ts';
@@ -87,6 +88,47 @@ test('text that does not hold the batch (a row short, a damaged line) is refused
 test('with writes on the gateway thread (KEYWAY_USAGE_WRITER=inline) the rows are written and the text is not decoded', async () => {
   const store = await openStore({ KEYWAY_USAGE_WRITER: 'inline' });
   await store.insertJournaledUsage?.(rows('sent', 2), 'not journal text');
+  expect(await requestIds(store)).toEqual(['sent_0', 'sent_1']);
+});
+
+/** A journal file holding `before`, `batch` and `after` in turn; the byte range of `batch`. */
+function journalFile(before: UsageRecord[], batch: UsageRecord[], after: UsageRecord[]): { path: string; start: number; end: number } {
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-journal-range-'));
+  opened.push({ store: { close: () => undefined } as Store, directory });
+  const path = join(directory, 'segment.jsonl');
+  const head = Buffer.from(journalText(before));
+  const middle = Buffer.from(journalText(batch));
+  writeFileSync(path, Buffer.concat([head, middle, Buffer.from(journalText(after))]));
+  return { path, start: head.length, end: head.length + middle.length };
+}
+
+test('the writer thread reads the batch where the journal wrote it: exactly the rows of its byte range, roll-ups once', async () => {
+  const store = await openStore();
+  // Multi-byte text before the range: its offsets are bytes, not characters.
+  const range = journalFile(rows('before', 5), rows('range', 40), rows('after', 3));
+  await store.insertJournalRange?.(rows('sent', 40), range);
+  const stored = await requestIds(store);
+  expect(stored).toEqual(
+    rows('range', 40)
+      .map((one) => one.requestId)
+      .sort(),
+  );
+  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 40 }]);
+});
+
+test('a range that does not hold its batch (short, past the end of the file, not a range) is refused and writes nothing', async () => {
+  const store = await openStore();
+  const range = journalFile([], rows('range', 4), []);
+  await expect(store.insertJournalRange?.(rows('sent', 5), range)).rejects.toThrow('holds 4 rows, not the 5');
+  await expect(store.insertJournalRange?.(rows('sent', 4), { ...range, end: range.end + 10 })).rejects.toThrow(`not the ${range.end + 10} of its batch`);
+  await expect(store.insertJournalRange?.(rows('sent', 4), { ...range, start: range.end, end: range.start })).rejects.toThrow('is not a byte range');
+  expect(await requestIds(store)).toEqual([]);
+  expect(await store.query('SELECT COUNT(*) AS count FROM batches')).toEqual([{ count: 0 }]);
+});
+
+test('with writes on the gateway thread the rows are written and the file is not read', async () => {
+  const store = await openStore({ KEYWAY_USAGE_WRITER: 'inline' });
+  await store.insertJournalRange?.(rows('sent', 2), { path: '/nonexistent/segment.jsonl', start: 0, end: 10 });
   expect(await requestIds(store)).toEqual(['sent_0', 'sent_1']);
 });
 
