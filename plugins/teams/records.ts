@@ -1,0 +1,191 @@
+// The teams plugin's records: its tables (both dialects), the rows as the routes read them, the
+// `teams` snapshot section built from them, and the answers' shapes. The routes and hooks are in index.ts.
+
+import type { Store } from '../../core/spec/store.ts';
+import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import type { TeamSettings } from './schema.ts';
+import type { TeamPermissions, TeamsSection, TeamView } from './types.ts';
+
+const SQLITE_MIGRATIONS = [
+  {
+    id: '0001_teams',
+    statements: [
+      `CREATE TABLE teams (
+          id TEXT PRIMARY KEY,
+          account_id TEXT NOT NULL,
+          name TEXT NOT NULL,
+          permissions TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL,
+          deleted_at TEXT
+        )`,
+      'CREATE INDEX teams_account ON teams (account_id)',
+      `CREATE TABLE team_members (
+          id TEXT PRIMARY KEY,
+          team_id TEXT NOT NULL,
+          account_id TEXT NOT NULL,
+          email TEXT NOT NULL,
+          role TEXT NOT NULL,
+          byok_access INTEGER NOT NULL,
+          gateway_key_id TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          removed_at TEXT
+        )`,
+      'CREATE INDEX team_members_team ON team_members (team_id)',
+    ],
+  },
+];
+
+// Lists are read in insertion order (ORDER BY created_at, rowid): PostgreSQL gets a `rowid` identity column for it.
+export const MIGRATIONS = {
+  sqlite: SQLITE_MIGRATIONS,
+  postgres: [
+    ...postgresMigrationsFromSqlite(SQLITE_MIGRATIONS),
+    {
+      id: '0002_postgres_rowid',
+      statements: [
+        'ALTER TABLE teams ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY',
+        'ALTER TABLE team_members ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY',
+      ],
+    },
+  ],
+};
+
+export interface TeamRow {
+  id: string;
+  accountId: string;
+  name: string;
+  permissions: TeamPermissions;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MemberRow {
+  id: string;
+  teamId: string;
+  accountId: string;
+  email: string;
+  role: string;
+  byokAccess: boolean;
+  gatewayKeyId: string;
+  createdAt: string;
+}
+
+function parsePermissions(text: unknown): TeamPermissions {
+  if (typeof text !== 'string') return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as TeamPermissions) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function toTeam(row: Record<string, unknown>): TeamRow {
+  return {
+    id: String(row.id),
+    accountId: String(row.account_id),
+    name: String(row.name),
+    permissions: parsePermissions(row.permissions),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+export function toMember(row: Record<string, unknown>): MemberRow {
+  return {
+    id: String(row.id),
+    teamId: String(row.team_id),
+    accountId: String(row.account_id),
+    email: String(row.email),
+    role: String(row.role),
+    byokAccess: row.byok_access === true || Number(row.byok_access) === 1,
+    gatewayKeyId: String(row.gateway_key_id),
+    createdAt: String(row.created_at),
+  };
+}
+
+/** The snapshot section: every live team, by id. */
+export async function loadTeamsSection(store: Store): Promise<TeamsSection> {
+  const rows = await store.query('SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE deleted_at IS NULL');
+  const byId = new Map<string, TeamView>();
+  for (const row of rows) {
+    const team = toTeam(row);
+    byId.set(team.id, { id: team.id, accountId: team.accountId, name: team.name, permissions: team.permissions });
+  }
+  return { byId };
+}
+
+/** The policy as stored from the request's settings: the seed's byok_permissions plus Keyway's own. */
+export function permissionsOf(settings: Omit<TeamSettings, 'name'>): TeamPermissions {
+  const permissions: TeamPermissions = {};
+  if (settings.byok_permissions?.providers !== undefined) permissions.providers = settings.byok_permissions.providers;
+  if (settings.byok_permissions?.usage_controls !== undefined) permissions.usage_controls = settings.byok_permissions.usage_controls;
+  if (settings.allowed_ips !== undefined) permissions.allowed_ips = settings.allowed_ips;
+  if (settings.rate_limits !== undefined) permissions.rate_limits = settings.rate_limits;
+  if (settings.hosted_tools !== undefined) permissions.hosted_tools = settings.hosted_tools;
+  return permissions;
+}
+
+/** The team's settings in the request's shape (what PATCH merges into). */
+export function settingsOf(team: TeamRow): Record<string, unknown> {
+  const { providers, usage_controls, allowed_ips, rate_limits, hosted_tools } = team.permissions;
+  const byok: Record<string, unknown> = {};
+  if (providers !== undefined) byok.providers = providers;
+  if (usage_controls !== undefined) byok.usage_controls = usage_controls;
+  const settings: Record<string, unknown> = { name: team.name, byok_permissions: byok };
+  if (allowed_ips !== undefined) settings.allowed_ips = allowed_ips;
+  if (rate_limits !== undefined) settings.rate_limits = rate_limits;
+  if (hosted_tools !== undefined) settings.hosted_tools = hosted_tools;
+  return settings;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** RFC 7386: objects merge recursively, `null` removes a field, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  for (const [name, value] of Object.entries(patch)) {
+    if (value === null) delete result[name];
+    else result[name] = mergePatch(result[name], value);
+  }
+  return result;
+}
+
+export function memberAnswer(member: MemberRow, maskedKey: string, apiKey?: string): Record<string, unknown> {
+  const answer: Record<string, unknown> = {
+    id: member.id,
+    team_id: member.teamId,
+    email: member.email,
+    role: member.role,
+    byok_access: member.byokAccess,
+    key_id: member.gatewayKeyId,
+    masked_key: maskedKey,
+    created_at: member.createdAt,
+  };
+  if (apiKey !== undefined) answer.api_key = apiKey;
+  return answer;
+}
+
+export function teamAnswer(team: TeamRow, members: Array<Record<string, unknown>>): Record<string, unknown> {
+  const { providers, usage_controls, allowed_ips, rate_limits, hosted_tools } = team.permissions;
+  const answer: Record<string, unknown> = {
+    id: team.id,
+    object: 'team',
+    account_id: team.accountId,
+    name: team.name,
+    byok_permissions: { providers: providers ?? {}, usage_controls: usage_controls ?? {} },
+  };
+  if (allowed_ips !== undefined) answer.allowed_ips = allowed_ips;
+  if (rate_limits !== undefined) answer.rate_limits = rate_limits;
+  if (hosted_tools !== undefined) answer.hosted_tools = hosted_tools;
+  answer.created_at = team.createdAt;
+  answer.updated_at = team.updatedAt;
+  answer.members = members;
+  return answer;
+}
+
+export const round = (value: number): number => Math.round(value * 1e8) / 1e8;
