@@ -206,8 +206,11 @@ class LocalFallback {
 }
 
 interface LeaseOperation {
-  keys: [string, string];
-  args: string[];
+  /** The counter's key, as the caller named it. */
+  key: string;
+  /** `r …` or `s …` without the counter's index: LEASE_BATCH's line for it. */
+  kind: 'r' | 's';
+  fields: string;
   resolve: (reply: [unknown, unknown]) => void;
   reject: (error: unknown) => void;
 }
@@ -265,21 +268,21 @@ export class RedisCounters implements Counters {
 
   async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
     const now = this.options.clock.now();
-    const args = ['r', String(now), String(expiresAt), String(amount), String(limit), lease.id, String(lease.until)];
-    const [granted, total] = await this.batched(this.counterKeys(key), args);
+    const [granted, total] = await this.batched(key, 'r', `${now} ${expiresAt} ${amount} ${limit} ${lease.id} ${lease.until}`);
     return { ok: Number(granted) === 1, total: Number(total) };
   }
 
   async settleLease(key: string, leaseId: string, spent: number, expiresAt: number): Promise<number> {
     const now = this.options.clock.now();
-    const [total] = await this.batched(this.counterKeys(key), ['s', String(now), String(expiresAt), leaseId, String(spent)]);
+    const [total] = await this.batched(key, 's', `${now} ${expiresAt} ${leaseId} ${spent}`);
     return Number(total);
   }
 
   /** Queues a lease operation for this turn's batch; each keeps the time it was asked at. */
-  private batched(keys: [string, string], args: string[]): Promise<[unknown, unknown]> {
+  private batched(key: string, kind: 'r' | 's', fields: string): Promise<[unknown, unknown]> {
+    if (/\s/.test(key) || /[\r\n]/.test(fields)) return Promise.reject(new Error('a budget counter key or lease holds whitespace'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ keys, args, resolve, reject });
+      this.pending.push({ key, kind, fields, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.sendBatch());
     });
   }
@@ -287,16 +290,36 @@ export class RedisCounters implements Counters {
   private sendBatch(): void {
     const operations = this.pending;
     this.pending = [];
+    // Each counter once (a turn's operations mostly share one), then one line per operation.
+    const counters = new Map<string, number>();
     const keys: string[] = [];
-    const args: string[] = [String(GRACE_MS)];
+    let lines = '';
     for (const operation of operations) {
-      keys.push(operation.keys[0], operation.keys[1]);
-      for (const argument of operation.args) args.push(argument);
+      let index = counters.get(operation.key);
+      if (index === undefined) {
+        index = counters.size + 1;
+        counters.set(operation.key, index);
+        keys.push(...this.counterKeys(operation.key));
+      }
+      lines += `${operation.kind} ${index} ${operation.fields}\n`;
     }
-    this.connection.run(LEASE_BATCH, keys, args).then(
+    this.connection.run(LEASE_BATCH, keys, [String(GRACE_MS), lines]).then(
       (reply) => {
-        const values = reply as unknown[];
-        operations.forEach((operation, index) => operation.resolve([values[2 * index], values[2 * index + 1]]));
+        const answers = String(reply).split('\n');
+        for (let index = 0; index < operations.length; index++) {
+          const operation = operations[index] as LeaseOperation;
+          const answer = answers[index];
+          if (answer === undefined) {
+            operation.reject(new Error(`the lease batch answered ${answers.length} operations, not ${operations.length}`));
+            continue;
+          }
+          if (operation.kind === 's') {
+            operation.resolve([answer, 0]);
+            continue;
+          }
+          const space = answer.indexOf(' ');
+          operation.resolve([answer.slice(0, space), answer.slice(space + 1)]);
+        }
       },
       (error: unknown) => {
         for (const operation of operations) operation.reject(error);

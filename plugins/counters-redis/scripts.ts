@@ -168,29 +168,31 @@ return settle(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(A
 `);
 
 /**
- * KEYS: counter and leases of each operation, in order. ARGV: grace, then per operation its kind and
- * arguments: 'r', now, expiresAt, amount, limit, lease id, lease until; or 's', now, expiresAt, lease
- * id, spent. Runs them in order, atomically as a whole. Returns two values per operation: granted
- * (0|1) and total for a reservation, total and 0 for a settlement.
+ * KEYS: each counter of the batch once, then its leases (counter i at 2i-1, its leases at 2i). ARGV:
+ * grace, then every operation in one text, a line each, fields separated by spaces: `r <counter> now
+ * expiresAt amount limit leaseId leaseUntil` or `s <counter> now expiresAt leaseId spent` (lease ids
+ * and numbers hold no space). Runs them in order, atomically as a whole. Returns one text, a line per
+ * operation: `granted total` for a reservation (granted 0|1), `total` for a settlement. One argument
+ * and one string each way: the client's cost is per argument and per reply element (about 0.2 µs
+ * each on the gateway's thread), and a batch of 20 operations took ~200 arguments and 40 replies.
  */
 export const LEASE_BATCH = script(`${LEASE_FUNCTIONS}
 local grace = tonumber(ARGV[1])
 local out = {}
-local at = 2
-for index = 1, #KEYS, 2 do
-  local ck, lk = KEYS[index], KEYS[index + 1]
-  if ARGV[at] == 'r' then
-    local granted, total = reserve(ck, lk, tonumber(ARGV[at + 1]), grace, tonumber(ARGV[at + 2]), ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
-    out[#out + 1] = granted
-    out[#out + 1] = total
-    at = at + 7
+for line in string.gmatch(ARGV[2], '[^\\n]+') do
+  -- One match per line, its fields as captures: no table, no iterator per field.
+  if string.byte(line, 1) == 114 then
+    local counter, now, wanted, amount, limit, id, untilText = string.match(line, '^r (%d+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+    local at = tonumber(counter) * 2
+    local granted, total = reserve(KEYS[at - 1], KEYS[at], tonumber(now), grace, tonumber(wanted), amount, tonumber(limit), id, untilText)
+    out[#out + 1] = granted .. ' ' .. total
   else
-    out[#out + 1] = settle(ck, lk, tonumber(ARGV[at + 1]), grace, tonumber(ARGV[at + 2]), ARGV[at + 3], ARGV[at + 4])
-    out[#out + 1] = 0
-    at = at + 5
+    local counter, now, wanted, id, spent = string.match(line, '^s (%d+) (%S+) (%S+) (%S+) (%S+)$')
+    local at = tonumber(counter) * 2
+    out[#out + 1] = settle(KEYS[at - 1], KEYS[at], tonumber(now), grace, tonumber(wanted), id, spent)
   end
 end
-return out
+return table.concat(out, '\\n')
 `);
 
 /** KEYS: leases. ARGV: now, until, lease ids…. Only leases still live are extended. */
