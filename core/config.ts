@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseCidr, parseUpstreamList } from './wire/upstream-policy.ts';
+import { parseCidr } from './wire/ip-address.ts';
+import { parseUpstreamList } from './wire/upstream-policy.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 

@@ -3,7 +3,7 @@
 // itself a trusted proxy. Entries left of that one are whatever the client chose to send, so they are
 // never believed.
 
-import { canonicalIp, cidrContains, formatIp, parseCidr, parseIp, type Cidr, type IpAddress } from '../wire/upstream-policy.ts';
+import { canonicalIp, cidrContains, formatIp, parseCidr, parseIp, type Cidr, type IpAddress } from '../wire/ip-address.ts';
 
 /** An `X-Forwarded-For` entry as an address: `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]` or `[::1]:443`. */
 export function parseForwardedEntry(entry: string): IpAddress | undefined {

@@ -2,7 +2,7 @@
 // the team. The client address must match every list that is set. The address is the socket's, or
 // `X-Forwarded-For` only behind `KEYWAY_TRUSTED_PROXIES` (the core computes it: core/http/client-address.ts).
 
-import { canonicalIp, cidrContains, parseIp, type Cidr, type IpAddress } from '../../core/wire/upstream-policy.ts';
+import { canonicalIp, cidrContains, parseIp, type Cidr, type IpAddress } from '../../core/wire/ip-address.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { teamOf } from '../../plugins/teams/types.ts';
 

@@ -6,12 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../core/config.ts';
+import { canonicalIp, cidrContains, formatIp, parseCidr, parseIp } from '../../core/wire/ip-address.ts';
 import {
-  canonicalIp,
-  cidrContains,
-  formatIp,
-  parseCidr,
-  parseIp,
   parseUpstreamEntry,
   parseUpstreamList,
   UpstreamPolicy,

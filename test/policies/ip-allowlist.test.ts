@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { loadConfig, ConfigError } from '../../core/config.ts';
 import { createClientAddressResolver } from '../../core/http/client-address.ts';
-import { parseIp } from '../../core/wire/upstream-policy.ts';
+import { parseIp } from '../../core/wire/ip-address.ts';
 import { compileList, ipAllowlistPolicy, listAllows } from '../../policies/ip-allowlist/index.ts';
 import { context, hooksOf, refusalOf, teamsSection } from './helpers.ts';
 
