@@ -2,10 +2,10 @@
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
 import { Accountant } from './accounting/account.ts';
-import { estimatePromptTokens } from './accounting/token-estimate.ts';
 import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
-import { aliasesOf, catalogFor, isPriced, type ModelCatalog } from './catalog/catalog.ts';
+import { aliasesOf, catalogFor, type ModelCatalog } from './catalog/catalog.ts';
+import { createPricingService } from './catalog/pricing-service.ts';
 import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -266,72 +266,6 @@ function createUpstreamClient(given: typeof fetch | undefined, choice: GatewayCo
   if (given !== undefined || choice === 'fetch') return { fetch: given ?? fetch, close: () => undefined };
   const pooled = createPooledFetch();
   return { fetch: pooled, close: () => pooled.close() };
-}
-
-/**
- * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
- * prompt estimate is made once per request and each model's price view once per process.
- */
-function createPricingService(catalog: ModelCatalog): PricingService {
-  let lastEstimated: object | undefined;
-  let lastEstimate = 0;
-  const views = new Map<string, ReturnType<PricingService['price']>>();
-  let viewsVersion = catalog.version;
-  return {
-    estimatePromptTokens(request) {
-      // The policies of one request ask in turn, within one stage: remembering the last request is
-      // enough, where a WeakMap entry per request cost more than the estimate it saved (JSC's weak
-      // table grows with every request until a collection clears it).
-      if (request !== lastEstimated) {
-        lastEstimated = request;
-        lastEstimate = estimatePromptTokens(request);
-      }
-      return lastEstimate;
-    },
-    price(provider, model) {
-      // A new price table (an override, a reloaded file) makes every cached view stale.
-      if (catalog.version !== viewsVersion) {
-        views.clear();
-        viewsVersion = catalog.version;
-      }
-      const name = `${provider}\u0000${model}`;
-      if (views.has(name)) return views.get(name);
-      const info = catalog.get(provider, model);
-      const view =
-        info === undefined || !isPriced(info)
-          ? undefined
-          : {
-              inputPerToken: info.inputCostPerToken,
-              outputPerToken: info.outputCostPerToken,
-              maxOutputTokens: info.maxOutputTokens,
-              maxInputTokens: info.maxInputTokens,
-              worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
-              worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
-              perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
-              tiers: info.tiers.map((tier) => ({
-                aboveInputTokens: tier.aboveInputTokens,
-                worstInputPerToken: Math.max(
-                  tier.inputCostPerToken ?? info.inputCostPerToken,
-                  tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0,
-                  tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
-                ),
-                worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
-              })),
-            };
-      if (views.size > 10_000) views.clear();
-      views.set(name, view);
-      return view;
-    },
-  };
-}
-
-/**
- * The dearest per-request search fee (one that varies with the search size, as Perplexity's does);
- * a per-search fee (the same at every size) depends on searches no request can bound, so it adds nothing.
- */
-function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
-  const values = Object.values(fees ?? {});
-  return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
 }
 
 /** `KEYWAY_CRYPTO_BACKEND` names the backend new secrets are sealed with; the first one loaded otherwise. */

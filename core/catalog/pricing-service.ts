@@ -1,0 +1,95 @@
+// The pricing service policies read (services.pricing): each model's price as a worst-case view (the
+// dearest input and output rates, per-request fees, long-context tiers) and the prompt's token
+// estimate, both on every budgeted request's path.
+
+import { estimatePromptTokens } from '../accounting/token-estimate.ts';
+import type { PricingService } from '../spec/plugin.ts';
+import { isPriced, type ModelCatalog } from './catalog.ts';
+
+type PriceView = NonNullable<ReturnType<PricingService['price']>>;
+
+const UNPRICED = Symbol('unpriced');
+
+/**
+ * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
+ * prompt estimate is made once per request and each model's price view once per process.
+ */
+export function createPricingService(catalog: ModelCatalog): PricingService {
+  let lastEstimated: object | undefined;
+  let lastEstimate = 0;
+  // By provider, then model: no key string built per call. An unpriced model is cached as UNPRICED,
+  // so one `get` answers both cases.
+  const views = new Map<string, Map<string, PriceView | typeof UNPRICED>>();
+  let cached = 0;
+  let viewsVersion = catalog.version;
+  return {
+    estimatePromptTokens(request) {
+      // The policies of one request ask in turn, within one stage: remembering the last request is
+      // enough, where a WeakMap entry per request cost more than the estimate it saved (JSC's weak
+      // table grows with every request until a collection clears it).
+      if (request !== lastEstimated) {
+        lastEstimated = request;
+        lastEstimate = estimatePromptTokens(request);
+      }
+      return lastEstimate;
+    },
+    price(provider, model) {
+      // A new price table (an override, a reloaded file) makes every cached view stale.
+      if (catalog.version !== viewsVersion) {
+        views.clear();
+        cached = 0;
+        viewsVersion = catalog.version;
+      }
+      let models = views.get(provider);
+      if (models === undefined) {
+        models = new Map();
+        views.set(provider, models);
+      }
+      const known = models.get(model);
+      if (known !== undefined) return known === UNPRICED ? undefined : known;
+      const info = catalog.get(provider, model);
+      const view =
+        info === undefined || !isPriced(info)
+          ? undefined
+          : {
+              inputPerToken: info.inputCostPerToken,
+              outputPerToken: info.outputCostPerToken,
+              maxOutputTokens: info.maxOutputTokens,
+              maxInputTokens: info.maxInputTokens,
+              worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
+              worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+              perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
+              tiers: info.tiers.map((tier) => ({
+                aboveInputTokens: tier.aboveInputTokens,
+                worstInputPerToken: Math.max(
+                  tier.inputCostPerToken ?? info.inputCostPerToken,
+                  tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0,
+                  tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
+                ),
+                worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+              })),
+            };
+      // Model names come from requests: bounded, as a cache of them must be.
+      if (++cached > 10_000) {
+        views.clear();
+        cached = 0;
+      }
+      let target = views.get(provider);
+      if (target === undefined) {
+        target = new Map();
+        views.set(provider, target);
+      }
+      target.set(model, view ?? UNPRICED);
+      return view;
+    },
+  };
+}
+
+/**
+ * The dearest per-request search fee (one that varies with the search size, as Perplexity's does);
+ * a per-search fee (the same at every size) depends on searches no request can bound, so it adds nothing.
+ */
+function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
+  const values = Object.values(fees ?? {});
+  return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
+}
