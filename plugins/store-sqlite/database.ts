@@ -177,11 +177,15 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batch
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
   const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, { batchSchedule }) : undefined;
-  const insertUsageText =
+  // Typed by the interface, so their parameters are written once, there.
+  const insertUsageText: Storage['insertUsageText'] =
     writer === undefined
       ? undefined
-      : (table: string, columns: readonly string[], text: string, count: number, after: readonly string[], folds: readonly UsageFoldTable[]) =>
-          writer.insertJournalText(insertStatement(table, columns), text, count, after, folds, columns);
+      : (table, columns, text, count, after, folds) => writer.insertJournalText(insertStatement(table, columns), text, count, after, folds, columns);
+  const insertUsageFile: Storage['insertUsageFile'] =
+    writer === undefined
+      ? undefined
+      : (table, columns, range, count, after, folds) => writer.insertJournalFile(insertStatement(table, columns), range, count, after, folds, columns);
   return {
     db,
     driver: 'bun-sqlite',
@@ -201,18 +205,7 @@ function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batch
       insertInline(insertStatement(table, columns), rows, after, folds, columns);
     },
     ...(insertUsageText === undefined ? {} : { insertUsageText }),
-    ...(writer === undefined
-      ? {}
-      : {
-          insertUsageFile: (
-            table: string,
-            columns: readonly string[],
-            range: JournalRange,
-            count: number,
-            after: readonly string[],
-            folds: readonly UsageFoldTable[],
-          ) => writer.insertJournalFile(insertStatement(table, columns), range, count, after, folds, columns),
-        }),
+    ...(insertUsageFile === undefined ? {} : { insertUsageFile }),
     runEach: async (text, rows) => {
       const statement = sqlite.query(text);
       return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();
