@@ -20,7 +20,9 @@ function acme(model: string, input: number) {
 
 describe('price views', () => {
   test('the same view for every call until the table changes; an unpriced model answers undefined every time', () => {
-    const catalog = shippedCatalog(BUILTIN_CATALOG_ALIASES);
+    // A catalog of its own: the shipped one is shared by every gateway of the process, never replaced.
+    const catalog = new ModelCatalog();
+    catalog.replaceWith(shippedCatalog(BUILTIN_CATALOG_ALIASES));
     const pricing = createPricingService(catalog);
     const first = pricing.price('openai', 'gpt-4o');
     expect(first?.inputPerToken).toBe(catalog.get('openai', 'gpt-4o')?.inputCostPerToken as number);
