@@ -6,7 +6,7 @@ import { describe, expect, test } from 'bun:test';
 import type { DetectorId } from '../../policies/content-blocking/detectors.ts';
 import { IBAN_LENGTHS, ibanChecksumValid } from '../../policies/content-blocking/ids.ts';
 import { ssnValid } from '../../policies/content-blocking/numbers.ts';
-import { scanRequest, scanText } from '../../policies/content-blocking/scan.ts';
+import { mayHoldSensitive, scanRequest, scanText, walkText } from '../../policies/content-blocking/scan.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 
 const RANDOM_36 = 'aB3dEfGh1jKlMnOpQrStUvWxYz0123456789';
@@ -248,5 +248,82 @@ describe('scanRequest', () => {
   test('clean requests and odd shapes find nothing', () => {
     expect(scanRequest(request([{ role: 'user', content: 'hello there, how are you today?' }]))).toBeUndefined();
     expect(scanRequest(request([{ role: 'user', content: null }, { role: 'tool', content: [{ type: 'text' }] } as never]))).toBeUndefined();
+  });
+});
+
+describe('the native pre-check (mayHoldSensitive)', () => {
+  // scanText skips the walk when the text has no digit, no two adjacent capitals, no `eyJ` and no
+  // `cret`/`CRET`: it must never skip a text the walk would refuse. Random texts built from pieces of
+  // every detector's positives, look-alikes and prose, mutated (cut, case-flipped, digits removed),
+  // must get the same answer both ways.
+  const pieces = [
+    `sk-${RANDOM_36}abcdEFGH1234`,
+    `sk-ant-api03-${RANDOM_36}-${RANDOM_36}`,
+    `AIza${'SyA1234567890abcdefghijklmnopqrstuv'}`,
+    'AKIAIOSFODNN7EXAMPLE',
+    'aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    `gh${'p_'}${RANDOM_36}`,
+    `xox${'b-'}123456789012-123456789012-abcdefABCDEF`,
+    `sk_${'live_'}${RANDOM_36}`,
+    '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----',
+    JWT,
+    // {"alg":"abc"} with lower-case segments: no digit, no two capitals; only `eyJ` gives it away.
+    'eyJhbGciOiJhYmMifQ.abcdefgh.abcdefgh',
+    '4111 1111 1111 1111',
+    '078-05-1120',
+    'AB 12 34 56 C',
+    '046 454 286',
+    '12345678Z',
+    'GB82 WEST 1234 5698 7654 32',
+    'Summarise the release notes. ',
+    'ask me anything about secrets ',
+    'the quick brown fox jumps over the lazy dog ',
+    'Ünïcödé 東京 😀 ',
+  ];
+  let seed = 7;
+  const random = (limit: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % limit;
+  };
+  const mutate = (text: string): string => {
+    switch (random(5)) {
+      case 0:
+        return text.slice(random(text.length), text.length - random(4));
+      case 1:
+        return text.toLowerCase();
+      case 2:
+        return text.replace(/[0-9]/g, '');
+      case 3:
+        return text.toUpperCase();
+      default:
+        return text;
+    }
+  };
+
+  test('never skips a text the walk refuses (3,000 random texts)', () => {
+    let refused = 0;
+    let skipped = 0;
+    for (let round = 0; round < 3000; round++) {
+      let text = '';
+      for (let count = 1 + random(4); count > 0; count--) text += mutate(pieces[random(pieces.length)] as string);
+      const walked = walkText(text);
+      if (walked !== undefined) refused++;
+      if (!mayHoldSensitive(text)) {
+        skipped++;
+        expect({ text, walked }).toEqual({ text, walked: undefined });
+      }
+      expect({ text, found: scanText(text) }).toEqual({ text, found: text.length < 9 ? undefined : walked });
+    }
+    // Both kinds occur, or the comparison proves nothing.
+    expect(refused).toBeGreaterThan(300);
+    expect(skipped).toBeGreaterThan(300);
+  });
+
+  test('prose with a digit or an acronym still gets the walk', () => {
+    expect(mayHoldSensitive('Summarise the release notes. '.repeat(30))).toBe(false);
+    expect(mayHoldSensitive('version 3 of the notes')).toBe(true);
+    expect(mayHoldSensitive('ask the API team')).toBe(true);
+    expect(mayHoldSensitive('the secret word')).toBe(true);
+    expect(scanText('token eyJhbGciOiJhYmMifQ.abcdefgh.abcdefgh end')).toBe('jwt');
   });
 });
