@@ -20,8 +20,16 @@ const STALLED_REQUESTS = 1000;
 const OTHER = process.env.KEYWAY_COMPARE_CHECKOUT;
 // KEYWAY_COMPARE_WITHOUT=audit,… compares with this checkout built without those plugins instead.
 const WITHOUT = process.env.KEYWAY_COMPARE_WITHOUT;
-if (OTHER === undefined && WITHOUT === undefined)
-  throw new Error('KEYWAY_COMPARE_CHECKOUT (a checkout) or KEYWAY_COMPARE_WITHOUT (plugin names) must say what to compare with');
+// KEYWAY_COMPARE_ENV='NAME=value …' runs the other build with these variables too (with neither of the
+// above: this checkout with them), e.g. the runtime's own settings (BUN_JSC_…).
+const COMPARE_ENV = Object.fromEntries(
+  (process.env.KEYWAY_COMPARE_ENV ?? '')
+    .split(' ')
+    .filter((entry) => entry.includes('='))
+    .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+);
+if (OTHER === undefined && WITHOUT === undefined && Object.keys(COMPARE_ENV).length === 0)
+  throw new Error('KEYWAY_COMPARE_CHECKOUT (a checkout), KEYWAY_COMPARE_WITHOUT (plugin names) or KEYWAY_COMPARE_ENV must say what to compare with');
 const BODY = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Summarise the release notes. '.repeat(30) }] };
 
 interface Sample {
@@ -49,13 +57,15 @@ const stub = startStub(directory);
 const checkouts: Array<{ name: string; root: string; entrypoint: string; env: Record<string, string> }> = [
   { name: 'this', root: ROOT, entrypoint: join(ROOT, 'plugins', 'main.ts'), env: {} },
   OTHER !== undefined
-    ? { name: 'other', root: resolve(OTHER), entrypoint: join(resolve(OTHER), 'plugins', 'main.ts'), env: {} }
-    : {
-        name: 'other',
-        root: `${ROOT} without ${WITHOUT}`,
-        entrypoint: join(ROOT, 'bench', 'entrypoints', 'without-plugins.ts'),
-        env: { KEYWAY_BENCH_WITHOUT: String(WITHOUT) },
-      },
+    ? { name: 'other', root: resolve(OTHER), entrypoint: join(resolve(OTHER), 'plugins', 'main.ts'), env: COMPARE_ENV }
+    : WITHOUT !== undefined
+      ? {
+          name: 'other',
+          root: `${ROOT} without ${WITHOUT}`,
+          entrypoint: join(ROOT, 'bench', 'entrypoints', 'without-plugins.ts'),
+          env: { ...COMPARE_ENV, KEYWAY_BENCH_WITHOUT: WITHOUT },
+        }
+      : { name: 'other', root: `${ROOT} with ${process.env.KEYWAY_COMPARE_ENV}`, entrypoint: join(ROOT, 'plugins', 'main.ts'), env: COMPARE_ENV },
 ];
 const builds = checkouts.map((checkout, index) => ({
   ...checkout,

@@ -4,9 +4,9 @@
 // journal off), interleaved rounds, each Keyway pinned to the same core, wrk and the stub to the other
 // (bench/load/pinned-keyway.ts). Target (issue 10): no measurable difference. CPU per request holds
 // steadier than req/s on a busy machine. ABLATIONS=1 adds the builds that show where the cost is;
-// ROUNDS and SECONDS set the length.
+// ROUNDS and SECONDS set the length; WRITER_ELSEWHERE=1 adds the writer thread on a core of its own.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuByThread, cpuPerRequest } from './load/cpu-time.ts';
@@ -23,7 +23,19 @@ import {
   startStub,
   writeWrkScript,
 } from './load/pinned-keyway.ts';
-import { type PinnedProcess, stopProcess, waitForHttp } from './load/processes.ts';
+import { LOAD_CORE, type PinnedProcess, stopProcess, waitForHttp } from './load/processes.ts';
+
+/** Pins every thread of `pid` named `name` to `core` (the writer thread starts with the first batch). */
+function moveThreads(pid: number, name: string, core: number): void {
+  let moved = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue;
+    const result = Bun.spawnSync(['taskset', '-cp', String(core), tid], { stdout: 'ignore', stderr: 'pipe' });
+    if (result.exitCode !== 0) throw new Error(`taskset ${tid}: ${result.stderr.toString()}`);
+    moved++;
+  }
+  if (moved === 0) throw new Error(`no thread named ${name} in ${pid}`);
+}
 
 const MAIN = join(ROOT, 'plugins', 'main.ts');
 const DROPPING = join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts');
@@ -45,6 +57,11 @@ if (process.env.ABLATIONS === '1') {
     { name: 'written, answers not held for the journal', entrypoint: join(ROOT, 'bench', 'entrypoints', 'usage-no-wait.ts'), env: {} },
   );
 }
+// WRITER_ELSEWHERE=1 adds the real gateway with its usage writer thread moved to the other core (the
+// one wrk and the stub use) after the warm-up: what the request thread pays when the writer does not
+// share its core, as on any machine that gives the process two CPUs.
+const WRITER_ELSEWHERE = 'usage written, writer thread on the other core';
+if (process.env.WRITER_ELSEWHERE === '1') builds.push({ name: WRITER_ELSEWHERE, entrypoint: MAIN, env: {} });
 // ONLY=<names, comma-separated, each a part of a build's name> keeps the first two builds and those.
 if (process.env.ONLY !== undefined) {
   const wanted = process.env.ONLY.split(',');
@@ -82,6 +99,7 @@ try {
     if (notReady !== undefined) throw new Error(`${run.name}: ${notReady}`);
     await operatorCall(run.url, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: BENCH_UPSTREAM_KEY }] });
     await runWrk(`${run.url}/v1/chat/completions`, script, 2);
+    if (run.name === WRITER_ELSEWHERE) moveThreads(run.process.pid, 'Worker', LOAD_CORE);
   }
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 0 ? [...runs].reverse() : runs;
