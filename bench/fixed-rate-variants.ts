@@ -6,6 +6,7 @@
 //
 //   bun bench/fixed-rate-variants.ts [rounds=3] [seconds=10]
 //   FIXED_RATE_VARIANTS='[{"name":"plain","flags":[],"env":{}}]' bun bench/fixed-rate-variants.ts
+//   (a variant may name an `entrypoint`: another checkout's plugins/main.ts, or a bench build)
 //
 // The default variants: `--smol` (as `npm start` runs), no flag, `--smol` with JavaScriptCore's GC
 // timer off, and `--smol` with usage written on the gateway's thread instead of the writer thread.
@@ -22,6 +23,8 @@ interface Variant {
   name: string;
   flags: string[];
   env: Record<string, string>;
+  /** The entry point, from this checkout or another (default: this checkout's plugins/main.ts). */
+  entrypoint?: string;
 }
 
 const DEFAULT_VARIANTS: Variant[] = [
@@ -30,7 +33,10 @@ const DEFAULT_VARIANTS: Variant[] = [
   { name: 'smol, GC timer off', flags: ['--smol'], env: { BUN_GC_TIMER_DISABLE: '1' } },
   { name: 'smol, inline writer', flags: ['--smol'], env: { KEYWAY_USAGE_WRITER: 'inline' } },
 ];
-const RATE = 200;
+// RATE and CONNECTIONS (defaults 200 and 1) give a busier fixed load: e.g. 3000 requests a second over
+// 32 connections, where a usage batch that holds the proxy core shows in the tail.
+const RATE = Number(process.env.RATE ?? 200);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 1);
 
 const variants: Variant[] = process.env.FIXED_RATE_VARIANTS === undefined ? DEFAULT_VARIANTS : JSON.parse(process.env.FIXED_RATE_VARIANTS);
 const rounds = Number(process.argv[2] ?? 3);
@@ -48,7 +54,7 @@ async function measure(variant: Variant, round: number): Promise<void> {
   const keyway = startPinned(
     variant.name,
     PROXY_CORE,
-    [process.execPath, ...variant.flags, join(ROOT, 'plugins', 'main.ts')],
+    [process.execPath, ...variant.flags, variant.entrypoint ?? join(ROOT, 'plugins', 'main.ts')],
     environment,
     join(data, 'keyway.out'),
   );
@@ -57,7 +63,7 @@ async function measure(variant: Variant, round: number): Promise<void> {
     const notReady = await waitForHttp(`${url}/ready`, keyway, 30_000);
     if (notReady !== undefined) throw new Error(`${variant.name}: ${notReady}`);
     await operatorCall(url, '/v1/providers/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_API_KEY }] });
-    const run = { url: `${url}/v1/chat/completions`, apiKey: ADMIN_API_KEY, body, connections: 1, maxRequests: 1_000_000, ratePerSecond: RATE };
+    const run = { url: `${url}/v1/chat/completions`, apiKey: ADMIN_API_KEY, body, connections: CONNECTIONS, maxRequests: 1_000_000, ratePerSecond: RATE };
     const script = join(data, 'fixed-rate.lua');
     await runWrk({ ...run, durationSeconds: 3 }, script);
     const result = await runWrk({ ...run, durationSeconds: seconds }, script);

@@ -75,6 +75,25 @@ async function loadSetScheduler(): Promise<SetScheduler | null> {
   return setScheduler;
 }
 
+/**
+ * sched_yield through libc, or undefined where it cannot be called: the calling thread lets a thread
+ * waiting for its core run first and then carries on; with none waiting it returns at once (a system
+ * call, well under a µs). A long batch on a shared core calls it between steps, so a request never
+ * waits for more than one step of it (SCHED_BATCH alone waits for the end of a time slice).
+ */
+export async function threadYielder(): Promise<(() => void) | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const { dlopen, FFIType } = await import('bun:ffi');
+    const libc = dlopen('libc.so.6', { sched_yield: { args: [], returns: FFIType.i32 } });
+    return () => {
+      libc.symbols.sched_yield();
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Puts the calling thread under SCHED_BATCH (tid 0 is the caller); false where it could not. */
 export async function batchScheduleCallingThread(): Promise<boolean> {
   const set = await loadSetScheduler();

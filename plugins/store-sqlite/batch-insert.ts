@@ -26,11 +26,20 @@ const statementFor = statementCache(multiRowStatement);
 /**
  * Inserts the rows with `sql` (an INSERT of one row's placeholders), writes what `fold` sums from them
  * (core/spec/usage-fold.ts), then runs each follow-up with the batch's first and last id: all or none.
- * Each statement is compiled once per connection.
+ * Each statement is compiled once per connection. `pause` runs after the fold and after each INSERT
+ * (the writer thread yields its core there: usage-writer.ts).
  */
-export function insertBatch(connection: Database, sql: string, rows: ReadonlyArray<readonly unknown[]>, after: readonly string[], fold?: UsageFolder): void {
+export function insertBatch(
+  connection: Database,
+  sql: string,
+  rows: ReadonlyArray<readonly unknown[]>,
+  after: readonly string[],
+  fold?: UsageFolder,
+  pause?: () => void,
+): void {
   // Summed before the transaction opens: the write lock is held for the writes only.
   const folded = fold === undefined || rows.length === 0 ? [] : fold(rows);
+  pause?.();
   connection.transaction(() => {
     let first: number | bigint | undefined;
     let last: number | bigint | undefined;
@@ -45,6 +54,7 @@ export function insertBatch(connection: Database, sql: string, rows: ReadonlyArr
       last = statementFor(connection, sql, count).run(parameters).lastInsertRowid;
       // One transaction holds the write lock, so the batch's rowids are first..last with no gap.
       first ??= typeof last === 'bigint' ? last - BigInt(count - 1) : last - (count - 1);
+      pause?.();
     }
     writeFolds(connection, folded);
     // Each follow-up is prepared in turn (bun caches it by text): one may use a table an earlier one creates.

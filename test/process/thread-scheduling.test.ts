@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.ts';
-import { batchScheduleThreads, HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed } from '../../core/process/thread-scheduling.ts';
+import { batchScheduleThreads, HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed, threadYielder } from '../../core/process/thread-scheduling.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { addOpenAIKey, chatCompletion, dataFolderEnv, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
@@ -83,6 +83,19 @@ describe.skipIf(process.platform !== 'linux')('setting the policy', () => {
     } finally {
       server.stop(true);
     }
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('yielding the core', () => {
+  test('the usage writer gets sched_yield: a call that returns and leaves the thread running', async () => {
+    const yieldCore = await threadYielder();
+    expect(typeof yieldCore).toBe('function');
+    let calls = 0;
+    for (let round = 0; round < 1000; round++) {
+      yieldCore?.();
+      calls++;
+    }
+    expect(calls).toBe(1000);
   });
 });
 

@@ -169,3 +169,26 @@ test('every field of a row reaches its column from the line as from the row, and
   expect(usageValuesFromJournalText(journalText([full, unpriced]) + objectLine + versionOne, 4)).toEqual([full, unpriced, unpriced, unpriced].map(usageValues));
   expect(() => usageValuesFromJournalText(`${JSON.stringify([2, ...Array(29).fill(null)])}\n`, 1)).toThrow('line 1 is not a usage row');
 });
+
+test('a batch larger than one decoding slice (the writer yields its core between slices) is written whole, roll-ups once', async () => {
+  const store = await openStore();
+  // 700 rows: slices of 256, 256 and 188, with multi-byte text in every slice.
+  const range = journalFile(rows('before', 2), rows('big', 700), rows('after', 2));
+  await store.insertJournalRange?.(rows('sent', 700), range);
+  expect(await requestIds(store)).toEqual(
+    rows('big', 700)
+      .map((one) => one.requestId)
+      .sort(),
+  );
+  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 700 }]);
+});
+
+test('across slices a short batch or a damaged line is refused with its line in the batch, and nothing is written', async () => {
+  const store = await openStore();
+  const batch = rows('big', 600);
+  await expect(store.insertJournaledUsage?.(rows('sent', 601), journalText(batch))).rejects.toThrow('holds 600 rows, not the 601');
+  const damaged = journalText(batch).replace('"big_300"', '"big_300');
+  await expect(store.insertJournaledUsage?.(batch, damaged)).rejects.toThrow('not JSON (line 301)');
+  expect(await requestIds(store)).toEqual([]);
+  expect(await store.query('SELECT COUNT(*) AS count FROM batches')).toEqual([{ count: 0 }]);
+});
