@@ -144,7 +144,10 @@ function idKey(codes: readonly number[], wide: boolean): string {
  * Each distinct value gets a small id per column, so every key is a few characters to hash. Throws when
  * a fold reads a column the store does not have.
  */
-export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: readonly string[]): (rows: ReadonlyArray<Row>) => UsageFoldRows[] {
+export function compileUsageFolds(
+  tables: readonly UsageFoldTable[],
+  columns: readonly string[],
+): (rows: ReadonlyArray<Row>, pause?: () => void) => UsageFoldRows[] {
   const position = (name: string): number => {
     const index = columns.indexOf(name);
     if (index === -1) throw new Error(`a usage fold reads ${name}, which usage_records does not have here`);
@@ -192,7 +195,8 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
     sums: table.sums.map((sum) => ({ when: required(sum.when), at: sum.of === 1 ? 0 : (summedAt.get(sum.of) as number) })),
   }));
 
-  return (rows) => {
+  // `pause` runs every 256 rows: a store's writer thread yields its core there (plugins/store-sqlite/usage-writer.ts).
+  return (rows, pause) => {
     const ids = keyed.map(() => new Map<Value, number>());
     const masks = new Map<number, number>();
     const codes: number[] = new Array(keyed.length + 1).fill(0);
@@ -204,7 +208,9 @@ export function compileUsageFolds(tables: readonly UsageFoldTable[], columns: re
     let wide = false;
     let previousMask = -1;
     let group: Group | undefined;
-    for (const row of rows) {
+    for (let position = 0; position < rows.length; position++) {
+      if ((position & 255) === 255) pause?.();
+      const row = rows[position] as Row;
       let changed = false;
       for (let column = 0; column < keyed.length; column++) {
         const { index, length, key } = keyed[column] as (typeof keyed)[number];

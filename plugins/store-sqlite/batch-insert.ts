@@ -26,8 +26,8 @@ const statementFor = statementCache(multiRowStatement);
 /**
  * Inserts the rows with `sql` (an INSERT of one row's placeholders), writes what `fold` sums from them
  * (core/spec/usage-fold.ts), then runs each follow-up with the batch's first and last id: all or none.
- * Each statement is compiled once per connection. `pause` runs after the fold and after each INSERT
- * (the writer thread yields its core there: usage-writer.ts).
+ * Each statement is compiled once per connection. `pause` runs every 256 rows of the fold, after it and
+ * after each INSERT (the writer thread yields its core there: usage-writer.ts).
  */
 export function insertBatch(
   connection: Database,
@@ -38,7 +38,7 @@ export function insertBatch(
   pause?: () => void,
 ): void {
   // Summed before the transaction opens: the write lock is held for the writes only.
-  const folded = fold === undefined || rows.length === 0 ? [] : fold(rows);
+  const folded = fold === undefined || rows.length === 0 ? [] : fold(rows, pause);
   pause?.();
   connection.transaction(() => {
     let first: number | bigint | undefined;

@@ -8,7 +8,7 @@ import { statementCache } from './statement-cache.ts';
 /** Buckets per upsert statement: a batch has a few to a few hundred per table. */
 const ROWS_PER_UPSERT = 32;
 
-export type UsageFolder = (rows: ReadonlyArray<readonly unknown[]>) => UsageFoldRows[];
+export type UsageFolder = (rows: ReadonlyArray<readonly unknown[]>, pause?: () => void) => UsageFoldRows[];
 
 /** Adds each row's sums to the table's row of its key, or inserts it: `count` rows in one statement. */
 export function upsertStatement(table: UsageFoldTable, count: number): string {

@@ -84,13 +84,13 @@ let database: Database | undefined;
 let folder: UsageFolder | undefined;
 /**
  * sched_yield, once the thread gave up wake-up preemption: between the steps of a batch (a slice of
- * the decoding, the fold, each INSERT of 32 rows) a request thread waiting for this core runs first.
- * Without it a batch of 2,000 rows (about 10 ms of work) held the core for whole time slices, and the
- * requests that arrived meanwhile waited for them (bench/fixed-rate-variants.ts: p99). On a saturated
- * core each yield hands the rest of the turn to the request thread, so the writer then gets about one
- * step per turn of the request thread: at 10,000 requests a second on one core it still kept up (a
- * backlog under 1,000 rows, gone 3 s after the load), and yielding only after a millisecond of work
- * measured a longer tail (bench/RESULTS.md, session 7).
+ * the decoding, 256 rows of the fold, each INSERT of 32 rows) a request thread waiting for this core
+ * runs first. Without it a batch of 2,000 rows (about 10 ms of work) held the core for whole time
+ * slices, and the requests that arrived meanwhile waited for them (bench/fixed-rate-variants.ts:
+ * p99). On a saturated core each yield hands the rest of the turn to the request thread, so the
+ * writer then gets about one step per turn of the request thread: at 10,000 requests a second on one
+ * core it still kept up (a backlog under 1,000 rows, gone 3 s after the load), and yielding only
+ * after a millisecond of work measured a longer tail (bench/RESULTS.md, session 7).
  */
 let pause: (() => void) | undefined;
 
