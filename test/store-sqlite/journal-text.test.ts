@@ -91,6 +91,16 @@ test('with writes on the gateway thread (KEYWAY_USAGE_WRITER=inline) the rows ar
   expect(await requestIds(store)).toEqual(['sent_0', 'sent_1']);
 });
 
+/** The store holds exactly the rows `rows(prefix, count)` makes, written as one batch (its roll-up ran once). */
+async function expectOneBatchOf(store: Store, prefix: string, count: number): Promise<void> {
+  expect(await requestIds(store)).toEqual(
+    rows(prefix, count)
+      .map((one) => one.requestId)
+      .sort(),
+  );
+  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: count }]);
+}
+
 /** A journal file holding `before`, `batch` and `after` in turn; the byte range of `batch`. */
 function journalFile(before: UsageRecord[], batch: UsageRecord[], after: UsageRecord[]): { path: string; start: number; end: number } {
   const directory = mkdtempSync(join(tmpdir(), 'keyway-journal-range-'));
@@ -102,19 +112,17 @@ function journalFile(before: UsageRecord[], batch: UsageRecord[], after: UsageRe
   return { path, start: head.length, end: head.length + middle.length };
 }
 
-test('the writer thread reads the batch where the journal wrote it: exactly the rows of its byte range, roll-ups once', async () => {
-  const store = await openStore();
-  // Multi-byte text before the range: its offsets are bytes, not characters.
-  const range = journalFile(rows('before', 5), rows('range', 40), rows('after', 3));
-  await store.insertJournalRange?.(rows('sent', 40), range);
-  const stored = await requestIds(store);
-  expect(stored).toEqual(
-    rows('range', 40)
-      .map((one) => one.requestId)
-      .sort(),
-  );
-  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 40 }]);
-});
+// 40 rows: one decoding slice; 700: slices of 256, 256 and 188 (the writer yields its core between
+// them), with multi-byte text in every slice and before the range (its offsets are bytes, not characters).
+test.each([40, 700])(
+  'the writer thread reads a batch of %d rows where the journal wrote it: exactly the rows of its byte range, roll-ups once',
+  async (count) => {
+    const store = await openStore();
+    const range = journalFile(rows('before', 5), rows('range', count), rows('after', 3));
+    await store.insertJournalRange?.(rows('sent', count), range);
+    await expectOneBatchOf(store, 'range', count);
+  },
+);
 
 test('a range that does not hold its batch (short, past the end of the file, not a range) is refused and writes nothing', async () => {
   const store = await openStore();
@@ -168,19 +176,6 @@ test('every field of a row reaches its column from the line as from the row, and
   const versionOne = `${JSON.stringify([1, ...(JSON.parse(journalText([unpriced]).trim()) as unknown[]).slice(1, -4)])}\n`;
   expect(usageValuesFromJournalText(journalText([full, unpriced]) + objectLine + versionOne, 4)).toEqual([full, unpriced, unpriced, unpriced].map(usageValues));
   expect(() => usageValuesFromJournalText(`${JSON.stringify([2, ...Array(29).fill(null)])}\n`, 1)).toThrow('line 1 is not a usage row');
-});
-
-test('a batch larger than one decoding slice (the writer yields its core between slices) is written whole, roll-ups once', async () => {
-  const store = await openStore();
-  // 700 rows: slices of 256, 256 and 188, with multi-byte text in every slice.
-  const range = journalFile(rows('before', 2), rows('big', 700), rows('after', 2));
-  await store.insertJournalRange?.(rows('sent', 700), range);
-  expect(await requestIds(store)).toEqual(
-    rows('big', 700)
-      .map((one) => one.requestId)
-      .sort(),
-  );
-  expect(await store.query('SELECT rows FROM batches')).toEqual([{ rows: 700 }]);
 });
 
 test('across slices a short batch or a damaged line is refused with its line in the batch, and nothing is written', async () => {
