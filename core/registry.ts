@@ -10,6 +10,7 @@ import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
   type AdminActionObserver,
+  type SessionArrival,
   type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
@@ -91,6 +92,8 @@ export interface PluginSet {
   keyDecryptionObservers: Array<Contributed<KeyDecryptionObserver>>;
   /** Session resolvers for management routes (core/credentials/authenticate.ts). */
   sessionCredentials: Array<Contributed<SessionCredentialResolver>>;
+  /** What a management request waits for when its session was opened elsewhere in the cluster. */
+  sessionArrivals: Array<Contributed<SessionArrival>>;
 }
 
 export interface PluginEnvironment {
@@ -282,6 +285,7 @@ export function emptyPluginSet(): PluginSet {
     adminActionObservers: [],
     keyDecryptionObservers: [],
     sessionCredentials: [],
+    sessionArrivals: [],
   };
 }
 
@@ -307,6 +311,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   if (contributions.adminActions !== undefined) set.adminActionObservers.push({ plugin, value: contributions.adminActions });
   if (contributions.keyDecryptions !== undefined) set.keyDecryptionObservers.push({ plugin, value: contributions.keyDecryptions });
   if (contributions.sessionCredentials !== undefined) set.sessionCredentials.push({ plugin, value: contributions.sessionCredentials });
+  if (contributions.sessionArrivals !== undefined) set.sessionArrivals.push({ plugin, value: contributions.sessionArrivals });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

@@ -1,6 +1,6 @@
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
-import type { Principal, PrincipalRole, SessionCredentialResolver } from '../spec/plugin.ts';
+import type { Principal, PrincipalRole, SessionArrival, SessionCredentialResolver } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
 
 /** The bearer key of a request: `Authorization: Bearer …`, or `x-api-key` as Anthropic clients send it. */
@@ -31,6 +31,29 @@ export function authenticateManagement(store: ConfigSnapshots, headers: Headers,
     if (keyHash !== undefined) return principalOf(store.current.principalsByHash.get(keyHash), headers);
   }
   throw new KeywayError('invalid_api_key');
+}
+
+/**
+ * authenticateManagement, and when no bearer key was sent and no resolver knew the session: once more
+ * after the first plugin that has something to wait for (a session another worker opened, still on
+ * the cluster bus) says it arrived. Refused as before when nothing arrives.
+ */
+export async function authenticateManagementAwaiting(
+  store: ConfigSnapshots,
+  headers: Headers,
+  sessions: ReadonlyArray<{ value: SessionCredentialResolver }>,
+  arrivals: ReadonlyArray<{ value: SessionArrival }>,
+): Promise<Principal> {
+  try {
+    return authenticateManagement(store, headers, sessions);
+  } catch (error) {
+    if (!(error instanceof KeywayError) || error.code !== 'invalid_api_key' || bearerKey(headers) !== undefined) throw error;
+    for (const { value: arrival } of arrivals) {
+      const waiting = arrival(headers);
+      if (waiting !== undefined && (await waiting)) return authenticateManagement(store, headers, sessions);
+    }
+    throw error;
+  }
 }
 
 function principalOf(principal: Principal | undefined, headers: Headers): Principal {

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { accountRoutes } from '../credentials/account-routes.ts';
-import { authenticateManagement, requireRole } from '../credentials/authenticate.ts';
+import { authenticateManagementAwaiting, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
 import { KeywayError } from '../errors.ts';
 import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
@@ -150,7 +150,12 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
     try {
       let principal;
       if (route.role !== undefined) {
-        principal = authenticateManagement(runtime.snapshots, request.headers, runtime.plugins.sessionCredentials);
+        principal = await authenticateManagementAwaiting(
+          runtime.snapshots,
+          request.headers,
+          runtime.plugins.sessionCredentials,
+          runtime.plugins.sessionArrivals,
+        );
         noteActor(request, principal, route.role);
         requireRole(principal, route.role);
       }

@@ -145,6 +145,14 @@ export type AdminActionObserver = (action: AdminAction) => void | Promise<void>;
  */
 export type SessionCredentialResolver = (headers: Headers) => string | undefined;
 
+/**
+ * For a request whose session the resolvers did not know: a promise that settles true once the session
+ * it names may be known here (another worker or instance opened it and the cluster bus is still on its
+ * way), false when it did not arrive in time; undefined when there is nothing to wait for. A browser
+ * signs in on one connection and may send its next request on another, to another worker.
+ */
+export type SessionArrival = (headers: Headers) => Promise<boolean> | undefined;
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -177,6 +185,8 @@ export interface PluginContributions {
   keyDecryptions?: KeyDecryptionObserver;
   /** Lets a management request without a bearer key authenticate by a session (never an inference request). */
   sessionCredentials?: SessionCredentialResolver;
+  /** Waits, briefly, for a session another member of the cluster opened (see SessionArrival). */
+  sessionArrivals?: SessionArrival;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {

@@ -70,6 +70,7 @@ export const dashboardPlugin = definePlugin({
     const sessions = createSessionStore(lifetimeMs, () => services.clock.now());
     return {
       sessionCredentials: (headers) => sessions.resolve(headers),
+      sessionArrivals: (headers) => sessions.arrival(headers),
       // The cluster bus is bound once the gateway runs: the first tick of this job joins it (later ticks do nothing).
       jobs: [{ name: 'dashboard-sessions', intervalMs: SHARE_AFTER_MS, scope: 'instance', run: () => sessions.share(services.cluster) }],
       routes: [

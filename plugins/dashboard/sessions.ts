@@ -11,6 +11,16 @@ export const SESSION_COOKIE = 'keyway_session';
 export const CSRF_HEADER = 'x-keyway-csrf';
 /** Enough for a team of admins; the oldest session is dropped first beyond it. */
 const MAX_SESSIONS = 10_000;
+/**
+ * How long a request naming a session this member has not heard of waits for the cluster bus: a
+ * browser signs in on one worker and may send its next request to another before the news arrives
+ * (a millisecond or so between workers, more between instances over Redis under load).
+ */
+export const SESSION_ARRIVAL_WAIT_MS = 500;
+/** Requests waiting at once at most; past it an unknown session is refused at once, as before. */
+const MAX_ARRIVAL_WAITERS = 1_000;
+/** A session id as randomToken makes it: 32 random bytes in base64url. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
 export interface DashboardSession {
   id: string;
@@ -26,6 +36,12 @@ export interface SessionStore {
   fromCookie(cookieHeader: string | null): DashboardSession | undefined;
   /** The key hash when the cookie names a live session and the header carries its token. */
   resolve(headers: Headers): string | undefined;
+  /**
+   * For a cookie naming a session this member does not know: settles true when another member's news
+   * of it arrives, false after SESSION_ARRIVAL_WAIT_MS; undefined when there is nothing to wait for (no
+   * cluster, no well-formed cookie, a session already known).
+   */
+  arrival(headers: Headers): Promise<boolean> | undefined;
   close(id: string): boolean;
   readonly size: number;
 }
@@ -51,6 +67,15 @@ export function createSessionStore(lifetimeMs: number, now: () => number): Sessi
   // Keyed by the hash of the session id: what is shared (and held) is useless to whoever reads it.
   const sessions = new Map<string, SharedSession>();
   let bus: SessionBus | undefined;
+  /** Requests waiting for news of a session, by the hash of its id. */
+  const waiting = new Map<string, Array<(arrived: boolean) => void>>();
+  let waiters = 0;
+  const arrived = (idHash: string) => {
+    const list = waiting.get(idHash);
+    if (list === undefined) return;
+    waiting.delete(idHash);
+    for (const settle of list) settle(true);
+  };
   const tell = (message: SessionMessage) => {
     try {
       bus?.publish(SESSIONS_TOPIC, JSON.stringify(message));
@@ -88,6 +113,7 @@ export function createSessionStore(lifetimeMs: number, now: () => number): Sessi
     if ('open' in message && typeof message.open?.idHash === 'string' && message.open.expiresAt > now()) {
       prune();
       sessions.set(message.open.idHash, message.open);
+      arrived(message.open.idHash);
     } else if ('close' in message && typeof message.close === 'string') sessions.delete(message.close);
     else if ('sync' in message) for (const session of sessions.values()) if (session.expiresAt > now()) tell({ open: session });
   };
@@ -107,6 +133,34 @@ export function createSessionStore(lifetimeMs: number, now: () => number): Sessi
       const token = headers.get(CSRF_HEADER);
       if (session === undefined || token === null || !sameText(token, session.csrfToken)) return undefined;
       return session.keyHash;
+    },
+    arrival(headers) {
+      if (bus === undefined || waiters >= MAX_ARRIVAL_WAITERS) return undefined;
+      const id = cookieValue(headers.get('cookie'), SESSION_COOKIE);
+      if (id === undefined || !SESSION_ID.test(id)) return undefined;
+      const idHash = sha256(id);
+      if (sessions.has(idHash)) return undefined;
+      return new Promise<boolean>((resolve) => {
+        waiters++;
+        let done = false;
+        const settle = (news: boolean) => {
+          if (done) return;
+          done = true;
+          waiters--;
+          clearTimeout(timer);
+          resolve(news);
+        };
+        const timer = setTimeout(() => {
+          const list = waiting.get(idHash);
+          const rest = list?.filter((entry) => entry !== settle) ?? [];
+          if (rest.length === 0) waiting.delete(idHash);
+          else waiting.set(idHash, rest);
+          settle(false);
+        }, SESSION_ARRIVAL_WAIT_MS);
+        const list = waiting.get(idHash);
+        if (list === undefined) waiting.set(idHash, [settle]);
+        else list.push(settle);
+      });
     },
     close: (id) => {
       const idHash = sha256(id);

@@ -1,4 +1,4 @@
-import { authenticateManagement, requireRole } from '../../credentials/authenticate.ts';
+import { authenticateManagementAwaiting, requireRole } from '../../credentials/authenticate.ts';
 import type { Principal, PrincipalRole } from '../../spec/plugin.ts';
 import type { Runtime } from '../../runtime.ts';
 import { noteActor } from './audit-trail.ts';
@@ -17,7 +17,12 @@ export function guarded(role: PrincipalRole, handler: GuardedHandler) {
   return async (runtime: Runtime, request: Request, parameters: Record<string, string> = {}): Promise<Response> => {
     const requestId = requestIdOf(request);
     try {
-      const principal = authenticateManagement(runtime.snapshots, request.headers, runtime.plugins.sessionCredentials);
+      const principal = await authenticateManagementAwaiting(
+        runtime.snapshots,
+        request.headers,
+        runtime.plugins.sessionCredentials,
+        runtime.plugins.sessionArrivals,
+      );
       noteActor(request, principal, role);
       requireRole(principal, role);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
