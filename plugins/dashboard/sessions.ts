@@ -19,6 +19,8 @@ const MAX_SESSIONS = 10_000;
 export const SESSION_ARRIVAL_WAIT_MS = 500;
 /** Requests waiting at once at most; past it an unknown session is refused at once, as before. */
 const MAX_ARRIVAL_WAITERS = 1_000;
+/** core/cluster/local.ts: the bus of a process alone, which no news ever reaches. */
+const LOCAL_CLUSTER = 'local';
 /** A session id as randomToken makes it: 32 random bytes in base64url. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
@@ -59,6 +61,8 @@ type SessionMessage = { open: SharedSession } | { close: string } | { sync: true
 export const SESSIONS_TOPIC = 'dashboard:sessions';
 
 export interface SessionBus {
+  /** The cluster's kind: `local` is a process alone, with nobody to hear from. */
+  readonly name?: string;
   publish(topic: string, message: string): unknown;
   subscribe(topic: string, listener: (message: string) => void): () => void;
 }
@@ -135,7 +139,7 @@ export function createSessionStore(lifetimeMs: number, now: () => number): Sessi
       return session.keyHash;
     },
     arrival(headers) {
-      if (bus === undefined || waiters >= MAX_ARRIVAL_WAITERS) return undefined;
+      if (bus === undefined || bus.name === LOCAL_CLUSTER || waiters >= MAX_ARRIVAL_WAITERS) return undefined;
       const id = cookieValue(headers.get('cookie'), SESSION_COOKIE);
       if (id === undefined || !SESSION_ID.test(id)) return undefined;
       const idHash = sha256(id);

@@ -59,9 +59,12 @@ describe('a session opened on another member', () => {
     expect(second.resolve(headers)).toBeUndefined();
   });
 
-  test('nothing to wait for: no cluster, no cookie, a cookie that is not a session id', () => {
+  test('nothing to wait for: no cluster or a process alone, no cookie, a cookie that is not a session id', () => {
     const alone = createSessionStore(HOUR, Date.now);
     expect(alone.arrival(headersFor('A'.repeat(43), 'token'))).toBeUndefined();
+    const single = createSessionStore(HOUR, Date.now);
+    single.share({ ...lateBus(10).member(3), name: 'local' });
+    expect(single.arrival(headersFor('A'.repeat(43), 'token'))).toBeUndefined();
     const joined = createSessionStore(HOUR, Date.now);
     joined.share(lateBus(10).member(2));
     expect(joined.arrival(new Headers())).toBeUndefined();
