@@ -4,6 +4,7 @@
 // seed is done before timing).
 
 import { do_not_optimize, group } from 'mitata';
+import { promptTokenBound } from '../../core/accounting/prompt-bound.ts';
 import { estimatePromptTokens } from '../../core/accounting/token-estimate.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
 import { ERROR_TABLE, KeywayError } from '../../core/errors.ts';
@@ -35,6 +36,7 @@ function services(): Services {
     logger,
     pricing: {
       estimatePromptTokens,
+      promptTokenBound,
       price: () => ({ inputPerToken: 2.5e-6, outputPerToken: 1e-5, maxOutputTokens: 16_384, maxInputTokens: 128_000 }),
     },
     errors: { table: ERROR_TABLE, KeywayError, create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options) },

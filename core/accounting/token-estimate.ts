@@ -8,8 +8,10 @@
 // samples and their real counts: English and other European languages, Cyrillic, Greek, Hebrew,
 // Arabic, Hindi, Thai, Chinese, Japanese, Korean, emoji, code, JSON, SQL, HTML, YAML, CSV, numbers,
 // dates, URLs, hex ids, whitespace). English prose comes out about 1.6 times its real count, CJK about
-// 1.3 times. Random letter strings (base64) tokenize at up to one token per two characters and are
-// the one kind of text it can under-count; they are not typical prose.
+// 1.3 times. Random text (base64, hex ids, random letters, whitespace runs, rare CJK characters)
+// tokenizes denser than these rules and can come in at about half the real count, so the estimate
+// serves figures that may be approximate (a cut stream's bill, token rate limits); money that must never
+// be under-reserved (budgets, approval thresholds) reads the strict bound in prompt-bound.ts.
 //
 // The rules follow how byte-level BPE tokenizers pre-split text:
 // - a run of ASCII letters: ceil(length / 3) tokens (most English words are one token; this leaves

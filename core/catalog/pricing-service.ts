@@ -1,7 +1,8 @@
 // The pricing service policies read (services.pricing): each model's price as a worst-case view (the
-// dearest input and output rates, per-request fees, long-context tiers) and the prompt's token
-// estimate, both on every budgeted request's path.
+// dearest input and output rates, per-request fees, long-context tiers), the prompt's token estimate
+// (rate limits) and its bound (budgets and approvals), on every such request's path.
 
+import { promptTokenBound } from '../accounting/prompt-bound.ts';
 import { estimatePromptTokens } from '../accounting/token-estimate.ts';
 import type { PricingService } from '../spec/plugin.ts';
 import { isPriced, type ModelCatalog } from './catalog.ts';
@@ -33,6 +34,8 @@ export function createPricingService(catalog: ModelCatalog): PricingService {
       }
       return lastEstimate;
     },
+    // A few native byte counts per request, and the plan that reads it is already made once per request.
+    promptTokenBound,
     price(provider, model) {
       // A new price table (an override, a reloaded file) makes every cached view stale.
       if (catalog.version !== viewsVersion) {

@@ -109,10 +109,16 @@ export interface CredentialKit {
 /** List prices from the shipped catalog (with the loaded providers' aliases). */
 export interface PricingService {
   /**
-   * The prompt's tokens, counted so that the count can only exceed what a provider's tokenizer reports
-   * for ordinary text (core/accounting/token-estimate.ts): for budget reservations.
+   * The prompt's tokens as estimated for ordinary text (core/accounting/token-estimate.ts): above what
+   * the tokenizers report for prose and code, below it for random text. For figures that may be
+   * approximate (token rate limits); money uses `promptTokenBound`.
    */
   estimatePromptTokens(request: ChatRequest): number;
+  /**
+   * The prompt's tokens counted from above for any text: its UTF-8 bytes plus each message's overheads
+   * (core/accounting/prompt-bound.ts). For budget reservations and approval thresholds.
+   */
+  promptTokenBound(request: ChatRequest): number;
   /** USD per token and the model's output-token limit, or undefined when the model is unpriced. */
   price(
     provider: string,

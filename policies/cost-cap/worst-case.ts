@@ -1,5 +1,5 @@
 // The worst-case cost of a request on one candidate, at list price: the prompt counted from above
-// (services.pricing.estimatePromptTokens), plus every output token the request allows (`max_tokens`,
+// (services.pricing.promptTokenBound: its UTF-8 bytes, which no byte-level tokenizer exceeds), plus every output token the request allows (`max_tokens`,
 // else `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
 // cost-cap and approvals policies so both judge the same figure. Money is kept in integer
 // micro-dollars: sums of reservations never drift the way float dollars do.
@@ -47,8 +47,8 @@ export function worstCaseMicros(
   // The dearest rates (cache writes, reasoning) and per-request fees, where the pricing service knows them.
   let input = price.worstInputPerToken ?? price.inputPerToken;
   let outputRate = price.worstOutputPerToken ?? price.outputPerToken;
-  // The estimate bounds the prompt from above: if it may cross a long-context threshold, the whole
-  // call may be billed at that tier's rates; if it cannot, neither can the real prompt.
+  // The bound is above the real prompt: if it may cross a long-context threshold, the whole call may be
+  // billed at that tier's rates; if it cannot, neither can the real prompt.
   for (const tier of price.tiers ?? []) {
     if (promptTokens <= tier.aboveInputTokens) break;
     input = Math.max(input, tier.worstInputPerToken);
@@ -119,7 +119,7 @@ function planAll(pricing: PricingService, context: RequestContext): WorstCasePla
       plan.push(entry);
     }
     if (entry.models.some((planned) => planned.model === candidate.model)) continue;
-    promptTokens ??= pricing.estimatePromptTokens(context.request);
+    promptTokens ??= pricing.promptTokenBound(context.request);
     const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, promptTokens);
     entry.models.push({ model: candidate.model, micros });
     if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;

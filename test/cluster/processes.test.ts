@@ -65,7 +65,7 @@ describe.skipIf(!reachable)('three Keyway processes on one PostgreSQL and one Re
   async function createTeam(setup: TestGateway, name: string, body: Record<string, unknown>, fits: number): Promise<Team> {
     const pricing = setup.runtime.services.pricing;
     const request = body as unknown as ChatRequest;
-    const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+    const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     // Room for `fits` worst cases and half of one more: never for fits + 1.
     const capUsd = (fits * worst + Math.floor(worst / 2)) / 1e6;
     const created = await call(

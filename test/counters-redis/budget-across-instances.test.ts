@@ -51,7 +51,7 @@ beforeAll(async () => {
   await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], adminKey);
   const pricing = setup.runtime.services.pricing;
   const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-  const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+  const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
   const created = await call(
     setup,

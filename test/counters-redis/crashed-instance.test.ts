@@ -55,7 +55,7 @@ beforeAll(async () => {
   await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], setup.defaultAdminKey);
   const pricing = setup.runtime.services.pricing;
   const request = body as ChatRequest;
-  const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+  const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   // Room for one request's worst case, not two.
   const capUsd = Math.floor(worst * 1.5) / 1e6;
   const created = await call(

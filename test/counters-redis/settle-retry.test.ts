@@ -35,7 +35,7 @@ afterAll(async () => {
 
 test('a settlement that fails while Redis is away is booked once Redis is back', async () => {
   const pricing = setup.gateway.runtime.services.pricing;
-  const worst = worstCaseMicros(pricing, body as ChatRequest, 'openai', body.model, pricing.estimatePromptTokens(body as ChatRequest)) as number;
+  const worst = worstCaseMicros(pricing, body as ChatRequest, 'openai', body.model, pricing.promptTokenBound(body as ChatRequest)) as number;
   setup.openai.inject({ kind: 'delay', delayMs: 600 });
   const answer = fetch(`${setup.gateway.url}/v1/chat/completions`, {
     method: 'POST',

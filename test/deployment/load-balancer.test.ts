@@ -120,7 +120,7 @@ async function worstCase(): Promise<number> {
   try {
     const pricing = gateway.runtime.services.pricing;
     const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-    return worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+    return worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   } finally {
     await gateway.stop();
   }

@@ -19,6 +19,7 @@ import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixtu
 // Round prices: a prompt of 10 tokens at $1/token and 100 output tokens at $0.01/token cost $11.
 const pricing: PricingService = {
   estimatePromptTokens: () => 10,
+  promptTokenBound: () => 10,
   price: (provider, model) =>
     model.includes('unpriced')
       ? undefined

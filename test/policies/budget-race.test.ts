@@ -24,7 +24,7 @@ beforeAll(async () => {
   setup = await startTeamGateway({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
   const pricing = setup.gateway.runtime.services.pricing;
   const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-  worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+  worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   expect(worstMicros).toBeGreaterThan(0);
   // Fifty and a half worst cases: the 51st reservation cannot fit, whatever the rounding.
   capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;

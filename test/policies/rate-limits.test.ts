@@ -25,7 +25,7 @@ async function setUp(permissions: TeamPermissions | undefined, counters?: Counte
     clock,
     counters: memory,
     snapshot: { current: {} as never, section: () => teamsSection(permissions), refresh: async () => {} },
-    pricing: { estimatePromptTokens: () => estimate, price: () => undefined },
+    pricing: { estimatePromptTokens: () => estimate, promptTokenBound: () => estimate, price: () => undefined },
     logger: silentLogger,
   };
   const contributions = await rateLimitsPlugin.setup?.({

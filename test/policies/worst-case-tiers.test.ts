@@ -6,6 +6,7 @@ import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 // A model billed at dearer rates once the prompt exceeds 200k tokens (Gemini 2.5 Pro, Claude Sonnet 4).
 const pricing: PricingService = {
   estimatePromptTokens: () => 0,
+  promptTokenBound: () => 0,
   price: () => ({
     inputPerToken: 1e-6,
     outputPerToken: 10e-6,

@@ -193,7 +193,7 @@ describe('KEYWAY_WORKERS=2', () => {
     const pricer = await startTestGateway({ probes: false, logLevel: 'warn' });
     const pricing = pricer.runtime.services.pricing;
     const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-    const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+    const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     await pricer.stop();
     const capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
     const created = await send(

@@ -1,0 +1,56 @@
+// A prompt's tokens counted from above, for money that must never be under-reserved: budget
+// reservations and approval thresholds (policies/cost-cap/worst-case.ts). The estimate beside it
+// (token-estimate.ts) is calibrated to sit above real tokenizers for ordinary prose, but random text
+// (base64, hex ids, rare CJK characters, whitespace runs) tokenizes denser than its rules and came in
+// at half the real count; a budget reserved with it could be overshot by such a prompt.
+//
+// The bound rests on one fact instead of calibration: the five providers' tokenizers are byte-level
+// (BPE over UTF-8 bytes, or SentencePiece with byte fallback), so every token is at least one byte
+// and no text is more tokens than its UTF-8 length. Each message adds the estimate's overheads (role
+// and separators, the reply's priming, the tool-use preamble), which are already above what OpenAI and
+// Anthropic add. test/accounting/prompt-bound.test.ts checks the bound against cl100k_base and
+// o200k_base on every kind of text, random and ordinary.
+//
+// What it does not bound: an image part counts IMAGE_TOKENS (above Claude's and GPT-4o's
+// high-detail maximum, below gpt-4o-mini's multiplied image tokens and a very large image tiled by
+// Gemini), and a document or audio part counts the bytes of its encoded form. The price of the bound
+// is looseness: English prose is about a quarter as many tokens as bytes, so a prompt's share of a
+// reservation is about four times its real cost until the call settles.
+
+import type { ChatMessage, ChatRequest } from '../spec/vocabulary.ts';
+import { IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, TOOLS_OVERHEAD_TOKENS } from './token-estimate.ts';
+
+/** UTF-8 bytes: at least the tokens of the text under any byte-level tokenizer. */
+const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+function contentBound(content: ChatMessage['content']): number {
+  if (content === undefined || content === null) return 0;
+  if (typeof content === 'string') return bytesOf(content);
+  let tokens = 0;
+  for (const part of content) {
+    if (part === null || typeof part !== 'object') continue;
+    if (typeof part.text === 'string') tokens += bytesOf(part.text);
+    else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') tokens += IMAGE_TOKENS;
+    else tokens += bytesOf(JSON.stringify(part));
+  }
+  return tokens;
+}
+
+/** At least the prompt tokens any of the providers can bill for `request` (images and documents aside: see the header). */
+export function promptTokenBound(request: ChatRequest): number {
+  let tokens = REPLY_PRIMING_TOKENS;
+  const messages = Array.isArray(request.messages) ? request.messages : [];
+  for (const message of messages) {
+    if (message === null || typeof message !== 'object') continue;
+    tokens += MESSAGE_OVERHEAD_TOKENS + contentBound(message.content);
+    if (typeof message.name === 'string') tokens += 1 + bytesOf(message.name);
+    if (typeof message.tool_call_id === 'string') tokens += bytesOf(message.tool_call_id);
+    if (message.tool_calls !== undefined) tokens += bytesOf(JSON.stringify(message.tool_calls));
+    if (typeof message.refusal === 'string') tokens += bytesOf(message.refusal);
+  }
+  if (Array.isArray(request.tools) && request.tools.length > 0) tokens += TOOLS_OVERHEAD_TOKENS + bytesOf(JSON.stringify(request.tools));
+  if (request.response_format !== undefined && request.response_format.type === 'json_schema') {
+    tokens += bytesOf(JSON.stringify(request.response_format.json_schema));
+  }
+  return tokens;
+}
