@@ -5,7 +5,7 @@ import type { Clock } from '../../core/clock.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
+import { type PromptCounter, startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 
 export const OPENAI_KEY = 'sk-proj-PolicyTestsOpenAIKey000000000001';
@@ -21,9 +21,9 @@ export interface TeamGateway {
 
 export async function startTeamGateway(
   byokPermissions: TeamPermissions,
-  options: { clock?: Clock; env?: Record<string, string>; extraPlugins?: PluginSource[] } = {},
+  options: { clock?: Clock; env?: Record<string, string>; extraPlugins?: PluginSource[]; promptTokens?: PromptCounter } = {},
 ): Promise<TeamGateway> {
-  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
+  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY], promptTokens: options.promptTokens });
   const gateway = await startTestGateway({
     clock: options.clock,
     extraPlugins: options.extraPlugins,

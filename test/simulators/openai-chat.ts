@@ -28,10 +28,10 @@ export interface ChatOutcome {
  * Plans every choice of a validated request. `cacheSeen` says whether its prompt_cache_key was seen
  * before, which makes half of the prompt count as cached.
  */
-export function planChat(body: JsonObject, cacheSeen: boolean): ChatOutcome {
+export function planChat(body: JsonObject, cacheSeen: boolean, countPrompt?: (messages: unknown, model: string) => number): ChatOutcome {
   const choiceCount = typeof body.n === 'number' ? body.n : 1;
   const choices = Array.from({ length: choiceCount }, () => planReply(body, { allowToolCalls: true }));
-  const promptTokens = promptTokensFor(body.messages);
+  const promptTokens = countPrompt === undefined ? promptTokensFor(body.messages) : countPrompt(body.messages, String(body.model));
   // A reasoning model asked for an effort thinks before it answers: hidden reasoning tokens that
   // `completion_tokens` includes, as the real API counts them (§1.3).
   const reasoningTokens =

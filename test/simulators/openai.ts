@@ -148,6 +148,7 @@ async function handleInference(
   models: readonly string[],
   rate: RateState,
   ledger: UsageLedger,
+  countPrompt: PromptCounter | undefined,
 ): Promise<Response> {
   const admitted = await admit(request, context);
   if (admitted instanceof Response) return admitted;
@@ -164,7 +165,7 @@ async function handleInference(
   }
 
   const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
-  const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey));
+  const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey), countPrompt);
   if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
   const cached = outcome.usage.prompt_tokens_details.cached_tokens;
   ledger.record({
@@ -235,7 +236,15 @@ export interface OpenAISimulatorOptions extends SimulatorOptions {
   models?: string[];
   /** Keys the organisation endpoints (`/v1/organization/…`) accept. Default: `OPENAI_SIM_ADMIN_KEY`. */
   adminKeys?: string[];
+  /**
+   * Counts a chat's prompt tokens instead of the shared four-characters-a-token rule: a test that needs
+   * OpenAI's real counts passes its tokenizer.
+   */
+  promptTokens?: PromptCounter;
 }
+
+/** A chat request's prompt tokens from its messages and model. */
+export type PromptCounter = (messages: unknown, model: string) => number;
 
 export const OPENAI_SIM_ADMIN_KEY = 'sk-admin-KeywaySimulatorAdminKey0123456789abcdef';
 
@@ -256,9 +265,10 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Open
       const path = context.url.pathname;
       const admin = handleOpenAIAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys);
       if (admin) return admin;
-      if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate, ledger);
+      if (request.method === 'POST' && path === '/v1/chat/completions')
+        return handleInference('chat', request, context, models, rate, ledger, options.promptTokens);
       if (request.method === 'POST' && path === '/v1/responses') return handleResponses(request, context, models, rate, ledger);
-      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger);
+      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger, undefined);
       if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
       return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));
     },

@@ -1,0 +1,114 @@
+// Budgets hold for prompts a calibrated estimate gets wrong. The OpenAI simulator here counts prompts
+// with OpenAI's own tokenizer (o200k_base, as gpt-4o-mini does), and every prompt is random base64, which
+// tokenizes far denser than prose. With `max_tokens: 1` the prompt is nearly all of each request's cost.
+// Reserved at the prompt bound, exactly the requests that fit are served and the cap holds; reserved at
+// the token estimate (the rule before session 8), more would have been admitted and each would have
+// settled above its reservation.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
+import type { ChatMessage, ChatRequest } from '../../core/spec/vocabulary.ts';
+import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { call, flushUsage } from '../helpers/gateway.ts';
+import { startTeamGateway, type TeamGateway } from './team-fixture.ts';
+
+const MODEL = 'gpt-4o-mini';
+const FITS = 12;
+const REQUESTS = 40;
+/** 2,250 random bytes: 3,000 base64 characters, so every prompt has the same bound. */
+const PROMPT_BYTES = 2250;
+
+if (countChatCompletionTokens === undefined) throw new Error('gpt-tokenizer no longer counts chat completions for gpt-4o');
+const realPromptTokens = countChatCompletionTokens;
+
+const randomPrompt = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(PROMPT_BYTES))).toString('base64');
+const requestFor = (content: string): ChatRequest => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 1 });
+
+let setup: TeamGateway;
+let worstMicros: number;
+let capUsd: number;
+
+beforeAll(async () => {
+  setup = await startTeamGateway(
+    { providers: { openai: { enabled: true, max_cost_per_day: 1000 } } },
+    { promptTokens: (messages) => realPromptTokens({ messages: messages as Array<{ role: 'user'; content: string }> }) },
+  );
+  const request = requestFor(randomPrompt());
+  worstMicros = worstCaseMicros(
+    setup.gateway.runtime.services.pricing,
+    request,
+    'openai',
+    MODEL,
+    setup.gateway.runtime.services.pricing.promptTokenBound(request),
+  ) as number;
+  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  const patched = await call(
+    setup.gateway,
+    'PATCH',
+    `/v1/teams/${setup.teamId}`,
+    { byok_permissions: { providers: { openai: { max_cost_per_day: capUsd } } } },
+    { key: setup.adminKey },
+  );
+  expect(patched.status).toBe(200);
+  await setup.gateway.runtime.services.snapshot.refresh();
+});
+
+afterAll(async () => {
+  await setup.stop();
+});
+
+describe('a budget against random prompts, counted by the real tokenizer', () => {
+  test('the estimate would have reserved less than such a prompt costs; the bound reserves more', () => {
+    const pricing = setup.gateway.runtime.services.pricing;
+    const request = requestFor(randomPrompt());
+    const real = realPromptTokens({ messages: request.messages as Array<ChatMessage & { role: 'user'; content: string }> });
+    expect(pricing.estimatePromptTokens(request)).toBeLessThan(real);
+    expect(pricing.promptTokenBound(request)).toBeGreaterThanOrEqual(real);
+    // What the old rule would have done with this cap: admitted more requests than fit, each settling above its reservation.
+    const estimated = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+    const admittedByEstimate = Math.floor((capUsd * 1e6) / estimated);
+    const price = pricing.price('openai', MODEL);
+    const realMicros = real * (price?.inputPerToken ?? 0) * 1e6;
+    expect(admittedByEstimate * realMicros).toBeGreaterThan(capUsd * 1e6);
+  });
+
+  test(`${REQUESTS} concurrent requests: exactly ${FITS} served, billed at the real count, never past the cap`, async () => {
+    // Every upstream answer waits, so all reservations are made before any settles.
+    setup.openai.setSticky({ kind: 'delay', delayMs: 800 });
+    const outcomes = await Promise.all(
+      Array.from({ length: REQUESTS }, async () => {
+        const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(requestFor(randomPrompt())),
+        });
+        const body = (await response.json()) as { usage?: { prompt_tokens: number }; error?: { code: string } };
+        return { status: response.status, promptTokens: body.usage?.prompt_tokens, code: body.error?.code };
+      }),
+    );
+    setup.openai.setSticky(undefined);
+
+    const served = outcomes.filter((outcome) => outcome.status === 200);
+    expect(served.length).toBe(FITS);
+    expect(outcomes.filter((outcome) => outcome.status === 402 && outcome.code === 'budget_exceeded').length).toBe(REQUESTS - FITS);
+    // The simulator billed the real tokenizer's count (about 2,060 tokens for 3,000 base64 characters),
+    // above what the estimate gives any such prompt (about 1,500) and within the bound (3,010).
+    for (const outcome of served) {
+      expect(outcome.promptTokens).toBeGreaterThan(1_800);
+      expect(outcome.promptTokens).toBeLessThanOrEqual((PROMPT_BYTES / 3) * 4 + 10);
+    }
+
+    await Bun.sleep(200);
+    await flushUsage(setup.gateway);
+    const day = utcDay(Date.now());
+    const rows = await setup.gateway.runtime.store.summarizeUsage({
+      accountId: 'default',
+      teamId: setup.teamId,
+      from: new Date(day.start).toISOString(),
+      to: new Date(day.end).toISOString(),
+    });
+    const spent = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.costUsd, 0);
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(capUsd);
+  }, 30_000);
+});
