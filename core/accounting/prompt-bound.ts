@@ -8,7 +8,8 @@
 // (BPE over UTF-8 bytes, or SentencePiece with byte fallback), so every token is at least one byte
 // and no text is more tokens than its UTF-8 length. Each message adds the estimate's overheads (role
 // and separators, the reply's priming, the tool-use preamble), which are already above what OpenAI and
-// Anthropic add. test/accounting/prompt-bound.test.ts checks the bound against cl100k_base and
+// Anthropic add, and every other text or structure the request carries counts its JSON bytes (Cohere's
+// `documents` are prompt; an unlisted parameter is a few tokens too many). test/accounting/prompt-bound.test.ts checks the bound against cl100k_base and
 // o200k_base on every kind of text, random and ordinary.
 //
 // What it does not bound: an image part counts IMAGE_TOKENS (above Claude's and GPT-4o's
@@ -51,6 +52,44 @@ export function promptTokenBound(request: ChatRequest): number {
   if (Array.isArray(request.tools) && request.tools.length > 0) tokens += TOOLS_OVERHEAD_TOKENS + bytesOf(JSON.stringify(request.tools));
   if (request.response_format !== undefined && request.response_format.type === 'json_schema') {
     tokens += bytesOf(JSON.stringify(request.response_format.json_schema));
+  }
+  return tokens + otherFieldsBound(request);
+}
+
+/** Fields counted above, and the parameters of the OpenAI shape that no provider bills as prompt. */
+const NOT_OTHERWISE_PROMPT = new Set([
+  'messages',
+  'tools',
+  'response_format',
+  'model',
+  'provider',
+  'routing',
+  'user',
+  'metadata',
+  'stream_options',
+  'tool_choice',
+  'stop',
+  'logit_bias',
+  'service_tier',
+  'reasoning_effort',
+  'prompt_cache_key',
+  'safety_identifier',
+  'modalities',
+  'verbosity',
+]);
+
+/**
+ * Any other text or structure a request carries may reach the provider's prompt (Cohere's `documents`,
+ * Anthropic's `mcp_servers` definitions, a field a provider adds later): each counts its JSON bytes.
+ * A parameter not named above is counted too, a few tokens too many; numbers and flags never are.
+ */
+function otherFieldsBound(request: ChatRequest): number {
+  let tokens = 0;
+  for (const field in request) {
+    if (NOT_OTHERWISE_PROMPT.has(field)) continue;
+    const value = request[field];
+    if (typeof value === 'string') tokens += bytesOf(value);
+    else if (value !== null && typeof value === 'object') tokens += bytesOf(JSON.stringify(value));
   }
   return tokens;
 }

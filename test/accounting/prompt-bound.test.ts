@@ -138,6 +138,25 @@ describe('promptTokenBound', () => {
     );
   });
 
+  test("counts what else a request carries that a provider may read as prompt (Cohere's documents, an unknown field), not its parameters", () => {
+    const bare: ChatRequest = { model: 'command-r-plus', messages: [{ role: 'user', content: 'hi' }] };
+    const documents = [{ id: 'd1', data: { title: 'Tall penguins', snippet: 'Emperor penguins are the tallest.' } }];
+    expect(promptTokenBound({ ...bare, documents })).toBe(promptTokenBound(bare) + JSON.stringify(documents).length);
+    expect(promptTokenBound({ ...bare, some_future_context: 'abc' })).toBe(promptTokenBound(bare) + 3);
+    const parameters: ChatRequest = {
+      ...bare,
+      stream: true,
+      temperature: 0.2,
+      max_tokens: 100,
+      stop: ['\n'],
+      user: 'u1',
+      metadata: { a: 'b' },
+      tool_choice: 'auto',
+      provider: 'cohere',
+    };
+    expect(promptTokenBound(parameters)).toBe(promptTokenBound(bare));
+  });
+
   test('tolerates the shapes a dialect may leave (null content, no messages)', () => {
     expect(promptTokenBound({ model: 'm', messages: [{ role: 'assistant', content: null }] })).toBe(OVERHEAD);
     expect(promptTokenBound({ model: 'm', messages: [] })).toBe(REPLY_PRIMING_TOKENS);
