@@ -7,10 +7,11 @@
 // The bound rests on one fact instead of calibration: the five providers' tokenizers are byte-level
 // (BPE over UTF-8 bytes, or SentencePiece with byte fallback), so every token is at least one byte
 // and no text is more tokens than its UTF-8 length. Each message adds the estimate's overheads (role
-// and separators, the reply's priming, the tool-use preamble), which are already above what OpenAI and
-// Anthropic add, and every other text or structure the request carries counts its JSON bytes (Cohere's
-// `documents` are prompt; an unlisted parameter is a few tokens too many). test/accounting/prompt-bound.test.ts checks the bound against cl100k_base and
-// o200k_base on every kind of text, random and ordinary.
+// and separators, the reply's priming, the tool-use preamble), which are already above what OpenAI
+// and Anthropic add, and every other text or structure the request carries counts its JSON bytes
+// (Cohere's `documents` are prompt; an unlisted parameter is a few tokens too many).
+// test/accounting/prompt-bound.test.ts checks the bound against cl100k_base and o200k_base on every
+// kind of text, random and ordinary.
 //
 // What it does not bound: an image part counts IMAGE_TOKENS (above Claude's and GPT-4o's
 // high-detail maximum, below gpt-4o-mini's multiplied image tokens and a very large image tiled by
