@@ -11,6 +11,7 @@ import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import { promptTokenBound } from '../../core/accounting/prompt-bound.ts';
 import { estimatePromptTokens, estimateTextTokens, IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS } from '../../core/accounting/token-estimate.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { IMAGE_QUESTION, IMAGE_QUESTION_TEXT } from './chat-fixtures.ts';
 
 if (countChatCompletionTokens === undefined) throw new Error('gpt-tokenizer no longer counts chat completions for gpt-4o');
 const gpt4oChatTokens = countChatCompletionTokens;
@@ -99,19 +100,7 @@ describe('promptTokenBound', () => {
   test('counts images, tools, tool calls, names and the response schema', () => {
     const bare: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
     expect(promptTokenBound(bare)).toBe(OVERHEAD + 2);
-    const withImage: ChatRequest = {
-      model: 'm',
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'what is this' },
-            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
-          ],
-        },
-      ],
-    };
-    expect(promptTokenBound(withImage)).toBe(OVERHEAD + 'what is this'.length + IMAGE_TOKENS);
+    expect(promptTokenBound(IMAGE_QUESTION)).toBe(OVERHEAD + IMAGE_QUESTION_TEXT.length + IMAGE_TOKENS);
     const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     expect(promptTokenBound({ ...bare, tools })).toBeGreaterThan(promptTokenBound(bare) + JSON.stringify(tools).length);
     const toolCall: ChatRequest = {

@@ -14,6 +14,7 @@ import {
 } from '../../core/accounting/token-estimate.ts';
 import { StreamObserver } from '../../core/accounting/stream-observer.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { IMAGE_QUESTION, IMAGE_QUESTION_TEXT } from './chat-fixtures.ts';
 
 interface Sample {
   name: string;
@@ -175,19 +176,7 @@ describe('estimatePromptTokens', () => {
   test('counts per-message overhead, content parts, images and tools', () => {
     const bare: ChatRequest = { model: 'm', messages: [{ role: 'user', content: '' }] };
     expect(estimatePromptTokens(bare)).toBe(REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS);
-    const withImage: ChatRequest = {
-      model: 'm',
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'what is this' },
-            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
-          ],
-        },
-      ],
-    };
-    expect(estimatePromptTokens(withImage)).toBe(REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS + estimateTextTokens('what is this') + IMAGE_TOKENS);
+    expect(estimatePromptTokens(IMAGE_QUESTION)).toBe(REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS + estimateTextTokens(IMAGE_QUESTION_TEXT) + IMAGE_TOKENS);
     const withTools: ChatRequest = {
       ...bare,
       tools: [{ type: 'function', function: { name: 'lookup', description: 'Looks a word up', parameters: { type: 'object' } } }],

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
 import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
-import { call, flushUsage } from '../helpers/gateway.ts';
-import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+import { bookedOpenAIToday, setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
 const MAX_TOKENS = 1000;
@@ -28,15 +27,7 @@ beforeAll(async () => {
   expect(worstMicros).toBeGreaterThan(0);
   // Fifty and a half worst cases: the 51st reservation cannot fit, whatever the rounding.
   capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
-  const patched = await call(
-    setup.gateway,
-    'PATCH',
-    `/v1/teams/${setup.teamId}`,
-    { byok_permissions: { providers: { openai: { max_cost_per_day: capUsd } } } },
-    { key: setup.adminKey },
-  );
-  expect(patched.status).toBe(200);
-  await setup.gateway.runtime.services.snapshot.refresh();
+  await setOpenAIDailyCap(setup, capUsd);
 });
 
 afterAll(async () => {
@@ -107,15 +98,7 @@ describe('the budget race', () => {
 
     // Everything settles (account runs after each stream's end or cancel), then the books are read.
     await Bun.sleep(300);
-    await flushUsage(setup.gateway);
-    const rows = await setup.gateway.runtime.store.summarizeUsage({
-      accountId: 'default',
-      teamId: setup.teamId,
-      from: new Date(day.start).toISOString(),
-      to: new Date(day.end).toISOString(),
-    });
-    const spent = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.costUsd, 0);
-    const booked = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.requests, 0);
+    const { requests: booked, costUsd: spent } = await bookedOpenAIToday(setup);
     expect(booked).toBe(FITS);
     expect(spent).toBeGreaterThan(0);
     expect(spent).toBeLessThanOrEqual(capUsd);

@@ -8,9 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { ChatMessage, ChatRequest } from '../../core/spec/vocabulary.ts';
-import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
-import { call, flushUsage } from '../helpers/gateway.ts';
-import { startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { bookedOpenAIToday, setOpenAIDailyCap, startTeamGateway, type TeamGateway } from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
 const FITS = 12;
@@ -42,15 +41,7 @@ beforeAll(async () => {
     setup.gateway.runtime.services.pricing.promptTokenBound(request),
   ) as number;
   capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
-  const patched = await call(
-    setup.gateway,
-    'PATCH',
-    `/v1/teams/${setup.teamId}`,
-    { byok_permissions: { providers: { openai: { max_cost_per_day: capUsd } } } },
-    { key: setup.adminKey },
-  );
-  expect(patched.status).toBe(200);
-  await setup.gateway.runtime.services.snapshot.refresh();
+  await setOpenAIDailyCap(setup, capUsd);
 });
 
 afterAll(async () => {
@@ -99,15 +90,7 @@ describe('a budget against random prompts, counted by the real tokenizer', () =>
     }
 
     await Bun.sleep(200);
-    await flushUsage(setup.gateway);
-    const day = utcDay(Date.now());
-    const rows = await setup.gateway.runtime.store.summarizeUsage({
-      accountId: 'default',
-      teamId: setup.teamId,
-      from: new Date(day.start).toISOString(),
-      to: new Date(day.end).toISOString(),
-    });
-    const spent = rows.filter((row) => row.provider === 'openai').reduce((sum, row) => sum + row.costUsd, 0);
+    const { costUsd: spent } = await bookedOpenAIToday(setup);
     expect(spent).toBeGreaterThan(0);
     expect(spent).toBeLessThanOrEqual(capUsd);
   }, 30_000);

@@ -4,7 +4,8 @@
 import type { Clock } from '../../core/clock.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { utcDay } from '../../policies/cost-cap/worst-case.ts';
+import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type PromptCounter, startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 
@@ -66,4 +67,31 @@ export async function startTeamGateway(
 
 export interface ErrorBody {
   error: { code: string; message: string; type: string; [extra: string]: unknown };
+}
+
+/** Sets the team's OpenAI `max_cost_per_day` through the API, as an admin would, and waits for the snapshot. */
+export async function setOpenAIDailyCap(setup: TeamGateway, capUsd: number): Promise<void> {
+  const patched = await call(
+    setup.gateway,
+    'PATCH',
+    `/v1/teams/${setup.teamId}`,
+    { byok_permissions: { providers: { openai: { max_cost_per_day: capUsd } } } },
+    { key: setup.adminKey },
+  );
+  if (patched.status !== 200) throw new Error(`setting the cap answered ${patched.status}: ${await patched.text()}`);
+  await setup.gateway.runtime.services.snapshot.refresh();
+}
+
+/** What the team's OpenAI usage booked today, read from the store once every queued row is written: requests and USD. */
+export async function bookedOpenAIToday(setup: TeamGateway): Promise<{ requests: number; costUsd: number }> {
+  await flushUsage(setup.gateway);
+  const day = utcDay(Date.now());
+  const rows = await setup.gateway.runtime.store.summarizeUsage({
+    accountId: 'default',
+    teamId: setup.teamId,
+    from: new Date(day.start).toISOString(),
+    to: new Date(day.end).toISOString(),
+  });
+  const openai = rows.filter((row) => row.provider === 'openai');
+  return { requests: openai.reduce((sum, row) => sum + row.requests, 0), costUsd: openai.reduce((sum, row) => sum + row.costUsd, 0) };
 }
