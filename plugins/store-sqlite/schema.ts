@@ -3,7 +3,6 @@
 // migration in both lists and the definition here. test/store-sqlite/drizzle-schema.test.ts and
 // test/store-postgres/schema-parity.test.ts fail when these definitions and a migrated database differ.
 
-import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const accounts = sqliteTable('accounts', {
@@ -95,10 +94,8 @@ export const usageRecords = sqliteTable(
     requestSha256: text('request_sha256'),
   },
   (table) => [
-    index('usage_account_time').on(table.accountId, table.createdAt),
-    // Request audit events are read from audited rows only (plugins/audit/usage-events.ts).
-    index('usage_audited_account_time').on(table.accountId, table.createdAt, table.id).where(sql`audited = 1`),
-    index('usage_audited_time').on(table.createdAt, table.id).where(sql`audited = 1`),
+    // `audited` last: request audit events filter on it from the index (plugins/audit/usage-events.ts).
+    index('usage_account_time').on(table.accountId, table.createdAt, table.audited),
   ],
 );
 

@@ -228,8 +228,18 @@ describe('one log from two sources', () => {
     expect((await events('type=request', gateway.defaultAdminKey)).every((event) => event.account_id === 'default')).toBe(true);
     const chosen = await events(`type=request&account_id=${created.id}`, OPERATOR_KEY);
     expect(chosen.map((event) => event.id)).toEqual(own.map((event) => event.id));
+    await chat('req_default_after_other');
     const everything = await events('type=request', OPERATOR_KEY);
     expect(new Set(everything.map((event) => event.account_id))).toEqual(new Set(['default', created.id]));
+    // The operator's view merges each account's newest: one newest-first list, the accounts interleaved
+    // by time, paged in twos without a repeat or a gap.
+    const ownDefault = await events('type=request', gateway.defaultAdminKey);
+    expect(everything.length).toBe(ownDefault.length + own.length);
+    expect(everything.slice(0, 2).map((event) => event.request_id)).toEqual(['req_default_after_other', 'req_other_account']);
+    const newestFirst = (left: AuditEvent, right: AuditEvent) =>
+      left.occurred_at === right.occurred_at ? (left.id < right.id ? 1 : -1) : left.occurred_at < right.occurred_at ? 1 : -1;
+    expect(everything.map((event) => event.id)).toEqual([...everything].sort(newestFirst).map((event) => event.id));
+    expect((await paged('type=request', 2, OPERATOR_KEY)).map((event) => event.id)).toEqual(everything.map((event) => event.id));
     expect(await events('account_id=platform', OPERATOR_KEY)).not.toContainEqual(expect.objectContaining({ type: 'request' }));
   });
 
