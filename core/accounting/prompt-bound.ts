@@ -19,24 +19,11 @@
 // is looseness: English prose is about a quarter as many tokens as bytes, so a prompt's share of a
 // reservation is about four times its real cost until the call settles.
 
-import type { ChatMessage, ChatRequest } from '../spec/vocabulary.ts';
-import { IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, TOOLS_OVERHEAD_TOKENS } from './token-estimate.ts';
+import type { ChatRequest } from '../spec/vocabulary.ts';
+import { IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, TOOLS_OVERHEAD_TOKENS, weighContent } from './token-estimate.ts';
 
 /** UTF-8 bytes: at least the tokens of the text under any byte-level tokenizer. */
 const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
-
-function contentBound(content: ChatMessage['content']): number {
-  if (content === undefined || content === null) return 0;
-  if (typeof content === 'string') return bytesOf(content);
-  let tokens = 0;
-  for (const part of content) {
-    if (part === null || typeof part !== 'object') continue;
-    if (typeof part.text === 'string') tokens += bytesOf(part.text);
-    else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') tokens += IMAGE_TOKENS;
-    else tokens += bytesOf(JSON.stringify(part));
-  }
-  return tokens;
-}
 
 /** At least the prompt tokens any of the providers can bill for `request` (images and documents aside: see the header). */
 export function promptTokenBound(request: ChatRequest): number {
@@ -44,7 +31,7 @@ export function promptTokenBound(request: ChatRequest): number {
   const messages = Array.isArray(request.messages) ? request.messages : [];
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue;
-    tokens += MESSAGE_OVERHEAD_TOKENS + contentBound(message.content);
+    tokens += MESSAGE_OVERHEAD_TOKENS + weighContent(message.content, bytesOf, IMAGE_TOKENS);
     if (typeof message.name === 'string') tokens += 1 + bytesOf(message.name);
     if (typeof message.tool_call_id === 'string') tokens += bytesOf(message.tool_call_id);
     if (message.tool_calls !== undefined) tokens += bytesOf(JSON.stringify(message.tool_calls));

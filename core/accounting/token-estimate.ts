@@ -103,17 +103,22 @@ export function estimateTextTokens(text: string): number {
   return tokensOf(weighQuarters(text));
 }
 
-function contentQuarters(content: ChatMessage['content']): number {
+/**
+ * A message's content weighed part by part: text by `weigh`, an image at `imageWeight`, any other part
+ * (a document, audio) by `weigh` of its JSON. Shared by the estimate (quarter tokens) and the prompt
+ * bound (UTF-8 bytes, prompt-bound.ts), so both read the same parts the same way.
+ */
+export function weighContent(content: ChatMessage['content'], weigh: (text: string) => number, imageWeight: number): number {
   if (content === undefined || content === null) return 0;
-  if (typeof content === 'string') return weighQuarters(content);
-  let quarters = 0;
+  if (typeof content === 'string') return weigh(content);
+  let total = 0;
   for (const part of content) {
     if (part === null || typeof part !== 'object') continue;
-    if (typeof part.text === 'string') quarters += weighQuarters(part.text);
-    else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') quarters += IMAGE_TOKENS * 4;
-    else quarters += weighQuarters(JSON.stringify(part));
+    if (typeof part.text === 'string') total += weigh(part.text);
+    else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') total += imageWeight;
+    else total += weigh(JSON.stringify(part));
   }
-  return quarters;
+  return total;
 }
 
 /** An upper estimate of the prompt tokens a chat request costs: messages, tools and response schema. */
@@ -122,7 +127,7 @@ export function estimatePromptTokens(request: ChatRequest): number {
   const messages = Array.isArray(request.messages) ? request.messages : [];
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue;
-    quarters += MESSAGE_OVERHEAD_TOKENS * 4 + contentQuarters(message.content);
+    quarters += MESSAGE_OVERHEAD_TOKENS * 4 + weighContent(message.content, weighQuarters, IMAGE_TOKENS * 4);
     if (typeof message.name === 'string') quarters += 4 + weighQuarters(message.name);
     if (message.tool_calls !== undefined) quarters += weighQuarters(JSON.stringify(message.tool_calls));
     if (typeof message.refusal === 'string') quarters += weighQuarters(message.refusal);
