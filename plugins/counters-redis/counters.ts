@@ -215,6 +215,13 @@ interface LeaseOperation {
   reject: (error: unknown) => void;
 }
 
+const MAX_HELD_LEASES = 100_000;
+
+/** A held lease's entry in RedisCounters.members: neither part holds whitespace (checked when batched). */
+function leaseKey(key: string, leaseId: string): string {
+  return `${key} ${leaseId}`;
+}
+
 export class RedisCounters implements Counters {
   readonly name = 'redis';
   private readonly connection: Connection;
@@ -224,6 +231,11 @@ export class RedisCounters implements Counters {
    * at 64 requests in flight several share a command, which is what Redis spends most on.
    */
   private pending: LeaseOperation[] = [];
+  /**
+   * The lease-set member of each lease this gateway holds (`<id>:<amount>`), by counter and lease id:
+   * a settlement or a renewal names the member, and only the gateway that reserved a lease settles it.
+   */
+  private readonly members = new Map<string, string>();
 
   constructor(private readonly options: RedisCountersOptions) {
     this.connection = new Connection(options);
@@ -268,13 +280,32 @@ export class RedisCounters implements Counters {
 
   async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
     const now = this.options.clock.now();
-    const [granted, total] = await this.batched(key, 'r', `${now} ${expiresAt} ${amount} ${limit} ${lease.id} ${lease.until}`);
-    return { ok: Number(granted) === 1, total: Number(total) };
+    // The lease set's member names the amount, so a lapse or a settlement needs nothing else (scripts.ts).
+    if (/\s/.test(lease.id)) throw new Error('a lease id holds whitespace');
+    const member = `${lease.id}:${amount}`;
+    const held = leaseKey(key, lease.id);
+    // Far more than the requests one gateway has in flight: only a lease never settled stays, and the
+    // oldest such is forgotten first (its settlement then adds the spend alone; the lease lapses).
+    if (this.members.size >= MAX_HELD_LEASES) this.members.delete(this.members.keys().next().value as string);
+    this.members.set(held, member);
+    try {
+      const [granted, total] = await this.batched(key, 'r', `${now} ${expiresAt} ${amount} ${limit} ${member} ${lease.until}`);
+      if (Number(granted) !== 1) this.members.delete(held);
+      return { ok: Number(granted) === 1, total: Number(total) };
+    } catch (error) {
+      // Whether the script ran is unknown: a lease that did land lapses unrenewed.
+      this.members.delete(held);
+      throw error;
+    }
   }
 
   async settleLease(key: string, leaseId: string, spent: number, expiresAt: number): Promise<number> {
     const now = this.options.clock.now();
-    const [total] = await this.batched(key, 's', `${now} ${expiresAt} ${leaseId} ${spent}`);
+    const held = leaseKey(key, leaseId);
+    // A lease this gateway does not hold (settled already, or never granted) adds the spend alone.
+    const member = this.members.get(held) ?? '-';
+    this.members.delete(held);
+    const [total] = await this.batched(key, 's', `${now} ${expiresAt} ${member} ${spent}`);
     return Number(total);
   }
 
@@ -330,9 +361,15 @@ export class RedisCounters implements Counters {
   async renewLeases(leases: Array<{ key: string; id: string }>, until: number): Promise<void> {
     const now = String(this.options.clock.now());
     const byKey = new Map<string, string[]>();
-    for (const lease of leases) byKey.set(lease.key, [...(byKey.get(lease.key) ?? []), lease.id]);
+    for (const lease of leases) {
+      const member = this.members.get(leaseKey(lease.key, lease.id));
+      if (member === undefined) continue;
+      const members = byKey.get(lease.key);
+      if (members === undefined) byKey.set(lease.key, [member]);
+      else members.push(member);
+    }
     // One script per counter, sent together: Bun's client pipelines them into one round trip.
-    await Promise.all([...byKey].map(([key, ids]) => this.connection.run(RENEW_LEASES, [this.counterKeys(key)[1]], [now, String(until), ...ids])));
+    await Promise.all([...byKey].map(([key, members]) => this.connection.run(RENEW_LEASES, [this.counterKeys(key)[1]], [now, String(until), ...members])));
   }
 
   async hit(key: string, amount: number, windowMs: number): Promise<number> {

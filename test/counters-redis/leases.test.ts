@@ -3,6 +3,7 @@
 // reservations free themselves), and settling a lease swaps its amount for the real spend.
 
 import { afterAll, afterEach, describe, expect, test } from 'bun:test';
+import { RedisClient } from 'bun';
 import { ManualClock } from '../../core/clock.ts';
 import { RedisCounters } from '../../plugins/counters-redis/counters.ts';
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
@@ -16,13 +17,24 @@ afterAll(() => deletePrefix(prefix));
 
 const HOUR_MS = 3_600_000;
 
-async function subject(): Promise<{ counters: RedisCounters; clock: ManualClock; start: number }> {
+async function subject(): Promise<{ counters: RedisCounters; clock: ManualClock; start: number; keyPrefix: string }> {
   const start = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
   const clock = new ManualClock(start);
-  const counters = new RedisCounters({ url: TEST_REDIS_URL, prefix: `${prefix}${crypto.randomUUID().slice(0, 8)}:`, clock, timeoutMs: 2_000 });
+  const keyPrefix = `${prefix}${crypto.randomUUID().slice(0, 8)}:`;
+  const counters = new RedisCounters({ url: TEST_REDIS_URL, prefix: keyPrefix, clock, timeoutMs: 2_000 });
   made.push(counters);
   expect(await counters.connect()).toBe(true);
-  return { counters, clock, start };
+  return { counters, clock, start, keyPrefix };
+}
+
+/** Runs raw commands against the test Redis (to read or plant what the scripts keep). */
+async function raw<T>(use: (client: RedisClient) => Promise<T>): Promise<T> {
+  const client = new RedisClient(TEST_REDIS_URL);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
 }
 
 describe('counters-redis leases', () => {
@@ -80,5 +92,60 @@ describe('counters-redis leases', () => {
     );
     expect(results.filter((result) => result.ok)).toHaveLength(37);
     expect(await counters.get('race')).toBe(37);
+  });
+
+  test('the counter keeps only its total and end; each lease is one member of the lease set that names its amount', async () => {
+    const { counters, start, keyPrefix } = await subject();
+    const expiresAt = start + HOUR_MS;
+    await counters.reserveLease('budget', 1_250, 100_000, expiresAt, { id: 'first', until: start + 5_000 });
+    await counters.reserveLease('budget', 40, 100_000, expiresAt, { id: 'second', until: start + 6_000 });
+    const [fields, members] = await raw((client) =>
+      Promise.all([client.send('HGETALL', [`${keyPrefix}c:budget`]), client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1', 'WITHSCORES'])]),
+    );
+    expect(fields).toEqual({ v: '1290', e: String(expiresAt) });
+    expect(members).toEqual([
+      ['first:1250', start + 5_000],
+      ['second:40', start + 6_000],
+    ]);
+    expect(await counters.settleLease('budget', 'first', 300, expiresAt)).toBe(340);
+    expect(await raw((client) => client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1']))).toEqual(['second:40']);
+  });
+
+  test('a lease written by an earlier version (its amount a field of the counter) still lapses out of the total', async () => {
+    const { counters, clock, start, keyPrefix } = await subject();
+    const expiresAt = start + HOUR_MS;
+    // What a gateway up to session 8 left: the amount in `a:<id>`, the lease set's member the bare id.
+    await raw(async (client) => {
+      await client.send('HSET', [`${keyPrefix}c:budget`, 'v', '700', 'e', String(expiresAt), 'a:legacy-lease', '500']);
+      await client.send('ZADD', [`${keyPrefix}l:budget`, String(start + 1_000), 'legacy-lease']);
+    });
+    expect(await counters.get('budget')).toBe(700);
+    clock.advance(1_000);
+    // A reservation that fits only once the lapsed lease is out takes it out, field and member.
+    expect(await counters.reserveLease('budget', 700, 1_000, expiresAt, { id: 'new', until: start + 9_000 })).toEqual({ ok: true, total: 900 });
+    const [field, members] = await raw((client) =>
+      Promise.all([client.send('HGET', [`${keyPrefix}c:budget`, 'a:legacy-lease']), client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1'])]),
+    );
+    expect(field).toBeNull();
+    expect(members).toEqual(['new:700']);
+  });
+
+  test('one batch of many leases on one counter: each answer in order, a lease settled in its own batch, an unknown lease adds its spend alone', async () => {
+    const { counters, start } = await subject();
+    const expiresAt = start + HOUR_MS;
+    const granted = Array.from({ length: 40 }, (_, index) =>
+      counters.reserveLease('batch', 10, 300, expiresAt, { id: `lease-${index}`, until: start + 60_000 }),
+    );
+    // Asked in the same turn as its reservation, so both travel in one call: the lease is never written.
+    const settledAtOnce = counters.settleLease('batch', 'lease-0', 4, expiresAt);
+    const results = await Promise.all(granted);
+    expect(results.map((result) => result.ok)).toEqual(Array.from({ length: 40 }, (_, index) => index < 30));
+    expect(results.map((result) => result.total)).toEqual(Array.from({ length: 40 }, (_, index) => Math.min(10 * (index + 1), 300)));
+    // lease-0 swapped for its spend: 300 - 10 + 4.
+    expect(await settledAtOnce).toBe(294);
+    expect(await counters.settleLease('batch', 'never-reserved', 7, expiresAt)).toBe(301);
+    const settlements = await Promise.all(Array.from({ length: 29 }, (_, index) => counters.settleLease('batch', `lease-${index + 1}`, 1, expiresAt)));
+    expect(settlements.at(-1)).toBe(4 + 7 + 29);
+    expect(await counters.get('batch')).toBe(40);
   });
 });
