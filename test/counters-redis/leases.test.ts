@@ -148,4 +148,14 @@ describe('counters-redis leases', () => {
     expect(settlements.at(-1)).toBe(4 + 7 + 29);
     expect(await counters.get('batch')).toBe(40);
   });
+
+  test('a counter key or lease id with whitespace is refused before anything reaches Redis, and the next good one still works', async () => {
+    const { counters, start } = await subject();
+    const expiresAt = start + HOUR_MS;
+    await expect(counters.reserveLease('budget', 1, 10, expiresAt, { id: 'two words', until: start + 5_000 })).rejects.toThrow('whitespace');
+    await expect(counters.reserveLease('a budget', 1, 10, expiresAt, { id: 'one', until: start + 5_000 })).rejects.toThrow('whitespace');
+    await expect(counters.settleLease('a\nbudget', 'one', 1, expiresAt)).rejects.toThrow('whitespace');
+    expect(await counters.reserveLease('budget', 1, 10, expiresAt, { id: 'one', until: start + 5_000 })).toEqual({ ok: true, total: 1 });
+    expect(await counters.settleLease('budget', 'one', 3, expiresAt)).toBe(3);
+  });
 });
