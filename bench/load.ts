@@ -243,6 +243,7 @@ async function startExtraPaths(
   }
   const { process: child, baseUrl } = started.start;
   settings.pinning['keyway on PostgreSQL + Redis'] = readAllowedCores(child.pid);
+  settings.pinning['its PostgreSQL and Redis servers'] = started.storeServers;
   await verified({ name: 'keyway-pg', baseUrl, apiKey: ADMIN_API_KEY });
   await verified(await addTeamPath(baseUrl, 'keyway-pg-team'));
   return {

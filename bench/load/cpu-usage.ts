@@ -3,6 +3,7 @@
 // the run reports it instead of letting it pass silently.
 
 import { readFileSync, readdirSync } from 'node:fs';
+import { servesBench } from './store-servers.ts';
 
 export interface CpuSnapshot {
   /** Every tick on every core, in USER_HZ. */
@@ -76,7 +77,8 @@ function processTicks(): { bench: number; kernel: number; others: Map<string, nu
       ours = ancestor === self;
       ancestor = parents.get(ancestor);
     }
-    if (ours) bench += pidTicks;
+    // The --stores Keyway's PostgreSQL and Redis serve the benchmark while it runs (store-servers.ts).
+    if (ours || servesBench(names.get(pid) ?? '')) bench += pidTicks;
     else others.set(`${pid} ${names.get(pid) ?? '?'}`, pidTicks);
   }
   return { bench, kernel, others };

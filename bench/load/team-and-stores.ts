@@ -11,6 +11,7 @@ import { startKeyway } from './keyway.ts';
 import type { PathTarget } from './phases.ts';
 import type { PathName } from './results.ts';
 import { findFreePort } from './processes.ts';
+import { pinStoreServers } from './store-servers.ts';
 import { ADMIN_API_KEY, buildTeamChatBody } from './requests.ts';
 
 /**
@@ -34,6 +35,8 @@ export async function addTeamPath(baseUrl: string, name: PathName): Promise<Path
 
 export interface StoresKeyway {
   start: KeywayStart;
+  /** Where the store servers run meanwhile (store-servers.ts), for the report. */
+  storeServers: string;
   /** Drops the database and the Redis keys. */
   cleanUp(): Promise<void>;
 }
@@ -48,7 +51,10 @@ export async function startStoresKeyway(scratch: string, stubPort: number): Prom
   if (!(await redisReachable())) return `no Redis answered at ${TEST_REDIS_URL}`;
   const database = await createTestDatabase();
   const prefix = randomPrefix();
+  // Before Keyway connects: the backends PostgreSQL forks for it inherit the postmaster's cores.
+  const servers = pinStoreServers();
   const cleanUp = async (): Promise<void> => {
+    servers.restore();
     await database.drop();
     await deletePrefix(prefix);
   };
@@ -60,5 +66,5 @@ export async function startStoresKeyway(scratch: string, stubPort: number): Prom
     KEYWAY_REDIS_PREFIX: prefix,
   });
   if (!start.ok) await cleanUp();
-  return { start, cleanUp };
+  return { start, storeServers: servers.pinned, cleanUp };
 }
