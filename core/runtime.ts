@@ -6,6 +6,7 @@ import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
 import { aliasesOf, catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { createPricingService } from './catalog/pricing-service.ts';
+import type { TextTokenizer } from './spec/provider.ts';
 import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -191,7 +192,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     store,
     counters,
     cluster,
-    pricing: createPricingService(catalog),
+    pricing: createPricingService(
+      catalog,
+      (provider) => {
+        const adapter = plugins.providers.get(provider);
+        return adapter?.loadTokenizer === undefined ? undefined : () => (adapter.loadTokenizer as () => Promise<TextTokenizer>)();
+      },
+      (provider, error) =>
+        logger.warn(
+          { provider, error: error instanceof Error ? error.message : String(error) },
+          'could not load the provider tokenizer: its budgets keep the byte bound',
+        ),
+    ),
     usageQueue: usage,
     snapshot: {
       get current() {

@@ -17,7 +17,9 @@
 // high-detail maximum, below gpt-4o-mini's multiplied image tokens and a very large image tiled by
 // Gemini), and a document or audio part counts the bytes of its encoded form. The price of the bound
 // is looseness: English prose is about a quarter as many tokens as bytes, so a prompt's share of a
-// reservation is about four times its real cost until the call settles.
+// reservation is about four times its real cost until the call settles. Where that changes an answer
+// (a reservation that does not fit, an approval threshold), the same rule runs again with a provider's
+// own tokenizer weighing the message texts (PricingService.countPromptTokens).
 
 import type { ChatRequest } from '../spec/vocabulary.ts';
 import { IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, TOOLS_OVERHEAD_TOKENS, weighContent } from './token-estimate.ts';
@@ -25,17 +27,23 @@ import { IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, TOOLS_OVER
 /** UTF-8 bytes: at least the tokens of the text under any byte-level tokenizer. */
 const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
 
-/** At least the prompt tokens any of the providers can bill for `request` (images and documents aside: see the header). */
-export function promptTokenBound(request: ChatRequest): number {
+/**
+ * At least the prompt tokens any of the providers can bill for `request` (images and documents aside:
+ * see the header). `weighText` counts the messages' texts: their UTF-8 bytes by default, or a
+ * provider's own tokenizer for its model (never more than the bytes, and exact for that model), which
+ * gives a tighter bound for that provider alone (PricingService.countPromptTokens).
+ */
+export function promptTokenBound(request: ChatRequest, weighText: (text: string) => number = bytesOf): number {
   let tokens = REPLY_PRIMING_TOKENS;
   const messages = Array.isArray(request.messages) ? request.messages : [];
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue;
-    tokens += MESSAGE_OVERHEAD_TOKENS + weighContent(message.content, bytesOf, IMAGE_TOKENS);
+    // A document or audio part keeps its bytes: a tokenizer's count of its encoded form is not what it bills.
+    tokens += MESSAGE_OVERHEAD_TOKENS + weighContent(message.content, weighText, IMAGE_TOKENS, bytesOf);
     if (typeof message.name === 'string') tokens += 1 + bytesOf(message.name);
     if (typeof message.tool_call_id === 'string') tokens += bytesOf(message.tool_call_id);
     if (message.tool_calls !== undefined) tokens += bytesOf(JSON.stringify(message.tool_calls));
-    if (typeof message.refusal === 'string') tokens += bytesOf(message.refusal);
+    if (typeof message.refusal === 'string') tokens += weighText(message.refusal);
   }
   if (Array.isArray(request.tools) && request.tools.length > 0) tokens += TOOLS_OVERHEAD_TOKENS + bytesOf(JSON.stringify(request.tools));
   if (request.response_format !== undefined && request.response_format.type === 'json_schema') {

@@ -105,10 +105,15 @@ export function estimateTextTokens(text: string): number {
 
 /**
  * A message's content weighed part by part: text by `weigh`, an image at `imageWeight`, any other part
- * (a document, audio) by `weigh` of its JSON. Shared by the estimate (quarter tokens) and the prompt
+ * (a document, audio) by `weighOther` (`weigh` unless given) of its JSON. Shared by the estimate (quarter tokens) and the prompt
  * bound (UTF-8 bytes, prompt-bound.ts), so both read the same parts the same way.
  */
-export function weighContent(content: ChatMessage['content'], weigh: (text: string) => number, imageWeight: number): number {
+export function weighContent(
+  content: ChatMessage['content'],
+  weigh: (text: string) => number,
+  imageWeight: number,
+  weighOther: (text: string) => number = weigh,
+): number {
   if (content === undefined || content === null) return 0;
   if (typeof content === 'string') return weigh(content);
   let total = 0;
@@ -116,7 +121,7 @@ export function weighContent(content: ChatMessage['content'], weigh: (text: stri
     if (part === null || typeof part !== 'object') continue;
     if (typeof part.text === 'string') total += weigh(part.text);
     else if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') total += imageWeight;
-    else total += weigh(JSON.stringify(part));
+    else total += weighOther(JSON.stringify(part));
   }
   return total;
 }

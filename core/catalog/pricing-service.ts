@@ -5,6 +5,7 @@
 import { promptTokenBound } from '../accounting/prompt-bound.ts';
 import { estimatePromptTokens } from '../accounting/token-estimate.ts';
 import type { PricingService } from '../spec/plugin.ts';
+import type { TextTokenizer } from '../spec/provider.ts';
 import { isPriced, type ModelCatalog } from './catalog.ts';
 
 type PriceView = NonNullable<ReturnType<PricingService['price']>>;
@@ -15,7 +16,31 @@ const UNPRICED = Symbol('unpriced');
  * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
  * prompt estimate is made once per request and each model's price view once per process.
  */
-export function createPricingService(catalog: ModelCatalog): PricingService {
+/** Where the pricing service finds a provider's tokenizer: the loaded provider adapters. */
+export type TokenizerSource = (provider: string) => (() => Promise<TextTokenizer>) | undefined;
+
+export function createPricingService(
+  catalog: ModelCatalog,
+  tokenizerOf: TokenizerSource = () => undefined,
+  onLoadFailure?: (provider: string, error: unknown) => void,
+): PricingService {
+  // Each provider's tokenizer is loaded once; one that fails to load leaves its provider on the byte bound.
+  const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
+  const tokenizerFor = (provider: string): Promise<TextTokenizer | undefined> => {
+    let loading = tokenizers.get(provider);
+    if (loading === undefined) {
+      const load = tokenizerOf(provider);
+      loading =
+        load === undefined
+          ? Promise.resolve(undefined)
+          : load().catch((error: unknown) => {
+              onLoadFailure?.(provider, error);
+              return undefined;
+            });
+      tokenizers.set(provider, loading);
+    }
+    return loading;
+  };
   let lastEstimated: object | undefined;
   let lastEstimate = 0;
   // By provider, then model: no key string built per call. An unpriced model is cached as UNPRICED,
@@ -36,6 +61,12 @@ export function createPricingService(catalog: ModelCatalog): PricingService {
     },
     // A few native byte counts per request, and the plan that reads it is already made once per request.
     promptTokenBound,
+    async countPromptTokens(provider, model, request) {
+      const count = (await tokenizerFor(provider))?.(model);
+      if (count === undefined) return undefined;
+      // Never more than the bytes: a byte-level tokenizer cannot exceed them, and a faulty one must not raise the bound.
+      return promptTokenBound(request, (text) => Math.min(count(text), Buffer.byteLength(text, 'utf8')));
+    },
     price(provider, model) {
       // A new price table (an override, a reloaded file) makes every cached view stale.
       if (catalog.version !== viewsVersion) {

@@ -235,6 +235,8 @@ export type {
   ProviderCredential,
   ProviderKeyRecord,
   ProviderKeySettings,
+  TextTokenCount,
+  TextTokenizer,
   UpstreamInfo,
 } from './provider.ts';
 export type {

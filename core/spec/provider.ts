@@ -94,6 +94,11 @@ export interface NativeDialectApi {
 /** A provider's model of each provider-neutral tier (`flagship`, `mid`, `small`), and the tier's other names. */
 export type ProviderModelClasses = Readonly<Record<string, { model: string; members?: readonly string[] }>>;
 
+/** A model's tokenizer: a text's tokens as the provider bills them. */
+export type TextTokenCount = (text: string) => number;
+/** A provider's tokenizers: the one of `model`, or undefined for a model it does not know. */
+export type TextTokenizer = (model: string) => TextTokenCount | undefined;
+
 export interface ProviderAdapter {
   name: string;
   /** Where the provider lives when neither the key nor the environment says otherwise. */
@@ -119,6 +124,13 @@ export interface ProviderAdapter {
   embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
+  /**
+   * The provider's own tokenizers, loaded on first use (their tables are megabytes): a text's tokens
+   * for a model exactly as the provider bills them, none for a model they do not know. Budgets and
+   * approvals count with it only when the byte bound alone would refuse a request or ask for an
+   * approval (PricingService.countPromptTokens), so an ordinary request never pays for it.
+   */
+  loadTokenizer?(): Promise<TextTokenizer>;
   /** Dialects whose own API the provider serves, by the name their operation asks for (`responses`). */
   native?: Readonly<Record<string, NativeDialectApi>>;
 }

@@ -119,6 +119,14 @@ export interface PricingService {
    * (core/accounting/prompt-bound.ts). For budget reservations and approval thresholds.
    */
   promptTokenBound(request: ChatRequest): number;
+  /**
+   * The prompt bound with the messages' texts counted by `provider`'s own tokenizer for `model` instead
+   * of their bytes: never above `promptTokenBound`, never below what that provider bills for `model`.
+   * Undefined when the provider has no tokenizer (ProviderAdapter.loadTokenizer), the tokenizer does not
+   * know the model, or it could not be loaded. Tens of microseconds a kilobyte (and the tokenizer's
+   * loading the first time): for a request the byte bound alone would refuse or send for approval.
+   */
+  countPromptTokens(provider: string, model: string, request: ChatRequest): Promise<number | undefined>;
   /** USD per token and the model's output-token limit, or undefined when the model is unpriced. */
   price(
     provider: string,

@@ -15,7 +15,7 @@ import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, toMicrosFloor, worstCasePlan } from '../cost-cap/worst-case.ts';
+import { MICROS_PER_USD, refineWorstCasePlan, toMicrosFloor, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
 export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -299,11 +299,16 @@ export function createApprovals(services: Services) {
   function call(context: RequestContext): void | Promise<void> {
     const team = teamOf(services.snapshot, context);
     if (team === undefined) return;
-    const judgement = judge(context, team);
-    if (judgement === undefined) return;
-    const id = context.headers.get('x-approval-id')?.trim();
-    if (id !== undefined && id !== '') return redeem(context, team, judgement, id);
-    return createPending(context, team, judgement, bodyHash(context.request), '');
+    // Judged on the byte bound first (no tokenizer on an ordinary request's path); above a threshold,
+    // on the prompt counted by the provider's own tokenizer where it has one (exact, never above the bound).
+    if (judge(context, team) === undefined) return;
+    return refineWorstCasePlan(services.pricing, context).then(() => {
+      const judgement = judge(context, team);
+      if (judgement === undefined) return;
+      const id = context.headers.get('x-approval-id')?.trim();
+      if (id !== undefined && id !== '') return redeem(context, team, judgement, id);
+      return createPending(context, team, judgement, bodyHash(context.request), '');
+    });
   }
 
   function account(context: RequestContext, _outcome: RequestOutcome): void | Promise<void> {

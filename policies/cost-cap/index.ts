@@ -10,7 +10,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, plannedMicros, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
+import { MICROS_PER_USD, plannedMicros, refineWorstCasePlan, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
 
 export const COST_CAP_PLUGIN = 'cost-cap';
 
@@ -348,13 +348,19 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
     const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt);
-    const reserve = (): void | Promise<void> => {
+    const state: CostCapState = { held: [] };
+    context.state.set(COST_CAP_PLUGIN, state);
+    /**
+     * Reserves each budgeted provider's worst case in `entries`; answers the refusals, or a promise of
+     * them when the counters are remote. A partial failure of the counters gives back what it got.
+     */
+    const reserveEntries = (entries: WorstCasePlan): Refusal[] | Promise<Refusal[]> => {
       const counters = services.counters;
       const leasing = leases.enabled();
       const wanted: Wanted[] = [];
       const results: Array<Reservation | Promise<Reservation>> = [];
       let waiting = false;
-      for (const entry of plan) {
+      for (const entry of entries) {
         const provider = entry.provider;
         const limit = limits.get(provider);
         if (limit === undefined || entry.micros === undefined) continue;
@@ -369,9 +375,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         wanted.push({ provider, key, micros: entry.micros, limit, leaseId });
         results.push(result);
       }
-      const finish = (settled: Reservation[]): void => {
-        const state: CostCapState = { held: [] };
-        context.state.set(COST_CAP_PLUGIN, state);
+      const collect = (settled: Reservation[]): Refusal[] => {
         const refusals: Refusal[] = [];
         for (let index = 0; index < wanted.length; index++) {
           const { provider, key, micros, limit, leaseId } = wanted[index] as Wanted;
@@ -384,27 +388,50 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
             refusals.push({ provider, limitMicros: limit, totalMicros: result.total, worstMicros: micros });
           }
         }
-        const unpriced = dropUnserved(context, plan, limits, refusals);
-        if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
+        return refusals;
       };
-      if (waiting) {
-        return Promise.all(results).then(finish, (error: unknown) => {
-          // Any reservation this request did get is given back, so a partial failure books nothing.
-          for (const [index, result] of results.entries()) {
-            if (!(result instanceof Promise)) continue;
-            const { key, micros, leaseId } = wanted[index] as Wanted;
-            result
-              .then((granted) => {
-                if (!granted.ok) return;
-                if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
-                return counters.adjust(key, -micros, expiresAt);
-              })
-              .catch(() => undefined);
-          }
-          throw countersUnavailable(team, error);
-        });
+      if (!waiting) return collect(results as Reservation[]);
+      return Promise.all(results).then(collect, (error: unknown) => {
+        // Any reservation this request did get is given back, so a partial failure books nothing.
+        for (const [index, result] of results.entries()) {
+          if (!(result instanceof Promise)) continue;
+          const { key, micros, leaseId } = wanted[index] as Wanted;
+          result
+            .then((granted) => {
+              if (!granted.ok) return;
+              if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
+              return counters.adjust(key, -micros, expiresAt);
+            })
+            .catch(() => undefined);
+        }
+        throw countersUnavailable(team, error);
+      });
+    };
+    const conclude = (finalPlan: WorstCasePlan, refusals: Refusal[]): void => {
+      const unpriced = dropUnserved(context, finalPlan, limits, refusals);
+      if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
+    };
+    /**
+     * The byte bound refused some provider: its prompt is counted again with the provider's own
+     * tokenizer (exact for the model, never above the bound), and a provider whose smaller worst case
+     * may now fit tries once more. A provider without a tokenizer keeps its refusal.
+     */
+    const retryCounted = async (refusals: Refusal[]): Promise<void> => {
+      const refined = await refineWorstCasePlan(services.pricing, context);
+      const retry: WorstCasePlan = [];
+      const kept: Refusal[] = [];
+      for (const refusal of refusals) {
+        const entry = refined.find((candidate) => candidate.provider === refusal.provider);
+        if (entry?.micros !== undefined && entry.micros < refusal.worstMicros) retry.push(entry);
+        else kept.push(refusal);
       }
-      finish(results as Reservation[]);
+      const retried = retry.length === 0 ? [] : await reserveEntries(retry);
+      conclude(refined, [...kept, ...retried]);
+    };
+    const reserve = (): void | Promise<void> => {
+      const refusals = reserveEntries(plan);
+      const settle = (found: Refusal[]): void | Promise<void> => (found.length === 0 ? conclude(plan, found) : retryCounted(found));
+      return refusals instanceof Promise ? refusals.then(settle) : settle(refusals);
     };
     if (seeding !== undefined) return seeding.then(reserve);
     return reserve();

@@ -87,6 +87,8 @@ const PLAN_STATE = 'cost-cap/worst-case-plan';
 interface KnownPlan {
   candidates: RequestContext['candidates'];
   plan: WorstCasePlan;
+  /** Counted with the providers' tokenizers (refineWorstCasePlan). */
+  refined?: boolean;
 }
 
 /**
@@ -103,9 +105,32 @@ export function worstCasePlan(pricing: PricingService, context: RequestContext):
   return known.plan;
 }
 
-function planAll(pricing: PricingService, context: RequestContext): WorstCasePlan {
+/**
+ * The plan again with each candidate's prompt counted by its provider's own tokenizer where there is
+ * one (PricingService.countPromptTokens: exact for that model, never above the bound), and kept as the
+ * request's plan, so cost-cap and approvals judge the same, tighter, figures from then on. Only for
+ * a request the bound alone would refuse or send for approval: counting costs tens of microseconds a
+ * kilobyte. Candidates without a tokenizer keep the bound.
+ */
+export async function refineWorstCasePlan(pricing: PricingService, context: RequestContext): Promise<WorstCasePlan> {
+  const known = context.state.get(PLAN_STATE) as KnownPlan | undefined;
+  if (known !== undefined && known.candidates === context.candidates && known.refined === true) return known.plan;
+  const candidates = context.candidates;
+  const counted = await Promise.all(candidates.map((candidate) => pricing.countPromptTokens(candidate.provider, candidate.model, context.request)));
+  const byCandidate = new Map<(typeof candidates)[number], number | undefined>();
+  for (const [index, candidate] of candidates.entries()) byCandidate.set(candidate, counted[index]);
+  const plan = planAll(pricing, context, (candidate) => byCandidate.get(candidate));
+  context.state.set(PLAN_STATE, { candidates, plan, refined: true } satisfies KnownPlan);
+  return plan;
+}
+
+function planAll(
+  pricing: PricingService,
+  context: RequestContext,
+  countedFor: (candidate: RequestContext['candidates'][number]) => number | undefined = () => undefined,
+): WorstCasePlan {
   const plan: WorstCasePlan = [];
-  let promptTokens: number | undefined;
+  let bound: number | undefined;
   for (const candidate of context.candidates) {
     let entry: ProviderPlan | undefined;
     for (const known of plan) {
@@ -119,8 +144,8 @@ function planAll(pricing: PricingService, context: RequestContext): WorstCasePla
       plan.push(entry);
     }
     if (entry.models.some((planned) => planned.model === candidate.model)) continue;
-    promptTokens ??= pricing.promptTokenBound(context.request);
-    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, promptTokens);
+    bound ??= pricing.promptTokenBound(context.request);
+    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound);
     entry.models.push({ model: candidate.model, micros });
     if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;
   }

@@ -14,6 +14,7 @@ import {
   type EmbeddingsResult,
   type ProviderAdapter,
   type ProviderCredential,
+  type TextTokenizer,
 } from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
@@ -34,6 +35,8 @@ export interface OpenAICompatibleOptions {
   fetch: typeof fetch;
   /** The provider's own APIs for inbound dialects (OpenAI's Responses API), built with the adapter's address and fetch. */
   native?: ((access: NativeAccess) => Readonly<Record<string, NativeDialectApi>>) | undefined;
+  /** The provider's own tokenizers (ProviderAdapter.loadTokenizer), for a service whose models have public ones. */
+  loadTokenizer?: (() => Promise<TextTokenizer>) | undefined;
 }
 
 /** What a native API of a compatible provider needs: its name, its address for a key, its fetch. */
@@ -76,6 +79,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     catalogAliases: options.catalogAliases,
     modelClasses: options.modelClasses,
     ...(native === undefined ? {} : { native }),
+    ...(options.loadTokenizer === undefined ? {} : { loadTokenizer: options.loadTokenizer }),
     async chat(request, context) {
       const response = await send({ ...request, stream: false }, context, false);
       const { body, text } = await readJsonBodyWithText(response, name, context.signal);
@@ -141,6 +145,7 @@ export interface CompatibleProviderSpec {
   modelClasses?: ProviderModelClasses;
   description: string;
   native?: OpenAICompatibleOptions['native'];
+  loadTokenizer?: OpenAICompatibleOptions['loadTokenizer'];
 }
 
 /** A provider plugin for one OpenAI-compatible service: its name, address, model names and catalog aliases. */
@@ -164,6 +169,7 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           modelClasses: spec.modelClasses,
           fetch: context.fetch,
           native: spec.native,
+          loadTokenizer: spec.loadTokenizer,
         }),
       };
     },

@@ -20,6 +20,7 @@ import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixtu
 const pricing: PricingService = {
   estimatePromptTokens: () => 10,
   promptTokenBound: () => 10,
+  countPromptTokens: async () => undefined,
   price: (provider, model) =>
     model.includes('unpriced')
       ? undefined

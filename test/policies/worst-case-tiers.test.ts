@@ -7,6 +7,7 @@ import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 const pricing: PricingService = {
   estimatePromptTokens: () => 0,
   promptTokenBound: () => 0,
+  countPromptTokens: async () => undefined,
   price: () => ({
     inputPerToken: 1e-6,
     outputPerToken: 10e-6,

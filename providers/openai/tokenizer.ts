@@ -1,0 +1,34 @@
+// OpenAI's tokenizers for budgets and approvals (ProviderAdapter.loadTokenizer): a model's prompt text
+// counted exactly as OpenAI bills it, where the byte bound alone would refuse a request or send it
+// for approval. gpt-tokenizer ports tiktoken's two encodings of OpenAI's chat models: o200k_base
+// (GPT-4o, GPT-4.1, GPT-4.5, GPT-5, the o-series, gpt-oss) and cl100k_base (GPT-4, GPT-3.5). Each is
+// loaded on first use: their tables are megabytes, and most gateways never need them.
+//
+// A model not named here (a future family, or another server's model behind `settings.base_url`) gets
+// no tokenizer, so its budgets keep the byte bound: a wrong encoding could count fewer tokens than
+// the provider bills. Special-token text (`<|endoftext|>`) in a prompt is ordinary text to the API,
+// and is counted as such.
+
+import type { TextTokenCount, TextTokenizer } from '../../core/spec/plugin.ts';
+
+/** The encoding of a model OpenAI serves, by name (a dated snapshot like its family), or undefined. */
+export function encodingOfModel(model: string): 'o200k_base' | 'cl100k_base' | undefined {
+  const name = model.toLowerCase();
+  if (/^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|gpt-oss)(?![a-z0-9])/.test(name)) return 'o200k_base';
+  if (/^(gpt-4|gpt-3\.5-turbo|gpt-35-turbo)(?![a-z0-9.])/.test(name)) return 'cl100k_base';
+  return undefined;
+}
+
+/** Both encodings, loaded together the first time a budget needs one. */
+export async function loadOpenAITokenizer(): Promise<TextTokenizer> {
+  const [o200k, cl100k] = await Promise.all([import('gpt-tokenizer/encoding/o200k_base'), import('gpt-tokenizer/encoding/cl100k_base')]);
+  const asText = { disallowedSpecial: new Set<string>() };
+  const counters: Record<'o200k_base' | 'cl100k_base', TextTokenCount> = {
+    o200k_base: (text) => o200k.countTokens(text, asText),
+    cl100k_base: (text) => cl100k.countTokens(text, asText),
+  };
+  return (model) => {
+    const encoding = encodingOfModel(model);
+    return encoding === undefined ? undefined : counters[encoding];
+  };
+}
