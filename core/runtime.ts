@@ -6,7 +6,7 @@ import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
 import { aliasesOf, catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { createPricingService } from './catalog/pricing-service.ts';
-import type { TextTokenizer } from './spec/provider.ts';
+import type { TextTokenCount } from './spec/provider.ts';
 import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -196,12 +196,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       catalog,
       (provider) => {
         const adapter = plugins.providers.get(provider);
-        return adapter?.loadTokenizer === undefined ? undefined : () => (adapter.loadTokenizer as () => Promise<TextTokenizer>)();
+        return adapter?.loadTokenizer === undefined
+          ? undefined
+          : (model) => (adapter.loadTokenizer as (model: string) => Promise<TextTokenCount | undefined>)(model);
       },
-      (provider, error) =>
+      (provider, model, error) =>
         logger.warn(
-          { provider, error: error instanceof Error ? error.message : String(error) },
-          'could not load the provider tokenizer: its budgets keep the byte bound',
+          { provider, model, error: error instanceof Error ? error.message : String(error) },
+          'could not load the provider tokenizer: budgets keep the byte bound',
         ),
     ),
     usageQueue: usage,

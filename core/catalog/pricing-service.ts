@@ -5,39 +5,41 @@
 import { promptTokenBound } from '../accounting/prompt-bound.ts';
 import { estimatePromptTokens } from '../accounting/token-estimate.ts';
 import type { PricingService } from '../spec/plugin.ts';
-import type { TextTokenizer } from '../spec/provider.ts';
+import type { TextTokenCount } from '../spec/provider.ts';
 import { isPriced, type ModelCatalog } from './catalog.ts';
 
 type PriceView = NonNullable<ReturnType<PricingService['price']>>;
 
 const UNPRICED = Symbol('unpriced');
 
+/** Where the pricing service finds a provider's tokenizer for a model: the loaded provider adapters. */
+export type TokenizerSource = (provider: string) => ((model: string) => Promise<TextTokenCount | undefined>) | undefined;
+
 /**
  * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
  * prompt estimate is made once per request and each model's price view once per process.
  */
-/** Where the pricing service finds a provider's tokenizer: the loaded provider adapters. */
-export type TokenizerSource = (provider: string) => (() => Promise<TextTokenizer>) | undefined;
-
 export function createPricingService(
   catalog: ModelCatalog,
   tokenizerOf: TokenizerSource = () => undefined,
-  onLoadFailure?: (provider: string, error: unknown) => void,
+  onLoadFailure?: (provider: string, model: string, error: unknown) => void,
 ): PricingService {
-  // Each provider's tokenizer is loaded once; one that fails to load leaves its provider on the byte bound.
-  const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
-  const tokenizerFor = (provider: string): Promise<TextTokenizer | undefined> => {
-    let loading = tokenizers.get(provider);
+  // Each provider's tokenizer of a model is loaded once; one that fails to load leaves that model on the byte bound.
+  const tokenizers = new Map<string, Promise<TextTokenCount | undefined>>();
+  const tokenizerFor = (provider: string, model: string): Promise<TextTokenCount | undefined> => {
+    const key = `${provider}\n${model}`;
+    let loading = tokenizers.get(key);
     if (loading === undefined) {
       const load = tokenizerOf(provider);
       loading =
         load === undefined
           ? Promise.resolve(undefined)
-          : load().catch((error: unknown) => {
-              onLoadFailure?.(provider, error);
+          : load(model).catch((error: unknown) => {
+              onLoadFailure?.(provider, model, error);
               return undefined;
             });
-      tokenizers.set(provider, loading);
+      // Model names come from requests: past a few hundred, an unknown one is not remembered.
+      if (tokenizers.size < 512) tokenizers.set(key, loading);
     }
     return loading;
   };
@@ -62,7 +64,7 @@ export function createPricingService(
     // A few native byte counts per request, and the plan that reads it is already made once per request.
     promptTokenBound,
     async countPromptTokens(provider, model, request) {
-      const count = (await tokenizerFor(provider))?.(model);
+      const count = await tokenizerFor(provider, model);
       if (count === undefined) return undefined;
       // Never more than the bytes: a byte-level tokenizer cannot exceed them, and a faulty one must not raise the bound.
       return promptTokenBound(request, (text) => Math.min(count(text), Buffer.byteLength(text, 'utf8')));

@@ -236,7 +236,6 @@ export type {
   ProviderKeyRecord,
   ProviderKeySettings,
   TextTokenCount,
-  TextTokenizer,
   UpstreamInfo,
 } from './provider.ts';
 export type {

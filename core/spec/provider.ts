@@ -96,8 +96,6 @@ export type ProviderModelClasses = Readonly<Record<string, { model: string; memb
 
 /** A model's tokenizer: a text's tokens as the provider bills them. */
 export type TextTokenCount = (text: string) => number;
-/** A provider's tokenizers: the one of `model`, or undefined for a model it does not know. */
-export type TextTokenizer = (model: string) => TextTokenCount | undefined;
 
 export interface ProviderAdapter {
   name: string;
@@ -125,12 +123,12 @@ export interface ProviderAdapter {
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
   /**
-   * The provider's own tokenizers, loaded on first use (their tables are megabytes): a text's tokens
-   * for a model exactly as the provider bills them, none for a model they do not know. Budgets and
+   * The provider's own tokenizer for `model`, loaded on first use (its tables are megabytes): a text's
+   * tokens exactly as the provider bills them, or undefined for a model it does not know. Budgets and
    * approvals count with it only when the byte bound alone would refuse a request or ask for an
    * approval (PricingService.countPromptTokens), so an ordinary request never pays for it.
    */
-  loadTokenizer?(): Promise<TextTokenizer>;
+  loadTokenizer?(model: string): Promise<TextTokenCount | undefined>;
   /** Dialects whose own API the provider serves, by the name their operation asks for (`responses`). */
   native?: Readonly<Record<string, NativeDialectApi>>;
 }

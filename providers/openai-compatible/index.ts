@@ -14,7 +14,7 @@ import {
   type EmbeddingsResult,
   type ProviderAdapter,
   type ProviderCredential,
-  type TextTokenizer,
+  type TextTokenCount,
 } from '../../core/spec/plugin.ts';
 import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
@@ -36,7 +36,7 @@ export interface OpenAICompatibleOptions {
   /** The provider's own APIs for inbound dialects (OpenAI's Responses API), built with the adapter's address and fetch. */
   native?: ((access: NativeAccess) => Readonly<Record<string, NativeDialectApi>>) | undefined;
   /** The provider's own tokenizers (ProviderAdapter.loadTokenizer), for a service whose models have public ones. */
-  loadTokenizer?: (() => Promise<TextTokenizer>) | undefined;
+  loadTokenizer?: ((model: string) => Promise<TextTokenCount | undefined>) | undefined;
 }
 
 /** What a native API of a compatible provider needs: its name, its address for a key, its fetch. */
@@ -169,7 +169,8 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           modelClasses: spec.modelClasses,
           fetch: context.fetch,
           native: spec.native,
-          loadTokenizer: spec.loadTokenizer,
+          // KEYWAY_TOKENIZERS=off keeps every budget on the byte bound (no tokenizer tables in memory).
+          loadTokenizer: context.env.KEYWAY_TOKENIZERS === 'off' ? undefined : spec.loadTokenizer,
         }),
       };
     },

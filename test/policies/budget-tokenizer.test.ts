@@ -159,3 +159,30 @@ describe('an approval threshold between the counted worst case and the bound', (
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('approval_required');
   });
 });
+
+describe('KEYWAY_TOKENIZERS=off', () => {
+  let setup: TeamGateway;
+
+  beforeAll(async () => {
+    setup = await startTeamGateway({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } }, { env: { KEYWAY_TOKENIZERS: 'off' } });
+  });
+
+  afterAll(async () => {
+    await setup.stop();
+  });
+
+  test('no tokenizer is loaded: a request the bound alone refuses stays refused', async () => {
+    const pricing = setup.gateway.runtime.services.pricing;
+    const request = requestFor(prose());
+    expect(await pricing.countPromptTokens('openai', MODEL, request)).toBeUndefined();
+    const bound = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    await setOpenAIDailyCap(setup, (bound - 1) / 1e6);
+    const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+    });
+    expect(response.status).toBe(402);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('budget_exceeded');
+  });
+});
