@@ -136,6 +136,30 @@ describe('the compiled binary, alone in an empty directory', () => {
     expect(Number(response.headers.get('x-keyway-cost'))).toBeGreaterThan(0);
   });
 
+  test("counts a prompt near a budget's cap with OpenAI's tokenizer compiled into it", async () => {
+    // ~2,700 bytes of prose, ~600 tokens: the byte bound's worst case is above this cap, the counted one well inside it.
+    const content = Array.from({ length: 600 }, (_, index) => ['the', 'team', 'budget', 'notes'][index % 4]).join(' ');
+    const created = await fetch(`${gateway.url}/v1/teams`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Binary Team',
+        byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 0.0004 } } },
+        members: [{ email: 'dev@company.com', role: 'developer', byok_access: true }],
+      }),
+    });
+    expect(created.status).toBe(201);
+    const team = (await created.json()) as { id: string; members: Array<{ api_key: string }> };
+    const response = await chatCompletion(gateway.url, team.members[0]?.api_key ?? '', {
+      model: 'gpt-4o-mini',
+      max_tokens: 1,
+      messages: [{ role: 'user', content }],
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    answeredRequestIds.push(response.headers.get('x-request-id') ?? '');
+  });
+
   test.skipIf(!pluginAvailable)('loads an out-of-tree plugin from KEYWAY_PLUGINS: refused-model-x answers 403 model_not_allowed', async () => {
     expect(gateway.stdout()).toContain('refuse-model@');
     const response = await chatCompletion(gateway.url, operatorKey, { model: REFUSED_MODEL, provider: 'openai', messages: [{ role: 'user', content: 'hi' }] });
