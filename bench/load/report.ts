@@ -268,7 +268,7 @@ ${fixedRateSection(results)}
 
 ${throughputSection(results)}
 ${results.skippedPaths.length === 0 ? '' : `\nPaths left out: ${results.skippedPaths.map((reason) => reason.replaceAll('\n', ' ').slice(0, 400)).join('; ')}.\n`}
-The team member's path sends the same 1 KB request with the seed team's model (gpt-3.5-turbo), X-Team-ID and X-Project-Tag, with every policy of the seed's team on (allowlists, a daily budget raised so nothing is refused but every request is reserved and settled, an approval threshold, project tags, content blocking). The PostgreSQL + Redis Keyway (--stores) uses the local test servers, which are not pinned: they share both cores with everything else.
+The team member's path sends the same 1 KB request with the seed team's model (gpt-3.5-turbo), X-Team-ID and X-Project-Tag, with every policy of the seed's team on (allowlists, a daily budget raised so nothing is refused but every request is reserved and settled, an approval threshold, project tags, content blocking). The PostgreSQL + Redis Keyway (--stores) uses the local test servers, pinned to the load core while it runs (their CPU counted as the benchmark's; see Pinning in bench/README.md): in a deployment they are other machines.
 
 ### c. Streaming (${settings.chunkCount} chunks, ${settings.chunkDelayMs} ms apart at the stub; ${settings.streamCount} sequential streams per path, alternating between paths)
 

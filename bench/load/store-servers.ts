@@ -65,5 +65,5 @@ export function pinStoreServers(): { pinned: string; restore: () => void } {
   };
   // An interrupted run must not leave the machine's servers on one core.
   process.once('exit', restore);
-  return { pinned: moved.length === 0 ? 'not pinned (taskset was refused: not root?)' : `CPU ${LOAD_CORE} (${moved.length} processes)`, restore };
+  return { pinned: moved.length === 0 ? 'not pinned (taskset was refused: not root?)' : `${LOAD_CORE} (${moved.length} processes)`, restore };
 }
