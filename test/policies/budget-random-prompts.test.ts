@@ -6,19 +6,15 @@
 // settled above its reservation.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { ChatMessage, ChatRequest } from '../../core/spec/vocabulary.ts';
 import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
-import { bookedOpenAIToday, setOpenAIDailyCap, startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import { bookedOpenAIToday, postChatsAtOnce, realPromptTokens, setOpenAIDailyCap, startTokenBilledTeamGateway, type TeamGateway } from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
 const FITS = 12;
 const REQUESTS = 40;
 /** 2,250 random bytes: 3,000 base64 characters, so every prompt has the same bound. */
 const PROMPT_BYTES = 2250;
-
-if (countChatCompletionTokens === undefined) throw new Error('gpt-tokenizer no longer counts chat completions for gpt-4o');
-const realPromptTokens = countChatCompletionTokens;
 
 const randomPrompt = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(PROMPT_BYTES))).toString('base64');
 const requestFor = (content: string): ChatRequest => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 1 });
@@ -28,10 +24,7 @@ let worstMicros: number;
 let capUsd: number;
 
 beforeAll(async () => {
-  setup = await startTeamGateway(
-    { providers: { openai: { enabled: true, max_cost_per_day: 1000 } } },
-    { promptTokens: (messages) => realPromptTokens({ messages: messages as Array<{ role: 'user'; content: string }> }) },
-  );
+  setup = await startTokenBilledTeamGateway();
   const request = requestFor(randomPrompt());
   worstMicros = worstCaseMicros(
     setup.gateway.runtime.services.pricing,
@@ -66,16 +59,9 @@ describe('a budget against random prompts, counted by the real tokenizer', () =>
   test(`${REQUESTS} concurrent requests: exactly ${FITS} served, billed at the real count, never past the cap`, async () => {
     // Every upstream answer waits, so all reservations are made before any settles.
     setup.openai.setSticky({ kind: 'delay', delayMs: 800 });
-    const outcomes = await Promise.all(
-      Array.from({ length: REQUESTS }, async () => {
-        const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify(requestFor(randomPrompt())),
-        });
-        const body = (await response.json()) as { usage?: { prompt_tokens: number }; error?: { code: string } };
-        return { status: response.status, promptTokens: body.usage?.prompt_tokens, code: body.error?.code };
-      }),
+    const outcomes = await postChatsAtOnce(
+      setup,
+      Array.from({ length: REQUESTS }, () => requestFor(randomPrompt())),
     );
     setup.openai.setSticky(undefined);
 

@@ -5,19 +5,23 @@
 // exactly the requests that fit are served. The simulator bills with the same tokenizer; the cap holds.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
 import { encodingOfModel } from '../../providers/openai/tokenizer.ts';
 import { call } from '../helpers/gateway.ts';
-import { bookedOpenAIToday, setOpenAIDailyCap, startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import {
+  bookedOpenAIToday,
+  postChatsAtOnce,
+  realPromptTokens,
+  setOpenAIDailyCap,
+  startTeamGateway,
+  startTokenBilledTeamGateway,
+  type TeamGateway,
+} from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
 const REQUESTS = 30;
 const WORDS = ['budget', 'release', 'notes', 'the', 'team', 'gateway', 'provider', 'summarise', 'quarterly', 'report', 'and', 'of'];
-
-if (countChatCompletionTokens === undefined) throw new Error('gpt-tokenizer no longer counts chat completions for gpt-4o');
-const realPromptTokens = countChatCompletionTokens;
 
 /** About 4,000 characters of English-like prose, different each time. */
 const prose = (): string => Array.from({ length: 600 }, () => WORDS[Math.floor(Math.random() * WORDS.length)] as string).join(' ');
@@ -59,10 +63,7 @@ describe('a budget near its cap, prompts counted by the provider’s tokenizer',
   let fits: number;
 
   beforeAll(async () => {
-    setup = await startTeamGateway(
-      { providers: { openai: { enabled: true, max_cost_per_day: 1000 } } },
-      { promptTokens: (messages) => realPromptTokens({ messages: messages as Array<{ role: 'user'; content: string }> }) },
-    );
+    setup = await startTokenBilledTeamGateway();
     const pricing = setup.gateway.runtime.services.pricing;
     const request = requestFor(prose());
     boundMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
@@ -97,16 +98,9 @@ describe('a budget near its cap, prompts counted by the provider’s tokenizer',
 
   test(`${REQUESTS} concurrent requests the bound alone would all refuse: exactly those that fit counted are served, never past the cap`, async () => {
     setup.openai.setSticky({ kind: 'delay', delayMs: 800 });
-    const outcomes = await Promise.all(
-      Array.from({ length: REQUESTS }, async () => {
-        const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify(requestFor(prose())),
-        });
-        const body = (await response.json()) as { error?: { code: string } };
-        return { status: response.status, code: body.error?.code };
-      }),
+    const outcomes = await postChatsAtOnce(
+      setup,
+      Array.from({ length: REQUESTS }, () => requestFor(prose())),
     );
     setup.openai.setSticky(undefined);
     expect(outcomes.filter((outcome) => outcome.status === 200).length).toBe(fits);
@@ -164,7 +158,7 @@ describe('KEYWAY_TOKENIZERS=off', () => {
   let setup: TeamGateway;
 
   beforeAll(async () => {
-    setup = await startTeamGateway({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } }, { env: { KEYWAY_TOKENIZERS: 'off' } });
+    setup = await startTokenBilledTeamGateway({ env: { KEYWAY_TOKENIZERS: 'off' } });
   });
 
   afterAll(async () => {

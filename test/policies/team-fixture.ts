@@ -1,7 +1,9 @@
 // A gateway with one team made through POST /v1/teams (the seed's body shape), its member's key, and
 // the account's OpenAI key pointing at the simulator: the setting of the budget and approval tests.
 
+import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { Clock } from '../../core/clock.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
@@ -94,4 +96,34 @@ export async function bookedOpenAIToday(setup: TeamGateway): Promise<{ requests:
   });
   const openai = rows.filter((row) => row.provider === 'openai');
   return { requests: openai.reduce((sum, row) => sum + row.requests, 0), costUsd: openai.reduce((sum, row) => sum + row.costUsd, 0) };
+}
+
+if (countChatCompletionTokens === undefined) throw new Error('gpt-tokenizer no longer counts chat completions for gpt-4o');
+/** What OpenAI bills a chat's prompt on gpt-4o and gpt-4o-mini (o200k_base, its chat format). */
+export const realPromptTokens = countChatCompletionTokens;
+
+/** A team with an OpenAI budget, on a simulator that bills each prompt at OpenAI's own count (realPromptTokens). */
+export function startTokenBilledTeamGateway(options: { env?: Record<string, string> } = {}): Promise<TeamGateway> {
+  return startTeamGateway(
+    { providers: { openai: { enabled: true, max_cost_per_day: 1000 } } },
+    { ...options, promptTokens: (messages) => realPromptTokens({ messages: messages as Array<{ role: 'user'; content: string }> }) },
+  );
+}
+
+/** Sends every request at once as the team's member; each answer's status and error code. */
+export async function postChatsAtOnce(
+  setup: TeamGateway,
+  requests: ChatRequest[],
+): Promise<Array<{ status: number; code: string | undefined; promptTokens: number | undefined }>> {
+  return Promise.all(
+    requests.map(async (request) => {
+      const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+      });
+      const body = (await response.json()) as { usage?: { prompt_tokens: number }; error?: { code: string } };
+      return { status: response.status, code: body.error?.code, promptTokens: body.usage?.prompt_tokens };
+    }),
+  );
 }
