@@ -203,7 +203,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       (provider, model, error) =>
         logger.warn(
           { provider, model, error: error instanceof Error ? error.message : String(error) },
-          'could not load the provider tokenizer: budgets keep the byte bound',
+          'the provider tokenizer could not count: this request is judged on the byte bound',
         ),
     ),
     usageQueue: usage,

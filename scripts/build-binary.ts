@@ -8,7 +8,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '..');
 export const ENTRY_POINT = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
 /** Worker threads are separate entry points: bun embeds each in the binary next to the gateway. */
-export const WORKER_ENTRY_POINT = resolve(REPOSITORY_ROOT, 'plugins/store-sqlite/usage-writer.ts');
+export const WORKER_ENTRY_POINTS = [
+  resolve(REPOSITORY_ROOT, 'plugins/store-sqlite/usage-writer.ts'),
+  resolve(REPOSITORY_ROOT, 'providers/openai/tokenizer-worker.ts'),
+];
 export const DEFAULT_OUTFILE = resolve(REPOSITORY_ROOT, 'dist/keyway');
 
 export interface BinaryBuild {
@@ -45,7 +48,7 @@ export function buildArguments(outfile: string, bytecodeOrder?: string): string[
     '--compile-exec-argv=--smol',
     ...(bytecodeOrder === undefined ? [] : [`--bytecode-order=${bytecodeOrder}`]),
     ENTRY_POINT,
-    WORKER_ENTRY_POINT,
+    ...WORKER_ENTRY_POINTS,
     '--outfile',
     outfile,
   ];
@@ -65,7 +68,7 @@ async function compile(outfile: string, bytecodeOrder?: string): Promise<void> {
   const [exitCode, output, errors] = await Promise.all([build.exited, new Response(build.stdout).text(), new Response(build.stderr).text()]);
   if (exitCode !== 0) throw new Error(`bun build failed with exit code ${exitCode}:\n${output}\n${errors}`);
   rmSync(`${outfile}.map`, { force: true });
-  rmSync(join(dirname(outfile), `${basename(WORKER_ENTRY_POINT, '.ts')}.js.map`), { force: true });
+  for (const worker of WORKER_ENTRY_POINTS) rmSync(join(dirname(outfile), `${basename(worker, '.ts')}.js.map`), { force: true });
   if (!existsSync(outfile)) throw new Error(`bun build reported success but wrote no ${outfile}`);
 }
 

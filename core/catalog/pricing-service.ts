@@ -24,6 +24,14 @@ export function createPricingService(
   tokenizerOf: TokenizerSource = () => undefined,
   onLoadFailure?: (provider: string, model: string, error: unknown) => void,
 ): PricingService {
+  // A tokenizer that cannot count is said once per provider and model, not once per request.
+  const failed = new Set<string>();
+  const failure = (provider: string, model: string, error: unknown): void => {
+    const key = `${provider}\n${model}`;
+    if (failed.has(key) || failed.size >= 512) return;
+    failed.add(key);
+    onLoadFailure?.(provider, model, error);
+  };
   // Each provider's tokenizer of a model is loaded once; one that fails to load leaves that model on the byte bound.
   const tokenizers = new Map<string, Promise<TextTokenCount | undefined>>();
   const tokenizerFor = (provider: string, model: string): Promise<TextTokenCount | undefined> => {
@@ -35,7 +43,7 @@ export function createPricingService(
         load === undefined
           ? Promise.resolve(undefined)
           : load(model).catch((error: unknown) => {
-              onLoadFailure?.(provider, model, error);
+              failure(provider, model, error);
               return undefined;
             });
       // Model names come from requests: past a few hundred, an unknown one is not remembered.
@@ -66,8 +74,23 @@ export function createPricingService(
     async countPromptTokens(provider, model, request) {
       const count = await tokenizerFor(provider, model);
       if (count === undefined) return undefined;
+      // The texts the bound weighs, in the order it weighs them; counted together, then the bound again with their counts.
+      const texts: string[] = [];
+      promptTokenBound(request, (text) => texts.push(text));
+      let counts: number[];
+      try {
+        counts = await count(texts);
+      } catch (error) {
+        failure(provider, model, error);
+        return undefined;
+      }
+      let index = 0;
       // Never more than the bytes: a byte-level tokenizer cannot exceed them, and a faulty one must not raise the bound.
-      return promptTokenBound(request, (text) => Math.min(count(text), Buffer.byteLength(text, 'utf8')));
+      return promptTokenBound(request, (text) => {
+        const bytes = Buffer.byteLength(text, 'utf8');
+        const counted = counts[index++];
+        return typeof counted === 'number' && counted >= 0 ? Math.min(counted, bytes) : bytes;
+      });
     },
     price(provider, model) {
       // A new price table (an override, a reloaded file) makes every cached view stale.

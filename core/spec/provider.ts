@@ -94,8 +94,8 @@ export interface NativeDialectApi {
 /** A provider's model of each provider-neutral tier (`flagship`, `mid`, `small`), and the tier's other names. */
 export type ProviderModelClasses = Readonly<Record<string, { model: string; members?: readonly string[] }>>;
 
-/** A model's tokenizer: a text's tokens as the provider bills them. */
-export type TextTokenCount = (text: string) => number;
+/** A model's tokenizer: each text's tokens as the provider bills them, in order. */
+export type TextTokenCount = (texts: readonly string[]) => Promise<number[]>;
 
 export interface ProviderAdapter {
   name: string;
@@ -123,8 +123,9 @@ export interface ProviderAdapter {
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;
   /**
-   * The provider's own tokenizer for `model`, loaded on first use (its tables are megabytes): a text's
-   * tokens exactly as the provider bills them, or undefined for a model it does not know. Budgets and
+   * The provider's own tokenizer for `model` (its tables are megabytes: load them on first use, off the
+   * gateway's thread if that takes long): texts' tokens exactly as the provider bills them, or undefined
+   * for a model it does not know. Budgets and
    * approvals count with it only when the byte bound alone would refuse a request or ask for an
    * approval (PricingService.countPromptTokens), so an ordinary request never pays for it.
    */

@@ -52,3 +52,39 @@ describe('price views', () => {
     expect(pricing.price('openai', 'm-10050')).toBeUndefined();
   });
 });
+
+describe('prompts counted by a provider tokenizer', () => {
+  const request = {
+    model: 'm',
+    messages: [
+      { role: 'system' as const, content: 'You are terse.' },
+      { role: 'user' as const, content: [{ type: 'text' as const, text: 'Count these words, please.' }] },
+    ],
+  };
+
+  test('each text weighed by its count, never above its bytes; the rest of the bound as it was', async () => {
+    const pricing = createPricingService(new ModelCatalog(), (provider) =>
+      provider === 'acme' ? async (model) => (model === 'known' ? async (texts) => texts.map((text) => (text.length > 20 ? 1_000 : 2)) : undefined) : undefined,
+    );
+    const bound = pricing.promptTokenBound(request);
+    const bytes = Buffer.byteLength('You are terse.') + Buffer.byteLength('Count these words, please.');
+    // The short text counts 2; the long one's 1,000 is above its bytes, so its bytes stand.
+    expect(await pricing.countPromptTokens('acme', 'known', request)).toBe(bound - bytes + 2 + Buffer.byteLength('Count these words, please.'));
+    expect(await pricing.countPromptTokens('acme', 'unknown', request)).toBeUndefined();
+    expect(await pricing.countPromptTokens('other', 'known', request)).toBeUndefined();
+  });
+
+  test('a tokenizer that cannot count leaves the request on the bound, and is reported once', async () => {
+    const failures: string[] = [];
+    const pricing = createPricingService(
+      new ModelCatalog(),
+      () => async () => async () => {
+        throw new Error('thread gone');
+      },
+      (provider, model, error) => failures.push(`${provider}/${model}: ${(error as Error).message}`),
+    );
+    expect(await pricing.countPromptTokens('acme', 'known', request)).toBeUndefined();
+    expect(await pricing.countPromptTokens('acme', 'known', request)).toBeUndefined();
+    expect(failures).toEqual(['acme/known: thread gone']);
+  });
+});
