@@ -68,8 +68,20 @@ function principalOf(principal: Principal | undefined, headers: Headers): Princi
 
 const RANK: Record<PrincipalRole, number> = { viewer: 0, developer: 1, admin: 2, operator: 3 };
 
-export function requireRole(principal: Principal, role: PrincipalRole): void {
+/**
+ * Refuses a principal below `role`. An `admin` call acts on the whole account, so a team member's key
+ * with the admin role (principal.teamId set) is refused too, unless the route takes team keys and
+ * keeps them to their own team itself (`teamKeys`): a team's admin manages its team, never the
+ * account's keys, settings, analytics or exports. Failing closed here means a new admin route cannot
+ * forget the check.
+ */
+export function requireRole(principal: Principal, role: PrincipalRole, teamKeys = false): void {
   if (RANK[principal.role] < RANK[role]) {
     throw new KeywayError('permission_denied', { detail: `This call needs the ${role} role; the key has ${principal.role}.` });
+  }
+  if (role === 'admin' && principal.teamId !== undefined && !teamKeys) {
+    throw new KeywayError('permission_denied', {
+      detail: `This call acts on the whole account; a team member's key (team ${principal.teamId}) may not make it. Use an account admin key.`,
+    });
   }
 }

@@ -157,7 +157,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
           runtime.plugins.sessionArrivals,
         );
         noteActor(request, principal, route.role);
-        requireRole(principal, route.role);
+        requireRole(principal, route.role, route.teamKeys === true);
       }
       const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
       if (route.websocket !== undefined && isWebSocketUpgrade(request)) {

@@ -59,6 +59,12 @@ export interface RouteDefinition {
    * that authenticate themselves (inference routes run the lifecycle, which does).
    */
   role?: PrincipalRole;
+  /**
+   * An `admin` route only: team member keys with the admin role may call it too, and the handler keeps
+   * them to their own team (principal.teamId). Without it the core refuses them: an admin route acts
+   * on the whole account.
+   */
+  teamKeys?: boolean;
   /** One line for the OpenAPI document. */
   summary?: string;
   /** The JSON request body, for the OpenAPI document only: the core never validates against it. */

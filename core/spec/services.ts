@@ -71,7 +71,8 @@ export interface HttpKit {
 export interface AuthService {
   /** The principal a request's key stands for; throws `invalid_api_key` otherwise. */
   authenticate(headers: Headers): Principal;
-  requireRole(principal: Principal, role: PrincipalRole): void;
+  /** `teamKeys`: an admin call a team member's admin key may make (see authenticate.ts requireRole). */
+  requireRole(principal: Principal, role: PrincipalRole, teamKeys?: boolean): void;
 }
 
 /** Runs an inbound operation through auth → key-resolve → route → call → account. */

@@ -51,6 +51,7 @@ export const teamsPlugin = definePlugin({
           method: 'POST',
           path: '/v1/teams',
           role: 'admin',
+          teamKeys: true,
           summary: 'Create a team with its BYOK permissions and members (member keys answered once)',
           body: CreateTeamSchema,
           response: TeamAnswerSchema,
@@ -60,6 +61,7 @@ export const teamsPlugin = definePlugin({
           method: 'GET',
           path: '/v1/teams',
           role: 'admin',
+          teamKeys: true,
           summary: "The account's teams",
           response: Type.Object({ teams: Type.Array(TeamAnswerSchema) }),
           handle: async ({ principal }) => services.http.json({ object: 'list', teams: await teams.list(principal as Principal) }),
@@ -68,6 +70,7 @@ export const teamsPlugin = definePlugin({
           method: 'GET',
           path: '/v1/teams/:id',
           role: 'admin',
+          teamKeys: true,
           summary: 'One team, with its members (never their keys)',
           response: TeamAnswerSchema,
           handle: async ({ principal, params }) => {
@@ -99,6 +102,7 @@ export const teamsPlugin = definePlugin({
           method: 'POST',
           path: '/v1/teams/:id/members',
           role: 'admin',
+          teamKeys: true,
           summary: 'Add a member to a team (its key answered once)',
           body: MemberSchema,
           response: MemberAnswerSchema,
@@ -109,6 +113,7 @@ export const teamsPlugin = definePlugin({
           method: 'DELETE',
           path: '/v1/teams/:id/members/:member_id',
           role: 'admin',
+          teamKeys: true,
           summary: 'Remove a member and revoke its key',
           handle: async ({ principal, params }) => {
             await teams.removeMember(principal as Principal, params.id ?? '', params.member_id ?? '');
@@ -119,6 +124,7 @@ export const teamsPlugin = definePlugin({
           method: 'POST',
           path: '/v1/teams/:id/members/:member_id/keys',
           role: 'admin',
+          teamKeys: true,
           summary: "Re-issue a member's key: the new key answered once, the old one revoked at once",
           response: MemberAnswerSchema,
           handle: async ({ principal, params }) =>

@@ -406,6 +406,7 @@ export const approvalsPolicyPlugin = definePlugin({
           method: 'GET',
           path: '/v1/approvals',
           role: 'admin',
+          teamKeys: true,
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
           handle: async ({ request, principal }) => {
             const status = new URL(request.url).searchParams.get('status');
@@ -416,6 +417,7 @@ export const approvalsPolicyPlugin = definePlugin({
           method: 'POST',
           path: '/v1/approvals/:id/approve',
           role: 'admin',
+          teamKeys: true,
           summary: 'Approves a pending approval: the member may then re-send the request once with X-Approval-Id',
           handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'approved'), 200),
         },
@@ -423,6 +425,7 @@ export const approvalsPolicyPlugin = definePlugin({
           method: 'POST',
           path: '/v1/approvals/:id/deny',
           role: 'admin',
+          teamKeys: true,
           summary: 'Denies a pending approval',
           handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'denied'), 200),
         },

@@ -422,6 +422,35 @@ describe('changing and deleting teams', () => {
     expect(listed.teams.map((candidate) => candidate.id)).toEqual([created.id]);
     expect((await call(gateway, 'GET', `/v1/teams/${team.id}`, undefined, { key: leadKey })).status).toBe(404);
     expect((await call(gateway, 'POST', '/v1/teams', { name: 'Mine' }, { key: leadKey })).status).toBe(403);
+    expect((await call(gateway, 'GET', '/v1/approvals', undefined, { key: leadKey })).status).toBe(200);
+  });
+
+  test("a team admin member's key cannot act on the account: keys, provider keys, settings, analytics, exports, its team's policy", async () => {
+    const created = await createTeam({ name: 'Escalation', members: [{ email: 'lead@company.com', role: 'admin' }] });
+    const leadKey = created.members[0]?.api_key as string;
+    const keysBefore = await (await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey })).text();
+    const attempts: Array<[string, string, unknown]> = [
+      ['POST', '/v1/keys', { name: 'escalate', role: 'admin' }],
+      ['GET', '/v1/keys', undefined],
+      ['DELETE', '/v1/keys/key_default_admin', undefined],
+      ['POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: 'sk-proj-EscalationCanary000000000000000000001' }] }],
+      ['GET', '/v1/providers', undefined],
+      ['PUT', '/v1/settings/routing', { routing: { strategy: 'cost_optimized' } }],
+      ['GET', '/v1/analytics/byok?period=today', undefined],
+      ['GET', '/v1/analytics/cost-comparison?period=today', undefined],
+      ['POST', '/v1/billing/export', { type: 'all_usage', period: 'today' }],
+      ['GET', '/v1/reconciliation/admin-keys', undefined],
+      ['DELETE', '/v1/reconciliation/admin-keys/openai', undefined],
+      ['GET', '/v1/audit-logs', undefined],
+      ['PATCH', `/v1/teams/${created.id}`, { byok_permissions: { providers: { openai: { max_cost_per_day: null } } } }],
+      ['DELETE', `/v1/teams/${created.id}`, undefined],
+    ];
+    for (const [method, path, body] of attempts) {
+      const response = await call(gateway, method, path, body, { key: leadKey });
+      expect({ method, path, error: await errorOf(response) }).toMatchObject({ method, path, error: { status: 403, code: 'permission_denied' } });
+    }
+    expect(await (await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey })).text()).toBe(keysBefore);
+    expect((await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: leadKey })).status).toBe(200);
   });
 });
 
