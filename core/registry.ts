@@ -11,6 +11,7 @@ import {
   PLUGIN_KINDS,
   type AdminActionObserver,
   type SessionArrival,
+  type ManagementGuard,
   type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
@@ -94,6 +95,8 @@ export interface PluginSet {
   sessionCredentials: Array<Contributed<SessionCredentialResolver>>;
   /** What a management request waits for when its session was opened elsewhere in the cluster. */
   sessionArrivals: Array<Contributed<SessionArrival>>;
+  /** Checks run on every authenticated management call (core/http/kit/guard.ts). */
+  managementGuards: Array<Contributed<ManagementGuard>>;
 }
 
 export interface PluginEnvironment {
@@ -286,6 +289,7 @@ export function emptyPluginSet(): PluginSet {
     keyDecryptionObservers: [],
     sessionCredentials: [],
     sessionArrivals: [],
+    managementGuards: [],
   };
 }
 
@@ -312,6 +316,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   if (contributions.keyDecryptions !== undefined) set.keyDecryptionObservers.push({ plugin, value: contributions.keyDecryptions });
   if (contributions.sessionCredentials !== undefined) set.sessionCredentials.push({ plugin, value: contributions.sessionCredentials });
   if (contributions.sessionArrivals !== undefined) set.sessionArrivals.push({ plugin, value: contributions.sessionArrivals });
+  if (contributions.managementGuard !== undefined) set.managementGuards.push({ plugin, value: contributions.managementGuard });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

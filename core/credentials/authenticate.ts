@@ -1,5 +1,6 @@
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
+import { redactSecrets } from '../logger.ts';
 import type { Principal, PrincipalRole, SessionArrival, SessionCredentialResolver } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
 
@@ -61,7 +62,8 @@ function principalOf(principal: Principal | undefined, headers: Headers): Princi
   const teamHeader = headers.get('x-team-id');
   // A member key implies its team; a different X-Team-ID is a mistake worth refusing loudly.
   if (teamHeader !== null && principal.teamId !== undefined && teamHeader !== principal.teamId) {
-    throw new KeywayError('permission_denied', { detail: `This key belongs to team ${principal.teamId}, not ${teamHeader}.` });
+    // The header is the client's text: a secret pasted into it must not come back in the answer.
+    throw new KeywayError('permission_denied', { detail: `This key belongs to team ${principal.teamId}, not ${redactSecrets(teamHeader.slice(0, 100))}.` });
   }
   return principal;
 }

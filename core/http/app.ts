@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia';
 import { accountRoutes } from '../credentials/account-routes.ts';
-import { authenticateManagementAwaiting, requireRole } from '../credentials/authenticate.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
 import { KeywayError } from '../errors.ts';
 import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
@@ -11,8 +10,7 @@ import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
-import { noteActor } from './kit/audit-trail.ts';
-import { withRequestId } from './kit/guard.ts';
+import { authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
 import { priceRoutes } from './price-routes.ts';
@@ -35,6 +33,7 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
     server !== null && sockets !== undefined && sockets.upgrade(server, request, handler, { 'x-request-id': requestId });
   const resolveClientAddress = createClientAddressResolver(runtime.config.trustedProxies ?? []);
   const clientAddress: ClientAddress = (request) => resolveClientAddress(server?.requestIP(request)?.address, request.headers);
+  serveClientAddresses(runtime, clientAddress);
   const readiness = createReadiness(runtime);
   const observeAdminAction = createAdminActionEmitter({
     observers: runtime.plugins.adminActionObservers,
@@ -148,17 +147,7 @@ function pluginRouteDetail(route: RouteDefinition) {
 function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddress: ClientAddress, upgrade: Upgrade) {
   return async (request: Request, params: Record<string, string>): Promise<Response | undefined> => {
     try {
-      let principal;
-      if (route.role !== undefined) {
-        principal = await authenticateManagementAwaiting(
-          runtime.snapshots,
-          request.headers,
-          runtime.plugins.sessionCredentials,
-          runtime.plugins.sessionArrivals,
-        );
-        noteActor(request, principal, route.role);
-        requireRole(principal, route.role, route.teamKeys === true);
-      }
+      const principal = route.role === undefined ? undefined : await authenticateManagementCall(runtime, request, route.role, route.teamKeys === true);
       const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
       if (route.websocket !== undefined && isWebSocketUpgrade(request)) {
         const requestId = requestIdOf(request);

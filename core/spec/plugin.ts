@@ -159,6 +159,15 @@ export type SessionCredentialResolver = (headers: Headers) => string | undefined
  */
 export type SessionArrival = (headers: Headers) => Promise<boolean> | undefined;
 
+/**
+ * Runs on every management call (any route with a `role`, the core's and the plugins') once its key is
+ * authenticated, before the role check: throw a KeywayError to refuse the call. The ip-allowlist policy
+ * refuses addresses outside a key's or its team's `allowed_ips` here, as it does on inference, so a
+ * key bound to an office network cannot mint an unbound key from elsewhere. `clientAddress` is computed
+ * only when read.
+ */
+export type ManagementGuard = (principal: Principal, clientAddress: () => string | undefined) => void;
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -193,6 +202,8 @@ export interface PluginContributions {
   sessionCredentials?: SessionCredentialResolver;
   /** Waits, briefly, for a session another member of the cluster opened (see SessionArrival). */
   sessionArrivals?: SessionArrival;
+  /** Checks every authenticated management call (see ManagementGuard). */
+  managementGuard?: ManagementGuard;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {

@@ -4,7 +4,7 @@
 
 import { canonicalIp, cidrContains, parseIp, type Cidr, type IpAddress } from '../../core/wire/ip-address.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import { teamOf } from '../../plugins/teams/types.ts';
+import { TEAMS_SECTION, teamOf, type TeamsSection } from '../../plugins/teams/types.ts';
 
 export const IP_ALLOWLIST_POLICY = 'ip-allowlist';
 
@@ -71,34 +71,47 @@ export const ipAllowlistPolicy = definePlugin({
   dependencies: ['teams'],
   setup({ services, logger }) {
     const warned = new WeakSet<CompiledList>();
+    /** Refuses `clientIp` unless every list that is set allows it: the key's, then its team's. */
+    const check = (keyList: readonly unknown[] | undefined, teamList: readonly unknown[] | undefined, clientIp: string | undefined): void => {
+      const address = clientIp === undefined ? undefined : parseIp(clientIp);
+      for (const [owner, list] of [
+        ['key', keyList],
+        ['team', teamList],
+      ] as const) {
+        if (list === undefined) continue;
+        const compiled = compileList(list);
+        if (compiled.invalid.length > 0 && !warned.has(compiled)) {
+          warned.add(compiled);
+          logger.warn(
+            { entries: compiled.invalid.length },
+            `allowed_ips of a ${owner} holds entries that are not addresses or CIDR ranges; they match nothing`,
+          );
+        }
+        if (listAllows(compiled, address)) continue;
+        const shown = clientIp === undefined ? 'an unknown address' : `the address ${clientIp}`;
+        throw services.errors.create('ip_not_allowed', {
+          detail: `Requests from ${shown} are not allowed by this ${owner === 'key' ? "API key's" : "team's"} allowed_ips.`,
+        });
+      }
+    };
     return {
       hooks: {
         auth(context) {
           const keyList = setList(context.principal.settings.allowed_ips);
           const teamList = setList(teamOf(services.snapshot, context)?.permissions.allowed_ips);
           if (keyList === undefined && teamList === undefined) return;
-          const clientIp = context.clientIp;
-          const address = clientIp === undefined ? undefined : parseIp(clientIp);
-          for (const [owner, list] of [
-            ['key', keyList],
-            ['team', teamList],
-          ] as const) {
-            if (list === undefined) continue;
-            const compiled = compileList(list);
-            if (compiled.invalid.length > 0 && !warned.has(compiled)) {
-              warned.add(compiled);
-              logger.warn(
-                { entries: compiled.invalid.length },
-                `allowed_ips of a ${owner} holds entries that are not addresses or CIDR ranges; they match nothing`,
-              );
-            }
-            if (listAllows(compiled, address)) continue;
-            const shown = clientIp === undefined ? 'an unknown address' : `the address ${clientIp}`;
-            throw services.errors.create('ip_not_allowed', {
-              detail: `Requests from ${shown} are not allowed by this ${owner === 'key' ? "API key's" : "team's"} allowed_ips.`,
-            });
-          }
+          check(keyList, teamList, context.clientIp);
         },
+      },
+      // Management calls too: a key bound to a network must not mint or read anything from elsewhere.
+      // A member key's team is its own (X-Team-ID does not move an account key into a team here).
+      managementGuard(principal, clientAddress) {
+        const keyList = setList(principal.settings.allowed_ips);
+        const teamId = principal.teamId;
+        const team = teamId === undefined ? undefined : services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
+        const teamList = team !== undefined && team.accountId === principal.accountId ? setList(team.permissions.allowed_ips) : undefined;
+        if (keyList === undefined && teamList === undefined) return;
+        check(keyList, teamList, clientAddress());
       },
     };
   },

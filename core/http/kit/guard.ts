@@ -12,19 +12,52 @@ export function withRequestId(response: Response, requestId: string): Response {
   return response;
 }
 
+type ClientAddress = (request: Request) => string | undefined;
+
+/** Each runtime's client address resolver, set by the app that serves it (core/http/app.ts). */
+const clientAddresses = new WeakMap<Runtime, ClientAddress>();
+
+export function serveClientAddresses(runtime: Runtime, clientAddress: ClientAddress): void {
+  clientAddresses.set(runtime, clientAddress);
+}
+
+/**
+ * The caller of a management call: its key (or session) authenticated, the plugins' management guards
+ * passed (an address outside the key's allowed_ips, say), and its role checked; `teamKeys` lets a team
+ * member's admin key through to a route that keeps it to its own team.
+ */
+export async function authenticateManagementCall(runtime: Runtime, request: Request, role: PrincipalRole, teamKeys = false): Promise<Principal> {
+  const principal = await authenticateManagementAwaiting(
+    runtime.snapshots,
+    request.headers,
+    runtime.plugins.sessionCredentials,
+    runtime.plugins.sessionArrivals,
+  );
+  noteActor(request, principal, role);
+  const guards = runtime.plugins.managementGuards;
+  if (guards.length > 0) {
+    const resolve = clientAddresses.get(runtime);
+    let address: string | undefined;
+    let resolved = false;
+    const clientAddress = (): string | undefined => {
+      if (!resolved) {
+        address = resolve?.(request);
+        resolved = true;
+      }
+      return address;
+    };
+    for (const { value: guard } of guards) guard(principal, clientAddress);
+  }
+  requireRole(principal, role, teamKeys);
+  return principal;
+}
+
 /** Authenticates, checks the role, and turns every failure into the spec's error shape. */
 export function guarded(role: PrincipalRole, handler: GuardedHandler) {
   return async (runtime: Runtime, request: Request, parameters: Record<string, string> = {}): Promise<Response> => {
     const requestId = requestIdOf(request);
     try {
-      const principal = await authenticateManagementAwaiting(
-        runtime.snapshots,
-        request.headers,
-        runtime.plugins.sessionCredentials,
-        runtime.plugins.sessionArrivals,
-      );
-      noteActor(request, principal, role);
-      requireRole(principal, role);
+      const principal = await authenticateManagementCall(runtime, request, role);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
     } catch (error) {
       return errorAsResponse(error, requestId, runtime.logger);

@@ -1,0 +1,76 @@
+// allowed_ips on management calls: a key bound to a network (or a member of a team bound to one) is
+// refused on every route with a role, not only at inference. Before this, a restricted admin key could
+// mint an unrestricted admin key from anywhere.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+let gateway: TestGateway;
+let adminKey: string;
+
+/** The gateway trusts the loopback as a proxy, so X-Forwarded-For says where each call comes from. */
+const from = (address: string) => ({ 'x-forwarded-for': address });
+
+async function created(response: Response): Promise<Record<string, unknown>> {
+  const body = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 201) throw new Error(`expected 201, got ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function errorCode(response: Response): Promise<string | undefined> {
+  const body = (await response.json()) as { error?: { code?: string } };
+  return body.error?.code;
+}
+
+beforeAll(async () => {
+  gateway = await startTestGateway({ env: { KEYWAY_TRUSTED_PROXIES: '127.0.0.1,::1' }, probes: false });
+  adminKey = gateway.defaultAdminKey;
+});
+
+afterAll(async () => {
+  await gateway.stop();
+});
+
+describe('allowed_ips on management calls', () => {
+  test("an admin key bound to a network is refused from elsewhere on the core's and the plugins' routes", async () => {
+    const bound = String(
+      (await created(await call(gateway, 'POST', '/v1/keys', { role: 'admin', allowed_ips: ['203.0.113.0/24'] }, { key: adminKey }))).api_key,
+    );
+    const keysBefore = await (await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey })).text();
+    for (const [method, path, body] of [
+      ['POST', '/v1/keys', { role: 'admin', name: 'minted elsewhere' }],
+      ['GET', '/v1/keys', undefined],
+      ['GET', '/v1/providers', undefined],
+      ['GET', '/v1/teams', undefined],
+      ['GET', '/v1/analytics/byok?period=today', undefined],
+    ] as const) {
+      const response = await call(gateway, method, path, body, { key: bound, headers: from('198.51.100.7') });
+      expect({ path, status: response.status, code: await errorCode(response) }).toEqual({ path, status: 403, code: 'ip_not_allowed' });
+    }
+    expect(await (await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey })).text()).toBe(keysBefore);
+    // From inside the network it works as before.
+    expect((await call(gateway, 'GET', '/v1/keys', undefined, { key: bound, headers: from('203.0.113.9') })).status).toBe(200);
+    expect((await call(gateway, 'GET', '/v1/teams', undefined, { key: bound, headers: from('203.0.113.9') })).status).toBe(200);
+  });
+
+  test("a team's allowed_ips bind its members' management calls too (GET /v1/usage/me)", async () => {
+    const team = await created(
+      await call(
+        gateway,
+        'POST',
+        '/v1/teams',
+        { name: 'Office only', allowed_ips: ['192.0.2.0/24'], members: [{ email: 'viewer@office.example', role: 'viewer' }] },
+        { key: adminKey },
+      ),
+    );
+    const viewerKey = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
+    const outside = await call(gateway, 'GET', '/v1/usage/me', undefined, { key: viewerKey, headers: from('198.51.100.7') });
+    expect(outside.status).toBe(403);
+    expect(await errorCode(outside)).toBe('ip_not_allowed');
+    expect((await call(gateway, 'GET', '/v1/usage/me', undefined, { key: viewerKey, headers: from('192.0.2.44') })).status).toBe(200);
+  });
+
+  test('keys without a list are not restricted', async () => {
+    expect((await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey, headers: from('198.51.100.7') })).status).toBe(200);
+  });
+});
