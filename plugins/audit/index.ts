@@ -111,6 +111,9 @@ export const auditPlugin = definePlugin({
         call(context: RequestContext) {
           const logging = requestLogging(services, compliance, context);
           if (logging.requests) markAudited(context, logging.fingerprint);
+          // The client's address is read from its socket, here while it is open: a stream the client
+          // cuts is booked after the socket closed, and its event would lose the address.
+          if (logging.requests || logging.keyAccess) context.clientIp;
         },
         account(context: RequestContext, outcome: RequestOutcome) {
           const logging = requestLogging(services, compliance, context);
