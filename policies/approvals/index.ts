@@ -275,6 +275,13 @@ export function createApprovals(services: Services) {
       refused(id, `Approval ${id} does not exist for team '${team.name}'. Send the request without X-Approval-Id to ask for one.`, 'unknown');
     const stamp = now();
     const approval = viewOf(row, stamp);
+    // Bound to the key that asked: another member of the team cannot spend it first.
+    if (approval.gateway_key_id !== context.principal.keyId)
+      refused(
+        id,
+        `Approval ${id} was asked for by another key: only the key that asked may use it. Send the request without X-Approval-Id to ask for one.`,
+        'other_key',
+      );
     if (approval.body_hash !== hash) {
       return createPending(context, team, judgement, hash, `Approval ${id} was given for a different request body, so it cannot be used for this one. `);
     }
@@ -347,9 +354,11 @@ export function createApprovals(services: Services) {
   async function decide(principal: Principal, id: string, decision: 'approved' | 'denied'): Promise<ApprovalView> {
     const stamp = now();
     const scope = scopeOf(principal);
+    // Four eyes: the key that asked never decides its own request (a team's admin member would otherwise
+    // approve itself past the threshold the account set).
     const changed = await services.store.query(
-      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? RETURNING ${COLUMNS}`,
-      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp],
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ? RETURNING ${COLUMNS}`,
+      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId],
     );
     if (changed[0] !== undefined) {
       announce(id);
@@ -358,6 +367,9 @@ export function createApprovals(services: Services) {
     const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
     if (rows[0] === undefined) throw services.errors.create('not_found', { detail: `No approval ${id} in this account.` });
     const current = viewOf(rows[0], stamp);
+    if (current.status === 'pending' && current.gateway_key_id === principal.keyId) {
+      throw services.errors.create('permission_denied', { detail: `Approval ${id} was asked for by this key: another admin must decide it.` });
+    }
     throw services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
   }
 
@@ -410,7 +422,9 @@ export const approvalsPolicyPlugin = definePlugin({
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
           handle: async ({ request, principal }) => {
             const status = new URL(request.url).searchParams.get('status');
-            return services.http.json({ object: 'list', data: await approvals.list(principal as Principal, status) }, 200);
+            const found = await approvals.list(principal as Principal, status);
+            // Under their plural name, as every list; `data` stays for clients written before.
+            return services.http.json({ object: 'list', approvals: found, data: found }, 200);
           },
         },
         {

@@ -60,10 +60,39 @@ const decide = (id: string, decision: 'approve' | 'deny', key = setup.adminKey) 
 async function listed(status?: string): Promise<Array<Record<string, unknown>>> {
   const response = await call(setup.gateway, 'GET', `/v1/approvals${status === undefined ? '' : `?status=${status}`}`, undefined, { key: setup.adminKey });
   expect(response.status).toBe(200);
-  return ((await response.json()) as { data: Array<Record<string, unknown>> }).data;
+  const body = (await response.json()) as { approvals: Array<Record<string, unknown>>; data: Array<Record<string, unknown>> };
+  // Under their plural name, as every list; `data` is the same list for older clients.
+  expect(body.data).toEqual(body.approvals);
+  return body.approvals;
 }
 
 describe('approvals', () => {
+  test('four eyes: the key that asked cannot decide its own approval, and only the key that asked may use it', async () => {
+    const asLead = (approvalId?: string) =>
+      call(setup.gateway, 'POST', '/v1/chat/completions', BIG, {
+        key: setup.leadKey,
+        headers: approvalId === undefined ? {} : { 'x-approval-id': approvalId },
+      });
+    const asked = (await (await asLead()).json()) as ErrorBody;
+    expect(asked.error.code).toBe('approval_required');
+    const leadsOwn = asked.error.approval_id as string;
+    const self = await decide(leadsOwn, 'approve', setup.leadKey);
+    expect(self.status).toBe(403);
+    expect(((await self.json()) as ErrorBody).error.code).toBe('permission_denied');
+    expect((await listed('pending')).some((approval) => approval.id === leadsOwn)).toBe(true);
+
+    // The member's approval, approved by the team's admin member, cannot be spent by that admin.
+    const membersOwn = await requestApproval();
+    expect((await decide(membersOwn, 'approve', setup.leadKey)).status).toBe(200);
+    const upstreamBefore = setup.openai.inferenceRequests().length;
+    const stolen = (await (await asLead(membersOwn)).json()) as ErrorBody;
+    expect(stolen.error).toMatchObject({ code: 'approval_required', approval_status: 'other_key' });
+    expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore);
+    const served = await chat(BIG, membersOwn);
+    expect(served.status).toBe(200);
+    await served.text();
+  });
+
   test('below the threshold a request is served without approval', async () => {
     const response = await chat(SMALL);
     expect(response.status).toBe(200);

@@ -18,6 +18,8 @@ export interface TeamGateway {
   openai: SimulatorHandle;
   teamId: string;
   memberKey: string;
+  /** The team's admin member (lead@company.com): manages the team, cannot act on the account. */
+  leadKey: string;
   adminKey: string;
   stop(): Promise<void>;
 }
@@ -53,12 +55,14 @@ export async function startTeamGateway(
   const body = (await response.json()) as { id: string; members: Array<{ role: string; api_key: string }> };
   if (response.status !== 201) throw new Error(`creating the team failed: ${response.status} ${JSON.stringify(body)}`);
   const member = body.members.find((entry) => entry.role === 'developer');
-  if (member === undefined) throw new Error('the team has no developer member');
+  const lead = body.members.find((entry) => entry.role === 'admin');
+  if (member === undefined || lead === undefined) throw new Error('the team has no developer or admin member');
   return {
     gateway,
     openai,
     teamId: body.id,
     memberKey: member.api_key,
+    leadKey: lead.api_key,
     adminKey,
     async stop() {
       await gateway.stop();
