@@ -7,14 +7,17 @@ interface PricedCandidate extends RouteCandidate {
 }
 
 /**
- * Among the providers that serve the requested model's class, the cheapest effective price first:
+ * Among the providers that serve the requested model's class (the named provider alone when the request
+ * names one), the cheapest effective price first:
  * list price (input + output per token) × `cost_weights[provider]` for account keys; platform keys,
  * when allowed, at list price × (1 + the platform markup). `prefer_byok` breaks ties for the
  * account's keys. Models without a list price go last, in their provider's key order.
  */
 export function planCostOptimized(input: RoutePlanInput): RouteCandidate[] {
   const platformMarkupPercent = input.platformMarkupPercent;
-  const providers = new Map<string, string>(input.equivalents ?? []);
+  // A provider the client named (`provider`, or `google/…`) is a choice, not a hint: the price order
+  // is among that provider's keys only. Only a bare model name opens its class's other providers.
+  const providers = new Map<string, string>(input.resolution.explicit === true ? [] : (input.equivalents ?? []));
   if (input.resolution.provider !== undefined) providers.set(input.resolution.provider, input.resolution.model);
   const weights = input.routing.cost_weights ?? {};
   const preferByok = input.routing.prefer_byok !== false;

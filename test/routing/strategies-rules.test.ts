@@ -129,6 +129,26 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
     });
   }
 
+  test('a provider the request names is kept: cost_optimized orders only its keys', async () => {
+    for (const [name, body] of [
+      ['provider field', { model: 'gemini-2.5-pro', provider: 'google' }],
+      ['provider/model', { model: 'google/gemini-2.5-pro' }],
+      ['named provider, priciest', { model: 'gpt-4', provider: 'openai' }],
+    ] as const) {
+      account.reset();
+      const response = await chat(gateway, { ...body, routing: SEED_COST_BLOCK });
+      const expected = 'provider' in body ? body.provider : 'google';
+      expect({ name, status: response.status, provider: servedBy(response).provider }).toEqual({ name, status: 200, provider: expected });
+      expect(upstream().account).toEqual(attemptsOf({ [expected]: 1 }));
+    }
+    // Failing, it does not move to another provider's model either.
+    account.reset();
+    account.simulators.google.inject({ kind: 'server_error' });
+    const failed = await chat(gateway, { model: 'google/gemini-2.5-pro', routing: SEED_COST_BLOCK });
+    expect(failed.status).toBe(502);
+    expect(upstream().account).toEqual(attemptsOf({ google: 1 }));
+  });
+
   test('falls back in price order, and the 502 lists the attempts in that order', async () => {
     const order = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, SEED_COST_BLOCK.cost_weights ?? {}, ACCOUNT_PROVIDERS);
     for (const provider of ACCOUNT_PROVIDERS) account.simulators[provider].inject({ kind: 'server_error' });
