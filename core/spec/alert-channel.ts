@@ -8,6 +8,9 @@ export interface AlertEvent {
   firedAt: string;
   details: Record<string, unknown>;
   targets: string[];
+  /** What fired (a provider, a team, an approval id…) and the period it fired in (`2026-12-05`, `once`): as `GET /v1/alerts/events` shows them. */
+  subject?: string;
+  period?: string;
 }
 
 export interface AlertChannel {

@@ -65,8 +65,12 @@ export class AlertDispatcher {
       type: firing.type,
       message: firing.message,
       firedAt,
-      details: { ...firing.details, alert_id: firing.alertId === '' ? null : firing.alertId, subject: firing.subject, period: firing.period },
+      // The firing's own details win: a cost alert's `period` is its rule's (`daily`), as the stored event
+      // says; the period it fired in is `period` beside them (and here when the details name none).
+      details: { alert_id: firing.alertId === '' ? null : firing.alertId, subject: firing.subject, period: firing.period, ...firing.details },
       targets,
+      subject: firing.subject,
+      period: firing.period,
     };
     const delivery = this.deliverAll(event).catch((error: unknown) =>
       this.services.logger.error({ alertEventId: id, error: this.services.errors.redact(String(error)) }, 'recording alert deliveries failed'),

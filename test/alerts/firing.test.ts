@@ -72,7 +72,18 @@ describe('byok_cost_threshold', () => {
     expect(hook?.headers['x-keyway-signature']).toBe(expected);
     expect(hook?.headers['x-keyway-event']).toBe('alert.byok_cost_threshold');
     expect(hook?.headers['x-keyway-delivery']).toMatch(/^whd_[0-9a-f]{32}$/);
-    expect(JSON.parse(hook?.body ?? '{}')).toMatchObject({ id: event.id, type: 'byok_cost_threshold', message: event.message });
+    // The receiver reads what GET /v1/alerts/events shows: the period it fired in, and the rule's own details.
+    const delivered = JSON.parse(hook?.body ?? '{}') as Record<string, unknown> & { details: Record<string, unknown> };
+    expect(delivered).toMatchObject({
+      id: event.id,
+      type: 'byok_cost_threshold',
+      message: event.message,
+      alert_id: alertId,
+      subject: 'openai',
+      period: event.period,
+    });
+    expect(delivered.details).toMatchObject(event.details);
+    expect(delivered.details.period).toBe('daily');
 
     // Slack got its own payload.
     const slack = setup.receiver.received.find((entry) => entry.path === '/services/T0CANARY/B0CANARY/SlackCanaryToken0001');
