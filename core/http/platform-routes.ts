@@ -2,6 +2,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { readJson, validateBody } from './kit/body.ts';
+import { recordChange } from './kit/audit-trail.ts';
 import { guarded } from './kit/guard.ts';
 import { json } from './kit/respond.ts';
 
@@ -10,16 +11,25 @@ export const PlatformSettingsSchema = Type.Object({
   byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: "Fee, in percent, on requests served with the account's own keys" })),
 });
 
+/** The operator's fees as the API answers them, the defaults filled in. */
+function feesOf(settings: Readonly<Record<string, unknown>>): { platform_markup_percent: number; byok_fee_percent: number } {
+  const percent = (value: unknown, fallback: number): number => (typeof value === 'number' ? value : fallback);
+  return { platform_markup_percent: percent(settings.platform_markup_percent, 5), byok_fee_percent: percent(settings.byok_fee_percent, 0) };
+}
+
 export const platformRoutes = {
   getSettings: guarded('admin', (runtime, _request, principal) =>
     json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} }),
   ),
   putPlatformSettings: guarded('operator', async (runtime, request) => {
     const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    // The audit entry says what the fees were before, not only what they became: finance reads both.
+    const before = feesOf(runtime.snapshots.current.platformSettings);
     for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);
     await runtime.snapshots.refresh();
-    const settings = runtime.snapshots.current.platformSettings;
-    return json({ platform_markup_percent: settings.platform_markup_percent ?? 5, byok_fee_percent: settings.byok_fee_percent ?? 0 });
+    const after = feesOf(runtime.snapshots.current.platformSettings);
+    recordChange(request, { before, after });
+    return json(after);
   }),
   listPlugins: guarded('operator', (runtime) =>
     json({ plugins: runtime.plugins.plugins.map(({ name, version, kind, description }) => ({ name, version, kind, description })) }),

@@ -193,6 +193,12 @@ describe('admin audit entries', () => {
     expect(compliance.after).toEqual({ data_residency: 'never_store_keys', audit_logging: 'all_requests', encryption: 'FIPS-140-2', key_access_logs: true });
     const routing = events.find((event) => event.action === 'PUT /v1/settings/routing') as AuditEvent;
     expect({ before: routing.before, after: routing.after }).toEqual({ before: { routing: null }, after: { routing: { strategy: 'direct' } } });
+    // The operator's fees: what they were, not only what they became.
+    const fees = events.find((event) => event.action === 'PUT /v1/platform/settings') as AuditEvent;
+    expect({ before: fees.before, after: fees.after }).toEqual({
+      before: { platform_markup_percent: 5, byok_fee_percent: 0 },
+      after: { platform_markup_percent: 5, byok_fee_percent: 0 },
+    });
     const issued = events.find((event) => event.action === 'POST /v1/keys') as AuditEvent;
     expect((issued.after as { api_key: string }).api_key).toBe('[REDACTED]');
     const removed = events.find((event) => event.action === 'DELETE /v1/providers/keys/:id') as AuditEvent;
