@@ -80,9 +80,17 @@ export function stableJson(value: unknown): string {
   return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableJson(item)}`).join(',')}}`;
 }
 
-/** SHA-256 of the canonical request body (model, messages, tools, max_tokens… everything the client sent). */
+/**
+ * How the answer is delivered, not what is asked: the same request streamed or not costs the same, so
+ * an approval given for one serves the other.
+ */
+const DELIVERY_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options']);
+
+/** SHA-256 of the canonical request body (model, messages, tools, max_tokens… everything the client sent but how it is delivered). */
 export function bodyHash(request: RequestContext['request']): string {
-  return createHash('sha256').update(stableJson(request)).digest('hex');
+  const asked: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(request)) if (!DELIVERY_FIELDS.has(field)) asked[field] = value;
+  return createHash('sha256').update(stableJson(asked)).digest('hex');
 }
 
 /** `Prefer: wait=<seconds>` (RFC 7240), capped; 0 when absent. */

@@ -93,6 +93,15 @@ describe('approvals', () => {
     await served.text();
   });
 
+  test('an approval given for a request serves it streamed too (the same request, delivered another way)', async () => {
+    const id = await requestApproval();
+    expect((await decide(id, 'approve')).status).toBe(200);
+    const streamed = await chat({ ...BIG, stream: true }, id);
+    expect(streamed.status).toBe(200);
+    expect(await streamed.text()).toContain('data: [DONE]');
+    expect((await held(BIG, id)).message).toContain('already used');
+  });
+
   test('below the threshold a request is served without approval', async () => {
     const response = await chat(SMALL);
     expect(response.status).toBe(200);
@@ -222,6 +231,8 @@ describe('the body hash', () => {
     const second = bodyHash({ max_tokens: 5, messages: [{ content: 'x', role: 'user' }], model: 'm' });
     expect(first).toBe(second);
     expect(bodyHash({ model: 'm', messages: [], max_tokens: 6 })).not.toBe(bodyHash({ model: 'm', messages: [], max_tokens: 5 }));
+    // How the answer is delivered is not what is asked.
+    expect(bodyHash({ model: 'm', messages: [], stream: true, stream_options: { include_usage: true } })).toBe(bodyHash({ model: 'm', messages: [] }));
   });
 
   test('the plugin declares its migration and routes', () => {
