@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { KeywayError } from '../errors.ts';
+import { AllowedIpsSchema, KeyEnvironmentSchema, keySettingsOf } from '../spec/key-settings.ts';
 import type { PrincipalRole } from '../spec/plugin.ts';
 import type { Runtime } from '../runtime.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './secrets.ts';
@@ -15,23 +16,11 @@ export const KeyBodySchema = Type.Object({
       description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
     }),
   ),
-  environment: Type.Optional(
-    Type.String({
-      pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
-      description: 'the environment the key belongs to (production, staging…): lowercase letters, digits, - and _',
-    }),
-  ),
-  allowed_ips: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, description: 'an address or a CIDR range' }), { maxItems: 256 })),
+  environment: Type.Optional(KeyEnvironmentSchema),
+  allowed_ips: Type.Optional(AllowedIpsSchema),
   requests_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
   tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000_000 })),
 });
-
-/** The governance settings a key carries (policies read them from the snapshot). */
-function keySettings(body: Record<string, unknown>): Record<string, unknown> {
-  const settings: Record<string, unknown> = {};
-  for (const name of ['environment', 'allowed_ips', 'requests_per_minute', 'tokens_per_minute']) if (body[name] !== undefined) settings[name] = body[name];
-  return settings;
-}
 
 async function createKey(
   runtime: Runtime,
@@ -76,7 +65,7 @@ export const accountRoutes = {
   }),
   createKey: guarded('admin', async (runtime, request, principal) => {
     const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
-    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettings(body)), 201);
+    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettingsOf(body)), 201);
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
     const rows = await runtime.store.listActiveGatewayKeys();

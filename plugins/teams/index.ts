@@ -8,6 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
+import { keySettingsOf } from '../../core/spec/key-settings.ts';
 import { CreateTeamSchema, MemberAnswerSchema, MemberSchema, PatchTeamSchema, TeamAnswerSchema, TeamSettingsSchema, type MemberBody } from './schema.ts';
 import { TEAMS_SECTION, type TeamsSection } from './types.ts';
 import {
@@ -162,7 +163,8 @@ class TeamService {
     if (principal.teamId !== undefined) return undefined;
     const header = headers.get('x-team-id');
     if (header === null || header === '') return undefined;
-    const shown = header.slice(0, 100);
+    // The header is the client's text, and a secret pasted into it must not come back in the answer.
+    const shown = this.services.errors.redact(header.slice(0, 100));
     if (principal.role !== 'admin' && principal.role !== 'operator') {
       throw this.services.errors.create('permission_denied', {
         detail: `Only an account admin key may act for a team with X-Team-ID; this key has the ${principal.role} role and no team.`,
@@ -193,17 +195,18 @@ class TeamService {
 
   private async members(teamId: string): Promise<MemberRow[]> {
     const rows = await this.services.store.query(
-      'SELECT id, team_id, account_id, email, role, byok_access, gateway_key_id, created_at FROM team_members WHERE team_id = ? AND removed_at IS NULL ORDER BY created_at, rowid',
+      'SELECT id, team_id, account_id, email, role, byok_access, gateway_key_id, settings, created_at FROM team_members WHERE team_id = ? AND removed_at IS NULL ORDER BY created_at, rowid',
       [teamId],
     );
     return rows.map(toMember);
   }
 
+  /** Every member, those whose key was revoked outside the team routes too: they stay members until removed. */
   async memberAnswers(teamId: string): Promise<Array<Record<string, unknown>>> {
     const members = await this.members(teamId);
     if (members.length === 0) return [];
     const masked = new Map((await this.services.store.listActiveGatewayKeys()).map((key) => [key.id, key.maskedKey]));
-    return members.map((member) => memberAnswer(member, masked.get(member.gatewayKeyId) ?? '')).filter((answer) => answer.masked_key !== '');
+    return members.map((member) => memberAnswer(member, masked.get(member.gatewayKeyId)));
   }
 
   private checkNewMembers(members: readonly MemberBody[], existing: readonly string[], param: (index: number) => string): void {
@@ -224,6 +227,8 @@ class TeamService {
   private async issueMember(team: TeamRow, member: MemberBody): Promise<Record<string, unknown>> {
     const { credentials, store } = this.services;
     const byokAccess = member.byok_access ?? member.role !== 'viewer';
+    // Stored on the key as POST /v1/keys stores an account key's, so the key policies enforce them unchanged.
+    const settings = keySettingsOf(member);
     const apiKey = credentials.generateGatewayKey('mk');
     const key = await store.insertGatewayKey({
       id: credentials.randomId('key'),
@@ -234,7 +239,7 @@ class TeamService {
       maskedKey: credentials.maskKey(apiKey),
       teamId: team.id,
       byokAccess,
-      settings: {},
+      settings,
     });
     const row: MemberRow = {
       id: credentials.randomId('mem'),
@@ -244,11 +249,12 @@ class TeamService {
       role: member.role,
       byokAccess,
       gatewayKeyId: key.id,
+      settings,
       createdAt: this.now(),
     };
     await store.execute(
-      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)',
-      [row.id, row.teamId, row.accountId, row.email, row.role, row.byokAccess ? 1 : 0, row.gatewayKeyId, row.createdAt],
+      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, settings, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)',
+      [row.id, row.teamId, row.accountId, row.email, row.role, row.byokAccess ? 1 : 0, row.gatewayKeyId, JSON.stringify(settings), row.createdAt],
     );
     return memberAnswer(row, key.maskedKey, apiKey);
   }
@@ -358,6 +364,7 @@ class TeamService {
     await this.services.snapshot.refresh();
   }
 
+  /** A new key with the member's role, access and settings; the old one is revoked (it may be already). */
   async reissueKey(principal: Principal, id: string, memberId: string): Promise<Record<string, unknown>> {
     const team = await this.find(principal, id);
     const member = await this.member(team, memberId);
@@ -372,7 +379,7 @@ class TeamService {
       maskedKey: credentials.maskKey(apiKey),
       teamId: team.id,
       byokAccess: member.byokAccess,
-      settings: {},
+      settings: member.settings,
     });
     try {
       await store.execute('UPDATE team_members SET gateway_key_id = ? WHERE id = ? AND team_id = ?', [key.id, member.id, team.id]);

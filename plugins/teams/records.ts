@@ -36,9 +36,13 @@ const SQLITE_MIGRATIONS = [
   },
 ];
 
+// The member key's settings (allowed_ips, environment) as the member was given them, kept with the
+// member so a re-issued key carries them even when the old key was revoked elsewhere.
+const MEMBER_SETTINGS_MIGRATIONS = [{ id: '0003_member_settings', statements: ["ALTER TABLE team_members ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"] }];
+
 // Lists are read in insertion order (ORDER BY created_at, rowid): PostgreSQL gets a `rowid` identity column for it.
 export const MIGRATIONS = {
-  sqlite: SQLITE_MIGRATIONS,
+  sqlite: [...SQLITE_MIGRATIONS, ...MEMBER_SETTINGS_MIGRATIONS],
   postgres: [
     ...postgresMigrationsFromSqlite(SQLITE_MIGRATIONS),
     {
@@ -48,6 +52,7 @@ export const MIGRATIONS = {
         'ALTER TABLE team_members ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY',
       ],
     },
+    ...postgresMigrationsFromSqlite(MEMBER_SETTINGS_MIGRATIONS),
   ],
 };
 
@@ -68,14 +73,16 @@ export interface MemberRow {
   role: string;
   byokAccess: boolean;
   gatewayKeyId: string;
+  /** The member key's governance settings (`allowed_ips`, `environment`), as stored on its gateway key. */
+  settings: Record<string, unknown>;
   createdAt: string;
 }
 
-function parsePermissions(text: unknown): TeamPermissions {
+function parseObject(text: unknown): Record<string, unknown> {
   if (typeof text !== 'string') return {};
   try {
     const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as TeamPermissions) : {};
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
   } catch {
     return {};
   }
@@ -86,7 +93,7 @@ export function toTeam(row: Record<string, unknown>): TeamRow {
     id: String(row.id),
     accountId: String(row.account_id),
     name: String(row.name),
-    permissions: parsePermissions(row.permissions),
+    permissions: parseObject(row.permissions) as TeamPermissions,
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };
@@ -101,6 +108,7 @@ export function toMember(row: Record<string, unknown>): MemberRow {
     role: String(row.role),
     byokAccess: row.byok_access === true || Number(row.byok_access) === 1,
     gatewayKeyId: String(row.gateway_key_id),
+    settings: parseObject(row.settings),
     createdAt: String(row.created_at),
   };
 }
@@ -155,7 +163,11 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
-export function memberAnswer(member: MemberRow, maskedKey: string, apiKey?: string): Record<string, unknown> {
+/**
+ * A member as answered. `maskedKey` is its key's, undefined once that key is revoked (through
+ * `DELETE /v1/keys/{id}`): the member is still listed, so an admin sees it and can re-issue its key.
+ */
+export function memberAnswer(member: MemberRow, maskedKey: string | undefined, apiKey?: string): Record<string, unknown> {
   const answer: Record<string, unknown> = {
     id: member.id,
     team_id: member.teamId,
@@ -163,7 +175,9 @@ export function memberAnswer(member: MemberRow, maskedKey: string, apiKey?: stri
     role: member.role,
     byok_access: member.byokAccess,
     key_id: member.gatewayKeyId,
-    masked_key: maskedKey,
+    key_status: maskedKey === undefined ? 'revoked' : 'active',
+    masked_key: maskedKey ?? null,
+    ...member.settings,
     created_at: member.createdAt,
   };
   if (apiKey !== undefined) answer.api_key = apiKey;

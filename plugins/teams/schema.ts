@@ -3,6 +3,7 @@
 // fields are refused: a misspelt limit silently ignored would be a policy not enforced.
 
 import { Type, type Static } from '@sinclair/typebox';
+import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -80,6 +81,8 @@ export const MemberSchema = Type.Object(
     byok_access: Type.Optional(
       Type.Boolean({ description: "whether the member's key may spend the account's provider keys (default: false for viewers, true otherwise)" }),
     ),
+    allowed_ips: Type.Optional(AllowedIpsSchema),
+    environment: Type.Optional(KeyEnvironmentSchema),
   },
   strict,
 );
@@ -88,7 +91,7 @@ export const MemberSchema = Type.Object(
 const teamSettingsProperties = {
   name: Type.String({ minLength: 1, maxLength: 200, description: "the team's display name" }),
   byok_permissions: Type.Optional(ByokPermissionsSchema),
-  allowed_ips: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, description: 'an address or a CIDR range' }), { maxItems: 256 })),
+  allowed_ips: Type.Optional(AllowedIpsSchema),
   rate_limits: Type.Optional(RateLimitsSchema),
   hosted_tools: Type.Optional(HostedToolsSchema),
 };
@@ -120,7 +123,12 @@ export const MemberAnswerSchema = Type.Object({
   role: Type.String(),
   byok_access: Type.Boolean(),
   key_id: Type.String(),
-  masked_key: Type.String(),
+  key_status: Type.Union([Type.Literal('active'), Type.Literal('revoked')], {
+    description: 'revoked: the key was revoked (DELETE /v1/keys/{id}); POST /v1/teams/{id}/members/{member_id}/keys issues a new one',
+  }),
+  masked_key: Type.Union([Type.String(), Type.Null()], { description: 'null once the key is revoked' }),
+  allowed_ips: Type.Optional(Type.Array(Type.String())),
+  environment: Type.Optional(Type.String()),
   created_at: Type.String(),
   api_key: Type.Optional(Type.String({ description: 'the member key, answered once when it is issued' })),
 });

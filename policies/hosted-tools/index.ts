@@ -1,12 +1,13 @@
 // Provider-hosted tools: web search, code execution and remote MCP servers named in a request's
-// `tools` (or, for Anthropic's MCP connector, its `mcp_servers`). They run on the provider's side,
-// cost money and reach the internet, so a team's `byok_permissions.hosted_tools` says which it may
-// use. A team whose policy sets `hosted_tools` gets exactly that (a hosted tool it does not name is
+// `tools` (or, for Anthropic's MCP connector, its `mcp_servers`), and web search asked for by a body
+// field (`web_search_options`, Perplexity's search filters). They run on the provider's side, cost
+// money and reach the internet, so a team's `byok_permissions.hosted_tools` says which it may use.
+// A team whose policy sets `hosted_tools` gets exactly that (a hosted tool it does not name is
 // refused); a team without it, and a request for no team, keep today's behaviour.
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { teamOf, type HostedTools } from '../../plugins/teams/types.ts';
-import { compileAllowlist, type Allowlist } from '../provider-access/glob.ts';
+import { compileServerAllowlist, type ServerAllowlist } from './server-urls.ts';
 
 export const HOSTED_TOOLS_POLICY = 'hosted-tools';
 
@@ -36,9 +37,29 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Body fields that turn on the provider's web search without a tool: OpenAI's search models take
+ * `web_search_options` (Keyway bills it as a search, core/accounting/account.ts), and Perplexity's
+ * Sonar shapes its search with the same field and these filters.
+ */
+export const WEB_SEARCH_FIELDS: readonly string[] = [
+  'web_search_options',
+  'search_domain_filter',
+  'search_recency_filter',
+  'search_mode',
+  'search_after_date_filter',
+  'search_before_date_filter',
+  'last_updated_after_filter',
+  'last_updated_before_filter',
+];
+
 /** Every provider-hosted tool a request asks for. */
-export function hostedToolsOf(request: { tools?: unknown; mcp_servers?: unknown }): HostedToolUse[] {
+export function hostedToolsOf(request: { tools?: unknown; mcp_servers?: unknown; [field: string]: unknown }): HostedToolUse[] {
   const uses: HostedToolUse[] = [];
+  for (const field of WEB_SEARCH_FIELDS) {
+    // `null` is how clients leave an optional field unset: it asks for nothing.
+    if (request[field] !== undefined && request[field] !== null) uses.push({ kind: 'web_search', type: field, param: field });
+  }
   if (Array.isArray(request.tools)) {
     request.tools.forEach((tool, index) => {
       if (!isRecord(tool) || typeof tool.type !== 'string' || CLIENT_TOOL_TYPES.has(tool.type)) return;
@@ -56,15 +77,20 @@ export function hostedToolsOf(request: { tools?: unknown; mcp_servers?: unknown 
   return uses;
 }
 
-const serverLists = new WeakMap<HostedTools, Allowlist>();
+const serverLists = new WeakMap<HostedTools, ServerAllowlist>();
 
-function serversOf(hostedTools: HostedTools): Allowlist {
+function serversOf(hostedTools: HostedTools): ServerAllowlist {
   let allowlist = serverLists.get(hostedTools);
   if (allowlist === undefined) {
-    allowlist = compileAllowlist(Array.isArray(hostedTools.mcp_servers) ? hostedTools.mcp_servers : []);
+    allowlist = compileServerAllowlist(Array.isArray(hostedTools.mcp_servers) ? hostedTools.mcp_servers : []);
     serverLists.set(hostedTools, allowlist);
   }
   return allowlist;
+}
+
+/** The URL as a refusal may show it: user info can hold a password, so it is left out. */
+function shownServerUrl(url: string): string {
+  return url.slice(0, 300).replace(/^([^/]*\/\/)[^/?#]*@/, '$1…@');
 }
 
 /** Why the team may not use this tool, or undefined when it may. */
@@ -77,7 +103,7 @@ export function refusalOf(hostedTools: HostedTools, use: HostedToolUse): string 
     case 'mcp':
       return use.serverUrl !== undefined && use.serverUrl !== '' && serversOf(hostedTools).test(use.serverUrl)
         ? undefined
-        : `This team may not use the remote MCP server '${use.serverUrl ?? ''}'.`;
+        : `This team may not use the remote MCP server '${shownServerUrl(use.serverUrl ?? '')}'.`;
     default:
       return `This team may not use the provider-hosted tool '${use.type}'.`;
   }

@@ -1,5 +1,6 @@
 // Allow-lists of exact names and `*` globs (`*` matches any run of characters, the empty one too),
-// compiled once into a set and one anchored regular expression.
+// compiled once into a set and one anchored regular expression. For names (models), not URLs: a `*`
+// here runs across any character, so hosted-tools matches MCP server URLs part by part instead.
 
 export interface Allowlist {
   test(name: string): boolean;

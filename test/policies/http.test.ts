@@ -22,6 +22,18 @@ const LOCKED_TEAM = {
   members: [{ email: 'dev@locked.example', role: 'developer', byok_access: true }],
 };
 
+const MCP_TEAM = {
+  name: 'MCP Team',
+  hosted_tools: { web_search: false, mcp_servers: ['https://*.mycorp.com/*'] },
+  members: [{ email: 'dev@mcp.example', role: 'developer' }],
+};
+
+/** No policy of its own: what its members may do is up to their keys' settings. */
+const OPEN_TEAM = {
+  name: 'Open Team',
+  members: [{ email: 'office@open.example', role: 'developer', allowed_ips: ['198.51.100.0/24'] }],
+};
+
 let gateway: TestGateway;
 let openai: SimulatorHandle;
 let anthropic: SimulatorHandle;
@@ -29,12 +41,15 @@ let adminKey: string;
 let seedTeamId: string;
 let developerKey: string;
 let lockedDeveloperKey: string;
+let mcpDeveloperKey: string;
+let openTeamId: string;
+let officeMember: { id: string; api_key: string; allowed_ips?: string[] };
 let productionKeyId: string;
 let sharedKeyId: string;
 
 interface Created {
   id: string;
-  members: Array<{ email: string; api_key?: string }>;
+  members: Array<{ id: string; email: string; api_key?: string; allowed_ips?: string[] }>;
 }
 
 async function createTeam(body: unknown): Promise<Created> {
@@ -76,6 +91,10 @@ beforeAll(async () => {
   developerKey = seed.members.find((member) => member.email === 'developer@company.com')?.api_key ?? '';
   const locked = await createTeam(LOCKED_TEAM);
   lockedDeveloperKey = locked.members[0]?.api_key ?? '';
+  mcpDeveloperKey = (await createTeam(MCP_TEAM)).members[0]?.api_key ?? '';
+  const open = await createTeam(OPEN_TEAM);
+  openTeamId = open.id;
+  officeMember = { ...(open.members[0] as Created['members'][number]), api_key: open.members[0]?.api_key ?? '' };
 });
 
 afterAll(async () => {
@@ -105,6 +124,21 @@ async function send(key: string, model: string, headers: Record<string, string> 
   await flushUsage(gateway);
   const rows = await gateway.runtime.store.listUsage('default');
   return { response, body, upstreamCalls, row: rows.find((row) => row.requestId === response.headers.get('x-request-id')) };
+}
+
+/** A `/v1/responses` request with these tools, as the member's client would send it. */
+async function sendResponses(key: string, tools: unknown[]): Promise<Sent> {
+  const before = openai.inferenceRequests().length;
+  const response = await call(gateway, 'POST', '/v1/responses', { model: 'gpt-4o', input: 'Hello!', tools }, { key });
+  const body = (await response.json()) as Sent['body'];
+  const upstreamCalls = openai.inferenceRequests().length - before;
+  await flushUsage(gateway);
+  const rows = await gateway.runtime.store.listUsage('default');
+  return { response, body, upstreamCalls, row: rows.find((row) => row.requestId === response.headers.get('x-request-id')) };
+}
+
+function mcpTool(serverUrl: string): Record<string, unknown> {
+  return { type: 'mcp', server_label: 'tools', server_url: serverUrl, require_approval: 'never' };
 }
 
 function expectRefused(sent: Sent, code: string): void {
@@ -191,6 +225,16 @@ describe('hosted tools', () => {
     );
   });
 
+  test('Chat Completions web search (web_search_options) is refused as a web_search tool is, and reaches no upstream', async () => {
+    const asTool = await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { tools: [{ type: 'web_search' }] });
+    const asOptions = await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { web_search_options: { search_context_size: 'high' } });
+    expectRefused(asTool, 'tool_not_allowed');
+    expectRefused(asOptions, 'tool_not_allowed');
+    expect(asOptions.body.error).toMatchObject({ type: asTool.body.error?.type, param: 'web_search_options' });
+    expect(asOptions.body.error?.message).toContain("This team may not use the provider's web search");
+    expectRefused(await send(lockedDeveloperKey, 'gpt-4o-search-preview', HEADERS, { web_search_options: {} }), 'tool_not_allowed');
+  });
+
   test('function tools are not hosted tools', async () => {
     const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
     expect((await send(lockedDeveloperKey, 'gpt-4o', HEADERS, { tools })).response.status).toBe(200);
@@ -213,5 +257,89 @@ describe('environments', () => {
     }
     expect([...stagingKeys]).toEqual([sharedKeyId]);
     expect([...productionKeys].every((id) => id === sharedKeyId || id === productionKeyId)).toBe(true);
+  });
+});
+
+describe('MCP server wildcards match the host, not the URL text', () => {
+  test('an allowed host under the wildcard is served, and the provider gets the URL as sent', async () => {
+    const sent = await sendResponses(mcpDeveloperKey, [mcpTool('https://tools.mycorp.com/mcp')]);
+    expect(sent.response.status).toBe(200);
+    expect(sent.upstreamCalls).toBe(1);
+    expect(JSON.stringify(openai.inferenceRequests().at(-1)?.body)).toContain('https://tools.mycorp.com/mcp');
+  });
+
+  test.each([
+    ['the allowed suffix in the path', 'https://evil.com/.mycorp.com/'],
+    ['the allowed host as user info', 'https://tools.mycorp.com@evil.com/mcp'],
+    ['user info before an allowed host', 'https://attacker:secret@tools.mycorp.com/mcp'],
+    ['the suffix after a query mark', 'https://evil.com?.mycorp.com/'],
+    ['the suffix after a fragment mark', 'https://evil.com#.mycorp.com/'],
+    ['a backslash before user info', 'https://tools.mycorp.com\\@evil.com/'],
+    ['an uppercase foreign host', 'https://EVIL.COM/.mycorp.com/'],
+    ['a trailing dot', 'https://evil.com./.mycorp.com/'],
+    ['the allowed domain as a prefix of another', 'https://tools.mycorp.com.evil.com/mcp'],
+    ['another port', 'https://tools.mycorp.com:8443/mcp'],
+    ['plain http', 'http://tools.mycorp.com/mcp'],
+    ['no URL at all', 'tools.mycorp.com'],
+  ])('%s: 403 tool_not_allowed, nothing reaches the provider', async (_label, serverUrl) => {
+    const sent = await sendResponses(mcpDeveloperKey, [mcpTool(serverUrl)]);
+    expectRefused(sent, 'tool_not_allowed');
+    expect(sent.body.error?.message).not.toContain('secret');
+  });
+});
+
+describe('member keys carry allowed_ips and environment', () => {
+  test("a member's allowed_ips, given at team creation: refused from elsewhere, served from inside, shown on the member", async () => {
+    expect(officeMember.allowed_ips).toEqual(['198.51.100.0/24']);
+    const outside = await send(officeMember.api_key, 'gpt-4o');
+    expectRefused(outside, 'ip_not_allowed');
+    expect(outside.body.error?.message).toContain('127.0.0.1');
+    expect((await send(officeMember.api_key, 'gpt-4o', { 'x-forwarded-for': '198.51.100.7' })).response.status).toBe(200);
+    const team = (await (await call(gateway, 'GET', `/v1/teams/${openTeamId}`, undefined, { key: adminKey })).json()) as Created;
+    expect(team.members.find((member) => member.id === officeMember.id)?.allowed_ips).toEqual(['198.51.100.0/24']);
+  });
+
+  test('a re-issued member key keeps its allowed_ips', async () => {
+    const response = await call(gateway, 'POST', `/v1/teams/${openTeamId}/members/${officeMember.id}/keys`, undefined, { key: adminKey });
+    expect(response.status).toBe(201);
+    const reissued = (await response.json()) as { api_key: string; allowed_ips?: string[] };
+    expect(reissued.allowed_ips).toEqual(['198.51.100.0/24']);
+    expectRefused(await send(reissued.api_key, 'gpt-4o'), 'ip_not_allowed');
+    expect((await send(reissued.api_key, 'gpt-4o', { 'x-forwarded-for': '198.51.100.8' })).response.status).toBe(200);
+  });
+
+  test('POST /v1/teams/{id}/members with allowed_ips and environment; a staging member never uses the production provider key', async () => {
+    const response = await call(
+      gateway,
+      'POST',
+      `/v1/teams/${openTeamId}/members`,
+      { email: 'staging@open.example', role: 'developer', environment: 'staging', allowed_ips: ['127.0.0.1', '::1'] },
+      { key: adminKey },
+    );
+    expect(response.status).toBe(201);
+    const member = (await response.json()) as { api_key: string; environment?: string; allowed_ips?: string[] };
+    expect(member).toMatchObject({ environment: 'staging', allowed_ips: ['127.0.0.1', '::1'] });
+    const used = new Set<string>();
+    for (let index = 0; index < 12; index += 1) {
+      const sent = await send(member.api_key, 'gpt-4o-mini', { 'x-session-id': `m${index}` });
+      expect(sent.response.status).toBe(200);
+      used.add(String(sent.row?.providerKeyId));
+    }
+    expect([...used]).toEqual([sharedKeyId]);
+  });
+
+  test('member allowed_ips and environment are checked as on POST /v1/keys, and a refused member is not added', async () => {
+    const refusal = async (path: string, body: Record<string, unknown>) => {
+      const response = await call(gateway, 'POST', path, body, { key: adminKey });
+      const { error } = (await response.json()) as { error: { code: string; param: string; message: string } };
+      return { status: response.status, code: error.code, param: error.param, message: error.message };
+    };
+    for (const field of [{ environment: 'Prod uction' }, { allowed_ips: '10.0.0.0/8' }, { allowed_ips: [''] }, { allowed_ips: Array(257).fill('10.0.0.1') }]) {
+      const asMember = await refusal(`/v1/teams/${openTeamId}/members`, { email: 'refused@open.example', role: 'developer', ...field });
+      expect(asMember.status).toBe(400);
+      expect(asMember).toEqual(await refusal('/v1/keys', { role: 'developer', ...field }));
+    }
+    const team = (await (await call(gateway, 'GET', `/v1/teams/${openTeamId}`, undefined, { key: adminKey })).json()) as Created;
+    expect(team.members.map((member) => member.email)).not.toContain('refused@open.example');
   });
 });

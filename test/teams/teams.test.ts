@@ -21,7 +21,8 @@ interface Member {
   role: string;
   byok_access: boolean;
   key_id: string;
-  masked_key: string;
+  key_status: 'active' | 'revoked';
+  masked_key: string | null;
   api_key?: string;
 }
 
@@ -242,6 +243,23 @@ describe('members calling models', () => {
     }
     expect(simulator.inferenceRequests().length).toBe(before);
   });
+
+  test('a secret pasted into X-Team-ID is not echoed in the refusal', async () => {
+    const canary = 'sk-proj-TeamsCanaryKeyInHeader00000000000000000001';
+    const before = simulator.inferenceRequests().length;
+    const response = await call(gateway, 'POST', '/v1/chat/completions', hello, { key: adminKey, headers: { 'X-Team-ID': canary } });
+    const text = await response.text();
+    expect(response.status).toBe(403);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'permission_denied' } });
+    expect(text).not.toContain(canary);
+    expect(text).not.toContain('TeamsCanaryKeyInHeader');
+    expect(text).toContain('X-Team-ID names');
+    const usage = await call(gateway, 'GET', '/v1/usage/me', undefined, { key: adminKey, headers: { 'X-Team-ID': canary } });
+    expect(usage.status).toBe(403);
+    expect(await usage.text()).not.toContain('TeamsCanaryKeyInHeader');
+    expect(gateway.output.join('\n')).not.toContain(canary);
+    expect(simulator.inferenceRequests().length).toBe(before);
+  });
 });
 
 describe('account isolation', () => {
@@ -342,6 +360,33 @@ describe('members and their keys', () => {
     expect(read.members.map((member) => member.email)).toEqual(['stayer@company.com']);
     const again = await call(gateway, 'DELETE', `/v1/teams/${created.id}/members/${leaver.id}`, undefined, { key: adminKey });
     expect(again.status).toBe(404);
+  });
+
+  test('a member whose key is revoked with DELETE /v1/keys stays listed as revoked until its key is re-issued', async () => {
+    const created = await createTeam({ name: 'Ghosts', members: [{ email: 'ghost@company.com', role: 'developer' }] });
+    const ghost = created.members[0] as Member;
+    expect(ghost).toMatchObject({ key_status: 'active', masked_key: `kw_mk_…${ghost.api_key?.slice(-4)}` });
+    expect((await call(gateway, 'DELETE', `/v1/keys/${ghost.key_id}`, undefined, { key: adminKey })).status).toBe(204);
+    expect((await call(gateway, 'GET', '/v1/usage/me', undefined, { key: ghost.api_key })).status).toBe(401);
+
+    const read = (await (await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: adminKey })).json()) as Team;
+    expect(read.members).toHaveLength(1);
+    expect(read.members[0]).toMatchObject({ id: ghost.id, email: 'ghost@company.com', key_id: ghost.key_id, key_status: 'revoked', masked_key: null });
+    const listed = ((await (await call(gateway, 'GET', '/v1/teams', undefined, { key: adminKey })).json()) as { teams: Team[] }).teams;
+    expect(listed.find((candidate) => candidate.id === created.id)?.members[0]?.key_status).toBe('revoked');
+    // Still a member: adding the address again is the same conflict as for any member.
+    const again = await call(gateway, 'POST', `/v1/teams/${created.id}/members`, { email: 'ghost@company.com', role: 'developer' }, { key: adminKey });
+    expect(await errorOf(again)).toMatchObject({ status: 409, code: 'conflict' });
+
+    const response = await call(gateway, 'POST', `/v1/teams/${created.id}/members/${ghost.id}/keys`, undefined, { key: adminKey });
+    expect(response.status).toBe(201);
+    const reissued = (await response.json()) as Member;
+    expect(reissued).toMatchObject({ id: ghost.id, key_status: 'active' });
+    expect((await call(gateway, 'GET', '/v1/usage/me', undefined, { key: reissued.api_key })).status).toBe(200);
+    const after = (await (await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: adminKey })).json()) as Team;
+    expect(after.members[0]).toMatchObject({ key_id: reissued.key_id, key_status: 'active', masked_key: reissued.masked_key });
+    // Removing it works as for any member.
+    expect((await call(gateway, 'DELETE', `/v1/teams/${created.id}/members/${ghost.id}`, undefined, { key: adminKey })).status).toBe(204);
   });
 });
 
