@@ -3,14 +3,41 @@
 // schemas and this one way of storing them, so the policies that read a key's settings
 // (ip-allowlist, environment, rate-limits) treat both kinds of key alike.
 
-import { Type } from '@sinclair/typebox';
+import { FormatRegistry, Type } from '@sinclair/typebox';
+import { parseIp } from '../wire/ip-address.ts';
 
 export const KeyEnvironmentSchema = Type.String({
   pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
   description: 'the environment the key belongs to (production, staging…): lowercase letters, digits, - and _',
 });
 
-export const AllowedIpsSchema = Type.Array(Type.String({ minLength: 1, maxLength: 64, description: 'an address or a CIDR range' }), { maxItems: 256 });
+/**
+ * An `allowed_ips` entry: an IPv4 or IPv6 address, or one with a prefix length (`10.0.0.0/8`,
+ * `2001:db8::/32`). Bits past the prefix are allowed (and ignored by the policy). Refused when written:
+ * a typo in an allow-list would otherwise match nothing and lock the key's users out without a word.
+ */
+export function isAddressOrRange(text: string): boolean {
+  const slash = text.indexOf('/');
+  const address = parseIp(slash === -1 ? text : text.slice(0, slash));
+  if (address === undefined) return false;
+  if (slash === -1) return true;
+  const prefix = text.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (address.version === 4 ? 32 : 128);
+}
+
+const ADDRESS_OR_RANGE = 'keyway-address-or-range';
+if (!FormatRegistry.Has(ADDRESS_OR_RANGE)) FormatRegistry.Set(ADDRESS_OR_RANGE, isAddressOrRange);
+
+export const AllowedIpsSchema = Type.Array(
+  Type.String({
+    minLength: 1,
+    maxLength: 64,
+    format: ADDRESS_OR_RANGE,
+    description: 'an address or a CIDR range',
+    errorMessage: { format: 'must be an IPv4 or IPv6 address or a CIDR range (203.0.113.7, 10.0.0.0/8, 2001:db8::/32)' },
+  }),
+  { maxItems: 256 },
+);
 
 /** The body fields a key's settings are made of. */
 export const KEY_SETTING_FIELDS = ['environment', 'allowed_ips', 'requests_per_minute', 'tokens_per_minute'] as const;

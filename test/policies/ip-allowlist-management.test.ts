@@ -73,4 +73,29 @@ describe('allowed_ips on management calls', () => {
   test('keys without a list are not restricted', async () => {
     expect((await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey, headers: from('198.51.100.7') })).status).toBe(200);
   });
+
+  test('an entry that is neither an address nor a range is refused when written, naming it (keys, teams, members, PATCH)', async () => {
+    const team = await created(await call(gateway, 'POST', '/v1/teams', { name: 'Ranges', members: [] }, { key: adminKey }));
+    for (const [method, path, body, param] of [
+      ['POST', '/v1/keys', { role: 'developer', allowed_ips: ['10.0.0.0/8', 'not-an-ip'] }, 'allowed_ips[1]'],
+      ['POST', '/v1/keys', { role: 'developer', allowed_ips: ['10.0.0.0/33'] }, 'allowed_ips[0]'],
+      ['POST', '/v1/teams', { name: 'Typo', allowed_ips: ['192.168.1.300'] }, 'allowed_ips[0]'],
+      ['POST', `/v1/teams/${String(team.id)}/members`, { email: 'a@ranges.example', role: 'developer', allowed_ips: ['2001:db8::/129'] }, 'allowed_ips[0]'],
+      ['PATCH', `/v1/teams/${String(team.id)}`, { allowed_ips: ['10.0.0.1', 'office'] }, 'allowed_ips[1]'],
+    ] as const) {
+      const response = await call(gateway, method, path, body, { key: adminKey });
+      const error = ((await response.json()) as { error: { code: string; param: string; message: string } }).error;
+      expect({ path, status: response.status, code: error.code, param: error.param }).toEqual({ path, status: 400, code: 'invalid_field', param });
+      expect(error.message).toContain('CIDR range');
+    }
+    // Addresses and ranges of both families, host bits past the prefix included, are taken.
+    const taken = await call(
+      gateway,
+      'POST',
+      '/v1/keys',
+      { role: 'developer', allowed_ips: ['203.0.113.7', '10.0.0.5/8', '2001:db8::/32', '::1'] },
+      { key: adminKey },
+    );
+    expect(taken.status).toBe(201);
+  });
 });

@@ -135,6 +135,7 @@ interface DescribedSchema {
 
 const KEYWORD_BY_ERROR: Partial<Record<ValueErrorType, string>> = {
   [ValueErrorType.StringPattern]: 'pattern',
+  [ValueErrorType.StringFormat]: 'format',
   [ValueErrorType.StringMinLength]: 'minLength',
   [ValueErrorType.StringMaxLength]: 'maxLength',
   [ValueErrorType.NumberMinimum]: 'minimum',
