@@ -164,16 +164,28 @@ async function deleteAlert({ services, evaluator }: AlertRoutesContext, id: stri
   return new Response(null, { status: 204 });
 }
 
+/**
+ * An events filter names a known type: a built-in one, or one a plugin has raised in this account (any
+ * plugin may raise a type of its own, raise.ts). A typo must be a 400, not an empty list that reads
+ * as "nothing fired".
+ */
+async function checkEventType(services: Services, accountId: string, type: string): Promise<void> {
+  if ((ALERT_TYPES as readonly string[]).includes(type)) return;
+  if (/^[a-z][a-z0-9_]{0,63}$/.test(type)) {
+    const raised = await services.store.query('SELECT 1 AS found FROM alert_events WHERE account_id = ? AND type = ? LIMIT 1', [accountId, type]);
+    if (raised.length > 0) return;
+  }
+  const detail = `'${type.slice(0, 64)}' is not an alert type; use one of ${ALERT_TYPES.join(', ')}, or a type a plugin has raised in this account`;
+  throw services.errors.create('invalid_field', { param: 'type', detail }, { param: 'type' });
+}
+
 async function listEvents({ services }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const clauses = ['account_id = ?'];
   const parameters: unknown[] = [principal.accountId];
   const type = query.get('type');
   if (type !== null) {
-    // Any plugin may raise a type of its own (raise.ts), so the filter takes any well-formed name.
-    if (!/^[a-z][a-z0-9_]{0,63}$/.test(type)) {
-      throw services.errors.create('invalid_field', { param: 'type', detail: `must be an alert type such as ${ALERT_TYPES.join(', ')}` }, { param: 'type' });
-    }
+    await checkEventType(services, principal.accountId, type);
     clauses.push('type = ?');
     parameters.push(type);
   }

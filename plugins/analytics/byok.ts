@@ -4,8 +4,9 @@
 
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { feeRates, feesOn, groupCost, type FeeRates } from './fees.ts';
 import { GROUPS, readUsageAnalytics, type Group, type Metrics, type UsageAnalytics } from './query.ts';
-import { accountOf, periodAnswer, periodOf, roundUsd } from './scope.ts';
+import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
 /** The seed's list names, by group. */
 const LIST_NAMES: Readonly<Record<Group, string>> = {
@@ -42,18 +43,26 @@ export function parseGroups(services: Services, query: URLSearchParams): Set<Gro
 
 const round1 = (value: number): number => Math.round(value * 10) / 10;
 
-type Entry = Record<string, unknown> & { estimated_cost: number; requests: number };
+type Entry = Record<string, unknown> & { estimated_cost: number | null; requests: number };
 
-/** The figures every total and every list entry carries. */
-export function figures(metrics: Metrics): Entry {
+/**
+ * The figures every total and every list entry carries. Costs are list prices (what the providers
+ * bill); `platform_fees` and `billed_cost` add the operator's markup and BYOK fee beside them.
+ */
+export function figures(metrics: Metrics, rates: FeeRates): Entry {
   const served = metrics.requests - metrics.unserved_requests;
+  const platformCost = metrics.cost_usd - metrics.byok_cost_usd;
+  const fees = feesOn(metrics.byok_cost_usd, platformCost, rates);
+  const cost = (value: number): number | null => groupCost(value, served, metrics.unpriced_requests);
   return {
     requests: served,
     byok_requests: metrics.byok_requests,
     platform_requests: served - metrics.byok_requests,
-    estimated_cost: roundUsd(metrics.cost_usd),
-    byok_estimated_cost: roundUsd(metrics.byok_cost_usd),
-    platform_estimated_cost: roundUsd(metrics.cost_usd - metrics.byok_cost_usd),
+    estimated_cost: cost(metrics.cost_usd),
+    byok_estimated_cost: cost(metrics.byok_cost_usd),
+    platform_estimated_cost: cost(platformCost),
+    platform_fees: cost(fees),
+    billed_cost: cost(metrics.cost_usd + fees),
     unpriced_requests: metrics.unpriced_requests,
     errors: metrics.errors,
     fallback_requests: metrics.fallback_requests,
@@ -69,10 +78,11 @@ export function figures(metrics: Metrics): Entry {
   };
 }
 
+// An unpriced group sorts as if it cost nothing: its cost is unknown, not large.
 const byCost = (left: Entry, right: Entry): number =>
-  right.estimated_cost - left.estimated_cost || right.requests - left.requests || String(left.name).localeCompare(String(right.name));
+  (right.estimated_cost ?? 0) - (left.estimated_cost ?? 0) || right.requests - left.requests || String(left.name).localeCompare(String(right.name));
 
-function providerList(result: UsageAnalytics): Entry[] {
+function providerList(result: UsageAnalytics, rates: FeeRates): Entry[] {
   const providers = new Map<string, { metrics: Metrics[]; models: string[] }>();
   for (const bucket of result.byModel.values()) {
     if (bucket.provider === '') continue;
@@ -81,7 +91,7 @@ function providerList(result: UsageAnalytics): Entry[] {
     provider.metrics.push(bucket.metrics);
     if (bucket.model !== '') provider.models.push(bucket.model);
   }
-  return [...providers].map(([name, { metrics, models }]) => ({ name, ...figures(sumOf(metrics)), models_used: models.sort() }) as Entry).sort(byCost);
+  return [...providers].map(([name, { metrics, models }]) => ({ name, ...figures(sumOf(metrics), rates), models_used: models.sort() }) as Entry).sort(byCost);
 }
 
 function sumOf(list: Metrics[]): Metrics {
@@ -91,16 +101,16 @@ function sumOf(list: Metrics[]): Metrics {
   return total;
 }
 
-function modelList(result: UsageAnalytics): Entry[] {
+function modelList(result: UsageAnalytics, rates: FeeRates): Entry[] {
   return [...result.byModel.values()]
     .filter((bucket) => bucket.provider !== '')
-    .map((bucket) => ({ name: bucket.model, provider: bucket.provider, ...figures(bucket.metrics) }) as Entry)
+    .map((bucket) => ({ name: bucket.model, provider: bucket.provider, ...figures(bucket.metrics, rates) }) as Entry)
     .sort(byCost);
 }
 
 /** Owner and time lists also count what no provider served (a team's refused requests, say). */
-function withUnserved(metrics: Metrics): Entry {
-  return { ...figures(metrics), unserved_requests: metrics.unserved_requests };
+function withUnserved(metrics: Metrics, rates: FeeRates): Entry {
+  return { ...figures(metrics, rates), unserved_requests: metrics.unserved_requests };
 }
 
 async function keyNames(services: Services, accountId: string): Promise<Map<string, { name: string; maskedKey: string }>> {
@@ -108,19 +118,23 @@ async function keyNames(services: Services, accountId: string): Promise<Map<stri
   return new Map(keys.filter((key) => key.accountId === accountId).map((key) => [key.id, { name: key.name, maskedKey: key.maskedKey }]));
 }
 
-async function ownerList(services: Services, group: 'team' | 'project' | 'key', result: UsageAnalytics, accountId: string): Promise<Entry[]> {
+async function ownerList(services: Services, group: 'team' | 'project' | 'key', result: UsageAnalytics, accountId: string, rates: FeeRates): Promise<Entry[]> {
   if (group === 'team') {
     const teams = services.snapshot.section<TeamNames>('teams')?.byId;
     return [...result.byTeam].map(([id, metrics]) => {
       const team = id === '' ? undefined : teams?.get(id);
-      return { team_id: id === '' ? null : id, name: team?.accountId === accountId ? team.name : id === '' ? null : id, ...withUnserved(metrics) } as Entry;
+      return {
+        team_id: id === '' ? null : id,
+        name: team?.accountId === accountId ? team.name : id === '' ? null : id,
+        ...withUnserved(metrics, rates),
+      } as Entry;
     });
   }
-  if (group === 'project') return [...result.byProject].map(([tag, metrics]) => ({ name: tag === '' ? null : tag, ...withUnserved(metrics) }) as Entry);
+  if (group === 'project') return [...result.byProject].map(([tag, metrics]) => ({ name: tag === '' ? null : tag, ...withUnserved(metrics, rates) }) as Entry);
   const names = await keyNames(services, accountId);
   return [...result.byKey].map(([id, metrics]) => {
     const key = names.get(id);
-    return { key_id: id, name: key?.name ?? null, masked_key: key?.maskedKey ?? null, ...withUnserved(metrics) } as Entry;
+    return { key_id: id, name: key?.name ?? null, masked_key: key?.maskedKey ?? null, ...withUnserved(metrics, rates) } as Entry;
   });
 }
 
@@ -130,7 +144,8 @@ export async function byokAnalytics(services: Services, principal: Principal, re
   const period = periodOf(services, query);
   const groups = parseGroups(services, query);
   const result = await readUsageAnalytics(services.store, { accountId, from: period.from, to: period.to, groups });
-  const totals = figures(result.totals);
+  const rates = feeRates(services);
+  const totals = figures(result.totals, rates);
   const answer: Record<string, unknown> = {
     object: 'analytics.byok',
     account_id: accountId,
@@ -143,26 +158,29 @@ export async function byokAnalytics(services: Services, principal: Principal, re
     platform_requests: totals.platform_requests,
     byok_estimated_costs: totals.byok_estimated_cost,
     platform_estimated_costs: totals.platform_estimated_cost,
+    platform_fees: totals.platform_fees,
+    billed_costs: totals.billed_cost,
+    fee_rates: rates,
     unpriced_requests: totals.unpriced_requests,
     unserved_requests: result.totals.unserved_requests,
     errors: totals.errors,
     fallback_requests: totals.fallback_requests,
     avg_latency_ms: totals.avg_latency_ms,
     tokens: totals.tokens,
-    by_provider: providerList(result),
+    by_provider: providerList(result, rates),
   };
   for (const group of groups) {
     if (group === 'provider') continue;
-    if (group === 'model') answer.by_model = modelList(result);
-    else if (group === 'day') answer.by_day = timeList(result.byDay, 'day', (day) => day);
-    else if (group === 'hour') answer.by_hour = timeList(result.byHour, 'hour', (hour) => `${hour}:00:00Z`);
-    else answer[LIST_NAMES[group]] = (await ownerList(services, group, result, accountId)).sort(byCost);
+    if (group === 'model') answer.by_model = modelList(result, rates);
+    else if (group === 'day') answer.by_day = timeList(result.byDay, 'day', (day) => day, rates);
+    else if (group === 'hour') answer.by_hour = timeList(result.byHour, 'hour', (hour) => `${hour}:00:00Z`, rates);
+    else answer[LIST_NAMES[group]] = (await ownerList(services, group, result, accountId, rates)).sort(byCost);
   }
   return answer;
 }
 
-function timeList(buckets: Map<string, Metrics>, field: 'day' | 'hour', label: (bucket: string) => string): Array<Record<string, unknown>> {
+function timeList(buckets: Map<string, Metrics>, field: 'day' | 'hour', label: (bucket: string) => string, rates: FeeRates): Array<Record<string, unknown>> {
   return [...buckets]
     .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
-    .map(([bucket, metrics]) => ({ [field]: label(bucket), ...withUnserved(metrics) }));
+    .map(([bucket, metrics]) => ({ [field]: label(bucket), ...withUnserved(metrics, rates) }));
 }

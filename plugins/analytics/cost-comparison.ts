@@ -4,19 +4,14 @@
 //   byok.platform_fees    = provider_costs × byok_fee_percent / 100 (operator setting, default 0)
 //   parrotrouter.total    = Σ list cost × (1 + platform_markup_percent / 100) (operator setting, default 5)
 //   savings               = parrotrouter.total − byok.total; savings_percentage of parrotrouter.total
-// Unpriced requests are counted and left out of every sum, never priced at $0 silently.
+// Unpriced requests are counted and left out of every sum, never priced at $0 silently; a provider (or a
+// period) whose served requests are all unpriced has null figures, not zeros.
 
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { feeRates, groupCost, unpricedOnly } from './fees.ts';
 import { readUsageAnalytics, type Metrics } from './query.ts';
-import { accountOf, periodAnswer, periodOf, roundUsd } from './scope.ts';
-
-export const DEFAULT_MARKUP_PERCENT = 5;
-export const DEFAULT_BYOK_FEE_PERCENT = 0;
-
-function percentSetting(value: unknown, fallback: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fallback;
-}
+import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
 /** The account's `routing.cost_weights` (PUT /v1/settings/routing): what its own keys really cost per list dollar. */
 function costWeights(services: Services, accountId: string): Record<string, number> {
@@ -35,9 +30,9 @@ export async function costComparison(services: Services, principal: Principal, r
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);
   const result = await readUsageAnalytics(services.store, { accountId, from: period.from, to: period.to, groups: new Set() });
-  const platform = services.snapshot.current.platformSettings;
-  const markupPercent = percentSetting(platform.platform_markup_percent, DEFAULT_MARKUP_PERCENT);
-  const feePercent = percentSetting(platform.byok_fee_percent, DEFAULT_BYOK_FEE_PERCENT);
+  const rates = feeRates(services);
+  const markupPercent = rates.platform_markup_percent;
+  const feePercent = rates.byok_fee_percent;
   const weights = costWeights(services, accountId);
 
   const providers = new Map<string, Pick<Metrics, 'requests' | 'unpriced_requests' | 'cost_usd'>>();
@@ -59,35 +54,38 @@ export async function costComparison(services: Services, principal: Principal, r
     providerCosts += weighted;
     const fees = (weighted * feePercent) / 100;
     const parrotrouter = entry.cost_usd * (1 + markupPercent / 100);
+    const cost = (value: number): number | null => groupCost(value, entry.requests, entry.unpriced_requests);
     return {
       name,
       requests: entry.requests,
       unpriced_requests: entry.unpriced_requests,
-      list_price: roundUsd(entry.cost_usd),
+      list_price: cost(entry.cost_usd),
       cost_weight: weight,
-      byok: { provider_costs: roundUsd(weighted), platform_fees: roundUsd(fees), total: roundUsd(weighted + fees) },
-      parrotrouter: { total: roundUsd(parrotrouter) },
-      savings: roundUsd(parrotrouter - weighted - fees),
+      byok: { provider_costs: cost(weighted), platform_fees: cost(fees), total: cost(weighted + fees) },
+      parrotrouter: { total: cost(parrotrouter) },
+      savings: cost(parrotrouter - weighted - fees),
     };
   });
-  byProvider.sort((left, right) => right.list_price - left.list_price || left.name.localeCompare(right.name));
+  byProvider.sort((left, right) => (right.list_price ?? 0) - (left.list_price ?? 0) || left.name.localeCompare(right.name));
 
   const platformFees = (providerCosts * feePercent) / 100;
   const byokTotal = providerCosts + platformFees;
   const parrotrouterTotal = listPrice * (1 + markupPercent / 100);
   const savings = parrotrouterTotal - byokTotal;
+  const served = result.totals.requests - result.totals.unserved_requests;
+  const cost = (value: number): number | null => groupCost(value, served, result.totals.unpriced_requests);
   return {
     object: 'analytics.cost_comparison',
     account_id: accountId,
     period: periodAnswer(period),
     currency: 'USD',
-    requests: result.totals.requests - result.totals.unserved_requests,
+    requests: served,
     unpriced_requests: result.totals.unpriced_requests,
-    list_price: roundUsd(listPrice),
-    byok: { provider_costs: roundUsd(providerCosts), platform_fees: roundUsd(platformFees), total: roundUsd(byokTotal), fee_percent: feePercent },
-    parrotrouter: { total: roundUsd(parrotrouterTotal), markup_percent: markupPercent },
-    savings: roundUsd(savings),
-    savings_percentage: percentOf(savings, parrotrouterTotal),
+    list_price: cost(listPrice),
+    byok: { provider_costs: cost(providerCosts), platform_fees: cost(platformFees), total: cost(byokTotal), fee_percent: feePercent },
+    parrotrouter: { total: cost(parrotrouterTotal), markup_percent: markupPercent },
+    savings: cost(savings),
+    savings_percentage: unpricedOnly(served, result.totals.unpriced_requests) ? null : percentOf(savings, parrotrouterTotal),
     cost_weights: weights,
     by_provider: byProvider,
   };

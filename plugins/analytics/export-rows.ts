@@ -3,6 +3,7 @@
 // a usage row holds no key material, and none is added here.
 
 import { csvCell, type CsvValue } from './csv.ts';
+import { feesOn, groupCost, type FeeRates } from './fees.ts';
 
 /** The usage_records columns the export reads, in the order of the SELECT. */
 export const EXPORT_SELECT = `id, created_at, request_id, team_id, project_tag, gateway_key_id, provider, model, requested_model, provider_key_id,
@@ -36,13 +37,23 @@ export interface ExportRow {
   /** Null when no price is known for a served request: never a made-up 0. */
   cost_usd: number | null;
   latency_ms: number;
+  /** The operator's markup (platform key) or BYOK fee (account key) on cost_usd, at the rates of the export. */
+  platform_fees: number | null;
+  /** cost_usd + platform_fees: what the account is billed for the row. */
+  billed_cost: number | null;
 }
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
-export function toExportRow(row: Record<string, unknown>): ExportRow {
+/** Per row to the nano-dollar, as costs are booked; sums are taken before rounding. */
+const roundNano = (value: number): number => Math.round(value * 1e9) / 1e9;
+
+export function toExportRow(row: Record<string, unknown>, rates: FeeRates): ExportRow {
   const provider = text(row.provider);
   const unpriced = Number(row.unpriced) === 1;
+  const cost = provider !== null && unpriced ? null : Number(row.cost_usd);
+  const byok = Number(row.byok) === 1;
+  const fees = cost === null ? null : roundNano(byok ? feesOn(cost, 0, rates) : feesOn(0, cost, rates));
   return {
     created_at: String(row.created_at),
     request_id: String(row.request_id),
@@ -53,7 +64,7 @@ export function toExportRow(row: Record<string, unknown>): ExportRow {
     model: text(row.model),
     requested_model: String(row.requested_model),
     provider_key_id: text(row.provider_key_id),
-    key_owner: provider === null ? null : Number(row.byok) === 1 ? 'account' : 'platform',
+    key_owner: provider === null ? null : byok ? 'account' : 'platform',
     endpoint: String(row.endpoint),
     status: Number(row.status),
     error_code: text(row.error_code),
@@ -68,8 +79,10 @@ export function toExportRow(row: Record<string, unknown>): ExportRow {
     cache_write_tokens: Number(row.cache_write_tokens),
     cache_write_1h_tokens: Number(row.cache_write_1h_tokens ?? 0),
     reasoning_tokens: Number(row.reasoning_tokens),
-    cost_usd: provider !== null && unpriced ? null : Number(row.cost_usd),
+    cost_usd: cost,
     latency_ms: Number(row.latency_ms),
+    platform_fees: fees,
+    billed_cost: cost === null || fees === null ? null : roundNano(cost + fees),
   };
 }
 
@@ -104,6 +117,9 @@ export const CSV_COLUMNS = [
   'reasoning_tokens',
   'cost_usd',
   'latency_ms',
+  // Added after the first release: at the end, so files read by column position keep their layout.
+  'platform_fees',
+  'billed_cost',
 ] as const;
 
 /**
@@ -118,7 +134,8 @@ export function usageCsvLine(row: ExportRow): string {
     `${csvCell(row.project_tag)},${csvCell(row.gateway_key_id)},${csvCell(row.provider)},${csvCell(row.model)},${csvCell(row.requested_model)},` +
     `${csvCell(row.provider_key_id)},${row.key_owner ?? ''},${csvCell(row.endpoint)},${row.status},${csvCell(row.error_code)},${row.streamed},` +
     `${row.usage_estimated},${row.fallback_attempts},1,${row.priced ? 0 : 1},${row.input_tokens},${row.output_tokens},${row.cached_input_tokens},` +
-    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${csvCell(row.cost_usd)},${csvCell(row.latency_ms)}\r\n`
+    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${csvCell(row.cost_usd)},${csvCell(row.latency_ms)},` +
+    `${csvCell(row.platform_fees)},${csvCell(row.billed_cost)}\r\n`
   );
 }
 
@@ -154,6 +171,8 @@ export interface Sums {
   cache_write_1h_tokens: number;
   reasoning_tokens: number;
   cost_usd: number;
+  /** The part of cost_usd served with the account's own keys (the BYOK fee applies to it, the markup to the rest). */
+  byok_cost_usd: number;
   /** Over served rows only, for the average. */
   served: number;
   latency_ms_sum: number;
@@ -170,6 +189,7 @@ export function emptySums(): Sums {
     cache_write_1h_tokens: 0,
     reasoning_tokens: 0,
     cost_usd: 0,
+    byok_cost_usd: 0,
     served: 0,
     latency_ms_sum: 0,
   };
@@ -185,20 +205,28 @@ export function addToSums(sums: Sums, row: ExportRow): void {
   sums.cache_write_1h_tokens += row.cache_write_1h_tokens;
   sums.reasoning_tokens += row.reasoning_tokens;
   sums.cost_usd += row.cost_usd ?? 0;
+  if (row.key_owner === 'account') sums.byok_cost_usd += row.cost_usd ?? 0;
   if (row.provider !== null) {
     sums.served++;
     sums.latency_ms_sum += row.latency_ms;
   }
 }
 
-/** A breakdown's entry: its dimensions, then the sums, with the average latency of served rows. */
-export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums): Record<string, unknown> {
-  const { served, latency_ms_sum, cost_usd, ...counts } = sums;
+/**
+ * A breakdown's entry: its dimensions, then the sums, with the average latency of served rows. Costs
+ * are null for a group whose served rows are all unpriced (docs/costs.md), the priced sum otherwise.
+ */
+export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums, rates: FeeRates): Record<string, unknown> {
+  const { served, latency_ms_sum, cost_usd, byok_cost_usd, ...counts } = sums;
+  const fees = feesOn(byok_cost_usd, cost_usd - byok_cost_usd, rates);
+  const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests);
   return {
     ...dimensions,
     ...counts,
-    cost_usd: Math.round(cost_usd * 1e8) / 1e8,
+    cost_usd: cost(cost_usd),
     avg_latency_ms: served > 0 ? Math.round((latency_ms_sum / served) * 10) / 10 : null,
+    platform_fees: cost(fees),
+    billed_cost: cost(cost_usd + fees),
   };
 }
 
@@ -207,7 +235,10 @@ export class Breakdowns {
   readonly totals = emptySums();
   private readonly groups = new Map<Include, Map<string, { dimensions: Record<string, string | null>; sums: Sums }>>();
 
-  constructor(private readonly includes: readonly Include[]) {
+  constructor(
+    private readonly includes: readonly Include[],
+    private readonly rates: FeeRates,
+  ) {
     for (const include of includes) this.groups.set(include, new Map());
   }
 
@@ -232,7 +263,12 @@ export class Breakdowns {
     } else {
       groups.sort((left, right) => right.sums.cost_usd - left.sums.cost_usd || right.sums.requests - left.sums.requests);
     }
-    return groups.map(({ dimensions, sums }) => sumsAnswer(dimensions, sums));
+    return groups.map(({ dimensions, sums }) => sumsAnswer(dimensions, sums, this.rates));
+  }
+
+  /** The totals over every exported row, as a breakdown entry without dimensions. */
+  totalsAnswer(): Record<string, unknown> {
+    return sumsAnswer({}, this.totals, this.rates);
   }
 }
 

@@ -10,7 +10,8 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
 import { csvLine } from './csv.ts';
-import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, sumsAnswer, toExportRow, usageCsvLine, type Include } from './export-rows.ts';
+import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, toExportRow, usageCsvLine, type Include } from './export-rows.ts';
+import { feeRates, type FeeRates } from './fees.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
 export const EXPORT_TYPES = ['byok_usage', 'platform_usage', 'all_usage'] as const;
@@ -105,13 +106,13 @@ interface Encoder {
   tail(breakdowns: Breakdowns): string;
 }
 
-function csvEncoder(plan: ExportPlan): Encoder {
+function csvEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
   return {
     head: () => csvLine(CSV_COLUMNS),
     page(rows, breakdowns) {
       let chunk = '';
       for (const raw of rows) {
-        const row = toExportRow(raw);
+        const row = toExportRow(raw, rates);
         breakdowns.add(row);
         chunk += usageCsvLine(row);
       }
@@ -120,22 +121,22 @@ function csvEncoder(plan: ExportPlan): Encoder {
     tail(breakdowns) {
       let chunk = '';
       for (const include of plan.includes) for (const entry of breakdowns.entries(include)) chunk += csvLine(summaryCsvValues(include, entry));
-      return chunk + csvLine(summaryCsvValues('total', sumsAnswer({}, breakdowns.totals)));
+      return chunk + csvLine(summaryCsvValues('total', breakdowns.totalsAnswer()));
     },
   };
 }
 
-function jsonEncoder(plan: ExportPlan): Encoder {
+function jsonEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
   let first = true;
   return {
     head: () =>
       `{"object":"billing_export","type":${JSON.stringify(plan.type)},"account_id":${JSON.stringify(plan.accountId)},` +
       `"period":${JSON.stringify(periodAnswer({ name: plan.periodName, from: plan.from, to: plan.to }))},` +
-      `"generated_at":${JSON.stringify(new Date().toISOString())},"currency":"USD","data":[`,
+      `"generated_at":${JSON.stringify(new Date().toISOString())},"currency":"USD","fee_rates":${JSON.stringify(rates)},"data":[`,
     page(rows, breakdowns) {
       let chunk = '';
       for (const raw of rows) {
-        const row = toExportRow(raw);
+        const row = toExportRow(raw, rates);
         breakdowns.add(row);
         chunk += (first ? '' : ',') + JSON.stringify(row);
         first = false;
@@ -145,15 +146,17 @@ function jsonEncoder(plan: ExportPlan): Encoder {
     tail(breakdowns) {
       let chunk = ']';
       for (const include of plan.includes) chunk += `,${JSON.stringify(include)}:${JSON.stringify(breakdowns.entries(include))}`;
-      return `${chunk},"totals":${JSON.stringify(sumsAnswer({}, breakdowns.totals))}}`;
+      return `${chunk},"totals":${JSON.stringify(breakdowns.totalsAnswer())}}`;
     },
   };
 }
 
 /** The export as a streamed body: each page is read only when the client has taken the previous one. */
 export function exportStream(services: Services, plan: ExportPlan): ReadableStream<Uint8Array> {
-  const encoder = plan.format === 'csv' ? csvEncoder(plan) : jsonEncoder(plan);
-  const breakdowns = new Breakdowns(plan.includes);
+  // The fees in force when the export began, for every row of it: one file, one set of rates.
+  const rates = feeRates(services);
+  const encoder = plan.format === 'csv' ? csvEncoder(plan, rates) : jsonEncoder(plan, rates);
+  const breakdowns = new Breakdowns(plan.includes, rates);
   const bytes = new TextEncoder();
   let pages: AsyncGenerator<Array<Record<string, unknown>>> | undefined;
   return new ReadableStream<Uint8Array>(
@@ -184,8 +187,14 @@ export function exportStream(services: Services, plan: ExportPlan): ReadableStre
   );
 }
 
+/** Every field has a default, so a POST without a body (`curl -X POST`) asks for the defaults, as `{}` does. */
+async function exportBody(services: Services, request: Request): Promise<unknown> {
+  if (request.body === null || request.headers.get('content-length') === '0') return {};
+  return services.http.readJson(request);
+}
+
 export async function billingExport(services: Services, principal: Principal, request: Request): Promise<Response> {
-  const plan = planExport(services, principal, await services.http.readJson(request));
+  const plan = planExport(services, principal, await exportBody(services, request));
   const contentType = plan.format === 'csv' ? 'text/csv; charset=utf-8; header=present' : 'application/json';
   return new Response(exportStream(services, plan), {
     status: 200,

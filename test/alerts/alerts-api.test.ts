@@ -3,6 +3,7 @@
 // isolation.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { call, expectSpecError } from '../helpers/gateway.ts';
 import { createAlerts, startAlertsGateway, type AlertsGateway } from './fixture.ts';
 
@@ -115,6 +116,39 @@ describe('GET and DELETE /v1/alerts', () => {
     await expectSpecError(await call(setup.gateway, 'GET', '/v1/alerts/events?limit=0', undefined, { key: setup.adminKey }), 400, 'invalid_field');
     const today = await call(setup.gateway, 'GET', '/v1/alerts/events?period=today&limit=5', undefined, { key: setup.adminKey });
     expect(today.status).toBe(200);
+  });
+
+  test('an unknown event type is a 400 naming the types; a type a plugin raised in the account is a filter', async () => {
+    const bogus = await expectSpecError(
+      await call(setup.gateway, 'GET', '/v1/alerts/events?type=bogus', undefined, { key: setup.adminKey }),
+      400,
+      'invalid_field',
+    );
+    expect(bogus.error.param).toBe('type');
+    expect(bogus.error.message).toContain('byok_cost_threshold, byok_usage_anomaly, error_rate, provider_down');
+    const builtIn = await call(setup.gateway, 'GET', '/v1/alerts/events?type=reconciliation_drift', undefined, { key: setup.adminKey });
+    expect(builtIn.status).toBe(200);
+    // Any plugin may raise a type of its own (plugins/alerts/raise.ts): once raised, it filters.
+    await raiseAlert(setup.gateway.runtime.services, { accountId: 'default', type: 'quota_warning', subject: 'quota', message: 'Quota at 90%' });
+    const raised = await call(setup.gateway, 'GET', '/v1/alerts/events?type=quota_warning', undefined, { key: setup.adminKey });
+    expect(raised.status).toBe(200);
+    expect(((await raised.json()) as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['quota_warning']);
+  });
+
+  test('an impossible calendar date is a 400 naming start or end, never a period rolled into the next month', async () => {
+    const cases: Array<[string, string]> = [
+      ['start=2026-02-30', 'start'],
+      ['start=2026-11-01&end=2026-11-31', 'end'],
+      ['end=2026-12-01', 'start'],
+    ];
+    for (const [query, param] of cases) {
+      const body = await expectSpecError(
+        await call(setup.gateway, 'GET', `/v1/alerts/events?${query}`, undefined, { key: setup.adminKey }),
+        400,
+        'invalid_field',
+      );
+      expect({ query, param: body.error.param }).toEqual({ query, param });
+    }
   });
 
   test('a developer key may neither manage alerts nor set the webhook secret', async () => {

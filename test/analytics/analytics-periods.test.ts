@@ -199,7 +199,10 @@ describe('every period, every group_by, equals the rows', () => {
             unpriced: group.unpriced,
           });
           if (countsUnserved) expect(entry.unserved_requests).toBe(group.unserved);
-          expect(entry.estimated_cost).toBeCloseTo(group.cost, 8);
+          // A group whose served requests are all unpriced has no known cost: null, never $0.
+          if (group.requests > 0 && group.unpriced === group.requests)
+            expect({ name, cost: entry.estimated_cost as number | null }).toEqual({ name, cost: null });
+          else expect(entry.estimated_cost).toBeCloseTo(group.cost, 8);
         }
       }
     });
@@ -257,6 +260,13 @@ describe('bad periods', () => {
     ['start=2026-11-10&end=2026-11-01', 'end'],
     ['start=2026-11-10&end=soon', 'end'],
     ['period=today&start=2026-11-01', 'period'],
+    // Impossible calendar dates and times, which Date would roll into the next day or month.
+    ['start=2026-02-30', 'start'],
+    ['start=2026-11-31', 'start'],
+    ['start=2026-11-01&end=2027-02-29', 'end'],
+    ['start=2026-11-01T24:00:00Z', 'start'],
+    ['start=2026-04-31T10:00:00%2B02:00', 'start'],
+    ['end=2026-12-01', 'start'],
   ];
   for (const [query, param] of cases) {
     test(`${query} → 400 invalid_request_error on ${param}`, async () => {
@@ -269,6 +279,44 @@ describe('bad periods', () => {
       expect(exported.error.param).toBe(param);
     });
   }
+});
+
+describe('calendar dates', () => {
+  const message = async (path: string): Promise<{ param: string; message: string }> => {
+    const body = await expectSpecError(await call(gateway, 'GET', path, undefined, { key: adminKey }), 400, 'invalid_field');
+    return { param: String(body.error.param), message: body.error.message };
+  };
+
+  test('the answer names the impossible date, and says start is required when only end is given', async () => {
+    expect(await message('/v1/analytics/byok?start=2026-02-30')).toEqual({
+      param: 'start',
+      message: "Invalid value for 'start': 2026-02-30 is not a calendar date (February 2026 has 28 days)",
+    });
+    expect(await message('/v1/analytics/byok?start=2026-11-01&end=2026-11-31')).toEqual({
+      param: 'end',
+      message: "Invalid value for 'end': 2026-11-31 is not a calendar date (November 2026 has 30 days)",
+    });
+    expect(await message('/v1/analytics/byok?end=2026-12-01')).toEqual({
+      param: 'start',
+      message: "Invalid value for 'start': start is required when end is given",
+    });
+  });
+
+  test('every route that takes a period refuses them: audit logs and usage/me too', async () => {
+    for (const path of ['/v1/audit-logs', '/v1/usage/me']) {
+      expect({ path, ...(await message(`${path}?start=2026-11-31`)) }).toMatchObject({ path, param: 'start' });
+    }
+  });
+
+  test('real dates still read as they are: a leap day, the last day of a month, an offset', () => {
+    const read = (query: string) => {
+      const period = parsePeriod(new URLSearchParams(query), NOW);
+      return 'error' in period ? period.error : `${period.from.toISOString()} ${period.to.toISOString()}`;
+    };
+    expect(read('start=2028-02-29&end=2028-03-01')).toBe('2028-02-29T00:00:00.000Z 2028-03-01T00:00:00.000Z');
+    expect(read('start=2026-04-30T23:59:59.999Z&end=2026-12-31')).toBe('2026-04-30T23:59:59.999Z 2026-12-31T00:00:00.000Z');
+    expect(read('start=2026-01-31T10:15&end=2026-02-28T01:00:00%2B02:00')).toBe('2026-01-31T10:15:00.000Z 2026-02-27T23:00:00.000Z');
+  });
 });
 
 describe('the roll-ups equal the rows they summarise, after many batches', () => {

@@ -229,6 +229,18 @@ describe('bad requests', () => {
     });
   }
 
+  test('no body at all asks for the defaults, as {} does: byok_usage, current_month, CSV', async () => {
+    const extraHeaders: Array<Record<string, string>> = [{}, { 'content-type': 'application/json' }];
+    for (const headers of extraHeaders) {
+      const response = await fetch(`${gateway.url}/v1/billing/export`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, ...headers } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-disposition')).toContain('-byok_usage-2026-11-01-to-2026-11-30.csv"');
+      const table = parseCsv(await response.text());
+      const usage = table.filter((cells) => cells[0] === 'usage');
+      expect(usage).toHaveLength(mine((record) => byok(record) && record.createdAt >= '2026-11-01').length);
+    }
+  });
+
   test('an unknown field, or a body that is not JSON, is a 400', async () => {
     const unknown = await call(gateway, 'POST', '/v1/billing/export', { type: 'byok_usage', colour: 'blue' }, { key: adminKey });
     expect(unknown.status).toBe(400);

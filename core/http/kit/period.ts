@@ -24,10 +24,11 @@ export function parsePeriod(query: URLSearchParams, nowMs: number): Period | { e
   const name = query.get('period');
   if (start !== null || end !== null) {
     if (name !== null) return { error: 'send either period or start/end, not both', param: 'period' };
-    const from = start === null ? undefined : parseInstant(start);
-    if (from === undefined) return { error: 'must be an ISO 8601 date or instant (2026-01-31 or 2026-01-31T00:00:00Z)', param: 'start' };
+    if (start === null) return { error: 'start is required when end is given', param: 'start' };
+    const from = parseInstant(start);
+    if (typeof from === 'string') return { error: from, param: 'start' };
     const to = end === null ? now : parseInstant(end);
-    if (to === undefined) return { error: 'must be an ISO 8601 date or instant (2026-01-31 or 2026-01-31T00:00:00Z)', param: 'end' };
+    if (typeof to === 'string') return { error: to, param: 'end' };
     if (to.getTime() <= from.getTime()) return { error: 'must be after start', param: 'end' };
     return { name: 'custom', from, to };
   }
@@ -57,8 +58,41 @@ export function parsePeriod(query: URLSearchParams, nowMs: number): Period | { e
   }
 }
 
-function parseInstant(text: string): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) return undefined;
-  const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : /T[^Z+-]*$/.test(text) ? `${text}Z` : text);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+const FORMAT_ERROR = 'must be an ISO 8601 date or instant (2026-01-31 or 2026-01-31T00:00:00Z)';
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * What is wrong with the calendar fields of a well-formed instant, if anything. Checked by hand because
+ * Date rolls an overflowing day into the next month (2026-02-30 becomes March 2nd) instead of refusing it,
+ * and a period the caller did not ask for must never be answered.
+ */
+function calendarError(fields: RegExpExecArray): string | undefined {
+  const [, yearText, monthText, dayText, hourText, minuteText, secondText] = fields;
+  const date = `${yearText}-${monthText}-${dayText}`;
+  const year = Number(yearText);
+  const month = Number(monthText);
+  const day = Number(dayText);
+  if (month < 1 || month > 12) return `${date} is not a calendar date (there is no month ${monthText})`;
+  const days = daysInMonth(year, month);
+  if (day < 1 || day > days) return `${date} is not a calendar date (${MONTH_NAMES[month - 1]} ${yearText} has ${days} days)`;
+  if (hourText !== undefined && Number(hourText) > 23) return `hour ${hourText} does not exist (00 to 23)`;
+  if (minuteText !== undefined && Number(minuteText) > 59) return `minute ${minuteText} does not exist (00 to 59)`;
+  if (secondText !== undefined && Number(secondText) > 59) return `second ${secondText} does not exist (00 to 59)`;
+  return undefined;
+}
+
+/** The instant a `start`/`end` text names, or a message saying what is wrong with it. */
+function parseInstant(text: string): Date | string {
+  const fields = INSTANT.exec(text);
+  if (fields === null) return FORMAT_ERROR;
+  const error = calendarError(fields);
+  if (error !== undefined) return error;
+  const date = new Date(fields[4] === undefined ? `${text}T00:00:00Z` : fields[7] === undefined ? `${text}Z` : text);
+  return Number.isNaN(date.getTime()) ? FORMAT_ERROR : date;
 }

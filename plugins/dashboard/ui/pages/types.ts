@@ -7,8 +7,9 @@ export interface PageProps {
 export interface Figures {
   name?: string | null;
   requests: number;
-  estimated_cost: number;
-  byok_estimated_cost: number;
+  /** Null when every served request of the group is unpriced (shown as "unpriced"). */
+  estimated_cost: number | null;
+  byok_estimated_cost: number | null;
   unpriced_requests: number;
   errors: number;
   avg_latency_ms: number | null;
@@ -19,9 +20,9 @@ export interface Figures {
 export interface ByokAnalytics {
   period?: { name: string; start: string; end: string };
   total_requests: number;
-  estimated_costs: number;
-  byok_estimated_costs: number;
-  platform_estimated_costs: number;
+  estimated_costs: number | null;
+  byok_estimated_costs: number | null;
+  platform_estimated_costs: number | null;
   unpriced_requests: number;
   unserved_requests: number;
   errors: number;

@@ -5,11 +5,12 @@ import { day, integer, milliseconds, percent, requests, tokens, usd } from '../f
 import { AdminOnly } from './restricted.tsx';
 import { fillDays, type ByokAnalytics, type Figures, type PageProps } from './types.ts';
 
+/** Null figures when every served request of the period is unpriced. */
 interface Comparison {
-  byok: { provider_costs: number; platform_fees: number; total: number };
-  parrotrouter: { total: number };
-  savings: number;
-  savings_percentage: number;
+  byok: { provider_costs: number | null; platform_fees: number | null; total: number | null };
+  parrotrouter: { total: number | null };
+  savings: number | null;
+  savings_percentage: number | null;
 }
 
 const PERIODS = [
