@@ -17,7 +17,9 @@ interface Member {
   email: string;
   role: string;
   byok_access: boolean;
-  masked_key: string;
+  /** Null when the member's key was revoked outside the team (DELETE /v1/keys/{id}): re-issue it. */
+  masked_key: string | null;
+  key_status?: 'active' | 'revoked';
   created_at: string;
   api_key?: string;
 }
@@ -242,7 +244,7 @@ function TeamCard({ team, onChange, onIssued }: { team: Team; onChange(): void; 
           { label: 'Email', render: (row) => row.email },
           { label: 'Role', render: (row) => row.role },
           { label: 'BYOK access', render: (row) => (row.byok_access ? 'yes' : 'no') },
-          { label: 'Key', render: (row) => <code>{row.masked_key}</code> },
+          { label: 'Key', render: (row) => (row.masked_key === null ? <span class="muted">revoked: re-issue its key</span> : <code>{row.masked_key}</code>) },
         ]}
       />
       <AddMember
