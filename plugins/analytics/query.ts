@@ -106,32 +106,37 @@ async function readHours(store: Store, query: AnalyticsQuery, piece: RangePiece,
 
 /**
  * The minutes of a partial hour, straight from usage_records through its (account_id, created_at)
- * index: one narrow GROUP BY per family asked for, so SQLite hands back a few sums, not every row.
- * Added, or taken away from their hour's bucket when the piece's sign is -1.
+ * index, in one GROUP BY over every dimension asked for: each row is read and summed once, and the
+ * few groups it yields are folded into each list here (four narrow scans, one per list, cost about
+ * four times as much: 10 ms against 3 for the 90-day bench query's two edges). Added, or taken away
+ * from their hour's bucket when the piece's sign is -1.
  */
 async function readRows(store: Store, query: AnalyticsQuery, piece: RangePiece, result: UsageAnalytics): Promise<void> {
   const { sign } = piece;
-  const parameters = [query.accountId, piece.from.toISOString(), piece.to.toISOString()];
-  const read = (select: string, groupBy: string): Promise<Array<Record<string, unknown>>> =>
-    store.query(`SELECT ${select}, ${ROW_SUMS} FROM usage_records WHERE account_id = ? AND created_at >= ? AND created_at < ? GROUP BY ${groupBy}`, parameters);
-  for (const row of await read(`coalesce(provider, '') AS provider, coalesce(model, '') AS model`, '1, 2')) {
+  const groups = query.groups;
+  const owners = groups.has('team') || groups.has('key');
+  const project = groups.has('project');
+  const time = groups.has('day') || groups.has('hour');
+  const dimensions = [
+    `coalesce(provider, '') AS provider`,
+    `coalesce(model, '') AS model`,
+    ...(owners ? [`coalesce(team_id, '') AS team_id`, 'gateway_key_id'] : []),
+    ...(project ? [`coalesce(project_tag, '') AS project_tag`] : []),
+    ...(time ? ['substr(created_at, 1, 13) AS hour'] : []),
+  ];
+  const positions = dimensions.map((_, index) => index + 1).join(', ');
+  const rows = await store.query(
+    `SELECT ${dimensions.join(', ')}, ${ROW_SUMS} FROM usage_records WHERE account_id = ? AND created_at >= ? AND created_at < ? GROUP BY ${positions}`,
+    [query.accountId, piece.from.toISOString(), piece.to.toISOString()],
+  );
+  for (const row of rows) {
     addModel(result, row, sign);
     result.read.edgeRows += Number(row.requests ?? 0);
-  }
-  if (query.groups.has('team') || query.groups.has('key')) {
-    for (const row of await read(`coalesce(team_id, '') AS team_id, gateway_key_id`, '1, 2')) {
-      if (query.groups.has('team')) addInto(result.byTeam, String(row.team_id), row, sign);
-      if (query.groups.has('key')) addInto(result.byKey, String(row.gateway_key_id), row, sign);
-    }
-  }
-  if (query.groups.has('project')) {
-    for (const row of await read(`coalesce(project_tag, '') AS project_tag`, '1')) addInto(result.byProject, String(row.project_tag), row, sign);
-  }
-  if (query.groups.has('day') || query.groups.has('hour')) {
-    for (const row of await read('substr(created_at, 1, 13) AS hour', '1')) {
-      if (query.groups.has('day')) addInto(result.byDay, String(row.hour).slice(0, 10), row, sign);
-      if (query.groups.has('hour')) addInto(result.byHour, String(row.hour), row, sign);
-    }
+    if (groups.has('team')) addInto(result.byTeam, String(row.team_id), row, sign);
+    if (groups.has('key')) addInto(result.byKey, String(row.gateway_key_id), row, sign);
+    if (project) addInto(result.byProject, String(row.project_tag), row, sign);
+    if (groups.has('day')) addInto(result.byDay, String(row.hour).slice(0, 10), row, sign);
+    if (groups.has('hour')) addInto(result.byHour, String(row.hour), row, sign);
   }
 }
 
