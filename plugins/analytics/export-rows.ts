@@ -54,6 +54,8 @@ export function toExportRow(row: Record<string, unknown>, rates: FeeRates): Expo
   const cost = provider !== null && unpriced ? null : Number(row.cost_usd);
   const byok = Number(row.byok) === 1;
   const fees = cost === null ? null : roundNano(byok ? feesOn(cost, 0, rates) : feesOn(0, cost, rates));
+  // No fee (the default on the account's own keys): the billed cost is the cost, not a rounding of it.
+  const billed = cost === null || fees === null ? null : fees === 0 ? cost : roundNano(cost + fees);
   return {
     created_at: String(row.created_at),
     request_id: String(row.request_id),
@@ -82,7 +84,7 @@ export function toExportRow(row: Record<string, unknown>, rates: FeeRates): Expo
     cost_usd: cost,
     latency_ms: Number(row.latency_ms),
     platform_fees: fees,
-    billed_cost: cost === null || fees === null ? null : roundNano(cost + fees),
+    billed_cost: billed,
   };
 }
 
@@ -129,13 +131,16 @@ export const CSV_COLUMNS = [
  */
 export function usageCsvLine(row: ExportRow): string {
   const hour = row.created_at.slice(0, 13);
+  // A number's text is the dearest part of a line: the cost's is written once, and again for the
+  // billed cost when no fee changes it (the account's own keys, by default).
+  const cost = csvCell(row.cost_usd);
   return (
     `usage,${row.created_at},${hour}:00:00Z,${row.created_at.slice(0, 10)},${csvCell(row.request_id)},${csvCell(row.team_id)},` +
     `${csvCell(row.project_tag)},${csvCell(row.gateway_key_id)},${csvCell(row.provider)},${csvCell(row.model)},${csvCell(row.requested_model)},` +
     `${csvCell(row.provider_key_id)},${row.key_owner ?? ''},${csvCell(row.endpoint)},${row.status},${csvCell(row.error_code)},${row.streamed},` +
     `${row.usage_estimated},${row.fallback_attempts},1,${row.priced ? 0 : 1},${row.input_tokens},${row.output_tokens},${row.cached_input_tokens},` +
-    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${csvCell(row.cost_usd)},${csvCell(row.latency_ms)},` +
-    `${csvCell(row.platform_fees)},${csvCell(row.billed_cost)}\r\n`
+    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${cost},${csvCell(row.latency_ms)},` +
+    `${row.platform_fees === 0 ? '0' : csvCell(row.platform_fees)},${row.billed_cost === row.cost_usd ? cost : csvCell(row.billed_cost)}\r\n`
   );
 }
 
