@@ -189,6 +189,37 @@ describe('streaming', () => {
     expect(last.error?.type).toBe('upstream_error');
   });
 
+  test('a stream the provider breaks off after content is booked from the estimate, flagged, never as free', async () => {
+    for (const [fault, requestId] of [
+      [{ kind: 'mid_stream_error', afterChunks: 3 }, 'broken-by-error'],
+      [{ kind: 'mid_stream_reset', afterChunks: 3 }, 'broken-by-reset'],
+    ] as const) {
+      simulator.inject(fault);
+      const response = await chat(
+        { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'an answer the provider will not finish' }] },
+        { 'x-request-id': requestId },
+      );
+      expect(response.status).toBe(200);
+      await readSse(response);
+      await flushUsage(gateway);
+      const row = (await gateway.runtime.store.listUsage('default')).find((usage) => usage.requestId === requestId);
+      expect(row).toMatchObject({ status: 502, usageEstimated: true });
+      expect(row?.inputTokens).toBeGreaterThan(0);
+      expect(row?.outputTokens).toBeGreaterThan(0);
+      expect(row?.costUsd).toBeGreaterThan(0);
+    }
+    // Broken off before any content reached the client: nothing was delivered, nothing is estimated.
+    simulator.inject({ kind: 'mid_stream_error', afterChunks: 0 });
+    const empty = await chat(
+      { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'nothing comes back' }] },
+      { 'x-request-id': 'broken-at-once' },
+    );
+    await readSse(empty);
+    await flushUsage(gateway);
+    const row = (await gateway.runtime.store.listUsage('default')).find((usage) => usage.requestId === 'broken-at-once');
+    expect(row?.usageEstimated ?? false).toBe(false);
+  });
+
   test('a connection cut mid-stream also ends with an error event', async () => {
     simulator.inject({ kind: 'mid_stream_reset', afterChunks: 2 });
     const response = await chat({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'this will be cut halfway through the answer' }] });
