@@ -3,7 +3,8 @@
 
 import type { Principal, RouteDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
-import { parsePeriod } from '../../core/http/kit/period.ts';
+import { calendarDateError, parsePeriod } from '../../core/http/kit/period.ts';
+import { maskTarget } from '../alerts/deliver.ts';
 import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
 import { verifyAnthropicAdminKey } from './anthropic-report.ts';
 import type { DailyReconciliation } from './daily.ts';
@@ -93,6 +94,14 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
   ];
 }
 
+/**
+ * The settings as answers and the audit log show them: a webhook or Slack target's URL is its secret
+ * (anyone holding it can post), so only its masked form leaves the store, as alert rules do.
+ */
+function shown<Settings extends { notify: string[] }>(stored: Settings): Settings {
+  return { ...stored, notify: stored.notify.map(maskTarget) };
+}
+
 function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
   return [
     {
@@ -101,7 +110,7 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
       role: 'admin',
       summary: 'Drift alert thresholds, match tolerance and alert targets',
       async handle({ principal }) {
-        return services.http.json({ settings: await settings.get(accountOf(principal)) });
+        return services.http.json({ settings: shown(await settings.get(accountOf(principal))) });
       },
     },
     {
@@ -112,7 +121,22 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
       body: SettingsBodySchema,
       async handle({ request, principal }) {
         const body = services.http.validateBody(SettingsBodySchema, await services.http.readJson(request));
-        return services.http.json({ settings: await settings.update(accountOf(principal), body) });
+        // A masked target sent back (a GET's answer PUT again) would replace the real URL with one that
+        // reaches nothing: refused, so leaving `notify` out is how a target is kept.
+        const masked = (body.notify ?? []).findIndex((target) => target.includes('…'));
+        if (masked !== -1) {
+          const param = `notify[${masked}]`;
+          throw services.errors.create(
+            'invalid_field',
+            { param, detail: 'is a masked target as answers show it; send the whole URL, or leave notify out to keep the targets as they are' },
+            { param },
+          );
+        }
+        const accountId = accountOf(principal);
+        const before = shown(await settings.get(accountId));
+        const after = shown(await settings.update(accountId, body));
+        services.http.recordChange(request, { before, after });
+        return services.http.json({ settings: after });
       },
     },
   ];
@@ -174,10 +198,14 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
             throw services.errors.create('invalid_json', { detail: 'the body must be a JSON object' });
           body = parsed as Record<string, unknown>;
         }
-        const day = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
-        if (typeof day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) {
-          throw services.errors.create('invalid_field', { param: 'day', detail: 'must be a UTC date, YYYY-MM-DD' }, { param: 'day' });
-        }
+        const asked = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
+        const dayError = typeof asked === 'string' ? calendarDateError(asked) : 'must be a UTC date, YYYY-MM-DD';
+        if (dayError !== undefined) throw services.errors.create('invalid_field', { param: 'day', detail: dayError }, { param: 'day' });
+        const day = asked as string;
+        // A day that has not begun has no usage on either side: a run stored for it would read "matched" at $0.
+        const today = new Date(services.clock.now()).toISOString().slice(0, 10);
+        if (day > today)
+          throw services.errors.create('invalid_field', { param: 'day', detail: `${day} has not begun (today is ${today} UTC)` }, { param: 'day' });
         const only = providerParameter(services, typeof body.provider === 'string' ? body.provider : undefined, 'provider');
         const runs = [];
         for (const provider of only === undefined ? RECONCILED_PROVIDERS : [only]) runs.push(await daily.run(accountId, day, provider));

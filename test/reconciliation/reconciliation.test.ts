@@ -326,6 +326,34 @@ describe('admin keys', () => {
     await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { drift_alert_percent: -1 }), 400, 'invalid_field');
     await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day: '2026-13-45' }), 400, 'invalid_field');
     await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', '[1'), 400, 'invalid_json');
+    // A day the calendar does not have, or one that has not begun, is never stored as a run.
+    for (const day of ['2026-02-30', '2026-11-31', '2099-01-01']) {
+      const refused = await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day }), 400, 'invalid_field');
+      expect(refused.error.param).toBe('day');
+    }
+    const stored = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?start=2026-02-01&end=2026-12-31'));
+    expect((stored.body.runs as Array<{ day: string }>).some((run) => ['2026-03-02', '2026-12-01', '2099-01-01'].includes(run.day))).toBe(false);
+    expect(stored.status).toBe(200);
+  });
+
+  test("a webhook target's URL is shown masked, in answers and in the audit log, and a masked one is not taken back", async () => {
+    const secretUrl = 'https://hooks.slack.com/services/T0RECON/B0RECON/ReconSlackSecretToken0001';
+    const put = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [secretUrl] }));
+    expect(put.status).toBe(200);
+    const got = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
+    for (const answer of [put, got]) {
+      const notify = (answer.body.settings as { notify: string[] }).notify;
+      expect(notify).toHaveLength(1);
+      expect(notify[0]).not.toContain('ReconSlackSecretToken0001');
+      expect(notify[0]).toStartWith('https://hooks.slack.com/');
+    }
+    const audit = await (await call(harness.gateway, 'GET', '/v1/audit-logs?type=admin&period=today')).text();
+    expect(audit).toContain('/v1/reconciliation/settings');
+    expect(audit).not.toContain('ReconSlackSecretToken0001');
+    const echoed = (got.body.settings as { notify: string[] }).notify;
+    const refused = await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: echoed }), 400, 'invalid_field');
+    expect(refused.error.param).toBe('notify[0]');
+    await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [] });
   });
 
   test('accounts are isolated, and only admins may read or change reconciliation', async () => {

@@ -87,6 +87,12 @@ function calendarError(fields: RegExpExecArray): string | undefined {
   return undefined;
 }
 
+/** What is wrong with a `YYYY-MM-DD` date, if anything: its form, or a day the calendar does not have. */
+export function calendarDateError(text: string): string | undefined {
+  const fields = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  return fields === null ? 'must be a UTC date, YYYY-MM-DD' : calendarError(fields);
+}
+
 /** The instant a `start`/`end` text names, or a message saying what is wrong with it. */
 function parseInstant(text: string): Date | string {
   const fields = INSTANT.exec(text);
