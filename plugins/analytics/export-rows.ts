@@ -176,8 +176,9 @@ export interface Sums {
   cache_write_1h_tokens: number;
   reasoning_tokens: number;
   cost_usd: number;
-  /** The part of cost_usd served with the account's own keys (the BYOK fee applies to it, the markup to the rest). */
-  byok_cost_usd: number;
+  /** The rows' own fee and billed figures summed, so a file's totals add up to its rows. */
+  platform_fees: number;
+  billed_cost: number;
   /** Over served rows only, for the average. */
   served: number;
   latency_ms_sum: number;
@@ -194,7 +195,8 @@ export function emptySums(): Sums {
     cache_write_1h_tokens: 0,
     reasoning_tokens: 0,
     cost_usd: 0,
-    byok_cost_usd: 0,
+    platform_fees: 0,
+    billed_cost: 0,
     served: 0,
     latency_ms_sum: 0,
   };
@@ -210,7 +212,8 @@ export function addToSums(sums: Sums, row: ExportRow): void {
   sums.cache_write_1h_tokens += row.cache_write_1h_tokens;
   sums.reasoning_tokens += row.reasoning_tokens;
   sums.cost_usd += row.cost_usd ?? 0;
-  if (row.key_owner === 'account') sums.byok_cost_usd += row.cost_usd ?? 0;
+  sums.platform_fees += row.platform_fees ?? 0;
+  sums.billed_cost += row.billed_cost ?? 0;
   if (row.provider !== null) {
     sums.served++;
     sums.latency_ms_sum += row.latency_ms;
@@ -221,17 +224,16 @@ export function addToSums(sums: Sums, row: ExportRow): void {
  * A breakdown's entry: its dimensions, then the sums, with the average latency of served rows. Costs
  * are null for a group whose served rows are all unpriced (docs/costs.md), the priced sum otherwise.
  */
-export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums, rates: FeeRates): Record<string, unknown> {
-  const { served, latency_ms_sum, cost_usd, byok_cost_usd, ...counts } = sums;
-  const fees = feesOn(byok_cost_usd, cost_usd - byok_cost_usd, rates);
+export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums): Record<string, unknown> {
+  const { served, latency_ms_sum, cost_usd, platform_fees, billed_cost, ...counts } = sums;
   const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests);
   return {
     ...dimensions,
     ...counts,
     cost_usd: cost(cost_usd),
     avg_latency_ms: served > 0 ? Math.round((latency_ms_sum / served) * 10) / 10 : null,
-    platform_fees: cost(fees),
-    billed_cost: cost(cost_usd + fees),
+    platform_fees: cost(platform_fees),
+    billed_cost: cost(billed_cost),
   };
 }
 
@@ -240,10 +242,7 @@ export class Breakdowns {
   readonly totals = emptySums();
   private readonly groups = new Map<Include, Map<string, { dimensions: Record<string, string | null>; sums: Sums }>>();
 
-  constructor(
-    private readonly includes: readonly Include[],
-    private readonly rates: FeeRates,
-  ) {
+  constructor(private readonly includes: readonly Include[]) {
     for (const include of includes) this.groups.set(include, new Map());
   }
 
@@ -268,12 +267,12 @@ export class Breakdowns {
     } else {
       groups.sort((left, right) => right.sums.cost_usd - left.sums.cost_usd || right.sums.requests - left.sums.requests);
     }
-    return groups.map(({ dimensions, sums }) => sumsAnswer(dimensions, sums, this.rates));
+    return groups.map(({ dimensions, sums }) => sumsAnswer(dimensions, sums));
   }
 
   /** The totals over every exported row, as a breakdown entry without dimensions. */
   totalsAnswer(): Record<string, unknown> {
-    return sumsAnswer({}, this.totals, this.rates);
+    return sumsAnswer({}, this.totals);
   }
 }
 

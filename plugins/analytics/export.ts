@@ -156,7 +156,7 @@ export function exportStream(services: Services, plan: ExportPlan): ReadableStre
   // The fees in force when the export began, for every row of it: one file, one set of rates.
   const rates = feeRates(services);
   const encoder = plan.format === 'csv' ? csvEncoder(plan, rates) : jsonEncoder(plan, rates);
-  const breakdowns = new Breakdowns(plan.includes, rates);
+  const breakdowns = new Breakdowns(plan.includes);
   const bytes = new TextEncoder();
   let pages: AsyncGenerator<Array<Record<string, unknown>>> | undefined;
   return new ReadableStream<Uint8Array>(

@@ -103,6 +103,41 @@ describe('fees beside list-price costs', () => {
     expect(body.provider_breakdown.find((entry) => entry.provider === 'anthropic')?.billed_cost).toBeCloseTo(0.00205, 10);
   });
 
+  test("a file adds up to itself: the totals' fees are its rows' fees summed, not a fee on the summed cost", async () => {
+    await setFees(5, 0);
+    // 2,000 platform rows whose 5 % markup is 61.72835 nano-dollars each: rounded per row to 62.
+    const day = new Date(NOW - 3 * 86_400_000).toISOString().slice(0, 10);
+    const rows = Array.from({ length: 2000 }, (_, index) =>
+      usageRecord({
+        requestId: `req_sum_${index}`,
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        byok: false,
+        costUsd: 0.000001234567,
+        createdAt: `${day}T10:00:00.000Z`,
+      }),
+    );
+    await gateway.runtime.store.insertUsage(rows);
+    const response = await call(
+      gateway,
+      'POST',
+      '/v1/billing/export',
+      { type: 'all_usage', start: `${day}T00:00:00Z`, end: `${day}T23:59:59Z`, format: 'json', include: ['daily_usage'] },
+      { key: adminKey },
+    );
+    const body = (await response.json()) as {
+      data: Array<{ platform_fees: number; billed_cost: number }>;
+      totals: Record<string, number>;
+      daily_usage: Array<Record<string, number>>;
+    };
+    expect(body.data).toHaveLength(2000);
+    const feesOfRows = body.data.reduce((sum, row) => sum + row.platform_fees, 0);
+    const billedOfRows = body.data.reduce((sum, row) => sum + row.billed_cost, 0);
+    expect(Math.abs(body.totals.platform_fees - feesOfRows)).toBeLessThan(1e-8);
+    expect(Math.abs(body.totals.billed_cost - billedOfRows)).toBeLessThan(1e-8);
+    expect(Math.abs((body.daily_usage[0]?.platform_fees ?? 0) - feesOfRows)).toBeLessThan(1e-8);
+  });
+
   test('CSV export: platform_fees and billed_cost columns, at the end, on every row', async () => {
     await setFees(10, 2.5);
     const [header, ...rows] = parseCsv(await (await exportFile('csv')).text()) as string[][];
