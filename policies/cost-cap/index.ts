@@ -298,9 +298,12 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     );
   }
 
-  function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpriced: string[], day: ReturnType<typeof utcDay>): never {
+  function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpricedCandidates: string[], day: ReturnType<typeof utcDay>): never {
+    let unpriced = unpricedCandidates;
     const now = services.clock.now();
     if (refusals.length === 0) {
+      // One entry per model, not per key of its provider.
+      unpriced = [...new Set(unpriced)];
       throw services.errors.create('model_unpriced', {
         detail:
           `Team '${team.name}' has a daily budget on ${[...new Set(unpriced.map((entry) => entry.split('/')[0]))].join(', ')}, ` +
@@ -437,12 +440,39 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     return reserve();
   }
 
+  /**
+   * A team's spend on a provider it has no budget for is counted all the same: a budget set later in
+   * the day (or set again after being removed) starts from what the team already spent today, not from
+   * zero. After the day's seeding, which every such count waits for, so no row is counted twice.
+   */
+  function countUnreserved(context: RequestContext, outcome: RequestOutcome): void | Promise<void> {
+    const served = context.served;
+    if (served === undefined || outcome.costUsd === undefined || !(outcome.costUsd > 0)) return;
+    const team = teamOf(services.snapshot, context);
+    if (team === undefined) return;
+    const budgets = budgetsOf(team);
+    const now = services.clock.now();
+    const day = utcDay(now);
+    const expiresAt = day.end + EXPIRY_MARGIN_MS;
+    const key = counterKey(team, budgets, served.provider, day.date);
+    const spent = toMicrosCeil(outcome.costUsd);
+    const count = (): void | Promise<void> => {
+      const result = services.counters.adjust(key, spent, expiresAt);
+      if (result instanceof Promise) return result.then(() => undefined);
+    };
+    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt);
+    return seeding === undefined ? count() : seeding.then(count);
+  }
+
   function account(context: RequestContext, outcome: RequestOutcome): void | Promise<void> {
     const state = context.state.get(COST_CAP_PLUGIN) as CostCapState | undefined;
-    if (state === undefined || state.held.length === 0) return;
-    context.state.delete(COST_CAP_PLUGIN);
+    if (state === undefined) return countUnreserved(context, outcome);
+    if (state.held.length === 0) return;
+    // Settled once: the state stays, empty, so a second call books nothing.
+    const heldReservations = state.held;
+    state.held = [];
     const pending: Promise<unknown>[] = [];
-    for (const held of state.held) {
+    for (const held of heldReservations) {
       // The served provider's reservation becomes the real cost (a cancelled stream's is the core's
       // estimate); a failure before any usage, and every provider not served, gives it all back.
       const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;

@@ -143,6 +143,18 @@ describe('cost-cap reservations', () => {
     await hooks.call(mixed);
     expect(mixed.candidates.map((candidate) => candidate.model)).toEqual(['gpt-4o']);
     expect(await codeOf(() => hooks.call(request({}, [['openai', 'gpt-unpriced']])))).toBe('model_unpriced');
+    // Two keys of the provider are two candidates of one model: the model is named once.
+    const twoKeys = request({}, [
+      ['openai', 'gpt-unpriced'],
+      ['openai', 'gpt-unpriced'],
+    ]);
+    const message = await Promise.resolve()
+      .then(() => hooks.call(twoKeys))
+      .then(
+        () => '',
+        (error: Error) => error.message,
+      );
+    expect(message.split('openai/gpt-unpriced').length - 1).toBe(1);
   });
 
   test('the 402 names the team, provider, limit and reset, with Retry-After until midnight UTC', async () => {
@@ -289,5 +301,56 @@ describe('cost-cap through the gateway', () => {
     const cost = Number(response.headers.get('x-keyway-cost'));
     expect(cost).toBeGreaterThan(0);
     expect(counter).toBe(toMicrosCeil(cost));
+  });
+});
+
+describe('a budget set later in the day starts from what the team already spent', () => {
+  let setup: TeamGateway;
+  beforeAll(async () => {
+    setup = await startTeamGateway({ providers: { openai: { enabled: true } } });
+  });
+  afterAll(async () => {
+    await setup.stop();
+  });
+
+  const chat = (content: string) =>
+    call(setup.gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', max_tokens: 20, messages: [{ role: 'user', content }] }, { key: setup.memberKey });
+  const setBudget = async (maxCostPerDay: number | null): Promise<void> => {
+    const response = await call(
+      setup.gateway,
+      'PATCH',
+      `/v1/teams/${setup.teamId}`,
+      { byok_permissions: { providers: { openai: { max_cost_per_day: maxCostPerDay } } } },
+      { key: setup.adminKey },
+    );
+    expect(response.status).toBe(200);
+  };
+
+  test('spend while unbudgeted, or while a budget was removed, counts against the budget set afterwards', async () => {
+    const long = 'Summarise the quarterly report in detail. '.repeat(400);
+    let spent = 0;
+    for (let index = 0; index < 3; index++) {
+      const response = await chat(long);
+      expect(response.status).toBe(200);
+      spent += Number(response.headers.get('x-keyway-cost'));
+      await response.text();
+    }
+    expect(spent).toBeGreaterThan(0.01);
+    await Bun.sleep(20);
+    // A budget below what was already spent today: nothing more is served.
+    await setBudget(spent / 2);
+    const refused = await chat('hi');
+    expect(refused.status).toBe(402);
+    expect(((await refused.json()) as ErrorBody).error.code).toBe('budget_exceeded');
+    // Removed, spent on, and set again a little above the earlier spend: the spend in between counts.
+    await setBudget(null);
+    const between = await chat(long);
+    expect(between.status).toBe(200);
+    const betweenCost = Number(between.headers.get('x-keyway-cost'));
+    await between.text();
+    await Bun.sleep(20);
+    await setBudget(spent + betweenCost / 2);
+    const again = await chat('hi');
+    expect(again.status).toBe(402);
   });
 });
