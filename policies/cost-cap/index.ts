@@ -223,6 +223,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     unit: string,
     day: ReturnType<typeof utcDay>,
     expiresAt: number,
+    quiet = false,
   ): Promise<void> | undefined {
     if (seededDate !== day.date) {
       seeded.clear();
@@ -235,6 +236,8 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       () => void seeded.set(unit, true),
       (error: unknown) => {
         seeded.delete(unit);
+        // Counting an unbudgeted team's spend refuses nothing: its failure is not worth an error per request.
+        if (quiet) throw error;
         if (error instanceof CountersUnavailable) throw countersUnavailable({ id: teamId, name: teamName }, error.cause);
         logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
         throw services.errors.create('not_ready', {
@@ -460,8 +463,11 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       const result = services.counters.adjust(key, spent, expiresAt);
       if (result instanceof Promise) return result.then(() => undefined);
     };
-    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt);
-    return seeding === undefined ? count() : seeding.then(count);
+    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt, true);
+    const counted = seeding === undefined ? count() : seeding.then(count);
+    // The counters away (Redis down): the request was answered; this spend is missing from a budget set
+    // later today, the one case where a later budget starts a little low.
+    return counted instanceof Promise ? counted.catch(() => undefined) : counted;
   }
 
   function account(context: RequestContext, outcome: RequestOutcome): void | Promise<void> {
