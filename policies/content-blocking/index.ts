@@ -18,6 +18,7 @@ export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
 function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
   const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} arguments`;
   const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].function.arguments`;
+  if (finding.field !== undefined) return { where: `the ${finding.field}`, param: `${finding.field}.content` };
   if (finding.inputIndex !== undefined) {
     const input = Array.isArray(context.request.input) ? `input ${finding.inputIndex}` : 'the input';
     return { where: input, param: Array.isArray(context.request.input) ? `input[${finding.inputIndex}]` : 'input' };

@@ -85,6 +85,50 @@ export interface Finding {
   toolCallIndex?: number;
   /** Set when the match is in an embeddings request's `input` (its index when `input` is an array). */
   inputIndex?: number;
+  /** Set when the match is in a top-level field the provider reads as text (`prediction`). */
+  field?: string;
+}
+
+/**
+ * A content part's text as the provider reads it: a text part's `text`, an assistant refusal part's
+ * `refusal`, a thinking block's `thinking` (sent back to Anthropic on the next turn). Image, audio and
+ * file parts carry data, not text: scanning base64 would cost much and find false secrets.
+ */
+function partTexts(part: Record<string, unknown>): string[] {
+  const texts: string[] = [];
+  for (const field of ['text', 'refusal', 'thinking'] as const) {
+    const value = part[field];
+    if (typeof value === 'string') texts.push(value);
+  }
+  return texts;
+}
+
+/** The texts a message carries beside its content: `refusal`, `reasoning_content`, `thinking_blocks[].thinking`. */
+function messageTexts(message: Record<string, unknown>): string[] {
+  const texts: string[] = [];
+  if (typeof message.refusal === 'string') texts.push(message.refusal);
+  if (typeof message.reasoning_content === 'string') texts.push(message.reasoning_content);
+  const blocks = message.thinking_blocks;
+  if (Array.isArray(blocks))
+    for (const block of blocks) if (block !== null && typeof block === 'object') texts.push(...partTexts(block as Record<string, unknown>));
+  return texts;
+}
+
+/** A predicted output (`prediction: {type: "content", content}`) is sent to the provider as text too. */
+function scanPrediction(prediction: unknown): Finding | undefined {
+  if (prediction === null || typeof prediction !== 'object') return undefined;
+  const content = (prediction as { content?: unknown }).content;
+  const texts =
+    typeof content === 'string'
+      ? [content]
+      : Array.isArray(content)
+        ? content.flatMap((part) => (part !== null && typeof part === 'object' ? partTexts(part as Record<string, unknown>) : []))
+        : [];
+  for (const text of texts) {
+    const detector = scanText(text);
+    if (detector !== undefined) return { detector, messageIndex: -1, field: 'prediction' };
+  }
+  return undefined;
 }
 
 /** An embeddings request's `input`: a string or an array of strings (token arrays carry no text). */
@@ -123,10 +167,18 @@ export function scanRequest(request: ChatRequest): Finding | undefined {
       if (detector !== undefined) return { detector, messageIndex };
     } else if (Array.isArray(content)) {
       for (const part of content) {
-        if (part === null || typeof part !== 'object' || part.type !== 'text' || typeof part.text !== 'string') continue;
-        const detector = scanText(part.text);
-        if (detector !== undefined) return { detector, messageIndex };
+        if (part === null || typeof part !== 'object') continue;
+        for (const text of partTexts(part as unknown as Record<string, unknown>)) {
+          const detector = scanText(text);
+          if (detector !== undefined) return { detector, messageIndex };
+        }
       }
+    }
+    // An assistant turn's own words sent back: a refusal, reasoning text, Anthropic's thinking blocks
+    // (replayed to Anthropic, dropped for anyone else by the translation).
+    for (const text of messageTexts(message as unknown as Record<string, unknown>)) {
+      const detector = scanText(text);
+      if (detector !== undefined) return { detector, messageIndex };
     }
     const calls = message.tool_calls;
     if (!Array.isArray(calls)) continue;
@@ -137,5 +189,5 @@ export function scanRequest(request: ChatRequest): Finding | undefined {
       if (detector !== undefined) return { detector, messageIndex, toolCallIndex };
     }
   }
-  return undefined;
+  return request.prediction === undefined ? undefined : scanPrediction(request.prediction);
 }

@@ -70,6 +70,21 @@ describe('content-blocking hook', () => {
     expect(error?.message).not.toContain('sk-proj');
   });
 
+  test("an assistant turn's reasoning and Anthropic thinking blocks sent back are scanned", async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    for (const assistant of [
+      { role: 'assistant', content: 'ok', reasoning_content: `the card is ${CARD}` },
+      { role: 'assistant', content: 'ok', thinking_blocks: [{ type: 'thinking', thinking: `the card is ${CARD}`, signature: 'sig' }] },
+    ]) {
+      const error = thrown(() =>
+        hooks.call?.(context({ body: { messages: [{ role: 'user', content: 'hi' }, assistant, { role: 'user', content: 'go on' }] } as never })),
+      );
+      expect(error?.code).toBe('sensitive_content_blocked');
+      expect(error?.param).toBe('messages[1].content');
+      expect(error?.message).not.toContain('4111');
+    }
+  });
+
   test('lets clean text through', async () => {
     const hooks = await hooksOf(contentBlockingPlugin, blocking);
     expect(
@@ -154,6 +169,40 @@ describe('content-blocking over HTTP', () => {
     expect(body.error.message).toContain("'openai_api_key'");
     expect(text).not.toContain(OPENAI_LOOKALIKE);
     expect(text).not.toContain('Zx9Qw8');
+    expect(team.openai.inferenceRequests().length).toBe(before);
+  });
+
+  test('every text the provider reads is scanned: refusal parts, a predicted output', async () => {
+    const before = team.openai.inferenceRequests().length;
+    const cases: Array<[string, string, Record<string, unknown>, string]> = [
+      [
+        '/v1/chat/completions',
+        'a refusal part',
+        {
+          model: 'gpt-4o-mini',
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: [{ type: 'refusal', refusal: `I will not charge ${CARD}` }] },
+            { role: 'user', content: 'go on' },
+          ],
+        },
+        'messages[1].content',
+      ],
+      [
+        '/v1/chat/completions',
+        'a predicted output',
+        { model: 'gpt-4o-mini', prediction: { type: 'content', content: `card ${CARD}` }, messages: [{ role: 'user', content: 'rewrite it' }] },
+        'prediction.content',
+      ],
+    ];
+    for (const [path, name, body, param] of cases) {
+      const response = await call(team.gateway, 'POST', path, body, { key: team.memberKey });
+      const text = await response.text();
+      expect({ name, status: response.status }).toEqual({ name, status: 400 });
+      expect(text).toContain('payment card');
+      expect(text).not.toContain('4111');
+      if (path === '/v1/chat/completions') expect({ name, param: (JSON.parse(text) as ErrorBody).error.param }).toEqual({ name, param });
+    }
     expect(team.openai.inferenceRequests().length).toBe(before);
   });
 
