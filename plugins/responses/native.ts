@@ -32,7 +32,13 @@ function replayable(item: Json, previous: readonly Json[]): Json | undefined {
     const referenced = previous.find((candidate) => candidate.id === item.id && candidate.type !== 'item_reference');
     return referenced === undefined ? undefined : replayable(referenced, previous);
   }
-  if (item.type === 'reasoning' && (typeof item.encrypted_content !== 'string' || item.encrypted_content === '')) return undefined;
+  if (item.type === 'reasoning') {
+    if (typeof item.encrypted_content !== 'string' || item.encrypted_content === '') return undefined;
+    // The provider reads the encrypted reasoning; the summary is a display copy of it. Replayed, it would
+    // be client text no policy has read (the translation the content scan sees has no reasoning items):
+    // it is sent empty, as OpenAI itself returns reasoning when no summary is asked for.
+    if (Array.isArray(item.summary) && item.summary.length > 0) return { ...item, summary: [] };
+  }
   return item;
 }
 

@@ -90,68 +90,75 @@ describe('remote MCP server patterns', () => {
     'http://localhost:8080/*',
     'https://mcp-*.tools.example/v1/*',
   ]);
+  /** Each URL's verdict, named in a failure. */
+  const expectVerdicts = (urls: readonly string[], allowed: boolean): void => {
+    for (const url of urls) expect({ url, allowed: allowlist.test(url) }).toEqual({ url, allowed });
+  };
 
   test('`*` in the host stands for whole labels of that host; `*` in the path for any path', () => {
-    for (const url of [
-      'https://a.mycorp.com/mcp',
-      'https://a.b.mycorp.com/',
-      'https://a.mycorp.com',
-      'https://A.MYCORP.COM/mcp',
-      'https://a.mycorp.com:443/mcp',
-      'https://a.mycorp.com/mcp?session=1#top',
-      'https://mcp.example.com/sse',
-      'http://localhost:8080/anything/at/all',
-      'https://mcp-eu.tools.example/v1/sse',
-    ]) {
-      expect({ url, allowed: allowlist.test(url) }).toEqual({ url, allowed: true });
-    }
+    expectVerdicts(
+      [
+        'https://a.mycorp.com/mcp',
+        'https://a.b.mycorp.com/',
+        'https://a.mycorp.com',
+        'https://A.MYCORP.COM/mcp',
+        'https://a.mycorp.com:443/mcp',
+        'https://a.mycorp.com/mcp?session=1#top',
+        'https://mcp.example.com/sse',
+        'http://localhost:8080/anything/at/all',
+        'https://mcp-eu.tools.example/v1/sse',
+      ],
+      true,
+    );
   });
 
   test('a host written into the path, the user info, the query or the fragment is not the host', () => {
-    for (const url of [
-      'https://evil.com/.mycorp.com/',
-      'https://evil.com/a.mycorp.com/mcp',
-      'https://evil.com?.mycorp.com/',
-      'https://evil.com#.mycorp.com/',
-      'https://evil.com/?x=.mycorp.com/',
-      'https://a.mycorp.com@evil.com/',
-      'https://a.mycorp.com:443@evil.com/',
-      'https://user:password@a.mycorp.com/mcp',
-      'https://evil.com@a.mycorp.com/mcp',
-      'https://a.mycorp.com\\@evil.com/',
-      'https://evil.com\\.mycorp.com/',
-      'https://a.mycorp.com.evil.com/',
-      'https://evil-mycorp.com/x',
-      'https://mycorp.com/x',
-      'https://EVIL.COM/.mycorp.com/',
-    ]) {
-      expect({ url, allowed: allowlist.test(url) }).toEqual({ url, allowed: false });
-    }
+    expectVerdicts(
+      [
+        'https://evil.com/.mycorp.com/',
+        'https://evil.com/a.mycorp.com/mcp',
+        'https://evil.com?.mycorp.com/',
+        'https://evil.com#.mycorp.com/',
+        'https://evil.com/?x=.mycorp.com/',
+        'https://a.mycorp.com@evil.com/',
+        'https://a.mycorp.com:443@evil.com/',
+        'https://user:password@a.mycorp.com/mcp',
+        'https://evil.com@a.mycorp.com/mcp',
+        'https://a.mycorp.com\\@evil.com/',
+        'https://evil.com\\.mycorp.com/',
+        'https://a.mycorp.com.evil.com/',
+        'https://evil-mycorp.com/x',
+        'https://mycorp.com/x',
+        'https://EVIL.COM/.mycorp.com/',
+      ],
+      false,
+    );
   });
 
   test('scheme, port, trailing dots and URLs parsers disagree on are refused', () => {
-    for (const url of [
-      'http://a.mycorp.com/mcp',
-      'https://a.mycorp.com:8443/mcp',
-      'https://a.mycorp.com./mcp',
-      'https://evil.com./.mycorp.com/',
-      'http://localhost/x',
-      'http://localhost:8081/x',
-      'https://a.mycorp.com\t/mcp',
-      'https://a.mycorp.com /mcp',
-      'https://ev%69l.mycorp.com/mcp',
-      'https://mcp.example.com/sse?token=1',
-      'https://mcp.example.com/other/../sse',
-      'https://mcp.example.com/./sse',
-      'https://mcp-eu.tools.example/v1/%2e%2e/admin',
-      'https://mcp-eu.tools.example/v2/sse',
-      'https://mcp-eu.x.tools.example/v1/sse',
-      'not a url',
-      '',
-      '//a.mycorp.com/mcp',
-    ]) {
-      expect({ url, allowed: allowlist.test(url) }).toEqual({ url, allowed: false });
-    }
+    expectVerdicts(
+      [
+        'http://a.mycorp.com/mcp',
+        'https://a.mycorp.com:8443/mcp',
+        'https://a.mycorp.com./mcp',
+        'https://evil.com./.mycorp.com/',
+        'http://localhost/x',
+        'http://localhost:8081/x',
+        'https://a.mycorp.com\t/mcp',
+        'https://a.mycorp.com /mcp',
+        'https://ev%69l.mycorp.com/mcp',
+        'https://mcp.example.com/sse?token=1',
+        'https://mcp.example.com/other/../sse',
+        'https://mcp.example.com/./sse',
+        'https://mcp-eu.tools.example/v1/%2e%2e/admin',
+        'https://mcp-eu.tools.example/v2/sse',
+        'https://mcp-eu.x.tools.example/v1/sse',
+        'not a url',
+        '',
+        '//a.mycorp.com/mcp',
+      ],
+      false,
+    );
   });
 
   test('entries that are no URL pattern match nothing; `*` alone allows any server without user info', () => {

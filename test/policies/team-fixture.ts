@@ -75,8 +75,8 @@ export interface ErrorBody {
   error: { code: string; message: string; type: string; [extra: string]: unknown };
 }
 
-/** Sets the team's OpenAI `max_cost_per_day` through the API, as an admin would, and waits for the snapshot. */
-export async function setOpenAIDailyCap(setup: TeamGateway, capUsd: number): Promise<void> {
+/** Sets (null: removes) the team's OpenAI `max_cost_per_day` through the API, as an admin would, and waits for the snapshot. */
+export async function setOpenAIDailyCap(setup: TeamGateway, capUsd: number | null): Promise<void> {
   const patched = await call(
     setup.gateway,
     'PATCH',
