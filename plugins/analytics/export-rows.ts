@@ -226,7 +226,8 @@ export function addToSums(sums: Sums, row: ExportRow): void {
  */
 export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums): Record<string, unknown> {
   const { served, latency_ms_sum, cost_usd, platform_fees, billed_cost, ...counts } = sums;
-  const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests);
+  // To the nano-dollar, as the rows are: a total is its rows' sum, not a rounding of it to 1e-8.
+  const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests, roundNano);
   return {
     ...dimensions,
     ...counts,

@@ -38,7 +38,10 @@ export function feesOn(byokCost: number, platformCost: number, rates: FeeRates):
  */
 export const unpricedOnly = (served: number, unpriced: number): boolean => served > 0 && unpriced === served;
 
-/** A group's cost: null when it is unpriced only, else the priced requests' sum (a lower bound when some are unpriced). */
-export function groupCost(cost: number, served: number, unpriced: number): number | null {
-  return unpricedOnly(served, unpriced) ? null : roundUsd(cost);
+/**
+ * A group's cost: null when it is unpriced only, else the priced requests' sum (a lower bound when some
+ * are unpriced), rounded by `round` (analytics: to 1e-8; an export: to the nano-dollar of its rows).
+ */
+export function groupCost(cost: number, served: number, unpriced: number, round: (usd: number) => number = roundUsd): number | null {
+  return unpricedOnly(served, unpriced) ? null : round(cost);
 }

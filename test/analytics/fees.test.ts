@@ -133,9 +133,9 @@ describe('fees beside list-price costs', () => {
     expect(body.data).toHaveLength(2000);
     const feesOfRows = body.data.reduce((sum, row) => sum + row.platform_fees, 0);
     const billedOfRows = body.data.reduce((sum, row) => sum + row.billed_cost, 0);
-    expect(Math.abs((body.totals.platform_fees ?? Number.NaN) - feesOfRows)).toBeLessThan(1e-8);
-    expect(Math.abs((body.totals.billed_cost ?? Number.NaN) - billedOfRows)).toBeLessThan(1e-8);
-    expect(Math.abs((body.daily_usage[0]?.platform_fees ?? 0) - feesOfRows)).toBeLessThan(1e-8);
+    expect(Math.abs((body.totals.platform_fees ?? Number.NaN) - feesOfRows)).toBeLessThan(1e-9);
+    expect(Math.abs((body.totals.billed_cost ?? Number.NaN) - billedOfRows)).toBeLessThan(1e-9);
+    expect(Math.abs((body.daily_usage[0]?.platform_fees ?? 0) - feesOfRows)).toBeLessThan(1e-9);
   });
 
   test('CSV export: platform_fees and billed_cost columns, at the end, on every row', async () => {
