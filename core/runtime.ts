@@ -218,7 +218,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress),
       dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
     },
-    auth: { authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials), requireRole },
+    auth: {
+      authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials),
+      requireRole,
+      guardManagementCall: (principal, clientAddress) => {
+        for (const { value: guard } of plugins.managementGuards) guard(principal, clientAddress);
+      },
+    },
     crypto: { name: cryptoBackendName, validatedModule: plugins.cryptoBackends.get(cryptoBackendName)?.validatedModule },
     alerts: {
       fire: (event) => fireAlert(plugins, logger, event),

@@ -73,6 +73,11 @@ export interface AuthService {
   authenticate(headers: Headers): Principal;
   /** `teamKeys`: an admin call a team member's admin key may make (see authenticate.ts requireRole). */
   requireRole(principal: Principal, role: PrincipalRole, teamKeys?: boolean): void;
+  /**
+   * Runs the plugins' management guards (an address outside the key's allowed_ips, say) for a route
+   * that authenticates by itself (a dashboard's sign-in): throws as they do.
+   */
+  guardManagementCall(principal: Principal, clientAddress: () => string | undefined): void;
 }
 
 /** Runs an inbound operation through auth → key-resolve → route → call → account. */

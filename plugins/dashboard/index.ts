@@ -96,7 +96,7 @@ export const dashboardPlugin = definePlugin({
           method: 'POST',
           path: '/dashboard/session',
           summary: 'Signs in with a gateway key: sets the session cookie',
-          handle: ({ request }) => signIn(services, sessions, request),
+          handle: ({ request, clientAddress }) => signIn(services, sessions, request, clientAddress),
         },
         {
           method: 'GET',
@@ -160,10 +160,12 @@ async function keyFrom(services: Services, request: Request): Promise<string> {
   return key.trim();
 }
 
-async function signIn(services: Services, sessions: SessionStore, request: Request): Promise<Response> {
+async function signIn(services: Services, sessions: SessionStore, request: Request, clientAddress: () => string | undefined): Promise<Response> {
   checkOrigin(services, request);
   const key = await keyFrom(services, request);
   const principal = services.auth.authenticate(new Headers({ authorization: `Bearer ${key}` }));
+  // A key bound to a network signs in from there only: elsewhere it would learn the key is good.
+  services.auth.guardManagementCall(principal, clientAddress);
   const session = sessions.open(services.credentials.hashGatewayKey(key));
   const cookie = sessionCookie(request, session.id, Math.floor((session.expiresAt - session.createdAt) / 1000));
   // A plain form post (the page's script did not run) lands back on the dashboard, signed in.

@@ -48,6 +48,18 @@ describe('allowed_ips on management calls', () => {
       expect({ path, status: response.status, code: await errorCode(response) }).toEqual({ path, status: 403, code: 'ip_not_allowed' });
     }
     expect(await (await call(gateway, 'GET', '/v1/keys', undefined, { key: adminKey })).text()).toBe(keysBefore);
+    // The dashboard's sign-in too: from elsewhere it would at least tell that the key is good.
+    const signIn = (address: string) =>
+      fetch(`${gateway.url}/dashboard/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...from(address) },
+        body: JSON.stringify({ key: bound }),
+      });
+    const outside = await signIn('198.51.100.7');
+    expect(outside.status).toBe(403);
+    expect(await errorCode(outside)).toBe('ip_not_allowed');
+    expect(outside.headers.get('set-cookie')).toBeNull();
+    expect((await signIn('203.0.113.9')).status).toBe(201);
     // From inside the network it works as before.
     expect((await call(gateway, 'GET', '/v1/keys', undefined, { key: bound, headers: from('203.0.113.9') })).status).toBe(200);
     expect((await call(gateway, 'GET', '/v1/teams', undefined, { key: bound, headers: from('203.0.113.9') })).status).toBe(200);
