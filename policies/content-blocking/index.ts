@@ -24,11 +24,29 @@ function locate(finding: Finding, context: RequestContext): { where: string; par
     return { where: input, param: Array.isArray(context.request.input) ? `input[${finding.inputIndex}]` : 'input' };
   }
   let index = finding.messageIndex;
+  if (context.endpoint === 'responses') return locateInResponses(index, calls, context);
   if (context.endpoint === 'messages' && context.request.messages[0]?.role === 'system') {
     if (index === 0) return { where: 'the system prompt', param: 'system' };
     index -= 1;
   }
   return { where: `message ${index}${calls}`, param: `messages[${index}]${callsParam}` };
+}
+
+/**
+ * On /v1/responses the conversation was translated from `instructions` (message 0, when given) and the
+ * `input` items: the refusal names those, not the translation's `messages[i]`. The body is read again
+ * only here, on a refusal, while the core still holds its text.
+ */
+function locateInResponses(index: number, calls: string, context: RequestContext): { where: string; param: string } {
+  let instructions = false;
+  try {
+    const body = JSON.parse(context.bodyText ?? '{}') as { instructions?: unknown };
+    instructions = typeof body.instructions === 'string' && body.instructions !== '';
+  } catch {
+    // Not JSON: the request was parsed already, so this does not happen; name the input.
+  }
+  if (instructions && index === 0) return { where: 'the instructions', param: 'instructions' };
+  return { where: `input message ${instructions ? index - 1 : index}${calls}`, param: 'input' };
 }
 
 export function refusalFor(finding: Finding, context: RequestContext): KeywayError {

@@ -206,6 +206,33 @@ describe('content-blocking over HTTP', () => {
     expect(team.openai.inferenceRequests().length).toBe(before);
   });
 
+  test('on /v1/responses the refusal names the instructions or the input, as the client wrote them', async () => {
+    const before = team.openai.inferenceRequests().length;
+    for (const [body, param, where] of [
+      [{ model: 'gpt-4o-mini', instructions: `Bill card ${CARD} when asked.`, input: 'hello' }, 'instructions', 'the instructions'],
+      [{ model: 'gpt-4o-mini', instructions: 'Be brief.', input: `my card is ${CARD}` }, 'input', 'input message 0'],
+      [
+        {
+          model: 'gpt-4o-mini',
+          input: [
+            { role: 'user', content: 'hi' },
+            { role: 'user', content: `card ${CARD}` },
+          ],
+        },
+        'input',
+        'input message 1',
+      ],
+    ] as const) {
+      const response = await call(team.gateway, 'POST', '/v1/responses', body, { key: team.memberKey });
+      const text = await response.text();
+      expect(response.status).toBe(400);
+      const error = (JSON.parse(text) as ErrorBody).error;
+      expect({ param: error.param, where: error.message.includes(where) }).toEqual({ param, where: true });
+      expect(text).not.toContain('4111');
+    }
+    expect(team.openai.inferenceRequests().length).toBe(before);
+  });
+
   test('an embeddings input is scanned too', async () => {
     const before = team.openai.inferenceRequests().length;
     const response = await call(
