@@ -219,8 +219,8 @@ export function createApprovals(services: Services) {
     );
   }
 
-  function refused(id: string, detail: string, status: string): never {
-    throw services.errors.create('approval_required', { detail }, { param: 'x-approval-id', extra: { approval_id: id, approval_status: status } });
+  function refused(id: string, detail: string, status: string, headers?: Record<string, string>): never {
+    throw services.errors.create('approval_required', { detail }, { param: 'x-approval-id', extra: { approval_id: id, approval_status: status }, headers });
   }
 
   /** Re-sends waiting for a decision, by approval id; woken by a decision here or heard from the cluster. */
@@ -271,7 +271,15 @@ export function createApprovals(services: Services) {
     }
   }
 
-  async function redeem(context: RequestContext, team: TeamView, judgement: Judgement, id: string, waitMs = preferredWaitMs(context.headers)): Promise<void> {
+  async function redeem(
+    context: RequestContext,
+    team: TeamView,
+    judgement: Judgement,
+    id: string,
+    waitMs = preferredWaitMs(context.headers),
+    applied?: string,
+  ): Promise<void> {
+    const headers = applied === undefined ? undefined : { 'preference-applied': applied };
     const hash = bodyHash(context.request);
     const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND account_id = ? AND team_id = ?`, [
       id,
@@ -280,7 +288,7 @@ export function createApprovals(services: Services) {
     ]);
     const row = rows[0];
     if (row === undefined)
-      refused(id, `Approval ${id} does not exist for team '${team.name}'. Send the request without X-Approval-Id to ask for one.`, 'unknown');
+      refused(id, `Approval ${id} does not exist for team '${team.name}'. Send the request without X-Approval-Id to ask for one.`, 'unknown', headers);
     const stamp = now();
     const approval = viewOf(row, stamp);
     // Bound to the key that asked: another member of the team cannot spend it first.
@@ -294,20 +302,23 @@ export function createApprovals(services: Services) {
       return createPending(context, team, judgement, hash, `Approval ${id} was given for a different request body, so it cannot be used for this one. `);
     }
     if (approval.status === 'pending' && waitMs > 0) {
+      // RFC 7240: the answer says the wait was honoured, served or refused.
+      const applied = `wait=${Math.round(waitMs / 1000)}`;
+      context.responseHeaders['preference-applied'] = applied;
       await awaitDecision(id, waitMs);
-      return redeem(context, team, judgement, id, 0);
+      return redeem(context, team, judgement, id, 0, applied);
     }
-    if (approval.status === 'pending') refused(id, `Approval ${id} is still pending: an admin must approve it first.`, 'pending');
-    if (approval.status === 'denied') refused(id, `Approval ${id} was denied by an admin.`, 'denied');
-    if (approval.status === 'used') refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used');
+    if (approval.status === 'pending') refused(id, `Approval ${id} is still pending: an admin must approve it first.`, 'pending', headers);
+    if (approval.status === 'denied') refused(id, `Approval ${id} was denied by an admin.`, 'denied', headers);
+    if (approval.status === 'used') refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used', headers);
     if (approval.status === 'expired')
-      refused(id, `Approval ${id} expired at ${approval.expires_at}. Send the request without X-Approval-Id to ask for a new one.`, 'expired');
+      refused(id, `Approval ${id} expired at ${approval.expires_at}. Send the request without X-Approval-Id to ask for a new one.`, 'expired', headers);
     // Atomic: of two concurrent re-sends, exactly one moves it from approved to used.
     const used = await services.store.query(
       "UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved' AND body_hash = ? AND expires_at > ? RETURNING id",
       [stamp, id, hash, stamp],
     );
-    if (used.length !== 1) refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used');
+    if (used.length !== 1) refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used', headers);
     context.state.set(APPROVALS_PLUGIN, { redeemed: id });
   }
 

@@ -116,6 +116,8 @@ describe.skipIf(!reachable)('three instances sharing state over Redis', () => {
     const approvedAt = performance.now();
     const response = await waiting;
     expect(response.status).toBe(200);
+    // RFC 7240: the wait was honoured.
+    expect(response.headers.get('preference-applied')).toBe('wait=20');
     await response.text();
     const took = answeredAt - approvedAt;
     console.log(`cluster: the waiting re-send was served ${Math.round(took)} ms after the approval on another instance`);
@@ -134,6 +136,7 @@ describe.skipIf(!reachable)('three instances sharing state over Redis', () => {
     expect((await call(b(), 'POST', `/v1/approvals/${approvalId}/deny`, undefined, { key: adminKey })).status).toBe(200);
     const response = await waiting;
     expect(response.status).toBe(403);
+    expect(response.headers.get('preference-applied')).toBe('wait=20');
     expect(((await response.json()) as { error: { approval_status: string } }).error.approval_status).toBe('denied');
   });
 
