@@ -54,7 +54,16 @@ function refusal(limit: Limit, unit: 'requests' | 'tokens', now: number, detail 
   return new KeywayError(
     'rate_limited',
     { detail: `Rate limit reached: ${owner} limit of ${limit.value} ${unit} per minute${detail}. Retry in ${retryAfterSeconds} s.` },
-    { retryAfterSeconds, extra: { limit_scope: limit.scope, limit_unit: unit } },
+    {
+      retryAfterSeconds,
+      extra: { limit_scope: limit.scope, limit_unit: unit },
+      // OpenAI's names for the window a client hit, so SDKs and dashboards that read them understand Keyway's own limits too.
+      headers: {
+        [`x-ratelimit-limit-${unit}`]: String(limit.value),
+        [`x-ratelimit-remaining-${unit}`]: '0',
+        [`x-ratelimit-reset-${unit}`]: `${retryAfterSeconds}s`,
+      },
+    },
   );
 }
 

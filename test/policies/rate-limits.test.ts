@@ -204,6 +204,10 @@ describe('rate limits over HTTP', () => {
     const refused = await chat(limitedKey);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('50');
+    // OpenAI's header names for the window that was hit.
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(refused.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(refused.headers.get('x-ratelimit-reset-requests')).toBe('50s');
     const body = (await refused.json()) as ErrorBody;
     expect(body.error.code).toBe('rate_limited');
     expect(body.error.type).toBe('rate_limit_error');
