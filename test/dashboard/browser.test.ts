@@ -254,6 +254,28 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
     await watched.context.close();
   }, 60_000);
 
+  test("a team's admin member manages its team's members and approvals, and is offered nothing of the account", async () => {
+    const watched = await open();
+    const { page } = watched;
+    await signIn(watched, fixture.leadKey);
+    for (const name of PAGES) {
+      await visit(page, name);
+      for (const action of ['Add key', 'Create team', 'Edit policy', 'Rotate', 'Save routing', 'Export CSV', 'Create alert']) {
+        expect({ page: name, action, count: await page.getByRole('button', { name: action, exact: true }).count() }).toEqual({ page: name, action, count: 0 });
+      }
+    }
+    await visit(page, 'Teams');
+    expect(await page.getByRole('button', { name: 'Add member', exact: true }).count()).toBe(1);
+    // Its team's approvals are its to decide (the fixture's one may be decided already by an earlier test).
+    await visit(page, 'Approvals');
+    expect(await page.getByText('is for account admins').count()).toBe(0);
+    await visit(page, 'Usage');
+    await page.getByText('is for account admins').waitFor();
+    // Every call the pages made was one the API answers for this key: none was refused.
+    expect(watched.problems).toEqual([]);
+    await watched.context.close();
+  }, 60_000);
+
   for (const role of ['viewer', 'member'] as const) {
     test(`a ${role} sees every page but no admin action, and the API is never asked for what it may not see`, async () => {
       const watched = await open();

@@ -16,6 +16,8 @@ export interface DashboardFixture {
   openai: SimulatorHandle;
   adminKey: string;
   memberKey: string;
+  /** The team's admin member: manages its team's members and approvals, nothing of the account. */
+  leadKey: string;
   viewerKey: string;
   teamId: string;
   stop(): Promise<void>;
@@ -40,13 +42,17 @@ export async function startDashboardFixture(): Promise<DashboardFixture> {
       {
         name: 'Engineering',
         byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 100, require_approval_above: 0.005 } } },
-        members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
+        members: [
+          { email: 'developer@company.com', role: 'developer', byok_access: true },
+          { email: 'lead@company.com', role: 'admin', byok_access: true },
+        ],
       },
       { key: adminKey },
     ),
     201,
   );
-  const memberKey = team.members[0]?.api_key ?? '';
+  const memberKey = team.members.find((member) => member.role === 'developer')?.api_key ?? '';
+  const leadKey = team.members.find((member) => member.role === 'admin')?.api_key ?? '';
   const viewer = await json<{ api_key: string }>(await call(gateway, 'POST', '/v1/keys', { name: 'finance viewer', role: 'viewer' }, { key: adminKey }), 201);
   const small = { model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'Say hello.' }] };
   for (let index = 0; index < 3; index += 1) await json(await call(gateway, 'POST', '/v1/chat/completions', small, { key: memberKey }), 200);
@@ -58,6 +64,7 @@ export async function startDashboardFixture(): Promise<DashboardFixture> {
     openai,
     adminKey,
     memberKey,
+    leadKey,
     viewerKey: viewer.api_key,
     teamId: team.id,
     async stop() {

@@ -81,3 +81,5 @@ export async function signOut(): Promise<void> {
 }
 
 export const isAdmin = (session: Session): boolean => session.role === 'admin' || session.role === 'operator';
+/** An admin of the whole account: a team's admin member manages its team and its approvals only (docs/teams.md). */
+export const isAccountAdmin = (session: Session): boolean => isAdmin(session) && session.team_id === null;

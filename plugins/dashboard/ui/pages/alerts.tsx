@@ -1,4 +1,4 @@
-import { api, isAdmin } from '../api.ts';
+import { api, isAccountAdmin } from '../api.ts';
 import { Async, Badge, ErrorBox, Field, Section, Table, useAction, useApi, useForm } from '../components.tsx';
 import { time } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -75,7 +75,7 @@ function CreateCostAlert({ onCreated }: { onCreated(): void }) {
 }
 
 export function AlertsPage({ session }: PageProps) {
-  const admin = isAdmin(session);
+  const admin = isAccountAdmin(session);
   const rules = useApi<{ alerts: AlertRule[] }>(admin ? '/v1/alerts' : undefined);
   const events = useApi<{ events: AlertEvent[] }>(admin ? '/v1/alerts/events?limit=100' : undefined);
   const action = useAction();

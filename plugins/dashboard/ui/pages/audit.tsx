@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, isAdmin } from '../api.ts';
+import { api, isAccountAdmin } from '../api.ts';
 import { ErrorBox, Field, Loading, Section, Table } from '../components.tsx';
 import { time } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -29,7 +29,7 @@ export function AuditPage({ session }: PageProps) {
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<Error | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const admin = isAdmin(session);
+  const admin = isAccountAdmin(session);
   const load = async (from: string | null) => {
     setBusy(true);
     setError(undefined);

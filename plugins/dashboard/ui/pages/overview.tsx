@@ -1,5 +1,5 @@
 import { useEffect, useMemo } from 'preact/hooks';
-import { isAdmin } from '../api.ts';
+import { isAccountAdmin } from '../api.ts';
 import { Async, Chart, Section, Stat, Table, useApi } from '../components.tsx';
 import { milliseconds, percent, requests, usd } from '../format.ts';
 import { fillDays, type ByokAnalytics, type PageProps } from './types.ts';
@@ -107,5 +107,5 @@ function MemberOverview() {
 }
 
 export function OverviewPage({ session }: PageProps) {
-  return isAdmin(session) ? <AccountOverview /> : <MemberOverview />;
+  return isAccountAdmin(session) ? <AccountOverview /> : <MemberOverview />;
 }

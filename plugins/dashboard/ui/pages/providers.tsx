@@ -1,4 +1,4 @@
-import { api, isAdmin } from '../api.ts';
+import { api, isAccountAdmin } from '../api.ts';
 import { Async, Badge, ErrorBox, Field, Section, Table, useAction, useApi, useForm } from '../components.tsx';
 import { milliseconds, percent, time } from '../format.ts';
 import type { PageProps } from './types.ts';
@@ -180,7 +180,7 @@ export function ProvidersPage({ session }: PageProps) {
       <Section title="Health">
         <Async state={health}>{(data) => <HealthTable health={data} />}</Async>
       </Section>
-      {isAdmin(session) ? <Keys onChange={health.reload} /> : null}
+      {isAccountAdmin(session) ? <Keys onChange={health.reload} /> : null}
     </>
   );
 }

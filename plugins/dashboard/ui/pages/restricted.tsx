@@ -5,7 +5,8 @@ import { Notice } from '../components.tsx';
 export function AdminOnly({ session, what }: { session: Session; what: string }) {
   return (
     <Notice>
-      {what} is for account admins. This key has the <strong>{session.role}</strong> role, so the gateway's API does not show it.
+      {what} is for account admins. This key has the <strong>{session.role}</strong> role
+      {session.team_id === null ? '' : ` in team ${session.team_id}`}, so the gateway's API does not show it.
     </Notice>
   );
 }

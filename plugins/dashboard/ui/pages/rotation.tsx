@@ -1,4 +1,4 @@
-import { isAdmin } from '../api.ts';
+import { isAccountAdmin } from '../api.ts';
 import { Async, Badge, Section, Table, useApi } from '../components.tsx';
 import { percent, time } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -27,7 +27,7 @@ interface Schedule {
 }
 
 export function RotationPage({ session }: PageProps) {
-  const admin = isAdmin(session);
+  const admin = isAccountAdmin(session);
   const rotations = useApi<{ rotations: Rotation[] }>(admin ? '/v1/providers/keys/rotations' : undefined);
   const schedules = useApi<{ schedules: Schedule[] }>(admin ? '/v1/providers/keys/rotation-schedule' : undefined);
   if (!admin) return <AdminOnly session={session} what="Key rotation" />;

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, isAdmin } from '../api.ts';
+import { api, isAccountAdmin } from '../api.ts';
 import { Async, Badge, ErrorBox, Field, Section, Table, useAction, useApi } from '../components.tsx';
 import { time } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -72,7 +72,7 @@ function WebhookSecretControl() {
 }
 
 export function SettingsPage({ session }: PageProps) {
-  const admin = isAdmin(session);
+  const admin = isAccountAdmin(session);
   const settings = useApi<{ settings: Record<string, unknown> }>(admin ? '/v1/settings' : undefined);
   const compliance = useApi<Compliance>(admin ? '/v1/settings/compliance' : undefined);
   if (!admin) return <AdminOnly session={session} what="Account settings" />;

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, isAdmin } from '../api.ts';
+import { api, isAccountAdmin, isAdmin } from '../api.ts';
 import { Async, ErrorBox, Field, Section, Table, useAction, useApi, useForm } from '../components.tsx';
 import { time, usd } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -201,16 +201,19 @@ function AddMember({ team, onIssued }: { team: Team; onIssued(member: Member): v
   );
 }
 
-function TeamCard({ team, onChange, onIssued }: { team: Team; onChange(): void; onIssued(member: Member): void }) {
+function TeamCard({ team, policyEditable, onChange, onIssued }: { team: Team; policyEditable: boolean; onChange(): void; onIssued(member: Member): void }) {
   const [editing, setEditing] = useState(false);
   const permissions = Object.entries(team.byok_permissions.providers ?? {});
   return (
     <Section
       title={team.name}
       actions={
-        <button type="button" onClick={() => setEditing(!editing)} aria-expanded={editing}>
-          {editing ? 'Close policy' : 'Edit policy'}
-        </button>
+        // A team's policy is the account admin's: a team's own admin manages its members only.
+        policyEditable ? (
+          <button type="button" onClick={() => setEditing(!editing)} aria-expanded={editing}>
+            {editing ? 'Close policy' : 'Edit policy'}
+          </button>
+        ) : null
       }
     >
       <p class="muted">
@@ -265,18 +268,22 @@ export function TeamsPage({ session }: PageProps) {
   return (
     <>
       {issued.length > 0 ? <IssuedKeys members={issued} onDismiss={() => setIssued([])} /> : null}
-      <Section title="Create a team">
-        <CreateTeam
-          onCreated={(team) => {
-            setIssued(team.members.filter((member) => member.api_key !== undefined));
-            teams.reload();
-          }}
-        />
-      </Section>
+      {isAccountAdmin(session) ? (
+        <Section title="Create a team">
+          <CreateTeam
+            onCreated={(team) => {
+              setIssued(team.members.filter((member) => member.api_key !== undefined));
+              teams.reload();
+            }}
+          />
+        </Section>
+      ) : null}
       <Async state={teams}>
         {(data) => {
           const list = data.teams ?? data.data ?? [];
-          return list.length === 0 ? <p class="empty">No team yet: create one above.</p> : list.map((team) => <TeamCard team={team} onChange={teams.reload} onIssued={(member) => setIssued([member])} />);
+          return list.length === 0 ? <p class="empty">No team yet: create one above.</p> : list.map((team) => (
+                <TeamCard team={team} policyEditable={isAccountAdmin(session)} onChange={teams.reload} onIssued={(member) => setIssued([member])} />
+              ));
         }}
       </Async>
     </>

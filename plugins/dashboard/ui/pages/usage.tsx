@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import { isAdmin, request } from '../api.ts';
+import { isAccountAdmin, request } from '../api.ts';
 import { Async, Chart, ErrorBox, Field, Section, Stat, Table, useAction, useApi, type Column } from '../components.tsx';
 import { day, integer, milliseconds, percent, requests, tokens, usd } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
@@ -88,7 +88,7 @@ function Charts({ data }: { data: ByokAnalytics }) {
 
 export function UsagePage({ session }: PageProps) {
   const [period, setPeriod] = useState('current_month');
-  const admin = isAdmin(session);
+  const admin = isAccountAdmin(session);
   const analytics = useApi<ByokAnalytics>(admin ? `/v1/analytics/byok?period=${period}&group_by=model,team,project,day` : undefined);
   const comparison = useApi<Comparison>(admin ? `/v1/analytics/cost-comparison?period=${period}` : undefined);
   if (!admin) return <AdminOnly session={session} what="Account usage" />;
