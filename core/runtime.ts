@@ -37,7 +37,8 @@ import { createServices } from './services.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
-import { UpstreamPolicy } from './wire/upstream-policy.ts';
+import { normaliseHost, UpstreamPolicy } from './wire/upstream-policy.ts';
+import { parseIp } from './wire/ip-address.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -218,6 +219,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress),
       dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
     },
+    outbound: { refusal: (target) => outboundRefusal(upstream, target) },
     auth: {
       authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials),
       requireRole,
@@ -545,4 +547,24 @@ function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) =>
       '',
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * Why Keyway may not call a client's webhook address: an IP literal (the metadata service's
+ * 169.254.169.254, a private network, this machine) is held to the rules a provider key's own
+ * `base_url` is; `localhost` names this machine. A host name is not resolved here (the sender's
+ * fetch does): a name that resolves to a private address is the gap docs/security.md names.
+ */
+function outboundRefusal(upstream: UpstreamPolicy, target: string): string | undefined {
+  let host: string;
+  try {
+    host = normaliseHost(new URL(target).hostname);
+  } catch {
+    return 'is not a valid URL';
+  }
+  if (host === 'localhost' || host.endsWith('.localhost')) return 'names this machine (localhost)';
+  if (parseIp(host) === undefined) return undefined;
+  const verdict = upstream.check(target, 'key');
+  if (verdict instanceof Promise || verdict.allowed) return undefined;
+  return verdict.message;
 }

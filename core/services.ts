@@ -11,6 +11,7 @@ import { redactSecrets } from './logger.ts';
 import type {
   AlertService,
   AuthService,
+  OutboundService,
   Clock,
   CryptoInfo,
   InferenceService,
@@ -38,6 +39,7 @@ export interface RuntimeServices {
   snapshot: SnapshotService;
   inference: InferenceService;
   auth: AuthService;
+  outbound: OutboundService;
   alerts: AlertService;
   pricing: PricingService;
   usageQueue: UsageQueueView;
@@ -130,6 +132,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     get auth() {
       return part('auth');
+    },
+    get outbound() {
+      return part('outbound');
     },
     get alerts() {
       return part('alerts');

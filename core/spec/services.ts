@@ -271,10 +271,21 @@ export interface ProviderKeyAnnotator {
   annotate(keyId: string, now: number): Record<string, unknown> | undefined;
 }
 
+/** Addresses a client chose for Keyway to call (webhooks), held to the upstream address rules. */
+export interface OutboundService {
+  /**
+   * Why `url` may not be called, or undefined. An address written as an IP literal, or `localhost`,
+   * is judged by KEYWAY_UPSTREAM_ALLOW/DENY and the private, link-local and metadata ranges, as a
+   * provider key's own `base_url` is; a host name is left to its resolution by the sender.
+   */
+  refusal(url: string): string | undefined;
+}
+
 export interface Services {
   logger: Logger;
   /** The fetch to use for outbound calls; tests inject their own. */
   fetch: typeof fetch;
+  outbound: OutboundService;
   env: Readonly<Record<string, string | undefined>>;
   dataDirectory: string;
   clock: Clock;

@@ -63,6 +63,8 @@ export interface WebhookSenderOptions {
   newDeliveryId(): string;
   /** Called once per account that sends unsigned. */
   warnUnsigned?(accountId: string): void;
+  /** Why an address may not be called (`services.outbound.refusal`): checked before every delivery. */
+  refusal?(url: string): string | undefined;
 }
 
 export interface WebhookSender {
@@ -92,6 +94,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         warned.add(webhook.accountId);
         options.warnUnsigned?.(webhook.accountId);
       }
+      // Checked at every delivery too, not only when the target was saved: the address rules may have changed.
+      const refused = options.refusal?.(webhook.url);
+      if (refused !== undefined) throw new Error(`the webhook's address is refused: it ${refused}`);
       let response: Response;
       try {
         // Redirects are not followed: a receiver could otherwise bounce the signed body to another host.
@@ -120,6 +125,7 @@ export function webhookSenderFor(services: Services): WebhookSender {
   if (sender === undefined) {
     sender = createWebhookSender({
       fetch: services.fetch,
+      refusal: (url) => services.outbound.refusal(url),
       redact: services.errors.redact,
       secretOf: (accountId) => storedSecret(services, accountId),
       newDeliveryId: () => services.credentials.randomId('whd'),

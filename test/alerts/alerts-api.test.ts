@@ -2,6 +2,7 @@
 // every type, the answers (webhook URLs masked), bad bodies (400 naming the field), roles and account
 // isolation.
 
+import { webhookSenderFor } from '../../plugins/webhooks/index.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { call, expectSpecError } from '../helpers/gateway.ts';
@@ -39,6 +40,38 @@ describe('POST /v1/alerts', () => {
     });
     expect(body.alerts[1]).toMatchObject({ type: 'byok_usage_anomaly', sensitivity: 'high', metrics: ['spend', 'requests', 'error_rate'] });
     expect(String(body.alerts[0]?.id)).toMatch(/^alrt_/);
+  });
+
+  test('a webhook at the metadata service, a private network or this machine is refused, and never called', async () => {
+    for (const [index, target] of [
+      'https://169.254.169.254/latest/meta-data/',
+      'https://10.0.0.1/hook',
+      'https://127.0.0.1:8443/v1/models',
+      'https://[::1]/hook',
+      'https://localhost/hook',
+    ].entries()) {
+      const response = await call(
+        setup.gateway,
+        'POST',
+        '/v1/alerts',
+        { alerts: [{ type: 'byok_cost_threshold', threshold: 1, notify: ['ops@company.com', target] }] },
+        {
+          key: setup.adminKey,
+        },
+      );
+      const error = ((await response.json()) as { error: { code: string; param: string } }).error;
+      expect({ index, status: response.status, code: error.code, param: error.param }).toEqual({
+        index,
+        status: 400,
+        code: 'invalid_field',
+        param: 'alerts[0].notify[1]',
+      });
+    }
+    // At delivery too (a target saved before the rule existed, or sent by another plugin): refused, no request made.
+    const sender = webhookSenderFor(setup.gateway.runtime.services);
+    const before = setup.receiver.received.length;
+    await expect(sender.send({ accountId: 'default', url: 'https://169.254.169.254/hook', event: 'alert.test', body: '{}' })).rejects.toThrow('refused');
+    expect(setup.receiver.received.length).toBe(before);
   });
 
   test('every type is accepted, with defaults filled in; Slack URLs go to alert-slack and are masked in answers', async () => {
