@@ -45,7 +45,8 @@ function validateEntry(services: Services, entry: Record<string, unknown>, index
 }
 
 /** A target must be an e-mail address, an https:// URL, or something a loaded channel accepts. */
-function checkTarget(services: Services, target: string, param: string): void {
+/** Refuses (400 naming `param`) a target no channel can deliver to, or one at an address Keyway may not call. */
+export function checkTarget(services: Services, target: string, param: string): void {
   // A webhook at the cloud metadata address, a private network or Keyway itself is refused up front.
   const refused = /^https?:\/\//i.test(target) ? services.outbound.refusal(target) : undefined;
   if (refused !== undefined) throw services.errors.create('invalid_field', { param, detail: `this address ${refused}` }, { param });

@@ -8,6 +8,7 @@ import type { Services } from '../../core/spec/services.ts';
 import { KEY_REFERENCE_BACKEND } from '../../core/spec/key-source.ts';
 import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceSchema, type ComplianceBody, type ComplianceSettings } from './schema.ts';
 import { raiseAlert } from '../alerts/raise.ts';
+import { checkTarget } from '../alerts/routes.ts';
 
 export interface SettingReport {
   value: unknown;
@@ -24,10 +25,12 @@ export type ComplianceReport = Record<keyof Omit<ComplianceSettings, 'notify'>, 
 /** The seed's envelope (`{"byok_compliance": {...}}`) or the bare block; anything else is a 400. */
 export function complianceFromBody(services: Services, body: unknown): ComplianceBody {
   const { validateBody } = services.http;
-  if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'byok_compliance' in body) {
-    return validateBody(ComplianceEnvelopeSchema, body).byok_compliance;
-  }
-  return validateBody(ComplianceSchema, body);
+  const enveloped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'byok_compliance' in body;
+  const block = enveloped ? validateBody(ComplianceEnvelopeSchema, body).byok_compliance : validateBody(ComplianceSchema, body);
+  // The same targets an alert rule takes: one nothing can deliver to would leave the alert unsent.
+  const prefix = enveloped ? 'byok_compliance.notify' : 'notify';
+  for (const [index, target] of (block.notify ?? []).entries()) checkTarget(services, target, `${prefix}[${index}]`);
+  return block;
 }
 
 /** Webhook URLs carry their secret in the path (Slack's do): the audit keeps only their origin. */

@@ -157,6 +157,10 @@ describe('PUT /v1/settings/compliance', () => {
     [{ audit_retention_days: 0 }, 'audit_retention_days'],
     [{ byok_compliance: { key_access_logs: true }, extra: 1 }, 'extra'],
     [{ prompts: 'store' }, 'prompts'],
+    // Targets an alert rule would refuse: no channel delivers to them, or Keyway may not call them.
+    [{ byok_compliance: { notify: ['security@company.com', 'http://internal.example/hook'] } }, 'byok_compliance.notify[1]'],
+    [{ notify: ['a@b'] }, 'notify[0]'],
+    [{ notify: ['https://169.254.169.254/latest/meta-data/'] }, 'notify[0]'],
   ])('%j is refused with 400 naming the field', async (body, param) => {
     const response = await call(gateway, 'PUT', '/v1/settings/compliance', body, { key: gateway.defaultAdminKey });
     const error = await expectSpecError(response, 400, 'invalid_field');
