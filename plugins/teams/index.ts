@@ -415,7 +415,8 @@ class TeamService {
         target.unpriced_requests += row.unpricedRequests;
       };
       add(totals);
-      const providerName = row.provider ?? 'none';
+      // Requests no provider served (refused) are the group of no provider: null, as in by_model.
+      const providerName = row.provider ?? '';
       let provider = byProvider.get(providerName);
       if (provider === undefined)
         byProvider.set(providerName, (provider = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 }));
@@ -443,7 +444,7 @@ class TeamService {
       byok_access: principal.byokAccess && principal.role !== 'viewer',
       period: { name: period.name, start: period.from.toISOString(), end: period.to.toISOString() },
       totals: { ...totals, cost_usd: cost(totals) },
-      by_provider: [...byProvider].map(([provider, value]) => ({ provider, ...value, cost_usd: cost(value) })),
+      by_provider: [...byProvider].map(([provider, value]) => ({ provider: provider === '' ? null : provider, ...value, cost_usd: cost(value) })),
       by_model: [...byModel.values()].map((value) => ({ ...value, cost_usd: cost(value) })),
       budgets: await this.budgets(principal.accountId, teamId, nowMs),
     };

@@ -164,10 +164,20 @@ describe('members calling models', () => {
     await flushUsage(gateway);
     const response = await call(gateway, 'GET', '/v1/usage/me', undefined, { key: internKey, headers: { 'X-Team-ID': team.id } });
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { team_id: string; byok_access: boolean; totals: { requests: number }; budgets: unknown[] };
+    const body = (await response.json()) as {
+      team_id: string;
+      byok_access: boolean;
+      totals: { requests: number };
+      budgets: unknown[];
+      by_provider: Array<{ provider: string | null }>;
+      by_model: Array<{ provider: string | null }>;
+    };
     expect(body.team_id).toBe(team.id);
     expect(body.byok_access).toBe(false);
     expect(body.totals.requests).toBeGreaterThanOrEqual(1);
+    // Its refused requests were served by no provider: null in both lists, the same group.
+    expect(body.by_provider.map((entry) => entry.provider)).toEqual([null]);
+    expect(body.by_model.map((entry) => entry.provider)).toEqual([null]);
     expect(body.budgets.length).toBe(2);
   });
 
