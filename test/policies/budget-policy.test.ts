@@ -14,7 +14,7 @@ import { budgetKey, COST_CAP_PLUGIN, createCostCap } from '../../policies/cost-c
 import { toMicrosCeil, utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call } from '../helpers/gateway.ts';
 import { ACCOUNT, context, key, refusalOf, TEAM, teamsSection } from './helpers.ts';
-import { setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+import { setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway, teamGatewayPerSuite } from './team-fixture.ts';
 
 // Round prices: a prompt of 10 tokens at $1/token and 100 output tokens at $0.01/token cost $11.
 const pricing: PricingService = {
@@ -305,17 +305,17 @@ describe('cost-cap through the gateway', () => {
 });
 
 describe('a budget set later in the day starts from what the team already spent', () => {
-  let setup: TeamGateway;
-  beforeAll(async () => {
-    setup = await startTeamGateway({ providers: { openai: { enabled: true } } });
-  });
-  afterAll(async () => {
-    await setup.stop();
-  });
+  const setup = teamGatewayPerSuite({ providers: { openai: { enabled: true } } });
 
   const chat = (content: string) =>
-    call(setup.gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', max_tokens: 20, messages: [{ role: 'user', content }] }, { key: setup.memberKey });
-  const setBudget = (maxCostPerDay: number | null): Promise<void> => setOpenAIDailyCap(setup, maxCostPerDay);
+    call(
+      setup().gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', max_tokens: 20, messages: [{ role: 'user', content }] },
+      { key: setup().memberKey },
+    );
+  const setBudget = (maxCostPerDay: number | null): Promise<void> => setOpenAIDailyCap(setup(), maxCostPerDay);
 
   test('spend while unbudgeted, or while a budget was removed, counts against the budget set afterwards', async () => {
     const long = 'Summarise the quarterly report in detail. '.repeat(400);

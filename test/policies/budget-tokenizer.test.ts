@@ -16,6 +16,7 @@ import {
   setOpenAIDailyCap,
   startTeamGateway,
   startTokenBilledTeamGateway,
+  teamGatewayPerSuite,
   type TeamGateway,
 } from './team-fixture.ts';
 
@@ -114,35 +115,27 @@ describe('a budget near its cap, prompts counted by the provider’s tokenizer',
 });
 
 describe('an approval threshold between the counted worst case and the bound', () => {
-  let setup: TeamGateway;
-
-  beforeAll(async () => {
-    setup = await startTeamGateway({ providers: { openai: { enabled: true } } });
-  });
-
-  afterAll(async () => {
-    await setup.stop();
-  });
+  const setup = teamGatewayPerSuite({ providers: { openai: { enabled: true } } });
 
   test('a request above the threshold only by its bytes is served without an approval; one above it counted needs one', async () => {
-    const pricing = setup.gateway.runtime.services.pricing;
+    const pricing = setup().gateway.runtime.services.pricing;
     const request = requestFor(prose());
     const bound = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     const counted = worstCaseMicros(pricing, request, 'openai', MODEL, (await pricing.countPromptTokens('openai', MODEL, request)) as number) as number;
     const threshold = Math.floor((bound + counted) / 2);
     const patched = await call(
-      setup.gateway,
+      setup().gateway,
       'PATCH',
-      `/v1/teams/${setup.teamId}`,
+      `/v1/teams/${setup().teamId}`,
       { byok_permissions: { providers: { openai: { require_approval_above: threshold / 1e6 } } } },
-      { key: setup.adminKey },
+      { key: setup().adminKey },
     );
     expect(patched.status).toBe(200);
-    await setup.gateway.runtime.services.snapshot.refresh();
+    await setup().gateway.runtime.services.snapshot.refresh();
     const send = (body: ChatRequest) =>
-      fetch(`${setup.gateway.url}/v1/chat/completions`, {
+      fetch(`${setup().gateway.url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${setup().memberKey}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
     expect((await send(request)).status).toBe(200);

@@ -1,6 +1,7 @@
 // A gateway with one team made through POST /v1/teams (the seed's body shape), its member's key, and
 // the account's OpenAI key pointing at the simulator: the setting of the budget and approval tests.
 
+import { afterAll, beforeAll } from 'bun:test';
 import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { Clock } from '../../core/clock.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -22,6 +23,24 @@ export interface TeamGateway {
   leadKey: string;
   adminKey: string;
   stop(): Promise<void>;
+}
+
+/**
+ * One team gateway for the describe block it is called in: started before its tests, stopped after.
+ * Read it through the function once the tests run.
+ */
+export function teamGatewayPerSuite(byokPermissions: TeamPermissions): () => TeamGateway {
+  let setup: TeamGateway | undefined;
+  beforeAll(async () => {
+    setup = await startTeamGateway(byokPermissions);
+  });
+  afterAll(async () => {
+    await setup?.stop();
+  });
+  return () => {
+    if (setup === undefined) throw new Error('the team gateway is read before the suite started it');
+    return setup;
+  };
 }
 
 export async function startTeamGateway(
