@@ -12,6 +12,7 @@ import {
   type AdminActionObserver,
   type SessionArrival,
   type ManagementGuard,
+  type ModelFilter,
   type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
@@ -97,6 +98,8 @@ export interface PluginSet {
   sessionArrivals: Array<Contributed<SessionArrival>>;
   /** Checks run on every authenticated management call (core/http/kit/guard.ts). */
   managementGuards: Array<Contributed<ManagementGuard>>;
+  /** Narrow GET /v1/models to what the caller may call (core/http/inference-routes.ts). */
+  modelFilters: Array<Contributed<ModelFilter>>;
 }
 
 export interface PluginEnvironment {
@@ -290,6 +293,7 @@ export function emptyPluginSet(): PluginSet {
     sessionCredentials: [],
     sessionArrivals: [],
     managementGuards: [],
+    modelFilters: [],
   };
 }
 
@@ -317,6 +321,7 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   if (contributions.sessionCredentials !== undefined) set.sessionCredentials.push({ plugin, value: contributions.sessionCredentials });
   if (contributions.sessionArrivals !== undefined) set.sessionArrivals.push({ plugin, value: contributions.sessionArrivals });
   if (contributions.managementGuard !== undefined) set.managementGuards.push({ plugin, value: contributions.managementGuard });
+  if (contributions.modelFilter !== undefined) set.modelFilters.push({ plugin, value: contributions.modelFilter });
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

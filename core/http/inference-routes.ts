@@ -2,6 +2,7 @@
 
 import { authenticate } from '../credentials/authenticate.ts';
 import type { Runtime } from '../runtime.ts';
+import type { ModelFilter, ModelListCaller, ModelPredicate } from '../spec/plugin.ts';
 import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-dialect.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
@@ -15,11 +16,15 @@ export function embeddings(runtime: Runtime, request: Request, clientAddress: Cl
   return runtime.lifecycle.run(request, embeddingsOperation, () => clientAddress(request));
 }
 
-/** The models the caller may use: what its keys report, or the catalog's list for that provider. */
+/**
+ * The models the caller may use: what its keys report, or the catalog's list for that provider, less
+ * what a plugin's model filter says the caller may not call (a team's policy).
+ */
 export function listModels(runtime: Runtime, request: Request): Response {
   const requestId = requestIdOf(request);
   try {
     const principal = authenticate(runtime.snapshots, request.headers);
+    const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
     const reported = runtime.models.modelsOf(principal.accountId);
     const byModel = new Map<string, string[]>();
     for (const [provider, models] of reported) {
@@ -33,6 +38,9 @@ export function listModels(runtime: Runtime, request: Request): Response {
     const data = [];
     for (const [model, providers] of byModel) {
       for (const provider of providers) {
+        // Filtered after grouping: an id stays `provider/model` when the account has the model on two
+        // providers, so a name the caller is shown routes to the very provider it was allowed on.
+        if (allowed !== undefined && !allowed(provider, model)) continue;
         data.push({ id: providers.length > 1 ? `${provider}/${model}` : model, object: 'model', created: 0, owned_by: provider, provider });
       }
     }
@@ -47,4 +55,15 @@ function catalogModels(runtime: Runtime, provider: string): Set<string> {
   const names = new Set<string>();
   for (const name of runtime.catalog.names()) if (runtime.catalog.get(provider, name) !== undefined) names.add(name);
   return names;
+}
+
+/** Every plugin's predicate for this caller, all of which must accept; undefined when none narrows. */
+function modelPredicate(filters: ReadonlyArray<{ value: ModelFilter }>, caller: ModelListCaller): ModelPredicate | undefined {
+  const predicates: ModelPredicate[] = [];
+  for (const { value: filter } of filters) {
+    const predicate = filter(caller);
+    if (predicate !== undefined) predicates.push(predicate);
+  }
+  if (predicates.length <= 1) return predicates[0];
+  return (provider, model) => predicates.every((predicate) => predicate(provider, model));
 }

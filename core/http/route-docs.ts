@@ -36,7 +36,7 @@ export const routeDocs = {
     response: ChatCompletionSchema,
   },
   embeddings: { summary: 'Embeddings', tag: inference, body: EmbeddingsBodySchema, response: EmbeddingsSchema },
-  listModels: { summary: "The models the caller's keys report", tag: inference, response: ModelListSchema },
+  listModels: { summary: "The models the caller may call: what its keys report, narrowed by its team's policy", tag: inference, response: ModelListSchema },
   addProviderKeys: {
     summary: "Store the account's provider keys (encrypted); each says `verifying` until its provider has been checked",
     tag: providerKeys,

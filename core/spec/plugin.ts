@@ -168,6 +168,24 @@ export type SessionArrival = (headers: Headers) => Promise<boolean> | undefined;
  */
 export type ManagementGuard = (principal: Principal, clientAddress: () => string | undefined) => void;
 
+/** Who lists the models: the authenticated key, and the request's headers (`X-Team-ID` among them). */
+export interface ModelListCaller {
+  principal: Principal;
+  headers: Headers;
+}
+
+/** Whether the caller may call `model` on `provider`. */
+export type ModelPredicate = (provider: string, model: string) => boolean;
+
+/**
+ * Narrows `GET /v1/models` to what the caller may call, so that listing and calling never disagree: a
+ * policy that drops models or providers at inference answers the same rule here. Runs once per
+ * listing; undefined means nothing to narrow (a caller without a team), and the listing pays nothing
+ * more. Throw a KeywayError to refuse the listing (an `X-Team-ID` the key may not act for). Every
+ * plugin's predicate must accept an entry for it to be listed.
+ */
+export type ModelFilter = (caller: ModelListCaller) => ModelPredicate | undefined;
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -204,6 +222,8 @@ export interface PluginContributions {
   sessionArrivals?: SessionArrival;
   /** Checks every authenticated management call (see ManagementGuard). */
   managementGuard?: ManagementGuard;
+  /** Narrows the models `GET /v1/models` lists to what the caller may call (see ModelFilter). */
+  modelFilter?: ModelFilter;
 }
 
 export interface PluginDefinition<Schema extends TSchema = TSchema> {

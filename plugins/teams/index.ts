@@ -10,7 +10,7 @@ import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import { keySettingsOf } from '../../core/spec/key-settings.ts';
 import { CreateTeamSchema, MemberAnswerSchema, MemberSchema, PatchTeamSchema, TeamAnswerSchema, TeamSettingsSchema, type MemberBody } from './schema.ts';
-import { TEAMS_SECTION, type TeamsSection } from './types.ts';
+import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
 import {
   isPlainObject,
   loadTeamsSection,
@@ -27,7 +27,7 @@ import {
   type TeamRow,
 } from './records.ts';
 
-export { TEAMS_SECTION, teamOf, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
+export { actingTeamOf, TEAMS_SECTION, teamOf, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
 export { loadTeamsSection, mergePatch } from './records.ts';
 
 export const teamsPlugin = definePlugin({
@@ -154,27 +154,9 @@ class TeamService {
     return this.services.errors.create('not_found', { detail: `No team ${id.slice(0, 100)} in this account.` });
   }
 
-  /**
-   * The team a request acts for beyond its key's own: an account admin key (or the operator, on
-   * `default`) naming one of its account's teams with X-Team-ID. A member key's team is its own (the
-   * core refuses a different X-Team-ID before any hook runs).
-   */
+  /** The team an account admin key acts for with X-Team-ID (types.ts, actingTeamOf). */
   actingTeam(principal: Principal, headers: Headers): string | undefined {
-    if (principal.teamId !== undefined) return undefined;
-    const header = headers.get('x-team-id');
-    if (header === null || header === '') return undefined;
-    // The header is the client's text, and a secret pasted into it must not come back in the answer.
-    const shown = this.services.errors.redact(header.slice(0, 100));
-    if (principal.role !== 'admin' && principal.role !== 'operator') {
-      throw this.services.errors.create('permission_denied', {
-        detail: `Only an account admin key may act for a team with X-Team-ID; this key has the ${principal.role} role and no team.`,
-      });
-    }
-    const team = this.services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(header);
-    if (team === undefined || team.accountId !== principal.accountId) {
-      throw this.services.errors.create('permission_denied', { detail: `X-Team-ID names ${shown}, which is not a team of this account.` });
-    }
-    return team.id;
+    return actingTeamOf(this.services, principal, headers);
   }
 
   private async teamRow(accountId: string, id: string): Promise<TeamRow | undefined> {

@@ -3,7 +3,8 @@
 // ../shared/seed/byok-use-case.txt, "Team BYOK Configuration".
 
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
-import type { SnapshotService } from '../../core/spec/services.ts';
+import type { Principal } from '../../core/spec/principal.ts';
+import type { Services, SnapshotService } from '../../core/spec/services.ts';
 
 export const TEAMS_SECTION = 'teams';
 
@@ -53,11 +54,35 @@ export interface TeamsSection {
 }
 
 /** The team a request acts for, when it is one of the caller's account's teams. */
-export function teamOf(snapshot: SnapshotService, context: RequestContext): TeamView | undefined {
+export function teamOf(snapshot: SnapshotService, context: Pick<RequestContext, 'teamId' | 'principal'>): TeamView | undefined {
   const teamId = context.teamId;
   if (teamId === undefined) return undefined;
   const team = snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
   return team !== undefined && team.accountId === context.principal.accountId ? team : undefined;
+}
+
+/**
+ * The team a request acts for beyond its key's own: an account admin key (or the operator, on
+ * `default`) naming one of its account's teams with X-Team-ID. A member key's team is its own (the
+ * core refuses a different X-Team-ID before any hook runs). Shared by the teams plugin's `auth` hook
+ * and whatever else must know the team outside the lifecycle (GET /v1/models), so both refuse alike.
+ */
+export function actingTeamOf(services: Pick<Services, 'snapshot' | 'errors'>, principal: Principal, headers: Headers): string | undefined {
+  if (principal.teamId !== undefined) return undefined;
+  const header = headers.get('x-team-id');
+  if (header === null || header === '') return undefined;
+  // The header is the client's text, and a secret pasted into it must not come back in the answer.
+  const shown = services.errors.redact(header.slice(0, 100));
+  if (principal.role !== 'admin' && principal.role !== 'operator') {
+    throw services.errors.create('permission_denied', {
+      detail: `Only an account admin key may act for a team with X-Team-ID; this key has the ${principal.role} role and no team.`,
+    });
+  }
+  const team = services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(header);
+  if (team === undefined || team.accountId !== principal.accountId) {
+    throw services.errors.create('permission_denied', { detail: `X-Team-ID names ${shown}, which is not a team of this account.` });
+  }
+  return team.id;
 }
 
 /** How a policy finds the request's team; tests substitute their own. */

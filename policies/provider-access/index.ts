@@ -1,11 +1,12 @@
 // Team provider and model allow-lists (the seed's `byok_permissions.providers`). A provider the team
 // turns off (`enabled: false`) loses its keys at keyResolve, so no strategy or fallback can plan it;
 // a provider's `models` (exact names and `*` globs) drops the candidates whose model it does not list
-// at route. A provider the team does not list is allowed, with every model.
+// at route. A provider the team does not list is allowed, with every model. GET /v1/models lists what
+// the same rule (modelAllowed) lets the team call, through the core's `modelFilter` contribution.
 
 import { definePlugin, PLUGIN_API_VERSION, type RequestContext, type ResolvedKeys } from '../../core/spec/plugin.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
-import { teamOf, type TeamPermissions } from '../../plugins/teams/types.ts';
+import { actingTeamOf, teamOf, type TeamPermissions } from '../../plugins/teams/types.ts';
 import { compileAllowlist, type Allowlist } from './glob.ts';
 
 export const PROVIDER_ACCESS_POLICY = 'provider-access';
@@ -75,6 +76,16 @@ export const providerAccessPolicy = definePlugin({
       return team === undefined ? undefined : compilePermissions(team.permissions);
     };
     return {
+      // The listing's team is found as the lifecycle finds it (the key's own, or an admin's X-Team-ID,
+      // refused alike when it names no team of the account), and judged by the same compiled rule.
+      modelFilter({ principal, headers }) {
+        const teamId = principal.teamId ?? actingTeamOf(services, principal, headers);
+        const team = teamOf(services.snapshot, { teamId, principal });
+        if (team === undefined) return undefined;
+        const compiled = compilePermissions(team.permissions);
+        if (compiled.disabled.size === 0 && compiled.models.size === 0) return undefined;
+        return (provider, model) => modelAllowed(compiled, provider, model);
+      },
       hooks: {
         keyResolve(context) {
           const compiled = permissionsOf(context);

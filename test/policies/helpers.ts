@@ -4,7 +4,7 @@
 import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
 import { redactSecrets } from '../../core/logger.ts';
-import type { Hooks, PluginDefinition, RequestContext } from '../../core/spec/plugin.ts';
+import type { Hooks, PluginContributions, PluginDefinition, RequestContext } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -23,6 +23,16 @@ const silentLogger = { warn() {}, info() {}, debug() {}, error() {}, child: () =
 
 /** The policy's hooks, set up with a snapshot whose `teams` section is `section`. */
 export async function hooksOf(plugin: PluginDefinition, section: TeamsSection = teamsSection(undefined), config: unknown = {}): Promise<Hooks> {
+  const contributions = await contributionsOf(plugin, section, config);
+  return { ...plugin.hooks, ...contributions?.hooks };
+}
+
+/** What the plugin's setup contributes, over a services stub whose snapshot holds `section`. */
+export async function contributionsOf(
+  plugin: PluginDefinition,
+  section: TeamsSection = teamsSection(undefined),
+  config: unknown = {},
+): Promise<PluginContributions | undefined> {
   const services = {
     errors: {
       table: ERROR_TABLE,
@@ -34,8 +44,7 @@ export async function hooksOf(plugin: PluginDefinition, section: TeamsSection = 
     snapshot: { current: {} as never, section: (name: string) => (name === TEAMS_SECTION ? section : undefined), refresh: async () => {} },
     logger: silentLogger,
   };
-  const contributions = await plugin.setup?.({ config, logger: silentLogger, fetch, env: {}, dataDirectory: '/tmp', services: services as never });
-  return { ...plugin.hooks, ...contributions?.hooks };
+  return (await plugin.setup?.({ config, logger: silentLogger, fetch, env: {}, dataDirectory: '/tmp', services: services as never })) ?? undefined;
 }
 
 export function principal(overrides: Partial<Principal> = {}): Principal {

@@ -4,7 +4,7 @@ import type { RouteCandidate } from '../../core/spec/plugin.ts';
 import { providerAccessPolicy } from '../../policies/provider-access/index.ts';
 import { compileAllowlist } from '../../policies/provider-access/glob.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
-import { context, hooksOf, key, keyMap, refusalOf, teamsSection } from './helpers.ts';
+import { context, contributionsOf, hooksOf, key, keyMap, principal, refusalOf, teamsSection } from './helpers.ts';
 
 const SEED: TeamPermissions = {
   providers: {
@@ -103,6 +103,59 @@ describe('provider-access: route', () => {
     request.candidates = [candidate('openai', 'gpt-4o-mini'), candidate('openai', 'o3'), candidate('openai', 'o3-mini'), candidate('mistral', 'anything')];
     await hooks.route?.(request);
     expect(request.candidates.map((entry) => entry.model)).toEqual(['gpt-4o-mini', 'o3', 'anything']);
+  });
+});
+
+describe('provider-access: modelFilter (GET /v1/models)', () => {
+  const caller = (overrides: Parameters<typeof principal>[0] = {}, headers: Record<string, string> = {}) => ({
+    principal: principal(overrides),
+    headers: new Headers(headers),
+  });
+
+  test('no team, or a team without provider rules: nothing to narrow', async () => {
+    const seeded = await contributionsOf(providerAccessPolicy, teamsSection(SEED));
+    expect(seeded?.modelFilter?.(caller({ teamId: undefined }))).toBeUndefined();
+    const open = await contributionsOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true } } }));
+    expect(open?.modelFilter?.(caller())).toBeUndefined();
+    const otherAccount = await contributionsOf(providerAccessPolicy, teamsSection(SEED, 'acct_other'));
+    expect(otherAccount?.modelFilter?.(caller())).toBeUndefined();
+  });
+
+  test("an admin key's X-Team-ID is the team; a developer key without a team may not name one", async () => {
+    const contributions = await contributionsOf(providerAccessPolicy, teamsSection(SEED));
+    const acting = contributions?.modelFilter?.(caller({ teamId: undefined, role: 'admin' }, { 'x-team-id': 'team_test' }));
+    expect(acting?.('google', 'gemini-pro')).toBe(false);
+    expect(acting?.('openai', 'gpt-3.5-turbo')).toBe(true);
+    expect(await refusalOf(() => contributions?.modelFilter?.(caller({ teamId: undefined }, { 'x-team-id': 'team_test' })))).toBe('permission_denied');
+  });
+
+  // Listing and calling never disagree: for any team rules, a model is listed exactly when a request
+  // for it on that provider keeps its key at keyResolve and its candidate at route.
+  test('lists exactly what keyResolve and route let through', async () => {
+    const providers = ['openai', 'anthropic', 'google'] as const;
+    const models = ['gpt-4o', 'gpt-4o-mini', 'gpt-4', 'claude-3-opus', 'x'];
+    const entry = fc.oneof(fc.constantFrom(...models), fc.constantFrom('gpt-4*', '*', 'claude-*', '*-mini', 'gpt-4o'));
+    const rule = fc.record({ enabled: fc.boolean(), models: fc.option(fc.array(entry, { maxLength: 3 }), { nil: undefined }) });
+    const permissions = fc.dictionary(fc.constantFrom(...providers), rule);
+    await fc.assert(
+      fc.asyncProperty(permissions, fc.constantFrom(...providers), fc.constantFrom(...models), async (rules, provider, model) => {
+        const section = teamsSection({ providers: rules });
+        const predicate = (await contributionsOf(providerAccessPolicy, section))?.modelFilter?.(caller());
+        const listed = predicate === undefined ? true : predicate(provider, model);
+        const hooks = await hooksOf(providerAccessPolicy, section);
+        const request = context();
+        request.keys = { account: keyMap([key(`pk_${provider}`, provider)]), platform: new Map() };
+        await hooks.keyResolve?.(request);
+        let callable = request.keys.account.has(provider);
+        if (callable) {
+          request.resolution = { provider, model, explicit: false };
+          request.candidates = [candidate(provider, model)];
+          callable = (await refusalOf(() => hooks.route?.(request))) === undefined && request.candidates.length === 1;
+        }
+        expect(listed).toBe(callable);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

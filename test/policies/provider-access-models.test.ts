@@ -1,0 +1,149 @@
+// GET /v1/models under a team's provider policy, through the official `openai` client: a member lists
+// exactly the models its team may call (the provider-access rule, the very one applied at request
+// time), an account admin acting for the team with X-Team-ID lists the same, and keys without a team
+// list everything their account's keys report. A real gateway in front of the OpenAI, Anthropic and
+// Google simulators, the team made with POST /v1/teams.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
+import type { TeamPermissions } from '../../plugins/teams/types.ts';
+import { addProviderKeys, call, expectSpecError, OPERATOR_KEY } from '../helpers/gateway.ts';
+import { SEED_TEAM } from '../helpers/seed-team.ts';
+import { startAnthropicSimulator } from '../simulators/anthropic.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startGoogleSimulator } from '../simulators/google.ts';
+import { startTeamGateway, type TeamGateway } from './team-fixture.ts';
+
+const ANTHROPIC_KEY = 'sk-ant-api03-ModelsListAnthropicKey0000000000001';
+const GOOGLE_KEY = 'AIzaModelsListGoogleKey00000000000000001';
+
+/** The seed team's provider rules: openai with two models, anthropic with one, google off. */
+const SEED_PROVIDERS: TeamPermissions = { providers: SEED_TEAM.byok_permissions.providers };
+
+interface ModelsGateway extends TeamGateway {
+  anthropic: SimulatorHandle;
+  google: SimulatorHandle;
+}
+
+/** The team gateway, with Anthropic and Google keys beside OpenAI's and every key's model list fetched. */
+function modelsGatewayPerSuite(permissions: TeamPermissions): () => ModelsGateway {
+  let setup: ModelsGateway | undefined;
+  beforeAll(async () => {
+    const anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
+    const google = startGoogleSimulator({ apiKeys: [GOOGLE_KEY] });
+    const team = await startTeamGateway(permissions, { env: { KEYWAY_ANTHROPIC_BASE_URL: anthropic.url, KEYWAY_GOOGLE_BASE_URL: google.url } });
+    setup = { ...team, anthropic, google };
+    await addProviderKeys(
+      team.gateway,
+      [
+        { name: 'anthropic', api_key: ANTHROPIC_KEY },
+        { name: 'google', api_key: GOOGLE_KEY },
+      ],
+      team.adminKey,
+    );
+    // GET /v1/providers waits for every key's model list, so the listings below are the simulators'.
+    const providers = await call(team.gateway, 'GET', '/v1/providers', undefined, { key: team.adminKey });
+    if (providers.status !== 200) throw new Error(`listing providers failed: ${providers.status}`);
+  });
+  afterAll(async () => {
+    await setup?.stop();
+    await setup?.anthropic.stop();
+    await setup?.google.stop();
+  });
+  return () => {
+    if (setup === undefined) throw new Error('the gateway is read before the suite started it');
+    return setup;
+  };
+}
+
+function client(setup: TeamGateway, apiKey: string, headers: Record<string, string> = {}): OpenAI {
+  return new OpenAI({ baseURL: `${setup.gateway.url}/v1`, apiKey, maxRetries: 0, defaultHeaders: headers });
+}
+
+async function listed(openai: OpenAI): Promise<Array<{ id: string; owned_by: string }>> {
+  const page = await openai.models.list();
+  return page.data.map(({ id, owned_by }) => ({ id, owned_by })).sort((left, right) => left.id.localeCompare(right.id));
+}
+
+const ids = (models: Array<{ id: string }>): string[] => models.map((model) => model.id);
+
+describe("GET /v1/models: the seed team's provider rules", () => {
+  const setup = modelsGatewayPerSuite(SEED_PROVIDERS);
+
+  test('a member key lists exactly the allowed models, none of the disabled provider', async () => {
+    const models = await listed(client(setup(), setup().memberKey));
+    expect(models).toEqual([
+      { id: 'claude-3-sonnet-20240229', owned_by: 'anthropic' },
+      { id: 'gpt-3.5-turbo', owned_by: 'openai' },
+      { id: 'gpt-4-turbo-preview', owned_by: 'openai' },
+    ]);
+  });
+
+  test('keys without a team are unchanged: every model every key reports, google included', async () => {
+    for (const key of [OPERATOR_KEY, setup().adminKey]) {
+      const models = await listed(client(setup(), key));
+      const owners = new Set(models.map((model) => model.owned_by));
+      expect([...owners].sort()).toEqual(['anthropic', 'google', 'openai']);
+      expect(ids(models)).toContain('gemini-pro');
+      expect(ids(models)).toContain('gpt-4o');
+      expect(ids(models)).toContain('claude-3-opus-20240229');
+    }
+  });
+
+  test("an account admin acting for the team with X-Team-ID lists the member's models", async () => {
+    const member = await listed(client(setup(), setup().memberKey));
+    const acting = await listed(client(setup(), setup().adminKey, { 'X-Team-ID': setup().teamId }));
+    expect(acting).toEqual(member);
+    expect(ids(acting)).toEqual(['claude-3-sonnet-20240229', 'gpt-3.5-turbo', 'gpt-4-turbo-preview']);
+  });
+
+  test('an X-Team-ID naming no team of the account is refused as at inference, in the spec shape', async () => {
+    const response = await call(setup().gateway, 'GET', '/v1/models', undefined, { key: setup().adminKey, headers: { 'x-team-id': 'team_nope' } });
+    const body = await expectSpecError(response, 403, 'permission_denied');
+    expect(body.error.type).toBe('permission_error');
+  });
+
+  test('listing and calling agree: a member may call every model it lists and no other it could see', async () => {
+    const everything = ids(await listed(client(setup(), OPERATOR_KEY)));
+    const allowed = new Set(ids(await listed(client(setup(), setup().memberKey))));
+    for (const model of everything) {
+      const response = await fetch(`${setup().gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${setup().memberKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const body = (await response.json()) as { error?: { code: string } };
+      const refusedByTeam = body.error?.code === 'model_not_allowed' || body.error?.code === 'provider_not_allowed';
+      expect({ model, callable: !refusedByTeam }).toEqual({ model, callable: allowed.has(model) });
+      if (allowed.has(model)) expect({ model, status: response.status }).toEqual({ model, status: 200 });
+    }
+  });
+
+  test('a change to the team is listed at once', async () => {
+    const patched = await call(
+      setup().gateway,
+      'PATCH',
+      `/v1/teams/${setup().teamId}`,
+      { byok_permissions: { providers: { openai: { models: ['gpt-4o'] }, anthropic: { enabled: false } } } },
+      { key: setup().adminKey },
+    );
+    expect(patched.status).toBe(200);
+    await setup().gateway.runtime.services.snapshot.refresh();
+    expect(await listed(client(setup(), setup().memberKey))).toEqual([{ id: 'gpt-4o', owned_by: 'openai' }]);
+  });
+});
+
+describe('GET /v1/models: a glob allowlist', () => {
+  const setup = modelsGatewayPerSuite({ providers: { openai: { enabled: true, models: ['gpt-4*'] }, google: { enabled: false } } });
+
+  test("a member lists the glob's models, every model of a provider the team does not list, none of a disabled one", async () => {
+    const models = await listed(client(setup(), setup().memberKey));
+    const openai = ids(models.filter((model) => model.owned_by === 'openai'));
+    expect(openai).toEqual(['gpt-4', 'gpt-4-turbo-preview', 'gpt-4.1', 'gpt-4o', 'gpt-4o-mini']);
+    const everything = await listed(client(setup(), OPERATOR_KEY));
+    const anthropic = (list: typeof models) => ids(list.filter((model) => model.owned_by === 'anthropic'));
+    expect(anthropic(models)).toEqual(anthropic(everything));
+    expect(anthropic(models).length).toBeGreaterThan(0);
+    expect(models.some((model) => model.owned_by === 'google')).toBe(false);
+  });
+});
