@@ -336,6 +336,26 @@ describe('admin keys', () => {
     expect(stored.status).toBe(200);
   });
 
+  test('a day before 2020-01-01 is refused, naming the field: no provider reports usage or cost that early', async () => {
+    for (const day of ['0000-01-01', '1999-12-31', '2019-12-31']) {
+      const refused = await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day }), 400, 'invalid_field');
+      expect(refused.error.param).toBe('day');
+      expect(refused.error.message).toContain('2020-01-01');
+    }
+    const earliest = await harness.read(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day: '2020-01-01' }));
+    expect(earliest.status).toBe(200);
+    const stored = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?start=2019-01-01&end=2020-01-01'));
+    expect(stored.body.runs).toEqual([]);
+    // The on-demand report would ask the providers for each of those days: refused the same way.
+    const report = await expectSpecError(
+      await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?start=0000-01-01&end=0000-02-01'),
+      400,
+      'invalid_field',
+    );
+    expect(report.error.param).toBe('start');
+    expect(report.error.message).toContain('2020-01-01');
+  });
+
   test("a webhook target's URL is shown masked, in answers and in the audit log, and a masked one is not taken back", async () => {
     const secretUrl = 'https://hooks.slack.com/services/T0RECON/B0RECON/ReconSlackSecretToken0001';
     const put = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [secretUrl] }));
