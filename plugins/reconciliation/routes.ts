@@ -5,6 +5,7 @@ import type { Principal, RouteDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { calendarDateError, parsePeriod } from '../../core/http/kit/period.ts';
 import { maskTarget } from '../alerts/deliver.ts';
+import { checkTarget } from '../alerts/routes.ts';
 import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
 import { verifyAnthropicAdminKey } from './anthropic-report.ts';
 import type { DailyReconciliation } from './daily.ts';
@@ -132,6 +133,9 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
             { param },
           );
         }
+        // The same targets an alert rule takes: one nothing delivers to, or at an address Keyway may not
+        // call (the metadata service, a private network, this machine), would leave the drift alert unsent.
+        for (const [index, target] of (body.notify ?? []).entries()) checkTarget(services, target, `notify[${index}]`);
         const accountId = accountOf(principal);
         const before = shown(await settings.get(accountId));
         const after = shown(await settings.update(accountId, body));

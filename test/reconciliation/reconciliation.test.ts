@@ -356,6 +356,26 @@ describe('admin keys', () => {
     expect(report.error.message).toContain('2020-01-01');
   });
 
+  test('notify targets are checked as alert rule targets are: 400 naming notify[i], nothing stored', async () => {
+    const before = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
+    const refused: Array<[string[], string]> = [
+      [['finance@company.com', 'not-an-address'], 'notify[1]'],
+      [['https://169.254.169.254/latest/meta-data/'], 'notify[0]'],
+      [['ops@company.com', 'http://10.0.0.7/drift'], 'notify[1]'],
+      // Loopback beyond the one receiver the operator allowed.
+      [[`http://127.0.0.1:${Number(new URL(harness.webhookUrl).port) + 1}/alerts`], 'notify[0]'],
+    ];
+    for (const [notify, param] of refused) {
+      const error = await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify }), 400, 'invalid_field');
+      expect(error.error.param).toBe(param);
+    }
+    const after = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
+    expect(after.body).toEqual(before.body);
+    const accepted = await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: ['finance@company.com', harness.webhookUrl] });
+    expect(accepted.status).toBe(200);
+    await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [] });
+  });
+
   test("a webhook target's URL is shown masked, in answers and in the audit log, and a masked one is not taken back", async () => {
     const secretUrl = 'https://hooks.slack.com/services/T0RECON/B0RECON/ReconSlackSecretToken0001';
     const put = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [secretUrl] }));
