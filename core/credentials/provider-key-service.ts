@@ -28,6 +28,7 @@ const DEFAULT_TEST_TIMEOUT_MS = 10_000;
 export function createProviderKeyService(parts: ProviderKeyServiceParts): ProviderKeyService {
   const { store, snapshots, vault, models, providers, backend, upstream } = parts;
   return {
+    providers: () => [...providers.keys()],
     get: (id) => snapshots.current.keysById.get(id),
     list(accountId) {
       const byProvider = accountId === null ? snapshots.current.platformKeys : snapshots.current.accountKeys.get(accountId);

@@ -249,6 +249,8 @@ export type ProviderKeyTest = { ok: true; models: number } | { ok: false; reason
  * decrypted copy forgotten. Reads come from the in-memory snapshot.
  */
 export interface ProviderKeyService {
+  /** The loaded provider plugins' names: what a key's `provider` (or a rule's, an alert's) may name. */
+  providers(): string[];
   get(id: string): ProviderKeyView | undefined;
   /** The account's keys (or the operator's platform keys with `null`), by provider. */
   list(accountId: string | null): ProviderKeyView[];

@@ -7,7 +7,7 @@ import { parsePeriod } from '../../core/http/kit/period.ts';
 import type { TeamsSection } from '../teams/types.ts';
 import { maskTarget } from './deliver.ts';
 import type { AlertEvaluator } from './evaluate.ts';
-import { ALERT_TYPES, AlertsBodySchema, RULE_SCHEMAS, ruleConfig, ruleOf, type AlertRule, type AlertType } from './schema.ts';
+import { ALERT_TYPES, AlertsBodySchema, RULE_SCHEMAS, ruleConfig, ruleOf, takesProvider, type AlertRule, type AlertType } from './schema.ts';
 import { eventOf } from './store.ts';
 
 const MAX_ALERTS_PER_ACCOUNT = 200;
@@ -31,6 +31,7 @@ function validateEntry(services: Services, entry: Record<string, unknown>, index
   if (!(ALERT_TYPES as readonly string[]).includes(type)) {
     throw services.errors.create('invalid_field', { param: `${prefix}.type`, detail: `must be one of ${ALERT_TYPES.join(', ')}` }, { param: `${prefix}.type` });
   }
+  checkProvider(services, entry, type as AlertType, prefix);
   try {
     services.http.validateBody(RULE_SCHEMAS[type as AlertType], entry);
   } catch (error) {
@@ -44,7 +45,21 @@ function validateEntry(services: Services, entry: Record<string, unknown>, index
   return type as AlertType;
 }
 
-/** A target must be an e-mail address, an https:// URL, or something a loaded channel accepts. */
+/**
+ * A rule's provider must be a loaded provider: a misspelt or aliased name (`openaii`, `gemini` for
+ * `google`) matches no usage row, so the alert would never fire. Checked before the schema, whose
+ * pattern alone could not say which names are valid; a value that is not text is left to the schema.
+ */
+function checkProvider(services: Services, entry: Record<string, unknown>, type: AlertType, prefix: string): void {
+  const provider = entry.provider;
+  if (typeof provider !== 'string' || !takesProvider(type)) return;
+  const known = services.providerKeys.providers();
+  if (known.includes(provider)) return;
+  const param = `${prefix}.provider`;
+  const detail = `unknown provider '${provider.slice(0, 64)}'; known providers: ${known.join(', ')}`;
+  throw services.errors.create('invalid_field', { param, detail }, { param });
+}
+
 /** Refuses (400 naming `param`) a target no channel can deliver to, or one at an address Keyway may not call. */
 export function checkTarget(services: Services, target: string, param: string): void {
   // A webhook at the cloud metadata address, a private network or Keyway itself is refused up front.

@@ -2,7 +2,7 @@
 // the stored rule they become. Unknown fields are refused (a typo like `treshold` must not silently
 // make an alert that never fires).
 
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 
 export const ALERT_TYPES = [
   'byok_cost_threshold',
@@ -83,6 +83,11 @@ export const RULE_SCHEMAS: Record<AlertType, TSchema> = {
   compliance: Type.Object({ ...common }, closed),
   reconciliation_drift: Type.Object({ ...common, provider: Type.Optional(Provider) }, closed),
 };
+
+/** Whether a type's rules may name a provider; for the others the schema refuses the field as unknown. */
+export function takesProvider(type: AlertType): boolean {
+  return 'provider' in (RULE_SCHEMAS[type] as TObject).properties;
+}
 
 export const AlertsBodySchema = Type.Object({
   alerts: Type.Array(Type.Object({ type: Type.String() }, { additionalProperties: true }), { minItems: 1, maxItems: 50 }),

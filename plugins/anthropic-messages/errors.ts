@@ -1,5 +1,6 @@
 // The Anthropic error body: what every failure on `/v1/messages` is written as, so Anthropic SDKs
-// raise their own error classes. Keyway's code is kept beside Anthropic's type.
+// raise their own error classes. Keyway's code is kept beside Anthropic's type. Also the `request-id`
+// header those SDKs read.
 
 import type { ErrorDescriptor } from '../../core/spec/vocabulary.ts';
 
@@ -24,4 +25,15 @@ export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: strin
     error: { ...descriptor.extra, type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code },
     request_id: requestId,
   };
+}
+
+/**
+ * Anthropic names its request id `request-id` (no `x-`), and its SDKs read that header into
+ * `error.requestID` and a message's `_request_id`; Keyway's own id (`X-Request-Id`) is copied there, so
+ * a support ticket quoting the SDK's id finds Keyway's logs and usage row.
+ */
+export function withAnthropicRequestId(response: Response): Response {
+  const requestId = response.headers.get('x-request-id');
+  if (requestId !== null) response.headers.set('request-id', requestId);
+  return response;
 }

@@ -3,10 +3,11 @@
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
+import { withAnthropicRequestId } from './errors.ts';
 import { CountTokensBodySchema, CountTokensSchema, MessageSchemaResponse, MessagesBodySchema } from './schema.ts';
 
 export { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
-export { anthropicErrorBody } from './errors.ts';
+export { anthropicErrorBody, withAnthropicRequestId } from './errors.ts';
 export { chatRequestFromMessages, type MessagesTranslation, type MessagesTranslationOptions } from './request.ts';
 export {
   anthropicUsageFromUsage,
@@ -35,7 +36,7 @@ export const anthropicMessagesPlugin = definePlugin({
           summary: 'Anthropic Messages API',
           body: MessagesBodySchema,
           response: MessageSchemaResponse,
-          handle: ({ request, clientAddress }) => services.inference.run(request, messagesOperation, clientAddress),
+          handle: async ({ request, clientAddress }) => withAnthropicRequestId(await services.inference.run(request, messagesOperation, clientAddress)),
         },
         {
           method: 'POST',
@@ -43,7 +44,7 @@ export const anthropicMessagesPlugin = definePlugin({
           summary: 'Count input tokens (Anthropic)',
           body: CountTokensBodySchema,
           response: CountTokensSchema,
-          handle: ({ request, clientAddress }) => services.inference.run(request, countTokens, clientAddress),
+          handle: async ({ request, clientAddress }) => withAnthropicRequestId(await services.inference.run(request, countTokens, clientAddress)),
         },
       ],
     };

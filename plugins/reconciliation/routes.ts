@@ -5,6 +5,7 @@ import type { Principal, RouteDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { calendarDateError, parsePeriod } from '../../core/http/kit/period.ts';
 import { maskTarget } from '../alerts/deliver.ts';
+import { checkTarget } from '../alerts/routes.ts';
 import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
 import { verifyAnthropicAdminKey } from './anthropic-report.ts';
 import type { DailyReconciliation } from './daily.ts';
@@ -132,6 +133,9 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
             { param },
           );
         }
+        // The same targets an alert rule takes: one nothing delivers to, or at an address Keyway may not
+        // call (the metadata service, a private network, this machine), would leave the drift alert unsent.
+        for (const [index, target] of (body.notify ?? []).entries()) checkTarget(services, target, `notify[${index}]`);
         const accountId = accountOf(principal);
         const before = shown(await settings.get(accountId));
         const after = shown(await settings.update(accountId, body));
@@ -140,6 +144,30 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
       },
     },
   ];
+}
+
+/**
+ * The first UTC day a reconciliation may cover. OpenAI's and Anthropic's organisation usage and cost
+ * APIs came years later; an earlier day has no report to compare with, and a run stored for it would
+ * read as a $0 match (0000-01-01 is a calendar date, so the calendar check alone lets it through).
+ */
+const EARLIEST_DAY = '2020-01-01';
+
+/** What is wrong with a run's `day`, if anything: not a calendar date, before EARLIEST_DAY, or not begun. */
+function runDayError(day: string, today: string): string | undefined {
+  const calendar = calendarDateError(day);
+  if (calendar !== undefined) return calendar;
+  if (day < EARLIEST_DAY) return `${day} is before ${EARLIEST_DAY}: no provider reports usage or cost that early`;
+  // A day that has not begun has no usage on either side: a run stored for it would read "matched" at $0.
+  if (day > today) return `${day} has not begun (today is ${today} UTC)`;
+  return undefined;
+}
+
+/** The on-demand report asks the providers for every day of its period: none before EARLIEST_DAY. */
+function refuseBeforeEarliestDay(services: Services, period: { from: Date }): void {
+  if (period.from.getTime() >= Date.parse(`${EARLIEST_DAY}T00:00:00Z`)) return;
+  const detail = `starts before ${EARLIEST_DAY}: no provider reports usage or cost that early`;
+  throw services.errors.create('invalid_field', { param: 'start', detail }, { param: 'start' });
 }
 
 /** The reports are read 31 days a page: a year is a dozen calls per report, and the most one answer asks of a provider. */
@@ -165,6 +193,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       async handle({ request, principal }) {
         const accountId = accountOf(principal);
         const period = periodOf(services, request);
+        refuseBeforeEarliestDay(services, period);
         const provider = providerParameter(services, new URL(request.url).searchParams.get('provider'), 'provider');
         const { match_tolerance_usd: tolerance } = await settings.get(accountId);
         const result = await reconciler.reconcile(accountId, period.from, period.to, tolerance, provider);
@@ -199,13 +228,10 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
           body = parsed as Record<string, unknown>;
         }
         const asked = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
-        const dayError = typeof asked === 'string' ? calendarDateError(asked) : 'must be a UTC date, YYYY-MM-DD';
+        const today = new Date(services.clock.now()).toISOString().slice(0, 10);
+        const dayError = typeof asked === 'string' ? runDayError(asked, today) : 'must be a UTC date, YYYY-MM-DD';
         if (dayError !== undefined) throw services.errors.create('invalid_field', { param: 'day', detail: dayError }, { param: 'day' });
         const day = asked as string;
-        // A day that has not begun has no usage on either side: a run stored for it would read "matched" at $0.
-        const today = new Date(services.clock.now()).toISOString().slice(0, 10);
-        if (day > today)
-          throw services.errors.create('invalid_field', { param: 'day', detail: `${day} has not begun (today is ${today} UTC)` }, { param: 'day' });
         const only = providerParameter(services, typeof body.provider === 'string' ? body.provider : undefined, 'provider');
         const runs = [];
         for (const provider of only === undefined ? RECONCILED_PROVIDERS : [only]) runs.push(await daily.run(accountId, day, provider));

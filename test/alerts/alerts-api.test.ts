@@ -111,6 +111,42 @@ describe('POST /v1/alerts', () => {
     });
   }
 
+  test('an unknown provider is a 400 naming alerts[i].provider and listing the loaded providers', async () => {
+    const cases: Array<[unknown, string]> = [
+      // Pattern-valid names that match no loaded provider, or a catalog alias: the alert would never fire.
+      [{ alerts: [{ type: 'byok_cost_threshold', provider: 'openaii', threshold: 5, notify: ['a@b.co'] }] }, 'alerts[0].provider'],
+      [
+        {
+          alerts: [
+            { type: 'provider_down', notify: ['a@b.co'] },
+            { type: 'provider_down', provider: 'gemini', notify: ['a@b.co'] },
+          ],
+        },
+        'alerts[1].provider',
+      ],
+      // A name the schema's pattern refuses gets the same list, not the pattern's description.
+      [{ alerts: [{ type: 'error_rate', provider: 'OpenAI', threshold: 5, notify: ['a@b.co'] }] }, 'alerts[0].provider'],
+    ];
+    for (const [body, param] of cases) {
+      const error = await expectSpecError(await post(body), 400, 'invalid_field');
+      expect(error.error.param).toBe(param);
+      expect(error.error.message).toContain('unknown provider');
+      for (const provider of ['openai', 'anthropic', 'google', 'cohere', 'perplexity']) expect(error.error.message).toContain(provider);
+    }
+    const notText = await expectSpecError(await post({ alerts: [{ type: 'provider_down', provider: 42, notify: ['a@b.co'] }] }), 400, 'invalid_field');
+    expect(notText.error.param).toBe('alerts[0].provider');
+    // A type that takes no provider still refuses the field as unknown, not as a bad provider.
+    const noProvider = await expectSpecError(
+      await post({ alerts: [{ type: 'approval_pending', provider: 'openai', notify: ['a@b.co'] }] }),
+      400,
+      'invalid_field',
+    );
+    expect(noProvider.error.param).toBe('alerts[0].provider');
+    expect(noProvider.error.message).not.toContain('unknown provider');
+    const loaded = await post({ alerts: [{ type: 'provider_down', provider: 'google', notify: ['a@b.co'] }] });
+    expect(loaded.status).toBe(201);
+  });
+
   test('400 for a missing notify and for JSON that does not parse', async () => {
     const missing = await expectSpecError(await post({ alerts: [{ type: 'provider_down' }] }), 400, 'missing_field');
     expect(missing.error.param).toBe('alerts[0].notify');

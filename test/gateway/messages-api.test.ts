@@ -6,6 +6,7 @@ import type { SimulatorHandle } from '../simulators/common.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { rejectionOf } from '../clients/client-fixtures.ts';
 
 const OPENAI_KEY = 'sk-proj-MessagesOpenAIKey0000000000000001';
 const ANTHROPIC_KEY = 'sk-ant-api03-MessagesAnthropicKey00000000001';
@@ -90,6 +91,39 @@ describe('Anthropic dialect details', () => {
     expect(body.type).toBe('error');
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message).toContain('max_tokens');
+  });
+
+  test("errors carry request-id, Keyway's own request id, which the SDK reads into error.requestID", async () => {
+    const unknownModel = await rejectionOf(
+      client.messages.create({ model: 'no-such-model-anywhere', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] }),
+    );
+    const badKey = await rejectionOf(
+      new Anthropic({ baseURL: gateway.url, apiKey: 'kw-not-a-real-key', maxRetries: 0 }).messages.create({
+        model: 'claude-3-opus-20240229',
+        max_tokens: 20,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+    );
+    expect(badKey).toBeInstanceOf(Anthropic.AuthenticationError);
+    for (const error of [unknownModel, badKey]) {
+      expect(error).toBeInstanceOf(Anthropic.APIError);
+      const { requestID, headers } = error as InstanceType<typeof Anthropic.APIError>;
+      expect(requestID).toBeTruthy();
+      expect(requestID).toBe(headers?.get('x-request-id') ?? undefined);
+    }
+  });
+
+  test("answers carry request-id too: a message's _request_id, and a stream's header", async () => {
+    const request = { model: 'claude-3-opus-20240229', max_tokens: 20, messages: [{ role: 'user' as const, content: 'id please' }] };
+    const { request_id: requestId, response } = await client.messages.create(request).withResponse();
+    expect(requestId).toBeTruthy();
+    expect(requestId).toBe(response.headers.get('x-request-id'));
+    const message = await client.messages.create(request);
+    expect(message._request_id).toMatch(/^req_/);
+    const streamed = await client.messages.create({ ...request, stream: true }).withResponse();
+    for await (const _event of streamed.data);
+    expect(streamed.request_id).toBeTruthy();
+    expect(streamed.request_id).toBe(streamed.response.headers.get('x-request-id'));
   });
 
   test('x-api-key authenticates like Authorization: Bearer', async () => {

@@ -45,7 +45,13 @@ export async function startHarness(): Promise<Harness> {
   });
   let offset = 0;
   const gateway = await startTestGateway({
-    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url },
+    env: {
+      KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
+      KEYWAY_ANTHROPIC_BASE_URL: anthropic.url,
+      // Notify targets are held to the outbound address rules, which refuse loopback: the operator's
+      // allow list admits exactly the recording receiver, as it would an internal alert sink.
+      KEYWAY_UPSTREAM_ALLOW: `127.0.0.1:${receiver.port}`,
+    },
     extraPlugins: [{ definition: webhookRecorder, source: 'test' }],
     clock: { now: () => Date.now() + offset },
     probes: false,

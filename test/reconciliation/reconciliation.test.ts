@@ -336,6 +336,46 @@ describe('admin keys', () => {
     expect(stored.status).toBe(200);
   });
 
+  test('a day before 2020-01-01 is refused, naming the field: no provider reports usage or cost that early', async () => {
+    for (const day of ['0000-01-01', '1999-12-31', '2019-12-31']) {
+      const refused = await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day }), 400, 'invalid_field');
+      expect(refused.error.param).toBe('day');
+      expect(refused.error.message).toContain('2020-01-01');
+    }
+    const earliest = await harness.read(await call(harness.gateway, 'POST', '/v1/reconciliation/run', { day: '2020-01-01' }));
+    expect(earliest.status).toBe(200);
+    const stored = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?start=2019-01-01&end=2020-01-01'));
+    expect(stored.body.runs).toEqual([]);
+    // The on-demand report would ask the providers for each of those days: refused the same way.
+    const report = await expectSpecError(
+      await call(harness.gateway, 'GET', '/v1/analytics/reconciliation?start=0000-01-01&end=0000-02-01'),
+      400,
+      'invalid_field',
+    );
+    expect(report.error.param).toBe('start');
+    expect(report.error.message).toContain('2020-01-01');
+  });
+
+  test('notify targets are checked as alert rule targets are: 400 naming notify[i], nothing stored', async () => {
+    const before = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
+    const refused: Array<[string[], string]> = [
+      [['finance@company.com', 'not-an-address'], 'notify[1]'],
+      [['https://169.254.169.254/latest/meta-data/'], 'notify[0]'],
+      [['ops@company.com', 'http://10.0.0.7/drift'], 'notify[1]'],
+      // Loopback beyond the one receiver the operator allowed.
+      [[`http://127.0.0.1:${Number(new URL(harness.webhookUrl).port) + 1}/alerts`], 'notify[0]'],
+    ];
+    for (const [notify, param] of refused) {
+      const error = await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify }), 400, 'invalid_field');
+      expect(error.error.param).toBe(param);
+    }
+    const after = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
+    expect(after.body).toEqual(before.body);
+    const accepted = await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: ['finance@company.com', harness.webhookUrl] });
+    expect(accepted.status).toBe(200);
+    await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [] });
+  });
+
   test("a webhook target's URL is shown masked, in answers and in the audit log, and a masked one is not taken back", async () => {
     const secretUrl = 'https://hooks.slack.com/services/T0RECON/B0RECON/ReconSlackSecretToken0001';
     const put = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { notify: [secretUrl] }));
