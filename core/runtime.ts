@@ -37,8 +37,8 @@ import { createServices } from './services.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
-import { normaliseHost, UpstreamPolicy } from './wire/upstream-policy.ts';
-import { parseIp } from './wire/ip-address.ts';
+import { createOutboundService } from './wire/outbound.ts';
+import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -85,6 +85,8 @@ export interface RuntimeOptions {
   builtinPlugins: PluginSource[];
   environment?: Record<string, string | undefined>;
   fetch?: typeof fetch;
+  /** The resolver the upstream address rules check host names with (default: the system's, every address); tests inject their own, as they do fetch. */
+  resolve?: (host: string) => Promise<string[]>;
   logger?: Logger;
   /** Where first-start secrets are printed (once). */
   announce?: (text: string) => void;
@@ -151,7 +153,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     onObserverError: (plugin, error) =>
       logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
   });
-  const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny });
+  const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny, resolve: options.resolve });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
   // Replays the usage journal a crashed run left, before any request is served.
   const usage = await openUsageQueue(store, logger, config);
@@ -219,7 +221,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       run: (request, operation, clientAddress) => lifecycle.run(request, operation, clientAddress),
       dialect: (name) => (name === openAIDialect.name ? openAIDialect : plugins.dialects.get(name)),
     },
-    outbound: { refusal: (target) => outboundRefusal(upstream, target) },
+    outbound: createOutboundService(upstream),
     auth: {
       authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials),
       requireRole,
@@ -547,24 +549,4 @@ function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) =>
       '',
     ].join('\n') + '\n',
   );
-}
-
-/**
- * Why Keyway may not call a client's webhook address: an IP literal (the metadata service's
- * 169.254.169.254, a private network, this machine) is held to the rules a provider key's own
- * `base_url` is; `localhost` names this machine. A host name is not resolved here (the sender's
- * fetch does): a name that resolves to a private address is the gap docs/security.md names.
- */
-function outboundRefusal(upstream: UpstreamPolicy, target: string): string | undefined {
-  let host: string;
-  try {
-    host = normaliseHost(new URL(target).hostname);
-  } catch {
-    return 'is not a valid URL';
-  }
-  if (host === 'localhost' || host.endsWith('.localhost')) return 'names this machine (localhost)';
-  if (parseIp(host) === undefined) return undefined;
-  const verdict = upstream.check(target, 'key');
-  if (verdict instanceof Promise || verdict.allowed) return undefined;
-  return verdict.message;
 }

@@ -273,14 +273,38 @@ export interface ProviderKeyAnnotator {
   annotate(keyId: string, now: number): Record<string, unknown> | undefined;
 }
 
+/** What `OutboundService.admit` decided for one delivery. */
+export type OutboundAdmission =
+  | {
+      allowed: true;
+      /**
+       * The checked address to connect to when the URL names a host: the caller connects there (with the
+       * name as Host and TLS server name) rather than resolving the name again. Undefined for an IP literal.
+       */
+      address: string | undefined;
+    }
+  | {
+      allowed: false;
+      /** `refused`: an address rule; `unresolved`: the name had no usable answer, so nothing could be checked. */
+      kind: 'refused' | 'unresolved';
+      /** Completes "the address …": names the rule, never the internal address nor the URL. */
+      reason: string;
+    };
+
 /** Addresses a client chose for Keyway to call (webhooks), held to the upstream address rules. */
 export interface OutboundService {
   /**
-   * Why `url` may not be called, or undefined. An address written as an IP literal, or `localhost`,
-   * is judged by KEYWAY_UPSTREAM_ALLOW/DENY and the private, link-local and metadata ranges, as a
-   * provider key's own `base_url` is; a host name is left to its resolution by the sender.
+   * Why `url` may not be called, or undefined, without a lookup (when a target is saved). An address
+   * written as an IP literal, or `localhost`, is judged by KEYWAY_UPSTREAM_ALLOW/DENY and the private,
+   * link-local and metadata ranges, as a provider key's own `base_url` is; a host name passes here and
+   * is judged by `admit` before each delivery.
    */
   refusal(url: string): string | undefined;
+  /**
+   * Before each delivery: `refusal`, then the host name resolved and every answer held to the same
+   * rules. Background work only: it waits for DNS.
+   */
+  admit(url: string): Promise<OutboundAdmission>;
 }
 
 export interface Services {

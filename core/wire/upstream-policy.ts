@@ -211,6 +211,13 @@ export type UpstreamVerdict =
   | { allowed: false; kind: 'refused'; rule: string; message: string; address?: string }
   | { allowed: false; kind: 'unresolved'; message: string };
 
+/** A verdict and the addresses it judged (see `UpstreamPolicy.checkAddresses`). */
+export interface CheckedAddresses {
+  verdict: UpstreamVerdict;
+  /** Every address that passed, in the resolver's order; empty when refused or when no lookup was needed. */
+  addresses: readonly string[];
+}
+
 export interface UpstreamPolicyOptions {
   allow?: string | readonly string[];
   deny?: string | readonly string[];
@@ -346,6 +353,39 @@ export class UpstreamPolicy {
   }
 
   private checkUncached(target: string | URL, trust: UpstreamTrust): UpstreamVerdict | Promise<UpstreamVerdict> {
+    const named = this.decideWithoutLookup(target, trust);
+    if (!('host' in named)) return named;
+    const { host, port } = named;
+    const cached = this.resolutions.get(host);
+    if (cached !== undefined) return this.evaluate(host, port, cached, trust);
+    return this.resolve(host).then(
+      (addresses) => this.evaluate(host, port, addresses, trust),
+      (error: unknown) => unresolvedVerdict(error, trust),
+    );
+  }
+
+  /**
+   * Checks a URL as `check` does, and answers the addresses that were judged: the IP literal itself, or
+   * every answer for the host name (none when no lookup was needed, or when it was refused). A caller
+   * that connects to one of them, rather than letting its client resolve the name again, leaves no
+   * DNS-rebinding window between the check and the connection (plugins/webhooks pins its deliveries).
+   */
+  async checkAddresses(target: string | URL, trust: UpstreamTrust): Promise<CheckedAddresses> {
+    const named = this.decideWithoutLookup(target, trust);
+    if (!('host' in named)) return { verdict: named, addresses: named.allowed ? literalOf(target) : [] };
+    const { host, port } = named;
+    let addresses: string[];
+    try {
+      addresses = await this.resolve(host);
+    } catch (error) {
+      return { verdict: unresolvedVerdict(error, trust), addresses: [] };
+    }
+    const verdict = this.evaluate(host, port, addresses, trust);
+    return { verdict, addresses: verdict.allowed ? addresses : [] };
+  }
+
+  /** The verdict when no lookup is needed (a bad URL, an operator URL, an IP literal, a name refused by name); otherwise the name to resolve. */
+  private decideWithoutLookup(target: string | URL, trust: UpstreamTrust): UpstreamVerdict | { host: string; port: number } {
     let url: URL;
     try {
       url = typeof target === 'string' ? new URL(target) : target;
@@ -362,17 +402,7 @@ export class UpstreamPolicy {
     const literal = parseIp(host);
     if (literal !== undefined) return this.evaluate(host, port, [host], trust);
     const early = trust === 'key' ? this.evaluateHostName(host, port) : undefined;
-    if (early !== undefined) return early;
-    const cached = this.resolutions.get(host);
-    if (cached !== undefined) return this.evaluate(host, port, cached, trust);
-    return this.resolve(host).then(
-      (addresses) => this.evaluate(host, port, addresses, trust),
-      (error: unknown): UpstreamVerdict => {
-        const code = error !== null && typeof error === 'object' && 'code' in error ? ` (${String((error as { code: unknown }).code)})` : '';
-        if (trust === 'operator') return { allowed: true };
-        return { allowed: false, kind: 'unresolved', message: `could not be resolved${code}` };
-      },
-    );
+    return early ?? { host, port };
   }
 
   /** The rules that need only the name: deny entries and the special-use domains. */
@@ -430,6 +460,23 @@ export class UpstreamPolicy {
       }
     }
     return { allowed: true };
+  }
+}
+
+/** A lookup that failed: refused for a key's address (nothing was checked); an operator's is left to its fetch. */
+function unresolvedVerdict(error: unknown, trust: UpstreamTrust): UpstreamVerdict {
+  if (trust === 'operator') return { allowed: true };
+  const code = error !== null && typeof error === 'object' && 'code' in error ? ` (${String((error as { code: unknown }).code)})` : '';
+  return { allowed: false, kind: 'unresolved', message: `could not be resolved${code}` };
+}
+
+/** The URL's host when it is an IP literal, as the one address judged. */
+function literalOf(target: string | URL): string[] {
+  try {
+    const host = normaliseHost((typeof target === 'string' ? new URL(target) : target).hostname);
+    return parseIp(host) === undefined ? [] : [host];
+  } catch {
+    return [];
   }
 }
 

@@ -3,13 +3,15 @@
 // the secret and answers it once; it is stored sealed by the crypto backend, never in plaintext.
 // Each delivery is `POST <https url>` with the JSON body, `X-Keyway-Event`, `X-Keyway-Delivery` (an id
 // receivers de-duplicate on) and `X-Keyway-Signature: sha256=<hex HMAC-SHA256 of the raw body>`.
-// See docs/alerts.md ("Signed webhooks").
+// Before each one the host name is resolved and every answer held to the upstream address rules
+// (`services.outbound.admit`); the request then goes to the address that was checked, with the name as
+// Host and TLS server name, so a second lookup cannot swap in another. See docs/alerts.md ("Signed webhooks").
 
 import { createHmac } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
-import type { SealedSecret, Services } from '../../core/spec/services.ts';
+import type { OutboundAdmission, SealedSecret, Services } from '../../core/spec/services.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
 
@@ -63,8 +65,12 @@ export interface WebhookSenderOptions {
   newDeliveryId(): string;
   /** Called once per account that sends unsigned. */
   warnUnsigned?(accountId: string): void;
-  /** Why an address may not be called (`services.outbound.refusal`): checked before every delivery. */
-  refusal?(url: string): string | undefined;
+  /**
+   * The address rules, before every delivery (`services.outbound.admit`): refused or unresolved, the
+   * delivery fails without a request; admitted with an address, the request goes to that address.
+   * Without it (unit tests of the signing alone) the URL is fetched as it is.
+   */
+  admit?(url: string): Promise<OutboundAdmission>;
 }
 
 export interface WebhookSender {
@@ -94,18 +100,21 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         warned.add(webhook.accountId);
         options.warnUnsigned?.(webhook.accountId);
       }
-      // Checked at every delivery too, not only when the target was saved: the address rules may have changed.
-      const refused = options.refusal?.(webhook.url);
-      if (refused !== undefined) throw new Error(`the webhook's address is refused: it ${refused}`);
+      const timeoutMs = webhook.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      // Checked at every delivery, not only when the target was saved: DNS answers and the rules change.
+      const admission = options.admit === undefined ? undefined : await admitWithin(options.admit, webhook.url, timeoutMs);
+      if (admission !== undefined && !admission.allowed) throw new Error(refusalMessage(admission));
+      const request = pinnedRequest(webhook.url, admission?.address, headers);
       let response: Response;
       try {
         // Redirects are not followed: a receiver could otherwise bounce the signed body to another host.
-        response = await options.fetch(webhook.url, {
+        response = await options.fetch(request.url, {
           method: 'POST',
-          headers,
+          headers: request.headers,
           body: webhook.body,
           redirect: 'manual',
-          signal: AbortSignal.timeout(webhook.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+          signal: AbortSignal.timeout(timeoutMs),
+          ...request.options,
         });
       } catch (error) {
         throw new Error(`the webhook could not be reached: ${options.redact(error instanceof Error ? error.message : String(error))}`);
@@ -117,6 +126,50 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   };
 }
 
+/** The delivery's error when the address rules refuse it: the rule, never the URL (it may hold a token) nor the address. */
+function refusalMessage(admission: Extract<OutboundAdmission, { allowed: false }>): string {
+  if (admission.kind === 'unresolved') return `the webhook's host name ${admission.reason}; nothing was sent`;
+  return `the webhook's address is refused: it ${admission.reason}`;
+}
+
+/**
+ * The admission, or an unresolved one once the delivery's own timeout passes: a resolver that hangs
+ * must not hold a delivery (and its retries) longer than an unanswered request would.
+ */
+async function admitWithin(admit: (url: string) => Promise<OutboundAdmission>, url: string, timeoutMs: number): Promise<OutboundAdmission> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<OutboundAdmission>((resolve) => {
+    timer = setTimeout(() => resolve({ allowed: false, kind: 'unresolved', reason: `could not be resolved within ${timeoutMs} ms` }), timeoutMs);
+  });
+  try {
+    return await Promise.race([admit(url), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface PinnedRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** Bun's fetch options that keep TLS verified against the name while connecting to the address. */
+  options: { tls?: { serverName: string }; keepalive?: boolean };
+}
+
+/**
+ * The request aimed at `address` rather than at the URL's host name: the URL carries the address, the
+ * Host header the original host, and TLS sends the name as SNI and verifies the certificate against it
+ * (Bun's `tls.serverName`), so the receiver and its certificate check see what they would have without
+ * pinning. Keep-alive is off: a pooled connection to a shared address must not carry another name's request.
+ */
+export function pinnedRequest(target: string, address: string | undefined, headers: Record<string, string>): PinnedRequest {
+  if (address === undefined) return { url: target, headers, options: {} };
+  const url = new URL(target);
+  const name = url.hostname;
+  const host = url.host;
+  url.hostname = address.includes(':') ? `[${address}]` : address;
+  return { url: url.href, headers: { ...headers, host }, options: { tls: { serverName: name }, keepalive: false } };
+}
+
 /** One sender per gateway (its services), reading each account's secret from the store. */
 const senders = new WeakMap<Services, WebhookSender>();
 
@@ -125,7 +178,7 @@ export function webhookSenderFor(services: Services): WebhookSender {
   if (sender === undefined) {
     sender = createWebhookSender({
       fetch: services.fetch,
-      refusal: (url) => services.outbound.refusal(url),
+      admit: (url) => services.outbound.admit(url),
       redact: services.errors.redact,
       secretOf: (accountId) => storedSecret(services, accountId),
       newDeliveryId: () => services.credentials.randomId('whd'),

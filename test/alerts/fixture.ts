@@ -7,7 +7,7 @@ import { alertsHandleOf } from '../../plugins/alerts/index.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { routingFetch, startReceiver, type Receiver } from './receivers.ts';
+import { routingFetch, testResolver, startReceiver, type Receiver } from './receivers.ts';
 import { type SmtpServerOptions, startSmtpServer, type TestSmtpServer } from './smtp-server.ts';
 import type { StoredEvent } from '../../plugins/alerts/store.ts';
 
@@ -44,6 +44,8 @@ export interface AlertsGatewayOptions {
   /** Reuse these servers (a restarted gateway). */
   servers?: NotificationServers;
   addKey?: boolean;
+  /** The resolver webhook host names are checked with (default: the test hosts answer a public address). */
+  resolve?: (host: string) => Promise<string[]>;
 }
 
 export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Promise<AlertsGateway> {
@@ -52,6 +54,7 @@ export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Pr
   const gateway = await startTestGateway({
     probes: false,
     fetch: routingFetch(receiver),
+    resolve: options.resolve ?? testResolver,
     env: {
       KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
       KEYWAY_SMTP_URL: smtp.url(`keyway:${SMTP_PASSWORD}`),

@@ -11,7 +11,7 @@ import { parseSmtpUrl } from '../../plugins/alert-email/smtp.ts';
 import { alertSlackPlugin, createSlackChannel } from '../../plugins/alert-slack/index.ts';
 import { alertWebhookPlugin, createAlertWebhookChannel } from '../../plugins/alert-webhook/index.ts';
 import { createWebhookSender } from '../../plugins/webhooks/index.ts';
-import { routingFetch, startReceiver } from '../alerts/receivers.ts';
+import { routingFetch, startReceiver, testResolver } from '../alerts/receivers.ts';
 import { startSmtpServer } from '../alerts/smtp-server.ts';
 import { describeAlertChannelConformance, type AlertChannelHarness } from './alert-channel.ts';
 
@@ -58,7 +58,7 @@ describeAlertChannelConformance('alert-webhook', {
   rejectedTarget: 'https://hooks.slack.com/services/T000/B000/XXXX',
   plugin: alertWebhookPlugin as PluginDefinition,
   builtin: true,
-  gateway: { fetch: fetchThroughReceiver },
+  gateway: { fetch: fetchThroughReceiver, resolve: testResolver },
 });
 
 describeAlertChannelConformance('alert-slack', {

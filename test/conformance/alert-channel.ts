@@ -43,7 +43,7 @@ export interface AlertChannelConformanceOptions {
   /** The channel's plugin, loaded into a test gateway for the end-to-end check. */
   plugin: PluginDefinition;
   /** What that gateway needs to reach the harness's destination (env, fetch). */
-  gateway?: Pick<TestGatewayOptions, 'env' | 'fetch'>;
+  gateway?: Pick<TestGatewayOptions, 'env' | 'fetch' | 'resolve'>;
   /** The plugin is one of the built-ins, which every test gateway already loads: it is not added again. */
   builtin?: boolean;
 }

@@ -33,6 +33,8 @@ export interface TestGatewayOptions {
   env?: Record<string, string>;
   extraPlugins?: PluginSource[];
   fetch?: typeof fetch;
+  /** The resolver the upstream address rules use (webhook targets too): the names an injected fetch serves need answers. */
+  resolve?: (host: string) => Promise<string[]>;
   clock?: Clock;
   /** Background health probes (on by default, as in production). */
   probes?: boolean;
@@ -64,6 +66,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     environment,
     logger,
     fetch: options.fetch,
+    resolve: options.resolve,
     announce: (text) => void output.push(text),
     clock: options.clock,
     probes: options.probes,

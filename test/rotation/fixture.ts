@@ -6,7 +6,7 @@ import { expect } from 'bun:test';
 import type { Clock } from '../../core/clock.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import { rotationHandleOf, type RotationHandle } from '../../plugins/rotation/index.ts';
-import { routingFetch } from '../alerts/receivers.ts';
+import { routingFetch, testResolver } from '../alerts/receivers.ts';
 import { startNotificationServers, stopNotificationServers, type NotificationServers } from '../alerts/fixture.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -59,6 +59,7 @@ export async function startRotationWorld(options: RotationWorldOptions = {}): Pr
     probes: false,
     clock: options.clock,
     fetch: routingFetch(receiver),
+    resolve: testResolver,
     extraPlugins: options.extraPlugins,
     env: {
       KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
