@@ -37,6 +37,17 @@ function moveThreads(pid: number, name: string, core: number): void {
   if (moved === 0) throw new Error(`no thread named ${name} in ${pid}`);
 }
 
+/**
+ * Usage rows booked and not yet in the database (GET /metrics): the writer runs on spare CPU
+ * (plugins/store-sqlite/writer-priority.ts), so a round's rows may be written after it; read once the
+ * round's drain time has passed, this shows they were, and the CPU per request above counts that work.
+ */
+async function pendingRows(url: string): Promise<number> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_KEY}` } });
+  const text = await response.text();
+  return Number(/^keyway_usage_queue_pending_rows\s+(\d+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
 const MAIN = join(ROOT, 'plugins', 'main.ts');
 const DROPPING = join(ROOT, 'bench', 'entrypoints', 'no-usage-writes.ts');
 const builds: Build[] = [
@@ -110,12 +121,13 @@ try {
       // The writer drains its last batch within a flush interval after the load stops: count it.
       await Bun.sleep(1200);
       const cpu = cpuPerRequest(before, cpuByThread(run.process.pid), rate * SECONDS);
+      const pending = await pendingRows(run.url);
       run.rates.push(rate);
       run.p99s.push(p99Ms);
       run.cpu.push(cpu.total);
       run.threads.push(cpu.threads);
       console.log(
-        `round ${round} ${run.name.padEnd(40)} ${Math.round(rate)} req/s, p99 ${p99Ms.toFixed(2)} ms, ${cpu.total.toFixed(1)} µs CPU/request (${cpu.threads})`,
+        `round ${round} ${run.name.padEnd(40)} ${Math.round(rate)} req/s, p99 ${p99Ms.toFixed(2)} ms, ${cpu.total.toFixed(1)} µs CPU/request (${cpu.threads}), ${pending} rows pending after the drain`,
       );
     }
   }
