@@ -25,11 +25,6 @@ export interface GatewayConfig {
   usageBatchSize: number;
   /** Usage rows held in memory at most (`KEYWAY_USAGE_BUFFER_MAX`); beyond, they live only in the journal until written. */
   usageBufferMax: number;
-  /**
-   * `KEYWAY_USAGE_WRITE_LAG_MS`: how long usage rows may wait for spare CPU before the embedded store's
-   * writer thread takes its ordinary share (0: it always does). Read by the store plugin from the environment.
-   */
-  usageWriteLagMs: number;
   /** The crash journal of usage rows (KEYWAY_USAGE_JOURNAL=off turns it off: a crash may then lose a flush interval of rows). */
   usageJournal: boolean;
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
@@ -210,7 +205,6 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
     usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('KEYWAY_USAGE_BUFFER_MAX'), 100_000, 1, 10_000_000),
     usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('KEYWAY_USAGE_JOURNAL'), true),
-    usageWriteLagMs: integer('KEYWAY_USAGE_WRITE_LAG_MS', environment.KEYWAY_USAGE_WRITE_LAG_MS, 10_000, 0, 3_600_000),
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),

@@ -11,13 +11,9 @@
 // give up wake-up preemption for itself and its process's threads. bench/RESULTS.md (session 5) has
 // the figures; KEYWAY_THREAD_SCHEDULING=default leaves every thread as the runtime made it.
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const SCHED_BATCH = 3;
-/** Runs only on a core nothing else wants (weight 3 against 1,024): background work that can wait. */
-export const SCHED_IDLE = 5;
-/** Linux's CAP_SYS_NICE, the bit in /proc's CapEff mask. */
-const CAP_SYS_NICE = 23n;
 
 /** The runtime's threads that wait on sockets for the request thread: Bun's `fetch` I/O thread. */
 export const HELPER_THREAD_NAMES: ReadonlySet<string> = new Set(['HTTP Client']);
@@ -96,53 +92,6 @@ export async function threadYielder(): Promise<(() => void) | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** The calling thread's id, from /proc/thread-self (`<pid>/task/<tid>`); undefined where it cannot be read. */
-export function callingThreadId(): number | undefined {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether a /proc status text's effective capabilities (CapEff, hexadecimal) hold CAP_SYS_NICE. */
-export function hasNiceCapability(statusText: string): boolean {
-  const mask = /^CapEff:\s*([0-9a-f]+)$/im.exec(statusText)?.[1];
-  return mask !== undefined && ((BigInt(`0x${mask}`) >> CAP_SYS_NICE) & 1n) === 1n;
-}
-
-/** RLIMIT_NICE's soft value from a /proc limits text (`Max nice priority  <soft>  <hard>`); 0 where absent. */
-export function niceLimit(limitsText: string): number {
-  const soft = /^Max nice priority\s+(\S+)/m.exec(limitsText)?.[1];
-  if (soft === undefined) return 0;
-  return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft) || 0;
-}
-
-/**
- * Whether a thread of this process put under SCHED_IDLE may be given a normal policy again. Linux
- * allows leaving SCHED_IDLE only to a thread that may run at nice 0: with CAP_SYS_NICE, or with an
- * RLIMIT_NICE of at least 20 (sched(7)). Without either, a thread once idle would stay idle for good,
- * so the caller must not make it idle.
- */
-export function mayLeaveIdlePolicy(statusText = readProc('/proc/self/status'), limitsText = readProc('/proc/self/limits')): boolean {
-  return hasNiceCapability(statusText) || niceLimit(limitsText) >= 20;
-}
-
-function readProc(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Sets a thread of this process (tid 0: the caller) to a time-sharing policy; false where it could not. */
-export async function setThreadPolicy(tid: number, policy: typeof SCHED_BATCH | typeof SCHED_IDLE): Promise<boolean> {
-  const set = await loadSetScheduler();
-  return set === null ? false : set(tid, policy);
 }
 
 /** Puts the calling thread under SCHED_BATCH (tid 0 is the caller); false where it could not. */

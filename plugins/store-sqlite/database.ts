@@ -6,7 +6,7 @@ import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
 import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
-import { createUsageWriterClient, usageWriteLagMs, usageWriterBatchScheduled, usageWriterMode } from './usage-writer-client.ts';
+import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode } from './usage-writer-client.ts';
 import type { JournalRange, Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -45,8 +45,6 @@ export interface Storage {
     count: number,
     after: readonly string[],
     folds: readonly UsageFoldTable[],
-    /** The oldest row's created_at: how long the batch has waited (writer-priority.ts). */
-    oldestCreatedAt?: string,
   ): Promise<void>;
   /**
    * `insertUsageText` for rows the writer thread reads from a usage journal file (Store.insertJournalRange):
@@ -59,8 +57,6 @@ export interface Storage {
     count: number,
     after: readonly string[],
     folds: readonly UsageFoldTable[],
-    /** The oldest row's created_at: how long the batch has waited (writer-priority.ts). */
-    oldestCreatedAt?: string,
   ): Promise<void>;
   /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
   runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
@@ -77,7 +73,7 @@ export class StorageError extends Error {
  * HTTP client, loaded only when asked for.
  */
 export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<Storage> {
-  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), usageWriterBatchScheduled(env), usageWriteLagMs(env));
+  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), usageWriterBatchScheduled(env));
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
   throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
@@ -174,24 +170,22 @@ function openSqliteFile(path: string): Database {
   }
 }
 
-function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batchSchedule = true, idleLagMs?: number): Storage {
+function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batchSchedule = true): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
   const sqlite = openSqliteFile(path);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
-  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, { batchSchedule, idleLagMs }) : undefined;
+  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, { batchSchedule }) : undefined;
   // Typed by the interface, so their parameters are written once, there.
   const insertUsageText: Storage['insertUsageText'] =
     writer === undefined
       ? undefined
-      : (table, columns, text, count, after, folds, oldestCreatedAt) =>
-          writer.insertJournalText(insertStatement(table, columns), text, count, after, folds, columns, oldestCreatedAt);
+      : (table, columns, text, count, after, folds) => writer.insertJournalText(insertStatement(table, columns), text, count, after, folds, columns);
   const insertUsageFile: Storage['insertUsageFile'] =
     writer === undefined
       ? undefined
-      : (table, columns, range, count, after, folds, oldestCreatedAt) =>
-          writer.insertJournalFile(insertStatement(table, columns), range, count, after, folds, columns, oldestCreatedAt);
+      : (table, columns, range, count, after, folds) => writer.insertJournalFile(insertStatement(table, columns), range, count, after, folds, columns);
   return {
     db,
     driver: 'bun-sqlite',

@@ -303,30 +303,14 @@ export class SqliteStore implements Store {
     if (rows.length === 0) return;
     // The writer thread reads the lines from the journal file itself; on this thread the rows are cheaper than a read and a decode.
     if (this.storage.insertUsageFile === undefined) return this.insertUsage(rows);
-    await this.storage.insertUsageFile(
-      'usage_records',
-      USAGE_COLUMN_NAMES,
-      range,
-      rows.length,
-      this.usageRollupStatements,
-      this.usageFoldTables,
-      rows[0]?.createdAt,
-    );
+    await this.storage.insertUsageFile('usage_records', USAGE_COLUMN_NAMES, range, rows.length, this.usageRollupStatements, this.usageFoldTables);
   }
 
   async insertJournaledUsage(rows: readonly UsageRecord[], lines: string): Promise<void> {
     if (rows.length === 0) return;
     // The writer thread decodes the journal's text itself; on this thread the rows are cheaper than a decode.
     if (this.storage.insertUsageText === undefined) return this.insertUsage(rows);
-    await this.storage.insertUsageText(
-      'usage_records',
-      USAGE_COLUMN_NAMES,
-      lines,
-      rows.length,
-      this.usageRollupStatements,
-      this.usageFoldTables,
-      rows[0]?.createdAt,
-    );
+    await this.storage.insertUsageText('usage_records', USAGE_COLUMN_NAMES, lines, rows.length, this.usageRollupStatements, this.usageFoldTables);
   }
 
   async summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]> {

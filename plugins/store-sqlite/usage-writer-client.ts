@@ -4,9 +4,7 @@
 
 import type { JournalRange } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
-import { mayLeaveIdlePolicy, setThreadPolicy } from '../../core/process/thread-scheduling.ts';
 import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
-import { WriterPriority } from './writer-priority.ts';
 import type { FoldsMessage, InsertFileMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
 
 /**
@@ -40,7 +38,6 @@ export interface UsageWriterClient {
     after: readonly string[],
     folds: readonly UsageFoldTable[],
     columns: readonly string[],
-    oldestCreatedAt?: string,
   ): Promise<void>;
   /** Usage rows as a byte range of a usage journal file: the writer thread reads and decodes them. */
   insertJournalFile(
@@ -50,7 +47,6 @@ export interface UsageWriterClient {
     after: readonly string[],
     folds: readonly UsageFoldTable[],
     columns: readonly string[],
-    oldestCreatedAt?: string,
   ): Promise<void>;
   close(): void;
 }
@@ -65,36 +61,7 @@ export function usageWriterBatchScheduled(env: Readonly<Record<string, string | 
   return env.KEYWAY_THREAD_SCHEDULING?.trim().toLowerCase() !== 'default';
 }
 
-/**
- * `KEYWAY_USAGE_WRITE_LAG_MS` (core/config.ts checks its value at start): how long usage rows may wait
- * for spare CPU before the writer thread takes its ordinary share (writer-priority.ts).
- */
-export function usageWriteLagMs(env: Readonly<Record<string, string | undefined>>): number {
-  const value = Number(env.KEYWAY_USAGE_WRITE_LAG_MS?.trim() || DEFAULT_WRITE_LAG_MS);
-  return Number.isInteger(value) && value >= 0 ? value : DEFAULT_WRITE_LAG_MS;
-}
-
-const DEFAULT_WRITE_LAG_MS = 10_000;
-
-export interface UsageWriterOptions {
-  /** SCHED_BATCH for the writer thread (KEYWAY_THREAD_SCHEDULING=batch); false leaves it as the runtime made it. */
-  batchSchedule?: boolean;
-  /**
-   * With batchSchedule: run the writer under SCHED_IDLE, raised to SCHED_BATCH once a batch's oldest
-   * row has waited this long (writer-priority.ts). 0, or a process that could not raise it again, keeps SCHED_BATCH.
-   */
-  idleLagMs?: number | undefined;
-}
-
-/** The writer thread's starting policy, by the options and what this process may do. */
-export function writerPolicy(options: UsageWriterOptions, mayLeaveIdle: () => boolean = mayLeaveIdlePolicy): 'batch' | 'idle' | 'default' {
-  if (options.batchSchedule === false) return 'default';
-  return options.idleLagMs !== undefined && options.idleLagMs > 0 && mayLeaveIdle() ? 'idle' : 'batch';
-}
-
-export function createUsageWriterClient(path: string, inline: InlineInsert, options: UsageWriterOptions = {}): UsageWriterClient {
-  const policy = writerPolicy(options);
-  let priority: WriterPriority | undefined;
+export function createUsageWriterClient(path: string, inline: InlineInsert, options: { batchSchedule?: boolean } = {}): UsageWriterClient {
   let worker: Worker | undefined;
   let ready: Promise<boolean> | undefined;
   let nextId = 0;
@@ -117,13 +84,8 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
       }
       worker.onmessage = (event: MessageEvent<WriterReply>) => {
         const reply = event.data;
-        if (reply.type === 'opened') {
-          const threadId = reply.threadId;
-          if (policy === 'idle' && threadId !== undefined && options.idleLagMs !== undefined) {
-            priority = new WriterPriority({ lagMs: options.idleLagMs, setPolicy: (next) => setThreadPolicy(threadId, next) });
-          }
-          resolve(true);
-        } else if (reply.type === 'failed-to-open') {
+        if (reply.type === 'opened') resolve(true);
+        else if (reply.type === 'failed-to-open') {
           worker?.terminate();
           worker = undefined;
           fallBack(reply.error);
@@ -131,7 +93,6 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
         } else {
           const waiter = pending.get(reply.id);
           pending.delete(reply.id);
-          priority?.done(reply.id);
           if (reply.error === undefined) waiter?.resolve();
           else waiter?.reject(new Error(reply.error));
         }
@@ -140,13 +101,11 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
         const error = new Error(`the usage writer failed: ${event.message}`);
         for (const waiter of pending.values()) waiter.reject(error);
         pending.clear();
-        priority?.close();
-        priority = undefined;
         worker = undefined;
         fallBack(event.message);
         resolve(false);
       };
-      worker.postMessage({ type: 'open', path, policy } satisfies OpenMessage);
+      worker.postMessage({ type: 'open', path, batchSchedule: options.batchSchedule ?? true } satisfies OpenMessage);
     });
     return ready;
   };
@@ -159,14 +118,12 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
     message: InsertMessage | InsertTextMessage | InsertFileMessage,
     folds: readonly UsageFoldTable[],
     columns: readonly string[],
-    oldestCreatedAt?: string,
   ): Promise<void> => {
     if (folds.length > 0 && folds !== foldsSent) {
       running.postMessage({ type: 'folds', tables: folds, columns } satisfies FoldsMessage);
       foldsSent = folds;
     }
     const done = new Promise<void>((resolve, reject) => pending.set(message.id, { resolve, reject }));
-    priority?.sent(message.id, oldestCreatedAt === undefined ? undefined : Date.parse(oldestCreatedAt));
     running.postMessage(message);
     return done;
   };
@@ -179,29 +136,22 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
       }
       return send(worker, { type: 'insert', id: nextId++, sql, rows: JSON.stringify(rows), after, fold: folds.length > 0 }, folds, columns);
     },
-    async insertJournalText(sql, text, count, after, folds, columns, oldestCreatedAt) {
+    async insertJournalText(sql, text, count, after, folds, columns) {
       if (!(await start()) || worker === undefined) {
         inline(sql, usageValuesFromJournalText(text, count), after, folds, columns);
         return;
       }
-      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after, fold: folds.length > 0 }, folds, columns, oldestCreatedAt);
+      return send(worker, { type: 'insert-text', id: nextId++, sql, text, count, after, fold: folds.length > 0 }, folds, columns);
     },
-    async insertJournalFile(sql, range, count, after, folds, columns, oldestCreatedAt) {
+    async insertJournalFile(sql, range, count, after, folds, columns) {
       if (!(await start()) || worker === undefined) {
         inline(sql, usageValuesFromJournalText(readJournalRange(range), count), after, folds, columns);
         return;
       }
       const { path, start: from, end } = range;
-      return send(
-        worker,
-        { type: 'insert-file', id: nextId++, sql, path, start: from, end, count, after, fold: folds.length > 0 },
-        folds,
-        columns,
-        oldestCreatedAt,
-      );
+      return send(worker, { type: 'insert-file', id: nextId++, sql, path, start: from, end, count, after, fold: folds.length > 0 }, folds, columns);
     },
     close() {
-      priority?.close();
       worker?.terminate();
       worker = undefined;
       for (const waiter of pending.values()) waiter.reject(new Error('the store closed before the usage batch was written'));

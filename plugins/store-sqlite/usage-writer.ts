@@ -7,7 +7,7 @@
 import { Database } from 'bun:sqlite';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { insertBatch } from './batch-insert.ts';
-import { callingThreadId, SCHED_BATCH, SCHED_IDLE, setThreadPolicy, threadYielder } from '../../core/process/thread-scheduling.ts';
+import { batchScheduleCallingThread, threadYielder } from '../../core/process/thread-scheduling.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { type UsageFolder, usageFolder } from './fold-upsert.ts';
 import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
@@ -15,13 +15,8 @@ import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts'
 export interface OpenMessage {
   type: 'open';
   path: string;
-  /**
-   * The thread's scheduling policy, set before it answers: `batch` gives up wake-up preemption
-   * (SCHED_BATCH, core/process/thread-scheduling.ts), `idle` runs only on spare CPU time until the
-   * gateway raises it (SCHED_IDLE, writer-priority.ts); either way batch work yields between steps.
-   * `default` leaves the thread as the runtime made it.
-   */
-  policy: 'batch' | 'idle' | 'default';
+  /** Give up wake-up preemption (SCHED_BATCH): batch work yields to the request thread (core/process/thread-scheduling.ts). */
+  batchSchedule: boolean;
 }
 
 export interface InsertMessage {
@@ -81,11 +76,7 @@ export interface FoldsMessage {
 
 export type WriterMessage = OpenMessage | InsertMessage | InsertTextMessage | InsertFileMessage | FoldsMessage;
 
-/** `threadId`: this thread's Linux id, so the gateway can set its scheduling policy (usage-writer-client.ts). */
-export type WriterReply =
-  | { type: 'opened'; threadId: number | undefined }
-  | { type: 'failed-to-open'; error: string }
-  | { type: 'done'; id: number; error?: string };
+export type WriterReply = { type: 'opened' } | { type: 'failed-to-open'; error: string } | { type: 'done'; id: number; error?: string };
 
 declare const self: Worker;
 
@@ -145,21 +136,6 @@ function insert(message: InsertMessage | InsertTextMessage | InsertFileMessage):
   insertBatch(database, message.sql, rows, message.after, message.fold ? folder : undefined, pause);
 }
 
-async function open(message: OpenMessage): Promise<void> {
-  if (message.policy !== 'default') {
-    // Set before the answer, so the gateway's later changes (writer-priority.ts) come after this one.
-    await setThreadPolicy(0, message.policy === 'idle' ? SCHED_IDLE : SCHED_BATCH);
-    pause = await threadYielder();
-  }
-  try {
-    database = new Database(message.path);
-    database.exec(CONNECTION_PRAGMAS);
-    self.postMessage({ type: 'opened', threadId: callingThreadId() } satisfies WriterReply);
-  } catch (error) {
-    self.postMessage({ type: 'failed-to-open', error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
-  }
-}
-
 self.onmessage = (event: MessageEvent<WriterMessage>) => {
   const message = event.data;
   if (message.type === 'folds') {
@@ -168,7 +144,19 @@ self.onmessage = (event: MessageEvent<WriterMessage>) => {
     return;
   }
   if (message.type === 'open') {
-    void open(message);
+    if (message.batchSchedule) {
+      void batchScheduleCallingThread();
+      void threadYielder().then((yielder) => {
+        pause = yielder;
+      });
+    }
+    try {
+      database = new Database(message.path);
+      database.exec(CONNECTION_PRAGMAS);
+      self.postMessage({ type: 'opened' } satisfies WriterReply);
+    } catch (error) {
+      self.postMessage({ type: 'failed-to-open', error: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
+    }
     return;
   }
   try {

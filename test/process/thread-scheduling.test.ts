@@ -1,8 +1,7 @@
 // Helper threads without wake-up preemption (core/process/thread-scheduling.ts): the /proc readers on
 // fixtures, the policy call after collections (its struct once lived in memory a collection could
 // reuse, so a first upstream call seconds after start was refused), then a running gateway, whose HTTP client thread (once a call made it) and usage writer
-// thread run under SCHED_BATCH by default (the writer under SCHED_IDLE where the process may raise it
-// again: plugins/store-sqlite/writer-priority.ts) and as the runtime made them with
+// thread run under SCHED_BATCH by default and as the runtime made them with
 // KEYWAY_THREAD_SCHEDULING=default, while the request thread is never touched.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -10,16 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.ts';
-import {
-  batchScheduleThreads,
-  HELPER_THREAD_NAMES,
-  mayLeaveIdlePolicy,
-  policyFromStat,
-  SCHED_BATCH,
-  SCHED_IDLE,
-  threadsNamed,
-  threadYielder,
-} from '../../core/process/thread-scheduling.ts';
+import { batchScheduleThreads, HELPER_THREAD_NAMES, policyFromStat, SCHED_BATCH, threadsNamed, threadYielder } from '../../core/process/thread-scheduling.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { addOpenAIKey, chatCompletion, dataFolderEnv, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
@@ -160,16 +150,11 @@ describe.skipIf(process.platform !== 'linux')('a running gateway', () => {
     await simulator.stop();
   });
 
-  test('by default its HTTP client thread runs under SCHED_BATCH, its usage writer under SCHED_IDLE where it may be raised again, its request thread as it was', async () => {
+  test('by default its HTTP client and usage writer threads run under SCHED_BATCH, its request thread as it was', async () => {
     const policies = await policiesAfterACall({});
     expect(policies.get('HTTP Client')).toBe(SCHED_BATCH);
-    expect(policies.get('Worker')).toBe(mayLeaveIdlePolicy() ? SCHED_IDLE : SCHED_BATCH);
-    expect(policies.get('request thread')).toBe(0);
-  }, 30_000);
-
-  test('KEYWAY_USAGE_WRITE_LAG_MS=0 keeps the usage writer under SCHED_BATCH', async () => {
-    const policies = await policiesAfterACall({ KEYWAY_USAGE_WRITE_LAG_MS: '0' });
     expect(policies.get('Worker')).toBe(SCHED_BATCH);
+    expect(policies.get('request thread')).toBe(0);
   }, 30_000);
 
   test('so does the HTTP client thread of a gateway whose first upstream call comes seconds after it started', async () => {
