@@ -8,7 +8,7 @@ import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
 import { createClientAddressResolver } from './client-address.ts';
-import { chatCompletions, embeddings, listModels, type ClientAddress } from './inference-routes.ts';
+import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
 import { authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
@@ -76,7 +76,9 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
     )
     .post('/v1/chat/completions', ({ request }) => chatCompletions(runtime, request, clientAddress), documented(routeDocs.chatCompletions))
     .post('/v1/embeddings', ({ request }) => embeddings(runtime, request, clientAddress), documented(routeDocs.embeddings))
-    .get('/v1/models', ({ request }) => listModels(runtime, request), documented(routeDocs.listModels));
+    .get('/v1/models', ({ request }) => listModels(runtime, request), documented(routeDocs.listModels))
+    // Ids may hold a slash (`provider/model`, when two providers serve the model).
+    .get('/v1/models/*', ({ request, params }) => retrieveModel(runtime, request, params['*']), documented(routeDocs.retrieveModel));
   // Routes without a management role (the dialects' inference routes) come before the admin-action
   // hook: Elysia applies a hook only to the routes registered after it, so the request path pays nothing.
   const pluginRoutes = runtime.plugins.routes.map(({ value }) => value);

@@ -4,6 +4,8 @@ import { authenticate } from '../credentials/authenticate.ts';
 import type { Runtime } from '../runtime.ts';
 import type { ModelFilter, ModelListCaller, ModelPredicate } from '../spec/plugin.ts';
 import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-dialect.ts';
+import { KeywayError } from '../errors.ts';
+import { passGuards } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
@@ -18,37 +20,77 @@ export function embeddings(runtime: Runtime, request: Request, clientAddress: Cl
 
 /**
  * The models the caller may use: what its keys report, or the catalog's list for that provider, less
- * what a plugin's model filter says the caller may not call (a team's policy).
+ * what a plugin's model filter says the caller may not call (a team's policy). A key that may call no
+ * model (a viewer, a member without byok_access) is shown none, so a listed model is always callable;
+ * the plugins' guards (allowed_ips) bind the listing as they bind every other call of the key.
  */
 export function listModels(runtime: Runtime, request: Request): Response {
   const requestId = requestIdOf(request);
   try {
-    const principal = authenticate(runtime.snapshots, request.headers);
-    const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
-    const reported = runtime.models.modelsOf(principal.accountId);
-    const byModel = new Map<string, string[]>();
-    for (const [provider, models] of reported) {
-      const names = models.size > 0 ? models : catalogModels(runtime, provider);
-      for (const model of names) {
-        const providers = byModel.get(model);
-        if (providers) providers.push(provider);
-        else byModel.set(model, [provider]);
-      }
-    }
-    const data = [];
-    for (const [model, providers] of byModel) {
-      for (const provider of providers) {
-        // Filtered after grouping: an id stays `provider/model` when the account has the model on two
-        // providers, so a name the caller is shown routes to the very provider it was allowed on.
-        if (allowed !== undefined && !allowed(provider, model)) continue;
-        data.push({ id: providers.length > 1 ? `${provider}/${model}` : model, object: 'model', created: 0, owned_by: provider, provider });
-      }
-    }
-    data.sort((left, right) => left.id.localeCompare(right.id));
-    return json({ object: 'list', data }, 200, { 'x-request-id': requestId });
+    return json({ object: 'list', data: callableModels(runtime, request) }, 200, { 'x-request-id': requestId });
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }
+}
+
+/** GET /v1/models/{model}: one entry of the caller's list, or 404 `model_not_found` as for a model it may not call. */
+export function retrieveModel(runtime: Runtime, request: Request, encodedId: string): Response {
+  const requestId = requestIdOf(request);
+  try {
+    const id = decodedModelId(encodedId);
+    const entry = callableModels(runtime, request).find((candidate) => candidate.id === id);
+    if (entry === undefined) {
+      throw new KeywayError('model_not_found', { detail: `The model '${id.slice(0, 200)}' does not exist or this key may not use it.` }, { param: 'model' });
+    }
+    return json(entry, 200, { 'x-request-id': requestId });
+  } catch (error) {
+    return errorAsResponse(error, requestId, runtime.logger);
+  }
+}
+
+/** The path's model id: percent-escapes decoded (a client may escape the slash of `provider/model`); a bad escape is kept as sent. */
+function decodedModelId(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return encoded;
+  }
+}
+
+interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+  provider: string;
+}
+
+function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
+  const principal = authenticate(runtime.snapshots, request.headers);
+  passGuards(runtime, request, principal);
+  if (principal.role === 'viewer' || !principal.byokAccess) return [];
+  const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
+  const reported = runtime.models.modelsOf(principal.accountId);
+  const byModel = new Map<string, string[]>();
+  for (const [provider, models] of reported) {
+    const names = models.size > 0 ? models : catalogModels(runtime, provider);
+    for (const model of names) {
+      const providers = byModel.get(model);
+      if (providers) providers.push(provider);
+      else byModel.set(model, [provider]);
+    }
+  }
+  const data: ModelEntry[] = [];
+  for (const [model, providers] of byModel) {
+    for (const provider of providers) {
+      // Filtered after grouping: an id stays `provider/model` when the account has the model on two
+      // providers, so a name the caller is shown routes to the very provider it was allowed on.
+      if (allowed !== undefined && !allowed(provider, model)) continue;
+      data.push({ id: providers.length > 1 ? `${provider}/${model}` : model, object: 'model', created: 0, owned_by: provider, provider });
+    }
+  }
+  data.sort((left, right) => left.id.localeCompare(right.id));
+  return data;
 }
 
 function catalogModels(runtime: Runtime, provider: string): Set<string> {

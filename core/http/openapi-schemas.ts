@@ -165,11 +165,14 @@ export const EmbeddingsSchema = Type.Object(
   open,
 );
 
+export const ModelSchema = Type.Object(
+  { id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String(), provider: Type.String() },
+  open,
+);
+
 export const ModelListSchema = Type.Object({
   object: Type.Literal('list'),
-  data: Type.Array(
-    Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String(), provider: Type.String() }, open),
-  ),
+  data: Type.Array(ModelSchema),
 });
 
 export const RoutingSettingsBodySchema = Type.Object(

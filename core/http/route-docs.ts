@@ -12,6 +12,7 @@ import {
   EmbeddingsSchema,
   ModelClassesBodySchema,
   ModelListSchema,
+  ModelSchema,
   ProviderKeysSchema,
   RoutingSettingsBodySchema,
 } from './openapi-schemas.ts';
@@ -37,6 +38,7 @@ export const routeDocs = {
   },
   embeddings: { summary: 'Embeddings', tag: inference, body: EmbeddingsBodySchema, response: EmbeddingsSchema },
   listModels: { summary: "The models the caller may call: what its keys report, narrowed by its team's policy", tag: inference, response: ModelListSchema },
+  retrieveModel: { summary: "One model of the caller's list (404 model_not_found for any other)", tag: inference, response: ModelSchema },
   addProviderKeys: {
     summary: "Store the account's provider keys (encrypted); each says `verifying` until its provider has been checked",
     tag: providerKeys,

@@ -12,7 +12,7 @@ import { SEED_TEAM } from '../helpers/seed-team.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
-import { startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import { OPENAI_KEY, startTeamGateway, type TeamGateway } from './team-fixture.ts';
 
 const ANTHROPIC_KEY = 'sk-ant-api03-ModelsListAnthropicKey0000000000001';
 const GOOGLE_KEY = 'AIzaModelsListGoogleKey00000000000000001';
@@ -145,5 +145,85 @@ describe('GET /v1/models: a glob allowlist', () => {
     expect(anthropic(models)).toEqual(anthropic(everything));
     expect(anthropic(models).length).toBeGreaterThan(0);
     expect(models.some((model) => model.owned_by === 'google')).toBe(false);
+  });
+});
+
+describe('GET /v1/models: who may list, and one model at a time', () => {
+  const setup = modelsGatewayPerSuite(SEED_PROVIDERS);
+
+  async function addMember(body: Record<string, unknown>): Promise<string> {
+    const response = await call(setup().gateway, 'POST', `/v1/teams/${setup().teamId}/members`, body, { key: setup().adminKey });
+    expect(response.status).toBe(201);
+    return String(((await response.json()) as { api_key: string }).api_key);
+  }
+
+  test('a viewer and a member without byok_access, who may call no model, list none', async () => {
+    const viewer = await addMember({ email: 'viewer@company.com', role: 'viewer' });
+    const noByok = await addMember({ email: 'nobyok@company.com', role: 'developer', byok_access: false });
+    for (const key of [viewer, noByok]) {
+      expect(await listed(client(setup(), key))).toEqual([]);
+      const refused = await call(
+        setup().gateway,
+        'POST',
+        '/v1/chat/completions',
+        { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hi' }] },
+        { key },
+      );
+      await expectSpecError(refused, 403, 'byok_access_denied');
+    }
+  });
+
+  test("the team's allowed_ips bind the listing as every other call of its members", async () => {
+    const bound = await call(setup().gateway, 'PATCH', `/v1/teams/${setup().teamId}`, { allowed_ips: ['10.9.0.0/16'] }, { key: setup().adminKey });
+    expect(bound.status).toBe(200);
+    await setup().gateway.runtime.services.snapshot.refresh();
+    try {
+      for (const path of ['/v1/models', '/v1/models/gpt-3.5-turbo']) {
+        await expectSpecError(await call(setup().gateway, 'GET', path, undefined, { key: setup().memberKey }), 403, 'ip_not_allowed');
+      }
+    } finally {
+      const lifted = await call(setup().gateway, 'PATCH', `/v1/teams/${setup().teamId}`, { allowed_ips: null }, { key: setup().adminKey });
+      expect(lifted.status).toBe(200);
+      await setup().gateway.runtime.services.snapshot.refresh();
+    }
+    expect(ids(await listed(client(setup(), setup().memberKey)))).toContain('gpt-3.5-turbo');
+  });
+
+  test('an account key bound to another network cannot list, nor learn from the answer whether it is valid', async () => {
+    const created = await call(setup().gateway, 'POST', '/v1/keys', { role: 'developer', allowed_ips: ['203.0.113.0/24'] }, { key: setup().adminKey });
+    expect(created.status).toBe(201);
+    const key = String(((await created.json()) as { api_key: string }).api_key);
+    await expectSpecError(await call(setup().gateway, 'GET', '/v1/models', undefined, { key }), 403, 'ip_not_allowed');
+  });
+
+  test('models.retrieve answers a listed model, and 404 model_not_found for one the member may not call or that does not exist', async () => {
+    const openai = client(setup(), setup().memberKey);
+    const model = await openai.models.retrieve('gpt-3.5-turbo');
+    expect(model).toMatchObject({ id: 'gpt-3.5-turbo', object: 'model', owned_by: 'openai' });
+    for (const id of ['gpt-4o', 'gemini-pro', 'no-such-model']) {
+      const response = await call(setup().gateway, 'GET', `/v1/models/${id}`, undefined, { key: setup().memberKey });
+      await expectSpecError(response, 404, 'model_not_found');
+    }
+    const operator = client(setup(), OPERATOR_KEY);
+    expect((await operator.models.retrieve('gemini-pro')).owned_by).toBe('google');
+    const refused = await openai.models.retrieve('gpt-4o').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  test('an id with a slash (a model two providers serve) is retrieved as listed, escaped or not', async () => {
+    // Groq's key aimed at the OpenAI simulator: both providers then report the same models.
+    await addProviderKeys(setup().gateway, [{ name: 'groq', api_key: OPENAI_KEY, base_url: `${setup().openai.url}/v1` }], setup().adminKey);
+    await call(setup().gateway, 'GET', '/v1/providers', undefined, { key: setup().adminKey });
+    const everything = await listed(client(setup(), OPERATOR_KEY));
+    const slashed = everything.find((model) => model.id.includes('/'));
+    expect(slashed).toBeDefined();
+    if (slashed === undefined) return;
+    const operator = client(setup(), OPERATOR_KEY);
+    expect((await operator.models.retrieve(slashed.id)).id).toBe(slashed.id);
+    const raw = await call(setup().gateway, 'GET', `/v1/models/${slashed.id}`, undefined, { key: OPERATOR_KEY });
+    expect(raw.status).toBe(200);
   });
 });

@@ -34,22 +34,30 @@ export async function authenticateManagementCall(runtime: Runtime, request: Requ
     runtime.plugins.sessionArrivals,
   );
   noteActor(request, principal, role);
-  const guards = runtime.plugins.managementGuards;
-  if (guards.length > 0) {
-    const resolve = clientAddresses.get(runtime);
-    let address: string | undefined;
-    let resolved = false;
-    const clientAddress = (): string | undefined => {
-      if (!resolved) {
-        address = resolve?.(request);
-        resolved = true;
-      }
-      return address;
-    };
-    for (const { value: guard } of guards) guard(principal, clientAddress);
-  }
+  passGuards(runtime, request, principal);
   requireRole(principal, role, teamKeys);
   return principal;
+}
+
+/**
+ * The plugins' management guards (an address outside the key's allowed_ips, say) for a call outside
+ * the lifecycle: every management route, and the inference routes that answer without a model call
+ * (GET /v1/models). The client's address is read only if a guard asks for it.
+ */
+export function passGuards(runtime: Runtime, request: Request, principal: Principal): void {
+  const guards = runtime.plugins.managementGuards;
+  if (guards.length === 0) return;
+  const resolve = clientAddresses.get(runtime);
+  let address: string | undefined;
+  let resolved = false;
+  const clientAddress = (): string | undefined => {
+    if (!resolved) {
+      address = resolve?.(request);
+      resolved = true;
+    }
+    return address;
+  };
+  for (const { value: guard } of guards) guard(principal, clientAddress);
 }
 
 /** Authenticates, checks the role, and turns every failure into the spec's error shape. */
