@@ -1,24 +1,45 @@
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 
-/** Reasoning models take `max_completion_tokens`; the deprecated `max_tokens` fails on them. */
-const REASONING_MODEL = /^(o\d|gpt-5)/;
+/** OpenAI's reasoning models (o-series, gpt-5): `max_completion_tokens` only, and sampling at its defaults. */
+export const REASONING_MODEL = /^(o\d|gpt-5)/;
 
 /**
  * The upstream body: the client's request without Keyway's own fields, the provider's model name,
  * the key's defaults where the client said nothing, and stream usage always requested so every
- * streamed call is accounted.
+ * streamed call is accounted. A reasoning model gets the request in the form it takes (adaptForReasoning).
  */
 export function buildOpenAIChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings): Record<string, unknown> {
   const { provider: _provider, routing: _routing, ...body } = request;
   body.model = model;
-  if (body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
+  const reasoning = REASONING_MODEL.test(model);
+  // A key's temperature default is for the models that take one: a reasoning model refuses any but 1.
+  if (!reasoning && body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
   if (body.max_tokens === undefined && body.max_completion_tokens === undefined && settings.max_tokens_default !== undefined) {
-    if (REASONING_MODEL.test(model)) body.max_completion_tokens = settings.max_tokens_default;
+    if (reasoning) body.max_completion_tokens = settings.max_tokens_default;
     else body.max_tokens = settings.max_tokens_default;
   }
+  if (reasoning) adaptForReasoning(body, REASONING_MODEL.test(request.model ?? ''));
   if (body.stream === true) body.stream_options = { ...body.stream_options, include_usage: true };
   return body;
+}
+
+/**
+ * A reasoning model refuses `max_tokens` (the same bound is `max_completion_tokens`, which it takes;
+ * LiteLLM renames it too), and any `temperature` or `top_p` but 1. When the client named a model that
+ * is not a reasoning model and Keyway sent the request to one (a class substitute: cost_optimized, a
+ * fallback chain), those sampling settings were meant for the other model: they are left out rather
+ * than failing a request that was valid for the model the client named. A client that names a
+ * reasoning model itself gets them forwarded, and OpenAI's refusal, as it would calling OpenAI.
+ */
+function adaptForReasoning(body: Omit<ChatRequest, 'provider' | 'routing'>, clientNamedReasoning: boolean): void {
+  if (body.max_tokens !== undefined && body.max_tokens !== null) {
+    if (body.max_completion_tokens === undefined || body.max_completion_tokens === null) body.max_completion_tokens = body.max_tokens;
+    delete body.max_tokens;
+  }
+  if (clientNamedReasoning) return;
+  if (body.temperature !== undefined && body.temperature !== 1) delete body.temperature;
+  if (body.top_p !== undefined && body.top_p !== 1) delete body.top_p;
 }
 
 export function openAIHeaders(apiKey: string, organizationId: string | undefined, stream: boolean): Record<string, string> {

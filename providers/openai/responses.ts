@@ -9,7 +9,7 @@ import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../
 import { readSseEvents } from '../../core/wire/sse.ts';
 import { usageFromOpenAI } from '../../core/wire/openai-shape.ts';
 import { classifyOpenAIError, classifyOpenAIStreamError } from '../openai-compatible/errors.ts';
-import { openAIHeaders } from '../openai-compatible/request.ts';
+import { openAIHeaders, REASONING_MODEL } from '../openai-compatible/request.ts';
 import { hostedToolCalls } from './hosted-tools.ts';
 
 type Json = Record<string, unknown>;
@@ -163,7 +163,9 @@ export async function* responsesStreamParts(
 
 /** The key's defaults where the caller said nothing, as on the chat path (buildOpenAIChatBody). */
 function withKeyDefaults(body: Json, settings: ProviderKeySettings): Json {
-  const temperature = body.temperature === undefined && settings.temperature_default !== undefined;
+  // As on the chat path, a reasoning model takes no temperature but 1: the key's default is not for it.
+  const reasoning = typeof body.model === 'string' && REASONING_MODEL.test(body.model);
+  const temperature = !reasoning && body.temperature === undefined && settings.temperature_default !== undefined;
   const maxTokens = body.max_output_tokens === undefined && settings.max_tokens_default !== undefined;
   if (!temperature && !maxTokens) return body;
   const defaulted = { ...body };

@@ -259,3 +259,49 @@ describe('models and embeddings', () => {
     expect(response.headers.get('x-provider-used')).toBe('openai');
   });
 });
+
+describe('reasoning models (o-series, gpt-5)', () => {
+  const sentBody = (): Record<string, unknown> => (simulator.inferenceRequests()[0]?.body ?? {}) as Record<string, unknown>;
+
+  test("the key's defaults reach them in the form they take: no temperature, max_completion_tokens", async () => {
+    const response = await chat({ model: 'gpt-5', messages: [{ role: 'user', content: 'defaults' }], routing: { strategy: 'direct' } });
+    expect(response.status).toBe(200);
+    const received = sentBody();
+    expect(received.temperature).toBeUndefined();
+    expect(received.max_tokens).toBeUndefined();
+    expect(received.max_completion_tokens).toBe(400);
+  });
+
+  test("a client's max_tokens is sent as max_completion_tokens, the same bound", async () => {
+    const response = await chat({ model: 'o4-mini', max_tokens: 50, messages: [{ role: 'user', content: 'bounded' }], routing: { strategy: 'direct' } });
+    expect(response.status).toBe(200);
+    const received = sentBody();
+    expect(received.max_tokens).toBeUndefined();
+    expect(received.max_completion_tokens).toBe(50);
+  });
+
+  test('a temperature the client set for the reasoning model it named is forwarded, and refused as OpenAI refuses it', async () => {
+    const response = await chat({ model: 'gpt-5', temperature: 0.2, messages: [{ role: 'user', content: 'hot' }], routing: { strategy: 'direct' } });
+    expect(response.status).toBe(400);
+    const received = sentBody();
+    expect(received.temperature).toBe(0.2);
+  });
+
+  test('a request for another class member sent to a reasoning model by cost_optimized keeps its bound and leaves out the sampling it cannot take', async () => {
+    const response = await chat({
+      model: 'claude-3-opus-20240229',
+      temperature: 0.3,
+      top_p: 0.9,
+      max_tokens: 20,
+      messages: [{ role: 'user', content: 'substituted' }],
+      routing: { strategy: 'cost_optimized' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    const received = sentBody();
+    expect(String(received.model)).toMatch(/^(o\d|gpt-5)/);
+    expect(received.temperature).toBeUndefined();
+    expect(received.top_p).toBeUndefined();
+    expect(received.max_completion_tokens).toBe(20);
+  });
+});
