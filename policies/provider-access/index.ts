@@ -6,6 +6,8 @@
 
 import { definePlugin, PLUGIN_API_VERSION, type RequestContext, type ResolvedKeys } from '../../core/spec/plugin.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
+import type { Services } from '../../core/spec/services.ts';
+import type { ModelResolution } from '../../core/spec/strategy.ts';
 import { actingTeamOf, teamOf, type TeamPermissions } from '../../plugins/teams/types.ts';
 import { compileAllowlist, type Allowlist } from './glob.ts';
 
@@ -63,6 +65,32 @@ export function modelAllowed(compiled: CompiledPermissions, provider: string, mo
   return allowlist === undefined || allowlist.test(model);
 }
 
+/**
+ * The model the client named is judged before any substitute: a team that limits Anthropic to Sonnet
+ * refuses a request for Opus (and one that turns Google off refuses a Gemini model) whatever the
+ * strategy, rather than letting cost_optimized or a fallback chain answer it from another provider's
+ * class member. So the member learns the rule from the refusal, under every strategy alike. A name
+ * that selects no provider (a class such as `flagship`) is left to the candidates' filter below.
+ */
+function refuseNamedModel(services: Services, compiled: CompiledPermissions, named: ModelResolution | undefined): void {
+  const provider = named?.provider;
+  if (named === undefined || provider === undefined) return;
+  if (compiled.disabled.has(provider)) {
+    throw services.errors.create(
+      'provider_not_allowed',
+      { detail: `This team may not use the provider '${provider}'.` },
+      { param: 'model', extra: { provider } },
+    );
+  }
+  if (!modelAllowed(compiled, provider, named.model)) {
+    throw services.errors.create(
+      'model_not_allowed',
+      { detail: `This team may not use the model '${named.model}' on ${provider}.` },
+      { param: 'model', extra: { model: named.model } },
+    );
+  }
+}
+
 export const providerAccessPolicy = definePlugin({
   name: PROVIDER_ACCESS_POLICY,
   version: '1.0.0',
@@ -95,6 +123,7 @@ export const providerAccessPolicy = definePlugin({
         route(context) {
           const compiled = permissionsOf(context);
           if (compiled === undefined) return;
+          refuseNamedModel(services, compiled, context.resolution);
           const before = context.candidates.length;
           const kept = context.candidates.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
           if (kept.length !== before) context.candidates = kept;

@@ -28,6 +28,13 @@ const MCP_TEAM = {
   members: [{ email: 'dev@mcp.example', role: 'developer' }],
 };
 
+/** Anthropic limited to Sonnet and Google off, OpenAI unlisted (every model): cost_optimized has allowed substitutes. */
+const SONNET_TEAM = {
+  name: 'Sonnet Team',
+  byok_permissions: { providers: { anthropic: { enabled: true, models: ['claude-3-sonnet-20240229'] }, google: { enabled: false } } },
+  members: [{ email: 'dev@sonnet.example', role: 'developer' }],
+};
+
 /** No policy of its own: what its members may do is up to their keys' settings. */
 const OPEN_TEAM = {
   name: 'Open Team',
@@ -43,6 +50,7 @@ let developerKey: string;
 let lockedDeveloperKey: string;
 let mcpDeveloperKey: string;
 let openTeamId: string;
+let sonnetDeveloperKey: string;
 let officeMember: { id: string; api_key: string; allowed_ips?: string[] };
 let productionKeyId: string;
 let sharedKeyId: string;
@@ -92,6 +100,7 @@ beforeAll(async () => {
   const locked = await createTeam(LOCKED_TEAM);
   lockedDeveloperKey = locked.members[0]?.api_key ?? '';
   mcpDeveloperKey = (await createTeam(MCP_TEAM)).members[0]?.api_key ?? '';
+  sonnetDeveloperKey = (await createTeam(SONNET_TEAM)).members[0]?.api_key ?? '';
   const open = await createTeam(OPEN_TEAM);
   openTeamId = open.id;
   officeMember = { ...(open.members[0] as Created['members'][number]), api_key: open.members[0]?.api_key ?? '' };
@@ -149,6 +158,32 @@ function expectRefused(sent: Sent, code: string): void {
 }
 
 const TAG = { 'x-project-tag': 'project-a' };
+
+describe('a model the team refuses, under every strategy', () => {
+  test('no allowed substitute of another provider answers it: cost_optimized and fallback_chain refuse as byok_preferred does', async () => {
+    for (const routing of [
+      { strategy: 'byok_preferred' },
+      { strategy: 'cost_optimized' },
+      { strategy: 'fallback_chain', provider_order: ['anthropic', 'openai'] },
+    ]) {
+      const opus = await send(sonnetDeveloperKey, 'claude-3-opus-20240229', {}, { routing });
+      expect({ routing, code: opus.body.error?.code, upstreamCalls: opus.upstreamCalls }).toEqual({ routing, code: 'model_not_allowed', upstreamCalls: 0 });
+      const gemini = await send(sonnetDeveloperKey, 'gemini-1.5-pro', {}, { routing });
+      expect({ routing, code: gemini.body.error?.code, upstreamCalls: gemini.upstreamCalls }).toEqual({
+        routing,
+        code: 'provider_not_allowed',
+        upstreamCalls: 0,
+      });
+    }
+  });
+
+  test('an allowed model is still served, and its substitutes filtered by the same rule', async () => {
+    for (const routing of [{ strategy: 'cost_optimized' }, { strategy: 'fallback_chain', provider_order: ['anthropic', 'openai'] }]) {
+      const served = await send(sonnetDeveloperKey, 'claude-3-sonnet-20240229', {}, { routing });
+      expect({ routing, status: served.response.status }).toEqual({ routing, status: 200 });
+    }
+  });
+});
 
 describe("the seed's team", () => {
   test('an allowed model with an allowed project tag is served and booked with its tag and team', async () => {

@@ -58,10 +58,35 @@ describe('provider-access: route', () => {
   test('candidates of models the team does not list are dropped; fallback keeps the allowed ones', async () => {
     const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
     const request = context();
-    request.resolution = { provider: 'openai', model: 'gpt-4o', explicit: false };
-    request.candidates = [candidate('openai', 'gpt-4o'), candidate('anthropic', 'claude-3-sonnet-20240229'), candidate('anthropic', 'claude-3-opus-20240229')];
+    request.resolution = { provider: 'openai', model: 'gpt-3.5-turbo', explicit: false };
+    request.candidates = [
+      candidate('openai', 'gpt-3.5-turbo'),
+      candidate('openai', 'gpt-4o'),
+      candidate('anthropic', 'claude-3-sonnet-20240229'),
+      candidate('anthropic', 'claude-3-opus-20240229'),
+    ];
     await hooks.route?.(request);
-    expect(request.candidates.map((entry) => `${entry.provider}/${entry.model}`)).toEqual(['anthropic/claude-3-sonnet-20240229']);
+    expect(request.candidates.map((entry) => `${entry.provider}/${entry.model}`)).toEqual(['openai/gpt-3.5-turbo', 'anthropic/claude-3-sonnet-20240229']);
+  });
+
+  test('the model the client named is judged first: no substitute answers a request for a model the team does not allow', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    for (const [resolution, code] of [
+      [{ provider: 'anthropic', model: 'claude-3-opus-20240229', explicit: false }, 'model_not_allowed'],
+      [{ provider: 'google', model: 'gemini-pro', explicit: false }, 'provider_not_allowed'],
+    ] as const) {
+      const request = context();
+      request.resolution = resolution;
+      // What cost_optimized plans for either: allowed class members of other providers.
+      request.candidates = [candidate('openai', 'gpt-4-turbo-preview'), candidate('anthropic', 'claude-3-sonnet-20240229')];
+      const refused = await Promise.resolve()
+        .then(() => hooks.route?.(request))
+        .then(
+          () => undefined,
+          (error: unknown) => error as { code: string; status: number },
+        );
+      expect({ model: resolution.model, code: refused?.code, status: refused?.status }).toEqual({ model: resolution.model, code, status: 403 });
+    }
   });
 
   test('no allowed candidate left: 403 model_not_allowed naming the model', async () => {
