@@ -1,7 +1,8 @@
 // Team provider and model allow-lists (the seed's `byok_permissions.providers`). A provider the team
 // turns off (`enabled: false`) loses its keys at keyResolve, so no strategy or fallback can plan it;
 // a provider's `models` (exact names and `*` globs) drops the candidates whose model it does not list
-// at route. A provider the team does not list is allowed, with every model. GET /v1/models lists what
+// at route, after the model the client named is judged by the same rule (refuseNamedModel). A provider
+// the team does not list is allowed, with every model. GET /v1/models lists what
 // the same rule (modelAllowed) lets the team call, through the core's `modelFilter` contribution.
 
 import { definePlugin, PLUGIN_API_VERSION, type RequestContext, type ResolvedKeys } from '../../core/spec/plugin.ts';
