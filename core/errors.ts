@@ -47,6 +47,11 @@ export const ERROR_TABLE = {
   /** A transport Keyway does not offer yet (the Responses API's WebSocket): the client falls back to HTTP. */
   upgrade_required: { status: 426, type: 'invalid_request_error', template: '{detail}' },
   websocket_connection_limit_reached: { status: 400, type: 'invalid_request_error', template: '{detail}' },
+  /**
+   * The client went away before its answer: a stream it closed, or a body it stopped sending. Nobody
+   * reads this answer; the status (nginx's 499) is for the usage row, the metrics and the logs.
+   */
+  client_closed: { status: 499, type: 'client_closed', template: '{detail}' },
   rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}' },

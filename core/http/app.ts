@@ -7,6 +7,7 @@ import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
+import { createAllowedMethods } from './allowed-methods.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
@@ -42,6 +43,7 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
     clientAddress,
   });
   const app = new Elysia();
+  const allowedMethods = createAllowedMethods(() => app.routes);
   // Which of several workers answered (KEYWAY_WORKERS): for operators tracing a request, and tests.
   const worker = options.worker === undefined ? undefined : String(options.worker);
   if (worker !== undefined) {
@@ -57,6 +59,12 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
       const requestId = requestIdOf(request);
       if (code === 'NOT_FOUND') {
         const url = new URL(request.url);
+        // A path that exists under other methods: 405 with the methods it takes, not 404.
+        const allowed = allowedMethods(url.pathname);
+        if (allowed.length > 0 && !allowed.includes(request.method)) {
+          const refusal = new KeywayError('method_not_allowed', { method: request.method, path: url.pathname }, { headers: { allow: allowed.join(', ') } });
+          return errorAsResponse(refusal, requestId, runtime.logger);
+        }
         return errorAsResponse(new KeywayError('not_found', { detail: `No route ${request.method} ${url.pathname}.` }), requestId, runtime.logger);
       }
       return errorAsResponse(error, requestId, runtime.logger);

@@ -219,7 +219,7 @@ export function streamAnswer(
       if (ended) return;
       success.abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the stream' }, { reason: 'server_error' }));
       void iterator.return?.();
-      finish(499, { status: 499, type: 'client_closed', code: 'client_closed', message: 'The client closed the stream.' }, true);
+      finish(499, new KeywayError('client_closed', { detail: 'The client closed the stream.' }).toDescriptor(), true);
     },
   });
   const headers = inferenceHeaders(context, observer.model, undefined);

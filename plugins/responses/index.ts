@@ -48,7 +48,9 @@ function isWebSocketUpgrade(request: Request): boolean {
  */
 function plainGetAnswer(services: Services, request: Request): Response {
   services.auth.authenticate(request.headers);
-  if (!isWebSocketUpgrade(request)) throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' });
+  // GET is only the WebSocket handshake: a plain HTTP client is told to POST, like any other 405.
+  if (!isWebSocketUpgrade(request))
+    throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' }, { headers: { allow: 'POST' } });
   throw services.errors.create('upgrade_required', {
     detail: 'The WebSocket mode of /v1/responses is turned off on this gateway; send POST /v1/responses (stream: true for server-sent events).',
   });

@@ -109,6 +109,53 @@ describe('bad input gets a clear spec-shaped error', () => {
   });
 });
 
+describe('a known path under a wrong method is 405 with Allow; an unknown path stays 404', () => {
+  const cases: Array<[method: string, path: string, allow: string]> = [
+    // Core routes.
+    ['GET', '/v1/chat/completions', 'POST'],
+    ['DELETE', '/v1/providers', 'GET, HEAD'],
+    ['GET', '/v1/providers/keys', 'POST'],
+    ['GET', '/v1/providers/keys/pk_nothing', 'DELETE'],
+    ['POST', '/v1/models/gpt-4o', 'GET, HEAD'],
+    // Plugin routes, with and without a parameter.
+    ['PUT', '/v1/teams', 'GET, HEAD, POST'],
+    ['PUT', '/v1/teams/team_nothing', 'DELETE, GET, HEAD, PATCH'],
+    ['PATCH', '/v1/alerts', 'GET, HEAD, POST'],
+    ['GET', '/v1/alerts/alert_nothing', 'DELETE'],
+    ['POST', '/v1/analytics/byok', 'GET, HEAD'],
+    ['GET', '/v1/messages', 'POST'],
+  ];
+  for (const [method, path, allow] of cases) {
+    test(`${method} ${path} → 405, Allow: ${allow}`, async () => {
+      const response = await call(gateway, method, path, method === 'GET' ? undefined : {});
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(response.headers.get('x-request-id')).not.toBeNull();
+      const body = await expectError(response, 405, 'method_not_allowed');
+      expect(body.error.type).toBe('invalid_request_error');
+      expect(body.error.message).toBe(`Method ${method} is not allowed on ${path}.`);
+    });
+  }
+
+  test('no key needed, as for a 404; a trailing slash is the same path', async () => {
+    const response = await call(gateway, 'DELETE', '/v1/teams/', undefined, { key: '' });
+    expect(response.headers.get('allow')).toBe('GET, HEAD, POST');
+    await expectError(response, 405, 'method_not_allowed');
+  });
+
+  test('unknown paths stay 404, under any method', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/nothing-here'],
+      ['DELETE', '/v1/chat/completions/extra'],
+      ['PUT', '/v1/teams/team_x/unknown'],
+      ['POST', '/v1/providerz'],
+    ]) {
+      const response = await call(gateway, method as string, path as string, method === 'GET' ? undefined : {});
+      expect(response.headers.get('allow')).toBeNull();
+      await expectError(response, 404, 'not_found');
+    }
+  });
+});
+
 describe('upstream failures are mapped, never blamed on the caller', () => {
   test('an upstream 401 is 502 provider_key_rejected, not the caller 401', async () => {
     simulator.inject({ kind: 'auth' });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { PluginDefinition, RequestContext, RequestOutcome } from '../../core/spec/plugin.ts';
 import { addProviderKeys, call, flushUsage, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -136,6 +137,43 @@ describe('account runs exactly once', () => {
     for (let waited = 0; waited < 2_000 && (booked.get(requestId) ?? []).length === 0; waited += 20) await Bun.sleep(20);
     await Bun.sleep(100);
     await expectBookedOnce(requestId, 499, 'chat', true);
+  });
+
+  test('a body the client stops sending (partial upload, then close) is 499 client_closed, not a Keyway 500', async () => {
+    const requestsOf = async (code: string): Promise<number> => {
+      const metrics = await (await call(gateway, 'GET', '/metrics')).text();
+      return metrics
+        .split('\n')
+        .filter((line) => line.startsWith('keyway_requests_total{') && line.includes('endpoint="chat"') && line.includes(`error_type="${code}"`))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    };
+    const internalBefore = await requestsOf('internal_error');
+    const closedBefore = await requestsOf('client_closed');
+    // A declared length the client never reaches, and a chunked body it never ends.
+    const framings = ['Content-Length: 500\r\n\r\n{"model":"gpt-4o-mini"', 'Transfer-Encoding: chunked\r\n\r\n16\r\n{"model":"gpt-4o-mini"\r\n'];
+    for (const framing of framings) {
+      const requestId = nextRequestId();
+      const socket = connect(Number(new URL(gateway.url).port), '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${OPERATOR_KEY}\r\nContent-Type: application/json\r\n` +
+          `X-Request-Id: ${requestId}\r\n${framing}`,
+      );
+      await Bun.sleep(100);
+      socket.destroy();
+      for (let waited = 0; waited < 2_000 && (booked.get(requestId) ?? []).length === 0; waited += 20) await Bun.sleep(20);
+      await Bun.sleep(100);
+      await expectBookedOnce(requestId, 499, 'chat');
+      expect(booked.get(requestId)?.[0]?.error?.code).toBe('client_closed');
+      const rows = (await gateway.runtime.store.listUsage('default')).filter((row) => row.requestId === requestId);
+      expect(rows.map((row) => row.errorCode)).toEqual(['client_closed']);
+      // Nothing at error (50) or warn (40) level about it: the client went away, Keyway did nothing wrong.
+      const lines = gateway.output.filter((line) => line.includes(requestId)).map((line) => JSON.parse(line) as { level: number; msg: string });
+      expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    }
+    expect(await requestsOf('client_closed')).toBe(closedBefore + framings.length);
+    expect(await requestsOf('internal_error')).toBe(internalBefore);
+    expect(gateway.output.some((line) => line.includes('request failed unexpectedly'))).toBe(false);
   });
 
   test('embeddings', async () => {

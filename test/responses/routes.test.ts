@@ -139,8 +139,14 @@ describe('the WebSocket transport and stored responses', () => {
     await expectSpecError(response, 401, 'invalid_api_key');
   });
 
-  test('a plain GET /v1/responses is 405', async () => {
-    await expectSpecError(await call(world.gateway, 'GET', '/v1/responses', undefined, { key }), 405, 'method_not_allowed');
+  test('a plain GET /v1/responses is 405, and Allow says POST', async () => {
+    const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key });
+    expect(response.headers.get('allow')).toBe('POST');
+    await expectSpecError(response, 405, 'method_not_allowed');
+    // A wrong method on the path is answered the same way, from the registered routes.
+    const put = await call(world.gateway, 'PUT', '/v1/responses', {}, { key });
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+    await expectSpecError(put, 405, 'method_not_allowed');
   });
 
   test('GET and DELETE of an unknown response id answer 404', async () => {

@@ -195,6 +195,51 @@ describe('auto_disable', () => {
   });
 });
 
+describe("client errors don't count against a provider", () => {
+  test("9 good calls and a client's mistyped model (upstream 404) keep the provider enabled and served", async () => {
+    const account = await newAccount();
+    expect((await setPolicy(account, { ...SEED_POLICY, min_samples: 10 })).status).toBe(200);
+    for (let index = 0; index < 9; index++) expect((await direct(account)).status).toBe(200);
+    for (let index = 0; index < 12; index++) {
+      const typo = await direct(account, 'gpt-4-turob');
+      expect(typo.status).toBe(404);
+      expect((await errorOf(typo)).code).toBe('model_not_found');
+    }
+    // Other upstream answers that are the client's fault: a 400 and a 422.
+    fleet.simulators.openai.inject(
+      { kind: 'status', status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', code: null, param: null } } },
+      { kind: 'status', status: 422, body: { error: { message: 'unprocessable', type: 'invalid_request_error', code: null, param: null } } },
+    );
+    expect((await direct(account)).status).toBe(400);
+    expect((await direct(account)).status).toBe(400);
+    expect(fleet.upstreamCounts().openai).toBe(23);
+    const openai = await healthOf(account, 'openai');
+    expect(openai.status).toBe('healthy');
+    expect(openai.requests).toBe(9);
+    expect(openai.success_rate).toBe(100);
+    expect(openai.keys[0]?.status).toBe('active');
+    const served = await direct(account);
+    expect(served.status).toBe(200);
+    expect(servedBy(served).provider).toBe('openai');
+  });
+
+  test('a real run of upstream 500s still disables it, typos or not', async () => {
+    const account = await newAccount();
+    expect((await setPolicy(account, SEED_POLICY)).status).toBe(200);
+    for (let index = 0; index < 9; index++) expect((await direct(account)).status).toBe(200);
+    expect((await direct(account, 'gpt-4-turob')).status).toBe(404);
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect((await direct(account)).status).toBe(502);
+    const openai = await healthOf(account, 'openai');
+    expect(openai.status).toBe('disabled');
+    expect(openai.requests).toBe(10);
+    expect(openai.success_rate).toBe(90);
+    const refused = await direct(account);
+    expect(refused.status).toBe(503);
+    expect((await errorOf(refused)).code).toBe('no_provider_available');
+  });
+});
+
 describe('half-open recovery', () => {
   test('after check_interval the provider turns recovering; 3 successes make it healthy', async () => {
     const account = await newAccount();

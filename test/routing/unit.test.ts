@@ -212,9 +212,17 @@ describe('HealthMonitor state machine', () => {
     const record = key('k1');
     for (let index = 0; index < 10; index++) health.record(record, { ok: false, reason: 'context_length_exceeded', latencyMs: 1 });
     health.record(record, { ok: false, reason: 'invalid_request', latencyMs: 1 });
+    // A mistyped model: the upstream's 404 model_not_found is the client's, not the provider's.
+    for (let index = 0; index < 10; index++) health.record(record, { ok: false, reason: 'model_not_available', latencyMs: 1 });
+    health.record(record, { ok: false, reason: 'content_filtered', latencyMs: 1 });
     const report = health.report('openai', [record]);
     expect(report.status).toBe('healthy');
     expect(report.requests).toBe(0);
+    expect(health.isAvailable(record)).toBe(true);
+    // Neither success nor failure, for the key either: a typo neither lowers its rate nor hides a real failure.
+    health.record(record, ok);
+    health.record(record, failed);
+    expect(health.report('openai', [record]).keys[0]?.success_rate).toBe(50);
   });
 
   test('health is kept per account and provider', () => {
@@ -240,8 +248,9 @@ describe('HealthMonitor keys', () => {
     const report = health.report('openai', [record]);
     expect(report.keys[0]?.status).toBe('invalid');
     expect(report.issues.some((issue) => issue.includes('k1 was rejected'))).toBe(true);
-    // Auth errors are the key's fault, not the provider's.
+    // Auth errors are the key's fault, not the provider's: they count in the key's window only.
     expect(report.requests).toBe(0);
+    expect(report.keys[0]?.success_rate).toBe(0);
     health.recordProbe(record, true, undefined);
     expect(restored).toEqual(['k1']);
     expect(health.isAvailable(record)).toBe(true);

@@ -15,12 +15,23 @@ export async function readJson(request: Request, maxBytes: number, maxDepth: num
   return parseJsonText(await readBodyText(request, maxBytes), maxBytes, maxDepth);
 }
 
-/** The body as text within the size limit (readJson's first half, for a caller that keeps the text). */
+/**
+ * The body as text within the size limit (readJson's first half, for a caller that keeps the text).
+ * A client that closes the connection before sending the whole body gets 499 `client_closed`: its
+ * own doing, not a Keyway failure.
+ */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new KeywayError('request_too_large', { size: declared, limit: maxBytes });
-  if (declared !== null || request.body === null) return request.text();
-  return readLimited(request.body, maxBytes);
+  try {
+    if (declared !== null || request.body === null) return await request.text();
+    return await readLimited(request.body, maxBytes);
+  } catch (error) {
+    if (!(error instanceof KeywayError) && (request.signal.aborted || (error instanceof Error && error.name === 'AbortError'))) {
+      throw new KeywayError('client_closed', { detail: 'The client closed the connection before sending the whole request body.' }, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Parses a body read by readBodyText: within the size and depth limits, and not empty (readJson's second half). */

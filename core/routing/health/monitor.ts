@@ -27,6 +27,19 @@ export const DEFAULT_HEALTH_POLICY: HealthPolicy = {
   min_samples: 10,
 };
 
+/**
+ * Upstream answers that are the client's fault: the request was wrong (400, 413, 422), asked for a
+ * model the provider does not have (404 model_not_found: a mistyped name), or asked for content the
+ * provider refuses. The provider answered them correctly, so they count as neither success nor
+ * failure, for the key or the provider (docs/routing.md, "Provider health").
+ */
+const CLIENT_FAULT_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>([
+  'invalid_request',
+  'context_length_exceeded',
+  'content_filtered',
+  'model_not_available',
+]);
+
 export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
 
 /** Successes in a row a recovering provider needs before it counts as healthy again. */
@@ -131,7 +144,10 @@ export class HealthMonitor {
     const now = this.options.clock.now();
     const sample = { at: now, ok: outcome.ok, latencyMs: outcome.latencyMs };
     const keyState = this.keyState(key.id);
-    keyState.window.record(sample);
+    const clientFault = outcome.reason !== undefined && CLIENT_FAULT_REASONS.has(outcome.reason);
+    // A client's mistake is no sample at all, neither the key's nor the provider's: the provider
+    // answered correctly, and counting it as a success would let a flood of typos hide real failures.
+    if (!clientFault) keyState.window.record(sample);
     if (outcome.rateLimitRemaining !== undefined) keyState.rateLimitRemaining = outcome.rateLimitRemaining;
     if (outcome.reason === 'rate_limit') this.coolDown(key.id, keyState, now, now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000);
     if (outcome.reason === 'auth_error' && !keyState.authRejected) {
@@ -139,14 +155,9 @@ export class HealthMonitor {
       this.options.onKeyRejected?.(key);
     }
     if (outcome.ok) this.restore(key, keyState);
-    // Client-side errors say nothing about the provider's health.
-    if (
-      outcome.reason === 'invalid_request' ||
-      outcome.reason === 'context_length_exceeded' ||
-      outcome.reason === 'content_filtered' ||
-      outcome.reason === 'auth_error'
-    )
-      return;
+    // Client errors say nothing about the provider's health; a refused key is its key's problem
+    // (counted in the key's window above, and taken out of rotation), not the provider's.
+    if (clientFault || outcome.reason === 'auth_error') return;
     const provider = this.providerState(scopeOf(key));
     provider.window.record(sample);
     if (outcome.rateLimitRemaining !== undefined) provider.rateLimitRemaining = outcome.rateLimitRemaining;
