@@ -9,7 +9,7 @@ import type { RoutingOptions } from '../spec/vocabulary.ts';
 import type { HealthMonitor } from './health/monitor.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
-import { resolveModel, type ModelResolverDependencies } from './resolve-model.ts';
+import { checkProviderOrder, resolveModel, type ModelResolverDependencies } from './resolve-model.ts';
 import { clientKeys } from '../credentials/client-keys.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
@@ -170,6 +170,8 @@ export class Router {
         detail: `unknown strategy '${strategyName}'; known: ${[...this.dependencies.strategies.keys()].join(', ')}`,
       });
     }
+    // The request's own order (a stored default was checked when it was saved).
+    checkProviderOrder(context.request.routing?.provider_order, this.dependencies.providers);
     const resolution = this.resolutionFor(context);
     context.resolution = resolution;
     const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);
