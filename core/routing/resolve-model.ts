@@ -72,6 +72,20 @@ export function checkProviderOrder(order: readonly string[] | undefined, provide
   }
 }
 
+/**
+ * The providers a model name selects without a `provider` field: its `provider/` prefix, else the
+ * catalog, name patterns and the account's reported models. Empty for a name none of them knows.
+ */
+export function providersSelecting(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
+  const slash = model.indexOf('/');
+  if (slash > 0) {
+    const prefix = model.slice(0, slash);
+    if (dependencies.providers.has(prefix)) return [prefix];
+    if (PLATFORM_NAMES.has(prefix)) return providersSelecting(dependencies, accountId, model.slice(slash + 1));
+  }
+  return candidateProviders(dependencies, accountId, model);
+}
+
 function candidateProviders(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
   const fromCatalog = dependencies.catalog
     .providersOf(model)
