@@ -36,6 +36,18 @@ interface PeekedResolution {
 
 const peeked = new WeakMap<RequestContext, PeekedResolution>();
 
+/**
+ * `X-Use-BYOK`: `true` or `false`, in any case (surrounding spaces ignored); absent or empty means
+ * `true`. Any other value is a 400 naming the header: `maybe` or `0` must not quietly mean either.
+ */
+export function useByokHeader(value: string | null): boolean {
+  const normalised = value?.trim().toLowerCase() ?? '';
+  if (normalised === '') return true;
+  if (normalised === 'true') return true;
+  if (normalised === 'false') return false;
+  throw new KeywayError('invalid_field', { param: 'X-Use-BYOK', detail: 'expected true or false' });
+}
+
 export class Router {
   readonly isAvailable: (key: ProviderKeyRecord) => boolean;
   readonly isCoolingDown: (key: ProviderKeyRecord) => boolean;
@@ -102,6 +114,7 @@ export class Router {
 
   /** The key-resolve stage's core work: the keys this caller may use. */
   resolveKeys(context: RequestContext): void {
+    const useByok = useByokHeader(context.headers.get('x-use-byok'));
     const clientKey = context.headers.get('x-provider-key');
     // The client's own key for this request only: it is the only key used (no stored or platform key
     // as fallback), for the provider X-Provider names or the model selects.
@@ -111,7 +124,7 @@ export class Router {
     }
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
-    if (context.headers.get('x-use-byok') === 'false') {
+    if (useByok === false) {
       context.keys = { account: new Map(), platform: keys.platform };
       context.request.routing = { ...context.request.routing, fallback_to_parrotrouter: true };
     } else context.keys = keys;
