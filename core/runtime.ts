@@ -37,7 +37,7 @@ import { createServices } from './services.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
-import { createOutboundService } from './wire/outbound.ts';
+import { createOutboundService, withoutAddresses } from './wire/outbound.ts';
 import { UpstreamPolicy } from './wire/upstream-policy.ts';
 
 export interface Runtime {
@@ -423,8 +423,9 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
         await channel.send(event, target);
         return { target, channel: channel.name, ok: true };
       } catch (error) {
-        // A channel's error can echo the event it failed to send: scrub it before logging or reporting.
-        const message = redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 500);
+        // A channel's error can echo the event it failed to send, or the URL it fetched (a pinned one holds
+        // the checked address): scrub both before logging or reporting.
+        const message = withoutAddresses(redactSecrets(error instanceof Error ? error.message : String(error))).slice(0, 500);
         logger.warn({ alertId: event.alertId, channel: channel.name, error: message }, 'alert delivery failed');
         return { target, channel: channel.name, ok: false, error: message };
       }

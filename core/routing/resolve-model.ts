@@ -2,15 +2,13 @@ import { closestNames, type ModelCatalog } from '../catalog/catalog.ts';
 import { KeywayError } from '../errors.ts';
 import type { ReportedModels } from './reported-models.ts';
 import type { ModelResolution, ProviderAdapter, ResolvedKeys } from '../spec/plugin.ts';
+import { PLATFORM_NAMES } from '../spec/strategy.ts';
 
 export interface ModelResolverDependencies {
   providers: ReadonlyMap<string, ProviderAdapter>;
   catalog: ModelCatalog;
   models: ReportedModels;
 }
-
-/** Names the upstreams accept but the request body may not carry, handled by routing instead. */
-const PLATFORM_ALIASES = new Set(['parrotrouter', 'platform']);
 
 /**
  * Picks the provider a model name selects: an explicit `provider` field or `provider/model` name
@@ -26,12 +24,7 @@ export function resolveModel(
 ): ModelResolution {
   const { providers } = dependencies;
   if (providerField !== undefined) {
-    if (!providers.has(providerField)) {
-      throw new KeywayError('invalid_field', {
-        param: 'provider',
-        detail: `unknown provider '${providerField}'; known providers: ${[...providers.keys()].join(', ')}`,
-      });
-    }
+    if (!providers.has(providerField)) throw unknownProvider('provider', providerField, providers);
     const prefix = `${providerField}/`;
     return { provider: providerField, model: model.startsWith(prefix) ? model.slice(prefix.length) : model, explicit: true };
   }
@@ -39,7 +32,7 @@ export function resolveModel(
   if (slash > 0) {
     const prefix = model.slice(0, slash);
     if (providers.has(prefix)) return { provider: prefix, model: model.slice(slash + 1), explicit: true };
-    if (PLATFORM_ALIASES.has(prefix)) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
+    if (PLATFORM_NAMES.has(prefix)) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
   }
   const matches = candidateProviders(dependencies, accountId, model);
   if (matches.length === 1) return { provider: matches[0], model, explicit: false };
@@ -60,6 +53,37 @@ export function resolveModel(
     { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` },
     { param: 'model', extra: { suggestions } },
   );
+}
+
+/** The 400 for a provider name no loaded provider plugin answers to, naming where it was and the known ones. */
+export function unknownProvider(param: string, name: string, providers: ReadonlyMap<string, unknown>, also = ''): KeywayError {
+  return new KeywayError('invalid_field', { param, detail: `unknown provider '${name}'; known providers: ${[...providers.keys()].join(', ')}${also}` });
+}
+
+/**
+ * `routing.provider_order` holds loaded providers' names and the platform names (`parrotrouter`,
+ * `platform`), nothing else: an unknown name is refused as `provider` is, naming its index, rather than
+ * skipped (which silently drops a fallback) or left to answer a 503 that blames the account's keys.
+ */
+export function checkProviderOrder(order: readonly string[] | undefined, providers: ReadonlyMap<string, unknown>): void {
+  for (const [index, name] of (order ?? []).entries()) {
+    if (!providers.has(name) && !PLATFORM_NAMES.has(name))
+      throw unknownProvider(`routing.provider_order[${index}]`, name, providers, ` (or ${[...PLATFORM_NAMES].join(' or ')} for the platform's keys)`);
+  }
+}
+
+/**
+ * The providers a model name selects without a `provider` field: its `provider/` prefix, else the
+ * catalog, name patterns and the account's reported models. Empty for a name none of them knows.
+ */
+export function providersSelecting(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
+  const slash = model.indexOf('/');
+  if (slash > 0) {
+    const prefix = model.slice(0, slash);
+    if (dependencies.providers.has(prefix)) return [prefix];
+    if (PLATFORM_NAMES.has(prefix)) return providersSelecting(dependencies, accountId, model.slice(slash + 1));
+  }
+  return candidateProviders(dependencies, accountId, model);
 }
 
 function candidateProviders(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {

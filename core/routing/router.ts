@@ -9,7 +9,7 @@ import type { RoutingOptions } from '../spec/vocabulary.ts';
 import type { HealthMonitor } from './health/monitor.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
-import { resolveModel, type ModelResolverDependencies } from './resolve-model.ts';
+import { checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
 import { clientKeys } from '../credentials/client-keys.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
@@ -35,6 +35,18 @@ interface PeekedResolution {
 }
 
 const peeked = new WeakMap<RequestContext, PeekedResolution>();
+
+/**
+ * `X-Use-BYOK`: `true` or `false`, in any case (surrounding spaces ignored); absent or empty means
+ * `true`. Any other value is a 400 naming the header: `maybe` or `0` must not quietly mean either.
+ */
+export function useByokHeader(value: string | null): boolean {
+  const normalised = value?.trim().toLowerCase() ?? '';
+  if (normalised === '') return true;
+  if (normalised === 'true') return true;
+  if (normalised === 'false') return false;
+  throw new KeywayError('invalid_field', { param: 'X-Use-BYOK', detail: 'expected true or false' });
+}
 
 export class Router {
   readonly isAvailable: (key: ProviderKeyRecord) => boolean;
@@ -102,6 +114,7 @@ export class Router {
 
   /** The key-resolve stage's core work: the keys this caller may use. */
   resolveKeys(context: RequestContext): void {
+    const useByok = useByokHeader(context.headers.get('x-use-byok'));
     const clientKey = context.headers.get('x-provider-key');
     // The client's own key for this request only: it is the only key used (no stored or platform key
     // as fallback), for the provider X-Provider names or the model selects.
@@ -111,7 +124,7 @@ export class Router {
     }
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
-    if (context.headers.get('x-use-byok') === 'false') {
+    if (useByok === false) {
       context.keys = { account: new Map(), platform: keys.platform };
       context.request.routing = { ...context.request.routing, fallback_to_parrotrouter: true };
     } else context.keys = keys;
@@ -120,11 +133,8 @@ export class Router {
   private clientKeyProvider(context: RequestContext): string {
     const named = context.headers.get('x-provider')?.trim();
     if (named !== undefined && named !== '') {
-      if (!this.dependencies.providers.has(named))
-        throw new KeywayError('invalid_field', {
-          param: 'X-Provider',
-          detail: `unknown provider '${named}'; known providers: ${[...this.dependencies.providers.keys()].join(', ')}`,
-        });
+      if (!this.dependencies.providers.has(named)) throw unknownProvider('X-Provider', named, this.dependencies.providers);
+      this.holdToClientProvider(context, named);
       return named;
     }
     const { model, provider } = context.request;
@@ -136,6 +146,37 @@ export class Router {
         detail: 'X-Provider-Key needs the provider it belongs to: send X-Provider or name the model as provider/model',
       });
     return resolution.provider;
+  }
+
+  /**
+   * `X-Provider` says whose key `X-Provider-Key` is; it does not send the model to another provider.
+   * A model that only other providers serve (`gpt-4` with `X-Provider: google`), or a `provider` field
+   * that names another, is a 400 naming the conflict: the key could not serve it, and answering with
+   * the account's keys of the model's provider would spend a key the client did not choose. Otherwise
+   * the header decides the provider as the `provider` field would (a name no provider is known to
+   * serve, such as a fine-tune, goes to it).
+   */
+  private holdToClientProvider(context: RequestContext, named: string): void {
+    const { model, provider } = context.request;
+    if (provider !== undefined && provider !== named)
+      throw new KeywayError('invalid_field', {
+        param: 'X-Provider',
+        detail: `X-Provider names ${named} but the request's provider field names ${provider}; X-Provider-Key is used for its own provider only, so send one of them`,
+      });
+    if (provider === undefined) {
+      const serving = providersSelecting(this.resolver, context.principal.accountId, model);
+      if (serving.length > 0 && !serving.includes(named)) {
+        const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[named];
+        throw new KeywayError('invalid_field', {
+          param: 'X-Provider',
+          detail:
+            `${named} does not serve the model '${model}' (${serving.join(', ')} ${serving.length === 1 ? 'does' : 'do'}). X-Provider says whose key ` +
+            `X-Provider-Key is, and Keyway never sends that key another provider's model: send X-Provider: ${serving[0]} with a key of that provider, ` +
+            `or ask for a ${named} model${example === undefined ? '' : ` (such as ${named}/${example})`}`,
+        });
+      }
+      context.request.provider = named;
+    }
   }
 
   /** The request's routing options over the account's defaults. */
@@ -170,6 +211,8 @@ export class Router {
         detail: `unknown strategy '${strategyName}'; known: ${[...this.dependencies.strategies.keys()].join(', ')}`,
       });
     }
+    // The request's own order (a stored default was checked when it was saved).
+    checkProviderOrder(context.request.routing?.provider_order, this.dependencies.providers);
     const resolution = this.resolutionFor(context);
     context.resolution = resolution;
     const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);

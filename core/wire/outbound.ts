@@ -56,3 +56,39 @@ export function createOutboundService(policy: UpstreamPolicy): OutboundService {
     admit: (target) => admitOutbound(policy, target),
   };
 }
+
+/** A failure code worth showing: a system or TLS code (`ECONNREFUSED`, `ERR_TLS_CERT_ALTNAME_INVALID`), never free text. */
+const FAILURE_CODE = /^[A-Za-z][A-Za-z0-9_]{1,63}$/;
+
+/**
+ * Why a request to a client's address failed, built from the error's class and code only, never from
+ * its message: fetch's message quotes the URL it fetched, and a pinned delivery's URL holds the checked
+ * (possibly internal) address as well as the target's path and query (often its own token). Matching
+ * the URL's text to cut it out would miss the rewritten one; this cannot carry it.
+ */
+export function describeNetworkFailure(error: unknown, timeoutMs?: number): string {
+  const name = error instanceof Error || error instanceof DOMException ? error.name : undefined;
+  if (name === 'TimeoutError' || name === 'AbortError') return timeoutMs === undefined ? 'no answer in time' : `no answer within ${timeoutMs} ms`;
+  const raw = error !== null && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
+  const code = typeof raw === 'string' && FAILURE_CODE.test(raw) ? raw : undefined;
+  if (code === undefined) return `a network error${name !== undefined && FAILURE_CODE.test(name) ? ` (${name})` : ''}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its TLS certificate does not cover the host name (${code})`;
+  if (/CERT|TLS|SSL|UNABLE_TO_|SIGNED/.test(code)) return `its TLS certificate could not be verified (${code})`;
+  if (code === 'ECONNREFUSED' || code === 'ConnectionRefused') return `the connection was refused (${code})`;
+  if (code === 'ECONNRESET' || code === 'ConnectionClosed' || code === 'ConnectionReset') return `the connection was closed (${code})`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `the host name could not be resolved (${code})`;
+  if (code === 'ETIMEDOUT' || code === 'ConnectionTimeout') return `the connection timed out (${code})`;
+  return `a network error (${code})`;
+}
+
+/**
+ * Last line of defence for a channel's error text (a plugin channel may still quote what it fetched):
+ * every URL is cut out whole, and every IPv4 address that is not a rule's range (`10.0.0.0/8` names a
+ * rule and stays). Channels should not rely on it: their own errors name no URL and no address.
+ */
+export function withoutAddresses(text: string): string {
+  return text
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]*/gi, '[URL removed]')
+    .replace(/\[[0-9a-f:.]*:[0-9a-f:.]*\](:\d+)?/gi, '[address removed]')
+    .replace(/(?<![\d.])(\d{1,3}\.){3}\d{1,3}(?![\d.]|\/\d)(:\d+)?/g, '[address removed]');
+}

@@ -5,6 +5,7 @@
 
 import type { AlertChannel, AlertEvent } from '../../core/spec/alert-channel.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { describeNetworkFailure } from '../../core/wire/outbound.ts';
 import { isSlackWebhook } from '../alert-webhook/index.ts';
 
 export const ALERT_SLACK_CHANNEL = 'alert-slack';
@@ -40,6 +41,7 @@ export function createSlackChannel(options: { fetch: typeof fetch; redact(text: 
     name: ALERT_SLACK_CHANNEL,
     accepts: isSlackWebhook,
     async send(event, target) {
+      const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
       let response: Response;
       try {
         response = await options.fetch(target, {
@@ -47,10 +49,11 @@ export function createSlackChannel(options: { fetch: typeof fetch; redact(text: 
           headers: { 'content-type': 'application/json' },
           body: options.redact(JSON.stringify(slackPayload(event))),
           redirect: 'manual',
-          signal: AbortSignal.timeout(options.timeoutMs ?? DELIVERY_TIMEOUT_MS),
+          signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
-        throw new Error(`Slack could not be reached: ${options.redact(error instanceof Error ? error.message : String(error))}`);
+        // From the error's class and code only: fetch's message quotes the URL, which is the credential.
+        throw new Error(`Slack could not be reached: ${describeNetworkFailure(error, timeoutMs)}`);
       }
       // Slack answers 200 "ok", or 4xx with a short reason such as "no_service" or "invalid_payload".
       const reason = (await response.text()).slice(0, 100);

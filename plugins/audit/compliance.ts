@@ -7,6 +7,8 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { KEY_REFERENCE_BACKEND } from '../../core/spec/key-source.ts';
 import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceSchema, type ComplianceBody, type ComplianceSettings } from './schema.ts';
+import { createHash } from 'node:crypto';
+import { maskTarget } from '../alerts/deliver.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 import { checkTarget } from '../alerts/routes.ts';
 
@@ -44,6 +46,11 @@ function withMaskedTargets(block: unknown): unknown {
     }
   });
   return { ...block, notify };
+}
+
+/** Which targets, without naming them: 12 hex digits of SHA-256 over the list (empty for none). */
+function targetsDigest(targets: string[]): string {
+  return targets.length === 0 ? '' : createHash('sha256').update(targets.join('\n')).digest('hex').slice(0, 12);
 }
 
 function refuseTeamKeys(services: Services, principal: Principal): void {
@@ -191,12 +198,14 @@ export class Compliance {
       accountId,
       type: 'compliance',
       // A changed block (other unmet settings, other targets) is a new subject: it alerts again the same day.
-      subject: `${unmet.map(([name]) => name).join(',')}|${event.targets.join(',')}`,
+      // The targets are in it as a digest only: the subject is shown in GET /v1/alerts/events and sent in
+      // the body, and a webhook URL is often its own credential.
+      subject: `${unmet.map(([name]) => name).join(',')}|targets:${targetsDigest(event.targets)}`,
       period: event.firedAt.slice(0, 10),
       message: event.message,
       details: event.details,
       targets: event.targets,
     }).catch((error: unknown) => services.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'compliance alert failed'));
-    return { id: event.alertId, type: 'compliance', unmet: unmet.map(([name]) => name), targets: event.targets };
+    return { id: event.alertId, type: 'compliance', unmet: unmet.map(([name]) => name), targets: event.targets.map(maskTarget) };
   }
 }

@@ -7,6 +7,7 @@ import type { KeyReference } from '../../core/spec/key-source.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
 import { PROVIDER_KEY_ANNOTATIONS_SECTION, type ProviderKeyView, type Services } from '../../core/spec/services.ts';
 import { sendSignedWebhook } from '../webhooks/index.ts';
+import { withoutAddresses } from '../../core/wire/outbound.ts';
 import type { RotationsSection } from './choose.ts';
 import { claimCompletion, insertRotation, rotationById, type RotationRow, type RotationStrategy } from './store.ts';
 
@@ -196,7 +197,8 @@ export class Rotations {
         await sendSignedWebhook(this.services, { accountId, url, event, body, deliveryId });
         return;
       } catch (error) {
-        if (attempt === 3) this.services.logger.warn({ event, deliveryId, error: (error as Error).message }, 'rotation webhook not delivered');
+        if (attempt === 3)
+          this.services.logger.warn({ event, deliveryId, error: withoutAddresses((error as Error).message) }, 'rotation webhook not delivered');
         else await Bun.sleep(250 * attempt);
       }
     }

@@ -13,6 +13,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { OutboundAdmission, SealedSecret, Services } from '../../core/spec/services.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
+import { describeNetworkFailure } from '../../core/wire/outbound.ts';
 import type { Migration } from '../../core/spec/store.ts';
 
 export const WEBHOOKS_PLUGIN = 'webhooks';
@@ -58,7 +59,7 @@ async function storedSecret(services: Services, accountId: string): Promise<stri
 
 export interface WebhookSenderOptions {
   fetch: typeof fetch;
-  /** Scrubs key-shaped text from error messages: `services.errors.redact`. */
+  /** Scrubs key-shaped text: `services.errors.redact`. (Errors are built from codes, never from fetch's text.) */
   redact(text: string): string;
   /** The account's webhook secret, or undefined when it has none (the delivery goes unsigned). */
   secretOf(accountId: string): Promise<string | undefined>;
@@ -117,7 +118,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
           ...request.options,
         });
       } catch (error) {
-        throw new Error(`the webhook could not be reached: ${options.redact(error instanceof Error ? error.message : String(error))}`);
+        // From the error's class and code only: fetch's message quotes the URL it fetched, which holds the
+        // target's path and query (often its token) and, once pinned, the checked address.
+        throw new Error(`the webhook could not be reached: ${describeNetworkFailure(error, timeoutMs)}`);
       }
       await response.body?.cancel();
       if (response.status < 200 || response.status > 299) throw new Error(`the webhook answered HTTP ${response.status}`);

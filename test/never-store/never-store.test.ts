@@ -251,6 +251,39 @@ describe('never-store mode', () => {
     expect(after.status).toBe(200);
   });
 
+  test("X-Provider names whose key X-Provider-Key is: another provider's model is a 400 naming the conflict, not a 503 about keys", async () => {
+    const ask = (body: Record<string, unknown>, provider: string) =>
+      call(
+        gateway,
+        'POST',
+        '/v1/chat/completions',
+        { messages: [{ role: 'user', content: 'x' }], ...body },
+        { key: admin, headers: { 'X-Provider-Key': CLIENT_KEY, 'X-Provider': provider } },
+      );
+    const before = openai.inferenceRequests().length;
+    // The account holds OpenAI keys: the old answer ("No openai provider key is configured") was untrue.
+    const google = await expectSpecError(await ask({ model: 'gpt-4' }, 'google'), 400, 'invalid_field');
+    expect(google.error.param).toBe('X-Provider');
+    expect(google.error.message).toContain("google does not serve the model 'gpt-4' (openai does)");
+    expect(google.error.message).toContain('X-Provider: openai');
+    expect(google.error.message).toContain('google/gemini-2.5-pro');
+    expect(google.error.message).not.toContain(CLIENT_KEY);
+    const prefixed = await expectSpecError(await ask({ model: 'openai/gpt-4o-mini' }, 'anthropic'), 400, 'invalid_field');
+    expect(prefixed.error.param).toBe('X-Provider');
+    const field = await expectSpecError(await ask({ model: 'gpt-4o-mini', provider: 'openai' }, 'google'), 400, 'invalid_field');
+    expect(field.error.message).toContain("the request's provider field names openai");
+    expect(openai.inferenceRequests().length).toBe(before);
+    // The same header and the model's own provider agree: served with the client's key.
+    const agreed = await ask({ model: 'gpt-4o-mini' }, 'openai');
+    expect(agreed.status).toBe(200);
+    expect(agreed.headers.get('x-key-id')).toBe('client_key');
+    // A name no provider is known to serve (a fine-tune) goes to the provider X-Provider names.
+    const unknownModel = await ask({ model: 'ft-keyway-custom-model' }, 'openai');
+    // The simulator knows no such model: it answered, so the request reached it with the client's key.
+    const tried = (await unknownModel.json()) as { error: { attempts: Array<{ provider: string; key_id: string }> } };
+    expect(tried.error.attempts).toMatchObject([{ provider: 'openai', key_id: 'client_key' }]);
+  });
+
   test('the database files hold no key material: not the keys, not the old ciphertext', async () => {
     expect(oldCiphertext.length).toBeGreaterThan(40);
     const files = databaseFiles();

@@ -11,6 +11,7 @@ import {
   addAccountKeys,
   addPlatformKeys,
   attemptsOf,
+  errorOf,
   call,
   chat,
   PROVIDERS,
@@ -150,6 +151,7 @@ describe('with permission the platform keys do serve (the property above is not 
     { name: '"parrotrouter" in provider_order', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'parrotrouter'] } },
     { name: '"platform" in provider_order', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'platform'] } },
     { name: 'X-Use-BYOK: false', headers: { 'X-Use-BYOK': 'false' } },
+    { name: 'X-Use-BYOK: FALSE (the value is case-insensitive)', headers: { 'X-Use-BYOK': ' FALSE ' } },
   ];
   for (const grant of grants) {
     test(grant.name, async () => {
@@ -173,6 +175,20 @@ describe('with permission the platform keys do serve (the property above is not 
     expect(response.status).toBe(200);
     expect(servedBy(response).byok).toBe('false');
     expect(account.upstreamCounts()).toEqual(attemptsOf({}));
+  });
+
+  test('X-Use-BYOK takes true or false only: any other value is a 400 naming the header, before any upstream call', async () => {
+    for (const value of ['maybe', 'yes', '0', '1', 'no', 'truee']) {
+      const response = await chat(gateway, { model: 'gpt-4o' }, { 'X-Use-BYOK': value });
+      expect(response.status).toBe(400);
+      expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: 'X-Use-BYOK' });
+    }
+    expect({ account: account.upstreamCounts(), platform: platform.upstreamCounts() }).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
+    for (const value of ['TRUE', 'True', 'true']) {
+      const response = await chat(gateway, { model: 'gpt-4o' }, { 'X-Use-BYOK': value });
+      expect(response.status).toBe(200);
+      expect(servedBy(response).byok).toBe('true');
+    }
   });
 
   test('use_byok_only overrides a permission', async () => {

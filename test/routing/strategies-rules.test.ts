@@ -224,6 +224,41 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
   });
 });
 
+describe('routing.provider_order names loaded providers only', () => {
+  test('an unknown name is a 400 naming its index and the known providers, before any upstream call', async () => {
+    for (const [order, index] of [
+      [['nope'], 0],
+      [['openai', 'nope'], 1],
+      [['openai', 'anthropic', 'OpenAI'], 2],
+    ] as const) {
+      const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: order } });
+      expect(response.status).toBe(400);
+      const error = await errorOf(response);
+      expect(error).toMatchObject({ code: 'invalid_field', param: `routing.provider_order[${index}]` });
+      expect(error.message).toContain(`unknown provider '${order[index]}'; known providers: `);
+      expect(error.message).toContain('anthropic');
+      expect(error.message).toContain('parrotrouter');
+    }
+    expect(upstream()).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
+  });
+
+  test('the platform names are accepted', async () => {
+    for (const name of ['parrotrouter', 'platform']) {
+      const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: ['openai', name] } });
+      expect(response.status).toBe(200);
+    }
+  });
+
+  test('PUT /v1/settings/routing refuses it too, and stores nothing', async () => {
+    const before = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    const response = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { strategy: 'fallback_chain', provider_order: ['openai', 'nope'] } });
+    expect(response.status).toBe(400);
+    expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: 'routing.provider_order[1]' });
+    const after = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    expect(after).toEqual(before);
+  });
+});
+
 describe('retries, backoff and caps', () => {
   test('retries: 1 with a 429 Retry-After 1 on a single candidate: the second pass succeeds after ≥ 1 s', async () => {
     account.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 1 });
