@@ -153,6 +153,9 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
  */
 const EARLIEST_DAY = '2020-01-01';
 
+/** The fields `POST /v1/reconciliation/run` takes; any other is refused, naming it. */
+const RUN_FIELDS: ReadonlySet<string> = new Set(['day', 'provider']);
+
 /** What is wrong with a run's `day`, if anything: not a calendar date, before EARLIEST_DAY, or not begun. */
 function runDayError(day: string, today: string): string | undefined {
   const calendar = calendarDateError(day);
@@ -227,6 +230,14 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
             throw services.errors.create('invalid_json', { detail: 'the body must be a JSON object' });
           body = parsed as Record<string, unknown>;
         }
+        // A misspelt field would otherwise run the default day for every provider, silently.
+        const unknown = Object.keys(body).find((field) => !RUN_FIELDS.has(field));
+        if (unknown !== undefined)
+          throw services.errors.create(
+            'invalid_field',
+            { param: unknown, detail: 'is not a field of this request: send day and/or provider' },
+            { param: unknown },
+          );
         const asked = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
         const today = new Date(services.clock.now()).toISOString().slice(0, 10);
         const dayError = typeof asked === 'string' ? runDayError(asked, today) : 'must be a UTC date, YYYY-MM-DD';

@@ -356,6 +356,27 @@ describe('admin keys', () => {
     expect(report.error.message).toContain('2020-01-01');
   });
 
+  test('an unknown field is refused naming it, on every reconciliation write: a misspelt run never runs the default day', async () => {
+    const runsBefore = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?period=last_30_days'));
+    for (const [field, body] of [
+      ['dayy', { dayy: '2026-12-06', providr: 'openai' }],
+      ['providr', { day: '2026-01-05', providr: 'openai' }],
+    ] as const) {
+      const refused = await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', body), 400, 'invalid_field');
+      expect(refused.error.param).toBe(field);
+    }
+    const runsAfter = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?period=last_30_days'));
+    expect(runsAfter.body.runs).toEqual(runsBefore.body.runs);
+    const settings = await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { drift_alert_percnt: 5 }), 400, 'invalid_field');
+    expect(settings.error.param).toBe('drift_alert_percnt');
+    const adminKey = await expectSpecError(
+      await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: OPENAI_SIM_ADMIN_KEY, verfy: false }),
+      400,
+      'invalid_field',
+    );
+    expect(adminKey.error.param).toBe('verfy');
+  });
+
   test('notify targets are checked as alert rule targets are: 400 naming notify[i], nothing stored', async () => {
     const before = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
     const refused: Array<[string[], string]> = [
