@@ -84,11 +84,14 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
       path: '/v1/reconciliation/admin-keys/:provider',
       role: 'admin',
       summary: "Remove the account's admin key for a provider",
-      async handle({ params, principal }) {
+      async handle({ request, params, principal }) {
         const provider = providerParameter(services, params.provider, 'provider');
+        const stored = provider === undefined ? undefined : (await adminKeys.list(accountOf(principal))).find((key) => key.provider === provider);
         if (provider === undefined || !(await adminKeys.remove(accountOf(principal), provider))) {
           throw services.errors.create('not_found', { detail: `No ${params.provider} admin key is stored for this account.` });
         }
+        // The audit entry says what was removed: the key as GET showed it (masked, its fingerprint).
+        services.http.recordChange(request, { before: stored === undefined ? { provider } : describeAdminKey(stored), after: null });
         return new Response(null, { status: 204 });
       },
     },

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { addProviderKeys, call, expectSpecError, flushUsage } from '../helpers/gateway.ts';
 import { ANTHROPIC_SIM_ADMIN_KEY } from '../simulators/anthropic.ts';
 import { OPENAI_SIM_ADMIN_KEY } from '../simulators/openai.ts';
+import { readAllEvents } from '../audit/helpers.ts';
 import { ANTHROPIC_KEY, chat, messages, OPENAI_KEY, OPENAI_SECOND_KEY, startHarness, today, type Harness } from './helpers.ts';
 
 interface Row {
@@ -454,6 +455,12 @@ describe('admin keys', () => {
     expect(removed.status).toBe(204);
     const listed = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/admin-keys', undefined, { key }));
     expect(listed.body.admin_keys).toEqual([]);
+    // The audit entry says which key was removed: masked, with its fingerprint, never the key.
+    await flushUsage(harness.gateway);
+    const events = await readAllEvents(harness.gateway, 'type=admin&period=today', key, harness.answers);
+    const deletion = events.find((event) => event.action === 'DELETE /v1/reconciliation/admin-keys/:provider' && event.status === 204);
+    expect(deletion?.before).toMatchObject({ provider: 'anthropic', masked_key: expect.any(String), fingerprint: expect.any(String) });
+    expect(JSON.stringify(deletion)).not.toContain('DeleteMeDeleteMe0123456789');
   });
 
   test('canary: no admin key in any answer, log line or database file', async () => {
