@@ -26,6 +26,24 @@ function withSearchSize(context: RequestContext, usage: Usage): Usage {
   return { ...usage, searchContextSize: typeof size === 'string' ? size : DEFAULT_SEARCH_CONTEXT_SIZE };
 }
 
+/** The longest served model name a row keeps (the requested name is cut at the same length). */
+const MAX_MODEL_NAME = 200;
+
+/**
+ * The model the provider reported serving, when it named one and the request was served: what the row
+ * books and the price is looked up by first. An empty or non-string name is dropped (the row then books
+ * the routed model).
+ */
+function withServedModel(context: RequestContext, input: OutcomeInput): OutcomeInput {
+  const reported = input.servedModel;
+  if (reported === undefined) return input;
+  if (context.served === undefined || typeof reported !== 'string' || reported === '') {
+    const { servedModel: _dropped, ...rest } = input;
+    return rest;
+  }
+  return reported.length > MAX_MODEL_NAME ? { ...input, servedModel: reported.slice(0, MAX_MODEL_NAME) } : input;
+}
+
 export interface AccountantDependencies {
   catalog: ModelCatalog;
   usage: UsageQueue;
@@ -44,7 +62,7 @@ export class Accountant {
    */
   account(context: RequestContext, input: OutcomeInput): RequestOutcome {
     if (context.outcome !== undefined) return context.outcome;
-    const checked = input.usage === undefined ? input : this.withSaneUsage(context, input);
+    const checked = withServedModel(context, input.usage === undefined ? input : this.withSaneUsage(context, input));
     const outcome: RequestOutcome = { ...checked, costUsd: this.costOf(context, checked), latencyMs: performance.now() - context.startedAt };
     context.outcome = outcome;
     // The hooks first: one may mark the row for an audit (context.usageAudit) before it is built.
@@ -90,14 +108,18 @@ export class Accountant {
   /**
    * The provider's own reported cost wins (it knows fees a token price cannot); else list price;
    * undefined (booked unpriced) only when something was used of a model no price is known for. A
-   * request that used nothing (refused, failed before an answer) cost nothing: 0.
+   * request that used nothing (refused, failed before an answer) cost nothing: 0. The price is the
+   * first the table has of: the model the provider reported serving (a dated name), the routed model
+   * (an alias the table may list where it lacks the dated name), the first candidate's.
    */
   private costOf(context: RequestContext, input: OutcomeInput): number | undefined {
     const served = context.served;
     const usage = input.usage;
     if (served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
-    return costOf(this.dependencies.catalog, served.provider, [served.model, context.candidates[0]?.model ?? served.model], withSearchSize(context, usage));
+    const routed = [served.model, context.candidates[0]?.model ?? served.model];
+    const names = input.servedModel === undefined || input.servedModel === served.model ? routed : [input.servedModel, ...routed];
+    return costOf(this.dependencies.catalog, served.provider, names, withSearchSize(context, usage));
   }
 
   /** Never headers or bodies: ids, status, timings and the error code only. */

@@ -4,7 +4,7 @@
 // so), and every part is priced once, at its own rate.
 
 import type { Usage } from '../spec/vocabulary.ts';
-import { isPriced, type ModelCatalog, type ModelInfo, type PriceTier } from './catalog.ts';
+import { isPriced, type ModelCatalog, type ModelInfo, type PriceSource, type PriceTier } from './catalog.ts';
 
 /** The search depth of a request that asks for web search without naming one (OpenAI's documented default). */
 export const DEFAULT_SEARCH_CONTEXT_SIZE = 'medium';
@@ -30,13 +30,23 @@ export interface CostBreakdown {
   total: number;
 }
 
-/** The first of `models` the catalog prices (the served name, then the requested one). */
+/** How much a price's source says about the operator's intent: an override over the price file over the shipped table. */
+const SOURCE_RANK: Readonly<Record<PriceSource, number>> = { shipped: 0, file: 1, override: 2 };
+
+/**
+ * The price of the first of `models` the catalog prices (the name the provider reported serving, then
+ * the routed one, then the requested one), except that a price the operator set (an override, else the
+ * price file) for any of them wins over the shipped price of an earlier one: an override of the alias a
+ * team calls (`claude-sonnet-4-5`) still prices the answers the provider names by date.
+ */
 export function priceOf(catalog: ModelCatalog, provider: string, models: readonly string[]): ModelInfo | undefined {
+  let chosen: ModelInfo | undefined;
   for (const model of models) {
     const info = catalog.get(provider, model);
-    if (info !== undefined && isPriced(info)) return info;
+    if (info === undefined || !isPriced(info)) continue;
+    if (chosen === undefined || SOURCE_RANK[info.source] > SOURCE_RANK[chosen.source]) chosen = info;
   }
-  return undefined;
+  return chosen;
 }
 
 /** The long-prompt tier a prompt of this size falls in (the highest threshold it exceeds), if any. */

@@ -7,6 +7,21 @@ import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './secrets
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
+import { recordChange } from '../http/kit/audit-trail.ts';
+import type { GatewayKeyRecord } from '../spec/store.ts';
+
+/** A gateway key as `GET /v1/keys` shows it: masked, never its hash. */
+function gatewayKeyView(row: GatewayKeyRecord): Record<string, unknown> {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    masked_key: row.maskedKey,
+    team_id: row.teamId,
+    ...row.settings,
+    created_at: row.createdAt,
+  };
+}
 
 export const AccountBodySchema = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, description: "The account's display name" }) });
 export const KeyBodySchema = Type.Object({
@@ -69,23 +84,16 @@ export const accountRoutes = {
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
     const rows = await runtime.store.listActiveGatewayKeys();
-    const keys = rows
-      .filter((row) => row.accountId === principal.accountId && row.role !== 'operator')
-      .map((row) => ({
-        id: row.id,
-        name: row.name,
-        role: row.role,
-        masked_key: row.maskedKey,
-        team_id: row.teamId,
-        ...row.settings,
-        created_at: row.createdAt,
-      }));
+    const keys = rows.filter((row) => row.accountId === principal.accountId && row.role !== 'operator').map(gatewayKeyView);
     return json({ keys });
   }),
-  revokeKey: guarded('admin', async (runtime, _request, principal, parameters) => {
+  revokeKey: guarded('admin', async (runtime, request, principal, parameters) => {
     const id = parameters.id ?? '';
     if (id === principal.keyId) throw new KeywayError('conflict', { detail: 'A key cannot revoke itself.' });
+    const row = (await runtime.store.listActiveGatewayKeys()).find((candidate) => candidate.id === id && candidate.accountId === principal.accountId);
     if (!(await runtime.store.revokeGatewayKey(id, principal.accountId))) throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
+    // The audit entry says what was revoked: the key as GET /v1/keys showed it (masked).
+    if (row !== undefined) recordChange(request, { before: gatewayKeyView(row), after: null });
     await runtime.snapshots.refresh();
     return new Response(null, { status: 204 });
   }),

@@ -10,6 +10,7 @@ import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
+import { recordChange } from '../http/kit/audit-trail.ts';
 import { json } from '../http/kit/respond.ts';
 import { PROVIDER_KEY_ANNOTATIONS_SECTION, type ProviderKeyAnnotator } from '../spec/services.ts';
 
@@ -277,8 +278,17 @@ async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<
   return keys.map((key) => describeKey(current.get(key.id) ?? key, runtime));
 }
 
-async function deleteKey(runtime: Runtime, keyId: string, owner: KeyOwner, accountId: string | null): Promise<Response> {
+/** A deleted key as the audit entry's `before` shows it: what GET showed, never the key itself; not what its provider listed. */
+function removedKey(listing: KeyListing, runtime: Runtime): Record<string, unknown> {
+  const { available_models: _models, models_checked_at: _checked, last_error: _error, ...shown } = describeKey(listing, runtime);
+  return shown;
+}
+
+async function deleteKey(runtime: Runtime, request: Request, keyId: string, owner: KeyOwner, accountId: string | null): Promise<Response> {
+  const listing = runtime.snapshots.current.keysById.get(keyId);
   if (!(await runtime.store.deleteProviderKey(keyId, owner, accountId))) throw new KeywayError('not_found', { detail: `No provider key ${keyId} here.` });
+  // The audit entry says what was removed (the snapshot held it: the store just matched it to this owner).
+  recordChange(request, { before: listing === undefined ? { key_id: keyId } : removedKey(listing, runtime), after: null });
   runtime.vault.forget(keyId);
   runtime.models.forget(keyId);
   await runtime.snapshots.refresh();
@@ -291,11 +301,11 @@ export const providerKeyRoutes = {
     const byProvider = runtime.snapshots.current.accountKeys.get(principal.accountId);
     return json({ providers: await listKeys(runtime, [...(byProvider?.values() ?? [])].flat()) });
   }),
-  remove: guarded('admin', (runtime, _request, principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'account', principal.accountId)),
+  remove: guarded('admin', (runtime, request, principal, parameters) => deleteKey(runtime, request, parameters.id ?? '', 'account', principal.accountId)),
   convert: convertKeyRoute(describeKey),
   addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request)),
   listPlatform: guarded('operator', async (runtime) =>
     json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) }),
   ),
-  removePlatform: guarded('operator', (runtime, _request, _principal, parameters) => deleteKey(runtime, parameters.id ?? '', 'platform', null)),
+  removePlatform: guarded('operator', (runtime, request, _principal, parameters) => deleteKey(runtime, request, parameters.id ?? '', 'platform', null)),
 };

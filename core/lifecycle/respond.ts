@@ -89,6 +89,7 @@ export function chatAnswer(accountant: Accountant, dialect: Dialect, context: Re
     finishReason: result.choices[0]?.finishReason,
     error: undefined,
     streamed: false,
+    servedModel: result.model,
   });
   return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd));
 }
@@ -131,6 +132,7 @@ export function streamAnswer(
       finishReason: observer.finishReason,
       error,
       streamed: true,
+      servedModel: observer.model,
       ...(estimate ? { usageEstimated: true } : {}),
     });
   };

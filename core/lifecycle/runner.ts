@@ -212,6 +212,7 @@ export class LifecycleRunner {
       finishReason: undefined,
       error: undefined,
       streamed: false,
+      servedModel: answer.model,
     });
     return jsonAnswer(answer.body, inferenceHeaders(context, answer.model, outcome.costUsd));
   }

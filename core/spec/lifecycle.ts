@@ -49,6 +49,12 @@ export interface RequestOutcome {
    * "The books").
    */
   usageEstimated?: boolean;
+  /**
+   * The model the provider said it served (the answer's or the stream's `model`, what `X-Model-Used`
+   * shows), when it named one: a dated name such as `claude-sonnet-4-5-20250929` for an alias. The
+   * usage row books it, falling back to the routed model (`served.model`).
+   */
+  servedModel?: string;
 }
 
 export interface RequestContext {

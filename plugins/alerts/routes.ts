@@ -170,14 +170,16 @@ async function listAlerts({ services }: AlertRoutesContext, principal: Principal
   return services.http.json({ object: 'list', alerts: rows.map((row) => alertView(services, ruleOf(row))) }, 200);
 }
 
-async function deleteAlert({ services, evaluator }: AlertRoutesContext, id: string, principal: Principal): Promise<Response> {
+async function deleteAlert({ services, evaluator }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
   const now = new Date(services.clock.now()).toISOString();
-  const deleted = await services.store.query('UPDATE alerts SET deleted_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING id', [
-    now,
-    id,
-    principal.accountId,
-  ]);
-  if (deleted.length === 0) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
+  const deleted = await services.store.query(
+    'UPDATE alerts SET deleted_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING id, account_id, type, config, notify, created_at',
+    [now, id, principal.accountId],
+  );
+  const removed = deleted[0];
+  if (removed === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
+  // The audit entry says what was removed: the rule as GET showed it (webhook URLs masked).
+  services.http.recordChange(request, { before: alertView(services, ruleOf(removed)), after: null });
   evaluator.forget(id);
   await services.snapshot.refresh();
   return new Response(null, { status: 204 });
@@ -255,8 +257,8 @@ export function alertRoutes(context: AlertRoutesContext) {
       path: '/v1/alerts/:id',
       role: 'admin' as const,
       summary: 'Deletes an alert; its past events stay in the history',
-      handle: ({ params, principal }: { params: Record<string, string>; principal: Principal | undefined }) =>
-        deleteAlert(context, String(params.id), accountAdmin(services, principal)),
+      handle: ({ request, params, principal }: { request: Request; params: Record<string, string>; principal: Principal | undefined }) =>
+        deleteAlert(context, request, String(params.id), accountAdmin(services, principal)),
     },
     {
       method: 'GET' as const,

@@ -84,11 +84,14 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
       path: '/v1/reconciliation/admin-keys/:provider',
       role: 'admin',
       summary: "Remove the account's admin key for a provider",
-      async handle({ params, principal }) {
+      async handle({ request, params, principal }) {
         const provider = providerParameter(services, params.provider, 'provider');
+        const stored = provider === undefined ? undefined : (await adminKeys.list(accountOf(principal))).find((key) => key.provider === provider);
         if (provider === undefined || !(await adminKeys.remove(accountOf(principal), provider))) {
           throw services.errors.create('not_found', { detail: `No ${params.provider} admin key is stored for this account.` });
         }
+        // The audit entry says what was removed: the key as GET showed it (masked, its fingerprint).
+        services.http.recordChange(request, { before: stored === undefined ? { provider } : describeAdminKey(stored), after: null });
         return new Response(null, { status: 204 });
       },
     },
@@ -152,6 +155,9 @@ function settingsRoutes({ services, settings }: RouteParts): RouteDefinition[] {
  * read as a $0 match (0000-01-01 is a calendar date, so the calendar check alone lets it through).
  */
 const EARLIEST_DAY = '2020-01-01';
+
+/** The fields `POST /v1/reconciliation/run` takes; any other is refused, naming it. */
+const RUN_FIELDS: ReadonlySet<string> = new Set(['day', 'provider']);
 
 /** What is wrong with a run's `day`, if anything: not a calendar date, before EARLIEST_DAY, or not begun. */
 function runDayError(day: string, today: string): string | undefined {
@@ -227,6 +233,14 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
             throw services.errors.create('invalid_json', { detail: 'the body must be a JSON object' });
           body = parsed as Record<string, unknown>;
         }
+        // A misspelt field would otherwise run the default day for every provider, silently.
+        const unknown = Object.keys(body).find((field) => !RUN_FIELDS.has(field));
+        if (unknown !== undefined)
+          throw services.errors.create(
+            'invalid_field',
+            { param: unknown, detail: 'is not a field of this request: send day and/or provider' },
+            { param: unknown },
+          );
         const asked = body.day ?? new Date(Math.floor(services.clock.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
         const today = new Date(services.clock.now()).toISOString().slice(0, 10);
         const dayError = typeof asked === 'string' ? runDayError(asked, today) : 'must be a UTC date, YYYY-MM-DD';

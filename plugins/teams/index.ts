@@ -94,8 +94,12 @@ export const teamsPlugin = definePlugin({
           path: '/v1/teams/:id',
           role: 'admin',
           summary: 'Delete a team and revoke its member keys',
-          handle: async ({ principal, params }) => {
+          handle: async ({ request, principal, params }) => {
+            // The audit entry says what was removed: the team as GET showed it, members' keys masked.
+            const team = await teams.find(principal as Principal, params.id ?? '');
+            const before = teamAnswer(team, await teams.memberAnswers(team.id));
             await teams.remove(principal as Principal, params.id ?? '');
+            services.http.recordChange(request, { before, after: null });
             return new Response(null, { status: 204 });
           },
         },
@@ -116,8 +120,11 @@ export const teamsPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: 'Remove a member and revoke its key',
-          handle: async ({ principal, params }) => {
+          handle: async ({ request, principal, params }) => {
+            const team = await teams.find(principal as Principal, params.id ?? '');
+            const before = (await teams.memberAnswers(team.id)).find((member) => member.id === params.member_id);
             await teams.removeMember(principal as Principal, params.id ?? '', params.member_id ?? '');
+            services.http.recordChange(request, { before: before ?? { id: params.member_id ?? '' }, after: null });
             return new Response(null, { status: 204 });
           },
         },

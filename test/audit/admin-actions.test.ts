@@ -145,6 +145,15 @@ describe('admin audit entries', () => {
       { byok_compliance: { data_residency: 'never_store_keys', audit_logging: 'all_requests', encryption: 'FIPS-140-2', key_access_logs: true } },
       admin,
     );
+    const alerts = await perform(
+      'POST',
+      '/v1/alerts',
+      {},
+      { alerts: [{ type: 'byok_cost_threshold', provider: 'openai', threshold: 100, period: 'daily', notify: ['alerts@company.com'] }] },
+      admin,
+    );
+    const alertId = String((alerts.alerts as Array<{ id: string }>)[0]?.id);
+    await perform('DELETE', '/v1/alerts/{id}', { id: alertId }, undefined, admin);
     await perform('DELETE', '/v1/keys/{id}', { id: String(key.id) }, undefined, admin);
     await perform('DELETE', '/v1/providers/keys/{id}', { id: providerKeyId }, undefined, admin);
     await perform('DELETE', '/v1/platform/keys/{id}', { id: platformKeyId }, undefined, operator);
@@ -204,6 +213,24 @@ describe('admin audit entries', () => {
     const removed = events.find((event) => event.action === 'DELETE /v1/providers/keys/:id') as AuditEvent;
     expect(removed.status).toBe(204);
     expect(removed.target).toEqual({ id: providerKeyId });
+    // A delete says what it removed (as GET showed it, masked), not only its id.
+    const deleted = (action: string) => {
+      const event = events.find((candidate) => candidate.action === action && candidate.status === 204) as AuditEvent;
+      expect({ action, after: event.after }).toEqual({ action, after: null });
+      return event.before as Record<string, unknown>;
+    };
+    expect(deleted('DELETE /v1/providers/keys/:id')).toMatchObject({
+      key_id: providerKeyId,
+      name: 'openai',
+      owner: 'account',
+      masked_key: expect.any(String),
+      fingerprint: expect.any(String),
+    });
+    expect(deleted('DELETE /v1/platform/keys/:id')).toMatchObject({ key_id: platformKeyId, name: 'openai', owner: 'platform', masked_key: expect.any(String) });
+    expect(deleted('DELETE /v1/keys/:id')).toMatchObject({ id: String(key.id), name: 'ci', role: 'developer', masked_key: expect.any(String) });
+    expect(deleted('DELETE /v1/teams/:id')).toMatchObject({ id: teamId, name: 'Platform Team' });
+    expect(deleted('DELETE /v1/teams/:id/members/:member_id')).toMatchObject({ id: memberId, email: 'new@company.com', masked_key: expect.any(String) });
+    expect(deleted('DELETE /v1/alerts/:id')).toMatchObject({ id: alertId, type: 'byok_cost_threshold', threshold: 100, notify: ['alerts@company.com'] });
 
     // The canary scan: audit answers, the database file and the log lines hold no key that went through.
     const secrets = [PROVIDER_CANARY, SHAPELESS_CANARY, PLATFORM_CANARY, OPERATOR_KEY, gateway.defaultAdminKey, ...issuedKeys];

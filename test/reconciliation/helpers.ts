@@ -2,7 +2,7 @@
 // alerts and a clock the test can move forward (for the daily job), plus the calls the tests share.
 
 import { startAnthropicSimulator, type AnthropicSimulatorHandle } from '../simulators/anthropic.ts';
-import { startOpenAISimulator, type OpenAISimulatorHandle } from '../simulators/openai.ts';
+import { startOpenAISimulator, type OpenAISimulatorHandle, type OpenAISimulatorOptions } from '../simulators/openai.ts';
 import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import webhookRecorder from '../plugins/webhook-recorder/index.ts';
 
@@ -31,8 +31,9 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
-  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY, OPENAI_SECOND_KEY] });
+/** `openai`: more of the OpenAI simulator's options (the dated names it answers aliases with). */
+export async function startHarness(options: { openai?: OpenAISimulatorOptions } = {}): Promise<Harness> {
+  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY, OPENAI_SECOND_KEY], ...options.openai });
   const anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
   const alerts: ReceivedAlert[] = [];
   const receiver = Bun.serve({

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { addProviderKeys, call, expectSpecError, flushUsage } from '../helpers/gateway.ts';
 import { ANTHROPIC_SIM_ADMIN_KEY } from '../simulators/anthropic.ts';
 import { OPENAI_SIM_ADMIN_KEY } from '../simulators/openai.ts';
+import { readAllEvents } from '../audit/helpers.ts';
 import { ANTHROPIC_KEY, chat, messages, OPENAI_KEY, OPENAI_SECOND_KEY, startHarness, today, type Harness } from './helpers.ts';
 
 interface Row {
@@ -356,6 +357,27 @@ describe('admin keys', () => {
     expect(report.error.message).toContain('2020-01-01');
   });
 
+  test('an unknown field is refused naming it, on every reconciliation write: a misspelt run never runs the default day', async () => {
+    const runsBefore = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?period=last_30_days'));
+    for (const [field, body] of [
+      ['dayy', { dayy: '2026-12-06', providr: 'openai' }],
+      ['providr', { day: '2026-01-05', providr: 'openai' }],
+    ] as const) {
+      const refused = await expectSpecError(await call(harness.gateway, 'POST', '/v1/reconciliation/run', body), 400, 'invalid_field');
+      expect(refused.error.param).toBe(field);
+    }
+    const runsAfter = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/runs?period=last_30_days'));
+    expect(runsAfter.body.runs).toEqual(runsBefore.body.runs);
+    const settings = await expectSpecError(await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { drift_alert_percnt: 5 }), 400, 'invalid_field');
+    expect(settings.error.param).toBe('drift_alert_percnt');
+    const adminKey = await expectSpecError(
+      await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: OPENAI_SIM_ADMIN_KEY, verfy: false }),
+      400,
+      'invalid_field',
+    );
+    expect(adminKey.error.param).toBe('verfy');
+  });
+
   test('notify targets are checked as alert rule targets are: 400 naming notify[i], nothing stored', async () => {
     const before = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/settings'));
     const refused: Array<[string[], string]> = [
@@ -433,6 +455,12 @@ describe('admin keys', () => {
     expect(removed.status).toBe(204);
     const listed = await harness.read(await call(harness.gateway, 'GET', '/v1/reconciliation/admin-keys', undefined, { key }));
     expect(listed.body.admin_keys).toEqual([]);
+    // The audit entry says which key was removed: masked, with its fingerprint, never the key.
+    await flushUsage(harness.gateway);
+    const events = await readAllEvents(harness.gateway, 'type=admin&period=today', key, harness.answers);
+    const deletion = events.find((event) => event.action === 'DELETE /v1/reconciliation/admin-keys/:provider' && event.status === 204);
+    expect(deletion?.before).toMatchObject({ provider: 'anthropic', masked_key: expect.any(String), fingerprint: expect.any(String) });
+    expect(JSON.stringify(deletion)).not.toContain('DeleteMeDeleteMe0123456789');
   });
 
   test('canary: no admin key in any answer, log line or database file', async () => {

@@ -149,6 +149,7 @@ async function handleInference(
   rate: RateState,
   ledger: UsageLedger,
   countPrompt: PromptCounter | undefined,
+  servedModels?: Readonly<Record<string, string>>,
 ): Promise<Response> {
   const admitted = await admit(request, context);
   if (admitted instanceof Response) return admitted;
@@ -166,6 +167,7 @@ async function handleInference(
 
   const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
   const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey), countPrompt);
+  outcome.model = servedModels?.[outcome.model] ?? outcome.model;
   if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
   const cached = outcome.usage.prompt_tokens_details.cached_tokens;
   ledger.record({
@@ -241,6 +243,11 @@ export interface OpenAISimulatorOptions extends SimulatorOptions {
    * OpenAI's real counts passes its tokenizer.
    */
   promptTokens?: PromptCounter;
+  /**
+   * The dated model a chat call to an alias is answered (and reported) as, as OpenAI answers `gpt-4o`
+   * with `gpt-4o-2024-08-06`: `{ 'gpt-4o': 'gpt-4o-2024-08-06' }`. Default: the name asked for.
+   */
+  servedModels?: Readonly<Record<string, string>>;
 }
 
 /** A chat request's prompt tokens from its messages and model. */
@@ -266,7 +273,7 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Open
       const admin = handleOpenAIAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys);
       if (admin) return admin;
       if (request.method === 'POST' && path === '/v1/chat/completions')
-        return handleInference('chat', request, context, models, rate, ledger, options.promptTokens);
+        return handleInference('chat', request, context, models, rate, ledger, options.promptTokens, options.servedModels);
       if (request.method === 'POST' && path === '/v1/responses') return handleResponses(request, context, models, rate, ledger);
       if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger, undefined);
       if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
