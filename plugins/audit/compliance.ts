@@ -25,12 +25,13 @@ export interface SettingReport {
 export type ComplianceReport = Record<keyof Omit<ComplianceSettings, 'notify'>, SettingReport>;
 
 /** The seed's envelope (`{"byok_compliance": {...}}`) or the bare block; anything else is a 400. */
-export function complianceFromBody(services: Services, body: unknown): ComplianceBody {
+export function complianceFromBody(services: Services, body: unknown, storedTargets: readonly string[] = []): ComplianceBody {
   const { validateBody } = services.http;
   const enveloped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'byok_compliance' in body;
   const block = enveloped ? validateBody(ComplianceEnvelopeSchema, body).byok_compliance : validateBody(ComplianceSchema, body);
   // The same targets an alert rule takes: one nothing can deliver to would leave the alert unsent.
   const prefix = enveloped ? 'byok_compliance.notify' : 'notify';
+  unmaskTargets(services, block, storedTargets, prefix);
   for (const [index, target] of (block.notify ?? []).entries()) checkTarget(services, target, `${prefix}[${index}]`);
   return block;
 }
@@ -46,6 +47,25 @@ function withMaskedTargets(block: unknown): unknown {
     }
   });
   return { ...block, notify };
+}
+
+/**
+ * A GET's answer PUT back carries the targets masked: each one that is the masked form of a stored
+ * target stands for that target (so a read-modify-write keeps them); any other masked text would
+ * replace a URL with one that reaches nothing, and is refused naming it.
+ */
+function unmaskTargets(services: Services, block: ComplianceBody, stored: readonly string[], prefix: string): void {
+  const notify = block.notify;
+  if (notify === undefined) return;
+  for (const [index, target] of notify.entries()) {
+    if (!target.includes('…')) continue;
+    const original = stored.find((candidate) => maskTarget(candidate) === target);
+    if (original === undefined) {
+      const param = `${prefix}[${index}]`;
+      throw services.errors.create('invalid_field', { param, detail: 'is a masked target that matches no stored target; send the whole URL' }, { param });
+    }
+    notify[index] = original;
+  }
 }
 
 /** Which targets, without naming them: 12 hex digits of SHA-256 over the list (empty for none). */
@@ -77,7 +97,7 @@ export class Compliance {
 
   async put(principal: Principal, request: Request): Promise<Record<string, unknown>> {
     refuseTeamKeys(this.services, principal);
-    const block = complianceFromBody(this.services, await this.services.http.readJson(request));
+    const block = complianceFromBody(this.services, await this.services.http.readJson(request), this.settingsOf(principal.accountId).notify);
     const { store, snapshot } = this.services;
     const account = snapshot.current.accounts.get(principal.accountId);
     if (account === undefined) throw this.services.errors.create('not_found', { detail: `Account ${principal.accountId} does not exist.` });
@@ -94,7 +114,8 @@ export class Compliance {
   private answer(settings: ComplianceSettings, report: ComplianceReport): Record<string, unknown> {
     return {
       object: 'compliance_settings',
-      byok_compliance: settings,
+      // A webhook or Slack URL is its own secret: answers show it masked, as alert rules do.
+      byok_compliance: { ...settings, notify: settings.notify.map(maskTarget) },
       met: Object.values(report).every((entry) => entry.met),
       report,
     };

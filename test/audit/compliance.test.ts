@@ -167,6 +167,28 @@ describe('PUT /v1/settings/compliance', () => {
     expect(error.error.param).toBe(param);
   });
 
+  test('notify URLs are answered masked; a masked target PUT back keeps the stored one, any other is refused', async () => {
+    const slack = 'https://hooks.slack.com/services/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0';
+    const admin = { key: gateway.defaultAdminKey };
+    const put = await call(gateway, 'PUT', '/v1/settings/compliance', { notify: ['security@company.com', slack] }, admin);
+    expect(put.status).toBe(200);
+    const putText = await put.text();
+    expect(putText).not.toContain('CanaryComplianceSecret');
+    const got = await call(gateway, 'GET', '/v1/settings/compliance', undefined, admin);
+    const answer = (await got.json()) as { byok_compliance: { notify: string[] } };
+    expect(JSON.stringify(answer)).not.toContain('CanaryComplianceSecret');
+    expect(answer.byok_compliance.notify[0]).toBe('security@company.com');
+    expect(answer.byok_compliance.notify[1]).toContain('…');
+    // The read-modify-write round trip: the masked form stands for the stored URL.
+    const roundTrip = await call(gateway, 'PUT', '/v1/settings/compliance', { ...answer.byok_compliance, audit_retention_days: 400 }, admin);
+    expect(roundTrip.status).toBe(200);
+    const account = gateway.runtime.services.snapshot.current.accounts.get('default');
+    const stored = (account?.settings.compliance as { notify: string[] } | undefined)?.notify;
+    expect(stored).toEqual(['security@company.com', slack]);
+    const forged = await call(gateway, 'PUT', '/v1/settings/compliance', { notify: ['https://hooks.slack.com/ser…/…'] }, admin);
+    expect((await expectSpecError(forged, 400, 'invalid_field')).error.param).toBe('notify[0]');
+  });
+
   test('a body that is not JSON, or not an object, is a 400', async () => {
     await expectSpecError(await call(gateway, 'PUT', '/v1/settings/compliance', '{not json', { key: gateway.defaultAdminKey }), 400, 'invalid_json');
     const array = await call(gateway, 'PUT', '/v1/settings/compliance', [1, 2], { key: gateway.defaultAdminKey });
