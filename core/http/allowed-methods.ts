@@ -17,7 +17,7 @@ interface CompiledRoute {
 const NOT_HTTP_METHODS: ReadonlySet<string> = new Set(['ALL', 'WS']);
 
 /** A route path as a regular expression: `:name` is one segment (`:name?` an optional one), `*` anything. */
-function compile(path: string): RegExp {
+export function routePathPattern(path: string): RegExp {
   let source = '';
   for (const segment of path.split('/').slice(1)) {
     if (segment === '*') source += '(?:/.*)?';
@@ -42,7 +42,7 @@ export function createAllowedMethods(routes: () => readonly RegisteredRoute[]): 
     if (registered.length !== compiledCount) {
       compiled = registered
         .filter((route) => !NOT_HTTP_METHODS.has(route.method.toUpperCase()))
-        .map((route) => ({ method: route.method.toUpperCase(), pattern: compile(route.path) }));
+        .map((route) => ({ method: route.method.toUpperCase(), pattern: routePathPattern(route.path) }));
       compiledCount = registered.length;
     }
     const methods = new Set<string>();

@@ -1,13 +1,13 @@
 import { Elysia } from 'elysia';
 import { accountRoutes } from '../credentials/account-routes.ts';
 import { providerKeyRoutes } from '../credentials/provider-key-routes.ts';
-import { KeywayError } from '../errors.ts';
+import { descriptorFromError, KeywayError } from '../errors.ts';
 import { masterKeyRoutes } from '../credentials/master-key-routes.ts';
 import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
-import { createAllowedMethods } from './allowed-methods.ts';
+import { createAllowedMethods, routePathPattern } from './allowed-methods.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
@@ -44,6 +44,10 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
   });
   const app = new Elysia();
   const allowedMethods = createAllowedMethods(() => app.routes);
+  // Plugin routes that answer errors in their own dialect's shape: a 405 on their path is written so too.
+  const refusalDialects = runtime.plugins.routes.flatMap(({ value: route }) =>
+    route.refusal === undefined ? [] : [{ pattern: routePathPattern(route.path), refusal: route.refusal }],
+  );
   // Which of several workers answered (KEYWAY_WORKERS): for operators tracing a request, and tests.
   const worker = options.worker === undefined ? undefined : String(options.worker);
   if (worker !== undefined) {
@@ -63,7 +67,12 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
         const allowed = allowedMethods(url.pathname);
         if (allowed.length > 0 && !allowed.includes(request.method)) {
           const refusal = new KeywayError('method_not_allowed', { method: request.method, path: url.pathname }, { headers: { allow: allowed.join(', ') } });
-          return errorAsResponse(refusal, requestId, runtime.logger);
+          const dialect = refusalDialects.find((entry) => entry.pattern.test(url.pathname));
+          if (dialect === undefined) return errorAsResponse(refusal, requestId, runtime.logger);
+          const answer = dialect.refusal(descriptorFromError(refusal, requestId), requestId);
+          answer.headers.set('x-request-id', requestId);
+          for (const [name, value] of Object.entries(refusal.headers ?? {})) answer.headers.set(name, value);
+          return answer;
         }
         return errorAsResponse(new KeywayError('not_found', { detail: `No route ${request.method} ${url.pathname}.` }), requestId, runtime.logger);
       }

@@ -11,6 +11,7 @@ import type { Hooks } from './lifecycle.ts';
 import type { Principal, PrincipalRole } from './principal.ts';
 import type { ProviderAdapter } from './provider.ts';
 import type { Services } from './services.ts';
+import type { ErrorDescriptor } from './vocabulary.ts';
 import type { WebSocketHandler } from './websocket.ts';
 import type { PluginMigrations, PluginUsageRollups, Store, StoreDriver } from './store.ts';
 import type { PluginUsageFolds } from './usage-fold.ts';
@@ -54,6 +55,12 @@ export interface RouteDefinition {
   method: HttpMethod;
   /** Elysia path syntax: `/v1/messages`, `/v1/teams/:id`. */
   path: string;
+  /**
+   * How an error the core raises for this path outside the handler (a wrong method: 405) is written,
+   * for a route that answers in another dialect's error shape (Anthropic's on `/v1/messages`). Without
+   * it the spec's OpenAI-shaped body is used. The core adds `X-Request-Id` and the error's own headers.
+   */
+  refusal?: (descriptor: ErrorDescriptor, requestId: string) => Response;
   /**
    * The least role that may call it: the core authenticates and checks it first. Omit it for routes
    * that authenticate themselves (inference routes run the lifecycle, which does).

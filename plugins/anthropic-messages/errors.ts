@@ -10,6 +10,7 @@ const ANTHROPIC_TYPES: Record<number, string> = {
   402: 'billing_error',
   403: 'permission_error',
   404: 'not_found_error',
+  405: 'invalid_request_error',
   413: 'request_too_large',
   429: 'rate_limit_error',
   500: 'api_error',
@@ -36,4 +37,12 @@ export function withAnthropicRequestId(response: Response): Response {
   const requestId = response.headers.get('x-request-id');
   if (requestId !== null) response.headers.set('request-id', requestId);
   return response;
+}
+
+/** An error the core raises for these routes outside their handler (a wrong method), in Anthropic's shape with its `request-id`. */
+export function anthropicRefusal(descriptor: ErrorDescriptor, requestId: string): Response {
+  return new Response(JSON.stringify(anthropicErrorBody(descriptor, requestId)), {
+    status: descriptor.status,
+    headers: { 'content-type': 'application/json', 'request-id': requestId },
+  });
 }

@@ -3,7 +3,7 @@
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
-import { withAnthropicRequestId } from './errors.ts';
+import { anthropicRefusal, withAnthropicRequestId } from './errors.ts';
 import { CountTokensBodySchema, CountTokensSchema, MessageSchemaResponse, MessagesBodySchema } from './schema.ts';
 
 export { anthropicMessagesDialect, countTokensOperation, messagesOperation } from './dialect.ts';
@@ -33,6 +33,7 @@ export const anthropicMessagesPlugin = definePlugin({
         {
           method: 'POST',
           path: '/v1/messages',
+          refusal: anthropicRefusal,
           summary: 'Anthropic Messages API',
           body: MessagesBodySchema,
           response: MessageSchemaResponse,
@@ -41,6 +42,7 @@ export const anthropicMessagesPlugin = definePlugin({
         {
           method: 'POST',
           path: '/v1/messages/count_tokens',
+          refusal: anthropicRefusal,
           summary: 'Count input tokens (Anthropic)',
           body: CountTokensBodySchema,
           response: CountTokensSchema,

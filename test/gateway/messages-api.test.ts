@@ -113,6 +113,21 @@ describe('Anthropic dialect details', () => {
     }
   });
 
+  test('a wrong method on the Messages paths is 405 in the Anthropic shape, with Allow and request-id', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/messages'],
+      ['PUT', '/v1/messages'],
+      ['GET', '/v1/messages/count_tokens'],
+    ] as const) {
+      const response = await fetch(`${gateway.url}${path}`, { method, headers: { 'x-request-id': 'rid-wrong-method' } });
+      const body = (await response.json()) as { type: string; error: { type: string; code: string }; request_id: string };
+      expect({ method, path, status: response.status, allow: response.headers.get('allow') }).toEqual({ method, path, status: 405, allow: 'POST' });
+      expect(response.headers.get('request-id')).toBe('rid-wrong-method');
+      expect(response.headers.get('x-request-id')).toBe('rid-wrong-method');
+      expect(body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', code: 'method_not_allowed' }, request_id: 'rid-wrong-method' });
+    }
+  });
+
   test("answers carry request-id too: a message's _request_id, and a stream's header", async () => {
     const request = { model: 'claude-3-opus-20240229', max_tokens: 20, messages: [{ role: 'user' as const, content: 'id please' }] };
     const { request_id: requestId, response } = await client.messages.create(request).withResponse();
