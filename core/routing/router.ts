@@ -246,6 +246,10 @@ export class Router {
     if (provider === undefined) detail = `No provider can serve '${context.request.model}' with the keys this account may use.`;
     else if (held.length === 0) {
       detail = `No ${provider} provider key is configured for this account; add one with POST /v1/providers/keys${routing.fallback_to_parrotrouter ? '' : ' (or allow platform keys with routing.fallback_to_parrotrouter)'}.`;
+    } else if (held.every((key) => key.status === 'active' && this.dependencies.health.unavailableReason(key) === undefined)) {
+      // Every key is usable: the routing planned none of them (a provider_order without this provider).
+      const order = routing.provider_order === undefined ? '' : ` (routing.provider_order: ${routing.provider_order.join(', ')})`;
+      detail = `The request's routing${order} planned none of this account's ${provider} keys, and no other provider it allows serves '${context.request.model}'.`;
     } else {
       // Say why (health check, refused key), not the stored status, which stays `active` for a disabled provider.
       const reasons = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });

@@ -242,6 +242,17 @@ describe('routing.provider_order names loaded providers only', () => {
     expect(upstream()).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
   });
 
+  test("an order that leaves out the model's only provider is a 503 that says so, not one calling its healthy keys unavailable", async () => {
+    const response = await chat(gateway, { model: 'claude-3-5-haiku-20241022', routing: { strategy: 'fallback_chain', provider_order: ['openai'] } });
+    expect(response.status).toBe(503);
+    const error = await errorOf(response);
+    expect(error.code).toBe('no_provider_available');
+    expect(error.message).toContain('routing.provider_order: openai');
+    expect(error.message).toContain('planned none');
+    expect(error.message).not.toContain('unavailable');
+    expect(upstream()).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
+  });
+
   test('the platform names are accepted', async () => {
     for (const name of ['parrotrouter', 'platform']) {
       const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: ['openai', name] } });
