@@ -4,6 +4,7 @@
 import { releaseClientKey } from '../credentials/client-keys.ts';
 import { costOf, DEFAULT_SEARCH_CONTEXT_SIZE } from '../catalog/pricing.ts';
 import type { ModelCatalog } from '../catalog/catalog.ts';
+import { isSnapshotOf } from '../catalog/snapshots.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
@@ -118,7 +119,10 @@ export class Accountant {
     if (served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
     const routed = [served.model, context.candidates[0]?.model ?? served.model];
-    const names = input.servedModel === undefined || input.servedModel === served.model ? routed : [input.servedModel, ...routed];
+    // Only a dated snapshot of the routed model is priced by its own name: a budget reserved for the
+    // dearest of those (core/catalog/snapshots.ts), so the booked cost stays within the reservation.
+    const reported = input.servedModel;
+    const names = reported === undefined || reported === served.model || !isSnapshotOf(reported, served.model) ? routed : [reported, ...routed];
     return costOf(this.dependencies.catalog, served.provider, names, withSearchSize(context, usage));
   }
 

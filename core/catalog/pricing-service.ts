@@ -6,7 +6,8 @@ import { promptTokenBound } from '../accounting/prompt-bound.ts';
 import { estimatePromptTokens } from '../accounting/token-estimate.ts';
 import type { PricingService } from '../spec/plugin.ts';
 import type { TextTokenCount } from '../spec/provider.ts';
-import { isPriced, type ModelCatalog } from './catalog.ts';
+import { isPriced, type ModelCatalog, type ModelInfo } from './catalog.ts';
+import { snapshotFamily } from './snapshots.ts';
 
 type PriceView = NonNullable<ReturnType<PricingService['price']>>;
 
@@ -106,28 +107,15 @@ export function createPricingService(
       }
       const known = models.get(model);
       if (known !== undefined) return known === UNPRICED ? undefined : known;
-      const info = catalog.get(provider, model);
-      const view =
-        info === undefined || !isPriced(info)
-          ? undefined
-          : {
-              inputPerToken: info.inputCostPerToken,
-              outputPerToken: info.outputCostPerToken,
-              maxOutputTokens: info.maxOutputTokens,
-              maxInputTokens: info.maxInputTokens,
-              worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
-              worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
-              perRequestUsd: (info.requestCostUsd ?? 0) + perRequestSearchFee(info.searchCostPerQuery),
-              tiers: info.tiers.map((tier) => ({
-                aboveInputTokens: tier.aboveInputTokens,
-                worstInputPerToken: Math.max(
-                  tier.inputCostPerToken ?? info.inputCostPerToken,
-                  tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0,
-                  tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
-                ),
-                worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
-              })),
-            };
+      // The dearest of the model and its dated snapshots: the provider picks the snapshot that serves it.
+      // A snapshot's search fee is left out: it applies to web searches the request would ask for, and
+      // the routed model's own entry says what those cost (the price data gives some snapshots a fee
+      // their alias lacks, which would make every small budget refuse every call).
+      const view = familyView(
+        snapshotFamily(catalog, provider, model)
+          .filter(isPriced)
+          .map((info) => priceView(info, info === catalog.get(provider, model))),
+      );
       // Model names come from requests: bounded, as a cache of them must be.
       if (++cached > 10_000) {
         views.clear();
@@ -151,4 +139,49 @@ export function createPricingService(
 function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
   const values = Object.values(fees ?? {});
   return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
+}
+
+function priceView(info: ModelInfo, withSearchFee: boolean): PriceView {
+  return {
+    inputPerToken: info.inputCostPerToken,
+    outputPerToken: info.outputCostPerToken,
+    maxOutputTokens: info.maxOutputTokens,
+    maxInputTokens: info.maxInputTokens,
+    worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
+    worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+    perRequestUsd: (info.requestCostUsd ?? 0) + (withSearchFee ? perRequestSearchFee(info.searchCostPerQuery) : 0),
+    tiers: info.tiers.map((tier) => ({
+      aboveInputTokens: tier.aboveInputTokens,
+      worstInputPerToken: Math.max(
+        tier.inputCostPerToken ?? info.inputCostPerToken,
+        tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0,
+        tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
+      ),
+      worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+    })),
+  };
+}
+
+/** Each rate the dearest of the views; every view's tiers, in threshold order. Undefined for none. */
+function familyView(views: PriceView[]): PriceView | undefined {
+  const [first, ...rest] = views;
+  if (first === undefined || rest.length === 0) return first;
+  const largest = (pick: (view: PriceView) => number | undefined): number | undefined => {
+    let value: number | undefined;
+    for (const view of views) {
+      const picked = pick(view);
+      if (picked !== undefined && (value === undefined || picked > value)) value = picked;
+    }
+    return value;
+  };
+  return {
+    inputPerToken: largest((view) => view.inputPerToken) ?? first.inputPerToken,
+    outputPerToken: largest((view) => view.outputPerToken) ?? first.outputPerToken,
+    maxOutputTokens: largest((view) => view.maxOutputTokens),
+    maxInputTokens: largest((view) => view.maxInputTokens),
+    worstInputPerToken: largest((view) => view.worstInputPerToken),
+    worstOutputPerToken: largest((view) => view.worstOutputPerToken),
+    perRequestUsd: largest((view) => view.perRequestUsd),
+    tiers: views.flatMap((view) => view.tiers ?? []).sort((left, right) => left.aboveInputTokens - right.aboveInputTokens),
+  };
 }

@@ -1,7 +1,9 @@
 // Calls made as a client makes them, and the usage rows they leave: shared by the cost tests.
 
+import { afterAll, beforeAll } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { call, flushUsage, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
 import type { PriceFields } from '../../core/catalog/catalog.ts';
 
 let sequence = 0;
@@ -79,4 +81,33 @@ export function price(key: string): ListPrice {
   const entry = PRICES[key];
   if (entry?.input_cost_per_token === undefined || entry.output_cost_per_token === undefined) throw new Error(`no list price for ${key}`);
   return entry as ListPrice;
+}
+
+/**
+ * A gateway with one key per provider of `keys` (provider name → upstream key) in front of simulators
+ * the caller started: stopped, with them, after the file's tests.
+ */
+export function keyedGatewayPerFile(
+  start: () => { simulators: SimulatorHandle[]; options: Parameters<typeof startTestGateway>[0] },
+  keys: Record<string, string>,
+): () => TestGateway {
+  let gateway: TestGateway | undefined;
+  let simulators: SimulatorHandle[] = [];
+  beforeAll(async () => {
+    const started = start();
+    simulators = started.simulators;
+    gateway = await startTestGateway(started.options);
+    await addProviderKeys(
+      gateway,
+      Object.entries(keys).map(([name, api_key]) => ({ name, api_key })),
+    );
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    for (const simulator of simulators) await simulator.stop();
+  });
+  return () => {
+    if (gateway === undefined) throw new Error('the gateway is read before the file started it');
+    return gateway;
+  };
 }

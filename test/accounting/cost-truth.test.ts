@@ -13,7 +13,7 @@ import type { SimulatorHandle } from '../simulators/common.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
 import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
-import { accounted, book, nextRequestId, price, rowOf, user } from './booking.ts';
+import { accounted, book, keyedGatewayPerFile, nextRequestId, price, rowOf, user } from './booking.ts';
 
 const KEYS = {
   openai: 'sk-proj-CostTruthOpenAIKey000000000000001',
@@ -24,10 +24,7 @@ const KEYS = {
 };
 const UNPRICED_MODEL = 'acme-ft-unpriced-1';
 
-const simulators: SimulatorHandle[] = [];
-let gateway: TestGateway;
-
-beforeAll(async () => {
+const gatewayOfFile = keyedGatewayPerFile(() => {
   const openai = startOpenAISimulator({
     apiKeys: [KEYS.openai],
     models: [...OPENAI_DEFAULT_MODELS, UNPRICED_MODEL, 'gpt-4o-mini-2024-07-18', 'gpt-4o-search-preview'],
@@ -36,26 +33,23 @@ beforeAll(async () => {
   const google = startGoogleSimulator({ apiKeys: [KEYS.google] });
   const cohere = startCohereSimulator({ apiKeys: [KEYS.cohere] });
   const perplexity = startPerplexitySimulator({ apiKeys: [KEYS.perplexity] });
-  simulators.push(openai, anthropic, google, cohere, perplexity);
-  gateway = await startTestGateway({
-    env: {
-      KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
-      KEYWAY_ANTHROPIC_BASE_URL: anthropic.url,
-      KEYWAY_GOOGLE_BASE_URL: google.url,
-      KEYWAY_COHERE_BASE_URL: cohere.url,
-      KEYWAY_PERPLEXITY_BASE_URL: perplexity.url,
+  return {
+    simulators: [openai, anthropic, google, cohere, perplexity],
+    options: {
+      env: {
+        KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
+        KEYWAY_ANTHROPIC_BASE_URL: anthropic.url,
+        KEYWAY_GOOGLE_BASE_URL: google.url,
+        KEYWAY_COHERE_BASE_URL: cohere.url,
+        KEYWAY_PERPLEXITY_BASE_URL: perplexity.url,
+      },
+      logLevel: 'info',
     },
-    logLevel: 'info',
-  });
-  await addProviderKeys(
-    gateway,
-    Object.entries(KEYS).map(([name, api_key]) => ({ name, api_key })),
-  );
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  for (const simulator of simulators) await simulator.stop();
+  };
+}, KEYS);
+let gateway: TestGateway;
+beforeAll(() => {
+  gateway = gatewayOfFile();
 });
 
 /** The same body, not streamed then streamed: the two rows, checked equal. */

@@ -9,17 +9,14 @@ import { addProviderKeys, call, flushUsage, OPERATOR_KEY, startTestGateway, type
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
-import { nextRequestId, price, rowOf, user } from './booking.ts';
+import { keyedGatewayPerFile, nextRequestId, price, rowOf, user } from './booking.ts';
 
 const KEYS = {
   openai: 'sk-proj-ServedModelOpenAIKey00000000000001',
   anthropic: 'sk-ant-api03-ServedModelAnthropicKey0000001',
 };
 
-const simulators: SimulatorHandle[] = [];
-let gateway: TestGateway;
-
-beforeAll(async () => {
+const gatewayOfFile = keyedGatewayPerFile(() => {
   // OpenAI answers an alias with the dated model it routes it to, as the real API does.
   const openai = startOpenAISimulator({
     apiKeys: [KEYS.openai],
@@ -28,20 +25,14 @@ beforeAll(async () => {
     servedModels: { 'gpt-4o': 'gpt-4o-2024-08-06', 'gpt-4o-mini': 'gpt-4o-mini-2099-12-31' },
   });
   const anthropic = startAnthropicSimulator({ apiKeys: [KEYS.anthropic] });
-  simulators.push(openai, anthropic);
-  gateway = await startTestGateway({
-    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url },
-    probes: false,
-  });
-  await addProviderKeys(
-    gateway,
-    Object.entries(KEYS).map(([name, api_key]) => ({ name, api_key })),
-  );
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  for (const simulator of simulators) await simulator.stop();
+  return {
+    simulators: [openai, anthropic],
+    options: { env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url }, probes: false },
+  };
+}, KEYS);
+let gateway: TestGateway;
+beforeAll(() => {
+  gateway = gatewayOfFile();
 });
 
 interface Served {

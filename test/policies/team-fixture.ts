@@ -45,9 +45,16 @@ export function teamGatewayPerSuite(byokPermissions: TeamPermissions): () => Tea
 
 export async function startTeamGateway(
   byokPermissions: TeamPermissions,
-  options: { clock?: Clock; env?: Record<string, string>; extraPlugins?: PluginSource[]; promptTokens?: PromptCounter } = {},
+  options: {
+    clock?: Clock;
+    env?: Record<string, string>;
+    extraPlugins?: PluginSource[];
+    promptTokens?: PromptCounter;
+    /** The dated model the simulator answers a requested name with, as OpenAI does. */
+    servedModels?: Record<string, string>;
+  } = {},
 ): Promise<TeamGateway> {
-  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY], promptTokens: options.promptTokens });
+  const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY], promptTokens: options.promptTokens, servedModels: options.servedModels });
   const gateway = await startTestGateway({
     clock: options.clock,
     extraPlugins: options.extraPlugins,
