@@ -19,7 +19,8 @@ export function buildOpenAIChatBody(request: ChatRequest, model: string, setting
     if (reasoning) body.max_completion_tokens = settings.max_tokens_default;
     else body.max_tokens = settings.max_tokens_default;
   }
-  if (reasoning) adaptForReasoning(body, REASONING_MODEL.test(request.model ?? ''));
+  // The name the client sent may carry its provider (`openai/gpt-5`): the model is what follows.
+  if (reasoning) adaptForReasoning(body, REASONING_MODEL.test((request.model ?? '').slice((request.model ?? '').lastIndexOf('/') + 1)));
   if (body.stream === true) body.stream_options = { ...body.stream_options, include_usage: true };
   return body;
 }

@@ -281,10 +281,12 @@ describe('reasoning models (o-series, gpt-5)', () => {
   });
 
   test('a temperature the client set for the reasoning model it named is forwarded, and refused as OpenAI refuses it', async () => {
-    const response = await chat({ model: 'gpt-5', temperature: 0.2, messages: [{ role: 'user', content: 'hot' }], routing: { strategy: 'direct' } });
-    expect(response.status).toBe(400);
-    const received = sentBody();
-    expect(received.temperature).toBe(0.2);
+    for (const model of ['gpt-5', 'openai/gpt-5']) {
+      simulator.reset();
+      const response = await chat({ model, temperature: 0.2, messages: [{ role: 'user', content: 'hot' }], routing: { strategy: 'direct' } });
+      expect({ model, status: response.status }).toEqual({ model, status: 400 });
+      expect(sentBody().temperature).toBe(0.2);
+    }
   });
 
   test('a request for another class member sent to a reasoning model by cost_optimized keeps its bound and leaves out the sampling it cannot take', async () => {
