@@ -6,6 +6,13 @@
 import type { ModelCatalog, ModelInfo } from './catalog.ts';
 
 const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
+const ENDS_IN_SNAPSHOT = /-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
+
+/** The name a dated snapshot is a snapshot of (`gpt-4o-2024-08-06` → `gpt-4o`); undefined for an undated name. */
+export function snapshotBase(name: string): string | undefined {
+  const match = ENDS_IN_SNAPSHOT.exec(name);
+  return match === null || match.index === 0 ? undefined : name.slice(0, match.index);
+}
 
 /** Whether `served` is `base` itself or one of its dated snapshots. */
 export function isSnapshotOf(served: string, base: string): boolean {

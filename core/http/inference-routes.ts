@@ -4,6 +4,7 @@ import { authenticate } from '../credentials/authenticate.ts';
 import type { Runtime } from '../runtime.ts';
 import type { ModelFilter, ModelListCaller, ModelPredicate } from '../spec/plugin.ts';
 import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-dialect.ts';
+import { snapshotBase } from '../catalog/snapshots.ts';
 import { KeywayError } from '../errors.ts';
 import { passGuards } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
@@ -73,7 +74,7 @@ function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
   const reported = runtime.models.modelsOf(principal.accountId);
   const byModel = new Map<string, string[]>();
   for (const [provider, models] of reported) {
-    const names = models.size > 0 ? models : catalogModels(runtime, provider);
+    const names = models.size > 0 ? withAliases(runtime, provider, models) : catalogModels(runtime, provider);
     for (const model of names) {
       const providers = byModel.get(model);
       if (providers) providers.push(provider);
@@ -91,6 +92,22 @@ function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
   }
   data.sort((left, right) => left.id.localeCompare(right.id));
   return data;
+}
+
+/**
+ * The names a key reports, and the alias of each dated snapshot among them that the catalog knows for
+ * the provider (Anthropic lists `claude-sonnet-4-5-20250929`, and answers `claude-sonnet-4-5` too): a
+ * team that allows the alias sees what it may call.
+ */
+function withAliases(runtime: Runtime, provider: string, reported: ReadonlySet<string>): ReadonlySet<string> {
+  let names: Set<string> | undefined;
+  for (const model of reported) {
+    const base = snapshotBase(model);
+    if (base === undefined || reported.has(base) || runtime.catalog.get(provider, base) === undefined) continue;
+    names ??= new Set(reported);
+    names.add(base);
+  }
+  return names ?? reported;
 }
 
 function catalogModels(runtime: Runtime, provider: string): Set<string> {

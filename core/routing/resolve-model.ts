@@ -70,7 +70,7 @@ export function checkProviderOrder(order: readonly string[] | undefined, provide
   if (order !== undefined && order.length === 0) {
     throw new KeywayError('invalid_field', {
       param: 'routing.provider_order',
-      detail: 'names no provider; list at least one, or leave it out for the model\'s provider then its class\'s',
+      detail: "names no provider; list at least one, or leave it out for the model's provider then its class's",
     });
   }
   for (const [index, name] of (order ?? []).entries()) {

@@ -227,3 +227,24 @@ describe('GET /v1/models: who may list, and one model at a time', () => {
     expect(raw.status).toBe(200);
   });
 });
+
+describe('GET /v1/models: a team that allows an alias', () => {
+  const setup = modelsGatewayPerSuite({ providers: { anthropic: { enabled: true, models: ['claude-sonnet-4-5'] } } });
+
+  test('lists the alias beside what the key reports (the dated snapshot), and the alias is callable', async () => {
+    const everything = ids(await listed(client(setup(), OPERATOR_KEY)));
+    expect(everything).toContain('claude-sonnet-4-5-20250929');
+    expect(everything).toContain('claude-sonnet-4-5');
+    const member = await listed(client(setup(), setup().memberKey));
+    expect(ids(member.filter((model) => model.owned_by === 'anthropic'))).toEqual(['claude-sonnet-4-5']);
+    expect((await client(setup(), setup().memberKey).models.retrieve('claude-sonnet-4-5')).owned_by).toBe('anthropic');
+    const response = await call(
+      setup().gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+      { key: setup().memberKey },
+    );
+    expect(response.status).toBe(200);
+  });
+});
