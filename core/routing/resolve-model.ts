@@ -66,13 +66,6 @@ export function unknownProvider(param: string, name: string, providers: Readonly
  * skipped (which silently drops a fallback) or left to answer a 503 that blames the account's keys.
  */
 export function checkProviderOrder(order: readonly string[] | undefined, providers: ReadonlyMap<string, unknown>): void {
-  // An empty order names nothing to try: a 400 saying so, not a 503 after planning nothing.
-  if (order !== undefined && order.length === 0) {
-    throw new KeywayError('invalid_field', {
-      param: 'routing.provider_order',
-      detail: "names no provider; list at least one, or leave it out for the model's provider then its class's",
-    });
-  }
   for (const [index, name] of (order ?? []).entries()) {
     if (!providers.has(name) && !PLATFORM_NAMES.has(name))
       throw unknownProvider(`routing.provider_order[${index}]`, name, providers, ` (or ${[...PLATFORM_NAMES].join(' or ')} for the platform's keys)`);
