@@ -25,7 +25,9 @@ describe('price views', () => {
     catalog.replaceWith(shippedCatalog(BUILTIN_CATALOG_ALIASES));
     const pricing = createPricingService(catalog);
     const first = pricing.price('openai', 'gpt-4o');
-    expect(first?.inputPerToken).toBe(catalog.get('openai', 'gpt-4o')?.inputCostPerToken as number);
+    // The dearest of gpt-4o and its dated snapshots (core/catalog/snapshots.ts): gpt-4o-2024-05-13's input rate.
+    expect(first?.inputPerToken).toBe(catalog.get('openai', 'gpt-4o-2024-05-13')?.inputCostPerToken as number);
+    expect(first?.inputPerToken).toBeGreaterThan(catalog.get('openai', 'gpt-4o')?.inputCostPerToken as number);
     expect(pricing.price('openai', 'gpt-4o')).toBe(first);
     expect(pricing.price('openai', 'no-such-model')).toBeUndefined();
     expect(pricing.price('openai', 'no-such-model')).toBeUndefined();
