@@ -5,8 +5,8 @@
 
 import type { ModelCatalog, ModelInfo } from './catalog.ts';
 
-const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
-const ENDS_IN_SNAPSHOT = /-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
+const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{8}|(?:0[1-9]|1[0-2])\d{2})$/;
+const ENDS_IN_SNAPSHOT = /-(\d{4}-\d{2}-\d{2}|\d{8}|(?:0[1-9]|1[0-2])\d{2})$/;
 
 /** The name a dated snapshot is a snapshot of (`gpt-4o-2024-08-06` → `gpt-4o`); undefined for an undated name. */
 export function snapshotBase(name: string): string | undefined {
