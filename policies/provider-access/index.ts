@@ -125,8 +125,9 @@ export const providerAccessPolicy = definePlugin({
           const compiled = permissionsOf(context);
           if (compiled === undefined) return;
           refuseNamedModel(services, compiled, context.resolution);
-          const before = context.candidates.length;
-          const kept = context.candidates.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
+          const planned = context.candidates;
+          const before = planned.length;
+          const kept = planned.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
           if (kept.length !== before) context.candidates = kept;
           if (kept.length > 0) return;
           const provider = context.resolution?.provider;
@@ -136,6 +137,15 @@ export const providerAccessPolicy = definePlugin({
               'provider_not_allowed',
               { detail: `This team may not use the provider '${provider}'.` },
               { param: 'model', extra: { provider } },
+            );
+          }
+          if (before > 0 && provider !== undefined && modelAllowed(compiled, provider, model)) {
+            // The model named is allowed; what the routing could send it to (another provider's substitute) is not.
+            const substitutes = [...new Set(planned.map((candidate) => `${candidate.model} on ${candidate.provider}`))].join(', ');
+            throw services.errors.create(
+              'model_not_allowed',
+              { detail: `No key this request may use serves '${model}', and this team may not use what the routing planned instead: ${substitutes}.` },
+              { param: 'model', extra: { model } },
             );
           }
           if (before > 0 || (provider !== undefined && !modelAllowed(compiled, provider, model))) {

@@ -69,6 +69,23 @@ describe('provider-access: route', () => {
     expect(request.candidates.map((entry) => `${entry.provider}/${entry.model}`)).toEqual(['openai/gpt-3.5-turbo', 'anthropic/claude-3-sonnet-20240229']);
   });
 
+  test('an allowed model whose only planned candidates are disallowed substitutes: the 403 names those, not the model', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context();
+    request.resolution = { provider: 'anthropic', model: 'claude-3-sonnet-20240229', explicit: false };
+    // What a platform-only order plans when the platform holds no anthropic key: a class member elsewhere.
+    request.candidates = [candidate('openai', 'gpt-5-mini')];
+    const refused = await Promise.resolve()
+      .then(() => hooks.route?.(request))
+      .then(
+        () => undefined,
+        (error: unknown) => error as { code: string; message: string },
+      );
+    expect(refused?.code).toBe('model_not_allowed');
+    expect(refused?.message).toContain('gpt-5-mini on openai');
+    expect(refused?.message).not.toContain('may not use the model');
+  });
+
   test('the model the client named is judged first: no substitute answers a request for a model the team does not allow', async () => {
     const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
     for (const [resolution, code] of [
