@@ -51,10 +51,12 @@ export function retrieveModel(runtime: Runtime, request: Request, encodedId: str
 
 /** The path's model id: percent-escapes decoded (a client may escape the slash of `provider/model`); a bad escape is kept as sent. */
 function decodedModelId(encoded: string): string {
+  // A trailing slash is the same path to the router everywhere else (`/v1/models/`): no model id ends in one.
+  const trimmed = encoded.endsWith('/') ? encoded.slice(0, -1) : encoded;
   try {
-    return decodeURIComponent(encoded);
+    return decodeURIComponent(trimmed);
   } catch {
-    return encoded;
+    return trimmed;
   }
 }
 

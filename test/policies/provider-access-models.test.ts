@@ -200,6 +200,8 @@ describe('GET /v1/models: who may list, and one model at a time', () => {
     const openai = client(setup(), setup().memberKey);
     const model = await openai.models.retrieve('gpt-3.5-turbo');
     expect(model).toMatchObject({ id: 'gpt-3.5-turbo', object: 'model', owned_by: 'openai' });
+    const slashed = await call(setup().gateway, 'GET', '/v1/models/gpt-3.5-turbo/', undefined, { key: setup().memberKey });
+    expect(((await slashed.json()) as { id: string }).id).toBe('gpt-3.5-turbo');
     for (const id of ['gpt-4o', 'gemini-pro', 'no-such-model']) {
       const response = await call(setup().gateway, 'GET', `/v1/models/${id}`, undefined, { key: setup().memberKey });
       await expectSpecError(response, 404, 'model_not_found');
