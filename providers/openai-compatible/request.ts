@@ -41,7 +41,13 @@ function adaptForReasoning(body: Omit<ChatRequest, 'provider' | 'routing'>, clie
   if (clientNamedReasoning) return;
   if (body.temperature !== undefined && body.temperature !== 1) delete body.temperature;
   if (body.top_p !== undefined && body.top_p !== 1) delete body.top_p;
+  // Stop sequences and the sampling penalties are refused by reasoning models as well (LiteLLM's
+  // `drop_params` drops them too): a substitute answers without them rather than not at all.
+  for (const name of REASONING_REFUSES) delete (body as Record<string, unknown>)[name];
 }
+
+/** The chat fields OpenAI's reasoning models refuse outright, whatever their value. */
+const REASONING_REFUSES = ['stop', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'logit_bias'] as const;
 
 export function openAIHeaders(apiKey: string, organizationId: string | undefined, stream: boolean): Record<string, string> {
   const headers: Record<string, string> = {

@@ -294,6 +294,8 @@ describe('reasoning models (o-series, gpt-5)', () => {
       model: 'claude-3-opus-20240229',
       temperature: 0.3,
       top_p: 0.9,
+      stop: ['END'],
+      presence_penalty: 0.5,
       max_tokens: 20,
       messages: [{ role: 'user', content: 'substituted' }],
       routing: { strategy: 'cost_optimized' },
@@ -304,6 +306,8 @@ describe('reasoning models (o-series, gpt-5)', () => {
     expect(String(received.model)).toMatch(/^(o\d|gpt-5)/);
     expect(received.temperature).toBeUndefined();
     expect(received.top_p).toBeUndefined();
+    expect(received.stop).toBeUndefined();
+    expect(received.presence_penalty).toBeUndefined();
     expect(received.max_completion_tokens).toBe(20);
   });
 });
