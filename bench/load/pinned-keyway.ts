@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { seedTeamForBench } from '../../test/helpers/seed-team.ts';
-import { findFreePort, LOAD_CORE, PROXY_CORE, type PinnedProcess, startPinned, stopProcess, waitForHttp } from './processes.ts';
+import { findFreePort, LOAD_CORE, PROXY_CORE, type PinnedProcess, pinnedCommand, startPinned, stopProcess, waitForHttp } from './processes.ts';
 
 export const ROOT = resolve(import.meta.dir, '..', '..');
 export { ADMIN_API_KEY as BENCH_OPERATOR_KEY, UPSTREAM_API_KEY as BENCH_UPSTREAM_KEY } from './requests.ts';
@@ -19,7 +19,7 @@ export interface WrkResult {
 
 /** wrk, one thread, 64 connections, on the load core; the rate, the p99 latency and the non-2xx count. */
 export async function runWrk(url: string, script: string, seconds: number): Promise<WrkResult> {
-  const child = Bun.spawn(['taskset', '-c', String(LOAD_CORE), 'wrk', '-t1', '-c64', `-d${seconds}s`, '--latency', '-s', script, url], {
+  const child = Bun.spawn([...pinnedCommand(LOAD_CORE, ['wrk']), '-t1', '-c64', `-d${seconds}s`, '--latency', '-s', script, url], {
     stdout: 'pipe',
     stderr: 'pipe',
   });

@@ -24,7 +24,10 @@ export function trackTransient(subprocess: Subprocess): () => void {
 export const LOAD_CORE = 0;
 export const PROXY_CORE = 1;
 
-let pinningEnabled = true;
+// KEYWAY_BENCH_UNPINNED=1 runs every process on every core, as a deployment that shares one machine
+// would: the figures then include the scheduler's choices, which pinning keeps out.
+const UNPINNED = process.env.KEYWAY_BENCH_UNPINNED === '1';
+let pinningEnabled = !UNPINNED;
 
 export function onlineCoreCount(): number {
   return readFileSync('/proc/cpuinfo', 'utf8')
@@ -34,7 +37,7 @@ export function onlineCoreCount(): number {
 
 /** Puts every thread of this process (the load generator) on the load core; later threads inherit it. */
 export function pinSelf(): boolean {
-  if (onlineCoreCount() < 2 || Bun.which('taskset') === null) {
+  if (UNPINNED || onlineCoreCount() < 2 || Bun.which('taskset') === null) {
     pinningEnabled = false;
     return false;
   }
@@ -48,7 +51,7 @@ export function pinSelf(): boolean {
  * shares its process with other work, such as the test runner.
  */
 export function pinChildrenOnly(): boolean {
-  pinningEnabled = onlineCoreCount() >= 2 && Bun.which('taskset') !== null;
+  pinningEnabled = !UNPINNED && onlineCoreCount() >= 2 && Bun.which('taskset') !== null;
   return pinningEnabled;
 }
 
