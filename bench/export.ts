@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     report('Bun.serve → fetch (one process)', format, served);
     // A client in another process, as `curl` or a finance tool downloads the file: the export's thread
     // then does the export's work only, not the reading and the line counting too.
-    report('Bun.serve → curl (another process)', format, await downloadWithCurl(server.port, direct.rows));
+    report('Bun.serve → curl (another process)', format, await downloadWithCurl(Number(server.port), direct.rows));
     server.stop(true);
   }
   console.log(`\n${lines.join('\n')}`);

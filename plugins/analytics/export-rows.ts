@@ -2,7 +2,8 @@
 // as they stream (so a file's breakdowns always add up to its rows). Ids and public key ids only:
 // a usage row holds no key material, and none is added here.
 
-import { csvCell, type CsvValue } from './csv.ts';
+import type { CsvBytes } from './csv-bytes.ts';
+import type { CsvValue } from './csv.ts';
 import { feesOn, groupCost, type FeeRates } from './fees.ts';
 
 /** The usage_records columns the export reads, in the order of the SELECT. */
@@ -125,24 +126,49 @@ export const CSV_COLUMNS = [
 ] as const;
 
 /**
- * A usage row as one CSV line, in CSV_COLUMNS order. Written out by hand because it runs a million
- * times per export: numbers, booleans and Keyway's own timestamps go in as they are; every text a
- * client or provider could have chosen (ids, tags, model names, error codes) goes through csvCell.
+ * A usage row as one CSV line, in CSV_COLUMNS order, written into the page's bytes. Written out by
+ * hand because it runs a million times per export: numbers, booleans and Keyway's own timestamps go
+ * in as they are; every text a client or provider could have chosen (ids, tags, model names, error
+ * codes) goes through `cell`, csvCell's rules.
  */
-export function usageCsvLine(row: ExportRow): string {
-  const hour = row.created_at.slice(0, 13);
-  // A number's text is the dearest part of a line: the cost's is written once, and again for the
-  // billed cost when no fee changes it (the account's own keys, by default).
-  const cost = csvCell(row.cost_usd);
-  return (
-    `usage,${row.created_at},${hour}:00:00Z,${row.created_at.slice(0, 10)},${csvCell(row.request_id)},${csvCell(row.team_id)},` +
-    `${csvCell(row.project_tag)},${csvCell(row.gateway_key_id)},${csvCell(row.provider)},${csvCell(row.model)},${csvCell(row.requested_model)},` +
-    `${csvCell(row.provider_key_id)},${row.key_owner ?? ''},${csvCell(row.endpoint)},${row.status},${csvCell(row.error_code)},${row.streamed},` +
-    `${row.usage_estimated},${row.fallback_attempts},1,${row.priced ? 0 : 1},${row.input_tokens},${row.output_tokens},${row.cached_input_tokens},` +
-    `${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},${cost},${csvCell(row.latency_ms)},` +
-    `${row.platform_fees === 0 ? '0' : csvCell(row.platform_fees)},${row.billed_cost === row.cost_usd ? cost : csvCell(row.billed_cost)}\r\n`
+export function writeUsageCsv(row: ExportRow, out: CsvBytes): void {
+  out.raw('usage,');
+  out.raw(row.created_at);
+  out.byte(COMMA);
+  out.raw(row.created_at.slice(0, 13));
+  out.raw(':00:00Z,');
+  out.raw(row.created_at.slice(0, 10));
+  out.separatedCell(row.request_id);
+  out.separatedCell(row.team_id);
+  out.separatedCell(row.project_tag);
+  out.separatedCell(row.gateway_key_id);
+  out.separatedCell(row.provider);
+  out.separatedCell(row.model);
+  out.separatedCell(row.requested_model);
+  out.separatedCell(row.provider_key_id);
+  out.byte(COMMA);
+  if (row.key_owner !== null) out.raw(row.key_owner);
+  out.separatedCell(row.endpoint);
+  out.raw(`,${row.status},`);
+  out.cell(row.error_code);
+  out.raw(
+    `,${row.streamed},${row.usage_estimated},${row.fallback_attempts},1,${row.priced ? 0 : 1},${row.input_tokens},${row.output_tokens},` +
+      `${row.cached_input_tokens},${row.cache_write_tokens},${row.cache_write_1h_tokens},${row.reasoning_tokens},`,
   );
+  out.number(row.cost_usd);
+  out.byte(COMMA);
+  out.number(row.latency_ms);
+  out.byte(COMMA);
+  // No fee (the default on the account's own keys): 0, and the billed cost is the cost.
+  if (row.platform_fees === 0) out.byte(ZERO);
+  else out.number(row.platform_fees);
+  out.byte(COMMA);
+  out.number(row.billed_cost === row.cost_usd ? row.cost_usd : row.billed_cost);
+  out.raw('\r\n');
 }
+
+const COMMA = 0x2c;
+const ZERO = 0x30;
 
 export const INCLUDES = [
   'provider_breakdown',

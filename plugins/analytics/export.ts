@@ -10,7 +10,8 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
 import { csvLine } from './csv.ts';
-import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, toExportRow, usageCsvLine, type Include } from './export-rows.ts';
+import { CsvBytes } from './csv-bytes.ts';
+import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, toExportRow, writeUsageCsv, type Include } from './export-rows.ts';
 import { feeRates, type FeeRates } from './fees.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
@@ -102,21 +103,22 @@ export function exportFilename(plan: ExportPlan): string {
 
 interface Encoder {
   head(): string;
-  page(rows: Array<Record<string, unknown>>, breakdowns: Breakdowns): string;
+  /** A page as text, or as bytes already (the CSV rows, written straight into bytes: csv-bytes.ts). */
+  page(rows: Array<Record<string, unknown>>, breakdowns: Breakdowns): string | Uint8Array;
   tail(breakdowns: Breakdowns): string;
 }
 
 function csvEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
+  const out = new CsvBytes();
   return {
     head: () => csvLine(CSV_COLUMNS),
     page(rows, breakdowns) {
-      let chunk = '';
       for (const raw of rows) {
         const row = toExportRow(raw, rates);
         breakdowns.add(row);
-        chunk += usageCsvLine(row);
+        writeUsageCsv(row, out);
       }
-      return chunk;
+      return out.take();
     },
     tail(breakdowns) {
       let chunk = '';
@@ -173,7 +175,8 @@ export function exportStream(services: Services, plan: ExportPlan): ReadableStre
             controller.close();
             return;
           }
-          controller.enqueue(bytes.encode(encoder.page(next.value, breakdowns)));
+          const page = encoder.page(next.value, breakdowns);
+          controller.enqueue(typeof page === 'string' ? bytes.encode(page) : page);
         } catch (error) {
           services.logger.error({ accountId: plan.accountId, error: error instanceof Error ? error.message : String(error) }, 'billing export failed');
           controller.error(error);
