@@ -108,6 +108,18 @@ describe('rate-limits hooks', () => {
     expect(error?.message).toContain("this API key's limit of 100 tokens per minute (this request alone may use about 4136 tokens)");
   });
 
+  test('with both max_tokens and max_completion_tokens, the larger is the output allowance, whichever field holds it', async () => {
+    const { hooks } = await setUp(undefined, undefined, 40);
+    const principal = { settings: { tokens_per_minute: 100 } };
+    for (const body of [
+      { max_tokens: 1, max_completion_tokens: 4000 },
+      { max_tokens: 4000, max_completion_tokens: 1 },
+    ]) {
+      const error = await refusal(() => hooks.call?.(context({ principal, body })));
+      expect(error?.message).toContain('this request alone may use about 4040 tokens');
+    }
+  });
+
   test('the worst case counts every choice (n)', async () => {
     const { hooks } = await setUp(undefined, undefined, 40);
     const principal = { settings: { tokens_per_minute: 300 } };
