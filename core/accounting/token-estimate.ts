@@ -126,9 +126,26 @@ export function weighContent(
   return total;
 }
 
-/** An upper estimate of the prompt tokens a chat request costs: messages, tools and response schema. */
+/**
+ * An embeddings request's `input` (a string, strings, or token arrays) in quarter tokens: strings by
+ * the text rules, token ids one token each. Without it a token rate limit saw an embeddings call as
+ * about nothing before the call, and one call of thousands of inputs passed a 100-token limit (QA12).
+ */
+function inputQuarters(input: unknown): number {
+  if (typeof input === 'string') return weighQuarters(input);
+  if (!Array.isArray(input)) return 0;
+  let quarters = 0;
+  for (const item of input) {
+    if (typeof item === 'string') quarters += weighQuarters(item);
+    else if (typeof item === 'number') quarters += 4;
+    else if (Array.isArray(item)) quarters += item.length * 4;
+  }
+  return quarters;
+}
+
+/** An upper estimate of the prompt tokens a request costs: messages, tools, response schema, and an embeddings request's `input`. */
 export function estimatePromptTokens(request: ChatRequest): number {
-  let quarters = REPLY_PRIMING_TOKENS * 4;
+  let quarters = REPLY_PRIMING_TOKENS * 4 + inputQuarters(request.input);
   const messages = Array.isArray(request.messages) ? request.messages : [];
   for (const message of messages) {
     if (message === null || typeof message !== 'object') continue;

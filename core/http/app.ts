@@ -170,7 +170,10 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
       const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
       if (route.websocket !== undefined && isWebSocketUpgrade(request)) {
         const requestId = requestIdOf(request);
-        if (upgrade(request, await route.websocket(input), requestId)) return undefined;
+        // Once upgraded, the server no longer knows the request's socket (requestIP answers null), so
+        // every later read would be "unknown": the address is resolved now and kept for the socket's life.
+        const address = clientAddress(request);
+        if (upgrade(request, await route.websocket({ ...input, clientAddress: () => address }), requestId)) return undefined;
         throw new KeywayError('invalid_request', {
           detail: 'The WebSocket handshake is incomplete (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are needed).',
         });

@@ -4,7 +4,7 @@
 // (ip-allowlist, environment, rate-limits) treat both kinds of key alike.
 
 import { FormatRegistry, Type } from '@sinclair/typebox';
-import { parseIp } from '../wire/ip-address.ts';
+import { parseAllowedRange } from '../wire/ip-address.ts';
 
 export const KeyEnvironmentSchema = Type.String({
   pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
@@ -15,14 +15,10 @@ export const KeyEnvironmentSchema = Type.String({
  * An `allowed_ips` entry: an IPv4 or IPv6 address, or one with a prefix length (`10.0.0.0/8`,
  * `2001:db8::/32`). Bits past the prefix are allowed (and ignored by the policy). Refused when written:
  * a typo in an allow-list would otherwise match nothing and lock the key's users out without a word.
+ * The grammar is the policy's own (parseAllowedRange), so what is taken here is what matches there.
  */
 export function isAddressOrRange(text: string): boolean {
-  const slash = text.indexOf('/');
-  const address = parseIp(slash === -1 ? text : text.slice(0, slash));
-  if (address === undefined) return false;
-  if (slash === -1) return true;
-  const prefix = text.slice(slash + 1);
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (address.version === 4 ? 32 : 128);
+  return parseAllowedRange(text) !== undefined;
 }
 
 const ADDRESS_OR_RANGE = 'keyway-address-or-range';
@@ -34,7 +30,10 @@ export const AllowedIpsSchema = Type.Array(
     maxLength: 64,
     format: ADDRESS_OR_RANGE,
     description: 'an address or a CIDR range',
-    errorMessage: { format: 'must be an IPv4 or IPv6 address or a CIDR range (203.0.113.7, 10.0.0.0/8, 2001:db8::/32)' },
+    errorMessage: {
+      format:
+        'must be an IPv4 or IPv6 address or a CIDR range (203.0.113.7, 10.0.0.0/8, 2001:db8::/32), without a zone id (%eth0); an IPv4-mapped address takes an IPv4 range in IPv4 form (10.0.0.0/24, not ::ffff:10.0.0.0/24)',
+    },
   }),
   { maxItems: 256 },
 );

@@ -46,7 +46,11 @@ export interface RouteInput {
   params: Record<string, string>;
   /** The caller, when the route declares a `role` (the core authenticated it). */
   principal: Principal | undefined;
-  /** The client's address as the socket saw it; computed only when read. */
+  /**
+   * The client's address as the socket saw it (or a trusted proxy's `X-Forwarded-For`); computed only
+   * when read. On a WebSocket upgrade it is resolved before `websocket` is called and the same answer
+   * stays valid for the socket's life (the server cannot tell it once the socket is upgraded).
+   */
   clientAddress(): string | undefined;
 }
 

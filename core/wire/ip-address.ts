@@ -119,3 +119,26 @@ export function embeddedIpv4(address: IpAddress): IpAddress[] {
   if (cidrContains(SIX_TO_FOUR, address)) return [{ version: 4, value: (address.value >> 80n) & 0xffffffffn }];
   return [];
 }
+
+/**
+ * An allow-list entry (`allowed_ips`): an address, or one with a prefix length; bits past the prefix
+ * are ignored. An IPv4-mapped address (`::ffff:10.0.0.1`) is its IPv4 address, and with a prefix of
+ * /96 or more its IPv4 range (`::ffff:10.0.0.0/104` is `10.0.0.0/8`). Undefined for anything else, and
+ * for two forms that read as addresses but would match nothing (QA12): a zone id (`fe80::1%eth0`,
+ * which names an interface of the writer's machine, not an address), and an IPv4-mapped address with
+ * a prefix below /96, whose range is IPv6 space no IPv4 client is in (`::ffff:10.0.0.1/24` is `::/24`;
+ * the writer meant `10.0.0.0/24` or `::ffff:10.0.0.0/120`, and guessing which could open too much).
+ */
+export function parseAllowedRange(text: string): Cidr | undefined {
+  if (text.includes('%')) return undefined;
+  const slash = text.indexOf('/');
+  const address = parseIp(slash === -1 ? text : text.slice(0, slash));
+  if (address === undefined) return undefined;
+  const canonical = canonicalIp(address);
+  if (slash === -1) return { version: canonical.version, network: canonical.value, prefix: bitsOf(canonical.version) };
+  const prefixText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bitsOf(address.version)) return undefined;
+  const prefix = Number(prefixText);
+  if (address.version === 4 || canonical.version === 6) return { version: address.version, network: address.value, prefix };
+  return prefix < 96 ? undefined : { version: 4, network: canonical.value, prefix: prefix - 96 };
+}

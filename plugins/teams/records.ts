@@ -4,7 +4,7 @@
 import type { Store } from '../../core/spec/store.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { TeamSettings } from './schema.ts';
-import type { TeamPermissions, TeamsSection, TeamView } from './types.ts';
+import type { ProviderPermission, TeamPermissions, TeamsSection, TeamView } from './types.ts';
 
 const SQLITE_MIGRATIONS = [
   {
@@ -127,12 +127,23 @@ export async function loadTeamsSection(store: Store): Promise<TeamsSection> {
 /** The policy as stored from the request's settings: the seed's byok_permissions plus Keyway's own. */
 export function permissionsOf(settings: Omit<TeamSettings, 'name'>): TeamPermissions {
   const permissions: TeamPermissions = {};
-  if (settings.byok_permissions?.providers !== undefined) permissions.providers = settings.byok_permissions.providers;
+  if (settings.byok_permissions?.providers !== undefined) permissions.providers = withEnabledDefault(settings.byok_permissions.providers);
   if (settings.byok_permissions?.usage_controls !== undefined) permissions.usage_controls = settings.byok_permissions.usage_controls;
   if (settings.allowed_ips !== undefined) permissions.allowed_ips = settings.allowed_ips;
   if (settings.rate_limits !== undefined) permissions.rate_limits = settings.rate_limits;
   if (settings.hosted_tools !== undefined) permissions.hosted_tools = settings.hosted_tools;
   return permissions;
+}
+
+/**
+ * `enabled` defaults to true, and is stored so: a provider listed only for its budget, approval
+ * threshold or models is one the team uses (as LiteLLM and Portkey read such an entry). Until QA12
+ * the field was required, and such an entry was refused with 400 missing_field.
+ */
+function withEnabledDefault(providers: NonNullable<NonNullable<TeamSettings['byok_permissions']>['providers']>): Record<string, ProviderPermission> {
+  const filled: Record<string, ProviderPermission> = {};
+  for (const [name, rule] of Object.entries(providers)) filled[name] = { enabled: true, ...rule };
+  return filled;
 }
 
 /** The team's settings in the request's shape (what PATCH merges into). */

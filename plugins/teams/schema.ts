@@ -2,8 +2,9 @@
 // Configuration"), plus Keyway's own team settings (allowed_ips, rate_limits, hosted_tools). Unknown
 // fields are refused: a misspelt limit silently ignored would be a policy not enforced.
 
-import { Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
+import { isServerPattern } from '../../policies/hosted-tools/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -11,7 +12,7 @@ export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 
 export const ProviderPermissionSchema = Type.Object(
   {
-    enabled: Type.Boolean({ description: 'false refuses every request of the team to this provider' }),
+    enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
     models: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 200, description: 'an exact model name or a `*` glob' }), {
         maxItems: 1000,
@@ -58,12 +59,30 @@ export const RateLimitsSchema = Type.Object(
   strict,
 );
 
+// The hosted-tools policy's own grammar (policies/hosted-tools/server-urls.ts): an entry it could not
+// match with is refused when written (400 naming it), as a bad allowed_ips entry is, instead of
+// silently matching nothing (QA12).
+const MCP_SERVER_PATTERN = 'keyway-mcp-server-pattern';
+if (!FormatRegistry.Has(MCP_SERVER_PATTERN)) FormatRegistry.Set(MCP_SERVER_PATTERN, isServerPattern);
+
 export const HostedToolsSchema = Type.Object(
   {
     web_search: Type.Optional(Type.Boolean()),
     code_execution: Type.Optional(Type.Boolean()),
     mcp_servers: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 2048, description: 'an MCP server URL or a `*` glob of them' }), { maxItems: 256 }),
+      Type.Array(
+        Type.String({
+          minLength: 1,
+          maxLength: 2048,
+          format: MCP_SERVER_PATTERN,
+          description: 'an MCP server URL or a `*` glob of them',
+          errorMessage: {
+            format:
+              'must be * or an MCP server URL pattern, scheme://host[:port][/path] with * for host labels, the port or the path (https://*.mycorp.com/*), without user info or whitespace',
+          },
+        }),
+        { maxItems: 256 },
+      ),
     ),
   },
   strict,

@@ -10,6 +10,7 @@ export const TEAMS_SECTION = 'teams';
 
 /** One provider's rules for a team. A provider the team does not list is allowed, without limits. */
 export interface ProviderPermission {
+  /** Stored as true when the entry left it out (records.ts); false turns the provider off for the team. */
   enabled: boolean;
   /** Exact model names and `*` globs; absent means every model of the provider. */
   models?: string[];

@@ -1,7 +1,7 @@
 // Identifiers that start with two capital letters: IBANs (country length table and the ISO 7064
 // mod-97 check) and UK National Insurance numbers (HMRC's prefix rules and an A–D suffix). The
 // scanner calls `lettersIdAt` only for a token run that starts with two capitals followed by a digit,
-// or that is exactly two capitals (the spaced forms `GB82 WEST …`, `AB 12 34 56 C`).
+// or that is exactly two capitals (the spaced forms `GB82 WEST …`, `AB 12 34 56 C`, `AB 123456 C`).
 
 import type { DetectorId } from './detectors.ts';
 import { isAlphanumeric, isDigit, isUpper } from './detectors.ts';
@@ -126,25 +126,27 @@ const NINO_FIRST_FORBIDDEN = 'DFIQUV';
 const NINO_SECOND_FORBIDDEN = 'DFIOQUV';
 const NINO_PREFIX_FORBIDDEN = new Set(['BG', 'GB', 'KN', 'NK', 'NT', 'TN', 'ZZ']);
 
-/** `AB123456C` or `AB 12 34 56 C`; the suffix letter is required (A–D), which keeps plain codes out. */
+/**
+ * `AB123456C` and the ways it is printed: a space after the prefix and before the suffix, the digits
+ * together or in pairs (`AB 12 34 56 C`, `AB 123456 C`, `AB123456 C`). The suffix letter is required
+ * (A–D), which keeps plain codes out.
+ */
 function ninoAt(text: string, start: number): boolean {
   const first = text[start] ?? '';
   const second = text[start + 1] ?? '';
   if (NINO_FIRST_FORBIDDEN.includes(first) || NINO_SECOND_FORBIDDEN.includes(second) || NINO_PREFIX_FORBIDDEN.has(first + second)) return false;
-  const spaced = text.charCodeAt(start + 2) === 32;
-  let index = start + 2;
+  let index = text.charCodeAt(start + 2) === 32 ? start + 3 : start + 2;
+  // The six digits together, or in pairs split by single spaces throughout.
+  const pairsSpaced = text.charCodeAt(index + 2) === 32;
   for (let pair = 0; pair < 3; pair++) {
-    if (spaced) {
+    if (pair > 0 && pairsSpaced) {
       if (text.charCodeAt(index) !== 32) return false;
       index++;
     }
     if (!isDigit(text.charCodeAt(index)) || !isDigit(text.charCodeAt(index + 1))) return false;
     index += 2;
   }
-  if (spaced) {
-    if (text.charCodeAt(index) !== 32) return false;
-    index++;
-  }
+  if (text.charCodeAt(index) === 32) index++;
   const suffix = text.charCodeAt(index);
   if (suffix < 65 || suffix > 68) return false;
   return index + 1 >= text.length || !isAlphanumeric(text.charCodeAt(index + 1));

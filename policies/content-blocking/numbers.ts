@@ -75,6 +75,17 @@ export function ssnValid(area: number, group: number, serial: number): boolean {
 const DNI_LETTERS = 'TRWAGMYFPDXBNJZSQVHLCKE';
 
 /**
+ * Whether the letter at `at` (upper or lower case; upper only when `upperOnly`), standing alone, is
+ * the check letter of the 8 digits just read: their number mod 23.
+ */
+function dniLetterAt(text: string, at: number, upperOnly: boolean): boolean {
+  const code = text.charCodeAt(at);
+  const letter = isUpper(code) ? code : !upperOnly && code >= 97 && code <= 122 ? code - 32 : 0;
+  if (letter === 0 || (at + 1 < text.length && isAlphanumeric(text.charCodeAt(at + 1)))) return false;
+  return DNI_LETTERS.charCodeAt(prefix(8) % 23) === letter;
+}
+
+/**
  * The sensitive number starting at `start` (a digit with no letter or digit before it), if any.
  * Sets `numberEnd`.
  */
@@ -114,16 +125,18 @@ export function numberAt(text: string, start: number): DetectorId | undefined {
   numberEnd = index;
   if (count > MAX_DIGITS || groupCount > MAX_GROUPS) return undefined;
   const after = index < length ? text.charCodeAt(index) : 32;
+  const eightDigits = count === 8 && groupCount === 1;
   if (isAlphanumeric(after)) {
-    // 8 digits and a letter: a Spanish DNI, its letter the number mod 23.
-    if (count === 8 && groupCount === 1 && isUpper(after) && (index + 1 >= length || !isAlphanumeric(text.charCodeAt(index + 1))))
-      return DNI_LETTERS.charCodeAt(prefix(8) % 23) === after ? 'es_dni' : undefined;
-    return undefined;
+    // 8 digits and a letter: a Spanish DNI, its letter the number mod 23 (`12345678Z`, `12345678z`).
+    return eightDigits && dniLetterAt(text, index, false) ? 'es_dni' : undefined;
   }
   // Part of a decimal figure (1234.5678, 3,14159…) or a version: not an identifier.
   if ((after === 46 || after === 44) && isDigit(text.charCodeAt(index + 1))) return undefined;
   const before = start > 0 ? text.charCodeAt(start - 1) : 32;
   if ((before === 46 || before === 44) && start > 1 && isDigit(text.charCodeAt(start - 2))) return undefined;
+  // As DNIs are printed too: `12345678-Z`, `12345678 Z`. After a space only a capital counts: a
+  // lower-case letter there is mostly the word "a" or a unit.
+  if (eightDigits && (after === 45 || after === 32) && dniLetterAt(text, index + 1, after === 32)) return 'es_dni';
 
   if (groupCount === 3 && separator !== 0) {
     if (groups[0] === 3 && groups[1] === 2 && groups[2] === 4 && ssnValid(prefix(3), (digits[3] ?? 0) * 10 + (digits[4] ?? 0), prefix(9) % 10000))

@@ -1,11 +1,12 @@
 // The worst-case cost of a request on one candidate, at list price: the prompt counted from above
-// (services.pricing.promptTokenBound: its UTF-8 bytes, which no byte-level tokenizer exceeds), plus every output token the request allows (`max_tokens`,
-// else `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
+// (services.pricing.promptTokenBound: its UTF-8 bytes, which no byte-level tokenizer exceeds), plus every output token the request allows (the larger
+// of `max_tokens` and `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
 // cost-cap and approvals policies so both judge the same figure. Money is kept in integer
 // micro-dollars: sums of reservations never drift the way float dollars do.
 
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PricingService } from '../../core/spec/services.ts';
+import { requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 
 export const MICROS_PER_USD = 1_000_000;
 
@@ -22,8 +23,7 @@ export function toMicrosFloor(usd: number): number {
 
 /** The output tokens a request may produce; undefined when neither the request nor the model bounds it. */
 export function maxOutputTokens(request: RequestContext['request'], modelLimit: number | undefined): number | undefined {
-  const asked = request.max_tokens ?? request.max_completion_tokens;
-  const limit = typeof asked === 'number' && Number.isFinite(asked) && asked >= 0 ? asked : modelLimit;
+  const limit = requestedOutputTokens(request) ?? modelLimit;
   if (limit === undefined) return undefined;
   const choices = typeof request.n === 'number' && Number.isFinite(request.n) && request.n > 1 ? Math.floor(request.n) : 1;
   return limit * choices;

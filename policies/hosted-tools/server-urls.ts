@@ -123,6 +123,14 @@ function matches(pattern: ServerPattern, url: URL): boolean {
   );
 }
 
+/**
+ * Whether an `mcp_servers` entry is `*` or a pattern this file can match with: what the teams plugin
+ * takes when a team is written, so a typo is refused there instead of matching nothing.
+ */
+export function isServerPattern(entry: string): boolean {
+  return entry === '*' || compilePattern(entry) !== undefined;
+}
+
 export function compileServerAllowlist(entries: readonly string[]): ServerAllowlist {
   const anyServer = entries.includes('*');
   const patterns = entries.map(compilePattern).filter((pattern): pattern is ServerPattern => pattern !== undefined);

@@ -2,29 +2,15 @@
 // the team. The client address must match every list that is set. The address is the socket's, or
 // `X-Forwarded-For` only behind `KEYWAY_TRUSTED_PROXIES` (the core computes it: core/http/client-address.ts).
 
-import { canonicalIp, cidrContains, parseIp, type Cidr, type IpAddress } from '../../core/wire/ip-address.ts';
+import { canonicalIp, cidrContains, parseAllowedRange, parseIp, type Cidr, type IpAddress } from '../../core/wire/ip-address.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { TEAMS_SECTION, teamOf, type TeamsSection } from '../../plugins/teams/types.ts';
 
 export const IP_ALLOWLIST_POLICY = 'ip-allowlist';
 
-/** An allow-list entry: `10.0.0.0/8`, `2001:db8::/32` or a single address; bits past the prefix are ignored. */
+/** An allow-list entry: `10.0.0.0/8`, `2001:db8::/32` or a single address; bits past the prefix are ignored (core/wire/ip-address.ts). */
 export function parseEntry(text: string): Cidr | undefined {
-  const slash = text.indexOf('/');
-  const address = parseIp((slash === -1 ? text : text.slice(0, slash)).trim());
-  if (address === undefined) return undefined;
-  const canonical = canonicalIp(address);
-  const bits = address.version === 4 ? 32 : 128;
-  if (slash === -1) return { version: canonical.version, network: canonical.value, prefix: canonical.version === 4 ? 32 : 128 };
-  const prefixText = text.slice(slash + 1).trim();
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) return undefined;
-  let prefix = Number(prefixText);
-  // `::ffff:10.0.0.0/104` is the IPv4 range `10.0.0.0/8`.
-  if (address.version === 6 && canonical.version === 4) {
-    if (prefix < 96) return { version: 6, network: address.value, prefix };
-    prefix -= 96;
-  }
-  return { version: canonical.version, network: canonical.value, prefix };
+  return parseAllowedRange(text.trim());
 }
 
 export interface CompiledList {

@@ -5,7 +5,7 @@
 //   requests  counted at `auth`: one hit per request; over the limit → 429. A refused request still
 //             counts in its window (the window ends soon; a client retrying early gains nothing).
 //   tokens    checked at `call`, before the upstream call: refused when the window's tokens so far
-//             plus this request's worst case (estimated prompt + max_tokens) exceed the limit;
+//             plus this request's worst case (estimated prompt + the larger of max_tokens and max_completion_tokens) exceed the limit;
 //             otherwise the prompt estimate is counted at once (so concurrent requests see it), and
 //             at `account` the output tokens (and any prompt tokens above the estimate) are added.
 //             Counts only ever go up: no counters implementation has to support negative hits.
@@ -17,6 +17,7 @@ import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PluginDefinition } from '../../core/spec/plugin.ts';
 import type { Counters } from '../../core/spec/counters.ts';
 import type { SnapshotService } from '../../core/spec/services.ts';
+import { requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 import { teamOf, type TeamPolicyOptions, type TeamView } from '../../plugins/teams/types.ts';
 
 export const RATE_LIMITS_PLUGIN = 'rate-limits';
@@ -109,7 +110,7 @@ function checkTokens(counters: Counters, limits: Limit[], index: number, estimat
 
 function maxOutputTokens(context: RequestContext): number {
   const request = context.request;
-  const perChoice = positive(request.max_completion_tokens) ?? positive(request.max_tokens) ?? 0;
+  const perChoice = requestedOutputTokens(request) ?? 0;
   return perChoice * (positive(request.n) ?? 1);
 }
 

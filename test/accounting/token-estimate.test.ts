@@ -3,6 +3,7 @@
 // gpt-tokenizer package, outside this repository) and are kept here as data.
 
 import { describe, expect, test } from 'bun:test';
+import { countTokens as cl100kTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import {
   estimatedUsage,
   estimatePromptTokens,
@@ -187,6 +188,27 @@ describe('estimatePromptTokens', () => {
   test('tolerates the shapes a dialect may leave (null content, no messages)', () => {
     expect(estimatePromptTokens({ model: 'm', messages: [{ role: 'assistant', content: null }] })).toBe(REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS);
     expect(estimatePromptTokens({ model: 'm', messages: [] })).toBe(REPLY_PRIMING_TOKENS);
+  });
+
+  test("counts an embeddings request's input: a string, strings, token arrays (QA12: it counted none)", () => {
+    const embed = (input: unknown): ChatRequest => ({ model: 'text-embedding-3-small', messages: [], input });
+    // 'hello world': two letter runs of 5, ceil(5 / 3) = 2 tokens each; the space joins the next word.
+    expect(estimateTextTokens('hello world')).toBe(4);
+    expect(estimatePromptTokens(embed('hello world'))).toBe(REPLY_PRIMING_TOKENS + 4);
+    expect(estimatePromptTokens(embed(['hello world', 'hello world', 'hello world']))).toBe(REPLY_PRIMING_TOKENS + 12);
+    expect(estimatePromptTokens(embed([101, 2023, 2003, 102]))).toBe(REPLY_PRIMING_TOKENS + 4);
+    expect(
+      estimatePromptTokens(
+        embed([
+          [101, 2023],
+          [2003, 2004, 102],
+        ]),
+      ),
+    ).toBe(REPLY_PRIMING_TOKENS + 5);
+    // QA's request: 50 inputs of 'hello world ' × 50, which the embedding models (cl100k_base) count at 5,000.
+    const inputs = Array.from({ length: 50 }, () => 'hello world '.repeat(50));
+    const real = inputs.reduce((sum, text) => sum + cl100kTokens(text), 0);
+    expect(estimatePromptTokens(embed(inputs))).toBeGreaterThanOrEqual(real);
   });
 
   test('estimatedUsage puts the prompt on input and the streamed estimate on output', () => {

@@ -107,6 +107,15 @@ describe('approvals', () => {
     expect(response.status).toBe(200);
   });
 
+  test('with both max_tokens and max_completion_tokens, the larger judges the worst case, whichever field holds it', async () => {
+    // The translations send max_completion_tokens when both are there and OpenAI gets both: a small
+    // max_tokens beside a large max_completion_tokens once skipped the approval (QA12 D1).
+    const upstreamBefore = setup.openai.inferenceRequests().length;
+    expect((await held({ ...SMALL, max_completion_tokens: 1000 })).code).toBe('approval_required');
+    expect((await held({ ...BIG, max_completion_tokens: 10 })).code).toBe('approval_required');
+    expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore);
+  });
+
   test('pending → approved → re-sent and served once → a second re-send is refused', async () => {
     const upstreamBefore = setup.openai.inferenceRequests().length;
     const id = await requestApproval();

@@ -110,6 +110,15 @@ describe('cost-cap reservations', () => {
     expect(counters.get(openaiKey)).toBe(45_000_000);
   });
 
+  test('with both max_tokens and max_completion_tokens, the larger is reserved, whichever field holds it', async () => {
+    const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
+    // $10 of prompt + 400 output tokens × $0.01 = $14, not the $10.10 of the smaller field.
+    await hooks.call(request({ max_tokens: 10, max_completion_tokens: 400 }));
+    expect(counters.get(openaiKey)).toBe(14_000_000);
+    await hooks.call(request({ max_tokens: 400, max_completion_tokens: 10 }));
+    expect(counters.get(openaiKey)).toBe(28_000_000);
+  });
+
   test('a provider over its budget is dropped from the plan; another provider keeps the request alive', async () => {
     const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 5 }, anthropic: { enabled: true, max_cost_per_day: 100 } } });
     const built = request({}, [

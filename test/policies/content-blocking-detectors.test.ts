@@ -139,6 +139,22 @@ describe('national ids', () => {
     expectClean(['QQ123456C', 'AD123456C', 'BG123456C', 'AB123456E', 'AB123456', 'AB1234567C', 'AB 12 3456 C']);
   });
 
+  test('UK National Insurance numbers as they are printed: a space after the prefix, before the suffix (QA12)', () => {
+    expectFound('uk_nino', ['NINO: AB 123456 C', 'AB123456 C', 'NI AB 123456C', 'AB12 34 56 A', '(JG 10 37 41 B)']);
+    expectClean([
+      'AB 123456 E', // suffix past D
+      'AB 123456 Cat', // a word, not a suffix
+      'AB 123456 c', // lower-case suffix
+      'AB  123456 C', // two spaces
+      'AB 12345 C', // five digits
+      'AB 1234567 C', // seven digits
+      'AB 12 3456 C', // pairs split one way, then not
+      'GB 123456 A', // a prefix HMRC never issues
+      'QA 123456 C', // Q first: never issued
+      'AB-123456-C', // hyphens: not how NINOs are written
+    ]);
+  });
+
   test('Canadian SINs: 3-3-3, Luhn-valid, not starting with 0 or 8', () => {
     expectFound('ca_sin', ['SIN 130 692 544', 'SIN 130-692-544']);
     expectClean(['130 692 545', '046 454 286', '830 692 541', '130692544']);
@@ -147,6 +163,25 @@ describe('national ids', () => {
   test('Spanish DNIs: 8 digits and their mod-23 letter', () => {
     expectFound('es_dni', ['DNI 12345678Z']);
     expectClean(['DNI 12345678A', 'ref 12345678ZZ', '1234567Z']);
+  });
+
+  test('Spanish DNIs as they are printed: a hyphen or a space before the letter, a lower-case letter (QA12)', () => {
+    // 12345678 mod 23 = 14: Z. 00000000 mod 23 = 0: T. 87654321 mod 23 = 10: X.
+    expectFound('es_dni', ['DNI 12345678-Z', 'DNI: 12345678 Z', 'dni 12345678z', 'NIF 12345678-z', '00000000-T', '(87654321 X)']);
+    expectClean([
+      'DNI 12345678-A', // a wrong letter, each way
+      'DNI 12345678 A',
+      'dni 12345678a',
+      '12345678 z', // lower case after a space: the word "a", a unit
+      'tracking 87654321 x 3', // a dimension
+      '12345678-ZZ', // two letters
+      '12345678 Zebra',
+      '12345678--Z', // two separators
+      '1234567-Z', // seven digits
+      '123456789-Z', // nine
+      '3.12345678 Z', // a decimal's fraction
+      '1234-12345678-Z', // part of a longer code
+    ]);
   });
 });
 
@@ -274,6 +309,8 @@ describe('the native pre-check (mayHoldSensitive)', () => {
     'AB 12 34 56 C',
     '046 454 286',
     '12345678Z',
+    '12345678-Z',
+    'AB 123456 C',
     'GB82 WEST 1234 5698 7654 32',
     'Summarise the release notes. ',
     'ask me anything about secrets ',

@@ -94,6 +94,13 @@ describe('allowed_ips on management calls', () => {
       ['POST', '/v1/teams', { name: 'Typo', allowed_ips: ['192.168.1.300'] }, 'allowed_ips[0]'],
       ['POST', `/v1/teams/${String(team.id)}/members`, { email: 'a@ranges.example', role: 'developer', allowed_ips: ['2001:db8::/129'] }, 'allowed_ips[0]'],
       ['PATCH', `/v1/teams/${String(team.id)}`, { allowed_ips: ['10.0.0.1', 'office'] }, 'allowed_ips[1]'],
+      // QA12: forms that read as addresses but match nothing. A zone id names the writer's interface;
+      // an IPv4-mapped address with a prefix below /96 is IPv6 space no IPv4 client is in.
+      ['POST', '/v1/keys', { role: 'developer', allowed_ips: ['10.0.0.0/8', '::ffff:10.0.0.1/24'] }, 'allowed_ips[1]'],
+      ['POST', '/v1/keys', { role: 'developer', allowed_ips: ['fe80::1%eth0'] }, 'allowed_ips[0]'],
+      ['POST', '/v1/teams', { name: 'Zone', allowed_ips: ['fe80::/10', 'fe80::1%25eth0'] }, 'allowed_ips[1]'],
+      ['POST', `/v1/teams/${String(team.id)}/members`, { email: 'b@ranges.example', role: 'developer', allowed_ips: ['::ffff:10.0.0.0/95'] }, 'allowed_ips[0]'],
+      ['PATCH', `/v1/teams/${String(team.id)}`, { allowed_ips: ['::ffff:192.0.2.1/64'] }, 'allowed_ips[0]'],
     ] as const) {
       const response = await call(gateway, method, path, body, { key: adminKey });
       const error = ((await response.json()) as { error: { code: string; param: string; message: string } }).error;
@@ -105,7 +112,7 @@ describe('allowed_ips on management calls', () => {
       gateway,
       'POST',
       '/v1/keys',
-      { role: 'developer', allowed_ips: ['203.0.113.7', '10.0.0.5/8', '2001:db8::/32', '::1'] },
+      { role: 'developer', allowed_ips: ['203.0.113.7', '10.0.0.5/8', '2001:db8::/32', '::1', '::ffff:10.0.0.1', '::ffff:10.0.0.0/104'] },
       { key: adminKey },
     );
     expect(taken.status).toBe(201);

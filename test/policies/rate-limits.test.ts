@@ -108,6 +108,18 @@ describe('rate-limits hooks', () => {
     expect(error?.message).toContain("this API key's limit of 100 tokens per minute (this request alone may use about 4136 tokens)");
   });
 
+  test('with both max_tokens and max_completion_tokens, the larger is the output allowance, whichever field holds it', async () => {
+    const { hooks } = await setUp(undefined, undefined, 40);
+    const principal = { settings: { tokens_per_minute: 100 } };
+    for (const body of [
+      { max_tokens: 1, max_completion_tokens: 4000 },
+      { max_tokens: 4000, max_completion_tokens: 1 },
+    ]) {
+      const error = await refusal(() => hooks.call?.(context({ principal, body })));
+      expect(error?.message).toContain('this request alone may use about 4040 tokens');
+    }
+  });
+
   test('the worst case counts every choice (n)', async () => {
     const { hooks } = await setUp(undefined, undefined, 40);
     const principal = { settings: { tokens_per_minute: 300 } };
@@ -262,6 +274,41 @@ describe('rate limits over HTTP', () => {
     expect(served).toBeGreaterThan(0);
     expect(refused?.status).toBe(429);
     expect(refused?.headers.get('retry-after')).toBe('50');
+  });
+
+  test("tokens per minute count an embeddings request's input before the call, the key's and the team's; the reported usage settles", async () => {
+    const created = await call(fixture.gateway, 'POST', '/v1/keys', { name: 'embed', role: 'developer', tokens_per_minute: 100 }, { key: fixture.adminKey });
+    const key = ((await created.json()) as { api_key: string }).api_key;
+    const team = await call(
+      fixture.gateway,
+      'POST',
+      '/v1/teams',
+      { name: 'Embedding Team', rate_limits: { tokens_per_minute: 100 }, members: [{ email: 'e@limited.example', role: 'developer', byok_access: true }] },
+      { key: fixture.adminKey },
+    );
+    const member = ((await team.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
+    const embed = (caller: string, input: unknown) =>
+      call(fixture.gateway, 'POST', '/v1/embeddings', { model: 'text-embedding-3-small', input }, { key: caller });
+    // QA12: 50 inputs of 'hello world ' × 50 (5,000 tokens) were served under a 100-token limit.
+    const large = Array.from({ length: 50 }, () => 'hello world '.repeat(50));
+    for (const [caller, owner] of [
+      [key, "this API key's"],
+      [member, "the team's"],
+    ] as const) {
+      const before = fixture.openai.inferenceRequests().length;
+      for (const input of [large, 'hello world '.repeat(200), [Array.from({ length: 300 }, (_, index) => index)]]) {
+        const refused = await embed(caller, input);
+        expect(refused.status).toBe(429);
+        expect(((await refused.json()) as ErrorBody).error.message).toContain(`${owner} limit of 100 tokens per minute (this request alone`);
+      }
+      expect(fixture.openai.inferenceRequests().length).toBe(before);
+      // A small input (about 86 tokens) is served and stays counted: the same again does not fit.
+      const served = await embed(caller, 'hello world '.repeat(20));
+      expect(served.status).toBe(200);
+      await served.text();
+      await Bun.sleep(1); // the account stage adds the reported usage after the answer
+      expect((await embed(caller, 'hello world '.repeat(20))).status).toBe(429);
+    }
   });
 
   test('the next window lets them in again', async () => {

@@ -350,6 +350,53 @@ describe('a team policy over the socket', () => {
   });
 });
 
+describe('allowed_ips over the socket, behind a trusted proxy', () => {
+  const handshake = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+  let team: TeamGateway;
+  let boundKey: string;
+
+  beforeAll(async () => {
+    team = await startTeamGateway({ providers: { openai: { enabled: true } } }, { env: { KEYWAY_TRUSTED_PROXIES: '127.0.0.1,::1' } });
+    const patched = await call(team.gateway, 'PATCH', `/v1/teams/${team.teamId}`, { allowed_ips: ['10.0.0.0/8'] }, { key: team.adminKey });
+    expect(patched.status).toBe(200);
+    const created = await call(team.gateway, 'POST', '/v1/keys', { name: 'office', role: 'developer', allowed_ips: ['10.0.0.0/8'] }, { key: team.adminKey });
+    expect(created.status).toBe(201);
+    boundKey = String(((await created.json()) as Json).api_key);
+    await team.gateway.runtime.services.snapshot.refresh();
+  });
+
+  afterAll(async () => {
+    await team.stop();
+  });
+
+  test.each([
+    ['a key', () => boundKey],
+    ['a member key of a team', () => team.memberKey],
+  ])('%s with allowed_ips is served turn after turn from an allowed address (the address read at the upgrade)', async (_name, keyOf) => {
+    const client = await ResponsesSocketClient.open(team.gateway.url, codexUpgradeHeaders(keyOf(), { 'x-forwarded-for': '10.1.2.3' }));
+    for (const input of ['Hello', 'Again']) {
+      const turn = await client.turn({ type: 'response.create', model: 'gpt-4o-mini', input });
+      expect({ type: turn.last.type, error: turn.last.error }).toEqual({ type: 'response.completed', error: undefined });
+    }
+    await client.close();
+  });
+
+  test.each([
+    ['a key', () => boundKey],
+    ['a member key of a team', () => team.memberKey],
+  ])('%s is refused 403 ip_not_allowed at the upgrade from another address, as over HTTP, before any socket exists', async (_name, keyOf) => {
+    const upstreamBefore = team.openai.inferenceRequests().length;
+    const headers = { ...handshake, 'x-forwarded-for': '8.8.8.8' };
+    const upgrade = await call(team.gateway, 'GET', '/v1/responses', undefined, { key: keyOf(), headers });
+    const body = await expectSpecError(upgrade, 403, 'ip_not_allowed');
+    expect(body.error.message).toContain('8.8.8.8');
+    const models = await call(team.gateway, 'GET', '/v1/models', undefined, { key: keyOf(), headers: { 'x-forwarded-for': '8.8.8.8' } });
+    await expectSpecError(models, 403, 'ip_not_allowed');
+    await expect(ResponsesSocketClient.open(team.gateway.url, codexUpgradeHeaders(keyOf(), { 'x-forwarded-for': '8.8.8.8' }))).rejects.toThrow();
+    expect(team.openai.inferenceRequests().length).toBe(upstreamBefore);
+  });
+});
+
 describe('when the WebSocket mode is turned off, and at shutdown', () => {
   let gateway: TestGateway;
 

@@ -540,11 +540,15 @@ describe('validation', () => {
       'byok_permissions.providers.openai.max_cost_per_day',
     ],
     [
-      'a provider without enabled',
-      { name: 'T', byok_permissions: { providers: { openai: { models: ['gpt-4o'] } } } },
+      'an MCP server that is no URL pattern',
+      { name: 'T', hosted_tools: { mcp_servers: ['https://mcp.example.com/*', 'not a url'] } },
       400,
-      'byok_permissions.providers.openai.enabled',
+      'hosted_tools.mcp_servers[1]',
     ],
+    ['an MCP server without a scheme', { name: 'T', hosted_tools: { mcp_servers: ['mcp.example.com'] } }, 400, 'hosted_tools.mcp_servers[0]'],
+    ['an MCP server with user info', { name: 'T', hosted_tools: { mcp_servers: ['https://user@mcp.example.com/'] } }, 400, 'hosted_tools.mcp_servers[0]'],
+    ['an MCP server with a bad port', { name: 'T', hosted_tools: { mcp_servers: ['https://mcp.example.com:http/'] } }, 400, 'hosted_tools.mcp_servers[0]'],
+    ['an MCP server with an empty host label', { name: 'T', hosted_tools: { mcp_servers: ['https://mcp..example.com/'] } }, 400, 'hosted_tools.mcp_servers[0]'],
     [
       'a provider name that is no name',
       { name: 'T', byok_permissions: { providers: { 'Open AI': { enabled: true } } } },
@@ -568,6 +572,38 @@ describe('validation', () => {
     expect(error.param).toBe(param);
     const after = ((await (await call(gateway, 'GET', '/v1/teams', undefined, { key: adminKey })).json()) as { teams: Team[] }).teams.length;
     expect(after).toBe(before);
+  });
+
+  test('a bad MCP server entry is refused by PATCH too, naming it and its rule; `*` and patterns are taken', async () => {
+    const created = await createTeam({ name: 'Tools', hosted_tools: { mcp_servers: ['*', 'https://*.mycorp.com/*', 'http://localhost:8931/sse'] } });
+    const refused = await errorOf(
+      await call(gateway, 'PATCH', `/v1/teams/${created.id}`, { hosted_tools: { mcp_servers: ['https://ok.example/', 'a b'] } }, { key: adminKey }),
+    );
+    expect(refused).toMatchObject({ status: 400, code: 'invalid_field', param: 'hosted_tools.mcp_servers[1]' });
+    expect(refused.message).toContain('MCP server URL pattern');
+    const unchanged = (await (await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: adminKey })).json()) as Team;
+    expect(unchanged.hosted_tools).toEqual({ mcp_servers: ['*', 'https://*.mycorp.com/*', 'http://localhost:8931/sse'] });
+  });
+
+  test('`enabled` defaults to true: a provider listed only for its budget or models is enabled, and shown so (QA12)', async () => {
+    const created = await createTeam({
+      name: 'Budget only',
+      byok_permissions: { providers: { openai: { require_approval_above: 5 }, anthropic: { models: ['claude-*'], max_cost_per_day: 10 } } },
+    });
+    const providersOf = (answer: Team): Record<string, unknown> => answer.byok_permissions.providers as unknown as Record<string, unknown>;
+    expect(providersOf(created)).toEqual({
+      openai: { enabled: true, require_approval_above: 5 },
+      anthropic: { enabled: true, models: ['claude-*'], max_cost_per_day: 10 },
+    });
+    const view = gateway.runtime.services.snapshot.section<TeamsSection>('teams')?.byId.get(created.id);
+    expect(view?.permissions.providers?.openai?.enabled).toBe(true);
+    // Turned off, then `null` (removed) brings back the default.
+    const patch = (enabled: boolean | null) =>
+      call(gateway, 'PATCH', `/v1/teams/${created.id}`, { byok_permissions: { providers: { openai: { enabled } } } }, { key: adminKey });
+    expect(providersOf((await (await patch(false)).json()) as Team).openai).toEqual({ enabled: false, require_approval_above: 5 });
+    const restored = await patch(null);
+    expect(restored.status).toBe(200);
+    expect(providersOf((await restored.json()) as Team).openai).toEqual({ enabled: true, require_approval_above: 5 });
   });
 
   test('bad JSON and a non-object body answer 400', async () => {
