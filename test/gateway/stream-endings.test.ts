@@ -1,0 +1,98 @@
+// How translated streams open, end and fail, through the gateway against the simulators: what a
+// client reads at the edges of a stream (the first chunk of each choice, the last ones, a failure
+// after the first byte) and what the request is booked as.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { startGoogleSimulator } from '../simulators/google.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+const GOOGLE_KEY = 'AIzaSyStreamEndingsGoogleKey0123456789ab';
+let google: SimulatorHandle;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  google = startGoogleSimulator({ apiKeys: [GOOGLE_KEY] });
+  gateway = await startTestGateway({ env: { KEYWAY_GOOGLE_BASE_URL: google.url } });
+  await addProviderKeys(gateway, [{ name: 'google', api_key: GOOGLE_KEY }]);
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await google.stop();
+});
+
+beforeEach(() => {
+  google.reset();
+});
+
+const weatherTool = {
+  type: 'function',
+  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
+
+/** The one usage row of a request, by the X-Request-Id it was answered with. */
+async function rowOf(response: Response) {
+  await flushUsage(gateway);
+  const requestId = response.headers.get('x-request-id');
+  const rows = (await gateway.runtime.store.listUsage('default')).filter((row) => row.requestId === requestId);
+  expect(rows).toHaveLength(1);
+  return rows[0];
+}
+
+/** SSE events as `{event, data}`, for dialects that name their events. */
+function namedEvents(text: string): Array<{ event: string | undefined; data: Record<string, unknown> }> {
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim().length > 0)
+    .map((block) => {
+      const lines = block.split('\n');
+      const event = lines.find((line) => line.startsWith('event: '))?.slice(7);
+      const data = lines.find((line) => line.startsWith('data: '))?.slice(6) ?? '{}';
+      return { event, data: JSON.parse(data) as Record<string, unknown> };
+    });
+}
+
+describe('a Gemini generation that failed (MALFORMED_FUNCTION_CALL) after the first byte', () => {
+  const ask = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'please trigger malformed function call' }], tools: [weatherTool] };
+
+  test('not streamed: 502 upstream_error, as before', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', ask);
+    expect(response.status).toBe(502);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('upstream_error');
+  });
+
+  test('chat stream: an error chunk and no fake stop, no [DONE]; booked once as the failure, with the prompt it read', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', { ...ask, stream: true, stream_options: { include_usage: true } });
+    expect(response.status).toBe(200);
+    const payloads = await readSse(response);
+    expect(payloads).not.toContain('[DONE]');
+    const chunks = payloads.map((payload) => JSON.parse(payload) as { choices?: Array<{ finish_reason: string | null }>; error?: { code: string } });
+    expect(chunks.flatMap((chunk) => chunk.choices ?? []).filter((choice) => choice.finish_reason !== null)).toEqual([]);
+    expect(chunks.at(-1)?.error?.code).toBe('upstream_error');
+    expect(JSON.stringify(chunks.at(-1))).toContain('MALFORMED_FUNCTION_CALL');
+    const row = await rowOf(response);
+    expect(row).toMatchObject({ status: 502, errorCode: 'upstream_error', streamed: true, provider: 'google' });
+    expect(row?.inputTokens).toBeGreaterThan(0);
+    expect(row?.usageEstimated ?? false).toBe(false);
+  });
+
+  test("/v1/messages stream: Anthropic's error event, no end_turn and no message_stop", async () => {
+    const body = {
+      model: 'gemini-2.5-flash',
+      max_tokens: 200,
+      stream: true,
+      messages: [{ role: 'user', content: 'please trigger malformed function call' }],
+      tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }],
+    };
+    const response = await call(gateway, 'POST', '/v1/messages', body);
+    expect(response.status).toBe(200);
+    const events = namedEvents(await response.text());
+    expect(events.map((event) => event.event)).not.toContain('message_stop');
+    expect(events.map((event) => event.event)).not.toContain('message_delta');
+    const last = events.at(-1);
+    expect(last?.event).toBe('error');
+    expect(last?.data).toMatchObject({ type: 'error', error: { type: 'api_error', code: 'upstream_error' } });
+    expect((await rowOf(response))?.status).toBe(502);
+  });
+});
