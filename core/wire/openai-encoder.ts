@@ -44,6 +44,8 @@ export class OpenAIStreamEncoder {
   private usage: Usage | undefined;
   private pendingExtra: Record<string, unknown> | undefined;
   private sawNativeChunks = false;
+  /** Choices after the first that have had their opening role chunk (the start part opens choice 0). */
+  private openedChoices: Set<number> | undefined;
 
   constructor(
     private readonly includeUsage: boolean,
@@ -70,21 +72,23 @@ export class OpenAIStreamEncoder {
         this.cachedHead = undefined;
         return this.chunk(0, { role: 'assistant', content: '' }, null);
       case 'text-delta':
+        if (part.index !== 0 && !this.isOpen(part.index)) return this.openChoice(part.index) + this.encode(part);
         // The common case, built by concatenation: no chunk object, one small stringify.
         if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
         return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
       case 'reasoning-delta':
-        return this.chunk(part.index, { reasoning_content: part.text }, null);
+        return this.openChoice(part.index) + this.chunk(part.index, { reasoning_content: part.text }, null);
       case 'tool-call-start':
-        return this.chunk(
-          part.index,
-          { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] },
-          null,
+        return (
+          this.openChoice(part.index) +
+          this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] }, null)
         );
       case 'tool-call-delta':
-        return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null);
+        return (
+          this.openChoice(part.index) + this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null)
+        );
       case 'finish':
-        return this.chunk(part.index, {}, openAIFinishReason(part.finishReason));
+        return this.openChoice(part.index) + this.chunk(part.index, {}, openAIFinishReason(part.finishReason));
       case 'usage':
         this.usage = part.usage;
         return '';
@@ -105,7 +109,7 @@ export class OpenAIStreamEncoder {
    * from the stream's constant pieces (frameBytes), anything else its text encoded.
    */
   encodeBytes(part: StreamPart): Uint8Array {
-    if (part.type === 'text-delta' && this.pendingExtra === undefined) {
+    if (part.type === 'text-delta' && this.pendingExtra === undefined && (part.index === 0 || this.isOpen(part.index))) {
       this.cachedHead ??= utf8(`data: ${this.prefix()}`);
       return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, CONTENT_END);
     }
@@ -132,6 +136,22 @@ export class OpenAIStreamEncoder {
       `${JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model }).slice(0, -1)},"choices":[{"index":`,
     );
     return this.cachedPrefix;
+  }
+
+  private isOpen(index: number): boolean {
+    return index === 0 || this.openedChoices?.has(index) === true;
+  }
+
+  /**
+   * The role chunk that opens a choice after the first, before its first content: OpenAI's first
+   * chunk of every choice carries `role` (reference §1.4), and the openai SDK's stream helper refuses
+   * a choice without one. Empty once the choice is open.
+   */
+  private openChoice(index: number): string {
+    if (this.isOpen(index)) return '';
+    this.openedChoices ??= new Set();
+    this.openedChoices.add(index);
+    return this.chunk(index, { role: 'assistant', content: '' }, null);
   }
 
   private chunk(index: number, delta: OpenAIChunkChoice['delta'], finishReason: string | null): string {

@@ -22,6 +22,28 @@ describe('OpenAIStreamEncoder', () => {
     });
   });
 
+  test("every choice's first chunk carries the role, whichever part opens it, and only its first", () => {
+    const encoder = new OpenAIStreamEncoder(false, 'req_4', 'm');
+    const frames = [
+      encoder.encode({ type: 'start', id: 'resp_1', model: 'gemini-x', created: 7 }),
+      encoder.encode({ type: 'text-delta', index: 0, text: 'a' }),
+      encoder.encode({ type: 'text-delta', index: 1, text: 'b' }),
+      encoder.encode({ type: 'text-delta', index: 1, text: 'c' }),
+      encoder.encode({ type: 'tool-call-start', index: 2, toolIndex: 0, id: 'call_1', name: 'f' }),
+      encoder.encode({ type: 'finish', index: 3, finishReason: { unified: 'stop', raw: 'STOP' } }),
+    ]
+      .join('')
+      .split('\n\n')
+      .filter((frame) => frame.length > 0)
+      .map((frame) => decode(`${frame}\n\n`) as { choices: Array<{ index: number; delta: Record<string, unknown> }> });
+    const firstDeltaOf = new Map<number, Record<string, unknown>>();
+    for (const frame of frames) for (const choice of frame.choices) if (!firstDeltaOf.has(choice.index)) firstDeltaOf.set(choice.index, choice.delta);
+    expect([...firstDeltaOf.values()]).toEqual([0, 1, 2, 3].map(() => ({ role: 'assistant', content: '' })));
+    const roles = frames.flatMap((frame) => frame.choices).filter((choice) => choice.delta.role !== undefined);
+    expect(roles.map((choice) => choice.index)).toEqual([0, 1, 2, 3]);
+    expect(frames.map((frame) => frame.choices[0]?.delta.content ?? null)).toEqual(['', 'a', '', 'b', 'c', '', null, '', null]);
+  });
+
   test('extra fields ride on the next chunk; usage comes last before [DONE], only when asked', () => {
     const encoder = new OpenAIStreamEncoder(true, 'req_2', 'm');
     expect(encoder.encode({ type: 'extra-fields', fields: { citations: ['https://a.example'] } })).toBe('');

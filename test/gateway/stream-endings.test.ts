@@ -3,6 +3,7 @@
 // after the first byte) and what the request is booked as.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
 import { startGoogleSimulator } from '../simulators/google.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -94,5 +95,18 @@ describe('a Gemini generation that failed (MALFORMED_FUNCTION_CALL) after the fi
     expect(last?.event).toBe('error');
     expect(last?.data).toMatchObject({ type: 'error', error: { type: 'api_error', code: 'upstream_error' } });
     expect((await rowOf(response))?.status).toBe(502);
+  });
+});
+
+describe('a Gemini stream with several candidates (n > 1)', () => {
+  test("every choice opens with the role: the openai SDK's stream helper assembles both", async () => {
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+    const completion = await client.chat.completions
+      .stream({ model: 'gemini-2.5-flash', n: 2, messages: [{ role: 'user', content: 'hi there' }] })
+      .finalChatCompletion();
+    expect(completion.choices.map((choice) => [choice.index, choice.message.role, choice.message.content, choice.finish_reason])).toEqual([
+      [0, 'assistant', 'Echo: hi there', 'stop'],
+      [1, 'assistant', 'Echo: hi there', 'stop'],
+    ]);
   });
 });
