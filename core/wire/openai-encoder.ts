@@ -31,7 +31,14 @@ const textEncoder = new TextEncoder();
 const NO_BYTES = new Uint8Array(0);
 /** A text delta's frame around the delta (encodeBytes): the same text as `encode`'s template. */
 const CONTENT_DELTA = utf8(',"delta":{"content":');
-const CONTENT_END = utf8('},"logprobs":null,"finish_reason":null}]}\n\n');
+/**
+ * What closes a text delta's chunk after the delta. With include_usage every chunk but the usage
+ * chunk carries `"usage":null` (reference §1.4), as OpenAI's own do: chosen once per stream.
+ */
+const CONTENT_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n';
+const CONTENT_TAIL_WITH_USAGE = '},"logprobs":null,"finish_reason":null}],"usage":null}\n\n';
+const CONTENT_END = utf8(CONTENT_TAIL);
+const CONTENT_END_WITH_USAGE = utf8(CONTENT_TAIL_WITH_USAGE);
 
 /**
  * Turns stream parts into OpenAI SSE text. Chunks that came from an OpenAI-compatible upstream are
@@ -46,6 +53,8 @@ export class OpenAIStreamEncoder {
   private sawNativeChunks = false;
   /** Choices after the first that have had their opening role chunk (the start part opens choice 0). */
   private openedChoices: Set<number> | undefined;
+  private readonly contentTail: string;
+  private readonly contentEnd: Uint8Array;
 
   constructor(
     private readonly includeUsage: boolean,
@@ -55,6 +64,8 @@ export class OpenAIStreamEncoder {
     this.id = `chatcmpl-${requestId}`;
     this.model = model;
     this.created = Math.floor(Date.now() / 1000);
+    this.contentTail = includeUsage ? CONTENT_TAIL_WITH_USAGE : CONTENT_TAIL;
+    this.contentEnd = includeUsage ? CONTENT_END_WITH_USAGE : CONTENT_END;
   }
 
   /** The SSE text for one part; empty when the part produces nothing for the client. */
@@ -75,7 +86,7 @@ export class OpenAIStreamEncoder {
         if (part.index !== 0 && !this.isOpen(part.index)) return this.openChoice(part.index) + this.encode(part);
         // The common case, built by concatenation: no chunk object, one small stringify.
         if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
-        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}${this.contentTail}`;
       case 'reasoning-delta':
         return this.openChoice(part.index) + this.chunk(part.index, { reasoning_content: part.text }, null);
       case 'tool-call-start':
@@ -111,7 +122,7 @@ export class OpenAIStreamEncoder {
   encodeBytes(part: StreamPart): Uint8Array {
     if (part.type === 'text-delta' && this.pendingExtra === undefined && (part.index === 0 || this.isOpen(part.index))) {
       this.cachedHead ??= utf8(`data: ${this.prefix()}`);
-      return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, CONTENT_END);
+      return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, this.contentEnd);
     }
     const text = this.encode(part);
     return text === '' ? NO_BYTES : textEncoder.encode(text);
@@ -160,6 +171,7 @@ export class OpenAIStreamEncoder {
 
   private frame(fields: Partial<OpenAIChunk>): string {
     const chunk: Record<string, unknown> = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, ...fields };
+    if (this.includeUsage && chunk.usage === undefined) chunk.usage = null;
     if (this.pendingExtra !== undefined) {
       Object.assign(chunk, this.pendingExtra);
       this.pendingExtra = undefined;

@@ -106,10 +106,12 @@ export function describeUsageScenarios(harness: () => Harness, descriptor: Provi
       expect(native.finishReason).toBe(usageCase.finishReason);
       expect(streamed.finishReasons).toEqual([native.finishReason]);
       expect(tokenCounts(streamed.usage)).toEqual(native.usage);
-      // OpenAI's contract: the usage chunk is the last before [DONE] and carries no choices.
+      // OpenAI's contract: the usage chunk is the last before [DONE] and carries no choices; every
+      // chunk before it carries `"usage": null`.
       const last = streamed.chunks.at(-1);
       expect(last?.usage).toEqual(streamed.usage);
       expect(last?.choices).toEqual([]);
+      expect(streamed.chunks.slice(0, -1).filter((chunk) => chunk.usage !== null)).toEqual([]);
       expectRowMatches(await usageRowFor(harness(), streamed.response), harness(), native.usage, true);
     });
   }
