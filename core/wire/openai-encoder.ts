@@ -130,13 +130,15 @@ export class OpenAIStreamEncoder {
 
   private cachedHead: Uint8Array | undefined;
 
-  /** Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. */
+  /**
+   * Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. A chunk without
+   * choices is OpenAI's usage chunk, which a client that did not ask for usage never sees (it reads
+   * `choices[0]` of every chunk): extra fields still pending ride on the usage chunk or are left out,
+   * so a provider sends its extras before its finish.
+   */
   end(): string {
-    if (this.sawNativeChunks) return SSE_DONE;
-    let text = '';
-    if (this.pendingExtra !== undefined) text += this.frame({ choices: [] });
-    if (this.includeUsage && this.usage !== undefined) text += this.frame({ choices: [], usage: openAIUsage(this.usage) });
-    return text + SSE_DONE;
+    if (this.sawNativeChunks || !this.includeUsage || this.usage === undefined) return SSE_DONE;
+    return this.frame({ choices: [], usage: openAIUsage(this.usage) }) + SSE_DONE;
   }
 
   private cachedPrefix: string | undefined;

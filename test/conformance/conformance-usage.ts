@@ -85,6 +85,10 @@ function expectRowMatches(row: UsageRecord, harness: Harness, expected: TokenCou
   });
 }
 
+function withoutChoices(chunk: JsonObject): boolean {
+  return Array.isArray(chunk.choices) && chunk.choices.length === 0;
+}
+
 export function describeUsageScenarios(harness: () => Harness, descriptor: ProviderDescriptor): void {
   for (const usageCase of USAGE_CASES) {
     const applies = !usageCase.needsTools || descriptor.tools;
@@ -112,6 +116,7 @@ export function describeUsageScenarios(harness: () => Harness, descriptor: Provi
       expect(last?.usage).toEqual(streamed.usage);
       expect(last?.choices).toEqual([]);
       expect(streamed.chunks.slice(0, -1).filter((chunk) => chunk.usage !== null)).toEqual([]);
+      expect(streamed.chunks.filter(withoutChoices)).toHaveLength(1);
       expectRowMatches(await usageRowFor(harness(), streamed.response), harness(), native.usage, true);
     });
   }
@@ -121,6 +126,8 @@ export function describeUsageScenarios(harness: () => Harness, descriptor: Provi
     expect(streamed.errors).toEqual([]);
     expect(streamed.done).toBe(true);
     expect(streamed.usage).toBeUndefined();
+    // A chunk without choices is OpenAI's usage chunk: clients that did not ask read choices[0] of every chunk.
+    expect(streamed.chunks.filter(withoutChoices)).toEqual([]);
     const native = await nativeAnswerOf(harness());
     expectRowMatches(await usageRowFor(harness(), streamed.response), harness(), native.usage, true);
   });

@@ -79,6 +79,22 @@ describe('OpenAIStreamEncoder', () => {
     expect(frames.map((frame) => frame.choices[0]?.delta.content ?? null)).toEqual(['', 'a', '', 'b', 'c', '', null, '', null]);
   });
 
+  test('extra fields still pending at the end ride on the usage chunk, and no chunk without choices reaches a client that did not ask for usage', () => {
+    const usage = { inputTokens: 3, outputTokens: 2, totalTokens: 5, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
+    const closing = (includeUsage: boolean) => {
+      const encoder = new OpenAIStreamEncoder(includeUsage, 'req_6', 'm');
+      encoder.encode({ type: 'start', id: 'r', model: 'sonar', created: 1 });
+      encoder.encode({ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'stop' } });
+      encoder.encode({ type: 'extra-fields', fields: { usage_details: { cost: { total_cost: 0.005 } } } });
+      encoder.encode({ type: 'usage', usage });
+      return ssePayloads(encoder.end());
+    };
+    expect(closing(false)).toEqual(['[DONE]']);
+    const [usageChunk, done, ...rest] = closing(true);
+    expect(JSON.parse(usageChunk ?? '{}')).toMatchObject({ choices: [], usage: { total_tokens: 5 }, usage_details: { cost: { total_cost: 0.005 } } });
+    expect([done, ...rest]).toEqual(['[DONE]']);
+  });
+
   test('extra fields ride on the next chunk; usage comes last before [DONE], only when asked', () => {
     const encoder = new OpenAIStreamEncoder(true, 'req_2', 'm');
     expect(encoder.encode({ type: 'extra-fields', fields: { citations: ['https://a.example'] } })).toBe('');

@@ -5,26 +5,37 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startGoogleSimulator } from '../simulators/google.ts';
+import { startPerplexitySimulator } from '../simulators/perplexity.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const GOOGLE_KEY = 'AIzaSyStreamEndingsGoogleKey0123456789ab';
+const PERPLEXITY_KEY = 'pplx-StreamEndingsPerplexityKey000000001';
 let google: SimulatorHandle;
+let perplexity: SimulatorHandle;
 let gateway: TestGateway;
+let client: OpenAI;
 
 beforeAll(async () => {
   google = startGoogleSimulator({ apiKeys: [GOOGLE_KEY] });
-  gateway = await startTestGateway({ env: { KEYWAY_GOOGLE_BASE_URL: google.url } });
-  await addProviderKeys(gateway, [{ name: 'google', api_key: GOOGLE_KEY }]);
+  perplexity = startPerplexitySimulator({ apiKeys: [PERPLEXITY_KEY] });
+  gateway = await startTestGateway({ env: { KEYWAY_GOOGLE_BASE_URL: google.url, KEYWAY_PERPLEXITY_BASE_URL: perplexity.url } });
+  await addProviderKeys(gateway, [
+    { name: 'google', api_key: GOOGLE_KEY },
+    { name: 'perplexity', api_key: PERPLEXITY_KEY },
+  ]);
+  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
 });
 
 afterAll(async () => {
   await gateway.stop();
   await google.stop();
+  await perplexity.stop();
 });
 
 beforeEach(() => {
   google.reset();
+  perplexity.reset();
 });
 
 const weatherTool = {
@@ -100,7 +111,6 @@ describe('a Gemini generation that failed (MALFORMED_FUNCTION_CALL) after the fi
 
 describe('a Gemini stream with several candidates (n > 1)', () => {
   test("every choice opens with the role: the openai SDK's stream helper assembles both", async () => {
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
     const completion = await client.chat.completions
       .stream({ model: 'gemini-2.5-flash', n: 2, messages: [{ role: 'user', content: 'hi there' }] })
       .finalChatCompletion();
@@ -108,5 +118,34 @@ describe('a Gemini stream with several candidates (n > 1)', () => {
       [0, 'assistant', 'Echo: hi there', 'stop'],
       [1, 'assistant', 'Echo: hi there', 'stop'],
     ]);
+  });
+});
+
+describe('a Perplexity stream (Sonar sends usage whether asked or not)', () => {
+  test('without include_usage: every chunk has a choice, so the everyday loop over choices[0] works; usage_details rides on the finish chunk', async () => {
+    const stream = await client.chat.completions.create({ model: 'sonar', stream: true, messages: [{ role: 'user', content: 'hello there' }] });
+    let text = '';
+    const chunks: Array<Record<string, unknown>> = [];
+    for await (const chunk of stream) {
+      chunks.push(chunk as unknown as Record<string, unknown>);
+      text += chunk.choices[0]?.delta.content ?? '';
+      expect(chunk.choices).toHaveLength(1);
+    }
+    expect(text).toBe('Echo: hello there');
+    expect(chunks.at(-1)).toMatchObject({ choices: [{ finish_reason: 'stop' }], usage_details: { cost: expect.any(Object) } });
+    expect(chunks.filter((chunk) => 'usage' in chunk)).toEqual([]);
+  });
+
+  test('with include_usage: one usage chunk, last; usage_details still on the finish chunk', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', {
+      model: 'sonar',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'hello there' }],
+    });
+    const chunks = (await readSse(response)).filter((payload) => payload !== '[DONE]').map((payload) => JSON.parse(payload) as { choices: unknown[] });
+    expect(chunks.filter((chunk) => chunk.choices.length === 0)).toEqual([chunks.at(-1) as { choices: unknown[] }]);
+    expect(chunks.at(-1)).toMatchObject({ usage: { total_tokens: expect.any(Number) } });
+    expect(chunks.at(-2)).toMatchObject({ choices: [{ finish_reason: 'stop' }], usage: null, usage_details: { cost: expect.any(Object) } });
   });
 });
