@@ -5,24 +5,32 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startGoogleSimulator } from '../simulators/google.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const GOOGLE_KEY = 'AIzaSyStreamEndingsGoogleKey0123456789ab';
 const PERPLEXITY_KEY = 'pplx-StreamEndingsPerplexityKey000000001';
+const OPENAI_KEY = 'sk-proj-StreamEndingsOpenAIKey0000000000001';
 let google: SimulatorHandle;
 let perplexity: SimulatorHandle;
+/** An OpenAI-compatible server that closes its streams without [DONE]. */
+let openai: SimulatorHandle;
 let gateway: TestGateway;
 let client: OpenAI;
 
 beforeAll(async () => {
   google = startGoogleSimulator({ apiKeys: [GOOGLE_KEY] });
   perplexity = startPerplexitySimulator({ apiKeys: [PERPLEXITY_KEY] });
-  gateway = await startTestGateway({ env: { KEYWAY_GOOGLE_BASE_URL: google.url, KEYWAY_PERPLEXITY_BASE_URL: perplexity.url } });
+  openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY], omitDone: true });
+  gateway = await startTestGateway({
+    env: { KEYWAY_GOOGLE_BASE_URL: google.url, KEYWAY_PERPLEXITY_BASE_URL: perplexity.url, KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` },
+  });
   await addProviderKeys(gateway, [
     { name: 'google', api_key: GOOGLE_KEY },
     { name: 'perplexity', api_key: PERPLEXITY_KEY },
+    { name: 'openai', api_key: OPENAI_KEY },
   ]);
   client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
 });
@@ -31,11 +39,13 @@ afterAll(async () => {
   await gateway.stop();
   await google.stop();
   await perplexity.stop();
+  await openai.stop();
 });
 
 beforeEach(() => {
   google.reset();
   perplexity.reset();
+  openai.reset();
 });
 
 const weatherTool = {
@@ -147,5 +157,50 @@ describe('a Perplexity stream (Sonar sends usage whether asked or not)', () => {
     expect(chunks.filter((chunk) => chunk.choices.length === 0)).toEqual([chunks.at(-1) as { choices: unknown[] }]);
     expect(chunks.at(-1)).toMatchObject({ usage: { total_tokens: expect.any(Number) } });
     expect(chunks.at(-2)).toMatchObject({ choices: [{ finish_reason: 'stop' }], usage: null, usage_details: { cost: expect.any(Object) } });
+  });
+});
+
+describe('an OpenAI-compatible stream that closes without [DONE] after its finish and usage', () => {
+  test('chat: whole, with its usage chunk and [DONE]; booked as a success with the usage reported', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', {
+      model: 'gpt-4o-mini',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'no terminator' }],
+    });
+    const payloads = await readSse(response);
+    expect(payloads.at(-1)).toBe('[DONE]');
+    const chunks = payloads.slice(0, -1).map((payload) => JSON.parse(payload) as Record<string, unknown>);
+    expect(chunks.filter((chunk) => chunk.error !== undefined)).toEqual([]);
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: expect.any(Number) } });
+    const row = await rowOf(response);
+    expect(row).toMatchObject({ status: 200, errorCode: null, provider: 'openai' });
+    expect(row?.outputTokens).toBeGreaterThan(0);
+    expect(row?.usageEstimated ?? false).toBe(false);
+  });
+
+  test('/v1/messages: message_delta and message_stop, no error event', async () => {
+    const response = await call(gateway, 'POST', '/v1/messages', {
+      model: 'gpt-4o-mini',
+      max_tokens: 100,
+      stream: true,
+      messages: [{ role: 'user', content: 'no terminator' }],
+    });
+    const events = namedEvents(await response.text()).map((event) => event.event);
+    expect(events).not.toContain('error');
+    expect(events.slice(-2)).toEqual(['message_delta', 'message_stop']);
+    expect((await rowOf(response))?.status).toBe(200);
+  });
+
+  test('a stream cut before its finish_reason is still an error', async () => {
+    openai.inject({ kind: 'mid_stream_reset', afterChunks: 1 });
+    const response = await call(gateway, 'POST', '/v1/chat/completions', {
+      model: 'gpt-4o-mini',
+      stream: true,
+      messages: [{ role: 'user', content: 'cut me off please' }],
+    });
+    const payloads = await readSse(response);
+    expect(payloads).not.toContain('[DONE]');
+    expect(JSON.parse(payloads.at(-1) ?? '{}')).toMatchObject({ error: { code: 'upstream_error' } });
   });
 });
