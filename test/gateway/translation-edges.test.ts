@@ -1,6 +1,6 @@
-// How translated streams open, end and fail, through the gateway against the simulators: what a
-// client reads at the edges of a stream (the first chunk of each choice, the last ones, a failure
-// after the first byte) and what the request is booked as.
+// The edges of translation, through the gateway against the simulators: what a client reads at the
+// edges of a stream (the first chunk of each choice, the last ones, a failure after the first byte),
+// what the request is booked as, and requests a provider refuses unless translated with care.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
@@ -202,5 +202,20 @@ describe('an OpenAI-compatible stream that closes without [DONE] after its finis
     const payloads = await readSse(response);
     expect(payloads).not.toContain('[DONE]');
     expect(JSON.parse(payloads.at(-1) ?? '{}')).toMatchObject({ error: { code: 'upstream_error' } });
+  });
+});
+
+describe('a Gemini request whose user message is empty', () => {
+  test('is answered (a placeholder keeps the turn) instead of refused for empty contents', async () => {
+    const response = await call(gateway, 'POST', '/v1/chat/completions', {
+      model: 'gemini-2.5-flash',
+      messages: [
+        { role: 'developer', content: [{ type: 'text', text: 'Dev' }] },
+        { role: 'user', content: '' },
+      ],
+    });
+    expect(response.status).toBe(200);
+    const sent = google.inferenceRequests()[0]?.body as { contents: unknown[] };
+    expect(sent.contents).toEqual([{ role: 'user', parts: [{ text: '.' }] }]);
   });
 });
