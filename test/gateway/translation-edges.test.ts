@@ -9,6 +9,7 @@ import { startOpenAISimulator } from '../simulators/openai.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { checkResponsesStream, parseResponsesSse } from '../responses/event-sequence.ts';
 
 const GOOGLE_KEY = 'AIzaSyStreamEndingsGoogleKey0123456789ab';
 const PERPLEXITY_KEY = 'pplx-StreamEndingsPerplexityKey000000001';
@@ -217,5 +218,23 @@ describe('a Gemini request whose user message is empty', () => {
     expect(response.status).toBe(200);
     const sent = google.inferenceRequests()[0]?.body as { contents: unknown[] };
     expect(sent.contents).toEqual([{ role: 'user', parts: [{ text: '.' }] }]);
+  });
+});
+
+describe('/v1/responses: a prompt Gemini blocked', () => {
+  /** Output items without their ids, which differ from one response to the next. */
+  const withoutIds = (output: unknown) => (output as Array<Record<string, unknown>>).map(({ id: _id, ...item }) => item);
+
+  test('has the same output streamed as not: one empty message, incomplete for content_filter', async () => {
+    const ask = { model: 'gemini-2.5-flash', input: 'please trigger safety block now' };
+    const answered = (await (await call(gateway, 'POST', '/v1/responses', ask)).json()) as Record<string, unknown>;
+    const checked = checkResponsesStream(parseResponsesSse(await (await call(gateway, 'POST', '/v1/responses', { ...ask, stream: true })).text()));
+    expect(checked.terminal).toBe('response.incomplete');
+    expect([checked.response.status, checked.response.incomplete_details]).toEqual([answered.status, answered.incomplete_details]);
+    expect(answered.incomplete_details).toEqual({ reason: 'content_filter' });
+    expect(withoutIds(checked.response.output)).toEqual(withoutIds(answered.output));
+    expect(withoutIds(checked.response.output)).toEqual([
+      { type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: '', annotations: [], logprobs: [] }] },
+    ]);
   });
 });
