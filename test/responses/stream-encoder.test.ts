@@ -70,7 +70,7 @@ test('a blocked prompt (no content at all) has the same output streamed as not: 
   expect(checked.terminal).toBe('response.incomplete');
   expect(status).toEqual(['incomplete', 'incomplete']);
   expect(streamed).toEqual(answered);
-  expect(checked.items).toEqual(answered as unknown[]);
+  expect(checked.items).toEqual(answered as typeof checked.items);
   expect(streamed).toMatchObject([{ type: 'message', status: 'completed', content: [{ type: 'output_text', text: '' }] }]);
 });
 
