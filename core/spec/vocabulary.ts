@@ -182,6 +182,10 @@ export type StreamPart =
   | { type: 'tool-call-delta'; index: number; toolIndex: number; argumentsDelta: string }
   | { type: 'finish'; index: number; finishReason: FinishReason }
   | { type: 'usage'; usage: Usage }
+  /**
+   * Provider-specific top-level fields for the next chat chunk (Perplexity's citations, Cohere's
+   * usage_details). Sent before the finish: after it only the usage chunk, when asked for, carries them.
+   */
   | { type: 'extra-fields'; fields: Record<string, unknown> }
   /**
    * A chunk from an OpenAI-compatible upstream, forwarded byte for byte by the OpenAI encoder.

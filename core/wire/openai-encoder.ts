@@ -31,7 +31,14 @@ const textEncoder = new TextEncoder();
 const NO_BYTES = new Uint8Array(0);
 /** A text delta's frame around the delta (encodeBytes): the same text as `encode`'s template. */
 const CONTENT_DELTA = utf8(',"delta":{"content":');
-const CONTENT_END = utf8('},"logprobs":null,"finish_reason":null}]}\n\n');
+/**
+ * What closes a text delta's chunk after the delta. With include_usage every chunk but the usage
+ * chunk carries `"usage":null` (reference §1.4), as OpenAI's own do: chosen once per stream.
+ */
+const CONTENT_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n';
+const CONTENT_TAIL_WITH_USAGE = '},"logprobs":null,"finish_reason":null}],"usage":null}\n\n';
+const CONTENT_END = utf8(CONTENT_TAIL);
+const CONTENT_END_WITH_USAGE = utf8(CONTENT_TAIL_WITH_USAGE);
 
 /**
  * Turns stream parts into OpenAI SSE text. Chunks that came from an OpenAI-compatible upstream are
@@ -44,6 +51,10 @@ export class OpenAIStreamEncoder {
   private usage: Usage | undefined;
   private pendingExtra: Record<string, unknown> | undefined;
   private sawNativeChunks = false;
+  /** Choices after the first that have had their opening role chunk (the start part opens choice 0). */
+  private openedChoices: Set<number> | undefined;
+  private readonly contentTail: string;
+  private readonly contentEnd: Uint8Array;
 
   constructor(
     private readonly includeUsage: boolean,
@@ -53,6 +64,8 @@ export class OpenAIStreamEncoder {
     this.id = `chatcmpl-${requestId}`;
     this.model = model;
     this.created = Math.floor(Date.now() / 1000);
+    this.contentTail = includeUsage ? CONTENT_TAIL_WITH_USAGE : CONTENT_TAIL;
+    this.contentEnd = includeUsage ? CONTENT_END_WITH_USAGE : CONTENT_END;
   }
 
   /** The SSE text for one part; empty when the part produces nothing for the client. */
@@ -70,21 +83,23 @@ export class OpenAIStreamEncoder {
         this.cachedHead = undefined;
         return this.chunk(0, { role: 'assistant', content: '' }, null);
       case 'text-delta':
+        if (part.index !== 0 && !this.isOpen(part.index)) return this.openChoice(part.index) + this.encode(part);
         // The common case, built by concatenation: no chunk object, one small stringify.
         if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
-        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+        return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}${this.contentTail}`;
       case 'reasoning-delta':
-        return this.chunk(part.index, { reasoning_content: part.text }, null);
+        return this.openChoice(part.index) + this.chunk(part.index, { reasoning_content: part.text }, null);
       case 'tool-call-start':
-        return this.chunk(
-          part.index,
-          { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] },
-          null,
+        return (
+          this.openChoice(part.index) +
+          this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] }, null)
         );
       case 'tool-call-delta':
-        return this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null);
+        return (
+          this.openChoice(part.index) + this.chunk(part.index, { tool_calls: [{ index: part.toolIndex, function: { arguments: part.argumentsDelta } }] }, null)
+        );
       case 'finish':
-        return this.chunk(part.index, {}, openAIFinishReason(part.finishReason));
+        return this.openChoice(part.index) + this.chunk(part.index, {}, openAIFinishReason(part.finishReason));
       case 'usage':
         this.usage = part.usage;
         return '';
@@ -105,9 +120,9 @@ export class OpenAIStreamEncoder {
    * from the stream's constant pieces (frameBytes), anything else its text encoded.
    */
   encodeBytes(part: StreamPart): Uint8Array {
-    if (part.type === 'text-delta' && this.pendingExtra === undefined) {
+    if (part.type === 'text-delta' && this.pendingExtra === undefined && (part.index === 0 || this.isOpen(part.index))) {
       this.cachedHead ??= utf8(`data: ${this.prefix()}`);
-      return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, CONTENT_END);
+      return frameBytes(this.cachedHead, part.index, CONTENT_DELTA, part.text, this.contentEnd);
     }
     const text = this.encode(part);
     return text === '' ? NO_BYTES : textEncoder.encode(text);
@@ -115,13 +130,15 @@ export class OpenAIStreamEncoder {
 
   private cachedHead: Uint8Array | undefined;
 
-  /** Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. */
+  /**
+   * Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. A chunk without
+   * choices is OpenAI's usage chunk, which a client that did not ask for usage never sees (it reads
+   * `choices[0]` of every chunk): extra fields still pending ride on the usage chunk or are left out,
+   * so a provider sends its extras before its finish.
+   */
   end(): string {
-    if (this.sawNativeChunks) return SSE_DONE;
-    let text = '';
-    if (this.pendingExtra !== undefined) text += this.frame({ choices: [] });
-    if (this.includeUsage && this.usage !== undefined) text += this.frame({ choices: [], usage: openAIUsage(this.usage) });
-    return text + SSE_DONE;
+    if (this.sawNativeChunks || !this.includeUsage || this.usage === undefined) return SSE_DONE;
+    return this.frame({ choices: [], usage: openAIUsage(this.usage) }) + SSE_DONE;
   }
 
   private cachedPrefix: string | undefined;
@@ -134,12 +151,29 @@ export class OpenAIStreamEncoder {
     return this.cachedPrefix;
   }
 
+  private isOpen(index: number): boolean {
+    return index === 0 || this.openedChoices?.has(index) === true;
+  }
+
+  /**
+   * The role chunk that opens a choice after the first, before its first content: OpenAI's first
+   * chunk of every choice carries `role` (reference §1.4), and the openai SDK's stream helper refuses
+   * a choice without one. Empty once the choice is open.
+   */
+  private openChoice(index: number): string {
+    if (this.isOpen(index)) return '';
+    this.openedChoices ??= new Set();
+    this.openedChoices.add(index);
+    return this.chunk(index, { role: 'assistant', content: '' }, null);
+  }
+
   private chunk(index: number, delta: OpenAIChunkChoice['delta'], finishReason: string | null): string {
     return this.frame({ choices: [{ index, delta, logprobs: null, finish_reason: finishReason }] });
   }
 
   private frame(fields: Partial<OpenAIChunk>): string {
     const chunk: Record<string, unknown> = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, ...fields };
+    if (this.includeUsage && chunk.usage === undefined) chunk.usage = null;
     if (this.pendingExtra !== undefined) {
       Object.assign(chunk, this.pendingExtra);
       this.pendingExtra = undefined;

@@ -199,7 +199,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     if (this.ended || this.native) return '';
     this.ended = true;
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
-    const opening = this.opening() + this.closeItem();
+    const opening = this.opening() + this.closeItem() + this.emptyMessageUnlessAnswered();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
     this.onComplete?.(response);
     return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
@@ -316,20 +316,36 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
 
   protected text(delta: string): string {
     if (delta === '') return '';
-    let output = '';
-    if (this.open?.kind !== 'message') {
-      const id = this.ids.next('msg');
-      output = this.openItem('message', id, { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] });
-      output += this.event('response.content_part.added', {
+    const output = this.open?.kind === 'message' ? '' : this.openMessage();
+    const open = this.open as OpenItem;
+    open.parts.push(delta);
+    return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
+  }
+
+  private openMessage(): string {
+    const id = this.ids.next('msg');
+    const output = this.openItem('message', id, { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] });
+    return (
+      output +
+      this.event('response.content_part.added', {
         item_id: id,
         output_index: this.output.length - 1,
         content_index: 0,
         part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
-      });
-    }
-    const open = this.open as OpenItem;
-    open.parts.push(delta);
-    return output === '' ? this.delta(open, delta) : output + this.delta(open, delta);
+      })
+    );
+  }
+
+  /**
+   * A model's answer with neither text nor a call (a prompt the provider blocked, an empty generation)
+   * still has its message, empty, as the same answer not streamed does (outputItemsFromMessage): the
+   * response's output is the same either way. A response no model answered (a WebSocket warm-up,
+   * `generate: false`) has no finish and keeps its empty output.
+   */
+  private emptyMessageUnlessAnswered(): string {
+    if (this.finishReason === undefined) return '';
+    const answered = this.output.some((item) => item.type === 'message' || item.type === 'function_call' || item.type === 'custom_tool_call');
+    return answered ? '' : this.openMessage() + this.closeItem();
   }
 
   protected reasoning(delta: string): string {

@@ -49,6 +49,16 @@ export function classifyGeminiStreamError(payload: unknown): KeywayError {
   });
 }
 
+/**
+ * A stream whose every candidate finished with MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL or
+ * TOO_MANY_TOOL_CALLS (reference §7.5: surface as an error): a server-side failure, as the same
+ * answer not streamed is.
+ */
+export function geminiGenerationFailure(finishReason: string, finishMessage: string | undefined): KeywayError {
+  const message = `the generation ended with ${finishReason}${finishMessage === undefined ? '' : `: ${finishMessage}`}`;
+  return upstreamFailure({ provider: PROVIDER_NAME, status: undefined, reason: 'server_error', message, nativeType: finishReason });
+}
+
 /** Streaming without `alt=sse` wraps errors in an array; accept both shapes. */
 function readGoogleError(body: unknown): GoogleError | undefined {
   const candidate = Array.isArray(body) ? body[0] : body;

@@ -54,6 +54,12 @@ const HANDLED_FIELDS = new Set([
  */
 const PLACEHOLDER_THOUGHT_SIGNATURE = 'skip_thought_signature_validator';
 
+/**
+ * Gemini refuses an empty text part and a request without contents, where OpenAI takes an empty user
+ * message: this minimal text keeps such a turn (the Anthropic adapter uses the same).
+ */
+const PLACEHOLDER_USER_TEXT = '.';
+
 export function geminiHeaders(apiKey: string, stream: boolean): Record<string, string> {
   return { 'x-goog-api-key': apiKey, 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' };
 }
@@ -98,19 +104,30 @@ function translateMessages(
   const contents: GeminiContent[] = [];
   messages.forEach((message, position) => {
     if (message.role === 'system' || message.role === 'developer') systemParts.push(...textParts(message.content));
-    else if (message.role === 'user') appendContent(contents, 'user', userParts(message.content, position, context));
+    else if (message.role === 'user') appendContent(contents, 'user', userParts(message.content, position, context), true);
     else if (message.role === 'assistant') appendContent(contents, 'model', assistantParts(message, position, context));
     else if (message.role === 'tool' || message.role === 'function') appendContent(contents, 'user', [functionResponsePart(message, position, context)]);
   });
+  fillEmptyTurns(contents);
   return { contents, systemInstruction: systemParts.length > 0 ? { parts: systemParts } : undefined };
 }
 
-/** Adjacent same-role turns are merged, so parallel tool results land in one user content in call order. */
-function appendContent(contents: GeminiContent[], role: GeminiContent['role'], parts: GeminiPart[]): void {
-  if (parts.length === 0) return;
+/**
+ * Adjacent same-role turns are merged, so parallel tool results land in one user content in call
+ * order. A turn with nothing Gemini can take is dropped, except a user turn (`keepEmpty`): an empty
+ * user message still asks for an answer, so it opens a turn that a later user message fills or
+ * fillEmptyTurns gives the placeholder.
+ */
+function appendContent(contents: GeminiContent[], role: GeminiContent['role'], parts: GeminiPart[], keepEmpty = false): void {
   const last = contents[contents.length - 1];
   if (last !== undefined && last.role === role) last.parts.push(...parts);
-  else contents.push({ role, parts });
+  else if (parts.length > 0 || keepEmpty) contents.push({ role, parts });
+}
+
+/** Turns left empty, or a conversation with none (system messages only), get the placeholder text. */
+function fillEmptyTurns(contents: GeminiContent[]): void {
+  if (contents.length === 0) contents.push({ role: 'user', parts: [] });
+  for (const content of contents) if (content.parts.length === 0) content.parts.push({ text: PLACEHOLDER_USER_TEXT });
 }
 
 function textParts(content: ChatMessage['content']): GeminiPart[] {

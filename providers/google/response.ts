@@ -22,6 +22,8 @@ export interface GeminiPart {
 export interface GeminiCandidate {
   content?: { role?: string; parts?: GeminiPart[] };
   finishReason?: string;
+  /** Gemini's explanation of an unusual finish (the broken call of a MALFORMED_FUNCTION_CALL). */
+  finishMessage?: string;
   index?: number;
   [extra: string]: unknown;
 }

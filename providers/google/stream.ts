@@ -2,7 +2,7 @@ import type { KeywayError } from '../../core/errors.ts';
 import { networkFailure, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
 import type { StreamPart, Usage } from '../../core/spec/vocabulary.ts';
-import { classifyGeminiStreamError, PROVIDER_NAME } from './errors.ts';
+import { classifyGeminiStreamError, geminiGenerationFailure, PROVIDER_NAME } from './errors.ts';
 import { blockedPromptFinishReason, mapGeminiFinishReason } from './finish-reason.ts';
 import { createToolCallIdFactory, hasFunctionCall, toolCallFromPart, type GeminiCandidate, type GeminiResponse } from './response.ts';
 import { usageFromGemini } from './usage.ts';
@@ -11,7 +11,17 @@ interface StreamState {
   nextToolCallId: (geminiId: string | undefined) => string;
   /** Per candidate: how many tool calls were opened (the OpenAI `tool_calls[].index`). */
   toolCounts: Map<number, number>;
+  /** A finishReason arrived (any): the stream was not cut. */
   finished: boolean;
+  /** A candidate finished with an answer, so a failed one beside it is that choice's finish, not the call's failure. */
+  answered: boolean;
+  /**
+   * Finishes that report a failed generation (MALFORMED_FUNCTION_CALL and its siblings), held to the
+   * end: only then is it known whether every candidate failed.
+   */
+  failedFinishes: Array<Extract<StreamPart, { type: 'finish' }>>;
+  /** Gemini's `finishMessage` of the first failed candidate, for the error. */
+  failureMessage: string | undefined;
   /** The last usageMetadata seen (it grows chunk by chunk); translated once, at the end. */
   usageMetadata: GeminiResponse['usageMetadata'] | undefined;
   /** Reused for every chunk's parts: no per-chunk arrays or nested generators. */
@@ -23,7 +33,16 @@ interface StreamState {
  * an increment; there is no terminator, so a stream that closes before any finishReason was cut.
  */
 export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, requestedModel: string): AsyncGenerator<StreamPart> {
-  const state: StreamState = { nextToolCallId: createToolCallIdFactory(), toolCounts: new Map(), finished: false, usageMetadata: undefined, parts: [] };
+  const state: StreamState = {
+    nextToolCallId: createToolCallIdFactory(),
+    toolCounts: new Map(),
+    finished: false,
+    answered: false,
+    failedFinishes: [],
+    failureMessage: undefined,
+    usageMetadata: undefined,
+    parts: [],
+  };
   let started = false;
   try {
     for await (const event of readSseEvents(body, signal)) {
@@ -58,7 +77,23 @@ export async function* geminiStreamParts(body: ReadableStream<Uint8Array>, signa
     );
     return;
   }
+  yield* closingParts(state);
+}
+
+/**
+ * Usage last, OpenAI's order. A generation in which every candidate failed ends with an error part
+ * instead of a finish that would pass for success (reference §7.7), as generateContent's answer is
+ * refused (rejectFailedGeneration); usage still goes first, so the tokens it consumed are accounted.
+ */
+function* closingParts(state: StreamState): Generator<StreamPart> {
   const usage: Usage | undefined = usageFromGemini(state.usageMetadata);
+  const [failed] = state.failedFinishes;
+  if (!state.answered && failed !== undefined) {
+    if (usage !== undefined) yield { type: 'usage', usage };
+    yield errorPart(geminiGenerationFailure(failed.finishReason.raw ?? 'error', state.failureMessage));
+    return;
+  }
+  yield* state.failedFinishes;
   if (usage !== undefined) yield { type: 'usage', usage };
 }
 
@@ -91,6 +126,7 @@ function chunkParts(payload: GeminiResponse, state: StreamState): void {
   const blockReason = payload.promptFeedback?.blockReason;
   if (candidates.length === 0 && blockReason !== undefined) {
     state.finished = true;
+    state.answered = true;
     state.parts.push({ type: 'finish', index: 0, finishReason: blockedPromptFinishReason(blockReason) });
     return;
   }
@@ -119,10 +155,19 @@ function candidateParts(candidate: GeminiCandidate, state: StreamState): void {
     }
   }
   if (text.length > 0) parts.push({ type: 'text-delta', index, text });
-  if (candidate.finishReason !== undefined) {
-    state.finished = true;
-    parts.push({ type: 'finish', index, finishReason: mapGeminiFinishReason(candidate.finishReason, (state.toolCounts.get(index) ?? 0) > 0) });
+  if (candidate.finishReason !== undefined) finishPart(candidate, index, state);
+}
+
+function finishPart(candidate: GeminiCandidate, index: number, state: StreamState): void {
+  state.finished = true;
+  const finish: StreamPart = { type: 'finish', index, finishReason: mapGeminiFinishReason(candidate.finishReason, (state.toolCounts.get(index) ?? 0) > 0) };
+  if (finish.finishReason.unified !== 'error') {
+    state.answered = true;
+    state.parts.push(finish);
+    return;
   }
+  if (state.failedFinishes.length === 0 && typeof candidate.finishMessage === 'string') state.failureMessage = candidate.finishMessage;
+  state.failedFinishes.push(finish);
 }
 
 function toolCallParts(index: number, toolCall: { id: string; function: { name: string; arguments: string } }, state: StreamState): void {

@@ -11,6 +11,8 @@ interface StreamState {
   started: boolean;
   /** Choices that sent a finish; Perplexity may repeat `finish_reason` on its closing chunks. */
   finishedChoices: Set<number>;
+  /** The finishes, held to the end so that Perplexity's usage, which may come after them, rides on them. */
+  finishes: StreamPart[];
   /** Length of each search field last sent, so a field is re-sent only when it grows. */
   sentFieldLengths: Map<string, number>;
   /** Perplexity may repeat usage on several chunks; the last one is the final count. */
@@ -24,15 +26,18 @@ interface StreamState {
 /**
  * Turns a Sonar SSE body into stream parts. Chunks are OpenAI-shaped but carry Perplexity's own
  * fields: `citations`, `search_results`, `images`… become `extra-fields` parts when they first
- * appear (and again if they grow); usage, sent on the final chunk(s) whatever `stream_options` says,
- * becomes one `usage` part at the end, after an `extra-fields` part with Perplexity's usage object
- * (`usage_details`, cost included). The stream ends at `[DONE]`, or when the connection closes after
- * a finish; a close before any finish ends with an error part, as does `event: error`.
+ * appear (and again if they grow). Usage, sent on the final chunk(s) whatever `stream_options` says,
+ * is known only at the end: the finishes wait for it, behind an `extra-fields` part with
+ * Perplexity's usage object (`usage_details`, cost included) that the chat encoder puts on the
+ * finish chunk (as Cohere's), and one `usage` part follows them, which reaches a client only if it
+ * asked for usage. The stream ends at `[DONE]`, or when the connection closes after a finish; a close
+ * before any finish ends with an error part, as does `event: error`.
  */
 export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, requestedContextSize?: string): AsyncGenerator<StreamPart> {
   const state: StreamState = {
     started: false,
     finishedChoices: new Set(),
+    finishes: [],
     sentFieldLengths: new Map(),
     usage: undefined,
     startedToolCalls: new Set(),
@@ -118,14 +123,14 @@ function choiceParts(choice: OpenAIChunkChoice, state: StreamState): void {
   }
   if (choice.finish_reason !== null && choice.finish_reason !== undefined && !state.finishedChoices.has(index)) {
     state.finishedChoices.add(index);
-    parts.push({ type: 'finish', index, finishReason: mapOpenAIFinishReason(choice.finish_reason) });
+    state.finishes.push({ type: 'finish', index, finishReason: mapOpenAIFinishReason(choice.finish_reason) });
   }
 }
 
 function* closingParts(state: StreamState, requestedContextSize: string | undefined): Generator<StreamPart> {
-  if (state.usage === undefined) return;
-  yield { type: 'extra-fields', fields: { usage_details: state.usage } };
-  const usage = usageFromPerplexity(state.usage, requestedContextSize);
+  if (state.usage !== undefined) yield { type: 'extra-fields', fields: { usage_details: state.usage } };
+  yield* state.finishes;
+  const usage = state.usage === undefined ? undefined : usageFromPerplexity(state.usage, requestedContextSize);
   if (usage !== undefined) yield { type: 'usage', usage };
 }
 

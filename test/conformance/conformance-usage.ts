@@ -85,6 +85,10 @@ function expectRowMatches(row: UsageRecord, harness: Harness, expected: TokenCou
   });
 }
 
+function withoutChoices(chunk: JsonObject): boolean {
+  return Array.isArray(chunk.choices) && chunk.choices.length === 0;
+}
+
 export function describeUsageScenarios(harness: () => Harness, descriptor: ProviderDescriptor): void {
   for (const usageCase of USAGE_CASES) {
     const applies = !usageCase.needsTools || descriptor.tools;
@@ -106,10 +110,13 @@ export function describeUsageScenarios(harness: () => Harness, descriptor: Provi
       expect(native.finishReason).toBe(usageCase.finishReason);
       expect(streamed.finishReasons).toEqual([native.finishReason]);
       expect(tokenCounts(streamed.usage)).toEqual(native.usage);
-      // OpenAI's contract: the usage chunk is the last before [DONE] and carries no choices.
+      // OpenAI's contract: the usage chunk is the last before [DONE] and carries no choices; every
+      // chunk before it carries `"usage": null`.
       const last = streamed.chunks.at(-1);
       expect(last?.usage).toEqual(streamed.usage);
       expect(last?.choices).toEqual([]);
+      expect(streamed.chunks.slice(0, -1).filter((chunk) => chunk.usage !== null)).toEqual([]);
+      expect(streamed.chunks.filter(withoutChoices)).toHaveLength(1);
       expectRowMatches(await usageRowFor(harness(), streamed.response), harness(), native.usage, true);
     });
   }
@@ -119,6 +126,8 @@ export function describeUsageScenarios(harness: () => Harness, descriptor: Provi
     expect(streamed.errors).toEqual([]);
     expect(streamed.done).toBe(true);
     expect(streamed.usage).toBeUndefined();
+    // A chunk without choices is OpenAI's usage chunk: clients that did not ask read choices[0] of every chunk.
+    expect(streamed.chunks.filter(withoutChoices)).toEqual([]);
     const native = await nativeAnswerOf(harness());
     expectRowMatches(await usageRowFor(harness(), streamed.response), harness(), native.usage, true);
   });

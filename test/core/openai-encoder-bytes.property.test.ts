@@ -21,7 +21,14 @@ const part: fc.Arbitrary<StreamPart> = fc.oneof(
     arbitrary: fc.record({ type: fc.constant('start' as const), id: fc.constantFrom('', 'msg_é'), model: fc.constantFrom('', 'm😀'), created: fc.nat() }),
   },
   { weight: 1, arbitrary: fc.constant<StreamPart>({ type: 'extra-fields', fields: { citations: ['https://a.example'] } }) },
-  { weight: 1, arbitrary: fc.constant<StreamPart>({ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'stop' } }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant('finish' as const),
+      index: fc.constantFrom(0, 1, 12),
+      finishReason: fc.constant({ unified: 'stop' as const, raw: 'stop' }),
+    }),
+  },
 );
 
 // Both encoders read the clock for `created`: the same second for both.
@@ -30,9 +37,9 @@ afterAll(() => setSystemTime());
 
 test('a chat stream written through encodeBytes is byte for byte the UTF-8 of the same stream through encode', () => {
   fc.assert(
-    fc.property(fc.array(part, { maxLength: 30 }), (parts) => {
-      const asText = new OpenAIStreamEncoder(true, 'req_property', 'model');
-      const asBytes = new OpenAIStreamEncoder(true, 'req_property', 'model');
+    fc.property(fc.array(part, { maxLength: 30 }), fc.boolean(), (parts, includeUsage) => {
+      const asText = new OpenAIStreamEncoder(includeUsage, 'req_property', 'model');
+      const asBytes = new OpenAIStreamEncoder(includeUsage, 'req_property', 'model');
       for (const each of parts) expect(asBytes.encodeBytes(each)).toEqual(textEncoder.encode(asText.encode(each)));
     }),
     { numRuns: 500 },

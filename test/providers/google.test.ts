@@ -218,6 +218,13 @@ describe('stream translation (fixtures, CRLF framing)', async () => {
       }
     });
   }
+
+  test("a failed generation's error names the finish reason and Gemini's finishMessage", async () => {
+    const bytes = new Uint8Array(await Bun.file(`${FIXTURES}/stream-malformed-function-call.sse`).arrayBuffer());
+    const last = (await collect(geminiStreamParts(chunkedBody(bytes, bytes.length), new AbortController().signal, 'gemini-2.5-flash'))).at(-1);
+    expect(last?.type === 'error' ? last.error.message : '').toContain('MALFORMED_FUNCTION_CALL: Malformed function call: print(default_api.get_weather');
+    expect(last?.type === 'error' ? last.error.extra : undefined).toMatchObject({ provider: 'google', upstream_type: 'MALFORMED_FUNCTION_CALL' });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -454,6 +461,15 @@ describe('adapter against the Gemini simulator', () => {
   test('a blocked prompt is a content-filter result, not a failure', async () => {
     const result = await adapter.chat({ ...HELLO, messages: [{ role: 'user', content: 'please trigger safety block' }] }, context());
     expect(result.choices[0]?.finishReason).toEqual({ unified: 'content-filter', raw: 'SAFETY' });
+  });
+
+  test('a malformed function call: an error result not streamed, an error part after the usage streamed', async () => {
+    const ask: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'please trigger malformed function call' }], tools: weatherTool };
+    const result = await adapter.chat(ask, context());
+    expect(result.choices[0]?.finishReason).toEqual({ unified: 'error', raw: 'MALFORMED_FUNCTION_CALL' });
+    const parts = await collect(await adapter.chatStream(ask, context()));
+    expect(parts.map((part) => part.type)).toEqual(['start', 'usage', 'error']);
+    expect(parts.at(-1)).toMatchObject({ error: { code: 'upstream_error', reason: 'server_error', status: 502 } });
   });
 
   test('key settings and the safety level are accepted by the API', async () => {

@@ -120,6 +120,8 @@ describe('perplexity stream (fixtures)', () => {
     expect((extras[1]?.fields.search_results as unknown[]).length).toBe(2);
     expect(extras[2]?.fields.usage_details).toMatchObject({ num_search_queries: 1, cost: { request_cost: 0.005 } });
     expect(parts.filter((part) => part.type === 'finish')).toEqual([{ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: 'stop' } }]);
+    // usage_details rides on the finish chunk, never on a chunk of its own that a client did not ask for.
+    expect(parts.slice(-3).map((part) => part.type)).toEqual(['extra-fields', 'finish', 'usage']);
     expect(parts.at(-1)).toEqual({
       type: 'usage',
       usage: {
@@ -147,8 +149,15 @@ describe('perplexity stream (fixtures)', () => {
 
   test('a close after a finish is a normal end, without [DONE]', async () => {
     const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-close-after-finish.sse')), signal));
-    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'finish', 'extra-fields', 'usage']);
-    expect(parts[2]).toEqual({ type: 'finish', index: 0, finishReason: { unified: 'length', raw: 'length' } });
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'extra-fields', 'finish', 'usage']);
+    expect(parts[3]).toEqual({ type: 'finish', index: 0, finishReason: { unified: 'length', raw: 'length' } });
+  });
+
+  test('usage that comes after the finish, on a closing chunk, still goes before it', async () => {
+    const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-usage-after-finish.sse')), signal));
+    expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'extra-fields', 'finish', 'usage']);
+    expect(parts[2]).toEqual({ type: 'extra-fields', fields: { usage_details: expect.objectContaining({ total_tokens: 7, cost: expect.any(Object) }) } });
+    expect(parts[4]).toMatchObject({ type: 'usage', usage: { inputTokens: 5, outputTokens: 2, providerCostUsd: 0.005012 } });
   });
 
   test('a close before any finish ends with an error part', async () => {

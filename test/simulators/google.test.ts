@@ -280,6 +280,18 @@ describe('answers', () => {
     expect(response.json.promptFeedback.blockReason).toBe('SAFETY');
   });
 
+  test('a malformed function call: no content, finishReason MALFORMED_FUNCTION_CALL, only when functions are declared', async () => {
+    const tools = [{ functionDeclarations: [weather] }];
+    const contents = [user({ text: 'please trigger malformed function call' })];
+    const response = await call({ contents, tools });
+    expect(response.status).toBe(200);
+    expect(response.json.candidates).toEqual([{ finishReason: 'MALFORMED_FUNCTION_CALL', finishMessage: expect.stringContaining('get_weather'), index: 0 }]);
+    expect(response.json.usageMetadata.candidatesTokenCount).toBeUndefined();
+    const streamed = await call({ contents, tools }, { method: 'streamGenerateContent', query: '?alt=sse' });
+    expect(sseChunks(streamed.text).map((chunk) => chunk.candidates[0].finishReason)).toEqual(['MALFORMED_FUNCTION_CALL']);
+    expect((await call({ contents })).json.candidates[0].finishReason).toBe('STOP');
+  });
+
   test('implicit caching reports a repeated long prefix', async () => {
     const long = 'x'.repeat(5_000);
     const contents = (question: string) => [user({ text: long }), model({ text: 'ok' }), user({ text: question })];

@@ -289,6 +289,10 @@ function generate(
     };
     return stream ? streamResponse([blocked], sse, fault) : jsonResponse(blocked);
   }
+  if (lastUserText.toLowerCase().includes('trigger malformed function call') && validated.declarations.length > 0 && validated.mode !== 'NONE') {
+    const malformed = malformedCallAnswer(validated, usageBase, account.promptTokens, envelope);
+    return stream ? streamResponse([malformed], sse, fault) : jsonResponse(malformed);
+  }
   const thought = validated.thinking ? `Thinking about: ${lastUserText}` : undefined;
   const thoughtsTokens = thought === undefined ? 0 : countTokens(thought);
   const mode = validated.mode;
@@ -330,6 +334,24 @@ function generate(
     chunks.push({ candidates: candidates(parts, final), usageMetadata: final ? usage : running, ...envelope });
   });
   return streamResponse(chunks, sse, fault);
+}
+
+/**
+ * A function call the model wrote but Gemini could not parse: no content, a finishReason of
+ * MALFORMED_FUNCTION_CALL with the broken text in `finishMessage`, and only the prompt counted.
+ * Gemini can fail this way only when the request declares functions.
+ */
+function malformedCallAnswer(validated: ValidatedGoogleRequest, usageBase: JsonObject, promptTokens: number, envelope: JsonObject): JsonObject {
+  const name = validated.declarations[0]?.name ?? 'tool';
+  return {
+    candidates: Array.from({ length: validated.candidateCount }, (_, index) => ({
+      finishReason: 'MALFORMED_FUNCTION_CALL',
+      finishMessage: `Malformed function call: print(default_api.${name}(city=Paris)`,
+      index,
+    })),
+    usageMetadata: { ...usageBase, totalTokenCount: promptTokens },
+    ...envelope,
+  };
 }
 
 function replyParts(plan: ReplyPlan, model: GoogleModel): JsonObject[] {

@@ -85,8 +85,11 @@ export function completionBody(outcome: ChatOutcome): JsonObject {
   };
 }
 
-/** The chunk sequence of §1.4: role chunk, content or tool-call deltas, closing chunk, optional usage chunk, [DONE]. */
-export function completionStream(outcome: ChatOutcome, includeUsage: boolean): StreamPlan {
+/**
+ * The chunk sequence of §1.4: role chunk, content or tool-call deltas, closing chunk, optional usage
+ * chunk, [DONE] (left out, when not `terminated`, as some OpenAI-compatible servers do).
+ */
+export function completionStream(outcome: ChatOutcome, includeUsage: boolean, terminated = true): StreamPlan {
   // With include_usage every chunk carries `usage`: null until the final usage-only chunk.
   const chunk = (choices: JsonObject[], usage: ChatUsage | null = null): string =>
     sseData({
@@ -119,7 +122,7 @@ export function completionStream(outcome: ChatOutcome, includeUsage: boolean): S
   if (includeUsage) {
     trailing.push(chunk([], outcome.usage));
   }
-  trailing.push(SSE_DONE);
+  if (terminated) trailing.push(SSE_DONE);
   const errorFrame = sseData({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
   return { leading, content, trailing, errorFrame };
 }

@@ -53,6 +53,24 @@ describe('streaming', () => {
     expect(events.at(-1)).toBe('data: [DONE]');
   });
 
+  test('omitDone: a server that closes after its last chunk, the usage chunk included, without [DONE]', async () => {
+    const withoutDone = startOpenAISimulator({ omitDone: true });
+    try {
+      const response = await postJson(
+        `${withoutDone.url}/v1/chat/completions`,
+        { model: 'gpt-4o', stream: true, stream_options: { include_usage: true }, messages: [user('no terminator')] },
+        auth,
+      );
+      const events = await readEvents(response);
+      expect(events).not.toContain('data: [DONE]');
+      const chunks = dataChunks(events);
+      expect(chunks.at(-1)!.choices).toEqual([]);
+      expect(chunks.at(-2)!.choices[0].finish_reason).toBe('stop');
+    } finally {
+      await withoutDone.stop();
+    }
+  });
+
   test('include_usage:false sends no usage chunk', async () => {
     const chunks = dataChunks(await readEvents(await stream({ stream_options: { include_usage: false } })));
     expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);

@@ -148,8 +148,7 @@ async function handleInference(
   models: readonly string[],
   rate: RateState,
   ledger: UsageLedger,
-  countPrompt: PromptCounter | undefined,
-  servedModels?: Readonly<Record<string, string>>,
+  behaviour: Pick<OpenAISimulatorOptions, 'promptTokens' | 'servedModels' | 'omitDone'> = {},
 ): Promise<Response> {
   const admitted = await admit(request, context);
   if (admitted instanceof Response) return admitted;
@@ -166,8 +165,8 @@ async function handleInference(
   }
 
   const cacheKey = typeof validBody.prompt_cache_key === 'string' ? validBody.prompt_cache_key : undefined;
-  const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey), countPrompt);
-  outcome.model = servedModels?.[outcome.model] ?? outcome.model;
+  const outcome = planChat(validBody, cacheKey !== undefined && rate.cacheKeys.has(cacheKey), behaviour.promptTokens);
+  outcome.model = behaviour.servedModels?.[outcome.model] ?? outcome.model;
   if (cacheKey !== undefined) rate.cacheKeys.add(cacheKey);
   const cached = outcome.usage.prompt_tokens_details.cached_tokens;
   ledger.record({
@@ -184,7 +183,7 @@ async function handleInference(
   if (validBody.stream !== true) return Response.json(completionBody(outcome), { headers: successHeaders });
 
   const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
-  return new Response(streamBody(completionStream(outcome, wantsUsage(validBody)), streamFault), {
+  return new Response(streamBody(completionStream(outcome, wantsUsage(validBody), behaviour.omitDone !== true), streamFault), {
     headers: { ...successHeaders, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
   });
 }
@@ -248,6 +247,11 @@ export interface OpenAISimulatorOptions extends SimulatorOptions {
    * with `gpt-4o-2024-08-06`: `{ 'gpt-4o': 'gpt-4o-2024-08-06' }`. Default: the name asked for.
    */
   servedModels?: Readonly<Record<string, string>>;
+  /**
+   * Chat streams close after their last chunk (the usage chunk, when asked for) without `data: [DONE]`,
+   * as some OpenAI-compatible servers end them: such a stream is whole, not cut.
+   */
+  omitDone?: boolean;
 }
 
 /** A chat request's prompt tokens from its messages and model. */
@@ -272,10 +276,9 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Open
       const path = context.url.pathname;
       const admin = handleOpenAIAdmin(request, context.url, ledger, adminKeys, context.state.apiKeys);
       if (admin) return admin;
-      if (request.method === 'POST' && path === '/v1/chat/completions')
-        return handleInference('chat', request, context, models, rate, ledger, options.promptTokens, options.servedModels);
+      if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate, ledger, options);
       if (request.method === 'POST' && path === '/v1/responses') return handleResponses(request, context, models, rate, ledger);
-      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger, undefined);
+      if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger);
       if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
       return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));
     },
