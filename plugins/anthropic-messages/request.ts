@@ -42,8 +42,27 @@ function requireField(body: Record<string, unknown>, name: string): unknown {
   return value;
 }
 
+/**
+ * Keyway holds no message threads (Anthropic's `thread` field, beta `message-threads-*`). Dropping the
+ * field and answering would make the SDK send only the next turn's messages to a conversation nobody
+ * kept, so the request is refused, first, with the rejection the SDK recovers from: its tool runner
+ * then sends the whole history without `thread` (ThreadState.recoversFrom, `continue_unthreaded`).
+ */
+function refuseThread(body: Record<string, unknown>): void {
+  if (body.thread === undefined || body.thread === null) return;
+  throw new KeywayError(
+    'unsupported_feature',
+    {
+      detail:
+        "Keyway does not hold message threads: send the whole conversation in 'messages', without 'thread'. The Anthropic SDK's tool runner does so by itself; client.beta.messages.thread() cannot be used through Keyway.",
+    },
+    { param: 'thread', extra: { details: { error_code: 'thread_unsupported_request', unsupported: ['thread'] } } },
+  );
+}
+
 function validateBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  refuseThread(body);
   const model = requireField(body, 'model');
   if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
   if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
