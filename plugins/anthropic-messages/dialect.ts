@@ -6,13 +6,13 @@ import type { ErrorKit } from '../../core/spec/services.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { anthropicErrorBody } from './errors.ts';
 import { chatRequestFromMessages } from './request.ts';
-import { messagesResponseFromResult } from './response.ts';
+import { messagesResponseFromResult, stopSequencesOf } from './response.ts';
 import { AnthropicStreamEncoder } from './stream-encoder.ts';
 
 export const anthropicMessagesDialect: Dialect = {
   name: 'anthropic',
-  encodeResult: (result) => messagesResponseFromResult(result),
-  createStreamEncoder: (context, model) => new AnthropicStreamEncoder({ model, requestId: context.requestId }),
+  encodeResult: (result, context) => messagesResponseFromResult(result, stopSequencesOf(context.request)),
+  createStreamEncoder: (context, model) => new AnthropicStreamEncoder({ model, requestId: context.requestId, stopSequences: stopSequencesOf(context.request) }),
   errorBody: (descriptor, requestId) => anthropicErrorBody(descriptor, requestId),
 };
 

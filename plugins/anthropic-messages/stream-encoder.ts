@@ -6,7 +6,7 @@ import { anthropicErrorBody } from './errors.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
 import type { ErrorDescriptor, Usage } from '../../core/spec/vocabulary.ts';
 import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
-import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish } from './response.ts';
+import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish, stopSequenceFromFinish } from './response.ts';
 
 const PING = encodeSseEvent('ping', '{"type":"ping"}');
 
@@ -15,6 +15,8 @@ export interface AnthropicStreamEncoderOptions {
   model: string;
   /** Keyway's request id, echoed in error events as Anthropic does. */
   requestId: string;
+  /** The request's stop sequences, to name the one that matched when the provider did not. */
+  stopSequences?: readonly string[];
 }
 
 type BlockKind = 'text' | 'thinking' | 'tool_use';
@@ -44,13 +46,14 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     if (this.ended) return '';
     this.ended = true;
     const usage = anthropicUsageFromUsage(this.usage);
+    const delta = {
+      stop_reason: stopReasonFromFinish(this.finishReason),
+      stop_sequence: stopSequenceFromFinish(this.finishReason, this.options.stopSequences ?? []),
+    };
     return (
       this.start('', this.options.model) +
       this.closeBlock() +
-      encodeSseEvent(
-        'message_delta',
-        JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReasonFromFinish(this.finishReason), stop_sequence: null }, usage }),
-      ) +
+      encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) +
       encodeSseEvent('message_stop', '{"type":"message_stop"}')
     );
   }

@@ -80,7 +80,8 @@ class AnthropicStreamTranslator {
 
   messageDelta(payload: Payload, out: StreamPart[]): void {
     const delta = (payload.delta ?? {}) as Payload;
-    if (typeof delta.stop_reason === 'string') out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason) });
+    if (typeof delta.stop_reason === 'string')
+      out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason, delta.stop_sequence) });
     out.push({ type: 'usage', usage: usageFromAnthropic(mergeStreamUsage(this.startUsage, payload.usage as AnthropicUsage | undefined)) });
   }
 }

@@ -232,6 +232,27 @@ describe('Anthropic dialect details', () => {
     expect(sent.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
   });
 
+  test('a matched stop sequence is named, as Anthropic named it, streamed or not', async () => {
+    const request = {
+      model: 'claude-3-opus-20240229',
+      max_tokens: 100,
+      stop_sequences: ['END', 'STOP'],
+      messages: [{ role: 'user' as const, content: 'hello STOP there' }],
+    };
+    const message = await client.messages.create(request);
+    expect([message.stop_reason, message.stop_sequence]).toEqual(['stop_sequence', 'STOP']);
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['stop_sequence', 'STOP']);
+  });
+
+  test('OpenAI does not say whether a stop sequence matched: end_turn, streamed or not', async () => {
+    const request = { model: 'gpt-4o', max_tokens: 100, stop_sequences: ['STOP'], messages: [{ role: 'user' as const, content: 'hello STOP there' }] };
+    const message = await client.messages.create(request);
+    expect([message.stop_reason, message.stop_sequence]).toEqual(['end_turn', null]);
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['end_turn', null]);
+  });
+
   test('count_tokens for Anthropic models', async () => {
     const counted = await client.messages.countTokens({ model: 'claude-3-opus-20240229', messages: [{ role: 'user', content: 'count these tokens' }] });
     expect(counted.input_tokens).toBeGreaterThan(0);

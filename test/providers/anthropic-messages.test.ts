@@ -113,8 +113,10 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('ChatResult → Messages answer (fixtures)', () => {
-  for (const testCase of fixture<{ cases: Array<{ name: string; result: ChatResult; expected: unknown }> }>('messages-response-cases.json').cases) {
-    test(testCase.name, () => expect(messagesResponseFromResult(testCase.result)).toEqual(testCase.expected as never));
+  for (const testCase of fixture<{ cases: Array<{ name: string; result: ChatResult; stopSequences?: string[]; expected: unknown }> }>(
+    'messages-response-cases.json',
+  ).cases) {
+    test(testCase.name, () => expect(messagesResponseFromResult(testCase.result, testCase.stopSequences)).toEqual(testCase.expected as never));
   }
 
   test('a result without an id gets a msg_ id', () => {
@@ -131,6 +133,8 @@ describe('ChatResult → Messages answer (fixtures)', () => {
   test('stop reasons map back per §7.5', () => {
     expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop' })).toBe('end_turn');
     expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop_sequence' })).toBe('stop_sequence');
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'STOP_SEQUENCE', stopSequence: null })).toBe('stop_sequence');
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'STOP' })).toBe('end_turn');
     expect(stopReasonFromFinish({ unified: 'length', raw: 'model_context_window_exceeded' })).toBe('model_context_window_exceeded');
     expect(stopReasonFromFinish({ unified: 'length', raw: 'MAX_TOKENS' })).toBe('max_tokens');
     expect(stopReasonFromFinish({ unified: 'tool-calls', raw: 'TOOL_CALL' })).toBe('tool_use');
@@ -143,12 +147,14 @@ describe('ChatResult → Messages answer (fixtures)', () => {
 
 interface EncoderCase {
   name: string;
+  /** The request's stop sequences, when the case needs them. */
+  stopSequences?: string[];
   parts: StreamPart[];
   expected: Array<{ event: string; data: Record<string, unknown> }>;
 }
 
-function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model'): string {
-  const encoder = new AnthropicStreamEncoder({ model, requestId: 'req_test' });
+function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model', stopSequences: string[] = []): string {
+  const encoder = new AnthropicStreamEncoder({ model, requestId: 'req_test', stopSequences });
   let text = '';
   for (const part of parts) text += encoder.encode(part);
   return text + encoder.end();
@@ -157,7 +163,7 @@ function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model'): stri
 describe('StreamParts → Anthropic SSE (fixtures)', () => {
   for (const testCase of fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases) {
     test(testCase.name, () => {
-      const text = encodeAll(testCase.parts);
+      const text = encodeAll(testCase.parts, undefined, testCase.stopSequences);
       expect(text.endsWith('\n\n')).toBe(true);
       const events = eventsOf(text);
       for (const [position, event] of events.entries()) {
