@@ -1,7 +1,7 @@
 // Provider-neutral ChatResult → Anthropic Messages answer body, for `/v1/messages` clients whose
 // request was served by any provider.
 
-import type { ChatMessage, ChatRequest, ChatResult, FinishReason, Usage } from '../../core/spec/vocabulary.ts';
+import type { ChatMessage, ChatRequest, ChatResult, FinishReason, ResultChoice, Usage } from '../../core/spec/vocabulary.ts';
 import { isAnthropicStopReason } from '../../providers/anthropic/finish-reason.ts';
 
 type Block = Record<string, unknown>;
@@ -112,10 +112,17 @@ function thinkingBlocks(message: ChatMessage): Block[] {
   return [];
 }
 
+/** An OpenAI refusal's text: Anthropic has no refusal block, so it comes back as text with stop_reason `refusal`. */
+function refusalOf(message: ChatMessage): string {
+  return typeof message.refusal === 'string' ? message.refusal : '';
+}
+
 export function contentBlocksFromMessage(message: ChatMessage): Block[] {
   const blocks = [...thinkingBlocks(message)];
   const text = textOf(message.content);
   if (text !== '') blocks.push({ type: 'text', text });
+  const refusal = refusalOf(message);
+  if (refusal !== '') blocks.push({ type: 'text', text: refusal });
   for (const call of message.tool_calls ?? []) {
     blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInputFromArguments(call.function.arguments) });
   }
@@ -124,6 +131,12 @@ export function contentBlocksFromMessage(message: ChatMessage): Block[] {
 
 export function newMessageId(): string {
   return `msg_${crypto.randomUUID().replaceAll('-', '')}`;
+}
+
+/** OpenAI refuses with finish_reason `stop`: the refusal is what says why the turn ended. */
+function stopReasonOf(choice: ResultChoice | undefined): string {
+  if (choice !== undefined && refusalOf(choice.message) !== '') return 'refusal';
+  return stopReasonFromFinish(choice?.finishReason);
 }
 
 /**
@@ -138,7 +151,7 @@ export function messagesResponseFromResult(result: ChatResult, stopSequences: re
     role: 'assistant',
     model: result.model,
     content: choice === undefined ? [] : contentBlocksFromMessage(choice.message),
-    stop_reason: stopReasonFromFinish(choice?.finishReason),
+    stop_reason: stopReasonOf(choice),
     stop_sequence: stopSequenceFromFinish(choice?.finishReason, stopSequences),
     usage: anthropicUsageFromUsage(result.usage),
   };

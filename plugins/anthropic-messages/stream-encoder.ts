@@ -33,6 +33,8 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
   private started = false;
   private open: OpenBlock | undefined;
   private nextBlockIndex = 0;
+  /** An OpenAI refusal came: the turn ends with stop_reason `refusal` whatever the finish reason said. */
+  private refused = false;
 
   constructor(options: AnthropicStreamEncoderOptions) {
     super();
@@ -47,7 +49,7 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     this.ended = true;
     const usage = anthropicUsageFromUsage(this.usage);
     const delta = {
-      stop_reason: stopReasonFromFinish(this.finishReason),
+      stop_reason: this.refused ? 'refusal' : stopReasonFromFinish(this.finishReason),
       stop_sequence: stopSequenceFromFinish(this.finishReason, this.options.stopSequences ?? []),
     };
     return (
@@ -107,6 +109,11 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     if (text === '') return '';
     const opening = this.open?.kind === 'text' ? '' : this.openBlock('text', { type: 'text', text: '' });
     return opening + this.delta({ type: 'text_delta', text });
+  }
+
+  protected override refusal(text: string): string {
+    this.refused = true;
+    return this.text(text);
   }
 
   protected reasoning(text: string, signature: string | undefined): string {

@@ -236,6 +236,17 @@ describe('the official Anthropic SDK reads what the encoders produce', () => {
     expect(message.usage.output_tokens).toBe(12);
   });
 
+  test("an OpenAI upstream's streamed refusal assembles into a text block with stop_reason refusal", async () => {
+    const refusalParts = fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases.find((testCase) =>
+      testCase.name.startsWith('an OpenAI refusal'),
+    );
+    const sse = encodeAll(refusalParts?.parts ?? []);
+    const client = await sdkClient(() => new Response(sse, { headers: { 'content-type': 'text/event-stream' } }));
+    const message = await client.messages.stream({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+    expect(message.content).toEqual([{ type: 'text', text: "I can't help with that." } as never]);
+    expect(message.stop_reason).toBe('refusal');
+  });
+
   test('a non-streamed answer parses as a Message', async () => {
     const cases = fixture<{ cases: Array<{ result: ChatResult }> }>('messages-response-cases.json').cases;
     const body = messagesResponseFromResult(cases[2]?.result as ChatResult);
