@@ -273,6 +273,7 @@ export type {
   EmbeddingsRequest,
   EmbeddingsResult,
   KeyOwner,
+  ListedModel,
   NativeDialectApi,
   ProviderAdapter,
   ProviderModelClasses,
