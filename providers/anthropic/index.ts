@@ -7,6 +7,7 @@ import { classifyAnthropicError } from './errors.ts';
 import { anthropicHeaders, buildAnthropicBody } from './request.ts';
 import { parseAnthropicMessage } from './response.ts';
 import { anthropicStreamParts } from './stream.ts';
+import { createAnthropicMessagesApi } from './native.ts';
 
 export { buildAnthropicBody, claudeCapabilities, translateMessages } from './request.ts';
 export { parseAnthropicMessage } from './response.ts';
@@ -115,6 +116,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     modelPatterns: [/^claude-/],
     catalogAliases: ANTHROPIC_CATALOG_ALIASES,
     modelClasses: ANTHROPIC_MODEL_CLASSES,
+    native: { messages: createAnthropicMessagesApi({ post, takeBetas }) },
     async chat(request, context) {
       const { betas, rest } = takeBetas(request);
       const response = await post('messages', translate(rest as ChatRequest, context, false), context, betas);

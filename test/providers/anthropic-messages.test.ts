@@ -42,6 +42,8 @@ interface RequestCase {
   expected?: Record<string, unknown>;
   warnings?: string[];
   error?: { code: string; param: string };
+  /** The refusal for a route without Anthropic's own API, when only it can serve the request. */
+  nativeOnly?: { code: string; param: string };
 }
 
 describe('inbound Messages request → ChatRequest (fixtures)', () => {
@@ -59,6 +61,9 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
       const translation = chatRequestFromMessages(testCase.body, options);
       expect(translation.request).toEqual(testCase.expected as never);
       expect(translation.warnings).toEqual(testCase.warnings ?? []);
+      const refusal = translation.nativeOnly;
+      const nativeOnly: RequestCase['nativeOnly'] = refusal === undefined ? undefined : { code: refusal.code, param: String(refusal.param) };
+      expect(nativeOnly).toEqual(testCase.nativeOnly);
     });
   }
 
@@ -186,6 +191,25 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
     encoder.encode({ type: 'error', error: { status: 502, type: 'upstream_error', code: 'upstream_error', message: 'x' } });
     expect(encoder.encode({ type: 'text-delta', index: 0, text: 'late' })).toBe('');
     expect(encoder.end()).toBe('');
+  });
+
+  test("Anthropic's own stream, read for the native API, is written back byte for byte, with the parts the books need", async () => {
+    for (const file of ['stream-text.sse', 'stream-tool-use.sse', 'stream-thinking.sse']) {
+      const original = readFileSync(join(FIXTURES, file), 'utf8');
+      const bytes = new TextEncoder().encode(original);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(bytes);
+          controller.close();
+        },
+      });
+      const parts: StreamPart[] = [];
+      for await (const part of anthropicStreamParts(body, new AbortController().signal, true)) parts.push(part);
+      expect(parts[0]).toMatchObject({ type: 'start', native: true });
+      expect(parts.some((part) => part.type === 'usage')).toBe(true);
+      expect(parts.some((part) => part.type === 'finish')).toBe(true);
+      expect(encodeAll(parts)).toBe(original);
+    }
   });
 
   test('an Anthropic stream read and re-encoded keeps its event sequence', async () => {
