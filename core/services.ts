@@ -64,6 +64,7 @@ export interface ServiceBase {
 export const PROVIDER_KIT: ProviderKit = {
   postUpstream: providerKit.postUpstream,
   getUpstreamJson: providerKit.getUpstreamJson,
+  listedModel: providerKit.listedModel,
   readJsonBody: providerKit.readJsonBody,
   readJsonBodyWithText: providerKit.readJsonBodyWithText,
   upstreamFailure: providerKit.upstreamFailure,

@@ -34,16 +34,20 @@ export function listModels(runtime: Runtime, request: Request): Response {
   }
 }
 
-/** GET /v1/models/{model}: one entry of the caller's list, or 404 `model_not_found` as for a model it may not call. */
+/**
+ * GET /v1/models/{model}: one entry of the caller's list, or 404 `model_not_found` as for a model it
+ * may not call. `provider/model` names an entry too (the list shows it bare when one provider serves
+ * it), as on the inference routes; the answer's id is the name asked for.
+ */
 export function retrieveModel(runtime: Runtime, request: Request, encodedId: string): Response {
   const requestId = requestIdOf(request);
   try {
     const id = decodedModelId(encodedId);
-    const entry = callableModels(runtime, request).find((candidate) => candidate.id === id);
+    const entry = callableModels(runtime, request).find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === id);
     if (entry === undefined) {
       throw new KeywayError('model_not_found', { detail: `The model '${id.slice(0, 200)}' does not exist or this key may not use it.` }, { param: 'model' });
     }
-    return json(entry, 200, { 'x-request-id': requestId });
+    return json({ ...entry, id }, 200, { 'x-request-id': requestId });
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }
@@ -63,6 +67,7 @@ function decodedModelId(encoded: string): string {
 interface ModelEntry {
   id: string;
   object: 'model';
+  /** When the provider's own list says the model was published (Unix seconds); 0 when it does not say. */
   created: number;
   owned_by: string;
   provider: string;
@@ -74,6 +79,7 @@ function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
   if (principal.role === 'viewer' || !principal.byokAccess) return [];
   const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
   const reported = runtime.models.modelsOf(principal.accountId);
+  const created = (provider: string, model: string) => createdOf(runtime, principal.accountId, provider, model, reported.get(provider));
   const byModel = new Map<string, string[]>();
   for (const [provider, models] of reported) {
     const names = models.size > 0 ? withAliases(runtime, provider, models) : catalogModels(runtime, provider);
@@ -89,7 +95,8 @@ function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
       // Filtered after grouping: an id stays `provider/model` when the account has the model on two
       // providers, so a name the caller is shown routes to the very provider it was allowed on.
       if (allowed !== undefined && !allowed(provider, model)) continue;
-      data.push({ id: providers.length > 1 ? `${provider}/${model}` : model, object: 'model', created: 0, owned_by: provider, provider });
+      const id = providers.length > 1 ? `${provider}/${model}` : model;
+      data.push({ id, object: 'model', created: created(provider, model), owned_by: provider, provider });
     }
   }
   data.sort((left, right) => left.id.localeCompare(right.id));
@@ -110,6 +117,20 @@ function withAliases(runtime: Runtime, provider: string, reported: ReadonlySet<s
     names.add(base);
   }
   return names ?? reported;
+}
+
+/**
+ * The model's publication time from its provider's list; an alias the catalog adds (withAliases) takes
+ * its newest dated snapshot's. 0 when the list gives none (Gemini, Cohere, the catalog's names).
+ */
+function createdOf(runtime: Runtime, accountId: string, provider: string, model: string, reported: ReadonlySet<string> | undefined): number {
+  const own = runtime.models.createdOf(accountId, provider, model);
+  if (own !== undefined || reported === undefined || reported.has(model)) return own ?? 0;
+  let newest = 0;
+  for (const name of reported) {
+    if (snapshotBase(name) === model) newest = Math.max(newest, runtime.models.createdOf(accountId, provider, name) ?? 0);
+  }
+  return newest;
 }
 
 function catalogModels(runtime: Runtime, provider: string): Set<string> {

@@ -72,12 +72,13 @@ export class LifecycleRunner {
       const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
-      const preparing = this.runStagesBeforeCall(context, operation.kind === 'chat' ? operation.native : undefined);
+      const native = operation.kind === 'chat' ? nativeCallsFor(operation, context) : undefined;
+      const preparing = this.runStagesBeforeCall(context, native);
       if (preparing !== undefined) await preparing;
       // The hooks have read what they need from the text: a long stream does not hold a second copy of its body.
       context.bodyText = undefined;
       response =
-        operation.kind === 'unary' ? await this.callUnary(context, operation, request.signal) : await this.callChat(context, operation, request.signal);
+        operation.kind === 'unary' ? await this.callUnary(context, operation, request.signal) : await this.callChat(context, operation, native, request.signal);
     } catch (error) {
       response = this.failed(context, operation.dialect, error);
     }
@@ -170,9 +171,8 @@ export class LifecycleRunner {
     return runAttempts(this.dependencies.attempts, context, this.dependencies.router.routingFor(context), run, clientSignal);
   }
 
-  private async callChat(context: RequestContext, operation: ChatOperation, clientSignal: AbortSignal): Promise<Response> {
+  private async callChat(context: RequestContext, operation: ChatOperation, native: NativeCalls | undefined, clientSignal: AbortSignal): Promise<Response> {
     const { accountant } = this.dependencies;
-    const native = operation.native;
     if (context.request.stream !== true) {
       // Non-streamed calls run to completion even if the client leaves: watching the connection costs
       // about a tenth of the gateway's throughput, and the answer is usually seconds away. Streams,
@@ -239,6 +239,12 @@ export class LifecycleRunner {
         : inferenceHeaders(context, undefined, undefined);
     return errorResponse(dialect, descriptor, context.requestId, headers);
   }
+}
+
+/** The operation's use of providers' own APIs, when this request wants it (NativeCalls.wanted). */
+function nativeCallsFor(operation: ChatOperation, context: RequestContext): NativeCalls | undefined {
+  const native = operation.native;
+  return native === undefined || native.wanted?.(context) === false ? undefined : native;
 }
 
 /** The adapter's own API for the operation's dialect, when the operation uses one and the adapter has it. */

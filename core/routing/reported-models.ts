@@ -2,7 +2,7 @@ import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
-import type { ProviderAdapter, ProviderKeyRecord } from '../spec/plugin.ts';
+import type { ListedModel, ProviderAdapter, ProviderKeyRecord } from '../spec/plugin.ts';
 import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 
 export type KeyHealth = 'active' | 'invalid' | 'unreachable' | 'unknown';
@@ -10,6 +10,8 @@ export type KeyHealth = 'active' | 'invalid' | 'unreachable' | 'unknown';
 export interface ModelListing {
   models: readonly string[];
   modelSet: ReadonlySet<string>;
+  /** When each model was published (Unix seconds), for the models whose provider's list says. */
+  created: ReadonlyMap<string, number>;
   status: KeyHealth;
   checkedAt: number;
   error: string | undefined;
@@ -59,6 +61,15 @@ export class ReportedModels {
     return result;
   }
 
+  /** When the provider says `model` was published (Unix seconds), from the first of the account's keys for it that knows. */
+  createdOf(accountId: string, provider: string, model: string): number | undefined {
+    for (const key of this.store.current.accountKeys.get(accountId)?.get(provider) ?? []) {
+      const created = this.listings.get(key.id)?.created.get(model);
+      if (created !== undefined) return created;
+    }
+    return undefined;
+  }
+
   /** Refreshes one key's listing when stale; concurrent callers share one upstream call. */
   refresh(key: ProviderKeyRecord, force = false, timeoutMs = 10_000): Promise<ModelListing> {
     const current = this.listings.get(key.id);
@@ -78,16 +89,18 @@ export class ReportedModels {
       if (adapter === undefined) throw new Error(`provider ${key.provider} is not loaded`);
       const credential = await this.vault.credential(key);
       const scope = this.upstream === undefined ? undefined : { policy: this.upstream, trust: trustForKey(credential.settings) };
-      const models = await withUpstreamScope(scope, () => adapter.listModels(credential, AbortSignal.timeout(timeoutMs)));
-      listing = { models, modelSet: new Set(models), status: 'active', checkedAt: Date.now(), error: undefined };
+      const listed = await withUpstreamScope(scope, () => adapter.listModels(credential, AbortSignal.timeout(timeoutMs)));
+      const { models, created } = namesAndStamps(listed);
+      listing = { models, modelSet: new Set(models), created, status: 'active', checkedAt: Date.now(), error: undefined };
     } catch (error) {
       const reason = error instanceof KeywayError ? error.reason : undefined;
       const status: KeyHealth = reason === 'auth_error' ? 'invalid' : 'unreachable';
       const message = error instanceof Error ? error.message : 'unknown error';
       this.logger.warn({ keyId: key.id, provider: key.provider, status, error: message }, 'could not list models for provider key');
       // Keep the last known models when the provider is only unreachable for a moment.
-      const models = status === 'unreachable' && previous ? previous.models : [];
-      listing = { models, modelSet: new Set(models), status, checkedAt: Date.now(), error: message };
+      const kept = status === 'unreachable' ? previous : undefined;
+      const models = kept?.models ?? [];
+      listing = { models, modelSet: new Set(models), created: kept?.created ?? new Map(), status, checkedAt: Date.now(), error: message };
     }
     this.listings.set(key.id, listing);
     return listing;
@@ -96,4 +109,18 @@ export class ReportedModels {
   forget(keyId: string): void {
     this.listings.delete(keyId);
   }
+}
+
+/** A provider's list as names, and the publication times it gives. */
+function namesAndStamps(listed: ReadonlyArray<string | ListedModel>): { models: string[]; created: Map<string, number> } {
+  const models: string[] = [];
+  const created = new Map<string, number>();
+  for (const entry of listed) {
+    if (typeof entry === 'string') models.push(entry);
+    else {
+      models.push(entry.id);
+      if (entry.created !== undefined) created.set(entry.id, entry.created);
+    }
+  }
+  return { models, created };
 }

@@ -61,6 +61,12 @@ export interface NativeCalls {
    * set, candidates without the API are left out at the route stage, and none left is this error.
    */
   requiredBecause(context: RequestContext): Error | undefined;
+  /**
+   * Whether this request uses the API at all; absent: every request does. A dialect whose translation
+   * also serves the provider that has the API (Anthropic Messages) calls it only for what the
+   * translation cannot carry.
+   */
+  wanted?(context: RequestContext): boolean;
 }
 
 /** A chat operation: the runner calls the provider's chat or chatStream and answers in the dialect. */

@@ -277,6 +277,7 @@ export type {
   EmbeddingsRequest,
   EmbeddingsResult,
   KeyOwner,
+  ListedModel,
   NativeDialectApi,
   ProviderAdapter,
   ProviderModelClasses,

@@ -91,6 +91,12 @@ export interface NativeDialectApi {
   stream(body: Record<string, unknown>, context: CallContext): Promise<AsyncIterable<StreamPart>>;
 }
 
+/** A model a provider's list names, with when it was published (Unix seconds) where the list says. */
+export interface ListedModel {
+  id: string;
+  created?: number;
+}
+
 /** A provider's model of each provider-neutral tier (`flagship`, `mid`, `small`), and the tier's other names. */
 export type ProviderModelClasses = Readonly<Record<string, { model: string; members?: readonly string[] }>>;
 
@@ -118,7 +124,8 @@ export interface ProviderAdapter {
    * can still fall back; rejects with a KeywayError otherwise. Errors after that arrive as `error` parts.
    */
   chatStream(request: ChatRequest, context: CallContext): Promise<AsyncIterable<StreamPart>>;
-  listModels(credential: ProviderCredential, signal: AbortSignal): Promise<string[]>;
+  /** The models the key may use: names, or entries with a publication time (`GET /v1/models` shows it as `created`). */
+  listModels(credential: ProviderCredential, signal: AbortSignal): Promise<Array<string | ListedModel>>;
   embeddings?(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult>;
   /** Counts input tokens the provider's way (`/v1/messages/count_tokens`). */
   countTokens?(body: Record<string, unknown>, context: CallContext): Promise<number>;

@@ -42,6 +42,7 @@ export type ProviderKit = Pick<
   typeof providerKitModule,
   | 'postUpstream'
   | 'getUpstreamJson'
+  | 'listedModel'
   | 'readJsonBody'
   | 'readJsonBodyWithText'
   | 'upstreamFailure'

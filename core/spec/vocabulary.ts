@@ -98,6 +98,12 @@ export type UnifiedFinishReason = 'stop' | 'length' | 'tool-calls' | 'content-fi
 export interface FinishReason {
   unified: UnifiedFinishReason;
   raw: string | undefined;
+  /**
+   * Set only when the provider says the output ended on one of the request's stop sequences: the
+   * sequence when it names it (Anthropic), null when it does not say which (Cohere's STOP_SEQUENCE).
+   * Providers that report a stop sequence as a plain stop (OpenAI, Gemini) leave it unset.
+   */
+  stopSequence?: string | null;
 }
 
 /**

@@ -49,6 +49,10 @@ export abstract class FirstChoiceStreamEncoder {
     return '';
   }
   protected abstract text(text: string): string;
+  /** An OpenAI refusal's text (`delta.refusal`); dropped unless the dialect has a place for it. */
+  protected refusal(_text: string): string {
+    return '';
+  }
   protected abstract reasoning(text: string, signature: string | undefined): string;
   protected abstract toolStart(toolIndex: number, id: string, name: string): string;
   protected abstract toolDelta(toolIndex: number, argumentsDelta: string): string;
@@ -63,6 +67,7 @@ export abstract class FirstChoiceStreamEncoder {
       const delta = choice.delta ?? {};
       if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') output += this.reasoning(delta.reasoning_content, undefined);
       if (typeof delta.content === 'string') output += this.text(delta.content);
+      if (typeof delta.refusal === 'string' && delta.refusal !== '') output += this.refusal(delta.refusal);
       for (const call of delta.tool_calls ?? []) {
         if (call.id !== undefined && call.function?.name !== undefined) output += this.toolStart(call.index, call.id, call.function.name);
         if (call.function?.arguments) output += this.toolDelta(call.index, call.function.arguments);

@@ -4,7 +4,7 @@
 import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
-import type { CallContext, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
+import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { FailureReason } from '../spec/vocabulary.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
@@ -239,6 +239,15 @@ export async function getUpstreamJson(
   } catch {
     throw upstreamFailure({ provider, status: response.status, reason: 'server_error', message: 'the models list is not JSON' });
   }
+}
+
+/**
+ * A models list's entry with its publication time when the list gives a usable one: Unix seconds
+ * (OpenAI's `created`) or an RFC 3339 time (Anthropic's `created_at`). 0 and unparsable values say nothing.
+ */
+export function listedModel(id: string, created: unknown): ListedModel {
+  const seconds = typeof created === 'string' ? Math.floor(Date.parse(created) / 1000) : created;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? { id, created: Math.floor(seconds) } : { id };
 }
 
 /** Reads a JSON body, classifying a truncated or non-JSON body as a server error. */

@@ -1,24 +1,39 @@
 // The Anthropic Messages dialect: `POST /v1/messages` and `/v1/messages/count_tokens` as lifecycle
 // operations, so Anthropic SDKs and Claude Code work unchanged against any provider.
 
-import type { ChatOperation, Dialect, ParseContext, UnaryOperation } from '../../core/spec/dialect.ts';
+import type { ChatOperation, Dialect, NativeCalls, ParseContext, UnaryOperation } from '../../core/spec/dialect.ts';
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ErrorKit } from '../../core/spec/services.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { anthropicErrorBody } from './errors.ts';
 import { chatRequestFromMessages } from './request.ts';
-import { messagesResponseFromResult } from './response.ts';
+import { messagesResponseFromResult, stopSequencesOf } from './response.ts';
 import { AnthropicStreamEncoder } from './stream-encoder.ts';
 
 export const anthropicMessagesDialect: Dialect = {
   name: 'anthropic',
-  encodeResult: (result) => messagesResponseFromResult(result),
-  createStreamEncoder: (context, model) => new AnthropicStreamEncoder({ model, requestId: context.requestId }),
+  // Anthropic's own answer, from its own Messages API, goes back as it came.
+  encodeResult: (result, context) => result.nativeBody ?? messagesResponseFromResult(result, stopSequencesOf(context.request)),
+  createStreamEncoder: (context, model) => new AnthropicStreamEncoder({ model, requestId: context.requestId, stopSequences: stopSequencesOf(context.request) }),
   errorBody: (descriptor, requestId) => anthropicErrorBody(descriptor, requestId),
 };
 
 /** Where the `anthropic-beta` header travels to the Anthropic adapter. */
 const BETA_FIELD = 'betas';
 const NATIVE_BODY = Symbol('count_tokens body');
+/** What a request that only Anthropic's own API can serve keeps beside its translation (symbols never reach a provider). */
+const NATIVE_ONLY = Symbol('messages request for the native API');
+
+interface NativeOnlyRequest {
+  /** The body as sent, less Keyway's own fields. */
+  body: Record<string, unknown>;
+  /** The refusal for a route without Anthropic. */
+  refusal: Error;
+}
+
+function nativeOnlyOf(context: RequestContext): NativeOnlyRequest | undefined {
+  return (context.request as unknown as Record<symbol, NativeOnlyRequest | undefined>)[NATIVE_ONLY];
+}
 
 function stringField(body: unknown, name: string): string | undefined {
   const value = (body as Record<string, unknown> | null)?.[name];
@@ -30,7 +45,13 @@ function parseMessages(body: unknown, context: ParseContext): ChatRequest {
   const providerField = stringField(body, 'provider');
   const target = context.peekProvider(stringField(body, 'model') ?? '', providerField);
   const translation = chatRequestFromMessages(body, { targetProvider: target });
-  context.warnings.push(...translation.warnings);
+  if (translation.nativeOnly !== undefined) {
+    // Served as sent, by Anthropic, or refused: the translation's warnings never hold.
+    const sent = { ...(body as Record<string, unknown>) };
+    delete sent.provider;
+    delete sent.routing;
+    (translation.request as unknown as Record<symbol, NativeOnlyRequest>)[NATIVE_ONLY] = { body: sent, refusal: translation.nativeOnly };
+  } else context.warnings.push(...translation.warnings);
   const beta = context.headers.get('anthropic-beta');
   if (beta !== null && target === 'anthropic') translation.request[BETA_FIELD] = beta;
   if (providerField !== undefined) translation.request.provider = providerField;
@@ -39,7 +60,29 @@ function parseMessages(body: unknown, context: ParseContext): ChatRequest {
   return translation.request;
 }
 
-export const messagesOperation: ChatOperation = { kind: 'chat', endpoint: 'messages', dialect: anthropicMessagesDialect, parse: parseMessages };
+/**
+ * A request with a tool only Anthropic runs or defines goes to Anthropic's own Messages API as sent
+ * (its server tool blocks and citations come back whole); a route without Anthropic is refused, 400
+ * naming the tool. Every other request keeps the translation, Anthropic's included.
+ */
+const nativeCalls: NativeCalls = {
+  api: 'messages',
+  body(context, model) {
+    const beta = context.headers.get('anthropic-beta');
+    const body = { ...nativeOnlyOf(context)?.body, model };
+    return beta === null ? body : { ...body, [BETA_FIELD]: beta };
+  },
+  requiredBecause: (context) => nativeOnlyOf(context)?.refusal,
+  wanted: (context) => nativeOnlyOf(context) !== undefined,
+};
+
+export const messagesOperation: ChatOperation = {
+  kind: 'chat',
+  endpoint: 'messages',
+  dialect: anthropicMessagesDialect,
+  parse: parseMessages,
+  native: nativeCalls,
+};
 
 /** `count_tokens` is answered by the provider (free); other providers refuse it as unsupported. */
 export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {

@@ -14,6 +14,8 @@ export {
   contentBlocksFromMessage,
   messagesResponseFromResult,
   stopReasonFromFinish,
+  stopSequenceFromFinish,
+  stopSequencesOf,
   type AnthropicMessageBody,
   type AnthropicUsageBody,
 } from './response.ts';

@@ -17,11 +17,17 @@ export interface MessagesTranslation {
   request: ChatRequest;
   /** What could not be carried to the target, for `X-Keyway-Warnings`. */
   warnings: string[];
+  /**
+   * Set when only Anthropic's own Messages API can serve the request (a server tool): the refusal for
+   * a route without it. The request then goes to Anthropic as sent, never through this translation.
+   */
+  nativeOnly: KeywayError | undefined;
 }
 
 interface Translation {
   native: boolean;
   warnings: string[];
+  nativeOnly: KeywayError | undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -42,8 +48,27 @@ function requireField(body: Record<string, unknown>, name: string): unknown {
   return value;
 }
 
+/**
+ * Keyway holds no message threads (Anthropic's `thread` field, beta `message-threads-*`). Dropping the
+ * field and answering would make the SDK send only the next turn's messages to a conversation nobody
+ * kept, so the request is refused, first, with the rejection the SDK recovers from: its tool runner
+ * then sends the whole history without `thread` (ThreadState.recoversFrom, `continue_unthreaded`).
+ */
+function refuseThread(body: Record<string, unknown>): void {
+  if (body.thread === undefined || body.thread === null) return;
+  throw new KeywayError(
+    'unsupported_feature',
+    {
+      detail:
+        "Keyway does not hold message threads: send the whole conversation in 'messages', without 'thread'. The Anthropic SDK's tool runner does so by itself; client.beta.messages.thread() cannot be used through Keyway.",
+    },
+    { param: 'thread', extra: { details: { error_code: 'thread_unsupported_request', unsupported: ['thread'] } } },
+  );
+}
+
 function validateBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
+  refuseThread(body);
   const model = requireField(body, 'model');
   if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
   if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
@@ -204,15 +229,35 @@ function translateTurns(body: Record<string, unknown>, translation: Translation)
 // ---------------------------------------------------------------------------------------------
 // Tools and parameters
 
+/**
+ * Tools only Anthropic runs or defines are typed and have no input_schema: server tools (web search,
+ * web fetch, code execution, tool search), which Anthropic runs, and the tools its API defines for
+ * the client to run (bash, text editor, computer use, memory).
+ */
+function isAnthropicOnlyTool(tool: Record<string, unknown>): boolean {
+  return tool.input_schema === undefined && tool.type !== undefined && tool.type !== 'custom';
+}
+
+function anthropicOnly(position: number, type: unknown): KeywayError {
+  return new KeywayError(
+    'unsupported_feature',
+    {
+      detail: `tools[${position}]: tool type '${String(type)}' exists only on Anthropic's API (a server tool, or a tool Anthropic defines): it is available when Anthropic serves the request, and this route has no Anthropic candidate (only custom tools are translated to other providers).`,
+    },
+    { param: `tools[${position}].type` },
+  );
+}
+
 function translateTools(tools: unknown, translation: Translation): ToolDefinition[] | undefined {
   if (tools === undefined || tools === null) return undefined;
   if (!Array.isArray(tools)) throw invalidField('tools', 'must be an array');
   const definitions: ToolDefinition[] = [];
   (tools as unknown[]).forEach((tool, position) => {
     if (!isRecord(tool) || typeof tool.name !== 'string') throw invalidField(`tools[${position}].name`, 'must be a string');
-    // Server tools (web search, code execution…) are typed and have no input_schema.
-    if (tool.input_schema === undefined && tool.type !== undefined && tool.type !== 'custom') {
-      warnOnce(translation, `dropped server tool '${tool.name}': it runs only on Anthropic's side`);
+    if (isAnthropicOnlyTool(tool)) {
+      translation.nativeOnly ??= anthropicOnly(position, tool.type);
+      // Kept as sent, for the team policies that look for a hosted tool (hosted-tools).
+      definitions.push(tool as unknown as ToolDefinition);
       return;
     }
     const definition: ToolDefinition = {
@@ -310,7 +355,7 @@ function translateParameters(body: Record<string, unknown>, request: ChatRequest
  */
 export function chatRequestFromMessages(body: unknown, options: MessagesTranslationOptions = {}): MessagesTranslation {
   const valid = validateBody(body);
-  const translation: Translation = { native: options.targetProvider === 'anthropic', warnings: [] };
+  const translation: Translation = { native: options.targetProvider === 'anthropic', warnings: [], nativeOnly: undefined };
   const request: ChatRequest = {
     model: valid.model as string,
     messages: translateTurns(valid, translation),
@@ -324,5 +369,5 @@ export function chatRequestFromMessages(body: unknown, options: MessagesTranslat
   translateParameters(valid, request, translation);
   translateOutputConfig(valid.output_config, request, translation);
   translateExtras(valid, request, translation);
-  return { request, warnings: translation.warnings };
+  return { request, warnings: translation.warnings, nativeOnly: translation.nativeOnly };
 }

@@ -1,7 +1,7 @@
 // Provider-neutral ChatResult → Anthropic Messages answer body, for `/v1/messages` clients whose
 // request was served by any provider.
 
-import type { ChatMessage, ChatResult, FinishReason, Usage } from '../../core/spec/vocabulary.ts';
+import type { ChatMessage, ChatRequest, ChatResult, FinishReason, ResultChoice, Usage } from '../../core/spec/vocabulary.ts';
 import { isAnthropicStopReason } from '../../providers/anthropic/finish-reason.ts';
 
 type Block = Record<string, unknown>;
@@ -37,12 +37,32 @@ const STOP_REASON_BY_UNIFIED: Record<FinishReason['unified'], string> = {
 
 /**
  * §7.5 in reverse. An Anthropic upstream's own reason is kept as it was (pause_turn, stop_sequence
- * and model_context_window_exceeded say more than the unified value).
+ * and model_context_window_exceeded say more than the unified value); another provider that says a
+ * stop sequence ended the output (Cohere's STOP_SEQUENCE) gives `stop_sequence` too.
  */
 export function stopReasonFromFinish(finishReason: FinishReason | undefined): string {
   if (finishReason === undefined) return 'end_turn';
   if (isAnthropicStopReason(finishReason.raw)) return finishReason.raw as string;
+  if (finishReason.stopSequence !== undefined) return 'stop_sequence';
   return STOP_REASON_BY_UNIFIED[finishReason.unified];
+}
+
+/** The request's stop sequences (the translation put `stop_sequences` in `stop`). */
+export function stopSequencesOf(request: Pick<ChatRequest, 'stop'>): readonly string[] {
+  if (typeof request.stop === 'string') return [request.stop];
+  return Array.isArray(request.stop) ? request.stop : [];
+}
+
+/**
+ * `stop_sequence`: the matched string. A provider that names it (Anthropic) is believed; one that only
+ * says a sequence matched (Cohere) names the request's sequence when there was only one, else nothing
+ * is known (null). Providers that report a match as a plain stop (OpenAI, Gemini) never get here.
+ */
+export function stopSequenceFromFinish(finishReason: FinishReason | undefined, stopSequences: readonly string[]): string | null {
+  const named = finishReason?.stopSequence;
+  if (typeof named === 'string') return named;
+  if (named === null && stopSequences.length === 1) return stopSequences[0] ?? null;
+  return null;
 }
 
 /** Anthropic's `input_tokens` excludes the cached parts that Keyway's `inputTokens` includes. */
@@ -92,10 +112,17 @@ function thinkingBlocks(message: ChatMessage): Block[] {
   return [];
 }
 
+/** An OpenAI refusal's text: Anthropic has no refusal block, so it comes back as text with stop_reason `refusal`. */
+function refusalOf(message: ChatMessage): string {
+  return typeof message.refusal === 'string' ? message.refusal : '';
+}
+
 export function contentBlocksFromMessage(message: ChatMessage): Block[] {
   const blocks = [...thinkingBlocks(message)];
   const text = textOf(message.content);
   if (text !== '') blocks.push({ type: 'text', text });
+  const refusal = refusalOf(message);
+  if (refusal !== '') blocks.push({ type: 'text', text: refusal });
   for (const call of message.tool_calls ?? []) {
     blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInputFromArguments(call.function.arguments) });
   }
@@ -106,8 +133,17 @@ export function newMessageId(): string {
   return `msg_${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
-/** The Anthropic answer body for a result; only the first choice exists on this endpoint. */
-export function messagesResponseFromResult(result: ChatResult): AnthropicMessageBody {
+/** OpenAI refuses with finish_reason `stop`: the refusal is what says why the turn ended. */
+function stopReasonOf(choice: ResultChoice | undefined): string {
+  if (choice !== undefined && refusalOf(choice.message) !== '') return 'refusal';
+  return stopReasonFromFinish(choice?.finishReason);
+}
+
+/**
+ * The Anthropic answer body for a result; only the first choice exists on this endpoint.
+ * `stopSequences`: the request's, to name the one that matched when the provider did not.
+ */
+export function messagesResponseFromResult(result: ChatResult, stopSequences: readonly string[] = []): AnthropicMessageBody {
   const choice = result.choices[0];
   return {
     id: result.id === '' ? newMessageId() : result.id,
@@ -115,8 +151,8 @@ export function messagesResponseFromResult(result: ChatResult): AnthropicMessage
     role: 'assistant',
     model: result.model,
     content: choice === undefined ? [] : contentBlocksFromMessage(choice.message),
-    stop_reason: stopReasonFromFinish(choice?.finishReason),
-    stop_sequence: null,
+    stop_reason: stopReasonOf(choice),
+    stop_sequence: stopSequenceFromFinish(choice?.finishReason, stopSequences),
     usage: anthropicUsageFromUsage(result.usage),
   };
 }

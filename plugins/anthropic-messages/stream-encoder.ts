@@ -1,12 +1,14 @@
 // StreamParts from any provider → the exact Anthropic SSE sequence:
 //   message_start, (content_block_start, content_block_delta…, content_block_stop)…, message_delta, message_stop
 // or, on a failure, `event: error`. One block is open at a time; a part of another kind closes it.
+// When Anthropic's own Messages API serves (a `start` part marked native, then `native-event` parts),
+// its events pass as they came and the encoder adds nothing but an error event.
 
 import { anthropicErrorBody } from './errors.ts';
 import { encodeSseEvent } from '../../core/wire/sse.ts';
-import type { ErrorDescriptor, Usage } from '../../core/spec/vocabulary.ts';
+import type { ErrorDescriptor, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
 import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.ts';
-import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish } from './response.ts';
+import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish, stopSequenceFromFinish } from './response.ts';
 
 const PING = encodeSseEvent('ping', '{"type":"ping"}');
 
@@ -15,6 +17,8 @@ export interface AnthropicStreamEncoderOptions {
   model: string;
   /** Keyway's request id, echoed in error events as Anthropic does. */
   requestId: string;
+  /** The request's stop sequences, to name the one that matched when the provider did not. */
+  stopSequences?: readonly string[];
 }
 
 type BlockKind = 'text' | 'thinking' | 'tool_use';
@@ -31,26 +35,45 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
   private started = false;
   private open: OpenBlock | undefined;
   private nextBlockIndex = 0;
+  /** An OpenAI refusal came: the turn ends with stop_reason `refusal` whatever the finish reason said. */
+  private refused = false;
+  /** Anthropic's own events are passed on: they open and close the message themselves. */
+  private native = false;
 
   constructor(options: AnthropicStreamEncoderOptions) {
     super();
     this.options = options;
   }
 
-  /** The SSE text for one part; empty when the part only updates state (usage, finish). */
+  override encode(part: StreamPart): string {
+    if (part.type === 'native-event') {
+      if (this.ended) return '';
+      this.native = true;
+      // Anthropic writes one data line an event; anything else is written anew as one.
+      return encodeSseEvent(part.event, part.raw.includes('\n') ? JSON.stringify(part.data) : part.raw);
+    }
+    if (part.type === 'start' && part.native === true) {
+      this.native = true;
+      this.started = true;
+      return '';
+    }
+    return super.encode(part);
+  }
 
-  /** Closes the message once the upstream parts are exhausted; empty after an error. */
+  /** Closes the message once the upstream parts are exhausted; empty after an error, or when Anthropic's events closed it. */
   end(): string {
     if (this.ended) return '';
     this.ended = true;
+    if (this.native) return '';
     const usage = anthropicUsageFromUsage(this.usage);
+    const delta = {
+      stop_reason: this.refused ? 'refusal' : stopReasonFromFinish(this.finishReason),
+      stop_sequence: stopSequenceFromFinish(this.finishReason, this.options.stopSequences ?? []),
+    };
     return (
       this.start('', this.options.model) +
       this.closeBlock() +
-      encodeSseEvent(
-        'message_delta',
-        JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReasonFromFinish(this.finishReason), stop_sequence: null }, usage }),
-      ) +
+      encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) +
       encodeSseEvent('message_stop', '{"type":"message_stop"}')
     );
   }
@@ -104,6 +127,11 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     if (text === '') return '';
     const opening = this.open?.kind === 'text' ? '' : this.openBlock('text', { type: 'text', text: '' });
     return opening + this.delta({ type: 'text_delta', text });
+  }
+
+  protected override refusal(text: string): string {
+    this.refused = true;
+    return this.text(text);
   }
 
   protected reasoning(text: string, signature: string | undefined): string {

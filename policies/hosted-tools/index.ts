@@ -26,8 +26,20 @@ export interface HostedToolUse {
 /** Client-side tools: defined by the caller and run by the caller, never by the provider. */
 const CLIENT_TOOL_TYPES = new Set(['function', 'custom']);
 
+/**
+ * Tools Anthropic's API defines but the caller runs (`bash_20250124`, `text_editor_20250728`, computer
+ * use, `memory_20250818`): the model asks for them with tool_use blocks, and nothing runs on the provider's side.
+ */
+const ANTHROPIC_CLIENT_TOOL = /^(?:bash|text_editor|computer|memory|computer_toolset|browser_toolset)_\d{8}$/;
+
+function isClientTool(type: string): boolean {
+  return CLIENT_TOOL_TYPES.has(type) || ANTHROPIC_CLIENT_TOOL.test(type);
+}
+
 export function kindOf(type: string): HostedToolKind {
   if (type.startsWith('web_search')) return 'web_search'; // web_search, web_search_preview…, web_search_20250305
+  // Anthropic's web fetch reads pages from the internet as its web search does.
+  if (type.startsWith('web_fetch')) return 'web_search';
   if (type.startsWith('code_execution') || type === 'code_interpreter') return 'code_execution';
   if (type === 'mcp' || type === 'url') return 'mcp';
   return 'other';
@@ -62,7 +74,7 @@ export function hostedToolsOf(request: { tools?: unknown; mcp_servers?: unknown;
   }
   if (Array.isArray(request.tools)) {
     request.tools.forEach((tool, index) => {
-      if (!isRecord(tool) || typeof tool.type !== 'string' || CLIENT_TOOL_TYPES.has(tool.type)) return;
+      if (!isRecord(tool) || typeof tool.type !== 'string' || isClientTool(tool.type)) return;
       const use: HostedToolUse = { kind: kindOf(tool.type), type: tool.type, param: `tools[${index}]` };
       if (use.kind === 'mcp') use.serverUrl = typeof tool.server_url === 'string' ? tool.server_url : '';
       uses.push(use);

@@ -15,9 +15,12 @@ const UNIFIED: Record<string, UnifiedFinishReason> = {
   refusal: 'content-filter',
 };
 
-export function mapAnthropicStopReason(raw: string | null | undefined): FinishReason {
+/** `stopSequence`: the answer's `stop_sequence`, the matched string, kept when the reason is `stop_sequence`. */
+export function mapAnthropicStopReason(raw: string | null | undefined, stopSequence?: unknown): FinishReason {
   if (raw === null || raw === undefined) return { unified: 'other', raw: undefined };
-  return { unified: UNIFIED[raw] ?? 'other', raw };
+  const reason: FinishReason = { unified: UNIFIED[raw] ?? 'other', raw };
+  if (raw === 'stop_sequence') reason.stopSequence = typeof stopSequence === 'string' ? stopSequence : null;
+  return reason;
 }
 
 /** Whether a raw finish reason is already one of Anthropic's own stop reasons. */

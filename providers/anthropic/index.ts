@@ -1,12 +1,13 @@
 import { ANTHROPIC_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ListedModel, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
+import { getUpstreamJson, listedModel, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyAnthropicError } from './errors.ts';
 import { anthropicHeaders, buildAnthropicBody } from './request.ts';
 import { parseAnthropicMessage } from './response.ts';
 import { anthropicStreamParts } from './stream.ts';
+import { createAnthropicMessagesApi } from './native.ts';
 
 export { buildAnthropicBody, claudeCapabilities, translateMessages } from './request.ts';
 export { parseAnthropicMessage } from './response.ts';
@@ -85,8 +86,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     return buildAnthropicBody({ ...request, stream }, context.model, context.credential.settings, context.warnings);
   }
 
-  async function listModels(credential: ProviderCredential, signal: AbortSignal): Promise<string[]> {
-    const ids: string[] = [];
+  async function listModels(credential: ProviderCredential, signal: AbortSignal): Promise<ListedModel[]> {
+    const models: ListedModel[] = [];
     let afterId: string | undefined;
     for (let page = 0; page < MAX_MODEL_PAGES; page++) {
       const query = afterId === undefined ? '?limit=1000' : `?limit=1000&after_id=${encodeURIComponent(afterId)}`;
@@ -98,15 +99,15 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
         PROVIDER,
         classifyAnthropicError,
       )) as {
-        data?: Array<{ id?: unknown }>;
+        data?: Array<{ id?: unknown; created_at?: unknown }>;
         has_more?: boolean;
         last_id?: string | null;
       };
-      for (const model of body.data ?? []) if (typeof model.id === 'string') ids.push(model.id);
+      for (const model of body.data ?? []) if (typeof model.id === 'string') models.push(listedModel(model.id, model.created_at));
       if (body.has_more !== true || typeof body.last_id !== 'string' || body.last_id === afterId) break;
       afterId = body.last_id;
     }
-    return ids;
+    return models;
   }
 
   return {
@@ -115,6 +116,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     modelPatterns: [/^claude-/],
     catalogAliases: ANTHROPIC_CATALOG_ALIASES,
     modelClasses: ANTHROPIC_MODEL_CLASSES,
+    native: { messages: createAnthropicMessagesApi({ post, takeBetas }) },
     async chat(request, context) {
       const { betas, rest } = takeBetas(request);
       const response = await post('messages', translate(rest as ChatRequest, context, false), context, betas);

@@ -57,7 +57,7 @@ export function parseAnthropicMessage(body: Record<string, unknown>): ChatResult
       {
         index: 0,
         message: messageFromBlocks(body.content as Block[]),
-        finishReason: mapAnthropicStopReason(typeof body.stop_reason === 'string' ? body.stop_reason : undefined),
+        finishReason: mapAnthropicStopReason(typeof body.stop_reason === 'string' ? body.stop_reason : undefined, body.stop_sequence),
       },
     ],
     usage: usageFromAnthropic(body.usage as AnthropicUsage | undefined),

@@ -80,7 +80,8 @@ class AnthropicStreamTranslator {
 
   messageDelta(payload: Payload, out: StreamPart[]): void {
     const delta = (payload.delta ?? {}) as Payload;
-    if (typeof delta.stop_reason === 'string') out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason) });
+    if (typeof delta.stop_reason === 'string')
+      out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason, delta.stop_sequence) });
     out.push({ type: 'usage', usage: usageFromAnthropic(mergeStreamUsage(this.startUsage, payload.usage as AnthropicUsage | undefined)) });
   }
 }
@@ -137,10 +138,30 @@ function parsePayload(data: string): Payload | undefined {
 }
 
 /**
- * Turns an Anthropic SSE body into stream parts. An `error` event (possible after HTTP 200) or a
- * stream that ends before `message_stop` ends the parts with an error part.
+ * For the Messages dialect's own API: each event as it came (`native-event`, with the text it
+ * generated), and of its parts only those the books and the runner need (start, usage, finish, errors).
  */
-export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<StreamPart> {
+function* asNative(payload: Payload, raw: string, parts: readonly StreamPart[]): Generator<StreamPart> {
+  let text = '';
+  for (const part of parts) {
+    if (part.type === 'start') yield { ...part, native: true };
+    else if (part.type === 'usage' || part.type === 'finish' || part.type === 'error') yield part;
+    else if (part.type === 'text-delta' || part.type === 'reasoning-delta') text += part.text;
+    else if (part.type === 'tool-call-delta') text += part.argumentsDelta;
+  }
+  // An error event is written by the dialect from its error part, in the dialect's shape.
+  if (payload.type === 'error') return;
+  const event: StreamPart = { type: 'native-event', event: String(payload.type), data: payload, raw };
+  if (text !== '') event.text = text;
+  yield event;
+}
+
+/**
+ * Turns an Anthropic SSE body into stream parts. An `error` event (possible after HTTP 200) or a
+ * stream that ends before `message_stop` ends the parts with an error part. `native`: the events
+ * themselves are passed on too, for a client that speaks Anthropic's Messages API (asNative).
+ */
+export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, signal: AbortSignal, native = false): AsyncGenerator<StreamPart> {
   const translator = new AnthropicStreamTranslator();
   // One array reused for every event: most events yield a single part.
   const out: StreamPart[] = [];
@@ -159,7 +180,8 @@ export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, si
       if (payload.type === undefined && event.event !== undefined) payload.type = event.event;
       out.length = 0;
       outcome = translateEvent(translator, payload, out);
-      for (const part of out) yield part;
+      if (native) yield* asNative(payload, event.data, out);
+      else for (const part of out) yield part;
       if (outcome !== 'continue') break;
     }
   } catch (error) {

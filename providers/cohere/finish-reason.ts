@@ -13,5 +13,7 @@ const UNIFIED: Record<string, UnifiedFinishReason> = {
 
 export function mapCohereFinishReason(raw: string | null | undefined): FinishReason {
   if (raw === null || raw === undefined) return { unified: 'other', raw: undefined };
+  // Cohere says a stop sequence ended the output, but not which one.
+  if (raw === 'STOP_SEQUENCE') return { unified: 'stop', raw, stopSequence: null };
   return { unified: UNIFIED[raw] ?? 'other', raw };
 }

@@ -16,7 +16,15 @@ import {
   type ProviderCredential,
   type TextTokenCount,
 } from '../../core/spec/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, readJsonBodyWithText, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import {
+  getUpstreamJson,
+  listedModel,
+  postUpstream,
+  readJsonBody,
+  readJsonBodyWithText,
+  resolveBaseUrl,
+  upstreamFailure,
+} from '../../core/wire/provider-kit.ts';
 import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
@@ -99,9 +107,9 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
         name,
         classify,
       )) as {
-        data?: Array<{ id?: unknown }>;
+        data?: Array<{ id?: unknown; created?: unknown }>;
       };
-      return (body.data ?? []).map((model) => model.id).filter((id): id is string => typeof id === 'string');
+      return (body.data ?? []).flatMap((model) => (typeof model.id === 'string' ? [listedModel(model.id, model.created)] : []));
     },
     async embeddings(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult> {
       const response = await postUpstream(

@@ -69,6 +69,18 @@ describe.each(DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor.model
     expect(textOf(final)).toBe(textOf(message));
   });
 
+  test('a stop sequence: Cohere names none, so the only one sent is named; Gemini and Perplexity report a plain stop', async () => {
+    const request = { model, max_tokens: 256, stop_sequences: ['END'], messages: [{ role: 'user' as const, content: 'one END two' }] };
+    const expected = provider === 'cohere' ? ['stop_sequence', 'END'] : ['end_turn', null];
+    const message = await client.messages.create(request);
+    expect([message.stop_reason, message.stop_sequence]).toEqual(expected);
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(expected);
+    if (provider !== 'cohere') return;
+    const several = await client.messages.create({ ...request, stop_sequences: ['END', 'STOP'] });
+    expect([several.stop_reason, several.stop_sequence]).toEqual(['stop_sequence', null]);
+  });
+
   test('a multi-turn conversation answers the last user turn', async () => {
     const message = await client.messages.create({
       model,

@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { betaTool } from '@anthropic-ai/sdk/helpers/beta/json-schema';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -80,6 +81,73 @@ describe.each([
       ],
     });
     expect(second.content[0]?.type === 'text' ? second.content[0].text : '').toBe('Tool results: 21C');
+  });
+});
+
+describe('message threads: Keyway holds none, so the SDK sends the whole history', () => {
+  const weather = () =>
+    betaTool({
+      name: 'get_weather',
+      description: 'Weather in a city',
+      inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } as const,
+      run: (input) => `sunny in ${input.city}`,
+    });
+
+  /** The bodies the SDK sent to Keyway, with the status of each answer. */
+  function recordingClient(sent: Array<{ body: Record<string, unknown>; status: number }>): Anthropic {
+    const recording = async (input: string | URL | Request, init?: RequestInit) => {
+      const response = await fetch(input, init);
+      sent.push({ body: JSON.parse(String(init?.body ?? '{}')) as Record<string, unknown>, status: response.status });
+      return response;
+    };
+    return new Anthropic({ baseURL: gateway.url, apiKey: gateway.defaultAdminKey, maxRetries: 0, fetch: recording as typeof fetch });
+  }
+
+  test.each([
+    ['anthropic', 'claude-3-opus-20240229'],
+    ['openai', 'gpt-4o-mini'],
+  ])("the SDK's default tool runner completes a tool round trip on %s (%s)", async (_provider, model) => {
+    const sent: Array<{ body: Record<string, unknown>; status: number }> = [];
+    const final = await recordingClient(sent).beta.messages.toolRunner({
+      model,
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools: [weather()],
+    });
+    expect(final.content[0]?.type === 'text' ? final.content[0].text : '').toBe('Tool results: sunny in sample');
+    // The first try asks for a thread and is refused; every later request carries the whole history.
+    expect(sent[0]).toMatchObject({ status: 400, body: { thread: { type: 'create' } } });
+    const unthreaded = sent.slice(1);
+    expect(unthreaded.map((request) => [request.status, 'thread' in request.body, (request.body.messages as unknown[]).length])).toEqual([
+      [200, false, 1],
+      [200, false, 3],
+    ]);
+  });
+
+  test('a request with `thread` is refused with the error the SDK recovers from, before any upstream call', async () => {
+    anthropic.reset();
+    for (const thread of [{ type: 'create' }, { type: 'continue', previous_message_id: 'msg_01' }]) {
+      const response = await call(gateway, 'POST', '/v1/messages', {
+        model: 'claude-3-opus-20240229',
+        max_tokens: 50,
+        thread,
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { type: string; error: { type: string; message: string; details: unknown } };
+      expect(body.type).toBe('error');
+      expect(body.error.type).toBe('invalid_request_error');
+      expect(body.error.details).toEqual({ error_code: 'thread_unsupported_request', unsupported: ['thread'] });
+      expect(body.error.message).toContain('does not hold message threads');
+    }
+    expect(anthropic.inferenceRequests()).toEqual([]);
+  });
+
+  test('client.beta.messages.thread() gets the refusal', async () => {
+    const thread = client.beta.messages.thread({ model: 'claude-3-opus-20240229', max_tokens: 50 });
+    const refused = await rejectionOf(thread.send({ role: 'user', content: 'hi' }));
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((refused as InstanceType<typeof Anthropic.BadRequestError>).message).toContain('does not hold message threads');
   });
 });
 
@@ -162,6 +230,27 @@ describe('Anthropic dialect details', () => {
     const sent = anthropic.inferenceRequests()[0]?.body as { system: Array<{ cache_control?: unknown }>; thinking?: unknown };
     expect(sent.system[0]?.cache_control).toEqual({ type: 'ephemeral' });
     expect(sent.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
+  });
+
+  test('a matched stop sequence is named, as Anthropic named it, streamed or not', async () => {
+    const request = {
+      model: 'claude-3-opus-20240229',
+      max_tokens: 100,
+      stop_sequences: ['END', 'STOP'],
+      messages: [{ role: 'user' as const, content: 'hello STOP there' }],
+    };
+    const message = await client.messages.create(request);
+    expect([message.stop_reason, message.stop_sequence]).toEqual(['stop_sequence', 'STOP']);
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['stop_sequence', 'STOP']);
+  });
+
+  test('OpenAI does not say whether a stop sequence matched: end_turn, streamed or not', async () => {
+    const request = { model: 'gpt-4o', max_tokens: 100, stop_sequences: ['STOP'], messages: [{ role: 'user' as const, content: 'hello STOP there' }] };
+    const message = await client.messages.create(request);
+    expect([message.stop_reason, message.stop_sequence]).toEqual(['end_turn', null]);
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['end_turn', null]);
   });
 
   test('count_tokens for Anthropic models', async () => {

@@ -30,6 +30,25 @@ describe('hosted-tools', () => {
     expect(uses.filter((use) => use.kind === 'mcp').map((use) => use.serverUrl)).toEqual(['https://mcp.example.com/sse', 'https://mcp.other.example/mcp']);
   });
 
+  test("Anthropic's web fetch is web access; the tools Anthropic defines for the caller to run are not hosted", () => {
+    const uses = hostedToolsOf({
+      tools: [
+        { type: 'web_fetch_20250910', name: 'web_fetch' },
+        { type: 'bash_20250124', name: 'bash' },
+        { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool' },
+        { type: 'computer_20250124', name: 'computer', display_width_px: 1024, display_height_px: 768 },
+        { type: 'memory_20250818', name: 'memory' },
+        { type: 'tool_search_tool_regex_20251119', name: 'tool_search_tool_regex' },
+        { type: 'computer_use_preview' },
+      ],
+    });
+    expect(uses.map((use) => [use.type, use.kind])).toEqual([
+      ['web_fetch_20250910', 'web_search'],
+      ['tool_search_tool_regex_20251119', 'other'],
+      ['computer_use_preview', 'other'],
+    ]);
+  });
+
   test("a team without hosted_tools, or no team, keeps today's behaviour", async () => {
     expect(await refusal({}, [{ type: 'web_search' }, { type: 'mcp', server_url: 'https://x.example' }])).toBeUndefined();
     expect(await refusal(undefined, [{ type: 'web_search' }])).toBeUndefined();

@@ -215,6 +215,30 @@ describe('GET /v1/models: who may list, and one model at a time', () => {
     expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
   });
 
+  test('a provider/model name is retrieved as on the inference routes, escaped or not, within what the member may call', async () => {
+    const openai = client(setup(), setup().memberKey);
+    const named = await openai.models.retrieve('openai/gpt-3.5-turbo');
+    expect(named).toMatchObject({ id: 'openai/gpt-3.5-turbo', object: 'model', owned_by: 'openai', provider: 'openai' });
+    for (const path of ['/v1/models/openai/gpt-3.5-turbo', '/v1/models/openai%2Fgpt-3.5-turbo', '/v1/models/openai/gpt-3.5-turbo/']) {
+      const response = await call(setup().gateway, 'GET', path, undefined, { key: setup().memberKey });
+      expect({ path, status: response.status, id: ((await response.json()) as { id?: string }).id }).toEqual({ path, status: 200, id: 'openai/gpt-3.5-turbo' });
+    }
+    // Another provider's prefix, a model the team does not allow, a provider the team turned off.
+    for (const id of ['anthropic/gpt-3.5-turbo', 'openai/gpt-4o', 'google/gemini-pro']) {
+      await expectSpecError(await call(setup().gateway, 'GET', `/v1/models/${id}`, undefined, { key: setup().memberKey }), 404, 'model_not_found');
+    }
+    expect((await client(setup(), OPERATOR_KEY).models.retrieve('google/gemini-pro')).owned_by).toBe('google');
+  });
+
+  test("created is the provider list's own time; 0 where the list gives none", async () => {
+    const page = await client(setup(), OPERATOR_KEY).models.list();
+    const created = (id: string) => page.data.find((model) => model.id === id)?.created;
+    expect(created('gpt-3.5-turbo')).toBe(1677610602);
+    expect(created('claude-3-opus-20240229')).toBe(Date.parse('2024-02-29T00:00:00Z') / 1000);
+    expect(created('gemini-pro')).toBe(0);
+    expect((await client(setup(), OPERATOR_KEY).models.retrieve('gpt-3.5-turbo')).created).toBe(1677610602);
+  });
+
   test('an id with a slash (a model two providers serve) is retrieved as listed, escaped or not', async () => {
     // Groq's key aimed at the OpenAI simulator: both providers then report the same models.
     await addProviderKeys(setup().gateway, [{ name: 'groq', api_key: OPENAI_KEY, base_url: `${setup().openai.url}/v1` }], setup().adminKey);
@@ -237,6 +261,10 @@ describe('GET /v1/models: a team that allows an alias', () => {
     const everything = ids(await listed(client(setup(), OPERATOR_KEY)));
     expect(everything).toContain('claude-sonnet-4-5-20250929');
     expect(everything).toContain('claude-sonnet-4-5');
+    // The alias is as old as its dated snapshot.
+    const page = await client(setup(), OPERATOR_KEY).models.list();
+    const sonnet = page.data.find((model) => model.id === 'claude-sonnet-4-5');
+    expect(sonnet?.created).toBe(Date.parse('2025-09-29T00:00:00Z') / 1000);
     const member = await listed(client(setup(), setup().memberKey));
     expect(ids(member.filter((model) => model.owned_by === 'anthropic'))).toEqual(['claude-sonnet-4-5']);
     expect((await client(setup(), setup().memberKey).models.retrieve('claude-sonnet-4-5')).owned_by).toBe('anthropic');

@@ -42,6 +42,8 @@ interface RequestCase {
   expected?: Record<string, unknown>;
   warnings?: string[];
   error?: { code: string; param: string };
+  /** The refusal for a route without Anthropic's own API, when only it can serve the request. */
+  nativeOnly?: { code: string; param: string };
 }
 
 describe('inbound Messages request → ChatRequest (fixtures)', () => {
@@ -59,6 +61,9 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
       const translation = chatRequestFromMessages(testCase.body, options);
       expect(translation.request).toEqual(testCase.expected as never);
       expect(translation.warnings).toEqual(testCase.warnings ?? []);
+      const refusal = translation.nativeOnly;
+      const nativeOnly: RequestCase['nativeOnly'] = refusal === undefined ? undefined : { code: refusal.code, param: String(refusal.param) };
+      expect(nativeOnly).toEqual(testCase.nativeOnly);
     });
   }
 
@@ -113,8 +118,10 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('ChatResult → Messages answer (fixtures)', () => {
-  for (const testCase of fixture<{ cases: Array<{ name: string; result: ChatResult; expected: unknown }> }>('messages-response-cases.json').cases) {
-    test(testCase.name, () => expect(messagesResponseFromResult(testCase.result)).toEqual(testCase.expected as never));
+  for (const testCase of fixture<{ cases: Array<{ name: string; result: ChatResult; stopSequences?: string[]; expected: unknown }> }>(
+    'messages-response-cases.json',
+  ).cases) {
+    test(testCase.name, () => expect(messagesResponseFromResult(testCase.result, testCase.stopSequences)).toEqual(testCase.expected as never));
   }
 
   test('a result without an id gets a msg_ id', () => {
@@ -131,6 +138,8 @@ describe('ChatResult → Messages answer (fixtures)', () => {
   test('stop reasons map back per §7.5', () => {
     expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop' })).toBe('end_turn');
     expect(stopReasonFromFinish({ unified: 'stop', raw: 'stop_sequence' })).toBe('stop_sequence');
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'STOP_SEQUENCE', stopSequence: null })).toBe('stop_sequence');
+    expect(stopReasonFromFinish({ unified: 'stop', raw: 'STOP' })).toBe('end_turn');
     expect(stopReasonFromFinish({ unified: 'length', raw: 'model_context_window_exceeded' })).toBe('model_context_window_exceeded');
     expect(stopReasonFromFinish({ unified: 'length', raw: 'MAX_TOKENS' })).toBe('max_tokens');
     expect(stopReasonFromFinish({ unified: 'tool-calls', raw: 'TOOL_CALL' })).toBe('tool_use');
@@ -143,12 +152,14 @@ describe('ChatResult → Messages answer (fixtures)', () => {
 
 interface EncoderCase {
   name: string;
+  /** The request's stop sequences, when the case needs them. */
+  stopSequences?: string[];
   parts: StreamPart[];
   expected: Array<{ event: string; data: Record<string, unknown> }>;
 }
 
-function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model'): string {
-  const encoder = new AnthropicStreamEncoder({ model, requestId: 'req_test' });
+function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model', stopSequences: string[] = []): string {
+  const encoder = new AnthropicStreamEncoder({ model, requestId: 'req_test', stopSequences });
   let text = '';
   for (const part of parts) text += encoder.encode(part);
   return text + encoder.end();
@@ -157,7 +168,7 @@ function encodeAll(parts: Iterable<StreamPart>, model = 'requested-model'): stri
 describe('StreamParts → Anthropic SSE (fixtures)', () => {
   for (const testCase of fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases) {
     test(testCase.name, () => {
-      const text = encodeAll(testCase.parts);
+      const text = encodeAll(testCase.parts, undefined, testCase.stopSequences);
       expect(text.endsWith('\n\n')).toBe(true);
       const events = eventsOf(text);
       for (const [position, event] of events.entries()) {
@@ -180,6 +191,25 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
     encoder.encode({ type: 'error', error: { status: 502, type: 'upstream_error', code: 'upstream_error', message: 'x' } });
     expect(encoder.encode({ type: 'text-delta', index: 0, text: 'late' })).toBe('');
     expect(encoder.end()).toBe('');
+  });
+
+  test("Anthropic's own stream, read for the native API, is written back byte for byte, with the parts the books need", async () => {
+    for (const file of ['stream-text.sse', 'stream-tool-use.sse', 'stream-thinking.sse']) {
+      const original = readFileSync(join(FIXTURES, file), 'utf8');
+      const bytes = new TextEncoder().encode(original);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(bytes);
+          controller.close();
+        },
+      });
+      const parts: StreamPart[] = [];
+      for await (const part of anthropicStreamParts(body, new AbortController().signal, true)) parts.push(part);
+      expect(parts[0]).toMatchObject({ type: 'start', native: true });
+      expect(parts.some((part) => part.type === 'usage')).toBe(true);
+      expect(parts.some((part) => part.type === 'finish')).toBe(true);
+      expect(encodeAll(parts)).toBe(original);
+    }
   });
 
   test('an Anthropic stream read and re-encoded keeps its event sequence', async () => {
@@ -228,6 +258,17 @@ describe('the official Anthropic SDK reads what the encoders produce', () => {
     expect(message.usage.input_tokens).toBe(30);
     expect(message.usage.cache_read_input_tokens).toBe(20);
     expect(message.usage.output_tokens).toBe(12);
+  });
+
+  test("an OpenAI upstream's streamed refusal assembles into a text block with stop_reason refusal", async () => {
+    const refusalParts = fixture<{ cases: EncoderCase[] }>('messages-stream-cases.json').cases.find((testCase) =>
+      testCase.name.startsWith('an OpenAI refusal'),
+    );
+    const sse = encodeAll(refusalParts?.parts ?? []);
+    const client = await sdkClient(() => new Response(sse, { headers: { 'content-type': 'text/event-stream' } }));
+    const message = await client.messages.stream({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+    expect(message.content).toEqual([{ type: 'text', text: "I can't help with that." } as never]);
+    expect(message.stop_reason).toBe('refusal');
   });
 
   test('a non-streamed answer parses as a Message', async () => {

@@ -325,12 +325,12 @@ describe('anthropic adapter with an injected fetch', () => {
     expect(context.upstream.status).toBe(429);
   });
 
-  test('listModels follows after_id paging', async () => {
+  test("listModels follows after_id paging, with each model's created_at as Unix seconds", async () => {
     const scripted = scriptedFetch(
       jsonAnswer({
         data: [
-          { type: 'model', id: 'claude-a' },
-          { type: 'model', id: 'claude-b' },
+          { type: 'model', id: 'claude-a', created_at: '2025-09-29T00:00:00Z' },
+          { type: 'model', id: 'claude-b', created_at: 'not a time' },
         ],
         has_more: true,
         first_id: 'claude-a',
@@ -339,7 +339,11 @@ describe('anthropic adapter with an injected fetch', () => {
       jsonAnswer({ data: [{ type: 'model', id: 'claude-c' }], has_more: false, first_id: 'claude-c', last_id: 'claude-c' }),
     );
     const adapter = createAnthropicAdapter({ baseUrl: undefined, fetch: scripted.fetch });
-    expect(await adapter.listModels(credential(), new AbortController().signal)).toEqual(['claude-a', 'claude-b', 'claude-c']);
+    expect(await adapter.listModels(credential(), new AbortController().signal)).toEqual([
+      { id: 'claude-a', created: 1759104000 },
+      { id: 'claude-b' },
+      { id: 'claude-c' },
+    ]);
     expect(scripted.calls.map((call) => call.url)).toEqual([
       'https://api.anthropic.com/v1/models?limit=1000',
       'https://api.anthropic.com/v1/models?limit=1000&after_id=claude-b',

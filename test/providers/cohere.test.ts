@@ -133,7 +133,9 @@ describe('cohere responses (fixtures)', () => {
   });
 
   test('finish reasons map to the unified set and keep the raw value', () => {
-    expect(mapCohereFinishReason('STOP_SEQUENCE')).toEqual({ unified: 'stop', raw: 'STOP_SEQUENCE' });
+    // Cohere says a stop sequence fired, not which: `null` says so.
+    expect(mapCohereFinishReason('STOP_SEQUENCE')).toEqual({ unified: 'stop', raw: 'STOP_SEQUENCE', stopSequence: null });
+    expect(mapCohereFinishReason('COMPLETE')).toEqual({ unified: 'stop', raw: 'COMPLETE' });
     expect(mapCohereFinishReason('MAX_TOKENS')).toEqual({ unified: 'length', raw: 'MAX_TOKENS' });
     expect(mapCohereFinishReason('ERROR')).toEqual({ unified: 'error', raw: 'ERROR' });
     expect(mapCohereFinishReason('TIMEOUT')).toEqual({ unified: 'error', raw: 'TIMEOUT' });

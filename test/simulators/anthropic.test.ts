@@ -228,6 +228,18 @@ describe('answers', () => {
     expect(second.json.stop_reason).toBe('end_turn');
   });
 
+  test('a web search server tool runs once before the text answer, streamed or not, and is counted in usage', async () => {
+    const body = { ...base, tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }], messages: [user('news about Paris')] };
+    const answer = await post(body);
+    expect(answer.json.content.map((block: { type: string }) => block.type)).toEqual(['server_tool_use', 'web_search_tool_result', 'text']);
+    expect(answer.json.content[1].tool_use_id).toBe(answer.json.content[0].id);
+    expect(answer.json.usage.server_tool_use).toEqual({ web_search_requests: 1, web_fetch_requests: 0 });
+    const streamed = events((await post({ ...body, stream: true })).text);
+    const starts = streamed.filter((event) => event.event === 'content_block_start').map((event) => event.data.content_block.type);
+    expect(starts).toEqual(['server_tool_use', 'web_search_tool_result', 'text']);
+    expect(streamed.find((event) => event.event === 'message_delta')?.data.usage.server_tool_use).toEqual({ web_search_requests: 1, web_fetch_requests: 0 });
+  });
+
   test('count_tokens answers input_tokens and rejects max_tokens', async () => {
     const counted = await post({ model: base.model, system: 'be terse', messages: hi }, goodHeaders, '/v1/messages/count_tokens');
     expect(counted.json).toEqual({ input_tokens: countTokens('be terse\nhi') });

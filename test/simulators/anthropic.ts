@@ -296,6 +296,8 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
   const thinking = validated.thinkingBudget === undefined ? undefined : `Thinking about: ${lastUserText}`.slice(0, validated.thinkingBudget * 4);
   const thinkingTokens = thinking === undefined ? 0 : countTokens(thinking);
   const plan = planReply(conversationFacts(validated, thinkingTokens));
+  // A web search tool is run once before a text answer, as the real API's server tool would.
+  const searches = plan.kind === 'text' && validated.tools.some((tool) => String(tool.type).startsWith('web_search_'));
   const content: JsonObject[] = thinking === undefined ? [] : [{ type: 'thinking', thinking, signature: thinkingSignature(thinking) }];
   let stopReason: string;
   let stopSequence: string | null = null;
@@ -305,6 +307,7 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     stopReason = 'tool_use';
     outputTokens += toolCallTokens(plan.calls);
   } else {
+    if (searches) content.push(...webSearchBlocks(lastUserText));
     content.push({ type: 'text', text: plan.text });
     stopReason = plan.finish === 'length' ? 'max_tokens' : plan.finish === 'stop_sequence' ? 'stop_sequence' : 'end_turn';
     stopSequence = plan.stopSequence ?? null;
@@ -321,6 +324,7 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     },
     output_tokens: outputTokens,
     service_tier: 'standard',
+    ...(searches ? { server_tool_use: { web_search_requests: 1, web_fetch_requests: 0 } } : {}),
   };
   return {
     id: randomId('msg_'),
@@ -332,6 +336,22 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     stop_sequence: stopSequence,
     usage,
   };
+}
+
+/** The blocks of one web search, as the real API returns them: the server tool call, then its results. */
+function webSearchBlocks(query: string): JsonObject[] {
+  const id = randomId('srvtoolu_');
+  const result = {
+    type: 'web_search_result',
+    url: 'https://example.com/search-result',
+    title: `About ${query}`.slice(0, 80),
+    encrypted_content: 'EqgfCioIARgB',
+    page_age: null,
+  };
+  return [
+    { type: 'server_tool_use', id, name: 'web_search', input: { query } },
+    { type: 'web_search_tool_result', tool_use_id: id, content: [result] },
+  ];
 }
 
 function streamFrames(message: JsonObject): StreamFrame[] {
@@ -352,6 +372,7 @@ function streamFrames(message: JsonObject): StreamFrame[] {
     cache_creation_input_tokens: usage.cache_creation_input_tokens,
     cache_read_input_tokens: usage.cache_read_input_tokens,
     output_tokens: usage.output_tokens,
+    ...(usage.server_tool_use === undefined ? {} : { server_tool_use: usage.server_tool_use }),
   };
   emit('message_delta', { delta: { stop_reason: message.stop_reason, stop_sequence: message.stop_sequence }, usage: finalUsage });
   emit('message_stop', {});
@@ -359,13 +380,16 @@ function streamFrames(message: JsonObject): StreamFrame[] {
 }
 
 function blockStart(block: JsonObject): JsonObject {
-  if (block.type === 'tool_use') return { type: 'tool_use', id: block.id, name: block.name, input: {} };
+  if (block.type === 'tool_use' || block.type === 'server_tool_use') return { type: block.type, id: block.id, name: block.name, input: {} };
+  // A server tool's result arrives whole in its start event.
+  if (block.type === 'web_search_tool_result') return block;
   if (block.type === 'thinking') return { type: 'thinking', thinking: '', signature: '' };
   return { type: 'text', text: '' };
 }
 
 function blockDeltas(block: JsonObject): JsonObject[] {
-  if (block.type === 'tool_use') {
+  if (block.type === 'web_search_tool_result') return [];
+  if (block.type === 'tool_use' || block.type === 'server_tool_use') {
     // The real API opens every tool input with an empty fragment; parsers must cope.
     const pieces = ['', ...splitForStream(JSON.stringify(block.input))];
     return pieces.map((partial_json) => ({ type: 'input_json_delta', partial_json }));
