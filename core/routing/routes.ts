@@ -2,6 +2,7 @@
 
 import { invalidField } from '../errors.ts';
 import { updateAccountSettings } from '../http/kit/account-settings.ts';
+import { recordChange } from '../http/kit/audit-trail.ts';
 import { readJson } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
@@ -37,9 +38,12 @@ export const routingRoutes = {
   }),
   putPlatformModelClasses: guarded('operator', async (runtime, request) => {
     const overrides = validateOverrides(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
-    const current = (runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined) ?? {};
-    await runtime.store.setPlatformSetting('model_classes', { ...current, ...overrides });
+    const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
+    const merged = { ...stored, ...overrides };
+    await runtime.store.setPlatformSetting('model_classes', merged);
     await runtime.snapshots.refresh();
+    // As the account's overrides are recorded (account-settings.ts): the stored setting before and after.
+    recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: merged } });
     return json({ classes: runtime.router.dependencies.modelClasses().list() });
   }),
 };

@@ -66,7 +66,10 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
         }
         if (body.verify !== false) await verify(services, provider, body.admin_key);
         const scope = [...new Set((provider === 'openai' ? body.project_ids : body.workspace_ids) ?? [])];
+        const replaced = (await adminKeys.list(accountOf(principal))).find((key) => key.provider === provider);
         const stored = await adminKeys.put(accountOf(principal), provider, body.admin_key, scope);
+        // The audit entry says which key this one replaced (masked, its fingerprint), if any.
+        services.http.recordChange(request, { before: replaced === undefined ? null : describeAdminKey(replaced), after: describeAdminKey(stored) });
         return services.http.json({ admin_key: describeAdminKey(stored), verified: body.verify !== false });
       },
     },

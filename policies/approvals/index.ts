@@ -429,6 +429,11 @@ export const approvalsPolicyPlugin = definePlugin({
   description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
   setup: ({ services }) => {
     const approvals = createApprovals(services);
+    // A decision only ever moves a pending, undecided approval (decide's UPDATE says so), so that is its before.
+    const decided = (request: Request, after: ApprovalView): Response => {
+      services.http.recordChange(request, { before: { ...after, status: 'pending', decided_by: null, decided_at: null }, after });
+      return services.http.json(after, 200);
+    };
     return {
       hooks: { call: approvals.call, account: approvals.account },
       migrations: { sqlite: APPROVAL_MIGRATIONS, postgres: postgresMigrationsFromSqlite(APPROVAL_MIGRATIONS) },
@@ -452,7 +457,7 @@ export const approvalsPolicyPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: 'Approves a pending approval: the member may then re-send the request once with X-Approval-Id',
-          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'approved'), 200),
+          handle: async ({ request, params, principal }) => decided(request, await approvals.decide(principal as Principal, String(params.id), 'approved')),
         },
         {
           method: 'POST',
@@ -460,7 +465,7 @@ export const approvalsPolicyPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: 'Denies a pending approval',
-          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'denied'), 200),
+          handle: async ({ request, params, principal }) => decided(request, await approvals.decide(principal as Principal, String(params.id), 'denied')),
         },
       ],
     };

@@ -50,6 +50,7 @@ async function perform(
   params: Record<string, string>,
   body: unknown,
   actor: { key: string; keyId: string; role: string },
+  target: Record<string, string> = params,
 ): Promise<Record<string, unknown>> {
   // `{name}` parameters, and a trailing `*` (a model name with slashes) as Elysia's `*` parameter.
   const path = pattern.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? 'missing').replace(/\*$/, () => params['*'] ?? 'missing');
@@ -64,7 +65,7 @@ async function perform(
     status: response.status,
     actorKeyId: actor.keyId,
     role: actor.role,
-    target: params,
+    target,
   });
   return answer;
 }
@@ -157,6 +158,16 @@ describe('admin audit entries', () => {
     await perform('DELETE', '/v1/keys/{id}', { id: String(key.id) }, undefined, admin);
     await perform('DELETE', '/v1/providers/keys/{id}', { id: providerKeyId }, undefined, admin);
     await perform('DELETE', '/v1/platform/keys/{id}', { id: platformKeyId }, undefined, operator);
+    await perform(
+      'PUT',
+      '/v1/platform/prices',
+      {},
+      { prices: [{ provider: 'openai', model: 'acme/ft-1', input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 }] },
+      operator,
+    );
+    // The model, slashes and all, is the target's `model` (Elysia's parameter is `*`).
+    const priceTarget = { provider: 'openai', model: 'acme/ft-1' };
+    await perform('DELETE', '/v1/platform/prices/{provider}/*', { provider: 'openai', '*': 'acme/ft-1' }, undefined, operator, priceTarget);
     // Routes this test does not know yet (another plugin's): called as the operator with an empty body;
     // whatever they answer, the attempt must be audited.
     for (const route of routes) {
