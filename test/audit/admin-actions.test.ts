@@ -209,8 +209,22 @@ describe('admin audit entries', () => {
     expect((created.after as { name: string }).name).toBe(SEED_TEAM.name);
     expect(created.before).toBeNull();
     const compliance = events.find((event) => event.action === 'PUT /v1/settings/compliance') as AuditEvent;
-    expect(compliance.before).toBeNull();
-    expect(compliance.after).toEqual({ data_residency: 'never_store_keys', audit_logging: 'all_requests', encryption: 'FIPS-140-2', key_access_logs: true });
+    // The whole stored block with its defaults, before (nothing set yet) and after: not the body.
+    const defaults = { log_all_requests: false, audit_retention_days: 365, notify: [] };
+    expect(compliance.before).toEqual({
+      data_residency: 'store_encrypted',
+      audit_logging: 'admin_actions',
+      encryption: 'AES-256-GCM',
+      key_access_logs: false,
+      ...defaults,
+    });
+    expect(compliance.after).toEqual({
+      data_residency: 'never_store_keys',
+      audit_logging: 'all_requests',
+      encryption: 'FIPS-140-2',
+      key_access_logs: true,
+      ...defaults,
+    });
     const routing = events.find((event) => event.action === 'PUT /v1/settings/routing') as AuditEvent;
     expect({ before: routing.before, after: routing.after }).toEqual({ before: { routing: null }, after: { routing: { strategy: 'direct' } } });
     // The operator's fees: what they were, not only what they became.
