@@ -13,6 +13,7 @@ import type { Runtime } from '../runtime.ts';
 import { recordChange } from './kit/audit-trail.ts';
 import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
+import { refuseUnknownParameters } from './kit/query.ts';
 import { json } from './kit/respond.ts';
 
 const Rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `${description}, USD per token` }));
@@ -167,6 +168,7 @@ function pricesOf(runtime: Runtime, wanted: ReadonlyArray<{ provider: string; mo
 export const priceRoutes = {
   list: guarded('operator', (runtime, request) => {
     const query = new URL(request.url).searchParams;
+    refuseUnknownParameters(query, ['provider', 'model', 'source']);
     const provider = query.get('provider');
     const model = query.get('model');
     const source = query.get('source');

@@ -8,6 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { keySettingsOf } from '../../core/spec/key-settings.ts';
 import { CreateTeamSchema, MemberAnswerSchema, MemberSchema, PatchTeamSchema, TeamAnswerSchema, TeamSettingsSchema, type MemberBody } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
@@ -395,7 +396,9 @@ class TeamService {
   /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
   async usageOf(principal: Principal, request: Request): Promise<Record<string, unknown>> {
     const nowMs = this.services.clock.now();
-    const period = parsePeriod(new URL(request.url).searchParams, nowMs);
+    const query = new URL(request.url).searchParams;
+    refuseUnknownParameters(query, PERIOD_PARAMETERS);
+    const period = parsePeriod(query, nowMs);
     if ('error' in period) {
       throw this.services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
     }

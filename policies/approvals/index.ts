@@ -7,6 +7,7 @@
 // See README.md and docs/policies.md.
 
 import { createHash } from 'node:crypto';
+import { refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
@@ -445,7 +446,9 @@ export const approvalsPolicyPlugin = definePlugin({
           teamKeys: true,
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
           handle: async ({ request, principal }) => {
-            const status = new URL(request.url).searchParams.get('status');
+            const query = new URL(request.url).searchParams;
+            refuseUnknownParameters(query, ['status']);
+            const status = query.get('status');
             const found = await approvals.list(principal as Principal, status);
             // Under their plural name, as every list; `data` stays for clients written before.
             return services.http.json({ object: 'list', approvals: found, data: found }, 200);
