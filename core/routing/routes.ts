@@ -13,7 +13,12 @@ import { checkProviderOrder } from './resolve-model.ts';
 
 /** The seed's cost-optimized block: `{"routing": {...}}` (a bare routing object is accepted too). */
 function routingFromBody(body: unknown): RoutingOptions {
-  const routing = (body as { routing?: unknown } | null)?.routing ?? body;
+  const enveloped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'routing' in body;
+  if (enveloped) {
+    const extra = Object.keys(body).find((name) => name !== 'routing');
+    if (extra !== undefined) throw invalidField(extra, 'unknown field; known fields: routing');
+  }
+  const routing = enveloped ? (body as { routing: unknown }).routing : body;
   // The chat request validator owns the rules for routing objects; reuse it on a stub request.
   validateChatRequest({ messages: [{ role: 'user', content: '' }], routing });
   return routing as RoutingOptions;
