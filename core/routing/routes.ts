@@ -9,7 +9,7 @@ import { json } from '../http/kit/respond.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import { validateChatRequest } from '../wire/request-validation.ts';
 import { validateOverrides } from './model-classes.ts';
-import { checkProviderOrder } from './resolve-model.ts';
+import { checkCostWeights, checkProviderOrder } from './resolve-model.ts';
 
 /** The seed's cost-optimized block: `{"routing": {...}}` (a bare routing object is accepted too). */
 function routingFromBody(body: unknown): RoutingOptions {
@@ -31,6 +31,7 @@ export const routingRoutes = {
       throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
     }
     checkProviderOrder(routing.provider_order, runtime.plugins.providers);
+    checkCostWeights(routing.cost_weights, runtime.plugins.providers);
     const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
     return json({ routing: settings.routing });
   }),
