@@ -23,19 +23,26 @@ function gatewayKeyView(row: GatewayKeyRecord): Record<string, unknown> {
   };
 }
 
-export const AccountBodySchema = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, description: "The account's display name" }) });
-export const KeyBodySchema = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'A label for the key' })),
-  role: Type.Optional(
-    Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')], {
-      description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
-    }),
-  ),
-  environment: Type.Optional(KeyEnvironmentSchema),
-  allowed_ips: Type.Optional(AllowedIpsSchema),
-  requests_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
-  tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000_000 })),
-});
+export const AccountBodySchema = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 200, description: "The account's display name" }) },
+  { additionalProperties: false },
+);
+// Closed: a misspelt setting (`enviroment`, `allowed_ip`) would otherwise issue a key without the restriction.
+export const KeyBodySchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'A label for the key' })),
+    role: Type.Optional(
+      Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')], {
+        description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
+      }),
+    ),
+    environment: Type.Optional(KeyEnvironmentSchema),
+    allowed_ips: Type.Optional(AllowedIpsSchema),
+    requests_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000_000 })),
+  },
+  { additionalProperties: false },
+);
 
 async function createKey(
   runtime: Runtime,

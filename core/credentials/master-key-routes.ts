@@ -68,6 +68,8 @@ async function readBody(request: Request): Promise<{ wait: boolean }> {
     throw new KeywayError('invalid_json', { detail: 'expected a JSON object such as {"wait": false}' });
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new KeywayError('invalid_request', { detail: 'The body must be a JSON object.' });
+  const extra = Object.keys(body).find((name) => name !== 'wait');
+  if (extra !== undefined) throw new KeywayError('invalid_field', { param: extra, detail: 'unknown field; known fields: wait' }, { param: extra });
   const wait = (body as { wait?: unknown }).wait;
   if (wait !== undefined && typeof wait !== 'boolean') throw new KeywayError('invalid_field', { param: 'wait', detail: 'must be true or false' });
   return { wait: wait !== false };

@@ -9,6 +9,7 @@ import { convertKeyRoute, KeyReferenceSchema, neverStoresKeys, referenceFingerpr
 import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
+import { KeyEnvironmentSchema } from '../spec/key-settings.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
 import { json } from '../http/kit/respond.ts';
@@ -27,45 +28,81 @@ const SettingsSchema = Type.Object(
         errorMessage: { pattern: 'must be an http:// or https:// URL without whitespace' },
       }),
     ),
+    first_byte_timeout_ms: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'First-byte deadline of each attempt with this key, in milliseconds' }),
+    ),
+    connect_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Connect deadline with this key, in milliseconds' })),
+    environment: Type.Optional(KeyEnvironmentSchema),
   },
-  { additionalProperties: true, description: 'Per-key settings; a provider may define more (see docs/providers.md)' },
+  {
+    // Open here: a provider adds its own (keySettingsSchema), and refuseUnknownSettings() refuses the rest.
+    additionalProperties: true,
+    description: 'Per-key settings; a provider may define more (see docs/providers.md)',
+  },
 );
 
-const ProviderEntrySchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 64, description: 'The provider, by the name its plugin gives it (GET /v1/plugins lists them)' }),
-  api_key: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 4096,
-      pattern: '^\\S+$',
-      description: "The provider's API key, as the provider issued it (or give key_reference instead)",
-      errorMessage: { pattern: 'must not contain whitespace' },
-    }),
-  ),
-  key_reference: Type.Optional(KeyReferenceSchema),
-  organization_id: Type.Optional(
-    Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),
-  ),
-  settings: Type.Optional(SettingsSchema),
-  environment: Type.Optional(
-    Type.String({
-      pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
-      description: 'the environment the key serves (production, staging…); a gateway key of one environment never uses a provider key of another',
-    }),
-  ),
-  weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: "The key's share of traffic among its provider's keys" })),
-});
+/** The settings every provider's keys take; a provider's `keySettingsSchema` adds its own. */
+const SHARED_SETTINGS: readonly string[] = Object.keys(SettingsSchema.properties);
 
-export const ProviderKeysBodySchema = Type.Object({
-  providers: Type.Array(ProviderEntrySchema, { minItems: 1, maxItems: 100 }),
-  encryption: Type.Optional(
-    Type.Object({
-      method: Type.Optional(Type.Literal('AES-256-GCM', { description: 'The only method: keys are always sealed with AES-256-GCM' })),
-      key_rotation: Type.Optional(Type.Boolean()),
-      rotation_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
-    }),
-  ),
-});
+const ProviderEntrySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, description: 'The provider, by the name its plugin gives it (GET /v1/plugins lists them)' }),
+    api_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        pattern: '^\\S+$',
+        description: "The provider's API key, as the provider issued it (or give key_reference instead)",
+        errorMessage: { pattern: 'must not contain whitespace' },
+      }),
+    ),
+    key_reference: Type.Optional(KeyReferenceSchema),
+    organization_id: Type.Optional(
+      Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),
+    ),
+    settings: Type.Optional(SettingsSchema),
+    environment: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
+        description: 'the environment the key serves (production, staging…); a gateway key of one environment never uses a provider key of another',
+      }),
+    ),
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: "The key's share of traffic among its provider's keys" })),
+  },
+  // A misspelt field (`organisation_id`, `setings`) used to be dropped without a word.
+  { additionalProperties: false },
+);
+
+export const ProviderKeysBodySchema = Type.Object(
+  {
+    providers: Type.Array(ProviderEntrySchema, { minItems: 1, maxItems: 100 }),
+    encryption: Type.Optional(
+      Type.Object(
+        {
+          method: Type.Optional(Type.Literal('AES-256-GCM', { description: 'The only method: keys are always sealed with AES-256-GCM' })),
+          key_rotation: Type.Optional(Type.Boolean()),
+          rotation_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * A setting no one reads is refused (`max_tokens_defualt` would otherwise be stored and never apply):
+ * the shared settings and those the provider's schema declares. A provider whose schema declares no
+ * properties (a record of anything) keeps its settings its own business.
+ */
+function refuseUnknownSettings(provider: string, schema: TSchema | undefined, settings: Record<string, unknown>, index: number): void {
+  const declared = schema === undefined ? {} : (schema as { properties?: Record<string, unknown> }).properties;
+  if (declared === undefined) return;
+  const known = [...SHARED_SETTINGS, ...Object.keys(declared)];
+  const unknown = Object.keys(settings).find((name) => !known.includes(name));
+  if (unknown === undefined) return;
+  throw invalidField(`providers[${index}].settings.${unknown}`, `is not a setting of ${provider} keys; known settings: ${known.join(', ')}`);
+}
 
 function validateSettings(schema: TSchema, settings: unknown, index: number): void {
   try {
@@ -183,6 +220,7 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       throw invalidField(`providers[${index}].name`, `unknown provider '${entry.name}'; known providers: ${[...runtime.plugins.providers.keys()].join(', ')}`);
     }
     // The provider's own settings (Gemini's safety_settings…) are its to define.
+    if (entry.settings !== undefined) refuseUnknownSettings(entry.name, adapter.keySettingsSchema, entry.settings, index);
     if (adapter.keySettingsSchema !== undefined && entry.settings !== undefined) validateSettings(adapter.keySettingsSchema, entry.settings, index);
     if (entry.settings?.base_url !== undefined) await checkBaseUrl(runtime, entry.settings.base_url, index);
     const secret = await secretOf(runtime, entry, index, { owner, accountId });

@@ -57,6 +57,7 @@ export const RoutingSchema = Type.Object(
   {
     strategy: Type.Optional(Type.String({ description: 'A loaded routing strategy: byok_preferred, cost_optimized, latency_optimized…' })),
     use_byok_only: Type.Optional(Type.Boolean()),
+    fallback_to_parrotrouter: Type.Optional(Type.Boolean()),
     prefer_byok: Type.Optional(Type.Boolean()),
     provider_order: Type.Optional(Type.Array(Type.String())),
     fallback_reasons: Type.Optional(
@@ -68,14 +69,14 @@ export const RoutingSchema = Type.Object(
         ),
       ),
     ),
-    cost_weights: Type.Optional(Type.Record(Type.String(), Type.Number({ minimum: 0 }))),
+    cost_weights: Type.Optional(Type.Record(Type.String(), Type.Number({ minimum: 0 }), { description: 'loaded provider → price multiplier' })),
     timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'First-byte deadline per attempt' })),
     connect_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000 })),
     total_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Deadline for the whole request' })),
     retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
     max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
   },
-  { ...open, description: "Keyway's routing options for this request" },
+  { additionalProperties: false, description: "Keyway's routing options for this request; any other member is a 400" },
 );
 
 export const ChatCompletionsBodySchema = Type.Object(
@@ -177,18 +178,21 @@ export const ModelListSchema = Type.Object({
 
 export const RoutingSettingsBodySchema = Type.Object(
   { routing: RoutingSchema },
-  { description: 'The account default routing (a bare routing object is accepted too)' },
+  { additionalProperties: false, description: 'The account default routing (a bare routing object is accepted too)' },
 );
 
 export const ModelClassesBodySchema = Type.Object({
   classes: Type.Record(
     Type.String({ pattern: '^[\\w.-]{1,64}$' }),
     Type.Union([
-      Type.Object({
-        models: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'provider → model name' })),
-        members: Type.Optional(Type.Array(Type.String())),
-        description: Type.Optional(Type.String()),
-      }),
+      Type.Object(
+        {
+          models: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'provider → model name' })),
+          members: Type.Optional(Type.Array(Type.String())),
+          description: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
       Type.Null(),
     ]),
     { description: 'class name → class; null removes an override' },

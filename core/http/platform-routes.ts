@@ -6,10 +6,15 @@ import { recordChange } from './kit/audit-trail.ts';
 import { guarded } from './kit/guard.ts';
 import { json } from './kit/respond.ts';
 
-export const PlatformSettingsSchema = Type.Object({
-  platform_markup_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'Markup, in percent, on requests served with platform keys' })),
-  byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: "Fee, in percent, on requests served with the account's own keys" })),
-});
+export const PlatformSettingsSchema = Type.Object(
+  {
+    platform_markup_percent: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1000, description: 'Markup, in percent, on requests served with platform keys' }),
+    ),
+    byok_fee_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: "Fee, in percent, on requests served with the account's own keys" })),
+  },
+  { additionalProperties: false },
+);
 
 /** The operator's fees as the API answers them, the defaults filled in. */
 function feesOf(settings: Readonly<Record<string, unknown>>): { platform_markup_percent: number; byok_fee_percent: number } {

@@ -10,8 +10,10 @@ import { PriceFileError } from '../catalog/price-file.ts';
 import { KeywayError } from '../errors.ts';
 import { CLUSTER_TOPICS } from '../spec/cluster.ts';
 import type { Runtime } from '../runtime.ts';
+import { recordChange } from './kit/audit-trail.ts';
 import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
+import { refuseUnknownParameters } from './kit/query.ts';
 import { json } from './kit/respond.ts';
 
 const Rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `${description}, USD per token` }));
@@ -152,9 +154,21 @@ function rowsFor(runtime: Runtime, wanted: ReadonlyArray<{ provider: string; mod
   });
 }
 
+/**
+ * Each named model's price as GET showed it, for the audit entry: a model the table does not know yet
+ * is listed too (`source: null`), so an entry shows that a price was added rather than changed.
+ */
+function pricesOf(runtime: Runtime, wanted: ReadonlyArray<{ provider: string; model: string }>): Record<string, unknown>[] {
+  return wanted.map(({ provider, model }) => {
+    const info = runtime.catalog.get(provider, model);
+    return info === undefined ? { provider, model, source: null, priced: false } : priceRow(info);
+  });
+}
+
 export const priceRoutes = {
   list: guarded('operator', (runtime, request) => {
     const query = new URL(request.url).searchParams;
+    refuseUnknownParameters(query, ['provider', 'model', 'source']);
     const provider = query.get('provider');
     const model = query.get('model');
     const source = query.get('source');
@@ -175,6 +189,8 @@ export const priceRoutes = {
     prices.forEach((override, index) => checkOverride(runtime, override, index));
     const updatedAt = new Date().toISOString();
     await serialised(async () => {
+      // Read inside the queue: what this PUT replaced, not what an earlier one in flight did.
+      recordChange(request, { before: { prices: pricesOf(runtime, prices) } });
       const overrides = storedOverrides(runtime);
       for (const override of prices) {
         const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
@@ -185,25 +201,35 @@ export const priceRoutes = {
       }
       await saveOverrides(runtime, overrides);
     });
-    return json({ object: 'list', data: rowsFor(runtime, prices) });
+    const data = rowsFor(runtime, prices);
+    recordChange(request, { after: { prices: pricesOf(runtime, prices) } });
+    return json({ object: 'list', data });
   }),
 
-  remove: guarded('operator', async (runtime, _request, _principal, parameters) => {
+  remove: guarded('operator', async (runtime, request, _principal, parameters) => {
     const provider = decodeURIComponent(parameters.provider ?? '');
     const model = decodeURIComponent(parameters['*'] ?? parameters.model ?? '');
+    // Named as a client names them (Elysia calls the model, which may hold slashes, `*`).
+    recordChange(request, { target: { provider, model } });
     const removed = await serialised(async () => {
       const overrides = storedOverrides(runtime);
       const kept = overrides.filter((entry) => !(entry.provider === provider && entry.model === model));
       if (kept.length === overrides.length) return false;
+      const info = runtime.catalog.get(provider, model);
+      recordChange(request, { before: info === undefined ? { provider, model } : priceRow(info) });
       await saveOverrides(runtime, kept);
       return true;
     });
     if (!removed) throw new KeywayError('not_found', { detail: `No price override for ${provider}/${model}.` });
     const info = runtime.catalog.get(provider, model);
-    return json({ deleted: true, provider, model, now: info === undefined ? null : priceRow(info) });
+    const now = info === undefined ? null : priceRow(info);
+    // The price in force once the override is gone (the table's, or none): what the deletion changed it to.
+    recordChange(request, { after: now });
+    return json({ deleted: true, provider, model, now });
   }),
 
-  reload: guarded('operator', (runtime) => {
+  reload: guarded('operator', (runtime, request) => {
+    recordChange(request, { before: fileStatus(runtime) });
     if (runtime.prices.file.path === undefined) {
       throw new KeywayError('invalid_request', { detail: 'KEYWAY_PRICES_FILE is not set: there is no price file to reload.' });
     }
@@ -220,6 +246,8 @@ export const priceRoutes = {
     Promise.resolve(runtime.cluster.publish(CLUSTER_TOPICS.pricesFile, '')).catch((failure: unknown) =>
       runtime.logger.warn({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not tell the cluster to reload the price file'),
     );
-    return json({ reloaded: true, file: fileStatus(runtime) });
+    const file = fileStatus(runtime);
+    recordChange(request, { after: file });
+    return json({ reloaded: true, file });
   }),
 };

@@ -84,13 +84,19 @@ export function shippedModelClasses(providers: ReadonlyMap<string, Pick<Provider
 }
 
 /** Checks an override body: `{ classes: { name: { models?, members?, description? } | null } }`. */
+const CLASS_FIELDS: readonly string[] = ['models', 'members', 'description'];
+
 export function validateOverrides(body: unknown): ModelClassOverrides {
+  const extra = body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body).find((name) => name !== 'classes') : undefined;
+  if (extra !== undefined) throw invalidField(extra, 'unknown field; known fields: classes');
   const classes = (body as { classes?: unknown } | null)?.classes;
   if (classes === null || typeof classes !== 'object' || Array.isArray(classes)) throw invalidField('classes', 'expected an object of class name → class');
   for (const [name, entry] of Object.entries(classes as Record<string, unknown>)) {
     if (!/^[\w.-]{1,64}$/.test(name)) throw invalidField(`classes.${name}`, 'class names use letters, digits, _ . -');
     if (entry === null) continue;
     if (typeof entry !== 'object' || Array.isArray(entry)) throw invalidField(`classes.${name}`, 'expected an object or null');
+    const unknown = Object.keys(entry).find((field) => !CLASS_FIELDS.includes(field));
+    if (unknown !== undefined) throw invalidField(`classes.${name}.${unknown}`, `unknown field; known fields: ${CLASS_FIELDS.join(', ')}`);
     const { models, members, description } = entry as Record<string, unknown>;
     if (models !== undefined && (models === null || typeof models !== 'object' || Object.values(models).some((model) => typeof model !== 'string'))) {
       throw invalidField(`classes.${name}.models`, 'expected an object of provider → model name');

@@ -73,6 +73,16 @@ export function checkProviderOrder(order: readonly string[] | undefined, provide
 }
 
 /**
+ * `routing.cost_weights` names loaded providers only, as `provider_order` does: a misspelt name
+ * (`opanai`) would otherwise drop the discount it carries without a word. The platform names are not
+ * weights' business (a weight prices the account's own keys), so they are refused too.
+ */
+export function checkCostWeights(weights: Readonly<Record<string, unknown>> | undefined, providers: ReadonlyMap<string, unknown>): void {
+  if (weights === undefined) return;
+  for (const name of Object.keys(weights)) if (!providers.has(name)) throw unknownProvider(`routing.cost_weights.${name}`, name, providers);
+}
+
+/**
  * The providers a model name selects without a `provider` field: its `provider/` prefix, else the
  * catalog, name patterns and the account's reported models. Empty for a name none of them knows.
  */

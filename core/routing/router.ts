@@ -9,7 +9,7 @@ import type { RoutingOptions } from '../spec/vocabulary.ts';
 import type { HealthMonitor } from './health/monitor.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
-import { checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
+import { checkCostWeights, checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
 import { clientKeys } from '../credentials/client-keys.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
@@ -211,8 +211,9 @@ export class Router {
         detail: `unknown strategy '${strategyName}'; known: ${[...this.dependencies.strategies.keys()].join(', ')}`,
       });
     }
-    // The request's own order (a stored default was checked when it was saved).
+    // The request's own order and weights (a stored default was checked when it was saved).
     checkProviderOrder(context.request.routing?.provider_order, this.dependencies.providers);
+    checkCostWeights(context.request.routing?.cost_weights, this.dependencies.providers);
     const resolution = this.resolutionFor(context);
     context.resolution = resolution;
     const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);

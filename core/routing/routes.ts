@@ -2,17 +2,23 @@
 
 import { invalidField } from '../errors.ts';
 import { updateAccountSettings } from '../http/kit/account-settings.ts';
+import { recordChange } from '../http/kit/audit-trail.ts';
 import { readJson } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import { validateChatRequest } from '../wire/request-validation.ts';
 import { validateOverrides } from './model-classes.ts';
-import { checkProviderOrder } from './resolve-model.ts';
+import { checkCostWeights, checkProviderOrder } from './resolve-model.ts';
 
 /** The seed's cost-optimized block: `{"routing": {...}}` (a bare routing object is accepted too). */
 function routingFromBody(body: unknown): RoutingOptions {
-  const routing = (body as { routing?: unknown } | null)?.routing ?? body;
+  const enveloped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'routing' in body;
+  if (enveloped) {
+    const extra = Object.keys(body).find((name) => name !== 'routing');
+    if (extra !== undefined) throw invalidField(extra, 'unknown field; known fields: routing');
+  }
+  const routing = enveloped ? (body as { routing: unknown }).routing : body;
   // The chat request validator owns the rules for routing objects; reuse it on a stub request.
   validateChatRequest({ messages: [{ role: 'user', content: '' }], routing });
   return routing as RoutingOptions;
@@ -25,6 +31,7 @@ export const routingRoutes = {
       throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
     }
     checkProviderOrder(routing.provider_order, runtime.plugins.providers);
+    checkCostWeights(routing.cost_weights, runtime.plugins.providers);
     const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
     return json({ routing: settings.routing });
   }),
@@ -37,9 +44,12 @@ export const routingRoutes = {
   }),
   putPlatformModelClasses: guarded('operator', async (runtime, request) => {
     const overrides = validateOverrides(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
-    const current = (runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined) ?? {};
-    await runtime.store.setPlatformSetting('model_classes', { ...current, ...overrides });
+    const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
+    const merged = { ...stored, ...overrides };
+    await runtime.store.setPlatformSetting('model_classes', merged);
     await runtime.snapshots.refresh();
+    // As the account's overrides are recorded (account-settings.ts): the stored setting before and after.
+    recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: merged } });
     return json({ classes: runtime.router.dependencies.modelClasses().list() });
   }),
 };

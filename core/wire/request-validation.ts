@@ -55,8 +55,28 @@ export function validateChatRequest(body: unknown): ChatRequest {
   return body as unknown as ChatRequest;
 }
 
+/** The members a `routing` object may have (docs/routing.md); any other is refused, naming it. */
+export const ROUTING_FIELDS: readonly string[] = [
+  'strategy',
+  'use_byok_only',
+  'fallback_to_parrotrouter',
+  'provider_order',
+  'fallback_reasons',
+  'cost_weights',
+  'prefer_byok',
+  'timeout_ms',
+  'connect_timeout_ms',
+  'total_timeout_ms',
+  'retries',
+  'max_attempts',
+];
+
 function validateRouting(routing: unknown): void {
   if (!isObject(routing)) throw invalidField('routing', 'expected an object');
+  // A misspelt member (`fallback_reason`, `cost_weight`) would be carried and never read: a routing not applied.
+  for (const name in routing) {
+    if (!ROUTING_FIELDS.includes(name)) throw invalidField(`routing.${name}`, `unknown field; known fields: ${ROUTING_FIELDS.join(', ')}`);
+  }
   if (routing.strategy !== undefined && typeof routing.strategy !== 'string') throw invalidField('routing.strategy', 'expected a strategy name');
   for (const name of ['use_byok_only', 'fallback_to_parrotrouter', 'prefer_byok'] as const) {
     if (routing[name] !== undefined && typeof routing[name] !== 'boolean') throw invalidField(`routing.${name}`, 'expected a boolean');

@@ -9,6 +9,7 @@ import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.t
 import type { Services } from '../../core/spec/services.ts';
 import { BASELINE_DAYS, judgeHour, type AnomalyVerdict, type HourSample } from './anomaly.ts';
 import type { AlertDispatcher } from './deliver.ts';
+import { formatUsd, nanoUsd } from './money.ts';
 import { costPeriodWindow, hourKey, hourWindow } from './periods.ts';
 import type { AlertRule } from './schema.ts';
 import type { Firing } from './store.ts';
@@ -21,8 +22,6 @@ const DAY_MS = 86_400_000;
 export interface AlertsSection {
   byAccount: ReadonlyMap<string, readonly AlertRule[]>;
 }
-
-const usd = (value: number): string => `$${value.toFixed(value < 1 ? 4 : 2)}`;
 
 function matches(rule: AlertRule, provider: string | undefined, teamId: string | undefined): boolean {
   return (rule.provider === undefined || rule.provider === provider) && (rule.team === undefined || rule.team === teamId);
@@ -176,12 +175,12 @@ export class AlertEvaluator {
       {
         subject,
         period: window.key,
-        message: `BYOK spend on ${this.describeScope(rule)} reached ${usd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${usd(threshold)}.`,
+        message: `BYOK spend on ${this.describeScope(rule)} reached ${formatUsd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${formatUsd(threshold)}.`,
         details: {
           provider: rule.provider ?? null,
           team: rule.team ?? null,
           threshold_usd: threshold,
-          spent_usd: Math.round(spent * 1e6) / 1e6,
+          spent_usd: nanoUsd(spent),
           period,
           period_start: window.start.toISOString(),
           period_end: window.end.toISOString(),
@@ -269,7 +268,7 @@ export class AlertEvaluator {
   private anomalyFiring(rule: AlertRule, hour: string, verdict: AnomalyVerdict, partial: boolean) {
     const scope = rule.provider ?? 'all providers';
     const show = (value: number): string =>
-      verdict.metric === 'spend' ? usd(value) : verdict.metric === 'error_rate' ? `${Math.round(value * 1000) / 10}%` : String(Math.round(value));
+      verdict.metric === 'spend' ? formatUsd(value) : verdict.metric === 'error_rate' ? `${Math.round(value * 1000) / 10}%` : String(Math.round(value));
     const label = verdict.metric === 'spend' ? 'Spend' : verdict.metric === 'requests' ? 'Request count' : 'Error rate';
     return {
       subject: `${verdict.metric}:${scope}`,

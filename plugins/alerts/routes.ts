@@ -4,6 +4,7 @@
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod } from '../../core/http/kit/period.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import type { TeamsSection } from '../teams/types.ts';
 import { maskTarget } from './deliver.ts';
 import type { AlertEvaluator } from './evaluate.ts';
@@ -202,6 +203,7 @@ async function checkEventType(services: Services, accountId: string, type: strin
 
 async function listEvents({ services }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
   const query = new URL(request.url).searchParams;
+  refuseUnknownParameters(query, ['type', 'alert_id', ...PERIOD_PARAMETERS, 'limit']);
   const clauses = ['account_id = ?'];
   const parameters: unknown[] = [principal.accountId];
   const type = query.get('type');

@@ -4,6 +4,7 @@
 
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { feeRates, feesOn, groupCost, type FeeRates } from './fees.ts';
 import { GROUPS, readUsageAnalytics, type Group, type Metrics, type UsageAnalytics } from './query.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
@@ -23,6 +24,9 @@ const LIST_NAMES: Readonly<Record<Group, string>> = {
 interface TeamNames {
   byId: ReadonlyMap<string, { name: string; accountId: string }>;
 }
+
+/** What `GET /v1/analytics/byok` takes; anything else (a misspelt `groupby`) is refused, naming it. */
+const BYOK_PARAMETERS = [...PERIOD_PARAMETERS, 'group_by', 'account_id'] as const;
 
 export function parseGroups(services: Services, query: URLSearchParams): Set<Group> {
   const groups = new Set<Group>(['provider']);
@@ -140,6 +144,7 @@ async function ownerList(services: Services, group: 'team' | 'project' | 'key', 
 
 export async function byokAnalytics(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const query = new URL(request.url).searchParams;
+  refuseUnknownParameters(query, BYOK_PARAMETERS);
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);
   const groups = parseGroups(services, query);

@@ -9,6 +9,7 @@
 
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { feeRates, groupCost, unpricedOnly } from './fees.ts';
 import { readUsageAnalytics, type Metrics } from './query.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
@@ -27,6 +28,8 @@ const percentOf = (part: number, whole: number): number => (whole > 0 ? Math.rou
 
 export async function costComparison(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const query = new URL(request.url).searchParams;
+  // No group_by here: a grouping asked of the comparison is refused, not answered ungrouped.
+  refuseUnknownParameters(query, [...PERIOD_PARAMETERS, 'account_id']);
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);
   const result = await readUsageAnalytics(services.store, { accountId, from: period.from, to: period.to, groups: new Set() });

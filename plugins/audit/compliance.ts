@@ -36,17 +36,9 @@ export function complianceFromBody(services: Services, body: unknown, storedTarg
   return block;
 }
 
-/** Webhook URLs carry their secret in the path (Slack's do): the audit keeps only their origin. */
-function withMaskedTargets(block: unknown): unknown {
-  if (block === null || typeof block !== 'object' || !Array.isArray((block as ComplianceBody).notify)) return block;
-  const notify = ((block as ComplianceBody).notify ?? []).map((target) => {
-    try {
-      return /^https?:\/\//i.test(target) ? `${new URL(target).origin}/…` : target;
-    } catch {
-      return '[unparsable target]';
-    }
-  });
-  return { ...block, notify };
+/** The block as answers and the audit log show it: a webhook or Slack URL is its own secret, so masked. */
+function shown(settings: ComplianceSettings): ComplianceSettings {
+  return { ...settings, notify: settings.notify.map(maskTarget) };
 }
 
 /**
@@ -101,11 +93,13 @@ export class Compliance {
     const { store, snapshot } = this.services;
     const account = snapshot.current.accounts.get(principal.accountId);
     if (account === undefined) throw this.services.errors.create('not_found', { detail: `Account ${principal.accountId} does not exist.` });
-    const before = account.settings[COMPLIANCE_SETTING];
+    const before = this.settingsOf(principal.accountId);
     await store.updateAccountSettings(principal.accountId, { ...account.settings, [COMPLIANCE_SETTING]: block });
     await snapshot.refresh();
-    this.services.http.recordChange(request, { before: withMaskedTargets(before) ?? null, after: withMaskedTargets(block) });
     const settings = this.settingsOf(principal.accountId);
+    // The whole block, defaults filled in, not the body: a PUT of one field resets the others, and a
+    // compliance officer must see that request logging or FIPS went with it.
+    this.services.http.recordChange(request, { before: shown(before), after: shown(settings) });
     const report = await this.report(principal.accountId, settings);
     const alert = this.alertUnmet(principal.accountId, settings, report);
     return { ...this.answer(settings, report), alert };
@@ -115,7 +109,7 @@ export class Compliance {
     return {
       object: 'compliance_settings',
       // A webhook or Slack URL is its own secret: answers show it masked, as alert rules do.
-      byok_compliance: { ...settings, notify: settings.notify.map(maskTarget) },
+      byok_compliance: shown(settings),
       met: Object.values(report).every((entry) => entry.met),
       report,
     };

@@ -4,6 +4,7 @@
 // table, and the usage rows marked audited, read as request events (usage-events.ts).
 
 import { parsePeriod } from '../../core/http/kit/period.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { AUDIT_TYPES, type AuditType } from './schema.ts';
@@ -51,6 +52,7 @@ export function auditQueryOf(services: Services, principal: Principal, url: URL,
     throw errors.create('permission_denied', { detail: 'The audit log is read with an account admin key or the operator key, not a team member key.' });
   }
   const query = url.searchParams;
+  refuseUnknownParameters(query, ['type', ...PERIOD_PARAMETERS, 'account_id', 'limit', 'cursor']);
   const type = query.get('type');
   if (type !== null && !AUDIT_TYPES.includes(type as AuditType)) throw invalid('type', `expected one of: ${AUDIT_TYPES.join(', ')}`);
   const period = parsePeriod(query, services.clock.now());

@@ -8,6 +8,7 @@ import type { AdminKeys, SettingsStore } from './admin-keys.ts';
 import type { ComparedRow } from './compare.ts';
 import { DAY_MS, type ProviderOutcome, type Reconciler } from './reconcile.ts';
 import type { ReconciledProvider, ReconciliationSettings } from './schema.ts';
+import { formatUsd } from '../alerts/money.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 /** A failed day is tried again after this long, not on every tick. */
@@ -30,10 +31,6 @@ function exceeds(outcome: ProviderOutcome, settings: ReconciliationSettings): bo
   if (drift < settings.drift_alert_min_usd || drift === 0) return false;
   // With no provider cost the whole of Keyway's spend is unexplained: as far from the bill as it gets.
   return totals.drift_percent === null || Math.abs(totals.drift_percent) >= settings.drift_alert_percent;
-}
-
-function usd(value: number): string {
-  return `$${value.toFixed(value !== 0 && Math.abs(value) < 0.01 ? 6 : 2)}`;
 }
 
 const PROVIDER_LABEL: Record<ReconciledProvider, string> = { openai: 'OpenAI', anthropic: 'Anthropic' };
@@ -137,7 +134,7 @@ export class DailyReconciliation {
       subject: provider,
       period: day,
       match: { provider },
-      message: `${PROVIDER_LABEL[provider]} reports ${usd(totals.provider_cost_usd)} for ${day}; Keyway recorded ${usd(totals.keyway_cost_usd)}: a drift of ${usd(totals.drift_usd)}${percent}.`,
+      message: `${PROVIDER_LABEL[provider]} reports ${formatUsd(totals.provider_cost_usd)} for ${day}; Keyway recorded ${formatUsd(totals.keyway_cost_usd)}: a drift of ${formatUsd(totals.drift_usd)}${percent}.`,
       details: {
         provider,
         day,

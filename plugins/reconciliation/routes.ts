@@ -4,6 +4,7 @@
 import type { Principal, RouteDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { calendarDateError, parsePeriod } from '../../core/http/kit/period.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { maskTarget } from '../alerts/deliver.ts';
 import { checkTarget } from '../alerts/routes.ts';
 import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
@@ -66,7 +67,10 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
         }
         if (body.verify !== false) await verify(services, provider, body.admin_key);
         const scope = [...new Set((provider === 'openai' ? body.project_ids : body.workspace_ids) ?? [])];
+        const replaced = (await adminKeys.list(accountOf(principal))).find((key) => key.provider === provider);
         const stored = await adminKeys.put(accountOf(principal), provider, body.admin_key, scope);
+        // The audit entry says which key this one replaced (masked, its fingerprint), if any.
+        services.http.recordChange(request, { before: replaced === undefined ? null : describeAdminKey(replaced), after: describeAdminKey(stored) });
         return services.http.json({ admin_key: describeAdminKey(stored), verified: body.verify !== false });
       },
     },
@@ -197,6 +201,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       role: 'admin',
       summary: "Keyway's recorded spend against OpenAI's and Anthropic's own reports, per UTC day, provider and model",
       async handle({ request, principal }) {
+        refuseUnknownParameters(new URL(request.url).searchParams, [...PERIOD_PARAMETERS, 'provider']);
         const accountId = accountOf(principal);
         const period = periodOf(services, request);
         refuseBeforeEarliestDay(services, period);
@@ -258,6 +263,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       role: 'admin',
       summary: "The daily reconciliation's stored results",
       async handle({ request, principal }) {
+        refuseUnknownParameters(new URL(request.url).searchParams, PERIOD_PARAMETERS);
         const period = periodOf(services, request);
         const days = wholeDays(period.from, period.to);
         const runs = await daily.runs(accountOf(principal), days.from.toISOString().slice(0, 10), days.to.toISOString().slice(0, 10));

@@ -58,7 +58,9 @@ async function rotateHandler(services: Services, rotations: Rotations, request: 
     actor: caller.keyId,
   });
   const answer = describeRotation(rotation, services.clock.now());
-  services.http.recordChange(request, { target: { rotation_id: rotation.id, key_id: old.id }, before: { key_id: old.id }, after: answer });
+  // The key being rotated out as GET showed it (masked, its fingerprint), so the entry names which key it was.
+  const before = { key_id: old.id, name: old.provider, owner: old.owner, masked_key: old.maskedKey, fingerprint: old.fingerprint, status: old.status };
+  services.http.recordChange(request, { target: { rotation_id: rotation.id, key_id: old.id }, before, after: answer });
   return services.http.json({ ...answer, rotation_id: rotation.id }, 201);
 }
 

@@ -8,6 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
+import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { keySettingsOf } from '../../core/spec/key-settings.ts';
 import { CreateTeamSchema, MemberAnswerSchema, MemberSchema, PatchTeamSchema, TeamAnswerSchema, TeamSettingsSchema, type MemberBody } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
@@ -86,8 +87,12 @@ export const teamsPlugin = definePlugin({
           summary: 'Change a team: a JSON merge patch of its name and permissions (null removes a field)',
           body: PatchTeamSchema,
           response: TeamAnswerSchema,
-          handle: async ({ request, principal, params }) =>
-            services.http.json(await teams.update(principal as Principal, params.id ?? '', await services.http.readJson(request))),
+          handle: async ({ request, principal, params }) => {
+            const { before, after } = await teams.update(principal as Principal, params.id ?? '', await services.http.readJson(request));
+            // The audit entry keeps what the team was: a budget raised from 100 to 10,000 shows both.
+            services.http.recordChange(request, { before, after });
+            return services.http.json(after);
+          },
         },
         {
           method: 'DELETE',
@@ -135,8 +140,11 @@ export const teamsPlugin = definePlugin({
           teamKeys: true,
           summary: "Re-issue a member's key: the new key answered once, the old one revoked at once",
           response: MemberAnswerSchema,
-          handle: async ({ principal, params }) =>
-            services.http.json(await teams.reissueKey(principal as Principal, params.id ?? '', params.member_id ?? ''), 201),
+          handle: async ({ request, principal, params }) => {
+            const { before, after } = await teams.reissueKey(principal as Principal, params.id ?? '', params.member_id ?? '');
+            services.http.recordChange(request, { before, after });
+            return services.http.json(after, 201);
+          },
         },
         {
           method: 'GET',
@@ -288,7 +296,8 @@ class TeamService {
     return answers;
   }
 
-  async update(principal: Principal, id: string, input: unknown): Promise<Record<string, unknown>> {
+  /** The team before and after the patch, each as GET shows it (member keys masked). */
+  async update(principal: Principal, id: string, input: unknown): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
     const team = await this.find(principal, id);
     if (isPlainObject(input) && 'members' in input) {
       throw this.services.errors.create(
@@ -308,7 +317,8 @@ class TeamService {
       team.accountId,
     ]);
     await this.services.snapshot.refresh();
-    return teamAnswer(updated, await this.memberAnswers(team.id));
+    const members = await this.memberAnswers(team.id);
+    return { before: teamAnswer(team, members), after: teamAnswer(updated, members) };
   }
 
   async remove(principal: Principal, id: string): Promise<void> {
@@ -353,10 +363,14 @@ class TeamService {
     await this.services.snapshot.refresh();
   }
 
-  /** A new key with the member's role, access and settings; the old one is revoked (it may be already). */
-  async reissueKey(principal: Principal, id: string, memberId: string): Promise<Record<string, unknown>> {
+  /**
+   * A new key with the member's role, access and settings; the old one is revoked (it may be already).
+   * `before` is the member as GET showed it (its old key masked), `after` the answer (the new key once).
+   */
+  async reissueKey(principal: Principal, id: string, memberId: string): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
     const team = await this.find(principal, id);
     const member = await this.member(team, memberId);
+    const before = (await this.memberAnswers(team.id)).find((shown) => shown.id === member.id) ?? memberAnswer(member, undefined);
     const { credentials, store } = this.services;
     const apiKey = credentials.generateGatewayKey('mk');
     const key = await store.insertGatewayKey({
@@ -376,13 +390,15 @@ class TeamService {
     } finally {
       await this.services.snapshot.refresh();
     }
-    return memberAnswer({ ...member, gatewayKeyId: key.id }, key.maskedKey, apiKey);
+    return { before, after: memberAnswer({ ...member, gatewayKeyId: key.id }, key.maskedKey, apiKey) };
   }
 
   /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
   async usageOf(principal: Principal, request: Request): Promise<Record<string, unknown>> {
     const nowMs = this.services.clock.now();
-    const period = parsePeriod(new URL(request.url).searchParams, nowMs);
+    const query = new URL(request.url).searchParams;
+    refuseUnknownParameters(query, PERIOD_PARAMETERS);
+    const period = parsePeriod(query, nowMs);
     if ('error' in period) {
       throw this.services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
     }

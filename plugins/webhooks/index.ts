@@ -202,13 +202,13 @@ function newSecret(): string {
   return `${SECRET_PREFIX}${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')}`;
 }
 
-async function replaceSecret(services: Services, principal: Principal): Promise<Response> {
+async function replaceSecret(services: Services, request: Request, principal: Principal): Promise<Response> {
   if (principal.teamId !== undefined)
     throw services.errors.create('permission_denied', { detail: "The webhook secret is the account's: use an account admin key." });
   const secret = newSecret();
   const sealed = await services.secrets.seal(secret, binding(principal.accountId));
   const now = new Date(services.clock.now()).toISOString();
-  const previous = await services.store.query('SELECT account_id FROM webhook_secrets WHERE account_id = ?', [principal.accountId]);
+  const previous = await services.store.query('SELECT created_at, created_by FROM webhook_secrets WHERE account_id = ?', [principal.accountId]);
   await services.store.execute(
     `INSERT INTO webhook_secrets (account_id, backend, key_version, ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (account_id) DO UPDATE SET backend = excluded.backend, key_version = excluded.key_version, ciphertext = excluded.ciphertext,
@@ -224,6 +224,10 @@ async function replaceSecret(services: Services, principal: Principal): Promise<
     replaced: previous.length > 0,
     note: 'Shown once. Keyway stores it encrypted and never answers it again; POST again to replace it.',
   };
+  // The audit entry says which secret this replaced, by when and by whom it was made: never either secret.
+  const made = (row: Record<string, unknown> | undefined) =>
+    row === undefined ? null : { algorithm: 'HMAC-SHA256', created_at: String(row.created_at), created_by: String(row.created_by) };
+  services.http.recordChange(request, { before: made(previous[0]), after: made({ created_at: now, created_by: principal.keyId }) });
   return services.http.json(answer, 201);
 }
 
@@ -258,7 +262,7 @@ export const webhooksPlugin = definePlugin({
         role: 'admin',
         summary: "Creates or replaces the account's webhook signing secret; the answer is the only time it is shown",
         response: Type.Object({ object: Type.Literal('webhook_secret'), secret: Type.String(), created_at: Type.String(), replaced: Type.Boolean() }),
-        handle: ({ principal }) => replaceSecret(services, principal as Principal),
+        handle: ({ request, principal }) => replaceSecret(services, request, principal as Principal),
       },
     ],
   }),

@@ -7,6 +7,7 @@
 // See README.md and docs/policies.md.
 
 import { createHash } from 'node:crypto';
+import { refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
@@ -429,6 +430,11 @@ export const approvalsPolicyPlugin = definePlugin({
   description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
   setup: ({ services }) => {
     const approvals = createApprovals(services);
+    // A decision only ever moves a pending, undecided approval (decide's UPDATE says so), so that is its before.
+    const decided = (request: Request, after: ApprovalView): Response => {
+      services.http.recordChange(request, { before: { ...after, status: 'pending', decided_by: null, decided_at: null }, after });
+      return services.http.json(after, 200);
+    };
     return {
       hooks: { call: approvals.call, account: approvals.account },
       migrations: { sqlite: APPROVAL_MIGRATIONS, postgres: postgresMigrationsFromSqlite(APPROVAL_MIGRATIONS) },
@@ -440,7 +446,9 @@ export const approvalsPolicyPlugin = definePlugin({
           teamKeys: true,
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
           handle: async ({ request, principal }) => {
-            const status = new URL(request.url).searchParams.get('status');
+            const query = new URL(request.url).searchParams;
+            refuseUnknownParameters(query, ['status']);
+            const status = query.get('status');
             const found = await approvals.list(principal as Principal, status);
             // Under their plural name, as every list; `data` stays for clients written before.
             return services.http.json({ object: 'list', approvals: found, data: found }, 200);
@@ -452,7 +460,7 @@ export const approvalsPolicyPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: 'Approves a pending approval: the member may then re-send the request once with X-Approval-Id',
-          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'approved'), 200),
+          handle: async ({ request, params, principal }) => decided(request, await approvals.decide(principal as Principal, String(params.id), 'approved')),
         },
         {
           method: 'POST',
@@ -460,7 +468,7 @@ export const approvalsPolicyPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: 'Denies a pending approval',
-          handle: async ({ params, principal }) => services.http.json(await approvals.decide(principal as Principal, String(params.id), 'denied'), 200),
+          handle: async ({ request, params, principal }) => decided(request, await approvals.decide(principal as Principal, String(params.id), 'denied')),
         },
       ],
     };

@@ -46,11 +46,24 @@ describe('byok_cost_threshold', () => {
       },
     ]);
     const alertId = String(alert?.id);
-    expect((await chat(setup)).status).toBe(200);
+    // gpt-4o-mini costs a few micro-dollars here, with more than 6 decimals.
+    const mini = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there' }] };
+    expect((await call(setup.gateway, 'POST', '/v1/chat/completions', mini, { key: setup.adminKey })).status).toBe(200);
     const event = await settledEvent(setup, alertId);
     expect(event).toMatchObject({ type: 'byok_cost_threshold', subject: 'openai', period: new Date().toISOString().slice(0, 10), status: 'delivered' });
     expect(event.message).toContain('above the alert threshold');
+    // Money keeps its digits (QA12: "reached $0.0000 … threshold of $0.0000"), and the spend in the
+    // details is the booked one, as analytics sums it, not rounded to 6 decimals.
+    expect(event.message).toContain('above the alert threshold of $0.000001.');
+    expect(event.message).toMatch(/reached \$0\.0*[1-9]\d* in/);
+    await setup.gateway.runtime.usage.flush();
+    const analytics = (await (await call(setup.gateway, 'GET', '/v1/analytics/byok?period=today', undefined, { key: setup.adminKey })).json()) as {
+      by_provider: Array<{ name: string; estimated_cost: number }>;
+    };
+    const booked = analytics.by_provider.find((provider) => provider.name === 'openai')?.estimated_cost ?? 0;
     expect(event.details.spent_usd as number).toBeGreaterThan(0);
+    expect(Math.abs((event.details.spent_usd as number) - booked)).toBeLessThan(1e-8);
+    expect(Math.round((event.details.spent_usd as number) * 1e6) / 1e6).not.toBe(event.details.spent_usd);
     expect(event.deliveries.map((delivery) => [delivery.channel, delivery.ok, delivery.attempts])).toEqual([
       ['alert-email', true, 1],
       ['alert-webhook', true, 1],

@@ -50,6 +50,7 @@ async function perform(
   params: Record<string, string>,
   body: unknown,
   actor: { key: string; keyId: string; role: string },
+  target: Record<string, string> = params,
 ): Promise<Record<string, unknown>> {
   // `{name}` parameters, and a trailing `*` (a model name with slashes) as Elysia's `*` parameter.
   const path = pattern.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? 'missing').replace(/\*$/, () => params['*'] ?? 'missing');
@@ -64,7 +65,7 @@ async function perform(
     status: response.status,
     actorKeyId: actor.keyId,
     role: actor.role,
-    target: params,
+    target,
   });
   return answer;
 }
@@ -157,6 +158,16 @@ describe('admin audit entries', () => {
     await perform('DELETE', '/v1/keys/{id}', { id: String(key.id) }, undefined, admin);
     await perform('DELETE', '/v1/providers/keys/{id}', { id: providerKeyId }, undefined, admin);
     await perform('DELETE', '/v1/platform/keys/{id}', { id: platformKeyId }, undefined, operator);
+    await perform(
+      'PUT',
+      '/v1/platform/prices',
+      {},
+      { prices: [{ provider: 'openai', model: 'acme/ft-1', input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 }] },
+      operator,
+    );
+    // The model, slashes and all, is the target's `model` (Elysia's parameter is `*`).
+    const priceTarget = { provider: 'openai', model: 'acme/ft-1' };
+    await perform('DELETE', '/v1/platform/prices/{provider}/*', { provider: 'openai', '*': 'acme/ft-1' }, undefined, operator, priceTarget);
     // Routes this test does not know yet (another plugin's): called as the operator with an empty body;
     // whatever they answer, the attempt must be audited.
     for (const route of routes) {
@@ -198,8 +209,22 @@ describe('admin audit entries', () => {
     expect((created.after as { name: string }).name).toBe(SEED_TEAM.name);
     expect(created.before).toBeNull();
     const compliance = events.find((event) => event.action === 'PUT /v1/settings/compliance') as AuditEvent;
-    expect(compliance.before).toBeNull();
-    expect(compliance.after).toEqual({ data_residency: 'never_store_keys', audit_logging: 'all_requests', encryption: 'FIPS-140-2', key_access_logs: true });
+    // The whole stored block with its defaults, before (nothing set yet) and after: not the body.
+    const defaults = { log_all_requests: false, audit_retention_days: 365, notify: [] };
+    expect(compliance.before).toEqual({
+      data_residency: 'store_encrypted',
+      audit_logging: 'admin_actions',
+      encryption: 'AES-256-GCM',
+      key_access_logs: false,
+      ...defaults,
+    });
+    expect(compliance.after).toEqual({
+      data_residency: 'never_store_keys',
+      audit_logging: 'all_requests',
+      encryption: 'FIPS-140-2',
+      key_access_logs: true,
+      ...defaults,
+    });
     const routing = events.find((event) => event.action === 'PUT /v1/settings/routing') as AuditEvent;
     expect({ before: routing.before, after: routing.after }).toEqual({ before: { routing: null }, after: { routing: { strategy: 'direct' } } });
     // The operator's fees: what they were, not only what they became.

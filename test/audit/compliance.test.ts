@@ -189,6 +189,40 @@ describe('PUT /v1/settings/compliance', () => {
     expect((await expectSpecError(forged, 400, 'invalid_field')).error.param).toBe('notify[0]');
   });
 
+  test('the audit entry holds the whole block before and after, so a PUT of one field shows what it reset', async () => {
+    const admin = { key: gateway.defaultAdminKey };
+    const slack = 'https://hooks.slack.com/services/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0';
+    // Every setting met, so no alert goes out to the Slack URL.
+    const strict = { audit_logging: 'all_requests', key_access_logs: true, log_all_requests: true, notify: [slack] };
+    expect((await call(gateway, 'PUT', '/v1/settings/compliance', { byok_compliance: strict }, admin)).status).toBe(200);
+    const downgrade = await call(gateway, 'PUT', '/v1/settings/compliance', { byok_compliance: { audit_retention_days: 30 } }, admin);
+    expect(downgrade.status).toBe(200);
+    const events = (await (await call(gateway, 'GET', '/v1/audit-logs?type=admin&period=today&limit=500', undefined, admin)).json()) as {
+      events: Array<{ request_id: string; before: unknown; after: unknown }>;
+    };
+    const entry = events.events.find((event) => event.request_id === downgrade.headers.get('x-request-id'));
+    const masked = (await (await call(gateway, 'GET', '/v1/settings/compliance', undefined, admin)).json()) as ComplianceAnswer;
+    expect(entry?.after).toEqual(masked.byok_compliance);
+    expect(entry?.after).toEqual({
+      data_residency: 'store_encrypted',
+      audit_logging: 'admin_actions',
+      encryption: 'AES-256-GCM',
+      key_access_logs: false,
+      log_all_requests: false,
+      audit_retention_days: 30,
+      notify: [],
+    });
+    // What was turned off, with the stored target masked as GET answers it.
+    expect(entry?.before).toEqual({
+      data_residency: 'store_encrypted',
+      encryption: 'AES-256-GCM',
+      ...strict,
+      audit_retention_days: 365,
+      notify: [expect.stringContaining('…')],
+    });
+    expect(JSON.stringify(entry)).not.toContain('CanaryAuditBeforeSecret');
+  });
+
   test('a body that is not JSON, or not an object, is a 400', async () => {
     await expectSpecError(await call(gateway, 'PUT', '/v1/settings/compliance', '{not json', { key: gateway.defaultAdminKey }), 400, 'invalid_json');
     const array = await call(gateway, 'PUT', '/v1/settings/compliance', [1, 2], { key: gateway.defaultAdminKey });

@@ -180,7 +180,15 @@ describe('approvals', () => {
     const id = await requestApproval();
     const denied = await decide(id, 'deny');
     expect(denied.status).toBe(200);
-    expect(await denied.json()).toMatchObject({ status: 'denied' });
+    const decision = (await denied.json()) as Record<string, unknown>;
+    expect(decision).toMatchObject({ status: 'denied' });
+    // The audit entry shows the approval as it was (pending, undecided) and as it is now.
+    const audit = (await (await call(setup.gateway, 'GET', '/v1/audit-logs?type=admin&period=today', undefined, { key: setup.adminKey })).json()) as {
+      events: Array<{ request_id: string; before: unknown; after: unknown }>;
+    };
+    const entry = audit.events.find((event) => event.request_id === denied.headers.get('x-request-id'));
+    expect(entry?.before).toEqual({ ...decision, status: 'pending', decided_by: null, decided_at: null });
+    expect(entry?.after).toEqual(decision);
     expect((await held(BIG, id)).message).toContain('denied');
     expect((await decide(id, 'approve')).status).toBe(409);
     expect((await decide('apr_missing', 'approve')).status).toBe(404);

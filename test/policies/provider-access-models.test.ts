@@ -239,9 +239,10 @@ describe('GET /v1/models: who may list, and one model at a time', () => {
     expect((await client(setup(), OPERATOR_KEY).models.retrieve('gpt-3.5-turbo')).created).toBe(1677610602);
   });
 
-  test('an id with a slash (a model two providers serve) is retrieved as listed, escaped or not', async () => {
-    // Groq's key aimed at the OpenAI simulator: both providers then report the same models.
-    await addProviderKeys(setup().gateway, [{ name: 'groq', api_key: OPENAI_KEY, base_url: `${setup().openai.url}/v1` }], setup().adminKey);
+  test('an id with a slash is retrieved as listed, escaped or not', async () => {
+    // A Groq key: Groq's catalog ids hold a slash (meta-llama/…). (The entry's top-level `base_url`
+    // this test once sent was never a field, and is refused now that unknown fields are.)
+    await addProviderKeys(setup().gateway, [{ name: 'groq', api_key: OPENAI_KEY }], setup().adminKey);
     await call(setup().gateway, 'GET', '/v1/providers', undefined, { key: setup().adminKey });
     const everything = await listed(client(setup(), OPERATOR_KEY));
     const slashed = everything.find((model) => model.id.includes('/'));

@@ -270,6 +270,34 @@ describe('routing.provider_order names loaded providers only', () => {
   });
 });
 
+describe('routing.cost_weights names loaded providers only', () => {
+  test("a misspelt name is a 400 naming it and the known providers, in a request's routing, before any upstream call", async () => {
+    for (const name of ['opanai', 'OpenAI', 'parrotrouter']) {
+      const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'cost_optimized', cost_weights: { anthropic: 1, [name]: 0.8 } } });
+      expect(response.status).toBe(400);
+      const error = await errorOf(response);
+      expect(error).toMatchObject({ code: 'invalid_field', param: `routing.cost_weights.${name}` });
+      expect(error.message).toContain(`unknown provider '${name}'; known providers: `);
+      expect(error.message).toContain('openai');
+    }
+    expect(upstream()).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
+  });
+
+  test("the seed's weights are accepted", async () => {
+    const response = await chat(gateway, { model: 'gpt-4', routing: { ...SEED_COST_BLOCK } });
+    expect(response.status).toBe(200);
+  });
+
+  test('PUT /v1/settings/routing refuses it too, and stores nothing', async () => {
+    const before = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    const response = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { ...SEED_COST_BLOCK, cost_weights: { openai: 0.8, nope: 1 } } });
+    expect(response.status).toBe(400);
+    expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: 'routing.cost_weights.nope' });
+    const after = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    expect(after).toEqual(before);
+  });
+});
+
 describe('retries, backoff and caps', () => {
   test('retries: 1 with a 429 Retry-After 1 on a single candidate: the second pass succeeds after ≥ 1 s', async () => {
     account.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 1 });

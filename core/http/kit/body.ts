@@ -142,6 +142,7 @@ interface DescribedSchema {
   type?: string;
   const?: unknown;
   anyOf?: DescribedSchema[];
+  properties?: Record<string, unknown>;
 }
 
 const KEYWORD_BY_ERROR: Partial<Record<ValueErrorType, string>> = {
@@ -199,6 +200,9 @@ export function validationMessage(error: Pick<ValueError, 'type' | 'schema' | 'm
       return `expected ${String(schema.const)}`;
     case ValueErrorType.Union:
       return unionRule(schema);
+    case ValueErrorType.ObjectAdditionalProperties:
+      // A typo silently dropped or stored is a setting not applied: say what the object does take.
+      return `unknown field; known fields: ${Object.keys(schema.properties ?? {}).join(', ')}`;
     default:
       return error.message.charAt(0).toLowerCase() + error.message.slice(1);
   }

@@ -7,15 +7,19 @@ import { guarded } from '../../http/kit/guard.ts';
 import { json } from '../../http/kit/respond.ts';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './monitor.ts';
 
-export const HealthPolicySchema = Type.Object({
-  auto_disable: Type.Optional(Type.Boolean({ description: 'Take a key out of rotation when its health falls below the threshold' })),
-  health_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Success rate, in percent, below which a key is unhealthy' })),
-  latency_threshold: Type.Optional(
-    Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Latency, in milliseconds, above which a key is slow' }),
-  ),
-  check_interval: Type.Optional(Type.Number({ minimum: 1, maximum: 86_400, description: 'Seconds between active health probes' })),
-  min_samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Requests needed before the success rate counts' })),
-});
+export const HealthPolicySchema = Type.Object(
+  {
+    auto_disable: Type.Optional(Type.Boolean({ description: 'Take a key out of rotation when its health falls below the threshold' })),
+    health_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Success rate, in percent, below which a key is unhealthy' })),
+    latency_threshold: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Latency, in milliseconds, above which a key is slow' }),
+    ),
+    check_interval: Type.Optional(Type.Number({ minimum: 1, maximum: 86_400, description: 'Seconds between active health probes' })),
+    min_samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Requests needed before the success rate counts' })),
+  },
+  // A misspelt threshold (`health_treshold`) was stored beside the real one, which stayed as it was.
+  { additionalProperties: false },
+);
 
 export const healthRoutes = {
   putHealthCheck: guarded('admin', async (runtime, request, principal) => {

@@ -1,0 +1,72 @@
+// Every management read that takes query parameters refuses one it does not know, as bodies refuse
+// unknown fields: `groupby=team` used to answer 200 without the team breakdown (QA12 cost D4). The
+// parameters each one does take still work, all at once.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { call, expectSpecError, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway({ probes: false, logLevel: 'info' });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+});
+
+interface Endpoint {
+  path: string;
+  /** Every parameter it takes, with a value it accepts (one of `period` or `start`/`end`). */
+  known: Record<string, string>;
+  operator?: boolean;
+}
+
+const ENDPOINTS: Endpoint[] = [
+  { path: '/v1/analytics/byok', known: { period: 'today', group_by: 'provider,team', account_id: 'default' } },
+  { path: '/v1/analytics/cost-comparison', known: { start: '2026-01-01', end: '2026-02-01', account_id: 'default' } },
+  { path: '/v1/usage/me', known: { period: 'current_month' } },
+  { path: '/v1/audit-logs', known: { type: 'admin', period: 'today', account_id: 'default', limit: '5', cursor: '' }, operator: true },
+  { path: '/v1/alerts/events', known: { type: 'compliance', alert_id: 'alrt_x', period: 'last_30_days', limit: '10' } },
+  { path: '/v1/approvals', known: { status: 'pending' } },
+  { path: '/v1/platform/prices', known: { provider: 'openai', model: 'gpt-4o', source: 'shipped' }, operator: true },
+  { path: '/v1/analytics/reconciliation', known: { period: 'today', provider: 'openai' } },
+  { path: '/v1/reconciliation/runs', known: { period: 'last_30_days' } },
+];
+
+const keyFor = (endpoint: Endpoint) => (endpoint.operator === true ? OPERATOR_KEY : gateway.defaultAdminKey);
+
+describe('unknown query parameters', () => {
+  for (const endpoint of ENDPOINTS) {
+    test(`${endpoint.path} takes ${Object.keys(endpoint.known).join(', ')} and refuses anything else, naming it`, async () => {
+      const known = new URLSearchParams(endpoint.known);
+      const accepted = await call(gateway, 'GET', `${endpoint.path}?${known}`, undefined, { key: keyFor(endpoint) });
+      expect({ path: endpoint.path, status: accepted.status }).toEqual({ path: endpoint.path, status: 200 });
+
+      const typo = await call(gateway, 'GET', `${endpoint.path}?${known}&groupby=team`, undefined, { key: keyFor(endpoint) });
+      const body = await expectSpecError(typo, 400, 'invalid_field');
+      expect(body.error.param).toBe('groupby');
+      expect(body.error.message).toContain("Invalid value for 'groupby': is not a query parameter of this endpoint; it takes: ");
+      for (const name of Object.keys(endpoint.known)) expect(body.error.message).toContain(name);
+    });
+  }
+
+  test("the seed's analytics query still works as printed, and a typo of group_by is no longer an ungrouped 200", async () => {
+    const admin = { key: gateway.defaultAdminKey };
+    const seed = await call(gateway, 'GET', '/v1/analytics/byok?period=current_month&group_by=provider,model,team', undefined, admin);
+    expect(seed.status).toBe(200);
+    expect(await seed.json()).toMatchObject({ by_provider: [], by_model: [], by_team: [] });
+    const comparison = await call(gateway, 'GET', '/v1/analytics/cost-comparison?period=last_30_days', undefined, admin);
+    expect(comparison.status).toBe(200);
+    const grouped = await call(gateway, 'GET', '/v1/analytics/cost-comparison?period=last_30_days&group_by=provider', undefined, admin);
+    expect((await expectSpecError(grouped, 400, 'invalid_field')).error.param).toBe('group_by');
+  });
+
+  test('a parameter named like a key is not echoed', async () => {
+    const key = 'sk-proj-QUERYxCANARYxKEY0123456789abcdefghij';
+    const response = await call(gateway, 'GET', `/v1/usage/me?${key}=1`, undefined, { key: gateway.defaultAdminKey });
+    const text = await response.text();
+    expect(response.status).toBe(400);
+    expect(text).not.toContain(key);
+  });
+});
