@@ -169,7 +169,8 @@ describe('nothing kept holds a canary', () => {
     const audit = await record(await call(gateway, 'GET', '/v1/audit-logs?type=request&limit=500'));
     expect(audit.status).toBe(200);
     expect((audit.body.events as unknown[]).length).toBeGreaterThan(50);
-    const kept = [exported.text, json.text, analytics.text, audit.text];
+    const rows = JSON.stringify(await gateway.runtime.store.listUsage('default'));
+    const kept = [rows, exported.text, json.text, analytics.text, audit.text];
     // The log, without the first-start announcement (which prints the default admin key once, by design).
     const logLines = gateway.output.filter((line) => line.startsWith('{'));
     for (const canary of canaries()) {
