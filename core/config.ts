@@ -4,6 +4,7 @@ import { parseCidr } from './wire/ip-address.ts';
 import { parseUpstreamList } from './wire/upstream-policy.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
+import { parseCorsOrigins, type CorsOrigins } from './http/cors.ts';
 
 export interface GatewayConfig {
   host: string;
@@ -55,6 +56,8 @@ export interface GatewayConfig {
    * a request whose socket address is one of them has its client address read from `X-Forwarded-For`.
    */
   trustedProxies: string[];
+  /** The browser origins that may call Keyway cross-origin (`KEYWAY_CORS_ORIGINS`); undefined: no CORS (core/http/cors.ts). */
+  corsOrigins: CorsOrigins | undefined;
   /** A price table in LiteLLM's format merged over the embedded one (`KEYWAY_PRICES_FILE`), re-read by POST /v1/platform/prices/reload. */
   pricesFile: string | undefined;
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
@@ -80,6 +83,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   upstreamAllow: 'KEYWAY_UPSTREAM_ALLOW',
   upstreamDeny: 'KEYWAY_UPSTREAM_DENY',
   trustedProxies: 'KEYWAY_TRUSTED_PROXIES',
+  corsOrigins: 'KEYWAY_CORS_ORIGINS',
   logLevel: 'KEYWAY_LOG_LEVEL',
 };
 
@@ -114,6 +118,14 @@ function upstreamList(key: 'upstreamAllow' | 'upstreamDeny', text: string | unde
   const source = fromEnvironment ? ENVIRONMENT_KEYS[key] : `${key} in the KEYWAY_CONFIG file ${configPath ?? ''}`.trim();
   try {
     return parseUpstreamList(text, source ?? key).map((entry) => entry.text);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+function corsOrigins(text: string | undefined): CorsOrigins | undefined {
+  try {
+    return parseCorsOrigins(text);
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
@@ -230,6 +242,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),
+    corsOrigins: corsOrigins(value('corsOrigins')),
     pricesFile: value('KEYWAY_PRICES_FILE') ? resolve(value('KEYWAY_PRICES_FILE') as string) : undefined,
     env: merged,
   };

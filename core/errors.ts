@@ -1,3 +1,4 @@
+import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
 import type { ErrorDescriptor, FailureReason } from './spec/vocabulary.ts';
 
 interface ErrorTableRow {
@@ -109,11 +110,22 @@ export class KeywayError extends Error {
     this.headers = options.headers;
   }
 
+  /**
+   * The error as it is answered. Its texts may quote what a client sent (a model, a field's name, a
+   * header), and a careless client sends keys in the wrong field: anything shaped like a key, or equal
+   * to a secret in play, is replaced here, the one door every error answer passes through.
+   */
   toDescriptor(): ErrorDescriptor {
-    const descriptor: ErrorDescriptor = { status: this.status, type: this.type, code: this.code, message: this.message, param: this.param };
+    const descriptor: ErrorDescriptor = {
+      status: this.status,
+      type: this.type,
+      code: this.code,
+      message: redactSecrets(this.message),
+      param: this.param === null ? null : redactSecrets(this.param),
+    };
     if (this.reason !== undefined) descriptor.reason = this.reason;
     if (this.retryAfterSeconds !== undefined) descriptor.retryAfterSeconds = this.retryAfterSeconds;
-    if (this.extra !== undefined) descriptor.extra = this.extra;
+    if (this.extra !== undefined) descriptor.extra = redactStrings(this.extra, 4) as Record<string, unknown>;
     return descriptor;
   }
 }

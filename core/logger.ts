@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { redactKnownSecrets } from './credentials/secret-values.ts';
+import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
 
 export type Logger = pino.Logger;
 
@@ -41,31 +41,8 @@ export const REDACTED_PATHS = [
   'providers[*].api_key',
 ];
 
-const SECRET_PATTERNS: RegExp[] = [
-  /\b(sk|pk|rk)-(?:proj-|ant-(?:api\d\d-)?|live-|test-)?[A-Za-z0-9_-]{8,}/g,
-  /\bpplx-[A-Za-z0-9_-]{8,}/g,
-  /\bAIza[0-9A-Za-z_-]{20,}/g,
-  /\bkw_(?:op|ak|mk)_[A-Za-z0-9_-]{8,}/g,
-  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-];
-
-/** Replaces anything shaped like a provider or gateway key, and every secret value in play, with a marker. */
-export function redactSecrets(text: string): string {
-  let result = redactKnownSecrets(text);
-  for (const pattern of SECRET_PATTERNS) result = result.replace(pattern, '[REDACTED]');
-  return result;
-}
-
-/** Scrubs the string values of a log object, a few levels deep; other values pass unchanged. */
-function redactValues(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return redactSecrets(value);
-  if (depth === 0 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => redactValues(item, depth - 1));
-  if (value instanceof Error) return { name: value.name, message: redactSecrets(value.message) };
-  const scrubbed: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) scrubbed[key] = redactValues(item, depth - 1);
-  return scrubbed;
-}
+/** Free text scrubbed of key shapes and of the secret values in play (core/credentials/secret-shapes.ts). */
+export { redactSecrets };
 
 export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
   // JSON to stdout: pino transports need worker files, which a single binary does not have.
@@ -78,7 +55,7 @@ export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'in
       hooks: {
         logMethod(args, method) {
           // By value as well as by shape: a key without a known prefix, echoed in an error, is caught here.
-          const scrubbed = args.map((argument) => redactValues(argument, 4));
+          const scrubbed = args.map((argument) => redactStrings(argument, 4));
           method.apply(this, scrubbed as Parameters<typeof method>);
         },
       },

@@ -3,6 +3,7 @@
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
+import { shownValue } from '../credentials/secret-shapes.ts';
 
 /**
  * The creation time, formatted once per millisecond: under load many rows share a millisecond, and
@@ -27,12 +28,14 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     accountId: context.principal.accountId,
     gatewayKeyId: context.principal.keyId,
     teamId: context.teamId ?? null,
-    projectTag: context.projectTag ?? null,
+    // Names the client sent are kept (exports, analytics, audit events) only if they hold no key: a
+    // request refused for sending one is still booked, and other refusals come before that check.
+    projectTag: context.projectTag === undefined ? null : shownValue(context.projectTag),
     endpoint: context.endpoint,
     provider: context.served?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.
     model: context.served === undefined ? null : (outcome.servedModel ?? context.served.model),
-    requestedModel: typeof context.request.model === 'string' ? context.request.model.slice(0, 200) : '',
+    requestedModel: typeof context.request.model === 'string' ? shownValue(context.request.model.slice(0, 200)) : '',
     // The client's own key (X-Provider-Key) is booked as byok with no key id: it was never stored.
     providerKeyId: context.served === undefined || context.served.keyId === CLIENT_PROVIDER_KEY_ID ? null : context.served.keyId,
     byok: context.served !== undefined && context.served.owner === 'account',

@@ -9,6 +9,7 @@ import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
 import { createAllowedMethods, routePathPattern } from './allowed-methods.ts';
 import { createClientAddressResolver } from './client-address.ts';
+import { createCors } from './cors.ts';
 import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
 import { authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
@@ -44,6 +45,13 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
   });
   const app = new Elysia();
   const allowedMethods = createAllowedMethods(() => app.routes);
+  // Off unless KEYWAY_CORS_ORIGINS lists origins: then nothing runs per request.
+  const corsOrigins = runtime.config.corsOrigins;
+  if (corsOrigins !== undefined) {
+    const dialectHeaders = runtime.plugins.routes.flatMap(({ value: route }) => route.corsRequestHeaders ?? []);
+    const cors = createCors(corsOrigins, allowedMethods, dialectHeaders);
+    app.onRequest(({ request, set }) => cors(request, set.headers as Record<string, string | number>));
+  }
   // Plugin routes that answer errors in their own dialect's shape: a 405 on their path is written so too.
   const refusalDialects = runtime.plugins.routes.flatMap(({ value: route }) =>
     route.refusal === undefined ? [] : [{ pattern: routePathPattern(route.path), refusal: route.refusal }],

@@ -7,6 +7,7 @@ import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-di
 import { snapshotBase } from '../catalog/snapshots.ts';
 import { KeywayError } from '../errors.ts';
 import { passGuards } from './kit/guard.ts';
+import { refuseSecretName } from '../wire/secret-fields.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
@@ -43,7 +44,9 @@ export function retrieveModel(runtime: Runtime, request: Request, encodedId: str
   const requestId = requestIdOf(request);
   try {
     const id = decodedModelId(encodedId);
-    const entry = callableModels(runtime, request).find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === id);
+    const models = callableModels(runtime, request);
+    refuseSecretName('model', id, 'a model name');
+    const entry = models.find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === id);
     if (entry === undefined) {
       throw new KeywayError('model_not_found', { detail: `The model '${id.slice(0, 200)}' does not exist or this key may not use it.` }, { param: 'model' });
     }

@@ -149,7 +149,7 @@ export async function runAttempts<Value>(
       }
     }
   }
-  throw finalFailure(lastError, context.attempts);
+  throw finalFailure(lastError, context.attempts, context.resolution?.model ?? context.request.model);
 }
 
 interface AttemptOutcome<Value> {
@@ -384,8 +384,19 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
   };
 }
 
+/**
+ * Whether a last "model not found" may stand as the answer's 404: only when every attempt failed so
+ * for the very model the client named. Then its name is what is wrong (a typo, a model its providers
+ * lack). A substitute routing chose, or a chain that met other failures first, says nothing against
+ * the client's model: that is an upstream failure like any other (PRODUCT.md: 502 when the last
+ * failure is neither a rate limit nor a timeout).
+ */
+function clientModelNotFound(attempts: readonly AttemptRecord[], requestedModel: string): boolean {
+  return attempts.every((attempt) => attempt.reason === 'model_not_available' && attempt.model === requestedModel);
+}
+
 /** When every candidate failed, the answer follows the last failure and lists every attempt. */
-export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[]): KeywayError {
+export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[], requestedModel: string): KeywayError {
   if (lastError === undefined)
     return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
   const listed = attempts.map((attempt) => ({
@@ -400,12 +411,13 @@ export function finalFailure(lastError: KeywayError | undefined, attempts: Attem
     attempts.length <= 1
       ? lastError.message
       : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastError.message}`;
+  const substituteMissing = lastError.code === 'model_not_found' && !clientModelNotFound(attempts, requestedModel);
   return new KeywayError(
-    lastError.code,
+    substituteMissing ? 'upstream_error' : lastError.code,
     {},
     {
       message,
-      param: lastError.param,
+      param: substituteMissing ? null : lastError.param,
       reason: lastError.reason,
       retryAfterSeconds: lastError.retryAfterSeconds,
       extra: { ...lastError.extra, attempts: listed },

@@ -16,6 +16,7 @@ import type { RequestContext } from '../spec/lifecycle.ts';
 import type { Principal } from '../spec/principal.ts';
 import type { CallContext, NativeDialectApi, ProviderAdapter } from '../spec/provider.ts';
 import { viaNamesKeyway } from '../wire/upstream-policy.ts';
+import { refuseSecretFields } from '../wire/secret-fields.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
 import type { DrainWatch } from './drain.ts';
@@ -70,6 +71,8 @@ export class LifecycleRunner {
       const text = await readBodyText(request, this.dependencies.maxBodyBytes);
       context.bodyText = text;
       const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
+      // Before any dialect or router reads a name (and could quote it): a key sent as one is refused.
+      refuseSecretFields(body, request.headers);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const native = operation.kind === 'chat' ? nativeCallsFor(operation, context) : undefined;

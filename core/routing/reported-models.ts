@@ -1,3 +1,4 @@
+import { snapshotBase } from '../catalog/snapshots.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
@@ -24,6 +25,8 @@ export interface ModelListing {
 export class ReportedModels {
   private readonly listings = new Map<string, ModelListing>();
   private readonly inFlight = new Map<string, Promise<ModelListing>>();
+  /** The undated names of each listing's dated snapshots, built on first need. */
+  private readonly aliases = new WeakMap<ModelListing, ReadonlySet<string>>();
 
   constructor(
     private readonly providers: ReadonlyMap<string, ProviderAdapter>,
@@ -48,6 +51,22 @@ export class ReportedModels {
       if (keys.some((key) => this.listings.get(key.id)?.modelSet.has(model))) found.push(provider);
     }
     return found;
+  }
+
+  /**
+   * Whether the key's own listing says it does not serve `model`: false when nothing is known (no
+   * listing yet, a failed one, an empty one). A dated name in the listing serves its alias too
+   * (Anthropic lists `claude-opus-4-5-20251101` and answers `claude-opus-4-5`).
+   */
+  knownNotToServe(key: ProviderKeyRecord, model: string): boolean {
+    const listing = this.listings.get(key.id);
+    if (listing === undefined || listing.status !== 'active' || listing.models.length === 0 || listing.modelSet.has(model)) return false;
+    let aliases = this.aliases.get(listing);
+    if (aliases === undefined) {
+      aliases = new Set(listing.models.map(snapshotBase).filter((base): base is string => base !== undefined));
+      this.aliases.set(listing, aliases);
+    }
+    return !aliases.has(model);
   }
 
   modelsOf(accountId: string): Map<string, Set<string>> {

@@ -12,7 +12,7 @@ export interface ModelResolverDependencies {
 
 /**
  * Picks the provider a model name selects: an explicit `provider` field or `provider/model` name
- * first, then the catalog, then provider name patterns, then what the account's keys report.
+ * first, then the catalog, then what the account's keys report, then provider name patterns.
  * Where several providers match, the ones the account holds keys for win; a tie is an error.
  */
 export function resolveModel(
@@ -96,16 +96,26 @@ export function providersSelecting(dependencies: ModelResolverDependencies, acco
   return candidateProviders(dependencies, accountId, model);
 }
 
+/**
+ * Exact names before name patterns: the catalog's entries, then the models the account's keys report
+ * (what `GET /v1/models` lists), and only then the providers' patterns. A pattern is a guess about a
+ * provider's naming (`text-embedding-*`) that can match another provider's model (Google's
+ * `text-embedding-004`); a key that lists the name says who serves it. Several keys' providers listing
+ * one name are narrowed by the patterns when that leaves some.
+ */
 function candidateProviders(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
   const fromCatalog = dependencies.catalog
     .providersOf(model)
     .map((info) => info.provider)
     .filter((provider) => dependencies.providers.has(provider));
   if (fromCatalog.length > 0) return [...new Set(fromCatalog)];
+  const reporting = dependencies.models.providersReporting(accountId, model);
+  if (reporting.length === 1) return reporting;
   const fromPatterns: string[] = [];
   for (const [name, adapter] of dependencies.providers) if (adapter.modelPatterns.some((pattern) => pattern.test(model))) fromPatterns.push(name);
-  if (fromPatterns.length > 0) return fromPatterns;
-  return dependencies.models.providersReporting(accountId, model);
+  if (reporting.length === 0) return fromPatterns;
+  const both = reporting.filter((provider) => fromPatterns.includes(provider));
+  return both.length > 0 ? both : reporting;
 }
 
 function* allKnownNames(dependencies: ModelResolverDependencies, accountId: string): Generator<string> {

@@ -4,7 +4,7 @@
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
-import type { ModelResolution, ProviderAdapter, ResolvedKeys, ProviderKeyRecord, RequestContext, RoutingStrategy } from '../spec/plugin.ts';
+import type { ModelResolution, ProviderAdapter, ResolvedKeys, ProviderKeyRecord, RequestContext, RouteCandidate, RoutingStrategy } from '../spec/plugin.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import type { HealthMonitor } from './health/monitor.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
@@ -217,7 +217,7 @@ export class Router {
     const resolution = this.resolutionFor(context);
     context.resolution = resolution;
     const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);
-    context.candidates = strategy.plan({
+    const planned = strategy.plan({
       request: context.request,
       resolution,
       routing,
@@ -230,6 +230,23 @@ export class Router {
       platformMarkupPercent:
         (this.dependencies.snapshots.current.platformSettings.platform_markup_percent as number | undefined) ?? DEFAULT_PLATFORM_MARKUP_PERCENT,
     });
+    context.candidates = this.withoutUnservedSubstitutes(planned, resolution.model);
+  }
+
+  /**
+   * A substitute (a class's equivalent of the model the client named, chosen by routing) that the
+   * key's own model listing does not hold is left out: the attempt could only fail with "model not
+   * found", after a round trip, on each key of that provider. The model the client named is always
+   * tried. Allocates nothing when nothing is left out.
+   */
+  private withoutUnservedSubstitutes(candidates: RouteCandidate[], model: string): RouteCandidate[] {
+    let kept: RouteCandidate[] | undefined;
+    for (let index = 0; index < candidates.length; index++) {
+      const candidate = candidates[index] as RouteCandidate;
+      if (candidate.model !== model && this.dependencies.models.knownNotToServe(candidate.key, candidate.model)) kept ??= candidates.slice(0, index);
+      else kept?.push(candidate);
+    }
+    return kept ?? candidates;
   }
 
   /**

@@ -76,6 +76,12 @@ export interface RouteDefinition {
    * on the whole account.
    */
   teamKeys?: boolean;
+  /**
+   * Request headers this route's clients send beyond the ones the core reads: its dialect's own
+   * (`anthropic-version`). With KEYWAY_CORS_ORIGINS set, a browser on a listed origin may send them
+   * cross-origin, on every route (one SDK calls several: its models list too). Lower-case names.
+   */
+  corsRequestHeaders?: readonly string[];
   /** One line for the OpenAPI document. */
   summary?: string;
   /** The JSON request body, for the OpenAPI document only: the core never validates against it. */

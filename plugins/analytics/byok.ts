@@ -37,7 +37,8 @@ export function parseGroups(services: Services, query: URLSearchParams): Set<Gro
     .filter((value) => value !== '');
   for (const value of values) {
     if (!(GROUPS as readonly string[]).includes(value)) {
-      const detail = `'${value.slice(0, 40)}' is not a grouping; use a comma-separated list of ${GROUPS.join(', ')}`;
+      // Redacted before it is cut: a key cut short no longer matches its own value or shape.
+      const detail = `'${services.errors.redact(value).slice(0, 40)}' is not a grouping; use a comma-separated list of ${GROUPS.join(', ')}`;
       throw services.errors.create('invalid_field', { param: 'group_by', detail }, { param: 'group_by' });
     }
     groups.add(value as Group);

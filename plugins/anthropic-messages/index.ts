@@ -21,6 +21,9 @@ export {
 } from './response.ts';
 export { AnthropicStreamEncoder, type AnthropicStreamEncoderOptions } from './stream-encoder.ts';
 
+/** What Anthropic's SDKs send from a browser besides the key (`x-api-key`, which the core reads). */
+const BROWSER_HEADERS = ['anthropic-version', 'anthropic-beta', 'anthropic-dangerous-direct-browser-access'];
+
 export const anthropicMessagesPlugin = definePlugin({
   name: 'dialect-anthropic-messages',
   version: '1.0.0',
@@ -36,6 +39,7 @@ export const anthropicMessagesPlugin = definePlugin({
           method: 'POST',
           path: '/v1/messages',
           refusal: anthropicRefusal,
+          corsRequestHeaders: BROWSER_HEADERS,
           summary: 'Anthropic Messages API',
           body: MessagesBodySchema,
           response: MessageSchemaResponse,
@@ -45,6 +49,7 @@ export const anthropicMessagesPlugin = definePlugin({
           method: 'POST',
           path: '/v1/messages/count_tokens',
           refusal: anthropicRefusal,
+          corsRequestHeaders: BROWSER_HEADERS,
           summary: 'Count input tokens (Anthropic)',
           body: CountTokensBodySchema,
           response: CountTokensSchema,

@@ -14,7 +14,8 @@ export const OPENAI_CATALOG_ALIASES: CatalogAliases = { providers: ['openai'], t
 export const openAIProviderPlugin = compatiblePlugin({
   name: 'openai',
   defaultBaseUrl: 'https://api.openai.com/v1',
-  modelPatterns: [/^gpt-/, /^o\d/, /^chatgpt-/, /^text-embedding-/, /^davinci/, /^babbage/],
+  // OpenAI's own embedding names (3-small, 3-large, ada-002): `text-embedding-00N` is Google's.
+  modelPatterns: [/^gpt-/, /^o\d/, /^chatgpt-/, /^text-embedding-(?:3|ada)-/, /^davinci/, /^babbage/],
   catalogAliases: OPENAI_CATALOG_ALIASES,
   modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models; its own Responses API for /v1/responses',

@@ -94,6 +94,31 @@ describe('model selection', () => {
     expect(error.extra?.candidates).toEqual(['groq/shared-model', 'together/shared-model']);
   });
 
+  test("exact names win over name patterns: a key's listing decides between overlapping patterns", () => {
+    // Two providers whose patterns both match one name, as OpenAI's `text-embedding-*` once matched Google's model.
+    const overlapping = new Map<string, ProviderAdapter>([
+      ['openai', adapter('openai', [/^text-embedding-/])],
+      ['google', adapter('google', [/^text-embedding-00\d$/])],
+    ]);
+    const listing = new Map<string, Set<string>>([
+      ['openai', new Set(['text-embedding-3-small'])],
+      ['google', new Set(['text-embedding-004'])],
+    ]);
+    const listed = {
+      providersReporting: (_account: string, model: string) => [...listing].filter(([, names]) => names.has(model)).map(([provider]) => provider),
+      modelsOf: () => listing,
+    } as unknown as ReportedModels;
+    const both = keys('openai', 'google');
+    const resolved = resolveModel({ providers: overlapping, catalog: new ModelCatalog({}), models: listed }, 'acc', both, 'text-embedding-004', undefined);
+    expect(resolved.provider).toBe('google');
+    // Without a listing the patterns alone cannot tell: a 404 naming both, as before.
+    const unlisted = { ...listed, providersReporting: () => [] } as unknown as ReportedModels;
+    const error = failure(() =>
+      resolveModel({ providers: overlapping, catalog: new ModelCatalog({}), models: unlisted }, 'acc', both, 'text-embedding-004', undefined),
+    );
+    expect(error.extra?.candidates).toEqual(['openai/text-embedding-004', 'google/text-embedding-004']);
+  });
+
   test('an unknown name is a 404 with close matches', () => {
     const error = failure(() => resolveModel(dependencies, 'acc', keys('ollama'), 'llama3.1:7b', undefined));
     expect({ status: error.status, code: error.code }).toEqual({ status: 404, code: 'model_not_found' });

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from 'bun:test';
-import { forgetSecret, redactKnownSecrets, rememberSecret, rememberedSecretCount } from '../../core/credentials/secret-values.ts';
+import { looksLikeSecret, shownValue } from '../../core/credentials/secret-shapes.ts';
+import { containsKnownSecret, forgetSecret, redactKnownSecrets, rememberSecret, rememberedSecretCount } from '../../core/credentials/secret-values.ts';
 import { redactSecrets } from '../../core/logger.ts';
 
 const first = 'Qm9vbGVhbkZsYWdTZWNyZXQx';
@@ -43,4 +44,41 @@ test('a value held twice is redacted until both holders forget it', () => {
 test('the logger scrubs remembered values as well as key-shaped text', () => {
   remember(first);
   expect(redactSecrets(`key ${first} and sk-proj-abcdefghijklmnop`)).toBe('key [REDACTED] and [REDACTED]');
+});
+
+test('a secret is found by value anywhere in a text, and next to another that shares its hash bucket', () => {
+  remember(first);
+  remember(second);
+  expect(containsKnownSecret(`openai/${second}`)).toBe(true);
+  expect(containsKnownSecret(`${first.slice(0, -1)}`)).toBe(false);
+  expect(containsKnownSecret('gpt-4o-mini')).toBe(false);
+  // A replacement restarts the scan right after the marker: a secret that follows at once is found too.
+  expect(redactKnownSecrets(`${first}${second}`)).toBe('[REDACTED][REDACTED]');
+});
+
+test('key shapes and values are secrets; model, provider and tag names are not', () => {
+  remember(first);
+  for (const secret of [
+    first,
+    'sk-proj-abcdefghijklmnop',
+    'sk-ant-api03-abcdefghijklmnop',
+    'AIzaSyabcdefghijklmnopqrstuvwxyz0123456',
+    'kw_op_abcdefghijklmnop',
+    'kw_ak_abcdefghijklmnop',
+    'kw_mk_abcdefghijklmnop',
+    'pplx-abcdefghijklmnop',
+    'bearer abcdefghijklmnop',
+  ])
+    expect([secret, looksLikeSecret(secret)]).toEqual([secret, true]);
+  for (const name of [
+    'gpt-4o-mini',
+    'claude-3-opus-20240229',
+    'openai/gpt-4o',
+    'text-embedding-004',
+    'accounts/fireworks/models/llama-v3p1-70b',
+    'task-tracker-2024',
+  ])
+    expect([name, looksLikeSecret(name)]).toEqual([name, false]);
+  expect(shownValue('kw_op_abcdefghijklmnop')).toBe('[REDACTED]');
+  expect(shownValue('gpt-4o')).toBe('gpt-4o');
 });

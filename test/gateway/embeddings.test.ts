@@ -82,6 +82,27 @@ describe.each([
   });
 });
 
+// QA D2: OpenAI's name pattern for embeddings matched Google's model too, so the bare name was
+// "served by several providers" (suggesting openai/text-embedding-004, which does not exist) while
+// GET /v1/models listed it as Google's alone.
+describe("Google's text-embedding-004 by its bare name", () => {
+  test('goes to Google, as GET /v1/models lists it', async () => {
+    const embed = () => call(gateway, 'POST', '/v1/embeddings', { model: 'text-embedding-004', input: ['a'] });
+    const first = await embed();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-provider-used')).toBe('google');
+    // Once every key has reported its models, the exact listing decides, and agrees.
+    expect((await call(gateway, 'GET', '/v1/providers')).status).toBe(200);
+    const listed = (await (await call(gateway, 'GET', '/v1/models')).json()) as { data: Array<{ id: string; provider: string }> };
+    expect(listed.data.filter((model) => model.id.endsWith('text-embedding-004'))).toEqual([
+      expect.objectContaining({ id: 'text-embedding-004', provider: 'google' }),
+    ]);
+    const again = await embed();
+    expect(again.status).toBe(200);
+    expect(again.headers.get('x-provider-used')).toBe('google');
+  });
+});
+
 describe('embeddings refusals', () => {
   test('a provider without embeddings says so, without calling it', async () => {
     await addProviderKeys(gateway, [{ name: 'anthropic', api_key: 'sk-ant-api03-NoEmbeddingsHere0000000001', settings: { base_url: 'http://127.0.0.1:9' } }]);

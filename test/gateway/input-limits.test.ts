@@ -223,6 +223,27 @@ describe('every oversized body gets the spec 413', () => {
   });
 });
 
+// Bun's HTTP parser answers headers over its limit (16 KiB) before any of Keyway's code runs: no hook
+// or option of Bun.serve reaches it. docs/api.md documents this exception; this test notices if Bun
+// ever lets Keyway answer instead, so the document can be revised.
+describe('request headers over 16 KiB (a documented limit)', () => {
+  test("are refused by Bun's own bare 431, unbooked", async () => {
+    const before = (await gateway.runtime.store.listUsage('default')).length;
+    const response = await call(
+      gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [] },
+      { headers: { 'x-project-tag': 'a'.repeat(20_000) } },
+    );
+    expect(response.status).toBe(431);
+    expect(await response.text()).toBe('');
+    expect(response.headers.get('x-request-id')).toBeNull();
+    await gateway.runtime.usage.flush();
+    expect((await gateway.runtime.store.listUsage('default')).length).toBe(before);
+  });
+});
+
 describe('validation messages state the rule', () => {
   test('a provider key with a space', async () => {
     const body = await expectError(

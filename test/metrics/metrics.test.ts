@@ -78,7 +78,8 @@ describe('GET /metrics after real requests', () => {
     await messages.text();
     // Refused before any upstream call: a model nobody serves, and a canary key as the model name.
     await expectSpecError(await chat({ model: PLAIN_MODEL_CANARY.replace('gpt-', 'zz-') }), 404, 'model_not_found');
-    await expectSpecError(await chat({ model: MODEL_CANARY }), 404, 'model_not_found');
+    // A key where a name belongs is refused as such (docs/security.md, "Keys in the wrong field").
+    await expectSpecError(await chat({ model: MODEL_CANARY }), 400, 'invalid_field');
     // Not authenticated: answered, never booked, never counted.
     await expectSpecError(await chat({}, ''), 401, 'invalid_api_key');
     await Bun.sleep(20);
@@ -100,7 +101,16 @@ describe('GET /metrics after real requests', () => {
         status_class: '4xx',
         error_type: 'model_not_found',
       }),
-    ).toBe(2);
+    ).toBe(1);
+    expect(
+      valueOf(exposition, 'keyway_requests_total', {
+        endpoint: 'chat',
+        gen_ai_provider_name: '',
+        gen_ai_request_model: '',
+        status_class: '4xx',
+        error_type: 'invalid_field',
+      }),
+    ).toBe(1);
     // Every booked request is counted once, and nothing else is.
     expect(sumOf(exposition, 'keyway_requests_total')).toBe(rows.length);
   });

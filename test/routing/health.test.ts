@@ -276,6 +276,34 @@ describe('half-open recovery', () => {
   });
 });
 
+describe('auto_disable switched off', () => {
+  // QA D1: a provider disabled under auto_disable, then the flag turned off.
+  test('a failure while recovering no longer disables it, and later requests are served', async () => {
+    const account = await newAccount();
+    await disableOpenAI(account);
+    clock.advance(60_000);
+    expect((await healthOf(account, 'openai')).status).toBe('recovering');
+    expect((await setPolicy(account, { auto_disable: false })).status).toBe(200);
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect((await direct(account)).status).toBe(502);
+    expect((await healthOf(account, 'openai')).status).not.toBe('disabled');
+    expect((await direct(account)).status).toBe(200);
+  });
+
+  test('a provider it disabled is back in routing at once, degraded while its problem lasts', async () => {
+    const account = await newAccount();
+    await disableOpenAI(account);
+    expect((await direct(account)).status).toBe(503);
+    expect((await setPolicy(account, { auto_disable: false })).status).toBe(200);
+    // Well before check_interval: switching the flag off is enough.
+    const released = await healthOf(account, 'openai');
+    expect(released.status).toBe('degraded');
+    expect(released.issues.some((issue) => issue.includes('success rate 90%'))).toBe(true);
+    expect((await direct(account)).status).toBe(200);
+    expect(fleet.upstreamCounts().openai).toBe(1);
+  });
+});
+
 describe('probes', () => {
   test('cost nothing: they read the models endpoint, never inference', async () => {
     const account = await newAccount();

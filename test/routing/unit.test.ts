@@ -225,6 +225,40 @@ describe('HealthMonitor state machine', () => {
     expect(health.report('openai', [record]).keys[0]?.success_rate).toBe(50);
   });
 
+  test('auto_disable turned off: a recovering provider is not disabled by a failure', () => {
+    const current: HealthPolicy = { ...DEFAULT_HEALTH_POLICY, ...policy };
+    const clock = new ManualClock(1_000_000);
+    const health = new HealthMonitor({ clock, policyFor: () => current });
+    const record = key('k1');
+    for (let index = 0; index < 4; index++) health.record(record, failed);
+    clock.advance(60_000);
+    expect(health.isAvailable(record)).toBe(true);
+    expect(health.report('openai', [record]).status).toBe('recovering');
+    current.auto_disable = false;
+    health.record(record, failed);
+    expect(health.report('openai', [record]).status).toBe('degraded');
+    expect(health.isAvailable(record)).toBe(true);
+    expect(health.unavailableReason(record)).toBeUndefined();
+  });
+
+  test('auto_disable turned off: a disabled provider is released at once; an operator-disabled key stays out', () => {
+    const current: HealthPolicy = { ...DEFAULT_HEALTH_POLICY, ...policy };
+    const clock = new ManualClock(1_000_000);
+    const health = new HealthMonitor({ clock, policyFor: () => current });
+    const record = key('k1');
+    const switchedOff = key('k2', { status: 'disabled' });
+    for (let index = 0; index < 4; index++) health.record(record, failed);
+    expect(health.isAvailable(record)).toBe(false);
+    current.auto_disable = false;
+    expect(health.unavailableReason(record)).toBeUndefined();
+    expect(health.isAvailable(record)).toBe(true);
+    expect(health.isAvailable(switchedOff)).toBe(false);
+    // Judged as the flag now says: degraded while the window shows the problem, healthy once it is gone.
+    expect(health.report('openai', [record]).status).toBe('degraded');
+    for (let index = 0; index < 100; index++) health.record(record, ok);
+    expect(health.report('openai', [record]).status).toBe('healthy');
+  });
+
   test('health is kept per account and provider', () => {
     const { health } = monitor(policy);
     const mine = key('k1');

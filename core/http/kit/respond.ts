@@ -1,6 +1,7 @@
 import { descriptorFromError, errorHeaders, KeywayError, openAIErrorBody } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { noteAnswer } from './audit-trail.ts';
+import { looksLikeSecret } from '../../credentials/secret-shapes.ts';
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   const text = JSON.stringify(body);
@@ -13,11 +14,15 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 const REQUEST_ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let requestCounter = 0;
 
+/**
+ * The client's `X-Request-Id` when it is usable, else one of Keyway's own. A key sent there (the id is
+ * echoed in every answer and kept on the usage row) is not taken: the request gets an id of Keyway's.
+ */
 export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   if (given !== null) {
     const cleaned = given.slice(0, 100).replace(/[^\w.-]/g, '');
-    if (cleaned.length > 0) return cleaned;
+    if (cleaned.length > 0 && !looksLikeSecret(cleaned)) return cleaned;
   }
   requestCounter++;
   return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;

@@ -171,7 +171,9 @@ export class HealthMonitor {
     if (this.keys.get(key.id)?.authRejected) return false;
     const provider = this.providers.get(scopeOf(key));
     if (provider === undefined || provider.state !== 'disabled') return true;
-    return this.tryHalfOpen(provider, this.options.policyFor(key.accountId));
+    const policy = this.options.policyFor(key.accountId);
+    if (this.releaseUnlessAutoDisable(provider, policy)) return true;
+    return this.tryHalfOpen(provider, policy);
   }
 
   /**
@@ -186,7 +188,9 @@ export class HealthMonitor {
     if (key.status === 'needs_reentry') return { reason: `key ${key.id} must be entered again (its master key version is lost)` };
     const provider = this.providers.get(scopeOf(key));
     if (provider?.state !== 'disabled') return undefined;
-    const trialAt = provider.changedAt + this.options.policyFor(key.accountId).check_interval * 1000;
+    const policy = this.options.policyFor(key.accountId);
+    if (this.releaseUnlessAutoDisable(provider, policy)) return undefined;
+    const trialAt = provider.changedAt + policy.check_interval * 1000;
     return {
       reason: `${key.provider} is disabled by the health check (${provider.reason ?? 'unhealthy'}); the next trial is at ${new Date(trialAt).toISOString()}`,
       retryAfterSeconds: Math.max(1, Math.ceil((trialAt - this.options.clock.now()) / 1000)),
@@ -225,7 +229,10 @@ export class HealthMonitor {
     const now = this.options.clock.now();
     const first = keys[0];
     const state = first === undefined ? undefined : this.providers.get(scopeOf(first));
-    if (state?.state === 'disabled' && first !== undefined) this.tryHalfOpen(state, this.options.policyFor(first.accountId));
+    if (state !== undefined && first !== undefined) {
+      const policy = this.options.policyFor(first.accountId);
+      if (!this.releaseUnlessAutoDisable(state, policy) && state.state === 'disabled') this.tryHalfOpen(state, policy);
+    }
     const issues: string[] = [];
     if (state?.reason !== undefined && state.state !== 'healthy') issues.push(state.reason);
     const keyReports = keys.map((key) => {
@@ -295,6 +302,7 @@ export class HealthMonitor {
   }
 
   private evaluate(provider: ProviderHealthState, policy: HealthPolicy, now: number, ok: boolean): void {
+    this.releaseUnlessAutoDisable(provider, policy);
     if (provider.state === 'recovering') {
       if (!ok) {
         this.moveTo(provider, 'disabled', now, `failed again while recovering (${provider.lastError ?? 'error'})`);
@@ -328,6 +336,20 @@ export class HealthMonitor {
     const median = provider.medianLatency;
     if (median !== undefined && median > policy.latency_threshold) return `median latency ${round(median)} ms is above ${policy.latency_threshold} ms`;
     return undefined;
+  }
+
+  /**
+   * With `auto_disable` off, health never keeps a provider out of routing: one it disabled while the
+   * flag was on (or is trying after such a disable) is back at once, degraded if its problem is still
+   * there. Applied wherever a circuit is read, so switching the flag off needs no signal and takes
+   * effect on every instance. A key an operator disabled is its stored status, never touched here.
+   */
+  private releaseUnlessAutoDisable(provider: ProviderHealthState, policy: HealthPolicy): boolean {
+    if (policy.auto_disable || (provider.state !== 'disabled' && provider.state !== 'recovering')) return false;
+    const now = this.options.clock.now();
+    const problem = this.problem(provider, policy, now);
+    this.moveTo(provider, problem === undefined ? 'healthy' : 'degraded', now, problem);
+    return true;
   }
 
   /** Half-open: after `check_interval`, a disabled provider lets traffic through on trial. */
