@@ -17,6 +17,7 @@ import type { Principal } from '../spec/principal.ts';
 import type { CallContext, NativeDialectApi, ProviderAdapter } from '../spec/provider.ts';
 import { viaNamesKeyway } from '../wire/upstream-policy.ts';
 import { refuseSecretFields } from '../wire/secret-fields.ts';
+import { validateRouting } from '../wire/request-validation.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
 import type { DrainWatch } from './drain.ts';
@@ -73,6 +74,9 @@ export class LifecycleRunner {
       const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       // Before any dialect or router reads a name (and could quote it): a key sent as one is refused.
       refuseSecretFields(body, request.headers);
+      // Every dialect copies `routing` as sent: one check here holds them all to the rules chat has.
+      const routing = typeof body === 'object' && body !== null ? (body as { routing?: unknown }).routing : undefined;
+      if (routing !== undefined) validateRouting(routing);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const native = operation.kind === 'chat' ? nativeCallsFor(operation, context) : undefined;

@@ -71,7 +71,7 @@ export const ROUTING_FIELDS: readonly string[] = [
   'max_attempts',
 ];
 
-function validateRouting(routing: unknown): void {
+export function validateRouting(routing: unknown): void {
   if (!isObject(routing)) throw invalidField('routing', 'expected an object');
   // A misspelt member (`fallback_reason`, `cost_weight`) would be carried and never read: a routing not applied.
   for (const name in routing) {

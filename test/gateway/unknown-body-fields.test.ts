@@ -105,6 +105,23 @@ describe('unknown fields are refused, naming them', () => {
     await refused(await call(gateway, 'POST', '/v1/chat/completions', body, admin()), 'routing.use_byok_onyl');
   });
 
+  test('every inbound API holds its routing to the same rules, before any upstream call', async () => {
+    const routing = { strategy: 'direct', use_byok_onyl: true };
+    const requests: Array<[string, Record<string, unknown>]> = [
+      ['/v1/messages', { model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }], routing }],
+      ['/v1/responses', { model: 'gpt-4o', input: 'Hi', routing }],
+      ['/v1/embeddings', { model: 'text-embedding-3-small', input: 'Hi', routing }],
+      ['/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }], routing: { fallback_reasons: ['rate_limits'] } }],
+    ];
+    simulator.reset();
+    for (const [path, body] of requests) {
+      const response = await call(gateway, 'POST', path, body, admin());
+      const text = await response.text();
+      expect({ path, status: response.status, named: /routing\.(use_byok_onyl|fallback_reasons)/.test(text) }).toEqual({ path, status: 400, named: true });
+    }
+    expect(simulator.inferenceRequests()).toHaveLength(0);
+  });
+
   test('POST /v1/providers/keys: an entry, its settings and the encryption block', async () => {
     const entry = { name: 'openai', api_key: 'sk-proj-UNKNOWNxFIELDSxKEY0000000000000001' };
     const post = (body: unknown) => call(gateway, 'POST', '/v1/providers/keys', body, admin());
