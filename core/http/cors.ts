@@ -112,6 +112,9 @@ export function createCors(origins: CorsOrigins, methodsOf: (pathname: string) =
   const allowedHeaders: ReadonlySet<string> = new Set([...ALLOWED_HEADERS, ...dialectHeaders.map((name) => name.toLowerCase())]);
   const allowedOrigin = (origin: string): string | undefined => (origins === '*' ? '*' : origins.has(origin) ? origin : undefined);
   return (request, headers) => {
+    // With a list of origins every answer depends on the Origin header, including the answers without
+    // CORS headers: a shared cache must not serve one origin's stored answer to another.
+    if (origins !== '*') headers.vary = 'Origin';
     const origin = request.headers.get('origin');
     if (origin === null) return undefined;
     const allowed = allowedOrigin(origin);

@@ -9,8 +9,19 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
-import { keySettingsOf } from '../../core/spec/key-settings.ts';
-import { CreateTeamSchema, MemberAnswerSchema, MemberSchema, PatchTeamSchema, TeamAnswerSchema, TeamSettingsSchema, type MemberBody } from './schema.ts';
+import { AllowedIpsSchema, keySettingsOf } from '../../core/spec/key-settings.ts';
+import {
+  ByokPermissionsSchema,
+  CreateTeamSchema,
+  HostedToolsSchema,
+  MemberAnswerSchema,
+  MemberSchema,
+  PatchTeamSchema,
+  StoredTeamSettingsSchema,
+  TeamAnswerSchema,
+  type MemberBody,
+  type TeamSettings,
+} from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
 import {
   isPlainObject,
@@ -307,7 +318,14 @@ class TeamService {
       );
     }
     const patch = this.services.http.validateBody(PatchTeamSchema, input);
-    const merged = this.services.http.validateBody(TeamSettingsSchema, mergePatch(settingsOf(team), patch));
+    const merged = this.services.http.validateBody(StoredTeamSettingsSchema, mergePatch(settingsOf(team), patch)) as TeamSettings;
+    // The lists the patch sets are held to today's grammar; those it leaves are kept as stored.
+    if (Array.isArray(patch.allowed_ips)) this.services.http.validateBody(Type.Object({ allowed_ips: AllowedIpsSchema }), { allowed_ips: merged.allowed_ips });
+    const controls = isPlainObject(patch.byok_permissions) ? patch.byok_permissions.usage_controls : undefined;
+    if (isPlainObject(controls) && Array.isArray(controls.allowed_projects))
+      this.services.http.validateBody(Type.Object({ byok_permissions: ByokPermissionsSchema }), { byok_permissions: merged.byok_permissions });
+    if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
+      this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });
     const updated: TeamRow = { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: this.now() };
     await this.services.store.execute('UPDATE teams SET name = ?, permissions = ?, updated_at = ? WHERE id = ? AND account_id = ?', [
       updated.name,

@@ -2,8 +2,9 @@
 // Configuration"), plus Keyway's own team settings (allowed_ips, rate_limits, hosted_tools). Unknown
 // fields are refused: a misspelt limit silently ignored would be a policy not enforced.
 
-import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
+import { looksLikeSecret } from '../../core/credentials/secret-shapes.ts';
 import { isServerPattern } from '../../policies/hosted-tools/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -27,29 +28,50 @@ export const ProviderPermissionSchema = Type.Object(
   strict,
 );
 
-export const UsageControlsSchema = Type.Object(
-  {
-    log_all_requests: Type.Optional(Type.Boolean()),
-    require_project_tag: Type.Optional(Type.Boolean({ description: 'requests must carry X-Project-Tag' })),
-    allowed_projects: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 1000 })),
-    block_sensitive_content: Type.Optional(Type.Boolean()),
-  },
-  strict,
+// A tag shaped like a key is refused on every request (core/wire/secret-fields.ts): a team allowing one
+// would allow a project no request can name, so the entry is refused when the team is written.
+const PROJECT_TAG = 'keyway-project-tag';
+if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => !looksLikeSecret(tag));
+
+/** `projectTag`: the grammar of an allowed project (today's, or any string for what is already stored). */
+function usageControlsSchema(projectTag: TString) {
+  return Type.Object(
+    {
+      log_all_requests: Type.Optional(Type.Boolean()),
+      require_project_tag: Type.Optional(Type.Boolean({ description: 'requests must carry X-Project-Tag' })),
+      allowed_projects: Type.Optional(Type.Array(projectTag, { maxItems: 1000 })),
+      block_sensitive_content: Type.Optional(Type.Boolean()),
+    },
+    strict,
+  );
+}
+
+export const UsageControlsSchema = usageControlsSchema(
+  Type.String({
+    minLength: 1,
+    maxLength: 200,
+    format: PROJECT_TAG,
+    errorMessage: { format: 'looks like an API key: X-Project-Tag values shaped like keys are refused on every request, so no request could use this project' },
+  }),
 );
 
-export const ByokPermissionsSchema = Type.Object(
-  {
-    providers: Type.Optional(
-      Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
-        additionalProperties: false,
-        errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
-        description: 'per provider name (openai, anthropic, google…): a provider not listed is allowed without limits',
-      }),
-    ),
-    usage_controls: Type.Optional(UsageControlsSchema),
-  },
-  strict,
-);
+function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSchema>) {
+  return Type.Object(
+    {
+      providers: Type.Optional(
+        Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
+          additionalProperties: false,
+          errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
+          description: 'per provider name (openai, anthropic, google…): a provider not listed is allowed without limits',
+        }),
+      ),
+      usage_controls: Type.Optional(usageControls),
+    },
+    strict,
+  );
+}
+
+export const ByokPermissionsSchema = byokPermissionsSchema(UsageControlsSchema);
 
 export const RateLimitsSchema = Type.Object(
   {
@@ -116,6 +138,24 @@ const teamSettingsProperties = {
 };
 
 export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
+
+/**
+ * The settings a PATCH merges into, with the lists whose entries gained a stricter grammar in a later
+ * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects) taken as any strings: a team stored before
+ * must stay editable (a rename, a budget) without first fixing a list the patch does not touch. What
+ * the patch itself sets is checked against TeamSettingsSchema's grammar (plugins/teams/index.ts).
+ */
+export const StoredTeamSettingsSchema = Type.Object(
+  {
+    ...teamSettingsProperties,
+    byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })))),
+    allowed_ips: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })),
+    hosted_tools: Type.Optional(
+      Type.Object({ ...HostedToolsSchema.properties, mcp_servers: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })) }, strict),
+    ),
+  },
+  strict,
+);
 
 export const CreateTeamSchema = Type.Object({ ...teamSettingsProperties, members: Type.Optional(Type.Array(MemberSchema, { maxItems: 1000 })) }, strict);
 

@@ -113,11 +113,12 @@ describe('answers to a listed origin', () => {
     await providers.text();
   });
 
-  test('no Origin, or another origin: no CORS header', async () => {
+  test('no Origin, or another origin: no CORS header, and Vary: Origin for shared caches', async () => {
     for (const headers of [{}, { origin: 'https://evil.example' }] as Array<Record<string, string>>) {
       const response = await call(gateway, 'POST', '/v1/chat/completions', hello, { headers });
       expect(response.status).toBe(200);
       expect(response.headers.get('access-control-allow-origin')).toBeNull();
+      expect(response.headers.get('vary')).toBe('Origin');
       await response.text();
     }
   });
