@@ -35,7 +35,8 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     provider: context.served?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.
     model: context.served === undefined ? null : (outcome.servedModel ?? context.served.model),
-    requestedModel: typeof context.request.model === 'string' ? shownValue(context.request.model.slice(0, 200)) : '',
+    // Set only once the runner's refuseSecretFields passed the body: a key sent as the model never gets here.
+    requestedModel: typeof context.request.model === 'string' ? context.request.model.slice(0, 200) : '',
     // The client's own key (X-Provider-Key) is booked as byok with no key id: it was never stored.
     providerKeyId: context.served === undefined || context.served.keyId === CLIENT_PROVIDER_KEY_ID ? null : context.served.keyId,
     byok: context.served !== undefined && context.served.owner === 'account',
