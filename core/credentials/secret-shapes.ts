@@ -11,7 +11,8 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /\b(?:sk|pk|rk)-(?:proj-|ant-(?:api\d\d-)?|live-|test-)?[A-Za-z0-9_-]{8,}/g,
   /\bpplx-[A-Za-z0-9_-]{8,}/g,
   /\bAIza[0-9A-Za-z_-]{20,}/g,
-  /\bkw_(?:op|ak|mk)_[A-Za-z0-9_-]{8,}/g,
+  // Keyway's own keys have a prefix no word holds: found even glued to a word (`Xkw_ak_…`).
+  /kw_(?:op|ak|mk)_[A-Za-z0-9_-]{8,}/g,
   // `Bearer` in any case, spelt out so that every pattern shares the same flags (next).
   /\b[Bb][Ee][Aa][Rr][Ee][Rr]\s+[A-Za-z0-9._~+/=-]{8,}/g,
 ];

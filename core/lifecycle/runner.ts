@@ -76,7 +76,8 @@ export class LifecycleRunner {
       refuseSecretFields(body, request.headers);
       // Every dialect copies `routing` as sent: one check here holds them all to the rules chat has.
       const routing = typeof body === 'object' && body !== null ? (body as { routing?: unknown }).routing : undefined;
-      if (routing !== undefined) validateRouting(routing);
+      // null is no routing, as the dialects read it.
+      if (routing !== undefined && routing !== null) validateRouting(routing);
       context.request = operation.parse(body, this.parseContext(context));
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const native = operation.kind === 'chat' ? nativeCallsFor(operation, context) : undefined;

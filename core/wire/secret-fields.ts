@@ -7,6 +7,9 @@
 import { invalidField, type KeywayError } from '../errors.ts';
 import { looksLikeSecret } from '../credentials/secret-shapes.ts';
 
+/** For leaves that must not take a key as a name (a team's allowed projects): the public core's door to the shapes. */
+export { looksLikeSecret };
+
 function refusal(param: string, what: string): KeywayError {
   return invalidField(
     param,

@@ -4,7 +4,7 @@
 
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
-import { looksLikeSecret } from '../../core/credentials/secret-shapes.ts';
+import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import { isServerPattern } from '../../policies/hosted-tools/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;

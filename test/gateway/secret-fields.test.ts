@@ -141,6 +141,12 @@ describe('other echoes are redacted', () => {
       expect(served.status).toBe(200);
       expect(served.headers.get('x-request-id')).toStartWith('req_');
       await record(served);
+      // Sent as a header value would be (`Bearer <key>`), or glued to a word: the cleaning must not hide it.
+      for (const variant of [`Bearer ${canary}`, `X${canary}`]) {
+        const glued = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: hello }, { headers: { 'x-request-id': variant } });
+        expect(glued.headers.get('x-request-id')).toStartWith('req_');
+        await record(glued);
+      }
       // Refused before the fields are read (bad JSON), so booked with the tag it came with.
       const malformed = await record(
         await fetch(`${gateway.url}/v1/chat/completions`, {

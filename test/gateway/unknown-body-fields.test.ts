@@ -120,6 +120,16 @@ describe('unknown fields are refused, naming them', () => {
       expect({ path, status: response.status, named: /routing\.(use_byok_onyl|fallback_reasons)/.test(text) }).toEqual({ path, status: 400, named: true });
     }
     expect(simulator.inferenceRequests()).toHaveLength(0);
+    // null is no routing, as /v1/messages and /v1/responses have always read it.
+    const plain = await call(
+      gateway,
+      'POST',
+      '/v1/messages',
+      { model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }], routing: null },
+      admin(),
+    );
+    expect(plain.status).toBe(200);
+    await plain.text();
   });
 
   test('POST /v1/providers/keys: an entry, its settings and the encryption block', async () => {

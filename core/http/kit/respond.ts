@@ -22,7 +22,8 @@ export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   if (given !== null) {
     const cleaned = given.slice(0, 100).replace(/[^\w.-]/g, '');
-    if (cleaned.length > 0 && !looksLikeSecret(cleaned)) return cleaned;
+    // Both: cleaning can glue a key to a word (`Bearer kw_…` → `Bearerkw_…`), which no shape matches.
+    if (cleaned.length > 0 && !looksLikeSecret(cleaned) && !looksLikeSecret(given)) return cleaned;
   }
   requestCounter++;
   return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
