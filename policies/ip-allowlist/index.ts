@@ -8,9 +8,18 @@ import { TEAMS_SECTION, teamOf, type TeamsSection } from '../../plugins/teams/ty
 
 export const IP_ALLOWLIST_POLICY = 'ip-allowlist';
 
-/** An allow-list entry: `10.0.0.0/8`, `2001:db8::/32` or a single address; bits past the prefix are ignored (core/wire/ip-address.ts). */
+/**
+ * An allow-list entry: `10.0.0.0/8`, `2001:db8::/32` or a single address; bits past the prefix are
+ * ignored (core/wire/ip-address.ts). A zone id is refused when written, but releases before session 12
+ * stored and matched `fe80::1%eth0` as `fe80::1`: a stored one keeps matching that way rather than
+ * locking its key or team out after the upgrade.
+ */
 export function parseEntry(text: string): Cidr | undefined {
-  return parseAllowedRange(text.trim());
+  const trimmed = text.trim();
+  const zone = trimmed.indexOf('%');
+  if (zone === -1) return parseAllowedRange(trimmed);
+  const slash = trimmed.indexOf('/', zone);
+  return parseAllowedRange(trimmed.slice(0, zone) + (slash === -1 ? '' : trimmed.slice(slash)));
 }
 
 export interface CompiledList {
