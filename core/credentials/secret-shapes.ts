@@ -7,10 +7,13 @@ import { containsKnownSecret, redactKnownSecrets } from './secret-values.ts';
 
 export const REDACTED = '[REDACTED]';
 
+// Each shape starts where no name character precedes it: `\b` alone let a shape start after a hyphen,
+// so ordinary names (`project-sk-analytics`, a fine-tuned model's `-sk-…` suffix) read as keys.
 const SECRET_PATTERNS: readonly RegExp[] = [
-  /\b(?:sk|pk|rk)-(?:proj-|ant-(?:api\d\d-)?|live-|test-)?[A-Za-z0-9_-]{8,}/g,
-  /\bpplx-[A-Za-z0-9_-]{8,}/g,
-  /\bAIza[0-9A-Za-z_-]{20,}/g,
+  /(?<![A-Za-z0-9_-])(?:sk|pk|rk)-(?:proj-|ant-(?:api\d\d-)?|live-|test-)?[A-Za-z0-9_-]{8,}/g,
+  // Perplexity's keys are `pplx-` and letters and digits only; its model ids (`pplx-7b-online`) have hyphens.
+  /(?<![A-Za-z0-9_-])pplx-[A-Za-z0-9]{16,}/g,
+  /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{20,}/g,
   // Keyway's own keys have a prefix no word holds: found even glued to a word (`Xkw_ak_…`).
   /kw_(?:op|ak|mk)_[A-Za-z0-9_-]{8,}/g,
   // `Bearer` in any case, spelt out so that every pattern shares the same flags (next).

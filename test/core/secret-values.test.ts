@@ -68,6 +68,10 @@ test('key shapes and values are secrets; model, provider and tag names are not',
     'kw_mk_abcdefghijklmnop',
     'pplx-abcdefghijklmnop',
     'bearer abcdefghijklmnop',
+    // Still found inside a text, after a space, a quote or an equals sign.
+    'Authorization: sk-proj-abcdefghijklmnop',
+    '{"key":"sk-ant-api03-abcdefghijklmnop"}',
+    '?key=AIzaSyabcdefghijklmnopqrstuvwxyz0123456',
   ])
     expect([secret, looksLikeSecret(secret)]).toEqual([secret, true]);
   for (const name of [
@@ -77,6 +81,15 @@ test('key shapes and values are secrets; model, provider and tag names are not',
     'text-embedding-004',
     'accounts/fireworks/models/llama-v3p1-70b',
     'task-tracker-2024',
+    // A shape starts where no name character precedes it (QA12 verify: these were refused as keys).
+    'project-sk-analytics',
+    'shop-sk-production',
+    'team-pk-reporting',
+    'ft:gpt-4o-mini:acme:support-sk-tuned:abc123',
+    // Keyway's own catalog: Perplexity's model ids are not its keys.
+    'pplx-7b-online',
+    'pplx-70b-chat',
+    'pplx-embed-v1-4b',
   ])
     expect([name, looksLikeSecret(name)]).toEqual([name, false]);
   expect(shownValue('kw_op_abcdefghijklmnop')).toBe('[REDACTED]');
