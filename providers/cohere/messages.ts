@@ -31,7 +31,7 @@ export function toCohereMessages(messages: ChatMessage[]): CohereMessage[] {
         systemTexts.push(textOf(message.content, param));
         break;
       case 'user':
-        turns.push({ role: 'user', content: userContent(message.content, param) });
+        turns.push({ role: 'user', content: orPlaceholder(userContent(message.content, param)) });
         break;
       case 'assistant':
         turns.push(assistantTurn(message, param));
@@ -67,6 +67,19 @@ function userContent(content: ChatMessage['content'], param: string): string | C
   if (content === null || content === undefined) return '';
   if (typeof content === 'string') return content;
   return content.map((part, index) => userPart(part, `${param}.content[${index}]`));
+}
+
+/**
+ * Cohere refuses a user turn with no text and no image ("message must be at least 1 token long"),
+ * which OpenAI accepts: the turn keeps its place with the minimal text the Gemini and Anthropic
+ * adapters use, rather than failing a request valid where the client wrote it.
+ */
+const PLACEHOLDER_USER_TEXT = '.';
+
+function orPlaceholder(content: string | CohereUserContent[]): string | CohereUserContent[] {
+  if (typeof content === 'string') return content.length > 0 ? content : PLACEHOLDER_USER_TEXT;
+  const filled = content.some((part) => part.type !== 'text' || part.text.length > 0);
+  return filled ? content : PLACEHOLDER_USER_TEXT;
 }
 
 function userPart(part: ContentPart, param: string): CohereUserContent {
