@@ -141,6 +141,12 @@ function perRequestSearchFee(fees: Readonly<Record<string, number>> | undefined)
   return values.length > 0 && values.some((value) => value !== values[0]) ? Math.max(...values) : 0;
 }
 
+/** A fee the same at every search size is charged per search: the fee, else 0. */
+function perSearchFee(fees: Readonly<Record<string, number>> | undefined): number {
+  const values = Object.values(fees ?? {});
+  return values.length > 0 && values.every((value) => value === values[0]) ? (values[0] as number) : 0;
+}
+
 function priceView(info: ModelInfo, withSearchFee: boolean): PriceView {
   return {
     inputPerToken: info.inputCostPerToken,
@@ -150,6 +156,7 @@ function priceView(info: ModelInfo, withSearchFee: boolean): PriceView {
     worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
     worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
     perRequestUsd: (info.requestCostUsd ?? 0) + (withSearchFee ? perRequestSearchFee(info.searchCostPerQuery) : 0),
+    perSearchUsd: withSearchFee ? perSearchFee(info.searchCostPerQuery) : 0,
     tiers: info.tiers.map((tier) => ({
       aboveInputTokens: tier.aboveInputTokens,
       worstInputPerToken: Math.max(
@@ -182,6 +189,7 @@ function familyView(views: PriceView[]): PriceView | undefined {
     worstInputPerToken: largest((view) => view.worstInputPerToken),
     worstOutputPerToken: largest((view) => view.worstOutputPerToken),
     perRequestUsd: largest((view) => view.perRequestUsd),
+    perSearchUsd: largest((view) => view.perSearchUsd),
     tiers: views.flatMap((view) => view.tiers ?? []).sort((left, right) => left.aboveInputTokens - right.aboveInputTokens),
   };
 }

@@ -151,6 +151,11 @@ export interface PricingService {
         /** Fees charged once per request (a flat request fee, the dearest search fee). */
         perRequestUsd?: number;
         /**
+         * A fee charged for each search the provider reports (Anthropic's web search tool, Perplexity deep
+         * research's queries): only a request that bounds its searches (`max_uses`) can have it in its worst case.
+         */
+        perSearchUsd?: number;
+        /**
          * Dearer rates once the prompt exceeds a size (long-context tiers), smallest threshold first: a
          * worst case for a prompt that may exceed `aboveInputTokens` must use them.
          */

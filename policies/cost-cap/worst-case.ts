@@ -54,7 +54,26 @@ export function worstCaseMicros(
     input = Math.max(input, tier.worstInputPerToken);
     outputRate = Math.max(outputRate, tier.worstOutputPerToken);
   }
-  return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0));
+  const searches = (price.perSearchUsd ?? 0) > 0 ? boundedSearches(request) : 0;
+  return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0) + searches * (price.perSearchUsd ?? 0));
+}
+
+/**
+ * The searches a request's web search tools may make, where each says (`max_uses` on Anthropic's
+ * `web_search_*` tool): a tool without a bound adds nothing, as the model decides how often it searches
+ * (docs/policies.md, "Why the cap cannot be overshot").
+ */
+export function boundedSearches(request: RequestContext['request']): number {
+  const tools: unknown = (request as { tools?: unknown }).tools;
+  if (!Array.isArray(tools)) return 0;
+  let searches = 0;
+  for (const tool of tools) {
+    if (typeof tool !== 'object' || tool === null) continue;
+    const { type, max_uses: maxUses } = tool as { type?: unknown; max_uses?: unknown };
+    if (typeof type === 'string' && type.startsWith('web_search_') && typeof maxUses === 'number' && Number.isInteger(maxUses) && maxUses > 0)
+      searches += maxUses;
+  }
+  return searches;
 }
 
 /** One provider among a request's candidates: its worst case (the largest over its models) and each model's. */

@@ -144,3 +144,39 @@ describe('routes without Anthropic', () => {
     expect(served.headers.get('x-provider-used')).toBe('openai');
   });
 });
+
+describe('budgets and approvals', () => {
+  test("a web search tool's max_uses is in the worst case: searches it allows can need an approval", async () => {
+    const response = await call(
+      setup.gateway,
+      'POST',
+      '/v1/teams',
+      {
+        name: 'approved-searches',
+        hosted_tools: { web_search: true },
+        byok_permissions: { providers: { anthropic: { require_approval_above: 0.02 } } },
+        members: [{ email: 'approved@company.com', role: 'developer', byok_access: true }],
+      },
+      { key: setup.adminKey },
+    );
+    const key = ((await response.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
+    // Three searches at $0.01 each are above $0.02 whatever the tokens; a few tokens alone are not.
+    const searching = await call(setup.gateway, 'POST', '/v1/messages', { model: MODEL, max_tokens: 10, tools: [WEB_SEARCH], messages: question }, { key });
+    expect(searching.status).toBe(403);
+    expect(((await searching.json()) as { error: { type: string; message: string } }).error.message).toContain('approval');
+    const plain = await call(setup.gateway, 'POST', '/v1/messages', { model: MODEL, max_tokens: 10, messages: question }, { key });
+    expect(plain.status).toBe(200);
+    await plain.text();
+    // One allowed search fits: the bound is the tool's own.
+    const once = await call(
+      setup.gateway,
+      'POST',
+      '/v1/messages',
+      { model: MODEL, max_tokens: 10, tools: [{ ...WEB_SEARCH, max_uses: 1 }], messages: question },
+      { key },
+    );
+    expect(once.status).toBe(200);
+    await once.text();
+    expect(anthropic.inferenceRequests()).toHaveLength(2);
+  });
+});
