@@ -14,7 +14,7 @@ import { anthropicProviderPlugin, createAnthropicAdapter, NATIVE_BETAS_FIELD } f
 import { buildAnthropicBody, claudeCapabilities } from '../../providers/anthropic/request.ts';
 import { parseAnthropicMessage } from '../../providers/anthropic/response.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
-import { credentialFor } from './provider-test-kit.ts';
+import { collect, credentialFor } from './provider-test-kit.ts';
 
 const FIXTURES = join(import.meta.dir, '..', 'fixtures', 'anthropic');
 
@@ -36,12 +36,6 @@ function bodyStream(text: string, chunkSize = text.length): ReadableStream<Uint8
       controller.close();
     },
   });
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
 }
 
 /** Strips what a fixture does not pin down: the start part's clock and an error's wording. */

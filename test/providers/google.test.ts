@@ -15,6 +15,7 @@ import { toGeminiParameters } from '../../providers/google/schema.ts';
 import { geminiStreamParts } from '../../providers/google/stream.ts';
 import type { Fault } from '../simulators/common.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
+import { bytesInPieces, collect } from './provider-test-kit.ts';
 
 const FIXTURES = `${import.meta.dir}/../fixtures/google`;
 const API_KEY = 'AIzaSyTEST-google-key-0123456789abcdefXYZ';
@@ -44,24 +45,6 @@ function credential(settings: ProviderKeySettings = {}): ProviderCredential {
 
 function callContext(settings: ProviderKeySettings = {}, model = 'gemini-2.5-flash'): CallContext {
   return { requestId: 'req_1', credential: credential(settings), model, signal: new AbortController().signal, warnings: [], upstream: {} };
-}
-
-/** A body that arrives in small pieces, so events and CRLF pairs straddle reads. */
-function chunkedBody(bytes: Uint8Array, size = 7): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) return controller.close();
-      controller.enqueue(bytes.slice(offset, offset + size));
-      offset += size;
-    },
-  });
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
 }
 
 function withoutCreated(parts: StreamPart[]): unknown[] {
@@ -212,7 +195,7 @@ describe('stream translation (fixtures, CRLF framing)', async () => {
       const bytes = new Uint8Array(await Bun.file(`${FIXTURES}/${testCase.file}`).arrayBuffer());
       expect(new TextDecoder().decode(bytes)).toContain('\r\n\r\n');
       for (const size of [1, 7, bytes.length]) {
-        const parts = normalizeIds(withoutCreated(await collect(geminiStreamParts(chunkedBody(bytes, size), new AbortController().signal, testCase.model))));
+        const parts = normalizeIds(withoutCreated(await collect(geminiStreamParts(bytesInPieces(bytes, size), new AbortController().signal, testCase.model))));
         expect(parts).toMatchObject(testCase.expected);
         expect(parts).toHaveLength(testCase.expected.length);
       }
@@ -221,7 +204,7 @@ describe('stream translation (fixtures, CRLF framing)', async () => {
 
   test("a failed generation's error names the finish reason and Gemini's finishMessage", async () => {
     const bytes = new Uint8Array(await Bun.file(`${FIXTURES}/stream-malformed-function-call.sse`).arrayBuffer());
-    const last = (await collect(geminiStreamParts(chunkedBody(bytes, bytes.length), new AbortController().signal, 'gemini-2.5-flash'))).at(-1);
+    const last = (await collect(geminiStreamParts(bytesInPieces(bytes, bytes.length), new AbortController().signal, 'gemini-2.5-flash'))).at(-1);
     expect(last?.type === 'error' ? last.error.message : '').toContain('MALFORMED_FUNCTION_CALL: Malformed function call: print(default_api.get_weather');
     expect(last?.type === 'error' ? last.error.extra : undefined).toMatchObject({ provider: 'google', upstream_type: 'MALFORMED_FUNCTION_CALL' });
   });

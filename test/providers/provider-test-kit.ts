@@ -13,7 +13,11 @@ export function fixtureReader(provider: string) {
 
 /** Delivers text in small pieces so events straddle chunk boundaries, as on a real socket. */
 export function streamOf(text: string, pieceSize = 13): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
+  return bytesInPieces(new TextEncoder().encode(text), pieceSize);
+}
+
+/** A body that arrives in pieces of `pieceSize` bytes, so events (and UTF-8 sequences) straddle reads. */
+export function bytesInPieces(bytes: Uint8Array, pieceSize: number): ReadableStream<Uint8Array> {
   let offset = 0;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
