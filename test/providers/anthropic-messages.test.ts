@@ -7,6 +7,7 @@ import type { ChatResult, StreamPart } from '../../core/spec/vocabulary.ts';
 import { AnthropicStreamEncoder, chatRequestFromMessages, messagesResponseFromResult, stopReasonFromFinish } from '../../plugins/anthropic-messages/index.ts';
 import { buildAnthropicBody } from '../../providers/anthropic/request.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
+import { collect, streamOf } from './provider-test-kit.ts';
 
 const FIXTURES = join(import.meta.dir, '..', 'fixtures', 'anthropic');
 
@@ -196,15 +197,7 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
   test("Anthropic's own stream, read for the native API, is written back byte for byte, with the parts the books need", async () => {
     for (const file of ['stream-text.sse', 'stream-tool-use.sse', 'stream-thinking.sse']) {
       const original = readFileSync(join(FIXTURES, file), 'utf8');
-      const bytes = new TextEncoder().encode(original);
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(bytes);
-          controller.close();
-        },
-      });
-      const parts: StreamPart[] = [];
-      for await (const part of anthropicStreamParts(body, new AbortController().signal, true)) parts.push(part);
+      const parts = await collect(anthropicStreamParts(streamOf(original, original.length), new AbortController().signal, true));
       expect(parts[0]).toMatchObject({ type: 'start', native: true });
       expect(parts.some((part) => part.type === 'usage')).toBe(true);
       expect(parts.some((part) => part.type === 'finish')).toBe(true);
@@ -215,15 +208,7 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
   test('an Anthropic stream read and re-encoded keeps its event sequence', async () => {
     for (const file of ['stream-text.sse', 'stream-thinking.sse']) {
       const original = readFileSync(join(FIXTURES, file), 'utf8');
-      const bytes = new TextEncoder().encode(original);
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(bytes);
-          controller.close();
-        },
-      });
-      const parts: StreamPart[] = [];
-      for await (const part of anthropicStreamParts(body, new AbortController().signal)) parts.push(part);
+      const parts = await collect(anthropicStreamParts(streamOf(original, original.length), new AbortController().signal));
       const reencoded = parseSse(encodeAll(parts)).map((event) => event.event);
       const expected = parseSse(original).map((event) => event.event);
       // Anthropic's keep-alives reach the client, after message_start; a block opens at its first
