@@ -44,7 +44,8 @@ export function validateChatRequest(body: unknown): ChatRequest {
   }
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw invalidField('stream', 'expected a boolean');
   if (body.provider !== undefined && typeof body.provider !== 'string') throw invalidField('provider', 'expected a provider name');
-  if (body.routing !== undefined) validateRouting(body.routing);
+  // null is no routing, as on every other inbound API.
+  if (body.routing !== undefined && body.routing !== null) validateRouting(body.routing);
   for (const name of ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'n'] as const) {
     const value = body[name];
     if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) throw invalidField(name, 'expected a number');

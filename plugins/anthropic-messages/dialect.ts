@@ -95,7 +95,10 @@ export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {
       if (model === undefined) throw errors.create('missing_field', { param: 'model' }, { param: 'model' });
       const { provider, routing, ...native } = body as Record<string, unknown>;
       const request: ChatRequest = { model, messages: [], provider: typeof provider === 'string' ? provider : undefined };
-      if (routing !== null && typeof routing === 'object') request.routing = routing as ChatRequest['routing'];
+      // Only the model's own provider can count its tokens: an account's cost_optimized default or a
+      // class override would send a Claude model's count to another provider, which cannot count it.
+      const asked = routing !== null && typeof routing === 'object' ? (routing as ChatRequest['routing']) : undefined;
+      request.routing = { ...asked, strategy: 'direct' };
       (request as unknown as Record<symbol, unknown>)[NATIVE_BODY] = native;
       return request;
     },

@@ -257,4 +257,11 @@ describe('Anthropic dialect details', () => {
     const counted = await client.messages.countTokens({ model: 'claude-3-opus-20240229', messages: [{ role: 'user', content: 'count these tokens' }] });
     expect(counted.input_tokens).toBeGreaterThan(0);
   });
+
+  test("count_tokens goes to the model's own provider whatever the routing: a substitute could not count it", async () => {
+    const body = { model: 'claude-3-opus-20240229', messages: [{ role: 'user', content: 'count these tokens' }], routing: { strategy: 'cost_optimized' } };
+    const response = await call(gateway, 'POST', '/v1/messages/count_tokens', body, { key: gateway.defaultAdminKey });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+  });
 });

@@ -130,6 +130,10 @@ describe('unknown fields are refused, naming them', () => {
     );
     expect(plain.status).toBe(200);
     await plain.text();
+    // Chat reads it so too.
+    const chat = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }], routing: null }, admin());
+    expect(chat.status).toBe(200);
+    await chat.text();
   });
 
   test('POST /v1/providers/keys: an entry, its settings and the encryption block', async () => {
