@@ -7,7 +7,7 @@ import { readJson } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
-import { validateChatRequest } from '../wire/request-validation.ts';
+import { validateRouting } from '../wire/request-validation.ts';
 import { validateOverrides } from './model-classes.ts';
 import { checkCostWeights, checkProviderOrder } from './resolve-model.ts';
 
@@ -19,8 +19,8 @@ function routingFromBody(body: unknown): RoutingOptions {
     if (extra !== undefined) throw invalidField(extra, 'unknown field; known fields: routing');
   }
   const routing = enveloped ? (body as { routing: unknown }).routing : body;
-  // The chat request validator owns the rules for routing objects; reuse it on a stub request.
-  validateChatRequest({ messages: [{ role: 'user', content: '' }], routing });
+  // The same rules as a request's routing (core/wire/request-validation.ts); a stored routing must be an object.
+  validateRouting(routing);
   return routing as RoutingOptions;
 }
 
