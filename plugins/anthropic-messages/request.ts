@@ -317,9 +317,30 @@ function translateOutputConfig(config: unknown, request: ChatRequest, translatio
   if (config.effort !== undefined && config.effort !== null) warnOnce(translation, "ignored 'output_config.effort': only Anthropic takes it");
 }
 
+/**
+ * Fields that change what the request does, not only how (Anthropic's MCP connector, a code execution
+ * container): like Anthropic's server tools, they make the request Anthropic's alone, so no fallback
+ * serves it without them.
+ */
+const ANTHROPIC_ONLY_FEATURES = new Set(['mcp_servers', 'container']);
+
+function anthropicOnlyField(name: string): KeywayError {
+  return new KeywayError(
+    'unsupported_feature',
+    { detail: `'${name}' exists only on Anthropic's API: it is available when Anthropic serves the request, and this route has no Anthropic candidate.` },
+    { param: name },
+  );
+}
+
 function translateExtras(body: Record<string, unknown>, request: ChatRequest, translation: Translation): void {
   for (const name of NATIVE_ONLY_FIELDS) {
     if (body[name] === undefined || body[name] === null) continue;
+    if (ANTHROPIC_ONLY_FEATURES.has(name)) {
+      // Kept for the team policies (hosted-tools reads mcp_servers); the request goes to Anthropic as sent.
+      request[name] = body[name];
+      translation.nativeOnly ??= anthropicOnlyField(name);
+      continue;
+    }
     // Thinking is not mapped to reasoning_effort: non-reasoning models answer 400 to it, while
     // dropping it only costs the reasoning.
     if (translation.native) request[name] = body[name];

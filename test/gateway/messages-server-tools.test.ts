@@ -180,3 +180,29 @@ describe('budgets and approvals', () => {
     expect(anthropic.inferenceRequests()).toHaveLength(2);
   });
 });
+
+describe("Anthropic's MCP connector and containers", () => {
+  const MCP = [{ type: 'url', url: 'https://mcp.example.com/sse', name: 'example' }];
+
+  test('mcp_servers goes to Anthropic as sent, and a route without Anthropic refuses it instead of dropping it', async () => {
+    const served = await call(
+      setup.gateway,
+      'POST',
+      '/v1/messages',
+      { model: MODEL, max_tokens: 50, mcp_servers: MCP, messages: question },
+      { key: setup.adminKey },
+    );
+    expect(served.status).toBe(200);
+    await served.text();
+    expect((anthropic.inferenceRequests()[0]?.body as { mcp_servers?: unknown }).mcp_servers).toEqual(MCP);
+    for (const body of [
+      { model: 'gpt-4o-mini', max_tokens: 50, mcp_servers: MCP, messages: question },
+      { model: 'gpt-4o-mini', max_tokens: 50, container: 'container_1', messages: question },
+    ]) {
+      const refused = await call(setup.gateway, 'POST', '/v1/messages', body, { key: setup.adminKey });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('exists only on Anthropic');
+    }
+    expect(setup.openai.inferenceRequests()).toHaveLength(0);
+  });
+});
