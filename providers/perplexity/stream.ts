@@ -67,6 +67,12 @@ export async function* perplexityStreamParts(body: ReadableStream<Uint8Array>, s
       for (const part of state.parts) yield part;
     }
   } catch (error) {
+    // A reset after the finish: the finish (and the usage, when it came) still reach the client, as they
+    // did before finishes were held for the usage; the answer is whole once the usage is known.
+    if (state.finishes.length > 0 && !signal.aborted) {
+      yield* closingParts(state, requestedContextSize);
+      if (state.usage !== undefined) return;
+    }
     yield errorPart(networkFailure('perplexity', error, signal));
     return;
   }

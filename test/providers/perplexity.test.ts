@@ -160,6 +160,27 @@ describe('perplexity stream (fixtures)', () => {
     expect(parts[4]).toMatchObject({ type: 'usage', usage: { inputTokens: 5, outputTokens: 2, providerCostUsd: 0.005012 } });
   });
 
+  test('a connection reset after the finish keeps the finish: with the usage the answer is whole, without it an error follows', async () => {
+    const text = await fixtureText('stream-close-after-finish.sse');
+    const withoutUsage = text.replace(/"usage":\{[^}]*\},/, '');
+    for (const [body, expected] of [
+      [text, ['start', 'text-delta', 'extra-fields', 'finish', 'usage']],
+      [withoutUsage, ['start', 'text-delta', 'finish', 'error']],
+    ] as const) {
+      const bytes = new TextEncoder().encode(body);
+      let sent = false;
+      const reset = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent) return controller.error(new TypeError('socket connection was closed unexpectedly'));
+          sent = true;
+          controller.enqueue(bytes);
+        },
+      });
+      const parts = await collect(perplexityStreamParts(reset, signal));
+      expect(parts.map((part) => part.type)).toEqual([...expected]);
+    }
+  });
+
   test('a close before any finish ends with an error part', async () => {
     const parts = await collect(perplexityStreamParts(streamOfPieces(await fixtureText('stream-truncated.sse')), signal));
     expect(parts.map((part) => part.type)).toEqual(['start', 'text-delta', 'error']);
