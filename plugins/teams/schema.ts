@@ -5,7 +5,7 @@
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
-import { isServerPattern } from '../../policies/hosted-tools/server-urls.ts';
+import { isServerPattern } from '../../core/wire/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -81,7 +81,7 @@ export const RateLimitsSchema = Type.Object(
   strict,
 );
 
-// The hosted-tools policy's own grammar (policies/hosted-tools/server-urls.ts): an entry it could not
+// The hosted-tools policy's own grammar (core/wire/server-urls.ts): an entry it could not
 // match with is refused when written (400 naming it), as a bad allowed_ips entry is, instead of
 // silently matching nothing (QA12).
 const MCP_SERVER_PATTERN = 'keyway-mcp-server-pattern';

@@ -7,7 +7,7 @@
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { teamOf, type HostedTools } from '../../plugins/teams/types.ts';
-import { compileServerAllowlist, type ServerAllowlist } from './server-urls.ts';
+import { compileServerAllowlist, type ServerAllowlist } from '../../core/wire/server-urls.ts';
 
 export const HOSTED_TOOLS_POLICY = 'hosted-tools';
 

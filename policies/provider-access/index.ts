@@ -10,7 +10,7 @@ import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { ModelResolution } from '../../core/spec/strategy.ts';
 import { actingTeamOf, teamOf, type TeamPermissions } from '../../plugins/teams/types.ts';
-import { compileAllowlist, type Allowlist } from './glob.ts';
+import { compileAllowlist, type Allowlist } from '../../core/wire/glob.ts';
 
 export const PROVIDER_ACCESS_POLICY = 'provider-access';
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { hostedToolsOf, hostedToolsPolicy } from '../../policies/hosted-tools/index.ts';
-import { compileServerAllowlist } from '../../policies/hosted-tools/server-urls.ts';
-import { compileAllowlist } from '../../policies/provider-access/glob.ts';
+import { compileServerAllowlist } from '../../core/wire/server-urls.ts';
+import { compileAllowlist } from '../../core/wire/glob.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { context, hooksOf, refusalOf, teamsSection } from './helpers.ts';
 

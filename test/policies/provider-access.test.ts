@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import type { RouteCandidate } from '../../core/spec/plugin.ts';
 import { providerAccessPolicy } from '../../policies/provider-access/index.ts';
-import { compileAllowlist } from '../../policies/provider-access/glob.ts';
+import { compileAllowlist } from '../../core/wire/glob.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { context, contributionsOf, hooksOf, key, keyMap, principal, refusalOf, teamsSection } from './helpers.ts';
 

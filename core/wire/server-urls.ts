@@ -12,7 +12,7 @@
 // path with `.`/`..` segments or an escaped `.`, `/` or `\`), so the host and path checked here are
 // the ones the provider's HTTP client and the server read.
 
-import { globSource } from '../provider-access/glob.ts';
+import { globSource } from './glob.ts';
 
 export interface ServerAllowlist {
   test(url: string): boolean;
