@@ -208,6 +208,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           { provider, model, error: error instanceof Error ? error.message : String(error) },
           'the provider tokenizer could not count: this request is judged on the byte bound',
         ),
+      (provider) => plugins.providers.get(provider)?.cacheWrites,
     ),
     usageQueue: usage,
     snapshot: {

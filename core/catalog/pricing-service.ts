@@ -20,10 +20,14 @@ export type TokenizerSource = (provider: string) => ((model: string) => Promise<
  * Prices for policies. Several policies judge one request (budgets, approvals, rate limits): the
  * prompt estimate is made once per request and each model's price view once per process.
  */
+/** Whether a provider bills cache writes only for requests that mark them (ProviderAdapter.cacheWrites). */
+export type CacheWritesSource = (provider: string) => 'marked' | 'automatic' | undefined;
+
 export function createPricingService(
   catalog: ModelCatalog,
   tokenizerOf: TokenizerSource = () => undefined,
   onLoadFailure?: (provider: string, model: string, error: unknown) => void,
+  cacheWritesOf: CacheWritesSource = () => undefined,
 ): PricingService {
   // A tokenizer that cannot count is said once per provider and model, not once per request.
   const failed = new Set<string>();
@@ -114,7 +118,7 @@ export function createPricingService(
       const view = familyView(
         snapshotFamily(catalog, provider, model)
           .filter(isPriced)
-          .map((info) => priceView(info, info === catalog.get(provider, model))),
+          .map((info) => priceView(info, info === catalog.get(provider, model), cacheWritesOf(provider) === 'marked')),
       );
       // Model names come from requests: bounded, as a cache of them must be.
       if (++cached > 10_000) {
@@ -147,13 +151,15 @@ function perSearchFee(fees: Readonly<Record<string, number>> | undefined): numbe
   return values.length > 0 && values.every((value) => value === values[0]) ? (values[0] as number) : 0;
 }
 
-function priceView(info: ModelInfo, withSearchFee: boolean): PriceView {
+function priceView(info: ModelInfo, withSearchFee: boolean, cacheWritesMarked: boolean): PriceView {
   return {
     inputPerToken: info.inputCostPerToken,
     outputPerToken: info.outputCostPerToken,
     maxOutputTokens: info.maxOutputTokens,
     maxInputTokens: info.maxInputTokens,
     worstInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
+    cacheWritesMarked,
+    fiveMinuteWriteInputPerToken: Math.max(info.inputCostPerToken, info.cacheWriteCostPerToken ?? 0),
     worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
     perRequestUsd: (info.requestCostUsd ?? 0) + (withSearchFee ? perRequestSearchFee(info.searchCostPerQuery) : 0),
     perSearchUsd: withSearchFee ? perSearchFee(info.searchCostPerQuery) : 0,
@@ -165,6 +171,8 @@ function priceView(info: ModelInfo, withSearchFee: boolean): PriceView {
         tier.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? 0,
       ),
       worstOutputPerToken: Math.max(tier.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+      inputPerToken: tier.inputCostPerToken ?? info.inputCostPerToken,
+      fiveMinuteWriteInputPerToken: Math.max(tier.inputCostPerToken ?? info.inputCostPerToken, tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0),
     })),
   };
 }
@@ -187,6 +195,9 @@ function familyView(views: PriceView[]): PriceView | undefined {
     maxOutputTokens: largest((view) => view.maxOutputTokens),
     maxInputTokens: largest((view) => view.maxInputTokens),
     worstInputPerToken: largest((view) => view.worstInputPerToken),
+    // The provider's, the same for every model of the family.
+    cacheWritesMarked: first.cacheWritesMarked,
+    fiveMinuteWriteInputPerToken: largest((view) => view.fiveMinuteWriteInputPerToken),
     worstOutputPerToken: largest((view) => view.worstOutputPerToken),
     perRequestUsd: largest((view) => view.perRequestUsd),
     perSearchUsd: largest((view) => view.perSearchUsd),

@@ -137,6 +137,13 @@ export interface ProviderAdapter {
    * approval (PricingService.countPromptTokens), so an ordinary request never pays for it.
    */
   loadTokenizer?(model: string): Promise<TextTokenCount | undefined>;
+  /**
+   * When the provider bills a prompt's cache writes (at a rate above plain input): `marked`, only for a
+   * request that marks what to cache (`cache_control`, as Anthropic's API does); `automatic` (the
+   * default), for any prompt, as a provider that caches on its own may. A budget reserves a request
+   * that marks nothing at the plain input rate on a `marked` provider.
+   */
+  cacheWrites?: 'marked' | 'automatic';
   /** Dialects whose own API the provider serves, by the name their operation asks for (`responses`). */
   native?: Readonly<Record<string, NativeDialectApi>>;
 }

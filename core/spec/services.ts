@@ -146,6 +146,14 @@ export interface PricingService {
         maxInputTokens: number | undefined;
         /** The dearest rate a prompt token can be billed at (a cache write can cost more than plain input). */
         worstInputPerToken?: number;
+        /**
+         * The provider bills cache writes only for a request that marks what to cache (ProviderAdapter.cacheWrites
+         * `marked`): a request marking nothing pays at most `inputPerToken` a prompt token, one marking only
+         * 5-minute writes at most `fiveMinuteWriteInputPerToken`, any other `worstInputPerToken`.
+         */
+        cacheWritesMarked?: boolean;
+        /** The dearest rate a prompt token can be billed at when only 5-minute cache writes are possible. */
+        fiveMinuteWriteInputPerToken?: number;
         /** The dearest rate an output token can be billed at (reasoning may have its own rate). */
         worstOutputPerToken?: number;
         /** Fees charged once per request (a flat request fee, the dearest search fee). */
@@ -159,7 +167,14 @@ export interface PricingService {
          * Dearer rates once the prompt exceeds a size (long-context tiers), smallest threshold first: a
          * worst case for a prompt that may exceed `aboveInputTokens` must use them.
          */
-        tiers?: ReadonlyArray<{ aboveInputTokens: number; worstInputPerToken: number; worstOutputPerToken: number }>;
+        tiers?: ReadonlyArray<{
+          aboveInputTokens: number;
+          worstInputPerToken: number;
+          worstOutputPerToken: number;
+          /** The tier's plain input and 5-minute-write rates, for a `cacheWritesMarked` provider (as above). */
+          inputPerToken?: number;
+          fiveMinuteWriteInputPerToken?: number;
+        }>;
       }
     | undefined;
 }

@@ -30,8 +30,38 @@ export function maxOutputTokens(request: RequestContext['request'], modelLimit: 
 }
 
 /**
+ * Which cache writes a request may be billed for on a provider that writes only what is marked
+ * (ProviderAdapter.cacheWrites): none when its body names no `cache_control`; 5-minute ones when no
+ * marker could ask for an hour; else every kind. Read from the body as the client sent it, so a marker
+ * any dialect passes through (a content block, a tool, the request's top level) is seen; a prompt that
+ * merely quotes the words is judged as marked, which can only over-reserve. Without the text (a
+ * request not read from an HTTP body), every kind.
+ */
+export type CacheWriteMarks = 'none' | 'five-minute' | 'any';
+
+export function cacheWriteMarks(bodyText: string | undefined): CacheWriteMarks {
+  if (bodyText === undefined) return 'any';
+  if (!bodyText.includes('cache_control')) return 'none';
+  // Anthropic's only longer lifetime is `"ttl": "1h"`; any "1h" anywhere is taken as one.
+  return bodyText.includes('1h') ? 'any' : 'five-minute';
+}
+
+/** The dearest rate a prompt token of this request can be billed at, base or tier. */
+function inputRate(
+  rates: { worstInputPerToken?: number; inputPerToken?: number; fiveMinuteWriteInputPerToken?: number },
+  fallback: number,
+  marked: boolean,
+  marks: CacheWriteMarks,
+): number {
+  const worst = rates.worstInputPerToken ?? fallback;
+  if (!marked || marks === 'any') return worst;
+  return (marks === 'none' ? rates.inputPerToken : rates.fiveMinuteWriteInputPerToken) ?? worst;
+}
+
+/**
  * The worst case in micro-dollars of serving `request` with `provider`'s `model`, or undefined when
  * the model is unpriced (or has neither a request nor a model output bound: it cannot be bounded).
+ * `marks`: the cache writes the request may be billed for (cacheWriteMarks), every kind by default.
  */
 export function worstCaseMicros(
   pricing: PricingService,
@@ -39,19 +69,21 @@ export function worstCaseMicros(
   provider: string,
   model: string,
   promptTokens: number,
+  marks: CacheWriteMarks = 'any',
 ): number | undefined {
   const price = pricing.price(provider, model);
   if (price === undefined) return undefined;
   const output = maxOutputTokens(request, price.maxOutputTokens);
   if (output === undefined) return undefined;
-  // The dearest rates (cache writes, reasoning) and per-request fees, where the pricing service knows them.
-  let input = price.worstInputPerToken ?? price.inputPerToken;
+  // The dearest rates (cache writes the request can cause, reasoning) and per-request fees, where the pricing service knows them.
+  const marked = price.cacheWritesMarked === true;
+  let input = inputRate(price, price.inputPerToken, marked, marks);
   let outputRate = price.worstOutputPerToken ?? price.outputPerToken;
   // The bound is above the real prompt: if it may cross a long-context threshold, the whole call may be
   // billed at that tier's rates; if it cannot, neither can the real prompt.
   for (const tier of price.tiers ?? []) {
     if (promptTokens <= tier.aboveInputTokens) break;
-    input = Math.max(input, tier.worstInputPerToken);
+    input = Math.max(input, inputRate(tier, tier.worstInputPerToken, marked, marks));
     outputRate = Math.max(outputRate, tier.worstOutputPerToken);
   }
   const searches = (price.perSearchUsd ?? 0) > 0 ? boundedSearches(request) : 0;
@@ -150,6 +182,7 @@ function planAll(
 ): WorstCasePlan {
   const plan: WorstCasePlan = [];
   let bound: number | undefined;
+  let marks: CacheWriteMarks | undefined;
   for (const candidate of context.candidates) {
     let entry: ProviderPlan | undefined;
     for (const known of plan) {
@@ -164,7 +197,8 @@ function planAll(
     }
     if (entry.models.some((planned) => planned.model === candidate.model)) continue;
     bound ??= pricing.promptTokenBound(context.request);
-    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound);
+    marks ??= cacheWriteMarks(context.bodyText);
+    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marks);
     entry.models.push({ model: candidate.model, micros });
     if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;
   }

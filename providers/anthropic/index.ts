@@ -116,6 +116,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     modelPatterns: [/^claude-/],
     catalogAliases: ANTHROPIC_CATALOG_ALIASES,
     modelClasses: ANTHROPIC_MODEL_CLASSES,
+    // Anthropic writes (and bills) a prompt cache only where the request puts `cache_control`.
+    cacheWrites: 'marked',
     native: { messages: createAnthropicMessagesApi({ post, takeBetas }) },
     async chat(request, context) {
       const { betas, rest } = takeBetas(request);
