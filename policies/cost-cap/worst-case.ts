@@ -35,12 +35,13 @@ export function maxOutputTokens(request: RequestContext['request'], modelLimit: 
  * marker could ask for an hour; else every kind. Read from the body as the client sent it, so a marker
  * any dialect passes through (a content block, a tool, the request's top level) is seen; a prompt that
  * merely quotes the words is judged as marked, which can only over-reserve. Without the text (a
- * request not read from an HTTP body), every kind.
+ * request not read from an HTTP body), or when the body continues a stored conversation, every kind.
  */
 export type CacheWriteMarks = 'none' | 'five-minute' | 'any';
 
 export function cacheWriteMarks(bodyText: string | undefined): CacheWriteMarks {
-  if (bodyText === undefined) return 'any';
+  // A continued conversation replays stored turns the body does not show: their markers are unknown.
+  if (bodyText === undefined || bodyText.includes('previous_response_id')) return 'any';
   if (!bodyText.includes('cache_control')) return 'none';
   // Anthropic's only longer lifetime is `"ttl": "1h"`; any "1h" anywhere is taken as one.
   return bodyText.includes('1h') ? 'any' : 'five-minute';

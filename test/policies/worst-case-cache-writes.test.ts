@@ -29,6 +29,8 @@ describe('which cache writes a body can be billed for', () => {
     expect(cacheWriteMarks('{"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral","ttl":"5m"}}]}')).toBe('five-minute');
     expect(cacheWriteMarks('{"cache_control":{"type":"ephemeral","ttl":"1h"}}')).toBe('any');
     expect(cacheWriteMarks(undefined)).toBe('any');
+    // A stored conversation's turns are replayed upstream without being in the body.
+    expect(cacheWriteMarks('{"previous_response_id":"resp_1","input":"go on"}')).toBe('any');
   });
 });
 
