@@ -43,7 +43,9 @@ export function inferenceHeaders(context: RequestContext, servedModel: string | 
     'x-request-id': context.requestId,
     'x-fallback-attempts': String(context.attempts.length),
   };
-  const served = context.served;
+  // Nothing served (every attempt failed): the last attempt's, whose answer the error is, so a client
+  // can tell whose rate limit or refusal it met; a request refused before any attempt has none.
+  const served = context.served ?? context.attempts.at(-1);
   if (served !== undefined) {
     headers['x-provider-used'] = served.provider;
     headers['x-byok-used'] = served.owner === 'account' ? 'true' : 'false';

@@ -271,7 +271,10 @@ describe("the seed's fallback_chain request (gpt-4; openai, anthropic, google, p
     const response = await seedRequest({ ...SEED_ROUTING, provider_order: ['openai', 'anthropic', 'google'] });
     expect(response.status).toBe(502);
     expect(response.headers.get('x-fallback-attempts')).toBe('3');
-    expect(response.headers.get('x-provider-used')).toBeNull();
+    // The last attempt's, whose answer the error is.
+    expect(response.headers.get('x-provider-used')).toBe('google');
+    expect(response.headers.get('x-byok-used')).toBe('true');
+    expect(response.headers.get('x-key-id')).toMatch(/^pk_/);
     const text = await response.text();
     const error = (JSON.parse(text) as { error: Awaited<ReturnType<typeof errorOf>> }).error;
     expect(error.type).toBe('upstream_error');
