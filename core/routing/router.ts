@@ -262,7 +262,10 @@ export class Router {
     let detail: string;
     let retryAfterSeconds: number | undefined;
     if (provider === undefined) detail = `No provider can serve '${context.request.model}' with the keys this account may use.`;
-    else if (held.length === 0) {
+    else if (held.length === 0 && useByokHeader(context.headers.get('x-use-byok')) === false) {
+      // The account's own keys were set aside by the client, not missing: say which keys were looked for.
+      detail = `X-Use-BYOK: false asks for the platform's keys only, and the platform has no ${provider} key; send X-Use-BYOK: true (or no header) to use this account's keys.`;
+    } else if (held.length === 0) {
       detail = `No ${provider} provider key is configured for this account; add one with POST /v1/providers/keys${routing.fallback_to_parrotrouter ? '' : ' (or allow platform keys with routing.fallback_to_parrotrouter)'}.`;
     } else if (held.every((key) => key.status === 'active' && this.dependencies.health.unavailableReason(key) === undefined)) {
       // Every key is usable: the routing planned none of them (a provider_order without this provider).

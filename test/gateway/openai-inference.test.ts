@@ -55,6 +55,16 @@ describe('non-streaming chat completions', () => {
     expect(Number(response.headers.get('x-keyway-cost'))).toBeGreaterThan(0);
   });
 
+  test('X-Use-BYOK: false without a platform key of the provider says the platform has none, not that the account has none', async () => {
+    const response = await chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'platform only' }] }, { 'X-Use-BYOK': 'false' });
+    expect(response.status).toBe(503);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('no_provider_available');
+    expect(error.message).toContain('X-Use-BYOK: false');
+    expect(error.message).toContain('the platform has no openai key');
+    expect(simulator.inferenceRequests()).toHaveLength(0);
+  });
+
   test('Keyway strips its own fields, applies the key defaults and forwards the organization', async () => {
     await chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'defaults' }], routing: { strategy: 'direct' } });
     const [received] = simulator.inferenceRequests();
