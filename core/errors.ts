@@ -5,6 +5,11 @@ interface ErrorTableRow {
   status: number;
   type: string;
   template: string;
+  /**
+   * false: the answer carries `x-should-retry: false`. The official OpenAI and Anthropic SDKs retry
+   * every 429 that has no Retry-After; this header is the one signal both read to stop.
+   */
+  retryable?: false;
 }
 
 /**
@@ -55,7 +60,8 @@ export const ERROR_TABLE = {
   client_closed: { status: 499, type: 'client_closed', template: '{detail}' },
   rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', template: '{detail}' },
-  upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}' },
+  /** Exhausted quota or billing (OpenAI insufficient_quota, Anthropic's credit balance, Cohere 402): retrying cannot help. */
+  upstream_quota_exceeded: { status: 429, type: 'rate_limit_error', template: '{detail}', retryable: false },
   internal_error: { status: 500, type: 'api_error', template: 'Keyway hit an internal error ({detail}). The request id is {requestId}.' },
   plugin_error: { status: 500, type: 'api_error', template: "Plugin '{plugin}' failed during {stage}: {detail}" },
   upstream_error: { status: 502, type: 'upstream_error', template: '{detail}' },
@@ -178,5 +184,6 @@ export function openAIErrorBody(descriptor: ErrorDescriptor): { error: Record<st
 export function errorHeaders(descriptor: ErrorDescriptor): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (descriptor.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(descriptor.retryAfterSeconds)));
+  if (isErrorCode(descriptor.code) && (ERROR_TABLE[descriptor.code] as ErrorTableRow).retryable === false) headers['x-should-retry'] = 'false';
   return headers;
 }

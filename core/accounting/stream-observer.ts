@@ -27,6 +27,8 @@ function deltaTokens(choices: readonly OpenAIChunkChoice[]): number {
 
 export class StreamObserver {
   usage: Usage | undefined;
+  /** The prompt's usage as the provider stated it before any output: what a cut stream keeps of its input side. */
+  promptUsage: Usage | undefined;
   finishReason: FinishReason | undefined;
   model: string | undefined;
   error: StreamPart | undefined;
@@ -50,6 +52,7 @@ export class StreamObserver {
       }
       case 'start':
         if (part.model) this.model = part.model;
+        if (part.promptUsage !== undefined) this.promptUsage = part.promptUsage;
         return;
       case 'text-delta':
       case 'reasoning-delta':

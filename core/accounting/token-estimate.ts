@@ -161,9 +161,15 @@ export function estimatePromptTokens(request: ChatRequest): number {
   return tokensOf(quarters);
 }
 
-/** The usage a cut stream is billed for: the prompt's estimate, and the estimate of what was streamed. */
-export function estimatedUsage(request: ChatRequest, streamedTokens: number): Usage {
-  const inputTokens = estimatePromptTokens(request);
+/**
+ * The usage a cut stream is billed for: the estimate of what was streamed, and the prompt's usage as
+ * the provider reported it before any output (Anthropic's message_start, Gemini's first chunk) when
+ * it did, else the prompt's estimate. A reported count, cache reads and writes included, is the
+ * provider's bill; an estimate of the same prompt is not (it over-counts about twice).
+ */
+export function estimatedUsage(request: ChatRequest, streamedTokens: number, promptUsage?: Usage): Usage {
   const outputTokens = Math.ceil(streamedTokens);
+  if (promptUsage !== undefined) return { ...promptUsage, outputTokens, reasoningTokens: 0, totalTokens: promptUsage.inputTokens + outputTokens };
+  const inputTokens = estimatePromptTokens(request);
   return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
 }

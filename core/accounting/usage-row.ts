@@ -4,6 +4,7 @@ import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import { shownValue } from '../credentials/secret-shapes.ts';
+import { projectTagProblem } from '../wire/project-tag.ts';
 
 /**
  * The creation time, formatted once per millisecond: under load many rows share a millisecond, and
@@ -20,6 +21,16 @@ function now(): string {
   return formatted;
 }
 
+/**
+ * Names the client sent are kept (exports, analytics, audit events) only if they hold no key: a
+ * request refused for sending one is still booked, and other refusals come before that check. A tag
+ * outside the grammar is not kept at all: it was (or would have been) refused as invalid.
+ */
+function bookedProjectTag(tag: string | undefined): string | null {
+  if (tag === undefined || projectTagProblem(tag) !== undefined) return null;
+  return shownValue(tag);
+}
+
 export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
   const usage = outcome.usage;
   const audit = context.usageAudit;
@@ -28,9 +39,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     accountId: context.principal.accountId,
     gatewayKeyId: context.principal.keyId,
     teamId: context.teamId ?? null,
-    // Names the client sent are kept (exports, analytics, audit events) only if they hold no key: a
-    // request refused for sending one is still booked, and other refusals come before that check.
-    projectTag: context.projectTag === undefined ? null : shownValue(context.projectTag),
+    projectTag: bookedProjectTag(context.projectTag),
     endpoint: context.endpoint,
     provider: context.served?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.

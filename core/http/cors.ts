@@ -41,6 +41,7 @@ const EXPOSED_HEADERS = [
   'X-Keyway-Warnings',
   'X-Keyway-Worker',
   'Retry-After',
+  'X-Should-Retry',
   'request-id',
 ].join(', ');
 

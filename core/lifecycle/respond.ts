@@ -118,7 +118,8 @@ export function streamAnswer(
   let output: ReadableStreamDefaultController<Uint8Array> | undefined;
 
   // `cut`: the stream stopped before its end while the provider kept working (the client left, or
-  // the drain deadline passed). The provider's usage is billed if it came; otherwise an estimate. A
+  // the drain deadline passed). The provider's usage is billed if it came; otherwise an estimate of
+  // what it has not reported (the prompt's usage, when stated up front, is kept as reported). A
   // stream the provider broke off (an error event, a dropped connection) after content reached the
   // client is estimated too: the prompt was read and the tokens delivered, and the provider bills
   // them; booked as nothing, the row would be free and a budget could be spent past its cap.
@@ -130,7 +131,7 @@ export function streamAnswer(
     const estimate = observer.usage === undefined && (cut || (error !== undefined && observer.streamedTokens > 0));
     accountant.account(context, {
       status,
-      usage: estimate ? estimatedUsage(context.request, observer.streamedTokens) : observer.usage,
+      usage: estimate ? estimatedUsage(context.request, observer.streamedTokens, observer.promptUsage) : observer.usage,
       finishReason: observer.finishReason,
       error,
       streamed: true,

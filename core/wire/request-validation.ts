@@ -14,6 +14,15 @@ export function hasControlCharacter(text: string): boolean {
   return CONTROL_CHARACTER.test(text);
 }
 
+/**
+ * JSON.parse reads `1e400` as Infinity, and a stored Infinity comes back as null: every hand-written
+ * number check goes through this, as TypeBox's own number check does, so no body can store a value
+ * its own API would refuse on the next write.
+ */
+export function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -48,7 +57,7 @@ export function validateChatRequest(body: unknown): ChatRequest {
   if (body.routing !== undefined && body.routing !== null) validateRouting(body.routing);
   for (const name of ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'n'] as const) {
     const value = body[name];
-    if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) throw invalidField(name, 'expected a number');
+    if (value !== undefined && value !== null && !isFiniteNumber(value)) throw invalidField(name, 'expected a number');
   }
   if (body.tools !== undefined && !Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
   if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options))
@@ -93,7 +102,7 @@ export function validateRouting(routing: unknown): void {
     if (!known.includes(reason)) throw invalidField('routing.fallback_reasons', `unknown reason '${reason}'; known: ${known.join(', ')}`);
   for (const name of ['timeout_ms', 'connect_timeout_ms', 'total_timeout_ms'] as const) {
     const value = routing[name];
-    if (value !== undefined && (typeof value !== 'number' || !(value > 0) || value > 3_600_000))
+    if (value !== undefined && (!isFiniteNumber(value) || !(value > 0) || value > 3_600_000))
       throw invalidField(`routing.${name}`, 'expected milliseconds between 1 and 3600000');
   }
   if (routing.retries !== undefined && (!Number.isInteger(routing.retries) || (routing.retries as number) < 0 || (routing.retries as number) > 5)) {
@@ -105,9 +114,12 @@ export function validateRouting(routing: unknown): void {
   ) {
     throw invalidField('routing.max_attempts', 'expected an integer between 1 and 20');
   }
-  if (routing.cost_weights !== undefined) {
-    if (!isObject(routing.cost_weights) || Object.values(routing.cost_weights).some((weight) => typeof weight !== 'number' || !(weight >= 0))) {
-      throw invalidField('routing.cost_weights', 'expected an object of provider → non-negative number');
-    }
+  if (routing.cost_weights !== undefined) validateCostWeights(routing.cost_weights);
+}
+
+function validateCostWeights(weights: unknown): void {
+  if (!isObject(weights)) throw invalidField('routing.cost_weights', 'expected an object of provider → non-negative number');
+  for (const [provider, weight] of Object.entries(weights)) {
+    if (!isFiniteNumber(weight) || weight < 0) throw invalidField(`routing.cost_weights.${provider}`, 'expected a finite non-negative number');
   }
 }

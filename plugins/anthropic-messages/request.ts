@@ -4,7 +4,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
-import { hasControlCharacter } from '../../core/wire/request-validation.ts';
+import { hasControlCharacter, isFiniteNumber } from '../../core/wire/request-validation.ts';
 
 type Block = Record<string, unknown>;
 
@@ -353,7 +353,7 @@ function translateParameters(body: Record<string, unknown>, request: ChatRequest
   for (const name of ['temperature', 'top_p'] as const) {
     const value = body[name];
     if (value === undefined || value === null) continue;
-    if (typeof value !== 'number') throw invalidField(name, 'must be a number');
+    if (!isFiniteNumber(value)) throw invalidField(name, 'must be a number');
     request[name] = value;
   }
   if (body.stop_sequences !== undefined && body.stop_sequences !== null) {

@@ -6,6 +6,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
+import { isFiniteNumber } from '../../core/wire/request-validation.ts';
 
 type Json = Record<string, unknown>;
 
@@ -365,7 +366,7 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
     request.stream_options = { include_usage: true };
   }
   if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
-    if (typeof body.max_output_tokens !== 'number' || !(body.max_output_tokens > 0)) throw invalidField('max_output_tokens', 'expected a positive integer');
+    if (!isFiniteNumber(body.max_output_tokens) || !(body.max_output_tokens > 0)) throw invalidField('max_output_tokens', 'expected a positive integer');
     request.max_completion_tokens = body.max_output_tokens;
   }
   const customTools = new Set<string>();

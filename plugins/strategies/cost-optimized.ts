@@ -25,7 +25,7 @@ export function planCostOptimized(input: RoutePlanInput): RouteCandidate[] {
   for (const [provider, model] of providers) {
     const listPrice = input.price(provider, model) ?? Number.POSITIVE_INFINITY;
     for (const key of orderPool(input.keys.account.get(provider), input)) {
-      priced.push({ provider, model, key, effectivePrice: listPrice * (weights[provider] ?? 1), byok: true });
+      priced.push({ provider, model, key, effectivePrice: listPrice * weightOf(weights, provider), byok: true });
     }
     if (platformAllowed(input)) {
       for (const key of orderPool(input.keys.platform.get(provider), input)) {
@@ -36,6 +36,16 @@ export function planCostOptimized(input: RoutePlanInput): RouteCandidate[] {
   // Stable sort: equal prices keep key-pool order.
   priced.sort((left, right) => left.effectivePrice - right.effectivePrice || (preferByok ? Number(right.byok) - Number(left.byok) : 0));
   return priced.map(({ provider, model, key }) => ({ provider, model, key }));
+}
+
+/**
+ * A weight stored before non-finite weights were refused reads back as null (JSON has no Infinity);
+ * null × price would rank that provider cheapest, so anything but a finite non-negative number is the
+ * default 1, as the cost comparison reads it (plugins/analytics/cost-comparison.ts).
+ */
+function weightOf(weights: Readonly<Record<string, unknown>>, provider: string): number {
+  const weight = weights[provider];
+  return typeof weight === 'number' && Number.isFinite(weight) && weight >= 0 ? weight : 1;
 }
 
 export const costOptimizedStrategyPlugin = definePlugin({

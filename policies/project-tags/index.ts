@@ -1,22 +1,13 @@
 // Project tags (the seed's `usage_controls.require_project_tag` and `allowed_projects`). The tag comes
 // from `X-Project-Tag`; the core already records it on the usage row. Every request's tag is checked
-// for shape (it ends up in the books and in exports), whether or not it acts for a team.
+// for shape (it ends up in the books and in exports), whether or not it acts for a team. The grammar
+// lives in core/wire/project-tag.ts, where the usage row checks it too.
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { projectTagProblem } from '../../core/wire/project-tag.ts';
 import { teamOf } from '../../plugins/teams/types.ts';
 
 export const PROJECT_TAGS_POLICY = 'project-tags';
-export const MAX_PROJECT_TAG_LENGTH = 64;
-
-/** Printable ASCII, no leading or trailing space, at most 64 characters. */
-const TAG_SHAPE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
-
-/** Why a tag cannot be used, or undefined when it can. */
-export function tagProblem(tag: string): string | undefined {
-  if (tag.length > MAX_PROJECT_TAG_LENGTH) return `the tag is ${tag.length} characters long; the limit is ${MAX_PROJECT_TAG_LENGTH}`;
-  if (!TAG_SHAPE.test(tag)) return 'use printable ASCII characters only, without leading or trailing spaces';
-  return undefined;
-}
 
 export const projectTagsPolicy = definePlugin({
   name: PROJECT_TAGS_POLICY,
@@ -31,7 +22,7 @@ export const projectTagsPolicy = definePlugin({
         auth(context) {
           const tag = context.projectTag === '' ? undefined : context.projectTag;
           if (tag !== undefined) {
-            const problem = tagProblem(tag);
+            const problem = projectTagProblem(tag);
             if (problem !== undefined) throw services.errors.create('invalid_field', { param: 'x-project-tag', detail: problem }, { param: 'x-project-tag' });
           }
           const controls = teamOf(services.snapshot, context)?.permissions.usage_controls;

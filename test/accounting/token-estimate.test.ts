@@ -215,6 +215,22 @@ describe('estimatePromptTokens', () => {
     const usage = estimatedUsage({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, 7);
     expect(usage).toEqual({ inputTokens: 11, outputTokens: 7, totalTokens: 18, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 });
   });
+
+  test("estimatedUsage keeps the prompt usage the provider reported up front (a start part's promptUsage), cache included", () => {
+    const observer = new StreamObserver();
+    const promptUsage = {
+      inputTokens: 900,
+      outputTokens: 0,
+      totalTokens: 900,
+      cachedInputTokens: 600,
+      cacheWriteInputTokens: 200,
+      cacheWrite1hInputTokens: 200,
+      reasoningTokens: 0,
+    };
+    observer.observe({ type: 'start', id: 'x', model: 'm', created: 0, promptUsage });
+    const usage = estimatedUsage({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, 7, observer.promptUsage);
+    expect(usage).toEqual({ ...promptUsage, outputTokens: 7, totalTokens: 907 });
+  });
 });
 
 describe('StreamObserver.streamedTokens', () => {

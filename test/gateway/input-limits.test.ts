@@ -283,6 +283,43 @@ describe('validation messages state the rule', () => {
   });
 });
 
+describe('a number must be finite: JSON.parse reads 1e400 as Infinity, which stored JSON would hold as null', () => {
+  const raw = (method: string, path: string, text: string) => call(gateway, method, path, text);
+
+  test('management bodies refuse it, naming the field', async () => {
+    for (const [path, text, field] of [
+      ['/v1/settings/routing', '{"routing":{"strategy":"cost_optimized","cost_weights":{"openai":1e400}}}', 'routing.cost_weights.openai'],
+      ['/v1/providers/health-check', '{"health_threshold":1e400}', 'health_threshold'],
+      ['/v1/platform/settings', '{"platform_markup_percent":1e400}', 'platform_markup_percent'],
+    ] as const) {
+      const method = path === '/v1/providers/health-check' ? 'POST' : 'PUT';
+      const body = await expectError(await raw(method, path, text), 400, 'invalid_field');
+      expect(body.error.param).toBe(field);
+    }
+    const key = await expectError(
+      await raw('POST', '/v1/providers/keys', '{"providers":[{"name":"openai","api_key":"sk-x","weight":1e400}]}'),
+      400,
+      'invalid_field',
+    );
+    expect(key.error.param).toBe('providers[0].weight');
+  });
+
+  test('inference bodies refuse it before any upstream call, in every dialect', async () => {
+    for (const [path, text, field] of [
+      ['/v1/chat/completions', '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1e400}', 'temperature'],
+      ['/v1/messages', '{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"temperature":1e400}', 'temperature'],
+      ['/v1/messages', '{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"top_p":-1e400}', 'top_p'],
+      ['/v1/responses', '{"model":"gpt-4o","input":"hi","max_output_tokens":1e400}', 'max_output_tokens'],
+    ] as const) {
+      const response = await raw('POST', path, text);
+      expect(response.status).toBe(400);
+      // The Messages dialect's error shape has no param: the message names the field.
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain(`'${field}'`);
+    }
+    expect(simulator.inferenceRequests()).toEqual([]);
+  });
+});
+
 describe('OpenAPI', () => {
   interface OpenApiDocument {
     openapi: string;

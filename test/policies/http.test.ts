@@ -217,6 +217,31 @@ describe("the seed's team", () => {
     expectRefused(await send(developerKey, 'gpt-3.5-turbo', { 'x-project-tag': 'project-z' }), 'project_not_allowed');
   });
 
+  test('a tag refused as invalid is not booked (nor exported); a valid tag on a request refused for another reason is', async () => {
+    // `é` as the header's Latin-1 byte, and as UTF-8 read as Latin-1 (what a client sending UTF-8 arrives as).
+    const invalid = await Promise.all(['\u00e9=1+2', '\u00c3\u00a9=1+2', `${'p'.repeat(65)}`].map((tag) => send(adminKey, 'gpt-4o', { 'x-project-tag': tag })));
+    for (const sent of invalid) {
+      expect(sent.response.status).toBe(400);
+      expect(sent.body.error).toMatchObject({ code: 'invalid_field', param: 'x-project-tag' });
+      expect(sent.row).toMatchObject({ status: 400, projectTag: null });
+    }
+    const refused = await send(developerKey, 'gpt-4o', TAG);
+    expectRefused(refused, 'model_not_allowed');
+    expect(refused.row?.projectTag).toBe('project-a');
+
+    const exported = await call(
+      gateway,
+      'POST',
+      '/v1/billing/export',
+      { type: 'all_usage', start: '2000-01-01', end: '2100-01-01', format: 'json' },
+      { key: adminKey },
+    );
+    const rows = ((await exported.json()) as { data: Array<{ request_id: string; project_tag: string | null }> }).data;
+    const tagOf = (sent: Sent) => rows.find((row) => row.request_id === sent.response.headers.get('x-request-id'))?.project_tag;
+    for (const sent of invalid) expect(tagOf(sent)).toBeNull();
+    expect(tagOf(refused)).toBe('project-a');
+  });
+
   test('an account admin acting for the team with X-Team-ID gets the same rules', async () => {
     expectRefused(await send(adminKey, 'gpt-4o', { ...TAG, 'x-team-id': seedTeamId }), 'model_not_allowed');
     const served = await send(adminKey, 'gpt-3.5-turbo', { ...TAG, 'x-team-id': seedTeamId });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { projectTagsPolicy, tagProblem } from '../../policies/project-tags/index.ts';
+import { projectTagProblem } from '../../core/wire/project-tag.ts';
+import { projectTagsPolicy } from '../../policies/project-tags/index.ts';
 import { context, hooksOf, refusalOf, teamsSection } from './helpers.ts';
 
 const SEED_CONTROLS = { log_all_requests: true, require_project_tag: true, allowed_projects: ['project-a', 'project-b'], block_sensitive_content: true };
@@ -29,9 +30,9 @@ describe('project-tags', () => {
     const hooks = await hooksOf(projectTagsPolicy, teamsSection(undefined));
     expect(await refusalOf(() => hooks.auth?.(context({ headers: { 'x-project-tag': 'x'.repeat(65) } })))).toBe('invalid_field');
     expect(await refusalOf(() => hooks.auth?.(context({ headers: { 'x-project-tag': 'x'.repeat(64) } })))).toBeUndefined();
-    expect(tagProblem('a\tb')).toBeDefined();
-    expect(tagProblem('caf\u00e9')).toBeDefined();
-    expect(tagProblem(' lead')).toBeDefined();
-    expect(tagProblem('release 2.1 (beta)')).toBeUndefined();
+    expect(projectTagProblem('a\tb')).toBeDefined();
+    expect(projectTagProblem('caf\u00e9')).toBeDefined();
+    expect(projectTagProblem(' lead')).toBeDefined();
+    expect(projectTagProblem('release 2.1 (beta)')).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@ import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { expectedCostOrder } from './expectations.ts';
-import { attemptsOf, call, chat, errorOf, servedBy, type ProviderName, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import { attemptsOf, call, chat, errorOf, servedBy, USER_MESSAGE, type ProviderName, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 
 const ACCOUNT_PROVIDERS = ['openai', 'anthropic', 'google'] as const;
 const SEED_COST_BLOCK: RoutingOptions = { strategy: 'cost_optimized', prefer_byok: true, cost_weights: { openai: 0.8, anthropic: 1.0 } };
@@ -202,7 +202,7 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
     expect(rejected.status).toBe(400);
     expect((await errorOf(rejected)).param).toBe('routing.strategy');
     const badWeight = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { ...SEED_COST_BLOCK, cost_weights: { openai: -1 } } });
-    expect((await errorOf(badWeight)).param).toBe('routing.cost_weights');
+    expect((await errorOf(badWeight)).param).toBe('routing.cost_weights.openai');
 
     const stored = await call(gateway, 'PUT', '/v1/settings/routing', { routing: SEED_COST_BLOCK });
     expect(stored.status).toBe(200);
@@ -295,6 +295,40 @@ describe('routing.cost_weights names loaded providers only', () => {
     expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: 'routing.cost_weights.nope' });
     const after = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
     expect(after).toEqual(before);
+  });
+});
+
+describe('routing numbers must be finite (JSON.parse reads 1e400 as Infinity; stored JSON would hold null)', () => {
+  const infiniteWeight = (envelope: boolean) => {
+    const routing = '{"strategy":"cost_optimized","cost_weights":{"openai":1,"google":1e400}}';
+    return envelope ? `{"routing":${routing}}` : routing;
+  };
+
+  test('PUT /v1/settings/routing refuses an infinite cost weight, naming it, and stores nothing', async () => {
+    const before = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    for (const body of [infiniteWeight(true), infiniteWeight(false)]) {
+      const response = await call(gateway, 'PUT', '/v1/settings/routing', body);
+      expect(response.status).toBe(400);
+      expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: 'routing.cost_weights.google' });
+    }
+    const after = ((await (await call(gateway, 'GET', '/v1/settings')).json()) as { settings: { routing?: unknown } }).settings.routing;
+    expect(after).toEqual(before);
+  });
+
+  test("a request's routing refuses infinite numbers too, before any upstream call", async () => {
+    for (const [field, routing] of [
+      ['routing.cost_weights.google', '{"strategy":"cost_optimized","cost_weights":{"openai":1,"google":1e400}}'],
+      ['routing.cost_weights.openai', '{"strategy":"cost_optimized","cost_weights":{"openai":-1e400}}'],
+      ['routing.timeout_ms', '{"strategy":"direct","timeout_ms":1e400}'],
+      ['routing.total_timeout_ms', '{"strategy":"direct","total_timeout_ms":-1e400}'],
+      ['routing.retries', '{"strategy":"direct","retries":1e400}'],
+    ] as const) {
+      const body = `{"model":"gpt-4","messages":${JSON.stringify(USER_MESSAGE)},"routing":${routing}}`;
+      const response = await call(gateway, 'POST', '/v1/chat/completions', body, { headers: { 'X-Use-BYOK': 'true' } });
+      expect(response.status).toBe(400);
+      expect(await errorOf(response)).toMatchObject({ code: 'invalid_field', param: field });
+    }
+    expect(upstream()).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
   });
 });
 

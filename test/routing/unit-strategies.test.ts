@@ -169,6 +169,12 @@ describe('planCostOptimized', () => {
     expect(ids(weighted)).toEqual(['acct-anthropic', 'acct-google', 'acct-openai']);
   });
 
+  test('a weight stored as null (an Infinity written before they were refused) is the default 1, not the cheapest', () => {
+    const weights = { google: null } as unknown as Record<string, number>;
+    const plan = planCostOptimized(input({ routing: { cost_weights: weights }, account: ACCOUNT, equivalents: FLAGSHIP, prices, model: 'gpt-5' }));
+    expect(ids(plan)).toEqual(['acct-openai', 'acct-google', 'acct-anthropic']);
+  });
+
   test('the requested provider keeps the requested model (and its price)', () => {
     const plan = planCostOptimized(input({ account: ACCOUNT, equivalents: FLAGSHIP, prices, model: 'gpt-4' }));
     expect(plan.map((candidate) => `${candidate.provider}/${candidate.model}`)).toEqual(['google/gemini-2.5-pro', 'anthropic/claude-opus-4-5', 'openai/gpt-4']);
