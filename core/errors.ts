@@ -88,6 +88,9 @@ export interface KeywayErrorOptions {
   message?: string;
 }
 
+/** What a message says for the request id when nobody filled it in. */
+const UNKNOWN_REQUEST_ID = '-';
+
 function fillTemplate(template: string, values: Record<string, string | number | undefined>): string {
   return template.replace(/\{(\w+)\}/g, (_match, name: string) => String(values[name] ?? ''));
 }
@@ -101,10 +104,20 @@ export class KeywayError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly extra: Record<string, unknown> | undefined;
   readonly headers: Record<string, string> | undefined;
+  /**
+   * Set when the message names the request id but the error was raised where it is not known (the key
+   * vault): the answer fills it in, so the message and `X-Request-Id` agree.
+   */
+  private readonly awaitingRequestId: Record<string, string | number | undefined> | undefined;
 
   constructor(code: ErrorCode, values: Record<string, string | number | undefined> = {}, options: KeywayErrorOptions = {}) {
     const row: ErrorTableRow = ERROR_TABLE[code];
-    super(options.message ?? fillTemplate(row.template, values), options.cause === undefined ? undefined : { cause: options.cause });
+    const awaiting = options.message === undefined && values.requestId === undefined && row.template.includes('{requestId}');
+    super(
+      options.message ?? fillTemplate(row.template, awaiting ? { ...values, requestId: UNKNOWN_REQUEST_ID } : values),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.awaitingRequestId = awaiting ? values : undefined;
     this.name = 'KeywayError';
     this.code = code;
     this.status = row.status;
@@ -121,12 +134,19 @@ export class KeywayError extends Error {
    * header), and a careless client sends keys in the wrong field: anything shaped like a key, or equal
    * to a secret in play, is replaced here, the one door every error answer passes through.
    */
-  toDescriptor(): ErrorDescriptor {
+  /** The message, naming `requestId` where it was raised without one. */
+  messageFor(requestId: string | undefined): string {
+    if (this.awaitingRequestId === undefined || requestId === undefined) return this.message;
+    return fillTemplate(ERROR_TABLE[this.code].template, { ...this.awaitingRequestId, requestId });
+  }
+
+  toDescriptor(requestId?: string): ErrorDescriptor {
+    const message = this.messageFor(requestId);
     const descriptor: ErrorDescriptor = {
       status: this.status,
       type: this.type,
       code: this.code,
-      message: redactSecrets(this.message),
+      message: redactSecrets(message),
       param: this.param === null ? null : redactSecrets(this.param),
     };
     if (this.reason !== undefined) descriptor.reason = this.reason;
@@ -162,7 +182,7 @@ export function invalidField(param: string, detail: string): KeywayError {
 }
 
 export function descriptorFromError(error: unknown, requestId: string): ErrorDescriptor {
-  if (error instanceof KeywayError) return error.toDescriptor();
+  if (error instanceof KeywayError) return error.toDescriptor(requestId);
   const name = error instanceof Error ? error.name : typeof error;
   return new KeywayError('internal_error', { detail: name, requestId }).toDescriptor();
 }

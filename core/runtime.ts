@@ -15,9 +15,9 @@ import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
-import { enforceKeyChecks, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
+import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
-import { checkKeyVersionsInUse } from './credentials/missing-key-versions.ts';
+import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
@@ -343,8 +343,18 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
     await enforceKeyChecks(store, plugins.cryptoBackends, logger);
   } catch (error) {
     store.close();
+    if (error instanceof MasterKeyCheckError || error instanceof MissingKeyVersionError) discardGeneratedKeys(plugins);
     throw error;
   }
+}
+
+/**
+ * A start refused for the wrong or a missing master key writes nothing (the key check is the last
+ * write, and only on success): a key generated for it would otherwise stay behind and be presented
+ * as this database's key at the next start.
+ */
+function discardGeneratedKeys(plugins: PluginSet): void {
+  for (const backend of plugins.cryptoBackends.values()) backend.discardGeneratedKey?.();
 }
 
 /**

@@ -100,7 +100,7 @@ export class KeyVault {
     const backend = this.backends.get(sealed.backend);
     if (backend === undefined) {
       this.failures.set(record.id, sealed.ciphertext);
-      throw new KeywayError('internal_error', { detail: `crypto backend '${sealed.backend}' of key ${record.id} is not loaded`, requestId: '-' });
+      throw new KeywayError('internal_error', { detail: `crypto backend '${sealed.backend}' of key ${record.id} is not loaded` });
     }
     let apiKey: string;
     try {
@@ -108,7 +108,7 @@ export class KeyVault {
     } catch {
       this.failures.set(record.id, sealed.ciphertext);
       this.announce(record, 'decrypt', sealed.backend, use, false);
-      throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key`, requestId: '-' });
+      throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key` });
     }
     this.failures.delete(record.id);
     this.announce(record, 'decrypt', sealed.backend, use, true);
@@ -126,7 +126,6 @@ export class KeyVault {
       this.failures.set(record.id, stored);
       throw new KeywayError('internal_error', {
         detail: `provider key ${record.id} names key source '${reference?.source ?? '?'}', which is not loaded`,
-        requestId: '-',
       });
     }
     let apiKey: string;

@@ -210,7 +210,7 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
   const accountId = owner === 'platform' ? null : principal.accountId;
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
-  if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend', requestId: '-' });
+  if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend' });
   const existing = owner === 'platform' ? runtime.snapshots.current.platformKeys : runtime.snapshots.current.accountKeys.get(principal.accountId);
   const rows: NewProviderKey[] = [];
   const reentered: Array<{ id: string; ciphertext: string; expected: string | undefined }> = [];

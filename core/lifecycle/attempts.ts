@@ -149,7 +149,7 @@ export async function runAttempts<Value>(
       }
     }
   }
-  throw finalFailure(lastError, context.attempts, context.resolution?.model ?? context.request.model);
+  throw finalFailure(lastError, context.attempts, context.resolution?.model ?? context.request.model, context.requestId);
 }
 
 interface AttemptOutcome<Value> {
@@ -315,7 +315,7 @@ interface ForeignFailureFields {
  *
  * The message is scrubbed of secrets like any upstream text; an internal error shows only its name.
  */
-export function foreignFailure(provider: string, error: unknown, requestId = '-'): KeywayError {
+export function foreignFailure(provider: string, error: unknown, requestId?: string): KeywayError {
   const fields = (error !== null && typeof error === 'object' ? error : {}) as ForeignFailureFields;
   const claimed = typeof fields.keywayReason === 'string' ? fields.keywayReason : fields.reason;
   const status =
@@ -396,7 +396,7 @@ function clientModelNotFound(attempts: readonly AttemptRecord[], requestedModel:
 }
 
 /** When every candidate failed, the answer follows the last failure and lists every attempt. */
-export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[], requestedModel: string): KeywayError {
+export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[], requestedModel: string, requestId?: string): KeywayError {
   if (lastError === undefined)
     return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
   const listed = attempts.map((attempt) => ({
@@ -407,10 +407,12 @@ export function finalFailure(lastError: KeywayError | undefined, attempts: Attem
     reason: attempt.reason,
     status: attempt.status ?? null,
   }));
+  // The copy's message is fixed: it names the request id now, where the failure was raised without it (the key vault).
+  const lastMessage = lastError.messageFor(requestId);
   const message =
     attempts.length <= 1
-      ? lastError.message
-      : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastError.message}`;
+      ? lastMessage
+      : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastMessage}`;
   const substituteMissing = lastError.code === 'model_not_found' && !clientModelNotFound(attempts, requestedModel);
   return new KeywayError(
     substituteMissing ? 'upstream_error' : lastError.code,

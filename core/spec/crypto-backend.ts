@@ -35,6 +35,12 @@ export interface CryptoBackend {
   keyVersionOf?(ciphertext: string): number | undefined;
   /** Optional: re-reads the key versions from an external key service (called before a rotation). */
   refreshKeyVersions?(): Promise<void>;
+  /**
+   * Optional: the start was refused because the configured keys do not match what is stored, before
+   * anything was sealed under them: take back a key this start generated (a key file written for it),
+   * so the next start does not present it as this database's key.
+   */
+  discardGeneratedKey?(): void;
 }
 
 /** A ciphertext and the binding it was sealed with. */

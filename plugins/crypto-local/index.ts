@@ -3,7 +3,7 @@ import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core
 import { decryptEnvelope, encryptEnvelope, EnvelopeError, envelopeKeyVersion, rewrapEnvelope, type MasterKeyring } from './envelope.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeKeyring, GENERATED_KEY_FILE_NAME, loadMasterKeyring, type MasterKeyConfig } from './master-key.ts';
+import { describeKeyring, discardGeneratedKeyFile, GENERATED_KEY_FILE_NAME, loadMasterKeyring, type MasterKeyConfig } from './master-key.ts';
 
 export {
   decryptEnvelope,
@@ -111,6 +111,13 @@ export const cryptoLocalPlugin = definePlugin({
       reporter: { warn: (message) => context.logger.warn(message), info: (message) => context.logger.info(message) },
     });
     context.logger.info(`Master keyring loaded (${describeKeyring(keyring)}).`);
-    return { cryptoBackend: createLocalCryptoBackend(keyring) };
+    const backend = createLocalCryptoBackend(keyring);
+    const generated = keyring.generatedFile;
+    if (generated === undefined) return { cryptoBackend: backend };
+    const discardGeneratedKey = (): void => {
+      if (discardGeneratedKeyFile(generated))
+        context.logger.warn(`Removed the master key generated for this start (${generated.path}): the start was refused.`);
+    };
+    return { cryptoBackend: { ...backend, discardGeneratedKey } };
   },
 });

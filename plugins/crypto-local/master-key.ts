@@ -1,5 +1,5 @@
-import { createSecretKey, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, createSecretKey, randomBytes } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MasterKeyring } from './envelope.ts';
 import { MAX_KEY_VERSION } from './envelope.ts';
@@ -27,6 +27,23 @@ export interface MasterKeyLoadOptions {
 }
 
 export const GENERATED_KEY_FILE_NAME = 'master.key';
+
+/** A key file this process wrote because none existed. */
+export interface GeneratedKeyFile {
+  path: string;
+  /** SHA-256 of what was written: enough to recognise the file, without keeping the key text in memory. */
+  digest: string;
+}
+
+export interface LoadedKeyring extends MasterKeyring {
+  /** Set when this load generated the key file: a refused start removes it again. */
+  generatedFile?: GeneratedKeyFile;
+}
+
+interface LoadedKeys {
+  keys: Map<number, Buffer>;
+  generatedFile?: GeneratedKeyFile;
+}
 
 const GENERATE_HINT = 'Generate one with: openssl rand -base64 32';
 // `v2:key` and `2:key` alike: base64 never holds a colon, so the prefix cannot be mistaken for key text.
@@ -162,13 +179,17 @@ function dataFolderError(error: unknown, folder: string, path: string): MasterKe
   );
 }
 
-function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffer> {
+function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): LoadedKeys {
   const path = join(options.dataDirectory, GENERATED_KEY_FILE_NAME);
   const source = 'The generated master key';
   if (lstatExists(path, source)) {
     const keys = readKeyFile(path, source, options.reporter);
     options.reporter.info(`Using the generated master key in ${path}. Set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE to manage it yourself.`);
-    return keys;
+    return { keys };
   }
   // Instances sharing one database must share one key; a key generated per instance would make
   // every other instance's secrets unreadable.
@@ -183,10 +204,13 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
     throw dataFolderError(error, options.dataDirectory, path);
   }
   const header = `# Keyway master key, generated ${new Date().toISOString()}.\n# Back this file up: without it, stored provider keys cannot be decrypted.\n`;
+  const text = `${header}${generateMasterKey()}\n`;
+  let generatedFile: GeneratedKeyFile | undefined;
   try {
-    writeFileSync(path, `${header}${generateMasterKey()}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
     // The umask can only remove bits, but make the mode exact whatever it was.
     chmodSync(path, 0o600);
+    generatedFile = { path, digest: digestOf(text) };
     options.reporter.warn(
       `Generated a new master key in ${path} because neither KEYWAY_MASTER_KEY nor KEYWAY_MASTER_KEY_FILE is set. Back this file up now: without it every stored provider key is lost.`,
     );
@@ -194,7 +218,23 @@ function loadOrGenerateKeyFile(options: MasterKeyLoadOptions): Map<number, Buffe
     // Another instance on the same data directory won the race; use its key.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw dataFolderError(error, options.dataDirectory, path);
   }
-  return readKeyFile(path, source, options.reporter);
+  const keys = readKeyFile(path, source, options.reporter);
+  return generatedFile === undefined ? { keys } : { keys, generatedFile };
+}
+
+/**
+ * Removes a generated key file again, after a refused start: nothing was sealed under it, and left
+ * behind it would be presented as the database's key at the next start. A file that no longer holds
+ * what was written (replaced by hand meanwhile) is left alone. Answers whether it was removed.
+ */
+export function discardGeneratedKeyFile(generated: GeneratedKeyFile): boolean {
+  try {
+    if (digestOf(readFileSync(generated.path, 'utf8')) !== generated.digest) return false;
+    unlinkSync(generated.path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -220,7 +260,7 @@ function loadVersionedList(text: string, name: string, others: ReadonlyArray<rea
   return keys;
 }
 
-function loadPrimaryKeys(options: MasterKeyLoadOptions): { keys: Map<number, Buffer>; source: string } {
+function loadPrimaryKeys(options: MasterKeyLoadOptions): LoadedKeys & { source: string } {
   const { config, env } = options;
   const configList = present(config.masterKeys);
   if (configList !== undefined) {
@@ -251,7 +291,7 @@ function loadPrimaryKeys(options: MasterKeyLoadOptions): { keys: Map<number, Buf
   if (inline !== undefined && file !== undefined) throw new MasterKeyError(`Set either ${inlineName} or ${fileName}, not both.`);
   if (inline !== undefined) return { keys: parseKeyring(inline, inlineName, { requireVersions: false }), source: inlineName };
   if (file !== undefined) return { keys: readKeyFile(file.trim(), fileName, options.reporter), source: `${fileName.replace(/^The /, 'the ')} ${file.trim()}` };
-  return { keys: loadOrGenerateKeyFile(options), source: `the generated key file ${join(options.dataDirectory, GENERATED_KEY_FILE_NAME)}` };
+  return { ...loadOrGenerateKeyFile(options), source: `the generated key file ${join(options.dataDirectory, GENERATED_KEY_FILE_NAME)}` };
 }
 
 function sameKeyVersions(keys: ReadonlyMap<number, Buffer>): [number, number] | undefined {
@@ -264,8 +304,8 @@ function sameKeyVersions(keys: ReadonlyMap<number, Buffer>): [number, number] | 
 }
 
 /** Loads every master key, refusing anything that would leave secrets weakly protected. */
-export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring {
-  const { keys, source } = loadPrimaryKeys(options);
+export function loadMasterKeyring(options: MasterKeyLoadOptions): LoadedKeyring {
+  const { keys, source, generatedFile } = loadPrimaryKeys(options);
   const sources = new Map([...keys.keys()].map((version) => [version, source] as const));
   const current = Math.max(...keys.keys());
   const listed = source === 'KEYWAY_MASTER_KEYS' || source === 'the masterKeys setting';
@@ -284,7 +324,7 @@ export function loadMasterKeyring(options: MasterKeyLoadOptions): MasterKeyring 
   const keyObjects = new Map([...keys].map(([version, bytes]) => [version, createSecretKey(bytes)] as const));
   // createSecretKey copied the bytes; wipe ours so only the opaque KeyObjects remain.
   for (const bytes of keys.values()) bytes.fill(0);
-  return { current, keys: keyObjects, sources };
+  return { current, keys: keyObjects, sources, ...(generatedFile === undefined ? {} : { generatedFile }) };
 }
 
 /** "current v2; decrypts v1, v2": safe to log, names no key. */

@@ -3,6 +3,8 @@
 // report call. The settings that go with them (thresholds, alert targets) live here too.
 
 import { createHash } from 'node:crypto';
+import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
+import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { DEFAULT_SETTINGS, isReconciledProvider, type ReconciledProvider, type ReconciliationSettings } from './schema.ts';
 
@@ -25,6 +27,20 @@ interface AdminKeyRow extends AdminKeyListing {
 /** What the ciphertext is bound to: moved to another account, provider or row, it no longer opens. */
 function binding(accountId: string, provider: string, id: string): string {
   return `reconciliation-admin-key:${accountId}:${provider}:${id}`;
+}
+
+/** The admin keys for master-key rotation, paged by their row id (unique: a new one per key stored). */
+export function adminKeyHolder(services: Pick<Services, 'store'>): CiphertextHolder {
+  return tableCiphertextHolder(services, {
+    name: 'reconciliation:reconciliation_admin_keys',
+    table: 'reconciliation_admin_keys',
+    idColumn: 'id',
+    ciphertextColumn: 'ciphertext',
+    backendColumn: 'crypto_backend',
+    keyVersionColumn: 'key_version',
+    bindingColumns: ['account_id', 'provider'],
+    binding: (row) => binding(String(row.account_id), String(row.provider), String(row.id)),
+  });
 }
 
 export function adminKeyFingerprint(key: string): string {

@@ -4,7 +4,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import { AdminKeys, SettingsStore } from './admin-keys.ts';
+import { adminKeyHolder, AdminKeys, SettingsStore } from './admin-keys.ts';
 import { DailyReconciliation } from './daily.ts';
 import { Reconciler } from './reconcile.ts';
 import { reconciliationRoutes } from './routes.ts';
@@ -37,6 +37,7 @@ export const reconciliationPlugin = definePlugin({
       migrations: RECONCILIATION_MIGRATIONS,
       usageRollups: RECONCILIATION_USAGE_ROLLUPS,
       usageFolds: RECONCILIATION_USAGE_FOLDS,
+      ciphertextHolders: [adminKeyHolder(services)],
       routes: reconciliationRoutes({ services, adminKeys, settings, reconciler, daily }),
       jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick(), scope: 'cluster' }],
     };

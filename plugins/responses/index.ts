@@ -10,14 +10,14 @@ import { createResponsesDialect } from './dialect.ts';
 import { ResponseObjectSchema, ResponsesBodySchema } from './schema.ts';
 import { inputItemsPage, inputItemsQuery } from './input-items.ts';
 import { preloadStoredResponses } from './preload.ts';
-import { inputItemsOf, RESPONSES_MIGRATIONS, ResponseStore } from './store.ts';
+import { inputItemsOf, RESPONSES_MIGRATIONS, ResponseStore, storedResponsesHolder } from './store.ts';
 import { acceptResponsesSocket } from './websocket.ts';
 
 export { createResponsesDialect, responsesDialect, responsesOperation, type ConnectionMemory } from './dialect.ts';
 export { acceptResponsesSocket } from './websocket.ts';
 export { chatRequestFromResponses, type ResponsesTranslation } from './request.ts';
 export { responsesBodyFromResult, responsesUsageFromUsage, echoOf, type ResponseEcho } from './response.ts';
-export { ResponseStore, RESPONSES_TABLE } from './store.ts';
+export { ResponseStore, RESPONSES_TABLE, storedResponsesHolder } from './store.ts';
 export { ResponsesStreamEncoder, type ResponsesStreamEncoderOptions } from './stream-encoder.ts';
 
 const DAY_MS = 86_400_000;
@@ -91,6 +91,7 @@ export const responsesPlugin = definePlugin({
     return {
       dialect,
       migrations: RESPONSES_MIGRATIONS,
+      ciphertextHolders: [storedResponsesHolder(services)],
       jobs: store === undefined ? [] : [{ name: 'responses-retention', intervalMs: 3_600_000, run: () => store.expire(), scope: 'cluster' }],
       routes: [
         {

@@ -6,6 +6,8 @@
 
 import type { Logger } from '../../core/logger.ts';
 import type { Principal } from '../../core/spec/principal.ts';
+import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
+import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Migration } from '../../core/spec/store.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
@@ -51,6 +53,22 @@ export interface ResponseStoreOptions {
 
 function bindingOf(accountId: string, id: string): string {
   return `responses:${accountId}:${id}`;
+}
+
+/**
+ * The stored responses for master-key rotation. Contributed even when storing is off: rows written
+ * before it was turned off stay sealed until retention removes them.
+ */
+export function storedResponsesHolder(services: Pick<Services, 'store'>): CiphertextHolder {
+  return tableCiphertextHolder(services, {
+    name: `responses:${RESPONSES_TABLE}`,
+    table: RESPONSES_TABLE,
+    idColumn: 'id',
+    ciphertextColumn: 'ciphertext',
+    backendColumn: 'backend',
+    bindingColumns: ['account_id'],
+    binding: (row) => bindingOf(String(row.account_id), String(row.id)),
+  });
 }
 
 /** A stored response is the account's; one a team member made is its team's (and the account admins'). */

@@ -9,6 +9,8 @@
 
 import { createHmac } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
+import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { OutboundAdmission, SealedSecret, Services } from '../../core/spec/services.ts';
@@ -48,6 +50,20 @@ export function webhookSignature(secret: string, body: string): string {
 }
 
 const binding = (accountId: string): string => `webhook-secret:${accountId}`;
+
+/** The accounts' webhook secrets for master-key rotation: one row per account, bound to it. */
+export function webhookSecretHolder(services: Pick<Services, 'store'>): CiphertextHolder {
+  return tableCiphertextHolder(services, {
+    name: `${WEBHOOKS_PLUGIN}:webhook_secrets`,
+    table: 'webhook_secrets',
+    idColumn: 'account_id',
+    ciphertextColumn: 'ciphertext',
+    backendColumn: 'backend',
+    keyVersionColumn: 'key_version',
+    bindingColumns: [],
+    binding: (row) => binding(String(row.account_id)),
+  });
+}
 
 async function storedSecret(services: Services, accountId: string): Promise<string | undefined> {
   const rows = await services.store.query('SELECT backend, key_version, ciphertext FROM webhook_secrets WHERE account_id = ?', [accountId]);
@@ -255,6 +271,7 @@ export const webhooksPlugin = definePlugin({
   description: "The account's webhook secret and the signed sender every Keyway webhook uses",
   setup: ({ services }) => ({
     migrations: { sqlite: WEBHOOK_MIGRATIONS, postgres: postgresMigrationsFromSqlite(WEBHOOK_MIGRATIONS) },
+    ciphertextHolders: [webhookSecretHolder(services)],
     routes: [
       {
         method: 'POST',
