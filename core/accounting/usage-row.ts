@@ -3,7 +3,7 @@
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
-import { shownValue } from '../credentials/secret-shapes.ts';
+import { holdsClientKey, REDACTED, shownValue } from '../credentials/secret-shapes.ts';
 
 /**
  * The creation time, formatted once per millisecond: under load many rows share a millisecond, and
@@ -30,7 +30,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     teamId: context.teamId ?? null,
     // Names the client sent are kept (exports, analytics, audit events) only if they hold no key: a
     // request refused for sending one is still booked, and other refusals come before that check.
-    projectTag: context.projectTag === undefined ? null : shownValue(context.projectTag),
+    projectTag: context.projectTag === undefined ? null : shownProjectTag(context.projectTag, context.headers),
     endpoint: context.endpoint,
     provider: context.served?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.
@@ -59,4 +59,9 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     actorRole: audit === undefined ? null : context.principal.role,
     requestSha256: audit === undefined ? null : audit.requestSha256,
   };
+}
+
+/** The tag as a row may keep it: the marker when it holds a key, the request's own X-Provider-Key included. */
+function shownProjectTag(tag: string, headers: Headers): string {
+  return holdsClientKey(tag, headers) ? REDACTED : shownValue(tag);
 }
