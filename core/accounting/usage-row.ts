@@ -3,7 +3,7 @@
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
-import { shownValue } from '../credentials/secret-shapes.ts';
+import { holdsClientKey, REDACTED, shownValue } from '../credentials/secret-shapes.ts';
 import { projectTagProblem } from '../wire/project-tag.ts';
 
 /**
@@ -26,9 +26,10 @@ function now(): string {
  * request refused for sending one is still booked, and other refusals come before that check. A tag
  * outside the grammar is not kept at all: it was (or would have been) refused as invalid.
  */
-function bookedProjectTag(tag: string | undefined): string | null {
+function bookedProjectTag(tag: string | undefined, headers: Headers): string | null {
   if (tag === undefined || projectTagProblem(tag) !== undefined) return null;
-  return shownValue(tag);
+  // The request's own X-Provider-Key, whatever its shape, is never booked.
+  return holdsClientKey(tag, headers) ? REDACTED : shownValue(tag);
 }
 
 export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
@@ -39,7 +40,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     accountId: context.principal.accountId,
     gatewayKeyId: context.principal.keyId,
     teamId: context.teamId ?? null,
-    projectTag: bookedProjectTag(context.projectTag),
+    projectTag: bookedProjectTag(context.projectTag, context.headers),
     endpoint: context.endpoint,
     provider: context.served?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.

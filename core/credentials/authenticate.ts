@@ -1,5 +1,6 @@
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
+import { redactClientKey } from './secret-shapes.ts';
 import { redactSecrets } from '../logger.ts';
 import type { Principal, PrincipalRole, SessionArrival, SessionCredentialResolver } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
@@ -63,7 +64,9 @@ function principalOf(principal: Principal | undefined, headers: Headers): Princi
   // A member key implies its team; a different X-Team-ID is a mistake worth refusing loudly.
   if (teamHeader !== null && principal.teamId !== undefined && teamHeader !== principal.teamId) {
     // The header is the client's text: a secret pasted into it must not come back in the answer.
-    throw new KeywayError('permission_denied', { detail: `This key belongs to team ${principal.teamId}, not ${redactSecrets(teamHeader.slice(0, 100))}.` });
+    // The request's own X-Provider-Key is redacted before the cut, which could leave too little of it to find.
+    const shown = redactSecrets(redactClientKey(teamHeader, headers).slice(0, 100));
+    throw new KeywayError('permission_denied', { detail: `This key belongs to team ${principal.teamId}, not ${shown}.` });
   }
   return principal;
 }

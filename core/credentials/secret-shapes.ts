@@ -58,3 +58,28 @@ export function redactStrings(value: unknown, depth: number): unknown {
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) scrubbed[key] = redactStrings(item, depth - 1);
   return scrubbed;
 }
+
+/** Client keys shorter than this are not looked for: too likely to occur in ordinary text. */
+const MINIMUM_CLIENT_KEY_LENGTH = 8;
+
+/**
+ * The request's own provider key (`X-Provider-Key`), when it sent one long enough to look for. A key
+ * of no known shape is known by value only from the key-resolve stage on (client-keys.ts), and the
+ * request id, the project tag and X-Team-ID are read before that: so they are compared with it here.
+ */
+export function clientKeyOf(headers: Headers): string | undefined {
+  const key = headers.get('x-provider-key')?.trim();
+  return key === undefined || key.length < MINIMUM_CLIENT_KEY_LENGTH ? undefined : key;
+}
+
+/** Whether `text` (a header value Keyway keeps or echoes) holds the request's own X-Provider-Key: one `includes` when sent. */
+export function holdsClientKey(text: string, headers: Headers): boolean {
+  const key = clientKeyOf(headers);
+  return key !== undefined && text.includes(key);
+}
+
+/** `text` with the request's own X-Provider-Key replaced by the marker. */
+export function redactClientKey(text: string, headers: Headers): string {
+  const key = clientKeyOf(headers);
+  return key === undefined ? text : text.replaceAll(key, REDACTED);
+}

@@ -12,7 +12,7 @@ import { createClientAddressResolver } from './client-address.ts';
 import { createCors } from './cors.ts';
 import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
 import { createAdminActionEmitter } from './admin-actions.ts';
-import { authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
+import { admitManagementCall, authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 import { platformRoutes } from './platform-routes.ts';
 import { priceRoutes } from './price-routes.ts';
@@ -175,6 +175,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
   return async (request: Request, params: Record<string, string>): Promise<Response | undefined> => {
     try {
       const principal = route.role === undefined ? undefined : await authenticateManagementCall(runtime, request, route.role, route.teamKeys === true);
+      if (principal !== undefined) admitManagementCall(request, route);
       const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
       if (route.websocket !== undefined && isWebSocketUpgrade(request)) {
         const requestId = requestIdOf(request);

@@ -165,22 +165,28 @@ function pricesOf(runtime: Runtime, wanted: ReadonlyArray<{ provider: string; mo
   });
 }
 
+const PRICE_LIST_PARAMETERS = ['provider', 'model', 'source'] as const;
+
 export const priceRoutes = {
-  list: guarded('operator', (runtime, request) => {
-    const query = new URL(request.url).searchParams;
-    refuseUnknownParameters(query, ['provider', 'model', 'source']);
-    const provider = query.get('provider');
-    const model = query.get('model');
-    const source = query.get('source');
-    const data: Record<string, unknown>[] = [];
-    for (const info of runtime.catalog.models()) {
-      if (provider !== null && info.provider !== provider) continue;
-      if (model !== null && info.model !== model) continue;
-      if (source !== null && info.source !== source) continue;
-      data.push(priceRow(info));
-    }
-    return json({ object: 'list', data, fees: fees(runtime), file: fileStatus(runtime) });
-  }),
+  list: guarded(
+    'operator',
+    (runtime, request) => {
+      const query = new URL(request.url).searchParams;
+      refuseUnknownParameters(query, PRICE_LIST_PARAMETERS);
+      const provider = query.get('provider');
+      const model = query.get('model');
+      const source = query.get('source');
+      const data: Record<string, unknown>[] = [];
+      for (const info of runtime.catalog.models()) {
+        if (provider !== null && info.provider !== provider) continue;
+        if (model !== null && info.model !== model) continue;
+        if (source !== null && info.source !== source) continue;
+        data.push(priceRow(info));
+      }
+      return json({ object: 'list', data, fees: fees(runtime), file: fileStatus(runtime) });
+    },
+    { query: PRICE_LIST_PARAMETERS },
+  ),
 
   put: guarded('operator', async (runtime, request) => {
     const body = await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth);

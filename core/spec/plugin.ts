@@ -82,6 +82,19 @@ export interface RouteDefinition {
    * cross-origin, on every route (one SDK calls several: its models list too). Lower-case names.
    */
   corsRequestHeaders?: readonly string[];
+  /**
+   * A route with a `role` only: the body fields that legitimately hold a key, as paths with `[]` for
+   * any array index (`admin_key`, `providers[].api_key`). Every other string of a body read with
+   * `services.http.readJson`, and every field name, is refused (400 `invalid_field` naming the field,
+   * never the value) when it holds a provider or gateway key: stored, it would come back in listings.
+   */
+  secretFields?: readonly string[];
+  /**
+   * A GET route with a `role` only: the query parameters it takes; the core refuses any other (400
+   * `invalid_field`) before the handler runs. Default: none. `'any'` leaves them to the handler (an
+   * OpenAI-compatible read, whose SDKs send parameters Keyway does not use).
+   */
+  query?: readonly string[] | 'any';
   /** One line for the OpenAPI document. */
   summary?: string;
   /** The JSON request body, for the OpenAPI document only: the core never validates against it. */

@@ -5,10 +5,13 @@
 // anything else looks at them and refused with a 400 that names the field, never the value.
 
 import { invalidField, type KeywayError } from '../errors.ts';
-import { looksLikeSecret } from '../credentials/secret-shapes.ts';
+import { holdsClientKey, looksLikeSecret, redactClientKey } from '../credentials/secret-shapes.ts';
 
-/** For leaves that must not take a key as a name (a team's allowed projects): the public core's door to the shapes. */
-export { looksLikeSecret };
+/**
+ * For leaves that must not take a key as a name (a team's allowed projects) and header values a plugin
+ * keeps or echoes: the public core's door to the shapes and to the request's own X-Provider-Key.
+ */
+export { holdsClientKey, looksLikeSecret, redactClientKey };
 
 function refusal(param: string, what: string): KeywayError {
   return invalidField(
@@ -49,8 +52,14 @@ export function refuseSecretFields(body: unknown, headers: Headers): void {
         for (const name of Object.keys(routing.cost_weights)) refuseSecretName('routing.cost_weights', name, 'a provider name');
     }
   }
-  const provider = headers.get('x-provider');
-  if (provider !== null) refuseSecretName('X-Provider', provider, 'a provider name');
-  const projectTag = headers.get('x-project-tag');
-  if (projectTag !== null) refuseSecretName('x-project-tag', projectTag, 'a project tag');
+  refuseSecretHeader(headers, 'x-provider', 'X-Provider', 'a provider name');
+  refuseSecretHeader(headers, 'x-project-tag', 'x-project-tag', 'a project tag');
+}
+
+/** A header holding a key by shape or value, or the request's own X-Provider-Key whatever its shape. */
+function refuseSecretHeader(headers: Headers, name: string, param: string, what: string): void {
+  const value = headers.get(name);
+  if (value === null) return;
+  refuseSecretName(param, value, what);
+  if (holdsClientKey(value, headers)) throw refusal(param, what);
 }

@@ -201,9 +201,11 @@ async function checkEventType(services: Services, accountId: string, type: strin
   throw services.errors.create('invalid_field', { param: 'type', detail }, { param: 'type' });
 }
 
+const EVENT_PARAMETERS = ['type', 'alert_id', ...PERIOD_PARAMETERS, 'limit'] as const;
+
 async function listEvents({ services }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
   const query = new URL(request.url).searchParams;
-  refuseUnknownParameters(query, ['type', 'alert_id', ...PERIOD_PARAMETERS, 'limit']);
+  refuseUnknownParameters(query, EVENT_PARAMETERS);
   const clauses = ['account_id = ?'];
   const parameters: unknown[] = [principal.accountId];
   const type = query.get('type');
@@ -266,6 +268,7 @@ export function alertRoutes(context: AlertRoutesContext) {
       method: 'GET' as const,
       path: '/v1/alerts/events',
       role: 'admin' as const,
+      query: EVENT_PARAMETERS,
       summary: 'Every firing, newest first, with what was delivered where (?type, ?alert_id, ?period or ?start/?end, ?limit)',
       handle: ({ request, principal }: { request: Request; principal: Principal | undefined }) =>
         listEvents(context, request, accountAdmin(services, principal)),

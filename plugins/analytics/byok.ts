@@ -26,7 +26,7 @@ interface TeamNames {
 }
 
 /** What `GET /v1/analytics/byok` takes; anything else (a misspelt `groupby`) is refused, naming it. */
-const BYOK_PARAMETERS = [...PERIOD_PARAMETERS, 'group_by', 'account_id'] as const;
+export const BYOK_PARAMETERS = [...PERIOD_PARAMETERS, 'group_by', 'account_id'] as const;
 
 export function parseGroups(services: Services, query: URLSearchParams): Set<Group> {
   const groups = new Set<Group>(['provider']);

@@ -26,10 +26,12 @@ function costWeights(services: Services, accountId: string): Record<string, numb
 
 const percentOf = (part: number, whole: number): number => (whole > 0 ? Math.round((part / whole) * 10_000) / 100 : 0);
 
+export const COST_COMPARISON_PARAMETERS = [...PERIOD_PARAMETERS, 'account_id'] as const;
+
 export async function costComparison(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const query = new URL(request.url).searchParams;
   // No group_by here: a grouping asked of the comparison is refused, not answered ungrouped.
-  refuseUnknownParameters(query, [...PERIOD_PARAMETERS, 'account_id']);
+  refuseUnknownParameters(query, COST_COMPARISON_PARAMETERS);
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);
   const result = await readUsageAnalytics(services.store, { accountId, from: period.from, to: period.to, groups: new Set() });

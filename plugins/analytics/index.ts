@@ -4,8 +4,8 @@
 
 import type { Principal } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import { byokAnalytics } from './byok.ts';
-import { costComparison } from './cost-comparison.ts';
+import { BYOK_PARAMETERS, byokAnalytics } from './byok.ts';
+import { COST_COMPARISON_PARAMETERS, costComparison } from './cost-comparison.ts';
 import { billingExport, ExportRequestSchema } from './export.ts';
 import { USAGE_FOLD_TABLES } from './batch-fold.ts';
 import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from './rollup.ts';
@@ -28,6 +28,7 @@ export const analyticsPlugin = definePlugin({
           method: 'GET',
           path: '/v1/analytics/byok',
           role: 'admin',
+          query: BYOK_PARAMETERS,
           summary: 'Usage and estimated cost over a period, by provider and by each group_by (provider, model, team, project, key, day, hour)',
           handle: async ({ request, principal }) => services.http.json(await byokAnalytics(services, principal as Principal, request)),
         },
@@ -35,6 +36,7 @@ export const analyticsPlugin = definePlugin({
           method: 'GET',
           path: '/v1/analytics/cost-comparison',
           role: 'admin',
+          query: COST_COMPARISON_PARAMETERS,
           summary: "The period's usage priced with the account's own keys (cost weights, BYOK fee) against platform keys (markup)",
           handle: async ({ request, principal }) => services.http.json(await costComparison(services, principal as Principal, request)),
         },

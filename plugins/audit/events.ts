@@ -44,6 +44,9 @@ function decodeCursor(text: string): Cursor | undefined {
   }
 }
 
+/** The query parameters of GET /v1/audit-logs. */
+export const AUDIT_LOG_PARAMETERS = ['type', ...PERIOD_PARAMETERS, 'account_id', 'limit', 'cursor'] as const;
+
 /** The query a request asks for, for this caller; throws the spec's 400/403 when it is wrong. */
 export function auditQueryOf(services: Services, principal: Principal, url: URL, platformScope: string): AuditQuery {
   const { errors } = services;
@@ -52,7 +55,7 @@ export function auditQueryOf(services: Services, principal: Principal, url: URL,
     throw errors.create('permission_denied', { detail: 'The audit log is read with an account admin key or the operator key, not a team member key.' });
   }
   const query = url.searchParams;
-  refuseUnknownParameters(query, ['type', ...PERIOD_PARAMETERS, 'account_id', 'limit', 'cursor']);
+  refuseUnknownParameters(query, AUDIT_LOG_PARAMETERS);
   const type = query.get('type');
   if (type !== null && !AUDIT_TYPES.includes(type as AuditType)) throw invalid('type', `expected one of: ${AUDIT_TYPES.join(', ')}`);
   const period = parsePeriod(query, services.clock.now());

@@ -8,7 +8,7 @@ import type { AdminAction, Principal, RequestContext, RequestOutcome } from '../
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
-import { auditQueryOf, readAuditEvents } from './events.ts';
+import { AUDIT_LOG_PARAMETERS, auditQueryOf, readAuditEvents } from './events.ts';
 import { AuditQueue } from './queue.ts';
 import type { RetentionCutoffs } from './usage-events.ts';
 import { markAudited, queueDecryptionEvent, queueKeyUseEvents, type RequestLogging } from './request-events.ts';
@@ -130,6 +130,7 @@ export const auditPlugin = definePlugin({
           method: 'GET',
           path: '/v1/audit-logs',
           role: 'admin',
+          query: AUDIT_LOG_PARAMETERS,
           summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
           handle: async ({ request, principal }) => {
             const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);

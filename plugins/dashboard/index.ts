@@ -156,7 +156,10 @@ async function keyFrom(services: Services, request: Request): Promise<string> {
     const body = await services.http.readJson(request);
     key = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).key : undefined;
   }
-  if (typeof key !== 'string' || key.trim() === '') throw services.errors.create('missing_field', {}, { param: 'key' });
+  // The message names the field from the values, not from the options: `{}` here once read "Missing required field ''".
+  if (key === undefined || key === null || (typeof key === 'string' && key.trim() === ''))
+    throw services.errors.create('missing_field', { param: 'key' }, { param: 'key' });
+  if (typeof key !== 'string') throw services.errors.create('invalid_field', { param: 'key', detail: 'must be a string: a gateway key' }, { param: 'key' });
   return key.trim();
 }
 

@@ -53,6 +53,7 @@ function adminKeyRoutes({ services, adminKeys }: RouteParts): RouteDefinition[] 
       role: 'admin',
       summary: "Store the account's admin key for a provider's usage and cost reports (sealed; answered masked)",
       body: AdminKeyBodySchema,
+      secretFields: ['admin_key'],
       async handle({ request, principal }) {
         const body = services.http.validateBody(AdminKeyBodySchema, await services.http.readJson(request));
         const provider = body.provider as ReconciledProvider;
@@ -193,15 +194,18 @@ function periodOf(services: Services, request: Request): { name: string; from: D
   return period;
 }
 
+const REPORT_PARAMETERS = [...PERIOD_PARAMETERS, 'provider'] as const;
+
 function reportRoutes({ services, settings, reconciler, daily }: RouteParts): RouteDefinition[] {
   return [
     {
       method: 'GET',
       path: '/v1/analytics/reconciliation',
       role: 'admin',
+      query: REPORT_PARAMETERS,
       summary: "Keyway's recorded spend against OpenAI's and Anthropic's own reports, per UTC day, provider and model",
       async handle({ request, principal }) {
-        refuseUnknownParameters(new URL(request.url).searchParams, [...PERIOD_PARAMETERS, 'provider']);
+        refuseUnknownParameters(new URL(request.url).searchParams, REPORT_PARAMETERS);
         const accountId = accountOf(principal);
         const period = periodOf(services, request);
         refuseBeforeEarliestDay(services, period);
@@ -261,6 +265,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       method: 'GET',
       path: '/v1/reconciliation/runs',
       role: 'admin',
+      query: PERIOD_PARAMETERS,
       summary: "The daily reconciliation's stored results",
       async handle({ request, principal }) {
         refuseUnknownParameters(new URL(request.url).searchParams, PERIOD_PARAMETERS);

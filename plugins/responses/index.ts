@@ -116,6 +116,8 @@ export const responsesPlugin = definePlugin({
           method: 'GET',
           path: '/v1/responses/:id',
           role: 'developer',
+          // OpenAI's SDKs send parameters of its own (`include[]`, `stream`) that Keyway does not use.
+          query: 'any',
           summary: 'A stored response',
           handle: async ({ params, principal }) => {
             const id = params.id ?? '';
@@ -128,6 +130,7 @@ export const responsesPlugin = definePlugin({
           method: 'GET',
           path: '/v1/responses/:id/input_items',
           role: 'developer',
+          query: 'any',
           summary: 'The input items of a stored response (a cursor page)',
           handle: async ({ request, params, principal }) => {
             const id = params.id ?? '';

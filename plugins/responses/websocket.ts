@@ -12,6 +12,7 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { WebSocketHandler, WebSocketPeer } from '../../core/spec/websocket.ts';
 import { SseParser } from '../../core/wire/sse.ts';
+import { holdsClientKey, looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import type { ConnectionMemory, ContinuationContext } from './dialect.ts';
 import { echoOf, newResponseId } from './response.ts';
 import type { ResponseStore } from './store.ts';
@@ -88,6 +89,17 @@ function errorEventOf(error: unknown, requestId: string): string {
   return errorEvent(descriptor.status, openAIErrorBody(descriptor).error, { 'x-request-id': requestId });
 }
 
+/**
+ * The socket's `X-Request-Id` as the prefix of each turn's id (answered in every event, kept on the
+ * usage rows), unless it holds a key, the upgrade's own X-Provider-Key included, as the core's requestIdOf.
+ */
+function requestIdPrefixOf(given: string, headers: Headers): string | undefined {
+  const cleaned = given.slice(0, 80).replace(/[^\w.-]/g, '');
+  if (cleaned === '' || looksLikeSecret(given) || looksLikeSecret(cleaned) || holdsClientKey(given, headers) || holdsClientKey(cleaned, headers))
+    return undefined;
+  return cleaned;
+}
+
 class ResponsesSocket {
   /** Frames waiting behind the response in flight, each with the request id it was given on arrival. */
   private readonly queue: Array<{ text: string; requestId: string }> = [];
@@ -114,7 +126,7 @@ class ResponsesSocket {
     this.baseHeaders.set('content-type', 'application/json');
     this.url = upgrade.url;
     const given = upgrade.headers.get('x-request-id');
-    this.requestIdPrefix = given === null ? undefined : given.slice(0, 80).replace(/[^\w.-]/g, '') || undefined;
+    this.requestIdPrefix = given === null ? undefined : requestIdPrefixOf(given, upgrade.headers);
     this.openedAt = options.services.clock.now();
   }
 

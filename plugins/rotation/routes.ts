@@ -64,6 +64,9 @@ async function rotateHandler(services: Services, rotations: Rotations, request: 
   return services.http.json({ ...answer, rotation_id: rotation.id }, 201);
 }
 
+/** The new key is the one field of a rotation that holds a key; any other holding one is refused. */
+const ROTATE_SECRET_FIELDS = ['new_api_key'] as const;
+
 export function rotationRoutes(services: Services, rotations: Rotations): RouteDefinition[] {
   const invalid = (param: string, detail: string) => services.errors.create('invalid_field', { param, detail }, { param });
   return [
@@ -73,6 +76,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       role: 'admin',
       summary: 'Rotates a provider key: immediate or gradual, optionally tested first; answers the rotation with old_key_expires_at',
       body: RotateBodySchema,
+      secretFields: ROTATE_SECRET_FIELDS,
       handle: ({ request, principal }) => {
         const caller = accountAdmin(services, principal);
         return rotateHandler(services, rotations, request, caller, 'account');
@@ -84,6 +88,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       role: 'operator',
       summary: "Rotates one of the operator's platform keys, with the same rules as an account's",
       body: RotateBodySchema,
+      secretFields: ROTATE_SECRET_FIELDS,
       handle: ({ request, principal }) => rotateHandler(services, rotations, request, principal as Principal, 'platform'),
     },
     {

@@ -161,6 +161,7 @@ export const teamsPlugin = definePlugin({
           method: 'GET',
           path: '/v1/usage/me',
           role: 'viewer',
+          query: PERIOD_PARAMETERS,
           summary: "The caller's own usage over a period, and its team's remaining daily budgets",
           handle: async ({ request, principal }) => services.http.json(await teams.usageOf(principal as Principal, request)),
         },

@@ -5,6 +5,7 @@
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services, SnapshotService } from '../../core/spec/services.ts';
+import { redactClientKey } from '../../core/wire/secret-fields.ts';
 
 export const TEAMS_SECTION = 'teams';
 
@@ -73,7 +74,8 @@ export function actingTeamOf(services: Pick<Services, 'snapshot' | 'errors'>, pr
   const header = headers.get('x-team-id');
   if (header === null || header === '') return undefined;
   // The header is the client's text, and a secret pasted into it must not come back in the answer.
-  const shown = services.errors.redact(header.slice(0, 100));
+  // The request's own X-Provider-Key is redacted before the cut, which could leave too little of it to find.
+  const shown = services.errors.redact(redactClientKey(header, headers).slice(0, 100));
   if (principal.role !== 'admin' && principal.role !== 'operator') {
     throw services.errors.create('permission_denied', {
       detail: `Only an account admin key may act for a team with X-Team-ID; this key has the ${principal.role} role and no team.`,

@@ -444,6 +444,7 @@ export const approvalsPolicyPlugin = definePlugin({
           path: '/v1/approvals',
           role: 'admin',
           teamKeys: true,
+          query: ['status'],
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
           handle: async ({ request, principal }) => {
             const query = new URL(request.url).searchParams;

@@ -85,6 +85,16 @@ describe('dashboard sessions', () => {
     await expectSpecError(foreign, 403, 'permission_denied');
   });
 
+  test('a body without a usable key names the field: missing for none, invalid for a key that is not text', async () => {
+    const post = (body: string) => fetch(`${gateway.url}/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    for (const body of ['{}', '{"key":null}', '{"key":"  "}', 'null', '[]']) {
+      const error = await expectSpecError(await post(body), 400, 'missing_field');
+      expect({ body, param: error.error.param, message: error.error.message }).toEqual({ body, param: 'key', message: "Missing required field 'key'." });
+    }
+    const numeric = await expectSpecError(await post('{"key":123}'), 400, 'invalid_field');
+    expect(numeric.error.param).toBe('key');
+  });
+
   test('the session reaches management routes only with its anti-CSRF header, and never inference', async () => {
     const opened = await signIn(gateway.defaultAdminKey);
     expect((await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened) })).status).toBe(200);

@@ -62,6 +62,44 @@ describe('unknown query parameters', () => {
     expect((await expectSpecError(grouped, 400, 'invalid_field')).error.param).toBe('group_by');
   });
 
+  // Reads that take no parameter at all refuse any (the core does it for every management GET that
+  // declares none): `GET /v1/teams?limit=-5` used to answer the whole list as if unasked.
+  const PARAMETERLESS: Array<{ path: string; operator?: boolean }> = [
+    { path: '/v1/teams' },
+    { path: '/v1/alerts' },
+    { path: '/v1/providers' },
+    { path: '/v1/keys' },
+    { path: '/v1/settings' },
+    { path: '/v1/settings/compliance' },
+    { path: '/v1/model-classes' },
+    { path: '/v1/providers/health' },
+    { path: '/v1/providers/keys/rotations' },
+    { path: '/v1/providers/keys/rotation-schedule' },
+    { path: '/v1/providers/keys/rotation-policy' },
+    { path: '/v1/reconciliation/admin-keys' },
+    { path: '/v1/reconciliation/settings' },
+    { path: '/v1/accounts', operator: true },
+    { path: '/v1/plugins', operator: true },
+    { path: '/v1/platform/keys', operator: true },
+    { path: '/v1/platform/keys/rotations', operator: true },
+    { path: '/v1/platform/connections', operator: true },
+    { path: '/v1/admin/master-key/status', operator: true },
+  ];
+  for (const endpoint of PARAMETERLESS) {
+    test(`${endpoint.path} takes no parameter and refuses one, naming it`, async () => {
+      const key = endpoint.operator === true ? OPERATOR_KEY : gateway.defaultAdminKey;
+      const plain = await call(gateway, 'GET', endpoint.path, undefined, { key });
+      expect({ path: endpoint.path, status: plain.status }).toEqual({ path: endpoint.path, status: 200 });
+      const body = await expectSpecError(await call(gateway, 'GET', `${endpoint.path}?limit=-5`, undefined, { key }), 400, 'invalid_field');
+      expect(body.error.param).toBe('limit');
+      expect(body.error.message).toContain('is not a query parameter of this endpoint; it takes none');
+    });
+  }
+
+  test('an unknown parameter sent without a valid key is still 401 first', async () => {
+    await expectSpecError(await call(gateway, 'GET', '/v1/teams?limit=-5', undefined, { key: '' }), 401, 'invalid_api_key');
+  });
+
   test('a parameter named like a key is not echoed', async () => {
     const key = 'sk-proj-QUERYxCANARYxKEY0123456789abcdefghij';
     const response = await call(gateway, 'GET', `/v1/usage/me?${key}=1`, undefined, { key: gateway.defaultAdminKey });

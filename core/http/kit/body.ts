@@ -1,6 +1,7 @@
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { KeywayError } from '../../errors.ts';
+import { refuseMisplacedSecretsOf } from './body-secrets.ts';
 
 /** How deeply a request body's arrays and objects may nest unless `KEYWAY_MAX_JSON_DEPTH` says otherwise. */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
@@ -9,10 +10,14 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
  * Reads a JSON body within the size limit. The declared length is checked before reading; a body
  * sent without one is counted as it arrives, so an oversized upload is cut off early. Nesting deeper
  * than `maxDepth` is refused before parsing: code that walks a parsed body recursively (translation,
- * validation) must never meet a structure deep enough to exhaust the stack.
+ * validation) must never meet a structure deep enough to exhaust the stack. A management call's body
+ * is refused when a field not made for a key holds one (body-secrets.ts): this is the one door every
+ * management body comes through, so no route can forget it.
  */
 export async function readJson(request: Request, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
-  return parseJsonText(await readBodyText(request, maxBytes), maxBytes, maxDepth);
+  const body = parseJsonText(await readBodyText(request, maxBytes), maxBytes, maxDepth);
+  refuseMisplacedSecretsOf(request, body);
+  return body;
 }
 
 /**

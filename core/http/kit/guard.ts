@@ -3,6 +3,8 @@ import type { Principal, PrincipalRole } from '../../spec/plugin.ts';
 import type { Runtime } from '../../runtime.ts';
 import { noteActor } from './audit-trail.ts';
 import { errorAsResponse, requestIdOf } from './respond.ts';
+import { holdBodyToSecretFields, type SecretFields } from './body-secrets.ts';
+import { refuseUnknownParameters } from './query.ts';
 
 export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
 
@@ -60,12 +62,34 @@ export function passGuards(runtime: Runtime, request: Request, principal: Princi
   for (const { value: guard } of guards) guard(principal, clientAddress);
 }
 
+/** What a management route takes beyond its role: the body fields made for keys, the query parameters of a GET. */
+export interface ManagementInput {
+  /** Body fields that legitimately hold a key (body-secrets.ts); every other one holding a key is refused. */
+  secretFields?: SecretFields;
+  /** A GET's query parameters; any other is refused. Default: none. `'any'` leaves them to the handler. */
+  query?: readonly string[] | 'any';
+}
+
+/**
+ * Holds an authenticated management call to what its route takes: a GET's unknown query parameter is
+ * refused here (a misspelt filter ignored answers the wrong data with a 200), and a body is checked
+ * for misplaced keys when it is read. In the core, so a new route cannot forget either.
+ */
+export function admitManagementCall(request: Request, input: ManagementInput = {}): void {
+  if (request.method === 'GET') {
+    if (input.query !== 'any') refuseUnknownParameters(new URL(request.url).searchParams, input.query ?? []);
+    return;
+  }
+  holdBodyToSecretFields(request, input.secretFields);
+}
+
 /** Authenticates, checks the role, and turns every failure into the spec's error shape. */
-export function guarded(role: PrincipalRole, handler: GuardedHandler) {
+export function guarded(role: PrincipalRole, handler: GuardedHandler, input: ManagementInput = {}) {
   return async (runtime: Runtime, request: Request, parameters: Record<string, string> = {}): Promise<Response> => {
     const requestId = requestIdOf(request);
     try {
       const principal = await authenticateManagementCall(runtime, request, role);
+      admitManagementCall(request, input);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
     } catch (error) {
       return errorAsResponse(error, requestId, runtime.logger);

@@ -12,7 +12,8 @@ export function refuseUnknownParameters(query: URLSearchParams, known: readonly 
   for (const name of query.keys()) {
     if (known.includes(name)) continue;
     const param = redactSecrets(name).slice(0, MAX_SHOWN_NAME);
-    throw new KeywayError('invalid_field', { param, detail: `is not a query parameter of this endpoint; it takes: ${known.join(', ')}` }, { param });
+    const takes = known.length === 0 ? 'it takes none' : `it takes: ${known.join(', ')}`;
+    throw new KeywayError('invalid_field', { param, detail: `is not a query parameter of this endpoint; ${takes}` }, { param });
   }
 }
 

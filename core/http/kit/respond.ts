@@ -1,7 +1,7 @@
 import { descriptorFromError, errorHeaders, KeywayError, openAIErrorBody } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { noteAnswer } from './audit-trail.ts';
-import { looksLikeSecret } from '../../credentials/secret-shapes.ts';
+import { clientKeyOf, looksLikeSecret } from '../../credentials/secret-shapes.ts';
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   const text = JSON.stringify(body);
@@ -14,19 +14,33 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 const REQUEST_ID_PREFIX = `req_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
 let requestCounter = 0;
 
+/** What a client's request id is cut to and cleaned of. */
+function cleanedRequestId(text: string): string {
+  return text.slice(0, 100).replace(/[^\w.-]/g, '');
+}
+
 /**
  * The client's `X-Request-Id` when it is usable, else one of Keyway's own. A key sent there (the id is
  * echoed in every answer and kept on the usage row) is not taken: the request gets an id of Keyway's.
+ * That includes the request's own X-Provider-Key, whatever its shape.
  */
 export function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
   if (given !== null) {
-    const cleaned = given.slice(0, 100).replace(/[^\w.-]/g, '');
+    const cleaned = cleanedRequestId(given);
     // Both: cleaning can glue a key to a word (`Bearer kw_…` → `Bearerkw_…`), which no shape matches.
-    if (cleaned.length > 0 && !looksLikeSecret(cleaned) && !looksLikeSecret(given)) return cleaned;
+    if (cleaned.length > 0 && !looksLikeSecret(cleaned) && !looksLikeSecret(given) && !holdsOwnKey(given, cleaned, request.headers)) return cleaned;
   }
   requestCounter++;
   return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
+}
+
+/** The id as sent or as cleaned holds the request's X-Provider-Key (cleaned too: `ab+cd…` is kept as `abcd…`). */
+function holdsOwnKey(given: string, cleaned: string, headers: Headers): boolean {
+  const key = clientKeyOf(headers);
+  if (key === undefined) return false;
+  const cleanedKey = cleanedRequestId(key);
+  return given.includes(key) || (cleanedKey.length > 0 && cleaned.includes(cleanedKey));
 }
 
 /** Any failure as the spec's OpenAI-shaped error; unexpected ones are logged, never shown in detail. */
