@@ -62,7 +62,7 @@ function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSch
         Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
           additionalProperties: false,
           errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
-          description: 'per provider name (openai, anthropic, google…): a provider not listed is allowed without limits',
+          description: 'per provider name (openai, anthropic, google…): a team that lists providers may use those only',
         }),
       ),
       usage_controls: Type.Optional(usageControls),

@@ -9,7 +9,7 @@ import { redactClientKey } from '../../core/wire/secret-fields.ts';
 
 export const TEAMS_SECTION = 'teams';
 
-/** One provider's rules for a team. A provider the team does not list is allowed, without limits. */
+/** One provider's rules for a team. A team that lists providers may use those only (policies/provider-access). */
 export interface ProviderPermission {
   /** Stored as true when the entry left it out (records.ts); false turns the provider off for the team. */
   enabled: boolean;

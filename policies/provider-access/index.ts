@@ -1,9 +1,10 @@
-// Team provider and model allow-lists (the seed's `byok_permissions.providers`). A provider the team
-// turns off (`enabled: false`) loses its keys at keyResolve, so no strategy or fallback can plan it;
-// a provider's `models` (exact names and `*` globs) drops the candidates whose model it does not list
-// at route, after the model the client named is judged by the same rule (refuseNamedModel). A provider
-// the team does not list is allowed, with every model. GET /v1/models lists what
-// the same rule (modelAllowed) lets the team call, through the core's `modelFilter` contribution.
+// Team provider and model allow-lists (the seed's `byok_permissions.providers`). A team that lists
+// providers may use those only; a provider it does not list, or turns off (`enabled: false`), loses its
+// keys at keyResolve, so no strategy or fallback can plan it; a provider's `models` (exact names and `*`
+// globs) drops the candidates whose model it does not list at route, after the model the client named
+// is judged by the same rule (refuseNamedModel). A team that lists no provider may use every one.
+// GET /v1/models lists what the same rule (modelAllowed) lets the team call, through the core's
+// `modelFilter` contribution.
 
 import { definePlugin, PLUGIN_API_VERSION, type RequestContext, type ResolvedKeys } from '../../core/spec/plugin.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
@@ -16,6 +17,12 @@ export const PROVIDER_ACCESS_POLICY = 'provider-access';
 
 interface CompiledPermissions {
   disabled: ReadonlySet<string>;
+  /**
+   * The providers the team lists, when it lists any: the only ones it may use (QA13). A budget or an
+   * approval threshold on one provider is a control a cheaper unlisted provider must not route around,
+   * and a model allow-list is read as the whole list, as LiteLLM's team `models` are.
+   */
+  listed: ReadonlySet<string> | undefined;
   /** Providers with a `models` list; a provider absent here allows every model. */
   models: ReadonlyMap<string, Allowlist>;
 }
@@ -28,40 +35,54 @@ export function compilePermissions(permissions: TeamPermissions): CompiledPermis
   if (compiled !== undefined) return compiled;
   const disabled = new Set<string>();
   const models = new Map<string, Allowlist>();
+  const listed = new Set<string>();
   for (const [provider, rule] of Object.entries(permissions.providers ?? {})) {
     if (rule === undefined || rule === null) continue;
+    listed.add(provider);
     if (rule.enabled === false) disabled.add(provider);
     if (Array.isArray(rule.models)) models.set(provider, compileAllowlist(rule.models));
   }
-  compiled = { disabled, models };
+  compiled = { disabled, models, listed: listed.size === 0 ? undefined : listed };
   compiledCache.set(permissions, compiled);
   return compiled;
 }
 
+/** Whether the team may use `provider` at all: listed (when it lists any) and not turned off. */
+export function providerAllowed(compiled: Pick<CompiledPermissions, 'disabled' | 'listed'>, provider: string): boolean {
+  return !compiled.disabled.has(provider) && (compiled.listed === undefined || compiled.listed.has(provider));
+}
+
 function withoutProviders(
   map: ReadonlyMap<string, readonly ProviderKeyRecord[]>,
-  disabled: ReadonlySet<string>,
+  compiled: Pick<CompiledPermissions, 'disabled' | 'listed'>,
 ): ReadonlyMap<string, readonly ProviderKeyRecord[]> {
   let narrowed: Map<string, readonly ProviderKeyRecord[]> | undefined;
-  for (const provider of disabled) {
-    if (!map.has(provider)) continue;
+  for (const provider of map.keys()) {
+    if (providerAllowed(compiled, provider)) continue;
     narrowed ??= new Map(map);
     narrowed.delete(provider);
   }
   return narrowed ?? map;
 }
 
-/** The keys without the disabled providers' (account and platform keys alike). */
-export function narrowKeys(keys: ResolvedKeys, disabled: ReadonlySet<string>): ResolvedKeys {
-  if (disabled.size === 0) return keys;
-  const account = withoutProviders(keys.account, disabled);
-  const platform = withoutProviders(keys.platform, disabled);
+/** The keys of the providers the team may use only (account and platform keys alike). */
+export function narrowKeys(keys: ResolvedKeys, compiled: Pick<CompiledPermissions, 'disabled' | 'listed'>): ResolvedKeys {
+  if (compiled.disabled.size === 0 && compiled.listed === undefined) return keys;
+  const account = withoutProviders(keys.account, compiled);
+  const platform = withoutProviders(keys.platform, compiled);
   return account === keys.account && platform === keys.platform ? keys : { account, platform };
+}
+
+/** Why the team may not use `provider`, for the refusal. */
+function providerRefusal(compiled: CompiledPermissions, provider: string): string {
+  if (compiled.disabled.has(provider)) return `This team may not use the provider '${provider}'.`;
+  const listed = [...(compiled.listed ?? [])].filter((name) => !compiled.disabled.has(name));
+  return `This team may not use the provider '${provider}': its byok_permissions.providers list only ${listed.length === 0 ? 'providers it turned off' : listed.join(', ')}.`;
 }
 
 /** Whether the team may use `model` on `provider`. */
 export function modelAllowed(compiled: CompiledPermissions, provider: string, model: string): boolean {
-  if (compiled.disabled.has(provider)) return false;
+  if (!providerAllowed(compiled, provider)) return false;
   const allowlist = compiled.models.get(provider);
   return allowlist === undefined || allowlist.test(model);
 }
@@ -76,12 +97,8 @@ export function modelAllowed(compiled: CompiledPermissions, provider: string, mo
 function refuseNamedModel(services: Services, compiled: CompiledPermissions, named: ModelResolution | undefined): void {
   const provider = named?.provider;
   if (named === undefined || provider === undefined) return;
-  if (compiled.disabled.has(provider)) {
-    throw services.errors.create(
-      'provider_not_allowed',
-      { detail: `This team may not use the provider '${provider}'.` },
-      { param: 'model', extra: { provider } },
-    );
+  if (!providerAllowed(compiled, provider)) {
+    throw services.errors.create('provider_not_allowed', { detail: providerRefusal(compiled, provider) }, { param: 'model', extra: { provider } });
   }
   if (!modelAllowed(compiled, provider, named.model)) {
     throw services.errors.create(
@@ -112,14 +129,14 @@ export const providerAccessPolicy = definePlugin({
         const team = teamOf(services.snapshot, { teamId, principal });
         if (team === undefined) return undefined;
         const compiled = compilePermissions(team.permissions);
-        if (compiled.disabled.size === 0 && compiled.models.size === 0) return undefined;
+        if (compiled.disabled.size === 0 && compiled.models.size === 0 && compiled.listed === undefined) return undefined;
         return (provider, model) => modelAllowed(compiled, provider, model);
       },
       hooks: {
         keyResolve(context) {
           const compiled = permissionsOf(context);
-          if (compiled === undefined || compiled.disabled.size === 0 || context.keys === undefined) return;
-          context.keys = narrowKeys(context.keys, compiled.disabled);
+          if (compiled === undefined || context.keys === undefined) return;
+          context.keys = narrowKeys(context.keys, compiled);
         },
         route(context) {
           const compiled = permissionsOf(context);
@@ -132,12 +149,8 @@ export const providerAccessPolicy = definePlugin({
           if (kept.length > 0) return;
           const provider = context.resolution?.provider;
           const model = context.resolution?.model ?? context.request.model;
-          if (provider !== undefined && compiled.disabled.has(provider)) {
-            throw services.errors.create(
-              'provider_not_allowed',
-              { detail: `This team may not use the provider '${provider}'.` },
-              { param: 'model', extra: { provider } },
-            );
+          if (provider !== undefined && !providerAllowed(compiled, provider)) {
+            throw services.errors.create('provider_not_allowed', { detail: providerRefusal(compiled, provider) }, { param: 'model', extra: { provider } });
           }
           if (before > 0 && provider !== undefined && modelAllowed(compiled, provider, model)) {
             // The model named is allowed; what the routing could send it to (another provider's substitute) is not.

@@ -134,9 +134,9 @@ describe("GET /v1/models: the seed team's provider rules", () => {
 });
 
 describe('GET /v1/models: a glob allowlist', () => {
-  const setup = modelsGatewayPerSuite({ providers: { openai: { enabled: true, models: ['gpt-4*'] }, google: { enabled: false } } });
+  const setup = modelsGatewayPerSuite({ providers: { openai: { enabled: true, models: ['gpt-4*'] }, anthropic: { enabled: true }, google: { enabled: false } } });
 
-  test("a member lists the glob's models, every model of a provider the team does not list, none of a disabled one", async () => {
+  test("a member lists the glob's models, every model of a provider listed without a models list, none of a disabled or unlisted one", async () => {
     const models = await listed(client(setup(), setup().memberKey));
     const openai = ids(models.filter((model) => model.owned_by === 'openai'));
     expect(openai).toEqual(['gpt-4', 'gpt-4-turbo-preview', 'gpt-4.1', 'gpt-4o', 'gpt-4o-mini']);
@@ -145,6 +145,9 @@ describe('GET /v1/models: a glob allowlist', () => {
     expect(anthropic(models)).toEqual(anthropic(everything));
     expect(anthropic(models).length).toBeGreaterThan(0);
     expect(models.some((model) => model.owned_by === 'google')).toBe(false);
+    // Every provider the operator sees but the team does not list is left out.
+    const unlisted = everything.filter((model) => !['openai', 'anthropic', 'google'].includes(String(model.owned_by)));
+    for (const model of unlisted) expect(models.some((entry) => entry.id === model.id)).toBe(false);
   });
 });
 

@@ -30,10 +30,11 @@ describe('provider-access: keyResolve', () => {
     expect([...(request.keys?.platform.keys() ?? [])]).toEqual([]);
   });
 
-  test('a request for no team, or a team that disables nothing, keeps the very same keys', async () => {
+  test('a request for no team, or a team that lists no provider, keeps the very same keys', async () => {
     for (const [section, teamId] of [
       [teamsSection(SEED), undefined],
-      [teamsSection({ providers: { openai: { enabled: true } } }), 'team_test'],
+      [teamsSection({}), 'team_test'],
+      [teamsSection({ providers: {} }), 'team_test'],
     ] as const) {
       const hooks = await hooksOf(providerAccessPolicy, section);
       const request = context({ principal: { teamId } });
@@ -132,14 +133,36 @@ describe('provider-access: route', () => {
 
   test('nothing planned for another reason (no key): the core answers, not the policy', async () => {
     const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
-    const request = context({ body: { model: 'mistral-large-latest' } });
-    request.resolution = { provider: 'mistral', model: 'mistral-large-latest', explicit: false };
+    const request = context({ body: { model: 'gpt-3.5-turbo' } });
+    request.resolution = { provider: 'openai', model: 'gpt-3.5-turbo', explicit: false };
     request.candidates = [];
     expect(await refusalOf(() => hooks.route?.(request))).toBeUndefined();
   });
 
-  test('a provider the team does not list is allowed with every model; globs match', async () => {
-    const hooks = await hooksOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true, models: ['gpt-4o*', 'o3'] } } }));
+  test('a team that lists providers may use those only: a model of another is 403 provider_not_allowed naming the listed ones', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context({ body: { model: 'mistral-large-latest' } });
+    request.resolution = { provider: 'mistral', model: 'mistral-large-latest', explicit: false };
+    request.candidates = [candidate('mistral', 'mistral-large-latest')];
+    const refusal = await refusalOf(() => hooks.route?.(request));
+    expect(refusal).toBe('provider_not_allowed');
+  });
+
+  test("an unlisted provider's keys are dropped at keyResolve, and its substitutes at route: cost routing cannot leave the team's providers", async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection(SEED));
+    const request = context();
+    request.keys = { account: keyMap([...KEYS, key('pk_cohere', 'cohere')]), platform: keyMap([key('pk_cohere_platform', 'cohere', {}, 'platform')]) };
+    await hooks.keyResolve?.(request);
+    expect([...(request.keys?.account.keys() ?? [])].sort()).toEqual(['anthropic', 'openai']);
+    expect([...(request.keys?.platform.keys() ?? [])]).toEqual([]);
+    request.resolution = { provider: 'openai', model: 'gpt-4-turbo-preview', explicit: false };
+    request.candidates = [candidate('cohere', 'command-a-03-2025'), candidate('openai', 'gpt-4-turbo-preview')];
+    await hooks.route?.(request);
+    expect(request.candidates.map((entry) => entry.provider)).toEqual(['openai']);
+  });
+
+  test('within a listed provider, its models list rules; globs match', async () => {
+    const hooks = await hooksOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true, models: ['gpt-4o*', 'o3'] }, mistral: { enabled: true } } }));
     const request = context();
     request.resolution = { provider: 'openai', model: 'gpt-4o-mini', explicit: false };
     request.candidates = [candidate('openai', 'gpt-4o-mini'), candidate('openai', 'o3'), candidate('openai', 'o3-mini'), candidate('mistral', 'anything')];
@@ -157,8 +180,12 @@ describe('provider-access: modelFilter (GET /v1/models)', () => {
   test('no team, or a team without provider rules: nothing to narrow', async () => {
     const seeded = await contributionsOf(providerAccessPolicy, teamsSection(SEED));
     expect(seeded?.modelFilter?.(caller({ teamId: undefined }))).toBeUndefined();
-    const open = await contributionsOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true } } }));
+    const open = await contributionsOf(providerAccessPolicy, teamsSection({ usage_controls: { require_project_tag: false } }));
     expect(open?.modelFilter?.(caller())).toBeUndefined();
+    // Listing a provider, even with every model, narrows the list to it.
+    const listed = await contributionsOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true } } }));
+    expect(listed?.modelFilter?.(caller())?.('anthropic', 'claude-3-opus')).toBe(false);
+    expect(listed?.modelFilter?.(caller())?.('openai', 'gpt-4o')).toBe(true);
     const otherAccount = await contributionsOf(providerAccessPolicy, teamsSection(SEED, 'acct_other'));
     expect(otherAccount?.modelFilter?.(caller())).toBeUndefined();
   });
