@@ -223,7 +223,8 @@ export type SecretService = SecretSealer;
 /** One provider's live health (a subset of what `GET /v1/providers/health` answers). */
 export interface ProviderHealthSummary {
   name: string;
-  status: 'healthy' | 'degraded' | 'disabled' | 'recovering';
+  /** `unavailable`: the circuit is closed, but no key of the provider can serve now (each refused, cooling down or not active). */
+  status: 'healthy' | 'degraded' | 'disabled' | 'recovering' | 'unavailable';
   /** Percent, over the monitor's recent window. */
   success_rate: number;
   requests: number;

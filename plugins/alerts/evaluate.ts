@@ -213,12 +213,12 @@ export class AlertEvaluator {
     const firings = [];
     for (const report of this.services.providerHealth.report(rule.accountId)) {
       if (rule.provider !== undefined && report.name !== rule.provider) continue;
-      const down = report.status === 'disabled' || (report.status === 'degraded' && report.success_rate < healthThreshold);
+      const down = report.status === 'disabled' || report.status === 'unavailable' || (report.status === 'degraded' && report.success_rate < healthThreshold);
       if (!down) continue;
       firings.push({
         subject: report.name,
         period: hourWindow(now).key,
-        message: `${report.name} is ${report.status === 'disabled' ? 'down (disabled by the health check)' : 'failing'}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
+        message: `${report.name} is ${downWords(report.status)}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
         details: { provider: report.name, status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues },
       });
     }
@@ -305,4 +305,9 @@ export class AlertEvaluator {
         (rule.team === undefined || match?.team === undefined || rule.team === match.team),
     );
   }
+}
+
+function downWords(status: string): string {
+  if (status === 'disabled') return 'down (disabled by the health check)';
+  return status === 'unavailable' ? 'unavailable (no key of it can serve)' : 'failing';
 }

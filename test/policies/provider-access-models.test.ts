@@ -134,7 +134,9 @@ describe("GET /v1/models: the seed team's provider rules", () => {
 });
 
 describe('GET /v1/models: a glob allowlist', () => {
-  const setup = modelsGatewayPerSuite({ providers: { openai: { enabled: true, models: ['gpt-4*'] }, anthropic: { enabled: true }, google: { enabled: false } } });
+  const setup = modelsGatewayPerSuite({
+    providers: { openai: { enabled: true, models: ['gpt-4*'] }, anthropic: { enabled: true }, google: { enabled: false } },
+  });
 
   test("a member lists the glob's models, every model of a provider listed without a models list, none of a disabled or unlisted one", async () => {
     const models = await listed(client(setup(), setup().memberKey));

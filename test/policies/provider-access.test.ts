@@ -162,7 +162,10 @@ describe('provider-access: route', () => {
   });
 
   test('within a listed provider, its models list rules; globs match', async () => {
-    const hooks = await hooksOf(providerAccessPolicy, teamsSection({ providers: { openai: { enabled: true, models: ['gpt-4o*', 'o3'] }, mistral: { enabled: true } } }));
+    const hooks = await hooksOf(
+      providerAccessPolicy,
+      teamsSection({ providers: { openai: { enabled: true, models: ['gpt-4o*', 'o3'] }, mistral: { enabled: true } } }),
+    );
     const request = context();
     request.resolution = { provider: 'openai', model: 'gpt-4o-mini', explicit: false };
     request.candidates = [candidate('openai', 'gpt-4o-mini'), candidate('openai', 'o3'), candidate('openai', 'o3-mini'), candidate('mistral', 'anything')];

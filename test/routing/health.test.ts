@@ -347,6 +347,8 @@ describe('probes', () => {
       const anthropic = await healthOf(account, 'anthropic');
       expect(anthropic.keys[0]?.status).toBe('invalid');
       expect(anthropic.issues.some((issue) => issue.includes('rejected'))).toBe(true);
+      // Every request answers 503: the provider is not "healthy", whatever its success rate says.
+      expect(anthropic.status).toBe('unavailable');
 
       clock.advance(60_000);
       await probeNow(gateway);
@@ -366,6 +368,7 @@ describe('probes', () => {
     const restored = await healthOf(account, 'anthropic');
     expect(restored.keys[0]?.status).toBe('active');
     expect(restored.issues).toEqual([]);
+    expect(restored.status).toBe('healthy');
   });
 });
 

@@ -82,7 +82,8 @@ interface KeyHealthState {
 
 export interface ProviderHealthReport {
   name: string;
-  status: HealthState;
+  /** The circuit's state; `unavailable` when it is closed but no key of the provider can serve now. */
+  status: HealthState | 'unavailable';
   latency_ms: number | null;
   latency_p95_ms: number | null;
   success_rate: number;
@@ -243,8 +244,7 @@ export class HealthMonitor {
       const latency = keyState?.window.latencyPercentile(now, 50);
       return {
         key_id: key.id,
-        status:
-          keyState?.authRejected || key.status === 'invalid' ? 'invalid' : keyState !== undefined && keyState.cooldownUntil > now ? 'rate_limited' : 'active',
+        status: keyStatus(key, keyState, now),
         success_rate: round(keyState?.window.successRate(now) ?? 100),
         latency_ms: latency === undefined ? null : round(latency),
         rate_limit_remaining: keyState?.rateLimitRemaining ?? null,
@@ -254,9 +254,13 @@ export class HealthMonitor {
     const latency = state?.window.latencyPercentile(now, 50);
     const latencyP95 = state?.window.latencyPercentile(now, 95);
     const remaining = keyReports.map((key) => key.rate_limit_remaining).filter((value): value is number => value !== null);
+    const circuit = state?.state ?? 'healthy';
+    // The circuit says how the provider answers; a provider none of whose keys can serve (each rejected,
+    // cooling down or not active) answers 503 to every request all the same, and says so here (QA13).
+    const serving = keyReports.length === 0 || keyReports.some((key) => key.status === 'active');
     return {
       name: provider,
-      status: state?.state ?? 'healthy',
+      status: circuit !== 'disabled' && !serving ? 'unavailable' : circuit,
       latency_ms: latency === undefined ? null : round(latency),
       latency_p95_ms: latencyP95 === undefined ? null : round(latencyP95),
       success_rate: round(state?.window.successRate(now) ?? 100),
@@ -410,4 +414,11 @@ export class HealthMonitor {
   forgetKey(keyId: string): void {
     this.keys.delete(keyId);
   }
+}
+
+/** A key's status in the health report: refused, cooling down, stored as not active, or active. */
+function keyStatus(key: ProviderKeyRecord, keyState: { authRejected?: boolean; cooldownUntil: number } | undefined, now: number): string {
+  if (keyState?.authRejected || key.status === 'invalid') return 'invalid';
+  if (keyState !== undefined && keyState.cooldownUntil > now) return 'rate_limited';
+  return key.status === 'active' ? 'active' : key.status;
 }
