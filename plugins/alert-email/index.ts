@@ -14,10 +14,57 @@ export function isEmailTarget(target: string): boolean {
   return target.length <= 320 && ADDRESS.test(target.replace(/^mailto:/i, ''));
 }
 
-/** RFC 2047 for a header that is not plain ASCII; CR and LF can never reach a header. */
-function headerText(text: string): string {
+/** Raw bytes of one encoded-word: `=?UTF-8?B?` + base64 of 45 bytes (60 characters) + `?=` is 72, under RFC 2047's 75. */
+const ENCODED_WORD_BYTES = 45;
+/** RFC 5322 asks lines of at most 78 characters; a folded header continues on a line starting with a space. */
+const FOLD_AT = 76;
+
+/** The text cut into pieces of at most `limit` UTF-8 bytes, never inside a character. */
+function utf8Pieces(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let piece = '';
+  let bytes = 0;
+  for (const character of text) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > limit && piece !== '') {
+      pieces.push(piece);
+      piece = '';
+      bytes = 0;
+    }
+    piece += character;
+    bytes += size;
+  }
+  if (piece !== '') pieces.push(piece);
+  return pieces;
+}
+
+/** ASCII words folded onto continuation lines where a line would pass FOLD_AT. */
+function foldAscii(text: string, firstLineUsed: number): string {
+  const lines: string[] = [];
+  let line = '';
+  let room = FOLD_AT - firstLineUsed;
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > room) {
+      lines.push(line);
+      line = word;
+      room = FOLD_AT - 1;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines.join('\r\n ');
+}
+
+/**
+ * A header value: plain ASCII folded at spaces, anything else as RFC 2047 encoded-words of at most 75
+ * characters, one to a line (RFC 5322 folding), so strict clients decode it rather than show
+ * `=?UTF-8?B?…` (QA13: one 284-character word on a 293-character line). CR and LF never reach a header.
+ */
+export function headerText(text: string, name = 'Subject'): string {
   const single = text.replace(/[\r\n]+/g, ' ').slice(0, 200);
-  return /^[\x20-\x7e]*$/.test(single) ? single : `=?UTF-8?B?${Buffer.from(single).toString('base64')}?=`;
+  if (/^[\x20-\x7e]*$/.test(single)) return foldAscii(single, name.length + 2);
+  return utf8Pieces(single, ENCODED_WORD_BYTES)
+    .map((piece) => `=?UTF-8?B?${Buffer.from(piece).toString('base64')}?=`)
+    .join('\r\n ');
 }
 
 function wrapBase64(text: string): string {
