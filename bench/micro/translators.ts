@@ -38,7 +38,7 @@ const LOADERS: Record<string, TranslatorLoader> = {
       translates: false,
       requestBuilder: 'buildOpenAIChatBody',
       responseParser: 'parseOpenAIChatResponse',
-      buildRequest: (request) => buildOpenAIChatBody(request, model, NO_SETTINGS),
+      buildRequest: (request) => buildOpenAIChatBody(request, model, NO_SETTINGS, { provider: 'openai', warnings: [] }),
       parseResponse: (body) => parseOpenAIChatResponse('openai', body),
       responseBody: openAIResponseBody(),
     };

@@ -4,15 +4,23 @@
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'function';
 
+/**
+ * A prompt-cache breakpoint as the client wrote it (Anthropic's `{type:"ephemeral", ttl?}`). Only
+ * Anthropic reads it; the other providers leave it out.
+ */
+export type CacheControl = unknown;
+
 export interface TextPart {
   type: 'text';
   text: string;
+  cache_control?: CacheControl;
   [extra: string]: unknown;
 }
 
 export interface ImagePart {
   type: 'image_url';
   image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+  cache_control?: CacheControl;
   [extra: string]: unknown;
 }
 
@@ -29,6 +37,11 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+/**
+ * A `tool` message's content may be parts like a user message's (text and images, each with its
+ * cache_control): a provider whose tool results take only text keeps the text and drops the rest
+ * with a warning.
+ */
 export interface ChatMessage {
   role: Role;
   content?: string | ContentPart[] | null;
@@ -36,12 +49,18 @@ export interface ChatMessage {
   tool_calls?: ToolCall[];
   tool_call_id?: string;
   refusal?: string | null;
+  /** A `tool` message reporting a failed call (Anthropic's tool_result `is_error`). */
+  is_error?: boolean;
+  /** A `tool` message's breakpoint on the whole result (Anthropic's tool_result block `cache_control`). */
+  cache_control?: CacheControl;
   [extra: string]: unknown;
 }
 
 export interface ToolDefinition {
   type: 'function';
   function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+  /** A breakpoint after this tool's definition (Anthropic's tool `cache_control`). */
+  cache_control?: CacheControl;
 }
 
 export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };

@@ -5,7 +5,7 @@ import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
-import type { FailureReason } from '../spec/vocabulary.ts';
+import type { ChatMessage, ContentPart, FailureReason } from '../spec/vocabulary.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
@@ -309,4 +309,24 @@ export function parseToolArguments(provider: string, argumentsText: string): Rec
     param: 'messages[].tool_calls[].function.arguments',
     detail: `${provider} needs tool-call arguments as a JSON object; got ${JSON.stringify(argumentsText.slice(0, 80))}`,
   });
+}
+
+/**
+ * The conversation for a provider whose tool messages carry text only (all but Anthropic): a tool
+ * message's other parts (an image a tool returned, kept for Anthropic when it was to serve) are
+ * dropped with a warning and its text kept. Returns `messages` itself when there is nothing to drop,
+ * so a request that needs no change reaches the provider exactly as it came.
+ */
+export function textOnlyToolMessages(messages: ChatMessage[], provider: string, warnings: string[]): ChatMessage[] {
+  if (!messages.some(hasNonTextToolContent)) return messages;
+  return messages.map((message, position) => {
+    if (!hasNonTextToolContent(message)) return message;
+    const warning = `${provider}: dropped non-text content of the tool message at messages[${position}]: tool messages carry text only`;
+    if (!warnings.includes(warning)) warnings.push(warning);
+    return { ...message, content: (message.content as ContentPart[]).filter((part) => part.type === 'text') };
+  });
+}
+
+function hasNonTextToolContent(message: ChatMessage): boolean {
+  return message.role === 'tool' && Array.isArray(message.content) && message.content.some((part) => part.type !== 'text');
 }

@@ -126,26 +126,46 @@ function userPart(block: Block, path: string, translation: Translation): Content
   }
 }
 
-/** A tool_result's content as the tool message's text; OpenAI tool messages carry no images. */
+/** A tool_result's content as the tool message's text, for targets whose tool messages carry text only (OpenAI's). */
 function toolResultText(block: Block, path: string, translation: Translation): string {
   const content = block.content;
   let text = '';
   if (typeof content === 'string') text = content;
   else if (Array.isArray(content)) {
-    for (const item of content as Block[]) {
-      if (item.type === 'text' && typeof item.text === 'string') text += item.text;
+    for (const item of content as unknown[]) {
+      if (isRecord(item) && item.type === 'text' && typeof item.text === 'string') text += item.text;
       else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
     }
   }
   // OpenAI has no error flag on tool messages, so the model learns of the failure from the text.
-  if (block.is_error === true && !translation.native) return `Error: ${text}`;
+  if (block.is_error === true) return `Error: ${text}`;
   return text;
+}
+
+/**
+ * A tool_result's content as parts shaped like a user message's, for Anthropic, whose tool results
+ * take text and images (a screenshot a tool read): each block keeps its cache_control.
+ */
+function toolResultParts(block: Block, path: string, translation: Translation): string | ContentPart[] {
+  const content = block.content;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  const parts: ContentPart[] = [];
+  (content as unknown[]).forEach((item, position) => {
+    const itemPath = `${path}.content[${position}]`;
+    if (!isRecord(item) || typeof item.type !== 'string') throw invalidField(`${itemPath}.type`, 'every content block needs a type');
+    const part = userPart(item, itemPath, translation);
+    if (part !== undefined) parts.push(part);
+  });
+  return parts;
 }
 
 function toolMessage(block: Block, path: string, translation: Translation): ChatMessage {
   if (typeof block.tool_use_id !== 'string') throw invalidField(`${path}.tool_use_id`, 'must be a string');
-  const message: ChatMessage = { role: 'tool', tool_call_id: block.tool_use_id, content: toolResultText(block, path, translation) };
-  if (block.is_error === true && translation.native) message.is_error = true;
+  if (!translation.native) return { role: 'tool', tool_call_id: block.tool_use_id, content: toolResultText(block, path, translation) };
+  const message: ChatMessage = { role: 'tool', tool_call_id: block.tool_use_id, content: toolResultParts(block, path, translation) };
+  if (block.is_error === true) message.is_error = true;
+  if (block.cache_control !== undefined) message.cache_control = block.cache_control;
   return message;
 }
 
@@ -266,6 +286,8 @@ function translateTools(tools: unknown, translation: Translation): ToolDefinitio
     };
     if (typeof tool.description === 'string') definition.function.description = tool.description;
     if (typeof tool.strict === 'boolean') definition.function.strict = tool.strict;
+    // Like a content block's, a tool's breakpoint means something to Anthropic only.
+    if (translation.native && tool.cache_control !== undefined) definition.cache_control = tool.cache_control;
     definitions.push(definition);
   });
   return definitions;

@@ -35,7 +35,7 @@ export function anthropicHeaders(apiKey: string, betas?: string): Record<string,
 // ---------------------------------------------------------------------------------------------
 // Model generations
 
-function withCacheControl(block: Block, part: Record<string, unknown>): Block {
+function withCacheControl(block: Block, part: { cache_control?: unknown }): Block {
   if (part.cache_control !== undefined) block.cache_control = part.cache_control;
   return block;
 }
@@ -132,7 +132,7 @@ function toolResultBlock(message: ChatMessage, path: string): Block {
     if (blocks.length > 0) block.content = blocks;
   }
   if (message.is_error === true) block.is_error = true;
-  return block;
+  return withCacheControl(block, message);
 }
 
 function turnFromMessage(message: ChatMessage, path: string): AnthropicMessage {
@@ -217,7 +217,7 @@ function translateTools(tools: ToolDefinition[]): Block[] {
     if (tool.function.description !== undefined) block.description = tool.function.description;
     block.input_schema = toolSchema(tool.function.parameters);
     if (typeof tool.function.strict === 'boolean') block.strict = tool.function.strict;
-    return block;
+    return withCacheControl(block, tool);
   });
 }
 

@@ -1,6 +1,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
+import { textOnlyToolMessages } from '../../core/wire/provider-kit.ts';
 import { toCohereMessages } from './messages.ts';
 
 /** Cohere's own request fields, passed through when a client sends them. */
@@ -53,7 +54,8 @@ export function buildCohereChatBody(request: ChatRequest, model: string, setting
   if (typeof request.n === 'number' && request.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'cohere returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }
-  const body: Record<string, unknown> = { model, messages: toCohereMessages(request.messages) };
+  // Cohere's tool content takes text and documents, no image.
+  const body: Record<string, unknown> = { model, messages: toCohereMessages(textOnlyToolMessages(request.messages, 'cohere', warnings)) };
   if (request.stream === true) body.stream = true;
   applyLimits(body, request, settings);
   applySampling(body, request, settings, warnings);

@@ -63,7 +63,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
   const baseUrlFor = (credential: ProviderCredential) => resolveBaseUrl(credential, options.baseUrl, options.defaultBaseUrl);
 
   async function send(request: ChatRequest, context: CallContext, stream: boolean): Promise<Response> {
-    const body = buildOpenAIChatBody(request, context.model, context.credential.settings);
+    const body = buildOpenAIChatBody(request, context.model, context.credential.settings, { provider: name, warnings: context.warnings });
     const response = await postUpstream(
       options.fetch,
       {

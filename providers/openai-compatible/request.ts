@@ -1,5 +1,6 @@
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { textOnlyToolMessages } from '../../core/wire/provider-kit.ts';
 
 /** OpenAI's reasoning models (o-series, gpt-5): `max_completion_tokens` only, and sampling at its defaults. */
 export const REASONING_MODEL = /^(o\d|gpt-5)/;
@@ -9,9 +10,16 @@ export const REASONING_MODEL = /^(o\d|gpt-5)/;
  * the key's defaults where the client said nothing, and stream usage always requested so every
  * streamed call is accounted. A reasoning model gets the request in the form it takes (adaptForReasoning).
  */
-export function buildOpenAIChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings): Record<string, unknown> {
+export function buildOpenAIChatBody(
+  request: ChatRequest,
+  model: string,
+  settings: ProviderKeySettings,
+  target: { provider: string; warnings: string[] },
+): Record<string, unknown> {
   const { provider: _provider, routing: _routing, ...body } = request;
   body.model = model;
+  // OpenAI's tool messages take text parts only: an image would cost the whole request a 400.
+  body.messages = textOnlyToolMessages(request.messages, target.provider, target.warnings);
   const reasoning = REASONING_MODEL.test(model);
   // A key's temperature default is for the models that take one: a reasoning model refuses any but 1.
   if (!reasoning && body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;

@@ -1,6 +1,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { textOnlyToolMessages } from '../../core/wire/provider-kit.ts';
 import { normalizePerplexityMessages } from './messages.ts';
 
 /** Perplexity's documented ceiling for `max_tokens`. */
@@ -32,7 +33,7 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
   }
   delete body.n;
   body.model = model;
-  body.messages = normalizePerplexityMessages(request.messages);
+  body.messages = normalizePerplexityMessages(textOnlyToolMessages(request.messages, 'perplexity', warnings));
   if (body.stream !== true) delete body.stream;
   if (streamMode !== undefined && streamMode !== 'full')
     warnings.push(`perplexity: stream_mode '${String(streamMode)}' is not supported; the full format was used`);

@@ -84,6 +84,64 @@ describe.each([
   });
 });
 
+// Claude Code after reading a screenshot: the tool result holds text and the image, with breakpoints.
+describe('a tool result holding an image, and cache_control on tools and tool results', () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+  const cachedTools: Anthropic.Tool[] = [
+    {
+      name: 'Read',
+      description: 'Read a file',
+      input_schema: { type: 'object', properties: { file_path: { type: 'string' } } },
+      cache_control: { type: 'ephemeral' },
+    },
+  ];
+  const toolResult: Anthropic.ToolResultBlockParam = {
+    type: 'tool_result',
+    tool_use_id: 'toolu_01',
+    content: [
+      { type: 'text', text: 'shot.png, 1x1', cache_control: { type: 'ephemeral' } },
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png }, cache_control: { type: 'ephemeral' } },
+    ],
+    is_error: true,
+    cache_control: { type: 'ephemeral' },
+  };
+  const conversation: Anthropic.MessageParam[] = [
+    { role: 'user', content: 'Look at shot.png' },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'Read', input: { file_path: 'shot.png' } }] },
+    { role: 'user', content: [toolResult] },
+  ];
+
+  test('Anthropic receives the tool_result block and the tool as sent, and no warning comes back', async () => {
+    anthropic.reset();
+    const { response } = await client.messages
+      .create({ model: 'claude-sonnet-4-5-20250929', max_tokens: 200, tools: cachedTools, messages: conversation })
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-keyway-warnings')).toBeNull();
+    const sent = anthropic.inferenceRequests()[0]?.body as { tools: unknown[]; messages: Array<{ content: unknown[] }> };
+    expect(sent.tools).toEqual(cachedTools);
+    expect(sent.messages.at(-1)?.content).toEqual([toolResult]);
+  });
+
+  test('Anthropic receives them streamed too', async () => {
+    anthropic.reset();
+    await client.messages.stream({ model: 'claude-sonnet-4-5-20250929', max_tokens: 200, tools: cachedTools, messages: conversation }).finalMessage();
+    const sent = anthropic.inferenceRequests()[0]?.body as { tools: unknown[]; messages: Array<{ content: unknown[] }> };
+    expect(sent.tools).toEqual(cachedTools);
+    expect(sent.messages.at(-1)?.content).toEqual([toolResult]);
+  });
+
+  test('OpenAI receives a text-only tool message, and the dropped image is warned', async () => {
+    openai.reset();
+    const { response } = await client.messages.create({ model: 'gpt-4o', max_tokens: 200, tools: cachedTools, messages: conversation }).withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    expect(response.headers.get('x-keyway-warnings')).toContain('dropped non-text tool_result content at messages[2].content[0]');
+    const sent = openai.inferenceRequests()[0]?.body as { tools: unknown[]; messages: unknown[] };
+    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: 'Error: shot.png, 1x1' });
+    expect(JSON.stringify(sent)).not.toContain('cache_control');
+  });
+});
+
 describe('message threads: Keyway holds none, so the SDK sends the whole history', () => {
   const weather = () =>
     betaTool({

@@ -114,6 +114,40 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
     expect(upstreamWarnings).toEqual([]);
     expect(rebuilt).toEqual(original);
   });
+
+  test("a tool result's image, text, error flag and every cache_control survive the round trip to Anthropic", () => {
+    const original = {
+      model: 'claude-sonnet-4-5',
+      max_tokens: 256,
+      tools: [{ name: 'Read', description: 'Read a file', input_schema: { type: 'object', properties: {} }, cache_control: { type: 'ephemeral' } }],
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Look at shot.png' }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'Read', input: {} }] },
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 'toolu_01',
+              content: [
+                { type: 'text', text: 'shot.png', cache_control: { type: 'ephemeral' } },
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' }, cache_control: { type: 'ephemeral' } },
+              ],
+              is_error: true,
+              cache_control: { type: 'ephemeral', ttl: '1h' },
+            },
+            { type: 'tool_result', tool_use_id: 'toolu_02', content: [{ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }] },
+          ],
+        },
+      ],
+    };
+    const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });
+    const upstreamWarnings: string[] = [];
+    const rebuilt = buildAnthropicBody(request, 'claude-sonnet-4-5', {}, upstreamWarnings);
+    expect(warnings).toEqual([]);
+    expect(upstreamWarnings).toEqual([]);
+    expect(rebuilt).toEqual(original);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
