@@ -192,7 +192,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   const pluginConfig = file.plugins;
   const merged: Record<string, string | undefined> = { ...environment };
   for (const [key, fileValue] of Object.entries(file)) {
-    if (key.startsWith('KEYWAY_') && merged[key] === undefined && typeof fileValue !== 'object') merged[key] = String(fileValue);
+    // An empty variable is unset, as value() reads it: the file's value then applies.
+    if (key.startsWith('KEYWAY_') && (merged[key] === undefined || merged[key] === '') && typeof fileValue !== 'object') merged[key] = String(fileValue);
   }
   merged.KEYWAY_DATABASE_URL = databaseUrl;
   const upstreamConnections = effectiveFetchCapacity(environment);

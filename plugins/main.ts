@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const index = workerIndex(process.env);
   if (index !== undefined) return serveAsWorker(index);
   const config = loadConfig(process.env);
-  const plan = planWorkers({ env: process.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
+  // config.env: the environment with the KEYWAY_CONFIG file's variables under it (KEYWAY_WORKERS may be set there).
+  const plan = planWorkers({ env: config.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
   if (plan.workers === 1) return serveAlone(plan.note);
   const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
   releaseStartupMemory();

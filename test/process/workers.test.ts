@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -303,6 +303,23 @@ describe('KEYWAY_WORKERS refusals', () => {
     const result = await runUntilExit({ command: FROM_SOURCE, cwd: tmpdir(), env: { KEYWAY_WORKERS: 'lots', KEYWAY_DATABASE_URL: ':memory:' } });
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim()).toBe('keyway: cannot start: KEYWAY_WORKERS must be auto or an integer between 1 and 256; got "lots".');
+  });
+
+  test('KEYWAY_WORKERS is read from the KEYWAY_CONFIG file too (an empty variable leaves it to the file)', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'keyway-workers-config-'));
+    try {
+      const configPath = join(scratch, 'keyway.json');
+      writeFileSync(configPath, JSON.stringify({ KEYWAY_WORKERS: 'lots' }));
+      const result = await runUntilExit({
+        command: FROM_SOURCE,
+        cwd: scratch,
+        env: { KEYWAY_WORKERS: '', KEYWAY_CONFIG: configPath, KEYWAY_DATABASE_URL: ':memory:' },
+      });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr.trim()).toBe('keyway: cannot start: KEYWAY_WORKERS must be auto or an integer between 1 and 256; got "lots".');
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   test("a start refused by the first worker stops the primary with that worker's message, once, and its exit code", async () => {
