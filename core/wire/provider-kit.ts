@@ -314,17 +314,44 @@ export function parseToolArguments(provider: string, argumentsText: string): Rec
 /**
  * The conversation for a provider whose tool messages carry text only (all but Anthropic): a tool
  * message's other parts (an image a tool returned, kept for Anthropic when it was to serve) are
- * dropped with a warning and its text kept. Returns `messages` itself when there is nothing to drop,
- * so a request that needs no change reaches the provider exactly as it came.
+ * dropped with a warning and its text kept; a failed call's `is_error` (Anthropic's) becomes the
+ * `Error: ` prefix the Messages dialect writes for these providers, and the tool message's own
+ * `cache_control` is left out (no other provider has the field: a fallback from Anthropic must not
+ * send it). Returns `messages` itself when there is nothing to change, so a request that needs no
+ * change reaches the provider exactly as it came.
  */
 export function textOnlyToolMessages(messages: ChatMessage[], provider: string, warnings: string[]): ChatMessage[] {
-  if (!messages.some(hasNonTextToolContent)) return messages;
+  if (!messages.some(needsPortableForm)) return messages;
   return messages.map((message, position) => {
-    if (!hasNonTextToolContent(message)) return message;
-    const warning = `${provider}: dropped non-text content of the tool message at messages[${position}]: tool messages carry text only`;
-    if (!warnings.includes(warning)) warnings.push(warning);
-    return { ...message, content: (message.content as ContentPart[]).filter((part) => part.type === 'text') };
+    if (!needsPortableForm(message)) return message;
+    const { is_error: failed, cache_control: _breakpoint, ...rest } = message;
+    let content = rest.content;
+    if (hasNonTextToolContent(message)) {
+      const warning = `${provider}: dropped non-text content of the tool message at messages[${position}]: tool messages carry text only`;
+      if (!warnings.includes(warning)) warnings.push(warning);
+      content = (content as ContentPart[]).filter((part) => part.type === 'text');
+    }
+    return { ...rest, content: failed === true ? withErrorPrefix(content) : content };
   });
+}
+
+function needsPortableForm(message: ChatMessage): boolean {
+  return message.role === 'tool' && (message.is_error !== undefined || message.cache_control !== undefined || hasNonTextToolContent(message));
+}
+
+/** A failed tool result's text with the `Error: ` prefix, on its first text (or alone when it has none). */
+function withErrorPrefix(content: ChatMessage['content']): ChatMessage['content'] {
+  if (typeof content === 'string') return `Error: ${content}`;
+  if (!Array.isArray(content)) return 'Error';
+  const index = content.findIndex((part) => part.type === 'text');
+  if (index === -1) return [{ type: 'text', text: 'Error' }, ...content];
+  return content.map((part, position) => (position === index && part.type === 'text' ? { ...part, text: `Error: ${part.text}` } : part));
+}
+
+/** Tools without Anthropic's `cache_control` breakpoints, for a provider that has no such field. */
+export function toolsWithoutBreakpoints<Tool extends { cache_control?: unknown }>(tools: Tool[] | undefined): Tool[] | undefined {
+  if (tools === undefined || !tools.some((tool) => tool.cache_control !== undefined)) return tools;
+  return tools.map(({ cache_control: _breakpoint, ...tool }) => tool as Tool);
 }
 
 function hasNonTextToolContent(message: ChatMessage): boolean {

@@ -80,3 +80,41 @@ describe('a tool message with an image, to providers whose tool results carry te
     expect(warnings).toContain(warningFor('perplexity'));
   });
 });
+
+describe('a failed tool result and Anthropic breakpoints, after a fallback from Anthropic', () => {
+  function requestWithFailedTool(model: string): ChatRequest {
+    const request = requestWithToolImage(model);
+    request.messages[2] = {
+      role: 'tool',
+      tool_call_id: 'toolu_01',
+      is_error: true,
+      cache_control: { type: 'ephemeral' },
+      content: [{ type: 'text', text: 'file not found' }],
+    };
+    request.tools = [{ type: 'function', function: { name: 'Read', parameters: { type: 'object' } }, cache_control: { type: 'ephemeral' } }];
+    return request;
+  }
+
+  test("OpenAI and Perplexity get the Messages dialect's 'Error: ' prefix, and no is_error or cache_control on the message or the tool", () => {
+    const openai = buildOpenAIChatBody(requestWithFailedTool('gpt-4o'), 'gpt-4o', {}, { provider: 'openai', warnings: [] });
+    expect((openai.messages as ChatRequest['messages'])[2]).toEqual({
+      role: 'tool',
+      tool_call_id: 'toolu_01',
+      content: [{ type: 'text', text: 'Error: file not found' }],
+    });
+    expect(openai.tools).toEqual([{ type: 'function', function: { name: 'Read', parameters: { type: 'object' } } }]);
+    const perplexity = JSON.stringify(buildPerplexityChatBody(requestWithFailedTool('sonar'), 'sonar', {}, []));
+    expect(perplexity).toContain('Error: file not found');
+    expect(perplexity).not.toContain('is_error');
+    expect(perplexity).not.toContain('cache_control');
+  });
+
+  test("Gemini's functionResponse and Cohere's tool message say the call failed", () => {
+    const gemini = JSON.stringify(buildGeminiRequest(requestWithFailedTool('gemini-2.5-flash'), 'gemini-2.5-flash', {}, []));
+    expect(gemini).toContain('Error: file not found');
+    expect(gemini).not.toContain('is_error');
+    const cohere = JSON.stringify(buildCohereChatBody(requestWithFailedTool('command-a-03-2025'), 'command-a-03-2025', {}, []));
+    expect(cohere).toContain('Error: file not found');
+    expect(cohere).not.toContain('is_error');
+  });
+});
