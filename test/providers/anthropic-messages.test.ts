@@ -9,6 +9,16 @@ import { buildAnthropicBody } from '../../providers/anthropic/request.ts';
 import { anthropicStreamParts } from '../../providers/anthropic/stream.ts';
 import { collect, streamOf } from './provider-test-kit.ts';
 
+/** A Messages request through the dialect and the Anthropic adapter comes out as it went in, with no warning. */
+function expectAnthropicRoundTrip(original: Record<string, unknown>): void {
+  const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });
+  const upstreamWarnings: string[] = [];
+  const rebuilt = buildAnthropicBody(request, 'claude-sonnet-4-5', {}, upstreamWarnings);
+  expect(warnings).toEqual([]);
+  expect(upstreamWarnings).toEqual([]);
+  expect(rebuilt).toEqual(original);
+}
+
 const FIXTURES = join(import.meta.dir, '..', 'fixtures', 'anthropic');
 
 function fixture<T>(name: string): T {
@@ -107,12 +117,7 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
         },
       ],
     };
-    const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });
-    const upstreamWarnings: string[] = [];
-    const rebuilt = buildAnthropicBody(request, 'claude-sonnet-4-5', {}, upstreamWarnings);
-    expect(warnings).toEqual([]);
-    expect(upstreamWarnings).toEqual([]);
-    expect(rebuilt).toEqual(original);
+    expectAnthropicRoundTrip(original);
   });
 
   test("a tool result's image, text, error flag and every cache_control survive the round trip to Anthropic", () => {
@@ -141,12 +146,7 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
         },
       ],
     };
-    const { request, warnings } = chatRequestFromMessages(original, { targetProvider: 'anthropic' });
-    const upstreamWarnings: string[] = [];
-    const rebuilt = buildAnthropicBody(request, 'claude-sonnet-4-5', {}, upstreamWarnings);
-    expect(warnings).toEqual([]);
-    expect(upstreamWarnings).toEqual([]);
-    expect(rebuilt).toEqual(original);
+    expectAnthropicRoundTrip(original);
   });
 });
 
