@@ -7,6 +7,8 @@ import type { UsageRecord } from '../../core/spec/store.ts';
 import { addProviderKeys, flushUsage, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
+import { leaveStreamAfter } from '../helpers/sse.ts';
+import { rowOf as rowOfGateway } from './booking.ts';
 
 const UPSTREAM_KEY = 'sk-ant-api03-CutStreamReportedUsageKey0001';
 const MODEL = 'claude-haiku-4-5-20251001';
@@ -61,15 +63,7 @@ async function send(path: string, body: Record<string, unknown>, signal?: AbortS
   return { requestId, response };
 }
 
-async function rowOf(requestId: string): Promise<UsageRecord> {
-  for (let waited = 0; waited < 3_000; waited += 25) {
-    await flushUsage(gateway);
-    const row = (await gateway.runtime.store.listUsage('default')).find((candidate) => candidate.requestId === requestId);
-    if (row !== undefined) return row;
-    await Bun.sleep(25);
-  }
-  throw new Error(`no usage row for ${requestId}`);
-}
+const rowOf = (requestId: string): Promise<UsageRecord> => rowOfGateway(gateway, requestId);
 
 /** The same request read to its end: the provider's own counts. */
 async function completeRow(path: string, system: string): Promise<UsageRecord> {
@@ -112,16 +106,7 @@ describe.each(['/v1/chat/completions', '/v1/messages'])('an Anthropic stream cut
     const abort = new AbortController();
     const { requestId, response } = await send(path, bodyFor(path, system), abort.signal);
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let received = '';
-    while (!received.includes('Echo')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      received += decoder.decode(value);
-    }
-    abort.abort();
-    await reader.cancel().catch(() => undefined);
+    await leaveStreamAfter(response, abort, 'Echo');
     const cut = await rowOf(requestId);
     expect(cut.status).toBe(499);
     expectReportedInput(cut, await completeRow(path, system), path);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { addProviderKeys, call, flushUsage, OPERATOR_KEY, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
+import { leaveStreamAfter } from '../helpers/sse.ts';
 
 const UPSTREAM_KEY = 'sk-proj-DisconnectBillingKey000000000000001';
 let simulator: SimulatorHandle;
@@ -48,17 +49,8 @@ describe('a stream the client leaves', () => {
       signal: abort.signal,
     });
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let received = '';
     // Read until some content has arrived, then leave.
-    while (!received.includes('"content":"Echo')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      received += decoder.decode(value);
-    }
-    abort.abort();
-    await reader.cancel().catch(() => undefined);
+    await leaveStreamAfter(response, abort, '"content":"Echo');
 
     const rows = await rowOf(requestId);
     expect(rows).toHaveLength(1);

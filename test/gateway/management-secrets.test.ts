@@ -124,15 +124,19 @@ describe('the fields made for keys still take them', () => {
   });
 });
 
+/** A chat call that carries the shapeless client key in X-Provider-Key, plus `headers`. */
+const chatWithClientKey = (headers: Record<string, string>): Promise<Response> =>
+  call(
+    gateway,
+    'POST',
+    '/v1/chat/completions',
+    { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] },
+    { key: gateway.defaultAdminKey, headers: { 'x-provider-key': SHAPELESS_CLIENT_KEY, ...headers } },
+  );
+
 describe("the request's own X-Provider-Key is never its id or its tag", () => {
   test('sent as X-Request-Id: the request gets an id of its own, on the answer and the usage row', async () => {
-    const response = await call(
-      gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] },
-      { key: gateway.defaultAdminKey, headers: { 'x-provider-key': SHAPELESS_CLIENT_KEY, 'x-request-id': `id-${SHAPELESS_CLIENT_KEY}` } },
-    );
+    const response = await chatWithClientKey({ 'x-request-id': `id-${SHAPELESS_CLIENT_KEY}` });
     const { status } = await record(response);
     expect(status).toBe(200);
     expect(response.headers.get('x-request-id')).not.toContain(SHAPELESS_CLIENT_KEY);
@@ -142,13 +146,7 @@ describe("the request's own X-Provider-Key is never its id or its tag", () => {
   });
 
   test('sent as X-Project-Tag: refused naming the header', async () => {
-    const response = await call(
-      gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] },
-      { key: gateway.defaultAdminKey, headers: { 'x-provider-key': SHAPELESS_CLIENT_KEY, 'x-project-tag': SHAPELESS_CLIENT_KEY } },
-    );
+    const response = await chatWithClientKey({ 'x-project-tag': SHAPELESS_CLIENT_KEY });
     await expectRefused(response, 'x-project-tag');
   });
 
