@@ -24,12 +24,27 @@ export interface ImagePart {
   [extra: string]: unknown;
 }
 
+/**
+ * Anthropic's search result (a source the model may cite, with its citations flag), as the client
+ * wrote it, in a user message or a `tool` message. Only Anthropic reads it; every other provider gets
+ * its title, source and text as a text part (core/wire/search-results.ts).
+ */
+export interface SearchResultPart {
+  type: 'search_result';
+  source: string;
+  title: string;
+  content: TextPart[];
+  citations?: { enabled?: boolean };
+  cache_control?: CacheControl;
+  [extra: string]: unknown;
+}
+
 export interface OtherPart {
   type: string;
   [extra: string]: unknown;
 }
 
-export type ContentPart = TextPart | ImagePart | OtherPart;
+export type ContentPart = TextPart | ImagePart | SearchResultPart | OtherPart;
 
 export interface ToolCall {
   id: string;
@@ -38,9 +53,9 @@ export interface ToolCall {
 }
 
 /**
- * A `tool` message's content may be parts like a user message's (text and images, each with its
- * cache_control): a provider whose tool results take only text keeps the text and drops the rest
- * with a warning.
+ * A `tool` message's content may be parts like a user message's (text, images and search results,
+ * each with its cache_control): a provider whose tool results take only text keeps the text, gets a
+ * search result as text and drops the rest with a warning.
  */
 export interface ChatMessage {
   role: Role;

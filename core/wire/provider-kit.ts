@@ -6,6 +6,7 @@ import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { ChatMessage, ContentPart, FailureReason } from '../spec/vocabulary.ts';
+import { searchResultsAsText } from './search-results.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
@@ -309,6 +310,16 @@ export function parseToolArguments(provider: string, argumentsText: string): Rec
     param: 'messages[].tool_calls[].function.arguments',
     detail: `${provider} needs tool-call arguments as a JSON object; got ${JSON.stringify(argumentsText.slice(0, 80))}`,
   });
+}
+
+/**
+ * The conversation as a provider other than Anthropic takes it: nothing only Anthropic reads (a
+ * fallback from a request translated for Anthropic, or a client that wrote Anthropic's parts). Search
+ * results become text first (searchResultsAsText), so a tool message keeps them as text, then tool
+ * messages carry text only (textOnlyToolMessages). Returns `messages` itself when nothing changes.
+ */
+export function portableMessages(messages: ChatMessage[], provider: string, warnings: string[]): ChatMessage[] {
+  return textOnlyToolMessages(searchResultsAsText(messages, provider, warnings), provider, warnings);
 }
 
 /**

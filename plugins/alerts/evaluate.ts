@@ -1,9 +1,9 @@
 // The alert job: judges every rule of every account, claims what fires and hands it to the dispatcher.
-// Spend comes from the hourly roll-up (durable, shared by all instances) and from this process's own
-// running tally (fed by the `account` hook, in memory, before the usage batch is written), taking the
-// larger: never an overestimate, and a threshold crossed by a request fires within one evaluation,
-// which the hook triggers at once. Error rates come from per-minute counts in memory; provider
-// outages from the health monitor; anomalies from the roll-up (anomaly.ts).
+// Spend comes from the hourly roll-up (durable, shared by all instances), read after this process has
+// written the usage rows it booked, so the figure judged and shown is what the usage rows hold. This
+// process's running tally (fed by the `account` hook, in memory) triggers a judgement as soon as a
+// request crosses a threshold. Error rates come from per-minute counts in memory; provider outages
+// from the health monitor; anomalies from the roll-up (anomaly.ts).
 
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import type { Services } from '../../core/spec/services.ts';
@@ -104,15 +104,30 @@ export class AlertEvaluator {
   private async evaluateAll(): Promise<void> {
     const section = this.services.snapshot.section<AlertsSection>(ALERTS_SECTION);
     if (section === undefined) return;
+    const usageWritten = await this.writeBookedUsage();
     const now = this.services.clock.now();
     for (const rules of section.byAccount.values()) {
       for (const rule of rules) {
         try {
-          for (const firing of await this.judge(rule, now)) await this.fire(rule, firing);
+          for (const firing of await this.judge(rule, now, usageWritten)) await this.fire(rule, firing);
         } catch (error) {
           this.services.logger.error({ alertId: rule.id, error: this.services.errors.redact(String(error)) }, 'alert rule evaluation failed');
         }
       }
+    }
+  }
+
+  /**
+   * Writes the usage rows this process booked and has not written yet, so the roll-up holds every one
+   * of them (besides what other instances and earlier processes wrote). False when the store refused
+   * the write: the rows stay queued, and the usage queue has logged why.
+   */
+  private async writeBookedUsage(): Promise<boolean> {
+    try {
+      await this.services.usageQueue.flush();
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -125,10 +140,10 @@ export class AlertEvaluator {
     if (rule.type === 'byok_cost_threshold') this.costFired.set(rule.id, firing.period);
   }
 
-  private judge(rule: AlertRule, now: number): Promise<Array<Omit<Firing, 'accountId' | 'alertId' | 'type' | 'targets'>>> | never[] {
+  private judge(rule: AlertRule, now: number, usageWritten: boolean): Promise<Array<Omit<Firing, 'accountId' | 'alertId' | 'type' | 'targets'>>> | never[] {
     switch (rule.type) {
       case 'byok_cost_threshold':
-        return this.judgeCost(rule, now);
+        return this.judgeCost(rule, now, usageWritten);
       case 'error_rate':
         return this.judgeErrorRate(rule, now);
       case 'provider_down':
@@ -148,7 +163,7 @@ export class AlertEvaluator {
     return parts.length === 0 ? 'all providers' : parts.join(', ');
   }
 
-  private async judgeCost(rule: AlertRule, now: number) {
+  private async judgeCost(rule: AlertRule, now: number, usageWritten: boolean) {
     const period = rule.period ?? 'daily';
     const window = costPeriodWindow(period, now);
     // The subject is the de-duplication key: ids, so renaming a team cannot make it fire twice.
@@ -168,7 +183,13 @@ export class AlertEvaluator {
       `SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM usage_rollup_hourly WHERE account_id = ? AND byok = 1 AND hour >= ? AND hour < ?${filters.join('')}`,
       parameters,
     );
-    const spent = Math.max(Number(rows[0]?.spent ?? 0), this.tally.get(rule.id, window.key));
+    const rolledUp = Number(rows[0]?.spent ?? 0);
+    // The larger of the roll-up and the tally understated the spend whenever both held part of it (rows
+    // written before a restart or by another instance, and this process's rows not yet written): once
+    // this process's rows are written the roll-up holds them all. Only when the store refused that
+    // write does the tally stand in, as the larger of two lower bounds. The figure is judged, and
+    // shown, to the nano-dollar costs are booked to, so the details never read below the threshold.
+    const spent = nanoUsd(usageWritten ? rolledUp : Math.max(rolledUp, this.tally.get(rule.id, window.key)));
     const threshold = rule.threshold ?? Number.POSITIVE_INFINITY;
     if (spent < threshold) return [];
     return [
@@ -180,7 +201,7 @@ export class AlertEvaluator {
           provider: rule.provider ?? null,
           team: rule.team ?? null,
           threshold_usd: threshold,
-          spent_usd: nanoUsd(spent),
+          spent_usd: spent,
           period,
           period_start: window.start.toISOString(),
           period_end: window.end.toISOString(),

@@ -5,6 +5,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { hasControlCharacter, isFiniteNumber } from '../../core/wire/request-validation.ts';
+import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 
 type Block = Record<string, unknown>;
 
@@ -110,6 +111,21 @@ function documentPart(block: Block, path: string, translation: Translation): Con
   return undefined;
 }
 
+const SEARCH_RESULT_AS_TEXT = 'sent search_result blocks as text (title, source, content): only Anthropic takes them';
+
+/** A search result for a target without them: its title, source and text, which the model still reads, without citations. */
+function searchResultAsText(block: Block, path: string, translation: Translation): string {
+  const text = searchResultText(checkSearchResult(block, path));
+  warnOnce(translation, SEARCH_RESULT_AS_TEXT);
+  return text;
+}
+
+/** A search result as sent for Anthropic, citations flag and cache_control included; as text for any other target. */
+function searchResultPart(block: Block, path: string, translation: Translation): ContentPart {
+  if (translation.native) return { ...checkSearchResult(block, path) };
+  return { type: 'text', text: searchResultAsText(block, path, translation) };
+}
+
 /** One user-side block → one OpenAI content part (tool results are handled by the caller). */
 function userPart(block: Block, path: string, translation: Translation): ContentPart | undefined {
   switch (block.type) {
@@ -120,10 +136,32 @@ function userPart(block: Block, path: string, translation: Translation): Content
       return imagePart(block, path, translation);
     case 'document':
       return documentPart(block, path, translation);
+    case 'search_result':
+      return searchResultPart(block, path, translation);
     default:
       warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
       return undefined;
   }
+}
+
+/**
+ * A tool_result's content blocks as one text: text blocks run together, as they always have; a search
+ * result (its title, source and text) is a paragraph of its own; anything else is dropped, warned.
+ */
+function toolResultBlocksText(content: unknown[], path: string, translation: Translation): string {
+  const paragraphs: string[] = [];
+  let inText = false;
+  content.forEach((item, position) => {
+    if (isRecord(item) && item.type === 'text' && typeof item.text === 'string') {
+      if (inText) paragraphs.push(`${paragraphs.pop() ?? ''}${item.text}`);
+      else paragraphs.push(item.text);
+      inText = true;
+    } else if (isRecord(item) && item.type === 'search_result') {
+      paragraphs.push(searchResultAsText(item, `${path}.content[${position}]`, translation));
+      inText = false;
+    } else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
+  });
+  return paragraphs.join('\n\n');
 }
 
 /** A tool_result's content as the tool message's text, for targets whose tool messages carry text only (OpenAI's). */
@@ -131,12 +169,7 @@ function toolResultText(block: Block, path: string, translation: Translation): s
   const content = block.content;
   let text = '';
   if (typeof content === 'string') text = content;
-  else if (Array.isArray(content)) {
-    for (const item of content as unknown[]) {
-      if (isRecord(item) && item.type === 'text' && typeof item.text === 'string') text += item.text;
-      else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
-    }
-  }
+  else if (Array.isArray(content)) text = toolResultBlocksText(content as unknown[], path, translation);
   // OpenAI has no error flag on tool messages, so the model learns of the failure from the text.
   if (block.is_error === true) return `Error: ${text}`;
   return text;
@@ -144,7 +177,7 @@ function toolResultText(block: Block, path: string, translation: Translation): s
 
 /**
  * A tool_result's content as parts shaped like a user message's, for Anthropic, whose tool results
- * take text and images (a screenshot a tool read): each block keeps its cache_control.
+ * take text, images (a screenshot a tool read) and search results: each block keeps its cache_control.
  */
 function toolResultParts(block: Block, path: string, translation: Translation): string | ContentPart[] {
   const content = block.content;

@@ -7,7 +7,7 @@ const open = { additionalProperties: true } as const;
 
 const ContentBlockSchema = Type.Object(
   {
-    type: Type.String({ description: 'text, image, document, tool_use, tool_result, thinking…' }),
+    type: Type.String({ description: 'text, image, document, search_result, tool_use, tool_result, thinking…' }),
     text: Type.Optional(Type.String()),
   },
   open,

@@ -1,7 +1,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
-import { textOnlyToolMessages } from '../../core/wire/provider-kit.ts';
+import { portableMessages } from '../../core/wire/provider-kit.ts';
 import { toCohereMessages } from './messages.ts';
 
 /** Cohere's own request fields, passed through when a client sends them. */
@@ -55,7 +55,7 @@ export function buildCohereChatBody(request: ChatRequest, model: string, setting
     throw new KeywayError('unsupported_feature', { detail: 'cohere returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }
   // Cohere's tool content takes text and documents, no image.
-  const body: Record<string, unknown> = { model, messages: toCohereMessages(textOnlyToolMessages(request.messages, 'cohere', warnings)) };
+  const body: Record<string, unknown> = { model, messages: toCohereMessages(portableMessages(request.messages, 'cohere', warnings)) };
   if (request.stream === true) body.stream = true;
   applyLimits(body, request, settings);
   applySampling(body, request, settings, warnings);

@@ -3,7 +3,7 @@
 
 import { invalidField } from '../../core/errors.ts';
 import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/spec/plugin.ts';
-import { parseDataUrl, parseToolArguments, textOnlyToolMessages } from '../../core/wire/provider-kit.ts';
+import { parseDataUrl, parseToolArguments, portableMessages } from '../../core/wire/provider-kit.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { PROVIDER_NAME } from './errors.ts';
 import { decodeToolCallId, type GeminiPart } from './response.ts';
@@ -73,7 +73,7 @@ export function geminiModelPath(model: string): string {
 export function buildGeminiRequest(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   const context: TranslationContext = { model, warnings, toolNames: new Map() };
   // functionResponse carries a JSON response, no inline image.
-  const { contents, systemInstruction } = translateMessages(textOnlyToolMessages(request.messages, PROVIDER_NAME, warnings), context);
+  const { contents, systemInstruction } = translateMessages(portableMessages(request.messages, PROVIDER_NAME, warnings), context);
   const body: Record<string, unknown> = { contents };
   if (systemInstruction !== undefined) body.systemInstruction = systemInstruction;
   const generationConfig = buildGenerationConfig(request, settings, context);

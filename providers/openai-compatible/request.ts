@@ -1,6 +1,6 @@
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { textOnlyToolMessages, toolsWithoutBreakpoints } from '../../core/wire/provider-kit.ts';
+import { portableMessages, toolsWithoutBreakpoints } from '../../core/wire/provider-kit.ts';
 
 /** OpenAI's reasoning models (o-series, gpt-5): `max_completion_tokens` only, and sampling at its defaults. */
 export const REASONING_MODEL = /^(o\d|gpt-5)/;
@@ -18,8 +18,9 @@ export function buildOpenAIChatBody(
 ): Record<string, unknown> {
   const { provider: _provider, routing: _routing, ...body } = request;
   body.model = model;
-  // OpenAI's tool messages take text parts only: an image would cost the whole request a 400.
-  body.messages = textOnlyToolMessages(request.messages, target.provider, target.warnings);
+  // OpenAI's tool messages take text parts only and no message takes a search result: either would
+  // cost the whole request a 400.
+  body.messages = portableMessages(request.messages, target.provider, target.warnings);
   // A tool's cache breakpoint is Anthropic's (kept when it was to serve): OpenAI has no such field.
   if (request.tools !== undefined) body.tools = toolsWithoutBreakpoints(request.tools);
   const reasoning = REASONING_MODEL.test(model);

@@ -1,7 +1,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { textOnlyToolMessages, toolsWithoutBreakpoints } from '../../core/wire/provider-kit.ts';
+import { portableMessages, toolsWithoutBreakpoints } from '../../core/wire/provider-kit.ts';
 import { normalizePerplexityMessages } from './messages.ts';
 
 /** Perplexity's documented ceiling for `max_tokens`. */
@@ -33,7 +33,7 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
   }
   delete body.n;
   body.model = model;
-  body.messages = normalizePerplexityMessages(textOnlyToolMessages(request.messages, 'perplexity', warnings));
+  body.messages = normalizePerplexityMessages(portableMessages(request.messages, 'perplexity', warnings));
   if (request.tools !== undefined) body.tools = toolsWithoutBreakpoints(request.tools);
   if (body.stream !== true) delete body.stream;
   if (streamMode !== undefined && streamMode !== 'full')

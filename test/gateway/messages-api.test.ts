@@ -142,6 +142,119 @@ describe('a tool result holding an image, and cache_control on tools and tool re
   });
 });
 
+// A RAG client: search results as top-level user content and as what its search tool returned.
+describe('search results, in a user turn and in a tool result', () => {
+  const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
+  const paris: Anthropic.SearchResultBlockParam = {
+    type: 'search_result',
+    source: 'https://docs.example.com/paris',
+    title: 'Paris weather',
+    content: [{ type: 'text', text: 'Sunny, 21C.' }],
+    citations: { enabled: true },
+    cache_control: { type: 'ephemeral' },
+  };
+  const louvre: Anthropic.SearchResultBlockParam = {
+    type: 'search_result',
+    source: 'kb://louvre',
+    title: 'Louvre hours',
+    content: [
+      { type: 'text', text: 'Open 9:00 to 18:00.' },
+      { type: 'text', text: 'Closed on Tuesdays.' },
+    ],
+    citations: { enabled: true },
+  };
+  const toolResult: Anthropic.ToolResultBlockParam = { type: 'tool_result', tool_use_id: 'toolu_01', content: [louvre], cache_control: { type: 'ephemeral' } };
+  const conversation: Anthropic.MessageParam[] = [
+    { role: 'user', content: [paris, { type: 'text', text: 'And the Louvre?' }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'search_docs', input: { query: 'louvre' } }] },
+    { role: 'user', content: [toolResult] },
+  ];
+  const parisText = 'Search result: Paris weather\n\nSource: https://docs.example.com/paris\n\nSunny, 21C.';
+  const louvreText = 'Search result: Louvre hours\n\nSource: kb://louvre\n\nOpen 9:00 to 18:00.\n\nClosed on Tuesdays.';
+
+  /** The blocks Anthropic's simulator received, which refuses a search result Anthropic would refuse. */
+  function sentToAnthropic(): Array<{ role: string; content: unknown }> {
+    return (anthropic.inferenceRequests()[0]?.body as { messages: Array<{ role: string; content: unknown }> }).messages;
+  }
+
+  test('Anthropic receives every search result block as sent, citations flag and cache_control included, and no warning', async () => {
+    anthropic.reset();
+    const { data: message, response } = await client.messages
+      .create({ model: 'claude-sonnet-4-5-20250929', max_tokens: 200, tools: searchTools, messages: conversation })
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-keyway-warnings')).toBeNull();
+    expect(sentToAnthropic()).toEqual(conversation);
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toContain('Louvre hours kb://louvre Open 9:00 to 18:00.');
+  });
+
+  test('Anthropic receives them streamed too', async () => {
+    anthropic.reset();
+    await client.messages.stream({ model: 'claude-sonnet-4-5-20250929', max_tokens: 200, tools: searchTools, messages: conversation }).finalMessage();
+    expect(sentToAnthropic()).toEqual(conversation);
+  });
+
+  test('a malformed search result is refused as Anthropic refuses it, before any upstream call', async () => {
+    anthropic.reset();
+    const { source: _source, ...withoutSource } = paris;
+    const refused = await rejectionOf(
+      client.messages.create({
+        model: 'claude-sonnet-4-5-20250929',
+        max_tokens: 200,
+        messages: [{ role: 'user', content: [withoutSource as Anthropic.SearchResultBlockParam] }],
+      }),
+    );
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((refused as InstanceType<typeof Anthropic.BadRequestError>).message).toContain('messages[0].content[0].source');
+    expect(anthropic.inferenceRequests()).toEqual([]);
+  });
+
+  test('OpenAI receives the title, source and text as text, without citations or cache_control, and the change is warned', async () => {
+    openai.reset();
+    const { response } = await client.messages.create({ model: 'gpt-4o', max_tokens: 200, tools: searchTools, messages: conversation }).withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    expect(response.headers.get('x-keyway-warnings')).toContain('sent search_result blocks as text (title, source, content): only Anthropic takes them');
+    const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
+    expect(sent.messages[0]).toEqual({
+      role: 'user',
+      content: [
+        { type: 'text', text: parisText },
+        { type: 'text', text: 'And the Louvre?' },
+      ],
+    });
+    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: louvreText });
+    for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+  });
+
+  test('a fallback from Anthropic to OpenAI sends them as text too, warned, and nothing only Anthropic reads', async () => {
+    anthropic.reset();
+    openai.reset();
+    anthropic.inject({ kind: 'server_error' });
+    const { response } = await client.messages
+      .create({
+        model: 'claude-haiku-4-5',
+        max_tokens: 200,
+        tools: searchTools,
+        messages: conversation,
+        routing: { strategy: 'fallback_chain', provider_order: ['anthropic', 'openai'] },
+      } as Anthropic.MessageCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    expect(sentToAnthropic()).toEqual(conversation);
+    expect(response.headers.get('x-keyway-warnings')).toContain('openai: the search results at messages[0] were sent as text');
+    const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
+    expect(sent.messages[0]).toEqual({
+      role: 'user',
+      content: [
+        { type: 'text', text: parisText },
+        { type: 'text', text: 'And the Louvre?' },
+      ],
+    });
+    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: [{ type: 'text', text: louvreText }] });
+    for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+  });
+});
+
 describe('message threads: Keyway holds none, so the SDK sends the whole history', () => {
   const weather = () =>
     betaTool({

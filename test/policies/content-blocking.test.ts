@@ -85,6 +85,25 @@ describe('content-blocking hook', () => {
     }
   });
 
+  test("a search result's title, source and text blocks are scanned, in a user message or a tool message", async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    const result = (text: string, title = 'Orders', source = 'kb://orders') => ({ type: 'search_result', source, title, content: [{ type: 'text', text }] });
+    for (const [message, position] of [
+      [{ role: 'user', content: [result(`the card is ${CARD}`)] }, 0],
+      [{ role: 'user', content: [result('nothing here', `card ${CARD}`)] }, 0],
+      [{ role: 'user', content: [result('nothing here', 'Orders', `kb://${OPENAI_LOOKALIKE}`)] }, 0],
+      [{ role: 'tool', tool_call_id: 'toolu_1', content: [result(`the card is ${CARD}`)] }, 1],
+    ] as const) {
+      const messages =
+        position === 0
+          ? [message]
+          : [{ role: 'assistant', content: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'search', arguments: '{}' } }] }, message];
+      const error = thrown(() => hooks.call?.(context({ body: { messages } as never })));
+      expect(error?.code).toBe('sensitive_content_blocked');
+      expect(error?.param).toBe(`messages[${position}].content`);
+    }
+  });
+
   test('lets clean text through', async () => {
     const hooks = await hooksOf(contentBlockingPlugin, blocking);
     expect(

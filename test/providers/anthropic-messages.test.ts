@@ -148,6 +148,30 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
     };
     expectAnthropicRoundTrip(original);
   });
+
+  test('search results, in a user turn and in a tool result, survive the round trip to Anthropic with their citations flag and cache_control', () => {
+    const result = (title: string, cacheControl?: unknown) => ({
+      type: 'search_result',
+      source: `https://docs.example.com/${title}`,
+      title,
+      content: [
+        { type: 'text', text: `${title} says yes.` },
+        { type: 'text', text: 'More.', cache_control: { type: 'ephemeral' } },
+      ],
+      citations: { enabled: true },
+      ...(cacheControl === undefined ? {} : { cache_control: cacheControl }),
+    });
+    expectAnthropicRoundTrip({
+      model: 'claude-sonnet-4-5',
+      max_tokens: 256,
+      tools: [{ name: 'search', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }],
+      messages: [
+        { role: 'user', content: [result('intro', { type: 'ephemeral', ttl: '1h' }), { type: 'text', text: 'Search more' }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'search', input: { query: 'more' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: [result('first'), result('second', { type: 'ephemeral' })] }] },
+      ],
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -118,3 +118,74 @@ describe('a failed tool result and Anthropic breakpoints, after a fallback from 
     expect(cohere).not.toContain('is_error');
   });
 });
+
+describe('search results kept for Anthropic, after a fallback to a provider without them', () => {
+  const result = {
+    type: 'search_result',
+    source: 'kb://louvre',
+    title: 'Louvre hours',
+    content: [
+      { type: 'text', text: 'Open 9:00 to 18:00.' },
+      { type: 'text', text: 'Closed on Tuesdays.' },
+    ],
+    citations: { enabled: true },
+    cache_control: { type: 'ephemeral' },
+  };
+  const asText = 'Search result: Louvre hours\n\nSource: kb://louvre\n\nOpen 9:00 to 18:00.\n\nClosed on Tuesdays.';
+
+  function requestWithSearchResults(model: string): ChatRequest {
+    return {
+      model,
+      messages: [
+        { role: 'user', content: [result, { type: 'text', text: 'When can I go?' }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_01', type: 'function', function: { name: 'search', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'toolu_01', content: [result] },
+      ],
+    };
+  }
+
+  function searchWarning(provider: string, position: number): string {
+    return `${provider}: the search results at messages[${position}] were sent as text (title, source, content): this provider takes no search_result blocks`;
+  }
+
+  /** Nothing only Anthropic reads reaches the provider: no block type, citations flag or breakpoint. */
+  function expectPortable(body: Record<string, unknown>): void {
+    const text = JSON.stringify(body);
+    for (const field of ['search_result', 'citations', 'cache_control']) expect(text).not.toContain(field);
+    expect(text).toContain(JSON.stringify(asText).slice(1, -1));
+  }
+
+  test('OpenAI gets the title, source and text as text parts in the user and tool messages, warned once per message', () => {
+    const warnings: string[] = [];
+    const body = buildOpenAIChatBody(requestWithSearchResults('gpt-4o'), 'gpt-4o', {}, { provider: 'openai', warnings });
+    const messages = body.messages as ChatRequest['messages'];
+    expect(messages[0]).toEqual({
+      role: 'user',
+      content: [
+        { type: 'text', text: asText },
+        { type: 'text', text: 'When can I go?' },
+      ],
+    });
+    expect(messages[2]).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: [{ type: 'text', text: asText }] });
+    expect(warnings).toEqual([searchWarning('openai', 0), searchWarning('openai', 2)]);
+    expectPortable(body);
+  });
+
+  test('Gemini, Cohere and Perplexity get the same text, warned, and nothing of the block', () => {
+    const google: string[] = [];
+    expectPortable(buildGeminiRequest(requestWithSearchResults('gemini-2.5-flash'), 'gemini-2.5-flash', {}, google));
+    expect(google).toEqual([searchWarning('google', 0), searchWarning('google', 2)]);
+    const cohere: string[] = [];
+    expectPortable(buildCohereChatBody(requestWithSearchResults('command-a-03-2025'), 'command-a-03-2025', {}, cohere));
+    expect(cohere).toEqual([searchWarning('cohere', 0), searchWarning('cohere', 2)]);
+    const perplexity: string[] = [];
+    expectPortable(buildPerplexityChatBody(requestWithSearchResults('sonar'), 'sonar', {}, perplexity));
+    expect(perplexity).toContain(searchWarning('perplexity', 0));
+  });
+
+  test('a search result without text blocks is refused, not sent empty', () => {
+    const request = requestWithSearchResults('gpt-4o');
+    request.messages[0] = { role: 'user', content: [{ ...result, content: [] }] };
+    expect(() => buildOpenAIChatBody(request, 'gpt-4o', {}, { provider: 'openai', warnings: [] })).toThrow('messages[0].content[0].content');
+  });
+});

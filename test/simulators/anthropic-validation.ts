@@ -131,6 +131,7 @@ export function validateAnthropicRequest(body: unknown, models: AnthropicModel[]
   const jsonMode = validateOutputConfig(body.output_config);
   if (body.cache_control !== undefined) validateCacheControl(body.cache_control, 'cache_control');
   countCacheBreakpoints(system, turns, tools);
+  checkSearchResultCitations(turns);
   checkToolPairing(turns);
   checkThinkingReplay(turns, thinkingBudget !== undefined);
   return {
@@ -285,6 +286,8 @@ function validateBlock(block: unknown, path: string, allowedTypes: string[]): vo
     case 'document':
       if (!isObject(block.source)) invalid(`${path}.document.source: Field required`);
       return;
+    case 'search_result':
+      return validateSearchResult(block, `${path}.search_result`);
     case 'tool_use':
       if (!isString(block.id) || !/^[a-zA-Z0-9_-]+$/.test(block.id)) invalid(`${path}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'`);
       if (!isString(block.name) || block.name.length === 0) invalid(`${path}.tool_use.name: Field required`);
@@ -305,6 +308,40 @@ function validateBlock(block: unknown, path: string, allowedTypes: string[]): vo
       if (!isString(block.data)) invalid(`${path}.redacted_thinking.data: Field required`);
       return;
   }
+}
+
+/** SearchResultBlockParam: `source`, `title` and at least one text block required; `citations` is `{enabled?: boolean}`. */
+function validateSearchResult(block: JsonObject, path: string): void {
+  for (const field of ['source', 'title'] as const) {
+    if (block[field] === undefined) invalid(`${path}.${field}: Field required`);
+    if (!isString(block[field])) invalid(`${path}.${field}: Input should be a valid string`);
+  }
+  if (block.content === undefined) invalid(`${path}.content: Field required`);
+  if (!Array.isArray(block.content)) invalid(`${path}.content: Input should be a valid list`);
+  if (block.content.length === 0) invalid(`${path}.content: List should have at least 1 item after validation, not 0`);
+  block.content.forEach((inner, index) => validateBlock(inner, `${path}.content.${index}`, ['text']));
+  if (block.citations === undefined) return;
+  if (!isObject(block.citations)) invalid(`${path}.citations: Input should be a valid dictionary`);
+  for (const key of Object.keys(block.citations)) if (key !== 'enabled') invalid(`${path}.citations.${key}: Extra inputs are not permitted`);
+  if (block.citations.enabled !== undefined && typeof block.citations.enabled !== 'boolean')
+    invalid(`${path}.citations.enabled: Input should be a valid boolean`);
+}
+
+/** Every search result of the conversation, top level or inside a tool result. */
+function searchResultsOf(turns: AnthropicTurn[]): JsonObject[] {
+  const results: JsonObject[] = [];
+  for (const { block } of turns.flatMap((turn) => turn.blocks)) {
+    if (block.type === 'search_result') results.push(block);
+    if (block.type === 'tool_result' && Array.isArray(block.content))
+      for (const inner of block.content) if (isObject(inner) && inner.type === 'search_result') results.push(inner);
+  }
+  return results;
+}
+
+/** Anthropic's search results take citations all or none: one request may not mix the two settings. */
+function checkSearchResultCitations(turns: AnthropicTurn[]): void {
+  const settings = new Set(searchResultsOf(turns).map((result) => isObject(result.citations) && result.citations.enabled === true));
+  if (settings.size > 1) invalid('Citations must be either enabled or disabled for all search results in a request; mixing the two settings is not supported.');
 }
 
 function validateImageSource(source: unknown, path: string): void {

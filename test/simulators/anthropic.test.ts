@@ -142,6 +142,42 @@ describe('request validation', () => {
     await expectRejected({ ...base, messages: [user([result])] }, 'unexpected `tool_use_id`');
   });
 
+  test('search results: in a user turn or a tool result, with source, title and text blocks, citations all or none', async () => {
+    const result = {
+      type: 'search_result',
+      source: 'https://docs.example.com/paris',
+      title: 'Paris weather',
+      content: [{ type: 'text', text: 'Sunny, 21C.' }],
+      citations: { enabled: true },
+      cache_control: { type: 'ephemeral' },
+    };
+    const call = { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } };
+    const loop = (content: unknown[]) => ({
+      ...base,
+      tools: [weatherTool],
+      messages: [user('weather?'), { role: 'assistant', content: [call] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content }])],
+    });
+    const answered = await post(loop([result]));
+    expect(answered.status).toBe(200);
+    expect(answered.json.content[0].text).toBe('Tool results: Paris weather https://docs.example.com/paris Sunny, 21C.');
+    expect((await post({ ...base, messages: [user([result, { type: 'text', text: 'Summarise' }])] })).status).toBe(200);
+    const { source: _source, ...withoutSource } = result;
+    await expectRejected(loop([withoutSource]), 'tool_result.content.0.search_result.source: Field required');
+    await expectRejected({ ...base, messages: [user([{ ...result, title: 7 }])] }, 'content.0.search_result.title: Input should be a valid string');
+    await expectRejected({ ...base, messages: [user([{ ...result, content: 'Sunny' }])] }, 'search_result.content: Input should be a valid list');
+    await expectRejected({ ...base, messages: [user([{ ...result, content: [] }])] }, 'search_result.content: List should have at least 1 item');
+    await expectRejected(
+      { ...base, messages: [user([{ ...result, content: [{ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }] }])] },
+      "search_result.content.0: Input tag 'image' found using 'type' does not match any of the expected tags: 'text'",
+    );
+    await expectRejected({ ...base, messages: [user([{ ...result, citations: true }])] }, 'search_result.citations: Input should be a valid dictionary');
+    await expectRejected({ ...base, messages: [user([{ ...result, url: 'https://x' }])] }, 'search_result.url: Extra inputs are not permitted');
+    await expectRejected(
+      { ...base, messages: [user([result, { ...result, citations: { enabled: false } }])] },
+      'Citations must be either enabled or disabled for all search results',
+    );
+  });
+
   test('tool_choice shapes', async () => {
     await expectRejected({ ...base, tools: [weatherTool], tool_choice: { type: 'required' }, messages: hi }, "Input tag 'required'");
     await expectRejected({ ...base, tools: [weatherTool], tool_choice: { type: 'tool', name: 'nope' }, messages: hi }, "Tool 'nope' not found");

@@ -249,6 +249,8 @@ function blockText(block: JsonObject): string {
       return '[image]';
     case 'document':
       return '[document]';
+    case 'search_result':
+      return [block.title, block.source, ...(block.content as JsonObject[]).map(blockText)].join(' ');
     case 'tool_use':
       return `${String(block.name)} ${JSON.stringify(block.input)}`;
     case 'tool_result':
