@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parseCidr } from './wire/ip-address.ts';
 import { parseUpstreamList } from './wire/upstream-policy.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
-import { DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 import { parseCorsOrigins, type CorsOrigins } from './http/cors.ts';
 
 export interface GatewayConfig {
@@ -18,6 +18,8 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** How deeply a request body's arrays and objects may nest (`KEYWAY_MAX_JSON_DEPTH`). */
   maxJsonDepth: number;
+  /** How long a request body may take to arrive in full (`KEYWAY_BODY_TIMEOUT_MS`); then 408 `request_timeout`. */
+  bodyTimeoutMs: number;
   pluginPaths: string[];
   /** Per-plugin configuration from the `KEYWAY_CONFIG` file's `plugins` section. */
   pluginConfig: Record<string, unknown>;
@@ -79,6 +81,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   totalTimeoutMs: 'KEYWAY_TOTAL_TIMEOUT_MS',
   maxBodyBytes: 'KEYWAY_MAX_BODY_BYTES',
   maxJsonDepth: 'KEYWAY_MAX_JSON_DEPTH',
+  bodyTimeoutMs: 'KEYWAY_BODY_TIMEOUT_MS',
   pluginPaths: 'KEYWAY_PLUGINS',
   upstreamAllow: 'KEYWAY_UPSTREAM_ALLOW',
   upstreamDeny: 'KEYWAY_UPSTREAM_DENY',
@@ -208,6 +211,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     totalTimeoutMs: integer('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
     maxBodyBytes: integer('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxJsonDepth: integer('KEYWAY_MAX_JSON_DEPTH', value('maxJsonDepth'), DEFAULT_MAX_JSON_DEPTH, 1, 10_000),
+    // At least 100 ms: no client sends a body faster than a round trip or two, so less would refuse sound requests.
+    bodyTimeoutMs: integer('KEYWAY_BODY_TIMEOUT_MS', value('bodyTimeoutMs'), DEFAULT_BODY_TIMEOUT_MS, 100, 3_600_000),
     pluginPaths: (value('pluginPaths') ?? '')
       .split(',')
       .map((path) => path.trim())

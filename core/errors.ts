@@ -45,6 +45,15 @@ export const ERROR_TABLE = {
   not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   model_not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', template: 'Method {method} is not allowed on {path}.' },
+  /**
+   * A request body that did not arrive in full within `KEYWAY_BODY_TIMEOUT_MS` (core/http/kit/body.ts):
+   * the client's doing, so an invalid request, answered with `Connection: close`.
+   */
+  request_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    template: 'The request body did not arrive in full within {limit} ms: it was sent too slowly.',
+  },
   conflict: { status: 409, type: 'invalid_request_error', template: '{detail}' },
   request_too_large: { status: 413, type: 'request_too_large', template: 'The request body is {size} bytes; the limit is {limit} bytes.' },
   rotation_test_failed: { status: 422, type: 'invalid_request_error', template: '{detail}' },

@@ -120,6 +120,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock,
     maxBodyBytes: config.maxBodyBytes,
     maxJsonDepth: config.maxJsonDepth,
+    bodyTimeoutMs: config.bodyTimeoutMs,
   });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
@@ -189,6 +190,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     maxJsonDepth: config.maxJsonDepth,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     drain,
   });
   bind({

@@ -3,7 +3,7 @@
 // them; reading one earlier (inside `setup` itself) is a plugin bug and says so.
 
 import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
-import { fieldName, readJson, validateBody } from './http/kit/body.ts';
+import { fieldName, peekBodyText, readBodyText, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import { recordChange } from './http/kit/audit-trail.ts';
 import type { Logger } from './logger.ts';
@@ -59,6 +59,8 @@ export interface ServiceBase {
   maxBodyBytes: number;
   /** How deeply request bodies may nest; the default when absent. */
   maxJsonDepth?: number;
+  /** How long a request body may take to arrive in full; the default when absent. */
+  bodyTimeoutMs?: number;
 }
 
 export const PROVIDER_KIT: ProviderKit = {
@@ -109,7 +111,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     },
     providerKit: PROVIDER_KIT,
     http: {
-      readJson: (request) => readJson(request, base.maxBodyBytes, base.maxJsonDepth),
+      readJson: (request) => readJson(request, base),
+      readText: (request) => readBodyText(request, base),
+      peekText: (request) => peekBodyText(request, base),
       validateBody,
       json,
       requestIdOf,

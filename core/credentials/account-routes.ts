@@ -76,7 +76,7 @@ async function createKey(
 
 export const accountRoutes = {
   create: guarded('operator', async (runtime, request) => {
-    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config));
     const account = await runtime.store.insertAccount(randomId('acc'), body.name);
     const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
     return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
@@ -86,7 +86,7 @@ export const accountRoutes = {
     return json({ accounts });
   }),
   createKey: guarded('admin', async (runtime, request, principal) => {
-    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config));
     return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettingsOf(body)), 201);
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {

@@ -64,7 +64,7 @@ export const ConvertBodySchema = Type.Object({ key_reference: KeyReferenceSchema
 async function convertKey(runtime: Runtime, principal: Principal, keyId: string, request: Request, describe: DescribeKey): Promise<Response> {
   if (principal.teamId !== undefined)
     throw new KeywayError('permission_denied', { detail: 'Converting provider keys takes an account admin key, not a team key.' });
-  const body = validateBody(ConvertBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+  const body = validateBody(ConvertBodySchema, await readJson(request, runtime.config));
   const listing = runtime.snapshots.current.keysById.get(keyId);
   if (listing === undefined || listing.owner !== 'account' || listing.accountId !== principal.accountId)
     throw new KeywayError('not_found', { detail: `No provider key ${keyId} here.` });

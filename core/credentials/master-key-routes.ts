@@ -1,6 +1,7 @@
 // POST /v1/admin/master-key/rotate and GET /v1/admin/master-key/status (operator).
 
 import { KeywayError } from '../errors.ts';
+import { readBodyText, type BodyLimits } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import type { Runtime } from '../runtime.ts';
@@ -58,8 +59,9 @@ function removableVersions(runtime: Runtime, stored: readonly StoredVersionCount
   );
 }
 
-async function readBody(request: Request): Promise<{ wait: boolean }> {
-  const text = await request.text();
+/** The body is optional (no body: wait), so it is read as text, within the size and time limits every body has. */
+async function readBody(request: Request, limits: BodyLimits): Promise<{ wait: boolean }> {
+  const text = await readBodyText(request, limits);
   if (text.trim() === '') return { wait: true };
   let body: unknown;
   try {
@@ -107,7 +109,7 @@ async function status(runtime: Runtime): Promise<Record<string, unknown>> {
 
 export const masterKeyRoutes = {
   rotate: guarded('operator', async (runtime, request) => {
-    const { wait } = await readBody(request);
+    const { wait } = await readBody(request, runtime.config);
     const rotator = rotatorOf(runtime);
     if (runtime.store.resealProviderKeys === undefined || runtime.store.listSealedProviderKeys === undefined) {
       throw new KeywayError('unsupported_feature', {

@@ -207,7 +207,7 @@ async function secretOf(
 }
 
 async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner, request: Request): Promise<Response> {
-  const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+  const body = validateBody(ProviderKeysBodySchema, await readJson(request, runtime.config));
   const accountId = owner === 'platform' ? null : principal.accountId;
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend' });

@@ -27,7 +27,7 @@ export const platformRoutes = {
     json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} }),
   ),
   putPlatformSettings: guarded('operator', async (runtime, request) => {
-    const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config));
     // The audit entry says what the fees were before, not only what they became: finance reads both.
     const before = feesOf(runtime.snapshots.current.platformSettings);
     for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);

@@ -189,7 +189,7 @@ export const priceRoutes = {
   ),
 
   put: guarded('operator', async (runtime, request) => {
-    const body = await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth);
+    const body = await readJson(request, runtime.config);
     const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
     const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
     prices.forEach((override, index) => checkOverride(runtime, override, index));

@@ -35,6 +35,8 @@ export interface LifecycleDependencies {
   maxBodyBytes: number;
   /** How deeply a request body may nest; the default when absent. */
   maxJsonDepth?: number;
+  /** How long a request body may take to arrive in full; the default when absent. */
+  bodyTimeoutMs?: number;
   /** The shutdown drain's deadline: in-flight streams then end with an error event. */
   drain?: DrainWatch;
 }
@@ -69,7 +71,7 @@ export class LifecycleRunner {
     const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
     let response: Response;
     try {
-      const text = await readBodyText(request, this.dependencies.maxBodyBytes);
+      const text = await readBodyText(request, this.dependencies);
       context.bodyText = text;
       const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);
       // Before any dialect or router reads a name (and could quote it): a key sent as one is refused.

@@ -26,7 +26,7 @@ function routingFromBody(body: unknown): RoutingOptions {
 
 export const routingRoutes = {
   putRouting: guarded('admin', async (runtime, request, principal) => {
-    const routing = routingFromBody(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const routing = routingFromBody(await readJson(request, runtime.config));
     if (routing.strategy !== undefined && !runtime.plugins.strategies.has(routing.strategy)) {
       throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
     }
@@ -37,13 +37,13 @@ export const routingRoutes = {
   }),
   getModelClasses: guarded('viewer', (runtime, _request, principal) => json({ classes: runtime.router.modelClassesFor(principal.accountId).list() })),
   putAccountModelClasses: guarded('admin', async (runtime, request, principal) => {
-    const overrides = validateOverrides(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const overrides = validateOverrides(await readJson(request, runtime.config));
     const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.model_classes as Record<string, unknown> | undefined) ?? {};
     await updateAccountSettings(runtime, principal, 'model_classes', { ...current, ...overrides }, request);
     return json({ classes: runtime.router.modelClassesFor(principal.accountId).list() });
   }),
   putPlatformModelClasses: guarded('operator', async (runtime, request) => {
-    const overrides = validateOverrides(await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const overrides = validateOverrides(await readJson(request, runtime.config));
     const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
     const merged = { ...stored, ...overrides };
     await runtime.store.setPlatformSetting('model_classes', merged);

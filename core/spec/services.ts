@@ -60,7 +60,15 @@ export type ProviderKit = Pick<
   Pick<typeof sseModule, 'readSseEvents' | 'SseParser' | 'encodeSseData' | 'encodeSseEvent' | 'SSE_DONE' | 'SSE_HEADERS'>;
 
 export interface HttpKit {
+  /** A JSON body within the size, nesting and time limits (KEYWAY_MAX_BODY_BYTES, KEYWAY_MAX_JSON_DEPTH, KEYWAY_BODY_TIMEOUT_MS): spec-shaped 400/408/413. */
   readJson(request: Request): Promise<unknown>;
+  /** The body as text (empty when none was sent) within the size and time limits: for a route that reads a form or an optional body itself. */
+  readText(request: Request): Promise<string>;
+  /**
+   * readText on a copy, leaving the body for the lifecycle to read (a route that looks before it runs).
+   * Both reads share one deadline: after a peek that missed it, the lifecycle answers 408 at once.
+   */
+  peekText(request: Request): Promise<string>;
   validateBody<Schema extends TSchema>(schema: Schema, body: unknown): Static<Schema>;
   json: typeof respondModule.json;
   requestIdOf: typeof respondModule.requestIdOf;

@@ -151,7 +151,7 @@ const isForm = (request: Request): boolean => (request.headers.get('content-type
 async function keyFrom(services: Services, request: Request): Promise<string> {
   let key: unknown;
   if (isForm(request)) {
-    key = new URLSearchParams(await request.text()).get('key');
+    key = new URLSearchParams(await services.http.readText(request)).get('key');
   } else {
     const body = await services.http.readJson(request);
     key = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).key : undefined;

@@ -229,7 +229,8 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       summary: 'Run the daily reconciliation now for one UTC day (default yesterday): stored, and alerted on drift',
       async handle({ request, principal }) {
         const accountId = accountOf(principal);
-        const text = await request.text();
+        // The body is optional (no body: the defaults): read as text, within the limits every body has.
+        const text = await services.http.readText(request);
         let body: Record<string, unknown> = {};
         if (text.trim() !== '') {
           let parsed: unknown;

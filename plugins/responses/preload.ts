@@ -43,7 +43,14 @@ export async function preloadStoredResponses(store: ResponseStore, services: Ser
   } catch {
     return;
   }
-  const text = await request.clone().text();
+  let text: string;
+  try {
+    // Within the limits every body has: a body trickled past the deadline must not hold the request here.
+    text = await services.http.peekText(request);
+  } catch {
+    // The lifecycle reads the body next and answers what went wrong (408, 413, 499), booked once.
+    return;
+  }
   const ids = new Set(referencedResponseIds(text));
   const previous = PREVIOUS_ID.exec(text)?.[1];
   if (previous !== undefined) ids.add(previous);

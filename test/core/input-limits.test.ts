@@ -1,9 +1,9 @@
-// The pieces behind input limits and internal errors: the JSON depth scan, validation messages, and
-// how a throw from an adapter is classified (provider failure or Keyway's own bug).
+// The pieces behind input limits and internal errors: the JSON depth scan, the body deadline,
+// validation messages, and how a throw from an adapter is classified (provider failure or Keyway's own bug).
 
 import { describe, expect, test } from 'bun:test';
 import { Type } from '@sinclair/typebox';
-import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth, readJson, validateBody } from '../../core/http/kit/body.ts';
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth, readBodyText, readJson, validateBody } from '../../core/http/kit/body.ts';
 import { KeywayError } from '../../core/errors.ts';
 import { foreignFailure } from '../../core/lifecycle/attempts.ts';
 
@@ -74,16 +74,48 @@ describe('readJson', () => {
   const request = (body: string) => new Request('http://keyway.test/', { method: 'POST', body });
 
   test('refuses deep nesting with invalid_json, naming the limit', async () => {
-    const error = await readJson(request(nested(100_000)), 1024 * 1024).catch((caught: unknown) => caught);
+    const error = await readJson(request(nested(100_000)), { maxBodyBytes: 1024 * 1024 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(KeywayError);
     expect((error as KeywayError).code).toBe('invalid_json');
     expect((error as KeywayError).message).toBe('The request body is not valid JSON: nested deeper than 64 levels');
   });
 
   test('the limit is a parameter', async () => {
-    expect(await readJson(request(nested(10)), 1024, 10)).toEqual(JSON.parse(nested(10)));
-    const error = await readJson(request(nested(11)), 1024, 10).catch((caught: unknown) => caught);
+    expect(await readJson(request(nested(10)), { maxBodyBytes: 1024, maxJsonDepth: 10 })).toEqual(JSON.parse(nested(10)));
+    const error = await readJson(request(nested(11)), { maxBodyBytes: 1024, maxJsonDepth: 10 }).catch((caught: unknown) => caught);
     expect((error as KeywayError).message).toContain('nested deeper than 10 levels');
+  });
+});
+
+describe('readBodyText: the body deadline', () => {
+  /** A body sent without a length whose first piece comes and whose rest never does. */
+  const stalled = () =>
+    new Request('http://keyway.test/', {
+      method: 'POST',
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"model":'));
+        },
+      }),
+    });
+
+  test('a body still incomplete at bodyTimeoutMs is 408 request_timeout, answered with Connection: close', async () => {
+    const started = performance.now();
+    const error = await readBodyText(stalled(), { maxBodyBytes: 1024, bodyTimeoutMs: 100 }).catch((caught: unknown) => caught);
+    const elapsedMs = performance.now() - started;
+    expect(error).toBeInstanceOf(KeywayError);
+    expect((error as KeywayError).code).toBe('request_timeout');
+    expect((error as KeywayError).status).toBe(408);
+    expect((error as KeywayError).message).toBe('The request body did not arrive in full within 100 ms: it was sent too slowly.');
+    expect((error as KeywayError).headers).toEqual({ connection: 'close' });
+    expect(elapsedMs).toBeGreaterThanOrEqual(95);
+    expect(elapsedMs).toBeLessThan(1_000);
+  });
+
+  test('a body that is all there is read as before, the deadline cancelled', async () => {
+    const request = new Request('http://keyway.test/', { method: 'POST', body: '{"model":"gpt-4o"}' });
+    expect(await readBodyText(request, { maxBodyBytes: 1024, bodyTimeoutMs: 100 })).toBe('{"model":"gpt-4o"}');
+    expect(await readBodyText(new Request('http://keyway.test/', { method: 'POST' }), { maxBodyBytes: 1024, bodyTimeoutMs: 100 })).toBe('');
   });
 });
 

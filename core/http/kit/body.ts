@@ -1,42 +1,118 @@
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { KeywayError } from '../../errors.ts';
+import { scheduleDeadline } from '../../lifecycle/deadlines.ts';
 import { refuseMisplacedSecretsOf } from './body-secrets.ts';
 
 /** How deeply a request body's arrays and objects may nest unless `KEYWAY_MAX_JSON_DEPTH` says otherwise. */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /**
- * Reads a JSON body within the size limit. The declared length is checked before reading; a body
+ * How long a request body may take to arrive in full unless `KEYWAY_BODY_TIMEOUT_MS` says otherwise.
+ * nginx's `client_body_timeout` is 60 s too, but between two reads; this is the whole body's, so a client
+ * trickling a byte now and then is cut off as surely as a silent one. 60 s still carries the default
+ * 16 MiB limit over a link of about 2.3 Mbit/s, and a usual chat body (a few KB) arrives in milliseconds.
+ */
+export const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+
+/** The limits every request body is read within; GatewayConfig's names, so the configuration itself is one. */
+export interface BodyLimits {
+  /** `KEYWAY_MAX_BODY_BYTES`. */
+  maxBodyBytes: number;
+  /** `KEYWAY_MAX_JSON_DEPTH`; DEFAULT_MAX_JSON_DEPTH when absent. */
+  maxJsonDepth?: number;
+  /** `KEYWAY_BODY_TIMEOUT_MS`; DEFAULT_BODY_TIMEOUT_MS when absent. */
+  bodyTimeoutMs?: number;
+}
+
+/**
+ * Reads a JSON body within the limits. The declared length is checked before reading; a body
  * sent without one is counted as it arrives, so an oversized upload is cut off early. Nesting deeper
- * than `maxDepth` is refused before parsing: code that walks a parsed body recursively (translation,
+ * than `maxJsonDepth` is refused before parsing: code that walks a parsed body recursively (translation,
  * validation) must never meet a structure deep enough to exhaust the stack. A management call's body
  * is refused when a field not made for a key holds one (body-secrets.ts): this is the one door every
  * management body comes through, so no route can forget it.
  */
-export async function readJson(request: Request, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
-  const body = parseJsonText(await readBodyText(request, maxBytes), maxBytes, maxDepth);
+export async function readJson(request: Request, limits: BodyLimits): Promise<unknown> {
+  const body = parseJsonText(await readBodyText(request, limits), limits.maxBodyBytes, limits.maxJsonDepth);
   refuseMisplacedSecretsOf(request, body);
   return body;
 }
 
+/** Requests whose body a peek (peekBodyText) found still incomplete at the deadline. */
+const expiredBodies = new WeakSet<Request>();
+
 /**
- * The body as text within the size limit (readJson's first half, for a caller that keeps the text).
- * A client that closes the connection before sending the whole body gets 499 `client_closed`: its
- * own doing, not a Keyway failure.
+ * The body as text within the limits (readJson's first half, for a caller that keeps the text): every
+ * request body Keyway reads, inference and management alike, comes through here, so the size limit and
+ * the body deadline hold for all. A client that closes the connection before sending the whole body
+ * gets 499 `client_closed`: its own doing, not a Keyway failure. One that has not sent it all within
+ * `bodyTimeoutMs` gets 408 `request_timeout`.
  */
-export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+export async function readBodyText(request: Request, limits: BodyLimits): Promise<string> {
+  const maxBytes = limits.maxBodyBytes;
+  const timeoutMs = limits.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new KeywayError('request_too_large', { size: declared, limit: maxBytes });
+  if (expiredBodies.has(request)) throw bodyTimeout(timeoutMs);
   try {
-    if (declared !== null || request.body === null) return await request.text();
-    return await readLimited(request.body, maxBytes);
+    const reading = declared !== null || request.body === null ? request.text() : readLimited(request.body, maxBytes);
+    return await withinBodyDeadline(reading, timeoutMs);
   } catch (error) {
     if (!(error instanceof KeywayError) && (request.signal.aborted || (error instanceof Error && error.name === 'AbortError'))) {
       throw new KeywayError('client_closed', { detail: 'The client closed the connection before sending the whole request body.' }, { cause: error });
     }
     throw error;
   }
+}
+
+/**
+ * The body as text without consuming it, for a route that looks at it before the lifecycle reads it
+ * (the Responses API's preload of stored responses), within the same limits. A peek that misses the
+ * deadline marks the request, so the read that follows answers 408 at once, and the lifecycle books it,
+ * instead of waiting out a second deadline.
+ */
+export async function peekBodyText(request: Request, limits: BodyLimits): Promise<string> {
+  try {
+    // bun-types declares clone() with the DOM's Request; at run time it is Bun's, like the original.
+    return await readBodyText(request.clone() as Request, limits);
+  } catch (error) {
+    if (error instanceof KeywayError && error.code === 'request_timeout') expiredBodies.add(request);
+    throw error;
+  }
+}
+
+/**
+ * The answer to a body that missed its deadline ends the connection: the rest of the body may still be
+ * on its way, and read as the next request it would be garbage; closing is also what frees the
+ * connection the slow client held. Bun closes it once the answer is written.
+ */
+const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: 'close' };
+
+/**
+ * The read, or 408 `request_timeout` once `timeoutMs` have passed without it: one entry in the shared
+ * deadline ticker (core/lifecycle/deadlines.ts), never a timer of its own, so a body that arrives at
+ * once costs a Set insertion and removal. Bun gives no way to cancel the read itself (`request.text()`
+ * holds the stream); it settles when the connection closes after the 408, and that outcome is dropped.
+ */
+function withinBodyDeadline(reading: Promise<string>, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const deadline = scheduleDeadline(timeoutMs, () => reject(bodyTimeout(timeoutMs)));
+    reading.then(
+      (text) => {
+        deadline.cancel();
+        resolve(text);
+      },
+      (error: unknown) => {
+        deadline.cancel();
+        reject(error);
+      },
+    );
+  });
+}
+
+function bodyTimeout(timeoutMs: number): KeywayError {
+  return new KeywayError('request_timeout', { limit: timeoutMs }, { headers: CLOSE_CONNECTION });
 }
 
 /** Parses a body read by readBodyText: within the size and depth limits, and not empty (readJson's second half). */

@@ -23,7 +23,7 @@ export const HealthPolicySchema = Type.Object(
 
 export const healthRoutes = {
   putHealthCheck: guarded('admin', async (runtime, request, principal) => {
-    const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config.maxBodyBytes, runtime.config.maxJsonDepth));
+    const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config));
     const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
     const policy: HealthPolicy = { ...current, ...body };
     await updateAccountSettings(runtime, principal, 'health_check', policy, request);
