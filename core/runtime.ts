@@ -326,9 +326,11 @@ async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Sto
  * A refusal closes the store, so nothing holds the file.
  */
 async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, env: Record<string, string | undefined>): Promise<void> {
+  // The provider keys are checked from their rows; every other sealed value through its holder.
+  const holders = plugins.ciphertextHolders.map(({ value }) => value);
   try {
     await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
-    await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: false });
+    await checkKeyVersionsInUse(store, plugins.cryptoBackends, holders, env, logger, { write: false });
     refuseMissingDialect(store, plugins);
     const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
     const folded = setUsageFolds(store, plugins);
@@ -341,7 +343,7 @@ async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, en
       store.setUsageRollups(rollups);
     }
     logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
-    await checkKeyVersionsInUse(store, plugins.cryptoBackends, env, logger, { write: true });
+    await checkKeyVersionsInUse(store, plugins.cryptoBackends, holders, env, logger, { write: true });
     await enforceKeyChecks(store, plugins.cryptoBackends, logger);
   } catch (error) {
     store.close();

@@ -8,7 +8,8 @@ import type { Runtime } from '../runtime.ts';
 import type { CiphertextHolder } from '../spec/crypto-backend.ts';
 import { backendKeyVersions } from './key-check.ts';
 import { countStoredVersions, MasterKeyRotator, RotationConflictError, type RotationState, type StoredVersionCount } from './master-key-rotation.ts';
-import { LOST_VERSIONS_SETTING, parseLostVersions } from './missing-key-versions.ts';
+import { countHolderVersions } from './held-versions.ts';
+import { type HeldByHolder, LOST_VERSIONS_SETTING, type LostVersion, parseLostVersions } from './missing-key-versions.ts';
 import { NEEDS_REENTRY, providerKeyHolder } from './provider-key-holder.ts';
 
 const rotators = new WeakMap<Runtime, MasterKeyRotator>();
@@ -18,9 +19,33 @@ function integerSetting(env: Record<string, string | undefined>, name: string, f
   return Number.isInteger(value) && value >= minimum && value <= maximum ? value : fallback;
 }
 
+/** The holders plugins registered: every sealed value that is not a provider key. */
+function pluginHoldersOf(runtime: Runtime): CiphertextHolder[] {
+  return (runtime.plugins.ciphertextHolders ?? []).map(({ value }) => value);
+}
+
 function holdersOf(runtime: Runtime): CiphertextHolder[] {
   const providerKeys = providerKeyHolder(runtime.store, runtime.snapshots);
-  return [...(providerKeys === undefined ? [] : [providerKeys]), ...(runtime.plugins.ciphertextHolders ?? []).map(({ value }) => value)];
+  return [...(providerKeys === undefined ? [] : [providerKeys]), ...pluginHoldersOf(runtime)];
+}
+
+/**
+ * The versions recorded as lost, each with what the plugins' holders still keep under it, counted now
+ * (by version in the database, as at start): those values cannot be opened until they are set again.
+ * Their provider keys are listed by id (`provider_keys`, and `needs_reentry` says what to do).
+ */
+async function lostVersions(runtime: Runtime, settings: Record<string, unknown>): Promise<Array<LostVersion & { held: HeldByHolder[] }>> {
+  const lost = parseLostVersions(settings[LOST_VERSIONS_SETTING]);
+  if (lost.length === 0) return [];
+  const counts = await countHolderVersions(pluginHoldersOf(runtime), runtime.store, runtime.plugins.cryptoBackends, runtime.logger, {
+    beforeMigrations: false,
+  });
+  return lost.map((version) => ({
+    ...version,
+    held: counts
+      .filter((count) => count.backend === version.backend && count.keyVersion === version.key_version)
+      .map(({ holder, count }) => ({ holder, count })),
+  }));
 }
 
 function rotatorOf(runtime: Runtime): MasterKeyRotator {
@@ -102,7 +127,7 @@ async function status(runtime: Runtime): Promise<Record<string, unknown>> {
     removable_versions: stored === undefined ? null : removableVersions(runtime, stored),
     rotation: describeRotation(await rotator.status()),
     rotation_in_progress: rotator.inProgress,
-    lost_versions: parseLostVersions(settings[LOST_VERSIONS_SETTING]),
+    lost_versions: await lostVersions(runtime, settings),
     needs_reentry: needsReentry,
   };
 }

@@ -1,19 +1,23 @@
 // Start refuses a keyring that misses a master key version the database still needs: provider keys
-// sealed under a version nobody configured, or a key check proving that a version newer than every
-// configured one was in use (the newest key forgotten in a deployment, or lost). Starting anyway would
-// leave those keys unreadable and seal new ones under an older key.
+// or values of any registered ciphertext holder (stored Responses, webhook secrets, reconciliation
+// admin keys, a plugin's own table) sealed under a version nobody configured, or a key check proving
+// that a version newer than every configured one was in use (the newest key forgotten in a
+// deployment, or lost). Starting anyway would leave those values unreadable, failing later and one by
+// one (a stored response, a webhook that cannot be signed), and seal new ones under an older key.
 //
 // The recovery path for a key that is lost for good: the operator says so explicitly with
 // KEYWAY_ALLOW_MISSING_KEY_VERSIONS=<version>. Then, and only then, the keys sealed under it are marked
 // `needs_reentry` (routing skips them; nothing is deleted) and the version is recorded as lost, so
 // later starts need no flag. Each such key is re-sealed in place when its owner enters it again
 // (POST /v1/providers/keys with the same key); if the lost key turns up and is configured again, the
-// marked keys that open are made active again at the next start.
+// marked keys that open are made active again at the next start. A holder's values have no status to
+// mark: they are kept as they are (unreadable) and counted under the lost version in the status.
 
 import { ConfigError } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import type { CryptoBackend } from '../spec/crypto-backend.ts';
+import type { CiphertextHolder, CryptoBackend } from '../spec/crypto-backend.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
+import { countHolderVersions, type HolderVersionCount, recordHolderVersions } from './held-versions.ts';
 import { backendKeyVersions, KEY_CHECK_SETTING, parseKeyChecks } from './key-check.ts';
 import { NEEDS_REENTRY } from './provider-key-holder.ts';
 import { providerKeyBinding } from './snapshot.ts';
@@ -31,10 +35,18 @@ export interface LostVersion {
   provider_keys: string[];
 }
 
+/** How many values of one holder a version seals. */
+export interface HeldByHolder {
+  holder: string;
+  count: number;
+}
+
 interface MissingVersion {
   backend: string;
   version: number;
   keyIds: string[];
+  /** The values other ciphertext holders keep under it. */
+  held: HeldByHolder[];
   /** Known from a key check only: a version newer than every configured one. */
   newer: boolean;
 }
@@ -82,28 +94,65 @@ function label(missing: { backend: string; version: number }): string {
   return missing.backend === 'local' ? `master key v${missing.version}` : `key v${missing.version} of crypto backend '${missing.backend}'`;
 }
 
-function describe(missing: MissingVersion): string {
-  if (missing.keyIds.length === 0) return `${label(missing)} is newer than every configured version and was in use here (its key check is stored)`;
-  const shown = missing.keyIds.slice(0, IDS_SHOWN).join(', ');
-  const more = missing.keyIds.length > IDS_SHOWN ? ` and ${missing.keyIds.length - IDS_SHOWN} more` : '';
-  return `${label(missing)} is not configured, but ${missing.keyIds.length} stored provider key(s) are sealed under it (${shown}${more})`;
+/** `3 stored value(s) of responses:responses_stored, 1 of webhooks:webhook_secrets`. */
+export function describeHeld(held: readonly HeldByHolder[]): string {
+  return held.map((entry, index) => `${entry.count}${index === 0 ? ' stored value(s)' : ''} of ${entry.holder}`).join(', ');
 }
 
-function refusal(missing: readonly MissingVersion[]): MissingKeyVersionError {
+function describe(missing: MissingVersion): string {
+  if (missing.keyIds.length === 0 && missing.held.length === 0)
+    return `${label(missing)} is newer than every configured version and was in use here (its key check is stored)`;
+  if (missing.keyIds.length === 0) return `${label(missing)} is not configured, but ${describeHeld(missing.held)} are sealed under it`;
+  const shown = missing.keyIds.slice(0, IDS_SHOWN).join(', ');
+  const more = missing.keyIds.length > IDS_SHOWN ? ` and ${missing.keyIds.length - IDS_SHOWN} more` : '';
+  const alsoHeld = missing.held.length === 0 ? '' : `, and so are ${describeHeld(missing.held)}`;
+  return `${label(missing)} is not configured, but ${missing.keyIds.length} stored provider key(s) are sealed under it (${shown}${more})${alsoHeld}`;
+}
+
+/** What acknowledging the loss does, for what is actually sealed under the missing versions. */
+function consequences(missing: readonly MissingVersion[]): string {
+  const parts: string[] = [];
+  if (missing.some((entry) => entry.keyIds.length > 0))
+    parts.push('the provider keys sealed under it are marked needs_reentry (nothing is deleted) and must be entered again');
+  if (missing.some((entry) => entry.held.length > 0))
+    parts.push('the other values sealed under it are kept but cannot be opened until they are set again where they were set');
+  if (parts.length === 0) parts.push('it is recorded as lost and a new key goes in as the next version');
+  return parts.join('; ');
+}
+
+function refusal(missing: readonly MissingVersion[], written: boolean): MissingKeyVersionError {
   const versions = missing.map((entry) => (entry.backend === 'local' ? String(entry.version) : `${entry.backend}:${entry.version}`)).join(',');
+  // After the migrations (a database that could not be read before them) the schema is new; nothing else is.
+  const changed = written ? 'Nothing was changed but the schema migrations.' : 'Nothing was changed.';
   return new MissingKeyVersionError(
-    `Missing master key: ${missing.map(describe).join('; ')}. Nothing was changed. Configure it (${missing.every((entry) => entry.backend === 'local') ? 'KEYWAY_MASTER_KEYS lists every version, newest last' : 'the key service must still hold that version'}). ` +
-      `If it is lost for good, start once with ${ALLOW_MISSING_VARIABLE}=${versions}: the provider keys sealed under it are marked needs_reentry (nothing is deleted) ` +
-      'and must be entered again; everything sealed under the versions you still have keeps working (docs/key-lifecycle.md, "Lost the newest master key").',
+    `Missing master key: ${missing.map(describe).join('; ')}. ${changed} Configure it (${missing.every((entry) => entry.backend === 'local') ? 'KEYWAY_MASTER_KEYS lists every version, newest last' : 'the key service must still hold that version'}). ` +
+      `If it is lost for good, start once with ${ALLOW_MISSING_VARIABLE}=${versions}: ${consequences(missing)}; ` +
+      'everything sealed under the versions you still have keeps working (docs/key-lifecycle.md, "Lost the newest master key").',
   );
 }
 
-function findMissing(rows: readonly StoredProviderKey[], settings: Record<string, unknown>, backends: ReadonlyMap<string, CryptoBackend>): MissingVersion[] {
+/** A backend that sealed stored values but is not loaded, or loaded without any key version. */
+function unconfiguredBackend(what: string, backendName: string, backend: CryptoBackend | undefined): MissingKeyVersionError {
+  const state = backend === undefined ? 'not loaded' : 'loaded but not configured';
+  return new MissingKeyVersionError(
+    `${what} were sealed by crypto backend '${backendName}', which is ${state}. Configure it (docs/key-lifecycle.md); nothing was changed.`,
+  );
+}
+
+const isLost = (lost: readonly LostVersion[], backend: string, version: number): boolean =>
+  lost.some((entry) => entry.backend === backend && entry.key_version === version);
+
+function findMissing(
+  rows: readonly StoredProviderKey[],
+  held: readonly HolderVersionCount[],
+  settings: Record<string, unknown>,
+  backends: ReadonlyMap<string, CryptoBackend>,
+): MissingVersion[] {
   const lost = parseLostVersions(settings[LOST_VERSIONS_SETTING]);
   const missing = new Map<string, MissingVersion>();
   const entry = (backend: string, version: number, newer: boolean): MissingVersion => {
     const name = `${backend}\u0000${version}`;
-    const found = missing.get(name) ?? { backend, version, keyIds: [], newer };
+    const found = missing.get(name) ?? { backend, version, keyIds: [], held: [], newer };
     missing.set(name, found);
     return found;
   };
@@ -113,19 +162,26 @@ function findMissing(rows: readonly StoredProviderKey[], settings: Record<string
     if (row.cryptoBackend === KEY_REFERENCE_BACKEND || row.cryptoBackend === WIPED_BACKEND) continue;
     const backend = backends.get(row.cryptoBackend);
     if (backend === undefined || backendKeyVersions(backend).length === 0) {
-      const state = backend === undefined ? 'not loaded' : 'loaded but not configured';
-      throw new MissingKeyVersionError(
-        `${rows.filter((other) => other.cryptoBackend === row.cryptoBackend).length} stored provider key(s) were sealed by crypto backend '${row.cryptoBackend}', which is ${state}. Configure it (docs/key-lifecycle.md); nothing was changed.`,
-      );
+      const count = rows.filter((other) => other.cryptoBackend === row.cryptoBackend).length;
+      throw unconfiguredBackend(`${count} stored provider key(s)`, row.cryptoBackend, backend);
     }
     if (!backendKeyVersions(backend).includes(row.keyVersion)) entry(row.cryptoBackend, row.keyVersion, false).keyIds.push(row.id);
+  }
+  for (const count of held) {
+    const backend = backends.get(count.backend);
+    if (backend === undefined || backendKeyVersions(backend).length === 0) throw unconfiguredBackend(describeHeld([count]), count.backend, backend);
+    // A version neither the holder nor the backend can tell is not known to be missing.
+    if (count.keyVersion === undefined || backendKeyVersions(backend).includes(count.keyVersion)) continue;
+    // Lost and acknowledged: these values have no status to mark, they stay as they are.
+    if (isLost(lost, count.backend, count.keyVersion)) continue;
+    entry(count.backend, count.keyVersion, false).held.push({ holder: count.holder, count: count.count });
   }
   for (const check of parseKeyChecks(settings[KEY_CHECK_SETTING])) {
     const backend = backends.get(check.backend);
     if (backend === undefined) continue;
     const versions = backendKeyVersions(backend);
     if (versions.length === 0 || check.keyVersion <= Math.max(...versions)) continue;
-    if (lost.some((version) => version.backend === check.backend && version.key_version === check.keyVersion)) continue;
+    if (isLost(lost, check.backend, check.keyVersion)) continue;
     entry(check.backend, check.keyVersion, true);
   }
   return [...missing.values()].sort((left, right) => left.backend.localeCompare(right.backend) || left.version - right.version);
@@ -139,6 +195,7 @@ function findMissing(rows: readonly StoredProviderKey[], settings: Record<string
 export async function checkKeyVersionsInUse(
   store: Store,
   backends: ReadonlyMap<string, CryptoBackend>,
+  holders: readonly CiphertextHolder[],
   env: Readonly<Record<string, string | undefined>>,
   logger: Logger,
   options: { write: boolean },
@@ -152,10 +209,12 @@ export async function checkKeyVersionsInUse(
     if (!options.write) return;
     throw error;
   }
-  const missing = findMissing(rows, settings, backends);
+  // Counted by version in the database (one query per holder table), never by decrypting.
+  const held = await countHolderVersions(holders, store, backends, logger, { beforeMigrations: !options.write });
+  const missing = findMissing(rows, held, settings, backends);
   const allowances = parseAllowances(env[ALLOW_MISSING_VARIABLE]);
   const unacknowledged = missing.filter((entry) => !allowances.some((allowance) => allows(allowance, entry)));
-  if (unacknowledged.length > 0) throw refusal(unacknowledged);
+  if (unacknowledged.length > 0) throw refusal(unacknowledged, options.write);
   if (!options.write) return;
   for (const allowance of allowances) {
     if (!missing.some((entry) => allows(allowance, entry))) {
@@ -167,6 +226,7 @@ export async function checkKeyVersionsInUse(
   }
   if (missing.length > 0) await recordLoss(store, settings, missing, logger);
   await restoreFoundKeys(store, rows, backends, logger);
+  await recordHolderVersions(holders, store, backends);
 }
 
 async function recordLoss(store: Store, settings: Record<string, unknown>, missing: readonly MissingVersion[], logger: Logger): Promise<void> {
@@ -176,6 +236,12 @@ async function recordLoss(store: Store, settings: Record<string, unknown>, missi
       { backend: entry.backend, keyVersion: entry.version, providerKeys: entry.keyIds },
       `${label(entry)} declared lost (${ALLOW_MISSING_VARIABLE}): ${entry.keyIds.length} provider key(s) marked needs_reentry; their owners must enter them again (POST /v1/providers/keys with the same key re-seals each in place)`,
     );
+    if (entry.held.length > 0) {
+      logger.warn(
+        { backend: entry.backend, keyVersion: entry.version, held: entry.held },
+        `${label(entry)} declared lost: ${describeHeld(entry.held)} stay stored but cannot be opened until they are set again where they were set (GET /v1/admin/master-key/status counts them under lost_versions)`,
+      );
+    }
   }
   const lost = parseLostVersions(settings[LOST_VERSIONS_SETTING]);
   const acknowledgedAt = new Date().toISOString();

@@ -1,5 +1,7 @@
 // The crypto-backend contract: seals provider keys at rest.
 
+import type { Store } from './store.ts';
+
 export interface CryptoBackend {
   name: string;
   /** Encrypts `plaintext`, binding the ciphertext to `binding` (the row it belongs to). */
@@ -66,6 +68,28 @@ export interface CiphertextHolder {
   list(cursor: string, limit: number): Promise<HeldCiphertext[]>;
   /** Stores re-sealed values where the stored ciphertext is still the expected one; answers the ids stored. */
   replace(updates: readonly CiphertextReplacement[]): Promise<string[]>;
+  /**
+   * Optional: how many of its values each backend and key version seals, counted where they are kept
+   * (a GROUP BY over a key-version column), so the start's check for a removed master key version
+   * costs one query however many values there are. Counts only what must still open: not values
+   * waiting to be entered again, retired or holding no ciphertext. `store` is passed because the check
+   * runs before `services.store` exists; `versionOf` reads the version from a ciphertext whose row
+   * recorded none. With `record` (the start, once its check passed) the holder may store the versions
+   * it had to read that way, so later counts need not read them again. Without this method
+   * the core pages through `list` (reading every ciphertext, decrypting none).
+   */
+  countByVersion?(store: Pick<Store, 'query'>, versionOf: CiphertextVersionReader, options?: { record?: boolean }): Promise<HeldVersionCount[]>;
+}
+
+/** The key version a ciphertext names, read by the backend that sealed it; undefined when it cannot tell. */
+export type CiphertextVersionReader = (backend: string, ciphertext: string) => number | undefined;
+
+/** How many values of one holder one backend and key version seal. */
+export interface HeldVersionCount {
+  backend: string;
+  /** Undefined when neither the holder nor the backend can tell the version. */
+  keyVersion: number | undefined;
+  count: number;
 }
 
 export interface HeldCiphertext extends SealedItem {

@@ -31,6 +31,16 @@ const SQLITE_MIGRATIONS: Migration[] = [
       `CREATE INDEX ${RESPONSES_TABLE}_created ON ${RESPONSES_TABLE} (created_at)`,
     ],
   },
+  {
+    // The key version each response was sealed under, indexed with its backend: the start's check for
+    // a removed master key version counts them from the index instead of reading every ciphertext.
+    // Rows written before it keep NULL; their version is read from the ciphertext.
+    id: '0002_responses_key_version',
+    statements: [
+      `ALTER TABLE ${RESPONSES_TABLE} ADD COLUMN key_version INTEGER`,
+      `CREATE INDEX ${RESPONSES_TABLE}_key_version ON ${RESPONSES_TABLE} (backend, key_version)`,
+    ],
+  },
 ];
 
 /** The table definitions are plain SQL: PostgreSQL's are derived from them (core/spec/sql-dialects.ts). */
@@ -66,6 +76,7 @@ export function storedResponsesHolder(services: Pick<Services, 'store'>): Cipher
     idColumn: 'id',
     ciphertextColumn: 'ciphertext',
     backendColumn: 'backend',
+    keyVersionColumn: 'key_version',
     bindingColumns: ['account_id'],
     binding: (row) => bindingOf(String(row.account_id), String(row.id)),
   });
@@ -183,14 +194,10 @@ export class ResponseStore {
 
   private async persist(id: string, stored: StoredResponse): Promise<void> {
     const sealed = await this.services.secrets.seal(JSON.stringify({ items: stored.items, response: stored.response }), bindingOf(stored.accountId, id));
-    await this.services.store.query(`INSERT INTO ${RESPONSES_TABLE} (id, account_id, team_id, created_at, backend, ciphertext) VALUES (?, ?, ?, ?, ?, ?)`, [
-      id,
-      stored.accountId,
-      stored.teamId ?? null,
-      stored.createdAt,
-      sealed.backend,
-      sealed.ciphertext,
-    ]);
+    await this.services.store.query(
+      `INSERT INTO ${RESPONSES_TABLE} (id, account_id, team_id, created_at, backend, key_version, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [id, stored.accountId, stored.teamId ?? null, stored.createdAt, sealed.backend, sealed.keyVersion, sealed.ciphertext],
+    );
   }
 }
 

@@ -65,10 +65,15 @@ export async function startAt(
 }
 
 /** The message a refused start gave; fails when the start succeeded. */
-export async function refusedStart(dataDirectory: string, env: Record<string, string>, output: string[] = []): Promise<string> {
+export async function refusedStart(
+  dataDirectory: string,
+  env: Record<string, string>,
+  output: string[] = [],
+  extraPlugins: PluginSource[] = [],
+): Promise<string> {
   let gateway: Restartable | undefined;
   try {
-    gateway = await startAt(dataDirectory, env, { output });
+    gateway = await startAt(dataDirectory, env, { output, extraPlugins });
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }

@@ -1,21 +1,27 @@
 // Master-key rotation re-wraps what plugins seal themselves (stored Responses, the webhook secret, the
-// reconciliation admin keys), not only provider keys: before the rotation v1 is not removable while
-// any of them needs it; after it, a start with v2 alone still opens every one of them.
+// reconciliation admin keys, a third party's table), not only provider keys: before the rotation v1 is
+// not removable while any of them needs it; after it, a start with v2 alone still opens every one of
+// them. And a start without a version one of them still needs is refused as for provider keys, naming
+// each holder and how many of its values need it, instead of starting and failing on them later.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
+import type { PluginSource } from '../../core/registry.ts';
+import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
+import { definePlugin, PLUGIN_API_VERSION, type PluginDefinition } from '../../core/spec/plugin.ts';
 import { AdminKeys } from '../../plugins/reconciliation/admin-keys.ts';
 import { call } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { generateMasterKey } from '../crypto/helpers.ts';
-import { canaryKeys, makeDataDirectory, startAt, type Restartable } from './helpers.ts';
+import { canaryKeys, databaseDump, makeDataDirectory, refusedStart, startAt, type Restartable } from './helpers.ts';
 
 const KEYS = canaryKeys(2, 'HOLD');
 const FIRST = generateMasterKey();
 const SECOND = generateMasterKey();
 const ADMIN_KEY = 'sk-admin-CANARYHOLDxDoNotLeak0123456789abcdef';
+const NOTE = 'CANARYHOLD-note-DoNotLeak';
 let simulator: SimulatorHandle;
 const directories: Array<{ remove(): void }> = [];
 const running = new Set<Restartable>();
@@ -138,5 +144,225 @@ describe('master key rotation of plugin-sealed values', () => {
     expect(tableRows(gateway, 'SELECT key_version FROM reconciliation_admin_keys')).toEqual([{ key_version: 2 }]);
     const opened = await new AdminKeys(gateway.runtime.services).open('default', 'openai');
     expect(opened?.adminKey).toBe(ADMIN_KEY);
+  });
+});
+
+/** A third-party plugin keeping one sealed value per row in its own table, registered as a holder. */
+const sealedNotesPlugin: PluginSource = {
+  source: 'test',
+  definition: definePlugin({
+    name: 'sealed-notes',
+    version: '1.0.0',
+    apiVersion: PLUGIN_API_VERSION,
+    kind: 'extension',
+    setup: ({ services }) => ({
+      migrations: {
+        sqlite: [
+          {
+            id: '0001_sealed_notes',
+            statements: ['CREATE TABLE sealed_notes (id TEXT PRIMARY KEY, backend TEXT NOT NULL, key_version INTEGER NOT NULL, ciphertext TEXT NOT NULL)'],
+          },
+        ],
+      },
+      ciphertextHolders: [
+        tableCiphertextHolder(services, {
+          name: 'sealed-notes:sealed_notes',
+          table: 'sealed_notes',
+          idColumn: 'id',
+          ciphertextColumn: 'ciphertext',
+          backendColumn: 'backend',
+          keyVersionColumn: 'key_version',
+          bindingColumns: [],
+          binding: (row) => `sealed-notes:${String(row.id)}`,
+        }),
+      ],
+    }),
+  }) as PluginDefinition,
+};
+
+/** Every log line of these starts, refused ones included; each start keeps its own (its admin key is read from it). */
+const outputs: string[][] = [];
+const allOutput = (): string => outputs.map((lines) => lines.join('\n')).join('\n');
+const newOutput = (): string[] => {
+  const lines: string[] = [];
+  outputs.push(lines);
+  return lines;
+};
+const environment = (keyring: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
+  KEYWAY_MASTER_KEYS: keyring,
+  ...extra,
+});
+
+async function startOn(path: string, keyring: string, extra: Record<string, string> = {}): Promise<Restartable> {
+  const gateway = await startAt(path, environment(keyring, extra), { output: newOutput(), extraPlugins: [sealedNotesPlugin] });
+  running.add(gateway);
+  return gateway;
+}
+
+async function stop(gateway: Restartable): Promise<void> {
+  await gateway.stop();
+  running.delete(gateway);
+}
+
+/** A stored response; the provider key that made it is deleted (its ciphertext wiped), so only the response needs the version. */
+async function storeResponse(gateway: Restartable): Promise<void> {
+  const added = await bodyOf(await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: KEYS[0] }] }));
+  const keyId = (added.body.providers as Array<{ key_id: string }>)[0]?.key_id;
+  const created = await bodyOf(await call(gateway, 'POST', '/v1/responses', { model: 'gpt-4o', input: 'hello under v1' }));
+  expect(created.status).toBe(200);
+  await waitForRow(gateway, `SELECT id FROM responses_stored WHERE id = '${String(created.body.id)}'`);
+  expect((await call(gateway, 'DELETE', `/v1/providers/keys/${keyId}`)).status).toBe(204);
+}
+
+async function setWebhookSecret(gateway: Restartable): Promise<void> {
+  expect((await call(gateway, 'POST', '/v1/settings/webhook-secret', undefined, { key: gateway.defaultAdminKey })).status).toBe(201);
+}
+
+async function storeAdminKey(gateway: Restartable): Promise<void> {
+  expect((await call(gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: ADMIN_KEY, verify: false })).status).toBe(200);
+}
+
+async function storeNote(gateway: Restartable): Promise<void> {
+  const sealed = await gateway.runtime.services.secrets.seal(NOTE, 'sealed-notes:note_1');
+  await gateway.runtime.store.query('INSERT INTO sealed_notes (id, backend, key_version, ciphertext) VALUES (?, ?, ?, ?)', [
+    'note_1',
+    sealed.backend,
+    sealed.keyVersion,
+    sealed.ciphertext,
+  ]);
+}
+
+/** Changes a stopped gateway's database as an older version would have left it; waits out a usage write still finishing. */
+function editDatabase(path: string, statements: readonly string[]): void {
+  const database = new Database(join(path, 'keyway.db'));
+  try {
+    database.run('PRAGMA busy_timeout = 5000');
+    for (const statement of statements) database.run(statement);
+  } finally {
+    database.close();
+  }
+}
+
+type Seed = (gateway: Restartable) => Promise<void>;
+
+/** A data directory whose first start, under v1 alone, stored what `seeds` store. */
+async function sealedUnderFirst(seeds: readonly Seed[]): Promise<string> {
+  const directory = makeDataDirectory();
+  directories.push(directory);
+  const gateway = await startOn(directory.path, `1:${FIRST}`);
+  for (const seed of seeds) await seed(gateway);
+  await stop(gateway);
+  return directory.path;
+}
+
+/** The start with v1 removed (v2 alone) is refused; answers its message, after checking nothing was written. */
+async function refusedWithoutFirst(path: string): Promise<string> {
+  const before = databaseDump(path);
+  const lines = newOutput();
+  const message = await refusedStart(path, environment(`2:${SECOND}`), lines, [sealedNotesPlugin]);
+  lines.push(message);
+  expect(databaseDump(path)).toBe(before);
+  expect(message).toContain('Nothing was changed.');
+  expect(message).toContain('KEYWAY_ALLOW_MISSING_KEY_VERSIONS=1');
+  return message;
+}
+
+const ALL_HOLDERS = ['reconciliation:reconciliation_admin_keys', 'responses:responses_stored', 'sealed-notes:sealed_notes', 'webhooks:webhook_secrets'];
+
+describe('a start without a master key version a plugin-sealed value still needs', () => {
+  test('a stored response: refused, naming its holder and count; nothing written', async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([storeResponse]));
+    expect(message).toContain('Missing master key: master key v1 is not configured, but 1 stored value(s) of responses:responses_stored are sealed under it.');
+    expect(message).toContain('the other values sealed under it are kept but cannot be opened');
+  });
+
+  test('a stored response from before its key version was recorded (NULL): the version is read from its ciphertext, then recorded', async () => {
+    const path = await sealedUnderFirst([storeResponse]);
+    editDatabase(path, ['UPDATE responses_stored SET key_version = NULL']);
+    const message = await refusedWithoutFirst(path);
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of responses:responses_stored are sealed under it.');
+    const gateway = await startOn(path, `1:${FIRST},2:${SECOND}`);
+    expect(tableRows(gateway, 'SELECT key_version FROM responses_stored')).toEqual([{ key_version: 1 }]);
+    await stop(gateway);
+  });
+
+  test('a database from before responses_stored recorded key versions: checked once migrated, refused before anything else is written', async () => {
+    const path = await sealedUnderFirst([storeResponse]);
+    editDatabase(path, [
+      'DROP INDEX responses_stored_key_version',
+      'ALTER TABLE responses_stored DROP COLUMN key_version',
+      "DELETE FROM keyway_migrations WHERE id = 'dialect-openai-responses:0002_responses_key_version'",
+    ]);
+    // Before the migrations the table cannot be counted by version: the check after them does it.
+    const lines = newOutput();
+    const message = await refusedStart(path, environment(`2:${SECOND}`), lines, [sealedNotesPlugin]);
+    lines.push(message);
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of responses:responses_stored are sealed under it.');
+    expect(message).toContain('Nothing was changed but the schema migrations.');
+    const gateway = await startOn(path, `1:${FIRST},2:${SECOND}`);
+    expect(tableRows(gateway, 'SELECT key_version FROM responses_stored')).toEqual([{ key_version: 1 }]);
+    await stop(gateway);
+  });
+
+  test('the webhook secret: refused, naming its holder and count; nothing written', async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([setWebhookSecret]));
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of webhooks:webhook_secrets are sealed under it.');
+  });
+
+  test('a reconciliation admin key: refused, naming its holder and count; nothing written', async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([storeAdminKey]));
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of reconciliation:reconciliation_admin_keys are sealed under it.');
+  });
+
+  test("a third-party plugin's holder is covered through the registry: refused, naming it", async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([storeNote]));
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of sealed-notes:sealed_notes are sealed under it.');
+  });
+
+  test('with a provider key too, acknowledged: starts, status counts each holder under the lost version, the next start needs no flag', async () => {
+    let keyId = '';
+    const addKey: Seed = async (gateway) => {
+      const added = await bodyOf(await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: KEYS[1] }] }));
+      keyId = String((added.body.providers as Array<{ key_id: string }>)[0]?.key_id);
+    };
+    const path = await sealedUnderFirst([storeResponse, storeResponse, setWebhookSecret, storeAdminKey, storeNote, addKey]);
+    const message = await refusedWithoutFirst(path);
+    expect(message).toContain(`master key v1 is not configured, but 1 stored provider key(s) are sealed under it (${keyId}), and so are `);
+    expect(message).toContain('2 stored value(s) of responses:responses_stored');
+    for (const holder of ALL_HOLDERS.filter((name) => name !== 'responses:responses_stored')) expect(message).toContain(`1 of ${holder}`);
+    expect(message).toContain('the provider keys sealed under it are marked needs_reentry');
+
+    let gateway = await startOn(path, `2:${SECOND}`, { KEYWAY_ALLOW_MISSING_KEY_VERSIONS: '1' });
+    const status = await bodyOf(await call(gateway, 'GET', '/v1/admin/master-key/status'));
+    expect(status.body.lost_versions).toEqual([expect.objectContaining({ backend: 'local', key_version: 1, provider_keys: [keyId] })]);
+    const held = (status.body.lost_versions as Array<{ held: Array<{ holder: string; count: number }> }>)[0]?.held ?? [];
+    expect([...held].sort((left, right) => left.holder.localeCompare(right.holder))).toEqual(
+      ALL_HOLDERS.map((holder) => ({ holder, count: holder === 'responses:responses_stored' ? 2 : 1 })),
+    );
+    expect(allOutput()).toContain('master key v1 declared lost: 2 stored value(s) of ');
+    await stop(gateway);
+
+    gateway = await startOn(path, `2:${SECOND}`);
+    expect((await call(gateway, 'GET', '/ready')).status).toBe(200);
+    await stop(gateway);
+  });
+
+  test('nothing needs the removed version (all re-wrapped first): the start with v2 alone succeeds', async () => {
+    const path = await sealedUnderFirst([storeResponse, setWebhookSecret, storeAdminKey, storeNote]);
+    let gateway = await startOn(path, `1:${FIRST},2:${SECOND}`);
+    const rotated = await bodyOf(await call(gateway, 'POST', '/v1/admin/master-key/rotate'));
+    expect(rotated.body).toMatchObject({ status: 'completed', rewrapped: 4, failed: 0, removable_versions: [1] });
+    await stop(gateway);
+
+    gateway = await startOn(path, `2:${SECOND}`);
+    const status = await bodyOf(await call(gateway, 'GET', '/v1/admin/master-key/status'));
+    expect(status.body).toMatchObject({ key_versions: [2], lost_versions: [], stored_by_version: [{ backend: 'local', key_version: 2, count: 4 }] });
+    await stop(gateway);
+  });
+
+  test('canaries: no secret in any log line or refusal', () => {
+    const logs = allOutput();
+    for (const secret of [...KEYS, ADMIN_KEY, NOTE, FIRST, SECOND]) expect(logs).not.toContain(secret);
   });
 });
