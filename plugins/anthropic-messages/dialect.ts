@@ -6,33 +6,65 @@ import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ErrorKit } from '../../core/spec/services.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { anthropicErrorBody } from './errors.ts';
-import { chatRequestFromMessages } from './request.ts';
+import { chatRequestFromMessages, type MessagesTranslation } from './request.ts';
 import { messagesResponseFromResult, stopSequencesOf } from './response.ts';
 import { AnthropicStreamEncoder } from './stream-encoder.ts';
 
 export const anthropicMessagesDialect: Dialect = {
   name: 'anthropic',
   // Anthropic's own answer, from its own Messages API, goes back as it came.
-  encodeResult: (result, context) => result.nativeBody ?? messagesResponseFromResult(result, stopSequencesOf(context.request)),
-  createStreamEncoder: (context, model) => new AnthropicStreamEncoder({ model, requestId: context.requestId, stopSequences: stopSequencesOf(context.request) }),
+  encodeResult(result, context) {
+    warnIfTranslated(context);
+    return result.nativeBody ?? messagesResponseFromResult(result, stopSequencesOf(context.request));
+  },
+  createStreamEncoder(context, model) {
+    warnIfTranslated(context);
+    return new AnthropicStreamEncoder({ model, requestId: context.requestId, stopSequences: stopSequencesOf(context.request) });
+  },
   errorBody: (descriptor, requestId) => anthropicErrorBody(descriptor, requestId),
 };
 
 /** Where the `anthropic-beta` header travels to the Anthropic adapter. */
 const BETA_FIELD = 'betas';
 const NATIVE_BODY = Symbol('count_tokens body');
-/** What a request that only Anthropic's own API can serve keeps beside its translation (symbols never reach a provider). */
-const NATIVE_ONLY = Symbol('messages request for the native API');
+/** What a request for Anthropic's own API keeps beside its translation (symbols never reach a provider). */
+const NATIVE_REQUEST = Symbol('messages request for the native API');
 
-interface NativeOnlyRequest {
+interface NativeRequest {
   /** The body as sent, less Keyway's own fields. */
   body: Record<string, unknown>;
-  /** The refusal for a route without Anthropic. */
-  refusal: Error;
+  /**
+   * The refusal for a route without Anthropic when only its API can serve the request (a server
+   * tool); undefined when another provider may serve the translation (a request for citations).
+   */
+  refusal: Error | undefined;
+  /** What the translation could not carry: it holds only when the translation serves (another provider). */
+  translationWarnings: string[];
 }
 
-function nativeOnlyOf(context: RequestContext): NativeOnlyRequest | undefined {
-  return (context.request as unknown as Record<symbol, NativeOnlyRequest | undefined>)[NATIVE_ONLY];
+function nativeRequestOf(context: RequestContext): NativeRequest | undefined {
+  return (context.request as unknown as Record<symbol, NativeRequest | undefined>)[NATIVE_REQUEST];
+}
+
+/**
+ * Keeps the body as sent for Anthropic's own API. A request only that API can serve is served as
+ * sent or refused, so the translation's warnings never hold for it; a request for citations may be
+ * served by the translation (a fallback to another provider), and its warnings wait for that.
+ */
+function keepNativeRequest(body: unknown, translation: MessagesTranslation): void {
+  const sent = { ...(body as Record<string, unknown>) };
+  delete sent.provider;
+  delete sent.routing;
+  const translationWarnings = translation.nativeOnly === undefined ? translation.warnings : [];
+  const native: NativeRequest = { body: sent, refusal: translation.nativeOnly, translationWarnings };
+  (translation.request as unknown as Record<symbol, NativeRequest>)[NATIVE_REQUEST] = native;
+}
+
+/** The held warnings of the translation, once it is what served (Anthropic's own API was not). */
+function warnIfTranslated(context: RequestContext): void {
+  const held = nativeRequestOf(context)?.translationWarnings;
+  if (held === undefined || held.length === 0 || context.served?.api !== undefined) return;
+  context.warnings.push(...held);
 }
 
 function stringField(body: unknown, name: string): string | undefined {
@@ -45,13 +77,8 @@ function parseMessages(body: unknown, context: ParseContext): ChatRequest {
   const providerField = stringField(body, 'provider');
   const target = context.peekProvider(stringField(body, 'model') ?? '', providerField);
   const translation = chatRequestFromMessages(body, { targetProvider: target });
-  if (translation.nativeOnly !== undefined) {
-    // Served as sent, by Anthropic, or refused: the translation's warnings never hold.
-    const sent = { ...(body as Record<string, unknown>) };
-    delete sent.provider;
-    delete sent.routing;
-    (translation.request as unknown as Record<symbol, NativeOnlyRequest>)[NATIVE_ONLY] = { body: sent, refusal: translation.nativeOnly };
-  } else context.warnings.push(...translation.warnings);
+  if (translation.nativeOnly !== undefined || translation.citations) keepNativeRequest(body, translation);
+  else context.warnings.push(...translation.warnings);
   const beta = context.headers.get('anthropic-beta');
   if (beta !== null && target === 'anthropic') translation.request[BETA_FIELD] = beta;
   if (providerField !== undefined) translation.request.provider = providerField;
@@ -63,17 +90,20 @@ function parseMessages(body: unknown, context: ParseContext): ChatRequest {
 /**
  * A request with a tool only Anthropic runs or defines goes to Anthropic's own Messages API as sent
  * (its server tool blocks and citations come back whole); a route without Anthropic is refused, 400
- * naming the tool. Every other request keeps the translation, Anthropic's included.
+ * naming the tool. A request that asks for citations goes there too when Anthropic serves, so its
+ * text blocks keep their `citations` (and a stream its `citations_delta` events); any other provider
+ * (routed, or after a fallback) serves its translation, in text. Every other request keeps the
+ * translation, Anthropic's included.
  */
 const nativeCalls: NativeCalls = {
   api: 'messages',
   body(context, model) {
     const beta = context.headers.get('anthropic-beta');
-    const body = { ...nativeOnlyOf(context)?.body, model };
+    const body = { ...nativeRequestOf(context)?.body, model };
     return beta === null ? body : { ...body, [BETA_FIELD]: beta };
   },
-  requiredBecause: (context) => nativeOnlyOf(context)?.refusal,
-  wanted: (context) => nativeOnlyOf(context) !== undefined,
+  requiredBecause: (context) => nativeRequestOf(context)?.refusal,
+  wanted: (context) => nativeRequestOf(context) !== undefined,
 };
 
 export const messagesOperation: ChatOperation = {

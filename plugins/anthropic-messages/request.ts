@@ -6,6 +6,7 @@ import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { hasControlCharacter, isFiniteNumber } from '../../core/wire/request-validation.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
+import { asksForCitations } from './citations.ts';
 
 type Block = Record<string, unknown>;
 
@@ -23,6 +24,12 @@ export interface MessagesTranslation {
    * a route without it. The request then goes to Anthropic as sent, never through this translation.
    */
   nativeOnly: KeywayError | undefined;
+  /**
+   * Whether the request asks for citations (a search result or document with them enabled). Only
+   * Anthropic's own Messages API returns them, so it serves the request when Anthropic does; this
+   * translation serves any other provider, whose answer is text without citations.
+   */
+  citations: boolean;
 }
 
 interface Translation {
@@ -445,5 +452,5 @@ export function chatRequestFromMessages(body: unknown, options: MessagesTranslat
   translateParameters(valid, request, translation);
   translateOutputConfig(valid.output_config, request, translation);
   translateExtras(valid, request, translation);
-  return { request, warnings: translation.warnings, nativeOnly: translation.nativeOnly };
+  return { request, warnings: translation.warnings, nativeOnly: translation.nativeOnly, citations: asksForCitations(valid.messages) };
 }

@@ -1,8 +1,9 @@
 // Anthropic's own Messages API for the `messages` dialect (/v1/messages): the caller's body goes
 // upstream as sent, for what only Anthropic runs (server tools such as web search and code
-// execution, and the tools only its API defines), and the answer and events come back as Anthropic
-// wrote them, server tool blocks and citations included. The dialect uses it only for such requests;
-// every other one keeps the translation (plugins/anthropic-messages/dialect.ts).
+// execution, and the tools only its API defines) or returns (citations from search results and
+// documents), and the answer and events come back as Anthropic wrote them, server tool blocks,
+// `citations` and `citations_delta` included. The dialect uses it only for such requests; every
+// other one keeps the translation (plugins/anthropic-messages/dialect.ts).
 
 import type { CallContext, NativeDialectApi, ProviderKeySettings } from '../../core/spec/provider.ts';
 import { readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';

@@ -6,7 +6,8 @@ import { betaTool } from '@anthropic-ai/sdk/helpers/beta/json-schema';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { accounted, rowOf } from '../accounting/booking.ts';
 import { rejectionOf } from '../clients/client-fixtures.ts';
 
 const OPENAI_KEY = 'sk-proj-MessagesOpenAIKey0000000000000001';
@@ -252,6 +253,206 @@ describe('search results, in a user turn and in a tool result', () => {
     });
     expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: [{ type: 'text', text: louvreText }] });
     for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+  });
+});
+
+// A RAG client that enabled citations: Anthropic's own Messages API serves it, so the answer keeps them.
+describe('citations from search results and documents', () => {
+  const MODEL = 'claude-sonnet-4-5-20250929';
+  const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
+  const paris: Anthropic.SearchResultBlockParam = {
+    type: 'search_result',
+    source: 'https://docs.example.com/paris',
+    title: 'Paris weather',
+    content: [{ type: 'text', text: 'Sunny, 21C.' }],
+    citations: { enabled: true },
+  };
+  const louvre: Anthropic.SearchResultBlockParam = {
+    type: 'search_result',
+    source: 'kb://louvre',
+    title: 'Louvre hours',
+    content: [
+      { type: 'text', text: 'Open 9:00 to 18:00.' },
+      { type: 'text', text: 'Closed on Tuesdays.' },
+    ],
+    citations: { enabled: true },
+  };
+  const conversation: Anthropic.MessageParam[] = [
+    { role: 'user', content: [paris, { type: 'text', text: 'And the Louvre?' }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'search_docs', input: { query: 'louvre' } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: [louvre] }] },
+  ];
+  /** What the simulator cites, as Anthropic would: each search result by its first block, counted across the request. */
+  const citations: Anthropic.TextCitation[] = [
+    {
+      type: 'search_result_location',
+      cited_text: 'Sunny, 21C.',
+      search_result_index: 0,
+      source: 'https://docs.example.com/paris',
+      title: 'Paris weather',
+      start_block_index: 0,
+      end_block_index: 1,
+    },
+    {
+      type: 'search_result_location',
+      cited_text: 'Open 9:00 to 18:00.',
+      search_result_index: 1,
+      source: 'kb://louvre',
+      title: 'Louvre hours',
+      start_block_index: 0,
+      end_block_index: 1,
+    },
+  ];
+  /** A later turn that sends the cited answer back, as the SDK returned it. */
+  const followUp: Anthropic.MessageParam[] = [
+    ...conversation,
+    { role: 'assistant', content: [{ type: 'text', text: 'Sunny in Paris; the Louvre opens at 9:00.', citations }] },
+    { role: 'user', content: 'Thanks! Anything else?' },
+  ];
+  const fallback = { strategy: 'fallback_chain', provider_order: ['anthropic', 'openai'] };
+
+  function sentToAnthropic(): unknown {
+    return (anthropic.inferenceRequests()[0]?.body as { messages: unknown }).messages;
+  }
+
+  function citationsOf(message: Anthropic.Message): unknown[] {
+    return message.content.flatMap((block) => (block.type === 'text' ? (block.citations ?? []) : []));
+  }
+
+  /** The `citations_delta` events' data lines of an Anthropic stream, byte for byte. */
+  async function citationDeltaLines(response: Response): Promise<string[]> {
+    return (await readSse(response)).filter((data) => data.includes('"citations_delta"'));
+  }
+
+  test("Anthropic's answer keeps the citations Anthropic wrote on its text block, with no warning", async () => {
+    anthropic.reset();
+    const { data: message, response } = await client.messages
+      .create({ model: MODEL, max_tokens: 200, tools: searchTools, messages: conversation })
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-keyway-warnings')).toBeNull();
+    expect(sentToAnthropic()).toEqual(conversation);
+    expect(citationsOf(message)).toEqual(citations);
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toContain('Louvre hours kb://louvre Open 9:00 to 18:00.');
+  });
+
+  test('streamed: the citations_delta events arrive exactly as Anthropic sent them, and the SDK assembles the same citations', async () => {
+    anthropic.reset();
+    const body = { model: MODEL, max_tokens: 200, stream: true, tools: searchTools, messages: conversation };
+    const direct = await fetch(`${anthropic.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': ANTHROPIC_KEY, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify(body),
+    });
+    const relayed = await call(gateway, 'POST', '/v1/messages', body, { key: gateway.defaultAdminKey, headers: { 'anthropic-version': '2023-06-01' } });
+    const lines = await citationDeltaLines(relayed);
+    expect(lines).toHaveLength(citations.length);
+    expect(lines).toEqual(await citationDeltaLines(direct));
+    const stream = client.messages.stream({ model: MODEL, max_tokens: 200, tools: searchTools, messages: conversation });
+    const cited: unknown[] = [];
+    stream.on('citation', (citation) => void cited.push(citation));
+    const final = await stream.finalMessage();
+    expect(cited).toEqual(citations);
+    expect(citationsOf(final)).toEqual(citations);
+  });
+
+  test('streamed or not, a cited answer books the same usage row: the usage Anthropic reported', async () => {
+    const rows = [];
+    for (const streamed of [false, true]) {
+      // A fresh simulator each time: the second call would otherwise read the first one's prompt cache.
+      anthropic.reset();
+      const requestId = `req_cited_${streamed ? 'streamed' : 'whole'}_${Date.now()}`;
+      const params = { model: MODEL, max_tokens: 200, tools: searchTools, messages: conversation };
+      const message = streamed
+        ? await client.messages.stream(params, { headers: { 'x-request-id': requestId } }).finalMessage()
+        : await client.messages.create(params, { headers: { 'x-request-id': requestId } });
+      expect(citationsOf(message)).toEqual(citations);
+      const row = await rowOf(gateway, requestId);
+      expect(row.streamed).toBe(streamed);
+      expect(row.inputTokens).toBe(
+        message.usage.input_tokens + (message.usage.cache_creation_input_tokens ?? 0) + (message.usage.cache_read_input_tokens ?? 0),
+      );
+      expect(row.outputTokens).toBe(message.usage.output_tokens);
+      expect(row.costUsd).toBeGreaterThan(0);
+      rows.push(accounted(row));
+    }
+    expect(rows[1]).toEqual(rows[0]);
+  });
+
+  test("a plain-text document with citations reaches Anthropic as sent, and the answer keeps Anthropic's char_location citation", async () => {
+    anthropic.reset();
+    const handbook: Anthropic.DocumentBlockParam = {
+      type: 'document',
+      source: { type: 'text', media_type: 'text/plain', data: 'Staff get ten days of leave.' },
+      title: 'Handbook',
+      citations: { enabled: true },
+    };
+    const messages: Anthropic.MessageParam[] = [{ role: 'user', content: [handbook, { type: 'text', text: 'How much leave?' }] }];
+    const message = await client.messages.create({ model: MODEL, max_tokens: 200, messages });
+    expect(sentToAnthropic()).toEqual(messages);
+    expect(citationsOf(message)).toEqual([
+      {
+        type: 'char_location',
+        cited_text: 'Staff get ten days of leave.',
+        document_index: 0,
+        document_title: 'Handbook',
+        start_char_index: 0,
+        end_char_index: 28,
+        file_id: null,
+      },
+    ]);
+  });
+
+  test.each([false, true])(
+    'a fallback to OpenAI (streamed: %p) gets text without citations, after Anthropic got the conversation as sent',
+    async (streamed) => {
+      anthropic.reset();
+      openai.reset();
+      anthropic.inject({ kind: 'server_error' });
+      // No more searching: the answer is text, and text is what a citation would sit on.
+      const params = { model: 'claude-haiku-4-5', max_tokens: 200, tools: searchTools, tool_choice: { type: 'none' }, messages: followUp, routing: fallback };
+      const { data: message, response } = streamed
+        ? await client.messages
+            .stream(params as Anthropic.MessageStreamParams)
+            .withResponse()
+            .then(async ({ response, data }) => ({ response, data: await data.finalMessage() }))
+        : await client.messages.create(params as Anthropic.MessageCreateParamsNonStreaming).withResponse();
+      expect(response.headers.get('x-provider-used')).toBe('openai');
+      // Anthropic's own API got the previous answer with its citations, as the client sent it.
+      expect(sentToAnthropic()).toEqual(followUp);
+      expect(response.headers.get('x-keyway-warnings')).toContain('openai: the search results at messages[0] were sent as text');
+      expect(citationsOf(message)).toEqual([]);
+      expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe('Echo: Thanks! Anything else?');
+      const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
+      expect(sent.messages[0]).toEqual({
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Search result: Paris weather\n\nSource: https://docs.example.com/paris\n\nSunny, 21C.' },
+          { type: 'text', text: 'And the Louvre?' },
+        ],
+      });
+      for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+    },
+  );
+
+  test("a fallback from OpenAI to Anthropic gets Anthropic's citations, and none of the translation's warnings", async () => {
+    anthropic.reset();
+    openai.reset();
+    openai.inject({ kind: 'server_error' });
+    const { data: message, response } = await client.messages
+      .create({
+        model: 'gpt-4o-mini',
+        max_tokens: 200,
+        tools: searchTools,
+        messages: conversation,
+        routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] },
+      } as Anthropic.MessageCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(openai.inferenceRequests()).toHaveLength(1);
+    expect(sentToAnthropic()).toEqual(conversation);
+    expect(citationsOf(message)).toEqual(citations);
+    expect(response.headers.get('x-keyway-warnings')).toBeNull();
   });
 });
 

@@ -78,6 +78,44 @@ describe('inbound Messages request → ChatRequest (fixtures)', () => {
     });
   }
 
+  test('a request asks for citations when a search result or document enables them, in a turn or a tool result, whoever serves', () => {
+    const result = (citations?: unknown) => ({
+      type: 'search_result',
+      source: 'kb://a',
+      title: 'A',
+      content: [{ type: 'text', text: 'a' }],
+      ...(citations === undefined ? {} : { citations }),
+    });
+    const document = (citations?: unknown) => ({
+      type: 'document',
+      source: { type: 'text', media_type: 'text/plain', data: 'd' },
+      ...(citations === undefined ? {} : { citations }),
+    });
+    const asking = (content: unknown[], target?: string) =>
+      chatRequestFromMessages(
+        {
+          model: 'claude-sonnet-4-5',
+          max_tokens: 10,
+          messages: [
+            { role: 'user', content: 'search' },
+            { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'search', input: {} }] },
+            { role: 'user', content },
+          ],
+        },
+        target === undefined ? {} : { targetProvider: target },
+      ).citations;
+    const enabled = { enabled: true };
+    for (const target of [undefined, 'anthropic']) {
+      expect(asking([result(enabled), { type: 'text', text: 'q' }], target)).toBe(true);
+      expect(asking([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [result(enabled)] }], target)).toBe(true);
+      expect(asking([document(enabled), { type: 'text', text: 'q' }], target)).toBe(true);
+      expect(asking([result(), document({ enabled: false }), { type: 'text', text: 'q' }], target)).toBe(false);
+      expect(asking([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [result({ enabled: false })] }], target)).toBe(false);
+      // Only the blocks Anthropic cites from: a text block's own `citations` (a cited answer sent back) asks for none.
+      expect(asking([{ type: 'text', text: 'q', citations: enabled }], target)).toBe(false);
+    }
+  });
+
   test('a body that is not an object is refused', () => {
     expect(thrown(() => chatRequestFromMessages([1, 2])).status).toBe(400);
   });

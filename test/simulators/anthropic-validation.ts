@@ -327,20 +327,23 @@ function validateSearchResult(block: JsonObject, path: string): void {
     invalid(`${path}.citations.enabled: Input should be a valid boolean`);
 }
 
-/** Every search result of the conversation, top level or inside a tool result. */
-function searchResultsOf(turns: AnthropicTurn[]): JsonObject[] {
-  const results: JsonObject[] = [];
+/**
+ * Every block of `type` (`search_result`, `document`) in the conversation, top level or inside a tool
+ * result, in the order they appear: the order a citation's `search_result_index` or `document_index` counts.
+ */
+export function blocksOfType(turns: AnthropicTurn[], type: string): JsonObject[] {
+  const found: JsonObject[] = [];
   for (const { block } of turns.flatMap((turn) => turn.blocks)) {
-    if (block.type === 'search_result') results.push(block);
+    if (block.type === type) found.push(block);
     if (block.type === 'tool_result' && Array.isArray(block.content))
-      for (const inner of block.content) if (isObject(inner) && inner.type === 'search_result') results.push(inner);
+      for (const inner of block.content) if (isObject(inner) && inner.type === type) found.push(inner);
   }
-  return results;
+  return found;
 }
 
 /** Anthropic's search results take citations all or none: one request may not mix the two settings. */
 function checkSearchResultCitations(turns: AnthropicTurn[]): void {
-  const settings = new Set(searchResultsOf(turns).map((result) => isObject(result.citations) && result.citations.enabled === true));
+  const settings = new Set(blocksOfType(turns, 'search_result').map((result) => isObject(result.citations) && result.citations.enabled === true));
   if (settings.size > 1) invalid('Citations must be either enabled or disabled for all search results in a request; mixing the two settings is not supported.');
 }
 

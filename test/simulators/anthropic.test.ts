@@ -276,6 +276,72 @@ describe('answers', () => {
     expect(streamed.find((event) => event.event === 'message_delta')?.data.usage.server_tool_use).toEqual({ web_search_requests: 1, web_fetch_requests: 0 });
   });
 
+  test('citations enabled: the text block cites each search result and plain-text document, and a stream sends each as a citations_delta', async () => {
+    const result = (title: string, texts: string[], citations = { enabled: true }) => ({
+      type: 'search_result',
+      source: `kb://${title}`,
+      title,
+      content: texts.map((text) => ({ type: 'text', text })),
+      citations,
+    });
+    const handbook = {
+      type: 'document',
+      source: { type: 'text', media_type: 'text/plain', data: 'Ten days of leave.' },
+      title: 'Handbook',
+      citations: { enabled: true },
+    };
+    const call = { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris', days: 1 } };
+    const body = {
+      ...base,
+      tools: [weatherTool],
+      messages: [
+        user([result('intro', ['Hello.']), handbook, { type: 'text', text: 'weather?' }]),
+        { role: 'assistant', content: [call] },
+        user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [result('paris', ['Sunny.', 'Warm.'])] }]),
+      ],
+    };
+    const expected = [
+      {
+        type: 'search_result_location',
+        cited_text: 'Hello.',
+        search_result_index: 0,
+        source: 'kb://intro',
+        title: 'intro',
+        start_block_index: 0,
+        end_block_index: 1,
+      },
+      {
+        type: 'search_result_location',
+        cited_text: 'Sunny.',
+        search_result_index: 1,
+        source: 'kb://paris',
+        title: 'paris',
+        start_block_index: 0,
+        end_block_index: 1,
+      },
+      {
+        type: 'char_location',
+        cited_text: 'Ten days of leave.',
+        document_index: 0,
+        document_title: 'Handbook',
+        start_char_index: 0,
+        end_char_index: 18,
+        file_id: null,
+      },
+    ];
+    const answer = await post(body);
+    expect(answer.json.content).toHaveLength(1);
+    expect(answer.json.content[0].citations).toEqual(expected);
+    const streamed = events((await post({ ...body, stream: true })).text);
+    expect(streamed.find((event) => event.event === 'content_block_start')?.data.content_block).toEqual({ type: 'text', text: '' });
+    const deltas = streamed.filter((event) => event.event === 'content_block_delta').map((event) => event.data.delta);
+    expect(deltas.filter((delta) => delta.type === 'citations_delta')).toEqual(expected.map((citation) => ({ type: 'citations_delta', citation })));
+    expect(deltas.findIndex((delta) => delta.type === 'citations_delta')).toBeGreaterThan(deltas.findLastIndex((delta) => delta.type === 'text_delta'));
+    // Without citations enabled, the answer is text alone.
+    const plain = await post({ ...base, messages: [user([result('intro', ['Hello.'], { enabled: false }), { type: 'text', text: 'hi' }])] });
+    expect(plain.json.content).toEqual([{ type: 'text', text: 'Echo: hi' }]);
+  });
+
   test('count_tokens answers input_tokens and rejects max_tokens', async () => {
     const counted = await post({ model: base.model, system: 'be terse', messages: hi }, goodHeaders, '/v1/messages/count_tokens');
     expect(counted.json).toEqual({ input_tokens: countTokens('be terse\nhi') });

@@ -23,6 +23,7 @@ import {
 } from './native-helpers.ts';
 import { commonFaultResponse } from './common.ts';
 import { handleAnthropicAdmin } from './anthropic-admin.ts';
+import { answerCitations } from './anthropic-citations.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 export type { AnthropicModel } from './anthropic-validation.ts';
@@ -310,7 +311,7 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     outputTokens += toolCallTokens(plan.calls);
   } else {
     if (searches) content.push(...webSearchBlocks(lastUserText));
-    content.push({ type: 'text', text: plan.text });
+    content.push(textBlock(plan.text, answerCitations(validated.turns)));
     stopReason = plan.finish === 'length' ? 'max_tokens' : plan.finish === 'stop_sequence' ? 'stop_sequence' : 'end_turn';
     stopSequence = plan.stopSequence ?? null;
     outputTokens += countTokens(plan.text);
@@ -338,6 +339,11 @@ function buildMessage(validated: ValidatedAnthropicRequest, prompt: PromptAccoun
     stop_sequence: stopSequence,
     usage,
   };
+}
+
+/** The answer's text; with the sources it cites when the request enabled citations, as the real API answers then. */
+function textBlock(text: string, citations: JsonObject[]): JsonObject {
+  return citations.length === 0 ? { type: 'text', text } : { type: 'text', text, citations };
 }
 
 /** The blocks of one web search, as the real API returns them: the server tool call, then its results. */
@@ -400,7 +406,10 @@ function blockDeltas(block: JsonObject): JsonObject[] {
     const pieces = splitForStream(block.thinking as string).map((thinking) => ({ type: 'thinking_delta', thinking }));
     return [...pieces, { type: 'signature_delta', signature: block.signature }];
   }
-  return splitForStream(block.text as string).map((text) => ({ type: 'text_delta', text }));
+  const text = splitForStream(block.text as string).map((text) => ({ type: 'text_delta', text }));
+  // Each citation is a `citations_delta` event of its own, which the SDK appends to the block's `citations`.
+  const citations = Array.isArray(block.citations) ? block.citations.map((citation) => ({ type: 'citations_delta', citation })) : [];
+  return [...text, ...citations];
 }
 
 function listModels(url: URL, models: AnthropicModel[], headers: Record<string, string>): Response {
