@@ -171,6 +171,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     catalog,
     health,
     modelClasses: operatorModelClasses(snapshots, plugins.providers),
+    modelFilters: plugins.modelFilters,
   });
   const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks });
   const slots = new UpstreamSlots({

@@ -2,7 +2,7 @@
 
 import { authenticate } from '../credentials/authenticate.ts';
 import type { Runtime } from '../runtime.ts';
-import type { ModelFilter, ModelListCaller, ModelPredicate } from '../spec/plugin.ts';
+import { modelPredicate } from '../routing/model-predicate.ts';
 import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-dialect.ts';
 import { snapshotBase } from '../catalog/snapshots.ts';
 import { KeywayError } from '../errors.ts';
@@ -140,15 +140,4 @@ function catalogModels(runtime: Runtime, provider: string): Set<string> {
   const names = new Set<string>();
   for (const name of runtime.catalog.names()) if (runtime.catalog.get(provider, name) !== undefined) names.add(name);
   return names;
-}
-
-/** Every plugin's predicate for this caller, all of which must accept; undefined when none narrows. */
-function modelPredicate(filters: ReadonlyArray<{ value: ModelFilter }>, caller: ModelListCaller): ModelPredicate | undefined {
-  const predicates: ModelPredicate[] = [];
-  for (const { value: filter } of filters) {
-    const predicate = filter(caller);
-    if (predicate !== undefined) predicates.push(predicate);
-  }
-  if (predicates.length <= 1) return predicates[0];
-  return (provider, model) => predicates.every((predicate) => predicate(provider, model));
 }

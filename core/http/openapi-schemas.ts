@@ -195,7 +195,10 @@ export const ModelClassesBodySchema = Type.Object({
       ),
       Type.Null(),
     ]),
-    { description: 'class name → class; null removes an override' },
+    {
+      description:
+        'class name → its override (models merged into the table, members and description replaced) or null to remove the class; the body replaces every override stored before, and {} clears them',
+    },
   ),
 });
 

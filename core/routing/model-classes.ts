@@ -36,6 +36,11 @@ export class ModelClassTable {
     return this.byMember.get(model) ?? this.byName.get(model);
   }
 
+  /** The class of that name, members aside. */
+  named(name: string): ModelClass | undefined {
+    return this.byName.get(name);
+  }
+
   list(): ModelClass[] {
     return [...this.byName.values()];
   }

@@ -4,13 +4,24 @@
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
-import type { ModelResolution, ProviderAdapter, ResolvedKeys, ProviderKeyRecord, RequestContext, RouteCandidate, RoutingStrategy } from '../spec/plugin.ts';
+import type {
+  ModelFilter,
+  ModelResolution,
+  ProviderAdapter,
+  ResolvedKeys,
+  ProviderKeyRecord,
+  RequestContext,
+  RouteCandidate,
+  RoutingStrategy,
+} from '../spec/plugin.ts';
+import { PLATFORM_NAMES } from '../spec/strategy.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import type { HealthMonitor } from './health/monitor.ts';
-import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
+import type { ModelClass, ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
 import { checkCostWeights, checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
 import { clientKeys } from '../credentials/client-keys.ts';
+import { modelPredicate } from './model-predicate.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
 const DEFAULT_PLATFORM_MARKUP_PERCENT = 5;
@@ -24,6 +35,11 @@ export interface RouterDependencies {
   health: HealthMonitor;
   /** The operator's table (shipped table plus operator overrides); accounts may override further. */
   modelClasses: () => ModelClassTable;
+  /**
+   * The plugins' model filters (what `GET /v1/models` lists): a request for a model class goes to a
+   * provider whose model of the class the caller may use. None: every model is usable.
+   */
+  modelFilters?: ReadonlyArray<{ value: ModelFilter }>;
 }
 
 /** A resolution a dialect asked for before routing, reused by the route stage when nothing changed. */
@@ -79,13 +95,17 @@ export class Router {
     return table;
   }
 
-  /** Each provider's model of the request's class; cached per table, so routing allocates nothing. */
-  private equivalentsFor(table: ModelClassTable, provider: string | undefined, model: string): ReadonlyMap<string, string> | undefined {
+  /**
+   * Each provider's model of the request's class (the class the client named, else the model's);
+   * cached per table, so routing allocates nothing.
+   */
+  private equivalentsFor(table: ModelClassTable, resolution: ModelResolution): ReadonlyMap<string, string> | undefined {
+    const { provider, model, modelClass: className } = resolution;
     let cache = this.equivalentsCache.get(table);
     if (cache === undefined) this.equivalentsCache.set(table, (cache = new Map()));
-    const key = `${provider ?? ''}\u0000${model}`;
+    const key = className === undefined ? `${provider ?? ''}\u0000${model}` : `${provider ?? ''}\u0000${model}\u0000${className}`;
     if (cache.has(key)) return cache.get(key);
-    const modelClass = table.classOf(model);
+    const modelClass = className === undefined ? table.classOf(model) : table.named(className);
     let equivalents: Map<string, string> | undefined;
     if (modelClass !== undefined) {
       equivalents = new Map(Object.entries(modelClass.models));
@@ -139,12 +159,20 @@ export class Router {
     }
     const { model, provider } = context.request;
     const empty = { account: new Map(), platform: new Map() };
-    const resolution = resolveModel(this.resolver, context.principal.accountId, empty, model, provider);
-    if (resolution.provider === undefined)
-      throw new KeywayError('invalid_field', {
+    const needsProvider = () =>
+      new KeywayError('invalid_field', {
         param: 'X-Provider',
         detail: 'X-Provider-Key needs the provider it belongs to: send X-Provider or name the model as provider/model',
       });
+    let resolution: ModelResolution;
+    try {
+      resolution = resolveModel(this.resolver, context.principal.accountId, empty, model, provider);
+    } catch (error) {
+      // A model class (`fast`) has a model on several providers: the key's provider must be named.
+      if (this.isClassName(context.principal.accountId, model)) throw needsProvider();
+      throw error;
+    }
+    if (resolution.provider === undefined) throw needsProvider();
     return resolution.provider;
   }
 
@@ -188,15 +216,84 @@ export class Router {
     return accountDefault === undefined ? requested : { ...accountDefault, ...requested };
   }
 
-  private resolutionFor(context: RequestContext): ModelResolution {
-    const keys = context.keys ?? this.dependencies.snapshots.keysFor(context.principal.accountId);
+  private resolutionFor(context: RequestContext, table: ModelClassTable, keys: ResolvedKeys, routing: RoutingOptions): ModelResolution {
     const earlier = peeked.get(context);
     const { model, provider } = context.request;
+    const accountId = context.principal.accountId;
     // A peeked resolution holds while the request names the same model and provider over the same
     // keys (X-Use-BYOK: false narrows them, which can change how a tie between providers breaks).
+    let resolution: ModelResolution;
     if (earlier !== undefined && earlier.model === model && earlier.providerField === provider && earlier.accountKeys === keys.account)
-      return earlier.resolution;
-    return resolveModel(this.resolver, context.principal.accountId, keys, model, provider);
+      resolution = earlier.resolution;
+    else {
+      try {
+        resolution = resolveModel(this.resolver, accountId, keys, model, provider);
+      } catch (error) {
+        const requested = error instanceof KeywayError && error.code === 'model_not_found' ? this.classRequest(context, table, keys, routing) : undefined;
+        if (requested === undefined) throw error;
+        return requested;
+      }
+    }
+    return resolution.explicit ? this.namedProviderClassModel(table, resolution, accountId) : resolution;
+  }
+
+  /** Whether a name no provider is known to serve names a model class of the account (or a member of one). */
+  private isClassName(accountId: string, model: string): boolean {
+    return this.modelClassesFor(accountId).classOf(model) !== undefined && providersSelecting(this.resolver, accountId, model).length === 0;
+  }
+
+  /**
+   * A name no provider is known to serve that is a model class's name (`flagship`) or one of its
+   * `members` (`my-fast-model`) asks for the class: its model on the first provider, in the order of the
+   * class's `models`, that this request holds a usable key for (the account's; else the platform's,
+   * when the routing allows them) and whose model of the class the caller may use (the same rule as
+   * `GET /v1/models`). The strategy then plans as for that model: `byok_preferred` and `direct` stay on
+   * that provider, `fallback_chain` and `cost_optimized` take in the class's other providers. With no
+   * such provider, the class's first one (its 503 or 403 says why). Undefined for any other name.
+   */
+  private classRequest(context: RequestContext, table: ModelClassTable, keys: ResolvedKeys, routing: RoutingOptions): ModelResolution | undefined {
+    const { model } = context.request;
+    const accountId = context.principal.accountId;
+    if (context.request.provider !== undefined || !this.isClassName(accountId, model)) return undefined;
+    const modelClass = table.classOf(model) as ModelClass;
+    const served = Object.entries(modelClass.models).filter(([provider, name]) => name !== '' && this.dependencies.providers.has(provider));
+    const first = served[0];
+    if (first === undefined) {
+      throw new KeywayError(
+        'model_not_found',
+        {
+          detail: `'${model}' names the model class '${modelClass.name}', which has no model of a loaded provider; give it one with PUT /v1/settings/model-classes.`,
+        },
+        { param: 'model', extra: { model_class: modelClass.name } },
+      );
+    }
+    const allowed = modelPredicate(this.dependencies.modelFilters ?? [], { principal: context.principal, headers: context.headers });
+    const usable = (pool: readonly ProviderKeyRecord[] | undefined, name: string) =>
+      pool?.some((key) => this.isAvailable(key) && !this.dependencies.models.knownNotToServe(key, name)) === true;
+    const pick = (pools: ResolvedKeys['account']) =>
+      served.find(([provider, name]) => (allowed === undefined || allowed(provider, name)) && usable(pools.get(provider), name));
+    const platform =
+      routing.use_byok_only !== true &&
+      (routing.fallback_to_parrotrouter === true || (routing.provider_order ?? []).some((entry) => PLATFORM_NAMES.has(entry)));
+    const [provider, chosen] = pick(keys.account) ?? (platform ? pick(keys.platform) : undefined) ?? first;
+    return { provider, model: chosen, explicit: false, modelClass: modelClass.name };
+  }
+
+  /**
+   * A request that names its provider (`anthropic/fast`, the `provider` field, `X-Provider` with
+   * `X-Provider-Key`) and, as the model, a class no provider is known to serve by that name, gets the
+   * class's model for that provider. Any other name is sent as it is (a fine-tune, a new model).
+   */
+  private namedProviderClassModel(table: ModelClassTable, resolution: ModelResolution, accountId: string): ModelResolution {
+    const provider = resolution.provider;
+    if (provider === undefined) return resolution;
+    const modelClass = table.classOf(resolution.model);
+    const model = modelClass?.models[provider];
+    if (modelClass === undefined || model === undefined || model === '' || model === resolution.model) return resolution;
+    // A catalog model of that provider (`openai/gpt-4o`, a flagship member) is that model: one lookup.
+    if (this.dependencies.catalog.get(provider, resolution.model) !== undefined) return resolution;
+    if (providersSelecting(this.resolver, accountId, resolution.model).length > 0) return resolution;
+    return { provider, model, explicit: true, modelClass: modelClass.name };
   }
 
   /** The route stage's core work: resolve the model and let the strategy order the candidates. */
@@ -214,9 +311,10 @@ export class Router {
     // The request's own order and weights (a stored default was checked when it was saved).
     checkProviderOrder(context.request.routing?.provider_order, this.dependencies.providers);
     checkCostWeights(context.request.routing?.cost_weights, this.dependencies.providers);
-    const resolution = this.resolutionFor(context);
+    const table = this.modelClassesFor(context.principal.accountId);
+    const resolution = this.resolutionFor(context, table, keys, routing);
     context.resolution = resolution;
-    const equivalents = this.equivalentsFor(this.modelClassesFor(context.principal.accountId), resolution.provider, resolution.model);
+    const equivalents = this.equivalentsFor(table, resolution);
     const planned = strategy.plan({
       request: context.request,
       resolution,
@@ -230,16 +328,17 @@ export class Router {
       platformMarkupPercent:
         (this.dependencies.snapshots.current.platformSettings.platform_markup_percent as number | undefined) ?? DEFAULT_PLATFORM_MARKUP_PERCENT,
     });
-    context.candidates = this.withoutUnservedSubstitutes(planned, resolution.model);
+    // A class request named no model: every candidate is routing's choice.
+    context.candidates = this.withoutUnservedSubstitutes(planned, resolution.modelClass === undefined ? resolution.model : undefined);
   }
 
   /**
    * A substitute (a class's equivalent of the model the client named, chosen by routing) that the
    * key's own model listing does not hold is left out: the attempt could only fail with "model not
    * found", after a round trip, on each key of that provider. The model the client named is always
-   * tried. Allocates nothing when nothing is left out.
+   * tried (undefined when it named a model class). Allocates nothing when nothing is left out.
    */
-  private withoutUnservedSubstitutes(candidates: RouteCandidate[], model: string): RouteCandidate[] {
+  private withoutUnservedSubstitutes(candidates: RouteCandidate[], model: string | undefined): RouteCandidate[] {
     let kept: RouteCandidate[] | undefined;
     for (let index = 0; index < candidates.length; index++) {
       const candidate = candidates[index] as RouteCandidate;
@@ -258,6 +357,19 @@ export class Router {
   }
 
   private noCandidates(context: RequestContext, provider: string | undefined, routing: RoutingOptions): KeywayError {
+    const modelClass = context.resolution?.explicit === false ? context.resolution.modelClass : undefined;
+    if (modelClass !== undefined) {
+      const models = Object.entries(this.modelClassesFor(context.principal.accountId).named(modelClass)?.models ?? {})
+        .filter(([name]) => this.dependencies.providers.has(name))
+        .map(([name, model]) => `${model} on ${name}`);
+      return new KeywayError(
+        'no_provider_available',
+        {
+          detail: `No key this request may use can serve the model class '${modelClass}' (${models.join(', ')}): add a key of one of these providers with POST /v1/providers/keys, or see GET /v1/providers/health for keys that are unavailable.`,
+        },
+        { extra: { model_class: modelClass } },
+      );
+    }
     const held = provider === undefined ? [] : (context.keys?.account.get(provider) ?? []);
     let detail: string;
     let retryAfterSeconds: number | undefined;

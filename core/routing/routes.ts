@@ -8,7 +8,8 @@ import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import { validateRouting } from '../wire/request-validation.ts';
-import { validateOverrides } from './model-classes.ts';
+import { validateOverrides, type ModelClassOverrides } from './model-classes.ts';
+import type { Runtime } from '../runtime.ts';
 import { checkCostWeights, checkProviderOrder } from './resolve-model.ts';
 
 /** The seed's cost-optimized block: `{"routing": {...}}` (a bare routing object is accepted too). */
@@ -24,6 +25,16 @@ function routingFromBody(body: unknown): RoutingOptions {
   return routing as RoutingOptions;
 }
 
+/** The overrides an account stored (`PUT /v1/settings/model-classes`), `{}` when none. */
+function accountOverrides(runtime: Runtime, accountId: string): ModelClassOverrides {
+  return (runtime.snapshots.current.accounts.get(accountId)?.settings.model_classes as ModelClassOverrides | undefined) ?? {};
+}
+
+/** The overrides the operator stored for every account (`PUT /v1/platform/model-classes`), `{}` when none. */
+function platformOverrides(runtime: Runtime): ModelClassOverrides {
+  return (runtime.snapshots.current.platformSettings.model_classes as ModelClassOverrides | undefined) ?? {};
+}
+
 export const routingRoutes = {
   putRouting: guarded('admin', async (runtime, request, principal) => {
     const routing = routingFromBody(await readJson(request, runtime.config));
@@ -35,21 +46,27 @@ export const routingRoutes = {
     const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
     return json({ routing: settings.routing });
   }),
-  getModelClasses: guarded('viewer', (runtime, _request, principal) => json({ classes: runtime.router.modelClassesFor(principal.accountId).list() })),
+  getModelClasses: guarded('viewer', (runtime, _request, principal) =>
+    json({
+      classes: runtime.router.modelClassesFor(principal.accountId).list(),
+      account_overrides: accountOverrides(runtime, principal.accountId),
+      platform_overrides: platformOverrides(runtime),
+    }),
+  ),
+  // A PUT replaces the whole override set (`{"classes": {}}` clears it): the body is what is stored,
+  // not a patch merged into earlier PUTs, so leaving a class out of it brings back the table below.
   putAccountModelClasses: guarded('admin', async (runtime, request, principal) => {
     const overrides = validateOverrides(await readJson(request, runtime.config));
-    const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.model_classes as Record<string, unknown> | undefined) ?? {};
-    await updateAccountSettings(runtime, principal, 'model_classes', { ...current, ...overrides }, request);
-    return json({ classes: runtime.router.modelClassesFor(principal.accountId).list() });
+    await updateAccountSettings(runtime, principal, 'model_classes', overrides, request);
+    return json({ classes: runtime.router.modelClassesFor(principal.accountId).list(), account_overrides: accountOverrides(runtime, principal.accountId) });
   }),
   putPlatformModelClasses: guarded('operator', async (runtime, request) => {
     const overrides = validateOverrides(await readJson(request, runtime.config));
     const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
-    const merged = { ...stored, ...overrides };
-    await runtime.store.setPlatformSetting('model_classes', merged);
+    await runtime.store.setPlatformSetting('model_classes', overrides);
     await runtime.snapshots.refresh();
     // As the account's overrides are recorded (account-settings.ts): the stored setting before and after.
-    recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: merged } });
-    return json({ classes: runtime.router.dependencies.modelClasses().list() });
+    recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: overrides } });
+    return json({ classes: runtime.router.dependencies.modelClasses().list(), platform_overrides: platformOverrides(runtime) });
   }),
 };

@@ -15,6 +15,12 @@ export interface ModelResolution {
   model: string;
   /** True when the client named the provider (`provider` field or `provider/model`). */
   explicit: boolean;
+  /**
+   * Set when the client named a model class instead of a model: the class's name, or a member of it
+   * that no provider is known to serve (docs/routing.md, "Model classes"). `model` is then the class's
+   * model for `provider`, chosen by routing, and every candidate is routing's choice, none the client's.
+   */
+  modelClass?: string;
 }
 
 export interface ResolvedKeys {

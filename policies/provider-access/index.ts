@@ -92,11 +92,12 @@ export function modelAllowed(compiled: CompiledPermissions, provider: string, mo
  * refuses a request for Opus (and one that turns Google off refuses a Gemini model) whatever the
  * strategy, rather than letting cost_optimized or a fallback chain answer it from another provider's
  * class member. So the member learns the rule from the refusal, under every strategy alike. A name
- * that selects no provider (a class such as `flagship`) is left to the candidates' filter below.
+ * that selects no provider, and a model class the client named without a provider (`flagship`: its
+ * model on the provider routing chose), are left to the candidates' filter below.
  */
 function refuseNamedModel(services: Services, compiled: CompiledPermissions, named: ModelResolution | undefined): void {
   const provider = named?.provider;
-  if (named === undefined || provider === undefined) return;
+  if (named === undefined || provider === undefined || (named.modelClass !== undefined && !named.explicit)) return;
   if (!providerAllowed(compiled, provider)) {
     throw services.errors.create('provider_not_allowed', { detail: providerRefusal(compiled, provider) }, { param: 'model', extra: { provider } });
   }
@@ -147,6 +148,17 @@ export const providerAccessPolicy = definePlugin({
           const kept = planned.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
           if (kept.length !== before) context.candidates = kept;
           if (kept.length > 0) return;
+          const modelClass = context.resolution?.explicit === false ? context.resolution.modelClass : undefined;
+          if (modelClass !== undefined) {
+            // A class the client named: what it was planned to is what the team may not use.
+            if (before === 0) return;
+            const refused = [...new Set(planned.map((candidate) => `${candidate.model} on ${candidate.provider}`))].join(', ');
+            throw services.errors.create(
+              'model_not_allowed',
+              { detail: `This team may not use what the routing planned for the model class '${modelClass}': ${refused}.` },
+              { param: 'model', extra: { model: context.request.model } },
+            );
+          }
           const provider = context.resolution?.provider;
           const model = context.resolution?.model ?? context.request.model;
           if (provider !== undefined && !providerAllowed(compiled, provider)) {

@@ -89,6 +89,35 @@ describe('PUT /v1/settings/model-classes (account)', () => {
     expect(fleet.upstreamCounts()).toEqual(attemptsOf({ openai: 1 }));
   });
 
+  test('a PUT replaces the whole override set: {} brings back the table a null removed, and a class left out is restored', async () => {
+    const key = await newAccount();
+    const table = await modelClasses(gateway, key);
+    const removed = await overrideForAccount(key, { flagship: null, small: null });
+    expect(removed.status).toBe(200);
+    expect(((await removed.json()) as { account_overrides: unknown }).account_overrides).toEqual({ flagship: null, small: null });
+    expect((await modelClasses(gateway, key)).map((entry) => entry.name)).not.toContain('flagship');
+
+    // Leaving a class out of the set restores it; the other override stays.
+    const one = await overrideForAccount(key, { small: null, flagship: { models: { google: 'gemini-2.5-flash' } } });
+    expect(one.status).toBe(200);
+    expect(classOf(await modelClasses(gateway, key), 'flagship').models.google).toBe('gemini-2.5-flash');
+    const second = await overrideForAccount(key, { small: null });
+    expect(((await second.json()) as { account_overrides: unknown }).account_overrides).toEqual({ small: null });
+    expect(classOf(await modelClasses(gateway, key), 'flagship')).toEqual(classOf(table, 'flagship'));
+    expect((await modelClasses(gateway, key)).map((entry) => entry.name)).not.toContain('small');
+
+    // {} clears every override: the account sees the operator's table again, and falls back along it.
+    const cleared = await overrideForAccount(key, {});
+    expect(cleared.status).toBe(200);
+    const answer = (await cleared.json()) as { classes: unknown; account_overrides: unknown };
+    expect(answer.account_overrides).toEqual({});
+    expect(answer.classes).toEqual(table);
+    const read = (await (await call(gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as Record<string, unknown>;
+    expect(read).toEqual({ classes: table, account_overrides: {}, platform_overrides: {} });
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect(servedBy(await chain(key, ['openai', 'anthropic'])).provider).toBe('anthropic');
+  });
+
   test('validation names the field', async () => {
     const key = await newAccount();
     const badModel = await overrideForAccount(key, { flagship: { models: { google: 5 } } });
@@ -117,9 +146,35 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
       await chain(overriding, ['openai', 'anthropic']);
       expect(lastSentModel(fleet, 'anthropic')).toBe('claude-opus-4-1');
     } finally {
-      await overrideForPlatform({
-        flagship: { models: { anthropic: shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '' } },
-      });
+      // {} clears the operator's overrides: every account is back on the shipped table.
+      const cleared = await overrideForPlatform({});
+      expect(cleared.status).toBe(200);
+      expect(((await cleared.json()) as { platform_overrides: unknown }).platform_overrides).toEqual({});
+    }
+    expect(classOf(await modelClasses(gateway, key), 'flagship').models).toEqual(
+      shippedModelClasses(gateway.runtime.plugins.providers).named('flagship')?.models ?? {},
+    );
+  });
+
+  test("a second PUT replaces the operator's first, and GET /v1/model-classes shows both layers' overrides", async () => {
+    const key = await newAccount();
+    await overrideForAccount(key, { small: null });
+    try {
+      await overrideForPlatform({ flagship: { models: { anthropic: 'claude-sonnet-4-5' } } });
+      await overrideForPlatform({ mid: { description: 'balanced' } });
+      const read = (await (await call(gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as {
+        classes: Parameters<typeof classOf>[0];
+        account_overrides: unknown;
+        platform_overrides: unknown;
+      };
+      expect(read.platform_overrides).toEqual({ mid: { description: 'balanced' } });
+      expect(read.account_overrides).toEqual({ small: null });
+      expect(classOf(read.classes, 'flagship').models.anthropic).toBe(
+        shippedModelClasses(gateway.runtime.plugins.providers).named('flagship')?.models.anthropic ?? '',
+      );
+      expect(classOf(read.classes, 'mid').description).toBe('balanced');
+    } finally {
+      await overrideForPlatform({});
     }
   });
 });
