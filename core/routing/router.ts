@@ -6,7 +6,8 @@ import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import type { ModelResolution, ProviderAdapter, ResolvedKeys, ProviderKeyRecord, RequestContext, RouteCandidate, RoutingStrategy } from '../spec/plugin.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
-import type { HealthMonitor } from './health/monitor.ts';
+import type { HealthMonitor, UnavailableReason } from './health/monitor.ts';
+import { healthPolicyOf } from './health/probes.ts';
 import type { ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
 import { checkCostWeights, checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
@@ -273,11 +274,30 @@ export class Router {
       detail = `The request's routing${order} planned none of this account's ${provider} keys, and no other provider it allows serves '${context.request.model}'.`;
     } else {
       // Say why (health check, refused key), not the stored status, which stays `active` for a disabled provider.
-      const reasons = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
+      const reasons: UnavailableReason[] = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
       const waits = reasons.map((entry) => entry.retryAfterSeconds).filter((seconds): seconds is number => seconds !== undefined);
       retryAfterSeconds = waits.length > 0 ? Math.min(...waits) : undefined;
       detail = `Every ${provider} provider key of this account is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
+      if (reasons.every((entry) => entry.rejected === true)) return this.keysRejected(context, provider, detail);
     }
     return new KeywayError('no_provider_available', { detail }, { retryAfterSeconds, extra: provider === undefined ? {} : { provider } });
+  }
+
+  /**
+   * Every key of the provider was refused by it (401/403): a retry within seconds meets the same
+   * refusal, so the answer says how the keys come back and carries `x-should-retry: false`, which
+   * stops the official SDKs retrying (as for an exhausted quota). Key ids only, never a key.
+   */
+  private keysRejected(context: RequestContext, provider: string, detail: string): KeywayError {
+    const interval = healthPolicyOf(this.dependencies.snapshots, context.principal.accountId).check_interval;
+    return new KeywayError(
+      'no_provider_available',
+      {
+        detail:
+          `${detail} A refused key is re-checked against ${provider}'s models endpoint every ${interval} s (and on GET /v1/providers) ` +
+          'and is back in rotation once it works: fix it at the provider, or replace it with POST /v1/providers/keys.',
+      },
+      { extra: { provider }, headers: { 'x-should-retry': 'false' } },
+    );
   }
 }
