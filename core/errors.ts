@@ -74,7 +74,8 @@ export const ERROR_TABLE = {
   internal_error: { status: 500, type: 'api_error', template: 'Keyway hit an internal error ({detail}). The request id is {requestId}.' },
   plugin_error: { status: 500, type: 'api_error', template: "Plugin '{plugin}' failed during {stage}: {detail}" },
   upstream_error: { status: 502, type: 'upstream_error', template: '{detail}' },
-  provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}' },
+  /** The provider refused the key (401/403): retrying cannot help until the key is fixed or replaced. */
+  provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}', retryable: false },
   no_provider_available: { status: 503, type: 'no_provider_available', template: '{detail}' },
   not_ready: { status: 503, type: 'api_error', template: '{detail}' },
   /** Keyway's own queue for upstream slots timed out (core/lifecycle/upstream-slots.ts); never a provider's failure. */

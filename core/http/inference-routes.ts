@@ -8,6 +8,7 @@ import { snapshotBase } from '../catalog/snapshots.ts';
 import { KeywayError } from '../errors.ts';
 import { passGuards } from './kit/guard.ts';
 import { refuseSecretName } from '../wire/secret-fields.ts';
+import { providerOfPrefix } from '../routing/resolve-model.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
@@ -46,7 +47,8 @@ export function retrieveModel(runtime: Runtime, request: Request, encodedId: str
     const id = decodedModelId(encodedId);
     const models = callableModels(runtime, request);
     refuseSecretName('model', id, 'a model name');
-    const entry = models.find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === id);
+    const qualified = qualifiedModelId(runtime, id);
+    const entry = models.find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === qualified);
     if (entry === undefined) {
       throw new KeywayError('model_not_found', { detail: `The model '${id.slice(0, 200)}' does not exist or this key may not use it.` }, { param: 'model' });
     }
@@ -54,6 +56,13 @@ export function retrieveModel(runtime: Runtime, request: Request, encodedId: str
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }
+}
+
+/** `provider/model` with a LiteLLM provider name (`gemini/…`) as the provider's own (`google/…`), as the inference routes read it. */
+function qualifiedModelId(runtime: Runtime, id: string): string {
+  const slash = id.indexOf('/');
+  const provider = slash > 0 ? providerOfPrefix(runtime.plugins.providers, id.slice(0, slash)) : undefined;
+  return provider === undefined ? id : `${provider}${id.slice(slash)}`;
 }
 
 /** The path's model id: percent-escapes decoded (a client may escape the slash of `provider/model`); a bad escape is kept as sent. */

@@ -111,22 +111,35 @@ export async function runAttempts<Value>(
   let lastError: KeywayError | undefined;
   // Providers whose adapter threw a bug of its own: their other keys would fail the same way.
   let broken: Set<string> | undefined;
+  // Candidates (provider and model) whose translation refused the request: the refusal is the
+  // translator's, so that provider's other keys, and a later pass, would refuse it the same way.
+  let refused: Set<string> | undefined;
+  let refusal: KeywayError | undefined;
+  let skipped = 0;
   let stop = false;
   for (let pass = 0; pass <= policy.retries && !stop; pass++) {
     if (pass > 0) {
-      const delay = backoffDelay(pass - 1, lastError?.retryAfterSeconds, random);
+      // Nothing reached an upstream (every candidate refused or unavailable): another pass would not either.
+      if (lastError === undefined) break;
+      const delay = backoffDelay(pass - 1, lastError.retryAfterSeconds, random);
       if (performance.now() - started + delay > policy.totalTimeoutMs || clientSignal?.aborted) break;
       await sleep(delay, clientSignal);
     }
     for (let position = 0; position < context.candidates.length; position++) {
-      if (context.attempts.length >= policy.maxAttempts) {
+      // The cap counts upstream attempts: a skipped candidate never reached one.
+      if (context.attempts.length - skipped >= policy.maxAttempts) {
         stop = true;
         break;
       }
       const candidate = context.candidates[position] as RouteCandidate;
       const adapter = dependencies.providers.get(candidate.provider);
       // Health can change during a request (an earlier attempt's auth error takes a key out).
-      if (adapter === undefined || broken?.has(candidate.provider) || (context.attempts.length > 0 && !dependencies.health.isAvailable(candidate.key)))
+      if (
+        adapter === undefined ||
+        broken?.has(candidate.provider) ||
+        refused?.has(refusalScope(candidate)) ||
+        (context.attempts.length > 0 && !dependencies.health.isAvailable(candidate.key))
+      )
         continue;
       const remainingMs = policy.totalTimeoutMs - (performance.now() - started);
       if (remainingMs <= 0) {
@@ -137,6 +150,16 @@ export async function runAttempts<Value>(
       if (outcome.success !== undefined) return outcome.success;
       const failure = outcome.failure as KeywayError;
       if (clientSignal?.aborted) throw failure;
+      // A candidate that cannot serve what the request asks (n > 1 where the provider has one choice)
+      // is skipped, not the end of the request: the next one may serve it, and an upstream failure
+      // met before stays the answer's (QA14 migrator 7: an OpenAI 500, then Anthropic's refusal of
+      // n: 2, answered a 400 that told the client its request was wrong, and Google was never tried).
+      if (isCandidateRefusal(failure)) {
+        (refused ??= new Set()).add(refusalScope(candidate));
+        refusal ??= failure;
+        skipped++;
+        continue;
+      }
       lastError = failure;
       if (outcome.adapterBug) (broken ??= new Set()).add(candidate.provider);
       const isLast = position === context.candidates.length - 1 && pass === policy.retries;
@@ -149,7 +172,22 @@ export async function runAttempts<Value>(
       }
     }
   }
-  throw finalFailure(lastError, context.attempts, context.resolution?.model ?? context.request.model, context.requestId);
+  // The refusal is the answer only when no upstream was tried: then the request is what no candidate could serve.
+  throw finalFailure(lastError ?? refusal, context.attempts, context.resolution?.model ?? context.request.model, context.requestId);
+}
+
+/**
+ * A provider adapter's refusal to translate the request: `unsupported_feature` (a feature the provider
+ * lacks) with no failure reason, so no upstream was called. It says the candidate cannot serve this
+ * request, not that the request is wrong: another provider may serve it. Other translation refusals
+ * (`invalid_field`: a value the request should not have sent) still end the request.
+ */
+export function isCandidateRefusal(failure: KeywayError): boolean {
+  return failure.code === 'unsupported_feature' && failure.reason === undefined;
+}
+
+function refusalScope(candidate: RouteCandidate): string {
+  return `${candidate.provider}\u0000${candidate.model}`;
 }
 
 interface AttemptOutcome<Value> {
@@ -272,7 +310,7 @@ async function attemptOnce<Value>(
         rateLimitRemaining: call?.upstream.rateLimitRemaining,
       });
     }
-    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs, started));
+    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure)));
     return { failure, adapterBug };
   }
 }
@@ -370,9 +408,9 @@ function withoutSecret(failure: KeywayError, secret: string | undefined): Keyway
   );
 }
 
-function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number, startedAt: number): AttemptRecord {
+function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number, startedAt: number, skipped: boolean): AttemptRecord {
   const upstreamStatus = failure.extra?.upstream_status;
-  return {
+  const record: AttemptRecord = {
     provider: candidate.provider,
     model: candidate.model,
     keyId: candidate.key.id,
@@ -382,6 +420,8 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
     durationMs: Math.round(durationMs * 1000) / 1000,
     startedAt,
   };
+  if (skipped) record.skipped = true;
+  return record;
 }
 
 /**
@@ -392,7 +432,13 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
  * failure is neither a rate limit nor a timeout).
  */
 function clientModelNotFound(attempts: readonly AttemptRecord[], requestedModel: string): boolean {
-  return attempts.every((attempt) => attempt.reason === 'model_not_available' && attempt.model === requestedModel);
+  // A skipped candidate never asked its provider for the model: it says nothing either way.
+  return attempts.every((attempt) => attempt.skipped === true || (attempt.reason === 'model_not_available' && attempt.model === requestedModel));
+}
+
+/** How an attempt reads in the answer's message: a skipped candidate says so. */
+function attemptSummary(attempt: AttemptRecord): string {
+  return `${attempt.provider}/${attempt.model} (${attempt.skipped === true ? `skipped: ${attempt.reason}` : attempt.reason})`;
 }
 
 /** When every candidate failed, the answer follows the last failure and lists every attempt. */
@@ -406,20 +452,21 @@ export function finalFailure(lastError: KeywayError | undefined, attempts: Attem
     owner: attempt.owner,
     reason: attempt.reason,
     status: attempt.status ?? null,
+    ...(attempt.skipped === true ? { skipped: true } : {}),
   }));
   // The copy's message is fixed: it names the request id now, where the failure was raised without it (the key vault).
   const lastMessage = lastError.messageFor(requestId);
   const message =
-    attempts.length <= 1
-      ? lastMessage
-      : `All ${attempts.length} attempts failed: ${attempts.map((attempt) => `${attempt.provider}/${attempt.model} (${attempt.reason})`).join(', ')}. Last error: ${lastMessage}`;
-  const substituteMissing = lastError.code === 'model_not_found' && !clientModelNotFound(attempts, requestedModel);
+    attempts.length <= 1 ? lastMessage : `All ${attempts.length} attempts failed: ${attempts.map(attemptSummary).join(', ')}. Last error: ${lastMessage}`;
+  const notFound = lastError.code === 'model_not_found';
+  const substituteMissing = notFound && !clientModelNotFound(attempts, requestedModel);
   return new KeywayError(
     substituteMissing ? 'upstream_error' : lastError.code,
     {},
     {
       message,
-      param: substituteMissing ? null : lastError.param,
+      // The client's model is what is wrong: `param` names it, as Keyway's own unknown-model 404 does (QA14 docs 5).
+      param: substituteMissing ? null : notFound ? 'model' : lastError.param,
       reason: lastError.reason,
       retryAfterSeconds: lastError.retryAfterSeconds,
       extra: { ...lastError.extra, attempts: listed },

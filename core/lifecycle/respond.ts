@@ -6,7 +6,7 @@ import { StreamObserver } from '../accounting/stream-observer.ts';
 import { estimatedUsage } from '../accounting/token-estimate.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
-import type { RequestContext } from '../spec/lifecycle.ts';
+import type { AttemptRecord, RequestContext } from '../spec/lifecycle.ts';
 import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
@@ -37,6 +37,14 @@ function headerSafe(text: string): string {
     .slice(0, 2000);
 }
 
+/**
+ * The attempt whose failure an error answers: the last that reached an upstream, since a candidate
+ * skipped after it (its translation refused the request) does not make the answer; else the last.
+ */
+function answeringAttempt(attempts: readonly AttemptRecord[]): AttemptRecord | undefined {
+  return attempts.findLast((attempt) => attempt.skipped !== true) ?? attempts.at(-1);
+}
+
 export function inferenceHeaders(context: RequestContext, servedModel: string | undefined, costUsd: number | undefined): Record<string, string> {
   const headers: Record<string, string> = {
     ...context.responseHeaders,
@@ -45,7 +53,7 @@ export function inferenceHeaders(context: RequestContext, servedModel: string | 
   };
   // Nothing served (every attempt failed): the last attempt's, whose answer the error is, so a client
   // can tell whose rate limit or refusal it met; a request refused before any attempt has none.
-  const served = context.served ?? context.attempts.at(-1);
+  const served = context.served ?? answeringAttempt(context.attempts);
   if (served !== undefined) {
     headers['x-provider-used'] = served.provider;
     headers['x-byok-used'] = served.owner === 'account' ? 'true' : 'false';

@@ -12,7 +12,7 @@ export interface ModelResolverDependencies {
 
 /**
  * Picks the provider a model name selects: an explicit `provider` field or `provider/model` name
- * first, then the catalog, then what the account's keys report, then provider name patterns.
+ * (LiteLLM's provider names too: `gemini/…`) first, then the catalog, then what the account's keys report, then provider name patterns.
  * Where several providers match, the ones the account holds keys for win; a tie is an error.
  */
 export function resolveModel(
@@ -23,17 +23,14 @@ export function resolveModel(
   providerField: string | undefined,
 ): ModelResolution {
   const { providers } = dependencies;
+  const slash = model.indexOf('/');
+  const prefixed = slash > 0 ? providerOfPrefix(providers, model.slice(0, slash)) : undefined;
   if (providerField !== undefined) {
     if (!providers.has(providerField)) throw unknownProvider('provider', providerField, providers);
-    const prefix = `${providerField}/`;
-    return { provider: providerField, model: model.startsWith(prefix) ? model.slice(prefix.length) : model, explicit: true };
+    return { provider: providerField, model: prefixed === providerField ? model.slice(slash + 1) : model, explicit: true };
   }
-  const slash = model.indexOf('/');
-  if (slash > 0) {
-    const prefix = model.slice(0, slash);
-    if (providers.has(prefix)) return { provider: prefix, model: model.slice(slash + 1), explicit: true };
-    if (PLATFORM_NAMES.has(prefix)) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
-  }
+  if (prefixed !== undefined) return { provider: prefixed, model: model.slice(slash + 1), explicit: true };
+  if (slash > 0 && PLATFORM_NAMES.has(model.slice(0, slash))) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
   const matches = candidateProviders(dependencies, accountId, model);
   if (matches.length === 1) return { provider: matches[0], model, explicit: false };
   if (matches.length > 1) {
@@ -53,6 +50,29 @@ export function resolveModel(
     { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` },
     { param: 'model', extra: { suggestions } },
   );
+}
+
+/** Per set of loaded providers: the other names LiteLLM gives each (`gemini` → google). Built once. */
+const prefixAliases = new WeakMap<ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>, ReadonlyMap<string, string>>();
+
+function aliasTable(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>): ReadonlyMap<string, string> {
+  let table = prefixAliases.get(providers);
+  if (table !== undefined) return table;
+  const built = new Map<string, string>();
+  for (const [name, adapter] of providers)
+    for (const alias of adapter.catalogAliases?.providers ?? []) if (!providers.has(alias) && !built.has(alias)) built.set(alias, name);
+  prefixAliases.set(providers, (table = built));
+  return table;
+}
+
+/**
+ * The loaded provider a `prefix/model` name's prefix names: its own name (`google/gemini-2.5-pro`),
+ * or a name LiteLLM gives it, which its manifest lists as `catalogAliases.providers`
+ * (`gemini/gemini-2.5-pro`, `cohere_chat/command-r`, `together_ai/…`), so model names written for
+ * LiteLLM route unchanged (QA14 migrator 13). A loaded provider's own name always wins.
+ */
+export function providerOfPrefix(providers: ReadonlyMap<string, Pick<ProviderAdapter, 'catalogAliases'>>, prefix: string): string | undefined {
+  return providers.has(prefix) ? prefix : aliasTable(providers).get(prefix);
 }
 
 /** The 400 for a provider name no loaded provider plugin answers to, naming where it was and the known ones. */
@@ -90,7 +110,8 @@ export function providersSelecting(dependencies: ModelResolverDependencies, acco
   const slash = model.indexOf('/');
   if (slash > 0) {
     const prefix = model.slice(0, slash);
-    if (dependencies.providers.has(prefix)) return [prefix];
+    const prefixed = providerOfPrefix(dependencies.providers, prefix);
+    if (prefixed !== undefined) return [prefixed];
     if (PLATFORM_NAMES.has(prefix)) return providersSelecting(dependencies, accountId, model.slice(slash + 1));
   }
   return candidateProviders(dependencies, accountId, model);

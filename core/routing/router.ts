@@ -16,7 +16,8 @@ import type {
 } from '../spec/plugin.ts';
 import { PLATFORM_NAMES } from '../spec/strategy.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
-import type { HealthMonitor } from './health/monitor.ts';
+import type { HealthMonitor, UnavailableReason } from './health/monitor.ts';
+import { healthPolicyOf } from './health/probes.ts';
 import type { ModelClass, ModelClassOverrides, ModelClassTable } from './model-classes.ts';
 import type { ReportedModels } from './reported-models.ts';
 import { checkCostWeights, checkProviderOrder, providersSelecting, resolveModel, unknownProvider, type ModelResolverDependencies } from './resolve-model.ts';
@@ -142,6 +143,11 @@ export class Router {
       context.keys = clientKeys(context, this.clientKeyProvider(context), context.principal.accountId, clientKey.trim());
       return;
     }
+    // Without X-Provider-Key the header is checked all the same, and names the provider as the
+    // `provider` field does: it used to be ignored, so `X-Provider: acme`, or `X-Provider: google`
+    // for gpt-4o, was served by OpenAI without a word (QA14 migrator 5).
+    const named = this.providerHeader(context);
+    if (named !== undefined) this.holdToNamedProvider(context, named, false);
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
     if (useByok === false) {
@@ -150,11 +156,18 @@ export class Router {
     } else context.keys = keys;
   }
 
-  private clientKeyProvider(context: RequestContext): string {
+  /** `X-Provider`, when sent: a loaded provider's name, else a 400 naming the header and the known providers. */
+  private providerHeader(context: RequestContext): string | undefined {
     const named = context.headers.get('x-provider')?.trim();
-    if (named !== undefined && named !== '') {
-      if (!this.dependencies.providers.has(named)) throw unknownProvider('X-Provider', named, this.dependencies.providers);
-      this.holdToClientProvider(context, named);
+    if (named === undefined || named === '') return undefined;
+    if (!this.dependencies.providers.has(named)) throw unknownProvider('X-Provider', named, this.dependencies.providers);
+    return named;
+  }
+
+  private clientKeyProvider(context: RequestContext): string {
+    const named = this.providerHeader(context);
+    if (named !== undefined) {
+      this.holdToNamedProvider(context, named, true);
       return named;
     }
     const { model, provider } = context.request;
@@ -177,34 +190,37 @@ export class Router {
   }
 
   /**
-   * `X-Provider` says whose key `X-Provider-Key` is; it does not send the model to another provider.
-   * A model that only other providers serve (`gpt-4` with `X-Provider: google`), or a `provider` field
-   * that names another, is a 400 naming the conflict: the key could not serve it, and answering with
-   * the account's keys of the model's provider would spend a key the client did not choose. Otherwise
-   * the header decides the provider as the `provider` field would (a name no provider is known to
-   * serve, such as a fine-tune, goes to it).
+   * `X-Provider` says whose key `X-Provider-Key` is, or without one which provider serves; it never
+   * sends the model to another provider. A model that only other providers serve (`gpt-4` with
+   * `X-Provider: google`), or a `provider` field that names another, is a 400 naming the conflict:
+   * the provider could not serve it, and answering with the model's own provider would serve what the
+   * client did not choose (with a client key, spend a stored key it did not send). Otherwise the header
+   * decides the provider as the `provider` field would (a name no provider is known to serve, such as
+   * a fine-tune, goes to it).
    */
-  private holdToClientProvider(context: RequestContext, named: string): void {
+  private holdToNamedProvider(context: RequestContext, named: string, withClientKey: boolean): void {
     const { model, provider } = context.request;
     if (provider !== undefined && provider !== named)
       throw new KeywayError('invalid_field', {
         param: 'X-Provider',
-        detail: `X-Provider names ${named} but the request's provider field names ${provider}; X-Provider-Key is used for its own provider only, so send one of them`,
+        detail: `X-Provider names ${named} but the request's provider field names ${provider}; ${withClientKey ? 'X-Provider-Key is used for its own provider only' : 'a request has one provider'}, so send one of them`,
       });
-    if (provider === undefined) {
-      const serving = providersSelecting(this.resolver, context.principal.accountId, model);
-      if (serving.length > 0 && !serving.includes(named)) {
-        const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[named];
-        throw new KeywayError('invalid_field', {
-          param: 'X-Provider',
-          detail:
-            `${named} does not serve the model '${model}' (${serving.join(', ')} ${serving.length === 1 ? 'does' : 'do'}). X-Provider says whose key ` +
-            `X-Provider-Key is, and Keyway never sends that key another provider's model: send X-Provider: ${serving[0]} with a key of that provider, ` +
-            `or ask for a ${named} model${example === undefined ? '' : ` (such as ${named}/${example})`}`,
-        });
-      }
-      context.request.provider = named;
+    if (provider !== undefined) return;
+    const serving = providersSelecting(this.resolver, context.principal.accountId, model);
+    if (serving.length > 0 && !serving.includes(named)) {
+      const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[named];
+      const others = `${serving.join(', ')} ${serving.length === 1 ? 'does' : 'do'}`;
+      const alternative = `ask for a ${named} model${example === undefined ? '' : ` (such as ${named}/${example})`}`;
+      throw new KeywayError('invalid_field', {
+        param: 'X-Provider',
+        detail: withClientKey
+          ? `${named} does not serve the model '${model}' (${others}). X-Provider says whose key X-Provider-Key is, and Keyway never sends that key ` +
+            `another provider's model: send X-Provider: ${serving[0]} with a key of that provider, or ${alternative}`
+          : `${named} does not serve the model '${model}' (${others}). X-Provider names the provider of the model asked for, and Keyway never sends a ` +
+            `model to another provider: leave the header out, send X-Provider: ${serving[0]}, or ${alternative}`,
+      });
     }
+    context.request.provider = named;
   }
 
   /** The request's routing options over the account's defaults. */
@@ -313,6 +329,7 @@ export class Router {
     checkCostWeights(context.request.routing?.cost_weights, this.dependencies.providers);
     const table = this.modelClassesFor(context.principal.accountId);
     const resolution = this.resolutionFor(context, table, keys, routing);
+    if (resolution.explicit && resolution.provider !== undefined) this.refuseModelElsewhere(context, resolution.provider, resolution.model, keys);
     context.resolution = resolution;
     const equivalents = this.equivalentsFor(table, resolution);
     const planned = strategy.plan({
@@ -330,6 +347,40 @@ export class Router {
     });
     // A class request named no model: every candidate is routing's choice.
     context.candidates = this.withoutUnservedSubstitutes(planned, resolution.modelClass === undefined ? resolution.model : undefined);
+  }
+
+  /**
+   * A provider named for a model the catalog gives only to other providers (`provider: "google"` with
+   * `gpt-4o`, or `google/gpt-4o`) is a 400 before any call, when every key of it the request may use
+   * lists its models and none lists this one: the call could only fail with "model not found" after a
+   * round trip (QA14 migrator 13). A key whose listing is unknown, or that lists the model (an
+   * OpenAI-compatible proxy serving other providers' models, a fine-tune), keeps the request going:
+   * the refusal rests on what the provider itself says it serves, never on the catalog alone.
+   */
+  private refuseModelElsewhere(context: RequestContext, provider: string, model: string, keys: ResolvedKeys): void {
+    const listed = this.dependencies.catalog.providersOf(model);
+    // The common case, the provider's own model, costs one lookup.
+    if (listed.length === 0 || listed.some((info) => info.provider === provider)) return;
+    const owners = this.ownersOf(listed);
+    if (owners.length === 0) return;
+    const usable = [...(keys.account.get(provider) ?? []), ...(keys.platform.get(provider) ?? [])];
+    if (usable.length === 0 || !usable.every((key) => this.dependencies.models.knownNotToServe(key, model))) return;
+    const param = context.request.provider === undefined ? 'model' : 'provider';
+    const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[provider];
+    const instead = param === 'model' ? `ask for ${owners[0]}/${model}` : `leave provider out, send provider: ${owners[0]}`;
+    throw new KeywayError('invalid_field', {
+      param,
+      detail:
+        `${provider} does not serve the model '${model}': the model catalog gives it to ${owners.join(', ')}, and no ${provider} key of this account lists it. ` +
+        `Keyway sends a model only to the provider named: ${instead}, or ask for a ${provider} model${example === undefined ? '' : ` (such as ${provider}/${example})`}`,
+    });
+  }
+
+  /** The loaded providers among a model's catalog entries. */
+  private ownersOf(listed: ReturnType<ModelCatalog['providersOf']>): string[] {
+    const owners: string[] = [];
+    for (const info of listed) if (this.dependencies.providers.has(info.provider) && !owners.includes(info.provider)) owners.push(info.provider);
+    return owners;
   }
 
   /**
@@ -385,11 +436,30 @@ export class Router {
       detail = `The request's routing${order} planned none of this account's ${provider} keys, and no other provider it allows serves '${context.request.model}'.`;
     } else {
       // Say why (health check, refused key), not the stored status, which stays `active` for a disabled provider.
-      const reasons = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
+      const reasons: UnavailableReason[] = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
       const waits = reasons.map((entry) => entry.retryAfterSeconds).filter((seconds): seconds is number => seconds !== undefined);
       retryAfterSeconds = waits.length > 0 ? Math.min(...waits) : undefined;
       detail = `Every ${provider} provider key of this account is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
+      if (reasons.every((entry) => entry.rejected === true)) return this.keysRejected(context, provider, detail);
     }
     return new KeywayError('no_provider_available', { detail }, { retryAfterSeconds, extra: provider === undefined ? {} : { provider } });
+  }
+
+  /**
+   * Every key of the provider was refused by it (401/403): a retry within seconds meets the same
+   * refusal, so the answer says how the keys come back and carries `x-should-retry: false`, which
+   * stops the official SDKs retrying (as for an exhausted quota). Key ids only, never a key.
+   */
+  private keysRejected(context: RequestContext, provider: string, detail: string): KeywayError {
+    const interval = healthPolicyOf(this.dependencies.snapshots, context.principal.accountId).check_interval;
+    return new KeywayError(
+      'no_provider_available',
+      {
+        detail:
+          `${detail} A refused key is re-checked against ${provider}'s models endpoint every ${interval} s (and on GET /v1/providers) ` +
+          'and is back in rotation once it works: fix it at the provider, or replace it with POST /v1/providers/keys.',
+      },
+      { extra: { provider }, headers: { 'x-should-retry': 'false' } },
+    );
   }
 }

@@ -19,6 +19,11 @@ export interface AttemptRecord {
   durationMs: number;
   /** performance.now() when the attempt started (the clock of RequestContext.startedAt): for trace spans. */
   startedAt?: number;
+  /**
+   * True for a candidate skipped without an upstream call: its provider's translation refused what the
+   * request asks (`unsupported_feature`, such as n > 1 where the provider returns one choice).
+   */
+  skipped?: boolean;
 }
 
 export interface ServedBy {

@@ -231,7 +231,10 @@ export type SecretService = SecretSealer;
 /** One provider's live health (a subset of what `GET /v1/providers/health` answers). */
 export interface ProviderHealthSummary {
   name: string;
-  /** `unavailable`: the circuit is closed, but no key of the provider can serve now (each refused, cooling down or not active). */
+  /**
+   * `unavailable`: the circuit is closed, but no key of the provider can serve now (each refused or not
+   * active). Keys only cooling down after a 429 are still tried: `degraded`.
+   */
   status: 'healthy' | 'degraded' | 'disabled' | 'recovering' | 'unavailable';
   /** Percent, over the monitor's recent window. */
   success_rate: number;

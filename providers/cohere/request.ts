@@ -28,20 +28,12 @@ const TRANSLATED_FIELDS = new Set([
 ]);
 
 /**
- * Fields dropped without a warning: they do not change the answer (`user`, `metadata`…), or Keyway
- * itself covers them (Cohere always reports stream usage, so `stream_options` has nothing to ask).
+ * Fields dropped without a warning: Keyway's own (`provider`, `routing`), and what Keyway itself
+ * covers (Cohere always reports stream usage, so `stream_options` has nothing to ask). Anything else
+ * Cohere has no place for (`user`, `metadata`, `service_tier`…) is dropped with a warning, as Gemini's
+ * translation does: the client asked for something it does not get (QA14 migrator 14).
  */
-const SILENTLY_DROPPED = new Set([
-  'provider',
-  'routing',
-  'user',
-  'metadata',
-  'store',
-  'service_tier',
-  'safety_identifier',
-  'prompt_cache_key',
-  'stream_options',
-]);
+const SILENTLY_DROPPED = new Set(['provider', 'routing', 'stream_options']);
 
 const MAX_STOP_SEQUENCES = 5;
 
@@ -154,8 +146,9 @@ function applyResponseFormat(body: Record<string, unknown>, format: ResponseForm
 
 function warnAboutDroppedFields(request: ChatRequest, warnings: string[]): void {
   const native = new Set<string>(NATIVE_FIELDS);
-  for (const field of Object.keys(request)) {
-    if (TRANSLATED_FIELDS.has(field) || native.has(field) || SILENTLY_DROPPED.has(field) || request[field] === undefined) continue;
+  for (const [field, value] of Object.entries(request)) {
+    // `false` and null (store: false, logprobs: false) ask for nothing, so nothing is lost by dropping them.
+    if (TRANSLATED_FIELDS.has(field) || native.has(field) || SILENTLY_DROPPED.has(field) || value === undefined || value === null || value === false) continue;
     warnings.push(`cohere: '${field}' is not supported and was dropped`);
   }
 }

@@ -17,7 +17,8 @@ export const PERPLEXITY_MAX_TOKENS = 128_000;
  * - a named `tool_choice`, which Sonar lacks, → `required` with only that tool;
  * - `stream_options` is dropped: it is not a Sonar parameter, and Sonar reports usage on its final
  *   chunk anyway;
- * - `stream_mode` is dropped: Keyway reads the default `full` chunk format.
+ * - `stream_mode` is dropped: Keyway reads the default `full` chunk format;
+ * - `logprobs`, `top_logprobs` and `logit_bias`, which Sonar does not honour, are dropped with a warning.
  */
 export function buildPerplexityChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   const {
@@ -41,8 +42,21 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
   applyMaxTokens(body, maxCompletionTokens, settings, warnings);
   if (body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
   applyResponseFormat(body, warnings);
-  applyToolChoice(body);
+  applyToolChoice(body, warnings);
+  dropUnsupported(body, warnings);
   return body;
+}
+
+/** OpenAI fields Sonar has no equivalent for: it answers without them (`logprobs: null`), so they are dropped, with a warning. */
+const UNSUPPORTED_FIELDS = ['logprobs', 'top_logprobs', 'logit_bias'] as const;
+
+function dropUnsupported(body: Record<string, unknown>, warnings: string[]): void {
+  for (const field of UNSUPPORTED_FIELDS) {
+    const value = body[field];
+    delete body[field];
+    // `false` and null ask for nothing, so nothing is lost by dropping them.
+    if (value !== undefined && value !== null && value !== false) warnings.push(`perplexity: '${field}' is not supported by Sonar and was dropped`);
+  }
 }
 
 function applyMaxTokens(body: Record<string, unknown>, maxCompletionTokens: unknown, settings: ProviderKeySettings, warnings: string[]): void {
@@ -63,8 +77,16 @@ function applyResponseFormat(body: Record<string, unknown>, warnings: string[]):
   warnings.push("perplexity: response_format 'json_object' is not supported; sent as a json_schema for any JSON object");
 }
 
-function applyToolChoice(body: Record<string, unknown>): void {
+/**
+ * Sonar takes `tools` and `tool_choice` but its models answer in text rather than call them: a choice
+ * that forces a call (`required`, or a named function) is passed on with a warning, since the answer
+ * may come back as text with `finish_reason: stop` (QA14 migrator 14).
+ */
+function applyToolChoice(body: Record<string, unknown>, warnings: string[]): void {
   const choice = body.tool_choice;
+  const forced = choice === 'required' || (choice !== null && typeof choice === 'object');
+  if (forced && Array.isArray(body.tools) && body.tools.length > 0)
+    warnings.push('perplexity: tool_choice that forces a tool call is not enforced: Sonar models may answer in text without calling a tool');
   if (choice === null || typeof choice !== 'object') return;
   const name = (choice as { function?: { name?: string } }).function?.name;
   const tools = (Array.isArray(body.tools) ? body.tools : []) as Array<{ function?: { name?: string } }>;

@@ -3,6 +3,7 @@
 // everywhere it was tried. Routing does not plan a substitute a key's own model listing lacks. QA D3.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { call, chat, createAccount, errorOf, startFleet, startRoutingGateway, storeKeys, type RoutingGateway, type SimulatorFleet } from './harness.ts';
@@ -74,11 +75,33 @@ describe('every candidate failed', () => {
     ]);
   });
 
-  test("the client's own model missing on every key it was tried on stays a 404 model_not_found", async () => {
+  test("the client's own model missing on every key it was tried on stays a 404 model_not_found, naming param 'model'", async () => {
     openai.inject({ kind: 'model_not_found' }, { kind: 'model_not_found' });
     const response = await ask({ model: 'gpt-4' });
     expect(response.status).toBe(404);
-    expect((await errorOf(response)).code).toBe('model_not_found');
+    // As Keyway's own unknown-model 404 does (QA14 docs 5: the provider's answered `param: null`).
+    expect(await errorOf(response)).toMatchObject({ type: 'not_found_error', code: 'model_not_found', param: 'model' });
+  });
+
+  test("through the official openai client: a NotFoundError whose param is 'model', one attempt or several", async () => {
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
+    for (const routing of [{ strategy: 'direct' }, { strategy: 'fallback_chain', provider_order: ['openai'] }]) {
+      openai.inject({ kind: 'model_not_found' }, { kind: 'model_not_found' });
+      const failure = await client.chat.completions
+        .create({ model: 'gpt-4', messages: [{ role: 'user', content: 'hi' }], routing } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(failure).toBeInstanceOf(OpenAI.NotFoundError);
+      expect({
+        code: (failure as InstanceType<typeof OpenAI.NotFoundError>).code,
+        param: (failure as InstanceType<typeof OpenAI.NotFoundError>).param,
+      }).toEqual({
+        code: 'model_not_found',
+        param: 'model',
+      });
+    }
   });
 
   test("the client's own model, missing after a 500 on another key: 502", async () => {

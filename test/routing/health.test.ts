@@ -32,7 +32,8 @@ interface ProviderHealth {
   requests: number;
   rate_limit_remaining: number | null;
   issues: string[];
-  keys: Array<{ key_id: string; status: string; rate_limit_remaining: number | null }>;
+  cooldown_until: string | null;
+  keys: Array<{ key_id: string; status: string; rate_limit_remaining: number | null; cooldown_until: string | null }>;
 }
 
 const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
@@ -369,6 +370,31 @@ describe('probes', () => {
     expect(restored.keys[0]?.status).toBe('active');
     expect(restored.issues).toEqual([]);
     expect(restored.status).toBe('healthy');
+  });
+});
+
+// QA14 docs 4: `unavailable` said every request answers 503, while the next request was served by
+// the very key cooling down (a pool puts it last, never skips it).
+describe('a key cooling down after a 429', () => {
+  test('leaves its provider degraded, with the cool-down end, not unavailable; the next request is served by it', async () => {
+    const account = await newAccount();
+    fleet.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 30 });
+    expect((await direct(account)).status).toBe(429);
+    const health = await healthOf(account, 'openai');
+    const until = new Date(clock.now() + 30_000).toISOString();
+    expect({ status: health.status, cooldown_until: health.cooldown_until }).toEqual({ status: 'degraded', cooldown_until: until });
+    expect(health.keys.map((key) => [key.status, key.cooldown_until])).toEqual([['rate_limited', until]]);
+    expect(health.issues).toContain(`key ${account.keyIds.openai} is rate limited until ${until}`);
+    const next = await direct(account);
+    expect(servedBy(next)).toMatchObject({ provider: 'openai', keyId: account.keyIds.openai });
+  });
+
+  test('a provider whose keys were all refused stays unavailable, with no cool-down', async () => {
+    const account = await newAccount();
+    fleet.simulators.openai.inject({ kind: 'auth' });
+    expect((await direct(account)).status).toBe(502);
+    const health = await healthOf(account, 'openai');
+    expect({ status: health.status, cooldown_until: health.cooldown_until }).toEqual({ status: 'unavailable', cooldown_until: null });
   });
 });
 

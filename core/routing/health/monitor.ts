@@ -80,10 +80,24 @@ interface KeyHealthState {
   lastProbeOk: boolean | undefined;
 }
 
+/** Why a key cannot be routed to now, for an error message. */
+export interface UnavailableReason {
+  reason: string;
+  /** Seconds until it may be tried again, when known (a disabled provider's next trial). */
+  retryAfterSeconds?: number;
+  /** Its provider refused the key: only a fixed or replaced key, found by a re-check, brings it back. */
+  rejected?: true;
+}
+
 export interface ProviderHealthReport {
   name: string;
-  /** The circuit's state; `unavailable` when it is closed but no key of the provider can serve now. */
+  /**
+   * The circuit's state; `degraded` too when every key that can serve is cooling down after a 429
+   * (still tried); `unavailable` when the circuit is closed but no key can serve (refused or not active).
+   */
   status: HealthState | 'unavailable';
+  /** When every key that can serve is cooling down: when the first cool-down ends (ISO 8601); else null. */
+  cooldown_until: string | null;
   latency_ms: number | null;
   latency_p95_ms: number | null;
   success_rate: number;
@@ -153,6 +167,8 @@ export class HealthMonitor {
     if (outcome.reason === 'rate_limit') this.coolDown(key.id, keyState, now, now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000);
     if (outcome.reason === 'auth_error' && !keyState.authRejected) {
       keyState.authRejected = true;
+      // The refusal was a check of the key: the next re-check (probes.ts) is one check_interval away.
+      keyState.lastProbeAt = now;
       this.options.onKeyRejected?.(key);
     }
     if (outcome.ok) this.restore(key, keyState);
@@ -181,9 +197,8 @@ export class HealthMonitor {
    * Why a key cannot be routed to now, in words for an error message (and, when the wait is known,
    * how many seconds until it may be tried); undefined when it can.
    */
-  unavailableReason(key: ProviderKeyRecord): { reason: string; retryAfterSeconds?: number } | undefined {
-    if (key.status === 'invalid' || this.keys.get(key.id)?.authRejected)
-      return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)` };
+  unavailableReason(key: ProviderKeyRecord): UnavailableReason | undefined {
+    if (this.isRejected(key)) return { reason: `key ${key.id} was rejected by ${key.provider} (authentication error)`, rejected: true };
     if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
     // Sealed under a master key version the operator lost (docs/key-lifecycle.md, "Lost the newest master key").
     if (key.status === 'needs_reentry') return { reason: `key ${key.id} must be entered again (its master key version is lost)` };
@@ -196,6 +211,11 @@ export class HealthMonitor {
       reason: `${key.provider} is disabled by the health check (${provider.reason ?? 'unhealthy'}); the next trial is at ${new Date(trialAt).toISOString()}`,
       retryAfterSeconds: Math.max(1, Math.ceil((trialAt - this.options.clock.now()) / 1000)),
     };
+  }
+
+  /** A key its provider refused (401/403, invalid key): out of rotation until a re-check finds it working. */
+  isRejected(key: ProviderKeyRecord): boolean {
+    return key.status === 'invalid' || this.keys.get(key.id)?.authRejected === true;
   }
 
   /** A key told to wait by a rate limit; pools put it last rather than skipping it. */
@@ -255,12 +275,11 @@ export class HealthMonitor {
     const latencyP95 = state?.window.latencyPercentile(now, 95);
     const remaining = keyReports.map((key) => key.rate_limit_remaining).filter((value): value is number => value !== null);
     const circuit = state?.state ?? 'healthy';
-    // The circuit says how the provider answers; a provider none of whose keys can serve (each rejected,
-    // cooling down or not active) answers 503 to every request all the same, and says so here (QA13).
-    const serving = keyReports.length === 0 || keyReports.some((key) => key.status === 'active');
+    const cooldownUntil = cooldownEnd(keyReports);
     return {
       name: provider,
-      status: circuit !== 'disabled' && !serving ? 'unavailable' : circuit,
+      status: reportedStatus(circuit, keyReports, cooldownUntil),
+      cooldown_until: cooldownUntil,
       latency_ms: latency === undefined ? null : round(latency),
       latency_p95_ms: latencyP95 === undefined ? null : round(latencyP95),
       success_rate: round(state?.window.successRate(now) ?? 100),
@@ -414,6 +433,33 @@ export class HealthMonitor {
   forgetKey(keyId: string): void {
     this.keys.delete(keyId);
   }
+}
+
+type KeyReport = ProviderHealthReport['keys'][number];
+
+/**
+ * When the first key leaves its cool-down, if every key that can serve is cooling down after a 429
+ * (none active, at least one rate limited); null otherwise.
+ */
+function cooldownEnd(keys: readonly KeyReport[]): string | null {
+  if (keys.some((key) => key.status === 'active')) return null;
+  let earliest: string | null = null;
+  for (const key of keys)
+    if (key.status === 'rate_limited' && key.cooldown_until !== null && (earliest === null || key.cooldown_until < earliest)) earliest = key.cooldown_until;
+  return earliest;
+}
+
+/**
+ * The circuit says how the provider answers. A provider none of whose keys can serve (each refused
+ * or not active) answers 503 to every request all the same: `unavailable` (QA13). Keys that are only
+ * cooling down after a 429 still serve: a pool puts them last but never skips them, so the next
+ * request is tried on them (QA14 docs 4: `unavailable` was reported, and the next request served).
+ * That is `degraded` (`cooldown_until` says until when), not `unavailable`.
+ */
+function reportedStatus(circuit: HealthState, keys: readonly KeyReport[], cooldownUntil: string | null): ProviderHealthReport['status'] {
+  if (circuit === 'disabled' || keys.length === 0 || keys.some((key) => key.status === 'active')) return circuit;
+  if (cooldownUntil !== null) return circuit === 'healthy' ? 'degraded' : circuit;
+  return 'unavailable';
 }
 
 /** A key's status in the health report: refused, cooling down, stored as not active, or active. */

@@ -53,7 +53,10 @@ function allKeys(store: ConfigSnapshots): ProviderKeyRecord[] {
 
 /**
  * Active probes: every `check_interval`, each key of an account that set a health-check policy is
- * checked against its provider's models endpoint, which costs no tokens. One tick a second.
+ * checked against its provider's models endpoint, which costs no tokens. A key its provider refused
+ * is re-checked so on every account, policy or not (the default check_interval, 60 s): a key fixed at
+ * the provider, or refused by a passing fault, comes back without anyone reading GET /v1/providers
+ * (QA14 migrator 8). One tick a second.
  */
 export function startProbes(store: ConfigSnapshots, models: ReportedModels, health: HealthMonitor, intervalMs = 1000): () => void {
   let running = false;
@@ -72,7 +75,9 @@ export function startProbes(store: ConfigSnapshots, models: ReportedModels, heal
 }
 
 export async function probeDueKeys(store: ConfigSnapshots, models: ReportedModels, health: HealthMonitor): Promise<number> {
-  const due = allKeys(store).filter((key) => key.status !== 'deleted' && hasHealthPolicy(store, key.accountId) && health.probeDue(key));
+  const due = allKeys(store).filter(
+    (key) => key.status !== 'deleted' && (hasHealthPolicy(store, key.accountId) || health.isRejected(key)) && health.probeDue(key),
+  );
   await Promise.all(
     due.map(async (key) => {
       const listing = await models.refresh(key, true, 10_000);

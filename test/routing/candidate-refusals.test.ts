@@ -1,0 +1,153 @@
+// A fallback candidate whose provider cannot serve what the request asks (n: 2, where Anthropic
+// returns one choice per request and its translation refuses) is skipped, not the end of the
+// request: the next candidate is tried, and when none is left the answer is the upstream failure
+// that happened, not the skipped candidate's 400. Only a request that reached no upstream at all keeps
+// the 400. Through the official `openai` client, whose view decides whether it retries. QA14 migrator 7.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
+import { addAccountKeys, createAccount, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+
+let gateway: RoutingGateway;
+let fleet: SimulatorFleet;
+let client: OpenAI;
+let keyIds: Record<string, string>;
+
+beforeAll(async () => {
+  fleet = startFleet('refusals');
+  gateway = await startRoutingGateway({ env: fleet.environment() });
+  const adminKey = await createAccount(gateway, 'candidate-refusals');
+  keyIds = await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google'], adminKey);
+  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await fleet.stop();
+});
+
+beforeEach(() => fleet.reset());
+
+const TWO_CHOICES = { model: 'gpt-4o', n: 2, messages: [{ role: 'user' as const, content: 'Two takes, please' }] };
+const chain = (...providers: string[]) => ({ routing: { strategy: 'fallback_chain', provider_order: providers } });
+
+interface ListedAttempt {
+  provider: string;
+  model: string;
+  key_id: string;
+  reason: string;
+  status: number | null;
+  skipped?: boolean;
+}
+
+interface SdkFailure {
+  status?: number;
+  code?: string | null;
+  param?: string | null;
+  error?: { attempts?: ListedAttempt[] };
+  headers?: Headers;
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<SdkFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as SdkFailure;
+  }
+  throw new Error('the request succeeded');
+}
+
+describe('a candidate that cannot serve the request is skipped', () => {
+  test("OpenAI's 500, Anthropic unable to return two choices: Google serves both, Anthropic never called", async () => {
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const { data, response } = await client.chat.completions
+      .create({ ...TWO_CHOICES, ...chain('openai', 'anthropic', 'google') } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(data.choices).toHaveLength(2);
+    expect(response.headers.get('x-provider-used')).toBe('google');
+    expect(response.headers.get('x-key-id')).toBe(keyIds.google ?? '');
+    // The skipped candidate is counted with the failed attempt before the one that served.
+    expect(response.headers.get('x-fallback-attempts')).toBe('2');
+    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+    expect(fleet.simulators.google.inferenceRequests()[0]?.body).toMatchObject({ generationConfig: { candidateCount: 2 } });
+  });
+
+  test('streamed, the same: Google serves after the skip', async () => {
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const stream = await client.chat.completions.create({
+      ...TWO_CHOICES,
+      ...chain('openai', 'anthropic', 'google'),
+      stream: true,
+    } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const indexes = new Set<number>();
+    for await (const chunk of stream) for (const choice of chunk.choices) indexes.add(choice.index);
+    expect([...indexes].sort()).toEqual([0, 1]);
+    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+  });
+
+  test('none left: the answer is the 502 of the upstream failure that happened, listing the skip (a 5xx the SDK may retry)', async () => {
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const failure = await failureOf(
+      client.chat.completions.create({ ...TWO_CHOICES, ...chain('openai', 'anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 502, code: 'upstream_error', param: null });
+    expect(failure.error?.attempts?.map((attempt) => [attempt.provider, attempt.reason, attempt.status, attempt.skipped ?? false])).toEqual([
+      ['openai', 'server_error', 500, false],
+      ['anthropic', 'unsupported_feature', null, true],
+    ]);
+    // The headers name the attempt whose failure the answer is.
+    expect(failure.headers?.get('x-provider-used')).toBe('openai');
+    expect(failure.headers?.get('x-should-retry')).toBeNull();
+    expect(fleet.simulators.anthropic.inferenceRequests()).toHaveLength(0);
+  });
+
+  test("the candidate the client's model belongs to may be the one skipped: a chain's next provider serves", async () => {
+    const { data, response } = await client.chat.completions
+      .create({ ...TWO_CHOICES, model: 'claude-opus-4-5', ...chain('anthropic', 'google') } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(data.choices).toHaveLength(2);
+    expect(response.headers.get('x-provider-used')).toBe('google');
+    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+  });
+
+  test('a retry pass does not try the refusing candidate again', async () => {
+    fleet.simulators.openai.setSticky({ kind: 'server_error' });
+    try {
+      const failure = await failureOf(
+        client.chat.completions.create({
+          ...TWO_CHOICES,
+          routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'], retries: 1 },
+        } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+      );
+      expect(failure.status).toBe(502);
+      expect(failure.error?.attempts?.map((attempt) => [attempt.provider, attempt.skipped ?? false])).toEqual([
+        ['openai', false],
+        ['anthropic', true],
+        ['openai', false],
+      ]);
+    } finally {
+      fleet.simulators.openai.setSticky(undefined);
+    }
+  });
+});
+
+describe('no upstream tried at all', () => {
+  test('the request only Anthropic may serve keeps its 400 unsupported_feature', async () => {
+    const failure = await failureOf(
+      client.chat.completions.create({
+        ...TWO_CHOICES,
+        model: 'claude-opus-4-5',
+        routing: { strategy: 'direct' },
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'unsupported_feature', param: 'n' });
+    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+  });
+
+  test('every candidate refusing keeps the 400 too', async () => {
+    const failure = await failureOf(
+      client.chat.completions.create({ ...TWO_CHOICES, model: 'claude-opus-4-5', ...chain('anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code }).toEqual({ status: 400, code: 'unsupported_feature' });
+  });
+});
