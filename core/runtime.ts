@@ -145,7 +145,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     options.cluster === undefined ? await openCluster(plugins, config, clock) : { bus: options.cluster, shared: true };
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
-  const secrets = await bootstrap(store, config);
+  const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
   snapshots.shareThrough(cluster, logger);
@@ -562,8 +562,11 @@ function operatorModelClasses(snapshots: ConfigSnapshots, providers: PluginSet['
   };
 }
 
-/** First start: the `default` account, its admin key, and an operator key unless one is configured. */
-async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStartSecrets> {
+/**
+ * First start: the `default` account, its admin key, and an operator key unless one is configured.
+ * Once KEYWAY_ADMIN_KEY is set, a generated operator key is retired (docs/configuration.md).
+ */
+async function bootstrap(store: Store, config: GatewayConfig, logger: Logger): Promise<FirstStartSecrets> {
   const secrets: FirstStartSecrets = {};
   if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
     await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
@@ -578,19 +581,39 @@ async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStar
     });
     secrets.defaultAdminKey = key;
   }
-  if (config.adminKey === undefined && (await store.countGatewayKeys('operator')) === 0) {
+  if (config.adminKey !== undefined) await retireGeneratedOperatorKeys(store, logger);
+  else if ((await store.countGatewayKeys('operator')) === 0) {
     const key = generateGatewayKey('op');
     await store.insertGatewayKey({
-      id: 'key_operator_generated',
+      // A fresh id each time: a revoked generated key keeps its row (and id) for the audit trail.
+      id: randomId('key_operator'),
       accountId: DEFAULT_ACCOUNT_ID,
       role: 'operator',
-      name: 'operator',
+      name: 'operator (generated at first start)',
       keyHash: hashGatewayKey(key),
       maskedKey: maskKey(key),
     });
     secrets.operatorKey = key;
   }
   return secrets;
+}
+
+/**
+ * An operator who sets KEYWAY_ADMIN_KEY wants that key to be the operator key: often because the
+ * printed one leaked, or so that every instance shares one. The key generated at first start (stored
+ * as a hash) would otherwise stay valid beside it, unseen. It is revoked, and the start says so; unset
+ * KEYWAY_ADMIN_KEY again and the next start generates and prints a new one.
+ */
+async function retireGeneratedOperatorKeys(store: Store, logger: Logger): Promise<void> {
+  if ((await store.countGatewayKeys('operator')) === 0) return;
+  const stored = (await store.listActiveGatewayKeys()).filter((row) => row.role === 'operator');
+  const retired: string[] = [];
+  for (const row of stored) if (await store.revokeGatewayKey(row.id, row.accountId)) retired.push(row.id);
+  if (retired.length === 0) return;
+  logger.warn(
+    { retired },
+    'KEYWAY_ADMIN_KEY is set: the operator key generated at first start is revoked, and only KEYWAY_ADMIN_KEY is the operator key from now on',
+  );
 }
 
 /** Secrets go to the terminal once, never through the logger (which would redact them anyway). */
