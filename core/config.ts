@@ -5,6 +5,7 @@ import { parseUpstreamList } from './wire/upstream-policy.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 import { parseCorsOrigins, type CorsOrigins } from './http/cors.ts';
+import { closestNames } from './closest-names.ts';
 
 export interface GatewayConfig {
   host: string;
@@ -88,7 +89,61 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   trustedProxies: 'KEYWAY_TRUSTED_PROXIES',
   corsOrigins: 'KEYWAY_CORS_ORIGINS',
   logLevel: 'KEYWAY_LOG_LEVEL',
+  usageFlushIntervalMs: 'KEYWAY_USAGE_FLUSH_MS',
+  usageBatchSize: 'KEYWAY_USAGE_BATCH_SIZE',
+  usageBufferMax: 'KEYWAY_USAGE_BUFFER_MAX',
+  usageJournal: 'KEYWAY_USAGE_JOURNAL',
+  drainTimeoutMs: 'KEYWAY_DRAIN_TIMEOUT_MS',
+  minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
+  modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
+  configReloadMs: 'KEYWAY_CONFIG_RELOAD_MS',
+  maxInflightPerAccount: 'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',
+  maxInflightPerUpstream: 'KEYWAY_MAX_INFLIGHT_PER_UPSTREAM',
+  upstreamQueueTimeoutMs: 'KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS',
+  upstreamClient: 'KEYWAY_UPSTREAM_CLIENT',
+  threadScheduling: 'KEYWAY_THREAD_SCHEDULING',
+  pricesFile: 'KEYWAY_PRICES_FILE',
 };
+
+/** The file's section of per-plugin settings (`plugins.<plugin name>`). */
+const PLUGINS_SECTION = 'plugins';
+
+/**
+ * A variable's name: read by the core or by a plugin (plugins read their own, `KEYWAY_VAULT_ADDR`,
+ * and a third-party plugin's are not known here), so any such name is taken and handed on.
+ */
+const VARIABLE_NAME = /^KEYWAY_[A-Z0-9_]+$/;
+
+/** The names the file may hold besides variable names: the camelCase settings and the plugins section. */
+const FILE_NAMES: readonly string[] = [...Object.keys(ENVIRONMENT_KEYS), PLUGINS_SECTION];
+
+/** The known name nearest to `name`, ignoring case (`PORT`, `porrt` → `port`). */
+function closestFileName(name: string): string | undefined {
+  const candidates = [...FILE_NAMES, ...Object.values(ENVIRONMENT_KEYS)];
+  const byLowerCase = new Map(candidates.map((candidate) => [candidate.toLowerCase(), candidate]));
+  const [nearest] = closestNames(name.toLowerCase(), byLowerCase.keys(), 1);
+  return nearest === undefined ? undefined : byLowerCase.get(nearest);
+}
+
+/**
+ * Every top-level name of the file must be one Keyway reads: a misspelt one (`porrt`) would otherwise
+ * be ignored without a word and the default used, which is the mistake the operator wanted to avoid.
+ */
+function refuseUnknownFileNames(file: Record<string, unknown>, path: string): void {
+  for (const name of Object.keys(file)) {
+    if (FILE_NAMES.includes(name) || VARIABLE_NAME.test(name)) continue;
+    const nearest = closestFileName(name);
+    const suggestion = nearest === undefined ? '' : ` Did you mean '${nearest}'?`;
+    throw new ConfigError(
+      `KEYWAY_CONFIG file ${path}: unknown setting '${name.slice(0, 100)}'.${suggestion} The file takes variable names (KEYWAY_PORT), ` +
+        `their camelCase names (port) and plugin settings under "${PLUGINS_SECTION}"; see docs/configuration.md.`,
+    );
+  }
+  const plugins = file[PLUGINS_SECTION];
+  if (plugins !== undefined && (plugins === null || typeof plugins !== 'object' || Array.isArray(plugins))) {
+    throw new ConfigError(`KEYWAY_CONFIG file ${path}: "${PLUGINS_SECTION}" must be an object of plugin name → settings.`);
+  }
+}
 
 const SUPPORTED_DATABASE_URL = /^(file:|:memory:$|(libsql|https?|wss?|postgres(ql)?):\/\/)/;
 
@@ -179,6 +234,7 @@ function integer(name: string, value: string | undefined, fallback: number, mini
  */
 export function loadConfig(environment: Record<string, string | undefined> = process.env): GatewayConfig {
   const file = environment.KEYWAY_CONFIG ? readConfigFile(environment.KEYWAY_CONFIG) : {};
+  if (environment.KEYWAY_CONFIG) refuseUnknownFileNames(file, environment.KEYWAY_CONFIG);
   const value = (key: string): string | undefined => {
     const variable = ENVIRONMENT_KEYS[key] ?? key;
     const fromEnvironment = environment[variable];
@@ -192,7 +248,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   const databaseProblem = unsupportedDatabaseUrl(databaseUrl);
   if (databaseProblem !== undefined) throw new ConfigError(databaseProblem);
   const defaultDataDirectory = databaseUrl.startsWith('file:') ? dirname(databaseUrl.slice('file:'.length)) : './data';
-  const pluginConfig = file.plugins;
+  const pluginConfig = file[PLUGINS_SECTION];
   const merged: Record<string, string | undefined> = { ...environment };
   for (const [key, fileValue] of Object.entries(file)) {
     // An empty variable is unset, as value() reads it: the file's value then applies.
@@ -200,6 +256,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   }
   merged.KEYWAY_DATABASE_URL = databaseUrl;
   const upstreamConnections = effectiveFetchCapacity(environment);
+  const pricesFile = value('pricesFile');
   return {
     host: value('host') ?? '127.0.0.1',
     port: integer('KEYWAY_PORT', value('port'), 8080, 0, 65535),
@@ -219,37 +276,37 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
       .filter((path) => path.length > 0),
     pluginConfig: pluginConfig !== null && typeof pluginConfig === 'object' ? (pluginConfig as Record<string, unknown>) : {},
     logLevel: value('logLevel') ?? 'info',
-    usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', environment.KEYWAY_USAGE_FLUSH_MS, 1000, 10, 600_000),
-    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
-    usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('KEYWAY_USAGE_BUFFER_MAX'), 100_000, 1, 10_000_000),
-    usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('KEYWAY_USAGE_JOURNAL'), true),
-    drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
-    minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
-    modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
-    configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('KEYWAY_CONFIG_RELOAD_MS'), 30_000, 100, 86_400_000),
+    usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', value('usageFlushIntervalMs'), 1000, 10, 600_000),
+    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', value('usageBatchSize'), 2000, 1, 100_000),
+    usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('usageBufferMax'), 100_000, 1, 10_000_000),
+    usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('usageJournal'), true),
+    drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
+    minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
+    modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
+    configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),
     upstreamConnections,
     maxInflightPerAccount: integer(
       'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',
-      value('KEYWAY_MAX_INFLIGHT_PER_ACCOUNT'),
+      value('maxInflightPerAccount'),
       Math.max(1, Math.floor(upstreamConnections / 4)),
       1,
       1_000_000,
     ),
     maxInflightPerUpstream: integer(
       'KEYWAY_MAX_INFLIGHT_PER_UPSTREAM',
-      value('KEYWAY_MAX_INFLIGHT_PER_UPSTREAM'),
+      value('maxInflightPerUpstream'),
       Math.max(1, Math.floor(upstreamConnections / 2)),
       1,
       1_000_000,
     ),
-    upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS'), 10_000, 1, 3_600_000),
-    upstreamClient: oneOf('KEYWAY_UPSTREAM_CLIENT', value('KEYWAY_UPSTREAM_CLIENT'), ['fetch', 'pool'], 'fetch'),
-    threadScheduling: oneOf('KEYWAY_THREAD_SCHEDULING', value('KEYWAY_THREAD_SCHEDULING'), ['batch', 'default'], 'batch'),
+    upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('upstreamQueueTimeoutMs'), 10_000, 1, 3_600_000),
+    upstreamClient: oneOf('KEYWAY_UPSTREAM_CLIENT', value('upstreamClient'), ['fetch', 'pool'], 'fetch'),
+    threadScheduling: oneOf('KEYWAY_THREAD_SCHEDULING', value('threadScheduling'), ['batch', 'default'], 'batch'),
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),
     corsOrigins: corsOrigins(value('corsOrigins')),
-    pricesFile: value('KEYWAY_PRICES_FILE') ? resolve(value('KEYWAY_PRICES_FILE') as string) : undefined,
+    pricesFile: pricesFile === undefined ? undefined : resolve(pricesFile),
     env: merged,
   };
 }

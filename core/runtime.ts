@@ -11,6 +11,7 @@ import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { closestNames } from './closest-names.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
@@ -132,7 +133,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     services,
   });
   const cryptoBackendName = activeCryptoBackend(plugins, config.env);
+  // Before the store opens: a refusal then leaves nothing open behind it.
+  refuseUnacceptedRedisUrl(plugins, config.redisUrl);
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
+  warnUnknownPluginSections(config.pluginConfig, plugins, logger);
 
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);
@@ -141,7 +145,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     options.cluster === undefined ? await openCluster(plugins, config, clock) : { bus: options.cluster, shared: true };
   // The operator key is in this process's memory; scrub it from any text that might echo it.
   rememberSecret(config.adminKey);
-  const secrets = await bootstrap(store, config);
+  const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
   snapshots.shareThrough(cluster, logger);
@@ -296,6 +300,23 @@ function createUpstreamClient(given: typeof fetch | undefined, choice: GatewayCo
   return { fetch: pooled, close: () => pooled.close() };
 }
 
+/**
+ * A `plugins.<name>` section of the KEYWAY_CONFIG file that no loaded plugin reads (a misspelt name,
+ * or a plugin not in this start's KEYWAY_PLUGINS) is said at start, with the nearest loaded name. A
+ * warning, not a refusal: one file may serve gateways that load different plugins.
+ */
+function warnUnknownPluginSections(sections: Record<string, unknown>, plugins: PluginSet, logger: Logger): void {
+  const loaded = plugins.plugins.map((plugin) => plugin.name);
+  for (const name of Object.keys(sections)) {
+    if (loaded.includes(name)) continue;
+    const [nearest] = closestNames(name, loaded, 1);
+    logger.warn(
+      { section: `plugins.${name.slice(0, 100)}`, ...(nearest === undefined ? {} : { nearest: `plugins.${nearest}` }) },
+      'the KEYWAY_CONFIG file has settings for a plugin that is not loaded: they are not used',
+    );
+  }
+}
+
 /** `KEYWAY_CRYPTO_BACKEND` names the backend new secrets are sealed with; the first one loaded otherwise. */
 function activeCryptoBackend(plugins: PluginSet, env: Record<string, string | undefined>): string {
   const named = env.KEYWAY_CRYPTO_BACKEND?.trim();
@@ -392,13 +413,36 @@ function refuseMissingDialect(store: Store, plugins: PluginSet): void {
   }
 }
 
-/** A counters plugin accepting KEYWAY_REDIS_URL when one is set; in memory otherwise. */
+/**
+ * A KEYWAY_REDIS_URL no loaded counters plugin accepts (`http://`, `valkey://`, a typo) stops the
+ * start: falling back to counters in memory would let every instance keep its own budgets, each
+ * overshot as many times over as there are instances, with nothing said. The accepted schemes come
+ * from the plugins (`CountersDriver.schemes`); only the scheme of the URL is named, since the rest
+ * may hold a password.
+ */
+export function refuseUnacceptedRedisUrl(plugins: Pick<PluginSet, 'countersDrivers'>, url: string | undefined): void {
+  if (url === undefined || plugins.countersDrivers.some((entry) => entry.value.accepts(url))) return;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  const got = scheme === undefined ? 'a value without a scheme' : `the scheme ${scheme}:`;
+  if (plugins.countersDrivers.length === 0) {
+    throw new ConfigError(`KEYWAY_REDIS_URL is set (${got}), but no counters plugin is loaded to use it; unset it, or load one with KEYWAY_PLUGINS.`);
+  }
+  const schemes = [...new Set(plugins.countersDrivers.flatMap((entry) => entry.value.schemes ?? []))];
+  const loaded = [...new Set(plugins.countersDrivers.map((entry) => entry.plugin))].join(', ');
+  const accepted = schemes.length === 0 ? 'a URL a loaded counters plugin accepts' : alternatives(schemes);
+  throw new ConfigError(`KEYWAY_REDIS_URL must start with ${accepted} (counters plugins: ${loaded}); got ${got}.`);
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+function alternatives(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
+/** The counters plugin accepting KEYWAY_REDIS_URL when one is set (checked at start); in memory otherwise. */
 async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<Counters> {
   const url = config.redisUrl;
-  if (url === undefined) return new MemoryCounters(clock);
-  const driver = plugins.countersDrivers.find((entry) => entry.value.accepts(url));
-  // Until a shared counters plugin is loaded, a Redis URL is noted and counters stay per process.
-  return driver === undefined ? new MemoryCounters(clock) : driver.value.open(url, { clock });
+  const driver = url === undefined ? undefined : plugins.countersDrivers.find((entry) => entry.value.accepts(url));
+  return url === undefined || driver === undefined ? new MemoryCounters(clock) : driver.value.open(url, { clock });
 }
 
 /** A cluster plugin accepting KEYWAY_REDIS_URL when one is set; this process alone otherwise. */
@@ -519,8 +563,11 @@ function operatorModelClasses(snapshots: ConfigSnapshots, providers: PluginSet['
   };
 }
 
-/** First start: the `default` account, its admin key, and an operator key unless one is configured. */
-async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStartSecrets> {
+/**
+ * First start: the `default` account, its admin key, and an operator key unless one is configured.
+ * Once KEYWAY_ADMIN_KEY is set, a generated operator key is retired (docs/configuration.md).
+ */
+async function bootstrap(store: Store, config: GatewayConfig, logger: Logger): Promise<FirstStartSecrets> {
   const secrets: FirstStartSecrets = {};
   if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
     await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
@@ -535,19 +582,39 @@ async function bootstrap(store: Store, config: GatewayConfig): Promise<FirstStar
     });
     secrets.defaultAdminKey = key;
   }
-  if (config.adminKey === undefined && (await store.countGatewayKeys('operator')) === 0) {
+  if (config.adminKey !== undefined) await retireGeneratedOperatorKeys(store, logger);
+  else if ((await store.countGatewayKeys('operator')) === 0) {
     const key = generateGatewayKey('op');
     await store.insertGatewayKey({
-      id: 'key_operator_generated',
+      // A fresh id each time: a revoked generated key keeps its row (and id) for the audit trail.
+      id: randomId('key_operator'),
       accountId: DEFAULT_ACCOUNT_ID,
       role: 'operator',
-      name: 'operator',
+      name: 'operator (generated at first start)',
       keyHash: hashGatewayKey(key),
       maskedKey: maskKey(key),
     });
     secrets.operatorKey = key;
   }
   return secrets;
+}
+
+/**
+ * An operator who sets KEYWAY_ADMIN_KEY wants that key to be the operator key: often because the
+ * printed one leaked, or so that every instance shares one. The key generated at first start (stored
+ * as a hash) would otherwise stay valid beside it, unseen. It is revoked, and the start says so; unset
+ * KEYWAY_ADMIN_KEY again and the next start generates and prints a new one.
+ */
+async function retireGeneratedOperatorKeys(store: Store, logger: Logger): Promise<void> {
+  if ((await store.countGatewayKeys('operator')) === 0) return;
+  const stored = (await store.listActiveGatewayKeys()).filter((row) => row.role === 'operator');
+  const retired: string[] = [];
+  for (const row of stored) if (await store.revokeGatewayKey(row.id, row.accountId)) retired.push(row.id);
+  if (retired.length === 0) return;
+  logger.warn(
+    { retired },
+    'KEYWAY_ADMIN_KEY is set: the operator key generated at first start is revoked, and only KEYWAY_ADMIN_KEY is the operator key from now on',
+  );
 }
 
 /** Secrets go to the terminal once, never through the logger (which would redact them anyway). */

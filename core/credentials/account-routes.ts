@@ -91,14 +91,19 @@ export const accountRoutes = {
   }),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
     const rows = await runtime.store.listActiveGatewayKeys();
-    const keys = rows.filter((row) => row.accountId === principal.accountId && row.role !== 'operator').map(gatewayKeyView);
-    return json({ keys });
+    // The operator also sees a stored operator key (the one generated at first start), so it can be
+    // found and revoked; an account admin of `default` never does. KEYWAY_ADMIN_KEY is not stored.
+    const shown = (row: GatewayKeyRecord) => row.accountId === principal.accountId && (row.role !== 'operator' || principal.role === 'operator');
+    return json({ keys: rows.filter(shown).map(gatewayKeyView) });
   }),
   revokeKey: guarded('admin', async (runtime, request, principal, parameters) => {
     const id = parameters.id ?? '';
     if (id === principal.keyId) throw new KeywayError('conflict', { detail: 'A key cannot revoke itself.' });
     const row = (await runtime.store.listActiveGatewayKeys()).find((candidate) => candidate.id === id && candidate.accountId === principal.accountId);
-    if (!(await runtime.store.revokeGatewayKey(id, principal.accountId))) throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
+    // An operator key is the operator's to revoke: to an admin of `default` it does not exist, as in GET /v1/keys.
+    const hidden = row?.role === 'operator' && principal.role !== 'operator';
+    if (hidden || !(await runtime.store.revokeGatewayKey(id, principal.accountId)))
+      throw new KeywayError('not_found', { detail: `No key ${id} in this account.` });
     // The audit entry says what was revoked: the key as GET /v1/keys showed it (masked).
     if (row !== undefined) recordChange(request, { before: gatewayKeyView(row), after: null });
     await runtime.snapshots.refresh();

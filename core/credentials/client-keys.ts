@@ -1,11 +1,12 @@
 // The client's own provider key, sent in `X-Provider-Key` for one request (docs/key-lifecycle.md,
 // "Never-store mode"). It lives only in this request's memory: a routing record carries an id, never
 // the key, and the key sits beside it in a WeakMap that dies with the request. It is redacted from
-// every error text and log line while the request runs, and never stored, logged or booked (the
-// usage row says byok with no provider key id).
+// every error text and log line while the request runs (with the masked forms a provider may quote),
+// and never stored, logged or booked (the usage row says byok with no provider key id).
 
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import type { ProviderKeyRecord, ResolvedKeys } from '../spec/plugin.ts';
+import { forgetMaskedForms, rememberMaskedForms } from './masked-client-keys.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
 
 const keys = new WeakMap<ProviderKeyRecord, string>();
@@ -28,6 +29,8 @@ export function clientKeys(request: object, provider: string, accountId: string,
   keys.set(record, apiKey);
   if (!byRequest.has(request)) {
     rememberSecret(apiKey);
+    // A provider refusing the key may quote it masked (`sk-*****wxyz`): that form is the client's key too.
+    rememberMaskedForms(apiKey);
     byRequest.set(request, apiKey);
   }
   return { account: new Map([[provider, [record]]]), platform: EMPTY };
@@ -47,4 +50,5 @@ export function releaseClientKey(request: object): void {
   if (apiKey === undefined) return;
   byRequest.delete(request);
   forgetSecret(apiKey);
+  forgetMaskedForms(apiKey);
 }

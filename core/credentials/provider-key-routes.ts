@@ -10,6 +10,7 @@ import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import type { NewProviderKey } from '../spec/store.ts';
 import { readJson, validateBody } from '../http/kit/body.ts';
 import { KeyEnvironmentSchema } from '../spec/key-settings.ts';
+import { KeyMaterialSchema } from '../spec/key-material.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
 import { json } from '../http/kit/respond.ts';
@@ -47,15 +48,7 @@ const SHARED_SETTINGS: readonly string[] = Object.keys(SettingsSchema.properties
 const ProviderEntrySchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 64, description: 'The provider, by the name its plugin gives it (GET /v1/plugins lists them)' }),
-    api_key: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 4096,
-        pattern: '^\\S+$',
-        description: "The provider's API key, as the provider issued it (or give key_reference instead)",
-        errorMessage: { pattern: 'must not contain whitespace' },
-      }),
-    ),
+    api_key: Type.Optional(KeyMaterialSchema({ description: "The provider's API key, as the provider issued it (or give key_reference instead)" })),
     key_reference: Type.Optional(KeyReferenceSchema),
     organization_id: Type.Optional(
       Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'The organization the key belongs to, when the provider has them' }),

@@ -4,6 +4,7 @@
 // every error answer (core/errors.ts) and the client-supplied names a usage row keeps.
 
 import { containsKnownSecret, redactKnownSecrets } from './secret-values.ts';
+import { redactMaskedForms } from './masked-client-keys.ts';
 
 export const REDACTED = '[REDACTED]';
 
@@ -26,9 +27,12 @@ const SECRET_SHAPE = new RegExp(SECRET_PATTERNS.map((pattern) => `(?:${pattern.s
 /** No pattern matches fewer characters (`sk-` and 8): shorter text is only checked by value. */
 const SHORTEST_SHAPE = 11;
 
-/** Replaces anything shaped like a provider or gateway key, and every secret value in play, with a marker. */
+/**
+ * Replaces anything shaped like a provider or gateway key, every secret value in play, and the masked
+ * forms of a client's own key (a provider's "Incorrect API key provided: sk-*****wxyz"), with a marker.
+ */
 export function redactSecrets(text: string): string {
-  let result = redactKnownSecrets(text);
+  let result = redactMaskedForms(redactKnownSecrets(text));
   for (const pattern of SECRET_PATTERNS) result = result.replace(pattern, REDACTED);
   return result;
 }

@@ -1,4 +1,5 @@
-import { closestNames, type ModelCatalog } from '../catalog/catalog.ts';
+import type { ModelCatalog } from '../catalog/catalog.ts';
+import { closestNames } from '../closest-names.ts';
 import { KeywayError } from '../errors.ts';
 import type { ReportedModels } from './reported-models.ts';
 import type { ModelResolution, ProviderAdapter, ResolvedKeys } from '../spec/plugin.ts';

@@ -3,7 +3,8 @@
 
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
-import { KeywayError } from '../errors.ts';
+import { invalidField, KeywayError } from '../errors.ts';
+import { isKeyMaterial, KEY_MATERIAL_RULE } from '../spec/key-material.ts';
 import type {
   ModelFilter,
   ModelResolution,
@@ -140,6 +141,9 @@ export class Router {
     // The client's own key for this request only: it is the only key used (no stored or platform key
     // as fallback), for the provider X-Provider names or the model selects.
     if (clientKey !== null && clientKey.trim() !== '') {
+      // A key no provider could have issued (a pasted `sk-…` placeholder) is the client's mistake, said
+      // now: sent on, it cannot even go into the upstream's header and would read as a connection failure.
+      if (!isKeyMaterial(clientKey.trim())) throw invalidField('X-Provider-Key', KEY_MATERIAL_RULE);
       context.keys = clientKeys(context, this.clientKeyProvider(context), context.principal.accountId, clientKey.trim());
       return;
     }

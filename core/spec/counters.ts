@@ -61,6 +61,12 @@ export interface Lease {
 export interface CountersDriver {
   name: string;
   accepts(url: string): boolean;
+  /**
+   * The URL schemes `accepts` takes, as an operator writes them (`redis://`, `rediss://`). Optional
+   * (older drivers lack it); when KEYWAY_REDIS_URL is refused because no driver accepts it, the start
+   * names these, so the operator learns what would work without core keeping a list of its own.
+   */
+  schemes?: readonly string[];
   /** `clock` is the gateway's; a shared implementation may use its server's time instead. */
   open(url: string, options: { clock: { now(): number } }): Promise<Counters>;
 }

@@ -23,6 +23,32 @@ export function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+export interface SamplingRange {
+  minimum: number;
+  maximum: number;
+}
+
+/** The sampling parameters a dialect bounds, with the bounds of the API it speaks. */
+export type SamplingRanges = Readonly<Record<'temperature' | 'top_p', SamplingRange>>;
+
+/**
+ * OpenAI's ranges, which its API enforces (400 on `temperature: 3`): Keyway's OpenAI dialects hold
+ * every request to them before routing, so the same request is not refused by one provider, clamped by
+ * another and passed on as it is by a third, depending on who serves. A provider with a narrower range
+ * still clamps inside these, with a warning.
+ */
+export const OPENAI_SAMPLING_RANGES: SamplingRanges = { temperature: { minimum: 0, maximum: 2 }, top_p: { minimum: 0, maximum: 1 } };
+
+/** Each sampling parameter the body sets (null is unset) must be a number within the dialect's range. */
+export function checkSamplingRanges(body: Readonly<Record<string, unknown>>, ranges: SamplingRanges): void {
+  for (const name of ['temperature', 'top_p'] as const) {
+    const value = body[name];
+    if (value === undefined || value === null) continue;
+    const { minimum, maximum } = ranges[name];
+    if (!isFiniteNumber(value) || value < minimum || value > maximum) throw invalidField(name, `must be a number from ${minimum} to ${maximum}`);
+  }
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -55,10 +81,11 @@ export function validateChatRequest(body: unknown): ChatRequest {
   if (body.provider !== undefined && typeof body.provider !== 'string') throw invalidField('provider', 'expected a provider name');
   // null is no routing, as on every other inbound API.
   if (body.routing !== undefined && body.routing !== null) validateRouting(body.routing);
-  for (const name of ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'n'] as const) {
+  for (const name of ['max_tokens', 'max_completion_tokens', 'n'] as const) {
     const value = body[name];
     if (value !== undefined && value !== null && !isFiniteNumber(value)) throw invalidField(name, 'expected a number');
   }
+  checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);
   if (body.tools !== undefined && !Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
   if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options))
     throw invalidField('stream_options', 'expected an object');

@@ -4,7 +4,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
-import { hasControlCharacter, isFiniteNumber } from '../../core/wire/request-validation.ts';
+import { checkSamplingRanges, hasControlCharacter, isFiniteNumber, type SamplingRanges } from '../../core/wire/request-validation.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 import { asksForCitations } from './citations.ts';
 
@@ -411,12 +411,15 @@ function translateExtras(body: Record<string, unknown>, request: ChatRequest, tr
   for (const name of Object.keys(body)) if (!HANDLED_FIELDS.has(name)) warnOnce(translation, `ignored '${name}'`);
 }
 
+/** The Messages API takes temperature and top_p from 0 to 1 (Anthropic answers 400 beyond). */
+const ANTHROPIC_SAMPLING_RANGES: SamplingRanges = { temperature: { minimum: 0, maximum: 1 }, top_p: { minimum: 0, maximum: 1 } };
+
 function translateParameters(body: Record<string, unknown>, request: ChatRequest, translation: Translation): void {
+  // Anthropic's own ranges, refused before routing whoever serves (docs/api.md, "Sampling ranges").
+  checkSamplingRanges(body, ANTHROPIC_SAMPLING_RANGES);
   for (const name of ['temperature', 'top_p'] as const) {
     const value = body[name];
-    if (value === undefined || value === null) continue;
-    if (!isFiniteNumber(value)) throw invalidField(name, 'must be a number');
-    request[name] = value;
+    if (isFiniteNumber(value)) request[name] = value;
   }
   if (body.stop_sequences !== undefined && body.stop_sequences !== null) {
     if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((item) => typeof item === 'string'))

@@ -10,6 +10,8 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 export const REDIS_COUNTERS_PLUGIN = 'counters-redis';
 const DEFAULT_PREFIX = 'keyway:';
 const DEFAULT_TIMEOUT_MS = 1_000;
+const REDIS_SCHEMES = ['redis://', 'rediss://'] as const;
+const REDIS_URL = /^rediss?:\/\//i;
 
 function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw.trim() === '') return fallback;
@@ -29,7 +31,8 @@ export const redisCountersPlugin = definePlugin({
     const timeoutMs = positiveInteger('KEYWAY_REDIS_TIMEOUT_MS', env.KEYWAY_REDIS_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
     const driver: CountersDriver = {
       name: 'redis',
-      accepts: (url) => /^rediss?:\/\//i.test(url),
+      accepts: (url) => REDIS_URL.test(url),
+      schemes: REDIS_SCHEMES,
       async open(url, { clock }) {
         // Loaded with a redis:// URL only: without KEYWAY_REDIS_URL the Redis modules are never held.
         const { RedisCounters } = await import('./counters.ts');
@@ -50,7 +53,7 @@ export const redisCountersPlugin = definePlugin({
     };
     const cluster: ClusterDriver = {
       name: 'redis',
-      accepts: (url) => /^rediss?:\/\//i.test(url),
+      accepts: (url) => REDIS_URL.test(url),
       async open(url, { instanceId }) {
         const { RedisClusterBus } = await import('./cluster.ts');
         const bus = new RedisClusterBus({ url, prefix, instanceId, timeoutMs, log: logger });

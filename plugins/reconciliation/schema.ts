@@ -1,6 +1,7 @@
 // Reconciliation's tables, request bodies and settings.
 
 import { Type, type Static } from '@sinclair/typebox';
+import { KeyMaterialSchema } from '../../core/spec/key-material.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
@@ -189,13 +190,7 @@ export const AdminKeyBodySchema = Type.Object(
       RECONCILED_PROVIDERS.map((name) => Type.Literal(name)),
       { description: 'The provider whose organisation reports the key reads' },
     ),
-    admin_key: Type.String({
-      minLength: 8,
-      maxLength: 4096,
-      pattern: '^\\S+$',
-      description: "The organisation's admin key: OpenAI `sk-admin-…`, Anthropic `sk-ant-admin…`",
-      errorMessage: { pattern: 'must not contain whitespace' },
-    }),
+    admin_key: KeyMaterialSchema({ minLength: 8, description: "The organisation's admin key: OpenAI `sk-admin-...`, Anthropic `sk-ant-admin...`" }),
     verify: Type.Optional(Type.Boolean({ description: 'Check the key with one report call before storing it (default true)' })),
     project_ids: Type.Optional(ScopeIds('OpenAI projects')),
     workspace_ids: Type.Optional(ScopeIds('Anthropic workspaces')),

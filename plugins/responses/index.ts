@@ -47,10 +47,13 @@ function isWebSocketUpgrade(request: Request): boolean {
  * for an upgrade, on which Codex falls back to `POST` with SSE.
  */
 function plainGetAnswer(services: Services, request: Request): Response {
-  services.auth.authenticate(request.headers);
-  // GET is only the WebSocket handshake: a plain HTTP client is told to POST, like any other 405.
+  // GET is only the WebSocket handshake: a plain HTTP client is told to POST, like any other 405, and
+  // like every other wrong method (docs/api.md) before any key is asked for: the answer says nothing
+  // about the caller or the gateway's data.
   if (!isWebSocketUpgrade(request))
     throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' }, { headers: { allow: 'POST' } });
+  // An upgrade is a request for the API: its key is checked before it learns the mode is off.
+  services.auth.authenticate(request.headers);
   throw services.errors.create('upgrade_required', {
     detail: 'The WebSocket mode of /v1/responses is turned off on this gateway; send POST /v1/responses (stream: true for server-sent events).',
   });

@@ -6,7 +6,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
-import { isFiniteNumber } from '../../core/wire/request-validation.ts';
+import { checkSamplingRanges, isFiniteNumber, OPENAI_SAMPLING_RANGES } from '../../core/wire/request-validation.ts';
 
 type Json = Record<string, unknown>;
 
@@ -355,6 +355,8 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
   refuseUnservable(body);
+  // OpenAI's ranges, as on /v1/chat/completions: refused here whoever would serve.
+  checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);
   const translationWarnings: string[] = [];
   ignoredFieldWarnings(body, translationWarnings);
   const needs: NativeNeeds = { nativeOnly: undefined };

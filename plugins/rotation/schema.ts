@@ -1,6 +1,7 @@
 // Request bodies of the rotation API (PRODUCT.md "Key lifecycle"), validated with TypeBox.
 
 import { Type, type Static } from '@sinclair/typebox';
+import { KeyMaterialSchema } from '../../core/spec/key-material.ts';
 
 const WebhooksSchema = Type.Array(
   Type.String({
@@ -32,7 +33,7 @@ const RotationOptionFields = {
 export const RotateBodySchema = Type.Object(
   {
     provider: Type.String({ minLength: 1, maxLength: 64, description: 'The provider whose key is rotated' }),
-    new_api_key: Type.String({ minLength: 1, maxLength: 4096, pattern: '^\\S+$', errorMessage: { pattern: 'must not contain whitespace' } }),
+    new_api_key: KeyMaterialSchema({ description: 'The new provider key, as the provider issued it' }),
     key_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The key to replace, when the account has several for the provider' })),
     ...RotationOptionFields,
   },

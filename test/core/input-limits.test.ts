@@ -152,6 +152,14 @@ describe('validation messages', () => {
     expect(messageOf(Type.Object({ method: Type.Literal('AES-256-GCM') }), { method: 'DES' })).toBe("Invalid value for 'method': expected AES-256-GCM");
   });
 
+  test('a union with a bounded number states the bounds, not only the types (0 is an integer, yet refused)', () => {
+    const age = Type.Object({ days: Type.Union([Type.Integer({ minimum: 1, maximum: 3650 }), Type.Null()]) });
+    expect(messageOf(age, { days: 0 })).toBe("Invalid value for 'days': must be an integer from 1 to 3650, or null");
+    expect(messageOf(age, { days: 'soon' })).toBe("Invalid value for 'days': must be an integer from 1 to 3650, or null");
+    const limit = Type.Object({ limit: Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.String(), Type.Null()]) });
+    expect(messageOf(limit, { limit: -1 })).toBe("Invalid value for 'limit': must be a number greater than 0, or a string, or null");
+  });
+
   test('numbers state their bounds', () => {
     expect(messageOf(Type.Object({ t: Type.Number({ minimum: 0, maximum: 2 }) }), { t: 3 })).toBe("Invalid value for 't': must be a number from 0 to 2");
     expect(messageOf(Type.Object({ t: Type.Number({ minimum: 0, maximum: 2 }) }), { t: 'hot' })).toBe("Invalid value for 't': must be a number from 0 to 2");

@@ -254,7 +254,7 @@ describe('validation messages state the rule', () => {
       'invalid_field',
     );
     expect(body.error.param).toBe('providers[0].api_key');
-    expect(body.error.message).toBe("Invalid value for 'providers[0].api_key': must not contain whitespace");
+    expect(body.error.message).toBe("Invalid value for 'providers[0].api_key': must be printable ASCII without spaces: provider keys have no other characters");
   });
 
   test('a role outside the enum lists the allowed values', async () => {

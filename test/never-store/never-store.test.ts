@@ -8,6 +8,7 @@ import { Database } from 'bun:sqlite';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { rememberedMaskedFormCount } from '../../core/credentials/masked-client-keys.ts';
 import { rememberedSecretCount } from '../../core/credentials/secret-values.ts';
 import { addProviderKeys, call, expectSpecError, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -207,6 +208,7 @@ describe('never-store mode', () => {
     expect(row).toMatchObject({ byok: true, providerKeyId: null, provider: 'openai', status: 200 });
     // Redacted by value while the request ran, let go once it was booked: nothing accumulates.
     const remembered = rememberedSecretCount();
+    const maskedForms = rememberedMaskedFormCount();
     for (let index = 0; index < 3; index++) {
       const headers = { 'X-Provider-Key': `sk-proj-DistinctClientKey${index}0123456789abcdefghij` };
       const response = await call(
@@ -219,6 +221,7 @@ describe('never-store mode', () => {
       expect(response.status).toBe(502);
     }
     expect(rememberedSecretCount()).toBe(remembered);
+    expect(rememberedMaskedFormCount()).toBe(maskedForms);
   });
 
   test('a refused X-Provider-Key fails that request only, without the key in the answer, and no stored key suffers', async () => {
@@ -233,6 +236,10 @@ describe('never-store mode', () => {
     answers.push(text);
     expect(response.status).toBe(502);
     expect(text).not.toContain('WrongClientKey0123456789');
+    // The simulator answers as OpenAI does, quoting the key masked: `sk-****…****ijkl`. That form is
+    // the client's key too (docs/api.md: no error answer quotes a key a client sent).
+    expect(text).toContain('Incorrect API key provided: [REDACTED].');
+    expect(text).not.toMatch(/\*{3,}ijkl/);
     const unknown = await call(
       gateway,
       'POST',

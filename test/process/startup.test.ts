@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hashGatewayKey } from '../../core/credentials/secrets.ts';
@@ -23,6 +23,13 @@ function scratchDirectory(): string {
 afterAll(() => {
   for (const directory of scratchDirectories) rmSync(directory, { recursive: true, force: true });
 });
+
+/** A KEYWAY_CONFIG file holding `content`, in a scratch directory of its own. */
+function configFile(content: unknown): string {
+  const path = join(scratchDirectory(), 'keyway.json');
+  writeFileSync(path, JSON.stringify(content));
+  return path;
+}
 
 interface Refusal {
   name: string;
@@ -69,6 +76,22 @@ const refusals: Refusal[] = [
     env: { KEYWAY_DATABASE_URL: 'mysql://keyway:Sup3rSecretDbPassword@db.internal/keyway', KEYWAY_MASTER_KEY: generateMasterKey() },
     message: /KEYWAY_DATABASE_URL must start with file:, libsql:\/\/, http\(s\):\/\/ or postgres:\/\//,
     secret: 'Sup3rSecretDbPassword',
+  },
+  {
+    name: 'a Redis URL whose scheme no loaded counters plugin accepts (it used to fall back to counters in memory)',
+    env: { KEYWAY_REDIS_URL: 'valkey://default:Sup3rSecretRedisPassword@cache.internal:6379', KEYWAY_MASTER_KEY: generateMasterKey() },
+    message: /KEYWAY_REDIS_URL must start with redis:\/\/ or rediss:\/\/ \(counters plugins: counters-redis\); got the scheme valkey:\./,
+    secret: 'Sup3rSecretRedisPassword',
+  },
+  {
+    name: 'an http:// Redis URL',
+    env: { KEYWAY_REDIS_URL: 'http://x', KEYWAY_MASTER_KEY: generateMasterKey() },
+    message: /KEYWAY_REDIS_URL must start with redis:\/\/ or rediss:\/\/ .*; got the scheme http:\./,
+  },
+  {
+    name: 'a misspelt setting in the KEYWAY_CONFIG file (it used to be ignored, and the default port used)',
+    env: { KEYWAY_CONFIG: configFile({ porrt: 9000 }) },
+    message: /KEYWAY_CONFIG file .*: unknown setting 'porrt'\. Did you mean 'port'\?/,
   },
 ];
 

@@ -139,6 +139,17 @@ describe('the WebSocket transport and stored responses', () => {
     await expectSpecError(response, 401, 'invalid_api_key');
   });
 
+  test('a plain GET /v1/responses without a key is 405 as well: a wrong method needs no key, as on every other path', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      const response = await call(world.gateway, method, '/v1/responses', undefined, { key: '' });
+      expect({ method, status: response.status, allow: response.headers.get('allow') }).toEqual({ method, status: 405, allow: 'POST' });
+      if (method === 'GET') await expectSpecError(response, 405, 'method_not_allowed');
+    }
+    // The same as a wrong method on any path, which the core answers from the registered routes.
+    const chat = await call(world.gateway, 'GET', '/v1/chat/completions', undefined, { key: '' });
+    await expectSpecError(chat, 405, 'method_not_allowed');
+  });
+
   test('a plain GET /v1/responses is 405, and Allow says POST', async () => {
     const response = await call(world.gateway, 'GET', '/v1/responses', undefined, { key });
     expect(response.headers.get('allow')).toBe('POST');

@@ -414,6 +414,12 @@ describe('when the WebSocket mode is turned off, and at shutdown', () => {
     });
     const body = await expectSpecError(response, 426, 'upgrade_required');
     expect(body.error.message).toContain('POST /v1/responses');
+    // The upgrade is a request for the API: without a key it is refused as unauthenticated first.
+    const anonymous = await call(gateway, 'GET', '/v1/responses', undefined, {
+      key: '',
+      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
+    await expectSpecError(anonymous, 401, 'invalid_api_key');
   });
 
   test('past its age limit a socket refuses the next response with websocket_connection_limit_reached, then closes', async () => {

@@ -253,7 +253,10 @@ describe('maximum key age', () => {
     const clock = new ManualClock(Date.now());
     const current = await world({ clock });
     const badPolicy = await call(current.gateway, 'PUT', '/v1/providers/keys/rotation-policy', { max_key_age_days: 0 }, { key: current.adminKey });
-    await expectSpecError(badPolicy, 400, 'invalid_field');
+    // The rule the 0 broke, not "expected integer or null" (0 is an integer).
+    expect((await expectSpecError(badPolicy, 400, 'invalid_field')).error.message).toBe(
+      "Invalid value for 'max_key_age_days': must be an integer from 1 to 3650, or null",
+    );
     const policy = await call(
       current.gateway,
       'PUT',

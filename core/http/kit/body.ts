@@ -291,22 +291,47 @@ export function validationMessage(error: Pick<ValueError, 'type' | 'schema' | 'm
 
 /** `must be a number from 0 to 2`, `must be an integer of at least 1`, `must be a number greater than 0 and at most 1000`. */
 function numberRule(schema: DescribedSchema): string {
+  return `must be ${numberPhrase(schema)}`;
+}
+
+/** The number a schema takes, as a phrase: `a number from 0 to 2`, `an integer of at least 1`. */
+function numberPhrase(schema: DescribedSchema): string {
   const kind = schema.type === 'integer' ? 'an integer' : 'a number';
   const lower =
     schema.exclusiveMinimum !== undefined ? `greater than ${schema.exclusiveMinimum}` : schema.minimum !== undefined ? `at least ${schema.minimum}` : undefined;
   const upper =
     schema.exclusiveMaximum !== undefined ? `less than ${schema.exclusiveMaximum}` : schema.maximum !== undefined ? `at most ${schema.maximum}` : undefined;
-  if (schema.minimum !== undefined && schema.maximum !== undefined) return `must be ${kind} from ${schema.minimum} to ${schema.maximum}`;
-  if (lower !== undefined && upper !== undefined) return `must be ${kind} ${lower} and ${upper}`;
-  if (lower !== undefined || upper !== undefined) return `must be ${kind} ${lower ?? upper}`;
-  return `must be ${kind}`;
+  if (schema.minimum !== undefined && schema.maximum !== undefined) return `${kind} from ${schema.minimum} to ${schema.maximum}`;
+  if (lower !== undefined && upper !== undefined) return `${kind} ${lower} and ${upper}`;
+  if (lower !== undefined || upper !== undefined) return `${kind} ${lower ?? upper}`;
+  return kind;
 }
 
-/** `expected one of: admin, developer, viewer` for literals; `expected string or null` otherwise. */
+const TYPE_PHRASES: Readonly<Record<string, string>> = { string: 'a string', boolean: 'true or false', object: 'an object', array: 'an array', null: 'null' };
+
+/** One member of a union, as a phrase of `must be …`. */
+function memberPhrase(member: DescribedSchema): string {
+  if (member.const !== undefined) return String(member.const);
+  if (member.type === 'integer' || member.type === 'number') return numberPhrase(member);
+  return TYPE_PHRASES[member.type ?? ''] ?? 'another value';
+}
+
+function hasBounds(schema: DescribedSchema): boolean {
+  return [schema.minimum, schema.maximum, schema.exclusiveMinimum, schema.exclusiveMaximum].some((bound) => bound !== undefined);
+}
+
+/**
+ * `expected one of: admin, developer, viewer` for literals; `expected string or null` otherwise. A
+ * bounded number among the members is given with its bounds (`must be an integer from 1 to 3650, or
+ * null`): "expected integer or null" for a 0 would hide the rule the 0 broke.
+ */
 function unionRule(schema: DescribedSchema): string {
   const members = schema.anyOf ?? [];
   if (members.length > 0 && members.every((member) => member.const !== undefined)) {
     return `expected one of: ${members.map((member) => String(member.const)).join(', ')}`;
+  }
+  if (members.some((member) => (member.type === 'integer' || member.type === 'number') && hasBounds(member))) {
+    return `must be ${[...new Set(members.map(memberPhrase))].join(', or ')}`;
   }
   const names = members.map((member) => (member.const !== undefined ? String(member.const) : (member.type ?? 'value')));
   return `expected ${[...new Set(names)].join(' or ')}`;
