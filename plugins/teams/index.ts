@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { budgetLimitNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { AllowedIpsSchema, keySettingsOf } from '../../core/spec/key-settings.ts';
@@ -485,13 +486,14 @@ class TeamService {
     const rows = await this.services.store.summarizeUsage({ accountId, teamId, from: dayStart.toISOString(), to: resetsAt.toISOString() });
     return limits.map(([provider, rule]) => {
       const limit = rule.max_cost_per_day as number;
-      const spent = round(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
+      // In the budget counters' unit and rounding (policies/cost-cap), so this `remaining_usd` and a 402's agree.
+      const spent = toNanosCeil(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
       return {
         provider,
         period: 'day',
         limit_usd: limit,
-        spent_today_usd: spent,
-        remaining_usd: round(Math.max(0, limit - spent)),
+        spent_today_usd: nanosToUsd(spent),
+        remaining_usd: nanosToUsd(Math.max(0, budgetLimitNanos(limit) - spent)),
         resets_at: resetsAt.toISOString(),
       };
     });
