@@ -79,6 +79,11 @@ function causedByInFlight(refusal: Refusal): boolean {
   return refusal.heldHereNanos > 0 && refusal.totalNanos - refusal.heldHereNanos + refusal.worstNanos <= refusal.limitNanos;
 }
 
+/** The worst case alone exceeds the cap: no settlement or reset makes room for the request as sent. */
+function aboveWholeBudget(refusal: Refusal): boolean {
+  return refusal.worstNanos > refusal.limitNanos;
+}
+
 /** What is left of the budget once this process's in-flight reservations are given back: GET /v1/usage/me's `remaining_usd`. */
 function leftNanos(refusal: Refusal): number {
   return Math.max(0, refusal.limitNanos - Math.max(0, refusal.totalNanos - refusal.heldHereNanos));
@@ -404,7 +409,9 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const parts = refusals.map(describeRefusal).join('; ');
     const head = inFlightOnly
       ? `Team '${team.name}' (${team.id}) cannot reserve this request's worst case right now on ${parts}. Requests still in flight on this gateway hold that part of the daily budget until they end, when each keeps only its real cost: retry in ${IN_FLIGHT_RETRY_AFTER_SECONDS} s.`
-      : `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts}.`;
+      : refusals.every(aboveWholeBudget)
+        ? `Team '${team.name}' (${team.id}) cannot serve this request on ${parts}: its worst case is above the whole daily budget, so it is refused however little was spent.`
+        : `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts}.`;
     throw services.errors.create(
       'budget_exceeded',
       { detail: `${head}${outputLimitHint(assumption, context.endpoint, '')} The budget resets at ${resetAt}.` },

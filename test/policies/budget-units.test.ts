@@ -191,6 +191,7 @@ describe('a refusal says what the worst case assumed for output (QA14 #2)', () =
     // $10 of prompt + 1,000 output tokens × $0.01 = $20, above the $15 cap with nothing spent.
     const refusal = await refusalOf(() => hooks.call(request({})));
     expect(refusal?.code).toBe('budget_exceeded');
+    expect(refusal?.message).toContain('its worst case is above the whole daily budget, so it is refused however little was spent');
     expect(refusal?.message).toContain("assumed gpt-4o's whole output limit of 1,000 tokens");
     expect(refusal?.message).toContain('setting max_tokens (or max_completion_tokens) reserves only what it allows');
     expect(refusal?.extra).toMatchObject({ worst_case_output_tokens: 1000, worst_case_output_tokens_from: 'model_output_limit', worst_case_usd: 20 });
