@@ -105,9 +105,10 @@ return string.format('%.17g', v)
  * taken out only when it would not.
  */
 export const LEASE_BATCH = script(`${MEMBER_AMOUNT}
--- Budgets are whole micro-dollars: '%d' writes them exactly at half the cost of '%.17g'.
+-- Budgets are whole nano-dollars, exact in a double below 2^53: '%d' (a 64-bit long in Redis's Lua)
+-- writes them exactly at half the cost of '%.17g'.
 local function fmt(x)
-  if x % 1 == 0 and x > -1e15 and x < 1e15 then return string.format('%d', x) end
+  if x % 1 == 0 and x > -9007199254740992 and x < 9007199254740992 then return string.format('%d', x) end
   return string.format('%.17g', x)
 end
 local grace = tonumber(ARGV[1])

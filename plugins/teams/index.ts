@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { budgetLimitNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { AllowedIpsSchema, keySettingsOf } from '../../core/spec/key-settings.ts';
@@ -23,6 +24,7 @@ import {
   type TeamSettings,
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
+import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
 import {
   isPlainObject,
   loadTeamsSection,
@@ -99,10 +101,10 @@ export const teamsPlugin = definePlugin({
           body: PatchTeamSchema,
           response: TeamAnswerSchema,
           handle: async ({ request, principal, params }) => {
-            const { before, after } = await teams.update(principal as Principal, params.id ?? '', await services.http.readJson(request));
+            const { before, after, warnings } = await teams.update(principal as Principal, params.id ?? '', await services.http.readJson(request));
             // The audit entry keeps what the team was: a budget raised from 100 to 10,000 shows both.
             services.http.recordChange(request, { before, after });
-            return services.http.json(after);
+            return services.http.json(withWarnings(after, warnings));
           },
         },
         {
@@ -170,8 +172,19 @@ export const teamsPlugin = definePlugin({
   },
 });
 
+/** A management answer with its `warnings` (as POST /v1/alerts gives them): the field only when there is one. */
+function withWarnings(answer: Record<string, unknown>, warnings: readonly string[]): Record<string, unknown> {
+  return warnings.length === 0 ? answer : { ...answer, warnings };
+}
+
 class TeamService {
   constructor(private readonly services: Services) {}
+
+  /** The providers an account's teams could reach through keys: its own, and the platform's. */
+  private keyedProviders(accountId: string): KeyedProviders {
+    const providersOf = (owner: string | null): Set<string> => new Set(this.services.providerKeys.list(owner).map((key) => key.provider));
+    return { account: providersOf(accountId), platform: providersOf(null) };
+  }
 
   private now(): string {
     return new Date(this.services.clock.now()).toISOString();
@@ -294,7 +307,7 @@ class TeamService {
     } finally {
       await this.services.snapshot.refresh();
     }
-    return teamAnswer(team, answers);
+    return withWarnings(teamAnswer(team, answers), providerListWarnings(team.permissions, this.keyedProviders(team.accountId)));
   }
 
   async list(principal: Principal): Promise<Array<Record<string, unknown>>> {
@@ -308,8 +321,15 @@ class TeamService {
     return answers;
   }
 
-  /** The team before and after the patch, each as GET shows it (member keys masked). */
-  async update(principal: Principal, id: string, input: unknown): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
+  /**
+   * The team before and after the patch, each as GET shows it (member keys masked), and the warnings of
+   * a patch that changed the provider list (provider-warnings.ts).
+   */
+  async update(
+    principal: Principal,
+    id: string,
+    input: unknown,
+  ): Promise<{ before: Record<string, unknown>; after: Record<string, unknown>; warnings: string[] }> {
     const team = await this.find(principal, id);
     if (isPlainObject(input) && 'members' in input) {
       throw this.services.errors.create(
@@ -337,7 +357,10 @@ class TeamService {
     ]);
     await this.services.snapshot.refresh();
     const members = await this.memberAnswers(team.id);
-    return { before: teamAnswer(team, members), after: teamAnswer(updated, members) };
+    // Only a patch of the provider list can shut providers out; any other leaves the list as it was.
+    const listChanged = isPlainObject(patch.byok_permissions) && 'providers' in patch.byok_permissions;
+    const warnings = listChanged ? providerListWarnings(updated.permissions, this.keyedProviders(team.accountId), team.permissions) : [];
+    return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
   }
 
   async remove(principal: Principal, id: string): Promise<void> {
@@ -485,13 +508,14 @@ class TeamService {
     const rows = await this.services.store.summarizeUsage({ accountId, teamId, from: dayStart.toISOString(), to: resetsAt.toISOString() });
     return limits.map(([provider, rule]) => {
       const limit = rule.max_cost_per_day as number;
-      const spent = round(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
+      // In the budget counters' unit and rounding (policies/cost-cap), so this `remaining_usd` and a 402's agree.
+      const spent = toNanosCeil(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
       return {
         provider,
         period: 'day',
         limit_usd: limit,
-        spent_today_usd: spent,
-        remaining_usd: round(Math.max(0, limit - spent)),
+        spent_today_usd: nanosToUsd(spent),
+        remaining_usd: nanosToUsd(Math.max(0, budgetLimitNanos(limit) - spent)),
         resets_at: resetsAt.toISOString(),
       };
     });

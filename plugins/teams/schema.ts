@@ -203,4 +203,7 @@ export const TeamAnswerSchema = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
   members: Type.Array(MemberAnswerSchema),
+  warnings: Type.Optional(
+    Type.Array(Type.String(), { description: 'POST and PATCH: providers with keys the provider list now shuts the team out of, and how to allow one' }),
+  ),
 });

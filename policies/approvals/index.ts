@@ -16,7 +16,8 @@ import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, refineWorstCasePlan, toMicrosFloor, worstCasePlan } from '../cost-cap/worst-case.ts';
+import { nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
+import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
 export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -103,8 +104,8 @@ export function preferredWaitMs(headers: Headers): number {
 interface Judgement {
   provider: string;
   model: string;
-  worstMicros: number;
-  thresholdMicros: number;
+  worstNanos: number;
+  thresholdNanos: number;
 }
 
 export function createApprovals(services: Services) {
@@ -119,7 +120,7 @@ export function createApprovals(services: Services) {
     thresholds = new Map<string, number>();
     for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
       const above = permission?.require_approval_above;
-      if (typeof above === 'number' && Number.isFinite(above) && above >= 0) thresholds.set(provider, toMicrosFloor(above));
+      if (typeof above === 'number' && Number.isFinite(above) && above >= 0) thresholds.set(provider, toNanosFloor(above));
     }
     thresholdsByPermissions.set(team.permissions, thresholds);
     return thresholds;
@@ -132,15 +133,15 @@ export function createApprovals(services: Services) {
     let worst: Judgement | undefined;
     for (const entry of worstCasePlan(services.pricing, context)) {
       const provider = entry.provider;
-      const thresholdMicros = thresholds.get(provider);
-      if (thresholdMicros === undefined) continue;
-      for (const { model, micros } of entry.models) {
-        if (micros === undefined) {
+      const thresholdNanos = thresholds.get(provider);
+      if (thresholdNanos === undefined) continue;
+      for (const { model, nanos } of entry.models) {
+        if (nanos === undefined) {
           throw services.errors.create('model_unpriced', {
-            detail: `Team '${team.name}' needs an approval above $${thresholdMicros / MICROS_PER_USD} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,
+            detail: `Team '${team.name}' needs an approval above $${nanosToUsd(thresholdNanos)} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,
           });
         }
-        if (micros > thresholdMicros && (worst === undefined || micros > worst.worstMicros)) worst = { provider, model, worstMicros: micros, thresholdMicros };
+        if (nanos > thresholdNanos && (worst === undefined || nanos > worst.worstNanos)) worst = { provider, model, worstNanos: nanos, thresholdNanos };
       }
     }
     return worst;
@@ -181,7 +182,7 @@ export function createApprovals(services: Services) {
       body_hash: hash,
       provider: judgement.provider,
       model: judgement.model,
-      worst_case_usd: judgement.worstMicros / MICROS_PER_USD,
+      worst_case_usd: nanosToUsd(judgement.worstNanos),
       status: 'pending',
       created_at: iso(created),
       expires_at: iso(created + APPROVAL_TTL_MS),
@@ -208,15 +209,26 @@ export function createApprovals(services: Services) {
     notify(approval, team).catch((error: unknown) =>
       services.logger.warn({ approvalId: approval.id, error: error instanceof Error ? error.message : String(error) }, 'approval alert failed'),
     );
+    // A worst case swollen by the model's whole output limit is the usual reason a small request needs an approval.
+    const assumption = outputAssumption(services.pricing, context.request, judgement.provider, judgement.model);
     throw services.errors.create(
       'approval_required',
       {
         detail:
           `${prefix}This request may cost up to $${approval.worst_case_usd} on ${judgement.provider} (${judgement.model}), above team '${team.name}'s ` +
-          `require_approval_above of $${judgement.thresholdMicros / MICROS_PER_USD}. Approval ${approval.id} is pending: once an admin approves it, ` +
-          `send the same request again with the header X-Approval-Id: ${approval.id}. It expires at ${approval.expires_at}.`,
+          `require_approval_above of $${nanosToUsd(judgement.thresholdNanos)}. Approval ${approval.id} is pending: once an admin approves it, ` +
+          `send the same request again with the header X-Approval-Id: ${approval.id}. It expires at ${approval.expires_at}.` +
+          outputLimitHint(assumption, context.endpoint, ', and a request whose worst case stays under the threshold needs no approval'),
       },
-      { extra: { approval_id: approval.id, approval_status: 'pending', worst_case_usd: approval.worst_case_usd, expires_at: approval.expires_at } },
+      {
+        extra: {
+          approval_id: approval.id,
+          approval_status: 'pending',
+          worst_case_usd: approval.worst_case_usd,
+          ...outputAssumptionFields(assumption),
+          expires_at: approval.expires_at,
+        },
+      },
     );
   }
 

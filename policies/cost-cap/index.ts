@@ -10,18 +10,37 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { MICROS_PER_USD, plannedMicros, refineWorstCasePlan, toMicrosCeil, toMicrosFloor, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
+import { budgetLimitNanos, formatNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import {
+  dearestModel,
+  outputAssumption,
+  outputAssumptionFields,
+  outputLimitHint,
+  plannedNanos,
+  refineWorstCasePlan,
+  utcDay,
+  worstCasePlan,
+  type WorstCasePlan,
+} from './worst-case.ts';
 
 export const COST_CAP_PLUGIN = 'cost-cap';
 
 /** Counters outlive their day by this much, so a request that settles just after midnight still finds its own. */
 const EXPIRY_MARGIN_MS = 6 * 60 * 60 * 1000;
 
+/**
+ * Retry-After of a refusal that only this process's in-flight reservations caused: they settle to
+ * their real cost (usually far below the worst case) when their requests end, most within seconds, so
+ * a client told to wait until midnight would idle with its budget unspent (QA14). Short, as a retry is
+ * refused before any upstream call and costs nothing; a refusal that persists says so again.
+ */
+export const IN_FLIGHT_RETRY_AFTER_SECONDS = 2;
+
 /** One reservation a request holds until `account`. */
 export interface HeldReservation {
   key: string;
   provider: string;
-  micros: number;
+  nanos: number;
   expiresAt: number;
   /** Set when the counters hold reservations as leases (shared counters): settled by lease. */
   leaseId?: string;
@@ -31,23 +50,82 @@ export interface CostCapState {
   held: HeldReservation[];
 }
 
-/** The counter of a team's spend on one provider on one UTC day, in micro-dollars. */
+/**
+ * The counter of a team's spend on one provider on one UTC day, in nano-dollars. `v2`: until QA14 the
+ * counters held micro-dollars under `budget:…`; a new name makes a running deployment (Redis) seed
+ * today's spend from the store in the new unit instead of adding nano-dollars to micro-dollars.
+ */
 export function budgetKey(accountId: string, teamId: string, provider: string, date: string): string {
-  return `budget:${accountId}:${teamId}:${provider}:${date}`;
+  return `budget:v2:${accountId}:${teamId}:${provider}:${date}`;
+}
+
+/** The marker that today's booked spend was added to a team's counters (claimed once per counters store). */
+export function seededMarkerKey(accountId: string, teamId: string, date: string): string {
+  return `budget-seeded:v2:${accountId}:${teamId}:${date}`;
 }
 
 interface Refusal {
   provider: string;
-  limitMicros: number;
-  totalMicros: number;
-  worstMicros: number;
+  limitNanos: number;
+  /** The counter's total: settled spend and every live reservation (those of other processes too). */
+  totalNanos: number;
+  worstNanos: number;
+  /** What this process's in-flight reservations held of the counter when it refused. */
+  heldHereNanos: number;
 }
 
-const usd = (micros: number): string => `$${(micros / MICROS_PER_USD).toFixed(6).replace(/0{1,4}$/, '')}`;
+/** The refusal would have fit without this process's in-flight reservations: they, not spend, filled the budget. */
+function causedByInFlight(refusal: Refusal): boolean {
+  return refusal.heldHereNanos > 0 && refusal.totalNanos - refusal.heldHereNanos + refusal.worstNanos <= refusal.limitNanos;
+}
+
+/** The worst case alone exceeds the cap: no settlement or reset makes room for the request as sent. */
+function aboveWholeBudget(refusal: Refusal): boolean {
+  return refusal.worstNanos > refusal.limitNanos;
+}
+
+/** What is left of the budget once this process's in-flight reservations are given back: GET /v1/usage/me's `remaining_usd`. */
+function leftNanos(refusal: Refusal): number {
+  return Math.max(0, refusal.limitNanos - Math.max(0, refusal.totalNanos - refusal.heldHereNanos));
+}
+
+function describeRefusal(refusal: Refusal): string {
+  const left = formatNanos(leftNanos(refusal));
+  const held =
+    refusal.heldHereNanos > 0 ? ` after settled spend, of which requests in flight on this gateway hold ${formatNanos(refusal.heldHereNanos)};` : ',';
+  return `${refusal.provider} (max_cost_per_day ${formatNanos(refusal.limitNanos)}, ${left} left${held} this request may cost up to ${formatNanos(refusal.worstNanos)})`;
+}
+
+/**
+ * The nano-dollars this process's live reservations hold, per counter key: added when a reservation is
+ * granted, taken off when its request settles, so a refusal can tell spend from reservations that will
+ * clear in seconds. One number per team, provider and day, updated in place: nothing is allocated per
+ * request. Only this process's reservations are known: with shared counters (Redis, or the primary's
+ * under KEYWAY_WORKERS) other processes' count as spent (docs/policies.md, "Retry-After: seconds when only in-flight reservations refused").
+ */
+function createInFlightTally() {
+  const held = new Map<string, number>();
+  return {
+    add(key: string, nanos: number): void {
+      held.set(key, (held.get(key) ?? 0) + nanos);
+    },
+    release(key: string, nanos: number): void {
+      const current = held.get(key);
+      if (current !== undefined) held.set(key, Math.max(0, current - nanos));
+    },
+    of(key: string): number {
+      return held.get(key) ?? 0;
+    },
+    /** Forgets the counters nothing is held on any more: called when the day changes, as their keys name past days. */
+    forgetSettled(): void {
+      for (const [key, nanos] of held) if (nanos === 0) held.delete(key);
+    },
+  };
+}
 
 /** A team's budgets as the request path reads them: built once per team view, its counter keys once per day. */
 interface TeamBudgets {
-  /** Each budgeted provider's `max_cost_per_day` in micro-dollars. */
+  /** Each budgeted provider's `max_cost_per_day` in nano-dollars. */
   limits: Map<string, number>;
   /** The team's seeding unit (`account:team`), one string for every request. */
   unit: string;
@@ -65,7 +143,7 @@ function budgetsOf(team: TeamView): TeamBudgets {
   const limits = new Map<string, number>();
   for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
     const cap = permission?.max_cost_per_day;
-    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) limits.set(provider, toMicrosFloor(cap));
+    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) limits.set(provider, budgetLimitNanos(cap));
   }
   const budgets: TeamBudgets = { limits, unit: `${team.accountId}:${team.id}`, date: '', keys: new Map() };
   budgetsByTeam.set(team, budgets);
@@ -89,7 +167,7 @@ function counterKey(team: TeamView, budgets: TeamBudgets, provider: string, date
 interface Wanted {
   provider: string;
   key: string;
-  micros: number;
+  nanos: number;
   limit: number;
   leaseId: string | undefined;
 }
@@ -172,7 +250,7 @@ function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<
     let served = true;
     if (limits.has(candidate.provider)) {
       if (refusals.some((refusal) => refusal.provider === candidate.provider)) served = false;
-      else if (plannedMicros(plan, candidate.provider, candidate.model) === undefined) {
+      else if (plannedNanos(plan, candidate.provider, candidate.model) === undefined) {
         unpriced.push(`${candidate.provider}/${candidate.model}`);
         served = false;
       }
@@ -207,6 +285,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
   const logger = services.logger;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const leases = createLeaseKeeper(services, leaseMs);
+  const inFlight = createInFlightTally();
   /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
   let seededDate = '';
   const seeded = new Map<string, Promise<void> | true>();
@@ -228,6 +307,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     if (seededDate !== day.date) {
       seeded.clear();
       seededDate = day.date;
+      inFlight.forgetSettled();
     }
     const known = seeded.get(unit);
     if (known === true) return undefined;
@@ -253,7 +333,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const counters = services.counters;
     // The marker makes the seeding happen once per counters store, not once per process: with shared
     // counters (which survive a restart of one instance) the spend is already in them.
-    const marker = `budget-seeded:${accountId}:${teamId}:${day.date}`;
+    const marker = seededMarkerKey(accountId, teamId, day.date);
     const claim = await Promise.resolve(counters.reserve(marker, 1, 1, expiresAt)).catch((error: unknown) => {
       throw new CountersUnavailable(error);
     });
@@ -271,7 +351,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         byProvider.set(row.provider, (byProvider.get(row.provider) ?? 0) + row.costUsd);
       }
       for (const [provider, spent] of byProvider) {
-        await counters.adjust(budgetKey(accountId, teamId, provider, day.date), toMicrosCeil(spent), expiresAt);
+        await counters.adjust(budgetKey(accountId, teamId, provider, day.date), toNanosCeil(spent), expiresAt);
       }
     } catch (error) {
       await counters.adjust(marker, -1, expiresAt);
@@ -301,7 +381,14 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     );
   }
 
-  function refuse(context: RequestContext, team: TeamView, refusals: Refusal[], unpricedCandidates: string[], day: ReturnType<typeof utcDay>): never {
+  function refuse(
+    context: RequestContext,
+    team: TeamView,
+    plan: WorstCasePlan,
+    refusals: Refusal[],
+    unpricedCandidates: string[],
+    day: ReturnType<typeof utcDay>,
+  ): never {
     let unpriced = unpricedCandidates;
     const now = services.clock.now();
     if (refusals.length === 0) {
@@ -315,26 +402,34 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     }
     const resetAt = new Date(day.end).toISOString();
     const first = refusals[0] as Refusal;
-    const parts = refusals.map(
-      (refusal) =>
-        `${refusal.provider} (max_cost_per_day ${usd(refusal.limitMicros)}, ${usd(Math.max(0, refusal.limitMicros - refusal.totalMicros))} left, this request may cost up to ${usd(refusal.worstMicros)})`,
-    );
+    // Any provider that only in-flight reservations refused may take the retry: it is worth seconds, not hours.
+    const inFlightOnly = refusals.some(causedByInFlight);
+    const model = dearestModel(plan, first.provider);
+    const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context.request, first.provider, model);
+    const parts = refusals.map(describeRefusal).join('; ');
+    const head = inFlightOnly
+      ? `Team '${team.name}' (${team.id}) cannot reserve this request's worst case right now on ${parts}. Requests still in flight on this gateway hold that part of the daily budget until they end, when each keeps only its real cost: retry in ${IN_FLIGHT_RETRY_AFTER_SECONDS} s.`
+      : refusals.every(aboveWholeBudget)
+        ? `Team '${team.name}' (${team.id}) cannot serve this request on ${parts}: its worst case is above the whole daily budget, so it is refused however little was spent.`
+        : `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts}.`;
     throw services.errors.create(
       'budget_exceeded',
+      { detail: `${head}${outputLimitHint(assumption, context.endpoint, '')} The budget resets at ${resetAt}.` },
       {
-        detail: `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts.join('; ')}. The budget resets at ${resetAt}.`,
-      },
-      {
-        retryAfterSeconds: Math.max(1, Math.ceil((day.end - now) / 1000)),
+        retryAfterSeconds: inFlightOnly ? IN_FLIGHT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((day.end - now) / 1000)),
+        // The official SDKs do not retry a 402; this one is worth retrying once the reservations settle.
+        headers: inFlightOnly ? { 'x-should-retry': 'true' } : undefined,
         extra: {
           budget: 'max_cost_per_day',
           team_id: team.id,
           provider: first.provider,
-          limit_usd: first.limitMicros / MICROS_PER_USD,
-          remaining_usd: Math.max(0, first.limitMicros - first.totalMicros) / MICROS_PER_USD,
-          worst_case_usd: first.worstMicros / MICROS_PER_USD,
+          limit_usd: nanosToUsd(first.limitNanos),
+          remaining_usd: nanosToUsd(leftNanos(first)),
+          in_flight_usd: nanosToUsd(first.heldHereNanos),
+          worst_case_usd: nanosToUsd(first.worstNanos),
+          ...outputAssumptionFields(assumption),
           reset_at: resetAt,
-          budgets: refusals.map((refusal) => ({ provider: refusal.provider, limit_usd: refusal.limitMicros / MICROS_PER_USD, reset_at: resetAt })),
+          budgets: refusals.map((refusal) => ({ provider: refusal.provider, limit_usd: nanosToUsd(refusal.limitNanos), reset_at: resetAt })),
         },
       },
     );
@@ -369,29 +464,30 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       for (const entry of entries) {
         const provider = entry.provider;
         const limit = limits.get(provider);
-        if (limit === undefined || entry.micros === undefined) continue;
+        if (limit === undefined || entry.nanos === undefined) continue;
         // Each counter's key is one string for the day: reserved, held, and given back on failure under it.
         const key = counterKey(team, budgets, provider, day.date);
         const leaseId = leasing ? crypto.randomUUID() : undefined;
         const result =
           leaseId !== undefined && counters.reserveLease !== undefined
-            ? counters.reserveLease(key, entry.micros, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs })
-            : counters.reserve(key, entry.micros, limit, expiresAt);
+            ? counters.reserveLease(key, entry.nanos, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs })
+            : counters.reserve(key, entry.nanos, limit, expiresAt);
         if (result instanceof Promise) waiting = true;
-        wanted.push({ provider, key, micros: entry.micros, limit, leaseId });
+        wanted.push({ provider, key, nanos: entry.nanos, limit, leaseId });
         results.push(result);
       }
       const collect = (settled: Reservation[]): Refusal[] => {
         const refusals: Refusal[] = [];
         for (let index = 0; index < wanted.length; index++) {
-          const { provider, key, micros, limit, leaseId } = wanted[index] as Wanted;
+          const { provider, key, nanos, limit, leaseId } = wanted[index] as Wanted;
           const result = settled[index] as Reservation;
           if (result.ok) {
-            const held: HeldReservation = { key, provider, micros, expiresAt, leaseId };
+            const held: HeldReservation = { key, provider, nanos, expiresAt, leaseId };
             state.held.push(held);
             leases.hold(held);
+            inFlight.add(key, nanos);
           } else {
-            refusals.push({ provider, limitMicros: limit, totalMicros: result.total, worstMicros: micros });
+            refusals.push({ provider, limitNanos: limit, totalNanos: result.total, worstNanos: nanos, heldHereNanos: inFlight.of(key) });
           }
         }
         return refusals;
@@ -401,12 +497,12 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         // Any reservation this request did get is given back, so a partial failure books nothing.
         for (const [index, result] of results.entries()) {
           if (!(result instanceof Promise)) continue;
-          const { key, micros, leaseId } = wanted[index] as Wanted;
+          const { key, nanos, leaseId } = wanted[index] as Wanted;
           result
             .then((granted) => {
               if (!granted.ok) return;
               if (leaseId !== undefined) return counters.settleLease?.(key, leaseId, 0, expiresAt);
-              return counters.adjust(key, -micros, expiresAt);
+              return counters.adjust(key, -nanos, expiresAt);
             })
             .catch(() => undefined);
         }
@@ -415,7 +511,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     };
     const conclude = (finalPlan: WorstCasePlan, refusals: Refusal[]): void => {
       const unpriced = dropUnserved(context, finalPlan, limits, refusals);
-      if (context.candidates.length === 0) refuse(context, team, refusals, unpriced, day);
+      if (context.candidates.length === 0) refuse(context, team, finalPlan, refusals, unpriced, day);
     };
     /**
      * The byte bound refused some provider: its prompt is counted again with the provider's own
@@ -428,7 +524,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       const kept: Refusal[] = [];
       for (const refusal of refusals) {
         const entry = refined.find((candidate) => candidate.provider === refusal.provider);
-        if (entry?.micros !== undefined && entry.micros < refusal.worstMicros) retry.push(entry);
+        if (entry?.nanos !== undefined && entry.nanos < refusal.worstNanos) retry.push(entry);
         else kept.push(refusal);
       }
       const retried = retry.length === 0 ? [] : await reserveEntries(retry);
@@ -458,7 +554,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
     const key = counterKey(team, budgets, served.provider, day.date);
-    const spent = toMicrosCeil(outcome.costUsd);
+    const spent = toNanosCeil(outcome.costUsd);
     const count = (): void | Promise<void> => {
       const result = services.counters.adjust(key, spent, expiresAt);
       if (result instanceof Promise) return result.then(() => undefined);
@@ -479,10 +575,11 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     state.held = [];
     const pending: Promise<unknown>[] = [];
     for (const held of heldReservations) {
-      // The served provider's reservation becomes the real cost (a cancelled stream's is the core's
-      // estimate); a failure before any usage, and every provider not served, gives it all back.
-      const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toMicrosCeil(outcome.costUsd) : 0;
-      const delta = settled - held.micros;
+      inFlight.release(held.key, held.nanos);
+      // The served provider's reservation becomes the real cost as booked (a cancelled stream's is the
+      // core's estimate); a failure before any usage, and every provider not served, gives it all back.
+      const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toNanosCeil(outcome.costUsd) : 0;
+      const delta = settled - held.nanos;
       if (held.leaseId !== undefined) {
         pending.push(leases.settle(held, settled));
         continue;

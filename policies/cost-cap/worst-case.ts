@@ -2,31 +2,87 @@
 // (services.pricing.promptTokenBound: its UTF-8 bytes, which no byte-level tokenizer exceeds), plus every output token the request allows (the larger
 // of `max_tokens` and `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
 // cost-cap and approvals policies so both judge the same figure. Money is kept in integer
-// micro-dollars: sums of reservations never drift the way float dollars do.
+// nano-dollars (core/catalog/nano-usd.ts), the unit costs are booked to: sums of reservations never
+// drift the way float dollars do, and a settled cost is counted as booked.
 
-import type { RequestContext } from '../../core/spec/lifecycle.ts';
+import { toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import type { Endpoint, RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PricingService } from '../../core/spec/services.ts';
 import { requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 
-export const MICROS_PER_USD = 1_000_000;
-
-/** USD to micro-dollars, rounded up: a reservation or a settled cost is never under-counted. */
-export function toMicrosCeil(usd: number): number {
-  // The small epsilon keeps float noise (0.30000000000000004) from adding a whole micro-dollar.
-  return Math.max(0, Math.ceil(usd * MICROS_PER_USD - 1e-6));
-}
-
-/** USD to micro-dollars, rounded down: a limit is never raised by rounding. */
-export function toMicrosFloor(usd: number): number {
-  return Math.max(0, Math.floor(usd * MICROS_PER_USD + 1e-6));
+/** The choices a request asks for (`n`), at least one. */
+function choicesOf(request: RequestContext['request']): number {
+  return typeof request.n === 'number' && Number.isFinite(request.n) && request.n > 1 ? Math.floor(request.n) : 1;
 }
 
 /** The output tokens a request may produce; undefined when neither the request nor the model bounds it. */
 export function maxOutputTokens(request: RequestContext['request'], modelLimit: number | undefined): number | undefined {
   const limit = requestedOutputTokens(request) ?? modelLimit;
   if (limit === undefined) return undefined;
-  const choices = typeof request.n === 'number' && Number.isFinite(request.n) && request.n > 1 ? Math.floor(request.n) : 1;
-  return limit * choices;
+  return limit * choicesOf(request);
+}
+
+/**
+ * What a worst case assumed for a model's output, so a refusal can say why it is so large: the spec
+ * reserves the model's whole output limit when a request sets none (64,000 tokens of Claude Opus, $1.60
+ * for "hi"), and a client that never sends `max_tokens` could not tell why a budget with ~0 % spent
+ * refused it (QA14). Read again on the refusal path only, never per request.
+ */
+export interface OutputAssumption {
+  model: string;
+  /** Output tokens per choice. */
+  perChoice: number;
+  choices: number;
+  /** The request set no output limit: the model's own was assumed. */
+  fromModelLimit: boolean;
+}
+
+/** Undefined when the model is unpriced, has no output bound, or output costs nothing (embeddings): then output explains nothing. */
+export function outputAssumption(pricing: PricingService, request: RequestContext['request'], provider: string, model: string): OutputAssumption | undefined {
+  const price = pricing.price(provider, model);
+  if (price === undefined || !((price.worstOutputPerToken ?? price.outputPerToken) > 0)) return undefined;
+  const requested = requestedOutputTokens(request);
+  const perChoice = requested ?? price.maxOutputTokens;
+  if (perChoice === undefined) return undefined;
+  return { model, perChoice, choices: choicesOf(request), fromModelLimit: requested === undefined };
+}
+
+/** The request field that bounds output in the caller's dialect. */
+export function outputLimitField(endpoint: Endpoint): string {
+  if (endpoint === 'responses') return 'max_output_tokens';
+  if (endpoint === 'chat') return 'max_tokens (or max_completion_tokens)';
+  return 'max_tokens';
+}
+
+/**
+ * The sentence a refusal adds when the worst case assumed the model's output limit; empty when the
+ * request set its own. `effect` ends it: what a smaller reservation would change.
+ */
+export function outputLimitHint(assumption: OutputAssumption | undefined, endpoint: Endpoint, effect: string): string {
+  if (assumption === undefined || !assumption.fromModelLimit) return '';
+  const choices = assumption.choices > 1 ? ` for each of its ${assumption.choices} choices` : '';
+  return (
+    ` The request sets no output limit, so its worst case assumed ${assumption.model}'s whole output limit of ` +
+    `${assumption.perChoice.toLocaleString('en-US')} tokens${choices}; setting ${outputLimitField(endpoint)} reserves only what it allows${effect}.`
+  );
+}
+
+/** The error fields that say what output the worst case assumed: `worst_case_output_tokens` (all choices) and where it came from. */
+export function outputAssumptionFields(assumption: OutputAssumption | undefined): Record<string, unknown> {
+  if (assumption === undefined) return {};
+  return {
+    worst_case_output_tokens: assumption.perChoice * assumption.choices,
+    worst_case_output_tokens_from: assumption.fromModelLimit ? 'model_output_limit' : 'request',
+  };
+}
+
+/** The model behind a provider's worst case in the plan (its dearest candidate model). */
+export function dearestModel(plan: WorstCasePlan, provider: string): string | undefined {
+  for (const entry of plan) {
+    if (entry.provider !== provider) continue;
+    for (const planned of entry.models) if (planned.nanos !== undefined && planned.nanos === entry.nanos) return planned.model;
+  }
+  return undefined;
 }
 
 /**
@@ -60,11 +116,11 @@ function inputRate(
 }
 
 /**
- * The worst case in micro-dollars of serving `request` with `provider`'s `model`, or undefined when
+ * The worst case in nano-dollars of serving `request` with `provider`'s `model`, or undefined when
  * the model is unpriced (or has neither a request nor a model output bound: it cannot be bounded).
  * `marks`: the cache writes the request may be billed for (cacheWriteMarks), every kind by default.
  */
-export function worstCaseMicros(
+export function worstCaseNanos(
   pricing: PricingService,
   request: RequestContext['request'],
   provider: string,
@@ -88,7 +144,7 @@ export function worstCaseMicros(
     outputRate = Math.max(outputRate, tier.worstOutputPerToken);
   }
   const searches = (price.perSearchUsd ?? 0) > 0 ? boundedSearches(request) : 0;
-  return toMicrosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0) + searches * (price.perSearchUsd ?? 0));
+  return toNanosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0) + searches * (price.perSearchUsd ?? 0));
 }
 
 /**
@@ -112,8 +168,8 @@ export function boundedSearches(request: RequestContext['request']): number {
 /** One provider among a request's candidates: its worst case (the largest over its models) and each model's. */
 export interface ProviderPlan {
   provider: string;
-  micros: number | undefined;
-  models: Array<{ model: string; micros: number | undefined }>;
+  nanos: number | undefined;
+  models: Array<{ model: string; nanos: number | undefined }>;
 }
 
 /**
@@ -123,10 +179,10 @@ export interface ProviderPlan {
 export type WorstCasePlan = ProviderPlan[];
 
 /** The worst case planned for one provider's model; undefined when unpriced or not among the candidates. */
-export function plannedMicros(plan: WorstCasePlan, provider: string, model: string): number | undefined {
+export function plannedNanos(plan: WorstCasePlan, provider: string, model: string): number | undefined {
   for (const entry of plan) {
     if (entry.provider !== provider) continue;
-    for (const planned of entry.models) if (planned.model === model) return planned.micros;
+    for (const planned of entry.models) if (planned.model === model) return planned.nanos;
   }
   return undefined;
 }
@@ -193,15 +249,15 @@ function planAll(
       }
     }
     if (entry === undefined) {
-      entry = { provider: candidate.provider, micros: undefined, models: [] };
+      entry = { provider: candidate.provider, nanos: undefined, models: [] };
       plan.push(entry);
     }
     if (entry.models.some((planned) => planned.model === candidate.model)) continue;
     bound ??= pricing.promptTokenBound(context.request);
     marks ??= cacheWriteMarks(context.bodyText);
-    const micros = worstCaseMicros(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marks);
-    entry.models.push({ model: candidate.model, micros });
-    if (micros !== undefined && (entry.micros === undefined || micros > entry.micros)) entry.micros = micros;
+    const nanos = worstCaseNanos(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marks);
+    entry.models.push({ model: candidate.model, nanos });
+    if (nanos !== undefined && (entry.nanos === undefined || nanos > entry.nanos)) entry.nanos = nanos;
   }
   return plan;
 }

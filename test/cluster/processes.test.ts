@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { RedisCounters } from '../../plugins/counters-redis/counters.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
-import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { utcDay, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { addProviderKeys, call, type TestGateway } from '../helpers/gateway.ts';
 import type { GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -65,9 +65,9 @@ describe.skipIf(!reachable)('three Keyway processes on one PostgreSQL and one Re
   async function createTeam(setup: TestGateway, name: string, body: Record<string, unknown>, fits: number): Promise<Team> {
     const pricing = setup.runtime.services.pricing;
     const request = body as unknown as ChatRequest;
-    const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    const worst = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     // Room for `fits` worst cases and half of one more: never for fits + 1.
-    const capUsd = (fits * worst + Math.floor(worst / 2)) / 1e6;
+    const capUsd = (fits * worst + Math.floor(worst / 2)) / 1e9;
     const created = await call(
       setup,
       'POST',
@@ -213,8 +213,8 @@ describe.skipIf(!reachable)('three Keyway processes on one PostgreSQL and one Re
     const counters = new RedisCounters({ url: TEST_REDIS_URL, prefix: backends.prefix, clock: Date, timeoutMs: 2_000 });
     const counter = await counters.get(budgetKey('default', raceTeam.id, 'openai', day.date));
     counters.close();
-    expect(counter).toBeLessThanOrEqual(Math.round(raceTeam.capUsd * 1e6));
-    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e6));
+    expect(counter).toBeLessThanOrEqual(Math.round(raceTeam.capUsd * 1e9));
+    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e9));
     console.log(
       `cluster budget race over 3 processes: served ${served} of ${RACE_REQUESTS} (${servedBy.join(' + ')}), overshoot 0; spend ${spent.toFixed(6)} $ of a ${raceTeam.capUsd} $ cap`,
     );

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
-import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { utcDay, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -51,8 +51,8 @@ beforeAll(async () => {
   await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], adminKey);
   const pricing = setup.runtime.services.pricing;
   const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-  const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  const worstNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+  capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
   const created = await call(
     setup,
     'POST',
@@ -132,10 +132,10 @@ describe('the budget race across three gateways on one Redis', () => {
     expect(spent).toBeLessThanOrEqual(capUsd);
     // The shared counter, read from any gateway, holds the settled spend and never more than the cap.
     const counter = await (gateways[1] as TestGateway).runtime.counters.get(budgetKey('default', teamId, 'openai', day.date));
-    expect(counter).toBeLessThanOrEqual(Math.round(capUsd * 1e6));
-    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e6));
+    expect(counter).toBeLessThanOrEqual(Math.round(capUsd * 1e9));
+    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e9));
     console.log(
-      `redis budget race: served ${FITS} of ${REQUESTS} over 3 gateways (${servedBy.join(' + ')}); spend ${spent.toFixed(6)} $ of a ${capUsd} $ cap; counter ${counter} µ$`,
+      `redis budget race: served ${FITS} of ${REQUESTS} over 3 gateways (${servedBy.join(' + ')}); spend ${spent.toFixed(6)} $ of a ${capUsd} $ cap; counter ${counter} n$`,
     );
   }, 60_000);
 });

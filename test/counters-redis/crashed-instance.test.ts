@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { addProviderKeys, call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { FROM_SOURCE, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -55,9 +55,9 @@ beforeAll(async () => {
   await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], setup.defaultAdminKey);
   const pricing = setup.runtime.services.pricing;
   const request = body as ChatRequest;
-  const worst = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+  const worst = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   // Room for one request's worst case, not two.
-  const capUsd = Math.floor(worst * 1.5) / 1e6;
+  const capUsd = Math.floor(worst * 1.5) / 1e9;
   const created = await call(
     setup,
     'POST',

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { RedisClient } from 'bun';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
-import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { utcDay, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { RedisCounters } from '../../plugins/counters-redis/counters.ts';
 import { startTeamGateway, type TeamGateway } from '../policies/team-fixture.ts';
 import { startRedisProxy, type RedisProxy } from './proxy.ts';
@@ -35,7 +35,7 @@ afterAll(async () => {
 
 test('a settlement that fails while Redis is away is booked once Redis is back', async () => {
   const pricing = setup.gateway.runtime.services.pricing;
-  const worst = worstCaseMicros(pricing, body as ChatRequest, 'openai', body.model, pricing.promptTokenBound(body as ChatRequest)) as number;
+  const worst = worstCaseNanos(pricing, body as ChatRequest, 'openai', body.model, pricing.promptTokenBound(body as ChatRequest)) as number;
   setup.openai.inject({ kind: 'delay', delayMs: 600 });
   const answer = fetch(`${setup.gateway.url}/v1/chat/completions`, {
     method: 'POST',

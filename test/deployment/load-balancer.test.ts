@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { instanceEnvironment, nginxSite, renderDoc } from '../../scripts/deployment-examples.ts';
 import { deletePrefix, randomPrefix, redisReachable, TEST_REDIS_URL } from '../counters-redis/redis.ts';
 import { OPERATOR_KEY, startTestGateway } from '../helpers/gateway.ts';
@@ -120,7 +120,7 @@ async function worstCase(): Promise<number> {
   try {
     const pricing = gateway.runtime.services.pricing;
     const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-    return worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    return worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   } finally {
     await gateway.stop();
   }
@@ -141,8 +141,8 @@ async function inForceOn(url: string, key: string): Promise<void> {
 
 beforeAll(async () => {
   if (skipReason !== undefined) return;
-  const worstMicros = await worstCase();
-  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  const worstNanos = await worstCase();
+  capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
   database = await createTestDatabase();
   openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
   const masterKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64');

@@ -11,7 +11,7 @@ import type { PricingService, Services } from '../../core/spec/services.ts';
 import type { UsageSummaryFilter, UsageSummaryRow } from '../../core/spec/store.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, COST_CAP_PLUGIN, createCostCap } from '../../policies/cost-cap/index.ts';
-import { toMicrosCeil, utcDay } from '../../policies/cost-cap/worst-case.ts';
+import { utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call } from '../helpers/gateway.ts';
 import { ACCOUNT, context, key, refusalOf, TEAM, teamsSection } from './helpers.ts';
 import { setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway, teamGatewayPerSuite } from './team-fixture.ts';
@@ -94,29 +94,29 @@ describe('cost-cap reservations', () => {
     const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 25 } } });
     await hooks.call(request());
     await hooks.call(request());
-    expect(counters.get(openaiKey)).toBe(22_000_000);
+    expect(counters.get(openaiKey)).toBe(22_000_000_000);
     const third = request();
     expect(await codeOf(() => hooks.call(third))).toBe('budget_exceeded');
-    expect(counters.get(openaiKey)).toBe(22_000_000);
+    expect(counters.get(openaiKey)).toBe(22_000_000_000);
   });
 
   test('n choices multiply the output; max_completion_tokens and the model limit stand in for max_tokens', async () => {
     const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
     await hooks.call(request({ n: 3 }));
-    expect(counters.get(openaiKey)).toBe(13_000_000);
+    expect(counters.get(openaiKey)).toBe(13_000_000_000);
     await hooks.call(request({ max_tokens: undefined, max_completion_tokens: 200 }));
-    expect(counters.get(openaiKey)).toBe(25_000_000);
+    expect(counters.get(openaiKey)).toBe(25_000_000_000);
     await hooks.call(request({ max_tokens: undefined }));
-    expect(counters.get(openaiKey)).toBe(45_000_000);
+    expect(counters.get(openaiKey)).toBe(45_000_000_000);
   });
 
   test('with both max_tokens and max_completion_tokens, the larger is reserved, whichever field holds it', async () => {
     const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
     // $10 of prompt + 400 output tokens × $0.01 = $14, not the $10.10 of the smaller field.
     await hooks.call(request({ max_tokens: 10, max_completion_tokens: 400 }));
-    expect(counters.get(openaiKey)).toBe(14_000_000);
+    expect(counters.get(openaiKey)).toBe(14_000_000_000);
     await hooks.call(request({ max_tokens: 400, max_completion_tokens: 10 }));
-    expect(counters.get(openaiKey)).toBe(28_000_000);
+    expect(counters.get(openaiKey)).toBe(28_000_000_000);
   });
 
   test('a provider over its budget is dropped from the plan; another provider keeps the request alive', async () => {
@@ -128,7 +128,7 @@ describe('cost-cap reservations', () => {
     await hooks.call(built);
     expect(built.candidates.map((candidate) => candidate.provider)).toEqual(['anthropic']);
     expect(counters.get(openaiKey)).toBe(0);
-    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(21_000_000);
+    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(21_000_000_000);
   });
 
   test('a provider without a budget is untouched; no team, no reservation', async () => {
@@ -200,17 +200,17 @@ describe('cost-cap settlement', () => {
     built.served = { provider: 'anthropic', model: 'claude-sonnet', keyId: 'pk_1', owner: 'account' };
     await hooks.account(built, outcome(0.1234567));
     expect(counters.get(openaiKey)).toBe(0);
-    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(toMicrosCeil(0.1234567));
+    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(123_456_700);
     // Exactly once: a second account call finds nothing held.
     await hooks.account(built, outcome(5));
-    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(123_457);
+    expect(counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(123_456_700);
   });
 
   test('a failure before any usage releases the whole reservation', async () => {
     const { hooks, counters } = fake({ providers: { openai: { enabled: true, max_cost_per_day: 100 } } });
     const built = request();
     await hooks.call(built);
-    expect(counters.get(openaiKey)).toBe(11_000_000);
+    expect(counters.get(openaiKey)).toBe(11_000_000_000);
     built.served = { provider: 'openai', model: 'gpt-4o', keyId: 'pk_0', owner: 'account' };
     await hooks.account(built, outcome(undefined));
     expect(counters.get(openaiKey)).toBe(0);
@@ -232,11 +232,11 @@ describe('cost-cap settlement', () => {
     const tomorrow = utcDay(setup.clock.now()).date;
     const early = request();
     await setup.hooks.call(early);
-    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000);
+    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000_000);
     late.served = { provider: 'openai', model: 'gpt-4o', keyId: 'pk_0', owner: 'account' };
     await setup.hooks.account(late, outcome(1));
-    expect(setup.counters.get(openaiKey)).toBe(1_000_000);
-    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000);
+    expect(setup.counters.get(openaiKey)).toBe(1_000_000_000);
+    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000_000);
   });
 });
 
@@ -252,8 +252,8 @@ describe('cost-cap after a restart', () => {
     // $20 already spent, $40 cap, $11 a request: exactly one more fits.
     expect(results.filter((code) => code === undefined).length).toBe(1);
     expect(results.filter((code) => code === 'budget_exceeded').length).toBe(4);
-    expect(setup.counters.get(openaiKey)).toBe(31_000_000);
-    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(7_000_000);
+    expect(setup.counters.get(openaiKey)).toBe(31_000_000_000);
+    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(7_000_000_000);
   });
 
   test('a store that cannot answer fails closed (503) and the next request tries again', async () => {
@@ -309,7 +309,7 @@ describe('cost-cap through the gateway', () => {
     const counter = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', utcDay(Date.now()).date));
     const cost = Number(response.headers.get('x-keyway-cost'));
     expect(cost).toBeGreaterThan(0);
-    expect(counter).toBe(toMicrosCeil(cost));
+    expect(counter).toBe(Math.round(cost * 1e9));
   });
 });
 

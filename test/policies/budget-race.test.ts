@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
-import { utcDay, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { utcDay, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { bookedOpenAIToday, setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
@@ -13,9 +13,11 @@ const MAX_TOKENS = 1000;
 const FITS = 50;
 const REQUESTS = 220;
 const messages = [{ role: 'user', content: 'Write one short sentence about budgets.' }];
+/** The Retry-After docs/policies.md gives a refusal caused only by this process's in-flight reservations. */
+const IN_FLIGHT_RETRY_AFTER_SECONDS = 2;
 
 let setup: TeamGateway;
-let worstMicros: number;
+let worstNanos: number;
 let capUsd: number;
 
 beforeAll(async () => {
@@ -23,10 +25,10 @@ beforeAll(async () => {
   setup = await startTeamGateway({ providers: { openai: { enabled: true, max_cost_per_day: 1000 } } });
   const pricing = setup.gateway.runtime.services.pricing;
   const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-  worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-  expect(worstMicros).toBeGreaterThan(0);
+  worstNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+  expect(worstNanos).toBeGreaterThan(0);
   // Fifty and a half worst cases: the 51st reservation cannot fit, whatever the rounding.
-  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
   await setOpenAIDailyCap(setup, capUsd);
 });
 
@@ -34,7 +36,7 @@ afterAll(async () => {
   await setup.stop();
 });
 
-type Outcome = { status: number; kind: 'plain' | 'stream' | 'cancel'; body?: ErrorBody; retryAfter?: string | null };
+type Outcome = { status: number; kind: 'plain' | 'stream' | 'cancel'; body?: ErrorBody; retryAfter?: string | null; shouldRetry?: string | null };
 
 async function one(index: number): Promise<Outcome> {
   const kind = index % 3 === 0 ? 'plain' : index % 3 === 1 ? 'stream' : 'cancel';
@@ -46,7 +48,13 @@ async function one(index: number): Promise<Outcome> {
     signal: controller.signal,
   });
   if (response.status !== 200)
-    return { status: response.status, kind, body: (await response.json()) as ErrorBody, retryAfter: response.headers.get('retry-after') };
+    return {
+      status: response.status,
+      kind,
+      body: (await response.json()) as ErrorBody,
+      retryAfter: response.headers.get('retry-after'),
+      shouldRetry: response.headers.get('x-should-retry'),
+    };
   if (kind === 'cancel') {
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
@@ -89,9 +97,15 @@ describe('the budget race', () => {
     expect(first.body?.error.reset_at).toBe(resetAt);
     expect(first.body?.error.message).toContain('Engineering Team');
     expect(first.body?.error.message).toContain(resetAt);
-    const retryAfter = Number(first.retryAfter);
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(86_400);
+    // Nothing is spent yet: every refusal is caused by the 50 reservations in flight, which settle within
+    // seconds, so each is told to retry in seconds (not at midnight), with the budget left untouched.
+    for (const refusal of refused) {
+      expect(refusal.retryAfter).toBe(String(IN_FLIGHT_RETRY_AFTER_SECONDS));
+      expect(refusal.shouldRetry).toBe('true');
+      expect(refusal.body?.error.remaining_usd).toBe(capUsd);
+      expect(refusal.body?.error.in_flight_usd).toBe((FITS * worstNanos) / 1e9);
+      expect(refusal.body?.error.message).toContain('requests in flight on this gateway hold');
+    }
 
     // A refused request reached no upstream: the simulator saw exactly the served ones.
     expect(setup.openai.inferenceRequests().length).toBe(FITS);
@@ -102,26 +116,25 @@ describe('the budget race', () => {
     expect(booked).toBe(FITS);
     expect(spent).toBeGreaterThan(0);
     expect(spent).toBeLessThanOrEqual(capUsd);
-    // The counter holds the settled spend (each rounded up to a micro-dollar), never more than the cap.
+    // The counter holds the settled spend exactly as booked (nano-dollars), never more than the cap.
     const counter = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
-    expect(counter).toBeLessThanOrEqual(Math.round(capUsd * 1e6));
-    expect(counter).toBeGreaterThanOrEqual(Math.floor(spent * 1e6));
-    expect(counter).toBeLessThanOrEqual(Math.ceil(spent * 1e6) + FITS);
+    expect(counter).toBeLessThanOrEqual(Math.round(capUsd * 1e9));
+    expect(counter).toBe(Math.round(spent * 1e9));
     console.log(
-      `budget race: ${REQUESTS} requests in ${Math.round(elapsed)} ms; worst case ${worstMicros} µ$; cap ${capUsd} $; ` +
+      `budget race: ${REQUESTS} requests in ${Math.round(elapsed)} ms; worst case ${worstNanos} n$; cap ${capUsd} $; ` +
         `served ${served.length} (${served.filter((o) => o.kind === 'plain').length} plain, ${served.filter((o) => o.kind === 'stream').length} streamed, ` +
-        `${served.filter((o) => o.kind === 'cancel').length} cancelled), refused ${refused.length}; settled spend ${spent.toFixed(6)} $ (${((spent / capUsd) * 100).toFixed(1)}% of the cap), counter ${counter} µ$`,
+        `${served.filter((o) => o.kind === 'cancel').length} cancelled), refused ${refused.length}; settled spend ${spent.toFixed(6)} $ (${((spent / capUsd) * 100).toFixed(1)}% of the cap), counter ${counter} n$`,
     );
   }, 30_000);
 
   test('once settled below their worst case, the freed budget serves more requests, still never past the cap', async () => {
     const day = utcDay(Date.now());
     const before = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
-    const room = Math.floor((Math.round(capUsd * 1e6) - before) / worstMicros);
+    const room = Math.floor((Math.round(capUsd * 1e9) - before) / worstNanos);
     const answers = await Promise.all(Array.from({ length: room + 5 }, (_, index) => one(index * 3)));
     expect(answers.filter((answer) => answer.status === 200).length).toBeGreaterThanOrEqual(room);
     await Bun.sleep(100);
     const after = await setup.gateway.runtime.counters.get(budgetKey('default', setup.teamId, 'openai', day.date));
-    expect(after).toBeLessThanOrEqual(Math.round(capUsd * 1e6));
+    expect(after).toBeLessThanOrEqual(Math.round(capUsd * 1e9));
   }, 30_000);
 });

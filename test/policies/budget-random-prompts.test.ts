@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { ChatMessage, ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { bookedOpenAIToday, postChatsAtOnce, realPromptTokens, setOpenAIDailyCap, startTokenBilledTeamGateway, type TeamGateway } from './team-fixture.ts';
 
 const MODEL = 'gpt-4o-mini';
@@ -20,20 +20,20 @@ const randomPrompt = (): string => Buffer.from(crypto.getRandomValues(new Uint8A
 const requestFor = (content: string): ChatRequest => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 1 });
 
 let setup: TeamGateway;
-let worstMicros: number;
+let worstNanos: number;
 let capUsd: number;
 
 beforeAll(async () => {
   setup = await startTokenBilledTeamGateway();
   const request = requestFor(randomPrompt());
-  worstMicros = worstCaseMicros(
+  worstNanos = worstCaseNanos(
     setup.gateway.runtime.services.pricing,
     request,
     'openai',
     MODEL,
     setup.gateway.runtime.services.pricing.promptTokenBound(request),
   ) as number;
-  capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+  capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
   await setOpenAIDailyCap(setup, capUsd);
 });
 
@@ -49,11 +49,11 @@ describe('a budget against random prompts, counted by the real tokenizer', () =>
     expect(pricing.estimatePromptTokens(request)).toBeLessThan(real);
     expect(pricing.promptTokenBound(request)).toBeGreaterThanOrEqual(real);
     // What the old rule would have done with this cap: admitted more requests than fit, each settling above its reservation.
-    const estimated = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
-    const admittedByEstimate = Math.floor((capUsd * 1e6) / estimated);
+    const estimated = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.estimatePromptTokens(request)) as number;
+    const admittedByEstimate = Math.floor((capUsd * 1e9) / estimated);
     const price = pricing.price('openai', MODEL);
-    const realMicros = real * (price?.inputPerToken ?? 0) * 1e6;
-    expect(admittedByEstimate * realMicros).toBeGreaterThan(capUsd * 1e6);
+    const realNanos = real * (price?.inputPerToken ?? 0) * 1e9;
+    expect(admittedByEstimate * realNanos).toBeGreaterThan(capUsd * 1e9);
   });
 
   test(`${REQUESTS} concurrent requests: exactly ${FITS} served, billed at the real count, never past the cap`, async () => {

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { encodingOfModel } from '../../providers/openai/tokenizer.ts';
 import { call } from '../helpers/gateway.ts';
 import {
@@ -57,8 +57,8 @@ describe('which OpenAI models get a tokenizer', () => {
 
 describe('a budget near its cap, prompts counted by the provider’s tokenizer', () => {
   let setup: TeamGateway;
-  let boundMicros: number;
-  let countedMicros: number;
+  let boundNanos: number;
+  let countedNanos: number;
   let capUsd: number;
   /** As many requests as fit the cap when counted, while one request's bound worst case is still above it. */
   let fits: number;
@@ -67,11 +67,11 @@ describe('a budget near its cap, prompts counted by the provider’s tokenizer',
     setup = await startTokenBilledTeamGateway();
     const pricing = setup.gateway.runtime.services.pricing;
     const request = requestFor(prose());
-    boundMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    boundNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     const counted = (await pricing.countPromptTokens('openai', MODEL, request)) as number;
-    countedMicros = worstCaseMicros(pricing, request, 'openai', MODEL, counted) as number;
-    fits = Math.floor(boundMicros / countedMicros - 0.5);
-    capUsd = (fits * countedMicros + Math.floor(countedMicros / 2)) / 1e6;
+    countedNanos = worstCaseNanos(pricing, request, 'openai', MODEL, counted) as number;
+    fits = Math.floor(boundNanos / countedNanos - 0.5);
+    capUsd = (fits * countedNanos + Math.floor(countedNanos / 2)) / 1e9;
     await setOpenAIDailyCap(setup, capUsd);
   });
 
@@ -93,7 +93,7 @@ describe('a budget near its cap, prompts counted by the provider’s tokenizer',
     expect(await pricing.countPromptTokens('anthropic', 'claude-3-5-sonnet-20241022', request)).toBeUndefined();
     expect(await pricing.countPromptTokens('no-such-provider', MODEL, request)).toBeUndefined();
     // The byte bound alone: one request's worst case is above the whole cap, which fits several counted.
-    expect(boundMicros).toBeGreaterThan(capUsd * 1e6);
+    expect(boundNanos).toBeGreaterThan(capUsd * 1e9);
     expect(fits).toBeGreaterThanOrEqual(3);
   });
 
@@ -120,14 +120,14 @@ describe('an approval threshold between the counted worst case and the bound', (
   test('a request above the threshold only by its bytes is served without an approval; one above it counted needs one', async () => {
     const pricing = setup().gateway.runtime.services.pricing;
     const request = requestFor(prose());
-    const bound = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-    const counted = worstCaseMicros(pricing, request, 'openai', MODEL, (await pricing.countPromptTokens('openai', MODEL, request)) as number) as number;
+    const bound = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    const counted = worstCaseNanos(pricing, request, 'openai', MODEL, (await pricing.countPromptTokens('openai', MODEL, request)) as number) as number;
     const threshold = Math.floor((bound + counted) / 2);
     const patched = await call(
       setup().gateway,
       'PATCH',
       `/v1/teams/${setup().teamId}`,
-      { byok_permissions: { providers: { openai: { require_approval_above: threshold / 1e6 } } } },
+      { byok_permissions: { providers: { openai: { require_approval_above: threshold / 1e9 } } } },
       { key: setup().adminKey },
     );
     expect(patched.status).toBe(200);
@@ -140,7 +140,7 @@ describe('an approval threshold between the counted worst case and the bound', (
       });
     expect((await send(request)).status).toBe(200);
     // Twice the output allowance that just fit: the counted worst case is now above the threshold too.
-    const dearer = { ...request, max_tokens: Math.ceil(((threshold - counted) / ((pricing.price('openai', MODEL)?.outputPerToken ?? 1) * 1e6)) * 2) + 1 };
+    const dearer = { ...request, max_tokens: Math.ceil(((threshold - counted) / ((pricing.price('openai', MODEL)?.outputPerToken ?? 1) * 1e9)) * 2) + 1 };
     const refused = await send(dearer);
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('approval_required');
@@ -162,8 +162,8 @@ describe('KEYWAY_TOKENIZERS=off', () => {
     const pricing = setup.gateway.runtime.services.pricing;
     const request = requestFor(prose());
     expect(await pricing.countPromptTokens('openai', MODEL, request)).toBeUndefined();
-    const bound = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-    await setOpenAIDailyCap(setup, (bound - 1) / 1e6);
+    const bound = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    await setOpenAIDailyCap(setup, (bound - 1) / 1e9);
     const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },

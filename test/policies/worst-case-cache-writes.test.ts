@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ModelCatalog, shippedCatalog } from '../../core/catalog/catalog.ts';
 import { createPricingService } from '../../core/catalog/pricing-service.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { cacheWriteMarks, worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { cacheWriteMarks, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { BUILTIN_CATALOG_ALIASES } from '../helpers/catalog.ts';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
@@ -20,7 +20,7 @@ const pricing = createPricingService(catalog, undefined, undefined, (provider) =
 const HAIKU = 'claude-3-haiku-20240307';
 const haiku = catalog.get('anthropic', HAIKU);
 const request = { model: HAIKU, max_tokens: 40, messages: [{ role: 'user', content: 'x' }] } as ChatRequest;
-const micros = (usd: number): number => Math.ceil(usd * 1e6 - 1e-6);
+const nanos = (usd: number): number => Math.ceil(usd * 1e9 - 1e-3);
 
 describe('which cache writes a body can be billed for', () => {
   test('none without cache_control, 5-minute ones with it, every kind when a marker may ask for an hour or the body is unknown', () => {
@@ -45,10 +45,10 @@ describe('the worst case of a prompt on a provider that writes only marked cache
     const output = (haiku?.outputCostPerToken as number) * 40;
     const fiveMinutes = Math.max(input, haiku?.cacheWriteCostPerToken ?? 0);
     const oneHour = Math.max(fiveMinutes, haiku?.cacheWrite1hCostPerToken ?? 0);
-    expect(worstCaseMicros(pricing, request, 'anthropic', HAIKU, 490, 'none')).toBe(micros(490 * input + output));
-    expect(worstCaseMicros(pricing, request, 'anthropic', HAIKU, 490, 'five-minute')).toBe(micros(490 * fiveMinutes + output));
-    expect(worstCaseMicros(pricing, request, 'anthropic', HAIKU, 490, 'any')).toBe(micros(490 * oneHour + output));
-    expect(worstCaseMicros(pricing, request, 'anthropic', HAIKU, 490)).toBe(micros(490 * oneHour + output));
+    expect(worstCaseNanos(pricing, request, 'anthropic', HAIKU, 490, 'none')).toBe(nanos(490 * input + output));
+    expect(worstCaseNanos(pricing, request, 'anthropic', HAIKU, 490, 'five-minute')).toBe(nanos(490 * fiveMinutes + output));
+    expect(worstCaseNanos(pricing, request, 'anthropic', HAIKU, 490, 'any')).toBe(nanos(490 * oneHour + output));
+    expect(worstCaseNanos(pricing, request, 'anthropic', HAIKU, 490)).toBe(nanos(490 * oneHour + output));
   });
 
   test('a provider that caches on its own keeps the dearest rate whatever the request marks', () => {
@@ -56,7 +56,7 @@ describe('the worst case of a prompt on a provider that writes only marked cache
     const info = catalog.get('openai', model);
     expect(info?.cacheWriteCostPerToken).toBeGreaterThan(info?.inputCostPerToken ?? Number.POSITIVE_INFINITY);
     const body = { ...request, model } as ChatRequest;
-    expect(worstCaseMicros(pricing, body, 'openai', model, 490, 'none')).toBe(worstCaseMicros(pricing, body, 'openai', model, 490, 'any'));
+    expect(worstCaseNanos(pricing, body, 'openai', model, 490, 'none')).toBe(worstCaseNanos(pricing, body, 'openai', model, 490, 'any'));
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { PricingService } from '../../core/spec/services.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 
 // A model billed at dearer rates once the prompt exceeds 200k tokens (Gemini 2.5 Pro, Claude Sonnet 4).
 const pricing: PricingService = {
@@ -22,10 +22,10 @@ const request = { model: 'm', messages: [{ role: 'user', content: 'x' }], max_to
 
 describe('worst case across long-context tiers', () => {
   test('a prompt that cannot exceed the threshold is reserved at the base rates', () => {
-    expect(worstCaseMicros(pricing, request, 'p', 'm', 200_000)).toBe(Math.ceil((200_000 * 1.25e-6 + 1000 * 10e-6) * 1e6));
+    expect(worstCaseNanos(pricing, request, 'p', 'm', 200_000)).toBe(Math.ceil((200_000 * 1.25e-6 + 1000 * 10e-6) * 1e9));
   });
 
   test('a prompt whose upper bound crosses the threshold is reserved at the tier rates, input and output', () => {
-    expect(worstCaseMicros(pricing, request, 'p', 'm', 200_001)).toBe(Math.ceil((200_001 * 2.5e-6 + 1000 * 15e-6) * 1e6));
+    expect(worstCaseNanos(pricing, request, 'p', 'm', 200_001)).toBe(Math.ceil((200_001 * 2.5e-6 + 1000 * 15e-6) * 1e9));
   });
 });

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseMicros } from '../../policies/cost-cap/worst-case.ts';
+import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -193,9 +193,9 @@ describe('KEYWAY_WORKERS=2', () => {
     const pricer = await startTestGateway({ probes: false, logLevel: 'warn' });
     const pricing = pricer.runtime.services.pricing;
     const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-    const worstMicros = worstCaseMicros(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
+    const worstNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
     await pricer.stop();
-    const capUsd = (FITS * worstMicros + Math.floor(worstMicros / 2)) / 1e6;
+    const capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
     const created = await send(
       '/v1/teams',
       authorized(adminKey, {
