@@ -30,6 +30,8 @@ export interface GatewayConfig {
   usageBufferMax: number;
   /** The crash journal of usage rows (KEYWAY_USAGE_JOURNAL=off turns it off: a crash may then lose a flush interval of rows). */
   usageJournal: boolean;
+  /** How often a running process looks for the usage journals of processes that died (`KEYWAY_USAGE_JOURNAL_RESCAN_MS`). */
+  usageJournalRescanMs: number;
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
   drainTimeoutMs: number;
   modelsCacheTtlMs: number;
@@ -223,6 +225,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', environment.KEYWAY_USAGE_BATCH_SIZE, 2000, 1, 100_000),
     usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('KEYWAY_USAGE_BUFFER_MAX'), 100_000, 1, 10_000_000),
     usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('KEYWAY_USAGE_JOURNAL'), true),
+    usageJournalRescanMs: integer('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('KEYWAY_USAGE_JOURNAL_RESCAN_MS'), 30_000, 100, 3_600_000),
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('KEYWAY_DRAIN_TIMEOUT_MS'), 10_000, 0, 3_600_000),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', environment.KEYWAY_MIN_FREE_DISK_MB, 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', environment.KEYWAY_MODELS_CACHE_TTL_MS, 600_000, 0, 86_400_000),
