@@ -31,6 +31,8 @@ export interface GatewayConfig {
   usageBufferMax: number;
   /** The crash journal of usage rows (KEYWAY_USAGE_JOURNAL=off turns it off: a crash may then lose a flush interval of rows). */
   usageJournal: boolean;
+  /** How often a running process looks for the usage journals of processes that died (`KEYWAY_USAGE_JOURNAL_RESCAN_MS`). */
+  usageJournalRescanMs: number;
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
   drainTimeoutMs: number;
   modelsCacheTtlMs: number;
@@ -93,6 +95,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   usageBatchSize: 'KEYWAY_USAGE_BATCH_SIZE',
   usageBufferMax: 'KEYWAY_USAGE_BUFFER_MAX',
   usageJournal: 'KEYWAY_USAGE_JOURNAL',
+  usageJournalRescanMs: 'KEYWAY_USAGE_JOURNAL_RESCAN_MS',
   drainTimeoutMs: 'KEYWAY_DRAIN_TIMEOUT_MS',
   minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
   modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
@@ -280,6 +283,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', value('usageBatchSize'), 2000, 1, 100_000),
     usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('usageBufferMax'), 100_000, 1, 10_000_000),
     usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('usageJournal'), true),
+    usageJournalRescanMs: integer('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('usageJournalRescanMs'), 30_000, 100, 3_600_000),
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
+import { LogOutput } from './log-output.ts';
 
 export type Logger = pino.Logger;
 
@@ -44,8 +45,27 @@ export const REDACTED_PATHS = [
 /** Free text scrubbed of key shapes and of the secret values in play (core/credentials/secret-shapes.ts). */
 export { redactSecrets };
 
+/** The process's stdout log output, shared by every logger of the process so lines keep their order. */
+let stdoutOutput: LogOutput | undefined;
+
+function stdoutLogOutput(): LogOutput {
+  if (stdoutOutput === undefined) {
+    const output = new LogOutput({ descriptor: 1 });
+    // Paths that end with process.exit() without flushLogs (a refused start) still get their last lines out.
+    process.once('exit', () => output.writeOutAtExit());
+    stdoutOutput = output;
+  }
+  return stdoutOutput;
+}
+
+/** Log lines this process dropped (a full disk under stdout, a stuck pipe): `keyway_log_lines_dropped_total`. */
+export function logLinesDropped(): number {
+  return stdoutOutput?.droppedLines ?? 0;
+}
+
 export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
-  // JSON to stdout: pino transports need worker files, which a single binary does not have.
+  // JSON to stdout: pino transports need worker files, which a single binary does not have. Not
+  // pino.destination (sonic-boom): core/log-output.ts says why.
   return pino(
     {
       level,
@@ -60,48 +80,25 @@ export function createLogger(level: string = process.env.KEYWAY_LOG_LEVEL ?? 'in
         },
       },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? stdoutLogOutput(),
   );
 }
 
-interface LogStream {
-  flushSync?: () => void;
-  once?: (event: 'drain', listener: () => void) => void;
-  _writing?: boolean;
-}
-
 /**
- * Writes out everything the logger holds before the process exits. pino's asynchronous destination
- * (sonic-boom) answers `flush(callback)` at once when nothing waits in its buffer, even while the
- * last line is still being written by an asynchronous write that `process.exit` would cut short;
- * and `flushSync` skips that same line. So: wait for the write in progress to end ('drain'), then
- * write what is left synchronously. A destination that never confirms is given up after `timeoutMs`.
+ * Writes out what the logger holds before the process exits, for at most `timeoutMs`: a stdout that
+ * cannot take the lines (a full disk, a stuck pipe) must not hold the exit. Never writes synchronously.
  */
 export async function flushLogs(logger: Logger, timeoutMs = 1_000): Promise<void> {
-  const stream = (logger as unknown as Record<symbol, LogStream | undefined>)[pino.symbols.streamSym];
-  if (stream === undefined || typeof stream.flushSync !== 'function') {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      logger.flush(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (stream instanceof LogOutput) {
+    await stream.idle(timeoutMs);
     return;
   }
-  if (stream._writing === true && typeof stream.once === 'function') {
-    const once = stream.once.bind(stream);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      once('drain', () => {
-        clearTimeout(timer);
-        resolve();
-      });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
     });
-  }
-  try {
-    stream.flushSync();
-  } catch {
-    // Not ready, or the write failed: nothing more can be saved.
-  }
+  });
 }

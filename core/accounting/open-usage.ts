@@ -1,5 +1,6 @@
-// The usage queue as the runtime opens it: with the crash journal in <data dir>/usage-journal, and
-// the journal of a previous run that died replayed into the store before any request is served.
+// The usage queue as the runtime opens it: with the crash journal in <data dir>/usage-journal, the
+// journal of a previous run that died replayed into the store before any request is served, and the
+// journals of processes that die later (a sibling worker) replayed by a periodic rescan.
 
 import { join } from 'node:path';
 import type { GatewayConfig } from '../config.ts';
@@ -8,7 +9,7 @@ import { JOURNAL_DIRECTORY_NAME, UsageJournal } from './usage-journal.ts';
 import { UsageQueue, type UsageWriter } from './usage-queue.ts';
 
 type UsageConfig = Pick<GatewayConfig, 'dataDirectory' | 'usageFlushIntervalMs' | 'usageBatchSize' | 'usageBufferMax'> &
-  Partial<Pick<GatewayConfig, 'usageJournal'>>;
+  Partial<Pick<GatewayConfig, 'usageJournal' | 'usageJournalRescanMs'>>;
 
 export async function openUsageQueue(writer: UsageWriter, logger: Logger, config: UsageConfig): Promise<UsageQueue> {
   const directory = join(config.dataDirectory, JOURNAL_DIRECTORY_NAME);
@@ -28,6 +29,7 @@ export async function openUsageQueue(writer: UsageWriter, logger: Logger, config
     batchSize: config.usageBatchSize,
     bufferMax: config.usageBufferMax,
     journal,
+    rescanIntervalMs: config.usageJournalRescanMs,
   });
   await usage.recover();
   return usage;

@@ -1,8 +1,10 @@
 // The usage journal: every usage row is appended to a file before its answer is released, so a
 // process that dies (SIGKILL, OOM kill, a crash) loses no row whose answer a client received.
 //
-// Layout. `<data dir>/usage-journal/<pid>-<instance>-<sequence>.jsonl`, one usage row per line, a JSON
-// array of its fields (journal-line.ts).
+// Layout. `<data dir>/usage-journal/<pid>.<start time>-<instance>-<sequence>.jsonl`, one usage row per
+// line, a JSON array of its fields (journal-line.ts). The start time is the process's, from
+// /proc/self/stat (journal-owner.ts); without /proc (macOS) the name is `<pid>-<instance>-<sequence>.jsonl`,
+// which is also what releases before start times were recorded wrote, and is still read.
 // A process writes one file (a "segment") at a time, opened with O_APPEND. The usage queue
 // (usage-queue.ts) seals the segment when it flushes and starts the next one; a sealed segment's file
 // is deleted only once every row in it was committed to the store. So at any moment the files hold
@@ -24,29 +26,36 @@
 // fsync each row (that costs a disk flush per request); put the data directory on a disk whose
 // write cache is safe if power loss must not cost rows.
 //
-// Replay. At start (UsageQueue.recover), the files of processes that are gone are read and their rows
-// inserted, skipping every row the store already holds (same request id, account and creation time,
-// counted as a multiset): a row written to the store and still in the journal is not booked twice,
-// and a replay cut short by another crash is simply replayed again. A file is deleted once its rows
-// are in. A file belongs to a process that is gone when no live process has its pid, or the pid is
-// this process's own (a restart in a container reuses pids) under another instance id. Two gateways
+// Replay. At start (UsageQueue.recover), and every KEYWAY_USAGE_JOURNAL_RESCAN_MS while running
+// (UsageQueue.rescan), the files of processes that are gone are read and their rows inserted, skipping
+// every row the store already holds (same request id, account and creation time, counted as a
+// multiset): a row written to the store and still in the journal is not booked twice, and a replay cut
+// short by another crash is simply replayed again. A file is deleted once its rows are in. A file
+// belongs to a process that is gone when its pid runs no process, or a zombie, or a process that
+// started at another time than the one in the name (the pid was reused); or when the pid is this
+// process's own (a restart in a container reuses pids) under another instance id. A file without a
+// start time (an older release's) is gone only when its pid runs no process or a zombie. Two gateways
 // in different pid namespaces (containers) must not share one data directory.
 //
 // Several processes on one data directory (KEYWAY_WORKERS) may look for leftovers at once: a worker
-// restarted while another starts. Each claims a leftover by renaming it into its own name space (its
-// pid and instance) before reading it; a rename succeeds for one process only, so no file is replayed
-// by two. A claimer that dies in turn leaves the file under its own pid, a leftover for the next start.
+// restarted while another starts, and every worker's periodic rescan. A live sibling's files are never
+// taken: its pid runs, with the start time its names record. Each claims a leftover by renaming it into
+// its own name space (its pid, start time and instance) before reading it; a rename succeeds for one
+// process only, so no file is replayed by two. A claimer that dies in turn leaves the file under its
+// own pid, a leftover for the next start or rescan.
 
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
+import { type OwnerCheck, ownerIsAlive, ownStartTime } from './journal-owner.ts';
 import { rowFromLine } from './journal-line.ts';
 import { journalText } from '../wire/usage-journal-text.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 
-const FILE_PATTERN = /^(\d+)-([a-z0-9]+)-(\d+)\.jsonl$/;
+/** `<pid>.<start time>-<instance>-<sequence>.jsonl`; the start time is missing from older files. */
+const FILE_PATTERN = /^(\d+)(?:\.(\d+))?-([a-z0-9]+)-(\d+)\.jsonl$/;
 
 /** Journals of this process still in use: another runtime in the same process must not replay them. */
 const liveInstances = new Set<string>();
@@ -63,14 +72,9 @@ export interface JournalContents {
   unreadable: number;
 }
 
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: a process with that pid exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export interface UsageJournalOptions {
+  /** Whether a file's writer still runs (journal-owner.ts); a test fakes a live pid with it. */
+  ownerIsAlive?: OwnerCheck;
 }
 
 export class UsageJournal {
@@ -79,24 +83,31 @@ export class UsageJournal {
     .padStart(4, '0')}`;
   private sequence = 0;
   private closed = false;
+  /** `<pid>.<start time>`, or `<pid>` without /proc: who wrote a file, as its name says. */
+  private readonly owner: string;
+  private readonly ownerIsAlive: OwnerCheck;
 
   private constructor(
     readonly directory: string,
     private readonly logger: Logger,
+    options: UsageJournalOptions,
   ) {
     liveInstances.add(this.instance);
+    const startTime = ownStartTime();
+    this.owner = startTime === undefined ? String(process.pid) : `${process.pid}.${startTime}`;
+    this.ownerIsAlive = options.ownerIsAlive ?? ownerIsAlive;
   }
 
   /** Creates the directory if needed; throws when it cannot be created. */
-  static open(directory: string, logger: Logger): UsageJournal {
+  static open(directory: string, logger: Logger, options: UsageJournalOptions = {}): UsageJournal {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
-    return new UsageJournal(directory, logger);
+    return new UsageJournal(directory, logger, options);
   }
 
   /** A new segment; its file is created by its first append. */
   newFile(): JournalFile {
     this.sequence += 1;
-    return { path: join(this.directory, `${process.pid}-${this.instance}-${String(this.sequence).padStart(6, '0')}.jsonl`), fd: undefined };
+    return { path: join(this.directory, `${this.owner}-${this.instance}-${String(this.sequence).padStart(6, '0')}.jsonl`), fd: undefined };
   }
 
   /**
@@ -183,7 +194,10 @@ export class UsageJournal {
     return { rows, unreadable };
   }
 
-  /** Segment files left by processes that are gone, oldest name first. */
+  /**
+   * Segment files left by processes that are gone, oldest name first. A directory listing, plus one
+   * read of /proc/<pid>/stat per other process with files there: cheap enough for a periodic rescan.
+   */
   leftovers(): string[] {
     let names: string[];
     try {
@@ -192,16 +206,29 @@ export class UsageJournal {
       return [];
     }
     const files: string[] = [];
+    // Each writer is asked about once per listing, however many files it has.
+    const alive = new Map<string, boolean>();
     for (const name of names.sort()) {
       const match = FILE_PATTERN.exec(name);
       if (match === null) continue;
-      const pid = Number(match[1]);
-      const instance = match[2] as string;
+      const instance = match[3] as string;
       if (liveInstances.has(instance)) continue;
-      if (pid !== process.pid && processIsAlive(pid)) continue;
+      const pid = Number(match[1]);
+      // This pid under an instance no runtime of this process holds: a previous process with this pid.
+      if (pid !== process.pid && this.isAlive(alive, pid, match[2])) continue;
       files.push(join(this.directory, name));
     }
     return files;
+  }
+
+  private isAlive(known: Map<string, boolean>, pid: number, startTime: string | undefined): boolean {
+    const key = `${pid}.${startTime ?? ''}`;
+    let alive = known.get(key);
+    if (alive === undefined) {
+      alive = this.ownerIsAlive(pid, startTime);
+      known.set(key, alive);
+    }
+    return alive;
   }
 
   /** This process no longer writes here; what is left may be replayed by the next start. */

@@ -25,6 +25,11 @@ export interface UsageQueueOptions {
   bufferMax?: number;
   /** The crash journal (usage-journal.ts); without one, queued rows live only in memory. */
   journal?: UsageJournal;
+  /**
+   * How often to look for the journals of processes that died while this one runs
+   * (KEYWAY_USAGE_JOURNAL_RESCAN_MS); undefined: only at start (`recover()`).
+   */
+  rescanIntervalMs?: number;
 }
 
 /** A run of rows journaled to one file, written to the store in one batch and then deleted. */
@@ -94,6 +99,10 @@ export class UsageQueue {
   private lastWriteAt: number | undefined;
   private failedWrites = 0;
   private closing: Promise<void> | undefined;
+  private readonly rescanTimer: ReturnType<typeof setInterval> | undefined;
+  /** Leftovers the previous rescan found: a rescan adopts only those it finds a second time. */
+  private orphansSeen: ReadonlySet<string> = new Set();
+  private rescanning: Promise<void> | undefined;
 
   constructor(
     private readonly writer: UsageWriter,
@@ -104,6 +113,10 @@ export class UsageQueue {
     this.current = this.newSegment();
     this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
     this.timer.unref?.();
+    if (options.journal !== undefined && options.rescanIntervalMs !== undefined) {
+      this.rescanTimer = setInterval(() => void this.rescan(), options.rescanIntervalMs);
+      this.rescanTimer.unref?.();
+    }
   }
 
   private newSegment(): Segment {
@@ -272,17 +285,52 @@ export class UsageQueue {
 
   /**
    * Adopts the journal files of processes that died before their rows reached the store, then
-   * writes them, skipping rows the store already has. Runs once, at start, before requests are
-   * served. A store that fails now keeps the rows queued for the next flush.
+   * writes them, skipping rows the store already has. Runs at start, before requests are served. A
+   * store that fails now keeps the rows queued for the next flush.
    */
   async recover(): Promise<void> {
     const journal = this.options.journal;
     if (journal === undefined) return;
     while (this.flushing !== undefined) await this.flushing.catch(() => undefined);
+    await this.adopt(journal, journal.leftovers(), 'replaying the usage journal of a previous run');
+  }
+
+  /**
+   * The periodic look for journals of processes that died while this one runs (a worker killed, a
+   * sibling instance on the same data directory), so their rows do not wait for a restart. A file is
+   * adopted when two rescans in a row find its writer gone. A remote store (PostgreSQL) may still be
+   * committing the batch the dead process sent last; a rescan interval later, that commit has ended,
+   * so the replay's check against the store sees it, and the replay stays exactly once.
+   */
+  rescan(): Promise<void> {
+    this.rescanning ??= this.rescanOnce().finally(() => {
+      this.rescanning = undefined;
+    });
+    return this.rescanning;
+  }
+
+  private async rescanOnce(): Promise<void> {
+    const journal = this.options.journal;
+    if (journal === undefined || this.closing !== undefined) return;
+    while (this.flushing !== undefined) await this.flushing.catch(() => undefined);
+    if (this.closing !== undefined) return;
+    try {
+      const found = journal.leftovers();
+      const confirmed = found.filter((path) => this.orphansSeen.has(path));
+      this.orphansSeen = new Set(found);
+      if (confirmed.length > 0) await this.adopt(journal, confirmed, 'replaying the usage journal of a process that died');
+    } catch (error) {
+      // A file that cannot be claimed or read (permissions): a timer's rejection would end the process.
+      this.logger.warn({ directory: journal.directory, error: (error as Error).message }, 'the usage journal rescan failed; the next one tries again');
+    }
+  }
+
+  /** Claims the files (one process wins each), queues their rows for replay and writes them. */
+  private async adopt(journal: UsageJournal, paths: readonly string[], message: string): Promise<void> {
     const adopted: Segment[] = [];
     let rows = 0;
     let unreadable = 0;
-    for (const path of journal.leftovers()) {
+    for (const path of paths) {
       const file: JournalFile | undefined = journal.claim(path);
       if (file === undefined) continue;
       const contents = journal.readSegment(file);
@@ -297,7 +345,7 @@ export class UsageQueue {
     }
     if (unreadable > 0) this.logger.warn({ unreadable }, 'lines of the usage journal could not be read and were skipped');
     if (adopted.length === 0) return;
-    this.logger.info({ files: adopted.length, rows }, 'replaying the usage journal of a previous run');
+    this.logger.info({ files: adopted.length, rows }, message);
     this.sealed.unshift(...adopted);
     try {
       await this.flush();
@@ -473,6 +521,9 @@ export class UsageQueue {
 
   private async drainAndClose(): Promise<void> {
     clearInterval(this.timer);
+    if (this.rescanTimer !== undefined) clearInterval(this.rescanTimer);
+    // A rescan under way adds its files before the drain below writes them.
+    await this.rescanning;
     for (let attempt = 1; attempt <= 5 && this.pending > 0; attempt++) {
       try {
         await this.flush();

@@ -2,6 +2,7 @@
 // line per family, then its samples; histograms as cumulative `_bucket{le=…}` lines, `_sum` and
 // `_count`. Rendering runs on a scrape, never on the request path.
 
+import { logLinesDropped } from '../../core/logger.ts';
 import type { UsageQueueView } from '../../core/spec/services.ts';
 import { TOKEN_TYPES, type MetricsCollector, type RouteSeries } from './collector.ts';
 import type { Histogram } from './histogram.ts';
@@ -201,4 +202,6 @@ function renderProcess(out: MetricsWriter): void {
   out.sample('keyway_process_heap_used_bytes', '', memory.heapUsed);
   out.family('keyway_process_start_time_seconds', 'gauge', 'Start time of the process since the Unix epoch, in seconds.');
   out.sample('keyway_process_start_time_seconds', '', Math.round(startTimeSeconds));
+  out.family('keyway_log_lines_dropped_total', 'counter', 'Log lines dropped because stdout could not take them (a full disk, a stuck pipe).');
+  out.sample('keyway_log_lines_dropped_total', '', logLinesDropped());
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOURNAL_FIELDS, journalLine, rowFromLine } from '../../core/accounting/journal-line.ts';
+import { type OwnerCheck, readProcessStat } from '../../core/accounting/journal-owner.ts';
 import { UsageJournal } from '../../core/accounting/usage-journal.ts';
 import { UsageQueue, type UsageWriter } from '../../core/accounting/usage-queue.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
@@ -67,9 +68,22 @@ afterEach(async () => {
   rmSync(join(directory, '..'), { recursive: true, force: true });
 });
 
-function openQueue(store: UsageWriter, options: { bufferMax?: number; batchSize?: number } = {}): { queue: UsageQueue; journal: UsageJournal } {
-  const journal = UsageJournal.open(directory, logger);
-  const queue = new UsageQueue(store, logger, { flushIntervalMs: 3_600_000, batchSize: options.batchSize ?? 1000, bufferMax: options.bufferMax, journal });
+interface QueueOptions {
+  bufferMax?: number;
+  batchSize?: number;
+  ownerIsAlive?: OwnerCheck;
+  rescanIntervalMs?: number;
+}
+
+function openQueue(store: UsageWriter, options: QueueOptions = {}): { queue: UsageQueue; journal: UsageJournal } {
+  const journal = UsageJournal.open(directory, logger, { ownerIsAlive: options.ownerIsAlive });
+  const queue = new UsageQueue(store, logger, {
+    flushIntervalMs: 3_600_000,
+    batchSize: options.batchSize ?? 1000,
+    bufferMax: options.bufferMax,
+    journal,
+    rescanIntervalMs: options.rescanIntervalMs,
+  });
   queues.push(queue);
   return { queue, journal };
 }
@@ -438,3 +452,214 @@ function mkdirFor(path: string): string {
   UsageJournal.open(path, logger).close();
   return path;
 }
+
+/** Lines of a journal file holding these rows. */
+const linesOf = (rows: readonly UsageRecord[]): string => rows.map((one) => `${journalLine(one)}\n`).join('');
+
+/** A process that exited and was not reaped: its parent (`sleep`) never waits for children. */
+async function zombie(): Promise<{ pid: number; reap: () => Promise<void> }> {
+  // dash reaps a child that already ended before it execs; so the child ends after the exec.
+  const parent = Bun.spawn(['sh', '-c', 'sleep 0.2 & echo $!; exec sleep 30'], { stdin: 'ignore', stdout: 'pipe', stderr: 'ignore' });
+  const reader = parent.stdout.getReader();
+  const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  reader.releaseLock();
+  const reap = async () => {
+    parent.kill('SIGKILL');
+    await parent.exited;
+  };
+  for (let waited = 0; readProcessStat(pid)?.state !== 'Z'; waited += 20) {
+    if (waited > 5_000) {
+      await reap();
+      throw new Error(`process ${pid} did not become a zombie`);
+    }
+    await Bun.sleep(20);
+  }
+  return { pid, reap };
+}
+
+/** A running process that is not this one: a stand-in for a sibling worker, or for a process that got a dead writer's pid. */
+function otherLiveProcess(): { pid: number; startTime: string; stop: () => Promise<void> } {
+  const child = Bun.spawn(['sleep', '30'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+  const stat = readProcessStat(child.pid);
+  if (stat === undefined) throw new Error('no /proc entry for a child just started');
+  return {
+    pid: child.pid,
+    startTime: stat.startTime,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await child.exited;
+    },
+  };
+}
+
+describe.skipIf(readProcessStat('self') === undefined)('who wrote a journal (Linux /proc)', () => {
+  test("this process's files carry its pid and start time", () => {
+    const journal = UsageJournal.open(directory, logger);
+    journal.close();
+    const startTime = readProcessStat('self')?.startTime;
+    expect(journal.newFile().path).toContain(`/${process.pid}.${startTime}-${journal.instance}-`);
+  });
+
+  test('a zombie (SIGKILLed, not yet reaped) is gone: its journal is replayed, in the current and the older name form', async () => {
+    const { pid, reap } = await zombie();
+    try {
+      // kill(pid, 0) still answers for it: what the old check relied on.
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      const startTime = readProcessStat(pid)?.startTime;
+      writeFileSync(join(mkdirFor(directory), `${pid}.${startTime}-dddd-000001.jsonl`), linesOf([row(1), row(2)]));
+      writeFileSync(join(directory, `${pid}-eeee-000001.jsonl`), linesOf([row(3)]));
+      const store = new FakeStore();
+      const { queue } = openQueue(store);
+      await queue.recover();
+      expect(store.rows.map((written) => written.requestId).sort()).toEqual(['req_1', 'req_2', 'req_3']);
+      expect(journalFiles()).toEqual([]);
+    } finally {
+      await reap();
+    }
+  });
+
+  test('a pid now held by a process that started at another time is not the writer: its journal is replayed; the same start time is left alone', async () => {
+    const other = otherLiveProcess();
+    try {
+      const reused = `${other.pid}.${Number(other.startTime) - 1}-ffff-000001.jsonl`;
+      const live = `${other.pid}.${other.startTime}-gggg-000001.jsonl`;
+      writeFileSync(join(mkdirFor(directory), reused), linesOf([row(1)]));
+      writeFileSync(join(directory, live), linesOf([row(2)]));
+      const store = new FakeStore();
+      const { queue } = openQueue(store);
+      await queue.recover();
+      expect(store.rows.map((written) => written.requestId)).toEqual(['req_1']);
+      expect(journalFiles()).toEqual([live]);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
+describe('rescan while running', () => {
+  /** A sibling process the test declares alive or dead (ownerIsAlive, injected). */
+  const SIBLING = 4_000_001;
+  const siblingFile = (sequence: number) => `${SIBLING}.777-sibl-${String(sequence).padStart(6, '0')}.jsonl`;
+
+  function fakeOwners(): { alive: Set<number>; check: OwnerCheck } {
+    const alive = new Set<number>([SIBLING]);
+    return { alive, check: (pid) => alive.has(pid) };
+  }
+
+  test("a live sibling's journal is never touched; once it dies, the second rescan that finds it gone replays it, once", async () => {
+    const owners = fakeOwners();
+    const store = new FakeStore();
+    const { queue } = openQueue(store, { ownerIsAlive: owners.check });
+    await queue.recover();
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1), row(2)]));
+    for (let scan = 0; scan < 3; scan++) await queue.rescan();
+    expect(store.rows).toEqual([]);
+    expect(journalFiles()).toEqual([siblingFile(1)]);
+
+    // Its last rows reach the file, then it dies.
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1), row(2), row(3)]));
+    owners.alive.delete(SIBLING);
+    await queue.rescan();
+    // Found gone once: not yet (a remote store may still be committing its last batch).
+    expect(store.rows).toEqual([]);
+    await queue.rescan();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_1', 'req_2', 'req_3']);
+    expect(journalFiles()).toEqual([]);
+    await queue.rescan();
+    await queue.rescan();
+    expect(store.rows).toHaveLength(3);
+    expect(logLines.some((line) => line.includes('replaying the usage journal of a process that died'))).toBe(true);
+  });
+
+  test('rows the dead process committed before it died are not booked again', async () => {
+    const owners = fakeOwners();
+    const store = new FakeStore();
+    // Its last batch reached the store; the deletion of its file did not happen.
+    store.rows.push(row(1), row(2));
+    owners.alive.delete(SIBLING);
+    writeFileSync(join(mkdirFor(directory), siblingFile(1)), linesOf([row(1), row(2), row(3)]));
+    const { queue } = openQueue(store, { ownerIsAlive: owners.check });
+    await queue.rescan();
+    await queue.rescan();
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_1', 'req_2', 'req_3']);
+  });
+
+  test("two workers rescanning the same folder at once replay a dead one's journal once between them", async () => {
+    const owners = fakeOwners();
+    const store = new FakeStore();
+    const first = openQueue(store, { ownerIsAlive: owners.check });
+    const second = openQueue(store, { ownerIsAlive: owners.check });
+    // Each worker's own journal is live to the other (its instance is in use): written by its owner only.
+    first.queue.enqueue(row(10));
+    second.queue.enqueue(row(20));
+    await Promise.all([first.queue.journaled(), second.queue.journaled()]);
+    owners.alive.delete(SIBLING);
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1), row(2)]));
+    writeFileSync(join(directory, siblingFile(2)), linesOf([row(3)]));
+    for (let scan = 0; scan < 3; scan++) await Promise.all([first.queue.rescan(), second.queue.rescan()]);
+    await Promise.all([first.queue.flush(), second.queue.flush()]);
+    expect(store.rows.map((written) => written.requestId).sort()).toEqual(['req_1', 'req_10', 'req_2', 'req_20', 'req_3']);
+    expect(journalFiles()).toEqual([]);
+  });
+
+  test('two workers that listed the same orphan both try to claim it: one gets it', () => {
+    const owners = fakeOwners();
+    owners.alive.delete(SIBLING);
+    writeFileSync(join(mkdirFor(directory), siblingFile(1)), linesOf([row(1)]));
+    const first = UsageJournal.open(directory, logger, { ownerIsAlive: owners.check });
+    const second = UsageJournal.open(directory, logger, { ownerIsAlive: owners.check });
+    try {
+      const [listedByFirst] = first.leftovers();
+      const [listedBySecond] = second.leftovers();
+      expect(listedByFirst).toBe(listedBySecond as string);
+      const claims = [first.claim(listedByFirst as string), second.claim(listedBySecond as string)];
+      expect(claims.filter((claim) => claim !== undefined)).toHaveLength(1);
+      // The claimed file is the claimer's own now, live to the other.
+      expect(second.leftovers()).toEqual([]);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+
+  test('the timer rescans on its own: an orphaned journal is written without a restart', async () => {
+    const owners = fakeOwners();
+    const store = new FakeStore();
+    const { queue } = openQueue(store, { ownerIsAlive: owners.check, rescanIntervalMs: 20 });
+    await queue.recover();
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1), row(2)]));
+    await Bun.sleep(100);
+    expect(store.rows).toEqual([]);
+    owners.alive.delete(SIBLING);
+    for (let waited = 0; store.rows.length < 2 && waited < 2_000; waited += 20) await Bun.sleep(20);
+    expect(store.rows.map((written) => written.requestId)).toEqual(['req_1', 'req_2']);
+    expect(journalFiles()).toEqual([]);
+  });
+
+  test('a rescan that cannot claim a file logs a warning and rejects nothing (a timer rejection would end the process)', async () => {
+    const owners = fakeOwners();
+    owners.alive.delete(SIBLING);
+    const store = new FakeStore();
+    const { queue, journal } = openQueue(store, { ownerIsAlive: owners.check });
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1)]));
+    journal.claim = () => {
+      throw Object.assign(new Error('EACCES: permission denied, rename'), { code: 'EACCES' });
+    };
+    await queue.rescan();
+    await queue.rescan();
+    expect(logLines.some((line) => line.includes('the usage journal rescan failed'))).toBe(true);
+    expect(store.rows).toEqual([]);
+  });
+
+  test('close stops the rescans', async () => {
+    const owners = fakeOwners();
+    const store = new FakeStore();
+    const { queue } = openQueue(store, { ownerIsAlive: owners.check, rescanIntervalMs: 10 });
+    await queue.close();
+    owners.alive.delete(SIBLING);
+    writeFileSync(join(directory, siblingFile(1)), linesOf([row(1)]));
+    await Bun.sleep(80);
+    expect(store.rows).toEqual([]);
+    expect(journalFiles()).toEqual([siblingFile(1)]);
+  });
+});

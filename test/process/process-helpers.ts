@@ -55,7 +55,7 @@ export interface FinishedProcess {
 }
 
 /** The runner's environment minus anything that would configure the gateway behind the test's back. */
-function childEnvironment(overrides: Record<string, string>): Record<string, string> {
+export function childEnvironment(overrides: Record<string, string>): Record<string, string> {
   const inherited: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && !name.startsWith('KEYWAY_')) inherited[name] = value;
@@ -95,6 +95,28 @@ async function withTimeout<Value>(promise: Promise<Value>, milliseconds: number,
 }
 
 const LISTENING_LINE = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"Keyway listening/;
+
+/**
+ * The URL of a gateway whose output goes somewhere other than a pipe this process reads (a file): read
+ * from the listening line, once GET /ready answers 200. Rejects when `gone()` says the process died,
+ * or after the timeout.
+ */
+export async function waitUntilListening(output: () => string, gone: () => boolean, timeoutMs = 20_000): Promise<string> {
+  const started = performance.now();
+  for (;;) {
+    if (gone()) throw new Error(`the gateway exited before it was ready:\n${output()}`);
+    if (performance.now() - started > timeoutMs) throw new Error(`the gateway was not ready within ${timeoutMs} ms:\n${output()}`);
+    const url = LISTENING_LINE.exec(output())?.[1];
+    if (url !== undefined) {
+      const status = await fetch(`${url}/ready`).then(
+        (response) => response.status,
+        () => 0,
+      );
+      if (status === 200) return url;
+    }
+    await sleep(20);
+  }
+}
 
 /** Starts the gateway and resolves once GET /ready answers 200; rejects with its output if it dies first. */
 export async function startGatewayProcess(options: SpawnOptions, timeoutMs = 20_000): Promise<GatewayProcess> {

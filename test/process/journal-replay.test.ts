@@ -1,0 +1,196 @@
+// The usage journal of a process killed with SIGKILL is replayed once, whatever its pid looks like
+// afterwards, and without waiting for a restart:
+// - a restart moments after the kill, while the killed pid is still a zombie (its parent has not
+//   reaped it), replays the journal: every answered request has exactly one row;
+// - a gateway that keeps running replays the journal of another one on the same data directory that
+//   died (its periodic rescan), and never touches it while that one lives.
+
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { Database } from 'bun:sqlite';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readProcessStat } from '../../core/accounting/journal-owner.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
+import {
+  addOpenAIKey,
+  chatCompletion,
+  childEnvironment,
+  dataFolderEnv,
+  FROM_SOURCE,
+  logLines,
+  ssePayloads,
+  startGatewayProcess,
+  waitUntilListening,
+  type GatewayProcess,
+} from './process-helpers.ts';
+
+const UPSTREAM_KEY = 'sk-proj-JournalReplayUpstreamKey0000000001';
+const OPERATOR_KEY = 'kw_op_JournalReplayOperatorKey0123456789abc';
+
+let simulator: SimulatorHandle;
+const scratch: string[] = [];
+
+beforeAll(() => {
+  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
+});
+
+afterAll(async () => {
+  await simulator.stop();
+  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
+});
+
+function dataDirectory(name: string): string {
+  const directory = mkdtempSync(join(tmpdir(), `keyway-${name}-`));
+  scratch.push(directory);
+  return directory;
+}
+
+function gatewayEnv(directory: string, extra: Record<string, string> = {}): Record<string, string> {
+  // Rows stay in the journal only until a flush a minute away: a journal not replayed is rows missing.
+  return dataFolderEnv(directory, { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url }, extra: { KEYWAY_USAGE_FLUSH_MS: '60000', ...extra } });
+}
+
+function rowsPerRequest(directory: string): Map<string, number> {
+  const database = new Database(join(directory, 'keyway.db'), { readonly: true });
+  try {
+    const counts = new Map<string, number>();
+    for (const { request_id } of database.query('SELECT request_id FROM usage_records').all() as Array<{ request_id: string }>) {
+      counts.set(request_id, (counts.get(request_id) ?? 0) + 1);
+    }
+    return counts;
+  } finally {
+    database.close();
+  }
+}
+
+const journalFiles = (directory: string): string[] => readdirSync(join(directory, 'usage-journal')).filter((name) => name.endsWith('.jsonl'));
+
+interface Call {
+  requestId: string | null;
+  /** The whole answer arrived: a JSON body, or a stream ending with [DONE]. */
+  complete: boolean;
+}
+
+async function call(url: string, index: number): Promise<Call> {
+  const stream = index % 2 === 1;
+  let requestId: string | null = null;
+  try {
+    const response = await chatCompletion(url, OPERATOR_KEY, { model: 'gpt-4o', stream, messages: [{ role: 'user', content: `in flight ${index}` }] });
+    requestId = response.headers.get('x-request-id');
+    const body = await response.text();
+    const complete =
+      response.status === 200 && (stream ? ssePayloads(body).at(-1) === '[DONE]' : Array.isArray((JSON.parse(body) as { choices?: unknown }).choices));
+    return { requestId, complete };
+  } catch {
+    return { requestId, complete: false };
+  }
+}
+
+/** Every answered request has exactly one row; a request cut by the kill has at most one. */
+function expectBookedOnce(counts: Map<string, number>, calls: readonly Call[]): void {
+  const answered = calls.filter((one) => one.complete).map((one) => one.requestId as string);
+  expect(answered.filter((id) => counts.get(id) !== 1)).toEqual([]);
+  const cut = calls.filter((one) => !one.complete && one.requestId !== null).map((one) => one.requestId as string);
+  expect(cut.filter((id) => (counts.get(id) ?? 0) > 1)).toEqual([]);
+}
+
+test.skipIf(readProcessStat('self') === undefined)(
+  'SIGKILL with requests in flight, restarted while the killed pid is still a zombie: every answered request has exactly one row',
+  async () => {
+    const directory = dataDirectory('zombie-restart');
+    const logPath = join(directory, 'keyway.log');
+    // The gateway's parent is `sleep`, which never reaps a child: after SIGKILL the gateway stays a zombie.
+    const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
+    const parent = Bun.spawn(['sh', '-c', `${FROM_SOURCE.map(quote).join(' ')} >> ${quote(logPath)} 2>&1 & echo $!; exec sleep 600`], {
+      cwd: directory,
+      env: childEnvironment(gatewayEnv(directory)),
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'ignore',
+    });
+    const reader = parent.stdout.getReader();
+    const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    reader.releaseLock();
+    let restarted: GatewayProcess | undefined;
+    try {
+      const url = await waitUntilListening(
+        () => readFileSync(logPath, 'utf8'),
+        () => readProcessStat(pid) === undefined || readProcessStat(pid)?.state === 'Z',
+      );
+      await addOpenAIKey(url, OPERATOR_KEY, UPSTREAM_KEY);
+      // Answers spread over about 1.5 s: some are done at the kill, the rest are cut by it.
+      simulator.inject(...Array.from({ length: 30 }, (_, index) => ({ kind: 'delay' as const, delayMs: index * 50 })));
+      const calls: Call[] = [];
+      const inFlight = Array.from({ length: 30 }, (_, index) => call(url, index).then((one) => void calls.push(one)));
+      for (let waited = 0; calls.filter((one) => one.complete).length < 8 && waited < 10_000; waited += 10) await Bun.sleep(10);
+      process.kill(pid, 'SIGKILL');
+      await Promise.all(inFlight);
+      for (let waited = 0; readProcessStat(pid)?.state !== 'Z' && waited < 5_000; waited += 10) await Bun.sleep(10);
+      expect(readProcessStat(pid)?.state).toBe('Z');
+      expect(calls.filter((one) => one.complete).length).toBeGreaterThanOrEqual(8);
+      expect(calls.filter((one) => !one.complete).length).toBeGreaterThan(0);
+
+      // Restarted at once: the zombie still holds the pid.
+      restarted = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: gatewayEnv(directory) });
+      expect(readProcessStat(pid)?.state).toBe('Z');
+      const replay = logLines(restarted.stdout()).find((line) => line.msg === 'replaying the usage journal of a previous run');
+      expect(replay).toBeDefined();
+      expectBookedOnce(rowsPerRequest(directory), calls);
+      expect(await restarted.stop('SIGTERM')).toBe(0);
+      restarted = undefined;
+      // Nothing left behind, nothing booked twice by the drain.
+      expectBookedOnce(rowsPerRequest(directory), calls);
+      expect(journalFiles(directory)).toEqual([]);
+    } finally {
+      if (readProcessStat(pid) !== undefined && readProcessStat(pid)?.state !== 'Z') process.kill(pid, 'SIGKILL');
+      await restarted?.stop('SIGKILL').catch(() => undefined);
+      // Its parent gone, the zombie is reaped by init.
+      parent.kill('SIGKILL');
+      await parent.exited;
+    }
+  },
+  90_000,
+);
+
+test('a running gateway replays the journal of another one on its data directory that died, and never touches it while it lives', async () => {
+  const directory = dataDirectory('rescan');
+  const rescanMs = '200';
+  const survivor = await startGatewayProcess({
+    command: FROM_SOURCE,
+    cwd: directory,
+    env: gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs }),
+  });
+  let victim: GatewayProcess | undefined;
+  try {
+    await addOpenAIKey(survivor.url, OPERATOR_KEY, UPSTREAM_KEY);
+    victim = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs }) });
+    const victimPid = victim.process.pid;
+    const calls = await Promise.all(Array.from({ length: 12 }, (_, index) => call((victim as GatewayProcess).url, index)));
+    expect(calls.every((one) => one.complete)).toBe(true);
+
+    // Many rescans while it lives: its journal stays its own.
+    await Bun.sleep(1_200);
+    const counts = rowsPerRequest(directory);
+    expect(calls.filter((one) => counts.has(one.requestId as string))).toEqual([]);
+    expect(journalFiles(directory).some((name) => new RegExp(`^${victimPid}[.-]`).test(name))).toBe(true);
+
+    victim.process.kill('SIGKILL');
+    await victim.waitForExit();
+    victim = undefined;
+    const deadline = performance.now() + 10_000;
+    while (calls.some((one) => !rowsPerRequest(directory).has(one.requestId as string)) && performance.now() < deadline) await Bun.sleep(100);
+    expectBookedOnce(rowsPerRequest(directory), calls);
+    expect(logLines(survivor.stdout()).some((line) => line.msg === 'replaying the usage journal of a process that died')).toBe(true);
+    // No restart: the same process did it, and goes on serving.
+    expect(survivor.process.exitCode).toBeNull();
+    expect((await call(survivor.url, 100)).complete).toBe(true);
+    await Bun.sleep(600);
+    expectBookedOnce(rowsPerRequest(directory), calls);
+    expect(await survivor.stop('SIGTERM')).toBe(0);
+  } finally {
+    await victim?.stop('SIGKILL').catch(() => undefined);
+    if (survivor.process.exitCode === null) await survivor.stop('SIGKILL').catch(() => undefined);
+  }
+}, 90_000);
