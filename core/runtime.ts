@@ -177,7 +177,23 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     modelClasses: operatorModelClasses(snapshots, plugins.providers),
     modelFilters: plugins.modelFilters,
   });
-  const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks });
+  const pricing = createPricingService(
+    catalog,
+    (provider) => {
+      const adapter = plugins.providers.get(provider);
+      return adapter?.loadTokenizer === undefined
+        ? undefined
+        : (model) => (adapter.loadTokenizer as (model: string) => Promise<TextTokenCount | undefined>)(model);
+    },
+    (provider, model, error) =>
+      logger.warn(
+        { provider, model, error: error instanceof Error ? error.message : String(error) },
+        'the provider tokenizer could not count: this request is judged on the byte bound',
+      ),
+    (provider) => plugins.providers.get(provider)?.cacheWrites,
+  );
+  // A served answer without a usable prompt count books its prompt as the provider's tokenizer counts it.
+  const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks, countPromptTokens: pricing.countPromptTokens });
   const slots = new UpstreamSlots({
     perAccount: config.maxInflightPerAccount,
     perUpstream: config.maxInflightPerUpstream,
@@ -202,21 +218,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     store,
     counters,
     cluster,
-    pricing: createPricingService(
-      catalog,
-      (provider) => {
-        const adapter = plugins.providers.get(provider);
-        return adapter?.loadTokenizer === undefined
-          ? undefined
-          : (model) => (adapter.loadTokenizer as (model: string) => Promise<TextTokenCount | undefined>)(model);
-      },
-      (provider, model, error) =>
-        logger.warn(
-          { provider, model, error: error instanceof Error ? error.message : String(error) },
-          'the provider tokenizer could not count: this request is judged on the byte bound',
-        ),
-      (provider) => plugins.providers.get(provider)?.cacheWrites,
-    ),
+    pricing,
     usageQueue: usage,
     snapshot: {
       get current() {

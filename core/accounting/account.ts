@@ -2,18 +2,46 @@
 // The lifecycle runner calls it exactly once per authenticated request, on every path.
 
 import { releaseClientKey } from '../credentials/client-keys.ts';
-import { costOf, DEFAULT_SEARCH_CONTEXT_SIZE } from '../catalog/pricing.ts';
-import type { ModelCatalog } from '../catalog/catalog.ts';
+import { costBreakdown, DEFAULT_SEARCH_CONTEXT_SIZE, priceOf } from '../catalog/pricing.ts';
+import type { ModelCatalog, ModelInfo } from '../catalog/catalog.ts';
 import { isSnapshotOf } from '../catalog/snapshots.ts';
 import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
-import type { Usage } from '../spec/vocabulary.ts';
-import { capUsage } from './usage-limits.ts';
+import type { PricingService } from '../spec/services.ts';
+import type { ChatResult, Usage } from '../spec/vocabulary.ts';
+import { estimateAnswerTokens, estimatePromptTokens } from './token-estimate.ts';
+import { capUsage, lacksInputCount, lacksOutputCount, outputBound, saneUsage, withinRequestedOutput, type UsageEstimate } from './usage-limits.ts';
 import { usageRow } from './usage-row.ts';
 import type { UsageQueue } from './usage-queue.ts';
 
 export type OutcomeInput = Omit<RequestOutcome, 'costUsd' | 'latencyMs'>;
+
+/**
+ * What a served answer generated, for an output count the provider did not report: a stream's running
+ * estimate of what it streamed (StreamObserver.streamedTokens), or the whole non-streamed answer,
+ * weighed only then.
+ */
+export type GeneratedOutput = ChatResult | { readonly streamedTokens: number };
+
+function generatedTokens(generated: GeneratedOutput | undefined): number {
+  if (generated === undefined) return 0;
+  return 'streamedTokens' in generated ? Math.ceil(generated.streamedTokens) : estimateAnswerTokens(generated);
+}
+
+/**
+ * How long booking a row waits for a provider's tokenizer to count a prompt the provider did not
+ * report (its first count loads the tokenizer's tables): past it, the estimate is booked instead.
+ */
+export const PROMPT_COUNT_WAIT_MS = 2_000;
+
+function withDeadline<T>(promise: Promise<T>, milliseconds: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), milliseconds);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
 
 /**
  * A request that asked for web search (`web_search_options`, OpenAI's field) searched at the size it
@@ -50,6 +78,14 @@ export interface AccountantDependencies {
   usage: UsageQueue;
   logger: Logger;
   hooks: HookTable;
+  /**
+   * Counts a prompt with the serving provider's own tokenizer (PricingService.countPromptTokens), for a
+   * served answer whose provider reported no usable prompt count; without it, or where the provider
+   * has no tokenizer, the prompt's estimate is booked.
+   */
+  countPromptTokens?: PricingService['countPromptTokens'];
+  /** How long a booking waits for that count: PROMPT_COUNT_WAIT_MS unless a test shortens it. */
+  promptCountWaitMs?: number;
 }
 
 export class Accountant {
@@ -59,12 +95,21 @@ export class Accountant {
    * Books the request once; a second call returns the first outcome and books nothing. The row is
    * appended to the usage journal at once when it is the first of this event-loop turn, else with the
    * turn's other rows at its end (UsageQueue.enqueue); the answer's last bytes wait for that
-   * (`journaled`), so a crash after a client has its whole answer loses no row.
+   * (`journaled`), so a crash after a client has its whole answer loses no row. `generated` and
+   * `promptTokens` serve a served answer whose provider reported no usable input or output count: what
+   * it generated, and its prompt as the provider's tokenizer counted it (promptTokensOf, which the
+   * caller awaits first when lacksInputCount says so).
    */
-  account(context: RequestContext, input: OutcomeInput): RequestOutcome {
+  account(context: RequestContext, input: OutcomeInput, generated?: GeneratedOutput, promptTokens?: number): RequestOutcome {
     if (context.outcome !== undefined) return context.outcome;
-    const checked = withServedModel(context, input.usage === undefined ? input : this.withSaneUsage(context, input));
-    const outcome: RequestOutcome = { ...checked, costUsd: this.costOf(context, checked), latencyMs: performance.now() - context.startedAt };
+    const named = withServedModel(context, input);
+    const reportedCost = named.usage?.providerCostUsd !== undefined;
+    // Looked up once, for the output bound and the price; a provider-reported cost needs no price.
+    const price = reportedCost ? undefined : this.priceInfo(context, named);
+    const checked = named.usage === undefined ? named : this.withSaneUsage(context, named, price, generated, promptTokens);
+    // A reported cost the check dropped (negative, not a number) leaves the list price to look up.
+    const costUsd = this.costOf(context, checked, reportedCost && checked.usage?.providerCostUsd === undefined ? this.priceInfo(context, checked) : price);
+    const outcome: RequestOutcome = { ...checked, costUsd, latencyMs: performance.now() - context.startedAt };
     context.outcome = outcome;
     // The hooks first: one may mark the row for an audit (context.usageAudit) before it is built.
     for (const hook of this.dependencies.hooks.account) {
@@ -89,41 +134,108 @@ export class Accountant {
     return this.dependencies.usage.journaled();
   }
 
-  /** Absurd counts (1e15, negative, NaN) are capped and the row flagged, with a warning: see usage-limits.ts. */
-  private withSaneUsage(context: RequestContext, input: OutcomeInput): OutcomeInput {
-    const { usage, capped } = capUsage(input.usage as NonNullable<OutcomeInput['usage']>);
-    if (capped === undefined) return input;
+  /**
+   * The prompt of a served request as its provider's tokenizer counts it (undefined without one, or past
+   * PROMPT_COUNT_WAIT_MS): what a row whose provider reported no prompt count books. Never rejects.
+   */
+  async promptTokensOf(context: RequestContext): Promise<number | undefined> {
+    const count = this.dependencies.countPromptTokens;
+    const served = context.served;
+    if (count === undefined || served === undefined) return undefined;
+    try {
+      return await withDeadline(count(served.provider, served.model, context.request), this.dependencies.promptCountWaitMs ?? PROMPT_COUNT_WAIT_MS);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Usage as reported when it is sane and within the request's output (the usual case: nothing is
+   * allocated); else repaired by usage-limits.ts (a missing count estimated, an absurd one capped, a
+   * fraction rounded up), the row flagged when a count is not the provider's own, with a warning.
+   */
+  private withSaneUsage(
+    context: RequestContext,
+    input: OutcomeInput,
+    price: ModelInfo | undefined,
+    generated: GeneratedOutput | undefined,
+    promptTokens: number | undefined,
+  ): OutcomeInput {
+    const usage = input.usage as Usage;
+    const request = context.request;
+    const sane = saneUsage(usage);
+    if (sane && withinRequestedOutput(usage.outputTokens, request)) return input;
+    const bound = outputBound(request, price?.maxOutputTokens, usage.reasoningTokens);
+    if (sane && (bound === undefined || usage.outputTokens <= bound)) return input;
+    const estimate = lacksInputCount(usage) || lacksOutputCount(usage) ? this.estimateOf(context, usage, generated, promptTokens) : undefined;
+    const { usage: fixed, capped, estimated } = capUsage(usage, { outputTokens: bound, estimate });
+    if (fixed === usage) return input;
+    if (capped === undefined && estimated === undefined) return { ...input, usage: fixed };
+    // A cut stream's counts are already Keyway's estimate: bounding them says nothing of the provider.
+    if (input.usageEstimated !== true) this.warnUnreliableUsage(context, { capped, estimated, bound });
+    return { ...input, usage: fixed, usageEstimated: true };
+  }
+
+  /**
+   * Keyway's estimate of a served answer's counts: the prompt as the provider's tokenizer counted it,
+   * else token-estimate.ts; the output from what the answer generated, plus the reasoning the provider
+   * reported (hidden reasoning is not in the text).
+   */
+  private estimateOf(context: RequestContext, usage: Usage, generated: GeneratedOutput | undefined, promptTokens: number | undefined): UsageEstimate {
+    const reasoning = Number.isFinite(usage.reasoningTokens) && usage.reasoningTokens > 0 ? usage.reasoningTokens : 0;
+    return {
+      inputTokens: lacksInputCount(usage) ? (promptTokens ?? estimatePromptTokens(context.request)) : 0,
+      outputTokens: lacksOutputCount(usage) ? generatedTokens(generated) + reasoning : 0,
+    };
+  }
+
+  /** Names the request and what the provider sent (counts and their kinds, never text of the answer). */
+  private warnUnreliableUsage(
+    context: RequestContext,
+    notes: { capped: Record<string, string> | undefined; estimated: Record<string, string> | undefined; bound: number | undefined },
+  ): void {
     this.dependencies.logger.warn(
       {
         requestId: context.requestId,
         accountId: context.principal.accountId,
         provider: context.served?.provider,
         model: context.served?.model,
-        reported: capped,
+        reported: notes.capped,
+        unreported: notes.estimated,
+        outputBound: notes.bound,
       },
-      'the provider reported absurd usage; capped and flagged as estimated',
+      notes.estimated === undefined
+        ? 'the provider reported absurd usage; capped and flagged as estimated'
+        : "the provider reported no usable token count; booked at Keyway's estimate and flagged as estimated",
     );
-    return { ...input, usage, usageEstimated: true };
   }
 
   /**
-   * The provider's own reported cost wins (it knows fees a token price cannot); else list price;
-   * undefined (booked unpriced) only when something was used of a model no price is known for. A
-   * request that used nothing (refused, failed before an answer) cost nothing: 0. The price is the
-   * first the table has of: the model the provider reported serving (a dated name), the routed model
-   * (an alias the table may list where it lacks the dated name), the first candidate's.
+   * The price the row is booked at: the first the table has of the model the provider reported
+   * serving (a dated name), the routed model (an alias the table may list where it lacks the dated
+   * name), the first candidate's. Undefined when nothing was served or used, or none is priced.
    */
-  private costOf(context: RequestContext, input: OutcomeInput): number | undefined {
+  private priceInfo(context: RequestContext, input: OutcomeInput): ModelInfo | undefined {
     const served = context.served;
-    const usage = input.usage;
-    if (served === undefined || usage === undefined) return 0;
-    if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
+    if (served === undefined || input.usage === undefined) return undefined;
     const routed = [served.model, context.candidates[0]?.model ?? served.model];
     // Only a dated snapshot of the routed model is priced by its own name: a budget reserved for the
     // dearest of those (core/catalog/snapshots.ts), so the booked cost stays within the reservation.
     const reported = input.servedModel;
     const names = reported === undefined || reported === served.model || !isSnapshotOf(reported, served.model) ? routed : [reported, ...routed];
-    return costOf(this.dependencies.catalog, served.provider, names, withSearchSize(context, usage));
+    return priceOf(this.dependencies.catalog, served.provider, names);
+  }
+
+  /**
+   * The provider's own reported cost wins (it knows fees a token price cannot); else list price;
+   * undefined (booked unpriced) only when something was used of a model no price is known for. A
+   * request that used nothing (refused, failed before an answer) cost nothing: 0.
+   */
+  private costOf(context: RequestContext, input: OutcomeInput, price: ModelInfo | undefined): number | undefined {
+    const usage = input.usage;
+    if (context.served === undefined || usage === undefined) return 0;
+    if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
+    return price === undefined ? undefined : costBreakdown(price, withSearchSize(context, usage)).total;
   }
 
   /** Never headers or bodies: ids, status, timings and the error code only. */

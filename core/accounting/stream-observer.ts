@@ -34,7 +34,8 @@ export class StreamObserver {
   error: StreamPart | undefined;
   /**
    * An upper estimate of the tokens generated so far (text, reasoning, tool calls), summed delta by
-   * delta without keeping the text: what a stream cut before the upstream's usage is billed for.
+   * delta without keeping the text: what a stream cut before the upstream's usage, or one that ended
+   * without a usable output count, is billed for.
    * Each delta is rounded up on its own, so a stream of one-token deltas (OpenAI's) is not under-counted.
    */
   streamedTokens = 0;

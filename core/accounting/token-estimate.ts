@@ -1,6 +1,7 @@
 // Token counts for when the provider sent none: a stream the client (or the shutdown drain) cut
-// before the upstream's usage arrived. The provider still read the prompt and generated what was
-// streamed, so the request is billed at the list price of an estimate, flagged `usageEstimated`.
+// before the upstream's usage arrived, or an answer whose provider reported no usable usage at all
+// (usage-limits.ts). The provider still read the prompt and generated what was answered, so the
+// request is billed at the list price of an estimate, flagged `usageEstimated`.
 //
 // The estimate is built to be at least a real tokenizer's count for typical text, never below it:
 // an estimated bill may be a little high, never $0 or a fraction of the real one. It is calibrated
@@ -29,7 +30,7 @@
 // JSON, and 1,600 per image (OpenAI's high-detail maximum is 1,445 and Anthropic's about 1,600; a model
 // that counts image tokens differently, as gpt-4o-mini does, is under-estimated there).
 
-import type { ChatMessage, ChatRequest, Usage } from '../spec/vocabulary.ts';
+import type { ChatMessage, ChatRequest, ChatResult, Usage } from '../spec/vocabulary.ts';
 
 export const MESSAGE_OVERHEAD_TOKENS = 5;
 export const REPLY_PRIMING_TOKENS = 5;
@@ -162,14 +163,39 @@ export function estimatePromptTokens(request: ChatRequest): number {
 }
 
 /**
+ * An upper estimate of what a whole answer generated: each choice's text, reasoning, refusal and tool
+ * calls, weighed as a stream's deltas are (StreamObserver): what a served answer whose provider
+ * reported no usable output count is booked for. Reasoning the provider did not show is not in it.
+ */
+export function estimateAnswerTokens(result: ChatResult): number {
+  let quarters = 0;
+  for (const choice of result.choices) {
+    const message = choice.message;
+    if (message === null || typeof message !== 'object') continue;
+    quarters += weighContent(message.content, weighQuarters, IMAGE_TOKENS * 4);
+    if (typeof message.reasoning_content === 'string') quarters += weighQuarters(message.reasoning_content);
+    if (typeof message.refusal === 'string') quarters += weighQuarters(message.refusal);
+    for (const call of message.tool_calls ?? []) {
+      if (typeof call.function?.name === 'string') quarters += weighQuarters(call.function.name);
+      if (typeof call.function?.arguments === 'string') quarters += weighQuarters(call.function.arguments);
+    }
+  }
+  return tokensOf(quarters);
+}
+
+/**
  * The usage a cut stream is billed for: the estimate of what was streamed, and the prompt's usage as
  * the provider reported it before any output (Anthropic's message_start, Gemini's first chunk) when
  * it did, else the prompt's estimate. A reported count, cache reads and writes included, is the
- * provider's bill; an estimate of the same prompt is not (it over-counts about twice).
+ * provider's bill; an estimate of the same prompt is not (it over-counts about twice). A prompt usage
+ * whose input count was not reported usably is no report of the prompt.
  */
 export function estimatedUsage(request: ChatRequest, streamedTokens: number, promptUsage?: Usage): Usage {
   const outputTokens = Math.ceil(streamedTokens);
-  if (promptUsage !== undefined) return { ...promptUsage, outputTokens, reasoningTokens: 0, totalTokens: promptUsage.inputTokens + outputTokens };
+  if (promptUsage !== undefined && promptUsage.unreported?.inputTokens === undefined) {
+    const { unreported: _output, ...reported } = promptUsage;
+    return { ...reported, outputTokens, reasoningTokens: 0, totalTokens: promptUsage.inputTokens + outputTokens };
+  }
   const inputTokens = estimatePromptTokens(request);
   return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
 }

@@ -4,10 +4,11 @@
 import type { Accountant } from '../accounting/account.ts';
 import { StreamObserver } from '../accounting/stream-observer.ts';
 import { estimatedUsage } from '../accounting/token-estimate.ts';
+import { lacksInputCount } from '../accounting/usage-limits.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
 import type { AttemptRecord, RequestContext } from '../spec/lifecycle.ts';
-import type { ChatResult, ErrorDescriptor, StreamPart } from '../spec/vocabulary.ts';
+import { unreportedUsage, type ChatResult, type ErrorDescriptor, type StreamPart } from '../spec/vocabulary.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
 import type { DrainWatch } from './drain.ts';
@@ -91,16 +92,31 @@ export function rejectFailedGeneration(provider: string, result: ChatResult): Ch
   );
 }
 
-export function chatAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, success: AttemptSuccess<ChatResult>): Response {
+/**
+ * The answer, booked first. An answer whose provider reported no usable prompt count waits for the
+ * provider's tokenizer to count the prompt (Accountant.promptTokensOf), so the row books that count
+ * rather than the rougher estimate; every other answer is booked and sent at once.
+ */
+export function chatAnswer(
+  accountant: Accountant,
+  dialect: Dialect,
+  context: RequestContext,
+  success: AttemptSuccess<ChatResult>,
+): Response | Promise<Response> {
   const result = success.value;
-  const outcome = accountant.account(context, {
-    status: 200,
-    usage: result.usage,
-    finishReason: result.choices[0]?.finishReason,
-    error: undefined,
-    streamed: false,
-    servedModel: result.model,
-  });
+  if (lacksInputCount(result.usage)) {
+    return accountant.promptTokensOf(context).then((promptTokens) => bookedChatAnswer(accountant, dialect, context, result, promptTokens));
+  }
+  return bookedChatAnswer(accountant, dialect, context, result, undefined);
+}
+
+function bookedChatAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, result: ChatResult, promptTokens: number | undefined): Response {
+  const outcome = accountant.account(
+    context,
+    { status: 200, usage: result.usage, finishReason: result.choices[0]?.finishReason, error: undefined, streamed: false, servedModel: result.model },
+    result,
+    promptTokens,
+  );
   return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd));
 }
 
@@ -131,21 +147,31 @@ export function streamAnswer(
   // stream the provider broke off (an error event, a dropped connection) after content reached the
   // client is estimated too: the prompt was read and the tokens delivered, and the provider bills
   // them; booked as nothing, the row would be free and a budget could be spent past its cap.
-  const finish = (status: number, error: ErrorDescriptor | undefined, cut = false): void => {
+  // A stream that ends well without usage (an OpenAI-compatible server that ignores `stream_options`)
+  // was served: its counts are left for the account stage to estimate, never booked as free.
+  const finish = (status: number, error: ErrorDescriptor | undefined, cut = false, promptTokens?: number): void => {
     ended = true;
     unwatch?.();
     if (context.outcome !== undefined) return;
     success.done();
     const estimate = observer.usage === undefined && (cut || (error !== undefined && observer.streamedTokens > 0));
-    accountant.account(context, {
-      status,
-      usage: estimate ? estimatedUsage(context.request, observer.streamedTokens, observer.promptUsage) : observer.usage,
-      finishReason: observer.finishReason,
-      error,
-      streamed: true,
-      servedModel: observer.model,
-      ...(estimate ? { usageEstimated: true } : {}),
-    });
+    const usage = estimate
+      ? estimatedUsage(context.request, observer.streamedTokens, observer.promptUsage)
+      : (observer.usage ?? (error === undefined ? unreportedUsage() : undefined));
+    accountant.account(
+      context,
+      {
+        status,
+        usage,
+        finishReason: observer.finishReason,
+        error,
+        streamed: true,
+        servedModel: observer.model,
+        ...(estimate ? { usageEstimated: true } : {}),
+      },
+      observer,
+      promptTokens,
+    );
   };
 
   const journaled = (): Promise<void> | undefined => accountant.journaled();
@@ -188,8 +214,13 @@ export function streamAnswer(
             if (ended) return;
             if (next.done) {
               // Booked, and journaled, before the last bytes are handed over: a client that has the
-              // whole stream has its row on disk.
-              finish(200, undefined);
+              // whole stream has its row on disk. Without a usable prompt count from the provider, the
+              // provider's tokenizer counts it first; the stream is over, so a client leaving or the
+              // drain deadline meanwhile changes nothing (`ended`).
+              if (lacksInputCount(observer.usage)) {
+                ended = true;
+                finish(200, undefined, false, await accountant.promptTokensOf(context));
+              } else finish(200, undefined);
               await journaled();
               controller.enqueue(textEncoder.encode(encoder.end()));
               controller.close();

@@ -170,6 +170,14 @@ export interface Usage {
    * request fee included): accounting books it instead of the list price.
    */
   providerCostUsd?: number;
+  /**
+   * The counts the provider did not report usably (absent, null, text, not finite), by field name
+   * (`inputTokens`, `outputTokens`), with what it sent described without its text (`absent`, `null`,
+   * `text of 3 characters`). The reader puts 0 in their place, so a client's answer shows what it
+   * always did; the account stage books Keyway's estimate for them instead and flags the row
+   * (core/accounting/usage-limits.ts). Absent, the usual case, when every count was reported.
+   */
+  unreported?: Readonly<Record<string, string>>;
 }
 
 export interface ResultChoice {
@@ -306,4 +314,9 @@ export interface ErrorDescriptor {
 
 export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
+}
+
+/** The usage of a served answer that carried none at all: zeros for the client, both counts left for the account stage to estimate. */
+export function unreportedUsage(): Usage {
+  return { ...emptyUsage(), unreported: { inputTokens: 'absent', outputTokens: 'absent' } };
 }

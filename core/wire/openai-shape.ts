@@ -1,6 +1,7 @@
 // Conversions between Keyway's vocabulary and the OpenAI wire shapes, which the core speaks inbound.
 
 import type { FinishReason, OpenAIUsage, UnifiedFinishReason, Usage } from '../spec/vocabulary.ts';
+import { reportedCount, unreportedCounts } from './usage-count.ts';
 
 const UNIFIED_BY_OPENAI: Record<string, UnifiedFinishReason> = {
   stop: 'stop',
@@ -28,16 +29,23 @@ export function openAIFinishReason(reason: FinishReason): string {
   return OPENAI_BY_UNIFIED[reason.unified];
 }
 
+/** A count the client's answer and the books can read: what the provider reported, else 0. */
 function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+  return reportedCount(value) ?? 0;
 }
 
-/** OpenAI's usage already counts cached tokens inside prompt_tokens, as Keyway's Usage does. */
+/**
+ * OpenAI's usage already counts cached tokens inside prompt_tokens, as Keyway's Usage does. A prompt or
+ * completion count that is missing or not a number is named in `unreported`, for the account stage to
+ * estimate (core/wire/usage-count.ts).
+ */
 export function usageFromOpenAI(usage: OpenAIUsage | null | undefined): Usage | undefined {
   if (usage === null || usage === undefined) return undefined;
-  const inputTokens = count(usage.prompt_tokens);
-  const outputTokens = count(usage.completion_tokens);
-  return {
+  const input = reportedCount(usage.prompt_tokens);
+  const output = reportedCount(usage.completion_tokens);
+  const inputTokens = input ?? 0;
+  const outputTokens = output ?? 0;
+  const result: Usage = {
     inputTokens,
     outputTokens,
     totalTokens: usage.total_tokens === undefined ? inputTokens + outputTokens : count(usage.total_tokens),
@@ -45,6 +53,9 @@ export function usageFromOpenAI(usage: OpenAIUsage | null | undefined): Usage | 
     cacheWriteInputTokens: count(usage.prompt_tokens_details?.cache_write_tokens),
     reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens),
   };
+  const unreported = unreportedCounts(input, usage.prompt_tokens, output, usage.completion_tokens);
+  if (unreported !== undefined) result.unreported = unreported;
+  return result;
 }
 
 export function openAIUsage(usage: Usage): OpenAIUsage {

@@ -21,3 +21,19 @@ export function requestedOutputTokens(request: Pick<ChatRequest, 'max_tokens' | 
   if (completionTokens === undefined) return tokens;
   return Math.max(tokens, completionTokens);
 }
+
+/** The choices a request asks for (`n`): 1 unless it names more. */
+export function choicesOf(request: Pick<ChatRequest, 'n'>): number {
+  const choices = request.n;
+  return typeof choices === 'number' && Number.isFinite(choices) && choices > 1 ? Math.floor(choices) : 1;
+}
+
+/**
+ * The output tokens a request allows in all: its own allowance per choice, else the model's output
+ * limit, times `n`; undefined when neither bounds it. The worst case budgets reserve reads the same
+ * figure (policies/cost-cap/worst-case.ts, maxOutputTokens).
+ */
+export function outputAllowance(request: Pick<ChatRequest, 'max_tokens' | 'max_completion_tokens' | 'n'>, modelLimit: number | undefined): number | undefined {
+  const limit = requestedOutputTokens(request) ?? modelLimit;
+  return limit === undefined ? undefined : limit * choicesOf(request);
+}

@@ -1,5 +1,5 @@
 import { upstreamFailure } from '../../core/wire/provider-kit.ts';
-import { emptyUsage, type ChatMessage, type ChatResult, type ToolCall } from '../../core/spec/vocabulary.ts';
+import { unreportedUsage, type ChatMessage, type ChatResult, type ToolCall } from '../../core/spec/vocabulary.ts';
 import { mapCohereFinishReason } from './finish-reason.ts';
 import { usageFromCohere, type CohereUsage } from './usage.ts';
 
@@ -54,7 +54,7 @@ export function parseCohereChatResponse(body: Record<string, unknown>, model: st
     model,
     created: Math.floor(Date.now() / 1000),
     choices: [{ index: 0, message, finishReason: mapCohereFinishReason(response.finish_reason) }],
-    usage: usageFromCohere(response.usage) ?? emptyUsage(),
+    usage: usageFromCohere(response.usage) ?? unreportedUsage(),
   };
   if (response.usage !== undefined && response.usage !== null) result.extraFields = { usage_details: response.usage };
   return result;

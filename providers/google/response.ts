@@ -1,6 +1,6 @@
 import type { EmbeddingsResult } from '../../core/spec/plugin.ts';
 import { upstreamFailure } from '../../core/wire/provider-kit.ts';
-import { emptyUsage, type ChatMessage, type ChatResult, type ResultChoice, type ToolCall } from '../../core/spec/vocabulary.ts';
+import { emptyUsage, unreportedUsage, type ChatMessage, type ChatResult, type ResultChoice, type ToolCall } from '../../core/spec/vocabulary.ts';
 import { PROVIDER_NAME } from './errors.ts';
 import { blockedPromptFinishReason, mapGeminiFinishReason } from './finish-reason.ts';
 import { usageFromGemini, type GeminiUsageMetadata } from './usage.ts';
@@ -97,7 +97,7 @@ export function parseGeminiChatResponse(body: GeminiResponse, requestedModel: st
     model: body.modelVersion ?? requestedModel,
     created: Math.floor(Date.now() / 1000),
     choices,
-    usage: usageFromGemini(body.usageMetadata) ?? emptyUsage(),
+    usage: usageFromGemini(body.usageMetadata) ?? unreportedUsage(),
   };
   if (candidates.length === 0) result.extraFields = { prompt_feedback: body.promptFeedback };
   return result;

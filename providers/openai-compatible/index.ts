@@ -25,7 +25,7 @@ import {
   resolveBaseUrl,
   upstreamFailure,
 } from '../../core/wire/provider-kit.ts';
-import type { ChatRequest, OpenAIUsage } from '../../core/spec/vocabulary.ts';
+import type { ChatRequest, OpenAIUsage, Usage } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
 import { parseOpenAIChatResponse } from './response.ts';
@@ -125,12 +125,9 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
         classify,
       );
       const body = (await readJsonBody(response, name, context.signal)) as { model?: string; data?: EmbeddingsResult['data']; usage?: OpenAIUsage };
-      const usage = usageFromOpenAI(body.usage ? { ...body.usage, completion_tokens: body.usage.completion_tokens ?? 0 } : undefined);
-      return {
-        model: body.model ?? context.model,
-        data: body.data ?? [],
-        usage: usage ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
-      };
+      // Embeddings generate nothing: only a missing prompt count is left for the account stage to estimate.
+      const usage = usageFromOpenAI({ ...body.usage, completion_tokens: body.usage?.completion_tokens ?? 0 } as OpenAIUsage) as Usage;
+      return { model: body.model ?? context.model, data: body.data ?? [], usage };
     },
   };
 }

@@ -4,7 +4,7 @@
 
 import type { KeywayError } from '../../core/errors.ts';
 import type { CallContext, NativeDialectApi, ProviderCredential, ProviderKeySettings } from '../../core/spec/provider.ts';
-import type { ChatResult, FinishReason, StreamPart, Usage } from '../../core/spec/vocabulary.ts';
+import { unreportedUsage, type ChatResult, type FinishReason, type StreamPart, type Usage } from '../../core/spec/vocabulary.ts';
 import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
 import { usageFromOpenAI } from '../../core/wire/openai-shape.ts';
@@ -26,23 +26,27 @@ function isRecord(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The Responses usage in Chat Completions' terms, read by the same function: the books match the chat path's. */
-export function usageFromResponses(usage: unknown): Usage | undefined {
-  if (!isRecord(usage)) return undefined;
+/**
+ * The Responses usage in Chat Completions' terms, read by the same function: the books match the chat
+ * path's, and a missing or non-numeric count is named for the account stage to estimate. An answer
+ * without any usage is one whose counts are all unreported.
+ */
+export function usageFromResponses(usage: unknown): Usage {
+  if (!isRecord(usage)) return unreportedUsage();
   const input = isRecord(usage.input_tokens_details) ? usage.input_tokens_details : undefined;
   const output = isRecord(usage.output_tokens_details) ? usage.output_tokens_details : undefined;
+  // The counts go over as sent: usageFromOpenAI reads them (a total left out is the sum of the others).
   return usageFromOpenAI({
-    prompt_tokens: Number(usage.input_tokens ?? 0),
-    completion_tokens: Number(usage.output_tokens ?? 0),
-    total_tokens: Number(usage.total_tokens ?? Number(usage.input_tokens ?? 0) + Number(usage.output_tokens ?? 0)),
+    prompt_tokens: usage.input_tokens as number,
+    completion_tokens: usage.output_tokens as number,
+    total_tokens: usage.total_tokens as number,
     prompt_tokens_details: input as { cached_tokens?: number; cache_write_tokens?: number } | undefined,
     completion_tokens_details: output as { reasoning_tokens?: number } | undefined,
-  });
+  }) as Usage;
 }
 
 /** The hosted tool calls OpenAI bills per call, beside the tokens (providers/openai/hosted-tools.ts). */
-function withToolCalls(usage: Usage | undefined, response: Json, request: Json): Usage | undefined {
-  if (usage === undefined) return usage;
+function withToolCalls(usage: Usage, response: Json, request: Json): Usage {
   const calls = hostedToolCalls(response, request);
   return calls === undefined ? usage : { ...usage, hostedToolCalls: calls };
 }
@@ -95,7 +99,7 @@ function resultOf(provider: string, body: Json, model: string, request: Json): C
     model: typeof body.model === 'string' ? body.model : model,
     created: typeof body.created_at === 'number' ? body.created_at : Math.floor(Date.now() / 1000),
     choices: [{ index: 0, message: { role: 'assistant', content: outputText(body) }, finishReason: finishReasonFromResponse(body) }],
-    usage: usage ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 },
+    usage,
     nativeBody: body,
   };
 }
@@ -141,8 +145,7 @@ export async function* responsesStreamParts(
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
         yield { type: 'start', id: String(response.id ?? ''), model: String(response.model ?? ''), created, native: true };
       } else if (END_EVENTS.has(type) && response !== undefined) {
-        const usage = withToolCalls(usageFromResponses(response.usage), response, request);
-        if (usage !== undefined) yield { type: 'usage', usage };
+        yield { type: 'usage', usage: withToolCalls(usageFromResponses(response.usage), response, request) };
         yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
         ended = true;
       } else if (type === 'response.failed' && response !== undefined) {

@@ -1,6 +1,6 @@
-import { emptyUsage, type ChatResult } from '../../core/spec/vocabulary.ts';
+import type { ChatResult } from '../../core/spec/vocabulary.ts';
 import { parseOpenAIChatResponse } from '../openai-compatible/response.ts';
-import { usageFromPerplexity, type PerplexityUsage } from './usage.ts';
+import { unreportedPerplexityUsage, usageFromPerplexity, type PerplexityUsage } from './usage.ts';
 
 /** Perplexity's top-level answer fields that OpenAI lacks, handed to the client as they are. */
 export const PERPLEXITY_EXTRA_FIELDS = ['citations', 'search_results', 'images', 'related_questions', 'videos'] as const;
@@ -14,7 +14,7 @@ export const PERPLEXITY_EXTRA_FIELDS = ['citations', 'search_results', 'images',
 export function parsePerplexityChatResponse(body: Record<string, unknown>, requestedContextSize?: string): ChatResult {
   const { openAIBody: _notOpenAI, ...result } = parseOpenAIChatResponse('perplexity', body);
   const usage = body.usage as PerplexityUsage | undefined;
-  result.usage = usageFromPerplexity(usage, requestedContextSize) ?? emptyUsage();
+  result.usage = usageFromPerplexity(usage, requestedContextSize) ?? unreportedPerplexityUsage(requestedContextSize);
   const extraFields = searchFieldsOf(body);
   if (usage !== undefined && usage !== null) extraFields.usage_details = usage;
   if (Object.keys(extraFields).length > 0) result.extraFields = extraFields;

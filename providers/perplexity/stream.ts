@@ -5,7 +5,7 @@ import type { OpenAIChunk, OpenAIChunkChoice, StreamPart } from '../../core/spec
 import { mapOpenAIFinishReason } from '../openai-compatible/finish-reason.ts';
 import { classifyPerplexityStreamError } from './errors.ts';
 import { PERPLEXITY_EXTRA_FIELDS } from './response.ts';
-import { usageFromPerplexity, type PerplexityUsage } from './usage.ts';
+import { unreportedPerplexityUsage, usageFromPerplexity, type PerplexityUsage } from './usage.ts';
 
 interface StreamState {
   started: boolean;
@@ -136,8 +136,9 @@ function choiceParts(choice: OpenAIChunkChoice, state: StreamState): void {
 function* closingParts(state: StreamState, requestedContextSize: string | undefined): Generator<StreamPart> {
   if (state.usage !== undefined) yield { type: 'extra-fields', fields: { usage_details: state.usage } };
   yield* state.finishes;
-  const usage = state.usage === undefined ? undefined : usageFromPerplexity(state.usage, requestedContextSize);
-  if (usage !== undefined) yield { type: 'usage', usage };
+  // A stream that ended without usage still names its search depth, so the request fee is charged; its
+  // counts are left for the account stage to estimate.
+  yield { type: 'usage', usage: usageFromPerplexity(state.usage, requestedContextSize) ?? unreportedPerplexityUsage(requestedContextSize) };
 }
 
 function errorPart(error: KeywayError): StreamPart {

@@ -1,4 +1,4 @@
-import type { OpenAIUsage, Usage } from '../../core/spec/vocabulary.ts';
+import { unreportedUsage, type OpenAIUsage, type Usage } from '../../core/spec/vocabulary.ts';
 import { usageFromOpenAI } from '../openai-compatible/usage.ts';
 
 /** Perplexity's per-request cost breakdown in USD, as it reports it. */
@@ -51,6 +51,14 @@ export function usageFromPerplexity(usage: PerplexityUsage | null | undefined, r
   const reportedCost = providerReportedCost(usage);
   if (reportedCost !== undefined) result.providerCostUsd = reportedCost;
   return result;
+}
+
+/**
+ * An answer that carried no usage at all: both counts left for the account stage to estimate, and the
+ * search depth still named, so the per-request search fee is charged as it is on every other answer.
+ */
+export function unreportedPerplexityUsage(requestedContextSize?: string): Usage {
+  return { ...unreportedUsage(), searchContextSize: requestedContextSize ?? PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE };
 }
 
 /** What Perplexity searches at when `web_search_options.search_context_size` is not given. */

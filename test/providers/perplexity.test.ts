@@ -14,7 +14,7 @@ import { PERPLEXITY_DOCUMENTED_MODELS } from '../../providers/perplexity/models.
 import { buildPerplexityChatBody } from '../../providers/perplexity/request.ts';
 import { parsePerplexityChatResponse } from '../../providers/perplexity/response.ts';
 import { perplexityStreamParts } from '../../providers/perplexity/stream.ts';
-import type { PerplexityUsage } from '../../providers/perplexity/usage.ts';
+import { unreportedPerplexityUsage, type PerplexityUsage } from '../../providers/perplexity/usage.ts';
 import { PERPLEXITY_CITATIONS, startPerplexitySimulator } from '../simulators/perplexity.ts';
 import { collect, fakeFetch, providerTestKit, streamOf, type ErrorCase, type RequestCase } from './provider-test-kit.ts';
 
@@ -165,7 +165,8 @@ describe('perplexity stream (fixtures)', () => {
     const withoutUsage = text.replace(/"usage":\{[^}]*\},/, '');
     for (const [body, expected] of [
       [text, ['start', 'text-delta', 'extra-fields', 'finish', 'usage']],
-      [withoutUsage, ['start', 'text-delta', 'finish', 'error']],
+      // Without usage the parts still name the search depth (the request fee), the counts left to estimate.
+      [withoutUsage, ['start', 'text-delta', 'finish', 'usage', 'error']],
     ] as const) {
       const bytes = new TextEncoder().encode(body);
       let sent = false;
@@ -199,6 +200,8 @@ describe('perplexity stream (fixtures)', () => {
       { type: 'tool-call-start', index: 0, toolIndex: 0, id: 'call_a', name: 'lookup' },
       { type: 'tool-call-delta', index: 0, toolIndex: 0, argumentsDelta: '{"q":1}' },
       { type: 'finish', index: 0, finishReason: { unified: 'tool-calls', raw: 'tool_calls' } },
+      // No usage came: the request fee's search depth, and counts for the account stage to estimate.
+      { type: 'usage', usage: unreportedPerplexityUsage() },
     ]);
   });
 });

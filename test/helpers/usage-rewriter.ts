@@ -1,0 +1,124 @@
+// An upstream that misreports usage: it passes every call to a provider simulator and rewrites the
+// usage of the answer (`usage`, Gemini's `usageMetadata`, wherever they sit: a body, a stream event, an
+// Anthropic `message_start`), streamed or not. What the gateway reads is the provider's real answer
+// with only its token counts broken, as a misbehaving OpenAI-compatible server or proxy sends them.
+
+/**
+ * How the counts are broken: left out, sent as text, as digit strings, negative, fractional, absurd
+ * (`huge`: the usage object's own counts, as QA14's upstream sent them, its details such as reasoning
+ * kept; `huge-everywhere`: every count, details included).
+ */
+export type UsageFault = 'none' | 'missing' | 'text' | 'digit-strings' | 'negative' | 'fractional' | 'huge' | 'huge-everywhere';
+
+export interface UsageRewriter {
+  url: string;
+  /** The fault applied to the answers of the calls that follow. */
+  fault: UsageFault;
+  /** Where calls are passed on (a simulator's base URL); settable after start. */
+  target: string;
+  stop(): Promise<void>;
+}
+
+const USAGE_KEYS = new Set(['usage', 'usageMetadata']);
+
+function breakCount(value: number, fault: UsageFault): unknown {
+  switch (fault) {
+    case 'text':
+      return 'abc';
+    case 'digit-strings':
+      return String(value);
+    case 'negative':
+      return -(value + 1);
+    case 'fractional':
+      return value + 0.5;
+    case 'huge':
+    case 'huge-everywhere':
+      return 1e15;
+    default:
+      return value;
+  }
+}
+
+/** Every count inside a usage object broken (`huge`: its own, not its details'); other fields (a size) kept. */
+function breakCounts(value: unknown, fault: UsageFault, depth = 0): unknown {
+  if (typeof value === 'number') return fault === 'huge' && depth > 1 ? value : breakCount(value, fault);
+  if (Array.isArray(value)) return value.map((item) => breakCounts(item, fault, depth + 1));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, breakCounts(item, fault, depth + 1)]));
+}
+
+/** The JSON value with each usage object, at any depth, left out or broken. */
+function rewrite(value: unknown, fault: UsageFault): unknown {
+  if (Array.isArray(value)) return value.map((item) => rewrite(item, fault));
+  if (value === null || typeof value !== 'object') return value;
+  const result: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (!USAGE_KEYS.has(key)) result[key] = rewrite(item, fault);
+    else if (fault !== 'missing') result[key] = breakCounts(item, fault);
+  }
+  return result;
+}
+
+/** An SSE body with each `data:` line's JSON rewritten. */
+function rewriteEvents(text: string, fault: UsageFault): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith('data:')) return line;
+      const payload = line.slice(5).trim();
+      try {
+        return `data: ${JSON.stringify(rewrite(JSON.parse(payload), fault))}`;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
+}
+
+const DROPPED_HEADERS = ['content-length', 'content-encoding', 'transfer-encoding', 'connection'];
+
+export function startUsageRewriter(target = ''): UsageRewriter {
+  const state = { fault: 'none' as UsageFault, target };
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(request) {
+      const url = new URL(request.url);
+      const headers = new Headers(request.headers);
+      headers.delete('host');
+      headers.delete('content-length');
+      const answer = await fetch(`${state.target}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers,
+        body: request.method === 'GET' ? undefined : await request.arrayBuffer(),
+      });
+      const responseHeaders = new Headers(answer.headers);
+      for (const name of DROPPED_HEADERS) responseHeaders.delete(name);
+      const text = await answer.text();
+      const type = answer.headers.get('content-type') ?? '';
+      let body = text;
+      if (answer.status === 200 && state.fault !== 'none') {
+        body = type.includes('event-stream') ? rewriteEvents(text, state.fault) : JSON.stringify(rewrite(JSON.parse(text), state.fault));
+      }
+      return new Response(body, { status: answer.status, headers: responseHeaders });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    get fault() {
+      return state.fault;
+    },
+    set fault(value: UsageFault) {
+      state.fault = value;
+    },
+    get target() {
+      return state.target;
+    },
+    set target(value: string) {
+      state.target = value;
+    },
+    async stop() {
+      await server.stop(true);
+    },
+  };
+}
