@@ -31,7 +31,7 @@ export function choicesOf(request: Pick<ChatRequest, 'n'>): number {
 /**
  * The output tokens a request allows in all: its own allowance per choice, else the model's output
  * limit, times `n`; undefined when neither bounds it. The worst case budgets reserve reads the same
- * figure (policies/cost-cap/worst-case.ts, maxOutputTokens).
+ * figure (policies/cost-cap/worst-case.ts, maxOutputTokens, is this function).
  */
 export function outputAllowance(request: Pick<ChatRequest, 'max_tokens' | 'max_completion_tokens' | 'n'>, modelLimit: number | undefined): number | undefined {
   const limit = requestedOutputTokens(request) ?? modelLimit;

@@ -8,19 +8,13 @@
 import { toNanosCeil } from '../../core/catalog/nano-usd.ts';
 import type { Endpoint, RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PricingService } from '../../core/spec/services.ts';
-import { requestedOutputTokens } from '../../core/wire/output-allowance.ts';
+import { choicesOf, outputAllowance, requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 
-/** The choices a request asks for (`n`), at least one. */
-function choicesOf(request: RequestContext['request']): number {
-  return typeof request.n === 'number' && Number.isFinite(request.n) && request.n > 1 ? Math.floor(request.n) : 1;
-}
-
-/** The output tokens a request may produce; undefined when neither the request nor the model bounds it. */
-export function maxOutputTokens(request: RequestContext['request'], modelLimit: number | undefined): number | undefined {
-  const limit = requestedOutputTokens(request) ?? modelLimit;
-  if (limit === undefined) return undefined;
-  return limit * choicesOf(request);
-}
+/**
+ * The output tokens a request may produce; undefined when neither the request nor the model bounds it.
+ * The core's allowance, the same figure an absurd usage report is capped at (core/accounting/usage-limits.ts).
+ */
+export const maxOutputTokens = outputAllowance;
 
 /**
  * What a worst case assumed for a model's output, so a refusal can say why it is so large: the spec
