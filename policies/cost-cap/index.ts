@@ -407,18 +407,21 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const model = dearestModel(plan, first.provider);
     const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context.request, first.provider, model);
     const parts = refusals.map(describeRefusal).join('; ');
+    // A worst case above the whole cap is refused tomorrow too: no wait helps, only a smaller request (QA14 N1).
+    const neverFits = !inFlightOnly && refusals.every(aboveWholeBudget);
     const head = inFlightOnly
       ? `Team '${team.name}' (${team.id}) cannot reserve this request's worst case right now on ${parts}. Requests still in flight on this gateway hold that part of the daily budget until they end, when each keeps only its real cost: retry in ${IN_FLIGHT_RETRY_AFTER_SECONDS} s.`
-      : refusals.every(aboveWholeBudget)
-        ? `Team '${team.name}' (${team.id}) cannot serve this request on ${parts}: its worst case is above the whole daily budget, so it is refused however little was spent.`
+      : neverFits
+        ? `Team '${team.name}' (${team.id}) cannot serve this request on ${parts}: its worst case is above the whole daily budget, so it is refused however little was spent, today or after the reset.`
         : `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts}.`;
     throw services.errors.create(
       'budget_exceeded',
-      { detail: `${head}${outputLimitHint(assumption, context.endpoint, '')} The budget resets at ${resetAt}.` },
+      { detail: `${head}${outputLimitHint(assumption, context.endpoint, '')}${neverFits ? '' : ` The budget resets at ${resetAt}.`}` },
       {
-        retryAfterSeconds: inFlightOnly ? IN_FLIGHT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((day.end - now) / 1000)),
-        // The official SDKs do not retry a 402; this one is worth retrying once the reservations settle.
-        headers: inFlightOnly ? { 'x-should-retry': 'true' } : undefined,
+        retryAfterSeconds: neverFits ? undefined : inFlightOnly ? IN_FLIGHT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((day.end - now) / 1000)),
+        // The official SDKs do not retry a 402; one refused by in-flight reservations is worth retrying once
+        // they settle, and one that can never fit must not be retried by any client.
+        headers: inFlightOnly ? { 'x-should-retry': 'true' } : neverFits ? { 'x-should-retry': 'false' } : undefined,
         extra: {
           budget: 'max_cost_per_day',
           team_id: team.id,

@@ -192,6 +192,10 @@ describe('a refusal says what the worst case assumed for output (QA14 #2)', () =
     const refusal = await refusalOf(() => hooks.call(request({})));
     expect(refusal?.code).toBe('budget_exceeded');
     expect(refusal?.message).toContain('its worst case is above the whole daily budget, so it is refused however little was spent');
+    // No wait helps a request that can never fit (QA14 N1): no Retry-After, and no client retries it.
+    expect(refusal?.retryAfterSeconds).toBeUndefined();
+    expect(refusal?.headers).toEqual({ 'x-should-retry': 'false' });
+    expect(refusal?.message).not.toContain('The budget resets at');
     expect(refusal?.message).toContain("assumed gpt-4o's whole output limit of 1,000 tokens");
     expect(refusal?.message).toContain('setting max_tokens (or max_completion_tokens) reserves only what it allows');
     expect(refusal?.extra).toMatchObject({ worst_case_output_tokens: 1000, worst_case_output_tokens_from: 'model_output_limit', worst_case_usd: 20 });
