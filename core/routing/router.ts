@@ -274,6 +274,9 @@ export class Router {
   private classRequest(context: RequestContext, table: ModelClassTable, keys: ResolvedKeys, routing: RoutingOptions): ModelResolution | undefined {
     const { model } = context.request;
     const accountId = context.principal.accountId;
+    // Classes name chat models: an embedding request for `small` would reach a chat model and fail
+    // upstream, naming a model the client never sent (QA14 re-verification N2).
+    if (context.endpoint === 'embeddings') return undefined;
     if (context.request.provider !== undefined || !this.isClassName(accountId, model)) return undefined;
     const modelClass = table.classOf(model) as ModelClass;
     const served = Object.entries(modelClass.models).filter(([provider, name]) => name !== '' && this.dependencies.providers.has(provider));

@@ -250,3 +250,14 @@ describe("a team's allow-lists and a class name", () => {
     expect(fleet.upstreamCounts()).toEqual(attemptsOf({ anthropic: 1 }));
   });
 });
+
+describe('a class name on an endpoint it does not serve', () => {
+  test('an embedding request for a class name is 404 model_not_found before any upstream call', async () => {
+    const admin = await newAccount();
+    const response = await call(gateway, 'POST', '/v1/embeddings', { model: 'small', input: 'hello' }, { key: admin });
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { error: { code: string; param: string | null } };
+    expect(body.error).toMatchObject({ code: 'model_not_found', param: 'model' });
+    expect(fleet.upstreamCounts()).toEqual(attemptsOf({}));
+  });
+});
