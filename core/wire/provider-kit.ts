@@ -5,8 +5,9 @@ import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
-import type { ChatMessage, ContentPart, FailureReason } from '../spec/vocabulary.ts';
+import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
 import { searchResultsAsText } from './search-results.ts';
+import { SseEventTooLong } from './sse.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
@@ -107,15 +108,36 @@ export function readNumberHeader(headers: Headers, names: readonly string[]): nu
   return undefined;
 }
 
-/** Turns a fetch rejection into a classified failure: our own deadline, a cancel, or a broken connection. */
+/** Turns a fetch rejection into a classified failure: our own deadline, a cancel, a broken connection, or a stream event too long to read. */
 export function networkFailure(provider: string, error: unknown, signal: AbortSignal): KeywayError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     if (reason instanceof KeywayError) return reason;
     return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the request was cancelled' });
   }
+  if (error instanceof SseEventTooLong) return eventTooLongFailure(provider, error.limit);
   const name = error instanceof Error ? `${error.name}${'code' in error ? ` ${String((error as { code?: unknown }).code)}` : ''}` : 'error';
   return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: `connection failed (${name})` });
+}
+
+/** The error field that names the event size limit a stream outgrew (core/wire/sse.ts, MAX_SSE_EVENT_CHARACTERS). */
+const EVENT_LIMIT_FIELD = 'event_size_limit';
+
+/** A stream whose upstream sent one event longer than Keyway reads: a server error, so it may still fall back before the first byte. */
+function eventTooLongFailure(provider: string, limit: number): KeywayError {
+  return new KeywayError(
+    'upstream_error',
+    { detail: `${provider} sent a stream event longer than ${limit} characters, the most Keyway reads in one event, so Keyway stopped reading the stream` },
+    { reason: 'server_error', extra: { provider, [EVENT_LIMIT_FIELD]: limit } },
+  );
+}
+
+/**
+ * Whether a stream ended because Keyway stopped reading an event over its size limit. The provider was
+ * still sending then, so the stream is booked as one cut short (docs/costs.md), whatever reached the client.
+ */
+export function endedAtEventLimit(error: ErrorDescriptor): boolean {
+  return typeof error.extra?.[EVENT_LIMIT_FIELD] === 'number';
 }
 
 export interface UpstreamCall {
