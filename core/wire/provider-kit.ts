@@ -226,7 +226,10 @@ export async function postUpstream(
   }
   context.upstream.status = response.status;
   if (call.info !== undefined) recordUpstreamInfo(context.upstream, response.headers, call.info.requestIdHeader, call.info.remainingHeaders);
-  if (response.ok) return response;
+  if (response.ok) {
+    context.onResponseHead?.(response.status);
+    return response;
+  }
   if (isRedirect(response.status)) throw redirectFailure(provider, response);
   let text = '';
   try {
