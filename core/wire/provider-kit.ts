@@ -7,6 +7,7 @@ import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
 import { searchResultsAsText } from './search-results.ts';
+import { saneRetryAfter } from './retry-after.ts';
 import { SseEventTooLong } from './sse.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
@@ -72,7 +73,9 @@ export function upstreamFailure(input: UpstreamFailureInput): KeywayError {
   if (input.status !== undefined) extra.upstream_status = input.status;
   if (input.nativeType !== undefined) extra.upstream_type = input.nativeType;
   if (input.nativeCode !== undefined && input.nativeCode !== null) extra.upstream_code = input.nativeCode;
-  return new KeywayError(code, { detail }, { reason: input.reason, retryAfterSeconds: input.retryAfterSeconds, extra, param: input.param ?? null });
+  // A provider's wait (a header, Gemini's retryDelay) is held to a day here, before backoff or a key's cooldown reads it.
+  const retryAfterSeconds = saneRetryAfter(input.retryAfterSeconds);
+  return new KeywayError(code, { detail }, { reason: input.reason, retryAfterSeconds, extra, param: input.param ?? null });
 }
 
 /** The reason an HTTP status means when the provider's body does not say more. */
@@ -87,17 +90,8 @@ export function reasonFromStatus(status: number): FailureReason {
   return 'invalid_request';
 }
 
-/** `Retry-After` (seconds or HTTP date) and `retry-after-ms`, in seconds. */
-export function parseRetryAfter(headers: Headers): number | undefined {
-  const milliseconds = headers.get('retry-after-ms');
-  if (milliseconds !== null && Number.isFinite(Number(milliseconds))) return Number(milliseconds) / 1000;
-  const value = headers.get('retry-after');
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
-}
+/** `Retry-After` (seconds or HTTP date) and `retry-after-ms`, in seconds, at most a day (core/wire/retry-after.ts). */
+export { parseRetryAfter } from './retry-after.ts';
 
 /** Reads the first of the named headers that holds a number. */
 export function readNumberHeader(headers: Headers, names: readonly string[]): number | undefined {
