@@ -1,5 +1,6 @@
 import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
 import type { ErrorDescriptor, FailureReason } from './spec/vocabulary.ts';
+import { retryAfterHeader } from './wire/retry-after.ts';
 
 interface ErrorTableRow {
   status: number;
@@ -213,7 +214,9 @@ export function openAIErrorBody(descriptor: ErrorDescriptor): { error: Record<st
 
 export function errorHeaders(descriptor: ErrorDescriptor): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (descriptor.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(descriptor.retryAfterSeconds)));
+  // Whatever set the wait (a provider, a policy, a plugin), a client is never told more than a day.
+  const retryAfter = retryAfterHeader(descriptor.retryAfterSeconds);
+  if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
   if (isErrorCode(descriptor.code) && (ERROR_TABLE[descriptor.code] as ErrorTableRow).retryable === false) headers['x-should-retry'] = 'false';
   return headers;
 }

@@ -1,6 +1,6 @@
 // The usage row a finished request leaves behind.
 
-import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
+import type { AttemptRecord, RequestContext, RequestOutcome, ServedBy } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import { holdsClientKey, REDACTED, shownValue } from '../credentials/secret-shapes.ts';
@@ -32,9 +32,24 @@ function bookedProjectTag(tag: string | undefined, headers: Headers): string | n
   return holdsClientKey(tag, headers) ? REDACTED : shownValue(tag);
 }
 
+/**
+ * Who the row books: the attempt that served, else a last attempt whose provider had begun to answer
+ * (a non-streamed answer whose 2xx head arrived before its body failed: its status is that head's,
+ * core/lifecycle/attempt-deadlines.ts). That provider took the call and may bill it, and the row says
+ * whose key it was, as `X-Provider-Used` does; it costs nothing here, like any failed call. Any
+ * other failed request was served by nobody.
+ */
+function bookedAttempt(context: RequestContext): ServedBy | AttemptRecord | undefined {
+  if (context.served !== undefined) return context.served;
+  // A candidate skipped after it (its translation refused the request) reached no upstream and changes nothing.
+  const last = context.attempts.findLast((attempt) => attempt.skipped !== true);
+  return last?.status !== undefined && last.status >= 200 && last.status < 300 ? last : undefined;
+}
+
 export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
   const usage = outcome.usage;
   const audit = context.usageAudit;
+  const booked = bookedAttempt(context);
   return {
     requestId: context.requestId,
     accountId: context.principal.accountId,
@@ -42,14 +57,14 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     teamId: context.teamId ?? null,
     projectTag: bookedProjectTag(context.projectTag, context.headers),
     endpoint: context.endpoint,
-    provider: context.served?.provider ?? null,
+    provider: booked?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.
-    model: context.served === undefined ? null : (outcome.servedModel ?? context.served.model),
+    model: booked === undefined ? null : (outcome.servedModel ?? booked.model),
     // Set only once the runner's refuseSecretFields passed the body: a key sent as the model never gets here.
     requestedModel: typeof context.request.model === 'string' ? context.request.model.slice(0, 200) : '',
     // The client's own key (X-Provider-Key) is booked as byok with no key id: it was never stored.
-    providerKeyId: context.served === undefined || context.served.keyId === CLIENT_PROVIDER_KEY_ID ? null : context.served.keyId,
-    byok: context.served !== undefined && context.served.owner === 'account',
+    providerKeyId: booked === undefined || booked.keyId === CLIENT_PROVIDER_KEY_ID ? null : booked.keyId,
+    byok: booked !== undefined && booked.owner === 'account',
     status: outcome.status,
     errorCode: outcome.error?.code ?? null,
     inputTokens: usage?.inputTokens ?? 0,

@@ -4,7 +4,7 @@
 
 import { isClientKey } from '../credentials/client-keys.ts';
 import type { GatewayConfig } from '../config.ts';
-import { scheduleDeadline } from './deadlines.ts';
+import { AttemptDeadlines } from './attempt-deadlines.ts';
 import type { UpstreamSlots } from './upstream-slots.ts';
 import { KeywayError } from '../errors.ts';
 import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
@@ -224,15 +224,9 @@ async function attemptOnce<Value>(
   const abort = new AbortController();
   const onClientGone = () => abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the connection' }, { reason: 'server_error' }));
   clientSignal?.addEventListener('abort', onClientGone, { once: true });
-  const firstByteDeadline = Math.min(firstByteMs, remainingMs);
-  const firstByteTimer = scheduleDeadline(firstByteDeadline, () =>
-    abort.abort(
-      new KeywayError(
-        'upstream_timeout',
-        { detail: `${candidate.provider} sent no first byte within ${Math.round(firstByteDeadline)} ms` },
-        { reason: 'timeout', extra: { provider: candidate.provider } },
-      ),
-    ),
+  const deadlines = new AttemptDeadlines(
+    { provider: candidate.provider, firstByteMs: Math.min(firstByteMs, remainingMs), remainingMs, streamed: context.request.stream === true },
+    abort,
   );
   let call: CallContext | undefined;
   try {
@@ -249,19 +243,16 @@ async function attemptOnce<Value>(
       warnings: context.warnings,
       upstream: {},
       connectTimeoutMs: connectMs,
+      onResponseHead: deadlines.responseHead,
     };
     // On the call context, not in an AsyncLocalStorage scope: entering one per attempt cost ~3% of throughput.
     if (dependencies.upstream !== undefined) call.upstreamScope = scopeFor(dependencies.upstream, trustForKey(call.credential.settings));
     const value = await run(adapter, call);
-    firstByteTimer.cancel();
     const latencyMs = performance.now() - started;
     // The client's own key (X-Provider-Key) is one request's: it says nothing about the health of any stored key.
     if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
-    const totalTimer = scheduleDeadline(Math.max(1, remainingMs - latencyMs), () => {
-      abort.abort(new KeywayError('upstream_timeout', { detail: `${candidate.provider} did not finish in time` }, { reason: 'timeout' }));
-      // The call is over: its slots go back even if nobody reads the answer any more.
-      release?.();
-    });
+    // The call is over at the total deadline: its slots go back even if nobody reads the answer any more.
+    deadlines.answerInHand(() => release?.());
     context.served = {
       provider: candidate.provider,
       model: candidate.model,
@@ -277,14 +268,14 @@ async function attemptOnce<Value>(
         call,
         abort,
         done: () => {
-          totalTimer.cancel();
+          deadlines.cancel();
           clientSignal?.removeEventListener('abort', onClientGone);
           release?.();
         },
       },
     };
   } catch (error) {
-    firstByteTimer.cancel();
+    deadlines.cancel();
     release?.();
     clientSignal?.removeEventListener('abort', onClientGone);
     // A deadline or a cancel aborts the call with its own KeywayError: an adapter that let fetch's
@@ -293,7 +284,7 @@ async function attemptOnce<Value>(
     if (!abort.signal.aborted) abort.abort();
     const classified =
       error instanceof KeywayError ? error : deadline instanceof KeywayError ? deadline : foreignFailure(candidate.provider, error, context.requestId);
-    const failure = withoutSecret(classified, call?.credential.apiKey);
+    const failure = deadlines.afterHead(withoutSecret(classified, call?.credential.apiKey));
     const durationMs = performance.now() - started;
     const adapterBug = !(error instanceof KeywayError) && classified.code === 'internal_error';
     if (adapterBug) logAdapterBug(dependencies.logger, context, candidate, error, call?.credential.apiKey);

@@ -9,6 +9,7 @@ import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
 import type { AttemptRecord, RequestContext } from '../spec/lifecycle.ts';
 import { unreportedUsage, type ChatResult, type ErrorDescriptor, type StreamPart } from '../spec/vocabulary.ts';
+import { endedAtEventLimit } from '../wire/provider-kit.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
 import type { DrainWatch } from './drain.ts';
@@ -231,7 +232,9 @@ export function streamAnswer(
           }
           const frame = encoder.encodeBytes === undefined ? encoder.encode(part) : encoder.encodeBytes(part);
           if (part.type === 'error') {
-            finish(part.error.status, part.error);
+            // An event over the size limit is Keyway's cut, not the provider's end: it was still
+            // sending, so the stream is booked as cut (an estimate), whatever reached the client.
+            finish(part.error.status, part.error, endedAtEventLimit(part.error));
             await journaled();
             if (frame.length > 0) controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
             controller.close();

@@ -22,6 +22,7 @@ import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './at
 import { createRequestContext } from './context.ts';
 import type { DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
+import { shouldNotRetry } from './retry-advice.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
 
 export interface LifecycleDependencies {
@@ -247,6 +248,7 @@ export class LifecycleRunner {
       error instanceof KeywayError && error.headers !== undefined
         ? { ...inferenceHeaders(context, undefined, undefined), ...error.headers }
         : inferenceHeaders(context, undefined, undefined);
+    if (shouldNotRetry(context, descriptor)) headers['x-should-retry'] = 'false';
     return errorResponse(dialect, descriptor, context.requestId, headers);
   }
 }

@@ -57,6 +57,13 @@ export interface CallContext {
    * The provider kit's postUpstream applies it; adapters only pass the context along.
    */
   upstreamScope?: unknown;
+  /**
+   * Set by the core: the provider kit's postUpstream calls it when the upstream's 2xx head arrives.
+   * A non-streamed answer has then met its first-byte deadline, and the rest of its body is bounded
+   * by the request's total deadline (core/lifecycle/attempt-deadlines.ts). An adapter that calls
+   * fetch itself may call it too; one that does not keeps the first-byte deadline over the whole body.
+   */
+  onResponseHead?: (status: number) => void;
 }
 
 export interface EmbeddingsRequest {

@@ -5,8 +5,10 @@ import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
-import type { ChatMessage, ContentPart, FailureReason } from '../spec/vocabulary.ts';
+import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
 import { searchResultsAsText } from './search-results.ts';
+import { saneRetryAfter } from './retry-after.ts';
+import { SseEventTooLong } from './sse.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
@@ -71,7 +73,9 @@ export function upstreamFailure(input: UpstreamFailureInput): KeywayError {
   if (input.status !== undefined) extra.upstream_status = input.status;
   if (input.nativeType !== undefined) extra.upstream_type = input.nativeType;
   if (input.nativeCode !== undefined && input.nativeCode !== null) extra.upstream_code = input.nativeCode;
-  return new KeywayError(code, { detail }, { reason: input.reason, retryAfterSeconds: input.retryAfterSeconds, extra, param: input.param ?? null });
+  // A provider's wait (a header, Gemini's retryDelay) is held to a day here, before backoff or a key's cooldown reads it.
+  const retryAfterSeconds = saneRetryAfter(input.retryAfterSeconds);
+  return new KeywayError(code, { detail }, { reason: input.reason, retryAfterSeconds, extra, param: input.param ?? null });
 }
 
 /** The reason an HTTP status means when the provider's body does not say more. */
@@ -86,17 +90,8 @@ export function reasonFromStatus(status: number): FailureReason {
   return 'invalid_request';
 }
 
-/** `Retry-After` (seconds or HTTP date) and `retry-after-ms`, in seconds. */
-export function parseRetryAfter(headers: Headers): number | undefined {
-  const milliseconds = headers.get('retry-after-ms');
-  if (milliseconds !== null && Number.isFinite(Number(milliseconds))) return Number(milliseconds) / 1000;
-  const value = headers.get('retry-after');
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
-}
+/** `Retry-After` (seconds or HTTP date) and `retry-after-ms`, in seconds, at most a day (core/wire/retry-after.ts). */
+export { parseRetryAfter } from './retry-after.ts';
 
 /** Reads the first of the named headers that holds a number. */
 export function readNumberHeader(headers: Headers, names: readonly string[]): number | undefined {
@@ -107,15 +102,36 @@ export function readNumberHeader(headers: Headers, names: readonly string[]): nu
   return undefined;
 }
 
-/** Turns a fetch rejection into a classified failure: our own deadline, a cancel, or a broken connection. */
+/** Turns a fetch rejection into a classified failure: our own deadline, a cancel, a broken connection, or a stream event too long to read. */
 export function networkFailure(provider: string, error: unknown, signal: AbortSignal): KeywayError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     if (reason instanceof KeywayError) return reason;
     return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the request was cancelled' });
   }
+  if (error instanceof SseEventTooLong) return eventTooLongFailure(provider, error.limit);
   const name = error instanceof Error ? `${error.name}${'code' in error ? ` ${String((error as { code?: unknown }).code)}` : ''}` : 'error';
   return upstreamFailure({ provider, status: undefined, reason: 'server_error', message: `connection failed (${name})` });
+}
+
+/** The error field that names the event size limit a stream outgrew (core/wire/sse.ts, MAX_SSE_EVENT_CHARACTERS). */
+const EVENT_LIMIT_FIELD = 'event_size_limit';
+
+/** A stream whose upstream sent one event longer than Keyway reads: a server error, so it may still fall back before the first byte. */
+function eventTooLongFailure(provider: string, limit: number): KeywayError {
+  return new KeywayError(
+    'upstream_error',
+    { detail: `${provider} sent a stream event longer than ${limit} characters, the most Keyway reads in one event, so Keyway stopped reading the stream` },
+    { reason: 'server_error', extra: { provider, [EVENT_LIMIT_FIELD]: limit } },
+  );
+}
+
+/**
+ * Whether a stream ended because Keyway stopped reading an event over its size limit. The provider was
+ * still sending then, so the stream is booked as one cut short (docs/costs.md), whatever reached the client.
+ */
+export function endedAtEventLimit(error: ErrorDescriptor): boolean {
+  return typeof error.extra?.[EVENT_LIMIT_FIELD] === 'number';
 }
 
 export interface UpstreamCall {
@@ -204,7 +220,10 @@ export async function postUpstream(
   }
   context.upstream.status = response.status;
   if (call.info !== undefined) recordUpstreamInfo(context.upstream, response.headers, call.info.requestIdHeader, call.info.remainingHeaders);
-  if (response.ok) return response;
+  if (response.ok) {
+    context.onResponseHead?.(response.status);
+    return response;
+  }
   if (isRedirect(response.status)) throw redirectFailure(provider, response);
   let text = '';
   try {

@@ -311,7 +311,9 @@ async function send(peer: WebSocketPeer, text: string): Promise<void> {
 
 /** The lifecycle's SSE answer, one event's JSON per text frame, read only as fast as the client takes it. */
 async function relay(peer: WebSocketPeer, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-  const parser = new SseParser();
+  // Keyway's own stream: its events were held to the size limit where they were read from the
+  // upstream, and re-encoding one may add a few characters, which must not end the turn here.
+  const parser = new SseParser(Number.POSITIVE_INFINITY);
   const decoder = new TextDecoder();
   for (;;) {
     const { value, done } = await reader.read();
