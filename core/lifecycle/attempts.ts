@@ -186,6 +186,15 @@ export function isCandidateRefusal(failure: KeywayError): boolean {
   return failure.code === 'unsupported_feature' && failure.reason === undefined;
 }
 
+/**
+ * A failure raised before the upstream was called: a 4xx with no failure reason (every failure an
+ * upstream answered, or a network error, carries one), as the adapter's translation refusals
+ * (`invalid_field`, `unsupported_feature`) and `upstream_not_allowed`.
+ */
+function isRefusedBeforeCall(failure: KeywayError): boolean {
+  return failure.reason === undefined && failure.status < 500;
+}
+
 function refusalScope(candidate: RouteCandidate): string {
   return `${candidate.provider}\u0000${candidate.model}`;
 }
@@ -301,7 +310,12 @@ async function attemptOnce<Value>(
         rateLimitRemaining: call?.upstream.rateLimitRemaining,
       });
     }
-    if (!clientSignal?.aborted) context.attempts.push(attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure)));
+    if (!clientSignal?.aborted) {
+      const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure));
+      // No credential yet (the key vault failed), or a refusal of Keyway's own before the call.
+      if (call === undefined || isRefusedBeforeCall(failure)) record.upstreamCalled = false;
+      context.attempts.push(record);
+    }
     return { failure, adapterBug };
   }
 }

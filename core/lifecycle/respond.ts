@@ -40,11 +40,15 @@ function headerSafe(text: string): string {
 }
 
 /**
- * The attempt whose failure an error answers: the last that reached an upstream, since a candidate
- * skipped after it (its translation refused the request) does not make the answer; else the last.
+ * The attempt whose failure an error answers, when it called its upstream: the last one not skipped,
+ * since a candidate skipped after it (its translation refused the request) does not make the answer.
+ * None when every candidate was skipped, or when the answering attempt ended before any upstream call
+ * (Cohere's translation refusing a sixth stop sequence): a header naming a provider that was never
+ * asked would say it refused the request (QA14 docs N8).
  */
 function answeringAttempt(attempts: readonly AttemptRecord[]): AttemptRecord | undefined {
-  return attempts.findLast((attempt) => attempt.skipped !== true) ?? attempts.at(-1);
+  const answering = attempts.findLast((attempt) => attempt.skipped !== true);
+  return answering?.upstreamCalled === false ? undefined : answering;
 }
 
 export function inferenceHeaders(context: RequestContext, servedModel: string | undefined, costUsd: number | undefined): Record<string, string> {
@@ -53,8 +57,8 @@ export function inferenceHeaders(context: RequestContext, servedModel: string | 
     'x-request-id': context.requestId,
     'x-fallback-attempts': String(context.attempts.length),
   };
-  // Nothing served (every attempt failed): the last attempt's, whose answer the error is, so a client
-  // can tell whose rate limit or refusal it met; a request refused before any attempt has none.
+  // Nothing served (every attempt failed): the answering attempt's, so a client can tell whose rate
+  // limit or refusal it met; a request no upstream was called for has none.
   const served = context.served ?? answeringAttempt(context.attempts);
   if (served !== undefined) {
     headers['x-provider-used'] = served.provider;

@@ -24,6 +24,13 @@ export interface AttemptRecord {
    * request asks (`unsupported_feature`, such as n > 1 where the provider returns one choice).
    */
   skipped?: boolean;
+  /**
+   * False for an attempt that ended before any upstream call: its provider's translation refused the
+   * request (a 4xx with no failure reason: a skipped candidate, or a value it cannot take such as a
+   * sixth stop sequence for Cohere), the upstream address was not allowed, or the provider key could
+   * not be produced. Absent otherwise. The answer's provider headers never name such an attempt.
+   */
+  upstreamCalled?: false;
 }
 
 export interface ServedBy {

@@ -275,7 +275,9 @@ const COPIED = ['temperature', 'top_p', 'parallel_tool_calls', 'user', 'prompt_c
 
 /** Fields that ask for something Keyway cannot do on this surface: a 400, never a silent drop. */
 const REFUSED: Record<string, string> = {
-  conversation: 'conversation needs stored conversations, which Keyway does not keep; send the whole conversation in input.',
+  // Keyway keeps responses, not OpenAI's conversation objects (state held at OpenAI that it cannot scope to an account and team).
+  conversation:
+    "OpenAI's Conversations API is not available through Keyway; send the whole conversation in input, or continue a stored response with previous_response_id.",
   prompt: 'Stored prompt templates live at OpenAI only; send instructions and input instead.',
   background: 'Background responses are not available through Keyway; stream instead.',
 };

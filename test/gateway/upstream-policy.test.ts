@@ -175,6 +175,8 @@ describe('a key base_url is checked again on every call', () => {
     });
     expect(body.error.message).toContain(`The openai upstream ${new URL(upstream.url).host} is loopback (127.0.0.0/8)`);
     expect(body.error.message).toContain('Keyway did not call it');
+    // Nor does a header say the provider answered it (QA14 docs N8).
+    expect([response.headers.get('x-provider-used'), response.headers.get('x-key-id')]).toEqual([null, null]);
     expect(failures).toEqual([]);
     const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as { providers: Array<{ name: string; status: string }> };
     expect(health.providers.find((provider) => provider.name === 'openai')?.status).not.toBe('down');

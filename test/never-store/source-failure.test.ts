@@ -47,7 +47,11 @@ test('with only the failing reference, the answer is a 503 naming the source, ne
   expect((await chat('works')).status).toBe(200);
   vault.deleteVersion('secret', 'keyway/default/openai', 1);
   gateway.runtime.vault.forget(vaultKeyId);
-  const body = await expectSpecError(await chat('vault secret gone'), 503, 'no_provider_available');
+  const response = await chat('vault secret gone');
+  // No upstream was called: no header names a provider or key as the one that answered (QA14 docs N8).
+  for (const name of ['x-provider-used', 'x-model-used', 'x-byok-used', 'x-key-id'])
+    expect({ name, value: response.headers.get(name) }).toEqual({ name, value: null });
+  const body = await expectSpecError(response, 503, 'no_provider_available');
   expect(JSON.stringify(body)).toContain('vault-kv');
   expect(JSON.stringify(body)).not.toContain(VAULT_KEY);
 });

@@ -116,6 +116,7 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     ['no input', { instructions: 'Only instructions' }, 'input'],
     ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
     ['background', { input: 'Hi', background: true }, 'background'],
+    ['conversation', { input: 'Hi', conversation: 'conv_1' }, 'conversation'],
   ];
   // On a translated route (Anthropic); hosted tools and uploaded files reach OpenAI's own API (native.test.ts).
   test.each(cases)('%s', async (_name, body, param) => {
@@ -126,6 +127,17 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     expect(error.param).toBe(param);
     expect(error.type).toBe('invalid_request_error');
     expect(world.simulator('anthropic').inferenceRequests().length).toBe(before);
+  });
+
+  test('conversation: the message gives both ways the documentation gives (QA14 docs N4), on OpenAI too', async () => {
+    for (const model of [anthropicDescriptor.model, openAIDescriptor.model]) {
+      const body = await expectSpecError(await responses({ model, input: 'Hi', conversation: 'conv_1' }), 400, 'unsupported_feature');
+      expect(body.error.param).toBe('conversation');
+      expect(body.error.message).toBe(
+        "OpenAI's Conversations API is not available through Keyway; send the whole conversation in input, or continue a stored response with previous_response_id.",
+      );
+    }
+    expect(world.simulator('openai').inferenceRequests()).toHaveLength(0);
   });
 
   test('a body that is not JSON is a spec-shaped 400', async () => {

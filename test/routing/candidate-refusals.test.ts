@@ -17,7 +17,7 @@ beforeAll(async () => {
   fleet = startFleet('refusals');
   gateway = await startRoutingGateway({ env: fleet.environment() });
   const adminKey = await createAccount(gateway, 'candidate-refusals');
-  keyIds = await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google'], adminKey);
+  keyIds = await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google', 'cohere'], adminKey);
   client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
 });
 
@@ -46,6 +46,13 @@ interface SdkFailure {
   param?: string | null;
   error?: { attempts?: ListedAttempt[] };
   headers?: Headers;
+}
+
+const PROVIDER_HEADERS = ['x-provider-used', 'x-model-used', 'x-byok-used', 'x-key-id'] as const;
+const NO_PROVIDER_HEADERS = Object.fromEntries(PROVIDER_HEADERS.map((name) => [name, null]));
+
+function providerHeaders(headers: Headers | undefined): Record<string, string | null> {
+  return Object.fromEntries(PROVIDER_HEADERS.map((name) => [name, headers?.get(name) ?? null]));
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<SdkFailure> {
@@ -142,6 +149,39 @@ describe('no upstream tried at all', () => {
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'unsupported_feature', param: 'n' });
     expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    // Anthropic was never asked: no header says it answered (QA14 docs N8); the body lists the skip.
+    expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
+    expect(failure.headers?.get('x-fallback-attempts')).toBe('1');
+    expect(failure.error?.attempts?.map((attempt) => [attempt.provider, attempt.skipped ?? false])).toEqual([['anthropic', true]]);
+  });
+
+  test("a provider's translation refusing a value (Cohere's sixth stop sequence) names no provider either", async () => {
+    const failure = await failureOf(
+      client.chat.completions.create({
+        model: 'command-a-03-2025',
+        stop: ['a', 'b', 'c', 'd', 'e', 'f'],
+        messages: [{ role: 'user', content: 'Hi' }],
+        routing: { strategy: 'direct' },
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'stop' });
+    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
+  });
+
+  test('after an upstream failure, a refusal that ends the chain names no provider: the failure it answers called none', async () => {
+    fleet.simulators.openai.inject({ kind: 'server_error' });
+    const failure = await failureOf(
+      client.chat.completions.create({
+        model: 'gpt-4o',
+        stop: ['a', 'b', 'c', 'd', 'e', 'f'],
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...chain('openai', 'cohere'),
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'stop' });
+    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
   });
 
   test('every candidate refusing keeps the 400 too', async () => {
