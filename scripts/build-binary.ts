@@ -4,14 +4,17 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { USAGE_WRITER_ENTRY_POINT } from '../plugins/store-sqlite/usage-writer-client.ts';
+import { TOKENIZER_WORKER_ENTRY_POINT } from '../providers/openai/tokenizer.ts';
 
 export const REPOSITORY_ROOT = resolve(import.meta.dir, '..');
 export const ENTRY_POINT = resolve(REPOSITORY_ROOT, 'plugins/main.ts');
-/** Worker threads are separate entry points: bun embeds each in the binary next to the gateway. */
-export const WORKER_ENTRY_POINTS = [
-  resolve(REPOSITORY_ROOT, 'plugins/store-sqlite/usage-writer.ts'),
-  resolve(REPOSITORY_ROOT, 'providers/openai/tokenizer-worker.ts'),
-];
+/**
+ * Worker threads are separate entry points: bun embeds each in the binary next to the gateway, under
+ * its path from `--root` (the repository), which is the path the binary starts it from. The paths come
+ * from the modules that start the threads, so the two cannot drift apart.
+ */
+export const WORKER_ENTRY_POINTS = [USAGE_WRITER_ENTRY_POINT, TOKENIZER_WORKER_ENTRY_POINT].map((path) => resolve(REPOSITORY_ROOT, path));
 export const DEFAULT_OUTFILE = resolve(REPOSITORY_ROOT, 'dist/keyway');
 
 export interface BinaryBuild {
@@ -33,6 +36,9 @@ export interface BinaryBuild {
  * `--compile-exec-argv=--smol` runs the binary as `bun --smol` runs `npm start`: a smaller JavaScript
  * heap under load at no measured throughput cost (bench/RESULTS.md, 2026-12-06 session 2).
  * `--bytecode-order` (second pass, buildBinary) lays out first the bytecode a recorded start used.
+ * `--root` pins the embedded layout to the repository's: each entry point sits at its path from the
+ * repository root, the path the gateway starts a worker thread from when compiled. Without it bun
+ * takes the entry points' common folder, which moves if an entry point does.
  * No `--target`: the host platform needs no download; pass `--target=bun-linux-arm64` etc. by hand
  * to cross-compile.
  */
@@ -46,6 +52,7 @@ export function buildArguments(outfile: string, bytecodeOrder?: string): string[
     '--compile-autoload-package-json',
     '--bytecode',
     '--compile-exec-argv=--smol',
+    `--root=${REPOSITORY_ROOT}`,
     ...(bytecodeOrder === undefined ? [] : [`--bytecode-order=${bytecodeOrder}`]),
     ENTRY_POINT,
     ...WORKER_ENTRY_POINTS,

@@ -6,7 +6,8 @@ import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
 import { insertBatch } from './batch-insert.ts';
 import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
-import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode } from './usage-writer-client.ts';
+import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode, type UsageWriterOptions } from './usage-writer-client.ts';
+import type { Logger } from '../../core/logger.ts';
 import type { JournalRange, Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -70,10 +71,10 @@ export class StorageError extends Error {
 /**
  * Opens the database named by KEYWAY_DATABASE_URL. `file:` uses Bun's built-in SQLite (no native
  * module to ship, so the single binary runs anywhere); `libsql://` and `http(s)://` use the libSQL
- * HTTP client, loaded only when asked for.
+ * HTTP client, loaded only when asked for. `logger` (the plugin's) hears that the usage writer thread started.
  */
-export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<Storage> {
-  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), usageWriterBatchScheduled(env));
+export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}, logger?: Logger): Promise<Storage> {
+  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), { batchSchedule: usageWriterBatchScheduled(env), logger });
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
   throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
@@ -170,13 +171,13 @@ function openSqliteFile(path: string): Database {
   }
 }
 
-function openFile(url: string, writerMode: 'worker' | 'inline' = 'worker', batchSchedule = true): Storage {
+function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: UsageWriterOptions): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
   const sqlite = openSqliteFile(path);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
-  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, { batchSchedule }) : undefined;
+  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, writerOptions) : undefined;
   // Typed by the interface, so their parameters are written once, there.
   const insertUsageText: Storage['insertUsageText'] =
     writer === undefined

@@ -1,6 +1,7 @@
 // The embedded default store: SQLite through Bun's built-in driver (`file:` URLs, no native module,
 // so the single binary runs anywhere) or a libSQL server over HTTP (`libsql://`, `http(s)://`).
 
+import type { Logger } from '../../core/logger.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { StoreDriver } from '../../core/spec/store.ts';
 import { openStorage } from './database.ts';
@@ -11,11 +12,16 @@ export { SqliteStore } from './store.ts';
 
 const SCHEMES = /^(file:|:memory:$|(libsql|https?|wss?):\/\/)/;
 
-export const sqliteStoreDriver: StoreDriver = {
-  name: 'sqlite',
-  accepts: (url) => SCHEMES.test(url),
-  open: async (url, options) => new SqliteStore(await openStorage(url, options?.env ?? {})),
-};
+/** The driver; a `logger` hears that a file database's usage writer thread started (none for tests and benches). */
+export function createSqliteStoreDriver(logger?: Logger): StoreDriver {
+  return {
+    name: 'sqlite',
+    accepts: (url) => SCHEMES.test(url),
+    open: async (url, options) => new SqliteStore(await openStorage(url, options?.env ?? {}, logger)),
+  };
+}
+
+export const sqliteStoreDriver: StoreDriver = createSqliteStoreDriver();
 
 export const sqliteStorePlugin = definePlugin({
   name: 'store-sqlite',
@@ -23,5 +29,5 @@ export const sqliteStorePlugin = definePlugin({
   apiVersion: PLUGIN_API_VERSION,
   kind: 'store',
   description: 'Embedded SQLite (bun:sqlite) and libSQL over HTTP',
-  setup: () => ({ store: sqliteStoreDriver }),
+  setup: (context) => ({ store: createSqliteStoreDriver(context.logger) }),
 });

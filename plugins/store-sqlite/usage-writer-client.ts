@@ -2,16 +2,27 @@
 // hands it each batch. If the worker cannot start (a runtime without workers), batches are written on
 // the calling thread instead, as before: never lost, only slower.
 
+import type { Logger } from '../../core/logger.ts';
 import type { JournalRange } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
 import type { FoldsMessage, InsertFileMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
 
+/** The writer's module by its path from the repository root: scripts/build-binary.ts embeds it under this path. */
+export const USAGE_WRITER_ENTRY_POINT = 'plugins/store-sqlite/usage-writer.ts';
+
 /**
- * The worker's module. In the single binary it is embedded as its own entry point (scripts/build-binary.ts),
- * under the same path relative to this file.
+ * What the writer thread is started from. From source, that file in the checkout (this file sits two
+ * folders below its root). In the single binary `import.meta.url` is no guide: bun fixes it at build
+ * time to the build machine's path, where a target machine has no file (or another checkout's). There
+ * the writer is the entry point embedded under its path from the build's `--root`, which a relative
+ * specifier names (docs/binary.md).
  */
-const WRITER_URL = new URL('./usage-writer.ts', import.meta.url).href;
+function writerModule(): string {
+  return Bun.isStandaloneExecutable ? `./${USAGE_WRITER_ENTRY_POINT}` : new URL(`../../${USAGE_WRITER_ENTRY_POINT}`, import.meta.url).href;
+}
+
+const WRITER_MODULE = writerModule();
 
 type InlineInsert = (
   sql: string,
@@ -61,7 +72,13 @@ export function usageWriterBatchScheduled(env: Readonly<Record<string, string | 
   return env.KEYWAY_THREAD_SCHEDULING?.trim().toLowerCase() !== 'default';
 }
 
-export function createUsageWriterClient(path: string, inline: InlineInsert, options: { batchSchedule?: boolean } = {}): UsageWriterClient {
+export interface UsageWriterOptions {
+  batchSchedule?: boolean;
+  /** Told once the thread has opened the database, so an operator sees that it runs (the single binary's check). */
+  logger?: Logger;
+}
+
+export function createUsageWriterClient(path: string, inline: InlineInsert, options: UsageWriterOptions = {}): UsageWriterClient {
   let worker: Worker | undefined;
   let ready: Promise<boolean> | undefined;
   let nextId = 0;
@@ -76,7 +93,7 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
   const start = (): Promise<boolean> => {
     ready ??= new Promise<boolean>((resolve) => {
       try {
-        worker = new Worker(WRITER_URL);
+        worker = new Worker(WRITER_MODULE);
       } catch (error) {
         fallBack(error instanceof Error ? error.message : String(error));
         resolve(false);
@@ -84,8 +101,10 @@ export function createUsageWriterClient(path: string, inline: InlineInsert, opti
       }
       worker.onmessage = (event: MessageEvent<WriterReply>) => {
         const reply = event.data;
-        if (reply.type === 'opened') resolve(true);
-        else if (reply.type === 'failed-to-open') {
+        if (reply.type === 'opened') {
+          options.logger?.info({ thread: 'usage-writer' }, 'usage writer thread started');
+          resolve(true);
+        } else if (reply.type === 'failed-to-open') {
           worker?.terminate();
           worker = undefined;
           fallBack(reply.error);

@@ -4,6 +4,7 @@
 
 import { Type } from '@sinclair/typebox';
 import type { CatalogAliases } from '../../core/catalog/catalog.ts';
+import type { Logger } from '../../core/logger.ts';
 import {
   definePlugin,
   PLUGIN_API_VERSION,
@@ -150,7 +151,8 @@ export interface CompatibleProviderSpec {
   modelClasses?: ProviderModelClasses;
   description: string;
   native?: OpenAICompatibleOptions['native'];
-  loadTokenizer?: OpenAICompatibleOptions['loadTokenizer'];
+  /** Makes ProviderAdapter.loadTokenizer, given the plugin's logger (a tokenizer thread says it started). */
+  tokenizerLoader?: (logger: Logger) => OpenAICompatibleOptions['loadTokenizer'];
 }
 
 /** A provider plugin for one OpenAI-compatible service: its name, address, model names and catalog aliases. */
@@ -175,7 +177,7 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           fetch: context.fetch,
           native: spec.native,
           // KEYWAY_TOKENIZERS=off keeps every budget on the byte bound (no tokenizer tables in memory).
-          loadTokenizer: context.env.KEYWAY_TOKENIZERS === 'off' ? undefined : spec.loadTokenizer,
+          loadTokenizer: context.env.KEYWAY_TOKENIZERS === 'off' ? undefined : spec.tokenizerLoader?.(context.logger),
         }),
       };
     },

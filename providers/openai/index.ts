@@ -6,7 +6,7 @@ import { compatiblePlugin } from '../openai-compatible/index.ts';
 import { OPENAI_TOOL_CALL_COSTS } from './hosted-tools.ts';
 import { OPENAI_MODEL_CLASSES } from './model-classes.ts';
 import { createOpenAIResponsesApi } from './responses.ts';
-import { loadOpenAITokenizer } from './tokenizer.ts';
+import { openAITokenizerLoader } from './tokenizer.ts';
 
 /** OpenAI in the shipped price catalog, with the per-call fees of its hosted tools (not in LiteLLM's table). */
 export const OPENAI_CATALOG_ALIASES: CatalogAliases = { providers: ['openai'], toolCallCosts: OPENAI_TOOL_CALL_COSTS };
@@ -20,5 +20,5 @@ export const openAIProviderPlugin = compatiblePlugin({
   modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models; its own Responses API for /v1/responses',
   native: (access) => ({ responses: createOpenAIResponsesApi(access) }),
-  loadTokenizer: loadOpenAITokenizer,
+  tokenizerLoader: openAITokenizerLoader,
 });

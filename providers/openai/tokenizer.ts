@@ -9,11 +9,25 @@
 // server's model behind `settings.base_url`) gets no tokenizer, so its budgets keep the byte bound:
 // a wrong encoding could count fewer tokens than the provider bills.
 
+import type { Logger } from '../../core/logger.ts';
 import type { TextTokenCount } from '../../core/spec/plugin.ts';
 import type { TokenizerAnswer, TokenizerAsk } from './tokenizer-protocol.ts';
 
-/** The worker's module; in the single binary it is its own entry point (scripts/build-binary.ts), at the same relative path. */
-const WORKER_URL = new URL('./tokenizer-worker.ts', import.meta.url).href;
+/** The thread's module by its path from the repository root: scripts/build-binary.ts embeds it under this path. */
+export const TOKENIZER_WORKER_ENTRY_POINT = 'providers/openai/tokenizer-worker.ts';
+
+/**
+ * What the thread is started from. From source, that file in the checkout (this file sits two folders
+ * below its root). In the single binary `import.meta.url` is no guide: bun fixes it at build time to
+ * the build machine's path, where a target machine has no file (or another checkout's). There the
+ * thread's module is the entry point embedded under its path from the build's `--root`, which a
+ * relative specifier names (docs/binary.md).
+ */
+function tokenizerModule(): string {
+  return Bun.isStandaloneExecutable ? `./${TOKENIZER_WORKER_ENTRY_POINT}` : new URL(`../../${TOKENIZER_WORKER_ENTRY_POINT}`, import.meta.url).href;
+}
+
+const WORKER_MODULE = tokenizerModule();
 /** A count not answered in this long fails: the request is then judged on the byte bound. */
 const ANSWER_TIMEOUT_MS = 10_000;
 
@@ -43,12 +57,18 @@ function failAll(error: Error): void {
   }
 }
 
-function tokenizerThread(): Worker {
+function tokenizerThread(logger: Logger | undefined): Worker {
   if (worker !== undefined) return worker;
-  const started = new Worker(WORKER_URL);
+  const started = new Worker(WORKER_MODULE);
   // Counting never keeps a stopping gateway alive.
   started.unref();
+  let answered = false;
   started.onmessage = (event: MessageEvent<TokenizerAnswer>) => {
+    // The first answer, not Bun's "open" event (sent even when the module is missing), shows the thread runs.
+    if (!answered) {
+      answered = true;
+      logger?.info({ thread: 'openai-tokenizer' }, 'tokenizer thread started');
+    }
     const answer = event.data;
     const entry = waiting.get(answer.id);
     if (entry === undefined) return;
@@ -66,7 +86,7 @@ function tokenizerThread(): Worker {
   return started;
 }
 
-function countOnThread(encoding: TokenizerAsk['encoding'], texts: readonly string[]): Promise<number[]> {
+function countOnThread(encoding: TokenizerAsk['encoding'], texts: readonly string[], logger: Logger | undefined): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const id = nextId++;
     const timer = setTimeout(() => {
@@ -75,13 +95,18 @@ function countOnThread(encoding: TokenizerAsk['encoding'], texts: readonly strin
     }, ANSWER_TIMEOUT_MS);
     timer.unref?.();
     waiting.set(id, { resolve, reject, timer });
-    tokenizerThread().postMessage({ id, encoding, texts } satisfies TokenizerAsk);
+    tokenizerThread(logger).postMessage({ id, encoding, texts } satisfies TokenizerAsk);
   });
 }
 
-/** The tokenizer of an OpenAI model (ProviderAdapter.loadTokenizer), or undefined for a model not named above. */
-export async function loadOpenAITokenizer(model: string): Promise<TextTokenCount | undefined> {
-  const encoding = encodingOfModel(model);
-  if (encoding === undefined) return undefined;
-  return (texts) => countOnThread(encoding, texts);
+/**
+ * ProviderAdapter.loadTokenizer for OpenAI: a model's tokenizer, or undefined for a model not named
+ * above. `logger` (the provider plugin's) hears that the thread started, once per thread.
+ */
+export function openAITokenizerLoader(logger?: Logger): (model: string) => Promise<TextTokenCount | undefined> {
+  return async (model) => {
+    const encoding = encodingOfModel(model);
+    if (encoding === undefined) return undefined;
+    return (texts) => countOnThread(encoding, texts, logger);
+  };
 }

@@ -1,11 +1,13 @@
 // The single binary, copied alone into an empty directory: no node_modules, no sources, no
-// migrations folder next to it. Whatever it needs must be inside it.
+// migrations folder next to it. Whatever it needs must be inside it. Run as root, it also runs where
+// the repository is out of reach (a private mount namespace with an empty tmpfs over it), as on a
+// target machine: beside the checkout, a path bun fixed at build time would still find a source file.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { MIGRATIONS } from '../../plugins/store-sqlite/migrations.ts';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import { buildBinary, formatMegabytes } from '../../scripts/build-binary.ts';
@@ -31,6 +33,42 @@ const ECHO_PROVIDER_PLUGIN = resolve(REPOSITORY_ROOT, 'test/plugins/echo-provide
 const ECHO_KEY = 'echo-binary-key-5b8e2f1c9d3a7e4b6f0a';
 const pluginAvailable = existsSync(REFUSE_MODEL_PLUGIN);
 
+/** A source file: the probe checks that covering the repository hides it. */
+const SOURCE_FILE_PROBE = resolve(REPOSITORY_ROOT, 'plugins/store-sqlite/usage-writer.ts');
+
+/** Runs `command` with the repository covered by an empty tmpfs, in a mount namespace of its own (gone when it exits). */
+function withSourcesHidden(command: string[]): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs "$0" && exec "$@"', REPOSITORY_ROOT, ...command];
+}
+
+/** Why the repository cannot be hidden here (unshare and mount need root, or CAP_SYS_ADMIN), or undefined when it can. */
+function sourcesCannotBeHidden(): string | undefined {
+  try {
+    const probe = Bun.spawnSync(withSourcesHidden(['sh', '-c', 'test ! -e "$0"', SOURCE_FILE_PROBE]), { stdout: 'pipe', stderr: 'pipe' });
+    return probe.exitCode === 0 ? undefined : `unshare/mount refused (exit code ${probe.exitCode}): ${probe.stderr.toString().trim()}`;
+  } catch (error) {
+    return `unshare cannot run: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+const hideProblem = sourcesCannotBeHidden();
+const sourcesHidden = hideProblem === undefined;
+/** The binary as the tests run it: with the repository out of reach whenever that is possible. */
+const binaryCommand = (path: string): string[] => (sourcesHidden ? withSourcesHidden([path]) : [path]);
+
+/**
+ * The out-of-tree plugins as a target machine holds them: outside the repository, with the one
+ * package they import in a node_modules beside them (docs/plugins.md).
+ */
+function copyPluginsOutside(directory: string): { refuseModel: string; echoProvider: string } {
+  const plugins = join(directory, 'plugins');
+  cpSync(dirname(REFUSE_MODEL_PLUGIN), join(plugins, 'refuse-model'), { recursive: true });
+  cpSync(dirname(ECHO_PROVIDER_PLUGIN), join(plugins, 'echo-provider'), { recursive: true });
+  const typebox = dirname(Bun.resolveSync('@sinclair/typebox/package.json', REPOSITORY_ROOT));
+  cpSync(typebox, join(plugins, 'node_modules', '@sinclair', 'typebox'), { recursive: true, dereference: true });
+  return { refuseModel: join(plugins, 'refuse-model', 'index.ts'), echoProvider: join(plugins, 'echo-provider', 'index.ts') };
+}
+
 let buildDirectory: string;
 let runDirectory: string;
 let simulator: SimulatorHandle;
@@ -41,6 +79,7 @@ let binary: string;
 const answeredRequestIds: string[] = [];
 
 beforeAll(async () => {
+  if (!sourcesHidden) process.stdout.write(`[binary] runs beside the repository, the worker-thread test skips: ${hideProblem}\n`);
   buildDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-build-'));
   runDirectory = mkdtempSync(join(tmpdir(), 'keyway-binary-run-'));
   const built = await buildBinary(join(buildDirectory, 'keyway'));
@@ -51,12 +90,13 @@ beforeAll(async () => {
   // Outside the run directory, which must hold only the binary and its data.
   const configPath = join(buildDirectory, 'keyway.json');
   writeFileSync(configPath, JSON.stringify({ plugins: { 'example-echo-provider': { baseUrl: `${simulator.url}/v1` } } }));
+  const plugins = pluginAvailable ? copyPluginsOutside(buildDirectory) : undefined;
   gateway = await startGatewayProcess({
-    command: [binary],
+    command: binaryCommand(binary),
     cwd: runDirectory,
     env: {
       KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
-      ...(pluginAvailable ? { KEYWAY_PLUGINS: `${REFUSE_MODEL_PLUGIN},${ECHO_PROVIDER_PLUGIN}`, KEYWAY_CONFIG: configPath } : {}),
+      ...(plugins === undefined ? {} : { KEYWAY_PLUGINS: `${plugins.refuseModel},${plugins.echoProvider}`, KEYWAY_CONFIG: configPath }),
     },
   });
   operatorKey = printedKeys(gateway.stdout()).operatorKey ?? '';
@@ -197,7 +237,7 @@ describe('the compiled binary, alone in an empty directory', () => {
     try {
       // Nothing listens on port 1: reaching "connection refused" proves the client module loaded.
       const result = await runUntilExit({
-        command: [binary],
+        command: binaryCommand(binary),
         cwd: scratch,
         env: { KEYWAY_DATABASE_URL: 'http://127.0.0.1:1', KEYWAY_MASTER_KEY: generateMasterKey() },
       });
@@ -208,6 +248,25 @@ describe('the compiled binary, alone in an empty directory', () => {
       rmSync(scratch, { recursive: true, force: true });
     }
   });
+
+  // After the budgeted request (the tokenizer's first count) and the first usage rows.
+  test.skipIf(!sourcesHidden)(
+    'starts its usage writer and tokenizer threads from inside itself, with the repository out of reach',
+    async () => {
+      const started = (message: string) => logLines(gateway.stdout()).filter((line) => line.msg === message);
+      const writerFellBack = () => gateway.stderr().includes('usage writer thread unavailable');
+      // The writer starts with the first usage batch, which the usage queue flushes on its own timer.
+      const deadline = performance.now() + 10_000;
+      while (started('usage writer thread started').length === 0 && !writerFellBack() && performance.now() < deadline) await Bun.sleep(50);
+      // Neither fell back: usage written on the request thread, or a budget judged on the byte bound.
+      expect(gateway.stderr()).not.toContain('usage writer thread unavailable');
+      expect(gateway.stdout()).not.toContain('the provider tokenizer could not count');
+      expect(gateway.stdout() + gateway.stderr()).not.toContain('ModuleNotFound');
+      expect(started('usage writer thread started')).toHaveLength(1);
+      expect(started('tokenizer thread started')).toHaveLength(1);
+    },
+    15_000,
+  );
 
   // Last: stops the gateway the other tests use.
   test('drains on SIGTERM: exit code 0 and every answered call in the usage table', async () => {
