@@ -83,6 +83,8 @@ export function startUsageRewriter(target = ''): UsageRewriter {
     port: 0,
     hostname: '127.0.0.1',
     async fetch(request) {
+      // The gateway may list models before the test has pointed the rewriter at its simulator.
+      if (state.target === '') return Response.json({ error: { message: 'no upstream yet' } }, { status: 503 });
       const url = new URL(request.url);
       const headers = new Headers(request.headers);
       headers.delete('host');
