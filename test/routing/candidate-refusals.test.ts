@@ -6,7 +6,15 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { addAccountKeys, createAccount, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import {
+  addAccountKeys,
+  createAccount,
+  sdkFailureOf as anyFailureOf,
+  startFleet,
+  startRoutingGateway,
+  type RoutingGateway,
+  type SimulatorFleet,
+} from './harness.ts';
 
 let gateway: RoutingGateway;
 let fleet: SimulatorFleet;
@@ -40,6 +48,7 @@ interface ListedAttempt {
   skipped?: boolean;
 }
 
+/** The SDK's error, with the attempts Keyway lists in its body. */
 interface SdkFailure {
   status?: number;
   code?: string | null;
@@ -55,14 +64,7 @@ function providerHeaders(headers: Headers | undefined): Record<string, string | 
   return Object.fromEntries(PROVIDER_HEADERS.map((name) => [name, headers?.get(name) ?? null]));
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<SdkFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SdkFailure;
-  }
-  throw new Error('the request succeeded');
-}
+const sdkFailureOf = async (promise: Promise<unknown>): Promise<SdkFailure> => (await anyFailureOf(promise)) as SdkFailure;
 
 describe('a candidate that cannot serve the request is skipped', () => {
   test("OpenAI's 500, Anthropic unable to return two choices: Google serves both, Anthropic never called", async () => {
@@ -94,7 +96,7 @@ describe('a candidate that cannot serve the request is skipped', () => {
 
   test('none left: the answer is the 502 of the upstream failure that happened, listing the skip (a 5xx the SDK may retry)', async () => {
     fleet.simulators.openai.inject({ kind: 'server_error' });
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       client.chat.completions.create({ ...TWO_CHOICES, ...chain('openai', 'anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 502, code: 'upstream_error', param: null });
@@ -120,7 +122,7 @@ describe('a candidate that cannot serve the request is skipped', () => {
   test('a retry pass does not try the refusing candidate again', async () => {
     fleet.simulators.openai.setSticky({ kind: 'server_error' });
     try {
-      const failure = await failureOf(
+      const failure = await sdkFailureOf(
         client.chat.completions.create({
           ...TWO_CHOICES,
           routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'], retries: 1 },
@@ -140,7 +142,7 @@ describe('a candidate that cannot serve the request is skipped', () => {
 
 describe('no upstream tried at all', () => {
   test('the request only Anthropic may serve keeps its 400 unsupported_feature', async () => {
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       client.chat.completions.create({
         ...TWO_CHOICES,
         model: 'claude-opus-4-5',
@@ -156,7 +158,7 @@ describe('no upstream tried at all', () => {
   });
 
   test("a provider's translation refusing a value (Cohere's sixth stop sequence) names no provider either", async () => {
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       client.chat.completions.create({
         model: 'command-a-03-2025',
         stop: ['a', 'b', 'c', 'd', 'e', 'f'],
@@ -171,7 +173,7 @@ describe('no upstream tried at all', () => {
 
   test('after an upstream failure, a refusal that ends the chain names no provider: the failure it answers called none', async () => {
     fleet.simulators.openai.inject({ kind: 'server_error' });
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       client.chat.completions.create({
         model: 'gpt-4o',
         stop: ['a', 'b', 'c', 'd', 'e', 'f'],
@@ -185,7 +187,7 @@ describe('no upstream tried at all', () => {
   });
 
   test('every candidate refusing keeps the 400 too', async () => {
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       client.chat.completions.create({ ...TWO_CHOICES, model: 'claude-opus-4-5', ...chain('anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 400, code: 'unsupported_feature' });

@@ -194,3 +194,23 @@ export interface ErrorBody {
 export async function errorOf(response: Response): Promise<ErrorBody['error']> {
   return ((await response.json()) as ErrorBody).error;
 }
+
+/** What the official SDK's error says of a refusal: each test file reads the fields it checks. */
+export interface SdkFailure {
+  status?: number;
+  code?: string | null;
+  param?: string | null;
+  message: string;
+  error?: Record<string, unknown>;
+  headers?: Headers;
+}
+
+/** The SDK's rejection, captured (its promises are thenables, so `.rejects` does not serve). */
+export async function sdkFailureOf(promise: Promise<unknown>): Promise<SdkFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as SdkFailure;
+  }
+  throw new Error('the request succeeded');
+}

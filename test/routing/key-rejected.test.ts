@@ -7,7 +7,17 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { ManualClock } from '../../core/clock.ts';
-import { addAccountKeys, call, createAccount, probeNow, startFleet, startRoutingGateway, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import {
+  addAccountKeys,
+  call,
+  createAccount,
+  probeNow,
+  sdkFailureOf,
+  startFleet,
+  startRoutingGateway,
+  type RoutingGateway,
+  type SimulatorFleet,
+} from './harness.ts';
 
 const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
 let gateway: RoutingGateway;
@@ -55,21 +65,6 @@ function recordingClient(account: Account): { client: OpenAI; wire: WireCall[] }
   return { client: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: account.key, fetch: recording }), wire };
 }
 
-interface SdkFailure {
-  status?: number;
-  code?: string | null;
-  message: string;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<SdkFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SdkFailure;
-  }
-  throw new Error('the request succeeded');
-}
-
 const hello = { model: 'command-r', messages: [{ role: 'user' as const, content: 'hi' }] };
 
 describe('an upstream 401', () => {
@@ -77,7 +72,7 @@ describe('an upstream 401', () => {
     const account = await newAccount();
     fleet.simulators.cohere.inject({ kind: 'auth' });
     const { client, wire } = recordingClient(account);
-    const failure = await failureOf(client.chat.completions.create(hello));
+    const failure = await sdkFailureOf(client.chat.completions.create(hello));
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 502, code: 'provider_key_rejected' });
     expect(wire).toEqual([{ status: 502, shouldRetry: 'false' }]);
     expect(fleet.simulators.cohere.inferenceRequests()).toHaveLength(1);
@@ -86,9 +81,9 @@ describe('an upstream 401', () => {
   test('then, with the key out, the 503 names the refused key and how it returns, and stops the SDK too', async () => {
     const account = await newAccount();
     fleet.simulators.cohere.inject({ kind: 'auth' });
-    await failureOf(recordingClient(account).client.chat.completions.create(hello));
+    await sdkFailureOf(recordingClient(account).client.chat.completions.create(hello));
     const { client, wire } = recordingClient(account);
-    const failure = await failureOf(client.chat.completions.create(hello));
+    const failure = await sdkFailureOf(client.chat.completions.create(hello));
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 503, code: 'no_provider_available' });
     expect(failure.message).toContain(`key ${account.keyIds.cohere} was rejected by cohere (authentication error)`);
     expect(failure.message).toContain('re-checked');
@@ -102,8 +97,8 @@ describe('an upstream 401', () => {
     expect((await call(gateway, 'POST', '/v1/providers/health-check', { auto_disable: true, min_samples: 1 }, { key: account.key })).status).toBe(200);
     fleet.simulators.cohere.inject({ kind: 'server_error' });
     const { client, wire } = recordingClient(account);
-    await failureOf(client.chat.completions.create({ ...hello }, { maxRetries: 0 }));
-    const failure = await failureOf(client.chat.completions.create(hello, { maxRetries: 0 }));
+    await sdkFailureOf(client.chat.completions.create({ ...hello }, { maxRetries: 0 }));
+    const failure = await sdkFailureOf(client.chat.completions.create(hello, { maxRetries: 0 }));
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 503, code: 'no_provider_available' });
     expect(wire.at(-1)).toEqual({ status: 503, shouldRetry: null });
   });
@@ -114,10 +109,10 @@ describe('a refused key comes back', () => {
     const account = await newAccount();
     fleet.simulators.cohere.inject({ kind: 'auth' });
     const { client } = recordingClient(account);
-    await failureOf(client.chat.completions.create(hello));
+    await sdkFailureOf(client.chat.completions.create(hello));
     // Not at once: the refusal itself was the latest check.
     await probeNow(gateway);
-    expect((await failureOf(client.chat.completions.create(hello, { maxRetries: 0 }))).status).toBe(503);
+    expect((await sdkFailureOf(client.chat.completions.create(hello, { maxRetries: 0 }))).status).toBe(503);
     clock.advance(60_000);
     await probeNow(gateway);
     // The restored status is persisted in the background; the next request sees it.

@@ -14,6 +14,7 @@ import {
   call,
   createAccount,
   NO_ATTEMPTS,
+  sdkFailureOf,
   startFleet,
   startRoutingGateway,
   storeKeys,
@@ -48,25 +49,9 @@ function clientWith(headers: Record<string, string> = {}): OpenAI {
 
 const hello = [{ role: 'user' as const, content: 'hi' }];
 
-interface SdkFailure {
-  status?: number;
-  code?: string | null;
-  param?: string | null;
-  message: string;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<SdkFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SdkFailure;
-  }
-  throw new Error('the request succeeded');
-}
-
 describe('X-Provider without X-Provider-Key', () => {
   test('an unknown provider is a 400 naming the header and the known providers, before any call', async () => {
-    const failure = await failureOf(clientWith({ 'X-Provider': 'acme' }).chat.completions.create({ model: 'gpt-4o-mini', messages: hello }));
+    const failure = await sdkFailureOf(clientWith({ 'X-Provider': 'acme' }).chat.completions.create({ model: 'gpt-4o-mini', messages: hello }));
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'X-Provider' });
     expect(failure.message).toContain("unknown provider 'acme'");
     expect(failure.message).toContain('openai');
@@ -78,7 +63,7 @@ describe('X-Provider without X-Provider-Key', () => {
       ['google', 'gpt-4o-mini', 'openai'],
       ['cohere', 'claude-haiku-4-5', 'anthropic'],
     ] as const) {
-      const failure = await failureOf(clientWith({ 'X-Provider': provider }).chat.completions.create({ model, messages: hello }));
+      const failure = await sdkFailureOf(clientWith({ 'X-Provider': provider }).chat.completions.create({ model, messages: hello }));
       expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'X-Provider' });
       expect(failure.message).toContain(`${provider} does not serve the model '${model}' (${owner} does)`);
       expect(failure.message).toContain(`X-Provider: ${owner}`);
@@ -88,7 +73,7 @@ describe('X-Provider without X-Provider-Key', () => {
   });
 
   test('a provider field naming another provider is a 400 too', async () => {
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       clientWith({ 'X-Provider': 'openai' }).chat.completions.create({
         model: 'gpt-4o-mini',
         messages: hello,
@@ -105,7 +90,7 @@ describe('X-Provider without X-Provider-Key', () => {
   });
 
   test('a model no provider is known to serve (a fine-tune) goes to the provider the header names', async () => {
-    await failureOf(clientWith({ 'X-Provider': 'google' }).chat.completions.create({ model: 'tuned-support-bot-7', messages: hello }));
+    await sdkFailureOf(clientWith({ 'X-Provider': 'google' }).chat.completions.create({ model: 'tuned-support-bot-7', messages: hello }));
     expect(fleet.upstreamCounts()).toEqual(attemptsOf({ google: 1 }));
   });
 });
@@ -137,7 +122,7 @@ describe("LiteLLM's provider prefixes", () => {
   });
 
   test('X-Provider holds them to their provider', async () => {
-    const failure = await failureOf(clientWith({ 'X-Provider': 'openai' }).chat.completions.create({ model: 'gemini/gemini-2.5-flash', messages: hello }));
+    const failure = await sdkFailureOf(clientWith({ 'X-Provider': 'openai' }).chat.completions.create({ model: 'gemini/gemini-2.5-flash', messages: hello }));
     expect({ status: failure.status, param: failure.param }).toEqual({ status: 400, param: 'X-Provider' });
     expect(failure.message).toContain('(google does)');
   });
@@ -145,7 +130,7 @@ describe("LiteLLM's provider prefixes", () => {
 
 describe("a provider named for another provider's model", () => {
   test('provider: google with gpt-4o is a 400 naming the field, before Google is called', async () => {
-    const failure = await failureOf(
+    const failure = await sdkFailureOf(
       clientWith().chat.completions.create({ model: 'gpt-4o', messages: hello, provider: 'google' } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'provider' });
@@ -155,7 +140,7 @@ describe("a provider named for another provider's model", () => {
   });
 
   test('google/gpt-4o is the same refusal, naming the model', async () => {
-    const failure = await failureOf(clientWith().chat.completions.create({ model: 'google/gpt-4o', messages: hello }));
+    const failure = await sdkFailureOf(clientWith().chat.completions.create({ model: 'google/gpt-4o', messages: hello }));
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'model' });
     expect(failure.message).toContain('openai/gpt-4o');
     expect(fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
@@ -185,7 +170,7 @@ describe("a provider named for another provider's model", () => {
       provider: 'google',
     } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(own.choices[0]?.message.content).toBe('Echo: hi');
-    await failureOf(
+    await sdkFailureOf(
       clientWith().chat.completions.create({
         model: 'tuned-support-bot-7',
         messages: hello,
