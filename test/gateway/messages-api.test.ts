@@ -144,26 +144,28 @@ describe('a tool result holding an image, and cache_control on tools and tool re
 });
 
 // A RAG client: search results as top-level user content and as what its search tool returned.
+// The search results both describes below send: what a RAG client's search tool returns.
+const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
+const parisResult: Anthropic.SearchResultBlockParam = {
+  type: 'search_result',
+  source: 'https://docs.example.com/paris',
+  title: 'Paris weather',
+  content: [{ type: 'text', text: 'Sunny, 21C.' }],
+  citations: { enabled: true },
+};
+const louvre: Anthropic.SearchResultBlockParam = {
+  type: 'search_result',
+  source: 'kb://louvre',
+  title: 'Louvre hours',
+  content: [
+    { type: 'text', text: 'Open 9:00 to 18:00.' },
+    { type: 'text', text: 'Closed on Tuesdays.' },
+  ],
+  citations: { enabled: true },
+};
+
 describe('search results, in a user turn and in a tool result', () => {
-  const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
-  const paris: Anthropic.SearchResultBlockParam = {
-    type: 'search_result',
-    source: 'https://docs.example.com/paris',
-    title: 'Paris weather',
-    content: [{ type: 'text', text: 'Sunny, 21C.' }],
-    citations: { enabled: true },
-    cache_control: { type: 'ephemeral' },
-  };
-  const louvre: Anthropic.SearchResultBlockParam = {
-    type: 'search_result',
-    source: 'kb://louvre',
-    title: 'Louvre hours',
-    content: [
-      { type: 'text', text: 'Open 9:00 to 18:00.' },
-      { type: 'text', text: 'Closed on Tuesdays.' },
-    ],
-    citations: { enabled: true },
-  };
+  const paris: Anthropic.SearchResultBlockParam = { ...parisResult, cache_control: { type: 'ephemeral' } };
   const toolResult: Anthropic.ToolResultBlockParam = { type: 'tool_result', tool_use_id: 'toolu_01', content: [louvre], cache_control: { type: 'ephemeral' } };
   const conversation: Anthropic.MessageParam[] = [
     { role: 'user', content: [paris, { type: 'text', text: 'And the Louvre?' }] },
@@ -259,24 +261,7 @@ describe('search results, in a user turn and in a tool result', () => {
 // A RAG client that enabled citations: Anthropic's own Messages API serves it, so the answer keeps them.
 describe('citations from search results and documents', () => {
   const MODEL = 'claude-sonnet-4-5-20250929';
-  const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
-  const paris: Anthropic.SearchResultBlockParam = {
-    type: 'search_result',
-    source: 'https://docs.example.com/paris',
-    title: 'Paris weather',
-    content: [{ type: 'text', text: 'Sunny, 21C.' }],
-    citations: { enabled: true },
-  };
-  const louvre: Anthropic.SearchResultBlockParam = {
-    type: 'search_result',
-    source: 'kb://louvre',
-    title: 'Louvre hours',
-    content: [
-      { type: 'text', text: 'Open 9:00 to 18:00.' },
-      { type: 'text', text: 'Closed on Tuesdays.' },
-    ],
-    citations: { enabled: true },
-  };
+  const paris = parisResult;
   const conversation: Anthropic.MessageParam[] = [
     { role: 'user', content: [paris, { type: 'text', text: 'And the Louvre?' }] },
     { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'search_docs', input: { query: 'louvre' } }] },
