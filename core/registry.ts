@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.ts';
+import { checkedKeySource } from './credentials/fetched-keys.ts';
 import { type UsageFold, validateUsageFoldTables } from './spec/usage-fold.ts';
 import type { KeyDecryptionObserver, KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
@@ -391,7 +392,8 @@ function register(set: PluginSet, source: PluginSource, contributions: PluginCon
   if (alertChannel) set.alertChannels.push(alertChannel);
   if (keySource) {
     if (set.keySources.has(keySource.name)) fail(source, `registers key source '${keySource.name}', which another plugin already registered`);
-    set.keySources.set(keySource.name, keySource);
+    // Every key a source answers meets the key-material rule before it becomes a key (fetched-keys.ts).
+    set.keySources.set(keySource.name, checkedKeySource(keySource));
   }
   registerCapabilities(set, source, contributions);
   addHooks(set.hooks, definition.name, definition.hooks);

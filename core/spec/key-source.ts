@@ -29,7 +29,10 @@ export interface KeySource {
   name: string;
   /** A message saying what is wrong with the reference, or undefined when the source can use it. */
   validate(reference: KeyReference): string | undefined;
-  /** The key the reference names now. Rejects with a message that never contains key material. */
+  /**
+   * The key the reference names now. Rejects with a message that never contains key material. The core
+   * drops trailing line ends and refuses a key that is not printable ASCII without spaces (fetched-keys.ts).
+   */
   fetch(reference: KeyReference, context: KeySourceContext): Promise<FetchedKey>;
   /** Optional: creates a new key (a provider admin API), for rotation; sources that only read have none. */
   mint?(reference: KeyReference, context: KeySourceContext): Promise<FetchedKey>;

@@ -4,8 +4,11 @@
 // database, and the account's maximum key age.
 
 import { afterEach, describe, expect, test } from 'bun:test';
-import { rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManualClock } from '../../core/clock.ts';
+import { KEY_MATERIAL_RULE } from '../../core/spec/key-material.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference } from '../../core/spec/plugin.ts';
 import { alertsHandleOf } from '../../plugins/alerts/index.ts';
@@ -228,6 +231,76 @@ describe('due runs', () => {
       current,
       current.smtp.received.map((entry) => entry.raw),
     );
+  });
+});
+
+describe('due runs from a key file', () => {
+  /** NEW_KEY with one letter made accented, as an editor that "fixed" the file might leave it. */
+  const ACCENTED_KEY = NEW_KEY.replace('Canary', 'Canäry');
+
+  function keyDirectory(files: Record<string, string>): string {
+    const directory = mkdtempSync(join(tmpdir(), 'keyway-rotation-keys-'));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(join(directory, name), content);
+      chmodSync(join(directory, name), 0o600);
+    }
+    return directory;
+  }
+
+  async function dueRun(file: string, content: string): Promise<RotationWorld> {
+    const clock = new ManualClock(Date.parse('2026-01-31T23:59:00Z'));
+    const current = await world({ clock, env: { KEYWAY_KEY_SOURCE_FILE_DIR: keyDirectory({ [file]: content }) } });
+    await scheduleOk(current, {
+      schedule: '0 0 * * *',
+      key_source: { source: 'file', locator: file },
+      rotation_strategy: 'immediate',
+      grace_period_minutes: 1,
+    });
+    clock.advance(60_000);
+    await current.handle.tick();
+    return current;
+  }
+
+  test('a key that is not printable ASCII fails the run with the reason: rotation_due raised, nothing switched', async () => {
+    const current = await dueRun('openai.key', `${ACCENTED_KEY}\n`);
+    const [listed] = await listSchedules(current);
+    expect(listed).toMatchObject({ last_status: 'failed' });
+    expect(String(listed?.last_error)).toContain(KEY_MATERIAL_RULE);
+    expect(String(listed?.last_error)).toContain('a character beyond ASCII');
+    const events = await call(current.gateway, 'GET', '/v1/alerts/events', undefined, { key: current.adminKey });
+    const due = ((await events.json()) as { events: Array<Record<string, unknown>> }).events.find((event) => event.type === 'rotation_due');
+    expect(String(due?.message)).toContain(KEY_MATERIAL_RULE);
+    const rotations = await call(current.gateway, 'GET', '/v1/providers/keys/rotations', undefined, { key: current.adminKey });
+    expect(((await rotations.json()) as { rotations: unknown[] }).rotations).toEqual([]);
+    const response = await call(
+      current.gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+      { key: current.adminKey },
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-key-id')).toBe(current.oldKeyId);
+    expect(servedKeys(current.openai).at(-1)).toBe('old');
+    const texts = [JSON.stringify(listed), JSON.stringify(due), current.gateway.output.join('\n')];
+    for (const text of texts) expect(text).not.toContain('Canäry');
+    await expectNoCanary(current);
+  });
+
+  test('a key file ending with CRLF rotates to the key alone', async () => {
+    const current = await dueRun('openai.key', `${NEW_KEY}\r\n`);
+    expect((await listSchedules(current))[0]?.last_status).toBe('rotated');
+    const response = await call(
+      current.gateway,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+      { key: current.adminKey },
+    );
+    expect(response.status).toBe(200);
+    expect(servedKeys(current.openai).at(-1)).toBe('new');
+    await expectNoCanary(current);
   });
 });
 
