@@ -65,8 +65,15 @@ export interface GatewayConfig {
   corsOrigins: CorsOrigins | undefined;
   /** A price table in LiteLLM's format merged over the embedded one (`KEYWAY_PRICES_FILE`), re-read by POST /v1/platform/prices/reload. */
   pricesFile: string | undefined;
+  /** The KEYWAY_CONFIG file and the variable names (`KEYWAY_…`) it holds, checked against the plugins' declarations once they load. */
+  configFile?: ConfigFileVariables;
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
   env: Record<string, string | undefined>;
+}
+
+export interface ConfigFileVariables {
+  path: string;
+  variableNames: string[];
 }
 
 export class ConfigError extends Error {
@@ -108,14 +115,31 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   pricesFile: 'KEYWAY_PRICES_FILE',
 };
 
+/**
+ * The variables the core reads besides those of ENVIRONMENT_KEYS (core/process/workers.ts,
+ * fetch-capacity.ts, credentials/, runtime.ts); with them, every name the core declares.
+ */
+export const CORE_VARIABLES: readonly string[] = [
+  ...Object.values(ENVIRONMENT_KEYS),
+  'KEYWAY_CONFIG',
+  'KEYWAY_WORKERS',
+  'KEYWAY_WORKER_INDEX',
+  'KEYWAY_MAX_UPSTREAM_CONNECTIONS',
+  'KEYWAY_CRYPTO_BACKEND',
+  'KEYWAY_ALLOW_MISSING_KEY_VERSIONS',
+  'KEYWAY_MASTER_KEY_REWRAP_BATCH',
+  'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS',
+];
+
 /** The file's section of per-plugin settings (`plugins.<plugin name>`). */
 const PLUGINS_SECTION = 'plugins';
 
 /**
- * A variable's name: read by the core or by a plugin (plugins read their own, `KEYWAY_VAULT_ADDR`,
- * and a third-party plugin's are not known here), so any such name is taken and handed on.
+ * A variable's name: read by the core or by a plugin (plugins read their own, `KEYWAY_VAULT_ADDR`), so
+ * any such name is taken here and handed on; once the plugins have loaded, one that nobody declares is
+ * refused (core/variable-names.ts).
  */
-const VARIABLE_NAME = /^KEYWAY_[A-Z0-9_]+$/;
+export const VARIABLE_NAME = /^KEYWAY_[A-Z0-9_]+$/;
 
 /** The names the file may hold besides variable names: the camelCase settings and the plugins section. */
 const FILE_NAMES: readonly string[] = [...Object.keys(ENVIRONMENT_KEYS), PLUGINS_SECTION];
@@ -260,6 +284,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   merged.KEYWAY_DATABASE_URL = databaseUrl;
   const upstreamConnections = effectiveFetchCapacity(environment);
   const pricesFile = value('pricesFile');
+  const configPath = environment.KEYWAY_CONFIG;
   return {
     host: value('host') ?? '127.0.0.1',
     port: integer('KEYWAY_PORT', value('port'), 8080, 0, 65535),
@@ -311,6 +336,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     trustedProxies: trustedProxyList(value('trustedProxies')),
     corsOrigins: corsOrigins(value('corsOrigins')),
     pricesFile: pricesFile === undefined ? undefined : resolve(pricesFile),
+    ...(configPath ? { configFile: { path: configPath, variableNames: Object.keys(file).filter((name) => VARIABLE_NAME.test(name)) } } : {}),
     env: merged,
   };
 }

@@ -59,6 +59,8 @@ export interface LoadedPlugin {
   kind: PluginKind;
   description: string | undefined;
   source: string;
+  /** The names of the environment variables it declares (`KEYWAY_KEY_*` for a prefix); undefined: it declared none, and may read any. */
+  environment?: readonly string[];
 }
 
 /** A contribution with the name of the plugin that made it, for error messages and namespacing. */
@@ -141,6 +143,31 @@ export function validateDefinition(source: PluginSource): void {
   }
   if (definition.setup !== undefined && typeof definition.setup !== 'function') fail(source, 'setup must be a function');
   validateHooks(source, definition.hooks);
+  validateEnvironment(source, definition);
+}
+
+/** A variable name, or a prefix of names ending in `*`. */
+const VARIABLE_DECLARATION = /^[A-Z_][A-Z0-9_]{0,127}\*?$/;
+
+function validateEnvironment(source: PluginSource, definition: Partial<PluginDefinition>): void {
+  if (definition.environment !== undefined && definition.env !== undefined) fail(source, 'declares both environment and env: use one');
+  const declared: unknown = definition.environment ?? definition.env;
+  if (declared === undefined) return;
+  if (!Array.isArray(declared)) fail(source, 'environment must be an array of variable names or { name, description }');
+  for (const entry of declared as unknown[]) {
+    const name = typeof entry === 'string' ? entry : (entry as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string' || !VARIABLE_DECLARATION.test(name))
+      fail(
+        source,
+        `declares an invalid environment variable ${JSON.stringify(name ?? entry)}: upper-case letters, digits and '_', with an optional trailing '*'`,
+      );
+  }
+}
+
+/** The variable names a plugin declares, or undefined when it declares none (neither `environment` nor `env`). */
+export function declaredVariableNames(definition: PluginDefinition): string[] | undefined {
+  const declared = definition.environment ?? definition.env;
+  return declared?.map((entry) => (typeof entry === 'string' ? entry : entry.name));
 }
 
 function validateHooks(source: PluginSource, hooks: Hooks | undefined): void {
@@ -398,7 +425,14 @@ function register(set: PluginSet, source: PluginSource, contributions: PluginCon
   registerCapabilities(set, source, contributions);
   addHooks(set.hooks, definition.name, definition.hooks);
   addHooks(set.hooks, definition.name, contributions.hooks);
-  set.plugins.push({ name: definition.name, version: definition.version, kind: definition.kind, description: definition.description, source: source.source });
+  set.plugins.push({
+    name: definition.name,
+    version: definition.version,
+    kind: definition.kind,
+    description: definition.description,
+    source: source.source,
+    environment: declaredVariableNames(definition),
+  });
 }
 
 /**

@@ -12,6 +12,8 @@ import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
+import { checkVariableNames } from './variable-names.ts';
+import { workerIndex } from './process/workers.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
@@ -109,7 +111,8 @@ export interface FirstStartSecrets {
 }
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const config = loadConfig(options.environment ?? process.env);
+  const environment = options.environment ?? process.env;
+  const config = loadConfig(environment);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
@@ -137,6 +140,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   refuseUnacceptedRedisUrl(plugins, config.redisUrl);
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
   warnUnknownPluginSections(config.pluginConfig, plugins, logger);
+  // Before the store opens, like the check above: a misspelt variable in the file stops the start.
+  checkVariableNames({ configFile: config.configFile, environment, plugins: plugins.plugins, logger }, (workerIndex(environment) ?? 1) === 1);
 
   const store = await openStore(plugins, config);
   await prepareStore(store, plugins, logger, config.env);

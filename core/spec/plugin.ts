@@ -256,6 +256,16 @@ export interface PluginContributions {
   modelFilter?: ModelFilter;
 }
 
+/**
+ * An environment variable a plugin reads (from the process environment or the KEYWAY_CONFIG file). A
+ * name ending in `*` declares every name with that prefix (`KEYWAY_KEY_*`).
+ */
+export interface EnvironmentVariable {
+  name: string;
+  /** One line for operators: what the variable sets. */
+  description?: string;
+}
+
 export interface PluginDefinition<Schema extends TSchema = TSchema> {
   name: string;
   version: string;
@@ -265,6 +275,14 @@ export interface PluginDefinition<Schema extends TSchema = TSchema> {
   /** Names of plugins that must be loaded, and whose hooks run, before this one. */
   dependencies?: string[];
   configSchema?: Schema;
+  /**
+   * Every `KEYWAY_…` variable the plugin reads, so that a misspelt one is refused in the KEYWAY_CONFIG
+   * file and reported in the environment. An empty list says it reads none; a third-party plugin that
+   * declares nothing turns those refusals into warnings, since it may read any name.
+   */
+  environment?: ReadonlyArray<EnvironmentVariable | string>;
+  /** The same as `environment`, shorter; declare one or the other. */
+  env?: ReadonlyArray<EnvironmentVariable | string>;
   hooks?: Hooks;
   setup?(context: PluginSetupContext<Static<Schema>>): MaybePromise<PluginContributions | void>;
 }

@@ -126,6 +126,7 @@ export const alertEmailPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'alert-channel',
+  environment: [{ name: 'KEYWAY_SMTP_URL', description: 'The SMTP server alerts are e-mailed through (smtp:// or smtps://, with credentials)' }],
   description: 'Delivers alerts by e-mail through the SMTP relay in KEYWAY_SMTP_URL',
   setup: ({ env, services, logger }) => {
     const url = env.KEYWAY_SMTP_URL;

@@ -64,6 +64,11 @@ export const alertsPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [
+    { name: 'KEYWAY_ALERTS_INTERVAL_MS', description: 'How often alert rules are evaluated' },
+    { name: 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', description: 'Delivery attempts per alert before it is given up' },
+    { name: 'KEYWAY_ALERTS_RETRY_BASE_MS', description: 'The first delay between delivery attempts, doubled each time' },
+  ],
   dependencies: ['analytics', 'teams'],
   description: 'Cost thresholds, usage anomalies, error rates, provider outages, rotation and approval alerts, delivered through the alert channels',
   configSchema,

@@ -93,6 +93,11 @@ export const auditPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [
+    { name: 'KEYWAY_AUDIT_FLUSH_MS', description: 'How often queued audit entries are written' },
+    { name: 'KEYWAY_AUDIT_RETENTION_DAYS', description: 'Days audit entries are kept' },
+    { name: 'KEYWAY_AUDIT_PURGE_INTERVAL_MS', description: 'How often entries past retention are deleted' },
+  ],
   description: 'Audit log of management actions, key access and request metadata; compliance settings and their report',
   setup({ services, env, logger }) {
     const defaultRetentionDays = integerSetting(env, 'KEYWAY_AUDIT_RETENTION_DAYS', 365, 1);

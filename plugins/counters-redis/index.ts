@@ -25,6 +25,10 @@ export const redisCountersPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'counters',
+  environment: [
+    { name: 'KEYWAY_REDIS_PREFIX', description: 'The prefix of every Redis key Keyway writes' },
+    { name: 'KEYWAY_REDIS_TIMEOUT_MS', description: 'How long a Redis command may take' },
+  ],
   description: 'Budgets, rate limits and cooldowns in Redis, exact across instances (atomic Lua scripts); the cluster bus (pub/sub, leases)',
   setup: ({ env, logger }) => {
     const prefix = env.KEYWAY_REDIS_PREFIX?.trim() || DEFAULT_PREFIX;

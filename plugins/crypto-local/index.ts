@@ -97,6 +97,12 @@ export const cryptoLocalPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'crypto-backend',
+  environment: [
+    { name: 'KEYWAY_MASTER_KEY', description: 'The master key (v<N>:base64, or a bare key)' },
+    { name: 'KEYWAY_MASTER_KEYS', description: 'Every master key version, newest last' },
+    { name: 'KEYWAY_MASTER_KEY_FILE', description: 'A file holding the keyring (mode 0600)' },
+    { name: 'KEYWAY_PREVIOUS_MASTER_KEYS', description: 'Older master keys, kept for decryption only' },
+  ],
   description: 'Envelope encryption (AES-256-GCM) of provider keys under a local, versioned master key.',
   configSchema: cryptoLocalConfigSchema,
   setup(context) {

@@ -63,6 +63,7 @@ export const dashboardPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [{ name: 'KEYWAY_DASHBOARD_SESSION_HOURS', description: 'How long a dashboard session lasts' }],
   description: 'Web dashboard at /dashboard: sign-in with a gateway key, pages over the management API',
   setup({ services, env }) {
     const hours = Number(env.KEYWAY_DASHBOARD_SESSION_HOURS ?? DEFAULT_SESSION_HOURS);

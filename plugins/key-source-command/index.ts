@@ -125,6 +125,7 @@ export const keySourceCommandPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
+  environment: [{ name: 'KEYWAY_KEY_SOURCE_COMMANDS', description: 'The commands key references may run, as JSON' }],
   description: 'Provider keys printed by programs the operator configured by name (no shell, timeout)',
   configSchema: keySourceCommandConfigSchema,
   setup({ config, env }) {

@@ -59,6 +59,10 @@ export const keySourceEnvPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
+  environment: [
+    { name: 'KEYWAY_KEY_SOURCE_ENV_PREFIX', description: 'The prefix of the variables provider keys may be read from' },
+    { name: 'KEYWAY_KEY_*', description: 'Provider keys, named by key references (under the default prefix)' },
+  ],
   description: "Provider keys from the process environment, under the operator's prefix only",
   configSchema: keySourceEnvConfigSchema,
   setup({ config, env }) {

@@ -75,6 +75,7 @@ export const keySourceFilePlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
+  environment: [{ name: 'KEYWAY_KEY_SOURCE_FILE_DIR', description: 'The directory key files may be read from' }],
   description: "Provider keys from files under the operator's key directory, permissions checked",
   configSchema: keySourceFileConfigSchema,
   setup({ config, env }) {

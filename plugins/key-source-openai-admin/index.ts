@@ -134,6 +134,11 @@ export const keySourceOpenAIAdminPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
+  environment: [
+    { name: 'KEYWAY_OPENAI_ADMIN_KEY', description: 'The OpenAI admin key that mints project keys' },
+    { name: 'KEYWAY_OPENAI_ADMIN_BASE_URL', description: 'The OpenAI admin API address' },
+    { name: 'KEYWAY_OPENAI_ADMIN_PROJECTS', description: 'Account id → projects it may mint keys in, as JSON' },
+  ],
   description: 'Mints and revokes OpenAI project service-account keys through the organisation admin API (rotation)',
   configSchema: keySourceOpenAIAdminConfigSchema,
   setup({ config, env, fetch: fetchImpl }) {

@@ -151,6 +151,14 @@ export const keySourceVaultKvPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
+  environment: [
+    { name: 'KEYWAY_VAULT_ADDR', description: 'The Vault server address' },
+    { name: 'KEYWAY_VAULT_TOKEN', description: 'The Vault token' },
+    { name: 'KEYWAY_VAULT_TOKEN_FILE', description: 'A file holding the Vault token' },
+    { name: 'KEYWAY_VAULT_NAMESPACE', description: 'The Vault Enterprise namespace' },
+    { name: 'KEYWAY_VAULT_KV_MOUNTS', description: 'The KV v2 mounts references may name' },
+    { name: 'KEYWAY_VAULT_KV_ACCOUNT_PREFIX', description: 'The path prefix an account may read ({account}: its id)' },
+  ],
   description: 'Provider keys from HashiCorp Vault KV v2, per-account path prefixes',
   configSchema: keySourceVaultKvConfigSchema,
   setup({ config, env, fetch: fetchImpl }) {

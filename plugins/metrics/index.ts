@@ -13,6 +13,7 @@ export const metricsPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [{ name: 'KEYWAY_METRICS_TOKEN', description: 'The bearer token GET /metrics requires' }],
   description: 'GET /metrics in Prometheus text format: requests, latency, tokens, cost, fallbacks, upstream errors, refusals',
   setup({ services, env }) {
     const collector = new MetricsCollector((provider, model) => services.pricing.price(provider, model) !== undefined);

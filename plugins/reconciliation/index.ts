@@ -26,6 +26,10 @@ export const reconciliationPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [
+    { name: 'KEYWAY_OPENAI_BASE_URL', description: 'The OpenAI API address usage is reconciled against' },
+    { name: 'KEYWAY_ANTHROPIC_BASE_URL', description: 'The Anthropic API address usage is reconciled against' },
+  ],
   description: "Compares Keyway's recorded spend with OpenAI's and Anthropic's organisation usage and cost reports",
   configSchema,
   setup({ services, config }) {

@@ -73,6 +73,12 @@ export const responsesPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'dialect',
+  environment: [
+    { name: 'KEYWAY_RESPONSES_STORE', description: 'off: keep no responses' },
+    { name: 'KEYWAY_RESPONSES_RETENTION_DAYS', description: 'Days stored responses are kept' },
+    { name: 'KEYWAY_RESPONSES_WEBSOCKET', description: 'off: refuse the WebSocket mode' },
+    { name: 'KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES', description: 'The longest a Responses WebSocket stays open' },
+  ],
   description: 'The OpenAI Responses API (/v1/responses) over every provider, with stored responses',
   configSchema,
   setup({ services, config, env, logger }) {

@@ -47,6 +47,7 @@ export const rotationPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'extension',
+  environment: [{ name: 'KEYWAY_ROTATION_INTERVAL_MS', description: 'How often due key rotations are looked for' }],
   dependencies: ['webhooks', 'alerts'],
   description: 'Zero-downtime provider key rotation (immediate and gradual), rotation schedules with key sources, maximum key age',
   configSchema,

@@ -44,6 +44,7 @@ export const postgresStorePlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'store',
+  environment: [{ name: 'KEYWAY_DATABASE_POOL', description: 'Connections per instance' }],
   description: 'PostgreSQL through Bun’s built-in SQL client, for several instances on one database',
   setup: () => ({ store: postgresStoreDriver }),
 });

@@ -28,6 +28,10 @@ export const sqliteStorePlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'store',
+  environment: [
+    { name: 'KEYWAY_DATABASE_AUTH_TOKEN', description: 'The libSQL server token' },
+    { name: 'KEYWAY_USAGE_WRITER', description: 'inline: write usage on the gateway thread (tests and benches)' },
+  ],
   description: 'Embedded SQLite (bun:sqlite) and libSQL over HTTP',
   setup: (context) => ({ store: createSqliteStoreDriver(context.logger) }),
 });

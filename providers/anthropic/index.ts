@@ -152,6 +152,7 @@ export const anthropicProviderPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'provider',
+  environment: [{ name: 'KEYWAY_ANTHROPIC_BASE_URL', description: 'The Anthropic API address' }],
   description: 'Anthropic Messages API: native translation, streaming, models, token counting and pass-through',
   configSchema,
   setup(context) {

@@ -83,6 +83,7 @@ export const cohereProviderPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'provider',
+  environment: [{ name: 'KEYWAY_COHERE_BASE_URL', description: 'The Cohere API address' }],
   description: 'Cohere Chat API v2, embeddings (v2/embed) and models',
   configSchema,
   setup(context) {

@@ -125,6 +125,7 @@ export const googleProviderPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'provider',
+  environment: [{ name: 'KEYWAY_GOOGLE_BASE_URL', description: 'The Gemini API address' }],
   description: 'Google Gemini through the native Generative Language API: chat, streaming, tools, embeddings, models',
   configSchema,
   setup(context) {

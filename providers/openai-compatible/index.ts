@@ -165,6 +165,10 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
     kind: 'provider',
     description: spec.description,
     configSchema,
+    environment: [
+      { name: environmentVariable, description: `The ${spec.name} API address` },
+      { name: 'KEYWAY_TOKENIZERS', description: 'off: count prompt tokens by a byte bound, with no tokenizer tables in memory' },
+    ],
     setup(context) {
       return {
         provider: createOpenAICompatibleAdapter({

@@ -79,6 +79,7 @@ export const perplexityProviderPlugin = definePlugin({
   version: '1.0.0',
   apiVersion: PLUGIN_API_VERSION,
   kind: 'provider',
+  environment: [{ name: 'KEYWAY_PERPLEXITY_BASE_URL', description: 'The Perplexity API address' }],
   description: 'Perplexity Sonar chat completions with citations and search results',
   configSchema,
   setup(context) {

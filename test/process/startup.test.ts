@@ -93,6 +93,11 @@ const refusals: Refusal[] = [
     env: { KEYWAY_CONFIG: configFile({ porrt: 9000 }) },
     message: /KEYWAY_CONFIG file .*: unknown setting 'porrt'\. Did you mean 'port'\?/,
   },
+  {
+    name: 'a misspelt variable name in the KEYWAY_CONFIG file, which no plugin declares (it used to be taken and ignored)',
+    env: { KEYWAY_CONFIG: configFile({ KEYWAY_PORTT: 9000 }) },
+    message: /KEYWAY_CONFIG file .*: unknown setting 'KEYWAY_PORTT'\. Did you mean 'KEYWAY_PORT'\?/,
+  },
 ];
 
 describe('start-up refusals', () => {
