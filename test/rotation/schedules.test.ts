@@ -94,6 +94,19 @@ async function scheduleOk(current: RotationWorld, body: Record<string, unknown>)
   return answer;
 }
 
+/** One chat call with the account's admin key, answered 200: which key served it is the test's question. */
+async function chatOk(current: RotationWorld): Promise<Response> {
+  const response = await call(
+    current.gateway,
+    'POST',
+    '/v1/chat/completions',
+    { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+    { key: current.adminKey },
+  );
+  expect(response.status).toBe(200);
+  return response;
+}
+
 async function listSchedules(current: RotationWorld): Promise<Array<Record<string, unknown>>> {
   const response = await call(current.gateway, 'GET', '/v1/providers/keys/rotation-schedule', undefined, { key: current.adminKey });
   return ((await response.json()) as { schedules: Array<Record<string, unknown>> }).schedules;
@@ -159,14 +172,7 @@ describe('due runs', () => {
     const rotations = await call(current.gateway, 'GET', '/v1/providers/keys/rotations', undefined, { key: current.adminKey });
     const [rotation] = ((await rotations.json()) as { rotations: Array<Record<string, unknown>> }).rotations;
     expect(rotation).toMatchObject({ schedule_id: created.id, rotation_strategy: 'immediate', tested: true, old_key_id: current.oldKeyId });
-    const response = await call(
-      current.gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
-      { key: current.adminKey },
-    );
-    expect(response.status).toBe(200);
+    await chatOk(current);
     expect(servedKeys(current.openai).at(-1)).toBe('new');
     await expectNoCanary(current);
   });
@@ -201,14 +207,7 @@ describe('due runs', () => {
       { call: 'revoke', locator: 'proj_1', version: 'minted-1' },
     ]);
     expect((await listSchedules(current))[0]?.last_status).toBe('rotated');
-    const response = await call(
-      current.gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
-      { key: current.adminKey },
-    );
-    expect(response.status).toBe(200);
+    await chatOk(current);
     expect(current.openai.inferenceRequests().at(-1)?.headers.authorization).toBe(`Bearer ${MINTED_KEYS[1]}`);
     await expectNoCanary(current);
   });
@@ -273,14 +272,7 @@ describe('due runs from a key file', () => {
     expect(String(due?.message)).toContain(KEY_MATERIAL_RULE);
     const rotations = await call(current.gateway, 'GET', '/v1/providers/keys/rotations', undefined, { key: current.adminKey });
     expect(((await rotations.json()) as { rotations: unknown[] }).rotations).toEqual([]);
-    const response = await call(
-      current.gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
-      { key: current.adminKey },
-    );
-    expect(response.status).toBe(200);
+    const response = await chatOk(current);
     expect(response.headers.get('x-key-id')).toBe(current.oldKeyId);
     expect(servedKeys(current.openai).at(-1)).toBe('old');
     const texts = [JSON.stringify(listed), JSON.stringify(due), current.gateway.output.join('\n')];
@@ -291,14 +283,7 @@ describe('due runs from a key file', () => {
   test('a key file ending with CRLF rotates to the key alone', async () => {
     const current = await dueRun('openai.key', `${NEW_KEY}\r\n`);
     expect((await listSchedules(current))[0]?.last_status).toBe('rotated');
-    const response = await call(
-      current.gateway,
-      'POST',
-      '/v1/chat/completions',
-      { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
-      { key: current.adminKey },
-    );
-    expect(response.status).toBe(200);
+    await chatOk(current);
     expect(servedKeys(current.openai).at(-1)).toBe('new');
     await expectNoCanary(current);
   });
