@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readProcessStat } from '../../core/accounting/journal-owner.ts';
@@ -116,7 +116,8 @@ test.skipIf(readProcessStat('self') === undefined)(
     let restarted: GatewayProcess | undefined;
     try {
       const url = await waitUntilListening(
-        () => readFileSync(logPath, 'utf8'),
+        // The shell opens the log after it answers the pid: read nothing until it exists.
+        () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
         () => readProcessStat(pid) === undefined || readProcessStat(pid)?.state === 'Z',
       );
       await addOpenAIKey(url, OPERATOR_KEY, UPSTREAM_KEY);
