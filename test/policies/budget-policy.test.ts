@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
 import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
-import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PricingService, Services } from '../../core/spec/services.ts';
 import type { UsageSummaryFilter, UsageSummaryRow } from '../../core/spec/store.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, COST_CAP_PLUGIN, createCostCap } from '../../policies/cost-cap/index.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call } from '../helpers/gateway.ts';
-import { ACCOUNT, context, key, refusalOf, TEAM, teamsSection } from './helpers.ts';
+import { ACCOUNT, context, key, outcomeOf, refusalOf, TEAM, teamsSection } from './helpers.ts';
 import { setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway, teamGatewayPerSuite } from './team-fixture.ts';
 
 // Round prices: a prompt of 10 tokens at $1/token and 100 output tokens at $0.01/token cost $11.
@@ -74,15 +74,7 @@ function request(body: Record<string, unknown> = {}, candidates: Array<[string, 
   return built;
 }
 
-const outcome = (costUsd: number | undefined): RequestOutcome => ({
-  status: costUsd === undefined ? 502 : 200,
-  usage: undefined,
-  finishReason: undefined,
-  error: undefined,
-  latencyMs: 1,
-  streamed: false,
-  costUsd,
-});
+const outcome = outcomeOf;
 
 const codeOf = refusalOf;
 

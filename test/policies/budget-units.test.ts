@@ -9,14 +9,14 @@ import { budgetLimitNanos, MAX_EXACT_NANOS, toNanosCeil, toNanosFloor } from '..
 import { ManualClock } from '../../core/clock.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
 import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
-import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
+import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { PricingService, Services } from '../../core/spec/services.ts';
 import type { UsageSummaryRow } from '../../core/spec/store.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, createCostCap } from '../../policies/cost-cap/index.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call, flushUsage } from '../helpers/gateway.ts';
-import { ACCOUNT, context, key, TEAM, teamsSection } from './helpers.ts';
+import { ACCOUNT, context, key, outcomeOf, refusalErrorOf, TEAM, teamsSection } from './helpers.ts';
 import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 // Round prices: 10 prompt tokens at $1 and up to 1,000 output tokens at $0.01 ($10 of output).
@@ -85,26 +85,9 @@ function request(body: Record<string, unknown> = { max_tokens: 100 }): RequestCo
   return built;
 }
 
-const outcome = (costUsd: number | undefined): RequestOutcome => ({
-  status: costUsd === undefined ? 502 : 200,
-  usage: undefined,
-  finishReason: undefined,
-  error: undefined,
-  latencyMs: 1,
-  streamed: false,
-  costUsd,
-});
+const outcome = outcomeOf;
 
-/** The KeywayError a hook refuses with, or undefined when it lets the request through. */
-async function refusalOf(run: () => unknown): Promise<KeywayError | undefined> {
-  try {
-    await run();
-    return undefined;
-  } catch (error) {
-    if (error instanceof KeywayError) return error;
-    throw error;
-  }
-}
+const refusalOf = refusalErrorOf;
 
 /** Reserves and settles a request served by OpenAI at `costUsd`. */
 async function serve(hooks: Fake['hooks'], costUsd: number, body?: Record<string, unknown>): Promise<void> {

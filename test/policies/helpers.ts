@@ -4,7 +4,7 @@
 import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
 import { redactSecrets } from '../../core/logger.ts';
-import type { Hooks, PluginContributions, PluginDefinition, RequestContext } from '../../core/spec/plugin.ts';
+import type { Hooks, PluginContributions, PluginDefinition, RequestContext, RequestOutcome } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -74,13 +74,23 @@ export function keyMap(keys: ProviderKeyRecord[]): Map<string, ProviderKeyRecord
   return map;
 }
 
-/** The error code a hook refuses with, or undefined when it lets the request through. */
-export async function refusalOf(run: () => unknown): Promise<string | undefined> {
+/** The KeywayError a hook refuses with, or undefined when it lets the request through. */
+export async function refusalErrorOf(run: () => unknown): Promise<KeywayError | undefined> {
   try {
     await run();
     return undefined;
   } catch (error) {
-    if (error instanceof KeywayError) return error.code;
+    if (error instanceof KeywayError) return error;
     throw error;
   }
+}
+
+/** The error code a hook refuses with, or undefined when it lets the request through. */
+export async function refusalOf(run: () => unknown): Promise<string | undefined> {
+  return (await refusalErrorOf(run))?.code;
+}
+
+/** What the account stage hands the hooks for a call that cost `costUsd` (undefined: it failed, 502). */
+export function outcomeOf(costUsd: number | undefined): RequestOutcome {
+  return { status: costUsd === undefined ? 502 : 200, usage: undefined, finishReason: undefined, error: undefined, latencyMs: 1, streamed: false, costUsd };
 }
