@@ -4,37 +4,19 @@
 // that happened, not the skipped candidate's 400. Only a request that reached no upstream at all keeps
 // the 400. Through the official `openai` client, whose view decides whether it retries. QA14 migrator 7.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import {
-  addAccountKeys,
-  createAccount,
-  sdkFailureOf as anyFailureOf,
-  startFleet,
-  startRoutingGateway,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { addAccountKeys, createAccount, routingSuite, sdkFailureOf as anyFailureOf } from './harness.ts';
 
-let gateway: RoutingGateway;
-let fleet: SimulatorFleet;
+const suite = routingSuite('refusals');
 let client: OpenAI;
 let keyIds: Record<string, string>;
 
 beforeAll(async () => {
-  fleet = startFleet('refusals');
-  gateway = await startRoutingGateway({ env: fleet.environment() });
-  const adminKey = await createAccount(gateway, 'candidate-refusals');
-  keyIds = await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google', 'cohere'], adminKey);
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
+  const adminKey = await createAccount(suite.gateway, 'candidate-refusals');
+  keyIds = await addAccountKeys(suite.gateway, suite.fleet, ['openai', 'anthropic', 'google', 'cohere'], adminKey);
+  client = new OpenAI({ baseURL: `${suite.gateway.url}/v1`, apiKey: adminKey, maxRetries: 0 });
 });
-
-afterAll(async () => {
-  await gateway.stop();
-  await fleet.stop();
-});
-
-beforeEach(() => fleet.reset());
 
 const TWO_CHOICES = { model: 'gpt-4o', n: 2, messages: [{ role: 'user' as const, content: 'Two takes, please' }] };
 const chain = (...providers: string[]) => ({ routing: { strategy: 'fallback_chain', provider_order: providers } });
@@ -68,7 +50,7 @@ const sdkFailureOf = async (promise: Promise<unknown>): Promise<SdkFailure> => (
 
 describe('a candidate that cannot serve the request is skipped', () => {
   test("OpenAI's 500, Anthropic unable to return two choices: Google serves both, Anthropic never called", async () => {
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const { data, response } = await client.chat.completions
       .create({ ...TWO_CHOICES, ...chain('openai', 'anthropic', 'google') } as OpenAI.ChatCompletionCreateParamsNonStreaming)
       .withResponse();
@@ -77,12 +59,12 @@ describe('a candidate that cannot serve the request is skipped', () => {
     expect(response.headers.get('x-key-id')).toBe(keyIds.google ?? '');
     // The skipped candidate is counted with the failed attempt before the one that served.
     expect(response.headers.get('x-fallback-attempts')).toBe('2');
-    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
-    expect(fleet.simulators.google.inferenceRequests()[0]?.body).toMatchObject({ generationConfig: { candidateCount: 2 } });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.simulators.google.inferenceRequests()[0]?.body).toMatchObject({ generationConfig: { candidateCount: 2 } });
   });
 
   test('streamed, the same: Google serves after the skip', async () => {
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const stream = await client.chat.completions.create({
       ...TWO_CHOICES,
       ...chain('openai', 'anthropic', 'google'),
@@ -91,11 +73,11 @@ describe('a candidate that cannot serve the request is skipped', () => {
     const indexes = new Set<number>();
     for await (const chunk of stream) for (const choice of chunk.choices) indexes.add(choice.index);
     expect([...indexes].sort()).toEqual([0, 1]);
-    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
   });
 
   test('none left: the answer is the 502 of the upstream failure that happened, listing the skip (a 5xx the SDK may retry)', async () => {
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const failure = await sdkFailureOf(
       client.chat.completions.create({ ...TWO_CHOICES, ...chain('openai', 'anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
@@ -107,7 +89,7 @@ describe('a candidate that cannot serve the request is skipped', () => {
     // The headers name the attempt whose failure the answer is.
     expect(failure.headers?.get('x-provider-used')).toBe('openai');
     expect(failure.headers?.get('x-should-retry')).toBeNull();
-    expect(fleet.simulators.anthropic.inferenceRequests()).toHaveLength(0);
+    expect(suite.fleet.simulators.anthropic.inferenceRequests()).toHaveLength(0);
   });
 
   test("the candidate the client's model belongs to may be the one skipped: a chain's next provider serves", async () => {
@@ -116,11 +98,11 @@ describe('a candidate that cannot serve the request is skipped', () => {
       .withResponse();
     expect(data.choices).toHaveLength(2);
     expect(response.headers.get('x-provider-used')).toBe('google');
-    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 1, cohere: 0, perplexity: 0 });
   });
 
   test('a retry pass does not try the refusing candidate again', async () => {
-    fleet.simulators.openai.setSticky({ kind: 'server_error' });
+    suite.fleet.simulators.openai.setSticky({ kind: 'server_error' });
     try {
       const failure = await sdkFailureOf(
         client.chat.completions.create({
@@ -135,7 +117,7 @@ describe('a candidate that cannot serve the request is skipped', () => {
         ['openai', false],
       ]);
     } finally {
-      fleet.simulators.openai.setSticky(undefined);
+      suite.fleet.simulators.openai.setSticky(undefined);
     }
   });
 });
@@ -150,7 +132,7 @@ describe('no upstream tried at all', () => {
       } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'unsupported_feature', param: 'n' });
-    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
     // Anthropic was never asked: no header says it answered (QA14 docs N8); the body lists the skip.
     expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
     expect(failure.headers?.get('x-fallback-attempts')).toBe('1');
@@ -167,12 +149,12 @@ describe('no upstream tried at all', () => {
       } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'stop' });
-    expect(fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
     expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
   });
 
   test('after an upstream failure, a refusal that ends the chain names no provider: the failure it answers called none', async () => {
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const failure = await sdkFailureOf(
       client.chat.completions.create({
         model: 'gpt-4o',
@@ -182,7 +164,7 @@ describe('no upstream tried at all', () => {
       } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'stop' });
-    expect(fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 0, google: 0, cohere: 0, perplexity: 0 });
     expect(providerHeaders(failure.headers)).toEqual(NO_PROVIDER_HEADERS);
   });
 

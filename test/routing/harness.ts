@@ -2,6 +2,7 @@
 // probes off (health tests move time and run probes by hand), one simulator per provider for the
 // account's keys and a separate fleet for the platform keys, so platform-key calls can be counted.
 
+import { afterAll, beforeAll, beforeEach } from 'bun:test';
 import type { Clock } from '../../core/clock.ts';
 import { probeDueKeys } from '../../core/routing/health/probes.ts';
 import { OPERATOR_KEY, call, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -213,4 +214,25 @@ export async function sdkFailureOf(promise: Promise<unknown>): Promise<SdkFailur
     return error as SdkFailure;
   }
   throw new Error('the request succeeded');
+}
+
+/** A test file's gateway and simulators: started before its tests, stopped after, the simulators reset before each. */
+export interface RoutingSuite {
+  readonly gateway: RoutingGateway;
+  readonly fleet: SimulatorFleet;
+}
+
+/** Registers the file's lifecycle hooks; read `gateway` and `fleet` inside tests and later hooks. */
+export function routingSuite(label: string, options: Omit<RoutingGatewayOptions, 'env'> = {}): RoutingSuite {
+  const suite = {} as { gateway: RoutingGateway; fleet: SimulatorFleet };
+  beforeAll(async () => {
+    suite.fleet = startFleet(label);
+    suite.gateway = await startRoutingGateway({ ...options, env: suite.fleet.environment() });
+  });
+  afterAll(async () => {
+    await suite.gateway.stop();
+    await suite.fleet.stop();
+  });
+  beforeEach(() => suite.fleet.reset());
+  return suite;
 }

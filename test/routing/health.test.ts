@@ -3,24 +3,11 @@
 // skipping a disabled provider, half-open recovery, probes, and the GET /v1/providers/health answer.
 // Each test has its own account: health is kept per account and provider.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import { classOf, expectedCostOrder, modelClasses } from './expectations.ts';
-import {
-  addAccountKeys,
-  attemptsOf,
-  call,
-  chat,
-  createAccount,
-  errorOf,
-  probeNow,
-  servedBy,
-  startFleet,
-  startRoutingGateway,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, probeNow, routingSuite, servedBy } from './harness.ts';
 
 const SEED_POLICY = { auto_disable: true, health_threshold: 95, latency_threshold: 1000, check_interval: 60 };
 
@@ -37,21 +24,8 @@ interface ProviderHealth {
 }
 
 const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
-let gateway: RoutingGateway;
-let fleet: SimulatorFleet;
+const suite = routingSuite('health', { clock, probes: false });
 let accounts = 0;
-
-beforeAll(async () => {
-  fleet = startFleet('health');
-  gateway = await startRoutingGateway({ env: fleet.environment(), clock, probes: false });
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  await fleet.stop();
-});
-
-beforeEach(() => fleet.reset());
 
 interface Account {
   key: string;
@@ -59,34 +33,34 @@ interface Account {
 }
 
 async function newAccount(): Promise<Account> {
-  const key = await createAccount(gateway, `health-${++accounts}`);
-  return { key, keyIds: await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google', 'cohere'], key) };
+  const key = await createAccount(suite.gateway, `health-${++accounts}`);
+  return { key, keyIds: await addAccountKeys(suite.gateway, suite.fleet, ['openai', 'anthropic', 'google', 'cohere'], key) };
 }
 
 async function setPolicy(account: Account, policy: Record<string, unknown>): Promise<Response> {
-  return call(gateway, 'POST', '/v1/providers/health-check', policy, { key: account.key });
+  return call(suite.gateway, 'POST', '/v1/providers/health-check', policy, { key: account.key });
 }
 
 async function healthOf(account: Account, provider: string): Promise<ProviderHealth> {
-  const body = (await (await call(gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { providers: ProviderHealth[] };
+  const body = (await (await call(suite.gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { providers: ProviderHealth[] };
   const found = body.providers.find((entry) => entry.name === provider);
   if (found === undefined) throw new Error(`no ${provider} in the health answer`);
   return found;
 }
 
-const ask = (account: Account, body: Record<string, unknown>) => chat(gateway, body, {}, account.key);
+const ask = (account: Account, body: Record<string, unknown>) => chat(suite.gateway, body, {}, account.key);
 const direct = (account: Account, model = 'gpt-4') => ask(account, { model, routing: { strategy: 'direct' } });
 
 /** Ten calls, one failing: 90% over min_samples (10) is below the seed's 95%. */
 async function disableOpenAI(account: Account): Promise<void> {
   expect((await setPolicy(account, SEED_POLICY)).status).toBe(200);
   for (let index = 0; index < 10; index++) {
-    if (index === 3) fleet.simulators.openai.inject({ kind: 'server_error' });
+    if (index === 3) suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     await (await direct(account)).arrayBuffer();
     if (index === 8) expect((await healthOf(account, 'openai')).status).toBe('healthy');
   }
   expect((await healthOf(account, 'openai')).status).toBe('disabled');
-  fleet.reset();
+  suite.fleet.reset();
 }
 
 describe('POST /v1/providers/health-check', () => {
@@ -96,7 +70,7 @@ describe('POST /v1/providers/health-check', () => {
     expect(response.status).toBe(200);
     const stored = await response.json();
     expect(stored).toEqual({ ...SEED_POLICY, min_samples: 10 });
-    const health = (await (await call(gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { policy: unknown };
+    const health = (await (await call(suite.gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { policy: unknown };
     expect(health.policy).toEqual(stored);
   });
 
@@ -117,7 +91,7 @@ describe('POST /v1/providers/health-check', () => {
       expect(error.type).toBe('invalid_request_error');
       expect(error.param).toBe(field);
     }
-    const health = (await (await call(gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { policy: unknown };
+    const health = (await (await call(suite.gateway, 'GET', '/v1/providers/health', undefined, { key: account.key })).json()) as { policy: unknown };
     expect(health.policy).toEqual({ ...SEED_POLICY, min_samples: 10 });
   });
 });
@@ -139,7 +113,7 @@ describe('auto_disable', () => {
     const chain = await ask(account, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic', 'google'] } });
     expect(servedBy(chain)).toMatchObject({ provider: 'anthropic', fallbackAttempts: '0' });
 
-    const flagship = classOf(await modelClasses(gateway, account.key), 'gpt-4');
+    const flagship = classOf(await modelClasses(suite.gateway, account.key), 'gpt-4');
     const weights = { openai: 0.01 };
     const order = expectedCostOrder(flagship, { provider: 'openai', model: 'gpt-4' }, weights, ['openai', 'anthropic', 'google', 'cohere']);
     expect(order[0]?.provider).toBe('openai');
@@ -151,7 +125,7 @@ describe('auto_disable', () => {
       expect(refused.status).toBe(503);
       expect((await errorOf(refused)).code).toBe('no_provider_available');
     }
-    expect(fleet.upstreamCounts().openai).toBe(0);
+    expect(suite.fleet.upstreamCounts().openai).toBe(0);
   });
 
   // Fails today: noCandidates() lists the keys' stored status ("pk_…: active"), not the health
@@ -170,7 +144,7 @@ describe('auto_disable', () => {
   test('without auto_disable a failing provider is only degraded, and still served', async () => {
     const account = await newAccount();
     await setPolicy(account, { auto_disable: false, min_samples: 4 });
-    fleet.simulators.cohere.inject({ kind: 'server_error' });
+    suite.fleet.simulators.cohere.inject({ kind: 'server_error' });
     for (let index = 0; index < 4; index++) await (await ask(account, { model: 'command-a-03-2025' })).arrayBuffer();
     const cohere = await healthOf(account, 'cohere');
     expect(cohere.status).toBe('degraded');
@@ -185,7 +159,7 @@ describe('auto_disable', () => {
     const account = await newAccount();
     await setPolicy(account, { ...SEED_POLICY, latency_threshold: 150, min_samples: 3 });
     for (let index = 0; index < 3; index++) {
-      fleet.simulators.google.inject({ kind: 'delay', delayMs: 250 });
+      suite.fleet.simulators.google.inject({ kind: 'delay', delayMs: 250 });
       expect((await ask(account, { model: 'gemini-2.5-pro' })).status).toBe(200);
     }
     const google = await healthOf(account, 'google');
@@ -207,13 +181,13 @@ describe("client errors don't count against a provider", () => {
       expect((await errorOf(typo)).code).toBe('model_not_found');
     }
     // Other upstream answers that are the client's fault: a 400 and a 422.
-    fleet.simulators.openai.inject(
+    suite.fleet.simulators.openai.inject(
       { kind: 'status', status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', code: null, param: null } } },
       { kind: 'status', status: 422, body: { error: { message: 'unprocessable', type: 'invalid_request_error', code: null, param: null } } },
     );
     expect((await direct(account)).status).toBe(400);
     expect((await direct(account)).status).toBe(400);
-    expect(fleet.upstreamCounts().openai).toBe(23);
+    expect(suite.fleet.upstreamCounts().openai).toBe(23);
     const openai = await healthOf(account, 'openai');
     expect(openai.status).toBe('healthy');
     expect(openai.requests).toBe(9);
@@ -229,7 +203,7 @@ describe("client errors don't count against a provider", () => {
     expect((await setPolicy(account, SEED_POLICY)).status).toBe(200);
     for (let index = 0; index < 9; index++) expect((await direct(account)).status).toBe(200);
     expect((await direct(account, 'gpt-4-turob')).status).toBe(404);
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     expect((await direct(account)).status).toBe(502);
     const openai = await healthOf(account, 'openai');
     expect(openai.status).toBe('disabled');
@@ -248,7 +222,7 @@ describe('half-open recovery', () => {
     clock.advance(59_000);
     expect((await healthOf(account, 'openai')).status).toBe('disabled');
     expect((await direct(account)).status).toBe(503);
-    expect(fleet.upstreamCounts().openai).toBe(0);
+    expect(suite.fleet.upstreamCounts().openai).toBe(0);
 
     clock.advance(1_000);
     const trial = await healthOf(account, 'openai');
@@ -266,14 +240,14 @@ describe('half-open recovery', () => {
     await disableOpenAI(account);
     clock.advance(60_000);
     // The request itself opens the trial: no health read needed.
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     expect((await direct(account)).status).toBe(502);
     const again = await healthOf(account, 'openai');
     expect(again.status).toBe('disabled');
     expect(again.issues.some((issue) => issue.includes('failed again while recovering'))).toBe(true);
     clock.advance(30_000);
     expect((await direct(account)).status).toBe(503);
-    expect(fleet.upstreamCounts().openai).toBe(1);
+    expect(suite.fleet.upstreamCounts().openai).toBe(1);
   });
 });
 
@@ -285,7 +259,7 @@ describe('auto_disable switched off', () => {
     clock.advance(60_000);
     expect((await healthOf(account, 'openai')).status).toBe('recovering');
     expect((await setPolicy(account, { auto_disable: false })).status).toBe(200);
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     expect((await direct(account)).status).toBe(502);
     expect((await healthOf(account, 'openai')).status).not.toBe('disabled');
     expect((await direct(account)).status).toBe(200);
@@ -301,7 +275,7 @@ describe('auto_disable switched off', () => {
     expect(released.status).toBe('degraded');
     expect(released.issues.some((issue) => issue.includes('success rate 90%'))).toBe(true);
     expect((await direct(account)).status).toBe(200);
-    expect(fleet.upstreamCounts().openai).toBe(1);
+    expect(suite.fleet.upstreamCounts().openai).toBe(1);
   });
 });
 
@@ -309,27 +283,27 @@ describe('probes', () => {
   test('cost nothing: they read the models endpoint, never inference', async () => {
     const account = await newAccount();
     await setPolicy(account, SEED_POLICY);
-    expect(await probeNow(gateway)).toBeGreaterThanOrEqual(4);
-    expect(fleet.upstreamCounts()).toEqual(attemptsOf({}));
-    const listed = fleet.simulators.openai.state.requests.filter((request) => request.method === 'GET' && request.path === '/v1/models');
+    expect(await probeNow(suite.gateway)).toBeGreaterThanOrEqual(4);
+    expect(suite.fleet.upstreamCounts()).toEqual(attemptsOf({}));
+    const listed = suite.fleet.simulators.openai.state.requests.filter((request) => request.method === 'GET' && request.path === '/v1/models');
     expect(listed.length).toBeGreaterThanOrEqual(1);
     // Not due again before check_interval.
-    fleet.reset();
-    await probeNow(gateway);
-    expect(fleet.simulators.openai.state.requests.some((request) => request.headers.authorization === `Bearer ${fleet.keys.openai}`)).toBe(false);
+    suite.fleet.reset();
+    await probeNow(suite.gateway);
+    expect(suite.fleet.simulators.openai.state.requests.some((request) => request.headers.authorization === `Bearer ${suite.fleet.keys.openai}`)).toBe(false);
   });
 
   test('a successful probe moves a disabled provider to recovering', async () => {
     const account = await newAccount();
     await setPolicy(account, SEED_POLICY);
-    await probeNow(gateway);
+    await probeNow(suite.gateway);
     // Disabled half-way to the next probe: the probe comes before the half-open trial would.
     clock.advance(30_000);
     await disableOpenAI(account);
-    expect(await probeNow(gateway)).toBe(0);
+    expect(await probeNow(suite.gateway)).toBe(0);
     expect((await healthOf(account, 'openai')).status).toBe('disabled');
     clock.advance(30_000);
-    expect(await probeNow(gateway)).toBeGreaterThanOrEqual(4);
+    expect(await probeNow(suite.gateway)).toBeGreaterThanOrEqual(4);
     const probed = await healthOf(account, 'openai');
     expect(probed.status).toBe('recovering');
     expect(probed.issues.some((issue) => issue.includes('probe succeeded'))).toBe(true);
@@ -338,8 +312,8 @@ describe('probes', () => {
   test('a key refused by its provider stays out until a probe finds it working', async () => {
     const account = await newAccount();
     await setPolicy(account, SEED_POLICY);
-    await probeNow(gateway);
-    fleet.simulators.anthropic.state.apiKeys.delete(fleet.keys.anthropic);
+    await probeNow(suite.gateway);
+    suite.fleet.simulators.anthropic.state.apiKeys.delete(suite.fleet.keys.anthropic);
     try {
       const refused = await ask(account, { model: 'claude-opus-4-5' });
       expect(refused.status).toBe(502);
@@ -352,13 +326,13 @@ describe('probes', () => {
       expect(anthropic.status).toBe('unavailable');
 
       clock.advance(60_000);
-      await probeNow(gateway);
+      await probeNow(suite.gateway);
       expect((await healthOf(account, 'anthropic')).keys[0]?.status).toBe('invalid');
     } finally {
-      fleet.simulators.anthropic.state.apiKeys.add(fleet.keys.anthropic);
+      suite.fleet.simulators.anthropic.state.apiKeys.add(suite.fleet.keys.anthropic);
     }
     clock.advance(60_000);
-    await probeNow(gateway);
+    await probeNow(suite.gateway);
     // The restored status is persisted in the background; the next requests and reads see it.
     let served = false;
     for (let tries = 0; tries < 50 && !served; tries++) {
@@ -378,7 +352,7 @@ describe('probes', () => {
 describe('a key cooling down after a 429', () => {
   test('leaves its provider degraded, with the cool-down end, not unavailable; the next request is served by it', async () => {
     const account = await newAccount();
-    fleet.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 30 });
+    suite.fleet.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 30 });
     expect((await direct(account)).status).toBe(429);
     const health = await healthOf(account, 'openai');
     const until = new Date(clock.now() + 30_000).toISOString();
@@ -391,7 +365,7 @@ describe('a key cooling down after a 429', () => {
 
   test('a provider whose keys were all refused stays unavailable, with no cool-down', async () => {
     const account = await newAccount();
-    fleet.simulators.openai.inject({ kind: 'auth' });
+    suite.fleet.simulators.openai.inject({ kind: 'auth' });
     expect((await direct(account)).status).toBe(502);
     const health = await healthOf(account, 'openai');
     expect({ status: health.status, cooldown_until: health.cooldown_until }).toEqual({ status: 'unavailable', cooldown_until: null });
@@ -413,7 +387,7 @@ describe('rate_limit_remaining', () => {
   test('drops to 0 after a 429 that says so', async () => {
     const account = await newAccount();
     expect((await direct(account)).status).toBe(200);
-    fleet.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 1 });
+    suite.fleet.simulators.openai.inject({ kind: 'rate_limit', retryAfterSeconds: 1 });
     expect((await direct(account)).status).toBe(429);
     expect((await healthOf(account, 'openai')).rate_limit_remaining).toBe(0);
   });

@@ -4,37 +4,14 @@
 // back; and it does come back, re-checked every check_interval without a health policy or anyone
 // reading GET /v1/providers. QA14 migrator 8.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { ManualClock } from '../../core/clock.ts';
-import {
-  addAccountKeys,
-  call,
-  createAccount,
-  probeNow,
-  sdkFailureOf,
-  startFleet,
-  startRoutingGateway,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { addAccountKeys, call, createAccount, probeNow, routingSuite, sdkFailureOf } from './harness.ts';
 
 const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
-let gateway: RoutingGateway;
-let fleet: SimulatorFleet;
+const suite = routingSuite('rejected', { clock });
 let accounts = 0;
-
-beforeAll(async () => {
-  fleet = startFleet('rejected');
-  gateway = await startRoutingGateway({ env: fleet.environment(), clock });
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  await fleet.stop();
-});
-
-beforeEach(() => fleet.reset());
 
 interface Account {
   key: string;
@@ -42,10 +19,10 @@ interface Account {
 }
 
 async function newAccount(): Promise<Account> {
-  const key = await createAccount(gateway, `rejected-${++accounts}`);
-  const keyIds = await addAccountKeys(gateway, fleet, ['cohere'], key);
+  const key = await createAccount(suite.gateway, `rejected-${++accounts}`);
+  const keyIds = await addAccountKeys(suite.gateway, suite.fleet, ['cohere'], key);
   // Waits for the key's model listing, so no listing call is left to meet an injected fault.
-  expect((await call(gateway, 'GET', '/v1/providers', undefined, { key })).status).toBe(200);
+  expect((await call(suite.gateway, 'GET', '/v1/providers', undefined, { key })).status).toBe(200);
   return { key, keyIds };
 }
 
@@ -62,7 +39,7 @@ function recordingClient(account: Account): { client: OpenAI; wire: WireCall[] }
     wire.push({ status: response.status, shouldRetry: response.headers.get('x-should-retry') });
     return response;
   }) as typeof fetch;
-  return { client: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: account.key, fetch: recording }), wire };
+  return { client: new OpenAI({ baseURL: `${suite.gateway.url}/v1`, apiKey: account.key, fetch: recording }), wire };
 }
 
 const hello = { model: 'command-r', messages: [{ role: 'user' as const, content: 'hi' }] };
@@ -70,32 +47,32 @@ const hello = { model: 'command-r', messages: [{ role: 'user' as const, content:
 describe('an upstream 401', () => {
   test('is answered 502 provider_key_rejected with x-should-retry: false: one call on the wire, one upstream', async () => {
     const account = await newAccount();
-    fleet.simulators.cohere.inject({ kind: 'auth' });
+    suite.fleet.simulators.cohere.inject({ kind: 'auth' });
     const { client, wire } = recordingClient(account);
     const failure = await sdkFailureOf(client.chat.completions.create(hello));
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 502, code: 'provider_key_rejected' });
     expect(wire).toEqual([{ status: 502, shouldRetry: 'false' }]);
-    expect(fleet.simulators.cohere.inferenceRequests()).toHaveLength(1);
+    expect(suite.fleet.simulators.cohere.inferenceRequests()).toHaveLength(1);
   });
 
   test('then, with the key out, the 503 names the refused key and how it returns, and stops the SDK too', async () => {
     const account = await newAccount();
-    fleet.simulators.cohere.inject({ kind: 'auth' });
+    suite.fleet.simulators.cohere.inject({ kind: 'auth' });
     await sdkFailureOf(recordingClient(account).client.chat.completions.create(hello));
     const { client, wire } = recordingClient(account);
     const failure = await sdkFailureOf(client.chat.completions.create(hello));
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 503, code: 'no_provider_available' });
     expect(failure.message).toContain(`key ${account.keyIds.cohere} was rejected by cohere (authentication error)`);
     expect(failure.message).toContain('re-checked');
-    expect(failure.message).not.toContain(fleet.keys.cohere);
+    expect(failure.message).not.toContain(suite.fleet.keys.cohere);
     expect(wire).toEqual([{ status: 503, shouldRetry: 'false' }]);
-    expect(fleet.simulators.cohere.inferenceRequests()).toHaveLength(1);
+    expect(suite.fleet.simulators.cohere.inferenceRequests()).toHaveLength(1);
   });
 
   test('a provider the health check disabled is not a refused key: its 503 keeps Retry-After and no x-should-retry', async () => {
     const account = await newAccount();
-    expect((await call(gateway, 'POST', '/v1/providers/health-check', { auto_disable: true, min_samples: 1 }, { key: account.key })).status).toBe(200);
-    fleet.simulators.cohere.inject({ kind: 'server_error' });
+    expect((await call(suite.gateway, 'POST', '/v1/providers/health-check', { auto_disable: true, min_samples: 1 }, { key: account.key })).status).toBe(200);
+    suite.fleet.simulators.cohere.inject({ kind: 'server_error' });
     const { client, wire } = recordingClient(account);
     await sdkFailureOf(client.chat.completions.create({ ...hello }, { maxRetries: 0 }));
     const failure = await sdkFailureOf(client.chat.completions.create(hello, { maxRetries: 0 }));
@@ -107,14 +84,14 @@ describe('an upstream 401', () => {
 describe('a refused key comes back', () => {
   test('re-checked one check_interval after the refusal, with no health policy set and no GET /v1/providers', async () => {
     const account = await newAccount();
-    fleet.simulators.cohere.inject({ kind: 'auth' });
+    suite.fleet.simulators.cohere.inject({ kind: 'auth' });
     const { client } = recordingClient(account);
     await sdkFailureOf(client.chat.completions.create(hello));
     // Not at once: the refusal itself was the latest check.
-    await probeNow(gateway);
+    await probeNow(suite.gateway);
     expect((await sdkFailureOf(client.chat.completions.create(hello, { maxRetries: 0 }))).status).toBe(503);
     clock.advance(60_000);
-    await probeNow(gateway);
+    await probeNow(suite.gateway);
     // The restored status is persisted in the background; the next request sees it.
     let served = false;
     for (let tries = 0; tries < 50 && !served; tries++) {

@@ -1,59 +1,36 @@
 // The model-class table behind fallback_chain and cost_optimized: the shipped table, the operator's
 // overrides for everyone, an account's overrides for itself, and what routing does with them.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { shippedModelClasses } from '../../core/routing/model-classes.ts';
 import { classOf, lastSentModel, modelClasses } from './expectations.ts';
-import {
-  addAccountKeys,
-  attemptsOf,
-  call,
-  chat,
-  createAccount,
-  errorOf,
-  servedBy,
-  startFleet,
-  startRoutingGateway,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { addAccountKeys, attemptsOf, call, chat, createAccount, errorOf, routingSuite, servedBy } from './harness.ts';
 
-let gateway: RoutingGateway;
-let fleet: SimulatorFleet;
+const suite = routingSuite('classes');
 let accounts = 0;
 
-beforeAll(async () => {
-  fleet = startFleet('classes');
-  gateway = await startRoutingGateway({ env: fleet.environment() });
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  await fleet.stop();
-});
-
-beforeEach(() => fleet.reset());
-
 async function newAccount(): Promise<string> {
-  const key = await createAccount(gateway, `classes-${++accounts}`);
-  await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google'], key);
+  const key = await createAccount(suite.gateway, `classes-${++accounts}`);
+  await addAccountKeys(suite.gateway, suite.fleet, ['openai', 'anthropic', 'google'], key);
   return key;
 }
 
-const overrideForAccount = (key: string, classes: unknown) => call(gateway, 'PUT', '/v1/settings/model-classes', { classes }, { key });
-const overrideForPlatform = (classes: unknown, key?: string) => call(gateway, 'PUT', '/v1/platform/model-classes', { classes }, { key });
-const chain = (key: string, order: string[]) => chat(gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: order } }, {}, key);
+const overrideForAccount = (key: string, classes: unknown) => call(suite.gateway, 'PUT', '/v1/settings/model-classes', { classes }, { key });
+const overrideForPlatform = (classes: unknown, key?: string) => call(suite.gateway, 'PUT', '/v1/platform/model-classes', { classes }, { key });
+const chain = (key: string, order: string[]) =>
+  chat(suite.gateway, { model: 'gpt-4', routing: { strategy: 'fallback_chain', provider_order: order } }, {}, key);
 
 describe('GET /v1/model-classes', () => {
   test('answers the shipped table', async () => {
     const key = await newAccount();
-    const classes = await modelClasses(gateway, key);
+    const classes = await modelClasses(suite.gateway, key);
     expect(classes.map((entry) => entry.name)).toEqual(
-      shippedModelClasses(gateway.runtime.plugins.providers)
+      shippedModelClasses(suite.gateway.runtime.plugins.providers)
         .list()
         .map((entry) => entry.name),
     );
-    for (const shipped of shippedModelClasses(gateway.runtime.plugins.providers).list()) expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
+    for (const shipped of shippedModelClasses(suite.gateway.runtime.plugins.providers).list())
+      expect(classOf(classes, shipped.name).models).toEqual(shipped.models);
     expect(classOf(classes, 'gpt-4').name).toBe('flagship');
   });
 });
@@ -66,45 +43,45 @@ describe('PUT /v1/settings/model-classes (account)', () => {
     expect(response.status).toBe(200);
     const flagship = classOf(((await response.json()) as { classes: Parameters<typeof classOf>[0] }).classes, 'flagship');
     expect(flagship.models.google).toBe('gemini-2.5-flash');
-    expect(flagship.models.anthropic).toBe(shippedModelClasses(gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '');
+    expect(flagship.models.anthropic).toBe(shippedModelClasses(suite.gateway.runtime.plugins.providers).classOf('flagship')?.models.anthropic ?? '');
 
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const served = await chain(key, ['openai', 'google']);
     expect(servedBy(served)).toMatchObject({ provider: 'google', model: 'gemini-2.5-flash', fallbackAttempts: '1' });
-    expect(lastSentModel(fleet, 'google')).toBe('gemini-2.5-flash');
+    expect(lastSentModel(suite.fleet, 'google')).toBe('gemini-2.5-flash');
 
-    expect(classOf(await modelClasses(gateway, other), 'flagship').models.google).toBe('gemini-2.5-pro');
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect(classOf(await modelClasses(suite.gateway, other), 'flagship').models.google).toBe('gemini-2.5-pro');
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     expect(servedBy(await chain(other, ['openai', 'google'])).model).toBe('gemini-2.5-pro');
   });
 
   test('null removes a class: the model then has no equivalents to fall back to', async () => {
     const key = await newAccount();
     expect((await overrideForAccount(key, { flagship: null })).status).toBe(200);
-    expect((await modelClasses(gateway, key)).some((entry) => entry.name === 'flagship')).toBe(false);
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    expect((await modelClasses(suite.gateway, key)).some((entry) => entry.name === 'flagship')).toBe(false);
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const response = await chain(key, ['openai', 'anthropic', 'google']);
     expect(response.status).toBe(502);
     expect((await errorOf(response)).attempts?.map((attempt) => attempt.provider)).toEqual(['openai']);
-    expect(fleet.upstreamCounts()).toEqual(attemptsOf({ openai: 1 }));
+    expect(suite.fleet.upstreamCounts()).toEqual(attemptsOf({ openai: 1 }));
   });
 
   test('a PUT replaces the whole override set: {} brings back the table a null removed, and a class left out is restored', async () => {
     const key = await newAccount();
-    const table = await modelClasses(gateway, key);
+    const table = await modelClasses(suite.gateway, key);
     const removed = await overrideForAccount(key, { flagship: null, small: null });
     expect(removed.status).toBe(200);
     expect(((await removed.json()) as { account_overrides: unknown }).account_overrides).toEqual({ flagship: null, small: null });
-    expect((await modelClasses(gateway, key)).map((entry) => entry.name)).not.toContain('flagship');
+    expect((await modelClasses(suite.gateway, key)).map((entry) => entry.name)).not.toContain('flagship');
 
     // Leaving a class out of the set restores it; the other override stays.
     const one = await overrideForAccount(key, { small: null, flagship: { models: { google: 'gemini-2.5-flash' } } });
     expect(one.status).toBe(200);
-    expect(classOf(await modelClasses(gateway, key), 'flagship').models.google).toBe('gemini-2.5-flash');
+    expect(classOf(await modelClasses(suite.gateway, key), 'flagship').models.google).toBe('gemini-2.5-flash');
     const second = await overrideForAccount(key, { small: null });
     expect(((await second.json()) as { account_overrides: unknown }).account_overrides).toEqual({ small: null });
-    expect(classOf(await modelClasses(gateway, key), 'flagship')).toEqual(classOf(table, 'flagship'));
-    expect((await modelClasses(gateway, key)).map((entry) => entry.name)).not.toContain('small');
+    expect(classOf(await modelClasses(suite.gateway, key), 'flagship')).toEqual(classOf(table, 'flagship'));
+    expect((await modelClasses(suite.gateway, key)).map((entry) => entry.name)).not.toContain('small');
 
     // {} clears every override: the account sees the operator's table again, and falls back along it.
     const cleared = await overrideForAccount(key, {});
@@ -112,9 +89,9 @@ describe('PUT /v1/settings/model-classes (account)', () => {
     const answer = (await cleared.json()) as { classes: unknown; account_overrides: unknown };
     expect(answer.account_overrides).toEqual({});
     expect(answer.classes).toEqual(table);
-    const read = (await (await call(gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as Record<string, unknown>;
+    const read = (await (await call(suite.gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as Record<string, unknown>;
     expect(read).toEqual({ classes: table, account_overrides: {}, platform_overrides: {} });
-    fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     expect(servedBy(await chain(key, ['openai', 'anthropic'])).provider).toBe('anthropic');
   });
 
@@ -139,20 +116,20 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
     const stored = await overrideForPlatform({ flagship: { models: { anthropic: 'claude-sonnet-4-5' } } });
     expect(stored.status).toBe(200);
     try {
-      fleet.simulators.openai.inject({ kind: 'server_error' });
+      suite.fleet.simulators.openai.inject({ kind: 'server_error' });
       await chain(key, ['openai', 'anthropic']);
-      expect(lastSentModel(fleet, 'anthropic')).toBe('claude-sonnet-4-5');
-      fleet.simulators.openai.inject({ kind: 'server_error' });
+      expect(lastSentModel(suite.fleet, 'anthropic')).toBe('claude-sonnet-4-5');
+      suite.fleet.simulators.openai.inject({ kind: 'server_error' });
       await chain(overriding, ['openai', 'anthropic']);
-      expect(lastSentModel(fleet, 'anthropic')).toBe('claude-opus-4-1');
+      expect(lastSentModel(suite.fleet, 'anthropic')).toBe('claude-opus-4-1');
     } finally {
       // {} clears the operator's overrides: every account is back on the shipped table.
       const cleared = await overrideForPlatform({});
       expect(cleared.status).toBe(200);
       expect(((await cleared.json()) as { platform_overrides: unknown }).platform_overrides).toEqual({});
     }
-    expect(classOf(await modelClasses(gateway, key), 'flagship').models).toEqual(
-      shippedModelClasses(gateway.runtime.plugins.providers).named('flagship')?.models ?? {},
+    expect(classOf(await modelClasses(suite.gateway, key), 'flagship').models).toEqual(
+      shippedModelClasses(suite.gateway.runtime.plugins.providers).named('flagship')?.models ?? {},
     );
   });
 
@@ -162,7 +139,7 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
     try {
       await overrideForPlatform({ flagship: { models: { anthropic: 'claude-sonnet-4-5' } } });
       await overrideForPlatform({ mid: { description: 'balanced' } });
-      const read = (await (await call(gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as {
+      const read = (await (await call(suite.gateway, 'GET', '/v1/model-classes', undefined, { key })).json()) as {
         classes: Parameters<typeof classOf>[0];
         account_overrides: unknown;
         platform_overrides: unknown;
@@ -170,7 +147,7 @@ describe('PUT /v1/platform/model-classes (operator)', () => {
       expect(read.platform_overrides).toEqual({ mid: { description: 'balanced' } });
       expect(read.account_overrides).toEqual({ small: null });
       expect(classOf(read.classes, 'flagship').models.anthropic).toBe(
-        shippedModelClasses(gateway.runtime.plugins.providers).named('flagship')?.models.anthropic ?? '',
+        shippedModelClasses(suite.gateway.runtime.plugins.providers).named('flagship')?.models.anthropic ?? '',
       );
       expect(classOf(read.classes, 'mid').description).toBe('balanced');
     } finally {

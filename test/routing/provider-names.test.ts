@@ -5,46 +5,24 @@
 // named for a model that is another provider's, which none of its keys lists, is refused before any
 // call (QA14 migrator 13). Through the official `openai` client.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import {
-  addAccountKeys,
-  attemptsOf,
-  call,
-  createAccount,
-  NO_ATTEMPTS,
-  sdkFailureOf,
-  startFleet,
-  startRoutingGateway,
-  storeKeys,
-  type RoutingGateway,
-  type SimulatorFleet,
-} from './harness.ts';
+import { addAccountKeys, attemptsOf, call, createAccount, NO_ATTEMPTS, routingSuite, sdkFailureOf, storeKeys } from './harness.ts';
 
-let gateway: RoutingGateway;
-let fleet: SimulatorFleet;
+const suite = routingSuite('names');
 let adminKey: string;
 let keyIds: Record<string, string>;
 
 beforeAll(async () => {
-  fleet = startFleet('names');
-  gateway = await startRoutingGateway({ env: fleet.environment() });
-  adminKey = await createAccount(gateway, 'provider-names');
-  keyIds = await addAccountKeys(gateway, fleet, ['openai', 'anthropic', 'google', 'cohere', 'perplexity'], adminKey);
+  adminKey = await createAccount(suite.gateway, 'provider-names');
+  keyIds = await addAccountKeys(suite.gateway, suite.fleet, ['openai', 'anthropic', 'google', 'cohere', 'perplexity'], adminKey);
   // Waits for every key's model listing (what the provider says it serves).
-  expect((await call(gateway, 'GET', '/v1/providers', undefined, { key: adminKey })).status).toBe(200);
+  expect((await call(suite.gateway, 'GET', '/v1/providers', undefined, { key: adminKey })).status).toBe(200);
 });
-
-afterAll(async () => {
-  await gateway.stop();
-  await fleet.stop();
-});
-
-beforeEach(() => fleet.reset());
 
 function clientWith(headers: Record<string, string> = {}): OpenAI {
-  return new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: adminKey, maxRetries: 0, defaultHeaders: headers });
+  return new OpenAI({ baseURL: `${suite.gateway.url}/v1`, apiKey: adminKey, maxRetries: 0, defaultHeaders: headers });
 }
 
 const hello = [{ role: 'user' as const, content: 'hi' }];
@@ -55,7 +33,7 @@ describe('X-Provider without X-Provider-Key', () => {
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'X-Provider' });
     expect(failure.message).toContain("unknown provider 'acme'");
     expect(failure.message).toContain('openai');
-    expect(fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
+    expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
   });
 
   test("a provider that does not serve the model is a 400 naming the conflict and the ways out, not another provider's answer", async () => {
@@ -69,7 +47,7 @@ describe('X-Provider without X-Provider-Key', () => {
       expect(failure.message).toContain(`X-Provider: ${owner}`);
       expect(failure.message).not.toContain('X-Provider-Key');
     }
-    expect(fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
+    expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
   });
 
   test('a provider field naming another provider is a 400 too', async () => {
@@ -91,7 +69,7 @@ describe('X-Provider without X-Provider-Key', () => {
 
   test('a model no provider is known to serve (a fine-tune) goes to the provider the header names', async () => {
     await sdkFailureOf(clientWith({ 'X-Provider': 'google' }).chat.completions.create({ model: 'tuned-support-bot-7', messages: hello }));
-    expect(fleet.upstreamCounts()).toEqual(attemptsOf({ google: 1 }));
+    expect(suite.fleet.upstreamCounts()).toEqual(attemptsOf({ google: 1 }));
   });
 });
 
@@ -109,7 +87,7 @@ describe("LiteLLM's provider prefixes", () => {
       const { data, response } = await clientWith().chat.completions.create({ model, messages: hello }).withResponse();
       expect(data.choices[0]?.message.content).toBe('Echo: hi');
       expect(response.headers.get('x-provider-used')).toBe(provider);
-      const sent = fleet.simulators[provider as 'google'].inferenceRequests()[0];
+      const sent = suite.fleet.simulators[provider as 'google'].inferenceRequests()[0];
       // Gemini takes the model in the URL; the others in the body.
       expect(JSON.stringify(sent)).toContain(model.slice(model.indexOf('/') + 1));
       expect(JSON.stringify(sent)).not.toContain(model);
@@ -136,23 +114,28 @@ describe("a provider named for another provider's model", () => {
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'provider' });
     expect(failure.message).toContain("google does not serve the model 'gpt-4o'");
     expect(failure.message).toContain('provider: openai');
-    expect(fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
+    expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
   });
 
   test('google/gpt-4o is the same refusal, naming the model', async () => {
     const failure = await sdkFailureOf(clientWith().chat.completions.create({ model: 'google/gpt-4o', messages: hello }));
     expect({ status: failure.status, code: failure.code, param: failure.param }).toEqual({ status: 400, code: 'invalid_field', param: 'model' });
     expect(failure.message).toContain('openai/gpt-4o');
-    expect(fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
+    expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
   });
 
   test("a key that lists the model serves it: an OpenAI-compatible proxy of other providers' models is not refused", async () => {
     const proxy = startOpenAISimulator({ apiKeys: ['names-proxy-key'], models: ['gpt-4o-mini', 'claude-haiku-4-5'] });
     try {
-      const proxyAdmin = await createAccount(gateway, 'provider-names-proxy');
-      await storeKeys(gateway, '/v1/providers/keys', [{ name: 'openai', api_key: 'names-proxy-key', settings: { base_url: `${proxy.url}/v1` } }], proxyAdmin);
-      expect((await call(gateway, 'GET', '/v1/providers', undefined, { key: proxyAdmin })).status).toBe(200);
-      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: proxyAdmin, maxRetries: 0 });
+      const proxyAdmin = await createAccount(suite.gateway, 'provider-names-proxy');
+      await storeKeys(
+        suite.gateway,
+        '/v1/providers/keys',
+        [{ name: 'openai', api_key: 'names-proxy-key', settings: { base_url: `${proxy.url}/v1` } }],
+        proxyAdmin,
+      );
+      expect((await call(suite.gateway, 'GET', '/v1/providers', undefined, { key: proxyAdmin })).status).toBe(200);
+      const client = new OpenAI({ baseURL: `${suite.gateway.url}/v1`, apiKey: proxyAdmin, maxRetries: 0 });
       const { response } = await client.chat.completions
         .create({ model: 'claude-haiku-4-5', messages: hello, provider: 'openai' } as OpenAI.ChatCompletionCreateParamsNonStreaming)
         .withResponse();
@@ -177,6 +160,6 @@ describe("a provider named for another provider's model", () => {
         provider: 'google',
       } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
-    expect(fleet.upstreamCounts()).toEqual(attemptsOf({ google: 2 }));
+    expect(suite.fleet.upstreamCounts()).toEqual(attemptsOf({ google: 2 }));
   });
 });
