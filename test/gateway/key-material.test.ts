@@ -4,30 +4,17 @@
 // key as 502: an HTTP header cannot carry it. Every field and header that takes a key answers 400
 // invalid_field naming itself, with the rule, never the key.
 
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { connect } from 'node:net';
-import { addProviderKeys, call, expectSpecError, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
+import { call, expectSpecError } from '../helpers/gateway.ts';
+import { openAIGatewaySuite } from '../helpers/openai-gateway.ts';
 
 const UPSTREAM_KEY = 'sk-proj-KeyMaterialUpstreamKey0123456789abcdef';
 const RULE = 'must be printable ASCII without spaces: provider keys have no other characters';
 /** What the docs printed as placeholders, and what a paste can bring: none is a key a provider issues. */
 const NOT_KEYS = ['sk-…', 'sk-proj-…', 'sk-proj-clé0123456789', 'sk-has a space', 'sk-tab\there', 'sk-\u00a0nbsp0123456789'];
 
-let simulator: SimulatorHandle;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1` }, probes: false });
-  await addProviderKeys(gateway, [{ name: 'openai', api_key: UPSTREAM_KEY }]);
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  await simulator.stop();
-});
+const suite = openAIGatewaySuite(UPSTREAM_KEY);
 
 /** Expects 400 invalid_field on `param` stating the rule, without the refused key anywhere in the answer. */
 async function expectRefusedKey(response: Response, param: string, key: string): Promise<void> {
@@ -39,7 +26,7 @@ async function expectRefusedKey(response: Response, param: string, key: string):
 }
 
 async function storedKeyCount(path: string): Promise<number> {
-  const body = (await (await call(gateway, 'GET', path)).json()) as { providers: Array<{ keys?: unknown[] }> };
+  const body = (await (await call(suite.gateway, 'GET', path)).json()) as { providers: Array<{ keys?: unknown[] }> };
   return body.providers.reduce((sum, provider) => sum + (provider.keys?.length ?? 1), 0);
 }
 
@@ -47,35 +34,35 @@ describe('a provider key that is not printable ASCII without spaces is refused a
   test('POST /v1/providers/keys: 400 naming providers[i].api_key, nothing stored', async () => {
     const before = await storedKeyCount('/v1/providers');
     for (const key of NOT_KEYS) {
-      const response = await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: key }] });
+      const response = await call(suite.gateway, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: key }] });
       await expectRefusedKey(response, 'providers[0].api_key', key);
     }
     expect(await storedKeyCount('/v1/providers')).toBe(before);
   });
 
   test('POST /v1/platform/keys: the same rule for the operator', async () => {
-    const response = await call(gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: 'sk-…' }] });
+    const response = await call(suite.gateway, 'POST', '/v1/platform/keys', { providers: [{ name: 'openai', api_key: 'sk-…' }] });
     await expectRefusedKey(response, 'providers[0].api_key', 'sk-…');
   });
 
   test("a rotation's new_api_key: 400, not 422 rotation_test_failed with reason server_error", async () => {
-    const response = await call(gateway, 'POST', '/v1/providers/keys/rotate', { provider: 'openai', new_api_key: 'sk-proj-…' });
+    const response = await call(suite.gateway, 'POST', '/v1/providers/keys/rotate', { provider: 'openai', new_api_key: 'sk-proj-…' });
     await expectRefusedKey(response, 'new_api_key', 'sk-proj-…');
-    const rotations = (await (await call(gateway, 'GET', '/v1/providers/keys/rotations')).json()) as { rotations: unknown[] };
+    const rotations = (await (await call(suite.gateway, 'GET', '/v1/providers/keys/rotations')).json()) as { rotations: unknown[] };
     expect(rotations.rotations).toEqual([]);
   });
 
   test('a reconciliation admin key: 400, not 502 upstream_error suggesting to store it unchecked', async () => {
-    const response = await call(gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: 'sk-admin-…' });
+    const response = await call(suite.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: 'sk-admin-…' });
     await expectRefusedKey(response, 'admin_key', 'sk-admin-…');
   });
 
   test('X-Provider-Key: 400 naming the header before any upstream call', async () => {
-    const calls = simulator.inferenceRequests().length;
+    const calls = suite.simulator.inferenceRequests().length;
     // fetch sends header values as bytes up to U+00FF: a space, a tab and é reach Keyway as sent.
     for (const key of ['sk-has a space0123456789', 'sk-tab\there0123456789', 'sk-proj-clé0123456789']) {
       const response = await call(
-        gateway,
+        suite.gateway,
         'POST',
         '/v1/chat/completions',
         { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
@@ -83,15 +70,15 @@ describe('a provider key that is not printable ASCII without spaces is refused a
       );
       await expectRefusedKey(response, 'X-Provider-Key', key);
     }
-    expect(simulator.inferenceRequests().length).toBe(calls);
+    expect(suite.simulator.inferenceRequests().length).toBe(calls);
   });
 
   test('X-Provider-Key with the UTF-8 bytes of `sk-…`, as curl sends the docs placeholder: 400 naming the header', async () => {
     const answer = await rawRequest(
-      gateway.url,
+      suite.gateway.url,
       [
         'POST /v1/chat/completions HTTP/1.1',
-        `Host: ${new URL(gateway.url).host}`,
+        `Host: ${new URL(suite.gateway.url).host}`,
         'Authorization: Bearer kw_op_TestOperatorKey0123456789abcdefghij',
         'Content-Type: application/json',
         'X-Provider: openai',
@@ -106,12 +93,12 @@ describe('a provider key that is not printable ASCII without spaces is refused a
   });
 
   test('keys as providers issue them are still taken', async () => {
-    const response = await call(gateway, 'POST', '/v1/providers/keys', {
+    const response = await call(suite.gateway, 'POST', '/v1/providers/keys', {
       providers: [{ name: 'openai', api_key: 'sk-proj-Another_Key-0123456789~!#$%&*+=?^`{|}' }],
     });
     expect(response.status).toBe(201);
     const served = await call(
-      gateway,
+      suite.gateway,
       'POST',
       '/v1/chat/completions',
       { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },

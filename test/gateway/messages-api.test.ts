@@ -174,6 +174,19 @@ describe('search results, in a user turn and in a tool result', () => {
   ];
   const parisText = 'Search result: Paris weather\n\nSource: https://docs.example.com/paris\n\nSunny, 21C.';
   const louvreText = 'Search result: Louvre hours\n\nSource: kb://louvre\n\nOpen 9:00 to 18:00.\n\nClosed on Tuesdays.';
+  /** What OpenAI was sent: the search results as text (the tool message's content as given), nothing only Anthropic reads. */
+  const expectSentAsText = (toolContent: unknown): void => {
+    const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
+    expect(sent.messages[0]).toEqual({
+      role: 'user',
+      content: [
+        { type: 'text', text: parisText },
+        { type: 'text', text: 'And the Louvre?' },
+      ],
+    });
+    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: toolContent });
+    for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+  };
 
   /** The blocks Anthropic's simulator received, which refuses a search result Anthropic would refuse. */
   function sentToAnthropic(): Array<{ role: string; content: unknown }> {
@@ -217,16 +230,7 @@ describe('search results, in a user turn and in a tool result', () => {
     const { response } = await client.messages.create({ model: 'gpt-4o', max_tokens: 200, tools: searchTools, messages: conversation }).withResponse();
     expect(response.headers.get('x-provider-used')).toBe('openai');
     expect(response.headers.get('x-keyway-warnings')).toContain('sent search_result blocks as text (title, source, content): only Anthropic takes them');
-    const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
-    expect(sent.messages[0]).toEqual({
-      role: 'user',
-      content: [
-        { type: 'text', text: parisText },
-        { type: 'text', text: 'And the Louvre?' },
-      ],
-    });
-    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: louvreText });
-    for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+    expectSentAsText(louvreText);
   });
 
   test('a fallback from Anthropic to OpenAI sends them as text too, warned, and nothing only Anthropic reads', async () => {
@@ -245,16 +249,7 @@ describe('search results, in a user turn and in a tool result', () => {
     expect(response.headers.get('x-provider-used')).toBe('openai');
     expect(sentToAnthropic()).toEqual(conversation);
     expect(response.headers.get('x-keyway-warnings')).toContain('openai: the search results at messages[0] were sent as text');
-    const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };
-    expect(sent.messages[0]).toEqual({
-      role: 'user',
-      content: [
-        { type: 'text', text: parisText },
-        { type: 'text', text: 'And the Louvre?' },
-      ],
-    });
-    expect(sent.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'toolu_01', content: [{ type: 'text', text: louvreText }] });
-    for (const field of ['search_result', 'citations', 'cache_control']) expect(JSON.stringify(sent)).not.toContain(field);
+    expectSentAsText([{ type: 'text', text: louvreText }]);
   });
 });
 

@@ -2,34 +2,21 @@
 // be passed on as about 73 years of seconds (and cooled the key for as long); it is held to a day. One
 // that says nothing usable is not passed on at all.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
+import { beforeEach, describe, expect, test } from 'bun:test';
+import { call } from '../helpers/gateway.ts';
+import { openAIGatewaySuite } from '../helpers/openai-gateway.ts';
 
 const UPSTREAM_KEY = 'sk-proj-RetryAfterUpstreamKey00000000001';
 const DAY_SECONDS = 86_400;
-let simulator: SimulatorHandle;
-let gateway: TestGateway;
+const suite = openAIGatewaySuite(UPSTREAM_KEY);
 
-beforeAll(async () => {
-  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1` }, probes: false });
-  await addProviderKeys(gateway, [{ name: 'openai', api_key: UPSTREAM_KEY }]);
-});
-
-afterAll(async () => {
-  await gateway.stop();
-  await simulator.stop();
-});
-
-beforeEach(() => simulator.reset());
+beforeEach(() => suite.simulator.reset());
 
 const RATE_LIMITED = { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } };
 
 async function rateLimitedWith(retryAfter: string): Promise<Response> {
-  simulator.inject({ kind: 'status', status: 429, body: RATE_LIMITED, headers: { 'retry-after': retryAfter } });
-  const response = await call(gateway, 'POST', '/v1/chat/completions', {
+  suite.simulator.inject({ kind: 'status', status: 429, body: RATE_LIMITED, headers: { 'retry-after': retryAfter } });
+  const response = await call(suite.gateway, 'POST', '/v1/chat/completions', {
     model: 'gpt-4o',
     messages: [{ role: 'user', content: 'hi' }],
     routing: { strategy: 'direct' },
@@ -44,7 +31,7 @@ describe("an upstream 429's Retry-After", () => {
     const response = await rateLimitedWith('Wed, 21 Oct 2099 07:28:00 GMT');
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe(String(DAY_SECONDS));
-    const health = (await (await call(gateway, 'GET', '/v1/providers/health')).json()) as {
+    const health = (await (await call(suite.gateway, 'GET', '/v1/providers/health')).json()) as {
       providers: Array<{ name: string; keys: Array<{ cooldown_until: string | null }> }>;
     };
     const cooldown = health.providers.find((provider) => provider.name === 'openai')?.keys[0]?.cooldown_until;
