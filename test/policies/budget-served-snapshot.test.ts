@@ -4,8 +4,7 @@
 // of the model (core/catalog/snapshots.ts), or the cap is overshot by the difference.
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { call } from '../helpers/gateway.ts';
-import { bookedOpenAIToday, startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import { bookedOpenAIToday, startTeamGateway, type TeamGateway, memberSummaryChat } from './team-fixture.ts';
 
 // Twelve calls one at a time, then a burst: a cap a few calls above the twelve, so the burst's last
 // admissions are decided by the reservation while the booked cost is the snapshot's (0.004275 without the bound).
@@ -20,14 +19,7 @@ afterAll(async () => {
   await setup.stop();
 });
 
-const chat = (stream: boolean) =>
-  call(
-    setup.gateway,
-    'POST',
-    '/v1/chat/completions',
-    { model: 'gpt-4o', max_tokens: 16, stream, messages: [{ role: 'user', content: 'Summarise the release notes in one line, please.' }] },
-    { key: setup.memberKey },
-  );
+const chat = (stream: boolean) => memberSummaryChat(setup, stream);
 
 test('requests served by a dearer snapshot of the alias never spend past the cap, one at a time or at once', async () => {
   let served = 0;

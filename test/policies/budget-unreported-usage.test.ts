@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { call } from '../helpers/gateway.ts';
 import { startUsageRewriter, type UsageRewriter } from '../helpers/usage-rewriter.ts';
-import { bookedOpenAIToday, startTeamGateway, type TeamGateway } from './team-fixture.ts';
+import { bookedOpenAIToday, startTeamGateway, type TeamGateway, memberSummaryChat } from './team-fixture.ts';
 
 // About ten honest calls of the request below.
 const CAP_USD = 0.002;
@@ -29,14 +29,7 @@ afterAll(async () => {
   await rewriter.stop();
 });
 
-const chat = (stream: boolean) =>
-  call(
-    setup.gateway,
-    'POST',
-    '/v1/chat/completions',
-    { model: 'gpt-4o', max_tokens: 16, stream, messages: [{ role: 'user', content: 'Summarise the release notes in one line, please.' }] },
-    { key: setup.memberKey },
-  );
+const chat = (stream: boolean) => memberSummaryChat(setup, stream);
 
 interface UsageMe {
   totals: { requests: number; cost_usd: number };

@@ -157,3 +157,14 @@ export async function postChatsAtOnce(
     }),
   );
 }
+
+/** A member's short gpt-4o call (16 output tokens at most), streamed or not: the budget tests' unit of spend. */
+export function memberSummaryChat(setup: TeamGateway, stream: boolean): Promise<Response> {
+  return call(
+    setup.gateway,
+    'POST',
+    '/v1/chat/completions',
+    { model: 'gpt-4o', max_tokens: 16, stream, messages: [{ role: 'user', content: 'Summarise the release notes in one line, please.' }] },
+    { key: setup.memberKey },
+  );
+}
