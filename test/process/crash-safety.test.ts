@@ -2,13 +2,10 @@
 // second SIGTERM still writes the queue; a stream still running at the drain deadline is ended with
 // an error event, booked once, and does not hold the shutdown.
 
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
 import {
   addOpenAIKey,
   chatCompletion,
@@ -18,6 +15,7 @@ import {
   ssePayloads,
   startGatewayProcess,
   type GatewayProcess,
+  simulatorAndScratch,
 } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-CrashSafetyUpstreamKey00000000001';
@@ -25,29 +23,14 @@ const OPERATOR_KEY = 'kw_op_CrashSafetyOperatorKey0123456789abcdef';
 /** A reply of about 80 words: at a few hundred milliseconds a chunk, a stream of many seconds. */
 const LONG_PROMPT = 'word '.repeat(80).trim();
 
-let simulator: SimulatorHandle;
-const scratch: string[] = [];
-
-beforeAll(() => {
-  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-});
-
-afterAll(async () => {
-  await simulator.stop();
-  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
-});
-
-function dataDirectory(name: string): string {
-  const directory = mkdtempSync(join(tmpdir(), `keyway-${name}-`));
-  scratch.push(directory);
-  return directory;
-}
+const suite = simulatorAndScratch(UPSTREAM_KEY);
+const dataDirectory = (name: string): string => suite.dataDirectory(name);
 
 function start(directory: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
   return startGatewayProcess({
     command: FROM_SOURCE,
     cwd: directory,
-    env: dataFolderEnv(directory, { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url }, extra: env }),
+    env: dataFolderEnv(directory, { operatorKey: OPERATOR_KEY, upstreams: { openai: suite.simulator.url }, extra: env }),
   });
 }
 
@@ -144,7 +127,7 @@ test('a second SIGTERM does not kill the drain: streams end at once, every queue
   try {
     await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
     const answered = await answeredCalls(gateway.url, 0, 10);
-    simulator.inject({ kind: 'slow_stream', delayMs: 300 });
+    suite.simulator.inject({ kind: 'slow_stream', delayMs: 300 });
     const streaming = await chatCompletion(gateway.url, OPERATOR_KEY, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: LONG_PROMPT }] });
     expect(streaming.status).toBe(200);
     const streamId = streaming.headers.get('x-request-id') as string;
@@ -183,7 +166,7 @@ test('a stream still running at the drain deadline ends with an error event, is 
   let exited = false;
   try {
     await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
-    simulator.inject({ kind: 'slow_stream', delayMs: 300 });
+    suite.simulator.inject({ kind: 'slow_stream', delayMs: 300 });
     const streaming = await chatCompletion(gateway.url, OPERATOR_KEY, { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: LONG_PROMPT }] });
     expect(streaming.status).toBe(200);
     const streamId = streaming.headers.get('x-request-id') as string;

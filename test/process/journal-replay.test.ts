@@ -5,14 +5,11 @@
 // - a gateway that keeps running replays the journal of another one on the same data directory that
 //   died (its periodic rescan), and never touches it while that one lives.
 
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcessStat } from '../../core/accounting/journal-owner.ts';
-import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
 import {
   addOpenAIKey,
   chatCompletion,
@@ -24,32 +21,22 @@ import {
   startGatewayProcess,
   waitUntilListening,
   type GatewayProcess,
+  simulatorAndScratch,
 } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-JournalReplayUpstreamKey0000000001';
 const OPERATOR_KEY = 'kw_op_JournalReplayOperatorKey0123456789abc';
 
-let simulator: SimulatorHandle;
-const scratch: string[] = [];
-
-beforeAll(() => {
-  simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-});
-
-afterAll(async () => {
-  await simulator.stop();
-  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
-});
-
-function dataDirectory(name: string): string {
-  const directory = mkdtempSync(join(tmpdir(), `keyway-${name}-`));
-  scratch.push(directory);
-  return directory;
-}
+const suite = simulatorAndScratch(UPSTREAM_KEY);
+const dataDirectory = (name: string): string => suite.dataDirectory(name);
 
 function gatewayEnv(directory: string, extra: Record<string, string> = {}): Record<string, string> {
   // Rows stay in the journal only until a flush a minute away: a journal not replayed is rows missing.
-  return dataFolderEnv(directory, { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url }, extra: { KEYWAY_USAGE_FLUSH_MS: '60000', ...extra } });
+  return dataFolderEnv(directory, {
+    operatorKey: OPERATOR_KEY,
+    upstreams: { openai: suite.simulator.url },
+    extra: { KEYWAY_USAGE_FLUSH_MS: '60000', ...extra },
+  });
 }
 
 function rowsPerRequest(directory: string): Map<string, number> {
@@ -122,7 +109,7 @@ test.skipIf(readProcessStat('self') === undefined)(
       );
       await addOpenAIKey(url, OPERATOR_KEY, UPSTREAM_KEY);
       // Answers spread over about 1.5 s: some are done at the kill, the rest are cut by it.
-      simulator.inject(...Array.from({ length: 30 }, (_, index) => ({ kind: 'delay' as const, delayMs: index * 50 })));
+      suite.simulator.inject(...Array.from({ length: 30 }, (_, index) => ({ kind: 'delay' as const, delayMs: index * 50 })));
       const calls: Call[] = [];
       const inFlight = Array.from({ length: 30 }, (_, index) => call(url, index).then((one) => void calls.push(one)));
       for (let waited = 0; calls.filter((one) => one.complete).length < 8 && waited < 10_000; waited += 10) await Bun.sleep(10);

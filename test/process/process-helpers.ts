@@ -2,8 +2,13 @@
 // watches its output, so tests see exactly what an operator sees: exit codes, stdout, stderr.
 
 import type { Subprocess } from 'bun';
+import { afterAll, beforeAll } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ssePayloads } from '../helpers/sse.ts';
+import type { SimulatorHandle } from '../simulators/common.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
 
 export { ssePayloads };
 
@@ -230,4 +235,28 @@ export function chatCompletion(url: string, key: string, body: Record<string, un
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
+}
+
+/**
+ * A test file's OpenAI simulator (holding `upstreamKey`) and its scratch data directories: the simulator
+ * starts before the file's tests; both go after them. Read `simulator` inside tests.
+ */
+export function simulatorAndScratch(upstreamKey: string): { readonly simulator: SimulatorHandle; dataDirectory(name: string): string } {
+  const scratch: string[] = [];
+  const suite = {
+    simulator: undefined as unknown as SimulatorHandle,
+    dataDirectory(name: string): string {
+      const directory = mkdtempSync(join(tmpdir(), `keyway-${name}-`));
+      scratch.push(directory);
+      return directory;
+    },
+  };
+  beforeAll(() => {
+    suite.simulator = startOpenAISimulator({ apiKeys: [upstreamKey] });
+  });
+  afterAll(async () => {
+    await suite.simulator.stop();
+    for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
+  });
+  return suite;
 }
