@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { LOUVRE_AS_TEXT, LOUVRE_RESULT, PARIS_AS_TEXT, PARIS_RESULT } from '../fixtures/anthropic/search-results.ts';
 import { betaTool } from '@anthropic-ai/sdk/helpers/beta/json-schema';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
@@ -146,23 +147,8 @@ describe('a tool result holding an image, and cache_control on tools and tool re
 // A RAG client: search results as top-level user content and as what its search tool returned.
 // The search results both describes below send: what a RAG client's search tool returns.
 const searchTools: Anthropic.Tool[] = [{ name: 'search_docs', input_schema: { type: 'object', properties: { query: { type: 'string' } } } }];
-const parisResult: Anthropic.SearchResultBlockParam = {
-  type: 'search_result',
-  source: 'https://docs.example.com/paris',
-  title: 'Paris weather',
-  content: [{ type: 'text', text: 'Sunny, 21C.' }],
-  citations: { enabled: true },
-};
-const louvre: Anthropic.SearchResultBlockParam = {
-  type: 'search_result',
-  source: 'kb://louvre',
-  title: 'Louvre hours',
-  content: [
-    { type: 'text', text: 'Open 9:00 to 18:00.' },
-    { type: 'text', text: 'Closed on Tuesdays.' },
-  ],
-  citations: { enabled: true },
-};
+const parisResult = PARIS_RESULT;
+const louvre = LOUVRE_RESULT;
 
 describe('search results, in a user turn and in a tool result', () => {
   const paris: Anthropic.SearchResultBlockParam = { ...parisResult, cache_control: { type: 'ephemeral' } };
@@ -172,8 +158,8 @@ describe('search results, in a user turn and in a tool result', () => {
     { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'search_docs', input: { query: 'louvre' } }] },
     { role: 'user', content: [toolResult] },
   ];
-  const parisText = 'Search result: Paris weather\n\nSource: https://docs.example.com/paris\n\nSunny, 21C.';
-  const louvreText = 'Search result: Louvre hours\n\nSource: kb://louvre\n\nOpen 9:00 to 18:00.\n\nClosed on Tuesdays.';
+  const parisText = PARIS_AS_TEXT;
+  const louvreText = LOUVRE_AS_TEXT;
   /** What OpenAI was sent: the search results as text (the tool message's content as given), nothing only Anthropic reads. */
   const expectSentAsText = (toolContent: unknown): void => {
     const sent = openai.inferenceRequests()[0]?.body as { messages: unknown[] };

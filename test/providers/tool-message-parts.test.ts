@@ -8,6 +8,7 @@ import { buildCohereChatBody } from '../../providers/cohere/request.ts';
 import { buildGeminiRequest } from '../../providers/google/request.ts';
 import { buildOpenAIChatBody } from '../../providers/openai-compatible/request.ts';
 import { buildPerplexityChatBody } from '../../providers/perplexity/request.ts';
+import { LOUVRE_AS_TEXT, LOUVRE_RESULT } from '../fixtures/anthropic/search-results.ts';
 
 const IMAGE_URL = 'data:image/png;base64,iVBORw0KGgo=';
 
@@ -120,18 +121,8 @@ describe('a failed tool result and Anthropic breakpoints, after a fallback from 
 });
 
 describe('search results kept for Anthropic, after a fallback to a provider without them', () => {
-  const result = {
-    type: 'search_result',
-    source: 'kb://louvre',
-    title: 'Louvre hours',
-    content: [
-      { type: 'text', text: 'Open 9:00 to 18:00.' },
-      { type: 'text', text: 'Closed on Tuesdays.' },
-    ],
-    citations: { enabled: true },
-    cache_control: { type: 'ephemeral' },
-  };
-  const asText = 'Search result: Louvre hours\n\nSource: kb://louvre\n\nOpen 9:00 to 18:00.\n\nClosed on Tuesdays.';
+  const result = { ...LOUVRE_RESULT, cache_control: { type: 'ephemeral' } };
+  const asText = LOUVRE_AS_TEXT;
 
   function requestWithSearchResults(model: string): ChatRequest {
     return {
