@@ -48,6 +48,8 @@ export class MetricsCollector {
   private readonly byLabels = new Map<string, RouteSeries>();
   /** Upstream attempt failures: provider label → reason label → count. */
   readonly upstreamErrors = new Map<string, Map<string, number>>();
+  /** Candidates passed over without an upstream call (their translation refused the request): provider label → reason label → count. */
+  readonly skippedCandidates = new Map<string, Map<string, number>>();
   /** Policy refusals by error code. */
   readonly policyRefusals = new Map<string, number>();
   budgetRefusals = 0;
@@ -101,24 +103,32 @@ export class MetricsCollector {
         }
       }
     }
-    const attempts = context.attempts.length + (served === undefined ? 0 : 1);
-    if (attempts > 1) route.fallbackAttempts += attempts - 1;
+    // A skipped candidate never called its provider: it is neither an upstream error nor a fallback
+    // attempt, and has its own counter (an operator sees a route that keeps refusing a feature).
+    let upstreamAttempts = served === undefined ? 0 : 1;
     for (let index = 0; index < context.attempts.length; index++) {
       const attempt = context.attempts[index];
-      if (attempt !== undefined) this.countUpstreamError(attempt.provider, attempt.reason);
+      if (attempt === undefined) continue;
+      if (attempt.skipped === true) {
+        this.countByReason(this.skippedCandidates, attempt.provider, attempt.reason);
+        continue;
+      }
+      upstreamAttempts++;
+      this.countByReason(this.upstreamErrors, attempt.provider, attempt.reason);
     }
+    if (upstreamAttempts > 1) route.fallbackAttempts += upstreamAttempts - 1;
     if (code !== '' && POLICY_CODES.has(code)) {
       this.policyRefusals.set(code, (this.policyRefusals.get(code) ?? 0) + 1);
       if (code === 'budget_exceeded') this.budgetRefusals += 1;
     }
   }
 
-  private countUpstreamError(provider: string, reason: string): void {
+  private countByReason(counts: Map<string, Map<string, number>>, provider: string, reason: string): void {
     const label = this.providerLabel(provider);
-    let byReason = this.upstreamErrors.get(label);
+    let byReason = counts.get(label);
     if (byReason === undefined) {
       byReason = new Map();
-      this.upstreamErrors.set(label, byReason);
+      counts.set(label, byReason);
     }
     const reasonValue = byReason.has(reason) ? reason : reasonLabel(reason);
     byReason.set(reasonValue, (byReason.get(reasonValue) ?? 0) + 1);

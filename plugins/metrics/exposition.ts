@@ -75,6 +75,15 @@ function routeFamily(
   for (const series of collector.series) each(series);
 }
 
+/** A counter family by provider and reason (provider label → reason label → count). */
+function byProviderAndReason(out: MetricsWriter, name: string, help: string, counts: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
+  out.family(name, 'counter', help);
+  for (const [provider, byReason] of counts) {
+    const providerLabel = `gen_ai_provider_name="${escapeLabelValue(provider === '_other' ? provider : providerName(provider))}"`;
+    for (const [reason, count] of byReason) out.sample(name, withLabel(providerLabel, 'reason', reason), count);
+  }
+}
+
 export function renderMetrics(
   collector: MetricsCollector,
   usageQueue: UsageQueueView | undefined,
@@ -165,11 +174,13 @@ export function renderMetrics(
       if (series.fallbackAttempts > 0) out.sample('keyway_fallback_attempts_total', series.labels, series.fallbackAttempts);
     },
   );
-  out.family('keyway_upstream_errors_total', 'counter', 'Failed upstream attempts by provider and failure reason.');
-  for (const [provider, byReason] of collector.upstreamErrors) {
-    const providerLabel = `gen_ai_provider_name="${escapeLabelValue(provider === '_other' ? provider : providerName(provider))}"`;
-    for (const [reason, count] of byReason) out.sample('keyway_upstream_errors_total', withLabel(providerLabel, 'reason', reason), count);
-  }
+  byProviderAndReason(out, 'keyway_upstream_errors_total', 'Failed upstream attempts by provider and failure reason.', collector.upstreamErrors);
+  byProviderAndReason(
+    out,
+    'keyway_skipped_candidates_total',
+    'Fallback candidates passed over without an upstream call, their translation having refused the request (n > 1 on Anthropic), by provider and reason.',
+    collector.skippedCandidates,
+  );
   out.family('keyway_policy_refusals_total', 'counter', 'Requests refused by a policy or a permission, by error code.');
   for (const [code, count] of collector.policyRefusals) out.sample('keyway_policy_refusals_total', `error_type="${escapeLabelValue(code)}"`, count);
   out.family('keyway_budget_refusals_total', 'counter', 'Requests refused because a budget was exhausted (402 budget_exceeded).');

@@ -72,6 +72,32 @@ describe('the metrics collector', () => {
     expect(valueOf(exposition, 'keyway_upstream_errors_total', { gen_ai_provider_name: '_other', reason: '_other' })).toBe(1);
   });
 
+  test('a candidate skipped without an upstream call is neither an upstream error nor a fallback attempt', () => {
+    const collector = new MetricsCollector(() => true);
+    // Anthropic refused n > 1 before any call; OpenAI failed with a 500; Google answered.
+    const context = served('google', 'gemini-2.5-pro');
+    context.attempts.push(
+      {
+        provider: 'anthropic',
+        model: 'claude-3-5-haiku-20241022',
+        keyId: 'pk_a',
+        owner: 'account',
+        reason: 'unsupported_feature',
+        status: 400,
+        durationMs: 0,
+        skipped: true,
+      },
+      { provider: 'openai', model: 'gpt-4o-mini', keyId: 'pk_o', owner: 'account', reason: 'server_error', status: 500, durationMs: 3 },
+    );
+    collector.record(context, outcome());
+    const exposition = render(collector);
+    expect(sumOf(exposition, 'keyway_upstream_errors_total', { gen_ai_provider_name: 'anthropic' })).toBe(0);
+    expect(valueOf(exposition, 'keyway_upstream_errors_total', { gen_ai_provider_name: 'openai', reason: 'server_error' })).toBe(1);
+    expect(valueOf(exposition, 'keyway_skipped_candidates_total', { gen_ai_provider_name: 'anthropic', reason: 'unsupported_feature' })).toBe(1);
+    // Two upstream calls (OpenAI's failure and Google's answer): one beyond the first.
+    expect(sumOf(exposition, 'keyway_fallback_attempts_total')).toBe(1);
+  });
+
   test(`at most ${MAX_ROUTE_SERIES} route series; past it, new models count under _other`, () => {
     const collector = new MetricsCollector(() => true);
     for (let index = 0; index < MAX_ROUTE_SERIES + 50; index++) collector.record(served('openai', `model-${index}`), outcome({ usage: undefined }));
