@@ -239,11 +239,22 @@ function translateToolChoice(choice: ChatRequest['tool_choice'], parallelToolCal
   return block;
 }
 
-function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
+/**
+ * Anthropic refuses a stop sequence that is empty or only whitespace (400 "each stop sequence must
+ * contain non-whitespace"), where OpenAI takes `"\n\n"`: the request was valid for the API the client
+ * wrote it for, so the sequence is dropped with a warning rather than sent to fail (QA15 F1: it ended
+ * fallback chains on their Anthropic substitute).
+ */
+function stopSequences(stop: ChatRequest['stop'], warnings: string[]): string[] | undefined {
   if (!isSet(stop)) return undefined;
-  if (typeof stop === 'string') return [stop];
-  if (Array.isArray(stop) && stop.every((item) => typeof item === 'string')) return [...stop];
-  throw invalidField('stop', 'must be a string or an array of strings');
+  const sequences = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(sequences) || !sequences.every((item) => typeof item === 'string')) throw invalidField('stop', 'must be a string or an array of strings');
+  const kept = sequences.filter((sequence) => sequence.trim() !== '');
+  if (kept.length < sequences.length) {
+    const dropped = sequences.filter((sequence) => sequence.trim() === '').map((sequence) => JSON.stringify(sequence));
+    warnings.push(`anthropic: ignored stop sequence ${dropped.join(', ')} (Anthropic takes no stop sequence that is empty or only whitespace)`);
+  }
+  return kept;
 }
 
 /** Structured output: json_schema maps natively; json_object has no switch and becomes an instruction. */
@@ -405,7 +416,7 @@ export function buildAnthropicBody(request: ChatRequest, model: string, settings
   if (plan.thinking !== undefined) body.thinking = plan.thinking;
   mergeOutputConfig(body, plan, request);
   applySampling(body, { request, settings, capabilities, thinking: thinkingIsOn(plan.thinking), warnings });
-  const stop = stopSequences(request.stop);
+  const stop = stopSequences(request.stop, warnings);
   if (stop !== undefined && stop.length > 0) body.stop_sequences = stop;
   if (system.length > 0) body.system = system;
   applyPassthrough(body, request);
