@@ -41,8 +41,9 @@ function bookedProjectTag(tag: string | undefined, headers: Headers): string | n
  */
 function bookedAttempt(context: RequestContext): ServedBy | AttemptRecord | undefined {
   if (context.served !== undefined) return context.served;
-  // A candidate skipped after it (its translation refused the request) reached no upstream and changes nothing.
-  const last = context.attempts.findLast((attempt) => attempt.skipped !== true);
+  // A candidate skipped after it (its translation refused the request) reached no upstream and changes
+  // nothing; nor does a substitute's 400 set aside after it (core/lifecycle/attempts.ts).
+  const last = context.attempts.findLast((attempt) => attempt.skipped !== true && attempt.setAside !== true);
   return last?.status !== undefined && last.status >= 200 && last.status < 300 ? last : undefined;
 }
 

@@ -12,7 +12,7 @@ import type { HealthMonitor } from '../routing/health/monitor.ts';
 import type { KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
 import { scopeFor, trustForKey, type UpstreamPolicy } from '../wire/upstream-policy.ts';
-import type { AttemptRecord, CallContext, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
+import type { AttemptRecord, CallContext, ModelResolution, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
 import { FAILURE_REASONS, type FailureReason, type RoutingOptions } from '../spec/vocabulary.ts';
 
 export const DEFAULT_FALLBACK_REASONS: readonly FailureReason[] = ['rate_limit', 'timeout', 'server_error', 'model_not_available'];
@@ -160,6 +160,16 @@ export async function runAttempts<Value>(
         skipped++;
         continue;
       }
+      // Once the request is falling back (an earlier upstream failure had a fallback reason), a
+      // substitute's upstream 400 answers the translation for a provider the client did not choose,
+      // not the request (QA15 F1: Anthropic refusing OpenAI's "\n\n" stop sequence ended the chain
+      // after OpenAI's 500, and Google was never tried): the next candidate is tried, that provider and
+      // model are not asked again, and the earlier failure stays the answer's.
+      if (lastError !== undefined && isSubstituteRefusal(failure, candidate, context.resolution)) {
+        setAside(context.attempts);
+        (refused ??= new Set()).add(refusalScope(candidate));
+        continue;
+      }
       lastError = failure;
       if (outcome.adapterBug) (broken ??= new Set()).add(candidate.provider);
       const isLast = position === context.candidates.length - 1 && pass === policy.retries;
@@ -193,6 +203,32 @@ export function isCandidateRefusal(failure: KeywayError): boolean {
  */
 function isRefusedBeforeCall(failure: KeywayError): boolean {
   return failure.reason === undefined && failure.status < 500;
+}
+
+/**
+ * A candidate routing chose for the client's model: another provider (a chain's next provider, a
+ * cheaper one), another model, or any member of a class the client named. The client's own
+ * provider and model, on any of its keys, is not one.
+ */
+function isSubstitute(candidate: RouteCandidate, resolution: ModelResolution | undefined): boolean {
+  if (resolution === undefined) return false;
+  if (resolution.modelClass !== undefined || candidate.model !== resolution.model) return true;
+  return resolution.provider !== undefined && candidate.provider !== resolution.provider;
+}
+
+/**
+ * An upstream 400/422 (`invalid_request`, never a fallback reason) from a substitute: the request
+ * was valid for what the client named, and Keyway translated it for a provider the client did not
+ * choose, so the refusal more likely says what the translation sent than what the client did.
+ */
+function isSubstituteRefusal(failure: KeywayError, candidate: RouteCandidate, resolution: ModelResolution | undefined): boolean {
+  return failure.reason === 'invalid_request' && isSubstitute(candidate, resolution);
+}
+
+/** Marks the attempt just recorded (attemptOnce pushes it last) as set aside: it does not make the answer. */
+function setAside(attempts: AttemptRecord[]): void {
+  const record = attempts.at(-1);
+  if (record !== undefined) record.setAside = true;
 }
 
 function refusalScope(candidate: RouteCandidate): string {

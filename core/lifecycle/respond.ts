@@ -40,14 +40,15 @@ function headerSafe(text: string): string {
 }
 
 /**
- * The attempt whose failure an error answers, when it called its upstream: the last one not skipped,
- * since a candidate skipped after it (its translation refused the request) does not make the answer.
- * None when every candidate was skipped, or when the answering attempt ended before any upstream call
- * (Cohere's translation refusing a sixth stop sequence): a header naming a provider that was never
- * asked would say it refused the request (QA14 docs N8).
+ * The attempt whose failure an error answers, when it called its upstream: the last one neither
+ * skipped nor set aside, since a candidate skipped after it (its translation refused the request) or a
+ * substitute's 400 set aside after it does not make the answer. None when every candidate was skipped,
+ * or when the answering attempt ended before any upstream call (Cohere's translation refusing a sixth
+ * stop sequence): a header naming a provider that was never asked would say it refused the request
+ * (QA14 docs N8).
  */
 function answeringAttempt(attempts: readonly AttemptRecord[]): AttemptRecord | undefined {
-  const answering = attempts.findLast((attempt) => attempt.skipped !== true);
+  const answering = attempts.findLast((attempt) => attempt.skipped !== true && attempt.setAside !== true);
   return answering?.upstreamCalled === false ? undefined : answering;
 }
 

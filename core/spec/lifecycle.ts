@@ -25,6 +25,13 @@ export interface AttemptRecord {
    */
   skipped?: boolean;
   /**
+   * True for a substitute's upstream 400 (`invalid_request`) met while the request was falling back: a
+   * candidate routing chose, not the client's model, whose provider refused the request as Keyway
+   * translated it for that provider. The next candidate was tried, and the answer is never this
+   * attempt's failure (core/lifecycle/attempts.ts).
+   */
+  setAside?: boolean;
+  /**
    * False for an attempt that ended before any upstream call: its provider's translation refused the
    * request (a 4xx with no failure reason: a skipped candidate, or a value it cannot take such as a
    * sixth stop sequence for Cohere), the upstream address was not allowed, or the provider key could

@@ -3,6 +3,8 @@
 // request: the next candidate is tried, and when none is left the answer is the upstream failure
 // that happened, not the skipped candidate's 400. Only a request that reached no upstream at all keeps
 // the 400. Through the official `openai` client, whose view decides whether it retries. QA14 migrator 7.
+// A substitute's upstream 400 (a provider the client did not choose refusing the translation), met
+// once the request is falling back, is set aside the same way (QA15 F1).
 
 import { beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
@@ -173,5 +175,99 @@ describe('no upstream tried at all', () => {
       client.chat.completions.create({ ...TWO_CHOICES, model: 'claude-opus-4-5', ...chain('anthropic') } as OpenAI.ChatCompletionCreateParamsNonStreaming),
     );
     expect({ status: failure.status, code: failure.code }).toEqual({ status: 400, code: 'unsupported_feature' });
+  });
+});
+
+// QA15 F1: OpenAI takes `stop: ["\n\n"]`, Anthropic answers 400 to a stop sequence of whitespace only.
+describe('a stop sequence Anthropic refuses', () => {
+  const PARAGRAPH_STOP = { stop: ['\n\n'], messages: [{ role: 'user' as const, content: 'Hi' }] };
+
+  test('direct to Anthropic: dropped with a warning, not sent', async () => {
+    const { response } = await client.chat.completions
+      .create({ ...PARAGRAPH_STOP, model: 'claude-haiku-4-5', routing: { strategy: 'direct' } } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-keyway-warnings')).toContain('anthropic: ignored stop sequence "\\n\\n"');
+    expect(suite.fleet.simulators.anthropic.inferenceRequests()[0]?.body).not.toHaveProperty('stop_sequences');
+  });
+
+  test("the seed's chain: OpenAI's 500, then Anthropic serves the request it used to refuse", async () => {
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
+    const { response } = await client.chat.completions
+      .create({ ...PARAGRAPH_STOP, model: 'gpt-4o', ...chain('openai', 'anthropic', 'google') } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-fallback-attempts')).toBe('1');
+    expect(response.headers.get('x-keyway-warnings')).toContain('ignored stop sequence');
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 1, google: 0, cohere: 0, perplexity: 0 });
+  });
+});
+
+/** Anthropic's answer to a request it refuses, as its API writes it. */
+const ANTHROPIC_400 = {
+  kind: 'status' as const,
+  status: 400,
+  body: { type: 'error', error: { type: 'invalid_request_error', message: 'some.field: a value this model does not take' } },
+};
+
+describe("a substitute's upstream 400 does not end the chain", () => {
+  test("OpenAI's 500, the Anthropic substitute's 400: Google serves", async () => {
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.anthropic.inject(ANTHROPIC_400);
+    const { response } = await client.chat.completions
+      .create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...chain('openai', 'anthropic', 'google'),
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('google');
+    expect(response.headers.get('x-fallback-attempts')).toBe('2');
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 1, anthropic: 1, google: 1, cohere: 0, perplexity: 0 });
+  });
+
+  test("none left: the answer is OpenAI's failure (502), listing the substitute's 400, and the headers name OpenAI", async () => {
+    suite.fleet.simulators.openai.inject({ kind: 'server_error' });
+    suite.fleet.simulators.anthropic.inject(ANTHROPIC_400);
+    const failure = await sdkFailureOf(
+      client.chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...chain('openai', 'anthropic'),
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code }).toEqual({ status: 502, code: 'upstream_error' });
+    expect(failure.error?.attempts?.map((attempt) => [attempt.provider, attempt.reason, attempt.status])).toEqual([
+      ['openai', 'server_error', 500],
+      ['anthropic', 'invalid_request', 400],
+    ]);
+    expect(failure.headers?.get('x-provider-used')).toBe('openai');
+  });
+
+  test("with no fallback under way, a substitute's 400 is returned as is, as any client error", async () => {
+    suite.fleet.simulators.anthropic.inject(ANTHROPIC_400);
+    const failure = await sdkFailureOf(
+      client.chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...chain('anthropic', 'google'),
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code }).toEqual({ status: 400, code: 'upstream_invalid_request' });
+    expect(failure.headers?.get('x-provider-used')).toBe('anthropic');
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 1, google: 0, cohere: 0, perplexity: 0 });
+  });
+
+  test("the client's own model's 400 still ends the chain: the request is what its provider refused", async () => {
+    suite.fleet.simulators.anthropic.inject(ANTHROPIC_400);
+    const failure = await sdkFailureOf(
+      client.chat.completions.create({
+        model: 'claude-opus-4-5',
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...chain('anthropic', 'google'),
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    );
+    expect({ status: failure.status, code: failure.code }).toEqual({ status: 400, code: 'upstream_invalid_request' });
+    expect(suite.fleet.upstreamCounts()).toEqual({ openai: 0, anthropic: 1, google: 0, cohere: 0, perplexity: 0 });
   });
 });
