@@ -27,11 +27,22 @@ type EmbeddingsBody = EmbeddingsRequest & Pick<ChatRequest, 'provider' | 'routin
 
 const UPSTREAM_EMBEDDINGS = Symbol('embeddings body');
 
+/**
+ * A provider key's `default_model` is the chat model a chat, messages or responses request gets when
+ * it names only the provider; an embedding model is never it, so embeddings always name theirs.
+ */
+function missingEmbeddingsModel(provider: unknown): KeywayError {
+  if (typeof provider !== 'string') return new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  const message =
+    "Missing required field 'model'. Embeddings always name their model: a provider key's default_model is the chat model, used only by chat, messages and responses requests.";
+  return new KeywayError('missing_field', { param: 'model' }, { param: 'model', message });
+}
+
 function validateEmbeddings(body: unknown): EmbeddingsBody {
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   const request = body as Record<string, unknown>;
-  if (typeof request.model !== 'string' || request.model.length === 0) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  if (typeof request.model !== 'string' || request.model.length === 0) throw missingEmbeddingsModel(request.provider);
   if (hasControlCharacter(request.model)) throw invalidField('model', 'must not contain control characters');
   const input = request.input;
   const valid =

@@ -77,9 +77,13 @@ function refuseThread(body: Record<string, unknown>): void {
 function validateBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   refuseThread(body);
-  const model = requireField(body, 'model');
-  if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
-  if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
+  // Left out, the model is the `provider` key's default_model, filled by the runner as on chat
+  // (LifecycleRunner.applyDefaultModel, which refuses a request with neither: missing_field).
+  const model = body.model;
+  if (model !== undefined && model !== null) {
+    if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
+    if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
+  }
   const maxTokens = requireField(body, 'max_tokens');
   if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) throw invalidField('max_tokens', 'must be a positive integer');
   const messages = requireField(body, 'messages');
@@ -363,6 +367,9 @@ const HANDLED_FIELDS = new Set([
   'tool_choice',
   'metadata',
   'output_config',
+  // Keyway's own, read by the dialect (parseMessages): never sent to a provider, and not ignored.
+  'provider',
+  'routing',
   ...NATIVE_ONLY_FIELDS,
 ]);
 
@@ -443,7 +450,7 @@ export function chatRequestFromMessages(body: unknown, options: MessagesTranslat
   const valid = validateBody(body);
   const translation: Translation = { native: options.targetProvider === 'anthropic', warnings: [], nativeOnly: undefined };
   const request: ChatRequest = {
-    model: valid.model as string,
+    model: typeof valid.model === 'string' ? valid.model : '',
     messages: translateTurns(valid, translation),
     max_completion_tokens: valid.max_tokens as number,
   };

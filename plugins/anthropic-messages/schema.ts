@@ -32,7 +32,12 @@ const ToolChoiceSchema = Type.Object(
 
 export const MessagesBodySchema = Type.Object(
   {
-    model: Type.String({ minLength: 1, description: 'Any model Keyway routes (not only Anthropic models)' }),
+    model: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Any model Keyway routes (not only Anthropic models); optional when `provider` names a key with a default_model',
+      }),
+    ),
     max_tokens: Type.Integer({ minimum: 1 }),
     messages: Type.Array(MessageSchema, { minItems: 1 }),
     system: Type.Optional(SystemSchema),

@@ -355,7 +355,10 @@ function conversation(body: Json, inputItems: readonly Json[], previous: readonl
  */
 export function chatRequestFromResponses(body: unknown, previous: readonly Json[] = [], references: ItemReferences = NO_REFERENCES): ResponsesTranslation {
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
-  if (typeof body.model !== 'string' || body.model === '') throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
+  // Left out, the model is the `provider` key's default_model, filled by the runner as on chat
+  // (LifecycleRunner.applyDefaultModel, which refuses a request with neither: missing_field).
+  const model = body.model ?? '';
+  if (typeof model !== 'string') throw invalidField('model', 'expected a string');
   refuseUnservable(body);
   // OpenAI's ranges, as on /v1/chat/completions: refused here whoever would serve.
   checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);
@@ -363,7 +366,7 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   ignoredFieldWarnings(body, translationWarnings);
   const needs: NativeNeeds = { nativeOnly: undefined };
   const inputItems = inputItemsOf(body.input, previous, references);
-  const request: ChatRequest = { model: body.model, messages: conversation(body, inputItems, previous, needs) };
+  const request: ChatRequest = { model, messages: conversation(body, inputItems, previous, needs) };
   for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
   if (body.stream === true) {
     request.stream = true;

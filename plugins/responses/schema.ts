@@ -19,7 +19,9 @@ const InputItemSchema = Type.Object(
 
 export const ResponsesBodySchema = Type.Object(
   {
-    model: Type.String({ minLength: 1, description: 'Any model Keyway routes (not only OpenAI models)' }),
+    model: Type.Optional(
+      Type.String({ minLength: 1, description: 'Any model Keyway routes (not only OpenAI models); optional when `provider` names a key with a default_model' }),
+    ),
     input: Type.Union([Type.String(), Type.Array(InputItemSchema)]),
     instructions: Type.Optional(Type.String()),
     stream: Type.Optional(Type.Boolean()),

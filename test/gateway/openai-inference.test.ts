@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addProviderKeys, call, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { addProviderKeys, call, expectSpecError, flushUsage, readSse, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const UPSTREAM_KEY = 'sk-proj-CanaryOpenAIKey00000000000000000001';
 let simulator: SimulatorHandle;
@@ -88,6 +88,38 @@ describe('non-streaming chat completions', () => {
     const response = await chat({ provider: 'openai', messages: [{ role: 'user', content: 'which model' }] });
     expect(response.status).toBe(200);
     expect((simulator.inferenceRequests()[0]?.body as Record<string, unknown>).model).toBe('gpt-4o');
+  });
+
+  // QA15 F2: the same model selection on every inbound API that calls a chat model.
+  test('/v1/messages and /v1/responses naming only a provider get the key default_model too', async () => {
+    const messages = await call(gateway, 'POST', '/v1/messages', { provider: 'openai', max_tokens: 20, messages: [{ role: 'user', content: 'which model' }] });
+    expect(messages.status).toBe(200);
+    expect(messages.headers.get('x-model-used')).toStartWith('gpt-4o');
+    // `provider` is Keyway's own field, read, not ignored.
+    expect(messages.headers.get('x-keyway-warnings')).toBeNull();
+    const responses = await call(gateway, 'POST', '/v1/responses', { provider: 'openai', input: 'which model' });
+    expect(responses.status).toBe(200);
+    expect(simulator.inferenceRequests().map((request) => (request.body as Record<string, unknown>).model)).toEqual(['gpt-4o', 'gpt-4o']);
+  });
+
+  test('with neither a model nor a provider, every chat API answers missing_field model', async () => {
+    for (const [path, body] of [
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }] }],
+      ['/v1/messages', { max_tokens: 20, messages: [{ role: 'user', content: 'x' }] }],
+      ['/v1/responses', { input: 'x' }],
+    ] as const) {
+      const response = await call(gateway, 'POST', path, body);
+      expect({ path, status: response.status, text: await response.text() }).toMatchObject({ path, status: 400, text: expect.stringContaining("'model'") });
+    }
+    expect(simulator.inferenceRequests()).toHaveLength(0);
+  });
+
+  test('embeddings always name their model: a key default_model is a chat model', async () => {
+    const response = await call(gateway, 'POST', '/v1/embeddings', { provider: 'openai', input: 'x' });
+    const body = await expectSpecError(response, 400, 'missing_field');
+    expect(body.error.param).toBe('model');
+    expect(body.error.message).toContain('default_model');
+    expect(simulator.inferenceRequests()).toHaveLength(0);
   });
 
   test('tools, images and response_format pass through', async () => {
