@@ -34,6 +34,8 @@ export interface MessagesTranslation {
 
 interface Translation {
   native: boolean;
+  /** The provider that will serve, when known. */
+  target: string | undefined;
   warnings: string[];
   nativeOnly: KeywayError | undefined;
 }
@@ -401,6 +403,18 @@ function anthropicOnlyField(name: string): KeywayError {
   );
 }
 
+/**
+ * Providers whose chat translation takes Anthropic's `thinking` object as ChatRequest.thinking:
+ * Gemini maps it to thinkingConfig, Cohere to its own `thinking` (QA15 F3). For any other it is
+ * dropped with a warning, not mapped to reasoning_effort: OpenAI's chat API refuses a `thinking`
+ * field, non-reasoning models refuse reasoning_effort, and dropping it only costs the reasoning.
+ */
+const THINKING_TARGETS: ReadonlySet<string> = new Set(['google', 'cohere']);
+
+function takesThinking(target: string | undefined): boolean {
+  return target !== undefined && THINKING_TARGETS.has(target);
+}
+
 function translateExtras(body: Record<string, unknown>, request: ChatRequest, translation: Translation): void {
   for (const name of NATIVE_ONLY_FIELDS) {
     if (body[name] === undefined || body[name] === null) continue;
@@ -410,9 +424,9 @@ function translateExtras(body: Record<string, unknown>, request: ChatRequest, tr
       translation.nativeOnly ??= anthropicOnlyField(name);
       continue;
     }
-    // Thinking is not mapped to reasoning_effort: non-reasoning models answer 400 to it, while
-    // dropping it only costs the reasoning.
     if (translation.native) request[name] = body[name];
+    else if (name === 'thinking' && takesThinking(translation.target)) request.thinking = body.thinking;
+    else if (name === 'thinking') warnOnce(translation, "ignored 'thinking': only Anthropic, Gemini and Cohere take it");
     else warnOnce(translation, `ignored '${name}': only Anthropic takes it`);
   }
   for (const name of Object.keys(body)) if (!HANDLED_FIELDS.has(name)) warnOnce(translation, `ignored '${name}'`);
@@ -448,7 +462,12 @@ function translateParameters(body: Record<string, unknown>, request: ChatRequest
  */
 export function chatRequestFromMessages(body: unknown, options: MessagesTranslationOptions = {}): MessagesTranslation {
   const valid = validateBody(body);
-  const translation: Translation = { native: options.targetProvider === 'anthropic', warnings: [], nativeOnly: undefined };
+  const translation: Translation = {
+    native: options.targetProvider === 'anthropic',
+    target: options.targetProvider,
+    warnings: [],
+    nativeOnly: undefined,
+  };
   const request: ChatRequest = {
     model: typeof valid.model === 'string' ? valid.model : '',
     messages: translateTurns(valid, translation),

@@ -54,8 +54,22 @@ export function buildCohereChatBody(request: ChatRequest, model: string, setting
   applyTools(body, request, warnings);
   applyResponseFormat(body, request.response_format);
   for (const field of NATIVE_FIELDS) if (request[field] !== undefined) body[field] = request[field];
+  if (request.thinking !== undefined && request.thinking !== null) body.thinking = cohereThinking(request.thinking);
   warnAboutDroppedFields(request, warnings);
   return body;
+}
+
+/**
+ * Cohere's `thinking` is `{type: 'enabled' | 'disabled', token_budget?}`, passed as sent. Anthropic's,
+ * which an Anthropic client sends on /v1/messages (QA15 F3), names the budget `budget_tokens` and may
+ * be `adaptive` (the model decides: Cohere's `enabled` without a budget); it is rewritten into Cohere's.
+ */
+function cohereThinking(thinking: unknown): unknown {
+  if (typeof thinking !== 'object' || thinking === null || Array.isArray(thinking)) return thinking;
+  const { type, budget_tokens: budget } = thinking as Record<string, unknown>;
+  if (type === 'adaptive') return { type: 'enabled' };
+  if (budget === undefined) return thinking;
+  return { type, token_budget: budget };
 }
 
 export function cohereHeaders(apiKey: string, stream: boolean): Record<string, string> {

@@ -9,6 +9,7 @@ import { PROVIDER_NAME } from './errors.ts';
 import { decodeToolCallId, type GeminiPart } from './response.ts';
 import { safetySettingsFrom } from './safety.ts';
 import { toGeminiParameters, toGeminiSchema } from './schema.ts';
+import { thinkingConfigForEffort, thinkingConfigForThinking } from './thinking.ts';
 
 export interface GeminiContent {
   role: 'user' | 'model';
@@ -45,6 +46,7 @@ const HANDLED_FIELDS = new Set([
   'tool_choice',
   'parallel_tool_calls',
   'reasoning_effort',
+  'thinking',
   'cached_content',
 ]);
 
@@ -275,11 +277,17 @@ function buildGenerationConfig(request: ChatRequest, settings: ProviderKeySettin
     seed: numberOrUndefined(request.seed),
     presencePenalty: numberOrUndefined(request.presence_penalty),
     frequencyPenalty: numberOrUndefined(request.frequency_penalty),
-    thinkingConfig: thinkingConfig(request.reasoning_effort, context),
+    thinkingConfig: thinkingConfigFor(request, context),
     ...responseFormatConfig(request.response_format),
   };
   for (const key of Object.keys(config)) if (config[key] === undefined) delete config[key];
   return config;
+}
+
+/** Anthropic's `thinking` object, when the client sent one, wins over `reasoning_effort` (as on Anthropic). */
+function thinkingConfigFor(request: ChatRequest, context: TranslationContext): Record<string, unknown> | undefined {
+  if (request.thinking !== undefined && request.thinking !== null) return thinkingConfigForThinking(request.thinking, context.model, context.warnings);
+  return thinkingConfigForEffort(request.reasoning_effort, context.model, context.warnings);
 }
 
 function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
@@ -293,30 +301,6 @@ function responseFormatConfig(format: ChatRequest['response_format']): Record<st
   if (format?.type !== 'json_schema') return {};
   const schema = format.json_schema?.schema;
   return schema === undefined ? { responseMimeType: 'application/json' } : { responseMimeType: 'application/json', responseSchema: toGeminiSchema(schema) };
-}
-
-const BUDGET_BY_EFFORT: Record<string, number> = { none: 0, minimal: 512, low: 1024, medium: 8192, high: 24576, xhigh: 24576 };
-const LEVEL_BY_EFFORT: Record<string, string> = { none: 'MINIMAL', minimal: 'MINIMAL', low: 'LOW', medium: 'MEDIUM', high: 'HIGH', xhigh: 'HIGH' };
-
-/**
- * `reasoning_effort` → thinkingConfig. Gemini 3 takes levels; Gemini 2.5 takes token budgets (the
- * table Google's OpenAI-compatible endpoint uses). Pro models cannot stop thinking, so `none` asks
- * them for the least they allow. Models before 2.5 do not think: the field is dropped with a warning.
- */
-function thinkingConfig(effort: unknown, context: TranslationContext): Record<string, unknown> | undefined {
-  if (effort === undefined || effort === null) return undefined;
-  const level = typeof effort === 'string' ? effort.toLowerCase() : '';
-  const version = /^(?:models\/)?gemini-(\d+)(?:\.(\d+))?/.exec(context.model);
-  const major = Number(version?.[1] ?? 0);
-  const minor = Number(version?.[2] ?? 0);
-  const isPro = /-pro/.test(context.model);
-  if (BUDGET_BY_EFFORT[level] === undefined || major === 0 || major < 2 || (major === 2 && minor < 5)) {
-    context.warnings.push(`google: reasoning_effort=${JSON.stringify(effort)} is not supported for ${context.model} and was ignored`);
-    return undefined;
-  }
-  if (major >= 3) return { thinkingLevel: level === 'none' && isPro ? 'LOW' : LEVEL_BY_EFFORT[level] };
-  const budget = BUDGET_BY_EFFORT[level] as number;
-  return { thinkingBudget: budget === 0 && isPro ? 128 : budget };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -221,6 +221,33 @@ describe('a Gemini request whose user message is empty', () => {
   });
 });
 
+// QA15 F3: an Anthropic client's explicit thinking budget used to be dropped for Gemini.
+describe("/v1/messages: Anthropic's thinking reaches Gemini as its thinkingConfig", () => {
+  const thinkingRequest = (model: string, thinking: Record<string, unknown>) =>
+    call(gateway, 'POST', '/v1/messages', { model, max_tokens: 3000, thinking, messages: [{ role: 'user', content: 'think' }] });
+
+  test('enabled: budget_tokens is the thinkingBudget, with no warning', async () => {
+    const response = await thinkingRequest('gemini-2.5-flash', { type: 'enabled', budget_tokens: 1024 });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-keyway-warnings')).toBeNull();
+    const sent = google.inferenceRequests()[0]?.body as { generationConfig: unknown };
+    expect(sent.generationConfig).toEqual({ maxOutputTokens: 3000, thinkingConfig: { thinkingBudget: 1024 } });
+  });
+
+  test('disabled: no thinking (budget 0)', async () => {
+    expect((await thinkingRequest('gemini-2.5-flash', { type: 'disabled' })).status).toBe(200);
+    const sent = google.inferenceRequests()[0]?.body as { generationConfig: unknown };
+    expect(sent.generationConfig).toEqual({ maxOutputTokens: 3000, thinkingConfig: { thinkingBudget: 0 } });
+  });
+
+  test('OpenAI has no equivalent: dropped with a warning, never sent', async () => {
+    const response = await thinkingRequest('gpt-4o', { type: 'enabled', budget_tokens: 1024 });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-keyway-warnings')).toContain("ignored 'thinking'");
+    expect(openai.inferenceRequests()[0]?.body).not.toHaveProperty('thinking');
+  });
+});
+
 describe('/v1/responses: a prompt Gemini blocked', () => {
   /** Output items without their ids, which differ from one response to the next. */
   const withoutIds = (output: unknown) => (output as Array<Record<string, unknown>>).map(({ id: _id, ...item }) => item);
