@@ -14,6 +14,7 @@ import {
   type SessionArrival,
   type ManagementGuard,
   type ModelFilter,
+  type KeyAgePolicy,
   type SessionCredentialResolver,
   type AlertChannel,
   type CiphertextHolder,
@@ -103,6 +104,8 @@ export interface PluginSet {
   managementGuards: Array<Contributed<ManagementGuard>>;
   /** Narrow GET /v1/models to what the caller may call (core/http/inference-routes.ts). */
   modelFilters: Array<Contributed<ModelFilter>>;
+  /** The account's maximum key age, set by POST /v1/providers/keys' encryption block (core/credentials/rotation-request.ts). */
+  keyAgePolicy: Contributed<KeyAgePolicy> | undefined;
 }
 
 export interface PluginEnvironment {
@@ -322,6 +325,7 @@ export function emptyPluginSet(): PluginSet {
     sessionArrivals: [],
     managementGuards: [],
     modelFilters: [],
+    keyAgePolicy: undefined,
   };
 }
 
@@ -350,6 +354,10 @@ function registerCapabilities(set: PluginSet, source: PluginSource, contribution
   if (contributions.sessionArrivals !== undefined) set.sessionArrivals.push({ plugin, value: contributions.sessionArrivals });
   if (contributions.managementGuard !== undefined) set.managementGuards.push({ plugin, value: contributions.managementGuard });
   if (contributions.modelFilter !== undefined) set.modelFilters.push({ plugin, value: contributions.modelFilter });
+  if (contributions.keyAgePolicy !== undefined) {
+    if (set.keyAgePolicy !== undefined) fail(source, `keeps a key age policy, which plugin '${set.keyAgePolicy.plugin}' already keeps`);
+    set.keyAgePolicy = { plugin, value: contributions.keyAgePolicy };
+  }
   for (const section of contributions.snapshot ?? []) {
     if (set.snapshotSections.some((existing) => existing.value.name === section.name)) fail(source, `adds the snapshot section '${section.name}' twice`);
     set.snapshotSections.push({ plugin, value: section });

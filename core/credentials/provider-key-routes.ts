@@ -13,6 +13,7 @@ import { KeyEnvironmentSchema } from '../spec/key-settings.ts';
 import { KeyMaterialSchema } from '../spec/key-material.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
+import { applyRotationRequest } from './rotation-request.ts';
 import { json } from '../http/kit/respond.ts';
 import { PROVIDER_KEY_ANNOTATIONS_SECTION, type ProviderKeyAnnotator } from '../spec/services.ts';
 
@@ -266,6 +267,8 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     .filter((listing): listing is KeyListing => listing !== undefined);
   // Learn each new key's models in the background: the answer does not wait on the providers.
   for (const listing of listings) void runtime.models.refresh(listing, true);
+  // After the keys are stored: a refused request changes no policy.
+  const rotation = await applyRotationRequest(body.encryption, owner, principal.accountId, runtime.plugins.keyAgePolicy?.value);
   return json(
     {
       providers: listings.map((listing) => describeKey(listing, runtime)),
@@ -275,7 +278,9 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
         key_version: backend.currentKeyVersion(),
         key_rotation: body.encryption?.key_rotation ?? false,
         rotation_days: body.encryption?.rotation_days ?? null,
+        ...(rotation.maxKeyAgeDays === undefined ? {} : { max_key_age_days: rotation.maxKeyAgeDays }),
       },
+      ...(rotation.warnings.length === 0 ? {} : { warnings: rotation.warnings }),
     },
     201,
   );

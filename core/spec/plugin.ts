@@ -216,6 +216,18 @@ export type ModelPredicate = (provider: string, model: string) => boolean;
  */
 export type ModelFilter = (caller: ModelListCaller) => ModelPredicate | undefined;
 
+/**
+ * Keeps the account's maximum provider key age (the rotation plugin: a key older than it raises
+ * `rotation_due`). `POST /v1/providers/keys` applies the seed's `encryption: {key_rotation: true,
+ * rotation_days}` through it, so the block does what it asks rather than being only echoed.
+ */
+export interface KeyAgePolicy {
+  /** Sets the account's maximum key age in days, keeping the rest of its policy (the notification address). */
+  setMaxKeyAgeDays(accountId: string, days: number): Promise<void>;
+  /** The route that reads and changes the policy, named in the answer: `PUT /v1/providers/keys/rotation-policy`. */
+  route: string;
+}
+
 export interface PluginContributions {
   provider?: ProviderAdapter;
   strategy?: RoutingStrategy;
@@ -254,6 +266,8 @@ export interface PluginContributions {
   managementGuard?: ManagementGuard;
   /** Narrows the models `GET /v1/models` lists to what the caller may call (see ModelFilter). */
   modelFilter?: ModelFilter;
+  /** The account's maximum key age, which the seed's `encryption.rotation_days` sets (see KeyAgePolicy). At most one plugin. */
+  keyAgePolicy?: KeyAgePolicy;
 }
 
 /**

@@ -8,6 +8,7 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { buildSection, chooseKeys, type RotationsSection } from './choose.ts';
 import { Rotations, ROTATIONS_SECTION } from './rotate.ts';
+import { keyAgePolicy } from './key-policy.ts';
 import { rotationRoutes } from './routes.ts';
 import { ScheduleRunner } from './schedules.ts';
 import { ROTATION_MIGRATIONS, rotationsInProgress } from './store.ts';
@@ -76,6 +77,8 @@ export const rotationPlugin = definePlugin({
       },
       jobs: [{ name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle(), scope: 'cluster' }],
       routes: rotationRoutes(services, rotations),
+      // The seed's encryption.rotation_days on POST /v1/providers/keys sets the maximum key age.
+      keyAgePolicy: keyAgePolicy(services),
     };
   },
 });

@@ -5,6 +5,7 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { CronError, isValidTimeZone, parseCron } from './cron.ts';
 import { describeRotation, pickOldKey, type Rotations } from './rotate.ts';
+import { writeKeyPolicy } from './key-policy.ts';
 import { KEY_POLICY_SETTING, nextRunOf, type KeyPolicy } from './schedules.ts';
 import { KeyPolicyBodySchema, RotateBodySchema, ScheduleBodySchema } from './schema.ts';
 import { deleteSchedule, insertSchedule, rotationById, rotationsOf, scheduleById, schedulesOf, type ScheduleRow } from './store.ts';
@@ -231,17 +232,10 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       async handle({ request, principal }) {
         const caller = accountAdmin(services, principal);
         const body = services.http.validateBody(KeyPolicyBodySchema, await services.http.readJson(request));
-        const account = await services.store.getAccount(caller.accountId);
-        if (account === undefined) throw services.errors.create('not_found', { detail: `Account ${caller.accountId} does not exist.` });
-        const before = (account.settings[KEY_POLICY_SETTING] as KeyPolicy | undefined) ?? null;
         const policy: KeyPolicy = {};
         if (body.max_key_age_days !== null) policy.max_key_age_days = body.max_key_age_days;
         if (body.notification_email !== undefined && body.notification_email !== null) policy.notification_email = body.notification_email;
-        const settings = { ...account.settings };
-        if (policy.max_key_age_days === undefined) delete settings[KEY_POLICY_SETTING];
-        else settings[KEY_POLICY_SETTING] = policy;
-        await services.store.updateAccountSettings(caller.accountId, settings);
-        await services.snapshot.refresh();
+        const before = await writeKeyPolicy(services, caller.accountId, policy);
         services.http.recordChange(request, { before, after: policy });
         return services.http.json({ max_key_age_days: policy.max_key_age_days ?? null, notification_email: policy.notification_email ?? null });
       },

@@ -13,7 +13,7 @@ import type { PluginSource } from '../../core/registry.ts';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference } from '../../core/spec/plugin.ts';
 import { alertsHandleOf } from '../../plugins/alerts/index.ts';
 import { call, expectSpecError } from '../helpers/gateway.ts';
-import { expectNoCanary, NEW_KEY, servedKeys, sharedDataDirectory, startRotationWorld, type RotationWorld } from './fixture.ts';
+import { expectNoCanary, NEW_KEY, OLD_KEY, servedKeys, sharedDataDirectory, startRotationWorld, type RotationWorld } from './fixture.ts';
 
 const MINTED_KEYS = ['sk-proj-RotationCanaryMintedKey000000000000000005', 'sk-proj-RotationCanaryMintedKey000000000000000006'];
 let minted = 0;
@@ -307,6 +307,55 @@ describe('once per cluster', () => {
 });
 
 describe('maximum key age', () => {
+  // QA15 F4: the seed's encryption block used to be only echoed.
+  test("the seed's encryption block (key_rotation, rotation_days 90) sets it, keeps the notification address, and older keys raise rotation_due", async () => {
+    const clock = new ManualClock(Date.now());
+    const current = await world({ clock, addKey: false });
+    await call(
+      current.gateway,
+      'PUT',
+      '/v1/providers/keys/rotation-policy',
+      { max_key_age_days: 365, notification_email: 'keys@company.com' },
+      { key: current.adminKey },
+    );
+    const stored = await call(
+      current.gateway,
+      'POST',
+      '/v1/providers/keys',
+      { providers: [{ name: 'openai', api_key: OLD_KEY }], encryption: { method: 'AES-256-GCM', key_rotation: true, rotation_days: 90 } },
+      { key: current.adminKey },
+    );
+    const answer = (await stored.json()) as { providers: Array<{ key_id: string }>; encryption: Record<string, unknown>; warnings?: string[] };
+    expect(stored.status).toBe(201);
+    expect(answer.encryption).toMatchObject({ key_rotation: true, rotation_days: 90, max_key_age_days: 90 });
+    expect(answer.warnings?.[0]).toContain('PUT /v1/providers/keys/rotation-policy');
+    const policy = await call(current.gateway, 'GET', '/v1/providers/keys/rotation-policy', undefined, { key: current.adminKey });
+    expect(await policy.json()).toEqual({ max_key_age_days: 90, notification_email: 'keys@company.com' });
+    clock.advance(91 * 86_400_000);
+    await current.handle.tick();
+    await alertsHandleOf(current.gateway.runtime.services)?.dispatcher.idle();
+    const events = await call(current.gateway, 'GET', '/v1/alerts/events', undefined, { key: current.adminKey });
+    const history = ((await events.json()) as { events: Array<Record<string, unknown>> }).events;
+    expect(history.find((event) => event.type === 'rotation_due')).toMatchObject({ subject: answer.providers[0]?.key_id });
+    expect(current.smtp.received.filter((entry) => entry.to.includes('keys@company.com'))).toHaveLength(1);
+  });
+
+  test('key_rotation false leaves the policy as it is, and rotation_days alone is said to do nothing', async () => {
+    const current = await world({ addKey: false });
+    const stored = await call(
+      current.gateway,
+      'POST',
+      '/v1/providers/keys',
+      { providers: [{ name: 'openai', api_key: OLD_KEY }], encryption: { key_rotation: false, rotation_days: 30 } },
+      { key: current.adminKey },
+    );
+    const answer = (await stored.json()) as { encryption: Record<string, unknown>; warnings?: string[] };
+    expect(answer.encryption).not.toHaveProperty('max_key_age_days');
+    expect(answer.warnings).toEqual(['encryption.rotation_days 30 was not applied: key_rotation is not true, so no maximum key age was set']);
+    const policy = await call(current.gateway, 'GET', '/v1/providers/keys/rotation-policy', undefined, { key: current.adminKey });
+    expect(await policy.json()).toEqual({ max_key_age_days: null, notification_email: null });
+  });
+
   test('a key older than max_key_age_days raises rotation_due once per period, by e-mail', async () => {
     const clock = new ManualClock(Date.now());
     const current = await world({ clock });
