@@ -9,6 +9,7 @@ import { run } from 'mitata';
 import { registerAuthBenches } from './micro/auth.ts';
 import { registerContentScanBenches } from './micro/content-scan.ts';
 import { buildWorld } from './micro/fixtures/world.ts';
+import { registerKeyEchoBenches } from './micro/key-echo.ts';
 import { registerKeyResolveBenches } from './micro/key-resolve.ts';
 import { registerPolicyBenches } from './micro/policies.ts';
 import { printSummary } from './micro/report.ts';
@@ -50,6 +51,7 @@ registerStreamProviderBenches(streamProviderCases);
 registerUsageBenches(world);
 registerUsageJournalBenches(world);
 registerContentScanBenches();
+registerKeyEchoBenches();
 await registerPolicyBenches();
 
 const { benchmarks } = await run(filter === undefined ? {} : { filter });

@@ -70,7 +70,10 @@ function withServedModel(context: RequestContext, input: OutcomeInput): OutcomeI
     const { servedModel: _dropped, ...rest } = input;
     return rest;
   }
-  return reported.length > MAX_MODEL_NAME ? { ...input, servedModel: reported.slice(0, MAX_MODEL_NAME) } : input;
+  // Upstream text, kept on the row: never with the key the upstream was called with (key-echo.ts).
+  const kept = context.served.redactKey?.(reported) ?? reported;
+  if (kept === reported && reported.length <= MAX_MODEL_NAME) return input;
+  return { ...input, servedModel: kept.slice(0, MAX_MODEL_NAME) };
 }
 
 export interface AccountantDependencies {

@@ -3,6 +3,7 @@
 // time caps. Every attempt is recorded for X-Fallback-Attempts, the health monitor and the 502.
 
 import { isClientKey } from '../credentials/client-keys.ts';
+import { keySearchOf } from '../credentials/key-echo.ts';
 import type { GatewayConfig } from '../config.ts';
 import { AttemptDeadlines } from './attempt-deadlines.ts';
 import type { UpstreamSlots } from './upstream-slots.ts';
@@ -298,6 +299,7 @@ async function attemptOnce<Value>(
     if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
     // The call is over at the total deadline: its slots go back even if nobody reads the answer any more.
     deadlines.answerInHand(() => release?.());
+    const upstreamKey = keySearchOf(call.credential);
     context.served = {
       provider: candidate.provider,
       model: candidate.model,
@@ -305,6 +307,7 @@ async function attemptOnce<Value>(
       owner: candidate.key.owner,
       startedAt: started,
       firstByteAt: started + latencyMs,
+      redactKey: (text) => (upstreamKey === undefined ? text : upstreamKey.redact(text)),
     };
     return {
       success: {

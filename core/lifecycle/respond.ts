@@ -5,6 +5,7 @@ import type { Accountant } from '../accounting/account.ts';
 import { StreamObserver } from '../accounting/stream-observer.ts';
 import { estimatedUsage } from '../accounting/token-estimate.ts';
 import { lacksInputCount } from '../accounting/usage-limits.ts';
+import { keySearchOf, StreamKeyFilter, type KeySearch } from '../credentials/key-echo.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
 import type { AttemptRecord, RequestContext } from '../spec/lifecycle.ts';
@@ -64,7 +65,9 @@ export function inferenceHeaders(context: RequestContext, servedModel: string | 
   if (served !== undefined) {
     headers['x-provider-used'] = served.provider;
     headers['x-byok-used'] = served.owner === 'account' ? 'true' : 'false';
-    headers['x-model-used'] = headerSafe(servedModel || served.model);
+    // The provider's own name for the model is upstream text: it may echo the key (key-echo.ts).
+    const model = servedModel || served.model;
+    headers['x-model-used'] = headerSafe(context.served?.redactKey?.(model) ?? model);
     headers['x-key-id'] = served.keyId;
   }
   if (costUsd !== undefined) headers['x-keyway-cost'] = costUsd.toFixed(9).replace(/0+$/, '').replace(/\.$/, '.0');
@@ -79,9 +82,15 @@ export function errorResponse(dialect: Dialect, descriptor: ErrorDescriptor, req
   });
 }
 
-export function jsonAnswer(body: unknown, headers: Record<string, string>): Response {
+/**
+ * A 200 with its body, which must not hold the provider key the upstream was called with
+ * (`upstreamKey`, key-echo.ts): searched in the text as sent, passed through or serialised here, so an
+ * answer without it is neither copied nor serialised again.
+ */
+export function jsonAnswer(body: unknown, headers: Record<string, string>, upstreamKey: KeySearch | undefined): Response {
   headers['content-type'] = 'application/json';
-  return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status: 200, headers });
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return new Response(upstreamKey === undefined ? text : upstreamKey.redact(text), { status: 200, headers });
 }
 
 /**
@@ -109,21 +118,27 @@ export function chatAnswer(
   context: RequestContext,
   success: AttemptSuccess<ChatResult>,
 ): Response | Promise<Response> {
-  const result = success.value;
-  if (lacksInputCount(result.usage)) {
-    return accountant.promptTokensOf(context).then((promptTokens) => bookedChatAnswer(accountant, dialect, context, result, promptTokens));
+  if (lacksInputCount(success.value.usage)) {
+    return accountant.promptTokensOf(context).then((promptTokens) => bookedChatAnswer(accountant, dialect, context, success, promptTokens));
   }
-  return bookedChatAnswer(accountant, dialect, context, result, undefined);
+  return bookedChatAnswer(accountant, dialect, context, success, undefined);
 }
 
-function bookedChatAnswer(accountant: Accountant, dialect: Dialect, context: RequestContext, result: ChatResult, promptTokens: number | undefined): Response {
+function bookedChatAnswer(
+  accountant: Accountant,
+  dialect: Dialect,
+  context: RequestContext,
+  success: AttemptSuccess<ChatResult>,
+  promptTokens: number | undefined,
+): Response {
+  const result = success.value;
   const outcome = accountant.account(
     context,
     { status: 200, usage: result.usage, finishReason: result.choices[0]?.finishReason, error: undefined, streamed: false, servedModel: result.model },
     result,
     promptTokens,
   );
-  return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd));
+  return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd), keySearchOf(success.call.credential));
 }
 
 export interface OpenedStream {
@@ -146,6 +161,24 @@ export function streamAnswer(
   /** Set once the stream is over, whoever ended it: later events change nothing. */
   let ended = false;
   let output: ReadableStreamDefaultController<Uint8Array> | undefined;
+  // Every byte out is checked for the key the upstream was called with (key-echo.ts).
+  const upstreamKey = keySearchOf(success.call.credential);
+  const keyFilter = upstreamKey === undefined ? undefined : new StreamKeyFilter(upstreamKey);
+  /** False when nothing went out (the whole frame is held): the pull must then read on, or the stream would stall. */
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, frame: string | Uint8Array): boolean => {
+    const bytes = typeof frame === 'string' ? textEncoder.encode(frame) : frame;
+    const checked = keyFilter === undefined ? bytes : keyFilter.chunk(bytes);
+    if (checked.length === 0) return false;
+    controller.enqueue(checked);
+    return true;
+  };
+  /** The last frame, what the key check still holds, and the end of the stream. */
+  const sendLast = (controller: ReadableStreamDefaultController<Uint8Array>, frame: string | Uint8Array): void => {
+    send(controller, frame);
+    const held = keyFilter?.flush();
+    if (held !== undefined && held.length > 0) controller.enqueue(held);
+    controller.close();
+  };
 
   // `cut`: the stream stopped before its end while the provider kept working (the client left, or
   // the drain deadline passed). The provider's usage is billed if it came; otherwise an estimate of
@@ -190,8 +223,7 @@ export function streamAnswer(
       context.requestId,
     );
     try {
-      output?.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
-      output?.close();
+      if (output !== undefined) sendLast(output, encoder.encode({ type: 'error', error: descriptor }));
     } catch {
       // The client is already gone.
     }
@@ -228,8 +260,7 @@ export function streamAnswer(
                 finish(200, undefined, false, await accountant.promptTokensOf(context));
               } else finish(200, undefined);
               await journaled();
-              controller.enqueue(textEncoder.encode(encoder.end()));
-              controller.close();
+              sendLast(controller, encoder.end());
               return;
             }
             part = next.value;
@@ -241,15 +272,11 @@ export function streamAnswer(
             // sending, so the stream is booked as cut (an estimate), whatever reached the client.
             finish(part.error.status, part.error, endedAtEventLimit(part.error));
             await journaled();
-            if (frame.length > 0) controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
-            controller.close();
+            sendLast(controller, frame);
             void iterator.return?.();
             return;
           }
-          if (frame.length > 0) {
-            controller.enqueue(typeof frame === 'string' ? textEncoder.encode(frame) : frame);
-            return;
-          }
+          if (frame.length > 0 && send(controller, frame)) return;
         }
       } catch (error) {
         if (ended) {
@@ -263,8 +290,7 @@ export function streamAnswer(
         const descriptor = descriptorFromError(error, context.requestId);
         finish(descriptor.status, descriptor);
         await journaled();
-        controller.enqueue(textEncoder.encode(encoder.encode({ type: 'error', error: descriptor })));
-        controller.close();
+        sendLast(controller, encoder.encode({ type: 'error', error: descriptor }));
       }
     },
     cancel() {

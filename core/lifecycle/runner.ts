@@ -23,6 +23,7 @@ import { createRequestContext } from './context.ts';
 import type { DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
 import { shouldNotRetry } from './retry-advice.ts';
+import { keySearchOf } from '../credentials/key-echo.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
 
 export interface LifecycleDependencies {
@@ -225,7 +226,7 @@ export class LifecycleRunner {
       streamed: false,
       servedModel: answer.model,
     });
-    return jsonAnswer(answer.body, inferenceHeaders(context, answer.model, outcome.costUsd));
+    return jsonAnswer(answer.body, inferenceHeaders(context, answer.model, outcome.costUsd), keySearchOf(success.call.credential));
   }
 
   /** Answers a failed or refused request and books it: failures are usage too (they carry latency). */

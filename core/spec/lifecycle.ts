@@ -51,6 +51,13 @@ export interface ServedBy {
   firstByteAt?: number;
   /** The provider's own API for the dialect that served (`ChatOperation.native.api`); absent: the chat translation did. */
   api?: string;
+  /**
+   * `text` with the provider key this attempt called its upstream with replaced by `[REDACTED]`, the
+   * same string when it holds none (one substring search). The core checks the answer it sends
+   * (core/credentials/key-echo.ts); this is for what a plugin keeps of the answer, such as a stored
+   * response, which an upstream echoing its key must not fill with it either.
+   */
+  redactKey?(text: string): string;
 }
 
 export interface RequestOutcome {

@@ -101,7 +101,7 @@ function keep(store: ResponseStore | undefined, state: ResponsesRequestState, co
   const items = [...state.conversation.previous, ...withIds(state.conversation.input, new ItemIds(id, 'i')), ...output];
   if (state.memory !== undefined) state.memory.last = { id, items };
   if (store === undefined || !state.echo.store) return;
-  store.save(id, { accountId: context.principal.accountId, teamId: context.teamId ?? context.principal.teamId, items, response });
+  store.save(id, { accountId: context.principal.accountId, teamId: context.teamId ?? context.principal.teamId, items, response }, context.served?.redactKey);
 }
 
 const NOT_STORED =

@@ -115,11 +115,21 @@ export class ResponseStore {
     private readonly options: ResponseStoreOptions,
   ) {}
 
-  /** Keeps a response: in memory at once, sealed in the database in the background. */
-  save(id: string, content: Omit<StoredResponse, 'createdAt'>): void {
-    const stored: StoredResponse = { ...content, createdAt: this.services.clock.now() };
+  /**
+   * Keeps a response: in memory at once, sealed in the database in the background. `redactKey`
+   * (RequestContext.served) removes the provider key of the call that answered, should its upstream
+   * have echoed it: the text sealed is the one it checked, serialised once, here.
+   */
+  save(id: string, content: Omit<StoredResponse, 'createdAt'>, redactKey?: (text: string) => string): void {
+    const text = JSON.stringify({ items: content.items, response: content.response });
+    const kept = redactKey?.(text) ?? text;
+    const stored: StoredResponse = {
+      ...content,
+      ...(kept === text ? {} : (JSON.parse(kept) as Pick<StoredResponse, 'items' | 'response'>)),
+      createdAt: this.services.clock.now(),
+    };
     this.cacheSet(id, stored);
-    void this.persist(id, stored).catch((error: unknown) =>
+    void this.persist(id, stored, kept).catch((error: unknown) =>
       this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written'),
     );
   }
@@ -192,8 +202,8 @@ export class ResponseStore {
     }
   }
 
-  private async persist(id: string, stored: StoredResponse): Promise<void> {
-    const sealed = await this.services.secrets.seal(JSON.stringify({ items: stored.items, response: stored.response }), bindingOf(stored.accountId, id));
+  private async persist(id: string, stored: StoredResponse, text: string): Promise<void> {
+    const sealed = await this.services.secrets.seal(text, bindingOf(stored.accountId, id));
     await this.services.store.query(
       `INSERT INTO ${RESPONSES_TABLE} (id, account_id, team_id, created_at, backend, key_version, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       [id, stored.accountId, stored.teamId ?? null, stored.createdAt, sealed.backend, sealed.keyVersion, sealed.ciphertext],

@@ -148,7 +148,8 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   }
 
   override encode(part: StreamPart): string {
-    if (part.type === 'native-event') return this.ended ? '' : this.nativeEvent(part.event, part.data, part.raw);
+    // An event without a type has no name to be written under (an `event: ` line with nothing after it).
+    if (part.type === 'native-event') return this.ended || part.event === '' ? '' : this.nativeEvent(part.event, part.data, part.raw);
     if (part.type === 'start' && part.native === true) {
       this.native = true;
       this.started = true;

@@ -176,8 +176,12 @@ export async function* anthropicStreamParts(body: ReadableStream<Uint8Array>, si
         );
         return;
       }
-      // The `event:` line and the payload's `type` agree on Anthropic; the line is the fallback.
-      if (payload.type === undefined && event.event !== undefined) payload.type = event.event;
+      // The `event:` line and the payload's `type` agree on Anthropic; the line is the fallback. An
+      // unnamed `{"error": …}` (as OpenAI-style streams send) is an error all the same: the one error path scrubs it.
+      if (typeof payload.type !== 'string' || payload.type === '')
+        payload.type = event.event || (typeof payload.error === 'object' && payload.error !== null ? 'error' : undefined);
+      // An event that names no type translates to nothing, and passed on it would be written with no usable name.
+      if (payload.type === undefined) continue;
       out.length = 0;
       outcome = translateEvent(translator, payload, out);
       if (native) yield* asNative(payload, event.data, out);

@@ -134,10 +134,14 @@ export async function* responsesStreamParts(
         return;
       }
       const type = typeof data.type === 'string' ? data.type : (event.event ?? '');
-      if (type === 'error') {
-        yield errorPart(classifyOpenAIStreamError(provider, { error: data }));
+      // An error in any form (the typed `error` event, or an unnamed `data: {"error": …}` as chat
+      // streams send) takes the one error path: scrubbed, and written in the Responses shape by the dialect.
+      if (type === 'error' || (type === '' && isRecord(data.error))) {
+        yield errorPart(classifyOpenAIStreamError(provider, isRecord(data.error) ? data : { error: data }));
         return;
       }
+      // An event that names no type is nothing a Responses client can read: dropped, never written with an empty `event:` line.
+      if (type === '') continue;
       const part: StreamPart = { type: 'native-event', event: type, data, raw: event.data };
       if (type.endsWith('.delta') && typeof data.delta === 'string') part.text = data.delta;
       const response = isRecord(data.response) ? data.response : undefined;
@@ -149,8 +153,13 @@ export async function* responsesStreamParts(
         yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
         ended = true;
       } else if (type === 'response.failed' && response !== undefined) {
-        yield part;
-        yield errorPart(failure(provider, response));
+        // The provider's failed response is passed on with its error as the error part says it, the
+        // way the dialect writes the failures Keyway makes (nativeError): the provider's own message
+        // is upstream text, which may quote the key, and only the error path scrubs it.
+        const error = failure(provider, response).toDescriptor();
+        const scrubbed = { ...data, response: { ...response, error: { code: error.code, message: error.message } } };
+        yield { ...part, data: scrubbed, raw: JSON.stringify(scrubbed) };
+        yield { type: 'error', error };
         return;
       }
       yield part;

@@ -301,6 +301,19 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
     }
   });
 
+  test('read for the native API, an unnamed {"error": …} event is an error part, and an event without a type is dropped', async () => {
+    const original = readFileSync(join(FIXTURES, 'stream-text.sse'), 'utf8');
+    const opening = original.slice(0, original.indexOf('\n\n') + 2);
+    const text = `${opening}data: {"note":"no type"}\n\nevent: \ndata: {"note":"a blank name"}\n\ndata: {"error":{"type":"overloaded_error","message":"key sk-ant-api03-abcdefghijklmnop refused"}}\n\n`;
+    const parts = await collect(anthropicStreamParts(streamOf(text), new AbortController().signal, true));
+    expect(parts.map((part) => (part.type === 'native-event' ? part.event : part.type))).toEqual(['start', 'message_start', 'error']);
+    const error = parts.at(-1);
+    expect(error?.type === 'error' ? error.error.message : '').toContain('key [REDACTED] refused');
+    const written = encodeAll(parts);
+    expect(written).not.toMatch(/^event:[ \t]*(undefined)?$/m);
+    expect(written).not.toContain('sk-ant-api03-abcdefghijklmnop');
+  });
+
   test('an Anthropic stream read and re-encoded keeps its event sequence', async () => {
     for (const file of ['stream-text.sse', 'stream-thinking.sse']) {
       const original = readFileSync(join(FIXTURES, file), 'utf8');
