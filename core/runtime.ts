@@ -14,6 +14,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
 import { checkVariableNames } from './variable-names.ts';
 import { workerIndex } from './process/workers.ts';
+import { prepareDataDirectory } from './process/data-directory.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
@@ -115,6 +116,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = loadConfig(environment);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  // Before any plugin writes there (a generated master key, the database): private whatever the key's source.
+  prepareDataDirectory(config.dataDirectory, logger, (workerIndex(environment) ?? 1) === 1);
   const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
   const { services, bind } = createServices({
     logger,
