@@ -18,7 +18,7 @@ import { prepareDataDirectory } from './process/data-directory.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
-import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
+import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
@@ -210,7 +210,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     env: config.env,
   });
   const lifecycle = new LifecycleRunner({
-    authenticate: (headers) => authenticate(snapshots, headers),
+    authenticate: (headers) => recognise(snapshots, headers),
+    admit: (principal, headers, clientAddress) => admit(principal, headers, plugins.managementGuards, clientAddress),
     snapshots,
     router,
     accountant,
@@ -242,6 +243,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     outbound: createOutboundService(upstream),
     auth: {
       authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials),
+      admit: (headers, clientAddress, role, teamKeys) =>
+        admit(recogniseManagement(snapshots, headers, plugins.sessionCredentials), headers, plugins.managementGuards, clientAddress, role, teamKeys),
       requireRole,
       guardManagementCall: (principal, clientAddress) => {
         for (const { value: guard } of plugins.managementGuards) guard(principal, clientAddress);
