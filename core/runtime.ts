@@ -21,6 +21,7 @@ import { MemoryCounters } from './counters/memory.ts';
 import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
+import { warnReferencesOutOfScope } from './credentials/reference-scope.ts';
 import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
@@ -156,6 +157,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
+  if ((workerIndex(environment) ?? 1) === 1) warnReferencesOutOfScope(snapshots.current, plugins.keySources, logger);
   snapshots.shareThrough(cluster, logger);
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 

@@ -311,6 +311,7 @@ export type { FetchedKey, KeyDecryption, KeyDecryptionObserver, KeyReference, Ke
 export type { ChatOperation, Dialect, InboundOperation, NativeCalls, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';
+export { CREATED_ACCOUNT_ID, DEFAULT_ACCOUNT_ID } from './principal.ts';
 export type {
   CallContext,
   EmbeddingsRequest,
