@@ -17,12 +17,15 @@ export interface EnvScope {
   notSet(name: string): string;
 }
 
+/** In any case: where the environment ignores case (Windows), `KEYWAY_KEY_ACC_…` reads the account's own. */
+const ACCOUNT_ID = new RegExp(CREATED_ACCOUNT_ID.source, 'i');
+
 /** The account id right after the prefix (ids hold no `_` past `acc_`), when the name is in an account's space. */
 function accountOf(name: string, prefix: string): string | undefined {
   const rest = name.slice(prefix.length);
   const underscore = rest.indexOf('_', 'acc_'.length);
   const candidate = underscore === -1 ? rest : rest.slice(0, underscore);
-  return CREATED_ACCOUNT_ID.test(candidate) ? candidate : undefined;
+  return ACCOUNT_ID.test(candidate) ? candidate : undefined;
 }
 
 export function envScopeOf(prefix: string, accountId: string | null): EnvScope {

@@ -19,8 +19,12 @@ export type FileScope =
   | { kind: 'default'; notFound(locator: string): string }
   | { kind: 'account'; folder: string; notFound(locator: string): string };
 
-/** An account's folder at the top of the directory, or a name of that shape anywhere in a path. */
-const isAccountFolder = (name: string): boolean => CREATED_ACCOUNT_ID.test(name);
+/**
+ * A name of an account id's shape, anywhere in a path, in any case: on a case-insensitive file system
+ * (macOS) `ACC_…` is the account's folder under another spelling.
+ */
+const ACCOUNT_FOLDER = new RegExp(CREATED_ACCOUNT_ID.source, 'i');
+const isAccountFolder = (name: string): boolean => ACCOUNT_FOLDER.test(name);
 
 export function scopeOf(accountId: string | null): FileScope {
   if (accountId === null) return { kind: 'platform', notFound: (locator) => `no file ${locator} in the key directory` };

@@ -98,6 +98,8 @@ describe('env', () => {
       ['KEYWAY_KEY_ABSENT', await failure(source, 'KEYWAY_KEY_ABSENT', undefined, defaultAccount)],
     );
     expect(await failure(source, `KEYWAY_KEY_${OTHER_TENANT}`, undefined, defaultAccount)).toContain('among this account');
+    // Another spelling of their names is theirs too: an environment that ignores case would read them.
+    expect(await failure(source, `KEYWAY_KEY_${OTHER_TENANT.toUpperCase()}_OPENAI`, undefined, defaultAccount)).toContain('among this account');
     expect((await source.fetch({ source: 'env', locator: theirs }, platform)).apiKey).toBe(VAULT_CANARY_KEY);
     expect((await source.fetch({ source: 'env', locator: 'KEYWAY_KEY_OPENAI' }, platform)).apiKey).toBe(CANARY_KEY);
   });
@@ -176,6 +178,9 @@ describe('file', () => {
     const refusal = await failure(source, theirs, undefined, defaultAccount);
     sameAnswer([theirs, refusal], ['absent.key', await failure(source, 'absent.key', undefined, defaultAccount)]);
     sameAnswer([theirs, refusal], ['tenant-link.key', await failure(source, 'tenant-link.key', undefined, defaultAccount)]);
+    // Another spelling of their folder is theirs too: a case-insensitive file system would open it.
+    const upper = `${OTHER_TENANT.toUpperCase()}/openai.key`;
+    sameAnswer([theirs, refusal], [upper, await failure(source, upper, undefined, defaultAccount)]);
     expect(await read(theirs, platform)).toBe(VAULT_CANARY_KEY);
     expect(await read('openai.key', platform)).toBe(CANARY_KEY);
   });
