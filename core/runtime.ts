@@ -14,12 +14,14 @@ import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
 import { checkVariableNames } from './variable-names.ts';
 import { workerIndex } from './process/workers.ts';
+import { prepareDataDirectory } from './process/data-directory.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
-import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
+import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
 import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
+import { warnReferencesOutOfScope } from './credentials/reference-scope.ts';
 import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
@@ -115,6 +117,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = loadConfig(environment);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  // Before any plugin writes there (a generated master key, the database): private whatever the key's source.
+  prepareDataDirectory(config.dataDirectory, logger, (workerIndex(environment) ?? 1) === 1);
   const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
   const { services, bind } = createServices({
     logger,
@@ -153,6 +157,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
   await snapshots.refresh();
+  if ((workerIndex(environment) ?? 1) === 1) warnReferencesOutOfScope(snapshots.current, plugins.keySources, logger);
   snapshots.shareThrough(cluster, logger);
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
@@ -207,7 +212,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     env: config.env,
   });
   const lifecycle = new LifecycleRunner({
-    authenticate: (headers) => authenticate(snapshots, headers),
+    authenticate: (headers) => recognise(snapshots, headers),
+    admit: (principal, headers, clientAddress) => admit(principal, headers, plugins.managementGuards, clientAddress),
     snapshots,
     router,
     accountant,
@@ -239,6 +245,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     outbound: createOutboundService(upstream),
     auth: {
       authenticate: (headers) => authenticateManagement(snapshots, headers, plugins.sessionCredentials),
+      admit: (headers, clientAddress, role, teamKeys) =>
+        admit(recogniseManagement(snapshots, headers, plugins.sessionCredentials), headers, plugins.managementGuards, clientAddress, role, teamKeys),
       requireRole,
       guardManagementCall: (principal, clientAddress) => {
         for (const { value: guard } of plugins.managementGuards) guard(principal, clientAddress);

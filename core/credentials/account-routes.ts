@@ -77,6 +77,7 @@ async function createKey(
 export const accountRoutes = {
   create: guarded('operator', async (runtime, request) => {
     const body = validateBody(AccountBodySchema, await readJson(request, runtime.config));
+    // `acc_` and 20 letters or digits: the shape the key sources keep for account namespaces (CREATED_ACCOUNT_ID).
     const account = await runtime.store.insertAccount(randomId('acc'), body.name);
     const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
     return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);

@@ -45,7 +45,7 @@ function checkedAnswer(answer: Answer): Answer {
 export function checkedKeySource(source: KeySource): KeySource {
   const checked: KeySource = {
     name: source.name,
-    validate: (reference) => source.validate(reference),
+    validate: (reference, context) => source.validate(reference, context),
     fetch: checkedAnswer((reference, context) => source.fetch(reference, context)),
   };
   const { mint, revoke } = source;

@@ -10,6 +10,7 @@ import type { SnapshotView } from '../spec/services.ts';
 import type { Store, StoredProviderKey } from '../spec/store.ts';
 import { KEY_REFERENCE_BACKEND, type KeyReference } from '../spec/key-source.ts';
 import { parseStoredReference } from './reference-format.ts';
+import { DEFAULT_ACCOUNT_ID } from '../spec/principal.ts';
 
 export interface AccountSnapshot {
   id: string;
@@ -47,7 +48,8 @@ export interface ConfigSnapshot extends SnapshotView {
   sections: ReadonlyMap<string, unknown>;
 }
 
-export const DEFAULT_ACCOUNT_ID = 'default';
+/** The account every install starts with; defined in the spec, where the key sources read it too. */
+export { DEFAULT_ACCOUNT_ID };
 const EMPTY_KEYS: ReadonlyMap<string, readonly ProviderKeyRecord[]> = new Map();
 
 /** Binds a ciphertext to its row: copied into another row, it no longer decrypts. */

@@ -1,12 +1,12 @@
 // The OpenAI-dialect inference routes; each runs the lifecycle.
 
-import { authenticate } from '../credentials/authenticate.ts';
+import { recognise } from '../credentials/authenticate.ts';
 import type { Runtime } from '../runtime.ts';
 import { modelPredicate } from '../routing/model-predicate.ts';
 import { chatCompletionsOperation, embeddingsOperation } from '../wire/openai-dialect.ts';
 import { snapshotBase } from '../catalog/snapshots.ts';
 import { KeywayError } from '../errors.ts';
-import { passGuards } from './kit/guard.ts';
+import { admitCall } from './kit/guard.ts';
 import { refuseSecretName } from '../wire/secret-fields.ts';
 import { providerOfPrefix } from '../routing/resolve-model.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
@@ -86,8 +86,7 @@ interface ModelEntry {
 }
 
 function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
-  const principal = authenticate(runtime.snapshots, request.headers);
-  passGuards(runtime, request, principal);
+  const principal = admitCall(runtime, request, recognise(runtime.snapshots, request.headers));
   if (principal.role === 'viewer' || !principal.byokAccess) return [];
   const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
   const reported = runtime.models.modelsOf(principal.accountId);

@@ -27,7 +27,13 @@ import { keySearchOf } from '../credentials/key-echo.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
 
 export interface LifecycleDependencies {
+  /** The principal of the request's key, or 401; nothing else judged yet (`recognise`). */
   authenticate(headers: Headers): Principal;
+  /**
+   * The rest of `admit` (core/credentials/authenticate.ts), before anything else about the request is
+   * judged: the plugins' guards (allowed_ips), then the X-Team-ID check. Absent: nothing to check.
+   */
+  admit?(principal: Principal, headers: Headers, clientAddress: () => string | undefined): void;
   snapshots: ConfigSnapshots;
   router: Router;
   accountant: Accountant;
@@ -73,6 +79,9 @@ export class LifecycleRunner {
     const context = createRequestContext(requestId, request, principal, operation.endpoint, clientAddress);
     let response: Response;
     try {
+      // Where the call comes from is judged before its role, its body or its team (one order: `admit`):
+      // a key bound to a network learns nothing more from elsewhere. A refusal is booked, as before.
+      this.dependencies.admit?.(principal, request.headers, () => context.clientIp);
       const text = await readBodyText(request, this.dependencies);
       context.bodyText = text;
       const body = parseJsonText(text, this.dependencies.maxBodyBytes, this.dependencies.maxJsonDepth);

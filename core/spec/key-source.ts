@@ -27,11 +27,19 @@ export interface KeySourceContext {
 
 export interface KeySource {
   name: string;
-  /** A message saying what is wrong with the reference, or undefined when the source can use it. */
-  validate(reference: KeyReference): string | undefined;
+  /**
+   * A message saying what is wrong with the reference, or undefined when the source can use it. With a
+   * `context`, also whether that account (or the platform: `accountId` null) may use it, when the source
+   * scopes references by account: the start warns about stored references their account may not use
+   * (they do not resolve), and a rotation schedule's is refused when it is made. Reads nothing: the
+   * answer must not depend on what exists outside the account's scope.
+   */
+  validate(reference: KeyReference, context?: KeySourceContext): string | undefined;
   /**
    * The key the reference names now. Rejects with a message that never contains key material. The core
    * drops trailing line ends and refuses a key that is not printable ASCII without spaces (fetched-keys.ts).
+   * A source whose references name things of several accounts (files, variables, secret paths) answers
+   * only within the context's account's own, and refuses the rest as it refuses a missing one.
    */
   fetch(reference: KeyReference, context: KeySourceContext): Promise<FetchedKey>;
   /** Optional: creates a new key (a provider admin API), for rotation; sources that only read have none. */

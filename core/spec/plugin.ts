@@ -190,11 +190,13 @@ export type SessionCredentialResolver = (headers: Headers) => string | undefined
 export type SessionArrival = (headers: Headers) => Promise<boolean> | undefined;
 
 /**
- * Runs on every management call (any route with a `role`, the core's and the plugins') once its key is
- * authenticated, before the role check: throw a KeywayError to refuse the call. The ip-allowlist policy
- * refuses addresses outside a key's or its team's `allowed_ips` here, as it does on inference, so a
- * key bound to an office network cannot mint an unbound key from elsewhere. `clientAddress` is computed
- * only when read.
+ * Runs on every call once its key is recognised, before anything else about the call is judged (its
+ * X-Team-ID, its role, its body, the policies' hooks): every route with a `role`, the core's and the
+ * plugins', inference, GET /v1/models, GET /metrics, the dashboard's sign-in and a WebSocket upgrade
+ * (the one order: `admit`, core/credentials/authenticate.ts). Throw a KeywayError to refuse the call.
+ * The ip-allowlist policy refuses addresses outside a key's or its member team's `allowed_ips` here, so
+ * a key bound to an office network cannot mint an unbound key, nor learn its role, from elsewhere.
+ * `clientAddress` is computed only when read.
  */
 export type ManagementGuard = (principal: Principal, clientAddress: () => string | undefined) => void;
 
@@ -262,7 +264,7 @@ export interface PluginContributions {
   sessionCredentials?: SessionCredentialResolver;
   /** Waits, briefly, for a session another member of the cluster opened (see SessionArrival). */
   sessionArrivals?: SessionArrival;
-  /** Checks every authenticated management call (see ManagementGuard). */
+  /** Checks every call once its key is recognised, before anything else (see ManagementGuard). */
   managementGuard?: ManagementGuard;
   /** Narrows the models `GET /v1/models` lists to what the caller may call (see ModelFilter). */
   modelFilter?: ModelFilter;
@@ -323,6 +325,7 @@ export type { FetchedKey, KeyDecryption, KeyDecryptionObserver, KeyReference, Ke
 export type { ChatOperation, Dialect, InboundOperation, NativeCalls, ParseContext, StreamEncoder, UnaryAnswer, UnaryOperation } from './dialect.ts';
 export type { AttemptRecord, Endpoint, HookStage, Hooks, RequestContext, RequestOutcome, ServedBy } from './lifecycle.ts';
 export type { Principal, PrincipalRole } from './principal.ts';
+export { CREATED_ACCOUNT_ID, DEFAULT_ACCOUNT_ID } from './principal.ts';
 export type {
   CallContext,
   EmbeddingsRequest,

@@ -80,7 +80,18 @@ export interface HttpKit {
 export interface AuthService {
   /** The principal a request's key stands for; throws `invalid_api_key` otherwise. */
   authenticate(headers: Headers): Principal;
-  /** `teamKeys`: an admin call a team member's admin key may make (see authenticate.ts requireRole). */
+  /**
+   * What a route that checks its caller itself calls (GET /metrics, a WebSocket upgrade): the key (or
+   * session), then, in the one order every call follows, the management guards (a key's allowed_ips),
+   * the X-Team-ID check and, when given, the role. A key refused for its address learns nothing else,
+   * its role included. Throws as each step does; answers the principal.
+   */
+  admit(headers: Headers, clientAddress: () => string | undefined, role?: PrincipalRole, teamKeys?: boolean): Principal;
+  /**
+   * The role check alone, for a principal already through `admit` or `guardManagementCall`: on its own
+   * it would tell a key refused for its address what role it has. `teamKeys`: an admin call a team
+   * member's admin key may make (see authenticate.ts requireRole).
+   */
   requireRole(principal: Principal, role: PrincipalRole, teamKeys?: boolean): void;
   /**
    * Runs the plugins' management guards (an address outside the key's allowed_ips, say) for a route

@@ -103,7 +103,7 @@ export const dashboardPlugin = definePlugin({
           method: 'GET',
           path: '/dashboard/session',
           summary: 'The signed-in principal and the anti-CSRF token',
-          handle: ({ request }) => current(services, sessions, request),
+          handle: ({ request, clientAddress }) => current(services, sessions, request, clientAddress),
         },
         {
           method: 'DELETE',
@@ -167,9 +167,8 @@ async function keyFrom(services: Services, request: Request): Promise<string> {
 async function signIn(services: Services, sessions: SessionStore, request: Request, clientAddress: () => string | undefined): Promise<Response> {
   checkOrigin(services, request);
   const key = await keyFrom(services, request);
-  const principal = services.auth.authenticate(new Headers({ authorization: `Bearer ${key}` }));
   // A key bound to a network signs in from there only: elsewhere it would learn the key is good.
-  services.auth.guardManagementCall(principal, clientAddress);
+  const principal = services.auth.admit(new Headers({ authorization: `Bearer ${key}` }), clientAddress);
   const session = sessions.open(services.credentials.hashGatewayKey(key));
   const cookie = sessionCookie(request, session.id, Math.floor((session.expiresAt - session.createdAt) / 1000));
   // A plain form post (the page's script did not run) lands back on the dashboard, signed in.
@@ -182,17 +181,22 @@ function principalOf(services: Services, session: DashboardSession): Principal {
   return services.auth.authenticate(new Headers({ cookie: `${SESSION_COOKIE}=${session.id}`, [CSRF_HEADER]: session.csrfToken }));
 }
 
-function current(services: Services, sessions: SessionStore, request: Request): Response {
+function current(services: Services, sessions: SessionStore, request: Request, clientAddress: () => string | undefined): Response {
   const session = sessions.fromCookie(request.headers.get('cookie'));
   // Not signed in is an ordinary state of the page, not an error the browser should log.
   if (session === undefined) return answer(services, { signed_in: false }, 200);
+  let principal: Principal;
   try {
-    return answer(services, describe(principalOf(services, session), session), 200);
+    principal = principalOf(services, session);
   } catch {
     // The key behind the session was revoked: the session ends with it.
     sessions.close(session.id);
     return answer(services, { signed_in: false }, 200, { 'set-cookie': sessionCookie(request, '', 0) });
   }
+  // From outside the key's allowed_ips the page learns nothing of the key (its role, its account), as
+  // every management call the page would make: 403 ip_not_allowed. The session is kept for the way back.
+  services.auth.guardManagementCall(principal, clientAddress);
+  return answer(services, describe(principal, session), 200);
 }
 
 function signOut(services: Services, sessions: SessionStore, request: Request): Response {

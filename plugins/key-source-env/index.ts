@@ -1,16 +1,26 @@
 // Key source `env`: a provider key from an environment variable of the Keyway process. An account
 // admin names the variable, so only names under the operator's prefix are readable (default
 // `KEYWAY_KEY_`), and Keyway's own settings (the master key, the admin key, database URLs…) never
-// are, whatever the prefix. See docs/key-lifecycle.md, "Key sources".
+// are, whatever the prefix.
+//
+// Each account reads only its own names (scope.ts): an account created with POST /v1/accounts those
+// that go on with its id, `KEYWAY_KEY_<account id>_…`, the `default` account every other name under
+// the prefix, the operator's platform keys any. Before QA15 F1 any account admin could name another
+// tenant's variable and be served on its key. See docs/key-lifecycle.md, "Key sources".
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource } from '../../core/spec/plugin.ts';
+import { envScopeOf } from './scope.ts';
 
 export const DEFAULT_ENV_PREFIX = 'KEYWAY_KEY_';
-const NAME = /^[A-Z_][A-Z0-9_]{0,127}$/;
-/** Keyway's own secrets and settings: never a provider key, never readable through this source. */
+/** Lower-case letters too: an account's names carry its id as it is (`KEYWAY_KEY_acc_…_OPENAI`). */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/**
+ * Keyway's own secrets and settings: never a provider key, never readable through this source. Any
+ * case: where the environment ignores case (Windows), `KEYWAY_key_source_…` would read the setting.
+ */
 const RESERVED =
-  /^KEYWAY_(MASTER_KEY|MASTER_KEYS|PREVIOUS_MASTER_KEYS|ADMIN_KEY|DATABASE_URL|REDIS_URL|SMTP_URL|VAULT_TOKEN|OPENAI_ADMIN_KEY|CONFIG|KEY_SOURCE)(_|$)/;
+  /^KEYWAY_(MASTER_KEY|MASTER_KEYS|PREVIOUS_MASTER_KEYS|ADMIN_KEY|DATABASE_URL|REDIS_URL|SMTP_URL|VAULT_TOKEN|OPENAI_ADMIN_KEY|CONFIG|KEY_SOURCE)(_|$)/i;
 
 export const keySourceEnvConfigSchema = Type.Object(
   {
@@ -35,7 +45,7 @@ export function createEnvKeySource(env: Readonly<Record<string, string | undefin
   checkPrefix(prefix);
   const validate = (reference: KeyReference): string | undefined => {
     const name = reference.locator;
-    if (typeof name !== 'string' || !NAME.test(name)) return 'the locator must be an environment variable name (A-Z, 0-9, _)';
+    if (typeof name !== 'string' || !NAME.test(name)) return 'the locator must be an environment variable name (letters, digits, _)';
     if (RESERVED.test(name)) return `${name} is one of Keyway's own settings and is never readable as a provider key`;
     if (!name.startsWith(prefix) || name.length === prefix.length) return `only variables named ${prefix}… are readable (the operator's allowlist)`;
     if (Object.keys(reference.options ?? {}).length > 0) return 'the env source takes no options';
@@ -43,12 +53,21 @@ export function createEnvKeySource(env: Readonly<Record<string, string | undefin
   };
   return {
     name: 'env',
-    validate,
-    async fetch(reference) {
+    validate(reference, context) {
+      const problem = validate(reference);
+      if (problem !== undefined || context === undefined) return problem;
+      const scope = envScopeOf(prefix, context.accountId);
+      return scope.includes(reference.locator) ? undefined : scope.notSet(reference.locator);
+    },
+    async fetch(reference, context) {
       const problem = validate(reference);
       if (problem !== undefined) throw new Error(problem);
+      const scope = envScopeOf(prefix, context.accountId);
+      // Another account's name is answered as an unset one, before it is read: the answer says
+      // nothing of which variables exist.
+      if (!scope.includes(reference.locator)) throw new Error(scope.notSet(reference.locator));
       const value = env[reference.locator]?.trim();
-      if (value === undefined || value === '') throw new Error(`the environment variable ${reference.locator} is not set or empty`);
+      if (value === undefined || value === '') throw new Error(scope.notSet(reference.locator));
       return { apiKey: value };
     },
   };
@@ -63,7 +82,7 @@ export const keySourceEnvPlugin = definePlugin({
     { name: 'KEYWAY_KEY_SOURCE_ENV_PREFIX', description: 'The prefix of the variables provider keys may be read from' },
     { name: 'KEYWAY_KEY_*', description: 'Provider keys, named by key references (under the default prefix)' },
   ],
-  description: "Provider keys from the process environment, under the operator's prefix only",
+  description: "Provider keys from the process environment, under the operator's prefix, one name space per account",
   configSchema: keySourceEnvConfigSchema,
   setup({ config, env }) {
     const prefix = config.prefix ?? env.KEYWAY_KEY_SOURCE_ENV_PREFIX ?? DEFAULT_ENV_PREFIX;

@@ -2,12 +2,18 @@
 // (`KEYWAY_KEY_SOURCE_FILE_DIR`, e.g. where Docker or Kubernetes mounts secrets). The locator is a
 // path relative to that directory; the real path (symbolic links followed) must stay inside it, the
 // file must be a regular file of at most 16 KiB that others cannot read and only its owner can
-// write. The content is trimmed. See docs/key-lifecycle.md, "Key sources".
+// write. The content is trimmed.
+//
+// Each account reads only its own part of the directory (scope.ts): an account created with
+// POST /v1/accounts its folder `<account id>/`, the `default` account everything outside account
+// folders, the operator's platform keys anything. Before QA15 F1 any account admin could name another
+// tenant's file and be served on its key. See docs/key-lifecycle.md, "Key sources".
 
-import { realpath, open } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource } from '../../core/spec/plugin.ts';
+import { inScope, lexicallyInScope, scopeOf } from './scope.ts';
 
 const MAX_BYTES = 16 * 1024;
 
@@ -40,17 +46,28 @@ function modeProblem(mode: number): string | undefined {
 export function createFileKeySource(directory: string | undefined): KeySource {
   return {
     name: 'file',
-    validate: (reference) => validate(reference, directory),
-    async fetch(reference) {
+    validate(reference, context) {
+      const problem = validate(reference, directory);
+      if (problem !== undefined || context === undefined) return problem;
+      const scope = scopeOf(context.accountId);
+      return lexicallyInScope(reference.locator, scope) ? undefined : scope.notFound(reference.locator);
+    },
+    async fetch(reference, context) {
       const problem = validate(reference, directory);
       if (problem !== undefined || directory === undefined) throw new Error(problem);
+      const scope = scopeOf(context.accountId);
+      // Outside the caller's part of the directory, before anything is read: the answer is the one a
+      // missing file gets, so it says nothing of what exists there.
+      if (!lexicallyInScope(reference.locator, scope)) throw new Error(scope.notFound(reference.locator));
       const root = await realpath(directory).catch(() => undefined);
       if (root === undefined) throw new Error('the key directory does not exist');
       const real = await realpath(join(root, reference.locator)).catch(() => undefined);
-      if (real === undefined) throw new Error(`no file ${reference.locator} in the key directory`);
+      if (real === undefined) throw new Error(scope.notFound(reference.locator));
       const inside = relative(root, real);
       if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || isAbsolute(inside))
         throw new Error(`${reference.locator} leads outside the key directory`);
+      // Symbolic links followed: a link in one account's part may not lead into another's.
+      if (!(await inScope(root, inside, scope))) throw new Error(scope.notFound(reference.locator));
       const handle = await open(real, 'r').catch(() => undefined);
       if (handle === undefined) throw new Error(`${reference.locator} is not readable by Keyway`);
       try {
@@ -76,7 +93,7 @@ export const keySourceFilePlugin = definePlugin({
   apiVersion: PLUGIN_API_VERSION,
   kind: 'key-source',
   environment: [{ name: 'KEYWAY_KEY_SOURCE_FILE_DIR', description: 'The directory key files may be read from' }],
-  description: "Provider keys from files under the operator's key directory, permissions checked",
+  description: "Provider keys from files under the operator's key directory, one folder per account, permissions checked",
   configSchema: keySourceFileConfigSchema,
   setup({ config, env }) {
     const directory = config.directory ?? env.KEYWAY_KEY_SOURCE_FILE_DIR;

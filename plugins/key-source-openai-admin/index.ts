@@ -82,7 +82,7 @@ export function createOpenAIAdminKeySource(settings: OpenAIAdminSettings, fetchI
   };
   return {
     name: 'openai-admin',
-    validate: (reference) => validate(reference, settings),
+    validate: (reference, context) => validate(reference, settings) ?? (context === undefined ? undefined : allowed(reference.locator, context, settings)),
     async fetch() {
       throw new Error(
         'openai-admin mints new keys for rotation but cannot read an existing one back (OpenAI shows a key once); reference the key in Vault KV, a file or a command instead',

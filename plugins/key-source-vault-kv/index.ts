@@ -87,9 +87,10 @@ interface KvReadAnswer {
 export function createVaultKvKeySource(settings: VaultKvSettings, fetchImpl: typeof fetch = fetch): KeySource {
   return {
     name: 'vault-kv',
-    validate(reference) {
+    validate(reference, context) {
       const parsed = parse(reference, settings);
-      return typeof parsed === 'string' ? parsed : undefined;
+      if (typeof parsed === 'string') return parsed;
+      return context === undefined ? undefined : allowedFor(parsed.path, context, settings);
     },
     async fetch(reference, context) {
       const parsed = parse(reference, settings);

@@ -33,8 +33,8 @@ export const metricsPlugin = definePlugin({
           method: 'GET',
           path: '/metrics',
           summary: 'Prometheus metrics (operator key, or the KEYWAY_METRICS_TOKEN bearer)',
-          handle({ request }) {
-            checkScrape(request.headers);
+          handle({ request, clientAddress }) {
+            checkScrape(request.headers, clientAddress);
             const body = renderMetrics(collector, services.usageQueue, metricsSourcesOf(services), constantLabels);
             return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' } });
           },

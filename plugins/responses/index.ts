@@ -46,14 +46,15 @@ function isWebSocketUpgrade(request: Request): boolean {
  * `GET /v1/responses` without an accepted upgrade: 405, or, when the WebSocket mode is turned off, 426
  * for an upgrade, on which Codex falls back to `POST` with SSE.
  */
-function plainGetAnswer(services: Services, request: Request): Response {
+function plainGetAnswer(services: Services, request: Request, clientAddress: () => string | undefined): Response {
   // GET is only the WebSocket handshake: a plain HTTP client is told to POST, like any other 405, and
   // like every other wrong method (docs/api.md) before any key is asked for: the answer says nothing
   // about the caller or the gateway's data.
   if (!isWebSocketUpgrade(request))
     throw services.errors.create('method_not_allowed', { method: 'GET', path: '/v1/responses' }, { headers: { allow: 'POST' } });
-  // An upgrade is a request for the API: its key is checked before it learns the mode is off.
-  services.auth.authenticate(request.headers);
+  // An upgrade is a request for the API: its key, and where it comes from, are checked before it
+  // learns the mode is off (a key bound to a network learns nothing else from elsewhere).
+  services.auth.admit(request.headers, clientAddress);
   throw services.errors.create('upgrade_required', {
     detail: 'The WebSocket mode of /v1/responses is turned off on this gateway; send POST /v1/responses (stream: true for server-sent events).',
   });
@@ -118,7 +119,7 @@ export const responsesPlugin = definePlugin({
           method: 'GET',
           path: '/v1/responses',
           summary: 'Responses API WebSocket mode (Upgrade: websocket): response.create frames in, typed events out',
-          handle: ({ request }) => plainGetAnswer(services, request),
+          handle: ({ request, clientAddress }) => plainGetAnswer(services, request, clientAddress),
           ...(websocketOn ? { websocket: ({ request, clientAddress }) => acceptResponsesSocket(socketOptions, request, clientAddress) } : {}),
         },
         {

@@ -58,13 +58,12 @@ export interface ResponsesSocketOptions {
  * any socket exists (401 or 403, as an HTTP answer Codex reads), then the socket's handler.
  */
 export function acceptResponsesSocket(options: ResponsesSocketOptions, request: Request, clientAddress: () => string | undefined): WebSocketHandler {
-  const principal = options.services.auth.authenticate(request.headers);
   // Read once, at the upgrade: after it the server cannot tell a socket's address, and every turn
-  // would come from "an unknown address" (QA12 D2). The guards run before the role check, as on
-  // GET /v1/models, so a stolen key used from elsewhere learns nothing of what it may do.
+  // would come from "an unknown address" (QA12 D2). `admit` runs the guards before the X-Team-ID and
+  // role checks, as everywhere, so a stolen key used from elsewhere learns nothing of what it may do.
   const address = clientAddress();
   const atUpgrade = (): string | undefined => address;
-  options.services.auth.guardManagementCall(principal, atUpgrade);
+  const principal = options.services.auth.admit(request.headers, atUpgrade);
   if (principal.role === 'viewer' || !principal.byokAccess)
     throw options.services.errors.create('byok_access_denied', { detail: 'This key may read usage but not call models.' });
   const socket = new ResponsesSocket(options, request, atUpgrade);

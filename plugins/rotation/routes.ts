@@ -152,7 +152,8 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
               `no key source '${body.key_source.source}' is loaded; loaded: ${names.length === 0 ? 'none' : names.join(', ')}`,
             );
           }
-          const problem = source.validate(body.key_source);
+          // With the account: a source that scopes references by account refuses another account's now, not at the first run.
+          const problem = source.validate(body.key_source, { accountId: caller.accountId, provider: body.provider });
           if (problem !== undefined) throw invalid('key_source.locator', problem);
         }
         if (!services.providerKeys.list(caller.accountId).some((key) => key.provider === body.provider))

@@ -11,6 +11,7 @@ import type { Logger } from '../../core/logger.ts';
 import type { JournalRange, Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { createPrivately, readableByOthers } from './file-modes.ts';
 import { schema } from './schema.ts';
 
 export type KeywayDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
@@ -74,7 +75,11 @@ export class StorageError extends Error {
  * HTTP client, loaded only when asked for. `logger` (the plugin's) hears that the usage writer thread started.
  */
 export async function openStorage(url: string, env: Readonly<Record<string, string | undefined>> = {}, logger?: Logger): Promise<Storage> {
-  if (url.startsWith('file:') || url === ':memory:') return openFile(url, usageWriterMode(env), { batchSchedule: usageWriterBatchScheduled(env), logger });
+  if (url.startsWith('file:') || url === ':memory:') {
+    // One warning for the gateway, not one per worker of KEYWAY_WORKERS.
+    const speaks = env.KEYWAY_WORKER_INDEX === undefined || env.KEYWAY_WORKER_INDEX === '1';
+    return openFile(url, usageWriterMode(env), { batchSchedule: usageWriterBatchScheduled(env), logger }, speaks ? logger : undefined);
+  }
   if (/^(libsql|https?|wss?):\/\//.test(url)) return openLibsql(url);
   throw new StorageError('KEYWAY_DATABASE_URL is not a file: or libsql:// URL.');
 }
@@ -93,10 +98,11 @@ const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
  * Before SQLite sees the path: a folder that cannot be made or written to, or a path that is a
  * folder, each get a sentence naming the path, not SQLite's "unable to open database file".
  */
-function checkDatabasePath(path: string): void {
+function checkDatabasePath(path: string, logger: Logger | undefined): void {
   const folder = dirname(path);
   try {
-    mkdirSync(folder, { recursive: true });
+    // Private when Keyway makes it (docs/security.md, "Files Keyway writes"); an existing one is left as it is.
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
   } catch (error) {
     const code = errorCode(error);
     const why = UNWRITABLE.has(code)
@@ -124,6 +130,21 @@ function checkDatabasePath(path: string): void {
       throw new StorageError(`The ${label} ${target} could not be written (${errorCode(error)}); Keyway needs to write there.`);
     }
   }
+  if (!exists) {
+    // 0600 from the first byte: SQLite gives the -wal and -shm files it creates the database file's mode.
+    try {
+      createPrivately(path);
+    } catch (error) {
+      throw new StorageError(`The database file ${path} could not be created (${errorCode(error)}).`);
+    }
+    return;
+  }
+  const readable = readableByOthers(path);
+  if (readable.length > 0)
+    logger?.warn(
+      { files: readable },
+      `SECURITY WARNING: the database ${path} can be read by its group or other users (${readable.map((file) => `${file.path} ${file.mode}`).join(', ')}); it holds member e-mails, client addresses and usage. Unless that is meant, run: chmod 600 ${readable.map((file) => file.path).join(' ')}`,
+    );
 }
 
 /** SQLite's own error, restated for an operator: which file, and what is wrong with it. */
@@ -154,8 +175,8 @@ function checkIntegrity(sqlite: Database, path: string): void {
 }
 
 /** Opens and vets the file; every refusal is one StorageError naming the file. */
-function openSqliteFile(path: string): Database {
-  if (path !== ':memory:') checkDatabasePath(path);
+function openSqliteFile(path: string, logger: Logger | undefined): Database {
+  if (path !== ':memory:') checkDatabasePath(path, logger);
   let sqlite: Database | undefined;
   try {
     sqlite = new Database(path, { create: true });
@@ -171,9 +192,10 @@ function openSqliteFile(path: string): Database {
   }
 }
 
-function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: UsageWriterOptions): Storage {
+/** `warnings`: the logger that hears about a database file others may read (worker 1's, or a lone process's). */
+function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: UsageWriterOptions, warnings?: Logger): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
-  const sqlite = openSqliteFile(path);
+  const sqlite = openSqliteFile(path, warnings);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.

@@ -20,6 +20,13 @@ export interface KeySourceFixture {
   invalid: KeyReference[];
   /** A reference that validates but names nothing: `fetch` must reject. */
   missing?: KeyReference;
+  /**
+   * For a source whose references name things of several accounts (files, variables, secret paths):
+   * two references outside `context`'s account's scope, one naming another account's key that exists,
+   * one naming nothing. Both must be refused, by `validate` with the context and by `fetch`, with one
+   * answer but for the locator: what exists outside the account's scope must not show through.
+   */
+  foreign?: { existing: KeyReference; absent: KeyReference };
   context: KeySourceContext;
   /** Values that must never appear in a message: the key, tokens, admin keys. */
   canaries: string[];
@@ -104,6 +111,42 @@ export function describeKeySourceConformance(name: string, create: CreateKeySour
       expect(fixture.source.validate(fixture.missing)).toBeUndefined();
       const error = await rejection(fixture.source.fetch(fixture.missing, fixture.context));
       expectClean(error.message, fixture.canaries);
+    });
+
+    test("another account's reference is refused, whether or not what it names exists (sources that scope by account)", async () => {
+      if (fixture.foreign === undefined) return;
+      const { existing, absent } = fixture.foreign;
+      const answer = (reference: KeyReference, message: string | undefined): string => {
+        expect(typeof message).toBe('string');
+        expectClean(message as string, fixture.canaries);
+        return (message as string).replaceAll(reference.locator, '<locator>');
+      };
+      // Well-formed: the refusal is the account's scope, never the reference's shape.
+      expect(fixture.source.validate(existing)).toBeUndefined();
+      expect(fixture.source.validate(absent)).toBeUndefined();
+      const validated = [
+        answer(existing, fixture.source.validate(existing, fixture.context)),
+        answer(absent, fixture.source.validate(absent, fixture.context)),
+      ];
+      expect(validated[0]).toBe(validated[1] as string);
+      const fetched = [
+        answer(existing, (await rejection(fixture.source.fetch(existing, fixture.context))).message),
+        answer(absent, (await rejection(fixture.source.fetch(absent, fixture.context))).message),
+      ];
+      expect(fetched[0]).toBe(fetched[1] as string);
+      if (fixture.source.mint !== undefined) {
+        const minted = [
+          answer(existing, (await rejection(fixture.source.mint(existing, fixture.context))).message),
+          answer(absent, (await rejection(fixture.source.mint(absent, fixture.context))).message),
+        ];
+        expect(minted[0]).toBe(minted[1] as string);
+      }
+    });
+
+    test('validate with the context accepts the valid reference, and never throws', () => {
+      expect(fixture.source.validate(fixture.valid, fixture.context)).toBeUndefined();
+      expect(() => fixture.source.validate({ source: name, locator: 42 as unknown as string }, fixture.context)).not.toThrow();
+      expect(() => fixture.source.validate({ source: name, locator: '../x' }, { accountId: null, provider: 'openai' })).not.toThrow();
     });
 
     test('mint answers a fresh live key and revoke retires it (sources that mint)', async () => {

@@ -4,7 +4,7 @@
 // authentication that waits on them.
 
 import { describe, expect, test } from 'bun:test';
-import { authenticateManagementAwaiting } from '../../core/credentials/authenticate.ts';
+import { recogniseManagementAwaiting } from '../../core/credentials/authenticate.ts';
 import type { ConfigSnapshots } from '../../core/credentials/snapshot.ts';
 import { KeywayError } from '../../core/errors.ts';
 import type { Principal } from '../../core/spec/plugin.ts';
@@ -90,7 +90,7 @@ describe('management authentication', () => {
           ),
       },
     ];
-    expect(await authenticateManagementAwaiting(store, new Headers({ cookie: 'x=1' }), sessions, arrivals)).toBe(principal);
+    expect(await recogniseManagementAwaiting(store, new Headers({ cookie: 'x=1' }), sessions, arrivals)).toBe(principal);
   });
 
   test('refuses as before when nothing arrives, and never waits for a bearer key', async () => {
@@ -104,11 +104,9 @@ describe('management authentication', () => {
         },
       },
     ];
-    await expect(authenticateManagementAwaiting(store, new Headers({ cookie: 'x=1' }), sessions, arrivals)).rejects.toBeInstanceOf(KeywayError);
+    await expect(recogniseManagementAwaiting(store, new Headers({ cookie: 'x=1' }), sessions, arrivals)).rejects.toBeInstanceOf(KeywayError);
     expect(waited).toBe(1);
-    await expect(authenticateManagementAwaiting(store, new Headers({ authorization: 'Bearer kw-wrong' }), sessions, arrivals)).rejects.toBeInstanceOf(
-      KeywayError,
-    );
+    await expect(recogniseManagementAwaiting(store, new Headers({ authorization: 'Bearer kw-wrong' }), sessions, arrivals)).rejects.toBeInstanceOf(KeywayError);
     expect(waited).toBe(1);
   });
 });

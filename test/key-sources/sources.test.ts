@@ -3,9 +3,9 @@
 // OpenAI project), and how each failure reads (never with the key in it).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KeySource } from '../../core/spec/key-source.ts';
+import type { KeySource, KeySourceContext } from '../../core/spec/key-source.ts';
 import { createCommandKeySource, parseCommands } from '../../plugins/key-source-command/index.ts';
 import { checkPrefix, createEnvKeySource } from '../../plugins/key-source-env/index.ts';
 import { createFileKeySource } from '../../plugins/key-source-file/index.ts';
@@ -18,7 +18,7 @@ import { CANARY_KEY, scratchDirectory, VAULT_CANARY_KEY, VAULT_TOKEN, writeKeyFi
 
 const account = { accountId: 'acme', provider: 'openai', keyId: 'pk_test' };
 
-async function failure(source: KeySource, locator: string, options?: Record<string, unknown>, context = account): Promise<string> {
+async function failure(source: KeySource, locator: string, options?: Record<string, unknown>, context: KeySourceContext = account): Promise<string> {
   try {
     await source.fetch({ source: source.name, locator, options }, context);
   } catch (error) {
@@ -31,6 +31,17 @@ async function failure(source: KeySource, locator: string, options?: Record<stri
   throw new Error(`${source.name} resolved ${locator}, which it must refuse`);
 }
 
+/** Another tenant's id, of the shape POST /v1/accounts gives (`acc_` and 20 letters or digits). */
+const OTHER_TENANT = 'acc_Other0123456789abcde';
+const other = { accountId: OTHER_TENANT, provider: 'openai', keyId: 'pk_other' };
+const defaultAccount = { accountId: 'default', provider: 'openai', keyId: 'pk_default' };
+const platform = { accountId: null, provider: 'openai', keyId: 'pk_platform' };
+
+/** Two refusals are one answer when they differ only by the name each was asked for. */
+function sameAnswer(first: [string, string], second: [string, string]): void {
+  expect(first[1].replaceAll(first[0], '<name>')).toBe(second[1].replaceAll(second[0], '<name>'));
+}
+
 describe('env', () => {
   const env = { KEYWAY_KEY_OPENAI: CANARY_KEY, KEYWAY_MASTER_KEY: 'MasterKeyCanary0123456789', KEYWAY_ADMIN_KEY: 'kw_op_canary', PATH: '/usr/bin' };
   test("an account admin cannot read Keyway's own settings or any variable outside the prefix", async () => {
@@ -39,15 +50,58 @@ describe('env', () => {
     expect(await failure(source, 'KEYWAY_ADMIN_KEY')).toContain("Keyway's own settings");
     expect(await failure(source, 'PATH')).toContain('KEYWAY_KEY_');
     expect(await failure(source, 'KEYWAY_KEY_SOURCE_ENV_PREFIX')).toContain("Keyway's own settings");
+    // In any case: an environment that ignores case (Windows) would read the setting.
+    expect(await failure(source, 'KEYWAY_Master_Key')).toContain("Keyway's own settings");
+    expect(await failure(source, 'KEYWAY_KEY_source_commands')).toContain("Keyway's own settings");
   });
   test('a missing or empty variable is named, and reads as missing', async () => {
-    const source = createEnvKeySource({ ...env, KEYWAY_KEY_EMPTY: '  ' }, 'KEYWAY_KEY_');
-    expect(await failure(source, 'KEYWAY_KEY_ABSENT')).toBe('the environment variable KEYWAY_KEY_ABSENT is not set or empty');
-    expect(await failure(source, 'KEYWAY_KEY_EMPTY')).toContain('not set or empty');
+    const source = createEnvKeySource({ ...env, KEYWAY_KEY_acme_EMPTY: '  ' }, 'KEYWAY_KEY_');
+    expect(await failure(source, 'KEYWAY_KEY_acme_ABSENT')).toBe(
+      "the environment variable KEYWAY_KEY_acme_ABSENT is not set or empty among this account's (KEYWAY_KEY_acme_…)",
+    );
+    expect(await failure(source, 'KEYWAY_KEY_acme_EMPTY')).toContain('not set or empty');
   });
   test('an operator prefix that would open the environment or Keyway’s settings is refused at start', () => {
     for (const prefix of ['', 'K_', 'KEYWAY_', 'KEYWAY_MASTER_KEY_', 'lower_']) expect(() => checkPrefix(prefix)).toThrow();
     expect(checkPrefix('ACME_OPENAI_')).toBe('ACME_OPENAI_');
+  });
+  test("an account reads only the names that go on with its id; another's answers as an unset one (QA15 F1)", async () => {
+    const variables = {
+      KEYWAY_KEY_OPENAI: CANARY_KEY,
+      [`KEYWAY_KEY_${OTHER_TENANT}_OPENAI`]: CANARY_KEY,
+      KEYWAY_KEY_acme_OPENAI: VAULT_CANARY_KEY,
+    };
+    const source = createEnvKeySource(variables, 'KEYWAY_KEY_');
+    const fetched = async (locator: string, context: typeof account | typeof platform) => (await source.fetch({ source: 'env', locator }, context)).apiKey;
+    expect(await fetched('KEYWAY_KEY_acme_OPENAI', account)).toBe(VAULT_CANARY_KEY);
+    expect(await fetched(`KEYWAY_KEY_${OTHER_TENANT}_OPENAI`, other)).toBe(CANARY_KEY);
+    const theirs = `KEYWAY_KEY_${OTHER_TENANT}_OPENAI`;
+    const refusal = await failure(source, theirs);
+    // The same answer whether the other tenant's variable is set or not, and as for a missing one of its own.
+    sameAnswer([theirs, refusal], [`KEYWAY_KEY_${OTHER_TENANT}_ABSENT`, await failure(source, `KEYWAY_KEY_${OTHER_TENANT}_ABSENT`)]);
+    sameAnswer([theirs, refusal], ['KEYWAY_KEY_acme_ABSENT', await failure(source, 'KEYWAY_KEY_acme_ABSENT')]);
+    // The default account's names, and the bare account prefix, are not a tenant's either.
+    sameAnswer([theirs, refusal], ['KEYWAY_KEY_OPENAI', await failure(source, 'KEYWAY_KEY_OPENAI')]);
+    expect(await failure(source, 'KEYWAY_KEY_acme_')).toContain('is not set or empty among this account');
+    expect(await failure(source, 'KEYWAY_KEY_OPENAI', undefined, other)).toContain(`(KEYWAY_KEY_${OTHER_TENANT}_…)`);
+    // validate with the account says the same, reading nothing; without one it checks the name only.
+    expect(source.validate({ source: 'env', locator: theirs }, account)).toBe(refusal);
+    expect(source.validate({ source: 'env', locator: 'KEYWAY_KEY_acme_OPENAI' }, account)).toBeUndefined();
+    expect(source.validate({ source: 'env', locator: theirs })).toBeUndefined();
+  });
+  test('the default account keeps every name outside the accounts’ own; the platform reads any', async () => {
+    const source = createEnvKeySource({ KEYWAY_KEY_OPENAI: CANARY_KEY, [`KEYWAY_KEY_${OTHER_TENANT}_OPENAI`]: VAULT_CANARY_KEY }, 'KEYWAY_KEY_');
+    expect((await source.fetch({ source: 'env', locator: 'KEYWAY_KEY_OPENAI' }, defaultAccount)).apiKey).toBe(CANARY_KEY);
+    const theirs = `KEYWAY_KEY_${OTHER_TENANT}_OPENAI`;
+    sameAnswer(
+      [theirs, await failure(source, theirs, undefined, defaultAccount)],
+      ['KEYWAY_KEY_ABSENT', await failure(source, 'KEYWAY_KEY_ABSENT', undefined, defaultAccount)],
+    );
+    expect(await failure(source, `KEYWAY_KEY_${OTHER_TENANT}`, undefined, defaultAccount)).toContain('among this account');
+    // Another spelling of their names is theirs too: an environment that ignores case would read them.
+    expect(await failure(source, `KEYWAY_KEY_${OTHER_TENANT.toUpperCase()}_OPENAI`, undefined, defaultAccount)).toContain('among this account');
+    expect((await source.fetch({ source: 'env', locator: theirs }, platform)).apiKey).toBe(VAULT_CANARY_KEY);
+    expect((await source.fetch({ source: 'env', locator: 'KEYWAY_KEY_OPENAI' }, platform)).apiKey).toBe(CANARY_KEY);
   });
 });
 
@@ -55,39 +109,80 @@ describe('file', () => {
   const directory = scratchDirectory();
   const outside = scratchDirectory();
   beforeAll(() => {
-    writeKeyFile(directory.path, 'ok.key', `\n${CANARY_KEY}\n`);
-    writeKeyFile(directory.path, 'world.key', CANARY_KEY, 0o644);
-    writeKeyFile(directory.path, 'unreadable.key', CANARY_KEY, 0o000);
-    writeKeyFile(directory.path, 'empty.key', '\n');
-    writeKeyFile(directory.path, 'two.key', `${CANARY_KEY}\nsecond-line`);
+    mkdirSync(join(directory.path, 'acme'));
+    mkdirSync(join(directory.path, OTHER_TENANT));
+    mkdirSync(join(directory.path, 'team'));
+    writeKeyFile(directory.path, 'acme/ok.key', `\n${CANARY_KEY}\n`);
+    writeKeyFile(directory.path, 'acme/world.key', CANARY_KEY, 0o644);
+    writeKeyFile(directory.path, 'acme/unreadable.key', CANARY_KEY, 0o000);
+    writeKeyFile(directory.path, 'acme/empty.key', '\n');
+    writeKeyFile(directory.path, 'acme/two.key', `${CANARY_KEY}\nsecond-line`);
+    writeKeyFile(directory.path, `${OTHER_TENANT}/openai.key`, VAULT_CANARY_KEY);
+    // A single-company install's layout: keys at the top of the directory, or in folders of its own.
+    writeKeyFile(directory.path, 'openai.key', CANARY_KEY);
+    writeKeyFile(directory.path, 'team/anthropic.key', CANARY_KEY);
     writeKeyFile(outside.path, 'elsewhere.key', CANARY_KEY);
-    symlinkSync(join(outside.path, 'elsewhere.key'), join(directory.path, 'escape.key'));
-    symlinkSync('/etc/passwd', join(directory.path, 'passwd'));
+    symlinkSync(join(outside.path, 'elsewhere.key'), join(directory.path, 'acme/escape.key'));
+    symlinkSync('/etc/passwd', join(directory.path, 'acme/passwd'));
+    // Links that stay in the directory but lead into another account's folder.
+    symlinkSync(join(directory.path, OTHER_TENANT, 'openai.key'), join(directory.path, 'acme/into-other.key'));
+    symlinkSync(join(directory.path, OTHER_TENANT, 'openai.key'), join(directory.path, 'tenant-link.key'));
   });
   afterAll(() => {
     directory.remove();
     outside.remove();
   });
-  test('reads and trims a key under the directory', async () => {
-    expect((await createFileKeySource(directory.path).fetch({ source: 'file', locator: 'ok.key' }, account)).apiKey).toBe(CANARY_KEY);
+  test("reads and trims a key under the account's folder", async () => {
+    expect((await createFileKeySource(directory.path).fetch({ source: 'file', locator: 'acme/ok.key' }, account)).apiKey).toBe(CANARY_KEY);
   });
   test('/etc/passwd, .. and symbolic links out of the directory are refused', async () => {
     const source = createFileKeySource(directory.path);
     expect(await failure(source, '/etc/passwd')).toContain('relative path');
     expect(await failure(source, '../../../../etc/passwd')).toContain('relative path');
-    expect(await failure(source, 'passwd')).toContain('outside the key directory');
-    expect(await failure(source, 'escape.key')).toContain('outside the key directory');
+    expect(await failure(source, 'acme/passwd')).toContain('outside the key directory');
+    expect(await failure(source, 'acme/escape.key')).toContain('outside the key directory');
   });
   test('permissions, emptiness and extra content are checked', async () => {
     const source = createFileKeySource(directory.path);
-    expect(await failure(source, 'world.key')).toContain('other users');
-    if (process.getuid?.() !== 0) expect(await failure(source, 'unreadable.key')).toContain('not readable');
-    expect(await failure(source, 'empty.key')).toContain('empty');
-    expect(await failure(source, 'two.key')).toContain('more than one');
-    expect(await failure(source, 'absent.key')).toContain('no file absent.key');
+    expect(await failure(source, 'acme/world.key')).toContain('other users');
+    if (process.getuid?.() !== 0) expect(await failure(source, 'acme/unreadable.key')).toContain('not readable');
+    expect(await failure(source, 'acme/empty.key')).toContain('empty');
+    expect(await failure(source, 'acme/two.key')).toContain('more than one');
+    expect(await failure(source, 'acme/absent.key')).toContain('no file acme/absent.key');
   });
   test('without an operator directory nothing is readable', async () => {
-    expect(await failure(createFileKeySource(undefined), 'ok.key')).toContain('KEYWAY_KEY_SOURCE_FILE_DIR');
+    expect(await failure(createFileKeySource(undefined), 'acme/ok.key')).toContain('KEYWAY_KEY_SOURCE_FILE_DIR');
+  });
+  test("an account reads only its own folder; another's file answers as a missing one (QA15 F1)", async () => {
+    const source = createFileKeySource(directory.path);
+    expect((await source.fetch({ source: 'file', locator: `${OTHER_TENANT}/openai.key` }, other)).apiKey).toBe(VAULT_CANARY_KEY);
+    const theirs = `${OTHER_TENANT}/openai.key`;
+    const refusal = await failure(source, theirs);
+    expect(refusal).toBe(`no file ${theirs} among this account's key files (acme/… in the key directory)`);
+    // No existence oracle: the same answer for a file that is not there, in their folder or in ours.
+    sameAnswer([theirs, refusal], [`${OTHER_TENANT}/absent.key`, await failure(source, `${OTHER_TENANT}/absent.key`)]);
+    sameAnswer([theirs, refusal], ['acme/absent.key', await failure(source, 'acme/absent.key')]);
+    sameAnswer([theirs, refusal], ['openai.key', await failure(source, 'openai.key')]);
+    // A link in our folder that leads into theirs, followed, is theirs.
+    sameAnswer([theirs, refusal], ['acme/into-other.key', await failure(source, 'acme/into-other.key')]);
+    expect(source.validate({ source: 'file', locator: theirs }, account)).toBe(refusal);
+    expect(source.validate({ source: 'file', locator: 'acme/ok.key' }, account)).toBeUndefined();
+    expect(source.validate({ source: 'file', locator: theirs })).toBeUndefined();
+  });
+  test('the default account keeps the directory outside account folders; the platform reads it all', async () => {
+    const source = createFileKeySource(directory.path);
+    const read = async (locator: string, context: typeof defaultAccount | typeof platform) => (await source.fetch({ source: 'file', locator }, context)).apiKey;
+    expect(await read('openai.key', defaultAccount)).toBe(CANARY_KEY);
+    expect(await read('team/anthropic.key', defaultAccount)).toBe(CANARY_KEY);
+    const theirs = `${OTHER_TENANT}/openai.key`;
+    const refusal = await failure(source, theirs, undefined, defaultAccount);
+    sameAnswer([theirs, refusal], ['absent.key', await failure(source, 'absent.key', undefined, defaultAccount)]);
+    sameAnswer([theirs, refusal], ['tenant-link.key', await failure(source, 'tenant-link.key', undefined, defaultAccount)]);
+    // Another spelling of their folder is theirs too: a case-insensitive file system would open it.
+    const upper = `${OTHER_TENANT.toUpperCase()}/openai.key`;
+    sameAnswer([theirs, refusal], [upper, await failure(source, upper, undefined, defaultAccount)]);
+    expect(await read(theirs, platform)).toBe(VAULT_CANARY_KEY);
+    expect(await read('openai.key', platform)).toBe(CANARY_KEY);
   });
 });
 

@@ -7,6 +7,7 @@ import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 
 let gateway: TestGateway;
 let adminKey: string;
+const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
 
 /** The gateway trusts the loopback as a proxy, so X-Forwarded-For says where each call comes from. */
 const from = (address: string) => ({ 'x-forwarded-for': address });
@@ -23,7 +24,7 @@ async function errorCode(response: Response): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  gateway = await startTestGateway({ env: { KEYWAY_TRUSTED_PROXIES: '127.0.0.1,::1' }, probes: false });
+  gateway = await startTestGateway({ env: { KEYWAY_TRUSTED_PROXIES: '127.0.0.1,::1', KEYWAY_METRICS_TOKEN: METRICS_TOKEN }, probes: false });
   adminKey = gateway.defaultAdminKey;
 });
 
@@ -80,6 +81,109 @@ describe('allowed_ips on management calls', () => {
     expect(outside.status).toBe(403);
     expect(await errorCode(outside)).toBe('ip_not_allowed');
     expect((await call(gateway, 'GET', '/v1/usage/me', undefined, { key: viewerKey, headers: from('192.0.2.44') })).status).toBe(200);
+  });
+
+  test('the address is judged before the role, the X-Team-ID and the body, on every route (QA15 F4)', async () => {
+    const outside = from('198.51.100.7');
+    const inside = from('203.0.113.9');
+    const keyWith = async (role: string) =>
+      String((await created(await call(gateway, 'POST', '/v1/keys', { role, allowed_ips: ['203.0.113.0/24'] }, { key: adminKey }))).api_key);
+    const boundAdmin = await keyWith('admin');
+    const boundViewer = await keyWith('viewer');
+    const boundDeveloper = await keyWith('developer');
+    const team = await created(
+      await call(
+        gateway,
+        'POST',
+        '/v1/teams',
+        { name: 'Bound members', allowed_ips: ['203.0.113.0/24'], members: [{ email: 'm@bound.example', role: 'developer' }] },
+        { key: adminKey },
+      ),
+    );
+    const boundMember = String((team.members as Array<{ api_key: string }>)[0]?.api_key);
+    const refusedFromOutside: Array<[string, string, string, unknown, Record<string, string>?]> = [
+      // GET /metrics checks its caller itself: it answered "needs the operator role; the key has admin".
+      ['admin key, GET /metrics', boundAdmin, 'GET /metrics', undefined],
+      ['viewer key, GET /metrics', boundViewer, 'GET /metrics', undefined],
+      // A core route with an operator role, and an admin route called by a lesser key.
+      ['admin key, GET /v1/accounts', boundAdmin, 'GET /v1/accounts', undefined],
+      ['viewer key, POST /v1/keys', boundViewer, 'POST /v1/keys', { role: 'viewer' }],
+      // Inference: the viewer refusal (byok_access_denied) and a body's 400 came before the address.
+      ['viewer key, chat', boundViewer, 'POST /v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }],
+      ['developer key, chat with a broken body', boundDeveloper, 'POST /v1/chat/completions', '{"model": '],
+      // A member key with another team's X-Team-ID answered "This key belongs to team …".
+      [
+        'member key, chat, X-Team-ID of another team',
+        boundMember,
+        'POST /v1/chat/completions',
+        { model: 'gpt-4o-mini', messages: [] },
+        { 'x-team-id': 'team_other' },
+      ],
+      ['member key, GET /v1/usage/me, X-Team-ID of another team', boundMember, 'GET /v1/usage/me', undefined, { 'x-team-id': 'team_other' }],
+    ];
+    for (const [name, key, route, body, headers] of refusedFromOutside) {
+      const [method, path] = route.split(' ') as [string, string];
+      const response = await call(gateway, method, path, body, { key, headers: { ...outside, ...headers } });
+      const text = await response.text();
+      expect({ name, status: response.status, code: (JSON.parse(text) as { error?: { code?: string } }).error?.code }).toEqual({
+        name,
+        status: 403,
+        code: 'ip_not_allowed',
+      });
+      expect(text).not.toContain('role');
+      expect(text).not.toContain(String(team.id));
+    }
+    // From inside, the same calls meet the checks behind the address: the role, the body, the team.
+    const expectCode = async (response: Response, status: number, code: string) =>
+      expect({ status: response.status, code: ((await response.json()) as { error?: { code?: string } }).error?.code }).toEqual({ status, code });
+    await expectCode(await call(gateway, 'GET', '/metrics', undefined, { key: boundAdmin, headers: inside }), 403, 'permission_denied');
+    await expectCode(
+      await call(
+        gateway,
+        'POST',
+        '/v1/chat/completions',
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+        { key: boundViewer, headers: inside },
+      ),
+      403,
+      'byok_access_denied',
+    );
+    await expectCode(await call(gateway, 'POST', '/v1/chat/completions', '{"model": ', { key: boundDeveloper, headers: inside }), 400, 'invalid_json');
+    await expectCode(
+      await call(gateway, 'GET', '/v1/usage/me', undefined, { key: boundMember, headers: { ...inside, 'x-team-id': 'team_other' } }),
+      403,
+      'permission_denied',
+    );
+    // An unknown key is 401 everywhere; the operator key and the scrape token read /metrics from anywhere.
+    await expectCode(
+      await call(gateway, 'GET', '/metrics', undefined, { key: 'kw_ak_unknownKey0123456789abcdefghijklmnopqr', headers: outside }),
+      401,
+      'invalid_api_key',
+    );
+    expect((await call(gateway, 'GET', '/metrics', undefined, { headers: outside })).status).toBe(200);
+    expect((await call(gateway, 'GET', '/metrics', undefined, { key: METRICS_TOKEN, headers: outside })).status).toBe(200);
+  });
+
+  test("a dashboard session answers nothing about its key from outside the key's network", async () => {
+    const bound = String(
+      (await created(await call(gateway, 'POST', '/v1/keys', { role: 'admin', allowed_ips: ['203.0.113.0/24'] }, { key: adminKey }))).api_key,
+    );
+    const signIn = await fetch(`${gateway.url}/dashboard/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...from('203.0.113.9') },
+      body: JSON.stringify({ key: bound }),
+    });
+    expect(signIn.status).toBe(201);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const session = (address: string) => fetch(`${gateway.url}/dashboard/session`, { headers: { cookie, ...from(address) } });
+    const outside = await session('198.51.100.7');
+    const text = await outside.text();
+    expect(outside.status).toBe(403);
+    expect(text).toContain('ip_not_allowed');
+    expect(text).not.toContain('"role"');
+    // The session is kept: back on the network, the page is signed in again.
+    const back = (await (await session('203.0.113.9')).json()) as { signed_in: boolean; role: string };
+    expect(back).toMatchObject({ signed_in: true, role: 'admin' });
   });
 
   test('keys without a list are not restricted', async () => {

@@ -1,4 +1,4 @@
-import { authenticateManagementAwaiting, requireRole } from '../../credentials/authenticate.ts';
+import { admit, recogniseManagementAwaiting } from '../../credentials/authenticate.ts';
 import type { Principal, PrincipalRole } from '../../spec/plugin.ts';
 import type { Runtime } from '../../runtime.ts';
 import { noteActor } from './audit-trail.ts';
@@ -24,31 +24,23 @@ export function serveClientAddresses(runtime: Runtime, clientAddress: ClientAddr
 }
 
 /**
- * The caller of a management call: its key (or session) authenticated, the plugins' management guards
- * passed (an address outside the key's allowed_ips, say), and its role checked; `teamKeys` lets a team
- * member's admin key through to a route that keeps it to its own team.
+ * The caller of a management call: its key (or session) recognised, then admitted in the one order
+ * every call follows (`admit`, core/credentials/authenticate.ts): the plugins' guards (an address
+ * outside the key's allowed_ips, say), the X-Team-ID check, the role. `teamKeys` lets a team member's
+ * admin key through to a route that keeps it to its own team.
  */
 export async function authenticateManagementCall(runtime: Runtime, request: Request, role: PrincipalRole, teamKeys = false): Promise<Principal> {
-  const principal = await authenticateManagementAwaiting(
-    runtime.snapshots,
-    request.headers,
-    runtime.plugins.sessionCredentials,
-    runtime.plugins.sessionArrivals,
-  );
+  const principal = await recogniseManagementAwaiting(runtime.snapshots, request.headers, runtime.plugins.sessionCredentials, runtime.plugins.sessionArrivals);
   noteActor(request, principal, role);
-  passGuards(runtime, request, principal);
-  requireRole(principal, role, teamKeys);
-  return principal;
+  return admitCall(runtime, request, principal, role, teamKeys);
 }
 
 /**
- * The plugins' management guards (an address outside the key's allowed_ips, say) for a call outside
- * the lifecycle: every management route, and the inference routes that answer without a model call
- * (GET /v1/models). The client's address is read only if a guard asks for it.
+ * `admit` for a call outside the lifecycle, with the client's address read only if a guard asks for
+ * it: every management route, and the inference routes that answer without a model call (GET
+ * /v1/models), which name no `role`.
  */
-export function passGuards(runtime: Runtime, request: Request, principal: Principal): void {
-  const guards = runtime.plugins.managementGuards;
-  if (guards.length === 0) return;
+export function admitCall(runtime: Runtime, request: Request, principal: Principal, role?: PrincipalRole, teamKeys = false): Principal {
   const resolve = clientAddresses.get(runtime);
   let address: string | undefined;
   let resolved = false;
@@ -59,7 +51,7 @@ export function passGuards(runtime: Runtime, request: Request, principal: Princi
     }
     return address;
   };
-  for (const { value: guard } of guards) guard(principal, clientAddress);
+  return admit(principal, request.headers, runtime.plugins.managementGuards, clientAddress, role, teamKeys);
 }
 
 /** What a management route takes beyond its role: the body fields made for keys, the query parameters of a GET. */
