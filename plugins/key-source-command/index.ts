@@ -4,12 +4,17 @@
 // The program runs without a shell, with a minimal environment (PATH, and KEYWAY_KEY_PROVIDER,
 // KEYWAY_KEY_ACCOUNT, KEYWAY_KEY_ID so one program can serve several keys; never Keyway's own
 // variables), under a timeout; its trimmed stdout is the key, its stderr is discarded unread (it
-// could echo a secret). See docs/key-lifecycle.md, "Key sources".
+// could echo a secret). Each command serves the accounts the operator lists in its `accounts`; a
+// command without the list serves the `default` account (a single-company install) only, and the
+// operator's platform keys may name any command (QA15: any account admin could name a command
+// that printed another tenant's key). See docs/key-lifecycle.md, "Key sources".
 
 import { Type, type Static } from '@sinclair/typebox';
-import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
+import { DEFAULT_ACCOUNT_ID, definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
 
 const MAX_OUTPUT_BYTES = 16 * 1024;
+/** A command's name: a word, so a reference can never look like a command line or a path. */
+const COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
 
 const CommandSchema = Type.Object(
@@ -17,6 +22,11 @@ const CommandSchema = Type.Object(
     argv: Type.Array(Type.String(), { minItems: 1, description: 'The program and its arguments, run without a shell' }),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 120_000 })),
     env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra environment for the program (the operator’s, never an account’s)' })),
+    accounts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: "The accounts whose keys may name this command; without it, the 'default' account only (platform keys may name any)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -42,6 +52,10 @@ export function parseCommands(text: string | undefined): Record<string, CommandD
     const argv = (command as { argv?: unknown })?.argv;
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((part) => typeof part === 'string'))
       throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' needs an argv array of strings`);
+    if (!COMMAND_NAME.test(name)) throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: '${name}' is not a command name (letters, digits, ".", "_", "-"; at most 64)`);
+    const accounts = (command as { accounts?: unknown }).accounts;
+    if (accounts !== undefined && (!Array.isArray(accounts) || !accounts.every((account) => typeof account === 'string' && account !== '')))
+      throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' has accounts that are not a list of account ids`);
   }
   return parsed as Record<string, CommandDefinition>;
 }
@@ -101,19 +115,33 @@ export function createCommandKeySource(
   commands: Readonly<Record<string, CommandDefinition>>,
   baseEnv: Readonly<Record<string, string | undefined>>,
 ): KeySource {
-  const validate = (reference: KeyReference): string | undefined => {
-    if (typeof reference.locator !== 'string' || !Object.hasOwn(commands, reference.locator)) {
-      const names = Object.keys(commands);
-      return `the locator must name a command the operator configured (${names.length > 0 ? names.join(', ') : 'none are'}); command lines are never accepted`;
-    }
+  /** Null: a platform key, which may name any command. */
+  const serves = (command: CommandDefinition, accountId: string | null): boolean =>
+    accountId === null || (command.accounts === undefined ? accountId === DEFAULT_ACCOUNT_ID : command.accounts.includes(accountId));
+  /**
+   * Without `context`, only the reference's form (its account is not known yet). A command the account
+   * may not name gets the answer an unknown name gets, and the names listed are the account's own: a
+   * refusal says nothing of what other accounts are served by.
+   */
+  const validate = (reference: KeyReference, context?: { accountId: string | null }): string | undefined => {
+    if (typeof reference.locator !== 'string' || !COMMAND_NAME.test(reference.locator))
+      return 'the locator must be the name of a command the operator configured (letters, digits, ".", "_", "-"); command lines are never accepted';
     if (Object.keys(reference.options ?? {}).length > 0) return 'the command source takes no options (arguments are the operator’s)';
+    if (context === undefined) return undefined;
+    const command = Object.hasOwn(commands, reference.locator) ? commands[reference.locator] : undefined;
+    if (command === undefined || !serves(command, context.accountId)) {
+      const names = Object.entries(commands)
+        .filter(([, candidate]) => serves(candidate, context.accountId))
+        .map(([name]) => name);
+      return `the locator must name a command the operator configured for this account (${names.length > 0 ? names.join(', ') : 'none are'}); command lines are never accepted`;
+    }
     return undefined;
   };
   return {
     name: 'command',
     validate,
     async fetch(reference, context) {
-      const problem = validate(reference);
+      const problem = validate(reference, context);
       if (problem !== undefined) throw new Error(problem);
       return { apiKey: await run(reference.locator, commands[reference.locator] as CommandDefinition, context, baseEnv) };
     },

@@ -74,7 +74,13 @@ describeKeySourceConformance('file', async () => {
 });
 
 describeKeySourceConformance('command', async () => ({
-  source: createCommandKeySource({ print: { argv: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`${CANARY_KEY}\n`)})`] } }, process.env),
+  source: createCommandKeySource(
+    {
+      print: { argv: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`${CANARY_KEY}\n`)})`], accounts: ['acct_conformance'] },
+      other: { argv: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(OTHER_KEY)})`], accounts: [OTHER_ACCOUNT] },
+    },
+    process.env,
+  ),
   valid: { source: 'command', locator: 'print' },
   expected: CANARY_KEY,
   invalid: [
@@ -82,8 +88,9 @@ describeKeySourceConformance('command', async () => ({
     { source: 'command', locator: '/bin/sh' },
     { source: 'command', locator: 'print', options: { args: ['-x'] } },
   ],
+  foreign: { existing: { source: 'command', locator: 'other' }, absent: { source: 'command', locator: 'nowhere' } },
   context,
-  canaries: [CANARY_KEY],
+  canaries: [CANARY_KEY, OTHER_KEY],
 }));
 
 describeKeySourceConformance('vault-kv', async () => {

@@ -189,11 +189,16 @@ describe('file', () => {
 describe('command', () => {
   const script = (code: string) => [process.execPath, '-e', code];
   const commands = {
-    ok: { argv: script(`process.stdout.write(${JSON.stringify(CANARY_KEY)})`) },
-    slow: { argv: script('setTimeout(() => {}, 10000)'), timeoutMs: 200 },
-    fails: { argv: script(`process.stderr.write(${JSON.stringify(CANARY_KEY)}); process.exit(3)`) },
-    silent: { argv: script('process.exit(0)') },
-    environment: { argv: script('process.stdout.write(String(process.env.KEYWAY_MASTER_KEY ?? "absent") + "-" + process.env.KEYWAY_KEY_PROVIDER)') },
+    ok: { argv: script(`process.stdout.write(${JSON.stringify(CANARY_KEY)})`), accounts: ['acme'] },
+    shared: { argv: script('process.stdout.write("sk-default-account-key-0123456789")') },
+    otherTenant: { argv: script('process.stdout.write("sk-other-tenant-key-0123456789")'), accounts: ['acc_Other0123456789abcdef'] },
+    slow: { argv: script('setTimeout(() => {}, 10000)'), timeoutMs: 200, accounts: ['acme'] },
+    fails: { argv: script(`process.stderr.write(${JSON.stringify(CANARY_KEY)}); process.exit(3)`), accounts: ['acme'] },
+    silent: { argv: script('process.exit(0)'), accounts: ['acme'] },
+    environment: {
+      argv: script('process.stdout.write(String(process.env.KEYWAY_MASTER_KEY ?? "absent") + "-" + process.env.KEYWAY_KEY_PROVIDER)'),
+      accounts: ['acme'],
+    },
   };
   const source = createCommandKeySource(commands, { ...process.env, KEYWAY_MASTER_KEY: 'MasterKeyCanary0123456789' });
   test('runs a configured command and answers its stdout', async () => {
@@ -204,6 +209,27 @@ describe('command', () => {
     expect(await failure(source, 'cat')).toContain('never accepted');
     expect(await failure(source, 'ok', { args: ['x'] })).toContain('no options');
     expect(await failure(source, 'constructor')).toContain('never accepted');
+  });
+  test("a command serves the accounts it lists, one without a list the default account only, platform keys any; a refusal names only the caller's commands", async () => {
+    const reference = (locator: string) => ({ source: 'command', locator });
+    const defaultAccount = { accountId: 'default', provider: 'openai', keyId: 'pk_default' };
+    expect((await source.fetch(reference('shared'), defaultAccount)).apiKey).toBe('sk-default-account-key-0123456789');
+    expect((await source.fetch(reference('otherTenant'), platform)).apiKey).toBe('sk-other-tenant-key-0123456789');
+    const foreign = await source.fetch(reference('otherTenant'), account).then(
+      () => 'served',
+      (error: Error) => error.message,
+    );
+    const unknown = await source.fetch(reference('nowhere'), account).then(
+      () => 'served',
+      (error: Error) => error.message,
+    );
+    // The same answer whether the command exists for another account or not at all.
+    expect(foreign).toBe(unknown);
+    expect(foreign).not.toContain('otherTenant');
+    expect(foreign).not.toContain('shared');
+    expect(source.validate(reference('shared'), account)).toBe(unknown);
+    expect(source.validate(reference('ok'), account)).toBeUndefined();
+    expect(() => parseCommands('{"x": {"argv": ["/bin/true"], "accounts": "acme"}}')).toThrow('accounts');
   });
   test('a timeout kills the command; a non-zero exit and no output are failures; stderr is never read', async () => {
     expect(await failure(source, 'slow')).toContain('did not finish within 200 ms');
