@@ -18,6 +18,7 @@ import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { authenticate, authenticateManagement, requireRole } from './credentials/authenticate.ts';
+import { watchConfiguration } from './credentials/config-watch.ts';
 import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
@@ -152,7 +153,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   rememberSecret(config.adminKey);
   const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
-  await snapshots.refresh();
+  await snapshots.load();
   snapshots.shareThrough(cluster, logger);
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
 
@@ -267,7 +268,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const background = createBackground(plugins, logger, cluster, () => [
     options.probes === false ? () => undefined : startProbes(snapshots, models, health),
-    sharedCluster ? startConfigBackstop(snapshots, config.configReloadMs) : () => undefined,
+    sharedCluster ? watchConfiguration(snapshots, { reloadMs: config.configReloadMs, pollMs: config.configPollMs }) : () => undefined,
   ]);
   return {
     config,
@@ -458,16 +459,6 @@ async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clo
   const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
   if (url === undefined || driver === undefined) return { bus: soloCluster(clock), shared: false };
   return { bus: await driver.value.open(url, { clock, instanceId: randomId('inst') }), shared: true };
-}
-
-/**
- * With other instances, the configuration is also reloaded on a timer: the bus delivers at most once,
- * so a message lost in flight delays a change by this interval at worst, never forever.
- */
-function startConfigBackstop(snapshots: ConfigSnapshots, intervalMs: number): () => void {
-  const timer = setInterval(() => void snapshots.catchUp('periodic backstop'), intervalMs);
-  timer.unref?.();
-  return () => clearInterval(timer);
 }
 
 /** Another member reloaded its price file: this one re-reads its own; a refused file leaves the table in use. */
