@@ -163,6 +163,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     now: () => clock.now(),
     onObserverError: (plugin, error) =>
       logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
+    // A rolling restart onto a new master key version: expected, and over once this instance restarts.
+    onMissingKeyVersion: (record, detail) => logger.warn({ keyId: record.id, provider: record.provider }, detail),
   });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny, resolve: options.resolve });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
@@ -172,7 +174,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
-  const health = createHealthMonitor(snapshots, store, logger, clock, cluster);
+  const health = createHealthMonitor(snapshots, store, logger, clock, cluster, (key) => vault.unusableHere(key));
   const router = new Router({
     providers: plugins.providers,
     strategies: plugins.strategies,
