@@ -38,6 +38,11 @@ export interface GatewayConfig {
   modelsCacheTtlMs: number;
   /** With a shared cluster bus, the configuration is also reloaded this often (`KEYWAY_CONFIG_RELOAD_MS`), in case a message was missed. */
   configReloadMs: number;
+  /**
+   * With a shared cluster bus, the store's configuration change version is read this often
+   * (`KEYWAY_CONFIG_POLL_MS`; 0: never), so a change whose message was missed arrives within it.
+   */
+  configPollMs: number;
   /** /ready answers 503 when the data directory has less free space than this (0: never). */
   minFreeDiskMb: number;
   /** Bun's fetch connection limit in this process: BUN_CONFIG_MAX_HTTP_REQUESTS as it was at start, else 256. */
@@ -107,6 +112,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
   modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
   configReloadMs: 'KEYWAY_CONFIG_RELOAD_MS',
+  configPollMs: 'KEYWAY_CONFIG_POLL_MS',
   maxInflightPerAccount: 'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',
   maxInflightPerUpstream: 'KEYWAY_MAX_INFLIGHT_PER_UPSTREAM',
   upstreamQueueTimeoutMs: 'KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS',
@@ -313,6 +319,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
     configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),
+    configPollMs: integer('KEYWAY_CONFIG_POLL_MS', value('configPollMs'), 1_000, 0, 3_600_000),
     upstreamConnections,
     maxInflightPerAccount: integer(
       'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',

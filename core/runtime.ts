@@ -19,6 +19,7 @@ import { createPooledFetch } from './wire/http1/client.ts';
 import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
+import { watchConfiguration } from './credentials/config-watch.ts';
 import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { warnReferencesOutOfScope } from './credentials/reference-scope.ts';
@@ -156,7 +157,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   rememberSecret(config.adminKey);
   const secrets = await bootstrap(store, config, logger);
   const snapshots = new ConfigSnapshots(store, config.adminKey === undefined ? undefined : hashGatewayKey(config.adminKey), plugins.snapshotSections);
-  await snapshots.refresh();
+  await snapshots.load();
   if ((workerIndex(environment) ?? 1) === 1) warnReferencesOutOfScope(snapshots.current, plugins.keySources, logger);
   snapshots.shareThrough(cluster, logger);
   announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
@@ -167,6 +168,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     now: () => clock.now(),
     onObserverError: (plugin, error) =>
       logger.error({ plugin, error: error instanceof Error ? error.message : String(error) }, 'key decryption observer failed'),
+    // A rolling restart onto a new master key version: expected, and over once this instance restarts.
+    onMissingKeyVersion: (record, detail) => logger.warn({ keyId: record.id, provider: record.provider }, detail),
   });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny, resolve: options.resolve });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
@@ -176,7 +179,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
-  const health = createHealthMonitor(snapshots, store, logger, clock, cluster);
+  const health = createHealthMonitor(snapshots, store, logger, clock, cluster, (key) => vault.unusableHere(key));
   const router = new Router({
     providers: plugins.providers,
     strategies: plugins.strategies,
@@ -275,7 +278,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const background = createBackground(plugins, logger, cluster, () => [
     options.probes === false ? () => undefined : startProbes(snapshots, models, health),
-    sharedCluster ? startConfigBackstop(snapshots, config.configReloadMs) : () => undefined,
+    sharedCluster ? watchConfiguration(snapshots, { reloadMs: config.configReloadMs, pollMs: config.configPollMs }) : () => undefined,
   ]);
   return {
     config,
@@ -466,16 +469,6 @@ async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clo
   const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
   if (url === undefined || driver === undefined) return { bus: soloCluster(clock), shared: false };
   return { bus: await driver.value.open(url, { clock, instanceId: randomId('inst') }), shared: true };
-}
-
-/**
- * With other instances, the configuration is also reloaded on a timer: the bus delivers at most once,
- * so a message lost in flight delays a change by this interval at worst, never forever.
- */
-function startConfigBackstop(snapshots: ConfigSnapshots, intervalMs: number): () => void {
-  const timer = setInterval(() => void snapshots.catchUp('periodic backstop'), intervalMs);
-  timer.unref?.();
-  return () => clearInterval(timer);
 }
 
 /** Another member reloaded its price file: this one re-reads its own; a refused file leaves the table in use. */

@@ -6,9 +6,40 @@ import type { CryptoBackend, KeyDecryption, KeyDecryptionObserver, KeySource, Ke
 import { KEY_REFERENCE_BACKEND } from '../spec/key-source.ts';
 import { parseStoredReference } from './reference-format.ts';
 import { clientKeyOf } from './client-keys.ts';
+import { absentKeyVersion, ROLLING_RESTART_DOC } from './absent-key-version.ts';
 
 /** How long a reference that failed to resolve is answered as failed without asking its source again. */
 const UNRESOLVED_RETRY_MS = 5_000;
+/**
+ * How long a key sealed under a master key version this instance lacks is skipped before it is tried
+ * again: the local keyring only changes at a restart, but a key service (Vault Transit) may gain the
+ * version meanwhile.
+ */
+const MISSING_VERSION_RETRY_MS = 60_000;
+
+/**
+ * A key this instance cannot use whatever the request: sealed under a master key version it does not
+ * have. The attempt loop skips the candidate (the next one may serve), whatever the request's
+ * fallback reasons: no upstream was asked, and the same key works on the instances that have it.
+ */
+export class KeyUnusableHere extends KeywayError {
+  constructor(detail: string) {
+    super('no_provider_available', { detail });
+  }
+}
+
+/** What to say about a key sealed under a master key version this instance lacks: in an answer, and in a list of reasons. */
+interface MissingVersion {
+  detail: string;
+  reason: string;
+}
+
+function missingVersion(keyId: string, backendName: string, backend: CryptoBackend, ciphertext: string): MissingVersion | undefined {
+  const absent = absentKeyVersion(backendName, backend, ciphertext);
+  if (absent === undefined) return undefined;
+  const reason = `key ${keyId} is sealed under ${absent.description}`;
+  return { reason, detail: `Provider ${reason}: it is not used here until this instance is restarted with that version (${ROLLING_RESTART_DOC}).` };
+}
 
 export interface KeyVaultOptions {
   /** How long a decrypted key stays in memory after it was decrypted. */
@@ -22,6 +53,8 @@ export interface KeyVaultExtras {
   observers?: ReadonlyArray<{ plugin: string; value: KeyDecryptionObserver }>;
   now?: () => number;
   onObserverError?: (plugin: string, error: unknown) => void;
+  /** A key found sealed under a master key version this instance lacks: told once per key and ciphertext. */
+  onMissingKeyVersion?: (record: ProviderKeyRecord, detail: string) => void;
 }
 
 /**
@@ -41,6 +74,13 @@ export class KeyVault {
   private readonly unresolved = new Map<string, { until: number; detail: string }>();
   /** Key id → the ciphertext that last failed to decrypt: /ready is not ready while any remains. */
   private readonly failures = new Map<string, string>();
+  /**
+   * Key id → a key sealed under a master key version this instance's backend does not have: another
+   * instance, restarted with a newer version during a rolling restart, sealed it. It is not usable
+   * here rather than broken: routing skips it (`unusableHere`), /ready does not count it, and it is
+   * tried again after a while (a key service's versions can grow without a restart).
+   */
+  private readonly missingVersions = new Map<string, { ciphertext: string; missing: MissingVersion; until: number }>();
 
   constructor(
     private readonly store: ConfigSnapshots,
@@ -56,6 +96,7 @@ export class KeyVault {
       this.unresolved.clear();
       // A failure is settled once its key is removed or re-sealed; the next use tells again.
       for (const [id, ciphertext] of this.failures) if (snapshot.secrets.get(id)?.ciphertext !== ciphertext) this.failures.delete(id);
+      for (const [id, missing] of this.missingVersions) if (snapshot.secrets.get(id)?.ciphertext !== missing.ciphertext) this.missingVersions.delete(id);
       // A key gone from the configuration stops being redacted by value only then: requests still
       // running with it a moment ago may yet see it echoed.
       for (const [id, apiKey] of this.remembered) {
@@ -102,14 +143,24 @@ export class KeyVault {
       this.failures.set(record.id, sealed.ciphertext);
       throw new KeywayError('internal_error', { detail: `crypto backend '${sealed.backend}' of key ${record.id} is not loaded` });
     }
+    const missing = this.missingVersions.size === 0 ? undefined : this.missingVersions.get(record.id);
+    if (missing !== undefined && missing.ciphertext === sealed.ciphertext && missing.until > this.now()) {
+      throw new KeyUnusableHere(missing.missing.detail);
+    }
     let apiKey: string;
     try {
       apiKey = await backend.decrypt(sealed.ciphertext, sealed.binding);
     } catch {
-      this.failures.set(record.id, sealed.ciphertext);
       this.announce(record, 'decrypt', sealed.backend, use, false);
+      const missing = missingVersion(record.id, sealed.backend, backend, sealed.ciphertext);
+      if (missing !== undefined) {
+        this.markMissingVersion(record, sealed.ciphertext, missing);
+        throw new KeyUnusableHere(missing.detail);
+      }
+      this.failures.set(record.id, sealed.ciphertext);
       throw new KeywayError('internal_error', { detail: `provider key ${record.id} could not be decrypted; check the master key` });
     }
+    this.missingVersions.delete(record.id);
     this.failures.delete(record.id);
     this.announce(record, 'decrypt', sealed.backend, use, true);
     return this.keep(record, apiKey);
@@ -142,6 +193,24 @@ export class KeyVault {
     this.failures.delete(record.id);
     this.announce(record, 'fetch', source.name, use, true);
     return this.keep(record, apiKey);
+  }
+
+  private markMissingVersion(record: ProviderKeyRecord, ciphertext: string, missing: MissingVersion): void {
+    // One warning per key and ciphertext, not one per retry: the entry stays until the key changes.
+    const warned = this.missingVersions.get(record.id)?.ciphertext === ciphertext;
+    this.missingVersions.set(record.id, { ciphertext, missing, until: this.now() + MISSING_VERSION_RETRY_MS });
+    if (!warned) this.extras.onMissingKeyVersion?.(record, missing.detail);
+  }
+
+  /**
+   * Why this key cannot be used on this instance, when it is sealed under a master key version the
+   * instance does not have (found at its last decryption); undefined otherwise. Read by routing for
+   * every key it considers, so it costs a size check while no key is affected.
+   */
+  unusableHere(key: ProviderKeyRecord): string | undefined {
+    if (this.missingVersions.size === 0) return undefined;
+    const marked = this.missingVersions.get(key.id);
+    return marked === undefined || marked.until <= this.now() ? undefined : marked.missing.reason;
   }
 
   private keep(record: ProviderKeyRecord, apiKey: string): ProviderCredential {

@@ -91,6 +91,11 @@ export class ConfigSnapshots {
   /** A load chained after the running one that has not started yet. */
   private queued: Promise<void> | undefined;
   private cluster: { bus: ClusterBus; logger: Logger } | undefined;
+  /** Every change the store recorded up to this one (Store.configChangeVersion) is in the snapshot. */
+  private changeVersion = 0;
+  /** The change version the running load read before its tables, while one runs. */
+  private loadingVersion: number | undefined;
+  private polling = false;
   private readonly listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
 
   constructor(
@@ -136,6 +141,11 @@ export class ConfigSnapshots {
     cluster.onResume?.(() => void this.catchUp('the cluster bus reconnected'));
   }
 
+  /** The first load, at start: nothing changed, so nothing is recorded or told; rejects when the store cannot be read. */
+  load(): Promise<void> {
+    return this.reload();
+  }
+
   /** Reloads without telling anyone (what another member changed, or a backstop); never throws. */
   async catchUp(why: string): Promise<void> {
     try {
@@ -145,8 +155,12 @@ export class ConfigSnapshots {
     }
   }
 
-  /** Reloads everything after a write here, then tells the rest of the cluster. */
+  /**
+   * Reloads everything after a write here, then tells the rest of the cluster. The change is recorded
+   * in the store first, so an instance that misses the message finds it there (`pollChanges`).
+   */
   async refresh(): Promise<void> {
+    await this.recordChange();
     await this.reload();
     if (this.cluster === undefined) return;
     try {
@@ -154,6 +168,39 @@ export class ConfigSnapshots {
     } catch (error) {
       // The write is stored and in force here; the others catch up at their next reload.
       this.cluster.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not tell the cluster about a configuration change');
+    }
+  }
+
+  /**
+   * Reloads when the store recorded a change this snapshot lacks: a management write on another
+   * instance whose message did not arrive (Redis unreachable, a publish that failed). One point read,
+   * run once a second off the request path (core/credentials/config-watch.ts); never throws.
+   */
+  async pollChanges(): Promise<void> {
+    const read = this.store.configChangeVersion;
+    if (read === undefined || this.polling) return;
+    this.polling = true;
+    let version: number;
+    try {
+      version = await read.call(this.store);
+    } catch {
+      // The store is unreachable: /ready says so, and the next tick asks again.
+      return;
+    } finally {
+      this.polling = false;
+    }
+    // Loaded already, or being loaded: a load that is queued reads the version when it starts.
+    if (version <= this.changeVersion || (this.loadingVersion ?? -1) >= version) return;
+    this.cluster?.logger.debug({ changeVersion: version }, 'configuration change found in the store; reloading');
+    await this.catchUp('a configuration change recorded in the store');
+  }
+
+  /** Never throws: the write is stored and in force here; a missed record delays the others to the backstop reload. */
+  private async recordChange(): Promise<void> {
+    try {
+      await this.store.recordConfigChange?.();
+    } catch (error) {
+      this.cluster?.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not record a configuration change in the store');
     }
   }
 
@@ -167,14 +214,26 @@ export class ConfigSnapshots {
     const previous = (this.latest ?? Promise.resolve()).catch(() => undefined);
     const next: Promise<void> = previous.then(() => {
       if (this.queued === next) this.queued = undefined;
-      return this.load();
+      return this.loadVersioned();
     });
     this.queued = next;
     this.latest = next;
     return next;
   }
 
-  private async load(): Promise<void> {
+  private async loadVersioned(): Promise<void> {
+    // Read before the tables: every change recorded up to it was stored before they are read.
+    const changeVersion = await this.store.configChangeVersion?.();
+    this.loadingVersion = changeVersion;
+    try {
+      await this.loadTables();
+    } finally {
+      this.loadingVersion = undefined;
+    }
+    if (changeVersion !== undefined && changeVersion > this.changeVersion) this.changeVersion = changeVersion;
+  }
+
+  private async loadTables(): Promise<void> {
     const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings, sections] = await Promise.all([
       this.store.listAccounts(),
       this.store.listActiveGatewayKeys(),

@@ -10,7 +10,7 @@ import type { UpstreamSlots } from './upstream-slots.ts';
 import { KeywayError } from '../errors.ts';
 import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
 import type { HealthMonitor } from '../routing/health/monitor.ts';
-import type { KeyVault } from '../credentials/key-vault.ts';
+import { KeyUnusableHere, type KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
 import { scopeFor, trustForKey, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 import type { AttemptRecord, CallContext, ModelResolution, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
@@ -157,6 +157,13 @@ export async function runAttempts<Value>(
       // n: 2, answered a 400 that told the client its request was wrong, and Google was never tried).
       if (isCandidateRefusal(failure)) {
         (refused ??= new Set()).add(refusalScope(candidate));
+        refusal ??= failure;
+        skipped++;
+        continue;
+      }
+      // A key sealed under a master key version this instance lacks (a rolling restart onto a new
+      // one): that key only is skipped, and the provider's other keys may still serve (QA15 cluster #10).
+      if (failure instanceof KeyUnusableHere) {
         refusal ??= failure;
         skipped++;
         continue;
@@ -350,7 +357,7 @@ async function attemptOnce<Value>(
       });
     }
     if (!clientSignal?.aborted) {
-      const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure));
+      const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure) || failure instanceof KeyUnusableHere);
       // No credential yet (the key vault failed), or a refusal of Keyway's own before the call.
       if (call === undefined || isRefusedBeforeCall(failure)) record.upstreamCalled = false;
       context.attempts.push(record);

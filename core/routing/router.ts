@@ -66,6 +66,13 @@ export function useByokHeader(value: string | null): boolean {
   throw new KeywayError('invalid_field', { param: 'X-Use-BYOK', detail: 'expected true or false' });
 }
 
+/** Whether the routing may use the platform's keys at all: allowed, or named in `provider_order`, and not refused by `use_byok_only`. */
+function platformAllowed(routing: RoutingOptions): boolean {
+  return (
+    routing.use_byok_only !== true && (routing.fallback_to_parrotrouter === true || (routing.provider_order ?? []).some((entry) => PLATFORM_NAMES.has(entry)))
+  );
+}
+
 export class Router {
   readonly isAvailable: (key: ProviderKeyRecord) => boolean;
   readonly isCoolingDown: (key: ProviderKeyRecord) => boolean;
@@ -295,9 +302,7 @@ export class Router {
       pool?.some((key) => this.isAvailable(key) && !this.dependencies.models.knownNotToServe(key, name)) === true;
     const pick = (pools: ResolvedKeys['account']) =>
       served.find(([provider, name]) => (allowed === undefined || allowed(provider, name)) && usable(pools.get(provider), name));
-    const platform =
-      routing.use_byok_only !== true &&
-      (routing.fallback_to_parrotrouter === true || (routing.provider_order ?? []).some((entry) => PLATFORM_NAMES.has(entry)));
+    const platform = platformAllowed(routing);
     const [provider, chosen] = pick(keys.account) ?? (platform ? pick(keys.platform) : undefined) ?? first;
     return { provider, model: chosen, explicit: false, modelClass: modelClass.name };
   }
@@ -428,7 +433,9 @@ export class Router {
         { extra: { model_class: modelClass } },
       );
     }
-    const held = provider === undefined ? [] : (context.keys?.account.get(provider) ?? []);
+    const platform = provider === undefined ? undefined : this.platformPoolFor(context, provider, routing);
+    const held = platform ?? (provider === undefined ? [] : (context.keys?.account.get(provider) ?? []));
+    const pool = platform === undefined ? 'provider key of this account' : 'platform key';
     let detail: string;
     let retryAfterSeconds: number | undefined;
     if (provider === undefined) detail = `No provider can serve '${context.request.model}' with the keys this account may use.`;
@@ -440,16 +447,30 @@ export class Router {
     } else if (held.every((key) => key.status === 'active' && this.dependencies.health.unavailableReason(key) === undefined)) {
       // Every key is usable: the routing planned none of them (a provider_order without this provider).
       const order = routing.provider_order === undefined ? '' : ` (routing.provider_order: ${routing.provider_order.join(', ')})`;
-      detail = `The request's routing${order} planned none of this account's ${provider} keys, and no other provider it allows serves '${context.request.model}'.`;
+      detail = `The request's routing${order} planned none of ${platform === undefined ? "this account's" : "the platform's"} ${provider} keys, and no other provider it allows serves '${context.request.model}'.`;
     } else {
       // Say why (health check, refused key), not the stored status, which stays `active` for a disabled provider.
       const reasons: UnavailableReason[] = held.map((key) => this.dependencies.health.unavailableReason(key) ?? { reason: `key ${key.id} is ${key.status}` });
       const waits = reasons.map((entry) => entry.retryAfterSeconds).filter((seconds): seconds is number => seconds !== undefined);
       retryAfterSeconds = waits.length > 0 ? Math.min(...waits) : undefined;
-      detail = `Every ${provider} provider key of this account is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
+      detail = `Every ${provider} ${pool} is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
       if (reasons.every((entry) => entry.rejected === true)) return this.keysRejected(context, provider, detail);
     }
     return new KeywayError('no_provider_available', { detail }, { retryAfterSeconds, extra: provider === undefined ? {} : { provider } });
+  }
+
+  /**
+   * The platform's keys of the provider, when they are what this request's routing planned from: the
+   * request asks for platform keys only (`X-Use-BYOK: false`, a `provider_order` of platform names
+   * alone), or allows them and the account holds none of the provider. Undefined otherwise: the
+   * account's keys are then the ones to explain.
+   */
+  private platformPoolFor(context: RequestContext, provider: string, routing: RoutingOptions): readonly ProviderKeyRecord[] | undefined {
+    const platform = context.keys?.platform.get(provider) ?? [];
+    if (platform.length === 0 || !platformAllowed(routing)) return undefined;
+    const order = routing.provider_order ?? [];
+    const platformOnly = order.length > 0 && order.every((entry) => PLATFORM_NAMES.has(entry));
+    return platformOnly || (context.keys?.account.get(provider) ?? []).length === 0 ? platform : undefined;
   }
 
   /**

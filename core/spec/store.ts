@@ -236,6 +236,16 @@ export interface Store {
   setPlatformSetting(key: string, value: unknown): Promise<void>;
 
   /**
+   * Optional, both or neither: a number that only grows. The core raises it after every management
+   * write (`recordConfigChange`, once the write is stored) and reads it (`configChangeVersion`, 0
+   * before the first change) before each snapshot load and once a second, so an instance that missed
+   * the cluster bus's message (Redis unreachable) notices a change with one point read
+   * (docs/deployment.md, "When the bus fails"). Without them, only the bus and the backstop reload carry changes.
+   */
+  configChangeVersion?(): Promise<number>;
+  recordConfigChange?(): Promise<void>;
+
+  /**
    * The plugins' roll-up statements in this store's dialect, set once after `migrate`; `insertUsage`
    * runs them in each batch's transaction. A store without it cannot keep roll-ups (the start is refused
    * when a loaded plugin ships them for its dialect).

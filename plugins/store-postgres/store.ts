@@ -24,6 +24,7 @@ import type {
   UsageSummaryFilter,
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
+import { CONFIG_CHANGE_VERSION, RECORD_CONFIG_CHANGE } from '../store-sqlite/config-changes.ts';
 import { arrayLiteral } from './array-literal.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { toPostgresPlaceholders } from './placeholders.ts';
@@ -425,6 +426,14 @@ export class PostgresStore implements Store {
       'INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
       [key, JSON.stringify(value), now()],
     );
+  }
+
+  async configChangeVersion(): Promise<number> {
+    return Number((await this.rows(CONFIG_CHANGE_VERSION))[0]?.version ?? 0);
+  }
+
+  async recordConfigChange(): Promise<void> {
+    await this.sql.unsafe(RECORD_CONFIG_CHANGE);
   }
 
   setUsageRollups(rollups: readonly UsageRollup[]): void {

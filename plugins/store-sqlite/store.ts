@@ -28,6 +28,7 @@ import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
 import type { UsageFold, UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { usageFolder } from './fold-upsert.ts';
+import { CONFIG_CHANGE_VERSION, RECORD_CONFIG_CHANGE } from './config-changes.ts';
 import { accounts, gatewayKeys, platformSettings, providerKeys, usageRecords } from './schema.ts';
 
 type AccountRow = typeof accounts.$inferSelect;
@@ -291,6 +292,14 @@ export class SqliteStore implements Store {
       .values({ key, value: text, updatedAt })
       .onConflictDoUpdate({ target: platformSettings.key, set: { value: text, updatedAt } })
       .run();
+  }
+
+  async configChangeVersion(): Promise<number> {
+    return Number((await this.storage.queryRows(CONFIG_CHANGE_VERSION))[0]?.version ?? 0);
+  }
+
+  async recordConfigChange(): Promise<void> {
+    await this.storage.execute(RECORD_CONFIG_CHANGE);
   }
 
   async insertUsage(rows: readonly UsageRecord[]): Promise<void> {

@@ -380,6 +380,19 @@ function describePlatformSettings(openStore: OpenStore): void {
       await store().setPlatformSetting('flag', true);
       expect(await store().listPlatformSettings()).toEqual({ ...values, number: { replaced: true }, flag: true });
     });
+
+    test('the configuration change version (where a store keeps one) starts at 0 and grows by one per recorded change, concurrent ones included', async () => {
+      const read = store().configChangeVersion?.bind(store());
+      const record = store().recordConfigChange?.bind(store());
+      expect(read === undefined).toBe(record === undefined);
+      if (read === undefined || record === undefined) return;
+      const start = await read();
+      expect(start).toBeGreaterThanOrEqual(0);
+      await record();
+      expect(await read()).toBe(start + 1);
+      await Promise.all(Array.from({ length: 8 }, () => record()));
+      expect(await read()).toBe(start + 9);
+    });
   });
 }
 

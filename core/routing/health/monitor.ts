@@ -123,6 +123,12 @@ export interface HealthMonitorOptions {
   onKeyRestored?(key: ProviderKeyRecord): void;
   /** Called with what the other instances should know (core/routing/health/shared.ts sends it); `apply` takes theirs. */
   onShare?(event: HealthEvent): void;
+  /**
+   * Why a key cannot be used on this instance whatever its health (sealed under a master key version
+   * this instance does not have: KeyVault.unusableHere); undefined when it can. Called for every key
+   * routing considers, so it must be cheap.
+   */
+  unusableHere?(key: ProviderKeyRecord): string | undefined;
 }
 
 /**
@@ -185,7 +191,7 @@ export class HealthMonitor {
   /** Whether a key may be routed to now: not refused by its provider, its provider not disabled. */
   isAvailable(key: ProviderKeyRecord): boolean {
     if (key.status === 'invalid' || key.status === 'disabled' || key.status === 'deleted' || key.status === 'needs_reentry') return false;
-    if (this.keys.get(key.id)?.authRejected) return false;
+    if (this.keys.get(key.id)?.authRejected || this.options.unusableHere?.(key) !== undefined) return false;
     const provider = this.providers.get(scopeOf(key));
     if (provider === undefined || provider.state !== 'disabled') return true;
     const policy = this.options.policyFor(key.accountId);
@@ -202,6 +208,8 @@ export class HealthMonitor {
     if (key.status === 'disabled' || key.status === 'deleted') return { reason: `key ${key.id} is ${key.status}` };
     // Sealed under a master key version the operator lost (docs/key-lifecycle.md, "Lost the newest master key").
     if (key.status === 'needs_reentry') return { reason: `key ${key.id} must be entered again (its master key version is lost)` };
+    const unusable = this.options.unusableHere?.(key);
+    if (unusable !== undefined) return { reason: unusable };
     const provider = this.providers.get(scopeOf(key));
     if (provider?.state !== 'disabled') return undefined;
     const policy = this.options.policyFor(key.accountId);

@@ -19,9 +19,17 @@ export function hasHealthPolicy(store: ConfigSnapshots, accountId: string | null
   return store.current.accounts.get(accountId)?.settings.health_check !== undefined;
 }
 
-export function createHealthMonitor(store: ConfigSnapshots, repository: Store, logger: Logger, clock: Clock, cluster?: ClusterBus): HealthMonitor {
+export function createHealthMonitor(
+  store: ConfigSnapshots,
+  repository: Store,
+  logger: Logger,
+  clock: Clock,
+  cluster?: ClusterBus,
+  unusableHere?: (key: ProviderKeyRecord) => string | undefined,
+): HealthMonitor {
   const monitor = new HealthMonitor({
     clock,
+    unusableHere,
     onShare: cluster === undefined ? undefined : (event) => publishHealth(cluster, logger, event),
     policyFor: (accountId) => healthPolicyOf(store, accountId),
     onKeyRejected(key) {
