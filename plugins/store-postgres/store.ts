@@ -27,6 +27,7 @@ import type {
 import { arrayLiteral } from './array-literal.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { toPostgresPlaceholders } from './placeholders.ts';
+import { postgresUnavailable } from './unavailable.ts';
 
 type Row = Record<string, unknown>;
 
@@ -241,6 +242,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.sql.unsafe('SELECT 1');
+  }
+
+  isUnavailable(error: unknown): boolean {
+    return postgresUnavailable(error);
   }
 
   close(): void {
