@@ -12,6 +12,7 @@ import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
+import { refuseStartBesideEarlierInstallation } from './earlier-installation.ts';
 import { checkVariableNames } from './variable-names.ts';
 import { workerIndex } from './process/workers.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
@@ -145,6 +146,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   checkVariableNames({ configFile: config.configFile, environment, plugins: plugins.plugins, logger }, (workerIndex(environment) ?? 1) === 1);
 
   const opened = await openStore(plugins, config);
+  await refuseStartBesideEarlierInstallation(opened, plugins, config, logger).catch((error: unknown) => {
+    opened.close();
+    discardGeneratedKeys(plugins);
+    throw error;
+  });
   await prepareStore(opened, plugins, logger, config.env);
   // From here on, a database that cannot answer is a 503 storage_unavailable, not a 500.
   const store = withStorageAvailability(opened);

@@ -5,7 +5,9 @@
 import { SQL } from 'bun';
 
 const SERVER = process.env.KEYWAY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const PREFIX = /^[a-z_][a-z0-9_]{0,30}$/.test(process.env.KEYWAY_TEST_DATABASE_PREFIX ?? '') ? (process.env.KEYWAY_TEST_DATABASE_PREFIX as string) : 'keyway_test_';
+const PREFIX = /^[a-z_][a-z0-9_]{0,30}$/.test(process.env.KEYWAY_TEST_DATABASE_PREFIX ?? '')
+  ? (process.env.KEYWAY_TEST_DATABASE_PREFIX as string)
+  : 'keyway_test_';
 
 /** Whether the server answers; tests skip with a message when it does not. */
 export async function postgresReachable(): Promise<boolean> {
