@@ -44,7 +44,8 @@ export function withStorageAvailability(store: Store): Store {
           } catch (error) {
             translate(error);
           }
-          return result instanceof Promise ? result.catch(translate) : result;
+          // Any thenable: a driver's query object is one without being a Promise.
+          return typeof (result as PromiseLike<unknown> | undefined)?.then === 'function' ? Promise.resolve(result).catch(translate) : result;
         };
         wrappers.set(method, wrapper);
       }
