@@ -113,7 +113,11 @@ describe('the embedded store busy past its timeout', () => {
     holder.exec('BEGIN IMMEDIATE');
     const response = await call(gateway, 'POST', '/v1/keys', { name: 'while the file is held', role: 'developer' });
     const text = await response.text();
-    expect({ status: response.status, retryAfter: response.headers.get('retry-after'), code: (JSON.parse(text) as { error: { code: string } }).error.code }).toEqual({
+    expect({
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      code: (JSON.parse(text) as { error: { code: string } }).error.code,
+    }).toEqual({
       status: 503,
       retryAfter: '5',
       code: 'storage_unavailable',
