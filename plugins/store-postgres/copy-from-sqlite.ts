@@ -46,7 +46,8 @@ interface ColumnPlan {
 interface TablePlan {
   table: string;
   columns: ColumnPlan[];
-  readsRowid: boolean;
+  /** A rowid table is read in rowid order, its rowid beside the columns; a WITHOUT ROWID one in key order. */
+  hasRowid: boolean;
 }
 
 export interface CopiedTable {
@@ -155,7 +156,7 @@ async function planTables(source: Database, target: SQL): Promise<TablePlan[]> {
       else if (column.identity && hasRowid) plan.push({ target: column, from: ROWID_ALIAS });
       else if (!column.optional) throw new CopyError(`the source's ${table} has no column ${column.name}, which the target requires`);
     }
-    plans.push({ table, columns: plan, readsRowid: plan.some((column) => column.from === ROWID_ALIAS) || hasRowid });
+    plans.push({ table, columns: plan, hasRowid });
   }
   return plans;
 }
@@ -183,7 +184,7 @@ async function copyTable(plan: TablePlan, options: CopyOptions, transaction: SQL
   const table = quoted(plan.table);
   const total = Number((source.query(`SELECT COUNT(*) AS count FROM ${table}`).get() as Row).count);
   const sourceColumns = plan.columns.filter((column) => column.from !== ROWID_ALIAS).map((column) => quoted(column.from));
-  const select = plan.readsRowid
+  const select = plan.hasRowid
     ? `SELECT rowid AS ${ROWID_ALIAS}${sourceColumns.map((column) => `, ${column}`).join('')} FROM ${table} ORDER BY rowid`
     : `SELECT ${sourceColumns.join(', ')} FROM ${table}`;
   const overriding = plan.columns.some((column) => column.target.identity) ? ' OVERRIDING SYSTEM VALUE' : '';
