@@ -70,6 +70,11 @@ export interface GatewayConfig {
   corsOrigins: CorsOrigins | undefined;
   /** A price table in LiteLLM's format merged over the embedded one (`KEYWAY_PRICES_FILE`), re-read by POST /v1/platform/prices/reload. */
   pricesFile: string | undefined;
+  /**
+   * `KEYWAY_START_FRESH`: start a new installation on an empty store even though the data directory
+   * holds the embedded database of an earlier one (core/earlier-installation.ts refuses that otherwise).
+   */
+  startFresh: boolean;
   /** The KEYWAY_CONFIG file and the variable names (`KEYWAY_…`) it holds, checked against the plugins' declarations once they load. */
   configFile?: ConfigFileVariables;
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
@@ -119,6 +124,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   upstreamClient: 'KEYWAY_UPSTREAM_CLIENT',
   threadScheduling: 'KEYWAY_THREAD_SCHEDULING',
   pricesFile: 'KEYWAY_PRICES_FILE',
+  startFresh: 'KEYWAY_START_FRESH',
 };
 
 /**
@@ -177,6 +183,9 @@ function refuseUnknownFileNames(file: Record<string, unknown>, path: string): vo
     throw new ConfigError(`KEYWAY_CONFIG file ${path}: "${PLUGINS_SECTION}" must be an object of plugin name → settings.`);
   }
 }
+
+/** The embedded database's file name in the data directory, where a default start keeps it. */
+export const EMBEDDED_DATABASE_FILE = 'keyway.db';
 
 const SUPPORTED_DATABASE_URL = /^(file:|:memory:$|(libsql|https?|wss?|postgres(ql)?):\/\/)/;
 
@@ -276,7 +285,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     if (fromFile === undefined || fromFile === null) return undefined;
     return Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
   };
-  const databaseUrl = value('databaseUrl') ?? 'file:./data/keyway.db';
+  const databaseUrl = value('databaseUrl') ?? `file:./data/${EMBEDDED_DATABASE_FILE}`;
   // Checked here, before any plugin runs, so crypto-local does not report it as a master key problem.
   const databaseProblem = unsupportedDatabaseUrl(databaseUrl);
   if (databaseProblem !== undefined) throw new ConfigError(databaseProblem);
@@ -343,6 +352,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     trustedProxies: trustedProxyList(value('trustedProxies')),
     corsOrigins: corsOrigins(value('corsOrigins')),
     pricesFile: pricesFile === undefined ? undefined : resolve(pricesFile),
+    startFresh: onOff('KEYWAY_START_FRESH', value('startFresh'), false),
     ...(configPath ? { configFile: { path: configPath, variableNames: Object.keys(file).filter((name) => VARIABLE_NAME.test(name)) } } : {}),
     env: merged,
   };

@@ -79,6 +79,15 @@ export const ERROR_TABLE = {
   provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}', retryable: false },
   no_provider_available: { status: 503, type: 'no_provider_available', template: '{detail}' },
   not_ready: { status: 503, type: 'api_error', template: '{detail}' },
+  /**
+   * The database did not answer (unreachable, or SQLite busy past its timeout): the call could not be
+   * completed and may be retried (core/storage-availability.ts). Never the driver's words or class.
+   */
+  storage_unavailable: {
+    status: 503,
+    type: 'api_error',
+    template: "Keyway's database cannot be reached right now, so this call could not be completed. Try again in a few seconds.",
+  },
   /** Keyway's own queue for upstream slots timed out (core/lifecycle/upstream-slots.ts); never a provider's failure. */
   gateway_busy: { status: 503, type: 'api_error', template: '{detail}' },
   upstream_timeout: { status: 504, type: 'upstream_timeout', template: '{detail}' },

@@ -12,6 +12,7 @@ import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
+import { refuseStartBesideEarlierInstallation } from './earlier-installation.ts';
 import { checkVariableNames } from './variable-names.ts';
 import { workerIndex } from './process/workers.ts';
 import { prepareDataDirectory } from './process/data-directory.ts';
@@ -40,6 +41,7 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
+import { withStorageAvailability } from './storage-availability.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
@@ -148,8 +150,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Before the store opens, like the check above: a misspelt variable in the file stops the start.
   checkVariableNames({ configFile: config.configFile, environment, plugins: plugins.plugins, logger }, (workerIndex(environment) ?? 1) === 1);
 
-  const store = await openStore(plugins, config);
-  await prepareStore(store, plugins, logger, config.env);
+  const opened = await openStore(plugins, config);
+  await refuseStartBesideEarlierInstallation(opened, plugins, config, logger).catch((error: unknown) => {
+    opened.close();
+    discardGeneratedKeys(plugins);
+    throw error;
+  });
+  await prepareStore(opened, plugins, logger, config.env);
+  // From here on, a database that cannot answer is a 503 storage_unavailable, not a 500.
+  const store = withStorageAvailability(opened);
   const counters = options.counters ?? (await openCounters(plugins, config, clock));
   const { bus: cluster, shared: sharedCluster } =
     options.cluster === undefined ? await openCluster(plugins, config, clock) : { bus: options.cluster, shared: true };

@@ -34,6 +34,8 @@ function usableCores(): number {
  * program again, told its number in its environment.
  */
 async function main(): Promise<void> {
+  // `keyway copy-store …` (argv[2] in a source run and in the binary alike) is a command, not a start.
+  if (process.argv[2] === 'copy-store') return runCopyStore(process.argv.slice(3));
   sizeFetchCapacity();
   const index = workerIndex(process.env);
   if (index !== undefined) return serveAsWorker(index);
@@ -51,6 +53,18 @@ async function main(): Promise<void> {
     port: config.port,
     logger: createLogger(config.logLevel).child({ process: 'primary' }),
   });
+  process.exit(code);
+}
+
+/** Moves an embedded SQLite installation into PostgreSQL (plugins/copy-store.ts), then exits with its code. */
+async function runCopyStore(args: string[]): Promise<void> {
+  const { copyStore } = await import('./copy-store.ts');
+  const code = await copyStore(
+    args,
+    process.env,
+    (line) => void process.stdout.write(`${line}\n`),
+    (line) => void process.stderr.write(`${line}\n`),
+  );
   process.exit(code);
 }
 

@@ -78,8 +78,9 @@ export function caddyfile(settings: BalancerSettings): string {
 \t}
 \treverse_proxy ${upstreams} {
 \t\tlb_policy least_conn
-\t\t# Active health check: an instance whose /ready answers 503 (database unreachable, usage
-\t\t# writes stuck, keys undecryptable, disk full) gets no new requests until it answers 200.
+\t\t# Active health check: an instance whose /ready answers 503 (keys undecryptable, disk full,
+\t\t# usage it can keep nowhere) gets no new requests until it answers 200. A shared database or
+\t\t# Redis that is down leaves /ready 200 with "degraded": taking every instance out would not help.
 \t\thealth_uri /ready
 \t\thealth_interval 2s
 \t\thealth_timeout 1s

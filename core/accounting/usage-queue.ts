@@ -264,6 +264,20 @@ export class UsageQueue {
     return this.inMemory;
   }
 
+  /**
+   * Queued rows whose only copy is this process's memory: all of them without a journal, else those
+   * whose journal write failed. Readiness (core/http/readiness.ts) turns not ready only when these
+   * fill the buffer: rows in the journal are safe however long the store stays away.
+   */
+  get unjournaledRows(): number {
+    return this.options.journal === undefined ? this.pending : this.unjournaled.length;
+  }
+
+  /** KEYWAY_USAGE_BUFFER_MAX: the most rows held in memory. */
+  get bufferLimit(): number {
+    return this.bufferMax;
+  }
+
   get totalWritten(): number {
     return this.written;
   }
@@ -376,7 +390,12 @@ export class UsageQueue {
       .catch((error: unknown) => {
         // Segments stay queued, in order, so no record is lost; the next flush retries them.
         this.failedWrites += 1;
-        this.logger.error({ err: { message: (error as Error).message }, pending: this.pending }, 'usage write failed; will retry');
+        // A store that cannot be reached says so in its own words in the cause (core/storage-availability.ts).
+        const cause = (error as Error).cause;
+        this.logger.error(
+          { err: { message: (error as Error).message, ...(cause instanceof Error ? { cause: cause.message } : {}) }, pending: this.pending },
+          'usage write failed; will retry',
+        );
         throw error;
       })
       .finally(() => {

@@ -197,6 +197,13 @@ export interface Store {
   migrate(plugins: ReadonlyArray<{ plugin: string; migrations: readonly Migration[] }>): Promise<MigrationReport>;
   /** Rejects when the store cannot answer. */
   ping(): Promise<void>;
+  /**
+   * Optional: whether an error this store threw means the database cannot answer now but may later
+   * (connection refused or lost, a server that takes no connections, SQLite busy or locked). The core
+   * answers such a failure 503 `storage_unavailable` with Retry-After instead of 500 `internal_error`
+   * (core/storage-availability.ts), for its own calls and the plugins' alike.
+   */
+  isUnavailable?(error: unknown): boolean;
   close(): void;
 
   listAccounts(): Promise<AccountRecord[]>;

@@ -28,6 +28,7 @@ import { CONFIG_CHANGE_VERSION, RECORD_CONFIG_CHANGE } from '../store-sqlite/con
 import { arrayLiteral } from './array-literal.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { toPostgresPlaceholders } from './placeholders.ts';
+import { postgresUnavailable } from './unavailable.ts';
 
 type Row = Record<string, unknown>;
 
@@ -242,6 +243,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.sql.unsafe('SELECT 1');
+  }
+
+  isUnavailable(error: unknown): boolean {
+    return postgresUnavailable(error);
   }
 
   close(): void {

@@ -192,14 +192,28 @@ function openSqliteFile(path: string, logger: Logger | undefined): Database {
   }
 }
 
+/**
+ * `file:<path>?mode=ro` (SQLite's own URI parameter): the file as it is, for a look at an earlier
+ * installation (core/earlier-installation.ts, the copy-store command). Nothing is written, checked or
+ * created: no folder, no pragma, no integrity pass (a large file would take seconds), no writer thread.
+ */
+function openReadOnly(path: string): Database {
+  try {
+    return new Database(path, { readonly: true });
+  } catch (error) {
+    throw fileOpenError(error, path);
+  }
+}
+
 /** `warnings`: the logger that hears about a database file others may read (worker 1's, or a lone process's). */
 function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: UsageWriterOptions, warnings?: Logger): Storage {
   const path = url === ':memory:' || url === 'file::memory:' ? ':memory:' : resolve(url.slice('file:'.length).split('?')[0] as string);
-  const sqlite = openSqliteFile(path, warnings);
+  const readOnly = path !== ':memory:' && new URLSearchParams(url.split('?')[1] ?? '').get('mode') === 'ro';
+  const sqlite = readOnly ? openReadOnly(path) : openSqliteFile(path, warnings);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
-  const writer = writerMode === 'worker' && path !== ':memory:' ? createUsageWriterClient(path, insertInline, writerOptions) : undefined;
+  const writer = writerMode === 'worker' && path !== ':memory:' && !readOnly ? createUsageWriterClient(path, insertInline, writerOptions) : undefined;
   // Typed by the interface, so their parameters are written once, there.
   const insertUsageText: Storage['insertUsageText'] =
     writer === undefined

@@ -38,6 +38,9 @@ type UsageRow = typeof usageRecords.$inferSelect;
 
 const now = (): string => new Date().toISOString();
 
+/** SQLite's busy and locked codes (extended ones too), and the socket errors of a libSQL server gone away. */
+const UNAVAILABLE_CODE = /^(SQLITE_BUSY|SQLITE_LOCKED|ECONNREFUSED$|ECONNRESET$|ETIMEDOUT$|EHOSTUNREACH$|ENETUNREACH$)/;
+
 function parseJsonObject(text: string): Record<string, unknown> {
   try {
     const value = JSON.parse(text) as unknown;
@@ -114,6 +117,20 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     await this.storage.queryRows('SELECT 1');
+  }
+
+  /**
+   * SQLite busy or locked past its busy_timeout (another writer held the file), or a libSQL server
+   * that cannot be reached: a retry a little later may succeed (core/storage-availability.ts).
+   */
+  isUnavailable(error: unknown): boolean {
+    let current: unknown = error;
+    for (let depth = 0; depth < 4 && current !== null && typeof current === 'object'; depth++) {
+      const code = (current as { code?: unknown }).code;
+      if (typeof code === 'string' && UNAVAILABLE_CODE.test(code)) return true;
+      current = (current as { cause?: unknown }).cause;
+    }
+    return false;
   }
 
   close(): void {

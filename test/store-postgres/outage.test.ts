@@ -1,6 +1,8 @@
 // PostgreSQL unreachable while the gateway runs (the test database refuses connections and its open
 // ones are cut): requests are still served from the in-memory snapshot, usage waits in the queue and
-// /ready says so; when the database comes back every row is written once.
+// /ready says so while staying 200 (every instance shares the database: a 503 would take them all out
+// of the balancer), management calls answer 503 storage_unavailable with Retry-After; when the database
+// comes back every row is written once.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { SQL } from 'bun';
@@ -31,6 +33,7 @@ describe.skipIf(!reachable)('PostgreSQL outage', () => {
   let openai: SimulatorHandle;
   let database: TestDatabase;
   let gateway: TestGateway;
+  let teamId = '';
 
   beforeAll(async () => {
     openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
@@ -40,6 +43,15 @@ describe.skipIf(!reachable)('PostgreSQL outage', () => {
       env: { KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY, KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` },
     });
     await addProviderKeys(gateway, [{ name: 'openai', api_key: OPENAI_KEY }], gateway.defaultAdminKey);
+    const created = await call(
+      gateway,
+      'POST',
+      '/v1/teams',
+      { name: 'Outage Team', byok_permissions: { providers: { openai: { enabled: true } } }, members: [{ email: 'dev@example.com', role: 'developer' }] },
+      { key: gateway.defaultAdminKey },
+    );
+    expect(created.status).toBe(201);
+    teamId = String(((await created.json()) as { id: string }).id);
   });
 
   afterAll(async () => {
@@ -65,11 +77,33 @@ describe.skipIf(!reachable)('PostgreSQL outage', () => {
     // The queue tries to write (every 50 ms here) and fails while the database is cut off.
     await Bun.sleep(300);
     await expect(gateway.runtime.store.ping()).rejects.toThrow();
-    // A load balancer is told the truth: storage is not reachable (without the URL).
+    // A load balancer is told the truth without being told to take the instance out: it serves, degraded.
     const during = await call(gateway, 'GET', '/ready', undefined, { key: '' });
     const body = await during.text();
-    expect({ status: during.status, storage: /storage is not reachable/.test(body) }).toEqual({ status: 503, storage: true });
+    const degraded = (JSON.parse(body) as { degraded?: Array<{ check: string; detail: string }> }).degraded ?? [];
+    expect({ status: during.status, checks: degraded.map((note) => note.check) }).toEqual({ status: 200, checks: ['storage', 'usage'] });
+    expect(degraded[0]?.detail).toMatch(/^storage is not reachable: requests are served/);
+    expect(degraded[1]?.detail).toMatch(/they wait in the usage journal/);
     expect(body).not.toContain(new URL(database.url).pathname.slice(1));
+    // Management calls that need the database: a retryable 503, never the driver's class or words.
+    const answers = [
+      await call(gateway, 'PATCH', `/v1/teams/${teamId}`, { name: 'Renamed During Outage' }, { key: gateway.defaultAdminKey }),
+      await call(gateway, 'GET', '/v1/usage/me', undefined, { key: gateway.defaultAdminKey }),
+    ];
+    for (const answer of answers) {
+      const text = await answer.text();
+      expect({
+        status: answer.status,
+        retryAfter: answer.headers.get('retry-after'),
+        code: (JSON.parse(text) as { error: { code: string } }).error.code,
+      }).toEqual({
+        status: 503,
+        retryAfter: '5',
+        code: 'storage_unavailable',
+      });
+      expect(text).not.toMatch(/Postgres|accepting connections|internal_error/);
+      expect(text).not.toContain(new URL(database.url).pathname.slice(1));
+    }
     await setReachable(database, true);
     let rows: string[] = [];
     for (let attempt = 0; attempt < 100 && rows.length < 5; attempt++) {
@@ -78,7 +112,9 @@ describe.skipIf(!reachable)('PostgreSQL outage', () => {
     }
     expect(rows.sort()).toEqual([0, 1, 2, 3, 4].map((index) => `req_outage_${index}`));
     const ready = await call(gateway, 'GET', '/ready', undefined, { key: '' });
-    expect(ready.status).toBe(200);
+    expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { status: 'ready', config_version: expect.any(Number) } });
+    const renamed = await call(gateway, 'PATCH', `/v1/teams/${teamId}`, { name: 'Renamed After Outage' }, { key: gateway.defaultAdminKey });
+    expect(renamed.status).toBe(200);
   });
 });
 

@@ -46,6 +46,11 @@ function holdsOwnKey(given: string, cleaned: string, headers: Headers): boolean 
 /** Any failure as the spec's OpenAI-shaped error; unexpected ones are logged, never shown in detail. */
 export function errorAsResponse(error: unknown, requestId: string, logger: Logger): Response {
   if (!(error instanceof KeywayError)) logger.error({ requestId, error: error instanceof Error ? error.stack : String(error) }, 'unexpected error');
+  else if (error.code === 'storage_unavailable') {
+    // The client is told only that the database is away; the log keeps the driver's words.
+    const cause = error.cause instanceof Error ? error.cause.message : undefined;
+    logger.warn({ requestId, cause }, 'the database could not be reached: answered 503 storage_unavailable');
+  }
   const descriptor = descriptorFromError(error, requestId);
   const headers = { ...errorHeaders(descriptor), 'x-request-id': requestId, ...(error instanceof KeywayError ? error.headers : {}) };
   return new Response(JSON.stringify(openAIErrorBody(descriptor)), { status: descriptor.status, headers });
