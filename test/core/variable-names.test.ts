@@ -134,6 +134,8 @@ const MENTIONED_NOT_READ: Record<string, readonly string[]> = {
   'plugins/key-source-command': ['KEYWAY_KEY_ACCOUNT', 'KEYWAY_KEY_ID', 'KEYWAY_KEY_PROVIDER'],
   // Named in an error message: alert-email reads it.
   'plugins/alerts': ['KEYWAY_SMTP_URL'],
+  // Named in a comment: an account's key variables in upper case, read under the declared prefix.
+  'plugins/key-source-env': ['KEYWAY_KEY_ACC_'],
 };
 
 function sourceFiles(folder: string): string[] {
