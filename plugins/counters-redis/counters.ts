@@ -53,6 +53,13 @@ export class Connection {
    */
   private readonly inFlight = new Set<InFlight>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  /**
+   * While Redis is marked unreachable, a PING on a timer: the flag (GET /ready's `degraded`) clears
+   * when Redis answers, not on this instance's next budgeted request, which an idle or unbudgeted
+   * instance may not get for a long time (QA15 #4).
+   */
+  private probe: ReturnType<typeof setInterval> | undefined;
+  private probing = false;
   private failedAt = Number.NEGATIVE_INFINITY;
   private reachable = true;
   private closed = false;
@@ -80,7 +87,45 @@ export class Connection {
     if (this.reachable) {
       this.reachable = false;
       this.options.onStateChange?.('unreachable', `${this.where}: ${reason}`);
+      this.startProbe();
     }
+  }
+
+  private markReachable(): void {
+    if (this.reachable) return;
+    this.reachable = true;
+    this.stopProbe();
+    this.options.onStateChange?.('connected', this.where);
+  }
+
+  private get retryMs(): number {
+    return this.options.retryMs ?? 1_000;
+  }
+
+  private startProbe(): void {
+    if (this.probe !== undefined || this.closed) return;
+    // A few ticks per retry interval, each doing nothing until the interval since the last failure has
+    // passed: Redis is tried again at most a quarter of an interval late.
+    this.probe = setInterval(() => this.probeOnce(), Math.max(50, Math.floor(this.retryMs / 4)));
+    // The probe must not keep a stopping process alive.
+    this.probe.unref?.();
+  }
+
+  private stopProbe(): void {
+    if (this.probe !== undefined) clearInterval(this.probe);
+    this.probe = undefined;
+  }
+
+  private probeOnce(): void {
+    if (this.reachable || this.closed) return this.stopProbe();
+    if (this.probing || Date.now() - this.failedAt < this.retryMs) return;
+    this.probing = true;
+    // An answer marks Redis reachable (send); a failure only waits for the next tick.
+    this.send('PING', [])
+      .catch(() => undefined)
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private unavailable(): RedisUnavailableError {
@@ -90,14 +135,11 @@ export class Connection {
   async connect(): Promise<void> {
     if (this.client.connected) return;
     if (this.connecting !== undefined) return this.connecting;
-    if (Date.now() - this.failedAt < (this.options.retryMs ?? 1_000)) throw this.unavailable();
+    if (Date.now() - this.failedAt < this.retryMs) throw this.unavailable();
     this.connecting = this.client.connect().then(
       () => {
         this.connecting = undefined;
-        if (!this.reachable) {
-          this.reachable = true;
-          this.options.onStateChange?.('connected', this.where);
-        }
+        this.markReachable();
       },
       (error: unknown) => {
         this.connecting = undefined;
@@ -119,7 +161,11 @@ export class Connection {
     this.inFlight.add(entry);
     this.watch();
     try {
-      return await answer;
+      const reply = await answer;
+      // A command timed out on a connection that stayed open (Redis stalled, then resumed): the
+      // next answer is the recovery.
+      if (!this.reachable) this.markReachable();
+      return reply;
     } catch (error) {
       if (error instanceof RedisUnavailableError || isServerError(error)) throw error;
       this.markUnreachable(error instanceof Error ? error.message : String(error));
@@ -168,6 +214,7 @@ export class Connection {
     this.closed = true;
     if (this.watchdog !== undefined) clearInterval(this.watchdog);
     this.watchdog = undefined;
+    this.stopProbe();
     this.client.close();
   }
 }
