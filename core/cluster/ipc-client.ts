@@ -6,7 +6,7 @@
 // a message per call cost each side about 11 µs of CPU: bench/RESULTS.md).
 
 import type { ClusterBus, ClusterListener } from '../spec/cluster.ts';
-import type { Counters, Lease, Reservation } from '../spec/counters.ts';
+import type { Counters, Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
 import type { HostOperation, IpcChannel, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -89,8 +89,10 @@ export class IpcCounters implements Counters {
 
   constructor(private readonly host: HostClient) {}
 
-  reserve(key: string, amount: number, limit: number, expiresAt: number): Promise<Reservation> {
-    return this.host.call('reserve', [key, amount, limit, expiresAt]) as Promise<Reservation>;
+  reserve(key: string, amount: number, limit: number, expiresAt: number, options?: ReserveOptions): Promise<Reservation> {
+    const args: unknown[] = [key, amount, limit, expiresAt];
+    if (options !== undefined) args.push(options);
+    return this.host.call('reserve', args) as Promise<Reservation>;
   }
 
   adjust(key: string, delta: number, expiresAt: number): Promise<number> {
@@ -99,6 +101,10 @@ export class IpcCounters implements Counters {
 
   get(key: string): Promise<number> {
     return this.host.call('get', [key]) as Promise<number>;
+  }
+
+  seed(entries: readonly SeedEntry[], expiresAt: number): Promise<number> {
+    return this.host.call('seed', [entries, expiresAt]) as Promise<number>;
   }
 
   hit(key: string, amount: number, windowMs: number): Promise<number> {
@@ -115,8 +121,10 @@ export class IpcCounters implements Counters {
   }
 
   /** Leases let the primary release a crashed worker's reservations at once (ipc-host.ts). */
-  reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
-    return this.host.call('reserveLease', [key, amount, limit, expiresAt, lease]) as Promise<Reservation>;
+  reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease, options?: ReserveOptions): Promise<Reservation> {
+    const args: unknown[] = [key, amount, limit, expiresAt, lease];
+    if (options !== undefined) args.push(options);
+    return this.host.call('reserveLease', args) as Promise<Reservation>;
   }
 
   settleLease(key: string, leaseId: string, spent: number, expiresAt: number): Promise<number> {

@@ -4,14 +4,15 @@
 // released at once, since no request of that process can settle them any more.
 
 import { claimLease } from './local.ts';
-import type { Lease, Reservation } from '../spec/counters.ts';
+import type { Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
 import type { HostCall, HostReply, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
 
 /** Counters whose operations answer at once: the primary's in-memory ones (core/counters/memory.ts). */
 export interface SyncCounters {
-  reserve(key: string, amount: number, limit: number, expiresAt: number): Reservation;
+  reserve(key: string, amount: number, limit: number, expiresAt: number, options?: ReserveOptions): Reservation;
   adjust(key: string, delta: number, expiresAt: number): number;
   get(key: string): number;
+  seed(entries: readonly SeedEntry[], expiresAt: number): number;
   hit(key: string, amount: number, windowMs: number): number;
   coolDown(key: string, until: number): void;
   coolingUntil(key: string): number | undefined;
@@ -93,11 +94,11 @@ export class ClusterHost {
 
   private run(member: string, operation: HostCall[1], args: unknown[]): unknown {
     const counters = this.counters;
-    const [first, second, third, fourth, fifth] = args as [never, never, never, never, never];
+    const [first, second, third, fourth, fifth, sixth] = args as [never, never, never, never, never, never];
     if (operation !== 'lease' && operation !== 'renewLeases' && typeof first === 'string') this.lapse(first);
     switch (operation) {
       case 'reserve':
-        return counters.reserve(first, second, third, fourth);
+        return counters.reserve(first, second, third, fourth, fifth);
       case 'adjust':
         return counters.adjust(first, second, third);
       case 'get':
@@ -108,8 +109,10 @@ export class ClusterHost {
         return counters.coolDown(first, second);
       case 'coolingUntil':
         return counters.coolingUntil(first);
+      case 'seed':
+        return counters.seed(first, second);
       case 'reserveLease':
-        return this.reserveLease(member, first, second, third, fourth, fifth);
+        return this.reserveLease(member, first, second, third, fourth, fifth, sixth);
       case 'settleLease':
         return this.settleLease(first, second, third, fourth);
       case 'renewLeases':
@@ -119,9 +122,18 @@ export class ClusterHost {
     }
   }
 
-  private reserveLease(member: string, key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Reservation {
-    const reservation = this.counters.reserve(key, amount, limit, expiresAt);
-    if (!reservation.ok) return reservation;
+  private reserveLease(
+    member: string,
+    key: string,
+    amount: number,
+    limit: number,
+    expiresAt: number,
+    lease: Lease,
+    options: ReserveOptions | undefined,
+  ): Reservation {
+    const reservation = this.counters.reserve(key, amount, limit, expiresAt, options);
+    if (reservation.unseeded === true) return reservation;
+    if (!reservation.ok) return { ...reservation, leased: this.leasedOn(key) };
     this.leases.set(lease.id, { key, amount, until: lease.until, expiresAt, member });
     let ids = this.leasesByKey.get(key);
     if (ids === undefined) this.leasesByKey.set(key, (ids = new Set()));
@@ -167,6 +179,13 @@ export class ClusterHost {
     const ids = this.leasesByKey.get(held.key);
     ids?.delete(id);
     if (ids?.size === 0) this.leasesByKey.delete(held.key);
+  }
+
+  /** What the live leases on `key` hold (lapsed ones were released before the call). */
+  private leasedOn(key: string): number {
+    let leased = 0;
+    for (const id of this.leasesByKey.get(key) ?? []) leased += this.leases.get(id)?.amount ?? 0;
+    return leased;
   }
 
   /** Releases the lapsed leases on `key`, so its total is exact when read or reserved against. */

@@ -3,7 +3,18 @@
 // bus messages relayed by it to every other worker, and the worker's "listening" report.
 
 /** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
-export type HostOperation = 'reserve' | 'adjust' | 'get' | 'hit' | 'coolDown' | 'coolingUntil' | 'reserveLease' | 'settleLease' | 'renewLeases' | 'lease';
+export type HostOperation =
+  | 'reserve'
+  | 'adjust'
+  | 'get'
+  | 'seed'
+  | 'hit'
+  | 'coolDown'
+  | 'coolingUntil'
+  | 'reserveLease'
+  | 'settleLease'
+  | 'renewLeases'
+  | 'lease';
 
 /** [call id, operation, arguments]: the id is the worker's, unique among its calls in flight. */
 export type HostCall = [number, HostOperation, unknown[]];

@@ -1,12 +1,14 @@
 // Counters in this process's memory: exact for one instance, the default. Expired entries are
 // dropped when touched and by a sweep every minute, so idle keys do not accumulate.
 
-import type { Counters, Reservation } from '../spec/counters.ts';
+import type { Counters, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
 import type { Clock } from '../spec/services.ts';
 
 interface Entry {
   value: number;
   expiresAt: number;
+  /** Marked by `seed`: the counter holds what the store had booked (core/spec/counters.ts). */
+  seeded: boolean;
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -32,9 +34,10 @@ export class MemoryCounters implements Counters {
     return entry;
   }
 
-  reserve(key: string, amount: number, limit: number, expiresAt: number): Reservation {
+  reserve(key: string, amount: number, limit: number, expiresAt: number, options?: ReserveOptions): Reservation {
     const entry = this.live(key);
     const total = entry?.value ?? 0;
+    if (options?.seeded === true && entry?.seeded !== true) return { ok: false, total, unseeded: true };
     if (total + amount > limit) return { ok: false, total };
     this.store(key, total + amount, expiresAt, entry);
     return { ok: true, total: total + amount };
@@ -49,6 +52,18 @@ export class MemoryCounters implements Counters {
 
   get(key: string): number {
     return this.live(key)?.value ?? 0;
+  }
+
+  seed(entries: readonly SeedEntry[], expiresAt: number): number {
+    let seeded = 0;
+    for (const { key, amount } of entries) {
+      const entry = this.live(key);
+      if (entry?.seeded === true) continue;
+      this.store(key, (entry?.value ?? 0) + amount, expiresAt, entry);
+      (this.values.get(key) as Entry).seeded = true;
+      seeded += 1;
+    }
+    return seeded;
   }
 
   hit(key: string, amount: number, windowMs: number): number {
@@ -78,7 +93,7 @@ export class MemoryCounters implements Counters {
   }
 
   private store(key: string, value: number, expiresAt: number, entry: Entry | undefined): void {
-    if (entry === undefined) this.values.set(key, { value, expiresAt });
+    if (entry === undefined) this.values.set(key, { value, expiresAt, seeded: false });
     else {
       entry.value = value;
       // A later expiry wins: a settlement never shortens the life of a day's budget.

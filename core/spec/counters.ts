@@ -10,6 +10,33 @@ export interface Reservation {
   ok: boolean;
   /** The counter's total after the call (unchanged when refused). */
   total: number;
+  /**
+   * Set (with `ok` false, nothing added) when the call asked for a seeded counter
+   * (`ReserveOptions.seeded`) and the counter is not seeded: seed it (`seed`) and ask again.
+   */
+  unseeded?: boolean;
+  /**
+   * On a refused lease reservation: what the counter's live leases hold of `total`, every process's
+   * (reservations in flight, which settle to their real cost within seconds). Implementations that keep
+   * leases should set it, so a refusal can tell settled spend from reservations that will clear.
+   */
+  leased?: number;
+}
+
+export interface ReserveOptions {
+  /**
+   * Reserve only on a counter `seed` has marked: otherwise answer `unseeded` and add nothing. Checked
+   * in the same atomic step as the reservation, so a shared store that lost its data (a restart
+   * without persistence, an eviction, a failover to a replica that was behind) is noticed on the
+   * very next reservation instead of counting again from zero.
+   */
+  seeded?: boolean;
+}
+
+/** One counter `seed` fills: what was already spent on it (from the system of record). */
+export interface SeedEntry {
+  key: string;
+  amount: number;
 }
 
 export interface Counters {
@@ -18,7 +45,7 @@ export interface Counters {
    * Adds `amount` unless the total would exceed `limit`, atomically: concurrent reservations can
    * never overshoot. The counter lives until `expiresAt` (epoch milliseconds), then reads as 0.
    */
-  reserve(key: string, amount: number, limit: number, expiresAt: number): MaybePromise<Reservation>;
+  reserve(key: string, amount: number, limit: number, expiresAt: number, options?: ReserveOptions): MaybePromise<Reservation>;
   /**
    * Adds `delta` (negative to settle below a reservation or release it); never below 0. Returns the
    * total. A later `expiresAt` than the counter's extends its life; an earlier one never shortens it.
@@ -39,11 +66,18 @@ export interface Counters {
    * unless renewed, so the reservations of a crashed process free themselves. Counted in the total
    * like `reserve` while live.
    */
-  reserveLease?(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): MaybePromise<Reservation>;
+  reserveLease?(key: string, amount: number, limit: number, expiresAt: number, lease: Lease, options?: ReserveOptions): MaybePromise<Reservation>;
   /** Ends a lease: its amount (if still live) leaves the total and `spent` (≥ 0) is added. Returns the total. */
   settleLease?(key: string, leaseId: string, spent: number, expiresAt: number): MaybePromise<number>;
   /** Extends live leases to `until`; one that already lapsed stays released. */
   renewLeases?(leases: Array<{ key: string; id: string }>, until: number): MaybePromise<void>;
+  /**
+   * Optional (every built-in implementation has it; the cost cap needs it to notice lost data): adds
+   * each entry's amount to its counter and marks the counter seeded, unless it is seeded already (then
+   * it is left alone), atomically, so concurrent seeders add once. A counter that expired or whose data
+   * is gone reads as not seeded again. Returns how many counters this call seeded.
+   */
+  seed?(entries: readonly SeedEntry[], expiresAt: number): MaybePromise<number>;
   close?(): MaybePromise<void>;
   /**
    * Optional, for shared implementations: whether the shared server answered the last command. GET

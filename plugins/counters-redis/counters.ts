@@ -5,8 +5,8 @@
 // fails closed rather than spend money no one can count (docs/deployment.md, "Redis").
 
 import { RedisClient } from 'bun';
-import type { Counters, Lease, Reservation } from '../../core/spec/counters.ts';
-import { ADJUST, COOL_DOWN, GET, HIT, LEASE_BATCH, RENEW_LEASES, RESERVE, type Script } from './scripts.ts';
+import type { Counters, Lease, Reservation, ReserveOptions, SeedEntry } from '../../core/spec/counters.ts';
+import { ADJUST, COOL_DOWN, GET, HIT, LEASE_BATCH, RENEW_LEASES, RESERVE, SEED, type Script } from './scripts.ts';
 
 export interface RedisCountersOptions {
   url: string;
@@ -53,6 +53,13 @@ export class Connection {
    */
   private readonly inFlight = new Set<InFlight>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  /**
+   * While Redis is marked unreachable, a PING on a timer: the flag (GET /ready's `degraded`) clears
+   * when Redis answers, not on this instance's next budgeted request, which an idle or unbudgeted
+   * instance may not get for a long time (QA15 #4).
+   */
+  private probe: ReturnType<typeof setInterval> | undefined;
+  private probing = false;
   private failedAt = Number.NEGATIVE_INFINITY;
   private reachable = true;
   private closed = false;
@@ -80,7 +87,45 @@ export class Connection {
     if (this.reachable) {
       this.reachable = false;
       this.options.onStateChange?.('unreachable', `${this.where}: ${reason}`);
+      this.startProbe();
     }
+  }
+
+  private markReachable(): void {
+    if (this.reachable) return;
+    this.reachable = true;
+    this.stopProbe();
+    this.options.onStateChange?.('connected', this.where);
+  }
+
+  private get retryMs(): number {
+    return this.options.retryMs ?? 1_000;
+  }
+
+  private startProbe(): void {
+    if (this.probe !== undefined || this.closed) return;
+    // A few ticks per retry interval, each doing nothing until the interval since the last failure has
+    // passed: Redis is tried again at most a quarter of an interval late.
+    this.probe = setInterval(() => this.probeOnce(), Math.max(50, Math.floor(this.retryMs / 4)));
+    // The probe must not keep a stopping process alive.
+    this.probe.unref?.();
+  }
+
+  private stopProbe(): void {
+    if (this.probe !== undefined) clearInterval(this.probe);
+    this.probe = undefined;
+  }
+
+  private probeOnce(): void {
+    if (this.reachable || this.closed) return this.stopProbe();
+    if (this.probing || Date.now() - this.failedAt < this.retryMs) return;
+    this.probing = true;
+    // An answer marks Redis reachable (send); a failure only waits for the next tick.
+    this.send('PING', [])
+      .catch(() => undefined)
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private unavailable(): RedisUnavailableError {
@@ -90,14 +135,11 @@ export class Connection {
   async connect(): Promise<void> {
     if (this.client.connected) return;
     if (this.connecting !== undefined) return this.connecting;
-    if (Date.now() - this.failedAt < (this.options.retryMs ?? 1_000)) throw this.unavailable();
+    if (Date.now() - this.failedAt < this.retryMs) throw this.unavailable();
     this.connecting = this.client.connect().then(
       () => {
         this.connecting = undefined;
-        if (!this.reachable) {
-          this.reachable = true;
-          this.options.onStateChange?.('connected', this.where);
-        }
+        this.markReachable();
       },
       (error: unknown) => {
         this.connecting = undefined;
@@ -119,7 +161,11 @@ export class Connection {
     this.inFlight.add(entry);
     this.watch();
     try {
-      return await answer;
+      const reply = await answer;
+      // A command timed out on a connection that stayed open (Redis stalled, then resumed): the
+      // next answer is the recovery.
+      if (!this.reachable) this.markReachable();
+      return reply;
     } catch (error) {
       if (error instanceof RedisUnavailableError || isServerError(error)) throw error;
       this.markUnreachable(error instanceof Error ? error.message : String(error));
@@ -168,6 +214,7 @@ export class Connection {
     this.closed = true;
     if (this.watchdog !== undefined) clearInterval(this.watchdog);
     this.watchdog = undefined;
+    this.stopProbe();
     this.client.close();
   }
 }
@@ -211,9 +258,12 @@ interface LeaseOperation {
   /** `r …` or `s …` without the counter's index: LEASE_BATCH's line for it. */
   kind: 'r' | 's';
   fields: string;
-  resolve: (reply: [unknown, unknown]) => void;
+  resolve: (reply: BatchAnswer) => void;
   reject: (error: unknown) => void;
 }
+
+/** One operation's answer from LEASE_BATCH: a reservation's code, total and leased part; a settlement's total first. */
+type BatchAnswer = [string, string, string];
 
 const MAX_HELD_LEASES = 100_000;
 
@@ -257,7 +307,7 @@ export class RedisCounters implements Counters {
     return [`${this.options.prefix}c:${key}`, `${this.options.prefix}l:${key}`];
   }
 
-  async reserve(key: string, amount: number, limit: number, expiresAt: number): Promise<Reservation> {
+  async reserve(key: string, amount: number, limit: number, expiresAt: number, options?: ReserveOptions): Promise<Reservation> {
     const now = this.options.clock.now();
     const reply = (await this.connection.run(RESERVE, this.counterKeys(key), [
       String(now),
@@ -265,8 +315,11 @@ export class RedisCounters implements Counters {
       String(expiresAt),
       String(amount),
       String(limit),
-    ])) as [number, string];
-    return { ok: Number(reply[0]) === 1, total: Number(reply[1]) };
+      options?.seeded === true ? '1' : '0',
+    ])) as [number, string, string];
+    const code = Number(reply[0]);
+    if (code === 2) return { ok: false, total: Number(reply[1]), unseeded: true };
+    return { ok: code === 1, total: Number(reply[1]) };
   }
 
   async adjust(key: string, delta: number, expiresAt: number): Promise<number> {
@@ -279,7 +332,18 @@ export class RedisCounters implements Counters {
     return Number(await this.connection.run(GET, this.counterKeys(key), [String(this.options.clock.now())]));
   }
 
-  async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease): Promise<Reservation> {
+  async seed(entries: readonly SeedEntry[], expiresAt: number): Promise<number> {
+    if (entries.length === 0) return 0;
+    const keys: string[] = [];
+    const args = [String(this.options.clock.now()), String(GRACE_MS), String(expiresAt)];
+    for (const { key, amount } of entries) {
+      keys.push(...this.counterKeys(key));
+      args.push(String(amount));
+    }
+    return Number(await this.connection.run(SEED, keys, args));
+  }
+
+  async reserveLease(key: string, amount: number, limit: number, expiresAt: number, lease: Lease, options?: ReserveOptions): Promise<Reservation> {
     const now = this.options.clock.now();
     // The lease set's member names the amount, so a lapse or a settlement needs nothing else (scripts.ts).
     if (/\s/.test(lease.id)) throw new Error('a lease id holds whitespace');
@@ -290,9 +354,11 @@ export class RedisCounters implements Counters {
     if (this.members.size >= MAX_HELD_LEASES) this.members.delete(this.members.keys().next().value as string);
     this.members.set(held, member);
     try {
-      const [granted, total] = await this.batched(key, 'r', `${now} ${expiresAt} ${amount} ${limit} ${member} ${lease.until}`);
-      if (Number(granted) !== 1) this.members.delete(held);
-      return { ok: Number(granted) === 1, total: Number(total) };
+      const seeded = options?.seeded === true ? 1 : 0;
+      const [code, total, leased] = await this.batched(key, 'r', `${now} ${expiresAt} ${amount} ${limit} ${member} ${lease.until} ${seeded}`);
+      if (code !== '1') this.members.delete(held);
+      if (code === '2') return { ok: false, total: Number(total), unseeded: true };
+      return code === '1' ? { ok: true, total: Number(total) } : { ok: false, total: Number(total), leased: Number(leased) };
     } catch (error) {
       // Whether the script ran is unknown: a lease that did land lapses unrenewed.
       this.members.delete(held);
@@ -311,7 +377,7 @@ export class RedisCounters implements Counters {
   }
 
   /** Queues a lease operation for this turn's batch; each keeps the time it was asked at. */
-  private batched(key: string, kind: 'r' | 's', fields: string): Promise<[unknown, unknown]> {
+  private batched(key: string, kind: 'r' | 's', fields: string): Promise<BatchAnswer> {
     // The fields are numbers and a member whose lease id was checked when it was reserved; the key is
     // checked once while it stays the same (a team's day on one provider: most operations share it).
     if (key !== this.checkedKey) {
@@ -351,11 +417,13 @@ export class RedisCounters implements Counters {
             continue;
           }
           if (operation.kind === 's') {
-            operation.resolve([answer, 0]);
+            operation.resolve([answer, '', '']);
             continue;
           }
-          const space = answer.indexOf(' ');
-          operation.resolve([answer.slice(0, space), answer.slice(space + 1)]);
+          // `code total leased`
+          const first = answer.indexOf(' ');
+          const second = answer.indexOf(' ', first + 1);
+          operation.resolve([answer.slice(0, first), answer.slice(first + 1, second), answer.slice(second + 1)]);
         }
       },
       (error: unknown) => {

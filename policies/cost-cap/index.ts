@@ -2,125 +2,33 @@
 // final) each budgeted provider among the candidates reserves the request's worst case on an atomic
 // counter; a provider whose reservation does not fit is dropped from the plan, and a request left
 // with none is refused 402 `budget_exceeded`. At `account` (exactly once per request) the served
-// provider's reservation is settled to the real cost and every other one is released. See
-// README.md and docs/policies.md.
+// provider's reservation is settled to the real cost and every other one is released. A reservation
+// asks for a counter seeded with the day's booked spend (seeding.ts), so counters that start empty or
+// lose their data are filled from the store before anything is reserved on them. See README.md and
+// docs/policies.md.
 
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { budgetLimitNanos, formatNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
-import {
-  dearestModel,
-  outputAssumption,
-  outputAssumptionFields,
-  outputLimitHint,
-  plannedNanos,
-  refineWorstCasePlan,
-  utcDay,
-  worstCasePlan,
-  type WorstCasePlan,
-} from './worst-case.ts';
+import { budgetLimitNanos, toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import { createInFlightTally, createLeaseKeeper, type HeldReservation } from './leases.ts';
+import { budgetRefusal, budgetsNotSeededError, countersUnavailableError, type Refusal } from './refusal.ts';
+import { budgetKey, CountersUnavailable, createSeeding } from './seeding.ts';
+import { plannedNanos, refineWorstCasePlan, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
+
+export { IN_FLIGHT_RETRY_AFTER_SECONDS } from './refusal.ts';
+export { budgetKey, SEEDING_RETRY_AFTER_SECONDS, seededMarkerKey, seedingClaimKey } from './seeding.ts';
+export type { HeldReservation } from './leases.ts';
 
 export const COST_CAP_PLUGIN = 'cost-cap';
 
 /** Counters outlive their day by this much, so a request that settles just after midnight still finds its own. */
 const EXPIRY_MARGIN_MS = 6 * 60 * 60 * 1000;
 
-/**
- * Retry-After of a refusal that only this process's in-flight reservations caused: they settle to
- * their real cost (usually far below the worst case) when their requests end, most within seconds, so
- * a client told to wait until midnight would idle with its budget unspent (QA14). Short, as a retry is
- * refused before any upstream call and costs nothing; a refusal that persists says so again.
- */
-export const IN_FLIGHT_RETRY_AFTER_SECONDS = 2;
-
-/** One reservation a request holds until `account`. */
-export interface HeldReservation {
-  key: string;
-  provider: string;
-  nanos: number;
-  expiresAt: number;
-  /** Set when the counters hold reservations as leases (shared counters): settled by lease. */
-  leaseId?: string;
-}
-
 export interface CostCapState {
   held: HeldReservation[];
-}
-
-/**
- * The counter of a team's spend on one provider on one UTC day, in nano-dollars. `v2`: until QA14 the
- * counters held micro-dollars under `budget:…`; a new name makes a running deployment (Redis) seed
- * today's spend from the store in the new unit instead of adding nano-dollars to micro-dollars.
- */
-export function budgetKey(accountId: string, teamId: string, provider: string, date: string): string {
-  return `budget:v2:${accountId}:${teamId}:${provider}:${date}`;
-}
-
-/** The marker that today's booked spend was added to a team's counters (claimed once per counters store). */
-export function seededMarkerKey(accountId: string, teamId: string, date: string): string {
-  return `budget-seeded:v2:${accountId}:${teamId}:${date}`;
-}
-
-interface Refusal {
-  provider: string;
-  limitNanos: number;
-  /** The counter's total: settled spend and every live reservation (those of other processes too). */
-  totalNanos: number;
-  worstNanos: number;
-  /** What this process's in-flight reservations held of the counter when it refused. */
-  heldHereNanos: number;
-}
-
-/** The refusal would have fit without this process's in-flight reservations: they, not spend, filled the budget. */
-function causedByInFlight(refusal: Refusal): boolean {
-  return refusal.heldHereNanos > 0 && refusal.totalNanos - refusal.heldHereNanos + refusal.worstNanos <= refusal.limitNanos;
-}
-
-/** The worst case alone exceeds the cap: no settlement or reset makes room for the request as sent. */
-function aboveWholeBudget(refusal: Refusal): boolean {
-  return refusal.worstNanos > refusal.limitNanos;
-}
-
-/** What is left of the budget once this process's in-flight reservations are given back: GET /v1/usage/me's `remaining_usd`. */
-function leftNanos(refusal: Refusal): number {
-  return Math.max(0, refusal.limitNanos - Math.max(0, refusal.totalNanos - refusal.heldHereNanos));
-}
-
-function describeRefusal(refusal: Refusal): string {
-  const left = formatNanos(leftNanos(refusal));
-  const held =
-    refusal.heldHereNanos > 0 ? ` after settled spend, of which requests in flight on this gateway hold ${formatNanos(refusal.heldHereNanos)};` : ',';
-  return `${refusal.provider} (max_cost_per_day ${formatNanos(refusal.limitNanos)}, ${left} left${held} this request may cost up to ${formatNanos(refusal.worstNanos)})`;
-}
-
-/**
- * The nano-dollars this process's live reservations hold, per counter key: added when a reservation is
- * granted, taken off when its request settles, so a refusal can tell spend from reservations that will
- * clear in seconds. One number per team, provider and day, updated in place: nothing is allocated per
- * request. Only this process's reservations are known: with shared counters (Redis, or the primary's
- * under KEYWAY_WORKERS) other processes' count as spent (docs/policies.md, "Retry-After: seconds when only in-flight reservations refused").
- */
-function createInFlightTally() {
-  const held = new Map<string, number>();
-  return {
-    add(key: string, nanos: number): void {
-      held.set(key, (held.get(key) ?? 0) + nanos);
-    },
-    release(key: string, nanos: number): void {
-      const current = held.get(key);
-      if (current !== undefined) held.set(key, Math.max(0, current - nanos));
-    },
-    of(key: string): number {
-      return held.get(key) ?? 0;
-    },
-    /** Forgets the counters nothing is held on any more: called when the day changes, as their keys name past days. */
-    forgetSettled(): void {
-      for (const [key, nanos] of held) if (nanos === 0) held.delete(key);
-    },
-  };
 }
 
 /** A team's budgets as the request path reads them: built once per team view, its counter keys once per day. */
@@ -170,78 +78,34 @@ interface Wanted {
   nanos: number;
   limit: number;
   leaseId: string | undefined;
+  entry: WorstCasePlan[number];
+}
+
+/** What one round of reservations answered: the refusals, and the entries whose counters are not seeded. */
+interface Attempt {
+  refusals: Refusal[];
+  unseeded: WorstCasePlan | undefined;
 }
 
 /**
- * Renews the leases of this process's live reservations, all of them in one pipelined batch every
- * few seconds, while their requests live. A crashed process renews nothing, so its reservations
- * lapse within `leaseMs`. Only counters that offer leases (Redis, and the primary's counters under
- * KEYWAY_WORKERS) use this; a lone process's in-memory counters die with it.
+ * Seedings a request goes through before it is refused for now: the second covers another process's
+ * claim that was released or lapsed without the counter being seeded (its read failed, or it died),
+ * when this process claims and reads itself.
  */
-function createLeaseKeeper(services: Services, leaseMs: number) {
-  // Read when first used: services.counters is bound once the gateway runs, after plugin setup.
-  const enabled = (): boolean => {
-    const counters = services.counters;
-    return counters.reserveLease !== undefined && counters.settleLease !== undefined && counters.renewLeases !== undefined;
-  };
-  const live = new Map<string, HeldReservation>();
-  /** Settlements the counters could not take (Redis away): retried every tick, their leases kept alive meanwhile. */
-  const unsettled = new Map<string, { held: HeldReservation; spent: number }>();
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const settle = (held: HeldReservation, spent: number): Promise<unknown> =>
-    Promise.resolve(services.counters.settleLease?.(held.key, held.leaseId as string, spent, held.expiresAt)).then(() => {
-      live.delete(held.leaseId as string);
-      unsettled.delete(held.leaseId as string);
-    });
-  const renew = (): void => {
-    for (const { held, spent } of unsettled.values()) settle(held, spent).catch(() => undefined);
-    if (live.size === 0) {
-      clearInterval(timer);
-      timer = undefined;
-      return;
-    }
-    const batch = [...live.values()].map((held) => ({ key: held.key, id: held.leaseId as string }));
-    Promise.resolve(services.counters.renewLeases?.(batch, services.clock.now() + leaseMs)).catch((error: unknown) =>
-      services.logger.warn(
-        { leases: batch.length, error: error instanceof Error ? error.message : String(error) },
-        'could not renew budget reservation leases',
-      ),
-    );
-  };
-  return {
-    enabled,
-    hold(held: HeldReservation): void {
-      if (held.leaseId === undefined) return;
-      live.set(held.leaseId, held);
-      if (timer === undefined) {
-        // A third of the lease: two renewals may fail before a live request's reservation lapses.
-        timer = setInterval(renew, Math.max(1_000, Math.floor(leaseMs / 3)));
-        timer.unref?.();
-      }
-    },
-    /**
-     * Settles a lease; if the counters cannot take it, it is retried every tick (bounded), so the real
-     * cost is booked once Redis is back, whether or not the lease lapsed meanwhile.
-     */
-    settle(held: HeldReservation, spent: number): Promise<unknown> {
-      return settle(held, spent).catch((error: unknown) => {
-        if (unsettled.size < MAX_UNSETTLED) unsettled.set(held.leaseId as string, { held, spent });
-        else live.delete(held.leaseId as string);
-        services.logger.warn(
-          { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
-          'budget settlement failed: retried until the counters take it',
-        );
-      });
-    },
-  };
-}
+const SEED_ROUNDS = 2;
 
 /**
  * Leaves out the candidates of budgeted providers that cannot be served: the provider's reservation
- * was refused, or the model is unpriced. Returns the unpriced ones (`provider/model`). The candidate
- * list is replaced only when one is left out.
+ * was refused, its counter is not seeded yet, or the model is unpriced. Returns the unpriced ones
+ * (`provider/model`). The candidate list is replaced only when one is left out.
  */
-function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<string, number>, refusals: Refusal[]): string[] {
+function dropUnserved(
+  context: RequestContext,
+  plan: WorstCasePlan,
+  limits: Map<string, number>,
+  refusals: Refusal[],
+  unseeded: string[] | undefined,
+): string[] {
   const unpriced: string[] = [];
   const candidates = context.candidates;
   let kept: RequestContext['candidates'] | undefined;
@@ -249,7 +113,7 @@ function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<
     const candidate = candidates[index] as (typeof candidates)[number];
     let served = true;
     if (limits.has(candidate.provider)) {
-      if (refusals.some((refusal) => refusal.provider === candidate.provider)) served = false;
+      if (refusals.some((refusal) => refusal.provider === candidate.provider) || unseeded?.includes(candidate.provider) === true) served = false;
       else if (plannedNanos(plan, candidate.provider, candidate.model) === undefined) {
         unpriced.push(`${candidate.provider}/${candidate.model}`);
         served = false;
@@ -262,13 +126,6 @@ function dropUnserved(context: RequestContext, plan: WorstCasePlan, limits: Map<
   return unpriced;
 }
 
-/** A counters call that failed (not a refusal): tells seeding apart from a store error. */
-class CountersUnavailable extends Error {
-  constructor(override readonly cause: unknown) {
-    super('counters unavailable');
-  }
-}
-
 export interface CostCapOptions {
   /**
    * How long a reservation's lease lasts without renewal: KEYWAY_FIRST_BYTE_TIMEOUT_MS + 5 s, so a
@@ -278,164 +135,25 @@ export interface CostCapOptions {
 }
 
 const DEFAULT_LEASE_MS = 65_000;
-/** Settlements kept for retry while the counters are away; past this, a lease simply lapses and its cost goes unbooked. */
-const MAX_UNSETTLED = 10_000;
 
 export function createCostCap(services: Services, options: CostCapOptions = {}) {
-  const logger = services.logger;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const leases = createLeaseKeeper(services, leaseMs);
   const inFlight = createInFlightTally();
-  /** Team-days whose counters this process has seeded from the store (cleared when the day changes). */
-  let seededDate = '';
-  const seeded = new Map<string, Promise<void> | true>();
+  const seeding = createSeeding(services);
+  /** The day the in-flight tally's counters are for: past days' settled entries are dropped when it changes. */
+  let tallyDate = '';
 
-  /**
-   * The counters start empty when the process starts: the first budgeted request of a team on a day
-   * adds what the store already booked for that team today. Once per team and day; concurrent first
-   * requests wait for the same seeding, so on one instance no reservation is made before it.
-   */
-  function ensureSeeded(
-    accountId: string,
-    teamId: string,
-    teamName: string,
-    unit: string,
-    day: ReturnType<typeof utcDay>,
-    expiresAt: number,
-    quiet = false,
-  ): Promise<void> | undefined {
-    if (seededDate !== day.date) {
-      seeded.clear();
-      seededDate = day.date;
-      inFlight.forgetSettled();
-    }
-    const known = seeded.get(unit);
-    if (known === true) return undefined;
-    if (known !== undefined) return known;
-    const seeding = seed(accountId, teamId, day, expiresAt).then(
-      () => void seeded.set(unit, true),
-      (error: unknown) => {
-        seeded.delete(unit);
-        // Counting an unbudgeted team's spend refuses nothing: its failure is not worth an error per request.
-        if (quiet) throw error;
-        if (error instanceof CountersUnavailable) throw countersUnavailable({ id: teamId, name: teamName }, error.cause);
-        logger.error({ teamId, error: error instanceof Error ? error.message : String(error) }, 'could not read today’s spend to seed the budget');
-        throw services.errors.create('not_ready', {
-          detail: 'The team’s budget cannot be checked right now (today’s spend could not be read). Retry shortly.',
-        });
-      },
-    );
-    seeded.set(unit, seeding);
-    return seeding;
+  /** A failure of the seeding as the request's answer: an unreachable counters store is the outage's 503. */
+  function seedingFailure(team: Pick<TeamView, 'id' | 'name'>, error: unknown): Error {
+    if (error instanceof CountersUnavailable) return countersUnavailable(team, error.cause);
+    return error instanceof Error ? error : new Error(String(error));
   }
 
-  async function seed(accountId: string, teamId: string, day: ReturnType<typeof utcDay>, expiresAt: number): Promise<void> {
-    const counters = services.counters;
-    // The marker makes the seeding happen once per counters store, not once per process: with shared
-    // counters (which survive a restart of one instance) the spend is already in them.
-    const marker = seededMarkerKey(accountId, teamId, day.date);
-    const claim = await Promise.resolve(counters.reserve(marker, 1, 1, expiresAt)).catch((error: unknown) => {
-      throw new CountersUnavailable(error);
-    });
-    if (!claim.ok) return;
-    try {
-      const rows = await services.store.summarizeUsage({
-        accountId,
-        teamId,
-        from: new Date(day.start).toISOString(),
-        to: new Date(day.end).toISOString(),
-      });
-      const byProvider = new Map<string, number>();
-      for (const row of rows) {
-        if (row.provider === null || row.teamId !== teamId || !(row.costUsd > 0)) continue;
-        byProvider.set(row.provider, (byProvider.get(row.provider) ?? 0) + row.costUsd);
-      }
-      for (const [provider, spent] of byProvider) {
-        await counters.adjust(budgetKey(accountId, teamId, provider, day.date), toNanosCeil(spent), expiresAt);
-      }
-    } catch (error) {
-      await counters.adjust(marker, -1, expiresAt);
-      throw error;
-    }
-  }
-
-  /**
-   * The counters (Redis, with several instances) cannot answer: a budgeted request fails closed, since
-   * no one could count what it spends. Forgetting which teams were seeded makes the first request
-   * after the outage check the seeding marker again, so a Redis that lost its data is re-seeded.
-   */
+  /** Counters without `seed` check their marker again on the next request after a failure (a Redis that lost its data). */
   function countersUnavailable(team: Pick<TeamView, 'id' | 'name'>, cause: unknown): Error {
-    seeded.clear();
-    logger.error(
-      { teamId: team.id, error: cause instanceof Error ? cause.message : String(cause) },
-      'budget counters unavailable: refusing a budgeted request',
-    );
-    return services.errors.create(
-      'no_provider_available',
-      {
-        detail:
-          `Team '${team.name}' (${team.id}) has a daily budget, and the shared budget counters (${services.counters.name}) are unreachable, so this request's cost cannot be reserved. ` +
-          'Requests of teams with a budget are refused until they return; other requests are served. Retry shortly.',
-      },
-      { retryAfterSeconds: 5 },
-    );
-  }
-
-  function refuse(
-    context: RequestContext,
-    team: TeamView,
-    plan: WorstCasePlan,
-    refusals: Refusal[],
-    unpricedCandidates: string[],
-    day: ReturnType<typeof utcDay>,
-  ): never {
-    let unpriced = unpricedCandidates;
-    const now = services.clock.now();
-    if (refusals.length === 0) {
-      // One entry per model, not per key of its provider.
-      unpriced = [...new Set(unpriced)];
-      throw services.errors.create('model_unpriced', {
-        detail:
-          `Team '${team.name}' has a daily budget on ${[...new Set(unpriced.map((entry) => entry.split('/')[0]))].join(', ')}, ` +
-          `and ${unpriced.join(', ')} has no price, so its cost cannot be reserved. An operator must set a price for the model first.`,
-      });
-    }
-    const resetAt = new Date(day.end).toISOString();
-    const first = refusals[0] as Refusal;
-    // Any provider that only in-flight reservations refused may take the retry: it is worth seconds, not hours.
-    const inFlightOnly = refusals.some(causedByInFlight);
-    const model = dearestModel(plan, first.provider);
-    const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context.request, first.provider, model);
-    const parts = refusals.map(describeRefusal).join('; ');
-    // A worst case above the whole cap is refused tomorrow too: no wait helps, only a smaller request (QA14 N1).
-    const neverFits = !inFlightOnly && refusals.every(aboveWholeBudget);
-    const head = inFlightOnly
-      ? `Team '${team.name}' (${team.id}) cannot reserve this request's worst case right now on ${parts}. Requests still in flight on this gateway hold that part of the daily budget until they end, when each keeps only its real cost: retry in ${IN_FLIGHT_RETRY_AFTER_SECONDS} s.`
-      : neverFits
-        ? `Team '${team.name}' (${team.id}) cannot serve this request on ${parts}: its worst case is above the whole daily budget, so it is refused however little was spent, today or after the reset.`
-        : `Team '${team.name}' (${team.id}) has no daily budget left for this request on ${parts}.`;
-    throw services.errors.create(
-      'budget_exceeded',
-      { detail: `${head}${outputLimitHint(assumption, context.endpoint, '')}${neverFits ? '' : ` The budget resets at ${resetAt}.`}` },
-      {
-        retryAfterSeconds: neverFits ? undefined : inFlightOnly ? IN_FLIGHT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((day.end - now) / 1000)),
-        // The official SDKs do not retry a 402; one refused by in-flight reservations is worth retrying once
-        // they settle, and one that can never fit must not be retried by any client.
-        headers: inFlightOnly ? { 'x-should-retry': 'true' } : neverFits ? { 'x-should-retry': 'false' } : undefined,
-        extra: {
-          budget: 'max_cost_per_day',
-          team_id: team.id,
-          provider: first.provider,
-          limit_usd: nanosToUsd(first.limitNanos),
-          remaining_usd: nanosToUsd(leftNanos(first)),
-          in_flight_usd: nanosToUsd(first.heldHereNanos),
-          worst_case_usd: nanosToUsd(first.worstNanos),
-          ...outputAssumptionFields(assumption),
-          reset_at: resetAt,
-          budgets: refusals.map((refusal) => ({ provider: refusal.provider, limit_usd: nanosToUsd(refusal.limitNanos), reset_at: resetAt })),
-        },
-      },
-    );
+    seeding.forget();
+    return countersUnavailableError(services, team, cause);
   }
 
   function call(context: RequestContext): void | Promise<void> {
@@ -450,15 +168,25 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     if (!budgeted) return;
     const now = services.clock.now();
     const day = utcDay(now);
+    if (tallyDate !== day.date) {
+      tallyDate = day.date;
+      inFlight.forgetSettled();
+    }
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
-    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt);
+    const before = seeding.before(team, budgets.unit, day, expiresAt)?.catch((error: unknown) => {
+      throw seedingFailure(team, error);
+    });
+    const reserveOptions = seeding.reserveOptions();
     const state: CostCapState = { held: [] };
     context.state.set(COST_CAP_PLUGIN, state);
+    /** Budgeted providers whose counters were still not seeded after the seeding: refused for now. */
+    let unseededProviders: string[] | undefined;
     /**
-     * Reserves each budgeted provider's worst case in `entries`; answers the refusals, or a promise of
-     * them when the counters are remote. A partial failure of the counters gives back what it got.
+     * Reserves each budgeted provider's worst case in `entries`; answers the refusals and the entries
+     * whose counters are not seeded, or a promise of them when the counters are remote. A partial
+     * failure of the counters gives back what it got.
      */
-    const reserveEntries = (entries: WorstCasePlan): Refusal[] | Promise<Refusal[]> => {
+    const reserveEntries = (entries: WorstCasePlan): Attempt | Promise<Attempt> => {
       const counters = services.counters;
       const leasing = leases.enabled();
       const wanted: Wanted[] = [];
@@ -473,27 +201,36 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         const leaseId = leasing ? crypto.randomUUID() : undefined;
         const result =
           leaseId !== undefined && counters.reserveLease !== undefined
-            ? counters.reserveLease(key, entry.nanos, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs })
-            : counters.reserve(key, entry.nanos, limit, expiresAt);
+            ? counters.reserveLease(key, entry.nanos, limit, expiresAt, { id: leaseId, until: services.clock.now() + leaseMs }, reserveOptions)
+            : counters.reserve(key, entry.nanos, limit, expiresAt, reserveOptions);
         if (result instanceof Promise) waiting = true;
-        wanted.push({ provider, key, nanos: entry.nanos, limit, leaseId });
+        wanted.push({ provider, key, nanos: entry.nanos, limit, leaseId, entry });
         results.push(result);
       }
-      const collect = (settled: Reservation[]): Refusal[] => {
-        const refusals: Refusal[] = [];
+      const collect = (settled: Reservation[]): Attempt => {
+        const attempt: Attempt = { refusals: [], unseeded: undefined };
         for (let index = 0; index < wanted.length; index++) {
-          const { provider, key, nanos, limit, leaseId } = wanted[index] as Wanted;
+          const { provider, key, nanos, limit, leaseId, entry } = wanted[index] as Wanted;
           const result = settled[index] as Reservation;
           if (result.ok) {
             const held: HeldReservation = { key, provider, nanos, expiresAt, leaseId };
             state.held.push(held);
             leases.hold(held);
             inFlight.add(key, nanos);
+          } else if (result.unseeded === true) {
+            (attempt.unseeded ??= []).push(entry);
           } else {
-            refusals.push({ provider, limitNanos: limit, totalNanos: result.total, worstNanos: nanos, heldHereNanos: inFlight.of(key) });
+            attempt.refusals.push({
+              provider,
+              limitNanos: limit,
+              totalNanos: result.total,
+              worstNanos: nanos,
+              heldHereNanos: inFlight.of(key),
+              leasedNanos: result.leased,
+            });
           }
         }
-        return refusals;
+        return attempt;
       };
       if (!waiting) return collect(results as Reservation[]);
       return Promise.all(results).then(collect, (error: unknown) => {
@@ -513,8 +250,11 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       });
     };
     const conclude = (finalPlan: WorstCasePlan, refusals: Refusal[]): void => {
-      const unpriced = dropUnserved(context, finalPlan, limits, refusals);
-      if (context.candidates.length === 0) refuse(context, team, finalPlan, refusals, unpriced, day);
+      const unpriced = dropUnserved(context, finalPlan, limits, refusals, unseededProviders);
+      if (context.candidates.length > 0) return;
+      // Not seeded yet is worth a retry in a second; a refusal of spend on another provider is not.
+      if (unseededProviders !== undefined) throw budgetsNotSeededError(services, team, unseededProviders);
+      throw budgetRefusal(services, context, team, finalPlan, refusals, unpriced, day);
     };
     /**
      * The byte bound refused some provider: its prompt is counted again with the provider's own
@@ -530,22 +270,49 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         if (entry?.nanos !== undefined && entry.nanos < refusal.worstNanos) retry.push(entry);
         else kept.push(refusal);
       }
-      const retried = retry.length === 0 ? [] : await reserveEntries(retry);
-      conclude(refined, [...kept, ...retried]);
+      const retried = retry.length === 0 ? undefined : await reserveEntries(retry);
+      // Its counter lost its data in the moment between: refused for now, as any unseeded one.
+      for (const entry of retried?.unseeded ?? []) (unseededProviders ??= []).push(entry.provider);
+      conclude(refined, retried === undefined ? kept : [...kept, ...retried.refusals]);
+    };
+    const afterAttempt = (attempt: Attempt): void | Promise<void> => {
+      if (attempt.unseeded !== undefined) return seedAndRetry(attempt);
+      return attempt.refusals.length === 0 ? conclude(plan, attempt.refusals) : retryCounted(attempt.refusals);
+    };
+    /**
+     * Some counters do not hold today's spend (they start empty, or Redis lost them): the day is seeded
+     * from the store (or another process's seeding awaited), then those providers reserve again. One
+     * still not seeded after that is refused for now, never reserved against a counter from zero.
+     */
+    const seedAndRetry = async (first: Attempt): Promise<void> => {
+      let refusals = first.refusals;
+      let pending = first.unseeded;
+      for (let round = 0; round < SEED_ROUNDS && pending !== undefined; round++) {
+        const over = await seeding.ensure(team, day, expiresAt, limits.keys()).catch((error: unknown) => {
+          throw seedingFailure(team, error);
+        });
+        // Another process still reads: waiting longer would hold the request up for a slow database.
+        if (!over) break;
+        const again = await reserveEntries(pending);
+        refusals = again.refusals.length === 0 ? refusals : [...refusals, ...again.refusals];
+        pending = again.unseeded;
+      }
+      if (pending !== undefined) unseededProviders = pending.map((entry) => entry.provider);
+      return refusals.length === 0 ? conclude(plan, refusals) : retryCounted(refusals);
     };
     const reserve = (): void | Promise<void> => {
-      const refusals = reserveEntries(plan);
-      const settle = (found: Refusal[]): void | Promise<void> => (found.length === 0 ? conclude(plan, found) : retryCounted(found));
-      return refusals instanceof Promise ? refusals.then(settle) : settle(refusals);
+      const attempt = reserveEntries(plan);
+      return attempt instanceof Promise ? attempt.then(afterAttempt) : afterAttempt(attempt);
     };
-    if (seeding !== undefined) return seeding.then(reserve);
+    if (before !== undefined) return before.then(reserve);
     return reserve();
   }
 
   /**
    * A team's spend on a provider it has no budget for is counted all the same: a budget set later in
    * the day (or set again after being removed) starts from what the team already spent today, not from
-   * zero. After the day's seeding, which every such count waits for, so no row is counted twice.
+   * zero. Only on a seeded counter (the seeding reads the store, which holds every row counted before
+   * it), so no row is counted twice.
    */
   function countUnreserved(context: RequestContext, outcome: RequestOutcome): void | Promise<void> {
     const served = context.served;
@@ -558,12 +325,29 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
     const key = counterKey(team, budgets, served.provider, day.date);
     const spent = toNanosCeil(outcome.costUsd);
-    const count = (): void | Promise<void> => {
-      const result = services.counters.adjust(key, spent, expiresAt);
-      if (result instanceof Promise) return result.then(() => undefined);
-    };
-    const seeding = ensureSeeded(team.accountId, team.id, team.name, budgets.unit, day, expiresAt, true);
-    const counted = seeding === undefined ? count() : seeding.then(count);
+    const counters = services.counters;
+    const reserveOptions = seeding.reserveOptions();
+    let counted: void | Promise<void>;
+    if (reserveOptions === undefined) {
+      const count = (): void | Promise<void> => {
+        const result = counters.adjust(key, spent, expiresAt);
+        if (result instanceof Promise) return result.then(() => undefined);
+      };
+      const before = seeding.before(team, budgets.unit, day, expiresAt);
+      counted = before === undefined ? count() : before.then(count);
+    } else {
+      // A reservation without a limit: the count lands only on a seeded counter, atomically.
+      const count = () => counters.reserve(key, spent, Number.MAX_SAFE_INTEGER, expiresAt, reserveOptions);
+      const first = count();
+      const seeded = async (result: Reservation): Promise<void> => {
+        for (let round = 0; round < SEED_ROUNDS && result.unseeded === true; round++) {
+          if (!(await seeding.ensure(team, day, expiresAt, [served.provider, ...budgets.limits.keys()]))) break;
+          result = await count();
+        }
+        // Still not seeded: the row is in the store for whichever seeding comes next.
+      };
+      counted = first instanceof Promise ? first.then(seeded) : first.unseeded === true ? seeded(first) : undefined;
+    }
     // The counters away (Redis down): the request was answered; this spend is missing from a budget set
     // later today, the one case where a later budget starts a little low.
     return counted instanceof Promise ? counted.catch(() => undefined) : counted;
@@ -593,7 +377,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         // A settlement the counters cannot take leaves the worst case booked (never an undercount).
         pending.push(
           result.catch((error: unknown) =>
-            logger.warn(
+            services.logger.warn(
               { provider: held.provider, error: error instanceof Error ? error.message : String(error) },
               'budget settlement failed: the reservation stays at its worst case until the counter expires',
             ),

@@ -34,6 +34,7 @@ export function describeCountersConformance(name: string, create: CreateCounters
     describeFixedWindows(subject);
     describeCooldowns(subject);
     describeKeyIndependence(subject);
+    describeSeeding(subject);
   });
 }
 
@@ -227,5 +228,62 @@ function describeKeyIndependence(subject: () => Promise<Subject>): void {
     expect(await counters.get('tenant:1')).toBe(0);
     expect(await counters.get('Tenant')).toBe(0);
     expect(await counters.get('tenant')).toBe(5);
+  });
+}
+
+/** Only for implementations with the optional `seed` (every built-in one): what a reservation asking for a seeded counter gets. */
+function describeSeeding(subject: () => Promise<Subject>): void {
+  const seeded = { seeded: true };
+
+  test('seed: a reservation that needs a seeded counter is refused as unseeded, adding nothing, until seed marks it', async () => {
+    const { counters, start } = await subject();
+    if (counters.seed === undefined) return;
+    const expiresAt = start + HOUR_MS;
+    // Counted before the seeding (a settlement after the data went): kept, and the seed adds to it.
+    await counters.adjust('budget', 2, expiresAt);
+    expect(await counters.reserve('budget', 3, 100, expiresAt, seeded)).toEqual({ ok: false, total: 2, unseeded: true });
+    expect(await counters.get('budget')).toBe(2);
+    expect(await counters.seed([{ key: 'budget', amount: 40 }], expiresAt)).toBe(1);
+    expect(await counters.reserve('budget', 3, 100, expiresAt, seeded)).toEqual({ ok: true, total: 45 });
+    // Without the option, a reservation does not care.
+    expect(await counters.reserve('other', 3, 100, expiresAt)).toEqual({ ok: true, total: 3 });
+  });
+
+  test('seed: a counter already seeded is left alone, so two seeders add once; a refusal on a seeded counter is a plain refusal', async () => {
+    const { counters, start } = await subject();
+    if (counters.seed === undefined) return;
+    const expiresAt = start + HOUR_MS;
+    expect(await counters.seed([{ key: 'budget', amount: 40 }], expiresAt)).toBe(1);
+    expect(
+      await counters.seed(
+        [
+          { key: 'budget', amount: 40 },
+          { key: 'fresh', amount: 0 },
+        ],
+        expiresAt,
+      ),
+    ).toBe(1);
+    expect(await counters.get('budget')).toBe(40);
+    const refused = await counters.reserve('budget', 70, 100, expiresAt, seeded);
+    expect(refused.ok).toBe(false);
+    expect(refused.unseeded).toBeUndefined();
+    expect(await counters.reserve('fresh', 70, 100, expiresAt, seeded)).toEqual({ ok: true, total: 70 });
+  });
+
+  test('seed: a counter that expired is not seeded any more', async () => {
+    const { counters, clock, start } = await subject();
+    if (counters.seed === undefined) return;
+    await counters.seed([{ key: 'day', amount: 5 }], start + MINUTE_MS);
+    clock.advance(MINUTE_MS);
+    expect(await counters.reserve('day', 1, 100, start + 2 * MINUTE_MS, seeded)).toEqual({ ok: false, total: 0, unseeded: true });
+  });
+
+  test('seed: 20 concurrent seeders of one counter add its amount once', async () => {
+    const { counters, start } = await subject();
+    if (counters.seed === undefined) return;
+    const expiresAt = start + HOUR_MS;
+    const seeders = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(counters.seed?.([{ key: 'budget', amount: 7 }], expiresAt))));
+    expect(seeders.reduce((sum: number, seeded) => sum + (seeded ?? 0), 0)).toBe(1);
+    expect(await counters.get('budget')).toBe(7);
   });
 }

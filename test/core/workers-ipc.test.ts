@@ -70,7 +70,8 @@ describe('reservations held as leases by the primary', () => {
     const surviving = connect(host, 'worker-2.1');
     expect(await crashing.counters.reserveLease('budget', 6, 10, expiresAt, { id: 'a', until: start + 60_000 })).toEqual({ ok: true, total: 6 });
     expect(await surviving.counters.reserveLease('budget', 3, 10, expiresAt, { id: 'b', until: start + 60_000 })).toEqual({ ok: true, total: 9 });
-    expect(await surviving.counters.reserveLease('budget', 3, 10, expiresAt, { id: 'c', until: start + 60_000 })).toEqual({ ok: false, total: 9 });
+    // A refusal says what of the total is only in flight: both workers' leases.
+    expect(await surviving.counters.reserveLease('budget', 3, 10, expiresAt, { id: 'c', until: start + 60_000 })).toEqual({ ok: false, total: 9, leased: 9 });
     crashing.leave();
     expect(await surviving.counters.get('budget')).toBe(3);
     expect(host.heldLeases).toBe(1);

@@ -42,7 +42,8 @@ describe('counters-redis leases', () => {
     const { counters, clock, start } = await subject();
     const expiresAt = start + HOUR_MS;
     expect(await counters.reserveLease('budget', 6, 10, expiresAt, { id: 'crashed', until: start + 5_000 })).toEqual({ ok: true, total: 6 });
-    expect(await counters.reserveLease('budget', 6, 10, expiresAt, { id: 'second', until: start + 5_000 })).toEqual({ ok: false, total: 6 });
+    // The refusal says how much of the total is only in flight (every instance's live leases).
+    expect(await counters.reserveLease('budget', 6, 10, expiresAt, { id: 'second', until: start + 5_000 })).toEqual({ ok: false, total: 6, leased: 6 });
     clock.advance(4_999);
     expect(await counters.get('budget')).toBe(6);
     // The process that held "crashed" never renewed nor settled it: it lapses at its end.
@@ -94,7 +95,7 @@ describe('counters-redis leases', () => {
     expect(await counters.get('race')).toBe(37);
   });
 
-  test('the counter keeps only its total and end; each lease is one member of the lease set that names its amount', async () => {
+  test('the counter keeps its total, end and leased part; each lease is one member of the lease set that names its amount', async () => {
     const { counters, start, keyPrefix } = await subject();
     const expiresAt = start + HOUR_MS;
     await counters.reserveLease('budget', 1_250, 100_000, expiresAt, { id: 'first', until: start + 5_000 });
@@ -102,7 +103,7 @@ describe('counters-redis leases', () => {
     const [fields, members] = await raw((client) =>
       Promise.all([client.send('HGETALL', [`${keyPrefix}c:budget`]), client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1', 'WITHSCORES'])]),
     );
-    expect(fields).toEqual({ v: '1290', e: String(expiresAt) });
+    expect(fields).toEqual({ v: '1290', e: String(expiresAt), r: '1290' });
     expect(members).toEqual([
       ['first:1250', start + 5_000],
       ['second:40', start + 6_000],
@@ -111,23 +112,26 @@ describe('counters-redis leases', () => {
     expect(await raw((client) => client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1']))).toEqual(['second:40']);
   });
 
-  test('a lease written by an earlier version (its amount a field of the counter) still lapses out of the total', async () => {
-    const { counters, clock, start, keyPrefix } = await subject();
+  test('a lease set whose counter is gone (Redis lost or evicted it) is dropped: its leases settle as spend alone', async () => {
+    const { counters, start, keyPrefix } = await subject();
     const expiresAt = start + HOUR_MS;
-    // What a gateway up to session 8 left: the amount in `a:<id>`, the lease set's member the bare id.
-    await raw(async (client) => {
-      await client.send('HSET', [`${keyPrefix}c:budget`, 'v', '700', 'e', String(expiresAt), 'a:legacy-lease', '500']);
-      await client.send('ZADD', [`${keyPrefix}l:budget`, String(start + 1_000), 'legacy-lease']);
-    });
-    expect(await counters.get('budget')).toBe(700);
+    await counters.reserveLease('budget', 500, 1_000, expiresAt, { id: 'before', until: start + 60_000 });
+    await raw((client) => client.send('DEL', [`${keyPrefix}c:budget`]));
+    // The reservation's amount left with the counter: settling it must not take it out of what comes next.
+    expect(await counters.settleLease('budget', 'before', 30, expiresAt)).toBe(30);
+    expect(await raw((client) => client.send('EXISTS', [`${keyPrefix}l:budget`]))).toBe(0);
+    expect(await counters.reserveLease('budget', 900, 1_000, expiresAt, { id: 'after', until: start + 60_000 })).toEqual({ ok: true, total: 930 });
+  });
+
+  test('a refusal that takes lapsed leases out writes the smaller total, though it adds nothing', async () => {
+    const { counters, clock, start } = await subject();
+    const expiresAt = start + HOUR_MS;
+    await counters.adjust('plain', 6, expiresAt);
+    await counters.reserveLease('plain', 3, 10, expiresAt, { id: 'lapsing', until: start + 1_000 });
     clock.advance(1_000);
-    // A reservation that fits only once the lapsed lease is out takes it out, field and member.
-    expect(await counters.reserveLease('budget', 700, 1_000, expiresAt, { id: 'new', until: start + 9_000 })).toEqual({ ok: true, total: 900 });
-    const [field, members] = await raw((client) =>
-      Promise.all([client.send('HGET', [`${keyPrefix}c:budget`, 'a:legacy-lease']), client.send('ZRANGE', [`${keyPrefix}l:budget`, '0', '-1'])]),
-    );
-    expect(field).toBeNull();
-    expect(members).toEqual(['new:700']);
+    // Refused even without the lapsed lease (6 + 5 > 10): the lease still leaves the total for good.
+    expect(await counters.reserve('plain', 5, 10, expiresAt)).toEqual({ ok: false, total: 6 });
+    expect(await counters.reserve('plain', 4, 10, expiresAt)).toEqual({ ok: true, total: 10 });
   });
 
   test('one batch of many leases on one counter: each answer in order, a lease settled in its own batch, an unknown lease adds its spend alone', async () => {

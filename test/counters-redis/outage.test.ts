@@ -1,6 +1,7 @@
 // Redis goes away under a running gateway (a proxy in front of the test Redis is cut): requests of a
 // team with a budget fail closed with 503 and a clear message, a team without one is served, and
-// once Redis is back budgets work again. A gateway started while Redis is down still starts.
+// once Redis is back budgets work again; /ready says so within about a second of its return, with no
+// request needed. A gateway started while Redis is down still starts.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { call, expectSpecError, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -80,6 +81,26 @@ describe('Redis outage', () => {
     expect(((await (await call(setup.gateway, 'GET', '/ready')).json()) as { degraded?: unknown }).degraded).toBeUndefined();
     expect(setup.gateway.output.join('\n')).toContain('Redis unreachable');
     expect(setup.gateway.output.join('\n')).toContain('Redis reachable again');
+  }, 30_000);
+
+  test('once Redis is back, /ready turns clean and the recovery is logged without any request (QA15 #4)', async () => {
+    const recoveries = () => setup.gateway.output.filter((line) => line.includes('Redis reachable again: budgets')).length;
+    const degraded = async () => ((await (await call(setup.gateway, 'GET', '/ready')).json()) as { degraded?: Array<{ check: string }> }).degraded;
+    proxy.cut();
+    await expectSpecError(await ask(setup.gateway, setup.memberKey), 503, 'no_provider_available');
+    expect((await degraded())?.map((note) => note.check)).toEqual(['counters']);
+    const before = recoveries();
+    proxy.restore();
+    // Only /ready is asked, which reads a flag and sends Redis nothing: the instance tries Redis on its own.
+    const started = performance.now();
+    while ((await degraded()) !== undefined) {
+      if (performance.now() - started > 5_000) throw new Error('/ready still says the counters are unreachable 5 s after Redis returned');
+      await Bun.sleep(50);
+    }
+    // Within about a second (the retry interval) of its return, not on the next budgeted request.
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(recoveries()).toBe(before + 1);
+    expect((await ask(setup.gateway, setup.memberKey)).status).toBe(200);
   }, 30_000);
 
   test('a gateway started while Redis is down starts, answers /health and logs that Redis is unreachable', async () => {

@@ -37,9 +37,9 @@ interface Fake {
 
 const NOON = Date.UTC(2026, 11, 5, 12);
 
-function fake(permissions: TeamPermissions, booked: UsageSummaryRow[] = []): Fake {
-  const clock = new ManualClock(NOON);
-  const counters = new MemoryCounters(clock);
+function fake(permissions: TeamPermissions, booked: UsageSummaryRow[] = [], shared?: { counters: MemoryCounters; clock: ManualClock }): Fake {
+  const clock = shared?.clock ?? new ManualClock(NOON);
+  const counters = shared?.counters ?? new MemoryCounters(clock);
   const state: Fake = { hooks: undefined as never, counters, clock, summaries: [], failStore: false };
   const section = teamsSection(permissions);
   const services = {
@@ -251,6 +251,21 @@ describe('cost-cap after a restart', () => {
     expect(results.filter((code) => code === 'budget_exceeded').length).toBe(4);
     expect(setup.counters.get(openaiKey)).toBe(31_000_000_000);
     expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'anthropic', day.date))).toBe(7_000_000_000);
+  });
+
+  test('two processes on shared counters (the workers of one instance): the one that does not read the store waits for the other, and never reserves before the spend is in (QA15 #2)', async () => {
+    const clock = new ManualClock(NOON);
+    const counters = new MemoryCounters(clock);
+    const booked = [{ provider: 'openai', model: 'gpt-4o', teamId: TEAM, requests: 3, inputTokens: 0, outputTokens: 0, costUsd: 20, unpricedRequests: 0 }];
+    const permissions: TeamPermissions = { providers: { openai: { enabled: true, max_cost_per_day: 40 } } };
+    const reading = fake(permissions, booked, { counters, clock });
+    const waiting = fake(permissions, booked, { counters, clock });
+    const results = await Promise.all([reading, waiting].flatMap((process) => Array.from({ length: 5 }, () => codeOf(() => process.hooks.call(request())))));
+    // $20 already spent, $40 cap, $11 a request: exactly one more fits, whichever process serves it.
+    expect(results.filter((code) => code === undefined).length).toBe(1);
+    expect(results.filter((code) => code === 'budget_exceeded').length).toBe(9);
+    expect(reading.summaries.length + waiting.summaries.length).toBe(1);
+    expect(counters.get(openaiKey)).toBe(31_000_000_000);
   });
 
   test('a store that cannot answer fails closed (503) and the next request tries again', async () => {

@@ -144,16 +144,19 @@ describe('budgets count settled spend as booked (QA14 #1)', () => {
     expect(counters.get(openaiKey)).toBe(300_000_000 + 11_000_000_000);
   });
 
-  test('counters a release before kept in micro-dollars are not read: a new key, seeded again from the store', async () => {
+  test('counters earlier releases kept (micro-dollars; nano-dollars without a seeded mark) are not read: a new key, seeded again from the store', async () => {
     const clock = new ManualClock(NOON);
     const counters = new MemoryCounters(clock);
     const expiresAt = day.end + 6 * 3600_000;
-    // What a running deployment's shared counters hold: $5 in micro-dollars, and the seeded marker.
+    // What a running deployment's shared counters hold: $5 in micro-dollars, and the seeded marker; then
+    // (QA14) the same in nano-dollars under `v2`, with its own marker.
     counters.adjust(`budget:${ACCOUNT}:${TEAM}:openai:${day.date}`, 5_000_000, expiresAt);
     counters.adjust(`budget-seeded:${ACCOUNT}:${TEAM}:${day.date}`, 1, expiresAt);
+    counters.adjust(`budget:v2:${ACCOUNT}:${TEAM}:openai:${day.date}`, 5_000_000_000, expiresAt);
+    counters.adjust(`budget-seeded:v2:${ACCOUNT}:${TEAM}:${day.date}`, 1, expiresAt);
     const booked = [{ provider: 'openai', model: 'gpt-4o', teamId: TEAM, requests: 3, inputTokens: 0, outputTokens: 0, costUsd: 5, unpricedRequests: 0 }];
     const setup = fake({ providers: { openai: { enabled: true, max_cost_per_day: 100 } } }, { booked, counters, clock });
-    expect(openaiKey.startsWith('budget:v2:')).toBe(true);
+    expect(openaiKey.startsWith('budget:v3:')).toBe(true);
     await setup.hooks.call(request());
     expect(setup.summaries).toBe(1);
     expect(counters.get(openaiKey)).toBe(5_000_000_000 + 11_000_000_000);
