@@ -79,6 +79,12 @@ export const ERROR_TABLE = {
   provider_key_rejected: { status: 502, type: 'upstream_error', template: '{detail}', retryable: false },
   no_provider_available: { status: 503, type: 'no_provider_available', template: '{detail}' },
   not_ready: { status: 503, type: 'api_error', template: '{detail}' },
+  /**
+   * No client sees it: the usage row of a request whose upstream call was under way when the gateway
+   * process died (SIGKILL, OOM kill, crash), booked at Keyway's estimate when its usage journal is
+   * replayed (core/accounting/in-flight-marks.ts). 503 as a stream cut by the shutdown drain.
+   */
+  gateway_stopped: { status: 503, type: 'api_error', template: '{detail}' },
   /** Keyway's own queue for upstream slots timed out (core/lifecycle/upstream-slots.ts); never a provider's failure. */
   gateway_busy: { status: 503, type: 'api_error', template: '{detail}' },
   upstream_timeout: { status: 504, type: 'upstream_timeout', template: '{detail}' },
