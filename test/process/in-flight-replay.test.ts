@@ -94,7 +94,7 @@ test('SIGKILL with non-streamed and streamed requests in flight: after a restart
     const url = gateway.url;
 
     // Answered before the kill: one plain, one streamed.
-    expect((await (await send(url, 'req_answered_plain', false)).json()).choices).toBeDefined();
+    expect(((await (await send(url, 'req_answered_plain', false)).json()) as { choices?: unknown }).choices).toBeDefined();
     expect(ssePayloads(await (await send(url, 'req_answered_stream', true)).text()).at(-1)).toBe('[DONE]');
 
     // In flight at the kill: three answers the upstream holds back, two streams that trickle.
