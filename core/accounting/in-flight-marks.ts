@@ -6,8 +6,9 @@
 //   ["o", id, requestId, accountId, gatewayKeyId, teamId, projectTag, endpoint, provider, model,
 //    requestedModel, providerKeyId, byok, streamed, createdAt, inputTokens, attempts, audit]
 //        an upstream call started; written again when a fallback starts another (the last one counts).
-//        `inputTokens` is the prompt's byte bound (prompt-bound.ts), `audit` null or
-//        [clientIp, actorRole, requestSha256] when an audit marked the request before its call.
+//        `requestedModel` null when it is `model`, `createdAt` in epoch milliseconds (a number is
+//        cheaper to write than a date), `inputTokens` the prompt's byte bound (prompt-bound.ts),
+//        `audit` null or [clientIp, actorRole, requestSha256] when an audit marked the request before its call.
 //   ["p", id, outputTokens, elapsedMs, inputTokens, cachedInputTokens, cacheWriteTokens, cacheWrite1hTokens]
 //        a stream's progress: its output estimate so far, and its prompt as the provider stated it up
 //        front (null when it did not).
@@ -40,7 +41,8 @@ export interface OpenRequest {
   providerKeyId: string | null;
   byok: boolean;
   streamed: boolean;
-  createdAt: string;
+  /** When the first upstream call started, in epoch milliseconds: the estimated row's creation time. */
+  createdAt: number;
   /** The prompt's byte bound: above its real count, as the budget reserved it. */
   inputTokens: number;
   /** Upstream attempts so far, this one included. */
@@ -77,7 +79,7 @@ export function openMark(open: OpenRequest): string {
     open.endpoint,
     open.provider,
     open.model,
-    open.requestedModel,
+    open.requestedModel === open.model ? null : open.requestedModel,
     open.providerKeyId,
     open.byok,
     open.streamed,
@@ -118,8 +120,8 @@ function openFromMark(mark: readonly unknown[]): OpenRequest | undefined {
     mark;
   const [inputTokens, attempts, audit] = mark.slice(15);
   if (!isCount(id) || !isText(requestId) || !isText(accountId) || !isText(gatewayKeyId) || !textOrNull(teamId) || !textOrNull(projectTag)) return undefined;
-  if (!isText(endpoint) || !isText(provider) || !isText(model) || !isText(requestedModel) || !textOrNull(providerKeyId)) return undefined;
-  if (typeof byok !== 'boolean' || typeof streamed !== 'boolean' || !isText(createdAt) || !isCount(inputTokens) || !isCount(attempts)) return undefined;
+  if (!isText(endpoint) || !isText(provider) || !isText(model) || !textOrNull(requestedModel) || !textOrNull(providerKeyId)) return undefined;
+  if (typeof byok !== 'boolean' || typeof streamed !== 'boolean' || !isCount(createdAt) || !isCount(inputTokens) || !isCount(attempts)) return undefined;
   if (audit !== null && !(Array.isArray(audit) && audit.length === 3 && audit.every(textOrNull))) return undefined;
   const [clientIp, actorRole, requestSha256] = (audit ?? []) as Array<string | null>;
   return {
@@ -132,7 +134,7 @@ function openFromMark(mark: readonly unknown[]): OpenRequest | undefined {
     endpoint,
     provider,
     model,
-    requestedModel,
+    requestedModel: requestedModel ?? model,
     providerKeyId,
     byok,
     streamed,
@@ -245,7 +247,7 @@ export function estimatedRow(request: UnfinishedRequest, price: PriceUsage | und
     latencyMs: request.progress?.elapsedMs ?? 0,
     streamed: request.streamed,
     fallbackAttempts: request.attempts,
-    createdAt: request.createdAt,
+    createdAt: new Date(request.createdAt).toISOString(),
     usageEstimated: true,
     audited: audit !== undefined,
     clientIp: audit?.clientIp ?? null,

@@ -15,7 +15,7 @@ import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import type { RouteCandidate } from '../spec/strategy.ts';
 import { openMark, progressMark, type OpenRequest } from './in-flight-marks.ts';
 import type { StreamObserver } from './stream-observer.ts';
-import { bookedProjectTag, bookingTime } from './usage-row.ts';
+import { bookedProjectTag } from './usage-row.ts';
 
 /**
  * How often a stream's progress is recorded. A crash books what a stream delivered up to its last
@@ -38,6 +38,13 @@ interface Entry {
   progress: string | undefined;
   progressTokens: number;
   promptStated: boolean;
+}
+
+/** As the usage row keeps it (usage-row.ts). */
+function requestedModel(context: RequestContext): string {
+  const model = context.request.model;
+  if (typeof model !== 'string') return '';
+  return model.length > 200 ? model.slice(0, 200) : model;
 }
 
 export class InFlightRequests {
@@ -79,12 +86,12 @@ export class InFlightRequests {
           endpoint: context.endpoint,
           provider: candidate.provider,
           model: candidate.model,
-          requestedModel: typeof context.request.model === 'string' ? context.request.model.slice(0, 200) : '',
+          requestedModel: requestedModel(context),
           providerKeyId: candidate.key.id === CLIENT_PROVIDER_KEY_ID ? null : candidate.key.id,
           byok: candidate.key.owner === 'account',
           streamed: context.request.stream === true,
           // Set when the mark is first written.
-          createdAt: '',
+          createdAt: 0,
           inputTokens,
           attempts: context.attempts.length + 1,
           audit:
@@ -148,7 +155,7 @@ export class InFlightRequests {
       for (const entry of queued) {
         entry.queued = false;
         if (entry.closed) continue;
-        if (entry.open.createdAt === '') entry.open.createdAt = bookingTime();
+        if (entry.open.createdAt === 0) entry.open.createdAt = Date.now();
         entry.line = openMark(entry.open);
         text += entry.line;
       }

@@ -12,7 +12,7 @@ import { projectTagProblem } from '../wire/project-tag.ts';
  */
 let formattedAt = -1;
 let formatted = '';
-export function bookingTime(): string {
+function bookingTime(): string {
   const milliseconds = Date.now();
   if (milliseconds !== formattedAt) {
     formatted = new Date(milliseconds).toISOString();

@@ -403,7 +403,7 @@ test('a store that reads rows from the journal text skips the marks between them
     null,
     null,
   ]);
-  const text = `["o",1,"req_1","acc_1","gk_1",null,null,"chat","openai","gpt-4o","gpt-4o","pk_1",true,false,"2025-01-01T00:00:00.000Z",10,1,null]\n${row}\n["c",1]\n["s"]\n`;
+  const text = `["o",1,"req_1","acc_1","gk_1",null,null,"chat","openai","gpt-4o",null,"pk_1",true,false,1735689600000,10,1,null]\n${row}\n["c",1]\n["s"]\n`;
   expect(rowsFromJournalText(text).map((one) => one.requestId)).toEqual(['req_1']);
 });
 

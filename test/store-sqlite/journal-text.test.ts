@@ -133,7 +133,7 @@ test.each([40, 700])('a range of %d rows with in-flight marks between them is de
   opened.push({ store: { close: () => undefined } as Store, directory });
   const path = join(directory, 'segment.jsonl');
   const open = (id: number) =>
-    `${JSON.stringify(['o', id, `req_${id}`, 'acc_text', 'gk', null, null, 'chat', 'openai', 'gpt-4o', 'gpt-4o', 'pk', true, false, '2025-06-01T00:00:00.000Z', 12, 1, null])}\n`;
+    `${JSON.stringify(['o', id, `req_${id}`, 'acc_text', 'gk', null, null, 'chat', 'openai', 'gpt-4o', null, 'pk', true, false, 1748736000000, 12, 1, null])}\n`;
   let text = open(0);
   for (const [index, row] of rows('marked', count).entries()) text += `${index % 7 === 0 ? open(index + 1) : ''}${journalText([row])}["c",${index}]\n`;
   const head = Buffer.from(journalText(rows('before', 2)));
