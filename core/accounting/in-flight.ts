@@ -15,6 +15,7 @@ import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import type { RouteCandidate } from '../spec/strategy.ts';
 import { openMark, progressMark, type OpenRequest } from './in-flight-marks.ts';
 import type { StreamObserver } from './stream-observer.ts';
+import { outputBound } from './usage-limits.ts';
 import { bookedProjectTag } from './usage-row.ts';
 
 /**
@@ -191,7 +192,8 @@ export class InFlightRequests {
     for (const entry of this.live.values()) {
       const observer = entry.observer;
       if (observer === undefined || entry.line === undefined) continue;
-      const tokens = Math.ceil(observer.streamedTokens);
+      // Never above what the request allowed, as the account stage caps a cut stream's estimate.
+      const tokens = Math.min(Math.ceil(observer.streamedTokens), outputBound(entry.context.request, undefined, 0) ?? Number.MAX_SAFE_INTEGER);
       const prompt = observer.promptUsage;
       const stated = prompt !== undefined && prompt.unreported?.inputTokens === undefined;
       if (tokens === entry.progressTokens && stated === entry.promptStated) continue;
