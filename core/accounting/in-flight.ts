@@ -29,8 +29,8 @@ export const PROGRESS_INTERVAL_MS = 2_000;
 interface Entry {
   readonly context: RequestContext;
   readonly open: OpenRequest;
-  /** The open mark as last written, carried into each new segment; undefined until written. */
-  line: string | undefined;
+  /** Its open mark went out with a turn's write (and is carried into each new segment). */
+  written: boolean;
   /** An open mark for it waits for the turn's write. */
   queued: boolean;
   closed: boolean;
@@ -98,7 +98,7 @@ export class InFlightRequests {
           audit:
             audit === undefined ? undefined : { clientIp: context.clientIp ?? null, actorRole: context.principal.role, requestSha256: audit.requestSha256 },
         },
-        line: undefined,
+        written: false,
         queued: false,
         closed: false,
         observer: undefined,
@@ -144,7 +144,7 @@ export class InFlightRequests {
     this.live.delete(context);
     entry.closed = true;
     if (entry.observer !== undefined && --this.streams === 0) this.stopProgress();
-    return entry.line === undefined ? 0 : entry.open.id;
+    return entry.written ? entry.open.id : 0;
   }
 
   /** The marks to write before this turn's rows: the opens queued in it, then the progress recorded. */
@@ -157,8 +157,8 @@ export class InFlightRequests {
         entry.queued = false;
         if (entry.closed) continue;
         if (entry.open.createdAt === 0) entry.open.createdAt = Date.now();
-        entry.line = openMark(entry.open);
-        text += entry.line;
+        entry.written = true;
+        text += openMark(entry.open);
       }
     }
     if (this.pendingText.length > 0) {
@@ -180,8 +180,8 @@ export class InFlightRequests {
     let text = '';
     for (const entry of this.live.values()) {
       // One not written yet goes with the next turn's marks, into the new segment anyway.
-      if (entry.line === undefined) continue;
-      text += entry.line;
+      if (!entry.written) continue;
+      text += openMark(entry.open);
       if (entry.progress !== undefined) text += entry.progress;
     }
     return text;
@@ -191,7 +191,7 @@ export class InFlightRequests {
     let text = '';
     for (const entry of this.live.values()) {
       const observer = entry.observer;
-      if (observer === undefined || entry.line === undefined) continue;
+      if (observer === undefined || !entry.written) continue;
       // Never above what the request allowed, as the account stage caps a cut stream's estimate.
       const tokens = Math.min(Math.ceil(observer.streamedTokens), outputBound(entry.context.request, undefined, 0) ?? Number.MAX_SAFE_INTEGER);
       const prompt = observer.promptUsage;
