@@ -51,8 +51,10 @@ function requestedModel(context: RequestContext): string {
 export class InFlightRequests {
   private readonly live = new Map<RequestContext, Entry>();
   private queued: Entry[] = [];
-  /** Marks to write with the next turn's rows: progress, and marks a failed write gave back. */
+  /** Progress marks to write with the next turn's rows. */
   private pendingText = '';
+  /** A write failed: the next one marks every request in flight again (bounded by them, however long the disk fails). */
+  private resending = false;
   private nextId = 0;
   private streams = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -158,8 +160,14 @@ export class InFlightRequests {
         if (entry.closed) continue;
         if (entry.open.createdAt === 0) entry.open.createdAt = Date.now();
         entry.written = true;
-        text += openMark(entry.open);
+        if (!this.resending) text += openMark(entry.open);
       }
+    }
+    if (this.resending) {
+      // Every request in flight, with its last progress: what the failed writes held, and no more.
+      this.resending = false;
+      this.pendingText = '';
+      return this.carry();
     }
     if (this.pendingText.length > 0) {
       text += this.pendingText;
@@ -168,10 +176,13 @@ export class InFlightRequests {
     return text;
   }
 
-  /** Marks a failed write did not take: written with the next one. Close marks are not given back (see UsageQueue.commitTurn). */
-  restore(text: string): void {
-    if (text.length === 0) return;
-    this.pendingText = text + this.pendingText;
+  /**
+   * A write of marks failed (the disk is full): the next one writes the marks of every request in
+   * flight again. Close marks are not: a row held only in memory is lost with the process, and its
+   * request is then better booked at its estimate (UsageQueue.commitTurn).
+   */
+  resend(): void {
+    this.resending = true;
     this.scheduleWrite();
   }
 

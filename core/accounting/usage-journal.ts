@@ -37,6 +37,14 @@
 // start time (an older release's) is gone only when its pid runs no process or a zombie. Two gateways
 // in different pid namespaces (containers) must not share one data directory.
 //
+// In flight. A request whose upstream call has started is billed by the provider whether or not its
+// row is ever written, so each attempt's call also leaves a small open mark in the current segment,
+// written with the turn's rows (nothing waits for it), and the row is followed by the request's close
+// mark; a stream adds a progress mark every few seconds. A sealed segment's open requests are marked
+// again at the start of the next one, and the sealed one gets a seal mark, so only a dead process's
+// newest segment holds requests that never ended. A replay books each of them once at Keyway's
+// estimate (in-flight.ts, in-flight-marks.ts; docs/security.md, "Requests in flight at a crash").
+//
 // Several processes on one data directory (KEYWAY_WORKERS) may look for leftovers at once: a worker
 // restarted while another starts, and every worker's periodic rescan. A live sibling's files are never
 // taken: its pid runs, with the start time its names record. Each claims a leftover by renaming it into

@@ -209,9 +209,8 @@ export class UsageQueue {
       // A write cut short may have left part of a line: the file's offsets no longer add up.
       segment.pieces = undefined;
       this.journalFailed(error);
-      // Open and progress marks go with the next write. Close marks do not: a row held only in memory
-      // is lost with the process, and its request is then better booked at its estimate.
-      this.inFlight?.restore(marks);
+      // The marks of every request in flight go with the next write; close marks do not (in-flight.ts).
+      if (marks.length > 0) this.inFlight?.resend();
       for (const row of rows) this.unjournaled.push(row);
       this.inMemory += rows.length;
       if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
@@ -456,7 +455,7 @@ export class UsageQueue {
       // Unsealed, the old file keeps its marks in force; they are written again with the next turn.
       next.pieces = undefined;
       this.journalFailed(error);
-      this.inFlight?.restore(carried);
+      this.inFlight?.resend();
     }
   }
 

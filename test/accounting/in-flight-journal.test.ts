@@ -4,7 +4,7 @@
 // streams at what they had delivered by their last progress mark. Replays are idempotent.
 
 import { afterEach, beforeEach, expect, test } from 'bun:test';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Accountant } from '../../core/accounting/account.ts';
@@ -368,6 +368,23 @@ test('a shutdown with a request still in flight keeps its mark: the next start b
   expect(logLines.some((line) => line.includes('requests still in flight at shutdown'))).toBe(true);
   await restart(store);
   expect(store.rowOf('req_abandoned').errorCode).toBe('gateway_stopped');
+});
+
+test('marks a failed write could not take are written again with the next one: a request opened while the disk failed is still booked after a crash', async () => {
+  const store = new FakeStore();
+  const { accountant, usage, journal } = gateway(store);
+  // The journal's folder is gone (a full or failing disk): the first write fails.
+  rmSync(directory, { recursive: true, force: true });
+  accountant.opened(requestContext('req_during'), candidate());
+  await nextTurn();
+  expect(logLines.some((line) => line.includes('the usage journal could not be written'))).toBe(true);
+  mkdirSync(directory, { recursive: true });
+  accountant.opened(requestContext('req_after'), candidate());
+  await nextTurn();
+  expect(marks('o').map((mark) => mark[2])).toEqual(['req_during', 'req_after']);
+  crash(journal, usage);
+  await restart(store);
+  expect(store.rows.map((row) => row.requestId).sort()).toEqual(['req_after', 'req_during']);
 });
 
 test('a store that reads rows from the journal text skips the marks between them', () => {
