@@ -88,6 +88,12 @@ export const ERROR_TABLE = {
     type: 'api_error',
     template: "Keyway's database cannot be reached right now, so this call could not be completed. Try again in a few seconds.",
   },
+  /**
+   * No client sees it: the usage row of a request whose upstream call was under way when the gateway
+   * process died (SIGKILL, OOM kill, crash), booked at Keyway's estimate when its usage journal is
+   * replayed (core/accounting/in-flight-marks.ts). 503 as a stream cut by the shutdown drain.
+   */
+  gateway_stopped: { status: 503, type: 'api_error', template: '{detail}' },
   /** Keyway's own queue for upstream slots timed out (core/lifecycle/upstream-slots.ts); never a provider's failure. */
   gateway_busy: { status: 503, type: 'api_error', template: '{detail}' },
   upstream_timeout: { status: 504, type: 'upstream_timeout', template: '{detail}' },

@@ -6,6 +6,7 @@ import { openUsageQueue } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
 import { aliasesOf, catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { createPricingService } from './catalog/pricing-service.ts';
+import { costOf } from './catalog/pricing.ts';
 import type { TextTokenCount } from './spec/provider.ts';
 import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
@@ -182,11 +183,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny, resolve: options.resolve });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
-  // Replays the usage journal a crashed run left, before any request is served.
-  const usage = await openUsageQueue(store, logger, config);
   const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
+  // Replays the usage journal a crashed run left, before any request is served; once the prices are
+  // loaded, as the requests it left in flight are booked at their estimate's list price.
+  const usage = await openUsageQueue(store, logger, config, (provider, model, used) => costOf(catalog, provider, [model], used));
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
   const health = createHealthMonitor(snapshots, store, logger, clock, cluster, (key) => vault.unusableHere(key));
   const router = new Router({
@@ -215,7 +217,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     (provider) => plugins.providers.get(provider)?.cacheWrites,
   );
   // A served answer without a usable prompt count books its prompt as the provider's tokenizer counts it.
-  const accountant = new Accountant({ catalog, usage, logger, hooks: plugins.hooks, countPromptTokens: pricing.countPromptTokens });
+  const accountant = new Accountant({
+    catalog,
+    usage,
+    logger,
+    hooks: plugins.hooks,
+    countPromptTokens: pricing.countPromptTokens,
+    promptTokenBound: pricing.promptTokenBound,
+  });
   const slots = new UpstreamSlots({
     perAccount: config.maxInflightPerAccount,
     perUpstream: config.maxInflightPerUpstream,
@@ -229,7 +238,16 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     snapshots,
     router,
     accountant,
-    attempts: { providers: plugins.providers, vault, health, config, logger, upstream, slots },
+    attempts: {
+      providers: plugins.providers,
+      vault,
+      health,
+      config,
+      logger,
+      upstream,
+      slots,
+      upstreamCalled: (context, candidate) => accountant.opened(context, candidate),
+    },
     hooks: plugins.hooks,
     logger,
     maxBodyBytes: config.maxBodyBytes,

@@ -5,6 +5,11 @@
 // can be below what one request pays, and the single-line append is the upper bound. The files go to
 // a temporary folder that is emptied as the bench runs (a flush deletes written segments) and removed
 // at exit.
+//
+// The in-flight marks (core/accounting/in-flight.ts) are measured as a busy turn books them: 27 requests
+// start their upstream call (Accountant.opened, the prompt's byte bound weighed, no budget to reuse it
+// from) and the 27 the turn before started are booked, then the turn ends (a setImmediate: the group
+// write). The same turn without the marks is the baseline; the difference over 27 is what a request pays.
 
 import { do_not_optimize, group } from 'mitata';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +21,7 @@ import { UsageQueue } from '../../core/accounting/usage-queue.ts';
 import { usageRow } from '../../core/accounting/usage-row.ts';
 import { costOf } from '../../core/catalog/pricing.ts';
 import type { HookTable } from '../../core/registry.ts';
-import type { RequestContext, RequestOutcome, UsageRecord } from '../../core/spec/plugin.ts';
+import type { RequestContext, RequestOutcome, RouteCandidate, UsageRecord } from '../../core/spec/plugin.ts';
 import type { Usage } from '../../core/spec/vocabulary.ts';
 import { benchRequestContexts } from './fixtures/request-context.ts';
 import type { BenchWorld } from './fixtures/world.ts';
@@ -27,6 +32,10 @@ const USAGE: Usage = { inputTokens: 212, outputTokens: 96, totalTokens: 308, cac
 const LINES_PER_FILE = 20_000;
 
 const NO_HOOKS: HookTable = { auth: [], keyResolve: [], route: [], call: [], account: [] };
+/** Requests booked in one event-loop turn at 64 concurrent requests (docs/security.md, "The books"). */
+const REQUESTS_PER_TURN = 27;
+const CANDIDATE = { provider: 'openai', model: 'gpt-4o', key: { id: 'pk_bench_openai_2', owner: 'account' } } as unknown as RouteCandidate;
+const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function afterDraining<Value>(queue: UsageQueue, batchSize: number, value: Value): Value | Promise<Value> {
   return queue.pending >= batchSize ? queue.flush().then(() => value) : value;
@@ -70,6 +79,31 @@ export function registerUsageJournalBenches(world: BenchWorld): void {
   });
   const accountant = new Accountant({ catalog: world.catalog, usage: accountantQueue, logger: world.logger, hooks: NO_HOOKS });
 
+  /** One busy turn: REQUESTS_PER_TURN upstream calls start (marked or not), the previous turn's are booked, the turn ends. */
+  const busyTurn = (name: string, marked: boolean) => {
+    const usage = new UsageQueue({ insertUsage: async () => undefined }, world.logger, {
+      flushIntervalMs: 3_600_000,
+      batchSize,
+      journal: UsageJournal.open(join(directory, name), world.logger),
+    });
+    const booking = new Accountant({ catalog: world.catalog, usage, logger: world.logger, hooks: NO_HOOKS });
+    let started: RequestContext[] = [];
+    const turn = async (): Promise<void> => {
+      const starting: RequestContext[] = [];
+      for (let index = 0; index < REQUESTS_PER_TURN; index++) {
+        const context = newContext();
+        if (marked) booking.opened(context, CANDIDATE);
+        starting.push(context);
+      }
+      for (const context of started) booking.account(context, input);
+      started = starting;
+      await turnEnd();
+    };
+    return { usage, turn };
+  };
+  const plainTurn = busyTurn('turn-plain', false);
+  const markedTurn = busyTurn('turn-marked', true);
+
   group('usage journal', () => {
     benchmark('usage: JSON.stringify of a usage row', () => do_not_optimize(JSON.stringify(row)));
     benchmarkPrepared('usage: journal append (one JSON line, writeSync)', rotate, (queued: UsageRecord) => journal.append(file, [queued]), 'journal');
@@ -83,6 +117,16 @@ export function registerUsageJournalBenches(world: BenchWorld): void {
       'usage: Accountant.account with journal (costOf + usageRow + journal + enqueue)',
       () => afterDraining(accountantQueue, batchSize, newContext()),
       (fresh: RequestContext) => do_not_optimize(accountant.account(fresh, input)),
+    );
+    benchmarkPrepared(
+      `usage: a busy turn of ${REQUESTS_PER_TURN} requests booked, with journal, no in-flight marks`,
+      () => afterDraining(plainTurn.usage, batchSize, undefined),
+      () => plainTurn.turn(),
+    );
+    benchmarkPrepared(
+      `usage: a busy turn of ${REQUESTS_PER_TURN} requests booked, with journal and in-flight marks`,
+      () => afterDraining(markedTurn.usage, batchSize, undefined),
+      () => markedTurn.turn(),
     );
   });
 }

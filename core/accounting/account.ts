@@ -9,7 +9,10 @@ import type { Logger } from '../logger.ts';
 import type { HookTable } from '../registry.ts';
 import type { RequestContext, RequestOutcome } from '../spec/lifecycle.ts';
 import type { PricingService } from '../spec/services.ts';
+import type { RouteCandidate } from '../spec/strategy.ts';
 import type { ChatResult, Usage } from '../spec/vocabulary.ts';
+import { promptTokenBound } from './prompt-bound.ts';
+import type { StreamObserver } from './stream-observer.ts';
 import { estimateAnswerTokens, estimatePromptTokens } from './token-estimate.ts';
 import { capUsage, lacksInputCount, lacksOutputCount, outputBound, saneUsage, withinRequestedOutput, type UsageEstimate } from './usage-limits.ts';
 import { usageRow } from './usage-row.ts';
@@ -89,10 +92,35 @@ export interface AccountantDependencies {
   countPromptTokens?: PricingService['countPromptTokens'];
   /** How long a booking waits for that count: PROMPT_COUNT_WAIT_MS unless a test shortens it. */
   promptCountWaitMs?: number;
+  /**
+   * A prompt's byte bound (PricingService.promptTokenBound, which remembers the last request's, so a
+   * budgeted request's is not weighed twice): what a request in flight at a crash is booked for.
+   */
+  promptTokenBound?: (request: RequestContext['request']) => number;
 }
 
 export class Accountant {
-  constructor(private readonly dependencies: AccountantDependencies) {}
+  private readonly promptBound: (request: RequestContext['request']) => number;
+
+  constructor(private readonly dependencies: AccountantDependencies) {
+    this.promptBound = dependencies.promptTokenBound ?? promptTokenBound;
+  }
+
+  /**
+   * An attempt calls `candidate`'s upstream: the request is marked in flight in the usage journal, so
+   * a process that dies before it is booked leaves it to be booked at its estimate (the prompt's byte
+   * bound, the figure a budget reserved; 0 for token counting, which is free). Nothing waits for it.
+   */
+  opened(context: RequestContext, candidate: RouteCandidate): void {
+    const usage = this.dependencies.usage;
+    if (!usage.marksInFlight || context.outcome !== undefined) return;
+    usage.opened(context, candidate, context.endpoint === 'count_tokens' ? 0 : this.promptBound(context.request));
+  }
+
+  /** The request's answer streams: what it delivers is marked every few seconds until it is booked. */
+  streaming(context: RequestContext, observer: StreamObserver): void {
+    this.dependencies.usage.streaming(context, observer);
+  }
 
   /**
    * Books the request once; a second call returns the first outcome and books nothing. The row is
@@ -123,7 +151,7 @@ export class Accountant {
         this.logHookError(hook.plugin, error);
       }
     }
-    this.dependencies.usage.enqueue(usageRow(context, outcome));
+    this.dependencies.usage.enqueue(usageRow(context, outcome), context);
     this.logOutcome(context, outcome);
     releaseClientKey(context);
     return outcome;

@@ -59,6 +59,15 @@ const OPTIONAL_FIELDS: ReadonlySet<string> = new Set<keyof UsageRecord>([
   'requestSha256',
 ]);
 
+/**
+ * A line that is no usage row but an in-flight mark (in-flight-marks.ts): an array led by a string tag.
+ * Rows lead with their version number (or are objects), so the two never mix up; readers of the rows
+ * skip marks.
+ */
+export function isJournalMark(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value) && typeof value[0] === 'string';
+}
+
 /** The row's line, without its newline. */
 export function journalLine(row: UsageRecord): string {
   return JSON.stringify(journalFields(row));

@@ -5,13 +5,15 @@
 import { join } from 'node:path';
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { PriceUsage } from './in-flight-marks.ts';
 import { JOURNAL_DIRECTORY_NAME, UsageJournal } from './usage-journal.ts';
 import { UsageQueue, type UsageWriter } from './usage-queue.ts';
 
 type UsageConfig = Pick<GatewayConfig, 'dataDirectory' | 'usageFlushIntervalMs' | 'usageBatchSize' | 'usageBufferMax'> &
   Partial<Pick<GatewayConfig, 'usageJournal' | 'usageJournalRescanMs'>>;
 
-export async function openUsageQueue(writer: UsageWriter, logger: Logger, config: UsageConfig): Promise<UsageQueue> {
+/** `price`: the list price a replay books a dead process's requests in flight at (in-flight-marks.ts). */
+export async function openUsageQueue(writer: UsageWriter, logger: Logger, config: UsageConfig, price?: PriceUsage): Promise<UsageQueue> {
   const directory = join(config.dataDirectory, JOURNAL_DIRECTORY_NAME);
   let journal: UsageJournal | undefined;
   try {
@@ -30,6 +32,7 @@ export async function openUsageQueue(writer: UsageWriter, logger: Logger, config
     bufferMax: config.usageBufferMax,
     journal,
     rescanIntervalMs: config.usageJournalRescanMs,
+    price,
   });
   await usage.recover();
   return usage;

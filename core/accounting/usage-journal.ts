@@ -37,6 +37,14 @@
 // start time (an older release's) is gone only when its pid runs no process or a zombie. Two gateways
 // in different pid namespaces (containers) must not share one data directory.
 //
+// In flight. A request whose upstream call has started is billed by the provider whether or not its
+// row is ever written, so each attempt's call also leaves a small open mark in the current segment,
+// written with the turn's rows (nothing waits for it), and the row is followed by the request's close
+// mark; a stream adds a progress mark every few seconds. A sealed segment's open requests are marked
+// again at the start of the next one, and the sealed one gets a seal mark, so only a dead process's
+// newest segment holds requests that never ended. A replay books each of them once at Keyway's
+// estimate (in-flight.ts, in-flight-marks.ts; docs/security.md, "Requests in flight at a crash").
+//
 // Several processes on one data directory (KEYWAY_WORKERS) may look for leftovers at once: a worker
 // restarted while another starts, and every worker's periodic rescan. A live sibling's files are never
 // taken: its pid runs, with the start time its names record. Each claims a leftover by renaming it into
@@ -49,8 +57,8 @@ import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import { type OwnerCheck, ownerIsAlive, ownStartTime } from './journal-owner.ts';
-import { rowFromLine } from './journal-line.ts';
-import { journalText } from '../wire/usage-journal-text.ts';
+import { isJournalMark, journalLine, rowFromLine } from './journal-line.ts';
+import { closeMark, MarkReader, type UnfinishedRequest } from './in-flight-marks.ts';
 
 export const JOURNAL_DIRECTORY_NAME = 'usage-journal';
 
@@ -68,8 +76,18 @@ export interface JournalFile {
 
 export interface JournalContents {
   rows: UsageRecord[];
-  /** Lines that did not parse as a usage row (a line cut by a power loss). */
+  /** Requests whose upstream call was under way when the file's writer died (in-flight-marks.ts). */
+  unfinished: UnfinishedRequest[];
+  /** Lines that did not parse as a usage row or a mark (a line cut by a power loss). */
   unreadable: number;
+}
+
+/** What one write handed to the kernel. */
+export interface Appended {
+  /** The rows' lines alone, marks left out: what a store that takes journal text is given. */
+  text: string;
+  /** Every byte written, marks included. */
+  bytes: number;
 }
 
 export interface UsageJournalOptions {
@@ -131,13 +149,30 @@ export class UsageJournal {
   }
 
   /**
-   * The rows, one line each, handed to the kernel in one write before this returns; answers the text
-   * written and its length in bytes (the usage queue hands the one or the other to the store). Throws
-   * when the write fails; a write cut short (a full disk) leaves a cut last line, which a replay skips.
+   * The rows, one line each, handed to the kernel in one write before this returns, after `marks`
+   * (in-flight marks, in-flight-marks.ts), each row followed by the close mark of its request when
+   * `closes` names one (0: none). Answers the rows' text and the bytes written (the usage queue hands
+   * the one or the other to the store). Throws when the write fails; a write cut short (a full disk)
+   * leaves a cut last line, which a replay skips.
    */
-  append(file: JournalFile, rows: readonly UsageRecord[]): { text: string; bytes: number } {
+  append(file: JournalFile, rows: readonly UsageRecord[], marks = '', closes?: readonly number[]): Appended {
+    let text = '';
+    let written = marks;
+    for (let index = 0; index < rows.length; index++) {
+      const line = `${journalLine(rows[index] as UsageRecord)}\n`;
+      text += line;
+      written += line;
+      // Right after its row, not before: a write a SIGKILL cuts short (it can, between pages) then
+      // loses no request. The row it cuts between is at worst booked twice, its row and its estimate.
+      const close = closes?.[index];
+      if (close !== undefined && close !== 0) written += closeMark(close);
+    }
+    return { text, bytes: this.appendText(file, written) };
+  }
+
+  /** Lines as they are (marks), in one write; answers the bytes written. Throws as `append` does. */
+  appendText(file: JournalFile, text: string): number {
     if (file.fd === undefined) file.fd = openSync(file.path, 'a', 0o600);
-    const text = journalText(rows);
     const bytes = Buffer.from(text);
     // A regular file takes the whole write at once unless the disk is full; loop all the same.
     for (let offset = 0; offset < bytes.length; ) {
@@ -145,7 +180,7 @@ export class UsageJournal {
       if (written <= 0) throw new Error('the usage journal took no bytes');
       offset += written;
     }
-    return { text, bytes: bytes.length };
+    return bytes.length;
   }
 
   /** No more rows go to this file. */
@@ -173,25 +208,31 @@ export class UsageJournal {
 
   read(path: string): JournalContents {
     const rows: UsageRecord[] = [];
+    const marks = new MarkReader();
     let unreadable = 0;
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { rows, unreadable };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { rows, unfinished: [], unreadable };
       throw error;
     }
     for (const line of text.split('\n')) {
       if (line.length === 0) continue;
       try {
-        const row = rowFromLine(JSON.parse(line));
+        const value: unknown = JSON.parse(line);
+        if (isJournalMark(value)) {
+          if (!marks.read(value)) unreadable += 1;
+          continue;
+        }
+        const row = rowFromLine(value);
         if (row !== undefined) rows.push(row);
         else unreadable += 1;
       } catch {
         unreadable += 1;
       }
     }
-    return { rows, unreadable };
+    return { rows, unfinished: marks.unfinished(), unreadable };
   }
 
   /**

@@ -1,18 +1,22 @@
 import type { Logger } from '../logger.ts';
-import type { JournalRange, UsageKey, UsageRecord } from '../spec/store.ts';
+import type { RequestContext } from '../spec/lifecycle.ts';
+import type { UsageRecord } from '../spec/store.ts';
+import type { RouteCandidate } from '../spec/strategy.ts';
+import { InFlightRequests } from './in-flight.ts';
+import { SEALED_MARK, type PriceUsage } from './in-flight-marks.ts';
+import type { StreamObserver } from './stream-observer.ts';
 import type { JournalFile, UsageJournal } from './usage-journal.ts';
+import {
+  claimLeftovers,
+  rowsNotYetBooked,
+  segmentFileRows,
+  writeJournaledPieces,
+  type JournalPiece,
+  type Segment,
+  type UsageWriter,
+} from './usage-segments.ts';
 
-export interface UsageWriter {
-  insertUsage(rows: readonly UsageRecord[]): Promise<void>;
-  /** Store.insertJournaledUsage: the batch with the journal's own text for its rows, so they are not encoded again. */
-  insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
-  /** Store.insertJournalRange: the batch as a byte range of its journal file, read by the store's own thread. */
-  insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
-  /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
-  findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
-  /** The fallback for a replay when the store has no findUsageKeys. */
-  listUsage?(accountId: string): Promise<UsageRecord[]>;
-}
+export type { UsageWriter } from './usage-segments.ts';
 
 export interface UsageQueueOptions {
   flushIntervalMs: number;
@@ -30,41 +34,16 @@ export interface UsageQueueOptions {
    * (KEYWAY_USAGE_JOURNAL_RESCAN_MS); undefined: only at start (`recover()`).
    */
   rescanIntervalMs?: number;
-}
-
-/** A run of rows journaled to one file, written to the store in one batch and then deleted. */
-interface Segment {
-  /** The journal file, when there is a journal. */
-  file: JournalFile | undefined;
-  /** The rows in memory; undefined once they live only in the file (spilled, or left by a crash). */
-  rows: UsageRecord[] | undefined;
-  count: number;
   /**
-   * Each turn's rows as appended to the file, while the writer takes them as journal (a byte range,
-   * UsageWriter.insertJournalRange, else the text, insertJournaledUsage) and the rows are in memory;
-   * undefined otherwise, and after an append failed (the file may then hold a cut line).
+   * Prices the estimate a replay books for a request a dead process had in flight (in-flight-marks.ts);
+   * without it, such a row is booked unpriced.
    */
-  pieces: JournalPiece[] | undefined;
-  /** Bytes appended to the file so far: where the next piece starts. */
-  bytes: number;
-  /**
-   * Some rows may already be in the store: a crashed process's file, or a write that failed (a
-   * remote store can fail after committing). Its rows are checked against the store before insertion.
-   */
-  replay: boolean;
-}
-
-/** One turn's rows as the journal wrote them: bytes [start, end) of the file, and their text only for a writer that takes text. */
-interface JournalPiece {
-  text: string | undefined;
-  start: number;
-  end: number;
-  count: number;
+  price?: PriceUsage;
+  /** How often streams in flight mark their progress: PROGRESS_INTERVAL_MS (in-flight.ts) unless a test shortens it. */
+  progressIntervalMs?: number;
 }
 
 const DEFAULT_BUFFER_MAX = 100_000;
-
-const usageKey = (row: UsageKey): string => `${row.requestId}\u0000${row.accountId}\u0000${row.createdAt}`;
 
 /**
  * Usage records are queued and written in batches, so accounting never sits on the request path.
@@ -83,10 +62,16 @@ export class UsageQueue {
   private unjournaled: UsageRecord[] = [];
   /** Rows booked in this event-loop turn, journaled together at its end (commitTurn). */
   private turn: UsageRecord[] = [];
+  /** For each row of the turn, the in-flight id its close mark names (0: none). */
+  private turnCloses: number[] = [];
   private turnWritten: Promise<void> | undefined;
   private turnWrittenResolve: (() => void) | undefined;
-  /** A row was booked in this turn: its end is scheduled (endTurn), and later rows wait for it. */
-  private inTurn = false;
+  /** A row was booked in this turn: later rows wait for its end. */
+  private rowInTurn = false;
+  /** The turn's end is scheduled (endTurn): a row or an in-flight mark waits for it. */
+  private turnEndScheduled = false;
+  /** Requests whose upstream call is under way, marked in the journal; none without a journal. */
+  private readonly inFlight: InFlightRequests | undefined;
   private inMemory = 0;
   private readonly bufferMax: number;
   private flushing: Promise<void> | undefined;
@@ -110,6 +95,7 @@ export class UsageQueue {
     private readonly options: UsageQueueOptions,
   ) {
     this.bufferMax = options.bufferMax ?? DEFAULT_BUFFER_MAX;
+    this.inFlight = options.journal === undefined ? undefined : new InFlightRequests(this.scheduleTurnEnd, options.progressIntervalMs);
     this.current = this.newSegment();
     this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
     this.timer.unref?.();
@@ -123,7 +109,31 @@ export class UsageQueue {
     const journal = this.options.journal;
     const writer = this.writer;
     const pieces = journal !== undefined && (writer.insertJournalRange !== undefined || writer.insertJournaledUsage !== undefined) ? [] : undefined;
-    return { file: journal?.newFile(), rows: [], count: 0, pieces, bytes: 0, replay: false };
+    return { file: journal?.newFile(), rows: [], count: 0, pieces, bytes: 0, replay: false, adopted: false };
+  }
+
+  /**
+   * An attempt calls `candidate`'s upstream for the request: with a journal, its open mark joins this
+   * turn's write, so a crash before it is booked leaves it to be booked at its estimate (`inputTokens`:
+   * its prompt's byte bound). Nothing waits for it.
+   */
+  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: number): void {
+    this.inFlight?.open(context, candidate, inputTokens);
+  }
+
+  /** The request's answer is a stream: what it delivered is marked every few seconds (in-flight.ts). */
+  streaming(context: RequestContext, observer: StreamObserver): void {
+    this.inFlight?.observe(context, observer);
+  }
+
+  /** Whether upstream calls are marked at all (a journal is kept). */
+  get marksInFlight(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** Requests whose upstream call is under way and not booked yet. */
+  get inFlightRequests(): number {
+    return this.inFlight?.size ?? 0;
   }
 
   /**
@@ -133,16 +143,18 @@ export class UsageQueue {
    * nothing waits; under load a turn books dozens. `journaled()` is what an answer waits for, so no
    * client has its answer before its row is on disk.
    */
-  enqueue(row: UsageRecord): void {
+  enqueue(row: UsageRecord, context?: RequestContext): void {
     if (this.options.journal === undefined) {
       this.admit(this.current, row);
       this.flushIfFull(this.current);
       return;
     }
     this.turn.push(row);
-    if (!this.inTurn) {
-      this.inTurn = true;
-      setImmediate(this.endTurn);
+    // The row closes the request's open mark, if one was written (in-flight.ts).
+    this.turnCloses.push(context === undefined || this.inFlight === undefined ? 0 : this.inFlight.close(context));
+    if (!this.rowInTurn) {
+      this.rowInTurn = true;
+      this.scheduleTurnEnd();
       this.commitTurn();
     } else if (this.turn.length + this.current.count >= this.options.batchSize) {
       // A turn that fills the batch (a burst) is written at once: segments stay one batch long.
@@ -162,16 +174,29 @@ export class UsageQueue {
     return this.turnWritten;
   }
 
+  private readonly scheduleTurnEnd = (): void => {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
+    setImmediate(this.endTurn);
+  };
+
   private readonly endTurn = (): void => {
-    this.inTurn = false;
+    this.turnEndScheduled = false;
+    this.rowInTurn = false;
     this.commitTurn();
   };
 
-  /** Appends the turn's rows to the current segment's file in one write, then queues them. */
+  /**
+   * Appends the turn's in-flight marks and rows (each followed by its close mark) to the current
+   * segment's file in one write, then queues the rows.
+   */
   private commitTurn(): void {
     const rows = this.turn;
-    if (rows.length === 0) return;
+    const marks = this.inFlight?.takeMarks() ?? '';
+    if (rows.length === 0 && marks.length === 0) return;
+    const closes = this.turnCloses;
     this.turn = [];
+    this.turnCloses = [];
     const resolve = this.turnWrittenResolve;
     this.turnWritten = undefined;
     this.turnWrittenResolve = undefined;
@@ -179,11 +204,13 @@ export class UsageQueue {
     const journal = this.options.journal as UsageJournal;
     let appended: { text: string; bytes: number };
     try {
-      appended = journal.append(segment.file as JournalFile, rows);
+      appended = journal.append(segment.file as JournalFile, rows, marks, closes);
     } catch (error) {
       // A write cut short may have left part of a line: the file's offsets no longer add up.
       segment.pieces = undefined;
       this.journalFailed(error);
+      // The marks of every request in flight go with the next write; close marks do not (in-flight.ts).
+      if (marks.length > 0) this.inFlight?.resend();
       for (const row of rows) this.unjournaled.push(row);
       this.inMemory += rows.length;
       if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
@@ -194,10 +221,12 @@ export class UsageQueue {
       this.journalBroken = false;
       this.logger.info({ directory: journal.directory }, 'the usage journal is writable again');
     }
-    // All of them into this segment before a flush may seal it: its file holds exactly its rows.
-    for (const row of rows) this.admit(segment, row);
     const start = segment.bytes;
     segment.bytes += appended.bytes;
+    // Marks alone: no rows for the store. The byte ranges of later rows span them; readers skip marks.
+    if (rows.length === 0) return;
+    // All of them into this segment before a flush may seal it: its file holds exactly its rows.
+    for (const row of rows) this.admit(segment, row);
     // The text stays in memory only for a writer that cannot read the file.
     const text = this.writer.insertJournalRange === undefined ? appended.text : undefined;
     segment.pieces?.push({ text, start, end: segment.bytes, count: rows.length });
@@ -341,25 +370,8 @@ export class UsageQueue {
 
   /** Claims the files (one process wins each), queues their rows for replay and writes them. */
   private async adopt(journal: UsageJournal, paths: readonly string[], message: string): Promise<void> {
-    const adopted: Segment[] = [];
-    let rows = 0;
-    let unreadable = 0;
-    for (const path of paths) {
-      const file: JournalFile | undefined = journal.claim(path);
-      if (file === undefined) continue;
-      const contents = journal.readSegment(file);
-      unreadable += contents.unreadable;
-      if (contents.rows.length === 0) {
-        journal.remove(file);
-        continue;
-      }
-      rows += contents.rows.length;
-      // Read again when written: a big file is not kept in memory meanwhile.
-      adopted.push({ file, rows: undefined, count: contents.rows.length, pieces: undefined, bytes: 0, replay: true });
-    }
-    if (unreadable > 0) this.logger.warn({ unreadable }, 'lines of the usage journal could not be read and were skipped');
+    const { adopted, rows } = claimLeftovers(journal, paths, this.logger, message);
     if (adopted.length === 0) return;
-    this.logger.info({ files: adopted.length, rows }, message);
     this.sealed.unshift(...adopted);
     try {
       await this.flush();
@@ -436,97 +448,65 @@ export class UsageQueue {
   private sealCurrent(): void {
     const segment = this.current;
     if (segment.count === 0) return;
-    if (segment.file !== undefined) this.options.journal?.seal(segment.file);
-    this.sealed.push(segment);
     this.current = this.newSegment();
+    if (segment.file !== undefined) {
+      this.carryInFlight(segment.file);
+      this.options.journal?.seal(segment.file);
+    }
+    this.sealed.push(segment);
   }
+
+  /**
+   * The requests still in flight are opened again at the start of the new segment, then the old one is
+   * marked sealed: its file may go once its rows are committed, and a replay books each request once,
+   * from the newest segment (in-flight-marks.ts). A kill between the two writes leaves a request open
+   * in both; their estimates share a key, and the replay of the second finds the first in the store.
+   */
+  private carryInFlight(sealing: JournalFile): void {
+    const carried = this.inFlight?.carry() ?? '';
+    if (carried.length === 0) return;
+    const journal = this.options.journal as UsageJournal;
+    const next = this.current;
+    try {
+      next.bytes += journal.appendText(next.file as JournalFile, carried);
+      journal.appendText(sealing, SEALED_MARK);
+    } catch (error) {
+      // Unsealed, the old file keeps its marks in force; they are written again with the next turn.
+      next.pieces = undefined;
+      this.journalFailed(error);
+      this.inFlight?.resend();
+    }
+  }
+
+  private readonly countWritten = (rows: number): void => {
+    this.written += rows;
+    this.lastWriteAt = Date.now();
+  };
 
   private async writeOldest(): Promise<void> {
     const segment = this.sealed[0] as Segment;
     let rows = segment.rows;
     if (rows === undefined) {
       if (segment.file === undefined || this.options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
-      rows = this.options.journal.readSegment(segment.file).rows;
+      rows = segmentFileRows(this.options.journal, segment.file, segment.adopted, this.options.price);
     }
     const replay = segment.replay;
     // From here on, a failure leaves doubt about what the store took.
     segment.replay = true;
     if (!replay && segment.pieces !== undefined && segment.file !== undefined) {
-      await this.writeAsJournaled(rows, segment.file, segment.pieces);
+      await writeJournaledPieces(this.writer, this.options.batchSize, rows, segment.file, segment.pieces, this.countWritten);
     } else {
-      const toWrite = replay ? await this.notYetBooked(rows) : rows;
+      const toWrite = replay ? await rowsNotYetBooked(this.writer, rows) : rows;
       // A replayed segment may be large (a crashed process's): written in batches, each all or none.
       for (let start = 0; start < toWrite.length; start += this.options.batchSize) {
         const batch = start === 0 && toWrite.length <= this.options.batchSize ? toWrite : toWrite.slice(start, start + this.options.batchSize);
         await this.writer.insertUsage(batch);
-        this.written += batch.length;
-        this.lastWriteAt = Date.now();
+        this.countWritten(batch.length);
       }
     }
     this.sealed.shift();
     if (segment.rows !== undefined) this.inMemory -= segment.rows.length;
     if (segment.file !== undefined) this.options.journal?.remove(segment.file);
-  }
-
-  /**
-   * The segment's rows as the journal wrote them, in batches of whole turns of at most a batch (or one
-   * larger turn), each all or none: a byte range of the file for a writer that reads it, else the text.
-   * A failure leaves the segment marked for replay, whose retry takes the rows path and skips what the
-   * store already holds.
-   */
-  private async writeAsJournaled(rows: readonly UsageRecord[], file: JournalFile, pieces: readonly JournalPiece[]): Promise<void> {
-    const writer = this.writer;
-    let start = 0;
-    for (let index = 0; index < pieces.length; ) {
-      const first = pieces[index] as JournalPiece;
-      let text = first.text;
-      let count = first.count;
-      let end = first.end;
-      index += 1;
-      while (index < pieces.length && count + (pieces[index] as JournalPiece).count <= this.options.batchSize) {
-        const piece = pieces[index] as JournalPiece;
-        if (text !== undefined) text += piece.text;
-        count += piece.count;
-        end = piece.end;
-        index += 1;
-      }
-      const batch = start === 0 && count === rows.length ? rows : rows.slice(start, start + count);
-      if (writer.insertJournalRange !== undefined) await writer.insertJournalRange(batch, { path: file.path, start: first.start, end });
-      else if (writer.insertJournaledUsage !== undefined && text !== undefined) await writer.insertJournaledUsage(batch, text);
-      else await writer.insertUsage(batch);
-      start += count;
-      this.written += count;
-      this.lastWriteAt = Date.now();
-    }
-  }
-
-  /** The rows the store does not hold yet, keys compared as a multiset (a client may repeat a request id). */
-  private async notYetBooked(rows: readonly UsageRecord[]): Promise<UsageRecord[]> {
-    if (rows.length === 0) return [];
-    let booked: UsageKey[];
-    if (this.writer.findUsageKeys !== undefined) {
-      booked = await this.writer.findUsageKeys(rows);
-    } else if (this.writer.listUsage !== undefined) {
-      const wanted = new Set(rows.map((row) => row.requestId));
-      booked = [];
-      for (const accountId of new Set(rows.map((row) => row.accountId))) {
-        for (const row of await this.writer.listUsage(accountId)) if (wanted.has(row.requestId)) booked.push(row);
-      }
-    } else {
-      return [...rows];
-    }
-    const remaining = new Map<string, number>();
-    for (const key of booked) {
-      const name = usageKey(key);
-      remaining.set(name, (remaining.get(name) ?? 0) + 1);
-    }
-    return rows.filter((row) => {
-      const name = usageKey(row);
-      const left = remaining.get(name) ?? 0;
-      if (left === 0) return true;
-      remaining.set(name, left - 1);
-      return false;
-    });
   }
 
   /**
@@ -553,8 +533,16 @@ export class UsageQueue {
     const journal = this.options.journal;
     if (journal !== undefined) {
       this.commitTurn();
-      if (this.current.count === 0 && this.current.file !== undefined) journal.remove(this.current.file);
+      this.inFlight?.stop();
+      const inFlight = this.inFlight?.size ?? 0;
+      // A request still in flight keeps its open mark on disk: the next start books its estimate.
+      if (this.current.count === 0 && inFlight === 0 && this.current.file !== undefined) journal.remove(this.current.file);
       else if (this.current.file !== undefined) journal.seal(this.current.file);
+      if (inFlight > 0)
+        this.logger.warn(
+          { requests: inFlight },
+          'requests still in flight at shutdown are left in the usage journal; the next start books them at their estimate',
+        );
       journal.close();
     }
     const pending = this.pending;

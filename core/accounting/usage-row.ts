@@ -12,7 +12,7 @@ import { projectTagProblem } from '../wire/project-tag.ts';
  */
 let formattedAt = -1;
 let formatted = '';
-function now(): string {
+function bookingTime(): string {
   const milliseconds = Date.now();
   if (milliseconds !== formattedAt) {
     formatted = new Date(milliseconds).toISOString();
@@ -26,7 +26,7 @@ function now(): string {
  * request refused for sending one is still booked, and other refusals come before that check. A tag
  * outside the grammar is not kept at all: it was (or would have been) refused as invalid.
  */
-function bookedProjectTag(tag: string | undefined, headers: Headers): string | null {
+export function bookedProjectTag(tag: string | undefined, headers: Headers): string | null {
   if (tag === undefined || projectTagProblem(tag) !== undefined) return null;
   // The request's own X-Provider-Key, whatever its shape, is never booked.
   return holdsClientKey(tag, headers) ? REDACTED : shownValue(tag);
@@ -78,7 +78,7 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     latencyMs: Math.round(outcome.latencyMs * 1000) / 1000,
     streamed: outcome.streamed,
     fallbackAttempts: context.attempts.length,
-    createdAt: now(),
+    createdAt: bookingTime(),
     usageEstimated: outcome.usageEstimated === true,
     audited: audit !== undefined,
     clientIp: audit === undefined ? null : (context.clientIp ?? null),

@@ -58,6 +58,8 @@ export function createPricingService(
   };
   let lastEstimated: object | undefined;
   let lastEstimate = 0;
+  let lastBounded: object | undefined;
+  let lastBound = 0;
   // By provider, then model: no key string built per call. An unpriced model is cached as UNPRICED,
   // so one `get` answers both cases.
   const views = new Map<string, Map<string, PriceView | typeof UNPRICED>>();
@@ -74,8 +76,15 @@ export function createPricingService(
       }
       return lastEstimate;
     },
-    // A few native byte counts per request, and the plan that reads it is already made once per request.
-    promptTokenBound,
+    promptTokenBound(request) {
+      // A few native byte counts per request; remembered for the last request as the estimate is, so
+      // the mark of a budgeted request's upstream call (Accountant.opened) reuses the budget's bound.
+      if (request !== lastBounded) {
+        lastBounded = request;
+        lastBound = promptTokenBound(request);
+      }
+      return lastBound;
+    },
     async countPromptTokens(provider, model, request) {
       const count = await tokenizerFor(provider, model);
       if (count === undefined) return undefined;

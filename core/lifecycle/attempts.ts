@@ -51,6 +51,11 @@ export interface AttemptDependencies {
   upstream?: UpstreamPolicy;
   /** Where an adapter's own bug (a TypeError, a stack overflow) is logged with its stack. */
   logger?: Logger;
+  /**
+   * Called as an attempt calls its upstream (Accountant.opened: the usage journal marks the request
+   * in flight, so a crash before it is booked still books it).
+   */
+  upstreamCalled?: (context: RequestContext, candidate: RouteCandidate) => void;
   random?: () => number;
   sleep?: (milliseconds: number, signal: AbortSignal | undefined) => Promise<void>;
 }
@@ -300,6 +305,7 @@ async function attemptOnce<Value>(
     };
     // On the call context, not in an AsyncLocalStorage scope: entering one per attempt cost ~3% of throughput.
     if (dependencies.upstream !== undefined) call.upstreamScope = scopeFor(dependencies.upstream, trustForKey(call.credential.settings));
+    dependencies.upstreamCalled?.(context, candidate);
     const value = await run(adapter, call);
     const latencyMs = performance.now() - started;
     // The client's own key (X-Provider-Key) is one request's: it says nothing about the health of any stored key.

@@ -156,6 +156,7 @@ export function streamAnswer(
   const { iterator, first } = success.value;
   const observer = new StreamObserver();
   observer.observe(first);
+  accountant.streaming(context, observer);
   const encoder: StreamEncoder = dialect.createStreamEncoder(context, observer.model ?? success.candidate.model);
   let pendingFirst: StreamPart | undefined = first;
   /** Set once the stream is over, whoever ended it: later events change nothing. */

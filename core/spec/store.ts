@@ -276,8 +276,10 @@ export interface Store {
   /**
    * Optional, preferred to `insertJournaledUsage`: the same batch given as where the usage journal
    * wrote it, bytes `[start, end)` of a sealed segment file holding exactly these rows as journal
-   * lines. A store that writes on another thread reads them there, so the gateway's thread neither
-   * keeps the text in memory nor copies it to that thread. The file is not removed before this settles.
+   * lines, with the journal's in-flight marks between them (lines that are no row, which
+   * `rowsFromJournalText` and `fieldsFromJournalText` in core/wire/usage-journal-text.ts skip). A store
+   * that writes on another thread reads them there, so the gateway's thread neither keeps the text in
+   * memory nor copies it to that thread. The file is not removed before this settles.
    */
   insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;

@@ -5,10 +5,10 @@
 // stay defined in one place, journal-line.ts, which this reads through.
 
 import type { UsageRecord } from '../spec/store.ts';
-import { fieldsFromLine, journalLine, rowFromLine } from '../accounting/journal-line.ts';
+import { fieldsFromLine, isJournalMark, journalLine, rowFromLine } from '../accounting/journal-line.ts';
 
 /** The fields of a line from `fieldsFromJournalText`, in order after its version (field i at position i + 1). */
-export { JOURNAL_FIELDS, journalFields } from '../accounting/journal-line.ts';
+export { JOURNAL_FIELDS, journalFields, isJournalMark } from '../accounting/journal-line.ts';
 
 /** The rows' journal text: one line each, every line ended by a newline. */
 export function journalText(rows: readonly UsageRecord[]): string {
@@ -18,8 +18,10 @@ export function journalText(rows: readonly UsageRecord[]): string {
 }
 
 /**
- * The rows of a journal text, in order. Throws when a line is not a usage row: text handed over for a
- * write is whole lines the journal wrote, so a bad one is a fault to surface, never a row to drop.
+ * The rows of a journal text, in order. The journal's in-flight marks between them (lines that are
+ * arrays led by a string, `isJournalMark`: which requests had an upstream call under way) are skipped.
+ * Throws when another line is not a usage row: text handed over for a write is whole lines the journal
+ * wrote, so a bad one is a fault to surface, never a row to drop.
  */
 export function rowsFromJournalText(text: string): UsageRecord[] {
   return decodeLines(text, rowFromLine);
@@ -46,6 +48,7 @@ function decodeLines<T>(text: string, decode: (value: unknown) => T | undefined)
   }
   const decoded: T[] = [];
   for (let index = 0; index < values.length; index++) {
+    if (isJournalMark(values[index])) continue;
     const line = decode(values[index]);
     if (line === undefined) throw new Error(`usage journal text line ${index + 1} is not a usage row`);
     decoded.push(line);

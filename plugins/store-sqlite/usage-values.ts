@@ -126,13 +126,14 @@ function usageValuesFromFields(line: readonly unknown[]): Value[] {
 
 /**
  * The values of the rows a usage journal text holds (core/wire/usage-journal-text.ts), decoded with
- * the journal's own reader (older lines are rewritten as current ones there). A field the line gains
- * needs its column here as in `usageValues`: test/store-sqlite/journal-text.test.ts compares the two on
- * a row with every field set. Throws unless the text holds exactly `count` rows.
+ * the journal's own reader (older lines are rewritten as current ones there; the journal's in-flight
+ * marks are skipped). A field the line gains needs its column here as in `usageValues`:
+ * test/store-sqlite/journal-text.test.ts compares the two on a row with every field set. Throws unless
+ * the text holds exactly `count` rows; any number when `count` is undefined.
  */
-export function usageValuesFromJournalText(text: string, count: number): Value[][] {
+export function usageValuesFromJournalText(text: string, count: number | undefined): Value[][] {
   const lines = fieldsFromJournalText(text);
-  if (lines.length !== count) throw new Error(`the usage journal text holds ${lines.length} rows, not the ${count} of its batch`);
+  if (count !== undefined && lines.length !== count) throw new Error(`the usage journal text holds ${lines.length} rows, not the ${count} of its batch`);
   return lines.map(usageValuesFromFields);
 }
 

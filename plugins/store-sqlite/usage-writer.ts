@@ -105,6 +105,7 @@ function decodeInSlices(text: string, count: number): Array<Array<string | numbe
   if (count <= DECODE_SLICE) return usageValuesFromJournalText(text, count);
   const rows: Array<Array<string | number | null>> = [];
   let start = 0;
+  let linesBefore = 0;
   while (start < text.length) {
     let end = start;
     let lines = 0;
@@ -113,13 +114,14 @@ function decodeInSlices(text: string, count: number): Array<Array<string | numbe
       end = newline === -1 ? text.length : newline + 1;
       lines++;
     }
-    const before = rows.length;
     try {
-      for (const row of usageValuesFromJournalText(text.slice(start, end), lines)) rows.push(row);
+      // A slice may hold in-flight marks, which hold no row: only the whole batch's rows are counted.
+      for (const row of usageValuesFromJournalText(text.slice(start, end), undefined)) rows.push(row);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw new Error(message.replace(/line (\d+)/, (_, line: string) => `line ${before + Number(line)}`));
+      throw new Error(message.replace(/line (\d+)/, (_, line: string) => `line ${linesBefore + Number(line)}`));
     }
+    linesBefore += lines;
     pause?.();
     start = end;
   }

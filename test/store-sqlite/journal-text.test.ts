@@ -124,6 +124,25 @@ test.each([40, 700])(
   },
 );
 
+// The journal's in-flight marks sit between the rows (core/accounting/in-flight-marks.ts): an open mark
+// before a turn's rows, a close mark after each row, a seal mark at the end; the decoding skips them,
+// in every slice, and counts only rows against the batch.
+test.each([40, 700])('a range of %d rows with in-flight marks between them is decoded to exactly its rows', async (count) => {
+  const store = await openStore();
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-journal-range-marks-'));
+  opened.push({ store: { close: () => undefined } as Store, directory });
+  const path = join(directory, 'segment.jsonl');
+  const open = (id: number) =>
+    `${JSON.stringify(['o', id, `req_${id}`, 'acc_text', 'gk', null, null, 'chat', 'openai', 'gpt-4o', null, 'pk', true, false, 1748736000000, 12, 1, null])}\n`;
+  let text = open(0);
+  for (const [index, row] of rows('marked', count).entries()) text += `${index % 7 === 0 ? open(index + 1) : ''}${journalText([row])}["c",${index}]\n`;
+  const head = Buffer.from(journalText(rows('before', 2)));
+  const middle = Buffer.from(`${text}["s"]\n`);
+  writeFileSync(path, Buffer.concat([head, middle]));
+  await store.insertJournalRange?.(rows('sent', count), { path, start: head.length, end: head.length + middle.length });
+  await expectOneBatchOf(store, 'marked', count);
+});
+
 test('a range that does not hold its batch (short, past the end of the file, not a range) is refused and writes nothing', async () => {
   const store = await openStore();
   const range = journalFile([], rows('range', 4), []);
