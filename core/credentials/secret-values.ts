@@ -58,12 +58,17 @@ export function forgetSecret(value: string | undefined): void {
   if (values.size === 0) byPrefix.delete(prefix);
 }
 
-/** The remembered secret that starts at `position` of `text`, if one does. */
+/**
+ * The longest remembered secret that starts at `position` of `text`, if one does: when one key in
+ * play is the start of another, the shorter one must not redact the longer one's start and leave its
+ * end in the text.
+ */
 function secretAt(text: string, position: number, hash: number): string | undefined {
   const values = byPrefix.get(hash);
   if (values === undefined) return undefined;
-  for (const value of values.keys()) if (text.startsWith(value, position)) return value;
-  return undefined;
+  let longest: string | undefined;
+  for (const value of values.keys()) if ((longest === undefined || value.length > longest.length) && text.startsWith(value, position)) longest = value;
+  return longest;
 }
 
 /** Replaces every remembered secret in `text` with `[REDACTED]`. O(text length) when none occurs. */

@@ -24,6 +24,12 @@ test('every occurrence of every remembered value is replaced, including two shar
   expect(redactKnownSecrets(`a ${first} b ${second}c${first}`)).toBe('a [REDACTED] b [REDACTED]c[REDACTED]');
 });
 
+test('a key that starts with another key in play is redacted whole, whichever was remembered first', () => {
+  remember(first);
+  remember(`${first}-f2`);
+  expect(redactKnownSecrets(`key ${first}-f2 is revoked; ${first} too`)).toBe('key [REDACTED] is revoked; [REDACTED] too');
+});
+
 test('short values are never remembered, and text without secrets comes back unchanged', () => {
   const before = rememberedSecretCount();
   rememberSecret('short');
