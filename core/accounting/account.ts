@@ -102,19 +102,23 @@ export interface AccountantDependencies {
 export class Accountant {
   private readonly promptBound: (request: RequestContext['request']) => number;
 
+  /** What an in-flight mark books for the prompt: one function for every request, so opening a call allocates nothing. */
+  private readonly markedPrompt = (context: RequestContext): number => (context.endpoint === 'count_tokens' ? 0 : this.promptBound(context.request));
+
   constructor(private readonly dependencies: AccountantDependencies) {
     this.promptBound = dependencies.promptTokenBound ?? promptTokenBound;
   }
 
   /**
-   * An attempt calls `candidate`'s upstream: the request is marked in flight in the usage journal, so
-   * a process that dies before it is booked leaves it to be booked at its estimate (the prompt's byte
-   * bound, the figure a budget reserved; 0 for token counting, which is free). Nothing waits for it.
+   * An attempt calls `candidate`'s upstream: the request is marked in flight in the usage journal at the
+   * next tick, so a process that dies before it is booked leaves it to be booked at its estimate (the
+   * prompt's byte bound, the figure a budget reserved; 0 for token counting, which is free). Nothing
+   * waits for it, and a call that ends before the tick costs a map entry.
    */
   opened(context: RequestContext, candidate: RouteCandidate): void {
     const usage = this.dependencies.usage;
     if (!usage.marksInFlight || context.outcome !== undefined) return;
-    usage.opened(context, candidate, context.endpoint === 'count_tokens' ? 0 : this.promptBound(context.request));
+    usage.opened(context, candidate, this.markedPrompt);
   }
 
   /** The request's answer streams: what it delivers is marked every few seconds until it is booked. */

@@ -1,14 +1,22 @@
 // The requests whose upstream call is under way, as the usage journal records them (usage-journal.ts,
 // "In flight"; the marks' format is in-flight-marks.ts). The usage queue owns one per journal:
 //
-// - `open` when an attempt calls its upstream: the request's open mark waits for the end of the
-//   event-loop turn and joins that turn's group write (UsageQueue.commitTurn), so the request waits
-//   for nothing and, under load, no system call is added; a request booked before then writes no mark;
-// - `observe` when a stream starts: every PROGRESS_INTERVAL_MS the streams that delivered more since
-//   their last mark get a progress mark, so a crash books what they delivered, not 0;
-// - `close` when the request is booked: its close mark follows its usage row in the same write;
+// - `open` when an attempt calls its upstream: the request is only registered in memory (a map entry);
+// - every MARK_INTERVAL_MS a tick writes an open mark for each registered request not marked yet, and a
+//   progress mark for each stream that delivered more since its last one, with the next turn's rows
+//   (UsageQueue.commitTurn), so a crash books what they had under way and what streams delivered;
+// - `close` when the request is booked: a close mark follows its usage row in the same write, only
+//   for a request whose open mark was written;
 // - `carry` when the queue seals a segment: the marks of every request still open, written again at
 //   the start of the next segment, so the sealed one can be deleted once its rows are committed.
+//
+// Why a tick and not a mark per call: most calls end within a second, and marking each of them (an
+// open mark at its call, a close mark with its row) cost the request thread ~9 µs a request at c=64
+// through the real server (bench/usage-writes.ts, COMPARE_WITH the build before the marks: 13,494
+// against 11,800 req/s), a tenth of its throughput. Marked on a tick, a call of under a second costs a
+// map entry; what a SIGKILL can lose is the calls started since the last tick (at most a second's),
+// against every call in flight before the marks existed (QA15 cluster #3: two streams had delivered 17
+// chunks).
 
 import type { RequestContext } from '../spec/lifecycle.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
@@ -19,16 +27,22 @@ import { outputBound } from './usage-limits.ts';
 import { bookedProjectTag } from './usage-row.ts';
 
 /**
- * How often a stream's progress is recorded. A crash books what a stream delivered up to its last
- * mark: this much output at most goes unbooked. One mark of about 40 bytes per stream and interval,
- * written with the turn's rows: 1,000 long streams cost 20 KB a second and no system call of their own
- * under load; a mark per chunk would cost a clock read and a branch on every chunk of every stream.
+ * How often calls under way are marked and streams' progress recorded. A crash loses calls started
+ * since the last tick and books what a stream delivered up to its last mark. One mark of about 40 bytes
+ * per stream and tick, written with the turn's rows: 1,000 long streams cost 40 KB a second and no
+ * system call of their own under load; a mark per chunk would cost a clock read and a branch on every
+ * chunk of every stream.
  */
-export const PROGRESS_INTERVAL_MS = 2_000;
+export const MARK_INTERVAL_MS = 1_000;
 
 interface Entry {
   readonly context: RequestContext;
-  readonly open: OpenRequest;
+  /** The attempt under way. */
+  candidate: RouteCandidate;
+  /** The prompt's byte bound, computed when the mark is first written (most calls are never marked). */
+  readonly inputTokens: (context: RequestContext) => number;
+  /** Built when the request is first marked. */
+  open: OpenRequest | undefined;
   /** Its open mark went out with a turn's write (and is carried into each new segment). */
   written: boolean;
   /** An open mark for it waits for the turn's write. */
@@ -56,13 +70,12 @@ export class InFlightRequests {
   /** A write failed: the next one marks every request in flight again (bounded by them, however long the disk fails). */
   private resending = false;
   private nextId = 0;
-  private streams = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   /** `scheduleWrite`: have the marks written at the end of this event-loop turn (UsageQueue). */
   constructor(
     private readonly scheduleWrite: () => void,
-    private readonly progressIntervalMs = PROGRESS_INTERVAL_MS,
+    private readonly markIntervalMs = MARK_INTERVAL_MS,
   ) {}
 
   get size(): number {
@@ -70,36 +83,18 @@ export class InFlightRequests {
   }
 
   /**
-   * An attempt calls `candidate`'s upstream for the request. A later attempt (a fallback) writes the
-   * mark again, naming its own provider; the first one's creation time and prompt figure stay.
+   * An attempt calls `candidate`'s upstream for the request: registered, marked at the next tick. A
+   * later attempt (a fallback) of a request already marked writes its mark again, naming its own
+   * provider; the first one's creation time and prompt figure stay.
    */
-  open(context: RequestContext, candidate: RouteCandidate, inputTokens: number): void {
-    let entry = this.live.get(context);
+  open(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext) => number): void {
+    const entry = this.live.get(context);
     if (entry === undefined) {
-      const audit = context.usageAudit;
-      entry = {
+      this.live.set(context, {
         context,
-        open: {
-          id: ++this.nextId,
-          requestId: context.requestId,
-          accountId: context.principal.accountId,
-          gatewayKeyId: context.principal.keyId,
-          teamId: context.teamId ?? null,
-          projectTag: bookedProjectTag(context.projectTag, context.headers),
-          endpoint: context.endpoint,
-          provider: candidate.provider,
-          model: candidate.model,
-          requestedModel: requestedModel(context),
-          providerKeyId: candidate.key.id === CLIENT_PROVIDER_KEY_ID ? null : candidate.key.id,
-          byok: candidate.key.owner === 'account',
-          streamed: context.request.stream === true,
-          // Set when the mark is first written.
-          createdAt: 0,
-          inputTokens,
-          attempts: context.attempts.length + 1,
-          audit:
-            audit === undefined ? undefined : { clientIp: context.clientIp ?? null, actorRole: context.principal.role, requestSha256: audit.requestSha256 },
-        },
+        candidate,
+        inputTokens,
+        open: undefined,
         written: false,
         queued: false,
         closed: false,
@@ -107,21 +102,52 @@ export class InFlightRequests {
         progress: undefined,
         progressTokens: 0,
         promptStated: false,
-      };
-      this.live.set(context, entry);
-    } else {
-      const open = entry.open;
-      open.provider = candidate.provider;
-      open.model = candidate.model;
-      open.providerKeyId = candidate.key.id === CLIENT_PROVIDER_KEY_ID ? null : candidate.key.id;
-      open.byok = candidate.key.owner === 'account';
-      open.attempts = context.attempts.length + 1;
+      });
+      this.timer ??= this.startTicks();
+      return;
     }
-    if (!entry.queued) {
-      entry.queued = true;
-      this.queued.push(entry);
-      this.scheduleWrite();
-    }
+    entry.candidate = candidate;
+    const open = entry.open;
+    if (open === undefined) return;
+    open.provider = candidate.provider;
+    open.model = candidate.model;
+    open.providerKeyId = candidate.key.id === CLIENT_PROVIDER_KEY_ID ? null : candidate.key.id;
+    open.byok = candidate.key.owner === 'account';
+    open.attempts = context.attempts.length + 1;
+    this.queue(entry);
+  }
+
+  private queue(entry: Entry): void {
+    if (entry.queued) return;
+    entry.queued = true;
+    this.queued.push(entry);
+    this.scheduleWrite();
+  }
+
+  /** The request's mark as it is first written: its call's start, its prompt's bound, its attempt. */
+  private openOf(entry: Entry): OpenRequest {
+    const { context, candidate } = entry;
+    const audit = context.usageAudit;
+    return {
+      id: ++this.nextId,
+      requestId: context.requestId,
+      accountId: context.principal.accountId,
+      gatewayKeyId: context.principal.keyId,
+      teamId: context.teamId ?? null,
+      projectTag: bookedProjectTag(context.projectTag, context.headers),
+      endpoint: context.endpoint,
+      provider: candidate.provider,
+      model: candidate.model,
+      requestedModel: requestedModel(context),
+      providerKeyId: candidate.key.id === CLIENT_PROVIDER_KEY_ID ? null : candidate.key.id,
+      byok: candidate.key.owner === 'account',
+      streamed: context.request.stream === true,
+      // The request's start on the wall clock: the estimated row's creation time, the same at every replay.
+      createdAt: Math.round(Date.now() - (performance.now() - context.startedAt)),
+      inputTokens: entry.inputTokens(context),
+      attempts: context.attempts.length + 1,
+      audit: audit === undefined ? undefined : { clientIp: context.clientIp ?? null, actorRole: context.principal.role, requestSha256: audit.requestSha256 },
+    };
   }
 
   /** The request's answer is a stream: its progress is recorded while it runs. */
@@ -129,11 +155,6 @@ export class InFlightRequests {
     const entry = this.live.get(context);
     if (entry === undefined || entry.observer !== undefined) return;
     entry.observer = observer;
-    this.streams += 1;
-    if (this.timer === undefined) {
-      this.timer = setInterval(this.recordProgress, this.progressIntervalMs);
-      this.timer.unref?.();
-    }
   }
 
   /**
@@ -145,8 +166,7 @@ export class InFlightRequests {
     if (entry === undefined) return 0;
     this.live.delete(context);
     entry.closed = true;
-    if (entry.observer !== undefined && --this.streams === 0) this.stopProgress();
-    return entry.written ? entry.open.id : 0;
+    return entry.written && entry.open !== undefined ? entry.open.id : 0;
   }
 
   /** The marks to write before this turn's rows: the opens queued in it, then the progress recorded. */
@@ -157,8 +177,7 @@ export class InFlightRequests {
       this.queued = [];
       for (const entry of queued) {
         entry.queued = false;
-        if (entry.closed) continue;
-        if (entry.open.createdAt === 0) entry.open.createdAt = Date.now();
+        if (entry.closed || entry.open === undefined) continue;
         entry.written = true;
         if (!this.resending) text += openMark(entry.open);
       }
@@ -191,16 +210,28 @@ export class InFlightRequests {
     let text = '';
     for (const entry of this.live.values()) {
       // One not written yet goes with the next turn's marks, into the new segment anyway.
-      if (!entry.written) continue;
+      if (!entry.written || entry.open === undefined) continue;
       text += openMark(entry.open);
       if (entry.progress !== undefined) text += entry.progress;
     }
     return text;
   }
 
-  private readonly recordProgress = (): void => {
+  private startTicks(): ReturnType<typeof setInterval> {
+    const timer = setInterval(this.tick, this.markIntervalMs);
+    timer.unref?.();
+    return timer;
+  }
+
+  /** Marks the calls under way not marked yet, and records the streams' progress. */
+  private readonly tick = (): void => {
     let text = '';
     for (const entry of this.live.values()) {
+      if (entry.open === undefined) {
+        entry.open = this.openOf(entry);
+        this.queue(entry);
+        continue;
+      }
       const observer = entry.observer;
       if (observer === undefined || !entry.written) continue;
       // Never above what the request allowed, as the account stage caps a cut stream's estimate.
@@ -222,13 +253,9 @@ export class InFlightRequests {
     this.scheduleWrite();
   };
 
-  private stopProgress(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
   /** No more marks: the queue is closing. */
   stop(): void {
-    this.stopProgress();
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

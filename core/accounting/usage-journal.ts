@@ -38,9 +38,9 @@
 // in different pid namespaces (containers) must not share one data directory.
 //
 // In flight. A request whose upstream call has started is billed by the provider whether or not its
-// row is ever written, so each attempt's call also leaves a small open mark in the current segment,
-// written with the turn's rows (nothing waits for it), and the row is followed by the request's close
-// mark; a stream adds a progress mark every few seconds. A sealed segment's open requests are marked
+// row is ever written, so a call still under way at the once-a-second tick leaves a small open mark in
+// the current segment, written with the turn's rows (nothing waits for it), and its row is followed by
+// the request's close mark; a stream adds a progress mark at each tick. A sealed segment's open requests are marked
 // again at the start of the next one, and the sealed one gets a seal mark, so only a dead process's
 // newest segment holds requests that never ended. A replay books each of them once at Keyway's
 // estimate (in-flight.ts, in-flight-marks.ts; docs/security.md, "Requests in flight at a crash").

@@ -39,8 +39,8 @@ export interface UsageQueueOptions {
    * without it, such a row is booked unpriced.
    */
   price?: PriceUsage;
-  /** How often streams in flight mark their progress: PROGRESS_INTERVAL_MS (in-flight.ts) unless a test shortens it. */
-  progressIntervalMs?: number;
+  /** How often calls under way are marked and streams' progress recorded: MARK_INTERVAL_MS (in-flight.ts) unless a test shortens it. */
+  markIntervalMs?: number;
 }
 
 const DEFAULT_BUFFER_MAX = 100_000;
@@ -95,7 +95,7 @@ export class UsageQueue {
     private readonly options: UsageQueueOptions,
   ) {
     this.bufferMax = options.bufferMax ?? DEFAULT_BUFFER_MAX;
-    this.inFlight = options.journal === undefined ? undefined : new InFlightRequests(this.scheduleTurnEnd, options.progressIntervalMs);
+    this.inFlight = options.journal === undefined ? undefined : new InFlightRequests(this.scheduleTurnEnd, options.markIntervalMs);
     this.current = this.newSegment();
     this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
     this.timer.unref?.();
@@ -113,11 +113,11 @@ export class UsageQueue {
   }
 
   /**
-   * An attempt calls `candidate`'s upstream for the request: with a journal, its open mark joins this
-   * turn's write, so a crash before it is booked leaves it to be booked at its estimate (`inputTokens`:
-   * its prompt's byte bound). Nothing waits for it.
+   * An attempt calls `candidate`'s upstream for the request: with a journal, it is marked in flight at
+   * the next tick (in-flight.ts), so a crash before it is booked leaves it to be booked at its
+   * estimate (`inputTokens`: its prompt's byte bound, computed only then). Nothing waits for it.
    */
-  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: number): void {
+  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext) => number): void {
     this.inFlight?.open(context, candidate, inputTokens);
   }
 

@@ -74,14 +74,14 @@ afterEach(async () => {
   rmSync(join(directory, '..'), { recursive: true, force: true });
 });
 
-function gateway(store: UsageWriter, options: { batchSize?: number; progressIntervalMs?: number } = {}) {
+function gateway(store: UsageWriter, options: { batchSize?: number; markIntervalMs?: number } = {}) {
   const journal = UsageJournal.open(directory, logger);
   const usage = new UsageQueue(store, logger, {
     flushIntervalMs: 3_600_000,
     batchSize: options.batchSize ?? 1000,
     journal,
     price,
-    progressIntervalMs: options.progressIntervalMs,
+    markIntervalMs: options.markIntervalMs ?? 20,
   });
   queues.push(usage);
   const accountant = new Accountant({ catalog, usage, logger, hooks: HOOKS });
@@ -131,7 +131,12 @@ function book(accountant: Accountant, context: RequestContext, served = candidat
   });
 }
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** A mark tick (20 ms in these tests) has passed and the turn that writes its marks has ended. */
+const nextTurn = async (): Promise<void> => {
+  await Bun.sleep(30);
+  await turnEnd();
+};
 const files = (): string[] => (existsSync(directory) ? readdirSync(directory).filter((name) => name.endsWith('.jsonl')) : []);
 const lines = (): unknown[][] =>
   files().flatMap((name) =>
@@ -142,18 +147,20 @@ const lines = (): unknown[][] =>
   );
 const marks = (tag: string): unknown[][] => lines().filter((line) => line[0] === tag);
 
-test('an upstream call is marked at the end of its turn, in the same write as the rows; nothing waits; a request booked in its first turn writes no mark', async () => {
+test('an upstream call is marked at the next tick, with the rows of the turn after it; nothing waits; a request booked before the tick writes no mark', async () => {
   const store = new FakeStore();
   const { accountant, usage } = gateway(store);
   const quick = requestContext('req_quick');
   accountant.opened(quick, candidate());
+  await turnEnd();
   book(accountant, quick);
   // The row alone, written at once as the turn's first; its request's mark was never written.
   expect(lines().map((line) => line[0])).toEqual([2]);
   const slow = requestContext('req_slow');
   accountant.opened(slow, candidate());
-  // Nothing waits for a mark, and it is not written before the turn ends.
+  // Nothing waits for a mark, and it is not written before the tick.
   expect(usage.journaled()).toBeUndefined();
+  await turnEnd();
   expect(marks('o')).toEqual([]);
   await nextTurn();
   expect(marks('o').map((mark) => mark[2])).toEqual(['req_slow']);
@@ -170,7 +177,7 @@ test('an upstream call is marked at the end of its turn, in the same write as th
 
 test('SIGKILL with requests in flight: the next start books each once at its estimate, flagged gateway_stopped; the answered ones keep their own row', async () => {
   const store = new FakeStore();
-  const { accountant, usage, journal } = gateway(store, { progressIntervalMs: 20 });
+  const { accountant, usage, journal } = gateway(store, { markIntervalMs: 20 });
   const answered = requestContext('req_answered');
   const waiting = requestContext('req_waiting');
   const streaming = requestContext('req_streaming', true);
@@ -218,7 +225,7 @@ test('SIGKILL with requests in flight: the next start books each once at its est
 
 test('a stream whose provider stated its prompt up front is booked at that prompt, cache reads and writes included', async () => {
   const store = new FakeStore();
-  const { accountant, usage, journal } = gateway(store, { progressIntervalMs: 20 });
+  const { accountant, usage, journal } = gateway(store, { markIntervalMs: 20 });
   const streaming = requestContext('req_stated', true);
   accountant.opened(streaming, candidate('anthropic', 'claude-3-5-haiku-20241022'));
   await nextTurn();
