@@ -22,15 +22,13 @@ import { soloCluster } from './cluster/local.ts';
 import { MemoryCounters } from './counters/memory.ts';
 import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
 import { watchConfiguration } from './credentials/config-watch.ts';
-import { enforceKeyChecks, MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from './credentials/key-check.ts';
 import { KeyVault } from './credentials/key-vault.ts';
 import { warnReferencesOutOfScope } from './credentials/reference-scope.ts';
-import { checkKeyVersionsInUse, MissingKeyVersionError } from './credentials/missing-key-versions.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
-import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
-import { ConfigSnapshots, DEFAULT_ACCOUNT_ID } from './credentials/snapshot.ts';
+import { hashGatewayKey, randomId } from './credentials/secrets.ts';
+import { ConfigSnapshots } from './credentials/snapshot.ts';
 import { DrainDeadline } from './lifecycle/drain.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
 import { UpstreamSlots } from './lifecycle/upstream-slots.ts';
@@ -42,6 +40,8 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
+import { discardGeneratedKeys, openStore, prepareStore } from './open-store.ts';
+import { announceSecrets, bootstrap } from './first-start.ts';
 import { withStorageAvailability } from './storage-availability.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
@@ -109,11 +109,6 @@ export interface RuntimeOptions {
   cluster?: ClusterBus;
   /** The counters this process uses; by default a counters plugin's for KEYWAY_REDIS_URL, or in memory. Workers pass the primary's. */
   counters?: Counters;
-}
-
-export interface FirstStartSecrets {
-  operatorKey?: string;
-  defaultAdminKey?: string;
 }
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -376,88 +371,6 @@ function activeCryptoBackend(plugins: PluginSet, env: Record<string, string | un
   return named;
 }
 
-/** The store plugin that accepts KEYWAY_DATABASE_URL; the first to accept wins. */
-async function openStore(plugins: PluginSet, config: GatewayConfig): Promise<Store> {
-  const driver = plugins.storeDrivers.find((entry) => entry.value.accepts(config.databaseUrl));
-  if (driver === undefined) {
-    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(config.databaseUrl)?.[1] ?? 'no scheme';
-    const loaded = plugins.storeDrivers.map((entry) => entry.plugin).join(', ') || 'none';
-    throw new ConfigError(`KEYWAY_DATABASE_URL uses ${scheme}:, which no loaded store plugin accepts (store plugins: ${loaded}).`);
-  }
-  return driver.value.open(config.databaseUrl, { dataDirectory: config.dataDirectory, env: config.env });
-}
-
-/**
- * Migrations between two master key checks: the first, before anything is written, refuses a wrong
- * key on a database that already has checks; the second covers a new database and seals the checks.
- * A refusal closes the store, so nothing holds the file.
- */
-async function prepareStore(store: Store, plugins: PluginSet, logger: Logger, env: Record<string, string | undefined>): Promise<void> {
-  // The provider keys are checked from their rows; every other sealed value through its holder.
-  const holders = plugins.ciphertextHolders.map(({ value }) => value);
-  try {
-    await verifyKeyChecksBeforeMigrations(store, plugins.cryptoBackends);
-    await checkKeyVersionsInUse(store, plugins.cryptoBackends, holders, env, logger, { write: false });
-    refuseMissingDialect(store, plugins);
-    const migrations = await store.migrate(plugins.migrations.filter((entry) => entry.dialect === store.dialect));
-    const folded = setUsageFolds(store, plugins);
-    // A plugin's SQL roll-ups are for stores that do not take its folds.
-    const rollups = plugins.usageRollups.filter((entry) => entry.dialect === store.dialect && !folded.has(entry.plugin));
-    if (rollups.length > 0) {
-      if (store.setUsageRollups === undefined) {
-        throw new ConfigError(`The ${store.driver} store cannot keep usage roll-ups, which ${rollups.map((entry) => entry.plugin).join(', ')} need.`);
-      }
-      store.setUsageRollups(rollups);
-    }
-    logger.info({ migrations }, migrations.applied.length > 0 ? `applied ${migrations.applied.length} migration(s)` : 'database schema is up to date');
-    await checkKeyVersionsInUse(store, plugins.cryptoBackends, holders, env, logger, { write: true });
-    await enforceKeyChecks(store, plugins.cryptoBackends, logger);
-  } catch (error) {
-    store.close();
-    if (error instanceof MasterKeyCheckError || error instanceof MissingKeyVersionError) discardGeneratedKeys(plugins);
-    throw error;
-  }
-}
-
-/**
- * A start refused for the wrong or a missing master key writes nothing (the key check is the last
- * write, and only on success): a key generated for it would otherwise stay behind and be presented
- * as this database's key at the next start.
- */
-function discardGeneratedKeys(plugins: PluginSet): void {
-  for (const backend of plugins.cryptoBackends.values()) backend.discardGeneratedKey?.();
-}
-
-/**
- * Hands the store the plugins' folds when it takes them; answers the plugins whose roll-ups the folds
- * keep. A store that does not take folds needs SQL roll-ups in its dialect from each plugin that has folds.
- */
-function setUsageFolds(store: Store, plugins: PluginSet): Set<string> {
-  if (plugins.usageFolds.length === 0) return new Set();
-  if (store.setUsageFolds !== undefined) {
-    store.setUsageFolds(plugins.usageFolds);
-    return new Set(plugins.usageFolds.map((fold) => fold.plugin));
-  }
-  const withSql = new Set(plugins.usageRollups.filter((entry) => entry.dialect === store.dialect).map((entry) => entry.plugin));
-  const unkept = plugins.usageFolds.filter((fold) => !withSql.has(fold.plugin)).map((fold) => fold.plugin);
-  if (unkept.length > 0) throw new ConfigError(`The ${store.driver} store cannot keep usage folds, which ${unkept.join(', ')} need.`);
-  return new Set();
-}
-
-/** A plugin with tables in other dialects only would run without them here: the start is refused instead. */
-function refuseMissingDialect(store: Store, plugins: PluginSet): void {
-  const entries = [...plugins.migrations, ...plugins.usageRollups];
-  const covered = new Set(entries.filter((entry) => entry.dialect === store.dialect).map((entry) => entry.plugin));
-  const missing = [...new Set(entries.filter((entry) => !covered.has(entry.plugin)).map((entry) => entry.plugin))];
-  if (missing.length > 0) {
-    throw new ConfigError(
-      `The ${store.dialect} store (KEYWAY_DATABASE_URL) has no ${store.dialect} migrations from ${missing.join(', ')}, which ship SQL only for ${[
-        ...new Set(entries.filter((entry) => missing.includes(entry.plugin)).map((entry) => entry.dialect)),
-      ].join(', ')}.`,
-    );
-  }
-}
-
 /**
  * A KEYWAY_REDIS_URL no loaded counters plugin accepts (`http://`, `valkey://`, a typo) stops the
  * start: falling back to counters in memory would let every instance keep its own budgets, each
@@ -596,76 +509,4 @@ function operatorModelClasses(snapshots: ConfigSnapshots, providers: PluginSet['
     }
     return table;
   };
-}
-
-/**
- * First start: the `default` account, its admin key, and an operator key unless one is configured.
- * Once KEYWAY_ADMIN_KEY is set, a generated operator key is retired (docs/configuration.md).
- */
-async function bootstrap(store: Store, config: GatewayConfig, logger: Logger): Promise<FirstStartSecrets> {
-  const secrets: FirstStartSecrets = {};
-  if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
-    await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
-    const key = generateGatewayKey('ak');
-    await store.insertGatewayKey({
-      id: 'key_default_admin',
-      accountId: DEFAULT_ACCOUNT_ID,
-      role: 'admin',
-      name: 'default admin',
-      keyHash: hashGatewayKey(key),
-      maskedKey: maskKey(key),
-    });
-    secrets.defaultAdminKey = key;
-  }
-  if (config.adminKey !== undefined) await retireGeneratedOperatorKeys(store, logger);
-  else if ((await store.countGatewayKeys('operator')) === 0) {
-    const key = generateGatewayKey('op');
-    await store.insertGatewayKey({
-      // A fresh id each time: a revoked generated key keeps its row (and id) for the audit trail.
-      id: randomId('key_operator'),
-      accountId: DEFAULT_ACCOUNT_ID,
-      role: 'operator',
-      name: 'operator (generated at first start)',
-      keyHash: hashGatewayKey(key),
-      maskedKey: maskKey(key),
-    });
-    secrets.operatorKey = key;
-  }
-  return secrets;
-}
-
-/**
- * An operator who sets KEYWAY_ADMIN_KEY wants that key to be the operator key: often because the
- * printed one leaked, or so that every instance shares one. The key generated at first start (stored
- * as a hash) would otherwise stay valid beside it, unseen. It is revoked, and the start says so; unset
- * KEYWAY_ADMIN_KEY again and the next start generates and prints a new one.
- */
-async function retireGeneratedOperatorKeys(store: Store, logger: Logger): Promise<void> {
-  if ((await store.countGatewayKeys('operator')) === 0) return;
-  const stored = (await store.listActiveGatewayKeys()).filter((row) => row.role === 'operator');
-  const retired: string[] = [];
-  for (const row of stored) if (await store.revokeGatewayKey(row.id, row.accountId)) retired.push(row.id);
-  if (retired.length === 0) return;
-  logger.warn(
-    { retired },
-    'KEYWAY_ADMIN_KEY is set: the operator key generated at first start is revoked, and only KEYWAY_ADMIN_KEY is the operator key from now on',
-  );
-}
-
-/** Secrets go to the terminal once, never through the logger (which would redact them anyway). */
-function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) => void): void {
-  const lines: string[] = [];
-  if (secrets.operatorKey) lines.push(`  Operator key (KEYWAY_ADMIN_KEY):      ${secrets.operatorKey}`);
-  if (secrets.defaultAdminKey) lines.push(`  Admin key of the 'default' account:   ${secrets.defaultAdminKey}`);
-  if (lines.length === 0) return;
-  announce(
-    [
-      '',
-      '================ Keyway first start ================',
-      ...lines,
-      '  These keys are shown only now: store them safely.',
-      '====================================================',
-      '',
-    ].join('\n') + '\n',
-  );
 }
