@@ -119,11 +119,14 @@ export class LifecycleRunner {
     };
   }
 
-  /** The model a request names, or the provider key's `default_model` when it names only a provider. */
+  /**
+   * The model a request names, or the provider key's `default_model` when it names only a provider:
+   * in the `provider` field, or in `X-Provider` (docs/api.md names both; the header was missed, QA15).
+   */
   private applyDefaultModel(context: RequestContext): void {
     const body = context.request;
     if (body.model !== undefined && body.model !== '') return;
-    const provider = body.provider;
+    const provider = body.provider ?? (context.headers.get('x-provider')?.trim() || undefined);
     const key =
       provider === undefined
         ? undefined

@@ -102,6 +102,20 @@ describe('non-streaming chat completions', () => {
     expect(simulator.inferenceRequests().map((request) => (request.body as Record<string, unknown>).model)).toEqual(['gpt-4o', 'gpt-4o']);
   });
 
+  // QA15 re-verification N1: docs/api.md names the `provider` field "(or X-Provider)".
+  test('X-Provider alone picks the key default_model as the provider field does', async () => {
+    const before = simulator.inferenceRequests().length;
+    for (const [path, body] of [
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'which model' }] }],
+      ['/v1/messages', { max_tokens: 20, messages: [{ role: 'user', content: 'which model' }] }],
+      ['/v1/responses', { input: 'which model' }],
+    ] as const) {
+      const response = await call(gateway, 'POST', path, body, { headers: { 'x-provider': 'openai' } });
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+    }
+    expect(simulator.inferenceRequests().slice(before).map((request) => (request.body as Record<string, unknown>).model)).toEqual(['gpt-4o', 'gpt-4o', 'gpt-4o']);
+  });
+
   test('with neither a model nor a provider, every chat API answers missing_field model', async () => {
     for (const [path, body] of [
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }] }],
