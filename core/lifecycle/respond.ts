@@ -32,11 +32,15 @@ const ASCII_PUNCTUATION: Record<string, string> = {
   '\u2192': '->',
 };
 
-/** Header values must be single-line ASCII. */
+/**
+ * Header values must be single-line ASCII. Typographic punctuation becomes its ASCII look-alike; any
+ * other character outside printable ASCII is written as a `\uXXXX` escape, so a warning quoting a
+ * non-breaking space or an ideographic one still says which (it read "?", QA15 re-verification).
+ */
 function headerSafe(text: string): string {
   return text
     .replace(/[\u2010-\u2014\u2018\u2019\u201c\u201d\u2026\u2192]/g, (character) => ASCII_PUNCTUATION[character] ?? '?')
-    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/[^\x20-\x7e]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`)
     .slice(0, 2000);
 }
 

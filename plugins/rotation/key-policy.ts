@@ -10,9 +10,9 @@ import { KEY_POLICY_SETTING, type KeyPolicy } from './schedules.ts';
 export const KEY_POLICY_ROUTE = 'PUT /v1/providers/keys/rotation-policy';
 
 /**
- * Stores the account's policy, `policy` or what it makes of the stored one (a policy without a
- * maximum age removes the setting: nothing is checked), and refreshes the snapshot; answers the
- * policy it replaced.
+ * Stores the account's policy, `policy` or what it makes of the stored one (without a maximum age
+ * nothing is checked; a policy without an age or an address removes the setting), and refreshes the
+ * snapshot; answers the policy it replaced.
  */
 export async function writeKeyPolicy(
   services: Services,
@@ -24,7 +24,9 @@ export async function writeKeyPolicy(
   const before = (account.settings[KEY_POLICY_SETTING] as KeyPolicy | undefined) ?? null;
   const policy = typeof next === 'function' ? next(before) : next;
   const settings = { ...account.settings };
-  if (policy.max_key_age_days === undefined) delete settings[KEY_POLICY_SETTING];
+  // A policy with only a notification address is kept (the seed's block may set the age later); one
+  // with neither is removed (QA15 re-verification: the address was answered and then dropped).
+  if (policy.max_key_age_days === undefined && policy.notification_email === undefined) delete settings[KEY_POLICY_SETTING];
   else settings[KEY_POLICY_SETTING] = policy;
   await services.store.updateAccountSettings(accountId, settings);
   await services.snapshot.refresh();

@@ -113,7 +113,12 @@ describe('non-streaming chat completions', () => {
       const response = await call(gateway, 'POST', path, body, { headers: { 'x-provider': 'openai' } });
       expect({ path, status: response.status }).toEqual({ path, status: 200 });
     }
-    expect(simulator.inferenceRequests().slice(before).map((request) => (request.body as Record<string, unknown>).model)).toEqual(['gpt-4o', 'gpt-4o', 'gpt-4o']);
+    expect(
+      simulator
+        .inferenceRequests()
+        .slice(before)
+        .map((request) => (request.body as Record<string, unknown>).model),
+    ).toEqual(['gpt-4o', 'gpt-4o', 'gpt-4o']);
   });
 
   test('with neither a model nor a provider, every chat API answers missing_field model', async () => {

@@ -340,6 +340,31 @@ describe('maximum key age', () => {
     expect(current.smtp.received.filter((entry) => entry.to.includes('keys@company.com'))).toHaveLength(1);
   });
 
+  // QA15 re-verification N2: an address without an age was answered, then dropped.
+  test('a policy with only a notification address keeps it: the seed block that sets the age later mails there', async () => {
+    const current = await world({ addKey: false });
+    const put = await call(
+      current.gateway,
+      'PUT',
+      '/v1/providers/keys/rotation-policy',
+      { max_key_age_days: null, notification_email: 'keys@company.com' },
+      { key: current.adminKey },
+    );
+    expect(await put.json()).toEqual({ max_key_age_days: null, notification_email: 'keys@company.com' });
+    const read = async () => (await call(current.gateway, 'GET', '/v1/providers/keys/rotation-policy', undefined, { key: current.adminKey })).json();
+    expect(await read()).toEqual({ max_key_age_days: null, notification_email: 'keys@company.com' });
+    await call(
+      current.gateway,
+      'POST',
+      '/v1/providers/keys',
+      { providers: [{ name: 'openai', api_key: OLD_KEY }], encryption: { key_rotation: true, rotation_days: 90 } },
+      { key: current.adminKey },
+    );
+    expect(await read()).toEqual({ max_key_age_days: 90, notification_email: 'keys@company.com' });
+    await call(current.gateway, 'PUT', '/v1/providers/keys/rotation-policy', { max_key_age_days: null }, { key: current.adminKey });
+    expect(await read()).toEqual({ max_key_age_days: null, notification_email: null });
+  });
+
   test('key_rotation false leaves the policy as it is, and rotation_days alone is said to do nothing', async () => {
     const current = await world({ addKey: false });
     const stored = await call(

@@ -191,6 +191,19 @@ describe('a stop sequence Anthropic refuses', () => {
     expect(suite.fleet.simulators.anthropic.inferenceRequests()[0]?.body).not.toHaveProperty('stop_sequences');
   });
 
+  // QA15 re-verification N5: the header is ASCII, and a non-ASCII space read "?" in it.
+  test('a stop sequence of non-ASCII spaces is named in the warning by its escapes', async () => {
+    const { response } = await client.chat.completions
+      .create({
+        ...PARAGRAPH_STOP,
+        stop: ['\u00a0', '\u3000'],
+        model: 'claude-haiku-4-5',
+        routing: { strategy: 'direct' },
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-keyway-warnings')).toContain('ignored stop sequence "\\u00a0", "\\u3000"');
+  });
+
   test("the seed's chain: OpenAI's 500, then Anthropic serves the request it used to refuse", async () => {
     suite.fleet.simulators.openai.inject({ kind: 'server_error' });
     const { response } = await client.chat.completions
