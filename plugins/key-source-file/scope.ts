@@ -4,7 +4,9 @@
 // - an account created with POST /v1/accounts (`acc_…`): its own folder, `<dir>/<account id>/…`;
 // - the `default` account (a single-company install, where keys sit at the top of the directory):
 //   everything outside account folders, so the layouts of a single-company install keep working;
-// - the operator's platform keys: the whole directory, as the vault-kv source lets them read any path.
+// - the operator's platform keys: the whole directory, as the vault-kv source lets them read any path;
+//   the folder `platform/` is theirs alone (the default account is a tenant too: it must not register
+//   the platform's key as its own and skip the platform fee, QA15 re-verification).
 //
 // Checked twice: on the locator before anything is read, and on the real path once symbolic links are
 // followed (a link in one part may not lead into another; Kubernetes' `..data` links stay inside). An
@@ -25,13 +27,16 @@ export type FileScope =
  */
 const ACCOUNT_FOLDER = new RegExp(CREATED_ACCOUNT_ID.source, 'i');
 const isAccountFolder = (name: string): boolean => ACCOUNT_FOLDER.test(name);
+/** The platform's own folder, at the top of the directory, in any case. */
+const PLATFORM_FOLDER = 'platform';
+const isPlatformFolder = (parts: readonly string[]): boolean => parts.length > 1 && parts[0]?.toLowerCase() === PLATFORM_FOLDER;
 
 export function scopeOf(accountId: string | null): FileScope {
   if (accountId === null) return { kind: 'platform', notFound: (locator) => `no file ${locator} in the key directory` };
   if (accountId === DEFAULT_ACCOUNT_ID)
     return {
       kind: 'default',
-      notFound: (locator) => `no file ${locator} among this account's key files (the key directory outside the account folders acc_…)`,
+      notFound: (locator) => `no file ${locator} among this account's key files (the key directory outside the account folders acc_… and platform/)`,
     };
   return {
     kind: 'account',
@@ -44,7 +49,7 @@ export function scopeOf(accountId: string | null): FileScope {
 export function lexicallyInScope(locator: string, scope: FileScope): boolean {
   const parts = locator.split(/[\\/]/);
   if (scope.kind === 'platform') return true;
-  if (scope.kind === 'default') return !parts.some(isAccountFolder);
+  if (scope.kind === 'default') return !parts.some(isAccountFolder) && !isPlatformFolder(parts);
   return parts.length > 1 && parts[0] === scope.folder;
 }
 
@@ -56,7 +61,10 @@ function within(base: string, path: string): boolean {
 /** `inside`: the file's real path relative to the directory's real path. */
 export async function inScope(root: string, inside: string, scope: FileScope): Promise<boolean> {
   if (scope.kind === 'platform') return true;
-  if (scope.kind === 'default') return !inside.split(sep).some(isAccountFolder);
+  if (scope.kind === 'default') {
+    const parts = inside.split(sep);
+    return !parts.some(isAccountFolder) && !isPlatformFolder(parts);
+  }
   // The folder's own real path: a folder that is itself a link (a Kubernetes projected volume) counts as it.
   const folder = await realpath(join(root, scope.folder)).catch(() => undefined);
   return folder !== undefined && within(folder, join(root, inside));

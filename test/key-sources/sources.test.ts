@@ -103,6 +103,17 @@ describe('env', () => {
     expect((await source.fetch({ source: 'env', locator: theirs }, platform)).apiKey).toBe(VAULT_CANARY_KEY);
     expect((await source.fetch({ source: 'env', locator: 'KEYWAY_KEY_OPENAI' }, platform)).apiKey).toBe(CANARY_KEY);
   });
+
+  // QA15 re-verification: the default account is a tenant too; the platform's own key stays the platform's.
+  test('KEYWAY_KEY_PLATFORM_… is the platform keys’ alone: the default account reads it as unset', async () => {
+    const source = createEnvKeySource({ KEYWAY_KEY_PLATFORM_OPENAI: VAULT_CANARY_KEY }, 'KEYWAY_KEY_');
+    expect((await source.fetch({ source: 'env', locator: 'KEYWAY_KEY_PLATFORM_OPENAI' }, platform)).apiKey).toBe(VAULT_CANARY_KEY);
+    for (const name of ['KEYWAY_KEY_PLATFORM_OPENAI', 'KEYWAY_KEY_platform_OPENAI'])
+      sameAnswer(
+        [name, await failure(source, name, undefined, defaultAccount)],
+        ['KEYWAY_KEY_ABSENT', await failure(source, 'KEYWAY_KEY_ABSENT', undefined, defaultAccount)],
+      );
+  });
 });
 
 describe('file', () => {
@@ -112,6 +123,7 @@ describe('file', () => {
     mkdirSync(join(directory.path, 'acme'));
     mkdirSync(join(directory.path, OTHER_TENANT));
     mkdirSync(join(directory.path, 'team'));
+    mkdirSync(join(directory.path, 'platform'));
     writeKeyFile(directory.path, 'acme/ok.key', `\n${CANARY_KEY}\n`);
     writeKeyFile(directory.path, 'acme/world.key', CANARY_KEY, 0o644);
     writeKeyFile(directory.path, 'acme/unreadable.key', CANARY_KEY, 0o000);
@@ -121,6 +133,7 @@ describe('file', () => {
     // A single-company install's layout: keys at the top of the directory, or in folders of its own.
     writeKeyFile(directory.path, 'openai.key', CANARY_KEY);
     writeKeyFile(directory.path, 'team/anthropic.key', CANARY_KEY);
+    writeKeyFile(directory.path, 'platform/openai.key', VAULT_CANARY_KEY);
     writeKeyFile(outside.path, 'elsewhere.key', CANARY_KEY);
     symlinkSync(join(outside.path, 'elsewhere.key'), join(directory.path, 'acme/escape.key'));
     symlinkSync('/etc/passwd', join(directory.path, 'acme/passwd'));
@@ -183,6 +196,17 @@ describe('file', () => {
     sameAnswer([theirs, refusal], [upper, await failure(source, upper, undefined, defaultAccount)]);
     expect(await read(theirs, platform)).toBe(VAULT_CANARY_KEY);
     expect(await read('openai.key', platform)).toBe(CANARY_KEY);
+  });
+
+  // QA15 re-verification: the default account is a tenant too; the platform's own key stays the platform's.
+  test('the folder platform/ is the platform keys’ alone: the default account reads it as missing', async () => {
+    const source = createFileKeySource(directory.path);
+    expect((await source.fetch({ source: 'file', locator: 'platform/openai.key' }, platform)).apiKey).toBe(VAULT_CANARY_KEY);
+    for (const locator of ['platform/openai.key', 'PLATFORM/openai.key'])
+      sameAnswer(
+        [locator, await failure(source, locator, undefined, defaultAccount)],
+        ['absent.key', await failure(source, 'absent.key', undefined, defaultAccount)],
+      );
   });
 });
 
