@@ -290,7 +290,46 @@ function refuseUnservable(body: Json): void {
   }
 }
 
+/**
+ * The Responses API's own fields (openai-node's ResponseCreateParams) and Keyway's (`provider`,
+ * `routing`). Any other field is not part of the API this dialect speaks: a translated request drops
+ * it with a warning, as chat and /v1/messages do (a `stop` moved over from chat vanished silently, QA15).
+ */
+const RESPONSES_FIELDS: ReadonlySet<string> = new Set([
+  'background',
+  'conversation',
+  'include',
+  'input',
+  'instructions',
+  'max_output_tokens',
+  'max_tool_calls',
+  'metadata',
+  'model',
+  'parallel_tool_calls',
+  'previous_response_id',
+  'prompt',
+  'prompt_cache_key',
+  'prompt_cache_retention',
+  'reasoning',
+  'safety_identifier',
+  'service_tier',
+  'store',
+  'stream',
+  'stream_options',
+  'temperature',
+  'text',
+  'tool_choice',
+  'tools',
+  'top_logprobs',
+  'top_p',
+  'truncation',
+  'user',
+  'provider',
+  'routing',
+]);
+
 function ignoredFieldWarnings(body: Json, warnings: string[]): void {
+  for (const name of Object.keys(body)) if (!RESPONSES_FIELDS.has(name)) warnings.push(`ignored '${name}': not a Responses API field`);
   if (typeof body.top_logprobs === 'number' && body.top_logprobs > 0) warnings.push('top_logprobs: not available on /v1/responses through Keyway; dropped.');
   if (body.truncation === 'auto') warnings.push("truncation 'auto': Keyway does not truncate the input; a prompt over the context window fails instead.");
   if (body.max_tool_calls !== undefined && body.max_tool_calls !== null) warnings.push('max_tool_calls: not available through Keyway; dropped.');

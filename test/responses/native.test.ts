@@ -281,6 +281,20 @@ describe('fallback and hosted tools on other providers', () => {
   });
 });
 
+// QA15 re-verification N4: a field the Responses API does not have (chat's `stop`) vanished silently
+// when another provider served; chat and /v1/messages say what they drop.
+describe('fields the Responses API does not have', () => {
+  test('translated for another provider: dropped with a warning naming each', async () => {
+    const answer = await responses({ model: anthropicDescriptor.model, input: 'Hi', stop: ['END'], foo_bar: 1, metadata: { ticket: 'T-8' } });
+    expect(answer.status).toBe(200);
+    const warnings = answer.headers.get('x-keyway-warnings') ?? '';
+    expect(warnings).toContain("ignored 'stop': not a Responses API field");
+    expect(warnings).toContain("ignored 'foo_bar': not a Responses API field");
+    expect(warnings).not.toContain('metadata');
+    expect(upstream('anthropic').body).not.toHaveProperty('stop_sequences');
+  });
+});
+
 describe('a stored conversation across providers', () => {
   test('OpenAI searches natively, Anthropic continues it by id, OpenAI again gets every item back', async () => {
     const first = (await client.responses.create({
