@@ -10,16 +10,15 @@
 //   - A refusal caused by the other instance's reservations in flight: Retry-After 2, not midnight.
 
 import { afterAll, afterEach, describe, expect, test } from 'bun:test';
-import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
-import type { PricingService, Services } from '../../core/spec/services.ts';
+import type { PricingService } from '../../core/spec/services.ts';
 import type { UsageSummaryRow } from '../../core/spec/store.ts';
 import { RedisCounters } from '../../plugins/counters-redis/counters.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, createCostCap } from '../../policies/cost-cap/index.ts';
 import { SEED_WAIT_MS } from '../../policies/cost-cap/seeding.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
-import { ACCOUNT, context, key, outcomeOf, refusalErrorOf, TEAM, teamsSection } from '../policies/helpers.ts';
+import { ACCOUNT, context, costCapServices, key, outcomeOf, refusalErrorOf, TEAM, teamsSection } from '../policies/helpers.ts';
 import { startRedisProxy } from './proxy.ts';
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
 
@@ -64,27 +63,17 @@ function instance(url: string, keyPrefix: string, store: Store): Instance {
   const counters = new RedisCounters({ url, prefix: keyPrefix, clock, timeoutMs: 1_000, retryMs: 100 });
   made.push(counters);
   const section = teamsSection(permissions);
-  const logger = { warn() {}, info() {}, debug() {}, error() {}, child: () => logger };
-  const services = {
+  const services = costCapServices({
     clock,
     counters,
     pricing,
-    logger,
-    errors: {
-      table: ERROR_TABLE,
-      KeywayError,
-      create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options),
-      descriptorOf: descriptorFromError,
+    section,
+    async summarizeUsage() {
+      store.reads += 1;
+      await Bun.sleep(store.delayMs);
+      return booked;
     },
-    snapshot: { current: {} as never, section: () => section, refresh: async () => {} },
-    store: {
-      async summarizeUsage() {
-        store.reads += 1;
-        await Bun.sleep(store.delayMs);
-        return booked;
-      },
-    },
-  } as unknown as Services;
+  });
   return { hooks: createCostCap(services), counters };
 }
 

@@ -3,17 +3,17 @@
 // that reach no upstream).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { KeywayError } from '../../core/errors.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
-import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
-import type { PricingService, Services } from '../../core/spec/services.ts';
+import type { PricingService } from '../../core/spec/services.ts';
 import type { UsageSummaryFilter, UsageSummaryRow } from '../../core/spec/store.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, COST_CAP_PLUGIN, createCostCap } from '../../policies/cost-cap/index.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call } from '../helpers/gateway.ts';
-import { ACCOUNT, context, key, outcomeOf, refusalOf, TEAM, teamsSection } from './helpers.ts';
+import { ACCOUNT, context, costCapServices, key, outcomeOf, refusalOf, TEAM, teamsSection } from './helpers.ts';
 import { setOpenAIDailyCap, startTeamGateway, type ErrorBody, type TeamGateway, teamGatewayPerSuite } from './team-fixture.ts';
 
 // Round prices: a prompt of 10 tokens at $1/token and 100 output tokens at $0.01/token cost $11.
@@ -42,27 +42,18 @@ function fake(permissions: TeamPermissions, booked: UsageSummaryRow[] = [], shar
   const counters = shared?.counters ?? new MemoryCounters(clock);
   const state: Fake = { hooks: undefined as never, counters, clock, summaries: [], failStore: false };
   const section = teamsSection(permissions);
-  const services = {
+  const services = costCapServices({
     clock,
     counters,
     pricing,
-    logger: { warn() {}, info() {}, debug() {}, error() {}, child: () => services.logger },
-    errors: {
-      table: ERROR_TABLE,
-      KeywayError,
-      create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options),
-      descriptorOf: descriptorFromError,
+    section,
+    async summarizeUsage(filter) {
+      state.summaries.push(filter);
+      await Bun.sleep(5);
+      if (state.failStore) throw new Error('database is locked');
+      return booked;
     },
-    snapshot: { current: {} as never, section: () => section, refresh: async () => {} },
-    store: {
-      async summarizeUsage(filter: UsageSummaryFilter) {
-        state.summaries.push(filter);
-        await Bun.sleep(5);
-        if (state.failStore) throw new Error('database is locked');
-        return booked;
-      },
-    },
-  } as unknown as Services;
+  });
   state.hooks = createCostCap(services);
   return state;
 }

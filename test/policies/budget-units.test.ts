@@ -6,17 +6,17 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { budgetLimitNanos, MAX_EXACT_NANOS, toNanosCeil, toNanosFloor } from '../../core/catalog/nano-usd.ts';
+import { KeywayError } from '../../core/errors.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
-import { descriptorFromError, ERROR_TABLE, KeywayError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
-import type { PricingService, Services } from '../../core/spec/services.ts';
+import type { PricingService } from '../../core/spec/services.ts';
 import type { UsageSummaryRow } from '../../core/spec/store.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
 import { budgetKey, createCostCap } from '../../policies/cost-cap/index.ts';
 import { utcDay } from '../../policies/cost-cap/worst-case.ts';
 import { call, flushUsage } from '../helpers/gateway.ts';
-import { ACCOUNT, context, key, outcomeOf, refusalErrorOf, TEAM, teamsSection } from './helpers.ts';
+import { ACCOUNT, context, costCapServices, key, outcomeOf, refusalErrorOf, TEAM, teamsSection } from './helpers.ts';
 import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 // Round prices: 10 prompt tokens at $1 and up to 1,000 output tokens at $0.01 ($10 of output).
@@ -55,25 +55,16 @@ function fake(
   const counters = options.counters ?? new MemoryCounters(clock);
   const section = teamsSection(permissions);
   const state: Fake = { hooks: undefined as never, counters, summaries: 0 };
-  const services = {
+  const services = costCapServices({
     clock,
     counters,
     pricing: options.pricing ?? roundPricing,
-    logger: { warn() {}, info() {}, debug() {}, error() {}, child: () => services.logger },
-    errors: {
-      table: ERROR_TABLE,
-      KeywayError,
-      create: (code: never, values?: never, errorOptions?: never) => new KeywayError(code, values, errorOptions),
-      descriptorOf: descriptorFromError,
+    section,
+    async summarizeUsage() {
+      state.summaries += 1;
+      return options.booked ?? [];
     },
-    snapshot: { current: {} as never, section: () => section, refresh: async () => {} },
-    store: {
-      async summarizeUsage() {
-        state.summaries += 1;
-        return options.booked ?? [];
-      },
-    },
-  } as unknown as Services;
+  });
   state.hooks = createCostCap(services);
   return state;
 }

@@ -8,6 +8,10 @@ import type { Hooks, PluginContributions, PluginDefinition, RequestContext, Requ
 import type { Principal } from '../../core/spec/principal.ts';
 import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { Counters } from '../../core/spec/counters.ts';
+import type { PricingService, Services } from '../../core/spec/services.ts';
+import type { UsageSummaryFilter, UsageSummaryRow } from '../../core/spec/store.ts';
 import { TEAMS_SECTION, type TeamPermissions, type TeamsSection, type TeamView } from '../../plugins/teams/types.ts';
 
 export const ACCOUNT = 'acct_test';
@@ -20,6 +24,38 @@ export function teamsSection(permissions: TeamPermissions | undefined, accountId
 }
 
 const silentLogger = { warn() {}, info() {}, debug() {}, error() {}, child: () => silentLogger } as never;
+
+/** The errors service over the one error table, as the core hands it to plugins. */
+const stubErrors = {
+  table: ERROR_TABLE,
+  KeywayError,
+  create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options),
+  descriptorOf: descriptorFromError,
+  redact: redactSecrets,
+};
+
+/**
+ * What the cost cap reads of its services: a clock, counters, prices, the teams section (`section`) and
+ * the store's summary of the day's booked spend (`summarizeUsage`, where a test counts or delays reads).
+ */
+export function costCapServices(parts: {
+  clock: Clock;
+  counters: Counters;
+  pricing: PricingService;
+  section: TeamsSection;
+  summarizeUsage: (filter: UsageSummaryFilter) => Promise<UsageSummaryRow[]>;
+}): Services {
+  const { clock, counters, pricing, section, summarizeUsage } = parts;
+  return {
+    clock,
+    counters,
+    pricing,
+    logger: silentLogger,
+    errors: stubErrors,
+    snapshot: { current: {} as never, section: () => section, refresh: async () => {} },
+    store: { summarizeUsage },
+  } as unknown as Services;
+}
 
 /** The policy's hooks, set up with a snapshot whose `teams` section is `section`. */
 export async function hooksOf(plugin: PluginDefinition, section: TeamsSection = teamsSection(undefined), config: unknown = {}): Promise<Hooks> {
@@ -34,13 +70,7 @@ export async function contributionsOf(
   config: unknown = {},
 ): Promise<PluginContributions | undefined> {
   const services = {
-    errors: {
-      table: ERROR_TABLE,
-      KeywayError,
-      create: (code: never, values?: never, options?: never) => new KeywayError(code, values, options),
-      descriptorOf: descriptorFromError,
-      redact: redactSecrets,
-    },
+    errors: stubErrors,
     snapshot: { current: {} as never, section: (name: string) => (name === TEAMS_SECTION ? section : undefined), refresh: async () => {} },
     logger: silentLogger,
   };
