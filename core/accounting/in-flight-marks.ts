@@ -23,18 +23,12 @@
 // booked once each, as the usage row `estimatedRow` builds.
 
 import { ERROR_TABLE } from '../errors.ts';
-import type { UsageRecord } from '../spec/store.ts';
+import type { RequestIdentity, UsageRecord } from '../spec/store.ts';
 import type { Usage } from '../spec/vocabulary.ts';
 
 /** The request's part of an open mark, as the in-flight registry (in-flight.ts) hands it over. */
-export interface OpenRequest {
+export interface OpenRequest extends RequestIdentity {
   id: number;
-  requestId: string;
-  accountId: string;
-  gatewayKeyId: string;
-  teamId: string | null;
-  projectTag: string | null;
-  endpoint: string;
   provider: string;
   model: string;
   requestedModel: string;
@@ -61,6 +55,12 @@ export interface StreamProgress {
 /** An open mark read back, with its stream's last progress. */
 export interface UnfinishedRequest extends OpenRequest {
   progress: StreamProgress | undefined;
+}
+
+/** The identity fields alone, of a mark read back (which holds more). */
+function identityOf(request: RequestIdentity): RequestIdentity {
+  const { requestId, accountId, gatewayKeyId, teamId, projectTag, endpoint } = request;
+  return { requestId, accountId, gatewayKeyId, teamId, projectTag, endpoint };
 }
 
 export const SEALED_MARK = '["s"]\n';
@@ -224,12 +224,7 @@ export function estimatedRow(request: UnfinishedRequest, price: PriceUsage | und
   };
   const audit = request.audit;
   return {
-    requestId: request.requestId,
-    accountId: request.accountId,
-    gatewayKeyId: request.gatewayKeyId,
-    teamId: request.teamId,
-    projectTag: request.projectTag,
-    endpoint: request.endpoint,
+    ...identityOf(request),
     provider: request.provider,
     model: request.model,
     requestedModel: request.requestedModel,

@@ -24,7 +24,7 @@ import type { RouteCandidate } from '../spec/strategy.ts';
 import { openMark, progressMark, type OpenRequest } from './in-flight-marks.ts';
 import type { StreamObserver } from './stream-observer.ts';
 import { outputBound } from './usage-limits.ts';
-import { bookedProjectTag } from './usage-row.ts';
+import { requestIdentity } from './usage-row.ts';
 
 /**
  * How often calls under way are marked and streams' progress recorded. A crash loses calls started
@@ -129,13 +129,8 @@ export class InFlightRequests {
     const { context, candidate } = entry;
     const audit = context.usageAudit;
     return {
+      ...requestIdentity(context),
       id: ++this.nextId,
-      requestId: context.requestId,
-      accountId: context.principal.accountId,
-      gatewayKeyId: context.principal.keyId,
-      teamId: context.teamId ?? null,
-      projectTag: bookedProjectTag(context.projectTag, context.headers),
-      endpoint: context.endpoint,
       provider: candidate.provider,
       model: candidate.model,
       requestedModel: requestedModel(context),

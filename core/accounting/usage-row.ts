@@ -1,7 +1,7 @@
 // The usage row a finished request leaves behind.
 
 import type { AttemptRecord, RequestContext, RequestOutcome, ServedBy } from '../spec/lifecycle.ts';
-import type { UsageRecord } from '../spec/store.ts';
+import type { RequestIdentity, UsageRecord } from '../spec/store.ts';
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import { holdsClientKey, REDACTED, shownValue } from '../credentials/secret-shapes.ts';
 import { projectTagProblem } from '../wire/project-tag.ts';
@@ -47,10 +47,8 @@ function bookedAttempt(context: RequestContext): ServedBy | AttemptRecord | unde
   return last?.status !== undefined && last.status >= 200 && last.status < 300 ? last : undefined;
 }
 
-export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
-  const usage = outcome.usage;
-  const audit = context.usageAudit;
-  const booked = bookedAttempt(context);
+/** Which request, and whose, as its usage row and its in-flight mark (in-flight.ts) name it. */
+export function requestIdentity(context: RequestContext): RequestIdentity {
   return {
     requestId: context.requestId,
     accountId: context.principal.accountId,
@@ -58,6 +56,15 @@ export function usageRow(context: RequestContext, outcome: RequestOutcome): Usag
     teamId: context.teamId ?? null,
     projectTag: bookedProjectTag(context.projectTag, context.headers),
     endpoint: context.endpoint,
+  };
+}
+
+export function usageRow(context: RequestContext, outcome: RequestOutcome): UsageRecord {
+  const usage = outcome.usage;
+  const audit = context.usageAudit;
+  const booked = bookedAttempt(context);
+  return {
+    ...requestIdentity(context),
     provider: booked?.provider ?? null,
     // The model the provider said it served (a dated name for an alias), as its reports name it; else the routed one.
     model: booked === undefined ? null : (outcome.servedModel ?? booked.model),

@@ -84,14 +84,18 @@ export interface ProviderKeyReseal {
   cryptoBackend: string;
 }
 
-/** One request as booked: tokens, cost, who and where. */
-export interface UsageRecord {
+/** Which request, and whose: what a usage row and an in-flight mark (core/accounting/in-flight-marks.ts) both name. */
+export interface RequestIdentity {
   requestId: string;
   accountId: string;
   gatewayKeyId: string;
   teamId: string | null;
   projectTag: string | null;
   endpoint: string;
+}
+
+/** One request as booked: tokens, cost, who and where. */
+export interface UsageRecord extends RequestIdentity {
   provider: string | null;
   model: string | null;
   requestedModel: string;
