@@ -15,7 +15,7 @@ import { deletePrefix } from '../counters-redis/redis.ts';
 import { addProviderKeys, call, flushUsage, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { postgresReachable, sharedBackends, startInProcessInstances, TEST_REDIS_URL, within, type SharedBackends } from './instances.ts';
+import { createTeamOnEvery, postgresReachable, sharedBackends, startInProcessInstances, TEST_REDIS_URL, within, type SharedBackends } from './instances.ts';
 
 const OPENAI_KEY = 'sk-proj-ClusterBudgetDataLossOpenAIKey0001';
 const MODEL = 'gpt-4o-mini';
@@ -53,23 +53,11 @@ describe.skipIf(!reachable)('budgets when Redis loses its data under three insta
     const pricing = first.runtime.services.pricing;
     const request = body as unknown as ChatRequest;
     worstNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-    const created = await call(
-      first,
-      'POST',
-      '/v1/teams',
-      {
-        name: 'Engineering Team',
-        byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 1 } } },
-        members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-      },
-      { key: adminKey },
-    );
-    expect(created.status).toBe(201);
-    const team = (await created.json()) as { id: string; members: Array<{ api_key: string }> };
-    teamId = team.id;
-    memberKey = team.members[0]?.api_key ?? '';
-    for (const instance of instances)
-      await within(2_000, 'the team on every instance', async () => (await call(instance, 'GET', '/v1/models', undefined, { key: memberKey })).status === 200);
+    ({ id: teamId, memberKey } = await createTeamOnEvery(instances, adminKey, {
+      name: 'Engineering Team',
+      byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 1 } } },
+      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
+    }));
   }, 60_000);
 
   afterAll(async () => {

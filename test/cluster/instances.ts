@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from '../counters-redis/redis.ts';
-import { OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { FROM_SOURCE, REPOSITORY_ROOT, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from '../store-postgres/database.ts';
 
@@ -78,6 +78,24 @@ export async function within(timeoutMs: number, what: string, check: () => Promi
     await Bun.sleep(pollMs);
   }
   return performance.now() - started;
+}
+
+/**
+ * Creates a team on the first instance with the account admin's key and waits until its first member's
+ * key is known on every instance (each reloads its snapshot on the change). Answers that member's key.
+ */
+export async function createTeamOnEvery(
+  instances: readonly TestGateway[],
+  adminKey: string,
+  team: Record<string, unknown>,
+): Promise<{ id: string; memberKey: string }> {
+  const created = await call(instances[0] as TestGateway, 'POST', '/v1/teams', team, { key: adminKey });
+  if (created.status !== 201) throw new Error(`POST /v1/teams answered ${created.status}: ${await created.text()}`);
+  const answer = (await created.json()) as { id: string; members: Array<{ api_key: string }> };
+  const memberKey = answer.members[0]?.api_key ?? '';
+  for (const instance of instances)
+    await within(2_000, 'the team on every instance', async () => (await call(instance, 'GET', '/v1/models', undefined, { key: memberKey })).status === 200);
+  return { id: answer.id, memberKey };
 }
 
 export function percentile(values: number[], fraction: number): number {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { addProviderKeys, call, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { postgresReachable, sharedBackends, startInProcessInstances, within, type SharedBackends } from './instances.ts';
+import { createTeamOnEvery, postgresReachable, sharedBackends, startInProcessInstances, within, type SharedBackends } from './instances.ts';
 
 const OPENAI_KEY = 'sk-proj-ClusterSharedStateOpenAIKey00000001';
 // gpt-4o with max_tokens 1000 may cost about $0.01: above the $0.005 threshold.
@@ -43,22 +43,12 @@ describe.skipIf(!reachable)('three instances sharing state over Redis', () => {
     adminKey = a().defaultAdminKey;
     const [stored] = await addProviderKeys(a(), [{ name: 'openai', api_key: OPENAI_KEY }], adminKey);
     keyId = String(stored?.key_id ?? '');
-    const created = await call(
-      a(),
-      'POST',
-      '/v1/teams',
-      {
-        name: 'Engineering Team',
-        byok_permissions: { providers: { openai: { enabled: true, require_approval_above: 0.005 } } },
-        rate_limits: { requests_per_minute: 1000 },
-        members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-      },
-      { key: adminKey },
-    );
-    expect(created.status).toBe(201);
-    memberKey = ((await created.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
-    for (const instance of instances)
-      await within(2_000, 'the team on every instance', async () => (await call(instance, 'GET', '/v1/models', undefined, { key: memberKey })).status === 200);
+    ({ memberKey } = await createTeamOnEvery(instances, adminKey, {
+      name: 'Engineering Team',
+      byok_permissions: { providers: { openai: { enabled: true, require_approval_above: 0.005 } } },
+      rate_limits: { requests_per_minute: 1000 },
+      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
+    }));
   }, 60_000);
 
   afterAll(async () => {
