@@ -2,9 +2,10 @@
 // or DELETE whose key a management guard authenticated (guarded() for core routes, the plugin route
 // wrapper for plugin routes that declare a role), the core builds one AdminAction and hands it to
 // each plugin's `adminActions` observer. Inference routes authenticate through the lifecycle, never
-// through a guard, so they are never reported here. Observers run before the answer is sent (so a
-// client that reads the audit log next sees its action) and only queue in memory; their errors are
-// logged, never awaited.
+// through a guard, so they are never reported here. Observers run before the answer is sent, and the
+// answer waits for the promise an observer returns: the audit plugin writes the event to the database
+// then, so a client that reads the log next sees its action whichever worker or instance answers the
+// read. Management calls are rare and off the request path; their errors are logged, never answered.
 
 import type { Logger } from '../logger.ts';
 import type { AdminAction, HttpMethod } from '../spec/plugin.ts';
@@ -23,35 +24,40 @@ export interface AdminActionContext {
   response: unknown;
 }
 
-/** The function app.ts runs after every route's handler; it returns nothing, so the answer is untouched. */
+/**
+ * The function app.ts runs after every management route's handler: it never changes the answer, and
+ * returns a promise (never rejected) while an observer's work must end before the answer is sent.
+ */
 export function createAdminActionEmitter(options: {
   observers: PluginSet['adminActionObservers'];
   logger: Logger;
   now: () => number;
   clientAddress: (request: Request) => string | undefined;
-}): (context: AdminActionContext) => void {
+}): (context: AdminActionContext) => Promise<void> | undefined {
   const { observers, logger } = options;
   return (context) => {
-    if (observers.length === 0 || !MUTATING.has(context.request.method)) return;
+    if (observers.length === 0 || !MUTATING.has(context.request.method)) return undefined;
     const note = actionNoteOf(context.request);
-    if (note === undefined || !(context.response instanceof Response)) return;
+    if (note === undefined || !(context.response instanceof Response)) return undefined;
     let action: AdminAction;
     try {
       action = buildAction(context, note, options);
     } catch (error) {
       logger.error({ route: context.route, error: error instanceof Error ? error.message : String(error) }, 'could not describe a management action');
-      return;
+      return undefined;
     }
+    const pending: Array<Promise<void>> = [];
     for (const { plugin, value: observe } of observers) {
       const failed = (error: unknown) =>
         logger.error({ plugin, route: action.route, error: error instanceof Error ? error.message : String(error) }, 'admin action observer failed');
       try {
         const result = observe(action);
-        if (result instanceof Promise) result.catch(failed);
+        if (result instanceof Promise) pending.push(result.catch(failed));
       } catch (error) {
         failed(error);
       }
     }
+    return pending.length === 0 ? undefined : Promise.all(pending).then(() => undefined);
   };
 }
 

@@ -110,7 +110,10 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
   for (const route of pluginRoutes.filter((candidate) => candidate.role === undefined))
     addPluginRoute(app as unknown as Elysia, runtime, route, clientAddress, upgrade);
   app
-    .onAfterHandle(({ request, route, params, responseValue }) => observeAdminAction({ request, route, params, response: responseValue }))
+    // Awaited: an observer's work (the audit event's write) ends before the answer is sent.
+    .onAfterHandle(async ({ request, route, params, responseValue }) => {
+      await observeAdminAction({ request, route, params, response: responseValue });
+    })
     .post('/v1/providers/keys', ({ request }) => providerKeyRoutes.add(runtime, request), documented(routeDocs.addProviderKeys))
     .get('/v1/providers', ({ request }) => providerKeyRoutes.list(runtime, request), documented(routeDocs.listProviderKeys))
     .delete('/v1/providers/keys/:id', ({ request, params }) => providerKeyRoutes.remove(runtime, request, params), documented(routeDocs.removeProviderKey))

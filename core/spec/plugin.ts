@@ -169,8 +169,10 @@ export interface AdminAction {
 }
 
 /**
- * Called once per management action, after the route answered and before the answer is sent: do
- * in-memory work only (queue it). A throw or a rejection is logged and never reaches the client.
+ * Called once per management action, after the route answered and before the answer is sent. A
+ * returned promise is awaited before the answer goes out (the audit plugin writes the event then, so
+ * the log holds it on every worker and instance as soon as the client has its answer); keep it short.
+ * A throw or a rejection is logged and never reaches the client.
  */
 export type AdminActionObserver = (action: AdminAction) => void | Promise<void>;
 

@@ -108,7 +108,9 @@ export const auditPlugin = definePlugin({
     const now = () => new Date(services.clock.now()).toISOString();
     return {
       migrations: AUDIT_MIGRATIONS,
-      adminActions: (action: AdminAction) => queue.push(adminEvent(action)),
+      // Written before the action's answer is sent: whichever worker or instance serves the next read
+      // of the log finds it in the database (docs/audit.md, "Freshness").
+      adminActions: (action: AdminAction) => queue.record(adminEvent(action)),
       keyDecryptions: (event) => queueDecryptionEvent(queue, event, (accountId) => compliance.settingsOf(accountId).key_access_logs),
       hooks: {
         // Marked before the upstream call, while the core still holds the body text the fingerprint
@@ -139,9 +141,9 @@ export const auditPlugin = definePlugin({
           summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
           handle: async ({ request, principal }) => {
             const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
-            // What this process queued is written first, so a change, and a request (its usage row), is in
-            // the log as soon as its answer is. A store that refuses the usage rows now leaves them queued:
-            // the log is read as it stands.
+            // What this process queued (key access events, usage rows) is written first, so a request is in
+            // the log as soon as its answer is (admin events were written before theirs). A store that
+            // refuses the usage rows now leaves them queued: the log is read as it stands.
             await queue.flush();
             await services.usageQueue.flush().catch(() => undefined);
             return services.http.json(await readAuditEvents(services, query, PLATFORM_SCOPE, retentionCutoffs(services, defaultRetentionDays)));

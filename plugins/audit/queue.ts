@@ -1,6 +1,8 @@
-// Audit events reach the database in batches: observers and the account hook only push in memory;
-// a job (and every read of the log) writes what is queued. A failed write keeps the batch for the next
-// try; past MAX_QUEUED the oldest events are dropped and counted in the log, never blocking a request.
+// Audit events reach the database in batches: the account hook (key access) only pushes in memory;
+// a job (and every read of the log) writes what is queued. An admin event is written before its
+// management call answers (`record`): the log must hold it for a read on any worker or instance. A
+// failed write keeps the batch for the next try; past MAX_QUEUED the oldest events are dropped and
+// counted in the log, never blocking a request.
 
 import type { Logger } from '../../core/logger.ts';
 import type { Services } from '../../core/spec/services.ts';
@@ -67,6 +69,15 @@ export class AuditQueue {
       this.dropped++;
     }
     this.pending.push(event);
+  }
+
+  /**
+   * Queues the event and writes the queue now, with it. For management actions, which are rare: the
+   * request path only pushes. A write that fails keeps the event queued for the job's next try.
+   */
+  async record(event: PendingEvent): Promise<void> {
+    this.push(event);
+    await this.flush();
   }
 
   /** Writes everything queued so far; concurrent callers wait for the same write, then for theirs. */

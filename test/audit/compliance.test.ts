@@ -262,17 +262,38 @@ describe('FIPS-140-2 is met only with a backend that declares a validated module
 });
 
 describe('shutdown', () => {
-  test('events still queued are written before the store closes', async () => {
-    const own = await startTestGateway({ probes: false, env: { KEYWAY_AUDIT_FLUSH_MS: '600000' } });
-    const response = await call(own, 'POST', '/v1/keys', { name: 'last words' }, { key: OPERATOR_KEY });
-    expect(response.status).toBe(201);
-    await own.server.stop();
-    const database = new Database(join(own.dataDirectory, 'keyway.db'), { readonly: true });
+  test('events still queued (key access: the request path only queues) are written before the store closes', async () => {
+    const own = await startTestGateway({ probes: false, env: { KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`, KEYWAY_AUDIT_FLUSH_MS: '600000' } });
+    const readRows = () => {
+      const database = new Database(join(own.dataDirectory, 'keyway.db'), { readonly: true });
+      try {
+        return database.query('SELECT type, action FROM audit_events ORDER BY id').all() as Array<{ type: string; action: string }>;
+      } finally {
+        database.close();
+      }
+    };
     try {
-      const rows = database.query("SELECT action FROM audit_events WHERE type = 'admin'").all() as Array<{ action: string }>;
-      expect(rows.map((row) => row.action)).toEqual(['POST /v1/keys']);
+      await addProviderKeys(own, [{ name: 'openai', api_key: PROVIDER_KEY }], own.defaultAdminKey);
+      expect((await call(own, 'PUT', '/v1/settings/compliance', { key_access_logs: true }, { key: own.defaultAdminKey })).status).toBe(200);
+      const chat = await call(
+        own,
+        'POST',
+        '/v1/chat/completions',
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+        { key: own.defaultAdminKey },
+      );
+      expect(chat.status).toBe(200);
+      await chat.text();
+      // Admin events are written before their answer; the key access event waits in the queue.
+      expect(readRows().map((row) => row.type)).toEqual(['admin', 'admin']);
+      await own.server.stop();
+      expect(readRows().map((row) => `${row.type} ${row.action}`)).toEqual([
+        'admin POST /v1/providers/keys',
+        'admin PUT /v1/settings/compliance',
+        'key_access provider_key.decrypt',
+        'key_access provider_key.use',
+      ]);
     } finally {
-      database.close();
       rmSync(own.dataDirectory, { recursive: true, force: true });
     }
   });
