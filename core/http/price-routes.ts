@@ -244,16 +244,22 @@ export const priceRoutes = {
     } catch (error) {
       if (!(error instanceof PriceFileError)) throw error;
       runtime.logger.error({ path: runtime.prices.file.path, error: error.message }, 'KEYWAY_PRICES_FILE refused on reload; the table in use stays');
+      // A refusal is news too: every member re-reads, so each shows this error as `file.error`, not an older one.
+      tellClusterToReload(runtime);
       throw new KeywayError('invalid_request', {
         detail: `KEYWAY_PRICES_FILE ${runtime.prices.file.path} refused: ${error.message}. The price table in use is unchanged.`,
       });
     }
-    // The other workers (KEYWAY_WORKERS) or instances re-read their file too: one table everywhere.
-    Promise.resolve(runtime.cluster.publish(CLUSTER_TOPICS.pricesFile, '')).catch((failure: unknown) =>
-      runtime.logger.warn({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not tell the cluster to reload the price file'),
-    );
+    tellClusterToReload(runtime);
     const file = fileStatus(runtime);
     recordChange(request, { after: file });
     return json({ reloaded: true, file });
   }),
 };
+
+/** The other workers (KEYWAY_WORKERS) or instances re-read their file too: one table, and one file status, everywhere. */
+function tellClusterToReload(runtime: Runtime): void {
+  Promise.resolve(runtime.cluster.publish(CLUSTER_TOPICS.pricesFile, '')).catch((failure: unknown) =>
+    runtime.logger.warn({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not tell the cluster to reload the price file'),
+  );
+}

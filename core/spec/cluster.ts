@@ -44,6 +44,6 @@ export const CLUSTER_TOPICS = {
   config: 'config',
   /** Key cooldowns and provider circuit changes (core/routing/health/shared.ts): JSON, see HealthEvent. */
   health: 'health',
-  /** POST /v1/platform/prices/reload on one member: every other re-reads its KEYWAY_PRICES_FILE too. */
+  /** POST /v1/platform/prices/reload on one member, accepted or refused: every other re-reads its KEYWAY_PRICES_FILE too. */
   pricesFile: 'prices-file',
 } as const;
