@@ -188,6 +188,30 @@ describe('KEYWAY_WORKERS=2', () => {
     expect([...(await workersHonouringSession(dashboardSession))].sort()).toEqual(['1', '2']);
   });
 
+  /** Each worker refuses one request of a team whose cap holds none, which loads its tokenizer. */
+  async function warmTokenizers(): Promise<void> {
+    const created = await send(
+      '/v1/teams',
+      authorized(adminKey, {
+        name: 'Tokenizer Warm-up Team',
+        byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 0.000001 } } },
+        members: [{ email: 'warm@company.com', role: 'developer', byok_access: true }],
+      }),
+    );
+    expect(created.status).toBe(201);
+    const warmKey = ((await created.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
+    await Bun.sleep(300);
+    const refusedBy = new Set<string>();
+    const warmed = await until(async () => {
+      const response = await send('/v1/chat/completions', authorized(warmKey, { model: MODEL, messages, max_tokens: MAX_TOKENS }));
+      await response.arrayBuffer();
+      expect(response.status).toBe(402);
+      refusedBy.add(response.headers.get('x-keyway-worker') ?? '');
+      return refusedBy.size === 2;
+    }, 30_000);
+    expect(warmed).toBe(true);
+  }
+
   test(`the budget race: ${REQUESTS} concurrent requests over both workers serve exactly what the cap holds`, async () => {
     // The worst case of one request, priced as the gateway prices it; the cap holds FITS of them and half another.
     const pricer = await startTestGateway({ probes: false, logLevel: 'warn' });
@@ -209,6 +233,10 @@ describe('KEYWAY_WORKERS=2', () => {
     const racerKey = team.members[0]?.api_key ?? '';
     // Both workers know the new key before the race starts.
     await Bun.sleep(300);
+    // A refusal counts the prompt again with the provider's tokenizer, which each worker loads on first
+    // use (seconds on a busy machine): loaded beforehand, so a request refused during the race retries
+    // while every admitted one is still in flight (else an early one settles first and a later one fits).
+    await warmTokenizers();
     const upstreamBefore = simulator.inferenceRequests().length;
     // Every upstream answer waits, so every reservation is made before any settles.
     simulator.setSticky({ kind: 'delay', delayMs: 1500 });
