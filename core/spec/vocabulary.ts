@@ -104,6 +104,14 @@ export interface RoutingOptions {
   [extra: string]: unknown;
 }
 
+/**
+ * Set by a dialect whose request says in its own words whether the client wants to see the model's
+ * reasoning (the Responses API's `reasoning.summary`), for providers that return it only when asked
+ * (Gemini's `includeThoughts`). A symbol, so no provider's body ever carries it; unset, each provider
+ * reads the chat fields (`reasoning_effort`, `thinking`).
+ */
+export const REASONING_WANTED: unique symbol = Symbol('reasoning wanted');
+
 /** An OpenAI Chat Completions request body plus Keyway's `provider` and `routing` extras. */
 export interface ChatRequest {
   model: string;
@@ -123,6 +131,7 @@ export interface ChatRequest {
   user?: string;
   provider?: string;
   routing?: RoutingOptions;
+  [REASONING_WANTED]?: boolean;
   [extra: string]: unknown;
 }
 

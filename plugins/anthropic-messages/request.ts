@@ -249,6 +249,14 @@ function toolCallFrom(block: Block, path: string): ToolCall {
   return { id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } };
 }
 
+/**
+ * Gemini takes no thought text back: the thought signatures it needs on a replayed function call ride
+ * in the tool_use id (providers/google/response.ts), so dropping the thinking blocks loses nothing.
+ */
+function replaysWithoutThinking(target: string | undefined): boolean {
+  return target === 'google';
+}
+
 function assistantMessage(content: Block[] | string, path: string, translation: Translation): ChatMessage {
   if (typeof content === 'string') return { role: 'assistant', content };
   let text = '';
@@ -259,7 +267,7 @@ function assistantMessage(content: Block[] | string, path: string, translation: 
     else if (block.type === 'tool_use') toolCalls.push(toolCallFrom(block, `${path}[${position}]`));
     else if (block.type === 'thinking' || block.type === 'redacted_thinking') {
       if (translation.native) thinkingBlocks.push(block);
-      else warnOnce(translation, 'dropped thinking blocks: only Anthropic can replay them');
+      else if (!replaysWithoutThinking(translation.target)) warnOnce(translation, 'dropped thinking blocks: only Anthropic can replay them');
     } else warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
   });
   const message: ChatMessage = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text };

@@ -5,7 +5,16 @@
 // not refused here: it is recorded as `nativeOnly`, the refusal a route without that API answers.
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
+import {
+  REASONING_WANTED,
+  type ChatMessage,
+  type ChatRequest,
+  type ContentPart,
+  type ResponseFormat,
+  type ToolCall,
+  type ToolChoice,
+  type ToolDefinition,
+} from '../../core/spec/vocabulary.ts';
 import { checkSamplingRanges, isFiniteNumber, OPENAI_SAMPLING_RANGES } from '../../core/wire/request-validation.ts';
 
 type Json = Record<string, unknown>;
@@ -426,5 +435,8 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   if (typeof verbosity === 'string') request.verbosity = verbosity;
   const reasoning = body.reasoning;
   if (isObject(reasoning) && typeof reasoning.effort === 'string') request.reasoning_effort = reasoning.effort;
+  // OpenAI returns reasoning text only when a summary is asked for (`generate_summary` is its older
+  // name); a provider that shows its reasoning only on request (Gemini) is asked exactly then.
+  request[REASONING_WANTED] = isObject(reasoning) && (typeof reasoning.summary === 'string' || typeof reasoning.generate_summary === 'string');
   return { request, warnings: [], customTools, inputItems, nativeOnly: needs.nativeOnly, translationWarnings };
 }

@@ -9,7 +9,7 @@ import { PROVIDER_NAME } from './errors.ts';
 import { decodeToolCallId, type GeminiPart } from './response.ts';
 import { safetySettingsFrom } from './safety.ts';
 import { toGeminiParameters, toGeminiSchema } from './schema.ts';
-import { thinkingConfigForEffort, thinkingConfigForThinking } from './thinking.ts';
+import { thinkingConfigFor } from './thinking.ts';
 
 export interface GeminiContent {
   role: 'user' | 'model';
@@ -277,17 +277,11 @@ function buildGenerationConfig(request: ChatRequest, settings: ProviderKeySettin
     seed: numberOrUndefined(request.seed),
     presencePenalty: numberOrUndefined(request.presence_penalty),
     frequencyPenalty: numberOrUndefined(request.frequency_penalty),
-    thinkingConfig: thinkingConfigFor(request, context),
+    thinkingConfig: thinkingConfigFor(request, context.model, context.warnings),
     ...responseFormatConfig(request.response_format),
   };
   for (const key of Object.keys(config)) if (config[key] === undefined) delete config[key];
   return config;
-}
-
-/** Anthropic's `thinking` object, when the client sent one, wins over `reasoning_effort` (as on Anthropic). */
-function thinkingConfigFor(request: ChatRequest, context: TranslationContext): Record<string, unknown> | undefined {
-  if (request.thinking !== undefined && request.thinking !== null) return thinkingConfigForThinking(request.thinking, context.model, context.warnings);
-  return thinkingConfigForEffort(request.reasoning_effort, context.model, context.warnings);
 }
 
 function stopSequences(stop: ChatRequest['stop']): string[] | undefined {

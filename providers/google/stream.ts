@@ -145,14 +145,10 @@ function candidateParts(candidate: GeminiCandidate, state: StreamState): void {
     }
     if (text.length > 0) parts.push({ type: 'text-delta', index, text });
     text = '';
+    // A thought's signature is Gemini's, not an Anthropic thinking signature: the ones Gemini needs
+    // back (on function calls) ride in the tool-call id, so thoughts carry none, as when not streamed.
     if (hasFunctionCall(part)) toolCallParts(index, toolCallFromPart(part, state.nextToolCallId), state);
-    else if (typeof part.text === 'string' && part.text.length > 0) {
-      parts.push(
-        part.thoughtSignature === undefined
-          ? { type: 'reasoning-delta', index, text: part.text }
-          : { type: 'reasoning-delta', index, text: part.text, signature: part.thoughtSignature },
-      );
-    }
+    else if (typeof part.text === 'string' && part.text.length > 0) parts.push({ type: 'reasoning-delta', index, text: part.text });
   }
   if (text.length > 0) parts.push({ type: 'text-delta', index, text });
   if (candidate.finishReason !== undefined) finishPart(candidate, index, state);

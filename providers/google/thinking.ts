@@ -1,7 +1,10 @@
 // Reasoning requests → Gemini's `thinkingConfig`: OpenAI's `reasoning_effort`, and Anthropic's
 // `thinking` object (`{type: 'enabled', budget_tokens}`, `disabled`, `adaptive`), which an Anthropic
 // client on /v1/messages sends (QA15 F3). Gemini 3 takes levels, Gemini 2.5 token budgets; models
-// before 2.5 do not think. `includeThoughts` is never set: thought text is not asked for either way.
+// before 2.5 do not think. `includeThoughts` is set when the client asked to see the reasoning
+// (thoughtsWanted): Gemini bills its thoughts either way, and without it returns none of their text.
+
+import { REASONING_WANTED, type ChatRequest } from '../../core/spec/vocabulary.ts';
 
 type ThinkingConfig = Record<string, unknown>;
 
@@ -91,4 +94,37 @@ export function thinkingConfigForThinking(thinking: unknown, model: string, warn
   const sent = Math.min(max, Math.max(min, budget));
   if (sent !== budget) warnings.push(`google: thinking budget_tokens ${budget} is outside ${model}'s range ${min}–${max}; sent ${sent}`);
   return { thinkingBudget: sent };
+}
+
+/**
+ * Whether the client asked to see the reasoning, as LiteLLM and OpenRouter read it: a dialect that
+ * says so itself (the Responses API's `reasoning.summary`, REASONING_WANTED) is believed; Anthropic's
+ * `thinking` enabled or adaptive returns thinking blocks unless its `display` is `omitted`; a
+ * `reasoning_effort` other than `none` returns the reasoning, as Anthropic's thinking does on chat.
+ * `config` is what the request's thinking became: a setting dropped with a warning asks for nothing.
+ */
+function thoughtsWanted(request: ChatRequest, config: ThinkingConfig | undefined): boolean {
+  const { thinking, reasoning_effort: effort } = request;
+  if (isRecord(thinking) && (thinking.type === 'disabled' || thinking.display === 'omitted')) return false;
+  if (thinking === undefined || thinking === null) {
+    if (typeof effort === 'string' && effort.toLowerCase() === 'none') return false;
+  }
+  const wanted = request[REASONING_WANTED];
+  if (typeof wanted === 'boolean') return wanted;
+  if (isRecord(thinking)) return thinking.type === 'adaptive' || (thinking.type === 'enabled' && config !== undefined);
+  return config !== undefined;
+}
+
+/**
+ * The request's thinkingConfig: Anthropic's `thinking` object, when the client sent one, wins over
+ * `reasoning_effort` (as on Anthropic), and `includeThoughts` joins it when the client asked to see the
+ * reasoning of a model that thinks.
+ */
+export function thinkingConfigFor(request: ChatRequest, model: string, warnings: string[]): ThinkingConfig | undefined {
+  const config =
+    request.thinking !== undefined && request.thinking !== null
+      ? thinkingConfigForThinking(request.thinking, model, warnings)
+      : thinkingConfigForEffort(request.reasoning_effort, model, warnings);
+  if (!thinks(generationOf(model)) || !thoughtsWanted(request, config)) return config;
+  return { ...config, includeThoughts: true };
 }

@@ -226,12 +226,12 @@ describe("/v1/messages: Anthropic's thinking reaches Gemini as its thinkingConfi
   const thinkingRequest = (model: string, thinking: Record<string, unknown>) =>
     call(gateway, 'POST', '/v1/messages', { model, max_tokens: 3000, thinking, messages: [{ role: 'user', content: 'think' }] });
 
-  test('enabled: budget_tokens is the thinkingBudget, with no warning', async () => {
+  test('enabled: budget_tokens is the thinkingBudget, the thoughts asked for (Anthropic returns thinking blocks), with no warning', async () => {
     const response = await thinkingRequest('gemini-2.5-flash', { type: 'enabled', budget_tokens: 1024 });
     expect(response.status).toBe(200);
     expect(response.headers.get('x-keyway-warnings')).toBeNull();
     const sent = google.inferenceRequests()[0]?.body as { generationConfig: unknown };
-    expect(sent.generationConfig).toEqual({ maxOutputTokens: 3000, thinkingConfig: { thinkingBudget: 1024 } });
+    expect(sent.generationConfig).toEqual({ maxOutputTokens: 3000, thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } });
   });
 
   test('disabled: no thinking (budget 0)', async () => {

@@ -5,7 +5,7 @@ import { createLogger } from '../../core/logger.ts';
 
 const silentServicesLogger = createLogger('silent', { write: () => undefined } as never);
 import type { CallContext, ProviderCredential, ProviderKeySettings } from '../../core/spec/plugin.ts';
-import type { ChatRequest, StreamPart, ToolCall } from '../../core/spec/vocabulary.ts';
+import { REASONING_WANTED, type ChatRequest, type StreamPart, type ToolCall } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError } from '../../providers/google/errors.ts';
 import { createGoogleAdapter, googleProviderPlugin } from '../../providers/google/index.ts';
 import { buildGeminiRequest } from '../../providers/google/request.ts';
@@ -15,7 +15,7 @@ import { toGeminiParameters } from '../../providers/google/schema.ts';
 import { geminiStreamParts } from '../../providers/google/stream.ts';
 import type { Fault } from '../simulators/common.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
-import { bytesInPieces, collect } from './provider-test-kit.ts';
+import { bytesInPieces, collect, streamOf } from './provider-test-kit.ts';
 
 const FIXTURES = `${import.meta.dir}/../fixtures/google`;
 const API_KEY = 'AIzaSyTEST-google-key-0123456789abcdefXYZ';
@@ -140,6 +140,32 @@ describe('request translation (rules)', () => {
   test('a function without parameters declares none (Gemini rejects empty properties)', () => {
     expect(toGeminiParameters({ type: 'object', properties: {}, additionalProperties: false })).toBeUndefined();
     expect(toGeminiParameters(undefined)).toBeUndefined();
+  });
+});
+
+describe('thoughts shown when the client asked (includeThoughts)', () => {
+  const question: ChatRequest = { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Think.' }] };
+  const thinkingConfig = (request: ChatRequest, model = 'gemini-2.5-flash') =>
+    (buildGeminiRequest(request, model, {}, []).generationConfig as Record<string, unknown> | undefined)?.thinkingConfig;
+
+  test("the Responses API's reasoning.summary asks for thoughts even without an effort, and its absence asks for none", () => {
+    expect(thinkingConfig({ ...question, [REASONING_WANTED]: true })).toEqual({ includeThoughts: true });
+    expect(thinkingConfig({ ...question, reasoning_effort: 'low', [REASONING_WANTED]: false })).toEqual({ thinkingBudget: 1024 });
+    expect(thinkingConfig({ ...question, reasoning_effort: 'low', [REASONING_WANTED]: true })).toEqual({ thinkingBudget: 1024, includeThoughts: true });
+  });
+
+  test('no thoughts are asked for when thinking is off, the model does not think, or nothing asked', () => {
+    expect(thinkingConfig({ ...question, reasoning_effort: 'none', [REASONING_WANTED]: true })).toEqual({ thinkingBudget: 0 });
+    expect(thinkingConfig({ ...question, thinking: { type: 'disabled' } })).toEqual({ thinkingBudget: 0 });
+    expect(thinkingConfig({ ...question, reasoning_effort: 'none' }, 'gemini-2.5-pro')).toEqual({ thinkingBudget: 128 });
+    expect(thinkingConfig({ ...question, [REASONING_WANTED]: true }, 'gemini-2.0-flash')).toBeUndefined();
+    expect(thinkingConfig(question)).toBeUndefined();
+  });
+
+  test("a streamed thought carries no signature: Gemini's is not an Anthropic thinking signature", async () => {
+    const sse = `data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text: 'Hmm.', thought: true, thoughtSignature: 'c2ln' }], role: 'model' }, index: 0 }] })}\r\n\r\n`;
+    const parts = await collect(geminiStreamParts(streamOf(sse), new AbortController().signal, 'gemini-2.5-flash'));
+    expect(parts.find((part) => part.type === 'reasoning-delta')).toEqual({ type: 'reasoning-delta', index: 0, text: 'Hmm.' });
   });
 });
 

@@ -19,6 +19,8 @@ export interface CohereModel {
   contextLength: number;
   /** Embedding width for embed models. */
   dimensions?: number;
+  /** A reasoning model (command-a-reasoning): it thinks unless `thinking.type` is `disabled`. */
+  reasoning?: boolean;
 }
 
 export interface ValidatedCohereChat {
@@ -30,6 +32,8 @@ export interface ValidatedCohereChat {
   maxTokens: number | undefined;
   stopSequences: string[];
   stream: boolean;
+  /** The model thinks before it answers: its thinking comes back as a `thinking` content block. */
+  thinks: boolean;
 }
 
 const docs = 'For proper usage, please refer to https://docs.cohere.com/reference/chat';
@@ -141,6 +145,7 @@ export function validateCohereChat(body: unknown, models: CohereModel[]): Valida
     maxTokens: body.max_tokens as number | undefined,
     stopSequences: stopSequences as string[],
     stream: body.stream === true,
+    thinks: model.reasoning === true && !(isObject(body.thinking) && body.thinking.type === 'disabled'),
   };
 }
 

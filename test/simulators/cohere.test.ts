@@ -191,6 +191,27 @@ describe('streaming', () => {
     expect(response.text).not.toContain('[DONE]');
   });
 
+  test('a reasoning model thinks first, in a thinking block billed as output, unless thinking is disabled; streamed as its own content block', async () => {
+    const reasoning = { model: 'command-a-reasoning-08-2025', messages: [user('why?')] };
+    const answer = await post({ ...reasoning, thinking: { type: 'enabled', token_budget: 512 } });
+    expect(answer.json.message.content).toEqual([
+      { type: 'thinking', thinking: 'Thinking about: why?' },
+      { type: 'text', text: 'Echo: why?' },
+    ]);
+    expect(answer.json.usage.billed_units.output_tokens).toBe(countTokens('Thinking about: why?') + countTokens('Echo: why?'));
+    const quiet = await post({ ...reasoning, thinking: { type: 'disabled' } });
+    expect(quiet.json.message.content).toEqual([{ type: 'text', text: 'Echo: why?' }]);
+    expect((await post({ ...base, messages: [user('why?')] })).json.message.content).toEqual([{ type: 'text', text: 'Echo: why?' }]);
+    const list = events((await post({ ...reasoning, stream: true })).text);
+    expect(list.filter((item) => item.event === 'content-start').map((item) => [item.data.index, item.data.delta.message.content.type])).toEqual([
+      [0, 'thinking'],
+      [1, 'text'],
+    ]);
+    const deltas = list.filter((item) => item.event === 'content-delta');
+    expect(deltas.map((item) => item.data.delta.message.content.thinking ?? '').join('')).toBe('Thinking about: why?');
+    expect(deltas.map((item) => item.data.delta.message.content.text ?? '').join('')).toBe('Echo: why?');
+  });
+
   test('tool stream: plan deltas, one object per tool-call-start, argument deltas', async () => {
     const list = events((await post({ ...base, stream: true, tools: [weather, clock], messages: [user('call all tools')] })).text);
     expect(list.some((item) => item.event === 'tool-plan-delta')).toBe(true);
@@ -236,7 +257,7 @@ describe('embeddings and models', () => {
     expect(first.models.map((model: any) => model.name)).toEqual(['command-a-03-2025', 'command-r-plus']);
     const rest = await get(`?page_size=10&page_token=${first.next_page_token}`);
     expect(rest.next_page_token).toBeUndefined();
-    expect(rest.models).toHaveLength(4);
+    expect(rest.models).toHaveLength(5);
     const embedOnly = await get('?endpoint=embed');
     expect(embedOnly.models.map((model: any) => model.name)).toEqual(['embed-english-v3.0', 'embed-v4.0']);
     expect(first.models[0]).toMatchObject({ endpoints: ['chat'], context_length: 256_000, finetuned: false });

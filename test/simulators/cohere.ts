@@ -30,6 +30,7 @@ export const defaultCohereModels: CohereModel[] = [
   { name: 'command-r-plus', endpoints: ['chat'], contextLength: 128_000 },
   { name: 'command-r', endpoints: ['chat'], contextLength: 128_000 },
   { name: 'command-r7b-12-2024', endpoints: ['chat'], contextLength: 128_000 },
+  { name: 'command-a-reasoning-08-2025', endpoints: ['chat'], contextLength: 256_000, reasoning: true },
   { name: 'embed-english-v3.0', endpoints: ['embed'], contextLength: 512, dimensions: 1_024 },
   { name: 'embed-v4.0', endpoints: ['embed'], contextLength: 128_000, dimensions: 1_536 },
 ];
@@ -131,6 +132,9 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined, promptSe
   while (trailing > 0 && messages[trailing - 1]?.role === 'tool') trailing--;
   const results = messages.slice(trailing).map((message) => contentText(message.content));
   const imageCount = lastUser && Array.isArray(lastUser.content) ? lastUser.content.filter((block) => isObject(block) && block.type === 'image_url').length : 0;
+  // A reasoning model thinks first, in a `thinking` content block; its thinking is billed as output.
+  const thinking = validated.thinks ? `Thinking about: ${lastUser ? contentText(lastUser.content) : ''}` : undefined;
+  const thinkingTokens = thinking === undefined ? 0 : countTokens(thinking);
   const plan = planReply({
     lastUserText: lastUser ? contentText(lastUser.content) : '',
     imageCount,
@@ -140,7 +144,7 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined, promptSe
     forcedTool: undefined,
     parallelToolCalls: true,
     jsonMode: validated.jsonMode,
-    maxTokens: validated.maxTokens,
+    maxTokens: validated.maxTokens === undefined ? undefined : Math.max(0, validated.maxTokens - thinkingTokens),
     stopSequences: validated.stopSequences,
   });
   let message: JsonObject;
@@ -160,6 +164,10 @@ function chat(validated: ValidatedCohereChat, fault: Fault | undefined, promptSe
     message = { role: 'assistant', content: [{ type: 'text', text: plan.text }] };
     finishReason = plan.finish === 'length' ? 'MAX_TOKENS' : plan.finish === 'stop_sequence' ? 'STOP_SEQUENCE' : 'COMPLETE';
     outputTokens = countTokens(plan.text);
+  }
+  if (thinking !== undefined) {
+    message.content = [{ type: 'thinking', thinking }, ...(Array.isArray(message.content) ? message.content : [])];
+    outputTokens += thinkingTokens;
   }
   const usage = {
     billed_units: { input_tokens: billedInput, output_tokens: outputTokens },
@@ -183,6 +191,15 @@ function streamFrames(answer: { id: string; message: JsonObject; finish_reason: 
   };
   emit('message-start', { id: answer.id, delta: { message: { role: 'assistant', content: [], tool_plan: '', tool_calls: [], citations: [] } } });
   const { message } = answer;
+  const blocks = Array.isArray(message.content) ? (message.content as JsonObject[]) : [];
+  const thinking = blocks.find((block) => block.type === 'thinking')?.thinking;
+  // Thinking is a content block of its own, streamed before the answer as `thinking` deltas.
+  if (isString(thinking)) {
+    emit('content-start', { index: 0, delta: { message: { content: { type: 'thinking', thinking: '' } } } });
+    for (const piece of splitForStream(thinking)) emit('content-delta', { index: 0, delta: { message: { content: { thinking: piece } } } }, true);
+    emit('content-end', { index: 0 });
+  }
+  const textIndex = isString(thinking) ? 1 : 0;
   if (Array.isArray(message.tool_calls)) {
     for (const piece of splitForStream(String(message.tool_plan))) emit('tool-plan-delta', { delta: { message: { tool_plan: piece } } }, true);
     message.tool_calls.forEach((call: JsonObject, index) => {
@@ -194,10 +211,10 @@ function streamFrames(answer: { id: string; message: JsonObject; finish_reason: 
       emit('tool-call-end', { index });
     });
   } else {
-    const text = ((message.content as JsonObject[])[0]?.text as string | undefined) ?? '';
-    emit('content-start', { index: 0, delta: { message: { content: { type: 'text', text: '' } } } });
-    for (const piece of splitForStream(text)) emit('content-delta', { index: 0, delta: { message: { content: { text: piece } } } }, true);
-    emit('content-end', { index: 0 });
+    const text = (blocks.find((block) => block.type === 'text')?.text as string | undefined) ?? '';
+    emit('content-start', { index: textIndex, delta: { message: { content: { type: 'text', text: '' } } } });
+    for (const piece of splitForStream(text)) emit('content-delta', { index: textIndex, delta: { message: { content: { text: piece } } } }, true);
+    emit('content-end', { index: textIndex });
   }
   emit('message-end', { delta: { finish_reason: answer.finish_reason, usage: answer.usage } });
   return frames;
