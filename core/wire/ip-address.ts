@@ -99,6 +99,11 @@ export function cidrContains(cidr: Cidr, address: IpAddress): boolean {
   return address.value >> hostBits === cidr.network >> hostBits;
 }
 
+/** Whether every address of `inner` is in `outer` (bits past either prefix ignored). */
+export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
+  return inner.version === outer.version && inner.prefix >= outer.prefix && cidrContains(outer, { version: inner.version, value: inner.network });
+}
+
 const cidr = (text: string): Cidr => parseCidr(text);
 
 const MAPPED_V4 = cidr('::ffff:0:0/96');

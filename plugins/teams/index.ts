@@ -25,6 +25,7 @@ import {
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
+import { checkReissueWithinIssuer, memberWithinIssuer } from './member-bounds.ts';
 import {
   isPlainObject,
   loadTeamsSection,
@@ -377,7 +378,7 @@ class TeamService {
 
   async addMember(principal: Principal, id: string, input: unknown): Promise<Record<string, unknown>> {
     const team = await this.find(principal, id);
-    const member = this.services.http.validateBody(MemberSchema, input);
+    const member = memberWithinIssuer(this.services.errors, principal, this.services.http.validateBody(MemberSchema, input));
     this.checkNewMembers(
       [member],
       (await this.members(team.id)).map((existing) => existing.email),
@@ -412,6 +413,7 @@ class TeamService {
   async reissueKey(principal: Principal, id: string, memberId: string): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
     const team = await this.find(principal, id);
     const member = await this.member(team, memberId);
+    checkReissueWithinIssuer(this.services.errors, principal, member);
     const before = (await this.memberAnswers(team.id)).find((shown) => shown.id === member.id) ?? memberAnswer(member, undefined);
     const { credentials, store } = this.services;
     const apiKey = credentials.generateGatewayKey('mk');

@@ -113,6 +113,15 @@ export function toMember(row: Record<string, unknown>): MemberRow {
   };
 }
 
+/**
+ * When the live member holding this gateway key was added to its team (its `created_at`, which a
+ * re-issued key keeps), or undefined when no live member holds it.
+ */
+export async function memberJoinedAt(store: Store, keyId: string): Promise<string | undefined> {
+  const rows = await store.query('SELECT created_at FROM team_members WHERE gateway_key_id = ? AND removed_at IS NULL', [keyId]);
+  return rows[0] === undefined ? undefined : String(rows[0].created_at);
+}
+
 /** The snapshot section: every live team, by id. */
 export async function loadTeamsSection(store: Store): Promise<TeamsSection> {
   const rows = await store.query('SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE deleted_at IS NULL');

@@ -16,6 +16,7 @@ import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
+import { memberJoinedAt } from '../../plugins/teams/records.ts';
 import { nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
 import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
@@ -387,10 +388,14 @@ export function createApprovals(services: Services) {
     const stamp = now();
     const scope = scopeOf(principal);
     // Four eyes: the key that asked never decides its own request (a team's admin member would otherwise
-    // approve itself past the threshold the account set).
+    // approve itself past the threshold the account set). Nor does a team's admin member added after the
+    // request was asked: whoever adds members cannot add the second pair of eyes for a request already
+    // waiting (a member's re-issued key keeps the day it was added). A key no live member holds decides nothing.
+    const joinedAt = principal.teamId === undefined ? undefined : ((await memberJoinedAt(services.store, principal.keyId)) ?? stamp);
+    const joined = joinedAt === undefined ? { sql: '', parameters: [] } : { sql: ' AND created_at >= ?', parameters: [joinedAt] };
     const changed = await services.store.query(
-      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ? RETURNING ${COLUMNS}`,
-      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId],
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ?${joined.sql} RETURNING ${COLUMNS}`,
+      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId, ...joined.parameters],
     );
     if (changed[0] !== undefined) {
       announce(id);
@@ -401,6 +406,11 @@ export function createApprovals(services: Services) {
     const current = viewOf(rows[0], stamp);
     if (current.status === 'pending' && current.gateway_key_id === principal.keyId) {
       throw services.errors.create('permission_denied', { detail: `Approval ${id} was asked for by this key: another admin must decide it.` });
+    }
+    if (current.status === 'pending' && joinedAt !== undefined && joinedAt > current.created_at) {
+      throw services.errors.create('permission_denied', {
+        detail: `Approval ${id} was asked at ${current.created_at}, before this key's member joined the team: an admin member who was in the team then, or an account admin, must decide it.`,
+      });
     }
     throw services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
   }
