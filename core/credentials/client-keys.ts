@@ -6,7 +6,7 @@
 
 import { CLIENT_PROVIDER_KEY_ID } from '../spec/key-source.ts';
 import type { ProviderKeyRecord, ResolvedKeys } from '../spec/plugin.ts';
-import { forgetMaskedForms, rememberMaskedForms } from './masked-client-keys.ts';
+import { forgetMaskedForms, rememberMaskedForms } from './masked-keys.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
 
 const keys = new WeakMap<ProviderKeyRecord, string>();

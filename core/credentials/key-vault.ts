@@ -1,4 +1,5 @@
 import { forgetSecret, rememberSecret } from './secret-values.ts';
+import { forgetMaskedForms, rememberMaskedForms } from './masked-keys.ts';
 import { LRUCache } from 'lru-cache';
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
@@ -41,6 +42,17 @@ function missingVersion(keyId: string, backendName: string, backend: CryptoBacke
   return { reason, detail: `Provider ${reason}: it is not used here until this instance is restarted with that version (${ROLLING_RESTART_DOC}).` };
 }
 
+/** A decrypted key, redacted by value and in its masked forms but the listing's own (`listed`). */
+function rememberKey(apiKey: string, listed: string | undefined): void {
+  rememberSecret(apiKey);
+  rememberMaskedForms(apiKey, listed);
+}
+
+function forgetKey(apiKey: string): void {
+  forgetSecret(apiKey);
+  forgetMaskedForms(apiKey);
+}
+
 export interface KeyVaultOptions {
   /** How long a decrypted key stays in memory after it was decrypted. */
   ttlMs: number;
@@ -65,7 +77,10 @@ export interface KeyVaultExtras {
 export class KeyVault {
   private readonly cache: LRUCache<string, ProviderCredential>;
   private readonly pending = new Map<string, Promise<ProviderCredential>>();
-  /** Key id → the decrypted value being redacted from every error text and log line. */
+  /**
+   * Key id → the decrypted value being redacted from every error text and log line, with the masked
+   * forms a provider quotes when it refuses the key (`Incorrect API key provided: sk-****abcd`).
+   */
   private readonly remembered = new Map<string, string>();
   /**
    * Key id → a reference that just failed to resolve, and until when the failure is answered from
@@ -101,7 +116,7 @@ export class KeyVault {
       // running with it a moment ago may yet see it echoed.
       for (const [id, apiKey] of this.remembered) {
         if (snapshot.keysById.has(id)) continue;
-        forgetSecret(apiKey);
+        forgetKey(apiKey);
         this.remembered.delete(id);
       }
       for (const id of [...this.cache.keys()]) {
@@ -218,8 +233,8 @@ export class KeyVault {
     const previous = this.remembered.get(record.id);
     // A reference may resolve to a new value (a Vault version): the new one is redacted, the old one let go.
     if (previous !== apiKey) {
-      rememberSecret(apiKey);
-      forgetSecret(previous);
+      rememberKey(apiKey, this.store.current.keysById.get(record.id)?.maskedKey);
+      if (previous !== undefined) forgetKey(previous);
       this.remembered.set(record.id, apiKey);
     }
     this.cache.set(record.id, credential);

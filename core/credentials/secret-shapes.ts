@@ -4,7 +4,7 @@
 // every error answer (core/errors.ts) and the client-supplied names a usage row keeps.
 
 import { containsKnownSecret, redactKnownSecrets } from './secret-values.ts';
-import { redactMaskedForms } from './masked-client-keys.ts';
+import { redactMaskedForms } from './masked-keys.ts';
 
 export const REDACTED = '[REDACTED]';
 

@@ -35,10 +35,15 @@ export function hashGatewayKey(key: string): string {
 
 /** `sk-proj-…abcd`: the key's family prefix and last four characters, never more. */
 export function maskKey(key: string): string {
-  const familyMatch = /^([a-zA-Z]{2,5}[-_](?:[a-z]{2,5}[-_])?)/.exec(key);
-  const family = familyMatch && familyMatch[1] !== undefined && familyMatch[1].length <= key.length - 12 ? familyMatch[1] : '';
+  const family = keyFamily(key);
   if (key.length < 12) return `${family}…`;
   return `${family}…${key.slice(-4)}`;
+}
+
+/** A key's family prefix (`sk-proj-`, `sk-ant-`, `pplx-`), shown by `maskKey`; empty when none or the key is short. */
+export function keyFamily(key: string): string {
+  const familyMatch = /^([a-zA-Z]{2,5}[-_](?:[a-z]{2,5}[-_])?)/.exec(key);
+  return familyMatch && familyMatch[1] !== undefined && familyMatch[1].length <= key.length - 12 ? familyMatch[1] : '';
 }
 
 /** A stable public identifier of a secret: enough to tell keys apart, useless to recover one. */

@@ -9,6 +9,7 @@ import { KeywayError } from '../errors.ts';
 import { admitCall } from './kit/guard.ts';
 import { refuseSecretName } from '../wire/secret-fields.ts';
 import { providerOfPrefix } from '../routing/resolve-model.ts';
+import { PLATFORM_NAMES } from '../spec/strategy.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
@@ -106,7 +107,7 @@ function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
       // Filtered after grouping: an id stays `provider/model` when the account has the model on two
       // providers, so a name the caller is shown routes to the very provider it was allowed on.
       if (allowed !== undefined && !allowed(provider, model)) continue;
-      const id = providers.length > 1 ? `${provider}/${model}` : model;
+      const id = providers.length > 1 || readsAsAnotherProvider(runtime, provider, model) ? `${provider}/${model}` : model;
       data.push({ id, object: 'model', created: created(provider, model), owned_by: provider, provider });
     }
   }
@@ -142,6 +143,19 @@ function createdOf(runtime: Runtime, accountId: string, provider: string, model:
     if (snapshotBase(name) === model) newest = Math.max(newest, runtime.models.createdOf(accountId, provider, name) ?? 0);
   }
   return newest;
+}
+
+/**
+ * Whether `model`, listed bare, would be routed away from `provider`: its first segment names another
+ * provider or the platform (Groq's `openai/gpt-oss-120b`, Perplexity's catalog name
+ * `anthropic/claude-haiku-4-5`). Such a name is listed as `provider/model`, which routes to `provider`.
+ */
+function readsAsAnotherProvider(runtime: Runtime, provider: string, model: string): boolean {
+  const slash = model.indexOf('/');
+  if (slash <= 0) return false;
+  const prefix = model.slice(0, slash);
+  const named = providerOfPrefix(runtime.plugins.providers, prefix);
+  return named === undefined ? PLATFORM_NAMES.has(prefix) : named !== provider;
 }
 
 function catalogModels(runtime: Runtime, provider: string): Set<string> {

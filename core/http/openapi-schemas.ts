@@ -144,7 +144,12 @@ export const ChatCompletionSchema = Type.Object(
 export const EmbeddingsBodySchema = Type.Object(
   {
     model: Type.String({ minLength: 1 }),
-    input: Type.Union([Type.String(), Type.Array(Type.String()), Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]),
+    input: Type.Union([
+      Type.String({ minLength: 1 }),
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+      Type.Array(Type.Integer(), { minItems: 1 }),
+      Type.Array(Type.Array(Type.Integer()), { minItems: 1 }),
+    ]),
     encoding_format: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
     dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
     user: Type.Optional(Type.String()),

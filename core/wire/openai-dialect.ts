@@ -51,6 +51,8 @@ function validateEmbeddings(body: unknown): EmbeddingsBody {
       input.length > 0 &&
       (input.every((item) => typeof item === 'string') || input.every((item) => typeof item === 'number') || input.every((item) => Array.isArray(item))));
   if (!valid) throw invalidField('input', 'expected a string, an array of strings, or token arrays');
+  // OpenAI refuses an empty string with 400: refused here whoever serves the model, so a request means the same everywhere.
+  if (input === '' || (Array.isArray(input) && input.some((item) => item === ''))) throw invalidField('input', 'must not be an empty string, nor hold one');
   return request as unknown as EmbeddingsBody;
 }
 

@@ -117,4 +117,21 @@ describe('embeddings refusals', () => {
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { param: string } }).error.param).toBe('input');
   });
+
+  test('an empty string, alone or in an array, is refused as OpenAI refuses it, before any upstream call', async () => {
+    const asked = openai.inferenceRequests().length + google.inferenceRequests().length;
+    for (const [model, input] of [
+      ['text-embedding-004', ''],
+      ['text-embedding-3-small', ''],
+      ['text-embedding-3-small', ['hello', '']],
+      ['text-embedding-004', [''] as unknown],
+      ['text-embedding-3-small', []],
+    ] as const) {
+      const response = await call(gateway, 'POST', '/v1/embeddings', { model, input });
+      const error = ((await response.json()) as { error: { code: string; param: string; message: string } }).error;
+      expect({ status: response.status, code: error.code, param: error.param }).toEqual({ status: 400, code: 'invalid_field', param: 'input' });
+      expect(error.message).toContain('input');
+    }
+    expect(openai.inferenceRequests().length + google.inferenceRequests().length).toBe(asked);
+  });
 });

@@ -8,7 +8,7 @@ import { Database } from 'bun:sqlite';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { rememberedMaskedFormCount } from '../../core/credentials/masked-client-keys.ts';
+import { rememberedMaskedFormCount } from '../../core/credentials/masked-keys.ts';
 import { rememberedSecretCount } from '../../core/credentials/secret-values.ts';
 import { addProviderKeys, call, expectSpecError, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';

@@ -1,9 +1,9 @@
-// A provider refusing a client's own key (X-Provider-Key) may quote it masked, and the docs promise
-// that no error answer quotes a key a client sent: while the request runs, every masked form of its key
+// A provider refusing a key may quote it masked, and no error answer may quote key material: while a
+// client's own key (X-Provider-Key) is in play, or a stored key is decrypted, every masked form of it
 // (a start of the key, a run of mask characters, an end of the key) is redacted like the key itself.
 
 import { afterEach, expect, test } from 'bun:test';
-import { forgetMaskedForms, redactMaskedForms, rememberMaskedForms, rememberedMaskedFormCount } from '../../core/credentials/masked-client-keys.ts';
+import { forgetMaskedForms, redactMaskedForms, rememberMaskedForms, rememberedMaskedFormCount } from '../../core/credentials/masked-keys.ts';
 import { redactSecrets } from '../../core/logger.ts';
 
 const KEY = 'wrong-key-1234567890';
@@ -39,7 +39,7 @@ test('forms with only the end, an ellipsis, bullets, or a longer start are redac
 
 test("another key's masked form, ellipses in prose, and too little of the key are left alone", () => {
   hold(PROJECT_KEY);
-  for (const text of ['Incorrect API key provided: sk-*******abcd.', 'The model is loading... please wait', 'shown as sk-…, not a key', 'x***Z']) {
+  for (const text of ['Incorrect API key provided: sk-*******Jq8z.', 'The model is loading... please wait', 'shown as sk-…, not a key', 'x***Z']) {
     expect(redactMaskedForms(text)).toBe(text);
   }
 });
@@ -61,4 +61,25 @@ test('keys too short to look for are not held', () => {
   const before = rememberedMaskedFormCount();
   rememberMaskedForms('short');
   expect(rememberedMaskedFormCount()).toBe(before);
+});
+
+test("a family prefix (`sk-proj-`) is not counted: another key's listed form is left alone", () => {
+  hold(PROJECT_KEY);
+  for (const text of ['deleted sk-proj-…Jq8z', 'sk-proj-***Jq8z', 'sk-proj-********']) expect(redactMaskedForms(text)).toBe(text);
+  expect(redactMaskedForms('sk-proj-***WXYZ')).toBe('[REDACTED]');
+});
+
+test("a stored key's own listed form (its masked_key) stays; every other form of it goes", () => {
+  const stored = 'sk-proj-StoredKey0123456789abcdefQRST';
+  rememberMaskedForms(stored, 'sk-proj-…QRST');
+  try {
+    expect(redactMaskedForms('holds (sk-proj-…QRST)')).toBe('holds (sk-proj-…QRST)');
+    expect(redactMaskedForms('Incorrect API key provided: sk-********QRST.')).toBe('Incorrect API key provided: [REDACTED].');
+    expect(redactMaskedForms('sk-proj-St…QRST')).toBe('[REDACTED]');
+    // Another key with the same last four makes the form a match of its own: still Keyway's listed form.
+    hold('other-StoredKey0123456789zyxwQRST');
+    expect(redactMaskedForms('holds (sk-proj-…QRST)')).toBe('holds (sk-proj-…QRST)');
+  } finally {
+    forgetMaskedForms(stored);
+  }
 });
