@@ -111,17 +111,22 @@ function shownSuffix(text: string, start: number, key: string): number {
   return 0;
 }
 
-/** The span of a masked form of a remembered key around the run [start, end), if there is one. */
+/**
+ * The widest span of a masked form of a remembered key around the run [start, end), if there is one.
+ * The widest, not the first found: another held key with the same last four would match the run and
+ * its end only, and leave the start of the quoted key in front of the marker (`ope[REDACTED]`).
+ */
 function maskedFormAround(text: string, start: number, end: number): { from: number; to: number } | undefined {
+  let widest: { from: number; to: number } | undefined;
   for (const [key, held] of keys) {
     const prefix = shownPrefix(text, start, key);
     const prefixTold = Math.max(0, prefix - held.familyLength);
     if (prefixTold === 0 && text.length - end < MINIMUM_SHOWN) continue;
     const suffix = shownSuffix(text, end, key);
     if (prefixTold + suffix < MINIMUM_SHOWN) continue;
-    return { from: start - prefix, to: end + suffix };
+    if (widest === undefined || prefix + suffix > widest.to - widest.from - (end - start)) widest = { from: start - prefix, to: end + suffix };
   }
-  return undefined;
+  return widest;
 }
 
 /** Replaces every masked form of a remembered key in `text` with the marker. */

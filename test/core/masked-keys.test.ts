@@ -83,3 +83,12 @@ test("a stored key's own listed form (its masked_key) stays; every other form of
     forgetMaskedForms(stored);
   }
 });
+
+test('with another held key of the same last four, the whole form is redacted, its start included', () => {
+  // Held first: it matches the stars and the end alone, and used to win, leaving `ope` in front.
+  hold('sk-other-account-test-key');
+  hold('openai-stored-test-key');
+  expect(redactSecrets('Incorrect API key provided: ope***************-key. You can find it.')).toBe(
+    'Incorrect API key provided: [REDACTED]. You can find it.',
+  );
+});
