@@ -43,7 +43,7 @@ import { createServices } from './services.ts';
 import { discardGeneratedKeys, openStore, prepareStore } from './open-store.ts';
 import { announceSecrets, bootstrap } from './first-start.ts';
 import { withStorageAvailability } from './storage-availability.ts';
-import { CLUSTER_TOPICS, type ClusterBus } from './spec/cluster.ts';
+import { CLUSTER_TOPICS, type ClusterBus, type WorkerSiblings } from './spec/cluster.ts';
 import type { AlertDelivery, AlertEvent, Counters, JobDefinition, PricingService, Services, Store } from './spec/plugin.ts';
 import { openAIDialect } from './wire/openai-dialect.ts';
 import { createOutboundService, withoutAddresses } from './wire/outbound.ts';
@@ -109,6 +109,8 @@ export interface RuntimeOptions {
   cluster?: ClusterBus;
   /** The counters this process uses; by default a counters plugin's for KEYWAY_REDIS_URL, or in memory. Workers pass the primary's. */
   counters?: Counters;
+  /** The other workers of this instance, when this process is one of several (KEYWAY_WORKERS). */
+  siblings?: WorkerSiblings;
 }
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -128,6 +130,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxBodyBytes: config.maxBodyBytes,
     maxJsonDepth: config.maxJsonDepth,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    siblings: options.siblings,
   });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {

@@ -25,7 +25,7 @@ import type {
   UsageQueueView,
 } from './spec/services.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './credentials/secrets.ts';
-import type { ClusterBus } from './spec/cluster.ts';
+import type { ClusterBus, WorkerSiblings } from './spec/cluster.ts';
 import type { Counters } from './spec/counters.ts';
 import type { KeySourceRegistry } from './spec/key-source.ts';
 import type { Store } from './spec/store.ts';
@@ -61,6 +61,8 @@ export interface ServiceBase {
   maxJsonDepth?: number;
   /** How long a request body may take to arrive in full; the default when absent. */
   bodyTimeoutMs?: number;
+  /** The other workers of this instance (KEYWAY_WORKERS > 1); undefined in a process alone. */
+  siblings?: WorkerSiblings;
 }
 
 export const PROVIDER_KIT: ProviderKit = {
@@ -102,6 +104,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     env: base.env,
     dataDirectory: base.dataDirectory,
     clock: base.clock,
+    ...(base.siblings === undefined ? {} : { siblings: base.siblings }),
     errors: {
       table: ERROR_TABLE,
       KeywayError,

@@ -98,6 +98,8 @@ async function serveAsWorker(index: number): Promise<void> {
   const shared = loadConfig(process.env).redisUrl === undefined;
   const runtime = await createRuntime({
     builtinPlugins: builtinPlugins(),
+    // With Redis too: each instance stays one scrape target that answers for all its workers.
+    siblings: ipc.workerSiblings(host, index),
     ...(shared ? { counters: new ipc.IpcCounters(host), cluster: ipc.ipcClusterBus(host, `worker-${index}-${process.pid}`) } : {}),
   });
   const server = startServer(runtime, { worker: index });

@@ -1,15 +1,18 @@
 // A worker's side of the worker protocol (ipc-protocol.ts): Counters and a ClusterBus whose state lives
 // in the primary process (ipc-host.ts), so budgets, rate limits and cooldowns are exact across the
-// workers of one instance and a management write reaches them all. Calls made in one turn of the
+// workers of one instance and a management write reaches them all; and WorkerSiblings, questions put
+// to every other worker (a scrape of GET /metrics). Calls made in one turn of the
 // event loop travel as one message and come back as one: one round trip per reservation at most, and
 // under load one message carries the calls of many requests (at c=64, about 18 calls a message where
 // a message per call cost each side about 11 µs of CPU: bench/RESULTS.md).
 
-import type { ClusterBus, ClusterListener } from '../spec/cluster.ts';
+import type { ClusterBus, ClusterListener, SiblingAnswers, WorkerSiblings } from '../spec/cluster.ts';
 import type { Counters, Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
 import type { HostOperation, IpcChannel, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
 
-type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+type Pending<Value = unknown> = { resolve: (value: Value) => void; reject: (error: Error) => void };
+
+const PRIMARY_GONE = 'the primary process is gone: counters are unavailable';
 
 /**
  * The calls of one worker to its primary: batched until the event loop's current turn ends (the
@@ -20,6 +23,8 @@ export class HostClient {
   private readonly pending = new Map<number, Pending>();
   private batch: Array<[number, HostOperation, unknown[]]> = [];
   private readonly listeners = new Map<string, Set<ClusterListener>>();
+  private readonly gathering = new Map<number, Pending<SiblingAnswers>>();
+  private readonly responders = new Map<string, () => string | Promise<string>>();
   private closed = false;
 
   constructor(private readonly channel: IpcChannel<PrimaryBound, WorkerBound>) {
@@ -28,7 +33,7 @@ export class HostClient {
   }
 
   call(operation: HostOperation, args: unknown[]): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('the primary process is gone: counters are unavailable'));
+    if (this.closed) return Promise.reject(new Error(PRIMARY_GONE));
     const id = this.nextId++;
     if (this.batch.length === 0) setImmediate(() => this.flush());
     this.batch.push([id, operation, args]);
@@ -46,13 +51,29 @@ export class HostClient {
     return () => set.delete(listener);
   }
 
+  /** Asks every other worker `topic` through the primary, which answers within its timeout. */
+  gather(topic: string): Promise<SiblingAnswers> {
+    if (this.closed) return Promise.reject(new Error(PRIMARY_GONE));
+    const id = this.nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<SiblingAnswers>();
+    this.gathering.set(id, { resolve, reject });
+    this.channel.send({ gather: [id, topic] });
+    return promise;
+  }
+
+  respond(topic: string, responder: () => string | Promise<string>): void {
+    this.responders.set(topic, responder);
+  }
+
   /** Every call still waiting fails: no answer will come. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const error = new Error('the primary process is gone: counters are unavailable');
+    const error = new Error(PRIMARY_GONE);
     for (const { reject } of this.pending.values()) reject(error);
     this.pending.clear();
+    for (const { reject } of this.gathering.values()) reject(error);
+    this.gathering.clear();
   }
 
   private flush(): void {
@@ -72,6 +93,13 @@ export class HostClient {
       }
       return;
     }
+    if ('ask' in message) return void this.answer(...message.ask);
+    if ('gathered' in message) {
+      const [id, answers, unanswered] = message.gathered;
+      this.gathering.get(id)?.resolve({ answers: answers.map(([worker, text]) => ({ worker, text })), unanswered });
+      this.gathering.delete(id);
+      return;
+    }
     const [topic, text] = message.message;
     for (const listener of this.listeners.get(topic) ?? []) {
       try {
@@ -80,6 +108,18 @@ export class HostClient {
         // One listener's failure is its own; the others still hear the message.
       }
     }
+  }
+
+  /** A question from another worker: the responder's text, or null when there is none or it failed. */
+  private async answer(ask: number, topic: string): Promise<void> {
+    const responder = this.responders.get(topic);
+    let text: string | null = null;
+    try {
+      if (responder !== undefined) text = await responder();
+    } catch {
+      // A responder that fails (the gateway still starting) answers nothing; the asker goes on without it.
+    }
+    if (!this.closed) this.channel.send({ answer: [ask, text] });
   }
 }
 
@@ -144,6 +184,15 @@ export function ipcClusterBus(host: HostClient, instanceId: string): ClusterBus 
     publish: (topic, message) => host.publish(topic, message),
     subscribe: (topic, listener) => host.subscribe(topic, listener),
     acquireLease: async (name, ttlMs) => (await host.call('lease', [name, ttlMs])) === true,
+  };
+}
+
+/** The other workers of this instance, asked through the primary. */
+export function workerSiblings(host: HostClient, worker: number): WorkerSiblings {
+  return {
+    worker,
+    respond: (topic, responder) => host.respond(topic, responder),
+    ask: (topic) => host.gather(topic),
   };
 }
 

@@ -1,8 +1,10 @@
 // The primary process's side of the worker protocol (ipc-protocol.ts): it holds the one set of
 // counters every worker reserves against, the cluster leases, and relays bus messages. Each worker
 // is a member; when one leaves (it exited, or was killed) its budget reservations and job leases are
-// released at once, since no request of that process can settle them any more.
+// released at once, since no request of that process can settle them any more. A worker's question to
+// all the others (GET /metrics: every worker's samples in one scrape) is gathered here (ipc-gather.ts).
 
+import { GATHER_TIMEOUT_MS, type GatherMember, Gatherings } from './ipc-gather.ts';
 import { claimLease } from './local.ts';
 import type { Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
 import type { HostCall, HostReply, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
@@ -38,24 +40,28 @@ export interface HostedMember {
 const LEASE_SWEEP_MS = 1_000;
 
 export class ClusterHost {
-  private readonly members = new Map<string, (message: WorkerBound) => void>();
+  private readonly members = new Map<string, GatherMember>();
   private readonly leases = new Map<string, HeldLease>();
   /** Lease ids by counter key: a lapsed lease leaves its key's total before the key is next read. */
   private readonly leasesByKey = new Map<string, Set<string>>();
   private readonly jobLeases = new Map<string, { holder: string; until: number }>();
   private readonly sweeper: ReturnType<typeof setInterval>;
+  private readonly gatherings: Gatherings;
 
   constructor(
     private readonly counters: SyncCounters,
     private readonly clock: { now(): number } = Date,
     private readonly onListening: (member: string, port: number) => void = () => undefined,
+    gatherTimeoutMs: number = GATHER_TIMEOUT_MS,
   ) {
     this.sweeper = setInterval(() => this.sweepLeases(), LEASE_SWEEP_MS);
     this.sweeper.unref?.();
+    this.gatherings = new Gatherings(this.members, gatherTimeoutMs);
   }
 
-  join(member: string, send: (message: WorkerBound) => void): HostedMember {
-    this.members.set(member, send);
+  /** `worker`: the member's number (1 to N), which the answers to a gathered question are labelled with. */
+  join(member: string, send: (message: WorkerBound) => void, worker = 0): HostedMember {
+    this.members.set(member, { worker, send });
     return {
       receive: (message) => this.receive(member, message),
       leave: () => this.leave(member),
@@ -64,6 +70,7 @@ export class ClusterHost {
 
   close(): void {
     clearInterval(this.sweeper);
+    this.gatherings.close();
     this.counters.close?.();
   }
 
@@ -75,12 +82,16 @@ export class ClusterHost {
   private receive(member: string, message: PrimaryBound): void {
     if ('calls' in message) {
       const replies = message.calls.map((call) => this.answer(member, call));
-      this.members.get(member)?.({ replies });
+      this.members.get(member)?.send({ replies });
     } else if ('publish' in message) {
       const [topic, text] = message.publish;
-      for (const [other, send] of this.members) if (other !== member) send({ message: [topic, text] });
+      for (const [other, { send }] of this.members) if (other !== member) send({ message: [topic, text] });
     } else if ('listening' in message) {
       this.onListening(member, message.listening);
+    } else if ('gather' in message) {
+      this.gatherings.start(member, ...message.gather);
+    } else if ('answer' in message) {
+      this.gatherings.answer(member, ...message.answer);
     }
   }
 
@@ -165,6 +176,7 @@ export class ClusterHost {
 
   private leave(member: string): void {
     this.members.delete(member);
+    this.gatherings.leave(member);
     for (const [id, held] of this.leases) if (held.member === member) this.release(id, held);
     for (const [name, held] of this.jobLeases) if (held.holder === member) this.jobLeases.delete(name);
   }

@@ -1,6 +1,7 @@
 // What the workers of one Keyway instance and their primary process say to each other over Bun's IPC
 // channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
-// bus messages relayed by it to every other worker, and the worker's "listening" report.
+// bus messages relayed by it to every other worker, the worker's "listening" report, and a question
+// one worker puts to all the others (a scrape of GET /metrics), gathered by the primary.
 
 /** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
 export type HostOperation =
@@ -26,9 +27,19 @@ export type PrimaryBound =
   | { calls: HostCall[] }
   | { publish: [topic: string, message: string] }
   /** The worker listens on `port` and serves. */
-  | { listening: number };
+  | { listening: number }
+  /** Ask every other worker `topic`; the primary answers with `gathered` under the same id. */
+  | { gather: [id: number, topic: string] }
+  /** This worker's answer to the primary's `ask` (null: nothing to say on that topic). */
+  | { answer: [ask: number, text: string | null] };
 
-export type WorkerBound = { replies: HostReply[] } | { message: [topic: string, message: string] };
+export type WorkerBound =
+  | { replies: HostReply[] }
+  | { message: [topic: string, message: string] }
+  /** Another worker's question, relayed by the primary under its own id. */
+  | { ask: [ask: number, topic: string] }
+  /** What the other workers answered in time, by worker number, and the numbers of those that did not. */
+  | { gathered: [id: number, answers: Array<[worker: number, text: string]>, unanswered: number[]] };
 
 /** A two-way message channel: a worker's IPC link to its primary, or an in-process pair in tests. */
 export interface IpcChannel<Outgoing, Incoming> {

@@ -87,13 +87,17 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       ipc: (message) => slot.member?.receive(message as PrimaryBound),
     });
     slot.child = child;
-    slot.member = host.join(member, (message) => {
-      try {
-        child.send(message);
-      } catch {
-        // The worker is exiting; its exit is handled below.
-      }
-    });
+    slot.member = host.join(
+      member,
+      (message) => {
+        try {
+          child.send(message);
+        } catch {
+          // The worker is exiting; its exit is handled below.
+        }
+      },
+      slot.index,
+    );
     const exited = child.exited.then((code) => {
       const signal = child.signalCode === null ? null : String(child.signalCode);
       slot.member?.leave();

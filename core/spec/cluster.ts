@@ -47,3 +47,24 @@ export const CLUSTER_TOPICS = {
   /** POST /v1/platform/prices/reload on one member, accepted or refused: every other re-reads its KEYWAY_PRICES_FILE too. */
   pricesFile: 'prices-file',
 } as const;
+
+/** What the other workers answered to `WorkerSiblings.ask`, in time; the rest are named as unanswered. */
+export interface SiblingAnswers {
+  answers: Array<{ worker: number; text: string }>;
+  /** The numbers of the live workers that did not answer within the primary's timeout (2 s). */
+  unanswered: number[];
+}
+
+/**
+ * The other worker processes of this instance (KEYWAY_WORKERS), reached through the primary: for what
+ * each worker holds alone and one answer must cover (a scrape of GET /metrics sees every worker).
+ * Never for the request path: a question waits up to the timeout for a stuck worker.
+ */
+export interface WorkerSiblings {
+  /** This worker's number, 1 to N. */
+  readonly worker: number;
+  /** Answers the other workers' questions on `topic` (one responder a topic; prefix it with the plugin's name). */
+  respond(topic: string, responder: () => string | Promise<string>): void;
+  /** Asks every other live worker; rejects only when the primary is gone. */
+  ask(topic: string): Promise<SiblingAnswers>;
+}

@@ -3,7 +3,7 @@
 // are none on disk), so everything it may need at run time reaches it here. Types only: this file
 // names the implementations' types so the two cannot drift, and imports nothing at run time.
 
-import type { ClusterBus } from './cluster.ts';
+import type { ClusterBus, WorkerSiblings } from './cluster.ts';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type * as errorModule from '../errors.ts';
 import type * as bodyModule from '../http/kit/body.ts';
@@ -368,6 +368,11 @@ export interface Services {
   readonly counters: Counters;
   /** Messages and leases shared with the other members of the cluster (core/spec/cluster.ts). */
   readonly cluster: ClusterBus;
+  /**
+   * The other worker processes of this instance (KEYWAY_WORKERS > 1), available in `setup` already;
+   * undefined in a process that serves alone.
+   */
+  readonly siblings?: WorkerSiblings;
   readonly snapshot: SnapshotService;
   readonly inference: InferenceService;
   readonly auth: AuthService;

@@ -1,12 +1,16 @@
 // Prometheus metrics: `GET /metrics` in the text exposition format, with OpenTelemetry GenAI names
 // where they fit (docs/metrics.md). Counted from the `account` hook, which runs exactly once per
-// booked request, in memory only; rendered on a scrape.
+// booked request, in memory only; rendered on a scrape. With several workers (KEYWAY_WORKERS) a scrape
+// answers for all of them (workers.ts).
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { createScrapeCheck } from './access.ts';
 import { MetricsCollector } from './collector.ts';
 import { CONTENT_TYPE, renderMetrics } from './exposition.ts';
 import { metricsSourcesOf } from './sources.ts';
+import { METRICS_TOPIC, renderAllWorkers } from './workers.ts';
+
+const exposition = (body: string): Response => new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' } });
 
 export const metricsPlugin = definePlugin({
   name: 'metrics',
@@ -18,10 +22,13 @@ export const metricsPlugin = definePlugin({
   setup({ services, env }) {
     const collector = new MetricsCollector((provider, model) => services.pricing.price(provider, model) !== undefined);
     const checkScrape = createScrapeCheck(services, env.KEYWAY_METRICS_TOKEN);
-    // Each worker of KEYWAY_WORKERS counts its own requests and a scrape reaches one of them: the
-    // label keeps every series monotonic (no false counter resets); sum over `worker` for the gateway.
+    // Each worker of KEYWAY_WORKERS counts its own requests; the scrape it answers holds every worker's
+    // samples, each under its own `worker` label so every series stays one worker's, monotonic.
     const worker = env.KEYWAY_WORKER_INDEX;
     const constantLabels = worker !== undefined && /^\d+$/.test(worker) ? `worker="${worker}"` : '';
+    const render = () => renderMetrics(collector, services.usageQueue, metricsSourcesOf(services), constantLabels);
+    const siblings = services.siblings;
+    siblings?.respond(METRICS_TOPIC, render);
     return {
       hooks: {
         account(context, outcome) {
@@ -35,8 +42,7 @@ export const metricsPlugin = definePlugin({
           summary: 'Prometheus metrics (operator key, or the KEYWAY_METRICS_TOKEN bearer)',
           handle({ request, clientAddress }) {
             checkScrape(request.headers, clientAddress);
-            const body = renderMetrics(collector, services.usageQueue, metricsSourcesOf(services), constantLabels);
-            return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' } });
+            return siblings === undefined ? exposition(render()) : renderAllWorkers(siblings, render()).then(exposition);
           },
         },
       ],

@@ -1,10 +1,11 @@
 // The workers' shared state, in one process: the counters a worker reaches over IPC (the conformance
 // suite, through a channel that serializes like Bun's JSON IPC), reservations held as leases and
-// released when their worker leaves, job leases, the bus relay, and how KEYWAY_WORKERS is read.
+// released when their worker leaves, job leases, the bus relay, a question put to every other worker
+// (a scrape of GET /metrics), and how KEYWAY_WORKERS is read.
 
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
-import { HostClient, IpcCounters, ipcClusterBus } from '../../core/cluster/ipc-client.ts';
+import { HostClient, IpcCounters, ipcClusterBus, workerSiblings } from '../../core/cluster/ipc-client.ts';
 import { ClusterHost } from '../../core/cluster/ipc-host.ts';
 import type { IpcChannel, PrimaryBound, WorkerBound } from '../../core/cluster/ipc-protocol.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
@@ -22,10 +23,15 @@ afterEach(() => {
 function connect(host: ClusterHost, member: string) {
   let deliver: (message: WorkerBound) => void = () => undefined;
   let closed: () => void = () => undefined;
-  const hosted = host.join(member, (message) => {
-    const copy = JSON.parse(JSON.stringify(message)) as WorkerBound;
-    setTimeout(() => deliver(copy), 0);
-  });
+  const worker = Number(/^worker-(\d+)\./.exec(member)?.[1] ?? 0);
+  const hosted = host.join(
+    member,
+    (message) => {
+      const copy = JSON.parse(JSON.stringify(message)) as WorkerBound;
+      setTimeout(() => deliver(copy), 0);
+    },
+    worker,
+  );
   const channel: IpcChannel<PrimaryBound, WorkerBound> = {
     send: (message) => {
       const copy = JSON.parse(JSON.stringify(message)) as PrimaryBound;
@@ -43,6 +49,7 @@ function connect(host: ClusterHost, member: string) {
     client,
     counters: new IpcCounters(client),
     bus: ipcClusterBus(client, member),
+    siblings: workerSiblings(client, worker),
     /** The worker dies: the primary sees it leave, the worker's channel closes. */
     leave: () => {
       hosted.leave();
@@ -51,8 +58,8 @@ function connect(host: ClusterHost, member: string) {
   };
 }
 
-function newHost(clock: Clock): ClusterHost {
-  const host = new ClusterHost(new MemoryCounters(clock), clock);
+function newHost(clock: Clock, gatherTimeoutMs?: number): ClusterHost {
+  const host = new ClusterHost(new MemoryCounters(clock), clock, undefined, gatherTimeoutMs);
   hosts.push(host);
   return host;
 }
@@ -135,6 +142,56 @@ describe('the cluster bus through the primary', () => {
     expect(await second.bus.acquireLease('job:rotation', 10_000)).toBe(true);
     second.leave();
     expect(await first.bus.acquireLease('job:rotation', 10_000)).toBe(true);
+  });
+});
+
+describe('a question to every other worker, gathered by the primary', () => {
+  test('each other worker answers, labelled with its number; the asker is not asked', async () => {
+    const host = newHost(new ManualClock(0));
+    const workers = ['worker-1.1', 'worker-2.1', 'worker-3.4'].map((member) => connect(host, member));
+    const asked: number[] = [];
+    for (const { siblings } of workers) {
+      siblings.respond('metrics:exposition', async () => {
+        asked.push(siblings.worker);
+        return `text of ${siblings.worker}`;
+      });
+    }
+    const gathered = await workers[1]?.siblings.ask('metrics:exposition');
+    expect(asked.sort()).toEqual([1, 3]);
+    expect(gathered?.answers.sort((first, second) => first.worker - second.worker)).toEqual([
+      { worker: 1, text: 'text of 1' },
+      { worker: 3, text: 'text of 3' },
+    ]);
+    expect(gathered?.unanswered).toEqual([]);
+    // Nobody else: the answer comes at once, empty.
+    const alone = connect(newHost(new ManualClock(0)), 'worker-1.1');
+    expect(await alone.siblings.ask('metrics:exposition')).toEqual({ answers: [], unanswered: [] });
+  });
+
+  test('a worker that does not answer in time is named, not waited for; one without a responder or failing answers nothing', async () => {
+    const host = newHost(new ManualClock(0), 100);
+    // Worker 3 has no responder on the topic.
+    const [asker, stuck, , failing] = ['worker-1.1', 'worker-2.1', 'worker-3.1', 'worker-4.1'].map((member) => connect(host, member));
+    stuck?.siblings.respond('metrics:exposition', () => new Promise<string>(() => undefined));
+    failing?.siblings.respond('metrics:exposition', () => {
+      throw new Error('services.usageQueue is available once the gateway has started');
+    });
+    const started = performance.now();
+    const gathered = await asker?.siblings.ask('metrics:exposition');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(gathered).toEqual({ answers: [], unanswered: [2] });
+  });
+
+  test('a worker leaving is not waited for; once the primary is gone, asking rejects', async () => {
+    const host = newHost(new ManualClock(0), 60_000);
+    const [asker, leaving] = ['worker-1.1', 'worker-2.1'].map((member) => connect(host, member));
+    leaving?.siblings.respond('metrics:exposition', () => new Promise<string>(() => undefined));
+    const pending = asker?.siblings.ask('metrics:exposition');
+    await Bun.sleep(5);
+    leaving?.leave();
+    expect(await pending).toEqual({ answers: [], unanswered: [] });
+    asker?.leave();
+    await expect(asker?.siblings.ask('metrics:exposition') as Promise<unknown>).rejects.toThrow('primary process is gone');
   });
 });
 

@@ -1,6 +1,8 @@
 // A small parser for the Prometheus text exposition format 0.0.4, strict enough to catch a malformed
 // line: every sample belongs to a family declared by HELP and TYPE before it, names and labels are
 // well-formed, values are numbers, and each histogram's buckets are cumulative and end at +Inf = count.
+// A family is one group of lines (HELP and TYPE once, then all its samples, none elsewhere) and no
+// series appears twice: what Prometheus refuses in a scrape (several workers' texts merged included).
 
 export interface Sample {
   name: string;
@@ -78,12 +80,18 @@ export function parseExposition(text: string): Exposition {
   if (text.length > 0 && !text.endsWith('\n')) throw new Error('the exposition must end with a newline');
   const families = new Map<string, Family>();
   const samples: Sample[] = [];
+  const seriesSeen = new Set<string>();
+  const declared = new Set<string>();
+  let current: Family | undefined;
   for (const line of text.split('\n')) {
     if (line === '') continue;
     if (line.startsWith('# HELP ') || line.startsWith('# TYPE ')) {
       const [, kind, name, ...rest] = line.split(' ');
       if (name === undefined || !METRIC_NAME.test(name)) throw new Error(`bad family name in: ${line}`);
+      if (current?.name !== name && families.has(name)) throw new Error(`family ${name} is not one group of lines: ${line}`);
       const family = families.get(name) ?? { name, type: 'untyped', help: '', samples: [] };
+      if (declared.has(`${kind} ${name}`)) throw new Error(`${kind} twice for ${name}`);
+      declared.add(`${kind} ${name}`);
       if (kind === 'HELP') family.help = rest.join(' ');
       else {
         if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest[0] ?? '')) throw new Error(`bad type in: ${line}`);
@@ -91,6 +99,7 @@ export function parseExposition(text: string): Exposition {
         family.type = rest[0] as string;
       }
       families.set(name, family);
+      current = family;
       continue;
     }
     if (line.startsWith('#')) continue;
@@ -99,6 +108,10 @@ export function parseExposition(text: string): Exposition {
     const sample: Sample = { name: match[1] as string, labels: parseLabels(match[2] ?? '', line), value: parseValue(match[3] as string, line) };
     const family = familyOf(families, sample.name);
     if (family === undefined) throw new Error(`sample of an undeclared family: ${line}`);
+    if (family !== current) throw new Error(`sample outside its family's group of lines: ${line}`);
+    const series = `${sample.name}${JSON.stringify(Object.entries(sample.labels).sort())}`;
+    if (seriesSeen.has(series)) throw new Error(`series twice: ${line}`);
+    seriesSeen.add(series);
     if (family.type === 'counter' && !(sample.value >= 0)) throw new Error(`negative counter: ${line}`);
     family.samples.push(sample);
     samples.push(sample);

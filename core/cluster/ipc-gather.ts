@@ -1,0 +1,80 @@
+// The primary's side of a question one worker puts to all the others (ipc-protocol.ts `gather`): each
+// other live worker is asked, and the asker gets what came back within the timeout. A worker that is
+// stuck or slow is named as unanswered rather than waited for: a scrape must never hang on one.
+
+import type { WorkerBound } from './ipc-protocol.ts';
+
+/** Long enough for a busy event loop to answer, short against Prometheus' default 10 s scrape timeout. */
+export const GATHER_TIMEOUT_MS = 2_000;
+
+export interface GatherMember {
+  /** The worker's number (1 to N), or 0 when the member has none. */
+  worker: number;
+  send(message: WorkerBound): void;
+}
+
+interface Gathering {
+  asker: string;
+  id: number;
+  /** The members not heard from yet, with their worker numbers. */
+  waiting: Map<string, number>;
+  answers: Array<[number, string]>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class Gatherings {
+  private nextAsk = 1;
+  private readonly open = new Map<number, Gathering>();
+
+  constructor(
+    private readonly members: ReadonlyMap<string, GatherMember>,
+    private readonly timeoutMs: number = GATHER_TIMEOUT_MS,
+  ) {}
+
+  /** `asker` asks every other member `topic`. */
+  start(asker: string, id: number, topic: string): void {
+    const ask = this.nextAsk++;
+    const waiting = new Map<string, number>();
+    for (const [member, { worker }] of this.members) if (member !== asker) waiting.set(member, worker);
+    const gathering: Gathering = { asker, id, waiting, answers: [], timer: setTimeout(() => this.finish(ask), this.timeoutMs) };
+    this.open.set(ask, gathering);
+    for (const member of waiting.keys()) this.members.get(member)?.send({ ask: [ask, topic] });
+    if (waiting.size === 0) this.finish(ask);
+  }
+
+  answer(member: string, ask: number, text: string | null): void {
+    const gathering = this.open.get(ask);
+    if (gathering === undefined) return;
+    const worker = gathering.waiting.get(member);
+    if (worker === undefined) return;
+    gathering.waiting.delete(member);
+    if (text !== null) gathering.answers.push([worker, text]);
+    if (gathering.waiting.size === 0) this.finish(ask);
+  }
+
+  /** A member left: nobody waits for its answer, and its own questions are dropped. */
+  leave(member: string): void {
+    for (const [ask, gathering] of this.open) {
+      if (gathering.asker === member) {
+        clearTimeout(gathering.timer);
+        this.open.delete(ask);
+      } else if (gathering.waiting.delete(member) && gathering.waiting.size === 0) {
+        this.finish(ask);
+      }
+    }
+  }
+
+  close(): void {
+    for (const gathering of this.open.values()) clearTimeout(gathering.timer);
+    this.open.clear();
+  }
+
+  private finish(ask: number): void {
+    const gathering = this.open.get(ask);
+    if (gathering === undefined) return;
+    clearTimeout(gathering.timer);
+    this.open.delete(ask);
+    const unanswered = [...gathering.waiting.values()];
+    this.members.get(gathering.asker)?.send({ gathered: [gathering.id, gathering.answers, unanswered] });
+  }
+}
