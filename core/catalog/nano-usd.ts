@@ -48,7 +48,48 @@ export function nanosToUsd(nanos: number): number {
   return nanos / NANOS_PER_USD;
 }
 
-/** `$0.00002`, `$1.60006`, `$0.00`: to the nano-dollar, trailing zeros past the cents dropped. */
+/**
+ * A number in plain decimal notation, never an exponent: `0.00000016`, not JavaScript's `1.6e-7`;
+ * `1000000000000000000000`, not `1e+21`. The digits are the shortest ones that read back as the same
+ * number (String's), moved around the decimal point, so nothing is rounded and no float noise is added.
+ * Finance importers and spreadsheets take one format (docs/analytics.md, "Numbers").
+ */
+export function plainDecimal(value: number): string {
+  const text = String(value);
+  const exponentAt = text.indexOf('e');
+  if (exponentAt === -1) return text;
+  const negative = text.startsWith('-');
+  const mantissa = text.slice(negative ? 1 : 0, exponentAt);
+  const exponent = Number(text.slice(exponentAt + 1));
+  const point = mantissa.indexOf('.');
+  const digits = point === -1 ? mantissa : mantissa.slice(0, point) + mantissa.slice(point + 1);
+  // Where the decimal point falls in `digits` once the exponent is applied.
+  const position = (point === -1 ? mantissa.length : point) + exponent;
+  const sign = negative ? '-' : '';
+  if (position <= 0) return `${sign}0.${'0'.repeat(-position)}${digits}`;
+  if (position >= digits.length) return `${sign}${digits}${'0'.repeat(position - digits.length)}`;
+  return `${sign}${digits.slice(0, position)}.${digits.slice(position)}`;
+}
+
+/**
+ * Money in every message (errors, alerts, e-mails, Slack): `$1234.50`, `$0.50`, `$0.000043`,
+ * `$99.99982`, `-$0.0000021`. Exact to the nano-dollar (the unit costs are booked in), at least the
+ * cents, zeros past the cents dropped, never an exponent; an amount below a nano-dollar keeps its own
+ * digits, so a nonzero amount never reads `$0.00`. One formatter for all of them: an approval refusal
+ * printed its threshold `$1e-7` while alerts printed `$0.0000001`, and a budget's `$99.99982` left must
+ * not read as its `$100.00` limit.
+ */
+export function formatUsd(usd: number): string {
+  if (!Number.isFinite(usd)) return `$${usd}`;
+  const sign = usd < 0 ? '-' : '';
+  const magnitude = Math.abs(usd);
+  // toFixed writes plain decimals below 1e21; above, the amount has no cents left to show.
+  const digits = magnitude > 0 && magnitude < 0.5 / NANOS_PER_USD ? plainDecimal(magnitude) : magnitude < 1e21 ? magnitude.toFixed(9) : plainDecimal(magnitude);
+  const shown = digits.includes('.') ? digits.replace(/(\.\d\d\d*?)0+$/, '$1') : `${digits}.00`;
+  return `${sign}$${/\.\d$/.test(shown) ? `${shown}0` : shown}`;
+}
+
+/** Nano-dollars as `formatUsd` shows them. */
 export function formatNanos(nanos: number): string {
-  return `$${(nanos / NANOS_PER_USD).toFixed(9).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
+  return formatUsd(nanosToUsd(nanos));
 }

@@ -9,7 +9,8 @@ import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.t
 import type { Services } from '../../core/spec/services.ts';
 import { BASELINE_DAYS, judgeHour, type AnomalyVerdict, type HourSample } from './anomaly.ts';
 import type { AlertDispatcher } from './deliver.ts';
-import { formatUsd, nanoUsd } from './money.ts';
+import { formatUsd } from '../../core/catalog/nano-usd.ts';
+import { nanoUsd } from './money.ts';
 import { costPeriodWindow, hourKey, hourWindow } from './periods.ts';
 import type { AlertRule } from './schema.ts';
 import type { Firing } from './store.ts';

@@ -6,6 +6,7 @@ import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { feeRates, feesOn, groupCost, type FeeRates } from './fees.ts';
+import { keyNamesOf, teamNamesOf } from './names.ts';
 import { GROUPS, readUsageAnalytics, type Group, type Metrics, type UsageAnalytics } from './query.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
@@ -19,11 +20,6 @@ const LIST_NAMES: Readonly<Record<Group, string>> = {
   day: 'by_day',
   hour: 'by_hour',
 };
-
-/** The teams plugin's snapshot section, as far as names go (read by name: plugins do not import each other). */
-interface TeamNames {
-  byId: ReadonlyMap<string, { name: string; accountId: string }>;
-}
 
 /** What `GET /v1/analytics/byok` takes; anything else (a misspelt `groupby`) is refused, naming it. */
 export const BYOK_PARAMETERS = [...PERIOD_PARAMETERS, 'group_by', 'account_id'] as const;
@@ -118,25 +114,18 @@ function withUnserved(metrics: Metrics, rates: FeeRates): Entry {
   return { ...figures(metrics, rates), unserved_requests: metrics.unserved_requests };
 }
 
-async function keyNames(services: Services, accountId: string): Promise<Map<string, { name: string; maskedKey: string }>> {
-  const keys = await services.store.listActiveGatewayKeys();
-  return new Map(keys.filter((key) => key.accountId === accountId).map((key) => [key.id, { name: key.name, maskedKey: key.maskedKey }]));
-}
-
 async function ownerList(services: Services, group: 'team' | 'project' | 'key', result: UsageAnalytics, accountId: string, rates: FeeRates): Promise<Entry[]> {
   if (group === 'team') {
-    const teams = services.snapshot.section<TeamNames>('teams')?.byId;
+    // A deleted team keeps its name; an id that is no team of the account's (rows copied in from
+    // elsewhere, say) shows as itself, so no entry with a team is nameless.
+    const teams = teamNamesOf(services, accountId);
     return [...result.byTeam].map(([id, metrics]) => {
-      const team = id === '' ? undefined : teams?.get(id);
-      return {
-        team_id: id === '' ? null : id,
-        name: team?.accountId === accountId ? team.name : id === '' ? null : id,
-        ...withUnserved(metrics, rates),
-      } as Entry;
+      const team_id = id === '' ? null : id;
+      return { team_id, name: team_id === null ? null : (teams.get(team_id) ?? team_id), ...withUnserved(metrics, rates) } as Entry;
     });
   }
   if (group === 'project') return [...result.byProject].map(([tag, metrics]) => ({ name: tag === '' ? null : tag, ...withUnserved(metrics, rates) }) as Entry);
-  const names = await keyNames(services, accountId);
+  const names = await keyNamesOf(services, accountId);
   return [...result.byKey].map(([id, metrics]) => {
     const key = names.get(id);
     return { key_id: id, name: key?.name ?? null, masked_key: key?.maskedKey ?? null, ...withUnserved(metrics, rates) } as Entry;

@@ -4,6 +4,7 @@
 // "Export speed"). Here every cell is copied once, into one buffer per page. The cells are exactly
 // csvCell's (csv.ts): a test compares the two on random and hostile text.
 
+import { plainDecimal } from '../../core/catalog/nano-usd.ts';
 import { neutralizeFormula } from './csv.ts';
 
 const QUOTE = 0x22;
@@ -40,10 +41,10 @@ export class CsvBytes {
     this.bytes[this.length++] = code;
   }
 
-  /** A finite number as JavaScript writes it (as csvCell does); nothing for null. */
+  /** A finite number in plain decimals (as csvCell writes it); nothing for null. */
   number(value: number | null): void {
     if (value === null || !Number.isFinite(value)) return;
-    this.copy(String(value), false);
+    this.copy(plainDecimal(value), false);
   }
 
   /** A text cell a client or provider could have chosen: csvCell's quoting and formula guard. */

@@ -1,7 +1,10 @@
 // CSV as RFC 4180 writes it (CRLF line ends, fields with a comma, quote, CR or LF quoted, quotes
 // doubled), made safe to open in a spreadsheet: a text cell that a spreadsheet would run as a formula
 // (starting with = + - @, tab or CR, or their full-width forms) gets a leading apostrophe, the
-// OWASP "CSV injection" advice. Numbers are written as numbers: -0.5 stays a negative number.
+// OWASP "CSV injection" advice. Numbers are written as numbers, in plain decimals (0.00000016, never
+// JavaScript's 1.6e-7): -0.5 stays a negative number.
+
+import { plainDecimal } from '../../core/catalog/nano-usd.ts';
 
 export type CsvValue = string | number | boolean | null | undefined;
 
@@ -18,7 +21,7 @@ export function neutralizeFormula(text: string): string {
 
 export function csvCell(value: CsvValue): string {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
+  if (typeof value === 'number') return Number.isFinite(value) ? plainDecimal(value) : '';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   const safe = neutralizeFormula(value);
   return NEEDS_QUOTES.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;

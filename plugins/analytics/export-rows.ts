@@ -15,6 +15,8 @@ export interface ExportRow {
   created_at: string;
   request_id: string;
   team_id: string | null;
+  /** The team's name, a deleted team's included (docs/analytics.md, "Names and numbers"); null without a team. */
+  team_name: string | null;
   project_tag: string | null;
   gateway_key_id: string;
   provider: string | null;
@@ -49,8 +51,15 @@ const text = (value: unknown): string | null => (value === null || value === und
 /** Per row to the nano-dollar, as costs are booked; sums are taken before rounding. */
 const roundNano = (value: number): number => Math.round(value * 1e9) / 1e9;
 
-export function toExportRow(row: Record<string, unknown>, rates: FeeRates): ExportRow {
+/** What every row of one export is read with: the fee rates and the team names of its start. */
+export interface ExportContext {
+  rates: FeeRates;
+  teamNames: ReadonlyMap<string, string>;
+}
+
+export function toExportRow(row: Record<string, unknown>, { rates, teamNames }: ExportContext): ExportRow {
   const provider = text(row.provider);
+  const team = text(row.team_id);
   const unpriced = Number(row.unpriced) === 1;
   const cost = provider !== null && unpriced ? null : Number(row.cost_usd);
   const byok = Number(row.byok) === 1;
@@ -60,7 +69,8 @@ export function toExportRow(row: Record<string, unknown>, rates: FeeRates): Expo
   return {
     created_at: String(row.created_at),
     request_id: String(row.request_id),
-    team_id: text(row.team_id),
+    team_id: team,
+    team_name: team === null ? null : (teamNames.get(team) ?? null),
     project_tag: text(row.project_tag),
     gateway_key_id: String(row.gateway_key_id),
     provider,
@@ -123,6 +133,8 @@ export const CSV_COLUMNS = [
   // Added after the first release: at the end, so files read by column position keep their layout.
   'platform_fees',
   'billed_cost',
+  // Added later, at the end for the same reason: the team's name (a deleted team's too) on usage and team_breakdown rows.
+  'team_name',
 ] as const;
 
 /**
@@ -164,6 +176,7 @@ export function writeUsageCsv(row: ExportRow, out: CsvBytes): void {
   else out.number(row.platform_fees);
   out.byte(COMMA);
   out.number(row.billed_cost === row.cost_usd ? row.cost_usd : row.billed_cost);
+  out.separatedCell(row.team_name);
   out.raw('\r\n');
 }
 
@@ -185,7 +198,7 @@ export type Include = (typeof INCLUDES)[number];
 const BREAKDOWN_KEYS: Readonly<Record<Include, { key(row: ExportRow): string; dimensions(row: ExportRow): Record<string, string | null> }>> = {
   provider_breakdown: { key: (row) => row.provider ?? '', dimensions: (row) => ({ provider: row.provider }) },
   model_breakdown: { key: (row) => `${row.provider ?? ''}\u0000${row.model ?? ''}`, dimensions: (row) => ({ provider: row.provider, model: row.model }) },
-  team_breakdown: { key: (row) => row.team_id ?? '', dimensions: (row) => ({ team_id: row.team_id }) },
+  team_breakdown: { key: (row) => row.team_id ?? '', dimensions: (row) => ({ team_id: row.team_id, team_name: row.team_name }) },
   project_breakdown: { key: (row) => row.project_tag ?? '', dimensions: (row) => ({ project_tag: row.project_tag }) },
   key_breakdown: { key: (row) => row.gateway_key_id, dimensions: (row) => ({ gateway_key_id: row.gateway_key_id }) },
   hourly_usage: { key: (row) => row.created_at.slice(0, 13), dimensions: (row) => ({ hour: `${row.created_at.slice(0, 13)}:00:00Z` }) },

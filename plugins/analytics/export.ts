@@ -11,8 +11,21 @@ import type { Services } from '../../core/spec/services.ts';
 import type { Store } from '../../core/spec/store.ts';
 import { csvLine } from './csv.ts';
 import { CsvBytes } from './csv-bytes.ts';
-import { Breakdowns, CSV_COLUMNS, EXPORT_SELECT, INCLUDES, summaryCsvValues, toExportRow, writeUsageCsv, type Include } from './export-rows.ts';
-import { feeRates, type FeeRates } from './fees.ts';
+import {
+  Breakdowns,
+  CSV_COLUMNS,
+  EXPORT_SELECT,
+  INCLUDES,
+  summaryCsvValues,
+  toExportRow,
+  writeUsageCsv,
+  type ExportContext,
+  type ExportRow,
+  type Include,
+} from './export-rows.ts';
+import { feeRates } from './fees.ts';
+import { teamNamesOf } from './names.ts';
+import { needsPlainSpelling, withPlainNumbers } from './plain-json.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
 
 export const EXPORT_TYPES = ['byok_usage', 'platform_usage', 'all_usage'] as const;
@@ -108,13 +121,13 @@ interface Encoder {
   tail(breakdowns: Breakdowns): string;
 }
 
-function csvEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
+function csvEncoder(plan: ExportPlan, context: ExportContext): Encoder {
   const out = new CsvBytes();
   return {
     head: () => csvLine(CSV_COLUMNS),
     page(rows, breakdowns) {
       for (const raw of rows) {
-        const row = toExportRow(raw, rates);
+        const row = toExportRow(raw, context);
         breakdowns.add(row);
         writeUsageCsv(row, out);
       }
@@ -128,36 +141,49 @@ function csvEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
   };
 }
 
-function jsonEncoder(plan: ExportPlan, rates: FeeRates): Encoder {
+function jsonEncoder(plan: ExportPlan, context: ExportContext): Encoder {
   let first = true;
   return {
     head: () =>
       `{"object":"billing_export","type":${JSON.stringify(plan.type)},"account_id":${JSON.stringify(plan.accountId)},` +
       `"period":${JSON.stringify(periodAnswer({ name: plan.periodName, from: plan.from, to: plan.to }))},` +
-      `"generated_at":${JSON.stringify(new Date().toISOString())},"currency":"USD","fee_rates":${JSON.stringify(rates)},"data":[`,
+      `"generated_at":${JSON.stringify(new Date().toISOString())},"currency":"USD","fee_rates":${JSON.stringify(withPlainNumbers(context.rates))},"data":[`,
     page(rows, breakdowns) {
       let chunk = '';
       for (const raw of rows) {
-        const row = toExportRow(raw, rates);
+        const row = toExportRow(raw, context);
         breakdowns.add(row);
-        chunk += (first ? '' : ',') + JSON.stringify(row);
+        chunk += (first ? '' : ',') + JSON.stringify(plainMoney(row));
         first = false;
       }
       return chunk;
     },
     tail(breakdowns) {
       let chunk = ']';
-      for (const include of plan.includes) chunk += `,${JSON.stringify(include)}:${JSON.stringify(breakdowns.entries(include))}`;
-      return `${chunk},"totals":${JSON.stringify(breakdowns.totalsAnswer())}}`;
+      for (const include of plan.includes) chunk += `,${JSON.stringify(include)}:${JSON.stringify(withPlainNumbers(breakdowns.entries(include)))}`;
+      return `${chunk},"totals":${JSON.stringify(withPlainNumbers(breakdowns.totalsAnswer()))}}`;
     },
   };
 }
 
+/**
+ * A usage row whose non-integer figures JSON.stringify writes in plain decimals. A copy only for the
+ * rare row that needs one (a figure below a micro-dollar): this runs for every row of an export.
+ */
+function plainMoney(row: ExportRow): unknown {
+  return plainAlready(row.cost_usd) && plainAlready(row.platform_fees) && plainAlready(row.billed_cost) && plainAlready(row.latency_ms)
+    ? row
+    : withPlainNumbers(row);
+}
+
+const plainAlready = (value: number | null): boolean => value === null || !needsPlainSpelling(value);
+
 /** The export as a streamed body: each page is read only when the client has taken the previous one. */
 export function exportStream(services: Services, plan: ExportPlan): ReadableStream<Uint8Array> {
-  // The fees in force when the export began, for every row of it: one file, one set of rates.
-  const rates = feeRates(services);
-  const encoder = plan.format === 'csv' ? csvEncoder(plan, rates) : jsonEncoder(plan, rates);
+  // The fees in force when the export began, for every row of it: one file, one set of rates; the
+  // team names of that moment too (a team deleted since keeps its name).
+  const context: ExportContext = { rates: feeRates(services), teamNames: teamNamesOf(services, plan.accountId) };
+  const encoder = plan.format === 'csv' ? csvEncoder(plan, context) : jsonEncoder(plan, context);
   const breakdowns = new Breakdowns(plan.includes);
   const bytes = new TextEncoder();
   let pages: AsyncGenerator<Array<Record<string, unknown>>> | undefined;

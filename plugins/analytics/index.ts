@@ -8,6 +8,7 @@ import { BYOK_PARAMETERS, byokAnalytics } from './byok.ts';
 import { COST_COMPARISON_PARAMETERS, costComparison } from './cost-comparison.ts';
 import { billingExport, ExportRequestSchema } from './export.ts';
 import { USAGE_FOLD_TABLES } from './batch-fold.ts';
+import { withPlainNumbers } from './plain-json.ts';
 import { ROLLUP_MIGRATIONS, USAGE_ROLLUPS } from './rollup.ts';
 
 export { readUsageAnalytics } from './query.ts';
@@ -30,7 +31,7 @@ export const analyticsPlugin = definePlugin({
           role: 'admin',
           query: BYOK_PARAMETERS,
           summary: 'Usage and estimated cost over a period, by provider and by each group_by (provider, model, team, project, key, day, hour)',
-          handle: async ({ request, principal }) => services.http.json(await byokAnalytics(services, principal as Principal, request)),
+          handle: async ({ request, principal }) => services.http.json(withPlainNumbers(await byokAnalytics(services, principal as Principal, request))),
         },
         {
           method: 'GET',
@@ -38,7 +39,7 @@ export const analyticsPlugin = definePlugin({
           role: 'admin',
           query: COST_COMPARISON_PARAMETERS,
           summary: "The period's usage priced with the account's own keys (cost weights, BYOK fee) against platform keys (markup)",
-          handle: async ({ request, principal }) => services.http.json(await costComparison(services, principal as Principal, request)),
+          handle: async ({ request, principal }) => services.http.json(withPlainNumbers(await costComparison(services, principal as Principal, request))),
         },
         {
           method: 'POST',

@@ -8,7 +8,7 @@ import type { AdminKeys, SettingsStore } from './admin-keys.ts';
 import type { ComparedRow } from './compare.ts';
 import { DAY_MS, type ProviderOutcome, type Reconciler } from './reconcile.ts';
 import type { ReconciledProvider, ReconciliationSettings } from './schema.ts';
-import { formatUsd } from '../alerts/money.ts';
+import { formatUsd } from '../../core/catalog/nano-usd.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 /** A failed day is tried again after this long, not on every tick. */

@@ -42,7 +42,7 @@ import {
   type TeamRow,
 } from './records.ts';
 
-export { actingTeamOf, TEAMS_SECTION, teamOf, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
+export { actingTeamOf, TEAMS_SECTION, teamOf, type DeletedTeam, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
 export { loadTeamsSection, mergePatch } from './records.ts';
 
 export const teamsPlugin = definePlugin({

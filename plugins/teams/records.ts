@@ -4,7 +4,7 @@
 import type { Store } from '../../core/spec/store.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { TeamSettings } from './schema.ts';
-import type { ProviderPermission, TeamPermissions, TeamsSection, TeamView } from './types.ts';
+import type { DeletedTeam, ProviderPermission, TeamPermissions, TeamsSection, TeamView } from './types.ts';
 
 const SQLITE_MIGRATIONS = [
   {
@@ -122,15 +122,20 @@ export async function memberJoinedAt(store: Store, keyId: string): Promise<strin
   return rows[0] === undefined ? undefined : String(rows[0].created_at);
 }
 
-/** The snapshot section: every live team, by id. */
+/** The snapshot section: every live team, by id, and the names of the deleted ones. */
 export async function loadTeamsSection(store: Store): Promise<TeamsSection> {
-  const rows = await store.query('SELECT id, account_id, name, permissions, created_at, updated_at FROM teams WHERE deleted_at IS NULL');
+  const rows = await store.query('SELECT id, account_id, name, permissions, created_at, updated_at, deleted_at FROM teams');
   const byId = new Map<string, TeamView>();
+  const deletedById = new Map<string, DeletedTeam>();
   for (const row of rows) {
+    if (row.deleted_at !== null && row.deleted_at !== undefined) {
+      deletedById.set(String(row.id), { id: String(row.id), accountId: String(row.account_id), name: String(row.name), deletedAt: String(row.deleted_at) });
+      continue;
+    }
     const team = toTeam(row);
     byId.set(team.id, { id: team.id, accountId: team.accountId, name: team.name, permissions: team.permissions });
   }
-  return { byId };
+  return { byId, deletedById };
 }
 
 /** The policy as stored from the request's settings: the seed's byok_permissions plus Keyway's own. */

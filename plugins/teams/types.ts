@@ -51,8 +51,22 @@ export interface TeamView {
   permissions: TeamPermissions;
 }
 
+/** A deleted team as reports still name it: its row stays, marked `deleted_at` (DELETE /v1/teams/{id}). */
+export interface DeletedTeam {
+  id: string;
+  accountId: string;
+  name: string;
+  deletedAt: string;
+}
+
 export interface TeamsSection {
+  /** Live teams only: every policy, route and header check treats a deleted team as gone. */
   byId: ReadonlyMap<string, TeamView>;
+  /**
+   * Deleted teams, for names alone: analytics and the billing export name the spend a team booked
+   * before it was deleted (docs/teams.md, docs/analytics.md). Never a team to act for.
+   */
+  deletedById: ReadonlyMap<string, DeletedTeam>;
 }
 
 /** The team a request acts for, when it is one of the caller's account's teams. */

@@ -17,7 +17,7 @@ import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
 import { memberJoinedAt } from '../../plugins/teams/records.ts';
-import { nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
+import { formatNanos, formatUsd, nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
 import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
@@ -139,7 +139,7 @@ export function createApprovals(services: Services) {
       for (const { model, nanos } of entry.models) {
         if (nanos === undefined) {
           throw services.errors.create('model_unpriced', {
-            detail: `Team '${team.name}' needs an approval above $${nanosToUsd(thresholdNanos)} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,
+            detail: `Team '${team.name}' needs an approval above ${formatNanos(thresholdNanos)} on ${provider}, and ${provider}/${model} has no price (or no output limit), so its worst case cannot be judged. An operator must set a price first.`,
           });
         }
         if (nanos > thresholdNanos && (worst === undefined || nanos > worst.worstNanos)) worst = { provider, model, worstNanos: nanos, thresholdNanos };
@@ -166,7 +166,7 @@ export function createApprovals(services: Services) {
       accountId: approval.account_id,
       type: 'approval_pending',
       subject: approval.id,
-      message: `Team '${team.name}' asks for approval of a request that may cost up to $${approval.worst_case_usd} on ${approval.provider} (${approval.model}); approval ${approval.id} expires at ${approval.expires_at}.`,
+      message: `Team '${team.name}' asks for approval of a request that may cost up to ${formatUsd(approval.worst_case_usd)} on ${approval.provider} (${approval.model}); approval ${approval.id} expires at ${approval.expires_at}.`,
       details: { approval_id: approval.id, team_id: team.id, provider: approval.provider, model: approval.model, worst_case_usd: approval.worst_case_usd },
       targets: await targetsOf(team.id),
       match: { team: team.id, provider: approval.provider },
@@ -216,8 +216,8 @@ export function createApprovals(services: Services) {
       'approval_required',
       {
         detail:
-          `${prefix}This request may cost up to $${approval.worst_case_usd} on ${judgement.provider} (${judgement.model}), above team '${team.name}'s ` +
-          `require_approval_above of $${nanosToUsd(judgement.thresholdNanos)}. Approval ${approval.id} is pending: once an admin approves it, ` +
+          `${prefix}This request may cost up to ${formatUsd(approval.worst_case_usd)} on ${judgement.provider} (${judgement.model}), above team '${team.name}'s ` +
+          `require_approval_above of ${formatNanos(judgement.thresholdNanos)}. Approval ${approval.id} is pending: once an admin approves it, ` +
           `send the same request again with the header X-Approval-Id: ${approval.id}. It expires at ${approval.expires_at}.` +
           outputLimitHint(assumption, context.endpoint, ', and a request whose worst case stays under the threshold needs no approval'),
       },

@@ -5,7 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { alertsHandleOf } from '../../plugins/alerts/index.ts';
-import { formatUsd, nanoUsd } from '../../plugins/alerts/money.ts';
+import { formatUsd } from '../../core/catalog/nano-usd.ts';
+import { nanoUsd } from '../../plugins/alerts/money.ts';
 import { addProviderKeys, call } from '../helpers/gateway.ts';
 import { chat, createAlerts, events, OPENAI_CANARY_KEY, startAlertsGateway, type AlertsGateway, type EventView } from './fixture.ts';
 

@@ -35,6 +35,7 @@ describe('CsvBytes', () => {
         created_at: new Date(Date.UTC(2026, 10, 1) + Math.floor(random() * 3e9)).toISOString(),
         request_id: pick(['req_1', randomText()]),
         team_id: pick([null, randomText()]),
+        team_name: pick([null, 'Finance, "Quoted" Team', '=HYPERLINK("x")', randomText()]),
         project_tag: pick([null, '=HYPERLINK("x")', randomText()]),
         gateway_key_id: randomText(),
         provider: pick([null, 'openai', randomText()]),
@@ -93,6 +94,7 @@ describe('CsvBytes', () => {
         row.latency_ms,
         row.platform_fees,
         row.billed_cost,
+        row.team_name,
       ]);
       writeUsageCsv(row, out);
       expect([...out.take()]).toEqual([...encoder.encode(expected)]);

@@ -141,7 +141,8 @@ describe('fees beside list-price costs', () => {
   test('CSV export: platform_fees and billed_cost columns, at the end, on every row', async () => {
     await setFees(10, 2.5);
     const [header, ...rows] = parseCsv(await (await exportFile('csv')).text()) as string[][];
-    expect((header as string[]).slice(-3)).toEqual(['latency_ms', 'platform_fees', 'billed_cost']);
+    // team_name came after them (docs/analytics.md): every column keeps its position once added.
+    expect((header as string[]).slice(-4)).toEqual(['latency_ms', 'platform_fees', 'billed_cost', 'team_name']);
     const records = rows.map((cells) => Object.fromEntries((header as string[]).map((column, index) => [column, cells[index] ?? ''])));
     const platform = records.find((record) => record.request_id === 'req_platform');
     expect(Number(platform?.billed_cost)).toBeCloseTo(0.000003465, 10);

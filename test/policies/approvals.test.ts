@@ -239,6 +239,28 @@ describe('approvals', () => {
     expect(all.length).toBeGreaterThan(3);
     expect((await call(setup.gateway, 'GET', '/v1/approvals?status=maybe', undefined, { key: setup.adminKey })).status).toBe(400);
   });
+
+  test('the refusal shows a tiny threshold and worst case as dollars, never as exponents', async () => {
+    const patch = (above: number) =>
+      call(
+        setup.gateway,
+        'PATCH',
+        `/v1/teams/${setup.teamId}`,
+        { byok_permissions: { providers: { openai: { require_approval_above: above } } } },
+        { key: setup.adminKey },
+      );
+    expect((await patch(0.0000001)).status).toBe(200);
+    try {
+      // QA: "require_approval_above of $1e-7", where alerts print $0.0000001.
+      const error = await held({ ...SMALL, max_tokens: 1, messages: [{ role: 'user', content: 'Hi' }] });
+      expect(error.code).toBe('approval_required');
+      expect(error.message).toContain('require_approval_above of $0.0000001.');
+      expect(error.message).toMatch(/may cost up to \$0\.0000\d+ on openai/);
+      expect(error.message).not.toMatch(/\d[eE][-+]?\d/);
+    } finally {
+      expect((await patch(0.005)).status).toBe(200);
+    }
+  });
 });
 
 describe('the body hash', () => {

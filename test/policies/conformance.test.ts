@@ -54,7 +54,7 @@ function underTest(plugin: PluginDefinition, teams: Record<string, TeamPermissio
   const byId = new Map<string, TeamView>(
     Object.entries(teams).map(([name, permissions]) => [`team_${name}`, { id: `team_${name}`, accountId: 'default', name, permissions }]),
   );
-  const section: TeamsSection = { byId };
+  const section: TeamsSection = { byId, deletedById: new Map() };
   return {
     ...plugin,
     name: `${plugin.name}-under-test`,

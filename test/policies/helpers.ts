@@ -20,7 +20,7 @@ export const TEAM = 'team_test';
 export function teamsSection(permissions: TeamPermissions | undefined, accountId = ACCOUNT): TeamsSection {
   const byId = new Map<string, TeamView>();
   if (permissions !== undefined) byId.set(TEAM, { id: TEAM, accountId, name: 'Engineering Team', permissions });
-  return { byId };
+  return { byId, deletedById: new Map() };
 }
 
 const silentLogger = { warn() {}, info() {}, debug() {}, error() {}, child: () => silentLogger } as never;

@@ -124,13 +124,21 @@ describe.skipIf(!reachable)('a gateway on PostgreSQL', () => {
     expect(Number(rollup[0]?.requests)).toBe(rows.length);
   });
 
-  test('deleting the team revokes its member key', async () => {
+  test('deleting the team revokes its member key; analytics and the export still name it', async () => {
     const deleted = await call(gateway, 'DELETE', `/v1/teams/${teamId}`, undefined, { key: adminKey });
     expect(deleted.status).toBeLessThan(300);
     await deleted.text();
     const refused = await chat(memberKey);
     expect(refused.status).toBe(401);
     await refused.text();
+    const analytics = await call(gateway, 'GET', '/v1/analytics/byok?period=current_month&group_by=team,key', undefined, { key: adminKey });
+    const answer = (await analytics.json()) as { by_team: Array<Record<string, unknown>>; by_key: Array<Record<string, unknown>> };
+    expect(answer.by_team.find((entry) => entry.team_id === teamId)?.name).toBe('Data Science EU');
+    // The member key, revoked with its team, keeps its name too.
+    expect(answer.by_key.every((entry) => typeof entry.name === 'string')).toBe(true);
+    const exported = await call(gateway, 'POST', '/v1/billing/export', { format: 'json', include: ['team_breakdown'] }, { key: adminKey });
+    const file = (await exported.json()) as { team_breakdown: Array<Record<string, unknown>> };
+    expect(file.team_breakdown.find((entry) => entry.team_id === teamId)?.team_name).toBe('Data Science EU');
   });
 
   test('the audit log holds the management writes, read back from PostgreSQL', async () => {
