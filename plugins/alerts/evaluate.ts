@@ -50,7 +50,14 @@ export class AlertEvaluator {
     private readonly dispatcher: AlertDispatcher,
     private readonly teamName: (teamId: string) => string | undefined,
   ) {
-    this.sharedWindows = new SharedErrorWindows(services, this.windows);
+    this.sharedWindows = new SharedErrorWindows(services, this.windows, (accountId) => this.longestWindowOf(accountId));
+  }
+
+  /** The longest error_rate window of the account's rules, in minutes; undefined when it has none. */
+  private longestWindowOf(accountId: string): number | undefined {
+    let longest: number | undefined;
+    for (const rule of this.rulesOf(accountId) ?? []) if (rule.type === 'error_rate') longest = Math.max(longest ?? 0, rule.windowMinutes ?? 15);
+    return longest;
   }
 
   /** The per-process job (and its drain at shutdown): this process's request counts join the shared windows. */

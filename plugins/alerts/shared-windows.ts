@@ -17,6 +17,10 @@ export interface WindowCounts {
   errors: number;
 }
 
+function accountOf(windowKey: string): string {
+  return windowKey.split('\u0000')[0] ?? '';
+}
+
 /** `alerts:<requests|errors>:<provider or *>:<minute>:<account>`; provider names hold no `:`, so no two windows share a key. */
 function counterKey(what: 'requests' | 'errors', windowKey: string, minute: number): string {
   const [accountId = '', provider = '*'] = windowKey.split('\u0000');
@@ -29,9 +33,15 @@ export class SharedErrorWindows {
   /** When a failed share was last logged: a Redis outage would otherwise log once a second per process. */
   private loggedFailureAt = Number.NEGATIVE_INFINITY;
 
+  /**
+   * `windowOf` answers the longest `window_minutes` of the account's error_rate rules, or undefined when it
+   * has none: only those accounts' counts are shared, and only for as long as a window can reach them,
+   * so the shared counters hold a few keys per minute per account that asked, not per account served.
+   */
   constructor(
     private readonly services: Services,
     private readonly windows: ErrorWindows,
+    private readonly windowOf: (accountId: string) => number | undefined,
   ) {}
 
   /**
@@ -41,11 +51,11 @@ export class SharedErrorWindows {
   async share(): Promise<void> {
     const now = this.services.clock.now();
     const minute = Math.floor(now / MINUTE_MS);
-    const taken = this.windows.take(this.nextFrom, now);
+    const taken = this.windows.take(this.nextFrom, now).filter((counts) => this.windowOf(accountOf(counts.key)) !== undefined);
     this.nextFrom = minute - 1;
     if (taken.length === 0) return;
-    // A minute's counters live as long as the longest window (a day) can still reach it.
-    const expiresAt = (counts: MinuteCounts) => (counts.minute + 1 + MINUTES) * MINUTE_MS;
+    // A minute's counters live as long as the account's longest window can still reach it.
+    const expiresAt = (counts: MinuteCounts) => (counts.minute + 1 + Math.min(this.windowOf(accountOf(counts.key)) ?? MINUTES, MINUTES)) * MINUTE_MS;
     const counters = this.services.counters;
     const results = await Promise.allSettled(
       taken.flatMap((counts) => [
