@@ -2,8 +2,9 @@
 // Spend comes from the hourly roll-up (durable, shared by all instances), read after this process has
 // written the usage rows it booked, so the figure judged and shown is what the usage rows hold. This
 // process's running tally (fed by the `account` hook, in memory) triggers a judgement as soon as a
-// request crosses a threshold. Error rates come from per-minute counts in memory; provider outages
-// from the health monitor; anomalies from the roll-up (anomaly.ts).
+// request crosses a threshold. Error rates come from per-minute counts each process keeps in memory
+// and adds to the shared counters (shared-windows.ts), so they cover every worker and instance;
+// provider outages from the health monitor; anomalies from the roll-up (anomaly.ts).
 
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import type { Services } from '../../core/spec/services.ts';
@@ -13,6 +14,7 @@ import { formatUsd } from '../../core/catalog/nano-usd.ts';
 import { nanoUsd } from './money.ts';
 import { costPeriodWindow, hourKey, hourWindow } from './periods.ts';
 import type { AlertRule } from './schema.ts';
+import { SharedErrorWindows } from './shared-windows.ts';
 import type { Firing } from './store.ts';
 import { CostTally, ErrorWindows } from './tally.ts';
 
@@ -31,6 +33,8 @@ function matches(rule: AlertRule, provider: string | undefined, teamId: string |
 export class AlertEvaluator {
   private readonly tally = new CostTally();
   private readonly windows = new ErrorWindows();
+  /** Every process's error-rate windows: this one adds its own once a second (`shareWindows`), and before judging. */
+  private readonly sharedWindows: SharedErrorWindows;
   /** Rule and subject → the last period it fired (or was found fired) in: skips re-judging it. */
   private readonly lastFired = new Map<string, string>();
   /** Rule → the last complete hour its anomalies were judged for. */
@@ -46,7 +50,21 @@ export class AlertEvaluator {
     private readonly services: Services,
     private readonly dispatcher: AlertDispatcher,
     private readonly teamName: (teamId: string) => string | undefined,
-  ) {}
+  ) {
+    this.sharedWindows = new SharedErrorWindows(services, this.windows, (accountId) => this.longestWindowOf(accountId));
+  }
+
+  /** The longest error_rate window of the account's rules, in minutes; undefined when it has none. */
+  private longestWindowOf(accountId: string): number | undefined {
+    let longest: number | undefined;
+    for (const rule of this.rulesOf(accountId) ?? []) if (rule.type === 'error_rate') longest = Math.max(longest ?? 0, rule.windowMinutes ?? 15);
+    return longest;
+  }
+
+  /** The per-process job (and its drain at shutdown): this process's request counts join the shared windows. */
+  shareWindows(): Promise<void> {
+    return this.sharedWindows.share();
+  }
 
   private rulesOf(accountId: string): readonly AlertRule[] | undefined {
     return this.services.snapshot.section<AlertsSection>(ALERTS_SECTION)?.byAccount.get(accountId);
@@ -106,6 +124,7 @@ export class AlertEvaluator {
     const section = this.services.snapshot.section<AlertsSection>(ALERTS_SECTION);
     if (section === undefined) return;
     const usageWritten = await this.writeBookedUsage();
+    await this.shareWindows();
     const now = this.services.clock.now();
     for (const rules of section.byAccount.values()) {
       for (const rule of rules) {
@@ -213,7 +232,7 @@ export class AlertEvaluator {
 
   private async judgeErrorRate(rule: AlertRule, now: number) {
     const minutes = rule.windowMinutes ?? 15;
-    const { requests, errors } = this.windows.sum(`${rule.accountId}\u0000${rule.provider ?? '*'}`, minutes, now);
+    const { requests, errors } = await this.sharedWindows.sum(`${rule.accountId}\u0000${rule.provider ?? '*'}`, minutes, now);
     const threshold = rule.threshold ?? 100;
     if (requests < (rule.minRequests ?? 20) || (errors / requests) * 100 < threshold) return [];
     const rate = Math.round((errors / requests) * 10_000) / 100;

@@ -11,6 +11,7 @@ import type { TeamsSection } from '../teams/types.ts';
 import { AlertDispatcher, type DeliverySettings } from './deliver.ts';
 import { ALERTS_SECTION, AlertEvaluator, type AlertsSection } from './evaluate.ts';
 import { registerRaiser, type RaisedAlert } from './raise.ts';
+import { SHARE_INTERVAL_MS } from './shared-windows.ts';
 import { alertRoutes } from './routes.ts';
 import type { AlertRule } from './schema.ts';
 import { ALERTS_MIGRATIONS, loadRules, type StoredEvent } from './store.ts';
@@ -101,7 +102,11 @@ export const alertsPlugin = definePlugin({
           },
         },
       ],
-      jobs: [{ name: 'alerts', intervalMs, run: () => evaluator.run(), scope: 'cluster' }],
+      jobs: [
+        { name: 'alerts', intervalMs, run: () => evaluator.run(), scope: 'cluster' },
+        // Every process, not only the lease holder: each adds its own request counts to the shared error-rate windows.
+        { name: 'alerts-windows', intervalMs: SHARE_INTERVAL_MS, run: () => evaluator.shareWindows(), drain: () => evaluator.shareWindows() },
+      ],
       routes: alertRoutes({ services, evaluator }),
     };
   },

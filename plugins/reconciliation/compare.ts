@@ -76,22 +76,44 @@ export interface ComparedRow {
   provider_tokens: Record<string, number> | null;
 }
 
+/**
+ * What a row may drift by and still be `matched`: at most `usd`, and at most `percent` of the provider's
+ * figure. A drift of RELATIVE_FLOOR_USD or less passes the relative test whatever the share: on a row of
+ * a few micro-dollars a report's rounding is a large share, and a row that small cannot hide a wrong price
+ * for long (the next request's cost exceeds the floor).
+ */
+export interface MatchTolerance {
+  usd: number;
+  percent: number;
+}
+
+/** A hundredth of a cent: below it, a row's drift is judged by the absolute tolerance only. */
+export const RELATIVE_FLOOR_USD = 0.00001;
+
+/** Whether a cost drift is within both tolerances (a little slack for the binary form of the figures). */
+export function withinTolerance(drift: number, providerCost: number, tolerance: MatchTolerance): boolean {
+  const size = Math.abs(drift);
+  const slack = 1e-12;
+  if (size > tolerance.usd + slack) return false;
+  return size <= RELATIVE_FLOOR_USD + slack || size <= (Math.abs(providerCost) * tolerance.percent) / 100 + slack;
+}
+
 function statusOf(
   keywayPresent: boolean,
   providerPresent: boolean,
-  drift: number,
-  tolerance: number,
+  costs: { drift: number; provider: number },
+  tolerance: MatchTolerance,
   keyway: TokenCounts,
   provider: TokenCounts | null,
 ): RowStatus {
   if (keywayPresent && !providerPresent) return 'missing_at_provider';
   if (providerPresent && !keywayPresent) return 'missing_in_keyway';
   const tokensAgree = provider === null || (provider.input === keyway.input && provider.output === keyway.output);
-  return Math.abs(drift) <= tolerance && tokensAgree ? 'matched' : 'drift';
+  return withinTolerance(costs.drift, costs.provider, tolerance) && tokensAgree ? 'matched' : 'drift';
 }
 
 /** One row per day and model present on either side, sorted by day then model. */
-export function compareModels(provider: string, keywayRows: readonly KeywayRow[], report: ProviderReport, tolerance: number): ComparedRow[] {
+export function compareModels(provider: string, keywayRows: readonly KeywayRow[], report: ProviderReport, tolerance: MatchTolerance): ComparedRow[] {
   const keyway = keywayByModel(keywayRows);
   const reported = new Map(report.models.map((entry) => [`${entry.day}\u0000${entry.model}`, entry]));
   const names = [...new Set([...keyway.keys(), ...reported.keys()])].sort();
@@ -110,7 +132,7 @@ export function compareModels(provider: string, keywayRows: readonly KeywayRow[]
       day: (ours ?? theirs)?.day ?? '',
       provider,
       model: (ours ?? theirs)?.model ?? '',
-      status: statusOf(keywayPresent, providerPresent, drift, tolerance, keywayTokens, theirs?.tokens ?? null),
+      status: statusOf(keywayPresent, providerPresent, { drift, provider: providerCost }, tolerance, keywayTokens, theirs?.tokens ?? null),
       keyway_cost_usd: keywayCost,
       provider_cost_usd: providerCost,
       drift_usd: drift,

@@ -7,7 +7,7 @@ import type { Services } from '../../core/spec/services.ts';
 import type { AdminKeys, SettingsStore } from './admin-keys.ts';
 import type { ComparedRow } from './compare.ts';
 import { DAY_MS, type ProviderOutcome, type Reconciler } from './reconcile.ts';
-import type { ReconciledProvider, ReconciliationSettings } from './schema.ts';
+import { matchToleranceOf, type ReconciledProvider, type ReconciliationSettings } from './schema.ts';
 import { formatUsd } from '../../core/catalog/nano-usd.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
@@ -75,7 +75,7 @@ export class DailyReconciliation {
       provider,
       from,
       new Date(from.getTime() + DAY_MS),
-      effective.match_tolerance_usd,
+      matchToleranceOf(effective),
     );
     const checkedAt = new Date(this.services.clock.now()).toISOString();
     const totals = outcome.totals;

@@ -4,7 +4,17 @@
 import type { Services } from '../../core/spec/services.ts';
 import type { AdminKeys } from './admin-keys.ts';
 import { fetchAnthropicReport } from './anthropic-report.ts';
-import { compareKeys, compareModels, totalsOf, type ComparedKeyRow, type ComparedRow, type KeywayKey, type KeywayRow, type ProviderTotals } from './compare.ts';
+import {
+  compareKeys,
+  compareModels,
+  totalsOf,
+  type ComparedKeyRow,
+  type ComparedRow,
+  type KeywayKey,
+  type KeywayRow,
+  type MatchTolerance,
+  type ProviderTotals,
+} from './compare.ts';
 import { fetchOpenAIReport } from './openai-report.ts';
 import { numberOf, ReportError, type ProviderReport } from './report-fetch.ts';
 import { RECONCILED_PROVIDERS, type ReconciledProvider } from './schema.ts';
@@ -81,7 +91,7 @@ export class Reconciler {
     provider: ReconciledProvider,
     from: Date,
     to: Date,
-    tolerance: number,
+    tolerance: MatchTolerance,
   ): Promise<{ outcome: ProviderOutcome; rows: ComparedRow[]; keys: ComparedKeyRow[] }> {
     let adminKey: { adminKey: string; scope: string[] } | undefined;
     try {
@@ -108,7 +118,7 @@ export class Reconciler {
     return { outcome: { provider, status: 'ok', totals: totalsOf(provider, rows) }, rows, keys };
   }
 
-  async reconcile(accountId: string, from: Date, to: Date, tolerance: number, only?: ReconciledProvider): Promise<Reconciliation> {
+  async reconcile(accountId: string, from: Date, to: Date, tolerance: MatchTolerance, only?: ReconciledProvider): Promise<Reconciliation> {
     const range = wholeDays(from, to);
     const providers = only === undefined ? RECONCILED_PROVIDERS : [only];
     const results = await Promise.all(providers.map((provider) => this.reconcileProvider(accountId, provider, range.from, range.to, tolerance)));

@@ -13,7 +13,7 @@ import type { DailyReconciliation } from './daily.ts';
 import { verifyOpenAIAdminKey } from './openai-report.ts';
 import { DAY_MS, wholeDays, type Reconciler } from './reconcile.ts';
 import { ReportError } from './report-fetch.ts';
-import { AdminKeyBodySchema, isReconciledProvider, RECONCILED_PROVIDERS, SettingsBodySchema, type ReconciledProvider } from './schema.ts';
+import { AdminKeyBodySchema, isReconciledProvider, matchToleranceOf, RECONCILED_PROVIDERS, SettingsBodySchema, type ReconciledProvider } from './schema.ts';
 
 export interface RouteParts {
   services: Services;
@@ -210,12 +210,13 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
         const period = periodOf(services, request);
         refuseBeforeEarliestDay(services, period);
         const provider = providerParameter(services, new URL(request.url).searchParams.get('provider'), 'provider');
-        const { match_tolerance_usd: tolerance } = await settings.get(accountId);
+        const tolerance = matchToleranceOf(await settings.get(accountId));
         const result = await reconciler.reconcile(accountId, period.from, period.to, tolerance, provider);
         return services.http.json({
           period: { name: period.name, start: result.from.toISOString(), end: result.to.toISOString() },
           currency: 'USD',
-          match_tolerance_usd: tolerance,
+          match_tolerance_usd: tolerance.usd,
+          match_tolerance_percent: tolerance.percent,
           providers: result.providers,
           rows: result.rows,
           keys: result.keys,

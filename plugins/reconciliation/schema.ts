@@ -5,6 +5,7 @@ import { KeyMaterialSchema } from '../../core/spec/key-material.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration, PluginMigrations, PluginUsageRollups } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
+import type { MatchTolerance } from './compare.ts';
 
 /** The providers whose organisation usage and cost reports Keyway can read. */
 export const RECONCILED_PROVIDERS = ['openai', 'anthropic'] as const;
@@ -203,7 +204,10 @@ export const SettingsBodySchema = Type.Object(
   {
     drift_alert_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'Alert when a day drifts by at least this share of the bill' })),
     drift_alert_min_usd: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'and by at least this many USD' })),
-    match_tolerance_usd: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'A row is `matched` when its drift is within this' })),
+    match_tolerance_usd: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'A row is `matched` when its drift is within this (USD)' })),
+    match_tolerance_percent: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, description: "and within this share of the provider's figure (a drift of $0.00001 or less always is)" }),
+    ),
     notify: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 20, description: 'Alert targets (e-mail, webhook, Slack)' })),
     enabled: Type.Optional(Type.Boolean({ description: 'Run the daily reconciliation (default true)' })),
   },
@@ -214,6 +218,7 @@ export interface ReconciliationSettings {
   drift_alert_percent: number;
   drift_alert_min_usd: number;
   match_tolerance_usd: number;
+  match_tolerance_percent: number;
   notify: string[];
   enabled: boolean;
 }
@@ -222,6 +227,12 @@ export const DEFAULT_SETTINGS: ReconciliationSettings = {
   drift_alert_percent: 5,
   drift_alert_min_usd: 1,
   match_tolerance_usd: 0.0001,
+  match_tolerance_percent: 1,
   notify: [],
   enabled: true,
 };
+
+/** The two tolerances a row's drift must be within to be `matched` (compare.ts). */
+export function matchToleranceOf(settings: ReconciliationSettings): MatchTolerance {
+  return { usd: settings.match_tolerance_usd, percent: settings.match_tolerance_percent };
+}

@@ -1,10 +1,12 @@
 // The comparison rules on their own: statuses, drift arithmetic, and which keys can be matched.
 
 import { describe, expect, test } from 'bun:test';
-import { compareKeys, compareModels, matchKeys, totalsOf, type KeywayRow } from '../../plugins/reconciliation/compare.ts';
+import { compareKeys, compareModels, matchKeys, totalsOf, type KeywayRow, type MatchTolerance } from '../../plugins/reconciliation/compare.ts';
 import type { ProviderReport } from '../../plugins/reconciliation/report-fetch.ts';
 
 const DAY = '2026-12-01';
+/** The defaults: $0.0001 and 1 % of the provider's figure. */
+const TOLERANCE: MatchTolerance = { usd: 0.0001, percent: 1 };
 
 function keyway(model: string, costUsd: number, input: number, output: number, providerKeyId = 'pk_one'): KeywayRow {
   return { day: DAY, model, providerKeyId, requests: 1, tokens: { input, output, cachedInput: 0, cacheWrite: 0 }, costUsd, unpricedRequests: 0 };
@@ -34,7 +36,7 @@ describe('rows per day and model', () => {
         ['gpt-4o-mini', 0.6, 50, 5],
         ['o3', 0.3, 30, 3],
       ]),
-      0.0001,
+      TOLERANCE,
     );
     const byModel = Object.fromEntries(rows.map((row) => [row.model, row]));
     expect(byModel['gpt-4o']?.status).toBe('matched');
@@ -46,14 +48,34 @@ describe('rows per day and model', () => {
   });
 
   test('equal cost with different token counts is still drift; a tolerance absorbs rounding', () => {
-    const [tokens] = compareModels('openai', [keyway('gpt-4o', 1, 100, 10)], report([['gpt-4o', 1, 100, 11]]), 0.0001);
+    const [tokens] = compareModels('openai', [keyway('gpt-4o', 1, 100, 10)], report([['gpt-4o', 1, 100, 11]]), TOLERANCE);
     expect(tokens?.status).toBe('drift');
-    const [rounded] = compareModels('openai', [keyway('gpt-4o', 1.00004, 100, 10)], report([['gpt-4o', 1, 100, 10]]), 0.0001);
+    const [rounded] = compareModels('openai', [keyway('gpt-4o', 1.00004, 100, 10)], report([['gpt-4o', 1, 100, 10]]), TOLERANCE);
     expect(rounded?.status).toBe('matched');
   });
 
+  test('a wrong price is drift even when the dollars are few: both tolerances must hold', () => {
+    // Two gpt-4.1 calls priced at 3e-6/9e-6 by Keyway and billed at list 2e-6/8e-6: $0.000028, 21.875 %.
+    const [priced] = compareModels('openai', [keyway('gpt-4.1', 0.000156, 20, 10)], report([['gpt-4.1', 0.000128, 20, 10]]), TOLERANCE);
+    expect(priced).toMatchObject({ status: 'drift', drift_usd: -0.000028, drift_percent: -21.875 });
+    // Within 1 % of the provider's figure and within $0.0001: matched.
+    const [close] = compareModels('openai', [keyway('gpt-4o', 0.00505, 100, 10)], report([['gpt-4o', 0.005, 100, 10]]), TOLERANCE);
+    expect(close).toMatchObject({ status: 'matched', drift_percent: -1 });
+    // 1 % of a large bill is more than $0.0001: the absolute tolerance still holds it to $0.0001.
+    const [large] = compareModels('openai', [keyway('gpt-4o', 100.001, 100, 10)], report([['gpt-4o', 100, 100, 10]]), TOLERANCE);
+    expect(large?.status).toBe('drift');
+    // A few micro-dollars, where rounding is a large share: at most $0.00001 of drift passes the relative test.
+    const [tiny] = compareModels('openai', [keyway('gpt-4.1-nano', 0.000003, 10, 1)], report([['gpt-4.1-nano', 0.000002, 10, 1]]), TOLERANCE);
+    expect(tiny).toMatchObject({ status: 'matched', drift_percent: -50 });
+    const [overFloor] = compareModels('openai', [keyway('gpt-4.1-nano', 0.000013, 10, 1)], report([['gpt-4.1-nano', 0.000002, 10, 1]]), TOLERANCE);
+    expect(overFloor?.status).toBe('drift');
+    // The relative tolerance is a setting: 25 % lets the wrong price through again.
+    const [loose] = compareModels('openai', [keyway('gpt-4.1', 0.000156, 20, 10)], report([['gpt-4.1', 0.000128, 20, 10]]), { usd: 0.0001, percent: 25 });
+    expect(loose?.status).toBe('matched');
+  });
+
   test('rows with nothing on either side (failed calls only) are left out', () => {
-    expect(compareModels('openai', [keyway('gpt-4o', 0, 0, 0)], report([]), 0.0001)).toEqual([]);
+    expect(compareModels('openai', [keyway('gpt-4o', 0, 0, 0)], report([]), TOLERANCE)).toEqual([]);
   });
 });
 

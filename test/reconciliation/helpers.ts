@@ -31,8 +31,8 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-/** `openai`: more of the OpenAI simulator's options (the dated names it answers aliases with). */
-export async function startHarness(options: { openai?: OpenAISimulatorOptions } = {}): Promise<Harness> {
+/** `openai`: more of the OpenAI simulator's options (the dated names it answers aliases with); `env`: more of the gateway's. */
+export async function startHarness(options: { openai?: OpenAISimulatorOptions; env?: Record<string, string> } = {}): Promise<Harness> {
   const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY, OPENAI_SECOND_KEY], ...options.openai });
   const anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
   const alerts: ReceivedAlert[] = [];
@@ -52,6 +52,7 @@ export async function startHarness(options: { openai?: OpenAISimulatorOptions } 
       // Notify targets are held to the outbound address rules, which refuse loopback: the operator's
       // allow list admits exactly the recording receiver, as it would an internal alert sink.
       KEYWAY_UPSTREAM_ALLOW: `127.0.0.1:${receiver.port}`,
+      ...options.env,
     },
     extraPlugins: [{ definition: webhookRecorder, source: 'test' }],
     clock: { now: () => Date.now() + offset },
