@@ -11,6 +11,9 @@ import type { HostOperation, IpcChannel, PrimaryBound, WorkerBound } from './ipc
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
+/** The longest a publisher waits to hear that every other worker has a message: a stuck worker must not hold it. */
+const DELIVERY_WAIT_MS = 1_000;
+
 /**
  * The calls of one worker to its primary: batched until the event loop's current turn ends (the
  * requests it is handling have all made theirs), answered in one message per batch.
@@ -20,6 +23,8 @@ export class HostClient {
   private readonly pending = new Map<number, Pending>();
   private batch: Array<[number, HostOperation, unknown[]]> = [];
   private readonly listeners = new Map<string, Set<ClusterListener>>();
+  /** Publishes waiting to hear that every other worker ran its listeners, by receipt. */
+  private readonly receipts = new Map<number, () => void>();
   private closed = false;
 
   constructor(private readonly channel: IpcChannel<PrimaryBound, WorkerBound>) {
@@ -35,8 +40,19 @@ export class HostClient {
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
 
-  publish(topic: string, message: string): void {
-    if (!this.closed) this.channel.send({ publish: [topic, message] });
+  /** Resolves once every other worker has run its listeners for the message (at most DELIVERY_WAIT_MS later). */
+  publish(topic: string, message: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const receipt = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settleReceipt(receipt), DELIVERY_WAIT_MS);
+      timer.unref?.();
+      this.receipts.set(receipt, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.channel.send({ publish: [topic, message], receipt });
+    });
   }
 
   subscribe(topic: string, listener: ClusterListener): () => void {
@@ -53,6 +69,13 @@ export class HostClient {
     const error = new Error('the primary process is gone: counters are unavailable');
     for (const { reject } of this.pending.values()) reject(error);
     this.pending.clear();
+    for (const receipt of [...this.receipts.keys()]) this.settleReceipt(receipt);
+  }
+
+  private settleReceipt(receipt: number): void {
+    const settle = this.receipts.get(receipt);
+    this.receipts.delete(receipt);
+    settle?.();
   }
 
   private flush(): void {
@@ -72,6 +95,10 @@ export class HostClient {
       }
       return;
     }
+    if ('published' in message) {
+      this.settleReceipt(message.published);
+      return;
+    }
     const [topic, text] = message.message;
     for (const listener of this.listeners.get(topic) ?? []) {
       try {
@@ -80,6 +107,7 @@ export class HostClient {
         // One listener's failure is its own; the others still hear the message.
       }
     }
+    if (message.delivery !== undefined && !this.closed) this.channel.send({ delivered: message.delivery });
   }
 }
 

@@ -1,6 +1,7 @@
 // What the workers of one Keyway instance and their primary process say to each other over Bun's IPC
 // channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
-// bus messages relayed by it to every other worker, and the worker's "listening" report.
+// bus messages relayed by it to every other worker (each confirms it ran its listeners, and the
+// publisher hears when all have), and the worker's "listening" report.
 
 /** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
 export type HostOperation =
@@ -24,11 +25,18 @@ export type HostReply = [number, 1, unknown] | [number, 0, string];
 
 export type PrimaryBound =
   | { calls: HostCall[] }
-  | { publish: [topic: string, message: string] }
+  /** `receipt`: the publisher's number for it, answered `published` once every other worker has heard it. */
+  | { publish: [topic: string, message: string]; receipt?: number }
+  /** This worker ran its listeners for the relayed message numbered `delivered`. */
+  | { delivered: number }
   /** The worker listens on `port` and serves. */
   | { listening: number };
 
-export type WorkerBound = { replies: HostReply[] } | { message: [topic: string, message: string] };
+export type WorkerBound =
+  | { replies: HostReply[] }
+  /** `delivery`: the primary's number for it, confirmed with `delivered` once the listeners ran. */
+  | { message: [topic: string, message: string]; delivery?: number }
+  | { published: number };
 
 /** A two-way message channel: a worker's IPC link to its primary, or an in-process pair in tests. */
 export interface IpcChannel<Outgoing, Incoming> {
