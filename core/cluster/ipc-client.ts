@@ -14,6 +14,9 @@ type Pending<Value = unknown> = { resolve: (value: Value) => void; reject: (erro
 
 const PRIMARY_GONE = 'the primary process is gone: counters are unavailable';
 
+/** The longest a publisher waits to hear that every other worker has a message: a stuck worker must not hold it. */
+const DELIVERY_WAIT_MS = 1_000;
+
 /**
  * The calls of one worker to its primary: batched until the event loop's current turn ends (the
  * requests it is handling have all made theirs), answered in one message per batch.
@@ -25,6 +28,8 @@ export class HostClient {
   private readonly listeners = new Map<string, Set<ClusterListener>>();
   private readonly gathering = new Map<number, Pending<SiblingAnswers>>();
   private readonly responders = new Map<string, () => string | Promise<string>>();
+  /** Publishes waiting to hear that every other worker ran its listeners, by receipt. */
+  private readonly receipts = new Map<number, () => void>();
   private closed = false;
 
   constructor(private readonly channel: IpcChannel<PrimaryBound, WorkerBound>) {
@@ -40,8 +45,19 @@ export class HostClient {
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
 
-  publish(topic: string, message: string): void {
-    if (!this.closed) this.channel.send({ publish: [topic, message] });
+  /** Resolves once every other worker has run its listeners for the message (at most DELIVERY_WAIT_MS later). */
+  publish(topic: string, message: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const receipt = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settleReceipt(receipt), DELIVERY_WAIT_MS);
+      timer.unref?.();
+      this.receipts.set(receipt, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.channel.send({ publish: [topic, message], receipt });
+    });
   }
 
   subscribe(topic: string, listener: ClusterListener): () => void {
@@ -74,6 +90,13 @@ export class HostClient {
     this.pending.clear();
     for (const { reject } of this.gathering.values()) reject(error);
     this.gathering.clear();
+    for (const receipt of [...this.receipts.keys()]) this.settleReceipt(receipt);
+  }
+
+  private settleReceipt(receipt: number): void {
+    const settle = this.receipts.get(receipt);
+    this.receipts.delete(receipt);
+    settle?.();
   }
 
   private flush(): void {
@@ -100,6 +123,10 @@ export class HostClient {
       this.gathering.delete(id);
       return;
     }
+    if ('published' in message) {
+      this.settleReceipt(message.published);
+      return;
+    }
     const [topic, text] = message.message;
     for (const listener of this.listeners.get(topic) ?? []) {
       try {
@@ -108,6 +135,7 @@ export class HostClient {
         // One listener's failure is its own; the others still hear the message.
       }
     }
+    if (message.delivery !== undefined && !this.closed) this.channel.send({ delivered: message.delivery });
   }
 
   /** A question from another worker: the responder's text, or null when there is none or it failed. */

@@ -45,6 +45,9 @@ export class ClusterHost {
   /** Lease ids by counter key: a lapsed lease leaves its key's total before the key is next read. */
   private readonly leasesByKey = new Map<string, Set<string>>();
   private readonly jobLeases = new Map<string, { holder: string; until: number }>();
+  /** Relayed messages whose publisher waits until every other worker has heard them. */
+  private readonly deliveries = new Map<number, { publisher: string; receipt: number; waiting: Set<string> }>();
+  private nextDelivery = 1;
   private readonly sweeper: ReturnType<typeof setInterval>;
   private readonly gatherings: Gatherings;
 
@@ -84,8 +87,9 @@ export class ClusterHost {
       const replies = message.calls.map((call) => this.answer(member, call));
       this.members.get(member)?.send({ replies });
     } else if ('publish' in message) {
-      const [topic, text] = message.publish;
-      for (const [other, { send }] of this.members) if (other !== member) send({ message: [topic, text] });
+      this.relay(member, message.publish, message.receipt);
+    } else if ('delivered' in message) {
+      this.confirm(message.delivered, member);
     } else if ('listening' in message) {
       this.onListening(member, message.listening);
     } else if ('gather' in message) {
@@ -93,6 +97,35 @@ export class ClusterHost {
     } else if ('answer' in message) {
       this.gatherings.answer(member, ...message.answer);
     }
+  }
+
+  /**
+   * Sends a message to every other worker. With a receipt, the publisher is told once each of them ran
+   * its listeners (or left): a deletion or a key's recovery is then in force on every worker before the
+   * request that made it is answered.
+   */
+  private relay(member: string, [topic, text]: [string, string], receipt: number | undefined): void {
+    const others = [...this.members.keys()].filter((other) => other !== member);
+    if (receipt === undefined) {
+      for (const other of others) this.members.get(other)?.send({ message: [topic, text] });
+      return;
+    }
+    if (others.length === 0) {
+      this.members.get(member)?.send({ published: receipt });
+      return;
+    }
+    const delivery = this.nextDelivery++;
+    this.deliveries.set(delivery, { publisher: member, receipt, waiting: new Set(others) });
+    for (const other of others) this.members.get(other)?.send({ message: [topic, text], delivery });
+  }
+
+  private confirm(delivery: number, member: string): void {
+    const pending = this.deliveries.get(delivery);
+    if (pending === undefined) return;
+    pending.waiting.delete(member);
+    if (pending.waiting.size > 0) return;
+    this.deliveries.delete(delivery);
+    this.members.get(pending.publisher)?.send({ published: pending.receipt });
   }
 
   private answer(member: string, [id, operation, args]: HostCall): HostReply {
@@ -177,6 +210,11 @@ export class ClusterHost {
   private leave(member: string): void {
     this.members.delete(member);
     this.gatherings.leave(member);
+    // A worker gone hears nothing more: what waited for it is delivered, and its own waits are over.
+    for (const [delivery, pending] of this.deliveries) {
+      if (pending.publisher === member) this.deliveries.delete(delivery);
+      else this.confirm(delivery, member);
+    }
     for (const [id, held] of this.leases) if (held.member === member) this.release(id, held);
     for (const [name, held] of this.jobLeases) if (held.holder === member) this.jobLeases.delete(name);
   }

@@ -1,7 +1,8 @@
 // What the workers of one Keyway instance and their primary process say to each other over Bun's IPC
 // channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
-// bus messages relayed by it to every other worker, the worker's "listening" report, and a question
-// one worker puts to all the others (a scrape of GET /metrics), gathered by the primary.
+// bus messages relayed by it to every other worker (each confirms it ran its listeners, and the
+// publisher hears when all have), the worker's "listening" report, and a question one worker puts to
+// all the others (a scrape of GET /metrics), gathered by the primary.
 
 /** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
 export type HostOperation =
@@ -25,7 +26,10 @@ export type HostReply = [number, 1, unknown] | [number, 0, string];
 
 export type PrimaryBound =
   | { calls: HostCall[] }
-  | { publish: [topic: string, message: string] }
+  /** `receipt`: the publisher's number for it, answered `published` once every other worker has heard it. */
+  | { publish: [topic: string, message: string]; receipt?: number }
+  /** This worker ran its listeners for the relayed message numbered `delivered`. */
+  | { delivered: number }
   /** The worker listens on `port` and serves. */
   | { listening: number }
   /** Ask every other worker `topic`; the primary answers with `gathered` under the same id. */
@@ -35,7 +39,9 @@ export type PrimaryBound =
 
 export type WorkerBound =
   | { replies: HostReply[] }
-  | { message: [topic: string, message: string] }
+  /** `delivery`: the primary's number for it, confirmed with `delivered` once the listeners ran. */
+  | { message: [topic: string, message: string]; delivery?: number }
+  | { published: number }
   /** Another worker's question, relayed by the primary under its own id. */
   | { ask: [ask: number, topic: string] }
   /** What the other workers answered in time, by worker number, and the numbers of those that did not. */

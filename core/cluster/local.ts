@@ -21,12 +21,15 @@ export class LocalClusterHub {
     };
   }
 
-  private deliver(sender: string, topic: string, message: string): void {
+  /** Resolves once every listener ran, as the workers' bus does (core/cluster/ipc-host.ts). */
+  private deliver(sender: string, topic: string, message: string): Promise<void> {
     for (const entry of this.listeners.get(topic) ?? []) {
       if (entry.member === sender) continue;
       // Delivered after the publisher's turn, as a network bus would, so no listener runs inside a write.
       queueMicrotask(() => entry.listener(message));
     }
+    // Queued after the listeners, so it runs after them.
+    return new Promise((resolve) => queueMicrotask(resolve));
   }
 
   private listen(member: string, topic: string, listener: ClusterListener): () => void {

@@ -304,12 +304,15 @@ async function reseal(
 async function listKeys(runtime: Runtime, keys: readonly KeyListing[]): Promise<Record<string, unknown>[]> {
   await Promise.all(
     keys.map(async (key) => {
-      const flagged = key.status === 'invalid';
+      // Refused as this worker knows it (a 401 here or told by another), or as stored.
+      const flagged = runtime.health.isRejected(key);
       const listing = await runtime.models.refresh(key, flagged, 5_000);
       if (flagged || listing.status === 'invalid')
         runtime.health.recordProbe(key, listing.status === 'active', listing.status === 'invalid' ? 'auth_error' : undefined);
     }),
   );
+  // What the re-checks found is in force on every worker before the answer says so.
+  await runtime.health.shared();
   const current = runtime.snapshots.current.keysById;
   return keys.map((key) => describeKey(current.get(key.id) ?? key, runtime));
 }

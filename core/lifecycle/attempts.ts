@@ -361,6 +361,8 @@ async function attemptOnce<Value>(
         retryAfterSeconds: failure.retryAfterSeconds,
         rateLimitRemaining: call?.upstream.rateLimitRemaining,
       });
+      // A refused key is out on every worker before anyone is told (rare: one message round trip).
+      if (failure.reason === 'auth_error') await dependencies.health.shared();
     }
     if (!clientSignal?.aborted) {
       const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure) || failure instanceof KeyUnusableHere);

@@ -13,7 +13,9 @@ export interface ClusterBus {
   readonly instanceId: string;
   /**
    * Tells every other member of the cluster. Best effort, at most once: a member that misses a
-   * message must still converge (config snapshots are also reloaded on a timer as a backstop).
+   * message must still converge (config snapshots are also reloaded on a timer as a backstop). The
+   * workers' bus resolves once every other worker has run its listeners (within a second), so a
+   * change awaited so is in force on all of them; Redis's once Redis has sent it to every listener.
    */
   publish(topic: string, message: string): MaybePromise<void>;
   /** Hears what other members publish on `topic`; never this process's own messages. Returns an unsubscribe. */
@@ -42,7 +44,7 @@ export interface ClusterDriver {
 export const CLUSTER_TOPICS = {
   /** A management write changed configuration: reload the snapshot. The message is the writer's snapshot version. */
   config: 'config',
-  /** Key cooldowns and provider circuit changes (core/routing/health/shared.ts): JSON, see HealthEvent. */
+  /** Key cooldowns, keys refused or accepted again, provider circuit changes (core/routing/health/shared.ts): JSON, see HealthEvent. */
   health: 'health',
   /** POST /v1/platform/prices/reload on one member, accepted or refused: every other re-reads its KEYWAY_PRICES_FILE too. */
   pricesFile: 'prices-file',

@@ -131,7 +131,7 @@ export const responsesPlugin = definePlugin({
           summary: 'A stored response',
           handle: async ({ params, principal }) => {
             const id = params.id ?? '';
-            const stored = store === undefined || principal === undefined ? undefined : await store.load(id, principal);
+            const stored = store === undefined || principal === undefined ? undefined : await store.read(id, principal);
             if (stored === undefined) notFound(services, id, why);
             return services.http.json(stored.response);
           },
@@ -145,7 +145,7 @@ export const responsesPlugin = definePlugin({
           handle: async ({ request, params, principal }) => {
             const id = params.id ?? '';
             const query = inputItemsQuery(new URL(request.url).searchParams);
-            const stored = store === undefined || principal === undefined ? undefined : await store.load(id, principal);
+            const stored = store === undefined || principal === undefined ? undefined : await store.read(id, principal);
             if (stored === undefined) notFound(services, id, why);
             return services.http.json(inputItemsPage(inputItemsOf(stored), query));
           },

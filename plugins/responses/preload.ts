@@ -57,7 +57,7 @@ export async function preloadStoredResponses(store: ResponseStore, services: Ser
   await Promise.all(
     [...ids].map(async (id) => {
       try {
-        const stored = store.cached(id, principal) ?? (await store.load(id, principal));
+        const stored = await store.load(id, principal);
         if (stored !== undefined) store.pin(request.headers, id, stored);
       } catch (error) {
         services.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be read');

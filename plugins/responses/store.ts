@@ -3,6 +3,8 @@
 // the gateway's crypto backend and bound to its account and id, so a row copied elsewhere cannot be
 // opened. Writes happen after the answer, never on the request's path; continuations read a
 // bounded in-memory copy first, the database only on a miss (after a restart, or an evicted entry).
+// Every worker and instance keeps its own copy: a deletion is told to all of them on the cluster bus,
+// and GET and DELETE ask the database whether the row still exists (memory only supplies the content).
 
 import type { Logger } from '../../core/logger.ts';
 import type { Principal } from '../../core/spec/principal.ts';
@@ -15,6 +17,9 @@ import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 type Json = Record<string, unknown>;
 
 export const RESPONSES_TABLE = 'responses_stored';
+
+/** Bus topic: the message is the id of a response deleted on one member; every other drops its copy. */
+export const RESPONSES_DELETED_TOPIC = 'responses:deleted';
 
 const SQLITE_MIGRATIONS: Migration[] = [
   {
@@ -94,6 +99,9 @@ export class ResponseStore {
   private readonly cache = new Map<string, StoredResponse>();
   /** What the route read from the database for one request, by its headers (the lifecycle's context holds the same object). */
   private readonly preloaded = new WeakMap<Headers, Map<string, StoredResponse>>();
+  /** Writes under way, by id: until one lands, only this process's memory knows the response. */
+  private readonly writing = new Map<string, Promise<void>>();
+  private listening = false;
 
   /** Holds a response read before the lifecycle, for that request only, whatever the cache evicts meanwhile. */
   pin(headers: Headers, id: string, stored: StoredResponse): void {
@@ -129,9 +137,12 @@ export class ResponseStore {
       createdAt: this.services.clock.now(),
     };
     this.cacheSet(id, stored);
-    void this.persist(id, stored, kept).catch((error: unknown) =>
-      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written'),
-    );
+    const written = this.persist(id, stored, kept)
+      .catch((error: unknown) => this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written'))
+      .finally(() => {
+        if (this.writing.get(id) === written) this.writing.delete(id);
+      });
+    this.writing.set(id, written);
   }
 
   /** The response if it is in memory and the caller may read it (the request path never waits). */
@@ -143,45 +154,87 @@ export class ResponseStore {
     return stored;
   }
 
-  /** From memory, else from the database (then kept in memory). */
+  /** From memory, else from the database (then kept in memory): what a continuation may use before its lifecycle. */
   async load(id: string, principal: Principal): Promise<StoredResponse | undefined> {
-    const cached = this.cached(id, principal);
-    if (cached !== undefined) return cached;
+    return this.cached(id, principal) ?? (await this.read(id, principal));
+  }
+
+  /**
+   * As the database has it now, for GET and DELETE: a row deleted or expired on any worker or instance
+   * is gone here too, whatever this process's memory holds (a copy found stale is dropped). Memory
+   * supplies the content when it has it, so the read is one indexed row and no decryption; a response
+   * whose write is still under way here is answered from memory (nobody can have deleted it yet).
+   */
+  async read(id: string, principal: Principal): Promise<StoredResponse | undefined> {
+    const pending = this.writing.has(id) ? this.cached(id, principal) : undefined;
+    if (pending !== undefined) return pending;
     const rows = await this.services.store.query(
       `SELECT account_id, team_id, created_at, backend, ciphertext FROM ${RESPONSES_TABLE} WHERE id = ? AND account_id = ? AND created_at >= ?`,
       [id, principal.accountId, this.cutoff()],
     );
     const row = rows[0];
-    if (row === undefined) return undefined;
-    const open = this.services.secrets.openContent ?? this.services.secrets.open;
-    const plaintext = await open({ backend: String(row.backend), ciphertext: String(row.ciphertext) }, bindingOf(principal.accountId, id));
-    const content = JSON.parse(plaintext) as { items: Json[]; response: Json };
-    const stored: StoredResponse = {
-      accountId: String(row.account_id),
-      teamId: row.team_id === null || row.team_id === undefined ? undefined : String(row.team_id),
-      createdAt: Number(row.created_at),
-      items: content.items,
-      response: content.response,
-    };
-    if (!mayRead(stored, principal)) return undefined;
+    if (row === undefined) {
+      if (this.cache.get(id)?.accountId === principal.accountId) this.cache.delete(id);
+      return undefined;
+    }
+    const owner = { accountId: String(row.account_id), teamId: row.team_id === null || row.team_id === undefined ? undefined : String(row.team_id) };
+    if (!mayRead(owner, principal)) return undefined;
+    const stored = this.cached(id, principal) ?? { ...owner, createdAt: Number(row.created_at), ...(await this.open(id, principal, row)) };
     this.cacheSet(id, stored);
     return stored;
   }
 
-  /** False when there was nothing the caller may delete. */
+  /**
+   * False when there was nothing the caller may delete (or another request deleted it first). The
+   * other workers and instances drop their copies when the bus tells them, before the answer leaves.
+   */
   async delete(id: string, principal: Principal): Promise<boolean> {
-    const stored = await this.load(id, principal);
+    // A write still under way lands first: deleting before it would let it bring the response back.
+    await this.writing.get(id);
+    const stored = await this.read(id, principal);
     if (stored === undefined) return false;
     this.cache.delete(id);
-    await this.services.store.query(`DELETE FROM ${RESPONSES_TABLE} WHERE id = ? AND account_id = ?`, [id, principal.accountId]);
-    return true;
+    const deleted = await this.services.store.query(`DELETE FROM ${RESPONSES_TABLE} WHERE id = ? AND account_id = ? RETURNING id`, [id, principal.accountId]);
+    await this.tellDeleted(id);
+    return deleted.length > 0;
   }
 
-  /** Retention: forgets what is older than the retention period. */
+  /**
+   * Retention: forgets what is older than the retention period. Run on one member; the others need no
+   * message, as every read (memory included) already refuses what is past the same cutoff.
+   */
   async expire(): Promise<void> {
     const cutoff = this.cutoff();
     for (const [id, stored] of this.cache) if (stored.createdAt < cutoff) this.cache.delete(id);
     await this.services.store.query(`DELETE FROM ${RESPONSES_TABLE} WHERE created_at < ?`, [cutoff]);
+  }
+
+  private async open(id: string, principal: Principal, row: Record<string, unknown>): Promise<Pick<StoredResponse, 'items' | 'response'>> {
+    const open = this.services.secrets.openContent ?? this.services.secrets.open;
+    const plaintext = await open({ backend: String(row.backend), ciphertext: String(row.ciphertext) }, bindingOf(principal.accountId, id));
+    const content = JSON.parse(plaintext) as { items: Json[]; response: Json };
+    return { items: content.items, response: content.response };
+  }
+
+  private async tellDeleted(id: string): Promise<void> {
+    try {
+      await this.services.cluster.publish(RESPONSES_DELETED_TOPIC, id);
+    } catch (error) {
+      // The row is gone, so GET and DELETE say so everywhere; a continuation elsewhere may use its copy until evicted.
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not tell the cluster about a deleted response');
+    }
+  }
+
+  /**
+   * Joins the bus when the first response is kept (nothing to drop before; the bus is bound only once
+   * the gateway runs). After an outage of the bus, deletions may have been missed: every copy goes.
+   */
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    const cluster = this.services.cluster;
+    cluster.subscribe(RESPONSES_DELETED_TOPIC, (id) => this.cache.delete(id));
+    cluster.onResume?.(() => this.cache.clear());
   }
 
   private cutoff(): number {
@@ -193,6 +246,7 @@ export class ResponseStore {
   }
 
   private cacheSet(id: string, stored: StoredResponse): void {
+    this.listen();
     this.cache.delete(id);
     this.cache.set(id, stored);
     while (this.cache.size > this.options.cacheEntries) {

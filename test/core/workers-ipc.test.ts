@@ -130,6 +130,31 @@ describe('the cluster bus through the primary', () => {
     expect(heard.sort()).toEqual(['second:7', 'third:7']);
   });
 
+  test('publish resolves once every other worker has run its listeners, so what it tells is in force everywhere', async () => {
+    const host = newHost(new ManualClock(0));
+    const [first, second, third] = ['worker-1.1', 'worker-2.1', 'worker-3.1'].map((member) => connect(host, member));
+    const heard: string[] = [];
+    second?.bus.subscribe('responses:deleted', (message) => heard.push(`second:${message}`));
+    third?.bus.subscribe('responses:deleted', (message) => heard.push(`third:${message}`));
+    await first?.bus.publish('responses:deleted', 'resp_1');
+    expect(heard.sort()).toEqual(['second:resp_1', 'third:resp_1']);
+  });
+
+  test('a worker that leaves does not hold a publish waiting for it', async () => {
+    const host = newHost(new ManualClock(0));
+    const first = connect(host, 'worker-1.1');
+    const leaving = connect(host, 'worker-2.1');
+    // The message reaches the leaving worker's channel, which never answers it any more.
+    leaving.client.close();
+    const startedAt = performance.now();
+    const published = first.bus.publish('health', 'event');
+    await Bun.sleep(20);
+    leaving.leave();
+    await published;
+    // Released when it left, not at the publisher's one-second limit.
+    expect(performance.now() - startedAt).toBeLessThan(500);
+  });
+
   test('a job lease is held by one worker until it lapses or its holder leaves', async () => {
     const clock = new ManualClock(0);
     const host = newHost(clock);

@@ -4,6 +4,9 @@
 
 import type { Clock } from '../../clock.ts';
 import { SlidingWindow } from './window.ts';
+import { cooldownEnd, keyStatus, reportedStatus, type HealthState, type ProviderHealthReport } from './report-status.ts';
+
+export type { HealthState, ProviderHealthReport } from './report-status.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
 import type { FailureReason } from '../../spec/vocabulary.ts';
 
@@ -40,8 +43,6 @@ const CLIENT_FAULT_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(
   'model_not_available',
 ]);
 
-export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
-
 /** Successes in a row a recovering provider needs before it counts as healthy again. */
 const RECOVERY_SUCCESSES = 3;
 const WINDOW_CAPACITY = 200;
@@ -74,7 +75,14 @@ interface ProviderHealthState {
 interface KeyHealthState {
   window: SlidingWindow;
   cooldownUntil: number;
-  authRejected: boolean;
+  /**
+   * The provider's latest word on the key known here (a call, a re-check, or another member's, heard on
+   * the bus); undefined when none came since the start. It outranks the stored status `invalid`, which
+   * reaches the snapshot a database write and a reload later.
+   */
+  auth: 'rejected' | 'accepted' | undefined;
+  /** When `auth` was decided: a word older than the one known (messages can cross) is ignored. */
+  authChangedAt: number;
   rateLimitRemaining: number | undefined;
   lastProbeAt: number;
   lastProbeOk: boolean | undefined;
@@ -89,31 +97,6 @@ export interface UnavailableReason {
   rejected?: true;
 }
 
-export interface ProviderHealthReport {
-  name: string;
-  /**
-   * The circuit's state; `degraded` too when every key that can serve is cooling down after a 429
-   * (still tried); `unavailable` when the circuit is closed but no key can serve (refused or not active).
-   */
-  status: HealthState | 'unavailable';
-  /** When every key that can serve is cooling down: when the first cool-down ends (ISO 8601); else null. */
-  cooldown_until: string | null;
-  latency_ms: number | null;
-  latency_p95_ms: number | null;
-  success_rate: number;
-  requests: number;
-  rate_limit_remaining: number | null;
-  issues: string[];
-  keys: Array<{
-    key_id: string;
-    status: string;
-    success_rate: number;
-    latency_ms: number | null;
-    rate_limit_remaining: number | null;
-    cooldown_until: string | null;
-  }>;
-}
-
 export interface HealthMonitorOptions {
   clock: Clock;
   policyFor(accountId: string | null): HealthPolicy;
@@ -121,8 +104,11 @@ export interface HealthMonitorOptions {
   onKeyRejected?(key: ProviderKeyRecord): void;
   /** Called when a key flagged invalid works again (a probe or a call succeeded). */
   onKeyRestored?(key: ProviderKeyRecord): void;
-  /** Called with what the other instances should know (core/routing/health/shared.ts sends it); `apply` takes theirs. */
-  onShare?(event: HealthEvent): void;
+  /**
+   * Called with what the other instances should know (core/routing/health/shared.ts sends it; the
+   * promise, if any, says when it was delivered: `shared()`); `apply` takes theirs.
+   */
+  onShare?(event: HealthEvent): void | Promise<void>;
   /**
    * Why a key cannot be used on this instance whatever its health (sealed under a master key version
    * this instance does not have: KeyVault.unusableHere); undefined when it can. Called for every key
@@ -132,11 +118,13 @@ export interface HealthMonitorOptions {
 }
 
 /**
- * What one instance tells the others: a key's cooldown, and a provider's circuit opening or closing.
- * Windows and half-open trials stay per instance; these two decide where traffic may go.
+ * What one instance tells the others: a key's cooldown, a key its provider refused or accepted again
+ * (a call's 401, a re-check), and a provider's circuit opening or closing. Windows and half-open trials
+ * stay per instance; these decide where traffic may go.
  */
 export type HealthEvent =
   | { kind: 'cooldown'; keyId: string; until: number }
+  | { kind: 'key'; keyId: string; rejected: boolean; at: number }
   | { kind: 'circuit'; scope: string; state: 'disabled' | 'healthy'; changedAt: number; reason?: string | undefined };
 
 /** A cooldown is told to the others when it starts, or extends the one they know by at least this. */
@@ -157,8 +145,19 @@ const round = (value: number): number => Math.round(value * 100) / 100;
 export class HealthMonitor {
   private readonly providers = new Map<string, ProviderHealthState>();
   private readonly keys = new Map<string, KeyHealthState>();
+  /** Key refusals and recoveries being told to the other members. */
+  private readonly sharing = new Set<Promise<void>>();
 
   constructor(private readonly options: HealthMonitorOptions) {}
+
+  /**
+   * Resolves once the key refusals and recoveries decided so far have reached the other members: a
+   * re-check (GET /v1/providers) answers after the key it found working is back in rotation on every
+   * worker, not only on the one that ran it.
+   */
+  async shared(): Promise<void> {
+    await Promise.all([...this.sharing]);
+  }
 
   /** Records one upstream call. O(1): runs on every request. */
   record(key: ProviderKeyRecord, outcome: CallOutcome): void {
@@ -171,13 +170,8 @@ export class HealthMonitor {
     if (!clientFault) keyState.window.record(sample);
     if (outcome.rateLimitRemaining !== undefined) keyState.rateLimitRemaining = outcome.rateLimitRemaining;
     if (outcome.reason === 'rate_limit') this.coolDown(key.id, keyState, now, now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000);
-    if (outcome.reason === 'auth_error' && !keyState.authRejected) {
-      keyState.authRejected = true;
-      // The refusal was a check of the key: the next re-check (probes.ts) is one check_interval away.
-      keyState.lastProbeAt = now;
-      this.options.onKeyRejected?.(key);
-    }
-    if (outcome.ok) this.restore(key, keyState);
+    if (outcome.reason === 'auth_error' && keyState.auth !== 'rejected') this.reject(key, keyState, now);
+    if (outcome.ok) this.restore(key, keyState, now);
     // Client errors say nothing about the provider's health; a refused key is its key's problem
     // (counted in the key's window above, and taken out of rotation), not the provider's.
     if (clientFault || outcome.reason === 'auth_error') return;
@@ -190,8 +184,8 @@ export class HealthMonitor {
 
   /** Whether a key may be routed to now: not refused by its provider, its provider not disabled. */
   isAvailable(key: ProviderKeyRecord): boolean {
-    if (key.status === 'invalid' || key.status === 'disabled' || key.status === 'deleted' || key.status === 'needs_reentry') return false;
-    if (this.keys.get(key.id)?.authRejected || this.options.unusableHere?.(key) !== undefined) return false;
+    if (key.status === 'disabled' || key.status === 'deleted' || key.status === 'needs_reentry') return false;
+    if (this.isRejected(key) || this.options.unusableHere?.(key) !== undefined) return false;
     const provider = this.providers.get(scopeOf(key));
     if (provider === undefined || provider.state !== 'disabled') return true;
     const policy = this.options.policyFor(key.accountId);
@@ -221,9 +215,13 @@ export class HealthMonitor {
     };
   }
 
-  /** A key its provider refused (401/403, invalid key): out of rotation until a re-check finds it working. */
+  /**
+   * A key its provider refused (401/403, invalid key): out of rotation until a re-check finds it
+   * working. The latest word known here decides; the stored status only when none came (after a start).
+   */
   isRejected(key: ProviderKeyRecord): boolean {
-    return key.status === 'invalid' || this.keys.get(key.id)?.authRejected === true;
+    const auth = this.keys.get(key.id)?.auth;
+    return auth === undefined ? key.status === 'invalid' : auth === 'rejected';
   }
 
   /** A key told to wait by a rate limit; pools put it last rather than skipping it. */
@@ -238,11 +236,8 @@ export class HealthMonitor {
     const keyState = this.keyState(key.id);
     keyState.lastProbeAt = now;
     keyState.lastProbeOk = ok;
-    if (ok) this.restore(key, keyState);
-    else if (reason === 'auth_error' && !keyState.authRejected) {
-      keyState.authRejected = true;
-      this.options.onKeyRejected?.(key);
-    }
+    if (ok) this.restore(key, keyState, now);
+    else if (reason === 'auth_error' && keyState.auth !== 'rejected') this.reject(key, keyState, now);
     const provider = this.providers.get(scopeOf(key));
     if (ok && provider?.state === 'disabled') this.moveTo(provider, 'recovering', now, 'probe succeeded');
   }
@@ -266,13 +261,14 @@ export class HealthMonitor {
     if (state?.reason !== undefined && state.state !== 'healthy') issues.push(state.reason);
     const keyReports = keys.map((key) => {
       const keyState = this.keys.get(key.id);
-      if (keyState?.authRejected || key.status === 'invalid') issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
+      const rejected = this.isRejected(key);
+      if (rejected) issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
       if (keyState !== undefined && keyState.cooldownUntil > now)
         issues.push(`key ${key.id} is rate limited until ${new Date(keyState.cooldownUntil).toISOString()}`);
       const latency = keyState?.window.latencyPercentile(now, 50);
       return {
         key_id: key.id,
-        status: keyStatus(key, keyState, now),
+        status: keyStatus(key, rejected, keyState, now),
         success_rate: round(keyState?.window.successRate(now) ?? 100),
         latency_ms: latency === undefined ? null : round(latency),
         rate_limit_remaining: keyState?.rateLimitRemaining ?? null,
@@ -298,11 +294,23 @@ export class HealthMonitor {
     };
   }
 
-  /** Takes what another instance saw: a cooldown (the later end wins) or a circuit opened or closed there. */
+  /**
+   * Takes what another instance saw: a cooldown (the later end wins), a key refused or accepted (the
+   * later word wins; the member that saw it persists the status), or a circuit opened or closed there.
+   */
   apply(event: HealthEvent): void {
     if (event.kind === 'cooldown') {
       const keyState = this.keyState(event.keyId);
       if (event.until > keyState.cooldownUntil) keyState.cooldownUntil = event.until;
+      return;
+    }
+    if (event.kind === 'key') {
+      const keyState = this.keyState(event.keyId);
+      if (event.at < keyState.authChangedAt) return;
+      keyState.auth = event.rejected ? 'rejected' : 'accepted';
+      keyState.authChangedAt = event.at;
+      // The refusal was a check of the key, there: the next re-check here is one check_interval away.
+      if (event.rejected) keyState.lastProbeAt = this.options.clock.now();
       return;
     }
     const provider = this.providerState(event.scope);
@@ -326,10 +334,34 @@ export class HealthMonitor {
     if (until - known >= SHARE_COOLDOWN_STEP_MS) this.options.onShare?.({ kind: 'cooldown', keyId, until });
   }
 
-  private restore(key: ProviderKeyRecord, keyState: KeyHealthState): void {
-    if (!keyState.authRejected && key.status !== 'invalid') return;
-    keyState.authRejected = false;
+  /**
+   * A 401 is the provider's word on the key, not a passing fault: it is told to every member at once, so
+   * none sends another call with a revoked key (each would answer a client 502 provider_key_rejected).
+   */
+  private reject(key: ProviderKeyRecord, keyState: KeyHealthState, now: number): void {
+    keyState.auth = 'rejected';
+    keyState.authChangedAt = now;
+    // The refusal was a check of the key: the next re-check (probes.ts) is one check_interval away.
+    keyState.lastProbeAt = now;
+    this.options.onKeyRejected?.(key);
+    this.shareKeyWord({ kind: 'key', keyId: key.id, rejected: true, at: now });
+  }
+
+  /** Back in rotation on every member: whichever re-checked it, the next request anywhere may use it. */
+  private restore(key: ProviderKeyRecord, keyState: KeyHealthState, now: number): void {
+    if (!this.isRejected(key)) return;
+    keyState.auth = 'accepted';
+    keyState.authChangedAt = now;
     this.options.onKeyRestored?.(key);
+    this.shareKeyWord({ kind: 'key', keyId: key.id, rejected: false, at: now });
+  }
+
+  private shareKeyWord(event: HealthEvent): void {
+    const told = this.options.onShare?.(event);
+    if (told === undefined) return;
+    const settled = told.catch(() => undefined);
+    this.sharing.add(settled);
+    void settled.then(() => this.sharing.delete(settled));
   }
 
   private evaluate(provider: ProviderHealthState, policy: HealthPolicy, now: number, ok: boolean): void {
@@ -428,7 +460,8 @@ export class HealthMonitor {
       state = {
         window: new SlidingWindow(WINDOW_CAPACITY, WINDOW_SPAN_MS),
         cooldownUntil: 0,
-        authRejected: false,
+        auth: undefined,
+        authChangedAt: Number.NEGATIVE_INFINITY,
         rateLimitRemaining: undefined,
         lastProbeAt: Number.NEGATIVE_INFINITY,
         lastProbeOk: undefined,
@@ -438,41 +471,18 @@ export class HealthMonitor {
     return state;
   }
 
+  /**
+   * Forgets every word on keys heard or seen so far: the stored statuses (reloaded with the snapshot)
+   * decide again. After a bus outage, when a recovery another member told may have been missed.
+   */
+  trustStoredKeyStatus(): void {
+    for (const state of this.keys.values()) {
+      state.auth = undefined;
+      state.authChangedAt = Number.NEGATIVE_INFINITY;
+    }
+  }
+
   forgetKey(keyId: string): void {
     this.keys.delete(keyId);
   }
-}
-
-type KeyReport = ProviderHealthReport['keys'][number];
-
-/**
- * When the first key leaves its cool-down, if every key that can serve is cooling down after a 429
- * (none active, at least one rate limited); null otherwise.
- */
-function cooldownEnd(keys: readonly KeyReport[]): string | null {
-  if (keys.some((key) => key.status === 'active')) return null;
-  let earliest: string | null = null;
-  for (const key of keys)
-    if (key.status === 'rate_limited' && key.cooldown_until !== null && (earliest === null || key.cooldown_until < earliest)) earliest = key.cooldown_until;
-  return earliest;
-}
-
-/**
- * The circuit says how the provider answers. A provider none of whose keys can serve (each refused
- * or not active) answers 503 to every request all the same: `unavailable` (QA13). Keys that are only
- * cooling down after a 429 still serve: a pool puts them last but never skips them, so the next
- * request is tried on them (QA14 docs 4: `unavailable` was reported, and the next request served).
- * That is `degraded` (`cooldown_until` says until when), not `unavailable`.
- */
-function reportedStatus(circuit: HealthState, keys: readonly KeyReport[], cooldownUntil: string | null): ProviderHealthReport['status'] {
-  if (circuit === 'disabled' || keys.length === 0 || keys.some((key) => key.status === 'active')) return circuit;
-  if (cooldownUntil !== null) return circuit === 'healthy' ? 'degraded' : circuit;
-  return 'unavailable';
-}
-
-/** A key's status in the health report: refused, cooling down, stored as not active, or active. */
-function keyStatus(key: ProviderKeyRecord, keyState: { authRejected?: boolean; cooldownUntil: number } | undefined, now: number): string {
-  if (keyState?.authRejected || key.status === 'invalid') return 'invalid';
-  if (keyState !== undefined && keyState.cooldownUntil > now) return 'rate_limited';
-  return key.status === 'active' ? 'active' : key.status;
 }
