@@ -39,12 +39,27 @@ export interface SearchResultPart {
   [extra: string]: unknown;
 }
 
+/**
+ * Anthropic's document (a PDF, plain text, custom content, a PDF URL or a Files API id, with its title,
+ * context and citations flag), as the client wrote it. Only Anthropic reads it; every other provider
+ * gets what can be translated (text, images, a PDF file part) or a refusal (core/wire/documents.ts).
+ */
+export interface DocumentPart {
+  type: 'document';
+  source: Record<string, unknown>;
+  title?: string | null;
+  context?: string | null;
+  citations?: { enabled?: boolean } | null;
+  cache_control?: CacheControl;
+  [extra: string]: unknown;
+}
+
 export interface OtherPart {
   type: string;
   [extra: string]: unknown;
 }
 
-export type ContentPart = TextPart | ImagePart | SearchResultPart | OtherPart;
+export type ContentPart = TextPart | ImagePart | SearchResultPart | DocumentPart | OtherPart;
 
 export interface ToolCall {
   id: string;

@@ -6,6 +6,7 @@ import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactSecrets } from '../logger.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
+import { documentsAsParts } from './documents.ts';
 import { searchResultsAsText } from './search-results.ts';
 import { saneRetryAfter } from './retry-after.ts';
 import { SseEventTooLong } from './sse.ts';
@@ -334,11 +335,13 @@ export function parseToolArguments(provider: string, argumentsText: string): Rec
 /**
  * The conversation as a provider other than Anthropic takes it: nothing only Anthropic reads (a
  * fallback from a request translated for Anthropic, or a client that wrote Anthropic's parts). Search
- * results become text first (searchResultsAsText), so a tool message keeps them as text, then tool
- * messages carry text only (textOnlyToolMessages). Returns `messages` itself when nothing changes.
+ * results and documents become text (and images, PDF files) first (searchResultsAsText,
+ * documentsAsParts), so a tool message keeps them as text, then tool messages carry text only
+ * (textOnlyToolMessages). Returns `messages` itself when nothing changes.
  */
 export function portableMessages(messages: ChatMessage[], provider: string, warnings: string[]): ChatMessage[] {
-  return textOnlyToolMessages(searchResultsAsText(messages, provider, warnings), provider, warnings);
+  const portable = documentsAsParts(searchResultsAsText(messages, provider, warnings), provider, warnings);
+  return textOnlyToolMessages(portable, provider, warnings);
 }
 
 /**

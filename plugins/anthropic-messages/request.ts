@@ -5,6 +5,7 @@
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { checkSamplingRanges, hasControlCharacter, isFiniteNumber, type SamplingRanges } from '../../core/wire/request-validation.ts';
+import { checkDocument, documentText } from '../../core/wire/documents.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 import { asksForCitations } from './citations.ts';
 
@@ -112,18 +113,16 @@ function imagePart(block: Block, path: string, translation: Translation): Conten
   return undefined;
 }
 
-function documentPart(block: Block, path: string, translation: Translation): ContentPart | undefined {
-  const source = isRecord(block.source) ? block.source : {};
-  if (source.type === 'base64' && source.media_type === 'application/pdf' && typeof source.data === 'string') {
-    const file: Record<string, unknown> = { file_data: `data:application/pdf;base64,${source.data}` };
-    if (typeof block.title === 'string') file.filename = block.title;
-    return keepCacheControl({ type: 'file', file }, block, translation);
-  }
-  if (source.type === 'text' && typeof source.data === 'string') return keepCacheControl({ type: 'text', text: source.data }, block, translation);
-  warnOnce(translation, `dropped a document at ${path}: only base64 PDF and plain-text documents can be translated`);
-  return undefined;
+/**
+ * A document as sent, whoever serves: Anthropic takes it whole (title, context, citations flag,
+ * cache_control); any other provider's translation turns it into text, images and a PDF file part, or
+ * refuses what only Anthropic reads (core/wire/documents.ts), so a fallback to Anthropic still gets it whole.
+ */
+function documentPart(block: Block, path: string): ContentPart {
+  return { ...checkDocument(block, path) };
 }
 
+const DOCUMENT_AS_TEXT = 'sent document blocks in tool results as text (title, context, content), without citations: only Anthropic takes them';
 const SEARCH_RESULT_AS_TEXT = 'sent search_result blocks as text (title, source, content): only Anthropic takes them';
 
 /** A search result for a target without them: its title, source and text, which the model still reads, without citations. */
@@ -148,7 +147,7 @@ function userPart(block: Block, path: string, translation: Translation): Content
     case 'image':
       return imagePart(block, path, translation);
     case 'document':
-      return documentPart(block, path, translation);
+      return documentPart(block, path);
     case 'search_result':
       return searchResultPart(block, path, translation);
     default:
@@ -159,7 +158,8 @@ function userPart(block: Block, path: string, translation: Translation): Content
 
 /**
  * A tool_result's content blocks as one text: text blocks run together, as they always have; a search
- * result (its title, source and text) is a paragraph of its own; anything else is dropped, warned.
+ * result (its title, source and text) or a text document (its title, context and text) is a paragraph
+ * of its own, and a document holding a PDF or images is refused; anything else is dropped, warned.
  */
 function toolResultBlocksText(content: unknown[], path: string, translation: Translation): string {
   const paragraphs: string[] = [];
@@ -171,6 +171,11 @@ function toolResultBlocksText(content: unknown[], path: string, translation: Tra
       inText = true;
     } else if (isRecord(item) && item.type === 'search_result') {
       paragraphs.push(searchResultAsText(item, `${path}.content[${position}]`, translation));
+      inText = false;
+    } else if (isRecord(item) && item.type === 'document') {
+      const itemPath = `${path}.content[${position}]`;
+      paragraphs.push(documentText(checkDocument(item, itemPath), itemPath, translation.target ?? 'this provider'));
+      warnOnce(translation, DOCUMENT_AS_TEXT);
       inText = false;
     } else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
   });

@@ -62,3 +62,26 @@ export function isUpper(code: number): boolean {
 export function isAlphanumeric(code: number): boolean {
   return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 }
+
+/** A space between the groups of a number or an id: ` `, or any Unicode space separator (Zs). */
+export const SPACE_SEPARATOR = 1;
+/** A hyphen between groups: `-`, or a Unicode hyphen or dash (‐ ‑ ‒ – — −, small and full-width hyphen-minus). */
+export const DASH_SEPARATOR = 2;
+
+/**
+ * Which kind of separator `code` is (SPACE_SEPARATOR, DASH_SEPARATOR), or 0. Text pasted from PDFs
+ * and web pages groups numbers with a no-break space (U+00A0), a narrow one (U+202F), a figure or
+ * thin space (U+2007, U+2009) or an en dash as often as with ` ` and `-`. ASCII costs two compares.
+ */
+export function separatorKind(code: number): number {
+  if (code === 32) return SPACE_SEPARATOR;
+  if (code === 45) return DASH_SEPARATOR;
+  if (code < 0xa0) return 0;
+  if (code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x202f || code === 0x205f || code === 0x3000) return SPACE_SEPARATOR;
+  if ((code >= 0x2010 && code <= 0x2014) || code === 0x2212 || code === 0xfe63 || code === 0xff0d) return DASH_SEPARATOR;
+  return 0;
+}
+
+export function isSpaceSeparator(code: number): boolean {
+  return separatorKind(code) === SPACE_SEPARATOR;
+}

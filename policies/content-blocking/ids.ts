@@ -4,7 +4,7 @@
 // or that is exactly two capitals (the spaced forms `GB82 WEST …`, `AB 12 34 56 C`, `AB 123456 C`).
 
 import type { DetectorId } from './detectors.ts';
-import { isAlphanumeric, isDigit, isUpper } from './detectors.ts';
+import { isAlphanumeric, isDigit, isSpaceSeparator, isUpper } from './detectors.ts';
 
 /** IBAN lengths by country (the SWIFT IBAN registry). */
 export const IBAN_LENGTHS: Record<string, number> = {
@@ -114,8 +114,8 @@ function ibanAt(text: string, start: number): boolean {
     if (isDigit(code) || isUpper(code)) {
       ibanChars[count++] = code;
       index++;
-    } else if (code === 32 && count % 4 === 0 && count > 0)
-      index++; // printed in groups of four
+    } else if (count % 4 === 0 && count > 0 && isSpaceSeparator(code))
+      index++; // printed in groups of four, spaces of any width
     else break;
   }
   if (count !== expected || (index < text.length && isAlphanumeric(text.charCodeAt(index)))) return false;
@@ -135,18 +135,19 @@ function ninoAt(text: string, start: number): boolean {
   const first = text[start] ?? '';
   const second = text[start + 1] ?? '';
   if (NINO_FIRST_FORBIDDEN.includes(first) || NINO_SECOND_FORBIDDEN.includes(second) || NINO_PREFIX_FORBIDDEN.has(first + second)) return false;
-  let index = text.charCodeAt(start + 2) === 32 ? start + 3 : start + 2;
+  // Spaces of any width (a no-break space from a PDF or a web page) count as ` `.
+  let index = isSpaceSeparator(text.charCodeAt(start + 2)) ? start + 3 : start + 2;
   // The six digits together, or in pairs split by single spaces throughout.
-  const pairsSpaced = text.charCodeAt(index + 2) === 32;
+  const pairsSpaced = isSpaceSeparator(text.charCodeAt(index + 2));
   for (let pair = 0; pair < 3; pair++) {
     if (pair > 0 && pairsSpaced) {
-      if (text.charCodeAt(index) !== 32) return false;
+      if (!isSpaceSeparator(text.charCodeAt(index))) return false;
       index++;
     }
     if (!isDigit(text.charCodeAt(index)) || !isDigit(text.charCodeAt(index + 1))) return false;
     index += 2;
   }
-  if (text.charCodeAt(index) === 32) index++;
+  if (isSpaceSeparator(text.charCodeAt(index))) index++;
   const suffix = text.charCodeAt(index);
   if (suffix < 65 || suffix > 68) return false;
   return index + 1 >= text.length || !isAlphanumeric(text.charCodeAt(index + 1));

@@ -1,9 +1,10 @@
 // Numbers: payment cards, US SSNs, Canadian SINs and Spanish DNIs. The scanner calls `numberAt` once
-// per number (a run of digits with single ` ` or `-` separators, not glued to letters), so a
-// document full of figures costs one pass; only numbers of the right shape reach a checksum.
+// per number (a run of digits with single separators of one kind, a space or a dash, Unicode ones
+// included: detectors.ts, separatorKind; not glued to letters), so a document full of figures costs
+// one pass; only numbers of the right shape reach a checksum.
 
 import type { DetectorId } from './detectors.ts';
-import { isAlphanumeric, isDigit, isUpper } from './detectors.ts';
+import { isAlphanumeric, isDigit, isUpper, SPACE_SEPARATOR, separatorKind } from './detectors.ts';
 
 const MAX_DIGITS = 24;
 const MAX_GROUPS = 8;
@@ -95,8 +96,7 @@ export function numberAt(text: string, start: number): DetectorId | undefined {
   let short = start;
   while (short < length && short - start < 8 && isDigit(text.charCodeAt(short))) short++;
   if (short - start < 8) {
-    const next = text.charCodeAt(short);
-    if (!((next === 32 || next === 45) && isDigit(text.charCodeAt(short + 1)))) {
+    if (!(separatorKind(text.charCodeAt(short)) !== 0 && isDigit(text.charCodeAt(short + 1)))) {
       numberEnd = short;
       return undefined;
     }
@@ -104,6 +104,8 @@ export function numberAt(text: string, start: number): DetectorId | undefined {
   let count = 0;
   let groupCount = 0;
   let separator = 0;
+  // A Unicode space between groups of three is how French and SI text writes thousands (`123 456 789`).
+  let unicodeSpace = false;
   let index = start;
   for (;;) {
     const groupStart = index;
@@ -115,8 +117,10 @@ export function numberAt(text: string, start: number): DetectorId | undefined {
     if (groupCount < MAX_GROUPS) groups[groupCount] = index - groupStart > 255 ? 255 : index - groupStart;
     groupCount++;
     const next = text.charCodeAt(index);
-    if ((next === 32 || next === 45) && (separator === 0 || separator === next) && isDigit(text.charCodeAt(index + 1))) {
-      separator = next;
+    const kind = separatorKind(next);
+    if (kind !== 0 && (separator === 0 || separator === kind) && isDigit(text.charCodeAt(index + 1))) {
+      separator = kind;
+      if (next !== 32 && kind === SPACE_SEPARATOR) unicodeSpace = true;
       index++;
       continue;
     }
@@ -136,13 +140,14 @@ export function numberAt(text: string, start: number): DetectorId | undefined {
   if ((before === 46 || before === 44) && start > 1 && isDigit(text.charCodeAt(start - 2))) return undefined;
   // As DNIs are printed too: `12345678-Z`, `12345678 Z`. After a space only a capital counts: a
   // lower-case letter there is mostly the word "a" or a unit.
-  if (eightDigits && (after === 45 || after === 32) && dniLetterAt(text, index + 1, after === 32)) return 'es_dni';
+  const afterKind = separatorKind(after);
+  if (eightDigits && afterKind !== 0 && dniLetterAt(text, index + 1, afterKind === SPACE_SEPARATOR)) return 'es_dni';
 
   if (groupCount === 3 && separator !== 0) {
     if (groups[0] === 3 && groups[1] === 2 && groups[2] === 4 && ssnValid(prefix(3), (digits[3] ?? 0) * 10 + (digits[4] ?? 0), prefix(9) % 10000))
       return 'us_ssn';
-    // A SIN: 3-3-3, Luhn-valid, never starting with 0 or 8.
-    if (groups[0] === 3 && groups[1] === 3 && groups[2] === 3 && digits[0] !== 0 && digits[0] !== 8 && luhnValid(digits, 9)) return 'ca_sin';
+    // A SIN: 3-3-3, Luhn-valid, never starting with 0 or 8; not with Unicode spaces, which group thousands.
+    if (groups[0] === 3 && groups[1] === 3 && groups[2] === 3 && !unicodeSpace && digits[0] !== 0 && digits[0] !== 8 && luhnValid(digits, 9)) return 'ca_sin';
   }
   if (count >= 13 && count <= 19 && cardGrouping(groupCount) && knownCardRange(count) && luhnValid(digits, count)) return 'payment_card';
   return undefined;

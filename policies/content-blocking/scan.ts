@@ -8,6 +8,7 @@ import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { type DetectorId, isDigit, isUpper, TOKEN_CHAR } from './detectors.ts';
 import { lettersIdAt } from './ids.ts';
 import { lastNumberEnd, numberAt } from './numbers.ts';
+import { partTexts } from './part-texts.ts';
 import { hasAwsSecret, hasPrivateKey, isJwt, secretInToken } from './secrets.ts';
 
 /** The shortest text any detector can match: a UK NINO or a Spanish DNI, 9 characters. */
@@ -87,34 +88,6 @@ export interface Finding {
   inputIndex?: number;
   /** Set when the match is in a top-level field the provider reads as text (`prediction`). */
   field?: string;
-}
-
-/**
- * A content part's text as the provider reads it: a text part's `text`, an assistant refusal part's
- * `refusal`, a thinking block's `thinking` (sent back to Anthropic on the next turn), a search result's
- * title, source and text blocks (Anthropic reads them, every other provider gets them as text). Image,
- * audio and file parts carry data, not text: scanning base64 would cost much and find false secrets.
- */
-function partTexts(part: Record<string, unknown>): string[] {
-  const texts: string[] = [];
-  for (const field of ['text', 'refusal', 'thinking'] as const) {
-    const value = part[field];
-    if (typeof value === 'string') texts.push(value);
-  }
-  if (part.type === 'search_result') texts.push(...searchResultTexts(part));
-  return texts;
-}
-
-/** Its content is text blocks (anything else in it is refused, as Anthropic refuses it, before any provider reads it). */
-function searchResultTexts(part: Record<string, unknown>): string[] {
-  const texts: string[] = [];
-  for (const field of ['title', 'source'] as const) if (typeof part[field] === 'string') texts.push(part[field]);
-  if (!Array.isArray(part.content)) return texts;
-  for (const block of part.content as unknown[]) {
-    const text = block !== null && typeof block === 'object' ? (block as { text?: unknown }).text : undefined;
-    if (typeof text === 'string') texts.push(text);
-  }
-  return texts;
 }
 
 /** The texts a message carries beside its content: `refusal`, `reasoning_content`, `thinking_blocks[].thinking`. */

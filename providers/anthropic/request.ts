@@ -6,6 +6,7 @@ import type { AnthropicMessage, Block } from './message.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import { parseDataUrl, parseToolArguments } from '../../core/wire/provider-kit.ts';
+import { checkDocument } from '../../core/wire/documents.ts';
 import { checkSearchResult } from '../../core/wire/search-results.ts';
 import type { ChatMessage, ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
 import { planThinking, thinkingIsOn, type ThinkingPlan } from './thinking.ts';
@@ -79,8 +80,9 @@ function partBlock(part: Record<string, unknown>, path: string): Block | undefin
     return withCacheControl(imageBlock(image.url, `${path}.image_url.url`), part);
   }
   if (part.type === 'file') return withCacheControl(documentBlock(part.file as Record<string, unknown> | undefined, path), part);
-  // Anthropic's own block, written by its client: every field as sent (citations, cache_control).
+  // Anthropic's own blocks, written by its client: every field as sent (title, context, citations, cache_control).
   if (part.type === 'search_result') return { ...checkSearchResult(part, path) };
+  if (part.type === 'document') return { ...checkDocument(part, path) };
   throw new KeywayError('unsupported_feature', { detail: `${path}: Anthropic does not accept '${String(part.type)}' content parts` }, { param: path });
 }
 

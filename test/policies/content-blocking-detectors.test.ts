@@ -205,6 +205,53 @@ describe('IBANs', () => {
   });
 });
 
+// Text pasted from PDFs and web pages groups numbers with Unicode spaces and dashes: no-break space
+// U+00A0, narrow no-break space U+202F, figure space U+2007, thin space U+2009, en dash U+2013, em dash
+// U+2014, non-breaking hyphen U+2011, minus sign U+2212 (QA: a card with no-break spaces passed).
+describe('Unicode separators', () => {
+  const NBSP = '\u00a0';
+  const NARROW = '\u202f';
+  const FIGURE = '\u2007';
+  const THIN = '\u2009';
+  const EN = '\u2013';
+  const EM = '\u2014';
+  const group = (separator: string, ...parts: string[]): string => parts.join(separator);
+
+  test('cards, SSNs, SINs, DNIs, IBANs and NINOs grouped with them are found', () => {
+    for (const separator of [NBSP, NARROW, FIGURE, THIN, EN, EM, '\u2011', '\u2212']) {
+      expectFound('payment_card', [`card ${group(separator, '4111', '1111', '1111', '1111')}`, `Amex ${group(separator, '3782', '822463', '10005')}`]);
+      expectFound('us_ssn', [`SSN ${group(separator, '536', '22', '1234')}`]);
+      expectFound('es_dni', [`DNI 12345678${separator}Z`]);
+    }
+    // Spaces and ASCII mixed in one number are still one kind: a space.
+    expectFound('payment_card', [`card 4111 1111${NBSP}1111${NBSP}1111`]);
+    for (const separator of [EN, EM]) expectFound('ca_sin', [`SIN ${group(separator, '130', '692', '544')}`]);
+    for (const separator of [NBSP, NARROW, THIN]) {
+      expectFound('iban', [`IBAN ${group(separator, 'GB82', 'WEST', '1234', '5698', '7654', '32')}`]);
+      expectFound('uk_nino', [`NINO ${group(separator, 'AB', '12', '34', '56', 'C')}`, `NINO AB${separator}123456${separator}C`]);
+    }
+  });
+
+  test('no: mixed kinds, doubled separators, other Unicode characters, thousands grouped with Unicode spaces', () => {
+    expectClean([
+      `card 4111${NBSP}1111-1111${NBSP}1111`, // a space and a dash
+      `card 4111${EN}1111 1111${EN}1111`,
+      `card 4111${NBSP}${NBSP}1111${NBSP}1111${NBSP}1111`, // two separators
+      `card 4111\u00b71111\u00b71111\u00b71111`, // a middle dot is no separator
+      `card 4111\u200b1111\u200b1111\u200b1111`, // nor a zero-width space (not a space separator)
+      `card 4111${NBSP}1111${NBSP}1111${NBSP}1112`, // Luhn fails
+      `SSN 536${NBSP}22-1234`,
+      // French and SI text writes thousands with these spaces: 130 692 544 € is an amount, not a SIN.
+      `total 130${NARROW}692${NARROW}544 €`,
+      `total 130${NBSP}692${NBSP}544 €`,
+      `total 130${THIN}692${THIN}544 m`,
+      `pages 1999${EN}2024, 2019${EM}2023`,
+      `NINO AB${NBSP}${NBSP}123456 C`,
+      `IBAN ${group(NBSP, 'GB82', 'WEST', '1234', '5698', '7654', '33')}`, // check digits fail
+    ]);
+  });
+});
+
 describe('ordinary text passes', () => {
   test('prose, code, dates, prices, phone numbers and UUIDs', () => {
     expectClean([
@@ -312,6 +359,8 @@ describe('the native pre-check (mayHoldSensitive)', () => {
     '12345678-Z',
     'AB 123456 C',
     'GB82 WEST 1234 5698 7654 32',
+    '4111\u00a01111\u00a01111\u00a01111',
+    '536\u201322\u20131234',
     'Summarise the release notes. ',
     'ask me anything about secrets ',
     'the quick brown fox jumps over the lazy dog ',

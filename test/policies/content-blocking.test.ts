@@ -170,6 +170,18 @@ describe('content-blocking over HTTP', () => {
     }
   });
 
+  test('a card grouped with no-break spaces, as pasted from a PDF or a web page, is refused too (QA)', async () => {
+    const before = team.openai.inferenceRequests().length;
+    for (const card of ['4111\u00a01111\u00a01111\u00a01111', '4111\u202f1111\u202f1111\u202f1111', '4111\u20131111\u20131111\u20131111']) {
+      const response = await chat(team, `card ${card}`);
+      const text = await response.text();
+      expect(response.status).toBe(400);
+      expect((JSON.parse(text) as ErrorBody).error.code).toBe('sensitive_content_blocked');
+      expect(text).not.toContain('4111');
+    }
+    expect(team.openai.inferenceRequests().length).toBe(before);
+  });
+
   test('a secret on /v1/messages: refused in the Anthropic error shape, the system prompt not counted as a message', async () => {
     const before = team.openai.inferenceRequests().length;
     const response = await call(

@@ -284,8 +284,7 @@ function validateBlock(block: unknown, path: string, allowedTypes: string[]): vo
     case 'image':
       return validateImageSource(block.source, `${path}.image.source`);
     case 'document':
-      if (!isObject(block.source)) invalid(`${path}.document.source: Field required`);
-      return;
+      return validateDocument(block, `${path}.document`);
     case 'search_result':
       return validateSearchResult(block, `${path}.search_result`);
     case 'tool_use':
@@ -308,6 +307,49 @@ function validateBlock(block: unknown, path: string, allowedTypes: string[]): vo
       if (!isString(block.data)) invalid(`${path}.redacted_thinking.data: Field required`);
       return;
   }
+}
+
+/** The fields of each document source (DocumentBlockParam's Base64PDFSource, PlainTextSource, ContentBlockSource, URLPDFSource, FileDocumentSource). */
+const documentSourceFields: Record<string, string[]> = {
+  base64: ['type', 'media_type', 'data'],
+  text: ['type', 'media_type', 'data'],
+  content: ['type', 'content'],
+  url: ['type', 'url'],
+  file: ['type', 'file_id'],
+};
+
+/** DocumentBlockParam: a known source with its fields; `title` and `context` strings; citations `{enabled?}`. */
+function validateDocument(block: JsonObject, path: string): void {
+  const source = block.source;
+  if (!isObject(source)) invalid(`${path}.source: Field required`);
+  const fields = documentSourceFields[String(source.type)];
+  if (fields === undefined)
+    invalid(
+      `${path}.source: Input tag '${String(source.type)}' found using 'type' does not match any of the expected tags: 'base64', 'content', 'file', 'text', 'url'`,
+    );
+  const sourcePath = `${path}.source.${String(source.type)}`;
+  for (const key of Object.keys(source)) if (!fields.includes(key)) invalid(`${sourcePath}.${key}: Extra inputs are not permitted`);
+  if (source.type === 'base64' && source.media_type !== 'application/pdf') invalid(`${sourcePath}.media_type: Input should be 'application/pdf'`);
+  if (source.type === 'text' && source.media_type !== 'text/plain') invalid(`${sourcePath}.media_type: Input should be 'text/plain'`);
+  if ((source.type === 'base64' || source.type === 'text') && !isString(source.data)) invalid(`${sourcePath}.data: Field required`);
+  if (source.type === 'base64' && !isBase64(source.data as string)) invalid(`${sourcePath}.data: Input should be a valid base64 string`);
+  if (source.type === 'url' && (!isString(source.url) || !/^https?:\/\//.test(source.url))) invalid(`${sourcePath}.url: Input should be a valid URL`);
+  if (source.type === 'file' && !isString(source.file_id)) invalid(`${sourcePath}.file_id: Field required`);
+  if (source.type === 'content') {
+    if (isString(source.content)) return validateDocumentFields(block, path);
+    if (!Array.isArray(source.content)) invalid(`${sourcePath}.content: Input should be a valid string or a valid list`);
+    source.content.forEach((inner, index) => validateBlock(inner, `${sourcePath}.content.${index}`, ['text', 'image']));
+  }
+  validateDocumentFields(block, path);
+}
+
+function validateDocumentFields(block: JsonObject, path: string): void {
+  for (const field of ['title', 'context'] as const)
+    if (block[field] !== undefined && block[field] !== null && !isString(block[field])) invalid(`${path}.${field}: Input should be a valid string`);
+  if (block.citations === undefined || block.citations === null) return;
+  if (!isObject(block.citations)) invalid(`${path}.citations: Input should be a valid dictionary`);
+  if (block.citations.enabled !== undefined && typeof block.citations.enabled !== 'boolean')
+    invalid(`${path}.citations.enabled: Input should be a valid boolean`);
 }
 
 /** SearchResultBlockParam: `source`, `title` and at least one text block required; `citations` is `{enabled?: boolean}`. */

@@ -249,7 +249,7 @@ function blockText(block: JsonObject): string {
     case 'image':
       return '[image]';
     case 'document':
-      return '[document]';
+      return documentText(block);
     case 'search_result':
       return [block.title, block.source, ...(block.content as JsonObject[]).map(blockText)].join(' ');
     case 'tool_use':
@@ -261,6 +261,16 @@ function blockText(block: JsonObject): string {
     default:
       return '';
   }
+}
+
+/** A document's words as the model reads them (title, context, text); a PDF, a URL or a file stands as one token. */
+function documentText(block: JsonObject): string {
+  const source = block.source as JsonObject;
+  const heading = [block.title, block.context].filter(isString);
+  if (source.type === 'text') return [...heading, source.data].join(' ');
+  if (source.type === 'content' && isString(source.content)) return [...heading, source.content].join(' ');
+  if (source.type === 'content') return [...heading, ...(source.content as JsonObject[]).map(blockText)].join(' ');
+  return [...heading, '[document]'].join(' ');
 }
 
 function toolResultText(block: JsonObject): string {
