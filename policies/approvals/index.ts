@@ -18,6 +18,7 @@ import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
 import { memberJoinedAt } from '../../plugins/teams/records.ts';
 import { formatNanos, formatUsd, nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
+import { wholeBudgetRefusal } from '../cost-cap/refusal.ts';
 import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
@@ -342,9 +343,13 @@ export function createApprovals(services: Services) {
     // Judged on the byte bound first (no tokenizer on an ordinary request's path); above a threshold,
     // on the prompt counted by the provider's own tokenizer where it has one (exact, never above the bound).
     if (judge(context, team) === undefined) return;
-    return refineWorstCasePlan(services.pricing, context).then(() => {
+    return refineWorstCasePlan(services.pricing, context).then((plan) => {
       const judgement = judge(context, team);
       if (judgement === undefined) return;
+      // Above the whole daily cap of every candidate's provider, no approval could ever be used: the
+      // budget's 402 at once, rather than a pending approval, an alert and a 402 after the admin approved.
+      const unservable = wholeBudgetRefusal(services, context, team, plan);
+      if (unservable !== undefined) throw unservable;
       const id = context.headers.get('x-approval-id')?.trim();
       if (id !== undefined && id !== '') return redeem(context, team, judgement, id);
       return createPending(context, team, judgement, bodyHash(context.request), '');

@@ -12,10 +12,11 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { Reservation } from '../../core/spec/counters.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { budgetLimitNanos, toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import { toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import { budgetsOf, counterKey } from './budgets.ts';
 import { createInFlightTally, createLeaseKeeper, type HeldReservation } from './leases.ts';
 import { budgetRefusal, budgetsNotSeededError, countersUnavailableError, type Refusal } from './refusal.ts';
-import { budgetKey, CountersUnavailable, createSeeding } from './seeding.ts';
+import { CountersUnavailable, createSeeding } from './seeding.ts';
 import { plannedNanos, refineWorstCasePlan, utcDay, worstCasePlan, type WorstCasePlan } from './worst-case.ts';
 
 export { IN_FLIGHT_RETRY_AFTER_SECONDS } from './refusal.ts';
@@ -29,46 +30,6 @@ const EXPIRY_MARGIN_MS = 6 * 60 * 60 * 1000;
 
 export interface CostCapState {
   held: HeldReservation[];
-}
-
-/** A team's budgets as the request path reads them: built once per team view, its counter keys once per day. */
-interface TeamBudgets {
-  /** Each budgeted provider's `max_cost_per_day` in nano-dollars. */
-  limits: Map<string, number>;
-  /** The team's seeding unit (`account:team`), one string for every request. */
-  unit: string;
-  /** The day `keys` are for, and each provider's counter key on it: one string per day, not one per request. */
-  date: string;
-  keys: Map<string, string>;
-}
-
-/** Per team view (a new one comes with every snapshot): built once, read on every request. */
-const budgetsByTeam = new WeakMap<TeamView, TeamBudgets>();
-
-function budgetsOf(team: TeamView): TeamBudgets {
-  const cached = budgetsByTeam.get(team);
-  if (cached !== undefined) return cached;
-  const limits = new Map<string, number>();
-  for (const [provider, permission] of Object.entries(team.permissions.providers ?? {})) {
-    const cap = permission?.max_cost_per_day;
-    if (typeof cap === 'number' && Number.isFinite(cap) && cap >= 0) limits.set(provider, budgetLimitNanos(cap));
-  }
-  const budgets: TeamBudgets = { limits, unit: `${team.accountId}:${team.id}`, date: '', keys: new Map() };
-  budgetsByTeam.set(team, budgets);
-  return budgets;
-}
-
-function counterKey(team: TeamView, budgets: TeamBudgets, provider: string, date: string): string {
-  if (budgets.date !== date) {
-    budgets.keys.clear();
-    budgets.date = date;
-  }
-  let key = budgets.keys.get(provider);
-  if (key === undefined) {
-    key = budgetKey(team.accountId, team.id, provider, date);
-    budgets.keys.set(provider, key);
-  }
-  return key;
 }
 
 /** One reservation a request asks for at `call`. */
@@ -271,6 +232,8 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
         else kept.push(refusal);
       }
       const retried = retry.length === 0 ? undefined : await reserveEntries(retry);
+      // A refusal of the counted worst case keeps the bound it was first refused at: what identical requests in flight reserved.
+      for (const refusal of retried?.refusals ?? []) refusal.boundNanos = refusals.find((first) => first.provider === refusal.provider)?.worstNanos;
       // Its counter lost its data in the moment between: refused for now, as any unseeded one.
       for (const entry of retried?.unseeded ?? []) (unseededProviders ??= []).push(entry.provider);
       conclude(refined, retried === undefined ? kept : [...kept, ...retried.refusals]);

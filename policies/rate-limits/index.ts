@@ -9,6 +9,8 @@
 //             otherwise the prompt estimate is counted at once (so concurrent requests see it), and
 //             at `account` the output tokens (and any prompt tokens above the estimate) are added.
 //             Counts only ever go up: no counters implementation has to support negative hits.
+//             A worst case above a limit itself can never fit any window: refused at once, without
+//             Retry-After and with `x-should-retry: false`, before any counter is read.
 //
 // A key without limits and a request without a limited team pay a few property reads.
 
@@ -19,6 +21,7 @@ import type { Counters } from '../../core/spec/counters.ts';
 import type { SnapshotService } from '../../core/spec/services.ts';
 import { requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 import { teamOf, type TeamPolicyOptions, type TeamView } from '../../plugins/teams/types.ts';
+import { outputLimitField } from '../cost-cap/worst-case.ts';
 
 export const RATE_LIMITS_PLUGIN = 'rate-limits';
 export const WINDOW_MS = 60_000;
@@ -49,12 +52,15 @@ export function secondsUntilWindowEnds(now: number): number {
   return Math.max(1, Math.ceil((WINDOW_MS - (now % WINDOW_MS)) / 1000));
 }
 
-function refusal(limit: Limit, unit: 'requests' | 'tokens', now: number, detail = ''): KeywayError {
-  const owner = limit.scope === 'key' ? "this API key's" : "the team's";
+function ownerOf(limit: Limit): string {
+  return limit.scope === 'key' ? "this API key's" : "the team's";
+}
+
+function refusal(limit: Limit, unit: 'requests' | 'tokens', now: number): KeywayError {
   const retryAfterSeconds = secondsUntilWindowEnds(now);
   return new KeywayError(
     'rate_limited',
-    { detail: `Rate limit reached: ${owner} limit of ${limit.value} ${unit} per minute${detail}. Retry in ${retryAfterSeconds} s.` },
+    { detail: `Rate limit reached: ${ownerOf(limit)} limit of ${limit.value} ${unit} per minute. Retry in ${retryAfterSeconds} s.` },
     {
       retryAfterSeconds,
       extra: { limit_scope: limit.scope, limit_unit: unit },
@@ -92,6 +98,46 @@ function countRequest(counters: Counters, limits: Limit[], index: number, now: (
   });
 }
 
+/** What a request's worst case is made of, for the refusal of one that can never fit. */
+interface WorstCase {
+  estimate: number;
+  perChoice: number;
+  choices: number;
+  total: number;
+}
+
+/** What the request must change to fit `limit`: the output allowance when the prompt leaves room, else the prompt. */
+function smallerRequestAdvice(limit: Limit, worst: WorstCase, endpoint: RequestContext['endpoint']): string {
+  const room = Math.floor((limit.value - worst.estimate) / worst.choices);
+  if (worst.perChoice > 0 && room >= 1) {
+    const choices = worst.choices > 1 ? ` (for each of its ${worst.choices} choices)` : '';
+    return `Lower ${outputLimitField(endpoint)} to at most ${room}${choices}, or ask an admin for a higher limit.`;
+  }
+  return `Send a shorter ${endpoint === 'embeddings' ? 'input' : 'prompt'}, or ask an admin for a higher limit.`;
+}
+
+/**
+ * A worst case above the limit itself fits no window: waiting does not help, so the answer has no
+ * Retry-After and says `x-should-retry: false` (the official SDKs otherwise retry a 429 twice, each
+ * after the window's end: QA saw 101 s spent to be refused three times).
+ */
+function neverFits(limit: Limit, worst: WorstCase, endpoint: RequestContext['endpoint']): KeywayError {
+  const output = worst.perChoice > 0 ? `, plus ${worst.perChoice * worst.choices} output tokens it allows` : '';
+  return new KeywayError(
+    'rate_limited',
+    {
+      detail:
+        `Rate limit cannot be met: ${ownerOf(limit)} limit of ${limit.value} tokens per minute is below this request's worst case of about ${worst.total} tokens ` +
+        `(its ${endpoint === 'embeddings' ? 'input' : 'prompt'}, estimated at about ${worst.estimate}${output}), so no minute can take it and retrying does not help. ` +
+        smallerRequestAdvice(limit, worst, endpoint),
+    },
+    {
+      extra: { limit_scope: limit.scope, limit_unit: 'tokens', worst_case_tokens: worst.total },
+      headers: { 'x-should-retry': 'false', 'x-ratelimit-limit-tokens': String(limit.value) },
+    },
+  );
+}
+
 /** Refuses when any window cannot take the worst case; then counts the prompt estimate in each. */
 function checkTokens(counters: Counters, limits: Limit[], index: number, estimate: number, worstCase: number, now: () => number): MaybePromise<void> {
   const limit = limits[index];
@@ -100,18 +146,16 @@ function checkTokens(counters: Counters, limits: Limit[], index: number, estimat
     return;
   }
   return then(counters.hit(limit.counter, 0, WINDOW_MS), (total) => {
-    if (total + worstCase > limit.value) {
-      const alone = worstCase > limit.value ? ` (this request alone may use about ${worstCase} tokens)` : '';
-      throw refusal(limit, 'tokens', now(), alone);
-    }
+    if (total + worstCase > limit.value) throw refusal(limit, 'tokens', now());
     return checkTokens(counters, limits, index + 1, estimate, worstCase, now);
   });
 }
 
-function maxOutputTokens(context: RequestContext): number {
+function worstCaseOf(context: RequestContext, estimate: number): WorstCase {
   const request = context.request;
   const perChoice = requestedOutputTokens(request) ?? 0;
-  return perChoice * (positive(request.n) ?? 1);
+  const choices = positive(request.n) ?? 1;
+  return { estimate, perChoice, choices, total: estimate + perChoice * choices };
 }
 
 /** Kept under this name for callers of the factory. */
@@ -143,8 +187,11 @@ export function rateLimitsPolicy(options: PolicyOptions = {}): PluginDefinition 
             const limits = limitsOf(context, lookup(services.snapshot, context), 'tokens_per_minute', 'tok');
             if (limits === undefined) return;
             const estimate = services.pricing.estimatePromptTokens(context.request);
+            const worst = worstCaseOf(context, estimate);
+            // Every limit is judged alone first: a key limit's window being full must not hide a team limit no window can meet.
+            for (const limit of limits) if (worst.total > limit.value) throw neverFits(limit, worst, context.endpoint);
             const state: TokenState = { limits, estimate };
-            return then(checkTokens(services.counters, limits, 0, estimate, estimate + maxOutputTokens(context), now), () => {
+            return then(checkTokens(services.counters, limits, 0, estimate, worst.total, now), () => {
               context.state.set(stateKey, state);
             });
           },

@@ -208,18 +208,25 @@ describe('approvals', () => {
 
   test('an approved request still respects the budget; refused, the approval is given back', async () => {
     const id = await requestApproval();
+    const worstUsd = (await listed('pending')).find((approval) => approval.id === id)?.worst_case_usd as number;
     expect((await decide(id, 'approve')).status).toBe(200);
+    // A cap the worst case fits whole, but not once a small request is spent.
     const tight = await call(
       setup.gateway,
       'PATCH',
       `/v1/teams/${setup.teamId}`,
-      { byok_permissions: { providers: { openai: { max_cost_per_day: 0.001 } } } },
+      { byok_permissions: { providers: { openai: { max_cost_per_day: worstUsd + 0.00001 } } } },
       { key: setup.adminKey },
     );
     expect(tight.status).toBe(200);
     await setup.gateway.runtime.services.snapshot.refresh();
+    const small = await chat(SMALL);
+    expect(small.status).toBe(200);
+    await small.text();
+    await Bun.sleep(30);
     const refused = await chat(BIG, id);
     expect(refused.status).toBe(402);
+    expect(((await refused.json()) as ErrorBody).error.message).toContain('no daily budget left');
     await Bun.sleep(30);
     expect((await listed('approved')).some((approval) => approval.id === id)).toBe(true);
     await call(
@@ -231,6 +238,42 @@ describe('approvals', () => {
     );
     await setup.gateway.runtime.services.snapshot.refresh();
     expect((await chat(BIG, id)).status).toBe(200);
+  });
+
+  test('a worst case above the whole daily budget is 402 at once: no approval is created and no admin alerted', async () => {
+    const patch = (providers: Record<string, unknown>) =>
+      call(setup.gateway, 'PATCH', `/v1/teams/${setup.teamId}`, { byok_permissions: { providers: { openai: providers } } }, { key: setup.adminKey });
+    expect((await patch({ max_cost_per_day: 0.06, require_approval_above: 0.01 })).status).toBe(200);
+    await setup.gateway.runtime.services.snapshot.refresh();
+    try {
+      // QA: gpt-4o with max_tokens 5500 (worst case ~$0.0826) was held for approval, approved, then refused 402.
+      const huge = { ...BIG, max_tokens: 5500 };
+      const approvalsBefore = (await listed()).length;
+      const alertsBefore = alerts.filter((alert) => alert.type === 'approval_pending').length;
+      const upstreamBefore = setup.openai.inferenceRequests().length;
+      const refused = await chat(huge);
+      expect(refused.status).toBe(402);
+      expect(refused.headers.get('retry-after')).toBeNull();
+      expect(refused.headers.get('x-should-retry')).toBe('false');
+      const error = ((await refused.json()) as ErrorBody).error;
+      expect(error).toMatchObject({ code: 'budget_exceeded', budget: 'max_cost_per_day', provider: 'openai', limit_usd: 0.06, team_id: setup.teamId });
+      expect(error.worst_case_usd as number).toBeGreaterThan(0.06);
+      expect(error.approval_id).toBeUndefined();
+      expect(error.message).toContain('its worst case is above the whole daily budget');
+      expect(error.message).toContain('No approval is asked for');
+      expect(error.message).toContain('a lower max_tokens (or max_completion_tokens)');
+      // Re-sent with an id, it is the same answer: nothing to redeem.
+      expect((await chat(huge, 'apr_whatever')).status).toBe(402);
+      await Bun.sleep(50);
+      expect((await listed()).length).toBe(approvalsBefore);
+      expect(alerts.filter((alert) => alert.type === 'approval_pending').length).toBe(alertsBefore);
+      expect(setup.openai.inferenceRequests().length).toBe(upstreamBefore);
+      // Under the whole cap and above the threshold, it still waits for an admin.
+      expect((await held({ ...BIG, max_tokens: 3000 })).code).toBe('approval_required');
+    } finally {
+      expect((await patch({ max_cost_per_day: 100, require_approval_above: 0.005 })).status).toBe(200);
+      await setup.gateway.runtime.services.snapshot.refresh();
+    }
   });
 
   test('the list is for admins, filters by status and rejects an unknown status', async () => {

@@ -3,6 +3,7 @@
 // and the window's end lets the key in again.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
 import { ManualClock } from '../../core/clock.ts';
 import { MemoryCounters } from '../../core/counters/memory.ts';
 import { KeywayError } from '../../core/errors.ts';
@@ -102,10 +103,28 @@ describe('rate-limits hooks', () => {
     expect(await refusal(() => hooks.call?.(context({ body: { max_tokens: 20 } })))).toBeUndefined();
   });
 
-  test('a request that alone exceeds the tokens limit says so', async () => {
-    const { hooks } = await setUp(undefined, undefined, 40);
+  test('a request that alone exceeds the tokens limit says it can never fit, what to lower, and not to retry', async () => {
+    const { hooks, counters } = await setUp(undefined, undefined, 40);
     const error = await refusal(() => hooks.call?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 4096 } })));
-    expect(error?.message).toContain("this API key's limit of 100 tokens per minute (this request alone may use about 4136 tokens)");
+    expect(error?.message).toContain("this API key's limit of 100 tokens per minute is below this request's worst case of about 4136 tokens");
+    expect(error?.message).toContain('Lower max_tokens (or max_completion_tokens) to at most 60');
+    expect(error?.retryAfterSeconds).toBeUndefined();
+    expect(error?.headers).toEqual({ 'x-should-retry': 'false', 'x-ratelimit-limit-tokens': '100' });
+    expect(error?.extra).toEqual({ limit_scope: 'key', limit_unit: 'tokens', worst_case_tokens: 4136 });
+    // Refused before any counter is read or counted.
+    expect(await counters.hit('rl:tok:key:key_1', 0, 60_000)).toBe(0);
+    // A prompt alone above the limit is told to shorten the prompt.
+    const prompt = await setUp(undefined, undefined, 150);
+    const long = await refusal(() => prompt.hooks.call?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 10 } })));
+    expect(long?.message).toContain('Send a shorter prompt');
+  });
+
+  test("a team limit no window can meet is said even while the key's window is full", async () => {
+    const { hooks, counters } = await setUp({ rate_limits: { tokens_per_minute: 200 } }, undefined, 40);
+    await counters.hit('rl:tok:key:key_1', 950, 60_000);
+    const error = await refusal(() => hooks.call?.(context({ principal: { settings: { tokens_per_minute: 1000 } }, body: { max_tokens: 500 } })));
+    expect(error?.message).toContain("the team's limit of 200 tokens per minute is below");
+    expect(error?.retryAfterSeconds).toBeUndefined();
   });
 
   test('with both max_tokens and max_completion_tokens, the larger is the output allowance, whichever field holds it', async () => {
@@ -116,7 +135,7 @@ describe('rate-limits hooks', () => {
       { max_tokens: 4000, max_completion_tokens: 1 },
     ]) {
       const error = await refusal(() => hooks.call?.(context({ principal, body })));
-      expect(error?.message).toContain('this request alone may use about 4040 tokens');
+      expect(error?.message).toContain("this request's worst case of about 4040 tokens");
     }
   });
 
@@ -259,7 +278,7 @@ describe('rate limits over HTTP', () => {
     const before = fixture.openai.inferenceRequests().length;
     const tooBig = await ask(1000);
     expect(tooBig.status).toBe(429);
-    expect(((await tooBig.json()) as ErrorBody).error.message).toContain("this API key's limit of 300 tokens per minute (this request alone");
+    expect(((await tooBig.json()) as ErrorBody).error.message).toContain("this API key's limit of 300 tokens per minute is below this request's worst case");
     expect(fixture.openai.inferenceRequests().length).toBe(before);
     let served = 0;
     let refused: Response | undefined;
@@ -299,7 +318,7 @@ describe('rate limits over HTTP', () => {
       for (const input of [large, 'hello world '.repeat(200), [Array.from({ length: 300 }, (_, index) => index)]]) {
         const refused = await embed(caller, input);
         expect(refused.status).toBe(429);
-        expect(((await refused.json()) as ErrorBody).error.message).toContain(`${owner} limit of 100 tokens per minute (this request alone`);
+        expect(((await refused.json()) as ErrorBody).error.message).toContain(`${owner} limit of 100 tokens per minute is below this request's worst case`);
       }
       expect(fixture.openai.inferenceRequests().length).toBe(before);
       // A small input (about 86 tokens) is served and stays counted: the same again does not fit.
@@ -310,6 +329,57 @@ describe('rate limits over HTTP', () => {
       expect((await embed(caller, 'hello world '.repeat(20))).status).toBe(429);
     }
   });
+
+  test('a request no window can take (key or team, chat or messages): refused at once, no Retry-After, x-should-retry: false; the SDK does not retry', async () => {
+    const created = await call(fixture.gateway, 'POST', '/v1/keys', { name: 'small', role: 'developer', tokens_per_minute: 200 }, { key: fixture.adminKey });
+    const key = ((await created.json()) as { api_key: string }).api_key;
+    const team = await call(
+      fixture.gateway,
+      'POST',
+      '/v1/teams',
+      { name: 'Small Team', rate_limits: { tokens_per_minute: 200 }, members: [{ email: 's@limited.example', role: 'developer', byok_access: true }] },
+      { key: fixture.adminKey },
+    );
+    const member = ((await team.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
+    const before = fixture.openai.inferenceRequests().length;
+    for (const [caller, owner] of [
+      [key, "this API key's"],
+      [member, "the team's"],
+    ] as const) {
+      for (const path of ['/v1/chat/completions', '/v1/messages'] as const) {
+        // QA: 429 "…(this request alone may use about 1012 tokens). Retry in 41 s." with Retry-After: 41.
+        const refused = await call(
+          fixture.gateway,
+          'POST',
+          path,
+          { model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] },
+          { key: caller },
+        );
+        expect(refused.status).toBe(429);
+        expect(refused.headers.get('retry-after')).toBeNull();
+        expect(refused.headers.get('x-should-retry')).toBe('false');
+        expect(refused.headers.get('x-ratelimit-limit-tokens')).toBe('200');
+        const body = (await refused.json()) as { type?: string; error: { type: string; message: string } };
+        expect(body.error.type).toBe('rate_limit_error');
+        if (path === '/v1/messages') expect(body.type).toBe('error');
+        expect(body.error.message).toContain(`${owner} limit of 200 tokens per minute is below this request's worst case`);
+        expect(body.error.message).toContain(
+          path === '/v1/messages' ? 'Lower max_tokens to at most' : 'Lower max_tokens (or max_completion_tokens) to at most',
+        );
+        expect(body.error.message).not.toContain('Retry in');
+      }
+    }
+    // The official client at its default two retries gives up at once (QA: after 101 s).
+    const client = new OpenAI({ baseURL: `${fixture.gateway.url}/v1`, apiKey: member });
+    const started = performance.now();
+    const error = (await client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }).then(
+      () => undefined,
+      (rejection: unknown) => rejection,
+    )) as { status?: number } | undefined;
+    expect(error?.status).toBe(429);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(fixture.openai.inferenceRequests().length).toBe(before);
+  }, 15_000);
 
   test('the next window lets them in again', async () => {
     clock.advance(50_000);
