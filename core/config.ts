@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseCidr } from './wire/ip-address.ts';
-import { parseUpstreamList } from './wire/upstream-policy.ts';
+import { parseUpstreamList } from './wire/upstream-entries.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 import { parseCorsOrigins, type CorsOrigins } from './http/cors.ts';

@@ -11,15 +11,13 @@ import type { TextTokenCount } from './spec/provider.ts';
 import { openPriceBook } from './catalog/open-prices.ts';
 import type { PriceBook } from './catalog/price-book.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { loadConfig, type GatewayConfig } from './config.ts';
 import { closestNames } from './closest-names.ts';
 import { refuseStartBesideEarlierInstallation } from './earlier-installation.ts';
 import { checkVariableNames } from './variable-names.ts';
 import { workerIndex } from './process/workers.ts';
 import { prepareDataDirectory } from './process/data-directory.ts';
 import { createPooledFetch } from './wire/http1/client.ts';
-import { soloCluster } from './cluster/local.ts';
-import { MemoryCounters } from './counters/memory.ts';
 import { admit, authenticateManagement, recognise, recogniseManagement, requireRole } from './credentials/authenticate.ts';
 import { watchConfiguration } from './credentials/config-watch.ts';
 import { KeyVault } from './credentials/key-vault.ts';
@@ -27,7 +25,7 @@ import { warnReferencesOutOfScope } from './credentials/reference-scope.ts';
 import { createProviderKeyService } from './credentials/provider-key-service.ts';
 import { rememberSecret } from './credentials/secret-values.ts';
 import { createSecretSealer } from './credentials/secret-sealer.ts';
-import { hashGatewayKey, randomId } from './credentials/secrets.ts';
+import { hashGatewayKey } from './credentials/secrets.ts';
 import { ConfigSnapshots } from './credentials/snapshot.ts';
 import { DrainDeadline } from './lifecycle/drain.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
@@ -40,6 +38,7 @@ import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } f
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
+import { activeCryptoBackend, openCluster, openCounters, refuseUnacceptedRedisUrl } from './plugin-drivers.ts';
 import { discardGeneratedKeys, openStore, prepareStore } from './open-store.ts';
 import { announceSecrets, bootstrap } from './first-start.ts';
 import { withStorageAvailability } from './storage-availability.ts';
@@ -358,60 +357,6 @@ function warnUnknownPluginSections(sections: Record<string, unknown>, plugins: P
       'the KEYWAY_CONFIG file has settings for a plugin that is not loaded: they are not used',
     );
   }
-}
-
-/** `KEYWAY_CRYPTO_BACKEND` names the backend new secrets are sealed with; the first one loaded otherwise. */
-function activeCryptoBackend(plugins: PluginSet, env: Record<string, string | undefined>): string {
-  const named = env.KEYWAY_CRYPTO_BACKEND?.trim();
-  const loaded = [...plugins.cryptoBackends.keys()];
-  if (named === undefined || named === '') {
-    const first = loaded[0];
-    if (first === undefined) throw new Error('No crypto-backend plugin is loaded; provider keys cannot be stored.');
-    return first;
-  }
-  if (!plugins.cryptoBackends.has(named))
-    throw new ConfigError(`KEYWAY_CRYPTO_BACKEND is '${named}', which no loaded plugin provides (loaded: ${loaded.join(', ') || 'none'}).`);
-  return named;
-}
-
-/**
- * A KEYWAY_REDIS_URL no loaded counters plugin accepts (`http://`, `valkey://`, a typo) stops the
- * start: falling back to counters in memory would let every instance keep its own budgets, each
- * overshot as many times over as there are instances, with nothing said. The accepted schemes come
- * from the plugins (`CountersDriver.schemes`); only the scheme of the URL is named, since the rest
- * may hold a password.
- */
-export function refuseUnacceptedRedisUrl(plugins: Pick<PluginSet, 'countersDrivers'>, url: string | undefined): void {
-  if (url === undefined || plugins.countersDrivers.some((entry) => entry.value.accepts(url))) return;
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
-  const got = scheme === undefined ? 'a value without a scheme' : `the scheme ${scheme}:`;
-  if (plugins.countersDrivers.length === 0) {
-    throw new ConfigError(`KEYWAY_REDIS_URL is set (${got}), but no counters plugin is loaded to use it; unset it, or load one with KEYWAY_PLUGINS.`);
-  }
-  const schemes = [...new Set(plugins.countersDrivers.flatMap((entry) => entry.value.schemes ?? []))];
-  const loaded = [...new Set(plugins.countersDrivers.map((entry) => entry.plugin))].join(', ');
-  const accepted = schemes.length === 0 ? 'a URL a loaded counters plugin accepts' : alternatives(schemes);
-  throw new ConfigError(`KEYWAY_REDIS_URL must start with ${accepted} (counters plugins: ${loaded}); got ${got}.`);
-}
-
-/** `a`, `a or b`, `a, b or c`. */
-function alternatives(items: readonly string[]): string {
-  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
-}
-
-/** The counters plugin accepting KEYWAY_REDIS_URL when one is set (checked at start); in memory otherwise. */
-async function openCounters(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<Counters> {
-  const url = config.redisUrl;
-  const driver = url === undefined ? undefined : plugins.countersDrivers.find((entry) => entry.value.accepts(url));
-  return url === undefined || driver === undefined ? new MemoryCounters(clock) : driver.value.open(url, { clock });
-}
-
-/** A cluster plugin accepting KEYWAY_REDIS_URL when one is set; this process alone otherwise. */
-async function openCluster(plugins: PluginSet, config: GatewayConfig, clock: Clock): Promise<{ bus: ClusterBus; shared: boolean }> {
-  const url = config.redisUrl;
-  const driver = url === undefined ? undefined : plugins.clusterDrivers.find((entry) => entry.value.accepts(url));
-  if (url === undefined || driver === undefined) return { bus: soloCluster(clock), shared: false };
-  return { bus: await driver.value.open(url, { clock, instanceId: randomId('inst') }), shared: true };
 }
 
 /** Another member reloaded its price file: this one re-reads its own; a refused file leaves the table in use. */

@@ -3,18 +3,12 @@ import type { RequestContext } from '../spec/lifecycle.ts';
 import type { UsageRecord } from '../spec/store.ts';
 import type { RouteCandidate } from '../spec/strategy.ts';
 import { InFlightRequests } from './in-flight.ts';
+import { JournalRescan } from './journal-rescan.ts';
+import { JournalTurn } from './journal-turn.ts';
 import { SEALED_MARK, type PriceUsage } from './in-flight-marks.ts';
 import type { StreamObserver } from './stream-observer.ts';
 import type { JournalFile, UsageJournal } from './usage-journal.ts';
-import {
-  claimLeftovers,
-  rowsNotYetBooked,
-  segmentFileRows,
-  writeJournaledPieces,
-  type JournalPiece,
-  type Segment,
-  type UsageWriter,
-} from './usage-segments.ts';
+import { claimLeftovers, writeSegment, type JournalPiece, type Segment, type UsageWriter } from './usage-segments.ts';
 
 export type { UsageWriter } from './usage-segments.ts';
 
@@ -61,15 +55,7 @@ export class UsageQueue {
   /** Rows whose journal write failed: memory is their only copy, so they are never spilled. */
   private unjournaled: UsageRecord[] = [];
   /** Rows booked in this event-loop turn, journaled together at its end (commitTurn). */
-  private turn: UsageRecord[] = [];
-  /** For each row of the turn, the in-flight id its close mark names (0: none). */
-  private turnCloses: number[] = [];
-  private turnWritten: Promise<void> | undefined;
-  private turnWrittenResolve: (() => void) | undefined;
-  /** A row was booked in this turn: later rows wait for its end. */
-  private rowInTurn = false;
-  /** The turn's end is scheduled (endTurn): a row or an in-flight mark waits for it. */
-  private turnEndScheduled = false;
+  private readonly turn = new JournalTurn(() => this.commitTurn());
   /** Requests whose upstream call is under way, marked in the journal; none without a journal. */
   private readonly inFlight: InFlightRequests | undefined;
   private inMemory = 0;
@@ -84,10 +70,8 @@ export class UsageQueue {
   private lastWriteAt: number | undefined;
   private failedWrites = 0;
   private closing: Promise<void> | undefined;
-  private readonly rescanTimer: ReturnType<typeof setInterval> | undefined;
-  /** Leftovers the previous rescan found: a rescan adopts only those it finds a second time. */
-  private orphansSeen: ReadonlySet<string> = new Set();
-  private rescanning: Promise<void> | undefined;
+  /** Adopts the journals of processes that died while this one runs; none without a journal. */
+  private readonly rescans: JournalRescan | undefined;
 
   constructor(
     private readonly writer: UsageWriter,
@@ -95,13 +79,18 @@ export class UsageQueue {
     private readonly options: UsageQueueOptions,
   ) {
     this.bufferMax = options.bufferMax ?? DEFAULT_BUFFER_MAX;
-    this.inFlight = options.journal === undefined ? undefined : new InFlightRequests(this.scheduleTurnEnd, options.markIntervalMs);
+    this.inFlight = options.journal === undefined ? undefined : new InFlightRequests(this.turn.scheduleEnd, options.markIntervalMs);
     this.current = this.newSegment();
     this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
     this.timer.unref?.();
-    if (options.journal !== undefined && options.rescanIntervalMs !== undefined) {
-      this.rescanTimer = setInterval(() => void this.rescan(), options.rescanIntervalMs);
-      this.rescanTimer.unref?.();
+    const journal = options.journal;
+    if (journal !== undefined) {
+      const host = {
+        flushing: () => this.flushing,
+        closing: () => this.closing !== undefined,
+        adopt: (paths: readonly string[], message: string) => this.adopt(journal, paths, message),
+      };
+      this.rescans = new JournalRescan(journal, logger, host, options.rescanIntervalMs);
     }
   }
 
@@ -149,12 +138,9 @@ export class UsageQueue {
       this.flushIfFull(this.current);
       return;
     }
-    this.turn.push(row);
     // The row closes the request's open mark, if one was written (in-flight.ts).
-    this.turnCloses.push(context === undefined || this.inFlight === undefined ? 0 : this.inFlight.close(context));
-    if (!this.rowInTurn) {
-      this.rowInTurn = true;
-      this.scheduleTurnEnd();
+    const first = this.turn.add(row, context === undefined || this.inFlight === undefined ? 0 : this.inFlight.close(context));
+    if (first) {
       this.commitTurn();
     } else if (this.turn.length + this.current.count >= this.options.batchSize) {
       // A turn that fills the batch (a burst) is written at once: segments stay one batch long.
@@ -167,39 +153,17 @@ export class UsageQueue {
    * written, held in memory); undefined when none waits. Never rejects.
    */
   journaled(): Promise<void> | undefined {
-    if (this.turn.length === 0) return undefined;
-    this.turnWritten ??= new Promise<void>((resolve) => {
-      this.turnWrittenResolve = resolve;
-    });
-    return this.turnWritten;
+    return this.turn.waiter();
   }
-
-  private readonly scheduleTurnEnd = (): void => {
-    if (this.turnEndScheduled) return;
-    this.turnEndScheduled = true;
-    setImmediate(this.endTurn);
-  };
-
-  private readonly endTurn = (): void => {
-    this.turnEndScheduled = false;
-    this.rowInTurn = false;
-    this.commitTurn();
-  };
 
   /**
    * Appends the turn's in-flight marks and rows (each followed by its close mark) to the current
    * segment's file in one write, then queues the rows.
    */
   private commitTurn(): void {
-    const rows = this.turn;
     const marks = this.inFlight?.takeMarks() ?? '';
-    if (rows.length === 0 && marks.length === 0) return;
-    const closes = this.turnCloses;
-    this.turn = [];
-    this.turnCloses = [];
-    const resolve = this.turnWrittenResolve;
-    this.turnWritten = undefined;
-    this.turnWrittenResolve = undefined;
+    if (this.turn.length === 0 && marks.length === 0) return;
+    const { rows, closes, settle } = this.turn.take();
     const segment = this.current;
     const journal = this.options.journal as UsageJournal;
     let appended: { text: string; bytes: number };
@@ -214,7 +178,7 @@ export class UsageQueue {
       for (const row of rows) this.unjournaled.push(row);
       this.inMemory += rows.length;
       if (this.flushing === undefined && this.unjournaled.length >= this.options.batchSize) this.flushQuietly();
-      resolve?.();
+      settle?.();
       return;
     }
     if (this.journalBroken) {
@@ -230,7 +194,7 @@ export class UsageQueue {
     // The text stays in memory only for a writer that cannot read the file.
     const text = this.writer.insertJournalRange === undefined ? appended.text : undefined;
     segment.pieces?.push({ text, start, end: segment.bytes, count: rows.length });
-    resolve?.();
+    settle?.();
     this.flushIfFull(segment);
   }
 
@@ -338,34 +302,9 @@ export class UsageQueue {
     await this.adopt(journal, journal.leftovers(), 'replaying the usage journal of a previous run');
   }
 
-  /**
-   * The periodic look for journals of processes that died while this one runs (a worker killed, a
-   * sibling instance on the same data directory), so their rows do not wait for a restart. A file is
-   * adopted when two rescans in a row find its writer gone. A remote store (PostgreSQL) may still be
-   * committing the batch the dead process sent last; a rescan interval later, that commit has ended,
-   * so the replay's check against the store sees it, and the replay stays exactly once.
-   */
+  /** One look for the journals of processes that died while this one runs (journal-rescan.ts). */
   rescan(): Promise<void> {
-    this.rescanning ??= this.rescanOnce().finally(() => {
-      this.rescanning = undefined;
-    });
-    return this.rescanning;
-  }
-
-  private async rescanOnce(): Promise<void> {
-    const journal = this.options.journal;
-    if (journal === undefined || this.closing !== undefined) return;
-    while (this.flushing !== undefined) await this.flushing.catch(() => undefined);
-    if (this.closing !== undefined) return;
-    try {
-      const found = journal.leftovers();
-      const confirmed = found.filter((path) => this.orphansSeen.has(path));
-      this.orphansSeen = new Set(found);
-      if (confirmed.length > 0) await this.adopt(journal, confirmed, 'replaying the usage journal of a process that died');
-    } catch (error) {
-      // A file that cannot be claimed or read (permissions): a timer's rejection would end the process.
-      this.logger.warn({ directory: journal.directory, error: (error as Error).message }, 'the usage journal rescan failed; the next one tries again');
-    }
+    return this.rescans?.run() ?? Promise.resolve();
   }
 
   /** Claims the files (one process wins each), queues their rows for replay and writes them. */
@@ -485,25 +424,7 @@ export class UsageQueue {
 
   private async writeOldest(): Promise<void> {
     const segment = this.sealed[0] as Segment;
-    let rows = segment.rows;
-    if (rows === undefined) {
-      if (segment.file === undefined || this.options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
-      rows = segmentFileRows(this.options.journal, segment.file, segment.adopted, this.options.price);
-    }
-    const replay = segment.replay;
-    // From here on, a failure leaves doubt about what the store took.
-    segment.replay = true;
-    if (!replay && segment.pieces !== undefined && segment.file !== undefined) {
-      await writeJournaledPieces(this.writer, this.options.batchSize, rows, segment.file, segment.pieces, this.countWritten);
-    } else {
-      const toWrite = replay ? await rowsNotYetBooked(this.writer, rows) : rows;
-      // A replayed segment may be large (a crashed process's): written in batches, each all or none.
-      for (let start = 0; start < toWrite.length; start += this.options.batchSize) {
-        const batch = start === 0 && toWrite.length <= this.options.batchSize ? toWrite : toWrite.slice(start, start + this.options.batchSize);
-        await this.writer.insertUsage(batch);
-        this.countWritten(batch.length);
-      }
-    }
+    await writeSegment(this.writer, segment, this.options, this.countWritten);
     this.sealed.shift();
     if (segment.rows !== undefined) this.inMemory -= segment.rows.length;
     if (segment.file !== undefined) this.options.journal?.remove(segment.file);
@@ -520,9 +441,8 @@ export class UsageQueue {
 
   private async drainAndClose(): Promise<void> {
     clearInterval(this.timer);
-    if (this.rescanTimer !== undefined) clearInterval(this.rescanTimer);
     // A rescan under way adds its files before the drain below writes them.
-    await this.rescanning;
+    await this.rescans?.stop();
     for (let attempt = 1; attempt <= 5 && this.pending > 0; attempt++) {
       try {
         await this.flush();

@@ -1,7 +1,7 @@
-// How a usage segment's rows reach the store (usage-queue.ts): the writer's contract, a segment's
-// journaled pieces handed over as the journal wrote them, the rows read back from a file (with the
-// estimates of the requests a dead process left in flight), the replay's check against the store, and
-// the claiming of a dead process's files.
+// How a usage segment's rows reach the store (usage-queue.ts): the writer's contract, a sealed
+// segment's write (writeSegment), its journaled pieces handed over as the journal wrote them, the rows
+// read back from a file (with the estimates of the requests a dead process left in flight), the
+// replay's check against the store, and the claiming of a dead process's files.
 
 import type { Logger } from '../logger.ts';
 import type { JournalRange, UsageKey, UsageRecord } from '../spec/store.ts';
@@ -88,6 +88,37 @@ export async function writeJournaledPieces(
     else await writer.insertUsage(batch);
     start += count;
     written(count);
+  }
+}
+
+/**
+ * Writes one sealed segment: the first time as the journal wrote its pieces, when it has them; else
+ * its rows (from memory, or read back from its file), a replay's without those the store already has.
+ */
+export async function writeSegment(
+  writer: UsageWriter,
+  segment: Segment,
+  options: { batchSize: number; journal?: UsageJournal; price?: PriceUsage },
+  written: (rows: number) => void,
+): Promise<void> {
+  let rows = segment.rows;
+  if (rows === undefined) {
+    if (segment.file === undefined || options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
+    rows = segmentFileRows(options.journal, segment.file, segment.adopted, options.price);
+  }
+  const replay = segment.replay;
+  // From here on, a failure leaves doubt about what the store took.
+  segment.replay = true;
+  if (!replay && segment.pieces !== undefined && segment.file !== undefined) {
+    await writeJournaledPieces(writer, options.batchSize, rows, segment.file, segment.pieces, written);
+    return;
+  }
+  const toWrite = replay ? await rowsNotYetBooked(writer, rows) : rows;
+  // A replayed segment may be large (a crashed process's): written in batches, each all or none.
+  for (let start = 0; start < toWrite.length; start += options.batchSize) {
+    const batch = start === 0 && toWrite.length <= options.batchSize ? toWrite : toWrite.slice(start, start + options.batchSize);
+    await writer.insertUsage(batch);
+    written(batch.length);
   }
 }
 

@@ -5,7 +5,8 @@
 
 import type { OutboundAdmission, OutboundService } from '../spec/services.ts';
 import { parseIp } from './ip-address.ts';
-import { normaliseHost, type UpstreamPolicy } from './upstream-policy.ts';
+import { normaliseHost } from './upstream-entries.ts';
+import type { UpstreamPolicy } from './upstream-policy.ts';
 
 /**
  * Why Keyway may not call a client's webhook address, decided without a lookup: an IP literal (the

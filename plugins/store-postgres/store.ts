@@ -4,7 +4,7 @@
 
 import type { SQL } from 'bun';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
-import type { KeyOwner, PrincipalRole, ProviderKeySettings } from '../../core/spec/plugin.ts';
+import type { KeyOwner, PrincipalRole } from '../../core/spec/plugin.ts';
 import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
 import type {
   AccountRecord,
@@ -29,8 +29,7 @@ import { arrayLiteral } from './array-literal.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { toPostgresPlaceholders } from './placeholders.ts';
 import { postgresUnavailable } from './unavailable.ts';
-
-type Row = Record<string, unknown>;
+import { normalize, sealedPart, textOrNull, toAccount, toGatewayKey, toProviderKey, toUsage, type Row } from './records.ts';
 
 /** Advisory lock keys: one for migrations, one serializing usage batches across instances (see insertUsage). */
 const MIGRATION_LOCK = 7_413_001;
@@ -39,99 +38,6 @@ const USAGE_LOCK = 7_413_002;
 const MAX_PARAMETERS = 60_000;
 
 const now = (): string => new Date().toISOString();
-
-function parseJsonObject(text: unknown): Record<string, unknown> {
-  try {
-    const value = JSON.parse(String(text)) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-/** BIGINT columns arrive as BigInt (the client's `bigint: true`); plugin code and the contract want numbers. */
-function normalize(row: Row): Row {
-  for (const [key, value] of Object.entries(row)) if (typeof value === 'bigint') row[key] = Number(value);
-  return row;
-}
-
-const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
-
-const toAccount = (row: Row): AccountRecord => ({
-  id: String(row.id),
-  name: String(row.name),
-  createdAt: String(row.created_at),
-  settings: parseJsonObject(row.settings),
-});
-
-const toGatewayKey = (row: Row): GatewayKeyRecord => ({
-  id: String(row.id),
-  accountId: String(row.account_id),
-  role: row.role as PrincipalRole,
-  name: String(row.name),
-  keyHash: String(row.key_hash),
-  maskedKey: String(row.masked_key),
-  teamId: text(row.team_id),
-  byokAccess: Number(row.byok_access) === 1,
-  settings: parseJsonObject(row.settings),
-  createdAt: String(row.created_at),
-  revokedAt: text(row.revoked_at),
-});
-
-/** What a provider key row says about its sealed secret: all master-key rotation reads. */
-const sealedPart = (row: Row) => ({
-  id: String(row.id),
-  owner: row.owner as KeyOwner,
-  accountId: text(row.account_id),
-  provider: String(row.provider),
-  ciphertext: String(row.ciphertext),
-  keyVersion: Number(row.key_version),
-  cryptoBackend: String(row.crypto_backend),
-  status: String(row.status),
-  deletedAt: text(row.deleted_at),
-});
-
-const toProviderKey = (row: Row): StoredProviderKey => ({
-  ...sealedPart(row),
-  maskedKey: String(row.masked_key),
-  fingerprint: String(row.fingerprint),
-  organizationId: text(row.organization_id),
-  settings: parseJsonObject(row.settings) as ProviderKeySettings,
-  weight: Number(row.weight),
-  createdAt: String(row.created_at),
-});
-
-const toUsage = (row: Row): UsageRecord => ({
-  requestId: String(row.request_id),
-  accountId: String(row.account_id),
-  gatewayKeyId: String(row.gateway_key_id),
-  teamId: text(row.team_id),
-  projectTag: text(row.project_tag),
-  endpoint: String(row.endpoint),
-  provider: text(row.provider),
-  model: text(row.model),
-  requestedModel: String(row.requested_model),
-  providerKeyId: text(row.provider_key_id),
-  byok: Number(row.byok) === 1,
-  status: Number(row.status),
-  errorCode: text(row.error_code),
-  inputTokens: Number(row.input_tokens),
-  outputTokens: Number(row.output_tokens),
-  cachedInputTokens: Number(row.cached_input_tokens),
-  cacheWriteTokens: Number(row.cache_write_tokens),
-  cacheWrite1hTokens: Number(row.cache_write_1h_tokens),
-  reasoningTokens: Number(row.reasoning_tokens),
-  costUsd: Number(row.unpriced) === 1 ? null : Number(row.cost_usd),
-  latencyMs: Number(row.latency_ms),
-  streamed: Number(row.streamed) === 1,
-  fallbackAttempts: Number(row.fallback_attempts),
-  createdAt: String(row.created_at),
-  usageEstimated: Number(row.usage_estimated) === 1,
-  audited: Number(row.audited) === 1,
-  clientIp: text(row.client_ip),
-  actorRole: text(row.actor_role),
-  requestSha256: text(row.request_sha256),
-});
 
 /** Each usage column, its array type for UNNEST, and its value for one record (bench/store-postgres.ts uses them too). */
 export const USAGE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'int8' | 'float8', (row: UsageRecord) => string | number | null]> = [
@@ -484,9 +390,9 @@ export class PostgresStore implements Store {
       parameters,
     );
     return rows.map((row) => ({
-      provider: text(row.provider),
-      model: text(row.model),
-      teamId: text(row.team_id),
+      provider: textOrNull(row.provider),
+      model: textOrNull(row.model),
+      teamId: textOrNull(row.team_id),
       requests: Number(row.requests),
       inputTokens: Number(row.input_tokens ?? 0),
       outputTokens: Number(row.output_tokens ?? 0),

@@ -1,15 +1,13 @@
 // Teams: the seed's "Team BYOK Configuration". Teams of an account, their members and the members'
 // gateway keys (answered once, stored as hashes), the `teams` snapshot section every team policy
-// reads (types.ts), `X-Team-ID` for account admin keys, and `GET /v1/usage/me`. Built only from the
+// reads (types.ts), `X-Team-ID` for account admin keys, and `GET /v1/usage/me` (usage-me.ts). Built only from the
 // plugin API and the services it is handed.
 
 import { Type } from '@sinclair/typebox';
 import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
-import { budgetLimitNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
-import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
-import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
+import { PERIOD_PARAMETERS } from '../../core/http/kit/query.ts';
 import { AllowedIpsSchema, keySettingsOf } from '../../core/spec/key-settings.ts';
 import {
   ByokPermissionsSchema,
@@ -23,7 +21,8 @@ import {
   type MemberBody,
   type TeamSettings,
 } from './schema.ts';
-import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
+import { actingTeamOf, TEAMS_SECTION } from './types.ts';
+import { usageOf } from './usage-me.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
 import { checkReissueWithinIssuer, memberWithinIssuer } from './member-bounds.ts';
 import {
@@ -33,7 +32,6 @@ import {
   mergePatch,
   MIGRATIONS,
   permissionsOf,
-  round,
   settingsOf,
   teamAnswer,
   toMember,
@@ -166,7 +164,7 @@ export const teamsPlugin = definePlugin({
           role: 'viewer',
           query: PERIOD_PARAMETERS,
           summary: "The caller's own usage over a period, and its team's remaining daily budgets",
-          handle: async ({ request, principal }) => services.http.json(await teams.usageOf(principal as Principal, request)),
+          handle: async ({ request, principal }) => services.http.json(await usageOf(services, principal as Principal, request)),
         },
       ],
     };
@@ -436,93 +434,4 @@ class TeamService {
     }
     return { before, after: memberAnswer({ ...member, gatewayKeyId: key.id }, key.maskedKey, apiKey) };
   }
-
-  /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
-  async usageOf(principal: Principal, request: Request): Promise<Record<string, unknown>> {
-    const nowMs = this.services.clock.now();
-    const query = new URL(request.url).searchParams;
-    refuseUnknownParameters(query, PERIOD_PARAMETERS);
-    const period = parsePeriod(query, nowMs);
-    if ('error' in period) {
-      throw this.services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
-    }
-    const rows = await this.services.store.summarizeUsage({
-      accountId: principal.accountId,
-      from: period.from.toISOString(),
-      to: period.to.toISOString(),
-      gatewayKeyId: principal.keyId,
-    });
-    const totals = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 };
-    const byProvider = new Map<string, typeof totals>();
-    const byModel = new Map<string, typeof totals & { provider: string | null; model: string | null }>();
-    for (const row of rows) {
-      const add = (target: typeof totals): void => {
-        target.requests += row.requests;
-        target.input_tokens += row.inputTokens;
-        target.output_tokens += row.outputTokens;
-        target.cost_usd += row.costUsd;
-        target.unpriced_requests += row.unpricedRequests;
-      };
-      add(totals);
-      // Requests no provider served (refused) are the group of no provider: null, as in by_model.
-      const providerName = row.provider ?? '';
-      let provider = byProvider.get(providerName);
-      if (provider === undefined)
-        byProvider.set(providerName, (provider = { requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 }));
-      add(provider);
-      const modelKey = `${row.provider ?? ''}\u0000${row.model ?? ''}`;
-      let model = byModel.get(modelKey);
-      if (model === undefined) {
-        byModel.set(
-          modelKey,
-          (model = { provider: row.provider, model: row.model, requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_requests: 0 }),
-        );
-      }
-      add(model);
-    }
-    // Unpriced requests have no known cost: a group of only those says null, never $0; a mixed group
-    // gives the priced requests' cost beside the count of the unpriced ones.
-    const cost = (value: typeof totals): number | null => (value.requests > 0 && value.unpriced_requests === value.requests ? null : round(value.cost_usd));
-    const teamId = principal.teamId ?? this.actingTeam(principal, request.headers);
-    return {
-      object: 'usage',
-      key_id: principal.keyId,
-      role: principal.role,
-      account_id: principal.accountId,
-      team_id: teamId ?? null,
-      byok_access: principal.byokAccess && principal.role !== 'viewer',
-      period: { name: period.name, start: period.from.toISOString(), end: period.to.toISOString() },
-      totals: { ...totals, cost_usd: cost(totals) },
-      by_provider: [...byProvider].map(([provider, value]) => ({ provider: provider === '' ? null : provider, ...value, cost_usd: cost(value) })),
-      by_model: [...byModel.values()].map((value) => ({ ...value, cost_usd: cost(value) })),
-      budgets: await this.budgets(principal.accountId, teamId, nowMs),
-    };
-  }
-
-  private async budgets(accountId: string, teamId: string | undefined, nowMs: number): Promise<Array<Record<string, unknown>>> {
-    if (teamId === undefined) return [];
-    const team = this.services.snapshot.section<TeamsSection>(TEAMS_SECTION)?.byId.get(teamId);
-    if (team === undefined || team.accountId !== accountId) return [];
-    const limits = Object.entries(team.permissions.providers ?? {}).filter(([, rule]) => typeof rule.max_cost_per_day === 'number');
-    if (limits.length === 0) return [];
-    const dayStart = utcDayStart(new Date(nowMs));
-    const resetsAt = new Date(dayStart.getTime() + 86_400_000);
-    const rows = await this.services.store.summarizeUsage({ accountId, teamId, from: dayStart.toISOString(), to: resetsAt.toISOString() });
-    return limits.map(([provider, rule]) => {
-      const limit = rule.max_cost_per_day as number;
-      // In the budget counters' unit and rounding (policies/cost-cap), so this `remaining_usd` and a 402's agree.
-      const spent = toNanosCeil(rows.filter((row) => row.provider === provider).reduce((sum, row) => sum + row.costUsd, 0));
-      return {
-        provider,
-        period: 'day',
-        limit_usd: limit,
-        spent_today_usd: nanosToUsd(spent),
-        remaining_usd: nanosToUsd(Math.max(0, budgetLimitNanos(limit) - spent)),
-        resets_at: resetsAt.toISOString(),
-      };
-    });
-  }
 }
-
-/** Periods `GET /v1/usage/me` accepts (besides start/end). */
-export const USAGE_PERIODS = PERIODS;

@@ -6,19 +6,18 @@
 // whichever instance it is taken (a message on the cluster bus wakes it; the store decides).
 // See README.md and docs/policies.md.
 
-import { createHash } from 'node:crypto';
 import { refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
-import type { Migration } from '../../core/spec/store.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
 import { memberJoinedAt } from '../../plugins/teams/records.ts';
 import { formatNanos, formatUsd, nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
 import { wholeBudgetRefusal } from '../cost-cap/refusal.ts';
+import { APPROVAL_COLUMNS, APPROVAL_MIGRATIONS, APPROVAL_STATUSES, bodyHash, viewOf, type ApprovalView } from './records.ts';
 import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
@@ -29,73 +28,6 @@ export const MAX_APPROVAL_WAIT_SECONDS = 60;
 export const APPROVAL_DECIDED_TOPIC = 'approvals:decided';
 /** While waiting, the store is read again this often, in case a message was missed. */
 const WAIT_RECHECK_MS = 2_000;
-const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'used', 'expired'] as const;
-type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
-
-const COLUMNS =
-  'id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at, decided_by, decided_at, used_at';
-
-export interface ApprovalView {
-  id: string;
-  account_id: string;
-  team_id: string;
-  gateway_key_id: string;
-  body_hash: string;
-  provider: string;
-  model: string;
-  worst_case_usd: number;
-  status: ApprovalStatus;
-  created_at: string;
-  expires_at: string;
-  decided_by: string | null;
-  decided_at: string | null;
-  used_at: string | null;
-}
-
-function viewOf(row: Record<string, unknown>, now: string): ApprovalView {
-  const status = String(row.status) as ApprovalStatus;
-  const expiresAt = String(row.expires_at);
-  return {
-    id: String(row.id),
-    account_id: String(row.account_id),
-    team_id: String(row.team_id),
-    gateway_key_id: String(row.gateway_key_id),
-    body_hash: String(row.body_hash),
-    provider: String(row.provider),
-    model: String(row.model),
-    worst_case_usd: Number(row.worst_case_usd),
-    // A pending or approved approval past its expiry reads as expired, whether or not a sweep wrote it yet.
-    status: (status === 'pending' || status === 'approved') && expiresAt <= now ? 'expired' : status,
-    created_at: String(row.created_at),
-    expires_at: expiresAt,
-    decided_by: row.decided_by === null || row.decided_by === undefined ? null : String(row.decided_by),
-    decided_at: row.decided_at === null || row.decided_at === undefined ? null : String(row.decided_at),
-    used_at: row.used_at === null || row.used_at === undefined ? null : String(row.used_at),
-  };
-}
-
-/** JSON with object keys sorted and undefined dropped: the same request always hashes the same. */
-export function stableJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : stableJson(item))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableJson(item)}`).join(',')}}`;
-}
-
-/**
- * How the answer is delivered, not what is asked: the same request streamed or not costs the same, so
- * an approval given for one serves the other.
- */
-const DELIVERY_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options']);
-
-/** SHA-256 of the canonical request body (model, messages, tools, max_tokens… everything the client sent but how it is delivered). */
-export function bodyHash(request: RequestContext['request']): string {
-  const asked: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(request)) if (!DELIVERY_FIELDS.has(field)) asked[field] = value;
-  return createHash('sha256').update(stableJson(asked)).digest('hex');
-}
 
 /** `Prefer: wait=<seconds>` (RFC 7240), capped; 0 when absent. */
 export function preferredWaitMs(headers: Headers): number {
@@ -296,7 +228,7 @@ export function createApprovals(services: Services) {
   ): Promise<void> {
     const headers = applied === undefined ? undefined : { 'preference-applied': applied };
     const hash = bodyHash(context.request);
-    const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND account_id = ? AND team_id = ?`, [
+    const rows = await services.store.query(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE id = ? AND account_id = ? AND team_id = ?`, [
       id,
       context.principal.accountId,
       team.id,
@@ -376,7 +308,7 @@ export function createApprovals(services: Services) {
     const stamp = now();
     await services.store.execute("UPDATE approvals SET status = 'expired' WHERE status IN ('pending', 'approved') AND expires_at <= ?", [stamp]);
     const scope = scopeOf(principal);
-    let sql = `SELECT ${COLUMNS} FROM approvals WHERE ${scope.sql}`;
+    let sql = `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE ${scope.sql}`;
     const parameters = [...scope.parameters];
     if (status !== null) {
       if (!(APPROVAL_STATUSES as readonly string[]).includes(status)) {
@@ -399,14 +331,14 @@ export function createApprovals(services: Services) {
     const joinedAt = principal.teamId === undefined ? undefined : ((await memberJoinedAt(services.store, principal.keyId)) ?? stamp);
     const joined = joinedAt === undefined ? { sql: '', parameters: [] } : { sql: ' AND created_at >= ?', parameters: [joinedAt] };
     const changed = await services.store.query(
-      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ?${joined.sql} RETURNING ${COLUMNS}`,
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ?${joined.sql} RETURNING ${APPROVAL_COLUMNS}`,
       [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId, ...joined.parameters],
     );
     if (changed[0] !== undefined) {
       announce(id);
       return viewOf(changed[0], stamp);
     }
-    const rows = await services.store.query(`SELECT ${COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
+    const rows = await services.store.query(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
     if (rows[0] === undefined) throw services.errors.create('not_found', { detail: `No approval ${id} in this account.` });
     const current = viewOf(rows[0], stamp);
     if (current.status === 'pending' && current.gateway_key_id === principal.keyId) {
@@ -422,31 +354,6 @@ export function createApprovals(services: Services) {
 
   return { call, account, list, decide };
 }
-
-const APPROVAL_MIGRATIONS: Migration[] = [
-  {
-    id: '0001_approvals',
-    statements: [
-      `CREATE TABLE approvals (
-                id TEXT PRIMARY KEY,
-                account_id TEXT NOT NULL,
-                team_id TEXT NOT NULL,
-                gateway_key_id TEXT NOT NULL,
-                body_hash TEXT NOT NULL,
-                provider TEXT NOT NULL,
-                model TEXT NOT NULL,
-                worst_case_usd REAL NOT NULL,
-                status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'used', 'expired')),
-                created_at TEXT NOT NULL,
-                expires_at TEXT NOT NULL,
-                decided_by TEXT,
-                decided_at TEXT,
-                used_at TEXT
-              )`,
-      'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
-    ],
-  },
-];
 
 export const approvalsPolicyPlugin = definePlugin({
   name: APPROVALS_PLUGIN,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../core/config.ts';
 import type { Contributed } from '../../core/registry.ts';
-import { refuseUnacceptedRedisUrl } from '../../core/runtime.ts';
+import { refuseUnacceptedRedisUrl } from '../../core/plugin-drivers.ts';
 import type { Counters, CountersDriver } from '../../core/spec/counters.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'bun:test';
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth, readBodyText, readJson, validateBody } from '../../core/http/kit/body.ts';
 import { KeywayError } from '../../core/errors.ts';
-import { foreignFailure } from '../../core/lifecycle/attempts.ts';
+import { foreignFailure } from '../../core/lifecycle/attempt-failures.ts';
 
 const nested = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
 

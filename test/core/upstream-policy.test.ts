@@ -7,15 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../core/config.ts';
 import { canonicalIp, cidrContains, formatIp, parseCidr, parseIp } from '../../core/wire/ip-address.ts';
-import {
-  parseUpstreamEntry,
-  parseUpstreamList,
-  UpstreamPolicy,
-  type UpstreamPolicyOptions,
-  type UpstreamTrust,
-  type UpstreamVerdict,
-  viaNamesKeyway,
-} from '../../core/wire/upstream-policy.ts';
+import { parseUpstreamEntry, parseUpstreamList } from '../../core/wire/upstream-entries.ts';
+import { UpstreamPolicy, type UpstreamPolicyOptions, type UpstreamTrust, type UpstreamVerdict, viaNamesKeyway } from '../../core/wire/upstream-policy.ts';
 
 /** A resolver that answers from a table and counts its lookups. */
 function fakeResolver(table: Record<string, string[]>) {

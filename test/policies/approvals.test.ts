@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
-import { approvalsPolicyPlugin, bodyHash, stableJson } from '../../policies/approvals/index.ts';
+import { approvalsPolicyPlugin } from '../../policies/approvals/index.ts';
+import { bodyHash, stableJson } from '../../policies/approvals/records.ts';
 import { call } from '../helpers/gateway.ts';
 import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 

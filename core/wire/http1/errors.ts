@@ -1,5 +1,5 @@
 // Failures shaped like fetch's: a TypeError carrying a system-style `code`, so the attempt loop
-// (core/lifecycle/attempts.ts) and networkFailure (core/wire/provider-kit.ts) classify them as the
+// (core/lifecycle/attempt-failures.ts) and networkFailure (core/wire/provider-kit.ts) classify them as the
 // broken connections they are, and fall back.
 
 export class UpstreamConnectionError extends TypeError {
