@@ -127,6 +127,23 @@ export interface RoutingOptions {
  */
 export const REASONING_WANTED: unique symbol = Symbol('reasoning wanted');
 
+/**
+ * Texts a dialect sends to a provider as the client wrote them, beside the translated `messages`:
+ * blocks only the provider's own API reads, forwarded whole (Anthropic's server tool blocks, a
+ * Responses hosted tool's call items), or a body sent as it came (`count_tokens`). A policy that must
+ * read every text a provider reads (content blocking) reads these too. A function of the request, so
+ * nothing is computed for a request no policy asks about; absent when the dialect forwards nothing.
+ */
+export const FORWARDED_TEXTS: unique symbol = Symbol('forwarded texts');
+
+export interface ForwardedText {
+  text: string;
+  /** Where it is, for a person: `message 2, content block 0 (web_fetch_tool_result)`. */
+  where: string;
+  /** Where it is, as the error's `param`: `messages[2].content[0]`. */
+  param: string;
+}
+
 /** An OpenAI Chat Completions request body plus Keyway's `provider` and `routing` extras. */
 export interface ChatRequest {
   model: string;
@@ -147,6 +164,7 @@ export interface ChatRequest {
   provider?: string;
   routing?: RoutingOptions;
   [REASONING_WANTED]?: boolean;
+  [FORWARDED_TEXTS]?: (request: ChatRequest) => readonly ForwardedText[];
   [extra: string]: unknown;
 }
 

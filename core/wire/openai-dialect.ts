@@ -45,11 +45,15 @@ function validateEmbeddings(body: unknown): EmbeddingsBody {
   if (typeof request.model !== 'string' || request.model.length === 0) throw missingEmbeddingsModel(request.provider);
   if (hasControlCharacter(request.model)) throw invalidField('model', 'must not contain control characters');
   const input = request.input;
+  // A token array holds numbers only: one holding strings would be text no content policy reads (the
+  // scan reads `input` strings), sent to an OpenAI-compatible provider as it came.
   const valid =
     typeof input === 'string' ||
     (Array.isArray(input) &&
       input.length > 0 &&
-      (input.every((item) => typeof item === 'string') || input.every((item) => typeof item === 'number') || input.every((item) => Array.isArray(item))));
+      (input.every((item) => typeof item === 'string') ||
+        input.every((item) => typeof item === 'number') ||
+        input.every((item) => Array.isArray(item) && item.every((token) => typeof token === 'number'))));
   if (!valid) throw invalidField('input', 'expected a string, an array of strings, or token arrays');
   // OpenAI refuses an empty string with 400: refused here whoever serves the model, so a request means the same everywhere.
   if (input === '' || (Array.isArray(input) && input.some((item) => item === ''))) throw invalidField('input', 'must not be an empty string, nor hold one');

@@ -4,8 +4,9 @@
 import type { ChatOperation, Dialect, NativeCalls, ParseContext, UnaryOperation } from '../../core/spec/dialect.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ErrorKit } from '../../core/spec/services.ts';
-import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { type ChatRequest, FORWARDED_TEXTS } from '../../core/spec/vocabulary.ts';
 import { anthropicErrorBody } from './errors.ts';
+import { bodyTexts, forwardedTexts } from './forwarded.ts';
 import { chatRequestFromMessages, type MessagesTranslation } from './request.ts';
 import { messagesResponseFromResult, stopSequencesOf } from './response.ts';
 import { AnthropicStreamEncoder } from './stream-encoder.ts';
@@ -58,6 +59,9 @@ function keepNativeRequest(body: unknown, translation: MessagesTranslation): voi
   const translationWarnings = translation.nativeOnly === undefined ? translation.warnings : [];
   const native: NativeRequest = { body: sent, refusal: translation.nativeOnly, translationWarnings };
   (translation.request as unknown as Record<symbol, NativeRequest>)[NATIVE_REQUEST] = native;
+  // Sent as written, the body carries what the translation left out (server tool blocks, citations): the content policies read it too.
+  const forwarded = translation.forwarded;
+  if (forwarded.length > 0) translation.request[FORWARDED_TEXTS] = () => forwardedTexts(forwarded);
 }
 
 /** The held warnings of the translation, once it is what served (Anthropic's own API was not). */
@@ -114,6 +118,17 @@ export const messagesOperation: ChatOperation = {
   native: nativeCalls,
 };
 
+function countTokensBodyOf(request: ChatRequest): Record<string, unknown> {
+  return (request as unknown as Record<symbol, Record<string, unknown> | undefined>)[NATIVE_BODY] ?? {};
+}
+
+/**
+ * The body Anthropic counts is every text it reads, with no translated messages beside it: the content
+ * policies read it through FORWARDED_TEXTS, while what weighs `messages` (token limits, budgets, the
+ * prompt estimate) sees none, as counting is free.
+ */
+const countTokensTexts = (request: ChatRequest) => bodyTexts(countTokensBodyOf(request));
+
 /** `count_tokens` is answered by the provider (free); other providers refuse it as unsupported. */
 export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {
   return {
@@ -130,12 +145,13 @@ export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {
       const asked = routing !== null && typeof routing === 'object' ? (routing as ChatRequest['routing']) : undefined;
       request.routing = { ...asked, strategy: 'direct' };
       (request as unknown as Record<symbol, unknown>)[NATIVE_BODY] = native;
+      request[FORWARDED_TEXTS] = countTokensTexts;
       return request;
     },
     invoke(adapter, call, context) {
       if (adapter.countTokens === undefined)
         throw errors.create('unsupported_feature', { detail: `Token counting is offered for Anthropic models only, not ${adapter.name}.` });
-      const native = (context.request as unknown as Record<symbol, Record<string, unknown>>)[NATIVE_BODY] ?? {};
+      const native = countTokensBodyOf(context.request);
       const beta = context.headers.get('anthropic-beta');
       return adapter.countTokens(beta === null ? native : { ...native, [BETA_FIELD]: beta }, call);
     },

@@ -3,11 +3,13 @@
 // survives the trip (thinking blocks, top_k, cache_control) depends on whether the target is Anthropic.
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
-import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolChoice, ToolDefinition } from '../../core/spec/vocabulary.ts';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { checkSamplingRanges, hasControlCharacter, isFiniteNumber, type SamplingRanges } from '../../core/wire/request-validation.ts';
 import { checkDocument, documentText } from '../../core/wire/documents.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 import { asksForCitations } from './citations.ts';
+import { translateToolChoice, translateTools } from './tools.ts';
+import { type ForwardedBlock, forwardedBlock, forwardedCitations } from './forwarded.ts';
 
 type Block = Record<string, unknown>;
 
@@ -31,6 +33,8 @@ export interface MessagesTranslation {
    * translation serves any other provider, whose answer is text without citations.
    */
   citations: boolean;
+  /** What Anthropic's own API reads and the translation does not carry, when the request goes there as sent. */
+  forwarded: ForwardedBlock[];
 }
 
 interface Translation {
@@ -39,10 +43,22 @@ interface Translation {
   target: string | undefined;
   warnings: string[];
   nativeOnly: KeywayError | undefined;
+  forwarded: ForwardedBlock[];
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A block the translation leaves out, which a request sent as written still carries to Anthropic. */
+function leftOut(translation: Translation, block: Block, path: string): void {
+  translation.forwarded.push(forwardedBlock(block, path));
+}
+
+/** A text block's citations (quoted text, titles): the translation keeps its text only. */
+function keepCitations(translation: Translation, block: Block, path: string): void {
+  const citations = forwardedCitations(block, path);
+  if (citations !== undefined) translation.forwarded.push(citations);
 }
 
 /** Adds a warning once: a long history with many thinking blocks should not repeat the same line. */
@@ -143,6 +159,7 @@ function userPart(block: Block, path: string, translation: Translation): Content
   switch (block.type) {
     case 'text':
       if (typeof block.text !== 'string') throw invalidField(`${path}.text`, 'must be a string');
+      keepCitations(translation, block, path);
       return keepCacheControl({ type: 'text', text: block.text }, block, translation);
     case 'image':
       return imagePart(block, path, translation);
@@ -151,6 +168,7 @@ function userPart(block: Block, path: string, translation: Translation): Content
     case 'search_result':
       return searchResultPart(block, path, translation);
     default:
+      leftOut(translation, block, path);
       warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
       return undefined;
   }
@@ -177,7 +195,10 @@ function toolResultBlocksText(content: unknown[], path: string, translation: Tra
       paragraphs.push(documentText(checkDocument(item, itemPath), itemPath, translation.target ?? 'this provider'));
       warnOnce(translation, DOCUMENT_AS_TEXT);
       inText = false;
-    } else warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
+    } else {
+      if (isRecord(item)) leftOut(translation, item, `${path}.content[${position}]`);
+      warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);
+    }
   });
   return paragraphs.join('\n\n');
 }
@@ -268,12 +289,18 @@ function assistantMessage(content: Block[] | string, path: string, translation: 
   const toolCalls: ToolCall[] = [];
   const thinkingBlocks: Block[] = [];
   content.forEach((block, position) => {
-    if (block.type === 'text' && typeof block.text === 'string') text += block.text;
-    else if (block.type === 'tool_use') toolCalls.push(toolCallFrom(block, `${path}[${position}]`));
-    else if (block.type === 'thinking' || block.type === 'redacted_thinking') {
-      if (translation.native) thinkingBlocks.push(block);
-      else if (!replaysWithoutThinking(translation.target)) warnOnce(translation, 'dropped thinking blocks: only Anthropic can replay them');
-    } else warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
+    const blockPath = `${path}[${position}]`;
+    if (block.type === 'text' && typeof block.text === 'string') {
+      text += block.text;
+      keepCitations(translation, block, blockPath);
+    } else if (block.type === 'tool_use') toolCalls.push(toolCallFrom(block, blockPath));
+    else if ((block.type === 'thinking' || block.type === 'redacted_thinking') && translation.native) thinkingBlocks.push(block);
+    else {
+      leftOut(translation, block, blockPath);
+      if (block.type === 'thinking' || block.type === 'redacted_thinking') {
+        if (!replaysWithoutThinking(translation.target)) warnOnce(translation, 'dropped thinking blocks: only Anthropic can replay them');
+      } else warnOnce(translation, `dropped '${String(block.type)}' content blocks: they have no equivalent in the target's format`);
+    }
   });
   const message: ChatMessage = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
@@ -286,6 +313,7 @@ function systemContent(system: unknown, translation: Translation): ChatMessage['
   if (!Array.isArray(system)) throw invalidField('system', 'must be a string or an array of text blocks');
   return (system as unknown[]).map((block, position) => {
     if (!isRecord(block) || block.type !== 'text' || typeof block.text !== 'string') throw invalidField(`system[${position}]`, 'must be a text block');
+    keepCitations(translation, block, `system[${position}]`);
     return keepCacheControl({ type: 'text', text: block.text }, block, translation);
   });
 }
@@ -306,66 +334,7 @@ function translateTurns(body: Record<string, unknown>, translation: Translation)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tools and parameters
-
-/**
- * Tools only Anthropic runs or defines are typed and have no input_schema: server tools (web search,
- * web fetch, code execution, tool search), which Anthropic runs, and the tools its API defines for
- * the client to run (bash, text editor, computer use, memory).
- */
-function isAnthropicOnlyTool(tool: Record<string, unknown>): boolean {
-  return tool.input_schema === undefined && tool.type !== undefined && tool.type !== 'custom';
-}
-
-function anthropicOnly(position: number, type: unknown): KeywayError {
-  return new KeywayError(
-    'unsupported_feature',
-    {
-      detail: `tools[${position}]: tool type '${String(type)}' exists only on Anthropic's API (a server tool, or a tool Anthropic defines): it is available when Anthropic serves the request, and this route has no Anthropic candidate (only custom tools are translated to other providers).`,
-    },
-    { param: `tools[${position}].type` },
-  );
-}
-
-function translateTools(tools: unknown, translation: Translation): ToolDefinition[] | undefined {
-  if (tools === undefined || tools === null) return undefined;
-  if (!Array.isArray(tools)) throw invalidField('tools', 'must be an array');
-  const definitions: ToolDefinition[] = [];
-  (tools as unknown[]).forEach((tool, position) => {
-    if (!isRecord(tool) || typeof tool.name !== 'string') throw invalidField(`tools[${position}].name`, 'must be a string');
-    if (isAnthropicOnlyTool(tool)) {
-      translation.nativeOnly ??= anthropicOnly(position, tool.type);
-      // Kept as sent, for the team policies that look for a hosted tool (hosted-tools).
-      definitions.push(tool as unknown as ToolDefinition);
-      return;
-    }
-    const definition: ToolDefinition = {
-      type: 'function',
-      function: { name: tool.name, parameters: isRecord(tool.input_schema) ? tool.input_schema : { type: 'object', properties: {} } },
-    };
-    if (typeof tool.description === 'string') definition.function.description = tool.description;
-    if (typeof tool.strict === 'boolean') definition.function.strict = tool.strict;
-    // Like a content block's, a tool's breakpoint means something to Anthropic only.
-    if (translation.native && tool.cache_control !== undefined) definition.cache_control = tool.cache_control;
-    definitions.push(definition);
-  });
-  return definitions;
-}
-
-function translateToolChoice(choice: unknown, request: ChatRequest): void {
-  if (choice === undefined || choice === null) return;
-  if (!isRecord(choice)) throw invalidField('tool_choice', 'must be an object');
-  const byType: Record<string, ToolChoice | undefined> = { auto: 'auto', any: 'required', none: 'none' };
-  if (choice.type === 'tool') {
-    if (typeof choice.name !== 'string') throw invalidField('tool_choice.name', 'must be a string');
-    request.tool_choice = { type: 'function', function: { name: choice.name } };
-  } else {
-    const mapped = byType[String(choice.type)];
-    if (mapped === undefined) throw invalidField('tool_choice.type', "must be 'auto', 'any', 'tool' or 'none'");
-    request.tool_choice = mapped;
-  }
-  if (choice.disable_parallel_tool_use === true) request.parallel_tool_calls = false;
-}
+// Parameters (tools: tools.ts)
 
 /** Anthropic-only fields that reach an Anthropic target untouched and have no meaning elsewhere. */
 const NATIVE_ONLY_FIELDS = ['top_k', 'thinking', 'service_tier', 'cache_control', 'container', 'context_management', 'mcp_servers', 'inference_geo', 'speed'];
@@ -480,6 +449,7 @@ export function chatRequestFromMessages(body: unknown, options: MessagesTranslat
     target: options.targetProvider,
     warnings: [],
     nativeOnly: undefined,
+    forwarded: [],
   };
   const request: ChatRequest = {
     model: typeof valid.model === 'string' ? valid.model : '',
@@ -494,5 +464,11 @@ export function chatRequestFromMessages(body: unknown, options: MessagesTranslat
   translateParameters(valid, request, translation);
   translateOutputConfig(valid.output_config, request, translation);
   translateExtras(valid, request, translation);
-  return { request, warnings: translation.warnings, nativeOnly: translation.nativeOnly, citations: asksForCitations(valid.messages) };
+  return {
+    request,
+    warnings: translation.warnings,
+    nativeOnly: translation.nativeOnly,
+    citations: asksForCitations(valid.messages),
+    forwarded: translation.forwarded,
+  };
 }

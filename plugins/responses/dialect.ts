@@ -7,9 +7,10 @@
 import { KeywayError, openAIErrorBody } from '../../core/errors.ts';
 import type { ChatOperation, Dialect, NativeCalls, ParseContext } from '../../core/spec/dialect.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
-import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { type ChatRequest, FORWARDED_TEXTS, type ForwardedText } from '../../core/spec/vocabulary.ts';
 import { chatRequestFromResponses, type ItemReferences } from './request.ts';
 import { echoOf, ItemIds, newResponseId, responseIdOfItem, responsesBodyFromResult, type ResponseEcho } from './response.ts';
+import { forwardedItemTexts } from './forwarded.ts';
 import { nativeBodyOf, withKeywayEcho, withKeywayItemIds, type KeywayEcho } from './native.ts';
 import type { ResponseStore } from './store.ts';
 import { ResponsesStreamEncoder } from './stream-encoder.ts';
@@ -29,6 +30,9 @@ interface ResponsesRequestState {
   memory: ConnectionMemory | undefined;
   /** The body for a provider's own Responses API, less the model. */
   nativeBody: Json;
+  /** The items that body replays: the conversation continued, and this request's input (references resolved). */
+  previous: readonly Json[];
+  inputItems: readonly Json[];
   /** The refusal for a route without a provider's own Responses API, when only one can serve. */
   nativeOnly: Error | undefined;
   /** Warnings that hold only when the chat translation serves. */
@@ -57,6 +61,8 @@ function stateOf(context: RequestContext): ResponsesRequestState {
       conversation: undefined,
       memory: undefined,
       nativeBody: {},
+      previous: [],
+      inputItems: [],
       nativeOnly: undefined,
       translationWarnings: [],
       keywayEcho: { store: false, previous_response_id: null, metadata: {} },
@@ -86,6 +92,15 @@ function translationServed(context: RequestContext, state: ResponsesRequestState
 }
 
 const API = 'responses';
+
+/**
+ * What the native body sends beside the translation (hosted tools' items, reasoning content), read only
+ * when a policy asks: read whoever ends up serving, as any candidate with its own Responses API may.
+ */
+function forwardedTexts(request: ChatRequest): readonly ForwardedText[] {
+  const state = (request as unknown as Record<symbol, ResponsesRequestState | undefined>)[STATE];
+  return state === undefined ? [] : forwardedItemTexts(state.previous, state.inputItems);
+}
 
 const nativeCalls: NativeCalls = {
   api: API,
@@ -198,11 +213,14 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
       conversation: keepIt || memory !== undefined ? { previous, input: translation.inputItems } : undefined,
       memory,
       nativeBody: nativeBodyOf(fields, previous, translation.inputItems),
+      previous,
+      inputItems: translation.inputItems,
       nativeOnly: translation.nativeOnly,
       translationWarnings: translation.translationWarnings,
       keywayEcho: { store: keepIt, previous_response_id: echo.previous_response_id, metadata: echo.metadata },
     };
     (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;
+    translation.request[FORWARDED_TEXTS] = forwardedTexts;
     return translation.request;
   }
 

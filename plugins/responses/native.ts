@@ -27,7 +27,7 @@ function isObject(value: unknown): value is Json {
  * continued conversation it names, and reasoning without `encrypted_content` (a translated provider's
  * summary, or a reasoning id from a stored conversation) is dropped, as the provider could not find it.
  */
-function replayable(item: Json, previous: readonly Json[]): Json | undefined {
+export function replayable(item: Json, previous: readonly Json[]): Json | undefined {
   if (item.type === 'item_reference') {
     const referenced = previous.find((candidate) => candidate.id === item.id && candidate.type !== 'item_reference');
     return referenced === undefined ? undefined : replayable(referenced, previous);

@@ -1,8 +1,8 @@
 // The content-blocking policy: when a team's `usage_controls.block_sensitive_content` is on, every
-// message text and tool-call argument is scanned before the first upstream call (`call` stage) for
-// secrets, payment cards, national ids and IBANs (scan.ts). A match is refused with 400
-// `sensitive_content_blocked`, naming the detector and where it was, never the content. A request
-// whose team has the control off returns before the request is touched.
+// message text, tool-call argument and text the dialect forwards as sent (FORWARDED_TEXTS) is scanned
+// before the first upstream call (`call` stage) for secrets, payment cards, national ids and IBANs
+// (scan.ts). A match is refused with 400 `sensitive_content_blocked`, naming the detector and where it
+// was, never the content. A request whose team has the control off returns before the request is touched.
 
 import { KeywayError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
@@ -16,6 +16,7 @@ export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
 
 /** Where the finding is, as the client sent it: on /v1/messages a `system` prompt is message 0 of the translation. */
 function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
+  if (finding.forwarded !== undefined) return finding.forwarded;
   const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} arguments`;
   const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].function.arguments`;
   if (finding.field !== undefined) return { where: `the ${finding.field}`, param: `${finding.field}.content` };

@@ -4,32 +4,12 @@
 // URL holds text (a `text/plain` file part: Gemini reads it inline). Binary data (images, audio, PDFs)
 // is not text: scanning base64 would cost much and find false secrets.
 
-import { parseDataUrl } from '../../core/wire/provider-kit.ts';
+import { dataUrlText } from '../../core/wire/forwarded-texts.ts';
 
 type Part = Record<string, unknown>;
 
 function isRecord(value: unknown): value is Part {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Media types a provider reads as text: `text/*`, JSON, XML, YAML, scripts and the `+json`/`+xml` families. */
-const TEXT_MEDIA_TYPE =
-  /^(?:text\/|application\/(?:json|xml|yaml|x-yaml|javascript|x-javascript|x-sh|x-python|sql|csv|x-ndjson|rtf)$|application\/[\w.-]+\+(?:json|xml)$)/i;
-
-/** The text a data URL holds when its media type is text; undefined for binary data and for anything else. */
-export function dataUrlText(url: unknown): string | undefined {
-  if (typeof url !== 'string' || !url.startsWith('data:')) return undefined;
-  const comma = url.indexOf(',');
-  if (comma === -1) return undefined;
-  const header = url.slice(5, comma);
-  if (!TEXT_MEDIA_TYPE.test(header.split(';')[0]?.trim() ?? '')) return undefined;
-  const encoded = parseDataUrl(url);
-  if (encoded !== undefined) return Buffer.from(encoded.data, 'base64').toString('utf8');
-  try {
-    return decodeURIComponent(url.slice(comma + 1));
-  } catch {
-    return url.slice(comma + 1);
-  }
 }
 
 /** Its content is text blocks (anything else in it is refused, as Anthropic refuses it, before any provider reads it). */

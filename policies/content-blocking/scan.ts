@@ -4,7 +4,7 @@
 // (`PRIVATE KEY`, `cret`) before their regexes. Nothing here allocates for ordinary text, and text
 // without a digit, two adjacent capitals, `eyJ` or `cret` is not walked at all (mayHoldSensitive).
 
-import type { ChatRequest } from '../../core/spec/vocabulary.ts';
+import { type ChatRequest, FORWARDED_TEXTS } from '../../core/spec/vocabulary.ts';
 import { type DetectorId, isDigit, isUpper, TOKEN_CHAR } from './detectors.ts';
 import { lettersIdAt } from './ids.ts';
 import { lastNumberEnd, numberAt } from './numbers.ts';
@@ -88,6 +88,8 @@ export interface Finding {
   inputIndex?: number;
   /** Set when the match is in a top-level field the provider reads as text (`prediction`). */
   field?: string;
+  /** Set when the match is in a text the dialect forwards as the client wrote it (FORWARDED_TEXTS): where it is. */
+  forwarded?: { where: string; param: string };
 }
 
 /** The texts a message carries beside its content: `refusal`, `reasoning_content`, `thinking_blocks[].thinking`. */
@@ -134,16 +136,37 @@ function scanInput(input: unknown): Finding | undefined {
   return undefined;
 }
 
+/** The texts the dialect sends as the client wrote them, outside `messages` (server tool blocks, a count_tokens body). */
+function scanForwarded(request: ChatRequest): Finding | undefined {
+  const forwarded = request[FORWARDED_TEXTS];
+  if (forwarded === undefined) return undefined;
+  for (const { text, where, param } of forwarded(request)) {
+    const detector = scanText(text);
+    if (detector !== undefined) return { detector, messageIndex: -1, forwarded: { where, param } };
+  }
+  return undefined;
+}
+
 /**
- * Every message's text (string content, text parts) and every tool call's arguments, in order; and
- * an embeddings request's `input`.
+ * Every message's text (string content, text parts) and every tool call's arguments, in order; an
+ * embeddings request's `input`; and what the dialect forwards beside them (FORWARDED_TEXTS).
  */
 export function scanRequest(request: ChatRequest): Finding | undefined {
   if (request.input !== undefined) {
     const found = scanInput(request.input);
     if (found !== undefined) return found;
   }
-  const messages = request.messages;
+  const found = scanMessages(request.messages);
+  if (found !== undefined) return found;
+  if (request.prediction !== undefined) {
+    const predicted = scanPrediction(request.prediction);
+    if (predicted !== undefined) return predicted;
+  }
+  return scanForwarded(request);
+}
+
+/** Every message's text (string content, text parts, reasoning sent back) and every tool call's arguments, in order. */
+function scanMessages(messages: ChatRequest['messages']): Finding | undefined {
   if (!Array.isArray(messages)) return undefined;
   for (let messageIndex = 0; messageIndex < messages.length; messageIndex++) {
     const message = messages[messageIndex];
@@ -176,5 +199,5 @@ export function scanRequest(request: ChatRequest): Finding | undefined {
       if (detector !== undefined) return { detector, messageIndex, toolCallIndex };
     }
   }
-  return request.prediction === undefined ? undefined : scanPrediction(request.prediction);
+  return undefined;
 }
