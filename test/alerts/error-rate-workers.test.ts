@@ -4,10 +4,8 @@
 // reaches min_requests, so nothing would fire.
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { dataFolderEnv, FROM_SOURCE, printedKeys, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
+import { rmSync } from 'node:fs';
+import { startTwoWorkers, type GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 
@@ -33,20 +31,11 @@ function send(path: string, body?: unknown): Promise<Response> {
 
 beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  directory = mkdtempSync(join(tmpdir(), 'keyway-error-rate-workers-'));
-  gateway = await startGatewayProcess(
-    {
-      command: FROM_SOURCE,
-      cwd: directory,
-      env: dataFolderEnv(directory, {
-        operatorKey: OPERATOR_KEY,
-        upstreams: { openai: simulator.url },
-        extra: { KEYWAY_WORKERS: '2', KEYWAY_ALERTS_INTERVAL_MS: '200', KEYWAY_LOG_LEVEL: 'info' },
-      }),
-    },
-    40_000,
-  );
-  adminKey = printedKeys(gateway.stdout()).defaultAdminKey ?? '';
+  ({ gateway, directory, adminKey } = await startTwoWorkers('keyway-error-rate-workers', {
+    operatorKey: OPERATOR_KEY,
+    upstreams: { openai: simulator.url },
+    extra: { KEYWAY_ALERTS_INTERVAL_MS: '200' },
+  }));
   expect((await send('/v1/providers/keys', { providers: [{ name: 'openai', api_key: UPSTREAM_KEY }] })).status).toBe(201);
 }, 60_000);
 

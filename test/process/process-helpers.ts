@@ -260,3 +260,38 @@ export function simulatorAndScratch(upstreamKey: string): { readonly simulator: 
   });
   return suite;
 }
+
+/**
+ * A gateway from source with `KEYWAY_WORKERS=2` in a fresh scratch folder (`<name>-…` under the
+ * system's temporary folder), its operator key and upstreams set, and the admin key its first start
+ * printed: what every multi-worker suite starts from.
+ */
+export async function startTwoWorkers(
+  name: string,
+  options: { operatorKey: string; upstreams: Record<string, string>; extra?: Record<string, string> },
+): Promise<{ gateway: GatewayProcess; directory: string; adminKey: string }> {
+  const directory = mkdtempSync(join(tmpdir(), `${name}-`));
+  const gateway = await startGatewayProcess(
+    {
+      command: FROM_SOURCE,
+      cwd: directory,
+      env: dataFolderEnv(directory, {
+        operatorKey: options.operatorKey,
+        upstreams: options.upstreams,
+        extra: { KEYWAY_WORKERS: '2', KEYWAY_LOG_LEVEL: 'info', ...options.extra },
+      }),
+    },
+    40_000,
+  );
+  return { gateway, directory, adminKey: printedKeys(gateway.stdout()).defaultAdminKey ?? '' };
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passed; the last answer. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await condition()) return true;
+    await Bun.sleep(20);
+  }
+  return condition();
+}

@@ -3,13 +3,11 @@
 // valid exposition; a stuck worker is named and left out after the primary's timeout, never waited for.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { parseExposition, sumOf, valueOf, type Exposition } from '../metrics/exposition-parser.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, dataFolderEnv, FROM_SOURCE, logLines, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, logLines, startTwoWorkers, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WorkersMetricsUpstreamKey000000001';
 const OPERATOR_KEY = 'kw_op_WorkersMetricsOperatorKey0123456789ab';
@@ -57,19 +55,7 @@ function workerPid(index: number): number {
 
 beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  directory = mkdtempSync(join(tmpdir(), 'keyway-workers-metrics-'));
-  gateway = await startGatewayProcess(
-    {
-      command: FROM_SOURCE,
-      cwd: directory,
-      env: dataFolderEnv(directory, {
-        operatorKey: OPERATOR_KEY,
-        upstreams: { openai: simulator.url },
-        extra: { KEYWAY_WORKERS: '2', KEYWAY_LOG_LEVEL: 'info' },
-      }),
-    },
-    40_000,
-  );
+  ({ gateway, directory } = await startTwoWorkers('keyway-workers-metrics', { operatorKey: OPERATOR_KEY, upstreams: { openai: simulator.url } }));
   await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
   // The key reaches the other worker over the bus within a second; until then it would answer 400.
   await Bun.sleep(1_000);

@@ -5,13 +5,11 @@
 // on both again (QA: 503 on about half the requests while GET /v1/providers said active).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { dataFolderEnv, FROM_SOURCE, printedKeys, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
 
 const OPENAI_KEY = 'sk-proj-WorkersSharedStateOpenAIKey00000001';
 const COHERE_KEY = 'WorkersSharedStateCohereKey000000000000001';
@@ -66,32 +64,14 @@ function all(statuses: Map<string, number[]>, expected: number): Record<string, 
 
 const shape = (statuses: Map<string, number[]>): Record<string, number[]> => Object.fromEntries(statuses);
 
-async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await Bun.sleep(20);
-  }
-  return condition();
-}
-
 beforeAll(async () => {
   openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
   cohere = startCohereSimulator({ apiKeys: [COHERE_KEY] });
-  directory = mkdtempSync(join(tmpdir(), 'keyway-workers-shared-'));
-  gateway = await startGatewayProcess(
-    {
-      command: FROM_SOURCE,
-      cwd: directory,
-      env: dataFolderEnv(directory, {
-        operatorKey: OPERATOR_KEY,
-        upstreams: { openai: openai.url },
-        extra: { KEYWAY_WORKERS: '2', KEYWAY_COHERE_BASE_URL: cohere.url, KEYWAY_LOG_LEVEL: 'info' },
-      }),
-    },
-    40_000,
-  );
-  adminKey = printedKeys(gateway.stdout()).defaultAdminKey ?? '';
+  ({ gateway, directory, adminKey } = await startTwoWorkers('keyway-workers-shared', {
+    operatorKey: OPERATOR_KEY,
+    upstreams: { openai: openai.url },
+    extra: { KEYWAY_COHERE_BASE_URL: cohere.url },
+  }));
   const added = await send('POST', '/v1/providers/keys', {
     providers: [
       { name: 'openai', api_key: OPENAI_KEY },

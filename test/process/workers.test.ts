@@ -13,16 +13,7 @@ import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import {
-  countOccurrences,
-  dataFolderEnv,
-  FROM_SOURCE,
-  logLines,
-  printedKeys,
-  runUntilExit,
-  startGatewayProcess,
-  type GatewayProcess,
-} from './process-helpers.ts';
+import { countOccurrences, FROM_SOURCE, logLines, runUntilExit, startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WorkersUpstreamKey000000000000001';
 const OPERATOR_KEY = 'kw_op_WorkersOperatorKey0123456789abcdefgh';
@@ -95,32 +86,14 @@ async function workersHonouringSession(session: { cookie: string; csrf: string }
 
 let dashboardSession = { cookie: '', csrf: '' };
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await Bun.sleep(20);
-  }
-  return condition();
-}
-
 beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  directory = mkdtempSync(join(tmpdir(), 'keyway-workers-'));
-  gateway = await startGatewayProcess(
-    {
-      command: FROM_SOURCE,
-      cwd: directory,
-      env: dataFolderEnv(directory, {
-        operatorKey: OPERATOR_KEY,
-        upstreams: { openai: simulator.url },
-        // Rows stay in the workers' journals (no flush for a minute): the kill and drain tests read where they went.
-        extra: { KEYWAY_WORKERS: '2', KEYWAY_USAGE_FLUSH_MS: '60000', KEYWAY_LOG_LEVEL: 'info' },
-      }),
-    },
-    40_000,
-  );
-  adminKey = printedKeys(gateway.stdout()).defaultAdminKey ?? '';
+  ({ gateway, directory, adminKey } = await startTwoWorkers('keyway-workers', {
+    operatorKey: OPERATOR_KEY,
+    upstreams: { openai: simulator.url },
+    // Rows stay in the workers' journals (no flush for a minute): the kill and drain tests read where they went.
+    extra: { KEYWAY_USAGE_FLUSH_MS: '60000' },
+  }));
 }, 60_000);
 
 afterAll(async () => {
