@@ -25,10 +25,12 @@ import { actingTeamOf, TEAMS_SECTION } from './types.ts';
 import { usageOf } from './usage-me.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
 import { checkReissueWithinIssuer, memberWithinIssuer } from './member-bounds.ts';
+import { closeWithTeam, type ClosedWithTeam } from './deletion.ts';
 import {
   isPlainObject,
   loadTeamsSection,
   memberAnswer,
+  memberOfKey,
   mergePatch,
   MIGRATIONS,
   permissionsOf,
@@ -36,12 +38,14 @@ import {
   teamAnswer,
   toMember,
   toTeam,
+  type KeyIssuer,
   type MemberRow,
   type TeamRow,
 } from './records.ts';
 
 export { actingTeamOf, TEAMS_SECTION, teamOf, type DeletedTeam, type TeamPermissions, type TeamsSection, type TeamView } from './types.ts';
 export { loadTeamsSection, mergePatch } from './records.ts';
+export { onTeamDeleted, type ClosedWithTeam, type TeamDeletion } from './deletion.ts';
 
 export const teamsPlugin = definePlugin({
   name: 'teams',
@@ -110,13 +114,14 @@ export const teamsPlugin = definePlugin({
           method: 'DELETE',
           path: '/v1/teams/:id',
           role: 'admin',
-          summary: 'Delete a team and revoke its member keys',
+          summary: 'Delete a team, revoke its member keys and cancel its pending approvals',
           handle: async ({ request, principal, params }) => {
-            // The audit entry says what was removed: the team as GET showed it, members' keys masked.
+            // The audit entry says what was removed: the team as GET showed it, members' keys masked,
+            // and what closed with it (its pending approvals, as they were and as cancelled).
             const team = await teams.find(principal as Principal, params.id ?? '');
             const before = teamAnswer(team, await teams.memberAnswers(team.id));
-            await teams.remove(principal as Principal, params.id ?? '');
-            services.http.recordChange(request, { before, after: null });
+            const closed = await teams.remove(principal as Principal, params.id ?? '');
+            services.http.recordChange(request, { before: { ...before, ...closed?.before }, after: closed?.after ?? null });
             return new Response(null, { status: 204 });
           },
         },
@@ -244,8 +249,14 @@ class TeamService {
     });
   }
 
+  /** Who issues a key now: recorded with the member, so four eyes knows a lead's copy of a key (records.ts). */
+  private async issuerOf(principal: Principal): Promise<KeyIssuer> {
+    if (principal.teamId === undefined) return { keyId: principal.keyId, memberId: null };
+    return { keyId: principal.keyId, memberId: (await memberOfKey(this.services.store, principal.keyId))?.id ?? null };
+  }
+
   /** Issues a member's gateway key and records the member; the key itself is returned once. */
-  private async issueMember(team: TeamRow, member: MemberBody): Promise<Record<string, unknown>> {
+  private async issueMember(team: TeamRow, member: MemberBody, issuer: KeyIssuer): Promise<Record<string, unknown>> {
     const { credentials, store } = this.services;
     const byokAccess = member.byok_access ?? member.role !== 'viewer';
     // Stored on the key as POST /v1/keys stores an account key's, so the key policies enforce them unchanged.
@@ -274,8 +285,20 @@ class TeamService {
       createdAt: this.now(),
     };
     await store.execute(
-      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, settings, created_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)',
-      [row.id, row.teamId, row.accountId, row.email, row.role, row.byokAccess ? 1 : 0, row.gatewayKeyId, JSON.stringify(settings), row.createdAt],
+      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, settings, created_at, removed_at, key_issued_by, key_issued_by_member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)',
+      [
+        row.id,
+        row.teamId,
+        row.accountId,
+        row.email,
+        row.role,
+        row.byokAccess ? 1 : 0,
+        row.gatewayKeyId,
+        JSON.stringify(settings),
+        row.createdAt,
+        issuer.keyId,
+        issuer.memberId,
+      ],
     );
     return memberAnswer(row, key.maskedKey, apiKey);
   }
@@ -302,7 +325,8 @@ class TeamService {
     );
     const answers: Array<Record<string, unknown>> = [];
     try {
-      for (const member of members) answers.push(await this.issueMember(team, member));
+      const issuer = await this.issuerOf(principal);
+      for (const member of members) answers.push(await this.issueMember(team, member, issuer));
     } finally {
       await this.services.snapshot.refresh();
     }
@@ -362,13 +386,15 @@ class TeamService {
     return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
   }
 
-  async remove(principal: Principal, id: string): Promise<void> {
+  /** Deletes the team, revokes its member keys, and closes what other plugins keep for it (deletion.ts): what they closed. */
+  async remove(principal: Principal, id: string): Promise<ClosedWithTeam | undefined> {
     const team = await this.find(principal, id);
     const now = this.now();
     await this.services.store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
     try {
       for (const member of await this.members(team.id)) await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
       await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE team_id = ? AND removed_at IS NULL', [now, team.id]);
+      return await closeWithTeam(this.services, { teamId: team.id, accountId: team.accountId, deletedBy: principal.keyId, deletedAt: now });
     } finally {
       await this.services.snapshot.refresh();
     }
@@ -383,7 +409,7 @@ class TeamService {
       () => 'email',
     );
     try {
-      return await this.issueMember(team, member);
+      return await this.issueMember(team, member, await this.issuerOf(principal));
     } finally {
       await this.services.snapshot.refresh();
     }
@@ -413,6 +439,7 @@ class TeamService {
     const member = await this.member(team, memberId);
     checkReissueWithinIssuer(this.services.errors, principal, member);
     const before = (await this.memberAnswers(team.id)).find((shown) => shown.id === member.id) ?? memberAnswer(member, undefined);
+    const issuer = await this.issuerOf(principal);
     const { credentials, store } = this.services;
     const apiKey = credentials.generateGatewayKey('mk');
     const key = await store.insertGatewayKey({
@@ -427,7 +454,14 @@ class TeamService {
       settings: member.settings,
     });
     try {
-      await store.execute('UPDATE team_members SET gateway_key_id = ? WHERE id = ? AND team_id = ?', [key.id, member.id, team.id]);
+      // The new key is its issuer's as much as the member's: a lead re-issuing it holds a copy.
+      await store.execute('UPDATE team_members SET gateway_key_id = ?, key_issued_by = ?, key_issued_by_member = ? WHERE id = ? AND team_id = ?', [
+        key.id,
+        issuer.keyId,
+        issuer.memberId,
+        member.id,
+        team.id,
+      ]);
       await store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
     } finally {
       await this.services.snapshot.refresh();

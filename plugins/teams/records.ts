@@ -40,9 +40,19 @@ const SQLITE_MIGRATIONS = [
 // member so a re-issued key carries them even when the old key was revoked elsewhere.
 const MEMBER_SETTINGS_MIGRATIONS = [{ id: '0003_member_settings', statements: ["ALTER TABLE team_members ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"] }];
 
+// Who issued the member's current key (added the member, or re-issued its key): the issuing gateway
+// key, and its member when a team's admin member issued it. Four eyes reads the member: a lead never
+// decides the approvals of a key it holds a copy of (policies/approvals). Null on keys issued before.
+const KEY_ISSUER_MIGRATIONS = [
+  {
+    id: '0004_member_key_issuer',
+    statements: ['ALTER TABLE team_members ADD COLUMN key_issued_by TEXT', 'ALTER TABLE team_members ADD COLUMN key_issued_by_member TEXT'],
+  },
+];
+
 // Lists are read in insertion order (ORDER BY created_at, rowid): PostgreSQL gets a `rowid` identity column for it.
 export const MIGRATIONS = {
-  sqlite: [...SQLITE_MIGRATIONS, ...MEMBER_SETTINGS_MIGRATIONS],
+  sqlite: [...SQLITE_MIGRATIONS, ...MEMBER_SETTINGS_MIGRATIONS, ...KEY_ISSUER_MIGRATIONS],
   postgres: [
     ...postgresMigrationsFromSqlite(SQLITE_MIGRATIONS),
     {
@@ -53,6 +63,7 @@ export const MIGRATIONS = {
       ],
     },
     ...postgresMigrationsFromSqlite(MEMBER_SETTINGS_MIGRATIONS),
+    ...postgresMigrationsFromSqlite(KEY_ISSUER_MIGRATIONS),
   ],
 };
 
@@ -113,13 +124,29 @@ export function toMember(row: Record<string, unknown>): MemberRow {
   };
 }
 
+/** Who issues a member key: the gateway key, and its member when it is a team's admin member's. */
+export interface KeyIssuer {
+  keyId: string;
+  memberId: string | null;
+}
+
 /**
- * When the live member holding this gateway key was added to its team (its `created_at`, which a
- * re-issued key keeps), or undefined when no live member holds it.
+ * The live member holding this gateway key: its id, and when it was added to its team (its
+ * `created_at`, which a re-issued key keeps); undefined when no live member holds it.
  */
-export async function memberJoinedAt(store: Store, keyId: string): Promise<string | undefined> {
-  const rows = await store.query('SELECT created_at FROM team_members WHERE gateway_key_id = ? AND removed_at IS NULL', [keyId]);
-  return rows[0] === undefined ? undefined : String(rows[0].created_at);
+export async function memberOfKey(store: Store, keyId: string): Promise<{ id: string; joinedAt: string } | undefined> {
+  const rows = await store.query('SELECT id, created_at FROM team_members WHERE gateway_key_id = ? AND removed_at IS NULL', [keyId]);
+  return rows[0] === undefined ? undefined : { id: String(rows[0].id), joinedAt: String(rows[0].created_at) };
+}
+
+/**
+ * The member that issued this member key (added its member or re-issued it), when a team's admin
+ * member did; null when an account admin or the operator did, or when the key predates the record.
+ */
+export async function keyIssuerMember(store: Store, keyId: string): Promise<string | null> {
+  const rows = await store.query('SELECT key_issued_by_member FROM team_members WHERE gateway_key_id = ?', [keyId]);
+  const issuer = rows[0]?.key_issued_by_member;
+  return issuer === null || issuer === undefined ? null : String(issuer);
 }
 
 /** The snapshot section: every live team, by id, and the names of the deleted ones. */

@@ -14,10 +14,11 @@ import type { Services } from '../../core/spec/services.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
 import { teamOf, type TeamView } from '../../plugins/teams/types.ts';
-import { memberJoinedAt } from '../../plugins/teams/records.ts';
+import { keyIssuerMember, memberOfKey } from '../../plugins/teams/records.ts';
+import { onTeamDeleted, type ClosedWithTeam, type TeamDeletion } from '../../plugins/teams/deletion.ts';
 import { formatNanos, formatUsd, nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
 import { wholeBudgetRefusal } from '../cost-cap/refusal.ts';
-import { APPROVAL_COLUMNS, APPROVAL_MIGRATIONS, APPROVAL_STATUSES, bodyHash, viewOf, type ApprovalView } from './records.ts';
+import { APPROVAL_COLUMNS, APPROVAL_MIGRATIONS, APPROVAL_STATUSES, bodyHash, TEAM_DELETED, viewOf, type ApprovalView } from './records.ts';
 import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
@@ -26,6 +27,8 @@ export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_APPROVAL_WAIT_SECONDS = 60;
 /** A decided approval's id is published on this topic, so a re-send waiting on another instance wakes. */
 export const APPROVAL_DECIDED_TOPIC = 'approvals:decided';
+/** A decided or cancelled approval as it was before: pending, undecided. */
+const UNDECIDED = { status: 'pending', reason: null, decided_by: null, decided_at: null } as const;
 /** While waiting, the store is read again this often, in case a message was missed. */
 const WAIT_RECHECK_MS = 2_000;
 
@@ -118,6 +121,7 @@ export function createApprovals(services: Services) {
       model: judgement.model,
       worst_case_usd: nanosToUsd(judgement.worstNanos),
       status: 'pending',
+      reason: null,
       created_at: iso(created),
       expires_at: iso(created + APPROVAL_TTL_MS),
       decided_by: null,
@@ -260,6 +264,7 @@ export function createApprovals(services: Services) {
     if (approval.status === 'used') refused(id, `Approval ${id} was already used: an approval serves one request.`, 'used', headers);
     if (approval.status === 'expired')
       refused(id, `Approval ${id} expired at ${approval.expires_at}. Send the request without X-Approval-Id to ask for a new one.`, 'expired', headers);
+    if (approval.status === 'cancelled') refused(id, `Approval ${id} was cancelled: its team was deleted.`, 'cancelled', headers);
     // Atomic: of two concurrent re-sends, exactly one moves it from approved to used.
     const used = await services.store.query(
       "UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved' AND body_hash = ? AND expires_at > ? RETURNING id",
@@ -304,9 +309,38 @@ export function createApprovals(services: Services) {
     return { sql: 'account_id = ?', parameters: [principal.accountId] };
   }
 
+  /**
+   * A deleted team's pending approvals, still pending (the deletion's own cancel failed, or the team was
+   * deleted before deletions closed them), are cancelled as of the team's deletion. `id`: this one only.
+   */
+  async function sweepDeletedTeams(stamp: string, id?: string): Promise<void> {
+    const one = id === undefined ? { sql: '', parameters: [] } : { sql: ' AND id = ?', parameters: [id] };
+    await services.store.execute(
+      `UPDATE approvals SET status = 'cancelled', reason = ?, decided_at = (SELECT deleted_at FROM teams WHERE teams.id = approvals.team_id) WHERE status = 'pending' AND expires_at > ?${one.sql} AND team_id IN (SELECT id FROM teams WHERE deleted_at IS NOT NULL)`,
+      [TEAM_DELETED, stamp, ...one.parameters],
+    );
+  }
+
+  /** Run by the team's DELETE (plugins/teams/deletion.ts): its pending approvals are cancelled, as its audit entry records. */
+  async function cancelWithTeam(deletion: TeamDeletion): Promise<ClosedWithTeam | undefined> {
+    const changed = await services.store.query(
+      `UPDATE approvals SET status = 'cancelled', reason = ?, decided_by = ?, decided_at = ? WHERE team_id = ? AND account_id = ? AND status = 'pending' AND expires_at > ? RETURNING ${APPROVAL_COLUMNS}`,
+      [TEAM_DELETED, deletion.deletedBy, deletion.deletedAt, deletion.teamId, deletion.accountId, deletion.deletedAt],
+    );
+    if (changed.length === 0) return undefined;
+    const cancelled = changed.map((row) => viewOf(row, deletion.deletedAt));
+    // A re-send waiting on one of them is answered now, not when its wait ends.
+    for (const approval of cancelled) announce(approval.id);
+    return {
+      before: { pending_approvals: cancelled.map((approval) => ({ ...approval, ...UNDECIDED })) },
+      after: { cancelled_approvals: cancelled },
+    };
+  }
+
   async function list(principal: Principal, status: string | null): Promise<ApprovalView[]> {
     const stamp = now();
     await services.store.execute("UPDATE approvals SET status = 'expired' WHERE status IN ('pending', 'approved') AND expires_at <= ?", [stamp]);
+    await sweepDeletedTeams(stamp);
     const scope = scopeOf(principal);
     let sql = `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE ${scope.sql}`;
     const parameters = [...scope.parameters];
@@ -321,38 +355,78 @@ export function createApprovals(services: Services) {
     return (await services.store.query(sql, parameters)).map((row) => viewOf(row, stamp));
   }
 
+  /**
+   * Four eyes, as conditions of the decision's UPDATE (so a concurrent change cannot slip between a
+   * check and the write). The key that asked never decides its own request (a team's admin member would
+   * otherwise approve itself past the threshold the account set). A team's admin member decides neither
+   * a request asked before it joined (whoever adds members cannot add the second pair of eyes for a
+   * request already waiting; a member's re-issued key keeps the day it was added), nor one asked by a
+   * key it issued (added that member, or re-issued its key): it holds that key too, so that would be
+   * approving its own spend. A key no live member holds decides nothing. Account admins and the
+   * operator are bound by the first rule only: an account with one admin could decide nothing else.
+   */
+  async function fourEyesOf(principal: Principal, stamp: string): Promise<{ sql: string; parameters: unknown[]; member?: { id: string; joinedAt: string } }> {
+    if (principal.teamId === undefined) return { sql: '', parameters: [] };
+    const member = (await memberOfKey(services.store, principal.keyId)) ?? { id: '', joinedAt: stamp };
+    return {
+      sql: ' AND created_at >= ? AND NOT EXISTS (SELECT 1 FROM team_members asker WHERE asker.gateway_key_id = approvals.gateway_key_id AND asker.key_issued_by_member = ?)',
+      parameters: [member.joinedAt, member.id],
+      member,
+    };
+  }
+
   async function decide(principal: Principal, id: string, decision: 'approved' | 'denied'): Promise<ApprovalView> {
     const stamp = now();
     const scope = scopeOf(principal);
-    // Four eyes: the key that asked never decides its own request (a team's admin member would otherwise
-    // approve itself past the threshold the account set). Nor does a team's admin member added after the
-    // request was asked: whoever adds members cannot add the second pair of eyes for a request already
-    // waiting (a member's re-issued key keeps the day it was added). A key no live member holds decides nothing.
-    const joinedAt = principal.teamId === undefined ? undefined : ((await memberJoinedAt(services.store, principal.keyId)) ?? stamp);
-    const joined = joinedAt === undefined ? { sql: '', parameters: [] } : { sql: ' AND created_at >= ?', parameters: [joinedAt] };
+    const fourEyes = await fourEyesOf(principal, stamp);
+    // A deleted team's approvals are closed (cancelWithTeam): none is decided, even in a race with the deletion.
     const changed = await services.store.query(
-      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ?${joined.sql} RETURNING ${APPROVAL_COLUMNS}`,
-      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId, ...joined.parameters],
+      `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND ${scope.sql} AND status = 'pending' AND expires_at > ? AND gateway_key_id <> ?${fourEyes.sql} AND team_id IN (SELECT id FROM teams WHERE deleted_at IS NULL) RETURNING ${APPROVAL_COLUMNS}`,
+      [decision, principal.keyId, stamp, id, ...scope.parameters, stamp, principal.keyId, ...fourEyes.parameters],
     );
     if (changed[0] !== undefined) {
       announce(id);
       return viewOf(changed[0], stamp);
     }
+    await sweepDeletedTeams(stamp, id);
     const rows = await services.store.query(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE id = ? AND ${scope.sql}`, [id, ...scope.parameters]);
     if (rows[0] === undefined) throw services.errors.create('not_found', { detail: `No approval ${id} in this account.` });
-    const current = viewOf(rows[0], stamp);
-    if (current.status === 'pending' && current.gateway_key_id === principal.keyId) {
-      throw services.errors.create('permission_denied', { detail: `Approval ${id} was asked for by this key: another admin must decide it.` });
+    throw await refusalOf(principal, viewOf(rows[0], stamp), fourEyes.member, decision);
+  }
+
+  /** Why a decision changed nothing, read after the UPDATE: the four-eyes rule it broke, or the state it found. */
+  async function refusalOf(
+    principal: Principal,
+    current: ApprovalView,
+    member: { id: string; joinedAt: string } | undefined,
+    decision: string,
+  ): Promise<Error> {
+    const id = current.id;
+    if (current.status === 'cancelled') {
+      return services.errors.create('conflict', {
+        detail: `Approval ${id} was cancelled: its team was deleted${current.decided_at === null ? '' : ` at ${current.decided_at}`}, so it can no longer be ${decision}.`,
+      });
     }
-    if (current.status === 'pending' && joinedAt !== undefined && joinedAt > current.created_at) {
-      throw services.errors.create('permission_denied', {
+    if (current.status !== 'pending') {
+      return services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
+    }
+    if (current.gateway_key_id === principal.keyId) {
+      return services.errors.create('permission_denied', { detail: `Approval ${id} was asked for by this key: another admin must decide it.` });
+    }
+    if (member !== undefined && member.joinedAt > current.created_at) {
+      return services.errors.create('permission_denied', {
         detail: `Approval ${id} was asked at ${current.created_at}, before this key's member joined the team: an admin member who was in the team then, or an account admin, must decide it.`,
       });
     }
-    throw services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
+    if (member !== undefined && (await keyIssuerMember(services.store, current.gateway_key_id)) === member.id) {
+      return services.errors.create('permission_denied', {
+        detail: `Approval ${id} was asked for by a key this key's member issued (it added that member or re-issued its key, and was handed the key): another admin member of the team, or an account admin, must decide it.`,
+      });
+    }
+    return services.errors.create('conflict', { detail: `Approval ${id} is ${current.status}; only a pending approval can be ${decision}.` });
   }
 
-  return { call, account, list, decide };
+  return { call, account, list, decide, cancelWithTeam };
 }
 
 export const approvalsPolicyPlugin = definePlugin({
@@ -364,9 +438,10 @@ export const approvalsPolicyPlugin = definePlugin({
   description: "A team's require_approval_above per provider: requests above it wait for an admin's approval, then are served once",
   setup: ({ services }) => {
     const approvals = createApprovals(services);
+    onTeamDeleted(services, approvals.cancelWithTeam);
     // A decision only ever moves a pending, undecided approval (decide's UPDATE says so), so that is its before.
     const decided = (request: Request, after: ApprovalView): Response => {
-      services.http.recordChange(request, { before: { ...after, status: 'pending', decided_by: null, decided_at: null }, after });
+      services.http.recordChange(request, { before: { ...after, ...UNDECIDED }, after });
       return services.http.json(after, 200);
     };
     return {
@@ -379,7 +454,7 @@ export const approvalsPolicyPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           query: ['status'],
-          summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired)',
+          summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired|cancelled)',
           handle: async ({ request, principal }) => {
             const query = new URL(request.url).searchParams;
             refuseUnknownParameters(query, ['status']);

@@ -6,12 +6,15 @@ import { createHash } from 'node:crypto';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { Migration } from '../../core/spec/store.ts';
 
-export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'used', 'expired'] as const;
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'used', 'expired', 'cancelled'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/** Why an approval was cancelled: its team was deleted (by the key in `decided_by`, at `decided_at`). */
+export const TEAM_DELETED = 'team_deleted';
 
 /** Every column, in the order ApprovalView reads them. */
 export const APPROVAL_COLUMNS =
-  'id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at, decided_by, decided_at, used_at';
+  'id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, reason, created_at, expires_at, decided_by, decided_at, used_at';
 
 export interface ApprovalView {
   id: string;
@@ -23,6 +26,8 @@ export interface ApprovalView {
   model: string;
   worst_case_usd: number;
   status: ApprovalStatus;
+  /** Why a cancelled approval was (`team_deleted`); null for every other status. */
+  reason: string | null;
   created_at: string;
   expires_at: string;
   decided_by: string | null;
@@ -44,6 +49,7 @@ export function viewOf(row: Record<string, unknown>, now: string): ApprovalView 
     worst_case_usd: Number(row.worst_case_usd),
     // A pending or approved approval past its expiry reads as expired, whether or not a sweep wrote it yet.
     status: (status === 'pending' || status === 'approved') && expiresAt <= now ? 'expired' : status,
+    reason: row.reason === null || row.reason === undefined ? null : String(row.reason),
     created_at: String(row.created_at),
     expires_at: expiresAt,
     decided_by: row.decided_by === null || row.decided_by === undefined ? null : String(row.decided_by),
@@ -95,6 +101,35 @@ export const APPROVAL_MIGRATIONS: Migration[] = [
                 decided_at TEXT,
                 used_at TEXT
               )`,
+      'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
+    ],
+  },
+  {
+    // `cancelled` (with its `reason`): a deleted team's pending approvals close with it. The status
+    // CHECK changes, which SQLite alters only by building the table again; PostgreSQL runs the same.
+    id: '0002_cancelled',
+    statements: [
+      `CREATE TABLE approvals_0002 (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                gateway_key_id TEXT NOT NULL,
+                body_hash TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                worst_case_usd REAL NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'used', 'expired', 'cancelled')),
+                reason TEXT,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                decided_by TEXT,
+                decided_at TEXT,
+                used_at TEXT
+              )`,
+      `INSERT INTO approvals_0002 (id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at, decided_by, decided_at, used_at)
+              SELECT id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at, decided_by, decided_at, used_at FROM approvals`,
+      'DROP TABLE approvals',
+      'ALTER TABLE approvals_0002 RENAME TO approvals',
       'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
     ],
   },

@@ -17,7 +17,7 @@ interface Approval {
   decided_at?: string | null;
 }
 
-const STATUSES = ['pending', 'approved', 'denied', 'used', 'expired'];
+const STATUSES = ['pending', 'approved', 'denied', 'used', 'expired', 'cancelled'];
 
 export function ApprovalsPage({ session }: PageProps) {
   const [status, setStatus] = useState('pending');
