@@ -298,6 +298,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     providerHealth: {
       report: (accountId) =>
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),
+      keyAvailable: (key) => health.isAvailable(key),
     },
   });
   const background = createBackground(plugins, logger, cluster, () => [

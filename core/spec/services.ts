@@ -258,6 +258,11 @@ export interface ProviderHealthSummary {
 export interface ProviderHealthService {
   /** The account's providers. */
   report(accountId: string): ProviderHealthSummary[];
+  /**
+   * Whether routing may send a request to this key now (not refused by its provider, its provider not
+   * disabled, usable here): what strategies are given as `isAvailable`, for hooks that set keys aside.
+   */
+  keyAvailable(key: ProviderKeyRecord): boolean;
 }
 
 /** The crypto backend new provider keys are sealed with, as it declares itself. */

@@ -8,10 +8,14 @@
 //   request lands on the new key when its unit (a hash of its session, or of its request id) is below
 //   the share: a session moves once and stays moved; without a session each request draws anew.
 // - After old_key_expires_at, the new key only, whatever the job has done yet.
-// The pair takes the old key's place in the strategy's order, so pools, weights and sticky sessions
-// order it exactly as they ordered the old key alone (scores are per key, independent of the others).
+// The pair is one key to every strategy: before routing (`collapsePairs`, the keyResolve hook) the
+// strategy is shown one of the two, the old key while it can serve, so pools, weights, sticky sessions
+// and a strategy that plans a single key (`direct`) order and pick it exactly as the old key alone.
+// After routing (`chooseKeys`, the route hook) the planned key is swapped for the one the rotation
+// chooses; a strategy that planned only one key of the pair used to see the new key dropped and fail
+// with 503 (QA16: `direct` with an immediate rotation).
 
-import type { RequestContext, RouteCandidate } from '../../core/spec/plugin.ts';
+import type { ProviderKeyRecord, RequestContext, ResolvedKeys, RouteCandidate } from '../../core/spec/plugin.ts';
 import type { ProviderKeyAnnotator } from '../../core/spec/services.ts';
 import type { RotationRow } from './store.ts';
 
@@ -75,13 +79,77 @@ export function buildSection(rotations: readonly RotationRow[]): RotationsSectio
 const stickyOf = (context: RequestContext): string | undefined =>
   context.headers.get('x-session-id') ?? (typeof context.request.user === 'string' ? context.request.user : undefined);
 
-/** Rewrites the candidates so each rotating pair holds one place, the old key's, with the chosen key. */
-export function chooseKeys(context: RequestContext, section: RotationsSection | undefined, now: number): void {
+/** Whether a key can take a request now (the health monitor's word). */
+export type KeyAvailable = (key: ProviderKeyRecord) => boolean;
+
+/** The context.state entry: the key each rotating pair showed the strategy → its partner, set aside. */
+export const SET_ASIDE_STATE = 'rotation:set-aside';
+
+const partnerIdOf = (rotation: RotationRow, keyId: string): string => (keyId === rotation.oldKeyId ? rotation.newKeyId : rotation.oldKeyId);
+
+/** One provider's keys with each rotating pair shown as one key; `setAside` collects the hidden partners. */
+function collapsePool(
+  keys: readonly ProviderKeyRecord[],
+  section: RotationsSection,
+  available: KeyAvailable,
+  setAside: Map<string, ProviderKeyRecord>,
+): readonly ProviderKeyRecord[] {
+  let kept: ProviderKeyRecord[] | undefined;
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index] as ProviderKeyRecord;
+    const rotation = section.byKey.get(key.id);
+    const partnerId = rotation === undefined ? undefined : partnerIdOf(rotation, key.id);
+    const partner = partnerId === undefined ? undefined : keys.find((other) => other.id === partnerId);
+    // The old key stands for the pair while it can serve; the new key only when the old one cannot.
+    const shown = partner === undefined || (key.id === rotation?.oldKeyId ? available(key) || !available(partner) : !available(partner));
+    if (shown) {
+      kept?.push(key);
+      continue;
+    }
+    kept ??= keys.slice(0, index);
+    setAside.set(partner.id, key);
+  }
+  return kept ?? keys;
+}
+
+function collapseByProvider(
+  pools: ReadonlyMap<string, readonly ProviderKeyRecord[]>,
+  section: RotationsSection,
+  available: KeyAvailable,
+  setAside: Map<string, ProviderKeyRecord>,
+): ReadonlyMap<string, readonly ProviderKeyRecord[]> {
+  let changed: Map<string, readonly ProviderKeyRecord[]> | undefined;
+  for (const [provider, keys] of pools) {
+    const collapsed = collapsePool(keys, section, available, setAside);
+    if (collapsed === keys) continue;
+    changed ??= new Map(pools);
+    changed.set(provider, collapsed);
+  }
+  return changed ?? pools;
+}
+
+/** Before routing: each rotating pair in the request's keys is shown to the strategy as one key. */
+export function collapsePairs(context: RequestContext, section: RotationsSection | undefined, available: KeyAvailable): void {
+  const keys = context.keys;
+  if (section === undefined || section.byKey.size === 0 || keys === undefined) return;
+  const setAside = new Map<string, ProviderKeyRecord>();
+  const collapsed: ResolvedKeys = {
+    account: collapseByProvider(keys.account, section, available, setAside),
+    platform: collapseByProvider(keys.platform, section, available, setAside),
+  };
+  if (setAside.size === 0) return;
+  context.keys = collapsed;
+  context.state.set(SET_ASIDE_STATE, setAside);
+}
+
+/** After routing: each planned key of a rotating pair is replaced by the key the rotation chooses, in its place. */
+export function chooseKeys(context: RequestContext, section: RotationsSection | undefined, now: number, available: KeyAvailable): void {
   if (section === undefined || section.byKey.size === 0) return;
   const candidates = context.candidates;
   let involved = false;
   for (const candidate of candidates) if (section.byKey.has(candidate.key.id)) involved = true;
   if (!involved) return;
+  const setAside = context.state.get(SET_ASIDE_STATE) as ReadonlyMap<string, ProviderKeyRecord> | undefined;
   const chosen: RouteCandidate[] = [];
   const fallbacks: RouteCandidate[] = [];
   for (const candidate of candidates) {
@@ -90,31 +158,28 @@ export function chooseKeys(context: RequestContext, section: RotationsSection | 
       chosen.push(candidate);
       continue;
     }
-    const partner = candidates.find((other) => other.key.id === (candidate.key.id === rotation.oldKeyId ? rotation.newKeyId : rotation.oldKeyId));
+    const partner = setAside?.get(candidate.key.id);
     const isOld = candidate.key.id === rotation.oldKeyId;
-    const share = shareOf(rotation, now);
-    if (share >= 1) {
-      // The old key takes no new request; the new key keeps its own place in the order. Only when the new
-      // key cannot serve at all (removed, or held back by health) does the old one, until it expires,
-      // rather than the request failing.
-      if (!isOld) chosen.push(candidate);
-      else if (partner === undefined && now < rotation.expiresAt) fallbacks.push(candidate);
+    const oldKey = isOld ? candidate.key : partner;
+    const newKey = isOld ? partner : candidate.key;
+    const as = (key: ProviderKeyRecord): RouteCandidate => (key === candidate.key ? candidate : { ...candidate, key });
+    if (shareOf(rotation, now) >= 1) {
+      // The old key takes no new request. Only when the new key cannot serve at all (removed, or held
+      // back by health) does the old one, until it expires, rather than the request failing.
+      if (newKey !== undefined && (newKey === candidate.key || available(newKey))) chosen.push(as(newKey));
+      else if (oldKey !== undefined && now < rotation.expiresAt) fallbacks.push(as(oldKey));
       continue;
     }
-    if (!isOld) {
-      // The new key is placed where the old key stands; alone (old key unavailable) it keeps its own place.
-      if (partner === undefined) chosen.push(candidate);
+    // Gradual, with one side gone (removed, or held back by health): the other serves alone.
+    if (oldKey === undefined || newKey === undefined || !available(partner as ProviderKeyRecord)) {
+      chosen.push(candidate);
       continue;
     }
     const unit = unitOf(`${stickyOf(context) ?? context.requestId}\u0000${rotation.id}`);
-    if (partner === undefined || unit >= share) {
-      chosen.push(candidate);
-      if (partner !== undefined) fallbacks.push(partner);
-    } else {
-      chosen.push(partner);
-      // During a gradual grace period both keys are good: the other one is the last resort.
-      fallbacks.push(candidate);
-    }
+    const [first, second] = unit < shareOf(rotation, now) ? [newKey, oldKey] : [oldKey, newKey];
+    chosen.push(as(first));
+    // During a gradual grace period both keys are good: the other one is the last resort.
+    fallbacks.push(as(second));
   }
   for (const fallback of fallbacks) chosen.push(fallback);
   context.candidates = chosen;

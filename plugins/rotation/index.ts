@@ -6,7 +6,7 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
-import { buildSection, chooseKeys, type RotationsSection } from './choose.ts';
+import { buildSection, chooseKeys, collapsePairs, type KeyAvailable, type RotationsSection } from './choose.ts';
 import { Rotations, ROTATIONS_SECTION } from './rotate.ts';
 import { keyAgePolicy } from './key-policy.ts';
 import { rotationRoutes } from './routes.ts';
@@ -54,6 +54,7 @@ export const rotationPlugin = definePlugin({
   configSchema,
   setup: ({ config, env, services }) => {
     const rotations = new Rotations(services);
+    const available: KeyAvailable = (key) => services.providerHealth.keyAvailable(key);
     const schedules = new ScheduleRunner(services, rotations);
     let running: Promise<void> | undefined;
     const tick = async (): Promise<void> => {
@@ -73,7 +74,8 @@ export const rotationPlugin = definePlugin({
       migrations: ROTATION_MIGRATIONS,
       snapshot: [{ name: ROTATIONS_SECTION, load: async (store) => buildSection(await rotationsInProgress(store)) }],
       hooks: {
-        route: (context) => chooseKeys(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), services.clock.now()),
+        keyResolve: (context) => collapsePairs(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), available),
+        route: (context) => chooseKeys(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), services.clock.now(), available),
       },
       jobs: [{ name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle(), scope: 'cluster' }],
       routes: rotationRoutes(services, rotations),

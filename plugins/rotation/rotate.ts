@@ -1,7 +1,7 @@
 // Starting and completing a rotation. Start: pick the old key, optionally test the new one with the
 // provider's free call, store it beside the old one (same settings, weight and organization), record
-// the rotation, refresh the snapshot once, notify. Complete: once old_key_expires_at passed, one
-// instance claims the rotation (a conditional update), removes the old key and notifies.
+// the rotation, refresh the snapshot once, notify. Complete: once old_key_expires_at passed, the old
+// key is removed, then one instance claims the rotation (a conditional update) and notifies.
 
 import type { KeyReference } from '../../core/spec/key-source.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
@@ -147,10 +147,15 @@ export class Rotations {
     let changed = false;
     for (const row of due) {
       const id = String(row.id);
+      const ending = await rotationById(services.store, id);
+      if (ending === undefined || ending.status !== 'in_progress') continue;
+      // The old key goes before the rotation is marked completed: a snapshot loaded between the two
+      // writes still holds the rotation, which sends every request to the new key. The other order
+      // showed two ordinary keys there, the retired one among them.
+      if (await services.providerKeys.remove(ending.oldKeyId, ending.owner, ending.accountId)) changed = true;
       if (!(await claimCompletion(services.store, id, now))) continue;
       const completed = await rotationById(services.store, id);
       if (completed === undefined) continue;
-      await services.providerKeys.remove(completed.oldKeyId, completed.owner, completed.accountId);
       changed = true;
       services.logger.info({ rotationId: id, oldKeyId: completed.oldKeyId, newKeyId: completed.newKeyId }, 'provider key rotation completed: old key retired');
       this.notify(completed, 'key_rotation.completed', services.providerKeys.get(completed.newKeyId));
