@@ -35,6 +35,11 @@ export interface GatewayConfig {
   usageJournalRescanMs: number;
   /** How long in-flight streams may run once shutdown begins (`KEYWAY_DRAIN_TIMEOUT_MS`) before they are ended. */
   drainTimeoutMs: number;
+  /**
+   * Under KEYWAY_WORKERS, a worker whose event loop has not answered the primary this long
+   * (`KEYWAY_WORKER_TIMEOUT_MS`) is killed and replaced; 0: never.
+   */
+  workerTimeoutMs: number;
   modelsCacheTtlMs: number;
   /** With a shared cluster bus, the configuration is also reloaded this often (`KEYWAY_CONFIG_RELOAD_MS`), in case a message was missed. */
   configReloadMs: number;
@@ -114,6 +119,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   usageJournal: 'KEYWAY_USAGE_JOURNAL',
   usageJournalRescanMs: 'KEYWAY_USAGE_JOURNAL_RESCAN_MS',
   drainTimeoutMs: 'KEYWAY_DRAIN_TIMEOUT_MS',
+  workerTimeoutMs: 'KEYWAY_WORKER_TIMEOUT_MS',
   minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
   modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
   configReloadMs: 'KEYWAY_CONFIG_RELOAD_MS',
@@ -271,6 +277,21 @@ function integer(name: string, value: string | undefined, fallback: number, mini
 }
 
 /**
+ * gunicorn's default. A report blocks a worker's event loop for tens of milliseconds and a GC pause for
+ * less, but a management write may wait 5 s for SQLite's lock (busy_timeout), and deleting a provider
+ * key VACUUMs the embedded database on the loop (seconds a gigabyte): a sound worker must outlast those.
+ * Nothing waits for a silent worker meanwhile; only the connections the kernel hands it do.
+ */
+const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
+
+/** `KEYWAY_WORKER_TIMEOUT_MS`: 0 (never), or a second or more: below that, heartbeats would be too close for a busy machine. */
+function workerTimeout(value: string | undefined): number {
+  const timeout = integer('KEYWAY_WORKER_TIMEOUT_MS', value, DEFAULT_WORKER_TIMEOUT_MS, 0, 3_600_000);
+  if (timeout > 0 && timeout < 1_000) throw new ConfigError(`KEYWAY_WORKER_TIMEOUT_MS must be 0 (never) or at least 1000; got ${JSON.stringify(value)}.`);
+  return timeout;
+}
+
+/**
  * Reads the configuration: environment variables win over the optional JSON file named by
  * `KEYWAY_CONFIG`, whose keys are the camelCase names of GatewayConfig (or the variable names).
  */
@@ -325,6 +346,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('usageJournal'), true),
     usageJournalRescanMs: integer('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('usageJournalRescanMs'), 30_000, 100, 3_600_000),
     drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
+    workerTimeoutMs: workerTimeout(value('workerTimeoutMs')),
     minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
     configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),

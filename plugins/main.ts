@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     env: process.env,
     host: config.host,
     port: config.port,
+    workerTimeoutMs: config.workerTimeoutMs,
     logger: createLogger(config.logLevel).child({ process: 'primary' }),
   });
   process.exit(code);

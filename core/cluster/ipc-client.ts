@@ -8,14 +8,17 @@
 
 import type { ClusterBus, ClusterListener, SiblingAnswers, WorkerSiblings } from '../spec/cluster.ts';
 import type { Counters, Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
-import type { HostOperation, IpcChannel, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
+import { DELIVERY_WAIT_MS, type HostOperation, type IpcChannel, type PrimaryBound, type WorkerBound } from './ipc-protocol.ts';
 
 type Pending<Value = unknown> = { resolve: (value: Value) => void; reject: (error: Error) => void };
 
 const PRIMARY_GONE = 'the primary process is gone: counters are unavailable';
 
-/** The longest a publisher waits to hear that every other worker has a message: a stuck worker must not hold it. */
-const DELIVERY_WAIT_MS = 1_000;
+/**
+ * The primary answers a publish within DELIVERY_WAIT_MS, waiting for no worker longer; this bound is
+ * for a primary that does not (it is busy or gone), so no publish waits much longer than that.
+ */
+const PUBLISH_WAIT_MS = DELIVERY_WAIT_MS + 250;
 
 /**
  * The calls of one worker to its primary: batched until the event loop's current turn ends (the
@@ -30,6 +33,8 @@ export class HostClient {
   private readonly responders = new Map<string, () => string | Promise<string>>();
   /** Publishes waiting to hear that every other worker ran its listeners, by receipt. */
   private readonly receipts = new Map<number, () => void>();
+  /** The other workers the primary last said do not answer. */
+  private silentSiblings: readonly number[] = [];
   private closed = false;
 
   constructor(private readonly channel: IpcChannel<PrimaryBound, WorkerBound>) {
@@ -45,12 +50,12 @@ export class HostClient {
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
 
-  /** Resolves once every other worker has run its listeners for the message (at most DELIVERY_WAIT_MS later). */
+  /** Resolves once every other responsive worker has run its listeners for the message (within about DELIVERY_WAIT_MS). */
   publish(topic: string, message: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     const receipt = this.nextId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settleReceipt(receipt), DELIVERY_WAIT_MS);
+      const timer = setTimeout(() => this.settleReceipt(receipt), PUBLISH_WAIT_MS);
       timer.unref?.();
       this.receipts.set(receipt, () => {
         clearTimeout(timer);
@@ -81,6 +86,11 @@ export class HostClient {
     this.responders.set(topic, responder);
   }
 
+  /** The numbers of the other workers that stopped answering the primary, as it last said. */
+  unresponsiveSiblings(): readonly number[] {
+    return this.silentSiblings;
+  }
+
   /** Every call still waiting fails: no answer will come. */
   close(): void {
     if (this.closed) return;
@@ -106,6 +116,15 @@ export class HostClient {
   }
 
   private receive(message: WorkerBound): void {
+    // Answered here, in this process's event loop: a loop that is stopped or blocked stays silent.
+    if ('ping' in message) {
+      if (!this.closed) this.channel.send({ pong: message.ping });
+      return;
+    }
+    if ('unresponsive' in message) {
+      this.silentSiblings = message.unresponsive;
+      return;
+    }
     if ('replies' in message) {
       for (const [id, ok, value] of message.replies) {
         const waiting = this.pending.get(id);
@@ -221,6 +240,7 @@ export function workerSiblings(host: HostClient, worker: number): WorkerSiblings
     worker,
     respond: (topic, responder) => host.respond(topic, responder),
     ask: (topic) => host.gather(topic),
+    unresponsive: () => host.unresponsiveSiblings(),
   };
 }
 

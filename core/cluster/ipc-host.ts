@@ -3,11 +3,14 @@
 // is a member; when one leaves (it exited, or was killed) its budget reservations and job leases are
 // released at once, since no request of that process can settle them any more. A worker's question to
 // all the others (GET /metrics: every worker's samples in one scrape) is gathered here (ipc-gather.ts).
+// Each worker's liveness is watched here too (ipc-liveness.ts): nobody waits for one that stopped
+// answering, and the primary replaces one silent past its timeout.
 
 import { GATHER_TIMEOUT_MS, type GatherMember, Gatherings } from './ipc-gather.ts';
+import { type LivenessChange, Liveness, type LivenessOptions } from './ipc-liveness.ts';
 import { claimLease } from './local.ts';
 import type { Lease, Reservation, ReserveOptions, SeedEntry } from '../spec/counters.ts';
-import type { HostCall, HostReply, PrimaryBound, WorkerBound } from './ipc-protocol.ts';
+import { DELIVERY_WAIT_MS, type HostCall, type HostReply, type PrimaryBound, type WorkerBound } from './ipc-protocol.ts';
 
 /** Counters whose operations answer at once: the primary's in-memory ones (core/counters/memory.ts). */
 export interface SyncCounters {
@@ -39,6 +42,22 @@ export interface HostedMember {
 /** Lapsed leases (a worker alive but no longer renewing) on keys nobody touches are released this often. */
 const LEASE_SWEEP_MS = 1_000;
 
+export interface ClusterHostOptions {
+  clock?: { now(): number };
+  onListening?: (member: string, port: number) => void;
+  gatherTimeoutMs?: number;
+  /** The heartbeat and the timeout past which a silent worker is reported; without it, no heartbeat. */
+  liveness?: LivenessOptions;
+}
+
+interface Delivery {
+  publisher: string;
+  receipt: number;
+  waiting: Set<string>;
+  /** At DELIVERY_WAIT_MS, whoever has not confirmed is unresponsive, and the publisher waits no longer. */
+  timer: ReturnType<typeof setTimeout>;
+}
+
 export class ClusterHost {
   private readonly members = new Map<string, GatherMember>();
   private readonly leases = new Map<string, HeldLease>();
@@ -46,25 +65,45 @@ export class ClusterHost {
   private readonly leasesByKey = new Map<string, Set<string>>();
   private readonly jobLeases = new Map<string, { holder: string; until: number }>();
   /** Relayed messages whose publisher waits until every other worker has heard them. */
-  private readonly deliveries = new Map<number, { publisher: string; receipt: number; waiting: Set<string> }>();
+  private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 1;
   private readonly sweeper: ReturnType<typeof setInterval>;
   private readonly gatherings: Gatherings;
+  private readonly liveness: Liveness;
+  /** What each member was last told of the others' liveness (the `unresponsive` message), so only changes are sent. */
+  private readonly toldUnresponsive = new Map<string, string>();
+  private readonly clock: { now(): number };
+  private readonly onListening: (member: string, port: number) => void;
 
   constructor(
     private readonly counters: SyncCounters,
-    private readonly clock: { now(): number } = Date,
-    private readonly onListening: (member: string, port: number) => void = () => undefined,
-    gatherTimeoutMs: number = GATHER_TIMEOUT_MS,
+    options: ClusterHostOptions = {},
   ) {
+    this.clock = options.clock ?? Date;
+    this.onListening = options.onListening ?? (() => undefined);
     this.sweeper = setInterval(() => this.sweepLeases(), LEASE_SWEEP_MS);
     this.sweeper.unref?.();
-    this.gatherings = new Gatherings(this.members, gatherTimeoutMs);
+    this.liveness = new Liveness(
+      this.clock,
+      (member, ping) => this.members.get(member)?.send({ ping }),
+      (member, change) => this.livenessChanged(member, change),
+      options.liveness,
+    );
+    this.gatherings = new Gatherings(
+      this.members,
+      options.gatherTimeoutMs ?? GATHER_TIMEOUT_MS,
+      (member) => this.liveness.responsive(member),
+      (late) => {
+        for (const member of late) this.liveness.missed(member);
+      },
+    );
   }
 
   /** `worker`: the member's number (1 to N), which the answers to a gathered question are labelled with. */
   join(member: string, send: (message: WorkerBound) => void, worker = 0): HostedMember {
     this.members.set(member, { worker, send });
+    this.liveness.join(member);
+    this.tellUnresponsive(member);
     return {
       receive: (message) => this.receive(member, message),
       leave: () => this.leave(member),
@@ -73,6 +112,8 @@ export class ClusterHost {
 
   close(): void {
     clearInterval(this.sweeper);
+    this.liveness.close();
+    for (const { timer } of this.deliveries.values()) clearTimeout(timer);
     this.gatherings.close();
     this.counters.close?.();
   }
@@ -83,6 +124,7 @@ export class ClusterHost {
   }
 
   private receive(member: string, message: PrimaryBound): void {
+    this.liveness.heard(member);
     if ('calls' in message) {
       const replies = message.calls.map((call) => this.answer(member, call));
       this.members.get(member)?.send({ replies });
@@ -91,6 +133,7 @@ export class ClusterHost {
     } else if ('delivered' in message) {
       this.confirm(message.delivered, member);
     } else if ('listening' in message) {
+      this.liveness.watch(member);
       this.onListening(member, message.listening);
     } else if ('gather' in message) {
       this.gatherings.start(member, ...message.gather);
@@ -102,7 +145,9 @@ export class ClusterHost {
   /**
    * Sends a message to every other worker. With a receipt, the publisher is told once each of them ran
    * its listeners (or left): a deletion or a key's recovery is then in force on every worker before the
-   * request that made it is answered.
+   * request that made it is answered. An unresponsive worker still gets the message (it runs it when it
+   * answers again) but is not waited for, and one that does not confirm within DELIVERY_WAIT_MS becomes
+   * unresponsive: a stopped worker holds one publish, not every one.
    */
   private relay(member: string, [topic, text]: [string, string], receipt: number | undefined): void {
     const others = [...this.members.keys()].filter((other) => other !== member);
@@ -110,13 +155,15 @@ export class ClusterHost {
       for (const other of others) this.members.get(other)?.send({ message: [topic, text] });
       return;
     }
-    if (others.length === 0) {
-      this.members.get(member)?.send({ published: receipt });
-      return;
-    }
+    const waiting = new Set(others.filter((other) => this.liveness.responsive(other)));
     const delivery = this.nextDelivery++;
-    this.deliveries.set(delivery, { publisher: member, receipt, waiting: new Set(others) });
+    if (waiting.size > 0) {
+      const timer = setTimeout(() => this.lateConfirmations(delivery), DELIVERY_WAIT_MS);
+      timer.unref?.();
+      this.deliveries.set(delivery, { publisher: member, receipt, waiting, timer });
+    }
     for (const other of others) this.members.get(other)?.send({ message: [topic, text], delivery });
+    if (waiting.size === 0) this.members.get(member)?.send({ published: receipt });
   }
 
   private confirm(delivery: number, member: string): void {
@@ -124,8 +171,38 @@ export class ClusterHost {
     if (pending === undefined) return;
     pending.waiting.delete(member);
     if (pending.waiting.size > 0) return;
+    clearTimeout(pending.timer);
     this.deliveries.delete(delivery);
     this.members.get(pending.publisher)?.send({ published: pending.receipt });
+  }
+
+  private lateConfirmations(delivery: number): void {
+    for (const member of [...(this.deliveries.get(delivery)?.waiting ?? [])]) this.liveness.missed(member);
+  }
+
+  /** A member stopped answering (nothing waits for it any more), answers again, or left: every member hears of it. */
+  private livenessChanged(member: string, change: LivenessChange): void {
+    if (change === 'unresponsive') {
+      for (const [delivery, pending] of this.deliveries) if (pending.waiting.has(member)) this.confirm(delivery, member);
+      this.gatherings.stopWaiting(member);
+    }
+    for (const other of this.members.keys()) this.tellUnresponsive(other);
+  }
+
+  /** Tells `member` which other listening workers stopped answering, when that changed since it was last told. */
+  private tellUnresponsive(member: string): void {
+    const target = this.members.get(member);
+    if (target === undefined) return;
+    const workers = this.liveness
+      .unresponsiveListening()
+      .filter((other) => other !== member)
+      .map((other) => this.members.get(other)?.worker ?? 0)
+      .sort((first, second) => first - second);
+    const told = this.toldUnresponsive.get(member) ?? '[]';
+    const telling = JSON.stringify(workers);
+    if (telling === told) return;
+    this.toldUnresponsive.set(member, telling);
+    target.send({ unresponsive: workers });
   }
 
   private answer(member: string, [id, operation, args]: HostCall): HostReply {
@@ -209,12 +286,16 @@ export class ClusterHost {
 
   private leave(member: string): void {
     this.members.delete(member);
+    this.toldUnresponsive.delete(member);
     this.gatherings.leave(member);
     // A worker gone hears nothing more: what waited for it is delivered, and its own waits are over.
     for (const [delivery, pending] of this.deliveries) {
-      if (pending.publisher === member) this.deliveries.delete(delivery);
-      else this.confirm(delivery, member);
+      if (pending.publisher === member) {
+        clearTimeout(pending.timer);
+        this.deliveries.delete(delivery);
+      } else this.confirm(delivery, member);
     }
+    this.liveness.leave(member);
     for (const [id, held] of this.leases) if (held.member === member) this.release(id, held);
     for (const [name, held] of this.jobLeases) if (held.holder === member) this.jobLeases.delete(name);
   }

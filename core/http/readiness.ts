@@ -39,7 +39,7 @@ export interface ReadinessProblem {
  * (the rows wait in the journal, or in memory while it has room).
  */
 export interface ReadinessNote {
-  check: 'counters' | 'storage' | 'usage';
+  check: 'counters' | 'storage' | 'usage' | 'workers';
   detail: string;
 }
 
@@ -93,6 +93,20 @@ function counterNotes(runtime: Runtime): ReadinessNote[] {
   return [
     { check: 'counters', detail: `the shared counters (${runtime.counters.name}) are unreachable: requests with a budget are refused, others are served` },
   ];
+}
+
+/**
+ * Under KEYWAY_WORKERS, other workers of this instance that stopped answering: the kernel still hands
+ * them a share of the connections, which wait until they answer or the primary replaces them. This
+ * worker serves, so it stays ready; a balancer cannot steer by worker anyway (they share one port).
+ */
+function workerNotes(runtime: Runtime): ReadinessNote[] {
+  const silent = runtime.services.siblings?.unresponsive() ?? [];
+  if (silent.length === 0) return [];
+  const one = silent.length === 1;
+  const named = one ? `worker ${silent[0]} of this instance does not answer` : `workers ${silent.join(', ')} of this instance do not answer`;
+  const wait = one ? 'it answers again or the primary replaces it' : 'they answer again or the primary replaces them';
+  return [{ check: 'workers', detail: `${named}: connections the kernel gives ${one ? 'it' : 'them'} wait until ${wait} (KEYWAY_WORKER_TIMEOUT_MS)` }];
 }
 
 const STORAGE_UNREACHABLE =
@@ -206,7 +220,7 @@ export function createReadiness(runtime: Runtime, options: ReadinessOptions = {}
     const usage = usageState(runtime, now());
     if (usage.problem !== undefined) problems.push(usage.problem);
     if (usage.note !== undefined) notes.push(usage.note);
-    notes.push(...counterNotes(runtime));
+    notes.push(...counterNotes(runtime), ...workerNotes(runtime));
     report(problems, notes);
     if (problems.length > 0) return { ready: false, problems };
     return { ready: true, configVersion: runtime.snapshots.current.version, degraded: notes };

@@ -1,7 +1,7 @@
 // The primary process of KEYWAY_WORKERS=N (N > 1): it serves no request itself. It starts N workers
 // (copies of this program) that listen on one port with SO_REUSEPORT, holds what they must share
-// (counters, cluster leases, the bus: core/cluster/ipc-host.ts), restarts a worker that dies, and
-// drains them all on SIGTERM or SIGINT.
+// (counters, cluster leases, the bus: core/cluster/ipc-host.ts), restarts a worker that dies or stops
+// answering (KEYWAY_WORKER_TIMEOUT_MS: core/cluster/ipc-liveness.ts), and drains them all on SIGTERM or SIGINT.
 //
 // Order of start: worker 1 starts alone and is the only process that migrates the database, creates
 // the first-start keys (printing them once) and replays journals left by a previous run; the others
@@ -10,6 +10,7 @@
 import type { Subprocess } from 'bun';
 import { MemoryCounters } from '../counters/memory.ts';
 import { ClusterHost, type HostedMember } from '../cluster/ipc-host.ts';
+import { heartbeatFor } from '../cluster/ipc-liveness.ts';
 import type { PrimaryBound } from '../cluster/ipc-protocol.ts';
 import { flushLogs, type Logger } from '../logger.ts';
 import { WORKER_INDEX_VARIABLE } from './workers.ts';
@@ -21,6 +22,8 @@ export interface PrimaryOptions {
   env: Record<string, string | undefined>;
   host: string;
   port: number;
+  /** A listening worker silent this long is killed (SIGKILL) and replaced; 0: never. */
+  workerTimeoutMs: number;
   logger: Logger;
 }
 
@@ -63,9 +66,23 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     restartDelayMs: FIRST_RESTART_DELAY_MS,
     listening: undefined,
   }));
-  const host = new ClusterHost(new MemoryCounters(), Date, (member, port) => {
-    const slot = slots.find((candidate) => memberId(candidate) === member);
-    slot?.listening?.(port);
+  const slotOf = (member: string) => slots.find((candidate) => candidate.member !== undefined && memberId(candidate) === member);
+  const host = new ClusterHost(new MemoryCounters(), {
+    onListening: (member, port) => slotOf(member)?.listening?.(port),
+    liveness: {
+      heartbeatMs: heartbeatFor(options.workerTimeoutMs),
+      timeoutMs: options.workerTimeoutMs,
+      onSilent: (member, silentMs) => {
+        const slot = slotOf(member);
+        if (slot?.child === undefined) return;
+        // Its listening socket keeps taking connections that wait as long as it does; its exit starts the usual restart.
+        logger.error(
+          { worker: slot.index, pid: slot.child.pid, silentMs, timeoutMs: options.workerTimeoutMs },
+          `worker ${slot.index} did not answer for ${(silentMs / 1000).toFixed(1)} s (KEYWAY_WORKER_TIMEOUT_MS); killing it`,
+        );
+        slot.child.kill('SIGKILL');
+      },
+    },
   });
   let port = options.port;
   let stopping = false;

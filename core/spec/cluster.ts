@@ -14,8 +14,8 @@ export interface ClusterBus {
   /**
    * Tells every other member of the cluster. Best effort, at most once: a member that misses a
    * message must still converge (config snapshots are also reloaded on a timer as a backstop). The
-   * workers' bus resolves once every other worker has run its listeners (within a second), so a
-   * change awaited so is in force on all of them; Redis's once Redis has sent it to every listener.
+   * workers' bus resolves once every other responsive worker has run its listeners (within a second),
+   * so a change awaited so is in force on all of them; Redis's once Redis has sent it to every listener.
    */
   publish(topic: string, message: string): MaybePromise<void>;
   /** Hears what other members publish on `topic`; never this process's own messages. Returns an unsubscribe. */
@@ -53,7 +53,7 @@ export const CLUSTER_TOPICS = {
 /** What the other workers answered to `WorkerSiblings.ask`, in time; the rest are named as unanswered. */
 export interface SiblingAnswers {
   answers: Array<{ worker: number; text: string }>;
-  /** The numbers of the live workers that did not answer within the primary's timeout (2 s). */
+  /** The numbers of the live workers that did not answer within the primary's timeout (2 s), or were not asked: unresponsive. */
   unanswered: number[];
 }
 
@@ -69,4 +69,9 @@ export interface WorkerSiblings {
   respond(topic: string, responder: () => string | Promise<string>): void;
   /** Asks every other live worker; rejects only when the primary is gone. */
   ask(topic: string): Promise<SiblingAnswers>;
+  /**
+   * The other workers that stopped answering the primary (a missed heartbeat, bus confirmation or
+   * question), until they answer again or are replaced (KEYWAY_WORKER_TIMEOUT_MS). Read, not awaited.
+   */
+  unresponsive(): readonly number[];
 }

@@ -1,10 +1,11 @@
 // The workers' shared state, in one process: the counters a worker reaches over IPC (the conformance
 // suite, through a channel that serializes like Bun's JSON IPC), reservations held as leases and
 // released when their worker leaves, job leases, the bus relay, a question put to every other worker
-// (a scrape of GET /metrics), and how KEYWAY_WORKERS is read.
+// (a scrape of GET /metrics), the heartbeat that finds a stopped worker, and how KEYWAY_WORKERS is read.
 
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
+import { loadConfig } from '../../core/config.ts';
 import { HostClient, IpcCounters, ipcClusterBus, workerSiblings } from '../../core/cluster/ipc-client.ts';
 import { ClusterHost } from '../../core/cluster/ipc-host.ts';
 import type { IpcChannel, PrimaryBound, WorkerBound } from '../../core/cluster/ipc-protocol.ts';
@@ -12,6 +13,7 @@ import { MemoryCounters } from '../../core/counters/memory.ts';
 import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../../core/process/workers.ts';
 import type { Clock } from '../../core/spec/services.ts';
 import { describeCountersConformance } from '../conformance/counters.ts';
+import { until } from '../process/process-helpers.ts';
 
 const HOUR_MS = 3_600_000;
 const hosts: ClusterHost[] = [];
@@ -19,16 +21,20 @@ afterEach(() => {
   for (const host of hosts.splice(0)) host.close();
 });
 
-/** A worker joined to `host` through a channel that delivers later and as JSON, as Bun's IPC does. */
+/**
+ * A worker joined to `host` through a channel that delivers later and as JSON, as Bun's IPC does.
+ * `stop()` holds what reaches the worker, as SIGSTOP does (its event loop runs nothing); `resume()` delivers it.
+ */
 function connect(host: ClusterHost, member: string) {
   let deliver: (message: WorkerBound) => void = () => undefined;
   let closed: () => void = () => undefined;
+  let held: WorkerBound[] | undefined;
   const worker = Number(/^worker-(\d+)\./.exec(member)?.[1] ?? 0);
   const hosted = host.join(
     member,
     (message) => {
       const copy = JSON.parse(JSON.stringify(message)) as WorkerBound;
-      setTimeout(() => deliver(copy), 0);
+      setTimeout(() => (held === undefined ? deliver(copy) : held.push(copy)), 0);
     },
     worker,
   );
@@ -55,11 +61,21 @@ function connect(host: ClusterHost, member: string) {
       hosted.leave();
       closed();
     },
+    /** The worker says it listens, as plugins/main.ts does once it serves. */
+    listen: () => channel.send({ listening: 0 }),
+    stop: () => {
+      held ??= [];
+    },
+    resume: () => {
+      const messages = held ?? [];
+      held = undefined;
+      for (const message of messages) deliver(message);
+    },
   };
 }
 
 function newHost(clock: Clock, gatherTimeoutMs?: number): ClusterHost {
-  const host = new ClusterHost(new MemoryCounters(clock), clock, undefined, gatherTimeoutMs);
+  const host = new ClusterHost(new MemoryCounters(clock), { clock, ...(gatherTimeoutMs === undefined ? {} : { gatherTimeoutMs }) });
   hosts.push(host);
   return host;
 }
@@ -249,6 +265,13 @@ describe('KEYWAY_WORKERS', () => {
     expect(cpuQuotaCores(undefined)).toBeUndefined();
   });
 
+  test('KEYWAY_WORKER_TIMEOUT_MS: 30 s unless set; 0 never kills; under a second is refused', () => {
+    expect(loadConfig({}).workerTimeoutMs).toBe(30_000);
+    expect(loadConfig({ KEYWAY_WORKER_TIMEOUT_MS: '0' }).workerTimeoutMs).toBe(0);
+    expect(loadConfig({ KEYWAY_WORKER_TIMEOUT_MS: '2000' }).workerTimeoutMs).toBe(2_000);
+    for (const value of ['500', '-1', 'soon']) expect(() => loadConfig({ KEYWAY_WORKER_TIMEOUT_MS: value })).toThrow('KEYWAY_WORKER_TIMEOUT_MS');
+  });
+
   test('a worker knows its number from the primary; the command starts this program again', () => {
     expect(workerIndex({ KEYWAY_WORKER_INDEX: '2' })).toBe(2);
     expect(workerIndex({})).toBeUndefined();
@@ -258,5 +281,66 @@ describe('KEYWAY_WORKERS', () => {
       '/srv/keyway/plugins/main.ts',
     ]);
     expect(selfCommand(['bun', '/$bunfs/root/keyway', '--flag'], [], '/usr/local/bin/keyway')).toEqual(['/usr/local/bin/keyway', '--flag']);
+  });
+});
+
+describe('a stopped worker, found by its silence', () => {
+  const bothListening = (host: ClusterHost) => {
+    const workers = ['worker-1.1', 'worker-2.1'].map((member) => connect(host, member)) as [ReturnType<typeof connect>, ReturnType<typeof connect>];
+    for (const worker of workers) worker.listen();
+    return workers;
+  };
+
+  test('after one missed heartbeat nobody waits for it; past the timeout it is reported once; resumed, it is waited for again', async () => {
+    const silent: Array<[string, number]> = [];
+    const host = new ClusterHost(new MemoryCounters(), {
+      gatherTimeoutMs: 60_000,
+      liveness: { heartbeatMs: 20, timeoutMs: 300, onSilent: (member, silentMs) => silent.push([member, silentMs]) },
+    });
+    hosts.push(host);
+    const [live, stopped] = bothListening(host);
+    const heard: string[] = [];
+    stopped.bus.subscribe('config', (message) => heard.push(message));
+    stopped.siblings.respond('metrics:exposition', () => 'text of 2');
+    await Bun.sleep(60);
+    expect(live.siblings.unresponsive()).toEqual([]);
+    expect(silent).toEqual([]);
+
+    stopped.stop();
+    expect(await until(() => live.siblings.unresponsive().length > 0, 1_000)).toBe(true);
+    expect(live.siblings.unresponsive()).toEqual([2]);
+    // A publish and a question go on without it, at once.
+    const startedAt = performance.now();
+    await live.bus.publish('config', '8');
+    expect(await live.siblings.ask('metrics:exposition')).toEqual({ answers: [], unanswered: [2] });
+    expect(performance.now() - startedAt).toBeLessThan(200);
+    expect(await until(() => silent.length > 0, 2_000)).toBe(true);
+    await Bun.sleep(100);
+    expect(silent.map(([member]) => member)).toEqual(['worker-2.1']);
+    expect(silent[0]?.[1]).toBeGreaterThan(300);
+
+    // It runs what it missed, answers, and is waited for again.
+    stopped.resume();
+    expect(heard).toEqual(['8']);
+    expect(await until(() => live.siblings.unresponsive().length === 0, 1_000)).toBe(true);
+    expect(await live.siblings.ask('metrics:exposition')).toEqual({ answers: [{ worker: 2, text: 'text of 2' }], unanswered: [] });
+    await live.bus.publish('config', '9');
+    expect(heard).toEqual(['8', '9']);
+  });
+
+  test('without a heartbeat, a missed bus confirmation is enough: the first publish waits a second, the next not at all', async () => {
+    const host = newHost(Date as Clock);
+    const [live, stopped] = bothListening(host);
+    await Bun.sleep(10);
+    stopped.stop();
+    let startedAt = performance.now();
+    await live.bus.publish('config', '1');
+    expect(performance.now() - startedAt).toBeGreaterThan(900);
+    startedAt = performance.now();
+    await live.bus.publish('config', '2');
+    expect(performance.now() - startedAt).toBeLessThan(100);
+    expect(live.siblings.unresponsive()).toEqual([2]);
+    stopped.resume();
+    expect(await until(() => live.siblings.unresponsive().length === 0, 1_000)).toBe(true);
   });
 });
