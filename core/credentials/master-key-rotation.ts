@@ -329,7 +329,8 @@ export class MasterKeyRotator {
   private async save(state: RotationState): Promise<void> {
     this.latest = snapshotOf(state);
     await this.options.store.setPlatformSetting(ROTATION_SETTING, this.latest);
-    if (state.status === 'running' && this.options.cluster !== undefined) await this.lease(ROTATION_LEASE_MS);
+    // Not waited for: a slow bus must not hold the run up (the lease only keeps two workers from starting at once).
+    if (state.status === 'running' && this.options.cluster !== undefined) void this.lease(ROTATION_LEASE_MS);
   }
 
   private fail(state: RotationState, holder: string, id: string, reason: string): void {
