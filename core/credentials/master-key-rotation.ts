@@ -76,6 +76,8 @@ export interface RotationRun {
   /** True when a run was already going in this process or on another worker of this instance. */
   joined: boolean;
   finished: Promise<RotationState>;
+  /** Resolves once the run's state is stored (it may be read), or never when the run fails first: race it with `finished`. */
+  stored: Promise<void>;
 }
 
 export class RotationConflictError extends Error {
@@ -126,6 +128,9 @@ function reasonOf(error: unknown): string {
 /** Runs one rotation at a time per process; callers who ask while one runs join it. */
 export class MasterKeyRotator {
   private running: Promise<RotationState> | undefined;
+  /** Resolved by the running run's first save. */
+  private runStored = Promise.resolve();
+  private markStored: (() => void) | undefined;
   private latest: RotationState | undefined;
   private readonly instance = randomId('inst');
   private readonly now: () => number;
@@ -157,7 +162,7 @@ export class MasterKeyRotator {
    * instance is the stored row's to refuse (RotationConflictError), as before.
    */
   begin(): Promise<RotationRun> {
-    if (this.running !== undefined) return Promise.resolve({ joined: true, finished: this.running });
+    if (this.running !== undefined) return Promise.resolve({ joined: true, finished: this.running, stored: this.runStored });
     if (this.claiming !== undefined) return this.claiming.then((run) => ({ ...run, joined: true }));
     const claiming = this.claim().finally(() => {
       if (this.claiming === claiming) this.claiming = undefined;
@@ -168,13 +173,28 @@ export class MasterKeyRotator {
 
   private async claim(): Promise<RotationRun> {
     const since = this.now();
-    if (await this.lease(ROTATION_LEASE_MS)) return { joined: false, finished: this.start() };
+    if (await this.lease(ROTATION_LEASE_MS)) return this.startHere();
     const { running } = await this.askSiblings();
     const sibling = running[0];
-    if (sibling !== undefined) return { joined: true, finished: this.follow(sibling, since) };
+    if (sibling !== undefined) return { joined: true, finished: this.follow(sibling, since), stored: this.storedBy(sibling, since) };
     // The holder runs nothing in this instance: another instance holds it (a shared bus), or a run has
     // just ended. The stored row decides, as without a lease.
-    return { joined: false, finished: this.start() };
+    return this.startHere();
+  }
+
+  private startHere(): RotationRun {
+    const finished = this.start();
+    return { joined: false, finished, stored: this.runStored };
+  }
+
+  /** Resolves once the stored row is `instance`'s run (going on, or finished after `since`), or after the lease at most. */
+  private async storedBy(instance: string, since: number): Promise<void> {
+    const deadline = performance.now() + ROTATION_LEASE_MS;
+    while (performance.now() < deadline) {
+      const stored = await this.stored();
+      if (stored?.instance === instance && (stored.status === 'running' || (await this.finishedBy(instance, since)) !== undefined)) return;
+      await sleep(FOLLOW_READ_MS / 5);
+    }
   }
 
   /** Takes or renews the cluster lease; a short ttl releases it. True without a cluster (nothing to share). */
@@ -230,6 +250,11 @@ export class MasterKeyRotator {
   /** Starts a rotation, resumes an interrupted one, or joins the one running here. */
   start(): Promise<RotationState> {
     if (this.running !== undefined) return this.running;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.runStored = promise;
+    this.markStored = resolve;
+    // The previous run's state is no answer for this one.
+    this.latest = undefined;
     const run = this.runLeased().finally(() => {
       if (this.running === run) this.running = undefined;
     });
@@ -329,6 +354,7 @@ export class MasterKeyRotator {
   private async save(state: RotationState): Promise<void> {
     this.latest = snapshotOf(state);
     await this.options.store.setPlatformSetting(ROTATION_SETTING, this.latest);
+    this.markStored?.();
     // Not waited for: a slow bus must not hold the run up (the lease only keeps two workers from starting at once).
     if (state.status === 'running' && this.options.cluster !== undefined) void this.lease(ROTATION_LEASE_MS);
   }

@@ -146,20 +146,20 @@ export const masterKeyRoutes = {
         detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
       });
     }
-    const { joined, finished: running } = await rotator.begin();
+    const { joined, finished: running, stored } = await rotator.begin();
     // A crash of the run is reported to the caller who waits; the others read it in the status.
     running.catch((error: unknown) => {
       if (!(error instanceof RotationConflictError))
         runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
     });
     if (!wait) {
-      // Give the run its first step, so a conflict is answered as one rather than as "running".
+      // Until the run's state is stored: a conflict is answered as one, and never the previous run's state as this one's.
       const early = await Promise.race([
         running.then(
           () => undefined,
           (error: unknown) => error,
         ),
-        new Promise((resolve) => setTimeout(resolve, 20)),
+        stored,
       ]);
       if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
       const state = await rotator.status();
