@@ -31,14 +31,14 @@ export class Gatherings {
     private readonly timeoutMs: number = GATHER_TIMEOUT_MS,
   ) {}
 
-  /** `asker` asks every other member `topic`. */
-  start(asker: string, id: number, topic: string): void {
+  /** `asker` asks every other member `topic`, with `question` when it has one. */
+  start(asker: string, id: number, topic: string, question?: string): void {
     const ask = this.nextAsk++;
     const waiting = new Map<string, number>();
     for (const [member, { worker }] of this.members) if (member !== asker) waiting.set(member, worker);
     const gathering: Gathering = { asker, id, waiting, answers: [], timer: setTimeout(() => this.finish(ask), this.timeoutMs) };
     this.open.set(ask, gathering);
-    for (const member of waiting.keys()) this.members.get(member)?.send({ ask: [ask, topic] });
+    for (const member of waiting.keys()) this.members.get(member)?.send({ ask: question === undefined ? [ask, topic] : [ask, topic, question] });
     if (waiting.size === 0) this.finish(ask);
   }
 

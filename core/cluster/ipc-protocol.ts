@@ -2,7 +2,7 @@
 // channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
 // bus messages relayed by it to every other worker (each confirms it ran its listeners, and the
 // publisher hears when all have), the worker's "listening" report, and a question one worker puts to
-// all the others (a scrape of GET /metrics), gathered by the primary.
+// all the others (a scrape of GET /metrics, GET /v1/providers/health), gathered by the primary.
 
 /** The Counters operations (core/spec/counters.ts), plus `lease`: ClusterBus.acquireLease. */
 export type HostOperation =
@@ -32,8 +32,8 @@ export type PrimaryBound =
   | { delivered: number }
   /** The worker listens on `port` and serves. */
   | { listening: number }
-  /** Ask every other worker `topic`; the primary answers with `gathered` under the same id. */
-  | { gather: [id: number, topic: string] }
+  /** Ask every other worker `topic` (and `question`, its detail); the primary answers with `gathered` under the same id. */
+  | { gather: [id: number, topic: string, question?: string] }
   /** This worker's answer to the primary's `ask` (null: nothing to say on that topic). */
   | { answer: [ask: number, text: string | null] };
 
@@ -43,7 +43,7 @@ export type WorkerBound =
   | { message: [topic: string, message: string]; delivery?: number }
   | { published: number }
   /** Another worker's question, relayed by the primary under its own id. */
-  | { ask: [ask: number, topic: string] }
+  | { ask: [ask: number, topic: string, question?: string] }
   /** What the other workers answered in time, by worker number, and the numbers of those that did not. */
   | { gathered: [id: number, answers: Array<[worker: number, text: string]>, unanswered: number[]] };
 
