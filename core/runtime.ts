@@ -34,6 +34,7 @@ import { createLogger, redactSecrets, type Logger } from './logger.ts';
 import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
 import type { HealthMonitor } from './routing/health/monitor.ts';
 import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
+import { answerHealthFigures } from './routing/health/workers.ts';
 import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './routing/model-classes.ts';
 import { ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
@@ -188,6 +189,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const usage = await openUsageQueue(store, logger, config, (provider, model, used) => costOf(catalog, provider, [model], used));
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
   const health = createHealthMonitor(snapshots, store, logger, clock, cluster, (key) => vault.unusableHere(key));
+  answerHealthFigures(options.siblings, health, snapshots);
   const router = new Router({
     providers: plugins.providers,
     strategies: plugins.strategies,

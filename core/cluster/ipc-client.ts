@@ -30,7 +30,7 @@ export class HostClient {
   private batch: Array<[number, HostOperation, unknown[]]> = [];
   private readonly listeners = new Map<string, Set<ClusterListener>>();
   private readonly gathering = new Map<number, Pending<SiblingAnswers>>();
-  private readonly responders = new Map<string, () => string | Promise<string>>();
+  private readonly responders = new Map<string, (question: string) => string | Promise<string>>();
   /** Publishes waiting to hear that every other worker ran its listeners, by receipt. */
   private readonly receipts = new Map<number, () => void>();
   /** The other workers the primary last said do not answer. */
@@ -72,17 +72,17 @@ export class HostClient {
     return () => set.delete(listener);
   }
 
-  /** Asks every other worker `topic` through the primary, which answers within its timeout. */
-  gather(topic: string): Promise<SiblingAnswers> {
+  /** Asks every other worker `topic` (and `question`) through the primary, which answers within its timeout. */
+  gather(topic: string, question?: string): Promise<SiblingAnswers> {
     if (this.closed) return Promise.reject(new Error(PRIMARY_GONE));
     const id = this.nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<SiblingAnswers>();
     this.gathering.set(id, { resolve, reject });
-    this.channel.send({ gather: [id, topic] });
+    this.channel.send({ gather: question === undefined ? [id, topic] : [id, topic, question] });
     return promise;
   }
 
-  respond(topic: string, responder: () => string | Promise<string>): void {
+  respond(topic: string, responder: (question: string) => string | Promise<string>): void {
     this.responders.set(topic, responder);
   }
 
@@ -158,11 +158,11 @@ export class HostClient {
   }
 
   /** A question from another worker: the responder's text, or null when there is none or it failed. */
-  private async answer(ask: number, topic: string): Promise<void> {
+  private async answer(ask: number, topic: string, question = ''): Promise<void> {
     const responder = this.responders.get(topic);
     let text: string | null = null;
     try {
-      if (responder !== undefined) text = await responder();
+      if (responder !== undefined) text = await responder(question);
     } catch {
       // A responder that fails (the gateway still starting) answers nothing; the asker goes on without it.
     }
@@ -239,7 +239,7 @@ export function workerSiblings(host: HostClient, worker: number): WorkerSiblings
   return {
     worker,
     respond: (topic, responder) => host.respond(topic, responder),
-    ask: (topic) => host.gather(topic),
+    ask: (topic, question) => host.gather(topic, question),
     unresponsive: () => host.unresponsiveSiblings(),
   };
 }

@@ -37,8 +37,11 @@ export class Gatherings {
     private readonly onTimeout: (members: string[]) => void = () => undefined,
   ) {}
 
-  /** `asker` asks every other member `topic`; an unresponsive one is named unanswered without being waited for. */
-  start(asker: string, id: number, topic: string): void {
+  /**
+   * `asker` asks every other member `topic`, with `question` when it has one; an unresponsive one is
+   * named unanswered without being waited for.
+   */
+  start(asker: string, id: number, topic: string, question?: string): void {
     const ask = this.nextAsk++;
     const waiting = new Map<string, number>();
     const skipped: number[] = [];
@@ -49,7 +52,7 @@ export class Gatherings {
     }
     const gathering: Gathering = { asker, id, waiting, skipped, answers: [], timer: setTimeout(() => this.timeOut(ask), this.timeoutMs) };
     this.open.set(ask, gathering);
-    for (const member of waiting.keys()) this.members.get(member)?.send({ ask: [ask, topic] });
+    for (const member of waiting.keys()) this.members.get(member)?.send({ ask: question === undefined ? [ask, topic] : [ask, topic, question] });
     if (waiting.size === 0) this.finish(ask);
   }
 

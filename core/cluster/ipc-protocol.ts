@@ -2,7 +2,7 @@
 // channel (JSON): counter operations and cluster leases as batched calls answered by the primary,
 // bus messages relayed by it to every other worker (each confirms it ran its listeners, and the
 // publisher hears when all have), the worker's "listening" report, a question one worker puts to
-// all the others (a scrape of GET /metrics), gathered by the primary, and the primary's heartbeat:
+// all the others (a scrape of GET /metrics, GET /v1/providers/health), gathered by the primary, and the primary's heartbeat:
 // a `ping` each worker answers from its event loop, so a stopped or blocked worker falls silent.
 
 /**
@@ -40,8 +40,8 @@ export type PrimaryBound =
   | { delivered: number }
   /** The worker listens on `port` and serves. */
   | { listening: number }
-  /** Ask every other worker `topic`; the primary answers with `gathered` under the same id. */
-  | { gather: [id: number, topic: string] }
+  /** Ask every other worker `topic` (and `question`, its detail); the primary answers with `gathered` under the same id. */
+  | { gather: [id: number, topic: string, question?: string] }
   /** This worker's answer to the primary's `ask` (null: nothing to say on that topic). */
   | { answer: [ask: number, text: string | null] }
   /** The answer to the primary's `ping` of the same number: this worker's event loop turns. */
@@ -53,7 +53,7 @@ export type WorkerBound =
   | { message: [topic: string, message: string]; delivery?: number }
   | { published: number }
   /** Another worker's question, relayed by the primary under its own id. */
-  | { ask: [ask: number, topic: string] }
+  | { ask: [ask: number, topic: string, question?: string] }
   /** What the other workers answered in time, by worker number, and the numbers of those that did not. */
   | { gathered: [id: number, answers: Array<[worker: number, text: string]>, unanswered: number[]] }
   /** The heartbeat: answer `pong` with the same number at once. */

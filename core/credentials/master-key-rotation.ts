@@ -7,6 +7,7 @@
 // version) and decrypted keys stay cached by the key vault.
 
 import { redactSecrets, type Logger } from '../logger.ts';
+import type { ClusterBus, WorkerSiblings } from '../spec/cluster.ts';
 import type { CiphertextHolder, CiphertextReplacement, CryptoBackend, HeldCiphertext } from '../spec/crypto-backend.ts';
 import type { Store } from '../spec/store.ts';
 import { backendKeyVersions } from './key-check.ts';
@@ -64,6 +65,19 @@ export interface RotationOptions {
   /** Pause between batches, so a large store never holds the database for long. */
   pauseMs: number;
   now?: () => number;
+  /** Its lease keeps two workers of one instance asked at once from both starting a run. */
+  cluster?: ClusterBus;
+  /** The other workers of this instance (KEYWAY_WORKERS): a call on one joins the run another holds. */
+  siblings?: WorkerSiblings;
+}
+
+/** A call's part in a rotation: the run it started or resumed, or the one it joined. */
+export interface RotationRun {
+  /** True when a run was already going in this process or on another worker of this instance. */
+  joined: boolean;
+  finished: Promise<RotationState>;
+  /** Resolves once the run's state is stored (it may be read), or never when the run fails first: race it with `finished`. */
+  stored: Promise<void>;
 }
 
 export class RotationConflictError extends Error {
@@ -72,6 +86,13 @@ export class RotationConflictError extends Error {
 
 /** How often a running rotation stores its progress. */
 const SAVE_EVERY_MS = 250;
+/** The cluster lease a run holds while it goes on (renewed at every save, released at its end). */
+const ROTATION_CLUSTER_LEASE = 'master-key-rotation';
+/** The workers of one instance ask each other on it which run they hold: its `instance`, or ''. */
+export const ROTATION_TOPIC = 'master-key:rotation';
+/** How often a call that joined another worker's run reads the stored row, and asks whether that run still goes on. */
+const FOLLOW_READ_MS = 100;
+const FOLLOW_ASK_MS = 1_000;
 
 const snapshotOf = (state: RotationState): RotationState => ({ ...state, counts: { ...state.counts }, failures: [...state.failures] });
 const zeroCounts = (): RotationCounts => ({
@@ -107,12 +128,18 @@ function reasonOf(error: unknown): string {
 /** Runs one rotation at a time per process; callers who ask while one runs join it. */
 export class MasterKeyRotator {
   private running: Promise<RotationState> | undefined;
+  /** Resolved by the running run's first save. */
+  private runStored = Promise.resolve();
+  private markStored: (() => void) | undefined;
   private latest: RotationState | undefined;
   private readonly instance = randomId('inst');
   private readonly now: () => number;
 
+  private claiming: Promise<RotationRun> | undefined;
+
   constructor(private readonly options: RotationOptions) {
     this.now = options.now ?? Date.now;
+    options.siblings?.respond(ROTATION_TOPIC, () => (this.running === undefined ? '' : this.instance));
   }
 
   /** The run in progress here, if any. */
@@ -129,14 +156,119 @@ export class MasterKeyRotator {
     return this.running !== undefined ? this.latest : await this.stored();
   }
 
+  /**
+   * Starts or resumes a rotation, or joins the one going on: in this process, or on another worker of
+   * this instance (one gateway on one port to its callers, so not "another instance"). A run on another
+   * instance is the stored row's to refuse (RotationConflictError), as before.
+   */
+  begin(): Promise<RotationRun> {
+    if (this.running !== undefined) return Promise.resolve({ joined: true, finished: this.running, stored: this.runStored });
+    if (this.claiming !== undefined) return this.claiming.then((run) => ({ ...run, joined: true }));
+    const claiming = this.claim().finally(() => {
+      if (this.claiming === claiming) this.claiming = undefined;
+    });
+    this.claiming = claiming;
+    return claiming;
+  }
+
+  private async claim(): Promise<RotationRun> {
+    const since = this.now();
+    if (await this.lease(ROTATION_LEASE_MS)) return this.startHere();
+    const { running } = await this.askSiblings();
+    const sibling = running[0];
+    if (sibling !== undefined) return { joined: true, finished: this.follow(sibling, since), stored: this.storedBy(sibling, since) };
+    // The holder runs nothing in this instance: another instance holds it (a shared bus), or a run has
+    // just ended. The stored row decides, as without a lease.
+    return this.startHere();
+  }
+
+  private startHere(): RotationRun {
+    const finished = this.start();
+    return { joined: false, finished, stored: this.runStored };
+  }
+
+  /** Resolves once the stored row is `instance`'s run (going on, or finished after `since`), or after the lease at most. */
+  private async storedBy(instance: string, since: number): Promise<void> {
+    const deadline = performance.now() + ROTATION_LEASE_MS;
+    while (performance.now() < deadline) {
+      const stored = await this.stored();
+      if (stored?.instance === instance && (stored.status === 'running' || (await this.finishedBy(instance, since)) !== undefined)) return;
+      await sleep(FOLLOW_READ_MS / 5);
+    }
+  }
+
+  /** Takes or renews the cluster lease; a short ttl releases it. True without a cluster (nothing to share). */
+  private async lease(ttlMs: number): Promise<boolean> {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return true;
+    return await Promise.resolve(cluster.acquireLease(ROTATION_CLUSTER_LEASE, ttlMs)).catch(() => false);
+  }
+
+  /** The `instance` of each sibling worker's run going on, and whether some worker did not answer. */
+  private async askSiblings(): Promise<{ running: string[]; unanswered: boolean }> {
+    const siblings = this.options.siblings;
+    if (siblings === undefined) return { running: [], unanswered: false };
+    // The primary gone: no sibling can be asked, and none will be followed.
+    const gathered = await siblings.ask(ROTATION_TOPIC).catch(() => ({ answers: [], unanswered: [] }));
+    return { running: gathered.answers.map(({ text }) => text).filter((text) => text !== ''), unanswered: gathered.unanswered.length > 0 };
+  }
+
+  /**
+   * Waits for the run a sibling worker holds (its `instance`) by reading the stored row, which that run
+   * writes last: its final state. A run that ends without finishing (it failed; its worker logged why)
+   * is an error here too.
+   */
+  private async follow(instance: string, since: number): Promise<RotationState> {
+    let askedAt = performance.now();
+    for (;;) {
+      await sleep(FOLLOW_READ_MS);
+      const finished = await this.finishedBy(instance, since);
+      if (finished !== undefined) return finished;
+      if (performance.now() - askedAt < FOLLOW_ASK_MS) continue;
+      askedAt = performance.now();
+      const siblings = await this.askSiblings();
+      if (siblings.running.includes(instance) || siblings.unanswered) continue;
+      // Its run ends after writing the row: read once more, as it may have finished since the last read.
+      const last = await this.finishedBy(instance, since);
+      if (last !== undefined) return last;
+      throw new Error("the master key rotation running on another worker of this instance stopped without finishing; see that worker's log");
+    }
+  }
+
+  /** The stored row, when `instance` finished a run there after `since`. */
+  private async finishedBy(instance: string, since: number): Promise<RotationState | undefined> {
+    const stored = await this.stored();
+    if (stored === undefined || stored.instance !== instance || stored.status === 'running' || stored.finished_at === null) return undefined;
+    return Date.parse(stored.finished_at) >= since ? stored : undefined;
+  }
+
+  /** True when `state` is a run that made progress within the lease: going on here or elsewhere. */
+  isLive(state: RotationState | undefined): boolean {
+    return state?.status === 'running' && this.now() - Date.parse(state.updated_at) < ROTATION_LEASE_MS;
+  }
+
   /** Starts a rotation, resumes an interrupted one, or joins the one running here. */
   start(): Promise<RotationState> {
     if (this.running !== undefined) return this.running;
-    const run = this.run().finally(() => {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.runStored = promise;
+    this.markStored = resolve;
+    // The previous run's state is no answer for this one.
+    this.latest = undefined;
+    const run = this.runLeased().finally(() => {
       if (this.running === run) this.running = undefined;
     });
     this.running = run;
     return run;
+  }
+
+  /** The lease is released before the run counts as over, so a sibling asked meanwhile follows it rather than racing it. */
+  private async runLeased(): Promise<RotationState> {
+    try {
+      return await this.run();
+    } finally {
+      if (this.options.cluster !== undefined) await this.lease(1);
+    }
   }
 
   private async run(): Promise<RotationState> {
@@ -222,6 +354,9 @@ export class MasterKeyRotator {
   private async save(state: RotationState): Promise<void> {
     this.latest = snapshotOf(state);
     await this.options.store.setPlatformSetting(ROTATION_SETTING, this.latest);
+    this.markStored?.();
+    // Not waited for: a slow bus must not hold the run up (the lease only keeps two workers from starting at once).
+    if (state.status === 'running' && this.options.cluster !== undefined) void this.lease(ROTATION_LEASE_MS);
   }
 
   private fail(state: RotationState, holder: string, id: string, reason: string): void {

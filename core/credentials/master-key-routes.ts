@@ -60,6 +60,8 @@ function rotatorOf(runtime: Runtime): MasterKeyRotator {
       logger: runtime.logger,
       batchSize: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_BATCH', 25, 1, 10_000),
       pauseMs: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', 20, 0, 60_000),
+      cluster: runtime.cluster,
+      ...(runtime.services.siblings === undefined ? {} : { siblings: runtime.services.siblings }),
     });
     rotators.set(runtime, rotator);
   }
@@ -105,8 +107,11 @@ async function readBody(request: Request, limits: BodyLimits): Promise<{ wait: b
 async function status(runtime: Runtime): Promise<Record<string, unknown>> {
   const backend = runtime.plugins.cryptoBackends.get(runtime.cryptoBackendName);
   const rotator = rotatorOf(runtime);
+  const rotation = await rotator.status();
+  // Here, or on another worker or instance: what this worker reads is the stored row, which that run keeps fresh.
+  const inProgress = rotator.inProgress || rotator.isLive(rotation);
   // Counting means reading every stored ciphertext: not while a rotation is changing them anyway.
-  const stored = rotator.inProgress ? undefined : await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
+  const stored = inProgress ? undefined : await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
   const settings = await runtime.store.listPlatformSettings();
   const needsReentry = [...runtime.snapshots.current.keysById.values()]
     .filter((key) => key.status === NEEDS_REENTRY)
@@ -125,8 +130,8 @@ async function status(runtime: Runtime): Promise<Record<string, unknown>> {
     validated_module: backend?.validatedModule ?? null,
     stored_by_version: stored ?? null,
     removable_versions: stored === undefined ? null : removableVersions(runtime, stored),
-    rotation: describeRotation(await rotator.status()),
-    rotation_in_progress: rotator.inProgress,
+    rotation: describeRotation(rotation),
+    rotation_in_progress: inProgress,
     lost_versions: await lostVersions(runtime, settings),
     needs_reentry: needsReentry,
   };
@@ -141,21 +146,20 @@ export const masterKeyRoutes = {
         detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
       });
     }
-    const joined = rotator.inProgress;
-    const running = rotator.start();
+    const { joined, finished: running, stored } = await rotator.begin();
     // A crash of the run is reported to the caller who waits; the others read it in the status.
     running.catch((error: unknown) => {
       if (!(error instanceof RotationConflictError))
         runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
     });
     if (!wait) {
-      // Give the run its first step, so a conflict is answered as one rather than as "running".
+      // Until the run's state is stored: a conflict is answered as one, and never the previous run's state as this one's.
       const early = await Promise.race([
         running.then(
           () => undefined,
           (error: unknown) => error,
         ),
-        new Promise((resolve) => setTimeout(resolve, 20)),
+        stored,
       ]);
       if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
       const state = await rotator.status();

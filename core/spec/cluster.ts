@@ -65,10 +65,13 @@ export interface SiblingAnswers {
 export interface WorkerSiblings {
   /** This worker's number, 1 to N. */
   readonly worker: number;
-  /** Answers the other workers' questions on `topic` (one responder a topic; prefix it with the plugin's name). */
-  respond(topic: string, responder: () => string | Promise<string>): void;
-  /** Asks every other live worker; rejects only when the primary is gone. */
-  ask(topic: string): Promise<SiblingAnswers>;
+  /**
+   * Answers the other workers' questions on `topic` (one responder a topic; prefix it with the plugin's
+   * name); `question` is the asker's detail ('' when none), such as the account a figure is wanted for.
+   */
+  respond(topic: string, responder: (question: string) => string | Promise<string>): void;
+  /** Asks every other live worker, with an optional detail; rejects only when the primary is gone. */
+  ask(topic: string, question?: string): Promise<SiblingAnswers>;
   /**
    * The other workers that stopped answering the primary (a missed heartbeat, bus confirmation or
    * question), until they answer again or are replaced (KEYWAY_WORKER_TIMEOUT_MS). Read, not awaited.

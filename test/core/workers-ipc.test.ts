@@ -209,6 +209,14 @@ describe('a question to every other worker, gathered by the primary', () => {
     expect(await alone.siblings.ask('metrics:exposition')).toEqual({ answers: [], unanswered: [] });
   });
 
+  test("the asker's detail reaches every responder ('' when it gave none)", async () => {
+    const host = newHost(new ManualClock(0));
+    const workers = ['worker-1.1', 'worker-2.1'].map((member) => connect(host, member));
+    workers[0]?.siblings.respond('health:figures', (question) => `figures of ${question}`);
+    expect((await workers[1]?.siblings.ask('health:figures', 'acct_42'))?.answers).toEqual([{ worker: 1, text: 'figures of acct_42' }]);
+    expect((await workers[1]?.siblings.ask('health:figures'))?.answers).toEqual([{ worker: 1, text: 'figures of ' }]);
+  });
+
   test('a worker that does not answer in time is named, not waited for; one without a responder or failing answers nothing', async () => {
     const host = newHost(new ManualClock(0), 100);
     // Worker 3 has no responder on the topic.

@@ -3,8 +3,9 @@
 // account's health-check policy. Per key: cooldowns after rate limits, and removal after auth errors.
 
 import type { Clock } from '../../clock.ts';
+import { combineProviders, type KeyFigures, type ProviderFigures, type Reading } from './figures.ts';
 import { SlidingWindow } from './window.ts';
-import { cooldownEnd, keyStatus, reportedStatus, type HealthState, type ProviderHealthReport } from './report-status.ts';
+import { providerReport, type HealthState, type ProviderHealthReport } from './report-status.ts';
 
 export type { HealthState, ProviderHealthReport } from './report-status.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
@@ -66,6 +67,8 @@ interface ProviderHealthState {
   recoverySuccesses: number;
   reason: string | undefined;
   rateLimitRemaining: number | undefined;
+  /** When `rateLimitRemaining` was reported: another worker's later report wins in the health answer. */
+  rateLimitAt: number;
   lastError: string | undefined;
   /** The median is a sort of the window: judged at most once a second, not on every call. */
   medianLatency: number | undefined;
@@ -84,6 +87,7 @@ interface KeyHealthState {
   /** When `auth` was decided: a word older than the one known (messages can cross) is ignored. */
   authChangedAt: number;
   rateLimitRemaining: number | undefined;
+  rateLimitAt: number;
   lastProbeAt: number;
   lastProbeOk: boolean | undefined;
 }
@@ -141,6 +145,8 @@ function scopeOf(key: ProviderKeyRecord): string {
   return scope;
 }
 const round = (value: number): number => Math.round(value * 100) / 100;
+const readingOf = (state: { rateLimitRemaining: number | undefined; rateLimitAt: number }): Reading | null =>
+  state.rateLimitRemaining === undefined ? null : { value: state.rateLimitRemaining, at: state.rateLimitAt };
 
 export class HealthMonitor {
   private readonly providers = new Map<string, ProviderHealthState>();
@@ -168,7 +174,10 @@ export class HealthMonitor {
     // A client's mistake is no sample at all, neither the key's nor the provider's: the provider
     // answered correctly, and counting it as a success would let a flood of typos hide real failures.
     if (!clientFault) keyState.window.record(sample);
-    if (outcome.rateLimitRemaining !== undefined) keyState.rateLimitRemaining = outcome.rateLimitRemaining;
+    if (outcome.rateLimitRemaining !== undefined) {
+      keyState.rateLimitRemaining = outcome.rateLimitRemaining;
+      keyState.rateLimitAt = now;
+    }
     if (outcome.reason === 'rate_limit') this.coolDown(key.id, keyState, now, now + Math.max(1, outcome.retryAfterSeconds ?? 1) * 1000);
     if (outcome.reason === 'auth_error' && keyState.auth !== 'rejected') this.reject(key, keyState, now);
     if (outcome.ok) this.restore(key, keyState, now);
@@ -177,7 +186,10 @@ export class HealthMonitor {
     if (clientFault || outcome.reason === 'auth_error') return;
     const provider = this.providerState(scopeOf(key));
     provider.window.record(sample);
-    if (outcome.rateLimitRemaining !== undefined) provider.rateLimitRemaining = outcome.rateLimitRemaining;
+    if (outcome.rateLimitRemaining !== undefined) {
+      provider.rateLimitRemaining = outcome.rateLimitRemaining;
+      provider.rateLimitAt = now;
+    }
     if (!outcome.ok) provider.lastError = outcome.reason;
     this.evaluate(provider, this.options.policyFor(key.accountId), now, outcome.ok);
   }
@@ -249,7 +261,29 @@ export class HealthMonitor {
     return this.options.clock.now() - (state?.lastProbeAt ?? Number.NEGATIVE_INFINITY) >= policy.check_interval * 1000;
   }
 
-  report(provider: string, keys: readonly ProviderKeyRecord[]): ProviderHealthReport {
+  /** This process's windows for one provider's keys: what the other workers combine with theirs. */
+  figures(keys: readonly ProviderKeyRecord[]): ProviderFigures {
+    const now = this.options.clock.now();
+    const first = keys[0];
+    const state = first === undefined ? undefined : this.providers.get(scopeOf(first));
+    const keyFigures: Record<string, KeyFigures> = {};
+    for (const key of keys) {
+      const keyState = this.keys.get(key.id);
+      if (keyState !== undefined) keyFigures[key.id] = { window: keyState.window.figures(now), rateLimit: readingOf(keyState) };
+    }
+    return {
+      window: state?.window.figures(now) ?? { requests: 0, failures: 0, latencies: [] },
+      rateLimit: state === undefined ? null : readingOf(state),
+      keys: keyFigures,
+    };
+  }
+
+  /**
+   * The provider's health as answered: the circuit, cooldowns and refusals as known here (shared by the
+   * cluster bus), the figures of this process's windows combined with `others`' (the other workers').
+   */
+  report(provider: string, keys: readonly ProviderKeyRecord[], others: readonly ProviderFigures[] = []): ProviderHealthReport {
+    const figures = combineProviders([this.figures(keys), ...others]);
     const now = this.options.clock.now();
     const first = keys[0];
     const state = first === undefined ? undefined : this.providers.get(scopeOf(first));
@@ -257,41 +291,16 @@ export class HealthMonitor {
       const policy = this.options.policyFor(first.accountId);
       if (!this.releaseUnlessAutoDisable(state, policy) && state.state === 'disabled') this.tryHalfOpen(state, policy);
     }
-    const issues: string[] = [];
-    if (state?.reason !== undefined && state.state !== 'healthy') issues.push(state.reason);
-    const keyReports = keys.map((key) => {
-      const keyState = this.keys.get(key.id);
-      const rejected = this.isRejected(key);
-      if (rejected) issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
-      if (keyState !== undefined && keyState.cooldownUntil > now)
-        issues.push(`key ${key.id} is rate limited until ${new Date(keyState.cooldownUntil).toISOString()}`);
-      const latency = keyState?.window.latencyPercentile(now, 50);
-      return {
-        key_id: key.id,
-        status: keyStatus(key, rejected, keyState, now),
-        success_rate: round(keyState?.window.successRate(now) ?? 100),
-        latency_ms: latency === undefined ? null : round(latency),
-        rate_limit_remaining: keyState?.rateLimitRemaining ?? null,
-        cooldown_until: keyState !== undefined && keyState.cooldownUntil > now ? new Date(keyState.cooldownUntil).toISOString() : null,
-      };
+    return providerReport({
+      provider,
+      keys,
+      figures,
+      circuit: state?.state ?? 'healthy',
+      reason: state?.reason,
+      now,
+      cooldownUntil: (keyId) => this.keys.get(keyId)?.cooldownUntil ?? 0,
+      isRejected: (key) => this.isRejected(key),
     });
-    const latency = state?.window.latencyPercentile(now, 50);
-    const latencyP95 = state?.window.latencyPercentile(now, 95);
-    const remaining = keyReports.map((key) => key.rate_limit_remaining).filter((value): value is number => value !== null);
-    const circuit = state?.state ?? 'healthy';
-    const cooldownUntil = cooldownEnd(keyReports);
-    return {
-      name: provider,
-      status: reportedStatus(circuit, keyReports, cooldownUntil),
-      cooldown_until: cooldownUntil,
-      latency_ms: latency === undefined ? null : round(latency),
-      latency_p95_ms: latencyP95 === undefined ? null : round(latencyP95),
-      success_rate: round(state?.window.successRate(now) ?? 100),
-      requests: state?.window.count(now) ?? 0,
-      rate_limit_remaining: remaining.length > 0 ? remaining.reduce((sum, value) => sum + value, 0) : (state?.rateLimitRemaining ?? null),
-      issues,
-      keys: keyReports,
-    };
   }
 
   /**
@@ -445,6 +454,7 @@ export class HealthMonitor {
         recoverySuccesses: 0,
         reason: undefined,
         rateLimitRemaining: undefined,
+        rateLimitAt: 0,
         lastError: undefined,
         medianLatency: undefined,
         medianCheckedAt: Number.NEGATIVE_INFINITY,
@@ -463,6 +473,7 @@ export class HealthMonitor {
         auth: undefined,
         authChangedAt: Number.NEGATIVE_INFINITY,
         rateLimitRemaining: undefined,
+        rateLimitAt: 0,
         lastProbeAt: Number.NEGATIVE_INFINITY,
         lastProbeOk: undefined,
       };

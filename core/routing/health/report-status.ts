@@ -2,6 +2,7 @@
 // reads from GET /v1/providers/health, from the circuit and what each key can do now.
 
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
+import { latencyOf, successRateOf, type ProviderFigures } from './figures.ts';
 
 export type HealthState = 'healthy' | 'degraded' | 'disabled' | 'recovering';
 
@@ -63,4 +64,55 @@ export function keyStatus(key: ProviderKeyRecord, rejected: boolean, keyState: {
   if (keyState !== undefined && keyState.cooldownUntil > now) return 'rate_limited';
   // A stored `invalid` the latest word here overrides (accepted again, the status not yet reloaded).
   return key.status === 'active' || key.status === 'invalid' ? 'active' : key.status;
+}
+
+/** What the report of one provider is made of (HealthMonitor.report). */
+export interface ReportInputs {
+  provider: string;
+  keys: readonly ProviderKeyRecord[];
+  /** The windows' figures: this process's combined with the other workers'. */
+  figures: ProviderFigures;
+  circuit: HealthState;
+  reason: string | undefined;
+  now: number;
+  /** When the key's cool-down ends (0: none known). */
+  cooldownUntil(keyId: string): number;
+  isRejected(key: ProviderKeyRecord): boolean;
+}
+
+const round = (value: number): number => Math.round(value * 100) / 100;
+const rounded = (value: number | undefined): number | null => (value === undefined ? null : round(value));
+
+export function providerReport({ provider, keys, figures, circuit, reason, now, cooldownUntil, isRejected }: ReportInputs): ProviderHealthReport {
+  const issues: string[] = [];
+  if (reason !== undefined && circuit !== 'healthy') issues.push(reason);
+  const keyReports = keys.map((key): KeyReport => {
+    const until = cooldownUntil(key.id);
+    const rejected = isRejected(key);
+    if (rejected) issues.push(`key ${key.id} was rejected by ${provider} (authentication error)`);
+    if (until > now) issues.push(`key ${key.id} is rate limited until ${new Date(until).toISOString()}`);
+    const keyFigures = figures.keys[key.id];
+    return {
+      key_id: key.id,
+      status: keyStatus(key, rejected, { cooldownUntil: until }, now),
+      success_rate: round(successRateOf(keyFigures?.window)),
+      latency_ms: rounded(latencyOf(keyFigures?.window, 50)),
+      rate_limit_remaining: keyFigures?.rateLimit?.value ?? null,
+      cooldown_until: until > now ? new Date(until).toISOString() : null,
+    };
+  });
+  const remaining = keyReports.map((key) => key.rate_limit_remaining).filter((value): value is number => value !== null);
+  const cooldown = cooldownEnd(keyReports);
+  return {
+    name: provider,
+    status: reportedStatus(circuit, keyReports, cooldown),
+    cooldown_until: cooldown,
+    latency_ms: rounded(latencyOf(figures.window, 50)),
+    latency_p95_ms: rounded(latencyOf(figures.window, 95)),
+    success_rate: round(successRateOf(figures.window)),
+    requests: figures.window.requests,
+    rate_limit_remaining: remaining.length > 0 ? remaining.reduce((sum, value) => sum + value, 0) : (figures.rateLimit?.value ?? null),
+    issues,
+    keys: keyReports,
+  };
 }

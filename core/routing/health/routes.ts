@@ -6,6 +6,7 @@ import { readJson, validateBody } from '../../http/kit/body.ts';
 import { guarded } from '../../http/kit/guard.ts';
 import { json } from '../../http/kit/respond.ts';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './monitor.ts';
+import { gatherHealthFigures } from './workers.ts';
 
 export const HealthPolicySchema = Type.Object(
   {
@@ -29,9 +30,18 @@ export const healthRoutes = {
     await updateAccountSettings(runtime, principal, 'health_check', policy, request);
     return json(policy);
   }),
-  getHealth: guarded('viewer', (runtime, _request, principal) => {
+  getHealth: guarded('viewer', async (runtime, _request, principal) => {
+    // Several workers: the figures are the instance's, every worker's windows combined (workers.ts).
+    const gathered = await gatherHealthFigures(runtime.services.siblings, principal.accountId);
     const byProvider = runtime.snapshots.current.accountKeys.get(principal.accountId) ?? new Map();
-    const providers = [...byProvider.entries()].map(([provider, keys]) => runtime.health.report(provider, keys));
-    return json({ providers, policy: runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check ?? DEFAULT_HEALTH_POLICY });
+    const providers = [...byProvider.entries()].map(([provider, keys]) =>
+      runtime.health.report(
+        provider,
+        keys,
+        gathered.figures.flatMap((figures) => figures[provider] ?? []),
+      ),
+    );
+    const policy = runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check ?? DEFAULT_HEALTH_POLICY;
+    return json({ providers, policy, ...(gathered.workers === undefined ? {} : { workers: gathered.workers }) });
   }),
 };

@@ -5,6 +5,19 @@ export interface Sample {
   latencyMs: number;
 }
 
+/** A window's calls: how many, how many failed, and the successful ones' latencies in ascending order. */
+export interface WindowFigures {
+  requests: number;
+  failures: number;
+  latencies: number[];
+}
+
+/** The nearest-rank percentile (0–100) of ascending `latencies`; undefined when there are none. */
+export function percentileOf(latencies: readonly number[], percentile: number): number | undefined {
+  if (latencies.length === 0) return undefined;
+  return latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((percentile / 100) * latencies.length) - 1))];
+}
+
 /**
  * A sliding window over the most recent calls: at most `capacity` samples, none older than
  * `spanMs`. Counts are kept incrementally so recording is O(1); percentiles are computed on demand.
@@ -43,16 +56,19 @@ export class SlidingWindow {
 
   /** Latency percentile (0–100) of the successful calls in the window. */
   latencyPercentile(now: number, percentile: number): number | undefined {
+    return percentileOf(this.figures(now).latencies, percentile);
+  }
+
+  /** The window's counts and its successful calls' latencies, sorted: what another worker combines with its own. */
+  figures(now: number): WindowFigures {
     this.expire(now);
     const latencies: number[] = [];
     for (let offset = 0; offset < this.length; offset++) {
       const sample = this.samples[(this.start + offset) % this.capacity];
       if (sample?.ok) latencies.push(sample.latencyMs);
     }
-    if (latencies.length === 0) return undefined;
     latencies.sort((left, right) => left - right);
-    const position = Math.min(latencies.length - 1, Math.max(0, Math.ceil((percentile / 100) * latencies.length) - 1));
-    return latencies[position];
+    return { requests: this.length, failures: this.failures, latencies };
   }
 
   clear(): void {
