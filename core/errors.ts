@@ -1,4 +1,4 @@
-import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
+import { redactedExcerpt, redactStrings } from './credentials/secret-shapes.ts';
 import type { ErrorDescriptor, FailureReason } from './spec/vocabulary.ts';
 import { retryAfterHeader } from './wire/retry-after.ts';
 
@@ -117,8 +117,26 @@ export interface KeywayErrorOptions {
 /** What a message says for the request id when nobody filled it in. */
 const UNKNOWN_REQUEST_ID = '-';
 
+/**
+ * The longest client-supplied value (a model name, a field's name, a header) a message repeats: a
+ * longer one is cut with an ellipsis, so no message echoes unbounded input back (a 180 KB model name
+ * answered in full, and redacted in full first, held a worker for seconds).
+ */
+export const ECHOED_LIMIT = 256;
+/** The longest message, `param` and extra string an error answer carries: a backstop past every message's own words. */
+const MESSAGE_LIMIT = 4096;
+
+/** `value` as a message may repeat it: at most ECHOED_LIMIT characters, the last an ellipsis when cut. */
+export function echoed(value: string): string {
+  return value.length <= ECHOED_LIMIT ? value : `${value.slice(0, ECHOED_LIMIT - 1)}…`;
+}
+
+/** `{detail}` is Keyway's own sentence (its echoed parts already cut); every other value may be the client's. */
 function fillTemplate(template: string, values: Record<string, string | number | undefined>): string {
-  return template.replace(/\{(\w+)\}/g, (_match, name: string) => String(values[name] ?? ''));
+  return template.replace(/\{(\w+)\}/g, (_match, name: string) => {
+    const value = String(values[name] ?? '');
+    return name === 'detail' ? value : echoed(value);
+  });
 }
 
 export class KeywayError extends Error {
@@ -172,12 +190,12 @@ export class KeywayError extends Error {
       status: this.status,
       type: this.type,
       code: this.code,
-      message: redactSecrets(message),
-      param: this.param === null ? null : redactSecrets(this.param),
+      message: redactedExcerpt(message, MESSAGE_LIMIT),
+      param: this.param === null ? null : redactedExcerpt(this.param, ECHOED_LIMIT),
     };
     if (this.reason !== undefined) descriptor.reason = this.reason;
     if (this.retryAfterSeconds !== undefined) descriptor.retryAfterSeconds = this.retryAfterSeconds;
-    if (this.extra !== undefined) descriptor.extra = redactStrings(this.extra, 4) as Record<string, unknown>;
+    if (this.extra !== undefined) descriptor.extra = redactStrings(this.extra, 4, MESSAGE_LIMIT) as Record<string, unknown>;
     return descriptor;
   }
 }

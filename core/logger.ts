@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
+import { redactedExcerpt, redactSecrets, redactStrings } from './credentials/secret-shapes.ts';
 import { LogOutput } from './log-output.ts';
 
 export type Logger = pino.Logger;
@@ -44,6 +44,9 @@ export const REDACTED_PATHS = [
 
 /** Free text scrubbed of key shapes and of the secret values in play (core/credentials/secret-shapes.ts). */
 export { redactSecrets };
+
+/** Free text scrubbed so and cut to a length, at a cost bounded by that length (core/credentials/secret-shapes.ts). */
+export { redactedExcerpt };
 
 /** The process's stdout log output, shared by every logger of the process so lines keep their order. */
 let stdoutOutput: LogOutput | undefined;

@@ -30,7 +30,7 @@ import { ConfigSnapshots } from './credentials/snapshot.ts';
 import { DrainDeadline } from './lifecycle/drain.ts';
 import { LifecycleRunner } from './lifecycle/runner.ts';
 import { UpstreamSlots } from './lifecycle/upstream-slots.ts';
-import { createLogger, redactSecrets, type Logger } from './logger.ts';
+import { createLogger, redactedExcerpt, type Logger } from './logger.ts';
 import { importPluginModules, loadPlugins, type PluginSet, type PluginSource } from './registry.ts';
 import type { HealthMonitor } from './routing/health/monitor.ts';
 import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
@@ -384,7 +384,7 @@ async function fireAlert(plugins: PluginSet, logger: Logger, event: AlertEvent):
       } catch (error) {
         // A channel's error can echo the event it failed to send, or the URL it fetched (a pinned one holds
         // the checked address): scrub both before logging or reporting.
-        const message = withoutAddresses(redactSecrets(error instanceof Error ? error.message : String(error))).slice(0, 500);
+        const message = withoutAddresses(redactedExcerpt(error instanceof Error ? error.message : String(error), 500));
         logger.warn({ alertId: event.alertId, channel: channel.name, error: message }, 'alert delivery failed');
         return { target, channel: channel.name, ok: false, error: message };
       }

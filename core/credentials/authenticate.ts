@@ -1,7 +1,7 @@
 import type { ConfigSnapshots } from './snapshot.ts';
 import { KeywayError } from '../errors.ts';
 import { redactClientKey } from './secret-shapes.ts';
-import { redactSecrets } from '../logger.ts';
+import { redactedExcerpt } from '../logger.ts';
 import type { ManagementGuard, Principal, PrincipalRole, SessionArrival, SessionCredentialResolver } from '../spec/plugin.ts';
 import { hashGatewayKey } from './secrets.ts';
 
@@ -82,8 +82,9 @@ export function checkTeamHeader(principal: Principal, headers: Headers): Princip
   const teamHeader = headers.get('x-team-id');
   if (teamHeader !== null && principal.teamId !== undefined && teamHeader !== principal.teamId) {
     // The header is the client's text: a secret pasted into it must not come back in the answer.
-    // The request's own X-Provider-Key is redacted before the cut, which could leave too little of it to find.
-    const shown = redactSecrets(redactClientKey(teamHeader, headers).slice(0, 100));
+    // The request's own X-Provider-Key is redacted before the cut, which could leave too little of it to find;
+    // the rest is cut with a margin past the longest key (redactedExcerpt), so no key cut in two shows its start.
+    const shown = redactedExcerpt(redactClientKey(teamHeader, headers), 100);
     throw new KeywayError('permission_denied', { detail: `This key belongs to team ${principal.teamId}, not ${shown}.` });
   }
   return principal;

@@ -6,7 +6,7 @@
 // never waits on it: the snapshot's sealed secrets are patched in place (the same key under a newer
 // version) and decrypted keys stay cached by the key vault.
 
-import { redactSecrets, type Logger } from '../logger.ts';
+import { redactedExcerpt, type Logger } from '../logger.ts';
 import type { ClusterBus, WorkerSiblings } from '../spec/cluster.ts';
 import type { CiphertextHolder, CiphertextReplacement, CryptoBackend, HeldCiphertext } from '../spec/crypto-backend.ts';
 import type { Store } from '../spec/store.ts';
@@ -122,7 +122,7 @@ export function parseRotationState(value: unknown): RotationState | undefined {
 /** One line, bounded, scrubbed: backend errors are not supposed to carry secrets, and this makes sure. */
 function reasonOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return redactSecrets(text.replace(/\s+/g, ' ').trim()).slice(0, 300);
+  return redactedExcerpt(text.replace(/\s+/g, ' ').trim(), 300);
 }
 
 /** Runs one rotation at a time per process; callers who ask while one runs join it. */

@@ -3,8 +3,8 @@
 // (secret-values.ts: decrypted provider keys, the operator key). One list serves the log scrubber,
 // every error answer (core/errors.ts) and the client-supplied names a usage row keeps.
 
-import { containsKnownSecret, redactKnownSecrets } from './secret-values.ts';
-import { redactMaskedForms } from './masked-keys.ts';
+import { containsKnownSecret, longestRememberedSecret, redactKnownSecrets } from './secret-values.ts';
+import { MAXIMUM_SIDE, redactMaskedForms } from './masked-keys.ts';
 
 export const REDACTED = '[REDACTED]';
 
@@ -37,6 +37,40 @@ export function redactSecrets(text: string): string {
   return result;
 }
 
+/** A text cut for an answer ends so: the answer shows it was cut. */
+const CUT_MARK = '…';
+/** The longest a shape or masked form runs that no value covers: a form's start, its run's first stars, its end. */
+const LONGEST_FORM = 2 * MAXIMUM_SIDE + 16;
+/**
+ * How many characters of a redacted text may come from the last `longest` characters of the text it
+ * was made from: every redaction puts a 10-character marker in place of one character or more.
+ */
+const MARKER_GROWTH = REDACTED.length;
+
+/** `text` at most `limit` characters long: cut, with the mark, when longer. */
+function cut(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, Math.max(0, limit - CUT_MARK.length))}${CUT_MARK}`;
+}
+
+/**
+ * `redactSecrets(text)` cut to at most `limit` characters, for error texts of any length (an upstream
+ * echoing a body, a client's 180 KB model name): only the start is redacted, so the cost is bounded.
+ * Cut first, a key straddling the cut would escape redaction whole and show its start; so the text is
+ * cut with a margin past the longest key in play, redacted, and cut again to `limit`. What came from
+ * the margin's end (a key cut in two) lies in the redacted text's last `MARKER_GROWTH` × longest
+ * characters; when the redacted text is too short for that to be past `limit` (many keys shrank to
+ * markers), the whole text is redacted instead.
+ */
+export function redactedExcerpt(text: string, limit: number): string {
+  const longest = Math.max(longestRememberedSecret(), LONGEST_FORM);
+  const tail = MARKER_GROWTH * longest;
+  if (text.length > limit + 2 * tail) {
+    const redacted = redactSecrets(text.slice(0, limit + 2 * tail));
+    if (redacted.length >= limit + tail) return cut(redacted, limit);
+  }
+  return cut(redactSecrets(text), limit);
+}
+
 /**
  * Whether `text` holds a secret, by value or by shape. Cheap enough for every request (about 100 ns
  * on a model name): a rolling hash per character for the values, then one expression for the shapes.
@@ -52,14 +86,14 @@ export function shownValue(text: string): string {
   return looksLikeSecret(text) ? REDACTED : text;
 }
 
-/** Scrubs the string values of an error's extras or a log object, `depth` levels deep (names are the code's); other values pass unchanged. */
-export function redactStrings(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return redactSecrets(value);
+/** Scrubs the string values of an error's extras or a log object, `depth` levels deep (names are the code's), each cut to `limit` when given; other values pass unchanged. */
+export function redactStrings(value: unknown, depth: number, limit?: number): unknown {
+  if (typeof value === 'string') return limit === undefined ? redactSecrets(value) : redactedExcerpt(value, limit);
   if (depth === 0 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => redactStrings(item, depth - 1));
+  if (Array.isArray(value)) return value.map((item) => redactStrings(item, depth - 1, limit));
   if (value instanceof Error) return { name: value.name, message: redactSecrets(value.message) };
   const scrubbed: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) scrubbed[key] = redactStrings(item, depth - 1);
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) scrubbed[key] = redactStrings(item, depth - 1, limit);
   return scrubbed;
 }
 

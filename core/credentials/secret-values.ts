@@ -31,6 +31,8 @@ function rolledHash(hash: number, text: string, position: number): number {
 /** Prefix hash → the values starting so → how many owners hold each. */
 const byPrefix = new Map<number, Map<string, number>>();
 let count = 0;
+/** Length → how many remembered values have it: the longest tells how far a cut text may hold a key cut in two (secret-shapes.ts). */
+const lengths = new Map<number, number>();
 
 /** Starts redacting `value` everywhere; pairs with `forgetSecret` (counted, so two owners can hold it). */
 export function rememberSecret(value: string | undefined): void {
@@ -39,7 +41,10 @@ export function rememberSecret(value: string | undefined): void {
   let values = byPrefix.get(prefix);
   if (values === undefined) byPrefix.set(prefix, (values = new Map()));
   const holders = values.get(value) ?? 0;
-  if (holders === 0) count++;
+  if (holders === 0) {
+    count++;
+    lengths.set(value.length, (lengths.get(value.length) ?? 0) + 1);
+  }
   values.set(value, holders + 1);
 }
 
@@ -55,6 +60,9 @@ export function forgetSecret(value: string | undefined): void {
   }
   values.delete(value);
   count--;
+  const sameLength = lengths.get(value.length) ?? 1;
+  if (sameLength > 1) lengths.set(value.length, sameLength - 1);
+  else lengths.delete(value.length);
   if (values.size === 0) byPrefix.delete(prefix);
 }
 
@@ -100,4 +108,11 @@ export function containsKnownSecret(text: string): boolean {
 
 export function rememberedSecretCount(): number {
   return count;
+}
+
+/** The length of the longest value remembered (0 when none): a few distinct lengths, whatever the number of values. */
+export function longestRememberedSecret(): number {
+  let longest = 0;
+  for (const length of lengths.keys()) if (length > longest) longest = length;
+  return longest;
 }

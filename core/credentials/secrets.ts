@@ -42,8 +42,13 @@ export function maskKey(key: string): string {
 
 /** A key's family prefix (`sk-proj-`, `sk-ant-`, `pplx-`), shown by `maskKey`; empty when none or the key is short. */
 export function keyFamily(key: string): string {
-  const familyMatch = /^([a-zA-Z]{2,5}[-_](?:[a-z]{2,5}[-_])?)/.exec(key);
-  return familyMatch && familyMatch[1] !== undefined && familyMatch[1].length <= key.length - 12 ? familyMatch[1] : '';
+  const family = familyShape(key);
+  return family.length <= key.length - 12 ? family : '';
+}
+
+/** What a family prefix looks like at the start of `text` (2 to 5 letters, a dash or `_`, maybe a second part), however short the rest. */
+export function familyShape(text: string): string {
+  return /^([a-zA-Z]{2,5}[-_](?:[a-z]{2,5}[-_])?)/.exec(text)?.[1] ?? '';
 }
 
 /** A stable public identifier of a secret: enough to tell keys apart, useless to recover one. */

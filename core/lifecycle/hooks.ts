@@ -1,5 +1,5 @@
 import { ERROR_TABLE, isErrorCode, KeywayError } from '../errors.ts';
-import { redactSecrets } from '../logger.ts';
+import { redactedExcerpt, redactSecrets } from '../logger.ts';
 import type { HookStage, RequestContext } from '../spec/plugin.ts';
 import type { HookTable } from '../registry.ts';
 
@@ -27,7 +27,7 @@ function refusalFromPlugin(error: unknown): KeywayError | undefined {
     code,
     {},
     {
-      message: redactSecrets(error.message).slice(0, 1000),
+      message: redactedExcerpt(error.message, 1000),
       param: typeof keywayParam === 'string' ? keywayParam.slice(0, 200) : null,
       retryAfterSeconds: typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds : undefined,
       extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? redactedExtra(extra as Record<string, unknown>) : undefined,
@@ -50,7 +50,7 @@ function pluginFailure(plugin: string, stage: HookStage, error: unknown): Keyway
   if (error instanceof KeywayError) return error;
   const refusal = refusalFromPlugin(error);
   if (refusal !== undefined) return refusal;
-  const detail = redactSecrets(error instanceof Error ? error.message : String(error)).slice(0, 300);
+  const detail = redactedExcerpt(error instanceof Error ? error.message : String(error), 300);
   return new KeywayError('plugin_error', { plugin, stage, detail });
 }
 

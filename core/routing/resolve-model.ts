@@ -1,6 +1,6 @@
 import type { ModelCatalog } from '../catalog/catalog.ts';
 import { closestNames } from '../closest-names.ts';
-import { KeywayError } from '../errors.ts';
+import { echoed, KeywayError } from '../errors.ts';
 import type { ReportedModels } from './reported-models.ts';
 import type { ModelResolution, ProviderAdapter, ResolvedKeys } from '../spec/plugin.ts';
 import { PLATFORM_NAMES } from '../spec/strategy.ts';
@@ -40,7 +40,7 @@ export function resolveModel(
     const options = (held.length > 1 ? held : matches).map((provider) => `${provider}/${model}`);
     throw new KeywayError(
       'model_not_found',
-      { detail: `The model '${model}' is served by several providers; name one of: ${options.join(', ')}.` },
+      { detail: `The model '${echoed(model)}' is served by several providers; name one of: ${options.join(', ')}.` },
       { param: 'model', extra: { candidates: options } },
     );
   }
@@ -48,7 +48,7 @@ export function resolveModel(
   const hint = suggestions.length > 0 ? ` Close matches: ${suggestions.join(', ')}.` : '';
   throw new KeywayError(
     'model_not_found',
-    { detail: `The model '${model}' is not known to Keyway or to any provider key of this account.${hint}` },
+    { detail: `The model '${echoed(model)}' is not known to Keyway or to any provider key of this account.${hint}` },
     { param: 'model', extra: { suggestions } },
   );
 }
@@ -78,7 +78,7 @@ export function providerOfPrefix(providers: ReadonlyMap<string, Pick<ProviderAda
 
 /** The 400 for a provider name no loaded provider plugin answers to, naming where it was and the known ones. */
 export function unknownProvider(param: string, name: string, providers: ReadonlyMap<string, unknown>, also = ''): KeywayError {
-  return new KeywayError('invalid_field', { param, detail: `unknown provider '${name}'; known providers: ${[...providers.keys()].join(', ')}${also}` });
+  return new KeywayError('invalid_field', { param, detail: `unknown provider '${echoed(name)}'; known providers: ${[...providers.keys()].join(', ')}${also}` });
 }
 
 /**

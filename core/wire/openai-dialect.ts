@@ -6,7 +6,7 @@ import type { ChatOperation, Dialect, UnaryOperation } from '../spec/dialect.ts'
 import type { EmbeddingsRequest, EmbeddingsResult } from '../spec/provider.ts';
 import type { ChatRequest } from '../spec/vocabulary.ts';
 import { encodeChatCompletion, OpenAIStreamEncoder } from './openai-encoder.ts';
-import { hasControlCharacter, validateChatRequest } from './request-validation.ts';
+import { checkModelName, validateChatRequest } from './request-validation.ts';
 
 export const openAIDialect: Dialect = {
   name: 'openai',
@@ -43,7 +43,7 @@ function validateEmbeddings(body: unknown): EmbeddingsBody {
     throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
   const request = body as Record<string, unknown>;
   if (typeof request.model !== 'string' || request.model.length === 0) throw missingEmbeddingsModel(request.provider);
-  if (hasControlCharacter(request.model)) throw invalidField('model', 'must not contain control characters');
+  checkModelName(request.model);
   const input = request.input;
   // A token array holds numbers only: one holding strings would be text no content policy reads (the
   // scan reads `input` strings), sent to an OpenAI-compatible provider as it came.

@@ -3,7 +3,7 @@
 
 import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
-import { redactSecrets } from '../logger.ts';
+import { redactedExcerpt } from '../credentials/secret-shapes.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
 import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
 import { documentsAsParts } from './documents.ts';
@@ -45,9 +45,9 @@ export interface UpstreamFailureInput {
 /** How much of a provider's own message reaches a client: enough to act on, too little to relay a page. */
 export const PROVIDER_MESSAGE_LIMIT = 200;
 
+/** The provider's message on one line, redacted and cut: only its start is redacted, so a huge echo costs little. */
 function shortMessage(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= PROVIDER_MESSAGE_LIMIT ? flat : `${flat.slice(0, PROVIDER_MESSAGE_LIMIT - 1)}…`;
+  return redactedExcerpt(text.replace(/\s+/g, ' ').trim(), PROVIDER_MESSAGE_LIMIT);
 }
 
 /**
@@ -65,7 +65,7 @@ export function bodySummary(bodyText: string, contentType?: string | null): stri
 /** A classified upstream failure, in the error table's terms. */
 export function upstreamFailure(input: UpstreamFailureInput): KeywayError {
   const code = CODE_BY_REASON[input.reason];
-  const providerMessage = shortMessage(redactSecrets(input.message));
+  const providerMessage = shortMessage(input.message);
   const detail =
     input.reason === 'auth_error'
       ? `The ${input.provider} provider key was rejected by ${input.provider} (HTTP ${input.status ?? 'n/a'}): ${providerMessage}`

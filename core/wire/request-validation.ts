@@ -15,6 +15,18 @@ export function hasControlCharacter(text: string): boolean {
 }
 
 /**
+ * The longest model name taken, on every inbound API: providers' names are far shorter, and a name is
+ * echoed in errors, logs and usage rows (a 180 KB one answered in full held a worker for seconds).
+ */
+export const MAX_MODEL_NAME_LENGTH = 256;
+
+/** The checks a model name gets whichever dialect it came in (after its own check that it is a string). */
+export function checkModelName(model: string): void {
+  if (model.length > MAX_MODEL_NAME_LENGTH) throw invalidField('model', `is ${model.length} characters long; the limit is ${MAX_MODEL_NAME_LENGTH}`);
+  if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
+}
+
+/**
  * JSON.parse reads `1e400` as Infinity, and a stored Infinity comes back as null: every hand-written
  * number check goes through this, as TypeBox's own number check does, so no body can store a value
  * its own API would refuse on the next write.
@@ -59,10 +71,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export function validateChatRequest(body: unknown): ChatRequest {
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
-  if (body.model !== undefined && (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 256)) {
-    throw invalidField('model', 'expected a non-empty string');
-  }
-  if (typeof body.model === 'string' && hasControlCharacter(body.model)) throw invalidField('model', 'must not contain control characters');
+  if (body.model !== undefined && (typeof body.model !== 'string' || body.model.length === 0)) throw invalidField('model', 'expected a non-empty string');
+  if (typeof body.model === 'string') checkModelName(body.model);
   const messages = body.messages;
   if (messages === undefined) throw new KeywayError('missing_field', { param: 'messages' }, { param: 'messages' });
   if (!Array.isArray(messages) || messages.length === 0) throw invalidField('messages', 'expected a non-empty array of messages');

@@ -5,6 +5,7 @@ import type { ChatOperation, Dialect, NativeCalls, ParseContext, UnaryOperation 
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import type { ErrorKit } from '../../core/spec/services.ts';
 import { type ChatRequest, FORWARDED_TEXTS } from '../../core/spec/vocabulary.ts';
+import { checkModelName } from '../../core/wire/request-validation.ts';
 import { anthropicErrorBody } from './errors.ts';
 import { bodyTexts, forwardedTexts } from './forwarded.ts';
 import { chatRequestFromMessages, type MessagesTranslation } from './request.ts';
@@ -79,7 +80,11 @@ function stringField(body: unknown, name: string): string | undefined {
 /** Translation depends on who serves: Anthropic keeps thinking blocks, cache_control and signatures. */
 function parseMessages(body: unknown, context: ParseContext): ChatRequest {
   const providerField = stringField(body, 'provider');
-  const target = context.peekProvider(stringField(body, 'model') ?? '', providerField);
+  const model = stringField(body, 'model');
+  // Checked before the peek, which resolves the name and looks for close matches to it: a 60,000
+  // character name held the worker for seconds there, before the body's own checks refused it.
+  if (model !== undefined) checkModelName(model);
+  const target = context.peekProvider(model ?? '', providerField);
   const translation = chatRequestFromMessages(body, { targetProvider: target });
   if (translation.nativeOnly !== undefined || translation.citations) keepNativeRequest(body, translation);
   else context.warnings.push(...translation.warnings);
@@ -138,6 +143,7 @@ export function countTokensOperation(errors: ErrorKit): UnaryOperation<number> {
     parse(body) {
       const model = stringField(body, 'model');
       if (model === undefined) throw errors.create('missing_field', { param: 'model' }, { param: 'model' });
+      checkModelName(model);
       const { provider, routing, ...native } = body as Record<string, unknown>;
       const request: ChatRequest = { model, messages: [], provider: typeof provider === 'string' ? provider : undefined };
       // Only the model's own provider can count its tokens: an account's cost_optimized default or a

@@ -4,7 +4,7 @@
 
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
-import { checkSamplingRanges, hasControlCharacter, isFiniteNumber, type SamplingRanges } from '../../core/wire/request-validation.ts';
+import { checkSamplingRanges, checkModelName, isFiniteNumber, type SamplingRanges } from '../../core/wire/request-validation.ts';
 import { checkDocument, documentText } from '../../core/wire/documents.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 import { asksForCitations } from './citations.ts';
@@ -101,7 +101,7 @@ function validateBody(body: unknown): Record<string, unknown> {
   const model = body.model;
   if (model !== undefined && model !== null) {
     if (typeof model !== 'string' || model.trim() === '') throw invalidField('model', 'must be a non-empty string');
-    if (hasControlCharacter(model)) throw invalidField('model', 'must not contain control characters');
+    checkModelName(model);
   }
   const maxTokens = requireField(body, 'max_tokens');
   if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) throw invalidField('max_tokens', 'must be a positive integer');

@@ -15,7 +15,7 @@ import {
   type ToolChoice,
   type ToolDefinition,
 } from '../../core/spec/vocabulary.ts';
-import { checkSamplingRanges, isFiniteNumber, OPENAI_SAMPLING_RANGES } from '../../core/wire/request-validation.ts';
+import { checkModelName, checkSamplingRanges, isFiniteNumber, OPENAI_SAMPLING_RANGES } from '../../core/wire/request-validation.ts';
 
 type Json = Record<string, unknown>;
 
@@ -407,6 +407,7 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   // (LifecycleRunner.applyDefaultModel, which refuses a request with neither: missing_field).
   const model = body.model ?? '';
   if (typeof model !== 'string') throw invalidField('model', 'expected a string');
+  checkModelName(model);
   refuseUnservable(body);
   // OpenAI's ranges, as on /v1/chat/completions: refused here whoever would serve.
   checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);

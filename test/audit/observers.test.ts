@@ -16,7 +16,7 @@ describe('scrubSecrets', () => {
       nested: { admin_key: { id: 'key_2', api_key: 'kw_ak_deeplynestedsecret0123456789' }, note: 'carried sk-proj-LEAKEDxKEYx0123456789 in text' },
       max_tokens: 100,
       tokens_per_minute: 10,
-      fingerprint: 'sha256:0123456789abcdef',
+      fingerprint: 'sha256:9f86d081884c7d65',
     });
     expect(scrubbed).toEqual({
       api_key: '[REDACTED]',
@@ -26,7 +26,7 @@ describe('scrubSecrets', () => {
       nested: { admin_key: { id: 'key_2', api_key: '[REDACTED]' }, note: 'carried [REDACTED] in text' },
       max_tokens: 100,
       tokens_per_minute: 10,
-      fingerprint: 'sha256:0123456789abcdef',
+      fingerprint: 'sha256:9f86d081884c7d65',
     });
   });
 });

@@ -3,7 +3,7 @@
 // (a start of the key, a run of mask characters, an end of the key) is redacted like the key itself.
 
 import { afterEach, expect, test } from 'bun:test';
-import { forgetMaskedForms, redactMaskedForms, rememberMaskedForms, rememberedMaskedFormCount } from '../../core/credentials/masked-keys.ts';
+import { forgetMaskedForms, maskedFormWork, redactMaskedForms, rememberMaskedForms, rememberedMaskedFormCount } from '../../core/credentials/masked-keys.ts';
 import { redactSecrets } from '../../core/logger.ts';
 
 const KEY = 'wrong-key-1234567890';
@@ -91,4 +91,105 @@ test('with another held key of the same last four, the whole form is redacted, i
   expect(redactSecrets('Incorrect API key provided: ope***************-key. You can find it.')).toBe(
     'Incorrect API key provided: [REDACTED]. You can find it.',
   );
+});
+
+// Canaries of the security review: a Google key (no family prefix: listed `…gk3E`), a Cohere key
+// (none either: `…ch4R`), a Perplexity key (`pplx-`).
+const GOOGLE = `AIzaSyCANARYgoogleCC${'C'.repeat(15)}gk3E`;
+const COHERE = `CANARYcohereDDDD${'q'.repeat(20)}ch4R`;
+const PERPLEXITY = 'pplx-CANARYperplexDDDDDDDDEEEEEEEEpx5T';
+
+test("a key's listed form inside a longer masked form is no listed form: the whole form goes", () => {
+  rememberMaskedForms(GOOGLE, '…gk3E');
+  rememberMaskedForms(COHERE, '…ch4R');
+  try {
+    expect(redactMaskedForms('Credential AIzaSyCANARYgoogleCC…gk3E is not allowed')).toBe('Credential [REDACTED] is not allowed');
+    expect(redactMaskedForms('Credential CANARYcohereDDDD…ch4R is not allowed')).toBe('Credential [REDACTED] is not allowed');
+    // Standing alone (a word boundary before and after it), it is Keyway's own listing and stays.
+    for (const text of ['key …gk3E was rotated', 'holds (…ch4R)', '"masked_key":"…gk3E"']) expect(redactMaskedForms(text)).toBe(text);
+  } finally {
+    forgetMaskedForms(GOOGLE);
+    forgetMaskedForms(COHERE);
+  }
+});
+
+test('two stars, `#` runs, `x` runs, and a start or end of eight characters or more standing alone are redacted', () => {
+  hold(PERPLEXITY);
+  hold(COHERE);
+  for (const form of ['pplx-CANARYp**px5T', 'pplx-CANARYp########px5T', 'CANARYcoherexxxxxxxxch4R', 'pplx-CANARYperplex', 'EEEEEEEEpx5T', 'CANARYcohere']) {
+    expect(redactMaskedForms(`The key ${form}, is refused`)).toBe('The key [REDACTED], is refused');
+  }
+  expect(redactMaskedForms('starting with pplx-CANARYperplex and ending in EEEEEEEEpx5T.')).toBe('starting with [REDACTED] and ending in [REDACTED].');
+});
+
+test('ordinary words are left alone: x in words, two stars of bold, fewer than eight characters of a start or end', () => {
+  hold(PERPLEXITY);
+  hold(COHERE);
+  for (const text of [
+    'the boxxxxes and wxxxxz',
+    'a **bold** claim',
+    'pplx-CANARYp alone',
+    'ends EEEpx5T',
+    'CANARYc is seven',
+    'pplx-CANARYperplexZ is no start of it',
+    'xxxx ch4R',
+  ]) {
+    expect(redactMaskedForms(text)).toBe(text);
+  }
+});
+
+test('a key made of words leaves its words in prose: a start or end that reads as a word counts from 16 characters', () => {
+  hold('rejected-cohere-key');
+  hold('local-token-for-the-deadline-of-today');
+  for (const text of ['key pk_1 was rejected by cohere', 'the deadline passed', 'a cohere-key here']) expect(redactMaskedForms(text)).toBe(text);
+  expect(redactMaskedForms('token local-token-for-the-deadline (and more)')).toBe('token [REDACTED] (and more)');
+});
+
+/** Keys as a thousand stored keys would be: random-looking, a few families. */
+function manyKeys(count: number): string[] {
+  const families = ['sk-proj-', 'sk-ant-api03-', 'pplx-', '', 'AIza'];
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let seed = 7;
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return alphabet[seed % alphabet.length] as string;
+  };
+  return Array.from({ length: count }, (_, index) => `${families[index % families.length]}${Array.from({ length: 40 }, next).join('')}`);
+}
+
+/** The work (map lookups and character comparisons) `text` costs to redact. */
+function workOf(text: string): number {
+  const before = maskedFormWork();
+  redactMaskedForms(text);
+  return maskedFormWork() - before;
+}
+
+test('the work a text costs is bounded by its length, whatever the number of keys held (the review’s 25 s model name)', () => {
+  const texts = [
+    '…'.repeat(60_000),
+    'a'.repeat(60_000),
+    'a…'.repeat(30_000),
+    'abcdefgh…'.repeat(6_000),
+    'ab**'.repeat(15_000),
+    'axxxx'.repeat(12_000),
+    'a...'.repeat(15_000),
+  ];
+  for (const key of manyKeys(5)) hold(key);
+  const withFew = texts.map(workOf);
+  for (const key of manyKeys(1_000)) hold(key);
+  for (const [index, text] of texts.entries()) {
+    const work = workOf(text);
+    // About 20 lookups a character at most, and the same with a thousand keys as with five.
+    expect(work).toBeLessThanOrEqual(20 * text.length);
+    expect(work).toBeLessThanOrEqual(2 * (withFew[index] as number) + 100);
+  }
+});
+
+test('an ordinary error text costs a few lookups per mask run, and the forms in it are still found among a thousand keys', () => {
+  const keys = manyKeys(1_000);
+  for (const key of keys) hold(key);
+  const quoted = keys[500] as string;
+  const text = `Incorrect API key provided: ${quoted.slice(0, 3)}${'*'.repeat(20)}${quoted.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`;
+  expect(redactMaskedForms(text)).toBe('Incorrect API key provided: [REDACTED]. You can find your API key at https://platform.openai.com/account/api-keys.');
+  expect(workOf(text)).toBeLessThan(500);
 });

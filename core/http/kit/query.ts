@@ -2,7 +2,7 @@
 // finance script got an ungrouped answer with a 200; bodies refuse unknown fields, and so do queries.
 
 import { KeywayError } from '../../errors.ts';
-import { redactSecrets } from '../../logger.ts';
+import { redactedExcerpt } from '../../logger.ts';
 
 /** What a query parameter is called in an error: never more than a short, scrubbed name. */
 const MAX_SHOWN_NAME = 64;
@@ -11,7 +11,7 @@ const MAX_SHOWN_NAME = 64;
 export function refuseUnknownParameters(query: URLSearchParams, known: readonly string[]): void {
   for (const name of query.keys()) {
     if (known.includes(name)) continue;
-    const param = redactSecrets(name).slice(0, MAX_SHOWN_NAME);
+    const param = redactedExcerpt(name, MAX_SHOWN_NAME);
     const takes = known.length === 0 ? 'it takes none' : `it takes: ${known.join(', ')}`;
     throw new KeywayError('invalid_field', { param, detail: `is not a query parameter of this endpoint; ${takes}` }, { param });
   }
