@@ -64,10 +64,12 @@ export class MetricsCollector {
     const served = context.served;
     const lastAttempt = context.attempts.length > 0 ? context.attempts[context.attempts.length - 1] : undefined;
     const candidate = context.candidates[0];
-    // Who answered, else who failed last, else who would have been called first, else what the model resolved to.
-    const resolved = context.resolution?.provider === undefined ? undefined : context.resolution;
-    const provider = served?.provider ?? lastAttempt?.provider ?? candidate?.provider ?? resolved?.provider ?? '';
-    const model = served?.model ?? lastAttempt?.model ?? candidate?.model ?? resolved?.model ?? '';
+    // Who answered, else who failed last, else the model the request named (a refusal is counted under
+    // what was asked for: with cost_optimized routing the first candidate is another provider's model, and
+    // a team refused 'google' was counted under anthropic), else who would have been called first.
+    const resolved = context.resolution?.provider === undefined || context.resolution.modelClass !== undefined ? undefined : context.resolution;
+    const provider = served?.provider ?? lastAttempt?.provider ?? resolved?.provider ?? candidate?.provider ?? '';
+    const model = served?.model ?? lastAttempt?.model ?? resolved?.model ?? candidate?.model ?? '';
     const route = this.routeFor(context.endpoint, provider, model);
     const classIndex = statusClassIndex(outcome.status);
     const code = errorCodeLabel(outcome.error?.code);

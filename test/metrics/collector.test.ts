@@ -115,3 +115,24 @@ describe('the metrics collector', () => {
     expect(valueOf(render(collector), 'keyway_requests_total', { gen_ai_provider_name: 'ollama', gen_ai_request_model: '_other' })).toBe(5000);
   });
 });
+
+test('a refused request counts under the model it named, not under the first candidate routing planned', () => {
+  const collector = new MetricsCollector(() => true);
+  const context = createRequestContext('req_2', request, principal, 'chat', () => undefined, { model: 'gemini-2.5-flash', messages: [] });
+  context.resolution = { provider: 'google', model: 'gemini-2.5-flash', explicit: false };
+  // cost_optimized routing planned another provider's model first; a policy refused the request before any call.
+  context.candidates = [{ provider: 'anthropic', model: 'claude-sonnet-4-5', key: {} as RequestContext['candidates'][number]['key'] }];
+  collector.record(
+    context,
+    outcome({ status: 403, usage: undefined, costUsd: undefined, error: { code: 'provider_not_allowed', message: 'no' } as RequestOutcome['error'] }),
+  );
+  const exposition = render(collector);
+  expect(
+    sumOf(exposition, 'keyway_requests_total', {
+      gen_ai_provider_name: 'gcp.gemini',
+      gen_ai_request_model: 'gemini-2.5-flash',
+      error_type: 'provider_not_allowed',
+    }),
+  ).toBe(1);
+  expect(sumOf(exposition, 'keyway_requests_total', { gen_ai_provider_name: 'anthropic' })).toBe(0);
+});
