@@ -2,6 +2,7 @@
 // GET /v1/analytics/byok, GET /v1/analytics/cost-comparison and POST /v1/billing/export.
 // Decisions (what counts, rounding, export layout) are in docs/analytics.md.
 
+import { answerUsageFlushes, withFreshUsage } from './fresh.ts';
 import type { Principal } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import { BYOK_PARAMETERS, byokAnalytics } from './byok.ts';
@@ -20,6 +21,7 @@ export const analyticsPlugin = definePlugin({
   kind: 'extension',
   description: 'Usage roll-ups by hour and day; BYOK analytics, cost comparison and billing export',
   setup({ services }) {
+    answerUsageFlushes(services);
     return {
       migrations: ROLLUP_MIGRATIONS,
       usageRollups: USAGE_ROLLUPS,
@@ -31,7 +33,10 @@ export const analyticsPlugin = definePlugin({
           role: 'admin',
           query: BYOK_PARAMETERS,
           summary: 'Usage and estimated cost over a period, by provider and by each group_by (provider, model, team, project, key, day, hour)',
-          handle: async ({ request, principal }) => services.http.json(withPlainNumbers(await byokAnalytics(services, principal as Principal, request))),
+          handle: async ({ request, principal }) => {
+            await withFreshUsage(services);
+            return services.http.json(withPlainNumbers(await byokAnalytics(services, principal as Principal, request)));
+          },
         },
         {
           method: 'GET',
@@ -39,7 +44,10 @@ export const analyticsPlugin = definePlugin({
           role: 'admin',
           query: COST_COMPARISON_PARAMETERS,
           summary: "The period's usage priced with the account's own keys (cost weights, BYOK fee) against platform keys (markup)",
-          handle: async ({ request, principal }) => services.http.json(withPlainNumbers(await costComparison(services, principal as Principal, request))),
+          handle: async ({ request, principal }) => {
+            await withFreshUsage(services);
+            return services.http.json(withPlainNumbers(await costComparison(services, principal as Principal, request)));
+          },
         },
         {
           method: 'POST',
@@ -47,7 +55,10 @@ export const analyticsPlugin = definePlugin({
           role: 'admin',
           summary: 'Usage rows of a period as streamed CSV (RFC 4180, formula-safe) or JSON, with breakdowns',
           body: ExportRequestSchema,
-          handle: ({ request, principal }) => billingExport(services, principal as Principal, request),
+          handle: async ({ request, principal }) => {
+            await withFreshUsage(services);
+            return billingExport(services, principal as Principal, request);
+          },
         },
       ],
     };
