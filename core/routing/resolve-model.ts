@@ -28,9 +28,12 @@ export function resolveModel(
   const prefixed = slash > 0 ? providerOfPrefix(providers, model.slice(0, slash)) : undefined;
   if (providerField !== undefined) {
     if (!providers.has(providerField)) throw unknownProvider('provider', providerField, providers);
-    return { provider: providerField, model: prefixed === providerField ? model.slice(slash + 1) : model, explicit: true };
+    const named = prefixed === providerField ? model.slice(slash + 1) : model;
+    return { provider: providerField, model: withoutOwnPrefix(providers.get(providerField), named), explicit: true };
   }
-  if (prefixed !== undefined) return { provider: prefixed, model: model.slice(slash + 1), explicit: true };
+  if (prefixed !== undefined) return { provider: prefixed, model: withoutOwnPrefix(providers.get(prefixed), model.slice(slash + 1)), explicit: true };
+  const declared = declaredPrefixOwner(providers, model);
+  if (declared !== undefined) return { ...declared, explicit: true };
   if (slash > 0 && PLATFORM_NAMES.has(model.slice(0, slash))) return { provider: undefined, model: model.slice(slash + 1), explicit: false };
   const matches = candidateProviders(dependencies, accountId, model);
   if (matches.length === 1) return { provider: matches[0], model, explicit: false };
@@ -45,12 +48,34 @@ export function resolveModel(
     );
   }
   const suggestions = closestNames(model, allKnownNames(dependencies, accountId));
-  const hint = suggestions.length > 0 ? ` Close matches: ${suggestions.join(', ')}.` : '';
+  // A name no list knows yet (a fine-tune made since the key's list was read, a new model) still
+  // reaches its provider when the request names it.
+  const hint =
+    suggestions.length > 0
+      ? ` Close matches: ${suggestions.join(', ')}.`
+      : ` If a provider serves it, name that provider: as provider/${echoed(model)} or with the X-Provider header.`;
   throw new KeywayError(
     'model_not_found',
     { detail: `The model '${echoed(model)}' is not known to Keyway or to any provider key of this account.${hint}` },
     { param: 'model', extra: { suggestions } },
   );
+}
+
+type NameForms = Pick<ProviderAdapter, 'modelNameForms'>;
+
+/** The name without the prefix its provider's own SDKs write (`models/gemini-2.5-flash` for Google). */
+function withoutOwnPrefix(adapter: NameForms | undefined, model: string): string {
+  const prefix = adapter?.modelNameForms?.prefixes?.find((candidate) => model.startsWith(candidate) && model.length > candidate.length);
+  return prefix === undefined ? model : model.slice(prefix.length);
+}
+
+/** The provider whose manifest declares the name's prefix as its own (Google's `models/`), with the bare name. */
+function declaredPrefixOwner(providers: ReadonlyMap<string, NameForms>, model: string): { provider: string; model: string } | undefined {
+  for (const [name, adapter] of providers) {
+    const bare = withoutOwnPrefix(adapter, model);
+    if (bare !== model) return { provider: name, model: bare };
+  }
+  return undefined;
 }
 
 /** Per set of loaded providers: the other names LiteLLM gives each (`gemini` → google). Built once. */
@@ -105,7 +130,7 @@ export function checkCostWeights(weights: Readonly<Record<string, unknown>> | un
 
 /**
  * The providers a model name selects without a `provider` field: its `provider/` prefix, else the
- * catalog, name patterns and the account's reported models. Empty for a name none of them knows.
+ * catalog, name patterns, declared name forms and the account's reported models. Empty for a name none of them knows.
  */
 export function providersSelecting(dependencies: ModelResolverDependencies, accountId: string, model: string): string[] {
   const slash = model.indexOf('/');
@@ -114,6 +139,8 @@ export function providersSelecting(dependencies: ModelResolverDependencies, acco
     const prefixed = providerOfPrefix(dependencies.providers, prefix);
     if (prefixed !== undefined) return [prefixed];
     if (PLATFORM_NAMES.has(prefix)) return providersSelecting(dependencies, accountId, model.slice(slash + 1));
+    const declared = declaredPrefixOwner(dependencies.providers, model);
+    if (declared !== undefined) return [declared.provider];
   }
   return candidateProviders(dependencies, accountId, model);
 }
@@ -135,7 +162,7 @@ function candidateProviders(dependencies: ModelResolverDependencies, accountId: 
   if (reporting.length === 1) return reporting;
   const fromPatterns: string[] = [];
   for (const [name, adapter] of dependencies.providers) if (adapter.modelPatterns.some((pattern) => pattern.test(model))) fromPatterns.push(name);
-  if (reporting.length === 0) return fromPatterns;
+  if (reporting.length === 0) return fromPatterns.length > 0 ? fromPatterns : derivedNameProviders(dependencies, model);
   const both = reporting.filter((provider) => fromPatterns.includes(provider));
   return both.length > 0 ? both : reporting;
 }
@@ -143,4 +170,26 @@ function candidateProviders(dependencies: ModelResolverDependencies, accountId: 
 function* allKnownNames(dependencies: ModelResolverDependencies, accountId: string): Generator<string> {
   yield* dependencies.catalog.names();
   for (const models of dependencies.models.modelsOf(accountId).values()) yield* models;
+}
+
+/**
+ * The providers whose manifest declares a derived name shape the name has (OpenAI's fine-tunes,
+ * `ft:gpt-4o-mini-2024-07-18:org:suffix:id`) and who serve its base model, by the catalog or their
+ * patterns: a fine-tune made since the key's model list was read still finds its provider.
+ */
+function derivedNameProviders(dependencies: ModelResolverDependencies, model: string): string[] {
+  const found: string[] = [];
+  for (const [name, adapter] of dependencies.providers) {
+    for (const pattern of adapter.modelNameForms?.derived ?? []) {
+      const base = pattern.exec(model)?.[1];
+      if (base === undefined || base === '') continue;
+      const served =
+        dependencies.catalog.providersOf(base).some((info) => info.provider === name) || adapter.modelPatterns.some((candidate) => candidate.test(base));
+      if (served) {
+        found.push(name);
+        break;
+      }
+    }
+  }
+  return found;
 }

@@ -117,6 +117,14 @@ export interface ProviderAdapter {
   /** Bare model names this provider serves, for model selection when the catalog does not know one. */
   modelPatterns: RegExp[];
   /**
+   * Name shapes no list or catalog can know beforehand. `prefixes`: what the provider's own SDKs and docs
+   * write before its model names (Gemini's `models/`): a name carrying one is this provider's, and the
+   * bare name is what goes upstream and into the books. `derived`: names made from a base model (a
+   * fine-tune, `ft:<base>:…`), each pattern's first group being the base; such a name is this provider's
+   * when the base model is (by the catalog or `modelPatterns`).
+   */
+  modelNameForms?: { prefixes?: readonly string[]; derived?: readonly RegExp[] };
+  /**
    * The names the shipped price catalog (LiteLLM's `litellm_provider`) uses for this provider, and
    * the model-name prefixes it writes (`gemini/`); the catalog maps them to this provider's name.
    */

@@ -16,15 +16,27 @@ const ANTHROPIC_TYPES: Record<number, string> = {
   429: 'rate_limit_error',
   500: 'api_error',
   502: 'api_error',
-  503: 'overloaded_error',
+  // Not `overloaded_error`: Keyway's 503s (no usable key, keys rejected, storage down) are not capacity.
+  503: 'api_error',
   504: 'timeout_error',
 };
+
+/**
+ * Anthropic keeps `overloaded_error` for its transient 529, and clients branching on the type back off
+ * and retry it: so it is said only for a provider's own overload (an upstream 529 or 503) and Keyway's
+ * queue for upstream slots being full, never for a configuration problem such as every key rejected.
+ */
+function anthropicType(descriptor: ErrorDescriptor): string {
+  const upstreamStatus = descriptor.extra?.upstream_status;
+  if (upstreamStatus === 529 || upstreamStatus === 503 || descriptor.code === 'gateway_busy') return 'overloaded_error';
+  return ANTHROPIC_TYPES[descriptor.status] ?? 'api_error';
+}
 
 export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
   return {
     type: 'error',
     // Extras first: they add fields but can never replace the dialect's own.
-    error: { ...descriptor.extra, type: ANTHROPIC_TYPES[descriptor.status] ?? 'api_error', message: descriptor.message, code: descriptor.code },
+    error: { ...descriptor.extra, type: anthropicType(descriptor), message: descriptor.message, code: descriptor.code },
     request_id: requestId,
   };
 }

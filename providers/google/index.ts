@@ -68,6 +68,8 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
     name: PROVIDER_NAME,
     defaultBaseUrl: GOOGLE_DEFAULT_BASE_URL,
     modelPatterns: [/^gemini-/, /^gemma-/, /^learnlm-/, /^embedding-\d/, /^text-embedding-00\d$/],
+    // Google's SDKs and docs write `models/gemini-2.5-flash`; the name without it goes upstream.
+    modelNameForms: { prefixes: ['models/'] },
     catalogAliases: GOOGLE_CATALOG_ALIASES,
     keySettingsSchema: GOOGLE_KEY_SETTINGS_SCHEMA,
     modelClasses: GOOGLE_MODEL_CLASSES,

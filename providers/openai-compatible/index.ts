@@ -39,6 +39,7 @@ export interface OpenAICompatibleOptions {
   /** From `KEYWAY_<NAME>_BASE_URL` or the plugin config. */
   baseUrl: string | undefined;
   modelPatterns: RegExp[];
+  modelNameForms?: ProviderAdapter['modelNameForms'];
   catalogAliases?: CatalogAliases | undefined;
   modelClasses?: ProviderModelClasses | undefined;
   fetch: typeof fetch;
@@ -85,6 +86,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleOptions):
     name,
     defaultBaseUrl: options.defaultBaseUrl,
     modelPatterns: options.modelPatterns,
+    ...(options.modelNameForms === undefined ? {} : { modelNameForms: options.modelNameForms }),
     catalogAliases: options.catalogAliases,
     modelClasses: options.modelClasses,
     ...(native === undefined ? {} : { native }),
@@ -147,6 +149,7 @@ export interface CompatibleProviderSpec {
   name: string;
   defaultBaseUrl: string;
   modelPatterns: RegExp[];
+  modelNameForms?: ProviderAdapter['modelNameForms'];
   catalogAliases?: CatalogAliases;
   modelClasses?: ProviderModelClasses;
   description: string;
@@ -176,6 +179,7 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           defaultBaseUrl: spec.defaultBaseUrl,
           baseUrl: context.config.baseUrl ?? context.env[environmentVariable],
           modelPatterns: spec.modelPatterns,
+          modelNameForms: spec.modelNameForms,
           catalogAliases: spec.catalogAliases,
           modelClasses: spec.modelClasses,
           fetch: context.fetch,

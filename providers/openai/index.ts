@@ -16,6 +16,8 @@ export const openAIProviderPlugin = compatiblePlugin({
   defaultBaseUrl: 'https://api.openai.com/v1',
   // OpenAI's own embedding names (3-small, 3-large, ada-002): `text-embedding-00N` is Google's.
   modelPatterns: [/^gpt-/, /^o\d/, /^chatgpt-/, /^text-embedding-(?:3|ada)-/, /^davinci/, /^babbage/],
+  // A fine-tune is `ft:<base model>:<organisation>:<suffix>:<id>`: OpenAI's when the base model is.
+  modelNameForms: { derived: [/^ft:([^:]+):/] },
   catalogAliases: OPENAI_CATALOG_ALIASES,
   modelClasses: OPENAI_MODEL_CLASSES,
   description: 'OpenAI Chat Completions, embeddings and models; its own Responses API for /v1/responses',

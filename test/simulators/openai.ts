@@ -252,6 +252,11 @@ export interface OpenAISimulatorOptions extends SimulatorOptions {
    * as some OpenAI-compatible servers end them: such a stream is whole, not cut.
    */
   omitDone?: boolean;
+  /**
+   * Models the key may call that its model list does not name yet, as a fine-tune created after the
+   * gateway last read the list (`ft:gpt-4o-mini-2024-07-18:org:suffix:id`).
+   */
+  unlistedModels?: string[];
 }
 
 /** A chat request's prompt tokens from its messages and model. */
@@ -266,7 +271,8 @@ export interface OpenAISimulatorHandle extends SimulatorHandle {
 
 /** Starts the OpenAI simulator. Default key: `openai-test-key`. */
 export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): OpenAISimulatorHandle {
-  const models = options.models ?? OPENAI_DEFAULT_MODELS;
+  const listed = options.models ?? OPENAI_DEFAULT_MODELS;
+  const models = [...listed, ...(options.unlistedModels ?? [])];
   const rate: RateState = { remainingRequests: REQUEST_LIMIT, cacheKeys: new Set() };
   const ledger = new UsageLedger('key_', OPENAI_SIM_PROJECT);
   const adminKeys = new Set(options.adminKeys ?? [OPENAI_SIM_ADMIN_KEY]);
@@ -279,7 +285,7 @@ export function startOpenAISimulator(options: OpenAISimulatorOptions = {}): Open
       if (request.method === 'POST' && path === '/v1/chat/completions') return handleInference('chat', request, context, models, rate, ledger, options);
       if (request.method === 'POST' && path === '/v1/responses') return handleResponses(request, context, models, rate, ledger);
       if (request.method === 'POST' && path === '/v1/embeddings') return handleInference('embeddings', request, context, models, rate, ledger);
-      if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, models);
+      if (request.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) return handleModels(request, context, listed);
       return errorResponse(errors.invalidUrl(request.method, path), baseHeaders(request, performance.now()));
     },
     options,
