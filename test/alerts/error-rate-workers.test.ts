@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
-import { startTwoWorkers, type GatewayProcess } from '../process/process-helpers.ts';
+import { freshCall, startTwoWorkers, type GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 
@@ -21,12 +21,7 @@ let adminKey = '';
 
 /** One request on a connection of its own, so the kernel may hand it to either worker. */
 function send(path: string, body?: unknown): Promise<Response> {
-  return fetch(`${gateway.url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  return freshCall(`${gateway.url}${path}`, adminKey, body === undefined ? 'GET' : 'POST', body);
 }
 
 beforeAll(async () => {

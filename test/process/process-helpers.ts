@@ -295,3 +295,13 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
   }
   return condition();
 }
+
+/** A JSON call with a bearer key on a connection of its own (`Connection: close`), so the kernel may hand it to either worker. */
+export function freshCall(url: string, key: string, method = 'GET', body?: unknown): Promise<Response> {
+  return fetch(url, {
+    method,
+    keepalive: false,
+    headers: { connection: 'close', authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, startTwoWorkers, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, freshCall, startTwoWorkers, type GatewayProcess } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_FreshAnalyticsOperatorKey0123456789ab';
 const UPSTREAM_KEY = 'sk-proj-FreshAnalyticsUpstreamKey00000000001';
@@ -17,12 +17,7 @@ let gateway: GatewayProcess;
 let directory = '';
 
 function send(path: string, method = 'GET', body?: unknown): Promise<Response> {
-  return fetch(`${gateway.url}${path}`, {
-    method,
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  return freshCall(`${gateway.url}${path}`, OPERATOR_KEY, method, body);
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dataFolderEnv, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
+import { dataFolderEnv, freshCall, FROM_SOURCE, startGatewayProcess, type GatewayProcess } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_FreshnessOperatorKey0123456789abcdef';
 const STRATEGIES = ['cost_optimized', 'byok_preferred', 'direct'] as const;
@@ -18,12 +18,7 @@ let pricesFile = '';
 
 /** One request on a connection of its own, so the kernel may hand it to either worker. */
 function send(path: string, method = 'GET', body?: unknown): Promise<Response> {
-  return fetch(`${gateway.url}${path}`, {
-    method,
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  return freshCall(`${gateway.url}${path}`, OPERATOR_KEY, method, body);
 }
 
 const workerOf = (response: Response): string => response.headers.get('x-keyway-worker') ?? 'none';
