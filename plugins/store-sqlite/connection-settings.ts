@@ -12,5 +12,9 @@
  * copies each of them once per ten times as many batches. Durability is unchanged: a commit is in the
  * WAL either way, and a checkpoint only moves it. Both connections use the same bound, so a rare write
  * on the gateway's thread does not find the WAL over its own, smaller bound and checkpoint there.
+ *
+ * busy_timeout comes first: `journal_mode` takes a lock, and a connection without its timeout yet gives
+ * up at once when another holds one (the last connection of a stopping process checkpoints the WAL
+ * as it closes; a restarted worker opened beside it failed with SQLITE_BUSY, seen in the test suite).
  */
-export const CONNECTION_PRAGMAS = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 10000;';
+export const CONNECTION_PRAGMAS = 'PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000;';
