@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { sseAnswer, sseEvent, startEchoingUpstream, type EchoingUpstream, type UpstreamCall } from '../helpers/echoing-upstream.ts';
+import { call, flushUsage, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayBehindEchoingUpstream, sseAnswer, sseEvent, type EchoingUpstream, type UpstreamCall } from '../helpers/echoing-upstream.ts';
 
 /** No known prefix, and `fp_` in front of it anyway: only the check by value finds it. */
 const OPENAI_KEY = 'Zq7fK2mR9wXc4vB8nL1pT6yH3jD5sG0a-openai';
@@ -20,12 +20,7 @@ let upstream: EchoingUpstream;
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  upstream = startEchoingUpstream();
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url, KEYWAY_VLLM_BASE_URL: upstream.url }, probes: false });
-  await addProviderKeys(gateway, [
-    { name: 'openai', api_key: OPENAI_KEY },
-    { name: 'vllm', api_key: VLLM_KEY },
-  ]);
+  ({ upstream, gateway } = await gatewayBehindEchoingUpstream(OPENAI_KEY, VLLM_KEY));
 });
 
 afterAll(async () => {

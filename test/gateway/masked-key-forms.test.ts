@@ -4,8 +4,8 @@
 // name (180 KB of `…`) was echoed whole after redaction held the worker for seconds.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startEchoingUpstream, type EchoingUpstream } from '../helpers/echoing-upstream.ts';
+import { call, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayBehindEchoingUpstream, type EchoingUpstream } from '../helpers/echoing-upstream.ts';
 
 /** No family prefix: listed as `…gk3E`. Stored as the OpenAI key (the upstream speaks OpenAI's wire). */
 const GOOGLE = `AIzaSyCANARYgoogleCC${'C'.repeat(15)}gk3E`;
@@ -21,12 +21,7 @@ let upstream: EchoingUpstream;
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  upstream = startEchoingUpstream();
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url, KEYWAY_VLLM_BASE_URL: upstream.url }, probes: false });
-  await addProviderKeys(gateway, [
-    { name: 'openai', api_key: GOOGLE },
-    { name: 'vllm', api_key: COHERE },
-  ]);
+  ({ upstream, gateway } = await gatewayBehindEchoingUpstream(GOOGLE, COHERE));
 });
 
 afterAll(async () => {

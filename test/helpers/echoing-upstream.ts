@@ -2,6 +2,8 @@
 // handed the bearer key it was called with, so it can echo that key back the ways a careless (or
 // hostile) server does (in an error event, a 200 body, a stream split across network writes).
 
+import { addProviderKeys, startTestGateway, type TestGateway } from './gateway.ts';
+
 type Json = Record<string, unknown>;
 
 export interface UpstreamCall {
@@ -64,4 +66,18 @@ export function sseAnswer(pieces: readonly string[]): Response {
 /** One SSE event as an upstream writes it: named when `name` is given. */
 export function sseEvent(data: unknown, name?: string): string {
   return `${name === undefined ? '' : `event: ${name}\n`}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * A test gateway whose OpenAI and vLLM upstreams are one echoing upstream, with `openaiKey` and `vllmKey`
+ * stored for them: two stored keys in play that an answer may echo.
+ */
+export async function gatewayBehindEchoingUpstream(openaiKey: string, vllmKey: string): Promise<{ upstream: EchoingUpstream; gateway: TestGateway }> {
+  const upstream = startEchoingUpstream();
+  const gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url, KEYWAY_VLLM_BASE_URL: upstream.url }, probes: false });
+  await addProviderKeys(gateway, [
+    { name: 'openai', api_key: openaiKey },
+    { name: 'vllm', api_key: vllmKey },
+  ]);
+  return { upstream, gateway };
 }
