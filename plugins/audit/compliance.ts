@@ -77,8 +77,18 @@ export class Compliance {
     private readonly defaultRetentionDays: number,
   ) {}
 
+  /** Per settings object (a snapshot replaces it when the account's settings change): read on every request. */
+  private readonly settingsCache = new WeakMap<object, ComplianceSettings>();
+
   settingsOf(accountId: string): ComplianceSettings {
-    return complianceOf(this.services.snapshot.current.accounts.get(accountId)?.settings, this.defaultRetentionDays);
+    const stored = this.services.snapshot.current.accounts.get(accountId)?.settings;
+    if (stored === undefined) return complianceOf(undefined, this.defaultRetentionDays);
+    let settings = this.settingsCache.get(stored);
+    if (settings === undefined) {
+      settings = complianceOf(stored, this.defaultRetentionDays);
+      this.settingsCache.set(stored, settings);
+    }
+    return settings;
   }
 
   async get(principal: Principal): Promise<Record<string, unknown>> {

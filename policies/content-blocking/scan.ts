@@ -14,8 +14,8 @@ import { hasAwsSecret, hasPrivateKey, isJwt, secretInToken } from './secrets.ts'
 /** The shortest text any detector can match: a UK NINO or a Spanish DNI, 9 characters. */
 const SHORTEST_MATCH = 9;
 
-const DIGIT = /[0-9]/;
-const TWO_CAPITALS = /[A-Z][A-Z]/;
+/** A digit or two adjacent capitals, in one native pass (two searches cost a quarter more on prose). */
+const DIGIT_OR_TWO_CAPITALS = /[0-9]|[A-Z][A-Z]/;
 
 /**
  * Whether `text` holds something every detector needs: a digit (numbers, ids, and every key the
@@ -27,7 +27,7 @@ const TWO_CAPITALS = /[A-Z][A-Z]/;
  * the two equal on random texts).
  */
 export function mayHoldSensitive(text: string): boolean {
-  return DIGIT.test(text) || TWO_CAPITALS.test(text) || text.includes('eyJ') || text.includes('cret');
+  return DIGIT_OR_TWO_CAPITALS.test(text) || text.includes('eyJ') || text.includes('cret');
 }
 
 /** The first detector that matches somewhere in `text`, or undefined. */

@@ -112,7 +112,9 @@ function inputRate(
 /**
  * The worst case in nano-dollars of serving `request` with `provider`'s `model`, or undefined when
  * the model is unpriced (or has neither a request nor a model output bound: it cannot be bounded).
- * `marks`: the cache writes the request may be billed for (cacheWriteMarks), every kind by default.
+ * `marks`: the cache writes the request may be billed for (cacheWriteMarks), every kind by default; a
+ * function is called only for a provider that bills marked writes (its scans of the body are a fifth
+ * of a plan's time, for nothing on every other provider).
  */
 export function worstCaseNanos(
   pricing: PricingService,
@@ -120,7 +122,7 @@ export function worstCaseNanos(
   provider: string,
   model: string,
   promptTokens: number,
-  marks: CacheWriteMarks = 'any',
+  marks: CacheWriteMarks | (() => CacheWriteMarks) = 'any',
 ): number | undefined {
   const price = pricing.price(provider, model);
   if (price === undefined) return undefined;
@@ -128,13 +130,14 @@ export function worstCaseNanos(
   if (output === undefined) return undefined;
   // The dearest rates (cache writes the request can cause, reasoning) and per-request fees, where the pricing service knows them.
   const marked = price.cacheWritesMarked === true;
-  let input = inputRate(price, price.inputPerToken, marked, marks);
+  const writes = !marked ? 'any' : typeof marks === 'function' ? marks() : marks;
+  let input = inputRate(price, price.inputPerToken, marked, writes);
   let outputRate = price.worstOutputPerToken ?? price.outputPerToken;
   // The bound is above the real prompt: if it may cross a long-context threshold, the whole call may be
   // billed at that tier's rates; if it cannot, neither can the real prompt.
   for (const tier of price.tiers ?? []) {
     if (promptTokens <= tier.aboveInputTokens) break;
-    input = Math.max(input, inputRate(tier, tier.worstInputPerToken, marked, marks));
+    input = Math.max(input, inputRate(tier, tier.worstInputPerToken, marked, writes));
     outputRate = Math.max(outputRate, tier.worstOutputPerToken);
   }
   const searches = (price.perSearchUsd ?? 0) > 0 ? boundedSearches(request) : 0;
@@ -234,6 +237,7 @@ function planAll(
   const plan: WorstCasePlan = [];
   let bound: number | undefined;
   let marks: CacheWriteMarks | undefined;
+  const marksOfBody = (): CacheWriteMarks => (marks ??= cacheWriteMarks(context.bodyText));
   for (const candidate of context.candidates) {
     let entry: ProviderPlan | undefined;
     for (const known of plan) {
@@ -248,8 +252,7 @@ function planAll(
     }
     if (entry.models.some((planned) => planned.model === candidate.model)) continue;
     bound ??= pricing.promptTokenBound(context.request);
-    marks ??= cacheWriteMarks(context.bodyText);
-    const nanos = worstCaseNanos(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marks);
+    const nanos = worstCaseNanos(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marksOfBody);
     entry.models.push({ model: candidate.model, nanos });
     if (nanos !== undefined && (entry.nanos === undefined || nanos > entry.nanos)) entry.nanos = nanos;
   }
