@@ -110,6 +110,17 @@ function refuseNamedModel(services: Services, compiled: CompiledPermissions, nam
   }
 }
 
+/** The candidates the team may use: the same array when it may use them all (every member request), so nothing is allocated. */
+function allowedCandidates(compiled: CompiledPermissions, planned: RequestContext['candidates']): RequestContext['candidates'] {
+  let kept: RequestContext['candidates'] | undefined;
+  for (let index = 0; index < planned.length; index++) {
+    const candidate = planned[index] as (typeof planned)[number];
+    if (modelAllowed(compiled, candidate.provider, candidate.model)) kept?.push(candidate);
+    else kept ??= planned.slice(0, index);
+  }
+  return kept ?? planned;
+}
+
 export const providerAccessPolicy = definePlugin({
   name: PROVIDER_ACCESS_POLICY,
   version: '1.0.0',
@@ -145,8 +156,8 @@ export const providerAccessPolicy = definePlugin({
           refuseNamedModel(services, compiled, context.resolution);
           const planned = context.candidates;
           const before = planned.length;
-          const kept = planned.filter((candidate) => modelAllowed(compiled, candidate.provider, candidate.model));
-          if (kept.length !== before) context.candidates = kept;
+          const kept = allowedCandidates(compiled, planned);
+          if (kept !== planned) context.candidates = kept;
           if (kept.length > 0) return;
           const modelClass = context.resolution?.explicit === false ? context.resolution.modelClass : undefined;
           if (modelClass !== undefined) {
