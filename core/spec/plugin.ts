@@ -155,6 +155,12 @@ export interface AdminAction {
   actor: { keyId: string; role: PrincipalRole; accountId: string; teamId: string | undefined };
   /** The least role the route requires: an `operator` route acts on the platform (accounts, platform keys, prices), not on the actor's account. */
   routeRole: PrincipalRole;
+  /**
+   * The account the action acted on, when the route named one (`services.http.recordChange`'s
+   * `accountId`: the operator's billing export of another account); undefined when it acted on the
+   * actor's own account, or on the platform (an `operator` route).
+   */
+  accountId: string | undefined;
   clientIp: string | undefined;
   method: Exclude<HttpMethod, 'GET'>;
   /** The route's pattern: `/v1/teams/:id`. */
