@@ -95,6 +95,12 @@ export interface RouteDefinition {
    * OpenAI-compatible read, whose SDKs send parameters Keyway does not use).
    */
   query?: readonly string[] | 'any';
+  /**
+   * Of `query`, the parameters that may be given more than once (`group_by=provider&group_by=model`);
+   * the core refuses any other given twice (400 `invalid_request` naming it), rather than read its
+   * first value and drop the rest.
+   */
+  repeatableQuery?: readonly string[];
   /** One line for the OpenAPI document. */
   summary?: string;
   /** The JSON request body, for the OpenAPI document only: the core never validates against it. */
