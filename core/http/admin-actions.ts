@@ -74,6 +74,7 @@ function buildAction(
     occurredAt: new Date(options.now()).toISOString(),
     actor: { keyId: principal.keyId, role: principal.role, accountId: principal.accountId, teamId: principal.teamId },
     routeRole: note.routeRole,
+    accountId: change?.accountId,
     clientIp: options.clientAddress(context.request),
     method: context.request.method as Exclude<HttpMethod, 'GET'>,
     route: context.route,

@@ -95,6 +95,12 @@ export interface RouteDefinition {
    * OpenAI-compatible read, whose SDKs send parameters Keyway does not use).
    */
   query?: readonly string[] | 'any';
+  /**
+   * Of `query`, the parameters that may be given more than once (`group_by=provider&group_by=model`);
+   * the core refuses any other given twice (400 `invalid_request` naming it), rather than read its
+   * first value and drop the rest.
+   */
+  repeatableQuery?: readonly string[];
   /** One line for the OpenAPI document. */
   summary?: string;
   /** The JSON request body, for the OpenAPI document only: the core never validates against it. */
@@ -155,6 +161,12 @@ export interface AdminAction {
   actor: { keyId: string; role: PrincipalRole; accountId: string; teamId: string | undefined };
   /** The least role the route requires: an `operator` route acts on the platform (accounts, platform keys, prices), not on the actor's account. */
   routeRole: PrincipalRole;
+  /**
+   * The account the action acted on, when the route named one (`services.http.recordChange`'s
+   * `accountId`: the operator's billing export of another account); undefined when it acted on the
+   * actor's own account, or on the platform (an `operator` route).
+   */
+  accountId: string | undefined;
   clientIp: string | undefined;
   method: Exclude<HttpMethod, 'GET'>;
   /** The route's pattern: `/v1/teams/:id`. */

@@ -23,6 +23,8 @@ const LIST_NAMES: Readonly<Record<Group, string>> = {
 
 /** What `GET /v1/analytics/byok` takes; anything else (a misspelt `groupby`) is refused, naming it. */
 export const BYOK_PARAMETERS = [...PERIOD_PARAMETERS, 'group_by', 'account_id'] as const;
+/** `group_by` is a list, given comma-separated or repeated (joined); any other parameter given twice is refused. */
+export const BYOK_REPEATABLE_PARAMETERS = ['group_by'] as const;
 
 export function parseGroups(services: Services, query: URLSearchParams): Set<Group> {
   const groups = new Set<Group>(['provider']);
@@ -134,7 +136,7 @@ async function ownerList(services: Services, group: 'team' | 'project' | 'key', 
 
 export async function byokAnalytics(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const query = new URL(request.url).searchParams;
-  refuseUnknownParameters(query, BYOK_PARAMETERS);
+  refuseUnknownParameters(query, BYOK_PARAMETERS, BYOK_REPEATABLE_PARAMETERS);
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);
   const groups = parseGroups(services, query);

@@ -222,8 +222,29 @@ async function exportBody(services: Services, request: Request): Promise<unknown
   return services.http.readJson(request);
 }
 
+/**
+ * What the audit entry of an export records: which account's rows, of which type and period, in which
+ * format, with which breakdowns. Not how many rows: the entry is written before the file streams, and
+ * counting a year of rows first would read them twice.
+ */
+export function exportRecord(plan: ExportPlan): Record<string, unknown> {
+  return {
+    object: 'billing_export',
+    account_id: plan.accountId,
+    type: plan.type,
+    format: plan.format,
+    period: periodAnswer({ name: plan.periodName, from: plan.from, to: plan.to }),
+    include: plan.includes,
+    filename: exportFilename(plan),
+  };
+}
+
 export async function billingExport(services: Services, principal: Principal, request: Request): Promise<Response> {
   const plan = planExport(services, principal, await exportBody(services, request));
+  // The answer is a stream, which the audit cannot read: the entry names the account exported (and is
+  // filed under it, so an operator's export of another account is in that account's log) and what was
+  // asked for, instead of `after: null` under the operator's own account.
+  services.http.recordChange(request, { target: { account_id: plan.accountId }, accountId: plan.accountId, after: exportRecord(plan) });
   const contentType = plan.format === 'csv' ? 'text/csv; charset=utf-8; header=present' : 'application/json';
   return new Response(exportStream(services, plan), {
     status: 200,

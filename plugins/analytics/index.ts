@@ -5,7 +5,7 @@
 import { answerUsageFlushes, withFreshUsage } from './fresh.ts';
 import type { Principal } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
-import { BYOK_PARAMETERS, byokAnalytics } from './byok.ts';
+import { BYOK_PARAMETERS, BYOK_REPEATABLE_PARAMETERS, byokAnalytics } from './byok.ts';
 import { COST_COMPARISON_PARAMETERS, costComparison } from './cost-comparison.ts';
 import { billingExport, ExportRequestSchema } from './export.ts';
 import { USAGE_FOLD_TABLES } from './batch-fold.ts';
@@ -32,6 +32,7 @@ export const analyticsPlugin = definePlugin({
           path: '/v1/analytics/byok',
           role: 'admin',
           query: BYOK_PARAMETERS,
+          repeatableQuery: BYOK_REPEATABLE_PARAMETERS,
           summary: 'Usage and estimated cost over a period, by provider and by each group_by (provider, model, team, project, key, day, hour)',
           handle: async ({ request, principal }) => {
             await withFreshUsage(services);

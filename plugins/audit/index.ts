@@ -29,10 +29,15 @@ function integerSetting(env: Readonly<Record<string, string | undefined>>, name:
   return value;
 }
 
-/** An admin action as a queued event: the action is already free of secrets (the core scrubbed it). */
+/**
+ * An admin action as a queued event: the action is already free of secrets (the core scrubbed it).
+ * Filed under the account it acted on when the route named one (the operator's export of another
+ * account, which that account's admins must see), else the platform's for an operator route, else
+ * the actor's account.
+ */
 function adminEvent(action: AdminAction) {
   return {
-    accountId: action.routeRole === 'operator' ? PLATFORM_SCOPE : action.actor.accountId,
+    accountId: action.accountId ?? (action.routeRole === 'operator' ? PLATFORM_SCOPE : action.actor.accountId),
     type: 'admin' as const,
     occurredAt: action.occurredAt,
     requestId: action.requestId === '' ? null : action.requestId,

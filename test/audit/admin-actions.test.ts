@@ -168,6 +168,8 @@ describe('admin audit entries', () => {
     // The model, slashes and all, is the target's `model` (Elysia's parameter is `*`).
     const priceTarget = { provider: 'openai', model: 'acme/ft-1' };
     await perform('DELETE', '/v1/platform/prices/{provider}/*', { provider: 'openai', '*': 'acme/ft-1' }, undefined, operator, priceTarget);
+    // The export answers a stream: its target is the account exported, not the route's (absent) parameters.
+    await perform('POST', '/v1/billing/export', {}, { format: 'json' }, operator, { account_id: 'default' });
     // Routes this test does not know yet (another plugin's): called as the operator with an empty body;
     // whatever they answer, the attempt must be audited.
     for (const route of routes) {
@@ -203,6 +205,10 @@ describe('admin audit entries', () => {
         expect({ route: entry.route, account: event.account_id }).toEqual({ route: entry.route, account: platformRoute ? 'platform' : 'default' });
       else expect(['platform', 'default']).toContain(event.account_id);
       expect(event.occurred_at).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      // An action that succeeded with an answer says what it did: a streamed answer (the billing export)
+      // used to leave `after: null`. (A delete may leave nothing after it: `after` null is its record.)
+      const answered = (entry.status === 200 || entry.status === 201) && !entry.route.startsWith('DELETE');
+      if (answered) expect({ route: entry.route, after: event.after ?? null }).not.toEqual({ route: entry.route, after: null });
     }
     // The answer is the fallback `after`; a route that records its change shows before and after.
     const created = events.find((event) => event.action === 'POST /v1/teams') as AuditEvent;

@@ -2,6 +2,8 @@
 // became: price overrides (set, replaced, removed, the file reloaded), a team's policy, a member's
 // key, the platform's model classes, the reconciliation admin key, the webhook secret and a key
 // rotation. Each entry's `before` is the stored state as GET showed it (masked), `after` the state now.
+// A billing export, whose answer is a stream the audit cannot read, records what was exported and is
+// filed under the account exported.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -196,5 +198,58 @@ describe('before and after', () => {
       status: 'active',
     });
     expect(JSON.stringify(entry)).not.toContain(ROTATED_CANARY);
+  });
+
+  test("a billing export names the account exported and what was asked for; an operator's export of another account is in its log", async () => {
+    const other = (await (await call(gateway, 'POST', '/v1/accounts', { name: 'Exported' })).json()) as { id: string; admin_key: { api_key: string } };
+    const exported = await call(gateway, 'POST', '/v1/billing/export', { account_id: other.id, format: 'json', period: 'today', include: ['model_breakdown'] });
+    expect(exported.status).toBe(200);
+    expect(((await exported.json()) as { account_id: string }).account_id).toBe(other.id);
+    // Filed under the account exported: its own admin reads it, and the default account's does not.
+    const seen = await readAllEvents(gateway, 'type=admin&period=today', other.admin_key.api_key);
+    const entry = seen.find((event) => event.request_id === exported.headers.get('x-request-id')) as AuditEvent;
+    expect(entry).toBeDefined();
+    expect({ account: entry.account_id, role: entry.actor.role, target: entry.target, before: entry.before }).toEqual({
+      account: other.id,
+      role: 'operator',
+      target: { account_id: other.id },
+      before: null,
+    });
+    expect(entry.after).toMatchObject({
+      object: 'billing_export',
+      account_id: other.id,
+      type: 'byok_usage',
+      format: 'json',
+      period: { name: 'today', start: expect.any(String), end: expect.any(String) },
+      include: ['model_breakdown'],
+    });
+    const defaults = await readAllEvents(gateway, 'type=admin&period=today', gateway.defaultAdminKey);
+    expect(defaults.some((event) => event.request_id === exported.headers.get('x-request-id'))).toBe(false);
+
+    // An account admin's own export, by start and end: its parameters, under its own account.
+    const admin = gateway.defaultAdminKey;
+    const own = await call(
+      gateway,
+      'POST',
+      '/v1/billing/export',
+      { format: 'csv', type: 'all_usage', start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
+      { key: admin },
+    );
+    expect(own.status).toBe(200);
+    await own.text();
+    const ownEntry = await entryOf(own, admin);
+    expect({ account: ownEntry.account_id, target: ownEntry.target, after: ownEntry.after }).toEqual({
+      account: 'default',
+      target: { account_id: 'default' },
+      after: {
+        object: 'billing_export',
+        account_id: 'default',
+        type: 'all_usage',
+        format: 'csv',
+        period: { name: 'custom', start: '2026-01-01T00:00:00.000Z', end: '2026-02-01T00:00:00.000Z' },
+        include: [],
+        filename: 'keyway-default-all_usage-2026-01-01-to-2026-01-31.csv',
+      },
+    });
   });
 });

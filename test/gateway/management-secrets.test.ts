@@ -2,6 +2,8 @@
 // URL) are refused when the body is read: 400 naming the field, never the value, and nothing stored.
 // The fields made for keys (a provider key, a reconciliation admin key, a rotation's new key) still
 // take them, and a Slack incoming-webhook URL, which carries a token of no key shape, is still a target.
+// A key of no known shape repeated in another field of the body that brings it (a Cohere key pasted
+// as the key's `settings.default_model` too) is refused the same way: it is not in play yet.
 // Also: a client's own X-Provider-Key, whatever its shape, is never taken as the request id or the tag.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -17,6 +19,9 @@ const NEW_KEY = 'sk-proj-ROTATEDmgmtKEY0123456789abcdefghijklmnop';
 const ADMIN_KEY = 'sk-admin-RECONmgmtKEY0123456789abcdefghijklmnopq';
 // No known shape: only the request's own X-Provider-Key header tells it is a key.
 const SHAPELESS_CLIENT_KEY = 'Zq7fK2mR9wXc4vB8nL1pT6yHshapelessCLIENT';
+// No known shape, never stored: only the body that carries it as a key tells it is one.
+const SHAPELESS_BODY_KEY = 'CANARYPLAIN0123456789abcdefghijk';
+const SHAPELESS_ADMIN_KEY = 'CANARYADMINxq7fK2mR9wXc4vB8nL1p';
 const SLACK_URL = 'https://hooks.slack.com/services/T0MGMT/B0MGMT/MgmtSlackToken000001';
 
 let simulator: SimulatorHandle;
@@ -95,6 +100,63 @@ describe('a key in a management field that does not take keys is refused', () =>
     );
   });
 
+  test("a body's own key of no known shape, in another field of the same body", async () => {
+    const admin = { key: gateway.defaultAdminKey };
+    const entry = { name: 'openai', api_key: SHAPELESS_BODY_KEY };
+    // Equal to the key, or holding it: a provider key's side fields, account and platform alike.
+    await expectRefused(
+      await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ ...entry, settings: { default_model: SHAPELESS_BODY_KEY } }] }, admin),
+      'providers[0].settings.default_model',
+    );
+    await expectRefused(
+      await call(gateway, 'POST', '/v1/providers/keys', { providers: [{ ...entry, organization_id: `org-${SHAPELESS_BODY_KEY}` }] }, admin),
+      'providers[0].organization_id',
+    );
+    // Another entry's field holds the first entry's key.
+    await expectRefused(
+      await call(
+        gateway,
+        'POST',
+        '/v1/providers/keys',
+        { providers: [entry, { name: 'openai', api_key: STORED_KEY, settings: { default_model: SHAPELESS_BODY_KEY } }] },
+        admin,
+      ),
+      'providers[1].settings.default_model',
+    );
+    await expectRefused(
+      await call(gateway, 'POST', '/v1/platform/keys', { providers: [{ ...entry, settings: { [SHAPELESS_BODY_KEY]: 'x' } }] }),
+      'providers[0].settings',
+    );
+    await expectRefused(
+      await call(
+        gateway,
+        'PUT',
+        '/v1/reconciliation/admin-keys',
+        { provider: 'openai', admin_key: SHAPELESS_ADMIN_KEY, verify: false, project_ids: [SHAPELESS_ADMIN_KEY] },
+        admin,
+      ),
+      'project_ids[0]',
+    );
+    await expectRefused(
+      await call(
+        gateway,
+        'POST',
+        '/v1/providers/keys/rotate',
+        {
+          provider: 'openai',
+          new_api_key: SHAPELESS_BODY_KEY,
+          test_before_switch: false,
+          notification_webhooks: [`https://hooks.example.com/k/${SHAPELESS_BODY_KEY}`],
+        },
+        admin,
+      ),
+      'notification_webhooks[0]',
+    );
+    // Nothing of it was stored: the account keeps the one key it had.
+    const listed = await record(await call(gateway, 'GET', '/v1/providers', undefined, admin));
+    expect(JSON.stringify(listed.body)).not.toContain('CANARY');
+  });
+
   test('a gateway key glued to other text is refused too', async () => {
     await expectRefused(await call(gateway, 'POST', '/v1/teams', { name: `x${OPERATOR_KEY}` }, { key: gateway.defaultAdminKey }), 'name');
   });
@@ -169,12 +231,13 @@ describe("the request's own X-Provider-Key is never its id or its tag", () => {
 test('canaries: no answer holds a refused value or a key, and no database file holds one in plaintext', async () => {
   await flushUsage(gateway);
   const answered = answers.join('\n');
-  for (const canary of [PROVIDER_CANARY, STORED_KEY, NEW_KEY, ADMIN_KEY, SHAPELESS_CLIENT_KEY, gateway.defaultAdminKey, OPERATOR_KEY]) {
+  const shapeless = [SHAPELESS_BODY_KEY, SHAPELESS_ADMIN_KEY];
+  for (const canary of [PROVIDER_CANARY, STORED_KEY, NEW_KEY, ADMIN_KEY, SHAPELESS_CLIENT_KEY, ...shapeless, gateway.defaultAdminKey, OPERATOR_KEY]) {
     expect(answered).not.toContain(canary);
   }
   const files = readdirSync(gateway.dataDirectory).filter((name) => name.startsWith('keyway.db'));
   const stored = files.map((name) => readFileSync(join(gateway.dataDirectory, name)).toString('latin1')).join('\n');
-  for (const canary of [PROVIDER_CANARY, STORED_KEY, NEW_KEY, ADMIN_KEY, SHAPELESS_CLIENT_KEY, gateway.defaultAdminKey]) {
+  for (const canary of [PROVIDER_CANARY, STORED_KEY, NEW_KEY, ADMIN_KEY, SHAPELESS_CLIENT_KEY, ...shapeless, gateway.defaultAdminKey]) {
     expect(stored).not.toContain(canary);
   }
 });

@@ -1,6 +1,8 @@
 // Every management read that takes query parameters refuses one it does not know, as bodies refuse
 // unknown fields: `groupby=team` used to answer 200 without the team breakdown (QA12 cost D4). The
-// parameters each one does take still work, all at once.
+// parameters each one does take still work, all at once. A parameter given twice is refused too
+// (`type=admin&type=request` used to answer admin events only, `limit=1&limit=500` one event), except
+// `group_by`, a list that may be repeated.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { call, expectSpecError, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -50,6 +52,36 @@ describe('unknown query parameters', () => {
       for (const name of Object.keys(endpoint.known)) expect(body.error.message).toContain(name);
     });
   }
+
+  for (const endpoint of ENDPOINTS) {
+    test(`${endpoint.path} refuses each parameter it takes one value for when given twice, naming it`, async () => {
+      const known = new URLSearchParams(endpoint.known);
+      for (const [name, value] of Object.entries(endpoint.known)) {
+        if (name === 'group_by') continue;
+        const twice = await call(gateway, 'GET', `${endpoint.path}?${known}&${new URLSearchParams({ [name]: value })}`, undefined, { key: keyFor(endpoint) });
+        const body = await expectSpecError(twice, 400, 'invalid_request');
+        expect({ path: endpoint.path, param: body.error.param }).toEqual({ path: endpoint.path, param: name });
+        expect(body.error.message).toBe(`The query parameter '${name}' is given 2 times; this endpoint takes one value for it.`);
+      }
+    });
+  }
+
+  test("the audit log's type and limit given twice: 400, not the first value alone", async () => {
+    for (const query of ['type=admin&type=request', 'limit=1&limit=500']) {
+      const response = await call(gateway, 'GET', `/v1/audit-logs?${query}`);
+      expect((await expectSpecError(response, 400, 'invalid_request')).error.param).toBe(query.split('=')[0] as string);
+    }
+  });
+
+  test('group_by may be repeated: its values are joined, as a comma-separated list is', async () => {
+    const admin = { key: gateway.defaultAdminKey };
+    const repeated = await call(gateway, 'GET', '/v1/analytics/byok?period=today&group_by=model&group_by=team,day', undefined, admin);
+    expect(repeated.status).toBe(200);
+    expect(await repeated.json()).toMatchObject({ group_by: ['provider', 'model', 'team', 'day'], by_model: [], by_team: [], by_day: expect.any(Array) });
+    // Another parameter of the same endpoint repeated is still refused.
+    const twice = await call(gateway, 'GET', '/v1/analytics/byok?period=today&period=current_month&group_by=model&group_by=team', undefined, admin);
+    expect((await expectSpecError(twice, 400, 'invalid_request')).error.param).toBe('period');
+  });
 
   test("the seed's analytics query still works as printed, and a typo of group_by is no longer an ungrouped 200", async () => {
     const admin = { key: gateway.defaultAdminKey };

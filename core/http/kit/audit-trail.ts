@@ -12,6 +12,12 @@ export interface RecordedChange {
   after?: unknown;
   /** Replaces the route's parameters as the action's target (`{ team_id, member_id }`). */
   target?: Record<string, string>;
+  /**
+   * The account acted on, when the route names one in its body or query rather than acting on the
+   * caller's (the operator's billing export of `account_id`): the action is filed under it, so that
+   * account's admins read it too.
+   */
+  accountId?: string;
 }
 
 interface ActionNote {

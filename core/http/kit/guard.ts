@@ -60,16 +60,19 @@ export interface ManagementInput {
   secretFields?: SecretFields;
   /** A GET's query parameters; any other is refused. Default: none. `'any'` leaves them to the handler. */
   query?: readonly string[] | 'any';
+  /** Of `query`, the parameters a GET may repeat (a list); any other given twice is refused. */
+  repeatableQuery?: readonly string[];
 }
 
 /**
- * Holds an authenticated management call to what its route takes: a GET's unknown query parameter is
- * refused here (a misspelt filter ignored answers the wrong data with a 200), and a body is checked
+ * Holds an authenticated management call to what its route takes: a GET's unknown or repeated query
+ * parameter is refused here (a misspelt filter ignored, or a second value dropped, answers the wrong
+ * data with a 200), and a body is checked
  * for misplaced keys when it is read. In the core, so a new route cannot forget either.
  */
 export function admitManagementCall(request: Request, input: ManagementInput = {}): void {
   if (request.method === 'GET') {
-    if (input.query !== 'any') refuseUnknownParameters(new URL(request.url).searchParams, input.query ?? []);
+    if (input.query !== 'any') refuseUnknownParameters(new URL(request.url).searchParams, input.query ?? [], input.repeatableQuery);
     return;
   }
   holdBodyToSecretFields(request, input.secretFields);
