@@ -278,8 +278,9 @@ function integer(name: string, value: string | undefined, fallback: number, mini
 
 /**
  * gunicorn's default. A report blocks a worker's event loop for tens of milliseconds and a GC pause for
- * less, but a management write may wait 5 s for SQLite's lock (busy_timeout), and deleting a provider
- * key VACUUMs the embedded database on the loop (seconds a gigabyte): a sound worker must outlast those.
+ * less, but a management write may wait 5 s for SQLite's lock (busy_timeout), and converting a provider
+ * key or ending a master-key rotation VACUUMs the embedded database on the loop (seconds a gigabyte): a
+ * sound worker must outlast those.
  * Nothing waits for a silent worker meanwhile; only the connections the kernel hands it do.
  */
 const DEFAULT_WORKER_TIMEOUT_MS = 30_000;

@@ -18,6 +18,7 @@ export function providerKeyHolder(store: Store, snapshots: ConfigSnapshots): Cip
   if (list === undefined || reseal === undefined) return undefined;
   return {
     name: PROVIDER_KEYS_HOLDER,
+    tables: ['provider_keys'],
     async list(afterId, limit) {
       // References (never-store mode) and wiped deleted keys hold no ciphertext: nothing to re-wrap.
       // The cursor still moves past them, so a page of them does not end the walk early.

@@ -298,6 +298,11 @@ async function reseal(
     expected === undefined ? [] : [{ id, expectedCiphertext: expected, ciphertext, keyVersion: backend.currentKeyVersion(), cryptoBackend: backend.name }],
   );
   for (const id of await runtime.store.resealProviderKeys(updates)) await runtime.store.updateProviderKeyStatus(id, 'active');
+  // The unreadable ciphertexts are replaced in the rows; the files may still hold them as they were,
+  // sealed under the lost version, which whoever has that key could open. The keys are stored either way.
+  await runtime.store.reclaimReplacedRows?.(['provider_keys'])?.catch((error: unknown) => {
+    runtime.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'the replaced ciphertexts are left to the next WAL checkpoint');
+  });
 }
 
 /** Refreshes stale model lists; a key flagged invalid is always re-checked, and restored if it works. */

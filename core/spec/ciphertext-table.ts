@@ -152,6 +152,7 @@ export function tableCiphertextHolder(services: { readonly store: Pick<Store, 'q
   const update = updateSql(table);
   return {
     name: table.name,
+    tables: [table.table],
     async list(cursor, limit) {
       return (await services.store.query(select, [cursor, limit])).map((row) => heldOf(table, row));
     },

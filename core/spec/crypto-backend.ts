@@ -69,6 +69,12 @@ export interface CiphertextHolder {
   /** Stores re-sealed values where the stored ciphertext is still the expected one; answers the ids stored. */
   replace(updates: readonly CiphertextReplacement[]): Promise<string[]>;
   /**
+   * Optional: the store tables its values live in. After a rotation the store is asked to reclaim
+   * them (Store.reclaimReplacedRows), so no copy of a value under the retired version stays in the
+   * files; PostgreSQL vacuums only the tables named (the embedded store's WAL and VACUUM cover every table).
+   */
+  tables?: readonly string[];
+  /**
    * Optional: how many of its values each backend and key version seals, counted where they are kept
    * (a GROUP BY over a key-version column), so the start's check for a removed master key version
    * costs one query however many values there are. Counts only what must still open: not values

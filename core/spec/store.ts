@@ -242,6 +242,15 @@ export interface Store {
    * reclaimed). False when no active key of that id exists. Stores without it cannot convert keys.
    */
   replaceProviderKeySecret?(id: string, secret: ProviderKeySecret): Promise<boolean>;
+  /**
+   * Optional: rows of `tables` were overwritten or deleted (a ciphertext re-wrapped under a newer master
+   * key, a sealed secret replaced or removed); makes sure no earlier version of them is left in the
+   * store's files, where it would still open for whoever holds the key it was sealed under and a copy
+   * of the files. The embedded store checkpoints its WAL into the file and empties it; with `rebuild` it
+   * also runs VACUUM (the instance waits: seconds a gigabyte), for copies in free space that databases
+   * written before it zeroed freed content still hold. PostgreSQL vacuums the tables.
+   */
+  reclaimReplacedRows?(tables: readonly string[], options?: { rebuild?: boolean }): Promise<void>;
 
   listPlatformSettings(): Promise<Record<string, unknown>>;
   setPlatformSetting(key: string, value: unknown): Promise<void>;

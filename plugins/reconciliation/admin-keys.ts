@@ -116,7 +116,22 @@ export class AdminKeys {
          scope = excluded.scope`,
       [accountId, provider, id, sealed.ciphertext, sealed.backend, sealed.keyVersion, row.maskedKey, row.fingerprint, row.createdAt, JSON.stringify(scope)],
     );
+    await this.reclaimReplaced();
     return row;
+  }
+
+  /**
+   * A replaced or removed key's row is gone from the table; the files may still hold it as it was (the
+   * WAL's earlier page image), where it would open for whoever holds the master key and a copy. The
+   * change is stored whatever happens here, so a store too busy to reclaim now is logged, not answered.
+   */
+  private async reclaimReplaced(): Promise<void> {
+    await this.services.store.reclaimReplacedRows?.(['reconciliation_admin_keys'])?.catch((error: unknown) => {
+      this.services.logger.warn(
+        { error: error instanceof Error ? error.message : String(error) },
+        'the replaced reconciliation admin key is left to the next WAL checkpoint',
+      );
+    });
   }
 
   /** False when the account had no key for that provider. */
@@ -124,6 +139,7 @@ export class AdminKeys {
     const existing = await this.services.store.query('SELECT id FROM reconciliation_admin_keys WHERE account_id = ? AND provider = ?', [accountId, provider]);
     if (existing.length === 0) return false;
     await this.services.store.execute('DELETE FROM reconciliation_admin_keys WHERE account_id = ? AND provider = ?', [accountId, provider]);
+    await this.reclaimReplaced();
     return true;
   }
 

@@ -298,7 +298,7 @@ export class PostgresStore implements Store {
       [now(), WIPED_BACKEND, id, owner, accountId],
     );
     if (rows.length === 0) return false;
-    await this.reclaimDeadRows();
+    await this.reclaimReplacedRows(['provider_keys']);
     return true;
   }
 
@@ -308,16 +308,22 @@ export class PostgresStore implements Store {
       [secret.ciphertext, secret.cryptoBackend, secret.keyVersion, secret.fingerprint, id],
     );
     if (rows.length === 0) return false;
-    await this.reclaimDeadRows();
+    await this.reclaimReplacedRows(['provider_keys']);
     return true;
   }
 
   /**
-   * An UPDATE leaves the old row version in the table until vacuumed: VACUUM makes its space reusable
-   * at once. The server's WAL and backups are the operator's (docs/deployment.md, "PostgreSQL").
+   * An UPDATE or DELETE leaves the old row version in the table until vacuumed: VACUUM makes its space
+   * reusable at once. Only the tables named (a whole-database VACUUM would walk the usage tables too);
+   * `rebuild` asks nothing more here, as nothing older than the row versions is kept. The server's WAL
+   * and backups are the operator's (docs/deployment.md, "PostgreSQL").
    */
-  private async reclaimDeadRows(): Promise<void> {
-    await this.sql.unsafe('VACUUM provider_keys').catch(() => undefined);
+  async reclaimReplacedRows(tables: readonly string[]): Promise<void> {
+    for (const table of new Set(tables)) {
+      // Names come from holders and plugins, never from a request; anything but a plain identifier is skipped.
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) continue;
+      await this.sql.unsafe(`VACUUM "${table}"`).catch(() => undefined);
+    }
   }
 
   async listPlatformSettings(): Promise<Record<string, unknown>> {

@@ -41,6 +41,15 @@ const now = (): string => new Date().toISOString();
 /** SQLite's busy and locked codes (extended ones too), and the socket errors of a libSQL server gone away. */
 const UNAVAILABLE_CODE = /^(SQLITE_BUSY|SQLITE_LOCKED|ECONNREFUSED$|ECONNRESET$|ETIMEDOUT$|EHOSTUNREACH$|ENETUNREACH$)/;
 
+/** A busy WAL's checkpoint is asked again this many times, waiting this long times the attempt between them. */
+const CHECKPOINT_ATTEMPTS = 5;
+const CHECKPOINT_RETRY_MS = 50;
+
+/** Swallows the checkpoint's busy error (SQLITE_BUSY) only; anything else is still thrown. */
+function unlessBusy(error: unknown): void {
+  if ((error as { code?: unknown } | null)?.code !== 'SQLITE_BUSY') throw error;
+}
+
 function parseJsonObject(text: string): Record<string, unknown> {
   try {
     const value = JSON.parse(text) as unknown;
@@ -257,9 +266,8 @@ export class SqliteStore implements Store {
       .returning({ id: providerKeys.id })
       .all();
     if (rows.length === 0) return false;
-    // secure_delete zeroed the old cell in the new page; the checkpoint puts that page over the old one
-    // in the main file and empties the WAL, which still held the page as inserted.
-    if (this.storage.driver === 'bun-sqlite') await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    // The delete is stored: a WAL another connection holds is left to the next checkpoint, not answered as a failed delete.
+    await this.reclaimReplacedRows().catch(unlessBusy);
     return true;
   }
 
@@ -271,21 +279,40 @@ export class SqliteStore implements Store {
       .returning({ id: providerKeys.id })
       .all();
     if (rows.length === 0) return false;
-    await this.reclaimFreedSpace();
+    await this.reclaimReplacedRows([], { rebuild: true }).catch(unlessBusy);
     return true;
   }
 
   /**
-   * secure_delete (set at open) zeroed the old cell; the checkpoint moves the page into the main file
-   * and empties the WAL, and VACUUM rewrites the file, so no earlier copy of the row survives in
-   * the database, its -wal or its -shm.
+   * secure_delete (set at open) zeroed the old cell in the new page; the checkpoint puts that page over
+   * the old one in the main file and empties the WAL, which still held the page as it was. With
+   * `rebuild`, VACUUM rewrites the file (copies left in free space before secure_delete was on) and a
+   * second checkpoint empties the WAL it filled, so no earlier copy of a row survives in the database,
+   * its -wal or its -shm. Every table at once: `tables` is for stores that can reclaim fewer.
    */
-  private async reclaimFreedSpace(): Promise<void> {
+  async reclaimReplacedRows(_tables: readonly string[] = [], options: { rebuild?: boolean } = {}): Promise<void> {
     // A libSQL server keeps its own files: the overwrite is all Keyway can do there.
     if (this.storage.driver !== 'bun-sqlite') return;
-    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    await this.checkpoint();
+    if (options.rebuild !== true) return;
     await this.storage.execute('VACUUM');
-    await this.storage.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    await this.checkpoint();
+  }
+
+  /**
+   * TRUNCATE waits (busy_timeout) for a writer and for readers of an older snapshot, but another
+   * connection's checkpoint (a worker's automatic one) makes it give up at once, answering busy rather
+   * than failing: asked again a few times, then an SQLITE_BUSY error (503, retry), never a silent half.
+   */
+  private async checkpoint(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const [result] = await this.storage.queryRows('PRAGMA wal_checkpoint(TRUNCATE)');
+      if (Number(result?.busy ?? 0) === 0) return;
+      if (attempt === CHECKPOINT_ATTEMPTS) {
+        throw Object.assign(new Error('The database WAL could not be checkpointed: another connection kept it busy. Try again.'), { code: 'SQLITE_BUSY' });
+      }
+      await Bun.sleep(CHECKPOINT_RETRY_MS * attempt);
+    }
   }
 
   async listPlatformSettings(): Promise<Record<string, unknown>> {

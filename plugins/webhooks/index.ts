@@ -218,6 +218,17 @@ function newSecret(): string {
   return `${SECRET_PREFIX}${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')}`;
 }
 
+/**
+ * The row is overwritten; the files may still hold it as it was (the WAL's earlier page image), where
+ * the replaced secret would open for whoever holds the master key and a copy. The new secret is stored
+ * and answered once whatever happens here, so a store too busy to reclaim now is logged, not answered.
+ */
+async function reclaimReplacedSecret(services: Services): Promise<void> {
+  await services.store.reclaimReplacedRows?.(['webhook_secrets'])?.catch((error: unknown) => {
+    services.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'the replaced webhook secret is left to the next WAL checkpoint');
+  });
+}
+
 async function replaceSecret(services: Services, request: Request, principal: Principal): Promise<Response> {
   if (principal.teamId !== undefined)
     throw services.errors.create('permission_denied', { detail: "The webhook secret is the account's: use an account admin key." });
@@ -231,6 +242,7 @@ async function replaceSecret(services: Services, request: Request, principal: Pr
        created_at = excluded.created_at, created_by = excluded.created_by`,
     [principal.accountId, sealed.backend, sealed.keyVersion, sealed.ciphertext, now, principal.keyId],
   );
+  if (previous.length > 0) await reclaimReplacedSecret(services);
   const answer = {
     object: 'webhook_secret',
     secret,

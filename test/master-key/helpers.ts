@@ -2,7 +2,7 @@
 // keyring, the way an operator restarts Keyway with new master key settings.
 
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../core/logger.ts';
@@ -115,10 +115,18 @@ export function databaseDump(dataDirectory: string): string {
 export function databaseBytes(dataDirectory: string): string {
   return readdirSync(dataDirectory)
     .filter((name) => name.startsWith('keyway.db'))
-    .map((name) => join(dataDirectory, name))
-    .filter((path) => existsSync(path))
-    .map((path) => readFileSync(path).toString('latin1'))
+    .map((name) => fileText(join(dataDirectory, name)))
     .join('\n');
+}
+
+/** Latin-1, byte for byte; empty for a file gone since the listing (SQLite removes the WAL as its last connection closes). */
+function fileText(path: string): string {
+  try {
+    return readFileSync(path).toString('latin1');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return '';
+    throw error;
+  }
 }
 
 /** The canary provider keys: distinctive, accepted by the simulator. */

@@ -108,11 +108,16 @@ describe('lost the newest master key, kept an older one', () => {
 
   test('entering the lost key again re-seals it in place, under the current version, and it serves', async () => {
     const current = gateway as Restartable;
+    const unreadable = providerKeyRows(directory.path).find((row) => row.id === lostKeyId)?.ciphertext ?? '';
+    expect(unreadable).toStartWith('kw1.local.v2.');
     const response = await call(current, 'POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: KEYS[2] }] });
     expect(response.status).toBe(201);
     const body = (await response.json()) as { providers: Array<{ key_id: string }> };
     expect(body.providers.map((key) => key.key_id)).toEqual([lostKeyId]);
     expect(providerKeyRows(directory.path).find((row) => row.id === lostKeyId)).toMatchObject({ status: 'active', key_version: 1 });
+    // The ciphertext under the lost version is gone from the files too, not only from the row: whoever
+    // holds the lost key could open a copy. Its wrapped data key is what only it had.
+    expect(databaseBytes(directory.path)).not.toContain(unreadable.split('.').slice(0, 4).join('.'));
     simulator.reset();
     // The pool picks keys by weight at random: ask until the re-sealed key has served (2/3 of picks
     // miss it, so 9 tries missed it 2.6 % of the time; 100 miss it once in 10^17).
