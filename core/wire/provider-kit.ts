@@ -317,8 +317,20 @@ export function parseDataUrl(url: string): { mediaType: string; data: string } |
   return { mediaType: match[1] as string, data: match[2] as string };
 }
 
-/** Parses a tool call's JSON-string arguments into the object native APIs want. */
-export function parseToolArguments(provider: string, argumentsText: string): Record<string, unknown> {
+/**
+ * Parses a tool call's JSON-string arguments into the object native APIs want. `param` names the field
+ * in the client's request. Chat requests reach a translation with string arguments
+ * (core/wire/chat-shapes.ts); anything else (a plugin's own request) is refused here as well, never a
+ * TypeError.
+ */
+export function parseToolArguments(provider: string, argumentsText: unknown, param = 'messages[].tool_calls[].function.arguments'): Record<string, unknown> {
+  if (typeof argumentsText !== 'string') {
+    throw new KeywayError(
+      'invalid_field',
+      { param, detail: `${provider} needs tool-call arguments as a string of JSON; got ${argumentsText === null ? 'null' : typeof argumentsText}` },
+      { param },
+    );
+  }
   if (argumentsText.trim() === '') return {};
   try {
     const parsed = JSON.parse(argumentsText) as unknown;
@@ -326,10 +338,11 @@ export function parseToolArguments(provider: string, argumentsText: string): Rec
   } catch {
     // fall through to the error below
   }
-  throw new KeywayError('invalid_field', {
-    param: 'messages[].tool_calls[].function.arguments',
-    detail: `${provider} needs tool-call arguments as a JSON object; got ${JSON.stringify(argumentsText.slice(0, 80))}`,
-  });
+  throw new KeywayError(
+    'invalid_field',
+    { param, detail: `${provider} needs tool-call arguments as a JSON object; got ${JSON.stringify(argumentsText.slice(0, 80))}` },
+    { param },
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import { invalidField, KeywayError } from '../errors.ts';
 import type { ChatRequest } from '../spec/vocabulary.ts';
+import { checkMessageShape, checkResponseFormat, checkStop, checkToolChoice, checkTools } from './chat-shapes.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
@@ -66,8 +67,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The checks every chat request gets before routing: the shape Keyway itself relies on. Providers
- * check the rest the way their APIs do. Hand-written because it runs on every request.
+ * The checks every chat request gets before routing: the shape Keyway itself relies on, the fields of
+ * messages, tools and tool calls that the provider translations read included (chat-shapes.ts).
+ * Providers check the rest the way their APIs do. Hand-written because it runs on every request.
  */
 export function validateChatRequest(body: unknown): ChatRequest {
   if (!isObject(body)) throw new KeywayError('invalid_request', { detail: 'The request body must be a JSON object.' });
@@ -86,6 +88,7 @@ export function validateChatRequest(body: unknown): ChatRequest {
     if (content !== undefined && content !== null && typeof content !== 'string' && !Array.isArray(content)) {
       throw invalidField(`messages[${index}].content`, 'expected a string, an array of content parts, or null');
     }
+    checkMessageShape(message, index);
   }
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw invalidField('stream', 'expected a boolean');
   if (body.provider !== undefined && typeof body.provider !== 'string') throw invalidField('provider', 'expected a provider name');
@@ -96,7 +99,13 @@ export function validateChatRequest(body: unknown): ChatRequest {
     if (value !== undefined && value !== null && !isFiniteNumber(value)) throw invalidField(name, 'expected a number');
   }
   checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);
-  if (body.tools !== undefined && !Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
+  if (body.tools !== undefined) {
+    if (!Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
+    checkTools(body.tools);
+  }
+  checkToolChoice(body.tool_choice);
+  checkStop(body.stop);
+  checkResponseFormat(body.response_format);
   if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options))
     throw invalidField('stream_options', 'expected an object');
   return body as unknown as ChatRequest;

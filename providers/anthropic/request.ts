@@ -105,8 +105,17 @@ function systemBlocks(content: ChatMessage['content'], path: string): Block[] {
   return blocks;
 }
 
-function toolUseBlock(call: NonNullable<ChatMessage['tool_calls']>[number]): Block {
-  return { type: 'tool_use', id: call.id, name: call.function.name, input: parseToolArguments(PROVIDER, call.function.arguments) };
+function toolUseBlock(call: NonNullable<ChatMessage['tool_calls']>[number], path: string): Block {
+  // OpenAI's custom tool calls carry free text (`custom.input`), which no tool_use block holds.
+  if (!isRecord(call.function)) {
+    throw new KeywayError('unsupported_feature', { detail: `${path}: Anthropic takes only function tool calls` }, { param: `${path}.type` });
+  }
+  return {
+    type: 'tool_use',
+    id: call.id,
+    name: call.function.name,
+    input: parseToolArguments(PROVIDER, call.function.arguments, `${path}.function.arguments`),
+  };
 }
 
 /** Thinking blocks a client replays from an earlier answer (`thinking_blocks`, signatures intact). */
@@ -123,7 +132,7 @@ function assistantBlocks(message: ChatMessage, path: string): Block[] {
   // Assistant arrays may hold `refusal` parts, which are the model's own words, not input to replay.
   const content = Array.isArray(message.content) ? message.content.filter((part) => part.type === 'text') : message.content;
   blocks.push(...contentBlocks(content, `${path}.content`));
-  for (const call of message.tool_calls ?? []) blocks.push(toolUseBlock(call));
+  (message.tool_calls ?? []).forEach((call, position) => blocks.push(toolUseBlock(call, `${path}.tool_calls[${position}]`)));
   return blocks;
 }
 

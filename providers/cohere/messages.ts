@@ -98,14 +98,16 @@ function userPart(part: ContentPart, param: string): CohereUserContent {
  */
 function assistantTurn(message: ChatMessage, param: string): CohereMessage {
   const text = textOf(message.content, param);
-  const toolCalls = (message.tool_calls ?? []).map(toCohereToolCall);
+  const toolCalls = (message.tool_calls ?? []).map((call, position) => toCohereToolCall(call, `${param}.tool_calls[${position}]`));
   if (toolCalls.length === 0) return { role: 'assistant', content: text };
   const plan = typeof message.tool_plan === 'string' && message.tool_plan.length > 0 ? message.tool_plan : text;
   return plan.length > 0 ? { role: 'assistant', tool_calls: toolCalls, tool_plan: plan } : { role: 'assistant', tool_calls: toolCalls };
 }
 
 /** Arguments stay a JSON string: Cohere takes them in OpenAI's form. */
-function toCohereToolCall(call: ToolCall): CohereToolCall {
+function toCohereToolCall(call: ToolCall, param: string): CohereToolCall {
+  // OpenAI's custom tool calls carry free text (`custom.input`), which Cohere's calls do not.
+  if (typeof call.function !== 'object' || call.function === null) throw unsupported(`${param}.type`, `${param}: Cohere takes only function tool calls`);
   return { id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } };
 }
 

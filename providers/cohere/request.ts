@@ -121,8 +121,17 @@ function applyTools(body: Record<string, unknown>, request: ChatRequest, warning
   const tools = request.tools ?? [];
   const choice = request.tool_choice;
   if (tools.length === 0) return;
+  tools.forEach(requireFunctionTool);
   let selected: ToolDefinition[] = tools;
   if (typeof choice === 'object' && choice !== null) {
+    // OpenAI's `allowed_tools` and `custom` choices have no Cohere form.
+    if (choice.type !== 'function') {
+      throw new KeywayError(
+        'unsupported_feature',
+        { detail: `cohere: tool_choice of type '${String(choice.type)}' is not supported` },
+        { param: 'tool_choice.type' },
+      );
+    }
     selected = tools.filter((tool) => tool.function.name === choice.function.name);
     if (selected.length === 0) throw invalidField('tool_choice', `names the function '${choice.function.name}', which is not in 'tools'`);
     body.tool_choice = 'REQUIRED';
@@ -135,6 +144,13 @@ function applyTools(body: Record<string, unknown>, request: ChatRequest, warning
   // Cohere's strictness is per request, not per tool: any strict tool makes all of them strict.
   if (selected.some((tool) => tool.function.strict === true)) body.strict_tools = true;
   if (request.parallel_tool_calls === false) warnings.push('cohere: parallel_tool_calls=false is not supported; the model may call several tools at once');
+}
+
+/** Cohere runs function tools only: a custom or provider-hosted tool is refused, as Anthropic's translation does. */
+function requireFunctionTool(tool: ToolDefinition, position: number): void {
+  if (tool.type !== 'function') {
+    throw new KeywayError('unsupported_feature', { detail: `tools[${position}]: Cohere takes only function tools` }, { param: `tools[${position}].type` });
+  }
 }
 
 function toCohereTool(tool: ToolDefinition): Record<string, unknown> {

@@ -1,7 +1,7 @@
 // OpenAI ChatRequest → Gemini generateContent body (reference §3.2, §7). Pure functions: everything
 // the request cannot carry to Gemini is reported in `warnings`, never silently lost.
 
-import { invalidField } from '../../core/errors.ts';
+import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import { parseDataUrl, parseToolArguments, portableMessages } from '../../core/wire/provider-kit.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
@@ -217,10 +217,14 @@ function assistantParts(message: ChatMessage, position: number, context: Transla
 }
 
 function functionCallPart(toolCall: ToolCall, param: string, context: TranslationContext): GeminiPart {
-  const name = toolCall.function?.name;
+  // OpenAI's custom tool calls carry free text (`custom.input`), which no functionCall holds.
+  if (typeof toolCall.function !== 'object' || toolCall.function === null) {
+    throw new KeywayError('unsupported_feature', { detail: `${param}: Gemini takes only function tool calls` }, { param: `${param}.type` });
+  }
+  const name = toolCall.function.name;
   if (typeof name !== 'string' || name === '') throw invalidField(`${param}.function.name`, 'a tool call needs a function name');
   context.toolNames.set(toolCall.id, name);
-  const part: GeminiPart = { functionCall: { name, args: parseToolArguments(PROVIDER_NAME, toolCall.function.arguments ?? '') } };
+  const part: GeminiPart = { functionCall: { name, args: parseToolArguments(PROVIDER_NAME, toolCall.function.arguments, `${param}.function.arguments`) } };
   const signature = extraContentSignature(toolCall) ?? decodeToolCallId(toolCall.id ?? '').thoughtSignature;
   if (signature !== undefined) part.thoughtSignature = signature;
   return part;
