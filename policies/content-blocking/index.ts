@@ -17,8 +17,10 @@ export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
 /** Where the finding is, as the client sent it: on /v1/messages a `system` prompt is message 0 of the translation. */
 function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
   if (finding.forwarded !== undefined) return finding.forwarded;
-  const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} arguments`;
-  const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].function.arguments`;
+  const part = finding.customInput === true ? 'input' : 'arguments';
+  const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} ${part}`;
+  const field = finding.customInput === true ? 'custom.input' : 'function.arguments';
+  const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].${field}`;
   if (finding.field !== undefined) return { where: `the ${finding.field}`, param: `${finding.field}.content` };
   if (finding.inputIndex !== undefined) {
     const input = Array.isArray(context.request.input) ? `input ${finding.inputIndex}` : 'the input';

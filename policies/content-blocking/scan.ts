@@ -82,8 +82,9 @@ export interface Finding {
   detector: DetectorId;
   /** The index in `request.messages`; -1 when the match is in an embeddings `input`. */
   messageIndex: number;
-  /** Set when the match is in a tool call's arguments. */
+  /** Set when the match is in a tool call's arguments (or a custom tool call's input: `customInput`). */
   toolCallIndex?: number;
+  customInput?: boolean;
   /** Set when the match is in an embeddings request's `input` (its index when `input` is an array). */
   inputIndex?: number;
   /** Set when the match is in a top-level field the provider reads as text (`prediction`). */
@@ -193,10 +194,18 @@ function scanMessages(messages: ChatRequest['messages']): Finding | undefined {
     const calls = message.tool_calls;
     if (!Array.isArray(calls)) continue;
     for (let toolCallIndex = 0; toolCallIndex < calls.length; toolCallIndex++) {
-      const argumentsText = calls[toolCallIndex]?.function?.arguments;
-      if (typeof argumentsText !== 'string') continue;
-      const detector = scanText(argumentsText);
-      if (detector !== undefined) return { detector, messageIndex, toolCallIndex };
+      const call = calls[toolCallIndex];
+      const argumentsText = call?.function?.arguments;
+      if (typeof argumentsText === 'string') {
+        const detector = scanText(argumentsText);
+        if (detector !== undefined) return { detector, messageIndex, toolCallIndex };
+      }
+      // OpenAI's custom tools send free text instead of JSON arguments, to the provider all the same.
+      const input = (call as { custom?: { input?: unknown } } | undefined)?.custom?.input;
+      if (typeof input === 'string') {
+        const detector = scanText(input);
+        if (detector !== undefined) return { detector, messageIndex, toolCallIndex, customInput: true };
+      }
     }
   }
   return undefined;

@@ -70,6 +70,27 @@ describe('content-blocking hook', () => {
     expect(error?.message).not.toContain('sk-proj');
   });
 
+  test("a custom tool call's free-text input is scanned and named (OpenAI custom tools)", async () => {
+    const hooks = await hooksOf(contentBlockingPlugin, blocking);
+    const toolCalls = [{ id: 'call_1', type: 'custom', custom: { name: 'shell', input: `export TOKEN=${OPENAI_LOOKALIKE}` } }];
+    const error = thrown(() =>
+      hooks.call?.(
+        context({
+          body: {
+            messages: [
+              { role: 'user', content: 'run it' },
+              { role: 'assistant', content: null, tool_calls: toolCalls },
+            ],
+          } as never,
+        }),
+      ),
+    );
+    expect(error?.code).toBe('sensitive_content_blocked');
+    expect(error?.message).toContain('message 1, tool call 0 input');
+    expect(error?.param).toBe('messages[1].tool_calls[0].custom.input');
+    expect(error?.message).not.toContain('sk-proj');
+  });
+
   test("an assistant turn's reasoning and Anthropic thinking blocks sent back are scanned", async () => {
     const hooks = await hooksOf(contentBlockingPlugin, blocking);
     for (const assistant of [
