@@ -420,10 +420,28 @@ function applyPassthrough(body: Block, request: ChatRequest): void {
   if (typeof request.user === 'string' && request.user !== '') body.metadata = { user_id: request.user };
 }
 
+/**
+ * OpenAI's `image_url.detail` picks an image's resolution; Anthropic's image blocks have no such field
+ * (reference §2.2), so it is dropped with a warning, once however many images carry it. `auto` asks
+ * for the default and is dropped without one.
+ */
+function warnAboutImageDetail(messages: ChatMessage[], warnings: string[]): void {
+  for (const message of messages) {
+    if (!Array.isArray(message.content)) continue;
+    for (const part of message.content) {
+      const detail = part.type === 'image_url' ? (part.image_url as { detail?: unknown } | undefined)?.detail : undefined;
+      if (detail === undefined || detail === null || detail === 'auto') continue;
+      warnings.push("anthropic: ignored 'image_url.detail' (Anthropic's image blocks take no detail level)");
+      return;
+    }
+  }
+}
+
 /** The Messages body for `model`, with the key's defaults where the client said nothing. */
 export function buildAnthropicBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   rejectUnsupported(request);
   const { system, messages } = translateMessages(request.messages, warnings);
+  warnAboutImageDetail(request.messages, warnings);
   const maxTokens = resolveMaxTokens(request, model, settings);
   const body: Block = { model, max_tokens: maxTokens, messages };
   const capabilities = claudeCapabilities(model);
