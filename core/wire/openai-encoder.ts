@@ -51,6 +51,8 @@ export class OpenAIStreamEncoder {
   private usage: Usage | undefined;
   private pendingExtra: Record<string, unknown> | undefined;
   private sawNativeChunks = false;
+  /** Each choice's reasoning text since its last signature: the thinking block a signature closes. */
+  private reasoningSinceSignature: Map<number, string> | undefined;
   /** Choices after the first that have had their opening role chunk (the start part opens choice 0). */
   private openedChoices: Set<number> | undefined;
   private readonly contentTail: string;
@@ -88,7 +90,7 @@ export class OpenAIStreamEncoder {
         if (this.pendingExtra !== undefined) return this.chunk(part.index, { content: part.text }, null);
         return `data: ${this.prefix()}${part.index},"delta":{"content":${JSON.stringify(part.text)}${this.contentTail}`;
       case 'reasoning-delta':
-        return this.openChoice(part.index) + this.chunk(part.index, { reasoning_content: part.text }, null);
+        return this.reasoningDelta(part);
       case 'tool-call-start':
         return (
           this.openChoice(part.index) +
@@ -129,6 +131,31 @@ export class OpenAIStreamEncoder {
   }
 
   private cachedHead: Uint8Array | undefined;
+
+  /**
+   * Reasoning text goes out as `reasoning_content` pieces. A signature (Anthropic's `signature_delta`,
+   * which closes a thinking block) goes out as `thinking_blocks` with the whole block, LiteLLM's shape
+   * and the non-streamed answer's: a client replays it on the next turn, and a tool loop needs it.
+   * The block carries its whole text, not an empty one as LiteLLM's signature chunk does: the openai
+   * SDK's accumulator keeps only the last value of a field it does not know, and Anthropic checks the
+   * signature against the text; LiteLLM's own accumulator, which joins the texts of the streamed
+   * blocks, gets the same block, since no other chunk carries `thinking_blocks`. No chunk carries an
+   * empty `reasoning_content`: that same accumulator would end the stream with `""`.
+   */
+  private reasoningDelta(part: Extract<StreamPart, { type: 'reasoning-delta' }>): string {
+    let output = '';
+    if (part.text !== '') {
+      output += this.openChoice(part.index) + this.chunk(part.index, { reasoning_content: part.text }, null);
+      this.reasoningSinceSignature ??= new Map();
+      this.reasoningSinceSignature.set(part.index, (this.reasoningSinceSignature.get(part.index) ?? '') + part.text);
+    }
+    if (part.signature !== undefined && part.signature !== '') {
+      const thinking = this.reasoningSinceSignature?.get(part.index) ?? '';
+      this.reasoningSinceSignature?.delete(part.index);
+      output += this.openChoice(part.index) + this.chunk(part.index, { thinking_blocks: [{ type: 'thinking', thinking, signature: part.signature }] }, null);
+    }
+    return output;
+  }
 
   /**
    * Closes a stream that ended well: the usage chunk if asked for, then `[DONE]`. A chunk without

@@ -23,20 +23,36 @@ const ANTHROPIC_TYPES: Record<number, string> = {
 
 /**
  * Anthropic keeps `overloaded_error` for its transient 529, and clients branching on the type back off
- * and retry it: so it is said only for a provider's own overload (an upstream 529 or 503) and Keyway's
- * queue for upstream slots being full, never for a configuration problem such as every key rejected.
+ * and retry it: so it is said only for a provider's own overload (an upstream 529 or 503, or
+ * Anthropic's `overloaded_error` event inside a stream, which has no status) and Keyway's queue for
+ * upstream slots being full, never for a configuration problem such as every key rejected.
  */
 function anthropicType(descriptor: ErrorDescriptor): string {
   const upstreamStatus = descriptor.extra?.upstream_status;
-  if (upstreamStatus === 529 || upstreamStatus === 503 || descriptor.code === 'gateway_busy') return 'overloaded_error';
+  if (upstreamStatus === 529 || upstreamStatus === 503 || descriptor.extra?.upstream_type === 'overloaded_error' || descriptor.code === 'gateway_busy')
+    return 'overloaded_error';
   return ANTHROPIC_TYPES[descriptor.status] ?? 'api_error';
+}
+
+/**
+ * Chat fields the translation fills from a Messages field of another name (request.ts): a refusal that
+ * names one, Keyway's own or a provider's ("Invalid 'stop': array too long"), names the field the
+ * client sent instead.
+ */
+const MESSAGES_FIELD_BY_CHAT_FIELD: Readonly<Record<string, string>> = { stop: 'stop_sequences' };
+
+function messageInClientTerms(descriptor: ErrorDescriptor): string {
+  const chatField = descriptor.param;
+  const clientField = typeof chatField === 'string' ? MESSAGES_FIELD_BY_CHAT_FIELD[chatField] : undefined;
+  if (clientField === undefined) return descriptor.message;
+  return descriptor.message.replaceAll(`'${chatField}'`, `'${clientField}'`);
 }
 
 export function anthropicErrorBody(descriptor: ErrorDescriptor, requestId: string): Record<string, unknown> {
   return {
     type: 'error',
     // Extras first: they add fields but can never replace the dialect's own.
-    error: { ...descriptor.extra, type: anthropicType(descriptor), message: descriptor.message, code: descriptor.code },
+    error: { ...descriptor.extra, type: anthropicType(descriptor), message: messageInClientTerms(descriptor), code: descriptor.code },
     request_id: requestId,
   };
 }

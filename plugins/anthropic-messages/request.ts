@@ -175,26 +175,22 @@ function userPart(block: Block, path: string, translation: Translation): Content
 }
 
 /**
- * A tool_result's content blocks as one text: text blocks run together, as they always have; a search
- * result (its title, source and text) or a text document (its title, context and text) is a paragraph
- * of its own, and a document holding a PDF or images is refused; anything else is dropped, warned.
+ * A tool_result's content blocks as one text, each a paragraph of its own: a text block; a search
+ * result (its title, source and text); a text document (its title, context and text). A document
+ * holding a PDF or images is refused; anything else is dropped, warned. Text blocks used to run
+ * together ("pong-a" and "pong-b" read "pong-apong-b"; QA17).
  */
 function toolResultBlocksText(content: unknown[], path: string, translation: Translation): string {
   const paragraphs: string[] = [];
-  let inText = false;
   content.forEach((item, position) => {
     if (isRecord(item) && item.type === 'text' && typeof item.text === 'string') {
-      if (inText) paragraphs.push(`${paragraphs.pop() ?? ''}${item.text}`);
-      else paragraphs.push(item.text);
-      inText = true;
+      if (item.text !== '') paragraphs.push(item.text);
     } else if (isRecord(item) && item.type === 'search_result') {
       paragraphs.push(searchResultAsText(item, `${path}.content[${position}]`, translation));
-      inText = false;
     } else if (isRecord(item) && item.type === 'document') {
       const itemPath = `${path}.content[${position}]`;
       paragraphs.push(documentText(checkDocument(item, itemPath), itemPath, translation.target ?? 'this provider'));
       warnOnce(translation, DOCUMENT_AS_TEXT);
-      inText = false;
     } else {
       if (isRecord(item)) leftOut(translation, item, `${path}.content[${position}]`);
       warnOnce(translation, `dropped non-text tool_result content at ${path}: tool messages carry text only`);

@@ -118,17 +118,32 @@ function toolUseBlock(call: NonNullable<ChatMessage['tool_calls']>[number], path
   };
 }
 
-/** Thinking blocks a client replays from an earlier answer (`thinking_blocks`, signatures intact). */
-function replayedThinking(message: ChatMessage): Block[] {
+const UNSIGNED_THINKING_WARNING =
+  "anthropic: left out thinking blocks without a signature (another provider's thinking: Anthropic takes back only its own, signed)";
+
+/**
+ * Thinking blocks a client replays from an earlier answer (`thinking_blocks`, signatures intact).
+ * A `thinking` block without a signature is one Keyway wrote for another provider's reasoning (Gemini's
+ * thoughts, Cohere's thinking, on /v1/messages): Anthropic refuses it ("Invalid signature in thinking
+ * block"), so it is left out, with a warning; the turn then has no thinking to replay, which
+ * planThinking answers by leaving thinking off rather than failing.
+ */
+function replayedThinking(message: ChatMessage, warnings: string[]): Block[] {
   if (!Array.isArray(message.thinking_blocks)) return [];
-  return (message.thinking_blocks as unknown[]).filter(
-    (block): block is Block =>
-      typeof block === 'object' && block !== null && ((block as Block).type === 'thinking' || (block as Block).type === 'redacted_thinking'),
-  );
+  const blocks: Block[] = [];
+  for (const block of message.thinking_blocks as unknown[]) {
+    if (typeof block !== 'object' || block === null) continue;
+    const type = (block as Block).type;
+    if (type === 'redacted_thinking') blocks.push(block as Block);
+    else if (type !== 'thinking') continue;
+    else if (typeof (block as Block).signature === 'string' && (block as Block).signature !== '') blocks.push(block as Block);
+    else if (!warnings.includes(UNSIGNED_THINKING_WARNING)) warnings.push(UNSIGNED_THINKING_WARNING);
+  }
+  return blocks;
 }
 
-function assistantBlocks(message: ChatMessage, path: string): Block[] {
-  const blocks = replayedThinking(message);
+function assistantBlocks(message: ChatMessage, path: string, warnings: string[]): Block[] {
+  const blocks = replayedThinking(message, warnings);
   // Assistant arrays may hold `refusal` parts, which are the model's own words, not input to replay.
   const content = Array.isArray(message.content) ? message.content.filter((part) => part.type === 'text') : message.content;
   blocks.push(...contentBlocks(content, `${path}.content`));
@@ -149,12 +164,12 @@ function toolResultBlock(message: ChatMessage, path: string): Block {
   return withCacheControl(block, message);
 }
 
-function turnFromMessage(message: ChatMessage, path: string): AnthropicMessage {
+function turnFromMessage(message: ChatMessage, path: string, warnings: string[]): AnthropicMessage {
   switch (message.role) {
     case 'user':
       return { role: 'user', content: contentBlocks(message.content, `${path}.content`) };
     case 'assistant':
-      return { role: 'assistant', content: assistantBlocks(message, path) };
+      return { role: 'assistant', content: assistantBlocks(message, path, warnings) };
     case 'tool':
       return { role: 'user', content: [toolResultBlock(message, path)] };
     case 'function':
@@ -181,7 +196,7 @@ function orderToolResultsFirst(turn: AnthropicMessage): void {
  * alternating turns. Same-role neighbours are merged here rather than server-side so the body is
  * deterministic.
  */
-export function translateMessages(messages: ChatMessage[]): { system: Block[]; messages: AnthropicMessage[] } {
+export function translateMessages(messages: ChatMessage[], warnings: string[] = []): { system: Block[]; messages: AnthropicMessage[] } {
   const system: Block[] = [];
   const turns: AnthropicMessage[] = [];
   messages.forEach((message, position) => {
@@ -190,7 +205,7 @@ export function translateMessages(messages: ChatMessage[]): { system: Block[]; m
       system.push(...systemBlocks(message.content, `${path}.content`));
       return;
     }
-    const turn = turnFromMessage(message, path);
+    const turn = turnFromMessage(message, path, warnings);
     if (turn.content.length === 0) return;
     const previous = turns[turns.length - 1];
     if (previous?.role === turn.role) previous.content.push(...turn.content);
@@ -414,10 +429,28 @@ function applyPassthrough(body: Block, request: ChatRequest): void {
   if (typeof request.user === 'string' && request.user !== '') body.metadata = { user_id: request.user };
 }
 
+/**
+ * OpenAI's `image_url.detail` picks an image's resolution; Anthropic's image blocks have no such field
+ * (reference §2.2), so it is dropped with a warning, once however many images carry it. `auto` asks
+ * for the default and is dropped without one.
+ */
+function warnAboutImageDetail(messages: ChatMessage[], warnings: string[]): void {
+  for (const message of messages) {
+    if (!Array.isArray(message.content)) continue;
+    for (const part of message.content) {
+      const detail = part.type === 'image_url' ? (part.image_url as { detail?: unknown } | undefined)?.detail : undefined;
+      if (detail === undefined || detail === null || detail === 'auto') continue;
+      warnings.push("anthropic: ignored 'image_url.detail' (Anthropic's image blocks take no detail level)");
+      return;
+    }
+  }
+}
+
 /** The Messages body for `model`, with the key's defaults where the client said nothing. */
 export function buildAnthropicBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   rejectUnsupported(request);
-  const { system, messages } = translateMessages(request.messages);
+  const { system, messages } = translateMessages(request.messages, warnings);
+  warnAboutImageDetail(request.messages, warnings);
   const maxTokens = resolveMaxTokens(request, model, settings);
   const body: Block = { model, max_tokens: maxTokens, messages };
   const capabilities = claudeCapabilities(model);

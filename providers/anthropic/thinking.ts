@@ -48,10 +48,19 @@ export interface ThinkingInput {
   warnings: string[];
 }
 
-/** `reasoning_effort` → Anthropic thinking; a native `thinking` object from the client wins. */
+/**
+ * `reasoning_effort` → Anthropic thinking; a native `thinking` object from the client wins. Either way
+ * thinking is left off, with a warning, when the last assistant turn called tools without thinking
+ * blocks to replay (a tool loop another provider served, or whose blocks the client did not keep):
+ * Anthropic refuses thinking then ("a final assistant message must start with a thinking block").
+ */
 export function planThinking(input: ThinkingInput): ThinkingPlan {
   const { request, warnings } = input;
-  if (isRecord(request.thinking)) return { thinking: request.thinking };
+  if (isRecord(request.thinking)) {
+    if (!thinkingIsOn(request.thinking) || !toolLoopWithoutThinking(input.messages)) return { thinking: request.thinking };
+    warnings.push("anthropic: ignored 'thinking' (the last assistant tool call has no thinking blocks to replay)");
+    return {};
+  }
   const effort = request.reasoning_effort;
   if (effort === undefined || effort === null || effort === 'none') return {};
   if (typeof effort !== 'string' || !(REASONING_EFFORTS as readonly string[]).includes(effort)) {

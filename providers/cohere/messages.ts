@@ -1,7 +1,12 @@
 import { KeywayError } from '../../core/errors.ts';
 import type { ChatMessage, ContentPart, ImagePart, ToolCall } from '../../core/spec/vocabulary.ts';
 
-export type CohereUserContent = { type: 'text'; text: string } | { type: 'image_url'; image_url: ImagePart['image_url'] };
+export interface CohereTextItem {
+  type: 'text';
+  text: string;
+}
+
+export type CohereUserContent = CohereTextItem | { type: 'image_url'; image_url: ImagePart['image_url'] };
 
 export interface CohereToolCall {
   id: string;
@@ -12,13 +17,13 @@ export interface CohereToolCall {
 export type CohereMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string | CohereUserContent[] }
-  | { role: 'assistant'; content?: string; tool_calls?: CohereToolCall[]; tool_plan?: string }
-  | { role: 'tool'; tool_call_id: string; content: string };
+  | { role: 'assistant'; content?: string | CohereTextItem[]; tool_calls?: CohereToolCall[]; tool_plan?: string }
+  | { role: 'tool'; tool_call_id: string; content: string | CohereTextItem[] };
 
 /**
  * OpenAI messages → Cohere v2 messages. Cohere rejects a system turn anywhere but first ("system turn
- * must be the first in the list"), so every system and developer message is joined, in order, into
- * one system message placed first.
+ * must be the first in the list"), so the texts of every system and developer message are joined, in
+ * order and a blank line apart, into one system message placed first.
  */
 export function toCohereMessages(messages: ChatMessage[]): CohereMessage[] {
   const systemTexts: string[] = [];
@@ -28,7 +33,7 @@ export function toCohereMessages(messages: ChatMessage[]): CohereMessage[] {
     switch (message.role) {
       case 'system':
       case 'developer':
-        systemTexts.push(textOf(message.content, param));
+        systemTexts.push(...textsOf(message.content, param));
         break;
       case 'user':
         turns.push({ role: 'user', content: orPlaceholder(userContent(message.content, param)) });
@@ -51,16 +56,24 @@ function unsupported(param: string, detail: string): KeywayError {
   return new KeywayError('unsupported_feature', { detail }, { param });
 }
 
-/** The text of a message that can only carry text (system, assistant, tool). */
-function textOf(content: ChatMessage['content'], param: string): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  return content
-    .map((part, index) => {
-      if (part.type === 'text' && typeof part.text === 'string') return part.text;
-      throw unsupported(`${param}.content[${index}]`, `Cohere accepts only text in this message; got a '${part.type}' part`);
-    })
-    .join('');
+/** The texts of a message that can only carry text (system, assistant, tool), one per text part. */
+function textsOf(content: ChatMessage['content'], param: string): string[] {
+  if (content === null || content === undefined) return [];
+  if (typeof content === 'string') return [content];
+  return content.map((part, index) => {
+    if (part.type === 'text' && typeof part.text === 'string') return part.text;
+    throw unsupported(`${param}.content[${index}]`, `Cohere accepts only text in this message; got a '${part.type}' part`);
+  });
+}
+
+/**
+ * Several text parts go as Cohere's list of text items (its v2 messages take them, as LiteLLM sends
+ * them), so none runs into the next ("SysA" and "SysB" are not "SysASysB"); one stays a string.
+ */
+function textContent(texts: string[]): string | CohereTextItem[] {
+  const filled = texts.filter((text) => text.length > 0);
+  if (filled.length <= 1) return filled[0] ?? '';
+  return filled.map((text) => ({ type: 'text', text }));
 }
 
 function userContent(content: ChatMessage['content'], param: string): string | CohereUserContent[] {
@@ -97,10 +110,11 @@ function userPart(part: ContentPart, param: string): CohereUserContent {
  * earlier and the client echoed back wins over the content.
  */
 function assistantTurn(message: ChatMessage, param: string): CohereMessage {
-  const text = textOf(message.content, param);
+  const texts = textsOf(message.content, param);
   const toolCalls = (message.tool_calls ?? []).map((call, position) => toCohereToolCall(call, `${param}.tool_calls[${position}]`));
-  if (toolCalls.length === 0) return { role: 'assistant', content: text };
-  const plan = typeof message.tool_plan === 'string' && message.tool_plan.length > 0 ? message.tool_plan : text;
+  if (toolCalls.length === 0) return { role: 'assistant', content: textContent(texts) };
+  // The tool plan is one string: the texts a blank line apart, as the system messages are joined.
+  const plan = typeof message.tool_plan === 'string' && message.tool_plan.length > 0 ? message.tool_plan : texts.filter((text) => text.length > 0).join('\n\n');
   return plan.length > 0 ? { role: 'assistant', tool_calls: toolCalls, tool_plan: plan } : { role: 'assistant', tool_calls: toolCalls };
 }
 
@@ -115,5 +129,5 @@ function toolTurn(message: ChatMessage, param: string): CohereMessage {
   if (typeof message.tool_call_id !== 'string' || message.tool_call_id.length === 0) {
     throw new KeywayError('missing_field', { param: `${param}.tool_call_id` }, { param: `${param}.tool_call_id` });
   }
-  return { role: 'tool', tool_call_id: message.tool_call_id, content: textOf(message.content, param) };
+  return { role: 'tool', tool_call_id: message.tool_call_id, content: textContent(textsOf(message.content, param)) };
 }

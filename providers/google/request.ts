@@ -6,7 +6,7 @@ import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/spec/plu
 import { parseDataUrl, parseToolArguments, portableMessages } from '../../core/wire/provider-kit.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from '../../core/spec/vocabulary.ts';
 import { PROVIDER_NAME } from './errors.ts';
-import { decodeToolCallId, type GeminiPart } from './response.ts';
+import { decodeToolCallId, geminiCallId, type GeminiPart } from './response.ts';
 import { safetySettingsFrom } from './safety.ts';
 import { toGeminiParameters, toGeminiSchema } from './schema.ts';
 import { thinkingConfigFor } from './thinking.ts';
@@ -21,6 +21,10 @@ interface TranslationContext {
   warnings: string[];
   /** OpenAI tool messages carry only an id; Gemini's functionResponse needs the function name. */
   toolNames: Map<string, string>;
+  /** Each tool call's place among its assistant turn's calls, by id: tool results go back in that order. */
+  callPositions: Map<string, number>;
+  /** The call place of each functionResponse part written so far (callPositions, read when it was written). */
+  responsePositions: WeakMap<GeminiPart, number>;
 }
 
 /** Fields this translation reads; any other field the client set is reported as ignored. */
@@ -73,7 +77,7 @@ export function geminiModelPath(model: string): string {
 }
 
 export function buildGeminiRequest(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
-  const context: TranslationContext = { model, warnings, toolNames: new Map() };
+  const context: TranslationContext = { model, warnings, toolNames: new Map(), callPositions: new Map(), responsePositions: new WeakMap() };
   // functionResponse carries a JSON response, no inline image.
   const { contents, systemInstruction } = translateMessages(portableMessages(request.messages, PROVIDER_NAME, warnings), context);
   const body: Record<string, unknown> = { contents };
@@ -109,7 +113,8 @@ function translateMessages(
     if (message.role === 'system' || message.role === 'developer') systemParts.push(...textParts(message.content));
     else if (message.role === 'user') appendContent(contents, 'user', userParts(message.content, position, context), true);
     else if (message.role === 'assistant') appendContent(contents, 'model', assistantParts(message, position, context));
-    else if (message.role === 'tool' || message.role === 'function') appendContent(contents, 'user', [functionResponsePart(message, position, context)]);
+    else if (message.role === 'tool' || message.role === 'function')
+      appendFunctionResponse(contents, functionResponsePart(message, position, context), message, context);
   });
   fillEmptyTurns(contents);
   return { contents, systemInstruction: systemParts.length > 0 ? { parts: systemParts } : undefined };
@@ -127,6 +132,25 @@ function appendContent(contents: GeminiContent[], role: GeminiContent['role'], p
   else if (parts.length > 0 || keepEmpty) contents.push({ role, parts });
 }
 
+/**
+ * Gemini pairs the results of same-name calls with the calls by position, not by id (reference §7.2:
+ * "in the same order as the calls"), while OpenAI clients send tool messages in any order: each result
+ * moves ahead of the results of later calls of its turn, so Paris's weather never answers London's call.
+ */
+function appendFunctionResponse(contents: GeminiContent[], part: GeminiPart, message: ChatMessage, context: TranslationContext): void {
+  appendContent(contents, 'user', [part]);
+  const place = message.tool_call_id === undefined ? undefined : context.callPositions.get(message.tool_call_id);
+  if (place === undefined) return;
+  context.responsePositions.set(part, place);
+  const parts = (contents[contents.length - 1] as GeminiContent).parts;
+  for (let index = parts.length - 1; index > 0; index--) {
+    const before = context.responsePositions.get(parts[index - 1] as GeminiPart);
+    if (before === undefined || before <= place) break;
+    parts[index] = parts[index - 1] as GeminiPart;
+    parts[index - 1] = part;
+  }
+}
+
 /** Turns left empty, or a conversation with none (system messages only), get the placeholder text. */
 function fillEmptyTurns(contents: GeminiContent[]): void {
   if (contents.length === 0) contents.push({ role: 'user', parts: [] });
@@ -139,11 +163,16 @@ function textParts(content: ChatMessage['content']): GeminiPart[] {
   return content.filter((part) => part.type === 'text' && typeof part.text === 'string' && part.text.length > 0).map((part) => ({ text: part.text as string }));
 }
 
+/**
+ * A tool result's text: its text parts a blank line apart, as Keyway joins texts wherever the target
+ * takes one string (Cohere's system message, Perplexity's merged turns); run together, "pong-a" and
+ * "pong-b" would read as one word.
+ */
 function contentText(content: ChatMessage['content']): string {
   if (typeof content === 'string') return content;
   return textParts(content)
     .map((part) => part.text)
-    .join('');
+    .join('\n\n');
 }
 
 function userParts(content: ChatMessage['content'], position: number, context: TranslationContext): GeminiPart[] {
@@ -158,7 +187,11 @@ function userParts(content: ChatMessage['content'], position: number, context: T
 
 function userPart(part: ContentPart, param: string, context: TranslationContext): GeminiPart | undefined {
   if (part.type === 'text') return typeof part.text === 'string' && part.text.length > 0 ? { text: part.text } : undefined;
-  if (part.type === 'image_url') return imagePart((part.image_url as { url?: unknown } | undefined)?.url, `${param}.image_url.url`);
+  if (part.type === 'image_url') {
+    const image = part.image_url as { url?: unknown; detail?: unknown } | undefined;
+    warnImageDetail(image?.detail, context.warnings);
+    return imagePart(image?.url, `${param}.image_url.url`);
+  }
   if (part.type === 'input_audio') {
     const audio = part.input_audio as { data?: string; format?: string } | undefined;
     if (typeof audio?.data === 'string') return { inlineData: { mimeType: `audio/${audio.format ?? 'wav'}`, data: audio.data } };
@@ -170,6 +203,17 @@ function userPart(part: ContentPart, param: string, context: TranslationContext)
   }
   context.warnings.push(`google: the ${part.type} content part at ${param} cannot be sent to Gemini and was dropped`);
   return undefined;
+}
+
+/**
+ * OpenAI's `detail` picks an image's resolution; Gemini's `inlineData` and `fileData` parts have no
+ * such field (reference §3.2). `auto` asks for the default, so only another level is worth a
+ * warning, said once however many images carry it.
+ */
+function warnImageDetail(detail: unknown, warnings: string[]): void {
+  if (detail === undefined || detail === null || detail === 'auto') return;
+  const warning = "google: ignored 'image_url.detail' (Gemini's image parts take no detail level)";
+  if (!warnings.includes(warning)) warnings.push(warning);
 }
 
 const MIME_BY_EXTENSION: Record<string, string> = {
@@ -210,6 +254,7 @@ function assistantParts(message: ChatMessage, position: number, context: Transla
   const needsSignature = requiresThoughtSignatures(context.model);
   (message.tool_calls ?? []).forEach((toolCall, callPosition) => {
     const part = functionCallPart(toolCall, `messages[${position}].tool_calls[${callPosition}]`, context);
+    context.callPositions.set(toolCall.id, callPosition);
     if (callPosition === 0 && needsSignature && part.thoughtSignature === undefined) part.thoughtSignature = PLACEHOLDER_THOUGHT_SIGNATURE;
     parts.push(part);
   });
@@ -224,7 +269,9 @@ function functionCallPart(toolCall: ToolCall, param: string, context: Translatio
   const name = toolCall.function.name;
   if (typeof name !== 'string' || name === '') throw invalidField(`${param}.function.name`, 'a tool call needs a function name');
   context.toolNames.set(toolCall.id, name);
-  const part: GeminiPart = { functionCall: { name, args: parseToolArguments(PROVIDER_NAME, toolCall.function.arguments, `${param}.function.arguments`) } };
+  const args = parseToolArguments(PROVIDER_NAME, toolCall.function.arguments, `${param}.function.arguments`);
+  const id = geminiCallId(toolCall.id);
+  const part: GeminiPart = { functionCall: id === undefined ? { name, args } : { id, name, args } };
   const signature = extraContentSignature(toolCall) ?? decodeToolCallId(toolCall.id ?? '').thoughtSignature;
   if (signature !== undefined) part.thoughtSignature = signature;
   return part;
@@ -249,7 +296,8 @@ function functionResponsePart(message: ChatMessage, position: number, context: T
     throw invalidField(`messages[${position}].tool_call_id`, 'no earlier assistant tool call has this id, and Gemini needs the function name');
   }
   const text = contentText(message.content);
-  return { functionResponse: { name, response: jsonObjectOrUndefined(text) ?? { output: text } } };
+  const id = geminiCallId(message.tool_call_id);
+  return { functionResponse: { ...(id === undefined ? {} : { id }), name, response: jsonObjectOrUndefined(text) ?? { output: text } } };
 }
 
 function jsonObjectOrUndefined(text: string): Record<string, unknown> | undefined {

@@ -16,6 +16,7 @@ export interface GeminiPart {
   thought?: boolean;
   thoughtSignature?: string;
   functionCall?: GeminiFunctionCall;
+  functionResponse?: { id?: string; name: string; response: Record<string, unknown> };
   [extra: string]: unknown;
 }
 
@@ -68,6 +69,19 @@ export function createToolCallIdFactory(): (geminiId: string | undefined) => str
   const prefix = crypto.randomUUID().replace(/-/g, '').slice(0, 8);
   let counter = 0;
   return (geminiId) => (geminiId !== undefined && geminiId !== '' ? geminiId : `call_${prefix}_${counter++}`);
+}
+
+const SYNTHESIZED_ID = /^call_[0-9a-f]{8}_\d+$/;
+
+/**
+ * The id Gemini links a replayed call and its result by (`functionCall.id`, `functionResponse.id`):
+ * the tool-call id without its thought signature, unless Keyway made it up (createToolCallIdFactory),
+ * which Gemini never saw. Ids Gemini sent, and another provider's in a moved conversation, go back.
+ */
+export function geminiCallId(toolCallId: string | undefined): string | undefined {
+  if (toolCallId === undefined || toolCallId === '') return undefined;
+  const { baseId } = decodeToolCallId(toolCallId);
+  return baseId === '' || SYNTHESIZED_ID.test(baseId) ? undefined : baseId;
 }
 
 export function toolCallFromPart(part: GeminiPart & { functionCall: GeminiFunctionCall }, nextId: (geminiId: string | undefined) => string): ToolCall {

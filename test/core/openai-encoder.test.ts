@@ -10,6 +10,26 @@ function decode(frame: string): Record<string, unknown> {
 }
 
 describe('OpenAIStreamEncoder', () => {
+  test('a signature closes its thinking block as delta.thinking_blocks with the whole text; an empty reasoning piece sends nothing', () => {
+    const encoder = new OpenAIStreamEncoder(false, 'req_1', 'claude-x');
+    encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-x', created: 7 });
+    const deltaOf = (part: StreamPart) => {
+      const frame = encoder.encode(part);
+      return frame === '' ? undefined : (decode(frame).choices as Array<{ delta: unknown }>)[0]?.delta;
+    };
+    expect(deltaOf({ type: 'reasoning-delta', index: 0, text: 'Let me ' })).toEqual({ reasoning_content: 'Let me ' });
+    expect(deltaOf({ type: 'reasoning-delta', index: 0, text: 'think.' })).toEqual({ reasoning_content: 'think.' });
+    expect(deltaOf({ type: 'reasoning-delta', index: 0, text: '', signature: 'sig_1' })).toEqual({
+      thinking_blocks: [{ type: 'thinking', thinking: 'Let me think.', signature: 'sig_1' }],
+    });
+    expect(deltaOf({ type: 'reasoning-delta', index: 0, text: '' })).toBeUndefined();
+    // A second block (interleaved thinking) carries only its own text.
+    deltaOf({ type: 'reasoning-delta', index: 0, text: 'Again.' });
+    expect(deltaOf({ type: 'reasoning-delta', index: 0, text: '', signature: 'sig_2' })).toEqual({
+      thinking_blocks: [{ type: 'thinking', thinking: 'Again.', signature: 'sig_2' }],
+    });
+  });
+
   test('text deltas are valid chat.completion.chunk frames, escaping included', () => {
     const encoder = new OpenAIStreamEncoder(true, 'req_1', 'fallback-model');
     decode(encoder.encode({ type: 'start', id: 'msg_1', model: 'claude-x', created: 7 }));

@@ -105,6 +105,25 @@ describe('request translation (rules)', () => {
     expect(() => translate(request)).toThrow(KeywayError);
   });
 
+  test('a tool result of several text parts is their texts a blank line apart, not run together', () => {
+    const request: ChatRequest = {
+      model: 'm',
+      messages: [
+        { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'ping', arguments: '{}' } }] },
+        {
+          role: 'tool',
+          tool_call_id: 'call_1',
+          content: [
+            { type: 'text', text: 'pong-a' },
+            { type: 'text', text: 'pong-b' },
+          ],
+        },
+      ],
+    };
+    const body = translate(request) as { contents: Array<{ parts: Array<{ functionResponse?: { response: unknown } }> }> };
+    expect(body.contents[1]?.parts[0]?.functionResponse?.response).toEqual({ output: 'pong-a\n\npong-b' });
+  });
+
   test("a thought signature in Google's extra_content is echoed", () => {
     const toolCall = {
       id: 'c1',
@@ -113,7 +132,7 @@ describe('request translation (rules)', () => {
       extra_content: { google: { thought_signature: 'U0lH' } },
     };
     const body = translate({ model: 'm', messages: [{ role: 'assistant', tool_calls: [toolCall] }] }) as { contents: Array<{ parts: unknown[] }> };
-    expect(body.contents[0]?.parts[0]).toEqual({ functionCall: { name: 'f', args: {} }, thoughtSignature: 'U0lH' });
+    expect(body.contents[0]?.parts[0]).toEqual({ functionCall: { id: 'c1', name: 'f', args: {} }, thoughtSignature: 'U0lH' });
   });
 
   test('thought signatures survive the trip through a tool-call id', () => {

@@ -60,7 +60,7 @@ describe('a tool message with an image, to providers whose tool results carry te
     const warnings: string[] = [];
     const body = buildGeminiRequest(requestWithToolImage('gemini-2.5-flash'), 'gemini-2.5-flash', {}, warnings);
     const contents = body.contents as Array<{ role: string; parts: unknown[] }>;
-    expect(contents.at(-1)).toEqual({ role: 'user', parts: [{ functionResponse: { name: 'Read', response: { output: 'shot.png, 1x1' } } }] });
+    expect(contents.at(-1)).toEqual({ role: 'user', parts: [{ functionResponse: { id: 'toolu_01', name: 'Read', response: { output: 'shot.png, 1x1' } } }] });
     expect(warnings).toEqual([warningFor('google')]);
     expect(JSON.stringify(body)).not.toContain('iVBORw0KGgo');
   });

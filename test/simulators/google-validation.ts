@@ -319,6 +319,13 @@ function checkConversation(contents: unknown[], model: GoogleModel): JsonObject[
   return checked;
 }
 
+/**
+ * The signatures Google documents for function calls it did not produce (a history from another model,
+ * or edited by the client): "context_engineering_is_the_way_to_go" or "skip_thought_signature_validator"
+ * passes validation (https://ai.google.dev/gemini-api/docs/thought-signatures, FAQs).
+ */
+const PLACEHOLDER_SIGNATURES = new Set(['context_engineering_is_the_way_to_go', 'skip_thought_signature_validator']);
+
 /** Gemini 3 validates the current turn: model turns after the last user text must replay signatures. */
 function checkThoughtSignatures(contents: JsonObject[]): void {
   let start = 0;
@@ -334,6 +341,7 @@ function checkThoughtSignatures(contents: JsonObject[]): void {
         `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${String(call.name)}\` , position ${start + offset + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
       );
     }
+    if (PLACEHOLDER_SIGNATURES.has(String(first.thoughtSignature))) return;
     if (first.thoughtSignature !== callSignature(String(call.name), call.args ?? {})) plain('Corrupted thought signature.');
   });
 }

@@ -271,6 +271,10 @@ describe('answers', () => {
     expect((await replay(unsigned)).json.error.message).toContain('Function call is missing a thought_signature');
     expect((await replay({ ...part, thoughtSignature: 'Zm9v' })).json.error.message).toBe('Corrupted thought signature.');
     expect((await replay(part)).json.candidates[0].content.parts[0].text).toBe('Tool results: 21C');
+    // Google's documented placeholders for calls it did not produce (a history from another model) pass.
+    for (const placeholder of ['skip_thought_signature_validator', 'context_engineering_is_the_way_to_go']) {
+      expect((await replay({ ...part, thoughtSignature: placeholder })).json.candidates[0].content.parts[0].text).toBe('Tool results: 21C');
+    }
   });
 
   test('safety block: no candidates, promptFeedback.blockReason SAFETY', async () => {
