@@ -246,6 +246,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       upstream,
       slots,
       upstreamCalled: (context, candidate) => accountant.opened(context, candidate),
+      drain,
     },
     hooks: plugins.hooks,
     logger,

@@ -67,7 +67,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
       stopping ??= (async () => {
         helperThreads?.stop();
         runtime.stopBackground();
-        // Streams still running at the deadline end with an error event, booked once (core/lifecycle/drain.ts).
+        // Requests still in flight at the deadline end (a stream with an error event, the rest with a 503), booked once (core/lifecycle/drain.ts).
         runtime.drain.start(runtime.config.drainTimeoutMs);
         const stopped = server.stop(false);
         // Bun's stop waits for open WebSockets too: each closes once its in-flight work has ended.
@@ -88,7 +88,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
 
 /**
  * SIGTERM and SIGINT drain the server and the usage queue before the process exits. A repeated
- * signal does not kill the process with queued usage: in-flight streams end at once (each booked),
+ * signal does not kill the process with queued usage: in-flight requests end at once (each booked),
  * and the drain goes on until the queue is written. SIGKILL loses nothing either: the rows are in
  * the usage journal, replayed at the next start.
  */
@@ -99,9 +99,9 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: 
     if (received > 1) {
       runtime.logger.warn(
         { signal, signals: received, pendingUsage: runtime.usage.pending },
-        'shutdown already under way: in-flight streams end now; queued usage is still written before exit',
+        'shutdown already under way: in-flight requests end now; queued usage is still written before exit',
       );
-      runtime.drain.expire();
+      runtime.drain.expire('signal');
       return;
     }
     runtime.logger.info({ signal, pendingUsage: runtime.usage.pending, drainTimeoutMs: runtime.config.drainTimeoutMs }, 'shutting down');

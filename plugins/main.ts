@@ -42,6 +42,8 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   // config.env: the environment with the KEYWAY_CONFIG file's variables under it (KEYWAY_WORKERS may be set there).
   const plan = planWorkers({ env: config.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
+  // One instance per embedded database: this process (alone, or the workers' primary) holds its lock until it exits.
+  (await import('./store-sqlite/instance-lock.ts')).lockEmbeddedDatabase(config.databaseUrl);
   if (plan.workers === 1) return serveAlone(plan.note);
   const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
   releaseStartupMemory();

@@ -6,6 +6,7 @@ import { isClientKey } from '../credentials/client-keys.ts';
 import { keySearchOf } from '../credentials/key-echo.ts';
 import type { GatewayConfig } from '../config.ts';
 import { AttemptDeadlines } from './attempt-deadlines.ts';
+import { DrainEnded, DrainStop, type DrainWatch } from './drain.ts';
 import { foreignFailure, logAdapterBug, withoutSecret } from './attempt-failures.ts';
 import type { UpstreamSlots } from './upstream-slots.ts';
 import { KeywayError } from '../errors.ts';
@@ -58,6 +59,8 @@ export interface AttemptDependencies {
   upstreamCalled?: (context: RequestContext, candidate: RouteCandidate) => void;
   random?: () => number;
   sleep?: (milliseconds: number, signal: AbortSignal | undefined) => Promise<void>;
+  /** The shutdown drain: at its deadline, or a second signal, the attempt under way is aborted and no other starts. */
+  drain?: DrainWatch;
 }
 
 function numberSetting(value: unknown): number | undefined {
@@ -94,6 +97,13 @@ const defaultSleep = (milliseconds: number, signal: AbortSignal | undefined): Pr
     );
   });
 
+/** What ends a backoff wait: the client leaving, or the drain ending requests (a rare path: allocates). */
+function drainOrClient(stop: DrainStop, clientSignal: AbortSignal | undefined): AbortSignal {
+  const drained = new AbortController();
+  stop.follow(drained);
+  return clientSignal === undefined ? drained.signal : AbortSignal.any([clientSignal, drained.signal]);
+}
+
 /** Per-attempt deadlines: the request's, else the provider key's settings, else the configured default. */
 function deadlinesFor(routing: RoutingOptions, candidate: RouteCandidate, config: GatewayConfig): { firstByteMs: number; connectMs: number | undefined } {
   const settings = candidate.key.settings;
@@ -103,12 +113,34 @@ function deadlinesFor(routing: RoutingOptions, candidate: RouteCandidate, config
   };
 }
 
+/**
+ * Tries the candidates until one answers (a non-streamed answer in full, a stream's first part). Ended
+ * by the shutdown drain (core/lifecycle/drain.ts) while it waits for an upstream, it rejects with the
+ * drain's DrainEnded: the upstream call is aborted, and no other attempt or retry starts.
+ */
 export async function runAttempts<Value>(
   dependencies: AttemptDependencies,
   context: RequestContext,
   routing: RoutingOptions,
   run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
   clientSignal: AbortSignal | undefined,
+): Promise<AttemptSuccess<Value>> {
+  if (dependencies.drain === undefined) return attemptCandidates(dependencies, context, routing, run, clientSignal, undefined);
+  const stop = new DrainStop(dependencies.drain);
+  try {
+    return await attemptCandidates(dependencies, context, routing, run, clientSignal, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function attemptCandidates<Value>(
+  dependencies: AttemptDependencies,
+  context: RequestContext,
+  routing: RoutingOptions,
+  run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
+  clientSignal: AbortSignal | undefined,
+  drained: DrainStop | undefined,
 ): Promise<AttemptSuccess<Value>> {
   const policy = retryPolicyFor(routing, dependencies.config, context.candidates.length);
   const random = dependencies.random ?? Math.random;
@@ -129,9 +161,10 @@ export async function runAttempts<Value>(
       if (lastError === undefined) break;
       const delay = backoffDelay(pass - 1, lastError.retryAfterSeconds, random);
       if (performance.now() - started + delay > policy.totalTimeoutMs || clientSignal?.aborted) break;
-      await sleep(delay, clientSignal);
+      await sleep(delay, drained === undefined ? clientSignal : drainOrClient(drained, clientSignal));
     }
     for (let position = 0; position < context.candidates.length; position++) {
+      if (drained?.failure !== undefined) throw drained.failure;
       // The cap counts upstream attempts: a skipped candidate never reached one.
       if (context.attempts.length - skipped >= policy.maxAttempts) {
         stop = true;
@@ -152,8 +185,10 @@ export async function runAttempts<Value>(
         stop = true;
         break;
       }
-      const outcome = await attemptOnce(dependencies, context, routing, candidate, adapter, run, clientSignal, remainingMs);
+      const outcome = await attemptOnce(dependencies, context, routing, candidate, adapter, run, clientSignal, remainingMs, drained);
       if (outcome.success !== undefined) return outcome.success;
+      // The drain's answer, whatever the aborted call failed with: no fallback, no retry.
+      if (drained?.failure !== undefined) throw drained.failure;
       const failure = outcome.failure as KeywayError;
       if (clientSignal?.aborted) throw failure;
       // A candidate that cannot serve what the request asks (n > 1 where the provider has one choice)
@@ -264,6 +299,7 @@ async function attemptOnce<Value>(
   run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
   clientSignal: AbortSignal | undefined,
   remainingMs: number,
+  stop: DrainStop | undefined,
 ): Promise<AttemptOutcome<Value>> {
   const { firstByteMs, connectMs } = deadlinesFor(routing, candidate, dependencies.config);
   // A slot of the account's and of the upstream's share, held until the answer is complete. Time
@@ -280,6 +316,7 @@ async function attemptOnce<Value>(
   } else release = entering;
   const started = performance.now();
   const abort = new AbortController();
+  stop?.follow(abort);
   const onClientGone = () => abort.abort(new KeywayError('upstream_error', { detail: 'the client closed the connection' }, { reason: 'server_error' }));
   clientSignal?.addEventListener('abort', onClientGone, { once: true });
   const deadlines = new AttemptDeadlines(
@@ -287,6 +324,8 @@ async function attemptOnce<Value>(
     abort,
   );
   let call: CallContext | undefined;
+  /** Whether the upstream was called: a deadline or the drain may end the attempt before. */
+  let calling = false;
   try {
     const credential = dependencies.vault.credential(candidate.key, {
       requestId: context.requestId,
@@ -305,6 +344,9 @@ async function attemptOnce<Value>(
     };
     // On the call context, not in an AsyncLocalStorage scope: entering one per attempt cost ~3% of throughput.
     if (dependencies.upstream !== undefined) call.upstreamScope = scopeFor(dependencies.upstream, trustForKey(call.credential.settings));
+    // Aborted while the key was produced (the drain, a deadline): no upstream call, nothing to mark in flight.
+    if (abort.signal.aborted) throw abort.signal.reason;
+    calling = true;
     dependencies.upstreamCalled?.(context, candidate);
     const value = await run(adapter, call);
     const latencyMs = performance.now() - started;
@@ -343,8 +385,15 @@ async function attemptOnce<Value>(
     // rejection through (or wrapped it) failed because of it.
     const deadline: unknown = abort.signal.aborted ? abort.signal.reason : undefined;
     if (!abort.signal.aborted) abort.abort();
+    // The drain's end is the failure whatever the adapter made of the aborted call.
     const classified =
-      error instanceof KeywayError ? error : deadline instanceof KeywayError ? deadline : foreignFailure(candidate.provider, error, context.requestId);
+      deadline instanceof DrainEnded
+        ? deadline
+        : error instanceof KeywayError
+          ? error
+          : deadline instanceof KeywayError
+            ? deadline
+            : foreignFailure(candidate.provider, error, context.requestId);
     const failure = deadlines.afterHead(withoutSecret(classified, call?.credential.apiKey));
     const durationMs = performance.now() - started;
     const adapterBug = !(error instanceof KeywayError) && classified.code === 'internal_error';
@@ -366,8 +415,8 @@ async function attemptOnce<Value>(
     }
     if (!clientSignal?.aborted) {
       const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure) || failure instanceof KeyUnusableHere);
-      // No credential yet (the key vault failed), or a refusal of Keyway's own before the call.
-      if (call === undefined || isRefusedBeforeCall(failure)) record.upstreamCalled = false;
+      // No credential yet (the key vault failed), ended before the call, or a refusal of Keyway's own before it.
+      if (!calling || isRefusedBeforeCall(failure)) record.upstreamCalled = false;
       context.attempts.push(record);
     }
     return { failure, adapterBug };
@@ -375,8 +424,9 @@ async function attemptOnce<Value>(
 }
 
 /** Failures that are Keyway's, never a provider's: they are not recorded against its health. */
-// no_provider_available before a call: the key vault could not produce the key (removed, or its key source failed).
-const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error', 'no_provider_available']);
+// no_provider_available before a call: the key vault could not produce the key (removed, or its key source failed);
+// not_ready: the shutdown drain ended the call (core/lifecycle/drain.ts).
+const KEYWAY_FAILURES: ReadonlySet<string> = new Set(['internal_error', 'plugin_error', 'no_provider_available', 'not_ready']);
 
 function attemptRecord(candidate: RouteCandidate, failure: KeywayError, durationMs: number, startedAt: number, skipped: boolean): AttemptRecord {
   const upstreamStatus = failure.extra?.upstream_status;

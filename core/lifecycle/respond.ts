@@ -13,7 +13,7 @@ import { unreportedUsage, type ChatResult, type ErrorDescriptor, type StreamPart
 import { endedAtEventLimit } from '../wire/provider-kit.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
-import type { DrainWatch } from './drain.ts';
+import { streamEnded, type DrainCause, type DrainWatch } from './drain.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -220,13 +220,11 @@ export function streamAnswer(
 
   const journaled = (): Promise<void> | undefined => accountant.journaled();
 
-  // Shutdown: a stream still running at the drain deadline ends with an error event in its dialect.
-  const onDrain = (): void => {
+  // Shutdown: a stream still running at the drain deadline, or at a second signal, ends with an error
+  // event in its dialect that names which of the two ended it.
+  const onDrain = (cause: DrainCause): void => {
     if (ended) return;
-    const descriptor = descriptorFromError(
-      new KeywayError('not_ready', { detail: 'Keyway is shutting down: the stream was ended at the drain deadline (KEYWAY_DRAIN_TIMEOUT_MS).' }),
-      context.requestId,
-    );
+    const descriptor = descriptorFromError(streamEnded(cause), context.requestId);
     try {
       if (output !== undefined) sendLast(output, encoder.encode({ type: 'error', error: descriptor }));
     } catch {
@@ -243,7 +241,7 @@ export function streamAnswer(
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       output = controller;
-      if (drain?.expired === true) onDrain();
+      if (drain?.expired === true) onDrain(drain.cause ?? 'deadline');
     },
     async pull(controller) {
       try {

@@ -4,6 +4,7 @@
 // was refused by a policy or cancelled by the client. Nothing here awaits the database.
 
 import type { Accountant } from '../accounting/account.ts';
+import { estimatedUsage } from '../accounting/token-estimate.ts';
 import type { ConfigSnapshots } from '../credentials/snapshot.ts';
 import { descriptorFromError, errorFromDescriptor, KeywayError } from '../errors.ts';
 import { parseJsonText, readBodyText } from '../http/kit/body.ts';
@@ -20,7 +21,7 @@ import { refuseSecretFields } from '../wire/secret-fields.ts';
 import { validateRouting } from '../wire/request-validation.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
-import type { DrainWatch } from './drain.ts';
+import { DrainEnded, type DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
 import { shouldNotRetry } from './retry-advice.ts';
 import { keySearchOf } from '../credentials/key-echo.ts';
@@ -45,7 +46,7 @@ export interface LifecycleDependencies {
   maxJsonDepth?: number;
   /** How long a request body may take to arrive in full; the default when absent. */
   bodyTimeoutMs?: number;
-  /** The shutdown drain's deadline: in-flight streams then end with an error event. */
+  /** The shutdown drain's deadline: in-flight streams then end with an error event (attempts.drain ends the rest). */
   drain?: DrainWatch;
 }
 
@@ -250,12 +251,14 @@ export class LifecycleRunner {
         'request failed unexpectedly',
       );
     }
+    const cut = error instanceof DrainEnded && servedByCutAttempt(context);
     this.dependencies.accountant.account(context, {
       status: descriptor.status,
-      usage: undefined,
+      usage: cut ? estimatedUsage(context.request, 0) : undefined,
       finishReason: undefined,
       error: descriptor,
       streamed: context.request.stream === true,
+      ...(cut ? { usageEstimated: true } : {}),
     });
     const headers =
       error instanceof KeywayError && error.headers !== undefined
@@ -264,6 +267,20 @@ export class LifecycleRunner {
     if (shouldNotRetry(context, descriptor)) headers['x-should-retry'] = 'false';
     return errorResponse(dialect, descriptor, context.requestId, headers);
   }
+}
+
+/**
+ * Whether the shutdown drain cut the last attempt while its upstream worked on it; if so, that
+ * attempt serves the request as far as its books go. The provider bills what it read, so the row is
+ * booked as a stream the drain cuts is: Keyway's estimate of the prompt (nothing of an answer that
+ * never arrived), flagged, at that model's list price, and never free. A request the drain ended
+ * between attempts (a backoff) or before any call books nothing.
+ */
+function servedByCutAttempt(context: RequestContext): boolean {
+  const attempt = context.attempts.at(-1);
+  if (attempt === undefined || attempt.upstreamCalled === false || attempt.reason !== 'not_ready') return false;
+  context.served ??= { provider: attempt.provider, model: attempt.model, keyId: attempt.keyId, owner: attempt.owner, startedAt: attempt.startedAt };
+  return true;
 }
 
 /** The operation's use of providers' own APIs, when this request wants it (NativeCalls.wanted). */

@@ -153,7 +153,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const shutdown = (signal: string): void => {
     signals += 1;
     stopping = true;
-    // Every worker drains once on the first signal; a second one ends their in-flight streams now.
+    // Every worker drains once on the first signal; a second one ends their in-flight requests now.
     logger.info({ signal, workers: slots.filter((slot) => slot.child !== undefined).length }, signals > 1 ? 'stopping workers now' : 'draining workers');
     stopAll('SIGTERM');
   };

@@ -13,6 +13,7 @@ import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createPrivately, readableByOthers } from './file-modes.ts';
 import { schema } from './schema.ts';
+import { StorageError } from './storage-error.ts';
 
 export type KeywayDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
 
@@ -65,9 +66,7 @@ export interface Storage {
   close(): void;
 }
 
-export class StorageError extends Error {
-  override name = 'StorageError';
-}
+export { StorageError };
 
 /**
  * Opens the database named by KEYWAY_DATABASE_URL. `file:` uses Bun's built-in SQLite (no native

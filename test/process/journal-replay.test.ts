@@ -3,13 +3,17 @@
 // - a restart moments after the kill, while the killed pid is still a zombie (its parent has not
 //   reaped it), replays the journal: every answered request has exactly one row;
 // - a gateway that keeps running replays the journal of another one on the same data directory that
-//   died (its periodic rescan), and never touches it while that one lives.
+//   died (its periodic rescan), and never touches it while that one lives. Two instances share a data
+//   directory only on PostgreSQL: on the embedded database the second start is refused
+//   (test/process/instance-lock.test.ts), so that test runs on PostgreSQL and skips without it.
 
 import { expect, test } from 'bun:test';
+import { SQL } from 'bun';
 import { Database } from 'bun:sqlite';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcessStat } from '../../core/accounting/journal-owner.ts';
+import { createTestDatabase, postgresReachable } from '../store-postgres/database.ts';
 import {
   addOpenAIKey,
   chatCompletion,
@@ -26,6 +30,8 @@ import {
 
 const UPSTREAM_KEY = 'sk-proj-JournalReplayUpstreamKey0000000001';
 const OPERATOR_KEY = 'kw_op_JournalReplayOperatorKey0123456789abc';
+/** A shared database needs the master key named, the same on every instance. */
+const MASTER_KEY = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 7 + 3)).toString('base64');
 
 const suite = simulatorAndScratch(UPSTREAM_KEY);
 const dataDirectory = (name: string): string => suite.dataDirectory(name);
@@ -39,14 +45,16 @@ function gatewayEnv(directory: string, extra: Record<string, string> = {}): Reco
   });
 }
 
+function countPerRequest(rows: ReadonlyArray<{ request_id: string }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { request_id } of rows) counts.set(request_id, (counts.get(request_id) ?? 0) + 1);
+  return counts;
+}
+
 function rowsPerRequest(directory: string): Map<string, number> {
   const database = new Database(join(directory, 'keyway.db'), { readonly: true });
   try {
-    const counts = new Map<string, number>();
-    for (const { request_id } of database.query('SELECT request_id FROM usage_records').all() as Array<{ request_id: string }>) {
-      counts.set(request_id, (counts.get(request_id) ?? 0) + 1);
-    }
-    return counts;
+    return countPerRequest(database.query('SELECT request_id FROM usage_records').all() as Array<{ request_id: string }>);
   } finally {
     database.close();
   }
@@ -142,43 +150,57 @@ test.skipIf(readProcessStat('self') === undefined)(
   90_000,
 );
 
-test('a running gateway replays the journal of another one on its data directory that died, and never touches it while it lives', async () => {
-  const directory = dataDirectory('rescan');
-  const rescanMs = '200';
-  const survivor = await startGatewayProcess({
-    command: FROM_SOURCE,
-    cwd: directory,
-    env: gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs }),
-  });
-  let victim: GatewayProcess | undefined;
-  try {
-    await addOpenAIKey(survivor.url, OPERATOR_KEY, UPSTREAM_KEY);
-    victim = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs }) });
-    const victimPid = victim.process.pid;
-    const calls = await Promise.all(Array.from({ length: 12 }, (_, index) => call((victim as GatewayProcess).url, index)));
-    expect(calls.every((one) => one.complete)).toBe(true);
+const postgres = await postgresReachable();
+if (!postgres) console.warn('PostgreSQL is not reachable on 127.0.0.1:5432: the shared data directory test is skipped');
 
-    // Many rescans while it lives: its journal stays its own.
-    await Bun.sleep(1_200);
-    const counts = rowsPerRequest(directory);
-    expect(calls.filter((one) => counts.has(one.requestId as string))).toEqual([]);
-    expect(journalFiles(directory).some((name) => new RegExp(`^${victimPid}[.-]`).test(name))).toBe(true);
+test.skipIf(!postgres)(
+  'a running gateway replays the journal of another one on its data directory that died, and never touches it while it lives',
+  async () => {
+    const directory = dataDirectory('rescan');
+    const database = await createTestDatabase();
+    const reader = new SQL(database.url, { max: 1 });
+    const rows = async (): Promise<Map<string, number>> =>
+      countPerRequest((await reader.unsafe('SELECT request_id FROM usage_records')) as Array<{ request_id: string }>);
+    const rescanMs = '200';
+    const env = gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs, KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY });
+    const survivor = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env });
+    let victim: GatewayProcess | undefined;
+    try {
+      await addOpenAIKey(survivor.url, OPERATOR_KEY, UPSTREAM_KEY);
+      victim = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env });
+      const victimPid = victim.process.pid;
+      const calls = await Promise.all(Array.from({ length: 12 }, (_, index) => call((victim as GatewayProcess).url, index)));
+      expect(calls.every((one) => one.complete)).toBe(true);
 
-    victim.process.kill('SIGKILL');
-    await victim.waitForExit();
-    victim = undefined;
-    const deadline = performance.now() + 10_000;
-    while (calls.some((one) => !rowsPerRequest(directory).has(one.requestId as string)) && performance.now() < deadline) await Bun.sleep(100);
-    expectBookedOnce(rowsPerRequest(directory), calls);
-    expect(logLines(survivor.stdout()).some((line) => line.msg === 'replaying the usage journal of a process that died')).toBe(true);
-    // No restart: the same process did it, and goes on serving.
-    expect(survivor.process.exitCode).toBeNull();
-    expect((await call(survivor.url, 100)).complete).toBe(true);
-    await Bun.sleep(600);
-    expectBookedOnce(rowsPerRequest(directory), calls);
-    expect(await survivor.stop('SIGTERM')).toBe(0);
-  } finally {
-    await victim?.stop('SIGKILL').catch(() => undefined);
-    if (survivor.process.exitCode === null) await survivor.stop('SIGKILL').catch(() => undefined);
-  }
-}, 90_000);
+      // Many rescans while it lives: its journal stays its own.
+      await Bun.sleep(1_200);
+      const counts = await rows();
+      expect(calls.filter((one) => counts.has(one.requestId as string))).toEqual([]);
+      expect(journalFiles(directory).some((name) => new RegExp(`^${victimPid}[.-]`).test(name))).toBe(true);
+
+      victim.process.kill('SIGKILL');
+      await victim.waitForExit();
+      victim = undefined;
+      const deadline = performance.now() + 10_000;
+      while (performance.now() < deadline) {
+        const booked = await rows();
+        if (calls.every((one) => booked.has(one.requestId as string))) break;
+        await Bun.sleep(100);
+      }
+      expectBookedOnce(await rows(), calls);
+      expect(logLines(survivor.stdout()).some((line) => line.msg === 'replaying the usage journal of a process that died')).toBe(true);
+      // No restart: the same process did it, and goes on serving.
+      expect(survivor.process.exitCode).toBeNull();
+      expect((await call(survivor.url, 100)).complete).toBe(true);
+      await Bun.sleep(600);
+      expectBookedOnce(await rows(), calls);
+      expect(await survivor.stop('SIGTERM')).toBe(0);
+    } finally {
+      await victim?.stop('SIGKILL').catch(() => undefined);
+      if (survivor.process.exitCode === null) await survivor.stop('SIGKILL').catch(() => undefined);
+      await reader.close();
+      await database.drop();
+    }
+  },
+  90_000,
+);
