@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { parseCidr } from './wire/ip-address.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseCidr, parseIp } from './wire/ip-address.ts';
 import { parseUpstreamList } from './wire/upstream-entries.ts';
 import { effectiveFetchCapacity } from './process/fetch-capacity.ts';
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_JSON_DEPTH } from './http/kit/body.ts';
 import { parseCorsOrigins, type CorsOrigins } from './http/cors.ts';
 import { closestNames } from './closest-names.ts';
+import { choiceSetting, integerSetting, onOffSetting, secretSetting, SettingError } from './spec/settings.ts';
 
 export interface GatewayConfig {
   host: string;
@@ -80,6 +81,10 @@ export interface GatewayConfig {
    * holds the embedded database of an earlier one (core/earlier-installation.ts refuses that otherwise).
    */
   startFresh: boolean;
+  /** Rows per re-wrap transaction of a master key rotation (`KEYWAY_MASTER_KEY_REWRAP_BATCH`). */
+  masterKeyRewrapBatch: number;
+  /** The pause between re-wrap batches (`KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS`; 0: none). */
+  masterKeyRewrapPauseMs: number;
   /** The KEYWAY_CONFIG file and the variable names (`KEYWAY_…`) it holds, checked against the plugins' declarations once they load. */
   configFile?: ConfigFileVariables;
   /** Everything else a plugin may read (`KEYWAY_<PROVIDER>_BASE_URL`, master key variables…). */
@@ -91,7 +96,8 @@ export interface ConfigFileVariables {
   variableNames: string[];
 }
 
-export class ConfigError extends Error {
+/** A configuration the start cannot use; a SettingError, so it is printed as one line naming what is wrong. */
+export class ConfigError extends SettingError {
   override name = 'ConfigError';
 }
 
@@ -253,27 +259,47 @@ function trustedProxyList(text: string | undefined): string[] {
   return entries;
 }
 
-function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value === '') return fallback;
-  if (/^(on|true|1|yes)$/i.test(value)) return true;
-  if (/^(off|false|0|no)$/i.test(value)) return false;
-  throw new ConfigError(`${name} must be on or off; got ${JSON.stringify(value)}.`);
+/** pino's levels, and `silent`. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Where a default start keeps its data, relative to the working directory. */
+const DEFAULT_DATA_DIRECTORY = './data';
+
+/** The embedded database in the data directory: `./data/keyway.db` by default, `<KEYWAY_DATA_DIR>/keyway.db` when that is set. */
+function defaultDatabaseUrl(dataDirectory: string | undefined): string {
+  if (dataDirectory === undefined) return `file:${DEFAULT_DATA_DIRECTORY}/${EMBEDDED_DATABASE_FILE}`;
+  return `file:${join(resolve(dataDirectory), EMBEDDED_DATABASE_FILE)}`;
 }
 
-function oneOf<Choice extends string>(name: string, value: string | undefined, choices: readonly Choice[], fallback: Choice): Choice {
-  if (value === undefined || value === '') return fallback;
-  const lower = value.toLowerCase();
-  if ((choices as readonly string[]).includes(lower)) return lower as Choice;
-  throw new ConfigError(`${name} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}.`);
+/**
+ * Until QA17 a start with KEYWAY_DATA_DIR and no KEYWAY_DATABASE_URL kept the database in ./data under
+ * the working directory, and only the master key and the usage journal in the data directory. Such an
+ * installation must not meet an empty database in the data directory and begin anew without a word
+ * (its accounts, keys and teams would seem gone): the start stops and says how to move the file.
+ */
+function refuseDatabaseLeftBehind(dataDirectory: string): void {
+  const expected = join(dataDirectory, EMBEDDED_DATABASE_FILE);
+  const earlier = resolve(DEFAULT_DATA_DIRECTORY, EMBEDDED_DATABASE_FILE);
+  if (expected === earlier || existsSync(expected) || !existsSync(earlier)) return;
+  throw new ConfigError(
+    `KEYWAY_DATA_DIR is ${dataDirectory}, which holds no ${EMBEDDED_DATABASE_FILE}, but ${earlier} exists: releases before this one kept ` +
+      `the database there even with KEYWAY_DATA_DIR set, and now keep it in KEYWAY_DATA_DIR. Stop every Keyway using it and move it ` +
+      `(mv ${earlier} ${dataDirectory}/, with ${EMBEDDED_DATABASE_FILE}-wal and ${EMBEDDED_DATABASE_FILE}-shm if present), or keep it where it is ` +
+      `with KEYWAY_DATABASE_URL=file:${earlier}; KEYWAY_START_FRESH=on begins a new installation instead.`,
+  );
 }
 
-function integer(name: string, value: string | undefined, fallback: number, minimum: number, maximum: number): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < minimum || parsed > maximum) {
-    throw new ConfigError(`${name} must be an integer between ${minimum} and ${maximum}; got ${JSON.stringify(value)}.`);
-  }
-  return parsed;
+/** `KEYWAY_HOST`: an IP address or a host name, so a typo is named now rather than as a failed listen. */
+function listenHost(text: string | undefined): string {
+  if (text === undefined || text.trim() === '') return '127.0.0.1';
+  const host = text.trim();
+  const bracketless = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (parseIp(bracketless) !== undefined) return bracketless;
+  // Four dotted numbers are an IPv4 address or nothing: 999.1.1.1 is no host name either. Underscores
+  // are taken: container names (a compose service) have them and resolve.
+  const hostName = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
+  if (!/^[0-9.]+$/.test(host) && hostName.test(host)) return host;
+  throw new ConfigError(`KEYWAY_HOST must be an IP address of this machine (0.0.0.0 for all) or a host name; got ${JSON.stringify(text)}.`);
 }
 
 /**
@@ -287,7 +313,7 @@ const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
 
 /** `KEYWAY_WORKER_TIMEOUT_MS`: 0 (never), or a second or more: below that, heartbeats would be too close for a busy machine. */
 function workerTimeout(value: string | undefined): number {
-  const timeout = integer('KEYWAY_WORKER_TIMEOUT_MS', value, DEFAULT_WORKER_TIMEOUT_MS, 0, 3_600_000);
+  const timeout = integerSetting('KEYWAY_WORKER_TIMEOUT_MS', value, DEFAULT_WORKER_TIMEOUT_MS, 0, 3_600_000);
   if (timeout > 0 && timeout < 1_000) throw new ConfigError(`KEYWAY_WORKER_TIMEOUT_MS must be 0 (never) or at least 1000; got ${JSON.stringify(value)}.`);
   return timeout;
 }
@@ -297,6 +323,16 @@ function workerTimeout(value: string | undefined): number {
  * `KEYWAY_CONFIG`, whose keys are the camelCase names of GatewayConfig (or the variable names).
  */
 export function loadConfig(environment: Record<string, string | undefined> = process.env): GatewayConfig {
+  try {
+    return readConfig(environment);
+  } catch (error) {
+    // The shared readers (core/spec/settings.ts) throw SettingErrors; the core's own are ConfigErrors.
+    if (error instanceof SettingError && !(error instanceof ConfigError)) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+function readConfig(environment: Record<string, string | undefined>): GatewayConfig {
   const file = environment.KEYWAY_CONFIG ? readConfigFile(environment.KEYWAY_CONFIG) : {};
   if (environment.KEYWAY_CONFIG) refuseUnknownFileNames(file, environment.KEYWAY_CONFIG);
   const value = (key: string): string | undefined => {
@@ -307,11 +343,19 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     if (fromFile === undefined || fromFile === null) return undefined;
     return Array.isArray(fromFile) ? fromFile.join(',') : String(fromFile);
   };
-  const databaseUrl = value('databaseUrl') ?? `file:./data/${EMBEDDED_DATABASE_FILE}`;
+  const configuredDataDirectory = value('dataDirectory');
+  const configuredDatabaseUrl = value('databaseUrl');
+  const startFresh = onOffSetting('KEYWAY_START_FRESH', value('startFresh'), false);
+  // Without a database URL the embedded database lives in the data directory, beside the master key
+  // and the usage journal, so one volume at KEYWAY_DATA_DIR keeps the whole installation.
+  const databaseUrl = configuredDatabaseUrl ?? defaultDatabaseUrl(configuredDataDirectory);
+  if (configuredDatabaseUrl === undefined && configuredDataDirectory !== undefined && !startFresh) {
+    refuseDatabaseLeftBehind(resolve(configuredDataDirectory));
+  }
   // Checked here, before any plugin runs, so crypto-local does not report it as a master key problem.
   const databaseProblem = unsupportedDatabaseUrl(databaseUrl);
   if (databaseProblem !== undefined) throw new ConfigError(databaseProblem);
-  const defaultDataDirectory = databaseUrl.startsWith('file:') ? dirname(databaseUrl.slice('file:'.length)) : './data';
+  const defaultDataDirectory = databaseUrl.startsWith('file:') ? dirname(databaseUrl.slice('file:'.length)) : DEFAULT_DATA_DIRECTORY;
   const pluginConfig = file[PLUGINS_SECTION];
   const merged: Record<string, string | undefined> = { ...environment };
   for (const [key, fileValue] of Object.entries(file)) {
@@ -323,59 +367,61 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   const pricesFile = value('pricesFile');
   const configPath = environment.KEYWAY_CONFIG;
   return {
-    host: value('host') ?? '127.0.0.1',
-    port: integer('KEYWAY_PORT', value('port'), 8080, 0, 65535),
+    host: listenHost(value('host')),
+    port: integerSetting('KEYWAY_PORT', value('port'), 8080, 0, 65535),
     databaseUrl,
     redisUrl: value('redisUrl'),
-    dataDirectory: resolve(value('dataDirectory') ?? defaultDataDirectory),
-    adminKey: value('adminKey'),
-    firstByteTimeoutMs: integer('KEYWAY_FIRST_BYTE_TIMEOUT_MS', value('firstByteTimeoutMs'), 60_000, 1, 3_600_000),
-    totalTimeoutMs: integer('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
-    maxBodyBytes: integer('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    maxJsonDepth: integer('KEYWAY_MAX_JSON_DEPTH', value('maxJsonDepth'), DEFAULT_MAX_JSON_DEPTH, 1, 10_000),
+    dataDirectory: resolve(configuredDataDirectory ?? defaultDataDirectory),
+    adminKey: secretSetting('KEYWAY_ADMIN_KEY', value('adminKey')),
+    firstByteTimeoutMs: integerSetting('KEYWAY_FIRST_BYTE_TIMEOUT_MS', value('firstByteTimeoutMs'), 60_000, 1, 3_600_000),
+    totalTimeoutMs: integerSetting('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
+    maxBodyBytes: integerSetting('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxJsonDepth: integerSetting('KEYWAY_MAX_JSON_DEPTH', value('maxJsonDepth'), DEFAULT_MAX_JSON_DEPTH, 1, 10_000),
     // At least 100 ms: no client sends a body faster than a round trip or two, so less would refuse sound requests.
-    bodyTimeoutMs: integer('KEYWAY_BODY_TIMEOUT_MS', value('bodyTimeoutMs'), DEFAULT_BODY_TIMEOUT_MS, 100, 3_600_000),
+    bodyTimeoutMs: integerSetting('KEYWAY_BODY_TIMEOUT_MS', value('bodyTimeoutMs'), DEFAULT_BODY_TIMEOUT_MS, 100, 3_600_000),
     pluginPaths: (value('pluginPaths') ?? '')
       .split(',')
       .map((path) => path.trim())
       .filter((path) => path.length > 0),
     pluginConfig: pluginConfig !== null && typeof pluginConfig === 'object' ? (pluginConfig as Record<string, unknown>) : {},
-    logLevel: value('logLevel') ?? 'info',
-    usageFlushIntervalMs: integer('KEYWAY_USAGE_FLUSH_MS', value('usageFlushIntervalMs'), 1000, 10, 600_000),
-    usageBatchSize: integer('KEYWAY_USAGE_BATCH_SIZE', value('usageBatchSize'), 2000, 1, 100_000),
-    usageBufferMax: integer('KEYWAY_USAGE_BUFFER_MAX', value('usageBufferMax'), 100_000, 1, 10_000_000),
-    usageJournal: onOff('KEYWAY_USAGE_JOURNAL', value('usageJournal'), true),
-    usageJournalRescanMs: integer('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('usageJournalRescanMs'), 30_000, 100, 3_600_000),
-    drainTimeoutMs: integer('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
+    logLevel: choiceSetting('KEYWAY_LOG_LEVEL', value('logLevel'), LOG_LEVELS, 'info'),
+    usageFlushIntervalMs: integerSetting('KEYWAY_USAGE_FLUSH_MS', value('usageFlushIntervalMs'), 1000, 10, 600_000),
+    usageBatchSize: integerSetting('KEYWAY_USAGE_BATCH_SIZE', value('usageBatchSize'), 2000, 1, 100_000),
+    usageBufferMax: integerSetting('KEYWAY_USAGE_BUFFER_MAX', value('usageBufferMax'), 100_000, 1, 10_000_000),
+    usageJournal: onOffSetting('KEYWAY_USAGE_JOURNAL', value('usageJournal'), true),
+    usageJournalRescanMs: integerSetting('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('usageJournalRescanMs'), 30_000, 100, 3_600_000),
+    drainTimeoutMs: integerSetting('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
     workerTimeoutMs: workerTimeout(value('workerTimeoutMs')),
-    minFreeDiskMb: integer('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
-    modelsCacheTtlMs: integer('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
-    configReloadMs: integer('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),
-    configPollMs: integer('KEYWAY_CONFIG_POLL_MS', value('configPollMs'), 1_000, 0, 3_600_000),
+    minFreeDiskMb: integerSetting('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
+    modelsCacheTtlMs: integerSetting('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
+    configReloadMs: integerSetting('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),
+    configPollMs: integerSetting('KEYWAY_CONFIG_POLL_MS', value('configPollMs'), 1_000, 0, 3_600_000),
     upstreamConnections,
-    maxInflightPerAccount: integer(
+    maxInflightPerAccount: integerSetting(
       'KEYWAY_MAX_INFLIGHT_PER_ACCOUNT',
       value('maxInflightPerAccount'),
       Math.max(1, Math.floor(upstreamConnections / 4)),
       1,
       1_000_000,
     ),
-    maxInflightPerUpstream: integer(
+    maxInflightPerUpstream: integerSetting(
       'KEYWAY_MAX_INFLIGHT_PER_UPSTREAM',
       value('maxInflightPerUpstream'),
       Math.max(1, Math.floor(upstreamConnections / 2)),
       1,
       1_000_000,
     ),
-    upstreamQueueTimeoutMs: integer('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('upstreamQueueTimeoutMs'), 10_000, 1, 3_600_000),
-    upstreamClient: oneOf('KEYWAY_UPSTREAM_CLIENT', value('upstreamClient'), ['fetch', 'pool'], 'fetch'),
-    threadScheduling: oneOf('KEYWAY_THREAD_SCHEDULING', value('threadScheduling'), ['batch', 'default'], 'batch'),
+    upstreamQueueTimeoutMs: integerSetting('KEYWAY_UPSTREAM_QUEUE_TIMEOUT_MS', value('upstreamQueueTimeoutMs'), 10_000, 1, 3_600_000),
+    upstreamClient: choiceSetting('KEYWAY_UPSTREAM_CLIENT', value('upstreamClient'), ['fetch', 'pool'], 'fetch'),
+    threadScheduling: choiceSetting('KEYWAY_THREAD_SCHEDULING', value('threadScheduling'), ['batch', 'default'], 'batch'),
     upstreamAllow: upstreamList('upstreamAllow', value('upstreamAllow'), Boolean(environment.KEYWAY_UPSTREAM_ALLOW), environment.KEYWAY_CONFIG),
     upstreamDeny: upstreamList('upstreamDeny', value('upstreamDeny'), Boolean(environment.KEYWAY_UPSTREAM_DENY), environment.KEYWAY_CONFIG),
     trustedProxies: trustedProxyList(value('trustedProxies')),
     corsOrigins: corsOrigins(value('corsOrigins')),
     pricesFile: pricesFile === undefined ? undefined : resolve(pricesFile),
-    startFresh: onOff('KEYWAY_START_FRESH', value('startFresh'), false),
+    startFresh,
+    masterKeyRewrapBatch: integerSetting('KEYWAY_MASTER_KEY_REWRAP_BATCH', merged.KEYWAY_MASTER_KEY_REWRAP_BATCH, 25, 1, 10_000),
+    masterKeyRewrapPauseMs: integerSetting('KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', merged.KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS, 20, 0, 60_000),
     ...(configPath ? { configFile: { path: configPath, variableNames: Object.keys(file).filter((name) => VARIABLE_NAME.test(name)) } } : {}),
     env: merged,
   };

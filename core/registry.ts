@@ -7,6 +7,7 @@ import { checkedKeySource } from './credentials/fetched-keys.ts';
 import { type UsageFold, validateUsageFoldTables } from './spec/usage-fold.ts';
 import type { KeyDecryptionObserver, KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
+import { SettingError } from './spec/settings.ts';
 import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
@@ -401,6 +402,10 @@ export async function loadPlugins(sources: PluginSource[], environment: PluginEn
         })) ?? {};
     } catch (error) {
       if (error instanceof PluginLoadError) throw error;
+      // A variable the plugin could not read names itself: the operator fixes the variable, not the plugin.
+      // By name too: an out-of-tree plugin in the compiled binary cannot import the class.
+      if (error instanceof SettingError) throw error;
+      if (error instanceof Error && error.name === 'SettingError') throw new SettingError(error.message);
       fail(source, `setup failed: ${(error as Error).message}`);
     }
     checkContributions(source, contributions);

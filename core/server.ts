@@ -1,3 +1,4 @@
+import { ConfigError } from './config.ts';
 import { createApp } from './http/app.ts';
 import { flushLogs } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
@@ -36,22 +37,39 @@ function scheduleHelperThreads(runtime: Runtime): HelperThreadWatch | undefined 
   });
 }
 
+/** Why the port could not be opened, naming the variable to change (Bun says "Is port 8080 in use?" with a stack). */
+function listenFailure(error: unknown, host: string, port: number): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (code === 'EADDRINUSE') return `KEYWAY_PORT ${port} is already in use on ${host} (KEYWAY_HOST): stop what listens there, or set another port.`;
+  if (code === 'EACCES') return `KEYWAY_PORT ${port} needs a privilege this process lacks (ports below 1024): set a port of 1024 or more.`;
+  if (code === 'EADDRNOTAVAIL' || code === 'EINVAL' || code === 'ENOTFOUND' || code?.startsWith('EAI_') === true) {
+    return `KEYWAY_HOST ${host} is not an address of this machine, nor a name that resolves to one (${code}): set one of its addresses, or 0.0.0.0 for all.`;
+  }
+  return `Keyway could not listen on ${where} (KEYWAY_HOST, KEYWAY_PORT): ${(error as Error | undefined)?.message ?? String(error)}`;
+}
+
 export function startServer(runtime: Runtime, options: ServerOptions = {}): RunningServer {
   const sockets = createWebSocketHub();
   const app = createApp(runtime, sockets, { worker: options.worker });
-  app.listen({
-    reusePort: options.worker !== undefined,
-    hostname: runtime.config.host,
-    port: runtime.config.port,
-    // Keyway's reader decides every body's fate, so an oversized one always gets the spec's 413: it
-    // refuses a declared length over KEYWAY_MAX_BODY_BYTES before reading a byte and stops reading an
-    // undeclared one at the limit (core/http/kit/body.ts). Bun's own limit would answer first with
-    // a bare 413 of its own, so it is set out of reach; Bun never buffers a body nobody reads.
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    idleTimeout: 255,
-    // WebSocket routes (RouteDefinition.websocket): a frame is a request body, under the same limit.
-    websocket: sockets.serverHandlers(runtime.config.maxBodyBytes),
-  });
+  const { host, port: configuredPort } = runtime.config;
+  try {
+    app.listen({
+      reusePort: options.worker !== undefined,
+      hostname: host,
+      port: configuredPort,
+      // Keyway's reader decides every body's fate, so an oversized one always gets the spec's 413: it
+      // refuses a declared length over KEYWAY_MAX_BODY_BYTES before reading a byte and stops reading an
+      // undeclared one at the limit (core/http/kit/body.ts). Bun's own limit would answer first with
+      // a bare 413 of its own, so it is set out of reach; Bun never buffers a body nobody reads.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      idleTimeout: 255,
+      // WebSocket routes (RouteDefinition.websocket): a frame is a request body, under the same limit.
+      websocket: sockets.serverHandlers(runtime.config.maxBodyBytes),
+    });
+  } catch (error) {
+    throw new ConfigError(listenFailure(error, host, configuredPort));
+  }
   const server = app.server;
   if (server === null) throw new Error('the HTTP server did not start');
   const port = server.port as number;

@@ -8,12 +8,13 @@ import { SQL } from 'bun';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { systemClock } from '../core/clock.ts';
-import { ConfigError, loadConfig } from '../core/config.ts';
+import { loadConfig } from '../core/config.ts';
 import { MasterKeyCheckError, verifyKeyChecksBeforeMigrations } from '../core/credentials/key-check.ts';
 import { describeContents, embeddedInstallation } from '../core/earlier-installation.ts';
 import { createLogger } from '../core/logger.ts';
 import { importPluginModules, loadPlugins, type PluginSet } from '../core/registry.ts';
 import { createServices } from '../core/services.ts';
+import { SettingError } from '../core/spec/settings.ts';
 import { builtinPlugins } from './builtin.ts';
 import { copySqliteIntoPostgres, CopyError, sourceMigrations, targetTablesWithRows } from './store-postgres/copy-from-sqlite.ts';
 import { postgresStoreDriver } from './store-postgres/index.ts';
@@ -207,7 +208,7 @@ export async function copyStore(
     out('Start Keyway with KEYWAY_DATABASE_URL set to this database and the same master key; the SQLite file is left as it was.');
     return 0;
   } catch (problem) {
-    const known = problem instanceof CopyError || problem instanceof ConfigError || (problem instanceof Error && /master key|KEYWAY_/i.test(problem.message));
+    const known = problem instanceof CopyError || problem instanceof SettingError || (problem instanceof Error && /master key|KEYWAY_/i.test(problem.message));
     error(`keyway copy-store: ${problem instanceof Error ? (known ? problem.message : (problem.stack ?? problem.message)) : String(problem)}`);
     return 1;
   } finally {

@@ -2,14 +2,15 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ConfigError, loadConfig } from '../core/config.ts';
+import { loadConfig } from '../core/config.ts';
+import { SettingError } from '../core/spec/settings.ts';
 import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
 import { releaseStartupMemory, sizeFetchCapacity } from './process-start.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
 async function operatorErrorTypes(): Promise<ReadonlyArray<abstract new (...args: never[]) => Error>> {
   const [{ PluginLoadError }, { StorageError }] = await Promise.all([import('../core/registry.ts'), import('./store-sqlite/index.ts')]);
-  return [ConfigError, PluginLoadError, StorageError];
+  return [SettingError, PluginLoadError, StorageError];
 }
 
 function readText(path: string): string | undefined {
@@ -115,11 +116,24 @@ async function serveAsWorker(index: number): Promise<void> {
   releaseStartupMemory();
 }
 
+/**
+ * The one line a refused start prints. A problem the operator can fix is its message alone; anything
+ * else is its name and message (an unexpected error), with the stack trace only at KEYWAY_LOG_LEVEL=debug
+ * or trace: the promise is one line naming what is wrong, and a stack is noise to an operator.
+ */
+function refusalLine(error: unknown, known: boolean): string {
+  if (!(error instanceof Error)) return String(error).replace(/\s+/g, ' ');
+  if (known) return error.message.replace(/\s*\n\s*/g, ' ');
+  const stack = /^(debug|trace)$/i.test(process.env.KEYWAY_LOG_LEVEL?.trim() ?? '') && error.stack !== undefined;
+  if (stack) return error.stack ?? '';
+  return `${error.name}: ${error.message.replace(/\s*\n\s*/g, ' ')} (KEYWAY_LOG_LEVEL=debug prints where it came from)`;
+}
+
 main().catch(async (error: unknown) => {
   // A worker that could not start printed why; the primary exits with its code without repeating it.
   if (error instanceof Error && error.name === 'WorkerStartError') process.exit((error as Error & { exitCode: number }).exitCode);
-  const types = await operatorErrorTypes().catch(() => [ConfigError]);
+  const types = await operatorErrorTypes().catch(() => [SettingError]);
   const known = types.some((type) => error instanceof type) || (error instanceof Error && /master key|KEYWAY_/.test(error.message));
-  process.stderr.write(`keyway: cannot start: ${error instanceof Error ? (known ? error.message : (error.stack ?? error.message)) : String(error)}\n`);
+  process.stderr.write(`keyway: cannot start: ${refusalLine(error, known)}\n`);
   process.exit(1);
 });

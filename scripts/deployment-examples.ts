@@ -131,7 +131,7 @@ export const DOCUMENTED_INSTANCE: InstanceSettings = {
   redisUrl: 'redis://redis.internal:6379',
   redisPrefix: 'keyway:',
   masterKey: '<the same 32-byte base64 key on every instance: openssl rand -base64 32>',
-  adminKey: '<the same operator key on every instance>',
+  adminKey: '<the same operator key on every instance, 32 characters or more: openssl rand -base64 32>',
   dataDirectory: '/var/lib/keyway',
   trustedProxies: '10.0.0.10',
 };

@@ -14,11 +14,6 @@ import { NEEDS_REENTRY, providerKeyHolder } from './provider-key-holder.ts';
 
 const rotators = new WeakMap<Runtime, MasterKeyRotator>();
 
-function integerSetting(env: Record<string, string | undefined>, name: string, fallback: number, minimum: number, maximum: number): number {
-  const value = Number(env[name] ?? fallback);
-  return Number.isInteger(value) && value >= minimum && value <= maximum ? value : fallback;
-}
-
 /** The holders plugins registered: every sealed value that is not a provider key. */
 function pluginHoldersOf(runtime: Runtime): CiphertextHolder[] {
   return (runtime.plugins.ciphertextHolders ?? []).map(({ value }) => value);
@@ -51,15 +46,15 @@ async function lostVersions(runtime: Runtime, settings: Record<string, unknown>)
 function rotatorOf(runtime: Runtime): MasterKeyRotator {
   let rotator = rotators.get(runtime);
   if (rotator === undefined) {
-    const env = runtime.config.env;
     rotator = new MasterKeyRotator({
       store: runtime.store,
       backends: runtime.plugins.cryptoBackends,
       activeBackend: runtime.cryptoBackendName,
       holders: holdersOf(runtime),
       logger: runtime.logger,
-      batchSize: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_BATCH', 25, 1, 10_000),
-      pauseMs: integerSetting(env, 'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS', 20, 0, 60_000),
+      // Read and checked at start (core/config.ts), not at the first rotation: a bad value stops the start.
+      batchSize: runtime.config.masterKeyRewrapBatch,
+      pauseMs: runtime.config.masterKeyRewrapPauseMs,
       cluster: runtime.cluster,
       ...(runtime.services.siblings === undefined ? {} : { siblings: runtime.services.siblings }),
     });

@@ -5,12 +5,29 @@ import { ConnectTimeoutError, ensureConnectable } from './connect-check.ts';
 import { KeywayError, type ErrorCode } from '../errors.ts';
 import { redactedExcerpt } from '../credentials/secret-shapes.ts';
 import type { CallContext, ListedModel, ProviderCredential, UpstreamInfo } from '../spec/provider.ts';
+import { urlSetting } from '../spec/settings.ts';
 import type { ChatMessage, ContentPart, ErrorDescriptor, FailureReason } from '../spec/vocabulary.ts';
 import { documentsAsParts } from './documents.ts';
 import { searchResultsAsText } from './search-results.ts';
 import { saneRetryAfter } from './retry-after.ts';
 import { SseEventTooLong } from './sse.ts';
 import { currentUpstreamScope, VIA_PROTOCOL, VIA_PSEUDONYM, type UpstreamScope, type UpstreamVerdict } from './upstream-policy.ts';
+
+/**
+ * A provider plugin's address as the operator set it, checked at start: its `baseUrl` setting in the
+ * KEYWAY_CONFIG file, else its variable (`KEYWAY_OPENAI_BASE_URL`); undefined leaves the SDK's default.
+ * Anything but an http(s) URL with a host stops the start naming where it was set (a typo used to
+ * start, and then every request was refused 403 upstream_not_allowed).
+ */
+export function configuredBaseUrl(
+  context: { config: { baseUrl?: string }; env: Readonly<Record<string, string | undefined>> },
+  plugin: string,
+  variable: string,
+): string | undefined {
+  const setting = context.config.baseUrl;
+  if (setting !== undefined) return urlSetting(`plugins["${plugin}"].baseUrl`, setting);
+  return urlSetting(variable, context.env[variable]);
+}
 
 /** The key's `settings.base_url` wins, then the environment's, then the provider's default. */
 export function resolveBaseUrl(credential: ProviderCredential, environmentBaseUrl: string | undefined, defaultBaseUrl: string): string {

@@ -6,6 +6,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { integerSetting } from '../../core/spec/settings.ts';
 import type { Services } from '../../core/spec/services.ts';
 import type { TeamsSection } from '../teams/types.ts';
 import { AlertDispatcher, type DeliverySettings } from './deliver.ts';
@@ -25,12 +26,9 @@ const configSchema = Type.Object({
   retryMaxMs: Type.Integer({ minimum: 1, default: 300_000, description: 'Longest wait between tries' }),
 });
 
-function fromEnvironment(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, minimum: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}`);
-  return value;
+/** A variable over the plugin setting; a timer past 2^31 ms (24.8 days) fires at once, so waits stay within a day. */
+function fromEnvironment(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, minimum: number, maximum: number): number {
+  return integerSetting(name, env[name], fallback, minimum, maximum);
 }
 
 /** The per-gateway objects tests reach through the plugin (to wait for deliveries, run the job now). */
@@ -75,11 +73,11 @@ export const alertsPlugin = definePlugin({
   configSchema,
   setup: ({ config, env, services }) => {
     const settings: DeliverySettings = {
-      attempts: fromEnvironment(env, 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', config.deliveryAttempts, 1),
-      retryBaseMs: fromEnvironment(env, 'KEYWAY_ALERTS_RETRY_BASE_MS', config.retryBaseMs, 1),
+      attempts: fromEnvironment(env, 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', config.deliveryAttempts, 1, 100),
+      retryBaseMs: fromEnvironment(env, 'KEYWAY_ALERTS_RETRY_BASE_MS', config.retryBaseMs, 1, 86_400_000),
       retryMaxMs: config.retryMaxMs,
     };
-    const intervalMs = fromEnvironment(env, 'KEYWAY_ALERTS_INTERVAL_MS', config.intervalMs, 10);
+    const intervalMs = fromEnvironment(env, 'KEYWAY_ALERTS_INTERVAL_MS', config.intervalMs, 10, 86_400_000);
     const dispatcher = new AlertDispatcher(services, settings);
     const teamName = (teamId: string) => services.snapshot.section<TeamsSection>('teams')?.byId.get(teamId)?.name;
     const evaluator = new AlertEvaluator(services, dispatcher, teamName);

@@ -5,6 +5,7 @@
 
 import { Type } from '@sinclair/typebox';
 import type { AdminAction, Principal, RequestContext, RequestOutcome } from '../../core/spec/plugin.ts';
+import { integerSetting } from '../../core/spec/settings.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
@@ -19,15 +20,6 @@ export const AUDIT_PLUGIN = 'audit';
 /** Where actions on operator routes (accounts, platform keys, platform settings) are filed: no account's admin reads them. */
 export const PLATFORM_SCOPE = 'platform';
 const DAY_MS = 86_400_000;
-
-/** A positive integer from the environment, or the default. */
-function integerSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, minimum: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}, not ${JSON.stringify(text)}`);
-  return value;
-}
 
 /**
  * An admin action as a queued event: the action is already free of secrets (the core scrubbed it).
@@ -105,9 +97,10 @@ export const auditPlugin = definePlugin({
   ],
   description: 'Audit log of management actions, key access and request metadata; compliance settings and their report',
   setup({ services, env, logger }) {
-    const defaultRetentionDays = integerSetting(env, 'KEYWAY_AUDIT_RETENTION_DAYS', 365, 1);
-    const flushMs = integerSetting(env, 'KEYWAY_AUDIT_FLUSH_MS', 1000, 10);
-    const purgeMs = integerSetting(env, 'KEYWAY_AUDIT_PURGE_INTERVAL_MS', 3_600_000, 10);
+    // Intervals of at most a day: a timer past 2^31 ms (24.8 days) fires at once.
+    const defaultRetentionDays = integerSetting('KEYWAY_AUDIT_RETENTION_DAYS', env.KEYWAY_AUDIT_RETENTION_DAYS, 365, 1, 36_500);
+    const flushMs = integerSetting('KEYWAY_AUDIT_FLUSH_MS', env.KEYWAY_AUDIT_FLUSH_MS, 1000, 10, 86_400_000);
+    const purgeMs = integerSetting('KEYWAY_AUDIT_PURGE_INTERVAL_MS', env.KEYWAY_AUDIT_PURGE_INTERVAL_MS, 3_600_000, 10, 86_400_000);
     const queue = new AuditQueue(services, logger);
     const compliance = new Compliance(services, defaultRetentionDays);
     const now = () => new Date(services.clock.now()).toISOString();

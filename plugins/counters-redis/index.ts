@@ -6,6 +6,7 @@
 import type { ClusterDriver } from '../../core/spec/cluster.ts';
 import type { CountersDriver } from '../../core/spec/counters.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { integerSetting, urlSetting } from '../../core/spec/settings.ts';
 
 export const REDIS_COUNTERS_PLUGIN = 'counters-redis';
 const DEFAULT_PREFIX = 'keyway:';
@@ -13,11 +14,12 @@ const DEFAULT_TIMEOUT_MS = 1_000;
 const REDIS_SCHEMES = ['redis://', 'rediss://'] as const;
 const REDIS_URL = /^rediss?:\/\//i;
 
-function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number of milliseconds, not '${raw}'.`);
-  return value;
+/**
+ * KEYWAY_REDIS_URL parsed before Bun's client sees it: the client's own refusal is a bare "Invalid URL
+ * format" with a stack (a port that is not a number, a password and no host). Never echoes the URL.
+ */
+function checkedUrl(url: string): string {
+  return urlSetting('KEYWAY_REDIS_URL', url, ['redis:', 'rediss:'], 'redis://[user:password@]host:port[/db]') ?? url;
 }
 
 export const redisCountersPlugin = definePlugin({
@@ -32,12 +34,13 @@ export const redisCountersPlugin = definePlugin({
   description: 'Budgets, rate limits and cooldowns in Redis, exact across instances (atomic Lua scripts); the cluster bus (pub/sub, leases)',
   setup: ({ env, logger }) => {
     const prefix = env.KEYWAY_REDIS_PREFIX?.trim() || DEFAULT_PREFIX;
-    const timeoutMs = positiveInteger('KEYWAY_REDIS_TIMEOUT_MS', env.KEYWAY_REDIS_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+    const timeoutMs = integerSetting('KEYWAY_REDIS_TIMEOUT_MS', env.KEYWAY_REDIS_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, 1, 600_000);
     const driver: CountersDriver = {
       name: 'redis',
       accepts: (url) => REDIS_URL.test(url),
       schemes: REDIS_SCHEMES,
-      async open(url, { clock }) {
+      async open(configuredUrl, { clock }) {
+        const url = checkedUrl(configuredUrl);
         // Loaded with a redis:// URL only: without KEYWAY_REDIS_URL the Redis modules are never held.
         const { RedisCounters } = await import('./counters.ts');
         const counters = new RedisCounters({
@@ -60,7 +63,7 @@ export const redisCountersPlugin = definePlugin({
       accepts: (url) => REDIS_URL.test(url),
       async open(url, { instanceId }) {
         const { RedisClusterBus } = await import('./cluster.ts');
-        const bus = new RedisClusterBus({ url, prefix, instanceId, timeoutMs, log: logger });
+        const bus = new RedisClusterBus({ url: checkedUrl(url), prefix, instanceId, timeoutMs, log: logger });
         // Unreachable at start: the gateway starts all the same, and catches up once the bus is back.
         await bus.start();
         return bus;

@@ -11,6 +11,7 @@ import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core
 import type { ValidatedCryptoModule } from '../../core/spec/crypto-backend.ts';
 import { createVaultTransitBackend, VAULT_BACKEND_NAME } from './backend.ts';
 import { TransitClient } from './client.ts';
+import { integerSetting, onOffSetting } from '../../core/spec/settings.ts';
 
 export { createVaultTransitBackend, DECRYPTION_FAILED, VAULT_BACKEND_NAME } from './backend.ts';
 export { TransitClient, TransitError } from './client.ts';
@@ -36,21 +37,6 @@ export class VaultTransitConfigError extends Error {
 
 function present(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function onOff(name: string, value: string | undefined): boolean {
-  if (value === undefined || value.trim() === '') return false;
-  if (/^(true|on|1|yes)$/i.test(value.trim())) return true;
-  if (/^(false|off|0|no)$/i.test(value.trim())) return false;
-  throw new VaultTransitConfigError(`${name} must be true or false; got ${JSON.stringify(value)}.`);
-}
-
-function positive(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value.trim() === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0)
-    throw new VaultTransitConfigError(`${name} must be a whole number of milliseconds; got ${JSON.stringify(value)}.`);
-  return parsed;
 }
 
 /** Where the token comes from: the variable once, or the file at every call (Vault Agent renews it). */
@@ -126,6 +112,10 @@ export const vaultTransitPlugin = definePlugin({
   configSchema: vaultTransitConfigSchema,
   async setup(context) {
     const { config, env } = context;
+    // Read before the backend decides whether it runs, so a bad value is named even while it sleeps.
+    const fipsVariable = onOffSetting('KEYWAY_VAULT_FIPS', env.KEYWAY_VAULT_FIPS, false);
+    const timeoutMs = integerSetting('KEYWAY_VAULT_TIMEOUT_MS', env.KEYWAY_VAULT_TIMEOUT_MS, 5_000, 1, 600_000);
+    const dataKeyTtlMs = integerSetting('KEYWAY_VAULT_DATA_KEY_TTL_MS', env.KEYWAY_VAULT_DATA_KEY_TTL_MS, 300_000, 0, 86_400_000);
     const active = present(env.KEYWAY_CRYPTO_BACKEND) === VAULT_BACKEND_NAME;
     // KEYWAY_VAULT_ADDR alone does not wake it: the same Vault may serve only the vault-kv key source.
     // It runs when it seals new keys, or when a Transit key is named (rows it sealed before still open).
@@ -139,7 +129,7 @@ export const vaultTransitPlugin = definePlugin({
     if (!/^https?:\/\//.test(address))
       throw new VaultTransitConfigError(`KEYWAY_VAULT_ADDR must start with https:// (or http:// for a local dev server); got ${JSON.stringify(address)}.`);
     const { token, source } = tokenSource(config, env, active);
-    const fips = config.fips ?? onOff('KEYWAY_VAULT_FIPS', env.KEYWAY_VAULT_FIPS);
+    const fips = config.fips ?? fipsVariable;
     const certificate = present(config.fipsCertificate) ?? present(env.KEYWAY_VAULT_FIPS_CERTIFICATE);
     if (fips && certificate === undefined) {
       throw new VaultTransitConfigError(
@@ -154,7 +144,7 @@ export const vaultTransitPlugin = definePlugin({
       namespace: present(config.namespace) ?? present(env.KEYWAY_VAULT_NAMESPACE) ?? (active ? present(env.VAULT_NAMESPACE) : undefined),
       mount,
       key: keyName,
-      timeoutMs: positive('KEYWAY_VAULT_TIMEOUT_MS', env.KEYWAY_VAULT_TIMEOUT_MS, 5_000),
+      timeoutMs,
       fetch: context.fetch,
     });
     const key = await client.readKey();
@@ -167,7 +157,7 @@ export const vaultTransitPlugin = definePlugin({
       client,
       key,
       mode: fips ? 'direct' : 'envelope',
-      dataKeyTtlMs: positive('KEYWAY_VAULT_DATA_KEY_TTL_MS', env.KEYWAY_VAULT_DATA_KEY_TTL_MS, 300_000),
+      dataKeyTtlMs,
       validatedModule: declaredModule(fips, certificate, present(env.KEYWAY_VAULT_FIPS_STANDARD) ?? 'FIPS 140-2', address),
       source,
     });

@@ -7,6 +7,7 @@
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Principal } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { numberSetting } from '../../core/spec/settings.ts';
 import { CSRF_HEADER, createSessionStore, SESSION_COOKIE, type DashboardSession, type SessionStore } from './sessions.ts';
 
 const DEFAULT_SESSION_HOURS = 8;
@@ -66,8 +67,13 @@ export const dashboardPlugin = definePlugin({
   environment: [{ name: 'KEYWAY_DASHBOARD_SESSION_HOURS', description: 'How long a dashboard session lasts' }],
   description: 'Web dashboard at /dashboard: sign-in with a gateway key, pages over the management API',
   setup({ services, env }) {
-    const hours = Number(env.KEYWAY_DASHBOARD_SESSION_HOURS ?? DEFAULT_SESSION_HOURS);
-    const lifetimeMs = (Number.isFinite(hours) && hours > 0 ? hours : DEFAULT_SESSION_HOURS) * 3_600_000;
+    // More than 0 and at most a year: 0, -1 or `abc` used to mean 8 hours without a word.
+    const hours = numberSetting('KEYWAY_DASHBOARD_SESSION_HOURS', env.KEYWAY_DASHBOARD_SESSION_HOURS, DEFAULT_SESSION_HOURS, {
+      minimum: 0,
+      aboveMinimum: true,
+      maximum: 8_760,
+    });
+    const lifetimeMs = hours * 3_600_000;
     const sessions = createSessionStore(lifetimeMs, () => services.clock.now());
     return {
       sessionCredentials: (headers) => sessions.resolve(headers),

@@ -10,6 +10,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource } from '../../core/spec/plugin.ts';
+import { SettingError } from '../../core/spec/settings.ts';
 import { envScopeOf } from './scope.ts';
 
 export const DEFAULT_ENV_PREFIX = 'KEYWAY_KEY_';
@@ -31,18 +32,24 @@ export const keySourceEnvConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** A prefix of at least four characters ending in `_`: an empty or one-letter prefix would open the whole environment. */
-export function checkPrefix(prefix: string): string {
+/** What sets the prefix, as the operator wrote it: named in a refusal. */
+export const ENV_PREFIX_VARIABLE = 'KEYWAY_KEY_SOURCE_ENV_PREFIX';
+
+/**
+ * A prefix of at least four characters ending in `_`: an empty or one-letter prefix would open the whole
+ * environment. `source` is the variable or setting that gave it, which the refusal names.
+ */
+export function checkPrefix(prefix: string, source = ENV_PREFIX_VARIABLE): string {
   if (!/^[A-Z][A-Z0-9_]{2,62}_$/.test(prefix))
-    throw new Error(
-      `key-source-env: the prefix '${prefix}' must be upper-case, at least 4 characters long, and end with '_' (for example ${DEFAULT_ENV_PREFIX})`,
+    throw new SettingError(
+      `${source}: the prefix '${prefix}' must be upper-case, at least 4 characters long, and end with '_' (for example ${DEFAULT_ENV_PREFIX})`,
     );
-  if (RESERVED.test(prefix) || prefix === 'KEYWAY_') throw new Error(`key-source-env: the prefix '${prefix}' would expose Keyway's own settings`);
+  if (RESERVED.test(prefix) || prefix === 'KEYWAY_') throw new SettingError(`${source}: the prefix '${prefix}' would expose Keyway's own settings`);
   return prefix;
 }
 
-export function createEnvKeySource(env: Readonly<Record<string, string | undefined>>, prefix: string): KeySource {
-  checkPrefix(prefix);
+export function createEnvKeySource(env: Readonly<Record<string, string | undefined>>, prefix: string, source = ENV_PREFIX_VARIABLE): KeySource {
+  checkPrefix(prefix, source);
   const validate = (reference: KeyReference): string | undefined => {
     const name = reference.locator;
     if (typeof name !== 'string' || !NAME.test(name)) return 'the locator must be an environment variable name (letters, digits, _)';
@@ -86,6 +93,7 @@ export const keySourceEnvPlugin = definePlugin({
   configSchema: keySourceEnvConfigSchema,
   setup({ config, env }) {
     const prefix = config.prefix ?? env.KEYWAY_KEY_SOURCE_ENV_PREFIX ?? DEFAULT_ENV_PREFIX;
-    return { keySource: createEnvKeySource(env, prefix) };
+    const source = config.prefix !== undefined ? 'plugins["key-source-env"].prefix' : ENV_PREFIX_VARIABLE;
+    return { keySource: createEnvKeySource(env, prefix, source) };
   },
 });

@@ -8,6 +8,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
+import { urlSetting } from '../../core/spec/settings.ts';
 
 export const DEFAULT_OPENAI_ADMIN_BASE_URL = 'https://api.openai.com/v1';
 const PROJECT = /^proj_[A-Za-z0-9_-]{1,128}$/;
@@ -144,7 +145,11 @@ export const keySourceOpenAIAdminPlugin = definePlugin({
   setup({ config, env, fetch: fetchImpl }) {
     const settings: OpenAIAdminSettings = {
       adminKey: env.KEYWAY_OPENAI_ADMIN_KEY,
-      baseUrl: config.baseUrl ?? env.KEYWAY_OPENAI_ADMIN_BASE_URL ?? DEFAULT_OPENAI_ADMIN_BASE_URL,
+      // Checked now: a typo used to start, then fail every mint.
+      baseUrl:
+        (config.baseUrl !== undefined
+          ? urlSetting('plugins["key-source-openai-admin"].baseUrl', config.baseUrl)
+          : urlSetting('KEYWAY_OPENAI_ADMIN_BASE_URL', env.KEYWAY_OPENAI_ADMIN_BASE_URL)) ?? DEFAULT_OPENAI_ADMIN_BASE_URL,
       projects: config.projects ?? parseProjects(env.KEYWAY_OPENAI_ADMIN_PROJECTS),
     };
     return { keySource: createOpenAIAdminKeySource(settings, fetchImpl) };

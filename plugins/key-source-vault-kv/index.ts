@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
+import { SettingError, urlSetting } from '../../core/spec/settings.ts';
 
 export const DEFAULT_ACCOUNT_PREFIX = 'keyway/{account}/';
 const SEGMENT = /^[A-Za-z0-9._@+=-]{1,128}$/;
@@ -135,10 +136,11 @@ export function vaultKvSettings(config: Partial<VaultKvSettings>, env: Readonly<
       .map((mount) => mount.trim())
       .filter((mount) => mount !== '');
   const accountPrefix = config.accountPrefix ?? env.KEYWAY_VAULT_KV_ACCOUNT_PREFIX ?? DEFAULT_ACCOUNT_PREFIX;
+  const source = config.accountPrefix !== undefined ? 'plugins["key-source-vault-kv"].accountPrefix' : 'KEYWAY_VAULT_KV_ACCOUNT_PREFIX';
   if (!accountPrefix.includes('{account}'))
-    throw new Error('key-source-vault-kv: the account prefix must contain {account}, or every account could read every other account’s keys');
+    throw new SettingError(`${source}: the account prefix must contain {account}, or every account could read every other account’s keys`);
   return {
-    address: config.address ?? env.KEYWAY_VAULT_ADDR,
+    address: config.address ?? urlSetting('KEYWAY_VAULT_ADDR', env.KEYWAY_VAULT_ADDR),
     token: env.KEYWAY_VAULT_TOKEN,
     tokenFile: config.tokenFile ?? env.KEYWAY_VAULT_TOKEN_FILE,
     namespace: config.namespace ?? env.KEYWAY_VAULT_NAMESPACE,

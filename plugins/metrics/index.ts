@@ -4,6 +4,7 @@
 // answers for all of them (workers.ts).
 
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { secretSetting } from '../../core/spec/settings.ts';
 import { createScrapeCheck } from './access.ts';
 import { MetricsCollector } from './collector.ts';
 import { CONTENT_TYPE, renderMetrics } from './exposition.ts';
@@ -21,7 +22,8 @@ export const metricsPlugin = definePlugin({
   description: 'GET /metrics in Prometheus text format: requests, latency, tokens, cost, fallbacks, upstream errors, refusals',
   setup({ services, env }) {
     const collector = new MetricsCollector((provider, model) => services.pricing.price(provider, model) !== undefined);
-    const checkScrape = createScrapeCheck(services, env.KEYWAY_METRICS_TOKEN);
+    // A guessable token would open every scrape (and the gateway's traffic figures) to whoever tries it.
+    const checkScrape = createScrapeCheck(services, secretSetting('KEYWAY_METRICS_TOKEN', env.KEYWAY_METRICS_TOKEN));
     // Each worker of KEYWAY_WORKERS counts its own requests; the scrape it answers holds every worker's
     // samples, each under its own `worker` label so every series stays one worker's, monotonic.
     const worker = env.KEYWAY_WORKER_INDEX;

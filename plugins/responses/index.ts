@@ -6,6 +6,7 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { numberSetting, onOffSetting } from '../../core/spec/settings.ts';
 import { createResponsesDialect } from './dialect.ts';
 import { ResponseObjectSchema, ResponsesBodySchema } from './schema.ts';
 import { inputItemsPage, inputItemsQuery } from './input-items.ts';
@@ -21,6 +22,9 @@ export { ResponseStore, RESPONSES_TABLE, storedResponsesHolder } from './store.t
 export { ResponsesStreamEncoder, type ResponsesStreamEncoderOptions } from './stream-encoder.ts';
 
 const DAY_MS = 86_400_000;
+/** Up to ten years of retention and a year of WebSocket age: beyond, a value is a typo. */
+const RETENTION_DAYS_RANGE = { minimum: 0, maximum: 3_650 };
+const MAX_AGE_MINUTES_RANGE = { minimum: 0, maximum: 525_600 };
 
 const configSchema = Type.Object({
   store: Type.Boolean({ default: true, description: 'Keep responses (sealed) unless a request says store: false (KEYWAY_RESPONSES_STORE=off turns it off)' }),
@@ -64,11 +68,6 @@ function notFound(services: Services, id: string, why: string): never {
   throw services.errors.create('not_found', { detail: `No stored response '${id.slice(0, 100)}'${why}.` });
 }
 
-function numberFrom(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
-  const value = Number(env[name]);
-  return env[name] !== undefined && env[name] !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
-}
-
 export const responsesPlugin = definePlugin({
   name: 'dialect-openai-responses',
   version: '1.0.0',
@@ -83,11 +82,16 @@ export const responsesPlugin = definePlugin({
   description: 'The OpenAI Responses API (/v1/responses) over every provider, with stored responses',
   configSchema,
   setup({ services, config, env, logger }) {
-    const storeOn = config.store && env.KEYWAY_RESPONSES_STORE !== 'off';
-    const retentionMs = numberFrom(env, 'KEYWAY_RESPONSES_RETENTION_DAYS', config.retentionDays) * DAY_MS;
+    // Off in the plugin settings or in the variable is off. The variable is read as every switch is (off,
+    // false, no, 0; anything else stops the start): `false` once kept storing prompts, only `off` was heard.
+    const storeVariable = onOffSetting('KEYWAY_RESPONSES_STORE', env.KEYWAY_RESPONSES_STORE, true);
+    const websocketVariable = onOffSetting('KEYWAY_RESPONSES_WEBSOCKET', env.KEYWAY_RESPONSES_WEBSOCKET, true);
+    const storeOn = config.store && storeVariable;
+    const retentionMs =
+      numberSetting('KEYWAY_RESPONSES_RETENTION_DAYS', env.KEYWAY_RESPONSES_RETENTION_DAYS, config.retentionDays, RETENTION_DAYS_RANGE) * DAY_MS;
     const store = storeOn ? new ResponseStore(services, logger, { retentionMs, cacheEntries: config.cacheEntries }) : undefined;
     const { dialect, operation, attachMemory, previousItems } = createResponsesDialect(store);
-    const websocketOn = config.websocket && env.KEYWAY_RESPONSES_WEBSOCKET !== 'off';
+    const websocketOn = config.websocket && websocketVariable;
     const socketOptions = {
       services,
       operation,
@@ -95,7 +99,13 @@ export const responsesPlugin = definePlugin({
       attachMemory,
       previousItems,
       preload: (request: Request) => (store === undefined ? Promise.resolve() : preloadStoredResponses(store, services, request)),
-      maxAgeMs: numberFrom(env, 'KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES', config.websocketMaxAgeMinutes) * 60_000,
+      maxAgeMs:
+        numberSetting(
+          'KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES',
+          env.KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES,
+          config.websocketMaxAgeMinutes,
+          MAX_AGE_MINUTES_RANGE,
+        ) * 60_000,
     };
     const why = store === undefined ? ': this gateway keeps no responses (store is off)' : ' (never stored, expired, deleted, or not yours)';
     return {

@@ -5,6 +5,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
+import { integerSetting } from '../../core/spec/settings.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { buildSection, chooseKeys, collapsePairs, type KeyAvailable, type RotationsSection } from './choose.ts';
 import { Rotations, ROTATIONS_SECTION } from './rotate.ts';
@@ -35,12 +36,9 @@ export function rotationHandleOf(services: Services): RotationHandle | undefined
   return handles.get(services);
 }
 
+/** At most a day: a timer past 2^31 ms (24.8 days) fires at once. */
 function intervalFrom(env: Readonly<Record<string, string | undefined>>, fallback: number): number {
-  const text = env.KEYWAY_ROTATION_INTERVAL_MS;
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 10) throw new Error('KEYWAY_ROTATION_INTERVAL_MS must be an integer of at least 10');
-  return value;
+  return integerSetting('KEYWAY_ROTATION_INTERVAL_MS', env.KEYWAY_ROTATION_INTERVAL_MS, fallback, 10, 86_400_000);
 }
 
 export const rotationPlugin = definePlugin({

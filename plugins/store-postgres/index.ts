@@ -5,13 +5,13 @@
 import { SQL } from 'bun';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { StoreDriver } from '../../core/spec/store.ts';
+import { integerSetting } from '../../core/spec/settings.ts';
 
 const SCHEMES = /^postgres(ql)?:\/\//;
 
-/** Pool size per instance: KEYWAY_DATABASE_POOL (default 10). */
+/** Pool size per instance: KEYWAY_DATABASE_POOL (default 10); 0, 500 or `abc` stop the start (they used to mean 10). */
 function poolSize(env: Readonly<Record<string, string | undefined>>): number {
-  const value = Number(env.KEYWAY_DATABASE_POOL ?? 10);
-  return Number.isInteger(value) && value > 0 && value <= 200 ? value : 10;
+  return integerSetting('KEYWAY_DATABASE_POOL', env.KEYWAY_DATABASE_POOL, 10, 1, 200);
 }
 
 export const postgresStoreDriver: StoreDriver = {
@@ -46,5 +46,9 @@ export const postgresStorePlugin = definePlugin({
   kind: 'store',
   environment: [{ name: 'KEYWAY_DATABASE_POOL', description: 'Connections per instance' }],
   description: 'PostgreSQL through Bun’s built-in SQL client, for several instances on one database',
-  setup: () => ({ store: postgresStoreDriver }),
+  setup: ({ env }) => {
+    // Checked at every start, whatever the database, so a bad value is found before the move to PostgreSQL.
+    poolSize(env);
+    return { store: postgresStoreDriver };
+  },
 });

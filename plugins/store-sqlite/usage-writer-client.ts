@@ -5,6 +5,7 @@
 import type { Logger } from '../../core/logger.ts';
 import type { JournalRange } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
+import { choiceSetting } from '../../core/spec/settings.ts';
 import { readJournalRange, usageValuesFromJournalText } from './usage-values.ts';
 import type { FoldsMessage, InsertFileMessage, InsertMessage, InsertTextMessage, OpenMessage, WriterReply } from './usage-writer.ts';
 
@@ -64,7 +65,7 @@ export interface UsageWriterClient {
 
 /** Test and bench switch: `KEYWAY_USAGE_WRITER=inline` keeps writes on the gateway's thread. */
 export function usageWriterMode(env: Readonly<Record<string, string | undefined>>): 'worker' | 'inline' {
-  return env.KEYWAY_USAGE_WRITER === 'inline' ? 'inline' : 'worker';
+  return choiceSetting('KEYWAY_USAGE_WRITER', env.KEYWAY_USAGE_WRITER, ['worker', 'inline'], 'worker');
 }
 
 /** `KEYWAY_THREAD_SCHEDULING` (core/config.ts checks its value at start): the writer thread gives up wake-up preemption unless it is `default`. */

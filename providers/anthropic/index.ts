@@ -1,7 +1,7 @@
 import { ANTHROPIC_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ListedModel, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
-import { getUpstreamJson, listedModel, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { configuredBaseUrl, getUpstreamJson, listedModel, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyAnthropicError } from './errors.ts';
 import { anthropicHeaders, buildAnthropicBody } from './request.ts';
@@ -156,6 +156,8 @@ export const anthropicProviderPlugin = definePlugin({
   description: 'Anthropic Messages API: native translation, streaming, models, token counting and pass-through',
   configSchema,
   setup(context) {
-    return { provider: createAnthropicAdapter({ baseUrl: context.config.baseUrl ?? context.env.KEYWAY_ANTHROPIC_BASE_URL, fetch: context.fetch }) };
+    return {
+      provider: createAnthropicAdapter({ baseUrl: configuredBaseUrl(context, 'provider-anthropic', 'KEYWAY_ANTHROPIC_BASE_URL'), fetch: context.fetch }),
+    };
   },
 });

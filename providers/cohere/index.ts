@@ -1,7 +1,7 @@
 import { COHERE_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
-import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { configuredBaseUrl, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { embedWithCohere } from './embeddings.ts';
 import { classifyCohereError } from './errors.ts';
@@ -87,6 +87,6 @@ export const cohereProviderPlugin = definePlugin({
   description: 'Cohere Chat API v2, embeddings (v2/embed) and models',
   configSchema,
   setup(context) {
-    return { provider: createCohereAdapter({ baseUrl: context.config.baseUrl ?? context.env.KEYWAY_COHERE_BASE_URL, fetch: context.fetch }) };
+    return { provider: createCohereAdapter({ baseUrl: configuredBaseUrl(context, 'provider-cohere', 'KEYWAY_COHERE_BASE_URL'), fetch: context.fetch }) };
   },
 });

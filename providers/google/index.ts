@@ -10,7 +10,7 @@ import {
   type ProviderAdapter,
   type ProviderCredential,
 } from '../../core/spec/plugin.ts';
-import { getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { configuredBaseUrl, getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError, PROVIDER_NAME } from './errors.ts';
 import { buildGeminiEmbeddingsRequest, buildGeminiRequest, geminiHeaders, geminiModelPath } from './request.ts';
@@ -131,6 +131,6 @@ export const googleProviderPlugin = definePlugin({
   description: 'Google Gemini through the native Generative Language API: chat, streaming, tools, embeddings, models',
   configSchema,
   setup(context) {
-    return { provider: createGoogleAdapter({ baseUrl: context.config.baseUrl ?? context.env[ENVIRONMENT_VARIABLE], fetch: context.fetch }) };
+    return { provider: createGoogleAdapter({ baseUrl: configuredBaseUrl(context, 'provider-google', ENVIRONMENT_VARIABLE), fetch: context.fetch }) };
   },
 });

@@ -23,9 +23,11 @@ import {
   postUpstream,
   readJsonBody,
   readJsonBodyWithText,
+  configuredBaseUrl,
   resolveBaseUrl,
   upstreamFailure,
 } from '../../core/wire/provider-kit.ts';
+import { onOffSetting } from '../../core/spec/settings.ts';
 import type { ChatRequest, OpenAIUsage, Usage } from '../../core/spec/vocabulary.ts';
 import { classifyOpenAIError } from './errors.ts';
 import { buildOpenAIChatBody, openAIHeaders } from './request.ts';
@@ -173,11 +175,13 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
       { name: 'KEYWAY_TOKENIZERS', description: 'off: count prompt tokens by a byte bound, with no tokenizer tables in memory' },
     ],
     setup(context) {
+      // Read now, as every switch is (off, false, no, 0): `false` once left the tokenizer on.
+      const tokenizers = onOffSetting('KEYWAY_TOKENIZERS', context.env.KEYWAY_TOKENIZERS, true);
       return {
         provider: createOpenAICompatibleAdapter({
           name: spec.name,
           defaultBaseUrl: spec.defaultBaseUrl,
-          baseUrl: context.config.baseUrl ?? context.env[environmentVariable],
+          baseUrl: configuredBaseUrl(context, `provider-${spec.name}`, environmentVariable),
           modelPatterns: spec.modelPatterns,
           modelNameForms: spec.modelNameForms,
           catalogAliases: spec.catalogAliases,
@@ -185,7 +189,7 @@ export function compatiblePlugin(spec: CompatibleProviderSpec) {
           fetch: context.fetch,
           native: spec.native,
           // KEYWAY_TOKENIZERS=off keeps every budget on the byte bound (no tokenizer tables in memory).
-          loadTokenizer: context.env.KEYWAY_TOKENIZERS === 'off' ? undefined : spec.tokenizerLoader?.(context.logger),
+          loadTokenizer: tokenizers ? spec.tokenizerLoader?.(context.logger) : undefined,
         }),
       };
     },

@@ -1,7 +1,7 @@
 import { PERPLEXITY_MODEL_CLASSES } from './model-classes.ts';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type CallContext, type ProviderAdapter, type ProviderCredential } from '../../core/spec/plugin.ts';
-import { postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
+import { configuredBaseUrl, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { openAIHeaders } from '../openai-compatible/request.ts';
 import { classifyPerplexityError } from './errors.ts';
@@ -83,6 +83,8 @@ export const perplexityProviderPlugin = definePlugin({
   description: 'Perplexity Sonar chat completions with citations and search results',
   configSchema,
   setup(context) {
-    return { provider: createPerplexityAdapter({ baseUrl: context.config.baseUrl ?? context.env.KEYWAY_PERPLEXITY_BASE_URL, fetch: context.fetch }) };
+    return {
+      provider: createPerplexityAdapter({ baseUrl: configuredBaseUrl(context, 'provider-perplexity', 'KEYWAY_PERPLEXITY_BASE_URL'), fetch: context.fetch }),
+    };
   },
 });

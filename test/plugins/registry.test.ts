@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runHooks } from '../../core/lifecycle/hooks.ts';
 import { createLogger } from '../../core/logger.ts';
+import { integerSetting, SettingError } from '../../core/spec/settings.ts';
 import type { PluginDefinition, ProviderAdapter, RequestContext } from '../../core/spec/plugin.ts';
 import {
   importPluginModules,
@@ -203,6 +204,25 @@ describe('setup', () => {
   test('an async setup that rejects is reported the same way', async () => {
     const definition = policy('broken-async', { setup: async () => Promise.reject(new Error('timed out')) });
     expect(await loadError(() => loadPlugins([source(definition)], environment()))).toContain('setup failed: timed out');
+  });
+
+  test("a variable the plugin cannot read is the variable's refusal alone, as a SettingError (by class, or by name from the binary)", async () => {
+    const typed = policy('widget', {
+      setup: ({ env }) => {
+        integerSetting('KEYWAY_WIDGET_TIMEOUT_MS', env.KEYWAY_WIDGET_TIMEOUT_MS, 1000, 1, 60_000);
+      },
+    });
+    const refused = await loadPlugins([source(typed)], { ...environment(), env: { KEYWAY_WIDGET_TIMEOUT_MS: 'abc' } }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SettingError);
+    expect((refused as Error).message).toBe('KEYWAY_WIDGET_TIMEOUT_MS must be an integer between 1 and 60000; got "abc".');
+    const named = policy('widget-binary', {
+      setup: () => {
+        throw Object.assign(new Error('KEYWAY_WIDGET_URL is not a URL'), { name: 'SettingError' });
+      },
+    });
+    const fromBinary = await loadPlugins([source(named)], environment()).catch((error: unknown) => error);
+    expect(fromBinary).toBeInstanceOf(SettingError);
+    expect((fromBinary as Error).message).toBe('KEYWAY_WIDGET_URL is not a URL');
   });
 });
 

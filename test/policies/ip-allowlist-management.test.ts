@@ -7,7 +7,7 @@ import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 
 let gateway: TestGateway;
 let adminKey: string;
-const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
+const METRICS_TOKEN = 'metrics-scrape-token-0123456789abcdef';
 
 /** The gateway trusts the loopback as a proxy, so X-Forwarded-For says where each call comes from. */
 const from = (address: string) => ({ 'x-forwarded-for': address });

@@ -1,17 +1,18 @@
 // Refused starts that protect stored data, as an operator meets them: a master key that is not the
-// one the database was set up with, and a database file that cannot be used. Each is exit code 1
-// and one `keyway: cannot start: …` line that names the problem, and touches nothing.
+// one the database was set up with, a database file that cannot be used, and a database an earlier
+// release kept in ./data while KEYWAY_DATA_DIR now holds it. Each is exit code 1 and one
+// `keyway: cannot start: …` line that names the problem, and touches nothing.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateMasterKey } from '../../plugins/crypto-local/master-key.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { encodingsOf } from '../crypto/helpers.ts';
-import { addOpenAIKey, chatCompletion, FROM_SOURCE, runUntilExit, startGatewayProcess, type FinishedProcess } from './process-helpers.ts';
+import { addOpenAIKey, chatCompletion, FROM_SOURCE, printedKeys, runUntilExit, startGatewayProcess, type FinishedProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-KeyCheckTestUpstreamKey00000000000001';
 const OPERATOR_KEY = 'kw_op_KeyCheckTestOperatorKey0123456789abcdef';
@@ -237,4 +238,68 @@ describe('a database file that cannot be used', () => {
     });
     expect(await second.stop()).toBe(0);
   });
+});
+
+describe('KEYWAY_DATA_DIR alone holds the whole installation', () => {
+  async function listsProviders(url: string, key: string): Promise<boolean> {
+    const response = await fetch(`${url}/v1/providers`, { headers: { authorization: `Bearer ${key}` } });
+    await response.arrayBuffer();
+    return response.status === 200;
+  }
+
+  test('the database goes to KEYWAY_DATA_DIR with the master key: a redeploy from another working directory keeps every key', async () => {
+    const directory = scratchDirectory();
+    const volume = join(directory, 'volume');
+    for (const release of ['release-1', 'release-2']) mkdirSync(join(directory, release));
+    const first = await startGatewayProcess({ command: FROM_SOURCE, cwd: join(directory, 'release-1'), env: { KEYWAY_DATA_DIR: volume } });
+    const { defaultAdminKey } = printedKeys(first.stdout());
+    expect(await first.stop()).toBe(0);
+    expect(readdirSync(volume)).toEqual(expect.arrayContaining(['keyway.db', 'master.key']));
+    // Nothing under the working directory: it used to get ./data/keyway.db, lost with the container.
+    expect(readdirSync(join(directory, 'release-1'))).toEqual([]);
+    const second = await startGatewayProcess({ command: FROM_SOURCE, cwd: join(directory, 'release-2'), env: { KEYWAY_DATA_DIR: volume } });
+    try {
+      expect(second.stdout()).not.toContain('first start');
+      expect(await listsProviders(second.url, defaultAdminKey ?? '')).toBe(true);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  }, 30_000);
+
+  test('an installation an earlier release left in ./data is refused, not replaced by an empty one, and the message says how to move it', async () => {
+    const directory = scratchDirectory();
+    const volume = join(directory, 'volume');
+    const earlier = join(directory, 'data', 'keyway.db');
+    // What an earlier release did with KEYWAY_DATA_DIR alone: the master key in it, the database in ./data.
+    const old = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: { KEYWAY_DATA_DIR: volume, KEYWAY_DATABASE_URL: `file:${earlier}` } });
+    const { defaultAdminKey } = printedKeys(old.stdout());
+    expect(await old.stop()).toBe(0);
+
+    const refused = await runUntilExit({ command: FROM_SOURCE, cwd: directory, env: { KEYWAY_DATA_DIR: volume } });
+    expectOneLineRefusal(
+      refused,
+      new RegExp(
+        `KEYWAY_DATA_DIR is ${volume}, which holds no keyway\\.db, but ${earlier.replaceAll('.', '\\.')} exists: .*` +
+          `\\(mv ${earlier.replaceAll('.', '\\.')} ${volume}/, .*KEYWAY_DATABASE_URL=file:${earlier.replaceAll('.', '\\.')}`,
+      ),
+    );
+    expect(readdirSync(volume)).not.toContain('keyway.db');
+
+    // Either way out keeps the installation: the database where it is, named by KEYWAY_DATABASE_URL…
+    const named = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: { KEYWAY_DATA_DIR: volume, KEYWAY_DATABASE_URL: `file:${earlier}` } });
+    try {
+      expect(await listsProviders(named.url, defaultAdminKey ?? '')).toBe(true);
+    } finally {
+      expect(await named.stop()).toBe(0);
+    }
+    // …or moved into the data directory.
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(`${earlier}${suffix}`)) renameSync(`${earlier}${suffix}`, join(volume, `keyway.db${suffix}`));
+    const moved = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: { KEYWAY_DATA_DIR: volume } });
+    try {
+      expect(moved.stdout()).not.toContain('first start');
+      expect(await listsProviders(moved.url, defaultAdminKey ?? '')).toBe(true);
+    } finally {
+      expect(await moved.stop()).toBe(0);
+    }
+  }, 30_000);
 });

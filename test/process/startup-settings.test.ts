@@ -1,0 +1,180 @@
+// Settings an operator gets wrong, as the process meets them (QA17): every value Keyway cannot read stops
+// the start with exit code 1 and one `keyway: cannot start: …` line naming the variable, never a stack
+// trace and never the secret or password it holds. Before, a switch turned "false" stayed on, a pool of
+// 0 or a session of -1 hours quietly meant the default, a base URL that was no URL started and then
+// refused every request, a one-character operator key was taken, and a bad host, log level, Redis URL
+// or a port in use printed a stack trace that did not name the variable.
+
+import { afterAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FROM_SOURCE, runUntilExit, type FinishedProcess } from './process-helpers.ts';
+
+const scratchDirectories: string[] = [];
+
+function scratchDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'keyway-settings-'));
+  scratchDirectories.push(directory);
+  return directory;
+}
+
+afterAll(() => {
+  for (const directory of scratchDirectories) rmSync(directory, { recursive: true, force: true });
+});
+
+/** A start with `env` on a scratch data folder; a start that is not refused fails the test after 10 s. */
+async function refusedStart(env: Record<string, string>): Promise<FinishedProcess> {
+  const directory = scratchDirectory();
+  return runUntilExit(
+    {
+      command: FROM_SOURCE,
+      cwd: directory,
+      env: { KEYWAY_DATA_DIR: join(directory, 'data'), KEYWAY_DATABASE_URL: `file:${join(directory, 'data', 'keyway.db')}`, ...env },
+    },
+    10_000,
+  );
+}
+
+function expectOneLine(result: FinishedProcess, message: RegExp, secret?: string): void {
+  expect({ exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/^keyway: cannot start: /) });
+  expect(result.stderr).toMatch(message);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+  if (secret !== undefined) expect(`${result.stdout}${result.stderr}`).not.toContain(secret);
+}
+
+interface Refusal {
+  env: Record<string, string>;
+  message: RegExp;
+  /** Text that must appear in no output. */
+  secret?: string;
+}
+
+const SPACED_ADMIN_KEY = 'sk-Canary-admin key with spaces-0123456789abcdef';
+
+const refusals: Record<string, Refusal> = {
+  // Switches: one parser, the same spellings everywhere.
+  'KEYWAY_RESPONSES_STORE=maybe': { env: { KEYWAY_RESPONSES_STORE: 'maybe' }, message: /KEYWAY_RESPONSES_STORE must be on or off; got "maybe"\./ },
+  'KEYWAY_RESPONSES_WEBSOCKET=maybe': { env: { KEYWAY_RESPONSES_WEBSOCKET: 'maybe' }, message: /KEYWAY_RESPONSES_WEBSOCKET must be on or off/ },
+  'KEYWAY_TOKENIZERS=maybe': { env: { KEYWAY_TOKENIZERS: 'maybe' }, message: /KEYWAY_TOKENIZERS must be on or off; got "maybe"\./ },
+  'KEYWAY_VAULT_FIPS=maybe (the Vault backend asleep)': { env: { KEYWAY_VAULT_FIPS: 'maybe' }, message: /KEYWAY_VAULT_FIPS must be on or off/ },
+  'KEYWAY_USAGE_WRITER=thread': { env: { KEYWAY_USAGE_WRITER: 'thread' }, message: /KEYWAY_USAGE_WRITER must be one of worker, inline; got "thread"\./ },
+  // Numbers once replaced by their defaults.
+  'KEYWAY_DATABASE_POOL=0 (on SQLite too)': {
+    env: { KEYWAY_DATABASE_POOL: '0' },
+    message: /KEYWAY_DATABASE_POOL must be an integer between 1 and 200; got "0"\./,
+  },
+  'KEYWAY_DATABASE_POOL=500': { env: { KEYWAY_DATABASE_POOL: '500' }, message: /KEYWAY_DATABASE_POOL must be an integer between 1 and 200/ },
+  'KEYWAY_DASHBOARD_SESSION_HOURS=-1': {
+    env: { KEYWAY_DASHBOARD_SESSION_HOURS: '-1' },
+    message: /KEYWAY_DASHBOARD_SESSION_HOURS must be a number greater than 0 and at most 8760; got "-1"\./,
+  },
+  'KEYWAY_DASHBOARD_SESSION_HOURS=abc': { env: { KEYWAY_DASHBOARD_SESSION_HOURS: 'abc' }, message: /KEYWAY_DASHBOARD_SESSION_HOURS must be a number/ },
+  'KEYWAY_RESPONSES_RETENTION_DAYS=abc': {
+    env: { KEYWAY_RESPONSES_RETENTION_DAYS: 'abc' },
+    message: /KEYWAY_RESPONSES_RETENTION_DAYS must be a number from 0 to 3650/,
+  },
+  'KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES=-1': {
+    env: { KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES: '-1' },
+    message: /KEYWAY_RESPONSES_WEBSOCKET_MAX_AGE_MINUTES must be a number from 0 to 525600/,
+  },
+  'KEYWAY_MASTER_KEY_REWRAP_BATCH=0 (read at start, not at the first rotation)': {
+    env: { KEYWAY_MASTER_KEY_REWRAP_BATCH: '0' },
+    message: /KEYWAY_MASTER_KEY_REWRAP_BATCH must be an integer between 1 and 10000; got "0"\./,
+  },
+  'KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS=-1': {
+    env: { KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS: '-1' },
+    message: /KEYWAY_MASTER_KEY_REWRAP_PAUSE_MS must be an integer between 0 and 60000/,
+  },
+  // Addresses that started and then refused every request as upstream_not_allowed.
+  'KEYWAY_OPENAI_BASE_URL=notaurl': { env: { KEYWAY_OPENAI_BASE_URL: 'notaurl' }, message: /KEYWAY_OPENAI_BASE_URL is not a URL/ },
+  'KEYWAY_OPENAI_BASE_URL=ftp://…': {
+    env: { KEYWAY_OPENAI_BASE_URL: 'ftp://files.example/v1' },
+    message: /KEYWAY_OPENAI_BASE_URL must start with http:\/\/ or https:\/\/; got the scheme ftp:\./,
+  },
+  'KEYWAY_OPENAI_BASE_URL=http://': { env: { KEYWAY_OPENAI_BASE_URL: 'http://' }, message: /KEYWAY_OPENAI_BASE_URL is not a URL/ },
+  'KEYWAY_ANTHROPIC_BASE_URL=not a url': { env: { KEYWAY_ANTHROPIC_BASE_URL: 'not a url' }, message: /KEYWAY_ANTHROPIC_BASE_URL is not a URL/ },
+  'KEYWAY_GROQ_BASE_URL=not a url': { env: { KEYWAY_GROQ_BASE_URL: 'not a url' }, message: /KEYWAY_GROQ_BASE_URL is not a URL/ },
+  'KEYWAY_OPENAI_ADMIN_BASE_URL=not a url': { env: { KEYWAY_OPENAI_ADMIN_BASE_URL: 'not a url' }, message: /KEYWAY_OPENAI_ADMIN_BASE_URL is not a URL/ },
+  // Operator secrets anyone could guess.
+  'KEYWAY_ADMIN_KEY=x': { env: { KEYWAY_ADMIN_KEY: 'x' }, message: /KEYWAY_ADMIN_KEY is too weak: it is shorter than 32 characters\. Generate one with/ },
+  'KEYWAY_ADMIN_KEY with spaces': { env: { KEYWAY_ADMIN_KEY: SPACED_ADMIN_KEY }, message: /KEYWAY_ADMIN_KEY is too weak: it holds a space/, secret: 'Canary' },
+  'KEYWAY_ADMIN_KEY a repeated pattern': {
+    env: { KEYWAY_ADMIN_KEY: 'Canary0123456789'.repeat(3) },
+    message: /KEYWAY_ADMIN_KEY is too weak: it repeats a shorter pattern/,
+    secret: 'Canary0123456789',
+  },
+  'KEYWAY_METRICS_TOKEN=x': { env: { KEYWAY_METRICS_TOKEN: 'x' }, message: /KEYWAY_METRICS_TOKEN is too weak: it is shorter than 32 characters/ },
+  // Stack traces that named no variable.
+  'KEYWAY_HOST=999.1.1.1': {
+    env: { KEYWAY_HOST: '999.1.1.1' },
+    message: /KEYWAY_HOST must be an IP address of this machine .* or a host name; got "999\.1\.1\.1"\./,
+  },
+  'KEYWAY_HOST=not a host!!': { env: { KEYWAY_HOST: 'not a host!!' }, message: /KEYWAY_HOST must be an IP address/ },
+  'KEYWAY_HOST an address of another machine': {
+    env: { KEYWAY_HOST: '192.0.2.77' },
+    message: /KEYWAY_HOST 192\.0\.2\.77 is not an address of this machine.*\(EADDRNOTAVAIL\)/,
+  },
+  'KEYWAY_LOG_LEVEL=verbose': {
+    env: { KEYWAY_LOG_LEVEL: 'verbose' },
+    message: /KEYWAY_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "verbose"\./,
+  },
+  'KEYWAY_REDIS_URL with a password and no host': {
+    env: { KEYWAY_REDIS_URL: 'redis://user:Sup3rSecretRedisPassword@' },
+    message: /KEYWAY_REDIS_URL is not a URL; write it as redis:\/\/\[user:password@\]host:port\[\/db\]\./,
+    secret: 'Sup3rSecretRedisPassword',
+  },
+  'KEYWAY_REDIS_URL with a port that is not a number': {
+    env: { KEYWAY_REDIS_URL: 'redis://:Sup3rSecretRedisPassword@127.0.0.1:notaport' },
+    message: /KEYWAY_REDIS_URL is not a URL/,
+    secret: 'Sup3rSecretRedisPassword',
+  },
+  // Refusals that named the plugin rather than the variable.
+  'KEYWAY_KEY_SOURCE_ENV_PREFIX=KEYWAY_': {
+    env: { KEYWAY_KEY_SOURCE_ENV_PREFIX: 'KEYWAY_' },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_ENV_PREFIX: the prefix 'KEYWAY_' would expose Keyway's own settings/,
+  },
+  'KEYWAY_VAULT_KV_ACCOUNT_PREFIX without {account}': {
+    env: { KEYWAY_VAULT_KV_ACCOUNT_PREFIX: 'keyway/' },
+    message: /^keyway: cannot start: KEYWAY_VAULT_KV_ACCOUNT_PREFIX: the account prefix must contain \{account\}/,
+  },
+  // A plugin's own refusal of its variable is the variable's line, not "plugin '…': setup failed: …".
+  'KEYWAY_AUDIT_RETENTION_DAYS=0': {
+    env: { KEYWAY_AUDIT_RETENTION_DAYS: '0' },
+    message: /^keyway: cannot start: KEYWAY_AUDIT_RETENTION_DAYS must be an integer between 1 and/,
+  },
+};
+
+describe('a setting Keyway cannot read stops the start in one line naming it', () => {
+  for (const [name, refusal] of Object.entries(refusals)) {
+    // Longer than runUntilExit's 10 s, so a start that is not refused is killed by it, not left running.
+    test(name, async () => {
+      expectOneLine(await refusedStart(refusal.env), refusal.message, refusal.secret);
+    }, 15_000);
+  }
+});
+
+describe('start-up failures that used to print a stack trace', () => {
+  test('a port already in use names KEYWAY_PORT, with one worker and with several', async () => {
+    const taken = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('taken') });
+    try {
+      for (const workers of ['1', '2']) {
+        const result = await refusedStart({ KEYWAY_PORT: String(taken.port), KEYWAY_WORKERS: workers });
+        expectOneLine(result, new RegExp(`KEYWAY_PORT ${taken.port} is already in use on 127\\.0\\.0\\.1 \\(KEYWAY_HOST\\)`));
+      }
+    } finally {
+      taken.stop(true);
+    }
+  });
+
+  const BROKEN_PLUGIN = resolve(import.meta.dir, 'fixtures/broken-snapshot-plugin.ts');
+
+  test('an unexpected error is one line, its name and message; the stack only at KEYWAY_LOG_LEVEL=debug', async () => {
+    const plain = await refusedStart({ KEYWAY_PLUGINS: BROKEN_PLUGIN });
+    expectOneLine(plain, /^keyway: cannot start: TypeError: the rows of the broken section are missing \(KEYWAY_LOG_LEVEL=debug prints where it came from\)$/m);
+    const debug = await refusedStart({ KEYWAY_PLUGINS: BROKEN_PLUGIN, KEYWAY_LOG_LEVEL: 'debug' });
+    expect(debug.exitCode).toBe(1);
+    expect(debug.stderr).toMatch(/^keyway: cannot start: TypeError: the rows of the broken section\s+are missing\n\s+at /);
+  });
+});
