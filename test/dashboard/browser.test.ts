@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { call } from '../helpers/gateway.ts';
+import { open as openPage, PAGES, settled, signIn as signInAt, visit, type Watched } from './browser-kit.ts';
 import { CHROMIUM, chromiumMissing, SECOND_OPENAI_KEY, startDashboardFixture, type DashboardFixture } from './fixture.ts';
 
 /** The page's document, as the functions passed to page.evaluate see it (this project compiles without DOM types). */
@@ -27,7 +28,6 @@ declare const document: {
   querySelectorAll(selector: string): { length: number };
 };
 
-const PAGES = ['Overview', 'Providers', 'Teams', 'Approvals', 'Usage', 'Alerts', 'Rotation', 'Settings', 'Audit log'];
 const SHOTS = join(tmpdir(), 'keyway-dashboard-screenshots');
 const README_SHOTS = new Set(['admin-overview', 'admin-usage', 'admin-providers', 'admin-teams', 'admin-overview-dark']);
 
@@ -36,46 +36,8 @@ if (chromiumMissing) console.warn(`test/dashboard/browser.test.ts skipped: ${CHR
 let fixture: DashboardFixture;
 let browser: Browser;
 
-interface Watched {
-  context: BrowserContext;
-  page: Page;
-  problems: string[];
-}
-
-/** A fresh browser profile whose console errors, page errors and failed requests are all recorded. */
-async function open(): Promise<Watched> {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 }, timezoneId: 'America/New_York' });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`));
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`);
-  });
-  return { context, page, problems };
-}
-
-async function signIn(watched: Watched, key: string): Promise<void> {
-  await watched.page.goto(`${fixture.gateway.url}/dashboard`);
-  await watched.page.getByLabel('Gateway key').fill(key);
-  await watched.page.getByRole('button', { name: 'Sign in' }).click();
-  await watched.page.getByRole('button', { name: 'Sign out' }).waitFor();
-  await settled(watched.page);
-}
-
-/** Until no part of the page is still loading (navigating away earlier would abort its fetches). */
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(() => document.querySelectorAll('[role=status].loading').length === 0);
-}
-
-async function visit(page: Page, name: string): Promise<void> {
-  await page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
-  await settled(page);
-}
+const signIn = (watched: Watched, key: string): Promise<void> => signInAt(watched, fixture.gateway.url, key);
+const open = (): Promise<Watched> => openPage(browser);
 
 async function shoot(page: Page, name: string): Promise<void> {
   const path = join(SHOTS, `${name}.png`);
@@ -221,7 +183,7 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'I have copied them' }).click();
     await page.reload();
     await page.getByRole('heading', { level: 2, name: 'Research' }).waitFor();
-    await page.getByRole('cell', { name: 'ben@company.com' }).waitFor();
+    await page.getByRole('cell', { name: 'ben@company.com', exact: true }).waitFor();
     expect(await page.content()).not.toContain(memberKey);
     expect(await page.content()).not.toContain(secondKey);
 

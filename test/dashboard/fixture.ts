@@ -29,7 +29,8 @@ async function json<T>(response: Response, status: number): Promise<T> {
   return body;
 }
 
-export async function startDashboardFixture(): Promise<DashboardFixture> {
+/** `servedRequests`: how many small requests the developer makes before the one held for approval (3). */
+export async function startDashboardFixture(options: { servedRequests?: number } = {}): Promise<DashboardFixture> {
   const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY, SECOND_OPENAI_KEY] });
   const gateway = await startTestGateway({ probes: false, logLevel: 'warn', env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` } });
   const adminKey = gateway.defaultAdminKey;
@@ -55,7 +56,8 @@ export async function startDashboardFixture(): Promise<DashboardFixture> {
   const leadKey = team.members.find((member) => member.role === 'admin')?.api_key ?? '';
   const viewer = await json<{ api_key: string }>(await call(gateway, 'POST', '/v1/keys', { name: 'finance viewer', role: 'viewer' }, { key: adminKey }), 201);
   const small = { model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'Say hello.' }] };
-  for (let index = 0; index < 3; index += 1) await json(await call(gateway, 'POST', '/v1/chat/completions', small, { key: memberKey }), 200);
+  for (let index = 0; index < (options.servedRequests ?? 3); index += 1)
+    await json(await call(gateway, 'POST', '/v1/chat/completions', small, { key: memberKey }), 200);
   const held = await call(gateway, 'POST', '/v1/chat/completions', { ...small, max_tokens: 1000 }, { key: memberKey });
   if (held.status !== 403) throw new Error(`the big request was not held: ${held.status}`);
   await flushUsage(gateway);

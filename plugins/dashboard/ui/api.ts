@@ -40,11 +40,30 @@ async function failure(response: Response): Promise<ApiError> {
   return new ApiError(message, response.status, code);
 }
 
+let sessionEnded: (() => void) | undefined;
+
+/**
+ * Who to tell when the API stops recognising the session: it expired, its key was revoked, the user
+ * signed out elsewhere or the gateway restarted. The page then shows the sign-in screen again, not
+ * the API's "Invalid or missing API key" on every page of a shell that can no longer do anything.
+ */
+export function onSessionEnded(listener: (() => void) | undefined): void {
+  sessionEnded = listener;
+}
+
 export async function request(path: string, method = 'GET', body?: unknown): Promise<Response> {
   const headers: Record<string, string> = { 'x-keyway-csrf': csrfToken };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) {
+    const error = await failure(response);
+    // A session call is refused 401 only when the session is gone (roles and teams are 403).
+    if (response.status === 401) {
+      setCsrfToken('');
+      sessionEnded?.();
+    }
+    throw error;
+  }
   return response;
 }
 

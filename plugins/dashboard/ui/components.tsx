@@ -134,19 +134,30 @@ export function Badge({ tone, children }: { tone: 'good' | 'warn' | 'bad' | 'pla
   return <span class={`badge ${tone}`}>{children}</span>;
 }
 
-/** A series chart: x are UTC seconds, each series one line (or bars). */
+/** Steps between ticks on an axis of counts: 1, 2, 5, 10, 20, 50…, never a fraction of a request. */
+const WHOLE_STEPS = Array.from({ length: 16 }, (_, exponent) => [1, 2, 5].map((step) => step * 10 ** exponent)).flat();
+
+/** The chart's width: its box's, so it never pushes a narrow screen sideways (a floor only if it has none yet). */
+const chartWidth = (element: HTMLElement): number => Math.max(200, element.clientWidth);
+
+/**
+ * A series chart: x are UTC seconds, each series one line (or bars). `whole`: the values are counts,
+ * so the value axis steps by whole numbers (0.5 steps printed as whole numbers read "1, 1, 2, 2").
+ */
 export function Chart({
   title,
   x,
   series,
   unit,
   format,
+  whole = false,
 }: {
   title: string;
   x: number[];
   series: Array<{ label: string; values: Array<number | null> }>;
   unit: string;
   format: (value: number) => string;
+  whole?: boolean;
 }) {
   const holder = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -158,9 +169,12 @@ export function Chart({
     const axis = { stroke: ink, grid: { stroke: 'rgba(128,128,128,0.15)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' } };
     const plot = new uPlot(
       {
-        width: Math.max(280, element.clientWidth),
+        width: chartWidth(element),
         height: 220,
-        axes: [axis, { ...axis, label: unit, size: 80, values: (_plot: uPlot, splits: number[]) => splits.map((value) => format(value)) }],
+        axes: [
+          axis,
+          { ...axis, label: unit, size: 80, incrs: whole ? WHOLE_STEPS : undefined, values: (_plot: uPlot, splits: number[]) => splits.map((value) => format(value)) },
+        ],
         scales: { y: { range: (_plot: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.15 : 1] } },
         series: [
           { value: (_plot: uPlot, value: number | null) => (value === null ? '–' : new Date(value * 1000).toLocaleDateString()) },
@@ -177,13 +191,13 @@ export function Chart({
       [x, ...series.map((line) => line.values)] as uPlot.AlignedData,
       element,
     );
-    const resize = () => plot.setSize({ width: Math.max(280, element.clientWidth), height: 220 });
+    const resize = () => plot.setSize({ width: chartWidth(element), height: 220 });
     window.addEventListener('resize', resize);
     return () => {
       window.removeEventListener('resize', resize);
       plot.destroy();
     };
-  }, [x, series, unit, format]);
+  }, [x, series, unit, format, whole]);
   if (x.length === 0) return <Empty>No data for this period yet.</Empty>;
   return <div class="chart" ref={holder} role="img" aria-label={title} />;
 }

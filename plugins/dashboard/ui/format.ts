@@ -1,7 +1,8 @@
 // Numbers with their units, times in the viewer's own timezone.
 
+import { formatUsd } from '../../../core/catalog/nano-usd.ts';
+
 const usdLarge = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', maximumFractionDigits: 2 });
-const usdSmall = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', maximumFractionDigits: 4 });
 const count = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -9,9 +10,19 @@ const dayOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
 export const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+/** Significant digits an amount under a dollar keeps: enough to tell a spend from a threshold next to it. */
+const SMALL_DIGITS = 4;
+
+/**
+ * `$1,234.56` from a dollar up; under a dollar, four significant digits spelt by the API's own money
+ * formatter (`$0.004812`, `$0.00001812`: no exponent, and an amount that is not zero never reads
+ * `$0.00`; four fixed decimals showed a reseller saving of $0.000018 as $0.00).
+ */
 export function usd(value: number | null | undefined): string {
   if (value === null || value === undefined) return 'unpriced';
-  return Math.abs(value) > 0 && Math.abs(value) < 1 ? usdSmall.format(value) : usdLarge.format(value);
+  if (value === 0 || Math.abs(value) >= 1) return usdLarge.format(value);
+  const rounded = Number(value.toPrecision(SMALL_DIGITS));
+  return Math.abs(rounded) >= 1 ? usdLarge.format(rounded) : formatUsd(rounded);
 }
 
 export const integer = (value: number | null | undefined): string => (value === null || value === undefined ? '–' : count.format(value));

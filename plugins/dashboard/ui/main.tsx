@@ -4,8 +4,8 @@
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { loadSession, signIn, signOut, type Session } from './api.ts';
-import { ErrorBox, Field, Loading } from './components.tsx';
+import { loadSession, onSessionEnded, signIn, signOut, type Session } from './api.ts';
+import { ErrorBox, Field, Loading, Notice } from './components.tsx';
 import { timezone } from './format.ts';
 import { AlertsPage } from './pages/alerts.tsx';
 import { ApprovalsPage } from './pages/approvals.tsx';
@@ -35,7 +35,7 @@ function applyTheme(theme: string): void {
   document.documentElement.dataset.theme = theme;
 }
 
-function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
+function SignIn({ onSignedIn, notice }: { onSignedIn(session: Session): void; notice?: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
@@ -60,6 +60,11 @@ function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
         <h1 id="signin-title">
           <span class="logo" aria-hidden="true">◆</span> Keyway
         </h1>
+        {notice ? (
+          <div role="alert">
+            <Notice>{notice}</Notice>
+          </div>
+        ) : null}
         <p class="muted">Sign in with a gateway key. It is sent once to this gateway and never kept in the browser.</p>
         <Field label="Gateway key">
           <input name="key" type="password" autocomplete="off" spellcheck={false} required autoFocus />
@@ -71,6 +76,17 @@ function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
       </form>
     </main>
   );
+}
+
+/**
+ * The skip link moves focus to the page's content. The hash is the router's (`#/teams`): following
+ * `#main` would make it a route, and the unknown route showed the Overview instead of the page.
+ */
+function skipToContent(event: Event): void {
+  event.preventDefault();
+  const main = document.getElementById('main');
+  main?.focus();
+  main?.scrollIntoView();
 }
 
 function Shell({ session, onSignedOut }: { session: Session; onSignedOut(): void }) {
@@ -99,7 +115,7 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut(): void
   const { Page } = page;
   return (
     <div class="shell">
-      <a class="skip" href="#main">
+      <a class="skip" href="#main" onClick={skipToContent}>
         Skip to content
       </a>
       <aside class="sidebar">
@@ -141,15 +157,27 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut(): void
   );
 }
 
+const SESSION_ENDED = 'Your session ended; sign in again.';
+
 function Root() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [error, setError] = useState<Error | undefined>(undefined);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
   useEffect(() => {
     loadSession().then((found) => setSession(found ?? null), setError);
+    onSessionEnded(() => {
+      setSession(null);
+      setNotice(SESSION_ENDED);
+    });
+    return () => onSessionEnded(undefined);
   }, []);
+  const signedIn = (next: Session) => {
+    setNotice(undefined);
+    setSession(next);
+  };
   if (error) return <ErrorBox error={error} />;
   if (session === undefined) return <Loading label="Loading the dashboard…" />;
-  if (session === null) return <SignIn onSignedIn={setSession} />;
+  if (session === null) return <SignIn onSignedIn={signedIn} notice={notice} />;
   return <Shell session={session} onSignedOut={() => setSession(null)} />;
 }
 

@@ -1,12 +1,16 @@
 import { api, isAccountAdmin } from '../api.ts';
 import { Async, Badge, ErrorBox, Field, Section, Table, useAction, useApi, useForm } from '../components.tsx';
-import { time } from '../format.ts';
+import { percent, time, usd } from '../format.ts';
 import { AdminOnly } from './restricted.tsx';
 import type { PageProps } from './types.ts';
 
 interface AlertRule {
   id: string;
   type: string;
+  name?: string;
+  provider?: string;
+  /** The team's id (the API resolves a name given at creation). */
+  team?: string;
   threshold?: number;
   period?: string;
   notify?: string[];
@@ -24,9 +28,22 @@ interface AlertEvent {
   status: string;
 }
 
+interface TeamName {
+  id: string;
+  name: string;
+}
+
+/** A cost threshold is in dollars, an error-rate threshold a percentage (docs/alerts.md, "Alert types"). */
+function threshold(rule: AlertRule): string {
+  if (rule.threshold === undefined) return '–';
+  if (rule.type === 'byok_cost_threshold') return usd(rule.threshold);
+  if (rule.type === 'error_rate') return percent(rule.threshold);
+  return String(rule.threshold);
+}
+
 /** The seed's cost alert, the one a finance lead sets first; the other types are in the API (docs/alerts.md). */
-function CreateCostAlert({ onCreated }: { onCreated(): void }) {
-  const [values, bind, reset] = useForm({ threshold: '', period: 'daily', provider: '', notify: '' });
+function CreateCostAlert({ teams, onCreated }: { teams: TeamName[]; onCreated(): void }) {
+  const [values, bind, reset] = useForm({ name: '', threshold: '', period: 'daily', provider: '', team: '', notify: '' });
   const action = useAction();
   const submit = (event: Event) => {
     event.preventDefault();
@@ -40,16 +57,21 @@ function CreateCostAlert({ onCreated }: { onCreated(): void }) {
           .map((target) => target.trim())
           .filter(Boolean),
       };
+      if (values.name.trim() !== '') alert.name = values.name.trim();
       if (values.provider.trim() !== '') alert.provider = values.provider.trim();
+      if (values.team !== '') alert.team = values.team;
       await api('/v1/alerts', 'POST', { alerts: [alert] });
-      reset({ ...values, threshold: '' });
+      reset({ ...values, name: '', threshold: '' });
       onCreated();
     });
   };
   return (
     <form class="grid-form" onSubmit={submit} aria-label="Create a cost alert">
+      <Field label="Name (optional)">
+        <input value={values.name} onInput={bind('name')} placeholder="Daily spend" />
+      </Field>
       <Field label="Threshold (USD)">
-        <input type="number" min="0" step="0.01" value={values.threshold} onInput={bind('threshold')} required />
+        <input type="number" min="0" step="any" value={values.threshold} onInput={bind('threshold')} required />
       </Field>
       <Field label="Period">
         <select value={values.period} onChange={bind('period')}>
@@ -60,6 +82,14 @@ function CreateCostAlert({ onCreated }: { onCreated(): void }) {
       </Field>
       <Field label="Provider (optional)">
         <input value={values.provider} onInput={bind('provider')} placeholder="all providers" />
+      </Field>
+      <Field label="Team (optional)">
+        <select value={values.team} onChange={bind('team')}>
+          <option value="">all teams</option>
+          {teams.map((team) => (
+            <option value={team.id}>{team.name}</option>
+          ))}
+        </select>
       </Field>
       <Field label="Notify" hint="comma-separated e-mail addresses or https:// webhook URLs">
         <input value={values.notify} onInput={bind('notify')} required placeholder="finance@company.com" />
@@ -78,13 +108,20 @@ export function AlertsPage({ session }: PageProps) {
   const admin = isAccountAdmin(session);
   const rules = useApi<{ alerts: AlertRule[] }>(admin ? '/v1/alerts' : undefined);
   const events = useApi<{ events: AlertEvent[] }>(admin ? '/v1/alerts/events?limit=100' : undefined);
+  // Rules name their team by id: the names come from the teams list.
+  const teamList = useApi<{ teams?: TeamName[]; data?: TeamName[] }>(admin ? '/v1/teams' : undefined);
   const action = useAction();
   if (!admin) return <AdminOnly session={session} what="Alerts" />;
-  const remove = (rule: AlertRule) =>
+  const teams = teamList.data?.teams ?? teamList.data?.data ?? [];
+  const teamName = (id: string) => teams.find((team) => team.id === id)?.name ?? id;
+  const ruleLabel = (rule: AlertRule) => (rule.name ? `"${rule.name}"` : `${rule.type} ${rule.id}`);
+  const remove = (rule: AlertRule) => {
+    if (!confirm(`Delete the alert ${ruleLabel(rule)}? It stops firing; its past events stay.`)) return;
     void action.run(async () => {
       await api(`/v1/alerts/${encodeURIComponent(rule.id)}`, 'DELETE');
       rules.reload();
     });
+  };
   return (
     <>
       <Section title="Rules">
@@ -96,8 +133,12 @@ export function AlertsPage({ session }: PageProps) {
               empty="No alert rule yet: create a cost alert below; anomaly, error-rate and provider-down alerts are created with POST /v1/alerts."
               rows={data.alerts}
               columns={[
+                { label: 'Name', render: (row) => row.name ?? '–' },
                 { label: 'Type', render: (row) => row.type },
-                { label: 'Threshold', render: (row) => (row.threshold === undefined ? '–' : String(row.threshold)), numeric: true },
+                // Unset: the rule watches every provider (or team), or its type names none.
+                { label: 'Provider', render: (row) => row.provider ?? '–' },
+                { label: 'Team', render: (row) => (row.team === undefined ? '–' : teamName(row.team)) },
+                { label: 'Threshold', render: (row) => threshold(row), numeric: true },
                 { label: 'Period', render: (row) => row.period ?? '–' },
                 { label: 'Notify', render: (row) => (row.notify ?? []).join(', ') || '–' },
                 { label: 'Created', render: (row) => time(row.created_at) },
@@ -115,7 +156,7 @@ export function AlertsPage({ session }: PageProps) {
         </Async>
       </Section>
       <Section title="Create a cost alert">
-        <CreateCostAlert onCreated={rules.reload} />
+        <CreateCostAlert teams={teams} onCreated={rules.reload} />
       </Section>
       <Section title="Events">
         <Async state={events}>

@@ -17,9 +17,14 @@ interface MyUsage {
   budgets?: Budget[];
 }
 
+/**
+ * The share of today's requests answered with an error. `total_requests` counts served requests only
+ * and `unserved_requests` the refused ones, so together they are every request; `errors` already
+ * counts the refusals (status >= 400, docs/analytics.md), so adding them again counted each twice.
+ */
 const errorRate = (data: ByokAnalytics): number | null => {
   const all = data.total_requests + data.unserved_requests;
-  return all === 0 ? null : ((data.errors + data.unserved_requests) / all) * 100;
+  return all === 0 ? null : (data.errors / all) * 100;
 };
 
 /** Marks, for the Performance API, the moment the Overview's first figures are on screen (once per page load). */
@@ -42,7 +47,7 @@ function AccountOverview() {
             <>
               <Stat label="Spend today" value={usd(data.estimated_costs)} detail={`${usd(data.byok_estimated_costs)} on your own keys`} />
               <Stat label="Requests today" value={requests(data.total_requests)} detail={`${data.unpriced_requests} unpriced`} />
-              <Stat label="Error rate today" value={percent(errorRate(data))} detail={`${data.errors + data.unserved_requests} failed or refused`} />
+              <Stat label="Error rate today" value={percent(errorRate(data))} detail={`${data.errors} failed or refused`} />
               <Stat label="Fallbacks today" value={requests(data.fallback_requests)} detail="served after a failed attempt" />
               <Stat label="Average latency" value={milliseconds(data.avg_latency_ms)} />
             </>

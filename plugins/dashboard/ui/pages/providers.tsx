@@ -86,14 +86,22 @@ function AddKey({ onAdded }: { onAdded(): void }) {
   );
 }
 
-function RotateKey({ onRotated }: { onRotated(): void }) {
-  const [values, bind, reset] = useForm({ provider: 'openai', new_api_key: '', rotation_strategy: 'immediate' });
+/**
+ * A provider with several keys needs the one to replace named (`key_id`): the API refuses to guess, so
+ * the form offers that provider's keys to choose from. With one key there is nothing to choose.
+ */
+function RotateKey({ keys, onRotated }: { keys: ProviderKey[]; onRotated(): void }) {
+  const [values, bind, reset] = useForm({ provider: 'openai', key_id: '', new_api_key: '', rotation_strategy: 'immediate' });
   const action = useAction();
+  const candidates = keys.filter((key) => key.name === values.provider.trim());
+  const chosen = candidates.length > 1 ? candidates.find((key) => key.key_id === values.key_id) : undefined;
   const submit = (event: Event) => {
     event.preventDefault();
     void action.run(async () => {
-      await api('/v1/providers/keys/rotate', 'POST', { provider: values.provider, new_api_key: values.new_api_key, rotation_strategy: values.rotation_strategy });
-      reset({ ...values, new_api_key: '' });
+      const body: Record<string, string> = { provider: values.provider.trim(), new_api_key: values.new_api_key, rotation_strategy: values.rotation_strategy };
+      if (chosen !== undefined) body.key_id = chosen.key_id;
+      await api('/v1/providers/keys/rotate', 'POST', body);
+      reset({ ...values, key_id: '', new_api_key: '' });
       onRotated();
     });
   };
@@ -102,6 +110,16 @@ function RotateKey({ onRotated }: { onRotated(): void }) {
       <Field label="Provider to rotate">
         <input value={values.provider} onInput={bind('provider')} required />
       </Field>
+      {candidates.length > 1 ? (
+        <Field label="Key to rotate">
+          <select value={chosen?.key_id ?? ''} onChange={bind('key_id')} required>
+            <option value="">Choose one of {candidates.length} keys</option>
+            {candidates.map((key) => (
+              <option value={key.key_id}>{`${key.masked_key} · ${key.status} · ${key.key_id}`}</option>
+            ))}
+          </select>
+        </Field>
+      ) : null}
       <Field label="New API key">
         <input type="password" value={values.new_api_key} onInput={bind('new_api_key')} autocomplete="off" required />
       </Field>
@@ -167,7 +185,7 @@ function Keys({ onChange }: { onChange(): void }) {
         <AddKey onAdded={refresh} />
       </Section>
       <Section title="Rotate a provider key">
-        <RotateKey onRotated={refresh} />
+        <RotateKey keys={keys.data?.providers ?? []} onRotated={refresh} />
       </Section>
     </>
   );

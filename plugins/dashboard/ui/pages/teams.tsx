@@ -34,6 +34,9 @@ interface Team {
 
 const optionalNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : Number(text));
 
+// Money fields take any amount (step="any"): with step="0.01" the browser refused to submit a policy
+// whose approval threshold is $0.005, a value the API accepts and the seed's teams use.
+
 /** The member keys of a team just created or a key just issued: shown once, never again. */
 function IssuedKeys({ members, onDismiss }: { members: Member[]; onDismiss(): void }) {
   const box = useRef<HTMLDivElement>(null);
@@ -97,10 +100,10 @@ function CreateTeam({ onCreated }: { onCreated(team: Team): void }) {
         <input value={values.models} onInput={bind('models')} placeholder="gpt-4o-mini, gpt-4o*" />
       </Field>
       <Field label="Max cost per day (USD)">
-        <input type="number" min="0" step="0.01" value={values.max_cost_per_day} onInput={bind('max_cost_per_day')} />
+        <input type="number" min="0" step="any" value={values.max_cost_per_day} onInput={bind('max_cost_per_day')} />
       </Field>
       <Field label="Require approval above (USD)">
-        <input type="number" min="0" step="0.01" value={values.require_approval_above} onInput={bind('require_approval_above')} />
+        <input type="number" min="0" step="any" value={values.require_approval_above} onInput={bind('require_approval_above')} />
       </Field>
       <Field label="Members" hint="one per line: email and role (developer, viewer, admin)">
         <textarea rows={3} value={values.members} onInput={bind('members')} placeholder="ana@example.com developer" />
@@ -155,10 +158,10 @@ function EditPolicy({ team, onSaved }: { team: Team; onSaved(): void }) {
         <input value={values.models} onInput={bind('models')} />
       </Field>
       <Field label="Max cost per day (USD)">
-        <input type="number" min="0" step="0.01" value={values.max_cost_per_day} onInput={bind('max_cost_per_day')} />
+        <input type="number" min="0" step="any" value={values.max_cost_per_day} onInput={bind('max_cost_per_day')} />
       </Field>
       <Field label="Require approval above (USD)">
-        <input type="number" min="0" step="0.01" value={values.require_approval_above} onInput={bind('require_approval_above')} />
+        <input type="number" min="0" step="any" value={values.require_approval_above} onInput={bind('require_approval_above')} />
       </Field>
       <div>
         <button type="submit" disabled={action.busy}>
@@ -201,8 +204,34 @@ function AddMember({ team, onIssued }: { team: Team; onIssued(member: Member): v
   );
 }
 
+/**
+ * A member's key re-issued (the new key shown once, the old one revoked at once) or the member removed
+ * (its key revoked). The server decides who may: a team's admin member re-issuing an admin's key, or
+ * removing its own member, is refused, and the refusal is shown as the API phrased it.
+ */
+function useMemberActions(team: Team, onChange: () => void, onIssued: (member: Member) => void) {
+  const action = useAction();
+  const path = (member: Member) => `/v1/teams/${encodeURIComponent(team.id)}/members/${encodeURIComponent(member.id)}`;
+  const reissue = (member: Member) => {
+    if (!confirm(`Issue a new key for ${member.email}? Their current key stops working at once.`)) return;
+    void action.run(async () => {
+      onIssued(await api<Member>(`${path(member)}/keys`, 'POST'));
+      onChange();
+    });
+  };
+  const remove = (member: Member) => {
+    if (!confirm(`Remove ${member.email} from ${team.name}? Their key stops working at once.`)) return;
+    void action.run(async () => {
+      await api(path(member), 'DELETE');
+      onChange();
+    });
+  };
+  return { action, reissue, remove };
+}
+
 function TeamCard({ team, policyEditable, onChange, onIssued }: { team: Team; policyEditable: boolean; onChange(): void; onIssued(member: Member): void }) {
   const [editing, setEditing] = useState(false);
+  const members = useMemberActions(team, onChange, onIssued);
   const permissions = Object.entries(team.byok_permissions.providers ?? {});
   return (
     <Section
@@ -239,6 +268,7 @@ function TeamCard({ team, policyEditable, onChange, onIssued }: { team: Team; po
           }}
         />
       ) : null}
+      {members.action.error ? <ErrorBox error={members.action.error} /> : null}
       <Table
         caption={`Members of ${team.name}`}
         empty="No member yet."
@@ -248,6 +278,19 @@ function TeamCard({ team, policyEditable, onChange, onIssued }: { team: Team; po
           { label: 'Role', render: (row) => row.role },
           { label: 'BYOK access', render: (row) => (row.byok_access ? 'yes' : 'no') },
           { label: 'Key', render: (row) => (row.masked_key === null ? <span class="muted">revoked: re-issue its key</span> : <code>{row.masked_key}</code>) },
+          {
+            label: 'Actions',
+            render: (row) => (
+              <span class="actions">
+                <button type="button" onClick={() => members.reissue(row)} disabled={members.action.busy} aria-label={`Re-issue the key of ${row.email}`}>
+                  Re-issue key
+                </button>
+                <button type="button" class="danger" onClick={() => members.remove(row)} disabled={members.action.busy} aria-label={`Remove ${row.email} from ${team.name}`}>
+                  Remove
+                </button>
+              </span>
+            ),
+          },
         ]}
       />
       <AddMember

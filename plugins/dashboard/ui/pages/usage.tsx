@@ -80,7 +80,7 @@ function Charts({ data }: { data: ByokAnalytics }) {
         <Chart title="Cost per day in US dollars" x={x} series={cost} unit="USD" format={usd} />
       </Section>
       <Section title="Requests per day">
-        <Chart title="Requests per day" x={x} series={count} unit="requests" format={integer} />
+        <Chart title="Requests per day" x={x} series={count} unit="requests" format={integer} whole />
       </Section>
     </div>
   );
