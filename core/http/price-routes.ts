@@ -14,6 +14,7 @@ import { recordChange } from './kit/audit-trail.ts';
 import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
 import { refuseUnknownParameters } from './kit/query.ts';
+import { requestUrl } from './kit/request-url.ts';
 import { json } from './kit/respond.ts';
 
 const Rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `${description}, USD per token` }));
@@ -171,7 +172,7 @@ export const priceRoutes = {
   list: guarded(
     'operator',
     (runtime, request) => {
-      const query = new URL(request.url).searchParams;
+      const query = requestUrl(request).searchParams;
       refuseUnknownParameters(query, PRICE_LIST_PARAMETERS);
       const provider = query.get('provider');
       const model = query.get('model');

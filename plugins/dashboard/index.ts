@@ -125,7 +125,8 @@ function answer(services: Services, body: unknown, status: number, headers: Reco
 }
 
 function overTls(request: Request): boolean {
-  return new URL(request.url).protocol === 'https:' || request.headers.get('x-forwarded-proto')?.toLowerCase() === 'https';
+  // The scheme Bun put in the URL, read without parsing it: a request without a Host header has none.
+  return request.url.startsWith('https:') || request.headers.get('x-forwarded-proto')?.toLowerCase() === 'https';
 }
 
 function sessionCookie(request: Request, value: string, maxAgeSeconds: number): string {
@@ -136,15 +137,15 @@ function sessionCookie(request: Request, value: string, maxAgeSeconds: number): 
 function checkOrigin(services: Services, request: Request): void {
   const origin = request.headers.get('origin');
   if (origin === null) return;
-  const url = new URL(request.url);
-  const host = request.headers.get('host') ?? url.host;
-  let originHost: string;
+  // Browsers always send Host; a request without one is no page's own.
+  const host = request.headers.get('host');
+  let originHost: string | undefined;
   try {
     originHost = new URL(origin).host;
   } catch {
-    originHost = '';
+    originHost = undefined;
   }
-  if (originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
+  if (host === null || originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
 }
 
 const isForm = (request: Request): boolean => (request.headers.get('content-type') ?? '').includes('application/x-www-form-urlencoded');

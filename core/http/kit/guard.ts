@@ -5,6 +5,7 @@ import { noteActor } from './audit-trail.ts';
 import { errorAsResponse, requestIdOf } from './respond.ts';
 import { holdBodyToSecretFields, type SecretFields } from './body-secrets.ts';
 import { refuseUnknownParameters } from './query.ts';
+import { requestUrl } from './request-url.ts';
 
 export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
 
@@ -69,7 +70,7 @@ export interface ManagementInput {
  */
 export function admitManagementCall(request: Request, input: ManagementInput = {}): void {
   if (request.method === 'GET') {
-    if (input.query !== 'any') refuseUnknownParameters(new URL(request.url).searchParams, input.query ?? []);
+    if (input.query !== 'any') refuseUnknownParameters(requestUrl(request).searchParams, input.query ?? []);
     return;
   }
   holdBodyToSecretFields(request, input.secretFields);
