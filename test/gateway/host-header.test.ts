@@ -120,6 +120,56 @@ describe('no Host header, or a malformed one', () => {
   });
 });
 
+/** A client frame (masked, as the protocol asks of clients) holding `text`. */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([7, 1, 8, 2]);
+  const head = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+  return Buffer.concat([head, mask, payload.map((byte, index) => byte ^ (mask[index % 4] as number))]);
+}
+
+/** Upgrades /v1/responses with `host` as the Host header, sends one turn, and answers the first event the gateway sends back. */
+function webSocketTurn(host: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(gateway.server.port, '127.0.0.1', () =>
+      socket.write(
+        `GET /v1/responses HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+          `Sec-WebSocket-Version: 13\r\nAuthorization: Bearer ${gateway.defaultAdminKey}\r\n\r\n`,
+      ),
+    );
+    let received = Buffer.alloc(0);
+    let upgraded = false;
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (!upgraded) {
+        const end = received.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        if (!received.subarray(0, end).toString().startsWith('HTTP/1.1 101')) return reject(new Error(received.toString()));
+        upgraded = true;
+        received = received.subarray(end + 4);
+        socket.write(clientFrame(JSON.stringify({ type: 'response.create', ...body })));
+      }
+      // A server frame is unmasked: a length of 126 means two more length bytes.
+      if (received.length < 2) return;
+      const short = (received[1] as number) & 0x7f;
+      const start = short === 126 ? 4 : 2;
+      const length = short === 126 ? received.readUInt16BE(2) : short;
+      if (received.length < start + length) return;
+      socket.destroy();
+      resolve(JSON.parse(received.subarray(start, start + length).toString()) as Record<string, unknown>);
+    });
+    socket.on('error', reject);
+    socket.setTimeout(5_000, () => socket.destroy(new Error('no WebSocket event')));
+  });
+}
+
+describe('a WebSocket turn on /v1/responses with a malformed Host', () => {
+  test('runs as any turn (here: no key for the provider), not a 500', async () => {
+    const event = await webSocketTurn('[::1', { model: 'gpt-4o', input: 'hi' });
+    expect(event).toMatchObject({ type: 'error', status: 503, error: { code: 'no_provider_available' } });
+  });
+});
+
 describe('an error no handler catches', () => {
   test("is the spec's 500 internal_error, never Bun's developer page", async () => {
     const answer = await raw(gateway, `GET /v1/broken-refusal HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
