@@ -25,3 +25,17 @@ function pathOf(text: string): string {
   // `OPTIONS *` names no path at all: read as the root, which is no route's but answers in the spec's shape.
   return path === -1 ? '/' : text.slice(path);
 }
+
+/**
+ * A path segment's percent-escapes decoded (a client may escape a model name's slash), or the text as
+ * sent when it holds an escape that is no UTF-8 (`%FF`, `%C3%28`, a lone `%`): such a name names nothing
+ * stored, so the route answers its usual 404 instead of the URIError a bare `decodeURIComponent` throws.
+ * For `*` parameters: the router leaves them encoded, while it decodes `:name` parameters itself.
+ */
+export function decodedPathPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
