@@ -1,5 +1,6 @@
 import { ConfigError } from './config.ts';
 import { createApp } from './http/app.ts';
+import { errorAsResponse, newRequestId } from './http/kit/respond.ts';
 import { flushLogs } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
@@ -64,6 +65,11 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
       // a bare 413 of its own, so it is set out of reach; Bun never buffers a body nobody reads.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       idleTimeout: 255,
+      // Bun's developer error page shows stack frames, source lines and the install path to whoever
+      // caused the error (Elysia asks for it unless NODE_ENV=production): never. An error no handler
+      // caught (QA17: the 404 handler's own throw on a request without a Host) is the spec's 500.
+      development: false,
+      error: (error) => errorAsResponse(error, newRequestId(), runtime.logger),
       // WebSocket routes (RouteDefinition.websocket): a frame is a request body, under the same limit.
       websocket: sockets.serverHandlers(runtime.config.maxBodyBytes),
     });

@@ -6,6 +6,7 @@ import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
 import { fieldName, peekBodyText, readBodyText, readJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import { recordChange } from './http/kit/audit-trail.ts';
+import { requestUrl } from './http/kit/request-url.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
 import type {
@@ -121,6 +122,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
       json,
       requestIdOf,
       fieldName,
+      requestUrl,
       recordChange,
     },
     get store() {

@@ -18,6 +18,7 @@ import { neverStoresKeysIn } from './never-store.ts';
 import { forgetSecret, rememberSecret } from './secret-values.ts';
 import { KeyReferenceSchema, referenceFingerprint, serializeReference } from './reference-format.ts';
 import type { KeyListing } from './snapshot.ts';
+import { refusingSecondCopy } from './stored-once.ts';
 
 /** The account setting the compliance block is stored under (plugins/audit), and the mode's value. */
 
@@ -82,12 +83,25 @@ async function convertKey(runtime: Runtime, principal: Principal, keyId: string,
   } finally {
     forgetSecret(resolved);
   }
-  const replaced = await replace(keyId, {
-    ciphertext: serializeReference(reference),
-    cryptoBackend: KEY_REFERENCE_BACKEND,
-    keyVersion: 0,
-    fingerprint: referenceFingerprint(reference),
-  });
+  // The key takes the reference's fingerprint: a key added by the same reference is this key stored
+  // twice (one per owner and provider, migration 0013), as the snapshot says or, when another worker
+  // added it meanwhile, as the store's unique index does.
+  const print = referenceFingerprint(reference);
+  const identity = { owner: listing.owner, accountId: listing.accountId, provider: listing.provider, fingerprint: print };
+  const storedAlready = (_index: number, storedId: string) =>
+    new KeywayError('conflict', { detail: `Provider key ${storedId} already holds this key_reference; nothing was changed.` }, { param: 'key_reference' });
+  const twin = runtime.snapshots.current.accountKeys
+    .get(principal.accountId)
+    ?.get(listing.provider)
+    ?.find((key) => key.id !== keyId && key.fingerprint === print);
+  if (twin !== undefined) throw storedAlready(0, twin.id);
+  const replaced = await refusingSecondCopy(
+    runtime.store,
+    [identity],
+    () => replace(keyId, { ciphertext: serializeReference(reference), cryptoBackend: KEY_REFERENCE_BACKEND, keyVersion: 0, fingerprint: print }),
+    storedAlready,
+    keyId,
+  );
   if (!replaced) throw new KeywayError('not_found', { detail: `Provider key ${keyId} was deleted meanwhile; nothing was changed.` });
   runtime.vault.forget(keyId);
   await runtime.snapshots.refresh();

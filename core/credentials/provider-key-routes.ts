@@ -14,6 +14,7 @@ import { KeyMaterialSchema } from '../spec/key-material.ts';
 import { guarded } from '../http/kit/guard.ts';
 import { recordChange } from '../http/kit/audit-trail.ts';
 import { applyRotationRequest } from './rotation-request.ts';
+import { refusingSecondCopy } from './stored-once.ts';
 import { json } from '../http/kit/respond.ts';
 import { PROVIDER_KEY_ANNOTATIONS_SECTION, type ProviderKeyAnnotator } from '../spec/services.ts';
 
@@ -207,6 +208,8 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
   if (backend === undefined) throw new KeywayError('internal_error', { detail: 'no crypto backend' });
   const existing = owner === 'platform' ? runtime.snapshots.current.platformKeys : runtime.snapshots.current.accountKeys.get(principal.accountId);
   const rows: NewProviderKey[] = [];
+  /** Each row's entry in the body, for the 409 of a key another worker stored meanwhile. */
+  const rowEntries: number[] = [];
   const reentered: Array<{ id: string; ciphertext: string; expected: string | undefined }> = [];
   for (const [index, entry] of body.providers.entries()) {
     const adapter = runtime.plugins.providers.get(entry.name);
@@ -231,13 +234,9 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       });
       continue;
     }
-    if (duplicate !== undefined)
-      throw new KeywayError(
-        'conflict',
-        { detail: `providers[${index}]: this ${entry.name} key is already stored as ${duplicate.id}.` },
-        { param: `providers[${index}].api_key` },
-      );
+    if (duplicate !== undefined) throw storedAlready(index, entry.name, duplicate.id);
     const id = randomId('pk');
+    rowEntries.push(index);
     rows.push({
       id,
       owner,
@@ -259,7 +258,14 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       weight: entry.weight ?? 1,
     });
   }
-  await runtime.store.insertProviderKeys(rows);
+  // The snapshot may not hold a key another worker or instance stored a moment ago: the store refuses
+  // that second copy, and the answer is the same 409.
+  await refusingSecondCopy(
+    runtime.store,
+    rows,
+    () => runtime.store.insertProviderKeys(rows),
+    (row, storedId) => storedAlready(rowEntries[row] ?? row, rows[row]?.provider ?? '', storedId),
+  );
   await reseal(runtime, backend, reentered);
   await runtime.snapshots.refresh();
   const listings = [...reentered, ...rows]
@@ -283,6 +289,15 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       ...(rotation.warnings.length === 0 ? {} : { warnings: rotation.warnings }),
     },
     201,
+  );
+}
+
+/** 409: the key of `providers[index]` is stored already (the same fingerprint, owner and provider), as `storedId`. */
+function storedAlready(index: number, provider: string, storedId: string): KeywayError {
+  return new KeywayError(
+    'conflict',
+    { detail: `providers[${index}]: this ${provider} key is already stored as ${storedId}.` },
+    { param: `providers[${index}].api_key` },
   );
 }
 

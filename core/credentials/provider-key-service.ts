@@ -6,12 +6,13 @@ import { KeywayError } from '../errors.ts';
 import type { ReportedModels } from '../routing/reported-models.ts';
 import type { CryptoBackend, ProviderAdapter, ProviderCredential } from '../spec/plugin.ts';
 import type { ProviderKeyService, ProviderKeyView } from '../spec/services.ts';
-import type { Store } from '../spec/store.ts';
+import type { NewProviderKey, Store } from '../spec/store.ts';
 import { trustForKey, withUpstreamScope, type UpstreamPolicy } from '../wire/upstream-policy.ts';
 import { neverStoresKeysIn } from './never-store.ts';
 import type { KeyVault } from './key-vault.ts';
 import { fingerprint, maskKey, randomId } from './secrets.ts';
 import { providerKeyBinding, type ConfigSnapshots } from './snapshot.ts';
+import { refusingSecondCopy } from './stored-once.ts';
 
 export interface ProviderKeyServiceParts {
   store: Store;
@@ -68,23 +69,28 @@ export function createProviderKeyService(parts: ProviderKeyServiceParts): Provid
         });
       }
       const id = randomId('pk');
-      const [stored] = await store.insertProviderKeys([
-        {
-          id,
-          owner: key.owner,
-          accountId: key.accountId,
-          provider: key.provider,
-          ciphertext: await backend.encrypt(key.apiKey, providerKeyBinding(id, key.owner, key.accountId, key.provider)),
-          keyVersion: backend.currentKeyVersion(),
-          cryptoBackend: backend.name,
-          maskedKey: maskKey(key.apiKey),
-          fingerprint: fingerprint(key.apiKey),
-          organizationId: key.organizationId ?? null,
-          settings: key.settings,
-          status: 'active',
-          weight: key.weight,
-        },
-      ]);
+      const row: NewProviderKey = {
+        id,
+        owner: key.owner,
+        accountId: key.accountId,
+        provider: key.provider,
+        ciphertext: await backend.encrypt(key.apiKey, providerKeyBinding(id, key.owner, key.accountId, key.provider)),
+        keyVersion: backend.currentKeyVersion(),
+        cryptoBackend: backend.name,
+        maskedKey: maskKey(key.apiKey),
+        fingerprint: fingerprint(key.apiKey),
+        organizationId: key.organizationId ?? null,
+        settings: key.settings,
+        status: 'active',
+        weight: key.weight,
+      };
+      // Stored once per owner and provider: a twin another worker stored meanwhile is a 409 naming it.
+      const [stored] = await refusingSecondCopy(
+        store,
+        [row],
+        () => store.insertProviderKeys([row]),
+        (_index, storedId) => new KeywayError('conflict', { detail: `This ${key.provider} key is already stored as ${storedId}.` }),
+      );
       if (stored === undefined) throw new Error('the provider key was not stored');
       const view: ProviderKeyView = {
         id,

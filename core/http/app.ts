@@ -14,6 +14,7 @@ import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddr
 import { createAdminActionEmitter } from './admin-actions.ts';
 import { admitManagementCall, authenticateManagementCall, serveClientAddresses, withRequestId } from './kit/guard.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
+import { requestUrl } from './kit/request-url.ts';
 import { platformRoutes } from './platform-routes.ts';
 import { priceRoutes } from './price-routes.ts';
 import { documented, operationDetail, serveOpenApi } from './openapi.ts';
@@ -70,7 +71,7 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
     .onError(({ code, error, request }) => {
       const requestId = requestIdOf(request);
       if (code === 'NOT_FOUND') {
-        const url = new URL(request.url);
+        const url = requestUrl(request);
         // A path that exists under other methods: 405 with the methods it takes, not 404.
         const allowed = allowedMethods(url.pathname);
         if (allowed.length > 0 && !allowed.includes(request.method)) {

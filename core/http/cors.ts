@@ -4,6 +4,8 @@
 // and CORS"). Credentials (cookies) are never allowed cross-origin, so a dashboard session cannot be
 // used from another site, and the dashboard's anti-CSRF header is not among the allowed ones.
 
+import { requestUrl } from './kit/request-url.ts';
+
 /** `*`, or the exact origins (`https://app.example.com`, `http://localhost:5173`) allowed to call. */
 export type CorsOrigins = '*' | ReadonlySet<string>;
 
@@ -123,7 +125,7 @@ export function createCors(origins: CorsOrigins, methodsOf: (pathname: string) =
     const vary = allowed === '*' ? undefined : 'Origin';
     const askedMethod = request.method === 'OPTIONS' ? request.headers.get('access-control-request-method') : null;
     if (askedMethod !== null) {
-      const methods = methodsOf(new URL(request.url).pathname);
+      const methods = methodsOf(requestUrl(request).pathname);
       if (!methods.includes(askedMethod.toUpperCase())) return undefined;
       const answer: Record<string, string> = {
         'access-control-allow-origin': allowed,

@@ -11,6 +11,7 @@ import { refuseSecretName } from '../wire/secret-fields.ts';
 import { providerOfPrefix } from '../routing/resolve-model.ts';
 import { PLATFORM_NAMES } from '../spec/strategy.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
+import { decodedPathPart } from './kit/request-url.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
 
@@ -69,12 +70,7 @@ function qualifiedModelId(runtime: Runtime, id: string): string {
 /** The path's model id: percent-escapes decoded (a client may escape the slash of `provider/model`); a bad escape is kept as sent. */
 function decodedModelId(encoded: string): string {
   // A trailing slash is the same path to the router everywhere else (`/v1/models/`): no model id ends in one.
-  const trimmed = encoded.endsWith('/') ? encoded.slice(0, -1) : encoded;
-  try {
-    return decodeURIComponent(trimmed);
-  } catch {
-    return trimmed;
-  }
+  return decodedPathPart(encoded.endsWith('/') ? encoded.slice(0, -1) : encoded);
 }
 
 interface ModelEntry {

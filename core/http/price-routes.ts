@@ -14,6 +14,7 @@ import { recordChange } from './kit/audit-trail.ts';
 import { readJson, validateBody } from './kit/body.ts';
 import { guarded } from './kit/guard.ts';
 import { refuseUnknownParameters } from './kit/query.ts';
+import { decodedPathPart, requestUrl } from './kit/request-url.ts';
 import { json } from './kit/respond.ts';
 
 const Rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `${description}, USD per token` }));
@@ -171,7 +172,7 @@ export const priceRoutes = {
   list: guarded(
     'operator',
     (runtime, request) => {
-      const query = new URL(request.url).searchParams;
+      const query = requestUrl(request).searchParams;
       refuseUnknownParameters(query, PRICE_LIST_PARAMETERS);
       const provider = query.get('provider');
       const model = query.get('model');
@@ -213,9 +214,11 @@ export const priceRoutes = {
   }),
 
   remove: guarded('operator', async (runtime, request, _principal, parameters) => {
-    const provider = decodeURIComponent(parameters.provider ?? '');
-    const model = decodeURIComponent(parameters['*'] ?? parameters.model ?? '');
-    // Named as a client names them (Elysia calls the model, which may hold slashes, `*`).
+    // Named as a client names them (Elysia calls the model, which may hold slashes, `*`). The router
+    // decoded the provider already; the model it leaves encoded, and a bad escape in it (`%FF`) names no
+    // override: 404, not the URIError a second decode of either threw (QA17).
+    const provider = parameters.provider ?? '';
+    const model = decodedPathPart(parameters['*'] ?? parameters.model ?? '');
     recordChange(request, { target: { provider, model } });
     const removed = await serialised(async () => {
       const overrides = storedOverrides(runtime);

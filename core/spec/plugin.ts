@@ -191,7 +191,9 @@ export type AdminActionObserver = (action: AdminAction) => void | Promise<void>;
 /**
  * Turns a browser session into the gateway key it was opened with, for management routes only: given a
  * request's headers (its cookie and an anti-CSRF header), the hash of that gateway key, or undefined. The
- * key itself is re-checked on every request, so revoking it ends the session too.
+ * key itself is re-checked on every request, so revoking it ends the session too. It may throw a
+ * KeywayError `invalid_api_key` with its own message to say why a session it knows is refused (the
+ * dashboard's: a missing or wrong anti-CSRF header); the generic message asks for a bearer key.
  */
 export type SessionCredentialResolver = (headers: Headers) => string | undefined;
 

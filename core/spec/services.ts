@@ -9,6 +9,7 @@ import type * as errorModule from '../errors.ts';
 import type * as bodyModule from '../http/kit/body.ts';
 import type * as respondModule from '../http/kit/respond.ts';
 import type * as auditTrailModule from '../http/kit/audit-trail.ts';
+import type * as requestUrlModule from '../http/kit/request-url.ts';
 import type * as providerKitModule from '../wire/provider-kit.ts';
 import type * as sseModule from '../wire/sse.ts';
 import type { Logger } from '../logger.ts';
@@ -73,6 +74,11 @@ export interface HttpKit {
   json: typeof respondModule.json;
   requestIdOf: typeof respondModule.requestIdOf;
   fieldName: typeof bodyModule.fieldName;
+  /**
+   * The request's URL, read safely: use it, not `new URL(request.url)`, which throws for a request
+   * without a Host header (HTTP/1.0, load balancers' health checks) or with a malformed one.
+   */
+  requestUrl: typeof requestUrlModule.requestUrl;
   /** Records the state before and after a management change, for the audit log (docs/audit.md); secrets are stripped. */
   recordChange: typeof auditTrailModule.recordChange;
 }

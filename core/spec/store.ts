@@ -223,7 +223,11 @@ export interface Store {
   revokeGatewayKey(id: string, accountId: string): Promise<boolean>;
 
   listActiveProviderKeys(): Promise<StoredProviderKey[]>;
-  /** All or none. */
+  /**
+   * All or none. A live key is stored once: a key whose owner, account, provider and fingerprint a
+   * live (not deleted) key already has is refused, the whole batch with it (a unique index, so that
+   * workers and instances adding one key at once store it once; core/credentials/stored-once.ts).
+   */
   insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]>;
   updateProviderKeyStatus(id: string, status: string): Promise<void>;
   /**
@@ -240,6 +244,7 @@ export interface Store {
    * Optional: replaces a key's secret (its ciphertext, or a reference in never-store mode) and makes
    * sure the old value is in no file of the store any more (overwritten, journal checkpointed, space
    * reclaimed). False when no active key of that id exists. Stores without it cannot convert keys.
+   * Refused (throws) when the new fingerprint is another live key's of the same owner and provider.
    */
   replaceProviderKeySecret?(id: string, secret: ProviderKeySecret): Promise<boolean>;
   /**

@@ -204,7 +204,7 @@ async function checkEventType(services: Services, accountId: string, type: strin
 const EVENT_PARAMETERS = ['type', 'alert_id', ...PERIOD_PARAMETERS, 'limit'] as const;
 
 async function listEvents({ services }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
-  const query = new URL(request.url).searchParams;
+  const query = services.http.requestUrl(request).searchParams;
   refuseUnknownParameters(query, EVENT_PARAMETERS);
   const clauses = ['account_id = ?'];
   const parameters: unknown[] = [principal.accountId];

@@ -135,7 +135,7 @@ async function ownerList(services: Services, group: 'team' | 'project' | 'key', 
 }
 
 export async function byokAnalytics(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
-  const query = new URL(request.url).searchParams;
+  const query = services.http.requestUrl(request).searchParams;
   refuseUnknownParameters(query, BYOK_PARAMETERS, BYOK_REPEATABLE_PARAMETERS);
   const accountId = accountOf(services, principal, query.get('account_id'));
   const period = periodOf(services, query);

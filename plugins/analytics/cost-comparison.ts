@@ -29,7 +29,7 @@ const percentOf = (part: number, whole: number): number => (whole > 0 ? Math.rou
 export const COST_COMPARISON_PARAMETERS = [...PERIOD_PARAMETERS, 'account_id'] as const;
 
 export async function costComparison(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
-  const query = new URL(request.url).searchParams;
+  const query = services.http.requestUrl(request).searchParams;
   // No group_by here: a grouping asked of the comparison is refused, not answered ungrouped.
   refuseUnknownParameters(query, COST_COMPARISON_PARAMETERS);
   const accountId = accountOf(services, principal, query.get('account_id'));

@@ -138,7 +138,7 @@ export const auditPlugin = definePlugin({
           query: AUDIT_LOG_PARAMETERS,
           summary: 'Audit events, newest first: who did what to what, when, from which IP (`type`, period, `account_id` for the operator, `cursor`, `limit`)',
           handle: async ({ request, principal }) => {
-            const query = auditQueryOf(services, principal as Principal, new URL(request.url), PLATFORM_SCOPE);
+            const query = auditQueryOf(services, principal as Principal, services.http.requestUrl(request), PLATFORM_SCOPE);
             // What this process queued (key access events, usage rows) is written first, so a request is in
             // the log as soon as its answer is (admin events were written before theirs). A store that
             // refuses the usage rows now leaves them queued: the log is read as it stands.

@@ -76,7 +76,7 @@ export const dashboardPlugin = definePlugin({
     const lifetimeMs = hours * 3_600_000;
     const sessions = createSessionStore(lifetimeMs, () => services.clock.now());
     return {
-      sessionCredentials: (headers) => sessions.resolve(headers),
+      sessionCredentials: (headers) => sessionKeyHash(services, sessions, headers),
       sessionArrivals: (headers) => sessions.arrival(headers),
       // The cluster bus is bound once the gateway runs: the first tick of this job joins it (later ticks do nothing).
       jobs: [{ name: 'dashboard-sessions', intervalMs: SHARE_AFTER_MS, scope: 'instance', run: () => sessions.share(services.cluster) }],
@@ -131,7 +131,8 @@ function answer(services: Services, body: unknown, status: number, headers: Reco
 }
 
 function overTls(request: Request): boolean {
-  return new URL(request.url).protocol === 'https:' || request.headers.get('x-forwarded-proto')?.toLowerCase() === 'https';
+  // The scheme Bun put in the URL, read without parsing it: a request without a Host header has none.
+  return request.url.startsWith('https:') || request.headers.get('x-forwarded-proto')?.toLowerCase() === 'https';
 }
 
 function sessionCookie(request: Request, value: string, maxAgeSeconds: number): string {
@@ -142,16 +143,18 @@ function sessionCookie(request: Request, value: string, maxAgeSeconds: number): 
 function checkOrigin(services: Services, request: Request): void {
   const origin = request.headers.get('origin');
   if (origin === null) return;
-  const url = new URL(request.url);
-  const host = request.headers.get('host') ?? url.host;
-  let originHost: string;
+  // Browsers always send Host; a request without one is no page's own.
+  const host = request.headers.get('host');
+  let originHost: string | undefined;
   try {
     originHost = new URL(origin).host;
   } catch {
-    originHost = '';
+    originHost = undefined;
   }
-  if (originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
+  if (host === null || originHost !== host) throw services.errors.create('permission_denied', { detail: 'Sign-in must come from the dashboard itself.' });
 }
+
+const GATEWAY_KEY_CHARACTERS = /^[\x21-\x7e]+$/;
 
 const isForm = (request: Request): boolean => (request.headers.get('content-type') ?? '').includes('application/x-www-form-urlencoded');
 
@@ -173,6 +176,9 @@ async function keyFrom(services: Services, request: Request): Promise<string> {
 async function signIn(services: Services, sessions: SessionStore, request: Request, clientAddress: () => string | undefined): Promise<Response> {
   checkOrigin(services, request);
   const key = await keyFrom(services, request);
+  // A gateway key is printable ASCII without spaces; anything else (a `…` or a line end pasted with it)
+  // is no key, and a header could not even carry it (QA17: `new Headers` threw, a 500).
+  if (!GATEWAY_KEY_CHARACTERS.test(key)) throw services.errors.create('invalid_api_key');
   // A key bound to a network signs in from there only: elsewhere it would learn the key is good.
   const principal = services.auth.admit(new Headers({ authorization: `Bearer ${key}` }), clientAddress);
   const session = sessions.open(services.credentials.hashGatewayKey(key));
@@ -181,6 +187,21 @@ async function signIn(services: Services, sessions: SessionStore, request: Reque
   if (isForm(request))
     return new Response(null, { status: 303, headers: { location: '/dashboard', 'set-cookie': cookie, 'cache-control': 'no-store', ...SECURITY_HEADERS } });
   return answer(services, describe(principal, session), 201, { 'set-cookie': cookie });
+}
+
+/**
+ * The session's key hash for a management call with the session cookie and its anti-CSRF header. A
+ * live session whose header is missing or wrong is refused saying so: the generic 401 asks for a
+ * bearer key, which tells a page left open across a new sign-in (its token is the old session's) nothing.
+ */
+function sessionKeyHash(services: Services, sessions: SessionStore, headers: Headers): string | undefined {
+  const keyHash = sessions.resolve(headers);
+  if (keyHash !== undefined || sessions.fromCookie(headers.get('cookie')) === undefined) return keyHash;
+  const message =
+    headers.get(CSRF_HEADER) === null
+      ? 'The dashboard session needs its anti-CSRF token: send the csrf_token that GET /dashboard/session answers in the X-Keyway-CSRF header.'
+      : 'The X-Keyway-CSRF header does not match the dashboard session: send the csrf_token that GET /dashboard/session answers now.';
+  throw services.errors.create('invalid_api_key', {}, { message });
 }
 
 function principalOf(services: Services, session: DashboardSession): Principal {

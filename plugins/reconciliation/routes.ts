@@ -185,10 +185,10 @@ function refuseBeforeEarliestDay(services: Services, period: { from: Date }): vo
 const MAX_PERIOD_DAYS = 366;
 
 function periodOf(services: Services, request: Request): { name: string; from: Date; to: Date } {
-  const period = parsePeriod(new URL(request.url).searchParams, services.clock.now());
+  const period = parsePeriod(services.http.requestUrl(request).searchParams, services.clock.now());
   if ('error' in period) throw services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
   if (period.to.getTime() - period.from.getTime() > MAX_PERIOD_DAYS * DAY_MS) {
-    const param = new URL(request.url).searchParams.has('start') ? 'start' : 'period';
+    const param = services.http.requestUrl(request).searchParams.has('start') ? 'start' : 'period';
     throw services.errors.create('invalid_field', { param, detail: `a reconciliation covers at most ${MAX_PERIOD_DAYS} days` }, { param });
   }
   return period;
@@ -205,11 +205,11 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       query: REPORT_PARAMETERS,
       summary: "Keyway's recorded spend against OpenAI's and Anthropic's own reports, per UTC day, provider and model",
       async handle({ request, principal }) {
-        refuseUnknownParameters(new URL(request.url).searchParams, REPORT_PARAMETERS);
+        refuseUnknownParameters(services.http.requestUrl(request).searchParams, REPORT_PARAMETERS);
         const accountId = accountOf(principal);
         const period = periodOf(services, request);
         refuseBeforeEarliestDay(services, period);
-        const provider = providerParameter(services, new URL(request.url).searchParams.get('provider'), 'provider');
+        const provider = providerParameter(services, services.http.requestUrl(request).searchParams.get('provider'), 'provider');
         const tolerance = matchToleranceOf(await settings.get(accountId));
         const result = await reconciler.reconcile(accountId, period.from, period.to, tolerance, provider);
         return services.http.json({
@@ -270,7 +270,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       query: PERIOD_PARAMETERS,
       summary: "The daily reconciliation's stored results",
       async handle({ request, principal }) {
-        refuseUnknownParameters(new URL(request.url).searchParams, PERIOD_PARAMETERS);
+        refuseUnknownParameters(services.http.requestUrl(request).searchParams, PERIOD_PARAMETERS);
         const period = periodOf(services, request);
         const days = wholeDays(period.from, period.to);
         const runs = await daily.runs(accountOf(principal), days.from.toISOString().slice(0, 10), days.to.toISOString().slice(0, 10));

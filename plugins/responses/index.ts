@@ -154,7 +154,7 @@ export const responsesPlugin = definePlugin({
           summary: 'The input items of a stored response (a cursor page)',
           handle: async ({ request, params, principal }) => {
             const id = params.id ?? '';
-            const query = inputItemsQuery(new URL(request.url).searchParams);
+            const query = inputItemsQuery(services.http.requestUrl(request).searchParams);
             const stored = store === undefined || principal === undefined ? undefined : await store.read(id, principal);
             if (stored === undefined) notFound(services, id, why);
             return services.http.json(inputItemsPage(inputItemsOf(stored), query));

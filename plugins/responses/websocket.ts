@@ -123,7 +123,8 @@ class ResponsesSocket {
     this.baseHeaders = new Headers(upgrade.headers);
     for (const name of SOCKET_HEADERS) this.baseHeaders.delete(name);
     this.baseHeaders.set('content-type', 'application/json');
-    this.url = upgrade.url;
+    // Parsed safely: an upgrade without a Host header has a bare path there, which `new Request` refuses.
+    this.url = options.services.http.requestUrl(upgrade).href;
     const given = upgrade.headers.get('x-request-id');
     this.requestIdPrefix = given === null ? undefined : requestIdPrefixOf(given, upgrade.headers);
     this.openedAt = options.services.clock.now();

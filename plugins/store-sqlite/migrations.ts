@@ -63,6 +63,31 @@ export const PLAIN_MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    // A provider key is stored once per owner (an account, or the platform) and provider: the live
+    // keys' fingerprints are unique there, so two workers or instances adding the same key at once
+    // store it once, whichever of them checks (QA17: each checked its own snapshot, and both stored
+    // it). A database written before may hold such twins already: every live copy but the earliest is
+    // marked `duplicate_of` the earliest and left out of the index, so the migration cannot fail on
+    // them and nothing is deleted behind the operator's back (both copies list the same fingerprint).
+    // Platform keys have no account_id, and NULLs are distinct in a unique index: their own index.
+    id: '0013_provider_keys_stored_once',
+    statements: [
+      `ALTER TABLE provider_keys ADD COLUMN duplicate_of TEXT`,
+      `UPDATE provider_keys SET duplicate_of = (
+        SELECT earliest.id FROM provider_keys AS earliest
+        WHERE earliest.deleted_at IS NULL AND earliest.owner = provider_keys.owner
+          AND (earliest.account_id = provider_keys.account_id OR (earliest.account_id IS NULL AND provider_keys.account_id IS NULL))
+          AND earliest.provider = provider_keys.provider AND earliest.fingerprint = provider_keys.fingerprint
+        ORDER BY earliest.created_at, earliest.id LIMIT 1
+      ) WHERE deleted_at IS NULL`,
+      `UPDATE provider_keys SET duplicate_of = NULL WHERE duplicate_of = id`,
+      `CREATE UNIQUE INDEX provider_keys_account_stored_once ON provider_keys(account_id, provider, fingerprint)
+        WHERE owner = 'account' AND deleted_at IS NULL AND duplicate_of IS NULL`,
+      `CREATE UNIQUE INDEX provider_keys_platform_stored_once ON provider_keys(provider, fingerprint)
+        WHERE owner = 'platform' AND deleted_at IS NULL AND duplicate_of IS NULL`,
+    ],
+  },
 ];
 
 export const MIGRATIONS: Migration[] = [

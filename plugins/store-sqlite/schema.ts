@@ -3,6 +3,7 @@
 // migration in both lists and the definition here. test/store-sqlite/drizzle-schema.test.ts and
 // test/store-postgres/schema-parity.test.ts fail when these definitions and a migrated database differ.
 
+import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const accounts = sqliteTable('accounts', {
@@ -54,8 +55,19 @@ export const providerKeys = sqliteTable(
     weight: real('weight').notNull().default(1),
     createdAt: text('created_at').notNull(),
     deletedAt: text('deleted_at'),
+    /** Set by migration 0013 only: a live twin stored before keys were unique, left out of the indexes below. */
+    duplicateOf: text('duplicate_of'),
   },
-  (table) => [index('provider_keys_account').on(table.accountId, table.provider)],
+  (table) => [
+    index('provider_keys_account').on(table.accountId, table.provider),
+    // A live key is stored once per owner and provider (migration 0013).
+    uniqueIndex('provider_keys_account_stored_once')
+      .on(table.accountId, table.provider, table.fingerprint)
+      .where(sql`owner = 'account' AND deleted_at IS NULL AND duplicate_of IS NULL`),
+    uniqueIndex('provider_keys_platform_stored_once')
+      .on(table.provider, table.fingerprint)
+      .where(sql`owner = 'platform' AND deleted_at IS NULL AND duplicate_of IS NULL`),
+  ],
 );
 
 export const usageRecords = sqliteTable(

@@ -68,7 +68,8 @@ const toGatewayKey = (row: GatewayKeyRow): GatewayKeyRecord => ({
   settings: parseJsonObject(row.settings),
 });
 
-const toProviderKey = (row: ProviderKeyRow): StoredProviderKey => ({
+/** `duplicate_of` is the schema's own bookkeeping (migration 0013), not part of the record. */
+const toProviderKey = ({ duplicateOf: _duplicateOf, ...row }: ProviderKeyRow): StoredProviderKey => ({
   ...row,
   owner: row.owner as KeyOwner,
   settings: parseJsonObject(row.settings) as ProviderKeySettings,
@@ -217,7 +218,7 @@ export class SqliteStore implements Store {
 
   async insertProviderKeys(keys: readonly NewProviderKey[]): Promise<StoredProviderKey[]> {
     const createdAt = now();
-    const rows: ProviderKeyRow[] = keys.map((key) => ({ ...key, settings: JSON.stringify(key.settings), createdAt, deletedAt: null }));
+    const rows: ProviderKeyRow[] = keys.map((key) => ({ ...key, settings: JSON.stringify(key.settings), createdAt, deletedAt: null, duplicateOf: null }));
     if (rows.length > 0) await this.db.insert(providerKeys).values(rows).run();
     return rows.map(toProviderKey);
   }

@@ -16,7 +16,7 @@ export const USAGE_PERIODS = PERIODS;
 /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
 export async function usageOf(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const nowMs = services.clock.now();
-  const query = new URL(request.url).searchParams;
+  const query = services.http.requestUrl(request).searchParams;
   refuseUnknownParameters(query, PERIOD_PARAMETERS);
   const period = parsePeriod(query, nowMs);
   if ('error' in period) {

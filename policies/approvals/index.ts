@@ -456,7 +456,7 @@ export const approvalsPolicyPlugin = definePlugin({
           query: ['status'],
           summary: 'Approvals held by require_approval_above (filter with ?status=pending|approved|denied|used|expired|cancelled)',
           handle: async ({ request, principal }) => {
-            const query = new URL(request.url).searchParams;
+            const query = services.http.requestUrl(request).searchParams;
             refuseUnknownParameters(query, ['status']);
             const status = query.get('status');
             const found = await approvals.list(principal as Principal, status);

@@ -207,6 +207,25 @@ describe('overrides', () => {
     expect(await one(SLASHED)).toBeUndefined();
   });
 
+  test('a DELETE path with an escape that is no UTF-8, or a provider named by an escaped %, is a 404: no 500', async () => {
+    for (const path of ['openai/%FF', 'openai/%C3%28', 'openai/%', '%25/gpt-4o', '%C3%28/gpt-4o', 'openai/a%2', 'openai/gpt-4o%FF']) {
+      const answer = await expectSpecError(await call(gateway, 'DELETE', `/v1/platform/prices/${path}`), 404, 'not_found');
+      expect(answer.error.message).toStartWith('No price override for ');
+    }
+    expect(gateway.output.some((line) => line.includes('URIError'))).toBe(false);
+    // A model whose name holds a % is deleted by its escaped name, and an escaped slash still works.
+    const percent = 'acme-50%-off';
+    expect(
+      (await call(gateway, 'PUT', '/v1/platform/prices', { provider: 'openai', model: percent, input_cost_per_token: 0, output_cost_per_token: 0 })).status,
+    ).toBe(200);
+    const removed = await call(gateway, 'DELETE', `/v1/platform/prices/openai/${encodeURIComponent(percent)}`);
+    expect({ status: removed.status, body: await removed.json() }).toMatchObject({ status: 200, body: { deleted: true, provider: 'openai', model: percent } });
+    expect(
+      (await call(gateway, 'PUT', '/v1/platform/prices', { provider: 'openai', model: SLASHED, input_cost_per_token: 0, output_cost_per_token: 0 })).status,
+    ).toBe(200);
+    expect((await call(gateway, 'DELETE', `/v1/platform/prices/openai/${encodeURIComponent(SLASHED)}`)).status).toBe(200);
+  });
+
   test('bad input is a 400 and changes nothing', async () => {
     const cases: Array<[unknown, string, string]> = [
       [

@@ -356,6 +356,29 @@ function describeProviderKeys(openStore: OpenStore): void {
       expect(after).toMatchObject({ ciphertext: 'kw1.test.v2.resealed', keyVersion: 2, cryptoBackend: 'test', status: before?.status });
       expect(await reseal([])).toEqual([]);
     });
+
+    // Two workers or instances adding the same key at once must not both store it: the store, not a
+    // snapshot, is the one place that sees both (core/credentials/stored-once.ts).
+    test('a live key is stored once per owner and provider: a second copy is refused, all or none', async () => {
+      const twin = (id: string, owner: KeyOwner, accountId: string | null, fingerprint = 'fp_twin') => ({ ...providerKey(id, owner, accountId), fingerprint });
+      await store().insertProviderKeys([twin('pk_twin_a', 'account', 'acc_a'), twin('pk_twin_p', 'platform', null)]);
+      const before = await activeIds();
+      await expect(store().insertProviderKeys([twin('pk_twin_a2', 'account', 'acc_a')])).rejects.toThrow();
+      await expect(store().insertProviderKeys([twin('pk_twin_p2', 'platform', null)])).rejects.toThrow();
+      // All or none: the batch's other key is not stored either.
+      await expect(
+        store().insertProviderKeys([twin('pk_twin_new', 'account', 'acc_b', 'fp_twin_new'), twin('pk_twin_a3', 'account', 'acc_a')]),
+      ).rejects.toThrow();
+      expect(await activeIds()).toEqual(before);
+      // The same fingerprint for another account, or another provider, is another key.
+      await store().insertProviderKeys([twin('pk_twin_b', 'account', 'acc_b'), { ...twin('pk_twin_a_groq', 'account', 'acc_a'), provider: 'groq' }]);
+      // A deleted key is no twin: the key may be added again.
+      expect(await store().deleteProviderKey('pk_twin_a', 'account', 'acc_a')).toBe(true);
+      expect(await store().deleteProviderKey('pk_twin_p', 'platform', null)).toBe(true);
+      await store().insertProviderKeys([twin('pk_twin_a4', 'account', 'acc_a'), twin('pk_twin_p4', 'platform', null)]);
+      const twins = (await store().listActiveProviderKeys()).filter((key) => key.fingerprint === 'fp_twin').map((key) => key.id);
+      expect(twins.sort()).toEqual(['pk_twin_a4', 'pk_twin_a_groq', 'pk_twin_b', 'pk_twin_p4']);
+    });
   });
 }
 

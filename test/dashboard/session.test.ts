@@ -85,6 +85,26 @@ describe('dashboard sessions', () => {
     await expectSpecError(foreign, 403, 'permission_denied');
   });
 
+  test('a pasted key holding a character no key has (an ellipsis, a line end, a tab) is 401 invalid_api_key, not a 500', async () => {
+    const post = (body: string) => fetch(`${gateway.url}/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    for (const key of ['kw_ak_abc\u2026', 'kw\nak', 'kw\u0000ak', `${gateway.defaultAdminKey}\u00a0x`, 'kw ak', 'kw\tak', 'clé']) {
+      const refused = await post(JSON.stringify({ key }));
+      const body = await expectSpecError(refused, 401, 'invalid_api_key');
+      expect(JSON.stringify(body)).not.toContain(gateway.defaultAdminKey);
+      expect(refused.headers.get('set-cookie')).toBeNull();
+    }
+    // The same through a form post, and a key with the line end a copy adds is still taken (trimmed).
+    const form = await fetch(`${gateway.url}/dashboard/session`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `key=${encodeURIComponent('kw_ak_abc\u2026')}`,
+    });
+    await expectSpecError(form, 401, 'invalid_api_key');
+    expect((await post(JSON.stringify({ key: `${gateway.defaultAdminKey}\n` }))).status).toBe(201);
+    expect(gateway.output.some((line) => line.includes('"level":"error"') || line.includes('unexpected error'))).toBe(false);
+  });
+
   test('a body without a usable key names the field: missing for none, invalid for a key that is not text', async () => {
     const post = (body: string) => fetch(`${gateway.url}/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     for (const body of ['{}', '{"key":null}', '{"key":"  "}', 'null', '[]']) {
@@ -99,8 +119,20 @@ describe('dashboard sessions', () => {
     const opened = await signIn(gateway.defaultAdminKey);
     expect((await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened) })).status).toBe(200);
     expect((await fetch(`${gateway.url}/v1/providers`, { headers: withSession(opened) })).status).toBe(200);
-    await expectSpecError(await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened, null) }), 401, 'invalid_api_key');
-    await expectSpecError(await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened, 'forged') }), 401, 'invalid_api_key');
+    const missing = await expectSpecError(await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened, null) }), 401, 'invalid_api_key');
+    const forged = await expectSpecError(await fetch(`${gateway.url}/v1/teams`, { headers: withSession(opened, 'forged') }), 401, 'invalid_api_key');
+    // The refusal says what is wrong: the anti-CSRF token, not a missing bearer key.
+    expect(missing.error.message).toBe(
+      'The dashboard session needs its anti-CSRF token: send the csrf_token that GET /dashboard/session answers in the X-Keyway-CSRF header.',
+    );
+    expect(forged.error.message).toBe(
+      'The X-Keyway-CSRF header does not match the dashboard session: send the csrf_token that GET /dashboard/session answers now.',
+    );
+    // Without a live session (none, or an unknown cookie) it stays the usual 401 asking for a key.
+    for (const headers of [{}, { cookie: 'keyway_session=unknown', 'x-keyway-csrf': 'x' }] as Array<Record<string, string>>) {
+      const plain = await expectSpecError(await fetch(`${gateway.url}/v1/teams`, { headers }), 401, 'invalid_api_key');
+      expect(plain.error.message).toContain('Authorization: Bearer');
+    }
     const write = await fetch(`${gateway.url}/v1/teams`, {
       method: 'POST',
       headers: { ...withSession(opened, null), 'content-type': 'application/json' },

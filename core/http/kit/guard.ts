@@ -5,6 +5,7 @@ import { noteActor } from './audit-trail.ts';
 import { errorAsResponse, requestIdOf } from './respond.ts';
 import { holdBodyToSecretFields, type SecretFields } from './body-secrets.ts';
 import { refuseUnknownParameters } from './query.ts';
+import { requestUrl } from './request-url.ts';
 
 export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
 
@@ -72,7 +73,7 @@ export interface ManagementInput {
  */
 export function admitManagementCall(request: Request, input: ManagementInput = {}): void {
   if (request.method === 'GET') {
-    if (input.query !== 'any') refuseUnknownParameters(new URL(request.url).searchParams, input.query ?? [], input.repeatableQuery);
+    if (input.query !== 'any') refuseUnknownParameters(requestUrl(request).searchParams, input.query ?? [], input.repeatableQuery);
     return;
   }
   holdBodyToSecretFields(request, input.secretFields);

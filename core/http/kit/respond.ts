@@ -31,6 +31,11 @@ export function requestIdOf(request: Request): string {
     // Both: cleaning can glue a key to a word (`Bearer kw_…` → `Bearerkw_…`), which no shape matches.
     if (cleaned.length > 0 && !looksLikeSecret(cleaned) && !looksLikeSecret(given) && !holdsOwnKey(given, cleaned, request.headers)) return cleaned;
   }
+  return newRequestId();
+}
+
+/** One of Keyway's own request ids. */
+export function newRequestId(): string {
   requestCounter++;
   return `${REQUEST_ID_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
 }
