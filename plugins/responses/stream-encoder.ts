@@ -115,14 +115,19 @@ export interface ResponsesStreamEncoderOptions {
   keywayEcho?: KeywayEcho;
   /** Names of the request's custom tools: their calls are custom_tool_call items. */
   customTools?: ReadonlySet<string>;
-  /** Called with the final response of a stream that ended well (completed or incomplete). */
-  onComplete?: (response: Json) => void;
+  /**
+   * Called with the final response of a stream that ended well (completed or incomplete); what it
+   * returns, the stored response's write, holds the final event back (settle).
+   */
+  onComplete?: (response: Json) => Promise<void> | undefined | void;
 }
 
 export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
-  private readonly onComplete: ((response: Json) => void) | undefined;
+  private readonly onComplete: ResponsesStreamEncoderOptions['onComplete'];
+  /** What the final event waits for (the stored response's write), until settle hands it over. */
+  private completing: Promise<void> | undefined;
   private readonly ids: ItemIds;
   private sequence = 0;
   private started = false;
@@ -177,7 +182,7 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     this.nativeResponse = patched;
     if (type === 'response.completed' || type === 'response.incomplete') {
       this.ended = true;
-      this.onComplete?.(patched);
+      this.completing = this.onComplete?.(patched) ?? undefined;
     } else if (type === 'response.failed') this.nativeFailed = true;
     return encodeSseEvent(type, text);
   }
@@ -202,8 +207,15 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
     const opening = this.opening() + this.closeItem() + this.emptyMessageUnlessAnswered();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
-    this.onComplete?.(response);
+    this.completing = this.onComplete?.(response) ?? undefined;
     return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+  }
+
+  /** The final event waits for the stored response's row: a client that has it finds the response everywhere. */
+  settle(): Promise<void> | undefined {
+    const completing = this.completing;
+    if (completing !== undefined) this.completing = undefined;
+    return completing;
   }
 
   private event(type: string, fields: Json): string {
