@@ -193,7 +193,7 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
     const stored = store.forRequest(context.headers, id, context.principal);
     if (stored === undefined)
       throw new KeywayError(
-        'invalid_request',
+        'previous_response_not_found',
         { detail: `Previous response '${id.slice(0, 100)}' was not found: it was not stored (store: false), has expired, or belongs to someone else.` },
         { param: 'previous_response_id' },
       );
