@@ -45,6 +45,12 @@ export const ERROR_TABLE = {
   model_unpriced: { status: 403, type: 'permission_error', template: '{detail}' },
   not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
   model_not_found: { status: 404, type: 'not_found_error', template: '{detail}' },
+  /**
+   * A `previous_response_id` (Responses API) that names no response the caller may continue: 404 with
+   * OpenAI's own type and code, so its SDKs raise NotFoundError and clients that start over on this
+   * code (sending the whole conversation) do so through Keyway too.
+   */
+  previous_response_not_found: { status: 404, type: 'invalid_request_error', template: '{detail}' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', template: 'Method {method} is not allowed on {path}.' },
   /**
    * A request body that did not arrive in full within `KEYWAY_BODY_TIMEOUT_MS` (core/http/kit/body.ts):

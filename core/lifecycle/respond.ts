@@ -134,7 +134,7 @@ function bookedChatAnswer(
   context: RequestContext,
   success: AttemptSuccess<ChatResult>,
   promptTokens: number | undefined,
-): Response {
+): Response | Promise<Response> {
   const result = success.value;
   const outcome = accountant.account(
     context,
@@ -142,7 +142,10 @@ function bookedChatAnswer(
     result,
     promptTokens,
   );
-  return jsonAnswer(dialect.encodeResult(result, context), inferenceHeaders(context, result.model, outcome.costUsd), keySearchOf(success.call.credential));
+  const body = dialect.encodeResult(result, context);
+  const settling = dialect.settle?.(context);
+  const answer = (): Response => jsonAnswer(body, inferenceHeaders(context, result.model, outcome.costUsd), keySearchOf(success.call.credential));
+  return settling === undefined ? answer() : settling.then(answer);
 }
 
 export interface OpenedStream {
@@ -263,7 +266,9 @@ export function streamAnswer(
                 finish(200, undefined, false, await accountant.promptTokensOf(context));
               } else finish(200, undefined);
               await journaled();
-              sendLast(controller, encoder.end());
+              const last = encoder.end();
+              await encoder.settle?.();
+              sendLast(controller, last);
               return;
             }
             part = next.value;
@@ -278,6 +283,12 @@ export function streamAnswer(
             sendLast(controller, frame);
             void iterator.return?.();
             return;
+          }
+          // A frame that must wait (a stored response's row, written before its client learns it is complete).
+          const settling = encoder.settle?.();
+          if (settling !== undefined) {
+            await settling;
+            if (ended) return;
           }
           if (frame.length > 0 && send(controller, frame)) return;
         }

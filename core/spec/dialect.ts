@@ -16,6 +16,13 @@ export interface StreamEncoder {
   encodeBytes?(part: StreamPart): Uint8Array;
   /** SSE text that closes a stream that ended well. */
   end(): string;
+  /**
+   * What the frame just encoded (by `encode`, `encodeBytes` or `end`) must wait for before it is sent,
+   * or undefined: asked after every frame, so it must be cheap when nothing waits. The Responses
+   * dialect's final event waits for its stored response's row, so a client that has the event finds
+   * the response on every worker and instance.
+   */
+  settle?(): Promise<void> | undefined;
 }
 
 export interface Dialect {
@@ -23,6 +30,8 @@ export interface Dialect {
   /** The answer body: a string is sent as it is, anything else as JSON. */
   encodeResult(result: ChatResult, context: RequestContext): unknown;
   createStreamEncoder(context: RequestContext, model: string): StreamEncoder;
+  /** What the answer `encodeResult` just made must wait for before it is sent, or undefined (as StreamEncoder.settle). */
+  settle?(context: RequestContext): Promise<void> | undefined;
   /** The error body every failure on this dialect's routes is written in. */
   errorBody(descriptor: ErrorDescriptor, requestId: string): unknown;
 }

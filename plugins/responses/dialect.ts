@@ -37,6 +37,8 @@ interface ResponsesRequestState {
   nativeOnly: Error | undefined;
   /** Warnings that hold only when the chat translation serves. */
   translationWarnings: string[];
+  /** The stored response's write the JSON answer waits for (Dialect.settle). */
+  written: Promise<void> | undefined;
   /** What a native answer says that Keyway decides. */
   keywayEcho: KeywayEcho;
 }
@@ -65,6 +67,7 @@ function stateOf(context: RequestContext): ResponsesRequestState {
       inputItems: [],
       nativeOnly: undefined,
       translationWarnings: [],
+      written: undefined,
       keywayEcho: { store: false, previous_response_id: null, metadata: {} },
     }
   );
@@ -108,15 +111,22 @@ const nativeCalls: NativeCalls = {
   requiredBecause: (context) => stateOf(context).nativeOnly,
 };
 
-/** Output items as the input items of a later turn (they are the same shapes). */
-function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): void {
-  if (state.conversation === undefined) return;
+/**
+ * Output items as the input items of a later turn (they are the same shapes). The stored response's
+ * write is returned: the answer, or the stream's final event, waits for it.
+ */
+function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): Promise<void> | undefined {
+  if (state.conversation === undefined) return undefined;
   const id = String(response.id);
   const output = Array.isArray(response.output) ? (response.output as Json[]) : [];
   const items = [...state.conversation.previous, ...withIds(state.conversation.input, new ItemIds(id, 'i')), ...output];
   if (state.memory !== undefined) state.memory.last = { id, items };
-  if (store === undefined || !state.echo.store) return;
-  store.save(id, { accountId: context.principal.accountId, teamId: context.teamId ?? context.principal.teamId, items, response }, context.served?.redactKey);
+  if (store === undefined || !state.echo.store) return undefined;
+  return store.save(
+    id,
+    { accountId: context.principal.accountId, teamId: context.teamId ?? context.principal.teamId, items, response },
+    context.served?.redactKey,
+  );
 }
 
 const NOT_STORED =
@@ -146,8 +156,14 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
         result.nativeBody === undefined
           ? responsesBodyFromResult(result, state.echo, newResponseId(), state.customTools)
           : withKeywayEcho(withKeywayItemIds(result.nativeBody), state.keywayEcho);
-      keep(store, state, context, body);
+      state.written = keep(store, state, context, body);
       return body;
+    },
+    settle(context) {
+      const state = stateOf(context);
+      const written = state.written;
+      state.written = undefined;
+      return written;
     },
     createStreamEncoder(context, model) {
       const state = stateOf(context);
@@ -177,7 +193,7 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
     const stored = store.forRequest(context.headers, id, context.principal);
     if (stored === undefined)
       throw new KeywayError(
-        'invalid_request',
+        'previous_response_not_found',
         { detail: `Previous response '${id.slice(0, 100)}' was not found: it was not stored (store: false), has expired, or belongs to someone else.` },
         { param: 'previous_response_id' },
       );
@@ -217,6 +233,7 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
       inputItems: translation.inputItems,
       nativeOnly: translation.nativeOnly,
       translationWarnings: translation.translationWarnings,
+      written: undefined,
       keywayEcho: { store: keepIt, previous_response_id: echo.previous_response_id, metadata: echo.metadata },
     };
     (translation.request as unknown as Record<symbol, ResponsesRequestState>)[STATE] = state;

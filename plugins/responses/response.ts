@@ -192,14 +192,24 @@ export function outputItemsFromMessage(message: ChatMessage, ids: ItemIds, custo
   return items;
 }
 
+/** The kinds of output item that carry a status. */
+const ITEMS_WITH_STATUS: ReadonlySet<unknown> = new Set(['message', 'function_call', 'custom_tool_call']);
+
+/**
+ * An incomplete response's last item with a status is `incomplete`: the model stopped there (at
+ * max_output_tokens or a content filter), as OpenAI marks it; the items before it are whole.
+ */
+export function markCutItem(output: Json[]): void {
+  const index = output.findLastIndex((item) => ITEMS_WITH_STATUS.has(item.type));
+  const item = output[index];
+  if (item !== undefined) output[index] = { ...item, status: 'incomplete' };
+}
+
 export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, id: string, customTools: ReadonlySet<string> = NO_CUSTOM_TOOLS): Json {
   const choice = result.choices[0];
   const { status, incomplete_details } = statusFromFinish(choice?.finishReason);
   const shell: ResponseShell = { id, createdAt: result.created || Math.floor(Date.now() / 1000), model: result.model, echo };
-  return responseObject(shell, {
-    status,
-    incomplete_details,
-    output: choice === undefined ? [] : outputItemsFromMessage(choice.message, new ItemIds(id), customTools),
-    usage: responsesUsageFromUsage(result.usage),
-  });
+  const output = choice === undefined ? [] : outputItemsFromMessage(choice.message, new ItemIds(id), customTools);
+  if (status === 'incomplete') markCutItem(output);
+  return responseObject(shell, { status, incomplete_details, output, usage: responsesUsageFromUsage(result.usage) });
 }

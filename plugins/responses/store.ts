@@ -1,8 +1,10 @@
 // Stored responses (`store`, `previous_response_id`, `GET`/`DELETE /v1/responses/{id}`). Each stored
 // response keeps the whole conversation so far as Responses input items plus the answer, sealed with
 // the gateway's crypto backend and bound to its account and id, so a row copied elsewhere cannot be
-// opened. Writes happen after the answer, never on the request's path; continuations read a
-// bounded in-memory copy first, the database only on a miss (after a restart, or an evicted entry).
+// opened. The row is written once the answer is made and before it is sent (the final event of a
+// stream waits for it: StreamEncoder.settle), so a client holding the answer finds the response on
+// every worker and instance; continuations read a bounded in-memory copy first, the database only on
+// a miss (after a restart, an evicted entry, or a response made on another worker or instance).
 // Every worker and instance keeps its own copy: a deletion is told to all of them on the cluster bus,
 // and GET and DELETE ask the database whether the row still exists (memory only supplies the content).
 
@@ -124,11 +126,12 @@ export class ResponseStore {
   ) {}
 
   /**
-   * Keeps a response: in memory at once, sealed in the database in the background. `redactKey`
-   * (RequestContext.served) removes the provider key of the call that answered, should its upstream
-   * have echoed it: the text sealed is the one it checked, serialised once, here.
+   * Keeps a response: in memory at once, and sealed in the database by the promise returned, which the
+   * answer waits for (it never rejects: a failed write is logged, and the answer still goes out).
+   * `redactKey` (RequestContext.served) removes the provider key of the call that answered, should its
+   * upstream have echoed it: the text sealed is the one it checked, serialised once, here.
    */
-  save(id: string, content: Omit<StoredResponse, 'createdAt'>, redactKey?: (text: string) => string): void {
+  save(id: string, content: Omit<StoredResponse, 'createdAt'>, redactKey?: (text: string) => string): Promise<void> {
     const text = JSON.stringify({ items: content.items, response: content.response });
     const kept = redactKey?.(text) ?? text;
     const stored: StoredResponse = {
@@ -143,6 +146,7 @@ export class ResponseStore {
         if (this.writing.get(id) === written) this.writing.delete(id);
       });
     this.writing.set(id, written);
+    return written;
   }
 
   /** The response if it is in memory and the caller may read it (the request path never waits). */

@@ -115,14 +115,19 @@ export interface ResponsesStreamEncoderOptions {
   keywayEcho?: KeywayEcho;
   /** Names of the request's custom tools: their calls are custom_tool_call items. */
   customTools?: ReadonlySet<string>;
-  /** Called with the final response of a stream that ended well (completed or incomplete). */
-  onComplete?: (response: Json) => void;
+  /**
+   * Called with the final response of a stream that ended well (completed or incomplete); what it
+   * returns, the stored response's write, holds the final event back (settle).
+   */
+  onComplete?: (response: Json) => Promise<void> | undefined | void;
 }
 
 export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
-  private readonly onComplete: ((response: Json) => void) | undefined;
+  private readonly onComplete: ResponsesStreamEncoderOptions['onComplete'];
+  /** What the final event waits for (the stored response's write), until settle hands it over. */
+  private completing: Promise<void> | undefined;
   private readonly ids: ItemIds;
   private sequence = 0;
   private started = false;
@@ -172,12 +177,14 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     }
     if (typeof (response as Json).id === 'string') this.nativeIds ??= new NativeItemIds((response as Json).id as string);
     this.nativeIds?.nameOutput(response as Json);
-    const text = this.nativeIds?.rewrite(JSON.stringify({ ...data, response: withKeywayEcho(response as Json, this.keywayEcho) })) ?? '';
+    // A failed response is not kept: its `store` says so.
+    const echo = type === 'response.failed' ? { ...this.keywayEcho, store: false } : this.keywayEcho;
+    const text = this.nativeIds?.rewrite(JSON.stringify({ ...data, response: withKeywayEcho(response as Json, echo) })) ?? '';
     const patched = (JSON.parse(text) as { response: Json }).response;
     this.nativeResponse = patched;
     if (type === 'response.completed' || type === 'response.incomplete') {
       this.ended = true;
-      this.onComplete?.(patched);
+      this.completing = this.onComplete?.(patched) ?? undefined;
     } else if (type === 'response.failed') this.nativeFailed = true;
     return encodeSseEvent(type, text);
   }
@@ -187,7 +194,13 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     this.ended = true;
     let text = '';
     if (!this.nativeFailed) {
-      const response = { ...(this.nativeResponse ?? {}), status: 'failed', output: this.output, error: { code: descriptor.code, message: descriptor.message } };
+      const response = {
+        ...(this.nativeResponse ?? {}),
+        status: 'failed',
+        output: this.output,
+        error: { code: descriptor.code, message: descriptor.message },
+        store: false,
+      };
       text = this.event('response.failed', { response });
     }
     return text + this.event('error', { code: descriptor.code, message: descriptor.message, param: descriptor.param ?? null });
@@ -202,8 +215,15 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
     const opening = this.opening() + this.closeItem() + this.emptyMessageUnlessAnswered();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
-    this.onComplete?.(response);
+    this.completing = this.onComplete?.(response) ?? undefined;
     return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+  }
+
+  /** The final event waits for the stored response's row: a client that has it finds the response everywhere. */
+  settle(): Promise<void> | undefined {
+    const completing = this.completing;
+    if (completing !== undefined) this.completing = undefined;
+    return completing;
   }
 
   private event(type: string, fields: Json): string {
@@ -256,11 +276,14 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const whole = open.parts.join('');
     let text = '';
     let item: Json;
+    // Closed by the finish of an incomplete response (max_output_tokens, a content filter): the model
+    // stopped inside this item, which OpenAI marks incomplete (markCutItem, for the answer not streamed).
+    const status = statusFromFinish(this.finishReason).status;
     if (open.kind === 'message') {
       const part = { type: 'output_text', text: whole, annotations: [], logprobs: [] };
       text += this.event('response.output_text.done', { ...at, content_index: 0, text: whole, logprobs: [] });
       text += this.event('response.content_part.done', { ...at, content_index: 0, part });
-      item = messageItem(open.id, whole, 'completed');
+      item = messageItem(open.id, whole, status);
     } else if (open.kind === 'reasoning') {
       text += this.event('response.reasoning_summary_text.done', { ...at, summary_index: 0, text: whole });
       text += this.event('response.reasoning_summary_part.done', { ...at, summary_index: 0, part: { type: 'summary_text', text: whole } });
@@ -269,10 +292,10 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
       const input = customInputFromArguments(whole);
       if (input !== '') text += this.delta(open, input);
       text += this.event('response.custom_tool_call_input.done', { ...at, input });
-      item = customToolCallItem(open.id, open.callId, open.name, input, 'completed');
+      item = customToolCallItem(open.id, open.callId, open.name, input, status);
     } else {
       text += this.event('response.function_call_arguments.done', { ...at, name: open.name, arguments: whole });
-      item = functionCallItem(open.id, open.callId, open.name, whole, 'completed');
+      item = functionCallItem(open.id, open.callId, open.name, whole, status);
     }
     this.output[open.outputIndex] = item;
     return text + this.event('response.output_item.done', { output_index: open.outputIndex, item });
@@ -391,12 +414,23 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     return this.delta(open, argumentsDelta);
   }
 
+  /**
+   * A failure after the first event. The item it cut short is never done (as in OpenAI's own streams)
+   * and is not in the failed response's output; `usage` is null, as OpenAI sends it (the usage row
+   * books the tokens the provider bills, estimated when it reported none); `store` is false, as
+   * nothing is kept.
+   */
   protected error(descriptor: ErrorDescriptor): string {
     if (this.native) return this.nativeError(descriptor);
-    const prefix = this.opening() + this.closeItem();
+    const prefix = this.opening();
+    const cut = this.open;
+    if (cut !== undefined) {
+      this.open = undefined;
+      this.output.length = cut.outputIndex;
+    }
     this.ended = true;
     const error = { code: descriptor.code, message: descriptor.message };
-    const response = responseObject(this.shell, { status: 'failed', output: this.output, usage: responsesUsageFromUsage(this.usage), error });
+    const response = { ...responseObject(this.shell, { status: 'failed', output: this.output, usage: null, error }), store: false };
     return (
       prefix +
       this.event('response.failed', { response }) +

@@ -289,10 +289,13 @@ class ResponsesSocket {
       onComplete: (response) => {
         const id = String(response.id);
         this.memory.last = { id, items };
-        if (keepIt && store !== undefined) store.save(id, { accountId: principal.accountId, teamId: principal.teamId, items, response });
+        return keepIt && store !== undefined ? store.save(id, { accountId: principal.accountId, teamId: principal.teamId, items, response }) : undefined;
       },
     });
-    for (const event of new SseParser().push(encoder.end())) await send(peer, event.data);
+    const events = encoder.end();
+    // As on every turn: the stored response's row is written before its client has the final event.
+    await encoder.settle();
+    for (const event of new SseParser().push(events)) await send(peer, event.data);
   }
 }
 

@@ -260,8 +260,9 @@ describe('/v1/responses: a prompt Gemini blocked', () => {
     expect([checked.response.status, checked.response.incomplete_details]).toEqual([answered.status, answered.incomplete_details]);
     expect(answered.incomplete_details).toEqual({ reason: 'content_filter' });
     expect(withoutIds(checked.response.output)).toEqual(withoutIds(answered.output));
+    // The message the filter stopped is incomplete, as OpenAI marks the item of an incomplete response.
     expect(withoutIds(checked.response.output)).toEqual([
-      { type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: '', annotations: [], logprobs: [] }] },
+      { type: 'message', status: 'incomplete', role: 'assistant', content: [{ type: 'output_text', text: '', annotations: [], logprobs: [] }] },
     ]);
   });
 });

@@ -1,6 +1,6 @@
 // KEYWAY_WORKERS=2: what one worker learns or does is in force on the other, checked on each worker by
 // its X-Keyway-Worker answers over fresh connections. A stored response deleted through one worker is
-// gone on both (GET 404, a continuation 400, a second DELETE 404), even where it was held in memory;
+// gone on both (GET 404, a continuation 404, a second DELETE 404), even where it was held in memory;
 // a Cohere key refused (401) on one worker and found working by GET /v1/providers on the other serves
 // on both again (QA: 503 on about half the requests while GET /v1/providers said active).
 
@@ -91,7 +91,7 @@ afterAll(async () => {
 });
 
 describe('KEYWAY_WORKERS=2: a stored response deleted through one worker', () => {
-  test('is gone on both, where it was held in memory too: GET 404, a continuation 400, a second DELETE 404', async () => {
+  test('is gone on both, where it was held in memory too: GET 404, a continuation 404, a second DELETE 404', async () => {
     const created = await send('POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'Say hello.' });
     expect(created.status).toBe(200);
     const id = String(created.body.id);
@@ -109,7 +109,7 @@ describe('KEYWAY_WORKERS=2: a stored response deleted through one worker', () =>
     // Continuations first: they use the copy in memory, which the deletion's bus message dropped (a
     // GET, which asks the database, would drop a stale copy itself).
     const continuedAfter = await onEveryWorker(continuation);
-    expect(shape(continuedAfter)).toEqual(all(continuedAfter, 400));
+    expect(shape(continuedAfter)).toEqual(all(continuedAfter, 404));
     const readAfter = await onEveryWorker(() => send('GET', `/v1/responses/${id}`));
     expect(shape(readAfter)).toEqual(all(readAfter, 404));
     const deletedAgain = await onEveryWorker(() => send('DELETE', `/v1/responses/${id}`));

@@ -52,14 +52,50 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
       });
       expect(checked.terminal).toBe('response.incomplete');
       expect(checked.response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+      // The message the model stopped in is incomplete, as OpenAI marks it, in its done event and in the response (QA17).
+      expect(checked.items.map((item) => [item.type, item.status])).toEqual([['message', 'incomplete']]);
+      expect((checked.response.output as Array<{ status?: string }>).map((item) => item.status)).toEqual(['incomplete']);
+    });
+
+    test('a cut answer not streamed: its message is incomplete too', async () => {
+      const answer = await call(
+        world().gateway,
+        'POST',
+        '/v1/responses',
+        { model, max_output_tokens: 16, input: 'Say something long enough to be cut short, then keep going for a good while longer than sixteen tokens' },
+        { key: world().gateway.defaultAdminKey },
+      );
+      const response = (await answer.json()) as { status: string; output: Array<{ type: string; status?: string }> };
+      expect(response.status).toBe('incomplete');
+      expect(response.output.map((item) => [item.type, item.status])).toEqual([['message', 'incomplete']]);
     });
 
     test('a failure after the first byte ends with response.failed and an error event', async () => {
       world().simulator(provider).inject({ kind: 'mid_stream_error', afterChunks: 2 });
-      const checked = await stream({ model, input: 'This stream will break somewhere in the middle of its answer' });
+      const answer = await call(
+        world().gateway,
+        'POST',
+        '/v1/responses',
+        { model, input: 'This stream will break somewhere in the middle of its answer', stream: true },
+        { key: world().gateway.defaultAdminKey },
+      );
+      const events = parseResponsesSse(await answer.text());
+      const checked = checkResponsesStream(events);
       expect(checked.terminal).toBe('response.failed');
       expect(checked.response.status).toBe('failed');
       expect(typeof (checked.response.error as { code?: unknown }).code).toBe('string');
+      // The message the failure cut short was opened and is never done, as in OpenAI's own streams (QA17):
+      // no done events for it, and it is not in the failed response's output.
+      const types = events.map((event) => String(event.data.type));
+      expect(types.filter((type) => type === 'response.output_item.added')).toHaveLength(1);
+      expect(types.filter((type) => type.endsWith('.done'))).toEqual([]);
+      expect(checked.response.output).toEqual([]);
+      // Nothing is kept, and the response says so; its usage is null, as OpenAI's, not zeros beside a billed row.
+      expect(checked.response.store).toBe(false);
+      expect(checked.response.usage).toBeNull();
+      const read = await call(world().gateway, 'GET', `/v1/responses/${String(checked.response.id)}`, undefined, { key: world().gateway.defaultAdminKey });
+      expect(read.status).toBe(404);
+      await read.arrayBuffer();
     });
   },
 );

@@ -125,3 +125,19 @@ describe.each(PROVIDER_DESCRIPTORS.map((descriptor) => [descriptor.name, descrip
     });
   },
 );
+
+test('an unknown previous_response_id is the NotFoundError OpenAI itself answers (code previous_response_not_found), streamed or not', async () => {
+  for (const descriptor of PROVIDER_DESCRIPTORS.slice(0, 2)) {
+    const request = { model: descriptor.model, input: 'Go on', previous_response_id: 'resp_0123456789abcdef0123456789abcdef' };
+    for (const refused of [await rejectionOf(client.responses.create(request)), await rejectionOf(client.responses.stream(request).finalResponse())]) {
+      expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
+      expect({
+        code: (refused as InstanceType<typeof OpenAI.NotFoundError>).code,
+        param: (refused as InstanceType<typeof OpenAI.NotFoundError>).param,
+      }).toEqual({
+        code: 'previous_response_not_found',
+        param: 'previous_response_id',
+      });
+    }
+  }
+});

@@ -108,9 +108,17 @@ describe('the translation reaching the provider', () => {
   });
 });
 
+test('an unknown previous_response_id: 404 previous_response_not_found naming the field, as OpenAI answers, and no upstream call', async () => {
+  const before = world.simulator('anthropic').inferenceRequests().length;
+  const response = await responses({ model: anthropicDescriptor.model, input: 'Hi', previous_response_id: 'resp_123' });
+  expect(response.status).toBe(404);
+  const error = ((await response.json()) as { error: Json }).error;
+  expect(error).toMatchObject({ type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id' });
+  expect(world.simulator('anthropic').inferenceRequests().length).toBe(before);
+});
+
 describe('refusals: a 400 naming the field, no upstream call', () => {
   const cases: Array<[string, Json, string]> = [
-    ['an unknown previous_response_id', { input: 'Hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
     ['a hosted tool', { input: 'Hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type'],
     ['an item_reference to nothing', { input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
     ['no input', { instructions: 'Only instructions' }, 'input'],

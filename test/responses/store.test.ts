@@ -126,8 +126,9 @@ describe('store: false, GET, DELETE, other accounts', () => {
     expect(first.response.store).toBe(false);
     await expectSpecError(await call(gateway, 'GET', `/v1/responses/${first.response.id}`, undefined, { key }), 404, 'not_found');
     const next = await create({ model: openAIDescriptor.model, previous_response_id: first.response.id, input: 'Again' });
-    expect(next.status).toBe(400);
-    expect((next.response.error as Json).param).toBe('previous_response_id');
+    // As OpenAI answers it (its SDKs raise NotFoundError): 404 previous_response_not_found.
+    expect(next.status).toBe(404);
+    expect(next.response.error).toMatchObject({ type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id' });
   });
 
   test('GET answers the stored response; DELETE removes it; then nothing continues it', async () => {
@@ -138,7 +139,7 @@ describe('store: false, GET, DELETE, other accounts', () => {
     const deleted = await call(gateway, 'DELETE', `/v1/responses/${first.response.id}`, undefined, { key });
     expect(await deleted.json()).toEqual({ id: first.response.id, object: 'response', deleted: true });
     await expectSpecError(await call(gateway, 'GET', `/v1/responses/${first.response.id}`, undefined, { key }), 404, 'not_found');
-    expect((await create({ model: openAIDescriptor.model, previous_response_id: first.response.id, input: 'Again' })).status).toBe(400);
+    expect((await create({ model: openAIDescriptor.model, previous_response_id: first.response.id, input: 'Again' })).status).toBe(404);
   });
 
   test('another account can neither read, continue nor delete it', async () => {
@@ -223,7 +224,7 @@ describe('from the database, and retention', () => {
     const first = await create({ model: openAIDescriptor.model, input: 'Old news' });
     clock.advance(31 * 86_400_000);
     await expectSpecError(await call(gateway, 'GET', `/v1/responses/${first.response.id}`, undefined, { key }), 404, 'not_found');
-    expect((await create({ model: openAIDescriptor.model, previous_response_id: first.response.id, input: 'Still there?' })).status).toBe(400);
+    expect((await create({ model: openAIDescriptor.model, previous_response_id: first.response.id, input: 'Still there?' })).status).toBe(404);
   });
 });
 

@@ -224,7 +224,7 @@ describe('errors are error events with the HTTP status, and the socket goes on',
       [{ type: 'response.append', input: [] }, 400, 'unsupported_feature'],
       [{ type: 'response.create', model: openAIDescriptor.model, input: 'Hi', background: true }, 400, 'unsupported_feature'],
       [{ type: 'response.create', input: 'Hi' }, 400, 'missing_field'],
-      [{ type: 'response.create', model: openAIDescriptor.model, input: 'Hi', previous_response_id: 'resp_unknown' }, 400, 'invalid_request'],
+      [{ type: 'response.create', model: openAIDescriptor.model, input: 'Hi', previous_response_id: 'resp_unknown' }, 404, 'previous_response_not_found'],
     ];
     for (const [event, status, code] of bad) {
       const turn = await client.turn(event);
@@ -243,7 +243,7 @@ describe('errors are error events with the HTTP status, and the socket goes on',
     const id = String((answer.last.response as Json).id);
     const other = await ResponsesSocketClient.open(world.gateway.url, codexUpgradeHeaders(key));
     const refused = await other.turn({ type: 'response.create', model: openAIDescriptor.model, input: 'And?', previous_response_id: id });
-    expect({ status: refused.last.status, param: (refused.last.error as Json).param }).toEqual({ status: 400, param: 'previous_response_id' });
+    expect({ status: refused.last.status, param: (refused.last.error as Json).param }).toEqual({ status: 404, param: 'previous_response_id' });
     // A stored one (store defaults to true) continues on any socket of the account.
     const stored = await first.turn({ type: 'response.create', model: openAIDescriptor.model, input: 'Keep this one' });
     const continued = await other.turn({

@@ -131,6 +131,9 @@ export function planResponse(body: JsonObject, cacheSeen: boolean): ResponsesOut
   const outputTokens = completionTokens + reasoningTokens;
   const cached = cacheSeen ? Math.floor(promptTokens / 2) : 0;
   const incomplete = finishReason === 'length';
+  // As OpenAI: the item the model stopped in is incomplete.
+  const cut = output.findLast((item) => item.type === 'message' || item.type === 'function_call');
+  if (incomplete && cut !== undefined) cut.status = 'incomplete';
   const response: JsonObject = {
     id: `resp_${randomToken(48, '0123456789abcdef')}`,
     object: 'response',
