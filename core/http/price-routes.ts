@@ -188,29 +188,33 @@ export const priceRoutes = {
     { query: PRICE_LIST_PARAMETERS },
   ),
 
-  put: guarded('operator', async (runtime, request) => {
-    const body = await readJson(request, runtime.config);
-    const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
-    const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
-    prices.forEach((override, index) => checkOverride(runtime, override, index));
-    const updatedAt = new Date().toISOString();
-    await serialised(async () => {
-      // Read inside the queue: what this PUT replaced, not what an earlier one in flight did.
-      recordChange(request, { before: { prices: pricesOf(runtime, prices) } });
-      const overrides = storedOverrides(runtime);
-      for (const override of prices) {
-        const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
-        // A second PUT for a model replaces its override whole: what it does not name comes from the table again.
-        const entry: PriceOverride = { ...override, updated_at: updatedAt };
-        if (position === -1) overrides.push(entry);
-        else overrides[position] = entry;
-      }
-      await saveOverrides(runtime, overrides);
-    });
-    const data = rowsFor(runtime, prices);
-    recordChange(request, { after: { prices: pricesOf(runtime, prices) } });
-    return json({ object: 'list', data });
-  }),
+  put: guarded(
+    'operator',
+    async (runtime, request) => {
+      const body = await readJson(request, runtime.config);
+      const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
+      const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
+      prices.forEach((override, index) => checkOverride(runtime, override, index));
+      const updatedAt = new Date().toISOString();
+      await serialised(async () => {
+        // Read inside the queue: what this PUT replaced, not what an earlier one in flight did.
+        recordChange(request, { before: { prices: pricesOf(runtime, prices) } });
+        const overrides = storedOverrides(runtime);
+        for (const override of prices) {
+          const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
+          // A second PUT for a model replaces its override whole: what it does not name comes from the table again.
+          const entry: PriceOverride = { ...override, updated_at: updatedAt };
+          if (position === -1) overrides.push(entry);
+          else overrides[position] = entry;
+        }
+        await saveOverrides(runtime, overrides);
+      });
+      const data = rowsFor(runtime, prices);
+      recordChange(request, { after: { prices: pricesOf(runtime, prices) } });
+      return json({ object: 'list', data });
+    },
+    { body: PriceOverridesBodySchema },
+  ),
 
   remove: guarded('operator', async (runtime, request, _principal, parameters) => {
     const provider = decodeURIComponent(parameters.provider ?? '');

@@ -128,6 +128,33 @@ export const MemberSchema = Type.Object(
   strict,
 );
 
+const reissueProperties = { allowed_ips: Type.Optional(AllowedIpsSchema), environment: Type.Optional(KeyEnvironmentSchema) };
+
+/**
+ * What a member's re-issued key changes (POST /v1/teams/{id}/members/{member_id}/keys, an optional
+ * body), as the route checks it: the grammar and bounds of a member's on add. `environment: null` is
+ * taken out before (it removes the member's environment), so a wrong name is refused with its rule.
+ */
+export const ReissueChangeSchema = Type.Object(reissueProperties, strict);
+
+/** The re-issue body as the OpenAPI document shows it. */
+export const ReissueKeySchema = Type.Object(
+  {
+    ...reissueProperties,
+    environment: Type.Optional(Type.Union([KeyEnvironmentSchema, Type.Null()], { description: "the new key's environment; null: none" })),
+  },
+  {
+    ...strict,
+    description: "optional: the settings the new key gets instead of the member's (allowed_ips [] allows every address); no body keeps them",
+  },
+);
+
+/** A validated re-issue body: a field left out keeps the member's setting. */
+export interface ReissueChange {
+  allowed_ips?: string[];
+  environment?: string | null;
+}
+
 /** The team's settings, without its members: what PATCH merges into and the result is checked against. */
 const teamSettingsProperties = {
   name: Type.String({ minLength: 1, maxLength: 200, description: "the team's display name" }),

@@ -39,6 +39,46 @@ export async function readJson(request: Request, limits: BodyLimits): Promise<un
   return body;
 }
 
+/**
+ * An optional JSON body: undefined when none was sent (nothing, or only whitespace), else read as
+ * readJson reads one, refusals and all. For a route whose body only adds to what its path says
+ * (a member's key re-issued with new `allowed_ips`).
+ */
+export async function readOptionalJson(request: Request, limits: BodyLimits): Promise<unknown> {
+  const text = await readBodyText(request, limits);
+  if (text.trim() === '') return undefined;
+  const body = parseJsonText(text, limits.maxBodyBytes, limits.maxJsonDepth);
+  refuseMisplacedSecretsOf(request, body);
+  return body;
+}
+
+/**
+ * The body of a management call to a route that declares none: an empty one, or `{}`, is fine; any
+ * other is refused before the route acts (400 naming its first field, `invalid_json` when it is not
+ * JSON, 413 over the size limit), where it used to be dropped unread while the route went ahead: a
+ * re-issued key without the `allowed_ips` its caller sent, a webhook secret "set" to the caller's.
+ */
+export async function refuseUndeclaredBody(request: Request, limits: BodyLimits): Promise<void> {
+  if (request.body === null || request.headers.get('content-length') === '0') return;
+  // Read from a copy: a handler that reads a body all the same (an out-of-tree route written before
+  // routes declared theirs) then finds the `{}` it was sent, not a spent stream and a 500.
+  // bun-types declares clone() with the DOM's Request; at run time it is Bun's, like the original.
+  const text = await readBodyText(request.clone() as Request, limits);
+  if (text.trim() === '') return;
+  const body = parseJsonText(text, limits.maxBodyBytes, limits.maxJsonDepth);
+  // Before a field is named in the refusal: a key used as a field name must not come back in it.
+  refuseMisplacedSecretsOf(request, body);
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const field = Object.keys(body)[0];
+    if (field === undefined) return;
+    throw new KeywayError('invalid_field', { param: field, detail: NO_BODY }, { param: field });
+  }
+  throw new KeywayError('invalid_request', { detail: `This endpoint takes no request body: ${NO_BODY_HINT}.` });
+}
+
+const NO_BODY_HINT = 'send none (or {})';
+const NO_BODY = `unknown field: this endpoint takes no request body; ${NO_BODY_HINT}`;
+
 /** Requests whose body a peek (peekBodyText) found still incomplete at the deadline. */
 const expiredBodies = new WeakSet<Request>();
 
