@@ -449,6 +449,25 @@ describe('changing and deleting teams', () => {
     expect(unchanged.byok_permissions).toEqual(SEED_TEAM.byok_permissions);
   });
 
+  test('PATCH refuses a __proto__ field as POST does, instead of dropping it with a 200', async () => {
+    const created = await createTeam({ name: 'Proto', rate_limits: { requests_per_minute: 60 } });
+    for (const [body, param] of [
+      ['{"rate_limits":{"__proto__":{"requests_per_minute":1}}}', 'rate_limits.__proto__'],
+      ['{"byok_permissions":{"__proto__":{}}}', 'byok_permissions.__proto__'],
+      ['{"byok_permissions":{"usage_controls":{"__proto__":{"log_all_requests":false}}}}', 'byok_permissions.usage_controls.__proto__'],
+      ['{"hosted_tools":{"__proto__":{"web_search":true}}}', 'hosted_tools.__proto__'],
+    ] as const) {
+      const refused = await errorOf(await call(gateway, 'PATCH', `/v1/teams/${created.id}`, body, { key: adminKey }));
+      expect(refused).toMatchObject({ status: 400, code: 'invalid_field', param });
+      expect(refused.message).toContain('unknown field');
+    }
+    const posted = await errorOf(await call(gateway, 'POST', '/v1/teams', '{"name":"P2","rate_limits":{"__proto__":{}}}', { key: adminKey }));
+    expect(posted).toMatchObject({ status: 400, param: 'rate_limits.__proto__' });
+    const unchanged = (await (await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: adminKey })).json()) as Team;
+    expect(unchanged.rate_limits).toEqual({ requests_per_minute: 60 });
+    expect(unchanged.updated_at).toBe(created.updated_at);
+  });
+
   test('DELETE removes the team and revokes every member key', async () => {
     const created = await createTeam({
       name: 'Doomed',
