@@ -11,6 +11,9 @@ const strict = { additionalProperties: false } as const;
 
 export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 
+/** The most providers a team's `byok_permissions.providers` may name. */
+export const MAX_TEAM_PROVIDERS = 100;
+
 export const ProviderPermissionSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
@@ -61,8 +64,10 @@ function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSch
       providers: Type.Optional(
         Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
           additionalProperties: false,
-          errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
-          description: 'per provider name (openai, anthropic, google…): a team that lists providers may use those only',
+          // Bounded as every other list of a team is: 50,000 entries were taken, each read on every request of the team.
+          maxProperties: MAX_TEAM_PROVIDERS,
+          errorMessage: `must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google), of at most ${MAX_TEAM_PROVIDERS} providers`,
+          description: `per provider name (openai, anthropic, google…), at most ${MAX_TEAM_PROVIDERS}: a team that lists providers may use those only`,
         }),
       ),
       usage_controls: Type.Optional(usageControls),

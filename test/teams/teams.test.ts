@@ -468,6 +468,17 @@ describe('changing and deleting teams', () => {
     expect(unchanged.updated_at).toBe(created.updated_at);
   });
 
+  test('PATCH holds the merged provider list to 100 providers', async () => {
+    const providers = (from: number, count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, index) => [`provider-${from + index}`, { enabled: true }]));
+    const created = await createTeam({ name: 'Many providers', byok_permissions: { providers: providers(0, 100) } });
+    const refused = await errorOf(
+      await call(gateway, 'PATCH', `/v1/teams/${created.id}`, { byok_permissions: { providers: providers(100, 1) } }, { key: adminKey }),
+    );
+    expect(refused).toMatchObject({ status: 400, param: 'byok_permissions.providers' });
+    expect(refused.message).toContain('at most 100 providers');
+  });
+
   test('DELETE removes the team and revokes every member key', async () => {
     const created = await createTeam({
       name: 'Doomed',
@@ -581,6 +592,12 @@ describe('validation', () => {
       'byok_permissions.providers.openai.models',
     ],
     ['a bad rate limit', { name: 'T', rate_limits: { requests_per_minute: 0 } }, 400, 'rate_limits.requests_per_minute'],
+    [
+      'more than 100 providers (50,000 were taken)',
+      { name: 'T', byok_permissions: { providers: Object.fromEntries(Array.from({ length: 50_000 }, (_, index) => [`p${index}`, { enabled: true }])) } },
+      400,
+      'byok_permissions.providers',
+    ],
     ['an unknown top-level field', { name: 'T', budget: 5 }, 400, 'budget'],
   ];
   test.each(cases)('%s answers 400 naming the field', async (_label, body, status, param) => {
