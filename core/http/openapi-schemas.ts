@@ -69,7 +69,9 @@ export const RoutingSchema = Type.Object(
         ),
       ),
     ),
-    cost_weights: Type.Optional(Type.Record(Type.String(), Type.Number({ minimum: 0 }), { description: 'loaded provider → price multiplier' })),
+    cost_weights: Type.Optional(
+      Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 100 }), { description: 'loaded provider → price multiplier, 0 to 100' }),
+    ),
     timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'First-byte deadline per attempt' })),
     connect_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000 })),
     total_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Deadline for the whole request' })),
