@@ -4,7 +4,7 @@
 // the snapshot refresh; rows booked after the change are priced with them, earlier rows keep theirs.
 
 import { Type, type Static } from '@sinclair/typebox';
-import { isPriced, type ModelInfo } from '../catalog/catalog.ts';
+import { isPriced, PRICE_SOURCES, type ModelInfo, type PriceSource } from '../catalog/catalog.ts';
 import { PRICE_OVERRIDES_SETTING, type PriceOverride } from '../catalog/price-book.ts';
 import { PriceFileError } from '../catalog/price-file.ts';
 import { KeywayError } from '../errors.ts';
@@ -176,6 +176,9 @@ export const priceRoutes = {
       const provider = query.get('provider');
       const model = query.get('model');
       const source = query.get('source');
+      // A filter no price can match is a mistake (`?source=overrides`), not a question whose answer is an empty list.
+      if (source !== null && !PRICE_SOURCES.includes(source as PriceSource))
+        throw new KeywayError('invalid_field', { param: 'source', detail: `expected one of: ${PRICE_SOURCES.join(', ')}` }, { param: 'source' });
       const data: Record<string, unknown>[] = [];
       for (const info of runtime.catalog.models()) {
         if (provider !== null && info.provider !== provider) continue;
