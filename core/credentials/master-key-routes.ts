@@ -88,9 +88,11 @@ function removableVersions(runtime: Runtime, stored: readonly StoredVersionCount
 }
 
 /** The optional body of POST /v1/admin/master-key/rotate (readBody checks it). */
-export const MasterKeyRotationBodySchema = Type.Object(
-  { wait: Type.Optional(Type.Boolean({ description: 'false answers at once (202 while the run goes on); default true' })) },
-  { additionalProperties: false, description: 'optional: no body waits for the run' },
+export const MasterKeyRotationBodySchema = Type.Optional(
+  Type.Object(
+    { wait: Type.Optional(Type.Boolean({ description: 'false answers at once (202 while the run goes on); default true' })) },
+    { additionalProperties: false, description: 'optional: no body waits for the run' },
+  ),
 );
 
 /** The body is optional (no body: wait), so it is read as text, within the size and time limits every body has. */

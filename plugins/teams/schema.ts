@@ -142,16 +142,18 @@ const reissueProperties = { allowed_ips: Type.Optional(AllowedIpsSchema), enviro
  */
 export const ReissueChangeSchema = Type.Object(reissueProperties, strict);
 
-/** The re-issue body as the OpenAPI document shows it. */
-export const ReissueKeySchema = Type.Object(
-  {
-    ...reissueProperties,
-    environment: Type.Optional(Type.Union([KeyEnvironmentSchema, Type.Null()], { description: "the new key's environment; null: none" })),
-  },
-  {
-    ...strict,
-    description: "optional: the settings the new key gets instead of the member's (allowed_ips [] allows every address); no body keeps them",
-  },
+/** The re-issue body as the OpenAPI document shows it: optional. */
+export const ReissueKeySchema = Type.Optional(
+  Type.Object(
+    {
+      ...reissueProperties,
+      environment: Type.Optional(Type.Union([KeyEnvironmentSchema, Type.Null()], { description: "the new key's environment; null: none" })),
+    },
+    {
+      ...strict,
+      description: "optional: the settings the new key gets instead of the member's (allowed_ips [] allows every address); no body keeps them",
+    },
+  ),
 );
 
 /** A validated re-issue body: a field left out keeps the member's setting. */

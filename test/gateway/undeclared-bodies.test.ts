@@ -24,12 +24,12 @@ const NOT_MANAGEMENT = new Set([
 ]);
 
 let gateway: TestGateway;
-let routes: Array<{ method: string; path: string; declaresBody: boolean }>;
+let routes: Array<{ method: string; path: string; declaresBody: boolean; bodyRequired: boolean }>;
 
 beforeAll(async () => {
   gateway = await startTestGateway({ probes: false, logLevel: 'warn', env: { KEYWAY_MAX_BODY_BYTES: String(LIMIT) } });
   const document = (await (await call(gateway, 'GET', '/openapi/json')).json()) as {
-    paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    paths: Record<string, Record<string, { requestBody?: { required?: boolean } }>>;
   };
   routes = Object.entries(document.paths).flatMap(([pattern, operations]) =>
     Object.entries(operations)
@@ -40,6 +40,7 @@ beforeAll(async () => {
         // Ids that exist nowhere: a route that got past the body check answers 404 (or its own refusal), never acts.
         path: pattern.replace(/\{\w+\}/g, 'unknown_id').replace(/\*$/, 'unknown_model'),
         declaresBody: operation.requestBody !== undefined,
+        bodyRequired: operation.requestBody?.required === true,
       })),
   );
 });
@@ -78,14 +79,11 @@ describe('routes without a body schema', () => {
         'DELETE /v1/teams/unknown_id',
       ]),
     );
-    // These read a body (an optional one, for some): each declares it.
-    for (const name of [
-      'POST /v1/teams/unknown_id/members/unknown_id/keys',
-      'POST /v1/alerts',
-      'POST /v1/reconciliation/run',
-      'POST /v1/admin/master-key/rotate',
-    ])
-      expect(names).not.toContain(name);
+    // These read a body: each declares it, and the document says which may be left out.
+    const declared = (name: string) => routes.find((route) => `${route.method} ${route.path}` === name);
+    expect(declared('POST /v1/alerts')).toMatchObject({ declaresBody: true, bodyRequired: true });
+    for (const name of ['POST /v1/teams/unknown_id/members/unknown_id/keys', 'POST /v1/reconciliation/run', 'POST /v1/admin/master-key/rotate'])
+      expect(declared(name)).toMatchObject({ declaresBody: true, bodyRequired: false });
   });
 
   test('a body with a field is 400 naming the field', async () => {
