@@ -3,7 +3,7 @@
 // them; reading one earlier (inside `setup` itself) is a plugin bug and says so.
 
 import { descriptorFromError, ERROR_TABLE, KeywayError } from './errors.ts';
-import { fieldName, peekBodyText, readBodyText, readJson, validateBody } from './http/kit/body.ts';
+import { fieldName, peekBodyText, readBodyText, readJson, readOptionalJson, validateBody } from './http/kit/body.ts';
 import { json, requestIdOf } from './http/kit/respond.ts';
 import { recordChange } from './http/kit/audit-trail.ts';
 import { requestUrl } from './http/kit/request-url.ts';
@@ -116,6 +116,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     providerKit: PROVIDER_KIT,
     http: {
       readJson: (request) => readJson(request, base),
+      readOptionalJson: (request) => readOptionalJson(request, base),
       readText: (request) => readBodyText(request, base),
       peekText: (request) => peekBodyText(request, base),
       validateBody,

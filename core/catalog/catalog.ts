@@ -20,6 +20,8 @@ export interface CatalogAliases {
 /** Where a model's effective price comes from: the embedded table, KEYWAY_PRICES_FILE, or an operator override. */
 export type PriceSource = 'shipped' | 'file' | 'override';
 
+export const PRICE_SOURCES: readonly PriceSource[] = ['shipped', 'file', 'override'];
+
 /** Rates that change once the prompt exceeds a size (LiteLLM's `*_above_200k_tokens` keys). */
 export interface PriceTier {
   /** The tier applies when the prompt (cached parts included) has more tokens than this. */

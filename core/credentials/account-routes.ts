@@ -75,21 +75,29 @@ async function createKey(
 }
 
 export const accountRoutes = {
-  create: guarded('operator', async (runtime, request) => {
-    const body = validateBody(AccountBodySchema, await readJson(request, runtime.config));
-    // `acc_` and 20 letters or digits: the shape the key sources keep for account namespaces (CREATED_ACCOUNT_ID).
-    const account = await runtime.store.insertAccount(randomId('acc'), body.name);
-    const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
-    return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
-  }),
+  create: guarded(
+    'operator',
+    async (runtime, request) => {
+      const body = validateBody(AccountBodySchema, await readJson(request, runtime.config));
+      // `acc_` and 20 letters or digits: the shape the key sources keep for account namespaces (CREATED_ACCOUNT_ID).
+      const account = await runtime.store.insertAccount(randomId('acc'), body.name);
+      const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
+      return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
+    },
+    { body: AccountBodySchema },
+  ),
   list: guarded('operator', async (runtime) => {
     const accounts = [...runtime.snapshots.current.accounts.values()].map((account) => ({ id: account.id, name: account.name }));
     return json({ accounts });
   }),
-  createKey: guarded('admin', async (runtime, request, principal) => {
-    const body = validateBody(KeyBodySchema, await readJson(request, runtime.config));
-    return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettingsOf(body)), 201);
-  }),
+  createKey: guarded(
+    'admin',
+    async (runtime, request, principal) => {
+      const body = validateBody(KeyBodySchema, await readJson(request, runtime.config));
+      return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettingsOf(body)), 201);
+    },
+    { body: KeyBodySchema },
+  ),
   listKeys: guarded('admin', async (runtime, _request, principal) => {
     const rows = await runtime.store.listActiveGatewayKeys();
     // The operator also sees a stored operator key (the one generated at first start), so it can be

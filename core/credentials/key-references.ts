@@ -113,5 +113,7 @@ async function convertKey(runtime: Runtime, principal: Principal, keyId: string,
 export type DescribeKey = (listing: KeyListing, runtime: Runtime) => Record<string, unknown>;
 
 export function convertKeyRoute(describe: DescribeKey) {
-  return guarded('admin', (runtime, request, principal, parameters) => convertKey(runtime, principal, parameters.id ?? '', request, describe));
+  return guarded('admin', (runtime, request, principal, parameters) => convertKey(runtime, principal, parameters.id ?? '', request, describe), {
+    body: ConvertBodySchema,
+  });
 }

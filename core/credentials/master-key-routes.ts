@@ -1,5 +1,6 @@
 // POST /v1/admin/master-key/rotate and GET /v1/admin/master-key/status (operator).
 
+import { Type } from '@sinclair/typebox';
 import { KeywayError } from '../errors.ts';
 import { readBodyText, type BodyLimits } from '../http/kit/body.ts';
 import { guarded } from '../http/kit/guard.ts';
@@ -81,6 +82,14 @@ function removableVersions(runtime: Runtime, stored: readonly StoredVersionCount
   );
 }
 
+/** The optional body of POST /v1/admin/master-key/rotate (readBody checks it). */
+export const MasterKeyRotationBodySchema = Type.Optional(
+  Type.Object(
+    { wait: Type.Optional(Type.Boolean({ description: 'false answers at once (202 while the run goes on); default true' })) },
+    { additionalProperties: false, description: 'optional: no body waits for the run' },
+  ),
+);
+
 /** The body is optional (no body: wait), so it is read as text, within the size and time limits every body has. */
 async function readBody(request: Request, limits: BodyLimits): Promise<{ wait: boolean }> {
   const text = await readBodyText(request, limits);
@@ -133,41 +142,45 @@ async function status(runtime: Runtime): Promise<Record<string, unknown>> {
 }
 
 export const masterKeyRoutes = {
-  rotate: guarded('operator', async (runtime, request) => {
-    const { wait } = await readBody(request, runtime.config);
-    const rotator = rotatorOf(runtime);
-    if (runtime.store.resealProviderKeys === undefined || runtime.store.listSealedProviderKeys === undefined) {
-      throw new KeywayError('unsupported_feature', {
-        detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
+  rotate: guarded(
+    'operator',
+    async (runtime, request) => {
+      const { wait } = await readBody(request, runtime.config);
+      const rotator = rotatorOf(runtime);
+      if (runtime.store.resealProviderKeys === undefined || runtime.store.listSealedProviderKeys === undefined) {
+        throw new KeywayError('unsupported_feature', {
+          detail: `The ${runtime.store.driver} store cannot list and re-seal provider keys, so the master key cannot be rotated.`,
+        });
+      }
+      const { joined, finished: running, stored } = await rotator.begin();
+      // A crash of the run is reported to the caller who waits; the others read it in the status.
+      running.catch((error: unknown) => {
+        if (!(error instanceof RotationConflictError))
+          runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
       });
-    }
-    const { joined, finished: running, stored } = await rotator.begin();
-    // A crash of the run is reported to the caller who waits; the others read it in the status.
-    running.catch((error: unknown) => {
-      if (!(error instanceof RotationConflictError))
-        runtime.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'master key rotation failed');
-    });
-    if (!wait) {
-      // Until the run's state is stored: a conflict is answered as one, and never the previous run's state as this one's.
-      const early = await Promise.race([
-        running.then(
-          () => undefined,
-          (error: unknown) => error,
-        ),
-        stored,
-      ]);
-      if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
-      const state = await rotator.status();
-      return json({ ...describeRotation(state), joined }, state?.status === 'running' ? 202 : 200);
-    }
-    try {
-      const state = await running;
-      const stored = await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
-      return json({ ...describeRotation(state), joined, stored_by_version: stored, removable_versions: removableVersions(runtime, stored) });
-    } catch (error) {
-      if (error instanceof RotationConflictError) throw new KeywayError('conflict', { detail: error.message });
-      throw error;
-    }
-  }),
+      if (!wait) {
+        // Until the run's state is stored: a conflict is answered as one, and never the previous run's state as this one's.
+        const early = await Promise.race([
+          running.then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+          stored,
+        ]);
+        if (early instanceof RotationConflictError) throw new KeywayError('conflict', { detail: early.message });
+        const state = await rotator.status();
+        return json({ ...describeRotation(state), joined }, state?.status === 'running' ? 202 : 200);
+      }
+      try {
+        const state = await running;
+        const stored = await countStoredVersions(holdersOf(runtime), runtime.plugins.cryptoBackends);
+        return json({ ...describeRotation(state), joined, stored_by_version: stored, removable_versions: removableVersions(runtime, stored) });
+      } catch (error) {
+        if (error instanceof RotationConflictError) throw new KeywayError('conflict', { detail: error.message });
+        throw error;
+      }
+    },
+    { body: MasterKeyRotationBodySchema },
+  ),
   status: guarded('operator', async (runtime) => json(await status(runtime))),
 };

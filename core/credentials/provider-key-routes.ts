@@ -358,14 +358,20 @@ async function deleteKey(runtime: Runtime, request: Request, keyId: string, owne
 const PROVIDER_KEY_FIELDS = ['providers[].api_key'] as const;
 
 export const providerKeyRoutes = {
-  add: guarded('admin', (runtime, request, principal) => storeKeys(runtime, principal, 'account', request), { secretFields: PROVIDER_KEY_FIELDS }),
+  add: guarded('admin', (runtime, request, principal) => storeKeys(runtime, principal, 'account', request), {
+    body: ProviderKeysBodySchema,
+    secretFields: PROVIDER_KEY_FIELDS,
+  }),
   list: guarded('admin', async (runtime, _request, principal) => {
     const byProvider = runtime.snapshots.current.accountKeys.get(principal.accountId);
     return json({ providers: await listKeys(runtime, [...(byProvider?.values() ?? [])].flat()) });
   }),
   remove: guarded('admin', (runtime, request, principal, parameters) => deleteKey(runtime, request, parameters.id ?? '', 'account', principal.accountId)),
   convert: convertKeyRoute(describeKey),
-  addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request), { secretFields: PROVIDER_KEY_FIELDS }),
+  addPlatform: guarded('operator', (runtime, request, principal) => storeKeys(runtime, principal, 'platform', request), {
+    body: ProviderKeysBodySchema,
+    secretFields: PROVIDER_KEY_FIELDS,
+  }),
   listPlatform: guarded('operator', async (runtime) =>
     json({ providers: await listKeys(runtime, [...runtime.snapshots.current.platformKeys.values()].flat()) }),
   ),

@@ -179,7 +179,7 @@ function pluginRouteHandler(runtime: Runtime, route: RouteDefinition, clientAddr
   return async (request: Request, params: Record<string, string>): Promise<Response | undefined> => {
     try {
       const principal = route.role === undefined ? undefined : await authenticateManagementCall(runtime, request, route.role, route.teamKeys === true);
-      if (principal !== undefined) admitManagementCall(request, route);
+      if (principal !== undefined) await admitManagementCall(request, runtime.config, route);
       const input = { request, params: params ?? {}, principal, clientAddress: () => clientAddress(request) };
       if (route.websocket !== undefined && isWebSocketUpgrade(request)) {
         const requestId = requestIdOf(request);

@@ -69,7 +69,9 @@ export const RoutingSchema = Type.Object(
         ),
       ),
     ),
-    cost_weights: Type.Optional(Type.Record(Type.String(), Type.Number({ minimum: 0 }), { description: 'loaded provider → price multiplier' })),
+    cost_weights: Type.Optional(
+      Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 100 }), { description: 'loaded provider → price multiplier, 0 to 100' }),
+    ),
     timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'First-byte deadline per attempt' })),
     connect_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000 })),
     total_timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Deadline for the whole request' })),
@@ -186,23 +188,27 @@ export const RoutingSettingsBodySchema = Type.Object(
   { additionalProperties: false, description: 'The account default routing (a bare routing object is accepted too)' },
 );
 
+/** A model name in a class override: not blank, no spaces around it (core/routing/model-classes.ts checks it). */
+const ClassModelName = Type.String({ minLength: 1, maxLength: 200, pattern: '^\\S(.*\\S)?$' });
+
 export const ModelClassesBodySchema = Type.Object({
   classes: Type.Record(
     Type.String({ pattern: '^[\\w.-]{1,64}$' }),
     Type.Union([
       Type.Object(
         {
-          models: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'provider → model name' })),
-          members: Type.Optional(Type.Array(Type.String())),
-          description: Type.Optional(Type.String()),
+          models: Type.Optional(Type.Record(Type.String(), ClassModelName, { maxProperties: 100, description: 'provider → model name' })),
+          members: Type.Optional(Type.Array(ClassModelName, { maxItems: 100 })),
+          description: Type.Optional(Type.String({ maxLength: 1000 })),
         },
         { additionalProperties: false },
       ),
       Type.Null(),
     ]),
     {
+      maxProperties: 100,
       description:
-        'class name → its override (models merged into the table, members and description replaced) or null to remove the class; the body replaces every override stored before, and {} clears them',
+        'class name → its override (models merged into the table, members and description replaced) or null to remove the class; at most 100 classes; the body replaces every override stored before, and {} clears them',
     },
   ),
 });

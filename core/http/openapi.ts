@@ -5,7 +5,7 @@
 // nor holds the text), and served as a prepared string; the page at /openapi is self-contained (no
 // CDN: the gateway often runs where the internet is not reachable).
 
-import type { TSchema } from '@sinclair/typebox';
+import { KindGuard, type TSchema } from '@sinclair/typebox';
 import type { DocumentDecoration, Elysia } from 'elysia';
 import { ErrorBodySchema } from './openapi-schemas.ts';
 
@@ -17,7 +17,7 @@ export interface RouteDocs {
   /** The section the route is listed under. */
   tag: string;
   description?: string;
-  /** The JSON request body, for the document only. */
+  /** The JSON request body, for the document only; `Type.Optional(…)` for a body that may be left out. */
   body?: TSchema;
   /** The JSON answer on success, for the document only. */
   response?: TSchema;
@@ -45,7 +45,8 @@ export function operationDetail(docs: RouteDocs): DocumentDecoration {
   };
   if (docs.description !== undefined) detail.description = docs.description;
   if (docs.public === true) detail.security = [];
-  if (docs.body !== undefined) detail.requestBody = { required: true, content: { 'application/json': { schema: docs.body } } };
+  // A route that reads an optional body declares it Type.Optional (the member key re-issue, the master key rotation).
+  if (docs.body !== undefined) detail.requestBody = { required: !KindGuard.IsOptional(docs.body), content: { 'application/json': { schema: docs.body } } };
   return detail as DocumentDecoration;
 }
 

@@ -26,16 +26,20 @@ export const platformRoutes = {
   getSettings: guarded('admin', (runtime, _request, principal) =>
     json({ settings: runtime.snapshots.current.accounts.get(principal.accountId)?.settings ?? {} }),
   ),
-  putPlatformSettings: guarded('operator', async (runtime, request) => {
-    const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config));
-    // The audit entry says what the fees were before, not only what they became: finance reads both.
-    const before = feesOf(runtime.snapshots.current.platformSettings);
-    for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);
-    await runtime.snapshots.refresh();
-    const after = feesOf(runtime.snapshots.current.platformSettings);
-    recordChange(request, { before, after });
-    return json(after);
-  }),
+  putPlatformSettings: guarded(
+    'operator',
+    async (runtime, request) => {
+      const body = validateBody(PlatformSettingsSchema, await readJson(request, runtime.config));
+      // The audit entry says what the fees were before, not only what they became: finance reads both.
+      const before = feesOf(runtime.snapshots.current.platformSettings);
+      for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);
+      await runtime.snapshots.refresh();
+      const after = feesOf(runtime.snapshots.current.platformSettings);
+      recordChange(request, { before, after });
+      return json(after);
+    },
+    { body: PlatformSettingsSchema },
+  ),
   listPlugins: guarded('operator', (runtime) =>
     json({ plugins: runtime.plugins.plugins.map(({ name, version, kind, description }) => ({ name, version, kind, description })) }),
   ),

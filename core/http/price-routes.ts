@@ -4,7 +4,7 @@
 // the snapshot refresh; rows booked after the change are priced with them, earlier rows keep theirs.
 
 import { Type, type Static } from '@sinclair/typebox';
-import { isPriced, type ModelInfo } from '../catalog/catalog.ts';
+import { isPriced, PRICE_SOURCES, type ModelInfo, type PriceSource } from '../catalog/catalog.ts';
 import { PRICE_OVERRIDES_SETTING, type PriceOverride } from '../catalog/price-book.ts';
 import { PriceFileError } from '../catalog/price-file.ts';
 import { KeywayError } from '../errors.ts';
@@ -177,6 +177,9 @@ export const priceRoutes = {
       const provider = query.get('provider');
       const model = query.get('model');
       const source = query.get('source');
+      // A filter no price can match is a mistake (`?source=overrides`), not a question whose answer is an empty list.
+      if (source !== null && !PRICE_SOURCES.includes(source as PriceSource))
+        throw new KeywayError('invalid_field', { param: 'source', detail: `expected one of: ${PRICE_SOURCES.join(', ')}` }, { param: 'source' });
       const data: Record<string, unknown>[] = [];
       for (const info of runtime.catalog.models()) {
         if (provider !== null && info.provider !== provider) continue;
@@ -189,29 +192,33 @@ export const priceRoutes = {
     { query: PRICE_LIST_PARAMETERS },
   ),
 
-  put: guarded('operator', async (runtime, request) => {
-    const body = await readJson(request, runtime.config);
-    const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
-    const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
-    prices.forEach((override, index) => checkOverride(runtime, override, index));
-    const updatedAt = new Date().toISOString();
-    await serialised(async () => {
-      // Read inside the queue: what this PUT replaced, not what an earlier one in flight did.
-      recordChange(request, { before: { prices: pricesOf(runtime, prices) } });
-      const overrides = storedOverrides(runtime);
-      for (const override of prices) {
-        const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
-        // A second PUT for a model replaces its override whole: what it does not name comes from the table again.
-        const entry: PriceOverride = { ...override, updated_at: updatedAt };
-        if (position === -1) overrides.push(entry);
-        else overrides[position] = entry;
-      }
-      await saveOverrides(runtime, overrides);
-    });
-    const data = rowsFor(runtime, prices);
-    recordChange(request, { after: { prices: pricesOf(runtime, prices) } });
-    return json({ object: 'list', data });
-  }),
+  put: guarded(
+    'operator',
+    async (runtime, request) => {
+      const body = await readJson(request, runtime.config);
+      const wrapped = body !== null && typeof body === 'object' && !Array.isArray(body) && 'provider' in body ? { prices: [body] } : body;
+      const { prices } = validateBody(PriceOverridesBodySchema, wrapped);
+      prices.forEach((override, index) => checkOverride(runtime, override, index));
+      const updatedAt = new Date().toISOString();
+      await serialised(async () => {
+        // Read inside the queue: what this PUT replaced, not what an earlier one in flight did.
+        recordChange(request, { before: { prices: pricesOf(runtime, prices) } });
+        const overrides = storedOverrides(runtime);
+        for (const override of prices) {
+          const position = overrides.findIndex((entry) => entry.provider === override.provider && entry.model === override.model);
+          // A second PUT for a model replaces its override whole: what it does not name comes from the table again.
+          const entry: PriceOverride = { ...override, updated_at: updatedAt };
+          if (position === -1) overrides.push(entry);
+          else overrides[position] = entry;
+        }
+        await saveOverrides(runtime, overrides);
+      });
+      const data = rowsFor(runtime, prices);
+      recordChange(request, { after: { prices: pricesOf(runtime, prices) } });
+      return json({ object: 'list', data });
+    },
+    { body: PriceOverridesBodySchema },
+  ),
 
   remove: guarded('operator', async (runtime, request, _principal, parameters) => {
     // Named as a client names them (Elysia calls the model, which may hold slashes, `*`). The router

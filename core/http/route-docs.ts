@@ -4,6 +4,7 @@
 import { AccountBodySchema, KeyBodySchema } from '../credentials/account-routes.ts';
 import { ProviderKeysBodySchema } from '../credentials/provider-key-routes.ts';
 import { ConvertBodySchema } from '../credentials/key-references.ts';
+import { MasterKeyRotationBodySchema } from '../credentials/master-key-routes.ts';
 import { HealthPolicySchema } from '../routing/health/routes.ts';
 import {
   ChatCompletionSchema,
@@ -65,6 +66,7 @@ export const routeDocs = {
   rotateMasterKey: {
     summary: 'Re-wrap every stored data key under the newest master key version, online; answers the counts (operator)',
     tag: platform,
+    body: MasterKeyRotationBodySchema,
   },
   masterKeyStatus: { summary: 'Master key versions, what stored ciphertexts use, rotation progress, keys to re-enter (operator)', tag: platform },
   connections: { summary: 'In-flight upstream connections and their queues (operator)', tag: platform },

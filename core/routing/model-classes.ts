@@ -88,27 +88,58 @@ export function shippedModelClasses(providers: ReadonlyMap<string, Pick<Provider
   return table;
 }
 
-/** Checks an override body: `{ classes: { name: { models?, members?, description? } | null } }`. */
+/** The most classes one override body may hold: the shipped table has three; each class is a Map entry on every routing table built. */
+export const MAX_OVERRIDE_CLASSES = 100;
+/** The most providers a class's `models` may name, and models its `members` may list. */
+export const MAX_CLASS_MODELS = 100;
+const MAX_MODEL_NAME = 200;
+const MAX_DESCRIPTION = 1000;
+
 const CLASS_FIELDS: readonly string[] = ['models', 'members', 'description'];
 
+/**
+ * Checks an override body: `{ classes: { name: { models?, members?, description? } | null } }`, each
+ * list bounded (400 past a bound). A model name must be one: an empty or blank one (or one with spaces
+ * around it) names no model a provider serves, and a class using it was answered 503 "No key … add a key".
+ */
 export function validateOverrides(body: unknown): ModelClassOverrides {
   const extra = body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body).find((name) => name !== 'classes') : undefined;
   if (extra !== undefined) throw invalidField(extra, 'unknown field; known fields: classes');
   const classes = (body as { classes?: unknown } | null)?.classes;
   if (classes === null || typeof classes !== 'object' || Array.isArray(classes)) throw invalidField('classes', 'expected an object of class name → class');
-  for (const [name, entry] of Object.entries(classes as Record<string, unknown>)) {
+  const entries = Object.entries(classes as Record<string, unknown>);
+  if (entries.length > MAX_OVERRIDE_CLASSES) throw invalidField('classes', `must hold at most ${MAX_OVERRIDE_CLASSES} classes`);
+  for (const [name, entry] of entries) {
     if (!/^[\w.-]{1,64}$/.test(name)) throw invalidField(`classes.${name}`, 'class names use letters, digits, _ . -');
     if (entry === null) continue;
     if (typeof entry !== 'object' || Array.isArray(entry)) throw invalidField(`classes.${name}`, 'expected an object or null');
     const unknown = Object.keys(entry).find((field) => !CLASS_FIELDS.includes(field));
     if (unknown !== undefined) throw invalidField(`classes.${name}.${unknown}`, `unknown field; known fields: ${CLASS_FIELDS.join(', ')}`);
     const { models, members, description } = entry as Record<string, unknown>;
-    if (models !== undefined && (models === null || typeof models !== 'object' || Object.values(models).some((model) => typeof model !== 'string'))) {
-      throw invalidField(`classes.${name}.models`, 'expected an object of provider → model name');
-    }
-    if (members !== undefined && (!Array.isArray(members) || members.some((member) => typeof member !== 'string')))
-      throw invalidField(`classes.${name}.members`, 'expected an array of model names');
+    if (models !== undefined) checkModels(models, `classes.${name}.models`);
+    if (members !== undefined) checkMembers(members, `classes.${name}.members`);
     if (description !== undefined && typeof description !== 'string') throw invalidField(`classes.${name}.description`, 'expected a string');
+    if (typeof description === 'string' && description.length > MAX_DESCRIPTION)
+      throw invalidField(`classes.${name}.description`, `must be at most ${MAX_DESCRIPTION} characters long`);
   }
   return classes as ModelClassOverrides;
+}
+
+function checkModels(models: unknown, param: string): void {
+  if (models === null || typeof models !== 'object' || Array.isArray(models)) throw invalidField(param, 'expected an object of provider → model name');
+  const entries = Object.entries(models);
+  if (entries.length > MAX_CLASS_MODELS) throw invalidField(param, `must name at most ${MAX_CLASS_MODELS} providers`);
+  for (const [provider, model] of entries) checkModelName(model, `${param}.${provider}`);
+}
+
+function checkMembers(members: unknown, param: string): void {
+  if (!Array.isArray(members)) throw invalidField(param, 'expected an array of model names');
+  if (members.length > MAX_CLASS_MODELS) throw invalidField(param, `must hold at most ${MAX_CLASS_MODELS} items`);
+  members.forEach((member, index) => checkModelName(member, `${param}[${index}]`));
+}
+
+function checkModelName(model: unknown, param: string): void {
+  if (typeof model !== 'string') throw invalidField(param, 'expected a model name');
+  if (model.trim() === '' || model.trim() !== model) throw invalidField(param, 'must be a model name: not empty or blank, without spaces around it');
+  if (model.length > MAX_MODEL_NAME) throw invalidField(param, `must be at most ${MAX_MODEL_NAME} characters long`);
 }

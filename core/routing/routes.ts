@@ -8,6 +8,7 @@ import { guarded } from '../http/kit/guard.ts';
 import { json } from '../http/kit/respond.ts';
 import type { RoutingOptions } from '../spec/vocabulary.ts';
 import { validateRouting } from '../wire/request-validation.ts';
+import { ModelClassesBodySchema, RoutingSettingsBodySchema } from '../http/openapi-schemas.ts';
 import { validateOverrides, type ModelClassOverrides } from './model-classes.ts';
 import type { Runtime } from '../runtime.ts';
 import { checkCostWeights, checkProviderOrder } from './resolve-model.ts';
@@ -36,16 +37,20 @@ function platformOverrides(runtime: Runtime): ModelClassOverrides {
 }
 
 export const routingRoutes = {
-  putRouting: guarded('admin', async (runtime, request, principal) => {
-    const routing = routingFromBody(await readJson(request, runtime.config));
-    if (routing.strategy !== undefined && !runtime.plugins.strategies.has(routing.strategy)) {
-      throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
-    }
-    checkProviderOrder(routing.provider_order, runtime.plugins.providers);
-    checkCostWeights(routing.cost_weights, runtime.plugins.providers);
-    const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
-    return json({ routing: settings.routing });
-  }),
+  putRouting: guarded(
+    'admin',
+    async (runtime, request, principal) => {
+      const routing = routingFromBody(await readJson(request, runtime.config));
+      if (routing.strategy !== undefined && !runtime.plugins.strategies.has(routing.strategy)) {
+        throw invalidField('routing.strategy', `unknown strategy '${routing.strategy}'; known: ${[...runtime.plugins.strategies.keys()].join(', ')}`);
+      }
+      checkProviderOrder(routing.provider_order, runtime.plugins.providers);
+      checkCostWeights(routing.cost_weights, runtime.plugins.providers);
+      const settings = await updateAccountSettings(runtime, principal, 'routing', routing, request);
+      return json({ routing: settings.routing });
+    },
+    { body: RoutingSettingsBodySchema },
+  ),
   getModelClasses: guarded('viewer', (runtime, _request, principal) =>
     json({
       classes: runtime.router.modelClassesFor(principal.accountId).list(),
@@ -55,18 +60,26 @@ export const routingRoutes = {
   ),
   // A PUT replaces the whole override set (`{"classes": {}}` clears it): the body is what is stored,
   // not a patch merged into earlier PUTs, so leaving a class out of it brings back the table below.
-  putAccountModelClasses: guarded('admin', async (runtime, request, principal) => {
-    const overrides = validateOverrides(await readJson(request, runtime.config));
-    await updateAccountSettings(runtime, principal, 'model_classes', overrides, request);
-    return json({ classes: runtime.router.modelClassesFor(principal.accountId).list(), account_overrides: accountOverrides(runtime, principal.accountId) });
-  }),
-  putPlatformModelClasses: guarded('operator', async (runtime, request) => {
-    const overrides = validateOverrides(await readJson(request, runtime.config));
-    const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
-    await runtime.store.setPlatformSetting('model_classes', overrides);
-    await runtime.snapshots.refresh();
-    // As the account's overrides are recorded (account-settings.ts): the stored setting before and after.
-    recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: overrides } });
-    return json({ classes: runtime.router.dependencies.modelClasses().list(), platform_overrides: platformOverrides(runtime) });
-  }),
+  putAccountModelClasses: guarded(
+    'admin',
+    async (runtime, request, principal) => {
+      const overrides = validateOverrides(await readJson(request, runtime.config));
+      await updateAccountSettings(runtime, principal, 'model_classes', overrides, request);
+      return json({ classes: runtime.router.modelClassesFor(principal.accountId).list(), account_overrides: accountOverrides(runtime, principal.accountId) });
+    },
+    { body: ModelClassesBodySchema },
+  ),
+  putPlatformModelClasses: guarded(
+    'operator',
+    async (runtime, request) => {
+      const overrides = validateOverrides(await readJson(request, runtime.config));
+      const stored = runtime.snapshots.current.platformSettings.model_classes as Record<string, unknown> | undefined;
+      await runtime.store.setPlatformSetting('model_classes', overrides);
+      await runtime.snapshots.refresh();
+      // As the account's overrides are recorded (account-settings.ts): the stored setting before and after.
+      recordChange(request, { before: { model_classes: stored ?? null }, after: { model_classes: overrides } });
+      return json({ classes: runtime.router.dependencies.modelClasses().list(), platform_overrides: platformOverrides(runtime) });
+    },
+    { body: ModelClassesBodySchema },
+  ),
 };

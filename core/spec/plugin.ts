@@ -103,7 +103,13 @@ export interface RouteDefinition {
   repeatableQuery?: readonly string[];
   /** One line for the OpenAPI document. */
   summary?: string;
-  /** The JSON request body, for the OpenAPI document only: the core never validates against it. */
+  /**
+   * The JSON request body the route takes, for the OpenAPI document; the core does not validate
+   * against it (the handler does, with `services.http.validateBody`). A route with a `role` and no
+   * `body` takes none: the core refuses a body that holds anything but `{}` (400 naming its first
+   * field; `invalid_json`; 413 over the size limit) before the handler runs, so a body is never
+   * dropped unread while the route acts.
+   */
   body?: TSchema;
   /** The JSON answer on success, for the OpenAPI document only. */
   response?: TSchema;

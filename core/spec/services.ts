@@ -63,6 +63,8 @@ export type ProviderKit = Pick<
 export interface HttpKit {
   /** A JSON body within the size, nesting and time limits (KEYWAY_MAX_BODY_BYTES, KEYWAY_MAX_JSON_DEPTH, KEYWAY_BODY_TIMEOUT_MS): spec-shaped 400/408/413. */
   readJson(request: Request): Promise<unknown>;
+  /** readJson for an optional body: undefined when none was sent (nothing, or only whitespace). */
+  readOptionalJson(request: Request): Promise<unknown>;
   /** The body as text (empty when none was sent) within the size and time limits: for a route that reads a form or an optional body itself. */
   readText(request: Request): Promise<string>;
   /**

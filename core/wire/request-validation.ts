@@ -163,9 +163,17 @@ export function validateRouting(routing: unknown): void {
   if (routing.cost_weights !== undefined) validateCostWeights(routing.cost_weights);
 }
 
+/**
+ * The largest `cost_weights` entry: a weight multiplies a provider's list price (0.8 for a 20 % discount),
+ * so 100 already makes a provider a hundred times dearer. An unbounded one (1e308) overflowed the weighted
+ * costs to Infinity, and cost-comparison answered `provider_costs: null`.
+ */
+export const MAX_COST_WEIGHT = 100;
+
 function validateCostWeights(weights: unknown): void {
-  if (!isObject(weights)) throw invalidField('routing.cost_weights', 'expected an object of provider → non-negative number');
+  if (!isObject(weights)) throw invalidField('routing.cost_weights', `expected an object of provider → number from 0 to ${MAX_COST_WEIGHT}`);
   for (const [provider, weight] of Object.entries(weights)) {
-    if (!isFiniteNumber(weight) || weight < 0) throw invalidField(`routing.cost_weights.${provider}`, 'expected a finite non-negative number');
+    if (!isFiniteNumber(weight) || weight < 0 || weight > MAX_COST_WEIGHT)
+      throw invalidField(`routing.cost_weights.${provider}`, `must be a number from 0 to ${MAX_COST_WEIGHT}`);
   }
 }

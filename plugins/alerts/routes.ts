@@ -246,6 +246,7 @@ export function alertRoutes(context: AlertRoutesContext) {
       role: 'admin' as const,
       summary:
         "Creates alerts: the seed's { alerts: [...] } (byok_cost_threshold, byok_usage_anomaly, error_rate, provider_down, rotation_due, approval_pending)",
+      body: AlertsBodySchema,
       handle: ({ request, principal }: { request: Request; principal: Principal | undefined }) =>
         createAlerts(context, request, accountAdmin(services, principal)),
     },

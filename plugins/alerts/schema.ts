@@ -89,9 +89,12 @@ export function takesProvider(type: AlertType): boolean {
   return 'provider' in (RULE_SCHEMAS[type] as TObject).properties;
 }
 
-export const AlertsBodySchema = Type.Object({
-  alerts: Type.Array(Type.Object({ type: Type.String() }, { additionalProperties: true }), { minItems: 1, maxItems: 50 }),
-});
+/** The envelope: each alert is checked against its type's own schema (RULE_SCHEMAS) by the route. */
+export const AlertsBodySchema = Type.Object(
+  { alerts: Type.Array(Type.Object({ type: Type.String() }, { additionalProperties: true }), { minItems: 1, maxItems: 50 }) },
+  // A field beside `alerts` (`replace_existing`) would be dropped while the alerts are added: refused, as every envelope.
+  { additionalProperties: false },
+);
 
 /** A stored rule, as the evaluator and the answers read it. `team` is resolved to the team's id. */
 export interface AlertRule {

@@ -13,7 +13,15 @@ import type { DailyReconciliation } from './daily.ts';
 import { verifyOpenAIAdminKey } from './openai-report.ts';
 import { DAY_MS, wholeDays, type Reconciler } from './reconcile.ts';
 import { ReportError } from './report-fetch.ts';
-import { AdminKeyBodySchema, isReconciledProvider, matchToleranceOf, RECONCILED_PROVIDERS, SettingsBodySchema, type ReconciledProvider } from './schema.ts';
+import {
+  AdminKeyBodySchema,
+  isReconciledProvider,
+  matchToleranceOf,
+  RECONCILED_PROVIDERS,
+  RunBodySchema,
+  SettingsBodySchema,
+  type ReconciledProvider,
+} from './schema.ts';
 
 export interface RouteParts {
   services: Services;
@@ -228,6 +236,7 @@ function reportRoutes({ services, settings, reconciler, daily }: RouteParts): Ro
       path: '/v1/reconciliation/run',
       role: 'admin',
       summary: 'Run the daily reconciliation now for one UTC day (default yesterday): stored, and alerted on drift',
+      body: RunBodySchema,
       async handle({ request, principal }) {
         const accountId = accountOf(principal);
         // The body is optional (no body: the defaults): read as text, within the limits every body has.

@@ -236,3 +236,14 @@ export const DEFAULT_SETTINGS: ReconciliationSettings = {
 export function matchToleranceOf(settings: ReconciliationSettings): MatchTolerance {
   return { usd: settings.match_tolerance_usd, percent: settings.match_tolerance_percent };
 }
+
+/** `POST /v1/reconciliation/run`'s optional body (the route checks it field by field, naming what is wrong). */
+export const RunBodySchema = Type.Optional(
+  Type.Object(
+    {
+      day: Type.Optional(Type.String({ description: 'The UTC day to reconcile, YYYY-MM-DD (default yesterday)' })),
+      provider: Type.Optional(Type.String({ description: 'One provider only (default every provider with an admin key)' })),
+    },
+    { additionalProperties: false, description: 'optional: no body reconciles yesterday for every provider' },
+  ),
+);

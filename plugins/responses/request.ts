@@ -392,8 +392,10 @@ function conversation(body: Json, inputItems: readonly Json[], previous: readonl
   }
   previous.forEach((item, index) => inputItem(item, index, messages, undefined));
   inputItems.forEach((item, index) => inputItem(item, index, messages, needs));
+  // Input whose items are all of a type the translation cannot carry is refused naming the first such
+  // item (`input[0].type`), not as missing: the client sent input, and one of its items is the problem.
   if (messages.length === 0 || messages.every((message) => message.role === 'system'))
-    throw new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
+    throw needs.nativeOnly ?? new KeywayError('missing_field', { param: 'input' }, { param: 'input' });
   return messages;
 }
 

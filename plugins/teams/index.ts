@@ -16,15 +16,18 @@ import {
   MemberAnswerSchema,
   MemberSchema,
   PatchTeamSchema,
+  ReissueChangeSchema,
+  ReissueKeySchema,
   StoredTeamSettingsSchema,
   TeamAnswerSchema,
   type MemberBody,
+  type ReissueChange,
   type TeamSettings,
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION } from './types.ts';
 import { usageOf } from './usage-me.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
-import { checkReissueWithinIssuer, memberWithinIssuer } from './member-bounds.ts';
+import { checkReissueWithinIssuer, memberWithinIssuer, reissuedSettings } from './member-bounds.ts';
 import { closeWithTeam, type ClosedWithTeam } from './deletion.ts';
 import {
   isPlainObject,
@@ -156,9 +159,11 @@ export const teamsPlugin = definePlugin({
           role: 'admin',
           teamKeys: true,
           summary: "Re-issue a member's key: the new key answered once, the old one revoked at once",
+          body: ReissueKeySchema,
           response: MemberAnswerSchema,
           handle: async ({ request, principal, params }) => {
-            const { before, after } = await teams.reissueKey(principal as Principal, params.id ?? '', params.member_id ?? '');
+            const change = await services.http.readOptionalJson(request);
+            const { before, after } = await teams.reissueKey(principal as Principal, params.id ?? '', params.member_id ?? '', change);
             services.http.recordChange(request, { before, after });
             return services.http.json(after, 201);
           },
@@ -430,15 +435,31 @@ class TeamService {
     await this.services.snapshot.refresh();
   }
 
+  /** The re-issue body, validated: none (undefined) changes nothing; `environment: null` removes it. */
+  private reissueChange(input: unknown): ReissueChange {
+    if (input === undefined) return {};
+    if (!isPlainObject(input) || input.environment !== null) return this.services.http.validateBody(ReissueChangeSchema, input);
+    const { environment: _removed, ...rest } = input;
+    return { ...this.services.http.validateBody(ReissueChangeSchema, rest), environment: null };
+  }
+
   /**
-   * A new key with the member's role, access and settings; the old one is revoked (it may be already).
-   * `before` is the member as GET showed it (its old key masked), `after` the answer (the new key once).
+   * A new key with the member's role and access, and its settings with what `input` (the optional
+   * body) changes, stored with the member; the old key is revoked (it may be already). `before` is the
+   * member as GET showed it (its old key masked), `after` the answer (the new key once).
    */
-  async reissueKey(principal: Principal, id: string, memberId: string): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
+  async reissueKey(
+    principal: Principal,
+    id: string,
+    memberId: string,
+    input?: unknown,
+  ): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> }> {
+    const change = this.reissueChange(input);
     const team = await this.find(principal, id);
-    const member = await this.member(team, memberId);
-    checkReissueWithinIssuer(this.services.errors, principal, member);
-    const before = (await this.memberAnswers(team.id)).find((shown) => shown.id === member.id) ?? memberAnswer(member, undefined);
+    const stored = await this.member(team, memberId);
+    const member: MemberRow = { ...stored, settings: reissuedSettings(stored.settings, change) };
+    checkReissueWithinIssuer(this.services.errors, principal, member, change);
+    const before = (await this.memberAnswers(team.id)).find((shown) => shown.id === member.id) ?? memberAnswer(stored, undefined);
     const issuer = await this.issuerOf(principal);
     const { credentials, store } = this.services;
     const apiKey = credentials.generateGatewayKey('mk');
@@ -455,13 +476,10 @@ class TeamService {
     });
     try {
       // The new key is its issuer's as much as the member's: a lead re-issuing it holds a copy.
-      await store.execute('UPDATE team_members SET gateway_key_id = ?, key_issued_by = ?, key_issued_by_member = ? WHERE id = ? AND team_id = ?', [
-        key.id,
-        issuer.keyId,
-        issuer.memberId,
-        member.id,
-        team.id,
-      ]);
+      await store.execute(
+        'UPDATE team_members SET gateway_key_id = ?, settings = ?, key_issued_by = ?, key_issued_by_member = ? WHERE id = ? AND team_id = ?',
+        [key.id, JSON.stringify(member.settings), issuer.keyId, issuer.memberId, member.id, team.id],
+      );
       await store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
     } finally {
       await this.services.snapshot.refresh();

@@ -7,7 +7,7 @@
 import type { Principal } from '../../core/spec/plugin.ts';
 import type { ErrorKit } from '../../core/spec/services.ts';
 import { cidrWithin, parseAllowedRange, type Cidr } from '../../core/wire/ip-address.ts';
-import type { MemberBody } from './schema.ts';
+import type { MemberBody, ReissueChange } from './schema.ts';
 import type { MemberRow } from './records.ts';
 
 const ACCOUNT_ADMIN_HINT = 'An account admin key can do it.';
@@ -62,15 +62,7 @@ export function memberWithinIssuer(errors: ErrorKit, issuer: Principal, member: 
   const bounded: MemberBody = { ...member };
   const environment = issuer.environment;
   if (environment !== undefined) {
-    if (member.environment !== undefined && member.environment !== environment) {
-      throw errors.create(
-        'permission_denied',
-        {
-          detail: `This key belongs to environment '${environment}', so the members it adds do too: '${member.environment}' is refused (leave environment out to inherit '${environment}'). ${ACCOUNT_ADMIN_HINT}`,
-        },
-        { param: 'environment' },
-      );
-    }
+    if (member.environment !== undefined) refuseOtherEnvironment(errors, environment, member.environment, `leave environment out to inherit '${environment}'`);
     bounded.environment = environment;
   }
   const bounds = allowedIpsOf(issuer);
@@ -81,8 +73,20 @@ export function memberWithinIssuer(errors: ErrorKit, issuer: Principal, member: 
   return bounded;
 }
 
-function refuseWiderIps(errors: ErrorKit, list: readonly string[], bounds: readonly string[]): void {
-  const why = `This key may be used from ${shown(bounds)} only, so the members it adds may be too (leave allowed_ips out to inherit this key's list). ${ACCOUNT_ADMIN_HINT}`;
+/** A team key's members belong to its environment: `asked` (null: none) is refused unless it is that one. */
+function refuseOtherEnvironment(errors: ErrorKit, environment: string, asked: string | null, hint: string): void {
+  if (asked === environment) return;
+  throw errors.create(
+    'permission_denied',
+    {
+      detail: `This key belongs to environment '${environment}', so the member keys it issues do too: ${asked === null ? 'none' : `'${asked}'`} is refused (${hint}). ${ACCOUNT_ADMIN_HINT}`,
+    },
+    { param: 'environment' },
+  );
+}
+
+function refuseWiderIps(errors: ErrorKit, list: readonly string[], bounds: readonly string[], hint = "leave allowed_ips out to inherit this key's list"): void {
+  const why = `This key may be used from ${shown(bounds)} only, so the member keys it issues may be too (${hint}). ${ACCOUNT_ADMIN_HINT}`;
   if (list.length === 0) {
     throw errors.create('permission_denied', { detail: `An empty allowed_ips allows every address. ${why}` }, { param: 'allowed_ips' });
   }
@@ -99,11 +103,25 @@ function refuseWiderIps(errors: ErrorKit, list: readonly string[], bounds: reado
 }
 
 /**
+ * The settings a re-issued key gets: the member's, with what the body changes (`environment: null`
+ * removes it; `allowed_ips: []` allows every address, as on add).
+ */
+export function reissuedSettings(settings: Readonly<Record<string, unknown>>, change: ReissueChange): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...settings };
+  if (change.allowed_ips !== undefined) next.allowed_ips = change.allowed_ips;
+  if (change.environment === null) delete next.environment;
+  else if (change.environment !== undefined) next.environment = change.environment;
+  return next;
+}
+
+/**
  * A re-issue gives its caller the member's new key: a team's admin member may re-issue only keys it
  * could have added (no admin's, its own included, and none of another environment or reaching more
- * addresses than its own). The member's settings are kept as they are, never narrowed without a word.
+ * addresses than its own). What the body changes is held to the bounds of an added member's (naming
+ * the field), then the key's resulting settings to the issuer's own; a setting the body leaves is kept
+ * as it is, never narrowed without a word. `member` has its settings as they will be.
  */
-export function checkReissueWithinIssuer(errors: ErrorKit, issuer: Principal, member: MemberRow): void {
+export function checkReissueWithinIssuer(errors: ErrorKit, issuer: Principal, member: MemberRow, change: ReissueChange = {}): void {
   if (!isTeamKey(issuer)) return;
   const refuse = (what: string): never => {
     throw errors.create('permission_denied', {
@@ -111,6 +129,10 @@ export function checkReissueWithinIssuer(errors: ErrorKit, issuer: Principal, me
     });
   };
   if (member.role === 'admin') refuse('is an admin key (it manages the team and decides its approvals)');
+  const hint = "leave it out to keep the member's";
+  if (issuer.environment !== undefined && change.environment !== undefined) refuseOtherEnvironment(errors, issuer.environment, change.environment, hint);
+  const changeBounds = allowedIpsOf(issuer);
+  if (changeBounds !== undefined && change.allowed_ips !== undefined) refuseWiderIps(errors, change.allowed_ips, changeBounds, hint);
   const environment = issuer.environment;
   const memberEnvironment = typeof member.settings.environment === 'string' ? member.settings.environment : undefined;
   if (environment !== undefined && memberEnvironment !== environment) {

@@ -204,13 +204,21 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** RFC 7386: objects merge recursively, `null` removes a field, anything else replaces. */
+/**
+ * RFC 7386: objects merge recursively, `null` removes a field, anything else replaces. Each field is
+ * defined as the result's own, never assigned: assigned, a `__proto__` field (JSON.parse makes it an
+ * ordinary one) set the result's prototype instead, so the field vanished and the patch passed
+ * validation with a 200, where POST refuses it as unknown.
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return patch;
   const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [name, value] of Object.entries(patch)) {
     if (value === null) delete result[name];
-    else result[name] = mergePatch(result[name], value);
+    else {
+      const merged = mergePatch(Object.hasOwn(result, name) ? result[name] : undefined, value);
+      Object.defineProperty(result, name, { value: merged, enumerable: true, writable: true, configurable: true });
+    }
   }
   return result;
 }

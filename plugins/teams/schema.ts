@@ -11,6 +11,9 @@ const strict = { additionalProperties: false } as const;
 
 export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 
+/** The most providers a team's `byok_permissions.providers` may name. */
+export const MAX_TEAM_PROVIDERS = 100;
+
 export const ProviderPermissionSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
@@ -61,8 +64,10 @@ function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSch
       providers: Type.Optional(
         Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
           additionalProperties: false,
-          errorMessage: "must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google)",
-          description: 'per provider name (openai, anthropic, google…): a team that lists providers may use those only',
+          // Bounded as every other list of a team is: 50,000 entries were taken, each read on every request of the team.
+          maxProperties: MAX_TEAM_PROVIDERS,
+          errorMessage: `must be an object keyed by provider name (lowercase letters, digits, '-', '_' and '.', as in openai, anthropic, google), of at most ${MAX_TEAM_PROVIDERS} providers`,
+          description: `per provider name (openai, anthropic, google…), at most ${MAX_TEAM_PROVIDERS}: a team that lists providers may use those only`,
         }),
       ),
       usage_controls: Type.Optional(usageControls),
@@ -127,6 +132,35 @@ export const MemberSchema = Type.Object(
   },
   strict,
 );
+
+const reissueProperties = { allowed_ips: Type.Optional(AllowedIpsSchema), environment: Type.Optional(KeyEnvironmentSchema) };
+
+/**
+ * What a member's re-issued key changes (POST /v1/teams/{id}/members/{member_id}/keys, an optional
+ * body), as the route checks it: the grammar and bounds of a member's on add. `environment: null` is
+ * taken out before (it removes the member's environment), so a wrong name is refused with its rule.
+ */
+export const ReissueChangeSchema = Type.Object(reissueProperties, strict);
+
+/** The re-issue body as the OpenAPI document shows it: optional. */
+export const ReissueKeySchema = Type.Optional(
+  Type.Object(
+    {
+      ...reissueProperties,
+      environment: Type.Optional(Type.Union([KeyEnvironmentSchema, Type.Null()], { description: "the new key's environment; null: none" })),
+    },
+    {
+      ...strict,
+      description: "optional: the settings the new key gets instead of the member's (allowed_ips [] allows every address); no body keeps them",
+    },
+  ),
+);
+
+/** A validated re-issue body: a field left out keeps the member's setting. */
+export interface ReissueChange {
+  allowed_ips?: string[];
+  environment?: string | null;
+}
 
 /** The team's settings, without its members: what PATCH merges into and the result is checked against. */
 const teamSettingsProperties = {

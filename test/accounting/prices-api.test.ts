@@ -89,6 +89,15 @@ describe('GET /v1/platform/prices', () => {
     expect((await prices('source=file')).data.map((row) => row.model).sort()).toEqual([FILE_MODEL, 'gpt-4o-mini']);
   });
 
+  test('a source no price has is refused naming the sources, not answered with an empty list', async () => {
+    for (const source of ['nope', 'overrides', 'Shipped', '']) {
+      const refused = await expectSpecError(await call(gateway, 'GET', `/v1/platform/prices?source=${source}`), 400, 'invalid_field');
+      expect(refused.error.param).toBe('source');
+      expect(refused.error.message).toContain('expected one of: shipped, file, override');
+    }
+    for (const source of ['shipped', 'file', 'override']) expect((await call(gateway, 'GET', `/v1/platform/prices?source=${source}`)).status).toBe(200);
+  });
+
   test('operator only', async () => {
     await expectSpecError(await call(gateway, 'GET', '/v1/platform/prices', undefined, { key: gateway.defaultAdminKey }), 403, 'permission_denied');
     const anonymous = await call(gateway, 'GET', '/v1/platform/prices', undefined, { key: '' });

@@ -147,6 +147,19 @@ describe('POST /v1/alerts', () => {
     expect(loaded.status).toBe(201);
   });
 
+  test('a field beside alerts in the envelope is refused, naming it, and no alert is made (it was taken with a 201)', async () => {
+    const before = ((await (await call(setup.gateway, 'GET', '/v1/alerts', undefined, { key: setup.adminKey })).json()) as { alerts: unknown[] }).alerts.length;
+    const refused = await expectSpecError(
+      await post({ alerts: [{ type: 'error_rate', threshold: 50, notify: ['ops@company.com'] }], replace_existing: true }),
+      400,
+      'invalid_field',
+    );
+    expect(refused.error.param).toBe('replace_existing');
+    expect(refused.error.message).toContain('unknown field; known fields: alerts');
+    const after = ((await (await call(setup.gateway, 'GET', '/v1/alerts', undefined, { key: setup.adminKey })).json()) as { alerts: unknown[] }).alerts.length;
+    expect(after).toBe(before);
+  });
+
   test('400 for a missing notify and for JSON that does not parse', async () => {
     const missing = await expectSpecError(await post({ alerts: [{ type: 'provider_down' }] }), 400, 'missing_field');
     expect(missing.error.param).toBe('alerts[0].notify');

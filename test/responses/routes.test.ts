@@ -122,6 +122,9 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     ['a hosted tool', { input: 'Hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type'],
     ['an item_reference to nothing', { input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
     ['no input', { instructions: 'Only instructions' }, 'input'],
+    // Input that is only items of an unknown type names the first of them, not a missing input (QA17).
+    ['input of an unknown item type only', { input: [{ type: 'x' }] }, 'input[0].type'],
+    ['instructions and an unknown item type', { instructions: 'Be brief.', input: [{ type: 'x' }, { type: 'y' }] }, 'input[0].type'],
     ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
     ['background', { input: 'Hi', background: true }, 'background'],
     ['conversation', { input: 'Hi', conversation: 'conv_1' }, 'conversation'],
@@ -146,6 +149,14 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
       );
     }
     expect(world.simulator('openai').inferenceRequests()).toHaveLength(0);
+  });
+
+  test("input of an unknown item type is refused naming its type, on OpenAI's own API too", async () => {
+    for (const model of [anthropicDescriptor.model, openAIDescriptor.model]) {
+      const body = await expectSpecError(await responses({ model, input: [{ type: 'x' }] }), 400, 'unsupported_feature');
+      expect(body.error.param).toBe('input[0].type');
+      expect(body.error.message).toContain("Input items of type 'x'");
+    }
   });
 
   test('a body that is not JSON is a spec-shaped 400', async () => {

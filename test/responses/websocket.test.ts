@@ -224,6 +224,8 @@ describe('errors are error events with the HTTP status, and the socket goes on',
       [{ type: 'response.append', input: [] }, 400, 'unsupported_feature'],
       [{ type: 'response.create', model: openAIDescriptor.model, input: 'Hi', background: true }, 400, 'unsupported_feature'],
       [{ type: 'response.create', input: 'Hi' }, 400, 'missing_field'],
+      // Not "Missing required field 'input'": the item's type is what is wrong (QA17).
+      [{ type: 'response.create', model: openAIDescriptor.model, input: [{ type: 'x' }] }, 400, 'unsupported_feature'],
       [{ type: 'response.create', model: openAIDescriptor.model, input: 'Hi', previous_response_id: 'resp_unknown' }, 404, 'previous_response_not_found'],
     ];
     for (const [event, status, code] of bad) {
@@ -231,6 +233,7 @@ describe('errors are error events with the HTTP status, and the socket goes on',
       expect(turn.frames).toHaveLength(1);
       expect({ type: turn.last.type, status: turn.last.status, code: (turn.last.error as Json).code }).toEqual({ type: 'error', status, code });
       expect(typeof (turn.last.error as Json).message).toBe('string');
+      if (code === 'unsupported_feature' && JSON.stringify(event).includes('"x"')) expect((turn.last.error as Json).param).toBe('input[0].type');
     }
     const good = await client.turn({ type: 'response.create', model: openAIDescriptor.model, input: 'Still there?' });
     expect(checkResponsesStream(good.events).terminal).toBe('response.completed');

@@ -99,11 +99,50 @@ describe('PUT /v1/settings/model-classes (account)', () => {
     const key = await newAccount();
     const badModel = await overrideForAccount(key, { flagship: { models: { google: 5 } } });
     expect(badModel.status).toBe(400);
-    expect((await errorOf(badModel)).param).toBe('classes.flagship.models');
+    expect((await errorOf(badModel)).param).toBe('classes.flagship.models.google');
     const badName = await overrideForAccount(key, { 'no spaces please': { models: {} } });
     expect((await errorOf(badName)).param).toBe('classes.no spaces please');
     const badMembers = await overrideForAccount(key, { flagship: { members: 'gpt-4' } });
     expect((await errorOf(badMembers)).param).toBe('classes.flagship.members');
+  });
+
+  test('an empty or blank model name is refused, naming it; a class that used one was answered 503 "add a key"', async () => {
+    const key = await newAccount();
+    for (const [classes, param] of [
+      [{ flagship: { models: { openai: '' } } }, 'classes.flagship.models.openai'],
+      [{ flagship: { models: { openai: ' ' } } }, 'classes.flagship.models.openai'],
+      [{ flagship: { models: { openai: ' gpt-4o' } } }, 'classes.flagship.models.openai'],
+      [{ flagship: { members: ['gpt-4o', '\t'] } }, 'classes.flagship.members[1]'],
+    ] as const) {
+      const response = await overrideForAccount(key, classes);
+      expect(response.status).toBe(400);
+      const error = await errorOf(response);
+      expect(error.param).toBe(param);
+      expect(error.message).toContain('must be a model name: not empty or blank');
+    }
+    // Nothing was stored: the class still answers with its shipped model.
+    expect(classOf(await modelClasses(suite.gateway, key), 'flagship').models.openai).toBe(
+      shippedModelClasses(suite.gateway.runtime.plugins.providers).named('flagship')?.models.openai ?? '',
+    );
+    expect(servedBy(await chat(suite.gateway, { model: 'flagship' }, {}, key)).provider).toBe('openai');
+  });
+
+  test('the override set is bounded: at most 100 classes, 100 providers or members a class, 1,000 characters of description', async () => {
+    const key = await newAccount();
+    const classes = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, index) => [`class-${index}`, { members: ['gpt-4o'] }]));
+    expect((await overrideForAccount(key, classes(100))).status).toBe(200);
+    const tooMany = await overrideForAccount(key, classes(20_000));
+    expect(tooMany.status).toBe(400);
+    expect(await errorOf(tooMany)).toMatchObject({ param: 'classes', message: expect.stringContaining('at most 100 classes') });
+    const models = Object.fromEntries(Array.from({ length: 101 }, (_, index) => [`provider-${index}`, 'gpt-4o']));
+    expect((await errorOf(await overrideForAccount(key, { flagship: { models } }))).param).toBe('classes.flagship.models');
+    const members = Array.from({ length: 101 }, (_, index) => `model-${index}`);
+    expect((await errorOf(await overrideForAccount(key, { flagship: { members } }))).param).toBe('classes.flagship.members');
+    expect((await errorOf(await overrideForAccount(key, { flagship: { description: 'x'.repeat(1001) } }))).param).toBe('classes.flagship.description');
+    expect((await errorOf(await overrideForPlatform(classes(101)))).param).toBe('classes');
+    // The refused bodies left the 100 classes stored before.
+    expect((await modelClasses(suite.gateway, key)).filter((entry) => entry.name.startsWith('class-'))).toHaveLength(100);
+    expect((await overrideForAccount(key, {})).status).toBe(200);
   });
 });
 

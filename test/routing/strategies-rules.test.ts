@@ -203,6 +203,16 @@ describe("cost_optimized with the seed's block (prefer_byok, openai 0.8, anthrop
     expect((await errorOf(rejected)).param).toBe('routing.strategy');
     const badWeight = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { ...SEED_COST_BLOCK, cost_weights: { openai: -1 } } });
     expect((await errorOf(badWeight)).param).toBe('routing.cost_weights.openai');
+    // A weight is a price multiplier from 0 to 100: 1e308 made the weighted costs Infinity (cost-comparison's provider_costs: null).
+    for (const weight of [100.5, 1e6, 1e308]) {
+      const huge = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { ...SEED_COST_BLOCK, cost_weights: { openai: weight } } });
+      expect(huge.status).toBe(400);
+      expect(await errorOf(huge)).toMatchObject({ param: 'routing.cost_weights.openai', message: expect.stringContaining('must be a number from 0 to 100') });
+      const perRequest = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'cost_optimized', cost_weights: { openai: weight } } });
+      expect((await errorOf(perRequest)).param).toBe('routing.cost_weights.openai');
+    }
+    const bounds = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { ...SEED_COST_BLOCK, cost_weights: { openai: 0, anthropic: 100 } } });
+    expect(bounds.status).toBe(200);
 
     const stored = await call(gateway, 'PUT', '/v1/settings/routing', { routing: SEED_COST_BLOCK });
     expect(stored.status).toBe(200);

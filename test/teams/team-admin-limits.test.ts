@@ -260,3 +260,45 @@ describe('keys without those limits add as before', () => {
     await expectSpecError(await addMember({ email: 'peer-alt@s.com', role: 'admin' }, peerKey), 403, 'permission_denied');
   });
 });
+
+describe("a re-issue's body is held to the lead's bounds, as an added member is", () => {
+  const reissueWith = (memberId: string, body: Record<string, unknown>, key = leadKey) =>
+    call(gateway, 'POST', `/v1/teams/${teamId}/members/${memberId}/keys`, body, { key });
+
+  test('another environment, or none, is refused 403 naming environment; the old key stays', async () => {
+    const member = await added(await addMember({ email: 'body-env@s.com', role: 'developer' }, leadKey));
+    for (const environment of ['production', null]) {
+      const refused = await expectSpecError(await reissueWith(member.id, { environment }), 403, 'permission_denied');
+      expect(refused.error.param).toBe('environment');
+      expect(refused.error.message).toContain("This key belongs to environment 'staging'");
+    }
+    const response = await chat(member.api_key as string);
+    expect(response.status).toBe(200);
+    await response.text();
+    // Its own environment is taken (a no-op here).
+    expect((await added(await reissueWith(member.id, { environment: 'staging' }))).environment).toBe('staging');
+  });
+
+  test.each([
+    ['another network', ['10.0.0.0/8'], 'allowed_ips[0]'],
+    ['every address (an empty list)', [], 'allowed_ips'],
+  ])('allowed_ips reaching %s is refused 403 naming it', async (_label, allowedIps, param) => {
+    const member = await added(await addMember({ email: `body-ips-${allowedIps.length}@s.com`, role: 'developer' }, leadKey));
+    const refused = await expectSpecError(await reissueWith(member.id, { allowed_ips: allowedIps }), 403, 'permission_denied');
+    expect(refused.error.param).toBe(param);
+    expect(refused.error.message).toContain('127.0.0.0/8, ::1 only');
+    expect((await members()).find((candidate) => candidate.id === member.id)?.allowed_ips).toEqual(LEAD_IPS);
+  });
+
+  test('a narrower list is taken; a body can bring a key the lead could not re-issue within its bounds', async () => {
+    const member = await added(await addMember({ email: 'body-narrow@s.com', role: 'developer' }, leadKey));
+    expect((await added(await reissueWith(member.id, { allowed_ips: ['127.0.0.1'] }))).allowed_ips).toEqual(['127.0.0.1']);
+    // A member of no environment: refused without a body (above), re-issued into the lead's environment with one.
+    const unbound = await added(await addMember({ email: 'body-unbound@s.com', role: 'developer', allowed_ips: ['127.0.0.1'] }, accountAdminKey));
+    await expectSpecError(await reissue(unbound.id, leadKey), 403, 'permission_denied');
+    expect((await added(await reissueWith(unbound.id, { environment: 'staging' }))).environment).toBe('staging');
+    // An admin's key stays the account admin's to re-issue, whatever the body.
+    const refused = await expectSpecError(await reissueWith(peerId, { environment: 'staging', allowed_ips: ['127.0.0.1'] }), 403, 'permission_denied');
+    expect(refused.error.message).toContain('is an admin key');
+  });
+});

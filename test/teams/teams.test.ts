@@ -449,6 +449,36 @@ describe('changing and deleting teams', () => {
     expect(unchanged.byok_permissions).toEqual(SEED_TEAM.byok_permissions);
   });
 
+  test('PATCH refuses a __proto__ field as POST does, instead of dropping it with a 200', async () => {
+    const created = await createTeam({ name: 'Proto', rate_limits: { requests_per_minute: 60 } });
+    for (const [body, param] of [
+      ['{"rate_limits":{"__proto__":{"requests_per_minute":1}}}', 'rate_limits.__proto__'],
+      ['{"byok_permissions":{"__proto__":{}}}', 'byok_permissions.__proto__'],
+      ['{"byok_permissions":{"usage_controls":{"__proto__":{"log_all_requests":false}}}}', 'byok_permissions.usage_controls.__proto__'],
+      ['{"hosted_tools":{"__proto__":{"web_search":true}}}', 'hosted_tools.__proto__'],
+    ] as const) {
+      const refused = await errorOf(await call(gateway, 'PATCH', `/v1/teams/${created.id}`, body, { key: adminKey }));
+      expect(refused).toMatchObject({ status: 400, code: 'invalid_field', param });
+      expect(refused.message).toContain('unknown field');
+    }
+    const posted = await errorOf(await call(gateway, 'POST', '/v1/teams', '{"name":"P2","rate_limits":{"__proto__":{}}}', { key: adminKey }));
+    expect(posted).toMatchObject({ status: 400, param: 'rate_limits.__proto__' });
+    const unchanged = (await (await call(gateway, 'GET', `/v1/teams/${created.id}`, undefined, { key: adminKey })).json()) as Team;
+    expect(unchanged.rate_limits).toEqual({ requests_per_minute: 60 });
+    expect(unchanged.updated_at).toBe(created.updated_at);
+  });
+
+  test('PATCH holds the merged provider list to 100 providers', async () => {
+    const providers = (from: number, count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, index) => [`provider-${from + index}`, { enabled: true }]));
+    const created = await createTeam({ name: 'Many providers', byok_permissions: { providers: providers(0, 100) } });
+    const refused = await errorOf(
+      await call(gateway, 'PATCH', `/v1/teams/${created.id}`, { byok_permissions: { providers: providers(100, 1) } }, { key: adminKey }),
+    );
+    expect(refused).toMatchObject({ status: 400, param: 'byok_permissions.providers' });
+    expect(refused.message).toContain('at most 100 providers');
+  });
+
   test('DELETE removes the team and revokes every member key', async () => {
     const created = await createTeam({
       name: 'Doomed',
@@ -562,6 +592,12 @@ describe('validation', () => {
       'byok_permissions.providers.openai.models',
     ],
     ['a bad rate limit', { name: 'T', rate_limits: { requests_per_minute: 0 } }, 400, 'rate_limits.requests_per_minute'],
+    [
+      'more than 100 providers (50,000 were taken)',
+      { name: 'T', byok_permissions: { providers: Object.fromEntries(Array.from({ length: 50_000 }, (_, index) => [`p${index}`, { enabled: true }])) } },
+      400,
+      'byok_permissions.providers',
+    ],
     ['an unknown top-level field', { name: 'T', budget: 5 }, 400, 'budget'],
   ];
   test.each(cases)('%s answers 400 naming the field', async (_label, body, status, param) => {

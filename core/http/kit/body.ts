@@ -39,6 +39,46 @@ export async function readJson(request: Request, limits: BodyLimits): Promise<un
   return body;
 }
 
+/**
+ * An optional JSON body: undefined when none was sent (nothing, or only whitespace), else read as
+ * readJson reads one, refusals and all. For a route whose body only adds to what its path says
+ * (a member's key re-issued with new `allowed_ips`).
+ */
+export async function readOptionalJson(request: Request, limits: BodyLimits): Promise<unknown> {
+  const text = await readBodyText(request, limits);
+  if (text.trim() === '') return undefined;
+  const body = parseJsonText(text, limits.maxBodyBytes, limits.maxJsonDepth);
+  refuseMisplacedSecretsOf(request, body);
+  return body;
+}
+
+/**
+ * The body of a management call to a route that declares none: an empty one, or `{}`, is fine; any
+ * other is refused before the route acts (400 naming its first field, `invalid_json` when it is not
+ * JSON, 413 over the size limit), where it used to be dropped unread while the route went ahead: a
+ * re-issued key without the `allowed_ips` its caller sent, a webhook secret "set" to the caller's.
+ */
+export async function refuseUndeclaredBody(request: Request, limits: BodyLimits): Promise<void> {
+  if (request.body === null || request.headers.get('content-length') === '0') return;
+  // Read from a copy: a handler that reads a body all the same (an out-of-tree route written before
+  // routes declared theirs) then finds the `{}` it was sent, not a spent stream and a 500.
+  // bun-types declares clone() with the DOM's Request; at run time it is Bun's, like the original.
+  const text = await readBodyText(request.clone() as Request, limits);
+  if (text.trim() === '') return;
+  const body = parseJsonText(text, limits.maxBodyBytes, limits.maxJsonDepth);
+  // Before a field is named in the refusal: a key used as a field name must not come back in it.
+  refuseMisplacedSecretsOf(request, body);
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const field = Object.keys(body)[0];
+    if (field === undefined) return;
+    throw new KeywayError('invalid_field', { param: field, detail: NO_BODY }, { param: field });
+  }
+  throw new KeywayError('invalid_request', { detail: `This endpoint takes no request body: ${NO_BODY_HINT}.` });
+}
+
+const NO_BODY_HINT = 'send none (or {})';
+const NO_BODY = `unknown field: this endpoint takes no request body; ${NO_BODY_HINT}`;
+
 /** Requests whose body a peek (peekBodyText) found still incomplete at the deadline. */
 const expiredBodies = new WeakSet<Request>();
 
@@ -56,13 +96,28 @@ export async function readBodyText(request: Request, limits: BodyLimits): Promis
   if (declared !== null && Number(declared) > maxBytes) throw new KeywayError('request_too_large', { size: declared, limit: maxBytes });
   if (expiredBodies.has(request)) throw bodyTimeout(timeoutMs);
   try {
-    const reading = declared !== null || request.body === null ? request.text() : readLimited(request.body, maxBytes);
-    return await withinBodyDeadline(reading, timeoutMs);
+    const reading = declared !== null || request.body === null ? request.bytes() : readLimited(request.body, maxBytes);
+    return decodeUtf8(await withinBodyDeadline(reading, timeoutMs));
   } catch (error) {
     if (!(error instanceof KeywayError) && (request.signal.aborted || (error instanceof Error && error.name === 'AbortError'))) {
       throw new KeywayError('client_closed', { detail: 'The client closed the connection before sending the whole request body.' }, { cause: error });
     }
     throw error;
+  }
+}
+
+/**
+ * One decoder for every body: `fatal`, so a byte sequence that is not UTF-8 is refused instead of
+ * stored or forwarded as U+FFFD (a team's name once was). The check is part of the decode itself: one
+ * pass over the bytes as read, as `request.text()` makes, with no second scan and no extra copy.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new KeywayError('invalid_json', { detail: 'the body is not valid UTF-8' });
   }
 }
 
@@ -92,16 +147,16 @@ const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: 'close'
 /**
  * The read, or 408 `request_timeout` once `timeoutMs` have passed without it: one entry in the shared
  * deadline ticker (core/lifecycle/deadlines.ts), never a timer of its own, so a body that arrives at
- * once costs a Set insertion and removal. Bun gives no way to cancel the read itself (`request.text()`
+ * once costs a Set insertion and removal. Bun gives no way to cancel the read itself (`request.bytes()`
  * holds the stream); it settles when the connection closes after the 408, and that outcome is dropped.
  */
-function withinBodyDeadline(reading: Promise<string>, timeoutMs: number): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+function withinBodyDeadline(reading: Promise<Uint8Array>, timeoutMs: number): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
     const deadline = scheduleDeadline(timeoutMs, () => reject(bodyTimeout(timeoutMs)));
     reading.then(
-      (text) => {
+      (bytes) => {
         deadline.cancel();
-        resolve(text);
+        resolve(bytes);
       },
       (error: unknown) => {
         deadline.cancel();
@@ -168,7 +223,7 @@ function isEscaped(text: string, quote: number): boolean {
   return backslashes % 2 === 1;
 }
 
-async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
+async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -182,7 +237,8 @@ async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): 
     }
     chunks.push(value);
   }
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  // A body that came in one chunk is decoded where it lies.
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks);
 }
 
 /** JSON path of a TypeBox error (`/providers/0/name`) as the dotted field a client recognises. */

@@ -6,6 +6,8 @@ import { errorAsResponse, requestIdOf } from './respond.ts';
 import { holdBodyToSecretFields, type SecretFields } from './body-secrets.ts';
 import { refuseUnknownParameters } from './query.ts';
 import { requestUrl } from './request-url.ts';
+import { refuseUndeclaredBody, type BodyLimits } from './body.ts';
+import type { TSchema } from '@sinclair/typebox';
 
 export type GuardedHandler = (runtime: Runtime, request: Request, principal: Principal, parameters: Record<string, string>) => Promise<Response> | Response;
 
@@ -55,8 +57,13 @@ export function admitCall(runtime: Runtime, request: Request, principal: Princip
   return admit(principal, request.headers, runtime.plugins.managementGuards, clientAddress, role, teamKeys);
 }
 
-/** What a management route takes beyond its role: the body fields made for keys, the query parameters of a GET. */
+/** What a management route takes beyond its role: its body, the body fields made for keys, the query parameters of a GET. */
 export interface ManagementInput {
+  /**
+   * The JSON body the route takes (its schema, also what the OpenAPI document shows). A route without
+   * one takes no body: the core refuses any that holds something before the route runs.
+   */
+  body?: TSchema;
   /** Body fields that legitimately hold a key (body-secrets.ts); every other one holding a key is refused. */
   secretFields?: SecretFields;
   /** A GET's query parameters; any other is refused. Default: none. `'any'` leaves them to the handler. */
@@ -68,15 +75,17 @@ export interface ManagementInput {
 /**
  * Holds an authenticated management call to what its route takes: a GET's unknown or repeated query
  * parameter is refused here (a misspelt filter ignored, or a second value dropped, answers the wrong
- * data with a 200), and a body is checked
- * for misplaced keys when it is read. In the core, so a new route cannot forget either.
+ * data with a 200), a body sent to a route that declares none is refused (dropped unread, it was a
+ * request half done: refuseUndeclaredBody), and a body is checked for misplaced keys when it is read.
+ * In the core, so a new route cannot forget any of them.
  */
-export function admitManagementCall(request: Request, input: ManagementInput = {}): void {
+export async function admitManagementCall(request: Request, limits: BodyLimits, input: ManagementInput = {}): Promise<void> {
   if (request.method === 'GET') {
     if (input.query !== 'any') refuseUnknownParameters(requestUrl(request).searchParams, input.query ?? [], input.repeatableQuery);
     return;
   }
   holdBodyToSecretFields(request, input.secretFields);
+  if (input.body === undefined) await refuseUndeclaredBody(request, limits);
 }
 
 /** Authenticates, checks the role, and turns every failure into the spec's error shape. */
@@ -85,7 +94,7 @@ export function guarded(role: PrincipalRole, handler: GuardedHandler, input: Man
     const requestId = requestIdOf(request);
     try {
       const principal = await authenticateManagementCall(runtime, request, role);
-      admitManagementCall(request, input);
+      await admitManagementCall(request, runtime.config, input);
       return withRequestId(await handler(runtime, request, principal, parameters), requestId);
     } catch (error) {
       return errorAsResponse(error, requestId, runtime.logger);

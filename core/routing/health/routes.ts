@@ -23,13 +23,17 @@ export const HealthPolicySchema = Type.Object(
 );
 
 export const healthRoutes = {
-  putHealthCheck: guarded('admin', async (runtime, request, principal) => {
-    const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config));
-    const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
-    const policy: HealthPolicy = { ...current, ...body };
-    await updateAccountSettings(runtime, principal, 'health_check', policy, request);
-    return json(policy);
-  }),
+  putHealthCheck: guarded(
+    'admin',
+    async (runtime, request, principal) => {
+      const body = validateBody(HealthPolicySchema, await readJson(request, runtime.config));
+      const current = (runtime.snapshots.current.accounts.get(principal.accountId)?.settings.health_check as HealthPolicy | undefined) ?? DEFAULT_HEALTH_POLICY;
+      const policy: HealthPolicy = { ...current, ...body };
+      await updateAccountSettings(runtime, principal, 'health_check', policy, request);
+      return json(policy);
+    },
+    { body: HealthPolicySchema },
+  ),
   getHealth: guarded('viewer', async (runtime, _request, principal) => {
     // Several workers: the figures are the instance's, every worker's windows combined (workers.ts).
     const gathered = await gatherHealthFigures(runtime.services.siblings, principal.accountId);
