@@ -1,8 +1,9 @@
 // Alerts: the spec's alert types (PRODUCT.md "Alerts"), judged by a background job over the usage
 // roll-up, in-memory running totals fed by the `account` hook, the health monitor and anomaly
 // statistics; every firing is recorded once per alert, subject and period (across restarts) and
-// delivered through the alert-channel plugins with retries. Other plugins raise `rotation_due` and
-// `approval_pending` through raise.ts. See docs/alerts.md.
+// delivered through the alert-channel plugins with retries, finished or recorded at a graceful stop
+// and closed as interrupted after a crash. Other plugins raise `rotation_due` and `approval_pending`
+// through raise.ts. See docs/alerts.md.
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
@@ -67,6 +68,7 @@ export const alertsPlugin = definePlugin({
     { name: 'KEYWAY_ALERTS_INTERVAL_MS', description: 'How often alert rules are evaluated' },
     { name: 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', description: 'Delivery attempts per alert before it is given up' },
     { name: 'KEYWAY_ALERTS_RETRY_BASE_MS', description: 'The first delay between delivery attempts, doubled each time' },
+    { name: 'KEYWAY_DRAIN_TIMEOUT_MS', description: 'How long a graceful stop waits for alert deliveries under way' },
   ],
   dependencies: ['analytics', 'teams'],
   description: 'Cost thresholds, usage anomalies, error rates, provider outages, rotation and approval alerts, delivered through the alert channels',
@@ -76,12 +78,30 @@ export const alertsPlugin = definePlugin({
       attempts: fromEnvironment(env, 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', config.deliveryAttempts, 1, 100),
       retryBaseMs: fromEnvironment(env, 'KEYWAY_ALERTS_RETRY_BASE_MS', config.retryBaseMs, 1, 86_400_000),
       retryMaxMs: config.retryMaxMs,
+      // The core's drain time (core/config.ts: 10 s by default), which bounds the rest of a graceful stop too.
+      drainMs: fromEnvironment(env, 'KEYWAY_DRAIN_TIMEOUT_MS', 10_000, 0),
     };
     const intervalMs = fromEnvironment(env, 'KEYWAY_ALERTS_INTERVAL_MS', config.intervalMs, 10, 86_400_000);
     const dispatcher = new AlertDispatcher(services, settings);
     const teamName = (teamId: string) => services.snapshot.section<TeamsSection>('teams')?.byId.get(teamId)?.name;
     const evaluator = new AlertEvaluator(services, dispatcher, teamName);
     handles.set(services, { evaluator, dispatcher });
+    const logFailure = (what: string) => (error: unknown) =>
+      services.logger.error({ error: services.errors.redact(error instanceof Error ? error.message : String(error)) }, what);
+    // Once per process, a second after it listens (jobs cannot run during setup: the store and the
+    // cluster come later): events a stopped process left `delivering` are closed, the other processes'
+    // judged spend is heard, and every rule is judged, which also aligns the cost trigger with the
+    // stored spend (so the first crossing after a restart fires at once, not at the next interval).
+    let started: Promise<void> | undefined;
+    const start = (): Promise<void> =>
+      (started ??= (async () => {
+        evaluator.listen();
+        evaluator.kick();
+        await dispatcher.recoverInterrupted();
+      })().catch((error: unknown) => {
+        started = undefined;
+        throw error;
+      }));
     registerRaiser(services, raiser(services, evaluator, dispatcher));
     return {
       migrations: ALERTS_MIGRATIONS,
@@ -101,7 +121,18 @@ export const alertsPlugin = definePlugin({
         },
       ],
       jobs: [
-        { name: 'alerts', intervalMs, run: () => evaluator.run(), scope: 'cluster' },
+        {
+          name: 'alerts',
+          intervalMs,
+          run: async () => {
+            // A process that stopped for good (another instance, a worker not replaced) is noticed here.
+            await dispatcher.recoverInterrupted().catch(logFailure('closing interrupted alert deliveries failed'));
+            await evaluator.run();
+          },
+          scope: 'cluster',
+          drain: () => dispatcher.drain(),
+        },
+        { name: 'alerts-start', intervalMs: 1_000, run: start },
         // Every process, not only the lease holder: each adds its own request counts to the shared error-rate windows.
         { name: 'alerts-windows', intervalMs: SHARE_INTERVAL_MS, run: () => evaluator.shareWindows(), drain: () => evaluator.shareWindows() },
       ],
