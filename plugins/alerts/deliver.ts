@@ -17,8 +17,6 @@ export interface DeliverySettings {
   /** The wait before the second try; it doubles for each next one, up to `retryMaxMs`. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** How long a graceful stop waits for deliveries under way (KEYWAY_DRAIN_TIMEOUT_MS). */
-  drainMs: number;
 }
 
 /**
@@ -144,12 +142,13 @@ export class AlertDispatcher {
   }
 
   /**
-   * A graceful stop (the alert job's drain): retries waiting for their time are tried once more at
-   * once, and no later try starts; once every delivery has its result, or the drain time is up, what is
-   * still unfinished is recorded as failed, so no event stays `delivering` after a clean stop.
+   * A graceful stop (the alert job's drain, by the shutdown's `deadline`: KEYWAY_DRAIN_TIMEOUT_MS after
+   * the stop began): retries waiting for their time are tried once more at once, and no later try
+   * starts; once every delivery has its result, or the deadline passed, what is still unfinished is
+   * recorded as failed, so no event stays `delivering` after a clean stop.
    */
-  async drain(): Promise<void> {
-    this.stopping ??= { deadline: Date.now() + this.settings.drainMs };
+  async drain(deadline: number): Promise<void> {
+    this.stopping ??= { deadline };
     for (const wake of [...this.waiting]) wake();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const outOfTime = new Promise<boolean>((resolve) => {

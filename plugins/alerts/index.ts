@@ -68,7 +68,6 @@ export const alertsPlugin = definePlugin({
     { name: 'KEYWAY_ALERTS_INTERVAL_MS', description: 'How often alert rules are evaluated' },
     { name: 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', description: 'Delivery attempts per alert before it is given up' },
     { name: 'KEYWAY_ALERTS_RETRY_BASE_MS', description: 'The first delay between delivery attempts, doubled each time' },
-    { name: 'KEYWAY_DRAIN_TIMEOUT_MS', description: 'How long a graceful stop waits for alert deliveries under way' },
   ],
   dependencies: ['analytics', 'teams'],
   description: 'Cost thresholds, usage anomalies, error rates, provider outages, rotation and approval alerts, delivered through the alert channels',
@@ -78,8 +77,6 @@ export const alertsPlugin = definePlugin({
       attempts: fromEnvironment(env, 'KEYWAY_ALERTS_DELIVERY_ATTEMPTS', config.deliveryAttempts, 1, 100),
       retryBaseMs: fromEnvironment(env, 'KEYWAY_ALERTS_RETRY_BASE_MS', config.retryBaseMs, 1, 86_400_000),
       retryMaxMs: config.retryMaxMs,
-      // The core's drain time (core/config.ts: 10 s by default), which bounds the rest of a graceful stop too.
-      drainMs: fromEnvironment(env, 'KEYWAY_DRAIN_TIMEOUT_MS', 10_000, 0),
     };
     const intervalMs = fromEnvironment(env, 'KEYWAY_ALERTS_INTERVAL_MS', config.intervalMs, 10, 86_400_000);
     const dispatcher = new AlertDispatcher(services, settings);
@@ -130,7 +127,7 @@ export const alertsPlugin = definePlugin({
             await evaluator.run();
           },
           scope: 'cluster',
-          drain: () => dispatcher.drain(),
+          drain: (deadline) => dispatcher.drain(deadline),
         },
         { name: 'alerts-start', intervalMs: 1_000, run: start },
         // Every process, not only the lease holder: each adds its own request counts to the shared error-rate windows.

@@ -92,6 +92,43 @@ describe('a graceful stop', () => {
   });
 });
 
+describe('a stop whose drain time the requests used up', () => {
+  test('records the waiting retries without trying them: alerts never lengthen the shutdown past its deadline', async () => {
+    const env = { ...restartableEnv(), KEYWAY_DRAIN_TIMEOUT_MS: '800' };
+    const first = await startAlertsGateway({ env });
+    first.receiver.failures.set('/no-time', [503]);
+    const [alert] = await createAlerts(first, [
+      { type: 'byok_cost_threshold', threshold: 0.000001, period: 'monthly', notify: ['https://receiver.test/no-time'] },
+    ]);
+    const alertId = String(alert?.id);
+    expect((await chat(first)).status).toBe(200);
+    await eventWhen(first, alertId, (found) => found.deliveries.every((delivery) => delivery.attempts === 1));
+    const adminKey = first.adminKey;
+    // A request in flight to a slow upstream holds the drain until its deadline.
+    first.openai.setSticky({ kind: 'delay', delayMs: 30_000 });
+    const slow = chat(first);
+    await Bun.sleep(150);
+    const stopping = Date.now();
+    await first.gateway.stop();
+    expect((await slow).status).toBe(503);
+    expect(Date.now() - stopping).toBeLessThan(3000);
+    first.openai.setSticky(undefined);
+
+    const second = await startAlertsGateway({ env, servers: first, addKey: false });
+    stops.push(async () => {
+      await second.stop();
+      await first.openai.stop();
+      await first.receiver.stop();
+      await first.smtp.stop();
+    });
+    const [event] = await events(second.gateway, adminKey, `?alert_id=${alertId}`);
+    expect(event?.status).toBe('failed');
+    expect(event?.deliveries[0]).toMatchObject({ ok: false, attempts: 1, error: 'the webhook answered HTTP 503 (tried 1 of 4 times; the gateway stopped)' });
+    expect(event?.deliveries[0]?.next_attempt_at).toBeUndefined();
+    expect(second.receiver.received.filter((entry) => entry.path === '/no-time')).toHaveLength(0);
+  });
+});
+
 describe('after a crash', () => {
   test('the next process closes what a dead process left delivering, as interrupted, and leaves a live one alone', async () => {
     const hub = new LocalClusterHub();
