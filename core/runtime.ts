@@ -84,8 +84,8 @@ export interface Runtime {
   startBackground(): void;
   /** Stops background work; storage and usage are closed by the server. */
   stopBackground(): void;
-  /** Runs each plugin job's `drain` once, at shutdown, before the store closes; errors are logged. */
-  drainJobs(): Promise<void>;
+  /** Runs each plugin job's `drain` once, at shutdown, before the store closes, with the drain's deadline; errors are logged. */
+  drainJobs(deadline: number): Promise<void>;
   /** Closes the upstream client's idle connections (KEYWAY_UPSTREAM_CLIENT=pool), once the server has drained. */
   closeUpstreamClient(): void;
 }
@@ -428,10 +428,10 @@ function createBackground(
     stopBackground() {
       for (const stop of stops.splice(0)) stop();
     },
-    async drainJobs() {
+    async drainJobs(deadline) {
       for (const { plugin, value: job } of plugins.jobs) {
         try {
-          await job.drain?.();
+          await job.drain?.(deadline);
         } catch (error) {
           logger.error({ plugin, job: job.name, error: error instanceof Error ? error.message : String(error) }, 'background job drain failed');
         }

@@ -89,6 +89,8 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
     port,
     stop: () => {
       stopping ??= (async () => {
+        // The one deadline of the whole drain: the jobs' drains (alert deliveries under way) end by it too.
+        const deadline = Date.now() + runtime.config.drainTimeoutMs;
         helperThreads?.stop();
         runtime.stopBackground();
         // Requests still in flight at the deadline end (a stream with an error event, the rest with a 503), booked once (core/lifecycle/drain.ts).
@@ -100,7 +102,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
         runtime.closeUpstreamClient();
         runtime.drain.dispose();
         await runtime.usage.close();
-        await runtime.drainJobs();
+        await runtime.drainJobs(deadline);
         await runtime.counters.close?.();
         await runtime.cluster.close?.();
         runtime.store.close();

@@ -134,8 +134,13 @@ export interface JobDefinition {
    * process (flushing what this process queued).
    */
   scope?: 'instance' | 'cluster';
-  /** Optional: runs once at shutdown, after in-flight requests ended and before the store closes (write what is queued). */
-  drain?(): MaybePromise<void>;
+  /**
+   * Optional: runs once at shutdown, after in-flight requests ended and before the store closes (write
+   * what is queued). `deadline` (epoch milliseconds) is when the shutdown's drain time ends
+   * (KEYWAY_DRAIN_TIMEOUT_MS after the stop began): work that would outlast it records what it has and
+   * returns, so the shutdown stays within the orchestrator's grace period.
+   */
+  drain?(deadline: number): MaybePromise<void>;
 }
 
 /** Data a plugin keeps in the in-memory snapshot, reloaded on every configuration change. */

@@ -2,9 +2,12 @@
 // Spend comes from the hourly roll-up (durable, shared by all instances), read after this process has
 // written the usage rows it booked, so the figure judged and shown is what the usage rows hold. This
 // process's running tally (fed by the `account` hook, in memory) triggers a judgement as soon as a
-// request crosses a threshold. Error rates come from per-minute counts each process keeps in memory
-// and adds to the shared counters (shared-windows.ts), so they cover every worker and instance;
-// provider outages from the health monitor; anomalies from the roll-up (anomaly.ts).
+// request crosses a threshold; every judgement of a cost rule aligns the tally with the figure it read
+// and tells the other processes (the cluster bus, ALERTS_SPEND_TOPIC), so the trigger sees spend booked
+// before this process started, before the rule was created, or by another worker or instance. A rule
+// created or changed is judged at once (`judgeNow`). Error rates come from per-minute counts each
+// process keeps in memory and adds to the shared counters (shared-windows.ts), so they cover every
+// worker and instance; provider outages from the health monitor; anomalies from the roll-up (anomaly.ts).
 
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
 import type { Services } from '../../core/spec/services.ts';
@@ -19,6 +22,8 @@ import type { Firing } from './store.ts';
 import { CostTally, ErrorWindows } from './tally.ts';
 
 export const ALERTS_SECTION = 'alerts';
+/** Judged spend of cost rules, `[[ruleId, period, usd], …]`, published after each judgement so every process aligns its tally. */
+export const ALERTS_SPEND_TOPIC = 'alerts:spend';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -45,6 +50,9 @@ export class AlertEvaluator {
   private again = false;
   private kickQueued = false;
   private lastKick = Number.NEGATIVE_INFINITY;
+  /** Cost rules' spend judged in the pass under way, published to the other processes at its end. */
+  private judgedSpend: Array<[string, string, number]> = [];
+  private listening = false;
 
   constructor(
     private readonly services: Services,
@@ -120,21 +128,70 @@ export class AlertEvaluator {
     return this.running;
   }
 
+  /**
+   * Hears the cost figures other processes judge (subscribed at start: the cluster bus is not available
+   * while plugins are set up). A lost message only leaves this process's trigger on its own estimate.
+   */
+  listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.services.cluster.subscribe(ALERTS_SPEND_TOPIC, (message) => {
+      try {
+        const judged = JSON.parse(message) as unknown;
+        if (!Array.isArray(judged)) return;
+        for (const entry of judged) {
+          if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string' && typeof entry[2] === 'number')
+            this.tally.align(entry[0], entry[1], entry[2]);
+        }
+      } catch {
+        // not a message of this version: ignored
+      }
+    });
+  }
+
   private async evaluateAll(): Promise<void> {
     const section = this.services.snapshot.section<AlertsSection>(ALERTS_SECTION);
     if (section === undefined) return;
     const usageWritten = await this.writeBookedUsage();
     await this.shareWindows();
+    await this.judgeRules([...section.byAccount.values()].flat(), usageWritten);
+  }
+
+  /**
+   * One judgement of these rules now: a rule just created or changed, so that a threshold the spend
+   * already passed fires at once and the trigger's estimate starts from the stored spend. Never rejects.
+   */
+  async judgeNow(rules: readonly AlertRule[]): Promise<void> {
+    try {
+      const usageWritten = await this.writeBookedUsage();
+      if (rules.some((rule) => rule.type === 'error_rate')) await this.shareWindows();
+      await this.judgeRules(rules, usageWritten);
+    } catch (error) {
+      this.services.logger.error({ error: this.services.errors.redact(String(error)) }, 'judging changed alert rules failed');
+    }
+  }
+
+  private async judgeRules(rules: readonly AlertRule[], usageWritten: boolean): Promise<void> {
     const now = this.services.clock.now();
-    for (const rules of section.byAccount.values()) {
-      for (const rule of rules) {
-        try {
-          for (const firing of await this.judge(rule, now, usageWritten)) await this.fire(rule, firing);
-        } catch (error) {
-          this.services.logger.error({ alertId: rule.id, error: this.services.errors.redact(String(error)) }, 'alert rule evaluation failed');
-        }
+    for (const rule of rules) {
+      try {
+        for (const firing of await this.judge(rule, now, usageWritten)) await this.fire(rule, firing);
+      } catch (error) {
+        this.services.logger.error({ alertId: rule.id, error: this.services.errors.redact(String(error)) }, 'alert rule evaluation failed');
       }
     }
+    this.publishJudgedSpend();
+  }
+
+  private publishJudgedSpend(): void {
+    const judged = this.judgedSpend;
+    if (judged.length === 0) return;
+    this.judgedSpend = [];
+    Promise.resolve()
+      .then(() => this.services.cluster.publish(ALERTS_SPEND_TOPIC, JSON.stringify(judged)))
+      .catch((error: unknown) =>
+        this.services.logger.warn({ error: this.services.errors.redact(String(error)) }, 'could not tell the cluster the judged alert spend'),
+      );
   }
 
   /**
@@ -209,7 +266,9 @@ export class AlertEvaluator {
     // this process's rows are written the roll-up holds them all. Only when the store refused that
     // write does the tally stand in, as the larger of two lower bounds. The figure is judged, and
     // shown, to the nano-dollar costs are booked to, so the details never read below the threshold.
-    const spent = nanoUsd(usageWritten ? rolledUp : Math.max(rolledUp, this.tally.get(rule.id, window.key)));
+    const spent = nanoUsd(usageWritten ? rolledUp : Math.max(rolledUp, this.tally.own(rule.id, window.key)));
+    this.tally.align(rule.id, window.key, spent);
+    this.judgedSpend.push([rule.id, window.key, spent]);
     const threshold = rule.threshold ?? Number.POSITIVE_INFINITY;
     if (spent < threshold) return [];
     return [

@@ -1,8 +1,9 @@
 // Alerts: the spec's alert types (PRODUCT.md "Alerts"), judged by a background job over the usage
 // roll-up, in-memory running totals fed by the `account` hook, the health monitor and anomaly
 // statistics; every firing is recorded once per alert, subject and period (across restarts) and
-// delivered through the alert-channel plugins with retries. Other plugins raise `rotation_due` and
-// `approval_pending` through raise.ts. See docs/alerts.md.
+// delivered through the alert-channel plugins with retries, finished or recorded at a graceful stop
+// and closed as interrupted after a crash. Other plugins raise `rotation_due` and `approval_pending`
+// through raise.ts. See docs/alerts.md.
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
@@ -82,6 +83,22 @@ export const alertsPlugin = definePlugin({
     const teamName = (teamId: string) => services.snapshot.section<TeamsSection>('teams')?.byId.get(teamId)?.name;
     const evaluator = new AlertEvaluator(services, dispatcher, teamName);
     handles.set(services, { evaluator, dispatcher });
+    const logFailure = (what: string) => (error: unknown) =>
+      services.logger.error({ error: services.errors.redact(error instanceof Error ? error.message : String(error)) }, what);
+    // Once per process, a second after it listens (jobs cannot run during setup: the store and the
+    // cluster come later): events a stopped process left `delivering` are closed, the other processes'
+    // judged spend is heard, and every rule is judged, which also aligns the cost trigger with the
+    // stored spend (so the first crossing after a restart fires at once, not at the next interval).
+    let started: Promise<void> | undefined;
+    const start = (): Promise<void> =>
+      (started ??= (async () => {
+        evaluator.listen();
+        evaluator.kick();
+        await dispatcher.recoverInterrupted();
+      })().catch((error: unknown) => {
+        started = undefined;
+        throw error;
+      }));
     registerRaiser(services, raiser(services, evaluator, dispatcher));
     return {
       migrations: ALERTS_MIGRATIONS,
@@ -101,7 +118,18 @@ export const alertsPlugin = definePlugin({
         },
       ],
       jobs: [
-        { name: 'alerts', intervalMs, run: () => evaluator.run(), scope: 'cluster' },
+        {
+          name: 'alerts',
+          intervalMs,
+          run: async () => {
+            // A process that stopped for good (another instance, a worker not replaced) is noticed here.
+            await dispatcher.recoverInterrupted().catch(logFailure('closing interrupted alert deliveries failed'));
+            await evaluator.run();
+          },
+          scope: 'cluster',
+          drain: (deadline) => dispatcher.drain(deadline),
+        },
+        { name: 'alerts-start', intervalMs: 1_000, run: start },
         // Every process, not only the lease holder: each adds its own request counts to the shared error-rate windows.
         { name: 'alerts-windows', intervalMs: SHARE_INTERVAL_MS, run: () => evaluator.shareWindows(), drain: () => evaluator.shareWindows() },
       ],

@@ -1,4 +1,4 @@
-// The alerts API: POST /v1/alerts (the seed's `{ "alerts": [ … ] }`), GET /v1/alerts,
+// The alerts API: POST /v1/alerts (the seed's `{ "alerts": [ … ] }`), GET /v1/alerts, GET, PATCH and
 // DELETE /v1/alerts/{id}, GET /v1/alerts/events. Account admins only; accounts never see each other's.
 
 import type { Principal } from '../../core/spec/principal.ts';
@@ -8,11 +8,16 @@ import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/
 import type { TeamsSection } from '../teams/types.ts';
 import { maskTarget } from './deliver.ts';
 import type { AlertEvaluator } from './evaluate.ts';
-import { ALERT_TYPES, AlertsBodySchema, RULE_SCHEMAS, ruleConfig, ruleOf, takesProvider, type AlertRule, type AlertType } from './schema.ts';
-import { eventOf } from './store.ts';
+import { ALERT_TYPES, AlertsBodySchema, ruleConfig, ruleOf, type AlertRule, type AlertType } from './schema.ts';
+import { eventOf, RULE_COLUMNS } from './store.ts';
+import { checkNotify, resolveTeam, validateEntry } from './validate.ts';
 
 const MAX_ALERTS_PER_ACCOUNT = 200;
-const EMAIL = /^[^\s@<>(),;:"[\]]+@[^\s@<>(),;:"[\]]+\.[^\s@<>(),;:"[\]]+$/;
+/**
+ * What a rule watches: its firing record (alert, type, subject, period) is keyed by them, so a PATCH
+ * cannot change them (400); delete the alert and create another to watch something else.
+ */
+const FIXED_FIELDS = ['type', 'provider', 'team'] as const;
 
 export interface AlertRoutesContext {
   services: Services;
@@ -23,71 +28,6 @@ function accountAdmin(services: Services, principal: Principal | undefined): Pri
   if (principal === undefined) throw services.errors.create('invalid_api_key');
   if (principal.teamId !== undefined) throw services.errors.create('permission_denied', { detail: "Alerts are the account's: use an account admin key." });
   return principal;
-}
-
-/** Validates one entry of `alerts[]` against its type's schema, naming the field as `alerts[i].field`. */
-function validateEntry(services: Services, entry: Record<string, unknown>, index: number): AlertType {
-  const prefix = `alerts[${index}]`;
-  const type = entry.type as string;
-  if (!(ALERT_TYPES as readonly string[]).includes(type)) {
-    throw services.errors.create('invalid_field', { param: `${prefix}.type`, detail: `must be one of ${ALERT_TYPES.join(', ')}` }, { param: `${prefix}.type` });
-  }
-  checkProvider(services, entry, type as AlertType, prefix);
-  try {
-    services.http.validateBody(RULE_SCHEMAS[type as AlertType], entry);
-  } catch (error) {
-    if (!(error instanceof services.errors.KeywayError)) throw error;
-    const inner = error.param ?? 'body';
-    const param = `${prefix}${inner.startsWith('[') ? '' : '.'}${inner}`;
-    if (error.code === 'missing_field') throw services.errors.create('missing_field', { param }, { param });
-    const detail = error.message.replace(/^Invalid value for '[^']*': /, '');
-    throw services.errors.create('invalid_field', { param, detail }, { param });
-  }
-  return type as AlertType;
-}
-
-/**
- * A rule's provider must be a loaded provider: a misspelt or aliased name (`openaii`, `gemini` for
- * `google`) matches no usage row, so the alert would never fire. Checked before the schema, whose
- * pattern alone could not say which names are valid; a value that is not text is left to the schema.
- */
-function checkProvider(services: Services, entry: Record<string, unknown>, type: AlertType, prefix: string): void {
-  const provider = entry.provider;
-  if (typeof provider !== 'string' || !takesProvider(type)) return;
-  const known = services.providerKeys.providers();
-  if (known.includes(provider)) return;
-  const param = `${prefix}.provider`;
-  const detail = `unknown provider '${provider.slice(0, 64)}'; known providers: ${known.join(', ')}`;
-  throw services.errors.create('invalid_field', { param, detail }, { param });
-}
-
-/** Refuses (400 naming `param`) a target no channel can deliver to, or one at an address Keyway may not call. */
-export function checkTarget(services: Services, target: string, param: string): void {
-  // A webhook at the cloud metadata address, a private network or Keyway itself is refused up front.
-  const refused = /^https?:\/\//i.test(target) ? services.outbound.refusal(target) : undefined;
-  if (refused !== undefined) throw services.errors.create('invalid_field', { param, detail: `this address ${refused}` }, { param });
-  if (services.alerts.channelFor(target) !== undefined) return;
-  if (EMAIL.test(target)) return;
-  if (/^https:\/\/[^\s/]+/i.test(target)) {
-    try {
-      new URL(target);
-      return;
-    } catch {
-      // falls through to the error below
-    }
-  }
-  const detail = /^http:\/\//i.test(target)
-    ? 'webhooks must use https://'
-    : 'must be an e-mail address, an https:// webhook or Slack incoming-webhook URL, or a target an alert channel plugin accepts';
-  throw services.errors.create('invalid_field', { param, detail }, { param });
-}
-
-function resolveTeam(services: Services, accountId: string, team: string, param: string): string {
-  const teams = services.snapshot.section<TeamsSection>('teams')?.byId;
-  for (const view of teams?.values() ?? []) {
-    if (view.accountId === accountId && (view.id === team || view.name === team)) return view.id;
-  }
-  throw services.errors.create('invalid_field', { param, detail: 'no team with this id or name in the account' }, { param });
 }
 
 export function alertView(services: Services, rule: AlertRule): Record<string, unknown> {
@@ -104,10 +44,11 @@ export function alertView(services: Services, rule: AlertRule): Record<string, u
   view.notify = rule.notify.map(maskTarget);
   view.channels = rule.notify.map((target) => services.alerts.channelFor(target) ?? null);
   view.created_at = rule.createdAt;
+  if (rule.updatedAt !== undefined) view.updated_at = rule.updatedAt;
   return view;
 }
 
-async function createAlerts({ services }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
+async function createAlerts({ services, evaluator }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
   const raw = await services.http.readJson(request);
   // The seed sends `{ "alerts": [ … ] }`; one bare alert object is accepted too.
   const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'type' in raw && !('alerts' in raw) ? { alerts: [raw] } : raw;
@@ -120,18 +61,9 @@ async function createAlerts({ services }: AlertRoutesContext, request: Request, 
   const warnings: string[] = [];
   alerts.forEach((entry, index) => {
     const item = entry as Record<string, unknown>;
-    const type = validateEntry(services, item, index);
+    const type = validateEntry(services, item, `alerts[${index}]`);
     const notify = [...new Set(item.notify as string[])];
-    notify.forEach((target, position) => {
-      checkTarget(services, target, `alerts[${index}].notify[${position}]`);
-      if (services.alerts.channelFor(target) === undefined) {
-        warnings.push(
-          `alerts[${index}].notify[${position}]: no alert channel delivers to ${maskTarget(target)} yet` +
-            (EMAIL.test(target) ? ' (set KEYWAY_SMTP_URL for e-mail)' : '') +
-            '; its firings are recorded as undelivered.',
-        );
-      }
-    });
+    checkNotify(services, notify, `alerts[${index}]`, warnings);
     const team = typeof item.team === 'string' ? resolveTeam(services, principal.accountId, item.team, `alerts[${index}].team`) : undefined;
     rows.push({ id: services.credentials.randomId('alrt'), type, config: ruleConfig(type, item, team), notify });
   });
@@ -145,6 +77,7 @@ async function createAlerts({ services }: AlertRoutesContext, request: Request, 
       config: JSON.stringify(row.config),
       notify: JSON.stringify(row.notify),
       created_at: now,
+      updated_at: null,
     };
     await services.store.execute('INSERT INTO alerts (id, account_id, type, config, notify, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)', [
       record.id,
@@ -158,23 +91,125 @@ async function createAlerts({ services }: AlertRoutesContext, request: Request, 
     created.push(ruleOf(record));
   }
   await services.snapshot.refresh();
+  // Judged at once: spend already past a threshold fires now, and the cost trigger starts from the stored spend.
+  await evaluator.judgeNow(created);
   const answer: Record<string, unknown> = { object: 'list', alerts: created.map((rule) => alertView(services, rule)) };
   if (warnings.length > 0) answer.warnings = warnings;
   return services.http.json(answer, 201);
 }
 
 async function listAlerts({ services }: AlertRoutesContext, principal: Principal): Promise<Response> {
-  const rows = await services.store.query(
-    'SELECT id, account_id, type, config, notify, created_at FROM alerts WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id',
-    [principal.accountId],
-  );
+  const rows = await services.store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id`, [
+    principal.accountId,
+  ]);
   return services.http.json({ object: 'list', alerts: rows.map((row) => alertView(services, ruleOf(row))) }, 200);
+}
+
+async function findRule(services: Services, id: string, accountId: string): Promise<AlertRule> {
+  const rows = await services.store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, [id, accountId]);
+  const row = rows[0];
+  if (row === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
+  return ruleOf(row);
+}
+
+async function getAlert({ services }: AlertRoutesContext, id: string, principal: Principal): Promise<Response> {
+  return services.http.json(alertView(services, await findRule(services, id, principal.accountId)), 200);
+}
+
+/** The rule as a create's body would say it, its targets as stored (unmasked): what a PATCH is merged over. */
+function bodyOf(rule: AlertRule): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    type: rule.type,
+    name: rule.name,
+    provider: rule.provider,
+    team: rule.team,
+    threshold: rule.threshold,
+    period: rule.period,
+    sensitivity: rule.sensitivity,
+    metrics: rule.metrics,
+    window_minutes: rule.windowMinutes,
+    min_requests: rule.minRequests,
+    notify: rule.notify,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * A GET's answer sent back carries the targets masked: each that is the masked form of a stored target
+ * stands for it (a read-modify-write keeps them); other masked text would replace a URL with one that
+ * reaches nothing, and is refused naming it.
+ */
+function unmaskTargets(services: Services, notify: unknown, stored: readonly string[]): unknown {
+  if (!Array.isArray(notify)) return notify;
+  return notify.map((target: unknown, index) => {
+    if (typeof target !== 'string' || !target.includes('…')) return target;
+    const original = stored.find((candidate) => maskTarget(candidate) === target);
+    if (original !== undefined) return original;
+    const param = `notify[${index}]`;
+    throw services.errors.create('invalid_field', { param, detail: 'is a masked target that matches no stored target; send the whole URL' }, { param });
+  });
+}
+
+/**
+ * PATCH /v1/alerts/{id}: a JSON merge patch of the fields a create takes (null removes one: back to its
+ * default, or a 400 for a required one), checked as a create is. The id stays, and so does the rule's
+ * firing record: a new threshold or new targets never fire again a period that already fired. The
+ * fields that say what the rule watches (FIXED_FIELDS) cannot change.
+ */
+async function updateAlert({ services, evaluator }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
+  const input = await services.http.readJson(request);
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw services.errors.create('invalid_request', { detail: 'The body must be a JSON object of the fields to change (a JSON merge patch).' });
+  }
+  const patch = input as Record<string, unknown>;
+  const rule = await findRule(services, id, principal.accountId);
+  const current = bodyOf(rule);
+  for (const field of FIXED_FIELDS) {
+    if (!(field in patch)) continue;
+    const asked = patch[field];
+    // The same value sent back (a GET's answer, edited) changes nothing; a team may be named by its name.
+    const same =
+      asked === null
+        ? current[field] === undefined
+        : field === 'team' && typeof asked === 'string'
+          ? asked === rule.team || services.snapshot.section<TeamsSection>('teams')?.byId.get(rule.team ?? '')?.name === asked
+          : asked === current[field];
+    if (!same) {
+      const detail = `cannot be changed: it says what the alert watches, and its firings are recorded under it. Delete alert ${id} and create another instead.`;
+      throw services.errors.create('invalid_field', { param: field, detail }, { param: field });
+    }
+  }
+  const merged: Record<string, unknown> = { ...current };
+  for (const [field, value] of Object.entries(patch)) {
+    if ((FIXED_FIELDS as readonly string[]).includes(field)) continue;
+    if (value === null) delete merged[field];
+    else merged[field] = field === 'notify' ? unmaskTargets(services, value, rule.notify) : value;
+  }
+  validateEntry(services, merged, '');
+  const warnings: string[] = [];
+  const notify = [...new Set(merged.notify as string[])];
+  checkNotify(services, notify, '', warnings);
+  const now = new Date(services.clock.now()).toISOString();
+  const rows = await services.store.query(
+    `UPDATE alerts SET config = ?, notify = ?, updated_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING ${RULE_COLUMNS}`,
+    [JSON.stringify(ruleConfig(rule.type, merged, rule.team)), JSON.stringify(notify), now, id, principal.accountId],
+  );
+  const row = rows[0];
+  if (row === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
+  const updated = ruleOf(row);
+  await services.snapshot.refresh();
+  // Judged at once, as a new rule is: a lower threshold the period's spend already passed fires now (once).
+  await evaluator.judgeNow([updated]);
+  services.http.recordChange(request, { before: alertView(services, rule), after: alertView(services, updated) });
+  const answer = alertView(services, updated);
+  if (warnings.length > 0) answer.warnings = warnings;
+  return services.http.json(answer, 200);
 }
 
 async function deleteAlert({ services, evaluator }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
   const now = new Date(services.clock.now()).toISOString();
   const deleted = await services.store.query(
-    'UPDATE alerts SET deleted_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING id, account_id, type, config, notify, created_at',
+    `UPDATE alerts SET deleted_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING ${RULE_COLUMNS}`,
     [now, id, principal.accountId],
   );
   const removed = deleted[0];
@@ -256,6 +291,23 @@ export function alertRoutes(context: AlertRoutesContext) {
       role: 'admin' as const,
       summary: "The account's alerts (webhook URLs masked)",
       handle: ({ principal }: { principal: Principal | undefined }) => listAlerts(context, accountAdmin(services, principal)),
+    },
+    {
+      method: 'GET' as const,
+      path: '/v1/alerts/:id',
+      role: 'admin' as const,
+      summary: 'One alert (webhook URLs masked)',
+      handle: ({ params, principal }: { params: Record<string, string>; principal: Principal | undefined }) =>
+        getAlert(context, String(params.id), accountAdmin(services, principal)),
+    },
+    {
+      method: 'PATCH' as const,
+      path: '/v1/alerts/:id',
+      role: 'admin' as const,
+      summary:
+        'Changes an alert: a JSON merge patch of the fields POST takes (null removes one); type, provider and team cannot change. Its firing record stays: a period that fired does not fire again',
+      handle: ({ request, params, principal }: { request: Request; params: Record<string, string>; principal: Principal | undefined }) =>
+        updateAlert(context, request, String(params.id), accountAdmin(services, principal)),
     },
     {
       method: 'DELETE' as const,

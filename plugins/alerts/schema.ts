@@ -112,6 +112,8 @@ export interface AlertRule {
   windowMinutes: number | undefined;
   minRequests: number | undefined;
   createdAt: string;
+  /** When PATCH last changed it; undefined for a rule never changed. */
+  updatedAt: string | undefined;
 }
 
 export type RuleBody = Static<(typeof RULE_SCHEMAS)['byok_cost_threshold']> & Record<string, unknown>;
@@ -148,5 +150,6 @@ export function ruleOf(row: Record<string, unknown>): AlertRule {
     windowMinutes: number(config.window_minutes),
     minRequests: number(config.min_requests),
     createdAt: String(row.created_at),
+    updatedAt: row.updated_at === null || row.updated_at === undefined ? undefined : String(row.updated_at),
   };
 }

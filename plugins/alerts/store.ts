@@ -39,6 +39,18 @@ const SQLITE_ALERTS_MIGRATIONS: Migration[] = [
       'CREATE INDEX alert_events_account ON alert_events (account_id, fired_at)',
     ],
   },
+  {
+    // `owner`: the cluster member delivering an event, so a later start (or the alert job) can tell a
+    // delivery a crash left `delivering` from one a live process is still retrying (deliver.ts,
+    // `recoverInterrupted`); the partial index finds those rows without reading the history.
+    // `updated_at`: when PATCH /v1/alerts/{id} last changed a rule.
+    id: '0002_delivery_owner',
+    statements: [
+      'ALTER TABLE alert_events ADD COLUMN owner TEXT',
+      "CREATE INDEX alert_events_delivering ON alert_events (status) WHERE status = 'delivering'",
+      'ALTER TABLE alerts ADD COLUMN updated_at TEXT',
+    ],
+  },
 ];
 
 export const ALERTS_MIGRATIONS: PluginMigrations = { sqlite: SQLITE_ALERTS_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_ALERTS_MIGRATIONS) };
@@ -51,6 +63,8 @@ export interface DeliveryRecord {
   ok: boolean;
   error?: string;
   delivered_at?: string;
+  /** Set while the target is still to be tried (first try: the firing's time): its result is not final yet. */
+  next_attempt_at?: string;
 }
 
 export interface Firing {
@@ -78,16 +92,22 @@ export interface StoredEvent {
   deliveries: DeliveryRecord[];
 }
 
+/** The columns a rule is read from (schema.ts, `ruleOf`). */
+export const RULE_COLUMNS = 'id, account_id, type, config, notify, created_at, updated_at';
+
 export async function loadRules(store: Store): Promise<AlertRule[]> {
-  const rows = await store.query('SELECT id, account_id, type, config, notify, created_at FROM alerts WHERE deleted_at IS NULL ORDER BY created_at, id');
+  const rows = await store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE deleted_at IS NULL ORDER BY created_at, id`);
   return rows.map(ruleOf);
 }
 
-/** Inserts the firing's event unless that (alert, subject, period) already fired; true when this call claimed it. */
-export async function claimFiring(store: Store, id: string, firing: Firing, firedAt: string, deliveries: DeliveryRecord[]): Promise<boolean> {
+/**
+ * Inserts the firing's event unless that (alert, subject, period) already fired; true when this call
+ * claimed it. `owner` is the cluster member that delivers it.
+ */
+export async function claimFiring(store: Store, id: string, firing: Firing, firedAt: string, deliveries: DeliveryRecord[], owner: string): Promise<boolean> {
   const rows = await store.query(
-    `INSERT INTO alert_events (id, account_id, alert_id, type, subject, period, message, details, fired_at, status, deliveries)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO alert_events (id, account_id, alert_id, type, subject, period, message, details, fired_at, status, deliveries, owner)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (account_id, alert_id, type, subject, period) DO NOTHING RETURNING id`,
     [
       id,
@@ -101,15 +121,48 @@ export async function claimFiring(store: Store, id: string, firing: Firing, fire
       firedAt,
       firing.targets.length === 0 ? 'no_targets' : 'delivering',
       JSON.stringify(deliveries),
+      owner,
     ],
   );
   return rows.length === 1;
 }
 
-export async function recordDeliveries(store: Store, id: string, deliveries: DeliveryRecord[]): Promise<void> {
+/** Whether a target's result is final: delivered, or failed with no try left to make. */
+export function isFinal(delivery: DeliveryRecord): boolean {
+  return delivery.ok || delivery.next_attempt_at === undefined;
+}
+
+/** The event's status: `delivering` while any target is still to be tried, else what its final results add up to. */
+export function statusOf(deliveries: readonly DeliveryRecord[]): string {
+  if (deliveries.length === 0) return 'no_targets';
+  if (!deliveries.every(isFinal)) return 'delivering';
   const delivered = deliveries.filter((entry) => entry.ok).length;
-  const status = deliveries.length === 0 ? 'no_targets' : delivered === deliveries.length ? 'delivered' : delivered === 0 ? 'failed' : 'partial';
-  await store.execute('UPDATE alert_events SET status = ?, deliveries = ? WHERE id = ?', [status, JSON.stringify(deliveries), id]);
+  return delivered === deliveries.length ? 'delivered' : delivered === 0 ? 'failed' : 'partial';
+}
+
+/** Writes every target's result as it stands (written after each try, so the event shows each target's progress). */
+export async function recordDeliveries(store: Store, id: string, deliveries: readonly DeliveryRecord[]): Promise<void> {
+  await store.execute('UPDATE alert_events SET status = ?, deliveries = ? WHERE id = ?', [statusOf(deliveries), JSON.stringify(deliveries), id]);
+}
+
+/** Events some process was still delivering, with who: read by the recovery pass (deliver.ts). */
+export async function deliveringEvents(store: Store): Promise<Array<{ id: string; owner: string | null; deliveries: DeliveryRecord[] }>> {
+  const rows = await store.query("SELECT id, owner, deliveries FROM alert_events WHERE status = 'delivering'");
+  return rows.map((row) => ({
+    id: String(row.id),
+    owner: row.owner === null || row.owner === undefined ? null : String(row.owner),
+    deliveries: JSON.parse(String(row.deliveries)) as DeliveryRecord[],
+  }));
+}
+
+/** Writes the final results of an event no live process delivers any more, unless its owner finished it meanwhile. */
+export async function closeInterrupted(store: Store, id: string, deliveries: readonly DeliveryRecord[]): Promise<boolean> {
+  const rows = await store.query("UPDATE alert_events SET status = ?, deliveries = ? WHERE id = ? AND status = 'delivering' RETURNING id", [
+    statusOf(deliveries),
+    JSON.stringify(deliveries),
+    id,
+  ]);
+  return rows.length === 1;
 }
 
 export function eventOf(row: Record<string, unknown>): StoredEvent {

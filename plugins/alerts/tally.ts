@@ -1,34 +1,82 @@
 // What the request path feeds the alerts, in memory and O(1) per request: each cost rule's spend in its
-// current period (so a threshold fires within seconds, before the usage batch reaches the roll-up),
-// and per-minute request and error counts per account and provider for error-rate windows, which a
-// background job adds to the counters every process shares (shared-windows.ts).
+// current period, aligned with the store's figure at every judgement (so a threshold fires within
+// seconds, before the usage batch reaches the roll-up, even when most of the spend was booked before
+// this process started or by another one), and per-minute request and error counts per account and
+// provider for error-rate windows, which a background job adds to the counters every process shares
+// (shared-windows.ts).
 
 export const MINUTES = 1440;
 export const MINUTE_MS = 60_000;
 /** Minutes whose counts can still be taken for sharing: counts the shared counters refused for longer stay this process's own. */
 const TAKEN_MINUTES = 60;
 
-/** Spend per rule and period, counted by this process since it started. */
-export class CostTally {
-  private readonly totals = new Map<string, { period: string; usd: number }>();
+interface TallyEntry {
+  period: string;
+  /** What this process booked in the period since it started: a lower bound of the period's spend. */
+  own: number;
+  /** The period's spend as last judged from the store (here, or by another process: `align`). */
+  judged: number;
+  /** What this process booked between the judgement before last and the last one. */
+  previous: number;
+  /** What this process booked since the last judgement. */
+  current: number;
+}
 
-  add(ruleId: string, period: string, usd: number): number {
-    const entry = this.totals.get(ruleId);
+/**
+ * Spend per cost rule and period, for the request path's trigger. `add` answers an estimate of the
+ * period's whole spend: the last judged figure (the usage roll-up, which holds what earlier processes,
+ * other workers and other instances wrote) plus what this process booked since the judgement before
+ * last. Rows booked just before a judgement may not have been written when it read the store, so the
+ * interval before the last judgement is counted too: the overlap can count one interval's own spend
+ * twice, and an estimate too high only costs an early judgement; one too low would miss a crossing
+ * until the next periodic pass. Until the first judgement the estimate is this process's own spend.
+ */
+export class CostTally {
+  private readonly entries = new Map<string, TallyEntry>();
+
+  private entry(ruleId: string, period: string): TallyEntry {
+    let entry = this.entries.get(ruleId);
     if (entry === undefined || entry.period !== period) {
-      this.totals.set(ruleId, { period, usd });
-      return usd;
+      entry = { period, own: 0, judged: 0, previous: 0, current: 0 };
+      this.entries.set(ruleId, entry);
     }
-    entry.usd += usd;
-    return entry.usd;
+    return entry;
   }
 
-  get(ruleId: string, period: string): number {
-    const entry = this.totals.get(ruleId);
-    return entry !== undefined && entry.period === period ? entry.usd : 0;
+  /** Adds a booked cost; answers the estimate of the period's spend. */
+  add(ruleId: string, period: string, usd: number): number {
+    const entry = this.entry(ruleId, period);
+    entry.own += usd;
+    entry.current += usd;
+    return entry.judged + entry.previous + entry.current;
+  }
+
+  /** What this process booked in the period since it started. */
+  own(ruleId: string, period: string): number {
+    const entry = this.entries.get(ruleId);
+    return entry !== undefined && entry.period === period ? entry.own : 0;
+  }
+
+  /** The estimate `add` would answer, without adding. */
+  estimate(ruleId: string, period: string): number {
+    const entry = this.entries.get(ruleId);
+    return entry !== undefined && entry.period === period ? entry.judged + entry.previous + entry.current : 0;
+  }
+
+  /** A judgement read the period's spend from the store: the estimate starts again from it. */
+  align(ruleId: string, period: string, judgedUsd: number): void {
+    // A figure of a period this process has already left (judged elsewhere just before midnight UTC)
+    // must not replace the new period's count. Keys of one kind of period sort in time order.
+    const current = this.entries.get(ruleId)?.period;
+    if (current !== undefined && current.length === period.length && current > period) return;
+    const entry = this.entry(ruleId, period);
+    entry.judged = judgedUsd;
+    entry.previous = entry.current;
+    entry.current = 0;
   }
 
   forget(ruleId: string): void {
-    this.totals.delete(ruleId);
+    this.entries.delete(ruleId);
   }
 }
 

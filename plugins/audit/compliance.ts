@@ -10,7 +10,7 @@ import { COMPLIANCE_SETTING, ComplianceEnvelopeSchema, complianceOf, ComplianceS
 import { createHash } from 'node:crypto';
 import { maskTarget } from '../alerts/deliver.ts';
 import { raiseAlert } from '../alerts/raise.ts';
-import { checkTarget } from '../alerts/routes.ts';
+import { checkTarget } from '../alerts/validate.ts';
 
 export interface SettingReport {
   value: unknown;

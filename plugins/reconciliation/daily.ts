@@ -1,7 +1,8 @@
 // The daily reconciliation: once a UTC day has ended (and the providers' reports have had time to
 // settle), each account with an admin key is reconciled for that day, per provider; the result is
 // stored, and a `reconciliation_drift` alert fires once per day and provider when the day's drift
-// passes the account's threshold.
+// passes the account's threshold. A run checked before the day was final (a manual run of today, or
+// within the report delay after the day ended) is provisional: the job runs that day again.
 
 import type { Services } from '../../core/spec/services.ts';
 import type { AdminKeys, SettingsStore } from './admin-keys.ts';
@@ -22,6 +23,8 @@ export interface DayRun {
   totals?: ProviderOutcome['totals'];
   rows: ComparedRow[];
   alerted: boolean;
+  /** Checked before the day's figures were final: the daily job runs the day again once they are. */
+  provisional: boolean;
 }
 
 function exceeds(outcome: ProviderOutcome, settings: ReconciliationSettings): boolean {
@@ -55,6 +58,14 @@ export class DailyReconciliation {
     }
   }
 
+  /**
+   * When a day's figures are final: its end plus the report delay. A run checked earlier saw part of
+   * the day, or reports that had not settled, so it is provisional.
+   */
+  finalFrom(day: string): number {
+    return Date.parse(`${day}T00:00:00Z`) + DAY_MS + this.reportDelayMs;
+  }
+
   private async due(accountId: string, day: string, provider: string, now: number): Promise<boolean> {
     const rows = await this.services.store.query('SELECT status, checked_at FROM reconciliation_runs WHERE account_id = ? AND day = ? AND provider = ?', [
       accountId,
@@ -63,7 +74,11 @@ export class DailyReconciliation {
     ]);
     const previous = rows[0];
     if (previous === undefined) return true;
-    return previous.status === 'error' && now - Date.parse(String(previous.checked_at)) >= RETRY_AFTER_MS;
+    const checkedAt = Date.parse(String(previous.checked_at));
+    // A manual run of today (or of yesterday before the reports settled) does not stand for the day:
+    // drift billed after it would otherwise never be checked, nor alerted.
+    if (checkedAt < this.finalFrom(day)) return true;
+    return previous.status === 'error' && now - checkedAt >= RETRY_AFTER_MS;
   }
 
   /** Reconciles one account's day for one provider, stores it, and alerts once if it drifted too far. */
@@ -100,7 +115,8 @@ export class DailyReconciliation {
       ],
     );
     const alerted = exceeds(outcome, effective) && (await this.alertOnce(accountId, day, provider, outcome, rows, effective, checkedAt));
-    return { day, provider, status: outcome.status, error: outcome.error, totals, rows, alerted };
+    const provisional = Date.parse(checkedAt) < this.finalFrom(day);
+    return { day, provider, status: outcome.status, error: outcome.error, totals, rows, alerted, provisional };
   }
 
   private async alertOnce(
@@ -180,6 +196,7 @@ export class DailyReconciliation {
         rows: report.rows ?? [],
         checked_at: row.checked_at,
         alerted_at: row.alerted_at ?? null,
+        provisional: Date.parse(String(row.checked_at)) < this.finalFrom(String(row.day)),
       };
     });
   }

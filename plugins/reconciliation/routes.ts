@@ -6,7 +6,7 @@ import type { Services } from '../../core/spec/services.ts';
 import { calendarDateError, parsePeriod } from '../../core/http/kit/period.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { maskTarget } from '../alerts/deliver.ts';
-import { checkTarget } from '../alerts/routes.ts';
+import { checkTarget } from '../alerts/validate.ts';
 import { describeAdminKey, type AdminKeys, type SettingsStore } from './admin-keys.ts';
 import { verifyAnthropicAdminKey } from './anthropic-report.ts';
 import type { DailyReconciliation } from './daily.ts';

@@ -1,7 +1,8 @@
 // approvals: a team's `require_approval_above` per provider. A request whose worst-case cost (the
 // same figure cost-cap reserves) is above it is refused 403 `approval_required` with an
-// `approval_id`, and the approval is stored pending; an admin approves or denies it
-// (`/v1/approvals`); the member re-sends the same body with `X-Approval-Id` and it is served once.
+// `approval_id`, and the approval is stored pending (the same body re-sent by the same key while it
+// waits answers that approval again); an admin approves or denies it (`/v1/approvals`); the member
+// re-sends the same body with `X-Approval-Id` and it is served once.
 // A re-send with `Prefer: wait=<seconds>` on a still pending approval waits for the decision, on
 // whichever instance it is taken (a message on the cluster bus wakes it; the store decides).
 // See README.md and docs/policies.md.
@@ -19,7 +20,8 @@ import { onTeamDeleted, type ClosedWithTeam, type TeamDeletion } from '../../plu
 import { formatNanos, formatUsd, nanosToUsd, toNanosFloor } from '../../core/catalog/nano-usd.ts';
 import { wholeBudgetRefusal } from '../cost-cap/refusal.ts';
 import { APPROVAL_COLUMNS, APPROVAL_MIGRATIONS, APPROVAL_STATUSES, bodyHash, TEAM_DELETED, viewOf, type ApprovalView } from './records.ts';
-import { outputAssumption, outputAssumptionFields, outputLimitHint, refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
+import { refineWorstCasePlan, worstCasePlan } from '../cost-cap/worst-case.ts';
+import { approvalRequired, type Judgement } from './refusal.ts';
 
 export const APPROVALS_PLUGIN = 'approvals';
 export const APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -36,13 +38,6 @@ const WAIT_RECHECK_MS = 2_000;
 export function preferredWaitMs(headers: Headers): number {
   const match = /(?:^|[,;\s])wait\s*=\s*"?(\d+)/i.exec(headers.get('prefer') ?? '');
   return match === null ? 0 : Math.min(Number(match[1]), MAX_APPROVAL_WAIT_SECONDS) * 1000;
-}
-
-interface Judgement {
-  provider: string;
-  model: string;
-  worstNanos: number;
-  thresholdNanos: number;
 }
 
 export function createApprovals(services: Services) {
@@ -109,7 +104,31 @@ export function createApprovals(services: Services) {
     });
   }
 
+  /**
+   * The key's pending approval for this very body, if there is one: re-sending the request without
+   * X-Approval-Id while it waits answers that approval again, rather than asking (and paging) anew.
+   */
+  async function pendingFor(context: RequestContext, team: TeamView, hash: string): Promise<ApprovalView | undefined> {
+    const stamp = now();
+    const rows = await services.store.query(
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE account_id = ? AND team_id = ? AND gateway_key_id = ? AND body_hash = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at, id LIMIT 1`,
+      [context.principal.accountId, team.id, context.principal.keyId, hash, stamp],
+    );
+    return rows[0] === undefined ? undefined : viewOf(rows[0], stamp);
+  }
+
   async function createPending(context: RequestContext, team: TeamView, judgement: Judgement, hash: string, prefix: string): Promise<never> {
+    const waiting = await pendingFor(context, team, hash);
+    if (waiting !== undefined) {
+      return approvalRequired(
+        services,
+        context,
+        team,
+        judgement,
+        waiting,
+        `${prefix}The same request already waits for approval ${waiting.id}; no new approval was asked for. `,
+      );
+    }
     const created = services.clock.now();
     const approval: ApprovalView = {
       id: services.credentials.randomId('apr'),
@@ -147,27 +166,7 @@ export function createApprovals(services: Services) {
     notify(approval, team).catch((error: unknown) =>
       services.logger.warn({ approvalId: approval.id, error: error instanceof Error ? error.message : String(error) }, 'approval alert failed'),
     );
-    // A worst case swollen by the model's whole output limit is the usual reason a small request needs an approval.
-    const assumption = outputAssumption(services.pricing, context.request, judgement.provider, judgement.model);
-    throw services.errors.create(
-      'approval_required',
-      {
-        detail:
-          `${prefix}This request may cost up to ${formatUsd(approval.worst_case_usd)} on ${judgement.provider} (${judgement.model}), above team '${team.name}'s ` +
-          `require_approval_above of ${formatNanos(judgement.thresholdNanos)}. Approval ${approval.id} is pending: once an admin approves it, ` +
-          `send the same request again with the header X-Approval-Id: ${approval.id}. It expires at ${approval.expires_at}.` +
-          outputLimitHint(assumption, context.endpoint, ', and a request whose worst case stays under the threshold needs no approval'),
-      },
-      {
-        extra: {
-          approval_id: approval.id,
-          approval_status: 'pending',
-          worst_case_usd: approval.worst_case_usd,
-          ...outputAssumptionFields(assumption),
-          expires_at: approval.expires_at,
-        },
-      },
-    );
+    return approvalRequired(services, context, team, judgement, approval, prefix);
   }
 
   function refused(id: string, detail: string, status: string, headers?: Record<string, string>): never {

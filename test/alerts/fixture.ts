@@ -10,6 +10,7 @@ import { startOpenAISimulator } from '../simulators/openai.ts';
 import { routingFetch, testResolver, startReceiver, type Receiver } from './receivers.ts';
 import { type SmtpServerOptions, startSmtpServer, type TestSmtpServer } from './smtp-server.ts';
 import type { StoredEvent } from '../../plugins/alerts/store.ts';
+import type { ClusterBus } from '../../core/spec/cluster.ts';
 
 export const OPENAI_CANARY_KEY = 'sk-proj-AlertsCanaryOpenAIKey0000000000000001';
 export const SMTP_PASSWORD = 'smtp-secret-pass-42';
@@ -46,6 +47,8 @@ export interface AlertsGatewayOptions {
   addKey?: boolean;
   /** The resolver webhook host names are checked with (default: the test hosts answer a public address). */
   resolve?: (host: string) => Promise<string[]>;
+  /** A member of a LocalClusterHub: several gateways as the instances of one cluster. */
+  cluster?: ClusterBus;
 }
 
 export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Promise<AlertsGateway> {
@@ -55,6 +58,7 @@ export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Pr
     probes: false,
     fetch: routingFetch(receiver),
     resolve: options.resolve ?? testResolver,
+    cluster: options.cluster,
     env: {
       KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
       KEYWAY_SMTP_URL: smtp.url(`keyway:${SMTP_PASSWORD}`),

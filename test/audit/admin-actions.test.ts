@@ -154,6 +154,7 @@ describe('admin audit entries', () => {
       admin,
     );
     const alertId = String((alerts.alerts as Array<{ id: string }>)[0]?.id);
+    await perform('PATCH', '/v1/alerts/{id}', { id: alertId }, { threshold: 150 }, admin);
     await perform('DELETE', '/v1/alerts/{id}', { id: alertId }, undefined, admin);
     await perform('DELETE', '/v1/keys/{id}', { id: String(key.id) }, undefined, admin);
     await perform('DELETE', '/v1/providers/keys/{id}', { id: providerKeyId }, undefined, admin);
@@ -261,7 +262,10 @@ describe('admin audit entries', () => {
     expect(deleted('DELETE /v1/keys/:id')).toMatchObject({ id: String(key.id), name: 'ci', role: 'developer', masked_key: expect.any(String) });
     expect(deleted('DELETE /v1/teams/:id')).toMatchObject({ id: teamId, name: 'Platform Team' });
     expect(deleted('DELETE /v1/teams/:id/members/:member_id')).toMatchObject({ id: memberId, email: 'new@company.com', masked_key: expect.any(String) });
-    expect(deleted('DELETE /v1/alerts/:id')).toMatchObject({ id: alertId, type: 'byok_cost_threshold', threshold: 100, notify: ['alerts@company.com'] });
+    expect(deleted('DELETE /v1/alerts/:id')).toMatchObject({ id: alertId, type: 'byok_cost_threshold', threshold: 150, notify: ['alerts@company.com'] });
+    // A change says what the alert was and what it became.
+    const patched = events.find((event) => event.action === 'PATCH /v1/alerts/:id') as AuditEvent;
+    expect({ before: patched.before, after: patched.after }).toMatchObject({ before: { id: alertId, threshold: 100 }, after: { id: alertId, threshold: 150 } });
 
     // The canary scan: audit answers, the database file and the log lines hold no key that went through.
     const secrets = [PROVIDER_CANARY, SHAPELESS_CANARY, PLATFORM_CANARY, OPERATOR_KEY, gateway.defaultAdminKey, ...issuedKeys];

@@ -121,7 +121,7 @@ describe('a known path under a wrong method is 405 with Allow; an unknown path s
     ['PUT', '/v1/teams', 'GET, HEAD, POST'],
     ['PUT', '/v1/teams/team_nothing', 'DELETE, GET, HEAD, PATCH'],
     ['PATCH', '/v1/alerts', 'GET, HEAD, POST'],
-    ['GET', '/v1/alerts/alert_nothing', 'DELETE'],
+    ['PUT', '/v1/alerts/alert_nothing', 'DELETE, GET, HEAD, PATCH'],
     ['POST', '/v1/analytics/byok', 'GET, HEAD'],
     // /v1/messages answers its 405 in Anthropic's shape: test/gateway/messages-api.test.ts.
   ];
