@@ -91,6 +91,9 @@ const SAVE_EVERY_MS = 250;
 const ROTATION_CLUSTER_LEASE = 'master-key-rotation';
 /** The workers of one instance ask each other on it which run they hold: its `instance`, or ''. */
 export const ROTATION_TOPIC = 'master-key:rotation';
+/** How many times a call that found the lease held, and no sibling running, asks again before the stored row decides. */
+const CLAIM_RETRIES = 10;
+
 /** How often a call that joined another worker's run reads the stored row, and asks whether that run still goes on. */
 const FOLLOW_READ_MS = 100;
 const FOLLOW_ASK_MS = 1_000;
@@ -174,13 +177,21 @@ export class MasterKeyRotator {
 
   private async claim(): Promise<RotationRun> {
     const since = this.now();
-    if (await this.lease(ROTATION_LEASE_MS)) return this.startHere();
-    const { running } = await this.askSiblings();
-    const sibling = running[0];
-    if (sibling !== undefined) return { joined: true, finished: this.follow(sibling, since), stored: this.storedBy(sibling, since) };
-    // The holder runs nothing in this instance: another instance holds it (a shared bus), or a run has
-    // just ended. The stored row decides, as without a lease.
-    return this.startHere();
+    for (let attempt = 0; ; attempt += 1) {
+      if (await this.lease(ROTATION_LEASE_MS)) return this.startHere();
+      const { running, unanswered } = await this.askSiblings();
+      const sibling = running[0];
+      if (sibling !== undefined) return { joined: true, finished: this.follow(sibling, since), stored: this.storedBy(sibling, since) };
+      // A sibling too busy to answer in time, or the holder between its lease and its run: asked again
+      // shortly (a loaded machine answered 409 "another instance" to calls sent with the first one).
+      if (attempt < CLAIM_RETRIES && (unanswered || attempt < 2)) {
+        await sleep(FOLLOW_READ_MS / 5);
+        continue;
+      }
+      // The holder runs nothing in this instance: another instance holds it (a shared bus), or a run has
+      // just ended. The stored row decides, as without a lease.
+      return this.startHere();
+    }
   }
 
   private startHere(): RotationRun {

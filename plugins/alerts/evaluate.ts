@@ -152,9 +152,13 @@ export class AlertEvaluator {
   private async evaluateAll(): Promise<void> {
     const section = this.services.snapshot.section<AlertsSection>(ALERTS_SECTION);
     if (section === undefined) return;
+    const rules = [...section.byAccount.values()].flat();
+    // No rule, nothing to judge: the usage queue keeps its own flush interval (the pass at start
+    // would otherwise write every process's queue a second after it starts).
+    if (rules.length === 0) return;
     const usageWritten = await this.writeBookedUsage();
     await this.shareWindows();
-    await this.judgeRules([...section.byAccount.values()].flat(), usageWritten);
+    await this.judgeRules(rules, usageWritten);
   }
 
   /**

@@ -8,7 +8,7 @@ import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/
 import type { TeamsSection } from '../teams/types.ts';
 import { maskTarget } from './deliver.ts';
 import type { AlertEvaluator } from './evaluate.ts';
-import { ALERT_TYPES, AlertsBodySchema, ruleConfig, ruleOf, type AlertRule, type AlertType } from './schema.ts';
+import { ALERT_TYPES, AlertPatchSchema, AlertsBodySchema, ruleConfig, ruleOf, type AlertRule, type AlertType } from './schema.ts';
 import { eventOf, RULE_COLUMNS } from './store.ts';
 import { checkNotify, resolveTeam, validateEntry } from './validate.ts';
 
@@ -306,6 +306,7 @@ export function alertRoutes(context: AlertRoutesContext) {
       role: 'admin' as const,
       summary:
         'Changes an alert: a JSON merge patch of the fields POST takes (null removes one); type, provider and team cannot change. Its firing record stays: a period that fired does not fire again',
+      body: AlertPatchSchema,
       handle: ({ request, params, principal }: { request: Request; params: Record<string, string>; principal: Principal | undefined }) =>
         updateAlert(context, request, String(params.id), accountAdmin(services, principal)),
     },

@@ -96,6 +96,9 @@ export const AlertsBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** PATCH /v1/alerts/{id}: a JSON merge patch of the fields a rule of the alert's type takes, checked against that type's schema by the route. */
+export const AlertPatchSchema = Type.Object({}, { additionalProperties: true, description: 'a JSON merge patch of the fields POST takes (null removes one)' });
+
 /** A stored rule, as the evaluator and the answers read it. `team` is resolved to the team's id. */
 export interface AlertRule {
   id: string;
