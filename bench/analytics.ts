@@ -10,6 +10,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { KeywayError } from '../core/errors.ts';
 import type { Principal } from '../core/spec/principal.ts';
 import type { Services } from '../core/spec/services.ts';
+import { requestUrl } from '../core/http/kit/request-url.ts';
 import type { Store } from '../core/spec/store.ts';
 import { byokAnalytics } from '../plugins/analytics/byok.ts';
 import { costComparison } from '../plugins/analytics/cost-comparison.ts';
@@ -24,10 +25,11 @@ import { analyticsMigrations, keepAnalyticsRollups, BENCH_DATABASE, BENCH_NOW, b
 const RUNS = Number(process.env.KEYWAY_BENCH_RUNS ?? 40);
 const TARGET_MS = 50;
 
-/** What the two handlers use of the services: the store, the clock, errors, the snapshot. */
+/** What the two handlers use of the services: the store, the clock, errors, the snapshot, the request's URL. */
 export function benchServices(store: Store): Services {
   return {
     store,
+    http: { requestUrl },
     clock: { now: () => BENCH_NOW },
     errors: { create: (code: string, values: Record<string, string>) => new KeywayError(code as never, values) },
     snapshot: { current: { accounts: new Map(), platformSettings: { platform_markup_percent: 5, byok_fee_percent: 2 } }, section: () => undefined },
