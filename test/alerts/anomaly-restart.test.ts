@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../helpers/gateway.ts';
-import { chat, createAlerts, evaluateNow, events, settledEvent, startAlertsGateway, type AlertsGateway } from './fixture.ts';
+import { chat, createAlerts, evaluateNow, events, settledEvent, startAlertsGateway, type AlertsGateway, restartAlertsGateway } from './fixture.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -85,13 +85,7 @@ describe('de-duplication across a restart', () => {
     await first.gateway.stop();
 
     // Same database, new process state: the in-memory tally is above the threshold again at once.
-    const second = await startAlertsGateway({ env, servers: first, addKey: false });
-    stops.push(async () => {
-      await second.stop();
-      await first.openai.stop();
-      await first.receiver.stop();
-      await first.smtp.stop();
-    });
+    const second = await restartAlertsGateway(first, env, stops);
     expect((await chat(second, adminKey)).status).toBe(200);
     await evaluateNow(second);
     const after = await events(second.gateway, adminKey, `?alert_id=${alertId}`);

@@ -14,7 +14,17 @@ import { LocalClusterHub } from '../../core/cluster/local.ts';
 import { ALERTS_SECTION, type AlertsSection } from '../../plugins/alerts/evaluate.ts';
 import { generateMasterKey } from '../crypto/helpers.ts';
 import { addProviderKeys, call } from '../helpers/gateway.ts';
-import { chat, createAlerts, eventually, events, OPENAI_CANARY_KEY, startAlertsGateway, type AlertsGateway, type EventView } from './fixture.ts';
+import {
+  chat,
+  createAlerts,
+  eventually,
+  events,
+  OPENAI_CANARY_KEY,
+  startAlertsGateway,
+  type AlertsGateway,
+  type EventView,
+  restartAlertsGateway,
+} from './fixture.ts';
 
 const NO_PERIODIC_PASS = { KEYWAY_ALERTS_INTERVAL_MS: '600000' };
 const stops: Array<() => Promise<void>> = [];
@@ -95,13 +105,7 @@ describe('byok_cost_threshold: the trigger counts spend booked elsewhere', () =>
     await bookedBefore(first, id, threshold - cost / 2);
     await first.gateway.stop();
 
-    const second = await startAlertsGateway({ env, servers: first, addKey: false });
-    stops.push(async () => {
-      await second.stop();
-      await first.openai.stop();
-      await first.receiver.stop();
-      await first.smtp.stop();
-    });
+    const second = await restartAlertsGateway(first, env, stops);
     // The pass each process makes a second after it starts.
     await Bun.sleep(1500);
     expect(await events(second.gateway, key, `?alert_id=${String(alert?.id)}`)).toEqual([]);

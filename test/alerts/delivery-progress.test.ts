@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalClusterHub } from '../../core/cluster/local.ts';
-import { chat, createAlerts, eventually, events, startAlertsGateway, type AlertsGateway, type EventView } from './fixture.ts';
+import { chat, createAlerts, eventually, events, startAlertsGateway, type AlertsGateway, type EventView, restartAlertsGateway } from './fixture.ts';
 
 /** A minute between tries: a retry is only ever made early by a stop. */
 const SLOW_RETRIES = { KEYWAY_ALERTS_RETRY_BASE_MS: '60000', KEYWAY_ALERTS_DELIVERY_ATTEMPTS: '4' };
@@ -74,13 +74,7 @@ describe('a graceful stop', () => {
     // Bounded by the drain time (10 s by default), not by the retries' minute.
     expect(Date.now() - stopping).toBeLessThan(8000);
 
-    const second = await startAlertsGateway({ env, servers: first, addKey: false });
-    stops.push(async () => {
-      await second.stop();
-      await first.openai.stop();
-      await first.receiver.stop();
-      await first.smtp.stop();
-    });
+    const second = await restartAlertsGateway(first, env, stops);
     const [event] = await events(second.gateway, adminKey, `?alert_id=${alertId}`);
     expect(event?.status).toBe('partial');
     const [flaky, down] = event?.deliveries ?? [];
@@ -114,13 +108,7 @@ describe('a stop whose drain time the requests used up', () => {
     expect(Date.now() - stopping).toBeLessThan(3000);
     first.openai.setSticky(undefined);
 
-    const second = await startAlertsGateway({ env, servers: first, addKey: false });
-    stops.push(async () => {
-      await second.stop();
-      await first.openai.stop();
-      await first.receiver.stop();
-      await first.smtp.stop();
-    });
+    const second = await restartAlertsGateway(first, env, stops);
     const [event] = await events(second.gateway, adminKey, `?alert_id=${alertId}`);
     expect(event?.status).toBe('failed');
     expect(event?.deliveries[0]).toMatchObject({ ok: false, attempts: 1, error: 'the webhook answered HTTP 503 (tried 1 of 4 times; the gateway stopped)' });

@@ -84,6 +84,20 @@ export async function startAlertsGateway(options: AlertsGatewayOptions = {}): Pr
 }
 
 /** An event as `GET /v1/alerts/events` answers it. */
+/**
+ * The same database and notification servers under a new process (`first` already stopped): the
+ * restart the delivery and trigger suites check state across. `stops` gets what stops the new gateway
+ * and, after it, the servers the two shared.
+ */
+export async function restartAlertsGateway(first: AlertsGateway, env: Record<string, string>, stops: Array<() => Promise<void>>): Promise<AlertsGateway> {
+  const second = await startAlertsGateway({ env, servers: first, addKey: false });
+  stops.push(async () => {
+    await second.stop();
+    await stopNotificationServers(first);
+  });
+  return second;
+}
+
 export type EventView = StoredEvent;
 
 export async function events(gateway: Pick<TestGateway, 'url'>, key: string, query = ''): Promise<EventView[]> {

@@ -10,18 +10,8 @@ import type { SimulatorHandle } from '../simulators/common.ts';
 import { call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SEED_TEAM } from '../helpers/seed-team.ts';
 import { readAllEvents, type AuditEvent } from './helpers.ts';
+import { NOT_MANAGEMENT_ROUTES } from '../helpers/management-routes.ts';
 
-/** The inference routes: they are audited as requests (under all_requests), never as admin actions. */
-const INFERENCE_ROUTES = new Set([
-  'POST /v1/chat/completions',
-  'POST /v1/embeddings',
-  'POST /v1/messages',
-  'POST /v1/messages/count_tokens',
-  'POST /v1/responses',
-  // The dashboard's sign-in and sign-out (docs/dashboard.md): not management routes; what the session then does is audited.
-  'POST /dashboard/session',
-  'DELETE /dashboard/session',
-]);
 const PROVIDER_CANARY = 'sk-proj-AUDITxCANARYxPROVIDERxKEY0123456789abcd';
 /** No known key shape: only field-name stripping and value redaction can catch it. */
 const SHAPELESS_CANARY = 'canaryprovidersecretwithnoknownshape7Q9Z4X';
@@ -87,7 +77,7 @@ async function mutatingManagementRoutes(): Promise<string[]> {
   for (const [path, operations] of Object.entries(document.paths)) {
     for (const method of Object.keys(operations)) {
       const route = `${method.toUpperCase()} ${path}`;
-      if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method.toUpperCase()) && !INFERENCE_ROUTES.has(route)) routes.push(route);
+      if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method.toUpperCase()) && !NOT_MANAGEMENT_ROUTES.has(route)) routes.push(route);
     }
   }
   return routes;

@@ -6,12 +6,12 @@
 import { describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { anthropicDescriptor, cohereDescriptor, googleDescriptor, openAIDescriptor } from '../conformance/provider-descriptors.ts';
-import { rejectionOf, useClientWorld } from './client-fixtures.ts';
+import { rejectionOf, sdkClients, useClientWorld } from './client-fixtures.ts';
 
 const world = useClientWorld([anthropicDescriptor, openAIDescriptor, googleDescriptor, cohereDescriptor]);
 
 function client(): Anthropic {
-  return new Anthropic({ baseURL: world().gateway.url, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
+  return sdkClients(world()).anthropic;
 }
 
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';

@@ -1,7 +1,9 @@
 // The five simulators behind one gateway, each with its own provider key, for the official-client
 // suites: a client talks to Keyway only, and the model name alone picks the provider.
 
+import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach } from 'bun:test';
+import OpenAI from 'openai';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { addProviderKeys, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { PROVIDER_DESCRIPTORS, type ProviderDescriptor } from '../conformance/provider-descriptors.ts';
@@ -69,5 +71,14 @@ export function useClientWorld(descriptors?: readonly ProviderDescriptor[]): () 
   return () => {
     if (world === undefined) throw new Error('the client world is not started yet');
     return world;
+  };
+}
+
+/** The official clients pointed at a world's gateway with its admin key, retries off: a test counts every call it makes. */
+export function sdkClients(world: ClientWorld): { anthropic: Anthropic; openai: OpenAI } {
+  const apiKey = world.gateway.defaultAdminKey;
+  return {
+    anthropic: new Anthropic({ baseURL: world.gateway.url, apiKey, maxRetries: 0 }),
+    openai: new OpenAI({ baseURL: `${world.gateway.url}/v1`, apiKey, maxRetries: 0 }),
   };
 }

@@ -8,15 +8,14 @@ import { beforeAll, describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { cohereDescriptor, googleDescriptor } from '../conformance/provider-descriptors.ts';
-import { useClientWorld } from './client-fixtures.ts';
+import { sdkClients, useClientWorld } from './client-fixtures.ts';
 
 const world = useClientWorld([googleDescriptor, cohereDescriptor]);
 let anthropic: Anthropic;
 let openai: OpenAI;
 
 beforeAll(() => {
-  anthropic = new Anthropic({ baseURL: world().gateway.url, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
-  openai = new OpenAI({ baseURL: `${world().gateway.url}/v1`, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
+  ({ anthropic, openai } = sdkClients(world()));
 });
 
 const GEMINI = 'gemini-2.5-flash';

@@ -8,13 +8,13 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { anthropicDescriptor, cohereDescriptor, googleDescriptor } from '../conformance/provider-descriptors.ts';
-import { useClientWorld } from './client-fixtures.ts';
+import { sdkClients, useClientWorld } from './client-fixtures.ts';
 
 const world = useClientWorld([anthropicDescriptor, googleDescriptor, cohereDescriptor]);
 let anthropic: Anthropic;
 
 beforeAll(() => {
-  anthropic = new Anthropic({ baseURL: world().gateway.url, apiKey: world().gateway.defaultAdminKey, maxRetries: 0 });
+  anthropic = sdkClients(world()).anthropic;
 });
 
 type Json = Record<string, unknown>;

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Browser, Dialog } from 'playwright-core';
 import { addProviderKeys, call } from '../helpers/gateway.ts';
-import { open, signIn, visit, type Watched } from './browser-kit.ts';
-import { CHROMIUM, chromiumMissing, OPENAI_KEY, SECOND_OPENAI_KEY, startDashboardFixture, type DashboardFixture } from './fixture.ts';
+import { open, signIn, visit, startBrowserSuite, stopBrowserSuite, type Watched } from './browser-kit.ts';
+import { CHROMIUM, chromiumMissing, OPENAI_KEY, SECOND_OPENAI_KEY, type DashboardFixture } from './fixture.ts';
 
 const THIRD_OPENAI_KEY = 'sk-proj-DashboardTestsOpenAIKey0000000003';
 
@@ -59,15 +59,10 @@ const status = async (key: string): Promise<number> => (await call(fixture.gatew
 
 describe.skipIf(chromiumMissing)('dashboard actions in Chromium', () => {
   beforeAll(async () => {
-    fixture = await startDashboardFixture();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    ({ fixture, browser } = await startBrowserSuite());
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await fixture?.stop();
-  });
+  afterAll(() => stopBrowserSuite({ browser, fixture }));
 
   test('money fields take amounts under a cent: a policy approving above $0.005 is saved, a team and an alert are created with one', async () => {
     const watched = await open(browser);

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Browser } from 'playwright-core';
 import { call } from '../helpers/gateway.ts';
-import { open, settled, signIn, visit } from './browser-kit.ts';
-import { CHROMIUM, chromiumMissing, startDashboardFixture, type DashboardFixture } from './fixture.ts';
+import { open, settled, signIn, startBrowserSuite, stopBrowserSuite, visit } from './browser-kit.ts';
+import { CHROMIUM, chromiumMissing, type DashboardFixture } from './fixture.ts';
 
 /** The page's document and window, as the functions passed to page.evaluate see them (no DOM types here). */
 interface Box {
@@ -64,15 +64,10 @@ const amount = (text: string): number => Number(text.replace(/[$,\s]/g, ''));
 describe.skipIf(chromiumMissing)('dashboard figures in Chromium', () => {
   beforeAll(async () => {
     // One request served a day at most: a value axis from 0 to 1 request is where fractional steps showed.
-    fixture = await startDashboardFixture({ servedRequests: 1 });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    ({ fixture, browser } = await startBrowserSuite({ servedRequests: 1 }));
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await fixture?.stop();
-  });
+  afterAll(() => stopBrowserSuite({ browser, fixture }));
 
   test("the Overview's error rate counts a refused request once: errors already include refusals (docs/analytics.md)", async () => {
     const today = (await (await call(fixture.gateway, 'GET', '/v1/analytics/byok?period=today', undefined, { key: fixture.adminKey })).json()) as Analytics;

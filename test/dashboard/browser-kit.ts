@@ -2,6 +2,7 @@
 // requests and 4xx/5xx answers recorded), signing in, and moving between pages the way a user does.
 
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, startDashboardFixture, type DashboardFixture } from './fixture.ts';
 
 /** The page's document, as the functions passed to page.evaluate see it (this project compiles without DOM types). */
 declare const document: { querySelectorAll(selector: string): { length: number } };
@@ -47,4 +48,23 @@ export async function visit(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
   await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
   await settled(page);
+}
+
+/** What a browser suite runs against: the dashboard's gateway fixture and a headless Chromium. */
+export interface BrowserSuite {
+  fixture: DashboardFixture;
+  browser: Browser;
+}
+
+/** The fixture (options as startDashboardFixture's) and Debian's Chromium, launched headless. */
+export async function startBrowserSuite(options: Parameters<typeof startDashboardFixture>[0] = {}): Promise<BrowserSuite> {
+  const fixture = await startDashboardFixture(options);
+  const { chromium } = await import('playwright-core');
+  return { fixture, browser: await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] }) };
+}
+
+/** Closes the browser, then stops the fixture; either may be missing when the start failed. */
+export async function stopBrowserSuite(suite: Partial<BrowserSuite>): Promise<void> {
+  await suite.browser?.close();
+  await suite.fixture?.stop();
 }

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { call } from '../helpers/gateway.ts';
-import { open as openPage, PAGES, settled, signIn as signInAt, visit, type Watched } from './browser-kit.ts';
-import { CHROMIUM, chromiumMissing, SECOND_OPENAI_KEY, startDashboardFixture, type DashboardFixture } from './fixture.ts';
+import { open as openPage, PAGES, settled, signIn as signInAt, visit, startBrowserSuite, stopBrowserSuite, type Watched } from './browser-kit.ts';
+import { CHROMIUM, chromiumMissing, SECOND_OPENAI_KEY, type DashboardFixture } from './fixture.ts';
 
 /** The page's document, as the functions passed to page.evaluate see it (this project compiles without DOM types). */
 interface PageElement {
@@ -58,15 +58,10 @@ describe.skipIf(chromiumMissing)('dashboard in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     if (process.env.KEYWAY_UPDATE_SCREENSHOTS === '1') mkdirSync(join(import.meta.dir, '..', '..', 'docs', 'images'), { recursive: true });
-    fixture = await startDashboardFixture();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    ({ fixture, browser } = await startBrowserSuite());
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await fixture?.stop();
-  });
+  afterAll(() => stopBrowserSuite({ browser, fixture }));
 
   test('an admin signs in, every page loads cleanly, nothing secret is readable, and sign-out ends the session on the server', async () => {
     const watched = await open();

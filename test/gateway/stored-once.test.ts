@@ -6,7 +6,8 @@
 // races real workers; here "another worker" writes to the store directly, so each path runs for sure.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { fingerprint, maskKey } from '../../core/credentials/secrets.ts';
+import { fingerprint } from '../../core/credentials/secrets.ts';
+import { providerKeyRow } from '../helpers/provider-key-row.ts';
 import type { KeyOwner } from '../../core/spec/plugin.ts';
 import { addProviderKeys, call, expectSpecError, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -33,21 +34,14 @@ afterAll(async () => {
 /** What another worker's add leaves: the key in the store, and no word of it in this worker's snapshot. */
 async function storedElsewhere(id: string, apiKey: string, owner: KeyOwner = 'account'): Promise<void> {
   await gateway.runtime.store.insertProviderKeys([
-    {
+    providerKeyRow({
       id,
       owner,
       accountId: owner === 'account' ? 'default' : null,
       provider: 'openai',
+      apiKey,
       ciphertext: 'kw1.local.v1.sealed-by-another-worker',
-      keyVersion: 1,
-      cryptoBackend: 'local',
-      maskedKey: maskKey(apiKey),
-      fingerprint: fingerprint(apiKey),
-      organizationId: null,
-      settings: {},
-      status: 'active',
-      weight: 1,
-    },
+    }),
   ]);
   expect(gateway.runtime.snapshots.current.keysById.has(id)).toBe(false);
 }

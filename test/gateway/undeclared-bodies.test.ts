@@ -8,20 +8,10 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { call, expectSpecError, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { NOT_MANAGEMENT_ROUTES } from '../helpers/management-routes.ts';
 
 /** Small, so an oversized body is quick to send; the rule is the same at the default 16 MiB. */
 const LIMIT = 65_536;
-
-/** Not management routes: the inference routes read their own bodies; the dashboard's sign-in is its own (docs/dashboard.md). */
-const NOT_MANAGEMENT = new Set([
-  'POST /v1/chat/completions',
-  'POST /v1/embeddings',
-  'POST /v1/messages',
-  'POST /v1/messages/count_tokens',
-  'POST /v1/responses',
-  'POST /dashboard/session',
-  'DELETE /dashboard/session',
-]);
 
 let gateway: TestGateway;
 let routes: Array<{ method: string; path: string; declaresBody: boolean; bodyRequired: boolean }>;
@@ -34,7 +24,7 @@ beforeAll(async () => {
   routes = Object.entries(document.paths).flatMap(([pattern, operations]) =>
     Object.entries(operations)
       .map(([method, operation]) => ({ method: method.toUpperCase(), pattern, operation }))
-      .filter(({ method, pattern: path }) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !NOT_MANAGEMENT.has(`${method} ${path}`))
+      .filter(({ method, pattern: path }) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !NOT_MANAGEMENT_ROUTES.has(`${method} ${path}`))
       .map(({ method, operation }) => ({
         method,
         // Ids that exist nowhere: a route that got past the body check answers 404 (or its own refusal), never acts.

@@ -10,7 +10,8 @@ import type { PluginSource } from '../../core/registry.ts';
 import { createRuntime, type Runtime } from '../../core/runtime.ts';
 import { startServer, type RunningServer } from '../../core/server.ts';
 import { builtinPlugins } from '../../plugins/builtin.ts';
-import { fingerprint, maskKey, randomId } from '../../core/credentials/secrets.ts';
+import { randomId } from '../../core/credentials/secrets.ts';
+import { providerKeyRow } from '../helpers/provider-key-row.ts';
 import type { CryptoBackend } from '../../core/spec/plugin.ts';
 import { DEFAULT_ACCOUNT_ID, providerKeyBinding } from '../../core/credentials/snapshot.ts';
 import { OPERATOR_KEY } from '../helpers/gateway.ts';
@@ -138,21 +139,17 @@ export const chat = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hell
 
 /** An account's provider key row as the store keeps it, sealed by the active backend. */
 async function sealedAccountKey(backend: CryptoBackend, id: string, accountId: string, provider: string, apiKey: string) {
-  return {
+  const ciphertext = await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, provider));
+  return providerKeyRow({
     id,
-    owner: 'account' as const,
+    owner: 'account',
     accountId,
     provider,
-    ciphertext: await backend.encrypt(apiKey, providerKeyBinding(id, 'account', accountId, provider)),
+    apiKey,
+    ciphertext,
     keyVersion: backend.currentKeyVersion(),
     cryptoBackend: backend.name,
-    maskedKey: maskKey(apiKey),
-    fingerprint: fingerprint(apiKey),
-    organizationId: null,
-    settings: {},
-    status: 'active',
-    weight: 1,
-  };
+  });
 }
 
 /**

@@ -4,20 +4,12 @@
 // approval binds them) finds it; once it is no longer pending, the next send asks anew.
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
+import type { AlertEvent } from '../../core/spec/plugin.ts';
 import { call } from '../helpers/gateway.ts';
-import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+import { recordingAlertChannel, startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 const pages: AlertEvent[] = [];
-const recorder: PluginDefinition = {
-  name: 'alert-recorder',
-  version: '1.0.0',
-  apiVersion: 1,
-  kind: 'alert-channel',
-  setup: () => ({
-    alertChannel: { name: 'recorder', accepts: (target: string) => target.includes('@'), send: async (event: AlertEvent) => void pages.push(event) },
-  }),
-};
+const recorder = recordingAlertChannel(pages);
 
 let setup: TeamGateway;
 // gpt-4o with max_tokens 1000 may cost about $0.01: above the $0.005 threshold.

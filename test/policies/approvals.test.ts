@@ -5,23 +5,15 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
-import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
+import type { AlertEvent } from '../../core/spec/plugin.ts';
 import { approvalsPolicyPlugin } from '../../policies/approvals/index.ts';
 import { bodyHash, stableJson } from '../../policies/approvals/records.ts';
 import { call } from '../helpers/gateway.ts';
-import { startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
+import { recordingAlertChannel, startTeamGateway, type ErrorBody, type TeamGateway } from './team-fixture.ts';
 
 const clock = new ManualClock(Date.UTC(2026, 11, 5, 9));
 const alerts: AlertEvent[] = [];
-const recorder: PluginDefinition = {
-  name: 'alert-recorder',
-  version: '1.0.0',
-  apiVersion: 1,
-  kind: 'alert-channel',
-  setup: () => ({
-    alertChannel: { name: 'recorder', accepts: (target: string) => target.includes('@'), send: async (event: AlertEvent) => void alerts.push(event) },
-  }),
-};
+const recorder = recordingAlertChannel(alerts);
 
 let setup: TeamGateway;
 // gpt-4o with max_tokens 1000 may cost about $0.01: above the $0.005 threshold. With max_tokens 10, far below.

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll } from 'bun:test';
 import { countChatCompletionTokens } from 'gpt-tokenizer/model/gpt-4o';
 import type { Clock } from '../../core/clock.ts';
+import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import type { PluginSource } from '../../core/registry.ts';
 import type { TeamPermissions } from '../../plugins/teams/types.ts';
@@ -94,6 +95,19 @@ export async function startTeamGateway(
       await gateway.stop();
       await openai.stop();
     },
+  };
+}
+
+/** An alert channel that keeps every event it is sent in `events`: the pages a team's admins would get, for the approval suites. */
+export function recordingAlertChannel(events: AlertEvent[]): PluginDefinition {
+  return {
+    name: 'alert-recorder',
+    version: '1.0.0',
+    apiVersion: 1,
+    kind: 'alert-channel',
+    setup: () => ({
+      alertChannel: { name: 'recorder', accepts: (target: string) => target.includes('@'), send: async (event: AlertEvent) => void events.push(event) },
+    }),
   };
 }
 

@@ -3,11 +3,12 @@
 // an error event, booked once, and does not hold the shutdown.
 
 import { expect, test } from 'bun:test';
-import { Database } from 'bun:sqlite';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   addOpenAIKey,
+  bookedRows,
+  type BookedRow,
   chatCompletion,
   dataFolderEnv,
   FROM_SOURCE,
@@ -34,23 +35,7 @@ function start(directory: string, env: Record<string, string> = {}): Promise<Gat
   });
 }
 
-interface Row {
-  request_id: string;
-  status: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  usage_estimated: number;
-}
-
-function usageRows(directory: string): Row[] {
-  const database = new Database(join(directory, 'keyway.db'), { readonly: true });
-  try {
-    return database.query('SELECT request_id, status, input_tokens, output_tokens, cost_usd, usage_estimated FROM usage_records').all() as Row[];
-  } finally {
-    database.close();
-  }
-}
+const usageRows = bookedRows;
 
 const journalFiles = (directory: string): string[] => readdirSync(join(directory, 'usage-journal')).filter((name) => name.endsWith('.jsonl'));
 
@@ -150,7 +135,7 @@ test('a second SIGTERM does not kill the drain: streams end at once, every queue
     const rows = usageRows(directory);
     expect(rows).toHaveLength(11);
     expect(rows.map((row) => row.request_id).sort()).toEqual([...answered, streamId].sort());
-    const streamRow = rows.find((row) => row.request_id === streamId) as Row;
+    const streamRow = rows.find((row) => row.request_id === streamId) as BookedRow;
     expect(streamRow.status).toBe(503);
     expect(streamRow.usage_estimated).toBe(1);
     expect(streamRow.cost_usd).toBeGreaterThan(0);

@@ -7,11 +7,12 @@
 // it (the deadline or the second signal), a stream's error event included.
 
 import { expect, test } from 'bun:test';
-import { Database } from 'bun:sqlite';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   addOpenAIKey,
+  bookedRows,
+  type BookedRow,
   chatCompletion,
   dataFolderEnv,
   FROM_SOURCE,
@@ -43,24 +44,7 @@ function start(directory: string, drainTimeoutMs: number): Promise<GatewayProces
   });
 }
 
-interface Row {
-  request_id: string;
-  status: number;
-  error_code: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  usage_estimated: number;
-}
-
-function usageRows(directory: string): Row[] {
-  const database = new Database(join(directory, 'keyway.db'), { readonly: true });
-  try {
-    return database.query('SELECT request_id, status, error_code, input_tokens, output_tokens, cost_usd, usage_estimated FROM usage_records').all() as Row[];
-  } finally {
-    database.close();
-  }
-}
+const usageRows = bookedRows;
 
 interface Answer {
   status: number;
@@ -92,10 +76,10 @@ function expectRetryable(answer: Answer, cause: RegExp): void {
 }
 
 /** Booked once, as the drain's cut: the prompt's estimate at list price, nothing of an answer that never came. */
-function expectCutRow(rows: Row[], requestId: string | null): void {
+function expectCutRow(rows: BookedRow[], requestId: string | null): void {
   const mine = rows.filter((row) => row.request_id === requestId);
   expect(mine).toHaveLength(1);
-  const row = mine[0] as Row;
+  const row = mine[0] as BookedRow;
   expect(row.status).toBe(503);
   expect(row.error_code).toBe('not_ready');
   expect(row.usage_estimated).toBe(1);

@@ -2,6 +2,7 @@
 // watches its output, so tests see exactly what an operator sees: exit codes, stdout, stderr.
 
 import type { Subprocess } from 'bun';
+import { Database } from 'bun:sqlite';
 import { afterAll, beforeAll } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -301,7 +302,48 @@ export function freshCall(url: string, key: string, method = 'GET', body?: unkno
   return fetch(url, {
     method,
     keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    headers: { connection: 'close', authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+}
+
+/** Which worker answered a call (`X-Keyway-Worker`), its status and its JSON body (`{}` when empty). */
+export interface WorkerAnswer {
+  worker: string;
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** A freshCall answered as a WorkerAnswer: what the multi-worker suites compare between workers. */
+export async function freshAnswer(url: string, key: string, method = 'GET', body?: unknown): Promise<WorkerAnswer> {
+  const response = await freshCall(url, key, method, body);
+  const text = await response.text();
+  return {
+    worker: response.headers.get('x-keyway-worker') ?? '',
+    status: response.status,
+    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+  };
+}
+
+/** A usage row as the process suites read it back from the embedded database. */
+export interface BookedRow {
+  request_id: string;
+  status: number;
+  error_code: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  usage_estimated: number;
+}
+
+/** Every usage row of the embedded database in `directory` (`keyway.db`), read from the file. */
+export function bookedRows(directory: string): BookedRow[] {
+  const database = new Database(join(directory, 'keyway.db'), { readonly: true });
+  try {
+    return database
+      .query('SELECT request_id, status, error_code, input_tokens, output_tokens, cost_usd, usage_estimated FROM usage_records')
+      .all() as BookedRow[];
+  } finally {
+    database.close();
+  }
 }

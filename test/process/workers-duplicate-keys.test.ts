@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { startTwoWorkers, type GatewayProcess } from './process-helpers.ts';
+import { freshAnswer, startTwoWorkers, type GatewayProcess, type WorkerAnswer } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_WorkersDuplicateKeysOperator012345678';
 const ROUNDS = 4;
@@ -20,22 +20,8 @@ let gateway: GatewayProcess;
 let directory = '';
 let adminKey = '';
 
-interface Answer {
-  worker: string;
-  status: number;
-  body: Record<string, unknown>;
-}
-
 /** One request on a connection of its own. */
-async function send(key: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${gateway.url}${path}`, {
-    method,
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { worker: response.headers.get('x-keyway-worker') ?? '', status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const send = (key: string, method: string, path: string, body?: unknown): Promise<WorkerAnswer> => freshAnswer(`${gateway.url}${path}`, key, method, body);
 
 beforeAll(async () => {
   const keys = ['Account', 'Platform'].flatMap((owner) => Array.from({ length: ROUNDS }, (_, round) => keyOf(owner, round)));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, freshAnswer, startTwoWorkers, until, type GatewayProcess, type WorkerAnswer } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WorkersMasterKeyUpstreamKey00000001';
 const OPERATOR_KEY = 'kw_op_WorkersMasterKeyOperatorKey0123456789';
@@ -18,21 +18,10 @@ let simulator: SimulatorHandle;
 let gateway: GatewayProcess;
 let directory = '';
 
-interface Answer {
-  worker: string;
-  status: number;
-  body: Record<string, unknown>;
-}
+type Answer = WorkerAnswer;
 
-async function post(path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${gateway.url}${path}`, {
-    method: path.endsWith('/status') ? 'GET' : 'POST',
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { worker: response.headers.get('x-keyway-worker') ?? '', status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const post = (path: string, body?: unknown): Promise<Answer> =>
+  freshAnswer(`${gateway.url}${path}`, OPERATOR_KEY, path.endsWith('/status') ? 'GET' : 'POST', body);
 
 /** Rounds of calls sent together until one round reached both workers: that round's answers. */
 async function rotateOnBothWorkers(body?: unknown): Promise<Answer[]> {

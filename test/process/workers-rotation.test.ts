@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
-import { startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
+import { freshCall, startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_WorkersRotationOperator0123456789abcd';
 const KEYS = ['pplx-WorkersRotationKey00000000000000000000001', 'pplx-WorkersRotationKey00000000000000000000002'];
@@ -28,12 +28,7 @@ interface Answer {
 
 /** One request on a connection of its own. */
 async function send(method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${gateway.url}${path}`, {
-    method,
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const response = await freshCall(`${gateway.url}${path}`, adminKey, method, body);
   return { worker: response.headers.get('x-keyway-worker') ?? '', status: response.status, text: await response.text() };
 }
 

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
+import { freshAnswer, startTwoWorkers, until, type GatewayProcess, type WorkerAnswer } from './process-helpers.ts';
 
 const OPENAI_KEY = 'sk-proj-WorkersSharedStateOpenAIKey00000001';
 const COHERE_KEY = 'WorkersSharedStateCohereKey000000000000001';
@@ -24,27 +24,10 @@ let gateway: GatewayProcess;
 let directory = '';
 let adminKey = '';
 
-interface Answer {
-  worker: string;
-  status: number;
-  body: Record<string, unknown>;
-}
+type Answer = WorkerAnswer;
 
 /** One request on a connection of its own, so the kernel may hand it to either worker. */
-async function send(method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${gateway.url}${path}`, {
-    method,
-    keepalive: false,
-    headers: { connection: 'close', authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return {
-    worker: response.headers.get('x-keyway-worker') ?? '',
-    status: response.status,
-    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
-  };
-}
+const send = (method: string, path: string, body?: unknown): Promise<Answer> => freshAnswer(`${gateway.url}${path}`, adminKey, method, body);
 
 /** The same request over fresh connections until each worker answered it `times` times: every answer, by worker. */
 async function onEveryWorker(request: () => Promise<Answer>, times = PER_WORKER): Promise<Map<string, number[]>> {

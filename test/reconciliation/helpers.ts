@@ -115,3 +115,24 @@ export async function messages(harness: Harness, model: string, text: string, st
 export function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
+
+/**
+ * The daily reconciliation job run twice at 03:00 UTC tomorrow, after the reports settled (a fixed
+ * shift of 27 h would land past 02:00 the day after tomorrow when a test runs after 23:00 UTC), the
+ * clock put back after; then a wait for the drift alerts, which the alerts plugin records at once and
+ * delivers in the background.
+ */
+export async function runDailyJobTomorrow(harness: Harness): Promise<void> {
+  const job = harness.gateway.runtime.plugins.jobs.find((entry) => entry.value.name === 'daily-reconciliation')?.value;
+  if (job === undefined) throw new Error('no daily-reconciliation job');
+  const tomorrowThreeAm = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1, 3);
+  harness.shiftClock(tomorrowThreeAm - Date.now());
+  try {
+    await job.run();
+    await job.run();
+  } finally {
+    harness.shiftClock(0);
+  }
+  for (let wait = 0; wait < 100 && harness.alerts.length === 0; wait++) await Bun.sleep(20);
+  await Bun.sleep(50);
+}

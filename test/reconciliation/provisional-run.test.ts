@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { call } from '../helpers/gateway.ts';
 import { OPENAI_SIM_ADMIN_KEY } from '../simulators/openai.ts';
-import { startHarness, today, type Harness } from './helpers.ts';
+import { runDailyJobTomorrow, startHarness, today, type Harness } from './helpers.ts';
 
 let harness: Harness;
 
@@ -45,18 +45,9 @@ test("a manual run of today is provisional: the next day's job reconciles the da
   // Later that day, $3 more.
   harness.openai.ledger.addCharge({ model: 'gpt-4o', usd: 3 });
 
-  const job = harness.gateway.runtime.plugins.jobs.find((entry) => entry.value.name === 'daily-reconciliation')?.value;
+  // Reconciled then, after the reports settled: final, so the job's second run leaves it.
   const tomorrowThreeAm = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1, 3);
-  harness.shiftClock(tomorrowThreeAm - Date.now());
-  try {
-    await job?.run();
-    // Reconciled now, after the reports settled: final, so the job leaves it from here on.
-    await job?.run();
-  } finally {
-    harness.shiftClock(0);
-  }
-  for (let wait = 0; wait < 100 && harness.alerts.length === 0; wait++) await Bun.sleep(20);
-  await Bun.sleep(50);
+  await runDailyJobTomorrow(harness);
   expect(harness.alerts.map((alert) => [alert.type, alert.details.day])).toEqual([['reconciliation_drift', today()]]);
   expect(harness.alerts[0]?.details.drift_usd as number).toBeCloseTo(3.5, 9);
 

@@ -10,7 +10,7 @@ import { addProviderKeys, call, expectSpecError, flushUsage } from '../helpers/g
 import { ANTHROPIC_SIM_ADMIN_KEY } from '../simulators/anthropic.ts';
 import { OPENAI_SIM_ADMIN_KEY } from '../simulators/openai.ts';
 import { readAllEvents } from '../audit/helpers.ts';
-import { ANTHROPIC_KEY, chat, messages, OPENAI_KEY, OPENAI_SECOND_KEY, startHarness, today, type Harness } from './helpers.ts';
+import { ANTHROPIC_KEY, chat, messages, OPENAI_KEY, OPENAI_SECOND_KEY, runDailyJobTomorrow, startHarness, today, type Harness } from './helpers.ts';
 
 interface Row {
   day: string;
@@ -169,21 +169,8 @@ describe('reconciliation against the providers’ reports', () => {
     );
     expect(settings.status).toBe(200);
     harness.openai.ledger.addCharge({ model: 'gpt-4o', usd: 0.5 });
-    const job = harness.gateway.runtime.plugins.jobs.find((entry) => entry.value.name === 'daily-reconciliation')?.value;
-    expect(job).toBeDefined();
-    // Tomorrow at 03:00 UTC, after the reports have settled: the job reconciles today. (A fixed shift of
-    // 27 h would land past 02:00 the day after tomorrow when the test runs after 23:00 UTC.)
-    const tomorrowThreeAm = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1, 3);
-    harness.shiftClock(tomorrowThreeAm - Date.now());
-    try {
-      await job?.run();
-      await job?.run();
-    } finally {
-      harness.shiftClock(0);
-    }
-    // The alerts plugin records the firing at once and delivers it in the background.
-    for (let wait = 0; wait < 100 && harness.alerts.length === 0; wait++) await Bun.sleep(20);
-    await Bun.sleep(50);
+    // Tomorrow at 03:00 UTC, after the reports have settled: the job reconciles today.
+    await runDailyJobTomorrow(harness);
     expect(harness.alerts.length).toBe(1);
     const alert = harness.alerts[0];
     expect(alert?.type).toBe('reconciliation_drift');
