@@ -107,20 +107,49 @@ export function createApprovals(services: Services) {
   /**
    * The key's pending approval for this very body, if there is one: re-sending the request without
    * X-Approval-Id while it waits answers that approval again, rather than asking (and paging) anew.
+   * With `judgement`: only one for its provider and model, the one the store keeps unique (migration
+   * `0003_pending_once`).
    */
-  async function pendingFor(context: RequestContext, team: TeamView, hash: string): Promise<ApprovalView | undefined> {
+  async function pendingFor(context: RequestContext, team: TeamView, hash: string, judgement?: Judgement): Promise<ApprovalView | undefined> {
     const stamp = now();
+    const same =
+      judgement === undefined ? { sql: '', parameters: [] } : { sql: ' AND provider = ? AND model = ?', parameters: [judgement.provider, judgement.model] };
     const rows = await services.store.query(
-      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE account_id = ? AND team_id = ? AND gateway_key_id = ? AND body_hash = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at, id LIMIT 1`,
-      [context.principal.accountId, team.id, context.principal.keyId, hash, stamp],
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE account_id = ? AND team_id = ? AND gateway_key_id = ? AND body_hash = ? AND status = 'pending' AND expires_at > ?${same.sql} ORDER BY created_at, id LIMIT 1`,
+      [context.principal.accountId, team.id, context.principal.keyId, hash, stamp, ...same.parameters],
     );
     return rows[0] === undefined ? undefined : viewOf(rows[0], stamp);
   }
 
+  /**
+   * Stores the approval pending unless the store holds one for the same key, body, provider and model
+   * already (its unique index, `0003_pending_once`): whether this one was stored. Identical requests
+   * arriving at once (in this process, another worker or another instance) all pass pendingFor before
+   * any of them stored; the index lets one through, and the others answer the one it stored.
+   */
+  async function insertPending(approval: ApprovalView): Promise<boolean> {
+    const stored = await services.store.query(
+      'INSERT INTO approvals (id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id',
+      [
+        approval.id,
+        approval.account_id,
+        approval.team_id,
+        approval.gateway_key_id,
+        approval.body_hash,
+        approval.provider,
+        approval.model,
+        approval.worst_case_usd,
+        approval.status,
+        approval.created_at,
+        approval.expires_at,
+      ],
+    );
+    return stored.length === 1;
+  }
+
   async function createPending(context: RequestContext, team: TeamView, judgement: Judgement, hash: string, prefix: string): Promise<never> {
-    const waiting = await pendingFor(context, team, hash);
-    if (waiting !== undefined) {
-      return approvalRequired(
+    const alreadyWaiting = (waiting: ApprovalView): never =>
+      approvalRequired(
         services,
         context,
         team,
@@ -128,7 +157,8 @@ export function createApprovals(services: Services) {
         waiting,
         `${prefix}The same request already waits for approval ${waiting.id}; no new approval was asked for. `,
       );
-    }
+    const waiting = await pendingFor(context, team, hash);
+    if (waiting !== undefined) return alreadyWaiting(waiting);
     const created = services.clock.now();
     const approval: ApprovalView = {
       id: services.credentials.randomId('apr'),
@@ -147,26 +177,25 @@ export function createApprovals(services: Services) {
       decided_at: null,
       used_at: null,
     };
-    await services.store.execute(
-      'INSERT INTO approvals (id, account_id, team_id, gateway_key_id, body_hash, provider, model, worst_case_usd, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [
-        approval.id,
-        approval.account_id,
-        approval.team_id,
-        approval.gateway_key_id,
-        approval.body_hash,
-        approval.provider,
-        approval.model,
-        approval.worst_case_usd,
-        approval.status,
-        approval.created_at,
-        approval.expires_at,
-      ],
-    );
-    notify(approval, team).catch((error: unknown) =>
-      services.logger.warn({ approvalId: approval.id, error: error instanceof Error ? error.message : String(error) }, 'approval alert failed'),
-    );
-    return approvalRequired(services, context, team, judgement, approval, prefix);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (await insertPending(approval)) {
+        // Only the request that stored the approval pages the admins: once per approval.
+        notify(approval, team).catch((error: unknown) =>
+          services.logger.warn({ approvalId: approval.id, error: error instanceof Error ? error.message : String(error) }, 'approval alert failed'),
+        );
+        return approvalRequired(services, context, team, judgement, approval, prefix);
+      }
+      // Another request stored the same one since pendingFor looked: that one is the answer.
+      const twin = await pendingFor(context, team, hash, judgement);
+      if (twin !== undefined) return alreadyWaiting(twin);
+      // What the index holds is past its expiry (read on the clock; no sweep wrote it yet): it is
+      // written expired, as the list's sweep would, and this request asks anew.
+      await services.store.execute(
+        "UPDATE approvals SET status = 'expired' WHERE account_id = ? AND team_id = ? AND gateway_key_id = ? AND body_hash = ? AND provider = ? AND model = ? AND status = 'pending' AND expires_at <= ?",
+        [approval.account_id, approval.team_id, approval.gateway_key_id, hash, approval.provider, approval.model, now()],
+      );
+    }
+    throw services.errors.create('conflict', { detail: 'The same request was asked for approval concurrently and none could be stored; send it again.' });
   }
 
   function refused(id: string, detail: string, status: string, headers?: Record<string, string>): never {

@@ -133,4 +133,27 @@ export const APPROVAL_MIGRATIONS: Migration[] = [
       'CREATE INDEX approvals_account_status ON approvals (account_id, status, created_at)',
     ],
   },
+  {
+    // One pending approval per key's request (account, team, key, body, provider, model): identical
+    // requests arriving at once, in one process, in several workers or on several instances, each
+    // found none pending and each stored (and paged) its own (QA18). The store now keeps it unique;
+    // createPending inserts `ON CONFLICT DO NOTHING` and answers the one stored. A database written
+    // before may hold such twins already: every pending copy but the earliest is marked `duplicate_of`
+    // the earliest and left out of the index, so the migration cannot fail on them and nothing is
+    // decided behind the admins' backs (each copy still waits in the list and can be decided).
+    id: '0003_pending_once',
+    statements: [
+      'ALTER TABLE approvals ADD COLUMN duplicate_of TEXT',
+      `UPDATE approvals SET duplicate_of = (
+                SELECT earliest.id FROM approvals AS earliest
+                WHERE earliest.status = 'pending' AND earliest.account_id = approvals.account_id AND earliest.team_id = approvals.team_id
+                  AND earliest.gateway_key_id = approvals.gateway_key_id AND earliest.body_hash = approvals.body_hash
+                  AND earliest.provider = approvals.provider AND earliest.model = approvals.model
+                ORDER BY earliest.created_at, earliest.id LIMIT 1
+              ) WHERE status = 'pending'`,
+      'UPDATE approvals SET duplicate_of = NULL WHERE duplicate_of = id',
+      `CREATE UNIQUE INDEX approvals_pending_once ON approvals (account_id, team_id, gateway_key_id, body_hash, provider, model)
+              WHERE status = 'pending' AND duplicate_of IS NULL`,
+    ],
+  },
 ];

@@ -199,6 +199,18 @@ describe('approvals', () => {
     expect(list.map((approval) => approval.id)).toEqual(expect.arrayContaining([approvedId, pendingId]));
   });
 
+  test('a pending approval past its expiry, not yet written expired, does not keep the same request from asking anew', async () => {
+    // The store keeps one pending approval per request (0003_pending_once); expiry is read on the clock,
+    // so the row is still `pending` until a sweep: the new ask writes it expired and takes its place.
+    const body = { ...BIG, max_tokens: 998 };
+    const first = await requestApproval(body);
+    clock.advance(24 * 3600 * 1000 + 1);
+    const second = await requestApproval(body);
+    expect(second).not.toBe(first);
+    const statuses = Object.fromEntries((await listed()).map((approval) => [approval.id, approval.status]));
+    expect({ first: statuses[first], second: statuses[second] }).toEqual({ first: 'expired', second: 'pending' });
+  });
+
   test('an approved request still respects the budget; refused, the approval is given back', async () => {
     const id = await requestApproval();
     const worstUsd = (await listed('pending')).find((approval) => approval.id === id)?.worst_case_usd as number;
