@@ -267,8 +267,8 @@ export function streamAnswer(
               } else finish(200, undefined);
               await journaled();
               const last = encoder.end();
-              await encoder.settle?.();
-              sendLast(controller, last);
+              const remade = await encoder.settle?.();
+              sendLast(controller, typeof remade === 'string' ? remade : last);
               return;
             }
             part = next.value;
@@ -285,12 +285,14 @@ export function streamAnswer(
             return;
           }
           // A frame that must wait (a stored response's row, written before its client learns it is complete).
+          let sent = frame;
           const settling = encoder.settle?.();
           if (settling !== undefined) {
-            await settling;
+            const remade = await settling;
             if (ended) return;
+            if (typeof remade === 'string') sent = remade;
           }
-          if (frame.length > 0 && send(controller, frame)) return;
+          if (sent.length > 0 && send(controller, sent)) return;
         }
       } catch (error) {
         if (ended) {

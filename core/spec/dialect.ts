@@ -20,9 +20,10 @@ export interface StreamEncoder {
    * What the frame just encoded (by `encode`, `encodeBytes` or `end`) must wait for before it is sent,
    * or undefined: asked after every frame, so it must be cheap when nothing waits. The Responses
    * dialect's final event waits for its stored response's row, so a client that has the event finds
-   * the response on every worker and instance.
+   * the response on every worker and instance. It may resolve to the SSE text to send in place of that
+   * frame, when the wait changed what it says (a row that could not be written: `store: false`).
    */
-  settle?(): Promise<void> | undefined;
+  settle?(): Promise<string | undefined | void> | undefined;
 }
 
 export interface Dialect {

@@ -37,8 +37,8 @@ interface ResponsesRequestState {
   nativeOnly: Error | undefined;
   /** Warnings that hold only when the chat translation serves. */
   translationWarnings: string[];
-  /** The stored response's write the JSON answer waits for (Dialect.settle). */
-  written: Promise<void> | undefined;
+  /** The stored response's write the JSON answer waits for (Dialect.settle); true once written. */
+  written: Promise<boolean> | undefined;
   /** What a native answer says that Keyway decides. */
   keywayEcho: KeywayEcho;
 }
@@ -113,9 +113,9 @@ const nativeCalls: NativeCalls = {
 
 /**
  * Output items as the input items of a later turn (they are the same shapes). The stored response's
- * write is returned: the answer, or the stream's final event, waits for it.
+ * write is returned (true once written): the answer, or the stream's final event, waits for it.
  */
-function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): Promise<void> | undefined {
+function keep(store: ResponseStore | undefined, state: ResponsesRequestState, context: RequestContext, response: Json): Promise<boolean> | undefined {
   if (state.conversation === undefined) return undefined;
   const id = String(response.id);
   const output = Array.isArray(response.output) ? (response.output as Json[]) : [];
@@ -128,6 +128,16 @@ function keep(store: ResponseStore | undefined, state: ResponsesRequestState, co
     context.served?.redactKey,
   );
 }
+
+/**
+ * A stored response whose write failed is answered, and says `store: false` (QA18: it said `true`, and
+ * a later previous_response_id or GET failed). The answer is kept rather than refused: the provider
+ * was called and billed, a retry would be billed again, and a stream's text is out before the write;
+ * `store: false` is what OpenAI's object says of a response it does not keep, so a client that reads it
+ * sends the whole conversation next time, as it does after `store: false`.
+ */
+const NOT_WRITTEN =
+  'store: the response could not be stored (the database write failed), so it is answered with store: false; previous_response_id and GET will not find it: send the whole conversation in input.';
 
 const NOT_STORED =
   'previous_response_id needs stored responses, which this gateway does not keep (the responses plugin runs with store off); send the whole conversation in input.';
@@ -156,14 +166,21 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
         result.nativeBody === undefined
           ? responsesBodyFromResult(result, state.echo, newResponseId(), state.customTools)
           : withKeywayEcho(withKeywayItemIds(result.nativeBody), state.keywayEcho);
-      state.written = keep(store, state, context, body);
+      // The body is serialised, and the headers made, once the write settles: a failed one changes both.
+      state.written = keep(store, state, context, body)?.then((stored) => {
+        if (!stored) {
+          body.store = false;
+          context.warnings.push(NOT_WRITTEN);
+        }
+        return stored;
+      });
       return body;
     },
     settle(context) {
       const state = stateOf(context);
       const written = state.written;
       state.written = undefined;
-      return written;
+      return written?.then(() => undefined);
     },
     createStreamEncoder(context, model) {
       const state = stateOf(context);

@@ -3,7 +3,8 @@
 // the gateway's crypto backend and bound to its account and id, so a row copied elsewhere cannot be
 // opened. The row is written once the answer is made and before it is sent (the final event of a
 // stream waits for it: StreamEncoder.settle), so a client holding the answer finds the response on
-// every worker and instance; continuations read a bounded in-memory copy first, the database only on
+// every worker and instance (a write that fails is answered `store: false`, and nothing is kept: see
+// save); continuations read a bounded in-memory copy first, the database only on
 // a miss (after a restart, an evicted entry, or a response made on another worker or instance).
 // Every worker and instance keeps its own copy: a deletion is told to all of them on the cluster bus,
 // and GET and DELETE ask the database whether the row still exists (memory only supplies the content).
@@ -102,7 +103,7 @@ export class ResponseStore {
   /** What the route read from the database for one request, by its headers (the lifecycle's context holds the same object). */
   private readonly preloaded = new WeakMap<Headers, Map<string, StoredResponse>>();
   /** Writes under way, by id: until one lands, only this process's memory knows the response. */
-  private readonly writing = new Map<string, Promise<void>>();
+  private readonly writing = new Map<string, Promise<boolean>>();
   private listening = false;
 
   /** Holds a response read before the lifecycle, for that request only, whatever the cache evicts meanwhile. */
@@ -127,11 +128,14 @@ export class ResponseStore {
 
   /**
    * Keeps a response: in memory at once, and sealed in the database by the promise returned, which the
-   * answer waits for (it never rejects: a failed write is logged, and the answer still goes out).
+   * answer waits for. It never rejects: it resolves true once the row is written, false when the write
+   * failed (logged; the copy in memory is dropped too, so the response is not stored anywhere, and the
+   * answer says `store: false`: a client is never told a response is stored that a later
+   * `previous_response_id` or GET would not find on another worker or instance, or after a restart).
    * `redactKey` (RequestContext.served) removes the provider key of the call that answered, should its
    * upstream have echoed it: the text sealed is the one it checked, serialised once, here.
    */
-  save(id: string, content: Omit<StoredResponse, 'createdAt'>, redactKey?: (text: string) => string): Promise<void> {
+  save(id: string, content: Omit<StoredResponse, 'createdAt'>, redactKey?: (text: string) => string): Promise<boolean> {
     const text = JSON.stringify({ items: content.items, response: content.response });
     const kept = redactKey?.(text) ?? text;
     const stored: StoredResponse = {
@@ -141,7 +145,12 @@ export class ResponseStore {
     };
     this.cacheSet(id, stored);
     const written = this.persist(id, stored, kept)
-      .catch((error: unknown) => this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written'))
+      .then(() => true)
+      .catch((error: unknown) => {
+        this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be written');
+        if (this.cache.get(id) === stored) this.cache.delete(id);
+        return false;
+      })
       .finally(() => {
         if (this.writing.get(id) === written) this.writing.delete(id);
       });

@@ -117,17 +117,26 @@ export interface ResponsesStreamEncoderOptions {
   customTools?: ReadonlySet<string>;
   /**
    * Called with the final response of a stream that ended well (completed or incomplete); what it
-   * returns, the stored response's write, holds the final event back (settle).
+   * returns, the stored response's write, holds the final event back (settle). When the write resolves
+   * false (it failed), the final event is made again, saying `store: false`.
    */
-  onComplete?: (response: Json) => Promise<void> | undefined | void;
+  onComplete?: (response: Json) => Promise<boolean> | undefined | void;
+}
+
+/** The final event made again (`remade`) when the stored response's write resolved false, else undefined. */
+function whenNotStored(written: Promise<boolean> | undefined | void, remade: () => string): Promise<string | undefined> | undefined {
+  return written === undefined ? undefined : written.then((stored) => (stored ? undefined : remade()));
 }
 
 export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private readonly shell: ResponseShell;
   private readonly customTools: ReadonlySet<string>;
   private readonly onComplete: ResponsesStreamEncoderOptions['onComplete'];
-  /** What the final event waits for (the stored response's write), until settle hands it over. */
-  private completing: Promise<void> | undefined;
+  /**
+   * What the final event waits for (the stored response's write), until settle hands it over: it
+   * resolves to the final event to send instead (`store: false`) when the write failed.
+   */
+  private completing: Promise<string | undefined> | undefined;
   private readonly ids: ItemIds;
   private sequence = 0;
   private started = false;
@@ -184,7 +193,9 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     this.nativeResponse = patched;
     if (type === 'response.completed' || type === 'response.incomplete') {
       this.ended = true;
-      this.completing = this.onComplete?.(patched) ?? undefined;
+      this.completing = whenNotStored(this.onComplete?.(patched), () =>
+        encodeSseEvent(type, JSON.stringify({ ...(JSON.parse(text) as Json), response: { ...patched, store: false } })),
+      );
     } else if (type === 'response.failed') this.nativeFailed = true;
     return encodeSseEvent(type, text);
   }
@@ -215,12 +226,20 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
     const opening = this.opening() + this.closeItem() + this.emptyMessageUnlessAnswered();
     const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
-    this.completing = this.onComplete?.(response) ?? undefined;
-    return opening + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+    const type = status === 'completed' ? 'response.completed' : 'response.incomplete';
+    const sequence = this.sequence;
+    this.completing = whenNotStored(
+      this.onComplete?.(response),
+      () => opening + encodeSseEvent(type, JSON.stringify({ type, sequence_number: sequence, response: { ...response, store: false } })),
+    );
+    return opening + this.event(type, { response });
   }
 
-  /** The final event waits for the stored response's row: a client that has it finds the response everywhere. */
-  settle(): Promise<void> | undefined {
+  /**
+   * The final event waits for the stored response's row: a client that has it finds the response
+   * everywhere. Resolves to the final event to send instead when the row could not be written.
+   */
+  settle(): Promise<string | undefined> | undefined {
     const completing = this.completing;
     if (completing !== undefined) this.completing = undefined;
     return completing;

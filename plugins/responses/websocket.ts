@@ -293,9 +293,10 @@ class ResponsesSocket {
       },
     });
     const events = encoder.end();
-    // As on every turn: the stored response's row is written before its client has the final event.
-    await encoder.settle();
-    for (const event of new SseParser().push(events)) await send(peer, event.data);
+    // As on every turn: the stored response's row is written before its client has the final event
+    // (made again with `store: false` when the row could not be written).
+    const remade = await encoder.settle();
+    for (const event of new SseParser().push(remade ?? events)) await send(peer, event.data);
   }
 }
 
