@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadConfig } from '../core/config.ts';
+import { redactSecrets } from '../core/credentials/secret-shapes.ts';
 import { SettingError } from '../core/spec/settings.ts';
 import { cpuQuotaCores, END_NOW_SIGNAL, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
 import { releaseStartupMemory, sizeFetchCapacity } from './process-start.ts';
@@ -136,6 +137,8 @@ main().catch(async (error: unknown) => {
   if (error instanceof Error && error.name === 'WorkerStartError') process.exit((error as Error & { exitCode: number }).exitCode);
   const types = await operatorErrorTypes().catch(() => [SettingError]);
   const known = types.some((type) => error instanceof type) || (error instanceof Error && /master key|KEYWAY_/.test(error.message));
-  process.stderr.write(`keyway: cannot start: ${refusalLine(error, known)}\n`);
+  // A plugin's setup or module can fail with a vendor's answer that echoes a token: the line is scrubbed
+  // of key-shaped text as every log line is (QA18 found a setup error's key printed in clear).
+  process.stderr.write(`keyway: cannot start: ${redactSecrets(refusalLine(error, known))}\n`);
   process.exit(1);
 });
