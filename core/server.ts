@@ -112,22 +112,37 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
   };
 }
 
+export interface SignalOptions {
+  /** Whether a repeat of one of `signals` ends the requests in flight at once (a single process: yes; a worker: no). */
+  repeatEndsNow?: boolean;
+  /** Signals that end the requests in flight at once, starting the drain first if it had not begun. */
+  endNow?: readonly NodeJS.Signals[];
+}
+
 /**
  * SIGTERM and SIGINT drain the server and the usage queue before the process exits. A repeated
  * signal does not kill the process with queued usage: in-flight requests end at once (each booked),
  * and the drain goes on until the queue is written. SIGKILL loses nothing either: the rows are in
  * the usage journal, replayed at the next start.
  */
-export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
+export function stopOnSignals(
+  server: RunningServer,
+  runtime: Runtime,
+  signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'],
+  options: SignalOptions = {},
+): void {
   let received = 0;
-  const shutdown = (signal: string) => {
+  const endNow = (signal: string) => {
+    runtime.logger.warn(
+      { signal, signals: received, pendingUsage: runtime.usage.pending },
+      'shutdown already under way: in-flight requests end now; queued usage is still written before exit',
+    );
+    runtime.drain.expire('signal');
+  };
+  const shutdown = (signal: string, repeatEndsNow: boolean) => {
     received += 1;
     if (received > 1) {
-      runtime.logger.warn(
-        { signal, signals: received, pendingUsage: runtime.usage.pending },
-        'shutdown already under way: in-flight requests end now; queued usage is still written before exit',
-      );
-      runtime.drain.expire('signal');
+      if (repeatEndsNow) endNow(signal);
       return;
     }
     runtime.logger.info({ signal, pendingUsage: runtime.usage.pending, drainTimeoutMs: runtime.config.drainTimeoutMs }, 'shutting down');
@@ -145,7 +160,14 @@ export function stopOnSignals(server: RunningServer, runtime: Runtime, signals: 
         exitAfterLogs(runtime, 1);
       });
   };
-  for (const signal of signals) process.on(signal, () => shutdown(signal));
+  const repeatEndsNow = options.repeatEndsNow ?? true;
+  for (const signal of signals) process.on(signal, () => shutdown(signal, repeatEndsNow));
+  for (const signal of options.endNow ?? [])
+    process.on(signal, () => {
+      if (received === 0) shutdown(signal, false);
+      else received += 1;
+      endNow(signal);
+    });
 }
 
 /** The log is written asynchronously: exiting before it is written out would drop the last lines ("stopped"). */

@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadConfig } from '../core/config.ts';
+import { redactSecrets } from '../core/credentials/secret-shapes.ts';
 import { SettingError } from '../core/spec/settings.ts';
-import { cpuQuotaCores, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
+import { cpuQuotaCores, END_NOW_SIGNAL, planWorkers, selfCommand, workerIndex } from '../core/process/workers.ts';
 import { releaseStartupMemory, sizeFetchCapacity } from './process-start.ts';
 
 /** Problems an operator can fix get one clear line, not a stack trace. */
@@ -107,7 +108,9 @@ async function serveAsWorker(index: number): Promise<void> {
     ...(shared ? { counters: new ipc.IpcCounters(host), cluster: ipc.ipcClusterBus(host, `worker-${index}-${process.pid}`) } : {}),
   });
   const server = startServer(runtime, { worker: index });
-  stopOnSignals(server, runtime, ['SIGTERM']);
+  // A signal sent to the process group reaches this worker twice (directly, then from the primary):
+  // a repeated SIGTERM is the same stop, and only the primary's END_NOW_SIGNAL ends requests at once.
+  stopOnSignals(server, runtime, ['SIGTERM'], { repeatEndsNow: false, endNow: [END_NOW_SIGNAL] });
   process.on('SIGINT', () => undefined);
   // The primary is gone (killed): nobody restarts or coordinates this worker any more, so it drains and exits.
   channel.onClose(() => process.kill(process.pid, 'SIGTERM'));
@@ -134,6 +137,8 @@ main().catch(async (error: unknown) => {
   if (error instanceof Error && error.name === 'WorkerStartError') process.exit((error as Error & { exitCode: number }).exitCode);
   const types = await operatorErrorTypes().catch(() => [SettingError]);
   const known = types.some((type) => error instanceof type) || (error instanceof Error && /master key|KEYWAY_/.test(error.message));
-  process.stderr.write(`keyway: cannot start: ${refusalLine(error, known)}\n`);
+  // A plugin's setup or module can fail with a vendor's answer that echoes a token: the line is scrubbed
+  // of key-shaped text as every log line is (QA18 found a setup error's key printed in clear).
+  process.stderr.write(`keyway: cannot start: ${redactSecrets(refusalLine(error, known))}\n`);
   process.exit(1);
 });

@@ -13,7 +13,7 @@ import { ClusterHost, type HostedMember } from '../cluster/ipc-host.ts';
 import { heartbeatFor } from '../cluster/ipc-liveness.ts';
 import type { PrimaryBound } from '../cluster/ipc-protocol.ts';
 import { flushLogs, type Logger } from '../logger.ts';
-import { WORKER_INDEX_VARIABLE } from './workers.ts';
+import { END_NOW_SIGNAL, WORKER_INDEX_VARIABLE } from './workers.ts';
 
 export interface PrimaryOptions {
   workers: number;
@@ -155,7 +155,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     stopping = true;
     // Every worker drains once on the first signal; a second one ends their in-flight requests now.
     logger.info({ signal, workers: slots.filter((slot) => slot.child !== undefined).length }, signals > 1 ? 'stopping workers now' : 'draining workers');
-    stopAll('SIGTERM');
+    stopAll(signals > 1 ? END_NOW_SIGNAL : 'SIGTERM');
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

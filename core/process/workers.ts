@@ -7,6 +7,13 @@ import { isCompiledBinary } from './fetch-capacity.ts';
 export const WORKERS_VARIABLE = 'KEYWAY_WORKERS';
 /** Set by the primary in each worker's environment: the worker's number, 1 to N. Not for operators. */
 export const WORKER_INDEX_VARIABLE = 'KEYWAY_WORKER_INDEX';
+/**
+ * What the primary sends its workers for a second shutdown signal: requests in flight end at once. Not
+ * a second SIGTERM, because a worker cannot tell one from the group's: a signal sent to the process group
+ * (systemd's default KillMode=control-group, `timeout`) reaches each worker directly and again through
+ * the primary, and that is one stop.
+ */
+export const END_NOW_SIGNAL: NodeJS.Signals = 'SIGUSR2';
 /** More would only add processes contending for the same cores and the one database file. */
 export const MAX_WORKERS = 256;
 

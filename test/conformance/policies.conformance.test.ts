@@ -3,6 +3,7 @@
 
 import refuseModelPlugin from '../plugins/refuse-model/index.ts';
 import requireHeaderPlugin from '../plugins/require-header/index.ts';
+import requireUserPlugin from '../plugins/require-user/index.ts';
 import type { PluginDefinition } from '../../core/spec/plugin.ts';
 import { contentBlockingPolicy } from '../../policies/content-blocking/index.ts';
 import { rateLimitsPolicy } from '../../policies/rate-limits/index.ts';
@@ -18,6 +19,12 @@ describePolicyConformance('refuse-model (route stage)', refuseModelPlugin as Plu
 describePolicyConformance('require-header (auth stage)', requireHeaderPlugin, {
   allowed: { model: 'gpt-4o-mini', headers: { 'x-project-tag': 'conformance' } },
   refused: { model: 'gpt-4o-mini', code: 'project_tag_required' },
+});
+
+// A policy on a body field: the allowed request carries the field in each dialect's own place.
+describePolicyConformance('require-user (auth stage, a body field)', requireUserPlugin, {
+  allowed: { model: 'gpt-4o-mini', body: { user: 'user-42' }, messagesBody: { metadata: { user_id: 'user-42' } } },
+  refused: { model: 'gpt-4o-mini', code: 'invalid_field' },
 });
 
 // The team policies, loaded a second time under another name (the built-in copy stays, a no-op for

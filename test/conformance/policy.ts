@@ -7,6 +7,9 @@
 //     allowed: { model: 'gpt-4o-mini', headers: { 'x-team': 'search' } },
 //     refused: { model: 'gpt-4o-mini', code: 'permission_denied' },
 //   });
+//
+// A policy that reads the body gives the fields its allowed request needs in `body` (OpenAI-shaped:
+// chat and Responses) and `messagesBody` (Anthropic Messages).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,13 @@ export interface PolicyRequest {
   /** The user's message. */
   text?: string;
   headers?: Record<string, string>;
+  /**
+   * Fields added to the OpenAI-shaped bodies (chat completions and the Responses API), for a policy that
+   * reads the body: `{ user: 'alice' }`, `{ metadata: {…} }`. They never replace `model`, the message or `stream`.
+   */
+  body?: Record<string, unknown>;
+  /** The same for the Anthropic Messages body (`{ metadata: { user_id: 'alice' } }`); `body` is not used there. */
+  messagesBody?: Record<string, unknown>;
 }
 
 export interface PolicyScenario {
@@ -58,8 +68,10 @@ const PATHS: Record<Dialect, string> = { chat: '/v1/chat/completions', messages:
 
 function bodyFor(dialect: Dialect, request: PolicyRequest, stream: boolean): Record<string, unknown> {
   const messages = [{ role: 'user', content: request.text ?? DEFAULT_TEXT }];
-  if (dialect === 'responses') return { model: request.model, input: request.text ?? DEFAULT_TEXT, stream };
-  return dialect === 'chat' ? { model: request.model, messages, stream } : { model: request.model, max_tokens: 64, messages, stream };
+  if (dialect === 'responses') return { ...request.body, model: request.model, input: request.text ?? DEFAULT_TEXT, stream };
+  return dialect === 'chat'
+    ? { ...request.body, model: request.model, messages, stream }
+    : { ...request.messagesBody, model: request.model, max_tokens: 64, messages, stream };
 }
 
 function send(

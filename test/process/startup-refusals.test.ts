@@ -303,3 +303,37 @@ describe('KEYWAY_DATA_DIR alone holds the whole installation', () => {
     }
   }, 30_000);
 });
+
+describe('a plugin that cannot start, with a key in its message', () => {
+  // A vendor SDK's refusal often echoes the token it was given; the one start line is scrubbed of
+  // key-shaped text as every log line is (QA18: a setup error printed its sk-proj-… key in clear).
+  const LEAKED = 'sk-proj-SetupLeakCanary0123456789abcdefghijkl';
+
+  async function refusedWith(moduleText: string): Promise<FinishedProcess> {
+    const directory = scratchDirectory();
+    const pluginFile = join(directory, 'leaky-plugin.ts');
+    writeFileSync(pluginFile, moduleText);
+    return runUntilExit({
+      command: FROM_SOURCE,
+      cwd: directory,
+      env: { KEYWAY_DATA_DIR: join(directory, 'data'), KEYWAY_DATABASE_URL: `file:${join(directory, 'data', 'keyway.db')}`, KEYWAY_PLUGINS: pluginFile },
+    });
+  }
+
+  test('a setup that throws: the line names the plugin, and the key is redacted', async () => {
+    const result = await refusedWith(
+      `export default { name: 'leaky', version: '1.0.0', apiVersion: 1, kind: 'extension', environment: [], setup() { throw new Error('vendor said: invalid token ${LEAKED}'); } };\n`,
+    );
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("keyway: cannot start: plugin 'leaky'");
+    expect(result.stderr).toContain('setup failed: vendor said: invalid token');
+    expect(result.stderr + result.stdout).not.toContain(LEAKED);
+  });
+
+  test('a module that throws as it loads: the key is redacted', async () => {
+    const result = await refusedWith(`throw new Error('could not log in with ${LEAKED}');\n`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('keyway: cannot start: KEYWAY_PLUGINS: cannot load');
+    expect(result.stderr + result.stdout).not.toContain(LEAKED);
+  });
+});
