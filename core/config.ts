@@ -41,6 +41,12 @@ export interface GatewayConfig {
    * (`KEYWAY_WORKER_TIMEOUT_MS`) is killed and replaced; 0: never.
    */
   workerTimeoutMs: number;
+  /**
+   * Under KEYWAY_WORKERS, a worker that has not listened this long after it was started
+   * (`KEYWAY_WORKER_START_TIMEOUT_MS`) is killed: the start stops, or a restarted worker is restarted
+   * again (core/process/primary.ts); 0: never.
+   */
+  workerStartTimeoutMs: number;
   modelsCacheTtlMs: number;
   /** With a shared cluster bus, the configuration is also reloaded this often (`KEYWAY_CONFIG_RELOAD_MS`), in case a message was missed. */
   configReloadMs: number;
@@ -126,6 +132,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   usageJournalRescanMs: 'KEYWAY_USAGE_JOURNAL_RESCAN_MS',
   drainTimeoutMs: 'KEYWAY_DRAIN_TIMEOUT_MS',
   workerTimeoutMs: 'KEYWAY_WORKER_TIMEOUT_MS',
+  workerStartTimeoutMs: 'KEYWAY_WORKER_START_TIMEOUT_MS',
   minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
   modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
   configReloadMs: 'KEYWAY_CONFIG_RELOAD_MS',
@@ -319,6 +326,24 @@ function workerTimeout(value: string | undefined): number {
 }
 
 /**
+ * A worker's start: loading plugins, migrating the database (worker 1, on a new version: seconds
+ * usually, minutes for a large table on PostgreSQL), replaying usage journals a crash left, a key
+ * source's first answers. Five minutes outlasts all of those on a sound machine, and a start that
+ * hangs (a key source, a database or a plugin's setup that never answers) is reported within five
+ * minutes instead of never. A migration cut by the kill is rolled back (each runs in one transaction).
+ */
+const DEFAULT_WORKER_START_TIMEOUT_MS = 300_000;
+
+/** `KEYWAY_WORKER_START_TIMEOUT_MS`: 0 (never), or a second or more: no worker starts faster. */
+function workerStartTimeout(value: string | undefined): number {
+  const timeout = integerSetting('KEYWAY_WORKER_START_TIMEOUT_MS', value, DEFAULT_WORKER_START_TIMEOUT_MS, 0, 86_400_000);
+  if (timeout > 0 && timeout < 1_000) {
+    throw new ConfigError(`KEYWAY_WORKER_START_TIMEOUT_MS must be 0 (never) or at least 1000; got ${JSON.stringify(value)}.`);
+  }
+  return timeout;
+}
+
+/**
  * Reads the configuration: environment variables win over the optional JSON file named by
  * `KEYWAY_CONFIG`, whose keys are the camelCase names of GatewayConfig (or the variable names).
  */
@@ -392,6 +417,7 @@ function readConfig(environment: Record<string, string | undefined>): GatewayCon
     usageJournalRescanMs: integerSetting('KEYWAY_USAGE_JOURNAL_RESCAN_MS', value('usageJournalRescanMs'), 30_000, 100, 3_600_000),
     drainTimeoutMs: integerSetting('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
     workerTimeoutMs: workerTimeout(value('workerTimeoutMs')),
+    workerStartTimeoutMs: workerStartTimeout(value('workerStartTimeoutMs')),
     minFreeDiskMb: integerSetting('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integerSetting('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
     configReloadMs: integerSetting('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),

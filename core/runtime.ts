@@ -121,6 +121,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Before any plugin writes there (a generated master key, the database): private whatever the key's source.
   prepareDataDirectory(config.dataDirectory, logger, (workerIndex(environment) ?? 1) === 1);
   const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
+  // Before the services: plugins are handed its signals (services.shutdown) in `setup`.
+  const drain = new DrainDeadline();
   const { services, bind } = createServices({
     logger,
     fetch: upstreamClient.fetch,
@@ -131,6 +133,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxJsonDepth: config.maxJsonDepth,
     bodyTimeoutMs: config.bodyTimeoutMs,
     siblings: options.siblings,
+    shutdown: drain.signals,
   });
   const external = await importPluginModules(config.pluginPaths);
   const plugins = await loadPlugins([...options.builtinPlugins, ...external], {
@@ -181,7 +184,6 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const upstream = new UpstreamPolicy({ allow: config.upstreamAllow, deny: config.upstreamDeny, resolve: options.resolve });
   const models = new ReportedModels(plugins.providers, vault, snapshots, logger, config.modelsCacheTtlMs, upstream);
-  const drain = new DrainDeadline();
   const catalog = catalogFor(plugins.providers);
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   // Replays the usage journal a crashed run left, before any request is served; once the prices are

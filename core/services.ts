@@ -22,6 +22,7 @@ import type {
   ProviderHealthService,
   ProviderKeyService,
   SecretSealer,
+  ShutdownSignals,
   SnapshotService,
   UsageQueueView,
 } from './spec/services.ts';
@@ -64,6 +65,8 @@ export interface ServiceBase {
   bodyTimeoutMs?: number;
   /** The other workers of this instance (KEYWAY_WORKERS > 1); undefined in a process alone. */
   siblings?: WorkerSiblings;
+  /** The shutdown drain's signals (core/lifecycle/drain.ts); absent outside a gateway: never aborted. */
+  shutdown?: ShutdownSignals;
 }
 
 export const PROVIDER_KIT: ProviderKit = {
@@ -105,6 +108,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     env: base.env,
     dataDirectory: base.dataDirectory,
     clock: base.clock,
+    shutdown: base.shutdown ?? { draining: new AbortController().signal, ended: new AbortController().signal },
     ...(base.siblings === undefined ? {} : { siblings: base.siblings }),
     errors: {
       table: ERROR_TABLE,

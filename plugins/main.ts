@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     host: config.host,
     port: config.port,
     workerTimeoutMs: config.workerTimeoutMs,
+    workerStartTimeoutMs: config.workerStartTimeoutMs,
     logger: createLogger(config.logLevel).child({ process: 'primary' }),
   });
   process.exit(code);
@@ -99,6 +100,13 @@ async function serveAsWorker(index: number): Promise<void> {
     import('../core/cluster/ipc-client.ts'),
   ]);
   const channel = ipc.parentChannel();
+  // The primary gone while this worker still starts (killed): nobody would hear it listen, time its
+  // start, restart or stop it, so the start ends here rather than leave an orphan that could finish
+  // later and take connections on the port for an instance that is gone.
+  let listening = false;
+  channel.onClose(() => {
+    if (!listening) process.exit(1);
+  });
   const host = new ipc.HostClient(channel);
   const shared = loadConfig(process.env).redisUrl === undefined;
   const runtime = await createRuntime({
@@ -113,6 +121,7 @@ async function serveAsWorker(index: number): Promise<void> {
   stopOnSignals(server, runtime, ['SIGTERM'], { repeatEndsNow: false, endNow: [END_NOW_SIGNAL] });
   process.on('SIGINT', () => undefined);
   // The primary is gone (killed): nobody restarts or coordinates this worker any more, so it drains and exits.
+  listening = true;
   channel.onClose(() => process.kill(process.pid, 'SIGTERM'));
   runtime.logger.info({ worker: index, pid: process.pid, port: server.port, database: runtime.store.driver }, `worker ${index} listening`);
   channel.send({ listening: server.port });

@@ -10,13 +10,28 @@
 // non-streamed call held the shutdown for as long as its upstream took (QA17 SRE: 46 s past a 1 s
 // drain deadline and a second signal, past any Kubernetes grace period).
 //
-// A Set of callbacks rather than an AbortSignal: a signal's listeners are removed by a linear
-// search, which costs tens of microseconds per request once thousands are open.
+// A request parked in a plugin's hook (an approval's `Prefer: wait`, a third-party plugin waiting on
+// something of its own) is ended too: the core races an asynchronous hook stage against the drain
+// (`untilDrainEnds`, run by core/lifecycle/runner.ts), so a hook that ignores the shutdown still
+// cannot hold it past the deadline. Hooks learn of the shutdown through `services.shutdown`
+// (ShutdownSignals, core/spec/services.ts): `draining` at its start, for a wait that only a person or
+// another instance ends (nothing in progress to finish: the approvals plugin ends its wait there),
+// `ended` at the deadline. Each signal's reason is the DrainEnded to throw. Before this, such a request
+// held the shutdown for as long as the hook waited (up to a minute for an approval) and no signal
+// ended it.
+//
+// A Set of callbacks rather than an AbortSignal for requests: a signal's listeners are removed by a
+// linear search, which costs tens of microseconds per request once thousands are open. The two
+// AbortSignals are for plugins, whose waits are few.
 
 import { KeywayError } from '../errors.ts';
+import type { ShutdownSignals } from '../spec/services.ts';
 
 /** What ended the requests in flight: the drain deadline, or a second shutdown signal. */
 export type DrainCause = 'deadline' | 'signal';
+
+/** What ended a request: the two above, or the shutdown's start (a hook's wait that cannot finish meaningfully). */
+export type DrainEndCause = DrainCause | 'start';
 
 /** What a request watches: `watch` returns the function that stops watching. */
 export interface DrainWatch {
@@ -30,6 +45,10 @@ export class DrainDeadline implements DrainWatch {
   private readonly watchers = new Set<(cause: DrainCause) => void>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private endedBy: DrainCause | undefined;
+  private readonly draining = new AbortController();
+  private readonly ending = new AbortController();
+  /** What plugins are handed as `services.shutdown`: aborted at the drain's start and at its end. */
+  readonly signals: ShutdownSignals = { draining: this.draining.signal, ended: this.ending.signal };
 
   get expired(): boolean {
     return this.endedBy !== undefined;
@@ -46,8 +65,9 @@ export class DrainDeadline implements DrainWatch {
     };
   }
 
-  /** Arms the deadline `afterMs` from now; a second call changes nothing. */
+  /** Arms the deadline `afterMs` from now, and tells the plugins the drain began; a second call changes nothing. */
   start(afterMs: number): void {
+    if (!this.draining.signal.aborted) this.draining.abort(new DrainEnded('start'));
     if (this.timer !== undefined || this.expired) return;
     if (afterMs <= 0) {
       this.expire('deadline');
@@ -62,6 +82,8 @@ export class DrainDeadline implements DrainWatch {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.expired) return;
     this.endedBy = cause;
+    if (!this.draining.signal.aborted) this.draining.abort(new DrainEnded(cause));
+    this.ending.abort(new DrainEnded(cause));
     for (const end of [...this.watchers]) {
       try {
         end(cause);
@@ -83,6 +105,14 @@ function endedBy(cause: DrainCause): string {
   return cause === 'signal' ? 'by a second shutdown signal' : 'at the drain deadline (KEYWAY_DRAIN_TIMEOUT_MS)';
 }
 
+/** What a request ended by `cause` is told. */
+function drainEndedDetail(cause: DrainEndCause): string {
+  if (cause === 'start') {
+    return 'Keyway is shutting down: the request was ended as the shutdown began, while it waited for something that may take longer than the shutdown allows. Send it again.';
+  }
+  return `Keyway is shutting down: the request was ended ${endedBy(cause)} before its answer came. Send it again.`;
+}
+
 /** The error event a stream still running gets. */
 export function streamEnded(cause: DrainCause): KeywayError {
   return new KeywayError('not_ready', { detail: `Keyway is shutting down: the stream was ended ${endedBy(cause)}.` });
@@ -94,12 +124,8 @@ export function streamEnded(cause: DrainCause): KeywayError {
  * new connection (`Connection: close`), so behind a balancer the retry reaches an instance that serves.
  */
 export class DrainEnded extends KeywayError {
-  constructor(readonly drainCause: DrainCause) {
-    super(
-      'not_ready',
-      { detail: `Keyway is shutting down: the request was ended ${endedBy(drainCause)} before its answer came. Send it again.` },
-      { retryAfterSeconds: 1, headers: { 'x-should-retry': 'true', connection: 'close' } },
-    );
+  constructor(readonly drainCause: DrainEndCause) {
+    super('not_ready', { detail: drainEndedDetail(drainCause) }, { retryAfterSeconds: 1, headers: { 'x-should-retry': 'true', connection: 'close' } });
   }
 }
 
@@ -135,4 +161,30 @@ export class DrainStop {
     this.unwatch?.();
     this.followed = undefined;
   }
+}
+
+/**
+ * A hook stage still running (a plugin's hook went asynchronous), ended with a DrainEnded when the
+ * drain ends requests: the request is then answered 503 `not_ready` whatever the hook goes on doing
+ * (its later result is dropped, its failure handled). Only a request whose hooks went asynchronous
+ * pays for it: one promise and one watcher, next to what the asynchronous hook allocates itself.
+ */
+export function untilDrainEnds(pending: Promise<void>, drain: DrainWatch): Promise<void> {
+  if (drain.expired) {
+    pending.catch(() => undefined);
+    return Promise.reject(new DrainEnded(drain.cause ?? 'deadline'));
+  }
+  return new Promise<void>((resolve, reject) => {
+    const unwatch = drain.watch((cause) => reject(new DrainEnded(cause)));
+    pending.then(
+      () => {
+        unwatch();
+        resolve();
+      },
+      (error: unknown) => {
+        unwatch();
+        reject(error);
+      },
+    );
+  });
 }

@@ -21,7 +21,7 @@ import { refuseSecretFields } from '../wire/secret-fields.ts';
 import { validateRouting } from '../wire/request-validation.ts';
 import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
-import { DrainEnded, type DrainWatch } from './drain.ts';
+import { DrainEnded, untilDrainEnds, type DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
 import { shouldNotRetry } from './retry-advice.ts';
 import { keySearchOf } from '../credentials/key-echo.ts';
@@ -96,7 +96,9 @@ export class LifecycleRunner {
       if (operation.kind === 'chat') this.applyDefaultModel(context);
       const native = operation.kind === 'chat' ? nativeCallsFor(operation, context) : undefined;
       const preparing = this.runStagesBeforeCall(context, native);
-      if (preparing !== undefined) await preparing;
+      // A hook still waiting when the drain ends requests (an approval's `Prefer: wait`, a third-party
+      // plugin's own wait) must not hold the shutdown: the request is answered 503 there (drain.ts).
+      if (preparing !== undefined) await (this.dependencies.drain === undefined ? preparing : untilDrainEnds(preparing, this.dependencies.drain));
       // The hooks have read what they need from the text: a long stream does not hold a second copy of its body.
       context.bodyText = undefined;
       response =

@@ -6,6 +6,14 @@
 // Order of start: worker 1 starts alone and is the only process that migrates the database, creates
 // the first-start keys (printing them once) and replays journals left by a previous run; the others
 // start once it listens, on the port it got (KEYWAY_PORT=0 picks one), and find all of that done.
+//
+// A worker's start is timed (KEYWAY_WORKER_START_TIMEOUT_MS): one that has not listened by then (a key
+// source, a database or a plugin's setup that never answers) is killed. During the start the primary
+// then stops every worker and exits 1 with one line naming it: a start that hangs once hangs again,
+// and the orchestrator's restart (with its back-off) and the operator's eyes are what it needs, not a
+// silent loop here. A worker restarted later, while the others serve, is restarted again with the usual
+// back-off, one error line each time. Before, the primary waited for ever: it never listened, or the
+// restarted worker's share of the port was simply gone.
 
 import type { Subprocess } from 'bun';
 import { MemoryCounters } from '../counters/memory.ts';
@@ -24,6 +32,8 @@ export interface PrimaryOptions {
   port: number;
   /** A listening worker silent this long is killed (SIGKILL) and replaced; 0: never. */
   workerTimeoutMs: number;
+  /** A worker not listening this long after its spawn is killed (SIGKILL); 0 or absent: never. */
+  workerStartTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -47,6 +57,14 @@ export class WorkerStartError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A worker did not listen within KEYWAY_WORKER_START_TIMEOUT_MS during the start and was killed: it
+ * printed nothing (it hangs), so the primary's one line says why the start stopped.
+ */
+export class WorkerStartTimeout extends Error {
+  override name = 'WorkerStartTimeout';
 }
 
 const FIRST_RESTART_DELAY_MS = 250;
@@ -91,12 +109,28 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   let uncleanStops = 0;
   let started = false;
 
+  const startTimeoutMs = options.workerStartTimeoutMs ?? 0;
   const spawn = (slot: Slot): Promise<number> => {
     slot.generation += 1;
     slot.startedAt = Date.now();
     const member = memberId(slot);
     const { promise: listening, resolve } = Promise.withResolvers<number>();
-    slot.listening = resolve;
+    let timedOut: string | undefined;
+    // Kept while stopping too: a worker hung in its start may never act on the SIGTERM it was sent.
+    const startTimer =
+      startTimeoutMs <= 0
+        ? undefined
+        : setTimeout(() => {
+            if (slot.child !== child) return;
+            timedOut = `worker ${slot.index} (pid ${child.pid}) did not listen within ${seconds(startTimeoutMs)} (KEYWAY_WORKER_START_TIMEOUT_MS)`;
+            // During the start the one line is the refusal main.ts prints; later, this is it.
+            if (started) logger.error({ worker: slot.index, pid: child.pid, timeoutMs: startTimeoutMs }, `${timedOut}; killing it`);
+            child.kill('SIGKILL');
+          }, startTimeoutMs);
+    slot.listening = (port) => {
+      clearTimeout(startTimer);
+      resolve(port);
+    };
     const child = Bun.spawn(options.command, {
       env: { ...options.env, [WORKER_INDEX_VARIABLE]: String(slot.index), KEYWAY_PORT: String(port) },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -116,11 +150,15 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       slot.index,
     );
     const exited = child.exited.then((code) => {
+      clearTimeout(startTimer);
       const signal = child.signalCode === null ? null : String(child.signalCode);
       slot.member?.leave();
       slot.member = undefined;
       slot.child = undefined;
       onExit(slot, code, signal);
+      if (timedOut !== undefined) {
+        return Promise.reject(new WorkerStartTimeout(`${timedOut}: it was killed${started ? '' : ' and the start stopped'}.`));
+      }
       const why = `worker ${slot.index} exited with ${describeExit(code, signal)} before it listened`;
       return Promise.reject(new WorkerStartError(why, typeof code === 'number' && code !== 0 ? code : 1));
     });
@@ -196,6 +234,11 @@ async function untilStopped(slots: Slot[], stopping: () => boolean): Promise<voi
 
 function memberId(slot: Slot): string {
   return `worker-${slot.index}.${slot.generation}`;
+}
+
+/** `5 s`, `2.5 s`, `300 s`: what the timeout line says. */
+function seconds(milliseconds: number): string {
+  return `${Number((milliseconds / 1000).toFixed(1))} s`;
 }
 
 function describeExit(code: number | null, signal: string | null): string {

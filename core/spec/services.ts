@@ -364,6 +364,25 @@ export interface OutboundService {
   admit(url: string): Promise<OutboundAdmission>;
 }
 
+/**
+ * The shutdown, for hooks and jobs that wait (core/lifecycle/drain.ts). Each signal's `reason` is the
+ * core's error for a request the drain ended (503 `not_ready`, `Retry-After: 1`, `x-should-retry: true`,
+ * `Connection: close`): a hook throws it (`signal.throwIfAborted()`) and its client is answered in the
+ * spec's shape, to send the request again elsewhere. A hook still waiting when the drain ends requests
+ * is ended by the core whatever it does; these let it stop its own work (an upstream fetch, a timer)
+ * and not act after its request was answered.
+ */
+export interface ShutdownSignals {
+  /**
+   * Aborted when the shutdown begins (the first SIGTERM or SIGINT): for a wait that nothing in this
+   * process is working towards, only a person or another instance ends, and that the drain time would
+   * only prolong (an approval's decision, `Prefer: wait`). The client's re-send waits where it lands.
+   */
+  readonly draining: AbortSignal;
+  /** Aborted when the drain ends the requests in flight: at `KEYWAY_DRAIN_TIMEOUT_MS`, or at a second signal. */
+  readonly ended: AbortSignal;
+}
+
 export interface Services {
   logger: Logger;
   /** The fetch to use for outbound calls; tests inject their own. */
@@ -399,4 +418,6 @@ export interface Services {
   readonly keySources: KeySourceRegistry;
   /** Provider keys for plugins that add, test and retire them (key rotation). */
   readonly providerKeys: ProviderKeyService;
+  /** The shutdown's start and its drain deadline, as signals (ShutdownSignals); available in `setup` already. */
+  readonly shutdown: ShutdownSignals;
 }

@@ -220,8 +220,14 @@ export function createApprovals(services: Services) {
       );
   }
 
-  /** Until the approval is no longer pending in the store, or `waitMs` passed. */
+  /**
+   * Until the approval is no longer pending in the store, or `waitMs` passed. Ended when the shutdown
+   * begins (`services.shutdown.draining`): a decision is a person's, nothing here works towards it, and
+   * waiting through the drain would only hold the shutdown. It rejects with the core's 503 `not_ready`
+   * (Retry-After: 1), the approval stays pending, and the client's re-send waits where it lands.
+   */
   async function awaitDecision(id: string, waitMs: number): Promise<void> {
+    const stopping = services.shutdown.draining;
     if (!listening) {
       // Subscribed on first use: the cluster is not available while plugins are set up.
       listening = true;
@@ -233,15 +239,20 @@ export function createApprovals(services: Services) {
     const waiting = set;
     try {
       for (let left = waitMs; left > 0; left = deadline - Date.now()) {
+        // Also between the store's answers: an abort then would not wake the next wait.
+        stopping.throwIfAborted();
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
             waiting.delete(done);
+            stopping.removeEventListener('abort', done);
             resolve();
           };
           const timer = setTimeout(done, Math.min(left, WAIT_RECHECK_MS));
           waiting.add(done);
+          stopping.addEventListener('abort', done, { once: true });
         });
+        stopping.throwIfAborted();
         const rows = await services.store.query('SELECT status FROM approvals WHERE id = ?', [id]);
         if (rows[0]?.status !== 'pending') return;
       }

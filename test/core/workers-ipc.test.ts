@@ -280,6 +280,15 @@ describe('KEYWAY_WORKERS', () => {
     for (const value of ['500', '-1', 'soon']) expect(() => loadConfig({ KEYWAY_WORKER_TIMEOUT_MS: value })).toThrow('KEYWAY_WORKER_TIMEOUT_MS');
   });
 
+  test('KEYWAY_WORKER_START_TIMEOUT_MS: 5 minutes unless set; 0 never times a start; under a second is refused', () => {
+    expect(loadConfig({}).workerStartTimeoutMs).toBe(300_000);
+    expect(loadConfig({ KEYWAY_WORKER_START_TIMEOUT_MS: '0' }).workerStartTimeoutMs).toBe(0);
+    expect(loadConfig({ KEYWAY_WORKER_START_TIMEOUT_MS: '60000' }).workerStartTimeoutMs).toBe(60_000);
+    for (const value of ['500', '-1', 'soon']) {
+      expect(() => loadConfig({ KEYWAY_WORKER_START_TIMEOUT_MS: value })).toThrow('KEYWAY_WORKER_START_TIMEOUT_MS');
+    }
+  });
+
   test('a worker knows its number from the primary; the command starts this program again', () => {
     expect(workerIndex({ KEYWAY_WORKER_INDEX: '2' })).toBe(2);
     expect(workerIndex({})).toBeUndefined();
