@@ -48,6 +48,12 @@ export interface ClusterHostOptions {
   gatherTimeoutMs?: number;
   /** The heartbeat and the timeout past which a silent worker is reported; without it, no heartbeat. */
   liveness?: LivenessOptions;
+  /**
+   * What times a worker's silence: a duration, so the monotonic clock by default, never the wall clock
+   * (`clock`), which an NTP step or a resumed VM moves: a two-minute step made the primary SIGKILL every
+   * worker as silent past KEYWAY_WORKER_TIMEOUT_MS (QA18).
+   */
+  livenessClock?: { now(): number };
 }
 
 interface Delivery {
@@ -84,7 +90,7 @@ export class ClusterHost {
     this.sweeper = setInterval(() => this.sweepLeases(), LEASE_SWEEP_MS);
     this.sweeper.unref?.();
     this.liveness = new Liveness(
-      this.clock,
+      options.livenessClock ?? performance,
       (member, ping) => this.members.get(member)?.send({ ping }),
       (member, change) => this.livenessChanged(member, change),
       options.liveness,

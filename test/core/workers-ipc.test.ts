@@ -336,6 +336,27 @@ describe('a stopped worker, found by its silence', () => {
     expect(heard).toEqual(['8', '9']);
   });
 
+  test('a step of the wall clock is not silence: workers that answer every beat are not reported when the date jumps two minutes (QA18)', async () => {
+    // The host's clock is the wall clock (leases and job leases are instants); an NTP step, a resumed
+    // VM or a date set by hand moves it. Before, the heartbeat timed silence on it, and the primary
+    // SIGKILLed every worker, dropping the requests in flight, after a forward step past the timeout.
+    let step = 0;
+    const silent: string[] = [];
+    const host = new ClusterHost(new MemoryCounters(), {
+      clock: { now: () => Date.now() + step },
+      gatherTimeoutMs: 60_000,
+      liveness: { heartbeatMs: 20, timeoutMs: 300, onSilent: (member) => silent.push(member) },
+    });
+    hosts.push(host);
+    const [first, second] = bothListening(host);
+    await Bun.sleep(60);
+    step = 120_000;
+    await Bun.sleep(200);
+    expect(silent).toEqual([]);
+    expect(first.siblings.unresponsive()).toEqual([]);
+    expect(second.siblings.unresponsive()).toEqual([]);
+  });
+
   test('without a heartbeat, a missed bus confirmation is enough: the first publish waits a second, the next not at all', async () => {
     const host = newHost(Date as Clock);
     const [live, stopped] = bothListening(host);
