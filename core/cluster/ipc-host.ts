@@ -27,7 +27,8 @@ export interface SyncCounters {
 interface HeldLease {
   key: string;
   amount: number;
-  until: number;
+  /** When it lapses unless renewed, on the lease clock (`ClusterHostOptions.leaseClock`). */
+  lapsesAt: number;
   expiresAt: number;
   member: string;
 }
@@ -48,6 +49,20 @@ export interface ClusterHostOptions {
   gatherTimeoutMs?: number;
   /** The heartbeat and the timeout past which a silent worker is reported; without it, no heartbeat. */
   liveness?: LivenessOptions;
+  /**
+   * What times a worker's silence: a duration, so the monotonic clock by default, never the wall clock
+   * (`clock`), which an NTP step or a resumed VM moves: a two-minute step made the primary SIGKILL every
+   * worker as silent past KEYWAY_WORKER_TIMEOUT_MS (QA18).
+   */
+  livenessClock?: { now(): number };
+  /**
+   * What times a lease's life: a worker sends its lease's end as an instant of the wall clock (the
+   * workers share the machine's), which the host turns into a time left and counts down on this clock.
+   * The monotonic clock by default, so a forward step of the wall clock does not lapse the reservations
+   * of requests still in flight (QA18: a +90 s step let two more requests through a full budget); with
+   * an injected `clock` and no lease clock, that clock (tests move it to lapse leases).
+   */
+  leaseClock?: { now(): number };
 }
 
 interface Delivery {
@@ -73,6 +88,7 @@ export class ClusterHost {
   /** What each member was last told of the others' liveness (the `unresponsive` message), so only changes are sent. */
   private readonly toldUnresponsive = new Map<string, string>();
   private readonly clock: { now(): number };
+  private readonly leaseClock: { now(): number };
   private readonly onListening: (member: string, port: number) => void;
 
   constructor(
@@ -80,11 +96,12 @@ export class ClusterHost {
     options: ClusterHostOptions = {},
   ) {
     this.clock = options.clock ?? Date;
+    this.leaseClock = options.leaseClock ?? options.clock ?? performance;
     this.onListening = options.onListening ?? (() => undefined);
     this.sweeper = setInterval(() => this.sweepLeases(), LEASE_SWEEP_MS);
     this.sweeper.unref?.();
     this.liveness = new Liveness(
-      this.clock,
+      options.livenessClock ?? performance,
       (member, ping) => this.members.get(member)?.send({ ping }),
       (member, change) => this.livenessChanged(member, change),
       options.liveness,
@@ -255,7 +272,7 @@ export class ClusterHost {
     const reservation = this.counters.reserve(key, amount, limit, expiresAt, options);
     if (reservation.unseeded === true) return reservation;
     if (!reservation.ok) return { ...reservation, leased: this.leasedOn(key) };
-    this.leases.set(lease.id, { key, amount, until: lease.until, expiresAt, member });
+    this.leases.set(lease.id, { key, amount, lapsesAt: this.lapsesAt(lease.until), expiresAt, member });
     let ids = this.leasesByKey.get(key);
     if (ids === undefined) this.leasesByKey.set(key, (ids = new Set()));
     ids.add(lease.id);
@@ -271,13 +288,19 @@ export class ClusterHost {
   }
 
   private renewLeases(leases: Array<{ key: string; id: string }>, until: number): void {
-    const now = this.clock.now();
+    const now = this.leaseClock.now();
+    const lapsesAt = this.lapsesAt(until);
     for (const { id } of leases) {
       const held = this.leases.get(id);
       if (held === undefined) continue;
-      if (held.until <= now) this.release(id, held);
-      else held.until = Math.max(held.until, until);
+      if (held.lapsesAt <= now) this.release(id, held);
+      else held.lapsesAt = Math.max(held.lapsesAt, lapsesAt);
     }
+  }
+
+  /** A worker's lease end (an instant of the wall clock) as an instant of the lease clock. */
+  private lapsesAt(until: number): number {
+    return this.leaseClock.now() + (until - this.clock.now());
   }
 
   private acquireJobLease(member: string, name: string, ttlMs: number): boolean {
@@ -323,15 +346,15 @@ export class ClusterHost {
   private lapse(key: string): void {
     const ids = this.leasesByKey.get(key);
     if (ids === undefined) return;
-    const now = this.clock.now();
+    const now = this.leaseClock.now();
     for (const id of ids) {
       const held = this.leases.get(id);
-      if (held !== undefined && held.until <= now) this.release(id, held);
+      if (held !== undefined && held.lapsesAt <= now) this.release(id, held);
     }
   }
 
   private sweepLeases(): void {
-    const now = this.clock.now();
-    for (const [id, held] of this.leases) if (held.until <= now) this.release(id, held);
+    const now = this.leaseClock.now();
+    for (const [id, held] of this.leases) if (held.lapsesAt <= now) this.release(id, held);
   }
 }

@@ -15,6 +15,13 @@ import { raiseAlert } from '../alerts/raise.ts';
 /** A failed day is tried again after this long, not on every tick. */
 const RETRY_AFTER_MS = 60 * 60_000;
 
+/**
+ * How many finished days a tick looks back over for one without a final run: a month, one report
+ * page (31 days), so a gateway down for a long weekend, or a provider's report failing for days, still
+ * has every day reconciled, while a tick reads at most 31 small rows per admin key.
+ */
+const CATCH_UP_DAYS = 31;
+
 export interface DayRun {
   day: string;
   provider: ReconciledProvider;
@@ -47,15 +54,31 @@ export class DailyReconciliation {
     private readonly reportDelayMs: number,
   ) {}
 
-  /** The job's tick: the last UTC day that ended at least the report delay ago, for every account. */
+  /**
+   * The job's tick: for every account, each UTC day that ended at least the report delay ago and has no
+   * final run yet, oldest first, back to the last day that was final when the admin key was added and
+   * at most CATCH_UP_DAYS. Not only the last such day: a day Keyway was down for, or whose report failed
+   * until a newer day ended, was never reconciled nor alerted (QA18).
+   */
   async tick(): Promise<void> {
     const now = this.services.clock.now();
-    const day = new Date(Math.floor((now - this.reportDelayMs) / DAY_MS) * DAY_MS - DAY_MS).toISOString().slice(0, 10);
+    const last = this.lastFinalDayStart(now);
     for (const key of await this.adminKeys.list()) {
       const settings = await this.settings.get(key.accountId);
-      if (!settings.enabled || !(await this.due(key.accountId, day, key.provider, now))) continue;
-      await this.run(key.accountId, day, key.provider, settings);
+      if (!settings.enabled) continue;
+      const added = Date.parse(key.createdAt);
+      const first = Math.max(last - (CATCH_UP_DAYS - 1) * DAY_MS, Number.isFinite(added) ? Math.min(last, this.lastFinalDayStart(added)) : last);
+      for (let start = first; start <= last; start += DAY_MS) {
+        const day = new Date(start).toISOString().slice(0, 10);
+        if (!(await this.due(key.accountId, day, key.provider, now))) continue;
+        await this.run(key.accountId, day, key.provider, settings);
+      }
     }
+  }
+
+  /** The start of the last UTC day that ended at least the report delay before `instant`. */
+  private lastFinalDayStart(instant: number): number {
+    return Math.floor((instant - this.reportDelayMs) / DAY_MS) * DAY_MS - DAY_MS;
   }
 
   /**

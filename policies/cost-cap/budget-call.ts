@@ -169,7 +169,7 @@ export class BudgetCall {
       const { provider, key, nanos, limit, leaseId, entry } = wanted[index] as Wanted;
       const result = settled[index] as Reservation;
       if (result.ok) {
-        const held: HeldReservation = { key, provider, nanos, expiresAt: this.expiresAt, leaseId };
+        const held: HeldReservation = { key, provider, nanos, date: this.day.date, expiresAt: this.expiresAt, leaseId };
         this.state.held.push(held);
         leases.hold(held);
         inFlight.add(key, nanos);

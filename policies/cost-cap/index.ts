@@ -100,12 +100,15 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     if (served === undefined || outcome.costUsd === undefined || !(outcome.costUsd > 0)) return;
     const team = teamOf(services.snapshot, context);
     if (team === undefined) return;
-    const budgets = budgetsOf(team);
+    return countToday(team, budgetsOf(team), served.provider, toNanosCeil(outcome.costUsd));
+  }
+
+  /** Adds spend that no reservation of today holds to today's counter of the team and provider. */
+  function countToday(team: TeamView, budgets: ReturnType<typeof budgetsOf>, provider: string, spent: number): void | Promise<void> {
     const now = services.clock.now();
     const day = utcDay(now);
     const expiresAt = day.end + EXPIRY_MARGIN_MS;
-    const key = counterKey(team, budgets, served.provider, day.date);
-    const spent = toNanosCeil(outcome.costUsd);
+    const key = counterKey(team, budgets, provider, day.date);
     const counters = services.counters;
     const reserveOptions = seeding.reserveOptions();
     let counted: void | Promise<void>;
@@ -122,7 +125,7 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
       const first = count();
       const seeded = async (result: Reservation): Promise<void> => {
         for (let round = 0; round < SEED_ROUNDS && result.unseeded === true; round++) {
-          if (!(await seeding.ensure(team, day, expiresAt, [served.provider, ...budgets.limits.keys()]))) break;
+          if (!(await seeding.ensure(team, day, expiresAt, [provider, ...budgets.limits.keys()]))) break;
           result = await count();
         }
         // Still not seeded: the row is in the store for whichever seeding comes next.
@@ -142,11 +145,23 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
     const heldReservations = state.held;
     state.held = [];
     const pending: Promise<unknown>[] = [];
+    const today = utcDay(services.clock.now());
     for (const held of heldReservations) {
       inFlight.release(held.key, held.nanos);
       // The served provider's reservation becomes the real cost as booked (a cancelled stream's is the
       // core's estimate); a failure before any usage, and every provider not served, gives it all back.
-      const settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toNanosCeil(outcome.costUsd) : 0;
+      let settled = context.served?.provider === held.provider && outcome.costUsd !== undefined ? toNanosCeil(outcome.costUsd) : 0;
+      if (settled > 0 && held.date !== today.date) {
+        // Reserved before midnight, ended after it: the usage row is booked on the day the request
+        // ends, so its cost counts on that day's counter, the one the day's refusals, GET
+        // /v1/usage/me and the export all read; the old day's reservation is given back whole.
+        const team = teamOf(services.snapshot, context);
+        if (team !== undefined) {
+          const counted = countToday(team, budgetsOf(team), held.provider, settled);
+          if (counted instanceof Promise) pending.push(counted);
+          settled = 0;
+        }
+      }
       const delta = settled - held.nanos;
       if (held.leaseId !== undefined) {
         pending.push(leases.settle(held, settled));

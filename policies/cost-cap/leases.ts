@@ -9,6 +9,8 @@ export interface HeldReservation {
   key: string;
   provider: string;
   nanos: number;
+  /** The UTC day (YYYY-MM-DD) of the counter `key` names. */
+  date: string;
   expiresAt: number;
   /** Set when the counters hold reservations as leases (shared counters): settled by lease. */
   leaseId?: string;

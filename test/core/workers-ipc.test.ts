@@ -116,6 +116,28 @@ describe('reservations held as leases by the primary', () => {
     expect(await worker.settleLease('budget', 'lapsing', 1, expiresAt)).toBe(3);
   });
 
+  test('a step of the wall clock does not lapse a lease its worker still renews: it lapses after its own life (QA18)', async () => {
+    // The workers send a lease's end as a wall-clock instant; before, the host compared it with the
+    // wall clock, so a +90 s NTP step released every reservation in flight and a full budget served more.
+    let step = 0;
+    const wall = { now: () => start + step };
+    const leaseTime = new ManualClock(0);
+    const host = new ClusterHost(new MemoryCounters(wall), { clock: wall, leaseClock: leaseTime });
+    hosts.push(host);
+    const worker = connect(host, 'worker-1.1').counters;
+    expect(await worker.reserveLease('budget', 8, 10, expiresAt, { id: 'in-flight', until: wall.now() + 65_000 })).toEqual({ ok: true, total: 8 });
+    step = 120_000;
+    leaseTime.advance(1_000);
+    expect(await worker.reserveLease('budget', 8, 10, expiresAt, { id: 'next', until: wall.now() + 65_000 })).toEqual({ ok: false, total: 8, leased: 8 });
+    // Renewed after the step (the worker's renewal carries its stepped clock): it lives on.
+    await worker.renewLeases([{ key: 'budget', id: 'in-flight' }], wall.now() + 65_000);
+    leaseTime.advance(60_000);
+    expect(await worker.get('budget')).toBe(8);
+    // Not renewed any more (its worker hangs): it lapses once its 65 s have passed.
+    leaseTime.advance(6_000);
+    expect(await worker.get('budget')).toBe(0);
+  });
+
   test('100 concurrent leases of 1 against a limit of 37 over two workers grant exactly 37', async () => {
     const host = newHost(new ManualClock(start));
     const workers = [connect(host, 'worker-1.1').counters, connect(host, 'worker-2.1').counters];
@@ -343,6 +365,27 @@ describe('a stopped worker, found by its silence', () => {
     expect(await live.siblings.ask('metrics:exposition')).toEqual({ answers: [{ worker: 2, text: 'text of 2' }], unanswered: [] });
     await live.bus.publish('config', '9');
     expect(heard).toEqual(['8', '9']);
+  });
+
+  test('a step of the wall clock is not silence: workers that answer every beat are not reported when the date jumps two minutes (QA18)', async () => {
+    // The host's clock is the wall clock (leases and job leases are instants); an NTP step, a resumed
+    // VM or a date set by hand moves it. Before, the heartbeat timed silence on it, and the primary
+    // SIGKILLed every worker, dropping the requests in flight, after a forward step past the timeout.
+    let step = 0;
+    const silent: string[] = [];
+    const host = new ClusterHost(new MemoryCounters(), {
+      clock: { now: () => Date.now() + step },
+      gatherTimeoutMs: 60_000,
+      liveness: { heartbeatMs: 20, timeoutMs: 300, onSilent: (member) => silent.push(member) },
+    });
+    hosts.push(host);
+    const [first, second] = bothListening(host);
+    await Bun.sleep(60);
+    step = 120_000;
+    await Bun.sleep(200);
+    expect(silent).toEqual([]);
+    expect(first.siblings.unresponsive()).toEqual([]);
+    expect(second.siblings.unresponsive()).toEqual([]);
   });
 
   test('without a heartbeat, a missed bus confirmation is enough: the first publish waits a second, the next not at all', async () => {

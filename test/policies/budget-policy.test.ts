@@ -212,7 +212,7 @@ describe('cost-cap settlement', () => {
     expect(counters.get(openaiKey)).toBe(0);
   });
 
-  test('a new UTC day is a new budget; a request reserved before midnight settles on its own day', async () => {
+  test('a new UTC day is a new budget; a request reserved before midnight and ended after it counts on the day it ends (its usage row is booked then)', async () => {
     const setup = fake({ providers: { openai: { enabled: true, max_cost_per_day: 12 } } });
     const late = request();
     await setup.hooks.call(late);
@@ -223,8 +223,9 @@ describe('cost-cap settlement', () => {
     expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000_000);
     late.served = { provider: 'openai', model: 'gpt-4o', keyId: 'pk_0', owner: 'account' };
     await setup.hooks.account(late, outcome(1));
-    expect(setup.counters.get(openaiKey)).toBe(1_000_000_000);
-    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(11_000_000_000);
+    // The old day's reservation is given back whole; the $1 it cost joins tomorrow's $11 reservation.
+    expect(setup.counters.get(openaiKey)).toBe(0);
+    expect(setup.counters.get(budgetKey(ACCOUNT, TEAM, 'openai', tomorrow))).toBe(12_000_000_000);
   });
 });
 
