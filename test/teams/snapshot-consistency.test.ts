@@ -3,7 +3,9 @@
 // reads, that snapshot held the member's key, still active, and no team: the key was served for as
 // long as the snapshot lived with none of its team's rules (the seed team requires a project tag).
 // Read in one transaction (Store.readConsistent), the snapshot is the state before the deletion,
-// rules included, and the next one the state after it, the key refused.
+// rules included, and the next one the state after it, the key refused. And the deletion itself is
+// several writes: a load landing between two of them must find the team with its rules or no member
+// key, so the member keys are revoked before the team is marked deleted.
 
 import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -74,6 +76,31 @@ afterAll(async () => {
 const STORES: Array<[string, number, () => Promise<TestDatabase | undefined>]> = [['sqlite', 41302, async () => undefined]];
 if (await postgresReachable()) STORES.push(['postgres', 41303, createTestDatabase]);
 
+/**
+ * Before each store write `execute` and `revokeGatewayKey` make from now on, a snapshot load (as
+ * another instance's reload could land there) and the member's call: what each state between two
+ * writes serves.
+ */
+function probeBetweenWrites(stage: Stage, seen: Array<{ status: number; code: string | undefined }>): void {
+  const store = stage.gateway.runtime.store as unknown as Record<string, (...parameters: unknown[]) => Promise<unknown>>;
+  let probing = false;
+  for (const name of ['execute', 'revokeGatewayKey']) {
+    const original = (store[name] as (...parameters: unknown[]) => Promise<unknown>).bind(store);
+    store[name] = async (...parameters) => {
+      if (!probing) {
+        probing = true;
+        try {
+          await stage.gateway.runtime.snapshots.catchUp('a load between two writes');
+          seen.push(await memberCall(stage));
+        } finally {
+          probing = false;
+        }
+      }
+      return original(...parameters);
+    };
+  }
+}
+
 for (const [name, port, database] of STORES) {
   test(`${name}: a team deleted mid-load, its member's key is never served without the team's rules`, async () => {
     stage = await startStage(port, await database());
@@ -99,5 +126,20 @@ for (const [name, port, database] of STORES) {
 
     await someManagementWrite(current, 'Reload Two');
     expect(await memberCall(current)).toMatchObject({ status: 401 });
+  });
+}
+
+for (const [name, port, database] of STORES) {
+  test(`${name}: every state a team deletion passes through serves the member's key with its team's rules, or not at all`, async () => {
+    stage = await startStage(port + 2, await database());
+    const current = stage;
+    const seen: Array<{ status: number; code: string | undefined }> = [];
+    probeBetweenWrites(current, seen);
+    const deleted = await call(current.gateway, 'DELETE', `/v1/teams/${current.team.id}`, undefined, { key: current.gateway.defaultAdminKey });
+    expect(deleted.status).toBe(204);
+    seen.push(await memberCall(current));
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    for (const answer of seen) expect([403, 401]).toContain(answer.status);
+    expect(seen.at(-1)).toMatchObject({ status: 401 });
   });
 }
