@@ -7,7 +7,7 @@ import type { Contributed } from '../registry.ts';
 import { CLUSTER_TOPICS, type ClusterBus } from '../spec/cluster.ts';
 import type { KeyOwner, Principal, ProviderKeyRecord, ResolvedKeys, SnapshotSection } from '../spec/plugin.ts';
 import type { SnapshotView } from '../spec/services.ts';
-import type { Store, StoredProviderKey } from '../spec/store.ts';
+import type { AccountRecord, GatewayKeyRecord, Store, StoredProviderKey } from '../spec/store.ts';
 import { KEY_REFERENCE_BACKEND, type KeyReference } from '../spec/key-source.ts';
 import { parseStoredReference } from './reference-format.ts';
 import { DEFAULT_ACCOUNT_ID } from '../spec/principal.ts';
@@ -72,6 +72,16 @@ function toListing(row: StoredProviderKey): KeyListing {
     createdAt: row.createdAt,
     ...(row.cryptoBackend === KEY_REFERENCE_BACKEND ? { keyReference: parseStoredReference(row.ciphertext) } : {}),
   };
+}
+
+/** What one snapshot load read, inside one read transaction where the store offers it. */
+interface TablesRead {
+  changeVersion: number | undefined;
+  accountRows: AccountRecord[];
+  gatewayKeyRows: GatewayKeyRecord[];
+  providerKeyRows: StoredProviderKey[];
+  platformSettings: Record<string, unknown>;
+  sections: Map<string, unknown>;
 }
 
 function pushTo<Key, Value>(map: Map<Key, Value[]>, key: Key, value: Value): void {
@@ -222,25 +232,41 @@ export class ConfigSnapshots {
   }
 
   private async loadVersioned(): Promise<void> {
-    // Read before the tables: every change recorded up to it was stored before they are read.
-    const changeVersion = await this.store.configChangeVersion?.();
-    this.loadingVersion = changeVersion;
+    const store = this.store;
+    let read: TablesRead;
     try {
-      await this.loadTables();
+      // One view of the database for every table and section: see `readTables`.
+      read = store.readConsistent === undefined ? await this.readTables(store) : await store.readConsistent((view) => this.readTables(view));
     } finally {
       this.loadingVersion = undefined;
     }
+    this.install(read);
+    const changeVersion = read.changeVersion;
     if (changeVersion !== undefined && changeVersion > this.changeVersion) this.changeVersion = changeVersion;
   }
 
-  private async loadTables(): Promise<void> {
+  /**
+   * The change version first, then every table and plugin section, all through `store`: inside
+   * `Store.readConsistent`, one read transaction, so the snapshot is one state the database was in.
+   * Read independently (a store without it), a management write landing between two reads gave a
+   * snapshot that never existed (a member key whose team was deleted, a revoked key still active)
+   * until the next reload. The version is read first: every change recorded up to it is in what follows.
+   */
+  private async readTables(store: Store): Promise<TablesRead> {
+    const changeVersion = await store.configChangeVersion?.();
+    this.loadingVersion = changeVersion;
     const [accountRows, gatewayKeyRows, providerKeyRows, platformSettings, sections] = await Promise.all([
-      this.store.listAccounts(),
-      this.store.listActiveGatewayKeys(),
-      this.store.listActiveProviderKeys(),
-      this.store.listPlatformSettings(),
-      this.loadSections(),
+      store.listAccounts(),
+      store.listActiveGatewayKeys(),
+      store.listActiveProviderKeys(),
+      store.listPlatformSettings(),
+      this.loadSections(store),
     ]);
+    return { changeVersion, accountRows, gatewayKeyRows, providerKeyRows, platformSettings, sections };
+  }
+
+  /** Builds the maps outside the read, so the transaction lasts only as long as the reads. */
+  private install({ accountRows, gatewayKeyRows, providerKeyRows, platformSettings, sections }: TablesRead): void {
     const principalsByHash = new Map<string, Principal>();
     for (const row of gatewayKeyRows) {
       principalsByHash.set(row.keyHash, {
@@ -297,8 +323,8 @@ export class ConfigSnapshots {
     for (const listener of this.listeners) listener(this.snapshot);
   }
 
-  private async loadSections(): Promise<Map<string, unknown>> {
-    const loaded = await Promise.all(this.sectionLoaders.map(async ({ value }) => [value.name, await value.load(this.store)] as const));
+  private async loadSections(store: Store): Promise<Map<string, unknown>> {
+    const loaded = await Promise.all(this.sectionLoaders.map(async ({ value }) => [value.name, await value.load(store)] as const));
     return new Map(loaded);
   }
 

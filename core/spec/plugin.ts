@@ -146,6 +146,11 @@ export interface JobDefinition {
 /** Data a plugin keeps in the in-memory snapshot, reloaded on every configuration change. */
 export interface SnapshotSection {
   name: string;
+  /**
+   * Reads the section through `store` only, and only reads: it is the view of `Store.readConsistent`
+   * where the store offers one, so the section and the core's tables are one state of the database.
+   * A read through another store handle (`services.store`) would escape that view.
+   */
   load(store: Store): Promise<unknown>;
 }
 

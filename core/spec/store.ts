@@ -261,6 +261,21 @@ export interface Store {
   setPlatformSetting(key: string, value: unknown): Promise<void>;
 
   /**
+   * Optional, and what the snapshot load uses when present: runs `read` with a view of this store
+   * whose reads (the `list…` methods, `getAccount`, `configChangeVersion`, `query`) all see one
+   * consistent state of the database, the state as of the view's first read, whatever is written
+   * meanwhile; answers what `read` answers, and ends the view either way. The view is for reading
+   * only (a store may refuse a write through it) and only until `read` settles. Writes through the
+   * store itself go on and are not blocked by it (SQLite in WAL mode, PostgreSQL's MVCC): the
+   * embedded store reads through a deferred read transaction on a connection of its own, PostgreSQL
+   * through a `REPEATABLE READ READ ONLY` transaction. The snapshot is loaded by several independent
+   * reads without it, so a management write landing between two of them could give a snapshot that
+   * never was in the database (a member key whose team is missing) until the next reload
+   * (docs/architecture.md, "The store and counters contracts").
+   */
+  readConsistent?<Result>(read: (view: Store) => Promise<Result>): Promise<Result>;
+
+  /**
    * Optional, both or neither: a number that only grows. The core raises it after every management
    * write (`recordConfigChange`, once the write is stored) and reads it (`configChangeVersion`, 0
    * before the first change) before each snapshot load and once a second, so an instance that missed

@@ -109,7 +109,11 @@ export class PostgresStore implements Store {
   readonly driver = 'bun-sql';
   private usageRollupStatements: readonly string[] = [];
 
-  constructor(private readonly sql: SQL) {}
+  constructor(
+    private readonly sql: SQL,
+    /** Set on the view `readConsistent` hands out: its `sql` is that read transaction's. */
+    private readonly view = false,
+  ) {}
 
   private async rows(statement: string, parameters: readonly unknown[] = [], client: SQL = this.sql): Promise<Row[]> {
     const result = (await client.unsafe(statement, [...parameters])) as Row[];
@@ -156,7 +160,8 @@ export class PostgresStore implements Store {
   }
 
   close(): void {
-    void this.sql.close({ timeout: 5 });
+    // A view's connection goes back to the pool when its transaction ends.
+    if (!this.view) void this.sql.close({ timeout: 5 });
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
@@ -336,6 +341,20 @@ export class PostgresStore implements Store {
       }
     }
     return settings;
+  }
+
+  /**
+   * One `REPEATABLE READ READ ONLY` transaction on one connection around `read`: every read sees the
+   * snapshot its first statement took, whatever commits meanwhile; a write through the view is refused
+   * by the server. It blocks no writer (MVCC) and can fail no serialization check, as it writes nothing.
+   */
+  async readConsistent<Result>(read: (view: Store) => Promise<Result>): Promise<Result> {
+    if (this.view) return read(this);
+    // Boxed: Bun's `begin` awaits each element of an array the callback answers, as if they were queries.
+    const boxed = await this.sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (transaction) => ({
+      value: await read(new PostgresStore(transaction, true)),
+    }));
+    return boxed.value as Result;
   }
 
   async setPlatformSetting(key: string, value: unknown): Promise<void> {

@@ -1,70 +1,23 @@
 import { Database } from 'bun:sqlite';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { drizzle as drizzleBunSqlite } from 'drizzle-orm/bun-sqlite';
+import type { Client } from '@libsql/client';
 import { insertBatch } from './batch-insert.ts';
 import { upsertStatement, usageFolder } from './fold-upsert.ts';
 import { CONNECTION_PRAGMAS } from './connection-settings.ts';
 import { createUsageWriterClient, usageWriterBatchScheduled, usageWriterMode, type UsageWriterOptions } from './usage-writer-client.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { JournalRange, Migration, MigrationReport } from '../../core/spec/store.ts';
+import type { Migration, MigrationReport } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createPrivately, readableByOthers } from './file-modes.ts';
 import { schema } from './schema.ts';
 import { StorageError } from './storage-error.ts';
+import type { KeywayDatabase, Storage } from './storage.ts';
+import { fileReader, libsqlReader, memoryReader } from './consistent-read.ts';
 
-export type KeywayDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
-
-export interface Storage {
-  db: KeywayDatabase;
-  driver: 'bun-sqlite' | 'libsql';
-  /** Runs one SQL statement outside drizzle (migrations, plugin tables, health checks). */
-  execute(statement: string, parameters?: readonly unknown[]): Promise<void>;
-  queryRows(statement: string, parameters?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
-  /** Runs the statements atomically. */
-  executeAtomically(statements: string[]): Promise<void>;
-  /**
-   * Inserts many rows in one transaction with a prepared statement: all or none. For the usage queue,
-   * where drizzle's builder costs more per row than SQLite itself. In the same transaction, what the
-   * rows add to the `folds` tables (core/spec/usage-fold.ts), then the `after` statements.
-   */
-  insertMany(
-    table: string,
-    columns: readonly string[],
-    rows: ReadonlyArray<readonly unknown[]>,
-    after?: readonly string[],
-    folds?: readonly UsageFoldTable[],
-  ): Promise<void>;
-  /**
-   * `insertMany` for usage rows given as usage journal text (usage-values.ts), decoded where they are
-   * written: present only where that is the writer thread, so the gateway's thread never encodes them again.
-   */
-  insertUsageText?(
-    table: string,
-    columns: readonly string[],
-    text: string,
-    count: number,
-    after: readonly string[],
-    folds: readonly UsageFoldTable[],
-  ): Promise<void>;
-  /**
-   * `insertUsageText` for rows the writer thread reads from a usage journal file (Store.insertJournalRange):
-   * the text is neither kept nor copied on the gateway's thread.
-   */
-  insertUsageFile?(
-    table: string,
-    columns: readonly string[],
-    range: JournalRange,
-    count: number,
-    after: readonly string[],
-    folds: readonly UsageFoldTable[],
-  ): Promise<void>;
-  /** Runs one parameterized statement per row in one transaction: all or none; answers the rows each run changed. */
-  runEach(statement: string, rows: ReadonlyArray<readonly unknown[]>): Promise<number[]>;
-  close(): void;
-}
+export type { KeywayDatabase, Storage } from './storage.ts';
 
 export { StorageError };
 
@@ -210,6 +163,7 @@ function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: U
   const readOnly = path !== ':memory:' && new URLSearchParams(url.split('?')[1] ?? '').get('mode') === 'ro';
   const sqlite = readOnly ? openReadOnly(path) : openSqliteFile(path, warnings);
   const db = drizzleBunSqlite(sqlite, { schema }) as unknown as KeywayDatabase;
+  const reader = path === ':memory:' ? undefined : fileReader(path, readOnly);
   const insertInline = batchInserter(sqlite);
   // An in-memory database is private to its connection: its usage stays on this thread.
   const writer = writerMode === 'worker' && path !== ':memory:' && !readOnly ? createUsageWriterClient(path, insertInline, writerOptions) : undefined;
@@ -246,6 +200,8 @@ function openFile(url: string, writerMode: 'worker' | 'inline', writerOptions: U
       const statement = sqlite.query(text);
       return sqlite.transaction(() => rows.map((row) => statement.run(...(row as Array<string | number | null>)).changes))();
     },
+    readConsistent: reader?.readConsistent ?? memoryReader(sqlite),
+    ...(reader === undefined ? {} : { readsSettled: reader.readsSettled }),
     close: () => {
       // Before the writer thread is terminated: a checkpoint racing its teardown was answered busy at once (seen in tests).
       if (path !== ':memory:' && !readOnly) checkpointOnClose(sqlite);
@@ -283,10 +239,16 @@ async function openLibsql(url: string): Promise<Storage> {
   const authToken = parsed.searchParams.get('authToken') ?? process.env.KEYWAY_DATABASE_AUTH_TOKEN;
   parsed.searchParams.delete('authToken');
   const client = createClient(authToken ? { url: parsed.toString(), authToken } : { url: parsed.toString() });
-  const db = drizzle(client, { schema }) as unknown as KeywayDatabase;
+  return libsqlStorage(client, drizzle);
+}
+
+/** The storage over a libSQL client; exported so tests can give it the native client on a local file. */
+export function libsqlStorage(client: Client, drizzle: (client: Client, config: { schema: typeof schema }) => unknown): Storage {
+  const db = drizzle(client, { schema }) as KeywayDatabase;
   return {
     db,
     driver: 'libsql',
+    readConsistent: libsqlReader(client, drizzle),
     execute: async (statement, parameters) => {
       await client.execute({ sql: statement, args: (parameters ?? []) as Array<string | number | null> });
     },

@@ -44,6 +44,8 @@ const UNAVAILABLE_CODE = /^(SQLITE_BUSY|SQLITE_LOCKED|ECONNREFUSED$|ECONNRESET$|
 /** A busy WAL's checkpoint is asked again this many times, waiting this long times the attempt between them. */
 const CHECKPOINT_ATTEMPTS = 5;
 const CHECKPOINT_RETRY_MS = 50;
+/** How long a checkpoint attempt waits for this process's consistent read to end (a snapshot load takes milliseconds). */
+const CHECKPOINT_READ_WAIT_MS = 1_000;
 
 /** Swallows the checkpoint's busy error (SQLITE_BUSY) only; anything else is still thrown. */
 function unlessBusy(error: unknown): void {
@@ -307,7 +309,9 @@ export class SqliteStore implements Store {
    */
   private async checkpoint(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const [result] = await this.storage.queryRows('PRAGMA wal_checkpoint(TRUNCATE)');
+      // This process's own snapshot read (readConsistent) could not end while the checkpoint waits for it on this thread.
+      const settled = (await this.storage.readsSettled?.(CHECKPOINT_READ_WAIT_MS)) ?? true;
+      const [result] = settled ? await this.storage.queryRows('PRAGMA wal_checkpoint(TRUNCATE)') : [{ busy: 1 }];
       if (Number(result?.busy ?? 0) === 0) return;
       if (attempt === CHECKPOINT_ATTEMPTS) {
         throw Object.assign(new Error('The database WAL could not be checkpointed: another connection kept it busy. Try again.'), { code: 'SQLITE_BUSY' });
@@ -327,6 +331,17 @@ export class SqliteStore implements Store {
       }
     }
     return settings;
+  }
+
+  /**
+   * One read transaction around `read` (consistent-read.ts): on a file, a deferred `BEGIN … COMMIT` on
+   * a read connection of its own, which in WAL mode blocks no writer; in memory, a copy of the
+   * database taken in one call; on libSQL, a `read` transaction. The view refuses writes.
+   */
+  async readConsistent<Result>(read: (view: Store) => Promise<Result>): Promise<Result> {
+    // A view (a storage without it) reads in the transaction it is already in.
+    if (this.storage.readConsistent === undefined) return read(this);
+    return this.storage.readConsistent((view) => read(new SqliteStore(view)));
   }
 
   async setPlatformSetting(key: string, value: unknown): Promise<void> {

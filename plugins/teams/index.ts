@@ -395,10 +395,14 @@ class TeamService {
   async remove(principal: Principal, id: string): Promise<ClosedWithTeam | undefined> {
     const team = await this.find(principal, id);
     const now = this.now();
-    await this.services.store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
     try {
+      // Member keys first, the team last: a snapshot load (another instance's) may land between two of
+      // these writes, and a member key still active once its team was marked deleted was served with
+      // none of the team's rules (test/teams/snapshot-consistency.test.ts). A deletion that fails
+      // half-way leaves the team, so it can be deleted again.
       for (const member of await this.members(team.id)) await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
       await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE team_id = ? AND removed_at IS NULL', [now, team.id]);
+      await this.services.store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
       return await closeWithTeam(this.services, { teamId: team.id, accountId: team.accountId, deletedBy: principal.keyId, deletedAt: now });
     } finally {
       await this.services.snapshot.refresh();

@@ -14,6 +14,7 @@ import { journalText } from '../../core/wire/usage-journal-text.ts';
 import type { KeyOwner } from '../../core/spec/provider.ts';
 import type { Migration, NewGatewayKey, NewProviderKey, Store, UsageKey, UsageRecord } from '../../core/spec/store.ts';
 import type { UsageFoldTable } from '../../core/spec/usage-fold.ts';
+import { consistentReadTests } from './store-consistent-read.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -26,6 +27,8 @@ interface PluginTableSql {
   createNotes: string;
   addNoteTag: string;
   createTags: string;
+  /** The table the consistent-read tests write while a read is open (store-consistent-read.ts). */
+  createViewNotes: string;
   /** A statement every dialect refuses, to test a failing migration. */
   broken: string;
 }
@@ -35,6 +38,7 @@ const STANDARD_SQL: PluginTableSql = {
   createNotes: 'CREATE TABLE conformance_notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, score INTEGER NOT NULL)',
   addNoteTag: 'ALTER TABLE conformance_notes ADD COLUMN tag TEXT',
   createTags: 'CREATE TABLE conformance_tags (name TEXT PRIMARY KEY)',
+  createViewNotes: 'CREATE TABLE conformance_view_notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, score INTEGER NOT NULL)',
   broken: 'CREATE TABLE conformance_broken (id TEXT PRIMARY KEY, oops NOT_A_TYPE(',
 };
 
@@ -60,6 +64,15 @@ export function describeStoreConformance(name: string, openStore: OpenStore): vo
     describePlatformSettings(openStore);
     describeUsage(openStore);
     describeUsageFolds(openStore);
+    describeConsistentReads(openStore);
+  });
+}
+
+/** Optional in the contract, but a store that offers readConsistent must keep its promise (store-consistent-read.ts). */
+function describeConsistentReads(openStore: OpenStore): void {
+  describe('consistent reads (readConsistent)', () => {
+    const store = useStore(openStore);
+    consistentReadTests(store, () => pluginSql(store()).createViewNotes);
   });
 }
 
