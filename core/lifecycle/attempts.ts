@@ -336,6 +336,7 @@ async function attemptOnce<Value>(
       requestId: context.requestId,
       credential: credential instanceof Promise ? await credential : credential,
       model: candidate.model,
+      requestedModel: context.request.model,
       signal: abort.signal,
       warnings: context.warnings,
       upstream: {},
