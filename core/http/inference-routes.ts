@@ -11,7 +11,8 @@ import { refuseSecretName } from '../wire/secret-fields.ts';
 import { providerOfPrefix } from '../routing/resolve-model.ts';
 import { PLATFORM_NAMES } from '../spec/strategy.ts';
 import { errorAsResponse, json, requestIdOf } from './kit/respond.ts';
-import { decodedPathPart } from './kit/request-url.ts';
+import { decodedPathPart, requestUrl } from './kit/request-url.ts';
+import type { DialectModelsList } from '../spec/dialect.ts';
 
 export type ClientAddress = (request: Request) => string | undefined;
 
@@ -32,7 +33,11 @@ export function embeddings(runtime: Runtime, request: Request, clientAddress: Cl
 export function listModels(runtime: Runtime, request: Request): Response {
   const requestId = requestIdOf(request);
   try {
-    return json({ object: 'list', data: callableModels(runtime, request) }, 200, { 'x-request-id': requestId });
+    const models = callableModels(runtime, request);
+    // A dialect's clients read its own page (Anthropic's SDKs: type, display_name, created_at, has_more…).
+    const shape = dialectShapeFor(runtime, request.headers);
+    if (shape !== undefined) return json(shape.page(models, requestUrl(request).searchParams), 200, { 'x-request-id': requestId });
+    return json({ object: 'list', data: models }, 200, { 'x-request-id': requestId });
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }
@@ -54,10 +59,18 @@ export function retrieveModel(runtime: Runtime, request: Request, encodedId: str
     if (entry === undefined) {
       throw new KeywayError('model_not_found', { detail: `The model '${id.slice(0, 200)}' does not exist or this key may not use it.` }, { param: 'model' });
     }
+    const shape = dialectShapeFor(runtime, request.headers);
+    if (shape !== undefined) return json(shape.one({ ...entry, id }), 200, { 'x-request-id': requestId });
     return json({ ...entry, id }, 200, { 'x-request-id': requestId });
   } catch (error) {
     return errorAsResponse(error, requestId, runtime.logger);
   }
+}
+
+/** The model-list shape of the dialect whose clients sent the request, or undefined for OpenAI's list. */
+function dialectShapeFor(runtime: Runtime, headers: Headers): DialectModelsList | undefined {
+  for (const dialect of runtime.plugins.dialects.values()) if (dialect.modelsList?.wants(headers) === true) return dialect.modelsList;
+  return undefined;
 }
 
 /** `provider/model` with a LiteLLM provider name (`gemini/…`) as the provider's own (`google/…`), as the inference routes read it. */

@@ -155,6 +155,7 @@ async function attemptCandidates<Value>(
   let refusal: KeywayError | undefined;
   let skipped = 0;
   let stop = false;
+  const warningsBefore = context.warnings.length;
   for (let pass = 0; pass <= policy.retries && !stop; pass++) {
     if (pass > 0) {
       // Nothing reached an upstream (every candidate refused or unavailable): another pass would not either.
@@ -185,6 +186,8 @@ async function attemptCandidates<Value>(
         stop = true;
         break;
       }
+      // Warnings are the attempt's own: what a failed attempt's translation left out says nothing of the answer that serves.
+      context.warnings.length = warningsBefore;
       const outcome = await attemptOnce(dependencies, context, routing, candidate, adapter, run, clientSignal, remainingMs, drained);
       if (outcome.success !== undefined) return outcome.success;
       // The drain's answer, whatever the aborted call failed with: no fallback, no retry.
@@ -336,6 +339,7 @@ async function attemptOnce<Value>(
       requestId: context.requestId,
       credential: credential instanceof Promise ? await credential : credential,
       model: candidate.model,
+      requestedModel: context.request.model,
       signal: abort.signal,
       warnings: context.warnings,
       upstream: {},

@@ -35,6 +35,29 @@ export interface Dialect {
   settle?(context: RequestContext): Promise<void> | undefined;
   /** The error body every failure on this dialect's routes is written in. */
   errorBody(descriptor: ErrorDescriptor, requestId: string): unknown;
+  /** `GET /v1/models` and `/v1/models/{id}` in the dialect's own shape, for its clients' SDKs. */
+  modelsList?: DialectModelsList;
+}
+
+/** One model of a caller's `GET /v1/models` list, as the core builds it. */
+export interface ModelListEntry {
+  id: string;
+  /** When the provider's list says the model was published (Unix seconds); 0 when it does not say. */
+  created: number;
+  provider: string;
+}
+
+/**
+ * A dialect's shape of the model list. The core lists what the caller may use and asks each dialect
+ * whether the request is its clients' (Anthropic's SDKs send `anthropic-version` on every call);
+ * OpenAI's list answers everyone else.
+ */
+export interface DialectModelsList {
+  wants(headers: Headers): boolean;
+  /** The answer for the caller's list, in the core's order, paged as the dialect pages (may throw a KeywayError). */
+  page(entries: readonly ModelListEntry[], query: URLSearchParams): unknown;
+  /** The answer for one model. */
+  one(entry: ModelListEntry): unknown;
 }
 
 /** What `parse` may consult: it runs after authentication, before the `auth` hooks. */

@@ -45,6 +45,12 @@ export interface CallContext {
   credential: ProviderCredential;
   /** The model name the provider knows (no `provider/` prefix). */
   model: string;
+  /**
+   * The model the request named (or its key's `default_model`), as the client wrote it: not `model`
+   * when a strategy chose a substitute (a class's model of another provider), whose adapter may then
+   * leave out what was meant only for the model named.
+   */
+  requestedModel?: string;
   signal: AbortSignal;
   /** Things the provider could not honour; sent to the client in `X-Keyway-Warnings`. */
   warnings: string[];

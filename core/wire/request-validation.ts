@@ -99,6 +99,9 @@ export function validateChatRequest(body: unknown): ChatRequest {
     if (value !== undefined && value !== null && !isFiniteNumber(value)) throw invalidField(name, 'expected a number');
   }
   checkSamplingRanges(body, OPENAI_SAMPLING_RANGES);
+  // null asks for no tools, as null does for every other optional field (LangChain- and LiteLLM-built
+  // bodies send `tools: null`); it was the one null refused (QA18). Left out, no translation meets it.
+  if (body.tools === null) delete body.tools;
   if (body.tools !== undefined) {
     if (!Array.isArray(body.tools)) throw invalidField('tools', 'expected an array');
     checkTools(body.tools);

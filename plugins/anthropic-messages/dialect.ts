@@ -7,6 +7,7 @@ import type { ErrorKit } from '../../core/spec/services.ts';
 import { type ChatRequest, FORWARDED_TEXTS } from '../../core/spec/vocabulary.ts';
 import { checkModelName } from '../../core/wire/request-validation.ts';
 import { anthropicErrorBody } from './errors.ts';
+import { anthropicModelsList } from './models.ts';
 import { bodyTexts, forwardedTexts } from './forwarded.ts';
 import { chatRequestFromMessages, type MessagesTranslation } from './request.ts';
 import { messagesResponseFromResult, stopSequencesOf } from './response.ts';
@@ -24,6 +25,7 @@ export const anthropicMessagesDialect: Dialect = {
     return new AnthropicStreamEncoder({ model, requestId: context.requestId, stopSequences: stopSequencesOf(context.request) });
   },
   errorBody: (descriptor, requestId) => anthropicErrorBody(descriptor, requestId),
+  modelsList: anthropicModelsList,
 };
 
 /** Where the `anthropic-beta` header travels to the Anthropic adapter. */

@@ -8,6 +8,7 @@ import { checkSamplingRanges, checkModelName, isFiniteNumber, type SamplingRange
 import { checkDocument, documentText } from '../../core/wire/documents.ts';
 import { checkSearchResult, searchResultText } from '../../core/wire/search-results.ts';
 import { asksForCitations } from './citations.ts';
+import { meetsStrictRules } from './strict-schema.ts';
 import { translateToolChoice, translateTools } from './tools.ts';
 import { type ForwardedBlock, forwardedBlock, forwardedCitations } from './forwarded.ts';
 
@@ -361,7 +362,9 @@ function translateOutputConfig(config: unknown, request: ChatRequest, translatio
   }
   const format = config.format;
   if (isRecord(format) && format.type === 'json_schema' && isRecord(format.schema)) {
-    request.response_format = { type: 'json_schema', json_schema: { name: 'response', schema: format.schema } };
+    // Anthropic's structured outputs guarantee the schema: OpenAI's json_schema does so only when strict.
+    const strict = meetsStrictRules(format.schema) ? { strict: true } : {};
+    request.response_format = { type: 'json_schema', json_schema: { name: 'response', schema: format.schema, ...strict } };
   }
   if (config.effort !== undefined && config.effort !== null) warnOnce(translation, "ignored 'output_config.effort': only Anthropic takes it");
 }

@@ -200,6 +200,9 @@ function userPart(part: ContentPart, param: string, context: TranslationContext)
     const fileData = (part.file as { file_data?: unknown } | undefined)?.file_data;
     const parsed = typeof fileData === 'string' ? parseDataUrl(fileData) : undefined;
     if (parsed !== undefined) return { inlineData: { mimeType: parsed.mediaType, data: parsed.data } };
+    // A Files API id (or a URL) means nothing to Gemini: dropped, the file the prompt is about would be
+    // missing from an answer that still looks whole. Refused, as Anthropic and Cohere refuse it (QA18).
+    throw new KeywayError('unsupported_feature', { detail: `${param}: Gemini takes a file part only as a data URL (file_data), not a file_id` }, { param });
   }
   context.warnings.push(`google: the ${part.type} content part at ${param} cannot be sent to Gemini and was dropped`);
   return undefined;

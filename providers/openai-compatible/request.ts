@@ -31,7 +31,7 @@ export function buildOpenAIChatBody(
     else body.max_tokens = settings.max_tokens_default;
   }
   // The name the client sent may carry its provider (`openai/gpt-5`): the model is what follows.
-  if (reasoning) adaptForReasoning(body, REASONING_MODEL.test((request.model ?? '').slice((request.model ?? '').lastIndexOf('/') + 1)));
+  if (reasoning) adaptForReasoning(body, REASONING_MODEL.test((request.model ?? '').slice((request.model ?? '').lastIndexOf('/') + 1)), target);
   if (body.stream === true) body.stream_options = { ...body.stream_options, include_usage: true };
   return body;
 }
@@ -41,20 +41,34 @@ export function buildOpenAIChatBody(
  * LiteLLM renames it too), and any `temperature` or `top_p` but 1. When the client named a model that
  * is not a reasoning model and Keyway sent the request to one (a class substitute: cost_optimized, a
  * fallback chain), those sampling settings were meant for the other model: they are left out rather
- * than failing a request that was valid for the model the client named. A client that names a
- * reasoning model itself gets them forwarded, and OpenAI's refusal, as it would calling OpenAI.
+ * than failing a request that was valid for the model the client named, each with a warning, since the
+ * answer differs from what the client asked for (a stop sequence not applied, no logprobs). A client
+ * that names a reasoning model itself gets them forwarded, and OpenAI's refusal, as it would calling OpenAI.
  */
-function adaptForReasoning(body: Omit<ChatRequest, 'provider' | 'routing'>, clientNamedReasoning: boolean): void {
+function adaptForReasoning(
+  body: Omit<ChatRequest, 'provider' | 'routing'>,
+  clientNamedReasoning: boolean,
+  target: { provider: string; warnings: string[] },
+): void {
   if (body.max_tokens !== undefined && body.max_tokens !== null) {
     if (body.max_completion_tokens === undefined || body.max_completion_tokens === null) body.max_completion_tokens = body.max_tokens;
     delete body.max_tokens;
   }
   if (clientNamedReasoning) return;
-  if (body.temperature !== undefined && body.temperature !== 1) delete body.temperature;
-  if (body.top_p !== undefined && body.top_p !== 1) delete body.top_p;
+  const fields = body as Record<string, unknown>;
+  const leaveOut = (name: string): void => {
+    const value = fields[name];
+    delete fields[name];
+    // null and false ask for nothing: leaving them out changes nothing the client would notice.
+    if (value === undefined || value === null || value === false) return;
+    const warning = `${target.provider}: ignored '${name}' (${String(body.model)} is a reasoning model, which refuses it; it was meant for the model the request named)`;
+    if (!target.warnings.includes(warning)) target.warnings.push(warning);
+  };
+  if (body.temperature !== undefined && body.temperature !== 1) leaveOut('temperature');
+  if (body.top_p !== undefined && body.top_p !== 1) leaveOut('top_p');
   // Stop sequences and the sampling penalties are refused by reasoning models as well (LiteLLM's
   // `drop_params` drops them too): a substitute answers without them rather than not at all.
-  for (const name of REASONING_REFUSES) delete (body as Record<string, unknown>)[name];
+  for (const name of REASONING_REFUSES) leaveOut(name);
 }
 
 /** The chat fields OpenAI's reasoning models refuse outright, whatever their value. */

@@ -3,7 +3,7 @@
 // (model, usage, finish reason) is read on the way; the typed events pass as `native-event` parts.
 
 import type { KeywayError } from '../../core/errors.ts';
-import type { CallContext, NativeDialectApi, ProviderCredential, ProviderKeySettings } from '../../core/spec/provider.ts';
+import type { CallContext, NativeDialectApi, ProviderCredential } from '../../core/spec/provider.ts';
 import { unreportedUsage, type ChatResult, type FinishReason, type StreamPart, type Usage } from '../../core/spec/vocabulary.ts';
 import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
@@ -173,18 +173,35 @@ export async function* responsesStreamParts(
     yield errorPart(upstreamFailure({ provider, status: undefined, reason: 'server_error', message: 'the stream ended before response.completed' }));
 }
 
-/** The key's defaults where the caller said nothing, as on the chat path (buildOpenAIChatBody). */
-function withKeyDefaults(body: Json, settings: ProviderKeySettings): Json {
-  // As on the chat path, a reasoning model takes no temperature but 1: the key's default is not for it.
+/**
+ * The key's defaults where the caller said nothing, as on the chat path (buildOpenAIChatBody), and, as
+ * there, a reasoning model sent for a request that named another model (a class substitute under
+ * cost_optimized or a fallback chain) gets no `temperature` or `top_p` but 1: they were meant for the
+ * model named, and the Responses API refuses them on reasoning models. Each is named in the warnings.
+ */
+function withKeyDefaults(body: Json, context: CallContext, provider: string): Json {
+  const settings = context.credential.settings;
   const reasoning = typeof body.model === 'string' && REASONING_MODEL.test(body.model);
   const temperature = !reasoning && body.temperature === undefined && settings.temperature_default !== undefined;
   const maxTokens = body.max_output_tokens === undefined && settings.max_tokens_default !== undefined;
-  if (!temperature && !maxTokens) return body;
+  const requested = context.requestedModel ?? '';
+  const substitute = reasoning && requested !== '' && !REASONING_MODEL.test(requested.slice(requested.lastIndexOf('/') + 1));
+  const sampling = substitute ? SAMPLING.filter((name) => body[name] !== undefined && body[name] !== 1) : [];
+  if (!temperature && !maxTokens && sampling.length === 0) return body;
   const defaulted = { ...body };
   if (temperature) defaulted.temperature = settings.temperature_default;
   if (maxTokens) defaulted.max_output_tokens = settings.max_tokens_default;
+  for (const name of sampling) {
+    delete defaulted[name];
+    if (body[name] === null) continue;
+    const warning = `${provider}: ignored '${name}' (${String(body.model)} is a reasoning model, which refuses it; it was meant for the model the request named)`;
+    if (!context.warnings.includes(warning)) context.warnings.push(warning);
+  }
   return defaulted;
 }
+
+/** The sampling settings reasoning models take only at 1. */
+const SAMPLING = ['temperature', 'top_p'] as const;
 
 export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): NativeDialectApi {
   const { name } = options;
@@ -196,7 +213,7 @@ export function createOpenAIResponsesApi(options: OpenAIResponsesOptions): Nativ
       {
         url: `${options.baseUrlFor(context.credential)}/responses`,
         headers: openAIHeaders(context.credential.apiKey, context.credential.organizationId, stream),
-        body: JSON.stringify({ ...withKeyDefaults(body, context.credential.settings), stream }),
+        body: JSON.stringify({ ...withKeyDefaults(body, context, name), stream }),
         info: { requestIdHeader: 'x-request-id', remainingHeaders: REMAINING_HEADERS },
       },
       context,

@@ -18,7 +18,9 @@ export const PERPLEXITY_MAX_TOKENS = 128_000;
  * - `stream_options` is dropped: it is not a Sonar parameter, and Sonar reports usage on its final
  *   chunk anyway;
  * - `stream_mode` is dropped: Keyway reads the default `full` chunk format;
- * - `logprobs`, `top_logprobs` and `logit_bias`, which Sonar does not honour, are dropped with a warning.
+ * - `logprobs`, `top_logprobs`, `logit_bias` and OpenAI-only features (audio output, predictions,
+ *   stored completions, service tiers, seeds, end-user ids), which Sonar does not honour, are dropped
+ *   with a warning.
  */
 export function buildPerplexityChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
   const {
@@ -47,8 +49,26 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
   return body;
 }
 
-/** OpenAI fields Sonar has no equivalent for: it answers without them (`logprobs: null`), so they are dropped, with a warning. */
-const UNSUPPORTED_FIELDS = ['logprobs', 'top_logprobs', 'logit_bias'] as const;
+/**
+ * OpenAI fields Sonar has no equivalent for: it answers without them (`logprobs: null`), so they are
+ * dropped, with a warning. Besides the sampling ones, OpenAI's own features that Sonar's parameters
+ * (reference §5.2) do not name: audio output, predicted outputs, stored completions and their
+ * metadata, service tiers, seeds and end-user ids. Sonar takes unknown fields without a word, so
+ * forwarded they were ignored silently (QA18: `modalities: ["text", "audio"]` got text and no warning).
+ */
+const UNSUPPORTED_FIELDS = [
+  'logprobs',
+  'top_logprobs',
+  'logit_bias',
+  'modalities',
+  'audio',
+  'prediction',
+  'store',
+  'metadata',
+  'service_tier',
+  'seed',
+  'user',
+] as const;
 
 function dropUnsupported(body: Record<string, unknown>, warnings: string[]): void {
   for (const field of UNSUPPORTED_FIELDS) {

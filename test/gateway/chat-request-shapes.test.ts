@@ -244,4 +244,12 @@ describe('valid shapes', () => {
     expect((await expectSpecError(response, 400, 'invalid_field')).error.param).toBe('messages[1].tool_calls[0].function.arguments');
     expect(upstreamCalls()).toBe(0);
   });
+
+  test.each(PROVIDERS)('%s: tools: null asks for no tools, as every other null field does (QA18: the one null refused)', async (provider) => {
+    const response = await chat(provider, { messages: [question], tools: null, tool_choice: null });
+    expect(response.status).toBe(200);
+    expect(upstreamCalls()).toBe(1);
+    const sent = simulators[provider].inferenceRequests()[0]?.body as Record<string, unknown>;
+    expect(sent.tools ?? null).toBeNull();
+  });
 });

@@ -71,8 +71,29 @@ describe('perplexity', () => {
     expect(lastBody(perplexity)).not.toHaveProperty('logprobs');
   });
 
+  test('OpenAI-only features Sonar ignores are dropped, with a warning each, as Gemini and Cohere warn (QA18: forwarded silently)', async () => {
+    const body = {
+      model: 'sonar',
+      messages: hello,
+      modalities: ['text', 'audio'],
+      audio: { voice: 'alloy', format: 'wav' },
+      prediction: { type: 'content', content: 'hi' },
+      store: true,
+      metadata: { team: 'search' },
+      service_tier: 'flex',
+      seed: 7,
+      user: 'user-123',
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const warnings = await warningsOf(body);
+    const sent = lastBody(perplexity);
+    for (const field of ['modalities', 'audio', 'prediction', 'store', 'metadata', 'service_tier', 'seed', 'user']) {
+      expect({ field, warned: warnings?.includes(`perplexity: '${field}' is not supported by Sonar and was dropped`) }).toEqual({ field, warned: true });
+      expect(sent).not.toHaveProperty(field);
+    }
+  });
+
   test('a plain request has no warning', async () => {
-    expect(await warningsOf({ model: 'sonar', messages: hello, tools: [lookup], tool_choice: 'auto', logprobs: false })).toBeNull();
+    expect(await warningsOf({ model: 'sonar', messages: hello, tools: [lookup], tool_choice: 'auto', logprobs: false, store: false })).toBeNull();
   });
 });
 

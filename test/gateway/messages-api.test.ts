@@ -603,3 +603,45 @@ describe('Anthropic dialect details', () => {
     expect(((await response.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
   });
 });
+
+describe('structured output sent to OpenAI (output_config.format)', () => {
+  const sentFormat = (): unknown => (openai.inferenceRequests().at(-1)?.body as { response_format?: unknown } | undefined)?.response_format;
+  const ask = (schema: Record<string, unknown>) =>
+    client.messages.create({
+      model: 'gpt-4o',
+      max_tokens: 50,
+      output_config: { format: { type: 'json_schema', schema } },
+      messages: [{ role: 'user', content: 'JSON please' }],
+    } as never);
+
+  test("a schema that meets OpenAI's strict rules is sent strict, keeping Anthropic's guarantee (QA18: best effort)", async () => {
+    openai.reset();
+    const closed = {
+      type: 'object',
+      properties: {
+        city: { type: 'string' },
+        days: { type: 'array', items: { type: 'object', properties: { t: { type: 'number' } }, required: ['t'], additionalProperties: false } },
+      },
+      required: ['city', 'days'],
+      additionalProperties: false,
+    };
+    await ask(closed);
+    expect(sentFormat()).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema: closed, strict: true } });
+  });
+
+  test('a schema strict mode would refuse (an optional property, an open object) is sent as before, not strict', async () => {
+    for (const schema of [
+      { type: 'object', properties: { city: { type: 'string' }, note: { type: 'string' } }, required: ['city'], additionalProperties: false },
+      {
+        type: 'object',
+        properties: { inner: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] } },
+        required: ['inner'],
+        additionalProperties: false,
+      },
+    ]) {
+      openai.reset();
+      await ask(schema);
+      expect(sentFormat()).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema } });
+    }
+  });
+});

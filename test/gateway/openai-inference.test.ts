@@ -371,4 +371,31 @@ describe('reasoning models (o-series, gpt-5)', () => {
     expect(received.presence_penalty).toBeUndefined();
     expect(received.max_completion_tokens).toBe(20);
   });
+
+  test('each field left out for a reasoning substitute is named in X-Keyway-Warnings, streamed or not (QA18: dropped silently)', async () => {
+    for (const stream of [false, true]) {
+      simulator.reset();
+      const response = await chat({
+        model: 'claude-3-opus-20240229',
+        temperature: 0.3,
+        stop: ['world'],
+        logprobs: true,
+        top_logprobs: 2,
+        // false and null ask for nothing: no warning for them.
+        frequency_penalty: null,
+        messages: [{ role: 'user', content: 'hello world and more' }],
+        routing: { strategy: 'cost_optimized' },
+        stream,
+      });
+      expect(response.status).toBe(200);
+      if (stream) await readSse(response);
+      else await response.json();
+      expect(sentBody().stop).toBeUndefined();
+      const warnings = response.headers.get('x-keyway-warnings') ?? '';
+      for (const name of ['temperature', 'stop', 'logprobs', 'top_logprobs'])
+        expect({ stream, warned: warnings.includes(`openai: ignored '${name}'`) }).toEqual({ stream, warned: true });
+      expect(warnings).not.toContain('frequency_penalty');
+      expect(warnings).toContain('is a reasoning model');
+    }
+  });
 });

@@ -105,6 +105,34 @@ describe('request translation (rules)', () => {
     expect(() => translate(request)).toThrow(KeywayError);
   });
 
+  test('a file part with a Files API id is refused naming it, not dropped (QA18), and a data URL is sent inline', () => {
+    const byId: ChatRequest = {
+      model: 'm',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Sum it up' },
+            { type: 'file', file: { file_id: 'file-abc123' } },
+          ],
+        },
+      ],
+    };
+    let refusal: unknown;
+    try {
+      translate(byId);
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(KeywayError);
+    expect((refusal as KeywayError).toDescriptor('req_1')).toMatchObject({ code: 'unsupported_feature', param: 'messages[0].content[1]' });
+    const inline: ChatRequest = {
+      model: 'm',
+      messages: [{ role: 'user', content: [{ type: 'file', file: { filename: 'a.pdf', file_data: 'data:application/pdf;base64,JVBERi0=' } }] }],
+    };
+    expect(JSON.stringify(translate(inline))).toContain('"inlineData":{"mimeType":"application/pdf","data":"JVBERi0="}');
+  });
+
   test('a tool result of several text parts is their texts a blank line apart, not run together', () => {
     const request: ChatRequest = {
       model: 'm',
