@@ -4,6 +4,10 @@
 // the same spellings everywhere, and a value none of them can read stops the start with one line naming
 // the variable (`keyway: cannot start: KEYWAY_TOKENIZERS must be on or off; got "maybe".`) instead of quietly
 // leaving the default in force: a switch turned "false" that stayed on kept storing prompts (QA17).
+// Folders and files a plugin reads later (a key directory, a Vault token file) are looked at here too,
+// at start: before QA18 a typo in one showed up only at the first request that needed it.
+
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 
 /**
  * A setting that cannot be used. The start stops with its message alone, which names the variable
@@ -124,5 +128,48 @@ export function secretSetting(name: string, value: string | undefined): string |
   if (value === undefined || value === '') return undefined;
   const weakness = weakSecretReason(value);
   if (weakness !== undefined) throw new SettingError(`${name} is too weak: ${weakness}. ${SECRET_HINT}`);
+  return value;
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'error';
+}
+
+/**
+ * A folder Keyway reads from later (`KEYWAY_KEY_SOURCE_FILE_DIR`): it must exist, be a folder, and be
+ * listable and readable by this process now. Unset is undefined. The path is the operator's, so it is named.
+ */
+export function readableFolderSetting(name: string, value: string | undefined): string | undefined {
+  if (unset(value)) return undefined;
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(value).isDirectory();
+  } catch (error) {
+    throw new SettingError(`${name} names ${value}, which ${errorCode(error) === 'ENOENT' ? 'does not exist' : `cannot be reached (${errorCode(error)})`}.`);
+  }
+  if (!isFolder) throw new SettingError(`${name} names ${value}, which is not a folder.`);
+  try {
+    accessSync(value, constants.R_OK | constants.X_OK);
+  } catch (error) {
+    throw new SettingError(`${name} names ${value}, which Keyway cannot read (${errorCode(error)}).`);
+  }
+  return value;
+}
+
+/**
+ * A file whose content Keyway reads later, and again at each use (`KEYWAY_VAULT_TOKEN_FILE`, which an
+ * agent renews): it must be readable and not empty now. Unset is undefined. The content is never echoed.
+ */
+export function readableFileSetting(name: string, value: string | undefined): string | undefined {
+  if (unset(value)) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(value, 'utf8');
+  } catch (error) {
+    const code = errorCode(error);
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code})`;
+    throw new SettingError(`${name} names ${value}, which ${why}.`);
+  }
+  if (text.trim() === '') throw new SettingError(`${name} names ${value}, which is empty.`);
   return value;
 }

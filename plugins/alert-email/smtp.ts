@@ -5,6 +5,7 @@
 
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
+import { integerSetting, onOffSetting, SettingError } from '../../core/spec/settings.ts';
 
 export interface SmtpSettings {
   /** `smtps://`: TLS from the start (port 465). */
@@ -28,20 +29,23 @@ export interface SmtpReply {
   lines: string[];
 }
 
-/** Reads `smtp://user:pass@host:port?from=alerts@example.com`; throws naming what is wrong, never the password. */
+/**
+ * Reads `smtp://user:pass@host:port?from=alerts@example.com` at start; a value it cannot use stops the start
+ * (SettingError: one line naming KEYWAY_SMTP_URL, never the password) rather than the first alert's delivery.
+ */
 export function parseSmtpUrl(text: string): SmtpSettings {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new Error('KEYWAY_SMTP_URL is not a URL (smtp://user:pass@host:port?from=alerts@example.com)');
+    throw new SettingError('KEYWAY_SMTP_URL is not a URL (smtp://user:pass@host:port?from=alerts@example.com)');
   }
-  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error('KEYWAY_SMTP_URL must start with smtp:// or smtps://');
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new SettingError('KEYWAY_SMTP_URL must start with smtp:// or smtps://');
   const secure = url.protocol === 'smtps:';
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === '') throw new Error('KEYWAY_SMTP_URL has no host');
+  if (host === '') throw new SettingError('KEYWAY_SMTP_URL has no host');
   const from = url.searchParams.get('from') ?? `keyway@${host}`;
-  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(from)) throw new Error("KEYWAY_SMTP_URL's from= is not an e-mail address");
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(from)) throw new SettingError("KEYWAY_SMTP_URL's from= is not an e-mail address");
   return {
     secure,
     host,
@@ -51,8 +55,8 @@ export function parseSmtpUrl(text: string): SmtpSettings {
     from,
     clientName: url.searchParams.get('helo') ?? 'keyway.localhost',
     startTls: url.searchParams.get('starttls') !== 'never',
-    verifyCertificate: url.searchParams.get('tls_verify') !== 'false',
-    timeoutMs: Number(url.searchParams.get('timeout_ms') ?? 15_000) || 15_000,
+    verifyCertificate: onOffSetting("KEYWAY_SMTP_URL's tls_verify=", url.searchParams.get('tls_verify') ?? undefined, true),
+    timeoutMs: integerSetting("KEYWAY_SMTP_URL's timeout_ms=", url.searchParams.get('timeout_ms') ?? undefined, 15_000, 1, 600_000),
   };
 }
 

@@ -11,7 +11,7 @@ import { definePlugin, PLUGIN_API_VERSION, type CryptoBackend } from '../../core
 import type { ValidatedCryptoModule } from '../../core/spec/crypto-backend.ts';
 import { createVaultTransitBackend, VAULT_BACKEND_NAME } from './backend.ts';
 import { TransitClient } from './client.ts';
-import { integerSetting, onOffSetting } from '../../core/spec/settings.ts';
+import { integerSetting, onOffSetting, SettingError } from '../../core/spec/settings.ts';
 
 export { createVaultTransitBackend, DECRYPTION_FAILED, VAULT_BACKEND_NAME } from './backend.ts';
 export { TransitClient, TransitError } from './client.ts';
@@ -31,7 +31,8 @@ export const vaultTransitConfigSchema = Type.Object(
 
 type VaultConfig = typeof vaultTransitConfigSchema.static;
 
-export class VaultTransitConfigError extends Error {
+/** A setting of this backend that cannot be used: the start stops with its line alone (core/spec/settings.ts). */
+export class VaultTransitConfigError extends SettingError {
   override name = 'VaultTransitConfigError';
 }
 

@@ -11,11 +11,13 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_ACCOUNT_ID, definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
+import { SettingError } from '../../core/spec/settings.ts';
 
 const MAX_OUTPUT_BYTES = 16 * 1024;
 /** A command's name: a word, so a reference can never look like a command line or a path. */
 const COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 const CommandSchema = Type.Object(
   {
@@ -44,20 +46,36 @@ export function parseCommands(text: string | undefined): Record<string, CommandD
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new Error('KEYWAY_KEY_SOURCE_COMMANDS must be JSON: {"name": {"argv": ["/path/to/program", "arg"], "timeoutMs": 5000}}');
+    throw new SettingError('KEYWAY_KEY_SOURCE_COMMANDS must be JSON: {"name": {"argv": ["/path/to/program", "arg"], "timeoutMs": 5000}}');
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new Error('KEYWAY_KEY_SOURCE_COMMANDS must be a JSON object of commands by name');
+    throw new SettingError('KEYWAY_KEY_SOURCE_COMMANDS must be a JSON object of commands by name');
   for (const [name, command] of Object.entries(parsed)) {
     const argv = (command as { argv?: unknown })?.argv;
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((part) => typeof part === 'string'))
-      throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' needs an argv array of strings`);
-    if (!COMMAND_NAME.test(name)) throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: '${name}' is not a command name (letters, digits, ".", "_", "-"; at most 64)`);
+      throw new SettingError(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' needs an argv array of strings`);
+    if (!COMMAND_NAME.test(name))
+      throw new SettingError(`KEYWAY_KEY_SOURCE_COMMANDS: '${name}' is not a command name (letters, digits, ".", "_", "-"; at most 64)`);
+    const timeoutMs = (command as { timeoutMs?: unknown }).timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 10 || timeoutMs > 120_000))
+      throw new SettingError(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' has a timeoutMs that is not an integer from 10 to 120000`);
     const accounts = (command as { accounts?: unknown }).accounts;
     if (accounts !== undefined && (!Array.isArray(accounts) || !accounts.every((account) => typeof account === 'string' && account !== '')))
-      throw new Error(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' has accounts that are not a list of account ids`);
+      throw new SettingError(`KEYWAY_KEY_SOURCE_COMMANDS: command '${name}' has accounts that are not a list of account ids`);
   }
   return parsed as Record<string, CommandDefinition>;
+}
+
+/**
+ * Each command's program, looked up now as the spawn will look it up (the same PATH): a typo in it used
+ * to start, then fail the first key that named the command.
+ */
+function checkPrograms(commands: Readonly<Record<string, CommandDefinition>>, source: string, path: string | undefined): void {
+  for (const [name, command] of Object.entries(commands)) {
+    const program = command.argv[0] ?? '';
+    if (Bun.which(program, { PATH: path ?? DEFAULT_PATH }) === null)
+      throw new SettingError(`${source}: command '${name}' runs ${program}, which is not an executable file${program.includes('/') ? '' : ' on the PATH'}.`);
+  }
 }
 
 async function readCapped(stream: ReadableStream<Uint8Array>): Promise<string | undefined> {
@@ -79,7 +97,7 @@ async function run(
 ): Promise<string> {
   const timeoutMs = command.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const env: Record<string, string> = {
-    PATH: baseEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    PATH: baseEnv.PATH ?? DEFAULT_PATH,
     KEYWAY_KEY_PROVIDER: context.provider,
     KEYWAY_KEY_ACCOUNT: context.accountId ?? 'platform',
     ...(context.keyId === undefined ? {} : { KEYWAY_KEY_ID: context.keyId }),
@@ -158,6 +176,7 @@ export const keySourceCommandPlugin = definePlugin({
   configSchema: keySourceCommandConfigSchema,
   setup({ config, env }) {
     const commands = config.commands ?? parseCommands(env.KEYWAY_KEY_SOURCE_COMMANDS);
+    checkPrograms(commands, config.commands === undefined ? 'KEYWAY_KEY_SOURCE_COMMANDS' : 'plugins["key-source-command"].commands', env.PATH);
     return { keySource: createCommandKeySource(commands, env) };
   },
 });

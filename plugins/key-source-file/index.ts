@@ -13,6 +13,7 @@ import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource } from '../../core/spec/plugin.ts';
+import { readableFolderSetting } from '../../core/spec/settings.ts';
 import { inScope, lexicallyInScope, scopeOf } from './scope.ts';
 
 const MAX_BYTES = 16 * 1024;
@@ -96,7 +97,11 @@ export const keySourceFilePlugin = definePlugin({
   description: "Provider keys from files under the operator's key directory, one folder per account, permissions checked",
   configSchema: keySourceFileConfigSchema,
   setup({ config, env }) {
-    const directory = config.directory ?? env.KEYWAY_KEY_SOURCE_FILE_DIR;
-    return { keySource: createFileKeySource(directory === '' ? undefined : directory) };
+    // Checked now: a folder that is missing or unreadable used to start, then fail every key that names it.
+    const directory =
+      config.directory !== undefined
+        ? readableFolderSetting('plugins["key-source-file"].directory', config.directory)
+        : readableFolderSetting('KEYWAY_KEY_SOURCE_FILE_DIR', env.KEYWAY_KEY_SOURCE_FILE_DIR);
+    return { keySource: createFileKeySource(directory) };
   },
 });

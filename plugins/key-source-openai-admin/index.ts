@@ -8,7 +8,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
-import { urlSetting } from '../../core/spec/settings.ts';
+import { SettingError, urlSetting } from '../../core/spec/settings.ts';
 
 export const DEFAULT_OPENAI_ADMIN_BASE_URL = 'https://api.openai.com/v1';
 const PROJECT = /^proj_[A-Za-z0-9_-]{1,128}$/;
@@ -127,7 +127,7 @@ export function parseProjects(text: string | undefined): Record<string, string[]
   } catch {
     // reported below
   }
-  throw new Error('KEYWAY_OPENAI_ADMIN_PROJECTS must be JSON: {"<account id>": ["proj_…"]}');
+  throw new SettingError('KEYWAY_OPENAI_ADMIN_PROJECTS must be JSON: {"<account id>": ["proj_…"]}');
 }
 
 export const keySourceOpenAIAdminPlugin = definePlugin({

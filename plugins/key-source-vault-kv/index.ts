@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION, type KeyReference, type KeySource, type KeySourceContext } from '../../core/spec/plugin.ts';
-import { SettingError, urlSetting } from '../../core/spec/settings.ts';
+import { readableFileSetting, SettingError, urlSetting } from '../../core/spec/settings.ts';
 
 export const DEFAULT_ACCOUNT_PREFIX = 'keyway/{account}/';
 const SEGMENT = /^[A-Za-z0-9._@+=-]{1,128}$/;
@@ -128,13 +128,40 @@ export function createVaultKvKeySource(settings: VaultKvSettings, fetchImpl: typ
   };
 }
 
+/** A KV mount as it goes in the request path: one segment, since the URL encodes it whole. */
+const MOUNT = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * The mounts references may name, checked at start: an empty entry, a slash (`secret/` as the Vault CLI
+ * prints it) or an empty list used to start and then refuse every reference, or ask Vault for a path
+ * that is no mount.
+ */
+function mountsSetting(source: string, mounts: readonly string[]): string[] {
+  if (mounts.length === 0) throw new SettingError(`${source} names no mount; write mount names comma-separated, e.g. secret,kv-team.`);
+  for (const mount of mounts) {
+    if (mount === '') throw new SettingError(`${source} has an empty entry; write mount names comma-separated, e.g. secret,kv-team.`);
+    if (!MOUNT.test(mount) || mount === '.' || mount === '..')
+      throw new SettingError(
+        `${source} has the entry ${JSON.stringify(mount.slice(0, 140))}, which is not a mount name (letters, digits, . _ -, no slashes: secret, not secret/).`,
+      );
+  }
+  return [...mounts];
+}
+
 export function vaultKvSettings(config: Partial<VaultKvSettings>, env: Readonly<Record<string, string | undefined>>): VaultKvSettings {
+  const variable = env.KEYWAY_VAULT_KV_MOUNTS;
   const mounts =
-    config.mounts ??
-    (env.KEYWAY_VAULT_KV_MOUNTS ?? 'secret')
-      .split(',')
-      .map((mount) => mount.trim())
-      .filter((mount) => mount !== '');
+    config.mounts !== undefined
+      ? mountsSetting(
+          'plugins["key-source-vault-kv"].mounts',
+          config.mounts.map((mount) => mount.trim()),
+        )
+      : variable === undefined || variable.trim() === ''
+        ? ['secret']
+        : mountsSetting(
+            'KEYWAY_VAULT_KV_MOUNTS',
+            variable.split(',').map((mount) => mount.trim()),
+          );
   const accountPrefix = config.accountPrefix ?? env.KEYWAY_VAULT_KV_ACCOUNT_PREFIX ?? DEFAULT_ACCOUNT_PREFIX;
   const source = config.accountPrefix !== undefined ? 'plugins["key-source-vault-kv"].accountPrefix' : 'KEYWAY_VAULT_KV_ACCOUNT_PREFIX';
   if (!accountPrefix.includes('{account}'))
@@ -142,7 +169,11 @@ export function vaultKvSettings(config: Partial<VaultKvSettings>, env: Readonly<
   return {
     address: config.address ?? urlSetting('KEYWAY_VAULT_ADDR', env.KEYWAY_VAULT_ADDR),
     token: env.KEYWAY_VAULT_TOKEN,
-    tokenFile: config.tokenFile ?? env.KEYWAY_VAULT_TOKEN_FILE,
+    // Checked now, re-read at each fetch (Vault Agent renews it): a missing file used to fail the first key.
+    tokenFile:
+      config.tokenFile !== undefined
+        ? readableFileSetting('plugins["key-source-vault-kv"].tokenFile', config.tokenFile)
+        : readableFileSetting('KEYWAY_VAULT_TOKEN_FILE', env.KEYWAY_VAULT_TOKEN_FILE),
     namespace: config.namespace ?? env.KEYWAY_VAULT_NAMESPACE,
     mounts,
     accountPrefix,

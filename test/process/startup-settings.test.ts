@@ -6,10 +6,10 @@
 // or a port in use printed a stack trace that did not name the variable.
 
 import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FROM_SOURCE, runUntilExit, type FinishedProcess } from './process-helpers.ts';
+import { FROM_SOURCE, runUntilExit, startGatewayProcess, type FinishedProcess } from './process-helpers.ts';
 
 const scratchDirectories: string[] = [];
 
@@ -50,6 +50,20 @@ interface Refusal {
   /** Text that must appear in no output. */
   secret?: string;
 }
+
+/** Folders and files the plugin settings of QA18 name: one of each kind, made once. */
+const paths = (() => {
+  const root = scratchDirectory();
+  const keyFolder = join(root, 'keys');
+  mkdirSync(keyFolder, { mode: 0o700 });
+  const aFile = join(root, 'a-file');
+  writeFileSync(aFile, 'not a folder\n');
+  const emptyFile = join(root, 'empty-token');
+  writeFileSync(emptyFile, '  \n', { mode: 0o600 });
+  const tokenFile = join(root, 'vault-token');
+  writeFileSync(tokenFile, 'hvs.Canary-vault-token\n', { mode: 0o600 });
+  return { root, keyFolder, aFile, emptyFile, tokenFile, missing: join(root, 'no-such-thing') };
+})();
 
 const SPACED_ADMIN_KEY = 'sk-Canary-admin key with spaces-0123456789abcdef';
 
@@ -144,6 +158,69 @@ const refusals: Record<string, Refusal> = {
     env: { KEYWAY_AUDIT_RETENTION_DAYS: '0' },
     message: /^keyway: cannot start: KEYWAY_AUDIT_RETENTION_DAYS must be an integer between 1 and/,
   },
+  // QA18: folders, files and lists a plugin used only at the first request or key add, now looked at at start.
+  'KEYWAY_KEY_SOURCE_FILE_DIR a folder that does not exist': {
+    env: { KEYWAY_KEY_SOURCE_FILE_DIR: paths.missing },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_FILE_DIR names \S+\/no-such-thing, which does not exist\.$/m,
+  },
+  'KEYWAY_KEY_SOURCE_FILE_DIR a file': {
+    env: { KEYWAY_KEY_SOURCE_FILE_DIR: paths.aFile },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_FILE_DIR names \S+\/a-file, which is not a folder\.$/m,
+  },
+  'KEYWAY_VAULT_KV_MOUNTS with an empty entry': {
+    env: { KEYWAY_VAULT_KV_MOUNTS: 'secret,,kv-team' },
+    message: /^keyway: cannot start: KEYWAY_VAULT_KV_MOUNTS has an empty entry; write mount names comma-separated/,
+  },
+  'KEYWAY_VAULT_KV_MOUNTS=secret/ (as the Vault CLI prints it)': {
+    env: { KEYWAY_VAULT_KV_MOUNTS: 'secret/' },
+    message: /^keyway: cannot start: KEYWAY_VAULT_KV_MOUNTS has the entry "secret\/", which is not a mount name/,
+  },
+  'KEYWAY_VAULT_KV_MOUNTS=,': { env: { KEYWAY_VAULT_KV_MOUNTS: ',' }, message: /^keyway: cannot start: KEYWAY_VAULT_KV_MOUNTS has an empty entry/ },
+  'KEYWAY_VAULT_TOKEN_FILE a file that does not exist (the Transit backend asleep)': {
+    env: { KEYWAY_VAULT_TOKEN_FILE: paths.missing },
+    message: /^keyway: cannot start: KEYWAY_VAULT_TOKEN_FILE names \S+\/no-such-thing, which does not exist\.$/m,
+  },
+  'KEYWAY_VAULT_TOKEN_FILE an empty file': {
+    env: { KEYWAY_VAULT_TOKEN_FILE: paths.emptyFile },
+    message: /^keyway: cannot start: KEYWAY_VAULT_TOKEN_FILE names \S+\/empty-token, which is empty\.$/m,
+  },
+  'KEYWAY_VAULT_TOKEN_FILE a folder': {
+    env: { KEYWAY_VAULT_TOKEN_FILE: paths.keyFolder },
+    message: /^keyway: cannot start: KEYWAY_VAULT_TOKEN_FILE names \S+\/keys, which is a folder, not a file\.$/m,
+  },
+  'KEYWAY_KEY_SOURCE_COMMANDS a program that does not exist': {
+    env: { KEYWAY_KEY_SOURCE_COMMANDS: JSON.stringify({ vault: { argv: [join(paths.root, 'fetch-key.sh')] } }) },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_COMMANDS: command 'vault' runs \S+\/fetch-key\.sh, which is not an executable file\.$/m,
+  },
+  'KEYWAY_KEY_SOURCE_COMMANDS a program not on the PATH': {
+    env: { KEYWAY_KEY_SOURCE_COMMANDS: JSON.stringify({ op: { argv: ['no-such-program-keyway', 'read'] } }) },
+    message: /KEYWAY_KEY_SOURCE_COMMANDS: command 'op' runs no-such-program-keyway, which is not an executable file on the PATH\./,
+  },
+  'KEYWAY_KEY_SOURCE_COMMANDS a timeoutMs that is no number': {
+    env: { KEYWAY_KEY_SOURCE_COMMANDS: JSON.stringify({ op: { argv: ['/bin/sh'], timeoutMs: 'abc' } }) },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_COMMANDS: command 'op' has a timeoutMs that is not an integer from 10 to 120000$/m,
+  },
+  'KEYWAY_KEY_SOURCE_COMMANDS not JSON (named without the plugin)': {
+    env: { KEYWAY_KEY_SOURCE_COMMANDS: 'notjson' },
+    message: /^keyway: cannot start: KEYWAY_KEY_SOURCE_COMMANDS must be JSON/,
+  },
+  'KEYWAY_OPENAI_ADMIN_PROJECTS not JSON (named without the plugin)': {
+    env: { KEYWAY_OPENAI_ADMIN_PROJECTS: 'notjson' },
+    message: /^keyway: cannot start: KEYWAY_OPENAI_ADMIN_PROJECTS must be JSON/,
+  },
+  'KEYWAY_SMTP_URL not a URL (named without the plugin)': {
+    env: { KEYWAY_SMTP_URL: 'notaurl' },
+    message: /^keyway: cannot start: KEYWAY_SMTP_URL is not a URL/,
+  },
+  "KEYWAY_SMTP_URL's tls_verify=flase, which kept verifying": {
+    env: { KEYWAY_SMTP_URL: 'smtp://alerts:Sup3rSecretSmtpPassword@127.0.0.1:2525?tls_verify=flase' },
+    message: /^keyway: cannot start: KEYWAY_SMTP_URL's tls_verify= must be on or off; got "flase"\.$/m,
+    secret: 'Sup3rSecretSmtpPassword',
+  },
+  "KEYWAY_SMTP_URL's timeout_ms=abc, which meant 15 s": {
+    env: { KEYWAY_SMTP_URL: 'smtp://127.0.0.1:2525?timeout_ms=abc' },
+    message: /^keyway: cannot start: KEYWAY_SMTP_URL's timeout_ms= must be an integer between 1 and 600000; got "abc"\.$/m,
+  },
 };
 
 describe('a setting Keyway cannot read stops the start in one line naming it', () => {
@@ -153,6 +230,31 @@ describe('a setting Keyway cannot read stops the start in one line naming it', (
       expectOneLine(await refusedStart(refusal.env), refusal.message, refusal.secret);
     }, 15_000);
   }
+});
+
+describe('the plugin settings checked at start still start when they are right', () => {
+  test('a key folder, a Vault token file, mounts, a command on the PATH and an SMTP URL that can be used', async () => {
+    const directory = scratchDirectory();
+    const gateway = await startGatewayProcess({
+      command: FROM_SOURCE,
+      cwd: directory,
+      env: {
+        KEYWAY_DATA_DIR: join(directory, 'data'),
+        KEYWAY_DATABASE_URL: `file:${join(directory, 'data', 'keyway.db')}`,
+        KEYWAY_KEY_SOURCE_FILE_DIR: paths.keyFolder,
+        KEYWAY_VAULT_TOKEN_FILE: paths.tokenFile,
+        KEYWAY_VAULT_KV_MOUNTS: ' secret , kv-team ',
+        KEYWAY_KEY_SOURCE_COMMANDS: JSON.stringify({ op: { argv: ['sh', '-c', 'echo sk-key'], timeoutMs: 2000 } }),
+        KEYWAY_SMTP_URL: 'smtp://127.0.0.1:2525?tls_verify=off&timeout_ms=5000',
+      },
+    });
+    try {
+      expect((await fetch(`${gateway.url}/ready`)).status).toBe(200);
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+    expect(`${gateway.stdout()}${gateway.stderr()}`).not.toContain('Canary-vault-token');
+  }, 30_000);
 });
 
 describe('start-up failures that used to print a stack trace', () => {
