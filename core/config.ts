@@ -47,6 +47,12 @@ export interface GatewayConfig {
    * again (core/process/primary.ts); 0: never.
    */
   workerStartTimeoutMs: number;
+  /**
+   * On a database served over the network (libSQL server, PostgreSQL) without shared counters
+   * (KEYWAY_REDIS_URL), how long the instance lease lasts unrenewed (`KEYWAY_INSTANCE_LEASE_MS`):
+   * the longest an instance that died blocks the next start (core/process/instance-lease.ts).
+   */
+  instanceLeaseMs: number;
   modelsCacheTtlMs: number;
   /** With a shared cluster bus, the configuration is also reloaded this often (`KEYWAY_CONFIG_RELOAD_MS`), in case a message was missed. */
   configReloadMs: number;
@@ -133,6 +139,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   drainTimeoutMs: 'KEYWAY_DRAIN_TIMEOUT_MS',
   workerTimeoutMs: 'KEYWAY_WORKER_TIMEOUT_MS',
   workerStartTimeoutMs: 'KEYWAY_WORKER_START_TIMEOUT_MS',
+  instanceLeaseMs: 'KEYWAY_INSTANCE_LEASE_MS',
   minFreeDiskMb: 'KEYWAY_MIN_FREE_DISK_MB',
   modelsCacheTtlMs: 'KEYWAY_MODELS_CACHE_TTL_MS',
   configReloadMs: 'KEYWAY_CONFIG_RELOAD_MS',
@@ -418,6 +425,7 @@ function readConfig(environment: Record<string, string | undefined>): GatewayCon
     drainTimeoutMs: integerSetting('KEYWAY_DRAIN_TIMEOUT_MS', value('drainTimeoutMs'), 10_000, 0, 3_600_000),
     workerTimeoutMs: workerTimeout(value('workerTimeoutMs')),
     workerStartTimeoutMs: workerStartTimeout(value('workerStartTimeoutMs')),
+    instanceLeaseMs: integerSetting('KEYWAY_INSTANCE_LEASE_MS', value('instanceLeaseMs'), 15_000, 1_000, 600_000),
     minFreeDiskMb: integerSetting('KEYWAY_MIN_FREE_DISK_MB', value('minFreeDiskMb'), 100, 0, 1_000_000_000),
     modelsCacheTtlMs: integerSetting('KEYWAY_MODELS_CACHE_TTL_MS', value('modelsCacheTtlMs'), 600_000, 0, 86_400_000),
     configReloadMs: integerSetting('KEYWAY_CONFIG_RELOAD_MS', value('configReloadMs'), 30_000, 100, 86_400_000),

@@ -117,6 +117,8 @@ export interface SignalOptions {
   repeatEndsNow?: boolean;
   /** Signals that end the requests in flight at once, starting the drain first if it had not begun. */
   endNow?: readonly NodeJS.Signals[];
+  /** Runs once the server has stopped, before the exit (the entry point gives back its instance lease there). */
+  afterStop?: () => Promise<void>;
 }
 
 /**
@@ -151,6 +153,7 @@ export function stopOnSignals(
     setInterval(() => undefined, 60_000);
     server
       .stop()
+      .then(() => options.afterStop?.())
       .then(() => {
         runtime.logger.info({ usageWritten: runtime.usage.totalWritten }, 'stopped');
         exitAfterLogs(runtime, 0);

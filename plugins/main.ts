@@ -46,20 +46,30 @@ async function main(): Promise<void> {
   const plan = planWorkers({ env: config.env, platform: process.platform, cores: usableCores(), databaseUrl: config.databaseUrl });
   // One instance per embedded database: this process (alone, or the workers' primary) holds its lock until it exits.
   (await import('./store-sqlite/instance-lock.ts')).lockEmbeddedDatabase(config.databaseUrl);
-  if (plan.workers === 1) return serveAlone(plan.note);
-  const [{ runPrimary }, { createLogger }] = await Promise.all([import('../core/process/primary.ts'), import('../core/logger.ts')]);
-  releaseStartupMemory();
-  const code = await runPrimary({
-    workers: plan.workers,
-    command: selfCommand(process.argv, process.execArgv, process.execPath),
-    env: process.env,
-    host: config.host,
-    port: config.port,
-    workerTimeoutMs: config.workerTimeoutMs,
-    workerStartTimeoutMs: config.workerStartTimeoutMs,
-    logger: createLogger(config.logLevel).child({ process: 'primary' }),
-  });
-  process.exit(code);
+  const { createLogger } = await import('../core/logger.ts');
+  // On a libSQL server or PostgreSQL without shared counters, the lease row in the database does the same (plugins/instance-lease.ts).
+  const lease = await (await import('./instance-lease.ts')).holdDatabaseInstanceLease(config, createLogger(config.logLevel).child({ process: 'lease' }));
+  try {
+    if (plan.workers === 1) return await serveAlone(plan.note, lease);
+    const { runPrimary } = await import('../core/process/primary.ts');
+    releaseStartupMemory();
+    const code = await runPrimary({
+      workers: plan.workers,
+      command: selfCommand(process.argv, process.execArgv, process.execPath),
+      env: process.env,
+      host: config.host,
+      port: config.port,
+      workerTimeoutMs: config.workerTimeoutMs,
+      workerStartTimeoutMs: config.workerStartTimeoutMs,
+      logger: createLogger(config.logLevel).child({ process: 'primary' }),
+    });
+    await lease?.release();
+    process.exit(code);
+  } catch (error) {
+    // A start refused after the lease was taken gives it back: the next start need not wait it out.
+    await lease?.release();
+    throw error;
+  }
 }
 
 /** Moves an embedded SQLite installation into PostgreSQL (plugins/copy-store.ts), then exits with its code. */
@@ -74,7 +84,7 @@ async function runCopyStore(args: string[]): Promise<void> {
   process.exit(code);
 }
 
-async function serveAlone(note: string | undefined): Promise<void> {
+async function serveAlone(note: string | undefined, lease: { release(): Promise<void> } | undefined): Promise<void> {
   const [{ createRuntime }, { startServer, stopOnSignals }, { builtinPlugins }] = await Promise.all([
     import('../core/runtime.ts'),
     import('../core/server.ts'),
@@ -82,7 +92,7 @@ async function serveAlone(note: string | undefined): Promise<void> {
   ]);
   const runtime = await createRuntime({ builtinPlugins: builtinPlugins() });
   const server = startServer(runtime);
-  stopOnSignals(server, runtime);
+  stopOnSignals(server, runtime, undefined, lease === undefined ? {} : { afterStop: lease.release });
   releaseStartupMemory();
   runtime.logger.info({ url: server.url, database: runtime.store.driver, workers: 1, ...(note ? { note } : {}) }, `Keyway listening on ${server.url}`);
 }

@@ -232,14 +232,18 @@ function batchInserter(sqlite: Database) {
     insertBatch(sqlite, sql, rows, after, folds.length === 0 ? undefined : usageFolder(folds, columns));
 }
 
-async function openLibsql(url: string): Promise<Storage> {
+/** The libSQL HTTP client for a server URL, its token from `?authToken=` or KEYWAY_DATABASE_AUTH_TOKEN (the store's and the instance lease's). */
+export async function libsqlClient(url: string) {
   const { createClient } = await import('@libsql/client/web');
-  const { drizzle } = await import('drizzle-orm/libsql/web');
   const parsed = new URL(url);
   const authToken = parsed.searchParams.get('authToken') ?? process.env.KEYWAY_DATABASE_AUTH_TOKEN;
   parsed.searchParams.delete('authToken');
-  const client = createClient(authToken ? { url: parsed.toString(), authToken } : { url: parsed.toString() });
-  return libsqlStorage(client, drizzle);
+  return createClient(authToken ? { url: parsed.toString(), authToken } : { url: parsed.toString() });
+}
+
+async function openLibsql(url: string): Promise<Storage> {
+  const { drizzle } = await import('drizzle-orm/libsql/web');
+  return libsqlStorage(await libsqlClient(url), drizzle);
 }
 
 /** The storage over a libSQL client; exported so tests can give it the native client on a local file. */

@@ -29,7 +29,8 @@ const held = new Set<Database>();
 /**
  * The embedded database file a KEYWAY_DATABASE_URL names, resolved as the store resolves it; undefined
  * for a database no other process can share (in memory), one opened read-only (`?mode=ro`), and any
- * URL that is not a `file:` one (libSQL over HTTP, PostgreSQL: their servers serve several instances).
+ * URL that is not a `file:` one (a libSQL server, PostgreSQL: there the instance holds a lease row
+ * instead unless the counters are shared, plugins/instance-lease.ts).
  */
 export function embeddedDatabaseFile(url: string): string | undefined {
   if (!url.startsWith('file:')) return undefined;

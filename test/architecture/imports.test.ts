@@ -127,7 +127,14 @@ const PUBLIC_CORE_PREFIXES: readonly string[] = [
 ];
 
 /** The composition root wires internals together; it is the one leaf allowed to. */
-const COMPOSITION_ROOT: ReadonlySet<string> = new Set(['plugins/main.ts', 'plugins/builtin.ts', 'plugins/process-start.ts', 'plugins/copy-store.ts']);
+// plugins/instance-lease.ts: the entry point's choice of the instance lease for KEYWAY_DATABASE_URL.
+const COMPOSITION_ROOT: ReadonlySet<string> = new Set([
+  'plugins/main.ts',
+  'plugins/builtin.ts',
+  'plugins/process-start.ts',
+  'plugins/copy-store.ts',
+  'plugins/instance-lease.ts',
+]);
 
 const LEAF_LAYERS = ['plugins', 'providers', 'policies'] as const;
 

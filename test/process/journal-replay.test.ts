@@ -13,6 +13,7 @@ import { Database } from 'bun:sqlite';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcessStat } from '../../core/accounting/journal-owner.ts';
+import { redisReachable, TEST_REDIS_URL } from '../counters-redis/redis.ts';
 import { createTestDatabase, postgresReachable } from '../store-postgres/database.ts';
 import {
   addOpenAIKey,
@@ -152,8 +153,12 @@ test.skipIf(readProcessStat('self') === undefined)(
 
 const postgres = await postgresReachable();
 if (!postgres) console.warn('PostgreSQL is not reachable on 127.0.0.1:5432: the shared data directory test is skipped');
+// Two instances on one PostgreSQL database need shared counters: without them the second start is
+// refused (core/process/instance-lease.ts).
+const redis = postgres && (await redisReachable());
+if (postgres && !redis) console.warn('Redis is not reachable: the shared data directory test (two instances) is skipped');
 
-test.skipIf(!postgres)(
+test.skipIf(!redis)(
   'a running gateway replays the journal of another one on its data directory that died, and never touches it while it lives',
   async () => {
     const directory = dataDirectory('rescan');
@@ -162,7 +167,13 @@ test.skipIf(!postgres)(
     const rows = async (): Promise<Map<string, number>> =>
       countPerRequest((await reader.unsafe('SELECT request_id FROM usage_records')) as Array<{ request_id: string }>);
     const rescanMs = '200';
-    const env = gatewayEnv(directory, { KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs, KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY });
+    const env = gatewayEnv(directory, {
+      KEYWAY_USAGE_JOURNAL_RESCAN_MS: rescanMs,
+      KEYWAY_DATABASE_URL: database.url,
+      KEYWAY_MASTER_KEY: MASTER_KEY,
+      KEYWAY_REDIS_URL: TEST_REDIS_URL,
+      KEYWAY_REDIS_PREFIX: `journal-replay-${crypto.randomUUID().slice(0, 8)}:`,
+    });
     const survivor = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env });
     let victim: GatewayProcess | undefined;
     try {

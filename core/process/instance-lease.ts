@@ -1,0 +1,176 @@
+// One Keyway instance per database served over the network (a libSQL server, PostgreSQL) unless the
+// instances share their counters (KEYWAY_REDIS_URL). Each instance keeps its own budget and rate-limit
+// counters and configuration snapshot otherwise, so two drift apart: the QA17 SRE review saw a team
+// budget spent 1.8 times over on one SQLite file, and a libSQL server let the same happen unchecked
+// (QA18). The embedded file has a kernel lock (plugins/store-sqlite/instance-lock.ts); a server has
+// no file to lock, so the instance holds a lease row in the database itself instead:
+//
+// - taken at start, before anything else touches the database, by the process that serves alone or
+//   by the primary of the workers (they are one instance and share its counters); the row names its
+//   holder, and a start that finds a live lease of another holder is refused in one line;
+// - renewed every third of its length; the database's clock decides when it ends, so the instances'
+//   clocks need not agree;
+// - given back when the instance stops (a drain included); one that died (SIGKILL, OOM, a lost host)
+//   blocks the next start for at most the lease's length (KEYWAY_INSTANCE_LEASE_MS, 15 s by default).
+//
+// The statements are plain SQL with `?` placeholders, the same on SQLite, libSQL and PostgreSQL: any
+// connection that runs one statement and answers its rows can hold the lease.
+
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { LeaseConnection, LeaseDialect } from '../spec/instance-lease.ts';
+
+export type { LeaseConnection, LeaseDialect } from '../spec/instance-lease.ts';
+
+export interface LeaseLogger {
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface InstanceLeaseOptions {
+  /** How long the lease lasts unrenewed (KEYWAY_INSTANCE_LEASE_MS). */
+  ttlMs: number;
+  /** The database as a message may name it: never its URL, which can hold a password (`the libSQL server at db.internal:8080`). */
+  where: string;
+  logger: LeaseLogger;
+  /** Who this instance is, in a refusal another instance prints; by default this host and pid. */
+  described?: string;
+}
+
+export interface InstanceLease {
+  /** This instance's id in the lease row. */
+  readonly holder: string;
+  /** Stops renewing and deletes the row if it is still this instance's; the connection closes. */
+  release(): Promise<void>;
+}
+
+/** A start refused because another instance holds the lease: printed alone, as one line. */
+export class InstanceLeaseError extends Error {
+  override name = 'InstanceLeaseError';
+}
+
+export const LEASE_TABLE = 'keyway_instance_lease';
+const LEASE_NAME = 'instance';
+
+/** The database's own clock in epoch milliseconds: the instances' clocks may differ, the database's is one. */
+const NOW_MS: Record<LeaseDialect, string> = {
+  sqlite: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+  postgres: 'CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)',
+};
+
+const CREATE = `CREATE TABLE IF NOT EXISTS ${LEASE_TABLE} (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  described TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+)`;
+
+/** Takes the lease, or renews it: only when it is this holder's already, or has run out. */
+function claimStatement(dialect: LeaseDialect): string {
+  const now = NOW_MS[dialect];
+  return (
+    `INSERT INTO ${LEASE_TABLE} (name, holder, described, expires_at) VALUES ('${LEASE_NAME}', ?, ?, ${now} + ?) ` +
+    'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, described = excluded.described, expires_at = excluded.expires_at ' +
+    `WHERE ${LEASE_TABLE}.holder = excluded.holder OR ${LEASE_TABLE}.expires_at <= ${now}`
+  );
+}
+
+function readStatement(dialect: LeaseDialect): string {
+  return `SELECT holder, described, expires_at - ${NOW_MS[dialect]} AS remaining_ms FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}'`;
+}
+
+interface LeaseRow {
+  holder: string;
+  described: string;
+  remainingMs: number;
+}
+
+/** Claims (or renews) and answers who holds the lease now: this holder when the claim won. */
+async function claim(connection: LeaseConnection, holder: string, described: string, ttlMs: number): Promise<LeaseRow | undefined> {
+  await connection.query(claimStatement(connection.dialect), [holder, described, ttlMs]);
+  const [row] = await connection.query(readStatement(connection.dialect), []);
+  if (row === undefined) return undefined;
+  return { holder: String(row.holder), described: String(row.described), remainingMs: Number(row.remaining_ms) };
+}
+
+function refusal(row: LeaseRow, options: InstanceLeaseOptions): string {
+  const seconds = Math.max(1, Math.ceil(row.remainingMs / 1000));
+  return (
+    `${options.where} (KEYWAY_DATABASE_URL) is in use by another Keyway instance (${row.described}), whose lease on it runs ${seconds} s more ` +
+    'unless it renews it. Without shared counters a second instance would keep its own configuration and budget and rate-limit counters ' +
+    'and drift apart from the first (budgets spent twice). Stop that instance first (a stopped instance gives its lease back at once, ' +
+    "one that died holds it until the lease runs out, at most that instance's KEYWAY_INSTANCE_LEASE_MS), or run several instances with KEYWAY_REDIS_URL set on every one " +
+    '(docs/deployment.md, "Several instances behind a load balancer").'
+  );
+}
+
+/**
+ * Takes the instance lease on `connection`'s database and keeps renewing it, or throws an
+ * InstanceLeaseError naming the instance that holds it. The connection is the lease's from here on.
+ */
+export async function holdInstanceLease(connection: LeaseConnection, options: InstanceLeaseOptions): Promise<InstanceLease> {
+  const holder = `${hostname()}/${process.pid}/${randomUUID()}`;
+  const described = options.described ?? `host ${hostname()}, pid ${process.pid}, started ${new Date().toISOString()}`;
+  let row: LeaseRow | undefined;
+  try {
+    await connection.query(CREATE, []);
+    row = await claim(connection, holder, described, options.ttlMs);
+  } catch (error) {
+    await connection.close().catch(() => undefined);
+    throw error;
+  }
+  if (row?.holder !== holder) {
+    await connection.close().catch(() => undefined);
+    throw new InstanceLeaseError(row === undefined ? `${options.where} (KEYWAY_DATABASE_URL) kept no instance lease row.` : refusal(row, options));
+  }
+  // One line when the renewal changes state, not one every beat: the log says when it began and ended.
+  let state: 'held' | 'lost' | 'failing' = 'held';
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = async (): Promise<void> => {
+    try {
+      const now = await claim(connection, holder, described, options.ttlMs);
+      if (now?.holder === holder) {
+        if (state !== 'held') options.logger.warn({ database: options.where }, 'instance lease renewed again');
+        state = 'held';
+        return;
+      }
+      if (state !== 'lost') {
+        // This instance stalled past its lease and another started meanwhile: two instances now serve
+        // without shared counters. Neither is stopped (either may be serving requests); the operator is told.
+        options.logger.error(
+          { database: options.where, holder: now?.described },
+          'instance lease lost to another Keyway instance: both now serve this database without shared counters; stop one, or set KEYWAY_REDIS_URL on both',
+        );
+      }
+      state = 'lost';
+    } catch (error) {
+      if (state === 'held') {
+        options.logger.warn(
+          { database: options.where, error: error instanceof Error ? error.message : String(error) },
+          'instance lease not renewed: the database did not answer; renewal goes on',
+        );
+        state = 'failing';
+      }
+    }
+  };
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(renew);
+    },
+    Math.max(100, Math.floor(options.ttlMs / 3)),
+  );
+  // The lease keeps no process alive: the server, or the primary's workers, do.
+  timer.unref?.();
+  let released = false;
+  return {
+    holder,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await renewing;
+      await connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]).catch(() => undefined);
+      await connection.close().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,12 @@
+// What a store plugin hands the instance lease (core/process/instance-lease.ts): a connection of its
+// own to the database, running one statement with `?` placeholders at a time. The lease's SQL is the
+// same in both dialects but for the database clock's expression.
+
+export type LeaseDialect = 'sqlite' | 'postgres';
+
+/** A connection to the database the lease lives in: one statement, its rows. */
+export interface LeaseConnection {
+  readonly dialect: LeaseDialect;
+  query(sql: string, parameters: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
+  close(): Promise<void>;
+}
