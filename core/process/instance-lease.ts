@@ -18,9 +18,9 @@
 
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { LeaseConnection, LeaseDialect } from '../spec/instance-lease.ts';
+import { LEASE_TABLE, type LeaseConnection, type LeaseDialect } from '../spec/instance-lease.ts';
 
-export type { LeaseConnection, LeaseDialect } from '../spec/instance-lease.ts';
+export { LEASE_TABLE, type LeaseConnection, type LeaseDialect } from '../spec/instance-lease.ts';
 
 export interface LeaseLogger {
   warn(fields: Record<string, unknown>, message: string): void;
@@ -49,7 +49,6 @@ export class InstanceLeaseError extends Error {
   override name = 'InstanceLeaseError';
 }
 
-export const LEASE_TABLE = 'keyway_instance_lease';
 const LEASE_NAME = 'instance';
 
 /** The database's own clock in epoch milliseconds: the instances' clocks may differ, the database's is one. */

@@ -4,6 +4,9 @@
 
 export type LeaseDialect = 'sqlite' | 'postgres';
 
+/** The lease's one-row table: bookkeeping, like the migrations', which copy-store neither copies nor counts. */
+export const LEASE_TABLE = 'keyway_instance_lease';
+
 /** A connection to the database the lease lives in: one statement, its rows. */
 export interface LeaseConnection {
   readonly dialect: LeaseDialect;

@@ -7,6 +7,7 @@
 
 import type { Database } from 'bun:sqlite';
 import type { SQL } from 'bun';
+import { LEASE_TABLE } from '../../core/spec/instance-lease.ts';
 import { arrayLiteral } from './array-literal.ts';
 
 export class CopyError extends Error {
@@ -77,7 +78,8 @@ export async function targetTablesWithRows(target: SQL): Promise<string[]> {
   const tables = await rows(target, "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'");
   const filled: string[] = [];
   for (const { table_name: table } of tables) {
-    if (table === MIGRATIONS_TABLE || !IDENTIFIER.test(String(table))) continue;
+    // The instance lease's row (core/process/instance-lease.ts) is a running or dead instance's, not data.
+    if (table === MIGRATIONS_TABLE || table === LEASE_TABLE || !IDENTIFIER.test(String(table))) continue;
     if ((await rows(target, `SELECT 1 FROM ${quoted(String(table))} LIMIT 1`)).length > 0) filled.push(String(table));
   }
   return filled.sort();
@@ -139,6 +141,8 @@ async function planTables(source: Database, target: SQL): Promise<TablePlan[]> {
     ]),
   );
   sourceTables.delete(MIGRATIONS_TABLE);
+  // A file a libSQL server served holds the lease table: whose instance it names means nothing in the target.
+  sourceTables.delete(LEASE_TABLE);
   const columnsOf = await targetColumns(target);
   const missing = [...sourceTables.keys()].filter((table) => !columnsOf.has(table));
   if (missing.length > 0) throw new CopyError(`the target has no table ${missing.sort().join(', ')}: their rows would be lost`);

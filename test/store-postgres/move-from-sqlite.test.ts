@@ -137,6 +137,14 @@ describe.skipIf(!reachable)('moving an SQLite installation to PostgreSQL', () =>
 
   test('copy-store copies everything in batches; a start on PostgreSQL then serves the old installation', async () => {
     const env = { KEYWAY_DATA_DIR: dataDirectory, KEYWAY_DATABASE_URL: database.url };
+    // A Keyway SIGKILLed on the target left its instance lease row (core/process/instance-lease.ts):
+    // bookkeeping, not an installation, so it does not make the target "not empty".
+    const leaseWriter = new SQL(database.url, { max: 1 });
+    await leaseWriter.unsafe(
+      'CREATE TABLE keyway_instance_lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, described TEXT NOT NULL, expires_at BIGINT NOT NULL)',
+    );
+    await leaseWriter.unsafe("INSERT INTO keyway_instance_lease VALUES ('instance', 'dead', 'host x, pid 1', 0)");
+    await leaseWriter.close();
     const copied = await copyStore(['--from', `sqlite:${join(dataDirectory, 'keyway.db')}`, '--batch-size', '2'], env);
     expect({ code: copied.code, stderr: copied.stderr }).toEqual({ code: 0, stderr: '' });
     expect(copied.stdout).toContain(`  usage_records: ${installation.usageRows} row(s)`);
