@@ -1,6 +1,7 @@
 import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SettingError } from '../../core/spec/settings.ts';
 import type { MasterKeyring } from './envelope.ts';
 import { MAX_KEY_VERSION } from './envelope.ts';
 import { MASTER_KEY_BYTES, weakKeyReason } from './key-strength.ts';
@@ -51,8 +52,11 @@ const VERSIONED_ENTRY = /^v?(\d+):(.*)$/s;
 const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const HEX_KEY_TEXT = /^[0-9a-fA-F]{64}$/;
 
-/** Refusal to start. Messages name the source and the problem, never the key. */
-export class MasterKeyError extends Error {
+/**
+ * Refusal to start. Messages name the source and the problem, never the key. A SettingError, so the
+ * start stops with the message alone (core/spec/settings.ts), not behind "plugin 'crypto-local': setup failed:".
+ */
+export class MasterKeyError extends SettingError {
   constructor(message: string) {
     super(message);
     this.name = 'MasterKeyError';

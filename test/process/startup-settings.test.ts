@@ -217,6 +217,14 @@ const refusals: Record<string, Refusal> = {
     message: /^keyway: cannot start: KEYWAY_SMTP_URL's tls_verify= must be on or off; got "flase"\.$/m,
     secret: 'Sup3rSecretSmtpPassword',
   },
+  'KEYWAY_MASTER_KEY_FILE a file that does not exist (named without the plugin)': {
+    env: { KEYWAY_MASTER_KEY_FILE: paths.missing },
+    message: /^keyway: cannot start: KEYWAY_MASTER_KEY_FILE names \S+\/no-such-thing, which does not exist\.$/m,
+  },
+  'KEYWAY_CRYPTO_BACKEND=vault-transit without KEYWAY_VAULT_ADDR (named without the plugin)': {
+    env: { KEYWAY_CRYPTO_BACKEND: 'vault-transit' },
+    message: /^keyway: cannot start: KEYWAY_CRYPTO_BACKEND is vault-transit, but KEYWAY_VAULT_ADDR is not set\.$/m,
+  },
   "KEYWAY_SMTP_URL's timeout_ms=abc, which meant 15 s": {
     env: { KEYWAY_SMTP_URL: 'smtp://127.0.0.1:2525?timeout_ms=abc' },
     message: /^keyway: cannot start: KEYWAY_SMTP_URL's timeout_ms= must be an integer between 1 and 600000; got "abc"\.$/m,
