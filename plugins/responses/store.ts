@@ -90,10 +90,15 @@ export function storedResponsesHolder(services: Pick<Services, 'store'>): Cipher
   });
 }
 
-/** A stored response is the account's; one a team member made is its team's (and the account admins'). */
+/**
+ * A stored response is the account's; one a team member made is its team's (and the account admins').
+ * A team's admin member is an admin of its own team only (docs/teams.md): like every member key it reads
+ * its own team's responses, never another team's, so the account-wide pass needs an admin key of no team.
+ */
 export function mayRead(stored: Pick<StoredResponse, 'accountId' | 'teamId'>, principal: Principal): boolean {
   if (stored.accountId !== principal.accountId) return false;
-  if (stored.teamId === undefined || principal.role === 'admin' || principal.role === 'operator') return true;
+  if (stored.teamId === undefined || principal.role === 'operator') return true;
+  if (principal.role === 'admin' && principal.teamId === undefined) return true;
   return principal.teamId === stored.teamId;
 }
 
