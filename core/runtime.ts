@@ -223,6 +223,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     hooks: plugins.hooks,
     countPromptTokens: pricing.countPromptTokens,
     promptTokenBound: pricing.promptTokenBound,
+    countedPromptTokens: pricing.countedPromptTokens,
   });
   const slots = new UpstreamSlots({
     perAccount: config.maxInflightPerAccount,

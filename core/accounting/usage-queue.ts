@@ -106,7 +106,7 @@ export class UsageQueue {
    * the next tick (in-flight.ts), so a crash before it is booked leaves it to be booked at its
    * estimate (`inputTokens`: its prompt's byte bound, computed only then). Nothing waits for it.
    */
-  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext) => number): void {
+  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext, candidate: RouteCandidate) => number): void {
     this.inFlight?.open(context, candidate, inputTokens);
   }
 
