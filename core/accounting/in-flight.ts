@@ -142,6 +142,7 @@ export class InFlightRequests {
       inputTokens: entry.inputTokens(context, candidate),
       attempts: context.attempts.length + 1,
       audit: audit === undefined ? undefined : { clientIp: context.clientIp ?? null, actorRole: context.principal.role, requestSha256: audit.requestSha256 },
+      leases: context.leases,
     };
   }
 
