@@ -2,7 +2,7 @@
 // (plugins/main.ts) decides which plugins; this file knows none of them by name.
 
 import { Accountant } from './accounting/account.ts';
-import { openUsageQueue } from './accounting/open-usage.ts';
+import { openUsageQueue, replayedLeaseSettler } from './accounting/open-usage.ts';
 import type { UsageQueue } from './accounting/usage-queue.ts';
 import { aliasesOf, catalogFor, type ModelCatalog } from './catalog/catalog.ts';
 import { createPricingService } from './catalog/pricing-service.ts';
@@ -188,7 +188,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   // Replays the usage journal a crashed run left, before any request is served; once the prices are
   // loaded, as the requests it left in flight are booked at their estimate's list price.
-  const usage = await openUsageQueue(store, logger, config, (provider, model, used) => costOf(catalog, provider, [model], used));
+  const usage = await openUsageQueue(
+    store,
+    logger,
+    config,
+    (provider, model, used) => costOf(catalog, provider, [model], used),
+    replayedLeaseSettler(counters, logger),
+  );
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
   const health = createHealthMonitor(snapshots, store, logger, clock, cluster, (key) => vault.unusableHere(key));
   answerHealthFigures(options.siblings, health, snapshots);
@@ -225,6 +231,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     hooks: plugins.hooks,
     countPromptTokens: pricing.countPromptTokens,
     promptTokenBound: pricing.promptTokenBound,
+    countedPromptTokens: pricing.countedPromptTokens,
   });
   const slots = new UpstreamSlots({
     perAccount: config.maxInflightPerAccount,

@@ -97,13 +97,30 @@ export interface AccountantDependencies {
    * budgeted request's is not weighed twice): what a request in flight at a crash is booked for.
    */
   promptTokenBound?: (request: RequestContext['request']) => number;
+  /**
+   * The prompt as a budget or an approval counted it with the provider's tokenizer for this request
+   * (PricingService.countedPromptTokens), if one did: the figure its reservation was made on, so what
+   * an estimate books for the prompt never exceeds it.
+   */
+  countedPromptTokens?: PricingService['countedPromptTokens'];
 }
 
 export class Accountant {
   private readonly promptBound: (request: RequestContext['request']) => number;
 
-  /** What an in-flight mark books for the prompt: one function for every request, so opening a call allocates nothing. */
-  private readonly markedPrompt = (context: RequestContext): number => (context.endpoint === 'count_tokens' ? 0 : this.promptBound(context.request));
+  /**
+   * What an in-flight mark books for the prompt: one function for every request, so opening a call
+   * allocates nothing. The byte bound, unless a budget counted the prompt with the candidate's
+   * tokenizer: then its reservation held that count, and the replay books it, not the bound (QA18: three
+   * calls killed in flight were booked at 2,010 prompt tokens each, the provider billed 503, and the
+   * team's booked spend was twice its cap).
+   */
+  private readonly markedPrompt = (context: RequestContext, candidate: RouteCandidate): number => {
+    if (context.endpoint === 'count_tokens') return 0;
+    const bound = this.promptBound(context.request);
+    const counted = this.dependencies.countedPromptTokens?.(candidate.provider, candidate.model, context.request);
+    return counted === undefined ? bound : Math.min(counted, bound);
+  };
 
   constructor(private readonly dependencies: AccountantDependencies) {
     this.promptBound = dependencies.promptTokenBound ?? promptTokenBound;
@@ -112,7 +129,7 @@ export class Accountant {
   /**
    * An attempt calls `candidate`'s upstream: the request is marked in flight in the usage journal at the
    * next tick, so a process that dies before it is booked leaves it to be booked at its estimate (the
-   * prompt's byte bound, the figure a budget reserved; 0 for token counting, which is free). Nothing
+   * prompt's byte bound, or the tokenizer's count a budget reserved on: markedPrompt; 0 for token counting, which is free). Nothing
    * waits for it, and a call that ends before the tick costs a map entry.
    */
   opened(context: RequestContext, candidate: RouteCandidate): void {
@@ -167,6 +184,17 @@ export class Accountant {
    */
   journaled(): Promise<void> | undefined {
     return this.dependencies.usage.journaled();
+  }
+
+  /**
+   * The prompt of the request's served (or cut) call as a budget or an approval already counted it with
+   * that provider's tokenizer, or undefined when none did. Nothing is counted here: an estimate of a
+   * cut stream only takes it as its ceiling (estimatedUsage), so it never books more than was reserved.
+   */
+  countedPrompt(context: RequestContext): number | undefined {
+    const served = context.served;
+    if (served === undefined) return undefined;
+    return this.dependencies.countedPromptTokens?.(served.provider, served.model, context.request);
   }
 
   /**

@@ -4,11 +4,13 @@
 // version number, journal-line.ts):
 //
 //   ["o", id, requestId, accountId, gatewayKeyId, teamId, projectTag, endpoint, provider, model,
-//    requestedModel, providerKeyId, byok, streamed, createdAt, inputTokens, attempts, audit]
+//    requestedModel, providerKeyId, byok, streamed, createdAt, inputTokens, attempts, audit, leases]
 //        an upstream call started; written again when a fallback starts another (the last one counts).
 //        `requestedModel` null when it is `model`, `createdAt` in epoch milliseconds (a number is
-//        cheaper to write than a date), `inputTokens` the prompt's byte bound (prompt-bound.ts),
-//        `audit` null or [clientIp, actorRole, requestSha256] when an audit marked the request before its call.
+//        cheaper to write than a date), `inputTokens` the prompt's byte bound (prompt-bound.ts) or a budget's tokenizer count of it,
+//        `audit` null or [clientIp, actorRole, requestSha256] when an audit marked the request before its call,
+//        `leases` (absent in marks of releases before QA18) null or [[provider, counterKey, leaseId, expiresAt], …]:
+//        the budget reservations it holds on the shared counters, settled to its estimate by the replay.
 //   ["p", id, outputTokens, elapsedMs, inputTokens, cachedInputTokens, cacheWriteTokens, cacheWrite1hTokens]
 //        a stream's progress: its output estimate so far, and its prompt as the provider stated it up
 //        front (null when it did not).
@@ -23,6 +25,7 @@
 // booked once each, as the usage row `estimatedRow` builds.
 
 import { ERROR_TABLE } from '../errors.ts';
+import type { HeldLease } from '../spec/lifecycle.ts';
 import type { RequestIdentity, UsageRecord } from '../spec/store.ts';
 import type { Usage } from '../spec/vocabulary.ts';
 
@@ -37,11 +40,13 @@ export interface OpenRequest extends RequestIdentity {
   streamed: boolean;
   /** When the first upstream call started, in epoch milliseconds: the estimated row's creation time. */
   createdAt: number;
-  /** The prompt's byte bound: above its real count, as the budget reserved it. */
+  /** The prompt's figure as the budget reserved it: its byte bound, or its count by the provider's tokenizer when a budget counted it. */
   inputTokens: number;
   /** Upstream attempts so far, this one included. */
   attempts: number;
   audit: { clientIp: string | null; actorRole: string | null; requestSha256: string | null } | undefined;
+  /** The budget leases the request holds (RequestContext.leases), if any. */
+  leases: HeldLease[] | undefined;
 }
 
 /** A stream's progress as a mark records it. */
@@ -87,6 +92,7 @@ export function openMark(open: OpenRequest): string {
     open.inputTokens,
     open.attempts,
     audit,
+    open.leases === undefined ? null : open.leases.map((lease) => [lease.provider, lease.key, lease.leaseId, lease.expiresAt]),
   ])}\n`;
 }
 
@@ -114,8 +120,24 @@ const isCount = (value: unknown): value is number => typeof value === 'number' &
 const isText = (value: unknown): value is string => typeof value === 'string';
 const textOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string';
 
+function leasesFromMark(value: unknown): HeldLease[] | undefined | false {
+  if (value === null || value === undefined) return undefined;
+  if (!Array.isArray(value)) return false;
+  const leases: HeldLease[] = [];
+  for (const lease of value) {
+    if (!Array.isArray(lease) || lease.length !== 4) return false;
+    const [provider, key, leaseId, expiresAt] = lease as unknown[];
+    if (!isText(provider) || !isText(key) || !isText(leaseId) || !isCount(expiresAt)) return false;
+    leases.push({ provider, key, leaseId, expiresAt });
+  }
+  return leases;
+}
+
 function openFromMark(mark: readonly unknown[]): OpenRequest | undefined {
-  if (mark.length !== 18) return undefined;
+  // 18 fields before QA18; the 19th names the budget leases.
+  if (mark.length !== 18 && mark.length !== 19) return undefined;
+  const leases = leasesFromMark(mark[18]);
+  if (leases === false) return undefined;
   const [, id, requestId, accountId, gatewayKeyId, teamId, projectTag, endpoint, provider, model, requestedModel, providerKeyId, byok, streamed, createdAt] =
     mark;
   const [inputTokens, attempts, audit] = mark.slice(15);
@@ -142,6 +164,7 @@ function openFromMark(mark: readonly unknown[]): OpenRequest | undefined {
     inputTokens,
     attempts,
     audit: audit === null ? undefined : { clientIp: clientIp ?? null, actorRole: actorRole ?? null, requestSha256: requestSha256 ?? null },
+    leases,
   };
 }
 

@@ -39,8 +39,8 @@ interface Entry {
   readonly context: RequestContext;
   /** The attempt under way. */
   candidate: RouteCandidate;
-  /** The prompt's byte bound, computed when the mark is first written (most calls are never marked). */
-  readonly inputTokens: (context: RequestContext) => number;
+  /** The prompt's figure (Accountant.markedPrompt), computed when the mark is first written (most calls are never marked). */
+  readonly inputTokens: (context: RequestContext, candidate: RouteCandidate) => number;
   /** Built when the request is first marked. */
   open: OpenRequest | undefined;
   /** Its open mark went out with a turn's write (and is carried into each new segment). */
@@ -87,7 +87,7 @@ export class InFlightRequests {
    * later attempt (a fallback) of a request already marked writes its mark again, naming its own
    * provider; the first one's creation time and prompt figure stay.
    */
-  open(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext) => number): void {
+  open(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext, candidate: RouteCandidate) => number): void {
     const entry = this.live.get(context);
     if (entry === undefined) {
       this.live.set(context, {
@@ -139,9 +139,10 @@ export class InFlightRequests {
       streamed: context.request.stream === true,
       // The request's start on the wall clock: the estimated row's creation time, the same at every replay.
       createdAt: Math.round(Date.now() - (performance.now() - context.startedAt)),
-      inputTokens: entry.inputTokens(context),
+      inputTokens: entry.inputTokens(context, candidate),
       attempts: context.attempts.length + 1,
       audit: audit === undefined ? undefined : { clientIp: context.clientIp ?? null, actorRole: context.principal.role, requestSha256: audit.requestSha256 },
+      leases: context.leases,
     };
   }
 

@@ -186,16 +186,21 @@ export function estimateAnswerTokens(result: ChatResult): number {
 /**
  * The usage a cut stream is billed for: the estimate of what was streamed, and the prompt's usage as
  * the provider reported it before any output (Anthropic's message_start, Gemini's first chunk) when
- * it did, else the prompt's estimate. A reported count, cache reads and writes included, is the
+ * it did, else the prompt's estimate (at most `countedPromptTokens`, the tokenizer's count a budget
+ * reserved on, when there is one). A reported count, cache reads and writes included, is the
  * provider's bill; an estimate of the same prompt is not (it over-counts about twice). A prompt usage
  * whose input count was not reported usably is no report of the prompt.
  */
-export function estimatedUsage(request: ChatRequest, streamedTokens: number, promptUsage?: Usage): Usage {
+export function estimatedUsage(request: ChatRequest, streamedTokens: number, promptUsage?: Usage, countedPromptTokens?: number): Usage {
   const outputTokens = Math.ceil(streamedTokens);
   if (promptUsage !== undefined && promptUsage.unreported?.inputTokens === undefined) {
     const { unreported: _output, ...reported } = promptUsage;
     return { ...reported, outputTokens, reasoningTokens: 0, totalTokens: promptUsage.inputTokens + outputTokens };
   }
-  const inputTokens = estimatePromptTokens(request);
+  // A prompt a budget counted with the provider's tokenizer (Accountant.countedPrompt) was reserved at
+  // that count, which is what the provider bills: the estimate (built to stay above tokenizers, about
+  // 1.6 times English prose) would book more than the reservation held and pass the cap.
+  const estimate = estimatePromptTokens(request);
+  const inputTokens = countedPromptTokens === undefined ? estimate : Math.min(estimate, countedPromptTokens);
   return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 };
 }

@@ -8,7 +8,7 @@ import { JournalTurn } from './journal-turn.ts';
 import { SEALED_MARK, type PriceUsage } from './in-flight-marks.ts';
 import type { StreamObserver } from './stream-observer.ts';
 import type { JournalFile, UsageJournal } from './usage-journal.ts';
-import { claimLeftovers, writeSegment, type JournalPiece, type Segment, type UsageWriter } from './usage-segments.ts';
+import { claimLeftovers, writeSegment, type JournalPiece, type ReplayedLeases, type Segment, type UsageWriter } from './usage-segments.ts';
 
 export type { UsageWriter } from './usage-segments.ts';
 
@@ -35,6 +35,11 @@ export interface UsageQueueOptions {
   price?: PriceUsage;
   /** How often calls under way are marked and streams' progress recorded: MARK_INTERVAL_MS (in-flight.ts) unless a test shortens it. */
   markIntervalMs?: number;
+  /**
+   * Settles the budget leases of the requests a dead process left in flight to their estimated rows'
+   * cost, once those rows are written (core/accounting/open-usage.ts gives the counters' settleLease).
+   */
+  settleLeases?: (written: ReplayedLeases[]) => void;
 }
 
 const DEFAULT_BUFFER_MAX = 100_000;
@@ -106,7 +111,7 @@ export class UsageQueue {
    * the next tick (in-flight.ts), so a crash before it is booked leaves it to be booked at its
    * estimate (`inputTokens`: its prompt's byte bound, computed only then). Nothing waits for it.
    */
-  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext) => number): void {
+  opened(context: RequestContext, candidate: RouteCandidate, inputTokens: (context: RequestContext, candidate: RouteCandidate) => number): void {
     this.inFlight?.open(context, candidate, inputTokens);
   }
 

@@ -4,6 +4,7 @@
 // replay's check against the store, and the claiming of a dead process's files.
 
 import type { Logger } from '../logger.ts';
+import type { HeldLease } from '../spec/lifecycle.ts';
 import type { JournalRange, UsageKey, UsageRecord } from '../spec/store.ts';
 import { estimatedRow, type PriceUsage } from './in-flight-marks.ts';
 import type { JournalFile, UsageJournal } from './usage-journal.ts';
@@ -18,6 +19,19 @@ export interface UsageWriter {
   findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
   /** The fallback for a replay when the store has no findUsageKeys. */
   listUsage?(accountId: string): Promise<UsageRecord[]>;
+}
+
+/**
+ * The budget leases a request a dead process left in flight held, by its estimated row: settled to the
+ * row's cost once the row is written (UsageQueueOptions.settleLeases). A WeakMap, as only those rows,
+ * read back at a replay, are ever entered.
+ */
+const replayedLeases = new WeakMap<UsageRecord, HeldLease[]>();
+
+/** A replayed row written to the store, with the leases its request held. */
+export interface ReplayedLeases {
+  row: UsageRecord;
+  leases: HeldLease[];
 }
 
 /** A run of rows journaled to one file, written to the store in one batch and then deleted. */
@@ -98,7 +112,7 @@ export async function writeJournaledPieces(
 export async function writeSegment(
   writer: UsageWriter,
   segment: Segment,
-  options: { batchSize: number; journal?: UsageJournal; price?: PriceUsage },
+  options: { batchSize: number; journal?: UsageJournal; price?: PriceUsage; settleLeases?: (written: ReplayedLeases[]) => void },
   written: (rows: number) => void,
 ): Promise<void> {
   let rows = segment.rows;
@@ -119,7 +133,18 @@ export async function writeSegment(
     const batch = start === 0 && toWrite.length <= options.batchSize ? toWrite : toWrite.slice(start, start + options.batchSize);
     await writer.insertUsage(batch);
     written(batch.length);
+    // Only rows this write booked: one the store already held (a replay run again) had its leases settled then.
+    if (options.settleLeases !== undefined && replay) settleWritten(batch, options.settleLeases);
   }
+}
+
+function settleWritten(batch: readonly UsageRecord[], settle: (written: ReplayedLeases[]) => void): void {
+  let settled: ReplayedLeases[] | undefined;
+  for (const row of batch) {
+    const leases = replayedLeases.get(row);
+    if (leases !== undefined) (settled ??= []).push({ row, leases });
+  }
+  if (settled !== undefined) settle(settled);
 }
 
 /**
@@ -129,7 +154,13 @@ export async function writeSegment(
 export function segmentFileRows(journal: UsageJournal, file: JournalFile, adopted: boolean, price: PriceUsage | undefined): UsageRecord[] {
   const contents = journal.readSegment(file);
   if (!adopted || contents.unfinished.length === 0) return contents.rows;
-  return contents.rows.concat(contents.unfinished.map((request) => estimatedRow(request, price)));
+  return contents.rows.concat(
+    contents.unfinished.map((request) => {
+      const row = estimatedRow(request, price);
+      if (request.leases !== undefined && request.leases.length > 0) replayedLeases.set(row, request.leases);
+      return row;
+    }),
+  );
 }
 
 /** The rows the store does not hold yet, keys compared as a multiset (a client may repeat a request id). */

@@ -56,6 +56,9 @@ export function createPricingService(
     }
     return loading;
   };
+  // The prompts counted, by request: only requests a budget or an approval counted are entered (the
+  // rare path), and the entry goes with the request, so an ordinary request's lookup finds nothing.
+  const counted = new WeakMap<object, Map<string, number>>();
   let lastEstimated: object | undefined;
   let lastEstimate = 0;
   let lastBounded: object | undefined;
@@ -100,11 +103,21 @@ export function createPricingService(
       }
       let index = 0;
       // Never more than the bytes: a byte-level tokenizer cannot exceed them, and a faulty one must not raise the bound.
-      return promptTokenBound(request, (text) => {
+      const tokens = promptTokenBound(request, (text) => {
         const bytes = Buffer.byteLength(text, 'utf8');
-        const counted = counts[index++];
-        return typeof counted === 'number' && counted >= 0 ? Math.min(counted, bytes) : bytes;
+        const count = counts[index++];
+        return typeof count === 'number' && count >= 0 ? Math.min(count, bytes) : bytes;
       });
+      let byModel = counted.get(request);
+      if (byModel === undefined) {
+        byModel = new Map();
+        counted.set(request, byModel);
+      }
+      byModel.set(`${provider}\n${model}`, tokens);
+      return tokens;
+    },
+    countedPromptTokens(provider, model, request) {
+      return counted.get(request)?.get(`${provider}\n${model}`);
     },
     price(provider, model) {
       // A new price table (an override, a reloaded file) makes every cached view stale.

@@ -45,5 +45,6 @@ export function createRequestContext(
     state: new Map(),
     outcome: undefined,
     usageAudit: undefined,
+    leases: undefined,
   };
 }

@@ -203,7 +203,7 @@ export function streamAnswer(
     success.done();
     const estimate = observer.usage === undefined && (cut || (error !== undefined && observer.streamedTokens > 0));
     const usage = estimate
-      ? estimatedUsage(context.request, observer.streamedTokens, observer.promptUsage)
+      ? estimatedUsage(context.request, observer.streamedTokens, observer.promptUsage, accountant.countedPrompt(context))
       : (observer.usage ?? (error === undefined ? unreportedUsage() : undefined));
     accountant.account(
       context,

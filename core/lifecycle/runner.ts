@@ -256,7 +256,7 @@ export class LifecycleRunner {
     const cut = error instanceof DrainEnded && servedByCutAttempt(context);
     this.dependencies.accountant.account(context, {
       status: descriptor.status,
-      usage: cut ? estimatedUsage(context.request, 0) : undefined,
+      usage: cut ? estimatedUsage(context.request, 0, undefined, this.dependencies.accountant.countedPrompt(context)) : undefined,
       finishReason: undefined,
       error: descriptor,
       streamed: context.request.stream === true,

@@ -123,6 +123,22 @@ export interface RequestContext {
    * an audit read from the usage row instead of a row of its own. The account hooks run before the row is built.
    */
   usageAudit?: UsageAudit;
+  /**
+   * Set by a `call` hook that reserved budget as leases on the shared counters (cost-cap): each lease,
+   * so a request in flight when its process dies has them in its in-flight mark, and the replay that
+   * books the request's estimate settles them to it (Counters.settleLease) instead of letting them
+   * lapse with their amount forgotten.
+   */
+  leases?: HeldLease[];
+}
+
+/** A budget reservation held as a lease on the shared counters (Counters.reserveLease). */
+export interface HeldLease {
+  /** The provider whose spend the counter counts: the served one is settled to the cost, the others to 0. */
+  provider: string;
+  key: string;
+  leaseId: string;
+  expiresAt: number;
 }
 
 /** What an audit asks the usage row to keep beyond the booking: the row adds the client's IP and the key's role. */

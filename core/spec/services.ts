@@ -161,6 +161,12 @@ export interface PricingService {
    * loading the first time): for a request the byte bound alone would refuse or send for approval.
    */
   countPromptTokens(provider: string, model: string, request: ChatRequest): Promise<number | undefined>;
+  /**
+   * What `countPromptTokens` answered for this request, provider and model, if it was asked (a budget
+   * or an approval near its limit): the figure the reservation was made on, which the estimate of a
+   * cut stream or of a call in flight at a crash must not exceed. Nothing is remembered otherwise.
+   */
+  countedPromptTokens(provider: string, model: string, request: ChatRequest): number | undefined;
   /** USD per token and the model's output-token limit, or undefined when the model is unpriced. */
   price(
     provider: string,

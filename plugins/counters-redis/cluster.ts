@@ -211,6 +211,8 @@ export class RedisClusterBus implements ClusterBus {
   /** The subscriber is gone: whatever is published until it is back is lost, so note it and retry. */
   private lose(reason: string): void {
     if (this.subscriber !== undefined) this.subscriber = undefined;
+    // close() ends the subscriber itself (a graceful stop): no outage to report, nothing to retry.
+    if (this.closed) return;
     if (!this.missed) this.options.log?.error({ redis: this.where, reason }, 'Redis unreachable: not hearing the other instances until it returns');
     this.missed = true;
     if (this.closed || this.retryTimer !== undefined) return;

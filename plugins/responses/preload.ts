@@ -61,6 +61,8 @@ export async function preloadStoredResponses(store: ResponseStore, services: Ser
         if (stored !== undefined) store.pin(request.headers, id, stored);
       } catch (error) {
         services.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'a stored response could not be read');
+        // A 503 (not_ready, storage_unavailable) is the request's answer if it needs this response.
+        store.pinFailure(request.headers, id, error);
       }
     }),
   );

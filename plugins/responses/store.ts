@@ -9,6 +9,7 @@
 // Every worker and instance keeps its own copy: a deletion is told to all of them on the cluster bus,
 // and GET and DELETE ask the database whether the row still exists (memory only supplies the content).
 
+import { KeywayError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Principal } from '../../core/spec/principal.ts';
 import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
@@ -107,6 +108,11 @@ export class ResponseStore {
   private readonly cache = new Map<string, StoredResponse>();
   /** What the route read from the database for one request, by its headers (the lifecycle's context holds the same object). */
   private readonly preloaded = new WeakMap<Headers, Map<string, StoredResponse>>();
+  /**
+   * Responses the route could not read for one request, by its headers, with why (503: the database
+   * away, or sealed under a master key version this instance lacks): answered instead of "not found".
+   */
+  private readonly unreadable = new WeakMap<Headers, Map<string, KeywayError>>();
   /** Writes under way, by id: until one lands, only this process's memory knows the response. */
   private readonly writing = new Map<string, Promise<boolean>>();
   private listening = false;
@@ -118,11 +124,32 @@ export class ResponseStore {
     else pinned.set(id, stored);
   }
 
-  /** A response a request continues or references: one pinned for it, else the cache. */
+  /**
+   * A response the route could not read for this request, and why: a KeywayError (a 503 that says why
+   * and when to retry) is answered by forRequest instead of "not found"; any other failure is left as
+   * a miss, as before.
+   */
+  pinFailure(headers: Headers, id: string, error: unknown): void {
+    if (!(error instanceof KeywayError)) return;
+    const failures = this.unreadable.get(headers);
+    if (failures === undefined) this.unreadable.set(headers, new Map([[id, error]]));
+    else failures.set(id, error);
+  }
+
+  /**
+   * A response a request continues or references: one pinned for it, else the cache. One the route
+   * could not read for a reason that passes (pinFailure) throws that reason: the response exists, and
+   * a 404 "not stored" made clients start the conversation over (QA18: a response sealed under a master
+   * key version a not-yet-restarted instance lacks; the database unreachable from this instance).
+   */
   forRequest(headers: Headers, id: string, principal: Principal): StoredResponse | undefined {
     const pinned = this.preloaded.get(headers)?.get(id);
     if (pinned !== undefined && mayRead(pinned, principal)) return pinned;
-    return this.cached(id, principal);
+    const cached = this.cached(id, principal);
+    if (cached !== undefined) return cached;
+    const failure = this.unreadable.get(headers)?.get(id);
+    if (failure !== undefined) throw failure;
+    return undefined;
   }
 
   constructor(

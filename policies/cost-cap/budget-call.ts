@@ -171,6 +171,8 @@ export class BudgetCall {
       if (result.ok) {
         const held: HeldReservation = { key, provider, nanos, date: this.day.date, expiresAt: this.expiresAt, leaseId };
         this.state.held.push(held);
+        // Named on the request, so a crash while its call is in flight leaves the lease in its mark (core/accounting/in-flight.ts).
+        if (leaseId !== undefined) (this.context.leases ??= []).push({ provider, key, leaseId, expiresAt: this.expiresAt });
         leases.hold(held);
         inFlight.add(key, nanos);
       } else if (result.unseeded === true) {

@@ -26,6 +26,7 @@ const pricing: PricingService = {
   estimatePromptTokens: () => 10,
   promptTokenBound: () => 10,
   countPromptTokens: async () => undefined,
+  countedPromptTokens: () => undefined,
   price: () => ({ inputPerToken: 1, outputPerToken: 0.01, maxOutputTokens: 1000, maxInputTokens: undefined }),
 };
 const WORST_NANOS = 11_000_000_000;

@@ -67,3 +67,23 @@ test('an outage: publish fails softly, leases are refused; back, the member re-s
   expect(holding).toBe(true);
   expect(await direct.acquireLease('job', 10_000)).toBe(false);
 }, 20_000);
+
+// QA18 multi #5: every graceful stop logged "Redis unreachable: not hearing the other instances" at
+// error (once per worker), the line docs/deployment.md tells operators to alert on: the subscriber
+// connection the stop closes itself was taken for a lost one.
+test('closing the bus (a graceful stop) logs no outage', async () => {
+  const quiet: string[] = [];
+  const record = (_: Record<string, unknown>, message: string) => void quiet.push(message);
+  const bus = new RedisClusterBus({ url: TEST_REDIS_URL, prefix, instanceId: 'inst_closing', timeoutMs: 2_000, log: { warn: record, error: record } });
+  expect(await bus.start()).toBe(true);
+  const heard: string[] = [];
+  bus.subscribe('config', (message) => heard.push(message));
+  for (let attempt = 0; heard.length === 0; attempt++) {
+    if (attempt > 100) throw new Error('the subscription was never in place');
+    await direct.publish('config', `closing ${attempt}`);
+    await Bun.sleep(20);
+  }
+  await bus.close();
+  await Bun.sleep(300);
+  expect(quiet).toEqual([]);
+});

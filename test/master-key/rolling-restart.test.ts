@@ -123,4 +123,19 @@ describe('a provider key added on an instance already on the new master key vers
     expect(body.error.message).toContain('master key v2');
     expect((await call(restarted, 'GET', `/v1/responses/${id}`, undefined, { key: adminKey })).status).toBe(200);
   });
+
+  // QA18 multi #4: the continuation was 404 previous_response_not_found ("it was not stored"), so a
+  // client started the conversation over instead of retrying on a restarted instance.
+  test('continuing that response on the old instance is the same 503, not a 404 that says it was never stored', async () => {
+    const created = await call(restarted, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'Remember blue' }, { key: adminKey });
+    expect(created.status).toBe(200);
+    const id = String(((await created.json()) as { id: string }).id);
+    const continued = await call(old, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'And then?', previous_response_id: id }, { key: adminKey });
+    const body = (await continued.json()) as { error?: { code: string; message: string } };
+    expect([continued.status, body.error?.code]).toEqual([503, 'not_ready']);
+    expect(body.error?.message).toContain('master key v2');
+    expect(
+      (await call(restarted, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'And then?', previous_response_id: id }, { key: adminKey })).status,
+    ).toBe(200);
+  });
 });

@@ -21,6 +21,7 @@ const pricing: PricingService = {
   estimatePromptTokens: () => 10,
   promptTokenBound: () => 10,
   countPromptTokens: async () => undefined,
+  countedPromptTokens: () => undefined,
   price: (provider, model) =>
     model.includes('unpriced')
       ? undefined

@@ -24,6 +24,7 @@ const roundPricing: PricingService = {
   estimatePromptTokens: () => 10,
   promptTokenBound: () => 10,
   countPromptTokens: async () => undefined,
+  countedPromptTokens: () => undefined,
   price: () => ({ inputPerToken: 1, outputPerToken: 0.01, maxOutputTokens: 1000, maxInputTokens: undefined }),
 };
 
@@ -32,6 +33,7 @@ const embeddingPricing: PricingService = {
   estimatePromptTokens: () => 25,
   promptTokenBound: () => 25,
   countPromptTokens: async () => undefined,
+  countedPromptTokens: () => undefined,
   price: () => ({ inputPerToken: 2e-8, outputPerToken: 0, maxOutputTokens: 8191, maxInputTokens: undefined }),
 };
 

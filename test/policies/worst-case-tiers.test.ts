@@ -8,6 +8,7 @@ const pricing: PricingService = {
   estimatePromptTokens: () => 0,
   promptTokenBound: () => 0,
   countPromptTokens: async () => undefined,
+  countedPromptTokens: () => undefined,
   price: () => ({
     inputPerToken: 1e-6,
     outputPerToken: 10e-6,

@@ -9,6 +9,8 @@ import { expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promptTokenBound } from '../../core/accounting/prompt-bound.ts';
+import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import {
   addOpenAIKey,
   dataFolderEnv,
@@ -168,3 +170,57 @@ test('SIGKILL with non-streamed and streamed requests in flight: after a restart
     await gateway?.stop('SIGKILL').catch(() => undefined);
   }
 }, 90_000);
+
+// QA18 multi #1: a budget near its cap counts the prompt with the provider's tokenizer and reserves
+// that count. A call in flight at a SIGKILL used to be booked at the prompt's byte bound (four times
+// English prose's tokens): three such calls booked $0.1996 against a $0.10 cap. It is now booked at
+// the count its reservation held.
+test('SIGKILL with a budgeted call in flight whose prompt the budget counted: the replay books the count, not the byte bound', async () => {
+  const directory = suite.dataDirectory('in-flight-counted');
+  let gateway: GatewayProcess | undefined = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: gatewayEnv(directory) });
+  try {
+    await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
+    // About 4,000 bytes of prose: its byte bound is about four times its tokens.
+    const words = ['budget', 'release', 'notes', 'the', 'team', 'gateway', 'provider', 'summarise', 'quarterly', 'report'];
+    const content = Array.from({ length: 550 }, (_, index) => words[(index * 7) % words.length] as string).join(' ');
+    const body = { model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content }] };
+    const bound = promptTokenBound(body as ChatRequest);
+    // gpt-4o at $2.50 per million prompt tokens: the bound's worst case (~$0.0101) is above the cap, the counted one (~$0.0016) fits.
+    const team = await fetch(`${gateway.url}/v1/teams`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Counted Team',
+        byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: 0.005 } } },
+        members: [{ email: 'dev@example.com', role: 'developer' }],
+      }),
+    });
+    expect(team.status).toBe(201);
+    const memberKey = String(((await team.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key);
+    suite.simulator.reset();
+    suite.simulator.inject({ kind: 'delay', delayMs: 60_000 });
+    const pending = fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${memberKey}`, 'content-type': 'application/json', 'x-request-id': 'req_counted_held' },
+      body: JSON.stringify(body),
+    }).catch(() => undefined);
+    await upstreamCalls(1);
+    // Past one mark interval (1 s): the call's open mark is in the journal.
+    await Bun.sleep(1_500);
+    gateway.process.kill('SIGKILL');
+    await gateway.waitForExit();
+    gateway = undefined;
+    await pending;
+
+    gateway = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: gatewayEnv(directory) });
+    const row = rows(directory).find((booked) => booked.request_id === 'req_counted_held') as Row;
+    expect(row).toMatchObject({ status: 503, error_code: 'gateway_stopped', usage_estimated: 1, provider: 'openai' });
+    expect(row.input_tokens).toBeGreaterThan(0);
+    expect(row.input_tokens).toBeLessThan(bound / 2);
+    expect(row.cost_usd).toBeLessThanOrEqual(0.005);
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    gateway = undefined;
+  } finally {
+    await gateway?.stop('SIGKILL').catch(() => undefined);
+  }
+}, 60_000);
