@@ -50,8 +50,12 @@ function withDeadline<T>(promise: Promise<T>, milliseconds: number): Promise<T |
  * A request that asked for web search (`web_search_options`, OpenAI's field) searched at the size it
  * named, else the default: what a per-request search fee is priced at when the usage does not say.
  */
-function withSearchSize(context: RequestContext, usage: Usage): Usage {
+function withSearchSize(context: RequestContext, usage: Usage, providerSearchSize: ProviderSearchSize | undefined): Usage {
   if (usage.searchContextSize !== undefined) return usage;
+  // A provider that searches on every request (Perplexity) names its depth: an estimated usage (a cut
+  // stream) carries none, and the search it ran before the first token is billed all the same.
+  const own = context.served === undefined ? undefined : providerSearchSize?.(context.served.provider, context.request);
+  if (own !== undefined) return { ...usage, searchContextSize: own };
   const options = context.request.web_search_options;
   if (options === null || typeof options !== 'object') return usage;
   const size = (options as Record<string, unknown>).search_context_size;
@@ -79,8 +83,13 @@ function withServedModel(context: RequestContext, input: OutcomeInput): OutcomeI
   return { ...input, servedModel: kept.slice(0, MAX_MODEL_NAME) };
 }
 
+/** The search context size a provider that searches on every request searches a request at (ProviderAdapter.searchContextSizeOf). */
+export type ProviderSearchSize = (provider: string, request: Readonly<Record<string, unknown>> | undefined) => string | undefined;
+
 export interface AccountantDependencies {
   catalog: ModelCatalog;
+  /** For a provider that searches on every request, the depth a request searched at: prices an estimated usage's search fee. */
+  searchContextSizeOf?: ProviderSearchSize;
   usage: UsageQueue;
   logger: Logger;
   hooks: HookTable;
@@ -270,7 +279,7 @@ export class Accountant {
     const usage = input.usage;
     if (context.served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
-    return price === undefined ? undefined : costBreakdown(price, withSearchSize(context, usage)).total;
+    return price === undefined ? undefined : costBreakdown(price, withSearchSize(context, usage, this.dependencies.searchContextSizeOf)).total;
   }
 
   /** Never headers or bodies: ids, status, timings and the error code only. */
