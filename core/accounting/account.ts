@@ -33,6 +33,21 @@ function generatedTokens(generated: GeneratedOutput | undefined): number {
 }
 
 /**
+ * A count of 0 that a served answer cannot have says nothing of what it used, as an absent one does: a
+ * chat prompt always has tokens, and an answer that generated text has output. An OpenAI-compatible
+ * server that does not count (or a proxy) sends zeros; booked as sent, the answer was free and spent no
+ * budget (QA18). Such a count is marked unreported, so it is estimated and the row flagged. Embeddings
+ * are left alone (their input is the texts, and no output is generated). Allocation-free when no count is 0.
+ */
+function withZeroCountsUnreported(context: RequestContext, usage: Usage, generated: GeneratedOutput | undefined): Usage {
+  if (usage.inputTokens !== 0 && usage.outputTokens !== 0) return usage;
+  const zeroInput = usage.inputTokens === 0 && usage.unreported?.inputTokens === undefined && context.endpoint !== 'embeddings';
+  const zeroOutput = usage.outputTokens === 0 && usage.unreported?.outputTokens === undefined && generatedTokens(generated) > 0;
+  if (!zeroInput && !zeroOutput) return usage;
+  return { ...usage, unreported: { ...usage.unreported, ...(zeroInput ? { inputTokens: '0' } : {}), ...(zeroOutput ? { outputTokens: '0' } : {}) } };
+}
+
+/**
  * How long booking a row waits for a provider's tokenizer to count a prompt the provider did not
  * report (its first count loads the tokenizer's tables): past it, the estimate is booked instead.
  */
@@ -205,7 +220,7 @@ export class Accountant {
     generated: GeneratedOutput | undefined,
     promptTokens: number | undefined,
   ): OutcomeInput {
-    const usage = input.usage as Usage;
+    const usage = withZeroCountsUnreported(context, input.usage as Usage, generated);
     const request = context.request;
     const sane = saneUsage(usage);
     if (sane && withinRequestedOutput(usage.outputTokens, request)) return input;
