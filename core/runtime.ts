@@ -188,11 +188,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const prices = openPriceBook(aliasesOf(plugins.providers), catalog, config.pricesFile, snapshots, logger);
   // Replays the usage journal a crashed run left, before any request is served; once the prices are
   // loaded, as the requests it left in flight are booked at their estimate's list price.
+  // A request left in flight by a crashed process is priced as a cut stream is: a provider that
+  // searches on every request is billed its search (at its default depth: the journal keeps no body).
+  const searchContextSizeOf = (provider: string, request: Readonly<Record<string, unknown>> | undefined): string | undefined =>
+    plugins.providers.get(provider)?.searchContextSizeOf?.(request);
   const usage = await openUsageQueue(
     store,
     logger,
     config,
-    (provider, model, used) => costOf(catalog, provider, [model], used),
+    (provider, model, used) => {
+      const size = used.searchContextSize ?? searchContextSizeOf(provider, undefined);
+      return costOf(catalog, provider, [model], size === undefined ? used : { ...used, searchContextSize: size });
+    },
     replayedLeaseSettler(counters, logger),
   );
   cluster.subscribe(CLUSTER_TOPICS.pricesFile, () => reloadPriceFile(prices, logger));
@@ -226,6 +233,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // A served answer without a usable prompt count books its prompt as the provider's tokenizer counts it.
   const accountant = new Accountant({
     catalog,
+    searchContextSizeOf,
     usage,
     logger,
     hooks: plugins.hooks,

@@ -33,6 +33,21 @@ function generatedTokens(generated: GeneratedOutput | undefined): number {
 }
 
 /**
+ * A count of 0 that a served answer cannot have says nothing of what it used, as an absent one does: a
+ * chat prompt always has tokens, and an answer that generated text has output. An OpenAI-compatible
+ * server that does not count (or a proxy) sends zeros; booked as sent, the answer was free and spent no
+ * budget (QA18). Such a count is marked unreported, so it is estimated and the row flagged. Embeddings
+ * are left alone (their input is the texts, and no output is generated). Allocation-free when no count is 0.
+ */
+function withZeroCountsUnreported(context: RequestContext, usage: Usage, generated: GeneratedOutput | undefined): Usage {
+  if (usage.inputTokens !== 0 && usage.outputTokens !== 0) return usage;
+  const zeroInput = usage.inputTokens === 0 && usage.unreported?.inputTokens === undefined && context.endpoint !== 'embeddings';
+  const zeroOutput = usage.outputTokens === 0 && usage.unreported?.outputTokens === undefined && generatedTokens(generated) > 0;
+  if (!zeroInput && !zeroOutput) return usage;
+  return { ...usage, unreported: { ...usage.unreported, ...(zeroInput ? { inputTokens: '0' } : {}), ...(zeroOutput ? { outputTokens: '0' } : {}) } };
+}
+
+/**
  * How long booking a row waits for a provider's tokenizer to count a prompt the provider did not
  * report (its first count loads the tokenizer's tables): past it, the estimate is booked instead.
  */
@@ -50,8 +65,12 @@ function withDeadline<T>(promise: Promise<T>, milliseconds: number): Promise<T |
  * A request that asked for web search (`web_search_options`, OpenAI's field) searched at the size it
  * named, else the default: what a per-request search fee is priced at when the usage does not say.
  */
-function withSearchSize(context: RequestContext, usage: Usage): Usage {
+function withSearchSize(context: RequestContext, usage: Usage, providerSearchSize: ProviderSearchSize | undefined): Usage {
   if (usage.searchContextSize !== undefined) return usage;
+  // A provider that searches on every request (Perplexity) names its depth: an estimated usage (a cut
+  // stream) carries none, and the search it ran before the first token is billed all the same.
+  const own = context.served === undefined ? undefined : providerSearchSize?.(context.served.provider, context.request);
+  if (own !== undefined) return { ...usage, searchContextSize: own };
   const options = context.request.web_search_options;
   if (options === null || typeof options !== 'object') return usage;
   const size = (options as Record<string, unknown>).search_context_size;
@@ -79,8 +98,13 @@ function withServedModel(context: RequestContext, input: OutcomeInput): OutcomeI
   return { ...input, servedModel: kept.slice(0, MAX_MODEL_NAME) };
 }
 
+/** The search context size a provider that searches on every request searches a request at (ProviderAdapter.searchContextSizeOf). */
+export type ProviderSearchSize = (provider: string, request: Readonly<Record<string, unknown>> | undefined) => string | undefined;
+
 export interface AccountantDependencies {
   catalog: ModelCatalog;
+  /** For a provider that searches on every request, the depth a request searched at: prices an estimated usage's search fee. */
+  searchContextSizeOf?: ProviderSearchSize;
   usage: UsageQueue;
   logger: Logger;
   hooks: HookTable;
@@ -224,7 +248,7 @@ export class Accountant {
     generated: GeneratedOutput | undefined,
     promptTokens: number | undefined,
   ): OutcomeInput {
-    const usage = input.usage as Usage;
+    const usage = withZeroCountsUnreported(context, input.usage as Usage, generated);
     const request = context.request;
     const sane = saneUsage(usage);
     if (sane && withinRequestedOutput(usage.outputTokens, request)) return input;
@@ -298,7 +322,7 @@ export class Accountant {
     const usage = input.usage;
     if (context.served === undefined || usage === undefined) return 0;
     if (usage.providerCostUsd !== undefined) return usage.providerCostUsd;
-    return price === undefined ? undefined : costBreakdown(price, withSearchSize(context, usage)).total;
+    return price === undefined ? undefined : costBreakdown(price, withSearchSize(context, usage, this.dependencies.searchContextSizeOf)).total;
   }
 
   /** Never headers or bodies: ids, status, timings and the error code only. */

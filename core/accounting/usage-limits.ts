@@ -4,14 +4,15 @@
 // `capUsage`, with the request's output bound and, where a count is missing, Keyway's estimate of it:
 //
 // - an input or output count the provider did not report usably (absent, not a number, not finite,
-//   negative) is booked at Keyway's estimate: the prompt counted by the provider's tokenizer or
+//   negative; or 0 where a served answer cannot have 0, which account.ts marks) is booked at Keyway's estimate: the prompt counted by the provider's tokenizer or
 //   token-estimate.ts, the output estimated from the answer's text. A served answer was read and
 //   generated, so it is never booked as free (QA14: 80 answers without usage passed a budget that
 //   stopped normal traffic after 12);
 // - output above what the request allowed (its `max_tokens` or `max_completion_tokens` per choice,
 //   else the model's output limit, times `n`; reasoning reported beside it on top) is capped there: a
 //   `max_tokens: 50` request was booked $125 when 10 million was the only cap (QA14);
-// - any other count is clamped to [0, MAX_USAGE_TOKENS], a reported cost to [0, MAX_PROVIDER_COST_USD];
+// - any other count is clamped to [0, MAX_USAGE_TOKENS], a reported cost to [0, MAX_PROVIDER_COST_USD]
+//   (a reported cost of 0 for an answer that used tokens is dropped: the list price applies);
 // - a fractional count is rounded up, without a flag: a provider's rounding, and never under-counted.
 //
 // Such a row is flagged `usageEstimated` (its counts are not all the provider's own), and the account
@@ -72,6 +73,14 @@ function saneCost(cost: unknown): boolean {
   return typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 && cost <= MAX_PROVIDER_COST_USD;
 }
 
+/**
+ * A reported cost in range, and not 0 for an answer that used tokens: Perplexity bills every served
+ * answer, so a 0 comes from a proxy or server that zeroes the figure (QA18 booked such answers free).
+ */
+function believableCost(cost: number, counts: Pick<Usage, 'inputTokens' | 'outputTokens'>): boolean {
+  return saneCost(cost) && (cost > 0 || !(counts.inputTokens > 0 || counts.outputTokens > 0));
+}
+
 /** Every figure as the provider's own, with nothing unreported: the usual case, checked without allocating. */
 export function saneUsage(usage: Usage): boolean {
   return (
@@ -86,7 +95,7 @@ export function saneUsage(usage: Usage): boolean {
     (usage.citationTokens === undefined || saneCount(usage.citationTokens)) &&
     (usage.searchQueries === undefined || saneCount(usage.searchQueries)) &&
     saneToolCalls(usage.hostedToolCalls) &&
-    (usage.providerCostUsd === undefined || saneCost(usage.providerCostUsd))
+    (usage.providerCostUsd === undefined || believableCost(usage.providerCostUsd, usage))
   );
 }
 
@@ -189,9 +198,12 @@ function clampOtherCounts(fixed: Usage, reported: Usage, capped: Record<string, 
   }
 }
 
-/** A cost that is no number (or negative) is dropped, so the list price applies; a huge one is capped. */
+/**
+ * A cost that is no number (or negative), or 0 for an answer that used tokens (as booked, estimates
+ * included), is dropped, so the list price applies; a huge one is capped.
+ */
 function clampCost(fixed: Usage, cost: unknown, capped: Record<string, string>): void {
-  if (cost === undefined || saneCost(cost)) return;
+  if (cost === undefined || (typeof cost === 'number' && believableCost(cost, fixed))) return;
   capped.providerCostUsd = String(cost);
   if (typeof cost === 'number' && Number.isFinite(cost) && cost > MAX_PROVIDER_COST_USD) fixed.providerCostUsd = MAX_PROVIDER_COST_USD;
   else delete fixed.providerCostUsd;

@@ -33,6 +33,15 @@ export const platformRoutes = {
       // The audit entry says what the fees were before, not only what they became: finance reads both.
       const before = feesOf(runtime.snapshots.current.platformSettings);
       for (const [key, value] of Object.entries(body)) await runtime.store.setPlatformSetting(key, value);
+      const next = feesOf({ ...runtime.snapshots.current.platformSettings, ...body });
+      if (next.platform_markup_percent !== before.platform_markup_percent || next.byok_fee_percent !== before.byok_fee_percent) {
+        // Rows are billed at the rates in force when they were booked (docs/costs.md, "Fees"): the
+        // change is kept with its time, and the rates before the first change as the history's start.
+        const stored = runtime.snapshots.current.platformSettings.fee_history;
+        const history = Array.isArray(stored) && stored.length > 0 ? [...stored] : [{ from: null, ...before }];
+        history.push({ from: new Date(runtime.clock.now()).toISOString(), ...next });
+        await runtime.store.setPlatformSetting('fee_history', history);
+      }
       await runtime.snapshots.refresh();
       const after = feesOf(runtime.snapshots.current.platformSettings);
       recordChange(request, { before, after });

@@ -165,6 +165,14 @@ export interface ProviderAdapter {
    * that marks nothing at the plain input rate on a `marked` provider.
    */
   cacheWrites?: 'marked' | 'automatic';
+  /**
+   * For a provider whose every request runs a search billed per request (Perplexity's Sonar): the
+   * search context size a request searches at (its own, else the provider's default; `request` is
+   * undefined when only the provider is known). Keyway prices a usage it had to estimate (a stream cut
+   * short, a call the drain ended, a request a crashed process left in flight) with it, as the
+   * provider's usage reader does when usage came: the search ran before the first token, and is billed.
+   */
+  searchContextSizeOf?(request: Readonly<Record<string, unknown>> | undefined): string;
   /** Dialects whose own API the provider serves, by the name their operation asks for (`responses`). */
   native?: Readonly<Record<string, NativeDialectApi>>;
 }

@@ -4,7 +4,7 @@
 
 import type { CsvBytes } from './csv-bytes.ts';
 import type { CsvValue } from './csv.ts';
-import { feesOn, groupCost, type FeeRates } from './fees.ts';
+import { feesOn, groupCost, ratesAt, type FeeRates, type FeeSchedule } from './fees.ts';
 
 /** The usage_records columns the export reads, in the order of the SELECT. */
 export const EXPORT_SELECT = `id, created_at, request_id, team_id, project_tag, gateway_key_id, provider, model, requested_model, provider_key_id,
@@ -40,7 +40,7 @@ export interface ExportRow {
   /** Null when no price is known for a served request: never a made-up 0. */
   cost_usd: number | null;
   latency_ms: number;
-  /** The operator's markup (platform key) or BYOK fee (account key) on cost_usd, at the rates of the export. */
+  /** The operator's markup (platform key) or BYOK fee (account key) on cost_usd, at the rates in force when the row was booked. */
   platform_fees: number | null;
   /** cost_usd + platform_fees: what the account is billed for the row. */
   billed_cost: number | null;
@@ -51,13 +51,18 @@ const text = (value: unknown): string | null => (value === null || value === und
 /** Per row to the nano-dollar, as costs are booked; sums are taken before rounding. */
 const roundNano = (value: number): number => Math.round(value * 1e9) / 1e9;
 
-/** What every row of one export is read with: the fee rates and the team names of its start. */
+/**
+ * What every row of one export is read with: the fee rates (today's, for the file's header), the rates
+ * over time (each row is billed at those in force when it was booked) and the team names of its start.
+ */
 export interface ExportContext {
   rates: FeeRates;
+  schedule?: FeeSchedule;
   teamNames: ReadonlyMap<string, string>;
 }
 
-export function toExportRow(row: Record<string, unknown>, { rates, teamNames }: ExportContext): ExportRow {
+export function toExportRow(row: Record<string, unknown>, { rates: current, schedule, teamNames }: ExportContext): ExportRow {
+  const rates = schedule === undefined || schedule.changes.length === 0 ? current : ratesAt(schedule, Date.parse(String(row.created_at)));
   const provider = text(row.provider);
   const team = text(row.team_id);
   const unpriced = Number(row.unpriced) === 1;

@@ -23,7 +23,7 @@ import {
   type ExportRow,
   type Include,
 } from './export-rows.ts';
-import { feeRates } from './fees.ts';
+import { feeRates, feeSchedule } from './fees.ts';
 import { teamNamesOf } from './names.ts';
 import { needsPlainSpelling, withPlainNumbers } from './plain-json.ts';
 import { accountOf, periodAnswer, periodOf } from './scope.ts';
@@ -180,9 +180,9 @@ const plainAlready = (value: number | null): boolean => value === null || !needs
 
 /** The export as a streamed body: each page is read only when the client has taken the previous one. */
 export function exportStream(services: Services, plan: ExportPlan): ReadableStream<Uint8Array> {
-  // The fees in force when the export began, for every row of it: one file, one set of rates; the
-  // team names of that moment too (a team deleted since keeps its name).
-  const context: ExportContext = { rates: feeRates(services), teamNames: teamNamesOf(services, plan.accountId) };
+  // The fee rates over time as they stood when the export began (each row at those in force when it
+  // was booked; the header names today's); the team names of that moment too (a deleted team keeps its name).
+  const context: ExportContext = { rates: feeRates(services), schedule: feeSchedule(services), teamNames: teamNamesOf(services, plan.accountId) };
   const encoder = plan.format === 'csv' ? csvEncoder(plan, context) : jsonEncoder(plan, context);
   const breakdowns = new Breakdowns(plan.includes);
   const bytes = new TextEncoder();

@@ -26,6 +26,63 @@ export function feeRates(services: Services): FeeRates {
   };
 }
 
+/**
+ * The rates in force over time. PUT /v1/platform/settings appends each change to the platform setting
+ * `fee_history` (`{from, platform_markup_percent, byok_fee_percent}`, the first `from` null: the rates
+ * before the first recorded change). A row is billed at the rates in force when it was booked, as a price
+ * change applies to rows booked after it (QA18: a rate set today rewrote last quarter's bill). Without a
+ * history (no change since this was added), today's rates apply to every row, as before.
+ */
+export interface FeeSchedule {
+  current: FeeRates;
+  /** Sorted by `from` (ms since the epoch; -Infinity for the first). Empty: `current` for all time. */
+  changes: ReadonlyArray<{ from: number; rates: FeeRates }>;
+}
+
+export function feeSchedule(services: Services): FeeSchedule {
+  const current = feeRates(services);
+  const history = services.snapshot.current.platformSettings.fee_history;
+  if (!Array.isArray(history)) return { current, changes: [] };
+  const changes: Array<{ from: number; rates: FeeRates }> = [];
+  for (const entry of history as unknown[]) {
+    if (entry === null || typeof entry !== 'object') continue;
+    const record = entry as Record<string, unknown>;
+    const from = typeof record.from === 'string' ? Date.parse(record.from) : Number.NEGATIVE_INFINITY;
+    if (Number.isNaN(from)) continue;
+    changes.push({
+      from,
+      rates: {
+        platform_markup_percent: percentSetting(record.platform_markup_percent, DEFAULT_MARKUP_PERCENT),
+        byok_fee_percent: percentSetting(record.byok_fee_percent, DEFAULT_BYOK_FEE_PERCENT),
+      },
+    });
+  }
+  changes.sort((left, right) => left.from - right.from);
+  return { current, changes };
+}
+
+/** The rates in force at `at` (ms): the last change at or before it, else the first recorded, else today's. */
+export function ratesAt(schedule: FeeSchedule, at: number): FeeRates {
+  let rates = schedule.changes[0]?.rates ?? schedule.current;
+  for (const change of schedule.changes) {
+    if (change.from > at) break;
+    rates = change.rates;
+  }
+  return rates;
+}
+
+/** The period cut where the rates changed inside it: one piece (the whole period) when they did not. */
+export function feeIntervals(schedule: FeeSchedule, from: Date, to: Date): Array<{ from: Date; to: Date; rates: FeeRates }> {
+  const pieces: Array<{ from: Date; to: Date; rates: FeeRates }> = [];
+  let start = from.getTime();
+  const cuts = schedule.changes.map((change) => change.from).filter((cut) => cut > start && cut < to.getTime());
+  for (const cut of [...cuts, to.getTime()]) {
+    pieces.push({ from: new Date(start), to: new Date(cut), rates: ratesAt(schedule, start) });
+    start = cut;
+  }
+  return pieces;
+}
+
 /** The fees on a priced cost split by whose keys served it (unrounded, so sums stay exact). */
 export function feesOn(byokCost: number, platformCost: number, rates: FeeRates): number {
   return (platformCost * rates.platform_markup_percent) / 100 + (byokCost * rates.byok_fee_percent) / 100;

@@ -25,7 +25,7 @@ import {
   type TeamSettings,
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION } from './types.ts';
-import { usageOf } from './usage-me.ts';
+import { answerUsageMeFlushes, usageOf } from './usage-me.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
 import { checkReissueWithinIssuer, memberWithinIssuer, reissuedSettings } from './member-bounds.ts';
 import { closeWithTeam, type ClosedWithTeam } from './deletion.ts';
@@ -58,6 +58,7 @@ export const teamsPlugin = definePlugin({
   description: 'Teams, their members and member keys, X-Team-ID for account admins, and GET /v1/usage/me',
   setup({ services }) {
     const teams = new TeamService(services);
+    answerUsageMeFlushes(services);
     return {
       migrations: MIGRATIONS,
       snapshot: [{ name: TEAMS_SECTION, load: loadTeamsSection }],

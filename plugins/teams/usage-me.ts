@@ -14,6 +14,27 @@ import { round } from './records.ts';
 export const USAGE_PERIODS = PERIODS;
 
 /** The caller's own usage over a period, and its team's daily budgets (settled spend, from the store). */
+/**
+ * GET /v1/usage/me reads what was answered before it, as the analytics reports do (plugins/analytics/
+ * fresh.ts): usage rows are written in batches (KEYWAY_USAGE_FLUSH_MS), so a member's script that calls a
+ * model and then checks its spend found the call missing (QA18). This worker's queue is written first,
+ * and the other workers of this instance are asked to write theirs, within the primary's bounded wait.
+ */
+export const USAGE_ME_FLUSH_TOPIC = 'teams:flush-usage';
+
+/** Lets the other workers' usage/me ask this one to write its queued usage rows. */
+export function answerUsageMeFlushes(services: Services): void {
+  services.siblings?.respond(USAGE_ME_FLUSH_TOPIC, async () => {
+    await services.usageQueue.flush();
+    return 'written';
+  });
+}
+
+async function withFreshUsage(services: Services): Promise<void> {
+  // A store that cannot take the batch now keeps it queued: the answer reads what is written.
+  await Promise.all([services.usageQueue.flush().catch(() => undefined), services.siblings?.ask(USAGE_ME_FLUSH_TOPIC).catch(() => undefined)]);
+}
+
 export async function usageOf(services: Services, principal: Principal, request: Request): Promise<Record<string, unknown>> {
   const nowMs = services.clock.now();
   const query = services.http.requestUrl(request).searchParams;
@@ -22,6 +43,7 @@ export async function usageOf(services: Services, principal: Principal, request:
   if ('error' in period) {
     throw services.errors.create('invalid_field', { param: period.param, detail: period.error }, { param: period.param });
   }
+  await withFreshUsage(services);
   const rows = await services.store.summarizeUsage({
     accountId: principal.accountId,
     from: period.from.toISOString(),

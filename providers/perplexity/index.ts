@@ -8,7 +8,7 @@ import { classifyPerplexityError } from './errors.ts';
 import { listPerplexityModels } from './models.ts';
 import { buildPerplexityChatBody } from './request.ts';
 import { parsePerplexityChatResponse } from './response.ts';
-import { requestedSearchContextSize } from './usage.ts';
+import { PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE, requestedSearchContextSize } from './usage.ts';
 import { perplexityStreamParts } from './stream.ts';
 
 export const PERPLEXITY_DEFAULT_BASE_URL = 'https://api.perplexity.ai';
@@ -50,6 +50,9 @@ export function createPerplexityAdapter(options: PerplexityAdapterOptions): Prov
     modelPatterns: [/^sonar/, /^r1-1776/],
     catalogAliases: PERPLEXITY_CATALOG_ALIASES,
     modelClasses: PERPLEXITY_MODEL_CLASSES,
+    // Every Sonar request searches, and its request fee is billed whether or not the answer is read to
+    // its end: an estimated usage (a cut stream) is priced at the depth the reader would have named.
+    searchContextSizeOf: (request) => (request === undefined ? undefined : requestedSearchContextSize(request)) ?? PERPLEXITY_DEFAULT_SEARCH_CONTEXT_SIZE,
     async chat(request, context) {
       const response = await send(request, context, false);
       return parsePerplexityChatResponse(await readJsonBody(response, 'perplexity', context.signal), requestedSearchContextSize(request));

@@ -130,6 +130,36 @@ describe('an answer whose provider reported no usable counts is booked at the es
     }
   }
 
+  // QA18: an OpenAI-compatible server that does not count sends zeros; booked as sent, the answer was free.
+  for (const provider of PROVIDERS) {
+    test(`${provider}: every count reported as 0, streamed and not, is estimated and flagged, never free`, async () => {
+      for (const stream of [false, true]) {
+        const honest = await bookWith(provider, 'none', bodyOf(provider, stream));
+        const { row } = await bookWith(provider, 'zero', bodyOf(provider, stream));
+        expectEstimated(row, honest.row);
+        const warning = warningFor(row.requestId);
+        expect(warning?.unreported).toMatchObject({ inputTokens: '0', outputTokens: '0' });
+      }
+    });
+  }
+
+  test('Perplexity: a reported cost of 0 for an answer that used tokens is not believed; the list price and fee are booked, flagged', async () => {
+    for (const stream of [false, true]) {
+      const honest = await bookWith('perplexity', 'none', bodyOf('perplexity', stream));
+      const { row, costHeader } = await bookWith('perplexity', 'zero-cost', bodyOf('perplexity', stream));
+      expect(row.inputTokens).toBe(honest.row.inputTokens);
+      expect(row.outputTokens).toBe(honest.row.outputTokens);
+      expect(row.usageEstimated).toBe(true);
+      const rates = price('perplexity/sonar');
+      const fee = (rates.search_context_cost_per_query as Record<string, number>).search_context_size_low as number;
+      expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token + fee, 9);
+      // Perplexity's own figure rounds each part to micro-dollars.
+      expect(row.costUsd as number).toBeCloseTo(honest.row.costUsd as number, 5);
+      if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
+      expect(warningFor(row.requestId)?.reported).toMatchObject({ providerCostUsd: '0' });
+    }
+  });
+
   test("Anthropic's own dialect (/v1/messages), streamed and not: the same", async () => {
     for (const stream of [false, true]) {
       const body = { model: MODELS.anthropic, max_tokens: 300, stream, messages: [{ role: 'user', content: QUESTION }] };

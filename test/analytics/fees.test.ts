@@ -1,6 +1,7 @@
 // The operator's fees in analytics and the billing export: costs stay the provider's list price, and
 // `platform_fees` (the markup on platform-key rows, the BYOK fee on the account's own-key rows) and
-// `billed_cost` (cost + fees) come beside them, at the rates in force when the report is read.
+// `billed_cost` (cost + fees) come beside them, at the rates in force when each row was booked (QA18:
+// a rate set today used to rewrite what earlier rows, a closed period's included, were billed).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../core/clock.ts';
@@ -10,6 +11,8 @@ import { parseCsv } from './csv-reader.ts';
 
 const NOW = Date.parse('2026-11-13T15:27:41.250Z');
 const YESTERDAY = new Date(NOW - 86_400_000).toISOString();
+/** Rows booked after every fee change of these tests (the clock stands at NOW): billed at the latest rates. */
+const LATER = new Date(NOW + 60_000).toISOString();
 /** The QA report's platform-key request: gpt-4o-mini, 5 input and 4 output tokens. */
 const PLATFORM_COST = 0.00000315;
 const BYOK_COST = 0.002;
@@ -46,9 +49,9 @@ beforeAll(async () => {
   gateway = await startTestGateway({ probes: false, clock: new ManualClock(NOW) });
   adminKey = gateway.defaultAdminKey;
   await gateway.runtime.store.insertUsage([
-    usageRecord({ requestId: 'req_platform', provider: 'openai', model: 'gpt-4o-mini', byok: false, costUsd: PLATFORM_COST, createdAt: YESTERDAY }),
-    usageRecord({ requestId: 'req_byok', provider: 'anthropic', model: 'claude-sonnet-4-5-20250929', byok: true, costUsd: BYOK_COST, createdAt: YESTERDAY }),
-    usageRecord({ requestId: 'req_unpriced', provider: 'openai', model: 'ft:gpt-4o:acme', byok: false, costUsd: null, createdAt: YESTERDAY }),
+    usageRecord({ requestId: 'req_platform', provider: 'openai', model: 'gpt-4o-mini', byok: false, costUsd: PLATFORM_COST, createdAt: LATER }),
+    usageRecord({ requestId: 'req_byok', provider: 'anthropic', model: 'claude-sonnet-4-5-20250929', byok: true, costUsd: BYOK_COST, createdAt: LATER }),
+    usageRecord({ requestId: 'req_unpriced', provider: 'openai', model: 'ft:gpt-4o:acme', byok: false, costUsd: null, createdAt: LATER }),
   ]);
 });
 
@@ -151,5 +154,87 @@ describe('fees beside list-price costs', () => {
     const total = records.find((record) => record.record_type === 'total');
     const summed = usage.reduce((sum, record) => sum + Number(record.billed_cost), 0);
     expect(Number(total?.billed_cost)).toBeCloseTo(summed, 8);
+  });
+});
+
+describe('fees apply from when they are set (QA18)', () => {
+  test('rows booked before a change keep the rates of their time, in analytics (every list) and in the export', async () => {
+    // Booked yesterday, before any change of these tests (all at NOW): the defaults (5 % markup, no BYOK
+    // fee) were in force then. The operator then sets 10/25.
+    await gateway.runtime.store.insertUsage([
+      usageRecord({
+        requestId: 'req_old_platform',
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        byok: false,
+        costUsd: 0.001,
+        createdAt: YESTERDAY,
+        projectTag: 'closed',
+      }),
+      usageRecord({
+        requestId: 'req_old_byok',
+        provider: 'anthropic',
+        model: 'claude-sonnet-4-5-20250929',
+        byok: true,
+        costUsd: 0.004,
+        createdAt: YESTERDAY,
+        projectTag: 'closed',
+      }),
+    ]);
+    const closed = `start=${YESTERDAY.slice(0, 10)}&end=${new Date(NOW - 3_600_000).toISOString()}`;
+    const read = async () => {
+      const response = await call(gateway, 'GET', `/v1/analytics/byok?${closed}&group_by=provider,model,team,project,key,day,hour`, undefined, {
+        key: adminKey,
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const list = (answer: Record<string, unknown>, name: string) => (answer[name] as Array<Record<string, unknown>> | undefined) ?? [];
+    const before = await read();
+    expect(before.platform_fees).toBeCloseTo(0.00005, 10);
+    await setFees(10, 25);
+    const after = await read();
+    expect(after.fee_rates).toEqual({ platform_markup_percent: 10, byok_fee_percent: 25 });
+    // The closed period reads as it did: the same fees, the same bill, in every list.
+    expect(after.platform_fees).toBe(before.platform_fees);
+    expect(after.billed_costs).toBe(before.billed_costs);
+    for (const name of ['by_provider', 'by_model', 'by_team', 'by_project', 'by_key', 'by_day', 'by_hour'])
+      expect(list(after, name).map((entry) => entry.platform_fees)).toEqual(list(before, name).map((entry) => entry.platform_fees));
+
+    // A period across the change: the old rows at the defaults, a row booked after it at 10/25.
+    await gateway.runtime.store.insertUsage([
+      usageRecord({
+        requestId: 'req_new_byok',
+        provider: 'anthropic',
+        model: 'claude-sonnet-4-5-20250929',
+        byok: true,
+        costUsd: 0.004,
+        createdAt: LATER,
+        projectTag: 'closed',
+      }),
+    ]);
+    const across = `start=${YESTERDAY.slice(0, 10)}&end=${new Date(NOW + 3_600_000).toISOString()}`;
+    const response = await call(gateway, 'GET', `/v1/analytics/byok?${across}&group_by=project,day`, undefined, { key: adminKey });
+    const answer = (await response.json()) as Record<string, unknown>;
+    const project = list(answer, 'by_project').find((entry) => entry.name === 'closed');
+    expect(project?.estimated_cost).toBeCloseTo(0.009, 10);
+    expect(project?.platform_fees).toBeCloseTo(0.00005 + 0.001, 10);
+    // Anthropic also served the first tests' req_byok ($0.002 at LATER): 25 % of it beside the new row's.
+    expect(list(answer, 'by_provider').find((entry) => entry.name === 'anthropic')?.platform_fees).toBeCloseTo(0.001 + 0.0005, 10);
+    const yesterday = list(answer, 'by_day').find((entry) => entry.day === YESTERDAY.slice(0, 10));
+    expect(yesterday?.platform_fees).toBeCloseTo(0.00005, 10);
+
+    const exported = await call(
+      gateway,
+      'POST',
+      '/v1/billing/export',
+      { type: 'all_usage', start: YESTERDAY.slice(0, 10), end: new Date(NOW + 3_600_000).toISOString(), format: 'json', include: ['project_breakdown'] },
+      { key: adminKey },
+    );
+    const file = (await exported.json()) as { data: Array<Record<string, unknown>>; project_breakdown: Array<Record<string, unknown>> };
+    const row = (id: string) => file.data.find((entry) => entry.request_id === id);
+    expect(row('req_old_platform')).toMatchObject({ platform_fees: 0.00005, billed_cost: 0.00105 });
+    expect(row('req_old_byok')).toMatchObject({ platform_fees: 0, billed_cost: 0.004 });
+    expect(row('req_new_byok')).toMatchObject({ platform_fees: 0.001, billed_cost: 0.005 });
+    expect(file.project_breakdown.find((entry) => entry.project_tag === 'closed')?.platform_fees).toBeCloseTo(0.00105, 10);
   });
 });

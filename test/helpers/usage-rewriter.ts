@@ -6,9 +6,10 @@
 /**
  * How the counts are broken: left out, sent as text, as digit strings, negative, fractional, absurd
  * (`huge`: the usage object's own counts, as QA14's upstream sent them, its details such as reasoning
- * kept; `huge-everywhere`: every count, details included).
+ * kept; `huge-everywhere`: every count, details included; `zero`: every count 0, as a server that does not
+ * count sends them; `zero-cost`: the counts kept, Perplexity's `usage.cost` figures 0).
  */
-export type UsageFault = 'none' | 'missing' | 'text' | 'digit-strings' | 'negative' | 'fractional' | 'huge' | 'huge-everywhere';
+export type UsageFault = 'none' | 'missing' | 'text' | 'digit-strings' | 'negative' | 'fractional' | 'huge' | 'huge-everywhere' | 'zero' | 'zero-cost';
 
 export interface UsageRewriter {
   url: string;
@@ -34,6 +35,8 @@ function breakCount(value: number, fault: UsageFault): unknown {
     case 'huge':
     case 'huge-everywhere':
       return 1e15;
+    case 'zero':
+      return 0;
     default:
       return value;
   }
@@ -47,6 +50,12 @@ function breakCounts(value: unknown, fault: UsageFault, depth = 0): unknown {
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, breakCounts(item, fault, depth + 1)]));
 }
 
+/** A usage object with its reported cost's figures (Perplexity's `cost` block) set to 0, the counts kept. */
+function withZeroCost(usage: unknown): unknown {
+  if (usage === null || typeof usage !== 'object' || !('cost' in usage)) return usage;
+  return { ...usage, cost: breakCounts((usage as { cost: unknown }).cost, 'zero') };
+}
+
 /** The JSON value with each usage object, at any depth, left out or broken. */
 function rewrite(value: unknown, fault: UsageFault): unknown {
   if (Array.isArray(value)) return value.map((item) => rewrite(item, fault));
@@ -54,6 +63,7 @@ function rewrite(value: unknown, fault: UsageFault): unknown {
   const result: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     if (!USAGE_KEYS.has(key)) result[key] = rewrite(item, fault);
+    else if (fault === 'zero-cost') result[key] = withZeroCost(item);
     else if (fault !== 'missing') result[key] = breakCounts(item, fault);
   }
   return result;

@@ -15,6 +15,7 @@ const UPSTREAM_KEY = 'sk-proj-FreshAnalyticsUpstreamKey00000000001';
 let simulator: SimulatorHandle;
 let gateway: GatewayProcess;
 let directory = '';
+let adminKey = '';
 
 function send(path: string, method = 'GET', body?: unknown): Promise<Response> {
   return freshCall(`${gateway.url}${path}`, OPERATOR_KEY, method, body);
@@ -23,7 +24,7 @@ function send(path: string, method = 'GET', body?: unknown): Promise<Response> {
 beforeAll(async () => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
   // Rows would wait a minute in each worker's queue: only the reports' own flush can show them.
-  ({ gateway, directory } = await startTwoWorkers('keyway-workers-analytics', {
+  ({ gateway, directory, adminKey } = await startTwoWorkers('keyway-workers-analytics', {
     operatorKey: OPERATOR_KEY,
     upstreams: { openai: simulator.url },
     extra: { KEYWAY_USAGE_FLUSH_MS: '60000' },
@@ -60,6 +61,29 @@ test('analytics, cost comparison and the export each count the request answered 
     expect(rows).toHaveLength(served);
     // Served by one worker and read on the other: the case the flush across workers is for.
     if (answer.headers.get('x-keyway-worker') !== report.headers.get('x-keyway-worker')) pairs.add('across');
+    else pairs.add('same');
+  }
+  expect(pairs.has('across')).toBe(true);
+}, 60_000);
+
+// QA18: GET /v1/usage/me read the store as it stood, so a member's script that checked its spend right
+// after a call saw nothing of it for up to a flush interval.
+test("GET /v1/usage/me counts the caller's request answered just before, on either worker", async () => {
+  const pairs = new Set<string>();
+  let served = 0;
+  for (let round = 0; round < 40 && pairs.size < 2; round++) {
+    const answer = await freshCall(`${gateway.url}/v1/chat/completions`, adminKey, 'POST', {
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: `me ${round}` }],
+    });
+    await answer.arrayBuffer();
+    expect(answer.status).toBe(200);
+    served++;
+    const usage = await freshCall(`${gateway.url}/v1/usage/me?period=today`, adminKey, 'GET');
+    const body = (await usage.json()) as { totals: { requests: number } };
+    expect(usage.status).toBe(200);
+    expect(body.totals.requests).toBe(served);
+    if (answer.headers.get('x-keyway-worker') !== usage.headers.get('x-keyway-worker')) pairs.add('across');
     else pairs.add('same');
   }
   expect(pairs.has('across')).toBe(true);
