@@ -35,7 +35,8 @@ import {
 
 const OPENAI_KEY = 'sk-proj-ClusterProcessesOpenAIKey000000001';
 const MODEL = 'gpt-4o-mini';
-const FIRST_BYTE_TIMEOUT_MS = 3_000;
+// Long enough for the race's held answers on a busy machine (see the race); the crash test's lease follows it.
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
 const LEASE_MS = FIRST_BYTE_TIMEOUT_MS + 5_000;
 const JOB_LEASE_MS = 5_000;
 const WRITES = 50;
@@ -173,13 +174,32 @@ describe.skipIf(!reachable)('three Keyway processes on one PostgreSQL and one Re
   });
 
   test(`the budget race: ${RACE_REQUESTS} concurrent requests over three processes, exactly ${RACE_FITS} served, the cap never overshot`, async () => {
-    // Every upstream answer waits, so every reservation is made before any settles.
-    openai.setSticky({ kind: 'delay', delayMs: 2_000 });
+    // Every upstream answer is held until each request has reached the upstream or been refused, so
+    // every reservation is made before any settles: a fixed delay let late requests on a busy machine
+    // reserve what the first ones' settled (smaller) costs gave back, and more than the fitting number ran.
+    let release = (): void => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const upstreamBefore = openai.inferenceRequests().length;
+    openai.setSticky({ kind: 'hold', until: gate, maxMs: FIRST_BYTE_TIMEOUT_MS - 1_000 });
+    let answeredOtherwise = 0;
+    let finished = false;
+    const watch = (async () => {
+      while (!finished && answeredOtherwise + openai.inferenceRequests().length - upstreamBefore < RACE_REQUESTS) await Bun.sleep(10);
+      release();
+    })();
     const statuses = await Promise.all(
       Array.from({ length: RACE_REQUESTS }, (_, index) =>
-        status(at(index % 3), '/v1/chat/completions', raceTeam.memberKey, { ...raceBody, stream: index % 2 === 0 }),
+        status(at(index % 3), '/v1/chat/completions', raceTeam.memberKey, { ...raceBody, stream: index % 2 === 0 }).then((code) => {
+          if (code !== 200) answeredOtherwise++;
+          return code;
+        }),
       ),
     );
+    finished = true;
+    release();
+    await watch;
     openai.setSticky(undefined);
     const served = statuses.filter((code) => code === 200).length;
     expect(served).toBe(RACE_FITS);

@@ -21,6 +21,11 @@ export type Fault =
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
   /** Wait `delayMs` before answering at all (drives first-byte timeouts). */
   | { kind: 'delay'; delayMs: number }
+  /**
+   * Hold the answer until `until` settles or `maxMs` passes, whichever is first: a race test releases
+   * the upstream once every request has reserved or been refused, however slowly a busy machine got there.
+   */
+  | { kind: 'hold'; until: Promise<unknown>; maxMs: number }
   /** Drop the connection without an answer. */
   | { kind: 'reset' }
   /** Stream `afterChunks` content events normally, then the provider's in-stream error, then close. */
@@ -287,6 +292,11 @@ export async function commonFaultResponse(fault: Fault | undefined, headers: Rec
     case 'delay':
       await sleep((fault as Extract<Fault, { kind: 'delay' }>).delayMs);
       return undefined;
+    case 'hold': {
+      const { until, maxMs } = fault as Extract<Fault, { kind: 'hold' }>;
+      await Promise.race([until, sleep(maxMs)]);
+      return undefined;
+    }
     default:
       return undefined;
   }
