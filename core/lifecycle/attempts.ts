@@ -193,7 +193,7 @@ async function attemptCandidates<Value>(
       // The drain's answer, whatever the aborted call failed with: no fallback, no retry.
       if (drained?.failure !== undefined) throw drained.failure;
       const failure = outcome.failure as KeywayError;
-      if (clientSignal?.aborted) throw failure;
+      if (clientSignal?.aborted) throw clientClosed();
       // A candidate that cannot serve what the request asks (n > 1 where the provider has one choice)
       // is skipped, not the end of the request: the next one may serve it, and an upstream failure
       // met before stays the answer's (QA14 migrator 7: an OpenAI 500, then Anthropic's refusal of
@@ -233,8 +233,20 @@ async function attemptCandidates<Value>(
       }
     }
   }
+  // A client that left during a backoff between attempts: its own doing, as above.
+  if (clientSignal?.aborted) throw clientClosed();
   // The refusal is the answer only when no upstream was tried: then the request is what no candidate could serve.
   throw finalFailure(lastError ?? refusal, context.attempts, context.resolution?.model ?? context.request.model, context.requestId);
+}
+
+/**
+ * The answer, for the books, of a client that left before its answer began (before the response's
+ * head, while an attempt waited for its first byte, a slot or a backoff): 499 `client_closed`, as a
+ * client that leaves mid-stream is booked. It was booked 502 `upstream_error` (QA18 streams F1), which
+ * counted a user pressing Stop as a provider failure in the metrics, the logs and error-rate alerts.
+ */
+function clientClosed(): KeywayError {
+  return new KeywayError('client_closed', { detail: 'The client closed the connection before the answer began.' });
 }
 
 /**

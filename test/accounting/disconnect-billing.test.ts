@@ -83,6 +83,33 @@ describe('a stream the client leaves', () => {
   });
 });
 
+// QA18 streams F1: a client that left while the upstream had not answered yet (before the response's
+// head) was booked 502 upstream_error, with no provider, and counted as a provider failure in the
+// metrics and the logs. It is the client's doing, as a client that leaves mid-stream: 499 client_closed.
+// (A non-streamed call runs to completion whether its client stays or not: docs/api.md.)
+describe('a client that leaves a stream before the answer began', () => {
+  test('is booked 499 client_closed, not an upstream error', async () => {
+    simulator.inject({ kind: 'delay', delayMs: 1_500 });
+    const requestId = `req_disconnect_${++sequence}`;
+    const abort = new AbortController();
+    const sent = fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'take your time' }] }),
+      signal: abort.signal,
+    });
+    // Once the upstream has the request, the client gives up.
+    for (let waited = 0; waited < 2_000 && simulator.inferenceRequests().length === 0; waited += 10) await Bun.sleep(10);
+    abort.abort();
+    await sent.catch(() => undefined);
+    const rows = await rowOf(requestId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 499, errorCode: 'client_closed', costUsd: 0 });
+    const metrics = await (await call(gateway, 'GET', '/metrics')).text();
+    expect(metrics).not.toMatch(/keyway_requests_total\{[^}]*error_type="upstream_error"[^}]*\}/);
+  });
+});
+
 describe('model names with control characters', () => {
   const names = ['gpt-4o\n', 'gpt-4o\r\nX-Injected: 1', 'gpt\u0000-4o', 'gpt-4o\u001b[31m', 'gpt-4o\u0085', 'gpt-4o\u2028'];
 
