@@ -4,7 +4,7 @@
 import type { Accountant } from '../accounting/account.ts';
 import { StreamObserver } from '../accounting/stream-observer.ts';
 import { estimatedUsage } from '../accounting/token-estimate.ts';
-import { lacksInputCount } from '../accounting/usage-limits.ts';
+import { lacksInputCount, lacksOutputCount } from '../accounting/usage-limits.ts';
 import { keySearchOf, StreamKeyFilter, type KeySearch } from '../credentials/key-echo.ts';
 import { descriptorFromError, errorHeaders, KeywayError } from '../errors.ts';
 import type { Dialect, StreamEncoder } from '../spec/dialect.ts';
@@ -148,6 +148,20 @@ function bookedChatAnswer(
   return settling === undefined ? answer() : settling.then(answer);
 }
 
+/**
+ * A stream that ended well without usable usage from its provider (an OpenAI-compatible server that
+ * ignores `stream_options`, a Perplexity stream without its usage) is booked at Keyway's estimate
+ * (docs/costs.md). The client's closing usage (the usage chunk it asked for, message_delta,
+ * response.completed) shows those booked counts too: it showed zeros, or no usage chunk at all, while
+ * the row billed the estimate, so a client that tracks its spend from usage saw $0 (QA18 streams F3).
+ */
+function showBookedUsage(encoder: StreamEncoder, context: RequestContext, observer: StreamObserver): void {
+  const booked = context.outcome;
+  if (booked?.usageEstimated !== true || booked.usage === undefined) return;
+  if (!lacksInputCount(observer.usage) && !lacksOutputCount(observer.usage)) return;
+  encoder.encode({ type: 'usage', usage: booked.usage });
+}
+
 export interface OpenedStream {
   iterator: AsyncIterator<StreamPart>;
   first: StreamPart;
@@ -266,6 +280,7 @@ export function streamAnswer(
                 finish(200, undefined, false, await accountant.promptTokensOf(context));
               } else finish(200, undefined);
               await journaled();
+              showBookedUsage(encoder, context, observer);
               const last = encoder.end();
               const remade = await encoder.settle?.();
               sendLast(controller, typeof remade === 'string' ? remade : last);

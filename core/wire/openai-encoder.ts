@@ -51,6 +51,8 @@ export class OpenAIStreamEncoder {
   private usage: Usage | undefined;
   private pendingExtra: Record<string, unknown> | undefined;
   private sawNativeChunks = false;
+  /** An upstream chunk carried usage (the usage chunk, or usage on a content chunk): it reached the client as it came. */
+  private forwardedUsage = false;
   /** Each choice's reasoning text since its last signature: the thinking block a signature closes. */
   private reasoningSinceSignature: Map<number, string> | undefined;
   /** Choices after the first that have had their opening role chunk (the start part opens choice 0). */
@@ -74,7 +76,16 @@ export class OpenAIStreamEncoder {
   encode(part: StreamPart): string {
     switch (part.type) {
       case 'openai-chunk':
-        this.sawNativeChunks = true;
+        if (!this.sawNativeChunks) {
+          // A usage chunk of Keyway's own (end) names the stream as the upstream's chunks do.
+          this.sawNativeChunks = true;
+          this.id = part.chunk.id || this.id;
+          this.model = part.chunk.model || this.model;
+          if (part.chunk.created) this.created = part.chunk.created;
+          this.cachedPrefix = undefined;
+          this.cachedHead = undefined;
+        }
+        if (part.chunk.usage) this.forwardedUsage = true;
         if (!this.includeUsage && part.chunk.choices.length === 0 && part.chunk.usage) return '';
         return encodeSseData(part.raw);
       case 'start':
@@ -164,7 +175,8 @@ export class OpenAIStreamEncoder {
    * so a provider sends its extras before its finish.
    */
   end(): string {
-    if (this.sawNativeChunks || !this.includeUsage || this.usage === undefined) return SSE_DONE;
+    // An upstream's own usage chunk was forwarded as it came; without one, the usage Keyway booked is shown (respond.ts).
+    if (this.forwardedUsage || !this.includeUsage || this.usage === undefined) return SSE_DONE;
     return this.frame({ choices: [], usage: openAIUsage(this.usage) }) + SSE_DONE;
   }
 
