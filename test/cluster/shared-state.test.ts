@@ -181,9 +181,19 @@ describe.skipIf(!reachable)('three instances sharing state over Redis', () => {
   test("a provider's circuit opened on one instance is open on the others within 2 s; they refuse without calling it", async () => {
     const policy = { auto_disable: true, health_threshold: 95, latency_threshold: 30_000, check_interval: 60, min_samples: 2 };
     expect((await call(a(), 'POST', '/v1/providers/health-check', policy, { key: adminKey })).status).toBe(200);
-    // The circuit closed everywhere ('degraded' is a closed circuit whose only key still cools down from the test above).
-    for (const instance of instances)
-      await within(2_000, 'the policy on every instance', async () => ['healthy', 'degraded'].includes((await healthOn(instance)).status));
+    // The policy in force on every instance before the circuit opens: an instance still on the policy
+    // before (no auto_disable) closes a circuit the others open, so on a busy machine the news of the open
+    // circuit could arrive first and be released. And the circuit closed everywhere ('degraded' is a
+    // closed circuit whose only key still cools down from the test above).
+    for (const instance of instances) {
+      await within(2_000, 'the policy on every instance', async () => {
+        const answer = (await (await call(instance, 'GET', '/v1/providers/health', undefined, { key: adminKey })).json()) as {
+          policy?: { auto_disable?: boolean; min_samples?: number };
+        };
+        return answer.policy?.auto_disable === true && answer.policy.min_samples === policy.min_samples;
+      });
+      await within(2_000, 'the circuit closed on every instance', async () => ['healthy', 'degraded'].includes((await healthOn(instance)).status));
+    }
     openai.inject({ kind: 'server_error' }, { kind: 'server_error' }, { kind: 'server_error' }, { kind: 'server_error' });
     for (let attempt = 0; attempt < 4 && (await healthOn(a())).status !== 'disabled'; attempt++)
       await (await call(a(), 'POST', '/v1/chat/completions', SMALL, { key: adminKey })).text();
