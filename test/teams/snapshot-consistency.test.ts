@@ -16,7 +16,6 @@ import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 
 const OPENAI_KEY = 'sk-proj-SnapshotConsistencyKey000000000000001';
-const SIMULATOR_PORT = 41301;
 const MASTER_KEY = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 3 + 1)).toString('base64');
 const hello = { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'Hello!' }] };
 
@@ -60,7 +59,7 @@ let simulator: SimulatorHandle;
 let stage: Stage | undefined;
 
 beforeAll(() => {
-  simulator = startOpenAISimulator({ apiKeys: [OPENAI_KEY], port: SIMULATOR_PORT });
+  simulator = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
 });
 
 afterEach(async () => {
@@ -73,8 +72,9 @@ afterAll(async () => {
   await simulator.stop();
 });
 
-const STORES: Array<[string, number, () => Promise<TestDatabase | undefined>]> = [['sqlite', 41302, async () => undefined]];
-if (await postgresReachable()) STORES.push(['postgres', 41303, createTestDatabase]);
+// Ports the kernel picks (0): a fixed one inside the ephemeral range collided with another test's socket.
+const STORES: Array<[string, number, () => Promise<TestDatabase | undefined>]> = [['sqlite', 0, async () => undefined]];
+if (await postgresReachable()) STORES.push(['postgres', 0, createTestDatabase]);
 
 /**
  * Before each store write `execute` and `revokeGatewayKey` make from now on, a snapshot load (as
@@ -131,7 +131,7 @@ for (const [name, port, database] of STORES) {
 
 for (const [name, port, database] of STORES) {
   test(`${name}: every state a team deletion passes through serves the member's key with its team's rules, or not at all`, async () => {
-    stage = await startStage(port + 2, await database());
+    stage = await startStage(port, await database());
     const current = stage;
     const seen: Array<{ status: number; code: string | undefined }> = [];
     probeBetweenWrites(current, seen);
