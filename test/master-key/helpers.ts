@@ -105,6 +105,8 @@ export function providerKeyRows(dataDirectory: string): ProviderKeyRow[] {
 export function databaseDump(dataDirectory: string): string {
   const database = new Database(join(dataDirectory, 'keyway.db'), { readonly: true });
   try {
+    // A refused start's process may still be letting go of the file on a busy machine: wait, as a reader would.
+    database.exec('PRAGMA busy_timeout = 5000');
     const tables = database.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
     return tables.map(({ name }) => `${name}: ${JSON.stringify(database.query(`SELECT * FROM "${name}"`).all())}`).join('\n');
   } finally {
