@@ -41,6 +41,13 @@ function streamWithoutUsage(withUsageChunk = false): Response {
   ]);
 }
 
+/** A call under a request id of its own, so that its usage row can be found; the id and the answer's SSE payloads. */
+async function sentUnderOwnId(path: string, body: Record<string, unknown>): Promise<{ requestId: string; payloads: string[] }> {
+  const requestId = `req_usage_shown_${++sequence}`;
+  const response = await call(gateway, 'POST', path, body, { headers: { 'x-request-id': requestId } });
+  return { requestId, payloads: ssePayloads(await response.text()) };
+}
+
 async function rowOf(requestId: string) {
   await flushUsage(gateway);
   const rows = (await gateway.runtime.store.listUsage('default')).filter((row) => row.requestId === requestId);
@@ -50,15 +57,12 @@ async function rowOf(requestId: string) {
 
 test('chat with include_usage: the usage chunk is there, and shows what the row books', async () => {
   upstream.answer = () => streamWithoutUsage();
-  const requestId = `req_usage_shown_${++sequence}`;
-  const response = await call(
-    gateway,
-    'POST',
-    '/v1/chat/completions',
-    { model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Say hello to me, please.' }] },
-    { headers: { 'x-request-id': requestId } },
-  );
-  const payloads = ssePayloads(await response.text());
+  const { requestId, payloads } = await sentUnderOwnId('/v1/chat/completions', {
+    model: 'gpt-4o-mini',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Say hello to me, please.' }],
+  });
   expect(payloads.at(-1)).toBe('[DONE]');
   const usageChunk = JSON.parse(payloads.at(-2) ?? '{}') as { id?: string; choices?: unknown[]; usage?: { prompt_tokens: number; completion_tokens: number } };
   expect(usageChunk.choices).toEqual([]);
@@ -94,17 +98,13 @@ test("the upstream's own usage chunk is forwarded once, as it came", async () =>
 
 test("/v1/messages: message_delta's usage is what the row books, not zeros", async () => {
   upstream.answer = () => streamWithoutUsage();
-  const requestId = `req_usage_shown_${++sequence}`;
-  const response = await call(
-    gateway,
-    'POST',
-    '/v1/messages',
-    { model: 'gpt-4o-mini', max_tokens: 200, stream: true, messages: [{ role: 'user', content: 'Say hello to me, please.' }] },
-    { headers: { 'x-request-id': requestId } },
-  );
-  const events = ssePayloads(await response.text()).map(
-    (payload) => JSON.parse(payload) as { type: string; usage?: { input_tokens: number; output_tokens: number } },
-  );
+  const { requestId, payloads } = await sentUnderOwnId('/v1/messages', {
+    model: 'gpt-4o-mini',
+    max_tokens: 200,
+    stream: true,
+    messages: [{ role: 'user', content: 'Say hello to me, please.' }],
+  });
+  const events = payloads.map((payload) => JSON.parse(payload) as { type: string; usage?: { input_tokens: number; output_tokens: number } });
   const delta = events.find((event) => event.type === 'message_delta');
   const row = await rowOf(requestId);
   expect(row.usageEstimated).toBe(true);

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { budgetKey } from '../../policies/cost-cap/index.ts';
-import { utcDay, worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
-import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { utcDay } from '../../policies/cost-cap/worst-case.ts';
+import { call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
+import { setUpBudgetedTeam, sharedCountersEnv, worstCaseOf } from './budgeted-team.ts';
+import { deletePrefix, randomPrefix } from './redis.ts';
 
 const OPENAI_KEY = 'sk-proj-RedisBudgetRaceOpenAIKey0000000001';
 const MODEL = 'gpt-4o-mini';
@@ -32,13 +33,7 @@ let teamId = '';
 let capUsd = 0;
 
 function environment(directory: string): Record<string, string> {
-  return {
-    KEYWAY_DATA_DIR: directory,
-    KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-    KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
-    KEYWAY_REDIS_URL: TEST_REDIS_URL,
-    KEYWAY_REDIS_PREFIX: prefix,
-  };
+  return sharedCountersEnv(directory, { openaiUrl: openai.url, prefix });
 }
 
 beforeAll(async () => {
@@ -46,29 +41,10 @@ beforeAll(async () => {
   const first = mkdtempSync(join(tmpdir(), 'keyway-redis-a-'));
   directories.push(first);
   // One gateway sets up the account, then stops: its data directory is copied for the other two.
-  const setup = await startTestGateway({ probes: false, logLevel: 'warn', env: environment(first) });
-  const adminKey = setup.defaultAdminKey;
-  await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], adminKey);
-  const pricing = setup.runtime.services.pricing;
-  const request = { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest;
-  const worstNanos = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
-  capUsd = (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
-  const created = await call(
-    setup,
-    'POST',
-    '/v1/teams',
-    {
-      name: 'Engineering Team',
-      byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: capUsd } } },
-      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-    },
-    { key: adminKey },
-  );
-  const body = (await created.json()) as { id: string; members: Array<{ api_key: string }> };
-  expect(created.status).toBe(201);
-  teamId = body.id;
-  memberKey = body.members[0]?.api_key ?? '';
-  await setup.stop();
+  ({ teamId, memberKey, capUsd } = await setUpBudgetedTeam(environment(first), OPENAI_KEY, (pricing) => {
+    const worstNanos = worstCaseOf(pricing, { model: MODEL, messages, max_tokens: MAX_TOKENS } as ChatRequest);
+    return (FITS * worstNanos + Math.floor(worstNanos / 2)) / 1e9;
+  }));
   // The store's last writes land as it closes: wait for them before copying the files.
   await Bun.sleep(500);
   for (const name of ['b', 'c']) {

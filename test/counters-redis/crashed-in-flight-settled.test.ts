@@ -10,12 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
-import { addProviderKeys, call, OPERATOR_KEY, startTestGateway } from '../helpers/gateway.ts';
+import { OPERATOR_KEY } from '../helpers/gateway.ts';
 import { FROM_SOURCE, logLines, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
+import { setUpBudgetedTeam, sharedCountersEnv, worstCaseOf } from './budgeted-team.ts';
+import { deletePrefix, randomPrefix } from './redis.ts';
 
 const OPENAI_KEY = 'sk-proj-RedisCrashSettledOpenAIKey000000001';
 const MODEL = 'gpt-4o-mini';
@@ -30,17 +30,16 @@ let memberKey = '';
 let gateway: GatewayProcess | undefined;
 
 function environment(): Record<string, string> {
-  return {
-    KEYWAY_DATA_DIR: directory,
-    KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-    KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-    KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
-    KEYWAY_REDIS_URL: TEST_REDIS_URL,
-    KEYWAY_REDIS_PREFIX: prefix,
-    KEYWAY_FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_TIMEOUT_MS),
-    // Every budget on the prompt's byte bound: counted by OpenAI's tokenizer, a worst case would fit beside the estimate.
-    KEYWAY_TOKENIZERS: 'off',
-  };
+  return sharedCountersEnv(directory, {
+    openaiUrl: openai.url,
+    prefix,
+    operatorKey: OPERATOR_KEY,
+    extra: {
+      KEYWAY_FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_TIMEOUT_MS),
+      // Every budget on the prompt's byte bound: counted by OpenAI's tokenizer, a worst case would fit beside the estimate.
+      KEYWAY_TOKENIZERS: 'off',
+    },
+  });
 }
 
 const ask = (url: string): Promise<Response> =>
@@ -53,30 +52,13 @@ const ask = (url: string): Promise<Response> =>
 beforeAll(async () => {
   openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
   directory = mkdtempSync(join(tmpdir(), 'keyway-crash-settled-'));
-  const setup = await startTestGateway({ probes: false, logLevel: 'warn', env: environment() });
-  await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], setup.defaultAdminKey);
-  const pricing = setup.runtime.services.pricing;
-  const request = body as ChatRequest;
-  const bound = pricing.promptTokenBound(request);
-  const worst = worstCaseNanos(pricing, request, 'openai', MODEL, bound) as number;
-  // What the replay books for the call killed before its answer: its prompt's bound, no output.
-  const estimate = bound * (pricing.price('openai', MODEL)?.inputPerToken as number) * 1e9;
-  // Room for one worst case; once the killed call's estimate is spent, not for another.
-  const capUsd = Math.floor(worst + estimate / 2) / 1e9;
-  const created = await call(
-    setup,
-    'POST',
-    '/v1/teams',
-    {
-      name: 'Engineering Team',
-      byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: capUsd } } },
-      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-    },
-    { key: setup.defaultAdminKey },
-  );
-  expect(created.status).toBe(201);
-  memberKey = ((await created.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
-  await setup.stop();
+  ({ memberKey } = await setUpBudgetedTeam(environment(), OPENAI_KEY, (pricing) => {
+    const request = body as ChatRequest;
+    // What the replay books for the call killed before its answer: its prompt's bound, no output.
+    const estimate = pricing.promptTokenBound(request) * (pricing.price('openai', MODEL)?.inputPerToken as number) * 1e9;
+    // Room for one worst case; once the killed call's estimate is spent, not for another.
+    return Math.floor(worstCaseOf(pricing, request) + estimate / 2) / 1e9;
+  }));
   gateway = await startGatewayProcess({ command: FROM_SOURCE, cwd: directory, env: environment() });
 });
 

@@ -8,12 +8,12 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
-import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
-import { addProviderKeys, call, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { FROM_SOURCE, startGatewayProcess, type GatewayProcess } from '../process/process-helpers.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from './redis.ts';
+import { setUpBudgetedTeam, sharedCountersEnv, worstCaseOf } from './budgeted-team.ts';
+import { deletePrefix, randomPrefix } from './redis.ts';
 
 const OPENAI_KEY = 'sk-proj-RedisCrashLeaseOpenAIKey00000000001';
 const MODEL = 'gpt-4o-mini';
@@ -29,15 +29,12 @@ let survivor: TestGateway | undefined;
 let doomed: GatewayProcess | undefined;
 
 function environment(directory: string): Record<string, string> {
-  return {
-    KEYWAY_DATA_DIR: directory,
-    KEYWAY_DATABASE_URL: `file:${join(directory, 'keyway.db')}`,
-    KEYWAY_ADMIN_KEY: OPERATOR_KEY,
-    KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`,
-    KEYWAY_REDIS_URL: TEST_REDIS_URL,
-    KEYWAY_REDIS_PREFIX: prefix,
-    KEYWAY_FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_TIMEOUT_MS),
-  };
+  return sharedCountersEnv(directory, {
+    openaiUrl: openai.url,
+    prefix,
+    operatorKey: OPERATOR_KEY,
+    extra: { KEYWAY_FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_TIMEOUT_MS) },
+  });
 }
 
 const ask = (url: string, stream: boolean): Promise<Response> =>
@@ -51,27 +48,8 @@ beforeAll(async () => {
   openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
   const first = mkdtempSync(join(tmpdir(), 'keyway-lease-a-'));
   directories.push(first);
-  const setup = await startTestGateway({ probes: false, logLevel: 'warn', env: environment(first) });
-  await addProviderKeys(setup, [{ name: 'openai', api_key: OPENAI_KEY }], setup.defaultAdminKey);
-  const pricing = setup.runtime.services.pricing;
-  const request = body as ChatRequest;
-  const worst = worstCaseNanos(pricing, request, 'openai', MODEL, pricing.promptTokenBound(request)) as number;
   // Room for one request's worst case, not two.
-  const capUsd = Math.floor(worst * 1.5) / 1e9;
-  const created = await call(
-    setup,
-    'POST',
-    '/v1/teams',
-    {
-      name: 'Engineering Team',
-      byok_permissions: { providers: { openai: { enabled: true, max_cost_per_day: capUsd } } },
-      members: [{ email: 'developer@company.com', role: 'developer', byok_access: true }],
-    },
-    { key: setup.defaultAdminKey },
-  );
-  expect(created.status).toBe(201);
-  memberKey = ((await created.json()) as { members: Array<{ api_key: string }> }).members[0]?.api_key ?? '';
-  await setup.stop();
+  ({ memberKey } = await setUpBudgetedTeam(environment(first), OPENAI_KEY, (pricing) => Math.floor(worstCaseOf(pricing, body as ChatRequest) * 1.5) / 1e9));
   await Bun.sleep(500);
   const second = mkdtempSync(join(tmpdir(), 'keyway-lease-b-'));
   cpSync(first, second, { recursive: true });

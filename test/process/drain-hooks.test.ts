@@ -9,17 +9,8 @@
 import { Database } from 'bun:sqlite';
 import { expect, test } from 'bun:test';
 import { join, resolve } from 'node:path';
-import {
-  addOpenAIKey,
-  bookedRows,
-  dataFolderEnv,
-  FROM_SOURCE,
-  logLines,
-  printedKeys,
-  simulatorAndScratch,
-  startGatewayProcess,
-  type GatewayProcess,
-} from './process-helpers.ts';
+import { drainSuite, endedBySecondSignal, expectCleanExit, expectEndedAtDeadline, expectRetryable, timedAnswer, type DrainAnswer } from './drain-helpers.ts';
+import { bookedRows, logLines, onlyRowOf, printedKeys, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-DrainHooksUpstreamKey000000000001';
 const OPERATOR_KEY = 'kw_op_DrainHooksOperatorKey0123456789abcde';
@@ -27,47 +18,18 @@ const WAITING_HOOK_PLUGIN = resolve(import.meta.dir, 'fixtures/waiting-hook-plug
 /** Far longer than any drain here: only the drain can end the hook's wait in time. */
 const HOOK_WAIT_MS = 30_000;
 
-const suite = simulatorAndScratch(UPSTREAM_KEY);
+const suite = drainSuite({ upstreamKey: UPSTREAM_KEY, operatorKey: OPERATOR_KEY, env: { KEYWAY_PLUGINS: WAITING_HOOK_PLUGIN, KEYWAY_LOG_LEVEL: 'info' } });
 
-function start(directory: string, drainTimeoutMs: number): Promise<GatewayProcess> {
-  return startGatewayProcess({
-    command: FROM_SOURCE,
-    cwd: directory,
-    env: dataFolderEnv(directory, {
-      operatorKey: OPERATOR_KEY,
-      upstreams: { openai: suite.simulator.url },
-      extra: { KEYWAY_PLUGINS: WAITING_HOOK_PLUGIN, KEYWAY_LOG_LEVEL: 'info', KEYWAY_DRAIN_TIMEOUT_MS: String(drainTimeoutMs) },
-    }),
-  });
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: { error?: { code?: string; message?: string; approval_id?: string } };
-  /** performance.now() when the whole answer was in. */
-  at: number;
-}
-
-function post(url: string, path: string, key: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+function post(url: string, path: string, key: string, body: unknown, headers: Record<string, string> = {}): Promise<DrainAnswer> {
   return fetch(`${url}${path}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
-  }).then(async (response) => ({ status: response.status, headers: response.headers, body: (await response.json()) as Answer['body'], at: performance.now() }));
-}
-
-function expectRetryable(answer: Answer, cause: RegExp): void {
-  expect(answer.status).toBe(503);
-  expect(answer.body.error?.code).toBe('not_ready');
-  expect(answer.body.error?.message).toMatch(cause);
-  expect(answer.headers.get('retry-after')).toBe('1');
-  expect(answer.headers.get('x-should-retry')).toBe('true');
-  expect(answer.headers.get('connection')).toBe('close');
+  }).then(timedAnswer);
 }
 
 /** A chat call the waiting-hook plugin holds in its `call` hook for HOOK_WAIT_MS, once the hook has it (wrapped: an async function would await it). */
-async function heldInHook(url: string): Promise<{ answer: Promise<Answer> }> {
+async function heldInHook(url: string): Promise<{ answer: Promise<DrainAnswer> }> {
   const answer = post(
     url,
     '/v1/chat/completions',
@@ -87,52 +49,32 @@ function saw(gateway: GatewayProcess, message: string): boolean {
 }
 
 test('a third-party hook that waits and ignores the shutdown is ended at the drain deadline, 503 not_ready, and the process exits', async () => {
-  const directory = suite.dataDirectory('drain-hook-deadline');
   const deadlineMs = 800;
-  const gateway = await start(directory, deadlineMs);
-  try {
-    await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
+  await suite.withGateway('drain-hook-deadline', deadlineMs, async (gateway, directory) => {
     const upstreamBefore = suite.simulator.inferenceRequests().length;
     const { answer: answering } = await heldInHook(gateway.url);
-    const signalledAt = performance.now();
-    gateway.process.kill('SIGTERM');
-    const answer = await answering;
-    expect(answer.at - signalledAt).toBeGreaterThanOrEqual(deadlineMs - 50);
-    expect(answer.at - signalledAt).toBeLessThan(deadlineMs + 2_000);
-    expectRetryable(answer, /ended at the drain deadline \(KEYWAY_DRAIN_TIMEOUT_MS\) before its answer came/);
-    expect(await gateway.waitForExit(5_000)).toBe(0);
-    expect(performance.now() - signalledAt).toBeLessThan(deadlineMs + 3_000);
+    const answer = await expectEndedAtDeadline(
+      gateway,
+      answering,
+      deadlineMs,
+      /ended at the drain deadline \(KEYWAY_DRAIN_TIMEOUT_MS\) before its answer came/,
+    );
     // The plugin was told of both moments (services.shutdown), and the upstream was never called.
     expect(saw(gateway, 'waiting-hook saw the drain begin')).toBe(true);
     expect(saw(gateway, 'waiting-hook saw the drain end')).toBe(true);
     expect(suite.simulator.inferenceRequests().length).toBe(upstreamBefore);
     // Booked once, as the 503 it was, with nothing to estimate: no upstream read its prompt.
-    const rows = bookedRows(directory).filter((row) => row.request_id === answer.headers.get('x-request-id'));
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ status: 503, error_code: 'not_ready', usage_estimated: 0, cost_usd: 0 });
-  } finally {
-    if (gateway.process.exitCode === null) await gateway.stop('SIGKILL').catch(() => undefined);
-  }
+    const row = onlyRowOf(bookedRows(directory), answer.headers.get('x-request-id'));
+    expect(row).toMatchObject({ status: 503, error_code: 'not_ready', usage_estimated: 0, cost_usd: 0 });
+  });
 }, 60_000);
 
 test('a second signal ends a request waiting in a hook at once', async () => {
-  const directory = suite.dataDirectory('drain-hook-signal');
-  const gateway = await start(directory, 60_000);
-  try {
-    await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
+  await suite.withGateway('drain-hook-signal', 60_000, async (gateway) => {
     const { answer: answering } = await heldInHook(gateway.url);
-    gateway.process.kill('SIGTERM');
-    await Bun.sleep(300);
-    const secondAt = performance.now();
-    gateway.process.kill('SIGTERM');
-    const answer = await answering;
-    expect(answer.at - secondAt).toBeLessThan(2_000);
-    expectRetryable(answer, /ended by a second shutdown signal/);
-    expect(await gateway.waitForExit(5_000)).toBe(0);
-    expect(performance.now() - secondAt).toBeLessThan(3_000);
-  } finally {
-    if (gateway.process.exitCode === null) await gateway.stop('SIGKILL').catch(() => undefined);
-  }
+    const { secondAt } = await endedBySecondSignal(gateway, answering);
+    await expectCleanExit(gateway, secondAt, 3_000);
+  });
 }, 60_000);
 
 /** A team whose OpenAI requests above $0.005 need an approval; its developer member's key. */
@@ -161,12 +103,9 @@ function approvalStatus(directory: string, id: string): unknown {
 }
 
 test("a re-send waiting for its approval's decision (Prefer: wait) is answered 503 as the shutdown begins, and the approval stays pending", async () => {
-  const directory = suite.dataDirectory('drain-hook-approval');
   // Long: the approval's wait must end at the shutdown's start, not here.
   const deadlineMs = 20_000;
-  const gateway = await start(directory, deadlineMs);
-  try {
-    await addOpenAIKey(gateway.url, OPERATOR_KEY, UPSTREAM_KEY);
+  await suite.withGateway('drain-hook-approval', deadlineMs, async (gateway, directory) => {
     const memberKey = await teamMemberKey(gateway);
     // gpt-4o with max_tokens 1000 may cost about $0.01: above the $0.005 threshold.
     const body = { model: 'gpt-4o', max_tokens: 1000, messages: [{ role: 'user', content: 'Summarise the quarterly report.' }] };
@@ -180,11 +119,8 @@ test("a re-send waiting for its approval's decision (Prefer: wait) is answered 5
     const answer = await waiting;
     expect(answer.at - signalledAt).toBeLessThan(2_000);
     expectRetryable(answer, /ended as the shutdown began/);
-    expect(await gateway.waitForExit(5_000)).toBe(0);
-    expect(performance.now() - signalledAt).toBeLessThan(4_000);
+    await expectCleanExit(gateway, signalledAt, 4_000);
     // Nothing decided, nothing redeemed: the client's re-send finds it pending wherever it lands.
     expect(approvalStatus(directory, id)).toBe('pending');
-  } finally {
-    if (gateway.process.exitCode === null) await gateway.stop('SIGKILL').catch(() => undefined);
-  }
+  });
 }, 60_000);

@@ -3,7 +3,7 @@
 
 import type { Subprocess } from 'bun';
 import { Database } from 'bun:sqlite';
-import { afterAll, beforeAll } from 'bun:test';
+import { afterAll, beforeAll, expect } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -287,6 +287,16 @@ export async function startTwoWorkers(
   return { gateway, directory, adminKey: printedKeys(gateway.stdout()).defaultAdminKey ?? '' };
 }
 
+/** Whether a process of that id still exists (signal 0 only asks; it throws for a pid that is gone). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Polls `condition` every 20 ms until it holds or `timeoutMs` passed; the last answer. */
 export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
@@ -346,4 +356,11 @@ export function bookedRows(directory: string): BookedRow[] {
   } finally {
     database.close();
   }
+}
+
+/** The one row booked for `requestId` among `rows`: a second row would be the call booked twice. */
+export function onlyRowOf(rows: BookedRow[], requestId: string | null): BookedRow {
+  const mine = rows.filter((row) => row.request_id === requestId);
+  expect(mine).toHaveLength(1);
+  return mine[0] as BookedRow;
 }

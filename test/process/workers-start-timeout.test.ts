@@ -9,7 +9,7 @@ import { afterAll, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { childEnvironment, dataFolderEnv, FROM_SOURCE, logLines, runUntilExit, startTwoWorkers, until } from './process-helpers.ts';
+import { alive, childEnvironment, dataFolderEnv, FROM_SOURCE, logLines, runUntilExit, startTwoWorkers, until } from './process-helpers.ts';
 
 const OPERATOR_KEY = 'kw_op_StartTimeoutOperatorKey0123456789ab';
 const HANGING_START_PLUGIN = resolve(import.meta.dir, 'fixtures/hanging-start-plugin.ts');
@@ -20,15 +20,6 @@ const scratch: string[] = [];
 afterAll(() => {
   for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a worker hanging in its first start is killed at KEYWAY_WORKER_START_TIMEOUT_MS, and the start stops with one line naming it', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'keyway-start-timeout-'));

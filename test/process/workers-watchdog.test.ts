@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
-import { addOpenAIKey, logLines, startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
+import { addOpenAIKey, alive, logLines, startTwoWorkers, until, type GatewayProcess } from './process-helpers.ts';
 
 const UPSTREAM_KEY = 'sk-proj-WatchdogUpstreamKey00000000000001';
 const OPERATOR_KEY = 'kw_op_WatchdogOperatorKey0123456789abcdef';
@@ -106,15 +106,6 @@ function workerPid(index: number): number | undefined {
   return logLines(gateway.stdout())
     .filter((line) => line.msg === `worker ${index} listening`)
     .at(-1)?.pid as number | undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function bookedRequestIds(): string[] {

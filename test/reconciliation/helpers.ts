@@ -1,8 +1,9 @@
 // A gateway in front of the OpenAI and Anthropic simulators, with a recording webhook receiver for
 // alerts and a clock the test can move forward (for the daily job), plus the calls the tests share.
 
+import { expect } from 'bun:test';
 import { startAnthropicSimulator, type AnthropicSimulatorHandle } from '../simulators/anthropic.ts';
-import { startOpenAISimulator, type OpenAISimulatorHandle, type OpenAISimulatorOptions } from '../simulators/openai.ts';
+import { OPENAI_SIM_ADMIN_KEY, startOpenAISimulator, type OpenAISimulatorHandle, type OpenAISimulatorOptions } from '../simulators/openai.ts';
 import { call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import webhookRecorder from '../plugins/webhook-recorder/index.ts';
 
@@ -81,6 +82,22 @@ export async function startHarness(options: { openai?: OpenAISimulatorOptions; e
       await anthropic.stop();
     },
   };
+}
+
+/**
+ * A harness whose OpenAI usage is reconciled against the simulator's own reports (its admin key
+ * stored) and whose drift alerts go to the recording receiver from $1 and 5% up: the daily job's
+ * suites look for the alerts a drift raises.
+ */
+export async function startAlertingHarness(): Promise<Harness> {
+  const harness = await startHarness();
+  const key = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: OPENAI_SIM_ADMIN_KEY }));
+  expect(key.status).toBe(200);
+  const settings = await harness.read(
+    await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { drift_alert_percent: 5, drift_alert_min_usd: 1, notify: [harness.webhookUrl] }),
+  );
+  expect(settings.status).toBe(200);
+  return harness;
 }
 
 export async function chat(

@@ -5,19 +5,12 @@
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { call } from '../helpers/gateway.ts';
-import { OPENAI_SIM_ADMIN_KEY } from '../simulators/openai.ts';
-import { runDailyJobTomorrow, startHarness, today, type Harness } from './helpers.ts';
+import { runDailyJobTomorrow, startAlertingHarness, today, type Harness } from './helpers.ts';
 
 let harness: Harness;
 
 beforeAll(async () => {
-  harness = await startHarness();
-  const key = await harness.read(await call(harness.gateway, 'PUT', '/v1/reconciliation/admin-keys', { provider: 'openai', admin_key: OPENAI_SIM_ADMIN_KEY }));
-  expect(key.status).toBe(200);
-  const settings = await harness.read(
-    await call(harness.gateway, 'PUT', '/v1/reconciliation/settings', { drift_alert_percent: 5, drift_alert_min_usd: 1, notify: [harness.webhookUrl] }),
-  );
-  expect(settings.status).toBe(200);
+  harness = await startAlertingHarness();
 });
 
 afterAll(async () => {

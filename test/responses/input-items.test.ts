@@ -2,6 +2,7 @@
 // (`responses.inputItems.list`), and `item_reference` input items naming items of any stored
 // response of the caller's: both scoped like GET /v1/responses/{id} (account, then team).
 
+import { createTeam } from './teams.ts';
 import { upstreamTurns, type Turn } from './upstream-turns.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
@@ -253,22 +254,7 @@ describe('team scoping', () => {
 
   beforeAll(async () => {
     teamKeys = [];
-    for (const name of ['Team Red', 'Team Blue']) {
-      const response = await call(
-        world.gateway,
-        'POST',
-        '/v1/teams',
-        {
-          name,
-          byok_permissions: { providers: { openai: { enabled: true, models: ['gpt-4o*'] } } },
-          members: [{ email: `dev@${name.replace(' ', '').toLowerCase()}.example`, role: 'developer', byok_access: true }],
-        },
-        { key: world.gateway.defaultAdminKey },
-      );
-      const body = (await response.json()) as { members: Array<{ api_key: string }> };
-      if (response.status !== 201) throw new Error(`creating ${name} failed: ${response.status} ${JSON.stringify(body)}`);
-      teamKeys.push(body.members[0]?.api_key ?? '');
-    }
+    for (const name of ['Team Red', 'Team Blue']) teamKeys.push((await createTeam(world, name, ['developer'])).developer);
   });
 
   test('a team’s responses: its members and the account admin list and reference them; another team cannot', async () => {

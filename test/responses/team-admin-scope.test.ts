@@ -9,37 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { openAIDescriptor } from '../conformance/provider-descriptors.ts';
 import { startClientWorld, type ClientWorld } from '../clients/client-fixtures.ts';
 import { call } from '../helpers/gateway.ts';
-
-interface TeamKeys {
-  admin: string;
-  developer: string;
-}
+import { createTeam, type TeamKeys } from './teams.ts';
 
 let world: ClientWorld;
 let red: TeamKeys;
 let blue: TeamKeys;
-
-async function createTeam(name: string): Promise<TeamKeys> {
-  const slug = name.replace(' ', '').toLowerCase();
-  const response = await call(
-    world.gateway,
-    'POST',
-    '/v1/teams',
-    {
-      name,
-      byok_permissions: { providers: { openai: { enabled: true, models: ['gpt-4o*'] } } },
-      members: [
-        { email: `lead@${slug}.example`, role: 'admin', byok_access: true },
-        { email: `dev@${slug}.example`, role: 'developer', byok_access: true },
-      ],
-    },
-    { key: world.gateway.defaultAdminKey },
-  );
-  const body = (await response.json()) as { members: Array<{ role: string; api_key: string }> };
-  if (response.status !== 201) throw new Error(`creating ${name} failed: ${response.status} ${JSON.stringify(body)}`);
-  const keyOf = (role: string): string => body.members.find((member) => member.role === role)?.api_key ?? '';
-  return { admin: keyOf('admin'), developer: keyOf('developer') };
-}
 
 /** A response Team Red's developer stores; its id. */
 async function redResponse(text: string): Promise<string> {
@@ -49,10 +23,15 @@ async function redResponse(text: string): Promise<string> {
   return body.id;
 }
 
+/** A new turn on the stored response `id` (`previous_response_id`), sent with `key`. */
+function continueResponse(id: string, input: string, key: string): Promise<Response> {
+  return call(world.gateway, 'POST', '/v1/responses', { model: openAIDescriptor.model, input, previous_response_id: id }, { key });
+}
+
 beforeAll(async () => {
   world = await startClientWorld([openAIDescriptor]);
-  red = await createTeam('Team Red');
-  blue = await createTeam('Team Blue');
+  red = await createTeam(world, 'Team Red', ['admin', 'developer']);
+  blue = await createTeam(world, 'Team Blue', ['admin', 'developer']);
 });
 
 afterAll(async () => {
@@ -72,13 +51,7 @@ describe("another team's admin member", () => {
   test('cannot continue it with previous_response_id: nothing of it goes upstream', async () => {
     const id = await redResponse('Red budget');
     world.simulator('openai').reset();
-    const continued = await call(
-      world.gateway,
-      'POST',
-      '/v1/responses',
-      { model: openAIDescriptor.model, input: 'Repeat what I said', previous_response_id: id },
-      { key: blue.admin },
-    );
+    const continued = await continueResponse(id, 'Repeat what I said', blue.admin);
     expect([400, 404]).toContain(continued.status);
     const sent = JSON.stringify(world.simulator('openai').inferenceRequests());
     expect(sent).not.toContain('Red budget');
@@ -101,13 +74,7 @@ describe('who keeps access', () => {
       expect(read.status).toBe(200);
       expect(await read.text()).toContain('Red notes');
     }
-    const continued = await call(
-      world.gateway,
-      'POST',
-      '/v1/responses',
-      { model: openAIDescriptor.model, input: 'Go on', previous_response_id: id },
-      { key: red.admin },
-    );
+    const continued = await continueResponse(id, 'Go on', red.admin);
     expect(continued.status).toBe(200);
     const deleted = await call(world.gateway, 'DELETE', `/v1/responses/${id}`, undefined, { key: red.admin });
     expect(deleted.status).toBe(200);
