@@ -5,9 +5,10 @@
 // from a logged stack, since upstreams and adapters can echo it in any shape.
 
 import { KeywayError } from '../errors.ts';
+import { redactEchoedKeyForms } from '../credentials/echoed-key-forms.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestContext, RouteCandidate } from '../spec/plugin.ts';
-import { FAILURE_REASONS, type FailureReason } from '../spec/vocabulary.ts';
+import { FAILURE_REASONS, type ErrorDescriptor, type FailureReason } from '../spec/vocabulary.ts';
 import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
 
 /** An adapter's own bug is logged with its stack, so it can be fixed; the client is told only its name. */
@@ -88,20 +89,58 @@ function networkErrorName(error: unknown): string | undefined {
 
 /**
  * Upstreams and adapters can echo the key they were called with, in any shape (keys without a known
- * prefix slip past pattern redaction): the exact value in play is removed from the message.
+ * prefix slip past pattern redaction): the value in play, a short start of it cut with a mask, and
+ * base64 of it or of the credential that carried it (echoed-key-forms.ts) are removed from the message,
+ * the param and the extra strings (`upstream_code`…). Only a failed attempt pays for the search.
  */
 export function withoutSecret(failure: KeywayError, secret: string | undefined): KeywayError {
-  if (secret === undefined || secret.length < 8 || !failure.message.includes(secret)) return failure;
+  const scrubbed = fieldsWithoutSecret(failure, secret);
+  if (scrubbed === undefined) return failure;
+  const { message, param, extra } = scrubbed;
   return new KeywayError(
     failure.code,
     {},
-    {
-      message: failure.message.replaceAll(secret, '[REDACTED]'),
-      param: failure.param,
-      reason: failure.reason,
-      retryAfterSeconds: failure.retryAfterSeconds,
-      extra: failure.extra,
-      headers: failure.headers,
-    },
+    { message, param: param ?? null, reason: failure.reason, retryAfterSeconds: failure.retryAfterSeconds, extra, headers: failure.headers },
   );
+}
+
+/** An error that travelled as a descriptor (a stream's error event), scrubbed as withoutSecret does; the same object when nothing held the key. */
+export function descriptorWithoutSecret(descriptor: ErrorDescriptor, secret: string | undefined): ErrorDescriptor {
+  const scrubbed = fieldsWithoutSecret(descriptor, secret);
+  if (scrubbed === undefined) return descriptor;
+  const result: ErrorDescriptor = { ...descriptor, message: scrubbed.message };
+  if (scrubbed.param !== undefined) result.param = scrubbed.param;
+  if (scrubbed.extra !== undefined) result.extra = scrubbed.extra;
+  return result;
+}
+
+/** The texts of an error that can quote the upstream. */
+interface EchoingFields {
+  message: string;
+  param?: string | null | undefined;
+  extra?: Record<string, unknown> | undefined;
+}
+
+/** The fields without the key's forms; undefined when none held one (the common case allocates nothing). */
+function fieldsWithoutSecret(fields: EchoingFields, secret: string | undefined): EchoingFields | undefined {
+  if (secret === undefined || secret.length < 8) return undefined;
+  const message = redactEchoedKeyForms(fields.message, secret);
+  const param = typeof fields.param === 'string' ? redactEchoedKeyForms(fields.param, secret) : fields.param;
+  const extra = extraWithoutSecret(fields.extra, secret);
+  if (message === fields.message && param === fields.param && extra === fields.extra) return undefined;
+  return { message, param, extra };
+}
+
+/** The extras with their strings scrubbed; the same object when none held the key. */
+function extraWithoutSecret(extra: Record<string, unknown> | undefined, secret: string): Record<string, unknown> | undefined {
+  if (extra === undefined) return undefined;
+  let scrubbed: Record<string, unknown> | undefined;
+  for (const [name, value] of Object.entries(extra)) {
+    if (typeof value !== 'string') continue;
+    const redacted = redactEchoedKeyForms(value, secret);
+    if (redacted === value) continue;
+    scrubbed ??= { ...extra };
+    scrubbed[name] = redacted;
+  }
+  return scrubbed ?? extra;
 }

@@ -13,6 +13,7 @@ import { unreportedUsage, type ChatResult, type ErrorDescriptor, type StreamPart
 import { endedAtEventLimit } from '../wire/provider-kit.ts';
 import { SSE_HEADERS } from '../wire/sse.ts';
 import type { AttemptSuccess } from './attempts.ts';
+import { descriptorWithoutSecret } from './attempt-failures.ts';
 import { streamEnded, type DrainCause, type DrainWatch } from './drain.ts';
 
 const textEncoder = new TextEncoder();
@@ -162,6 +163,11 @@ function showBookedUsage(encoder: StreamEncoder, context: RequestContext, observ
   encoder.encode({ type: 'usage', usage: booked.usage });
 }
 
+function withoutSecretPart(part: Extract<StreamPart, { type: 'error' }>, secret: string | undefined): StreamPart {
+  const error = descriptorWithoutSecret(part.error, secret);
+  return error === part.error ? part : { type: 'error', error };
+}
+
 export interface OpenedStream {
   iterator: AsyncIterator<StreamPart>;
   first: StreamPart;
@@ -286,7 +292,8 @@ export function streamAnswer(
               sendLast(controller, typeof remade === 'string' ? remade : last);
               return;
             }
-            part = next.value;
+            // An upstream's error event is scrubbed of the attempt key's forms, as a failed attempt's error is.
+            part = next.value.type === 'error' ? withoutSecretPart(next.value, success.call.credential.apiKey) : next.value;
             observer.observe(part);
           }
           const frame = encoder.encodeBytes === undefined ? encoder.encode(part) : encoder.encodeBytes(part);

@@ -39,6 +39,10 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
   private refused = false;
   /** Anthropic's own events are passed on: they open and close the message themselves. */
   private native = false;
+  /** Of Anthropic's own events: a message_delta passed (it carries the stop reason and usage). */
+  private nativeDelta = false;
+  /** Of Anthropic's own events: a message_stop came with no message_delta before it, held for `end`. */
+  private heldStop = false;
 
   constructor(options: AnthropicStreamEncoderOptions) {
     super();
@@ -49,6 +53,12 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     if (part.type === 'native-event') {
       if (this.ended) return '';
       this.native = true;
+      if (part.event === 'message_delta') this.nativeDelta = true;
+      // Written by `end`, after the message_delta the stream lacked, once the booked usage is known.
+      if (part.event === 'message_stop' && !this.nativeDelta) {
+        this.heldStop = true;
+        return '';
+      }
       // Anthropic writes one data line an event; anything else is written anew as one.
       return encodeSseEvent(part.event, part.raw.includes('\n') ? JSON.stringify(part.data) : part.raw);
     }
@@ -60,22 +70,26 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
     return super.encode(part);
   }
 
-  /** Closes the message once the upstream parts are exhausted; empty after an error, or when Anthropic's events closed it. */
+  /**
+   * Closes the message once the upstream parts are exhausted; empty after an error, or when Anthropic's
+   * events closed it. Anthropic's events that ended without a message_delta (the provider's reader gave
+   * the finish and usage parts in its place) get one here, with the usage booked for them: the SDK
+   * reads the stop reason and the output count from it.
+   */
   end(): string {
     if (this.ended) return '';
     this.ended = true;
-    if (this.native) return '';
+    if (this.native && !this.heldStop) return '';
+    return this.start('', this.options.model) + this.closeBlock() + this.closingEvents();
+  }
+
+  private closingEvents(): string {
     const usage = anthropicUsageFromUsage(this.usage);
     const delta = {
       stop_reason: this.refused ? 'refusal' : stopReasonFromFinish(this.finishReason),
       stop_sequence: stopSequenceFromFinish(this.finishReason, this.options.stopSequences ?? []),
     };
-    return (
-      this.start('', this.options.model) +
-      this.closeBlock() +
-      encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) +
-      encodeSseEvent('message_stop', '{"type":"message_stop"}')
-    );
+    return encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) + encodeSseEvent('message_stop', '{"type":"message_stop"}');
   }
 
   protected start(id: string, model: string, promptUsage?: Usage): string {

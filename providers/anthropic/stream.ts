@@ -19,6 +19,10 @@ type Payload = Record<string, unknown>;
  */
 class AnthropicStreamTranslator {
   private startUsage: AnthropicUsage | undefined;
+  /** A message_delta came: it carried the stream's usage. */
+  private sawMessageDelta = false;
+  /** A finish part went out (message_delta's stop reason). */
+  private finished = false;
   private readonly toolIndexByBlock: number[] = [];
   private nextToolIndex = 0;
 
@@ -79,10 +83,27 @@ class AnthropicStreamTranslator {
   }
 
   messageDelta(payload: Payload, out: StreamPart[]): void {
+    this.sawMessageDelta = true;
     const delta = (payload.delta ?? {}) as Payload;
-    if (typeof delta.stop_reason === 'string')
+    if (typeof delta.stop_reason === 'string') {
+      this.finished = true;
       out.push({ type: 'finish', index: 0, finishReason: mapAnthropicStopReason(delta.stop_reason, delta.stop_sequence) });
+    }
     out.push({ type: 'usage', usage: usageFromAnthropic(mergeStreamUsage(this.startUsage, payload.usage as AnthropicUsage | undefined)) });
+  }
+
+  /**
+   * message_stop without a message_delta (a proxy that drops it, a compatible server that never sends
+   * it), or with one that named no stop reason: the stream still ended cleanly, so it closes as a normal
+   * one does. Nothing said the turn ended otherwise, so the finish is a plain stop with no raw reason.
+   * Without a message_delta, the prompt's counts are message_start's and the output count (message_start's
+   * is a placeholder) is named unreported, for the account stage to book Keyway's estimate of what
+   * streamed and show it as the closing usage (core/lifecycle/respond.ts).
+   */
+  messageStop(out: StreamPart[]): void {
+    if (!this.finished) out.push({ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: undefined } });
+    if (!this.sawMessageDelta)
+      out.push({ type: 'usage', usage: usageFromAnthropic({ ...mergeStreamUsage(this.startUsage, undefined), output_tokens: undefined }) });
   }
 }
 
@@ -115,6 +136,7 @@ function translateEvent(translator: AnthropicStreamTranslator, payload: Payload,
       translator.messageDelta(payload, out);
       return 'continue';
     case 'message_stop':
+      translator.messageStop(out);
       return 'stopped';
     case 'ping':
       out.push(KEEPALIVE);

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { sseAnswer, sseEvent, startEchoingUpstream, type EchoingUpstream } from '../helpers/echoing-upstream.ts';
+import { contentChunk, sseAnswer, sseEvent, startEchoingUpstream, type EchoingUpstream } from '../helpers/echoing-upstream.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import { maskKey } from '../simulators/openai-errors.ts';
@@ -101,16 +101,9 @@ describe('other providers’ forms, and an error event mid-stream', () => {
   });
 
   test("DeepSeek's form (stars, then the last 4) in an error event after content is redacted", async () => {
-    const chunk = {
-      id: 'c',
-      object: 'chat.completion.chunk',
-      created: 1,
-      model: 'gpt-4o-mini',
-      choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }],
-    };
     upstream.answer = () =>
       sseAnswer([
-        sseEvent(chunk),
+        sseEvent(contentChunk('Hel')),
         sseEvent({ error: { message: `Authentication Fails, Your api key: ****${VLLM_KEY.slice(-4)} is invalid`, type: 'authentication_error' } }),
       ]);
     for (const path of ['/v1/chat/completions', '/v1/messages']) {

@@ -68,6 +68,11 @@ export function sseEvent(data: unknown, name?: string): string {
   return `${name === undefined ? '' : `event: ${name}\n`}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 }
 
+/** A chat chunk with one content delta, as an OpenAI-compatible upstream streams it before an error event. */
+export function contentChunk(content: string): Json {
+  return { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content }, finish_reason: null }] };
+}
+
 /**
  * A test gateway whose OpenAI and vLLM upstreams are one echoing upstream, with `openaiKey` and `vllmKey`
  * stored for them: two stored keys in play that an answer may echo.

@@ -174,6 +174,33 @@ describe('anthropic stream translation (fixtures)', () => {
     expect(await collect(anthropicStreamParts(bodyStream(text), controller.signal))).toEqual([]);
   });
 
+  test('message_stop with no stop reason before it closes with a plain stop; without message_delta, the output count is unreported', async () => {
+    const start =
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":12,"output_tokens":1}}}\n\n';
+    const text = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n';
+    const stop = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+    const withoutDelta = await collect(anthropicStreamParts(bodyStream(start + text + stop), new AbortController().signal));
+    expect(withoutDelta.slice(-2)).toEqual([
+      { type: 'finish', index: 0, finishReason: { unified: 'stop', raw: undefined } },
+      {
+        type: 'usage',
+        usage: {
+          inputTokens: 12,
+          outputTokens: 0,
+          totalTokens: 12,
+          cachedInputTokens: 0,
+          cacheWriteInputTokens: 0,
+          reasoningTokens: 0,
+          unreported: { outputTokens: 'absent' },
+        },
+      },
+    ]);
+    const nullReason = 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":3}}\n\n';
+    const withNullReason = await collect(anthropicStreamParts(bodyStream(start + text + nullReason + stop), new AbortController().signal));
+    expect(withNullReason.slice(-2).map((part) => part.type)).toEqual(['usage', 'finish']);
+    expect(withNullReason.filter((part) => part.type === 'finish')).toEqual([{ type: 'finish', index: 0, finishReason: { unified: 'stop', raw: undefined } }]);
+  });
+
   test('a non-JSON event is a server error part', async () => {
     const parts = await collect(anthropicStreamParts(bodyStream('event: message_start\ndata: {oops\n\n'), new AbortController().signal));
     expect(parts.map(comparable)).toEqual([{ type: 'error', error: { reason: 'server_error', code: 'upstream_error', status: 502 } }]);

@@ -21,7 +21,7 @@ import {
   streamHeaders,
   toolCallTokens,
 } from './native-helpers.ts';
-import { commonFaultResponse } from './common.ts';
+import { commonFaultResponse, keyEcho } from './common.ts';
 import { handleAnthropicAdmin } from './anthropic-admin.ts';
 import { answerCitations } from './anthropic-citations.ts';
 import { UsageLedger } from './usage-ledger.ts';
@@ -112,7 +112,7 @@ async function inference(
 ): Promise<Response> {
   const parsed = await readBody(request, context);
   const fault = context.takeFault();
-  const faulted = await applyFault(fault, parsed.ok ? parsed.value : undefined, models, headers);
+  const faulted = await applyFault(fault, parsed.ok ? parsed.value : undefined, models, headers, request.headers.get('x-api-key') ?? '');
   if (faulted) return faulted;
   const problem = checkHeaders(request, context.state);
   if (problem) return rejection(problem, headers);
@@ -169,7 +169,13 @@ function checkHeaders(request: Request, state: SimulatorState): AnthropicRejecti
   return undefined;
 }
 
-async function applyFault(fault: Fault | undefined, body: unknown, models: AnthropicModel[], headers: Record<string, string>): Promise<Response | undefined> {
+async function applyFault(
+  fault: Fault | undefined,
+  body: unknown,
+  models: AnthropicModel[],
+  headers: Record<string, string>,
+  sentKey: string,
+): Promise<Response | undefined> {
   const modelName = isObject(body) && isString(body.model) ? body.model : 'unknown-model';
   switch (fault?.kind) {
     case 'rate_limit':
@@ -192,7 +198,12 @@ async function applyFault(fault: Fault | undefined, body: unknown, models: Anthr
     case 'overloaded':
       return errorResponse(529, 'overloaded_error', 'Overloaded', headers);
     case 'auth':
-      return errorResponse(401, 'authentication_error', 'invalid x-api-key', headers);
+      return errorResponse(
+        401,
+        'authentication_error',
+        fault.echo === undefined ? 'invalid x-api-key' : `invalid x-api-key: ${keyEcho(fault.echo, sentKey)}`,
+        headers,
+      );
     case 'model_not_found':
       return errorResponse(404, 'not_found_error', `model: ${modelName}`, headers);
     case 'context_length': {

@@ -11,8 +11,11 @@ export type Fault =
   | { kind: 'server_error' }
   /** The provider's overloaded answer (Anthropic 529, Gemini 503 UNAVAILABLE, OpenAI 503). */
   | { kind: 'overloaded' }
-  /** The provider's answer to a bad key, whatever key was sent. */
-  | { kind: 'auth' }
+  /**
+   * The provider's answer to a bad key, whatever key was sent; `echo`: its message quotes the key it
+   * was sent in that form (keyEcho), as some providers and proxies do.
+   */
+  | { kind: 'auth'; echo?: KeyEchoForm }
   /** The provider's "model not found" answer. */
   | { kind: 'model_not_found' }
   /** The provider's context-length error (400). */
@@ -33,7 +36,76 @@ export type Fault =
   /** Stream `afterChunks` content events, then cut the connection with no terminator. */
   | { kind: 'mid_stream_reset'; afterChunks: number }
   /** Wait `delayMs` between stream events. */
-  | { kind: 'slow_stream'; delayMs: number };
+  | { kind: 'slow_stream'; delayMs: number }
+  /**
+   * Stream normally but leave out every event of this type (Anthropic's `message_delta`): an upstream
+   * or a gateway in front of it that drops an event a well-formed stream has.
+   */
+  | { kind: 'omit_stream_event'; event: string };
+
+/**
+ * The forms in which a refusing provider can quote the key it was sent: whole, a short start cut with a
+ * mask, or base64 (standard or URL-safe, with or without padding) of the key or of the credential
+ * that carried it (`Bearer <key>`, Basic auth's `:<key>` and `<key>:`).
+ */
+export const KEY_ECHO_FORMS = [
+  'whole',
+  'start-ellipsis',
+  'start-dots',
+  'start-stars',
+  'base64',
+  'base64-unpadded',
+  'base64url',
+  'base64url-unpadded',
+  'bearer-base64',
+  'bearer-base64url-unpadded',
+  'basic-password-base64',
+  'basic-password-base64url',
+  'basic-user-base64',
+  'basic-user-base64url-unpadded',
+] as const;
+
+export type KeyEchoForm = (typeof KEY_ECHO_FORMS)[number];
+
+function base64(text: string, alphabet: 'base64' | 'base64url', padded: boolean): string {
+  const encoded = Buffer.from(text).toString('base64');
+  const shaped = alphabet === 'base64' ? encoded : encoded.replaceAll('+', '-').replaceAll('/', '_');
+  return padded ? shaped : shaped.replace(/=+$/, '');
+}
+
+/** `key` as a provider's message would quote it in `form`. */
+export function keyEcho(form: KeyEchoForm, key: string): string {
+  switch (form) {
+    case 'whole':
+      return key;
+    case 'start-ellipsis':
+      return `${key.slice(0, 7)}…`;
+    case 'start-dots':
+      return `${key.slice(0, 6)}...`;
+    case 'start-stars':
+      return `${key.slice(0, 4)}****`;
+    case 'base64':
+      return base64(key, 'base64', true);
+    case 'base64-unpadded':
+      return base64(key, 'base64', false);
+    case 'base64url':
+      return base64(key, 'base64url', true);
+    case 'base64url-unpadded':
+      return base64(key, 'base64url', false);
+    case 'bearer-base64':
+      return base64(`Bearer ${key}`, 'base64', true);
+    case 'bearer-base64url-unpadded':
+      return base64(`Bearer ${key}`, 'base64url', false);
+    case 'basic-password-base64':
+      return base64(`:${key}`, 'base64', true);
+    case 'basic-password-base64url':
+      return base64(`:${key}`, 'base64url', true);
+    case 'basic-user-base64':
+      return base64(`${key}:`, 'base64', true);
+    case 'basic-user-base64url-unpadded':
+      return base64(`${key}:`, 'base64url', false);
+  }
+}
 
 export interface RecordedRequest {
   method: string;

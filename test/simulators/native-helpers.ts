@@ -174,6 +174,7 @@ export function faultedStream(frames: StreamFrame[], fault: Fault | undefined, e
   if (fault?.kind === 'slow_stream') return frameStream(texts, { delayMs: fault.delayMs });
   if (fault?.kind === 'mid_stream_reset') return frameStream(texts, { resetAfter: cutIndex(frames, fault.afterChunks) });
   if (fault?.kind === 'mid_stream_error') return frameStream([...texts.slice(0, cutIndex(frames, fault.afterChunks)), ...errorFrames]);
+  if (fault?.kind === 'omit_stream_event') return frameStream(texts.filter((text) => !text.startsWith(`event: ${fault.event}\n`)));
   return frameStream(texts);
 }
 

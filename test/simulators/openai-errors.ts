@@ -141,6 +141,14 @@ export const errors = {
       'invalid_api_key',
       401,
     ),
+  /** `incorrectKey` quoting the key in a form of the caller's choosing (common.ts keyEcho). */
+  echoedKey: (shown: string) =>
+    requestError(
+      `Incorrect API key provided: ${shown}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+      null,
+      'invalid_api_key',
+      401,
+    ),
   rateLimit: (model: string, retryAfterSeconds: number): OpenAIError => ({
     status: 429,
     message: `Rate limit reached for ${model} in organization org-keywaysimulator on requests per min (RPM): Limit 10000, Used 10000, Requested 1. Please try again in ${retryAfterSeconds}s. Visit https://platform.openai.com/account/rate-limits to learn more.`,

@@ -10,7 +10,7 @@ import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
 import { validateChatRequest, validateEmbeddingRequest } from './openai-validation.ts';
 import { planResponse, responsesStream } from './openai-responses.ts';
 import { validateResponsesRequest } from './openai-responses-validation.ts';
-import { commonFaultResponse } from './common.ts';
+import { commonFaultResponse, keyEcho } from './common.ts';
 import { handleOpenAIAdmin, OPENAI_SIM_PROJECT } from './openai-admin.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
@@ -90,7 +90,7 @@ async function earlyFault(fault: Fault | undefined, model: string, sentKey: stri
     case 'overloaded':
       return errorResponse(errors.overloaded(), headers);
     case 'auth':
-      return errorResponse(errors.incorrectKey(sentKey), headers);
+      return errorResponse(fault.echo === undefined ? errors.incorrectKey(sentKey) : errors.echoedKey(keyEcho(fault.echo, sentKey)), headers);
     case 'model_not_found':
       return errorResponse(errors.modelNotFound(model), headers);
     case 'context_length':

@@ -6,7 +6,7 @@
 import { countTokens, splitForStream, startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
 import { isRecord, planReply, promptTokensFor, sseData, SSE_DONE, streamBody, type JsonObject, type StreamPlan } from './openai-behaviour.ts';
 import { invalidModel, PERPLEXITY_MODELS, perplexityErrorBody, validatePerplexityRequest, type PerplexityError } from './perplexity-validation.ts';
-import { commonFaultResponse } from './common.ts';
+import { commonFaultResponse, keyEcho } from './common.ts';
 
 export { PERPLEXITY_MODELS } from './perplexity-validation.ts';
 
@@ -152,13 +152,17 @@ function errorResponse(error: PerplexityError, headers: Record<string, string> =
 
 const unauthorized = (message: string): PerplexityError => ({ status: 401, type: 'unauthorized', message });
 
+function bearerKey(request: Request): string | undefined {
+  return /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1]?.trim();
+}
+
 function checkAuth(request: Request, apiKeys: Set<string>): PerplexityError | undefined {
-  const key = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1]?.trim();
+  const key = bearerKey(request);
   if (!key) return unauthorized('No API key provided. Pass it as a Bearer token in the Authorization header.');
   return apiKeys.has(key) ? undefined : unauthorized('Invalid API key provided.');
 }
 
-async function earlyFault(fault: Fault | undefined, model: string): Promise<Response | undefined> {
+async function earlyFault(fault: Fault | undefined, model: string, sentKey: string): Promise<Response | undefined> {
   switch (fault?.kind) {
     case 'rate_limit': {
       const seconds = fault.retryAfterSeconds ?? 1;
@@ -172,7 +176,7 @@ async function earlyFault(fault: Fault | undefined, model: string): Promise<Resp
     case 'overloaded':
       return errorResponse({ status: 503, type: 'service_unavailable', message: 'The service is temporarily overloaded. Please try again later.' });
     case 'auth':
-      return errorResponse(unauthorized('Invalid API key provided.'));
+      return errorResponse(unauthorized(fault.echo === undefined ? 'Invalid API key provided.' : `Invalid API key provided: ${keyEcho(fault.echo, sentKey)}`));
     case 'model_not_found':
       return errorResponse(invalidModel(model));
     case 'context_length':
@@ -200,7 +204,7 @@ async function handleChat(request: Request, context: HandlerContext, models: rea
   if (authError) return errorResponse(authError);
 
   const fault = context.takeFault();
-  const early = await earlyFault(fault, isRecord(body) && typeof body.model === 'string' ? body.model : 'sonar');
+  const early = await earlyFault(fault, isRecord(body) && typeof body.model === 'string' ? body.model : 'sonar', bearerKey(request) ?? '');
   if (early) return early;
   const invalid = parsed ? validatePerplexityRequest(body, models) : { status: 400, type: 'invalid_request', message: 'The request body is not valid JSON.' };
   if (invalid) return errorResponse(invalid);
