@@ -123,7 +123,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const upstreamClient = createUpstreamClient(options.fetch, config.upstreamClient);
   // Before the services: plugins are handed its signals (services.shutdown) in `setup`.
   const drain = new DrainDeadline();
-  const { services, bind } = createServices({
+  const { services, bind, bindSecrets } = createServices({
     logger,
     fetch: upstreamClient.fetch,
     env: config.env,
@@ -145,6 +145,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     services,
   });
   const cryptoBackendName = activeCryptoBackend(plugins, config.env);
+  const secretSealer = createSecretSealer(plugins.cryptoBackends, cryptoBackendName);
+  bindSecrets(secretSealer);
   // Before the store opens: a refusal then leaves nothing open behind it.
   refuseUnacceptedRedisUrl(plugins, config.redisUrl);
   logger.info({ plugins: plugins.plugins.map((plugin) => `${plugin.name}@${plugin.version}`) }, `loaded ${plugins.plugins.length} plugins`);
@@ -304,7 +306,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       fire: (event) => fireAlert(plugins, logger, event),
       channelFor: (target) => plugins.alertChannels.find((candidate) => candidate.accepts(target))?.name,
     },
-    secrets: createSecretSealer(plugins.cryptoBackends, cryptoBackendName),
+    secrets: secretSealer,
     keySources: { get: (name) => plugins.keySources.get(name), names: () => [...plugins.keySources.keys()] },
     providerKeys: createProviderKeyService({
       store,

@@ -99,8 +99,17 @@ function notYet(name: string): never {
 }
 
 /** The services object, and the function that binds the running gateway's parts into it. */
-export function createServices(base: ServiceBase): { services: Services; bind(parts: RuntimeServices): void } {
+export function createServices(base: ServiceBase): {
+  services: Services;
+  bind(parts: RuntimeServices): void;
+  /**
+   * Binds `secrets` alone, as soon as the crypto backends are loaded: a snapshot section opens sealed
+   * values in its first load (alert targets), which runs before the other parts exist.
+   */
+  bindSecrets(secrets: SecretSealer): void;
+} {
   let bound: RuntimeServices | undefined;
+  let earlySecrets: SecretSealer | undefined;
   const part = <Name extends keyof RuntimeServices>(name: Name): RuntimeServices[Name] => (bound === undefined ? notYet(name) : bound[name]);
   const services: Services = {
     logger: base.logger,
@@ -164,7 +173,7 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
       return part('crypto');
     },
     get secrets() {
-      return part('secrets');
+      return earlySecrets ?? part('secrets');
     },
     get providerHealth() {
       return part('providerHealth');
@@ -181,6 +190,9 @@ export function createServices(base: ServiceBase): { services: Services; bind(pa
     services,
     bind(parts) {
       bound = parts;
+    },
+    bindSecrets(secrets) {
+      earlySecrets = secrets;
     },
   };
 }

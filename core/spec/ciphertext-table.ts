@@ -17,6 +17,10 @@ export interface CiphertextTable {
   /** A unique column: the rows are paged in its order and replaced by it. */
   idColumn: string;
   ciphertextColumn: string;
+  /**
+   * A row where it is NULL holds no sealed value (one an earlier release kept in plaintext, until the
+   * plugin seals it): it is neither listed nor counted.
+   */
   backendColumn: string;
   /**
    * Absent when the table keeps no version: the backend reads it from the ciphertext. With it (and an
@@ -31,10 +35,15 @@ export interface CiphertextTable {
   binding(row: Row): string;
 }
 
+/** The rows that hold a sealed value (read from the backend column: a count by version reads no ciphertext). */
+function sealed(table: CiphertextTable): string {
+  return `${table.backendColumn} IS NOT NULL`;
+}
+
 function selectSql(table: CiphertextTable): string {
   const columns = [table.idColumn, table.ciphertextColumn, table.backendColumn, ...(table.keyVersionColumn === undefined ? [] : [table.keyVersionColumn])];
   const wanted = [...new Set([...columns, ...table.bindingColumns])].join(', ');
-  return `SELECT ${wanted} FROM ${table.table} WHERE ${table.idColumn} > ? ORDER BY ${table.idColumn} LIMIT ?`;
+  return `SELECT ${wanted} FROM ${table.table} WHERE ${sealed(table)} AND ${table.idColumn} > ? ORDER BY ${table.idColumn} LIMIT ?`;
 }
 
 function updateSql(table: CiphertextTable): string {
@@ -61,12 +70,12 @@ function heldOf(table: CiphertextTable, row: Row): HeldCiphertext {
 
 /** Counted by the database; the NULL group is the rows that recorded no version. */
 function countSql(table: CiphertextTable, keyVersionColumn: string): string {
-  return `SELECT ${table.backendColumn} AS backend, ${keyVersionColumn} AS key_version, COUNT(*) AS held FROM ${table.table} GROUP BY ${table.backendColumn}, ${keyVersionColumn}`;
+  return `SELECT ${table.backendColumn} AS backend, ${keyVersionColumn} AS key_version, COUNT(*) AS held FROM ${table.table} WHERE ${sealed(table)} GROUP BY ${table.backendColumn}, ${keyVersionColumn}`;
 }
 
 function unversionedSql(table: CiphertextTable): string {
   const unrecorded = table.keyVersionColumn === undefined ? '' : `${table.keyVersionColumn} IS NULL AND `;
-  return `SELECT ${table.idColumn}, ${table.backendColumn}, ${table.ciphertextColumn} FROM ${table.table} WHERE ${unrecorded}${table.idColumn} > ? ORDER BY ${table.idColumn} LIMIT ?`;
+  return `SELECT ${table.idColumn}, ${table.backendColumn}, ${table.ciphertextColumn} FROM ${table.table} WHERE ${unrecorded}${sealed(table)} AND ${table.idColumn} > ? ORDER BY ${table.idColumn} LIMIT ?`;
 }
 
 /** Adds `count` values of one backend and version to a tally keyed by both. */

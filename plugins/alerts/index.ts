@@ -3,7 +3,8 @@
 // statistics; every firing is recorded once per alert, subject and period (across restarts) and
 // delivered through the alert-channel plugins with retries, finished or recorded at a graceful stop
 // and closed as interrupted after a crash. Other plugins raise `rotation_due` and `approval_pending`
-// through raise.ts. See docs/alerts.md.
+// through raise.ts. A rule's targets are stored sealed by the crypto backend and opened into memory
+// when the rules load (targets.ts). See docs/alerts.md.
 
 import { Type } from '@sinclair/typebox';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
@@ -17,6 +18,7 @@ import { SHARE_INTERVAL_MS } from './shared-windows.ts';
 import { alertRoutes } from './routes.ts';
 import type { AlertRule } from './schema.ts';
 import { ALERTS_MIGRATIONS, loadRules, type StoredEvent } from './store.ts';
+import { AlertTargets, alertTargetsHolder } from './targets.ts';
 
 export const ALERTS_PLUGIN = 'alerts';
 
@@ -59,6 +61,16 @@ function raiser(services: Services, evaluator: AlertEvaluator, dispatcher: Alert
   };
 }
 
+/** Runs `work` until it once succeeds; every later call answers that success (a failure is tried again at the next call). */
+function untilDone(work: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () =>
+    (done ??= work().catch((error: unknown) => {
+      done = undefined;
+      throw error;
+    }));
+}
+
 export const alertsPlugin = definePlugin({
   name: ALERTS_PLUGIN,
   version: '1.0.0',
@@ -82,6 +94,7 @@ export const alertsPlugin = definePlugin({
     const dispatcher = new AlertDispatcher(services, settings);
     const teamName = (teamId: string) => services.snapshot.section<TeamsSection>('teams')?.byId.get(teamId)?.name;
     const evaluator = new AlertEvaluator(services, dispatcher, teamName);
+    const targets = new AlertTargets(services);
     handles.set(services, { evaluator, dispatcher });
     const logFailure = (what: string) => (error: unknown) =>
       services.logger.error({ error: services.errors.redact(error instanceof Error ? error.message : String(error)) }, what);
@@ -89,26 +102,24 @@ export const alertsPlugin = definePlugin({
     // cluster come later): events a stopped process left `delivering` are closed, the other processes'
     // judged spend is heard, and every rule is judged, which also aligns the cost trigger with the
     // stored spend (so the first crossing after a restart fires at once, not at the next interval).
-    let started: Promise<void> | undefined;
-    const start = (): Promise<void> =>
-      (started ??= (async () => {
-        evaluator.listen();
-        evaluator.kick();
-        await dispatcher.recoverInterrupted();
-      })().catch((error: unknown) => {
-        started = undefined;
-        throw error;
-      }));
+    const start = untilDone(async () => {
+      evaluator.listen();
+      evaluator.kick();
+      await dispatcher.recoverInterrupted();
+    });
+    // Once per process too: target lists stored in plaintext (by a release before sealing) are sealed.
+    const sealPlaintext = untilDone(async () => void (await targets.sealPlaintext()));
     registerRaiser(services, raiser(services, evaluator, dispatcher));
     return {
       migrations: ALERTS_MIGRATIONS,
+      ciphertextHolders: [alertTargetsHolder(services)],
       hooks: { account: (context, outcome) => evaluator.account(context, outcome) },
       snapshot: [
         {
           name: ALERTS_SECTION,
           async load(store): Promise<AlertsSection> {
             const byAccount = new Map<string, AlertRule[]>();
-            for (const rule of await loadRules(store)) {
+            for (const rule of await loadRules(store, targets)) {
               const rules = byAccount.get(rule.accountId);
               if (rules === undefined) byAccount.set(rule.accountId, [rule]);
               else rules.push(rule);
@@ -130,10 +141,11 @@ export const alertsPlugin = definePlugin({
           drain: (deadline) => dispatcher.drain(deadline),
         },
         { name: 'alerts-start', intervalMs: 1_000, run: start },
+        { name: 'alerts-seal-targets', intervalMs: 1_000, run: sealPlaintext },
         // Every process, not only the lease holder: each adds its own request counts to the shared error-rate windows.
         { name: 'alerts-windows', intervalMs: SHARE_INTERVAL_MS, run: () => evaluator.shareWindows(), drain: () => evaluator.shareWindows() },
       ],
-      routes: alertRoutes({ services, evaluator }),
+      routes: alertRoutes({ services, evaluator, targets }),
     };
   },
 });

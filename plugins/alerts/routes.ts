@@ -10,6 +10,7 @@ import { maskTarget } from './deliver.ts';
 import type { AlertEvaluator } from './evaluate.ts';
 import { ALERT_TYPES, AlertPatchSchema, AlertsBodySchema, ruleConfig, ruleOf, type AlertRule, type AlertType } from './schema.ts';
 import { eventOf, RULE_COLUMNS } from './store.ts';
+import type { AlertTargets } from './targets.ts';
 import { checkNotify, resolveTeam, validateEntry } from './validate.ts';
 
 const MAX_ALERTS_PER_ACCOUNT = 200;
@@ -22,6 +23,8 @@ const FIXED_FIELDS = ['type', 'provider', 'team'] as const;
 export interface AlertRoutesContext {
   services: Services;
   evaluator: AlertEvaluator;
+  /** Seals a rule's targets when it is written, opens them when it is read. */
+  targets: AlertTargets;
 }
 
 function accountAdmin(services: Services, principal: Principal | undefined): Principal {
@@ -43,12 +46,13 @@ export function alertView(services: Services, rule: AlertRule): Record<string, u
   if (rule.minRequests !== undefined) view.min_requests = rule.minRequests;
   view.notify = rule.notify.map(maskTarget);
   view.channels = rule.notify.map((target) => services.alerts.channelFor(target) ?? null);
+  if (rule.notifyUnreadable) view.notify_unreadable = true;
   view.created_at = rule.createdAt;
   if (rule.updatedAt !== undefined) view.updated_at = rule.updatedAt;
   return view;
 }
 
-async function createAlerts({ services, evaluator }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
+async function createAlerts({ services, evaluator, targets }: AlertRoutesContext, request: Request, principal: Principal): Promise<Response> {
   const raw = await services.http.readJson(request);
   // The seed sends `{ "alerts": [ … ] }`; one bare alert object is accepted too.
   const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'type' in raw && !('alerts' in raw) ? { alerts: [raw] } : raw;
@@ -70,25 +74,25 @@ async function createAlerts({ services, evaluator }: AlertRoutesContext, request
   const now = new Date(services.clock.now()).toISOString();
   const created: AlertRule[] = [];
   for (const row of rows) {
-    const record = {
-      id: row.id,
-      account_id: principal.accountId,
-      type: row.type,
-      config: JSON.stringify(row.config),
-      notify: JSON.stringify(row.notify),
-      created_at: now,
-      updated_at: null,
-    };
-    await services.store.execute('INSERT INTO alerts (id, account_id, type, config, notify, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-      record.id,
-      record.account_id,
-      record.type,
-      record.config,
-      record.notify,
-      record.created_at,
-      principal.keyId,
-    ]);
-    created.push(ruleOf(record));
+    const record = { id: row.id, account_id: principal.accountId, type: row.type, config: JSON.stringify(row.config), created_at: now, updated_at: null };
+    const sealed = await targets.seal(principal.accountId, row.id, row.notify);
+    await services.store.execute(
+      `INSERT INTO alerts (id, account_id, type, config, notify, notify_ciphertext, notify_backend, notify_key_version, created_at, created_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        record.id,
+        record.account_id,
+        record.type,
+        record.config,
+        sealed.notify,
+        sealed.notify_ciphertext,
+        sealed.notify_backend,
+        sealed.notify_key_version,
+        record.created_at,
+        principal.keyId,
+      ],
+    );
+    created.push(ruleOf(record, { targets: row.notify, unreadable: false }));
   }
   await services.snapshot.refresh();
   // Judged at once: spend already past a threshold fires now, and the cost trigger starts from the stored spend.
@@ -98,22 +102,23 @@ async function createAlerts({ services, evaluator }: AlertRoutesContext, request
   return services.http.json(answer, 201);
 }
 
-async function listAlerts({ services }: AlertRoutesContext, principal: Principal): Promise<Response> {
+async function listAlerts({ services, targets }: AlertRoutesContext, principal: Principal): Promise<Response> {
   const rows = await services.store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at, id`, [
     principal.accountId,
   ]);
-  return services.http.json({ object: 'list', alerts: rows.map((row) => alertView(services, ruleOf(row))) }, 200);
+  const rules = await Promise.all(rows.map((row) => targets.rule(row)));
+  return services.http.json({ object: 'list', alerts: rules.map((rule) => alertView(services, rule)) }, 200);
 }
 
-async function findRule(services: Services, id: string, accountId: string): Promise<AlertRule> {
+async function findRule({ services, targets }: AlertRoutesContext, id: string, accountId: string): Promise<AlertRule> {
   const rows = await services.store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, [id, accountId]);
   const row = rows[0];
   if (row === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
-  return ruleOf(row);
+  return targets.rule(row);
 }
 
-async function getAlert({ services }: AlertRoutesContext, id: string, principal: Principal): Promise<Response> {
-  return services.http.json(alertView(services, await findRule(services, id, principal.accountId)), 200);
+async function getAlert(context: AlertRoutesContext, id: string, principal: Principal): Promise<Response> {
+  return context.services.http.json(alertView(context.services, await findRule(context, id, principal.accountId)), 200);
 }
 
 /** The rule as a create's body would say it, its targets as stored (unmasked): what a PATCH is merged over. */
@@ -156,13 +161,14 @@ function unmaskTargets(services: Services, notify: unknown, stored: readonly str
  * firing record: a new threshold or new targets never fire again a period that already fired. The
  * fields that say what the rule watches (FIXED_FIELDS) cannot change.
  */
-async function updateAlert({ services, evaluator }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
+async function updateAlert(context: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
+  const { services, evaluator, targets } = context;
   const input = await services.http.readJson(request);
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw services.errors.create('invalid_request', { detail: 'The body must be a JSON object of the fields to change (a JSON merge patch).' });
   }
   const patch = input as Record<string, unknown>;
-  const rule = await findRule(services, id, principal.accountId);
+  const rule = await findRule(context, id, principal.accountId);
   const current = bodyOf(rule);
   for (const field of FIXED_FIELDS) {
     if (!(field in patch)) continue;
@@ -190,13 +196,24 @@ async function updateAlert({ services, evaluator }: AlertRoutesContext, request:
   const notify = [...new Set(merged.notify as string[])];
   checkNotify(services, notify, '', warnings);
   const now = new Date(services.clock.now()).toISOString();
+  const sealed = await targets.seal(principal.accountId, id, notify);
   const rows = await services.store.query(
-    `UPDATE alerts SET config = ?, notify = ?, updated_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING ${RULE_COLUMNS}`,
-    [JSON.stringify(ruleConfig(rule.type, merged, rule.team)), JSON.stringify(notify), now, id, principal.accountId],
+    `UPDATE alerts SET config = ?, notify = ?, notify_ciphertext = ?, notify_backend = ?, notify_key_version = ?, updated_at = ?
+     WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING ${RULE_COLUMNS}`,
+    [
+      JSON.stringify(ruleConfig(rule.type, merged, rule.team)),
+      sealed.notify,
+      sealed.notify_ciphertext,
+      sealed.notify_backend,
+      sealed.notify_key_version,
+      now,
+      id,
+      principal.accountId,
+    ],
   );
   const row = rows[0];
   if (row === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
-  const updated = ruleOf(row);
+  const updated = await targets.rule(row);
   await services.snapshot.refresh();
   // Judged at once, as a new rule is: a lower threshold the period's spend already passed fires now (once).
   await evaluator.judgeNow([updated]);
@@ -206,7 +223,7 @@ async function updateAlert({ services, evaluator }: AlertRoutesContext, request:
   return services.http.json(answer, 200);
 }
 
-async function deleteAlert({ services, evaluator }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
+async function deleteAlert({ services, evaluator, targets }: AlertRoutesContext, request: Request, id: string, principal: Principal): Promise<Response> {
   const now = new Date(services.clock.now()).toISOString();
   const deleted = await services.store.query(
     `UPDATE alerts SET deleted_at = ? WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING ${RULE_COLUMNS}`,
@@ -215,7 +232,7 @@ async function deleteAlert({ services, evaluator }: AlertRoutesContext, request:
   const removed = deleted[0];
   if (removed === undefined) throw services.errors.create('not_found', { detail: `No alert ${id} in this account.` });
   // The audit entry says what was removed: the rule as GET showed it (webhook URLs masked).
-  services.http.recordChange(request, { before: alertView(services, ruleOf(removed)), after: null });
+  services.http.recordChange(request, { before: alertView(services, await targets.rule(removed)), after: null });
   evaluator.forget(id);
   await services.snapshot.refresh();
   return new Response(null, { status: 204 });

@@ -106,6 +106,8 @@ export interface AlertRule {
   type: AlertType;
   name: string | undefined;
   notify: string[];
+  /** Its sealed targets did not open (targets.ts): it has none until `notify` is set again. */
+  notifyUnreadable: boolean;
   provider: string | undefined;
   team: string | undefined;
   threshold: number | undefined;
@@ -134,7 +136,14 @@ export function ruleConfig(type: AlertType, body: Record<string, unknown>, teamI
   return config;
 }
 
-export function ruleOf(row: Record<string, unknown>): AlertRule {
+/** A rule's targets as opened (targets.ts); `unreadable` when its sealed list did not open (no targets meanwhile). */
+export interface RuleTargets {
+  targets: string[];
+  unreadable: boolean;
+}
+
+/** A stored rule; its targets come opened (targets.ts): the row holds them sealed. */
+export function ruleOf(row: Record<string, unknown>, targets: RuleTargets): AlertRule {
   const config = JSON.parse(String(row.config)) as Record<string, unknown>;
   const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
   const number = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
@@ -143,7 +152,8 @@ export function ruleOf(row: Record<string, unknown>): AlertRule {
     accountId: String(row.account_id),
     type: String(row.type) as AlertType,
     name: text(config.name),
-    notify: JSON.parse(String(row.notify)) as string[],
+    notify: targets.targets,
+    notifyUnreadable: targets.unreadable,
     provider: text(config.provider),
     team: text(config.team),
     threshold: number(config.threshold),

@@ -5,7 +5,7 @@
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration, PluginMigrations, Store } from '../../core/spec/store.ts';
 import type { AlertRule } from './schema.ts';
-import { ruleOf } from './schema.ts';
+import type { AlertTargets } from './targets.ts';
 
 const SQLITE_ALERTS_MIGRATIONS: Migration[] = [
   {
@@ -51,6 +51,16 @@ const SQLITE_ALERTS_MIGRATIONS: Migration[] = [
       'ALTER TABLE alerts ADD COLUMN updated_at TEXT',
     ],
   },
+  {
+    // A rule's targets sealed by the crypto backend (targets.ts); `notify` keeps `[]` beside them. The
+    // lists stored in plaintext before are sealed by the first start after this migration.
+    id: '0003_sealed_targets',
+    statements: [
+      'ALTER TABLE alerts ADD COLUMN notify_ciphertext TEXT',
+      'ALTER TABLE alerts ADD COLUMN notify_backend TEXT',
+      'ALTER TABLE alerts ADD COLUMN notify_key_version INTEGER',
+    ],
+  },
 ];
 
 export const ALERTS_MIGRATIONS: PluginMigrations = { sqlite: SQLITE_ALERTS_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_ALERTS_MIGRATIONS) };
@@ -92,12 +102,11 @@ export interface StoredEvent {
   deliveries: DeliveryRecord[];
 }
 
-/** The columns a rule is read from (schema.ts, `ruleOf`). */
-export const RULE_COLUMNS = 'id, account_id, type, config, notify, created_at, updated_at';
+/** The columns a rule is read from (schema.ts, `ruleOf`; its targets: targets.ts). */
+export const RULE_COLUMNS = 'id, account_id, type, config, notify, notify_ciphertext, notify_backend, created_at, updated_at';
 
-export async function loadRules(store: Store): Promise<AlertRule[]> {
-  const rows = await store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE deleted_at IS NULL ORDER BY created_at, id`);
-  return rows.map(ruleOf);
+export async function loadRules(store: Store, targets: Pick<AlertTargets, 'rules'>): Promise<AlertRule[]> {
+  return targets.rules(await store.query(`SELECT ${RULE_COLUMNS} FROM alerts WHERE deleted_at IS NULL ORDER BY created_at, id`));
 }
 
 /**

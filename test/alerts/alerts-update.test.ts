@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { addProviderKeys, call, expectSpecError } from '../helpers/gateway.ts';
 import { readAllEvents } from '../audit/helpers.ts';
+import { targetsBinding } from '../../plugins/alerts/targets.ts';
 import { chat, createAlerts, evaluateNow, events, OPENAI_CANARY_KEY, settledEvent, startAlertsGateway, type AlertsGateway } from './fixture.ts';
 
 let setup: AlertsGateway;
@@ -125,8 +126,13 @@ describe('PATCH /v1/alerts/{id}', () => {
     expect(unchanged.updated_at).toBeUndefined();
     const kept = await patch(id, { notify: unchanged.notify, threshold: 12 });
     expect(kept.status).toBe(200);
-    const stored = await setup.gateway.runtime.store.query('SELECT notify FROM alerts WHERE id = ?', [id]);
-    expect(JSON.parse(String(stored[0]?.notify))).toEqual([slack, 'ops@company.com']);
+    // Stored sealed (targets.ts): opened here as the rules' load opens it.
+    const [stored] = await setup.gateway.runtime.store.query('SELECT account_id, notify_ciphertext, notify_backend FROM alerts WHERE id = ?', [id]);
+    const sealed = { ciphertext: String(stored?.notify_ciphertext), backend: String(stored?.notify_backend) };
+    expect(JSON.parse(await setup.gateway.runtime.services.secrets.open(sealed, targetsBinding(String(stored?.account_id), id)))).toEqual([
+      slack,
+      'ops@company.com',
+    ]);
   });
 
   test("another account's alert is 404; a developer key is refused; without a key 401", async () => {

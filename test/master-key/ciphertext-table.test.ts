@@ -1,6 +1,7 @@
 // The table-backed ciphertext holder plugins contribute: pages in id order from a cursor, hands out the
 // binding each value was sealed with, replaces a value only where the row still holds the one read, and
-// counts its values by key version in the database (what the start's missing-version check reads).
+// counts its values by key version in the database (what the start's missing-version check reads);
+// a row with no backend (a value not sealed yet) is none of its values.
 
 import { Database } from 'bun:sqlite';
 import { describe, expect, test } from 'bun:test';
@@ -195,5 +196,15 @@ describe('tableCiphertextHolder.countByVersion', () => {
     expect(await tableCiphertextHolder({ store }, notes('key_version')).list('', 10)).toEqual([
       { id: 'a', ciphertext: 'ct-v1-a', binding: 'example:a', backend: 'local' },
     ]);
+  });
+
+  test('a row without a backend holds no sealed value (one kept in plaintext until its plugin seals it): neither listed nor counted', async () => {
+    const database = new Database(':memory:');
+    database.run('CREATE TABLE notes (id TEXT PRIMARY KEY, backend TEXT, key_version INTEGER, ciphertext TEXT, plaintext TEXT)');
+    database.run("INSERT INTO notes VALUES ('a', 'local', 1, 'ct-v1-a', NULL), ('b', NULL, NULL, NULL, 'not sealed yet')");
+    const { store } = recordingStore(database);
+    const holder = tableCiphertextHolder({ store }, notes('key_version'));
+    expect((await holder.list('', 10)).map((item) => item.id)).toEqual(['a']);
+    expect(await holder.countByVersion?.(store, versionReader().read)).toEqual([{ backend: 'local', keyVersion: 1, count: 1 }]);
   });
 });

@@ -1,5 +1,5 @@
 // Master-key rotation re-wraps what plugins seal themselves (stored Responses, the webhook secret, the
-// reconciliation admin keys, a third party's table), not only provider keys: before the rotation v1 is
+// reconciliation admin keys, alert targets, a third party's table), not only provider keys: before the rotation v1 is
 // not removable while any of them needs it; after it, a start with v2 alone still opens every one of
 // them. And a start without a version one of them still needs is refused as for provider keys, naming
 // each holder and how many of its values need it, instead of starting and failing on them later.
@@ -11,6 +11,7 @@ import type { PluginSource } from '../../core/registry.ts';
 import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
 import { definePlugin, PLUGIN_API_VERSION, type PluginDefinition } from '../../core/spec/plugin.ts';
 import { AdminKeys } from '../../plugins/reconciliation/admin-keys.ts';
+import { ALERTS_SECTION, type AlertsSection } from '../../plugins/alerts/evaluate.ts';
 import { call } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -22,6 +23,7 @@ const FIRST = generateMasterKey();
 const SECOND = generateMasterKey();
 const ADMIN_KEY = 'sk-admin-CANARYHOLDxDoNotLeak0123456789abcdef';
 const NOTE = 'CANARYHOLD-note-DoNotLeak';
+const SLACK_TARGET = 'https://hooks.slack.com/services/T0HOLD/B0HOLD/CANARYHOLDslackDoNotLeak';
 let simulator: SimulatorHandle;
 const directories: Array<{ remove(): void }> = [];
 const running = new Set<Restartable>();
@@ -144,6 +146,33 @@ describe('master key rotation of plugin-sealed values', () => {
     expect(tableRows(gateway, 'SELECT key_version FROM reconciliation_admin_keys')).toEqual([{ key_version: 2 }]);
     const opened = await new AdminKeys(gateway.runtime.services).open('default', 'openai');
     expect(opened?.adminKey).toBe(ADMIN_KEY);
+  });
+});
+
+/** An alert rule whose one target is a Slack URL; answers its id. */
+async function storeAlertRule(gateway: Restartable, key = gateway.defaultAdminKey): Promise<string> {
+  const created = await bodyOf(await call(gateway, 'POST', '/v1/alerts', { alerts: [{ type: 'error_rate', threshold: 50, notify: [SLACK_TARGET] }] }, { key }));
+  expect(created.status).toBe(201);
+  return String((created.body.alerts as Array<{ id: string }>)[0]?.id);
+}
+
+describe('master key rotation of alert targets', () => {
+  test('re-wrapped with the rest, then opened with v2 alone: answered masked, held whole in memory', async () => {
+    const restart = scenario();
+    let gateway = await restart(`1:${FIRST}`);
+    const adminKey = gateway.defaultAdminKey;
+    const id = await storeAlertRule(gateway, adminKey);
+
+    gateway = await restart(`1:${FIRST},2:${SECOND}`);
+    await rotateExpecting(gateway);
+
+    gateway = await restart(`2:${SECOND}`);
+    expect(tableRows(gateway, 'SELECT notify_key_version FROM alerts')).toEqual([{ notify_key_version: 2 }]);
+    const read = await bodyOf(await call(gateway, 'GET', `/v1/alerts/${id}`, undefined, { key: adminKey }));
+    expect(read.status).toBe(200);
+    expect(read.body.notify).toEqual([expect.stringMatching(/^https:\/\/hooks\.slack\.com\/ser…\/T0HOLD\/B0HOLD\/CAN… \[[0-9a-f]{8}\]$/)]);
+    const rules = gateway.runtime.services.snapshot.section<AlertsSection>(ALERTS_SECTION)?.byAccount.get('default') ?? [];
+    expect(rules.map((rule) => rule.notify)).toEqual([[SLACK_TARGET]]);
   });
 });
 
@@ -315,6 +344,11 @@ describe('a start without a master key version a plugin-sealed value still needs
     expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of reconciliation:reconciliation_admin_keys are sealed under it.');
   });
 
+  test("an alert rule's targets: refused, naming their holder and count; nothing written", async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([async (gateway) => void (await storeAlertRule(gateway))]));
+    expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of alerts:alerts are sealed under it.');
+  });
+
   test("a third-party plugin's holder is covered through the registry: refused, naming it", async () => {
     const message = await refusedWithoutFirst(await sealedUnderFirst([storeNote]));
     expect(message).toContain('master key v1 is not configured, but 1 stored value(s) of sealed-notes:sealed_notes are sealed under it.');
@@ -363,6 +397,6 @@ describe('a start without a master key version a plugin-sealed value still needs
 
   test('canaries: no secret in any log line or refusal', () => {
     const logs = allOutput();
-    for (const secret of [...KEYS, ADMIN_KEY, NOTE, FIRST, SECOND]) expect(logs).not.toContain(secret);
+    for (const secret of [...KEYS, ADMIN_KEY, NOTE, SLACK_TARGET, FIRST, SECOND]) expect(logs).not.toContain(secret);
   });
 });
