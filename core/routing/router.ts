@@ -26,6 +26,13 @@ import { clientKeys } from '../credentials/client-keys.ts';
 import { modelPredicate } from './model-predicate.ts';
 
 const DEFAULT_STRATEGY = 'byok_preferred';
+/**
+ * A `provider_order` with no `strategy` in the same object asks for that order of fallbacks (LiteLLM's
+ * fallbacks, OpenRouter's provider order): `fallback_chain`, which reads it. It was ignored (QA seed F2).
+ */
+function withOrderStrategy(routing: RoutingOptions | undefined): RoutingOptions | undefined {
+  return routing?.provider_order !== undefined && routing.strategy === undefined ? { ...routing, strategy: 'fallback_chain' } : routing;
+}
 const DEFAULT_PLATFORM_MARKUP_PERCENT = 5;
 
 export interface RouterDependencies {
@@ -236,9 +243,9 @@ export class Router {
 
   /** The request's routing options over the account's defaults. */
   routingFor(context: RequestContext): RoutingOptions {
-    const requested = context.request.routing;
+    const requested = withOrderStrategy(context.request.routing);
     const account = this.dependencies.snapshots.current.accounts.get(context.principal.accountId);
-    const accountDefault = account?.settings.routing as RoutingOptions | undefined;
+    const accountDefault = withOrderStrategy(account?.settings.routing as RoutingOptions | undefined);
     if (requested === undefined) return accountDefault ?? {};
     return accountDefault === undefined ? requested : { ...accountDefault, ...requested };
   }

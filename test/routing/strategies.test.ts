@@ -8,7 +8,7 @@ import type { ModelClass } from '../../core/routing/model-classes.ts';
 import type { RoutingOptions } from '../../core/spec/vocabulary.ts';
 import type { Fault } from '../simulators/common.ts';
 import { containsAny, expectedCostOrder, lastSentModel, ssePayloads, upstreamKeysOf } from './expectations.ts';
-import { attemptsOf, chat, errorOf, servedBy, type RoutingGateway, type SimulatorFleet } from './harness.ts';
+import { attemptsOf, call, chat, errorOf, servedBy, type RoutingGateway, type SimulatorFleet } from './harness.ts';
 
 type Target = 'openai' | 'anthropic' | 'google';
 const ACCOUNT_PROVIDERS: readonly Target[] = ['openai', 'anthropic', 'google'];
@@ -305,5 +305,51 @@ describe("the seed's fallback_chain request (gpt-4; openai, anthropic, google, p
     expect(response.status).toBe(200);
     expect(servedBy(response).byok).toBe('false');
     expectUpstream({ openai: 1, anthropic: 1, google: 1 }, { openai: 1 });
+  });
+});
+
+// QA (seed walk-through) F2: an order sent without `strategy` was carried and never read: with
+// byok_preferred (the default) the openai failure was the answer, anthropic and the platform keys the
+// order named were never tried, and nothing said so.
+describe('a provider_order with no strategy beside it is a fallback chain', () => {
+  const failOpenAI = () => account.simulators.openai.inject({ kind: 'server_error' });
+  const ordered = (provider_order: string[]) => chat(gateway, { model: 'gpt-4', routing: { provider_order } });
+
+  test("in the request: OpenAI failing → your Anthropic key serves the class's equivalent", async () => {
+    failOpenAI();
+    const response = await ordered(['openai', 'anthropic']);
+    expect(response.status).toBe(200);
+    expect(servedBy(response)).toMatchObject({ provider: 'anthropic', byok: 'true', fallbackAttempts: '1' });
+    expectUpstream({ openai: 1, anthropic: 1 });
+  });
+
+  test("in the request, ending in parrotrouter: the platform keys after the account's", async () => {
+    failOpenAI();
+    const response = await ordered(['openai', 'parrotrouter']);
+    expect(response.status).toBe(200);
+    expect(servedBy(response)).toMatchObject({ provider: 'openai', byok: 'false', fallbackAttempts: '1' });
+    expectUpstream({ openai: 1 }, { openai: 1 });
+  });
+
+  test("as the account's default (PUT /v1/settings/routing), and over a default strategy when the request sends only an order", async () => {
+    const stored = await call(gateway, 'PUT', '/v1/settings/routing', { routing: { provider_order: ['openai', 'anthropic'] } });
+    expect(stored.status).toBe(200);
+    try {
+      failOpenAI();
+      const byDefault = await chat(gateway, { model: 'gpt-4' });
+      expect(servedBy(byDefault)).toMatchObject({ provider: 'anthropic', fallbackAttempts: '1' });
+      expect((await call(gateway, 'PUT', '/v1/settings/routing', { routing: { strategy: 'byok_preferred' } })).status).toBe(200);
+      failOpenAI();
+      expect(servedBy(await ordered(['openai', 'google']))).toMatchObject({ provider: 'google', fallbackAttempts: '1' });
+    } finally {
+      await call(gateway, 'PUT', '/v1/settings/routing', { routing: {} });
+    }
+  });
+
+  test('a strategy named beside the order is the strategy used', async () => {
+    failOpenAI();
+    const response = await chat(gateway, { model: 'gpt-4', routing: { strategy: 'direct', provider_order: ['openai', 'anthropic'] } });
+    expect(response.status).toBe(502);
+    expectUpstream({ openai: 1 });
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, test } from 'bun:test';
 import { backoffDelay, DEFAULT_FALLBACK_REASONS, retryPolicyFor } from '../../core/lifecycle/attempts.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { loadConfig } from '../../core/config.ts';
+import type { ProviderFigures } from '../../core/routing/health/figures.ts';
 import { DEFAULT_HEALTH_POLICY, HealthMonitor, type HealthPolicy } from '../../core/routing/health/monitor.ts';
 import { SlidingWindow } from '../../core/routing/health/window.ts';
 import type { ProviderKeyRecord } from '../../core/spec/plugin.ts';
@@ -334,5 +335,59 @@ describe('HealthMonitor keys', () => {
     expect(health.probeDue(record)).toBe(false);
     clock.advance(1);
     expect(health.probeDue(record)).toBe(true);
+  });
+});
+
+/** Another worker's window of a provider: `requests` calls of which `failures` failed. */
+const otherWorker = (requests: number, failures: number): ProviderFigures => ({
+  window: { requests, failures, latencies: Array.from({ length: requests - failures }, () => 10) },
+  rateLimit: null,
+  keys: {},
+});
+
+// QA (seed walk-through) F1: GET /v1/providers/health showed the answering worker's verdict from its
+// last call: `degraded`, "success rate 81% is below 95% over the last 27 calls", beside
+// `success_rate: 100, requests: 0` once the failures had left the window, and `degraded` and `healthy`
+// from two workers in turn. Healthy or degraded is now judged from the figures the answer shows.
+describe('the health answer judges what it shows', () => {
+  const policy = { auto_disable: false, health_threshold: 95, min_samples: 4 };
+
+  test('a degraded provider whose failures have left the window is reported healthy, with no issue', () => {
+    const { clock, health } = monitor(policy);
+    const record = key('k1');
+    for (const outcome of [failed, ok, ok, ok]) health.record(record, outcome);
+    expect(health.report('openai', [record])).toMatchObject({ status: 'degraded', success_rate: 75, requests: 4 });
+    // No call since: the window (5 minutes) empties.
+    clock.advance(5 * 60_000 + 1_000);
+    const report = health.report('openai', [record]);
+    const shown = { status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues };
+    expect(shown).toEqual({ status: 'healthy', success_rate: 100, requests: 0, issues: [] });
+  });
+
+  test("another worker's failures make the instance degraded, though this worker saw too few calls to judge", () => {
+    const { health } = monitor(policy);
+    const record = key('k1');
+    health.record(record, ok);
+    const report = health.report('openai', [record], [otherWorker(11, 5)]);
+    expect(report.status).toBe('degraded');
+    expect(report.success_rate).toBe(58.33);
+    expect(report.issues).toEqual(['success rate 58.33% is below 95% over the last 12 calls']);
+  });
+
+  test('every worker answers the same: a local problem the combined window does not show is not reported', () => {
+    const { health } = monitor(policy);
+    const record = key('k1');
+    for (const outcome of [failed, ok, ok, ok]) health.record(record, outcome);
+    const report = health.report('openai', [record], [otherWorker(40, 0)]);
+    expect({ status: report.status, issues: report.issues }).toEqual({ status: 'healthy', issues: [] });
+  });
+
+  test('a disabled or recovering circuit is reported as it is (it decides routing)', () => {
+    const { clock, health } = monitor({ ...policy, auto_disable: true, check_interval: 60 });
+    const record = key('k1');
+    for (const outcome of [failed, ok, ok, ok]) health.record(record, outcome);
+    expect(health.report('openai', [record], [otherWorker(40, 0)]).status).toBe('disabled');
+    clock.advance(60_000);
+    expect(health.report('openai', [record]).status).toBe('recovering');
   });
 });

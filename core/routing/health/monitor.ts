@@ -6,6 +6,7 @@ import type { Clock } from '../../clock.ts';
 import { combineProviders, type KeyFigures, type ProviderFigures, type Reading } from './figures.ts';
 import { SlidingWindow } from './window.ts';
 import { providerReport, type HealthState, type ProviderHealthReport } from './report-status.ts';
+import { healthProblem, windowReading } from './judge.ts';
 
 export type { HealthState, ProviderHealthReport } from './report-status.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
@@ -144,7 +145,6 @@ function scopeOf(key: ProviderKeyRecord): string {
   }
   return scope;
 }
-const round = (value: number): number => Math.round(value * 100) / 100;
 const readingOf = (state: { rateLimitRemaining: number | undefined; rateLimitAt: number }): Reading | null =>
   state.rateLimitRemaining === undefined ? null : { value: state.rateLimitRemaining, at: state.rateLimitAt };
 
@@ -287,16 +287,22 @@ export class HealthMonitor {
     const now = this.options.clock.now();
     const first = keys[0];
     const state = first === undefined ? undefined : this.providers.get(scopeOf(first));
-    if (state !== undefined && first !== undefined) {
-      const policy = this.options.policyFor(first.accountId);
-      if (!this.releaseUnlessAutoDisable(state, policy) && state.state === 'disabled') this.tryHalfOpen(state, policy);
+    const policy = this.options.policyFor(first?.accountId ?? null);
+    if (state !== undefined && !this.releaseUnlessAutoDisable(state, policy) && state.state === 'disabled') this.tryHalfOpen(state, policy);
+    let circuit = state?.state ?? 'healthy';
+    let reason = state?.reason;
+    // Disabled or recovering decides routing and is shown as it is; healthy or degraded is judged from the
+    // figures answered (every worker's window now), not from this worker's verdict at its last call.
+    if (circuit === 'healthy' || circuit === 'degraded') {
+      reason = healthProblem(policy, windowReading(figures.window));
+      circuit = reason === undefined ? 'healthy' : 'degraded';
     }
     return providerReport({
       provider,
       keys,
       figures,
-      circuit: state?.state ?? 'healthy',
-      reason: state?.reason,
+      circuit,
+      reason,
       now,
       cooldownUntil: (keyId) => this.keys.get(keyId)?.cooldownUntil ?? 0,
       isRejected: (key) => this.isRejected(key),
@@ -397,17 +403,17 @@ export class HealthMonitor {
   }
 
   private problem(provider: ProviderHealthState, policy: HealthPolicy, now: number): string | undefined {
-    const samples = provider.window.count(now);
-    if (samples < policy.min_samples) return undefined;
-    const successRate = provider.window.successRate(now);
-    if (successRate < policy.health_threshold) return `success rate ${round(successRate)}% is below ${policy.health_threshold}% over the last ${samples} calls`;
-    if (now - provider.medianCheckedAt >= MEDIAN_INTERVAL_MS) {
-      provider.medianLatency = provider.window.latencyPercentile(now, 50);
-      provider.medianCheckedAt = now;
-    }
-    const median = provider.medianLatency;
-    if (median !== undefined && median > policy.latency_threshold) return `median latency ${round(median)} ms is above ${policy.latency_threshold} ms`;
-    return undefined;
+    return healthProblem(policy, {
+      samples: provider.window.count(now),
+      successRate: provider.window.successRate(now),
+      medianLatency: () => {
+        if (now - provider.medianCheckedAt >= MEDIAN_INTERVAL_MS) {
+          provider.medianLatency = provider.window.latencyPercentile(now, 50);
+          provider.medianCheckedAt = now;
+        }
+        return provider.medianLatency;
+      },
+    });
   }
 
   /**
