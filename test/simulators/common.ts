@@ -33,7 +33,15 @@ export type Fault =
   /** Stream `afterChunks` content events, then cut the connection with no terminator. */
   | { kind: 'mid_stream_reset'; afterChunks: number }
   /** Wait `delayMs` between stream events. */
-  | { kind: 'slow_stream'; delayMs: number };
+  | { kind: 'slow_stream'; delayMs: number }
+  /**
+   * Stream the opening events (message start, role chunk, empty block starts, pings) at once, then wait
+   * until `until` settles or `maxMs` passes before the first content event: a reasoning model that
+   * thinks before it writes.
+   */
+  | { kind: 'opening_pause'; until: Promise<unknown>; maxMs: number };
+
+export type OpeningPause = Extract<Fault, { kind: 'opening_pause' }>;
 
 export interface RecordedRequest {
   method: string;
@@ -209,6 +217,13 @@ export function frameStream(
       }
     },
   });
+}
+
+/** The frames of an `opening_pause` fault: the first `openingCount` at once, the rest once the pause is over. */
+export async function* pausedAfterOpening(frames: readonly string[], openingCount: number, pause: OpeningPause): AsyncGenerator<string> {
+  yield* frames.slice(0, openingCount);
+  await Promise.race([pause.until, sleep(pause.maxMs)]);
+  yield* frames.slice(openingCount);
 }
 
 function isJsonObject(value: unknown): value is Record<string, unknown> {
