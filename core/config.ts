@@ -16,6 +16,12 @@ export interface GatewayConfig {
   dataDirectory: string;
   adminKey: string | undefined;
   firstByteTimeoutMs: number;
+  /**
+   * How long a stream's events that carry no generated content (its opening, keep-alives) may be held
+   * back after its first byte (`KEYWAY_STREAM_OPENING_HOLD_MS`; 0: not at all), so an error that
+   * follows them can still fall back (core/lifecycle/opening-hold.ts).
+   */
+  streamOpeningHoldMs: number;
   totalTimeoutMs: number;
   maxBodyBytes: number;
   /** How deeply a request body's arrays and objects may nest (`KEYWAY_MAX_JSON_DEPTH`). */
@@ -121,6 +127,7 @@ const ENVIRONMENT_KEYS: Record<string, string> = {
   dataDirectory: 'KEYWAY_DATA_DIR',
   adminKey: 'KEYWAY_ADMIN_KEY',
   firstByteTimeoutMs: 'KEYWAY_FIRST_BYTE_TIMEOUT_MS',
+  streamOpeningHoldMs: 'KEYWAY_STREAM_OPENING_HOLD_MS',
   totalTimeoutMs: 'KEYWAY_TOTAL_TIMEOUT_MS',
   maxBodyBytes: 'KEYWAY_MAX_BODY_BYTES',
   maxJsonDepth: 'KEYWAY_MAX_JSON_DEPTH',
@@ -317,6 +324,14 @@ function listenHost(text: string | undefined): string {
 }
 
 /**
+ * Longer than the usual wait between a provider's opening events and its first token (a few hundred
+ * milliseconds), where an overloaded or failed generation reports itself; short enough that a
+ * reasoning model, which sends its opening at once and then thinks for seconds, has its opening sent
+ * after a pause no client notices (docs/routing.md, "Streams").
+ */
+const DEFAULT_STREAM_OPENING_HOLD_MS = 1_000;
+
+/**
  * gunicorn's default. A report blocks a worker's event loop for tens of milliseconds and a GC pause for
  * less, but a management write may wait 5 s for SQLite's lock (busy_timeout), and converting a provider
  * key or ending a master-key rotation VACUUMs the embedded database on the loop (seconds a gigabyte): a
@@ -406,6 +421,7 @@ function readConfig(environment: Record<string, string | undefined>): GatewayCon
     dataDirectory: resolve(configuredDataDirectory ?? defaultDataDirectory),
     adminKey: secretSetting('KEYWAY_ADMIN_KEY', value('adminKey')),
     firstByteTimeoutMs: integerSetting('KEYWAY_FIRST_BYTE_TIMEOUT_MS', value('firstByteTimeoutMs'), 60_000, 1, 3_600_000),
+    streamOpeningHoldMs: integerSetting('KEYWAY_STREAM_OPENING_HOLD_MS', value('streamOpeningHoldMs'), DEFAULT_STREAM_OPENING_HOLD_MS, 0, 10_000),
     totalTimeoutMs: integerSetting('KEYWAY_TOTAL_TIMEOUT_MS', value('totalTimeoutMs'), 600_000, 1, 86_400_000),
     maxBodyBytes: integerSetting('KEYWAY_MAX_BODY_BYTES', value('maxBodyBytes'), 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxJsonDepth: integerSetting('KEYWAY_MAX_JSON_DEPTH', value('maxJsonDepth'), DEFAULT_MAX_JSON_DEPTH, 1, 10_000),

@@ -2,12 +2,13 @@
 // adapter throws the core's KeywayError, or, when it cannot use it (a plugin the compiled binary
 // loads from disk) or does not, a plain Error: foreignFailure reads what that says into a provider
 // failure or Keyway's own bug. Whichever it is, the key the call used is scrubbed from its message and
-// from a logged stack, since upstreams and adapters can echo it in any shape.
+// from a logged stack, since upstreams and adapters can echo it in any shape. When every candidate
+// failed, finalFailure makes the answer of the last failure and the attempts.
 
 import { KeywayError } from '../errors.ts';
 import { redactEchoedKeyForms } from '../credentials/echoed-key-forms.ts';
 import type { Logger } from '../logger.ts';
-import type { RequestContext, RouteCandidate } from '../spec/plugin.ts';
+import type { AttemptRecord, RequestContext, RouteCandidate } from '../spec/plugin.ts';
 import { FAILURE_REASONS, type ErrorDescriptor, type FailureReason } from '../spec/vocabulary.ts';
 import { reasonFromStatus, upstreamFailure } from '../wire/provider-kit.ts';
 
@@ -143,4 +144,54 @@ function extraWithoutSecret(extra: Record<string, unknown> | undefined, secret: 
     scrubbed[name] = redacted;
   }
   return scrubbed ?? extra;
+}
+
+/**
+ * Whether a last "model not found" may stand as the answer's 404: only when every attempt failed so
+ * for the very model the client named. Then its name is what is wrong (a typo, a model its providers
+ * lack). A substitute routing chose, or a chain that met other failures first, says nothing against
+ * the client's model: that is an upstream failure like any other (PRODUCT.md: 502 when the last
+ * failure is neither a rate limit nor a timeout).
+ */
+function clientModelNotFound(attempts: readonly AttemptRecord[], requestedModel: string): boolean {
+  // A skipped candidate never asked its provider for the model: it says nothing either way.
+  return attempts.every((attempt) => attempt.skipped === true || (attempt.reason === 'model_not_available' && attempt.model === requestedModel));
+}
+
+/** How an attempt reads in the answer's message: a skipped candidate says so. */
+function attemptSummary(attempt: AttemptRecord): string {
+  return `${attempt.provider}/${attempt.model} (${attempt.skipped === true ? `skipped: ${attempt.reason}` : attempt.reason})`;
+}
+
+/** When every candidate failed, the answer follows the last failure and lists every attempt. */
+export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[], requestedModel: string, requestId?: string): KeywayError {
+  if (lastError === undefined)
+    return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
+  const listed = attempts.map((attempt) => ({
+    provider: attempt.provider,
+    model: attempt.model,
+    key_id: attempt.keyId,
+    owner: attempt.owner,
+    reason: attempt.reason,
+    status: attempt.status ?? null,
+    ...(attempt.skipped === true ? { skipped: true } : {}),
+  }));
+  // The copy's message is fixed: it names the request id now, where the failure was raised without it (the key vault).
+  const lastMessage = lastError.messageFor(requestId);
+  const message =
+    attempts.length <= 1 ? lastMessage : `All ${attempts.length} attempts failed: ${attempts.map(attemptSummary).join(', ')}. Last error: ${lastMessage}`;
+  const notFound = lastError.code === 'model_not_found';
+  const substituteMissing = notFound && !clientModelNotFound(attempts, requestedModel);
+  return new KeywayError(
+    substituteMissing ? 'upstream_error' : lastError.code,
+    {},
+    {
+      message,
+      // The client's model is what is wrong: `param` names it, as Keyway's own unknown-model 404 does (QA14 docs 5).
+      param: substituteMissing ? null : notFound ? 'model' : lastError.param,
+      reason: lastError.reason,
+      retryAfterSeconds: lastError.retryAfterSeconds,
+      extra: { ...lastError.extra, attempts: listed },
+    },
+  );
 }

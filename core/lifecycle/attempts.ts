@@ -7,7 +7,7 @@ import { keySearchOf } from '../credentials/key-echo.ts';
 import type { GatewayConfig } from '../config.ts';
 import { AttemptDeadlines } from './attempt-deadlines.ts';
 import { DrainEnded, DrainStop, type DrainWatch } from './drain.ts';
-import { foreignFailure, logAdapterBug, withoutSecret } from './attempt-failures.ts';
+import { finalFailure, foreignFailure, logAdapterBug, withoutSecret } from './attempt-failures.ts';
 import type { UpstreamSlots } from './upstream-slots.ts';
 import { KeywayError } from '../errors.ts';
 import type { HealthMonitor } from '../routing/health/monitor.ts';
@@ -39,6 +39,20 @@ export interface AttemptSuccess<Value> {
   abort: AbortController;
   /** Clears the total-deadline timer once the response is complete. */
   done(): void;
+}
+
+/**
+ * What an attempt does between its upstream's first byte and handing the answer on (a stream's opening
+ * hold, core/lifecycle/opening-hold.ts). The first-byte deadline is met by then, and only the total
+ * deadline bounds it; its failure is the attempt's, before anything reached the client: the request
+ * may still fall back.
+ */
+export type AttemptConfirm<Value> = (value: Value) => Promise<Value>;
+
+/** How each attempt calls its upstream: `run` settles at the first byte, `confirm` (when given) after it. */
+interface AttemptCall<Value> {
+  run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>;
+  confirm: AttemptConfirm<Value> | undefined;
 }
 
 export interface AttemptDependencies {
@@ -114,9 +128,10 @@ function deadlinesFor(routing: RoutingOptions, candidate: RouteCandidate, config
 }
 
 /**
- * Tries the candidates until one answers (a non-streamed answer in full, a stream's first part). Ended
- * by the shutdown drain (core/lifecycle/drain.ts) while it waits for an upstream, it rejects with the
- * drain's DrainEnded: the upstream call is aborted, and no other attempt or retry starts.
+ * Tries the candidates until one answers (a non-streamed answer in full, a stream's first part, then
+ * what `confirm` waits for). Ended by the shutdown drain (core/lifecycle/drain.ts) while it waits for
+ * an upstream, it rejects with the drain's DrainEnded: the upstream call is aborted, and no other
+ * attempt or retry starts.
  */
 export async function runAttempts<Value>(
   dependencies: AttemptDependencies,
@@ -124,11 +139,13 @@ export async function runAttempts<Value>(
   routing: RoutingOptions,
   run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
   clientSignal: AbortSignal | undefined,
+  confirm?: AttemptConfirm<Value>,
 ): Promise<AttemptSuccess<Value>> {
-  if (dependencies.drain === undefined) return attemptCandidates(dependencies, context, routing, run, clientSignal, undefined);
+  const attempt: AttemptCall<Value> = { run, confirm };
+  if (dependencies.drain === undefined) return attemptCandidates(dependencies, context, routing, attempt, clientSignal, undefined);
   const stop = new DrainStop(dependencies.drain);
   try {
-    return await attemptCandidates(dependencies, context, routing, run, clientSignal, stop);
+    return await attemptCandidates(dependencies, context, routing, attempt, clientSignal, stop);
   } finally {
     stop.dispose();
   }
@@ -138,7 +155,7 @@ async function attemptCandidates<Value>(
   dependencies: AttemptDependencies,
   context: RequestContext,
   routing: RoutingOptions,
-  run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
+  attempt: AttemptCall<Value>,
   clientSignal: AbortSignal | undefined,
   drained: DrainStop | undefined,
 ): Promise<AttemptSuccess<Value>> {
@@ -188,7 +205,7 @@ async function attemptCandidates<Value>(
       }
       // Warnings are the attempt's own: what a failed attempt's translation left out says nothing of the answer that serves.
       context.warnings.length = warningsBefore;
-      const outcome = await attemptOnce(dependencies, context, routing, candidate, adapter, run, clientSignal, remainingMs, drained);
+      const outcome = await attemptOnce(dependencies, context, routing, candidate, adapter, attempt, clientSignal, remainingMs, drained);
       if (outcome.success !== undefined) return outcome.success;
       // The drain's answer, whatever the aborted call failed with: no fallback, no retry.
       if (drained?.failure !== undefined) throw drained.failure;
@@ -311,7 +328,7 @@ async function attemptOnce<Value>(
   routing: RoutingOptions,
   candidate: RouteCandidate,
   adapter: ProviderAdapter,
-  run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
+  attempt: AttemptCall<Value>,
   clientSignal: AbortSignal | undefined,
   remainingMs: number,
   stop: DrainStop | undefined,
@@ -364,12 +381,13 @@ async function attemptOnce<Value>(
     if (abort.signal.aborted) throw abort.signal.reason;
     calling = true;
     dependencies.upstreamCalled?.(context, candidate);
-    const value = await run(adapter, call);
+    const first = await attempt.run(adapter, call);
     const latencyMs = performance.now() - started;
-    // The client's own key (X-Provider-Key) is one request's: it says nothing about the health of any stored key.
-    if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
     // The call is over at the total deadline: its slots go back even if nobody reads the answer any more.
     deadlines.answerInHand(() => release?.());
+    const value = attempt.confirm === undefined ? first : await confirmed(attempt.confirm, first, abort.signal);
+    // The client's own key (X-Provider-Key) is one request's: it says nothing about the health of any stored key.
+    if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
     const upstreamKey = keySearchOf(call.credential);
     context.served = {
       provider: candidate.provider,
@@ -439,6 +457,16 @@ async function attemptOnce<Value>(
   }
 }
 
+/**
+ * The answer once `confirm` is done with it. A call aborted meanwhile (the client left, the total
+ * deadline, the drain) failed with the abort's reason, whatever its stream made of the abort.
+ */
+async function confirmed<Value>(confirm: AttemptConfirm<Value>, value: Value, signal: AbortSignal): Promise<Value> {
+  const answer = await confirm(value);
+  if (signal.aborted) throw signal.reason;
+  return answer;
+}
+
 /** Failures that are Keyway's, never a provider's: they are not recorded against its health. */
 // no_provider_available before a call: the key vault could not produce the key (removed, or its key source failed);
 // not_ready: the shutdown drain ended the call (core/lifecycle/drain.ts).
@@ -458,54 +486,4 @@ function attemptRecord(candidate: RouteCandidate, failure: KeywayError, duration
   };
   if (skipped) record.skipped = true;
   return record;
-}
-
-/**
- * Whether a last "model not found" may stand as the answer's 404: only when every attempt failed so
- * for the very model the client named. Then its name is what is wrong (a typo, a model its providers
- * lack). A substitute routing chose, or a chain that met other failures first, says nothing against
- * the client's model: that is an upstream failure like any other (PRODUCT.md: 502 when the last
- * failure is neither a rate limit nor a timeout).
- */
-function clientModelNotFound(attempts: readonly AttemptRecord[], requestedModel: string): boolean {
-  // A skipped candidate never asked its provider for the model: it says nothing either way.
-  return attempts.every((attempt) => attempt.skipped === true || (attempt.reason === 'model_not_available' && attempt.model === requestedModel));
-}
-
-/** How an attempt reads in the answer's message: a skipped candidate says so. */
-function attemptSummary(attempt: AttemptRecord): string {
-  return `${attempt.provider}/${attempt.model} (${attempt.skipped === true ? `skipped: ${attempt.reason}` : attempt.reason})`;
-}
-
-/** When every candidate failed, the answer follows the last failure and lists every attempt. */
-export function finalFailure(lastError: KeywayError | undefined, attempts: AttemptRecord[], requestedModel: string, requestId?: string): KeywayError {
-  if (lastError === undefined)
-    return new KeywayError('no_provider_available', { detail: 'No provider could serve this request: every candidate is unavailable.' });
-  const listed = attempts.map((attempt) => ({
-    provider: attempt.provider,
-    model: attempt.model,
-    key_id: attempt.keyId,
-    owner: attempt.owner,
-    reason: attempt.reason,
-    status: attempt.status ?? null,
-    ...(attempt.skipped === true ? { skipped: true } : {}),
-  }));
-  // The copy's message is fixed: it names the request id now, where the failure was raised without it (the key vault).
-  const lastMessage = lastError.messageFor(requestId);
-  const message =
-    attempts.length <= 1 ? lastMessage : `All ${attempts.length} attempts failed: ${attempts.map(attemptSummary).join(', ')}. Last error: ${lastMessage}`;
-  const notFound = lastError.code === 'model_not_found';
-  const substituteMissing = notFound && !clientModelNotFound(attempts, requestedModel);
-  return new KeywayError(
-    substituteMissing ? 'upstream_error' : lastError.code,
-    {},
-    {
-      message,
-      // The client's model is what is wrong: `param` names it, as Keyway's own unknown-model 404 does (QA14 docs 5).
-      param: substituteMissing ? null : notFound ? 'model' : lastError.param,
-      reason: lastError.reason,
-      retryAfterSeconds: lastError.retryAfterSeconds,
-      extra: { ...lastError.extra, attempts: listed },
-    },
-  );
 }

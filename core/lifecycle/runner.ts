@@ -19,10 +19,11 @@ import type { CallContext, NativeDialectApi, ProviderAdapter } from '../spec/pro
 import { viaNamesKeyway } from '../wire/upstream-policy.ts';
 import { refuseSecretFields } from '../wire/secret-fields.ts';
 import { validateRouting } from '../wire/request-validation.ts';
-import { runAttempts, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
+import { runAttempts, type AttemptConfirm, type AttemptDependencies, type AttemptSuccess } from './attempts.ts';
 import { createRequestContext } from './context.ts';
 import { DrainEnded, untilDrainEnds, type DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
+import { holdOpening } from './opening-hold.ts';
 import { shouldNotRetry } from './retry-advice.ts';
 import { keySearchOf } from '../credentials/key-echo.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
@@ -189,13 +190,17 @@ export class LifecycleRunner {
     return runHooks(hooks, 'call', context);
   }
 
-  /** Tries the candidates; `run` settles once the upstream's first byte is in hand (fallback's point of no return). */
+  /**
+   * Tries the candidates; `run` settles once the upstream's first byte is in hand, and `confirm`, when
+   * given, after it: the answer returned is fallback's point of no return.
+   */
   attempt<Value>(
     context: RequestContext,
     run: (adapter: ProviderAdapter, call: CallContext) => Promise<Value>,
     clientSignal: AbortSignal | undefined,
+    confirm?: AttemptConfirm<Value>,
   ): Promise<AttemptSuccess<Value>> {
-    return runAttempts(this.dependencies.attempts, context, this.dependencies.router.routingFor(context), run, clientSignal);
+    return runAttempts(this.dependencies.attempts, context, this.dependencies.router.routingFor(context), run, clientSignal, confirm);
   }
 
   private async callChat(context: RequestContext, operation: ChatOperation, native: NativeCalls | undefined, clientSignal: AbortSignal): Promise<Response> {
@@ -217,7 +222,14 @@ export class LifecycleRunner {
       this.markNative(context, native);
       return chatAnswer(accountant, operation.dialect, context, success);
     }
-    const success = await this.attempt(context, (adapter, call) => openStream(adapter, call, context, native), clientSignal);
+    // The stream's contentless opening is held a moment, so an error right after it still falls back (opening-hold.ts).
+    const holdMs = this.dependencies.attempts.config.streamOpeningHoldMs;
+    const success = await this.attempt(
+      context,
+      (adapter, call) => openStream(adapter, call, context, native),
+      clientSignal,
+      holdMs > 0 ? (opened) => holdOpening(opened, holdMs) : undefined,
+    );
     this.markNative(context, native);
     return streamAnswer(accountant, operation.dialect, context, success, this.dependencies.drain);
   }

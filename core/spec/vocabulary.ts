@@ -285,9 +285,11 @@ export type StreamPart =
   /**
    * An event of the inbound dialect's own API (a native call), as received (`raw`) and parsed (`data`):
    * only that dialect's encoder writes it. `text`: the generated text it carries, weighed for a stream
-   * cut before its usage arrives.
+   * cut before its usage arrives. `noContent`: the adapter knows it carries nothing generated (an
+   * opening event, a keep-alive, a failure's notice before its error part), so the opening hold may
+   * hold it back (core/lifecycle/opening-hold.ts); unmarked, an event counts as content.
    */
-  | { type: 'native-event'; event: string; data: Record<string, unknown>; raw: string; text?: string }
+  | { type: 'native-event'; event: string; data: Record<string, unknown>; raw: string; text?: string; noContent?: boolean }
   | { type: 'error'; error: ErrorDescriptor }
   /** The upstream's keep-alive (Anthropic's `ping`): dialects that have one pass it on. */
   | { type: 'keepalive' };

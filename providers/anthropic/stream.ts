@@ -175,7 +175,20 @@ function* asNative(payload: Payload, raw: string, parts: readonly StreamPart[]):
   if (payload.type === 'error') return;
   const event: StreamPart = { type: 'native-event', event: String(payload.type), data: payload, raw };
   if (text !== '') event.text = text;
+  else if (isOpeningEvent(payload, parts)) event.noContent = true;
   yield event;
+}
+
+/**
+ * An event that carries nothing generated: message_start, a ping, the start of an empty text or
+ * thinking block (a tool's block start names the tool: content). Keyway may hold it back a moment
+ * after the stream opens, so an error right after it can still fall back (core/lifecycle/opening-hold.ts).
+ */
+function isOpeningEvent(payload: Payload, parts: readonly StreamPart[]): boolean {
+  if (payload.type === 'message_start' || payload.type === 'ping') return true;
+  if (payload.type !== 'content_block_start' || parts.length > 0) return false;
+  const block = payload.content_block as Payload | undefined;
+  return block?.type === 'text' || block?.type === 'thinking';
 }
 
 /**

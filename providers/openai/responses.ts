@@ -105,6 +105,8 @@ function resultOf(provider: string, body: Json, model: string, request: Json): C
 }
 
 const END_EVENTS = new Set(['response.completed', 'response.incomplete']);
+/** The opening events, and the failure's notice that comes before its error part. */
+const NO_CONTENT_EVENTS: ReadonlySet<string> = new Set(['response.created', 'response.in_progress', 'response.failed']);
 
 function errorPart(error: KeywayError): StreamPart {
   return { type: 'error', error: error.toDescriptor() };
@@ -144,6 +146,8 @@ export async function* responsesStreamParts(
       if (type === '') continue;
       const part: StreamPart = { type: 'native-event', event: type, data, raw: event.data };
       if (type.endsWith('.delta') && typeof data.delta === 'string') part.text = data.delta;
+      // Nothing generated: held a moment after the stream opens, so a failure right after still falls back (core/lifecycle/opening-hold.ts).
+      else if (NO_CONTENT_EVENTS.has(type)) part.noContent = true;
       const response = isRecord(data.response) ? data.response : undefined;
       if (type === 'response.created' && response !== undefined) {
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);

@@ -3,7 +3,10 @@
 // the upstream go, ends the client's stream with an upstream error event, and books it as every
 // stream cut short: from its estimate of what was streamed and the prompt (the prompt as reported
 // when the provider stated it up front), flagged usageEstimated. Before the first byte reaches the
-// client, the same failure falls back like any server error.
+// client, the same failure falls back like any server error. The gateway holds no opening back
+// (KEYWAY_STREAM_OPENING_HOLD_MS=0): an endless line right after the role chunk could otherwise reach
+// the limit inside the hold's window, before the first byte, and which of the two it did would depend
+// on the machine's speed.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
@@ -107,7 +110,10 @@ beforeAll(async () => {
     },
   });
   const base = `http://127.0.0.1:${upstream.port}`;
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: `${base}/v1`, KEYWAY_ANTHROPIC_BASE_URL: base }, probes: false });
+  gateway = await startTestGateway({
+    env: { KEYWAY_OPENAI_BASE_URL: `${base}/v1`, KEYWAY_ANTHROPIC_BASE_URL: base, KEYWAY_STREAM_OPENING_HOLD_MS: '0' },
+    probes: false,
+  });
   await addProviderKeys(gateway, [
     { name: 'openai', api_key: 'sk-proj-EndlessLineUpstreamKey000000001' },
     { name: 'anthropic', api_key: 'sk-ant-api03-EndlessLineUpstreamKey0001' },

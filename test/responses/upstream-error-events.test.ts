@@ -2,7 +2,10 @@
 // `data: {"error": {…}}` had that event reach the client verbatim, its key included, under a blank
 // `event: ` line. Every error a Responses stream carries, named or not (and the error of a
 // `response.failed`), goes through the one error path: scrubbed, and written as the Responses
-// streaming spec's `error` event ({type, code, message, param, sequence_number}).
+// streaming spec's `error` event ({type, code, message, param, sequence_number}). These errors follow
+// the opening events at once, so the gateway that streams them holds nothing back
+// (KEYWAY_STREAM_OPENING_HOLD_MS=0); with the hold, the default, they come before the first byte and
+// are answered as the JSON error (the last test).
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { addProviderKeys, call, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -14,15 +17,20 @@ const KEY = 'Zq7fK2mR9wXc4vB8nL1pT6yH3jD5sG0a-f2';
 
 let upstream: EchoingUpstream;
 let gateway: TestGateway;
+/** The default opening hold. */
+let holding: TestGateway;
 
 beforeAll(async () => {
   upstream = startEchoingUpstream();
-  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url }, probes: false });
+  gateway = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url, KEYWAY_STREAM_OPENING_HOLD_MS: '0' }, probes: false });
   await addProviderKeys(gateway, [{ name: 'openai', api_key: KEY }]);
+  holding = await startTestGateway({ env: { KEYWAY_OPENAI_BASE_URL: upstream.url }, probes: false });
+  await addProviderKeys(holding, [{ name: 'openai', api_key: KEY }]);
 });
 
 afterAll(async () => {
   await gateway?.stop();
+  await holding?.stop();
   upstream?.stop();
 });
 
@@ -36,8 +44,8 @@ function opening(): string[] {
   ];
 }
 
-async function streamed(): Promise<{ status: number; text: string }> {
-  const response = await call(gateway, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'hi', stream: true });
+async function streamed(target: TestGateway = gateway): Promise<{ status: number; text: string }> {
+  const response = await call(target, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'hi', stream: true });
   return { status: response.status, text: await response.text() };
 }
 
@@ -117,4 +125,15 @@ test('an untyped event in the middle of a stream that goes on is dropped, not wr
   expect(text).not.toMatch(/^event:[ \t]*$/m);
   expect(text).not.toContain('an event no Responses client can name');
   expect(checkResponsesStream(parseResponsesSse(text)).terminal).toBe('response.completed');
+});
+
+test('with the opening hold, an error right after the opening events comes before the first byte: the JSON error, scrubbed', async () => {
+  upstream.answer = ({ key }) =>
+    sseAnswer([...opening(), sseEvent({ error: { message: `Incorrect API key provided: ${key}`, type: 'invalid_request_error', code: 'invalid_api_key' } })]);
+  const { status, text } = await streamed(holding);
+  expect(status).toBe(502);
+  expect(text).not.toContain(KEY);
+  expect(text).toContain('Incorrect API key provided: [REDACTED]');
+  expect(text).not.toContain('response.created');
+  expect(holding.output.join('\n')).not.toContain(KEY);
 });

@@ -41,7 +41,15 @@ export type Fault =
    * Stream normally but leave out every event of this type (Anthropic's `message_delta`): an upstream
    * or a gateway in front of it that drops an event a well-formed stream has.
    */
-  | { kind: 'omit_stream_event'; event: string };
+  | { kind: 'omit_stream_event'; event: string }
+  /**
+   * Stream the opening events (message start, role chunk, empty block starts, pings) at once, then wait
+   * until `until` settles or `maxMs` passes before the first content event: a reasoning model that
+   * thinks before it writes.
+   */
+  | { kind: 'opening_pause'; until: Promise<unknown>; maxMs: number };
+
+export type OpeningPause = Extract<Fault, { kind: 'opening_pause' }>;
 
 /**
  * The forms in which a refusing provider can quote the key it was sent: whole, a short start cut with a
@@ -281,6 +289,13 @@ export function frameStream(
       }
     },
   });
+}
+
+/** The frames of an `opening_pause` fault: the first `openingCount` at once, the rest once the pause is over. */
+export async function* pausedAfterOpening(frames: readonly string[], openingCount: number, pause: OpeningPause): AsyncGenerator<string> {
+  yield* frames.slice(0, openingCount);
+  await Promise.race([pause.until, sleep(pause.maxMs)]);
+  yield* frames.slice(openingCount);
 }
 
 function isJsonObject(value: unknown): value is Record<string, unknown> {

@@ -2,7 +2,7 @@
 // simulator gives, fake tool arguments, stream framing with stream faults, per-run memory and
 // embedding vectors. Provider-specific shapes stay in each simulator.
 import type { Fault, HandlerContext, SimulatorState } from './common.ts';
-import { countTokens, echoReply, frameStream, sampleArguments } from './common.ts';
+import { countTokens, echoReply, frameStream, pausedAfterOpening, sampleArguments } from './common.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -160,18 +160,19 @@ export interface StreamFrame {
 }
 
 export function isStreamFault(fault: Fault | undefined): boolean {
-  return fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream';
+  return fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' || fault?.kind === 'opening_pause';
 }
 
 /**
  * Turns frames into a body, applying the stream faults. The cut falls just before the content event
  * that follows the first `afterChunks` ones, so set-up events (starts, pings) still go out first; a
  * reply with fewer content events is cut before its final event. `errorFrames` replace everything
- * after the cut for `mid_stream_error`.
+ * after the cut for `mid_stream_error`; `opening_pause` waits at that cut with no afterChunks.
  */
 export function faultedStream(frames: StreamFrame[], fault: Fault | undefined, errorFrames: string[]): ReadableStream<Uint8Array> {
   const texts = frames.map((frame) => frame.text);
   if (fault?.kind === 'slow_stream') return frameStream(texts, { delayMs: fault.delayMs });
+  if (fault?.kind === 'opening_pause') return frameStream(pausedAfterOpening(texts, cutIndex(frames, 0), fault));
   if (fault?.kind === 'mid_stream_reset') return frameStream(texts, { resetAfter: cutIndex(frames, fault.afterChunks) });
   if (fault?.kind === 'mid_stream_error') return frameStream([...texts.slice(0, cutIndex(frames, fault.afterChunks)), ...errorFrames]);
   if (fault?.kind === 'omit_stream_event') return frameStream(texts.filter((text) => !text.startsWith(`event: ${fault.event}\n`)));

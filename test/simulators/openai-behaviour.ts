@@ -2,7 +2,16 @@
 // stream plumbing they share. Everything here is pure so gateway tests can compute expected values
 // (token counts, tool arguments) with the same functions the simulators use.
 
-import { countTokens, echoReply, frameStream, sampleArguments as sampleArgumentValues, sleep } from './common.ts';
+import {
+  countTokens,
+  echoReply,
+  frameStream,
+  pausedAfterOpening,
+  sampleArguments as sampleArgumentValues,
+  sleep,
+  type Fault,
+  type OpeningPause,
+} from './common.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -203,12 +212,30 @@ export interface StreamPlan {
   errorFrame: string;
 }
 
-export type StreamFault = { kind: 'mid_stream_error' | 'mid_stream_reset'; afterChunks: number } | { kind: 'slow_stream'; delayMs: number } | undefined;
+export type StreamFault =
+  | { kind: 'mid_stream_error' | 'mid_stream_reset'; afterChunks: number }
+  | { kind: 'slow_stream'; delayMs: number }
+  | OpeningPause
+  | undefined;
+
+/** The fault that shapes a stream's body, when the request's fault is one. */
+export function streamFaultOf(fault: Fault | undefined): StreamFault {
+  switch (fault?.kind) {
+    case 'mid_stream_error':
+    case 'mid_stream_reset':
+    case 'slow_stream':
+    case 'opening_pause':
+      return fault;
+    default:
+      return undefined;
+  }
+}
 
 /** The SSE body for a stream, with any mid-stream fault applied. */
 export function streamBody(plan: StreamPlan, fault: StreamFault): ReadableStream<Uint8Array> {
   if (fault?.kind === 'mid_stream_reset') return cutStream([...plan.leading, ...plan.content.slice(0, fault.afterChunks)]);
   if (fault?.kind === 'mid_stream_error') return frameStream([...plan.leading, ...plan.content.slice(0, fault.afterChunks), plan.errorFrame]);
+  if (fault?.kind === 'opening_pause') return frameStream(pausedAfterOpening([...plan.leading, ...plan.content, ...plan.trailing], plan.leading.length, fault));
   const frames = [...plan.leading, ...plan.content, ...plan.trailing];
   return frameStream(frames, fault?.kind === 'slow_stream' ? { delayMs: fault.delayMs } : {});
 }

@@ -3,7 +3,7 @@
 // headers for every fault. The gateway's base URL for it is `<url>/v1`.
 
 import { startSimulator, type Fault, type HandlerContext, type SimulatorHandle, type SimulatorOptions } from './common.ts';
-import { goDuration, isRecord, randomToken, streamBody, type JsonObject } from './openai-behaviour.ts';
+import { goDuration, isRecord, randomToken, streamBody, streamFaultOf, type JsonObject } from './openai-behaviour.ts';
 import { completionBody, completionStream, planChat, wantsUsage } from './openai-chat.ts';
 import { embeddingResponse } from './openai-embeddings.ts';
 import { errors, openAIErrorBody, type OpenAIError } from './openai-errors.ts';
@@ -182,7 +182,7 @@ async function handleInference(
   const successHeaders = { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, outcome.usage.prompt_tokens) };
   if (validBody.stream !== true) return Response.json(completionBody(outcome), { headers: successHeaders });
 
-  const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
+  const streamFault = streamFaultOf(fault);
   return new Response(streamBody(completionStream(outcome, wantsUsage(validBody), behaviour.omitDone !== true), streamFault), {
     headers: { ...successHeaders, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
   });
@@ -213,7 +213,7 @@ async function handleResponses(request: Request, context: HandlerContext, models
   });
   const successHeaders = { ...baseHeaders(request, started), ...rateHeaders(rate.remainingRequests, usage.input_tokens) };
   if (validBody.stream !== true) return Response.json(outcome.response, { headers: successHeaders });
-  const streamFault = fault?.kind === 'mid_stream_error' || fault?.kind === 'mid_stream_reset' || fault?.kind === 'slow_stream' ? fault : undefined;
+  const streamFault = streamFaultOf(fault);
   return new Response(streamBody(responsesStream(outcome), streamFault), {
     headers: { ...successHeaders, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
   });
