@@ -3,8 +3,14 @@
 // word a problem alike and the answer never shows a verdict its own figures do not bear out.
 
 import { latencyOf, successRateOf } from './figures.ts';
-import type { HealthPolicy } from './monitor.ts';
 import type { WindowFigures } from './window.ts';
+
+/** The thresholds of a health policy (monitor.ts) this rule reads: named here, so the monitor's module need not be imported back. */
+export interface JudgedThresholds {
+  min_samples: number;
+  health_threshold: number;
+  latency_threshold: number;
+}
 
 const round = (value: number): number => Math.round(value * 100) / 100;
 
@@ -17,7 +23,7 @@ export interface WindowReading {
 }
 
 /** The problem the window shows under the policy, in words; undefined when none, or when it holds too few calls to judge. */
-export function healthProblem(policy: HealthPolicy, window: WindowReading): string | undefined {
+export function healthProblem(policy: JudgedThresholds, window: WindowReading): string | undefined {
   if (window.samples < policy.min_samples) return undefined;
   if (window.successRate < policy.health_threshold)
     return `success rate ${round(window.successRate)}% is below ${policy.health_threshold}% over the last ${window.samples} calls`;
