@@ -226,9 +226,8 @@ export class Router {
     if (provider !== undefined) return;
     const serving = providersSelecting(this.resolver, context.principal.accountId, model);
     if (serving.length > 0 && !serving.includes(named)) {
-      const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[named];
       const others = `${serving.join(', ')} ${serving.length === 1 ? 'does' : 'do'}`;
-      const alternative = `ask for a ${named} model${example === undefined ? '' : ` (such as ${named}/${example})`}`;
+      const alternative = this.askForModelOf(context, named, model);
       throw new KeywayError('invalid_field', {
         param: 'X-Provider',
         detail: withClientKey
@@ -385,14 +384,21 @@ export class Router {
     const usable = [...(keys.account.get(provider) ?? []), ...(keys.platform.get(provider) ?? [])];
     if (usable.length === 0 || !usable.every((key) => this.dependencies.models.knownNotToServe(key, model))) return;
     const param = context.request.provider === undefined ? 'model' : 'provider';
-    const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[provider];
     const instead = param === 'model' ? `ask for ${owners[0]}/${model}` : `leave provider out, send provider: ${owners[0]}`;
     throw new KeywayError('invalid_field', {
       param,
       detail:
         `${provider} does not serve the model '${model}': the model catalog gives it to ${owners.join(', ')}, and no ${provider} key of this account lists it. ` +
-        `Keyway sends a model only to the provider named: ${instead}, or ask for a ${provider} model${example === undefined ? '' : ` (such as ${provider}/${example})`}`,
+        `Keyway sends a model only to the provider named: ${instead}, or ${this.askForModelOf(context, provider, model)}`,
     });
+  }
+
+  /** The way out of a refusal that names another provider's model: that provider's own model of the same class. */
+  private askForModelOf(context: RequestContext, provider: string, model: string): string {
+    const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[provider];
+    // Provider ids are read as spelled ("an openai model", "a google model"), so a leading vowel takes "an".
+    const article = /^[aeiou]/i.test(provider) ? 'an' : 'a';
+    return `ask for ${article} ${provider} model${example === undefined ? '' : ` (such as ${provider}/${example})`}`;
   }
 
   /** The loaded providers among a model's catalog entries. */
