@@ -169,9 +169,26 @@ export class Router {
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
     if (useByok === false) {
+      this.refuseByokOnly(context);
       context.keys = { account: new Map(), platform: keys.platform };
       context.request.routing = { ...context.request.routing, fallback_to_parrotrouter: true };
     } else context.keys = keys;
+  }
+
+  /**
+   * `X-Use-BYOK: false` skips the account's keys for the platform's, which `use_byok_only` forbids: the
+   * request could only fail, and its 503 ("the platform has no openai key") named neither (QA seed L1).
+   */
+  private refuseByokOnly(context: RequestContext): void {
+    if (this.routingFor(context).use_byok_only !== true) return;
+    const source =
+      context.request.routing?.use_byok_only === true
+        ? "the request's routing.use_byok_only: true"
+        : "the account's default routing (PUT /v1/settings/routing) sets routing.use_byok_only: true, which";
+    throw invalidField(
+      'X-Use-BYOK',
+      `X-Use-BYOK: false asks for the platform's keys only, and ${source} forbids them; send X-Use-BYOK: true (or no header) to use this account's keys, or routing.use_byok_only: false`,
+    );
   }
 
   /** `X-Provider`, when sent: a loaded provider's name, else a 400 naming the header and the known providers. */
