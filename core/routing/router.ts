@@ -169,9 +169,26 @@ export class Router {
     const keys = this.dependencies.snapshots.keysFor(context.principal.accountId);
     // `X-Use-BYOK: false` asks for the operator's keys: an explicit permission, never a silent one.
     if (useByok === false) {
+      this.refuseByokOnly(context);
       context.keys = { account: new Map(), platform: keys.platform };
       context.request.routing = { ...context.request.routing, fallback_to_parrotrouter: true };
     } else context.keys = keys;
+  }
+
+  /**
+   * `X-Use-BYOK: false` skips the account's keys for the platform's, which `use_byok_only` forbids: the
+   * request could only fail, and its 503 ("the platform has no openai key") named neither (QA seed L1).
+   */
+  private refuseByokOnly(context: RequestContext): void {
+    if (this.routingFor(context).use_byok_only !== true) return;
+    const source =
+      context.request.routing?.use_byok_only === true
+        ? "the request's routing.use_byok_only: true"
+        : "the account's default routing (PUT /v1/settings/routing) sets routing.use_byok_only: true, which";
+    throw invalidField(
+      'X-Use-BYOK',
+      `X-Use-BYOK: false asks for the platform's keys only, and ${source} forbids them; send X-Use-BYOK: true (or no header) to use this account's keys, or routing.use_byok_only: false`,
+    );
   }
 
   /** `X-Provider`, when sent: a loaded provider's name, else a 400 naming the header and the known providers. */
@@ -226,9 +243,8 @@ export class Router {
     if (provider !== undefined) return;
     const serving = providersSelecting(this.resolver, context.principal.accountId, model);
     if (serving.length > 0 && !serving.includes(named)) {
-      const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[named];
       const others = `${serving.join(', ')} ${serving.length === 1 ? 'does' : 'do'}`;
-      const alternative = `ask for a ${named} model${example === undefined ? '' : ` (such as ${named}/${example})`}`;
+      const alternative = this.askForModelOf(context, named, model);
       throw new KeywayError('invalid_field', {
         param: 'X-Provider',
         detail: withClientKey
@@ -385,14 +401,21 @@ export class Router {
     const usable = [...(keys.account.get(provider) ?? []), ...(keys.platform.get(provider) ?? [])];
     if (usable.length === 0 || !usable.every((key) => this.dependencies.models.knownNotToServe(key, model))) return;
     const param = context.request.provider === undefined ? 'model' : 'provider';
-    const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[provider];
     const instead = param === 'model' ? `ask for ${owners[0]}/${model}` : `leave provider out, send provider: ${owners[0]}`;
     throw new KeywayError('invalid_field', {
       param,
       detail:
         `${provider} does not serve the model '${model}': the model catalog gives it to ${owners.join(', ')}, and no ${provider} key of this account lists it. ` +
-        `Keyway sends a model only to the provider named: ${instead}, or ask for a ${provider} model${example === undefined ? '' : ` (such as ${provider}/${example})`}`,
+        `Keyway sends a model only to the provider named: ${instead}, or ${this.askForModelOf(context, provider, model)}`,
     });
+  }
+
+  /** The way out of a refusal that names another provider's model: that provider's own model of the same class. */
+  private askForModelOf(context: RequestContext, provider: string, model: string): string {
+    const example = this.modelClassesFor(context.principal.accountId).classOf(model)?.models[provider];
+    // Provider ids are read as spelled ("an openai model", "a google model"), so a leading vowel takes "an".
+    const article = /^[aeiou]/i.test(provider) ? 'an' : 'a';
+    return `ask for ${article} ${provider} model${example === undefined ? '' : ` (such as ${provider}/${example})`}`;
   }
 
   /** The loaded providers among a model's catalog entries. */

@@ -140,6 +140,12 @@ export function validateRouting(routing: unknown): void {
   for (const name of ['use_byok_only', 'fallback_to_parrotrouter', 'prefer_byok'] as const) {
     if (routing[name] !== undefined && typeof routing[name] !== 'boolean') throw invalidField(`routing.${name}`, 'expected a boolean');
   }
+  // Each alone is an explicit choice; together they ask for platform keys and forbid them in one breath.
+  if (routing.use_byok_only === true && routing.fallback_to_parrotrouter === true)
+    throw invalidField(
+      'routing.fallback_to_parrotrouter',
+      "contradicts routing.use_byok_only: true (never the platform's keys); send one of them: use_byok_only to stay on this account's keys, fallback_to_parrotrouter to allow the platform's after them",
+    );
   for (const name of ['provider_order', 'fallback_reasons'] as const) {
     const list = routing[name];
     if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string')))

@@ -45,7 +45,17 @@ export function alertView(services: Services, rule: AlertRule): Record<string, u
   if (rule.windowMinutes !== undefined) view.window_minutes = rule.windowMinutes;
   if (rule.minRequests !== undefined) view.min_requests = rule.minRequests;
   view.notify = rule.notify.map(maskTarget);
-  view.channels = rule.notify.map((target) => services.alerts.channelFor(target) ?? null);
+  // A null among channel names tells a user nothing: a target no loaded channel delivers to (e-mail
+  // without KEYWAY_SMTP_URL) is named instead, masked as in `notify`.
+  const channels: string[] = [];
+  const undeliverable: string[] = [];
+  for (const target of rule.notify) {
+    const channel = services.alerts.channelFor(target);
+    if (channel === undefined) undeliverable.push(maskTarget(target));
+    else channels.push(channel);
+  }
+  view.channels = channels;
+  if (undeliverable.length > 0) view.undeliverable = undeliverable;
   if (rule.notifyUnreadable) view.notify_unreadable = true;
   view.created_at = rule.createdAt;
   if (rule.updatedAt !== undefined) view.updated_at = rule.updatedAt;

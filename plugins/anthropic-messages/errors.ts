@@ -41,7 +41,12 @@ function anthropicType(descriptor: ErrorDescriptor): string {
  */
 const MESSAGES_FIELD_BY_CHAT_FIELD: Readonly<Record<string, string>> = { stop: 'stop_sequences' };
 
+/** The core's 401 names the header OpenAI clients send; Anthropic's send `x-api-key`, which Keyway takes as well (QA seed L3). */
+const BEARER_ADVICE = '"Authorization: Bearer <key>"';
+const MESSAGES_KEY_ADVICE = '"x-api-key: <key>" (or "Authorization: Bearer <key>")';
+
 function messageInClientTerms(descriptor: ErrorDescriptor): string {
+  if (descriptor.code === 'invalid_api_key') return descriptor.message.replace(BEARER_ADVICE, MESSAGES_KEY_ADVICE);
   const chatField = descriptor.param;
   const clientField = typeof chatField === 'string' ? MESSAGES_FIELD_BY_CHAT_FIELD[chatField] : undefined;
   if (clientField === undefined) return descriptor.message;

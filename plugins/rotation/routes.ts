@@ -41,6 +41,26 @@ function describeSchedule(schedule: ScheduleRow): Record<string, unknown> {
   };
 }
 
+/**
+ * The account's schedule that rotates the same key at the same cron and time zone. Re-running a setup
+ * script (the seed's call) answers it, as an idempotent create: a second identical schedule fired the
+ * same minute, its rotation refused as in progress (QA seed L5). One with other settings is a 409
+ * naming it: two schedules cannot both run that minute, so the caller deletes one first.
+ */
+async function sameTimeSchedule(services: Services, wanted: ScheduleRow): Promise<ScheduleRow | undefined> {
+  const existing = (await schedulesOf(services.store, wanted.accountId)).find(
+    (known) => known.provider === wanted.provider && known.keyId === wanted.keyId && known.schedule === wanted.schedule && known.timezone === wanted.timezone,
+  );
+  if (existing === undefined) return undefined;
+  const settingsOf = (row: ScheduleRow) => JSON.stringify([row.notificationEmail, row.keySource, row.options]);
+  if (settingsOf(existing) === settingsOf(wanted)) return existing;
+  throw services.errors.create('conflict', {
+    detail:
+      `Schedule ${existing.id} already rotates this ${wanted.provider} key at '${wanted.schedule}' (${wanted.timezone}) with other settings; ` +
+      `both would run the same minute. Delete it first (DELETE /v1/providers/keys/rotation-schedule/${existing.id}) to replace it, or choose another time.`,
+  });
+}
+
 async function rotateHandler(services: Services, rotations: Rotations, request: Request, caller: Principal, owner: 'account' | 'platform'): Promise<Response> {
   const body = services.http.validateBody(RotateBodySchema, await services.http.readJson(request));
   const strategy = body.rotation_strategy ?? 'gradual';
@@ -181,6 +201,8 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
           lastError: null,
           createdAt: now,
         };
+        const existing = await sameTimeSchedule(services, schedule);
+        if (existing !== undefined) return services.http.json(describeSchedule(existing), 200);
         schedule.nextRunAt = nextRunOf(schedule, now);
         await insertSchedule(services.store, schedule);
         const answer = describeSchedule(schedule);

@@ -27,7 +27,7 @@ export function approvalRequired(
   prefix: string,
 ): never {
   // A worst case swollen by the model's whole output limit is the usual reason a small request needs an approval.
-  const assumption = outputAssumption(services.pricing, context.request, judgement.provider, judgement.model);
+  const assumption = outputAssumption(services.pricing, context, judgement.provider, judgement.model);
   throw services.errors.create(
     'approval_required',
     {

@@ -94,7 +94,7 @@ function describeRefusal(refusal: Refusal): string {
 
 /** What a request above the whole cap must change; empty when the output hint already says it. */
 function smallerRequestHint(assumption: OutputAssumption | undefined, endpoint: RequestContext['endpoint']): string {
-  if (assumption?.fromModelLimit === true) return '';
+  if (assumption !== undefined && assumption.from !== 'request') return '';
   return ` Only a smaller worst case (a lower ${outputLimitField(endpoint)}, a shorter prompt) or a larger max_cost_per_day lets it through.`;
 }
 
@@ -127,7 +127,7 @@ export function budgetRefusal(
   // Any provider that only in-flight reservations refused may take the retry: it is worth seconds, not hours.
   const inFlight = refusals.find(causedByInFlight);
   const model = dearestModel(plan, first.provider);
-  const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context.request, first.provider, model);
+  const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context, first.provider, model);
   const parts = refusals.map(describeRefusal).join('; ');
   // A worst case above the whole cap is refused tomorrow too: no wait helps, only a smaller request (QA14 N1).
   const neverFits = inFlight === undefined && refusals.every(aboveWholeBudget);
@@ -182,7 +182,7 @@ export function wholeBudgetRefusal(services: Services, context: RequestContext, 
   const firstLimit = limits.get(first.provider) as number;
   const resetAt = new Date(utcDay(services.clock.now()).end).toISOString();
   const model = dearestModel(plan, first.provider);
-  const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context.request, first.provider, model);
+  const assumption = model === undefined ? undefined : outputAssumption(services.pricing, context, first.provider, model);
   const parts = plan
     .map(
       (entry) =>

@@ -1,12 +1,14 @@
 // The worst-case cost of a request on one candidate, at list price: the prompt counted from above
 // (services.pricing.promptTokenBound: its UTF-8 bytes, which no byte-level tokenizer exceeds), plus every output token the request allows (the larger
-// of `max_tokens` and `max_completion_tokens`, else the model's output limit), times `n` choices. Shared by the
+// of `max_tokens` and `max_completion_tokens`, else the key's `max_tokens_default` that Keyway sends in
+// their place, else the model's output limit), times `n` choices. Shared by the
 // cost-cap and approvals policies so both judge the same figure. Money is kept in integer
 // nano-dollars (core/catalog/nano-usd.ts), the unit costs are booked to: sums of reservations never
 // drift the way float dollars do, and a settled cost is counted as booked.
 
 import { toNanosCeil } from '../../core/catalog/nano-usd.ts';
 import type { Endpoint, RequestContext } from '../../core/spec/lifecycle.ts';
+import type { ProviderKeyRecord } from '../../core/spec/provider.ts';
 import type { PricingService } from '../../core/spec/services.ts';
 import { choicesOf, outputAllowance, requestedOutputTokens } from '../../core/wire/output-allowance.ts';
 
@@ -23,22 +25,60 @@ export const maxOutputTokens = outputAllowance;
  * refused it (QA14). Read again on the refusal path only, never per request.
  */
 export interface OutputAssumption {
+  provider: string;
   model: string;
   /** Output tokens per choice. */
   perChoice: number;
   choices: number;
-  /** The request set no output limit: the model's own was assumed. */
-  fromModelLimit: boolean;
+  /**
+   * What bounds the output: the request's own limit, else the key's `max_tokens_default` Keyway sends
+   * in its place, else the model's whole output limit.
+   */
+  from: 'request' | 'key_max_tokens_default' | 'model_output_limit';
 }
 
 /** Undefined when the model is unpriced, has no output bound, or output costs nothing (embeddings): then output explains nothing. */
-export function outputAssumption(pricing: PricingService, request: RequestContext['request'], provider: string, model: string): OutputAssumption | undefined {
+export function outputAssumption(pricing: PricingService, context: RequestContext, provider: string, model: string): OutputAssumption | undefined {
+  const { request } = context;
   const price = pricing.price(provider, model);
   if (price === undefined || !((price.worstOutputPerToken ?? price.outputPerToken) > 0)) return undefined;
+  const choices = choicesOf(request);
   const requested = requestedOutputTokens(request);
-  const perChoice = requested ?? price.maxOutputTokens;
-  if (perChoice === undefined) return undefined;
-  return { model, perChoice, choices: choicesOf(request), fromModelLimit: requested === undefined };
+  if (requested !== undefined) return { provider, model, perChoice: requested, choices, from: 'request' };
+  // The largest over the keys that may serve it, as the plan reserves (planAll).
+  const unlimited = namesNoOutputLimit(context);
+  let assumed: OutputAssumption | undefined;
+  for (const candidate of context.candidates) {
+    if (candidate.provider !== provider || candidate.model !== model) continue;
+    const keyDefault = unlimited ? sentOutputDefault(candidate.key) : undefined;
+    const perChoice = keyDefault ?? price.maxOutputTokens;
+    if (perChoice === undefined) return undefined;
+    if (assumed === undefined || perChoice > assumed.perChoice)
+      assumed = { provider, model, perChoice, choices, from: keyDefault === undefined ? 'model_output_limit' : 'key_max_tokens_default' };
+  }
+  if (assumed !== undefined || price.maxOutputTokens === undefined) return assumed;
+  return { provider, model, perChoice: price.maxOutputTokens, choices, from: 'model_output_limit' };
+}
+
+/** A field that bounds output, named anywhere in the body (even as `null`). */
+const OUTPUT_LIMIT_FIELD = /"max_(?:completion_|output_)?tokens"/;
+
+/**
+ * Whether a request names no output limit at all, so that each adapter sends its key's
+ * `max_tokens_default` in its place (providers/openai-compatible/request.ts, providers/openai/responses.ts,
+ * providers/anthropic/request.ts…). Read from the body as sent: a `null` limit reaches an OpenAI
+ * upstream as it is, "no limit", not as the default, and a body not read from HTTP is unknown; then the
+ * model's output limit stays the bound.
+ */
+function namesNoOutputLimit(context: RequestContext): boolean {
+  const { request, bodyText } = context;
+  return request.max_tokens === undefined && request.max_completion_tokens === undefined && bodyText !== undefined && !OUTPUT_LIMIT_FIELD.test(bodyText);
+}
+
+/** The key's `max_tokens_default`, as the adapters send it; undefined without one. */
+function sentOutputDefault(key: ProviderKeyRecord): number | undefined {
+  const value = key.settings.max_tokens_default;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** The request field that bounds output in the caller's dialect. */
@@ -53,12 +93,14 @@ export function outputLimitField(endpoint: Endpoint): string {
  * request set its own. `effect` ends it: what a smaller reservation would change.
  */
 export function outputLimitHint(assumption: OutputAssumption | undefined, endpoint: Endpoint, effect: string): string {
-  if (assumption === undefined || !assumption.fromModelLimit) return '';
+  if (assumption === undefined || assumption.from === 'request') return '';
   const choices = assumption.choices > 1 ? ` for each of its ${assumption.choices} choices` : '';
-  return (
-    ` The request sets no output limit, so its worst case assumed ${assumption.model}'s whole output limit of ` +
-    `${assumption.perChoice.toLocaleString('en-US')} tokens${choices}; setting ${outputLimitField(endpoint)} reserves only what it allows${effect}.`
-  );
+  const tokens = `${assumption.perChoice.toLocaleString('en-US')} tokens${choices}`;
+  const assumed =
+    assumption.from === 'key_max_tokens_default'
+      ? `Keyway sends the ${assumption.provider} key's max_tokens_default of ${tokens} in its place, and its worst case assumed that`
+      : `its worst case assumed ${assumption.model}'s whole output limit of ${tokens}`;
+  return ` The request sets no output limit, so ${assumed}; setting ${outputLimitField(endpoint)} reserves only what it allows${effect}.`;
 }
 
 /** The error fields that say what output the worst case assumed: `worst_case_output_tokens` (all choices) and where it came from. */
@@ -66,7 +108,7 @@ export function outputAssumptionFields(assumption: OutputAssumption | undefined)
   if (assumption === undefined) return {};
   return {
     worst_case_output_tokens: assumption.perChoice * assumption.choices,
-    worst_case_output_tokens_from: assumption.fromModelLimit ? 'model_output_limit' : 'request',
+    worst_case_output_tokens_from: assumption.from,
   };
 }
 
@@ -114,7 +156,8 @@ function inputRate(
  * the model is unpriced (or has neither a request nor a model output bound: it cannot be bounded).
  * `marks`: the cache writes the request may be billed for (cacheWriteMarks), every kind by default; a
  * function is called only for a provider that bills marked writes (its scans of the body are a fifth
- * of a plan's time, for nothing on every other provider).
+ * of a plan's time, for nothing on every other provider). `outputDefault`: the output limit sent for a
+ * request that sets none (the key's `max_tokens_default`), in place of the model's.
  */
 export function worstCaseNanos(
   pricing: PricingService,
@@ -123,10 +166,11 @@ export function worstCaseNanos(
   model: string,
   promptTokens: number,
   marks: CacheWriteMarks | (() => CacheWriteMarks) = 'any',
+  outputDefault?: number,
 ): number | undefined {
   const price = pricing.price(provider, model);
   if (price === undefined) return undefined;
-  const output = maxOutputTokens(request, price.maxOutputTokens);
+  const output = maxOutputTokens(request, outputDefault ?? price.maxOutputTokens);
   if (output === undefined) return undefined;
   // The dearest rates (cache writes the request can cause, reasoning) and per-request fees, where the pricing service knows them.
   const marked = price.cacheWritesMarked === true;
@@ -238,7 +282,12 @@ function planAll(
   let bound: number | undefined;
   let marks: CacheWriteMarks | undefined;
   const marksOfBody = (): CacheWriteMarks => (marks ??= cacheWriteMarks(context.bodyText));
+  let unlimited: boolean | undefined;
+  // Each model once per output default its keys send: a key without one is bounded by the model's limit.
+  const planned: Array<{ provider: string; model: string; outputDefault: number | undefined }> = [];
   for (const candidate of context.candidates) {
+    let outputDefault = sentOutputDefault(candidate.key);
+    if (outputDefault !== undefined && !(unlimited ??= namesNoOutputLimit(context))) outputDefault = undefined;
     let entry: ProviderPlan | undefined;
     for (const known of plan) {
       if (known.provider === candidate.provider) {
@@ -250,13 +299,23 @@ function planAll(
       entry = { provider: candidate.provider, nanos: undefined, models: [] };
       plan.push(entry);
     }
-    if (entry.models.some((planned) => planned.model === candidate.model)) continue;
+    if (planned.some((done) => done.provider === candidate.provider && done.model === candidate.model && done.outputDefault === outputDefault)) continue;
+    planned.push({ provider: candidate.provider, model: candidate.model, outputDefault });
     bound ??= pricing.promptTokenBound(context.request);
-    const nanos = worstCaseNanos(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marksOfBody);
-    entry.models.push({ model: candidate.model, nanos });
-    if (nanos !== undefined && (entry.nanos === undefined || nanos > entry.nanos)) entry.nanos = nanos;
+    const nanos = worstCaseNanos(pricing, context.request, candidate.provider, candidate.model, countedFor(candidate) ?? bound, marksOfBody, outputDefault);
+    addModel(entry, candidate.model, nanos);
   }
   return plan;
+}
+
+/** A model's worst case on one key into its provider's entry: the largest over its keys, undefined if any key's cannot be bounded. */
+function addModel(entry: ProviderPlan, model: string, nanos: number | undefined): void {
+  const known = entry.models.find((planned) => planned.model === model);
+  if (known === undefined) entry.models.push({ model, nanos });
+  else known.nanos = known.nanos === undefined || nanos === undefined ? undefined : Math.max(known.nanos, nanos);
+  entry.nanos = undefined;
+  for (const planned of entry.models)
+    if (planned.nanos !== undefined && (entry.nanos === undefined || planned.nanos > entry.nanos)) entry.nanos = planned.nanos;
 }
 
 let lastDay: { date: string; start: number; end: number } | undefined;

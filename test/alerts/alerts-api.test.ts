@@ -5,7 +5,7 @@
 import { webhookSenderFor } from '../../plugins/webhooks/index.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { raiseAlert } from '../../plugins/alerts/raise.ts';
-import { call, expectSpecError } from '../helpers/gateway.ts';
+import { call, expectSpecError, startTestGateway } from '../helpers/gateway.ts';
 import { createAlerts, startAlertsGateway, type AlertsGateway } from './fixture.ts';
 
 let setup: AlertsGateway;
@@ -165,6 +165,32 @@ describe('POST /v1/alerts', () => {
     expect(missing.error.param).toBe('alerts[0].notify');
     const response = await call(setup.gateway, 'POST', '/v1/alerts', '{"alerts": [', { key: setup.adminKey });
     expect(response.status).toBe(400);
+  });
+});
+
+describe('a target no channel delivers to yet (e-mail without KEYWAY_SMTP_URL)', () => {
+  test('channels lists no null: the target is named in undeliverable[] (create and GET) and in a warning', async () => {
+    const gateway = await startTestGateway({ probes: false });
+    try {
+      const response = await call(
+        gateway,
+        'POST',
+        '/v1/alerts',
+        { alerts: [{ type: 'byok_cost_threshold', threshold: 100, notify: ['alerts@company.com', 'https://hooks.company.com/keyway'] }] },
+        { key: gateway.defaultAdminKey },
+      );
+      expect(response.status).toBe(201);
+      const body = (await response.json()) as { alerts: Array<Record<string, unknown>>; warnings?: string[] };
+      const expected = { channels: ['alert-webhook'], undeliverable: ['alerts@company.com'] };
+      expect(body.alerts[0]).toMatchObject(expected);
+      expect(body.warnings).toEqual([expect.stringContaining('no alert channel delivers to alerts@company.com yet (set KEYWAY_SMTP_URL for e-mail)')]);
+      const listed = (await (await call(gateway, 'GET', '/v1/alerts', undefined, { key: gateway.defaultAdminKey })).json()) as {
+        alerts: Array<Record<string, unknown>>;
+      };
+      expect(listed.alerts[0]).toMatchObject(expected);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
 

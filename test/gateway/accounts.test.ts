@@ -131,7 +131,8 @@ describe('principals', () => {
       { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], routing: { strategy: 'direct', use_byok_only: true, fallback_to_parrotrouter: true } },
       { key: otherAdminKey },
     );
-    expect(byokOnly.status).toBe(503);
+    // Asking for the platform's keys and forbidding them in one routing is refused, naming both.
+    expect(byokOnly.status).toBe(400);
   });
 
   test('health and readiness', async () => {

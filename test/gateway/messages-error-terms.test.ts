@@ -101,3 +101,16 @@ describe('a refusal of the stop sequences names stop_sequences, the field the cl
     expect(body.error.message).toContain("Invalid value for 'stop'");
   });
 });
+
+describe('a bad key on /v1/messages is told the header Anthropic clients send', () => {
+  test('the 401 names x-api-key, and chat still names Authorization: Bearer', async () => {
+    const bad = new Anthropic({ baseURL: gateway.url, apiKey: 'bad', maxRetries: 0 });
+    const error = await rejectionOf(bad.messages.create({ ...question, model: 'claude-haiku-4-5' }));
+    expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
+    const message = (error as { error: { error: { message: string } } }).error.error.message;
+    expect(message).toContain('Send it as "x-api-key: <key>"');
+    const chat = await call(gateway, 'POST', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: question.messages }, { key: 'bad' });
+    expect(chat.status).toBe(401);
+    expect(((await chat.json()) as { error: { message: string } }).error.message).toContain('Send it as "Authorization: Bearer <key>"');
+  });
+});

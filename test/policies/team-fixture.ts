@@ -53,6 +53,8 @@ export async function startTeamGateway(
     promptTokens?: PromptCounter;
     /** The dated model the simulator answers a requested name with, as OpenAI does. */
     servedModels?: Record<string, string>;
+    /** The OpenAI key's settings (`max_tokens_default`…). */
+    keySettings?: Record<string, unknown>;
   } = {},
 ): Promise<TeamGateway> {
   const openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY], promptTokens: options.promptTokens, servedModels: options.servedModels });
@@ -64,7 +66,11 @@ export async function startTeamGateway(
     env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, ...options.env },
   });
   const adminKey = gateway.defaultAdminKey;
-  await addProviderKeys(gateway, [{ name: 'openai', api_key: OPENAI_KEY }], adminKey);
+  await addProviderKeys(
+    gateway,
+    [{ name: 'openai', api_key: OPENAI_KEY, ...(options.keySettings === undefined ? {} : { settings: options.keySettings }) }],
+    adminKey,
+  );
   const response = await call(
     gateway,
     'POST',

@@ -133,6 +133,25 @@ describe('the schedule API', () => {
     await expectSpecError(again, 404, 'not_found');
   });
 
+  test("re-running the seed's call answers the schedule it made (200), not a second one; another schedule of the same key and time is a 409", async () => {
+    const current = await world({ clock: new ManualClock(Date.parse('2026-01-15T10:00:00Z')) });
+    const seed = { schedule: '0 0 1 * *', notification_email: 'security@company.com' };
+    const first = await scheduleOk(current, seed);
+    const rerun = await schedule(current, { ...seed, schedule: ' 0 0 1 * * ' });
+    expect(rerun.status).toBe(200);
+    expect(await rerun.json()).toEqual(first);
+    expect((await listSchedules(current)).map((entry) => entry.id)).toEqual([first.id]);
+    // Same key and cron, other settings: both would fire the same minute, the second refused as in progress.
+    const conflict = await expectSpecError(await schedule(current, { ...seed, notification_email: 'ops@company.com' }), 409, 'conflict');
+    expect(conflict.error.message).toContain(String(first.id));
+    // Another time, or another time zone, is another schedule.
+    const weekly = await schedule(current, { ...seed, schedule: '0 0 * * 1' });
+    expect(weekly.status).toBe(201);
+    const berlin = await schedule(current, { ...seed, timezone: 'Europe/Berlin' });
+    expect(berlin.status).toBe(201);
+    expect(await listSchedules(current)).toHaveLength(3);
+  });
+
   test('invalid cron, time zone, key source or e-mail is 400 spec-shaped, naming the field', async () => {
     const current = await world();
     const cases: Array<[Record<string, unknown>, string]> = [

@@ -201,3 +201,48 @@ describe('with permission the platform keys do serve (the property above is not 
     expect(platform.upstreamCounts()).toEqual(attemptsOf({}));
   });
 });
+
+describe('contradictory permissions are refused, naming both (QA seed L1)', () => {
+  const nothingCalled = () =>
+    expect({ account: account.upstreamCounts(), platform: platform.upstreamCounts() }).toEqual({ account: attemptsOf({}), platform: attemptsOf({}) });
+
+  test('X-Use-BYOK: false with routing.use_byok_only: true is a 400, not a 503 about platform keys', async () => {
+    const response = await chat(gateway, { model: 'gpt-4o', routing: { strategy: 'direct', use_byok_only: true } }, { 'X-Use-BYOK': 'false' });
+    expect(response.status).toBe(400);
+    const error = await errorOf(response);
+    expect(error).toMatchObject({ type: 'invalid_request_error', param: 'X-Use-BYOK' });
+    expect(error.message).toContain('X-Use-BYOK: false');
+    expect(error.message).toContain('routing.use_byok_only');
+    nothingCalled();
+  });
+
+  test("X-Use-BYOK: false against the account's default use_byok_only: true names the stored default", async () => {
+    expect((await call(gateway, 'PUT', '/v1/settings/routing', { routing: { strategy: 'byok_preferred', use_byok_only: true } })).status).toBe(200);
+    try {
+      const response = await chat(gateway, { model: 'gpt-4o' }, { 'X-Use-BYOK': 'false' });
+      expect(response.status).toBe(400);
+      const error = await errorOf(response);
+      expect(error).toMatchObject({ type: 'invalid_request_error', param: 'X-Use-BYOK' });
+      expect(error.message).toContain("the account's default routing");
+      // The request's own routing may lift the default, as any field of it may.
+      const lifted = await chat(gateway, { model: 'gpt-4o', routing: { use_byok_only: false } }, { 'X-Use-BYOK': 'false' });
+      expect(lifted.status).toBe(200);
+      expect(servedBy(lifted).byok).toBe('false');
+    } finally {
+      await call(gateway, 'PUT', '/v1/settings/routing', { routing: { strategy: 'byok_preferred' } });
+    }
+  });
+
+  test('use_byok_only: true with fallback_to_parrotrouter: true is a 400 in a request and in the stored default', async () => {
+    const routing = { strategy: 'byok_preferred', use_byok_only: true, fallback_to_parrotrouter: true };
+    const response = await chat(gateway, { model: 'gpt-4o', routing });
+    expect(response.status).toBe(400);
+    const error = await errorOf(response);
+    expect(error).toMatchObject({ type: 'invalid_request_error', param: 'routing.fallback_to_parrotrouter' });
+    expect(error.message).toContain('use_byok_only');
+    nothingCalled();
+    const stored = await call(gateway, 'PUT', '/v1/settings/routing', { routing });
+    expect(stored.status).toBe(400);
+    expect((await errorOf(stored)).param).toBe('routing.fallback_to_parrotrouter');
+  });
+});

@@ -124,6 +124,23 @@ describe("a provider named for another provider's model", () => {
     expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
   });
 
+  test('the way out names the provider with the right article: "an anthropic model", "an openai model", "a google model"', async () => {
+    const refusals = [
+      clientWith().chat.completions.create({
+        model: 'gpt-4-turbo-preview',
+        messages: hello,
+        provider: 'anthropic',
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+      clientWith({ 'X-Provider': 'openai' }).chat.completions.create({ model: 'claude-haiku-4-5', messages: hello }),
+      clientWith({ 'X-Provider': 'google' }).chat.completions.create({ model: 'gpt-4o-mini', messages: hello }),
+    ];
+    const messages = await Promise.all(refusals.map(async (refusal) => (await sdkFailureOf(refusal)).message));
+    expect(messages[0]).toContain('or ask for an anthropic model');
+    expect(messages[1]).toContain('or ask for an openai model');
+    expect(messages[2]).toContain('or ask for a google model');
+    expect(suite.fleet.upstreamCounts()).toEqual(NO_ATTEMPTS);
+  });
+
   test("a key that lists the model serves it: an OpenAI-compatible proxy of other providers' models is not refused", async () => {
     const proxy = startOpenAISimulator({ apiKeys: ['names-proxy-key'], models: ['gpt-4o-mini', 'claude-haiku-4-5'] });
     try {
