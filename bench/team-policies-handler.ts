@@ -15,7 +15,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createApp } from '../core/http/app.ts';
-import { addProviderKeys, call, OPERATOR_KEY, startTestGateway } from '../test/helpers/gateway.ts';
+import { addProviderKeys, call, flushUsage, OPERATOR_KEY, startTestGateway } from '../test/helpers/gateway.ts';
 import { seedTeamForBench } from '../test/helpers/seed-team.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
@@ -96,6 +96,7 @@ const median = (values: number[]): number => [...values].sort((left, right) => l
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 for (const headers of headersByArm.values()) await run(headers, 10_000);
+await flushUsage(gateway);
 const armNames = [...headersByArm.keys()].filter((arm) => ONLY === undefined || arm === ONLY || (arm === 'operator' && ONLY === undefined));
 const variants = VARIANTS.length === 0 ? [''] : VARIANTS;
 /** Per variant and arm: CPU per request of each round, and its ratio to the round's operator phase. */
@@ -105,7 +106,13 @@ for (let round = 1; round <= ROUNDS; round++) {
     (globalThis as { keywayBenchVariant?: string }).keywayBenchVariant = variant;
     const order = round % 2 === 0 ? [...armNames].reverse() : armNames;
     const cpu = new Map<string, number>();
-    for (const arm of order) cpu.set(arm, await run(headersByArm.get(arm) as Record<string, string>, REQUESTS));
+    for (const arm of order) {
+      cpu.set(arm, await run(headersByArm.get(arm) as Record<string, string>, REQUESTS));
+      // Each phase starts with the usage queue empty: on a busy machine the writer thread can fall far
+      // behind a phase, and past KEYWAY_USAGE_BUFFER_MAX the rows spill to the journal and are read
+      // back on this thread (one seed run left 48,000 rows unwritten), a cost of the backlog, not of the arm.
+      await flushUsage(gateway);
+    }
     for (const [arm, figures] of results.get(variant) ?? []) {
       const own = cpu.get(arm) as number;
       figures.cpu.push(own);
