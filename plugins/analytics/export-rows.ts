@@ -2,6 +2,7 @@
 // as they stream (so a file's breakdowns always add up to its rows). Ids and public key ids only:
 // a usage row holds no key material, and none is added here.
 
+import { roundUsd } from '../../core/catalog/pricing.ts';
 import type { CsvBytes } from './csv-bytes.ts';
 import type { CsvValue } from './csv.ts';
 import { feesOn, groupCost, ratesAt, type FeeRates, type FeeSchedule } from './fees.ts';
@@ -48,9 +49,6 @@ export interface ExportRow {
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
-/** Per row to the nano-dollar, as costs are booked; sums are taken before rounding. */
-const roundNano = (value: number): number => Math.round(value * 1e9) / 1e9;
-
 /**
  * What every row of one export is read with: the fee rates (today's, for the file's header), the rates
  * over time (each row is billed at those in force when it was booked) and the team names of its start.
@@ -68,9 +66,9 @@ export function toExportRow(row: Record<string, unknown>, { rates: current, sche
   const unpriced = Number(row.unpriced) === 1;
   const cost = provider !== null && unpriced ? null : Number(row.cost_usd);
   const byok = Number(row.byok) === 1;
-  const fees = cost === null ? null : roundNano(byok ? feesOn(cost, 0, rates) : feesOn(0, cost, rates));
+  const fees = cost === null ? null : roundUsd(byok ? feesOn(cost, 0, rates) : feesOn(0, cost, rates));
   // No fee (the default on the account's own keys): the billed cost is the cost, not a rounding of it.
-  const billed = cost === null || fees === null ? null : fees === 0 ? cost : roundNano(cost + fees);
+  const billed = cost === null || fees === null ? null : fees === 0 ? cost : roundUsd(cost + fees);
   return {
     created_at: String(row.created_at),
     request_id: String(row.request_id),
@@ -270,8 +268,7 @@ export function addToSums(sums: Sums, row: ExportRow): void {
  */
 export function sumsAnswer(dimensions: Record<string, string | null>, sums: Sums): Record<string, unknown> {
   const { served, latency_ms_sum, cost_usd, platform_fees, billed_cost, ...counts } = sums;
-  // To the nano-dollar, as the rows are: a total is its rows' sum, not a rounding of it to 1e-8.
-  const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests, roundNano);
+  const cost = (value: number): number | null => groupCost(value, served, sums.unpriced_requests);
   return {
     ...dimensions,
     ...counts,

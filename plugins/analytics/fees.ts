@@ -4,7 +4,7 @@
 // beside it, never folded into it. See docs/costs.md, "Fees".
 
 import type { Services } from '../../core/spec/services.ts';
-import { roundUsd } from './scope.ts';
+import { roundUsd } from '../../core/catalog/pricing.ts';
 
 export const DEFAULT_MARKUP_PERCENT = 5;
 export const DEFAULT_BYOK_FEE_PERCENT = 0;
@@ -97,8 +97,10 @@ export const unpricedOnly = (served: number, unpriced: number): boolean => serve
 
 /**
  * A group's cost: null when it is unpriced only, else the priced requests' sum (a lower bound when some
- * are unpriced), rounded by `round` (analytics: to 1e-8; an export: to the nano-dollar of its rows).
+ * are unpriced), to the nano-dollar the rows are booked to: analytics, the cost comparison and the
+ * export give the same figure for the same rows, and a total is its entries' sum (QA19: analytics cut
+ * sums to 1e-8, so a total read $0.00014393 where the export, from the same rows, read $0.000143935).
  */
-export function groupCost(cost: number, served: number, unpriced: number, round: (usd: number) => number = roundUsd): number | null {
-  return unpricedOnly(served, unpriced) ? null : round(cost);
+export function groupCost(cost: number, served: number, unpriced: number): number | null {
+  return unpricedOnly(served, unpriced) ? null : roundUsd(cost);
 }

@@ -29,6 +29,3 @@ export function periodOf(services: Services, query: URLSearchParams): Period {
 export function periodAnswer(period: Period): { name: string; start: string; end: string } {
   return { name: period.name, start: period.from.toISOString(), end: period.to.toISOString() };
 }
-
-/** Money: to a hundred-millionth of a dollar, so sums of small per-request costs survive. */
-export const roundUsd = (value: number): number => Math.round(value * 1e8) / 1e8;

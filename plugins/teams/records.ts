@@ -261,5 +261,3 @@ export function teamAnswer(team: TeamRow, members: Array<Record<string, unknown>
   answer.members = members;
   return answer;
 }
-
-export const round = (value: number): number => Math.round(value * 1e8) / 1e8;

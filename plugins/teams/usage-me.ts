@@ -5,10 +5,10 @@
 import type { Principal } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { budgetLimitNanos, nanosToUsd, toNanosCeil } from '../../core/catalog/nano-usd.ts';
+import { roundUsd } from '../../core/catalog/pricing.ts';
 import { parsePeriod, PERIODS, utcDayStart } from '../../core/http/kit/period.ts';
 import { PERIOD_PARAMETERS, refuseUnknownParameters } from '../../core/http/kit/query.ts';
 import { actingTeamOf, TEAMS_SECTION, type TeamsSection } from './types.ts';
-import { round } from './records.ts';
 
 /** Periods `GET /v1/usage/me` accepts (besides start/end). */
 export const USAGE_PERIODS = PERIODS;
@@ -80,7 +80,7 @@ export async function usageOf(services: Services, principal: Principal, request:
   }
   // Unpriced requests have no known cost: a group of only those says null, never $0; a mixed group
   // gives the priced requests' cost beside the count of the unpriced ones.
-  const cost = (value: typeof totals): number | null => (value.requests > 0 && value.unpriced_requests === value.requests ? null : round(value.cost_usd));
+  const cost = (value: typeof totals): number | null => (value.requests > 0 && value.unpriced_requests === value.requests ? null : roundUsd(value.cost_usd));
   const teamId = principal.teamId ?? actingTeamOf(services, principal, request.headers);
   return {
     object: 'usage',
