@@ -2,9 +2,13 @@
 // - a client that leaves while its stream's opening is held left a stream its provider had begun: the
 //   row books that provider, key and the prompt's estimate, as a client leaving after the first byte
 //   does, never "no provider, $0" (it was booked so: the hold made the disconnect look like one before
-//   any answer).
+//   any answer);
+// - on the Responses API, OpenAI's empty item and content-part starts (`response.output_item.added`
+//   with nothing in it, `response.content_part.added` with empty text) come before any content, as
+//   Anthropic's empty block start does: they are held too, so a failure right after them still falls back.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
 import { rowOf } from '../accounting/booking.ts';
 import { addProviderKeys, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
@@ -88,5 +92,69 @@ describe('a client that leaves inside the hold', () => {
     expect(row.inputTokens).toBeGreaterThan(0);
     expect(row.outputTokens).toBe(0);
     expect(row.costUsd ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe("the Responses API's empty item and part starts are held", () => {
+  test.each([
+    // created, in_progress, output_item.added (a message, nothing in it), content_part.added (empty text), then the error
+    ['an empty message item and its empty text part', 'gpt-4o-mini', 2, {}],
+    // created, in_progress, output_item.added (a reasoning item, no summary), then the error
+    ['an empty reasoning item', 'o4-mini', 1, { reasoning: { effort: 'low' } }],
+  ])('%s, then an error: falls back, and the OpenAI SDK sees one clean stream', async (_name, model, afterChunks, extra) => {
+    openai.inject({ kind: 'mid_stream_error', afterChunks });
+    const id = requestId('responses');
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+    const { data: stream, response } = await client.responses
+      .create(
+        {
+          model,
+          input: 'held then served',
+          stream: true,
+          ...extra,
+          routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] },
+        } as never as OpenAI.Responses.ResponseCreateParamsStreaming,
+        { headers: { 'x-request-id': id } },
+      )
+      .withResponse();
+    const types: string[] = [];
+    let text = '';
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+    }
+    expect(response.headers.get('x-provider-used')).toBe('anthropic');
+    expect(response.headers.get('x-fallback-attempts')).toBe('1');
+    expect(text).toBe('Echo: held then served');
+    expect(types.filter((type) => type === 'response.created')).toHaveLength(1);
+    expect(types).not.toContain('error');
+    expect(types.at(-1)).toBe('response.completed');
+    expect(openai.inferenceRequests()).toHaveLength(1);
+    expect(anthropic.inferenceRequests()).toHaveLength(1);
+    expect(await rowOf(gateway, id)).toMatchObject({ status: 200, provider: 'anthropic', fallbackAttempts: 1 });
+  });
+
+  test('a function call item is content: it is not held, and an error after it ends the stream', async () => {
+    // A tool call's item start names the function: generated, as Anthropic's tool_use block start is.
+    openai.inject({ kind: 'mid_stream_error', afterChunks: 1 });
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+    const stream = await client.responses.create({
+      model: 'gpt-4o-mini',
+      input: 'weather in Paris?',
+      stream: true,
+      tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }],
+      tool_choice: 'required',
+      routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] },
+    } as never as OpenAI.Responses.ResponseCreateParamsStreaming);
+    const types: string[] = [];
+    let failure: unknown;
+    try {
+      for await (const event of stream) types.push(event.type);
+    } catch (error) {
+      failure = error;
+    }
+    expect(types).toContain('response.output_item.added');
+    expect(failure).toBeDefined();
+    expect(anthropic.inferenceRequests()).toHaveLength(0);
   });
 });
