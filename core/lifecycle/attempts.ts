@@ -14,7 +14,7 @@ import type { HealthMonitor } from '../routing/health/monitor.ts';
 import { KeyUnusableHere, type KeyVault } from '../credentials/key-vault.ts';
 import type { Logger } from '../logger.ts';
 import { scopeFor, trustForKey, type UpstreamPolicy } from '../wire/upstream-policy.ts';
-import type { AttemptRecord, CallContext, ModelResolution, ProviderAdapter, RequestContext, RouteCandidate } from '../spec/plugin.ts';
+import type { AttemptRecord, CallContext, ModelResolution, ProviderAdapter, RequestContext, RouteCandidate, ServedBy } from '../spec/plugin.ts';
 import type { FailureReason, RoutingOptions } from '../spec/vocabulary.ts';
 
 export const DEFAULT_FALLBACK_REASONS: readonly FailureReason[] = ['rate_limit', 'timeout', 'server_error', 'model_not_available'];
@@ -358,6 +358,8 @@ async function attemptOnce<Value>(
   let call: CallContext | undefined;
   /** Whether the upstream was called: a deadline or the drain may end the attempt before. */
   let calling = false;
+  /** Whether the upstream had begun its answer (a stream's first part in hand) when the attempt ended. */
+  let answering = false;
   try {
     const credential = dependencies.vault.credential(candidate.key, {
       requestId: context.requestId,
@@ -382,6 +384,7 @@ async function attemptOnce<Value>(
     calling = true;
     dependencies.upstreamCalled?.(context, candidate);
     const first = await attempt.run(adapter, call);
+    answering = true;
     const latencyMs = performance.now() - started;
     // The call is over at the total deadline: its slots go back even if nobody reads the answer any more.
     deadlines.answerInHand(() => release?.());
@@ -390,11 +393,7 @@ async function attemptOnce<Value>(
     if (!isClientKey(candidate.key)) dependencies.health.record(candidate.key, { ok: true, latencyMs, rateLimitRemaining: call.upstream.rateLimitRemaining });
     const upstreamKey = keySearchOf(call.credential);
     context.served = {
-      provider: candidate.provider,
-      model: candidate.model,
-      keyId: candidate.key.id,
-      owner: candidate.key.owner,
-      startedAt: started,
+      ...servedBy(candidate, started),
       firstByteAt: started + latencyMs,
       redactKey: (text) => (upstreamKey === undefined ? text : upstreamKey.redact(text)),
     };
@@ -447,6 +446,7 @@ async function attemptOnce<Value>(
       // A refused key is out on every worker before anyone is told (rare: one message round trip).
       if (failure.reason === 'auth_error') await dependencies.health.shared();
     }
+    if (clientSignal?.aborted && answering) context.served ??= servedBy(candidate, started);
     if (!clientSignal?.aborted) {
       const record = attemptRecord(candidate, failure, durationMs, started, isCandidateRefusal(failure) || failure instanceof KeyUnusableHere);
       // No credential yet (the key vault failed), ended before the call, or a refusal of Keyway's own before it.
@@ -455,6 +455,16 @@ async function attemptOnce<Value>(
     }
     return { failure, adapterBug };
   }
+}
+
+/**
+ * Who served a request whose client left while `confirm` held its answer (a stream's opening, held a
+ * moment so an error right after it can still fall back: opening-hold.ts). The provider had begun the
+ * stream and bills the prompt, so the row books it as a client leaving after the first byte is booked
+ * (the runner adds the prompt's estimate), not as a request nobody answered (QA19: "no provider, $0").
+ */
+function servedBy(candidate: RouteCandidate, startedAt: number): ServedBy {
+  return { provider: candidate.provider, model: candidate.model, keyId: candidate.key.id, owner: candidate.key.owner, startedAt };
 }
 
 /**

@@ -265,7 +265,7 @@ export class LifecycleRunner {
         'request failed unexpectedly',
       );
     }
-    const cut = error instanceof DrainEnded && servedByCutAttempt(context);
+    const cut = (error instanceof DrainEnded && servedByCutAttempt(context)) || leftWhileHeld(error, context);
     this.dependencies.accountant.account(context, {
       status: descriptor.status,
       usage: cut ? estimatedUsage(context.request, 0, undefined, this.dependencies.accountant.countedPrompt(context)) : undefined,
@@ -295,6 +295,15 @@ function servedByCutAttempt(context: RequestContext): boolean {
   if (attempt === undefined || attempt.upstreamCalled === false || attempt.reason !== 'not_ready') return false;
   context.served ??= { provider: attempt.provider, model: attempt.model, keyId: attempt.keyId, owner: attempt.owner, startedAt: attempt.startedAt };
   return true;
+}
+
+/**
+ * Whether the client left while the opening hold held a stream its provider had begun (attempts.ts
+ * names who served it then). Booked as a client leaving mid-stream is: 499, that provider and key, the
+ * prompt at Keyway's estimate, flagged, never free; the hold decides fallback, never the books.
+ */
+function leftWhileHeld(error: unknown, context: RequestContext): boolean {
+  return error instanceof KeywayError && error.code === 'client_closed' && context.served !== undefined;
 }
 
 /** The operation's use of providers' own APIs, when this request wants it (NativeCalls.wanted). */

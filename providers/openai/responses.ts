@@ -106,7 +106,40 @@ function resultOf(provider: string, body: Json, model: string, request: Json): C
 
 const END_EVENTS = new Set(['response.completed', 'response.incomplete']);
 /** The opening events, and the failure's notice that comes before its error part. */
-const NO_CONTENT_EVENTS: ReadonlySet<string> = new Set(['response.created', 'response.in_progress', 'response.failed']);
+const NO_CONTENT_EVENTS: ReadonlySet<string> = new Set(['response.created', 'response.queued', 'response.in_progress', 'response.failed']);
+
+/**
+ * Whether an event carries nothing generated, so the opening hold may hold it (core/lifecycle/opening-hold.ts).
+ * Besides the opening events, OpenAI starts each output item and content part before writing into it:
+ * an empty message or reasoning item, an empty text, refusal or summary part. They come before the first
+ * delta, as Anthropic's empty block start does, and a failure right after them must still fall back
+ * (QA19: only created and in_progress were held). A function call's item names its function: content.
+ */
+function carriesNothingGenerated(type: string, data: Json): boolean {
+  if (NO_CONTENT_EVENTS.has(type)) return true;
+  if (type === 'response.output_item.added') return isEmptyItem(data.item);
+  if (type === 'response.content_part.added' || type === 'response.reasoning_summary_part.added') return isEmptyPart(data.part);
+  return false;
+}
+
+function isEmptyItem(item: unknown): boolean {
+  if (!isRecord(item)) return false;
+  if (item.type === 'message') return isEmptyList(item.content);
+  if (item.type === 'reasoning') return isEmptyList(item.summary) && isEmptyList(item.content) && isBlank(item.encrypted_content);
+  return false;
+}
+
+function isEmptyPart(part: unknown): boolean {
+  return isRecord(part) && isBlank(part.text) && isBlank(part.refusal) && isEmptyList(part.annotations);
+}
+
+function isEmptyList(value: unknown): boolean {
+  return value === undefined || value === null || (Array.isArray(value) && value.length === 0);
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
 
 function errorPart(error: KeywayError): StreamPart {
   return { type: 'error', error: error.toDescriptor() };
@@ -147,7 +180,7 @@ export async function* responsesStreamParts(
       const part: StreamPart = { type: 'native-event', event: type, data, raw: event.data };
       if (type.endsWith('.delta') && typeof data.delta === 'string') part.text = data.delta;
       // Nothing generated: held a moment after the stream opens, so a failure right after still falls back (core/lifecycle/opening-hold.ts).
-      else if (NO_CONTENT_EVENTS.has(type)) part.noContent = true;
+      else if (carriesNothingGenerated(type, data)) part.noContent = true;
       const response = isRecord(data.response) ? data.response : undefined;
       if (type === 'response.created' && response !== undefined) {
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
