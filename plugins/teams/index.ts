@@ -22,6 +22,7 @@ import {
   TeamAnswerSchema,
   type MemberBody,
   type ReissueChange,
+  type TeamPatch,
   type TeamSettings,
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION } from './types.ts';
@@ -30,6 +31,7 @@ import { providerListWarnings, type KeyedProviders } from './provider-warnings.t
 import { checkReissueWithinIssuer, memberWithinIssuer, reissuedSettings } from './member-bounds.ts';
 import { closeWithTeam, type ClosedWithTeam } from './deletion.ts';
 import { issueMember, markMemberRemoved, markTeamMembersRemoved, revokeTeamKeys, swapMemberKey, teamIsLive } from './member-keys.ts';
+import { laterThan, PATCH_ATTEMPTS, storeTeamIfUnchanged } from './team-writes.ts';
 import {
   isPlainObject,
   loadTeamsSection,
@@ -312,8 +314,8 @@ class TeamService {
     id: string,
     input: unknown,
   ): Promise<{ before: Record<string, unknown>; after: Record<string, unknown>; warnings: string[] }> {
-    const team = await this.find(principal, id);
     if (isPlainObject(input) && 'members' in input) {
+      await this.find(principal, id);
       throw this.services.errors.create(
         'invalid_field',
         { param: 'members', detail: 'members are changed with POST /v1/teams/{id}/members and DELETE /v1/teams/{id}/members/{member_id}' },
@@ -321,6 +323,29 @@ class TeamService {
       );
     }
     const patch = this.services.http.validateBody(PatchTeamSchema, input);
+    // Written only over the team it was merged into; a PATCH that landed meanwhile is merged into
+    // (QA qa-teams M1: concurrent PATCHes each wrote their whole merge and the last undid the others).
+    for (let attempt = 1; ; attempt += 1) {
+      const team = await this.find(principal, id);
+      const updated = this.patched(team, patch);
+      if (await storeTeamIfUnchanged(this.services.store, team, updated)) {
+        await this.services.snapshot.refresh();
+        const members = await this.memberAnswers(team.id);
+        // Only a patch of the provider list can shut providers out; any other leaves the list as it was.
+        const listChanged = isPlainObject(patch.byok_permissions) && 'providers' in patch.byok_permissions;
+        const warnings = listChanged ? providerListWarnings(updated.permissions, this.keyedProviders(team.accountId), team.permissions) : [];
+        return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
+      }
+      if (attempt === PATCH_ATTEMPTS) {
+        throw this.services.errors.create('conflict', {
+          detail: `Team ${team.id} kept changing while this PATCH was merged into it; nothing was changed. Send it again.`,
+        });
+      }
+    }
+  }
+
+  /** The team with the patch merged, validated as a whole: a bad patch throws and changes nothing. */
+  private patched(team: TeamRow, patch: TeamPatch): TeamRow {
     const merged = this.services.http.validateBody(StoredTeamSettingsSchema, mergePatch(settingsOf(team), patch)) as TeamSettings;
     // The lists the patch sets are held to today's grammar; those it leaves are kept as stored.
     if (Array.isArray(patch.allowed_ips)) this.services.http.validateBody(Type.Object({ allowed_ips: AllowedIpsSchema }), { allowed_ips: merged.allowed_ips });
@@ -329,20 +354,7 @@ class TeamService {
       this.services.http.validateBody(Type.Object({ byok_permissions: ByokPermissionsSchema }), { byok_permissions: merged.byok_permissions });
     if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
       this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });
-    const updated: TeamRow = { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: this.now() };
-    await this.services.store.execute('UPDATE teams SET name = ?, permissions = ?, updated_at = ? WHERE id = ? AND account_id = ?', [
-      updated.name,
-      JSON.stringify(updated.permissions),
-      updated.updatedAt,
-      team.id,
-      team.accountId,
-    ]);
-    await this.services.snapshot.refresh();
-    const members = await this.memberAnswers(team.id);
-    // Only a patch of the provider list can shut providers out; any other leaves the list as it was.
-    const listChanged = isPlainObject(patch.byok_permissions) && 'providers' in patch.byok_permissions;
-    const warnings = listChanged ? providerListWarnings(updated.permissions, this.keyedProviders(team.accountId), team.permissions) : [];
-    return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
+    return { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: laterThan(team.updatedAt, this.services.clock.now()) };
   }
 
   /** Deletes the team, revokes its member keys, and closes what other plugins keep for it (deletion.ts): what they closed. */

@@ -7,26 +7,14 @@
 // still a member of a live team; the others answer 409 `conflict` and their keys are revoked. A removal
 // revokes the key the member holds when it is marked removed, so a re-issue racing it leaves none.
 
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { rmSync } from 'node:fs';
-import { freshAnswer, startTwoWorkers, type WorkerAnswer } from './process-helpers.ts';
+import { describe, expect, test } from 'bun:test';
+import { twoWorkersForSuite, type WorkerAnswer } from './process-helpers.ts';
 
 // Management calls and GET /v1/usage/me only: no upstream is called.
-let started: Awaited<ReturnType<typeof startTwoWorkers>> | undefined;
-
-beforeAll(async () => {
-  started = await startTwoWorkers('keyway-workers-member-keys', { operatorKey: 'kw_op_WorkersMemberKeysOperator0123456789ab', upstreams: {} });
-}, 60_000);
-
-afterAll(async () => {
-  await started?.gateway.stop('SIGTERM').catch(() => undefined);
-  if (started !== undefined) rmSync(started.directory, { recursive: true, force: true });
-});
-
+const workers = twoWorkersForSuite('keyway-workers-member-keys', 'kw_op_WorkersMemberKeysOperator0123456789ab');
 const CALLS = 20;
-const adminKey = () => started?.adminKey ?? '';
-const send = (key: string, method: string, path: string, body?: unknown): Promise<WorkerAnswer> =>
-  freshAnswer(`${started?.gateway.url}${path}`, key, method, body);
+const adminKey = workers.adminKey;
+const send = (key: string, method: string, path: string, body?: unknown): Promise<WorkerAnswer> => workers.send(method, path, body, key);
 
 interface Member {
   id: string;
