@@ -8,7 +8,7 @@ import type { Principal, RequestContext } from '../../core/spec/plugin.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { PERIOD_PARAMETERS } from '../../core/http/kit/query.ts';
-import { AllowedIpsSchema, keySettingsOf } from '../../core/spec/key-settings.ts';
+import { AllowedIpsSchema } from '../../core/spec/key-settings.ts';
 import {
   ByokPermissionsSchema,
   CreateTeamSchema,
@@ -22,6 +22,7 @@ import {
   TeamAnswerSchema,
   type MemberBody,
   type ReissueChange,
+  type TeamPatch,
   type TeamSettings,
 } from './schema.ts';
 import { actingTeamOf, TEAMS_SECTION } from './types.ts';
@@ -29,6 +30,8 @@ import { answerUsageMeFlushes, usageOf } from './usage-me.ts';
 import { providerListWarnings, type KeyedProviders } from './provider-warnings.ts';
 import { checkReissueWithinIssuer, memberWithinIssuer, reissuedSettings } from './member-bounds.ts';
 import { closeWithTeam, type ClosedWithTeam } from './deletion.ts';
+import { issueMember, markMemberRemoved, markTeamMembersRemoved, revokeTeamKeys, swapMemberKey, teamIsLive } from './member-keys.ts';
+import { laterThan, PATCH_ATTEMPTS, storeTeamIfUnchanged } from './team-writes.ts';
 import {
   isPlainObject,
   loadTeamsSection,
@@ -261,54 +264,6 @@ class TeamService {
     return { keyId: principal.keyId, memberId: (await memberOfKey(this.services.store, principal.keyId))?.id ?? null };
   }
 
-  /** Issues a member's gateway key and records the member; the key itself is returned once. */
-  private async issueMember(team: TeamRow, member: MemberBody, issuer: KeyIssuer): Promise<Record<string, unknown>> {
-    const { credentials, store } = this.services;
-    const byokAccess = member.byok_access ?? member.role !== 'viewer';
-    // Stored on the key as POST /v1/keys stores an account key's, so the key policies enforce them unchanged.
-    const settings = keySettingsOf(member);
-    const apiKey = credentials.generateGatewayKey('mk');
-    const key = await store.insertGatewayKey({
-      id: credentials.randomId('key'),
-      accountId: team.accountId,
-      role: member.role,
-      name: `${member.email} (${team.name})`.slice(0, 200),
-      keyHash: credentials.hashGatewayKey(apiKey),
-      maskedKey: credentials.maskKey(apiKey),
-      teamId: team.id,
-      byokAccess,
-      settings,
-    });
-    const row: MemberRow = {
-      id: credentials.randomId('mem'),
-      teamId: team.id,
-      accountId: team.accountId,
-      email: member.email,
-      role: member.role,
-      byokAccess,
-      gatewayKeyId: key.id,
-      settings,
-      createdAt: this.now(),
-    };
-    await store.execute(
-      'INSERT INTO team_members (id, team_id, account_id, email, role, byok_access, gateway_key_id, settings, created_at, removed_at, key_issued_by, key_issued_by_member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)',
-      [
-        row.id,
-        row.teamId,
-        row.accountId,
-        row.email,
-        row.role,
-        row.byokAccess ? 1 : 0,
-        row.gatewayKeyId,
-        JSON.stringify(settings),
-        row.createdAt,
-        issuer.keyId,
-        issuer.memberId,
-      ],
-    );
-    return memberAnswer(row, key.maskedKey, apiKey);
-  }
-
   async create(principal: Principal, input: unknown): Promise<Record<string, unknown>> {
     if (principal.teamId !== undefined) {
       throw this.services.errors.create('permission_denied', { detail: "A team member's key cannot create teams; use an account admin key." });
@@ -332,7 +287,7 @@ class TeamService {
     const answers: Array<Record<string, unknown>> = [];
     try {
       const issuer = await this.issuerOf(principal);
-      for (const member of members) answers.push(await this.issueMember(team, member, issuer));
+      for (const member of members) answers.push(await issueMember(this.services, team, member, issuer));
     } finally {
       await this.services.snapshot.refresh();
     }
@@ -359,8 +314,8 @@ class TeamService {
     id: string,
     input: unknown,
   ): Promise<{ before: Record<string, unknown>; after: Record<string, unknown>; warnings: string[] }> {
-    const team = await this.find(principal, id);
     if (isPlainObject(input) && 'members' in input) {
+      await this.find(principal, id);
       throw this.services.errors.create(
         'invalid_field',
         { param: 'members', detail: 'members are changed with POST /v1/teams/{id}/members and DELETE /v1/teams/{id}/members/{member_id}' },
@@ -368,6 +323,29 @@ class TeamService {
       );
     }
     const patch = this.services.http.validateBody(PatchTeamSchema, input);
+    // Written only over the team it was merged into; a PATCH that landed meanwhile is merged into
+    // (QA qa-teams M1: concurrent PATCHes each wrote their whole merge and the last undid the others).
+    for (let attempt = 1; ; attempt += 1) {
+      const team = await this.find(principal, id);
+      const updated = this.patched(team, patch);
+      if (await storeTeamIfUnchanged(this.services.store, team, updated)) {
+        await this.services.snapshot.refresh();
+        const members = await this.memberAnswers(team.id);
+        // Only a patch of the provider list can shut providers out; any other leaves the list as it was.
+        const listChanged = isPlainObject(patch.byok_permissions) && 'providers' in patch.byok_permissions;
+        const warnings = listChanged ? providerListWarnings(updated.permissions, this.keyedProviders(team.accountId), team.permissions) : [];
+        return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
+      }
+      if (attempt === PATCH_ATTEMPTS) {
+        throw this.services.errors.create('conflict', {
+          detail: `Team ${team.id} kept changing while this PATCH was merged into it; nothing was changed. Send it again.`,
+        });
+      }
+    }
+  }
+
+  /** The team with the patch merged, validated as a whole: a bad patch throws and changes nothing. */
+  private patched(team: TeamRow, patch: TeamPatch): TeamRow {
     const merged = this.services.http.validateBody(StoredTeamSettingsSchema, mergePatch(settingsOf(team), patch)) as TeamSettings;
     // The lists the patch sets are held to today's grammar; those it leaves are kept as stored.
     if (Array.isArray(patch.allowed_ips)) this.services.http.validateBody(Type.Object({ allowed_ips: AllowedIpsSchema }), { allowed_ips: merged.allowed_ips });
@@ -376,20 +354,7 @@ class TeamService {
       this.services.http.validateBody(Type.Object({ byok_permissions: ByokPermissionsSchema }), { byok_permissions: merged.byok_permissions });
     if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
       this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });
-    const updated: TeamRow = { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: this.now() };
-    await this.services.store.execute('UPDATE teams SET name = ?, permissions = ?, updated_at = ? WHERE id = ? AND account_id = ?', [
-      updated.name,
-      JSON.stringify(updated.permissions),
-      updated.updatedAt,
-      team.id,
-      team.accountId,
-    ]);
-    await this.services.snapshot.refresh();
-    const members = await this.memberAnswers(team.id);
-    // Only a patch of the provider list can shut providers out; any other leaves the list as it was.
-    const listChanged = isPlainObject(patch.byok_permissions) && 'providers' in patch.byok_permissions;
-    const warnings = listChanged ? providerListWarnings(updated.permissions, this.keyedProviders(team.accountId), team.permissions) : [];
-    return { before: teamAnswer(team, members), after: teamAnswer(updated, members), warnings };
+    return { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: laterThan(team.updatedAt, this.services.clock.now()) };
   }
 
   /** Deletes the team, revokes its member keys, and closes what other plugins keep for it (deletion.ts): what they closed. */
@@ -400,10 +365,14 @@ class TeamService {
       // Member keys first, the team last: a snapshot load (another instance's) may land between two of
       // these writes, and a member key still active once its team was marked deleted was served with
       // none of the team's rules (test/teams/snapshot-consistency.test.ts). A deletion that fails
-      // half-way leaves the team, so it can be deleted again.
-      for (const member of await this.members(team.id)) await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
-      await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE team_id = ? AND removed_at IS NULL', [now, team.id]);
-      await this.services.store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
+      // half-way leaves the team, so it can be deleted again. The members are marked removed first, so
+      // no re-issue can move one to a new key any more (member-keys.ts), then every key of the team is
+      // revoked, once more after the mark: a member added while the team was being deleted.
+      const { store } = this.services;
+      for (const keyId of await markTeamMembersRemoved(store, team.id, now)) await store.revokeGatewayKey(keyId, team.accountId);
+      await revokeTeamKeys(store, team.id, team.accountId);
+      await store.execute('UPDATE teams SET deleted_at = ?, updated_at = ? WHERE id = ? AND account_id = ?', [now, now, team.id, team.accountId]);
+      await revokeTeamKeys(store, team.id, team.accountId);
       return await closeWithTeam(this.services, { teamId: team.id, accountId: team.accountId, deletedBy: principal.keyId, deletedAt: now });
     } finally {
       await this.services.snapshot.refresh();
@@ -419,7 +388,12 @@ class TeamService {
       () => 'email',
     );
     try {
-      return await this.issueMember(team, member, await this.issuerOf(principal));
+      const added = await issueMember(this.services, team, member, await this.issuerOf(principal));
+      // A deletion that read the team's keys before this one was stored would leave it live.
+      if (await teamIsLive(this.services.store, team.id)) return added;
+      const keyId = await markMemberRemoved(this.services.store, String(added.id), team.id, this.now());
+      if (keyId !== undefined) await this.services.store.revokeGatewayKey(keyId, team.accountId);
+      throw this.notFound(team.id);
     } finally {
       await this.services.snapshot.refresh();
     }
@@ -435,9 +409,23 @@ class TeamService {
     const team = await this.find(principal, id);
     const member = await this.member(team, memberId);
     if (member.gatewayKeyId === principal.keyId) throw this.services.errors.create('conflict', { detail: 'A key cannot remove its own member.' });
-    await this.services.store.execute('UPDATE team_members SET removed_at = ? WHERE id = ? AND team_id = ?', [this.now(), member.id, team.id]);
-    await this.services.store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
+    // The key the member holds when it is marked removed, not the one read above: a re-issue may have landed between.
+    const keyId = await markMemberRemoved(this.services.store, member.id, team.id, this.now());
+    if (keyId !== undefined) await this.services.store.revokeGatewayKey(keyId, team.accountId);
     await this.services.snapshot.refresh();
+  }
+
+  /**
+   * A re-issue whose member moved on while it ran (another re-issue won, the member was removed or its
+   * team deleted): its key, never answered, is revoked, and the caller told what happened.
+   */
+  private async refuseLostReissue(principal: Principal, team: TeamRow, memberId: string, keyId: string): Promise<never> {
+    await this.services.store.revokeGatewayKey(keyId, team.accountId);
+    await this.member(await this.find(principal, team.id), memberId);
+    throw this.services.errors.create('conflict', {
+      detail:
+        "This member's key was re-issued by another call while this one ran, so this one issued no key. The key that call answered is the member's; send this again to replace it.",
+    });
   }
 
   /** The re-issue body, validated: none (undefined) changes nothing; `environment: null` removes it. */
@@ -481,10 +469,8 @@ class TeamService {
     });
     try {
       // The new key is its issuer's as much as the member's: a lead re-issuing it holds a copy.
-      await store.execute(
-        'UPDATE team_members SET gateway_key_id = ?, settings = ?, key_issued_by = ?, key_issued_by_member = ? WHERE id = ? AND team_id = ?',
-        [key.id, JSON.stringify(member.settings), issuer.keyId, issuer.memberId, member.id, team.id],
-      );
+      const swap = { memberId: member.id, teamId: team.id, expectedKeyId: stored.gatewayKeyId, newKeyId: key.id, settings: member.settings, issuer };
+      if (!(await swapMemberKey(store, swap))) await this.refuseLostReissue(principal, team, memberId, key.id);
       await store.revokeGatewayKey(member.gatewayKeyId, team.accountId);
     } finally {
       await this.services.snapshot.refresh();

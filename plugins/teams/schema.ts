@@ -208,6 +208,7 @@ export const PatchTeamSchema = Type.Object(
 export type CreateTeamBody = Static<typeof CreateTeamSchema>;
 export type TeamSettings = Static<typeof TeamSettingsSchema>;
 export type MemberBody = Static<typeof MemberSchema>;
+export type TeamPatch = Static<typeof PatchTeamSchema>;
 
 export const MemberAnswerSchema = Type.Object({
   id: Type.String(),

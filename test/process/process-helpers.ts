@@ -287,6 +287,26 @@ export async function startTwoWorkers(
   return { gateway, directory, adminKey: printedKeys(gateway.stdout()).defaultAdminKey ?? '' };
 }
 
+/**
+ * Two workers for a suite of management calls (no upstream), started before its tests and stopped and
+ * removed after them: `send` makes each call on a fresh connection, as the account's admin by default.
+ */
+export function twoWorkersForSuite(
+  name: string,
+  operatorKey: string,
+): { adminKey(): string; send(method: string, path: string, body?: unknown, key?: string): Promise<WorkerAnswer> } {
+  let started: Awaited<ReturnType<typeof startTwoWorkers>> | undefined;
+  beforeAll(async () => {
+    started = await startTwoWorkers(name, { operatorKey, upstreams: {} });
+  }, 60_000);
+  afterAll(async () => {
+    await started?.gateway.stop('SIGTERM').catch(() => undefined);
+    if (started !== undefined) rmSync(started.directory, { recursive: true, force: true });
+  });
+  const adminKey = () => started?.adminKey ?? '';
+  return { adminKey, send: (method, path, body, key) => freshAnswer(`${started?.gateway.url}${path}`, key ?? adminKey(), method, body) };
+}
+
 /** Whether a process of that id still exists (signal 0 only asks; it throws for a pid that is gone). */
 export function alive(pid: number): boolean {
   try {
