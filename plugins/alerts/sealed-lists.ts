@@ -9,6 +9,7 @@
 
 import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
 import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
+import type { JobDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 
 type Row = Record<string, unknown>;
@@ -98,6 +99,16 @@ export async function dropPlaintextCopies(services: Pick<Services, 'store' | 'lo
   });
 }
 
+/** Runs `work` until it once succeeds; every later call answers that success (a failure is tried again at the next call). */
+export function untilDone(work: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () =>
+    (done ??= work().catch((error: unknown) => {
+      done = undefined;
+      throw error;
+    }));
+}
+
 export class SealedLists {
   /** Opened lists by binding, with the ciphertext each was opened from: a stored value is opened once. */
   private opened = new Map<string, { ciphertext: string; targets: string[] }>();
@@ -169,6 +180,28 @@ export class SealedLists {
     const kept = new Set(rows.map((row) => this.place.binding(row)));
     for (const binding of this.opened.keys()) if (!kept.has(binding)) this.opened.delete(binding);
     return lists;
+  }
+
+  /** Opens every sealed list stored now into memory, so the first event after a start decrypts none. */
+  async openStored(): Promise<void> {
+    const { table, idColumn, ciphertextColumn, backendColumn } = this.place;
+    const columns = [...new Set([idColumn, ...this.place.bindingColumns, ciphertextColumn, backendColumn])].join(', ');
+    await this.openAll(await this.services.store.query(`SELECT ${columns} FROM ${table} WHERE ${backendColumn} IS NOT NULL`));
+  }
+
+  /**
+   * Once per process, a second after the start (every instance: each opens into its own memory):
+   * the plaintext lists are sealed, then every stored list opened.
+   */
+  startJob(name: string): JobDefinition {
+    return {
+      name,
+      intervalMs: 1_000,
+      run: untilDone(async () => {
+        await this.sealPlaintext();
+        await this.openStored();
+      }),
+    };
   }
 
   /** What the plaintext column holds once its list is sealed: the object without the field, or `[]`. */

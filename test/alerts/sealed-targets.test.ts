@@ -6,13 +6,14 @@
 // each canary URL and its secret part.
 
 import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../helpers/gateway.ts';
 import { createTestDatabase, postgresReachable } from '../store-postgres/database.ts';
 import { generateMasterKey } from '../crypto/helpers.ts';
 import { ALERTS_SECTION, type AlertsSection } from '../../plugins/alerts/evaluate.ts';
+import { sqliteBytes } from './sealed-bytes.ts';
 import { chat, createAlerts, eventually, restartAlertsGateway, settledEvent, startAlertsGateway, type AlertsGateway } from './fixture.ts';
 
 const SLACK_SECRET = 'SlackCanarySecretQa19xyz0123';
@@ -35,20 +36,6 @@ function expectNoCanary(text: string, where: string): void {
   for (const canary of CANARIES) {
     if (text.includes(canary)) throw new Error(`${where} holds the canary ${canary}`);
   }
-}
-
-/** Every byte of the database files (main, WAL, shared memory), as an attacker with a copy reads them. */
-function sqliteBytes(dataDirectory: string): string {
-  return readdirSync(dataDirectory)
-    .filter((name) => name.startsWith('keyway.db'))
-    .map((name) => {
-      try {
-        return readFileSync(join(dataDirectory, name)).toString('latin1');
-      } catch {
-        return '';
-      }
-    })
-    .join('\n');
 }
 
 /** The whole database as pg_dump writes it (a backup), and the alerts table as the server answers it. */
