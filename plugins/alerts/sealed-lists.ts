@@ -7,7 +7,7 @@
 // row, so a list is decrypted once per stored value, not per firing or delivery. A list an earlier
 // release kept in plaintext (a JSON column, or a field of one) is read as it is and sealed once, at start.
 
-import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
+import { tableCiphertextHolder, type CiphertextTable } from '../../core/spec/ciphertext-table.ts';
 import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
 import type { JobDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
@@ -17,20 +17,12 @@ type Row = Record<string, unknown>;
 /** Rows sealed per page by the start's pass: bounded memory on a large table. */
 const PAGE = 200;
 
-/** Where a plugin's table keeps a sealed list, and where an earlier release kept it in plaintext. */
-export interface SealedListPlace {
-  /** The ciphertext holder's name (`<plugin>:<table>`), for master-key rotation and the start's check. */
-  holder: string;
-  table: string;
-  /** A unique column: the start's pass pages in its order. */
-  idColumn: string;
-  ciphertextColumn: string;
-  backendColumn: string;
+/**
+ * Where a plugin's table keeps a sealed list (the holder's table, `name` being `<plugin>:<table>`, with
+ * the key version recorded), and where an earlier release kept it in plaintext.
+ */
+export interface SealedListPlace extends CiphertextTable {
   keyVersionColumn: string;
-  /** The columns `binding` reads besides the id. */
-  bindingColumns: readonly string[];
-  /** What the sealed list is bound to: copied to another row, it no longer opens. */
-  binding(row: Row): string;
   /**
    * The JSON column an earlier release kept the list in, and the field of the object it holds (none:
    * the column is the list itself). Absent when no earlier release kept one in this table.
@@ -51,20 +43,6 @@ export interface OpenedList {
   targets: string[];
   /** Its sealed list did not open: no targets until it is set again. */
   unreadable: boolean;
-}
-
-/** The sealed lists of a place, for master-key rotation and the start's check of the versions in use. */
-export function sealedListHolder(services: Pick<Services, 'store'>, place: SealedListPlace): CiphertextHolder {
-  return tableCiphertextHolder(services, {
-    name: place.holder,
-    table: place.table,
-    idColumn: place.idColumn,
-    ciphertextColumn: place.ciphertextColumn,
-    backendColumn: place.backendColumn,
-    keyVersionColumn: place.keyVersionColumn,
-    bindingColumns: [...place.bindingColumns],
-    binding: place.binding,
-  });
 }
 
 /** The strings of a non-empty JSON list, else undefined. */
@@ -118,8 +96,9 @@ export class SealedLists {
     readonly place: SealedListPlace,
   ) {}
 
+  /** The sealed lists for master-key rotation and the start's check of the versions in use. */
   holder(): CiphertextHolder {
-    return sealedListHolder(this.services, this.place);
+    return tableCiphertextHolder(this.services, this.place);
   }
 
   /** Seals a row's list (`row` holds the binding columns and the id); none for an empty list. */
@@ -167,7 +146,7 @@ export class SealedLists {
     } catch (error) {
       const message = this.services.errors.redact(error instanceof Error ? error.message : String(error));
       this.services.logger.error(
-        { holder: this.place.holder, id: String(row[this.place.idColumn]), error: message },
+        { holder: this.place.name, id: String(row[this.place.idColumn]), error: message },
         `sealed ${this.place.what} could not be opened: none are used until they are set again`,
       );
       return { targets: [], unreadable: true };

@@ -8,7 +8,8 @@
 import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { ruleOf, type AlertRule } from './schema.ts';
-import { SealedLists, sealedListHolder, type SealedListPlace } from './sealed-lists.ts';
+import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
+import { SealedLists, type SealedListPlace } from './sealed-lists.ts';
 
 type Row = Record<string, unknown>;
 
@@ -23,7 +24,7 @@ export function targetsBinding(accountId: string, alertId: string): string {
 }
 
 const ALERT_TARGETS: SealedListPlace = {
-  holder: ALERT_TARGETS_HOLDER,
+  name: ALERT_TARGETS_HOLDER,
   table: 'alerts',
   idColumn: 'id',
   ciphertextColumn: 'notify_ciphertext',
@@ -45,7 +46,7 @@ export interface SealedTargetColumns {
 
 /** The sealed target lists for master-key rotation and the start's check of the versions in use. */
 export function alertTargetsHolder(services: Pick<Services, 'store'>): CiphertextHolder {
-  return sealedListHolder(services, ALERT_TARGETS);
+  return tableCiphertextHolder(services, ALERT_TARGETS);
 }
 
 export class AlertTargets {

@@ -16,7 +16,7 @@ export const COMPLIANCE_TARGETS_SECTION = 'compliance-targets';
 export type ComplianceTargetsSection = ReadonlyMap<string, readonly string[]>;
 
 const COMPLIANCE_TARGETS: SealedListPlace = {
-  holder: 'audit:compliance_targets',
+  name: 'audit:compliance_targets',
   table: 'compliance_targets',
   idColumn: 'account_id',
   ciphertextColumn: 'notify_ciphertext',

@@ -156,7 +156,7 @@ export class AdminKeys {
 
 /** Where the settings' `notify` list is sealed; an earlier release kept it in the `settings` JSON. */
 const SETTINGS_NOTIFY: SealedListPlace = {
-  holder: 'reconciliation:reconciliation_settings',
+  name: 'reconciliation:reconciliation_settings',
   table: 'reconciliation_settings',
   idColumn: 'account_id',
   ciphertextColumn: 'notify_ciphertext',

@@ -14,7 +14,7 @@ type Row = Record<string, unknown>;
 const SEALED_COLUMNS = { ciphertextColumn: 'webhooks_ciphertext', backendColumn: 'webhooks_backend', keyVersionColumn: 'webhooks_key_version' };
 
 const ROTATION_WEBHOOKS: SealedListPlace = {
-  holder: 'rotation:key_rotations',
+  name: 'rotation:key_rotations',
   table: 'key_rotations',
   idColumn: 'id',
   ...SEALED_COLUMNS,
@@ -26,7 +26,7 @@ const ROTATION_WEBHOOKS: SealedListPlace = {
 };
 
 const SCHEDULE_WEBHOOKS: SealedListPlace = {
-  holder: 'rotation:key_rotation_schedules',
+  name: 'rotation:key_rotation_schedules',
   table: 'key_rotation_schedules',
   idColumn: 'id',
   ...SEALED_COLUMNS,

@@ -5,17 +5,12 @@
 // with no copy left in the database: the SQLite files' bytes and a PostgreSQL dump are searched for each
 // canary URL and its secret part.
 
-import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect } from 'bun:test';
 import { maskTarget } from '../../plugins/alerts/deliver.ts';
 import { call } from '../helpers/gateway.ts';
-import { createTestDatabase, postgresReachable } from '../store-postgres/database.ts';
-import { generateMasterKey } from '../crypto/helpers.ts';
 import { stopNotificationServers } from './fixture.ts';
 import { NEW_KEY, startRotationWorld, type RotationWorld } from '../rotation/fixture.ts';
-import { sqliteBytes } from './sealed-bytes.ts';
+import { canaryCheck, cleanUps, testBothStores } from './sealed-bytes.ts';
 
 const canary = (name: string) => {
   const secret = `${name}CanaryQa19Secret${name.length}x7`;
@@ -32,22 +27,13 @@ const LEGACY_SCHEDULE = canary('LegacySchedule');
 const CANARIES = [COMPLIANCE, RECONCILIATION, ROTATION, SCHEDULE, LEGACY_COMPLIANCE, LEGACY_RECONCILIATION, LEGACY_ROTATION, LEGACY_SCHEDULE].flatMap(
   (entry) => [entry.url, entry.secret],
 );
-const MASTER_KEY = generateMasterKey();
 const LEGACY_ROTATION_ID = 'rot_LegacyPlaintextQa19';
 const LEGACY_SCHEDULE_ID = 'rsch_LegacyPlaintextQa19';
 const LEGACY_ACCOUNT = 'acct_legacy_qa19';
 
-const reachable = await postgresReachable();
-const stops: Array<() => Promise<void>> = [];
-afterAll(async () => {
-  for (const stop of stops.reverse()) await stop();
-});
-
-function expectNoCanary(text: string, where: string): void {
-  for (const found of CANARIES) {
-    if (text.includes(found)) throw new Error(`${where} holds the canary ${found}`);
-  }
-}
+const ON_SQLITE = 'SQLite: sealed when saved, delivered whole; plaintext lists from an earlier release sealed at start; the files hold no canary';
+const stops = cleanUps();
+const expectNoCanary = canaryCheck(CANARIES);
 
 async function send(world: RotationWorld, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const response = await call(world.gateway, method, path, body, { key: world.adminKey });
@@ -147,9 +133,9 @@ async function expectOpened(world: RotationWorld): Promise<void> {
 /**
  * One database under two processes: the first stores every list through the API and delivers to
  * them, then each list as an earlier release stored it; the second opens them all, seals the
- * plaintext ones and answers them masked. Answers the second, still running.
+ * plaintext ones and answers them masked.
  */
-async function sealedAcrossRestart(env: Record<string, string>): Promise<RotationWorld> {
+async function sealedAcrossRestart(env: Record<string, string>): Promise<void> {
   const first = await startRotationWorld({ env });
   await storeThroughApi(first);
   expectNoCanary(await storedRows(first), 'the rows written through the API');
@@ -165,27 +151,8 @@ async function sealedAcrossRestart(env: Record<string, string>): Promise<Rotatio
   await expectOpened(second);
   expectNoCanary(await storedRows(second), 'the rows after the start');
   expectNoCanary([...first.gateway.output, ...second.gateway.output].join('\n'), 'the log');
-  return second;
 }
 
 describe('compliance, reconciliation and rotation notify lists at rest', () => {
-  test('SQLite: sealed when saved, delivered whole; plaintext lists from an earlier release sealed at start; the files hold no canary', async () => {
-    const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-sealed-lists-'));
-    stops.push(async () => rmSync(dataDirectory, { recursive: true, force: true }));
-    await sealedAcrossRestart({
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_MASTER_KEY: MASTER_KEY,
-    });
-    expectNoCanary(sqliteBytes(dataDirectory), 'the SQLite files');
-  });
-
-  test.skipIf(!reachable)('PostgreSQL: the same, and a dump of the database holds no canary', async () => {
-    const database = await createTestDatabase();
-    stops.push(() => database.drop());
-    await sealedAcrossRestart({ KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY });
-    const dumped = Bun.spawnSync(['pg_dump', '--no-owner', database.url]);
-    expect(dumped.exitCode).toBe(0);
-    expectNoCanary(dumped.stdout.toString(), 'the PostgreSQL dump');
-  });
+  testBothStores(ON_SQLITE, sealedAcrossRestart, { stops, expectNoCanary });
 });
