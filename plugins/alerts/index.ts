@@ -18,6 +18,7 @@ import { SHARE_INTERVAL_MS } from './shared-windows.ts';
 import { alertRoutes } from './routes.ts';
 import type { AlertRule } from './schema.ts';
 import { ALERTS_MIGRATIONS, loadRules, type StoredEvent } from './store.ts';
+import { untilDone } from './sealed-lists.ts';
 import { AlertTargets, alertTargetsHolder } from './targets.ts';
 
 export const ALERTS_PLUGIN = 'alerts';
@@ -59,16 +60,6 @@ function raiser(services: Services, evaluator: AlertEvaluator, dispatcher: Alert
       targets,
     });
   };
-}
-
-/** Runs `work` until it once succeeds; every later call answers that success (a failure is tried again at the next call). */
-function untilDone(work: () => Promise<void>): () => Promise<void> {
-  let done: Promise<void> | undefined;
-  return () =>
-    (done ??= work().catch((error: unknown) => {
-      done = undefined;
-      throw error;
-    }));
 }
 
 export const alertsPlugin = definePlugin({

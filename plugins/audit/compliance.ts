@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { maskTarget } from '../alerts/deliver.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 import { checkTarget } from '../alerts/validate.ts';
+import type { ComplianceTargets } from './compliance-targets.ts';
 
 export interface SettingReport {
   value: unknown;
@@ -75,19 +76,26 @@ export class Compliance {
   constructor(
     private readonly services: Services,
     private readonly defaultRetentionDays: number,
+    /** The block's `notify` list, sealed at rest and opened by the snapshot. */
+    private readonly targets: ComplianceTargets,
   ) {}
 
-  /** Per settings object (a snapshot replaces it when the account's settings change): read on every request. */
-  private readonly settingsCache = new WeakMap<object, ComplianceSettings>();
+  /**
+   * Per settings object and opened list (a snapshot replaces them when either changes): read on every
+   * request, from memory.
+   */
+  private readonly settingsCache = new WeakMap<object, { sealed: readonly string[] | undefined; settings: ComplianceSettings }>();
 
   settingsOf(accountId: string): ComplianceSettings {
     const stored = this.services.snapshot.current.accounts.get(accountId)?.settings;
     if (stored === undefined) return complianceOf(undefined, this.defaultRetentionDays);
-    let settings = this.settingsCache.get(stored);
-    if (settings === undefined) {
-      settings = complianceOf(stored, this.defaultRetentionDays);
-      this.settingsCache.set(stored, settings);
-    }
+    const sealed = this.targets.of(accountId);
+    const cached = this.settingsCache.get(stored);
+    if (cached !== undefined && cached.sealed === sealed) return cached.settings;
+    const settings = complianceOf(stored, this.defaultRetentionDays);
+    // A list still in the settings was written by an earlier release since: it is the newer one.
+    if (settings.notify.length === 0) settings.notify = [...(sealed ?? [])];
+    this.settingsCache.set(stored, { sealed, settings });
     return settings;
   }
 
@@ -104,7 +112,10 @@ export class Compliance {
     const account = snapshot.current.accounts.get(principal.accountId);
     if (account === undefined) throw this.services.errors.create('not_found', { detail: `Account ${principal.accountId} does not exist.` });
     const before = this.settingsOf(principal.accountId);
-    await store.updateAccountSettings(principal.accountId, { ...account.settings, [COMPLIANCE_SETTING]: block });
+    // The targets sealed apart: the settings keep the rest of the block.
+    const { notify = [], ...unsealed } = block;
+    await this.targets.write(principal.accountId, notify);
+    await store.updateAccountSettings(principal.accountId, { ...account.settings, [COMPLIANCE_SETTING]: unsealed });
     await snapshot.refresh();
     const settings = this.settingsOf(principal.accountId);
     // The whole block, defaults filled in, not the body: a PUT of one field resets the others, and a

@@ -9,6 +9,7 @@ import { integerSetting } from '../../core/spec/settings.ts';
 import { definePlugin, PLUGIN_API_VERSION } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from './compliance.ts';
+import { ComplianceTargets } from './compliance-targets.ts';
 import { AUDIT_LOG_PARAMETERS, auditQueryOf, readAuditEvents } from './events.ts';
 import { AuditQueue } from './queue.ts';
 import type { RetentionCutoffs } from './usage-events.ts';
@@ -102,10 +103,13 @@ export const auditPlugin = definePlugin({
     const flushMs = integerSetting('KEYWAY_AUDIT_FLUSH_MS', env.KEYWAY_AUDIT_FLUSH_MS, 1000, 10, 86_400_000);
     const purgeMs = integerSetting('KEYWAY_AUDIT_PURGE_INTERVAL_MS', env.KEYWAY_AUDIT_PURGE_INTERVAL_MS, 3_600_000, 10, 86_400_000);
     const queue = new AuditQueue(services, logger);
-    const compliance = new Compliance(services, defaultRetentionDays);
+    const complianceTargets = new ComplianceTargets(services);
+    const compliance = new Compliance(services, defaultRetentionDays, complianceTargets);
     const now = () => new Date(services.clock.now()).toISOString();
     return {
       migrations: AUDIT_MIGRATIONS,
+      ciphertextHolders: [complianceTargets.holder()],
+      snapshot: [complianceTargets.section()],
       // Written before the action's answer is sent: whichever worker or instance serves the next read
       // of the log finds it in the database (docs/audit.md, "Freshness").
       adminActions: (action: AdminAction) => queue.record(adminEvent(action)),
@@ -129,6 +133,8 @@ export const auditPlugin = definePlugin({
       jobs: [
         { name: 'audit-flush', intervalMs: flushMs, run: () => queue.flush(), drain: () => queue.flush() },
         { name: 'audit-retention', intervalMs: purgeMs, run: () => purgeExpired(services, defaultRetentionDays), scope: 'cluster' },
+        // Compliance targets an earlier release kept in the account's settings are sealed.
+        complianceTargets.startJob(),
       ],
       routes: [
         {

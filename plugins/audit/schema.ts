@@ -32,6 +32,20 @@ const SQLITE_AUDIT_MIGRATIONS: Migration[] = [
       'CREATE INDEX audit_events_time ON audit_events (occurred_at, id)',
     ],
   },
+  {
+    // The compliance block's `notify` list, sealed by the crypto backend (compliance-targets.ts): the
+    // block in the account's settings no longer holds it. Lists kept there before are sealed at the first start after it.
+    id: '0002_compliance_targets',
+    statements: [
+      `CREATE TABLE compliance_targets (
+          account_id TEXT PRIMARY KEY,
+          notify_ciphertext TEXT NOT NULL,
+          notify_backend TEXT NOT NULL,
+          notify_key_version INTEGER NOT NULL,
+          updated_at TEXT NOT NULL
+        )`,
+    ],
+  },
 ];
 
 export const AUDIT_MIGRATIONS = { sqlite: SQLITE_AUDIT_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_AUDIT_MIGRATIONS) };
@@ -87,7 +101,11 @@ export interface ComplianceSettings {
 /** The account settings key the block is stored under. */
 export const COMPLIANCE_SETTING = 'compliance';
 
-/** The stored block with defaults for what it does not say (a fresh account has none). */
+/**
+ * The stored block with defaults for what it does not say (a fresh account has none). Its `notify` is
+ * what the settings still hold in plaintext (written by an earlier release): the sealed list is
+ * compliance-targets.ts's, merged by `Compliance.settingsOf`.
+ */
 export function complianceOf(settings: Readonly<Record<string, unknown>> | undefined, defaultRetentionDays: number): ComplianceSettings {
   const stored = (settings?.[COMPLIANCE_SETTING] ?? {}) as Partial<ComplianceSettings>;
   return {

@@ -1,11 +1,13 @@
 // The accounts' admin keys for the providers' organisation reports: sealed with the crypto backend
 // provider keys use (services.secrets), bound to their row, answered only masked, opened only for a
-// report call. The settings that go with them (thresholds, alert targets) live here too.
+// report call. The settings that go with them (thresholds, alert targets) live here too, their
+// `notify` list sealed at rest as alert rules' targets are (../alerts/sealed-lists.ts).
 
 import { createHash } from 'node:crypto';
 import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
 import type { CiphertextHolder } from '../../core/spec/crypto-backend.ts';
 import type { Services } from '../../core/spec/services.ts';
+import { SealedLists, type SealedListPlace } from '../alerts/sealed-lists.ts';
 import { DEFAULT_SETTINGS, isReconciledProvider, type ReconciledProvider, type ReconciliationSettings } from './schema.ts';
 
 export interface AdminKeyListing {
@@ -152,26 +154,53 @@ export class AdminKeys {
   }
 }
 
+/** Where the settings' `notify` list is sealed; an earlier release kept it in the `settings` JSON. */
+const SETTINGS_NOTIFY: SealedListPlace = {
+  name: 'reconciliation:reconciliation_settings',
+  table: 'reconciliation_settings',
+  idColumn: 'account_id',
+  ciphertextColumn: 'notify_ciphertext',
+  backendColumn: 'notify_backend',
+  keyVersionColumn: 'notify_key_version',
+  bindingColumns: [],
+  binding: (row) => `reconciliation-notify:${String(row.account_id)}`,
+  plaintext: { column: 'settings', field: 'notify' },
+  what: 'reconciliation notify targets',
+};
+
 export class SettingsStore {
-  constructor(private readonly services: Services) {}
+  /** The `notify` lists, opened once per stored value and kept in memory (the daily job reads them per account). */
+  readonly notify: SealedLists;
+
+  constructor(private readonly services: Services) {
+    this.notify = new SealedLists(services, SETTINGS_NOTIFY);
+  }
 
   async get(accountId: string): Promise<ReconciliationSettings> {
-    const rows = await this.services.store.query('SELECT settings FROM reconciliation_settings WHERE account_id = ?', [accountId]);
-    const text = rows[0]?.settings;
-    if (typeof text !== 'string') return { ...DEFAULT_SETTINGS };
+    const rows = await this.services.store.query(
+      'SELECT account_id, settings, notify_ciphertext, notify_backend FROM reconciliation_settings WHERE account_id = ?',
+      [accountId],
+    );
+    const row = rows[0];
+    if (row === undefined || typeof row.settings !== 'string') return { ...DEFAULT_SETTINGS };
+    let stored: Partial<ReconciliationSettings> = {};
     try {
-      return { ...DEFAULT_SETTINGS, ...(JSON.parse(text) as Partial<ReconciliationSettings>) };
+      stored = JSON.parse(row.settings) as Partial<ReconciliationSettings>;
     } catch {
-      return { ...DEFAULT_SETTINGS };
+      // unreadable settings are the defaults
     }
+    return { ...DEFAULT_SETTINGS, ...stored, notify: (await this.notify.open(row)).targets };
   }
 
   async update(accountId: string, changes: Partial<ReconciliationSettings>): Promise<ReconciliationSettings> {
     const merged = { ...(await this.get(accountId)), ...changes };
+    const { notify, ...unsealed } = merged;
+    const sealed = await this.notify.seal({ account_id: accountId }, notify);
     await this.services.store.execute(
-      `INSERT INTO reconciliation_settings (account_id, settings, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (account_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at`,
-      [accountId, JSON.stringify(merged), new Date(this.services.clock.now()).toISOString()],
+      `INSERT INTO reconciliation_settings (account_id, settings, notify_ciphertext, notify_backend, notify_key_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (account_id) DO UPDATE SET settings = excluded.settings, notify_ciphertext = excluded.notify_ciphertext,
+         notify_backend = excluded.notify_backend, notify_key_version = excluded.notify_key_version, updated_at = excluded.updated_at`,
+      [accountId, JSON.stringify(unsealed), sealed.ciphertext, sealed.backend, sealed.keyVersion, new Date(this.services.clock.now()).toISOString()],
     );
     return merged;
   }

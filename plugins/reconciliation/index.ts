@@ -41,9 +41,13 @@ export const reconciliationPlugin = definePlugin({
       migrations: RECONCILIATION_MIGRATIONS,
       usageRollups: RECONCILIATION_USAGE_ROLLUPS,
       usageFolds: RECONCILIATION_USAGE_FOLDS,
-      ciphertextHolders: [adminKeyHolder(services)],
+      ciphertextHolders: [adminKeyHolder(services), settings.notify.holder()],
       routes: reconciliationRoutes({ services, adminKeys, settings, reconciler, daily }),
-      jobs: [{ name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick(), scope: 'cluster' }],
+      jobs: [
+        { name: 'daily-reconciliation', intervalMs: config.checkIntervalMs ?? 15 * 60_000, run: () => daily.tick(), scope: 'cluster' },
+        // The `notify` lists an earlier release stored in plaintext are sealed; every list is opened into memory.
+        settings.notify.startJob('reconciliation-seal-notify'),
+      ],
     };
   },
 });

@@ -110,6 +110,16 @@ const SQLITE_MIGRATIONS: Migration[] = [
     id: '0004_daily_per_batch',
     statements: ['DROP TRIGGER IF EXISTS reconciliation_usage_daily_on_insert'],
   },
+  {
+    // The settings' `notify` list sealed by the crypto backend (admin-keys.ts, SettingsStore); the
+    // `settings` JSON no longer holds it. Lists stored in plaintext before are sealed at the first start after it.
+    id: '0005_sealed_notify',
+    statements: [
+      'ALTER TABLE reconciliation_settings ADD COLUMN notify_ciphertext TEXT',
+      'ALTER TABLE reconciliation_settings ADD COLUMN notify_backend TEXT',
+      'ALTER TABLE reconciliation_settings ADD COLUMN notify_key_version INTEGER',
+    ],
+  },
 ];
 
 /** PostgreSQL: the same tables, translated (core/spec/sql-dialects.ts), with no trigger: the batch fold keeps the daily table from the start. */

@@ -13,6 +13,7 @@ import { keyAgePolicy } from './key-policy.ts';
 import { rotationRoutes } from './routes.ts';
 import { ScheduleRunner } from './schedules.ts';
 import { ROTATION_MIGRATIONS, rotationsInProgress } from './store.ts';
+import { RotationWebhooks } from './webhooks.ts';
 
 export const ROTATION_PLUGIN = 'rotation';
 
@@ -51,7 +52,7 @@ export const rotationPlugin = definePlugin({
   description: 'Zero-downtime provider key rotation (immediate and gradual), rotation schedules with key sources, maximum key age',
   configSchema,
   setup: ({ config, env, services }) => {
-    const rotations = new Rotations(services);
+    const rotations = new Rotations(services, new RotationWebhooks(services));
     const available: KeyAvailable = (key) => services.providerHealth.keyAvailable(key);
     const schedules = new ScheduleRunner(services, rotations);
     let running: Promise<void> | undefined;
@@ -70,12 +71,16 @@ export const rotationPlugin = definePlugin({
     handles.set(services, { rotations, schedules, tick });
     return {
       migrations: ROTATION_MIGRATIONS,
-      snapshot: [{ name: ROTATIONS_SECTION, load: async (store) => buildSection(await rotationsInProgress(store)) }],
+      snapshot: [{ name: ROTATIONS_SECTION, load: async (store) => buildSection(await rotationsInProgress(store, rotations.webhooks)) }],
       hooks: {
         keyResolve: (context) => collapsePairs(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), available),
         route: (context) => chooseKeys(context, services.snapshot.section<RotationsSection>(ROTATIONS_SECTION), services.clock.now(), available),
       },
-      jobs: [{ name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle(), scope: 'cluster' }],
+      ciphertextHolders: rotations.webhooks.holders(),
+      jobs: [
+        { name: 'key-rotation', intervalMs: intervalFrom(env, config.intervalMs), run: tick, drain: () => rotations.idle(), scope: 'cluster' },
+        rotations.webhooks.startJob(),
+      ],
       routes: rotationRoutes(services, rotations),
       // The seed's encryption.rotation_days on POST /v1/providers/keys sets the maximum key age.
       keyAgePolicy: keyAgePolicy(services),

@@ -10,6 +10,7 @@ import { sendSignedWebhook } from '../webhooks/index.ts';
 import { withoutAddresses } from '../../core/wire/outbound.ts';
 import type { RotationsSection } from './choose.ts';
 import { claimCompletion, insertRotation, rotationById, type RotationRow, type RotationStrategy } from './store.ts';
+import type { RotationWebhooks } from './webhooks.ts';
 
 export const ROTATIONS_SECTION = PROVIDER_KEY_ANNOTATIONS_SECTION;
 /** The account the operator key acts in (the core's `default` account). */
@@ -67,7 +68,11 @@ export function pickOldKey(services: Services, accountId: string | null, provide
 export class Rotations {
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly services: Services) {}
+  constructor(
+    private readonly services: Services,
+    /** The sealed `notification_webhooks` of rotations and schedules. */
+    readonly webhooks: RotationWebhooks,
+  ) {}
 
   async start(input: StartRotation): Promise<RotationRow> {
     const services = this.services;
@@ -123,7 +128,7 @@ export class Rotations {
       createdBy: input.actor,
     };
     try {
-      await insertRotation(services.store, rotation);
+      await insertRotation(services.store, this.webhooks, rotation);
     } catch (error) {
       await services.providerKeys.remove(added.id, input.owner, input.accountId);
       if (/unique/i.test(String(error))) throw services.errors.create('conflict', { detail: `Provider key ${old.id} is already being rotated.` });
@@ -147,14 +152,14 @@ export class Rotations {
     let changed = false;
     for (const row of due) {
       const id = String(row.id);
-      const ending = await rotationById(services.store, id);
+      const ending = await rotationById(services.store, this.webhooks, id);
       if (ending === undefined || ending.status !== 'in_progress') continue;
       // The old key goes before the rotation is marked completed: a snapshot loaded between the two
       // writes still holds the rotation, which sends every request to the new key. The other order
       // showed two ordinary keys there, the retired one among them.
       if (await services.providerKeys.remove(ending.oldKeyId, ending.owner, ending.accountId)) changed = true;
       if (!(await claimCompletion(services.store, id, now))) continue;
-      const completed = await rotationById(services.store, id);
+      const completed = await rotationById(services.store, this.webhooks, id);
       if (completed === undefined) continue;
       changed = true;
       services.logger.info({ rotationId: id, oldKeyId: completed.oldKeyId, newKeyId: completed.newKeyId }, 'provider key rotation completed: old key retired');

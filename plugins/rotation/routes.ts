@@ -8,6 +8,7 @@ import { describeRotation, pickOldKey, type Rotations } from './rotate.ts';
 import { writeKeyPolicy } from './key-policy.ts';
 import { KEY_POLICY_SETTING, nextRunOf, type KeyPolicy } from './schedules.ts';
 import { KeyPolicyBodySchema, RotateBodySchema, ScheduleBodySchema } from './schema.ts';
+import type { RotationWebhooks } from './webhooks.ts';
 import { deleteSchedule, insertSchedule, rotationById, rotationsOf, scheduleById, schedulesOf, type ScheduleRow } from './store.ts';
 
 const DEFAULT_GRACE_MINUTES = { gradual: 60, immediate: 5 } as const;
@@ -47,12 +48,14 @@ function describeSchedule(schedule: ScheduleRow): Record<string, unknown> {
  * same minute, its rotation refused as in progress (QA seed L5). One with other settings is a 409
  * naming it: two schedules cannot both run that minute, so the caller deletes one first.
  */
-async function sameTimeSchedule(services: Services, wanted: ScheduleRow): Promise<ScheduleRow | undefined> {
-  const existing = (await schedulesOf(services.store, wanted.accountId)).find(
+async function sameTimeSchedule(services: Services, webhooks: RotationWebhooks, wanted: ScheduleRow): Promise<ScheduleRow | undefined> {
+  const existing = (await schedulesOf(services.store, webhooks, wanted.accountId)).find(
     (known) => known.provider === wanted.provider && known.keyId === wanted.keyId && known.schedule === wanted.schedule && known.timezone === wanted.timezone,
   );
   if (existing === undefined) return undefined;
-  const settingsOf = (row: ScheduleRow) => JSON.stringify([row.notificationEmail, row.keySource, row.options]);
+  // No webhooks read back as none given: `[]` sent again is the same schedule.
+  const settingsOf = (row: ScheduleRow) =>
+    JSON.stringify([row.notificationEmail, row.keySource, { ...row.options, notification_webhooks: row.options.notification_webhooks ?? [] }]);
   if (settingsOf(existing) === settingsOf(wanted)) return existing;
   throw services.errors.create('conflict', {
     detail:
@@ -119,7 +122,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       summary: "The platform keys' rotations, newest first",
       async handle() {
         const now = services.clock.now();
-        return services.http.json({ rotations: (await rotationsOf(services.store, null)).map((row) => describeRotation(row, now)) });
+        return services.http.json({ rotations: (await rotationsOf(services.store, rotations.webhooks, null)).map((row) => describeRotation(row, now)) });
       },
     },
     {
@@ -130,7 +133,9 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       async handle({ principal }) {
         const caller = accountAdmin(services, principal);
         const now = services.clock.now();
-        return services.http.json({ rotations: (await rotationsOf(services.store, caller.accountId)).map((row) => describeRotation(row, now)) });
+        return services.http.json({
+          rotations: (await rotationsOf(services.store, rotations.webhooks, caller.accountId)).map((row) => describeRotation(row, now)),
+        });
       },
     },
     {
@@ -140,7 +145,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       summary: 'One key rotation',
       async handle({ principal, params }) {
         const caller = accountAdmin(services, principal);
-        const rotation = await rotationById(services.store, params.id ?? '');
+        const rotation = await rotationById(services.store, rotations.webhooks, params.id ?? '');
         if (rotation === undefined || rotation.accountId !== caller.accountId)
           throw services.errors.create('not_found', { detail: `No rotation ${params.id} here.` });
         return services.http.json(describeRotation(rotation, services.clock.now()));
@@ -201,10 +206,10 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
           lastError: null,
           createdAt: now,
         };
-        const existing = await sameTimeSchedule(services, schedule);
+        const existing = await sameTimeSchedule(services, rotations.webhooks, schedule);
         if (existing !== undefined) return services.http.json(describeSchedule(existing), 200);
         schedule.nextRunAt = nextRunOf(schedule, now);
-        await insertSchedule(services.store, schedule);
+        await insertSchedule(services.store, rotations.webhooks, schedule);
         const answer = describeSchedule(schedule);
         services.http.recordChange(request, { target: { schedule_id: schedule.id }, before: null, after: answer });
         return services.http.json(answer, 201);
@@ -217,7 +222,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       summary: "The account's rotation schedules",
       async handle({ principal }) {
         const caller = accountAdmin(services, principal);
-        return services.http.json({ schedules: (await schedulesOf(services.store, caller.accountId)).map(describeSchedule) });
+        return services.http.json({ schedules: (await schedulesOf(services.store, rotations.webhooks, caller.accountId)).map(describeSchedule) });
       },
     },
     {
@@ -228,7 +233,7 @@ export function rotationRoutes(services: Services, rotations: Rotations): RouteD
       async handle({ request, principal, params }) {
         const caller = accountAdmin(services, principal);
         const id = params.id ?? '';
-        const before = await scheduleById(services.store, id, caller.accountId);
+        const before = await scheduleById(services.store, rotations.webhooks, id, caller.accountId);
         if (before === undefined || !(await deleteSchedule(services.store, id, caller.accountId, services.clock.now())))
           throw services.errors.create('not_found', { detail: `No rotation schedule ${id} here.` });
         services.http.recordChange(request, { before: describeSchedule(before), after: null });

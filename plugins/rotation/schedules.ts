@@ -36,7 +36,7 @@ export class ScheduleRunner {
   async runDue(): Promise<number> {
     const now = this.services.clock.now();
     let ran = 0;
-    for (const schedule of await dueSchedules(this.services.store, now)) {
+    for (const schedule of await dueSchedules(this.services.store, this.rotations.webhooks, now)) {
       if (!(await claimRun(this.services.store, schedule, nextRunOf(schedule, now), now))) continue;
       ran++;
       await this.runOnce(schedule, now);

@@ -4,6 +4,8 @@
 import type { KeyReference } from '../../core/spec/key-source.ts';
 import { postgresMigrationsFromSqlite } from '../../core/spec/sql-dialects.ts';
 import type { Migration, Store } from '../../core/spec/store.ts';
+import type { OpenedList } from '../alerts/sealed-lists.ts';
+import type { RotationWebhooks } from './webhooks.ts';
 
 const SQLITE_ROTATION_MIGRATIONS: Migration[] = [
   {
@@ -52,6 +54,19 @@ const SQLITE_ROTATION_MIGRATIONS: Migration[] = [
       'CREATE INDEX key_rotation_schedules_due ON key_rotation_schedules (deleted_at, next_run_at)',
     ],
   },
+  {
+    // `notification_webhooks` sealed by the crypto backend (webhooks.ts): a rotation's column keeps `[]`,
+    // a schedule's `options` no longer holds them. Lists stored in plaintext before are sealed at the first start after it.
+    id: '0002_sealed_webhooks',
+    statements: [
+      'ALTER TABLE key_rotations ADD COLUMN webhooks_ciphertext TEXT',
+      'ALTER TABLE key_rotations ADD COLUMN webhooks_backend TEXT',
+      'ALTER TABLE key_rotations ADD COLUMN webhooks_key_version INTEGER',
+      'ALTER TABLE key_rotation_schedules ADD COLUMN webhooks_ciphertext TEXT',
+      'ALTER TABLE key_rotation_schedules ADD COLUMN webhooks_backend TEXT',
+      'ALTER TABLE key_rotation_schedules ADD COLUMN webhooks_key_version INTEGER',
+    ],
+  },
 ];
 
 export const ROTATION_MIGRATIONS = { sqlite: SQLITE_ROTATION_MIGRATIONS, postgres: postgresMigrationsFromSqlite(SQLITE_ROTATION_MIGRATIONS) };
@@ -72,6 +87,7 @@ export interface RotationRow {
   status: 'in_progress' | 'completed';
   completedAt: number | null;
   tested: boolean;
+  /** Opened from their sealed list (webhooks.ts); none when it did not open (logged). */
   notificationWebhooks: string[];
   scheduleId: string | null;
   sourceReference: KeyReference | null;
@@ -115,7 +131,7 @@ function parseJson<Value>(text: unknown, fallback: Value): Value {
 const numberOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 const textOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
-function toRotation(row: Record<string, unknown>): RotationRow {
+function toRotation(row: Record<string, unknown>, webhooks: OpenedList): RotationRow {
   return {
     id: String(row.id),
     accountId: textOrNull(row.account_id),
@@ -130,7 +146,7 @@ function toRotation(row: Record<string, unknown>): RotationRow {
     status: row.status === 'completed' ? 'completed' : 'in_progress',
     completedAt: numberOrNull(row.completed_at),
     tested: Number(row.tested) === 1,
-    notificationWebhooks: parseJson<string[]>(row.notification_webhooks, []),
+    notificationWebhooks: webhooks.targets,
     scheduleId: textOrNull(row.schedule_id),
     sourceReference: parseJson<KeyReference | null>(row.source_reference, null),
     sourceVersion: textOrNull(row.source_version),
@@ -138,11 +154,19 @@ function toRotation(row: Record<string, unknown>): RotationRow {
   };
 }
 
-export async function insertRotation(store: Store, rotation: RotationRow): Promise<void> {
+/** The rotation rows with their webhooks opened. */
+async function rotationsFrom(rows: Array<Record<string, unknown>>, webhooks: RotationWebhooks): Promise<RotationRow[]> {
+  const opened = await webhooks.ofRotations(rows);
+  return rows.map((row, index) => toRotation(row, opened[index] ?? { targets: [], unreadable: false }));
+}
+
+export async function insertRotation(store: Store, webhooks: RotationWebhooks, rotation: RotationRow): Promise<void> {
+  const sealed = await webhooks.sealRotation(rotation, rotation.notificationWebhooks);
   await store.execute(
     `INSERT INTO key_rotations (id, account_id, owner, provider, old_key_id, new_key_id, strategy, grace_period_minutes, started_at, expires_at,
-       status, completed_at, tested, notification_webhooks, schedule_id, source_reference, source_version, created_by)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       status, completed_at, tested, notification_webhooks, schedule_id, source_reference, source_version, created_by,
+       webhooks_ciphertext, webhooks_backend, webhooks_key_version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       rotation.id,
       rotation.accountId,
@@ -157,31 +181,33 @@ export async function insertRotation(store: Store, rotation: RotationRow): Promi
       rotation.status,
       rotation.completedAt,
       rotation.tested ? 1 : 0,
-      JSON.stringify(rotation.notificationWebhooks),
+      '[]',
       rotation.scheduleId,
       rotation.sourceReference === null ? null : JSON.stringify(rotation.sourceReference),
       rotation.sourceVersion,
       rotation.createdBy,
+      sealed.ciphertext,
+      sealed.backend,
+      sealed.keyVersion,
     ],
   );
 }
 
-export async function rotationsInProgress(store: Store): Promise<RotationRow[]> {
-  return (await store.query("SELECT * FROM key_rotations WHERE status = 'in_progress' ORDER BY started_at")).map(toRotation);
+export async function rotationsInProgress(store: Store, webhooks: RotationWebhooks): Promise<RotationRow[]> {
+  return rotationsFrom(await store.query("SELECT * FROM key_rotations WHERE status = 'in_progress' ORDER BY started_at"), webhooks);
 }
 
 /** An account's rotations, or the operator's platform-key rotations with `null`; newest first. */
-export async function rotationsOf(store: Store, accountId: string | null, limit = 100): Promise<RotationRow[]> {
+export async function rotationsOf(store: Store, webhooks: RotationWebhooks, accountId: string | null, limit = 100): Promise<RotationRow[]> {
   const rows =
     accountId === null
       ? await store.query("SELECT * FROM key_rotations WHERE owner = 'platform' ORDER BY started_at DESC LIMIT ?", [limit])
       : await store.query("SELECT * FROM key_rotations WHERE account_id = ? AND owner = 'account' ORDER BY started_at DESC LIMIT ?", [accountId, limit]);
-  return rows.map(toRotation);
+  return rotationsFrom(rows, webhooks);
 }
 
-export async function rotationById(store: Store, id: string): Promise<RotationRow | undefined> {
-  const row = (await store.query('SELECT * FROM key_rotations WHERE id = ?', [id]))[0];
-  return row === undefined ? undefined : toRotation(row);
+export async function rotationById(store: Store, webhooks: RotationWebhooks, id: string): Promise<RotationRow | undefined> {
+  return (await rotationsFrom(await store.query('SELECT * FROM key_rotations WHERE id = ?', [id]), webhooks))[0];
 }
 
 /** Marks a rotation completed; true only for the one caller (of any instance) whose update changed it. */
@@ -193,7 +219,10 @@ export async function claimCompletion(store: Store, id: string, now: number): Pr
   return rows.length === 1;
 }
 
-function toSchedule(row: Record<string, unknown>): ScheduleRow {
+function toSchedule(row: Record<string, unknown>, webhooks: OpenedList): ScheduleRow {
+  const options = parseJson<RotationOptions>(row.options, {});
+  // In memory as the route built them: absent when there are none.
+  const { notification_webhooks: _plaintext, ...unsealed } = options;
   return {
     id: String(row.id),
     accountId: String(row.account_id),
@@ -203,7 +232,7 @@ function toSchedule(row: Record<string, unknown>): ScheduleRow {
     timezone: String(row.timezone),
     notificationEmail: textOrNull(row.notification_email),
     keySource: parseJson<KeyReference | null>(row.key_source, null),
-    options: parseJson<RotationOptions>(row.options, {}),
+    options: webhooks.targets.length === 0 ? unsealed : { ...unsealed, notification_webhooks: webhooks.targets },
     nextRunAt: Number(row.next_run_at),
     lastRunAt: numberOrNull(row.last_run_at),
     lastStatus: textOrNull(row.last_status),
@@ -212,10 +241,18 @@ function toSchedule(row: Record<string, unknown>): ScheduleRow {
   };
 }
 
-export async function insertSchedule(store: Store, schedule: ScheduleRow): Promise<void> {
+async function schedulesFrom(rows: Array<Record<string, unknown>>, webhooks: RotationWebhooks): Promise<ScheduleRow[]> {
+  const opened = await webhooks.ofSchedules(rows);
+  return rows.map((row, index) => toSchedule(row, opened[index] ?? { targets: [], unreadable: false }));
+}
+
+export async function insertSchedule(store: Store, webhooks: RotationWebhooks, schedule: ScheduleRow): Promise<void> {
+  const { notification_webhooks: notificationWebhooks, ...options } = schedule.options;
+  const sealed = await webhooks.sealSchedule(schedule, notificationWebhooks ?? []);
   await store.execute(
     `INSERT INTO key_rotation_schedules (id, account_id, provider, key_id, schedule, timezone, notification_email, key_source, options, next_run_at,
-       last_run_at, last_status, last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       last_run_at, last_status, last_error, created_at, webhooks_ciphertext, webhooks_backend, webhooks_key_version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       schedule.id,
       schedule.accountId,
@@ -225,25 +262,29 @@ export async function insertSchedule(store: Store, schedule: ScheduleRow): Promi
       schedule.timezone,
       schedule.notificationEmail,
       schedule.keySource === null ? null : JSON.stringify(schedule.keySource),
-      JSON.stringify(schedule.options),
+      JSON.stringify(options),
       schedule.nextRunAt,
       schedule.lastRunAt,
       schedule.lastStatus,
       schedule.lastError,
       schedule.createdAt,
+      sealed.ciphertext,
+      sealed.backend,
+      sealed.keyVersion,
     ],
   );
 }
 
-export async function schedulesOf(store: Store, accountId: string): Promise<ScheduleRow[]> {
-  return (await store.query('SELECT * FROM key_rotation_schedules WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at', [accountId])).map(
-    toSchedule,
+export async function schedulesOf(store: Store, webhooks: RotationWebhooks, accountId: string): Promise<ScheduleRow[]> {
+  return schedulesFrom(
+    await store.query('SELECT * FROM key_rotation_schedules WHERE account_id = ? AND deleted_at IS NULL ORDER BY created_at', [accountId]),
+    webhooks,
   );
 }
 
-export async function scheduleById(store: Store, id: string, accountId: string): Promise<ScheduleRow | undefined> {
-  const row = (await store.query('SELECT * FROM key_rotation_schedules WHERE id = ? AND account_id = ? AND deleted_at IS NULL', [id, accountId]))[0];
-  return row === undefined ? undefined : toSchedule(row);
+export async function scheduleById(store: Store, webhooks: RotationWebhooks, id: string, accountId: string): Promise<ScheduleRow | undefined> {
+  const rows = await store.query('SELECT * FROM key_rotation_schedules WHERE id = ? AND account_id = ? AND deleted_at IS NULL', [id, accountId]);
+  return (await schedulesFrom(rows, webhooks))[0];
 }
 
 export async function deleteSchedule(store: Store, id: string, accountId: string, now: number): Promise<boolean> {
@@ -255,9 +296,10 @@ export async function deleteSchedule(store: Store, id: string, accountId: string
   return rows.length === 1;
 }
 
-export async function dueSchedules(store: Store, now: number): Promise<ScheduleRow[]> {
-  return (await store.query('SELECT * FROM key_rotation_schedules WHERE deleted_at IS NULL AND next_run_at <= ? ORDER BY next_run_at LIMIT 100', [now])).map(
-    toSchedule,
+export async function dueSchedules(store: Store, webhooks: RotationWebhooks, now: number): Promise<ScheduleRow[]> {
+  return schedulesFrom(
+    await store.query('SELECT * FROM key_rotation_schedules WHERE deleted_at IS NULL AND next_run_at <= ? ORDER BY next_run_at LIMIT 100', [now]),
+    webhooks,
   );
 }
 

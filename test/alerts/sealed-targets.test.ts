@@ -5,14 +5,10 @@
 // no copy of it is left in the database: the SQLite files' bytes and a PostgreSQL dump are searched for
 // each canary URL and its secret part.
 
-import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect } from 'bun:test';
 import { call } from '../helpers/gateway.ts';
-import { createTestDatabase, postgresReachable } from '../store-postgres/database.ts';
-import { generateMasterKey } from '../crypto/helpers.ts';
 import { ALERTS_SECTION, type AlertsSection } from '../../plugins/alerts/evaluate.ts';
+import { canaryCheck, cleanUps, testBothStores } from './sealed-bytes.ts';
 import { chat, createAlerts, eventually, restartAlertsGateway, settledEvent, startAlertsGateway, type AlertsGateway } from './fixture.ts';
 
 const SLACK_SECRET = 'SlackCanarySecretQa19xyz0123';
@@ -23,43 +19,10 @@ const LEGACY_SECRET = 'LegacySlackSecretQa19zz456';
 const LEGACY_URL = `https://hooks.slack.com/services/T0LEGACY19/B0LEGACY19/${LEGACY_SECRET}`;
 const CANARIES = [SLACK_URL, SLACK_SECRET, HOOK_URL, HOOK_TOKEN, LEGACY_URL, LEGACY_SECRET];
 const LEGACY_ID = 'alrt_LegacyPlaintextQa19xx';
-const MASTER_KEY = generateMasterKey();
 
-const reachable = await postgresReachable();
-const stops: Array<() => Promise<void>> = [];
-afterAll(async () => {
-  for (const stop of stops.reverse()) await stop();
-});
-
-function expectNoCanary(text: string, where: string): void {
-  for (const canary of CANARIES) {
-    if (text.includes(canary)) throw new Error(`${where} holds the canary ${canary}`);
-  }
-}
-
-/** Every byte of the database files (main, WAL, shared memory), as an attacker with a copy reads them. */
-function sqliteBytes(dataDirectory: string): string {
-  return readdirSync(dataDirectory)
-    .filter((name) => name.startsWith('keyway.db'))
-    .map((name) => {
-      try {
-        return readFileSync(join(dataDirectory, name)).toString('latin1');
-      } catch {
-        return '';
-      }
-    })
-    .join('\n');
-}
-
-/** The whole database as pg_dump writes it (a backup), and the alerts table as the server answers it. */
-async function postgresDump(setup: AlertsGateway, url: string): Promise<string> {
-  const rows = await setup.gateway.runtime.store.query('SELECT * FROM alerts');
-  const table = JSON.stringify(rows);
-  if (Bun.which('pg_dump') === null) return table;
-  const dumped = Bun.spawnSync(['pg_dump', '--no-owner', url]);
-  expect(dumped.exitCode).toBe(0);
-  return `${table}\n${dumped.stdout.toString()}`;
-}
+const ON_SQLITE = 'SQLite: sealed when saved, delivered whole; a plaintext rule from an earlier release is sealed at start; the files hold no canary';
+const stops = cleanUps();
+const expectNoCanary = canaryCheck(CANARIES);
 
 /** Creates a rule through the API with both canary targets, changes it (sending a target back masked), and checks the answers. */
 async function createSealedRule(setup: AlertsGateway): Promise<string> {
@@ -156,21 +119,5 @@ async function sealedAcrossRestart(env: Record<string, string>): Promise<AlertsG
 }
 
 describe('alert targets at rest', () => {
-  test('SQLite: sealed when saved, delivered whole; a plaintext rule from an earlier release is sealed at start; the files hold no canary', async () => {
-    const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-sealed-targets-'));
-    stops.push(async () => rmSync(dataDirectory, { recursive: true, force: true }));
-    await sealedAcrossRestart({
-      KEYWAY_DATA_DIR: dataDirectory,
-      KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
-      KEYWAY_MASTER_KEY: MASTER_KEY,
-    });
-    expectNoCanary(sqliteBytes(dataDirectory), 'the SQLite files');
-  });
-
-  test.skipIf(!reachable)('PostgreSQL: the same, and a dump of the database holds no canary', async () => {
-    const database = await createTestDatabase();
-    stops.push(() => database.drop());
-    const second = await sealedAcrossRestart({ KEYWAY_DATABASE_URL: database.url, KEYWAY_MASTER_KEY: MASTER_KEY });
-    expectNoCanary(await postgresDump(second, database.url), 'the PostgreSQL dump');
-  });
+  testBothStores(ON_SQLITE, sealedAcrossRestart, { stops, expectNoCanary });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { AlertEvent, PluginDefinition } from '../../core/spec/plugin.ts';
 import type { Services } from '../../core/spec/services.ts';
 import { Compliance } from '../../plugins/audit/compliance.ts';
+import { ComplianceTargets, COMPLIANCE_TARGETS_SECTION, type ComplianceTargetsSection } from '../../plugins/audit/compliance-targets.ts';
 import { complianceOf } from '../../plugins/audit/schema.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
@@ -182,9 +183,10 @@ describe('PUT /v1/settings/compliance', () => {
     // The read-modify-write round trip: the masked form stands for the stored URL.
     const roundTrip = await call(gateway, 'PUT', '/v1/settings/compliance', { ...answer.byok_compliance, audit_retention_days: 400 }, admin);
     expect(roundTrip.status).toBe(200);
-    const account = gateway.runtime.services.snapshot.current.accounts.get('default');
-    const stored = (account?.settings.compliance as { notify: string[] } | undefined)?.notify;
-    expect(stored).toEqual(['security@company.com', slack]);
+    // Held opened in memory; the settings keep the block without them (they are stored sealed apart).
+    const { snapshot } = gateway.runtime.services;
+    expect(snapshot.section<ComplianceTargetsSection>(COMPLIANCE_TARGETS_SECTION)?.get('default')).toEqual(['security@company.com', slack]);
+    expect(snapshot.current.accounts.get('default')?.settings.compliance).not.toHaveProperty('notify');
     const forged = await call(gateway, 'PUT', '/v1/settings/compliance', { notify: ['https://hooks.slack.com/ser…/…'] }, admin);
     expect((await expectSpecError(forged, 400, 'invalid_field')).error.param).toBe('notify[0]');
   });
@@ -255,7 +257,8 @@ describe('FIPS-140-2 is met only with a backend that declares a validated module
     [{ validated: false, description: 'software' }, false],
     [{ validated: true, standard: 'FIPS 140-2', certificate: '#4407', description: 'a validated module' }, true],
   ])('declaration %j → met %p', async (declaration, met) => {
-    const compliance = new Compliance(servicesWith(declaration), 365);
+    const services = servicesWith(declaration);
+    const compliance = new Compliance(services, 365, new ComplianceTargets(services));
     const report = await compliance.report('acc', complianceOf({ compliance: { encryption: 'FIPS-140-2' } }, 365));
     expect(report.encryption.met).toBe(met);
   });

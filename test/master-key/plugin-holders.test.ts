@@ -1,5 +1,5 @@
 // Master-key rotation re-wraps what plugins seal themselves (stored Responses, the webhook secret, the
-// reconciliation admin keys, alert targets, a third party's table), not only provider keys: before the rotation v1 is
+// reconciliation admin keys, alert targets, the compliance, reconciliation and rotation notify lists, a third party's table), not only provider keys: before the rotation v1 is
 // not removable while any of them needs it; after it, a start with v2 alone still opens every one of
 // them. And a start without a version one of them still needs is refused as for provider keys, naming
 // each holder and how many of its values need it, instead of starting and failing on them later.
@@ -12,6 +12,7 @@ import { tableCiphertextHolder } from '../../core/spec/ciphertext-table.ts';
 import { definePlugin, PLUGIN_API_VERSION, type PluginDefinition } from '../../core/spec/plugin.ts';
 import { AdminKeys } from '../../plugins/reconciliation/admin-keys.ts';
 import { ALERTS_SECTION, type AlertsSection } from '../../plugins/alerts/evaluate.ts';
+import { maskTarget } from '../../plugins/alerts/deliver.ts';
 import { call } from '../helpers/gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -24,6 +25,15 @@ const SECOND = generateMasterKey();
 const ADMIN_KEY = 'sk-admin-CANARYHOLDxDoNotLeak0123456789abcdef';
 const NOTE = 'CANARYHOLD-note-DoNotLeak';
 const SLACK_TARGET = 'https://hooks.slack.com/services/T0HOLD/B0HOLD/CANARYHOLDslackDoNotLeak';
+const LIST_TARGETS = ['compliance', 'reconciliation', 'rotation', 'schedule'].map((name) => `https://receiver.test/${name}/CANARYHOLD${name}DoNotLeak`);
+const [COMPLIANCE_TARGET = '', RECONCILIATION_TARGET = '', ROTATION_TARGET = '', SCHEDULE_TARGET = ''] = LIST_TARGETS;
+/** Each notify list's holder, with the column its key version is recorded in. */
+const LIST_HOLDERS = [
+  ['audit:compliance_targets', 'SELECT notify_key_version AS version FROM compliance_targets'],
+  ['reconciliation:reconciliation_settings', 'SELECT notify_key_version AS version FROM reconciliation_settings'],
+  ['rotation:key_rotations', 'SELECT webhooks_key_version AS version FROM key_rotations'],
+  ['rotation:key_rotation_schedules', 'SELECT webhooks_key_version AS version FROM key_rotation_schedules'],
+] as const;
 let simulator: SimulatorHandle;
 const directories: Array<{ remove(): void }> = [];
 const running = new Set<Restartable>();
@@ -173,6 +183,45 @@ describe('master key rotation of alert targets', () => {
     expect(read.body.notify).toEqual([expect.stringMatching(/^https:\/\/hooks\.slack\.com\/ser…\/T0HOLD\/B0HOLD\/CAN… \[[0-9a-f]{8}\]$/)]);
     const rules = gateway.runtime.services.snapshot.section<AlertsSection>(ALERTS_SECTION)?.byAccount.get('default') ?? [];
     expect(rules.map((rule) => rule.notify)).toEqual([[SLACK_TARGET]]);
+  });
+});
+
+/** The compliance and reconciliation `notify` lists and a rotation's and a schedule's webhooks, one canary URL each. */
+async function storeNotifyLists(gateway: Restartable): Promise<void> {
+  const send = async (method: string, path: string, body: unknown) => (await call(gateway, method, path, body, { key: gateway.defaultAdminKey })).status;
+  expect(await send('PUT', '/v1/settings/compliance', { notify: [COMPLIANCE_TARGET] })).toBe(200);
+  expect(await send('PUT', '/v1/reconciliation/settings', { notify: [RECONCILIATION_TARGET] })).toBe(200);
+  expect(await send('POST', '/v1/providers/keys', { providers: [{ name: 'openai', api_key: KEYS[0] }] })).toBe(201);
+  const rotation = { provider: 'openai', new_api_key: KEYS[1], test_before_switch: false, notification_webhooks: [ROTATION_TARGET] };
+  expect(await send('POST', '/v1/providers/keys/rotate', rotation)).toBe(201);
+  expect(
+    await send('POST', '/v1/providers/keys/rotation-schedule', { provider: 'openai', schedule: '0 3 * * *', notification_webhooks: [SCHEDULE_TARGET] }),
+  ).toBe(201);
+}
+
+describe('master key rotation of the other notify lists', () => {
+  test('compliance, reconciliation and rotation lists: re-wrapped with the rest, then opened with v2 alone and answered masked', async () => {
+    const restart = scenario();
+    let gateway = await restart(`1:${FIRST}`);
+    const key = gateway.defaultAdminKey;
+    await storeNotifyLists(gateway);
+
+    gateway = await restart(`1:${FIRST},2:${SECOND}`);
+    const rotated = await bodyOf(await call(gateway, 'POST', '/v1/admin/master-key/rotate'));
+    expect(rotated.body).toMatchObject({ status: 'completed', failed: 0, removable_versions: [1] });
+
+    gateway = await restart(`2:${SECOND}`);
+    for (const [, sql] of LIST_HOLDERS) expect(tableRows(gateway, sql)).toEqual([{ version: 2 }]);
+    const read = async (path: string) => (await bodyOf(await call(gateway, 'GET', path, undefined, { key }))).body;
+    expect(((await read('/v1/settings/compliance')).byok_compliance as Body).notify).toEqual([maskTarget(COMPLIANCE_TARGET)]);
+    expect(((await read('/v1/reconciliation/settings')).settings as Body).notify).toEqual([maskTarget(RECONCILIATION_TARGET)]);
+    expect((await read('/v1/providers/keys/rotations')).rotations).toEqual([expect.objectContaining({ notification_webhooks: 1 })]);
+    expect((await read('/v1/providers/keys/rotation-schedule')).schedules).toEqual([expect.objectContaining({ notification_webhooks: 1 })]);
+  });
+
+  test('a start without their version: refused, naming each holder; nothing written', async () => {
+    const message = await refusedWithoutFirst(await sealedUnderFirst([storeNotifyLists]));
+    for (const [holder] of LIST_HOLDERS) expect(message).toContain(holder);
   });
 });
 
@@ -397,6 +446,6 @@ describe('a start without a master key version a plugin-sealed value still needs
 
   test('canaries: no secret in any log line or refusal', () => {
     const logs = allOutput();
-    for (const secret of [...KEYS, ADMIN_KEY, NOTE, SLACK_TARGET, FIRST, SECOND]) expect(logs).not.toContain(secret);
+    for (const secret of [...KEYS, ADMIN_KEY, NOTE, SLACK_TARGET, ...LIST_TARGETS, FIRST, SECOND]) expect(logs).not.toContain(secret);
   });
 });
