@@ -8,6 +8,7 @@ import { type UsageFold, validateUsageFoldTables } from './spec/usage-fold.ts';
 import type { KeyDecryptionObserver, KeySource } from './spec/key-source.ts';
 import { HOOK_STAGES } from './spec/lifecycle.ts';
 import { SettingError } from './spec/settings.ts';
+import { unknownPluginSetting } from './plugin-settings.ts';
 import {
   PLUGIN_API_VERSION,
   PLUGIN_KINDS,
@@ -213,6 +214,8 @@ export function orderByDependencies(sources: PluginSource[]): PluginSource[] {
 function resolveConfig(source: PluginSource, raw: unknown): unknown {
   const schema = source.definition.configSchema;
   if (schema === undefined) return raw ?? {};
+  const unknownSetting = unknownPluginSetting(source.definition.name, schema, raw);
+  if (unknownSetting !== undefined) fail(source, unknownSetting);
   const value = Value.Default(schema, structuredClone(raw ?? {}));
   if (!Value.Check(schema, value)) {
     const problems = [...Value.Errors(schema, value)].slice(0, 5).map((error) => `${error.path || '/'} ${error.message}`);
@@ -386,9 +389,13 @@ function addHooks(table: HookTable, plugin: string, hooks: Hooks | undefined): v
 export async function loadPlugins(sources: PluginSource[], environment: PluginEnvironment): Promise<PluginSet> {
   for (const source of sources) validateDefinition(source);
   const set = emptyPluginSet();
-  for (const source of orderByDependencies(sources)) {
+  const ordered = orderByDependencies(sources);
+  // Every section is checked before any setup runs: a refused setting then leaves nothing set up (a
+  // generated master key, a store opened) behind it.
+  const configs = ordered.map((source) => resolveConfig(source, environment.config[source.definition.name]));
+  for (const [index, source] of ordered.entries()) {
     const { definition } = source;
-    const config = resolveConfig(source, environment.config[definition.name]);
+    const config = configs[index];
     let contributions: PluginContributions = {};
     try {
       contributions =

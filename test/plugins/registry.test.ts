@@ -18,6 +18,7 @@ import {
 } from '../../core/registry.ts';
 import { createRequestContext } from '../../core/lifecycle/context.ts';
 import { standaloneServices } from '../../core/services.ts';
+import { builtinPlugins } from '../../plugins/builtin.ts';
 
 const silentLogger = createLogger('silent', { write: () => undefined } as never);
 
@@ -170,6 +171,38 @@ describe('configuration', () => {
     const message = await loadError(() => loadPlugins([source(definition)], environment({ configured: { model: 'gpt-4o', limit: 0 } })));
     expect(message).toContain("plugin 'configured' (test): configuration is invalid");
     expect(message).toContain('/limit');
+  });
+
+  // QA19 ops M1: `plugins.rotation.intervalMS` was taken without a word and the default stayed in force.
+  test('refuses a misspelt setting, naming its place and the nearest name the schema has', async () => {
+    const definition = policy('configured', { configSchema });
+    const message = await loadError(() => loadPlugins([source(definition)], environment({ configured: { model: 'gpt-4o', limt: 3 } })));
+    expect(message).toContain("plugin 'configured' (test): unknown setting plugins[\"configured\"].limt. Did you mean 'limit'?");
+  });
+
+  test('refuses a misspelt setting inside a nested object, and one near no name without a suggestion', async () => {
+    const nested = Type.Object({ retry: Type.Optional(Type.Object({ baseMs: Type.Integer({ default: 5 }) })) });
+    const definition = policy('nested', { configSchema: nested });
+    const message = await loadError(() => loadPlugins([source(definition)], environment({ nested: { retry: { basems: 10 } } })));
+    expect(message).toContain('unknown setting plugins["nested"].retry.basems. Did you mean \'baseMs\'?');
+    const far = await loadError(() => loadPlugins([source(definition)], environment({ nested: { zzzzzzzzzzzz: 1 } })));
+    expect(far).toContain('unknown setting plugins["nested"].zzzzzzzzzzzz. The settings it takes: retry.');
+  });
+
+  test('a schema that takes names of its own choosing (additionalProperties, a record) takes them', async () => {
+    let seen: unknown;
+    const open = Type.Object({ model: Type.String() }, { additionalProperties: true });
+    const byName = Type.Object({ routes: Type.Record(Type.String(), Type.String()) });
+    await loadPlugins(
+      [source(policy('open', { configSchema: open, setup: (context) => void (seen = context.config) })), source(policy('by-name', { configSchema: byName }))],
+      environment({ open: { model: 'x', anything: 1 }, 'by-name': { routes: { a: 'b' } } }),
+    );
+    expect(seen).toEqual({ model: 'x', anything: 1 });
+  });
+
+  test('the built-in plugins refuse a misspelt setting of theirs (plugins.rotation.intervalMS)', async () => {
+    const message = await loadError(() => loadPlugins(builtinPlugins(), environment({ rotation: { intervalMS: 5000 } })));
+    expect(message).toContain("plugin 'rotation' (builtin): unknown setting plugins[\"rotation\"].intervalMS. Did you mean 'intervalMs'?");
   });
 });
 
