@@ -143,22 +143,26 @@ describe('an answer whose provider reported no usable counts is booked at the es
     });
   }
 
-  test('Perplexity: a reported cost of 0 for an answer that used tokens is not believed; the list price and fee are booked, flagged', async () => {
-    for (const stream of [false, true]) {
-      const honest = await bookWith('perplexity', 'none', bodyOf('perplexity', stream));
-      const { row, costHeader } = await bookWith('perplexity', 'zero-cost', bodyOf('perplexity', stream));
-      expect(row.inputTokens).toBe(honest.row.inputTokens);
-      expect(row.outputTokens).toBe(honest.row.outputTokens);
-      expect(row.usageEstimated).toBe(true);
-      const rates = price('perplexity/sonar');
-      const fee = (rates.search_context_cost_per_query as Record<string, number>).search_context_size_low as number;
-      expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token + fee, 9);
-      // Perplexity's own figure rounds each part to micro-dollars.
-      expect(row.costUsd as number).toBeCloseTo(honest.row.costUsd as number, 5);
-      if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
-      expect(warningFor(row.requestId)?.reported).toMatchObject({ providerCostUsd: '0' });
-    }
-  });
+  // QA19 L2: a negative or text cost was dropped by the provider's reader, so the list price was booked unflagged.
+  const COST_FAULTS = { 'zero-cost': '0', 'negative-cost': '-', 'text-cost': 'NaN' } as const;
+  for (const [fault, reported] of Object.entries(COST_FAULTS) as [keyof typeof COST_FAULTS, string][]) {
+    test(`Perplexity: a reported cost broken (${fault}) for an answer that used tokens is not believed; the list price and fee are booked, flagged`, async () => {
+      for (const stream of [false, true]) {
+        const honest = await bookWith('perplexity', 'none', bodyOf('perplexity', stream));
+        const { row, costHeader } = await bookWith('perplexity', fault, bodyOf('perplexity', stream));
+        expect(row.inputTokens).toBe(honest.row.inputTokens);
+        expect(row.outputTokens).toBe(honest.row.outputTokens);
+        expect(row.usageEstimated).toBe(true);
+        const rates = price('perplexity/sonar');
+        const fee = (rates.search_context_cost_per_query as Record<string, number>).search_context_size_low as number;
+        expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token + fee, 9);
+        // Perplexity's own figure rounds each part to micro-dollars.
+        expect(row.costUsd as number).toBeCloseTo(honest.row.costUsd as number, 5);
+        if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
+        expect(String((warningFor(row.requestId)?.reported as Record<string, unknown> | undefined)?.providerCostUsd)).toStartWith(reported);
+      }
+    });
+  }
 
   test("Anthropic's own dialect (/v1/messages), streamed and not: the same", async () => {
     for (const stream of [false, true]) {
