@@ -229,6 +229,51 @@ describe('counts a provider plausibly sends otherwise are read as its own', () =
   });
 });
 
+// QA19 L1: the cost clamped a part to its whole, but the row kept the provider's parts, unflagged, so a bill
+// checked line by line (and the export, and analytics' token sums) showed a negative uncached input.
+describe('parts reported above their whole are booked clamped to it, flagged, and priced as the row reads', () => {
+  const CASES = [
+    { provider: 'openai', path: '/v1/chat/completions', body: (stream: boolean) => bodyOf('openai', stream), price: 'gpt-4o', reasoning: true },
+    {
+      provider: 'openai',
+      path: '/v1/responses',
+      body: (stream: boolean) => ({ model: MODELS.openai, stream, input: QUESTION }),
+      price: 'gpt-4o',
+      reasoning: true,
+    },
+    {
+      provider: 'google',
+      path: '/v1/chat/completions',
+      body: (stream: boolean) => bodyOf('google', stream),
+      price: 'gemini/gemini-2.5-flash',
+      reasoning: false,
+    },
+  ] as const;
+  for (const { provider, path, body, price: priceKey, reasoning } of CASES) {
+    test(`${provider} ${path}, streamed and not`, async () => {
+      const rates = price(priceKey);
+      for (const stream of [false, true]) {
+        const honest = await bookWith(provider, 'none', body(stream), path);
+        expect(honest.row.usageEstimated).toBe(false);
+        expect(honest.row.cachedInputTokens).toBeLessThan(honest.row.inputTokens);
+        const { row, costHeader } = await bookWith(provider, 'inflated-subsets', body(stream), path);
+        expect(row.usageEstimated).toBe(true);
+        expect({ input: row.inputTokens, output: row.outputTokens }).toEqual({ input: honest.row.inputTokens, output: honest.row.outputTokens });
+        expect(row.cachedInputTokens).toBe(row.inputTokens);
+        expect(row.reasoningTokens).toBe(reasoning ? row.outputTokens : honest.row.reasoningTokens);
+        const reasoningRate = rates.output_cost_per_reasoning_token ?? rates.output_cost_per_token;
+        const expected =
+          row.cachedInputTokens * (rates.cache_read_input_token_cost as number) +
+          (row.outputTokens - row.reasoningTokens) * rates.output_cost_per_token +
+          row.reasoningTokens * reasoningRate;
+        expect(row.costUsd as number).toBeCloseTo(expected, 12);
+        if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
+        expect(warningFor(row.requestId)?.reported).toMatchObject({ cachedInputTokens: String(row.inputTokens + (provider === 'google' ? 900 : 993)) });
+      }
+    });
+  }
+});
+
 describe('absurd output is capped at what the request allowed, not at 10 million', () => {
   const rates = price('gpt-4o');
 

@@ -8,9 +8,21 @@
  * (`huge`: the usage object's own counts, as QA14's upstream sent them, its details such as reasoning
  * kept; `huge-everywhere`: every count, details included; `zero`: every count 0, as a server that does not
  * count sends them; `zero-cost`, `negative-cost`, `text-cost`: the counts kept, Perplexity's `usage.cost`
- * figures 0, negative or text).
+ * figures 0, negative or text; `inflated-subsets`: the counts kept, their parts sent above them: OpenAI's
+ * cached and reasoning tokens, on Chat Completions and Responses, and Gemini's cached content).
  */
-export type UsageFault = 'none' | 'missing' | 'text' | 'digit-strings' | 'negative' | 'fractional' | 'huge' | 'huge-everywhere' | 'zero' | CostFault;
+export type UsageFault =
+  | 'none'
+  | 'missing'
+  | 'text'
+  | 'digit-strings'
+  | 'negative'
+  | 'fractional'
+  | 'huge'
+  | 'huge-everywhere'
+  | 'zero'
+  | 'inflated-subsets'
+  | CostFault;
 type CostFault = 'zero-cost' | 'negative-cost' | 'text-cost';
 const COST_FAULTS: Readonly<Record<CostFault, UsageFault>> = { 'zero-cost': 'zero', 'negative-cost': 'negative', 'text-cost': 'text' };
 
@@ -63,6 +75,26 @@ function withBrokenCost(usage: unknown, fault: CostFault): unknown {
   return { ...usage, cost: breakCounts((usage as { cost: unknown }).cost, COST_FAULTS[fault]) };
 }
 
+/** `details[field]` set above `whole`, where the whole is a count. */
+function detailAbove(usage: Record<string, unknown>, whole: string, details: string, field: string, excess: number): void {
+  const count = usage[whole];
+  if (typeof count !== 'number') return;
+  const existing = usage[details];
+  usage[details] = { ...(existing !== null && typeof existing === 'object' ? existing : {}), [field]: count + excess };
+}
+
+/** A usage object whose parts (cached input, reasoning) are reported above their whole, the wholes kept. */
+function withInflatedSubsets(usage: unknown): unknown {
+  if (usage === null || typeof usage !== 'object') return usage;
+  const result = { ...(usage as Record<string, unknown>) };
+  detailAbove(result, 'prompt_tokens', 'prompt_tokens_details', 'cached_tokens', 993);
+  detailAbove(result, 'completion_tokens', 'completion_tokens_details', 'reasoning_tokens', 496);
+  detailAbove(result, 'input_tokens', 'input_tokens_details', 'cached_tokens', 993);
+  detailAbove(result, 'output_tokens', 'output_tokens_details', 'reasoning_tokens', 496);
+  if (typeof result.promptTokenCount === 'number') result.cachedContentTokenCount = result.promptTokenCount + 900;
+  return result;
+}
+
 /** The JSON value with each usage object, at any depth, left out or broken. */
 function rewrite(value: unknown, fault: UsageFault): unknown {
   if (Array.isArray(value)) return value.map((item) => rewrite(item, fault));
@@ -71,6 +103,7 @@ function rewrite(value: unknown, fault: UsageFault): unknown {
   for (const [key, item] of Object.entries(value)) {
     if (!USAGE_KEYS.has(key)) result[key] = rewrite(item, fault);
     else if (isCostFault(fault)) result[key] = withBrokenCost(item, fault);
+    else if (fault === 'inflated-subsets') result[key] = withInflatedSubsets(item);
     else if (fault !== 'missing') result[key] = breakCounts(item, fault);
   }
   return result;
