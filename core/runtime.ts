@@ -321,6 +321,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       report: (accountId) =>
         [...(snapshots.current.accountKeys.get(accountId) ?? new Map()).entries()].map(([provider, keys]) => health.report(provider, keys)),
       keyAvailable: (key) => health.isAvailable(key),
+      onDisabled: (listener) =>
+        health.onDisabled((event) => {
+          try {
+            listener(event);
+          } catch (error) {
+            logger.error({ provider: event.provider, error: error instanceof Error ? error.message : String(error) }, 'a provider-disabled listener failed');
+          }
+        }),
     },
   });
   const background = createBackground(plugins, logger, cluster, () => [

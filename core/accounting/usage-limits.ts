@@ -13,6 +13,9 @@
 //   `max_tokens: 50` request was booked $125 when 10 million was the only cap (QA14);
 // - any other count is clamped to [0, MAX_USAGE_TOKENS], a reported cost to [0, MAX_PROVIDER_COST_USD]
 //   (a reported cost of 0 for an answer that used tokens is dropped: the list price applies);
+// - a part reported above its whole (cache reads or writes above the input, 1-hour writes above the
+//   writes, reasoning above the output) is clamped to it, as pricing clamps it, so the row, the export and
+//   analytics read the counts the cost was computed from (QA19: the row kept the parts as sent);
 // - a fractional count is rounded up, without a flag: a provider's rounding, and never under-counted.
 //
 // Such a row is flagged `usageEstimated` (its counts are not all the provider's own), and the account
@@ -81,6 +84,16 @@ function believableCost(cost: number, counts: Pick<Usage, 'inputTokens' | 'outpu
   return saneCost(cost) && (cost > 0 || !(counts.inputTokens > 0 || counts.outputTokens > 0));
 }
 
+/** Each part within its whole, as costBreakdown prices them (core/catalog/pricing.ts). */
+function partsWithinWholes(usage: Usage): boolean {
+  return (
+    usage.cachedInputTokens <= usage.inputTokens &&
+    usage.cacheWriteInputTokens <= usage.inputTokens - usage.cachedInputTokens &&
+    (usage.cacheWrite1hInputTokens ?? 0) <= usage.cacheWriteInputTokens &&
+    usage.reasoningTokens <= usage.outputTokens
+  );
+}
+
 /** Every figure as the provider's own, with nothing unreported: the usual case, checked without allocating. */
 export function saneUsage(usage: Usage): boolean {
   return (
@@ -94,6 +107,7 @@ export function saneUsage(usage: Usage): boolean {
     (usage.cacheWrite1hInputTokens === undefined || saneCount(usage.cacheWrite1hInputTokens)) &&
     (usage.citationTokens === undefined || saneCount(usage.citationTokens)) &&
     (usage.searchQueries === undefined || saneCount(usage.searchQueries)) &&
+    partsWithinWholes(usage) &&
     saneToolCalls(usage.hostedToolCalls) &&
     (usage.providerCostUsd === undefined || believableCost(usage.providerCostUsd, usage))
   );
@@ -198,6 +212,24 @@ function clampOtherCounts(fixed: Usage, reported: Usage, capped: Record<string, 
   }
 }
 
+type Part = 'cachedInputTokens' | 'cacheWriteInputTokens' | 'cacheWrite1hInputTokens' | 'reasoningTokens';
+
+/** `fixed[part]` lowered to `whole` when above it, named with what the provider sent (unless already named). */
+function clampPart(fixed: Usage, reported: Usage, part: Part, whole: number, capped: Record<string, string>): void {
+  const value = fixed[part];
+  if (value === undefined || value <= whole) return;
+  fixed[part] = whole;
+  capped[part] ??= String(reported[part]);
+}
+
+/** Each part within its whole, in the order pricing takes them: reads, then writes from what reads leave. */
+function clampParts(fixed: Usage, reported: Usage, capped: Record<string, string>): void {
+  clampPart(fixed, reported, 'cachedInputTokens', fixed.inputTokens, capped);
+  clampPart(fixed, reported, 'cacheWriteInputTokens', fixed.inputTokens - fixed.cachedInputTokens, capped);
+  clampPart(fixed, reported, 'cacheWrite1hInputTokens', fixed.cacheWriteInputTokens, capped);
+  clampPart(fixed, reported, 'reasoningTokens', fixed.outputTokens, capped);
+}
+
 /**
  * A cost that is no number (or negative), or 0 for an answer that used tokens (as booked, estimates
  * included), is dropped, so the list price applies; a huge one is capped.
@@ -220,6 +252,7 @@ export function capUsage(usage: Usage, limits: UsageLimits = {}): CappedUsage {
   bookSide(fixed, usage, 'inputTokens', limits.estimate?.inputTokens, undefined, notes);
   bookSide(fixed, usage, 'outputTokens', limits.estimate?.outputTokens, bound, notes);
   clampOtherCounts(fixed, usage, notes.capped);
+  clampParts(fixed, usage, notes.capped);
   if (fixed.inputTokens !== usage.inputTokens || fixed.outputTokens !== usage.outputTokens) fixed.totalTokens = fixed.inputTokens + fixed.outputTokens;
   if (usage.hostedToolCalls !== undefined && !saneToolCalls(usage.hostedToolCalls)) fixed.hostedToolCalls = clampToolCalls(usage.hostedToolCalls, notes.capped);
   clampCost(fixed, usage.providerCostUsd, notes.capped);

@@ -268,6 +268,17 @@ export interface ProviderHealthSummary {
   issues: string[];
 }
 
+/** The health check took a provider out of routing (`auto_disable`): what `ProviderHealthService.onDisabled` tells. */
+export interface ProviderDisabledEvent {
+  /** The account whose keys of the provider failed; null for the platform's keys. */
+  accountId: string | null;
+  provider: string;
+  /** When it was disabled, epoch milliseconds, on the process that saw the failures. */
+  at: number;
+  /** Why, in the health check's words (`success rate 0% below 90%`…). */
+  reason: string | undefined;
+}
+
 /** Provider health as the routing monitor sees it, read from memory. */
 export interface ProviderHealthService {
   /** The account's providers. */
@@ -277,6 +288,13 @@ export interface ProviderHealthService {
    * disabled, usable here): what strategies are given as `isAvailable`, for hooks that set keys aside.
    */
   keyAvailable(key: ProviderKeyRecord): boolean;
+  /**
+   * Calls `listener` each time the health check disables a provider, on this process or on another
+   * worker or instance (heard on the cluster bus, best effort), so a disable is seen even when a probe
+   * moves the provider on to `recovering` before `report` is next read. Called in a microtask after
+   * the disable, never on a request's path; an error it throws is logged. Returns what unsubscribes.
+   */
+  onDisabled(listener: (event: ProviderDisabledEvent) => void): () => void;
 }
 
 /** The crypto backend new provider keys are sealed with, as it declares itself. */

@@ -7,10 +7,12 @@
 // before this process started, before the rule was created, or by another worker or instance. A rule
 // created or changed is judged at once (`judgeNow`). Error rates come from per-minute counts each
 // process keeps in memory and adds to the shared counters (shared-windows.ts), so they cover every
-// worker and instance; provider outages from the health monitor; anomalies from the roll-up (anomaly.ts).
+// worker and instance; provider outages from the health monitor, and at once from each disable it tells
+// (a probe may move the provider on to `recovering` before the next pass); anomalies from the roll-up
+// (anomaly.ts).
 
 import type { RequestContext, RequestOutcome } from '../../core/spec/lifecycle.ts';
-import type { Services } from '../../core/spec/services.ts';
+import type { ProviderDisabledEvent, ProviderHealthSummary, Services } from '../../core/spec/services.ts';
 import { BASELINE_DAYS, judgeHour, type AnomalyVerdict, type HourSample } from './anomaly.ts';
 import type { AlertDispatcher } from './deliver.ts';
 import { formatUsd } from '../../core/catalog/nano-usd.ts';
@@ -53,6 +55,7 @@ export class AlertEvaluator {
   /** Cost rules' spend judged in the pass under way, published to the other processes at its end. */
   private judgedSpend: Array<[string, string, number]> = [];
   private listening = false;
+  private hearingDisables = false;
 
   constructor(
     private readonly services: Services,
@@ -133,6 +136,7 @@ export class AlertEvaluator {
    * while plugins are set up). A lost message only leaves this process's trigger on its own estimate.
    */
   listen(): void {
+    this.hearDisables();
     if (this.listening) return;
     this.listening = true;
     this.services.cluster.subscribe(ALERTS_SPEND_TOPIC, (message) => {
@@ -147,6 +151,46 @@ export class AlertEvaluator {
         // not a message of this version: ignored
       }
     });
+  }
+
+  /**
+   * Subscribes to the health monitor's disables (at start, or when a rule is created or changed first:
+   * the service is not available during setup). Polling alone missed a provider a probe moved to
+   * `recovering` before the next pass (QA19).
+   */
+  private hearDisables(): void {
+    if (this.hearingDisables) return;
+    this.hearingDisables = true;
+    this.services.providerHealth.onDisabled((event) => this.providerDisabled(event));
+  }
+
+  /**
+   * A disable fires the account's provider_down rules for that provider from the disable itself, as
+   * it stood, whatever the provider's status by now; once per rule, subject and period still (`fire`,
+   * and the claim in alert_events across processes: every process hears the same disable).
+   */
+  private providerDisabled(event: ProviderDisabledEvent): void {
+    if (event.accountId === null) return;
+    const accountId = event.accountId;
+    const rules = (this.rulesOf(accountId) ?? []).filter(
+      (rule) => rule.type === 'provider_down' && (rule.provider === undefined || rule.provider === event.provider),
+    );
+    if (rules.length === 0) return;
+    const report = this.services.providerHealth.report(accountId).find((candidate) => candidate.name === event.provider);
+    const disabled: ProviderHealthSummary = {
+      name: event.provider,
+      status: 'disabled',
+      success_rate: report?.success_rate ?? 0,
+      requests: report?.requests ?? 0,
+      latency_ms: report?.latency_ms ?? null,
+      issues: event.reason === undefined ? (report?.issues ?? []) : [event.reason],
+    };
+    const firing = downFiring(disabled, event.at);
+    void (async () => {
+      for (const rule of rules) await this.fire(rule, firing);
+    })().catch((error: unknown) =>
+      this.services.logger.error({ accountId, error: this.services.errors.redact(String(error)) }, 'firing provider_down on a disable failed'),
+    );
   }
 
   private async evaluateAll(): Promise<void> {
@@ -166,6 +210,7 @@ export class AlertEvaluator {
    * already passed fires at once and the trigger's estimate starts from the stored spend. Never rejects.
    */
   async judgeNow(rules: readonly AlertRule[]): Promise<void> {
+    this.hearDisables();
     try {
       const usageWritten = await this.writeBookedUsage();
       if (rules.some((rule) => rule.type === 'error_rate')) await this.shareWindows();
@@ -318,13 +363,7 @@ export class AlertEvaluator {
     for (const report of this.services.providerHealth.report(rule.accountId)) {
       if (rule.provider !== undefined && report.name !== rule.provider) continue;
       const down = report.status === 'disabled' || report.status === 'unavailable' || (report.status === 'degraded' && report.success_rate < healthThreshold);
-      if (!down) continue;
-      firings.push({
-        subject: report.name,
-        period: hourWindow(now).key,
-        message: `${report.name} is ${downWords(report.status)}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
-        details: { provider: report.name, status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues },
-      });
+      if (down) firings.push(downFiring(report, now));
     }
     return firings;
   }
@@ -409,6 +448,16 @@ export class AlertEvaluator {
         (rule.team === undefined || match?.team === undefined || rule.team === match.team),
     );
   }
+}
+
+/** A provider_down firing for `report`, in the hour of `at`. */
+function downFiring(report: ProviderHealthSummary, at: number) {
+  return {
+    subject: report.name,
+    period: hourWindow(at).key,
+    message: `${report.name} is ${downWords(report.status)}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
+    details: { provider: report.name, status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues },
+  };
 }
 
 function downWords(status: string): string {

@@ -76,8 +76,13 @@ export function requestedSearchContextSize(request: Readonly<Record<string, unkn
   return typeof size === 'string' ? size : undefined;
 }
 
-/** Perplexity's own `cost.total_cost` (which includes the per-request search fee), when valid. */
+/**
+ * Perplexity's own `cost.total_cost` (which includes the per-request search fee); undefined when it sent
+ * none. A figure that is no number is passed on as NaN and a negative one as sent: the account stage
+ * drops either for the list price and flags the row, as it does a 0 (core/accounting/usage-limits.ts).
+ */
 export function providerReportedCost(usage: PerplexityUsage): number | undefined {
-  const total = usage.cost?.total_cost;
-  return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
+  const total: unknown = usage.cost?.total_cost;
+  if (total === undefined || total === null) return undefined;
+  return typeof total === 'number' ? total : Number.NaN;
 }

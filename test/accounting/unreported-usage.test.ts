@@ -143,22 +143,26 @@ describe('an answer whose provider reported no usable counts is booked at the es
     });
   }
 
-  test('Perplexity: a reported cost of 0 for an answer that used tokens is not believed; the list price and fee are booked, flagged', async () => {
-    for (const stream of [false, true]) {
-      const honest = await bookWith('perplexity', 'none', bodyOf('perplexity', stream));
-      const { row, costHeader } = await bookWith('perplexity', 'zero-cost', bodyOf('perplexity', stream));
-      expect(row.inputTokens).toBe(honest.row.inputTokens);
-      expect(row.outputTokens).toBe(honest.row.outputTokens);
-      expect(row.usageEstimated).toBe(true);
-      const rates = price('perplexity/sonar');
-      const fee = (rates.search_context_cost_per_query as Record<string, number>).search_context_size_low as number;
-      expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token + fee, 9);
-      // Perplexity's own figure rounds each part to micro-dollars.
-      expect(row.costUsd as number).toBeCloseTo(honest.row.costUsd as number, 5);
-      if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
-      expect(warningFor(row.requestId)?.reported).toMatchObject({ providerCostUsd: '0' });
-    }
-  });
+  // QA19 L2: a negative or text cost was dropped by the provider's reader, so the list price was booked unflagged.
+  const COST_FAULTS = { 'zero-cost': '0', 'negative-cost': '-', 'text-cost': 'NaN' } as const;
+  for (const [fault, reported] of Object.entries(COST_FAULTS) as [keyof typeof COST_FAULTS, string][]) {
+    test(`Perplexity: a reported cost broken (${fault}) for an answer that used tokens is not believed; the list price and fee are booked, flagged`, async () => {
+      for (const stream of [false, true]) {
+        const honest = await bookWith('perplexity', 'none', bodyOf('perplexity', stream));
+        const { row, costHeader } = await bookWith('perplexity', fault, bodyOf('perplexity', stream));
+        expect(row.inputTokens).toBe(honest.row.inputTokens);
+        expect(row.outputTokens).toBe(honest.row.outputTokens);
+        expect(row.usageEstimated).toBe(true);
+        const rates = price('perplexity/sonar');
+        const fee = (rates.search_context_cost_per_query as Record<string, number>).search_context_size_low as number;
+        expect(row.costUsd as number).toBeCloseTo(row.inputTokens * rates.input_cost_per_token + row.outputTokens * rates.output_cost_per_token + fee, 9);
+        // Perplexity's own figure rounds each part to micro-dollars.
+        expect(row.costUsd as number).toBeCloseTo(honest.row.costUsd as number, 5);
+        if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
+        expect(String((warningFor(row.requestId)?.reported as Record<string, unknown> | undefined)?.providerCostUsd)).toStartWith(reported);
+      }
+    });
+  }
 
   test("Anthropic's own dialect (/v1/messages), streamed and not: the same", async () => {
     for (const stream of [false, true]) {
@@ -223,6 +227,51 @@ describe('counts a provider plausibly sends otherwise are read as its own', () =
       expect(row.costUsd as number).toBeGreaterThan(honest.row.costUsd as number);
     }
   });
+});
+
+// QA19 L1: the cost clamped a part to its whole, but the row kept the provider's parts, unflagged, so a bill
+// checked line by line (and the export, and analytics' token sums) showed a negative uncached input.
+describe('parts reported above their whole are booked clamped to it, flagged, and priced as the row reads', () => {
+  const CASES = [
+    { provider: 'openai', path: '/v1/chat/completions', body: (stream: boolean) => bodyOf('openai', stream), price: 'gpt-4o', reasoning: true },
+    {
+      provider: 'openai',
+      path: '/v1/responses',
+      body: (stream: boolean) => ({ model: MODELS.openai, stream, input: QUESTION }),
+      price: 'gpt-4o',
+      reasoning: true,
+    },
+    {
+      provider: 'google',
+      path: '/v1/chat/completions',
+      body: (stream: boolean) => bodyOf('google', stream),
+      price: 'gemini/gemini-2.5-flash',
+      reasoning: false,
+    },
+  ] as const;
+  for (const { provider, path, body, price: priceKey, reasoning } of CASES) {
+    test(`${provider} ${path}, streamed and not`, async () => {
+      const rates = price(priceKey);
+      for (const stream of [false, true]) {
+        const honest = await bookWith(provider, 'none', body(stream), path);
+        expect(honest.row.usageEstimated).toBe(false);
+        expect(honest.row.cachedInputTokens).toBeLessThan(honest.row.inputTokens);
+        const { row, costHeader } = await bookWith(provider, 'inflated-subsets', body(stream), path);
+        expect(row.usageEstimated).toBe(true);
+        expect({ input: row.inputTokens, output: row.outputTokens }).toEqual({ input: honest.row.inputTokens, output: honest.row.outputTokens });
+        expect(row.cachedInputTokens).toBe(row.inputTokens);
+        expect(row.reasoningTokens).toBe(reasoning ? row.outputTokens : honest.row.reasoningTokens);
+        const reasoningRate = rates.output_cost_per_reasoning_token ?? rates.output_cost_per_token;
+        const expected =
+          row.cachedInputTokens * (rates.cache_read_input_token_cost as number) +
+          (row.outputTokens - row.reasoningTokens) * rates.output_cost_per_token +
+          row.reasoningTokens * reasoningRate;
+        expect(row.costUsd as number).toBeCloseTo(expected, 12);
+        if (!stream) expect(Number(costHeader)).toBeCloseTo(row.costUsd as number, 9);
+        expect(warningFor(row.requestId)?.reported).toMatchObject({ cachedInputTokens: String(row.inputTokens + (provider === 'google' ? 900 : 993)) });
+      }
+    });
+  }
 });
 
 describe('absurd output is capped at what the request allowed, not at 10 million', () => {

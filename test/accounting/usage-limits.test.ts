@@ -39,9 +39,39 @@ describe('capUsage', () => {
     expect(usage.inputTokens).toBe(MAX_USAGE_TOKENS);
     expect(usage.outputTokens).toBe(9);
     expect(usage.totalTokens).toBe(MAX_USAGE_TOKENS + 9);
-    expect(usage.reasoningTokens).toBe(MAX_USAGE_TOKENS);
+    // Within the output, as every part is within its whole.
+    expect(usage.reasoningTokens).toBe(9);
     expect(capped).toEqual({ inputTokens: '1000000000000000', totalTokens: 'NaN', reasoningTokens: 'Infinity' });
     expect(estimated).toEqual({ outputTokens: '-5' });
+  });
+
+  // QA19 L1: the cost clamped them, the row kept them as sent.
+  test('a part reported above its whole is clamped to it and named: cache reads and writes within the input, 1-hour writes within the writes, reasoning within the output', () => {
+    const { usage, capped, estimated } = capUsage({
+      ...SANE,
+      cachedInputTokens: 999,
+      cacheWriteInputTokens: 50,
+      cacheWrite1hInputTokens: 60,
+      reasoningTokens: 500,
+    });
+    expect(usage).toMatchObject({
+      inputTokens: 120,
+      outputTokens: 30,
+      cachedInputTokens: 120,
+      cacheWriteInputTokens: 0,
+      cacheWrite1hInputTokens: 0,
+      reasoningTokens: 30,
+    });
+    expect(capped).toEqual({ cachedInputTokens: '999', cacheWriteInputTokens: '50', cacheWrite1hInputTokens: '60', reasoningTokens: '500' });
+    expect(estimated).toBeUndefined();
+    const writes = capUsage({ ...SANE, cachedInputTokens: 100, cacheWriteInputTokens: 50, cacheWrite1hInputTokens: 30 });
+    expect(writes.usage).toMatchObject({ cachedInputTokens: 100, cacheWriteInputTokens: 20, cacheWrite1hInputTokens: 20 });
+    expect(writes.capped).toEqual({ cacheWriteInputTokens: '50', cacheWrite1hInputTokens: '30' });
+  });
+
+  test('parts within their wholes pass as sent', () => {
+    const usage: Usage = { ...SANE, cachedInputTokens: 100, cacheWriteInputTokens: 20, cacheWrite1hInputTokens: 20, reasoningTokens: 30 };
+    expect(capUsage(usage).usage).toBe(usage);
   });
 
   test('a count that is not a number at all is 0', () => {

@@ -7,9 +7,28 @@
  * How the counts are broken: left out, sent as text, as digit strings, negative, fractional, absurd
  * (`huge`: the usage object's own counts, as QA14's upstream sent them, its details such as reasoning
  * kept; `huge-everywhere`: every count, details included; `zero`: every count 0, as a server that does not
- * count sends them; `zero-cost`: the counts kept, Perplexity's `usage.cost` figures 0).
+ * count sends them; `zero-cost`, `negative-cost`, `text-cost`: the counts kept, Perplexity's `usage.cost`
+ * figures 0, negative or text; `inflated-subsets`: the counts kept, their parts sent above them: OpenAI's
+ * cached and reasoning tokens, on Chat Completions and Responses, and Gemini's cached content).
  */
-export type UsageFault = 'none' | 'missing' | 'text' | 'digit-strings' | 'negative' | 'fractional' | 'huge' | 'huge-everywhere' | 'zero' | 'zero-cost';
+export type UsageFault =
+  | 'none'
+  | 'missing'
+  | 'text'
+  | 'digit-strings'
+  | 'negative'
+  | 'fractional'
+  | 'huge'
+  | 'huge-everywhere'
+  | 'zero'
+  | 'inflated-subsets'
+  | CostFault;
+type CostFault = 'zero-cost' | 'negative-cost' | 'text-cost';
+const COST_FAULTS: Readonly<Record<CostFault, UsageFault>> = { 'zero-cost': 'zero', 'negative-cost': 'negative', 'text-cost': 'text' };
+
+function isCostFault(fault: UsageFault): fault is CostFault {
+  return fault in COST_FAULTS;
+}
 
 export interface UsageRewriter {
   url: string;
@@ -50,10 +69,30 @@ function breakCounts(value: unknown, fault: UsageFault, depth = 0): unknown {
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, breakCounts(item, fault, depth + 1)]));
 }
 
-/** A usage object with its reported cost's figures (Perplexity's `cost` block) set to 0, the counts kept. */
-function withZeroCost(usage: unknown): unknown {
+/** A usage object with its reported cost's figures (Perplexity's `cost` block) broken, the counts kept. */
+function withBrokenCost(usage: unknown, fault: CostFault): unknown {
   if (usage === null || typeof usage !== 'object' || !('cost' in usage)) return usage;
-  return { ...usage, cost: breakCounts((usage as { cost: unknown }).cost, 'zero') };
+  return { ...usage, cost: breakCounts((usage as { cost: unknown }).cost, COST_FAULTS[fault]) };
+}
+
+/** `details[field]` set above `whole`, where the whole is a count. */
+function detailAbove(usage: Record<string, unknown>, whole: string, details: string, field: string, excess: number): void {
+  const count = usage[whole];
+  if (typeof count !== 'number') return;
+  const existing = usage[details];
+  usage[details] = { ...(existing !== null && typeof existing === 'object' ? existing : {}), [field]: count + excess };
+}
+
+/** A usage object whose parts (cached input, reasoning) are reported above their whole, the wholes kept. */
+function withInflatedSubsets(usage: unknown): unknown {
+  if (usage === null || typeof usage !== 'object') return usage;
+  const result = { ...(usage as Record<string, unknown>) };
+  detailAbove(result, 'prompt_tokens', 'prompt_tokens_details', 'cached_tokens', 993);
+  detailAbove(result, 'completion_tokens', 'completion_tokens_details', 'reasoning_tokens', 496);
+  detailAbove(result, 'input_tokens', 'input_tokens_details', 'cached_tokens', 993);
+  detailAbove(result, 'output_tokens', 'output_tokens_details', 'reasoning_tokens', 496);
+  if (typeof result.promptTokenCount === 'number') result.cachedContentTokenCount = result.promptTokenCount + 900;
+  return result;
 }
 
 /** The JSON value with each usage object, at any depth, left out or broken. */
@@ -63,7 +102,8 @@ function rewrite(value: unknown, fault: UsageFault): unknown {
   const result: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     if (!USAGE_KEYS.has(key)) result[key] = rewrite(item, fault);
-    else if (fault === 'zero-cost') result[key] = withZeroCost(item);
+    else if (isCostFault(fault)) result[key] = withBrokenCost(item, fault);
+    else if (fault === 'inflated-subsets') result[key] = withInflatedSubsets(item);
     else if (fault !== 'missing') result[key] = breakCounts(item, fault);
   }
   return result;

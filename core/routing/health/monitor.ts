@@ -7,10 +7,12 @@ import { combineProviders, type KeyFigures, type ProviderFigures, type Reading }
 import { SlidingWindow } from './window.ts';
 import { providerReport, type HealthState, type ProviderHealthReport } from './report-status.ts';
 import { healthProblem, windowReading } from './judge.ts';
+import { DisableListeners, PLATFORM_SCOPE } from './disables.ts';
 
 export type { HealthState, ProviderHealthReport } from './report-status.ts';
 import type { ProviderKeyRecord } from '../../spec/plugin.ts';
 import type { FailureReason } from '../../spec/vocabulary.ts';
+import type { ProviderDisabledEvent } from '../../spec/services.ts';
 
 export interface HealthPolicy {
   auto_disable: boolean;
@@ -140,7 +142,7 @@ const scopes = new WeakMap<ProviderKeyRecord, string>();
 function scopeOf(key: ProviderKeyRecord): string {
   let scope = scopes.get(key);
   if (scope === undefined) {
-    scope = `${key.accountId ?? 'platform'}\u0000${key.provider}`;
+    scope = `${key.accountId ?? PLATFORM_SCOPE}\u0000${key.provider}`;
     scopes.set(key, scope);
   }
   return scope;
@@ -153,8 +155,14 @@ export class HealthMonitor {
   private readonly keys = new Map<string, KeyHealthState>();
   /** Key refusals and recoveries being told to the other members. */
   private readonly sharing = new Set<Promise<void>>();
+  private readonly disables = new DisableListeners();
 
   constructor(private readonly options: HealthMonitorOptions) {}
+
+  /** Hears every disable, this monitor's or another member's (ProviderHealthService.onDisabled). */
+  onDisabled(listener: (event: ProviderDisabledEvent) => void): () => void {
+    return this.disables.add(listener);
+  }
 
   /**
    * Resolves once the key refusals and recoveries decided so far have reached the other members: a
@@ -334,6 +342,7 @@ export class HealthMonitor {
       provider.changedAt = event.changedAt;
       provider.recoverySuccesses = 0;
       provider.reason = event.reason;
+      this.disables.tell(event.scope, event.changedAt, event.reason);
     } else if (provider.state !== 'healthy') {
       provider.window.clear();
       provider.state = 'healthy';
@@ -444,6 +453,8 @@ export class HealthMonitor {
     provider.changedAt = now;
     provider.recoverySuccesses = 0;
     if (reason !== undefined || state === 'healthy') provider.reason = reason;
+    // Told at once: a probe may move it on to recovering before anyone reads the report (QA19).
+    if (state === 'disabled') this.disables.tell(provider.scope, now, provider.reason);
     // Opening the circuit and closing it after a recovery change where traffic goes on every instance.
     if (state === 'disabled' || (state === 'healthy' && previous === 'recovering'))
       this.options.onShare?.({ kind: 'circuit', scope: provider.scope, state, changedAt: now, reason: provider.reason });
