@@ -73,6 +73,11 @@ export function useByokHeader(value: string | null): boolean {
   throw new KeywayError('invalid_field', { param: 'X-Use-BYOK', detail: 'expected true or false' });
 }
 
+/** A 503's detail with what policies said about the keys they passed over (RequestContext.passedOver). */
+function withPassedOver(detail: string, context: RequestContext): string {
+  return context.passedOver === undefined || context.passedOver.length === 0 ? detail : `${detail} ${context.passedOver.join(' ')}`;
+}
+
 /** Whether the routing may use the platform's keys at all: allowed, or named in `provider_order`, and not refused by `use_byok_only`. */
 function platformAllowed(routing: RoutingOptions): boolean {
   return (
@@ -484,8 +489,9 @@ export class Router {
       const waits = reasons.map((entry) => entry.retryAfterSeconds).filter((seconds): seconds is number => seconds !== undefined);
       retryAfterSeconds = waits.length > 0 ? Math.min(...waits) : undefined;
       detail = `Every ${provider} ${pool} is unavailable: ${[...new Set(reasons.map((entry) => entry.reason))].join('; ')}.`;
-      if (reasons.every((entry) => entry.rejected === true)) return this.keysRejected(context, provider, detail);
+      if (reasons.every((entry) => entry.rejected === true)) return this.keysRejected(context, provider, withPassedOver(detail, context));
     }
+    detail = withPassedOver(detail, context);
     return new KeywayError('no_provider_available', { detail }, { retryAfterSeconds, extra: provider === undefined ? {} : { provider } });
   }
 

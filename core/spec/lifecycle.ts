@@ -107,6 +107,12 @@ export interface RequestContext {
   bodyText?: string;
   projectTag: string | undefined;
   keys: ResolvedKeys | undefined;
+  /**
+   * Set by a `route` hook of a policy that narrowed `keys`, when no candidate is left: why keys of the
+   * requested provider were passed over, in words naming no key id and no key. The core's 503 (no
+   * provider available) ends with them, so its account of the keys it looked at is not the whole story.
+   */
+  passedOver?: string[];
   resolution: ModelResolution | undefined;
   candidates: RouteCandidate[];
   attempts: AttemptRecord[];

@@ -20,6 +20,7 @@ import {
   ReissueKeySchema,
   StoredTeamSettingsSchema,
   TeamAnswerSchema,
+  teamName,
   type MemberBody,
   type ReissueChange,
   type TeamPatch,
@@ -275,7 +276,7 @@ class TeamService {
     const team: TeamRow = {
       id: this.services.credentials.randomId('team'),
       accountId: principal.accountId,
-      name: body.name,
+      name: teamName(body.name),
       permissions: permissionsOf(body),
       createdAt: now,
       updatedAt: now,
@@ -354,7 +355,9 @@ class TeamService {
       this.services.http.validateBody(Type.Object({ byok_permissions: ByokPermissionsSchema }), { byok_permissions: merged.byok_permissions });
     if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
       this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });
-    return { ...team, name: merged.name, permissions: permissionsOf(merged), updatedAt: laterThan(team.updatedAt, this.services.clock.now()) };
+    // A name the patch sets is trimmed; one it leaves is kept as stored.
+    const name = patch.name === undefined ? merged.name : teamName(merged.name);
+    return { ...team, name, permissions: permissionsOf(merged), updatedAt: laterThan(team.updatedAt, this.services.clock.now()) };
   }
 
   /** Deletes the team, revokes its member keys, and closes what other plugins keep for it (deletion.ts): what they closed. */

@@ -4,6 +4,7 @@
 
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
+import { hasControlCharacter } from '../../core/wire/request-validation.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
@@ -35,6 +36,26 @@ export const ProviderPermissionSchema = Type.Object(
 // would allow a project no request can name, so the entry is refused when the team is written.
 const PROJECT_TAG = 'keyway-project-tag';
 if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => !looksLikeSecret(tag));
+
+// A team's name is shown in the dashboard, exports and alert text: one that shows nothing (spaces,
+// invisible characters) or breaks the line it is shown on (NUL, a line end, ESC) is refused, as an
+// empty one is (QA qa-teams L1). Spaces around a name are trimmed (teamName, below).
+const TEAM_NAME = 'keyway-team-name';
+const INVISIBLE_ONLY = /^[\s\p{Cf}]*$/u;
+if (!FormatRegistry.Has(TEAM_NAME)) FormatRegistry.Set(TEAM_NAME, (name) => !INVISIBLE_ONLY.test(name) && !hasControlCharacter(name));
+
+const TeamNameSchema = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  format: TEAM_NAME,
+  description: "the team's display name: not blank, no control characters; spaces around it are trimmed",
+  errorMessage: { format: 'must be a name: not blank, without control characters (line ends, tabs, NUL, ESC)' },
+});
+
+/** The name a team is stored under: without the spaces around it. */
+export function teamName(name: string): string {
+  return name.trim();
+}
 
 /** `projectTag`: the grammar of an allowed project (today's, or any string for what is already stored). */
 function usageControlsSchema(projectTag: TString) {
@@ -119,7 +140,13 @@ export const MEMBER_ROLES = ['developer', 'viewer', 'admin'] as const;
 
 export const MemberSchema = Type.Object(
   {
-    email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$', description: 'an email address' }),
+    // No whitespace and no control character (NUL, ESC, DEL, C1): an email is shown and exported as is.
+    email: Type.String({
+      minLength: 3,
+      maxLength: 320,
+      pattern: '^[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+$',
+      description: 'an email address',
+    }),
     role: Type.Union(
       MEMBER_ROLES.map((role) => Type.Literal(role)),
       { description: 'developer calls models, viewer reads usage only, admin also manages the team' },
@@ -164,7 +191,7 @@ export interface ReissueChange {
 
 /** The team's settings, without its members: what PATCH merges into and the result is checked against. */
 const teamSettingsProperties = {
-  name: Type.String({ minLength: 1, maxLength: 200, description: "the team's display name" }),
+  name: TeamNameSchema,
   byok_permissions: Type.Optional(ByokPermissionsSchema),
   allowed_ips: Type.Optional(AllowedIpsSchema),
   rate_limits: Type.Optional(RateLimitsSchema),
@@ -174,7 +201,7 @@ const teamSettingsProperties = {
 export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
 
 /**
- * The settings a PATCH merges into, with the lists whose entries gained a stricter grammar in a later
+ * The settings a PATCH merges into, with the name and the lists whose entries gained a stricter grammar in a later
  * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects) taken as any strings: a team stored before
  * must stay editable (a rename, a budget) without first fixing a list the patch does not touch. What
  * the patch itself sets is checked against TeamSettingsSchema's grammar (plugins/teams/index.ts).
@@ -182,6 +209,7 @@ export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
 export const StoredTeamSettingsSchema = Type.Object(
   {
     ...teamSettingsProperties,
+    name: Type.String({ maxLength: 200 }),
     byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })))),
     allowed_ips: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })),
     hosted_tools: Type.Optional(
@@ -196,7 +224,7 @@ export const CreateTeamSchema = Type.Object({ ...teamSettingsProperties, members
 /** PATCH: a JSON merge patch (RFC 7386) of the team's settings: objects merge, `null` removes, arrays replace. */
 export const PatchTeamSchema = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(TeamNameSchema),
     byok_permissions: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
     allowed_ips: Type.Optional(Type.Union([Type.Array(Type.Unknown()), Type.Null()])),
     rate_limits: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),

@@ -336,7 +336,8 @@ export function createApprovals(services: Services) {
     const state = context.state.get(APPROVALS_PLUGIN) as { redeemed: string } | undefined;
     if (state === undefined || context.served !== undefined) return;
     // Redeemed but never served (a later policy refused it, or every upstream failed before answering):
-    // the approval is given back, so the member can re-send it.
+    // the approval is given back, so the member can re-send it. Once served it stays used, even if the
+    // stream then failed or was cut: partial content was delivered and booked (QA qa-teams L2).
     return services.store
       .execute("UPDATE approvals SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used'", [state.redeemed])
       .then(() => undefined);

@@ -54,6 +54,25 @@ export function keysForEnvironment(keys: ResolvedKeys, environment: string | und
   return account === keys.account && platform === keys.platform ? keys : { account, platform };
 }
 
+/** How many of the provider's keys in one pool the narrowing passed over. */
+function passedOverIn(
+  provider: string,
+  before: ReadonlyMap<string, readonly ProviderKeyRecord[]>,
+  after: ReadonlyMap<string, readonly ProviderKeyRecord[]>,
+): number {
+  return (before.get(provider)?.length ?? 0) - (after.get(provider)?.length ?? 0);
+}
+
+/** Which of the provider's keys were passed over for their environment, by pool, naming no key: undefined when none. */
+export function passedOverNote(provider: string, before: ResolvedKeys, after: ResolvedKeys, environment: string): string | undefined {
+  const pools: string[] = [];
+  if (passedOverIn(provider, before.account, after.account) > 0) pools.push("this account's");
+  if (passedOverIn(provider, before.platform, after.platform) > 0) pools.push("the platform's");
+  if (pools.length === 0) return undefined;
+  const whose = pools.join(' and ');
+  return `${whose.charAt(0).toUpperCase()}${whose.slice(1)} ${provider} keys of another environment than this API key's ('${environment}') were passed over: keys of other environments are never used.`;
+}
+
 export const environmentPolicy = definePlugin({
   name: ENVIRONMENT_POLICY,
   version: '1.0.0',
@@ -71,7 +90,9 @@ export const environmentPolicy = definePlugin({
           context.keys = narrowed;
         },
         // Nothing left to plan because every key of the provider belongs to another environment: say
-        // so, instead of the core's "no key configured", which would be wrong.
+        // so, instead of the core's "no key configured", which would be wrong. When keys of the provider
+        // are left but none was planned (routing asked for the platform's keys only, and those were all
+        // of another environment), the core's 503 says which were passed over (QA qa-teams L3).
         route(context) {
           if (context.candidates.length > 0) return;
           const provider = context.resolution?.provider;
@@ -79,7 +100,12 @@ export const environmentPolicy = definePlugin({
           if (provider === undefined || before === undefined || context.keys === undefined) return;
           const had = (before.account.get(provider)?.length ?? 0) + (before.platform.get(provider)?.length ?? 0);
           const has = (context.keys.account.get(provider)?.length ?? 0) + (context.keys.platform.get(provider)?.length ?? 0);
-          if (had === 0 || has > 0) return;
+          if (had === 0) return;
+          if (has > 0) {
+            const note = passedOverNote(provider, before, context.keys, context.principal.environment ?? '');
+            if (note !== undefined) (context.passedOver ??= []).push(note);
+            return;
+          }
           throw services.errors.create(
             'provider_not_allowed',
             {

@@ -48,6 +48,28 @@ describe('environment', () => {
     expect(await refusalOf(() => hooks.route?.(request))).toBeUndefined();
   });
 
+  test('keys of the provider left but none planned: no refusal, the core 503 is told which pools were passed over', async () => {
+    const hooks = await hooksOf(environmentPolicy);
+    const keys = { account: keyMap(POOL.filter((entry) => entry.owner === 'account')), platform: keyMap(POOL.filter((entry) => entry.owner === 'platform')) };
+    const request = context({ principal: { environment: 'production' } });
+    request.keys = keys;
+    await hooks.keyResolve?.(request);
+    request.resolution = { provider: 'openai', model: 'gpt-4o-mini', explicit: false };
+    request.candidates = [];
+    expect(await refusalOf(() => hooks.route?.(request))).toBeUndefined();
+    expect(request.passedOver).toEqual([
+      "This account's and the platform's openai keys of another environment than this API key's ('production') were passed over: keys of other environments are never used.",
+    ]);
+    // Nothing of anthropic was passed over for a production key: nothing to add.
+    const anthropic = context({ principal: { environment: 'production' } });
+    anthropic.keys = keys;
+    await hooks.keyResolve?.(anthropic);
+    anthropic.resolution = { provider: 'anthropic', model: 'claude-3-haiku-20240307', explicit: false };
+    anthropic.candidates = [];
+    await hooks.route?.(anthropic);
+    expect(anthropic.passedOver).toBeUndefined();
+  });
+
   test('a gateway key without an environment uses every key, unchanged', async () => {
     const keys = { account: keyMap(POOL), platform: new Map() };
     expect(keysForEnvironment(keys, undefined)).toBe(keys);
