@@ -136,7 +136,7 @@ const refusals: Record<string, Refusal> = {
   },
   'KEYWAY_REDIS_URL with a password and no host': {
     env: { KEYWAY_REDIS_URL: 'redis://user:Sup3rSecretRedisPassword@' },
-    message: /KEYWAY_REDIS_URL is not a URL; write it as redis:\/\/\[user:password@\]host:port\[\/db\]\./,
+    message: /KEYWAY_REDIS_URL is not a URL; write it as redis:\/\/\[user:password@\]host\[:port\]\[\/db\] \(the port defaults to 6379\)\./,
     secret: 'Sup3rSecretRedisPassword',
   },
   'KEYWAY_REDIS_URL with a port that is not a number': {
