@@ -225,6 +225,11 @@ const refusals: Record<string, Refusal> = {
     env: { KEYWAY_CRYPTO_BACKEND: 'vault-transit' },
     message: /^keyway: cannot start: KEYWAY_CRYPTO_BACKEND is vault-transit, but KEYWAY_VAULT_ADDR is not set\.$/m,
   },
+  // QA19 ops L2: it read `plugin 'otel-traces' (builtin): setup failed: OTEL_BSP_SCHEDULE_DELAY must be …`.
+  'OTEL_BSP_SCHEDULE_DELAY=soon': {
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_BSP_SCHEDULE_DELAY: 'soon' },
+    message: /^keyway: cannot start: OTEL_BSP_SCHEDULE_DELAY must be an integer between 10 and 3600000; got "soon"\.$/m,
+  },
   "KEYWAY_SMTP_URL's timeout_ms=abc, which meant 15 s": {
     env: { KEYWAY_SMTP_URL: 'smtp://127.0.0.1:2525?timeout_ms=abc' },
     message: /^keyway: cannot start: KEYWAY_SMTP_URL's timeout_ms= must be an integer between 1 and 600000; got "abc"\.$/m,
