@@ -277,6 +277,11 @@ describe('start-up failures that used to print a stack trace', () => {
       for (const workers of ['1', '2']) {
         const result = await refusedStart({ KEYWAY_PORT: String(taken.port), KEYWAY_WORKERS: workers });
         expectOneLine(result, new RegExp(`KEYWAY_PORT ${taken.port} is already in use on 127\\.0\\.0\\.1 \\(KEYWAY_HOST\\)`));
+        // QA19 ops L7: a first start printed its banner of new keys as if it had started, then failed.
+        // The keys were created (and stay valid): the banner says the start failed, not that it began.
+        expect(result.stdout).toContain('Keyway did not start (the reason follows), but these keys were created');
+        expect(result.stdout).toMatch(/Operator key \(KEYWAY_ADMIN_KEY\):\s+kw_op_/);
+        expect(result.stdout).not.toContain('These keys are shown only now');
       }
     } finally {
       taken.stop(true);
