@@ -66,8 +66,13 @@ async function retireGeneratedOperatorKeys(store: Store, logger: Logger): Promis
   );
 }
 
-/** Secrets go to the terminal once, never through the logger (which would redact them anyway). */
-export function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) => void): void {
+/**
+ * Secrets go to the terminal once, never through the logger (which would redact them anyway), once the
+ * server listens. `startFailed`: the server could not listen (its port taken): the keys exist all the
+ * same and no later start shows them, so they are shown, saying the start failed (QA19 ops L7: the
+ * banner came before the port was tried, and read as a start that had worked).
+ */
+export function announceSecrets(secrets: FirstStartSecrets, announce: (text: string) => void, startFailed = false): void {
   const lines: string[] = [];
   if (secrets.operatorKey) lines.push(`  Operator key (KEYWAY_ADMIN_KEY):      ${secrets.operatorKey}`);
   if (secrets.defaultAdminKey) lines.push(`  Admin key of the 'default' account:   ${secrets.defaultAdminKey}`);
@@ -77,7 +82,9 @@ export function announceSecrets(secrets: FirstStartSecrets, announce: (text: str
       '',
       '================ Keyway first start ================',
       ...lines,
-      '  These keys are shown only now: store them safely.',
+      ...(startFailed
+        ? ['  Keyway did not start (the reason follows), but these keys were created and', '  stay valid: store them safely now, they are not shown again.']
+        : ['  These keys are shown only now: store them safely.']),
       '====================================================',
       '',
     ].join('\n') + '\n',

@@ -88,6 +88,8 @@ export interface Runtime {
   drainJobs(deadline: number): Promise<void>;
   /** Closes the upstream client's idle connections (KEYWAY_UPSTREAM_CLIENT=pool), once the server has drained. */
   closeUpstreamClient(): void;
+  /** Prints the first start's new keys, once: the server calls it when it listens, or when it could not (`startFailed`). */
+  announceFirstStart(startFailed?: boolean): void;
 }
 
 export interface RuntimeOptions {
@@ -97,7 +99,7 @@ export interface RuntimeOptions {
   /** The resolver the upstream address rules check host names with (default: the system's, every address); tests inject their own, as they do fetch. */
   resolve?: (host: string) => Promise<string[]>;
   logger?: Logger;
-  /** Where first-start secrets are printed (once). */
+  /** Where first-start secrets are printed (once, when the server listens). */
   announce?: (text: string) => void;
   clock?: Clock;
   /** Run active health probes in the background (tests drive them by hand). */
@@ -173,7 +175,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   await snapshots.load();
   if ((workerIndex(environment) ?? 1) === 1) warnReferencesOutOfScope(snapshots.current, plugins.keySources, logger);
   snapshots.shareThrough(cluster, logger);
-  announceSecrets(secrets, options.announce ?? ((text) => process.stdout.write(text)));
+  let unannounced: typeof secrets | undefined = secrets;
+  const announceFirstStart = (startFailed = false): void => {
+    if (unannounced === undefined) return;
+    announceSecrets(unannounced, options.announce ?? ((text) => process.stdout.write(text)), startFailed);
+    unannounced = undefined;
+  };
 
   const vault = new KeyVault(snapshots, plugins.cryptoBackends, undefined, {
     keySources: plugins.keySources,
@@ -360,6 +367,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     upstream,
     ...background,
     closeUpstreamClient: upstreamClient.close,
+    announceFirstStart,
   };
 }
 

@@ -74,6 +74,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
       websocket: sockets.serverHandlers(runtime.config.maxBodyBytes),
     });
   } catch (error) {
+    runtime.announceFirstStart(true);
     throw new ConfigError(listenFailure(error, host, configuredPort));
   }
   const server = app.server;
@@ -81,6 +82,7 @@ export function startServer(runtime: Runtime, options: ServerOptions = {}): Runn
   const port = server.port as number;
   // No upstream may be Keyway itself: its own port on this machine is refused (core/wire/upstream-policy.ts).
   runtime.upstream.listening(port);
+  runtime.announceFirstStart();
   runtime.startBackground();
   const helperThreads = scheduleHelperThreads(runtime);
   let stopping: Promise<void> | undefined;

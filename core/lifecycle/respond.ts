@@ -243,10 +243,38 @@ export function streamAnswer(
 
   const journaled = (): Promise<void> | undefined => accountant.journaled();
 
+  /**
+   * The stream's end as if its upstream had ended it: booked (and journaled) first, then the booked
+   * usage where the provider gave none, the dialect's closing events and what the key check holds.
+   */
+  const closeServed = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
+    await journaled();
+    showBookedUsage(encoder, context, observer);
+    const last = encoder.end();
+    const remade = await encoder.settle?.();
+    sendLast(controller, typeof remade === 'string' ? remade : last);
+  };
+
+  /** Set while the client has the finish and the provider's usage: only the terminator is still to come. */
+  let answerOut = false;
+  /** The served close the drain started, which a failing upstream read must not cut short. */
+  let closing: Promise<void> | undefined;
+
   // Shutdown: a stream still running at the drain deadline, or at a second signal, ends with an error
-  // event in its dialect that names which of the two ended it.
+  // event in its dialect that names which of the two ended it. One whose answer and usage are out,
+  // waiting only for its upstream's terminator (OpenAI's `[DONE]`), is closed as served with that
+  // usage: an error event there made the client throw away a complete answer, and the row a 503 at an
+  // estimate (QA19 ops L4).
   const onDrain = (cause: DrainCause): void => {
     if (ended) return;
+    if (answerOut && output !== undefined) {
+      const controller = output;
+      success.abort.abort(new KeywayError('upstream_error', { detail: 'Keyway is shutting down' }, { reason: 'server_error' }));
+      void iterator.return?.()?.catch?.(() => undefined);
+      finish(200, undefined);
+      closing = closeServed(controller).catch(() => undefined);
+      return;
+    }
     const descriptor = descriptorFromError(streamEnded(cause), context.requestId);
     try {
       if (output !== undefined) sendLast(output, encoder.encode({ type: 'error', error: descriptor }));
@@ -285,11 +313,7 @@ export function streamAnswer(
                 ended = true;
                 finish(200, undefined, false, await accountant.promptTokensOf(context));
               } else finish(200, undefined);
-              await journaled();
-              showBookedUsage(encoder, context, observer);
-              const last = encoder.end();
-              const remade = await encoder.settle?.();
-              sendLast(controller, typeof remade === 'string' ? remade : last);
+              await closeServed(controller);
               return;
             }
             // An upstream's error event is scrubbed of the attempt key's forms, as a failed attempt's error is.
@@ -314,10 +338,12 @@ export function streamAnswer(
             if (ended) return;
             if (typeof remade === 'string') sent = remade;
           }
+          answerOut = observer.finishReason !== undefined && !lacksInputCount(observer.usage) && !lacksOutputCount(observer.usage);
           if (sent.length > 0 && send(controller, sent)) return;
         }
       } catch (error) {
         if (ended) {
+          if (closing !== undefined) return;
           try {
             controller.close();
           } catch {

@@ -40,7 +40,8 @@ export interface CryptoBackend {
   /**
    * Optional: the start was refused because the configured keys do not match what is stored, before
    * anything was sealed under them: take back a key this start generated (a key file written for it),
-   * so the next start does not present it as this database's key.
+   * so the next start does not present it as this database's key. Offered only by a backend whose key
+   * this start generated: the refusal then says the database's key is missing rather than wrong.
    */
   discardGeneratedKey?(): void;
 }

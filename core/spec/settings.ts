@@ -34,10 +34,14 @@ export function onOffSetting(name: string, value: string | undefined, fallback: 
   throw new SettingError(`${name} must be on or off; got ${JSON.stringify(value)}.`);
 }
 
-/** A whole number from `minimum` to `maximum`: `abc`, `1.5`, `-1` or one out of range is refused, never replaced. */
+/** Digits only: Number() also reads `1e3`, `42630.0`, `+5` and `0x10`, which the docs do not call integers (QA19 ops L3). */
+const DIGITS = /^[0-9]+$/;
+
+/** A whole number from `minimum` to `maximum`: `abc`, `1.5`, `1e3`, `-1` or one out of range is refused, never replaced. */
 export function integerSetting(name: string, value: string | undefined, fallback: number, minimum: number, maximum: number): number {
   if (unset(value)) return fallback;
-  const parsed = Number(value.trim());
+  const text = value.trim();
+  const parsed = DIGITS.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(parsed) || parsed < minimum || parsed > maximum) {
     throw new SettingError(`${name} must be an integer between ${minimum} and ${maximum}; got ${JSON.stringify(value)}.`);
   }

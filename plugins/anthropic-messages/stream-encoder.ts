@@ -11,6 +11,7 @@ import { FirstChoiceStreamEncoder } from '../../core/wire/first-choice-encoder.t
 import { anthropicUsageFromUsage, newMessageId, stopReasonFromFinish, stopSequenceFromFinish } from './response.ts';
 
 const PING = encodeSseEvent('ping', '{"type":"ping"}');
+const MESSAGE_STOP = encodeSseEvent('message_stop', '{"type":"message_stop"}');
 
 export interface AnthropicStreamEncoderOptions {
   /** The model to name when the upstream's first part does not (an `openai-chunk` without one). */
@@ -43,6 +44,8 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
   private nativeDelta = false;
   /** Of Anthropic's own events: a message_stop came with no message_delta before it, held for `end`. */
   private heldStop = false;
+  /** Of Anthropic's own events: the message_stop passed. */
+  private nativeStop = false;
 
   constructor(options: AnthropicStreamEncoderOptions) {
     super();
@@ -54,6 +57,7 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
       if (this.ended) return '';
       this.native = true;
       if (part.event === 'message_delta') this.nativeDelta = true;
+      if (part.event === 'message_stop') this.nativeStop = true;
       // Written by `end`, after the message_delta the stream lacked, once the booked usage is known.
       if (part.event === 'message_stop' && !this.nativeDelta) {
         this.heldStop = true;
@@ -74,12 +78,14 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
    * Closes the message once the upstream parts are exhausted; empty after an error, or when Anthropic's
    * events closed it. Anthropic's events that ended without a message_delta (the provider's reader gave
    * the finish and usage parts in its place) get one here, with the usage booked for them: the SDK
-   * reads the stop reason and the output count from it.
+   * reads the stop reason and the output count from it. Anthropic's events closed by Keyway after their
+   * message_delta (the shutdown drain ends a stream whose answer is out, core/lifecycle/respond.ts) get
+   * the message_stop that had not come.
    */
   end(): string {
     if (this.ended) return '';
     this.ended = true;
-    if (this.native && !this.heldStop) return '';
+    if (this.native && !this.heldStop) return this.nativeDelta && !this.nativeStop ? MESSAGE_STOP : '';
     return this.start('', this.options.model) + this.closeBlock() + this.closingEvents();
   }
 
@@ -89,7 +95,7 @@ export class AnthropicStreamEncoder extends FirstChoiceStreamEncoder {
       stop_reason: this.refused ? 'refusal' : stopReasonFromFinish(this.finishReason),
       stop_sequence: stopSequenceFromFinish(this.finishReason, this.options.stopSequences ?? []),
     };
-    return encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) + encodeSseEvent('message_stop', '{"type":"message_stop"}');
+    return encodeSseEvent('message_delta', JSON.stringify({ type: 'message_delta', delta, usage })) + MESSAGE_STOP;
   }
 
   protected start(id: string, model: string, promptUsage?: Usage): string {

@@ -14,12 +14,22 @@ const DEFAULT_TIMEOUT_MS = 1_000;
 const REDIS_SCHEMES = ['redis://', 'rediss://'] as const;
 const REDIS_URL = /^rediss?:\/\//i;
 
+/** Redis's own port: what every Redis client takes when the URL names none. */
+const DEFAULT_REDIS_PORT = '6379';
+
 /**
  * KEYWAY_REDIS_URL parsed before Bun's client sees it: the client's own refusal is a bare "Invalid URL
  * format" with a stack (a port that is not a number, a password and no host). Never echoes the URL.
+ * Without a port it is given 6379, as any Redis client reads it, and made explicit so the messages
+ * naming the server say which port was tried (QA19 ops L1: the docs asked for a port nothing required).
  */
-function checkedUrl(url: string): string {
-  return urlSetting('KEYWAY_REDIS_URL', url, ['redis:', 'rediss:'], 'redis://[user:password@]host:port[/db]') ?? url;
+export function redisUrl(configured: string): string {
+  const text =
+    urlSetting('KEYWAY_REDIS_URL', configured, ['redis:', 'rediss:'], 'redis://[user:password@]host[:port][/db] (the port defaults to 6379)') ?? configured;
+  const url = new URL(text);
+  if (url.port !== '') return text;
+  url.port = DEFAULT_REDIS_PORT;
+  return url.toString();
 }
 
 export const redisCountersPlugin = definePlugin({
@@ -40,7 +50,7 @@ export const redisCountersPlugin = definePlugin({
       accepts: (url) => REDIS_URL.test(url),
       schemes: REDIS_SCHEMES,
       async open(configuredUrl, { clock }) {
-        const url = checkedUrl(configuredUrl);
+        const url = redisUrl(configuredUrl);
         // Loaded with a redis:// URL only: without KEYWAY_REDIS_URL the Redis modules are never held.
         const { RedisCounters } = await import('./counters.ts');
         const counters = new RedisCounters({
@@ -63,7 +73,7 @@ export const redisCountersPlugin = definePlugin({
       accepts: (url) => REDIS_URL.test(url),
       async open(url, { instanceId }) {
         const { RedisClusterBus } = await import('./cluster.ts');
-        const bus = new RedisClusterBus({ url: checkedUrl(url), prefix, instanceId, timeoutMs, log: logger });
+        const bus = new RedisClusterBus({ url: redisUrl(url), prefix, instanceId, timeoutMs, log: logger });
         // Unreachable at start: the gateway starts all the same, and catches up once the bus is back.
         await bus.start();
         return bus;

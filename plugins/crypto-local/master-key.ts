@@ -295,7 +295,10 @@ function loadPrimaryKeys(options: MasterKeyLoadOptions): LoadedKeys & { source: 
   if (inline !== undefined && file !== undefined) throw new MasterKeyError(`Set either ${inlineName} or ${fileName}, not both.`);
   if (inline !== undefined) return { keys: parseKeyring(inline, inlineName, { requireVersions: false }), source: inlineName };
   if (file !== undefined) return { keys: readKeyFile(file.trim(), fileName, options.reporter), source: `${fileName.replace(/^The /, 'the ')} ${file.trim()}` };
-  return { ...loadOrGenerateKeyFile(options), source: `the generated key file ${join(options.dataDirectory, GENERATED_KEY_FILE_NAME)}` };
+  const path = join(options.dataDirectory, GENERATED_KEY_FILE_NAME);
+  const loaded = loadOrGenerateKeyFile(options);
+  // Generated now: the file was not there, which a refusal must say (a database set up before holds another key).
+  return { ...loaded, source: loaded.generatedFile === undefined ? `the generated key file ${path}` : `${path}, which was missing` };
 }
 
 function sameKeyVersions(keys: ReadonlyMap<number, Buffer>): [number, number] | undefined {

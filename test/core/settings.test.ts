@@ -32,6 +32,14 @@ describe('numbers', () => {
     for (const bad of ['0', '201', 'abc', '1.5', '-3']) expect(() => integerSetting('KEYWAY_X', bad, 10, 1, 200)).toThrow(SettingError);
   });
 
+  // QA19 ops L3: Number() read `1e3` as 1000 and `42630.0` as 42630; the docs say integers, so digits only.
+  test('an integer is digits only: an exponent, a trailing .0, a sign or a hex form is refused', () => {
+    expect(integerSetting('KEYWAY_X', ' 42 ', 10, 1, 200)).toBe(42);
+    for (const bad of ['1e2', '42.0', '+42', '0x2a', '4_2', '42.']) {
+      expect(() => integerSetting('KEYWAY_X', bad, 10, 1, 200)).toThrow(`KEYWAY_X must be an integer between 1 and 200; got ${JSON.stringify(bad)}.`);
+    }
+  });
+
   test('a number may have a fraction; its minimum may be excluded', () => {
     expect(numberSetting('KEYWAY_X', '0.5', 8, { minimum: 0, aboveMinimum: true, maximum: 10 })).toBe(0.5);
     expect(() => numberSetting('KEYWAY_X', '0', 8, { minimum: 0, aboveMinimum: true, maximum: 10 })).toThrow(

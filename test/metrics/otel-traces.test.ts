@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createLogger } from '../../core/logger.ts';
+import { SettingError } from '../../core/spec/settings.ts';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { traceExportConfig } from '../../plugins/otel-traces/config.ts';
 import { TraceExporter } from '../../plugins/otel-traces/exporter.ts';
@@ -226,6 +227,32 @@ describe('no endpoint, no tracing', () => {
       expect(text).not.toContain('keyway_otel_');
     } finally {
       await plain.stop();
+    }
+  });
+
+  // QA19 ops L2: a bad OTEL_* value read `plugin 'otel-traces' (builtin): setup failed: …`; as a
+  // SettingError it is the variable's own line, as for every other setting (core/registry.ts).
+  test("a bad OTEL_* value is the variable's own refusal, naming it", () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+    const refusals: Array<[Record<string, string>, string]> = [
+      [{ ...endpoint, OTEL_BSP_SCHEDULE_DELAY: 'soon' }, 'OTEL_BSP_SCHEDULE_DELAY must be an integer between 10 and 3600000; got "soon".'],
+      [{ ...endpoint, OTEL_BSP_MAX_QUEUE_SIZE: '1e3' }, 'OTEL_BSP_MAX_QUEUE_SIZE must be an integer between 1 and 1000000; got "1e3".'],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' }, 'OTEL_EXPORTER_OTLP_ENDPOINT is not a URL'],
+      [
+        { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://collector:4317' },
+        'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must start with http:// or https://; got the scheme grpc:.',
+      ],
+      [{ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'novalue' }, 'OTEL_EXPORTER_OTLP_HEADERS has an entry that is not name=value'],
+    ];
+    for (const [environment, message] of refusals) {
+      let thrown: unknown;
+      try {
+        traceExportConfig(environment);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(SettingError);
+      expect((thrown as Error).message).toContain(message);
     }
   });
 });

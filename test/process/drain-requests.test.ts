@@ -77,3 +77,44 @@ test('a second signal ends a non-streamed call and a stream at once, each tellin
     expectCutRow(rows, streamId);
   });
 }, 60_000);
+
+// QA19 ops L4: a stream whose closing chunk (finish_reason "stop") and usage chunk were out, and only
+// `[DONE]` was still to come, had the drain's error event appended at the deadline and was booked 503
+// at an estimate: its client threw away a complete answer. Everything but the terminator was delivered,
+// so the drain closes it as served, booked with the provider's usage.
+test('a stream with its answer and usage out but not its [DONE] at the drain deadline is closed as served, with its usage', async () => {
+  const deadlineMs = 800;
+  await suite.withGateway('drain-closing', deadlineMs, async (gateway, directory) => {
+    suite.simulator.inject({ kind: 'closing_pause', until: new Promise(() => undefined), maxMs: 30_000 });
+    const response = await chatCompletion(gateway.url, OPERATOR_KEY, {
+      model: 'gpt-4o',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'a short answer' }],
+    });
+    expect(response.status).toBe(200);
+    const requestId = response.headers.get('x-request-id');
+    const streamed = response.text();
+    gateway.process.kill('SIGTERM');
+    const signalledAt = performance.now();
+    const payloads = ssePayloads(await streamed);
+    expect(payloads.at(-1)).toBe('[DONE]');
+    const chunks = payloads
+      .slice(0, -1)
+      .map(
+        (payload) =>
+          JSON.parse(payload) as { error?: unknown; choices?: Array<{ finish_reason?: string | null }>; usage?: { completion_tokens?: number } | null },
+      );
+    expect(chunks.some((chunk) => chunk.error !== undefined)).toBe(false);
+    expect(chunks.some((chunk) => chunk.choices?.[0]?.finish_reason === 'stop')).toBe(true);
+    const usage = chunks.at(-1)?.usage;
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+
+    await expectCleanExit(gateway, signalledAt, deadlineMs + 3_000);
+    const row = onlyRowOf(usageRows(directory), requestId);
+    expect(row.status).toBe(200);
+    expect(row.error_code).toBeNull();
+    expect(row.usage_estimated).toBe(0);
+    expect(row.output_tokens).toBe(usage?.completion_tokens as number);
+  });
+}, 60_000);

@@ -136,7 +136,7 @@ const refusals: Record<string, Refusal> = {
   },
   'KEYWAY_REDIS_URL with a password and no host': {
     env: { KEYWAY_REDIS_URL: 'redis://user:Sup3rSecretRedisPassword@' },
-    message: /KEYWAY_REDIS_URL is not a URL; write it as redis:\/\/\[user:password@\]host:port\[\/db\]\./,
+    message: /KEYWAY_REDIS_URL is not a URL; write it as redis:\/\/\[user:password@\]host\[:port\]\[\/db\] \(the port defaults to 6379\)\./,
     secret: 'Sup3rSecretRedisPassword',
   },
   'KEYWAY_REDIS_URL with a port that is not a number': {
@@ -225,6 +225,11 @@ const refusals: Record<string, Refusal> = {
     env: { KEYWAY_CRYPTO_BACKEND: 'vault-transit' },
     message: /^keyway: cannot start: KEYWAY_CRYPTO_BACKEND is vault-transit, but KEYWAY_VAULT_ADDR is not set\.$/m,
   },
+  // QA19 ops L2: it read `plugin 'otel-traces' (builtin): setup failed: OTEL_BSP_SCHEDULE_DELAY must be …`.
+  'OTEL_BSP_SCHEDULE_DELAY=soon': {
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_BSP_SCHEDULE_DELAY: 'soon' },
+    message: /^keyway: cannot start: OTEL_BSP_SCHEDULE_DELAY must be an integer between 10 and 3600000; got "soon"\.$/m,
+  },
   "KEYWAY_SMTP_URL's timeout_ms=abc, which meant 15 s": {
     env: { KEYWAY_SMTP_URL: 'smtp://127.0.0.1:2525?timeout_ms=abc' },
     message: /^keyway: cannot start: KEYWAY_SMTP_URL's timeout_ms= must be an integer between 1 and 600000; got "abc"\.$/m,
@@ -272,6 +277,11 @@ describe('start-up failures that used to print a stack trace', () => {
       for (const workers of ['1', '2']) {
         const result = await refusedStart({ KEYWAY_PORT: String(taken.port), KEYWAY_WORKERS: workers });
         expectOneLine(result, new RegExp(`KEYWAY_PORT ${taken.port} is already in use on 127\\.0\\.0\\.1 \\(KEYWAY_HOST\\)`));
+        // QA19 ops L7: a first start printed its banner of new keys as if it had started, then failed.
+        // The keys were created (and stay valid): the banner says the start failed, not that it began.
+        expect(result.stdout).toContain('Keyway did not start (the reason follows), but these keys were created');
+        expect(result.stdout).toMatch(/Operator key \(KEYWAY_ADMIN_KEY\):\s+kw_op_/);
+        expect(result.stdout).not.toContain('These keys are shown only now');
       }
     } finally {
       taken.stop(true);

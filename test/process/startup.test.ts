@@ -60,6 +60,12 @@ const refusals: Refusal[] = [
     secret: SHORT_KEY,
   },
   { name: 'a port that is not a number', env: { KEYWAY_PORT: 'abc' }, message: /KEYWAY_PORT must be an integer between 0 and 65535; got "abc"/ },
+  { name: 'a port with a fraction, even .0', env: { KEYWAY_PORT: '42630.0' }, message: /KEYWAY_PORT must be an integer between 0 and 65535; got "42630\.0"/ },
+  {
+    name: 'a number in exponent form',
+    env: { KEYWAY_DRAIN_TIMEOUT_MS: '1e3' },
+    message: /KEYWAY_DRAIN_TIMEOUT_MS must be an integer between 0 and 3600000; got "1e3"/,
+  },
   {
     name: 'a plugin path that does not exist',
     env: { KEYWAY_PLUGINS: MISSING_PLUGIN },

@@ -301,6 +301,22 @@ describe('StreamParts → Anthropic SSE (fixtures)', () => {
     }
   });
 
+  // The shutdown drain closes a stream whose message_delta is out as served (core/lifecycle/respond.ts),
+  // before Anthropic's message_stop came: the client still gets its message_stop.
+  test("Anthropic's own stream ended after its message_delta, before its message_stop, is closed with one", async () => {
+    const original = readFileSync(join(FIXTURES, 'stream-text.sse'), 'utf8');
+    const parts = await collect(anthropicStreamParts(streamOf(original, original.length), new AbortController().signal, true));
+    const stop = parts.findIndex((part) => part.type === 'native-event' && part.event === 'message_stop');
+    expect(stop).toBeGreaterThan(0);
+    const encoder = new AnthropicStreamEncoder({ model: 'm', requestId: 'r' });
+    const written =
+      parts
+        .slice(0, stop)
+        .map((part) => encoder.encode(part))
+        .join('') + encoder.end();
+    expect(written).toBe(original);
+  });
+
   test('read for the native API, an unnamed {"error": …} event is an error part, and an event without a type is dropped', async () => {
     const original = readFileSync(join(FIXTURES, 'stream-text.sse'), 'utf8');
     const opening = original.slice(0, original.indexOf('\n\n') + 2);

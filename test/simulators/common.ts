@@ -47,9 +47,15 @@ export type Fault =
    * until `until` settles or `maxMs` passes before the first content event: a reasoning model that
    * thinks before it writes.
    */
-  | { kind: 'opening_pause'; until: Promise<unknown>; maxMs: number };
+  | { kind: 'opening_pause'; until: Promise<unknown>; maxMs: number }
+  /**
+   * Stream every event at once but the terminator (OpenAI's `[DONE]`), then wait until `until` settles
+   * or `maxMs` passes before it: a stream whose answer and usage are all out when something ends it.
+   */
+  | { kind: 'closing_pause'; until: Promise<unknown>; maxMs: number };
 
 export type OpeningPause = Extract<Fault, { kind: 'opening_pause' }>;
+export type ClosingPause = Extract<Fault, { kind: 'closing_pause' }>;
 
 /**
  * The forms in which a refusing provider can quote the key it was sent: whole, a short start cut with a
@@ -289,6 +295,13 @@ export function frameStream(
       }
     },
   });
+}
+
+/** The frames of a `closing_pause` fault: all but the last at once, the last once the pause is over. */
+export async function* pausedBeforeClosing(frames: readonly string[], pause: ClosingPause): AsyncGenerator<string> {
+  yield* frames.slice(0, -1);
+  await Promise.race([pause.until, sleep(pause.maxMs)]);
+  yield* frames.slice(-1);
 }
 
 /** The frames of an `opening_pause` fault: the first `openingCount` at once, the rest once the pause is over. */

@@ -7,8 +7,10 @@ import {
   echoReply,
   frameStream,
   pausedAfterOpening,
+  pausedBeforeClosing,
   sampleArguments as sampleArgumentValues,
   sleep,
+  type ClosingPause,
   type Fault,
   type OpeningPause,
 } from './common.ts';
@@ -216,6 +218,7 @@ export type StreamFault =
   | { kind: 'mid_stream_error' | 'mid_stream_reset'; afterChunks: number }
   | { kind: 'slow_stream'; delayMs: number }
   | OpeningPause
+  | ClosingPause
   | undefined;
 
 /** The fault that shapes a stream's body, when the request's fault is one. */
@@ -225,6 +228,7 @@ export function streamFaultOf(fault: Fault | undefined): StreamFault {
     case 'mid_stream_reset':
     case 'slow_stream':
     case 'opening_pause':
+    case 'closing_pause':
       return fault;
     default:
       return undefined;
@@ -237,6 +241,7 @@ export function streamBody(plan: StreamPlan, fault: StreamFault): ReadableStream
   if (fault?.kind === 'mid_stream_error') return frameStream([...plan.leading, ...plan.content.slice(0, fault.afterChunks), plan.errorFrame]);
   if (fault?.kind === 'opening_pause') return frameStream(pausedAfterOpening([...plan.leading, ...plan.content, ...plan.trailing], plan.leading.length, fault));
   const frames = [...plan.leading, ...plan.content, ...plan.trailing];
+  if (fault?.kind === 'closing_pause') return frameStream(pausedBeforeClosing(frames, fault));
   return frameStream(frames, fault?.kind === 'slow_stream' ? { delayMs: fault.delayMs } : {});
 }
 
