@@ -10,7 +10,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { rowOf } from '../accounting/booking.ts';
-import { addProviderKeys, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver } from './opening-hold-gateway.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startOpenAISimulator } from '../simulators/openai.ts';
@@ -25,16 +26,14 @@ let anthropic: SimulatorHandle;
 let gateway: TestGateway;
 let longHold: TestGateway;
 
-async function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
-  const started = await startTestGateway({
-    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url, ...env },
-    probes: false,
-  });
-  await addProviderKeys(started, [
-    { name: 'openai', api_key: OPENAI_KEY },
-    { name: 'anthropic', api_key: ANTHROPIC_KEY },
-  ]);
-  return started;
+function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
+  return gatewayOver(
+    [
+      { provider: 'openai', simulator: openai, key: OPENAI_KEY },
+      { provider: 'anthropic', simulator: anthropic, key: ANTHROPIC_KEY },
+    ],
+    env,
+  );
 }
 
 beforeAll(async () => {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { addProviderKeys, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver } from './opening-hold-gateway.ts';
 import { rowOf } from '../accounting/booking.ts';
 import { startAnthropicSimulator } from '../simulators/anthropic.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
@@ -38,17 +39,15 @@ let shortHold: TestGateway;
 /** KEYWAY_STREAM_OPENING_HOLD_MS=0: no hold. */
 let noHold: TestGateway;
 
-async function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
-  const started = await startTestGateway({
-    env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_ANTHROPIC_BASE_URL: anthropic.url, KEYWAY_COHERE_BASE_URL: cohere.url, ...env },
-    probes: false,
-  });
-  await addProviderKeys(started, [
-    { name: 'openai', api_key: OPENAI_KEY },
-    { name: 'anthropic', api_key: ANTHROPIC_KEY },
-    { name: 'cohere', api_key: COHERE_KEY },
-  ]);
-  return started;
+function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
+  return gatewayOver(
+    [
+      { provider: 'openai', simulator: openai, key: OPENAI_KEY },
+      { provider: 'anthropic', simulator: anthropic, key: ANTHROPIC_KEY },
+      { provider: 'cohere', simulator: cohere, key: COHERE_KEY },
+    ],
+    env,
+  );
 }
 
 beforeAll(async () => {
