@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { KeywayError } from '../errors.ts';
 import { AllowedIpsSchema, KeyEnvironmentSchema, keySettingsOf } from '../spec/key-settings.ts';
+import { displayName, displayNameSchema } from '../spec/display-name.ts';
 import type { PrincipalRole } from '../spec/plugin.ts';
 import type { Runtime } from '../runtime.ts';
 import { generateGatewayKey, hashGatewayKey, maskKey, randomId } from './secrets.ts';
@@ -23,14 +24,11 @@ function gatewayKeyView(row: GatewayKeyRecord): Record<string, unknown> {
   };
 }
 
-export const AccountBodySchema = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 200, description: "The account's display name" }) },
-  { additionalProperties: false },
-);
+export const AccountBodySchema = Type.Object({ name: displayNameSchema("The account's display name") }, { additionalProperties: false });
 // Closed: a misspelt setting (`enviroment`, `allowed_ip`) would otherwise issue a key without the restriction.
 export const KeyBodySchema = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'A label for the key' })),
+    name: Type.Optional(displayNameSchema('A label for the key')),
     role: Type.Optional(
       Type.Union([Type.Literal('admin'), Type.Literal('developer'), Type.Literal('viewer')], {
         description: 'admin manages the account, developer calls models, viewer reads usage (default admin)',
@@ -80,8 +78,8 @@ export const accountRoutes = {
     async (runtime, request) => {
       const body = validateBody(AccountBodySchema, await readJson(request, runtime.config));
       // `acc_` and 20 letters or digits: the shape the key sources keep for account namespaces (CREATED_ACCOUNT_ID).
-      const account = await runtime.store.insertAccount(randomId('acc'), body.name);
-      const key = await createKey(runtime, account.id, 'admin', `${body.name} admin`);
+      const account = await runtime.store.insertAccount(randomId('acc'), displayName(body.name));
+      const key = await createKey(runtime, account.id, 'admin', `${displayName(body.name)} admin`);
       return json({ id: account.id, name: account.name, created_at: account.createdAt, admin_key: key }, 201);
     },
     { body: AccountBodySchema },
@@ -94,7 +92,10 @@ export const accountRoutes = {
     'admin',
     async (runtime, request, principal) => {
       const body = validateBody(KeyBodySchema, await readJson(request, runtime.config));
-      return json(await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name ?? 'api key', keySettingsOf(body)), 201);
+      return json(
+        await createKey(runtime, principal.accountId, body.role ?? 'admin', body.name === undefined ? 'api key' : displayName(body.name), keySettingsOf(body)),
+        201,
+      );
     },
     { body: KeyBodySchema },
   ),

@@ -4,7 +4,7 @@
 
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
-import { hasControlCharacter } from '../../core/wire/request-validation.ts';
+import { displayName, displayNameSchema } from '../../core/spec/display-name.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
@@ -37,25 +37,10 @@ export const ProviderPermissionSchema = Type.Object(
 const PROJECT_TAG = 'keyway-project-tag';
 if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => !looksLikeSecret(tag));
 
-// A team's name is shown in the dashboard, exports and alert text: one that shows nothing (spaces,
-// invisible characters) or breaks the line it is shown on (NUL, a line end, ESC) is refused, as an
-// empty one is (QA qa-teams L1). Spaces around a name are trimmed (teamName, below).
-const TEAM_NAME = 'keyway-team-name';
-const INVISIBLE_ONLY = /^[\s\p{Cf}]*$/u;
-if (!FormatRegistry.Has(TEAM_NAME)) FormatRegistry.Set(TEAM_NAME, (name) => !INVISIBLE_ONLY.test(name) && !hasControlCharacter(name));
-
-const TeamNameSchema = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  format: TEAM_NAME,
-  description: "the team's display name: not blank, no control characters; spaces around it are trimmed",
-  errorMessage: { format: 'must be a name: not blank, without control characters (line ends, tabs, NUL, ESC)' },
-});
+const TeamNameSchema = displayNameSchema("the team's display name");
 
 /** The name a team is stored under: without the spaces around it. */
-export function teamName(name: string): string {
-  return name.trim();
-}
+export const teamName = displayName;
 
 /** `projectTag`: the grammar of an allowed project (today's, or any string for what is already stored). */
 function usageControlsSchema(projectTag: TString) {
