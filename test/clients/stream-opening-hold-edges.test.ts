@@ -7,50 +7,19 @@
 //   with nothing in it, `response.content_part.added` with empty text) come before any content, as
 //   Anthropic's empty block start does: they are held too, so a failure right after them still falls back.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { rowOf } from '../accounting/booking.ts';
-import type { TestGateway } from '../helpers/gateway.ts';
-import { gatewayOver } from './opening-hold-gateway.ts';
-import { startAnthropicSimulator } from '../simulators/anthropic.ts';
+import { eventTypesUntilFailure, openingHoldWorld } from './opening-hold-gateway.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
 
 const OPENAI_KEY = 'sk-proj-OpeningHoldEdgesUpstreamKey00001';
 const ANTHROPIC_KEY = 'sk-ant-api03-OpeningHoldEdgesUpstream01';
 /** Long enough that a client leaving a moment after the opening arrived is still inside the window. */
 const LONG_HOLD_MS = 10_000;
 
-let openai: SimulatorHandle;
-let anthropic: SimulatorHandle;
-let gateway: TestGateway;
-let longHold: TestGateway;
-
-function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
-  return gatewayOver(
-    [
-      { provider: 'openai', simulator: openai, key: OPENAI_KEY },
-      { provider: 'anthropic', simulator: anthropic, key: ANTHROPIC_KEY },
-    ],
-    env,
-  );
-}
-
-beforeAll(async () => {
-  openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
-  anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
-  gateway = await gatewayWith({});
-  longHold = await gatewayWith({ KEYWAY_STREAM_OPENING_HOLD_MS: String(LONG_HOLD_MS) });
-});
-
-afterAll(async () => {
-  for (const started of [gateway, longHold]) await started?.stop();
-  for (const simulator of [openai, anthropic]) await simulator?.stop();
-});
-
-beforeEach(() => {
-  for (const simulator of [openai, anthropic]) simulator.reset();
-});
+const { simulators, gateways } = openingHoldWorld({ openai: OPENAI_KEY, anthropic: ANTHROPIC_KEY }, { standard: undefined, longHold: String(LONG_HOLD_MS) });
+const { openai, anthropic } = simulators;
 
 let sequence = 0;
 const requestId = (name: string): string => `opening-hold-edges-${name}-${process.pid}-${++sequence}`;
@@ -70,9 +39,9 @@ describe('a client that leaves inside the hold', () => {
     anthropic.inject({ kind: 'opening_pause', until: new Promise<void>((resolve) => (release = resolve)), maxMs: LONG_HOLD_MS });
     const id = requestId('leave');
     const leaving = new AbortController();
-    const answer = fetch(`${longHold.url}${path}`, {
+    const answer = fetch(`${gateways.longHold.url}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${longHold.defaultAdminKey}`, 'content-type': 'application/json', 'x-request-id': id },
+      headers: { authorization: `Bearer ${gateways.longHold.defaultAdminKey}`, 'content-type': 'application/json', 'x-request-id': id },
       body: JSON.stringify({ model: 'claude-haiku-4-5', stream: true, ...body }),
       signal: leaving.signal,
     }).catch((error: unknown) => error);
@@ -81,9 +50,9 @@ describe('a client that leaves inside the hold', () => {
     await Bun.sleep(500);
     leaving.abort();
     await answer;
-    const row = await rowOf(longHold, id);
+    const row = await rowOf(gateways.longHold, id);
     release();
-    const keys = (await longHold.runtime.store.listUsage('default')).filter((candidate) => candidate.requestId === id);
+    const keys = (await gateways.longHold.runtime.store.listUsage('default')).filter((candidate) => candidate.requestId === id);
     expect(keys).toHaveLength(1);
     expect(row).toMatchObject({ status: 499, errorCode: 'client_closed', provider: 'anthropic', byok: true, usageEstimated: true, fallbackAttempts: 0 });
     expect(row.providerKeyId).toStartWith('pk_');
@@ -103,7 +72,7 @@ describe("the Responses API's empty item and part starts are held", () => {
   ])('%s, then an error: falls back, and the OpenAI SDK sees one clean stream', async (_name, model, afterChunks, extra) => {
     openai.inject({ kind: 'mid_stream_error', afterChunks });
     const id = requestId('responses');
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${gateways.standard.url}/v1`, apiKey: gateways.standard.defaultAdminKey, maxRetries: 0 });
     const { data: stream, response } = await client.responses
       .create(
         {
@@ -130,13 +99,13 @@ describe("the Responses API's empty item and part starts are held", () => {
     expect(types.at(-1)).toBe('response.completed');
     expect(openai.inferenceRequests()).toHaveLength(1);
     expect(anthropic.inferenceRequests()).toHaveLength(1);
-    expect(await rowOf(gateway, id)).toMatchObject({ status: 200, provider: 'anthropic', fallbackAttempts: 1 });
+    expect(await rowOf(gateways.standard, id)).toMatchObject({ status: 200, provider: 'anthropic', fallbackAttempts: 1 });
   });
 
   test('a function call item is content: it is not held, and an error after it ends the stream', async () => {
     // A tool call's item start names the function: generated, as Anthropic's tool_use block start is.
     openai.inject({ kind: 'mid_stream_error', afterChunks: 1 });
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.defaultAdminKey, maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${gateways.standard.url}/v1`, apiKey: gateways.standard.defaultAdminKey, maxRetries: 0 });
     const stream = await client.responses.create({
       model: 'gpt-4o-mini',
       input: 'weather in Paris?',
@@ -145,13 +114,7 @@ describe("the Responses API's empty item and part starts are held", () => {
       tool_choice: 'required',
       routing: { strategy: 'fallback_chain', provider_order: ['openai', 'anthropic'] },
     } as never as OpenAI.Responses.ResponseCreateParamsStreaming);
-    const types: string[] = [];
-    let failure: unknown;
-    try {
-      for await (const event of stream) types.push(event.type);
-    } catch (error) {
-      failure = error;
-    }
+    const { types, failure } = await eventTypesUntilFailure(stream);
     expect(types).toContain('response.output_item.added');
     expect(failure).toBeDefined();
     expect(anthropic.inferenceRequests()).toHaveLength(0);

@@ -4,17 +4,13 @@
 // a short window instead of sending them at once (QA18: they went out, and the error ended the stream).
 // The window is bounded: a reasoning stream whose content comes later is sent as it always was.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
-import { gatewayOver } from './opening-hold-gateway.ts';
+import { eventTypesUntilFailure, openingHoldWorld } from './opening-hold-gateway.ts';
 import { rowOf } from '../accounting/booking.ts';
-import { startAnthropicSimulator } from '../simulators/anthropic.ts';
-import { startCohereSimulator } from '../simulators/cohere.ts';
-import type { SimulatorHandle } from '../simulators/common.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
 
 const OPENAI_KEY = 'sk-proj-OpeningHoldUpstreamKey0000000001';
 const ANTHROPIC_KEY = 'sk-ant-api03-OpeningHoldUpstreamKey00001';
@@ -29,44 +25,12 @@ const FIRST_EVENT_ERROR = {
   headers: { 'content-type': 'text/event-stream' },
 } as const;
 
-let openai: SimulatorHandle;
-let anthropic: SimulatorHandle;
-let cohere: SimulatorHandle;
-/** The default hold. */
-let gateway: TestGateway;
-/** A 100 ms hold, for a stream whose content comes after it. */
-let shortHold: TestGateway;
-/** KEYWAY_STREAM_OPENING_HOLD_MS=0: no hold. */
-let noHold: TestGateway;
-
-function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
-  return gatewayOver(
-    [
-      { provider: 'openai', simulator: openai, key: OPENAI_KEY },
-      { provider: 'anthropic', simulator: anthropic, key: ANTHROPIC_KEY },
-      { provider: 'cohere', simulator: cohere, key: COHERE_KEY },
-    ],
-    env,
-  );
-}
-
-beforeAll(async () => {
-  openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
-  anthropic = startAnthropicSimulator({ apiKeys: [ANTHROPIC_KEY] });
-  cohere = startCohereSimulator({ apiKeys: [COHERE_KEY] });
-  gateway = await gatewayWith({});
-  shortHold = await gatewayWith({ KEYWAY_STREAM_OPENING_HOLD_MS: '100' });
-  noHold = await gatewayWith({ KEYWAY_STREAM_OPENING_HOLD_MS: '0' });
-});
-
-afterAll(async () => {
-  for (const started of [gateway, shortHold, noHold]) await started?.stop();
-  for (const simulator of [openai, anthropic, cohere]) await simulator?.stop();
-});
-
-beforeEach(() => {
-  for (const simulator of [openai, anthropic, cohere]) simulator.reset();
-});
+/** The default hold; a 100 ms hold, for a stream whose content comes after it; KEYWAY_STREAM_OPENING_HOLD_MS=0, no hold. */
+const { simulators, gateways } = openingHoldWorld(
+  { openai: OPENAI_KEY, anthropic: ANTHROPIC_KEY, cohere: COHERE_KEY },
+  { standard: undefined, shortHold: '100', noHold: '0' },
+);
+const { openai, anthropic } = simulators;
 
 let sequence = 0;
 const requestId = (name: string): string => `opening-hold-${name}-${process.pid}-${++sequence}`;
@@ -129,7 +93,7 @@ describe('an error after the opening events and before any content falls back', 
   test("Anthropic's overloaded_error right after message_start: the Anthropic SDK sees one clean stream from the fallback", async () => {
     anthropic.inject(ERROR_AFTER_OPENING);
     const id = requestId('anthropic');
-    const { stream, response } = await anthropicStream(gateway, 'held then served', id);
+    const { stream, response } = await anthropicStream(gateways.standard, 'held then served', id);
     const types: string[] = [];
     let text = '';
     for await (const event of stream) {
@@ -143,19 +107,18 @@ describe('an error after the opening events and before any content falls back', 
     expect(response.headers.get('x-fallback-attempts')).toBe('1');
     expect(anthropic.inferenceRequests()).toHaveLength(1);
     expect(openai.inferenceRequests()).toHaveLength(1);
-    expectServedAfterOneFallback(await rowOf(gateway, id), 'openai');
+    expectServedAfterOneFallback(await rowOf(gateways.standard, id), 'openai');
   });
 
   test.each([
     ["Cohere's message-start, then a message-end whose finish_reason is ERROR", 'cohere', 'command-r7b-12-2024', 'openai'],
     ['an OpenAI stream that sends its role chunk and then an error', 'openai', 'gpt-4o-mini', 'anthropic'],
-  ])('%s: the OpenAI SDK sees one clean stream from the fallback', async (_name, failing, model, fallback) => {
-    const simulators: Record<string, SimulatorHandle> = { openai, anthropic, cohere };
-    simulators[failing]?.inject(ERROR_AFTER_OPENING);
+  ] as const)('%s: the OpenAI SDK sees one clean stream from the fallback', async (_name, failing, model, fallback) => {
+    simulators[failing].inject(ERROR_AFTER_OPENING);
     const id = requestId(failing);
     const content = `${failing} fails first`;
     const read = await readChat(
-      gateway,
+      gateways.standard,
       { model, messages: [{ role: 'user', content }], routing: { strategy: 'fallback_chain', provider_order: [failing, fallback] } },
       id,
     );
@@ -163,9 +126,9 @@ describe('an error after the opening events and before any content falls back', 
     expect(read.roleChunks).toBe(1);
     expect(read.headers.get('x-provider-used')).toBe(fallback);
     expect(read.headers.get('x-fallback-attempts')).toBe('1');
-    expect(simulators[failing]?.inferenceRequests()).toHaveLength(1);
-    expect(simulators[fallback]?.inferenceRequests()).toHaveLength(1);
-    expectServedAfterOneFallback(await rowOf(gateway, id), fallback);
+    expect(simulators[failing].inferenceRequests()).toHaveLength(1);
+    expect(simulators[fallback].inferenceRequests()).toHaveLength(1);
+    expectServedAfterOneFallback(await rowOf(gateways.standard, id), fallback);
   });
 
   test('one usage row per request, the failed attempt counted as a fallback attempt as for a first-event error', async () => {
@@ -176,7 +139,7 @@ describe('an error after the opening events and before any content falls back', 
       openai.inject(fault);
       const id = requestId('row');
       await readChat(
-        gateway,
+        gateways.standard,
         {
           model: 'gpt-4o-mini',
           messages: [{ role: 'user', content: 'one row please' }],
@@ -184,8 +147,8 @@ describe('an error after the opening events and before any content falls back', 
         },
         id,
       );
-      const row = await rowOf(gateway, id);
-      expect((await gateway.runtime.store.listUsage('default')).filter((candidate) => candidate.requestId === id)).toHaveLength(1);
+      const row = await rowOf(gateways.standard, id);
+      expect((await gateways.standard.runtime.store.listUsage('default')).filter((candidate) => candidate.requestId === id)).toHaveLength(1);
       rows.push(row);
     }
     const [firstEvent, afterOpening] = rows.map(({ status, provider, model, fallbackAttempts, usageEstimated, inputTokens, outputTokens }) => ({
@@ -226,7 +189,7 @@ describe('the hold is bounded', () => {
     const FIRST_BYTE_MS = 1_000;
     let chunks = 0;
     const read = await readChat(
-      shortHold,
+      gateways.shortHold,
       { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'think long' }], routing: { strategy: 'direct', timeout_ms: FIRST_BYTE_MS } },
       id,
       () => {
@@ -238,25 +201,19 @@ describe('the hold is bounded', () => {
     expect(read.roleChunks).toBe(1);
     expect(read.headers.get('x-fallback-attempts')).toBe('0');
     expect(openai.inferenceRequests()).toHaveLength(1);
-    expect(await rowOf(shortHold, id)).toMatchObject({ status: 200, provider: 'openai', fallbackAttempts: 0 });
+    expect(await rowOf(gateways.shortHold, id)).toMatchObject({ status: 200, provider: 'openai', fallbackAttempts: 0 });
   });
 
   test('with KEYWAY_STREAM_OPENING_HOLD_MS=0, an error after the opening events ends the stream as before', async () => {
     anthropic.inject(ERROR_AFTER_OPENING);
     const id = requestId('no-hold');
-    const { stream, response } = await anthropicStream(noHold, 'no hold', id);
+    const { stream, response } = await anthropicStream(gateways.noHold, 'no hold', id);
     expect(response.status).toBe(200);
     expect(response.headers.get('x-provider-used')).toBe('anthropic');
-    const types: string[] = [];
-    let failure: unknown;
-    try {
-      for await (const event of stream) types.push(event.type);
-    } catch (error) {
-      failure = error;
-    }
+    const { types, failure } = await eventTypesUntilFailure(stream);
     expect(types[0]).toBe('message_start');
     expect(String(failure)).toContain('overloaded');
     expect(openai.inferenceRequests()).toHaveLength(0);
-    expect(await rowOf(noHold, id)).toMatchObject({ status: 502, provider: 'anthropic', fallbackAttempts: 0 });
+    expect(await rowOf(gateways.noHold, id)).toMatchObject({ status: 502, provider: 'anthropic', fallbackAttempts: 0 });
   });
 });
