@@ -6,6 +6,8 @@ import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typeb
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
 import { displayName, displayNameSchema } from '../../core/spec/display-name.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
+import { hasControlCharacter } from '../../core/wire/request-validation.ts';
+import { MAX_PROJECT_TAG_LENGTH, projectTagProblem } from '../../core/wire/project-tag.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -15,14 +17,28 @@ export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 /** The most providers a team's `byok_permissions.providers` may name. */
 export const MAX_TEAM_PROVIDERS = 100;
 
+// Every request's model name is refused when it holds a control character (core/wire/request-validation.ts):
+// an entry holding one, or only spaces, would match no request, so it is refused when the team is written.
+const MODEL_ENTRY = 'keyway-model-entry';
+if (!FormatRegistry.Has(MODEL_ENTRY)) FormatRegistry.Set(MODEL_ENTRY, (entry) => entry.trim() !== '' && !hasControlCharacter(entry));
+
 export const ProviderPermissionSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
     models: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 200, description: 'an exact model name or a `*` glob' }), {
-        maxItems: 1000,
-        description: 'the models the team may use on this provider (absent: all)',
-      }),
+      Type.Array(
+        Type.String({
+          minLength: 1,
+          maxLength: 200,
+          format: MODEL_ENTRY,
+          description: 'an exact model name or a `*` glob',
+          errorMessage: { format: 'must be a model name or a `*` glob: not blank, without control characters (line ends, tabs, NUL, ESC)' },
+        }),
+        {
+          maxItems: 1000,
+          description: 'the models the team may use on this provider (absent: all)',
+        },
+      ),
     ),
     max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
     require_approval_above: Type.Optional(
@@ -32,10 +48,11 @@ export const ProviderPermissionSchema = Type.Object(
   strict,
 );
 
-// A tag shaped like a key is refused on every request (core/wire/secret-fields.ts): a team allowing one
+// A tag shaped like a key, or outside X-Project-Tag's grammar (printable ASCII, at most 64 characters,
+// no spaces around it: core/wire/project-tag.ts), is refused on every request: a team allowing one
 // would allow a project no request can name, so the entry is refused when the team is written.
 const PROJECT_TAG = 'keyway-project-tag';
-if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => !looksLikeSecret(tag));
+if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => projectTagProblem(tag) === undefined && !looksLikeSecret(tag));
 
 const TeamNameSchema = displayNameSchema("the team's display name");
 
@@ -58,9 +75,12 @@ function usageControlsSchema(projectTag: TString) {
 export const UsageControlsSchema = usageControlsSchema(
   Type.String({
     minLength: 1,
-    maxLength: 200,
+    maxLength: MAX_PROJECT_TAG_LENGTH,
     format: PROJECT_TAG,
-    errorMessage: { format: 'looks like an API key: X-Project-Tag values shaped like keys are refused on every request, so no request could use this project' },
+    errorMessage: {
+      format: `must be a tag a request can send in X-Project-Tag: printable ASCII, at most ${MAX_PROJECT_TAG_LENGTH} characters, no spaces around it, and not shaped like an API key (those are refused on every request)`,
+      maxLength: `must be a tag a request can send in X-Project-Tag: at most ${MAX_PROJECT_TAG_LENGTH} characters`,
+    },
   }),
 );
 
