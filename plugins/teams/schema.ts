@@ -84,11 +84,20 @@ export const UsageControlsSchema = usageControlsSchema(
   }),
 );
 
-function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSchema>) {
+/** A provider's permissions as an older release may have stored them: `models` entries any strings. */
+const StoredProviderPermissionSchema = Type.Object(
+  { ...ProviderPermissionSchema.properties, models: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1000 })) },
+  strict,
+);
+
+function byokPermissionsSchema(
+  usageControls: ReturnType<typeof usageControlsSchema>,
+  providerPermission: typeof ProviderPermissionSchema | typeof StoredProviderPermissionSchema = ProviderPermissionSchema,
+) {
   return Type.Object(
     {
       providers: Type.Optional(
-        Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
+        Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), providerPermission, {
           additionalProperties: false,
           // Bounded as every other list of a team is: 50,000 entries were taken, each read on every request of the team.
           maxProperties: MAX_TEAM_PROVIDERS,
@@ -207,7 +216,7 @@ export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
 
 /**
  * The settings a PATCH merges into, with the name and the lists whose entries gained a stricter grammar in a later
- * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects) taken as any strings: a team stored before
+ * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects, providers' models) taken as any strings: a team stored before
  * must stay editable (a rename, a budget) without first fixing a list the patch does not touch. What
  * the patch itself sets is checked against TeamSettingsSchema's grammar (plugins/teams/index.ts).
  */
@@ -215,7 +224,7 @@ export const StoredTeamSettingsSchema = Type.Object(
   {
     ...teamSettingsProperties,
     name: Type.String({ maxLength: 200 }),
-    byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })))),
+    byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })), StoredProviderPermissionSchema)),
     allowed_ips: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })),
     hosted_tools: Type.Optional(
       Type.Object({ ...HostedToolsSchema.properties, mcp_servers: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })) }, strict),

@@ -16,8 +16,9 @@ beforeAll(async () => {
   // What an older release stored without a word: both entries are refused when written today.
   const legacy = {
     allowed_ips: ['fe80::1%eth0'],
+    providers: { openai: { enabled: true, models: ['gpt-4o-mini', 'gpt-4o\n'] } },
     hosted_tools: { web_search: false, mcp_servers: ['mcp.example.com'] },
-    usage_controls: { require_project_tag: true, allowed_projects: ['project-a', 'pk-analytics-2024'] },
+    usage_controls: { require_project_tag: true, allowed_projects: ['project-a', 'pk-analytics-2024', 'projet-é'] },
   };
   await gateway.runtime.services.store.execute('UPDATE teams SET permissions = ? WHERE id = ?', [JSON.stringify(legacy), teamId]);
   await gateway.runtime.services.snapshot.refresh();
@@ -36,10 +37,12 @@ test('a rename and a budget change go through, and the stored lists are kept as 
   expect(team.name).toBe('renamed');
   expect(team.allowed_ips).toEqual(['fe80::1%eth0']);
   expect(team.hosted_tools?.mcp_servers).toEqual(['mcp.example.com']);
-  expect((team as { byok_permissions?: { usage_controls?: unknown } }).byok_permissions?.usage_controls).toEqual({
+  const permissions = (team as { byok_permissions?: { usage_controls?: unknown; providers?: Record<string, unknown> } }).byok_permissions;
+  expect(permissions?.usage_controls).toEqual({
     require_project_tag: true,
-    allowed_projects: ['project-a', 'pk-analytics-2024'],
+    allowed_projects: ['project-a', 'pk-analytics-2024', 'projet-é'],
   });
+  expect(permissions?.providers?.openai).toEqual({ enabled: true, models: ['gpt-4o-mini', 'gpt-4o\n'], max_cost_per_day: 5 });
 });
 
 test('a key-shaped project is refused when written: no request could name it', async () => {
@@ -53,6 +56,7 @@ test('a key-shaped project is refused when written: no request could name it', a
 test('a list the patch sets is held to the grammar of the day, and a refused patch changes nothing', async () => {
   await expectSpecError(await patch({ allowed_ips: ['10.0.0.1', 'fe80::2%eth1'] }), 400, 'invalid_field');
   await expectSpecError(await patch({ hosted_tools: { mcp_servers: ['not a url'] } }), 400, 'invalid_field');
+  await expectSpecError(await patch({ byok_permissions: { providers: { openai: { models: ['gpt-4o\t'] } } } }), 400, 'invalid_field');
   const fixed = await patch({ allowed_ips: ['10.0.0.0/8'], hosted_tools: { mcp_servers: ['https://mcp.example.com/*'] } });
   expect(fixed.status).toBe(200);
   const team = (await fixed.json()) as { allowed_ips?: string[]; hosted_tools?: { mcp_servers?: string[] } };
