@@ -177,6 +177,7 @@ export class UsageQueue {
     } catch (error) {
       // A write cut short may have left part of a line: the file's offsets no longer add up.
       segment.pieces = undefined;
+      segment.torn = true;
       this.journalFailed(error);
       // The marks of every request in flight go with the next write; close marks do not (in-flight.ts).
       if (marks.length > 0) this.inFlight?.resend();

@@ -14,7 +14,7 @@ export interface UsageWriter {
   /** Store.insertJournaledUsage: the batch with the journal's own text for its rows, so they are not encoded again. */
   insertJournaledUsage?(rows: readonly UsageRecord[], lines: string): Promise<void>;
   /** Store.insertJournalRange: the batch as a byte range of its journal file, read by the store's own thread. */
-  insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
+  insertJournalRange?(count: number, range: JournalRange): Promise<void>;
   /** Store.findUsageKeys: lets a replay skip rows the store already holds. */
   findUsageKeys?(keys: readonly UsageKey[]): Promise<UsageKey[]>;
   /** The fallback for a replay when the store has no findUsageKeys. */
@@ -56,6 +56,8 @@ export interface Segment {
   replay: boolean;
   /** A dead process's file: the requests it left in flight are booked with its rows (in-flight-marks.ts). */
   adopted: boolean;
+  /** An append to its file failed: the file may hold a cut line, so it is read back line by line, never handed over as a range. */
+  torn?: boolean;
 }
 
 /** One turn's rows as the journal wrote them: bytes [start, end) of the file, and their text only for a writer that takes text. */
@@ -96,10 +98,12 @@ export async function writeJournaledPieces(
       end = piece.end;
       index += 1;
     }
-    const batch = start === 0 && count === rows.length ? rows : rows.slice(start, start + count);
-    if (writer.insertJournalRange !== undefined) await writer.insertJournalRange(batch, { path: file.path, start: first.start, end });
-    else if (writer.insertJournaledUsage !== undefined && text !== undefined) await writer.insertJournaledUsage(batch, text);
-    else await writer.insertUsage(batch);
+    if (writer.insertJournalRange !== undefined) await writer.insertJournalRange(count, { path: file.path, start: first.start, end });
+    else {
+      const batch = start === 0 && count === rows.length ? rows : rows.slice(start, start + count);
+      if (writer.insertJournaledUsage !== undefined && text !== undefined) await writer.insertJournaledUsage(batch, text);
+      else await writer.insertUsage(batch);
+    }
     start += count;
     written(count);
   }
@@ -115,6 +119,7 @@ export async function writeSegment(
   options: { batchSize: number; journal?: UsageJournal; price?: PriceUsage; settleLeases?: (written: ReplayedLeases[]) => void },
   written: (rows: number) => void,
 ): Promise<void> {
+  if (await writeSpilledRange(writer, segment, written)) return;
   let rows = segment.rows;
   if (rows === undefined) {
     if (segment.file === undefined || options.journal === undefined) throw new Error('a usage segment has neither rows nor a journal file');
@@ -136,6 +141,22 @@ export async function writeSegment(
     // Only rows this write booked: one the store already held (a replay run again) had its leases settled then.
     if (options.settleLeases !== undefined && replay) settleWritten(batch, options.settleLeases);
   }
+}
+
+/**
+ * A segment past the buffer's bound lives in its file only: a writer that reads journal files (the
+ * SQLite writer thread) is handed the whole file as one range on its first write, so the gateway's
+ * thread reads none of it back. A replay (a write that failed, which may have committed), a dead
+ * process's file and a file an append tore take the rows path. False when it does not apply.
+ */
+async function writeSpilledRange(writer: UsageWriter, segment: Segment, written: (rows: number) => void): Promise<boolean> {
+  const { file } = segment;
+  if (segment.rows !== undefined || segment.replay || segment.adopted || segment.torn === true || file === undefined) return false;
+  if (writer.insertJournalRange === undefined || segment.count === 0) return false;
+  segment.replay = true;
+  await writer.insertJournalRange(segment.count, { path: file.path, start: 0, end: segment.bytes });
+  written(segment.count);
+  return true;
 }
 
 function settleWritten(batch: readonly UsageRecord[], settle: (written: ReplayedLeases[]) => void): void {

@@ -312,9 +312,12 @@ export interface Store {
    * lines, with the journal's in-flight marks between them (lines that are no row, which
    * `rowsFromJournalText` and `fieldsFromJournalText` in core/wire/usage-journal-text.ts skip). A store
    * that writes on another thread reads them there, so the gateway's thread neither keeps the text in
-   * memory nor copies it to that thread. The file is not removed before this settles.
+   * memory nor copies it to that thread. The file is not removed before this settles. Given how many
+   * rows the range holds, not the rows: a segment past KEYWAY_USAGE_BUFFER_MAX lives in its file only,
+   * and reading it back on the gateway's thread to hand over rows the store reads again was a stall
+   * of its own; a store that cannot read the file on another thread reads it here.
    */
-  insertJournalRange?(rows: readonly UsageRecord[], range: JournalRange): Promise<void>;
+  insertJournalRange?(count: number, range: JournalRange): Promise<void>;
   listUsage(accountId: string): Promise<UsageRecord[]>;
   /** Usage of an account between two instants (ISO 8601, `from` inclusive, `to` exclusive), grouped by provider, model and team. */
   summarizeUsage(filter: UsageSummaryFilter): Promise<UsageSummaryRow[]>;

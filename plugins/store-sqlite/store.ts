@@ -23,7 +23,7 @@ import type {
   UsageSummaryRow,
 } from '../../core/spec/store.ts';
 import { migrate, type KeywayDatabase, type Storage } from './database.ts';
-import { USAGE_COLUMN_NAMES, usageValues } from './usage-values.ts';
+import { rowsOfRange, USAGE_COLUMN_NAMES, usageValues } from './usage-values.ts';
 import { WIPED_BACKEND } from '../../core/spec/key-source.ts';
 import { usageKeyWindows } from '../../core/spec/usage-keys.ts';
 import type { UsageFold, UsageFoldTable } from '../../core/spec/usage-fold.ts';
@@ -368,11 +368,11 @@ export class SqliteStore implements Store {
     await this.storage.insertMany('usage_records', USAGE_COLUMN_NAMES, rows.map(usageValues), this.usageRollupStatements, this.usageFoldTables);
   }
 
-  async insertJournalRange(rows: readonly UsageRecord[], range: JournalRange): Promise<void> {
-    if (rows.length === 0) return;
-    // The writer thread reads the lines from the journal file itself; on this thread the rows are cheaper than a read and a decode.
-    if (this.storage.insertUsageFile === undefined) return this.insertUsage(rows);
-    await this.storage.insertUsageFile('usage_records', USAGE_COLUMN_NAMES, range, rows.length, this.usageRollupStatements, this.usageFoldTables);
+  async insertJournalRange(count: number, range: JournalRange): Promise<void> {
+    if (count === 0) return;
+    // The writer thread reads the lines from the journal file itself; without one (writes on this thread) they are read here.
+    if (this.storage.insertUsageFile === undefined) return this.insertUsage(rowsOfRange(range, count));
+    await this.storage.insertUsageFile('usage_records', USAGE_COLUMN_NAMES, range, count, this.usageRollupStatements, this.usageFoldTables);
   }
 
   async insertJournaledUsage(rows: readonly UsageRecord[], lines: string): Promise<void> {

@@ -2,7 +2,7 @@
 // and the usage writer thread (usage-writer.ts), which turns journal text into these values itself.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { fieldsFromJournalText, JOURNAL_FIELDS, journalFields } from '../../core/wire/usage-journal-text.ts';
+import { fieldsFromJournalText, JOURNAL_FIELDS, journalFields, rowsFromJournalText } from '../../core/wire/usage-journal-text.ts';
 import type { JournalRange, UsageRecord } from '../../core/spec/store.ts';
 
 /** Column order of the usage fast path (database.ts insertMany); `usageValues` gives the values in this order. */
@@ -159,4 +159,11 @@ export function readJournalRange(range: JournalRange): string {
     closeSync(descriptor);
   }
   return bytes.toString('utf8');
+}
+
+/** The rows of a journal range, for a store that writes on this thread; throws unless the range holds `count` rows. */
+export function rowsOfRange(range: JournalRange, count: number): UsageRecord[] {
+  const rows = rowsFromJournalText(readJournalRange(range));
+  if (rows.length !== count) throw new Error(`the usage journal text holds ${rows.length} rows, not the ${count} of its batch`);
+  return rows;
 }

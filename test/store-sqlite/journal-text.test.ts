@@ -1,7 +1,7 @@
 // The SQLite store's side of the journal hand-off (Store.insertJournalRange, and insertJournaledUsage):
 // the writer thread reads the batch's byte range of the journal file (or takes its text), decodes it
-// with the journal's own reader and writes exactly its rows, roll-ups included, all or none; on the
-// gateway's thread (inline writes, :memory:) the rows are written and nothing read or decoded.
+// with the journal's own reader and writes exactly its rows, roll-ups included, all or none; with writes
+// on the gateway's thread (inline, :memory:) a range is read and decoded there, and its text's rows are written.
 
 import { afterEach, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,7 +119,7 @@ test.each([40, 700])(
   async (count) => {
     const store = await openStore();
     const range = journalFile(rows('before', 5), rows('range', count), rows('after', 3));
-    await store.insertJournalRange?.(rows('sent', count), range);
+    await store.insertJournalRange?.(count, range);
     await expectOneBatchOf(store, 'range', count);
   },
 );
@@ -139,24 +139,26 @@ test.each([40, 700])('a range of %d rows with in-flight marks between them is de
   const head = Buffer.from(journalText(rows('before', 2)));
   const middle = Buffer.from(`${text}["s"]\n`);
   writeFileSync(path, Buffer.concat([head, middle]));
-  await store.insertJournalRange?.(rows('sent', count), { path, start: head.length, end: head.length + middle.length });
+  await store.insertJournalRange?.(count, { path, start: head.length, end: head.length + middle.length });
   await expectOneBatchOf(store, 'marked', count);
 });
 
 test('a range that does not hold its batch (short, past the end of the file, not a range) is refused and writes nothing', async () => {
   const store = await openStore();
   const range = journalFile([], rows('range', 4), []);
-  await expect(store.insertJournalRange?.(rows('sent', 5), range)).rejects.toThrow('holds 4 rows, not the 5');
-  await expect(store.insertJournalRange?.(rows('sent', 4), { ...range, end: range.end + 10 })).rejects.toThrow(`not the ${range.end + 10} of its batch`);
-  await expect(store.insertJournalRange?.(rows('sent', 4), { ...range, start: range.end, end: range.start })).rejects.toThrow('is not a byte range');
+  await expect(store.insertJournalRange?.(5, range)).rejects.toThrow('holds 4 rows, not the 5');
+  await expect(store.insertJournalRange?.(4, { ...range, end: range.end + 10 })).rejects.toThrow(`not the ${range.end + 10} of its batch`);
+  await expect(store.insertJournalRange?.(4, { ...range, start: range.end, end: range.start })).rejects.toThrow('is not a byte range');
   expect(await requestIds(store)).toEqual([]);
   expect(await store.query('SELECT COUNT(*) AS count FROM batches')).toEqual([{ count: 0 }]);
 });
 
-test('with writes on the gateway thread the rows are written and the file is not read', async () => {
+test('with writes on the gateway thread the range is read there: its rows written, a range short of its count refused', async () => {
   const store = await openStore({ KEYWAY_USAGE_WRITER: 'inline' });
-  await store.insertJournalRange?.(rows('sent', 2), { path: '/nonexistent/segment.jsonl', start: 0, end: 10 });
-  expect(await requestIds(store)).toEqual(['sent_0', 'sent_1']);
+  const range = journalFile(rows('before', 1), rows('range', 3), rows('after', 1));
+  await expect(store.insertJournalRange?.(4, range)).rejects.toThrow('holds 3 rows, not the 4');
+  await store.insertJournalRange?.(3, range);
+  expect(await requestIds(store)).toEqual(['range_0', 'range_1', 'range_2']);
 });
 
 test('the values decoded from journal text are the values written from the rows', () => {
