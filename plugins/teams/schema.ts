@@ -5,6 +5,7 @@
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
 import { displayName, displayNameSchema } from '../../core/spec/display-name.ts';
+import { MAX_PROJECT_TAG_LENGTH, PROJECT_TAG_PATTERN } from '../../core/wire/project-tag.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
@@ -55,12 +56,22 @@ function usageControlsSchema(projectTag: TString) {
   );
 }
 
+// A project is named by X-Project-Tag, whose grammar (core/wire/project-tag.ts) every request is held to:
+// an entry outside it (`projé`, `project-a `, 70 characters) matches no request that can be sent, and
+// with require_project_tag locks the team out behind a 201 that said nothing (QA20).
+const TAG_RULE = `at most ${MAX_PROJECT_TAG_LENGTH} printable ASCII characters, without a space at either end`;
+
 export const UsageControlsSchema = usageControlsSchema(
   Type.String({
     minLength: 1,
-    maxLength: 200,
+    maxLength: MAX_PROJECT_TAG_LENGTH,
+    pattern: PROJECT_TAG_PATTERN,
     format: PROJECT_TAG,
-    errorMessage: { format: 'looks like an API key: X-Project-Tag values shaped like keys are refused on every request, so no request could use this project' },
+    errorMessage: {
+      maxLength: `must be usable as an X-Project-Tag (${TAG_RULE}), so that a request can name it`,
+      pattern: `must be usable as an X-Project-Tag (${TAG_RULE}), so that a request can name it`,
+      format: 'looks like an API key: X-Project-Tag values shaped like keys are refused on every request, so no request could use this project',
+    },
   }),
 );
 
