@@ -74,9 +74,11 @@ export const builtinPluginDefinitions: PluginDefinition[] = [
   hostedToolsPolicy as PluginDefinition,
   environmentPolicy as PluginDefinition,
   providerAccessPolicy as PluginDefinition,
+  // Before approvals and cost-cap, whose `call` hooks run after its own: a request it refuses whatever
+  // an admin decides must not be held for approval (stored, the admins paged) first (QA20).
+  contentBlockingPlugin,
   approvalsPolicyPlugin as PluginDefinition,
   costCapPolicyPlugin as PluginDefinition,
-  contentBlockingPlugin,
   rateLimitsPlugin,
   metricsPlugin as PluginDefinition,
   otelTracesPlugin as PluginDefinition,

@@ -4,8 +4,10 @@
 
 export const MAX_PROJECT_TAG_LENGTH = 64;
 
-/** Printable ASCII, no leading or trailing space. */
-const TAG_SHAPE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+/** Printable ASCII, no leading or trailing space: as source, so a team's allowed_projects is held to it too. */
+export const PROJECT_TAG_PATTERN = '^[\\x21-\\x7e](?:[\\x20-\\x7e]*[\\x21-\\x7e])?$';
+
+const TAG_SHAPE = new RegExp(PROJECT_TAG_PATTERN);
 
 /** Why a tag cannot be used, or undefined when it can. */
 export function projectTagProblem(tag: string): string | undefined {

@@ -251,12 +251,22 @@ class TeamService {
     return members.map((member) => memberAnswer(member, masked.get(member.gatewayKeyId)));
   }
 
-  private checkNewMembers(members: readonly MemberBody[], existing: readonly string[], param: (index: number) => string): void {
+  private checkNewMembers(members: readonly MemberBody[], existing: readonly string[], param: (index: number, field: string) => string): void {
     const seen = new Set(existing.map((email) => email.toLowerCase()));
     members.forEach((member, index) => {
+      // A viewer reads usage only: its key is refused at inference whatever it holds, so a `true` answered
+      // back would say an access the member does not have (QA20).
+      if (member.role === 'viewer' && member.byok_access === true) {
+        const where = param(index, 'byok_access');
+        throw this.services.errors.create(
+          'invalid_field',
+          { param: where, detail: 'a viewer reads usage only and never calls models; give the member the developer role to let it call them' },
+          { param: where },
+        );
+      }
       const email = member.email.toLowerCase();
       if (seen.has(email)) {
-        const where = param(index);
+        const where = param(index, 'email');
         throw existing.includes(member.email) || existing.some((known) => known.toLowerCase() === email)
           ? this.services.errors.create('conflict', { detail: `${member.email} is already a member of this team.` }, { param: where })
           : this.services.errors.create('invalid_field', { param: where, detail: `${member.email} is listed twice` }, { param: where });
@@ -277,7 +287,7 @@ class TeamService {
     }
     const body = this.services.http.validateBody(CreateTeamSchema, input);
     const members = body.members ?? [];
-    this.checkNewMembers(members, [], (index) => `members[${index}].email`);
+    this.checkNewMembers(members, [], (index, field) => `members[${index}].${field}`);
     const now = this.now();
     const team: TeamRow = {
       id: this.services.credentials.randomId('team'),
@@ -402,7 +412,7 @@ class TeamService {
     this.checkNewMembers(
       [member],
       (await this.members(team.id)).map((existing) => existing.email),
-      () => 'email',
+      (_index, field) => field,
     );
     try {
       const added = await issueMember(this.services, team, member, await this.issuerOf(principal));

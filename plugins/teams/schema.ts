@@ -5,9 +5,9 @@
 import { FormatRegistry, Type, type Static, type TString } from '@sinclair/typebox';
 import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-settings.ts';
 import { displayName, displayNameSchema } from '../../core/spec/display-name.ts';
+import { MAX_PROJECT_TAG_LENGTH, PROJECT_TAG_PATTERN } from '../../core/wire/project-tag.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
 import { hasControlCharacter } from '../../core/wire/request-validation.ts';
-import { MAX_PROJECT_TAG_LENGTH, projectTagProblem } from '../../core/wire/project-tag.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -48,11 +48,10 @@ export const ProviderPermissionSchema = Type.Object(
   strict,
 );
 
-// A tag shaped like a key, or outside X-Project-Tag's grammar (printable ASCII, at most 64 characters,
-// no spaces around it: core/wire/project-tag.ts), is refused on every request: a team allowing one
+// A tag shaped like a key is refused on every request (core/wire/secret-fields.ts): a team allowing one
 // would allow a project no request can name, so the entry is refused when the team is written.
 const PROJECT_TAG = 'keyway-project-tag';
-if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => projectTagProblem(tag) === undefined && !looksLikeSecret(tag));
+if (!FormatRegistry.Has(PROJECT_TAG)) FormatRegistry.Set(PROJECT_TAG, (tag) => !looksLikeSecret(tag));
 
 const TeamNameSchema = displayNameSchema("the team's display name");
 
@@ -72,14 +71,21 @@ function usageControlsSchema(projectTag: TString) {
   );
 }
 
+// A project is named by X-Project-Tag, whose grammar (core/wire/project-tag.ts) every request is held to:
+// an entry outside it (`projé`, `project-a `, 70 characters) matches no request that can be sent, and
+// with require_project_tag locks the team out behind a 201 that said nothing (QA20).
+const TAG_RULE = `at most ${MAX_PROJECT_TAG_LENGTH} printable ASCII characters, without a space at either end`;
+
 export const UsageControlsSchema = usageControlsSchema(
   Type.String({
     minLength: 1,
     maxLength: MAX_PROJECT_TAG_LENGTH,
+    pattern: PROJECT_TAG_PATTERN,
     format: PROJECT_TAG,
     errorMessage: {
-      format: `must be a tag a request can send in X-Project-Tag: printable ASCII, at most ${MAX_PROJECT_TAG_LENGTH} characters, no spaces around it, and not shaped like an API key (those are refused on every request)`,
-      maxLength: `must be a tag a request can send in X-Project-Tag: at most ${MAX_PROJECT_TAG_LENGTH} characters`,
+      maxLength: `must be usable as an X-Project-Tag (${TAG_RULE}), so that a request can name it`,
+      pattern: `must be usable as an X-Project-Tag (${TAG_RULE}), so that a request can name it`,
+      format: 'looks like an API key: X-Project-Tag values shaped like keys are refused on every request, so no request could use this project',
     },
   }),
 );

@@ -18,9 +18,11 @@ export const CONTENT_BLOCKING_PLUGIN = 'content-blocking';
 function locate(finding: Finding, context: RequestContext): { where: string; param: string } {
   if (finding.forwarded !== undefined) return finding.forwarded;
   const part = finding.customInput === true ? 'input' : 'arguments';
-  const calls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} ${part}`;
+  const toolCalls = finding.toolCallIndex === undefined ? '' : `, tool call ${finding.toolCallIndex} ${part}`;
   const field = finding.customInput === true ? 'custom.input' : 'function.arguments';
-  const callsParam = finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].${field}`;
+  const calls = finding.messageName === true ? "'s name" : toolCalls;
+  const callsParam =
+    finding.messageName === true ? '.name' : finding.toolCallIndex === undefined ? '.content' : `.tool_calls[${finding.toolCallIndex}].${field}`;
   if (finding.field !== undefined) return { where: `the ${finding.field}`, param: `${finding.field}.content` };
   if (finding.inputIndex !== undefined) {
     const input = Array.isArray(context.request.input) ? `input ${finding.inputIndex}` : 'the input';

@@ -85,6 +85,8 @@ export interface Finding {
   /** Set when the match is in a tool call's arguments (or a custom tool call's input: `customInput`). */
   toolCallIndex?: number;
   customInput?: boolean;
+  /** Set when the match is in the message's `name` (a participant's name, read by the model with its message). */
+  messageName?: boolean;
   /** Set when the match is in an embeddings request's `input` (its index when `input` is an array). */
   inputIndex?: number;
   /** Set when the match is in a top-level field the provider reads as text (`prediction`). */
@@ -190,6 +192,12 @@ function scanMessages(messages: ChatRequest['messages']): Finding | undefined {
     for (const text of messageTexts(message as unknown as Record<string, unknown>)) {
       const detector = scanText(text);
       if (detector !== undefined) return { detector, messageIndex };
+    }
+    // OpenAI reads a participant's name with its message: text the provider reads too (QA20).
+    const name = (message as { name?: unknown }).name;
+    if (typeof name === 'string') {
+      const detector = scanText(name);
+      if (detector !== undefined) return { detector, messageIndex, messageName: true };
     }
     const calls = message.tool_calls;
     if (!Array.isArray(calls)) continue;

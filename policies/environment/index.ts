@@ -73,6 +73,12 @@ export function passedOverNote(provider: string, before: ResolvedKeys, after: Re
   return `${whose.charAt(0).toUpperCase()}${whose.slice(1)} ${provider} keys of another environment than this API key's ('${environment}') were passed over: keys of other environments are never used.`;
 }
 
+/** The keys before and after this policy narrowed them, for its route hook. */
+interface EnvironmentKeys {
+  before: ResolvedKeys;
+  after: ResolvedKeys;
+}
+
 export const environmentPolicy = definePlugin({
   name: ENVIRONMENT_POLICY,
   version: '1.0.0',
@@ -86,7 +92,8 @@ export const environmentPolicy = definePlugin({
           if (context.keys === undefined) return;
           const narrowed = keysForEnvironment(context.keys, context.principal.environment);
           if (narrowed === context.keys) return;
-          context.state.set(ENVIRONMENT_POLICY, context.keys);
+          const keys: EnvironmentKeys = { before: context.keys, after: narrowed };
+          context.state.set(ENVIRONMENT_POLICY, keys);
           context.keys = narrowed;
         },
         // Nothing left to plan because every key of the provider belongs to another environment: say
@@ -96,13 +103,16 @@ export const environmentPolicy = definePlugin({
         route(context) {
           if (context.candidates.length > 0) return;
           const provider = context.resolution?.provider;
-          const before = context.state.get(ENVIRONMENT_POLICY) as ResolvedKeys | undefined;
-          if (provider === undefined || before === undefined || context.keys === undefined) return;
+          const keys = context.state.get(ENVIRONMENT_POLICY) as EnvironmentKeys | undefined;
+          if (provider === undefined || keys === undefined || context.keys === undefined) return;
+          const { before, after } = keys;
           const had = (before.account.get(provider)?.length ?? 0) + (before.platform.get(provider)?.length ?? 0);
-          const has = (context.keys.account.get(provider)?.length ?? 0) + (context.keys.platform.get(provider)?.length ?? 0);
+          // What this policy's own narrowing left, not what every key-resolve hook left: a provider a
+          // team's list emptied (provider-access) is no environment's doing, and its refusal says so (QA20).
+          const has = (after.account.get(provider)?.length ?? 0) + (after.platform.get(provider)?.length ?? 0);
           if (had === 0) return;
           if (has > 0) {
-            const note = passedOverNote(provider, before, context.keys, context.principal.environment ?? '');
+            const note = passedOverNote(provider, before, after, context.principal.environment ?? '');
             if (note !== undefined) (context.passedOver ??= []).push(note);
             return;
           }

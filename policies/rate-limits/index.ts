@@ -10,7 +10,9 @@
 //             at `account` the output tokens (and any prompt tokens above the estimate) are added.
 //             Counts only ever go up: no counters implementation has to support negative hits.
 //             A worst case above a limit itself can never fit any window: refused at once, without
-//             Retry-After and with `x-should-retry: false`, before any counter is read.
+//             Retry-After and with `x-should-retry: false`, before any counter is read, at the
+//             `route` stage, so before the `call` stage's approvals: an approval asked for such a
+//             request would page the team's admins for a re-send refused all the same (QA20).
 //
 // A key without limits and a request without a limited team pay a few property reads.
 
@@ -182,14 +184,21 @@ export function rateLimitsPolicy(options: PolicyOptions = {}): PluginDefinition 
             if (limits === undefined) return;
             return countRequest(services.counters, limits, 0, now);
           },
+          route(context) {
+            if (context.endpoint === 'count_tokens') return;
+            const limits = limitsOf(context, lookup(services.snapshot, context), 'tokens_per_minute', 'tok');
+            if (limits === undefined) return;
+            const worst = worstCaseOf(context, services.pricing.estimatePromptTokens(context.request));
+            // Every limit is judged alone, before any window is read: a key limit's window being full
+            // must not hide a team limit no window can meet.
+            for (const limit of limits) if (worst.total > limit.value) throw neverFits(limit, worst, context.endpoint);
+          },
           call(context) {
             if (context.endpoint === 'count_tokens') return;
             const limits = limitsOf(context, lookup(services.snapshot, context), 'tokens_per_minute', 'tok');
             if (limits === undefined) return;
             const estimate = services.pricing.estimatePromptTokens(context.request);
             const worst = worstCaseOf(context, estimate);
-            // Every limit is judged alone first: a key limit's window being full must not hide a team limit no window can meet.
-            for (const limit of limits) if (worst.total > limit.value) throw neverFits(limit, worst, context.endpoint);
             const state: TokenState = { limits, estimate };
             return then(checkTokens(services.counters, limits, 0, estimate, worst.total, now), () => {
               context.state.set(stateKey, state);

@@ -246,6 +246,13 @@ describe('content-blocking over HTTP', () => {
         { model: 'gpt-4o-mini', prediction: { type: 'content', content: `card ${CARD}` }, messages: [{ role: 'user', content: 'rewrite it' }] },
         'prediction.content',
       ],
+      // QA20: a participant's name is sent to OpenAI with its message and read by the model.
+      [
+        '/v1/chat/completions',
+        "a message's name",
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', name: CARD.replaceAll(' ', ''), content: 'hi' }] },
+        'messages[0].name',
+      ],
     ];
     for (const [path, name, body, param] of cases) {
       const response = await call(team.gateway, 'POST', path, body, { key: team.memberKey });

@@ -103,9 +103,10 @@ describe('rate-limits hooks', () => {
     expect(await refusal(() => hooks.call?.(context({ body: { max_tokens: 20 } })))).toBeUndefined();
   });
 
+  // Judged at the route stage, before the call stage's approvals (QA20: test/policies/approvals-unservable.test.ts).
   test('a request that alone exceeds the tokens limit says it can never fit, what to lower, and not to retry', async () => {
     const { hooks, counters } = await setUp(undefined, undefined, 40);
-    const error = await refusal(() => hooks.call?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 4096 } })));
+    const error = await refusal(() => hooks.route?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 4096 } })));
     expect(error?.message).toContain("this API key's limit of 100 tokens per minute is below this request's worst case of about 4136 tokens");
     expect(error?.message).toContain('Lower max_tokens (or max_completion_tokens) to at most 60');
     expect(error?.retryAfterSeconds).toBeUndefined();
@@ -115,14 +116,14 @@ describe('rate-limits hooks', () => {
     expect(await counters.hit('rl:tok:key:key_1', 0, 60_000)).toBe(0);
     // A prompt alone above the limit is told to shorten the prompt.
     const prompt = await setUp(undefined, undefined, 150);
-    const long = await refusal(() => prompt.hooks.call?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 10 } })));
+    const long = await refusal(() => prompt.hooks.route?.(context({ principal: { settings: { tokens_per_minute: 100 } }, body: { max_tokens: 10 } })));
     expect(long?.message).toContain('Send a shorter prompt');
   });
 
   test("a team limit no window can meet is said even while the key's window is full", async () => {
     const { hooks, counters } = await setUp({ rate_limits: { tokens_per_minute: 200 } }, undefined, 40);
     await counters.hit('rl:tok:key:key_1', 950, 60_000);
-    const error = await refusal(() => hooks.call?.(context({ principal: { settings: { tokens_per_minute: 1000 } }, body: { max_tokens: 500 } })));
+    const error = await refusal(() => hooks.route?.(context({ principal: { settings: { tokens_per_minute: 1000 } }, body: { max_tokens: 500 } })));
     expect(error?.message).toContain("the team's limit of 200 tokens per minute is below");
     expect(error?.retryAfterSeconds).toBeUndefined();
   });
@@ -134,7 +135,7 @@ describe('rate-limits hooks', () => {
       { max_tokens: 1, max_completion_tokens: 4000 },
       { max_tokens: 4000, max_completion_tokens: 1 },
     ]) {
-      const error = await refusal(() => hooks.call?.(context({ principal, body })));
+      const error = await refusal(() => hooks.route?.(context({ principal, body })));
       expect(error?.message).toContain("this request's worst case of about 4040 tokens");
     }
   });
@@ -143,7 +144,7 @@ describe('rate-limits hooks', () => {
     const { hooks } = await setUp(undefined, undefined, 40);
     const principal = { settings: { tokens_per_minute: 300 } };
     expect(await refusal(() => hooks.call?.(context({ principal, body: { max_tokens: 100, n: 2 } })))).toBeUndefined();
-    expect((await refusal(() => hooks.call?.(context({ principal, body: { max_tokens: 100, n: 3 } }))))?.code).toBe('rate_limited');
+    expect((await refusal(() => hooks.route?.(context({ principal, body: { max_tokens: 100, n: 3 } }))))?.code).toBe('rate_limited');
   });
 
   test('a failed request adds nothing at account', async () => {

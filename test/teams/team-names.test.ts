@@ -20,6 +20,17 @@ const BAD_NAMES: Array<[string, string]> = [
   ['a C1 control', 'Team\u0085A'],
   ['a line separator', 'Team\u2028A'],
   ['only invisible characters', '\u200b\u00a0\u2060'],
+  // QA20: characters that show nothing though they are not spaces nor format characters.
+  ['only a Hangul filler', '\u3164'],
+  ['only a braille blank', '\u2800'],
+  ['only a combining grapheme joiner', '\u034f'],
+  ['only a combining accent', '\u0301'],
+  ['only variation selectors', '\ufe0f\u{e0100}'],
+  // QA20: a bidi override reorders the rest of the dashboard or alert line the name is shown on.
+  ['a right-to-left override', 'Team\u202eA'],
+  ['a bidi isolate', 'Team\u2067A'],
+  // QA20: a lone surrogate is not text: it was answered as sent and read back as U+FFFD.
+  ['a lone surrogate', 'Team\ud800'],
 ];
 
 const BAD_EMAILS: Array<[string, string]> = [

@@ -333,6 +333,41 @@ describe('members and their keys', () => {
     expect(await errorOf(again)).toMatchObject({ status: 409, code: 'conflict' });
   });
 
+  test('a viewer with byok_access: true is refused: it would be answered true and still call nothing (QA20)', async () => {
+    const added = await call(
+      gateway,
+      'POST',
+      `/v1/teams/${team.id}/members`,
+      { email: 'reader@company.com', role: 'viewer', byok_access: true },
+      { key: adminKey },
+    );
+    expect(await errorOf(added)).toMatchObject({ status: 400, code: 'invalid_field', param: 'byok_access' });
+    const created = await call(
+      gateway,
+      'POST',
+      '/v1/teams',
+      {
+        name: 'Readers',
+        members: [
+          { email: 'dev@company.com', role: 'developer' },
+          { email: 'reader@company.com', role: 'viewer', byok_access: true },
+        ],
+      },
+      { key: adminKey },
+    );
+    expect(await errorOf(created)).toMatchObject({ status: 400, code: 'invalid_field', param: 'members[1].byok_access' });
+    // Said false, or left to its default (false), a viewer is taken as before.
+    const reader = await call(
+      gateway,
+      'POST',
+      `/v1/teams/${team.id}/members`,
+      { email: 'reader@company.com', role: 'viewer', byok_access: false },
+      { key: adminKey },
+    );
+    expect(reader.status).toBe(201);
+    expect(((await reader.json()) as Member).byok_access).toBe(false);
+  });
+
   test('re-issuing a key answers the new key once and revokes the old one at once', async () => {
     const created = await createTeam({ name: 'Rotating', members: [{ email: 'dev@company.com', role: 'developer', byok_access: true }] });
     const member = created.members[0] as Member;
