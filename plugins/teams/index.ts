@@ -10,16 +10,17 @@ import type { Services } from '../../core/spec/services.ts';
 import { PERIOD_PARAMETERS } from '../../core/http/kit/query.ts';
 import { AllowedIpsSchema } from '../../core/spec/key-settings.ts';
 import {
-  ByokPermissionsSchema,
   CreateTeamSchema,
   HostedToolsSchema,
   MemberAnswerSchema,
   MemberSchema,
   PatchTeamSchema,
+  ProviderPermissionSchema,
   ReissueChangeSchema,
   ReissueKeySchema,
   StoredTeamSettingsSchema,
   TeamAnswerSchema,
+  UsageControlsSchema,
   teamName,
   type MemberBody,
   type ReissueChange,
@@ -362,7 +363,18 @@ class TeamService {
     if (Array.isArray(patch.allowed_ips)) this.services.http.validateBody(Type.Object({ allowed_ips: AllowedIpsSchema }), { allowed_ips: merged.allowed_ips });
     const controls = isPlainObject(patch.byok_permissions) ? patch.byok_permissions.usage_controls : undefined;
     if (isPlainObject(controls) && Array.isArray(controls.allowed_projects))
-      this.services.http.validateBody(Type.Object({ byok_permissions: ByokPermissionsSchema }), { byok_permissions: merged.byok_permissions });
+      this.services.http.validateBody(Type.Object({ byok_permissions: Type.Object({ usage_controls: UsageControlsSchema }) }), {
+        byok_permissions: { usage_controls: merged.byok_permissions?.usage_controls },
+      });
+    const providers = isPlainObject(patch.byok_permissions) ? patch.byok_permissions.providers : undefined;
+    if (isPlainObject(providers)) {
+      // Only the model lists the patch sets: another provider's list stored by an older release is kept.
+      const listed = Object.entries(providers).filter(([, entry]) => isPlainObject(entry) && Array.isArray(entry.models));
+      if (listed.length > 0)
+        this.services.http.validateBody(Type.Object({ byok_permissions: Type.Object({ providers: Type.Record(Type.String(), ProviderPermissionSchema) }) }), {
+          byok_permissions: { providers: Object.fromEntries(listed.map(([name]) => [name, merged.byok_permissions?.providers?.[name]])) },
+        });
+    }
     if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
       this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });
     // A name the patch sets is trimmed; one it leaves is kept as stored.

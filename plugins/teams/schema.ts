@@ -16,22 +16,42 @@ export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 /** The most providers a team's `byok_permissions.providers` may name. */
 export const MAX_TEAM_PROVIDERS = 100;
 
-export const ProviderPermissionSchema = Type.Object(
-  {
-    enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
-    models: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 200, description: 'an exact model name or a `*` glob' }), {
-        maxItems: 1000,
-        description: 'the models the team may use on this provider (absent: all)',
-      }),
-    ),
-    max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
-    require_approval_above: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1_000_000_000, description: "USD: a request whose worst-case cost is above it needs an admin's approval" }),
-    ),
-  },
-  strict,
+// A model entry as a request can name it: no space at either end and no control character. Such an
+// entry matched no model, and the team's members were refused the model meant (QA20).
+const MODEL_ENTRY_PATTERN =
+  '^[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029])?$';
+
+/** `model`: the grammar of a models entry (today's, or any name for what is already stored). */
+function providerPermissionSchema(model: TString) {
+  return Type.Object(
+    {
+      enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
+      models: Type.Optional(
+        Type.Array(model, {
+          maxItems: 1000,
+          description: 'the models the team may use on this provider (absent: all)',
+        }),
+      ),
+      max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
+      require_approval_above: Type.Optional(
+        Type.Number({ minimum: 0, maximum: 1_000_000_000, description: "USD: a request whose worst-case cost is above it needs an admin's approval" }),
+      ),
+    },
+    strict,
+  );
+}
+
+export const ProviderPermissionSchema = providerPermissionSchema(
+  Type.String({
+    minLength: 1,
+    maxLength: 200,
+    pattern: MODEL_ENTRY_PATTERN,
+    description: 'an exact model name or a `*` glob',
+    errorMessage: { pattern: 'must be a model name or a * glob as a request names it: no space at either end, no control characters' },
+  }),
 );
+
+const StoredProviderPermissionSchema = providerPermissionSchema(Type.String({ minLength: 1, maxLength: 200 }));
 
 // A tag shaped like a key is refused on every request (core/wire/secret-fields.ts): a team allowing one
 // would allow a project no request can name, so the entry is refused when the team is written.
@@ -75,11 +95,11 @@ export const UsageControlsSchema = usageControlsSchema(
   }),
 );
 
-function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSchema>) {
+function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSchema>, providerPermission: typeof ProviderPermissionSchema) {
   return Type.Object(
     {
       providers: Type.Optional(
-        Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), ProviderPermissionSchema, {
+        Type.Record(Type.String({ pattern: PROVIDER_NAME_PATTERN }), providerPermission, {
           additionalProperties: false,
           // Bounded as every other list of a team is: 50,000 entries were taken, each read on every request of the team.
           maxProperties: MAX_TEAM_PROVIDERS,
@@ -93,7 +113,7 @@ function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSch
   );
 }
 
-export const ByokPermissionsSchema = byokPermissionsSchema(UsageControlsSchema);
+export const ByokPermissionsSchema = byokPermissionsSchema(UsageControlsSchema, ProviderPermissionSchema);
 
 export const RateLimitsSchema = Type.Object(
   {
@@ -198,7 +218,7 @@ export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
 
 /**
  * The settings a PATCH merges into, with the name and the lists whose entries gained a stricter grammar in a later
- * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects) taken as any strings: a team stored before
+ * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects, providers.<p>.models) taken as any strings: a team stored before
  * must stay editable (a rename, a budget) without first fixing a list the patch does not touch. What
  * the patch itself sets is checked against TeamSettingsSchema's grammar (plugins/teams/index.ts).
  */
@@ -206,7 +226,7 @@ export const StoredTeamSettingsSchema = Type.Object(
   {
     ...teamSettingsProperties,
     name: Type.String({ maxLength: 200 }),
-    byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })))),
+    byok_permissions: Type.Optional(byokPermissionsSchema(usageControlsSchema(Type.String({ maxLength: 200 })), StoredProviderPermissionSchema)),
     allowed_ips: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })),
     hosted_tools: Type.Optional(
       Type.Object({ ...HostedToolsSchema.properties, mcp_servers: Type.Optional(Type.Array(Type.String(), { maxItems: 256 })) }, strict),
