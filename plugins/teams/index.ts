@@ -16,11 +16,11 @@ import {
   MemberSchema,
   PatchTeamSchema,
   ProviderPermissionSchema,
-  UsageControlsSchema,
   ReissueChangeSchema,
   ReissueKeySchema,
   StoredTeamSettingsSchema,
   TeamAnswerSchema,
+  UsageControlsSchema,
   teamName,
   type MemberBody,
   type ReissueChange,
@@ -191,11 +191,6 @@ export const teamsPlugin = definePlugin({
 function withWarnings(answer: Record<string, unknown>, warnings: readonly string[]): Record<string, unknown> {
   return warnings.length === 0 ? answer : { ...answer, warnings };
 }
-
-/** A provider's rule a PATCH sets, held to today's grammar, its errors named where the client wrote it. */
-/** The usage controls a PATCH sets (their allowed_projects), held to today's grammar alone: the provider rules it leaves are kept as stored. */
-const USAGE_CONTROLS_SCHEMA = Type.Object({ byok_permissions: Type.Object({ usage_controls: UsageControlsSchema }) });
-const PROVIDER_RULE_SCHEMA = Type.Object({ byok_permissions: Type.Object({ providers: Type.Record(Type.String(), ProviderPermissionSchema) }) });
 
 class TeamService {
   constructor(private readonly services: Services) {}
@@ -368,14 +363,17 @@ class TeamService {
     if (Array.isArray(patch.allowed_ips)) this.services.http.validateBody(Type.Object({ allowed_ips: AllowedIpsSchema }), { allowed_ips: merged.allowed_ips });
     const controls = isPlainObject(patch.byok_permissions) ? patch.byok_permissions.usage_controls : undefined;
     if (isPlainObject(controls) && Array.isArray(controls.allowed_projects))
-      this.services.http.validateBody(USAGE_CONTROLS_SCHEMA, { byok_permissions: { usage_controls: merged.byok_permissions?.usage_controls } });
+      this.services.http.validateBody(Type.Object({ byok_permissions: Type.Object({ usage_controls: UsageControlsSchema }) }), {
+        byok_permissions: { usage_controls: merged.byok_permissions?.usage_controls },
+      });
     const providers = isPlainObject(patch.byok_permissions) ? patch.byok_permissions.providers : undefined;
     if (isPlainObject(providers)) {
-      for (const [provider, rule] of Object.entries(providers)) {
-        if (!isPlainObject(rule) || !Array.isArray(rule.models)) continue;
-        const set = merged.byok_permissions?.providers?.[provider];
-        this.services.http.validateBody(PROVIDER_RULE_SCHEMA, { byok_permissions: { providers: { [provider]: set } } });
-      }
+      // Only the model lists the patch sets: another provider's list stored by an older release is kept.
+      const listed = Object.entries(providers).filter(([, entry]) => isPlainObject(entry) && Array.isArray(entry.models));
+      if (listed.length > 0)
+        this.services.http.validateBody(Type.Object({ byok_permissions: Type.Object({ providers: Type.Record(Type.String(), ProviderPermissionSchema) }) }), {
+          byok_permissions: { providers: Object.fromEntries(listed.map(([name]) => [name, merged.byok_permissions?.providers?.[name]])) },
+        });
     }
     if (isPlainObject(patch.hosted_tools) && Array.isArray(patch.hosted_tools.mcp_servers))
       this.services.http.validateBody(Type.Object({ hosted_tools: HostedToolsSchema }), { hosted_tools: merged.hosted_tools });

@@ -7,7 +7,6 @@ import { AllowedIpsSchema, KeyEnvironmentSchema } from '../../core/spec/key-sett
 import { displayName, displayNameSchema } from '../../core/spec/display-name.ts';
 import { MAX_PROJECT_TAG_LENGTH, PROJECT_TAG_PATTERN } from '../../core/wire/project-tag.ts';
 import { looksLikeSecret } from '../../core/wire/secret-fields.ts';
-import { hasControlCharacter } from '../../core/wire/request-validation.ts';
 import { isServerPattern } from '../../core/wire/server-urls.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -17,36 +16,42 @@ export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 /** The most providers a team's `byok_permissions.providers` may name. */
 export const MAX_TEAM_PROVIDERS = 100;
 
-// Every request's model name is refused when it holds a control character (core/wire/request-validation.ts):
-// an entry holding one, or only spaces, would match no request, so it is refused when the team is written.
-const MODEL_ENTRY = 'keyway-model-entry';
-if (!FormatRegistry.Has(MODEL_ENTRY)) FormatRegistry.Set(MODEL_ENTRY, (entry) => entry.trim() !== '' && !hasControlCharacter(entry));
+// A model entry as a request can name it: no space at either end and no control character. Such an
+// entry matched no model, and the team's members were refused the model meant (QA20).
+const MODEL_ENTRY_PATTERN =
+  '^[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029])?$';
 
-export const ProviderPermissionSchema = Type.Object(
-  {
-    enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
-    models: Type.Optional(
-      Type.Array(
-        Type.String({
-          minLength: 1,
-          maxLength: 200,
-          format: MODEL_ENTRY,
-          description: 'an exact model name or a `*` glob',
-          errorMessage: { format: 'must be a model name or a `*` glob: not blank, without control characters (line ends, tabs, NUL, ESC)' },
-        }),
-        {
+/** `model`: the grammar of a models entry (today's, or any name for what is already stored). */
+function providerPermissionSchema(model: TString) {
+  return Type.Object(
+    {
+      enabled: Type.Optional(Type.Boolean({ description: 'false refuses every request of the team to this provider (default: true)' })),
+      models: Type.Optional(
+        Type.Array(model, {
           maxItems: 1000,
           description: 'the models the team may use on this provider (absent: all)',
-        },
+        }),
       ),
-    ),
-    max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
-    require_approval_above: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1_000_000_000, description: "USD: a request whose worst-case cost is above it needs an admin's approval" }),
-    ),
-  },
-  strict,
+      max_cost_per_day: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000_000, description: 'USD per UTC day, at list price' })),
+      require_approval_above: Type.Optional(
+        Type.Number({ minimum: 0, maximum: 1_000_000_000, description: "USD: a request whose worst-case cost is above it needs an admin's approval" }),
+      ),
+    },
+    strict,
+  );
+}
+
+export const ProviderPermissionSchema = providerPermissionSchema(
+  Type.String({
+    minLength: 1,
+    maxLength: 200,
+    pattern: MODEL_ENTRY_PATTERN,
+    description: 'an exact model name or a `*` glob',
+    errorMessage: { pattern: 'must be a model name or a * glob as a request names it: no space at either end, no control characters' },
+  }),
 );
+
+const StoredProviderPermissionSchema = providerPermissionSchema(Type.String({ minLength: 1, maxLength: 200 }));
 
 // A tag shaped like a key is refused on every request (core/wire/secret-fields.ts): a team allowing one
 // would allow a project no request can name, so the entry is refused when the team is written.
@@ -90,16 +95,7 @@ export const UsageControlsSchema = usageControlsSchema(
   }),
 );
 
-/** A provider's permissions as an older release may have stored them: `models` entries any strings. */
-const StoredProviderPermissionSchema = Type.Object(
-  { ...ProviderPermissionSchema.properties, models: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1000 })) },
-  strict,
-);
-
-function byokPermissionsSchema(
-  usageControls: ReturnType<typeof usageControlsSchema>,
-  providerPermission: typeof ProviderPermissionSchema | typeof StoredProviderPermissionSchema = ProviderPermissionSchema,
-) {
+function byokPermissionsSchema(usageControls: ReturnType<typeof usageControlsSchema>, providerPermission: typeof ProviderPermissionSchema) {
   return Type.Object(
     {
       providers: Type.Optional(
@@ -117,7 +113,7 @@ function byokPermissionsSchema(
   );
 }
 
-export const ByokPermissionsSchema = byokPermissionsSchema(UsageControlsSchema);
+export const ByokPermissionsSchema = byokPermissionsSchema(UsageControlsSchema, ProviderPermissionSchema);
 
 export const RateLimitsSchema = Type.Object(
   {
@@ -222,7 +218,7 @@ export const TeamSettingsSchema = Type.Object(teamSettingsProperties, strict);
 
 /**
  * The settings a PATCH merges into, with the name and the lists whose entries gained a stricter grammar in a later
- * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects, providers' models) taken as any strings: a team stored before
+ * release (allowed_ips, hosted_tools.mcp_servers, usage_controls.allowed_projects, providers.<p>.models) taken as any strings: a team stored before
  * must stay editable (a rename, a budget) without first fixing a list the patch does not touch. What
  * the patch itself sets is checked against TeamSettingsSchema's grammar (plugins/teams/index.ts).
  */

@@ -314,6 +314,9 @@ export function createApprovals(services: Services) {
   }
 
   function call(context: RequestContext): void | Promise<void> {
+    // Counting tokens is free: judged as a completion of the key's whole output allowance, every count
+    // of a Claude Code member was held for approval and paged to the admins (QA20).
+    if (context.endpoint === 'count_tokens') return;
     const team = teamOf(services.snapshot, context);
     if (team === undefined) return;
     // Judged on the byte bound first (no tokenizer on an ordinary request's path); above a threshold,

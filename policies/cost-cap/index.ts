@@ -63,6 +63,9 @@ export function createCostCap(services: Services, options: CostCapOptions = {}) 
   const shared: CostCapShared = { services, leases, inFlight, seeding, leaseMs, seedingFailure, countersUnavailable };
 
   function call(context: RequestContext): void | Promise<void> {
+    // Counting tokens is free and costs nothing to reserve: a worst case of the key's whole output
+    // allowance refused a member's first count under a small budget (QA20).
+    if (context.endpoint === 'count_tokens') return;
     const team = teamOf(services.snapshot, context);
     if (team === undefined) return;
     const budgets = budgetsOf(team);
