@@ -161,21 +161,41 @@ export function startTokenBilledTeamGateway(options: { env?: Record<string, stri
 }
 
 /** Sends every request at once as the team's member; each answer's status and error code. */
+/**
+ * Posts the requests at once with the OpenAI simulator holding every answer until `refusals` of them
+ * were answered otherwise (or 15 s passed), so every reservation is made before any settles: the
+ * served count is then what the cap holds, not what settling to real costs frees. A fixed delay
+ * assumed the machine made 40 reservations within it; a loaded one did not, and early settlements
+ * let more in (correctly, but not the figure under test).
+ */
 export async function postChatsAtOnce(
   setup: TeamGateway,
   requests: ChatRequest[],
+  refusals: number,
 ): Promise<Array<{ status: number; code: string | undefined; promptTokens: number | undefined }>> {
-  return Promise.all(
-    requests.map(async (request) => {
-      const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify(request),
-      });
-      const body = (await response.json()) as { usage?: { prompt_tokens: number }; error?: { code: string } };
-      return { status: response.status, code: body.error?.code, promptTokens: body.usage?.prompt_tokens };
-    }),
-  );
+  let release = (): void => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let refused = 0;
+  if (refusals === 0) release();
+  setup.openai.setSticky({ kind: 'hold', until: released, maxMs: 15_000 });
+  try {
+    return await Promise.all(
+      requests.map(async (request) => {
+        const response = await fetch(`${setup.gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${setup.memberKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(request),
+        });
+        const body = (await response.json()) as { usage?: { prompt_tokens: number }; error?: { code: string } };
+        if (response.status !== 200 && ++refused >= refusals) release();
+        return { status: response.status, code: body.error?.code, promptTokens: body.usage?.prompt_tokens };
+      }),
+    );
+  } finally {
+    setup.openai.setSticky(undefined);
+  }
 }
 
 /** A member's short gpt-4o call (16 output tokens at most), streamed or not: the budget tests' unit of spend. */
