@@ -310,7 +310,13 @@ export class Accountant {
     // dearest of those (core/catalog/snapshots.ts), so the booked cost stays within the reservation.
     const reported = input.servedModel;
     const names = reported === undefined || reported === served.model || !isSnapshotOf(reported, served.model) ? routed : [reported, ...routed];
-    return priceOf(this.dependencies.catalog, served.provider, names);
+    const price = priceOf(this.dependencies.catalog, served.provider, names);
+    if (price === undefined || price.searchCostPerQuery !== undefined || names === routed) return price;
+    // The table lists some snapshots without the search fee of the model they serve (OpenAI answers
+    // gpt-4o-search-preview as gpt-4o-search-preview-2025-03-11): the routed model's entry says what a
+    // search costs, as it does for the budget's reservation, or every such call went without its fee.
+    const search = priceOf(this.dependencies.catalog, served.provider, routed)?.searchCostPerQuery;
+    return search === undefined ? price : { ...price, searchCostPerQuery: search };
   }
 
   /**
