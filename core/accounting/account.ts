@@ -311,7 +311,11 @@ export class Accountant {
     const reported = input.servedModel;
     const names = reported === undefined || reported === served.model || !isSnapshotOf(reported, served.model) ? routed : [reported, ...routed];
     const price = priceOf(this.dependencies.catalog, served.provider, names);
-    if (price === undefined || price.searchCostPerQuery !== undefined || names === routed) return price;
+    // An alias the table does not price (Anthropic's claude-3-7-sonnet-latest, claude-sonnet-4-0) is
+    // served by a model it does: that model's price, rather than an unpriced row. Only then, as no
+    // budget can have reserved for an unpriced routed model (a budgeted team is refused it).
+    if (price === undefined) return reported === undefined || names !== routed ? undefined : priceOf(this.dependencies.catalog, served.provider, [reported]);
+    if (price.searchCostPerQuery !== undefined || names === routed) return price;
     // The table lists some snapshots without the search fee of the model they serve (OpenAI answers
     // gpt-4o-search-preview as gpt-4o-search-preview-2025-03-11): the routed model's entry says what a
     // search costs, as it does for the budget's reservation, or every such call went without its fee.
