@@ -34,8 +34,8 @@ function isTable(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * An override over the table's entry: what it names wins, the rest comes from the table, inside the
- * fee tables too. Merged whole, a search fee set for one context size dropped the others, and a table
+ * A price file's entry, or an override, over the table's entry: what it names wins, the rest comes
+ * from the table, inside the fee tables too. Merged whole, a search fee set for one context size dropped the others, and a table
  * of one size reads as a per-search fee, which Sonar never reports: every Sonar request went without
  * its fee (QA20).
  */
@@ -117,7 +117,7 @@ export class PriceBook {
   /** The table without overrides: what an override for this model is merged over. */
   private baseCatalog(): ModelCatalog {
     const merged: Record<string, CatalogEntry> = { ...shippedEntries() };
-    for (const [name, entry] of Object.entries(this.fileEntries)) merged[name] = { ...merged[name], ...entry };
+    for (const [name, entry] of Object.entries(this.fileEntries)) merged[name] = mergedEntry(merged[name] ?? {}, entry) as CatalogEntry;
     return new ModelCatalog(merged, this.aliases, (name) => (name in this.fileEntries ? 'file' : 'shipped'));
   }
 

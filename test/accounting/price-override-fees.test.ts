@@ -4,6 +4,9 @@
 // no call is ever charged.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { addProviderKeys, call, expectSpecError, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startOpenAISimulator, type OpenAISimulatorHandle } from '../simulators/openai.ts';
 import { startPerplexitySimulator } from '../simulators/perplexity.ts';
@@ -13,16 +16,26 @@ import { book, price, user } from './booking.ts';
 const PERPLEXITY_KEY = 'pplx-PriceOverrideFeesKey000000000000001';
 const OPENAI_KEY = 'sk-proj-PriceOverrideFeesKey0000000000001';
 
+const folder = mkdtempSync(join(tmpdir(), 'keyway-fee-tables-'));
+const pricesFile = join(folder, 'model_prices_and_context_window.json');
+
 let perplexity: SimulatorHandle;
 let openai: OpenAISimulatorHandle;
 let gateway: TestGateway;
 
 beforeAll(async () => {
+  // A price file that changes one search size of sonar-pro, as an operator's own short file would.
+  writeFileSync(
+    pricesFile,
+    JSON.stringify({
+      'perplexity/sonar-pro': { litellm_provider: 'perplexity', mode: 'chat', search_context_cost_per_query: { search_context_size_high: 0.03 } },
+    }),
+  );
   // Without Perplexity's own reported cost, the list price (and so the override) is what is booked.
   perplexity = startPerplexitySimulator({ apiKeys: [PERPLEXITY_KEY], reportCost: false });
   openai = startOpenAISimulator({ apiKeys: [OPENAI_KEY] });
   gateway = await startTestGateway({
-    env: { KEYWAY_PERPLEXITY_BASE_URL: perplexity.url, KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` },
+    env: { KEYWAY_PERPLEXITY_BASE_URL: perplexity.url, KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_PRICES_FILE: pricesFile },
     probes: false,
     logLevel: 'info',
   });
@@ -36,6 +49,7 @@ afterAll(async () => {
   await gateway.stop();
   await perplexity.stop();
   await openai.stop();
+  rmSync(folder, { recursive: true, force: true });
 });
 
 async function priceRow(provider: string, model: string): Promise<Record<string, unknown> | undefined> {
@@ -68,6 +82,17 @@ describe('a search fee override', () => {
       expect(booked.row.costUsd as number).toBeCloseTo(tokens + (fee as number), 9);
     }
     expect((await call(gateway, 'DELETE', '/v1/platform/prices/perplexity/sonar')).status).toBe(200);
+  });
+});
+
+describe('a search fee in KEYWAY_PRICES_FILE', () => {
+  test("is merged over the embedded table's sizes as an override is", async () => {
+    const listed = price('perplexity/sonar-pro');
+    const table = listed.search_context_cost_per_query as Record<string, number>;
+    expect((await priceRow('perplexity', 'sonar-pro'))?.search_context_cost_per_query).toEqual({ ...table, search_context_size_high: 0.03 });
+    const booked = await book(gateway, { model: 'sonar-pro', web_search_options: { search_context_size: 'low' }, messages: [user('search low')] });
+    const tokens = booked.row.inputTokens * listed.input_cost_per_token + booked.row.outputTokens * listed.output_cost_per_token;
+    expect(booked.row.costUsd as number).toBeCloseTo(tokens + (table.search_context_size_low as number), 9);
   });
 });
 
