@@ -187,6 +187,9 @@ interface CatalogTables {
   byBareName: Map<string, ModelInfo[]>;
 }
 
+/** `ft:<base model>:…`: the base a fine-tune was trained from. */
+const FINE_TUNE_BASE = /^ft:([^:]+):/;
+
 export class ModelCatalog {
   private tables: CatalogTables = { byQualifiedName: new Map(), byBareName: new Map() };
   /** Bumped whenever the contents are replaced, so views cached from them know to rebuild. */
@@ -235,8 +238,16 @@ export class ModelCatalog {
     this.version++;
   }
 
+  /**
+   * A model's entry; for a fine-tune (`ft:<base model>:<organisation>:<suffix>:<id>`) without one of its
+   * own, the table's `ft:<base model>` entry, as LiteLLM prices fine-tunes: its file carries those rates,
+   * which every fine-tune went without (booked unpriced) until QA20.
+   */
   get(provider: string, model: string): ModelInfo | undefined {
-    return this.tables.byQualifiedName.get(`${provider}/${model}`);
+    const own = this.tables.byQualifiedName.get(`${provider}/${model}`);
+    if (own !== undefined || !model.startsWith('ft:')) return own;
+    const base = FINE_TUNE_BASE.exec(model)?.[1];
+    return base === undefined ? undefined : this.tables.byQualifiedName.get(`${provider}/ft:${base}`);
   }
 
   /** The providers whose catalog entries carry this bare name. */
