@@ -127,9 +127,10 @@ export class PriceBook {
     for (const override of this.overrides) {
       const { provider, model, updated_at: _updatedAt, ...fields } = override;
       const base: Record<string, unknown> = { ...next.get(provider, model)?.entry };
-      // An operator's rate is the rate: the table's long-prompt tiers no longer apply once it is set.
+      // An operator's rate is the rate: the table's long-prompt tiers and processing-tier rates
+      // (`*_priority`, `*_flex`) no longer apply once it is set.
       if (fields.input_cost_per_token !== undefined || fields.output_cost_per_token !== undefined) {
-        for (const key of Object.keys(base)) if (/_above_\d+k_tokens$/.test(key)) delete base[key];
+        for (const key of Object.keys(base)) if (/_above_\d+k_tokens$|_(?:priority|flex)$/.test(key)) delete base[key];
       }
       next.put(toModelInfo(model, mergedEntry(base, fields), provider, [], 'override', this.aliases.get(provider)?.toolCallCosts));
     }
