@@ -77,6 +77,22 @@ function withSearchSize(context: RequestContext, usage: Usage, providerSearchSiz
   return { ...usage, searchContextSize: typeof size === 'string' ? size : DEFAULT_SEARCH_CONTEXT_SIZE };
 }
 
+/**
+ * A dated snapshot's price with what the table lists for the model it serves but not for the snapshot:
+ * the search fee (OpenAI answers gpt-4o-search-preview as gpt-4o-search-preview-2025-03-11, listed
+ * for tokens only) and the processing tiers' rates (gpt-4o as gpt-4o-2024-08-06, listed without its
+ * priority rates). The routed model's entry says what a search or a tier costs, as it does for the
+ * budget's reservation; the snapshot's entry alone dropped them (QA20).
+ */
+function withRoutedFees(price: ModelInfo, routed: ModelInfo | undefined): ModelInfo {
+  if (routed === undefined) return price;
+  const searchCostPerQuery = price.searchCostPerQuery ?? routed.searchCostPerQuery;
+  let serviceTiers = price.serviceTiers;
+  for (const [name, rates] of Object.entries(routed.serviceTiers ?? {})) serviceTiers = { ...serviceTiers, [name]: { ...rates, ...serviceTiers?.[name] } };
+  if (searchCostPerQuery === price.searchCostPerQuery && serviceTiers === price.serviceTiers) return price;
+  return { ...price, searchCostPerQuery, serviceTiers };
+}
+
 /** The longest served model name a row keeps (the requested name is cut at the same length). */
 const MAX_MODEL_NAME = 200;
 
@@ -310,7 +326,13 @@ export class Accountant {
     // dearest of those (core/catalog/snapshots.ts), so the booked cost stays within the reservation.
     const reported = input.servedModel;
     const names = reported === undefined || reported === served.model || !isSnapshotOf(reported, served.model) ? routed : [reported, ...routed];
-    return priceOf(this.dependencies.catalog, served.provider, names);
+    const price = priceOf(this.dependencies.catalog, served.provider, names);
+    // An alias the table does not price (Anthropic's claude-3-7-sonnet-latest, claude-sonnet-4-0) is
+    // served by a model it does: that model's price, rather than an unpriced row. Only then, as no
+    // budget can have reserved for an unpriced routed model (a budgeted team is refused it).
+    if (price === undefined) return reported === undefined || names !== routed ? undefined : priceOf(this.dependencies.catalog, served.provider, [reported]);
+    if (names === routed || price.model !== reported) return price;
+    return withRoutedFees(price, priceOf(this.dependencies.catalog, served.provider, routed));
   }
 
   /**

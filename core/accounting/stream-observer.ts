@@ -1,7 +1,7 @@
 // Follows a stream as it passes, for accounting: no buffering of content.
 
 import type { FinishReason, OpenAIChunkChoice, StreamPart, Usage } from '../spec/vocabulary.ts';
-import { finishReasonFromOpenAI, usageFromOpenAI } from '../wire/openai-shape.ts';
+import { finishReasonFromOpenAI, usageFromOpenAI, withServiceTier } from '../wire/openai-shape.ts';
 import { estimateTextTokens } from './token-estimate.ts';
 
 /** The generated text of an OpenAI chunk's delta, weighed as it passes: content, reasoning, refusal, tool calls. */
@@ -46,7 +46,10 @@ export class StreamObserver {
         const chunk = part.chunk;
         if (this.model === undefined && chunk.model) this.model = chunk.model;
         if (chunk.choices.length > 0) this.streamedTokens += deltaTokens(chunk.choices);
-        if (chunk.usage) this.usage = usageFromOpenAI(chunk.usage);
+        if (chunk.usage) {
+          const usage = usageFromOpenAI(chunk.usage);
+          this.usage = usage === undefined ? undefined : withServiceTier(usage, (chunk as { service_tier?: unknown }).service_tier);
+        }
         const finish = chunk.choices[0]?.finish_reason;
         if (finish) this.finishReason = finishReasonFromOpenAI(finish);
         return;

@@ -33,6 +33,14 @@ export interface PriceTier {
   cacheWrite1hCostPerToken?: number;
 }
 
+/** A processing tier's rates (`input_cost_per_token_priority`…); a rate it does not name is the standard one. */
+export interface ServiceTierRates {
+  inputCostPerToken?: number;
+  outputCostPerToken?: number;
+  cacheReadCostPerToken?: number;
+  cacheWriteCostPerToken?: number;
+}
+
 export interface ModelInfo {
   /** Keyway's provider name. */
   provider: string;
@@ -60,6 +68,11 @@ export interface ModelInfo {
   toolCallCosts: Readonly<Record<string, number>> | undefined;
   /** Rates for long prompts, lowest threshold first. */
   tiers: readonly PriceTier[];
+  /**
+   * Rates of a processing tier the provider serves a call at on request (OpenAI's `priority` and
+   * `flex`: LiteLLM's `*_priority`, `*_flex`), by tier name; a rate a tier does not name is the standard one.
+   */
+  serviceTiers?: Readonly<Record<string, ServiceTierRates>>;
   source: PriceSource;
   /** The LiteLLM-format fields this info was read from: what an override is merged over. */
   entry: Readonly<CatalogEntry>;
@@ -106,7 +119,7 @@ const TIER_FIELDS: ReadonlyArray<[string, keyof Omit<PriceTier, 'aboveInputToken
   ['cache_creation_input_token_cost_above_1hr', 'cacheWrite1hCostPerToken'],
 ];
 
-/** `input_cost_per_token_above_200k_tokens` and its siblings, as tiers (priority, flex and batch rates are not list price here). */
+/** `input_cost_per_token_above_200k_tokens` and its siblings, as tiers (processing tiers are `serviceTiers`; batch rates are not used). */
 function tiersOf(entry: CatalogEntry): PriceTier[] {
   const tiers = new Map<number, PriceTier>();
   for (const [key, value] of Object.entries(entry)) {
@@ -121,6 +134,30 @@ function tiersOf(entry: CatalogEntry): PriceTier[] {
     tier[field] = rate;
   }
   return [...tiers.values()].sort((left, right) => left.aboveInputTokens - right.aboveInputTokens);
+}
+
+/** The rate fields a processing tier may change, by their LiteLLM stem. */
+const SERVICE_TIER_FIELDS: ReadonlyArray<[string, keyof ServiceTierRates]> = [
+  ['input_cost_per_token', 'inputCostPerToken'],
+  ['output_cost_per_token', 'outputCostPerToken'],
+  ['cache_read_input_token_cost', 'cacheReadCostPerToken'],
+  ['cache_creation_input_token_cost', 'cacheWriteCostPerToken'],
+];
+
+/** `input_cost_per_token_priority`, `output_cost_per_token_flex`…, by tier; undefined when the entry has none. */
+function serviceTiersOf(entry: CatalogEntry): Record<string, ServiceTierRates> | undefined {
+  let tiers: Record<string, ServiceTierRates> | undefined;
+  for (const [key, value] of Object.entries(entry)) {
+    const match = /^(.+)_(priority|flex)$/.exec(key);
+    const rate = number(value);
+    if (match === null || rate === undefined) continue;
+    const field = SERVICE_TIER_FIELDS.find(([stem]) => stem === match[1])?.[1];
+    if (field === undefined) continue;
+    tiers ??= {};
+    const tier = (tiers[match[2] as string] ??= {});
+    tier[field] = rate;
+  }
+  return tiers;
 }
 
 function searchFees(entry: CatalogEntry): Record<string, number> | undefined {
@@ -170,6 +207,7 @@ export function toModelInfo(
     searchCostPerQuery: searchFees(entry),
     toolCallCosts: toolCallCosts(entry, providerToolCallCosts),
     tiers: tiersOf(entry),
+    serviceTiers: serviceTiersOf(entry),
     source,
     entry,
   };
@@ -186,6 +224,9 @@ interface CatalogTables {
   /** bare model name → the providers that list it. */
   byBareName: Map<string, ModelInfo[]>;
 }
+
+/** `ft:<base model>:…`: the base a fine-tune was trained from. */
+const FINE_TUNE_BASE = /^ft:([^:]+):/;
 
 export class ModelCatalog {
   private tables: CatalogTables = { byQualifiedName: new Map(), byBareName: new Map() };
@@ -235,8 +276,16 @@ export class ModelCatalog {
     this.version++;
   }
 
+  /**
+   * A model's entry; for a fine-tune (`ft:<base model>:<organisation>:<suffix>:<id>`) without one of its
+   * own, the table's `ft:<base model>` entry, as LiteLLM prices fine-tunes: its file carries those rates,
+   * which every fine-tune went without (booked unpriced) until QA20.
+   */
   get(provider: string, model: string): ModelInfo | undefined {
-    return this.tables.byQualifiedName.get(`${provider}/${model}`);
+    const own = this.tables.byQualifiedName.get(`${provider}/${model}`);
+    if (own !== undefined || !model.startsWith('ft:')) return own;
+    const base = FINE_TUNE_BASE.exec(model)?.[1];
+    return base === undefined ? undefined : this.tables.byQualifiedName.get(`${provider}/ft:${base}`);
   }
 
   /** The providers whose catalog entries carry this bare name. */

@@ -26,6 +26,29 @@ export interface PriceFileStatus {
   error: string | undefined;
 }
 
+/** Fields whose value is a table of fees by name: an override merges into them name by name. */
+const FEE_TABLES = ['search_context_cost_per_query', 'tool_call_costs'] as const;
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * A price file's entry, or an override, over the table's entry: what it names wins, the rest comes
+ * from the table, inside the fee tables too. Merged whole, a search fee set for one context size dropped the others, and a table
+ * of one size reads as a per-search fee, which Sonar never reports: every Sonar request went without
+ * its fee (QA20).
+ */
+function mergedEntry(base: Record<string, unknown>, fields: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base, ...fields };
+  for (const name of FEE_TABLES) {
+    const own = fields[name];
+    const table = base[name];
+    if (isTable(own) && isTable(table)) merged[name] = { ...table, ...own };
+  }
+  return merged;
+}
+
 export class PriceBook {
   /** The live catalog every part of the gateway reads. */
   readonly catalog: ModelCatalog;
@@ -76,6 +99,11 @@ export class PriceBook {
     this.rebuild();
   }
 
+  /** The hosted-tool fee names the provider bills calls under (CatalogAliases.toolCallCosts): none for most. */
+  toolCallFeeNames(provider: string): readonly string[] {
+    return Object.keys(this.aliases.get(provider)?.toolCallCosts ?? {});
+  }
+
   currentOverrides(): readonly PriceOverride[] {
     return this.overrides;
   }
@@ -89,7 +117,7 @@ export class PriceBook {
   /** The table without overrides: what an override for this model is merged over. */
   private baseCatalog(): ModelCatalog {
     const merged: Record<string, CatalogEntry> = { ...shippedEntries() };
-    for (const [name, entry] of Object.entries(this.fileEntries)) merged[name] = { ...merged[name], ...entry };
+    for (const [name, entry] of Object.entries(this.fileEntries)) merged[name] = mergedEntry(merged[name] ?? {}, entry) as CatalogEntry;
     return new ModelCatalog(merged, this.aliases, (name) => (name in this.fileEntries ? 'file' : 'shipped'));
   }
 
@@ -99,11 +127,12 @@ export class PriceBook {
     for (const override of this.overrides) {
       const { provider, model, updated_at: _updatedAt, ...fields } = override;
       const base: Record<string, unknown> = { ...next.get(provider, model)?.entry };
-      // An operator's rate is the rate: the table's long-prompt tiers no longer apply once it is set.
+      // An operator's rate is the rate: the table's long-prompt tiers and processing-tier rates
+      // (`*_priority`, `*_flex`) no longer apply once it is set.
       if (fields.input_cost_per_token !== undefined || fields.output_cost_per_token !== undefined) {
-        for (const key of Object.keys(base)) if (/_above_\d+k_tokens$/.test(key)) delete base[key];
+        for (const key of Object.keys(base)) if (/_above_\d+k_tokens$|_(?:priority|flex)$/.test(key)) delete base[key];
       }
-      next.put(toModelInfo(model, { ...base, ...fields }, provider, [], 'override', this.aliases.get(provider)?.toolCallCosts));
+      next.put(toModelInfo(model, mergedEntry(base, fields), provider, [], 'override', this.aliases.get(provider)?.toolCallCosts));
     }
     this.catalog.replaceWith(next);
   }

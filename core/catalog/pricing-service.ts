@@ -173,6 +173,20 @@ function perSearchFee(fees: Readonly<Record<string, number>> | undefined): numbe
   return values.length > 0 && values.every((value) => value === values[0]) ? (values[0] as number) : 0;
 }
 
+/** Each processing tier's dearest input and output rates, a rate it does not name being the standard one. */
+function serviceTierViews(info: ModelInfo): PriceView['serviceTiers'] {
+  if (info.serviceTiers === undefined) return undefined;
+  const views: Record<string, { worstInputPerToken: number; worstOutputPerToken: number }> = {};
+  for (const [name, rates] of Object.entries(info.serviceTiers)) {
+    const input = rates.inputCostPerToken ?? info.inputCostPerToken;
+    views[name] = {
+      worstInputPerToken: Math.max(input, rates.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0, info.cacheWrite1hCostPerToken ?? 0),
+      worstOutputPerToken: Math.max(rates.outputCostPerToken ?? info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
+    };
+  }
+  return views;
+}
+
 function priceView(info: ModelInfo, withSearchFee: boolean, cacheWritesMarked: boolean): PriceView {
   return {
     inputPerToken: info.inputCostPerToken,
@@ -185,6 +199,7 @@ function priceView(info: ModelInfo, withSearchFee: boolean, cacheWritesMarked: b
     worstOutputPerToken: Math.max(info.outputCostPerToken, info.reasoningCostPerToken ?? 0),
     perRequestUsd: (info.requestCostUsd ?? 0) + (withSearchFee ? perRequestSearchFee(info.searchCostPerQuery) : 0),
     perSearchUsd: withSearchFee ? perSearchFee(info.searchCostPerQuery) : 0,
+    serviceTiers: serviceTierViews(info),
     tiers: info.tiers.map((tier) => ({
       aboveInputTokens: tier.aboveInputTokens,
       worstInputPerToken: Math.max(
@@ -197,6 +212,25 @@ function priceView(info: ModelInfo, withSearchFee: boolean, cacheWritesMarked: b
       fiveMinuteWriteInputPerToken: Math.max(tier.inputCostPerToken ?? info.inputCostPerToken, tier.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? 0),
     })),
   };
+}
+
+/** Each processing tier's rates, the dearest any view of the family has. */
+function dearestServiceTiers(views: PriceView[]): PriceView['serviceTiers'] {
+  let merged: Record<string, { worstInputPerToken: number; worstOutputPerToken: number }> | undefined;
+  for (const view of views) {
+    for (const [name, rates] of Object.entries(view.serviceTiers ?? {})) {
+      merged ??= {};
+      const known = merged[name];
+      merged[name] =
+        known === undefined
+          ? { ...rates }
+          : {
+              worstInputPerToken: Math.max(known.worstInputPerToken, rates.worstInputPerToken),
+              worstOutputPerToken: Math.max(known.worstOutputPerToken, rates.worstOutputPerToken),
+            };
+    }
+  }
+  return merged;
 }
 
 /** Each rate the dearest of the views; every view's tiers, in threshold order. Undefined for none. */
@@ -223,6 +257,7 @@ function familyView(views: PriceView[]): PriceView | undefined {
     worstOutputPerToken: largest((view) => view.worstOutputPerToken),
     perRequestUsd: largest((view) => view.perRequestUsd),
     perSearchUsd: largest((view) => view.perSearchUsd),
+    serviceTiers: dearestServiceTiers(views),
     tiers: views.flatMap((view) => view.tiers ?? []).sort((left, right) => left.aboveInputTokens - right.aboveInputTokens),
   };
 }

@@ -86,10 +86,12 @@ function toolCallFees(costs: Readonly<Record<string, number>> | undefined, calls
 export function costBreakdown(info: ModelInfo, usage: Usage): CostBreakdown {
   const inputTokens = count(usage.inputTokens);
   const tier = tierFor(info, inputTokens);
-  const inputRate = tier?.inputCostPerToken ?? info.inputCostPerToken;
-  const outputRate = tier?.outputCostPerToken ?? info.outputCostPerToken;
-  const cacheReadRate = tier?.cacheReadCostPerToken ?? info.cacheReadCostPerToken ?? inputRate;
-  const cacheWriteRate = tier?.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? inputRate;
+  // The processing tier the provider says it served at (OpenAI's priority or flex) bills at its own rates.
+  const served = usage.serviceTier === undefined ? undefined : info.serviceTiers?.[usage.serviceTier];
+  const inputRate = tier?.inputCostPerToken ?? served?.inputCostPerToken ?? info.inputCostPerToken;
+  const outputRate = tier?.outputCostPerToken ?? served?.outputCostPerToken ?? info.outputCostPerToken;
+  const cacheReadRate = tier?.cacheReadCostPerToken ?? served?.cacheReadCostPerToken ?? info.cacheReadCostPerToken ?? inputRate;
+  const cacheWriteRate = tier?.cacheWriteCostPerToken ?? served?.cacheWriteCostPerToken ?? info.cacheWriteCostPerToken ?? inputRate;
   const cacheWrite1hRate = tier?.cacheWrite1hCostPerToken ?? info.cacheWrite1hCostPerToken ?? cacheWriteRate;
   // Subsets are clamped to their whole, so a provider's inconsistent figures never price a token twice.
   const cacheRead = Math.min(count(usage.cachedInputTokens), inputTokens);

@@ -118,6 +118,25 @@ function fileStatus(runtime: Runtime): Record<string, unknown> {
   return { path: file.path ?? null, loaded_at: file.loadedAt ?? null, models: file.models, error: file.error ?? null };
 }
 
+/**
+ * A hosted-tool fee is charged only under a name the provider counts calls by: any other name would be
+ * stored and shown as the model's fee while no call is ever charged it (a typo such as `websearch`, or a
+ * provider whose searches are priced by search_context_cost_per_query), so it is refused.
+ */
+function checkToolCallFees(runtime: Runtime, override: OverrideBody, index: number): void {
+  if (override.tool_call_costs === undefined) return;
+  const billed = runtime.prices.toolCallFeeNames(override.provider);
+  for (const name of Object.keys(override.tool_call_costs)) {
+    if (billed.includes(name)) continue;
+    const param = `prices[${index}].tool_call_costs.${name}`;
+    const detail =
+      billed.length === 0
+        ? `${override.provider} bills no hosted tool per call; its searches are priced by search_context_cost_per_query`
+        : `${override.provider} bills hosted tool calls as ${billed.join(', ')}`;
+    throw new KeywayError('invalid_field', { param, detail }, { param });
+  }
+}
+
 /** Checks what the schema cannot: a loaded provider, and both rates for a model the table does not price. */
 function checkOverride(runtime: Runtime, override: OverrideBody, index: number): void {
   if (!runtime.plugins.providers.has(override.provider)) {
@@ -128,6 +147,7 @@ function checkOverride(runtime: Runtime, override: OverrideBody, index: number):
       { param: `prices[${index}].provider` },
     );
   }
+  checkToolCallFees(runtime, override, index);
   const table = runtime.prices.tableEntry(override.provider, override.model);
   const pricedWithout = table !== undefined && isPriced(table);
   for (const field of ['input_cost_per_token', 'output_cost_per_token'] as const) {

@@ -197,6 +197,11 @@ export interface PricingService {
          */
         perSearchUsd?: number;
         /**
+         * The dearest input and output rates of each processing tier a request may ask for (OpenAI's
+         * `service_tier`: `priority`, `flex`), by tier: a request naming one is billed at them.
+         */
+        serviceTiers?: Readonly<Record<string, { worstInputPerToken: number; worstOutputPerToken: number }>>;
+        /**
          * Dearer rates once the prompt exceeds a size (long-context tiers), smallest threshold first: a
          * worst case for a prompt that may exceed `aboveInputTokens` must use them.
          */

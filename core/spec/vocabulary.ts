@@ -203,6 +203,11 @@ export interface Usage {
   /** The search depth a per-request search fee depends on (Perplexity's `search_context_size`: low, medium, high). */
   searchContextSize?: string;
   /**
+   * The processing tier the provider says it served the call at (OpenAI's `service_tier`: `priority`,
+   * `flex`, `default`…): priced at that tier's rates where the table has them (`*_priority`, `*_flex`).
+   */
+  serviceTier?: string;
+  /**
    * Provider-hosted tool calls the provider bills per call, by the name of the fee (OpenAI's
    * `web_search`, `file_search`…): each priced at the model's `toolCallCosts` for that name.
    */

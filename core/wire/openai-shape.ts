@@ -58,6 +58,17 @@ export function usageFromOpenAI(usage: OpenAIUsage | null | undefined): Usage | 
   return result;
 }
 
+/** A tier name as OpenAI writes one (`priority`, `flex`, `default`, `scale`); anything else says nothing. */
+const SERVICE_TIER = /^[a-z][a-z_]{0,31}$/;
+
+/**
+ * The usage with the processing tier the answer says it was served at (OpenAI's top-level
+ * `service_tier`, on the body, each stream chunk and the Responses object), which prices it.
+ */
+export function withServiceTier(usage: Usage, tier: unknown): Usage {
+  return typeof tier === 'string' && SERVICE_TIER.test(tier) ? { ...usage, serviceTier: tier } : usage;
+}
+
 export function openAIUsage(usage: Usage): OpenAIUsage {
   const result: OpenAIUsage = {
     prompt_tokens: usage.inputTokens,

@@ -324,7 +324,9 @@ export class AlertEvaluator {
       {
         subject,
         period: window.key,
-        message: `BYOK spend on ${this.describeScope(rule)} reached ${formatUsd(spent)} in the ${period} period ${window.key} (UTC), above the alert threshold of ${formatUsd(threshold)}.`,
+        message: `BYOK spend on ${this.describeScope(rule)} reached ${formatUsd(spent)} in the ${period} period ${window.key} (UTC), ${
+          spent > threshold ? `above the alert threshold of ${formatUsd(threshold)}` : 'at the alert threshold'
+        }.`,
         details: {
           provider: rule.provider ?? null,
           team: rule.team ?? null,
@@ -455,9 +457,14 @@ function downFiring(report: ProviderHealthSummary, at: number) {
   return {
     subject: report.name,
     period: hourWindow(at).key,
-    message: `${report.name} is ${downWords(report.status)}: success rate ${report.success_rate}% over the last ${report.requests} calls${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
+    message: `${report.name} is ${downWords(report.status)}${rateWords(report)}${report.issues.length > 0 ? `; ${report.issues.join('; ')}` : ''}.`,
     details: { provider: report.name, status: report.status, success_rate: report.success_rate, requests: report.requests, issues: report.issues },
   };
+}
+
+/** The success rate over the recent calls; nothing when there were none (the report's 100 % of no calls read as healthy). */
+function rateWords(report: ProviderHealthSummary): string {
+  return report.requests > 0 ? `: success rate ${report.success_rate}% over the last ${report.requests} calls` : '';
 }
 
 function downWords(status: string): string {

@@ -177,6 +177,12 @@ export function worstCaseNanos(
   const writes = !marked ? 'any' : typeof marks === 'function' ? marks() : marks;
   let input = inputRate(price, price.inputPerToken, marked, writes);
   let outputRate = price.worstOutputPerToken ?? price.outputPerToken;
+  // A request that asks for a processing tier (OpenAI's priority) is billed at its rates.
+  const tier = serviceTierOf(request, price.serviceTiers);
+  if (tier !== undefined) {
+    input = Math.max(input, tier.worstInputPerToken);
+    outputRate = Math.max(outputRate, tier.worstOutputPerToken);
+  }
   // The bound is above the real prompt: if it may cross a long-context threshold, the whole call may be
   // billed at that tier's rates; if it cannot, neither can the real prompt.
   for (const tier of price.tiers ?? []) {
@@ -186,6 +192,12 @@ export function worstCaseNanos(
   }
   const searches = (price.perSearchUsd ?? 0) > 0 ? boundedSearches(request) : 0;
   return toNanosCeil(promptTokens * input + output * outputRate + (price.perRequestUsd ?? 0) + searches * (price.perSearchUsd ?? 0));
+}
+
+/** The processing tier's rates a request asks to be served at (`service_tier`), when the model has them. */
+function serviceTierOf<Rates>(request: RequestContext['request'], tiers: Readonly<Record<string, Rates>> | undefined): Rates | undefined {
+  const asked: unknown = (request as { service_tier?: unknown }).service_tier;
+  return tiers === undefined || typeof asked !== 'string' || !Object.hasOwn(tiers, asked) ? undefined : tiers[asked];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { unreportedUsage, type ChatMessage, type ChatResult, type OpenAIUsage, type ResultChoice } from '../../core/spec/vocabulary.ts';
 import { mapOpenAIFinishReason } from './finish-reason.ts';
-import { usageFromOpenAI } from './usage.ts';
+import { usageFromOpenAI, withServiceTier } from './usage.ts';
 
 interface OpenAIChoice {
   index?: number;
@@ -26,7 +26,7 @@ export function parseOpenAIChatResponse(provider: string, body: Record<string, u
     model: typeof body.model === 'string' ? body.model : '',
     created: typeof body.created === 'number' ? body.created : Math.floor(Date.now() / 1000),
     choices,
-    usage: usageFromOpenAI(body.usage as OpenAIUsage | undefined) ?? unreportedUsage(),
+    usage: withServiceTier(usageFromOpenAI(body.usage as OpenAIUsage | undefined) ?? unreportedUsage(), body.service_tier),
     openAIBody: body,
   };
 }

@@ -7,7 +7,7 @@ import type { CallContext, NativeDialectApi, ProviderCredential } from '../../co
 import { unreportedUsage, type ChatResult, type FinishReason, type StreamPart, type Usage } from '../../core/spec/vocabulary.ts';
 import { networkFailure, postUpstream, readJsonBody, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import { readSseEvents } from '../../core/wire/sse.ts';
-import { usageFromOpenAI } from '../../core/wire/openai-shape.ts';
+import { usageFromOpenAI, withServiceTier } from '../../core/wire/openai-shape.ts';
 import { classifyOpenAIError, classifyOpenAIStreamError } from '../openai-compatible/errors.ts';
 import { openAIHeaders, REASONING_MODEL } from '../openai-compatible/request.ts';
 import { hostedToolCalls } from './hosted-tools.ts';
@@ -93,7 +93,7 @@ function failure(provider: string, response: Json): KeywayError {
 /** The answer as the core reads it; the body itself rides in `nativeBody` for the dialect. */
 function resultOf(provider: string, body: Json, model: string, request: Json): ChatResult {
   if (body.status === 'failed') throw failure(provider, body);
-  const usage = withToolCalls(usageFromResponses(body.usage), body, request);
+  const usage = withServiceTier(withToolCalls(usageFromResponses(body.usage), body, request), body.service_tier);
   return {
     id: typeof body.id === 'string' ? body.id : '',
     model: typeof body.model === 'string' ? body.model : model,
@@ -186,7 +186,7 @@ export async function* responsesStreamParts(
         const created = typeof response.created_at === 'number' ? response.created_at : Math.floor(Date.now() / 1000);
         yield { type: 'start', id: String(response.id ?? ''), model: String(response.model ?? ''), created, native: true };
       } else if (END_EVENTS.has(type) && response !== undefined) {
-        yield { type: 'usage', usage: withToolCalls(usageFromResponses(response.usage), response, request) };
+        yield { type: 'usage', usage: withServiceTier(withToolCalls(usageFromResponses(response.usage), response, request), response.service_tier) };
         yield { type: 'finish', index: 0, finishReason: finishReasonFromResponse(response) };
         ended = true;
       } else if (type === 'response.failed' && response !== undefined) {

@@ -157,9 +157,15 @@ function requireModel(value: unknown, models: AnthropicModel[]): AnthropicModel 
   return found;
 }
 
-/** Ids match exactly or by alias (the id without its date suffix), as the real API resolves aliases. */
+/**
+ * Ids match exactly or by alias, as the real API resolves aliases: the id without its date suffix, and
+ * that name with `-latest` or `-0` (`claude-3-7-sonnet-latest`, `claude-sonnet-4-0`).
+ */
 export function findAnthropicModel(name: string, models: AnthropicModel[]): AnthropicModel | undefined {
-  return models.find((model) => model.id === name || model.id.replace(/-\d{8}$/, '') === name);
+  return models.find((model) => {
+    const alias = model.id.replace(/-\d{8}$/, '');
+    return model.id === name || name === alias || name === `${alias}-latest` || name === `${alias}-0`;
+  });
 }
 
 function requireMaxTokens(value: unknown, model: AnthropicModel): number {
