@@ -9,7 +9,14 @@ import { Database } from 'bun:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { holdInstanceLease, InstanceLeaseError, LEASE_TABLE, type LeaseConnection, type LeaseLogger } from '../../core/process/instance-lease.ts';
+import {
+  holdInstanceLease,
+  holdSharedCountersLease,
+  InstanceLeaseError,
+  LEASE_TABLE,
+  type LeaseConnection,
+  type LeaseLogger,
+} from '../../core/process/instance-lease.ts';
 import { postgresLeaseConnection } from '../../plugins/store-postgres/lease-connection.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from '../store-postgres/database.ts';
 
@@ -145,6 +152,50 @@ for (const dialect of dialects) {
       expect(await other.query(`SELECT holder FROM ${LEASE_TABLE}`, [])).toEqual([{ holder: 'someone else' }]);
       await other.query(`DELETE FROM ${LEASE_TABLE}`, []);
       await other.close();
+    });
+
+    test('an instance without shared counters is refused while instances sharing them through Redis serve, naming the last to renew', async () => {
+      const shared = await holdSharedCountersLease(await dialect.connect(), {
+        ttlMs: 300,
+        where: WHERE,
+        logger: recordingLogger(),
+        described: 'host r, pid 7',
+      });
+      const other = await holdSharedCountersLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger(), described: 'host s, pid 8' });
+      try {
+        await Bun.sleep(700);
+        const error = await refusalOf(holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() }));
+        expect(error).toBeInstanceOf(InstanceLeaseError);
+        expect(error.message).toMatch(
+          /^the libSQL server at db\.test:8080 \(KEYWAY_DATABASE_URL\) is in use by Keyway instances that share their counters through Redis \(the last to renew: host [rs], pid [78]\)/,
+        );
+        expect(error.message).toContain('set the same KEYWAY_REDIS_URL');
+      } finally {
+        await shared.release();
+        await other.release();
+      }
+      // The refused start left no lease of its own behind, and the shared one runs out once nobody renews it.
+      await Bun.sleep(400);
+      const alone = await holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() });
+      await alone.release();
+    });
+
+    test('an instance with Redis is refused while an instance without shared counters holds the lease', async () => {
+      const alone = await holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger(), described: 'host a, pid 1' });
+      try {
+        await Bun.sleep(700);
+        const error = await refusalOf(holdSharedCountersLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() }));
+        expect(error).toBeInstanceOf(InstanceLeaseError);
+        expect(error.message).toMatch(
+          /^the libSQL server at db\.test:8080 \(KEYWAY_DATABASE_URL\) is in use by a Keyway instance without shared counters \(host a, pid 1\), whose lease on it runs 1 s more/,
+        );
+        expect(error.message).toContain('KEYWAY_REDIS_URL');
+      } finally {
+        await alone.release();
+      }
+      const cleanup = await dialect.connect();
+      await cleanup.query(`DELETE FROM ${LEASE_TABLE}`, []);
+      await cleanup.close();
     });
   });
 }
