@@ -222,12 +222,36 @@ export const EMBEDDED_DATABASE_FILE = 'keyway.db';
 
 const SUPPORTED_DATABASE_URL = /^(file:|:memory:$|(libsql|https?|wss?|postgres(ql)?):\/\/)/;
 
-/** Why a database URL cannot be used, naming only its scheme: what follows can hold a password. */
+const POSTGRES_DATABASE_URL = /^postgres(ql)?:\/\//;
+const SERVER_DATABASE_URL = /^(libsql|https?|wss?|postgres(ql)?):\/\//;
+
+/** How to write a server's URL, for a message. */
+function databaseUrlForm(url: string): string {
+  return POSTGRES_DATABASE_URL.test(url) ? 'postgres://user:password@host[:port]/database' : 'libsql://host[:port] (or https://)';
+}
+
+/**
+ * Why a database URL cannot be used, naming only its scheme: what follows can hold a password. A server's
+ * URL must name the server: the PostgreSQL client fills in the local one and its default database for
+ * `postgres://` or `postgres:///keyway` (an unset `${DB_HOST}`), and a start used to create a new
+ * installation in the server's `postgres` database (QA20 ops). A socket folder in `?host=` names it too.
+ */
 export function unsupportedDatabaseUrl(url: string): string | undefined {
-  if (SUPPORTED_DATABASE_URL.test(url)) return undefined;
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
-  const got = scheme === undefined ? 'a value without a scheme (a file path needs file:)' : `the scheme ${scheme}:`;
-  return `KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got ${got}.`;
+  if (!SUPPORTED_DATABASE_URL.test(url)) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+    const got = scheme === undefined ? 'a value without a scheme (a file path needs file:)' : `the scheme ${scheme}:`;
+    return `KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got ${got}.`;
+  }
+  if (!SERVER_DATABASE_URL.test(url)) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `KEYWAY_DATABASE_URL is not a URL; write it as ${databaseUrlForm(url)}.`;
+  }
+  const socketFolder = POSTGRES_DATABASE_URL.test(url) ? (parsed.searchParams.get('host') ?? '') : '';
+  if (parsed.hostname === '' && socketFolder === '') return `KEYWAY_DATABASE_URL names no host; write it as ${databaseUrlForm(url)}.`;
+  return undefined;
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
