@@ -2,6 +2,9 @@
 // supervisord run. Their stop signal goes to the process they started, npm, which passes it to the
 // script's shell only: the gateway must be that shell's own process (the script `exec`s it), or it
 // never hears SIGTERM, keeps running without a parent, and is killed later without its drain (QA20 ops).
+// Ctrl+C in a terminal, and systemd's default KillMode=control-group, signal npm and the gateway alike,
+// and npm passes its copy on: the gateway hears one stop twice within milliseconds, which must drain
+// once, not end the requests in flight as a second signal does.
 
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,16 +18,15 @@ const UPSTREAM_KEY = 'sk-proj-NpmStartTestUpstreamKey00000000000001';
 const OPERATOR_KEY = 'kw_op_NpmStartTestOperatorKey0123456789abcdef';
 
 let simulator: SimulatorHandle;
-let dataDirectory: string;
+const directories: string[] = [];
 
 beforeAll(() => {
   simulator = startOpenAISimulator({ apiKeys: [UPSTREAM_KEY] });
-  dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-npm-start-'));
 });
 
 afterAll(async () => {
   await simulator.stop();
-  rmSync(dataDirectory, { recursive: true, force: true });
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
 });
 
 async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
@@ -39,11 +41,18 @@ async function answersHealth(url: string): Promise<boolean> {
   );
 }
 
-test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishes, usage is written, nothing keeps the port', async () => {
+/**
+ * Starts `npm start` in a process group of its own (as a terminal or a service manager would), opens a
+ * slow stream, signals as `signal` says once the stream has begun, and checks that the stream ends with
+ * `[DONE]`, npm exits, nothing serves the port any more and the usage row was written. Whatever outlives
+ * npm (the first bug this file is about) is killed at the end with the group.
+ */
+async function drainsUnderNpm(workers: number, signal: (npmPid: number) => void): Promise<void> {
   const npm = Bun.which('npm');
   expect(npm).not.toBeNull();
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'keyway-npm-start-'));
+  directories.push(dataDirectory);
   const output = { text: '' };
-  // Its own process group, so that whatever outlives npm (the bug this test is about) is killed at the end.
   const child = Bun.spawn([npm as string, 'start'], {
     cwd: REPOSITORY_ROOT,
     env: childEnvironment({
@@ -51,6 +60,7 @@ test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishe
       KEYWAY_DATABASE_URL: `file:${join(dataDirectory, 'keyway.db')}`,
       KEYWAY_ADMIN_KEY: OPERATOR_KEY,
       KEYWAY_OPENAI_BASE_URL: `${simulator.url}/v1`,
+      KEYWAY_WORKERS: String(workers),
       npm_config_update_notifier: 'false',
     }),
     stdin: 'ignore',
@@ -81,7 +91,7 @@ test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishe
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
     let body = decoder.decode((await reader.read()).value, { stream: true });
-    process.kill(child.pid, 'SIGTERM');
+    signal(child.pid);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -92,6 +102,7 @@ test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishe
     expect(npmExited).toBe(true);
     expect(await answersHealth(url)).toBe(false);
     expect(output.text).toContain('"msg":"shutting down"');
+    expect(output.text).not.toContain('shutdown already under way');
     expect(output.text).toMatch(/"usageWritten":[1-9]/);
   } finally {
     try {
@@ -100,4 +111,20 @@ test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishe
       // The group is gone already: every process of it exited.
     }
   }
+}
+
+test('SIGTERM sent to `npm start` drains the gateway: a stream in flight finishes, usage is written, nothing keeps the port', async () => {
+  await drainsUnderNpm(1, (npmPid) => process.kill(npmPid, 'SIGTERM'));
+}, 60_000);
+
+test('Ctrl+C (SIGINT to the whole group: npm and the gateway, and npm passes its copy on) drains once', async () => {
+  await drainsUnderNpm(1, (npmPid) => process.kill(-npmPid, 'SIGINT'));
+}, 60_000);
+
+test('SIGTERM to the whole group (systemd KillMode=control-group) drains once', async () => {
+  await drainsUnderNpm(1, (npmPid) => process.kill(-npmPid, 'SIGTERM'));
+}, 60_000);
+
+test('Ctrl+C with two workers drains once: the primary hears it twice too, the workers three times', async () => {
+  await drainsUnderNpm(2, (npmPid) => process.kill(-npmPid, 'SIGINT'));
 }, 60_000);
