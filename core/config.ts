@@ -202,6 +202,12 @@ function closestFileName(name: string): string | undefined {
  * be ignored without a word and the default used, which is the mistake the operator wanted to avoid.
  */
 function refuseUnknownFileNames(file: Record<string, unknown>, path: string): void {
+  // A variable name, but one the file cannot set: the file is read once, and one it names would not be.
+  if ('KEYWAY_CONFIG' in file) {
+    throw new ConfigError(
+      `KEYWAY_CONFIG file ${path}: KEYWAY_CONFIG cannot be set in the file (a file it named would not be read); put every setting in this file, or point KEYWAY_CONFIG at the other.`,
+    );
+  }
   for (const name of Object.keys(file)) {
     if (FILE_NAMES.includes(name) || VARIABLE_NAME.test(name)) continue;
     const nearest = closestFileName(name);
