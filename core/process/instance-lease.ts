@@ -71,6 +71,22 @@ const CREATE = `CREATE TABLE IF NOT EXISTS ${LEASE_TABLE} (
   expires_at BIGINT NOT NULL
 )`;
 
+/**
+ * Creates the lease table unless it exists. Instances starting at once on a fresh database (a first
+ * rollout of several replicas) run it together, and PostgreSQL's CREATE TABLE IF NOT EXISTS can then fail
+ * in all but one (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`): run
+ * again, it finds the table the other made.
+ */
+async function createLeaseTable(connection: LeaseConnection): Promise<void> {
+  try {
+    await connection.query(CREATE, []);
+  } catch (first) {
+    await connection.query(CREATE, []).catch(() => {
+      throw first;
+    });
+  }
+}
+
 /** Takes the lease, or renews it: only when it is this holder's already, or has run out. */
 function claimStatement(dialect: LeaseDialect): string {
   const now = NOW_MS[dialect];
@@ -158,7 +174,7 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
   const described = options.described ?? `host ${hostname()}, pid ${process.pid}, started ${new Date().toISOString()}`;
   let row: LeaseRow | undefined;
   try {
-    await connection.query(CREATE, []);
+    await createLeaseTable(connection);
     row = await claim(connection, holder, described, options.ttlMs);
   } catch (error) {
     await connection.close().catch(() => undefined);
@@ -241,7 +257,7 @@ export async function holdSharedCountersLease(connection: LeaseConnection, optio
   const claimShared = () => connection.query(sharedClaimStatement(connection.dialect), [holder, described, options.ttlMs]);
   let alone: LeaseRow | undefined;
   try {
-    await connection.query(CREATE, []);
+    await createLeaseTable(connection);
     await claimShared();
     alone = await liveRow(connection, LEASE_NAME);
   } catch (error) {
