@@ -202,6 +202,12 @@ function closestFileName(name: string): string | undefined {
  * be ignored without a word and the default used, which is the mistake the operator wanted to avoid.
  */
 function refuseUnknownFileNames(file: Record<string, unknown>, path: string): void {
+  // A variable name, but one the file cannot set: the file is read once, and one it names would not be.
+  if ('KEYWAY_CONFIG' in file) {
+    throw new ConfigError(
+      `KEYWAY_CONFIG file ${path}: KEYWAY_CONFIG cannot be set in the file (a file it named would not be read); put every setting in this file, or point KEYWAY_CONFIG at the other.`,
+    );
+  }
   for (const name of Object.keys(file)) {
     if (FILE_NAMES.includes(name) || VARIABLE_NAME.test(name)) continue;
     const nearest = closestFileName(name);
@@ -222,12 +228,36 @@ export const EMBEDDED_DATABASE_FILE = 'keyway.db';
 
 const SUPPORTED_DATABASE_URL = /^(file:|:memory:$|(libsql|https?|wss?|postgres(ql)?):\/\/)/;
 
-/** Why a database URL cannot be used, naming only its scheme: what follows can hold a password. */
+const POSTGRES_DATABASE_URL = /^postgres(ql)?:\/\//;
+const SERVER_DATABASE_URL = /^(libsql|https?|wss?|postgres(ql)?):\/\//;
+
+/** How to write a server's URL, for a message. */
+function databaseUrlForm(url: string): string {
+  return POSTGRES_DATABASE_URL.test(url) ? 'postgres://user:password@host[:port]/database' : 'libsql://host[:port] (or https://)';
+}
+
+/**
+ * Why a database URL cannot be used, naming only its scheme: what follows can hold a password. A server's
+ * URL must name the server: the PostgreSQL client fills in the local one and its default database for
+ * `postgres://` or `postgres:///keyway` (an unset `${DB_HOST}`), and a start used to create a new
+ * installation in the server's `postgres` database (QA20 ops). A socket folder in `?host=` names it too.
+ */
 export function unsupportedDatabaseUrl(url: string): string | undefined {
-  if (SUPPORTED_DATABASE_URL.test(url)) return undefined;
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
-  const got = scheme === undefined ? 'a value without a scheme (a file path needs file:)' : `the scheme ${scheme}:`;
-  return `KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got ${got}.`;
+  if (!SUPPORTED_DATABASE_URL.test(url)) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+    const got = scheme === undefined ? 'a value without a scheme (a file path needs file:)' : `the scheme ${scheme}:`;
+    return `KEYWAY_DATABASE_URL must start with file:, libsql://, http(s):// or postgres://; got ${got}.`;
+  }
+  if (!SERVER_DATABASE_URL.test(url)) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `KEYWAY_DATABASE_URL is not a URL; write it as ${databaseUrlForm(url)}.`;
+  }
+  const socketFolder = POSTGRES_DATABASE_URL.test(url) ? (parsed.searchParams.get('host') ?? '') : '';
+  if (parsed.hostname === '' && socketFolder === '') return `KEYWAY_DATABASE_URL names no host; write it as ${databaseUrlForm(url)}.`;
+  return undefined;
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

@@ -18,8 +18,7 @@ export interface FirstStartSecrets {
  */
 export async function bootstrap(store: Store, config: GatewayConfig, logger: Logger): Promise<FirstStartSecrets> {
   const secrets: FirstStartSecrets = {};
-  if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined) {
-    await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
+  if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) === undefined && (await createdHere(store))) {
     const key = generateGatewayKey('ak');
     await store.insertGatewayKey({
       id: 'key_default_admin',
@@ -45,7 +44,25 @@ export async function bootstrap(store: Store, config: GatewayConfig, logger: Log
     });
     secrets.operatorKey = key;
   }
+  // Other instances sharing the database may have loaded their configuration before these keys existed:
+  // a recorded change makes them reload within KEYWAY_CONFIG_POLL_MS.
+  if (secrets.defaultAdminKey !== undefined || secrets.operatorKey !== undefined) await store.recordConfigChange?.();
   return secrets;
+}
+
+/**
+ * Creates the `default` account, or answers false when another instance sharing the database created it
+ * meanwhile: two replicas of a first rollout both find none, and the one whose insert loses is a later
+ * start, not a failed one (QA20 ops: it stopped on the database's duplicate-key error).
+ */
+async function createdHere(store: Store): Promise<boolean> {
+  try {
+    await store.insertAccount(DEFAULT_ACCOUNT_ID, 'default');
+    return true;
+  } catch (error) {
+    if ((await store.getAccount(DEFAULT_ACCOUNT_ID)) !== undefined) return false;
+    throw error;
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { flushLogs } from './logger.ts';
 import { createWebSocketHub } from './http/websocket.ts';
 import type { Runtime } from './runtime.ts';
 import { batchScheduleHelperThreads, type HelperThreadWatch } from './process/thread-scheduling.ts';
+import { stopSignals } from './process/repeated-signal.ts';
 
 export interface RunningServer {
   url: string;
@@ -136,6 +137,7 @@ export function stopOnSignals(
   options: SignalOptions = {},
 ): void {
   let received = 0;
+  const arrivals = stopSignals();
   const endNow = (signal: string) => {
     runtime.logger.warn(
       { signal, signals: received, pendingUsage: runtime.usage.pending },
@@ -144,6 +146,7 @@ export function stopOnSignals(
     runtime.drain.expire('signal');
   };
   const shutdown = (signal: string, repeatEndsNow: boolean) => {
+    if (arrivals.next() === 'copy') return;
     received += 1;
     if (received > 1) {
       if (repeatEndsNow) endNow(signal);

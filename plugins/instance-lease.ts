@@ -1,10 +1,18 @@
 // Which instance lease a start takes (core/process/instance-lease.ts): on a database served over the
-// network, a libSQL server or PostgreSQL, unless KEYWAY_REDIS_URL gives the instances shared counters.
+// network, a libSQL server or PostgreSQL, the instance lease, or with KEYWAY_REDIS_URL (shared counters)
+// the shared-counters lease, which lets any number of such instances in and keeps one without Redis out.
 // The embedded file has its kernel lock instead (store-sqlite/instance-lock.ts). A URL of another
 // scheme, which an out-of-tree store plugin accepts, takes none: its plugin knows what it shares.
 
 import type { GatewayConfig } from '../core/config.ts';
-import { holdInstanceLease, InstanceLeaseError, type InstanceLease, type LeaseConnection, type LeaseLogger } from '../core/process/instance-lease.ts';
+import {
+  holdInstanceLease,
+  holdSharedCountersLease,
+  InstanceLeaseError,
+  type InstanceLease,
+  type LeaseConnection,
+  type LeaseLogger,
+} from '../core/process/instance-lease.ts';
 import { StorageError } from './store-sqlite/storage-error.ts';
 
 const LIBSQL_SERVER = /^(libsql|https?|wss?):\/\//;
@@ -20,7 +28,6 @@ function hostOf(url: string): string {
 }
 
 export async function holdDatabaseInstanceLease(config: GatewayConfig, logger: LeaseLogger): Promise<InstanceLease | undefined> {
-  if (config.redisUrl !== undefined) return undefined;
   const url = config.databaseUrl;
   let where: string;
   let open: () => Promise<LeaseConnection>;
@@ -34,7 +41,8 @@ export async function holdDatabaseInstanceLease(config: GatewayConfig, logger: L
     return undefined;
   }
   try {
-    return await holdInstanceLease(await open(), { ttlMs: config.instanceLeaseMs, where, logger });
+    const hold = config.redisUrl === undefined ? holdInstanceLease : holdSharedCountersLease;
+    return await hold(await open(), { ttlMs: config.instanceLeaseMs, where, logger });
   } catch (error) {
     if (error instanceof InstanceLeaseError) throw error;
     const password = (() => {

@@ -13,6 +13,11 @@
 // - given back when the instance stops (a drain included); one that died (SIGKILL, OOM, a lost host)
 //   blocks the next start for at most the lease's length (KEYWAY_INSTANCE_LEASE_MS, 15 s by default).
 //
+// Instances with Redis are many on purpose, but one without it beside them is the same drift (QA20 ops:
+// it never heard a key revoked on the others). They keep a second row alive together, the shared-counters
+// row, and each kind refuses to start while the other's row is live. Each claims its row before it looks
+// for the other's, so of two starting at once at least one sees the other.
+//
 // The statements are plain SQL with `?` placeholders, the same on SQLite, libSQL and PostgreSQL: any
 // connection that runs one statement and answers its rows can hold the lease.
 
@@ -50,6 +55,8 @@ export class InstanceLeaseError extends Error {
 }
 
 const LEASE_NAME = 'instance';
+/** Kept alive by every instance with shared counters: any of them renews it, none deletes it. */
+const SHARED_NAME = 'shared-counters';
 
 /** The database's own clock in epoch milliseconds: the instances' clocks may differ, the database's is one. */
 const NOW_MS: Record<LeaseDialect, string> = {
@@ -64,6 +71,22 @@ const CREATE = `CREATE TABLE IF NOT EXISTS ${LEASE_TABLE} (
   expires_at BIGINT NOT NULL
 )`;
 
+/**
+ * Creates the lease table unless it exists. Instances starting at once on a fresh database (a first
+ * rollout of several replicas) run it together, and PostgreSQL's CREATE TABLE IF NOT EXISTS can then fail
+ * in all but one (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`): run
+ * again, it finds the table the other made.
+ */
+async function createLeaseTable(connection: LeaseConnection): Promise<void> {
+  try {
+    await connection.query(CREATE, []);
+  } catch (first) {
+    await connection.query(CREATE, []).catch(() => {
+      throw first;
+    });
+  }
+}
+
 /** Takes the lease, or renews it: only when it is this holder's already, or has run out. */
 function claimStatement(dialect: LeaseDialect): string {
   const now = NOW_MS[dialect];
@@ -74,8 +97,24 @@ function claimStatement(dialect: LeaseDialect): string {
   );
 }
 
-function readStatement(dialect: LeaseDialect): string {
-  return `SELECT holder, described, expires_at - ${NOW_MS[dialect]} AS remaining_ms FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}'`;
+/** Pushes the shared row's end forward (never back): each instance with shared counters renews it. */
+function sharedClaimStatement(dialect: LeaseDialect): string {
+  return (
+    `INSERT INTO ${LEASE_TABLE} (name, holder, described, expires_at) VALUES ('${SHARED_NAME}', ?, ?, ${NOW_MS[dialect]} + ?) ` +
+    'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, described = excluded.described, expires_at = excluded.expires_at ' +
+    `WHERE ${LEASE_TABLE}.expires_at < excluded.expires_at`
+  );
+}
+
+function readStatement(dialect: LeaseDialect, name = LEASE_NAME): string {
+  return `SELECT holder, described, expires_at - ${NOW_MS[dialect]} AS remaining_ms FROM ${LEASE_TABLE} WHERE name = '${name}'`;
+}
+
+/** The row of that name while it has not run out. */
+async function liveRow(connection: LeaseConnection, name: string): Promise<LeaseRow | undefined> {
+  const [row] = await connection.query(readStatement(connection.dialect, name), []);
+  if (row === undefined || Number(row.remaining_ms) <= 0) return undefined;
+  return { holder: String(row.holder), described: String(row.described), remainingMs: Number(row.remaining_ms) };
 }
 
 interface LeaseRow {
@@ -103,6 +142,29 @@ function refusal(row: LeaseRow, options: InstanceLeaseOptions): string {
   );
 }
 
+function secondsLeft(row: LeaseRow): number {
+  return Math.max(1, Math.ceil(row.remainingMs / 1000));
+}
+
+function besideSharedRefusal(row: LeaseRow, options: InstanceLeaseOptions): string {
+  return (
+    `${options.where} (KEYWAY_DATABASE_URL) is in use by Keyway instances that share their counters through Redis (the last to renew: ${row.described}), ` +
+    `whose shared lease runs ${secondsLeft(row)} s more unless one of them renews it. This start has no KEYWAY_REDIS_URL: it would keep its own ` +
+    'configuration and budget and rate-limit counters and never hear their changes (a key revoked on them would stay valid here); ' +
+    'set the same KEYWAY_REDIS_URL (and KEYWAY_REDIS_PREFIX) on this instance as on them, or stop them first ' +
+    '(docs/deployment.md, "One instance per database server without shared counters").'
+  );
+}
+
+function besideAloneRefusal(row: LeaseRow, options: InstanceLeaseOptions): string {
+  return (
+    `${options.where} (KEYWAY_DATABASE_URL) is in use by a Keyway instance without shared counters (${row.described}), whose lease on it runs ` +
+    `${secondsLeft(row)} s more unless it renews it. This start has KEYWAY_REDIS_URL set and that instance has not: it keeps its own ` +
+    "configuration and counters and would never hear this instance's changes. Set the same KEYWAY_REDIS_URL on it and restart it, or stop it first " +
+    '(docs/deployment.md, "One instance per database server without shared counters").'
+  );
+}
+
 /**
  * Takes the instance lease on `connection`'s database and keeps renewing it, or throws an
  * InstanceLeaseError naming the instance that holds it. The connection is the lease's from here on.
@@ -112,7 +174,7 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
   const described = options.described ?? `host ${hostname()}, pid ${process.pid}, started ${new Date().toISOString()}`;
   let row: LeaseRow | undefined;
   try {
-    await connection.query(CREATE, []);
+    await createLeaseTable(connection);
     row = await claim(connection, holder, described, options.ttlMs);
   } catch (error) {
     await connection.close().catch(() => undefined);
@@ -121,6 +183,15 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
   if (row?.holder !== holder) {
     await connection.close().catch(() => undefined);
     throw new InstanceLeaseError(row === undefined ? `${options.where} (KEYWAY_DATABASE_URL) kept no instance lease row.` : refusal(row, options));
+  }
+  const shared = await liveRow(connection, SHARED_NAME).catch(async (error: unknown) => {
+    await connection.close().catch(() => undefined);
+    throw error;
+  });
+  if (shared !== undefined) {
+    await connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]).catch(() => undefined);
+    await connection.close().catch(() => undefined);
+    throw new InstanceLeaseError(besideSharedRefusal(shared, options));
   }
   // One line when the renewal changes state, not one every beat: the log says when it began and ended.
   let state: 'held' | 'lost' | 'failing' = 'held';
@@ -169,6 +240,66 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
       clearInterval(timer);
       await renewing;
       await connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]).catch(() => undefined);
+      await connection.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * For an instance with shared counters (KEYWAY_REDIS_URL): keeps the shared-counters row alive with the
+ * other such instances, or throws an InstanceLeaseError naming the instance without shared counters that
+ * holds the instance lease. Its release stops the renewals and leaves the row to the others: after the
+ * last one stops, an instance without Redis starts once the row has run out (KEYWAY_INSTANCE_LEASE_MS).
+ */
+export async function holdSharedCountersLease(connection: LeaseConnection, options: InstanceLeaseOptions): Promise<InstanceLease> {
+  const holder = `${hostname()}/${process.pid}/${randomUUID()}`;
+  const described = options.described ?? `host ${hostname()}, pid ${process.pid}, started ${new Date().toISOString()}`;
+  const claimShared = () => connection.query(sharedClaimStatement(connection.dialect), [holder, described, options.ttlMs]);
+  let alone: LeaseRow | undefined;
+  try {
+    await createLeaseTable(connection);
+    await claimShared();
+    alone = await liveRow(connection, LEASE_NAME);
+  } catch (error) {
+    await connection.close().catch(() => undefined);
+    throw error;
+  }
+  if (alone !== undefined) {
+    await connection.close().catch(() => undefined);
+    throw new InstanceLeaseError(besideAloneRefusal(alone, options));
+  }
+  let failing = false;
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = async (): Promise<void> => {
+    try {
+      await claimShared();
+      if (failing) options.logger.warn({ database: options.where }, 'shared-counters lease renewed again');
+      failing = false;
+    } catch (error) {
+      if (!failing) {
+        options.logger.warn(
+          { database: options.where, error: error instanceof Error ? error.message : String(error) },
+          'shared-counters lease not renewed: the database did not answer; renewal goes on',
+        );
+      }
+      failing = true;
+    }
+  };
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(renew);
+    },
+    Math.max(100, Math.floor(options.ttlMs / 3)),
+  );
+  timer.unref?.();
+  let released = false;
+  return {
+    holder,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await renewing;
       await connection.close().catch(() => undefined);
     },
   };

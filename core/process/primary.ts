@@ -22,6 +22,7 @@ import { heartbeatFor } from '../cluster/ipc-liveness.ts';
 import type { PrimaryBound } from '../cluster/ipc-protocol.ts';
 import { flushLogs, type Logger } from '../logger.ts';
 import { END_NOW_SIGNAL, WORKER_INDEX_VARIABLE } from './workers.ts';
+import { stopSignals } from './repeated-signal.ts';
 
 export interface PrimaryOptions {
   workers: number;
@@ -188,7 +189,9 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     for (const slot of slots) slot.child?.kill(signal);
   };
 
+  const arrivals = stopSignals();
   const shutdown = (signal: string): void => {
+    if (arrivals.next() === 'copy') return;
     signals += 1;
     stopping = true;
     // Every worker drains once on the first signal; a second one ends their in-flight requests now.

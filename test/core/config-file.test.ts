@@ -65,6 +65,13 @@ describe('unknown names in the KEYWAY_CONFIG file', () => {
     expect(withFile({ usageFlushIntervalMs: 250 }, { KEYWAY_USAGE_FLUSH_MS: '300' }).load().usageFlushIntervalMs).toBe(300);
   });
 
+  // QA20 ops: KEYWAY_CONFIG in the file was taken as a variable name and then never read.
+  test('KEYWAY_CONFIG inside the file is refused: the file it names would not be read', () => {
+    const { file, load } = withFile({ KEYWAY_CONFIG: '/etc/keyway/other.json', port: 9000 });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(`KEYWAY_CONFIG file ${file}: KEYWAY_CONFIG cannot be set in the file`);
+  });
+
   test('a plugins section that is not an object is refused, not dropped', () => {
     expect(withFile({ plugins: ['refuse-model'] }).load).toThrow('"plugins" must be an object of plugin name → settings');
   });

@@ -144,4 +144,40 @@ describe.skipIf(!postgres)('on PostgreSQL', () => {
     },
     90_000,
   );
+
+  // QA20 ops: an instance that forgot KEYWAY_REDIS_URL beside ones that have it took no lease the
+  // others held, started, and never heard a key revoked on them.
+  test.skipIf(!redis)(
+    'a start without KEYWAY_REDIS_URL beside instances with it is refused, and so is one with it beside an instance without',
+    async () => {
+      const database = await createTestDatabase();
+      databases.push(database);
+      const shared = { KEYWAY_REDIS_URL: TEST_REDIS_URL, KEYWAY_REDIS_PREFIX: `lease-test-${crypto.randomUUID().slice(0, 8)}:` };
+      const withRedis = await start('postgres-mixed-redis', database.url, shared);
+      const alone = await refusedStart('postgres-mixed-alone', database.url);
+      expect({ exitCode: alone.exitCode, lines: alone.stderr.trim().split('\n').length }).toEqual({ exitCode: 1, lines: 1 });
+      expect(alone.stderr).toMatch(
+        new RegExp(
+          `^keyway: cannot start: PostgreSQL at 127\\.0\\.0\\.1:5432 \\(KEYWAY_DATABASE_URL\\) is in use by Keyway instances that share their counters through Redis \\(the last to renew: host [^,]+, pid ${withRedis.process.pid},`,
+        ),
+      );
+      expect(alone.stdout).not.toContain('Keyway listening');
+      expect(await ready(withRedis)).toBe(200);
+      expect(await withRedis.stop('SIGTERM')).toBe(0);
+      // Its shared lease is left to run out (other instances with Redis may still renew it).
+      await Bun.sleep(LEASE_MS + 200);
+      const aloneNow = await start('postgres-mixed-alone-later', database.url);
+      const directory = suite.dataDirectory('postgres-mixed-redis-later');
+      const redisLater = await runUntilExit({ command: FROM_SOURCE, cwd: directory, env: environment(directory, database.url, shared) }, 15_000);
+      expect({ exitCode: redisLater.exitCode, lines: redisLater.stderr.trim().split('\n').length }).toEqual({ exitCode: 1, lines: 1 });
+      expect(redisLater.stderr).toMatch(
+        new RegExp(
+          `is in use by a Keyway instance without shared counters \\(host [^,]+, pid ${aloneNow.process.pid}, started [^)]+\\), whose lease on it runs \\d+ s more`,
+        ),
+      );
+      expect(await ready(aloneNow)).toBe(200);
+      expect(await aloneNow.stop('SIGTERM')).toBe(0);
+    },
+    90_000,
+  );
 });

@@ -9,7 +9,14 @@ import { Database } from 'bun:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { holdInstanceLease, InstanceLeaseError, LEASE_TABLE, type LeaseConnection, type LeaseLogger } from '../../core/process/instance-lease.ts';
+import {
+  holdInstanceLease,
+  holdSharedCountersLease,
+  InstanceLeaseError,
+  LEASE_TABLE,
+  type LeaseConnection,
+  type LeaseLogger,
+} from '../../core/process/instance-lease.ts';
 import { postgresLeaseConnection } from '../../plugins/store-postgres/lease-connection.ts';
 import { createTestDatabase, postgresReachable, type TestDatabase } from '../store-postgres/database.ts';
 
@@ -146,8 +153,76 @@ for (const dialect of dialects) {
       await other.query(`DELETE FROM ${LEASE_TABLE}`, []);
       await other.close();
     });
+
+    test('an instance without shared counters is refused while instances sharing them through Redis serve, naming the last to renew', async () => {
+      const shared = await holdSharedCountersLease(await dialect.connect(), {
+        ttlMs: 300,
+        where: WHERE,
+        logger: recordingLogger(),
+        described: 'host r, pid 7',
+      });
+      const other = await holdSharedCountersLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger(), described: 'host s, pid 8' });
+      try {
+        await Bun.sleep(700);
+        const error = await refusalOf(holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() }));
+        expect(error).toBeInstanceOf(InstanceLeaseError);
+        expect(error.message).toMatch(
+          /^the libSQL server at db\.test:8080 \(KEYWAY_DATABASE_URL\) is in use by Keyway instances that share their counters through Redis \(the last to renew: host [rs], pid [78]\)/,
+        );
+        expect(error.message).toContain('set the same KEYWAY_REDIS_URL');
+      } finally {
+        await shared.release();
+        await other.release();
+      }
+      // The refused start left no lease of its own behind, and the shared one runs out once nobody renews it.
+      await Bun.sleep(400);
+      const alone = await holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() });
+      await alone.release();
+    });
+
+    test('an instance with Redis is refused while an instance without shared counters holds the lease', async () => {
+      const alone = await holdInstanceLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger(), described: 'host a, pid 1' });
+      try {
+        await Bun.sleep(700);
+        const error = await refusalOf(holdSharedCountersLease(await dialect.connect(), { ttlMs: 300, where: WHERE, logger: recordingLogger() }));
+        expect(error).toBeInstanceOf(InstanceLeaseError);
+        expect(error.message).toMatch(
+          /^the libSQL server at db\.test:8080 \(KEYWAY_DATABASE_URL\) is in use by a Keyway instance without shared counters \(host a, pid 1\), whose lease on it runs 1 s more/,
+        );
+        expect(error.message).toContain('KEYWAY_REDIS_URL');
+      } finally {
+        await alone.release();
+      }
+      const cleanup = await dialect.connect();
+      await cleanup.query(`DELETE FROM ${LEASE_TABLE}`, []);
+      await cleanup.close();
+    });
   });
 }
+
+// QA20 ops: instances with Redis now take the shared-counters lease, so a first rollout of several
+// replicas creates the lease table from several connections at once, and PostgreSQL's CREATE TABLE IF
+// NOT EXISTS is not safe against itself (`duplicate key value violates unique constraint
+// "pg_type_typname_nsp_index"`). Every replica must start.
+describe.skipIf(!postgres)('instances with Redis starting at once on a fresh PostgreSQL database', () => {
+  test('all take the shared-counters lease, round after round', async () => {
+    const failures: string[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      const database = await createTestDatabase();
+      databases.push(database);
+      const taken = await Promise.allSettled(
+        [0, 1, 2].map(async () =>
+          holdSharedCountersLease(await postgresLeaseConnection(database.url), { ttlMs: 5_000, where: WHERE, logger: recordingLogger() }),
+        ),
+      );
+      for (const result of taken) {
+        if (result.status === 'rejected') failures.push(String(result.reason));
+        else await result.value.release();
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 60_000);
+});
 
 /** What SIGKILL does to a holder: the renewals stop and nothing deletes the row. */
 async function stopRenewingWithoutRelease(connection: LeaseConnection, lease: { release(): Promise<void> }): Promise<void> {
