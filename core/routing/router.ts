@@ -102,6 +102,11 @@ export class Router {
     this.resolver = { providers: dependencies.providers, catalog: dependencies.catalog, models: dependencies.models };
   }
 
+  /** The catalog's output limit of a provider's model, in tokens; undefined when the catalog does not say. */
+  outputLimitOf(provider: string, model: string): number | undefined {
+    return this.dependencies.catalog.get(provider, model)?.maxOutputTokens;
+  }
+
   /** The model-class table an account sees: its overrides on top of the operator's table. */
   modelClassesFor(accountId: string): ModelClassTable {
     const base = this.dependencies.modelClasses();
