@@ -141,6 +141,7 @@ export class LifecycleRunner {
             ?.find((candidate) => candidate.settings.default_model);
     if (key?.settings.default_model === undefined) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
     body.model = key.settings.default_model;
+    context.defaultModelKeyId = key.id;
   }
 
   /**
