@@ -99,6 +99,26 @@ describe("a substitute's output allowance is held to its model's limit", () => {
     expect(response.headers.get('x-keyway-warnings')).toBeNull();
   });
 
+  // OpenAI's Responses API takes no max_output_tokens below 16; Anthropic takes 10.
+  test('/v1/responses: an allowance below the floor of OpenAI substitute is raised to 16, with a warning', async () => {
+    suite.fleet.simulators.anthropic.setSticky({ kind: 'server_error' });
+    const { data, response } = await openai.responses
+      .create({
+        model: 'claude-opus-4-5',
+        max_output_tokens: 10,
+        input: 'hi',
+        routing: { provider_order: ['anthropic', 'openai'] },
+      } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-provider-used')).toBe('openai');
+    expect(data.output_text).toBe('Echo: hi');
+    const sent = suite.fleet.simulators.openai.inferenceRequests().at(-1)?.body as { max_output_tokens?: unknown } | undefined;
+    expect(sent?.max_output_tokens).toBe(16);
+    expect(response.headers.get('x-keyway-warnings')).toContain(
+      "openai: max_output_tokens 10 is below the 16 OpenAI's Responses API takes; sent 16 (the request named claude-opus-4-5)",
+    );
+  });
+
   test("the client's own model keeps what the client sent: Anthropic's 400 is the answer", async () => {
     const failure = await sdkFailureOf(
       openai.chat.completions.create({ model: 'claude-opus-4-5', max_tokens: 100_000, messages: [{ role: 'user', content: 'hi' }] }),
