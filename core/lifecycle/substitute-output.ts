@@ -44,10 +44,10 @@ function heldToLimit<Body extends object>(body: Body, fields: readonly string[],
   const above = fields.filter((field) => typeof values[field] === 'number' && (values[field] as number) > limit);
   if (above.length === 0) return body;
   const held: Record<string, unknown> = { ...values };
-  for (const field of above) {
-    const warning = `${target.provider}: ${field} ${String(values[field])} is above ${call.model}'s output limit; sent ${limit} (the request named ${call.requestedModel ?? context.request.model})`;
-    if (!call.warnings.includes(warning)) call.warnings.push(warning);
-    held[field] = limit;
-  }
+  for (const field of above) held[field] = limit;
+  // Named without a field: the client wrote max_tokens, max_completion_tokens or max_output_tokens, by dialect.
+  const asked = Math.max(...above.map((field) => values[field] as number));
+  const warning = `${target.provider}: the output allowance of ${asked} tokens is above ${call.model}'s output limit; sent ${limit} (the request named ${call.requestedModel ?? context.request.model})`;
+  if (!call.warnings.includes(warning)) call.warnings.push(warning);
   return held as Body;
 }

@@ -24,7 +24,7 @@ beforeAll(async () => {
 
 const OPUS_OUTPUT_LIMIT = 64_000;
 const chain = { routing: { provider_order: ['openai', 'anthropic'] } };
-const LIMIT_WARNING = "anthropic: max_completion_tokens 100000 is above claude-opus-4-5's output limit; sent 64000 (the request named gpt-5)";
+const LIMIT_WARNING = "anthropic: the output allowance of 100000 tokens is above claude-opus-4-5's output limit; sent 64000 (the request named gpt-5)";
 
 /** The max_tokens Anthropic's simulator received on its last call. */
 function anthropicMaxTokens(): unknown {
@@ -75,14 +75,12 @@ describe("a substitute's output allowance is held to its model's limit", () => {
 
   test('/v1/responses: max_output_tokens is held the same way', async () => {
     suite.fleet.simulators.openai.setSticky({ kind: 'server_error' });
-    const response = await openai.responses.create({
-      model: 'gpt-5',
-      max_output_tokens: 100_000,
-      input: 'hi',
-      ...chain,
-    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
-    expect(response.output_text).toBe('Echo: hi');
+    const { data, response } = await openai.responses
+      .create({ model: 'gpt-5', max_output_tokens: 100_000, input: 'hi', ...chain } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
+      .withResponse();
+    expect(data.output_text).toBe('Echo: hi');
     expect(anthropicMaxTokens()).toBe(OPUS_OUTPUT_LIMIT);
+    expect(response.headers.get('x-keyway-warnings')).toContain(LIMIT_WARNING);
   });
 
   test("an allowance within the substitute's limit is sent as is, without a warning", async () => {
