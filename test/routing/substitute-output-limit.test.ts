@@ -83,6 +83,24 @@ describe("a substitute's output allowance is held to its model's limit", () => {
     expect(response.headers.get('x-keyway-warnings')).toContain(LIMIT_WARNING);
   });
 
+  test("/v1/responses to an OpenAI substitute (OpenAI's own Responses API, the body sent as is): held the same way", async () => {
+    suite.fleet.simulators.anthropic.setSticky({ kind: 'server_error' });
+    const { response } = await openai.responses
+      .create({
+        model: 'claude-haiku-4-5',
+        max_output_tokens: 50_000,
+        input: 'hi',
+        routing: { provider_order: ['anthropic', 'openai'] },
+      } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
+      .withResponse();
+    expect(response.headers.get('x-model-used')).toBe('gpt-4o-mini');
+    const sent = suite.fleet.simulators.openai.inferenceRequests().at(-1);
+    expect({ path: sent?.path, max: (sent?.body as { max_output_tokens?: unknown } | undefined)?.max_output_tokens }).toEqual({
+      path: '/v1/responses',
+      max: 16_384,
+    });
+  });
+
   test("an allowance within the substitute's limit is sent as is, without a warning", async () => {
     suite.fleet.simulators.openai.setSticky({ kind: 'server_error' });
     const { response } = await openai.chat.completions
