@@ -1,3 +1,4 @@
+import { refuseLegacyFunctions } from '../../core/wire/legacy-functions.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -31,6 +32,7 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
     max_completion_tokens: maxCompletionTokens,
     ...body
   } = request;
+  refuseLegacyFunctions(request, 'perplexity');
   if (typeof body.n === 'number' && body.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'perplexity returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }
