@@ -222,7 +222,11 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
     if (entry.settings?.base_url !== undefined) await checkBaseUrl(runtime, entry.settings.base_url, index);
     const secret = await secretOf(runtime, entry, index, { owner, accountId });
     const print = secret.fingerprint;
-    const duplicate = [...(existing?.get(entry.name) ?? []), ...rows.filter((row) => row.provider === entry.name)].find((key) => key.fingerprint === print);
+    // The same key twice in one body names its first place there: that one is not stored (QA20 seed F3:
+    // the 409 named the id it would have had, which nothing ever held).
+    const earlier = rows.findIndex((row) => row.provider === entry.name && row.fingerprint === print);
+    if (earlier !== -1) throw repeatedInBody(index, entry.name, rowEntries[earlier] ?? earlier);
+    const duplicate = (existing?.get(entry.name) ?? []).find((key) => key.fingerprint === print);
     if (duplicate !== undefined && duplicate.status === NEEDS_REENTRY && 'id' in duplicate && secret.apiKey !== undefined) {
       // The same key entered again after its master key version was lost: re-sealed in place, so its
       // id (and everything that refers to it) stays.
@@ -289,6 +293,15 @@ async function storeKeys(runtime: Runtime, principal: Principal, owner: KeyOwner
       ...(rotation.warnings.length === 0 ? {} : { warnings: rotation.warnings }),
     },
     201,
+  );
+}
+
+/** 409: `providers[index]` repeats the key of `providers[first]` of the same body; nothing of the body was stored. */
+function repeatedInBody(index: number, provider: string, first: number): KeywayError {
+  return new KeywayError(
+    'conflict',
+    { detail: `providers[${index}]: this ${provider} key is also providers[${first}] of this body; send it once. Nothing was stored.` },
+    { param: `providers[${index}].api_key` },
   );
 }
 

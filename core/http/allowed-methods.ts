@@ -18,6 +18,16 @@ const NOT_HTTP_METHODS: ReadonlySet<string> = new Set(['ALL', 'WS']);
 
 /** A route path as a regular expression: `:name` is one segment (`:name?` an optional one), `*` anything. */
 export function routePathPattern(path: string): RegExp {
+  // A trailing slash is the same path to the router (it is not strict about them).
+  return new RegExp(`^${routePathSource(path)}/?$`);
+}
+
+/** The route's path and every path below it (`/v1/messages/batches` under `/v1/messages`). */
+export function routePathAndBelowPattern(path: string): RegExp {
+  return new RegExp(`^${routePathSource(path)}(?:/.*)?$`);
+}
+
+function routePathSource(path: string): string {
   let source = '';
   for (const segment of path.split('/').slice(1)) {
     if (segment === '*') source += '(?:/.*)?';
@@ -25,8 +35,7 @@ export function routePathPattern(path: string): RegExp {
     else if (segment.startsWith(':')) source += '/[^/]+';
     else source += `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
   }
-  // A trailing slash is the same path to the router (it is not strict about them).
-  return new RegExp(`^${source}/?$`);
+  return source;
 }
 
 /**

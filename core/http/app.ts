@@ -7,7 +7,7 @@ import { healthRoutes } from '../routing/health/routes.ts';
 import { routingRoutes } from '../routing/routes.ts';
 import type { Runtime } from '../runtime.ts';
 import type { RouteDefinition, WebSocketHandler } from '../spec/plugin.ts';
-import { createAllowedMethods, routePathPattern } from './allowed-methods.ts';
+import { createAllowedMethods, routePathAndBelowPattern, routePathPattern } from './allowed-methods.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { createCors } from './cors.ts';
 import { chatCompletions, embeddings, listModels, retrieveModel, type ClientAddress } from './inference-routes.ts';
@@ -53,9 +53,10 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
     const cors = createCors(corsOrigins, allowedMethods, dialectHeaders);
     app.onRequest(({ request, set }) => cors(request, set.headers as Record<string, string | number>));
   }
-  // Plugin routes that answer errors in their own dialect's shape: a 405 on their path is written so too.
+  // Plugin routes that answer errors in their own dialect's shape: a 405 on their path is written so
+  // too, and a 404 on a path below theirs (the Anthropic SDK's `/v1/messages/batches`, QA20 seed F2).
   const refusalDialects = runtime.plugins.routes.flatMap(({ value: route }) =>
-    route.refusal === undefined ? [] : [{ pattern: routePathPattern(route.path), refusal: route.refusal }],
+    route.refusal === undefined ? [] : [{ pattern: routePathPattern(route.path), below: routePathAndBelowPattern(route.path), refusal: route.refusal }],
   );
   // Which of several workers answered (KEYWAY_WORKERS): for operators tracing a request, and tests.
   const worker = options.worker === undefined ? undefined : String(options.worker);
@@ -74,16 +75,16 @@ export function createApp(runtime: Runtime, sockets?: WebSocketHub, options: { w
         const url = requestUrl(request);
         // A path that exists under other methods: 405 with the methods it takes, not 404.
         const allowed = allowedMethods(url.pathname);
-        if (allowed.length > 0 && !allowed.includes(request.method)) {
-          const refusal = new KeywayError('method_not_allowed', { method: request.method, path: url.pathname }, { headers: { allow: allowed.join(', ') } });
-          const dialect = refusalDialects.find((entry) => entry.pattern.test(url.pathname));
-          if (dialect === undefined) return errorAsResponse(refusal, requestId, runtime.logger);
-          const answer = dialect.refusal(descriptorFromError(refusal, requestId), requestId);
-          answer.headers.set('x-request-id', requestId);
-          for (const [name, value] of Object.entries(refusal.headers ?? {})) answer.headers.set(name, value);
-          return answer;
-        }
-        return errorAsResponse(new KeywayError('not_found', { detail: `No route ${request.method} ${url.pathname}.` }), requestId, runtime.logger);
+        const wrongMethod = allowed.length > 0 && !allowed.includes(request.method);
+        const refusal = wrongMethod
+          ? new KeywayError('method_not_allowed', { method: request.method, path: url.pathname }, { headers: { allow: allowed.join(', ') } })
+          : new KeywayError('not_found', { detail: `No route ${request.method} ${url.pathname}.` });
+        const dialect = refusalDialects.find((entry) => (wrongMethod ? entry.pattern : entry.below).test(url.pathname));
+        if (dialect === undefined) return errorAsResponse(refusal, requestId, runtime.logger);
+        const answer = dialect.refusal(descriptorFromError(refusal, requestId), requestId);
+        answer.headers.set('x-request-id', requestId);
+        for (const [name, value] of Object.entries(refusal.headers ?? {})) answer.headers.set(name, value);
+        return answer;
       }
       return errorAsResponse(error, requestId, runtime.logger);
     })

@@ -290,7 +290,7 @@ function isRefusedBeforeCall(failure: KeywayError): boolean {
  * cheaper one), another model, or any member of a class the client named. The client's own
  * provider and model, on any of its keys, is not one.
  */
-function isSubstitute(candidate: RouteCandidate, resolution: ModelResolution | undefined): boolean {
+export function isSubstitute(candidate: Pick<RouteCandidate, 'provider' | 'model'>, resolution: ModelResolution | undefined): boolean {
   if (resolution === undefined) return false;
   if (resolution.modelClass !== undefined || candidate.model !== resolution.model) return true;
   return resolution.provider !== undefined && candidate.provider !== resolution.provider;

@@ -24,6 +24,7 @@ import { createRequestContext } from './context.ts';
 import { DrainEnded, untilDrainEnds, type DrainWatch } from './drain.ts';
 import { runHooks } from './hooks.ts';
 import { holdOpening } from './opening-hold.ts';
+import { nativeBodyForCandidate, requestForCandidate, type SubstituteTarget } from './substitute-output.ts';
 import { shouldNotRetry } from './retry-advice.ts';
 import { keySearchOf } from '../credentials/key-echo.ts';
 import { chatAnswer, errorResponse, inferenceHeaders, jsonAnswer, rejectFailedGeneration, streamAnswer, type OpenedStream } from './respond.ts';
@@ -140,6 +141,7 @@ export class LifecycleRunner {
             ?.find((candidate) => candidate.settings.default_model);
     if (key?.settings.default_model === undefined) throw new KeywayError('missing_field', { param: 'model' }, { param: 'model' });
     body.model = key.settings.default_model;
+    context.defaultModelKeyId = key.id;
   }
 
   /**
@@ -213,7 +215,11 @@ export class LifecycleRunner {
         context,
         (adapter, call) => {
           const api = nativeApiOf(adapter, native);
-          const calling = api === undefined ? adapter.chat(context.request, call) : api.call((native as NativeCalls).body(context, call.model), call);
+          const target = this.substituteTarget(adapter, call);
+          const calling =
+            api === undefined
+              ? adapter.chat(requestForCandidate(context, call, target), call)
+              : api.call(nativeBodyForCandidate((native as NativeCalls).body(context, call.model), context, call, target), call);
           return calling.then((result) => rejectFailedGeneration(adapter.name, result));
         },
         undefined,
@@ -226,12 +232,17 @@ export class LifecycleRunner {
     const holdMs = this.dependencies.attempts.config.streamOpeningHoldMs;
     const success = await this.attempt(
       context,
-      (adapter, call) => openStream(adapter, call, context, native),
+      (adapter, call) => openStream(adapter, call, context, native, this.substituteTarget(adapter, call)),
       clientSignal,
       holdMs > 0 ? (opened) => holdOpening(opened, holdMs) : undefined,
     );
     this.markNative(context, native);
     return streamAnswer(accountant, operation.dialect, context, success, this.dependencies.drain);
+  }
+
+  /** The candidate's provider and its model's output limit, for what a substitute is sent (substitute-output.ts). */
+  private substituteTarget(adapter: ProviderAdapter, call: CallContext): SubstituteTarget {
+    return { provider: adapter.name, outputLimit: this.dependencies.router.outputLimitOf(adapter.name, call.model) };
   }
 
   /** Says which API served, for the dialect's answer (warnings that held only for a translation). */
@@ -321,9 +332,18 @@ function nativeApiOf(adapter: ProviderAdapter | undefined, native: NativeCalls |
  * The first part of a stream decides whether the attempt succeeded: an error there may still fall back.
  * A provider with its own API for the operation's dialect (`native`) is called through it.
  */
-export async function openStream(adapter: ProviderAdapter, call: CallContext, context: RequestContext, native?: NativeCalls): Promise<OpenedStream> {
+export async function openStream(
+  adapter: ProviderAdapter,
+  call: CallContext,
+  context: RequestContext,
+  native: NativeCalls | undefined,
+  target: SubstituteTarget,
+): Promise<OpenedStream> {
   const api = nativeApiOf(adapter, native);
-  const parts = api === undefined ? await adapter.chatStream(context.request, call) : await api.stream((native as NativeCalls).body(context, call.model), call);
+  const parts =
+    api === undefined
+      ? await adapter.chatStream(requestForCandidate(context, call, target), call)
+      : await api.stream(nativeBodyForCandidate((native as NativeCalls).body(context, call.model), context, call, target), call);
   const iterator = parts[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) throw new KeywayError('upstream_error', { detail: `${adapter.name} closed the stream without sending anything` }, { reason: 'server_error' });

@@ -102,6 +102,11 @@ export class Router {
     this.resolver = { providers: dependencies.providers, catalog: dependencies.catalog, models: dependencies.models };
   }
 
+  /** The catalog's output limit of a provider's model, in tokens; undefined when the catalog does not say. */
+  outputLimitOf(provider: string, model: string): number | undefined {
+    return this.dependencies.catalog.get(provider, model)?.maxOutputTokens;
+  }
+
   /** The model-class table an account sees: its overrides on top of the operator's table. */
   modelClassesFor(accountId: string): ModelClassTable {
     const base = this.dependencies.modelClasses();
@@ -405,6 +410,16 @@ export class Router {
     if (owners.length === 0) return;
     const usable = [...(keys.account.get(provider) ?? []), ...(keys.platform.get(provider) ?? [])];
     if (usable.length === 0 || !usable.every((key) => this.dependencies.models.knownNotToServe(key, model))) return;
+    const keyId = context.defaultModelKeyId;
+    if (keyId !== undefined) {
+      // The client named no model: the key's setting chose it, and only changing that setting (or naming a model) helps (QA20 seed F4).
+      throw new KeywayError('invalid_field', {
+        param: 'model',
+        detail:
+          `The request names no model, so Keyway used the settings.default_model '${model}' of ${provider} key ${keyId}; ${provider} does not serve it: the model catalog gives it to ${owners.join(', ')}, and no ${provider} key of this account lists it. ` +
+          `Send model, or set that key's default_model to ${this.askForModelOf(context, provider, model).replace(/^ask for /, '')}`,
+      });
+    }
     const param = context.request.provider === undefined ? 'model' : 'provider';
     const instead = param === 'model' ? `ask for ${owners[0]}/${model}` : `leave provider out, send provider: ${owners[0]}`;
     throw new KeywayError('invalid_field', {

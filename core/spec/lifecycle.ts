@@ -106,6 +106,11 @@ export interface RequestContext {
    */
   bodyText?: string;
   projectTag: string | undefined;
+  /**
+   * Set when the request named no model and `model` is this provider key's `settings.default_model`:
+   * a refusal of that model names the key's setting, which is what must change, not the request.
+   */
+  defaultModelKeyId?: string;
   keys: ResolvedKeys | undefined;
   /**
    * Set by a `route` hook of a policy that narrowed `keys`, when no candidate is left: why keys of the

@@ -2,6 +2,7 @@
 // could not honour is pushed onto `warnings` (sent to the client in X-Keyway-Warnings) rather than
 // silently lost.
 
+import { refuseLegacyFunctions } from '../../core/wire/legacy-functions.ts';
 import type { AnthropicMessage, Block } from './message.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
@@ -403,6 +404,7 @@ function warnAboutIgnoredFields(request: ChatRequest, warnings: string[]): void 
 }
 
 function rejectUnsupported(request: ChatRequest): void {
+  refuseLegacyFunctions(request, 'anthropic');
   if (isSet(request.n) && request.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'Anthropic returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }

@@ -1,3 +1,4 @@
+import { refuseLegacyFunctions } from '../../core/wire/legacy-functions.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest, ResponseFormat, ToolDefinition } from '../../core/spec/vocabulary.ts';
@@ -43,6 +44,7 @@ const PENALTY_RANGE = { min: 0, max: 1 } as const;
 
 /** The `/v2/chat` body for an OpenAI-shaped request. Things Cohere cannot honour land in `warnings`. */
 export function buildCohereChatBody(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
+  refuseLegacyFunctions(request, 'cohere');
   if (typeof request.n === 'number' && request.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'cohere returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }

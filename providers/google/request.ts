@@ -1,6 +1,7 @@
 // OpenAI ChatRequest → Gemini generateContent body (reference §3.2, §7). Pure functions: everything
 // the request cannot carry to Gemini is reported in `warnings`, never silently lost.
 
+import { refuseLegacyFunctions } from '../../core/wire/legacy-functions.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { EmbeddingsRequest, ProviderKeySettings } from '../../core/spec/plugin.ts';
 import { parseDataUrl, parseToolArguments, portableMessages } from '../../core/wire/provider-kit.ts';
@@ -77,6 +78,7 @@ export function geminiModelPath(model: string): string {
 }
 
 export function buildGeminiRequest(request: ChatRequest, model: string, settings: ProviderKeySettings, warnings: string[]): Record<string, unknown> {
+  refuseLegacyFunctions(request, PROVIDER_NAME);
   const context: TranslationContext = { model, warnings, toolNames: new Map(), callPositions: new Map(), responsePositions: new WeakMap() };
   // functionResponse carries a JSON response, no inline image.
   const { contents, systemInstruction } = translateMessages(portableMessages(request.messages, PROVIDER_NAME, warnings), context);

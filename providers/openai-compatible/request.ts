@@ -23,6 +23,7 @@ export function buildOpenAIChatBody(
   body.messages = portableMessages(request.messages, target.provider, target.warnings);
   // A tool's cache breakpoint is Anthropic's (kept when it was to serve): OpenAI has no such field.
   if (request.tools !== undefined) body.tools = toolsWithoutBreakpoints(request.tools);
+  if (isSubstituteFor(request.model, model)) leaveOutAnthropicFields(body, model, request.model, target);
   const reasoning = REASONING_MODEL.test(model);
   // A key's temperature default is for the models that take one: a reasoning model refuses any but 1.
   if (!reasoning && body.temperature === undefined && settings.temperature_default !== undefined) body.temperature = settings.temperature_default;
@@ -34,6 +35,43 @@ export function buildOpenAIChatBody(
   if (reasoning) adaptForReasoning(body, REASONING_MODEL.test((request.model ?? '').slice((request.model ?? '').lastIndexOf('/') + 1)), target);
   if (body.stream === true) body.stream_options = { ...body.stream_options, include_usage: true };
   return body;
+}
+
+/**
+ * Anthropic's own parameters, which `/v1/messages` keeps when Anthropic is to serve (thinking, top_k,
+ * context management…). An OpenAI-wire substitute for a Claude model refuses them ("Unrecognized
+ * request argument"), and that 400 failed the fallback (QA20 seed F7): they were meant for the model
+ * the client named, so they are left out, each with a warning. A client that names this server's own
+ * model keeps them (vLLM and Together take `top_k`).
+ */
+const ANTHROPIC_FIELDS = ['thinking', 'top_k', 'context_management', 'inference_geo', 'speed', 'cache_control'] as const;
+
+/** Whether `model` is routing's choice for the model the client named (a fallback's or a class's), not that model. */
+function isSubstituteFor(requested: string | undefined, model: string): boolean {
+  return requested !== undefined && requested !== '' && requested !== model && !requested.endsWith(`/${model}`);
+}
+
+function leaveOutAnthropicFields(
+  body: Omit<ChatRequest, 'provider' | 'routing'>,
+  model: string,
+  requested: string,
+  target: { provider: string; warnings: string[] },
+): void {
+  const fields = body as Record<string, unknown>;
+  for (const name of ANTHROPIC_FIELDS) {
+    const value = fields[name];
+    if (value === undefined) continue;
+    delete fields[name];
+    if (value === null || value === false) continue;
+    const warning = `${target.provider}: ignored '${name}' (Anthropic's parameter, meant for ${requested})`;
+    if (!target.warnings.includes(warning)) target.warnings.push(warning);
+  }
+  // Anthropic's service tier ('standard_only') is no OpenAI tier: OpenAI refuses the value.
+  if (fields.service_tier === 'standard_only') {
+    delete fields.service_tier;
+    const warning = `${target.provider}: ignored 'service_tier' standard_only (Anthropic's tier, meant for ${requested}; ${model} is served at its default tier)`;
+    if (!target.warnings.includes(warning)) target.warnings.push(warning);
+  }
 }
 
 /**

@@ -222,12 +222,22 @@ function withKeyDefaults(body: Json, context: CallContext, provider: string): Js
   const temperature = !reasoning && body.temperature === undefined && settings.temperature_default !== undefined;
   const maxTokens = body.max_output_tokens === undefined && settings.max_tokens_default !== undefined;
   const requested = context.requestedModel ?? '';
-  const substitute = reasoning && requested !== '' && !REASONING_MODEL.test(requested.slice(requested.lastIndexOf('/') + 1));
+  const requestedBare = requested.slice(requested.lastIndexOf('/') + 1);
+  const substitute = reasoning && requested !== '' && !REASONING_MODEL.test(requestedBare);
   const sampling = substitute ? SAMPLING.filter((name) => body[name] !== undefined && body[name] !== 1) : [];
-  if (!temperature && !maxTokens && sampling.length === 0) return body;
+  // A substitute for a model whose API takes fewer output tokens (Anthropic's 10) would meet OpenAI's
+  // 400 and fail the fallback (QA20 seed); the client's own OpenAI model keeps OpenAI's refusal.
+  const belowFloor =
+    requested !== '' && requestedBare !== body.model && typeof body.max_output_tokens === 'number' && body.max_output_tokens < MIN_OUTPUT_TOKENS;
+  if (!temperature && !maxTokens && sampling.length === 0 && !belowFloor) return body;
   const defaulted = { ...body };
   if (temperature) defaulted.temperature = settings.temperature_default;
   if (maxTokens) defaulted.max_output_tokens = settings.max_tokens_default;
+  if (belowFloor) {
+    defaulted.max_output_tokens = MIN_OUTPUT_TOKENS;
+    const warning = `${provider}: max_output_tokens ${String(body.max_output_tokens)} is below the ${MIN_OUTPUT_TOKENS} OpenAI's Responses API takes; sent ${MIN_OUTPUT_TOKENS} (the request named ${requested})`;
+    if (!context.warnings.includes(warning)) context.warnings.push(warning);
+  }
   for (const name of sampling) {
     delete defaulted[name];
     if (body[name] === null) continue;
@@ -236,6 +246,9 @@ function withKeyDefaults(body: Json, context: CallContext, provider: string): Js
   }
   return defaulted;
 }
+
+/** The smallest `max_output_tokens` OpenAI's Responses API takes. */
+const MIN_OUTPUT_TOKENS = 16;
 
 /** The sampling settings reasoning models take only at 1. */
 const SAMPLING = ['temperature', 'top_p'] as const;

@@ -1,3 +1,4 @@
+import { refuseLegacyFunctions } from '../../core/wire/legacy-functions.ts';
 import { invalidField, KeywayError } from '../../core/errors.ts';
 import type { ProviderKeySettings } from '../../core/spec/plugin.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
@@ -31,12 +32,26 @@ export function buildPerplexityChatBody(request: ChatRequest, model: string, set
     max_completion_tokens: maxCompletionTokens,
     ...body
   } = request;
+  refuseLegacyFunctions(request, 'perplexity');
   if (typeof body.n === 'number' && body.n > 1) {
     throw new KeywayError('unsupported_feature', { detail: 'perplexity returns one choice per request; n > 1 is not supported' }, { param: 'n' });
   }
   delete body.n;
   body.model = model;
-  body.messages = normalizePerplexityMessages(portableMessages(request.messages, 'perplexity', warnings));
+  const messages = normalizePerplexityMessages(portableMessages(request.messages, 'perplexity', warnings));
+  // An Anthropic-style prefill: Sonar answers only after the user's or a tool's turn. A refusal here lets
+  // a fallback chain skip Sonar instead of ending on its 400 (QA20 seed F6).
+  if (messages.at(-1)?.role === 'assistant') {
+    throw new KeywayError(
+      'unsupported_feature',
+      {
+        detail:
+          'The conversation ends with an assistant message (a prefill for the answer to continue); Sonar answers only after a user or tool message, so perplexity cannot serve it.',
+      },
+      { param: `messages[${request.messages.length - 1}]` },
+    );
+  }
+  body.messages = messages;
   if (request.tools !== undefined) body.tools = toolsWithoutBreakpoints(request.tools);
   if (body.stream !== true) delete body.stream;
   if (streamMode !== undefined && streamMode !== 'full')

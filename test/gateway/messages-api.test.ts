@@ -534,6 +534,18 @@ describe('Anthropic dialect details', () => {
     }
   });
 
+  // The SDK's batches API (not served) got OpenAI's shape there until QA20 (seed F2).
+  test('an unknown path under /v1/messages is 404 in the Anthropic shape: the SDK reads a NotFoundError with its request id', async () => {
+    const failure = await rejectionOf(client.messages.batches.list());
+    expect(failure).toBeInstanceOf(Anthropic.NotFoundError);
+    const { requestID, error } = failure as InstanceType<typeof Anthropic.NotFoundError>;
+    expect(requestID).toBeTruthy();
+    expect(error).toMatchObject({ type: 'error', error: { type: 'not_found_error', code: 'not_found' }, request_id: requestID });
+    const response = await fetch(`${gateway.url}/v1/messages/nothing/here`, { headers: { 'x-request-id': 'rid-unknown-path' } });
+    expect({ status: response.status, requestId: response.headers.get('request-id') }).toEqual({ status: 404, requestId: 'rid-unknown-path' });
+    expect(await response.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' }, request_id: 'rid-unknown-path' });
+  });
+
   test("answers carry request-id too: a message's _request_id, and a stream's header", async () => {
     const request = { model: 'claude-3-opus-20240229', max_tokens: 20, messages: [{ role: 'user' as const, content: 'id please' }] };
     const { request_id: requestId, response } = await client.messages.create(request).withResponse();

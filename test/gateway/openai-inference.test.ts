@@ -133,6 +133,22 @@ describe('non-streaming chat completions', () => {
     expect(simulator.inferenceRequests()).toHaveLength(0);
   });
 
+  // The 400 blamed the request's `provider` field and never named the key's setting (QA20 seed F4).
+  test("a key default_model of another provider's model: the 400 names that key's setting", async () => {
+    const created = (await (await call(gateway, 'POST', '/v1/accounts', { name: 'default-model-elsewhere' })).json()) as { admin_key: { api_key: string } };
+    const admin = created.admin_key.api_key;
+    const [stored] = await addProviderKeys(gateway, [{ name: 'openai', api_key: UPSTREAM_KEY, settings: { default_model: 'claude-3-opus-20240229' } }], admin);
+    // Its model listing, read now, is what says OpenAI does not serve the model.
+    expect((await call(gateway, 'GET', '/v1/providers', undefined, { key: admin })).status).toBe(200);
+    const before = simulator.inferenceRequests().length;
+    const response = await call(gateway, 'POST', '/v1/chat/completions', { provider: 'openai', messages: [{ role: 'user', content: 'x' }] }, { key: admin });
+    const body = await expectSpecError(response, 400, 'invalid_field');
+    expect(body.error.param).toBe('model');
+    expect(body.error.message).toContain(`settings.default_model 'claude-3-opus-20240229' of openai key ${String(stored?.key_id)}`);
+    expect(body.error.message).toContain("set that key's default_model to an openai model");
+    expect(simulator.inferenceRequests()).toHaveLength(before);
+  });
+
   test('embeddings always name their model: a key default_model is a chat model', async () => {
     const response = await call(gateway, 'POST', '/v1/embeddings', { provider: 'openai', input: 'x' });
     const body = await expectSpecError(response, 400, 'missing_field');

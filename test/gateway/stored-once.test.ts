@@ -15,13 +15,14 @@ import { startOpenAISimulator } from '../simulators/openai.ts';
 
 const KEYS = Array.from({ length: 6 }, (_, index) => `sk-proj-StoredOnceCanary${index}000000000000000000000000`);
 const REFERENCED = 'sk-proj-StoredOnceReferenced00000000000000000000';
+const REPEATED = 'sk-proj-StoredOnceRepeatedInBody0000000000000000';
 
 let openai: SimulatorHandle;
 let gateway: TestGateway;
 let admin = '';
 
 beforeAll(async () => {
-  openai = startOpenAISimulator({ apiKeys: [...KEYS, REFERENCED] });
+  openai = startOpenAISimulator({ apiKeys: [...KEYS, REFERENCED, REPEATED] });
   gateway = await startTestGateway({ probes: false, env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1`, KEYWAY_KEY_STORED_ONCE: REFERENCED } });
   admin = gateway.defaultAdminKey;
 });
@@ -50,6 +51,28 @@ async function storedElsewhere(id: string, apiKey: string, owner: KeyOwner = 'ac
 async function copiesOf(apiKey: string): Promise<string[]> {
   return (await gateway.runtime.store.listActiveProviderKeys()).filter((key) => key.fingerprint === fingerprint(apiKey)).map((key) => key.id);
 }
+
+// The second copy named the id the first would have had, which nothing ever held (QA20 seed F3).
+test('the same key twice in one body: 409 naming its first place in the body, nothing stored', async () => {
+  const added = await call(
+    gateway,
+    'POST',
+    '/v1/providers/keys',
+    {
+      providers: [
+        { name: 'openai', api_key: REPEATED },
+        { name: 'openai', api_key: REPEATED },
+      ],
+    },
+    { key: admin },
+  );
+  const body = await expectSpecError(added, 409, 'conflict');
+  expect({ message: body.error.message, param: body.error.param }).toEqual({
+    message: 'providers[1]: this openai key is also providers[0] of this body; send it once. Nothing was stored.',
+    param: 'providers[1].api_key',
+  });
+  expect(await copiesOf(REPEATED)).toEqual([]);
+});
 
 describe('a key another worker stored a moment ago', () => {
   test('POST /v1/providers/keys and /v1/platform/keys: 409 naming it, the batch stores nothing', async () => {

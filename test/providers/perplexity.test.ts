@@ -370,6 +370,45 @@ describe('perplexity adapter against the simulator', () => {
   });
 });
 
+// Sonar answers 400 "Last message must have role `user` or `tool`" to an Anthropic-style prefill; it went
+// upstream and a fallback chain ended on that 400 instead of skipping the candidate (QA20 seed F6).
+describe('a conversation that ends with the assistant', () => {
+  test('is refused before the call as a feature Sonar lacks, naming the message', () => {
+    const request: ChatRequest = {
+      model: 'sonar',
+      messages: [
+        { role: 'user', content: 'Say hi' },
+        { role: 'assistant', content: 'Sure,' },
+      ],
+    };
+    let refusal: KeywayError | undefined;
+    try {
+      buildPerplexityChatBody(request, 'sonar', {}, []);
+    } catch (error) {
+      refusal = error as KeywayError;
+    }
+    expect({ code: refusal?.code, param: refusal?.param }).toEqual({ code: 'unsupported_feature', param: 'messages[1]' });
+    expect(refusal?.message).toContain('ends with an assistant message');
+  });
+
+  test('an assistant turn before the last user message is kept', () => {
+    const body = buildPerplexityChatBody(
+      {
+        model: 'sonar',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: 'b' },
+          { role: 'user', content: 'c' },
+        ],
+      },
+      'sonar',
+      {},
+      [],
+    );
+    expect((body.messages as ChatMessage[]).map((message) => message.role)).toEqual(['user', 'assistant', 'user']);
+  });
+});
+
 describe('choices', () => {
   test('n > 1 is refused: Sonar returns one choice', () => {
     expect(() => buildPerplexityChatBody({ model: 'sonar', n: 2, messages: [{ role: 'user', content: 'x' }] }, 'sonar', {}, [])).toThrow(/n > 1/);
