@@ -180,6 +180,14 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     }
   });
 
+  test('a refusal of a field the translation renamed names the Responses field the client sent (QA20)', async () => {
+    const response = await responses({ model: anthropicDescriptor.model, input: 'Hi', reasoning: { effort: 'extreme' } });
+    const error = ((await response.json()) as { error: { param: string; message: string } }).error;
+    expect({ status: response.status, param: error.param }).toEqual({ status: 400, param: 'reasoning.effort' });
+    expect(error.message).toContain("'reasoning.effort'");
+    expect(error.message).not.toContain('reasoning_effort');
+  });
+
   test('a body that is not JSON is a spec-shaped 400', async () => {
     await expectSpecError(await responses('{"model":'), 400, 'invalid_json');
   });
