@@ -36,7 +36,7 @@ import type { HealthMonitor } from './routing/health/monitor.ts';
 import { createHealthMonitor, startProbes } from './routing/health/probes.ts';
 import { answerHealthFigures } from './routing/health/workers.ts';
 import { shippedModelClasses, type ModelClassOverrides, type ModelClassTable } from './routing/model-classes.ts';
-import { ReportedModels } from './routing/reported-models.ts';
+import { learnListings, ReportedModels } from './routing/reported-models.ts';
 import { Router } from './routing/router.ts';
 import { createServices } from './services.ts';
 import { activeCryptoBackend, openCluster, openCounters, refuseUnacceptedRedisUrl } from './plugin-drivers.ts';
@@ -340,6 +340,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const background = createBackground(plugins, logger, cluster, () => [
     options.probes === false ? () => undefined : startProbes(snapshots, models, health),
+    options.probes === false ? () => undefined : learnListings(snapshots, models),
     sharedCluster ? watchConfiguration(snapshots, { reloadMs: config.configReloadMs, pollMs: config.configPollMs }) : () => undefined,
   ]);
   return {

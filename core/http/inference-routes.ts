@@ -30,10 +30,10 @@ export function embeddings(runtime: Runtime, request: Request, clientAddress: Cl
  * model (a viewer, a member without byok_access) is shown none, so a listed model is always callable;
  * the plugins' guards (allowed_ips) bind the listing as they bind every other call of the key.
  */
-export function listModels(runtime: Runtime, request: Request): Response {
+export async function listModels(runtime: Runtime, request: Request): Promise<Response> {
   const requestId = requestIdOf(request);
   try {
-    const models = callableModels(runtime, request);
+    const models = await callableModels(runtime, request);
     // A dialect's clients read its own page (Anthropic's SDKs: type, display_name, created_at, has_more…).
     const shape = dialectShapeFor(runtime, request.headers);
     if (shape !== undefined) return json(shape.page(models, requestUrl(request).searchParams), 200, { 'x-request-id': requestId });
@@ -48,11 +48,11 @@ export function listModels(runtime: Runtime, request: Request): Response {
  * may not call. `provider/model` names an entry too (the list shows it bare when one provider serves
  * it), as on the inference routes; the answer's id is the name asked for.
  */
-export function retrieveModel(runtime: Runtime, request: Request, encodedId: string): Response {
+export async function retrieveModel(runtime: Runtime, request: Request, encodedId: string): Promise<Response> {
   const requestId = requestIdOf(request);
   try {
     const id = decodedModelId(encodedId);
-    const models = callableModels(runtime, request);
+    const models = await callableModels(runtime, request);
     refuseSecretName('model', id, 'a model name');
     const qualified = qualifiedModelId(runtime, id);
     const entry = models.find((candidate) => candidate.id === id || `${candidate.provider}/${candidate.id}` === qualified);
@@ -95,9 +95,17 @@ interface ModelEntry {
   provider: string;
 }
 
-function callableModels(runtime: Runtime, request: Request): ModelEntry[] {
+/**
+ * How long a listing waits for the account's keys' model lists this process has not fetched yet
+ * (another worker stored the key, or the gateway restarted): without them it would show the catalog.
+ */
+const LISTING_WAIT_MS = 5_000;
+
+async function callableModels(runtime: Runtime, request: Request): Promise<ModelEntry[]> {
   const principal = admitCall(runtime, request, recognise(runtime.snapshots, request.headers));
   if (principal.role === 'viewer' || !principal.byokAccess) return [];
+  const learning = runtime.models.learnAccount(principal.accountId, LISTING_WAIT_MS);
+  if (learning !== undefined) await learning;
   const allowed = modelPredicate(runtime.plugins.modelFilters, { principal, headers: request.headers });
   const reported = runtime.models.modelsOf(principal.accountId);
   const created = (provider: string, model: string) => createdOf(runtime, principal.accountId, provider, model, reported.get(provider));

@@ -125,6 +125,41 @@ export class ReportedModels {
     return listing;
   }
 
+  /**
+   * Starts fetching the listing of every account key this process has none of (nor one on its way).
+   * Listings live in each process's memory: the worker that stored a key fetched its list, and no
+   * other did, so another worker (every worker, after a restart) listed the whole catalog in `GET
+   * /v1/models` and answered 404 for a model only the key reports, until `GET /v1/providers` reached
+   * that very worker (QA20). Called at start and after each configuration load.
+   */
+  learnUnlisted(): void {
+    for (const byProvider of this.store.current.accountKeys.values())
+      for (const keys of byProvider.values()) for (const key of keys) if (this.unlisted(key)) void this.refresh(key);
+  }
+
+  /**
+   * The account's listings this process lacks, fetched (or already on their way), waited for at most
+   * `timeoutMs`; undefined when it has them all, so a caller that has nothing to learn waits for nothing.
+   */
+  learnAccount(accountId: string, timeoutMs: number): Promise<void> | undefined {
+    const pending: Promise<unknown>[] = [];
+    for (const keys of this.store.current.accountKeys.get(accountId)?.values() ?? [])
+      for (const key of keys) {
+        if (key.status === 'deleted' || this.listings.has(key.id)) continue;
+        pending.push(this.inFlight.get(key.id) ?? this.refresh(key));
+      }
+    if (pending.length === 0) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    return Promise.race([Promise.all(pending).then(() => undefined), deadline]).finally(() => clearTimeout(timer));
+  }
+
+  private unlisted(key: ProviderKeyRecord): boolean {
+    return key.status !== 'deleted' && !this.listings.has(key.id) && !this.inFlight.has(key.id);
+  }
+
   forget(keyId: string): void {
     this.listings.delete(keyId);
   }
@@ -142,4 +177,19 @@ function namesAndStamps(listed: ReadonlyArray<string | ListedModel>): { models: 
     }
   }
   return { models, created };
+}
+
+/**
+ * Keeps this process's listings complete: every key's list is fetched once the server listens, and
+ * a key another worker or instance stored is fetched once the configuration load brings it here.
+ */
+export function learnListings(snapshots: ConfigSnapshots, models: ReportedModels): () => void {
+  let active = true;
+  snapshots.onChange(() => {
+    if (active) models.learnUnlisted();
+  });
+  models.learnUnlisted();
+  return () => {
+    active = false;
+  };
 }

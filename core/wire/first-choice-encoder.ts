@@ -33,6 +33,9 @@ export abstract class FirstChoiceStreamEncoder {
       case 'usage':
         this.usage = part.usage;
         return '';
+      case 'extra-fields':
+        this.providerFields(part.fields);
+        return '';
       case 'openai-chunk':
         return this.openAIChunk(part.chunk);
       case 'error':
@@ -48,6 +51,8 @@ export abstract class FirstChoiceStreamEncoder {
   protected keepalive(): string {
     return '';
   }
+  /** A provider's own top-level fields (Perplexity's citations); dropped unless the dialect has a place for them. */
+  protected providerFields(_fields: Record<string, unknown>): void {}
   protected abstract text(text: string): string;
   /** An OpenAI refusal's text (`delta.refusal`); dropped unless the dialect has a place for it. */
   protected refusal(_text: string): string {

@@ -4,10 +4,11 @@
 // provider that serves the Responses API itself (`native.responses` on its adapter: OpenAI) is called
 // through it with the caller's body (native.ts); every other one through the chat translation.
 
-import { KeywayError, openAIErrorBody } from '../../core/errors.ts';
+import { KeywayError } from '../../core/errors.ts';
 import type { ChatOperation, Dialect, NativeCalls, ParseContext } from '../../core/spec/dialect.ts';
 import type { RequestContext } from '../../core/spec/lifecycle.ts';
 import { type ChatRequest, FORWARDED_TEXTS, type ForwardedText } from '../../core/spec/vocabulary.ts';
+import { responsesErrorBody } from './errors.ts';
 import { chatRequestFromResponses, type ItemReferences } from './request.ts';
 import { echoOf, ItemIds, newResponseId, responseIdOfItem, responsesBodyFromResult, type ResponseEcho } from './response.ts';
 import { forwardedItemTexts } from './forwarded.ts';
@@ -195,8 +196,8 @@ export function createResponsesDialect(store: ResponseStore | undefined): Respon
         onComplete,
       });
     },
-    // The Responses API reports failures in OpenAI's one error shape.
-    errorBody: (descriptor) => openAIErrorBody(descriptor),
+    // The Responses API reports failures in OpenAI's one error shape, naming the Responses fields.
+    errorBody: (descriptor) => responsesErrorBody(descriptor),
   };
 
   function previousItems(body: Json, context: ContinuationContext): Json[] {

@@ -15,6 +15,7 @@ import {
   type ToolChoice,
   type ToolDefinition,
 } from '../../core/spec/vocabulary.ts';
+import { kindOf } from '../../core/wire/chat-shapes.ts';
 import { checkModelName, checkSamplingRanges, isFiniteNumber, OPENAI_SAMPLING_RANGES } from '../../core/wire/request-validation.ts';
 
 type Json = Record<string, unknown>;
@@ -143,6 +144,10 @@ function inputItem(item: unknown, index: number, messages: ChatMessage[], needs:
     }
     case 'function_call': {
       if (typeof item.call_id !== 'string' || typeof item.name !== 'string') throw invalidField(param, 'a function_call needs call_id and name');
+      // The caller's own item is held to the API's type, as chat's tool_calls are: anything else used
+      // to become `{}`, the call's arguments lost without a word (QA20). A stored item is Keyway's own.
+      if (needs !== undefined && typeof item.arguments !== 'string')
+        throw invalidField(`${param}.arguments`, `expected a string of JSON (the arguments as JSON.stringify writes them); got ${kindOf(item.arguments)}`);
       const argumentsText = typeof item.arguments === 'string' ? item.arguments : '{}';
       appendToolCall(messages, { id: item.call_id, type: 'function', function: { name: item.name, arguments: argumentsText } });
       return;
@@ -268,8 +273,9 @@ function responseFormat(text: unknown): ResponseFormat | undefined {
       return { type: 'json_object' };
     case 'json_schema': {
       if (typeof format.name !== 'string' || format.name === '') throw invalidField('text.format.name', 'expected the schema name');
-      const schema: { name: string; schema?: Json; strict?: boolean; description?: string } = { name: format.name };
-      if (isObject(format.schema)) schema.schema = format.schema;
+      // Required by the API: without it the format used to fall back to json_object (QA20).
+      if (!isObject(format.schema)) throw invalidField('text.format.schema', 'expected a JSON Schema object');
+      const schema: { name: string; schema?: Json; strict?: boolean; description?: string } = { name: format.name, schema: format.schema };
       if (typeof format.strict === 'boolean') schema.strict = format.strict;
       if (typeof format.description === 'string') schema.description = format.description;
       return { type: 'json_schema', json_schema: schema };
@@ -419,6 +425,8 @@ export function chatRequestFromResponses(body: unknown, previous: readonly Json[
   const inputItems = inputItemsOf(body.input, previous, references);
   const request: ChatRequest = { model, messages: conversation(body, inputItems, previous, needs) };
   for (const name of COPIED) if (body[name] !== undefined && body[name] !== null) request[name] = body[name] as never;
+  // Anything but a boolean used to mean false: a JSON answer to a client that reads events (QA20).
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw invalidField('stream', 'expected a boolean');
   if (body.stream === true) {
     request.stream = true;
     request.stream_options = { include_usage: true };

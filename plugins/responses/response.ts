@@ -211,5 +211,16 @@ export function responsesBodyFromResult(result: ChatResult, echo: ResponseEcho, 
   const shell: ResponseShell = { id, createdAt: result.created || Math.floor(Date.now() / 1000), model: result.model, echo };
   const output = choice === undefined ? [] : outputItemsFromMessage(choice.message, new ItemIds(id), customTools);
   if (status === 'incomplete') markCutItem(output);
-  return responseObject(shell, { status, incomplete_details, output, usage: responsesUsageFromUsage(result.usage) });
+  return withProviderFields(responseObject(shell, { status, incomplete_details, output, usage: responsesUsageFromUsage(result.usage) }), result.extraFields);
+}
+
+/**
+ * A provider's own answer fields (Perplexity's `citations`, `search_results`) on the response object,
+ * as chat hands them on (until QA20 they were dropped here); they never replace a field of its own.
+ */
+export function withProviderFields(response: Json, fields: Readonly<Record<string, unknown>> | undefined): Json {
+  if (fields === undefined) return response;
+  const added: Json = {};
+  for (const [name, value] of Object.entries(fields)) if (!(name in response)) added[name] = value as Json[string];
+  return { ...response, ...added };
 }

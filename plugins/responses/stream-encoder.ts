@@ -26,6 +26,7 @@ import {
   responseObject,
   responsesUsageFromUsage,
   statusFromFinish,
+  withProviderFields,
   type ResponseEcho,
   type ResponseShell,
 } from './response.ts';
@@ -150,6 +151,8 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
   private nativeFailed = false;
   /** The native answer's item ids as Keyway's, once its response id is known. */
   private nativeIds: NativeItemIds | undefined;
+  /** A provider's own answer fields (Perplexity's citations), for the final response object. */
+  private fieldsOfProvider: Record<string, unknown> | undefined;
 
   constructor(options: ResponsesStreamEncoderOptions) {
     super();
@@ -219,13 +222,20 @@ export class ResponsesStreamEncoder extends FirstChoiceStreamEncoder {
 
   /** The SSE text for one part; empty when the part only updates state (usage, finish). */
 
+  protected override providerFields(fields: Record<string, unknown>): void {
+    this.fieldsOfProvider = { ...this.fieldsOfProvider, ...fields };
+  }
+
   /** Closes the response once the upstream parts are exhausted; empty after an error. */
   end(): string {
     if (this.ended || this.native) return '';
     this.ended = true;
     const { status, incomplete_details } = statusFromFinish(this.finishReason);
     const opening = this.opening() + this.closeItem() + this.emptyMessageUnlessAnswered();
-    const response = responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) });
+    const response = withProviderFields(
+      responseObject(this.shell, { status, incomplete_details, output: this.output, usage: responsesUsageFromUsage(this.usage) }),
+      this.fieldsOfProvider,
+    );
     const type = status === 'completed' ? 'response.completed' : 'response.incomplete';
     const sequence = this.sequence;
     this.completing = whenNotStored(

@@ -13,8 +13,9 @@ import {
 import { configuredBaseUrl, getUpstreamJson, postUpstream, readJsonBody, resolveBaseUrl, upstreamFailure } from '../../core/wire/provider-kit.ts';
 import type { ChatRequest } from '../../core/spec/vocabulary.ts';
 import { classifyGeminiError, PROVIDER_NAME } from './errors.ts';
-import { buildGeminiEmbeddingsRequest, buildGeminiRequest, geminiHeaders, geminiModelPath } from './request.ts';
-import { parseGeminiChatResponse, parseGeminiEmbeddings, type GeminiResponse } from './response.ts';
+import { embedWithGemini } from './embeddings.ts';
+import { buildGeminiRequest, geminiHeaders, geminiModelPath } from './request.ts';
+import { parseGeminiChatResponse, type GeminiResponse } from './response.ts';
 import { geminiStreamParts } from './stream.ts';
 
 export const GOOGLE_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
@@ -87,10 +88,8 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdap
     },
     listModels: (credential, signal) => listModels(options.fetch, apiBase(credential), credential.apiKey, signal),
     async embeddings(request: EmbeddingsRequest, context: CallContext): Promise<EmbeddingsResult> {
-      const { body, inputs } = buildGeminiEmbeddingsRequest(request, context.model);
-      const response = await post(`${apiBase(context.credential)}/${geminiModelPath(context.model)}:batchEmbedContents`, body, context, false);
-      const parsed = await readJsonBody(response, PROVIDER_NAME, context.signal);
-      return parseGeminiEmbeddings(parsed, inputs, context.model, request.encoding_format);
+      const url = `${apiBase(context.credential)}/${geminiModelPath(context.model)}:batchEmbedContents`;
+      return embedWithGemini(request, context.model, async (body) => readJsonBody(await post(url, body, context, false), PROVIDER_NAME, context.signal));
     },
   };
 }

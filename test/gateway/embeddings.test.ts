@@ -1,6 +1,7 @@
 // POST /v1/embeddings through the gateway to each provider that has embeddings, in OpenAI's shape.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import { startCohereSimulator } from '../simulators/cohere.ts';
 import { startGoogleSimulator } from '../simulators/google.ts';
@@ -79,6 +80,25 @@ describe.each([
     const decoded = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
     expect(decoded.length).toBe(vector.length);
     decoded.forEach((value, index) => expect(value).toBeCloseTo(vector[index] as number, 5));
+  });
+});
+
+// QA20: Gemini's batchEmbedContents takes at most 100 requests, and the adapter sent every input in
+// one call: 150 texts (LangChain's OpenAIEmbeddings sends up to 1000 at once) were Gemini's 400. Cohere's
+// adapter already sent its 96 a call.
+describe('more inputs than Gemini takes in one batch', () => {
+  test('are sent 100 a call and answered as one list, in order, with the usage of every call', async () => {
+    const client = new OpenAI({ apiKey: gateway.defaultAdminKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const texts = Array.from({ length: 250 }, (_, index) => `text number ${index}`);
+    const before = google.inferenceRequests().length;
+    const answer = await client.embeddings.create({ model: 'text-embedding-004', input: texts, encoding_format: 'float' });
+    const calls = google.inferenceRequests().slice(before);
+    expect(calls.map((request) => (request.body as { requests: unknown[] }).requests.length)).toEqual([100, 100, 50]);
+    expect(answer.data.map((item) => item.index)).toEqual(texts.map((_, index) => index));
+    const single = await client.embeddings.create({ model: 'text-embedding-004', input: texts[234] as string, encoding_format: 'float' });
+    expect(answer.data[234]?.embedding).toEqual(single.data[0]?.embedding as number[]);
+    const perText = await client.embeddings.create({ model: 'text-embedding-004', input: texts.slice(0, 100), encoding_format: 'float' });
+    expect(answer.usage.prompt_tokens).toBeGreaterThan(perText.usage.prompt_tokens);
   });
 });
 

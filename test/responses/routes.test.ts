@@ -117,6 +117,15 @@ test('an unknown previous_response_id: 404 previous_response_not_found naming th
   expect(world.simulator('anthropic').inferenceRequests().length).toBe(before);
 });
 
+/** A user turn, a function call with these arguments, and its output. */
+function calledWith(argumentsValue: unknown): Json[] {
+  return [
+    { role: 'user', content: 'Weather in Paris?' },
+    { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: argumentsValue },
+    { type: 'function_call_output', call_id: 'call_1', output: '21C' },
+  ];
+}
+
 describe('refusals: a 400 naming the field, no upstream call', () => {
   const cases: Array<[string, Json, string]> = [
     ['a hosted tool', { input: 'Hi', tools: [{ type: 'web_search_preview' }] }, 'tools[0].type'],
@@ -128,6 +137,18 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
     ['an uploaded image', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }, 'input[0].content[0]'],
     ['background', { input: 'Hi', background: true }, 'background'],
     ['conversation', { input: 'Hi', conversation: 'conv_1' }, 'conversation'],
+    // QA20: these were taken. Arguments not a string reached Anthropic as `input: {}` (the call's
+    // arguments lost); a `stream` not a boolean answered JSON to a client that reads events; a
+    // json_schema format without a schema object was downgraded to json_object with a warning.
+    ['function_call arguments as an object', { input: [...calledWith({ city: 'Paris' })] }, 'input[1].arguments'],
+    ['function_call without arguments', { input: [...calledWith(undefined)] }, 'input[1].arguments'],
+    ['stream that is not a boolean', { input: 'Hi', stream: 'true' }, 'stream'],
+    [
+      'a json_schema format whose schema is not an object',
+      { input: 'Hi', text: { format: { type: 'json_schema', name: 'x', schema: 5 } } },
+      'text.format.schema',
+    ],
+    ['a json_schema format without a schema', { input: 'Hi', text: { format: { type: 'json_schema', name: 'x' } } }, 'text.format.schema'],
   ];
   // On a translated route (Anthropic); hosted tools and uploaded files reach OpenAI's own API (native.test.ts).
   test.each(cases)('%s', async (_name, body, param) => {
@@ -157,6 +178,14 @@ describe('refusals: a 400 naming the field, no upstream call', () => {
       expect(body.error.param).toBe('input[0].type');
       expect(body.error.message).toContain("Input items of type 'x'");
     }
+  });
+
+  test('a refusal of a field the translation renamed names the Responses field the client sent (QA20)', async () => {
+    const response = await responses({ model: anthropicDescriptor.model, input: 'Hi', reasoning: { effort: 'extreme' } });
+    const error = ((await response.json()) as { error: { param: string; message: string } }).error;
+    expect({ status: response.status, param: error.param }).toEqual({ status: 400, param: 'reasoning.effort' });
+    expect(error.message).toContain("'reasoning.effort'");
+    expect(error.message).not.toContain('reasoning_effort');
   });
 
   test('a body that is not JSON is a spec-shaped 400', async () => {
