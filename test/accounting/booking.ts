@@ -2,7 +2,9 @@
 
 import { afterAll, beforeAll } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { addProviderKeys, call, flushUsage, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import OpenAI from 'openai';
+import { addProviderKeys, call, flushUsage, OPERATOR_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startOpenAISimulator } from '../simulators/openai.ts';
 import type { SimulatorHandle } from '../simulators/common.ts';
 import type { PriceFields } from '../../core/catalog/catalog.ts';
 
@@ -110,4 +112,23 @@ export function keyedGatewayPerFile(
     if (gateway === undefined) throw new Error('the gateway is read before the file started it');
     return gateway;
   };
+}
+
+/**
+ * The OpenAI simulator (with `simulator`'s options and `key`), a gateway keyed with it in front, and the
+ * official client on the operator key: for the files that book OpenAI calls and read their rows.
+ */
+export function openAIBookingPerFile(
+  key: string,
+  simulator: Omit<NonNullable<Parameters<typeof startOpenAISimulator>[0]>, 'apiKeys'>,
+): { gateway: () => TestGateway; client: () => OpenAI } {
+  const gateway = keyedGatewayPerFile(
+    () => {
+      const openai = startOpenAISimulator({ ...simulator, apiKeys: [key] });
+      return { simulators: [openai], options: { env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` }, probes: false, logLevel: 'info' } };
+    },
+    { openai: key },
+  );
+  let client: OpenAI | undefined;
+  return { gateway, client: () => (client ??= new OpenAI({ baseURL: `${gateway().url}/v1`, apiKey: OPERATOR_KEY, maxRetries: 0 })) };
 }

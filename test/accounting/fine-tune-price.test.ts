@@ -3,27 +3,15 @@
 // model's for gpt-4o-mini) and Keyway booked every fine-tune unpriced until an operator priced each id
 // (QA20). A fine-tune of a base the table has no `ft:` entry for stays unpriced, never $0.
 
-import { beforeAll, describe, expect, test } from 'bun:test';
-import OpenAI from 'openai';
+import { describe, expect, test } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { OPERATOR_KEY, type TestGateway } from '../helpers/gateway.ts';
-import { startOpenAISimulator } from '../simulators/openai.ts';
-import { keyedGatewayPerFile, nextRequestId, price, rowOf } from './booking.ts';
+import { openAIBookingPerFile, nextRequestId, price, rowOf } from './booking.ts';
 
 const KEYS = { openai: 'sk-proj-FineTunePriceKey00000000000000001' };
 const PRICED_TUNE = 'ft:gpt-4o-mini-2024-07-18:acme:support:AbC123';
 const UNKNOWN_BASE_TUNE = 'ft:gpt-4o-mini-2099-01-01:acme:support:XyZ789';
 
-const gatewayOfFile = keyedGatewayPerFile(() => {
-  const openai = startOpenAISimulator({ apiKeys: [KEYS.openai], unlistedModels: [PRICED_TUNE, UNKNOWN_BASE_TUNE] });
-  return { simulators: [openai], options: { env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` }, probes: false, logLevel: 'info' } };
-}, KEYS);
-let gateway: TestGateway;
-let client: OpenAI;
-beforeAll(() => {
-  gateway = gatewayOfFile();
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: OPERATOR_KEY, maxRetries: 0 });
-});
+const { gateway, client } = openAIBookingPerFile(KEYS.openai, { unlistedModels: [PRICED_TUNE, UNKNOWN_BASE_TUNE] });
 
 async function tuned(model: string, stream: boolean): Promise<{ row: UsageRecord; costHeader: string | null }> {
   const requestId = nextRequestId();
@@ -31,13 +19,13 @@ async function tuned(model: string, stream: boolean): Promise<{ row: UsageRecord
   const options = { headers: { 'x-request-id': requestId } };
   let costHeader: string | null = null;
   if (stream) {
-    for await (const _chunk of await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, options)) {
+    for await (const _chunk of await client().chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, options)) {
       // Read to the end, as a client does.
     }
   } else {
-    costHeader = (await client.chat.completions.create(body, options).withResponse()).response.headers.get('x-keyway-cost');
+    costHeader = (await client().chat.completions.create(body, options).withResponse()).response.headers.get('x-keyway-cost');
   }
-  return { row: await rowOf(gateway, requestId), costHeader };
+  return { row: await rowOf(gateway(), requestId), costHeader };
 }
 
 describe('an OpenAI fine-tune', () => {

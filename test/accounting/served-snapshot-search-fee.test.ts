@@ -3,26 +3,15 @@
 // their alias has. The row books the snapshot, but the search is still charged, at the routed model's
 // fee, streamed or not: the snapshot's entry alone dropped the fee, 98 % of such a call's cost (QA20).
 
-import { beforeAll, describe, expect, test } from 'bun:test';
-import OpenAI from 'openai';
+import { describe, expect, test } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
-import { OPERATOR_KEY, type TestGateway } from '../helpers/gateway.ts';
-import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
-import { keyedGatewayPerFile, nextRequestId, price, rowOf } from './booking.ts';
+import { OPENAI_DEFAULT_MODELS } from '../simulators/openai.ts';
+import { openAIBookingPerFile, nextRequestId, price, rowOf } from './booking.ts';
 
 const KEYS = { openai: 'sk-proj-SnapshotSearchFeeKey0000000000001' };
 const SERVED = { 'gpt-4o-search-preview': 'gpt-4o-search-preview-2025-03-11', 'gpt-4o-mini-search-preview': 'gpt-4o-mini-search-preview-2025-03-11' };
 
-const gatewayOfFile = keyedGatewayPerFile(() => {
-  const openai = startOpenAISimulator({ apiKeys: [KEYS.openai], models: [...OPENAI_DEFAULT_MODELS, ...Object.keys(SERVED)], servedModels: SERVED });
-  return { simulators: [openai], options: { env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` }, probes: false, logLevel: 'info' } };
-}, KEYS);
-let gateway: TestGateway;
-let client: OpenAI;
-beforeAll(() => {
-  gateway = gatewayOfFile();
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: OPERATOR_KEY, maxRetries: 0 });
-});
+const { gateway, client } = openAIBookingPerFile(KEYS.openai, { models: [...OPENAI_DEFAULT_MODELS, ...Object.keys(SERVED)], servedModels: SERVED });
 
 /** One search call as the OpenAI SDK makes it, streamed or not, and the row it left. */
 async function searched(model: string, size: 'low' | 'high' | undefined, stream: boolean): Promise<UsageRecord> {
@@ -34,13 +23,13 @@ async function searched(model: string, size: 'low' | 'high' | undefined, stream:
   };
   const options = { headers: { 'x-request-id': requestId } };
   if (stream) {
-    for await (const _chunk of await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, options)) {
+    for await (const _chunk of await client().chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, options)) {
       // Read to the end, as a client does.
     }
   } else {
-    await client.chat.completions.create(body, options);
+    await client().chat.completions.create(body, options);
   }
-  return rowOf(gateway, requestId);
+  return rowOf(gateway(), requestId);
 }
 
 describe('a search model served as its dated snapshot', () => {

@@ -4,30 +4,19 @@
 // the table lists the rates (`*_priority`, `*_flex`). Every call was booked at the standard rates, so a
 // team could spend 1.7 times its budget with priority calls and flex calls were billed twice (QA20).
 
-import { beforeAll, describe, expect, test } from 'bun:test';
-import OpenAI from 'openai';
+import { describe, expect, test } from 'bun:test';
 import type { UsageRecord } from '../../core/spec/store.ts';
 import { worstCaseNanos } from '../../policies/cost-cap/worst-case.ts';
-import { call, OPERATOR_KEY, type TestGateway } from '../helpers/gateway.ts';
-import { OPENAI_DEFAULT_MODELS, startOpenAISimulator } from '../simulators/openai.ts';
-import { keyedGatewayPerFile, nextRequestId, price, rowOf } from './booking.ts';
+import { call } from '../helpers/gateway.ts';
+import { OPENAI_DEFAULT_MODELS } from '../simulators/openai.ts';
+import { openAIBookingPerFile, nextRequestId, price, rowOf } from './booking.ts';
 
 const KEYS = { openai: 'sk-proj-ServiceTierPriceKey0000000000001' };
 
-const gatewayOfFile = keyedGatewayPerFile(() => {
-  // OpenAI answers an alias with its dated snapshot, which the table lists without the tier rates.
-  const openai = startOpenAISimulator({
-    apiKeys: [KEYS.openai],
-    models: [...OPENAI_DEFAULT_MODELS],
-    servedModels: { 'gpt-4o': 'gpt-4o-2024-08-06', 'o4-mini': 'o4-mini-2025-04-16' },
-  });
-  return { simulators: [openai], options: { env: { KEYWAY_OPENAI_BASE_URL: `${openai.url}/v1` }, probes: false, logLevel: 'info' } };
-}, KEYS);
-let gateway: TestGateway;
-let client: OpenAI;
-beforeAll(() => {
-  gateway = gatewayOfFile();
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: OPERATOR_KEY, maxRetries: 0 });
+// OpenAI answers an alias with its dated snapshot, which the table lists without the tier rates.
+const { gateway, client } = openAIBookingPerFile(KEYS.openai, {
+  models: [...OPENAI_DEFAULT_MODELS],
+  servedModels: { 'gpt-4o': 'gpt-4o-2024-08-06', 'o4-mini': 'o4-mini-2025-04-16' },
 });
 
 type Tier = 'priority' | 'flex' | 'default';
@@ -37,23 +26,23 @@ async function called(model: string, tier: Tier, way: Way): Promise<UsageRecord>
   const requestId = nextRequestId();
   const options = { headers: { 'x-request-id': requestId } };
   const text = `Answer at the ${tier} tier.`;
-  if (way === 'chat') await client.chat.completions.create({ model, service_tier: tier, messages: [{ role: 'user', content: text }] }, options);
+  if (way === 'chat') await client().chat.completions.create({ model, service_tier: tier, messages: [{ role: 'user', content: text }] }, options);
   else if (way === 'chat stream') {
-    const stream = await client.chat.completions.create(
+    const stream = await client().chat.completions.create(
       { model, service_tier: tier, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: text }] },
       options,
     );
     for await (const _chunk of stream) {
       // Read to the end, as a client does.
     }
-  } else if (way === 'responses') await client.responses.create({ model, service_tier: tier, input: text, store: false }, options);
+  } else if (way === 'responses') await client().responses.create({ model, service_tier: tier, input: text, store: false }, options);
   else {
-    const stream = await client.responses.create({ model, service_tier: tier, input: text, store: false, stream: true }, options);
+    const stream = await client().responses.create({ model, service_tier: tier, input: text, store: false, stream: true }, options);
     for await (const _event of stream) {
       // Read to the end, as a client does.
     }
   }
-  return rowOf(gateway, requestId);
+  return rowOf(gateway(), requestId);
 }
 
 /** The row's cost at the table's rates of that tier (the standard ones for `default`). */
@@ -85,7 +74,7 @@ describe('a call served at a processing tier', () => {
 
 describe('the budget reservation and an operator price', () => {
   test('a request that asks for priority is reserved at the priority rates; one that does not, at the standard ones', () => {
-    const pricing = gateway.runtime.services.pricing;
+    const pricing = gateway().runtime.services.pricing;
     const entry = price('o4-mini') as unknown as Record<string, number>;
     const request = (tier: string | undefined) =>
       ({ model: 'o4-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], ...(tier === undefined ? {} : { service_tier: tier }) }) as never;
@@ -99,7 +88,7 @@ describe('the budget reservation and an operator price', () => {
   });
 
   test("an operator's input or output rate replaces the table's processing-tier rates too", async () => {
-    const put = await call(gateway, 'PUT', '/v1/platform/prices', {
+    const put = await call(gateway(), 'PUT', '/v1/platform/prices', {
       provider: 'openai',
       model: 'gpt-4o',
       input_cost_per_token: 0.000001,
@@ -108,6 +97,6 @@ describe('the budget reservation and an operator price', () => {
     expect(put.status).toBe(200);
     const row = await called('gpt-4o', 'priority', 'chat');
     expect(row.costUsd).toBeCloseTo(row.inputTokens * 0.000001 + row.outputTokens * 0.000004, 12);
-    expect((await call(gateway, 'DELETE', '/v1/platform/prices/openai/gpt-4o')).status).toBe(200);
+    expect((await call(gateway(), 'DELETE', '/v1/platform/prices/openai/gpt-4o')).status).toBe(200);
   });
 });
