@@ -195,7 +195,6 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
   }
   // One line when the renewal changes state, not one every beat: the log says when it began and ended.
   let state: 'held' | 'lost' | 'failing' = 'held';
-  let renewing: Promise<void> = Promise.resolve();
   const renew = async (): Promise<void> => {
     try {
       const now = await claim(connection, holder, described, options.ttlMs);
@@ -223,24 +222,35 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
       }
     }
   };
-  const timer = setInterval(
-    () => {
-      renewing = renewing.then(renew);
-    },
-    Math.max(100, Math.floor(options.ttlMs / 3)),
-  );
-  // The lease keeps no process alive: the server, or the primary's workers, do.
-  timer.unref?.();
+  const renewals = renewEvery(options.ttlMs, renew);
   let released = false;
   return {
     holder,
     async release() {
       if (released) return;
       released = true;
-      clearInterval(timer);
-      await renewing;
+      await renewals.stop();
       await connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]).catch(() => undefined);
       await connection.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Runs `renew` every third of the lease's life, one at a time; `stop` ends them and waits for the last. */
+function renewEvery(ttlMs: number, renew: () => Promise<void>): { stop(): Promise<void> } {
+  let renewing: Promise<void> = Promise.resolve();
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(renew);
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
+  // The lease keeps no process alive: the server, or the primary's workers, do.
+  timer.unref?.();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await renewing;
     },
   };
 }
@@ -269,7 +279,6 @@ export async function holdSharedCountersLease(connection: LeaseConnection, optio
     throw new InstanceLeaseError(besideAloneRefusal(alone, options));
   }
   let failing = false;
-  let renewing: Promise<void> = Promise.resolve();
   const renew = async (): Promise<void> => {
     try {
       await claimShared();
@@ -285,21 +294,14 @@ export async function holdSharedCountersLease(connection: LeaseConnection, optio
       failing = true;
     }
   };
-  const timer = setInterval(
-    () => {
-      renewing = renewing.then(renew);
-    },
-    Math.max(100, Math.floor(options.ttlMs / 3)),
-  );
-  timer.unref?.();
+  const renewals = renewEvery(options.ttlMs, renew);
   let released = false;
   return {
     holder,
     async release() {
       if (released) return;
       released = true;
-      clearInterval(timer);
-      await renewing;
+      await renewals.stop();
       await connection.close().catch(() => undefined);
     },
   };
