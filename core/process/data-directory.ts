@@ -7,6 +7,7 @@
 
 import { mkdirSync, statSync } from 'node:fs';
 import type { Logger } from '../logger.ts';
+import { SettingError } from '../spec/settings.ts';
 
 /** Owner only: group and others can neither list it nor reach a file in it by name. */
 export const PRIVATE_DIRECTORY_MODE = 0o700;
@@ -14,13 +15,19 @@ export const PRIVATE_DIRECTORY_MODE = 0o700;
 /**
  * Creates the directory 0700 if it is missing; warns (`warn`: this process speaks for the gateway, not
  * one worker of many) when an existing one grants its group or others any access. A directory that
- * cannot be made is left to the parts that write there: each names the path in its own refusal.
+ * cannot be made is left to the parts that write there: each names the path in its own refusal. A
+ * file in its place is refused here, naming the variable: the master key's refusal named only
+ * `<path>/master.key` and ENOTDIR (QA20 ops F6).
  */
 export function prepareDataDirectory(path: string, logger: Logger, warn = true): void {
   let mode: number;
   try {
-    mode = statSync(path).mode;
-  } catch {
+    const stats = statSync(path);
+    if (!stats.isDirectory())
+      throw new SettingError(`KEYWAY_DATA_DIR is ${path}, which is a file, not a folder: point it at a folder (it is created if missing).`);
+    mode = stats.mode;
+  } catch (error) {
+    if (error instanceof SettingError) throw error;
     try {
       mkdirSync(path, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
     } catch {

@@ -163,6 +163,21 @@ describe('a database file that cannot be used', () => {
     );
   });
 
+  test('a KEYWAY_DATA_DIR that is a file is named as one, with its variable, whatever the master key', async () => {
+    const directory = scratchDirectory();
+    const dataFile = join(directory, 'data-file');
+    writeFileSync(dataFile, 'not a folder\n');
+    for (const masterKey of [{}, { KEYWAY_MASTER_KEY: generateMasterKey() }] as Array<Record<string, string>>) {
+      const result = await runUntilExit({
+        command: FROM_SOURCE,
+        cwd: directory,
+        env: { KEYWAY_DATA_DIR: dataFile, KEYWAY_ADMIN_KEY: OPERATOR_KEY, ...masterKey },
+      });
+      expectOneLineRefusal(result, new RegExp(`KEYWAY_DATA_DIR is ${dataFile}, which is a file, not a folder`));
+    }
+    expect(readFileSync(dataFile, 'utf8')).toBe('not a folder\n');
+  });
+
   test('a damaged database fails its integrity check at start, named in one line', async () => {
     const directory = scratchDirectory();
     const databaseFile = join(directory, 'damaged.db');
