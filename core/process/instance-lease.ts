@@ -222,7 +222,19 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
       }
     }
   };
-  const renewals = renewEvery(options.ttlMs, renew);
+  // Its row goes with it: an instance without shared counters may start at once, not after the lease runs out.
+  return renewedLease(holder, connection, renewEvery(options.ttlMs, renew), () =>
+    connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]),
+  );
+}
+
+/** A lease being renewed: its release (once) stops the renewals, lets `beforeClose` run, and closes the connection. */
+function renewedLease(
+  holder: string,
+  connection: LeaseConnection,
+  renewals: { stop(): Promise<void> },
+  beforeClose: () => Promise<unknown> = async () => undefined,
+): InstanceLease {
   let released = false;
   return {
     holder,
@@ -230,7 +242,7 @@ export async function holdInstanceLease(connection: LeaseConnection, options: In
       if (released) return;
       released = true;
       await renewals.stop();
-      await connection.query(`DELETE FROM ${LEASE_TABLE} WHERE name = '${LEASE_NAME}' AND holder = ?`, [holder]).catch(() => undefined);
+      await beforeClose().catch(() => undefined);
       await connection.close().catch(() => undefined);
     },
   };
@@ -294,15 +306,5 @@ export async function holdSharedCountersLease(connection: LeaseConnection, optio
       failing = true;
     }
   };
-  const renewals = renewEvery(options.ttlMs, renew);
-  let released = false;
-  return {
-    holder,
-    async release() {
-      if (released) return;
-      released = true;
-      await renewals.stop();
-      await connection.close().catch(() => undefined);
-    },
-  };
+  return renewedLease(holder, connection, renewEvery(options.ttlMs, renew));
 }

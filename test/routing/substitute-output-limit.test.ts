@@ -26,6 +26,18 @@ const OPUS_OUTPUT_LIMIT = 64_000;
 const chain = { routing: { provider_order: ['openai', 'anthropic'] } };
 const LIMIT_WARNING = "anthropic: the output allowance of 100000 tokens is above claude-opus-4-5's output limit; sent 64000 (the request named gpt-5)";
 
+/** A Responses call for a Claude model with Anthropic first and OpenAI's own Responses API as its substitute. */
+function responsesFromAnthropicFirst(model: string, maxOutputTokens: number) {
+  return openai.responses
+    .create({
+      model,
+      max_output_tokens: maxOutputTokens,
+      input: 'hi',
+      routing: { provider_order: ['anthropic', 'openai'] },
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
+    .withResponse();
+}
+
 /** The max_tokens Anthropic's simulator received on its last call. */
 function anthropicMaxTokens(): unknown {
   const body = suite.fleet.simulators.anthropic.inferenceRequests().at(-1)?.body as { max_tokens?: unknown } | undefined;
@@ -85,14 +97,7 @@ describe("a substitute's output allowance is held to its model's limit", () => {
 
   test("/v1/responses to an OpenAI substitute (OpenAI's own Responses API, the body sent as is): held the same way", async () => {
     suite.fleet.simulators.anthropic.setSticky({ kind: 'server_error' });
-    const { response } = await openai.responses
-      .create({
-        model: 'claude-haiku-4-5',
-        max_output_tokens: 50_000,
-        input: 'hi',
-        routing: { provider_order: ['anthropic', 'openai'] },
-      } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
-      .withResponse();
+    const { response } = await responsesFromAnthropicFirst('claude-haiku-4-5', 50_000);
     expect(response.headers.get('x-model-used')).toBe('gpt-4o-mini');
     const sent = suite.fleet.simulators.openai.inferenceRequests().at(-1);
     expect({ path: sent?.path, max: (sent?.body as { max_output_tokens?: unknown } | undefined)?.max_output_tokens }).toEqual({
@@ -118,14 +123,7 @@ describe("a substitute's output allowance is held to its model's limit", () => {
   // OpenAI's Responses API takes no max_output_tokens below 16; Anthropic takes 10.
   test('/v1/responses: an allowance below the floor of OpenAI substitute is raised to 16, with a warning', async () => {
     suite.fleet.simulators.anthropic.setSticky({ kind: 'server_error' });
-    const { data, response } = await openai.responses
-      .create({
-        model: 'claude-opus-4-5',
-        max_output_tokens: 10,
-        input: 'hi',
-        routing: { provider_order: ['anthropic', 'openai'] },
-      } as OpenAI.Responses.ResponseCreateParamsNonStreaming)
-      .withResponse();
+    const { data, response } = await responsesFromAnthropicFirst('claude-opus-4-5', 10);
     expect(response.headers.get('x-provider-used')).toBe('openai');
     expect(data.output_text).toBe('Echo: hi');
     const sent = suite.fleet.simulators.openai.inferenceRequests().at(-1)?.body as { max_output_tokens?: unknown } | undefined;
